@@ -1,0 +1,28 @@
+/* Shared helpers for the subcommands' option parsing; see commands.h. */
+#include "cli/commands.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "clinfm %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "; see 'clinfm %s --help'\n", cmd);
+    return 1;
+}
+
+int cli_parse_u64(const char *cmd, const char *opt, const char *text, unsigned long long *out) {
+    char *end;
+    errno = 0;
+    if (!text || !*text || *text == '-')
+        return cli_usage_error(cmd, "%s expects a non-negative integer", opt);
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno || *end) return cli_usage_error(cmd, "%s expects a non-negative integer", opt);
+    *out = v;
+    return 0;
+}

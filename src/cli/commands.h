@@ -1,0 +1,26 @@
+/* The clinfm subcommands. Each stage's folder holds its command's implementation (for example
+ * src/ingest/cmd_ingest.c); main.c dispatches by name. Every command parses its own options with
+ * getopt_long, prints its --help to stdout, rejects unknown options, and returns an exit status:
+ * 0 ok, 1 bad input or usage, 2 internal error. */
+#ifndef CLINFM_CLI_COMMANDS_H
+#define CLINFM_CLI_COMMANDS_H
+
+typedef struct {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} cf_command;
+
+int cmd_ingest(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+
+/* Prints "clinfm <cmd>: <msg>; see 'clinfm <cmd> --help'" and returns 1. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Parses a non-negative integer option value; returns 0 or prints an error and returns 1. */
+int cli_parse_u64(const char *cmd, const char *opt, const char *text, unsigned long long *out);
+
+#define CLINFM_VERSION "0.1.0"
+
+#endif

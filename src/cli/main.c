@@ -1,0 +1,55 @@
+/* clinfm: build, own and run a hospital's clinical foundation model.
+ * The entry point: dispatches `clinfm <command> [options]` to the command's run function. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "util/atomic_file.h"
+
+static const cf_command commands[] = {
+    {"ingest", "read source tables (mapped CSV) into an event store", cmd_ingest},
+    {"inspect", "summarise a store, or show one subject's timeline", cmd_inspect},
+    {"export", "write a store as MEDS-schema CSV", cmd_export},
+    {"demo", "run the pipeline on the bundled data", cmd_demo},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: clinfm <command> [options]\n"
+            "       clinfm <command> --help\n\n"
+            "clinfm builds an institution's own clinical foundation model from its records.\n\n"
+            "commands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out,
+            "\nexit status: 0 ok, 1 bad input or usage, 2 internal error.\n"
+            "Progress lines appear on a terminal only (set CLINFM_NO_PROGRESS=1 to silence).\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 1;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        if (argc > 2 && strcmp(argv[1], "help") == 0) {
+            for (size_t i = 0; i < N_COMMANDS; i++)
+                if (!strcmp(argv[2], commands[i].name)) {
+                    char *args[] = {argv[2], "--help", NULL};
+                    return commands[i].run(2, args);
+                }
+        }
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("clinfm %s\n", CLINFM_VERSION);
+        return 0;
+    }
+    atomic_install_signal_cleanup();
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "clinfm: '%s' is not a command; see 'clinfm --help'\n", argv[1]);
+    return 1;
+}

@@ -1,0 +1,45 @@
+/* Streaming CSV reader (RFC 4180) over plain or gzip-compressed files.
+ *
+ * Reads one record at a time from a file of any size in bounded memory. Compression is detected
+ * from the gzip magic bytes, not the file name, and inflated with zlib as the file is read.
+ * Accepted: quoted fields with "" escapes, embedded commas, CR, LF and CRLF inside quotes, CRLF or
+ * LF record ends, a final record without a line end, a UTF-8 byte-order mark at the start (dropped),
+ * empty fields (length 0) and arbitrary UTF-8. Rejected with an error naming the file and line:
+ * a quote that is never closed, characters between a closing quote and the next separator, a
+ * record longer than CSV_MAX_RECORD bytes, a NUL byte, a corrupt gzip stream.
+ * Blank lines (a line end alone) are skipped and counted, never returned as records. */
+#ifndef CLINFM_INGEST_CSV_H
+#define CLINFM_INGEST_CSV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+#define CSV_MAX_RECORD (64u << 20)
+
+typedef struct csv_reader csv_reader;
+
+typedef struct {
+    size_t nfields;
+    char **fields;        /* (nfields) unescaped, NUL-terminated; valid until the next csv_next */
+    const size_t *lens;   /* (nfields) byte lengths */
+    uint64_t line;        /* 1-based physical line on which the record starts */
+} csv_record;
+
+/* Opens path ("-" is not accepted). The separator is ','. */
+int csv_open(csv_reader **out, const char *path, cf_err *err);
+/* Opens an in-memory buffer (used by tests and the fuzzer); name appears in messages. */
+int csv_open_buffer(csv_reader **out, const char *name, const char *data, size_t len, cf_err *err);
+/* Returns 1 and fills rec on a record, 0 at end of input, or -1 with err set (CF_EINPUT for
+ * malformed input, CF_EINTERNAL for I/O failures). After -1 the reader may not be used again. */
+int csv_next(csv_reader *r, csv_record *rec, cf_err *err);
+/* Bytes consumed from the underlying file so far (compressed bytes for gzip) and its size, for
+ * progress lines. */
+uint64_t csv_bytes_read(const csv_reader *r);
+uint64_t csv_file_size(const csv_reader *r);
+uint64_t csv_blank_lines(const csv_reader *r);
+const char *csv_name(const csv_reader *r);
+void csv_close(csv_reader *r);
+
+#endif

@@ -1,0 +1,149 @@
+/* The event store: clinfm's data foundation.
+ *
+ * One binary file holds every event of every subject, in the MEDS data model:
+ *   (subject_id int64, time int64 µs or TIME_NULL, code string, numeric_value float32 or NaN,
+ *    text_value string or none)
+ * plus provenance (source table, source row) for every event. Events are sorted by subject,
+ * then time (static facts, TIME_NULL, first), then provenance. Columns are stored separately
+ * (struct of arrays) so a reader touches only the columns it needs, through mmap, without loading
+ * the file; a store of 1e9 events is ~28 GB on disk and needs almost no RAM to read.
+ *
+ * Layout (all integers little-endian, every section 64-byte aligned):
+ *   header (4096 bytes): magic, format version, flags, counts, section table, BLAKE2b of header
+ *   EVENT_TIME     int64  [N]    µs since epoch, TIME_NULL for static facts
+ *   EVENT_CODE     uint32 [N]    index into the code dictionary (sorted by code string)
+ *   EVENT_NUMERIC  float  [N]    NaN when absent
+ *   EVENT_TEXT     uint32 [N]    text id, 0 when absent
+ *   EVENT_PROV     uint64 [N]    (source id << 48) | source row (1-based line of the record)
+ *   SUBJECT_ID     int64  [S]    ascending
+ *   SUBJECT_START  uint64 [S+1]  events of subject i are [start[i], start[i+1])
+ *   CODE_OFFSET    uint64 [C+1]  into CODE_HEAP; strings NUL-terminated
+ *   CODE_HEAP      bytes
+ *   CODE_COUNT     uint64 [C]    events per code
+ *   CODE_DESC_OFFSET uint64[C+1], CODE_DESC_HEAP: optional human description per code ("" if none)
+ *   TEXT_OFFSET    uint64 [T+1]  text id t (1..T) is HEAP[off[t-1], off[t]); id 0 is "no text"
+ *   TEXT_HEAP      bytes
+ *   SOURCE_OFFSET  uint64 [K+1], SOURCE_HEAP: provenance source names (e.g. "hosp/labevents")
+ *   SUBJECT_KEY_OFFSET uint64[S+1], SUBJECT_KEY_HEAP: optional original subject identifiers
+ *                  (e.g. FHIR Patient ids) when subject ids were derived from strings
+ *   META           bytes         UTF-8 JSON: producer, inputs, rejection summary, policies
+ * Each section carries a BLAKE2b-256 checksum; store_open checks the header's, store_verify all.
+ *
+ * The writer accepts events in any order and any number, spilling sorted runs to anonymous
+ * scratch files when its memory budget is reached, then merges them into the final file, which
+ * appears atomically (see util/atomic_file.h). */
+#ifndef CLINFM_STORE_STORE_H
+#define CLINFM_STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+#include "util/timeutil.h"
+
+#define STORE_FORMAT_VERSION 1
+#define STORE_MAX_SOURCES 65535
+#define STORE_MAX_ROW ((UINT64_C(1) << 48) - 1)
+
+/* Header flags. */
+#define STORE_FLAG_DEIDENTIFIED   (1u << 0)
+#define STORE_FLAG_DATES_SHIFTED  (1u << 1) /* per-subject date shift (Expert Determination) */
+#define STORE_FLAG_DATES_YEAR     (1u << 2) /* dates reduced to year (Safe Harbor) */
+
+static inline uint32_t store_prov_source(uint64_t prov) { return (uint32_t)(prov >> 48); }
+static inline uint64_t store_prov_row(uint64_t prov) { return prov & STORE_MAX_ROW; }
+
+/* ---------------------------------------------------------------- writer */
+
+typedef struct store_writer store_writer;
+
+typedef struct {
+    size_t memory_budget;   /* bytes of event buffer before spilling; 0 = default (256 MiB) */
+    const char *scratch_dir;/* where spill runs go; NULL = directory of the output */
+    uint32_t flags;         /* STORE_FLAG_* to record in the header */
+} store_writer_options;
+
+int store_writer_open(store_writer **out, const char *path, const store_writer_options *opt,
+                      cf_err *err);
+/* Registers a provenance source name; returns its id (same name, same id) or -1 when full. */
+int store_writer_source(store_writer *w, const char *name);
+/* Interns a code string; returns its (writer-local) id or -1 on out-of-memory. */
+int64_t store_writer_code(store_writer *w, const char *code, size_t len);
+/* Sets the description of a code if it has none yet. */
+int store_writer_code_describe(store_writer *w, uint32_t code_id, const char *desc, size_t len);
+/* Adds one event. numeric is NaN when absent; text NULL when absent (text_len 0 with non-NULL
+ * text is an empty string, which is kept). Returns CF_OK or an error status. */
+int store_writer_add(store_writer *w, int64_t subject_id, int64_t time, uint32_t code_id,
+                     float numeric, const char *text, size_t text_len, uint32_t source,
+                     uint64_t row, cf_err *err);
+/* Records the original string identifier of a subject (optional; first one wins). */
+int store_writer_subject_key(store_writer *w, int64_t subject_id, const char *key, size_t len,
+                             cf_err *err);
+/* Replaces the metadata JSON (copied). */
+int store_writer_set_meta(store_writer *w, const char *json);
+uint64_t store_writer_events(const store_writer *w);
+/* Sorts, merges and writes the store, then makes it appear atomically. Frees w either way. */
+int store_writer_finish(store_writer *w, cf_err *err);
+/* Discards everything written so far; no file is left behind. Frees w. */
+void store_writer_abort(store_writer *w);
+
+/* ---------------------------------------------------------------- reader */
+
+/* A read-only, mmap'd store. Caller-owned: store_open fills it, store_close releases it.
+ * Column pointers point into the mapping; they stay valid until store_close. */
+typedef struct {
+    void *map;
+    size_t map_len;
+    uint32_t version, flags;
+    uint64_t n_events, n_subjects, n_codes, n_texts, n_sources;
+    int64_t first_time, last_time;          /* over timed events; TIME_NULL if none */
+
+    const int64_t *time;                    /* (N) */
+    const uint32_t *code;                   /* (N) */
+    const float *numeric;                   /* (N) */
+    const uint32_t *text;                   /* (N) */
+    const uint64_t *prov;                   /* (N) */
+    const int64_t *subject_id;              /* (S) */
+    const uint64_t *subject_start;          /* (S+1) */
+    const uint64_t *code_offset;            /* (C+1) */
+    const char *code_heap;
+    const uint64_t *code_count;             /* (C) */
+    const uint64_t *code_desc_offset;       /* (C+1) */
+    const char *code_desc_heap;
+    const uint64_t *text_offset;            /* (T+1) */
+    const char *text_heap;
+    const uint64_t *source_offset;          /* (K+1) */
+    const char *source_heap;
+    const uint64_t *subject_key_offset;     /* (S+1) or NULL */
+    const char *subject_key_heap;
+    const char *meta;                       /* JSON, meta_len bytes, not NUL-terminated */
+    size_t meta_len;
+} store;
+
+int store_open(store *s, const char *path, cf_err *err);
+void store_close(store *s);
+/* Recomputes every section checksum; CF_EINPUT naming the first corrupt section. */
+int store_verify(const store *s, cf_err *err);
+
+/* Index of subject_id, or -1. O(log S). */
+int64_t store_find_subject(const store *s, int64_t subject_id);
+static inline const char *store_code_str(const store *s, uint32_t c) {
+    return s->code_heap + s->code_offset[c];
+}
+/* Code id for a string, or -1. O(log C): the dictionary is sorted. */
+int64_t store_find_code(const store *s, const char *code);
+static inline const char *store_code_desc(const store *s, uint32_t c) {
+    return s->code_desc_heap + s->code_desc_offset[c];
+}
+/* Text of an event's text id (non-zero), with its length. */
+static inline const char *store_text_str(const store *s, uint32_t t, size_t *len) {
+    *len = (size_t)(s->text_offset[t] - s->text_offset[t - 1]);
+    return s->text_heap + s->text_offset[t - 1];
+}
+static inline const char *store_source_name(const store *s, uint32_t k) {
+    return s->source_heap + s->source_offset[k];
+}
+/* The original identifier of subject index i, or NULL when none was recorded. */
+const char *store_subject_key(const store *s, uint64_t i, size_t *len);
+
+#endif

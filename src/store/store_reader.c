@@ -1,0 +1,236 @@
+/* Event store reader: maps the file read-only and points the column arrays into the mapping.
+ *
+ * Opening checks everything that is cheap and needed for memory safety of the accessors: magic,
+ * byte order, version, the header checksum, that every section lies inside the file with the size
+ * its counts imply, and that the small offset tables (codes, sources, subjects) are monotone and
+ * in bounds. Per-event checks (code ids, text ids) and the section checksums cost a full read of
+ * the file and live in store_verify. */
+#include "store/store.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "store/store_format.h"
+
+static const store_section *find_section(const store_header *h, uint32_t kind) {
+    for (uint32_t i = 0; i < h->n_sections && i < SEC_COUNT_; i++)
+        if (h->sections[i].kind == kind) return &h->sections[i];
+    return NULL;
+}
+
+/* Points *out at a section whose size must be `expect` bytes (or any size when expect is
+ * UINT64_MAX). Optional sections may be absent (out = NULL). */
+static int bind(const store *s, const store_header *h, uint32_t kind, uint64_t expect, int optional,
+                const void **out, uint64_t *size, const char *path, cf_err *err) {
+    const store_section *sec = find_section(h, kind);
+    *out = NULL;
+    if (size) *size = 0;
+    if (!sec) {
+        if (optional) return CF_OK;
+        return cf_fail(err, CF_EINPUT, "%s: store has no %s section; the file is damaged or not a clinfm store",
+                       path, store_section_name(kind));
+    }
+    if (sec->offset < STORE_HEADER_SIZE || sec->offset > s->map_len || sec->size > s->map_len - sec->offset ||
+        sec->offset % STORE_ALIGN)
+        return cf_fail(err, CF_EINPUT, "%s: section %s lies outside the file (truncated store?)", path,
+                       store_section_name(kind));
+    if (expect != UINT64_MAX && sec->size != expect)
+        return cf_fail(err, CF_EINPUT, "%s: section %s has %llu bytes, expected %llu", path,
+                       store_section_name(kind), (unsigned long long)sec->size, (unsigned long long)expect);
+    *out = (const char *)s->map + sec->offset;
+    if (size) *size = sec->size;
+    return CF_OK;
+}
+
+/* Offsets must start at 0, never decrease, end within the heap, and (for string tables) each
+ * string must end with a NUL inside its slot. */
+static int check_offsets(const uint64_t *off, uint64_t n, const char *heap, uint64_t heap_len,
+                         int nul_terminated, const char *what, const char *path, cf_err *err) {
+    if (off[0] != 0) goto bad;
+    for (uint64_t i = 0; i < n; i++) {
+        if (off[i + 1] < off[i] || off[i + 1] > heap_len) goto bad;
+        if (nul_terminated && (off[i + 1] == off[i] || heap[off[i + 1] - 1] != '\0')) goto bad;
+    }
+    return CF_OK;
+bad:
+    return cf_fail(err, CF_EINPUT, "%s: %s table is inconsistent; the store is damaged", path, what);
+}
+
+int store_open(store *s, const char *path, cf_err *err) {
+    memset(s, 0, sizeof *s);
+    if (sodium_init() < 0) return cf_fail(err, CF_EINTERNAL, "libsodium failed to initialise");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return cf_fail_errno(err, CF_EINPUT, "%s: cannot open store", path);
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return cf_fail_errno(err, CF_EINPUT, "%s: cannot stat store", path);
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size < STORE_HEADER_SIZE) {
+        close(fd);
+        return cf_fail(err, CF_EINPUT, "%s: not a clinfm store (too small or not a file)", path);
+    }
+    s->map_len = (size_t)st.st_size;
+    s->map = mmap(NULL, s->map_len, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (s->map == MAP_FAILED) {
+        s->map = NULL;
+        return cf_fail_errno(err, CF_EINTERNAL, "%s: cannot map store", path);
+    }
+    const store_header *h = s->map;
+    int rc = CF_EINPUT;
+    if (memcmp(h->magic, STORE_MAGIC, 8) != 0) {
+        cf_fail(err, CF_EINPUT, "%s: not a clinfm event store (bad magic number)", path);
+        goto fail;
+    }
+    if (h->endian != STORE_ENDIAN_MARK) {
+        cf_fail(err, CF_EINPUT, "%s: store was written on a machine of other byte order", path);
+        goto fail;
+    }
+    if (h->version != STORE_FORMAT_VERSION) {
+        cf_fail(err, CF_EINPUT, "%s: store format version %u, this clinfm reads version %u; re-run "
+                "`clinfm ingest` with this version", path, h->version, STORE_FORMAT_VERSION);
+        goto fail;
+    }
+    uint8_t hash[STORE_HASH_BYTES];
+    crypto_generichash(hash, sizeof hash, (const unsigned char *)h, offsetof(store_header, header_hash), NULL, 0);
+    if (sodium_memcmp(hash, h->header_hash, sizeof hash) != 0 || h->header_size != STORE_HEADER_SIZE ||
+        h->n_sections > SEC_COUNT_) {
+        cf_fail(err, CF_EINPUT, "%s: store header checksum mismatch; the file is damaged", path);
+        goto fail;
+    }
+    s->version = h->version;
+    s->flags = h->flags;
+    s->n_events = h->n_events;
+    s->n_subjects = h->n_subjects;
+    s->n_codes = h->n_codes;
+    s->n_texts = h->n_texts;
+    s->n_sources = h->n_sources;
+    s->first_time = h->first_time;
+    s->last_time = h->last_time;
+    uint64_t N = s->n_events, S = s->n_subjects, C = s->n_codes, T = s->n_texts, K = s->n_sources;
+    if (N > s->map_len || S > N || C > s->map_len || T > s->map_len || K > STORE_MAX_SOURCES + 1) {
+        cf_fail(err, CF_EINPUT, "%s: store counts are inconsistent with its size", path);
+        goto fail;
+    }
+    uint64_t code_heap_len, desc_heap_len, text_heap_len, src_heap_len, key_heap_len, meta_len;
+    const void *p;
+#define BIND(kind, expect, opt, field, sizep)                                      \
+    do {                                                                           \
+        if ((rc = bind(s, h, kind, expect, opt, &p, sizep, path, err))) goto fail; \
+        s->field = p;                                                              \
+    } while (0)
+    BIND(SEC_EVENT_TIME, N * 8, 0, time, NULL);
+    BIND(SEC_EVENT_CODE, N * 4, 0, code, NULL);
+    BIND(SEC_EVENT_NUMERIC, N * 4, 0, numeric, NULL);
+    BIND(SEC_EVENT_TEXT, N * 4, 0, text, NULL);
+    BIND(SEC_EVENT_PROV, N * 8, 0, prov, NULL);
+    BIND(SEC_SUBJECT_ID, S * 8, 0, subject_id, NULL);
+    BIND(SEC_SUBJECT_START, (S + 1) * 8, 0, subject_start, NULL);
+    BIND(SEC_CODE_OFFSET, (C + 1) * 8, 0, code_offset, NULL);
+    BIND(SEC_CODE_HEAP, UINT64_MAX, 0, code_heap, &code_heap_len);
+    BIND(SEC_CODE_COUNT, C * 8, 0, code_count, NULL);
+    BIND(SEC_CODE_DESC_OFFSET, (C + 1) * 8, 0, code_desc_offset, NULL);
+    BIND(SEC_CODE_DESC_HEAP, UINT64_MAX, 0, code_desc_heap, &desc_heap_len);
+    BIND(SEC_TEXT_OFFSET, (T + 1) * 8, 0, text_offset, NULL);
+    BIND(SEC_TEXT_HEAP, UINT64_MAX, 0, text_heap, &text_heap_len);
+    BIND(SEC_SOURCE_OFFSET, (K + 1) * 8, 0, source_offset, NULL);
+    BIND(SEC_SOURCE_HEAP, UINT64_MAX, 0, source_heap, &src_heap_len);
+    BIND(SEC_SUBJECT_KEY_OFFSET, (S + 1) * 8, 1, subject_key_offset, NULL);
+    BIND(SEC_SUBJECT_KEY_HEAP, UINT64_MAX, 1, subject_key_heap, &key_heap_len);
+    BIND(SEC_META, UINT64_MAX, 0, meta, &meta_len);
+#undef BIND
+    s->meta_len = (size_t)meta_len;
+    rc = CF_EINPUT;
+    if (check_offsets(s->code_offset, C, s->code_heap, code_heap_len, 1, "code", path, err) ||
+        check_offsets(s->code_desc_offset, C, s->code_desc_heap, desc_heap_len, 1, "code description", path, err) ||
+        check_offsets(s->source_offset, K, s->source_heap, src_heap_len, 1, "source", path, err) ||
+        check_offsets(s->text_offset, T, s->text_heap, text_heap_len, 0, "text", path, err))
+        goto fail;
+    if ((s->subject_key_offset == NULL) != (s->subject_key_heap == NULL) ||
+        (s->subject_key_offset &&
+         check_offsets(s->subject_key_offset, S, s->subject_key_heap, key_heap_len, 1, "subject key", path, err))) {
+        if (!err || !err->msg[0]) cf_fail(err, CF_EINPUT, "%s: subject key table is incomplete", path);
+        goto fail;
+    }
+    if (check_offsets(s->subject_start, S, NULL, N, 0, "subject index", path, err)) goto fail;
+    if (S && s->subject_start[S] != N) {
+        cf_fail(err, CF_EINPUT, "%s: subject index does not cover every event; the store is damaged", path);
+        goto fail;
+    }
+    for (uint64_t i = 1; i < S; i++)
+        if (s->subject_id[i] <= s->subject_id[i - 1]) {
+            cf_fail(err, CF_EINPUT, "%s: subject ids are not ascending; the store is damaged", path);
+            goto fail;
+        }
+    return CF_OK;
+fail:
+    store_close(s);
+    return rc ? rc : CF_EINPUT;
+}
+
+void store_close(store *s) {
+    if (s->map) munmap(s->map, s->map_len);
+    memset(s, 0, sizeof *s);
+}
+
+int store_verify(const store *s, cf_err *err) {
+    const store_header *h = s->map;
+    for (uint32_t i = 0; i < h->n_sections; i++) {
+        const store_section *sec = &h->sections[i];
+        uint8_t hash[STORE_HASH_BYTES];
+        crypto_generichash(hash, sizeof hash, (const unsigned char *)s->map + sec->offset, sec->size, NULL, 0);
+        if (sodium_memcmp(hash, sec->hash, sizeof hash) != 0)
+            return cf_fail(err, CF_EINPUT, "section %s fails its checksum; the store is damaged",
+                           store_section_name(sec->kind));
+    }
+    for (uint64_t i = 0; i < s->n_events; i++) {
+        if (s->code[i] >= s->n_codes)
+            return cf_fail(err, CF_EINPUT, "event %llu has a code id out of range", (unsigned long long)i);
+        if (s->text[i] > s->n_texts)
+            return cf_fail(err, CF_EINPUT, "event %llu has a text id out of range", (unsigned long long)i);
+        if (store_prov_source(s->prov[i]) >= s->n_sources)
+            return cf_fail(err, CF_EINPUT, "event %llu has a source id out of range", (unsigned long long)i);
+    }
+    for (uint64_t j = 0; j < s->n_subjects; j++)
+        for (uint64_t i = s->subject_start[j] + 1; i < s->subject_start[j + 1]; i++)
+            if (s->time[i] < s->time[i - 1])
+                return cf_fail(err, CF_EINPUT, "events of subject index %llu are not in time order",
+                               (unsigned long long)j);
+    return CF_OK;
+}
+
+int64_t store_find_subject(const store *s, int64_t subject_id) {
+    uint64_t lo = 0, hi = s->n_subjects;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (s->subject_id[mid] < subject_id) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < s->n_subjects && s->subject_id[lo] == subject_id ? (int64_t)lo : -1;
+}
+
+int64_t store_find_code(const store *s, const char *code) {
+    uint64_t lo = 0, hi = s->n_codes;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (strcmp(store_code_str(s, (uint32_t)mid), code) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < s->n_codes && strcmp(store_code_str(s, (uint32_t)lo), code) == 0 ? (int64_t)lo : -1;
+}
+
+const char *store_subject_key(const store *s, uint64_t i, size_t *len) {
+    if (!s->subject_key_offset || i >= s->n_subjects) return NULL;
+    const char *k = s->subject_key_heap + s->subject_key_offset[i];
+    size_t n = (size_t)(s->subject_key_offset[i + 1] - s->subject_key_offset[i]) - 1;
+    if (n == 0) return NULL;
+    if (len) *len = n;
+    return k;
+}

@@ -1,0 +1,782 @@
+/* Event store writer: buffers events, spills sorted runs when the memory budget is reached, and
+ * merges them into the columnar file described in store.h.
+ *
+ * Memory stays bounded for any number of events: the event buffer is capped by the budget, runs
+ * live in anonymous scratch files, and the merge reads each run through a small buffer. What
+ * grows with the data is the code dictionary, the text offsets (8 bytes per distinct text), and
+ * the subject index (16 bytes per subject), all small next to the events themselves.
+ *
+ * Events sort by (subject, time, provenance). Provenance (source id, row) is unique per input
+ * record and the sources are registered in a fixed order, so the output is byte-identical for
+ * identical input, whatever the memory budget. */
+#include "store/store.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "store/store_format.h"
+#include "util/atomic_file.h"
+#include "util/strmap.h"
+
+#define DEFAULT_BUDGET ((size_t)256 << 20)
+#define SHORT_TEXT_MAX 64          /* texts up to this length are deduplicated */
+#define SHORT_TEXT_LIMIT 4000000u  /* stop deduplicating after this many distinct short texts */
+#define COLUMN_BUF (1u << 20)
+
+typedef struct {
+    int64_t subject;
+    int64_t time;
+    uint64_t prov;
+    uint32_t code;
+    uint32_t text;
+    float numeric;
+    uint32_t pad;
+} wevent;
+
+typedef struct {
+    int64_t subject;
+    uint32_t key;  /* id in subject_keys */
+    uint32_t pad;
+} subject_key_ref;
+
+typedef struct {
+    char *data;
+    size_t len, cap;
+} bytebuf;
+
+struct store_writer {
+    char path[4096];
+    char scratch_dir[4096];
+    uint32_t flags;
+    wevent *buf;
+    size_t n, buf_alloc, cap; /* events held, allocated, and allowed by the budget */
+    int *run_fd;
+    uint64_t *run_events;
+    size_t n_runs, cap_runs;
+    strmap codes;
+    uint64_t *code_desc_off; /* (codes.count) offset+1 into desc, 0 = none */
+    size_t code_desc_cap;
+    bytebuf desc;
+    strmap sources;
+    int text_fd;
+    bytebuf text_pending;   /* buffered text heap bytes not yet written */
+    uint64_t text_bytes;    /* heap bytes so far, written or pending */
+    uint64_t *text_end;     /* (n_texts) end offset of text id i+1 */
+    size_t n_texts, cap_texts;
+    strmap short_texts;
+    uint32_t *short_text_id;/* (short_texts.count) text id */
+    size_t short_text_cap;
+    strmap subject_keys;
+    subject_key_ref *keys;
+    size_t n_keys, cap_keys;
+    char *meta;
+    uint64_t total;
+};
+
+static int bytebuf_append(bytebuf *b, const void *p, size_t len) {
+    if (b->len + len > b->cap) {
+        size_t nc = b->cap ? b->cap : 4096;
+        while (nc < b->len + len) nc *= 2;
+        char *d = realloc(b->data, nc);
+        if (!d) return -1;
+        b->data = d;
+        b->cap = nc;
+    }
+    memcpy(b->data + b->len, p, len);
+    b->len += len;
+    return 0;
+}
+
+int store_writer_open(store_writer **out, const char *path, const store_writer_options *opt,
+                      cf_err *err) {
+    *out = NULL;
+    if (sodium_init() < 0) return cf_fail(err, CF_EINTERNAL, "libsodium failed to initialise");
+    store_writer *w = calloc(1, sizeof *w);
+    if (!w) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    w->text_fd = -1;
+    snprintf(w->path, sizeof w->path, "%s", path);
+    if (opt && opt->scratch_dir) {
+        snprintf(w->scratch_dir, sizeof w->scratch_dir, "%s", opt->scratch_dir);
+    } else {
+        const char *slash = strrchr(path, '/');
+        if (!slash) snprintf(w->scratch_dir, sizeof w->scratch_dir, ".");
+        else snprintf(w->scratch_dir, sizeof w->scratch_dir, "%.*s", (int)(slash - path) ? (int)(slash - path) : 1, path);
+    }
+    size_t budget = opt && opt->memory_budget ? opt->memory_budget : DEFAULT_BUDGET;
+    w->cap = budget / sizeof(wevent);
+    if (w->cap < 1024) w->cap = 1024;
+    w->flags = opt ? opt->flags : 0;
+    strmap_init(&w->codes);
+    strmap_init(&w->sources);
+    strmap_init(&w->short_texts);
+    strmap_init(&w->subject_keys);
+    /* The buffer grows up to the budget as events arrive, so small inputs stay small. */
+    int rc = scratch_file_open(w->scratch_dir, err, &w->text_fd);
+    if (rc) {
+        store_writer_abort(w);
+        return rc;
+    }
+    *out = w;
+    return CF_OK;
+}
+
+int store_writer_source(store_writer *w, const char *name) {
+    int64_t id = strmap_intern(&w->sources, name, strlen(name));
+    if (id < 0 || id >= STORE_MAX_SOURCES) return -1;
+    return (int)id;
+}
+
+int64_t store_writer_code(store_writer *w, const char *code, size_t len) {
+    return strmap_intern(&w->codes, code, len);
+}
+
+int store_writer_code_describe(store_writer *w, uint32_t code_id, const char *desc, size_t len) {
+    if (code_id >= w->codes.count || len == 0) return CF_OK;
+    if (w->code_desc_cap < w->codes.count) {
+        size_t nc = w->code_desc_cap ? w->code_desc_cap : 256;
+        while (nc < w->codes.count) nc *= 2;
+        uint64_t *p = realloc(w->code_desc_off, nc * sizeof *p);
+        if (!p) return CF_EINTERNAL;
+        memset(p + w->code_desc_cap, 0, (nc - w->code_desc_cap) * sizeof *p);
+        w->code_desc_off = p;
+        w->code_desc_cap = nc;
+    }
+    if (w->code_desc_off[code_id]) return CF_OK;
+    w->code_desc_off[code_id] = w->desc.len + 1;
+    if (bytebuf_append(&w->desc, desc, len) || bytebuf_append(&w->desc, "", 1)) return CF_EINTERNAL;
+    return CF_OK;
+}
+
+static int flush_text(store_writer *w, cf_err *err) {
+    if (!w->text_pending.len) return CF_OK;
+    int rc = write_all(w->text_fd, w->text_pending.data, w->text_pending.len, "store text scratch", err);
+    w->text_pending.len = 0;
+    return rc;
+}
+
+/* Returns the text id (1-based) for a new or deduplicated text, 0 on failure. */
+static uint32_t add_text(store_writer *w, const char *text, size_t len, cf_err *err) {
+    int dedup = len <= SHORT_TEXT_MAX && w->short_texts.count < SHORT_TEXT_LIMIT;
+    if (dedup) {
+        int64_t sid = strmap_find(&w->short_texts, text, len);
+        if (sid >= 0) return w->short_text_id[sid];
+    }
+    if (w->n_texts >= UINT32_MAX - 1) {
+        cf_fail(err, CF_EINPUT, "more than 4 billion distinct texts in one store");
+        return 0;
+    }
+    if (w->n_texts == w->cap_texts) {
+        size_t nc = w->cap_texts ? w->cap_texts * 2 : 1024;
+        uint64_t *p = realloc(w->text_end, nc * sizeof *p);
+        if (!p) goto oom;
+        w->text_end = p;
+        w->cap_texts = nc;
+    }
+    if (bytebuf_append(&w->text_pending, text, len)) goto oom;
+    w->text_bytes += len;
+    w->text_end[w->n_texts++] = w->text_bytes;
+    if (w->text_pending.len >= COLUMN_BUF && flush_text(w, err)) return 0;
+    uint32_t id = (uint32_t)w->n_texts;
+    if (dedup) {
+        int64_t sid = strmap_intern(&w->short_texts, text, len);
+        if (sid < 0) goto oom;
+        if ((size_t)sid >= w->short_text_cap) {
+            size_t nc = w->short_text_cap ? w->short_text_cap * 2 : 1024;
+            uint32_t *p = realloc(w->short_text_id, nc * sizeof *p);
+            if (!p) goto oom;
+            w->short_text_id = p;
+            w->short_text_cap = nc;
+        }
+        w->short_text_id[sid] = id;
+    }
+    return id;
+oom:
+    cf_fail(err, CF_EINTERNAL, "out of memory while storing text");
+    return 0;
+}
+
+static int cmp_wevent(const void *pa, const void *pb) {
+    const wevent *a = pa, *b = pb;
+    if (a->subject != b->subject) return a->subject < b->subject ? -1 : 1;
+    if (a->time != b->time) return a->time < b->time ? -1 : 1;
+    if (a->prov != b->prov) return a->prov < b->prov ? -1 : 1;
+    return 0;
+}
+
+static int spill(store_writer *w, cf_err *err) {
+    qsort(w->buf, w->n, sizeof *w->buf, cmp_wevent);
+    int fd;
+    int rc = scratch_file_open(w->scratch_dir, err, &fd);
+    if (rc) return rc;
+    rc = write_all(fd, w->buf, w->n * sizeof *w->buf, "store spill run", err);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    if (w->n_runs == w->cap_runs) {
+        size_t nc = w->cap_runs ? w->cap_runs * 2 : 16;
+        int *f = realloc(w->run_fd, nc * sizeof *f);
+        if (!f) {
+            close(fd);
+            return cf_fail(err, CF_EINTERNAL, "out of memory");
+        }
+        w->run_fd = f;
+        uint64_t *e = realloc(w->run_events, nc * sizeof *e);
+        if (!e) {
+            close(fd);
+            return cf_fail(err, CF_EINTERNAL, "out of memory");
+        }
+        w->run_events = e;
+        w->cap_runs = nc;
+    }
+    w->run_fd[w->n_runs] = fd;
+    w->run_events[w->n_runs] = w->n;
+    w->n_runs++;
+    w->n = 0;
+    return CF_OK;
+}
+
+int store_writer_add(store_writer *w, int64_t subject_id, int64_t time, uint32_t code_id,
+                     float numeric, const char *text, size_t text_len, uint32_t source,
+                     uint64_t row, cf_err *err) {
+    if (code_id >= w->codes.count)
+        return cf_fail(err, CF_EINTERNAL, "event refers to an unknown code id");
+    if (source >= w->sources.count)
+        return cf_fail(err, CF_EINTERNAL, "event refers to an unknown source id");
+    if (row > STORE_MAX_ROW) return cf_fail(err, CF_EINPUT, "source row number out of range");
+    if (isinf(numeric)) return cf_fail(err, CF_EINPUT, "numeric value is infinite");
+    uint32_t text_id = 0;
+    if (text) {
+        text_id = add_text(w, text, text_len, err);
+        if (!text_id) return err && err->code ? err->code : CF_EINTERNAL;
+    }
+    if (w->n == w->buf_alloc) {
+        if (w->buf_alloc == w->cap) {
+            int rc = spill(w, err);
+            if (rc) return rc;
+        } else {
+            /* Grow geometrically up to the budget, so small inputs stay small. */
+            size_t nc = w->buf_alloc ? w->buf_alloc * 2 : 65536;
+            if (nc > w->cap) nc = w->cap;
+            wevent *p = realloc(w->buf, nc * sizeof *p);
+            if (!p) return cf_fail(err, CF_EINTERNAL, "out of memory");
+            w->buf = p;
+            w->buf_alloc = nc;
+        }
+    }
+    wevent *e = &w->buf[w->n++];
+    e->subject = subject_id;
+    e->time = time;
+    e->prov = ((uint64_t)source << 48) | row;
+    e->code = code_id;
+    e->text = text_id;
+    e->numeric = numeric;
+    e->pad = 0;
+    w->total++;
+    return CF_OK;
+}
+
+int store_writer_subject_key(store_writer *w, int64_t subject_id, const char *key, size_t len,
+                             cf_err *err) {
+    int64_t id = strmap_intern(&w->subject_keys, key, len);
+    if (id < 0) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    if (w->n_keys == w->cap_keys) {
+        size_t nc = w->cap_keys ? w->cap_keys * 2 : 1024;
+        subject_key_ref *p = realloc(w->keys, nc * sizeof *p);
+        if (!p) return cf_fail(err, CF_EINTERNAL, "out of memory");
+        w->keys = p;
+        w->cap_keys = nc;
+    }
+    w->keys[w->n_keys++] = (subject_key_ref){subject_id, (uint32_t)id, 0};
+    return CF_OK;
+}
+
+int store_writer_set_meta(store_writer *w, const char *json) {
+    char *copy = strdup(json);
+    if (!copy) return CF_EINTERNAL;
+    free(w->meta);
+    w->meta = copy;
+    return CF_OK;
+}
+
+uint64_t store_writer_events(const store_writer *w) { return w->total; }
+
+static void writer_free(store_writer *w) {
+    if (!w) return;
+    free(w->buf);
+    for (size_t i = 0; i < w->n_runs; i++) close(w->run_fd[i]);
+    free(w->run_fd);
+    free(w->run_events);
+    strmap_free(&w->codes);
+    free(w->code_desc_off);
+    free(w->desc.data);
+    strmap_free(&w->sources);
+    if (w->text_fd >= 0) close(w->text_fd);
+    free(w->text_pending.data);
+    free(w->text_end);
+    strmap_free(&w->short_texts);
+    free(w->short_text_id);
+    strmap_free(&w->subject_keys);
+    free(w->keys);
+    free(w->meta);
+    free(w);
+}
+
+void store_writer_abort(store_writer *w) { writer_free(w); }
+
+/* ------------------------------------------------------------------ output */
+
+/* A section being written sequentially at a fixed file offset, hashed as it goes. */
+typedef struct {
+    int fd;
+    uint64_t offset;   /* where the next byte goes */
+    uint64_t start;
+    char *buf;
+    size_t len, cap;
+    crypto_generichash_state hash;
+    store_section *sec;
+} section_out;
+
+static int section_begin(section_out *s, int fd, store_section *sec, uint32_t kind, uint64_t offset,
+                         size_t bufcap) {
+    memset(s, 0, sizeof *s);
+    s->fd = fd;
+    s->offset = s->start = offset;
+    s->sec = sec;
+    sec->kind = kind;
+    sec->offset = offset;
+    s->cap = bufcap;
+    s->buf = malloc(bufcap);
+    if (!s->buf) return CF_EINTERNAL;
+    crypto_generichash_init(&s->hash, NULL, 0, STORE_HASH_BYTES);
+    return CF_OK;
+}
+
+static int section_flush(section_out *s, cf_err *err) {
+    if (!s->len) return CF_OK;
+    crypto_generichash_update(&s->hash, (const unsigned char *)s->buf, s->len);
+    int rc = pwrite_all(s->fd, s->buf, s->len, (long long)s->offset, "store output", err);
+    s->offset += s->len;
+    s->len = 0;
+    return rc;
+}
+
+static int section_write(section_out *s, const void *p, size_t len, cf_err *err) {
+    const char *c = p;
+    while (len) {
+        size_t k = s->cap - s->len < len ? s->cap - s->len : len;
+        memcpy(s->buf + s->len, c, k);
+        s->len += k;
+        c += k;
+        len -= k;
+        if (s->len == s->cap) {
+            int rc = section_flush(s, err);
+            if (rc) return rc;
+        }
+    }
+    return CF_OK;
+}
+
+static int section_end(section_out *s, cf_err *err) {
+    int rc = section_flush(s, err);
+    s->sec->size = s->offset - s->start;
+    crypto_generichash_final(&s->hash, s->sec->hash, STORE_HASH_BYTES);
+    free(s->buf);
+    s->buf = NULL;
+    return rc;
+}
+
+static uint64_t align_up(uint64_t x) { return (x + STORE_ALIGN - 1) & ~(uint64_t)(STORE_ALIGN - 1); }
+
+/* Writes one whole section from memory at *pos, advancing *pos past it (aligned). */
+static int write_section(int fd, store_header *h, uint32_t kind, const void *data, size_t len,
+                         uint64_t *pos, cf_err *err) {
+    section_out s;
+    if (section_begin(&s, fd, &h->sections[h->n_sections++], kind, *pos, len < COLUMN_BUF ? (len ? len : 1) : COLUMN_BUF))
+        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    int rc = section_write(&s, data, len, err);
+    int rc2 = section_end(&s, err);
+    *pos = align_up(*pos + len);
+    return rc ? rc : rc2;
+}
+
+/* Reads runs back in order for the merge. */
+typedef struct {
+    int fd;
+    uint64_t next, total;  /* events consumed from the file / in it */
+    wevent *buf;
+    size_t pos, len, cap;
+} run_reader;
+
+static int run_fill(run_reader *r, cf_err *err) {
+    uint64_t left = r->total - r->next;
+    size_t want = left < r->cap ? (size_t)left : r->cap;
+    size_t bytes = want * sizeof(wevent), got = 0;
+    while (got < bytes) {
+        ssize_t n = pread(r->fd, (char *)r->buf + got, bytes - got,
+                          (off_t)(r->next * sizeof(wevent) + got));
+        if (n <= 0) return cf_fail_errno(err, CF_EINTERNAL, "store spill run: read failed");
+        got += (size_t)n;
+    }
+    r->next += want;
+    r->pos = 0;
+    r->len = want;
+    return CF_OK;
+}
+
+/* Min-heap of run indices keyed by each run's current event. */
+static void heap_sift(size_t *heap, size_t n, size_t i, run_reader *runs) {
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < n && cmp_wevent(&runs[heap[l]].buf[runs[heap[l]].pos], &runs[heap[m]].buf[runs[heap[m]].pos]) < 0) m = l;
+        if (l + 1 < n && cmp_wevent(&runs[heap[l + 1]].buf[runs[heap[l + 1]].pos], &runs[heap[m]].buf[runs[heap[m]].pos]) < 0) m = l + 1;
+        if (m == i) return;
+        size_t t = heap[i];
+        heap[i] = heap[m];
+        heap[m] = t;
+        i = m;
+    }
+}
+
+typedef struct {
+    section_out col[5];  /* time, code, numeric, text, prov */
+    int64_t *subj_id;
+    uint64_t *subj_start;
+    size_t n_subj, cap_subj;
+    uint64_t written;
+    const uint32_t *remap;
+    uint64_t *code_count;
+    int64_t first_time, last_time;
+} merge_out;
+
+static int emit(merge_out *m, const wevent *e, cf_err *err) {
+    if (m->n_subj == 0 || m->subj_id[m->n_subj - 1] != e->subject) {
+        if (m->n_subj == m->cap_subj) {
+            size_t nc = m->cap_subj ? m->cap_subj * 2 : 1024;
+            int64_t *a = realloc(m->subj_id, nc * sizeof *a);
+            if (!a) return cf_fail(err, CF_EINTERNAL, "out of memory");
+            m->subj_id = a;
+            uint64_t *b = realloc(m->subj_start, (nc + 1) * sizeof *b);
+            if (!b) return cf_fail(err, CF_EINTERNAL, "out of memory");
+            m->subj_start = b;
+            m->cap_subj = nc;
+        }
+        m->subj_id[m->n_subj] = e->subject;
+        m->subj_start[m->n_subj] = m->written;
+        m->n_subj++;
+    }
+    uint32_t code = m->remap[e->code];
+    m->code_count[code]++;
+    if (e->time != TIME_NULL) {
+        if (m->first_time == TIME_NULL || e->time < m->first_time) m->first_time = e->time;
+        if (m->last_time == TIME_NULL || e->time > m->last_time) m->last_time = e->time;
+    }
+    int rc = section_write(&m->col[0], &e->time, 8, err);
+    if (!rc) rc = section_write(&m->col[1], &code, 4, err);
+    if (!rc) rc = section_write(&m->col[2], &e->numeric, 4, err);
+    if (!rc) rc = section_write(&m->col[3], &e->text, 4, err);
+    if (!rc) rc = section_write(&m->col[4], &e->prov, 8, err);
+    m->written++;
+    return rc;
+}
+
+static const strmap *sort_ctx;
+static int cmp_code_ids(const void *pa, const void *pb) {
+    uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
+    size_t la, lb;
+    const char *sa = strmap_str(sort_ctx, a, &la), *sb = strmap_str(sort_ctx, b, &lb);
+    int c = memcmp(sa, sb, la < lb ? la : lb);
+    return c ? c : (la < lb ? -1 : la > lb);
+}
+
+static int cmp_key_ref(const void *pa, const void *pb) {
+    const subject_key_ref *a = pa, *b = pb;
+    if (a->subject != b->subject) return a->subject < b->subject ? -1 : 1;
+    return a->key < b->key ? -1 : a->key > b->key;
+}
+
+/* Writes a string table (offsets + NUL-terminated heap) from a strmap in the given id order. */
+static int write_string_table(int fd, store_header *h, uint32_t off_kind, uint32_t heap_kind,
+                              const strmap *m, const uint32_t *order, uint64_t *pos, cf_err *err) {
+    size_t n = m->count;
+    uint64_t *off = malloc((n + 1) * sizeof *off);
+    if (!off) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        off[i] = total;
+        total += m->lengths[order ? order[i] : i] + 1;
+    }
+    off[n] = total;
+    int rc = write_section(fd, h, off_kind, off, (n + 1) * sizeof *off, pos, err);
+    free(off);
+    if (rc) return rc;
+    section_out s;
+    if (section_begin(&s, fd, &h->sections[h->n_sections++], heap_kind, *pos, COLUMN_BUF))
+        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    for (size_t i = 0; i < n && !rc; i++) {
+        size_t len;
+        const char *str = strmap_str(m, order ? order[i] : (uint32_t)i, &len);
+        rc = section_write(&s, str, len + 1, err);
+    }
+    int rc2 = section_end(&s, err);
+    *pos = align_up(*pos + total);
+    return rc ? rc : rc2;
+}
+
+int store_writer_finish(store_writer *w, cf_err *err) {
+    int rc = CF_OK;
+    atomic_file out;
+    int out_open = 0;
+    uint32_t *order = NULL, *remap = NULL;
+    run_reader *runs = NULL;
+    size_t *heap = NULL;
+    merge_out m;
+    memset(&m, 0, sizeof m);
+    store_header *h = calloc(1, STORE_HEADER_SIZE);
+    if (!h) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
+    }
+    if ((rc = flush_text(w, err))) goto done;
+
+    /* Final code order: sorted by string, so readers can binary-search codes. */
+    size_t nc = w->codes.count;
+    order = malloc((nc ? nc : 1) * sizeof *order);
+    remap = malloc((nc ? nc : 1) * sizeof *remap);
+    m.code_count = calloc(nc ? nc : 1, sizeof *m.code_count);
+    if (!order || !remap || !m.code_count) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < nc; i++) order[i] = (uint32_t)i;
+    sort_ctx = &w->codes;
+    qsort(order, nc, sizeof *order, cmp_code_ids);
+    for (size_t i = 0; i < nc; i++) remap[order[i]] = (uint32_t)i;
+    m.remap = remap;
+    m.first_time = m.last_time = TIME_NULL;
+
+    if ((rc = atomic_file_open(&out, w->path, err))) goto done;
+    out_open = 1;
+
+    uint64_t N = w->total;
+    uint64_t pos = STORE_HEADER_SIZE;
+    const uint32_t col_kind[5] = {SEC_EVENT_TIME, SEC_EVENT_CODE, SEC_EVENT_NUMERIC, SEC_EVENT_TEXT, SEC_EVENT_PROV};
+    const uint32_t col_width[5] = {8, 4, 4, 4, 8};
+    for (int c = 0; c < 5; c++) {
+        if (section_begin(&m.col[c], out.fd, &h->sections[h->n_sections++], col_kind[c], pos, COLUMN_BUF)) {
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            goto done;
+        }
+        pos = align_up(pos + N * col_width[c]);
+    }
+
+    /* Merge: the in-memory buffer alone, or every spilled run (the buffer is spilled last). */
+    if (w->n_runs == 0) {
+        if (w->n) qsort(w->buf, w->n, sizeof *w->buf, cmp_wevent);
+        for (size_t i = 0; i < w->n && !rc; i++) rc = emit(&m, &w->buf[i], err);
+        if (rc) goto done;
+    } else {
+        if (w->n && (rc = spill(w, err))) goto done;
+        free(w->buf);
+        w->buf = NULL;
+        w->buf_alloc = 0;
+        size_t k = w->n_runs;
+        runs = calloc(k, sizeof *runs);
+        heap = calloc(k, sizeof *heap);
+        if (!runs || !heap) {
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            goto done;
+        }
+        size_t per_run = (((size_t)64 << 20) / k) / sizeof(wevent);
+        if (per_run < 1024) per_run = 1024;
+        if (per_run > 65536) per_run = 65536;
+        size_t hn = 0;
+        for (size_t i = 0; i < k; i++) {
+            runs[i].fd = w->run_fd[i];
+            runs[i].total = w->run_events[i];
+            runs[i].cap = per_run;
+            runs[i].buf = malloc(per_run * sizeof(wevent));
+            if (!runs[i].buf) {
+                rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+                goto done;
+            }
+            if ((rc = run_fill(&runs[i], err))) goto done;
+            if (runs[i].len) heap[hn++] = i;
+        }
+        for (size_t i = hn; i-- > 0;) heap_sift(heap, hn, i, runs);
+        while (hn) {
+            run_reader *r = &runs[heap[0]];
+            if ((rc = emit(&m, &r->buf[r->pos], err))) goto done;
+            if (++r->pos == r->len) {
+                if (r->next < r->total) {
+                    if ((rc = run_fill(r, err))) goto done;
+                } else {
+                    heap[0] = heap[--hn];
+                }
+            }
+            heap_sift(heap, hn, 0, runs);
+        }
+    }
+    for (int c = 0; c < 5; c++)
+        if ((rc = section_end(&m.col[c], err))) goto done;
+    if (m.written != N) {
+        rc = cf_fail(err, CF_EINTERNAL, "merge wrote %llu of %llu events",
+                     (unsigned long long)m.written, (unsigned long long)N);
+        goto done;
+    }
+
+    /* Subject index. */
+    if (m.subj_start) m.subj_start[m.n_subj] = N;
+    uint64_t zero = 0;
+    if ((rc = write_section(out.fd, h, SEC_SUBJECT_ID, m.subj_id, m.n_subj * 8, &pos, err))) goto done;
+    if ((rc = write_section(out.fd, h, SEC_SUBJECT_START, m.subj_start ? (void *)m.subj_start : (void *)&zero,
+                            (m.n_subj + 1) * 8, &pos, err)))
+        goto done;
+
+    /* Codes: sorted strings, counts, descriptions. */
+    if ((rc = write_string_table(out.fd, h, SEC_CODE_OFFSET, SEC_CODE_HEAP, &w->codes, order, &pos, err))) goto done;
+    if ((rc = write_section(out.fd, h, SEC_CODE_COUNT, m.code_count, nc * 8, &pos, err))) goto done;
+    {
+        /* Descriptions as a string table in final code order ("" where none). */
+        uint64_t *off = malloc((nc + 1) * sizeof *off);
+        bytebuf heapb = {0};
+        int ok = off != NULL;
+        for (size_t i = 0; ok && i < nc; i++) {
+            off[i] = heapb.len;
+            uint32_t old = order[i];
+            const char *d = "";
+            if (old < w->code_desc_cap && w->code_desc_off && w->code_desc_off[old])
+                d = w->desc.data + w->code_desc_off[old] - 1;
+            ok = bytebuf_append(&heapb, d, strlen(d) + 1) == 0;
+        }
+        if (ok) off[nc] = heapb.len;
+        if (!ok) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        if (!rc) rc = write_section(out.fd, h, SEC_CODE_DESC_OFFSET, off, (nc + 1) * 8, &pos, err);
+        if (!rc) rc = write_section(out.fd, h, SEC_CODE_DESC_HEAP, heapb.data ? heapb.data : "", heapb.len, &pos, err);
+        free(off);
+        free(heapb.data);
+        if (rc) goto done;
+    }
+
+    /* Texts: offsets (T+1, leading 0) and the heap copied from scratch. */
+    {
+        section_out s;
+        if (section_begin(&s, out.fd, &h->sections[h->n_sections++], SEC_TEXT_OFFSET, pos, COLUMN_BUF)) {
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            goto done;
+        }
+        rc = section_write(&s, &zero, 8, err);
+        if (!rc && w->n_texts) rc = section_write(&s, w->text_end, w->n_texts * 8, err);
+        int rc2 = section_end(&s, err);
+        if (rc || rc2) goto done_rc2;
+        pos = align_up(pos + (w->n_texts + 1) * 8);
+        if (section_begin(&s, out.fd, &h->sections[h->n_sections++], SEC_TEXT_HEAP, pos, COLUMN_BUF)) {
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            goto done;
+        }
+        char *tmp = malloc(COLUMN_BUF);
+        uint64_t done_bytes = 0;
+        while (tmp && !rc && done_bytes < w->text_bytes) {
+            size_t want = w->text_bytes - done_bytes < COLUMN_BUF ? (size_t)(w->text_bytes - done_bytes) : COLUMN_BUF;
+            ssize_t n = pread(w->text_fd, tmp, want, (off_t)done_bytes);
+            if (n <= 0) {
+                rc = cf_fail_errno(err, CF_EINTERNAL, "store text scratch: read failed");
+                break;
+            }
+            rc = section_write(&s, tmp, (size_t)n, err);
+            done_bytes += (uint64_t)n;
+        }
+        if (!tmp) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        free(tmp);
+        rc2 = section_end(&s, err);
+    done_rc2:
+        if (!rc) rc = rc2;
+        if (rc) goto done;
+        pos = align_up(pos + w->text_bytes);
+    }
+
+    /* Provenance sources. */
+    if ((rc = write_string_table(out.fd, h, SEC_SOURCE_OFFSET, SEC_SOURCE_HEAP, &w->sources, NULL, &pos, err))) goto done;
+
+    /* Original subject identifiers, aligned with the subject index. */
+    if (w->n_keys) {
+        qsort(w->keys, w->n_keys, sizeof *w->keys, cmp_key_ref);
+        uint64_t *off = malloc((m.n_subj + 1) * sizeof *off);
+        bytebuf heapb = {0};
+        if (!off) {
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            goto done;
+        }
+        size_t k = 0;
+        for (size_t i = 0; i < w->n_keys; i++)
+            if (i > 0 && w->keys[i].subject == w->keys[i - 1].subject && w->keys[i].key != w->keys[i - 1].key) {
+                free(off);
+                rc = cf_fail(err, CF_EINPUT, "two different source identifiers map to subject id %lld",
+                             (long long)w->keys[i].subject);
+                goto done;
+            }
+        for (size_t i = 0; i < m.n_subj && !rc; i++) {
+            off[i] = heapb.len;
+            while (k < w->n_keys && w->keys[k].subject < m.subj_id[i]) k++;
+            if (k < w->n_keys && w->keys[k].subject == m.subj_id[i]) {
+                size_t len;
+                const char *s = strmap_str(&w->subject_keys, w->keys[k].key, &len);
+                if (bytebuf_append(&heapb, s, len)) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            }
+            if (!rc && bytebuf_append(&heapb, "", 1)) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        }
+        off[m.n_subj] = heapb.len;
+        if (!rc) rc = write_section(out.fd, h, SEC_SUBJECT_KEY_OFFSET, off, (m.n_subj + 1) * 8, &pos, err);
+        if (!rc) rc = write_section(out.fd, h, SEC_SUBJECT_KEY_HEAP, heapb.data ? heapb.data : "", heapb.len, &pos, err);
+        free(off);
+        free(heapb.data);
+        if (rc) goto done;
+    }
+
+    const char *meta = w->meta ? w->meta : "{}";
+    if ((rc = write_section(out.fd, h, SEC_META, meta, strlen(meta), &pos, err))) goto done;
+
+    /* Header last, so a torn write can never look like a valid store. */
+    memcpy(h->magic, STORE_MAGIC, 8);
+    h->endian = STORE_ENDIAN_MARK;
+    h->version = STORE_FORMAT_VERSION;
+    h->header_size = STORE_HEADER_SIZE;
+    h->flags = w->flags;
+    h->n_events = N;
+    h->n_subjects = m.n_subj;
+    h->n_codes = nc;
+    h->n_texts = w->n_texts;
+    h->n_sources = w->sources.count;
+    h->first_time = m.first_time;
+    h->last_time = m.last_time;
+    crypto_generichash(h->header_hash, STORE_HASH_BYTES, (const unsigned char *)h,
+                       offsetof(store_header, header_hash), NULL, 0);
+    if ((rc = pwrite_all(out.fd, h, STORE_HEADER_SIZE, 0, "store output", err))) goto done;
+    if (ftruncate(out.fd, (off_t)pos) != 0) {
+        rc = cf_fail_errno(err, CF_EINTERNAL, "store output: truncate failed");
+        goto done;
+    }
+    rc = atomic_file_commit(&out, err);
+    out_open = 0;
+
+done:
+    if (out_open) atomic_file_abort(&out);
+    for (int c = 0; c < 5; c++) free(m.col[c].buf);
+    if (runs)
+        for (size_t i = 0; i < w->n_runs; i++) free(runs[i].buf);
+    free(runs);
+    free(heap);
+    free(m.subj_id);
+    free(m.subj_start);
+    free(m.code_count);
+    free(order);
+    free(remap);
+    free(h);
+    writer_free(w);
+    return rc;
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs every test for each build directory given (C unit tests, CLI tests), then the fuzzers
+# briefly, each in its own process with a timeout, and prints "N passed, N failed" last.
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+export CLINFM_ROOT="$ROOT" CLINFM_NO_PROGRESS=1
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+pass=0; fail=0; failed_names=()
+TMPROOT=$(mktemp -d /tmp/clinfm-tests.XXXXXX)
+trap 'rm -rf "$TMPROOT"' EXIT
+
+run_one() { # name timeout command...
+  local name=$1 t=$2; shift 2
+  local dir="$TMPROOT/$(echo "$name" | tr '/ ' '__')"
+  mkdir -p "$dir"
+  local start=$(date +%s%N)
+  if CLINFM_TEST_TMP="$dir" timeout "$t" "$@" >"$dir.log" 2>&1; then
+    pass=$((pass + 1)); printf 'PASS %-50s %6.2fs\n' "$name" "$(awk -v a="$start" -v b="$(date +%s%N)" 'BEGIN{print (b-a)/1e9}')"
+  else
+    fail=$((fail + 1)); failed_names+=("$name")
+    printf 'FAIL %-50s (exit %s)\n' "$name" "$?"; sed 's/^/    | /' "$dir.log" | tail -40
+  fi
+  rm -rf "$dir"
+}
+
+for b in "$@"; do
+  for t in "$b"/tests/test_*; do
+    [ -x "$t" ] || continue
+    run_one "$b/$(basename "$t")" 600 "$t"
+  done
+  for s in tests/cli/*.sh; do
+    [ -f "$s" ] || continue
+    run_one "$b/cli/$(basename "$s" .sh)" 600 env CLINFM="$ROOT/$b/clinfm" bash "$s"
+  done
+done
+
+# Fuzzers: a short run each from the seed corpus (the long run is `bash fuzz/run.sh LONG`).
+for f in build-fuzz/fuzz_*; do
+  [ -x "$f" ] || continue
+  name=$(basename "$f"); corpus="fuzz/corpus/${name#fuzz_}"
+  mkdir -p "$TMPROOT/corp-$name"
+  run_one "fuzz/$name" 120 "$f" -max_total_time="${CLINFM_FUZZ_SECONDS:-20}" -rss_limit_mb=2048 \
+    -timeout=10 "$TMPROOT/corp-$name" $( [ -d "$corpus" ] && echo "$corpus" )
+done
+
+[ ${#failed_names[@]} -gt 0 ] && printf 'failed: %s\n' "${failed_names[*]}"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

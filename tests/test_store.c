@@ -1,0 +1,304 @@
+/* Event store: write, mmap, read back equal; spills and merges; subject index; atomicity;
+ * damage detection; byte-identical output whatever the memory budget. */
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "store/store.h"
+#include "store/store_format.h"
+
+typedef struct {
+    int64_t subject, time;
+    char code[32];
+    float numeric;
+    char text[120];
+    int has_text;
+    uint32_t source;
+    uint64_t row;
+} ref_event;
+
+static uint64_t rng_state = 88172645463325252ULL;
+static uint64_t rnd(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static int cmp_ref(const void *pa, const void *pb) {
+    const ref_event *a = pa, *b = pb;
+    if (a->subject != b->subject) return a->subject < b->subject ? -1 : 1;
+    if (a->time != b->time) return a->time < b->time ? -1 : 1;
+    uint64_t pa_ = ((uint64_t)a->source << 48) | a->row, pb_ = ((uint64_t)b->source << 48) | b->row;
+    return pa_ < pb_ ? -1 : pa_ > pb_;
+}
+
+static ref_event *make_events(size_t n) {
+    ref_event *ev = calloc(n, sizeof *ev);
+    for (size_t i = 0; i < n; i++) {
+        ev[i].subject = (int64_t)(rnd() % 500) - 50; /* negative ids are legal */
+        ev[i].time = (rnd() % 10 == 0) ? TIME_NULL : (int64_t)(rnd() % 1000000) * 60000000LL;
+        snprintf(ev[i].code, sizeof ev[i].code, "LAB//%u//mg", (unsigned)(rnd() % 300));
+        ev[i].numeric = rnd() % 3 == 0 ? NAN : (float)(rnd() % 10000) / 7.0f;
+        ev[i].has_text = rnd() % 4 == 0;
+        if (ev[i].has_text) {
+            if (rnd() % 2) snprintf(ev[i].text, sizeof ev[i].text, "short %u", (unsigned)(rnd() % 20));
+            else snprintf(ev[i].text, sizeof ev[i].text, "a longer unique note number %zu with enough text to skip dedup ......", i);
+        }
+        ev[i].source = (uint32_t)(i % 3);
+        ev[i].row = i + 1;
+    }
+    return ev;
+}
+
+static int write_store(const char *path, ref_event *ev, size_t n, size_t budget, int abort_it) {
+    store_writer *w;
+    cf_err err = {0};
+    store_writer_options opt = {.memory_budget = budget};
+    if (store_writer_open(&w, path, &opt, &err)) return -1;
+    const char *srcs[] = {"hosp/labevents", "hosp/admissions", "icu/icustays"};
+    for (int i = 0; i < 3; i++)
+        if (store_writer_source(w, srcs[i]) != i) return -1;
+    for (size_t i = 0; i < n; i++) {
+        int64_t c = store_writer_code(w, ev[i].code, strlen(ev[i].code));
+        if (c < 0) return -1;
+        store_writer_code_describe(w, (uint32_t)c, "a lab test", 10);
+        if (store_writer_add(w, ev[i].subject, ev[i].time, (uint32_t)c, ev[i].numeric,
+                             ev[i].has_text ? ev[i].text : NULL, strlen(ev[i].text), ev[i].source,
+                             ev[i].row, &err))
+            return -1;
+    }
+    store_writer_set_meta(w, "{\"producer\":\"test\"}");
+    if (abort_it) {
+        store_writer_abort(w);
+        return 0;
+    }
+    if (store_writer_finish(w, &err)) {
+        fprintf(stderr, "finish: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static void check_equal(const char *path, ref_event *ev, size_t n) {
+    store s;
+    cf_err err = {0};
+    REQUIRE(store_open(&s, path, &err) == CF_OK);
+    CHECK(store_verify(&s, &err) == CF_OK);
+    qsort(ev, n, sizeof *ev, cmp_ref);
+    REQUIRE_EQ_INT(s.n_events, n);
+    CHECK_EQ_INT(s.n_sources, 3);
+    CHECK_EQ_STR(store_source_name(&s, 1), "hosp/admissions");
+    size_t mismatches = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *code = store_code_str(&s, s.code[i]);
+        int ok = s.time[i] == ev[i].time && strcmp(code, ev[i].code) == 0 &&
+                 store_prov_source(s.prov[i]) == ev[i].source && store_prov_row(s.prov[i]) == ev[i].row;
+        ok = ok && (isnan(ev[i].numeric) ? isnan(s.numeric[i]) : s.numeric[i] == ev[i].numeric);
+        if (ev[i].has_text) {
+            size_t len;
+            const char *t = s.text[i] ? store_text_str(&s, s.text[i], &len) : NULL;
+            ok = ok && t && len == strlen(ev[i].text) && memcmp(t, ev[i].text, len) == 0;
+        } else {
+            ok = ok && s.text[i] == 0;
+        }
+        if (!ok && mismatches++ < 3) CHECK_FAIL_("event %zu differs", i);
+    }
+    CHECK_EQ_INT(mismatches, 0);
+    /* Subject index: every subject's events are exactly its slice. */
+    size_t subjects = 0;
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || ev[i].subject != ev[i - 1].subject) subjects++;
+    CHECK_EQ_INT(s.n_subjects, subjects);
+    for (size_t i = 0; i < n; i++) {
+        int64_t k = store_find_subject(&s, ev[i].subject);
+        if (k < 0 || i < s.subject_start[k] || i >= s.subject_start[k + 1]) {
+            CHECK_FAIL_("event %zu not in its subject's slice", i);
+            break;
+        }
+    }
+    CHECK_EQ_INT(store_find_subject(&s, 123456789), -1);
+    /* Codes are sorted, findable, counted and described. */
+    uint64_t total = 0;
+    for (uint32_t c = 0; c < s.n_codes; c++) {
+        if (c) CHECK(strcmp(store_code_str(&s, c - 1), store_code_str(&s, c)) < 0);
+        CHECK_EQ_INT(store_find_code(&s, store_code_str(&s, c)), c);
+        CHECK_EQ_STR(store_code_desc(&s, c), "a lab test");
+        total += s.code_count[c];
+    }
+    CHECK_EQ_INT(total, n);
+    CHECK_EQ_INT(store_find_code(&s, "NOPE"), -1);
+    CHECK(s.meta_len == strlen("{\"producer\":\"test\"}") && memcmp(s.meta, "{\"producer\"", 11) == 0);
+    store_close(&s);
+}
+
+static void read_file(const char *path, char **data, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    *data = NULL;
+    *len = 0;
+    if (!f) return;
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *data = malloc(*len);
+    if (fread(*data, 1, *len, f) != *len) *len = 0;
+    fclose(f);
+}
+
+static void test_round_trip_in_memory(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/mem.store", check_tmpdir());
+    size_t n = 20000;
+    ref_event *ev = make_events(n);
+    REQUIRE(write_store(path, ev, n, 0, 0) == 0);
+    check_equal(path, ev, n);
+    free(ev);
+}
+
+static void test_round_trip_with_spills(void) {
+    char path[512], path2[512];
+    snprintf(path, sizeof path, "%s/spill.store", check_tmpdir());
+    snprintf(path2, sizeof path2, "%s/mem2.store", check_tmpdir());
+    size_t n = 50000;
+    rng_state = 1234567;
+    ref_event *ev = make_events(n);
+    /* 40 KiB budget: about 1,000 events per run, so about 50 runs to merge. */
+    REQUIRE(write_store(path, ev, n, 40 << 10, 0) == 0);
+    REQUIRE(write_store(path2, ev, n, 0, 0) == 0);
+    check_equal(path, ev, n);
+    char *a, *b;
+    size_t la, lb;
+    read_file(path, &a, &la);
+    read_file(path2, &b, &lb);
+    CHECK(la > 0 && la == lb && memcmp(a, b, la) == 0); /* deterministic whatever the budget */
+    free(a);
+    free(b);
+    free(ev);
+}
+
+static void test_empty_store(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/empty.store", check_tmpdir());
+    REQUIRE(write_store(path, NULL, 0, 0, 0) == 0);
+    store s;
+    cf_err err = {0};
+    REQUIRE(store_open(&s, path, &err) == CF_OK);
+    CHECK_EQ_INT(s.n_events, 0);
+    CHECK_EQ_INT(s.n_subjects, 0);
+    CHECK(s.first_time == TIME_NULL);
+    CHECK(store_verify(&s, &err) == CF_OK);
+    store_close(&s);
+}
+
+static void test_abort_leaves_nothing(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/aborted.store", check_tmpdir());
+    ref_event *ev = make_events(1000);
+    REQUIRE(write_store(path, ev, 1000, 40 << 10, 1) == 0);
+    CHECK(access(path, F_OK) != 0);
+    /* Nothing else either: the directory holds no temp or spill files. */
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A %s | grep -v '\\.store$')\"", check_tmpdir());
+    CHECK(system(cmd) == 0);
+    free(ev);
+}
+
+static void test_damage_detected(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/damaged.store", check_tmpdir());
+    ref_event *ev = make_events(3000);
+    REQUIRE(write_store(path, ev, 3000, 0, 0) == 0);
+    free(ev);
+    store s;
+    cf_err err = {0};
+    /* A flipped byte in the event data: open succeeds (cheap checks), verify names the section. */
+    int fd = open(path, O_RDWR);
+    REQUIRE(fd >= 0);
+    unsigned char byte;
+    REQUIRE(pread(fd, &byte, 1, STORE_HEADER_SIZE + 5) == 1);
+    byte ^= 0x40;
+    REQUIRE(pwrite(fd, &byte, 1, STORE_HEADER_SIZE + 5) == 1);
+    REQUIRE(store_open(&s, path, &err) == CF_OK);
+    CHECK(store_verify(&s, &err) == CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "event_time");
+    store_close(&s);
+    /* A flipped byte in the header: open refuses. */
+    REQUIRE(pread(fd, &byte, 1, 40) == 1);
+    byte ^= 1;
+    REQUIRE(pwrite(fd, &byte, 1, 40) == 1);
+    CHECK(store_open(&s, path, &err) == CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "checksum");
+    /* Truncation: open refuses. */
+    REQUIRE(ftruncate(fd, 5000) == 0);
+    CHECK(store_open(&s, path, &err) == CF_EINPUT);
+    close(fd);
+    /* Not a store at all. */
+    char junk[512];
+    snprintf(junk, sizeof junk, "%s/junk.store", check_tmpdir());
+    FILE *f = fopen(junk, "w");
+    for (int i = 0; i < 5000; i++) fputc('x', f);
+    fclose(f);
+    CHECK(store_open(&s, junk, &err) == CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "magic");
+    CHECK(store_open(&s, "/nonexistent/x.store", &err) == CF_EINPUT);
+}
+
+static void test_subject_keys(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/keys.store", check_tmpdir());
+    store_writer *w;
+    cf_err err = {0};
+    REQUIRE(store_writer_open(&w, path, NULL, &err) == CF_OK);
+    int src = store_writer_source(w, "Patient");
+    int64_t c = store_writer_code(w, "MEDS_BIRTH", 10);
+    REQUIRE(src == 0 && c == 0);
+    CHECK(store_writer_add(w, 7, 0, (uint32_t)c, NAN, NULL, 0, 0, 1, &err) == CF_OK);
+    CHECK(store_writer_add(w, 3, 0, (uint32_t)c, NAN, NULL, 0, 0, 2, &err) == CF_OK);
+    CHECK(store_writer_subject_key(w, 7, "patient-seven", 13, &err) == CF_OK);
+    CHECK(store_writer_subject_key(w, 7, "patient-seven", 13, &err) == CF_OK);
+    REQUIRE(store_writer_finish(w, &err) == CF_OK);
+    store s;
+    REQUIRE(store_open(&s, path, &err) == CF_OK);
+    size_t len = 0;
+    CHECK(store_subject_key(&s, (uint64_t)store_find_subject(&s, 3), &len) == NULL);
+    const char *k = store_subject_key(&s, (uint64_t)store_find_subject(&s, 7), &len);
+    CHECK(k && len == 13 && memcmp(k, "patient-seven", 13) == 0);
+    store_close(&s);
+    /* Two identifiers for one subject id (a hash collision) is an error, not a silent merge. */
+    REQUIRE(store_writer_open(&w, path, NULL, &err) == CF_OK);
+    store_writer_source(w, "Patient");
+    store_writer_code(w, "X", 1);
+    store_writer_add(w, 7, 0, 0, NAN, NULL, 0, 0, 1, &err);
+    store_writer_subject_key(w, 7, "a", 1, &err);
+    store_writer_subject_key(w, 7, "b", 1, &err);
+    CHECK(store_writer_finish(w, &err) == CF_EINPUT);
+}
+
+static void test_bad_arguments(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/bad.store", check_tmpdir());
+    store_writer *w;
+    cf_err err = {0};
+    REQUIRE(store_writer_open(&w, path, NULL, &err) == CF_OK);
+    CHECK(store_writer_add(w, 1, 0, 0, NAN, NULL, 0, 0, 1, &err) != CF_OK); /* no such code */
+    store_writer_code(w, "X", 1);
+    CHECK(store_writer_add(w, 1, 0, 0, NAN, NULL, 0, 0, 1, &err) != CF_OK); /* no such source */
+    store_writer_source(w, "t");
+    CHECK(store_writer_add(w, 1, 0, 0, INFINITY, NULL, 0, 0, 1, &err) == CF_EINPUT);
+    CHECK(store_writer_add(w, 1, 0, 0, NAN, NULL, 0, 0, STORE_MAX_ROW + 1, &err) == CF_EINPUT);
+    CHECK(store_writer_add(w, 1, 0, 0, NAN, NULL, 0, 0, 1, &err) == CF_OK);
+    store_writer_abort(w);
+    CHECK(access(path, F_OK) != 0);
+}
+
+int main(void) {
+    RUN(test_round_trip_in_memory);
+    RUN(test_round_trip_with_spills);
+    RUN(test_empty_store);
+    RUN(test_abort_leaves_nothing);
+    RUN(test_damage_detected);
+    RUN(test_subject_keys);
+    RUN(test_bad_arguments);
+    return check_summary();
+}
