@@ -1,0 +1,934 @@
+/* Streaming CSV reader: RFC 4180 records out of plain or gzip files in bounded memory; see csv.h.
+ *
+ * All bytes of the current record live contiguously in one record buffer, so fields can point into
+ * it: quoted fields are unescaped in place (escapes only ever shrink a field) and every field is
+ * NUL-terminated by overwriting its separator. The parser is a small state machine that can stop
+ * at any byte when the buffer runs dry; the partial record is then moved to the front of the
+ * buffer, more input is appended, and parsing resumes where it stopped. The buffer doubles only
+ * when a single record does not fit, up to CSV_MAX_RECORD.
+ *
+ * The common case, an unquoted field, is scanned 64 bytes at a time: a bit mask marks the bytes
+ * that can end a field (comma, and every byte <= 0x0d, which covers LF, CR and NUL; the rare
+ * other control bytes are skipped as ordinary content), and the loop jumps from bit to bit.
+ *
+ * gzip input (detected by its magic bytes) is inflated by a background thread into a ring of
+ * large blocks, so decompression on one core overlaps parsing on the other. The thread and the
+ * reader share the ring through one mutex and two condition variables; block contents are only
+ * touched by the side that currently owns the block. csv_close stops and joins the thread. */
+#include "ingest/csv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+/* Slack after the data in the record buffer: room for the NUL after a last field that ends at
+ * end of input, and for the 64-byte vector loads of the scanner, which may read past the data. */
+#define CSV_PAD 64
+/* A record's content plus its CRLF must fit in the buffer. */
+#define CSV_MAX_CAP ((size_t)CSV_MAX_RECORD + 2)
+/* Defence against memory amplification: a record of only commas would otherwise need 16 bytes
+ * of field table per input byte. No real table has a million columns. */
+#define CSV_MAX_FIELDS ((size_t)1 << 20)
+#define CSV_FILE_BUF ((size_t)1 << 20)  /* initial record buffer (and read size) for files */
+#define CSV_MEM_BUF ((size_t)16)        /* initial record buffer for in-memory input */
+#define GZ_BLOCK ((size_t)1 << 20)
+#define GZ_NBLOCK 4
+#define GZ_INBUF ((size_t)256 << 10)
+
+enum { SRC_MEM, SRC_MEM_GZ, SRC_FD, SRC_FD_GZ };
+enum { ST_START, ST_UNQ, ST_QUO, ST_AFTER };
+
+/* zlib state shared by the in-memory and the threaded gzip sources. */
+typedef struct {
+    z_stream zs;
+    int init;
+    int member_done;   /* the last inflate call ended a gzip member */
+    int in_eof;        /* no more compressed input */
+    uint64_t in_total; /* compressed bytes handed to zlib so far */
+} gz_state;
+
+typedef struct {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t filled;   /* producer -> consumer: a block (or the end) is ready */
+    pthread_cond_t freed;    /* consumer -> producer: a block is free, or stop */
+    char *blk[GZ_NBLOCK];
+    size_t len[GZ_NBLOCK];
+    uint64_t in_pos[GZ_NBLOCK]; /* compressed bytes consumed when the block was finished */
+    unsigned head, count;       /* ring: blocks head .. head+count-1 are filled */
+    int done, failed, stop;
+    int fail_code;
+    uint64_t end_pos;           /* compressed bytes consumed in all, once done or failed */
+    char msg[256];
+    /* producer only */
+    int fd;
+    unsigned char *in;
+    gz_state gz;
+    /* consumer only */
+    int held;                   /* the consumer is reading block `head` */
+    size_t off;
+} gz_pipe;
+
+struct csv_reader {
+    char *name;
+    int kind;
+    char *buf;          /* cap + CSV_PAD bytes */
+    size_t cap, head, tail;
+    int eof, started, failed;
+    uint64_t line, blank;
+    /* unquoted-scan mask carried between records; see scan_unq */
+    size_t mb;
+    uint64_t m;
+    /* field table */
+    size_t fcap;
+    uint32_t *foff;     /* field start relative to the record start */
+    size_t *flen;
+    char **fptr;
+    /* sources */
+    int fd;
+    uint64_t fsize, nread;
+    unsigned char *mem;
+    size_t mem_len, mem_pos;
+    unsigned piece;
+    gz_state gz;
+    gz_pipe *pipe;
+    int pending_rc;     /* in-memory gzip: error to report after the bytes that preceded it */
+    char src_msg[256];
+};
+
+/* ---- byte-class masks ---------------------------------------------------------------------- */
+
+/* Bit i set when p[i] may end an unquoted field: ',' or any byte <= 0x0d. Bits at and beyond n
+ * are cleared; up to 64 bytes are read regardless (the buffer has CSV_PAD slack). */
+static inline uint64_t mask_unq(const char *p, size_t n) {
+    uint64_t bits = 0;
+#if defined(__SSE2__)
+    const __m128i comma = _mm_set1_epi8(','), lim = _mm_set1_epi8(0x0d);
+    for (int i = 0; i < 4; i++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i));
+        __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(_mm_min_epu8(v, lim), v));
+        bits |= (uint64_t)(uint16_t)_mm_movemask_epi8(hit) << (16 * i);
+    }
+#else
+    size_t k = n < 64 ? n : 64;
+    for (size_t i = 0; i < k; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c == ',' || c <= 0x0d) bits |= (uint64_t)1 << i;
+    }
+#endif
+    if (n < 64) bits &= ((uint64_t)1 << n) - 1;
+    return bits;
+}
+
+/* Bit i set when p[i] matters inside a quoted field: '"', LF (line counting) or NUL. */
+static inline uint64_t mask_quo(const char *p, size_t n) {
+    uint64_t bits = 0;
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), lf = _mm_set1_epi8('\n'), zero = _mm_setzero_si128();
+    for (int i = 0; i < 4; i++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i));
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, lf)),
+                                   _mm_cmpeq_epi8(v, zero));
+        bits |= (uint64_t)(uint16_t)_mm_movemask_epi8(hit) << (16 * i);
+    }
+#else
+    size_t k = n < 64 ? n : 64;
+    for (size_t i = 0; i < k; i++) {
+        char c = p[i];
+        if (c == '"' || c == '\n' || c == '\0') bits |= (uint64_t)1 << i;
+    }
+#endif
+    if (n < 64) bits &= ((uint64_t)1 << n) - 1;
+    return bits;
+}
+
+/* Position of the first marked byte at or after pos, or end. *m marks bytes of the window
+ * [*mb, *mb + 64). Setting *mb = pos - 64 (mod 2^64) invalidates the window: pos - *mb is then
+ * 64, so the next call recomputes. Callers keep pos >= *mb, which holds because positions only
+ * grow between invalidations. The window stays valid while bytes at or after pos are unchanged,
+ * which is true because the parser only writes behind its scan position. */
+static inline size_t scan_unq(const char *b, size_t pos, size_t end, size_t *mb, uint64_t *m) {
+    for (;;) {
+        size_t d = pos - *mb;
+        if (d < 64) {
+            uint64_t mm = *m & (~(uint64_t)0 << d);
+            if (mm) return *mb + (size_t)__builtin_ctzll(mm);
+            pos = *mb + 64;
+        }
+        if (pos >= end) return end;
+        *mb = pos;
+        *m = mask_unq(b + pos, end - pos);
+    }
+}
+
+static inline size_t scan_quo(const char *b, size_t pos, size_t end, size_t *mb, uint64_t *m) {
+    for (;;) {
+        size_t d = pos - *mb;
+        if (d < 64) {
+            uint64_t mm = *m & (~(uint64_t)0 << d);
+            if (mm) return *mb + (size_t)__builtin_ctzll(mm);
+            pos = *mb + 64;
+        }
+        if (pos >= end) return end;
+        *mb = pos;
+        *m = mask_quo(b + pos, end - pos);
+    }
+}
+
+/* ---- gzip ------------------------------------------------------------------------------------ */
+
+static int gz_begin(gz_state *g, char *msg, size_t msgsz) {
+    memset(&g->zs, 0, sizeof g->zs);
+    /* 15 + 32: largest window, accept gzip (or zlib) headers automatically. */
+    if (inflateInit2(&g->zs, 15 + 32) != Z_OK) {
+        snprintf(msg, msgsz, "cannot initialise zlib");
+        return CF_EINTERNAL;
+    }
+    g->init = 1;
+    return CF_OK;
+}
+
+static void gz_end(gz_state *g) {
+    if (g->init) inflateEnd(&g->zs);
+    g->init = 0;
+}
+
+/* Inflates up to cap bytes into out. Reads more compressed input from fd (into inbuf) when zlib
+ * has consumed what it had, unless fd < 0 (all input was given up front). Consecutive gzip
+ * members are concatenated. Returns CF_OK with *got bytes (*got < cap only at the end of input,
+ * then *end = 1), or an error code with msg set. */
+static int gz_produce(gz_state *g, int fd, unsigned char *inbuf, size_t incap, char *out, size_t cap,
+                      size_t *got, int *end, char *msg, size_t msgsz) {
+    z_stream *zs = &g->zs;
+    zs->next_out = (unsigned char *)out;
+    zs->avail_out = (uInt)cap;
+    *end = 0;
+    int rc = CF_OK;
+    while (zs->avail_out > 0) {
+        if (zs->avail_in == 0 && !g->in_eof) {
+            if (fd < 0) {
+                g->in_eof = 1;
+                continue;
+            }
+            ssize_t n = read(fd, inbuf, incap);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                snprintf(msg, msgsz, "read failed: %s", strerror(errno));
+                rc = CF_EINTERNAL;
+                break;
+            }
+            if (n == 0) {
+                g->in_eof = 1;
+                continue;
+            }
+            zs->next_in = inbuf;
+            zs->avail_in = (uInt)n;
+            g->in_total += (uint64_t)n;
+            continue;
+        }
+        if (g->member_done) {
+            if (zs->avail_in == 0) { /* input ended right after a member: the normal end */
+                *end = 1;
+                break;
+            }
+            /* more bytes after a member: the next member of a multi-member file */
+            if (inflateReset(zs) != Z_OK) {
+                snprintf(msg, msgsz, "cannot reset zlib");
+                rc = CF_EINTERNAL;
+                break;
+            }
+            g->member_done = 0;
+        }
+        /* Called even with no input left: zlib may still hold output it could not write yet. */
+        int zr = inflate(zs, Z_NO_FLUSH);
+        if (zr == Z_STREAM_END) {
+            g->member_done = 1;
+        } else if (zr == Z_BUF_ERROR && zs->avail_in == 0) {
+            /* no progress and no input: the file stops inside a member */
+            snprintf(msg, msgsz, "truncated gzip data (the file ends inside a compressed member)");
+            rc = CF_EINPUT;
+            break;
+        } else if (zr == Z_MEM_ERROR) {
+            snprintf(msg, msgsz, "out of memory in zlib");
+            rc = CF_EINTERNAL;
+            break;
+        } else if (zr != Z_OK) {
+            /* Z_DATA_ERROR, Z_NEED_DICT, or Z_BUF_ERROR with input and output room left. zlib's
+             * own message describes the stream structure, never the content. */
+            snprintf(msg, msgsz, "corrupt gzip data (%s)", zs->msg ? zs->msg : "zlib cannot continue");
+            rc = CF_EINPUT;
+            break;
+        }
+    }
+    *got = cap - zs->avail_out;
+    return rc;
+}
+
+static void *gz_thread(void *arg) {
+    gz_pipe *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (p->count == GZ_NBLOCK && !p->stop) pthread_cond_wait(&p->freed, &p->mu);
+        if (p->stop) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        unsigned idx = (p->head + p->count) % GZ_NBLOCK;
+        pthread_mutex_unlock(&p->mu);
+
+        /* The block at idx is not in the filled range, so the consumer does not touch it. */
+        size_t got = 0;
+        int end = 0;
+        char msg[sizeof p->msg];
+        int rc = gz_produce(&p->gz, p->fd, p->in, GZ_INBUF, p->blk[idx], GZ_BLOCK, &got, &end, msg,
+                            sizeof msg);
+
+        pthread_mutex_lock(&p->mu);
+        if (got > 0) {
+            p->len[idx] = got;
+            p->in_pos[idx] = p->gz.in_total - p->gz.zs.avail_in;
+            p->count++;
+        }
+        if (rc != CF_OK) {
+            p->failed = 1;
+            p->fail_code = rc;
+            memcpy(p->msg, msg, sizeof p->msg);
+        } else if (end) {
+            p->done = 1;
+        }
+        int finished = p->failed || p->done;
+        if (finished) p->end_pos = p->gz.in_total - p->gz.zs.avail_in;
+        pthread_cond_signal(&p->filled);
+        pthread_mutex_unlock(&p->mu);
+        if (finished) return NULL;
+    }
+}
+
+static void pipe_free(gz_pipe *p) {
+    if (!p) return;
+    for (int i = 0; i < GZ_NBLOCK; i++) free(p->blk[i]);
+    free(p->in);
+    gz_end(&p->gz);
+    free(p);
+}
+
+/* Takes ownership of fd's reading from now on; prefix holds the n bytes already read from it. */
+static int pipe_start(csv_reader *r, const unsigned char *prefix, size_t n, cf_err *err) {
+    gz_pipe *p = cf_calloc(1, sizeof *p);
+    if (!p) return cf_fail(err, CF_EINTERNAL, "%s: out of memory", r->name);
+    p->fd = r->fd;
+    p->in = cf_malloc(GZ_INBUF);
+    int ok = p->in != NULL;
+    for (int i = 0; i < GZ_NBLOCK && ok; i++) ok = (p->blk[i] = cf_malloc(GZ_BLOCK)) != NULL;
+    if (!ok) {
+        pipe_free(p);
+        return cf_fail(err, CF_EINTERNAL, "%s: out of memory", r->name);
+    }
+    char msg[256];
+    if (gz_begin(&p->gz, msg, sizeof msg) != CF_OK) {
+        pipe_free(p);
+        return cf_fail(err, CF_EINTERNAL, "%s: %s", r->name, msg);
+    }
+    memcpy(p->in, prefix, n);
+    p->gz.zs.next_in = p->in;
+    p->gz.zs.avail_in = (uInt)n;
+    p->gz.in_total = n;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->filled, NULL);
+    pthread_cond_init(&p->freed, NULL);
+    int e = pthread_create(&p->th, NULL, gz_thread, p);
+    if (e != 0) {
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->filled);
+        pthread_cond_destroy(&p->freed);
+        pipe_free(p);
+        errno = e;
+        return cf_fail_errno(err, CF_EINTERNAL, "%s: cannot start the decompression thread", r->name);
+    }
+    r->pipe = p;
+    return CF_OK;
+}
+
+static void pipe_stop(gz_pipe *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_signal(&p->freed);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->th, NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->filled);
+    pthread_cond_destroy(&p->freed);
+    pipe_free(p);
+}
+
+/* Copies up to room bytes of inflated data to dst. Returns CF_OK with *got = 0 only at the end. */
+static int pipe_read(csv_reader *r, char *dst, size_t room, size_t *got) {
+    gz_pipe *p = r->pipe;
+    *got = 0;
+    if (!p->held) {
+        pthread_mutex_lock(&p->mu);
+        while (p->count == 0 && !p->done && !p->failed) pthread_cond_wait(&p->filled, &p->mu);
+        int rc = CF_OK;
+        if (p->count > 0) {
+            p->held = 1;
+            p->off = 0;
+            r->nread = p->in_pos[p->head];
+        } else if (p->done) {
+            r->nread = p->end_pos;
+        } else if (p->failed) {
+            r->nread = p->end_pos;
+            rc = p->fail_code;
+            memcpy(r->src_msg, p->msg, sizeof r->src_msg);
+        }
+        pthread_mutex_unlock(&p->mu);
+        if (!p->held) return rc; /* end of input, or the thread's error after all good data */
+    }
+    size_t n = p->len[p->head] - p->off;
+    if (n > room) n = room;
+    memcpy(dst, p->blk[p->head] + p->off, n);
+    p->off += n;
+    *got = n;
+    if (p->off == p->len[p->head]) {
+        pthread_mutex_lock(&p->mu);
+        p->head = (p->head + 1) % GZ_NBLOCK;
+        p->count--;
+        p->held = 0;
+        pthread_cond_signal(&p->freed);
+        pthread_mutex_unlock(&p->mu);
+    }
+    return CF_OK;
+}
+
+/* ---- sources --------------------------------------------------------------------------------- */
+
+/* In-memory input is handed out in small pieces of irregular size on purpose: the tests and the
+ * fuzzer then exercise every resume-after-refill path of the parser with tiny inputs. */
+static size_t mem_piece(csv_reader *r) {
+    static const unsigned short sizes[] = {1, 7, 64, 3, 200, 2, 4096, 13, 65, 1000, 31, 5};
+    size_t s = sizes[r->piece % (sizeof sizes / sizeof sizes[0])];
+    r->piece++;
+    return s;
+}
+
+/* Appends input at buf + tail. Sets r->eof instead of adding bytes at the end of input. On error
+ * returns the code with r->src_msg set (the caller adds file and line). */
+static int src_fill(csv_reader *r) {
+    size_t room = r->cap - r->tail;
+    char *dst = r->buf + r->tail;
+    size_t got = 0;
+    int rc = CF_OK;
+    switch (r->kind) {
+    case SRC_MEM: {
+        size_t n = mem_piece(r);
+        if (n > room) n = room;
+        if (n > r->mem_len - r->mem_pos) n = r->mem_len - r->mem_pos;
+        memcpy(dst, r->mem + r->mem_pos, n);
+        r->mem_pos += n;
+        r->nread = r->mem_pos;
+        got = n;
+        break;
+    }
+    case SRC_MEM_GZ: {
+        if (r->pending_rc != CF_OK) return r->pending_rc;
+        size_t n = mem_piece(r);
+        if (n > room) n = room;
+        int end = 0;
+        rc = gz_produce(&r->gz, -1, NULL, 0, dst, n, &got, &end, r->src_msg, sizeof r->src_msg);
+        r->nread = r->gz.in_total - r->gz.zs.avail_in;
+        if (rc != CF_OK && got > 0) { /* hand out the good bytes first, as the thread does */
+            r->pending_rc = rc;
+            rc = CF_OK;
+        }
+        if (rc == CF_OK && !end && got == 0 && r->pending_rc == CF_OK) { /* cannot happen: n > 0 and not at the end */
+            snprintf(r->src_msg, sizeof r->src_msg, "zlib made no progress");
+            rc = CF_EINTERNAL;
+        }
+        break;
+    }
+    case SRC_FD:
+        for (;;) {
+            ssize_t n = read(r->fd, dst, room);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
+                snprintf(r->src_msg, sizeof r->src_msg, "read failed: %s", strerror(errno));
+                rc = CF_EINTERNAL;
+            } else {
+                got = (size_t)n;
+                r->nread += got;
+            }
+            break;
+        }
+        break;
+    case SRC_FD_GZ:
+        rc = pipe_read(r, dst, room, &got);
+        break;
+    }
+    if (rc != CF_OK) return rc;
+    if (got == 0) r->eof = 1;
+    r->tail += got;
+    return CF_OK;
+}
+
+/* ---- open / close ---------------------------------------------------------------------------- */
+
+static csv_reader *reader_new(const char *name, size_t cap) {
+    csv_reader *r = cf_calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->fd = -1;
+    r->line = 1;
+    r->name = strdup(name);
+    r->buf = cf_malloc(cap + CSV_PAD);
+    r->fcap = 64;
+    r->foff = cf_malloc(r->fcap * sizeof *r->foff);
+    r->flen = cf_malloc(r->fcap * sizeof *r->flen);
+    r->fptr = cf_malloc(r->fcap * sizeof *r->fptr);
+    if (!r->name || !r->buf || !r->foff || !r->flen || !r->fptr) {
+        csv_close(r);
+        return NULL;
+    }
+    memset(r->buf + cap, 0, CSV_PAD);
+    r->cap = cap;
+    return r;
+}
+
+int csv_open(csv_reader **out, const char *path, cf_err *err) {
+    *out = NULL;
+    if (!path || !*path || strcmp(path, "-") == 0)
+        return cf_fail(err, CF_EINPUT, "CSV input must be a file path (standard input is not accepted)");
+    csv_reader *r = reader_new(path, CSV_FILE_BUF);
+    if (!r) return cf_fail(err, CF_EINTERNAL, "%s: out of memory", path);
+    int rc;
+    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (r->fd < 0) {
+        rc = cf_fail_errno(err, CF_EINPUT, "%s: cannot open", path);
+        goto fail;
+    }
+    struct stat st;
+    if (fstat(r->fd, &st) != 0) {
+        rc = cf_fail_errno(err, CF_EINTERNAL, "%s: cannot stat", path);
+        goto fail;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        rc = cf_fail(err, CF_EINPUT, "%s: is a directory, expected a CSV file", path);
+        goto fail;
+    }
+    if (S_ISREG(st.st_mode)) r->fsize = (uint64_t)st.st_size;
+    /* Sniff the first two bytes with plain reads so pipes and FIFOs work as well as files. */
+    unsigned char magic[2];
+    size_t n = 0;
+    while (n < 2) {
+        ssize_t k = read(r->fd, magic + n, 2 - n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            rc = cf_fail_errno(err, CF_EINTERNAL, "%s: read failed", path);
+            goto fail;
+        }
+        if (k == 0) break;
+        n += (size_t)k;
+    }
+    r->nread = n;
+    if (n == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
+        r->kind = SRC_FD_GZ;
+        r->nread = 0;
+        rc = pipe_start(r, magic, n, err);
+        if (rc != CF_OK) goto fail;
+    } else {
+        r->kind = SRC_FD;
+        memcpy(r->buf, magic, n);
+        r->tail = n;
+    }
+    *out = r;
+    return CF_OK;
+fail:
+    csv_close(r);
+    return rc;
+}
+
+int csv_open_buffer(csv_reader **out, const char *name, const char *data, size_t len, cf_err *err) {
+    *out = NULL;
+    if (!name) name = "(buffer)";
+    csv_reader *r = reader_new(name, CSV_MEM_BUF);
+    if (!r) return cf_fail(err, CF_EINTERNAL, "%s: out of memory", name);
+    int rc;
+    r->mem = cf_malloc(len); /* a private copy: the caller may free data right away */
+    if (!r->mem) {
+        rc = cf_fail(err, CF_EINTERNAL, "%s: out of memory", name);
+        goto fail;
+    }
+    if (len) memcpy(r->mem, data, len);
+    r->mem_len = len;
+    r->fsize = len;
+    if (len >= 2 && r->mem[0] == 0x1f && r->mem[1] == 0x8b) {
+        r->kind = SRC_MEM_GZ;
+        if (gz_begin(&r->gz, r->src_msg, sizeof r->src_msg) != CF_OK) {
+            rc = cf_fail(err, CF_EINTERNAL, "%s: %s", name, r->src_msg);
+            goto fail;
+        }
+        /* zlib counts in uInt; larger buffers would need chunked feeding, not worth it here. */
+        if (len > (size_t)UINT32_MAX) {
+            rc = cf_fail(err, CF_EINPUT, "%s: in-memory gzip input larger than 4 GiB", name);
+            goto fail;
+        }
+        r->gz.zs.next_in = r->mem;
+        r->gz.zs.avail_in = (uInt)len;
+        r->gz.in_total = len;
+    } else {
+        r->kind = SRC_MEM;
+    }
+    *out = r;
+    return CF_OK;
+fail:
+    csv_close(r);
+    return rc;
+}
+
+void csv_close(csv_reader *r) {
+    if (!r) return;
+    pipe_stop(r->pipe); /* before closing fd: the thread reads from it */
+    if (r->fd >= 0) close(r->fd);
+    gz_end(&r->gz);
+    free(r->mem);
+    free(r->buf);
+    free(r->foff);
+    free(r->flen);
+    free(r->fptr);
+    free(r->name);
+    free(r);
+}
+
+uint64_t csv_bytes_read(const csv_reader *r) { return r->nread; }
+uint64_t csv_file_size(const csv_reader *r) { return r->fsize; }
+uint64_t csv_blank_lines(const csv_reader *r) { return r->blank; }
+const char *csv_name(const csv_reader *r) { return r->name; }
+
+/* ---- parsing --------------------------------------------------------------------------------- */
+
+static int grow_fields(csv_reader *r) {
+    size_t nc = r->fcap * 2;
+    uint32_t *o = cf_realloc_array(r->foff, nc, sizeof *o);
+    if (!o) return -1;
+    r->foff = o;
+    size_t *l = cf_realloc_array(r->flen, nc, sizeof *l);
+    if (!l) return -1;
+    r->flen = l;
+    char **p = cf_realloc_array(r->fptr, nc, sizeof *p);
+    if (!p) return -1;
+    r->fptr = p;
+    r->fcap = nc;
+    return 0;
+}
+
+static int grow_buffer(csv_reader *r) {
+    size_t nc = r->cap * 2;
+    if (nc > CSV_MAX_CAP) nc = CSV_MAX_CAP;
+    char *b = realloc(r->buf, nc + CSV_PAD);
+    if (!b) return -1;
+    memset(b + nc, 0, CSV_PAD);
+    r->buf = b;
+    r->cap = nc;
+    return 0;
+}
+
+/* Fails the reader for good: every later csv_next repeats that it failed. */
+static int fail_at(csv_reader *r, cf_err *err, int code, uint64_t line, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int fail_at(csv_reader *r, cf_err *err, int code, uint64_t line, const char *fmt, ...) {
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    cf_fail(err, code, "%s:%llu: %s", r->name, (unsigned long long)line, what);
+    r->failed = 1;
+    return -1;
+}
+
+int csv_next(csv_reader *r, csv_record *rec, cf_err *err) {
+    if (r->failed)
+        return cf_fail(err, CF_EINTERNAL, "%s: reader used again after an error", r->name), -1;
+    if (!r->started) {
+        r->started = 1;
+        while (!r->eof && r->tail - r->head < 3) {
+            if (r->tail == r->cap && grow_buffer(r) != 0)
+                return fail_at(r, err, CF_EINTERNAL, r->line, "out of memory");
+            int rc = src_fill(r);
+            if (rc != CF_OK) return fail_at(r, err, rc, r->line, "%s", r->src_msg);
+        }
+        if (r->tail - r->head >= 3 && memcmp(r->buf + r->head, "\xEF\xBB\xBF", 3) == 0) {
+            r->head += 3;
+            r->mb = r->head - 64; /* (mod 2^64) no mask window yet */
+        } else {
+            r->mb = r->head - 64;
+        }
+    }
+
+    char *b = r->buf;
+    size_t end = r->tail;
+    size_t rs = r->head, pos = rs, fs = 0, wr = 0, nf = 0, fcap = r->fcap;
+    uint32_t *foff = r->foff;
+    size_t *flen = r->flen;
+    size_t mb = r->mb;
+    uint64_t m = r->m;
+    uint64_t line = r->line, rec_line = line, quote_line = line;
+    int st = ST_START;
+    size_t rec_end; /* position of the record's line end (or end of input) */
+
+/* Appends field [start, start + len) and NUL-terminates it at `term`. */
+#define PUSH_FIELD(start, len, term)                                                              \
+    do {                                                                                          \
+        if (nf == fcap) {                                                                         \
+            if (nf >= CSV_MAX_FIELDS)                                                             \
+                return fail_at(r, err, CF_EINPUT, rec_line,                                       \
+                               "record has more than %zu fields", CSV_MAX_FIELDS);                \
+            if (grow_fields(r) != 0) return fail_at(r, err, CF_EINTERNAL, rec_line, "out of memory"); \
+            fcap = r->fcap;                                                                       \
+            foff = r->foff;                                                                       \
+            flen = r->flen;                                                                       \
+        }                                                                                         \
+        foff[nf] = (uint32_t)((start) - rs);                                                      \
+        flen[nf] = (len);                                                                         \
+        nf++;                                                                                     \
+        b[term] = '\0';                                                                           \
+    } while (0)
+
+    for (;;) {
+        switch (st) {
+        case ST_START:
+            if (pos == end) goto more;
+            if (nf == 0 && pos == rs) { /* record start: skip blank lines */
+                if (b[pos] == '\n') {
+                    r->blank++;
+                    line++;
+                    rs = ++pos;
+                    rec_line = line;
+                    continue;
+                }
+                if (b[pos] == '\r') {
+                    if (pos + 1 == end) goto more;
+                    if (b[pos + 1] != '\n')
+                        return fail_at(r, err, CF_EINPUT, line,
+                                       "carriage return not followed by a line feed (expected CRLF or LF line ends)");
+                    r->blank++;
+                    line++;
+                    pos += 2;
+                    rs = pos;
+                    rec_line = line;
+                    continue;
+                }
+            }
+            if (b[pos] == '"') {
+                st = ST_QUO;
+                quote_line = line;
+                fs = wr = ++pos;
+                continue;
+            }
+            st = ST_UNQ;
+            fs = pos;
+            /* fall through */
+        case ST_UNQ:
+            for (;;) {
+                size_t q = scan_unq(b, pos, end, &mb, &m);
+                if (q == end) {
+                    pos = end;
+                    goto more;
+                }
+                char c = b[q];
+                if (c == ',') {
+                    PUSH_FIELD(fs, q - fs, q);
+                    pos = q + 1;
+                    if (pos < end && b[pos] != '"') {
+                        fs = pos;
+                        continue;
+                    }
+                    st = ST_START;
+                    break;
+                }
+                if (c == '\n') {
+                    PUSH_FIELD(fs, q - fs, q);
+                    rec_end = q;
+                    pos = q + 1;
+                    line++;
+                    goto record_done;
+                }
+                if (c == '\r') {
+                    if (q + 1 == end) {
+                        pos = q;
+                        goto more;
+                    }
+                    if (b[q + 1] != '\n')
+                        return fail_at(r, err, CF_EINPUT, line,
+                                       "field %zu: carriage return not followed by a line feed outside quotes (expected CRLF or LF line ends; quote fields that contain CR)",
+                                       nf + 1);
+                    PUSH_FIELD(fs, q - fs, q);
+                    rec_end = q;
+                    pos = q + 2;
+                    line++;
+                    goto record_done;
+                }
+                if (c == '\0')
+                    return fail_at(r, err, CF_EINPUT, line, "field %zu: NUL byte (expected text)", nf + 1);
+                pos = q + 1; /* another control byte: ordinary content */
+            }
+            continue;
+        case ST_QUO: {
+            /* [pos, sp) is content scanned but not yet moved down to wr. */
+            size_t sp = pos, qmb = pos - 64;
+            uint64_t qm = 0;
+            for (;;) {
+                size_t q = scan_quo(b, sp, end, &qmb, &qm);
+                if (q == end) {
+                    if (wr != pos) memmove(b + wr, b + pos, end - pos);
+                    wr += end - pos;
+                    pos = end;
+                    goto more;
+                }
+                char c = b[q];
+                if (c == '\n') {
+                    line++;
+                    sp = q + 1;
+                    continue;
+                }
+                if (c == '\0')
+                    return fail_at(r, err, CF_EINPUT, line, "field %zu: NUL byte (expected text)", nf + 1);
+                /* a quote: move the run before it down, then look at the next byte */
+                if (wr != pos) memmove(b + wr, b + pos, q - pos);
+                wr += q - pos;
+                pos = sp = q;
+                if (q + 1 == end) goto more;
+                if (b[q + 1] == '"') { /* "" stands for one quote */
+                    b[wr++] = '"';
+                    pos = sp = q + 2;
+                    continue;
+                }
+                pos = q + 1;
+                st = ST_AFTER;
+                break;
+            }
+            continue;
+        }
+        case ST_AFTER: {
+            if (pos == end) goto more;
+            char c = b[pos];
+            if (c == ',') {
+                PUSH_FIELD(fs, wr - fs, wr);
+                pos++;
+                st = ST_START;
+                continue;
+            }
+            if (c == '\n') {
+                PUSH_FIELD(fs, wr - fs, wr);
+                rec_end = pos;
+                pos++;
+                line++;
+                goto record_done;
+            }
+            if (c == '\r') {
+                if (pos + 1 == end) goto more;
+                if (b[pos + 1] == '\n') {
+                    PUSH_FIELD(fs, wr - fs, wr);
+                    rec_end = pos;
+                    pos += 2;
+                    line++;
+                    goto record_done;
+                }
+            }
+            return fail_at(r, err, CF_EINPUT, line,
+                           "field %zu: unexpected character after the closing quote (expected a comma or a line end)",
+                           nf + 1);
+        }
+        }
+
+    more:
+        if (r->eof) {
+            switch (st) {
+            case ST_START:
+                if (pos < end) /* a lone CR at the very end of a blank line */
+                    return fail_at(r, err, CF_EINPUT, line,
+                                   "carriage return not followed by a line feed (expected CRLF or LF line ends)");
+                if (nf == 0) { /* nothing after the last line end */
+                    r->head = r->tail = rs;
+                    r->line = line;
+                    return 0;
+                }
+                PUSH_FIELD(pos, 0, pos); /* "a," at the end: an empty last field */
+                break;
+            case ST_UNQ:
+                if (pos < end)
+                    return fail_at(r, err, CF_EINPUT, line,
+                                   "field %zu: carriage return at the end of input not followed by a line feed",
+                                   nf + 1);
+                PUSH_FIELD(fs, end - fs, end);
+                break;
+            case ST_QUO:
+                if (pos == end)
+                    return fail_at(r, err, CF_EINPUT, quote_line,
+                                   "field %zu: quoted field is never closed (expected a closing quote before the end of input)",
+                                   nf + 1);
+                PUSH_FIELD(fs, wr - fs, wr); /* the closing quote is the last byte */
+                break;
+            case ST_AFTER:
+                if (pos < end)
+                    return fail_at(r, err, CF_EINPUT, line,
+                                   "field %zu: unexpected character after the closing quote (expected a comma or a line end)",
+                                   nf + 1);
+                PUSH_FIELD(fs, wr - fs, wr);
+                break;
+            }
+            rec_end = end;
+            pos = end;
+            goto record_done;
+        }
+        /* Move the partial record to the front, make room, append input, resume. */
+        if (rs > 0) {
+            memmove(b, b + rs, end - rs);
+            pos -= rs;
+            fs -= rs; /* fs and wr may be stale in some states; unsigned wrap-around is harmless */
+            wr -= rs;
+            r->tail = end - rs;
+            r->head = 0;
+            rs = 0;
+        }
+        if (r->tail == r->cap) {
+            if (r->cap >= CSV_MAX_CAP)
+                return fail_at(r, err, CF_EINPUT, rec_line,
+                               "record longer than %u bytes (expected at most that; is a quote never closed?)",
+                               (unsigned)CSV_MAX_RECORD);
+            if (grow_buffer(r) != 0) return fail_at(r, err, CF_EINTERNAL, rec_line, "out of memory");
+        }
+        {
+            int rc = src_fill(r);
+            if (rc != CF_OK) return fail_at(r, err, rc, line, "%s", r->src_msg);
+        }
+        b = r->buf;
+        end = r->tail;
+        mb = pos - 64; /* the window described old bytes at old positions */
+    }
+
+record_done:
+    if (rec_end - rs > CSV_MAX_RECORD)
+        return fail_at(r, err, CF_EINPUT, rec_line, "record longer than %u bytes (expected at most that)",
+                       (unsigned)CSV_MAX_RECORD);
+    for (size_t i = 0; i < nf; i++) r->fptr[i] = b + rs + foff[i];
+    rec->nfields = nf;
+    rec->fields = r->fptr;
+    rec->lens = flen;
+    rec->line = rec_line;
+    r->head = pos;
+    r->line = line;
+    r->mb = mb;
+    r->m = m;
+    return 1;
+#undef PUSH_FIELD
+}

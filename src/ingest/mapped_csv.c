@@ -1,0 +1,702 @@
+/* The mapped-CSV engine; see mapped_csv.h.
+ *
+ * Dictionaries are loaded whole into memory first (they are lookup tables: item definitions,
+ * code maps, one row per admission). Tables then stream through the CSV reader one record at a
+ * time. Templates were parsed with the mapping; here they are bound to column positions once per
+ * file, so evaluating a row touches no strings but the row's own fields. */
+#include "ingest/mapped_csv.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ingest/csv.h"
+#include "util/ids.h"
+#include "util/progress.h"
+#include "util/strmap.h"
+
+typedef struct {
+    char *data;
+    size_t len, cap;
+} sbuf;
+
+static int sbuf_reserve(sbuf *b, size_t extra) {
+    if (b->len + extra + 1 <= b->cap) return 0;
+    size_t nc = b->cap ? b->cap : 256;
+    while (nc < b->len + extra + 1) nc *= 2;
+    char *d = realloc(b->data, nc);
+    if (!d) return -1;
+    b->data = d;
+    b->cap = nc;
+    return 0;
+}
+
+static int sbuf_add(sbuf *b, const char *s, size_t n) {
+    if (sbuf_reserve(b, n)) return -1;
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+/* A loaded dictionary: key -> one row of value columns. */
+typedef struct {
+    strmap keys;           /* key string -> row id */
+    sbuf values;           /* all values, NUL-separated */
+    uint64_t *value_off;   /* (rows * n_columns) offsets into values */
+    size_t rows, n_columns;
+    uint64_t duplicates;
+} dict_rt;
+
+static const char *dict_value(const dict_rt *d, int64_t row, size_t col, size_t *len) {
+    uint64_t off = d->value_off[(size_t)row * d->n_columns + col];
+    const char *s = d->values.data + off;
+    *len = strlen(s);
+    return s;
+}
+
+/* Everything a template needs to evaluate against the current row. */
+typedef struct {
+    char **fields;
+    const size_t *lens;
+    size_t nfields;
+    const dict_rt *dicts;
+    const join_spec *joins;
+    const int64_t *join_row;  /* per join: matched dictionary row or -1 */
+    const char *reason;       /* set on evaluation failure */
+    char reason_buf[256];
+} row_ctx;
+
+/* ------------------------------------------------------------- binding */
+
+static int find_col(char **header, size_t n, const char *name) {
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(header[i], name)) return (int)i;
+    return -1;
+}
+
+/* Binds a template's column references to positions in header (for this table) and to joins. */
+static int bind_tpl(tpl *t, char **header, size_t nh, const join_spec *joins, size_t n_joins,
+                    const mapping *m, const char *file, cf_err *err) {
+    for (size_t i = 0; i < t->n_parts; i++)
+        for (size_t a = 0; a < t->parts[i].n_alts; a++) {
+            tpl_ref *r = &t->parts[i].alts[a];
+            if (r->dict_name) {
+                r->join = -1;
+                for (size_t j = 0; j < n_joins; j++)
+                    if (!strcmp(joins[j].dict_name, r->dict_name)) r->join = (int)j;
+                if (r->join < 0)
+                    return cf_fail(err, CF_EINPUT, "%s:%d: dictionary '%s' is not joined here", m->path, t->line, r->dict_name);
+                const dict_spec *d = &m->dicts[joins[r->join].dict];
+                r->col = -1;
+                for (size_t c = 0; c < d->n_columns; c++)
+                    if (!strcmp(d->columns[c], r->col_name)) r->col = (int)c;
+                if (r->col < 0)
+                    return cf_fail(err, CF_EINPUT, "%s:%d: '{%s.%s}': column '%s' is not among [dictionary %s] columns",
+                                   m->path, t->line, r->dict_name, r->col_name, r->col_name, r->dict_name);
+            } else {
+                r->col = find_col(header, nh, r->col_name);
+                if (r->col < 0)
+                    return cf_fail(err, CF_EINPUT, "%s:%d: column '%s' is not in the header of %s", m->path, t->line,
+                                   r->col_name, file);
+            }
+            for (size_t f = 0; f < r->n_filters; f++) {
+                tpl_filter *fl = &r->filters[f];
+                if ((fl->kind == TF_MINUS || fl->kind == TF_PLUS) && fl->name) {
+                    fl->col = find_col(header, nh, fl->name);
+                    if (fl->col < 0)
+                        return cf_fail(err, CF_EINPUT, "%s:%d: column '%s' (in %s:) is not in the header of %s", m->path,
+                                       t->line, fl->name, fl->kind == TF_MINUS ? "minus" : "plus", file);
+                }
+                if (fl->kind == TF_MAP) {
+                    fl->dict = -1;
+                    for (size_t d = 0; d < m->n_dicts; d++)
+                        if (!strcmp(m->dicts[d].name, fl->name)) fl->dict = (int)d;
+                }
+            }
+        }
+    return CF_OK;
+}
+
+/* ------------------------------------------------------------- evaluation */
+
+static int fail_reason(row_ctx *c, const char *fmt, const char *a, const char *b) {
+    snprintf(c->reason_buf, sizeof c->reason_buf, fmt, a, b);
+    c->reason = c->reason_buf;
+    return -1;
+}
+
+static int parse_ll(const char *s, size_t n, long long *out) {
+    char buf[32];
+    while (n && isspace((unsigned char)*s)) s++, n--;
+    while (n && isspace((unsigned char)s[n - 1])) n--;
+    if (!n || n >= sizeof buf) return -1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    char *end;
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (errno || *end) return -1;
+    *out = v;
+    return 0;
+}
+
+/* Evaluates one field reference (with filters) into tmp; returns 0 and sets *s and *n. */
+static int eval_ref(const tpl_ref *r, row_ctx *c, sbuf *tmp, const char **s, size_t *n) {
+    if (r->join >= 0) {
+        int64_t row = c->join_row[r->join];
+        if (row < 0)
+            return fail_reason(c, "no row in dictionary '%s' matches this row's join key%s", c->joins[r->join].dict_name, "");
+        *s = dict_value(&c->dicts[c->joins[r->join].dict], row, (size_t)r->col, n);
+    } else {
+        *s = c->fields[r->col];
+        *n = c->lens[r->col];
+    }
+    for (size_t f = 0; f < r->n_filters; f++) {
+        const tpl_filter *fl = &r->filters[f];
+        switch (fl->kind) {
+        case TF_TRIM:
+            while (*n && isspace((unsigned char)**s)) (*s)++, (*n)--;
+            while (*n && isspace((unsigned char)(*s)[*n - 1])) (*n)--;
+            break;
+        case TF_UPPER:
+        case TF_LOWER: {
+            if (!(tmp->data && *s >= tmp->data && *s < tmp->data + tmp->cap)) {
+                tmp->len = 0;
+                if (sbuf_add(tmp, *s, *n)) return fail_reason(c, "out of memory%s%s", "", "");
+                *s = tmp->data;
+            }
+            /* Either way *s now lies in tmp, which we own: transform in place. */
+            char *dst = tmp->data + (*s - tmp->data);
+            for (size_t i = 0; i < *n; i++)
+                dst[i] = (char)(fl->kind == TF_UPPER ? toupper((unsigned char)dst[i]) : tolower((unsigned char)dst[i]));
+            break;
+        }
+        case TF_MAP: {
+            const dict_rt *d = &c->dicts[fl->dict];
+            int64_t row = strmap_find(&d->keys, *s, *n);
+            if (row < 0) {
+                *s = "";
+                *n = 0;
+            } else {
+                *s = dict_value(d, row, 0, n);
+            }
+            break;
+        }
+        case TF_SPLIT: {
+            const char *p = *s, *end = *s + *n;
+            for (long long k = 0; k < fl->num && p; k++) {
+                p = memchr(p, fl->sep, (size_t)(end - p));
+                if (p) p++;
+            }
+            if (!p) {
+                *s = "";
+                *n = 0;
+            } else {
+                const char *q = memchr(p, fl->sep, (size_t)(end - p));
+                *s = p;
+                *n = (size_t)((q ? q : end) - p);
+            }
+            break;
+        }
+        case TF_MINUS:
+        case TF_PLUS: {
+            long long a, b = fl->num;
+            if (!*n) break; /* empty stays empty */
+            if (parse_ll(*s, *n, &a))
+                return fail_reason(c, "column '%s' is not an integer (needed by %s)", r->col_name,
+                                   fl->kind == TF_MINUS ? "minus" : "plus");
+            if (fl->col >= 0 && parse_ll(c->fields[fl->col], c->lens[fl->col], &b))
+                return fail_reason(c, "column '%s' is not an integer (needed by %s)", fl->name,
+                                   fl->kind == TF_MINUS ? "minus" : "plus");
+            char num[32];
+            int k = snprintf(num, sizeof num, "%lld", fl->kind == TF_MINUS ? a - b : a + b);
+            tmp->len = 0;
+            if (sbuf_add(tmp, num, (size_t)k)) return fail_reason(c, "out of memory%s%s", "", "");
+            *s = tmp->data;
+            *n = (size_t)k;
+            break;
+        }
+        }
+    }
+    return 0;
+}
+
+/* Appends the template's value to out. Empty fields become `empty` when it is not NULL.
+ * Sets *all_empty when every field was empty (and there were fields). */
+static int eval_tpl(const tpl *t, row_ctx *c, const char *empty, sbuf *out, sbuf *tmp, int *any_field_empty) {
+    if (any_field_empty) *any_field_empty = 0;
+    for (size_t i = 0; i < t->n_parts; i++) {
+        const tpl_part *p = &t->parts[i];
+        if (p->literal[0] && sbuf_add(out, p->literal, strlen(p->literal))) return fail_reason(c, "out of memory%s%s", "", "");
+        if (!p->n_alts) continue;
+        const char *s = "";
+        size_t n = 0;
+        for (size_t a = 0; a < p->n_alts; a++) {
+            if (eval_ref(&p->alts[a], c, tmp, &s, &n)) return -1;
+            if (n) break;
+        }
+        if (!n) {
+            if (any_field_empty) *any_field_empty = 1;
+            if (empty) {
+                s = empty;
+                n = strlen(empty);
+            }
+        }
+        /* s may point into tmp, which the next field reuses: copy now. */
+        if (sbuf_add(out, s, n)) return fail_reason(c, "out of memory%s%s", "", "");
+    }
+    return 0;
+}
+
+static int eval_cond(const cond *cd, row_ctx *c, sbuf *scratch, sbuf *tmp, int *result) {
+    scratch->len = 0;
+    if (sbuf_reserve(scratch, 0)) return fail_reason(c, "out of memory%s%s", "", "");
+    scratch->data[0] = '\0';
+    if (eval_tpl(&cd->lhs, c, NULL, scratch, tmp, NULL)) return -1;
+    const char *v = scratch->data;
+    switch (cd->op) {
+    case COND_EQ: *result = strcmp(v, cd->values[0]) == 0; break;
+    case COND_NE: *result = strcmp(v, cd->values[0]) != 0; break;
+    case COND_EMPTY: *result = v[0] == '\0'; break;
+    case COND_NOT_EMPTY: *result = v[0] != '\0'; break;
+    case COND_IN_SET:
+    case COND_NOT_IN_SET: {
+        int in = 0;
+        for (size_t i = 0; i < cd->n_values && !in; i++) in = strcmp(v, cd->values[i]) == 0;
+        *result = cd->op == COND_IN_SET ? in : !in;
+        break;
+    }
+    case COND_IN_DICT:
+    case COND_NOT_IN_DICT: {
+        int in = strmap_find(&c->dicts[cd->dict].keys, v, scratch->len) >= 0;
+        *result = cd->op == COND_IN_DICT ? in : !in;
+        break;
+    }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------- dictionaries */
+
+static void dict_free(dict_rt *d) {
+    strmap_free(&d->keys);
+    free(d->values.data);
+    free(d->value_off);
+    memset(d, 0, sizeof *d);
+}
+
+static int load_dict(mapping *m, size_t di, const char *input_dir, dict_rt *d, const mapped_csv_options *opt, cf_err *err) {
+    dict_spec *ds = &m->dicts[di];
+    char path[4096];
+    mapping_resolve_path(m, input_dir, ds->file, path, sizeof path);
+    csv_reader *r;
+    int rc = csv_open(&r, path, err);
+    if (rc) return rc;
+    csv_record rec;
+    int got = csv_next(r, &rec, err);
+    if (got <= 0) {
+        csv_close(r);
+        return got < 0 ? err->code : cf_fail(err, CF_EINPUT, "%s: empty file, expected a header line", path);
+    }
+    char **header = malloc(rec.nfields * sizeof *header);
+    size_t nh = rec.nfields;
+    int *cols = malloc((ds->n_columns ? ds->n_columns : 1) * sizeof *cols);
+    if (!header || !cols) {
+        free(header);
+        free(cols);
+        csv_close(r);
+        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    }
+    for (size_t i = 0; i < nh; i++) header[i] = strdup(rec.fields[i]);
+    rc = bind_tpl(&ds->key, header, nh, NULL, 0, m, path, err);
+    for (size_t c = 0; !rc && c < ds->n_columns; c++) {
+        cols[c] = find_col(header, nh, ds->columns[c]);
+        if (cols[c] < 0)
+            rc = cf_fail(err, CF_EINPUT, "%s:%d: [dictionary %s] column '%s' is not in the header of %s", m->path, ds->line,
+                         ds->name, ds->columns[c], path);
+    }
+    strmap_init(&d->keys);
+    d->n_columns = ds->n_columns;
+    size_t cap_rows = 0;
+    sbuf key = {0}, tmp = {0};
+    row_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    progress pr;
+    progress_begin(&pr, ds->name, "rows", 0);
+    if (!opt->show_progress) pr.enabled = 0;
+    while (!rc && (got = csv_next(r, &rec, err)) > 0) {
+        progress_update(&pr, d->rows);
+        if (rec.nfields != nh) {
+            rc = cf_fail(err, CF_EINPUT, "%s:%llu: dictionary row has %zu fields, header has %zu", path,
+                         (unsigned long long)rec.line, rec.nfields, nh);
+            break;
+        }
+        ctx.fields = rec.fields;
+        ctx.lens = rec.lens;
+        ctx.nfields = rec.nfields;
+        key.len = 0;
+        if (sbuf_reserve(&key, 0) || eval_tpl(&ds->key, &ctx, NULL, &key, &tmp, NULL)) {
+            rc = cf_fail(err, CF_EINPUT, "%s:%llu: dictionary key: %s", path, (unsigned long long)rec.line,
+                         ctx.reason ? ctx.reason : "out of memory");
+            break;
+        }
+        uint32_t before = d->keys.count;
+        int64_t id = strmap_intern(&d->keys, key.data ? key.data : "", key.len);
+        if (id < 0) {
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            break;
+        }
+        if (d->keys.count == before) {
+            d->duplicates++; /* first row wins */
+            continue;
+        }
+        if (d->rows == cap_rows) {
+            cap_rows = cap_rows ? cap_rows * 2 : 1024;
+            uint64_t *p = realloc(d->value_off, cap_rows * d->n_columns * sizeof *p);
+            if (!p) {
+                rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+                break;
+            }
+            d->value_off = p;
+        }
+        for (size_t c = 0; c < d->n_columns; c++) {
+            d->value_off[d->rows * d->n_columns + c] = d->values.len;
+            if (sbuf_add(&d->values, rec.fields[cols[c]], rec.lens[cols[c]]) || sbuf_add(&d->values, "", 1)) {
+                rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+                break;
+            }
+        }
+        d->rows++;
+    }
+    progress_end(&pr);
+    if (!rc && got < 0) rc = err->code;
+    for (size_t i = 0; i < nh; i++) free(header[i]);
+    free(header);
+    free(cols);
+    free(key.data);
+    free(tmp.data);
+    csv_close(r);
+    return rc;
+}
+
+/* ------------------------------------------------------------- tables */
+
+/* One event of the current row, staged until the whole row has succeeded. */
+typedef struct {
+    int64_t time;
+    size_t code_off, code_len;
+    float numeric;
+    int has_text;
+    size_t text_off, text_len;
+    size_t desc_off, desc_len;
+} staged;
+
+static int table_selected(const mapped_csv_options *opt, const char *name) {
+    if (!opt->only_tables) return 1;
+    size_t n = strlen(name);
+    for (const char *p = opt->only_tables; *p;) {
+        const char *e = strchr(p, ',');
+        size_t k = e ? (size_t)(e - p) : strlen(p);
+        if (k == n && !memcmp(p, name, n)) return 1;
+        if (!e) break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+static int ingest_table(mapping *m, table_spec *t, const char *input_dir, dict_rt *dicts, store_writer *w,
+                        ingest_report *rep, const mapped_csv_options *opt, cf_err *err) {
+    char path[4096];
+    mapping_resolve_path(m, input_dir, t->file, path, sizeof path);
+    csv_reader *r = NULL;
+    int rc = csv_open(&r, path, err);
+    if (rc) return rc;
+    ingest_source_stats *st = ingest_report_source(rep, t->name, t->file);
+    int source = store_writer_source(w, t->name);
+    if (!st || source < 0) {
+        csv_close(r);
+        return cf_fail(err, CF_EINTERNAL, "out of memory or too many sources");
+    }
+    csv_record rec;
+    int got = csv_next(r, &rec, err);
+    if (got <= 0) {
+        csv_close(r);
+        return got < 0 ? err->code : cf_fail(err, CF_EINPUT, "%s: empty file, expected a header line", path);
+    }
+    size_t nh = rec.nfields;
+    char **header = calloc(nh, sizeof *header);
+    int64_t *join_row = calloc(t->n_joins ? t->n_joins : 1, sizeof *join_row);
+    staged *stage = calloc(t->n_events, sizeof *stage);
+    sbuf row = {0}, tmp = {0}, scratch = {0};
+    char location[4300], reason[512];
+    if (!header || !join_row || !stage) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < nh; i++)
+        if (!(header[i] = strdup(rec.fields[i]))) {
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            goto done;
+        }
+    int subject_col = find_col(header, nh, t->subject_col);
+    if (subject_col < 0) {
+        rc = cf_fail(err, CF_EINPUT, "%s:%d: [table %s] subject column '%s' is not in the header of %s", m->path, t->line,
+                     t->name, t->subject_col, path);
+        goto done;
+    }
+    for (size_t j = 0; j < t->n_joins && !rc; j++) rc = bind_tpl(&t->joins[j].key, header, nh, NULL, 0, m, path, err);
+    for (size_t k = 0; k < t->n_events && !rc; k++) {
+        event_spec *e = &t->events[k];
+        tpl *all[] = {&e->code, &e->time, &e->numeric, &e->text, &e->description};
+        for (int q = 0; q < 5 && !rc; q++)
+            if (all[q]->n_parts) rc = bind_tpl(all[q], header, nh, t->joins, t->n_joins, m, path, err);
+        for (size_t q = 0; q < e->n_where && !rc; q++)
+            rc = bind_tpl(&e->where[q].lhs, header, nh, t->joins, t->n_joins, m, path, err);
+    }
+    if (rc) goto done;
+
+    row_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.dicts = dicts;
+    ctx.joins = t->joins;
+    ctx.join_row = join_row;
+    progress pr;
+    char label[300];
+    snprintf(label, sizeof label, "ingest %s", t->name);
+    progress_begin(&pr, label, "rows", 0);
+    if (!opt->show_progress) pr.enabled = 0;
+    while ((got = csv_next(r, &rec, err)) > 0) {
+        st->rows++;
+        progress_update(&pr, st->rows);
+        ctx.fields = rec.fields;
+        ctx.lens = rec.lens;
+        ctx.nfields = rec.nfields;
+        ctx.reason = NULL;
+        const char *why = NULL;
+        int64_t subject = 0;
+        size_t n_staged = 0;
+        row.len = 0;
+        if (rec.nfields != nh) {
+            snprintf(reason, sizeof reason, "row has a different number of fields than the header (%zu)", nh);
+            why = reason;
+            goto reject;
+        }
+        if (t->subject_is_string) {
+            if (!rec.lens[subject_col]) {
+                why = "subject id is empty";
+                goto reject;
+            }
+            subject = subject_id_from_string(rec.fields[subject_col], rec.lens[subject_col]);
+        } else {
+            long long v;
+            if (parse_ll(rec.fields[subject_col], rec.lens[subject_col], &v)) {
+                why = "subject id is not an integer";
+                goto reject;
+            }
+            subject = v;
+        }
+        for (size_t j = 0; j < t->n_joins; j++) {
+            scratch.len = 0;
+            sbuf_reserve(&scratch, 0);
+            if (eval_tpl(&t->joins[j].key, &ctx, NULL, &scratch, &tmp, NULL)) {
+                why = ctx.reason;
+                goto reject;
+            }
+            join_row[j] = strmap_find(&dicts[t->joins[j].dict].keys, scratch.data, scratch.len);
+        }
+        for (size_t k = 0; k < t->n_events; k++) {
+            event_spec *e = &t->events[k];
+            int keep = 1;
+            for (size_t q = 0; q < e->n_where && keep; q++)
+                if (eval_cond(&e->where[q], &ctx, &scratch, &tmp, &keep)) {
+                    snprintf(reason, sizeof reason, "event %s: %s", e->name, ctx.reason);
+                    why = reason;
+                    goto reject;
+                }
+            if (!keep) continue;
+            staged *sg = &stage[n_staged];
+            memset(sg, 0, sizeof *sg);
+            sg->time = TIME_NULL;
+            sg->numeric = NAN;
+            if (e->has_time) {
+                scratch.len = 0;
+                sbuf_reserve(&scratch, 0);
+                if (eval_tpl(&e->time, &ctx, NULL, &scratch, &tmp, NULL)) {
+                    snprintf(reason, sizeof reason, "event %s: %s", e->name, ctx.reason);
+                    why = reason;
+                    goto reject;
+                }
+                if (!scratch.len) {
+                    snprintf(reason, sizeof reason, "event %s: time '%s' is empty", e->name, e->time.source);
+                    why = reason;
+                    goto reject;
+                }
+                int bad = e->time_format ? time_parse_format(scratch.data, scratch.len, e->time_format, &sg->time)
+                                         : time_parse_iso(scratch.data, scratch.len, &sg->time, NULL);
+                if (bad) {
+                    snprintf(reason, sizeof reason, "event %s: time '%s' is not a valid %s", e->name, e->time.source,
+                             e->time_format ? e->time_format : "ISO 8601 date or date-time");
+                    why = reason;
+                    goto reject;
+                }
+            }
+            sg->code_off = row.len;
+            if (eval_tpl(&e->code, &ctx, e->empty ? e->empty : "UNK", &row, &tmp, NULL)) {
+                snprintf(reason, sizeof reason, "event %s: %s", e->name, ctx.reason);
+                why = reason;
+                goto reject;
+            }
+            sg->code_len = row.len - sg->code_off;
+            int numeric_as_text = 0;
+            if (e->has_numeric) {
+                scratch.len = 0;
+                sbuf_reserve(&scratch, 0);
+                if (eval_tpl(&e->numeric, &ctx, NULL, &scratch, &tmp, NULL)) {
+                    snprintf(reason, sizeof reason, "event %s: %s", e->name, ctx.reason);
+                    why = reason;
+                    goto reject;
+                }
+                if (scratch.len) {
+                    char *end;
+                    errno = 0;
+                    float v = strtof(scratch.data, &end);
+                    while (*end == ' ') end++;
+                    if (*end || errno == ERANGE || !isfinite(v) || end == scratch.data) {
+                        if (e->numeric_invalid == 0) {
+                            snprintf(reason, sizeof reason, "event %s: numeric value '%s' is not a number", e->name,
+                                     e->numeric.source);
+                            why = reason;
+                            goto reject;
+                        }
+                        numeric_as_text = e->numeric_invalid == 1;
+                    } else {
+                        sg->numeric = v;
+                    }
+                }
+            }
+            if (numeric_as_text) {
+                sg->has_text = 1;
+                sg->text_off = row.len;
+                sbuf_add(&row, scratch.data, scratch.len);
+                sg->text_len = scratch.len;
+            } else if (e->has_text && !(e->text_if_no_numeric && !isnan(sg->numeric))) {
+                size_t off = row.len;
+                int fe;
+                if (eval_tpl(&e->text, &ctx, NULL, &row, &tmp, &fe)) {
+                    snprintf(reason, sizeof reason, "event %s: %s", e->name, ctx.reason);
+                    why = reason;
+                    goto reject;
+                }
+                if (row.len > off) {
+                    sg->has_text = 1;
+                    sg->text_off = off;
+                    sg->text_len = row.len - off;
+                }
+            }
+            if (e->has_description) {
+                sg->desc_off = row.len;
+                if (eval_tpl(&e->description, &ctx, NULL, &row, &tmp, NULL)) {
+                    /* A description is a label, not data: a missing join just leaves it out. */
+                    row.len = sg->desc_off;
+                }
+                sg->desc_len = row.len - sg->desc_off;
+            }
+            n_staged++;
+        }
+        if (!n_staged) {
+            st->rows_filtered++;
+            continue;
+        }
+        for (size_t k = 0; k < n_staged; k++) {
+            staged *sg = &stage[k];
+            int64_t code = store_writer_code(w, row.data + sg->code_off, sg->code_len);
+            if (code < 0) {
+                rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+                goto done_progress;
+            }
+            if (sg->desc_len) store_writer_code_describe(w, (uint32_t)code, row.data + sg->desc_off, sg->desc_len);
+            rc = store_writer_add(w, subject, sg->time, (uint32_t)code, sg->numeric,
+                                  sg->has_text ? row.data + sg->text_off : NULL, sg->text_len, (uint32_t)source,
+                                  rec.line, err);
+            if (rc) goto done_progress;
+        }
+        if (t->subject_is_string &&
+            (rc = store_writer_subject_key(w, subject, rec.fields[subject_col], rec.lens[subject_col], err)))
+            goto done_progress;
+        st->rows_with_events++;
+        st->events += n_staged;
+        continue;
+    reject:
+        st->rows_rejected++;
+        snprintf(location, sizeof location, "%s:%llu", path, (unsigned long long)rec.line);
+        if ((rc = ingest_reject(rep, t->name, why ? why : "unknown", location, err))) goto done_progress;
+    }
+    if (got < 0) rc = err->code ? err->code : CF_EINPUT;
+done_progress:
+    progress_end(&pr);
+done:
+    if (header)
+        for (size_t i = 0; i < nh; i++) free(header[i]);
+    free(header);
+    free(join_row);
+    free(stage);
+    free(row.data);
+    free(tmp.data);
+    free(scratch.data);
+    csv_close(r);
+    return rc;
+}
+
+int mapped_csv_ingest(mapping *m, const char *input_dir, store_writer *w, ingest_report *rep,
+                      const mapped_csv_options *opt, cf_err *err) {
+    struct stat st;
+    if (stat(input_dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return cf_fail(err, CF_EINPUT, "%s: --input must be a directory holding the mapped tables", input_dir);
+    int rc = CF_OK;
+    dict_rt *dicts = calloc(m->n_dicts ? m->n_dicts : 1, sizeof *dicts);
+    if (!dicts) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    /* Load only the dictionaries the selected tables use (joins, map:, `in DICT`). */
+    char *need = calloc(m->n_dicts ? m->n_dicts : 1, 1);
+    if (!need) {
+        free(dicts);
+        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    }
+    for (size_t i = 0; i < m->n_tables; i++) {
+        table_spec *t = &m->tables[i];
+        if (!table_selected(opt, t->name)) continue;
+        for (size_t j = 0; j < t->n_joins; j++) need[t->joins[j].dict] = 1;
+        for (size_t k = 0; k < t->n_events; k++) {
+            event_spec *e = &t->events[k];
+            tpl *all[] = {&e->code, &e->time, &e->numeric, &e->text, &e->description};
+            for (int q = 0; q < 5; q++)
+                for (size_t p = 0; p < all[q]->n_parts; p++)
+                    for (size_t a = 0; a < all[q]->parts[p].n_alts; a++)
+                        for (size_t f = 0; f < all[q]->parts[p].alts[a].n_filters; f++) {
+                            tpl_filter *fl = &all[q]->parts[p].alts[a].filters[f];
+                            if (fl->kind == TF_MAP)
+                                for (size_t d = 0; d < m->n_dicts; d++)
+                                    if (!strcmp(m->dicts[d].name, fl->name)) need[d] = 1;
+                        }
+            for (size_t q = 0; q < e->n_where; q++)
+                if (e->where[q].dict >= 0) need[e->where[q].dict] = 1;
+        }
+    }
+    for (size_t d = 0; d < m->n_dicts && !rc; d++)
+        if (need[d]) rc = load_dict(m, d, input_dir, &dicts[d], opt, err);
+    size_t selected = 0;
+    for (size_t i = 0; i < m->n_tables && !rc; i++) {
+        if (!table_selected(opt, m->tables[i].name)) continue;
+        selected++;
+        rc = ingest_table(m, &m->tables[i], input_dir, dicts, w, rep, opt, err);
+    }
+    if (!rc && !selected) rc = cf_fail(err, CF_EINPUT, "--tables selects none of the mapping's tables");
+    for (size_t d = 0; d < m->n_dicts; d++) dict_free(&dicts[d]);
+    free(dicts);
+    free(need);
+    return rc;
+}

@@ -1,0 +1,134 @@
+/* `clinfm export --format meds-csv`: a store as MEDS-schema CSV, for pandas and MEDS tools.
+ *
+ * Writes DIR/data.csv (subject_id,time,code,numeric_value,text_value; one row per event, in the
+ * store's order: by subject then time) and DIR/codes.csv (code,description,count). Each file
+ * appears atomically. Static facts have an empty time; absent values are empty fields. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "store/format_value.h"
+#include "store/store.h"
+#include "util/atomic_file.h"
+#include "util/progress.h"
+
+static void export_help(void) {
+    printf("usage: clinfm export --format meds-csv STORE --out DIR\n"
+           "\n"
+           "Writes the store as MEDS-schema CSV:\n"
+           "  DIR/data.csv    subject_id,time,code,numeric_value,text_value\n"
+           "  DIR/codes.csv   code,description,count\n"
+           "Times are ISO 8601 (UTC, microseconds when present); static facts have no time.\n"
+           "\n"
+           "options:\n"
+           "  --format meds-csv   the only format so far\n"
+           "  --out DIR           output directory (created if missing)\n"
+           "  -h, --help          this help\n"
+           "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
+}
+
+/* Streams to an atomic file through stdio. */
+static int open_out(atomic_file *af, FILE **f, const char *path, cf_err *err) {
+    int rc = atomic_file_open(af, path, err);
+    if (rc) return rc;
+    /* stdio gets its own descriptor, so fclose and the atomic commit each close their own. */
+    int fd = dup(af->fd);
+    *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!*f) {
+        if (fd >= 0) close(fd);
+        atomic_file_abort(af);
+        return cf_fail_errno(err, CF_EINTERNAL, "%s: cannot open for writing", path);
+    }
+    setvbuf(*f, NULL, _IOFBF, 1 << 20);
+    return CF_OK;
+}
+
+static int close_out(atomic_file *af, FILE *f, cf_err *err) {
+    int bad = ferror(f);
+    bad |= fclose(f) != 0;
+    if (bad) {
+        atomic_file_abort(af);
+        return cf_fail_errno(err, CF_EINTERNAL, "%s: write failed", af->path);
+    }
+    return atomic_file_commit(af, err);
+}
+
+int cmd_export(int argc, char **argv) {
+    static const struct option opts[] = {{"format", required_argument, 0, 'f'}, {"out", required_argument, 0, 'o'},
+                                         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *format = NULL, *out = NULL;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f': format = optarg; break;
+        case 'o': out = optarg; break;
+        case 'h': export_help(); return 0;
+        default: return cli_usage_error("export", "unknown option '%s' or missing value", argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1) return cli_usage_error("export", "expected exactly one STORE argument");
+    if (!format || strcmp(format, "meds-csv") != 0) return cli_usage_error("export", "--format meds-csv is required");
+    if (!out) return cli_usage_error("export", "--out DIR is required");
+    if (mkdir(out, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "clinfm export: %s: cannot create directory: %s\n", out, strerror(errno));
+        return 1;
+    }
+    store s;
+    cf_err err = {0};
+    int rc = store_open(&s, argv[optind], &err);
+    if (rc) {
+        cf_err_print(&err);
+        return rc;
+    }
+    char path[4200];
+    atomic_file af;
+    FILE *f;
+    snprintf(path, sizeof path, "%s/data.csv", out);
+    if ((rc = open_out(&af, &f, path, &err))) goto done;
+    fputs("subject_id,time,code,numeric_value,text_value\n", f);
+    char tbuf[40], nbuf[32];
+    progress pr;
+    progress_begin(&pr, "export", "events", s.n_events);
+    for (uint64_t k = 0; k < s.n_subjects; k++)
+        for (uint64_t i = s.subject_start[k]; i < s.subject_start[k + 1]; i++) {
+            progress_update(&pr, i);
+            fprintf(f, "%lld,%s,", (long long)s.subject_id[k], time_format_iso(s.time[i], tbuf, sizeof tbuf));
+            const char *code = store_code_str(&s, s.code[i]);
+            csv_write_field(f, code, strlen(code));
+            fprintf(f, ",%s,", format_float_shortest(s.numeric[i], nbuf, sizeof nbuf));
+            if (s.text[i]) {
+                size_t len;
+                const char *t = store_text_str(&s, s.text[i], &len);
+                /* An empty text must stay distinguishable from no text: write it quoted. */
+                if (len == 0) fputs("\"\"", f);
+                else csv_write_field(f, t, len);
+            }
+            fputc('\n', f);
+        }
+    progress_end(&pr);
+    if ((rc = close_out(&af, f, &err))) goto done;
+    snprintf(path, sizeof path, "%s/codes.csv", out);
+    if ((rc = open_out(&af, &f, path, &err))) goto done;
+    fputs("code,description,count\n", f);
+    for (uint32_t i = 0; i < s.n_codes; i++) {
+        const char *code = store_code_str(&s, i), *desc = store_code_desc(&s, i);
+        csv_write_field(f, code, strlen(code));
+        fputc(',', f);
+        csv_write_field(f, desc, strlen(desc));
+        fprintf(f, ",%llu\n", (unsigned long long)s.code_count[i]);
+    }
+    rc = close_out(&af, f, &err);
+done:
+    if (rc) cf_err_print(&err);
+    else printf("wrote %s/data.csv (%llu events) and %s/codes.csv (%llu codes)\n", out,
+                (unsigned long long)s.n_events, out, (unsigned long long)s.n_codes);
+    store_close(&s);
+    return rc;
+}

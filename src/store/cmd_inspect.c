@@ -1,0 +1,206 @@
+/* `clinfm inspect`: what is in a store. A summary (text or JSON), or one subject's timeline.
+ * It reads the mmap'd store directly, so a summary of a large store costs one pass over the
+ * small columns it needs and no copy. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli/commands.h"
+#include "store/format_value.h"
+#include "store/store.h"
+
+static void inspect_help(void) {
+    printf("usage: clinfm inspect STORE [--json] [--verify] [--subject ID] [--top N]\n"
+           "\n"
+           "Summarises an event store: subjects, events, codes, time range, sources, flags.\n"
+           "\n"
+           "options:\n"
+           "  --json           the summary as JSON (subjects, events, codes, texts, first_time,\n"
+           "                   last_time, sources, flags, top_codes, metadata)\n"
+           "  --verify         also recompute every section checksum and check every event\n"
+           "  --subject ID     print one subject's timeline (time, code, value, text, provenance)\n"
+           "  --top N          how many most frequent codes to list (default 10)\n"
+           "  -h, --help       this help\n"
+           "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
+}
+
+typedef struct {
+    uint64_t count;
+    uint32_t code;
+} code_freq;
+
+static int cmp_freq(const void *a, const void *b) {
+    const code_freq *x = a, *y = b;
+    if (x->count != y->count) return x->count > y->count ? -1 : 1;
+    return x->code < y->code ? -1 : x->code > y->code;
+}
+
+static void print_timeline(const store *s, uint64_t k) {
+    char tbuf[40], nbuf[32];
+    size_t klen;
+    const char *key = store_subject_key(s, k, &klen);
+    printf("subject %lld", (long long)s->subject_id[k]);
+    if (key) printf(" (source id %.*s)", (int)klen, key);
+    printf(": %llu events\n", (unsigned long long)(s->subject_start[k + 1] - s->subject_start[k]));
+    printf("%-26s %-44s %12s  %-30s %s\n", "time", "code", "numeric", "text", "source:row");
+    for (uint64_t i = s->subject_start[k]; i < s->subject_start[k + 1]; i++) {
+        const char *t = s->time[i] == TIME_NULL ? "(static)" : time_format_iso(s->time[i], tbuf, sizeof tbuf);
+        printf("%-26s %-44s %12s  ", t, store_code_str(s, s->code[i]), format_float_shortest(s->numeric[i], nbuf, sizeof nbuf));
+        if (s->text[i]) {
+            size_t len;
+            const char *txt = store_text_str(s, s->text[i], &len);
+            /* One line per event: long text is cut, line breaks shown as spaces. */
+            int shown = 0;
+            for (size_t j = 0; j < len && shown < 30; j++, shown++) putchar(txt[j] == '\n' || txt[j] == '\r' ? ' ' : txt[j]);
+            if (len > 30) printf("...");
+            for (; shown < 30; shown++) putchar(' ');
+        } else {
+            printf("%-30s", "");
+        }
+        printf(" %s:%llu\n", store_source_name(s, store_prov_source(s->prov[i])),
+               (unsigned long long)store_prov_row(s->prov[i]));
+    }
+}
+
+int cmd_inspect(int argc, char **argv) {
+    static const struct option opts[] = {{"json", no_argument, 0, 'j'},       {"verify", no_argument, 0, 'v'},
+                                         {"subject", required_argument, 0, 's'}, {"top", required_argument, 0, 't'},
+                                         {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
+    int json = 0, verify = 0;
+    const char *subject = NULL;
+    unsigned long long top = 10;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': json = 1; break;
+        case 'v': verify = 1; break;
+        case 's': subject = optarg; break;
+        case 't':
+            if (cli_parse_u64("inspect", "--top", optarg, &top)) return 1;
+            break;
+        case 'h': inspect_help(); return 0;
+        default: return cli_usage_error("inspect", "unknown option '%s' or missing value", argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1) return cli_usage_error("inspect", "expected exactly one STORE argument");
+    const char *path = argv[optind];
+    store s;
+    cf_err err = {0};
+    int rc = store_open(&s, path, &err);
+    if (rc) {
+        cf_err_print(&err);
+        return rc;
+    }
+    if (verify && (rc = store_verify(&s, &err))) {
+        cf_err_print(&err);
+        store_close(&s);
+        return rc;
+    }
+    if (subject) {
+        char *end;
+        long long id = strtoll(subject, &end, 10);
+        int64_t k = *subject && !*end ? store_find_subject(&s, id) : -1;
+        if (k < 0) {
+            /* Not an integer id, or not found: try the original identifiers. */
+            for (uint64_t i = 0; k < 0 && i < s.n_subjects && s.subject_key_offset; i++) {
+                size_t len;
+                const char *key = store_subject_key(&s, i, &len);
+                if (key && len == strlen(subject) && !memcmp(key, subject, len)) k = (int64_t)i;
+            }
+        }
+        if (k < 0) {
+            fprintf(stderr, "clinfm inspect: subject %s is not in %s\n", subject, path);
+            store_close(&s);
+            return 1;
+        }
+        print_timeline(&s, (uint64_t)k);
+        store_close(&s);
+        return 0;
+    }
+    size_t ntop = top < s.n_codes ? (size_t)top : (size_t)s.n_codes;
+    code_freq *freq = malloc((s.n_codes ? s.n_codes : 1) * sizeof *freq);
+    if (!freq) {
+        store_close(&s);
+        fprintf(stderr, "clinfm: out of memory\n");
+        return 2;
+    }
+    for (uint32_t i = 0; i < s.n_codes; i++) freq[i] = (code_freq){s.code_count[i], i};
+    qsort(freq, s.n_codes, sizeof *freq, cmp_freq);
+    uint64_t static_events = 0, numeric_events = 0, text_events = 0;
+    for (uint64_t i = 0; i < s.n_events; i++) {
+        static_events += s.time[i] == TIME_NULL;
+        numeric_events += !isnan(s.numeric[i]);
+        text_events += s.text[i] != 0;
+    }
+    uint64_t *per_source = calloc(s.n_sources ? s.n_sources : 1, sizeof *per_source);
+    for (uint64_t i = 0; per_source && i < s.n_events; i++) per_source[store_prov_source(s.prov[i])]++;
+    char t0[40], t1[40];
+    time_format_iso(s.first_time, t0, sizeof t0);
+    time_format_iso(s.last_time, t1, sizeof t1);
+    if (json) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "store", path);
+        cJSON_AddNumberToObject(root, "format_version", s.version);
+        cJSON_AddNumberToObject(root, "subjects", (double)s.n_subjects);
+        cJSON_AddNumberToObject(root, "events", (double)s.n_events);
+        cJSON_AddNumberToObject(root, "codes", (double)s.n_codes);
+        cJSON_AddNumberToObject(root, "texts", (double)s.n_texts);
+        cJSON_AddNumberToObject(root, "static_events", (double)static_events);
+        cJSON_AddNumberToObject(root, "numeric_events", (double)numeric_events);
+        cJSON_AddNumberToObject(root, "text_events", (double)text_events);
+        if (s.first_time == TIME_NULL) cJSON_AddNullToObject(root, "first_time");
+        else cJSON_AddStringToObject(root, "first_time", t0);
+        if (s.last_time == TIME_NULL) cJSON_AddNullToObject(root, "last_time");
+        else cJSON_AddStringToObject(root, "last_time", t1);
+        cJSON *fl = cJSON_AddObjectToObject(root, "flags");
+        cJSON_AddBoolToObject(fl, "deidentified", (s.flags & STORE_FLAG_DEIDENTIFIED) != 0);
+        cJSON_AddBoolToObject(fl, "dates_shifted", (s.flags & STORE_FLAG_DATES_SHIFTED) != 0);
+        cJSON_AddBoolToObject(fl, "dates_year_only", (s.flags & STORE_FLAG_DATES_YEAR) != 0);
+        cJSON *src = cJSON_AddObjectToObject(root, "sources");
+        for (uint32_t k = 0; k < s.n_sources; k++)
+            cJSON_AddNumberToObject(src, store_source_name(&s, k), per_source ? (double)per_source[k] : 0);
+        cJSON *tc = cJSON_AddArrayToObject(root, "top_codes");
+        for (size_t i = 0; i < ntop; i++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "code", store_code_str(&s, freq[i].code));
+            cJSON_AddNumberToObject(o, "count", (double)freq[i].count);
+            cJSON_AddItemToArray(tc, o);
+        }
+        cJSON *meta = cJSON_ParseWithLength(s.meta, s.meta_len);
+        if (meta) cJSON_AddItemToObject(root, "metadata", meta);
+        char *out = cJSON_Print(root);
+        if (out) puts(out);
+        free(out);
+        cJSON_Delete(root);
+    } else {
+        printf("store        %s (format %u)\n", path, s.version);
+        printf("subjects     %llu\n", (unsigned long long)s.n_subjects);
+        printf("events       %llu (%llu static, %llu numeric, %llu with text)\n", (unsigned long long)s.n_events,
+               (unsigned long long)static_events, (unsigned long long)numeric_events, (unsigned long long)text_events);
+        printf("codes        %llu\n", (unsigned long long)s.n_codes);
+        printf("texts        %llu distinct\n", (unsigned long long)s.n_texts);
+        printf("time range   %s .. %s\n", s.first_time == TIME_NULL ? "-" : t0, s.last_time == TIME_NULL ? "-" : t1);
+        printf("de-identified %s%s%s\n", s.flags & STORE_FLAG_DEIDENTIFIED ? "yes" : "no",
+               s.flags & STORE_FLAG_DATES_SHIFTED ? " (dates shifted per subject)" : "",
+               s.flags & STORE_FLAG_DATES_YEAR ? " (dates reduced to year)" : "");
+        printf("sources:\n");
+        for (uint32_t k = 0; k < s.n_sources; k++)
+            printf("  %-30s %12llu events\n", store_source_name(&s, k),
+                   per_source ? (unsigned long long)per_source[k] : 0ULL);
+        printf("most frequent codes:\n");
+        for (size_t i = 0; i < ntop; i++)
+            printf("  %-50s %10llu\n", store_code_str(&s, freq[i].code), (unsigned long long)freq[i].count);
+        if (verify) printf("verify       ok (all checksums match)\n");
+    }
+    free(per_source);
+    free(freq);
+    store_close(&s);
+    return 0;
+}
