@@ -129,6 +129,7 @@ int cmd_ingest(int argc, char **argv) {
         if (!meta || store_writer_set_meta(w, meta)) rc = cf_fail(&err, CF_EINTERNAL, "out of memory");
         free(meta);
     }
+    double t_read = now_seconds() - t0;
     if (!rc) {
         rc = store_writer_finish(w, &err);
         w = NULL;
@@ -141,7 +142,8 @@ int cmd_ingest(int argc, char **argv) {
     } else {
         if (!quiet) {
             ingest_report_print(&rep, stdout);
-            printf("wrote %s: %llu events in %.2f s\n", out, (unsigned long long)events, secs);
+            printf("wrote %s: %llu events in %.2f s (%.2f s reading and mapping, %.2f s sorting and writing)\n", out,
+                   (unsigned long long)events, secs, t_read, secs - t_read);
         }
         if (report) {
             char *js = ingest_report_json(&rep);

@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -396,6 +397,41 @@ typedef struct {
     size_t desc_off, desc_len;
 } staged;
 
+/* Events of whole, accepted rows, waiting to go to the store writer. Workers fill their own
+ * batch without locking and hand it over under the engine lock, so the serial part (code
+ * interning, appending to the writer's buffer) is a small share of the work. */
+typedef struct {
+    staged *ev;
+    int64_t *subject;
+    uint64_t *row;
+    size_t n, cap;
+    sbuf strings;
+    int key_col_len_dummy;
+} batch;
+
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    mapping *m;
+    const char *input_dir;
+    store_writer *w;
+    ingest_report *rep;
+    const mapped_csv_options *opt;
+    dict_rt *dicts;
+    int *dict_state;            /* (n_dicts) 0 unused, 1 waiting, 2 loading, 3 loaded */
+    int *table_state;           /* (n_tables) 0 unselected, 1 waiting, 2 running, 3 done */
+    char *table_needs;          /* (n_tables * n_dicts) */
+    int *table_source;          /* (n_tables) provenance source id, registered in mapping order */
+    double *dict_weight, *table_weight; /* scheduling priority: bytes on the task's critical path */
+    ingest_source_stats **table_stats;
+    int failed;
+    cf_err err;                 /* the first fatal error */
+    uint64_t rows_done;
+    progress pr;
+} engine;
+
+#define BATCH_EVENTS 8192
+
 static int table_selected(const mapped_csv_options *opt, const char *name) {
     if (!opt->only_tables) return 1;
     size_t n = strlen(name);
@@ -409,19 +445,70 @@ static int table_selected(const mapped_csv_options *opt, const char *name) {
     return 0;
 }
 
-static int ingest_table(mapping *m, table_spec *t, const char *input_dir, dict_rt *dicts, store_writer *w,
-                        ingest_report *rep, const mapped_csv_options *opt, cf_err *err) {
+/* Hands a batch to the store writer. Called with the engine lock held. */
+static int batch_flush_locked(engine *g, batch *b, uint32_t source, int subject_is_string, cf_err *err) {
+    for (size_t k = 0; k < b->n; k++) {
+        staged *sg = &b->ev[k];
+        const char *str = b->strings.data;
+        if (sg->code_len == SIZE_MAX) { /* a subject key record */
+            int rc = store_writer_subject_key(g->w, b->subject[k], str + sg->text_off, sg->text_len, err);
+            if (rc) return rc;
+            continue;
+        }
+        int64_t code = store_writer_code(g->w, str + sg->code_off, sg->code_len);
+        if (code < 0) return cf_fail(err, CF_EINTERNAL, "out of memory");
+        if (sg->desc_len) store_writer_code_describe(g->w, (uint32_t)code, str + sg->desc_off, sg->desc_len);
+        int rc = store_writer_add(g->w, b->subject[k], sg->time, (uint32_t)code, sg->numeric,
+                                  sg->has_text ? str + sg->text_off : NULL, sg->text_len, source, b->row[k], err);
+        if (rc) return rc;
+    }
+    (void)subject_is_string;
+    b->n = 0;
+    b->strings.len = 0;
+    return CF_OK;
+}
+
+static int batch_flush(engine *g, batch *b, uint32_t source, int subject_is_string, uint64_t rows, cf_err *err) {
+    pthread_mutex_lock(&g->lock);
+    int rc = g->failed ? CF_EINPUT : batch_flush_locked(g, b, source, subject_is_string, err);
+    g->rows_done += rows;
+    progress_update(&g->pr, g->rows_done);
+    pthread_mutex_unlock(&g->lock);
+    return rc;
+}
+
+static int batch_reserve(batch *b, size_t extra) {
+    if (b->n + extra <= b->cap) return 0;
+    size_t nc = b->cap ? b->cap * 2 : 1024;
+    while (nc < b->n + extra) nc *= 2;
+    staged *e = realloc(b->ev, nc * sizeof *e);
+    if (!e) return -1;
+    b->ev = e;
+    int64_t *su = realloc(b->subject, nc * sizeof *su);
+    if (!su) return -1;
+    b->subject = su;
+    uint64_t *ro = realloc(b->row, nc * sizeof *ro);
+    if (!ro) return -1;
+    b->row = ro;
+    b->cap = nc;
+    return 0;
+}
+
+static int ingest_table(engine *g, size_t ti, cf_err *err) {
+    mapping *m = g->m;
+    table_spec *t = &m->tables[ti];
+    dict_rt *dicts = g->dicts;
+    ingest_report *rep = g->rep;
     char path[4096];
-    mapping_resolve_path(m, input_dir, t->file, path, sizeof path);
+    mapping_resolve_path(m, g->input_dir, t->file, path, sizeof path);
     csv_reader *r = NULL;
     int rc = csv_open(&r, path, err);
     if (rc) return rc;
-    ingest_source_stats *st = ingest_report_source(rep, t->name, t->file);
-    int source = store_writer_source(w, t->name);
-    if (!st || source < 0) {
-        csv_close(r);
-        return cf_fail(err, CF_EINTERNAL, "out of memory or too many sources");
-    }
+    ingest_source_stats *st = g->table_stats[ti];
+    uint32_t source = (uint32_t)g->table_source[ti];
+    batch b;
+    memset(&b, 0, sizeof b);
+    uint64_t rows_since_flush = 0;
     csv_record rec;
     int got = csv_next(r, &rec, err);
     if (got <= 0) {
@@ -434,7 +521,7 @@ static int ingest_table(mapping *m, table_spec *t, const char *input_dir, dict_r
     staged *stage = calloc(t->n_events, sizeof *stage);
     sbuf row = {0}, tmp = {0}, scratch = {0};
     char location[4300], reason[512];
-    if (!header || !join_row || !stage) {
+    if (!header || !join_row || !stage || !st) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         goto done;
     }
@@ -465,14 +552,13 @@ static int ingest_table(mapping *m, table_spec *t, const char *input_dir, dict_r
     ctx.dicts = dicts;
     ctx.joins = t->joins;
     ctx.join_row = join_row;
-    progress pr;
-    char label[300];
-    snprintf(label, sizeof label, "ingest %s", t->name);
-    progress_begin(&pr, label, "rows", 0);
-    if (!opt->show_progress) pr.enabled = 0;
     while ((got = csv_next(r, &rec, err)) > 0) {
         st->rows++;
-        progress_update(&pr, st->rows);
+        rows_since_flush++;
+        if ((st->rows & 4095) == 0 && g->failed) {
+            rc = CF_EINPUT; /* another worker failed: stop early, its error is the one reported */
+            goto done;
+        }
         ctx.fields = rec.fields;
         ctx.lens = rec.lens;
         ctx.nfields = rec.nfields;
@@ -612,34 +698,61 @@ static int ingest_table(mapping *m, table_spec *t, const char *input_dir, dict_r
             st->rows_filtered++;
             continue;
         }
-        for (size_t k = 0; k < n_staged; k++) {
-            staged *sg = &stage[k];
-            int64_t code = store_writer_code(w, row.data + sg->code_off, sg->code_len);
-            if (code < 0) {
-                rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-                goto done_progress;
-            }
-            if (sg->desc_len) store_writer_code_describe(w, (uint32_t)code, row.data + sg->desc_off, sg->desc_len);
-            rc = store_writer_add(w, subject, sg->time, (uint32_t)code, sg->numeric,
-                                  sg->has_text ? row.data + sg->text_off : NULL, sg->text_len, (uint32_t)source,
-                                  rec.line, err);
-            if (rc) goto done_progress;
+        if (batch_reserve(&b, n_staged + 1)) {
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            goto done;
         }
-        if (t->subject_is_string &&
-            (rc = store_writer_subject_key(w, subject, rec.fields[subject_col], rec.lens[subject_col], err)))
-            goto done_progress;
+        size_t base = b.strings.len;
+        if (sbuf_add(&b.strings, row.data ? row.data : "", row.len)) {
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            goto done;
+        }
+        for (size_t k = 0; k < n_staged; k++) {
+            staged *sg = &b.ev[b.n];
+            *sg = stage[k];
+            sg->code_off += base;
+            sg->text_off += base;
+            sg->desc_off += base;
+            b.subject[b.n] = subject;
+            b.row[b.n] = rec.line;
+            b.n++;
+        }
+        if (t->subject_is_string) {
+            staged *sg = &b.ev[b.n];
+            memset(sg, 0, sizeof *sg);
+            sg->code_len = SIZE_MAX;
+            sg->text_off = b.strings.len;
+            sg->text_len = rec.lens[subject_col];
+            if (sbuf_add(&b.strings, rec.fields[subject_col], rec.lens[subject_col])) {
+                rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+                goto done;
+            }
+            b.subject[b.n] = subject;
+            b.row[b.n] = rec.line;
+            b.n++;
+        }
+        if (b.n >= BATCH_EVENTS) {
+            if ((rc = batch_flush(g, &b, source, t->subject_is_string, rows_since_flush, err))) goto done;
+            rows_since_flush = 0;
+        }
         st->rows_with_events++;
         st->events += n_staged;
         continue;
     reject:
         st->rows_rejected++;
         snprintf(location, sizeof location, "%s:%llu", path, (unsigned long long)rec.line);
-        if ((rc = ingest_reject(rep, t->name, why ? why : "unknown", location, err))) goto done_progress;
+        pthread_mutex_lock(&g->lock);
+        rc = ingest_reject(rep, t->name, why ? why : "unknown", location, err);
+        pthread_mutex_unlock(&g->lock);
+        if (rc) goto done;
     }
     if (got < 0) rc = err->code ? err->code : CF_EINPUT;
-done_progress:
-    progress_end(&pr);
+    if (!rc) rc = batch_flush(g, &b, source, t->subject_is_string, rows_since_flush, err);
 done:
+    free(b.ev);
+    free(b.subject);
+    free(b.row);
+    free(b.strings.data);
     if (header)
         for (size_t i = 0; i < nh; i++) free(header[i]);
     free(header);
@@ -652,51 +765,203 @@ done:
     return rc;
 }
 
+/* Marks the dictionaries a table uses (joins, map: filters, `in DICT` conditions). */
+static void table_dict_needs(const mapping *m, const table_spec *t, char *need) {
+    for (size_t j = 0; j < t->n_joins; j++) need[t->joins[j].dict] = 1;
+    for (size_t k = 0; k < t->n_events; k++) {
+        const event_spec *e = &t->events[k];
+        const tpl *all[] = {&e->code, &e->time, &e->numeric, &e->text, &e->description};
+        for (int q = 0; q < 5; q++)
+            for (size_t p = 0; p < all[q]->n_parts; p++)
+                for (size_t a = 0; a < all[q]->parts[p].n_alts; a++)
+                    for (size_t f = 0; f < all[q]->parts[p].alts[a].n_filters; f++) {
+                        const tpl_filter *fl = &all[q]->parts[p].alts[a].filters[f];
+                        if (fl->kind == TF_MAP)
+                            for (size_t d = 0; d < m->n_dicts; d++)
+                                if (!strcmp(m->dicts[d].name, fl->name)) need[d] = 1;
+                    }
+        for (size_t q = 0; q < e->n_where; q++)
+            if (e->where[q].dict >= 0) need[e->where[q].dict] = 1;
+    }
+    /* A join key may itself use map: (e.g. a code translated before the lookup). */
+    for (size_t j = 0; j < t->n_joins; j++)
+        for (size_t p = 0; p < t->joins[j].key.n_parts; p++)
+            for (size_t a = 0; a < t->joins[j].key.parts[p].n_alts; a++)
+                for (size_t f = 0; f < t->joins[j].key.parts[p].alts[a].n_filters; f++) {
+                    const tpl_filter *fl = &t->joins[j].key.parts[p].alts[a].filters[f];
+                    if (fl->kind == TF_MAP)
+                        for (size_t d = 0; d < m->n_dicts; d++)
+                            if (!strcmp(m->dicts[d].name, fl->name)) need[d] = 1;
+                }
+}
+
+static void engine_fail(engine *g, const cf_err *err) {
+    if (!g->failed) {
+        g->failed = 1;
+        g->err = *err;
+    }
+}
+
+/* A worker takes the next task it can run: a dictionary to load, else a table whose
+ * dictionaries are loaded; it waits while tasks remain that it cannot run yet. */
+static void *worker(void *arg) {
+    engine *g = arg;
+    mapping *m = g->m;
+    mapped_csv_options quiet = *g->opt;
+    quiet.show_progress = 0;
+    pthread_mutex_lock(&g->lock);
+    for (;;) {
+        if (g->failed) break;
+        int took = 0, waiting = 0;
+        /* Longest critical path first: a dictionary counts with the largest table that waits
+         * for it, so a big table's small dictionary is loaded before a big dictionary that only
+         * a small table needs. */
+        long best_d = -1, best_t = -1;
+        double best = -1;
+        for (size_t d = 0; d < m->n_dicts; d++)
+            if (g->dict_state[d] == 1 && g->dict_weight[d] > best) best = g->dict_weight[d], best_d = (long)d;
+        for (size_t t = 0; t < m->n_tables; t++) {
+            if (g->table_state[t] != 1) continue;
+            int ready = 1;
+            for (size_t d = 0; d < m->n_dicts; d++)
+                if (g->table_needs[t * m->n_dicts + d] && g->dict_state[d] != 3) ready = 0;
+            if (!ready) {
+                waiting = 1;
+                continue;
+            }
+            if (g->table_weight[t] > best) best = g->table_weight[t], best_t = (long)t, best_d = -1;
+        }
+        if (best_d >= 0) {
+            size_t d = (size_t)best_d;
+            g->dict_state[d] = 2;
+            took = 1;
+            pthread_mutex_unlock(&g->lock);
+            cf_err err = {0};
+            int rc = load_dict(m, d, g->input_dir, &g->dicts[d], &quiet, &err);
+            pthread_mutex_lock(&g->lock);
+            if (rc) engine_fail(g, &err);
+            g->dict_state[d] = 3;
+            pthread_cond_broadcast(&g->changed);
+        } else if (best_t >= 0) {
+            size_t t = (size_t)best_t;
+            g->table_state[t] = 2;
+            took = 1;
+            pthread_mutex_unlock(&g->lock);
+            cf_err err = {0};
+            int rc = ingest_table(g, t, &err);
+            pthread_mutex_lock(&g->lock);
+            if (rc && err.msg[0]) engine_fail(g, &err);
+            else if (rc) g->failed = 1;
+            g->table_state[t] = 3;
+            pthread_cond_broadcast(&g->changed);
+        }
+        for (size_t d = 0; d < m->n_dicts && !took; d++)
+            if (g->dict_state[d] == 2) waiting = 1; /* being loaded by the other worker */
+        if (took) continue;
+        if (!waiting) break;
+        pthread_cond_wait(&g->changed, &g->lock);
+    }
+    pthread_cond_broadcast(&g->changed);
+    pthread_mutex_unlock(&g->lock);
+    return NULL;
+}
+
 int mapped_csv_ingest(mapping *m, const char *input_dir, store_writer *w, ingest_report *rep,
                       const mapped_csv_options *opt, cf_err *err) {
     struct stat st;
     if (stat(input_dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return cf_fail(err, CF_EINPUT, "%s: --input must be a directory holding the mapped tables", input_dir);
+    engine g;
+    memset(&g, 0, sizeof g);
+    g.m = m;
+    g.input_dir = input_dir;
+    g.w = w;
+    g.rep = rep;
+    g.opt = opt;
+    size_t nd = m->n_dicts ? m->n_dicts : 1, nt = m->n_tables;
+    g.dicts = calloc(nd, sizeof *g.dicts);
+    g.dict_state = calloc(nd, sizeof *g.dict_state);
+    g.table_state = calloc(nt, sizeof *g.table_state);
+    g.table_needs = calloc(nt * nd, 1);
+    g.table_source = calloc(nt, sizeof *g.table_source);
+    g.table_stats = calloc(nt, sizeof *g.table_stats);
+    g.dict_weight = calloc(nd, sizeof *g.dict_weight);
+    g.table_weight = calloc(nt ? nt : 1, sizeof *g.table_weight);
     int rc = CF_OK;
-    dict_rt *dicts = calloc(m->n_dicts ? m->n_dicts : 1, sizeof *dicts);
-    if (!dicts) return cf_fail(err, CF_EINTERNAL, "out of memory");
-    /* Load only the dictionaries the selected tables use (joins, map:, `in DICT`). */
-    char *need = calloc(m->n_dicts ? m->n_dicts : 1, 1);
-    if (!need) {
-        free(dicts);
-        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    if (!g.dict_weight || !g.table_weight || !g.dicts || !g.dict_state || !g.table_state || !g.table_needs || !g.table_source || !g.table_stats) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
     }
-    for (size_t i = 0; i < m->n_tables; i++) {
-        table_spec *t = &m->tables[i];
-        if (!table_selected(opt, t->name)) continue;
-        for (size_t j = 0; j < t->n_joins; j++) need[t->joins[j].dict] = 1;
-        for (size_t k = 0; k < t->n_events; k++) {
-            event_spec *e = &t->events[k];
-            tpl *all[] = {&e->code, &e->time, &e->numeric, &e->text, &e->description};
-            for (int q = 0; q < 5; q++)
-                for (size_t p = 0; p < all[q]->n_parts; p++)
-                    for (size_t a = 0; a < all[q]->parts[p].n_alts; a++)
-                        for (size_t f = 0; f < all[q]->parts[p].alts[a].n_filters; f++) {
-                            tpl_filter *fl = &all[q]->parts[p].alts[a].filters[f];
-                            if (fl->kind == TF_MAP)
-                                for (size_t d = 0; d < m->n_dicts; d++)
-                                    if (!strcmp(m->dicts[d].name, fl->name)) need[d] = 1;
-                        }
-            for (size_t q = 0; q < e->n_where; q++)
-                if (e->where[q].dict >= 0) need[e->where[q].dict] = 1;
+    /* Sources and report lines are created in mapping order, before any thread runs, so ids
+     * and the report do not depend on which worker finishes first. */
+    size_t selected = 0;
+    for (size_t t = 0; t < nt; t++) {
+        if (!table_selected(opt, m->tables[t].name)) continue;
+        selected++;
+        g.table_state[t] = 1;
+        table_dict_needs(m, &m->tables[t], g.table_needs + t * nd);
+        for (size_t d = 0; d < m->n_dicts; d++)
+            if (g.table_needs[t * nd + d]) g.dict_state[d] = 1;
+        g.table_source[t] = store_writer_source(w, m->tables[t].name);
+        if (g.table_source[t] < 0 || !ingest_report_source(rep, m->tables[t].name, m->tables[t].file)) {
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory or more than %d tables", STORE_MAX_SOURCES);
+            goto done;
         }
     }
-    for (size_t d = 0; d < m->n_dicts && !rc; d++)
-        if (need[d]) rc = load_dict(m, d, input_dir, &dicts[d], opt, err);
-    size_t selected = 0;
-    for (size_t i = 0; i < m->n_tables && !rc; i++) {
-        if (!table_selected(opt, m->tables[i].name)) continue;
-        selected++;
-        rc = ingest_table(m, &m->tables[i], input_dir, dicts, w, rep, opt, err);
+    if (!selected) {
+        rc = cf_fail(err, CF_EINPUT, "--tables selects none of the mapping's tables");
+        goto done;
     }
-    if (!rc && !selected) rc = cf_fail(err, CF_EINPUT, "--tables selects none of the mapping's tables");
-    for (size_t d = 0; d < m->n_dicts; d++) dict_free(&dicts[d]);
-    free(dicts);
-    free(need);
+    for (size_t t = 0; t < nt; t++) {
+        if (!g.table_state[t]) continue;
+        char path[4096];
+        struct stat fst;
+        mapping_resolve_path(m, input_dir, m->tables[t].file, path, sizeof path);
+        g.table_weight[t] = stat(path, &fst) == 0 ? (double)fst.st_size : 0;
+    }
+    for (size_t d = 0; d < m->n_dicts; d++) {
+        if (!g.dict_state[d]) continue;
+        char path[4096];
+        struct stat fst;
+        mapping_resolve_path(m, input_dir, m->dicts[d].file, path, sizeof path);
+        double own = stat(path, &fst) == 0 ? (double)fst.st_size : 0, waiting_table = 0;
+        for (size_t t = 0; t < nt; t++)
+            if (g.table_needs[t * nd + d] && g.table_weight[t] > waiting_table) waiting_table = g.table_weight[t];
+        g.dict_weight[d] = own + waiting_table;
+    }
+    /* The report's array is complete now, so pointers into it stay valid. */
+    for (size_t t = 0; t < nt; t++)
+        if (g.table_state[t]) g.table_stats[t] = ingest_report_source(rep, m->tables[t].name, m->tables[t].file);
+    pthread_mutex_init(&g.lock, NULL);
+    pthread_cond_init(&g.changed, NULL);
+    progress_begin(&g.pr, "ingest", "rows", 0);
+    if (!opt->show_progress) g.pr.enabled = 0;
+    int nthreads = opt->threads > 0 ? opt->threads : 2;
+    if (nthreads > 64) nthreads = 64;
+    pthread_t tid[64];
+    int started = 0;
+    for (int i = 0; i < nthreads; i++) {
+        if (pthread_create(&tid[i], NULL, worker, &g) != 0) break;
+        started++;
+    }
+    if (!started) worker(&g); /* no threads to be had: do the work here */
+    for (int i = 0; i < started; i++) pthread_join(tid[i], NULL);
+    progress_end(&g.pr);
+    pthread_cond_destroy(&g.changed);
+    pthread_mutex_destroy(&g.lock);
+    if (g.failed) {
+        if (err) *err = g.err;
+        rc = g.err.code ? g.err.code : CF_EINPUT;
+    }
+done:
+    for (size_t d = 0; g.dicts && d < m->n_dicts; d++) dict_free(&g.dicts[d]);
+    free(g.dicts);
+    free(g.dict_state);
+    free(g.table_state);
+    free(g.table_needs);
+    free(g.table_source);
+    free(g.table_stats);
+    free(g.dict_weight);
+    free(g.table_weight);
     return rc;
 }

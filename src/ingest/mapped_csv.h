@@ -15,6 +15,7 @@
 typedef struct {
     const char *only_tables; /* comma-separated table names to ingest, or NULL for all */
     int show_progress;
+    int threads;             /* worker threads; 0 = 2 */
 } mapped_csv_options;
 
 int mapped_csv_ingest(mapping *m, const char *input_dir, store_writer *w, ingest_report *rep,

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -35,7 +36,7 @@ typedef struct {
     uint32_t code;
     uint32_t text;
     float numeric;
-    uint32_t pad;
+    uint32_t seq;  /* insertion order (mod 2^32): orders the events of one source row */
 } wevent;
 
 typedef struct {
@@ -205,11 +206,96 @@ static int cmp_wevent(const void *pa, const void *pb) {
     if (a->subject != b->subject) return a->subject < b->subject ? -1 : 1;
     if (a->time != b->time) return a->time < b->time ? -1 : 1;
     if (a->prov != b->prov) return a->prov < b->prov ? -1 : 1;
-    return 0;
+    /* Equal keys come from one source row, added back to back by one thread, so their seq
+     * values are a few apart and the wrap-around difference orders them. */
+    int32_t d = (int32_t)(a->seq - b->seq);
+    return d < 0 ? -1 : d > 0;
+}
+
+/* In-place introsort with the comparison inlined: glibc's qsort sorts records this size through
+ * an index and copies them twice, which showed as the largest single cost of finishing a store. */
+static inline int ev_less(const wevent *a, const wevent *b) {
+    if (a->subject != b->subject) return a->subject < b->subject;
+    if (a->time != b->time) return a->time < b->time;
+    if (a->prov != b->prov) return a->prov < b->prov;
+    return (int32_t)(a->seq - b->seq) < 0;
+}
+
+static inline void ev_swap(wevent *a, wevent *b) {
+    wevent t = *a;
+    *a = *b;
+    *b = t;
+}
+
+static void ev_sift_down(wevent *a, size_t n, size_t i) {
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < n && ev_less(&a[m], &a[l])) m = l;
+        if (l + 1 < n && ev_less(&a[m], &a[l + 1])) m = l + 1;
+        if (m == i) return;
+        ev_swap(&a[i], &a[m]);
+        i = m;
+    }
+}
+
+static void ev_heapsort(wevent *a, size_t n) {
+    for (size_t i = n / 2; i-- > 0;) ev_sift_down(a, n, i);
+    for (size_t i = n; i-- > 1;) {
+        ev_swap(&a[0], &a[i]);
+        ev_sift_down(a, i, 0);
+    }
+}
+
+static void ev_introsort(wevent *a, size_t n, int depth) {
+    while (n > 24) {
+        if (depth-- == 0) {
+            ev_heapsort(a, n);
+            return;
+        }
+        /* Median of three to the front, then Hoare partition around it. */
+        size_t mid = n / 2;
+        if (ev_less(&a[mid], &a[0])) ev_swap(&a[mid], &a[0]);
+        if (ev_less(&a[n - 1], &a[0])) ev_swap(&a[n - 1], &a[0]);
+        if (ev_less(&a[n - 1], &a[mid])) ev_swap(&a[n - 1], &a[mid]);
+        ev_swap(&a[0], &a[mid]);
+        wevent pivot = a[0];
+        size_t i = 0, j = n;
+        for (;;) {
+            do i++; while (i < n && ev_less(&a[i], &pivot));
+            do j--; while (ev_less(&pivot, &a[j]));
+            if (i >= j) break;
+            ev_swap(&a[i], &a[j]);
+        }
+        ev_swap(&a[0], &a[j]);
+        /* Recurse into the smaller side, loop on the larger: stack depth stays O(log n). */
+        if (j < n - j - 1) {
+            ev_introsort(a, j, depth);
+            a += j + 1;
+            n -= j + 1;
+        } else {
+            ev_introsort(a + j + 1, n - j - 1, depth);
+            n = j;
+        }
+    }
+    for (size_t i = 1; i < n; i++) {
+        wevent x = a[i];
+        size_t k = i;
+        while (k > 0 && ev_less(&x, &a[k - 1])) {
+            a[k] = a[k - 1];
+            k--;
+        }
+        a[k] = x;
+    }
+}
+
+static void sort_events(wevent *a, size_t n) {
+    int depth = 0;
+    for (size_t k = n; k > 1; k >>= 1) depth += 2;
+    ev_introsort(a, n, depth);
 }
 
 static int spill(store_writer *w, cf_err *err) {
-    qsort(w->buf, w->n, sizeof *w->buf, cmp_wevent);
+    sort_events(w->buf, w->n);
     int fd;
     int rc = scratch_file_open(w->scratch_dir, err, &fd);
     if (rc) return rc;
@@ -276,7 +362,7 @@ int store_writer_add(store_writer *w, int64_t subject_id, int64_t time, uint32_t
     e->code = code_id;
     e->text = text_id;
     e->numeric = numeric;
-    e->pad = 0;
+    e->seq = (uint32_t)w->total;
     w->total++;
     return CF_OK;
 }
@@ -450,6 +536,9 @@ typedef struct {
     size_t n_subj, cap_subj;
     uint64_t written;
     const uint32_t *remap;
+    uint32_t *text_new;      /* (n_texts+1) writer text id -> output id, 0 = not yet seen */
+    uint32_t *text_old;      /* (n_texts) output id-1 -> writer text id */
+    uint32_t texts_seen;
     uint64_t *code_count;
     int64_t first_time, last_time;
 } merge_out;
@@ -476,10 +565,21 @@ static int emit(merge_out *m, const wevent *e, cf_err *err) {
         if (m->first_time == TIME_NULL || e->time < m->first_time) m->first_time = e->time;
         if (m->last_time == TIME_NULL || e->time > m->last_time) m->last_time = e->time;
     }
+    /* Texts are renumbered in order of first use in the sorted stream, so the output does not
+     * depend on the order events were added in (several ingest threads) and a subject's texts
+     * sit together in the heap. */
+    uint32_t text = 0;
+    if (e->text) {
+        if (!m->text_new[e->text]) {
+            m->text_new[e->text] = ++m->texts_seen;
+            m->text_old[m->texts_seen - 1] = e->text;
+        }
+        text = m->text_new[e->text];
+    }
     int rc = section_write(&m->col[0], &e->time, 8, err);
     if (!rc) rc = section_write(&m->col[1], &code, 4, err);
     if (!rc) rc = section_write(&m->col[2], &e->numeric, 4, err);
-    if (!rc) rc = section_write(&m->col[3], &e->text, 4, err);
+    if (!rc) rc = section_write(&m->col[3], &text, 4, err);
     if (!rc) rc = section_write(&m->col[4], &e->prov, 8, err);
     m->written++;
     return rc;
@@ -559,6 +659,12 @@ int store_writer_finish(store_writer *w, cf_err *err) {
     for (size_t i = 0; i < nc; i++) remap[order[i]] = (uint32_t)i;
     m.remap = remap;
     m.first_time = m.last_time = TIME_NULL;
+    m.text_new = calloc(w->n_texts + 1, sizeof *m.text_new);
+    m.text_old = calloc(w->n_texts + 1, sizeof *m.text_old);
+    if (!m.text_new || !m.text_old) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
+    }
 
     if ((rc = atomic_file_open(&out, w->path, err))) goto done;
     out_open = 1;
@@ -577,7 +683,7 @@ int store_writer_finish(store_writer *w, cf_err *err) {
 
     /* Merge: the in-memory buffer alone, or every spilled run (the buffer is spilled last). */
     if (w->n_runs == 0) {
-        if (w->n) qsort(w->buf, w->n, sizeof *w->buf, cmp_wevent);
+        sort_events(w->buf, w->n);
         for (size_t i = 0; i < w->n && !rc; i++) rc = emit(&m, &w->buf[i], err);
         if (rc) goto done;
     } else {
@@ -663,40 +769,49 @@ int store_writer_finish(store_writer *w, cf_err *err) {
         if (rc) goto done;
     }
 
-    /* Texts: offsets (T+1, leading 0) and the heap copied from scratch. */
+    /* Texts, in output order: offsets (T+1, leading 0), then the heap gathered from scratch. */
+    if (m.texts_seen != w->n_texts) {
+        rc = cf_fail(err, CF_EINTERNAL, "%llu stored texts belong to no event",
+                     (unsigned long long)(w->n_texts - m.texts_seen));
+        goto done;
+    }
     {
         section_out s;
         if (section_begin(&s, out.fd, &h->sections[h->n_sections++], SEC_TEXT_OFFSET, pos, COLUMN_BUF)) {
             rc = cf_fail(err, CF_EINTERNAL, "out of memory");
             goto done;
         }
-        rc = section_write(&s, &zero, 8, err);
-        if (!rc && w->n_texts) rc = section_write(&s, w->text_end, w->n_texts * 8, err);
+        uint64_t off = 0;
+        rc = section_write(&s, &off, 8, err);
+        for (size_t i = 0; i < w->n_texts && !rc; i++) {
+            uint32_t old = m.text_old[i];
+            off += w->text_end[old - 1] - (old > 1 ? w->text_end[old - 2] : 0);
+            rc = section_write(&s, &off, 8, err);
+        }
         int rc2 = section_end(&s, err);
-        if (rc || rc2) goto done_rc2;
+        if (rc || (rc = rc2)) goto done;
         pos = align_up(pos + (w->n_texts + 1) * 8);
+        const char *text_heap = NULL;
+        if (w->text_bytes) {
+            text_heap = mmap(NULL, w->text_bytes, PROT_READ, MAP_SHARED, w->text_fd, 0);
+            if (text_heap == MAP_FAILED) {
+                rc = cf_fail_errno(err, CF_EINTERNAL, "store text scratch: cannot map");
+                goto done;
+            }
+        }
         if (section_begin(&s, out.fd, &h->sections[h->n_sections++], SEC_TEXT_HEAP, pos, COLUMN_BUF)) {
+            if (text_heap) munmap((void *)text_heap, w->text_bytes);
             rc = cf_fail(err, CF_EINTERNAL, "out of memory");
             goto done;
         }
-        char *tmp = malloc(COLUMN_BUF);
-        uint64_t done_bytes = 0;
-        while (tmp && !rc && done_bytes < w->text_bytes) {
-            size_t want = w->text_bytes - done_bytes < COLUMN_BUF ? (size_t)(w->text_bytes - done_bytes) : COLUMN_BUF;
-            ssize_t n = pread(w->text_fd, tmp, want, (off_t)done_bytes);
-            if (n <= 0) {
-                rc = cf_fail_errno(err, CF_EINTERNAL, "store text scratch: read failed");
-                break;
-            }
-            rc = section_write(&s, tmp, (size_t)n, err);
-            done_bytes += (uint64_t)n;
+        for (size_t i = 0; i < w->n_texts && !rc; i++) {
+            uint32_t old = m.text_old[i];
+            uint64_t b = old > 1 ? w->text_end[old - 2] : 0;
+            rc = section_write(&s, text_heap + b, (size_t)(w->text_end[old - 1] - b), err);
         }
-        if (!tmp) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-        free(tmp);
         rc2 = section_end(&s, err);
-    done_rc2:
-        if (!rc) rc = rc2;
-        if (rc) goto done;
+        if (text_heap) munmap((void *)text_heap, w->text_bytes);
+        if (rc || (rc = rc2)) goto done;
         pos = align_up(pos + w->text_bytes);
     }
 
@@ -774,6 +889,8 @@ done:
     free(m.subj_id);
     free(m.subj_start);
     free(m.code_count);
+    free(m.text_new);
+    free(m.text_old);
     free(order);
     free(remap);
     free(h);

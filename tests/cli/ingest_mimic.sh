@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The bundled MIMIC-IV demo through mappings/mimic-iv.map: 100 subjects and 275 admissions, and
+# every row of every mapped table is accounted for (events + filtered + rejected == rows), with
+# the expected counts computed here, independently, from the source tables by Python's csv module.
+set -euo pipefail
+T=${CLINFM_TEST_TMP:-$(mktemp -d)}
+"$CLINFM" ingest --mapping mappings/mimic-iv.map --input data/mimic-iv-demo --out "$T/m.store" \
+  --report "$T/report.json" --quiet
+"$CLINFM" inspect "$T/m.store" --json --verify > "$T/inspect.json"
+# The same input gives the same bytes, whatever the memory budget (here: many spilled runs).
+"$CLINFM" ingest --mapping mappings/mimic-iv.map --input data/mimic-iv-demo --out "$T/m2.store" \
+  --memory-mb 1 --quiet
+cmp "$T/m.store" "$T/m2.store" || { echo "store differs with --memory-mb 1"; exit 1; }
+"$CLINFM" export --format meds-csv "$T/m.store" --out "$T/meds" > /dev/null
+/usr/bin/python3 - "$T" <<'PY'
+import csv, gzip, json, sys
+T = sys.argv[1]
+def rows(path):
+    with gzip.open("data/mimic-iv-demo/" + path, "rt", newline="") as f:
+        return list(csv.DictReader(f))
+fails = []
+def check(what, got, want):
+    if got != want:
+        fails.append(f"{what}: got {got}, want {want}")
+ins = json.load(open(f"{T}/inspect.json"))
+patients = rows("hosp/patients.csv.gz")
+admissions = rows("hosp/admissions.csv.gz")
+check("subjects", ins["subjects"], len({r["subject_id"] for r in patients}))
+check("subjects == 100", ins["subjects"], 100)
+# Admissions: one HOSPITAL_ADMISSION event per admissions row, in the exported MEDS CSV.
+with open(f"{T}/meds/data.csv", newline="") as f:
+    data = list(csv.DictReader(f))
+check("events in export", len(data), ins["events"])
+adm = [r for r in data if r["code"].startswith("HOSPITAL_ADMISSION//")]
+check("admissions", len(adm), len(admissions))
+check("admissions == 275", len(adm), 275)
+check("distinct hadm admit times", len({(r["subject_id"], r["time"]) for r in adm}),
+      len({(r["subject_id"], r["admittime"]) for r in admissions}))
+# Every row of every table is events, filtered or rejected; event counts match the mapping.
+rep = json.load(open(f"{T}/report.json"))
+src = {s["source"]: s for s in rep["sources"]}
+files = {"patients": "hosp/patients.csv.gz", "admissions": "hosp/admissions.csv.gz",
+         "transfers": "hosp/transfers.csv.gz", "icustays": "icu/icustays.csv.gz",
+         "diagnoses_icd": "hosp/diagnoses_icd.csv.gz", "procedures_icd": "hosp/procedures_icd.csv.gz",
+         "drgcodes": "hosp/drgcodes.csv.gz", "hcpcsevents": "hosp/hcpcsevents.csv.gz",
+         "services": "hosp/services.csv.gz", "labevents": "hosp/labevents.csv.gz",
+         "prescriptions": "hosp/prescriptions.csv.gz", "emar": "hosp/emar.csv.gz",
+         "microbiologyevents": "hosp/microbiologyevents.csv.gz", "omr": "hosp/omr.csv.gz"}
+tables = {name: rows(path) for name, path in files.items()}
+for name, tr in tables.items():
+    s = src.get(name)
+    if s is None:
+        fails.append(f"{name}: missing from report"); continue
+    check(f"{name} rows", s["rows"], len(tr))
+    check(f"{name} accounted", s["rows_with_events"] + s["rows_filtered"] + s["rows_rejected"], len(tr))
+nonempty = lambda tr, c: sum(1 for r in tr if r[c] != "")
+a = admissions
+want_events = {
+    "patients": 2 * len(patients) + nonempty(patients, "dod"),
+    "admissions": 4 * len(a) + nonempty(a, "marital_status") + nonempty(a, "language")
+                  + nonempty(a, "edregtime") + nonempty(a, "edouttime") + nonempty(a, "deathtime"),
+    "transfers": len(tables["transfers"]),
+    "icustays": 2 * len(tables["icustays"]),
+    "diagnoses_icd": len(tables["diagnoses_icd"]),
+    "procedures_icd": len(tables["procedures_icd"]),
+    "labevents": len(tables["labevents"]),
+    "prescriptions": nonempty(tables["prescriptions"], "starttime") + nonempty(tables["prescriptions"], "stoptime"),
+    "emar": nonempty(tables["emar"], "charttime"),
+    "omr": len(tables["omr"]) + sum(1 for r in tables["omr"] if r["result_name"].startswith("Blood Pressure")),
+}
+for name, want in want_events.items():
+    check(f"{name} events", src[name]["events"], want)
+check("rejections", sum(r["count"] for r in rep["rejections"]), 0)
+# Diagnoses sit at discharge time, never at admission.
+dis = {(r["subject_id"], r["hadm_id"]): r["dischtime"].replace(" ", "T") for r in admissions}
+dx = sorted({r["time"] for r in data if r["code"].startswith("DIAGNOSIS//")})
+check("diagnosis times are discharge times", set(dx) <= set(dis.values()), True)
+# ICD-9 codes that GEMs maps are stored as ICD-10.
+gem = {}
+with gzip.open("data/terminology/icd_cm_9_to_10_mapping.csv.gz", "rt") as f:
+    for r in csv.DictReader(f):
+        gem.setdefault(r["icd_9"], r["icd_10"])
+want9 = sum(1 for r in tables["diagnoses_icd"] if r["icd_version"] == "9" and r["icd_code"] not in gem)
+check("unmapped ICD-9 diagnoses", sum(1 for r in data if r["code"].startswith("DIAGNOSIS//ICD//9//")), want9)
+if fails:
+    print("\n".join(fails)); sys.exit(1)
+print("mimic ingest checks passed")
+PY
