@@ -2,8 +2,8 @@
 # Installs the Debian packages clinfm needs, only those that are missing.
 # Runs apt-get update at most once, and only when something must be installed.
 set -euo pipefail
-PKGS=(build-essential clang libclang-rt-14-dev pkg-config zlib1g-dev libsodium-dev libcjson-dev
-      python3 python3-pandas)
+PKGS=(build-essential clang libclang-rt-14-dev llvm pkg-config zlib1g-dev libsodium-dev libcjson-dev
+      python3 python3-pandas procps)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
