@@ -70,7 +70,7 @@ int cmd_demo(int argc, char **argv) {
     snprintf(meds, sizeof meds, "%s/mimic-meds", out);
     char *ingest[] = {"ingest", "--mapping", mapping, "--input", input, "--out", store_path, "--report", report, NULL};
     char *inspect[] = {"inspect", store_path, "--verify", NULL};
-    char *timeline[] = {"inspect", store_path, "--subject", "10000032", NULL};
+    char *timeline[] = {"inspect", store_path, "--subject", "10000032", "--limit", "25", NULL};
     char *export[] = {"export", "--format", "meds-csv", store_path, "--out", meds, NULL};
     int rc;
     if ((rc = run("1. ingest MIMIC-IV demo", cmd_ingest, ingest))) return rc;

@@ -15,7 +15,7 @@
 #include "store/store.h"
 
 static void inspect_help(void) {
-    printf("usage: clinfm inspect STORE [--json] [--verify] [--subject ID] [--top N]\n"
+    printf("usage: clinfm inspect STORE [--json] [--verify] [--subject ID [--limit N]] [--top N]\n"
            "\n"
            "Summarises an event store: subjects, events, codes, time range, sources, flags.\n"
            "\n"
@@ -24,6 +24,7 @@ static void inspect_help(void) {
            "                   last_time, sources, flags, top_codes, metadata)\n"
            "  --verify         also recompute every section checksum and check every event\n"
            "  --subject ID     print one subject's timeline (time, code, value, text, provenance)\n"
+           "  --limit N        with --subject: show the first N events only (default 0: all)\n"
            "  --top N          how many most frequent codes to list (default 10)\n"
            "  -h, --help       this help\n"
            "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
@@ -40,7 +41,7 @@ static int cmp_freq(const void *a, const void *b) {
     return x->code < y->code ? -1 : x->code > y->code;
 }
 
-static void print_timeline(const store *s, uint64_t k) {
+static void print_timeline(const store *s, uint64_t k, unsigned long long limit) {
     char tbuf[40], nbuf[32];
     size_t klen;
     const char *key = store_subject_key(s, k, &klen);
@@ -48,7 +49,9 @@ static void print_timeline(const store *s, uint64_t k) {
     if (key) printf(" (source id %.*s)", (int)klen, key);
     printf(": %llu events\n", (unsigned long long)(s->subject_start[k + 1] - s->subject_start[k]));
     printf("%-26s %-44s %12s  %-30s %s\n", "time", "code", "numeric", "text", "source:row");
-    for (uint64_t i = s->subject_start[k]; i < s->subject_start[k + 1]; i++) {
+    uint64_t end = s->subject_start[k + 1];
+    if (limit && end - s->subject_start[k] > limit) end = s->subject_start[k] + limit;
+    for (uint64_t i = s->subject_start[k]; i < end; i++) {
         const char *t = s->time[i] == TIME_NULL ? "(static)" : time_format_iso(s->time[i], tbuf, sizeof tbuf);
         printf("%-26s %-44s %12s  ", t, store_code_str(s, s->code[i]), format_float_shortest(s->numeric[i], nbuf, sizeof nbuf));
         if (s->text[i]) {
@@ -65,15 +68,17 @@ static void print_timeline(const store *s, uint64_t k) {
         printf(" %s:%llu\n", store_source_name(s, store_prov_source(s->prov[i])),
                (unsigned long long)store_prov_row(s->prov[i]));
     }
+    if (end < s->subject_start[k + 1])
+        printf("... %llu more events (--limit 0 shows all)\n", (unsigned long long)(s->subject_start[k + 1] - end));
 }
 
 int cmd_inspect(int argc, char **argv) {
     static const struct option opts[] = {{"json", no_argument, 0, 'j'},       {"verify", no_argument, 0, 'v'},
-                                         {"subject", required_argument, 0, 's'}, {"top", required_argument, 0, 't'},
+                                         {"subject", required_argument, 0, 's'}, {"top", required_argument, 0, 't'}, {"limit", required_argument, 0, 'l'},
                                          {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
     int json = 0, verify = 0;
     const char *subject = NULL;
-    unsigned long long top = 10;
+    unsigned long long top = 10, limit = 0;
     optind = 1;
     opterr = 0;
     int c;
@@ -84,6 +89,9 @@ int cmd_inspect(int argc, char **argv) {
         case 's': subject = optarg; break;
         case 't':
             if (cli_parse_u64("inspect", "--top", optarg, &top)) return 1;
+            break;
+        case 'l':
+            if (cli_parse_u64("inspect", "--limit", optarg, &limit)) return 1;
             break;
         case 'h': inspect_help(); return 0;
         default: return cli_usage_error("inspect", "unknown option '%s' or missing value", argv[optind - 1]);
@@ -120,7 +128,7 @@ int cmd_inspect(int argc, char **argv) {
             store_close(&s);
             return 1;
         }
-        print_timeline(&s, (uint64_t)k);
+        print_timeline(&s, (uint64_t)k, limit);
         store_close(&s);
         return 0;
     }
