@@ -317,6 +317,47 @@ static void test_missing_column_is_fatal(void) {
     ingest_report_free(&rep);
 }
 
+static void test_aliases_optional_joins_and_dictionary_filters(void) {
+    /* Upper-case headers read by lower-case names; one dictionary joined twice under aliases;
+     * an optional join that misses leaves fields empty; a dictionary `where` drops rows. */
+    write_text("M.csv", "PID,ITEM,UNIT,V\n1,100,200,5\n1,100,0,6\n1,999,200,7\n");
+    write_text("concept.csv", "id,code\n0,none\n100,GLU\n200,mg/dL\n");
+    const char *map =
+        "[dictionary concept]\nfile = concept.csv\nkey = id\nvalue = code\nwhere = id != 0\n"
+        "[dictionary absent]\nfile = nowhere.csv\nkey = k\nvalue = v\noptional = yes\n"
+        "[table m]\nfile = M.csv\nsubject = pid\n"
+        "join = concept on item\njoin_optional = concept as unit on unit\njoin_optional = absent on item\n"
+        "[event m/e]\nwhere = item in concept\ncode = {concept.code}//{unit.code}\nnumeric = {v}\n"
+        "[event m/x]\nwhere = item not in concept\ncode = RAW//{item}//{absent.v}\n";
+    ingest_report rep;
+    got_event *ev = NULL;
+    size_t n = 0;
+    cf_err err = {0};
+    int rc = ingest(map, &rep, 0, &ev, &n, &err);
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    REQUIRE(rc == CF_OK);
+    CHECK_EQ_INT(n, 3);
+    const got_event *e = find(ev, n, 1, "GLU//mg/dL");
+    CHECK(e && e->numeric == 5.0f);
+    e = find(ev, n, 1, "GLU//UNK"); /* unit 0 is filtered out of the dictionary: a miss */
+    CHECK(e && e->numeric == 6.0f);
+    CHECK(find(ev, n, 1, "RAW//999//UNK") != NULL);
+    CHECK_EQ_INT(ingest_report_total_rejected(&rep), 0);
+    free(ev);
+    ingest_report_free(&rep);
+    /* Joining the same dictionary twice without an alias is a mapping error. */
+    mapping m;
+    CHECK(load("[dictionary c]\nfile=a\nkey=k\nvalue=v\n[table t]\nfile=a\nsubject=id\njoin = c on x\njoin = c on y\n"
+               "[event t/e]\ncode=X\n", &m, &err) == CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "joined twice");
+    /* A mandatory dictionary file that is missing is an error naming it. */
+    rc = ingest("[dictionary c]\nfile = gone.csv\nkey = k\nvalue = v\n[table m]\nfile = M.csv\nsubject = PID\n"
+                "join = c on ITEM\n[event m/e]\ncode = {c.v}\n", &rep, 0, &ev, &n, &err);
+    CHECK(rc == CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "gone.csv");
+    ingest_report_free(&rep);
+}
+
 static void test_time_parsing(void) {
     int64_t t;
     int z;
@@ -337,6 +378,8 @@ static void test_time_parsing(void) {
     CHECK(time_parse_format("03/04/2100 07:08", 16, "%m/%d/%Y %H:%M", &t) == 0);
     CHECK_EQ_STR(time_format_iso(t, buf, sizeof buf), "2100-03-04T07:08:00");
     CHECK(time_parse_format("03/04/2100", 10, "%m/%d/%Y %H:%M", &t) == -1);
+    CHECK(time_parse_format("3/4/2100", 8, "%m/%d/%Y", &t) == 0); /* leading zeros optional */
+    CHECK_EQ_STR(time_format_iso(t, buf, sizeof buf), "2100-03-04T00:00:00");
     /* Round trip across 400 years, day by day, through civil dates. */
     int bad = 0;
     for (int64_t d = -80000; d < 80000 && !bad; d += 7) {
@@ -356,6 +399,7 @@ int main(void) {
     RUN(test_numeric_invalid_and_text);
     RUN(test_string_subjects_and_conditions);
     RUN(test_missing_column_is_fatal);
+    RUN(test_aliases_optional_joins_and_dictionary_filters);
     RUN(test_time_parsing);
     return check_summary();
 }

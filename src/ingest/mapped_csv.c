@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "ingest/csv.h"
@@ -74,10 +75,15 @@ typedef struct {
 
 /* ------------------------------------------------------------- binding */
 
+/* Exact match first; then, if exactly one header matches ignoring case, that one (OMOP exports
+ * come with upper- or lower-case headers, and one mapping should read both). */
 static int find_col(char **header, size_t n, const char *name) {
-    for (size_t i = 0; i < n; i++)
+    int found = -1, nci = 0;
+    for (size_t i = 0; i < n; i++) {
         if (!strcmp(header[i], name)) return (int)i;
-    return -1;
+        if (!strcasecmp(header[i], name)) found = (int)i, nci++;
+    }
+    return nci == 1 ? found : -1;
 }
 
 /* Binds a template's column references to positions in header (for this table) and to joins. */
@@ -89,7 +95,7 @@ static int bind_tpl(tpl *t, char **header, size_t nh, const join_spec *joins, si
             if (r->dict_name) {
                 r->join = -1;
                 for (size_t j = 0; j < n_joins; j++)
-                    if (!strcmp(joins[j].dict_name, r->dict_name)) r->join = (int)j;
+                    if (!strcmp(joins[j].alias, r->dict_name)) r->join = (int)j;
                 if (r->join < 0)
                     return cf_fail(err, CF_EINPUT, "%s:%d: dictionary '%s' is not joined here", m->path, t->line, r->dict_name);
                 const dict_spec *d = &m->dicts[joins[r->join].dict];
@@ -150,9 +156,14 @@ static int parse_ll(const char *s, size_t n, long long *out) {
 static int eval_ref(const tpl_ref *r, row_ctx *c, sbuf *tmp, const char **s, size_t *n) {
     if (r->join >= 0) {
         int64_t row = c->join_row[r->join];
-        if (row < 0)
+        if (row < 0 && !c->joins[r->join].optional)
             return fail_reason(c, "no row in dictionary '%s' matches this row's join key%s", c->joins[r->join].dict_name, "");
-        *s = dict_value(&c->dicts[c->joins[r->join].dict], row, (size_t)r->col, n);
+        if (row < 0) {
+            *s = "";
+            *n = 0;
+        } else {
+            *s = dict_value(&c->dicts[c->joins[r->join].dict], row, (size_t)r->col, n);
+        }
     } else {
         *s = c->fields[r->col];
         *n = c->lens[r->col];
@@ -295,6 +306,10 @@ static int load_dict(mapping *m, size_t di, const char *input_dir, dict_rt *d, c
     dict_spec *ds = &m->dicts[di];
     char path[4096];
     mapping_resolve_path(m, input_dir, ds->file, path, sizeof path);
+    strmap_init(&d->keys);
+    d->n_columns = ds->n_columns;
+    struct stat fst;
+    if (ds->optional && stat(path, &fst) != 0) return CF_OK; /* absent: an empty dictionary */
     csv_reader *r;
     int rc = csv_open(&r, path, err);
     if (rc) return rc;
@@ -315,14 +330,14 @@ static int load_dict(mapping *m, size_t di, const char *input_dir, dict_rt *d, c
     }
     for (size_t i = 0; i < nh; i++) header[i] = strdup(rec.fields[i]);
     rc = bind_tpl(&ds->key, header, nh, NULL, 0, m, path, err);
+    for (size_t q = 0; !rc && q < ds->n_where; q++) rc = bind_tpl(&ds->where[q].lhs, header, nh, NULL, 0, m, path, err);
+    sbuf cond_scratch = {0};
     for (size_t c = 0; !rc && c < ds->n_columns; c++) {
         cols[c] = find_col(header, nh, ds->columns[c]);
         if (cols[c] < 0)
             rc = cf_fail(err, CF_EINPUT, "%s:%d: [dictionary %s] column '%s' is not in the header of %s", m->path, ds->line,
                          ds->name, ds->columns[c], path);
     }
-    strmap_init(&d->keys);
-    d->n_columns = ds->n_columns;
     size_t cap_rows = 0;
     sbuf key = {0}, tmp = {0};
     row_ctx ctx;
@@ -340,6 +355,15 @@ static int load_dict(mapping *m, size_t di, const char *input_dir, dict_rt *d, c
         ctx.fields = rec.fields;
         ctx.lens = rec.lens;
         ctx.nfields = rec.nfields;
+        int keep = 1;
+        for (size_t q = 0; q < ds->n_where && keep; q++)
+            if (eval_cond(&ds->where[q], &ctx, &cond_scratch, &tmp, &keep)) {
+                rc = cf_fail(err, CF_EINPUT, "%s:%llu: dictionary condition: %s", path, (unsigned long long)rec.line,
+                             ctx.reason ? ctx.reason : "failed");
+                break;
+            }
+        if (rc) break;
+        if (!keep) continue;
         key.len = 0;
         if (sbuf_reserve(&key, 0) || eval_tpl(&ds->key, &ctx, NULL, &key, &tmp, NULL)) {
             rc = cf_fail(err, CF_EINPUT, "%s:%llu: dictionary key: %s", path, (unsigned long long)rec.line,
@@ -381,6 +405,7 @@ static int load_dict(mapping *m, size_t di, const char *input_dir, dict_rt *d, c
     free(cols);
     free(key.data);
     free(tmp.data);
+    free(cond_scratch.data);
     csv_close(r);
     return rc;
 }

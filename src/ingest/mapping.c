@@ -301,6 +301,8 @@ void mapping_free(mapping *m) {
         tpl_free(&d->key);
         for (size_t k = 0; k < d->n_columns; k++) free(d->columns[k]);
         free(d->columns);
+        for (size_t k = 0; k < d->n_where; k++) cond_free(&d->where[k]);
+        free(d->where);
     }
     free(m->dicts);
     for (size_t i = 0; i < m->n_tables; i++) {
@@ -310,6 +312,7 @@ void mapping_free(mapping *m) {
         free(t->subject_col);
         for (size_t j = 0; j < t->n_joins; j++) {
             free(t->joins[j].dict_name);
+            free(t->joins[j].alias);
             tpl_free(&t->joins[j].key);
         }
         free(t->joins);
@@ -345,7 +348,7 @@ static int check_tpl_refs(const mapping *m, const table_spec *t, const tpl *tp, 
             if (r->dict_name) {
                 int ok = 0;
                 for (size_t j = 0; allow_joins && t && j < t->n_joins; j++)
-                    if (!strcmp(t->joins[j].dict_name, r->dict_name)) ok = 1;
+                    if (!strcmp(t->joins[j].alias, r->dict_name)) ok = 1;
                 if (!ok)
                     return cf_fail(err, CF_EINPUT, "%s:%d: '{%s.%s}' refers to dictionary '%s', which this table does not join "
                                    "(add `join = %s on {key column}` to [table %s])", m->path, tp->line, r->dict_name,
@@ -368,6 +371,7 @@ static int validate(mapping *m, cf_err *err) {
         if (!d->n_columns)
             return cf_fail(err, CF_EINPUT, "%s:%d: [dictionary %s] needs `columns =` (or `value =`)", m->path, d->line, d->name);
         int rc = check_tpl_refs(m, NULL, &d->key, 0, err);
+        for (size_t w = 0; !rc && w < d->n_where; w++) rc = check_tpl_refs(m, NULL, &d->where[w].lhs, 0, err);
         if (rc) return rc;
     }
     for (size_t i = 0; i < m->n_tables; i++) {
@@ -572,6 +576,22 @@ int mapping_load(mapping *m, const char *path, cf_err *err) {
                 if (!strchr(val, '{')) snprintf(tmp, sizeof tmp, "{%s}", val);
                 else snprintf(tmp, sizeof tmp, "%s", val);
                 if ((rc = set_tpl(&cur_dict->key, NULL, tmp, path, lineno, key, err))) goto done;
+            } else if (!strcmp(key, "where")) {
+                cond *nw = realloc(cur_dict->where, (cur_dict->n_where + 1) * sizeof *nw);
+                if (!nw) goto oom;
+                cur_dict->where = nw;
+                if ((rc = parse_cond(&cur_dict->where[cur_dict->n_where++], val, path, lineno, err))) goto done;
+                if (cur_dict->where[cur_dict->n_where - 1].dict_name) {
+                    rc = cf_fail(err, CF_EINPUT, "%s:%d: a dictionary's where may not test another dictionary", path, lineno);
+                    goto done;
+                }
+            } else if (!strcmp(key, "optional")) {
+                if (!strcmp(val, "yes")) cur_dict->optional = 1;
+                else if (!strcmp(val, "no")) cur_dict->optional = 0;
+                else {
+                    rc = cf_fail(err, CF_EINPUT, "%s:%d: optional must be yes or no", path, lineno);
+                    goto done;
+                }
             } else if (!strcmp(key, "columns") || !strcmp(key, "value")) {
                 for (char *tok = strtok(val, ","); tok; tok = strtok(NULL, ",")) {
                     char **nc = realloc(cur_dict->columns, (cur_dict->n_columns + 1) * sizeof *nc);
@@ -580,7 +600,7 @@ int mapping_load(mapping *m, const char *path, cf_err *err) {
                     cur_dict->columns[cur_dict->n_columns++] = strdup(trim(tok));
                 }
             } else {
-                UNKNOWN_KEY("dictionary", "file, key, columns, value");
+                UNKNOWN_KEY("dictionary", "file, key, columns, value, optional, where");
             }
             break;
         case S_TABLE:
@@ -597,14 +617,30 @@ int mapping_load(mapping *m, const char *path, cf_err *err) {
                     rc = cf_fail(err, CF_EINPUT, "%s:%d: subject_type must be int or string", path, lineno);
                     goto done;
                 }
-            } else if (!strcmp(key, "join")) {
+            } else if (!strcmp(key, "join") || !strcmp(key, "join_optional")) {
                 char *on = strstr(val, " on ");
                 if (!on) {
-                    rc = cf_fail(err, CF_EINPUT, "%s:%d: join expects `DICTIONARY on {column}`", path, lineno);
+                    rc = cf_fail(err, CF_EINPUT, "%s:%d: %s expects `DICTIONARY [as ALIAS] on {column}`", path, lineno, key);
                     goto done;
                 }
                 *on = '\0';
-                char *dname = trim(val), *kt = trim(on + 4);
+                char *dname = trim(val), *kt = trim(on + 4), *alias = NULL;
+                char *as = strstr(dname, " as ");
+                if (as) {
+                    *as = '\0';
+                    alias = trim(as + 4);
+                    dname = trim(dname);
+                    if (!is_ident(alias, strlen(alias)) || strchr(alias, '.')) {
+                        rc = cf_fail(err, CF_EINPUT, "%s:%d: join alias must be a plain name", path, lineno);
+                        goto done;
+                    }
+                }
+                for (size_t q = 0; q < cur_table->n_joins; q++)
+                    if (!strcmp(cur_table->joins[q].alias, alias ? alias : dname)) {
+                        rc = cf_fail(err, CF_EINPUT, "%s:%d: '%s' is joined twice; give one an alias with `as`", path,
+                                     lineno, alias ? alias : dname);
+                        goto done;
+                    }
                 join_spec *nj = realloc(cur_table->joins, (cur_table->n_joins + 1) * sizeof *nj);
                 if (!nj) goto oom;
                 cur_table->joins = nj;
@@ -613,12 +649,14 @@ int mapping_load(mapping *m, const char *path, cf_err *err) {
                 j->dict = -1;
                 j->line = lineno;
                 j->dict_name = strdup(dname);
+                j->alias = strdup(alias ? alias : dname);
+                j->optional = !strcmp(key, "join_optional");
                 char tmp[512];
                 if (!strchr(kt, '{')) snprintf(tmp, sizeof tmp, "{%s}", kt);
                 else snprintf(tmp, sizeof tmp, "%s", kt);
                 if ((rc = tpl_parse(&j->key, tmp, path, lineno, err))) goto done;
             } else {
-                UNKNOWN_KEY("table", "file, subject, subject_type, join");
+                UNKNOWN_KEY("table", "file, subject, subject_type, join, join_optional");
             }
             break;
         case S_EVENT: {

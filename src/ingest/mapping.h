@@ -4,8 +4,10 @@
  * The full grammar with examples is in docs/MAPPING.md; in short:
  *
  *   [mapping]               name, description
- *   [dictionary NAME]       file, key (a template), columns (comma list) -- a lookup table
- *   [table NAME]            file, subject (column), subject_type (int|string), join = DICT on TEMPLATE
+ *   [dictionary NAME]       file, key (a template), columns (comma list), optional (yes|no),
+ *                           where (conditions on its own columns) -- a lookup table
+ *   [table NAME]            file, subject (column), subject_type (int|string),
+ *                           join = DICT [as ALIAS] on TEMPLATE, join_optional = (same)
  *   [event TABLE/NAME]      code (template, required), time (template; absent = static fact),
  *                           time_format, numeric (template), numeric_invalid (reject|text|ignore),
  *                           text (template), text_if_no_numeric (yes|no), description (template),
@@ -88,7 +90,9 @@ typedef struct {
 
 typedef struct {
     char *dict_name;
+    char *alias;     /* the name templates use ({alias.column}); the dictionary name by default */
     int dict;        /* bound index into mapping.dicts */
+    int optional;    /* 1: a miss leaves the fields empty instead of rejecting the row */
     tpl key;
     int line;
 } join_spec;
@@ -112,6 +116,9 @@ typedef struct {
     tpl key;
     char **columns;
     size_t n_columns;
+    int optional;    /* 1: a missing file is an empty dictionary, not an error */
+    cond *where;     /* rows kept only when all hold */
+    size_t n_where;
 } dict_spec;
 
 typedef struct {

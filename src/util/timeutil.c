@@ -111,6 +111,15 @@ int time_parse_iso(const char *s, size_t len, int64_t *out, int *has_zone) {
     return 0;
 }
 
+/* Reads one or two digits (formats such as 4/7/2020 omit leading zeros). */
+static int digits12(const char *s, size_t len, size_t *i, int64_t *out) {
+    if (*i >= len || s[*i] < '0' || s[*i] > '9') return -1;
+    int64_t v = s[(*i)++] - '0';
+    if (*i < len && s[*i] >= '0' && s[*i] <= '9') v = v * 10 + (s[(*i)++] - '0');
+    *out = v;
+    return 0;
+}
+
 int time_parse_format(const char *s, size_t len, const char *fmt, int64_t *out) {
     size_t i = 0;
     int64_t y = 1970, mo = 1, d = 1, h = 0, mi = 0, se = 0, us = 0;
@@ -125,11 +134,11 @@ int time_parse_format(const char *s, size_t len, const char *fmt, int64_t *out) 
         switch (*f) {
         case 'Y': rc = digits(s, len, &i, 4, &y); break;
         case 'y': rc = digits(s, len, &i, 2, &y); if (!rc) y += y < 69 ? 2000 : 1900; break;
-        case 'm': rc = digits(s, len, &i, 2, &mo); break;
-        case 'd': rc = digits(s, len, &i, 2, &d); break;
-        case 'H': rc = digits(s, len, &i, 2, &h); break;
-        case 'M': rc = digits(s, len, &i, 2, &mi); break;
-        case 'S': rc = digits(s, len, &i, 2, &se); break;
+        case 'm': rc = digits12(s, len, &i, &mo); break;
+        case 'd': rc = digits12(s, len, &i, &d); break;
+        case 'H': rc = digits12(s, len, &i, &h); break;
+        case 'M': rc = digits12(s, len, &i, &mi); break;
+        case 'S': rc = digits12(s, len, &i, &se); break;
         case 'f': rc = fraction(s, len, &i, &us); break;
         case '%': rc = (i < len && s[i] == '%') ? (i++, 0) : -1; break;
         default: return -1;
