@@ -519,6 +519,14 @@ static int batch_reserve(batch *b, size_t extra) {
     return 0;
 }
 
+/* Rejects the current row with a formatted reason (kinds and template names, never values). */
+#define REJECT_ROW(...)                                   \
+    do {                                                  \
+        snprintf(reason, sizeof reason, __VA_ARGS__);     \
+        why = reason;                                     \
+        goto reject;                                      \
+    } while (0)
+
 static int ingest_table(engine *g, size_t ti, cf_err *err) {
     mapping *m = g->m;
     table_spec *t = &m->tables[ti];
@@ -592,11 +600,8 @@ static int ingest_table(engine *g, size_t ti, cf_err *err) {
         int64_t subject = 0;
         size_t n_staged = 0;
         row.len = 0;
-        if (rec.nfields != nh) {
-            snprintf(reason, sizeof reason, "row has a different number of fields than the header (%zu)", nh);
-            why = reason;
-            goto reject;
-        }
+        if (rec.nfields != nh)
+            REJECT_ROW("row has a different number of fields than the header (%zu)", nh);
         if (t->subject_is_string) {
             if (!rec.lens[subject_col]) {
                 why = "subject id is empty";
@@ -624,11 +629,8 @@ static int ingest_table(engine *g, size_t ti, cf_err *err) {
             event_spec *e = &t->events[k];
             int keep = 1;
             for (size_t q = 0; q < e->n_where && keep; q++)
-                if (eval_cond(&e->where[q], &ctx, &scratch, &tmp, &keep)) {
-                    snprintf(reason, sizeof reason, "event %s: %s", e->name, ctx.reason);
-                    why = reason;
-                    goto reject;
-                }
+                if (eval_cond(&e->where[q], &ctx, &scratch, &tmp, &keep))
+                    REJECT_ROW("event %s: %s", e->name, ctx.reason);
             if (!keep) continue;
             staged *sg = &stage[n_staged];
             memset(sg, 0, sizeof *sg);
@@ -637,53 +639,34 @@ static int ingest_table(engine *g, size_t ti, cf_err *err) {
             if (e->has_time) {
                 scratch.len = 0;
                 sbuf_reserve(&scratch, 0);
-                if (eval_tpl(&e->time, &ctx, NULL, &scratch, &tmp, NULL)) {
-                    snprintf(reason, sizeof reason, "event %s: %s", e->name, ctx.reason);
-                    why = reason;
-                    goto reject;
-                }
-                if (!scratch.len) {
-                    snprintf(reason, sizeof reason, "event %s: time '%s' is empty", e->name, e->time.source);
-                    why = reason;
-                    goto reject;
-                }
+                if (eval_tpl(&e->time, &ctx, NULL, &scratch, &tmp, NULL))
+                    REJECT_ROW("event %s: %s", e->name, ctx.reason);
+                if (!scratch.len)
+                    REJECT_ROW("event %s: time '%s' is empty", e->name, e->time.source);
                 int bad = e->time_format ? time_parse_format(scratch.data, scratch.len, e->time_format, &sg->time)
                                          : time_parse_iso(scratch.data, scratch.len, &sg->time, NULL);
-                if (bad) {
-                    snprintf(reason, sizeof reason, "event %s: time '%s' is not a valid %s", e->name, e->time.source,
-                             e->time_format ? e->time_format : "ISO 8601 date or date-time");
-                    why = reason;
-                    goto reject;
-                }
+                if (bad)
+                    REJECT_ROW("event %s: time '%s' is not a valid %s", e->name, e->time.source,
+                               e->time_format ? e->time_format : "ISO 8601 date or date-time");
             }
             sg->code_off = row.len;
-            if (eval_tpl(&e->code, &ctx, e->empty ? e->empty : "UNK", &row, &tmp, NULL)) {
-                snprintf(reason, sizeof reason, "event %s: %s", e->name, ctx.reason);
-                why = reason;
-                goto reject;
-            }
+            if (eval_tpl(&e->code, &ctx, e->empty ? e->empty : "UNK", &row, &tmp, NULL))
+                REJECT_ROW("event %s: %s", e->name, ctx.reason);
             sg->code_len = row.len - sg->code_off;
             int numeric_as_text = 0;
             if (e->has_numeric) {
                 scratch.len = 0;
                 sbuf_reserve(&scratch, 0);
-                if (eval_tpl(&e->numeric, &ctx, NULL, &scratch, &tmp, NULL)) {
-                    snprintf(reason, sizeof reason, "event %s: %s", e->name, ctx.reason);
-                    why = reason;
-                    goto reject;
-                }
+                if (eval_tpl(&e->numeric, &ctx, NULL, &scratch, &tmp, NULL))
+                    REJECT_ROW("event %s: %s", e->name, ctx.reason);
                 if (scratch.len) {
                     char *end;
                     errno = 0;
                     float v = strtof(scratch.data, &end);
                     while (*end == ' ') end++;
                     if (*end || errno == ERANGE || !isfinite(v) || end == scratch.data) {
-                        if (e->numeric_invalid == 0) {
-                            snprintf(reason, sizeof reason, "event %s: numeric value '%s' is not a number", e->name,
-                                     e->numeric.source);
-                            why = reason;
-                            goto reject;
-                        }
+                        if (e->numeric_invalid == 0)
+                            REJECT_ROW("event %s: numeric value '%s' is not a number", e->name, e->numeric.source);
                         numeric_as_text = e->numeric_invalid == 1;
                     } else {
                         sg->numeric = v;
@@ -698,11 +681,8 @@ static int ingest_table(engine *g, size_t ti, cf_err *err) {
             } else if (e->has_text && !(e->text_if_no_numeric && !isnan(sg->numeric))) {
                 size_t off = row.len;
                 int fe;
-                if (eval_tpl(&e->text, &ctx, NULL, &row, &tmp, &fe)) {
-                    snprintf(reason, sizeof reason, "event %s: %s", e->name, ctx.reason);
-                    why = reason;
-                    goto reject;
-                }
+                if (eval_tpl(&e->text, &ctx, NULL, &row, &tmp, &fe))
+                    REJECT_ROW("event %s: %s", e->name, ctx.reason);
                 if (row.len > off) {
                     sg->has_text = 1;
                     sg->text_off = off;
