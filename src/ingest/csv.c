@@ -8,8 +8,9 @@
  * when a single record does not fit, up to CSV_MAX_RECORD.
  *
  * The common case, an unquoted field, is scanned 64 bytes at a time: a bit mask marks the bytes
- * that can end a field (comma, and every byte <= 0x0d, which covers LF, CR and NUL; the rare
- * other control bytes are skipped as ordinary content), and the loop jumps from bit to bit.
+ * that matter (comma, quote, and every byte <= 0x0d, which covers LF, CR and NUL; the rare other
+ * control bytes are skipped as ordinary content), and the loop jumps from bit to bit, so its cost
+ * is per field rather than per byte.
  *
  * gzip input (detected by its magic bytes) is inflated by a background thread into a ring of
  * large blocks, so decompression on one core overlaps parsing on the other. The thread and the
@@ -20,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,12 +89,12 @@ struct csv_reader {
     size_t cap, head, tail;
     int eof, started, failed;
     uint64_t line, blank;
-    /* unquoted-scan mask carried between records; see scan_unq */
+    /* unquoted-scan mask window carried between records; see csv_next */
     size_t mb;
     uint64_t m;
     /* field table */
     size_t fcap;
-    uint32_t *foff;     /* field start relative to the record start */
+    uint32_t *foff;     /* scratch: field offsets while the buffer moves */
     size_t *flen;
     char **fptr;
     /* sources */
@@ -109,22 +111,38 @@ struct csv_reader {
 
 /* ---- byte-class masks ---------------------------------------------------------------------- */
 
-/* Bit i set when p[i] may end an unquoted field: ',' or any byte <= 0x0d. Bits at and beyond n
- * are cleared; up to 64 bytes are read regardless (the buffer has CSV_PAD slack). */
-static inline uint64_t mask_unq(const char *p, size_t n) {
-    uint64_t bits = 0;
 #if defined(__SSE2__)
-    const __m128i comma = _mm_set1_epi8(','), lim = _mm_set1_epi8(0x0d);
-    for (int i = 0; i < 4; i++) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i));
-        __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(_mm_min_epu8(v, lim), v));
-        bits |= (uint64_t)(uint16_t)_mm_movemask_epi8(hit) << (16 * i);
-    }
+/* 16 bits for p[0..15]: ',', '"' or any byte <= 0x0d. */
+static inline uint64_t unq16(const char *p) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(',')),
+                                            _mm_cmpeq_epi8(v, _mm_set1_epi8('"'))),
+                               _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x0d)), v));
+    return (uint16_t)_mm_movemask_epi8(hit);
+}
+/* 16 bits for p[0..15]: '"', LF or NUL. */
+static inline uint64_t quo16(const char *p) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                            _mm_cmpeq_epi8(v, _mm_set1_epi8('\n'))),
+                               _mm_cmpeq_epi8(v, _mm_setzero_si128()));
+    return (uint16_t)_mm_movemask_epi8(hit);
+}
+#endif
+
+/* Bit i set when p[i] matters outside quotes: ',', '"' (opens a quoted field when it is a
+ * field's first byte) or any byte <= 0x0d, which covers LF, CR and NUL; the other control bytes
+ * are false hits that the parser skips. Bits at and beyond n are cleared; 64 bytes are read
+ * regardless (the buffer has CSV_PAD bytes of slack after the data). */
+static inline uint64_t mask_unq(const char *p, size_t n) {
+    uint64_t bits;
+#if defined(__SSE2__)
+    bits = unq16(p) | unq16(p + 16) << 16 | unq16(p + 32) << 32 | unq16(p + 48) << 48;
 #else
-    size_t k = n < 64 ? n : 64;
-    for (size_t i = 0; i < k; i++) {
+    bits = 0;
+    for (size_t i = 0; i < 64; i++) {
         unsigned char c = (unsigned char)p[i];
-        if (c == ',' || c <= 0x0d) bits |= (uint64_t)1 << i;
+        if (c == ',' || c == '"' || c <= 0x0d) bits |= (uint64_t)1 << i;
     }
 #endif
     if (n < 64) bits &= ((uint64_t)1 << n) - 1;
@@ -133,57 +151,18 @@ static inline uint64_t mask_unq(const char *p, size_t n) {
 
 /* Bit i set when p[i] matters inside a quoted field: '"', LF (line counting) or NUL. */
 static inline uint64_t mask_quo(const char *p, size_t n) {
-    uint64_t bits = 0;
+    uint64_t bits;
 #if defined(__SSE2__)
-    const __m128i quote = _mm_set1_epi8('"'), lf = _mm_set1_epi8('\n'), zero = _mm_setzero_si128();
-    for (int i = 0; i < 4; i++) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i));
-        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, lf)),
-                                   _mm_cmpeq_epi8(v, zero));
-        bits |= (uint64_t)(uint16_t)_mm_movemask_epi8(hit) << (16 * i);
-    }
+    bits = quo16(p) | quo16(p + 16) << 16 | quo16(p + 32) << 32 | quo16(p + 48) << 48;
 #else
-    size_t k = n < 64 ? n : 64;
-    for (size_t i = 0; i < k; i++) {
+    bits = 0;
+    for (size_t i = 0; i < 64; i++) {
         char c = p[i];
         if (c == '"' || c == '\n' || c == '\0') bits |= (uint64_t)1 << i;
     }
 #endif
     if (n < 64) bits &= ((uint64_t)1 << n) - 1;
     return bits;
-}
-
-/* Position of the first marked byte at or after pos, or end. *m marks bytes of the window
- * [*mb, *mb + 64). Setting *mb = pos - 64 (mod 2^64) invalidates the window: pos - *mb is then
- * 64, so the next call recomputes. Callers keep pos >= *mb, which holds because positions only
- * grow between invalidations. The window stays valid while bytes at or after pos are unchanged,
- * which is true because the parser only writes behind its scan position. */
-static inline size_t scan_unq(const char *b, size_t pos, size_t end, size_t *mb, uint64_t *m) {
-    for (;;) {
-        size_t d = pos - *mb;
-        if (d < 64) {
-            uint64_t mm = *m & (~(uint64_t)0 << d);
-            if (mm) return *mb + (size_t)__builtin_ctzll(mm);
-            pos = *mb + 64;
-        }
-        if (pos >= end) return end;
-        *mb = pos;
-        *m = mask_unq(b + pos, end - pos);
-    }
-}
-
-static inline size_t scan_quo(const char *b, size_t pos, size_t end, size_t *mb, uint64_t *m) {
-    for (;;) {
-        size_t d = pos - *mb;
-        if (d < 64) {
-            uint64_t mm = *m & (~(uint64_t)0 << d);
-            if (mm) return *mb + (size_t)__builtin_ctzll(mm);
-            pos = *mb + 64;
-        }
-        if (pos >= end) return end;
-        *mb = pos;
-        *m = mask_quo(b + pos, end - pos);
-    }
 }
 
 /* ---- gzip ------------------------------------------------------------------------------------ */
@@ -347,7 +326,12 @@ static int pipe_start(csv_reader *r, const unsigned char *prefix, size_t n, cf_e
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->filled, NULL);
     pthread_cond_init(&p->freed, NULL);
+    /* The thread blocks all signals, so signal handlers of the program run on its own threads. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     int e = pthread_create(&p->th, NULL, gz_thread, p);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (e != 0) {
         pthread_mutex_destroy(&p->mu);
         pthread_cond_destroy(&p->filled);
@@ -451,7 +435,8 @@ static int src_fill(csv_reader *r) {
             r->pending_rc = rc;
             rc = CF_OK;
         }
-        if (rc == CF_OK && !end && got == 0 && r->pending_rc == CF_OK) { /* cannot happen: n > 0 and not at the end */
+        /* cannot happen (n > 0 and not at the end), but never let the parser spin */
+        if (rc == CF_OK && !end && got == 0 && r->pending_rc == CF_OK) {
             snprintf(r->src_msg, sizeof r->src_msg, "zlib made no progress");
             rc = CF_EINTERNAL;
         }
@@ -524,7 +509,10 @@ int csv_open(csv_reader **out, const char *path, cf_err *err) {
         rc = cf_fail(err, CF_EINPUT, "%s: is a directory, expected a CSV file", path);
         goto fail;
     }
-    if (S_ISREG(st.st_mode)) r->fsize = (uint64_t)st.st_size;
+    if (S_ISREG(st.st_mode)) {
+        r->fsize = (uint64_t)st.st_size;
+        (void)posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL); /* a hint: larger read-ahead */
+    }
     /* Sniff the first two bytes with plain reads so pipes and FIFOs work as well as files. */
     unsigned char magic[2];
     size_t n = 0;
@@ -655,30 +643,42 @@ static int fail_at(csv_reader *r, cf_err *err, int code, uint64_t line, const ch
     return -1;
 }
 
+/* The first call drops a UTF-8 byte-order mark. */
+static int skip_bom(csv_reader *r, cf_err *err) {
+    while (!r->eof && r->tail - r->head < 3) {
+        if (r->tail == r->cap && grow_buffer(r) != 0)
+            return fail_at(r, err, CF_EINTERNAL, r->line, "out of memory");
+        int rc = src_fill(r);
+        if (rc != CF_OK) return fail_at(r, err, rc, r->line, "%s", r->src_msg);
+    }
+    if (r->tail - r->head >= 3 && memcmp(r->buf + r->head, "\xEF\xBB\xBF", 3) == 0) r->head += 3;
+    r->mb = r->head - 64; /* no mask window yet (see the window notes in csv_next) */
+    r->m = 0;
+    return 0;
+}
+
+/* Parsing state, positions are indices into b = r->buf:
+ *   rs       start of the current record; pos scan position; fs start of the current field;
+ *   wr       in a quoted field, where the next unescaped byte goes (wr <= pos);
+ *   [mb, mb + 64) the window of the unquoted mask m, whose bits at positions already consumed are
+ *            cleared. mb = pos - 64 with m = 0 (mod 2^64) means "no window": the next window then
+ *            starts at pos. A window stays valid while the bytes at and after the scan position
+ *            are unchanged, which holds because the parser only writes behind its scan position;
+ *            it is carried from record to record and dropped whenever the buffer changes.
+ * Field pointers go straight into r->fptr; when the buffer moves they are rebased. */
 int csv_next(csv_reader *r, csv_record *rec, cf_err *err) {
     if (r->failed)
         return cf_fail(err, CF_EINTERNAL, "%s: reader used again after an error", r->name), -1;
     if (!r->started) {
         r->started = 1;
-        while (!r->eof && r->tail - r->head < 3) {
-            if (r->tail == r->cap && grow_buffer(r) != 0)
-                return fail_at(r, err, CF_EINTERNAL, r->line, "out of memory");
-            int rc = src_fill(r);
-            if (rc != CF_OK) return fail_at(r, err, rc, r->line, "%s", r->src_msg);
-        }
-        if (r->tail - r->head >= 3 && memcmp(r->buf + r->head, "\xEF\xBB\xBF", 3) == 0) {
-            r->head += 3;
-            r->mb = r->head - 64; /* (mod 2^64) no mask window yet */
-        } else {
-            r->mb = r->head - 64;
-        }
+        if (skip_bom(r, err) != 0) return -1;
     }
 
     char *b = r->buf;
     size_t end = r->tail;
     size_t rs = r->head, pos = rs, fs = 0, wr = 0, nf = 0, fcap = r->fcap;
-    uint32_t *foff = r->foff;
-    size_t *flen = r->flen;
+    char **fp = r->fptr;
+    size_t *fl = r->flen;
     size_t mb = r->mb;
     uint64_t m = r->m;
     uint64_t line = r->line, rec_line = line, quote_line = line;
@@ -694,11 +694,11 @@ int csv_next(csv_reader *r, csv_record *rec, cf_err *err) {
                                "record has more than %zu fields", CSV_MAX_FIELDS);                \
             if (grow_fields(r) != 0) return fail_at(r, err, CF_EINTERNAL, rec_line, "out of memory"); \
             fcap = r->fcap;                                                                       \
-            foff = r->foff;                                                                       \
-            flen = r->flen;                                                                       \
+            fp = r->fptr;                                                                         \
+            fl = r->flen;                                                                         \
         }                                                                                         \
-        foff[nf] = (uint32_t)((start) - rs);                                                      \
-        flen[nf] = (len);                                                                         \
+        fp[nf] = b + (start);                                                                     \
+        fl[nf] = (len);                                                                           \
         nf++;                                                                                     \
         b[term] = '\0';                                                                           \
     } while (0)
@@ -728,31 +728,40 @@ int csv_next(csv_reader *r, csv_record *rec, cf_err *err) {
                     continue;
                 }
             }
-            if (b[pos] == '"') {
-                st = ST_QUO;
-                quote_line = line;
-                fs = wr = ++pos;
-                continue;
-            }
             st = ST_UNQ;
             fs = pos;
+            /* move the window to pos: drop bits before it, or start a new window at pos */
+            if (pos - mb < 64) {
+                m &= ~(uint64_t)0 << (pos - mb);
+            } else {
+                mb = pos - 64;
+                m = 0;
+            }
             /* fall through */
         case ST_UNQ:
+            /* The hot loop: one iteration per marked byte; m's lowest bit is the next one. */
             for (;;) {
-                size_t q = scan_unq(b, pos, end, &mb, &m);
-                if (q == end) {
-                    pos = end;
-                    goto more;
+                while (m == 0) {
+                    mb += 64;
+                    if (mb >= end) {
+                        pos = end;
+                        goto more;
+                    }
+                    m = mask_unq(b + mb, end - mb);
                 }
+                size_t q = mb + (size_t)__builtin_ctzll(m);
+                m &= m - 1;
                 char c = b[q];
                 if (c == ',') {
                     PUSH_FIELD(fs, q - fs, q);
-                    pos = q + 1;
-                    if (pos < end && b[pos] != '"') {
-                        fs = pos;
-                        continue;
-                    }
-                    st = ST_START;
+                    fs = q + 1;
+                    continue;
+                }
+                if (c == '"') {
+                    if (q != fs) continue; /* inside an unquoted field a quote is plain content */
+                    st = ST_QUO;
+                    quote_line = line;
+                    pos = fs = wr = q + 1;
                     break;
                 }
                 if (c == '\n') {
@@ -769,35 +778,41 @@ int csv_next(csv_reader *r, csv_record *rec, cf_err *err) {
                     }
                     if (b[q + 1] != '\n')
                         return fail_at(r, err, CF_EINPUT, line,
-                                       "field %zu: carriage return not followed by a line feed outside quotes (expected CRLF or LF line ends; quote fields that contain CR)",
+                                       "field %zu: carriage return not followed by a line feed outside quotes "
+                                       "(expected CRLF or LF line ends; quote fields that contain CR)",
                                        nf + 1);
                     PUSH_FIELD(fs, q - fs, q);
                     rec_end = q;
-                    pos = q + 2;
+                    pos = q + 2; /* the LF's bit is dropped when the next record moves the window */
                     line++;
                     goto record_done;
                 }
                 if (c == '\0')
                     return fail_at(r, err, CF_EINPUT, line, "field %zu: NUL byte (expected text)", nf + 1);
-                pos = q + 1; /* another control byte: ordinary content */
+                /* another control byte: plain content */
             }
             continue;
         case ST_QUO: {
-            /* [pos, sp) is content scanned but not yet moved down to wr. */
-            size_t sp = pos, qmb = pos - 64;
-            uint64_t qm = 0;
+            /* Content from pos up to the scan point is not yet moved down to wr; qm marks '"',
+             * LF and NUL in the window [qmb, qmb + 64), with the bits already consumed cleared. */
+            size_t qmb = pos;
+            uint64_t qm = mask_quo(b + pos, end - pos);
             for (;;) {
-                size_t q = scan_quo(b, sp, end, &qmb, &qm);
-                if (q == end) {
-                    if (wr != pos) memmove(b + wr, b + pos, end - pos);
-                    wr += end - pos;
-                    pos = end;
-                    goto more;
+                while (qm == 0) {
+                    qmb += 64;
+                    if (qmb >= end) {
+                        if (wr != pos) memmove(b + wr, b + pos, end - pos);
+                        wr += end - pos;
+                        pos = end;
+                        goto more;
+                    }
+                    qm = mask_quo(b + qmb, end - qmb);
                 }
+                size_t q = qmb + (size_t)__builtin_ctzll(qm);
+                qm &= qm - 1;
                 char c = b[q];
                 if (c == '\n') {
                     line++;
-                    sp = q + 1;
                     continue;
                 }
                 if (c == '\0')
@@ -805,11 +820,17 @@ int csv_next(csv_reader *r, csv_record *rec, cf_err *err) {
                 /* a quote: move the run before it down, then look at the next byte */
                 if (wr != pos) memmove(b + wr, b + pos, q - pos);
                 wr += q - pos;
-                pos = sp = q;
-                if (q + 1 == end) goto more;
+                pos = q;
+                if (q + 1 == end) goto more; /* resumes at this quote */
                 if (b[q + 1] == '"') { /* "" stands for one quote */
                     b[wr++] = '"';
-                    pos = sp = q + 2;
+                    pos = q + 2;
+                    if (q + 1 < qmb + 64) { /* drop the second quote's bit, the next one in qm */
+                        qm &= qm - 1;
+                    } else { /* it opens the next window: start that window after it */
+                        qmb = q + 2 - 64;
+                        qm = 0;
+                    }
                     continue;
                 }
                 pos = q + 1;
@@ -845,7 +866,8 @@ int csv_next(csv_reader *r, csv_record *rec, cf_err *err) {
                 }
             }
             return fail_at(r, err, CF_EINPUT, line,
-                           "field %zu: unexpected character after the closing quote (expected a comma or a line end)",
+                           "field %zu: unexpected character after the closing quote "
+                                   "(expected a comma or a line end)",
                            nf + 1);
         }
         }
@@ -874,14 +896,16 @@ int csv_next(csv_reader *r, csv_record *rec, cf_err *err) {
             case ST_QUO:
                 if (pos == end)
                     return fail_at(r, err, CF_EINPUT, quote_line,
-                                   "field %zu: quoted field is never closed (expected a closing quote before the end of input)",
+                                   "field %zu: quoted field is never closed "
+                                   "(expected a closing quote before the end of input)",
                                    nf + 1);
                 PUSH_FIELD(fs, wr - fs, wr); /* the closing quote is the last byte */
                 break;
             case ST_AFTER:
                 if (pos < end)
                     return fail_at(r, err, CF_EINPUT, line,
-                                   "field %zu: unexpected character after the closing quote (expected a comma or a line end)",
+                                   "field %zu: unexpected character after the closing quote "
+                                   "(expected a comma or a line end)",
                                    nf + 1);
                 PUSH_FIELD(fs, wr - fs, wr);
                 break;
@@ -890,7 +914,12 @@ int csv_next(csv_reader *r, csv_record *rec, cf_err *err) {
             pos = end;
             goto record_done;
         }
-        /* Move the partial record to the front, make room, append input, resume. */
+        /* Move the partial record to the front, make room, append input, resume. If the buffer
+         * moves, field pointers are kept as offsets meanwhile. It moves at most once per record
+         * plus once per doubling, so this costs O(fields) per record, not per refill. */
+        int moves = rs > 0 || r->tail == r->cap;
+        if (moves)
+            for (size_t i = 0; i < nf; i++) r->foff[i] = (uint32_t)(fp[i] - (b + rs));
         if (rs > 0) {
             memmove(b, b + rs, end - rs);
             pos -= rs;
@@ -900,30 +929,32 @@ int csv_next(csv_reader *r, csv_record *rec, cf_err *err) {
             r->head = 0;
             rs = 0;
         }
+        int rc = CF_OK;
         if (r->tail == r->cap) {
             if (r->cap >= CSV_MAX_CAP)
                 return fail_at(r, err, CF_EINPUT, rec_line,
                                "record longer than %u bytes (expected at most that; is a quote never closed?)",
                                (unsigned)CSV_MAX_RECORD);
-            if (grow_buffer(r) != 0) return fail_at(r, err, CF_EINTERNAL, rec_line, "out of memory");
-        }
-        {
-            int rc = src_fill(r);
-            if (rc != CF_OK) return fail_at(r, err, rc, line, "%s", r->src_msg);
+            if (grow_buffer(r) != 0) rc = CF_EINTERNAL;
         }
         b = r->buf;
+        if (moves)
+            for (size_t i = 0; i < nf; i++) fp[i] = b + r->foff[i];
+        if (rc != CF_OK) return fail_at(r, err, rc, rec_line, "out of memory");
+        rc = src_fill(r);
+        if (rc != CF_OK) return fail_at(r, err, rc, line, "%s", r->src_msg);
         end = r->tail;
-        mb = pos - 64; /* the window described old bytes at old positions */
+        mb = pos - 64; /* no window: the old one described old bytes at old positions */
+        m = 0;
     }
 
 record_done:
     if (rec_end - rs > CSV_MAX_RECORD)
         return fail_at(r, err, CF_EINPUT, rec_line, "record longer than %u bytes (expected at most that)",
                        (unsigned)CSV_MAX_RECORD);
-    for (size_t i = 0; i < nf; i++) r->fptr[i] = b + rs + foff[i];
     rec->nfields = nf;
-    rec->fields = r->fptr;
-    rec->lens = flen;
+    rec->fields = fp;
+    rec->lens = fl;
     rec->line = rec_line;
     r->head = pos;
     r->line = line;
