@@ -15,6 +15,8 @@ int cmd_ingest(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_vocab(int argc, char **argv);
+int cmd_tokens(int argc, char **argv);
 
 /* Prints "clinfm <cmd>: <msg>; see 'clinfm <cmd> --help'" and returns 1. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -10,6 +10,8 @@ static const cf_command commands[] = {
     {"ingest", "read source tables (mapped CSV) into an event store", cmd_ingest},
     {"inspect", "summarise a store, or show one subject's timeline", cmd_inspect},
     {"export", "write a store as MEDS-schema CSV", cmd_export},
+    {"vocab", "fit the timeline vocabulary on the train split; token shards, baselines", cmd_vocab},
+    {"tokens", "show one subject's timeline as model tokens", cmd_tokens},
     {"demo", "run the pipeline on the bundled data", cmd_demo},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

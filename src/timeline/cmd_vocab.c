@@ -1,0 +1,240 @@
+/* `clinfm vocab`: fit the timeline vocabulary on the train split of a store, and optionally
+ * write the token shards of every split and score the n-gram baselines the model must beat. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli/commands.h"
+#include "store/store.h"
+#include "timeline/split.h"
+#include "timeline/timeline.h"
+#include "timeline/vocab.h"
+
+static void vocab_help(void) {
+    printf("usage: clinfm vocab --store STORE --out VOCAB [options]\n"
+           "\n"
+           "Builds the timeline vocabulary from the train split of STORE (tuning and held_out\n"
+           "subjects are never read): code tokens, per-namespace unknowns, decile tokens for\n"
+           "numeric values, time-gap, age and calendar-year tokens, the static prefix, and the\n"
+           "special tokens. Then scores unigram and bigram baselines (nats per token).\n"
+           "See docs/TIMELINE.md.\n"
+           "\n"
+           "options:\n"
+           "  --store STORE        the event store\n"
+           "  --out VOCAB          the vocabulary file to write (atomically)\n"
+           "  --min-count N        train events a code needs for its own token (default 5)\n"
+           "  --min-numeric N      finite train values a code needs for decile tokens (default 20)\n"
+           "  --max-vocab N        keep the most frequent codes so the vocabulary has at most N\n"
+           "                       tokens (default 0: no cap)\n"
+           "  --no-split-codes     keep ICD-10-CM / ICD-10-PCS codes whole (default: split them into\n"
+           "                       category/detail/extension and 7 axes, as ETHOS does)\n"
+           "  --static NS,NS       namespaces of the static prefix (default: GENDER, SEX, RACE,\n"
+           "                       ETHNICITY, MARITAL_STATUS when present, plus every namespace of\n"
+           "                       time-less facts)\n"
+           "  --split-key FILE     the secret split key: 32 bytes or 64 hex digits (default: the\n"
+           "                       public project key, for demos only)\n"
+           "  --split T/U/H        train/tuning/held_out percentages (default 80/10/10)\n"
+           "  --shards DIR         also write DIR/train.tokens, DIR/tuning.tokens, DIR/held_out.tokens\n"
+           "  --no-baselines       skip the n-gram baselines and token counts\n"
+           "  --json               print the summary as JSON\n"
+           "  -h, --help           this help\n"
+           "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
+}
+
+static const char *kind_names[VOCAB_KIND_MAX] = {"?", "special", "quantile", "gap", "age", "year",
+                                                 "unknown", "missing", "code", "code_part"};
+
+int cmd_vocab(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"store", required_argument, 0, 's'},       {"out", required_argument, 0, 'o'},
+        {"min-count", required_argument, 0, 'c'},   {"min-numeric", required_argument, 0, 'n'},
+        {"max-vocab", required_argument, 0, 'm'},   {"no-split-codes", no_argument, 0, 'S'},
+        {"static", required_argument, 0, 't'},      {"split-key", required_argument, 0, 'k'},
+        {"split", required_argument, 0, 'p'},       {"shards", required_argument, 0, 'd'},
+        {"no-baselines", no_argument, 0, 'B'},      {"json", no_argument, 0, 'j'},
+        {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
+    const char *store_path = NULL, *out = NULL, *key_path = NULL, *fractions = NULL, *shards = NULL;
+    vocab_options vo;
+    vocab_options_default(&vo);
+    int baselines = 1, json = 0;
+    unsigned long long u;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': store_path = optarg; break;
+        case 'o': out = optarg; break;
+        case 'c':
+            if (cli_parse_u64("vocab", "--min-count", optarg, &u)) return 1;
+            if (u < 1 || u > UINT32_MAX) return cli_usage_error("vocab", "--min-count must be 1 or more");
+            vo.min_count = (uint32_t)u;
+            break;
+        case 'n':
+            if (cli_parse_u64("vocab", "--min-numeric", optarg, &u)) return 1;
+            if (u < VOCAB_N_QUANTILES || u > UINT32_MAX)
+                return cli_usage_error("vocab", "--min-numeric must be at least %d", VOCAB_N_QUANTILES);
+            vo.min_numeric = (uint32_t)u;
+            break;
+        case 'm':
+            if (cli_parse_u64("vocab", "--max-vocab", optarg, &u)) return 1;
+            if (u > (1u << 30)) return cli_usage_error("vocab", "--max-vocab is too large");
+            vo.max_vocab = (uint32_t)u;
+            break;
+        case 'S': vo.split_codes = 0; break;
+        case 't': vo.static_ns = optarg; break;
+        case 'k': key_path = optarg; break;
+        case 'p': fractions = optarg; break;
+        case 'd': shards = optarg; break;
+        case 'B': baselines = 0; break;
+        case 'j': json = 1; break;
+        case 'h': vocab_help(); return 0;
+        default: return cli_usage_error("vocab", "unknown option '%s' or missing value", argv[optind - 1]);
+        }
+    }
+    if (optind != argc) return cli_usage_error("vocab", "unexpected argument '%s'", argv[optind]);
+    if (!store_path || !out) return cli_usage_error("vocab", "--store and --out are required");
+
+    cf_err err = {0};
+    split_config sp;
+    split_config_default(&sp);
+    int rc;
+    if (key_path && (rc = split_load_key(&sp, key_path, &err))) goto fail0;
+    if (fractions && (rc = split_parse_fractions(&sp, fractions, &err))) goto fail0;
+    store s;
+    if ((rc = store_open(&s, store_path, &err))) goto fail0;
+    vocab v;
+    if ((rc = vocab_build(&v, &s, &sp, &vo, &err))) goto fail1;
+    if ((rc = vocab_save(&v, out, &err))) goto fail2;
+
+    uint64_t per_kind[VOCAB_KIND_MAX] = {0};
+    for (uint32_t i = 0; i < v.n_tokens; i++) per_kind[v.kind[i]]++;
+    uint64_t unk_events = 0, code_events = 0;
+    for (uint32_t i = 0; i < v.n_tokens; i++) {
+        if (v.kind[i] == VOCAB_KIND_UNK || (v.kind[i] == VOCAB_KIND_SPECIAL && v.aux0[i] == VOCAB_SP_UNK))
+            unk_events += v.count[i];
+        if (v.kind[i] == VOCAB_KIND_CODE || v.kind[i] == VOCAB_KIND_PART) code_events += v.count[i];
+    }
+    timeline_shard_stats shs[SPLIT_COUNT];
+    memset(shs, 0, sizeof shs);
+    char spath[4096];
+    if (shards) {
+        if (mkdir(shards, 0777) != 0 && errno != EEXIST) {
+            rc = cf_fail_errno(&err, CF_EINPUT, "%s: cannot create the shard directory", shards);
+            goto fail2;
+        }
+        for (int p = 0; p < SPLIT_COUNT; p++) {
+            snprintf(spath, sizeof spath, "%s/%s.tokens", shards, split_name(p));
+            if ((rc = timeline_write_shards(&v, &s, &sp, p, spath, &shs[p], &err))) goto fail2;
+        }
+    }
+    timeline_baseline bl;
+    memset(&bl, 0, sizeof bl);
+    if (baselines && (rc = timeline_ngram_baseline(&v, &s, &sp, &bl, &err))) goto fail2;
+
+    char hex[2 * VOCAB_HASH_BYTES + 1];
+    vocab_hash_hex(&v, hex);
+    if (json) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "vocab", out);
+        cJSON_AddStringToObject(root, "hash", hex);
+        cJSON_AddNumberToObject(root, "format_version", VOCAB_FORMAT_VERSION);
+        cJSON_AddNumberToObject(root, "tokens", v.n_tokens);
+        cJSON *k = cJSON_AddObjectToObject(root, "tokens_by_kind");
+        for (int i = 1; i < VOCAB_KIND_MAX; i++) cJSON_AddNumberToObject(k, kind_names[i], (double)per_kind[i]);
+        cJSON_AddNumberToObject(root, "cut_sets", v.n_cut_sets);
+        cJSON_AddNumberToObject(root, "train_subjects", (double)v.train_subjects);
+        cJSON_AddNumberToObject(root, "train_events", (double)v.train_events);
+        cJSON_AddNumberToObject(root, "train_events_unknown", (double)unk_events);
+        cJSON_AddBoolToObject(root, "split_default_key", sp.default_key);
+        cJSON *sl = cJSON_AddArrayToObject(root, "static_prefix");
+        for (uint32_t j = 0; j < v.n_slots; j++) {
+            const char *ns = vocab_token_str(&v, v.slot_none[j]);
+            char nb[1100];
+            snprintf(nb, sizeof nb, "%.*s", (int)(strlen(ns) - 8), ns);
+            cJSON_AddItemToArray(sl, cJSON_CreateString(nb));
+        }
+        if (baselines) {
+            cJSON *b = cJSON_AddObjectToObject(root, "splits");
+            for (int p = 0; p < SPLIT_COUNT; p++) {
+                cJSON *o = cJSON_AddObjectToObject(b, split_name(p));
+                cJSON_AddNumberToObject(o, "subjects", (double)bl.eval_subjects[p]);
+                cJSON_AddNumberToObject(o, "tokens", (double)bl.tokens_total[p]);
+                cJSON_AddNumberToObject(o, "tokens_per_subject_mean",
+                                        bl.eval_subjects[p] ? (double)bl.tokens_total[p] / (double)bl.eval_subjects[p] : 0);
+                cJSON_AddNumberToObject(o, "tokens_per_subject_median", (double)bl.tokens_median[p]);
+                cJSON_AddNumberToObject(o, "tokens_per_subject_max", (double)bl.tokens_max[p]);
+                cJSON_AddNumberToObject(o, "targets", (double)bl.eval_targets[p]);
+                if (bl.eval_targets[p]) {
+                    cJSON_AddNumberToObject(o, "unigram_loss", bl.unigram[p]);
+                    cJSON_AddNumberToObject(o, "bigram_loss", bl.bigram[p]);
+                } else {
+                    cJSON_AddNullToObject(o, "unigram_loss");
+                    cJSON_AddNullToObject(o, "bigram_loss");
+                }
+            }
+        }
+        if (shards) {
+            cJSON *sh = cJSON_AddObjectToObject(root, "shards");
+            for (int p = 0; p < SPLIT_COUNT; p++) {
+                cJSON *o = cJSON_AddObjectToObject(sh, split_name(p));
+                snprintf(spath, sizeof spath, "%s/%s.tokens", shards, split_name(p));
+                cJSON_AddStringToObject(o, "path", spath);
+                cJSON_AddNumberToObject(o, "subjects", (double)shs[p].subjects);
+                cJSON_AddNumberToObject(o, "tokens", (double)shs[p].tokens);
+            }
+        }
+        char *txt = cJSON_Print(root);
+        if (txt) puts(txt);
+        free(txt);
+        cJSON_Delete(root);
+    } else {
+        printf("vocabulary   %s (format %d, %u tokens)\n", out, VOCAB_FORMAT_VERSION, v.n_tokens);
+        printf("hash         %s\n", hex);
+        printf("fitted on    train: %llu subjects, %llu events (split %g/%g/%g, %s)\n",
+               (unsigned long long)v.train_subjects, (unsigned long long)v.train_events, sp.train_ppm / 1e4,
+               sp.tuning_ppm / 1e4, (SPLIT_PPM - sp.train_ppm - sp.tuning_ppm) / 1e4,
+               sp.default_key ? "public default key: demo only" : "keyed");
+        printf("tokens       ");
+        for (int i = 1; i < VOCAB_KIND_MAX; i++)
+            printf("%s%llu %s", i > 1 ? ", " : "", (unsigned long long)per_kind[i], kind_names[i]);
+        printf("\n");
+        printf("codes        %.2f%% of train code events have their own token; %u codes have decile cut points\n",
+               code_events + unk_events ? 100.0 * (double)code_events / (double)(code_events + unk_events) : 0.0,
+               v.n_cut_sets);
+        printf("prefix       ");
+        for (uint32_t j = 0; j < v.n_slots; j++) {
+            const char *ns = vocab_token_str(&v, v.slot_none[j]);
+            printf("%.*s, ", (int)(strlen(ns) - 8), ns);
+        }
+        printf("age, year\n");
+        if (baselines) {
+            printf("%-9s %9s %10s %13s %7s %9s %15s %14s\n", "split", "subjects", "tokens", "mean/subject",
+                   "median", "max", "unigram nats", "bigram nats");
+            for (int p = 0; p < SPLIT_COUNT; p++)
+                printf("%-9s %9llu %10llu %13.1f %7llu %9llu %15.4f %14.4f\n", split_name(p),
+                       (unsigned long long)bl.eval_subjects[p], (unsigned long long)bl.tokens_total[p],
+                       bl.eval_subjects[p] ? (double)bl.tokens_total[p] / (double)bl.eval_subjects[p] : 0.0,
+                       (unsigned long long)bl.tokens_median[p], (unsigned long long)bl.tokens_max[p], bl.unigram[p],
+                       bl.bigram[p]);
+            printf("(loss: mean -ln p per token after the static prefix, counts fitted on train)\n");
+        }
+        if (shards)
+            for (int p = 0; p < SPLIT_COUNT; p++)
+                printf("shard        %s/%s.tokens: %llu subjects, %llu tokens\n", shards, split_name(p),
+                       (unsigned long long)shs[p].subjects, (unsigned long long)shs[p].tokens);
+    }
+fail2:
+    vocab_free(&v);
+fail1:
+    store_close(&s);
+fail0:
+    if (rc) cf_err_print(&err);
+    return rc;
+}

@@ -1,0 +1,157 @@
+/* Patient timelines as tokens: encoding one subject of a store with a vocabulary, printing it,
+ * token shards for training, and n-gram baselines.
+ *
+ * A subject's sequence is
+ *   prefix:  one token per static slot (e.g. GENDER//F, RACE//[NONE], MARITAL_STATUS//[NONE]),
+ *            then [AGE a-b] and [YEAR y-z] at the time of the first timeline event
+ *   stream:  for each event in store order (time, then provenance):
+ *              time-gap tokens when its time is at least 5 minutes after the previous event's,
+ *              a special marker ([ADMISSION_START], [ICU_END], [DEATH], ...) when the code has one,
+ *              the code's token(s) (one, or its ICD parts; unknown codes become NS//[UNK]),
+ *              [Qd] when the code has decile cut points and the event a numeric value
+ *   [EOT]    at the time of the last event.
+ * MEDS_BIRTH gives the age tokens and is not a token itself. Static (time-less) facts fill the
+ * slots; timed events of a slot's namespace (RACE//... at each admission) appear in the stream
+ * only when they change the slot's value. Events identical to an earlier one at the same time
+ * (same code and value) are dropped. Each token carries the time of its event; gap tokens carry
+ * the time of the event they lead to, so "all tokens with time <= t" is exactly the history
+ * known at time t.
+ *
+ * Encoding is a pure function of (vocabulary, the subject's events): same input, same tokens. */
+#ifndef CLINFM_TIMELINE_TIMELINE_H
+#define CLINFM_TIMELINE_TIMELINE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "store/store.h"
+#include "timeline/split.h"
+#include "timeline/vocab.h"
+#include "util/err.h"
+
+/* One encoded subject. Caller-owned; reuse it across subjects to avoid allocations. */
+typedef struct {
+    uint32_t *tokens;   /* (len) token ids */
+    int64_t *times;     /* (len) event time of each token (TIME_NULL when the subject has none) */
+    size_t len, cap;
+    uint32_t n_prefix;  /* the static prefix: tokens[0 .. n_prefix) */
+    int64_t subject_id;
+    int64_t birth;      /* from MEDS_BIRTH, or TIME_NULL */
+    /* scratch for dropping repeated events within one timestamp */
+    uint64_t *seen_key;
+    uint32_t *seen_gen;
+    size_t seen_cap, seen_used;
+    uint32_t gen;
+} timeline_seq;
+
+void timeline_seq_init(timeline_seq *q);
+void timeline_seq_free(timeline_seq *q);
+/* How many leading tokens are known at time t (inclusive): the prefix plus every token whose
+ * time is <= t. The history to prompt a model with at a prediction time. */
+size_t timeline_seq_known_at(const timeline_seq *q, int64_t t);
+
+/* The per-store part of encoding (each store code's tokens), built once, read-only after;
+ * several threads may encode with one encoder, each with its own timeline_seq. */
+typedef struct timeline_encoder timeline_encoder;
+
+typedef struct {
+    uint64_t codes;            /* store codes */
+    uint64_t codes_unknown;    /* codes that map (wholly or partly) to an unknown token */
+    uint64_t codes_split;      /* codes written as ICD parts */
+    uint64_t codes_quantised;  /* codes with decile cut points */
+} timeline_encoder_stats;
+
+int timeline_encoder_new(timeline_encoder **out, const vocab *v, const store *s, cf_err *err);
+void timeline_encoder_free(timeline_encoder *e);
+const timeline_encoder_stats *timeline_encoder_get_stats(const timeline_encoder *e);
+/* Encodes subject index k (0 .. n_subjects-1) of the encoder's store into q. */
+int timeline_encode(const timeline_encoder *e, uint64_t k, timeline_seq *q, cf_err *err);
+
+/* The static prefix for a window that starts at time t: slot values (n_slots tokens), then the
+ * age and year tokens at t. Returns the number of tokens written to out (n_slots + 2). */
+uint32_t timeline_prefix(const vocab *v, const uint32_t *slot_values, int64_t birth, int64_t t, uint32_t *out);
+
+/* Prints subject k as readable tokens: a header line, the prefix, then one line per event
+ * time ("time  token token ..."). show_ids appends each token's id as "#id". sp (may be NULL)
+ * names the subject's split. limit > 0 stops after that many lines of events. */
+int timeline_print_subject(FILE *out, const vocab *v, const store *s, uint64_t k, const split_config *sp,
+                           int show_ids, uint64_t limit, cf_err *err);
+
+/* ------------------------------------------------------------------------------------------
+ * Token shards: every token of one split, flat, mmap-able, for training.
+ *
+ * File layout (little-endian; sections 64-byte aligned; see docs/TIMELINE.md):
+ *   header (256 bytes): magic "CLINFMTK", version, split, token width (2 or 4 bytes), counts,
+ *     the vocabulary hash, the split key id, section offsets, BLAKE2b-256 of each section and of
+ *     the header
+ *   SUBJECTS  n_subjects x 32 bytes: subject_id i64, first token u64, n_tokens u32,
+ *             n_prefix u32, birth i64
+ *   TOKENS    uint16 or uint32 [n_tokens]: the subjects' sequences back to back
+ *   TIMES     int64 [n_tokens]: each token's time */
+typedef struct {
+    int64_t subject_id;
+    uint64_t first;     /* index of its first token in TOKENS */
+    uint32_t n_tokens;
+    uint32_t n_prefix;
+    int64_t birth;
+} timeline_shard_subject;
+
+typedef struct {
+    void *map;
+    size_t map_len;
+    uint32_t split, token_bytes;
+    uint64_t n_subjects, n_tokens;
+    uint8_t vocab_hash[VOCAB_HASH_BYTES];
+    uint8_t split_key_id[SPLIT_KEY_ID_BYTES];
+    const uint8_t *subjects;   /* (n_subjects * 32) records; read with timeline_shard_get_subject */
+    const void *tokens;        /* uint16_t or uint32_t (n_tokens) */
+    const int64_t *times;      /* (n_tokens) */
+    const uint8_t *section_hash[3];
+} timeline_shard;
+
+typedef struct {
+    uint64_t subjects, tokens, max_tokens;
+} timeline_shard_stats;
+
+/* Writes every subject of split `part` (SPLIT_*) of s, under sp, to path, atomically. The
+ * vocabulary must have been built with the same split key and fractions (checked). */
+int timeline_write_shards(const vocab *v, const store *s, const split_config *sp, int part, const char *path,
+                          timeline_shard_stats *stats, cf_err *err);
+/* Maps a shard. expect (may be NULL): refuse a shard made with another vocabulary. */
+int timeline_shard_open(timeline_shard *sh, const char *path, const vocab *expect, cf_err *err);
+void timeline_shard_close(timeline_shard *sh);
+/* Recomputes the section checksums (a full read). */
+int timeline_shard_verify(const timeline_shard *sh, cf_err *err);
+void timeline_shard_get_subject(const timeline_shard *sh, uint64_t i, timeline_shard_subject *out);
+static inline uint32_t timeline_shard_token(const timeline_shard *sh, uint64_t i) {
+    return sh->token_bytes == 2 ? ((const uint16_t *)sh->tokens)[i] : ((const uint32_t *)sh->tokens)[i];
+}
+/* The subject whose tokens include global position pos (< n_tokens). O(log S). */
+uint64_t timeline_shard_subject_at(const timeline_shard *sh, uint64_t pos);
+/* A training window of T inputs starting at global position pos: when pos falls after the
+ * subject's prefix, the window starts with a fresh prefix (slot values at pos, age and year at
+ * pos's time), then tokens pos, pos+1, ... continuing into the following subjects; [PAD] after
+ * the shard's end. targets[i] is the token after inputs[i], or -1 where that token is a prefix
+ * token (no loss on the static prefix, ETHOS-style) or padding. T >= n_slots + 3. Returns the
+ * number of prefix tokens placed at the window's start (0 when pos is in a native prefix, so
+ * the window starts at the subject's first token). */
+int timeline_shard_window(const timeline_shard *sh, const vocab *v, uint64_t pos, int T, int *inputs, int *targets);
+
+/* ------------------------------------------------------------------------------------------
+ * N-gram baselines: what a model must beat. Counts come from the train split; the loss is
+ * the mean negative natural log probability of each non-prefix token (stream tokens and [EOT])
+ * of a split given the previous token. Unigram: add-one smoothing. Bigram: Witten-Bell
+ * interpolation with the unigram. */
+typedef struct {
+    uint64_t train_subjects, train_tokens;   /* tokens: all of them, prefix included */
+    uint64_t eval_subjects[SPLIT_COUNT], eval_targets[SPLIT_COUNT];
+    double unigram[SPLIT_COUNT], bigram[SPLIT_COUNT]; /* nats per target token; NaN if none */
+    uint64_t tokens_total[SPLIT_COUNT];      /* all tokens of the split's subjects */
+    uint64_t tokens_max[SPLIT_COUNT];        /* longest subject */
+    uint64_t tokens_median[SPLIT_COUNT];
+} timeline_baseline;
+
+int timeline_ngram_baseline(const vocab *v, const store *s, const split_config *sp, timeline_baseline *out,
+                            cf_err *err);
+
+#endif

@@ -1,0 +1,712 @@
+/* Timelines: keyed splits, the vocabulary (fitted on train only), decile cut points, time-gap
+ * bins, encoding against a hand-written expectation, decode round trip, determinism, damaged
+ * vocabulary and shard files, training windows, and the n-gram baselines. */
+#include <unistd.h>
+
+#include "check.h"
+#include "store/store.h"
+#include "timeline/split.h"
+#include "timeline/timeline.h"
+#include "timeline/vocab.h"
+#include "util/atomic_file.h"
+#include "util/timeutil.h"
+
+#define MIN_US (INT64_C(60) * USEC_PER_SEC)
+#define HOUR_US (60 * MIN_US)
+
+static int64_t T(int y, unsigned m, unsigned d, int hh, int mm) {
+    return days_from_civil(y, m, d) * USEC_PER_DAY + hh * HOUR_US + mm * MIN_US;
+}
+
+static char tmp_path[4200];
+static const char *tmp(const char *name) {
+    snprintf(tmp_path, sizeof tmp_path, "%s/%s", check_tmpdir(), name);
+    return tmp_path;
+}
+
+/* ------------------------------------------------------------------ a tiny store builder */
+
+typedef struct {
+    store_writer *w;
+    uint64_t row;
+    int failed;
+} builder;
+
+static void b_open(builder *b, const char *path) {
+    cf_err err = {0};
+    memset(b, 0, sizeof *b);
+    store_writer_options o = {0};
+    if (store_writer_open(&b->w, path, &o, &err) != CF_OK || store_writer_source(b->w, "test") != 0) b->failed = 1;
+}
+
+static void b_add(builder *b, int64_t subject, int64_t t, const char *code, float x) {
+    cf_err err = {0};
+    if (b->failed) return;
+    int64_t c = store_writer_code(b->w, code, strlen(code));
+    if (c < 0 || store_writer_add(b->w, subject, t, (uint32_t)c, x, NULL, 0, 0, ++b->row, &err) != CF_OK)
+        b->failed = 1;
+}
+
+static int b_finish(builder *b) {
+    cf_err err = {0};
+    if (b->failed) {
+        if (b->w) store_writer_abort(b->w);
+        return -1;
+    }
+    return store_writer_finish(b->w, &err) == CF_OK ? 0 : -1;
+}
+
+static void split_all_train(split_config *sp) {
+    cf_err err = {0};
+    split_config_default(sp);
+    split_parse_fractions(sp, "100/0/0", &err);
+}
+
+/* ------------------------------------------------------------------ splits */
+
+static void test_split_proportions_and_determinism(void) {
+    split_config a, b;
+    split_config_default(&a);
+    CHECK(a.default_key);
+    CHECK_EQ_INT(a.train_ppm, 800000);
+    CHECK_EQ_INT(a.tuning_ppm, 100000);
+    b = a;
+    b.key[5] ^= 0x40;
+    const int n = 200000;
+    int count[SPLIT_COUNT] = {0}, differ = 0;
+    for (int64_t id = 1; id <= n; id++) {
+        int p = split_assign(&a, id * 7919 - 100000);
+        REQUIRE(p >= 0 && p < SPLIT_COUNT);
+        count[p]++;
+        if (split_assign(&a, id * 7919 - 100000) != p) CHECK_FAIL_("assignment of one id changed between calls");
+        differ += split_assign(&b, id * 7919 - 100000) != p;
+    }
+    /* 80/10/10 within 4 standard deviations (sd of a share ~ 0.0009 at n = 200000). */
+    CHECK_NEAR((double)count[SPLIT_TRAIN] / n, 0.8, 0.0036);
+    CHECK_NEAR((double)count[SPLIT_TUNING] / n, 0.1, 0.0027);
+    CHECK_NEAR((double)count[SPLIT_HELD_OUT] / n, 0.1, 0.0027);
+    /* Another key is another split: two independent draws agree with probability
+     * 0.8^2 + 0.1^2 + 0.1^2 = 0.66. */
+    CHECK_NEAR((double)differ / n, 0.34, 0.01);
+    uint8_t ka[SPLIT_KEY_ID_BYTES], kb[SPLIT_KEY_ID_BYTES];
+    split_key_id(&a, ka);
+    split_key_id(&b, kb);
+    CHECK(memcmp(ka, kb, sizeof ka) != 0);
+    /* Other fractions. */
+    cf_err err = {0};
+    CHECK(split_parse_fractions(&a, "70/20/10", &err) == CF_OK);
+    memset(count, 0, sizeof count);
+    for (int64_t id = 0; id < n; id++) count[split_assign(&a, id)]++;
+    CHECK_NEAR((double)count[SPLIT_TRAIN] / n, 0.7, 0.005);
+    CHECK_NEAR((double)count[SPLIT_TUNING] / n, 0.2, 0.005);
+    CHECK(split_parse_fractions(&a, "33.3333/33.3333/33.3334", &err) == CF_OK);
+    CHECK_EQ_INT(a.train_ppm, 333333);
+    CHECK(split_parse_fractions(&a, "80/10", &err) == CF_EINPUT);
+    CHECK(split_parse_fractions(&a, "80/10/20", &err) == CF_EINPUT);
+    CHECK(split_parse_fractions(&a, "0/50/50", &err) == CF_EINPUT);
+    CHECK(split_parse_fractions(&a, "x/10/10", &err) == CF_EINPUT);
+    CHECK(split_from_name("held_out") == SPLIT_HELD_OUT && split_from_name("test") == -1);
+}
+
+static void test_split_key_file(void) {
+    split_config a, b, d;
+    split_config_default(&d);
+    a = d;
+    b = d;
+    cf_err err = {0};
+    uint8_t raw[32];
+    char hex[80];
+    for (int i = 0; i < 32; i++) raw[i] = (uint8_t)(i * 37 + 11);
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02X", raw[i]);
+    strcat(hex, "\n");
+    REQUIRE(atomic_write_file(tmp("raw.key"), raw, 32, &err) == CF_OK);
+    REQUIRE(atomic_write_file(tmp("hex.key"), hex, strlen(hex), &err) == CF_OK);
+    CHECK(split_load_key(&a, tmp("raw.key"), &err) == CF_OK);
+    CHECK(split_load_key(&b, tmp("hex.key"), &err) == CF_OK);
+    CHECK(!a.default_key);
+    CHECK(memcmp(a.key, raw, 32) == 0);
+    CHECK(memcmp(a.key, b.key, 32) == 0);
+    int differ = 0;
+    for (int64_t id = 0; id < 1000; id++) differ += split_assign(&a, id) != split_assign(&d, id);
+    CHECK(differ > 200);
+    REQUIRE(atomic_write_file(tmp("short.key"), raw, 31, &err) == CF_OK);
+    CHECK(split_load_key(&a, tmp("short.key"), &err) == CF_EINPUT);
+    hex[10] = 'g';
+    REQUIRE(atomic_write_file(tmp("bad.key"), hex, strlen(hex), &err) == CF_OK);
+    CHECK(split_load_key(&a, tmp("bad.key"), &err) == CF_EINPUT);
+    CHECK(split_load_key(&a, tmp("missing.key"), &err) == CF_EINPUT);
+}
+
+/* ------------------------------------------------------------------ bins and quantiles */
+
+static void test_gap_bins(void) {
+    int bins[16];
+    const int64_t D = USEC_PER_DAY, SIX = 182 * USEC_PER_DAY;
+    CHECK_EQ_INT(timeline_gap_bins(0, bins, 16), 0);
+    CHECK_EQ_INT(timeline_gap_bins(5 * MIN_US - 1, bins, 16), 0);
+    REQUIRE_EQ_INT(timeline_gap_bins(5 * MIN_US, bins, 16), 1);
+    CHECK_EQ_INT(bins[0], 0);
+    REQUIRE_EQ_INT(timeline_gap_bins(15 * MIN_US - 1, bins, 16), 1);
+    CHECK_EQ_INT(bins[0], 0);
+    REQUIRE_EQ_INT(timeline_gap_bins(15 * MIN_US, bins, 16), 1);
+    CHECK_EQ_INT(bins[0], 1);
+    REQUIRE_EQ_INT(timeline_gap_bins(D, bins, 16), 1);
+    CHECK_EQ_INT(bins[0], 6); /* [1d-3d] */
+    REQUIRE_EQ_INT(timeline_gap_bins(SIX - 1, bins, 16), 1);
+    CHECK_EQ_INT(bins[0], 11); /* [3mo-6mo] */
+    REQUIRE_EQ_INT(timeline_gap_bins(SIX, bins, 16), 1);
+    CHECK_EQ_INT(bins[0], 12); /* [6mo] */
+    /* The rest after whole 6-month spans gets a token only from 5 minutes on. */
+    REQUIRE_EQ_INT(timeline_gap_bins(SIX + 5 * MIN_US - 1, bins, 16), 1);
+    CHECK_EQ_INT(bins[0], 12);
+    REQUIRE_EQ_INT(timeline_gap_bins(2 * SIX + 5 * MIN_US, bins, 16), 3);
+    CHECK(bins[0] == 12 && bins[1] == 12 && bins[2] == 0);
+    REQUIRE_EQ_INT(timeline_gap_bins(366 * D, bins, 16), 3); /* 2 x 182 d + 2 d */
+    CHECK(bins[0] == 12 && bins[1] == 12 && bins[2] == 6);
+    /* The count is exact even past the buffer. */
+    CHECK_EQ_INT(timeline_gap_bins(20 * SIX + HOUR_US, bins, 4), 21);
+    /* Bins are ordered by their lower edges. */
+    for (int b = 1; b < VOCAB_N_GAPS; b++) CHECK(timeline_gap_lower_us(b) > timeline_gap_lower_us(b - 1));
+}
+
+static void test_age_bins(void) {
+    int64_t birth = T(1980, 3, 15, 0, 0);
+    CHECK_EQ_INT(timeline_age_bin(birth, T(2020, 3, 14, 23, 59)), 7); /* 39 */
+    CHECK_EQ_INT(timeline_age_bin(birth, T(2020, 3, 15, 0, 0)), 8);  /* 40 */
+    CHECK_EQ_INT(timeline_age_bin(birth, T(1979, 1, 1, 0, 0)), 0);   /* before birth: 0 */
+    CHECK_EQ_INT(timeline_age_bin(birth, T(2090, 1, 1, 0, 0)), 20);  /* 109: 100+ */
+    CHECK_EQ_INT(timeline_age_bin(TIME_NULL, T(2020, 1, 1, 0, 0)), -1);
+    CHECK_EQ_INT(timeline_age_bin(T(1900, 1, 1, 0, 0), T(1899, 12, 31, 0, 0)), 0);
+}
+
+static void test_quantile_cuts(void) {
+    float v[150], cuts[VOCAB_N_CUTS];
+    /* 1..10: each value is its own decile. */
+    for (int i = 0; i < 10; i++) v[i] = (float)(10 - i);
+    vocab_fit_cuts(v, 10, cuts);
+    for (int j = 0; j < VOCAB_N_CUTS; j++) CHECK_EQ_INT((int)cuts[j], j + 1);
+    for (int x = 1; x <= 10; x++) CHECK_EQ_INT(vocab_decile(cuts, (float)x), x);
+    /* 15 values 10, 20, .. 150, shuffled: cut j is the value at rank ceil(1.5 j) =
+     * 2, 3, 5, 6, 8, 9, 11, 12, 14. */
+    for (int i = 0; i < 15; i++) v[i] = (float)(10 * ((i * 7) % 15 + 1));
+    vocab_fit_cuts(v, 15, cuts);
+    const float want[VOCAB_N_CUTS] = {20, 30, 50, 60, 80, 90, 110, 120, 140};
+    for (int j = 0; j < VOCAB_N_CUTS; j++) CHECK_NEAR(cuts[j], want[j], 0);
+    CHECK_EQ_INT(vocab_decile(cuts, 5), 1);
+    CHECK_EQ_INT(vocab_decile(cuts, 20), 1);   /* equal to the first cut: still Q1 */
+    CHECK_EQ_INT(vocab_decile(cuts, 20.5f), 2);
+    CHECK_EQ_INT(vocab_decile(cuts, 85), 6);
+    CHECK_EQ_INT(vocab_decile(cuts, 140), 9);
+    CHECK_EQ_INT(vocab_decile(cuts, 1e9f), 10);
+    /* All equal: everything at the value is Q1, anything above Q10. */
+    for (int i = 0; i < 30; i++) v[i] = 7;
+    vocab_fit_cuts(v, 30, cuts);
+    CHECK_EQ_INT(vocab_decile(cuts, 7), 1);
+    CHECK_EQ_INT(vocab_decile(cuts, 7.5f), 10);
+}
+
+/* ------------------------------------------------------------------ encoding, by hand */
+
+/* Subject 1 is the one checked token by token; subject 2 repeats its codes (so min-count 2
+ * keeps them) and brings 20 values of LAB//A//mg for the deciles. */
+static int build_spec_store(const char *path) {
+    builder b;
+    b_open(&b, path);
+    b_add(&b, 1, TIME_NULL, "GENDER//F", NAN);
+    b_add(&b, 1, T(1980, 3, 15, 0, 0), "MEDS_BIRTH", NAN);
+    b_add(&b, 1, T(2020, 1, 1, 8, 0), "HOSPITAL_ADMISSION//EMERGENCY//ER", NAN);
+    b_add(&b, 1, T(2020, 1, 1, 8, 0), "RACE//WHITE", NAN);
+    b_add(&b, 1, T(2020, 1, 1, 8, 3), "LAB//A//mg", 5.0f);
+    b_add(&b, 1, T(2020, 1, 1, 8, 3), "LAB//A//mg", 5.0f); /* the same again: dropped */
+    b_add(&b, 1, T(2020, 1, 1, 8, 3), "LAB//B//mg", NAN);
+    b_add(&b, 1, T(2020, 1, 1, 8, 3), "LAB//RARE//x", 1.0f);
+    b_add(&b, 1, T(2020, 1, 1, 8, 3), "NOSLASHCODE", NAN);
+    b_add(&b, 1, T(2020, 1, 1, 10, 0), "DIAGNOSIS//ICD//10//I2510", NAN);
+    b_add(&b, 1, T(2020, 1, 1, 10, 0), "PROCEDURE//ICD//10//0210093", NAN);
+    b_add(&b, 1, T(2020, 1, 2, 10, 0), "HOSPITAL_DISCHARGE//HOME", NAN);
+    b_add(&b, 1, T(2020, 1, 2, 10, 0), "RACE//WHITE", NAN); /* unchanged: dropped */
+    b_add(&b, 1, T(2020, 1, 2, 10, 4), "ICU_ADMISSION//MICU", NAN);
+    b_add(&b, 1, T(2021, 1, 2, 10, 4), "MEDS_DEATH", NAN);
+
+    b_add(&b, 2, TIME_NULL, "GENDER//F", NAN);
+    b_add(&b, 2, T(1970, 6, 1, 0, 0), "MEDS_BIRTH", NAN);
+    for (int i = 0; i < 20; i++) b_add(&b, 2, T(2019, 5, 1, i, 0), "LAB//A//mg", (float)(i + 1));
+    const char *again[] = {"HOSPITAL_ADMISSION//EMERGENCY//ER", "RACE//WHITE", "LAB//B//mg",
+                           "DIAGNOSIS//ICD//10//I2510", "PROCEDURE//ICD//10//0210093", "HOSPITAL_DISCHARGE//HOME",
+                           "ICU_ADMISSION//MICU"};
+    for (int i = 0; i < 7; i++) b_add(&b, 2, T(2021, 6, 1 + i, 0, 0), again[i], NAN);
+    return b_finish(&b);
+}
+
+static void test_encode_by_hand(void) {
+    REQUIRE(build_spec_store(tmp("spec.store")) == 0);
+    store s;
+    cf_err err = {0};
+    REQUIRE(store_open(&s, tmp("spec.store"), &err) == CF_OK);
+    split_config sp;
+    split_all_train(&sp);
+    vocab_options o;
+    vocab_options_default(&o);
+    o.min_count = 2;
+    vocab v;
+    REQUIRE(vocab_build(&v, &s, &sp, &o, &err) == CF_OK);
+    CHECK_EQ_INT(v.train_subjects, 2);
+    CHECK_EQ_INT(v.n_slots, 2);
+    CHECK(vocab_find(&v, "LAB//RARE//x") < 0);
+    CHECK(vocab_find(&v, "LAB//A//mg") >= 0);
+    CHECK(v.cut_set[vocab_find(&v, "LAB//A//mg")] != UINT32_MAX);
+    CHECK(v.cut_set[vocab_find(&v, "LAB//B//mg")] == UINT32_MAX);
+    timeline_encoder *e;
+    REQUIRE(timeline_encoder_new(&e, &v, &s, &err) == CF_OK);
+    timeline_seq q;
+    timeline_seq_init(&q);
+    REQUIRE(timeline_encode(e, (uint64_t)store_find_subject(&s, 1), &q, &err) == CF_OK);
+    /* Age 39 at the first event; year bins start at 2015 (first train event in 2019).
+     * LAB//A//mg: 21 values 1..20 and 5, cuts at ranks ceil(2.1 j) = 3,5,7,9,..: 3, 5, 6, ..;
+     * 5 is above only the first cut: [Q2]. 366 days = 2 x 182 d + 2 d. */
+    static const char *want[] = {
+        "GENDER//F", "RACE//[NONE]", "[AGE 35-39]", "[YEAR 2020-2024]",
+        "[ADMISSION_START]", "HOSPITAL_ADMISSION//EMERGENCY//ER", "RACE//WHITE",
+        "LAB//A//mg", "[Q2]", "LAB//B//mg", "LAB//[UNK]", "[UNK]",
+        "[GAP 1h-2h]", "ICD10CM//I25", "ICD10CM//.10",
+        "ICD10PCS//1:0", "ICD10PCS//2:2", "ICD10PCS//3:1", "ICD10PCS//4:0", "ICD10PCS//5:0", "ICD10PCS//6:9",
+        "ICD10PCS//7:3",
+        "[GAP 1d-3d]", "[ADMISSION_END]", "HOSPITAL_DISCHARGE//HOME",
+        "[ICU_START]", "ICU_ADMISSION//MICU",
+        "[GAP 6mo]", "[GAP 6mo]", "[GAP 1d-3d]", "[DEATH]",
+        "[EOT]"};
+    size_t nw = sizeof want / sizeof *want;
+    CHECK_EQ_INT(q.len, nw);
+    CHECK_EQ_INT(q.n_prefix, 4);
+    for (size_t i = 0; i < nw && i < q.len; i++) CHECK_EQ_STR(vocab_token_str(&v, q.tokens[i]), want[i]);
+    /* Times: the prefix at the first event, gaps at the event they lead to, [EOT] at the last. */
+    CHECK_EQ_INT(q.times[0], T(2020, 1, 1, 8, 0));
+    CHECK_EQ_INT(q.times[12], T(2020, 1, 1, 10, 0));
+    CHECK_EQ_INT(q.times[27], T(2021, 1, 2, 10, 4));
+    CHECK_EQ_INT(q.times[nw - 1], T(2021, 1, 2, 10, 4));
+    CHECK_EQ_INT(q.birth, T(1980, 3, 15, 0, 0));
+    CHECK_EQ_INT(timeline_seq_known_at(&q, T(2020, 1, 1, 9, 0)), 12);
+    CHECK_EQ_INT(timeline_seq_known_at(&q, T(2019, 1, 1, 0, 0)), 4);
+    /* Decode round trip: every token's string finds the same token. */
+    for (size_t i = 0; i < q.len; i++) CHECK_EQ_INT(vocab_find(&v, vocab_token_str(&v, q.tokens[i])), q.tokens[i]);
+    /* Without ICD splitting, the codes stay whole. */
+    vocab v2;
+    o.split_codes = 0;
+    REQUIRE(vocab_build(&v2, &s, &sp, &o, &err) == CF_OK);
+    timeline_encoder *e2;
+    REQUIRE(timeline_encoder_new(&e2, &v2, &s, &err) == CF_OK);
+    REQUIRE(timeline_encode(e2, (uint64_t)store_find_subject(&s, 1), &q, &err) == CF_OK);
+    CHECK_EQ_INT(q.len, nw - 7);
+    CHECK_EQ_STR(vocab_token_str(&v2, q.tokens[13]), "DIAGNOSIS//ICD//10//I2510");
+    CHECK_EQ_STR(vocab_token_str(&v2, q.tokens[14]), "PROCEDURE//ICD//10//0210093");
+    CHECK(vocab_find(&v2, "ICD10CM//I25") < 0);
+    CHECK(memcmp(v.hash, v2.hash, VOCAB_HASH_BYTES) != 0);
+    timeline_encoder_free(e2);
+    vocab_free(&v2);
+    timeline_seq_free(&q);
+    timeline_encoder_free(e);
+    vocab_free(&v);
+    store_close(&s);
+}
+
+/* ------------------------------------------------------------------ train-only fitting */
+
+#define ISO_SUBJECTS 240
+
+/* Every subject: sex, birth, three labs with values. Tuning and held_out subjects also have
+ * codes no train subject has, extreme values, and later years; none of it may reach the
+ * vocabulary. only_train leaves the tuning and held_out subjects out altogether. */
+static int build_isolation_store(const char *path, const split_config *sp, int only_train) {
+    builder b;
+    b_open(&b, path);
+    for (int64_t id = 5000; id < 5000 + ISO_SUBJECTS; id++) {
+        int part = split_assign(sp, id);
+        if (only_train && part != SPLIT_TRAIN) continue;
+        b_add(&b, id, TIME_NULL, id % 2 ? "GENDER//F" : "GENDER//M", NAN);
+        b_add(&b, id, T(1950 + (int)(id % 40), 1, 1, 0, 0), "MEDS_BIRTH", NAN);
+        for (int k = 0; k < 6; k++) {
+            int64_t t = T(2010 + (int)(id % 5), 1 + (unsigned)k, 1, 8, 0);
+            b_add(&b, id, t, "LAB//GLU//mg/dL", (float)(70 + (id * 13 + k * 7) % 90));
+            b_add(&b, id, t, "LAB//NA//mEq/L", (float)(130 + (id + k) % 15));
+            b_add(&b, id, t + HOUR_US, "MEDICATION//START//Aspirin", NAN);
+        }
+        if (part == SPLIT_HELD_OUT) {
+            for (int k = 0; k < 6; k++) b_add(&b, id, T(2099, 1, 1 + (unsigned)k, 0, 0), "LAB//SECRET//u", 1e6f);
+            b_add(&b, id, T(2099, 2, 1, 0, 0), "LAB//GLU//mg/dL", 1e6f);
+            b_add(&b, id, T(2099, 2, 1, 0, 0), "RACE//HELDOUT", NAN);
+        }
+        if (part == SPLIT_TUNING)
+            for (int k = 0; k < 6; k++) b_add(&b, id, T(1900, 1, 1 + (unsigned)k, 0, 0), "TUNEONLY//x", -5.0f);
+    }
+    return b_finish(&b);
+}
+
+static void test_vocab_sees_train_only(void) {
+    split_config sp;
+    split_config_default(&sp);
+    cf_err err = {0};
+    REQUIRE(build_isolation_store(tmp("iso_all.store"), &sp, 0) == 0);
+    REQUIRE(build_isolation_store(tmp("iso_train.store"), &sp, 1) == 0);
+    store all, tr;
+    REQUIRE(store_open(&all, tmp("iso_all.store"), &err) == CF_OK);
+    REQUIRE(store_open(&tr, tmp("iso_train.store"), &err) == CF_OK);
+    int held = 0, tuning = 0;
+    for (int64_t id = 5000; id < 5000 + ISO_SUBJECTS; id++) {
+        held += split_assign(&sp, id) == SPLIT_HELD_OUT;
+        tuning += split_assign(&sp, id) == SPLIT_TUNING;
+    }
+    REQUIRE(held > 5 && tuning > 5);
+    CHECK(all.n_subjects > tr.n_subjects);
+    vocab_options o;
+    vocab_options_default(&o);
+    vocab va, vt;
+    REQUIRE(vocab_build(&va, &all, &sp, &o, &err) == CF_OK);
+    REQUIRE(vocab_build(&vt, &tr, &sp, &o, &err) == CF_OK);
+    /* The same bytes, whether or not the other splits exist at all. */
+    CHECK(memcmp(va.hash, vt.hash, VOCAB_HASH_BYTES) == 0);
+    CHECK_EQ_INT(va.train_subjects, ISO_SUBJECTS - held - tuning);
+    CHECK(vocab_find(&va, "LAB//SECRET//u") < 0);
+    CHECK(vocab_find(&va, "TUNEONLY//x") < 0);
+    CHECK(vocab_find(&va, "TUNEONLY//[UNK]") < 0);
+    CHECK(vocab_find(&va, "RACE//HELDOUT") < 0);
+    CHECK(vocab_find(&va, "[YEAR 2095-2099]") < 0);
+    CHECK(vocab_find(&va, "[YEAR 2010-2014]") >= 0);
+    /* A held_out subject's secret code is an unknown lab; its year is clamped to train's. */
+    timeline_encoder *e;
+    REQUIRE(timeline_encoder_new(&e, &va, &all, &err) == CF_OK);
+    timeline_seq q;
+    timeline_seq_init(&q);
+    int checked = 0;
+    for (uint64_t k = 0; k < all.n_subjects && !checked; k++) {
+        if (split_assign(&sp, all.subject_id[k]) != SPLIT_HELD_OUT) continue;
+        REQUIRE(timeline_encode(e, k, &q, &err) == CF_OK);
+        int unk = 0, race_unk = 0;
+        for (size_t i = 0; i < q.len; i++) {
+            const char *t = vocab_token_str(&va, q.tokens[i]);
+            unk += !strcmp(t, "LAB//[UNK]");
+            race_unk += !strcmp(t, "[UNK]");
+            CHECK(strstr(t, "SECRET") == NULL);
+        }
+        CHECK_EQ_INT(unk, 6);
+        CHECK_EQ_INT(race_unk, 1); /* RACE was never seen in train: not even RACE//[UNK] exists */
+        checked = 1;
+    }
+    CHECK(checked);
+    /* The extreme held_out value did not move the cut points: 1e6 is just above the top cut. */
+    int64_t glu = vocab_find(&va, "LAB//GLU//mg/dL");
+    REQUIRE(glu >= 0 && va.cut_set[glu] != UINT32_MAX);
+    CHECK(va.cuts[(size_t)va.cut_set[glu] * VOCAB_N_CUTS + VOCAB_N_CUTS - 1] < 200);
+    timeline_seq_free(&q);
+    timeline_encoder_free(e);
+    vocab_free(&va);
+    vocab_free(&vt);
+    store_close(&all);
+    store_close(&tr);
+}
+
+static void test_max_vocab_and_min_count(void) {
+    split_config sp;
+    split_config_default(&sp);
+    cf_err err = {0};
+    REQUIRE(build_isolation_store(tmp("iso_mv.store"), &sp, 0) == 0);
+    store s;
+    REQUIRE(store_open(&s, tmp("iso_mv.store"), &err) == CF_OK);
+    vocab_options o;
+    vocab_options_default(&o);
+    vocab v;
+    REQUIRE(vocab_build(&v, &s, &sp, &o, &err) == CF_OK);
+    uint32_t full = v.n_tokens;
+    vocab_free(&v);
+    /* One token fewer: the least frequent code goes (Aspirin and the labs tie at 6 per
+     * subject; sex codes are rarer). */
+    o.max_vocab = full - 1;
+    REQUIRE(vocab_build(&v, &s, &sp, &o, &err) == CF_OK);
+    CHECK_EQ_INT(v.n_tokens, full - 1);
+    CHECK((vocab_find(&v, "GENDER//F") < 0) + (vocab_find(&v, "GENDER//M") < 0) == 1);
+    CHECK(vocab_find(&v, "LAB//GLU//mg/dL") >= 0);
+    vocab_free(&v);
+    o.max_vocab = 40;
+    CHECK(vocab_build(&v, &s, &sp, &o, &err) == CF_EINPUT); /* the fixed tokens alone exceed it */
+    CHECK_CONTAINS(err.msg, "--max-vocab");
+    o.max_vocab = 0;
+    o.min_count = 1000000;
+    REQUIRE(vocab_build(&v, &s, &sp, &o, &err) == CF_OK);
+    CHECK(vocab_find(&v, "LAB//GLU//mg/dL") < 0);
+    CHECK(vocab_find(&v, "LAB//[UNK]") >= 0);
+    CHECK(v.count[vocab_find(&v, "LAB//[UNK]")] > 0);
+    vocab_free(&v);
+    store_close(&s);
+}
+
+/* ------------------------------------------------------------------ determinism and damage */
+
+static void test_determinism_and_file_round_trip(void) {
+    split_config sp;
+    split_config_default(&sp);
+    cf_err err = {0};
+    REQUIRE(build_isolation_store(tmp("det.store"), &sp, 0) == 0);
+    store s;
+    REQUIRE(store_open(&s, tmp("det.store"), &err) == CF_OK);
+    vocab_options o;
+    vocab_options_default(&o);
+    vocab a, b, c;
+    REQUIRE(vocab_build(&a, &s, &sp, &o, &err) == CF_OK);
+    REQUIRE(vocab_build(&b, &s, &sp, &o, &err) == CF_OK);
+    CHECK(memcmp(a.hash, b.hash, VOCAB_HASH_BYTES) == 0);
+    REQUIRE(vocab_save(&a, tmp("det.vocab"), &err) == CF_OK);
+    REQUIRE(vocab_load(&c, tmp("det.vocab"), &err) == CF_OK);
+    CHECK(memcmp(a.hash, c.hash, VOCAB_HASH_BYTES) == 0);
+    REQUIRE_EQ_INT(c.n_tokens, a.n_tokens);
+    for (uint32_t i = 0; i < a.n_tokens; i++) CHECK_EQ_STR(vocab_token_str(&c, i), vocab_token_str(&a, i));
+    timeline_encoder *ea, *ec;
+    REQUIRE(timeline_encoder_new(&ea, &a, &s, &err) == CF_OK);
+    REQUIRE(timeline_encoder_new(&ec, &c, &s, &err) == CF_OK);
+    timeline_seq qa, qc;
+    timeline_seq_init(&qa);
+    timeline_seq_init(&qc);
+    size_t mismatched = 0;
+    for (uint64_t k = 0; k < s.n_subjects; k++) {
+        REQUIRE(timeline_encode(ea, k, &qa, &err) == CF_OK);
+        REQUIRE(timeline_encode(ec, k, &qc, &err) == CF_OK);
+        mismatched += qa.len != qc.len || memcmp(qa.tokens, qc.tokens, qa.len * 4) ||
+                      memcmp(qa.times, qc.times, qa.len * 8);
+        /* Encoding the same subject again with a reused sequence gives the same tokens. */
+        REQUIRE(timeline_encode(ea, k, &qc, &err) == CF_OK);
+        mismatched += qa.len != qc.len || memcmp(qa.tokens, qc.tokens, qa.len * 4);
+    }
+    CHECK_EQ_INT(mismatched, 0);
+    timeline_seq_free(&qa);
+    timeline_seq_free(&qc);
+    timeline_encoder_free(ea);
+    timeline_encoder_free(ec);
+    vocab_free(&a);
+    vocab_free(&b);
+    vocab_free(&c);
+    store_close(&s);
+}
+
+static void test_vocab_damage_detected(void) {
+    split_config sp;
+    split_all_train(&sp);
+    cf_err err = {0};
+    REQUIRE(build_spec_store(tmp("dmg.store")) == 0);
+    store s;
+    REQUIRE(store_open(&s, tmp("dmg.store"), &err) == CF_OK);
+    vocab_options o;
+    vocab_options_default(&o);
+    vocab v, w;
+    REQUIRE(vocab_build(&v, &s, &sp, &o, &err) == CF_OK);
+    uint8_t *img;
+    size_t len;
+    REQUIRE(vocab_serialize(&v, &img, &len, &err) == CF_OK);
+    CHECK(vocab_parse(&w, img, len, "image", &err) == CF_OK);
+    vocab_free(&w);
+    /* Any single flipped bit, anywhere, is caught. */
+    size_t positions[] = {0, 9, 30, 70, 100, 230, 256, 256 + 41, len / 2, len - 2, len - 1};
+    for (size_t p = 0; p < sizeof positions / sizeof *positions; p++) {
+        img[positions[p]] ^= 0x10;
+        err.msg[0] = 0;
+        if (vocab_parse(&w, img, len, "image", &err) != CF_EINPUT) {
+            CHECK_FAIL_("a flipped bit at byte %zu was accepted", positions[p]);
+            vocab_free(&w);
+        }
+        CHECK(err.msg[0] != 0);
+        img[positions[p]] ^= 0x10;
+    }
+    CHECK(vocab_parse(&w, img, len - 1, "image", &err) == CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "truncated");
+    CHECK(vocab_parse(&w, img, 100, "image", &err) == CF_EINPUT);
+    CHECK(vocab_parse(&w, img, 0, "image", &err) == CF_EINPUT);
+    img[8] = 2; /* a future version is named as such, not as damage */
+    CHECK(vocab_parse(&w, img, len, "image", &err) == CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "version 2");
+    img[8] = 1;
+    /* A file on disk: damaged in the middle. */
+    img[len / 3] ^= 1;
+    REQUIRE(atomic_write_file(tmp("bad.vocab"), img, len, &err) == CF_OK);
+    CHECK(vocab_load(&w, tmp("bad.vocab"), &err) == CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "damaged");
+    CHECK(vocab_load(&w, tmp("none.vocab"), &err) == CF_EINPUT);
+    free(img);
+    vocab_free(&v);
+    store_close(&s);
+}
+
+/* ------------------------------------------------------------------ shards and windows */
+
+static void test_shards_and_windows(void) {
+    split_config sp;
+    split_all_train(&sp);
+    cf_err err = {0};
+    REQUIRE(build_spec_store(tmp("sh.store")) == 0);
+    store s;
+    REQUIRE(store_open(&s, tmp("sh.store"), &err) == CF_OK);
+    vocab_options o;
+    vocab_options_default(&o);
+    o.min_count = 2;
+    vocab v;
+    REQUIRE(vocab_build(&v, &s, &sp, &o, &err) == CF_OK);
+    timeline_shard_stats st;
+    REQUIRE(timeline_write_shards(&v, &s, &sp, SPLIT_TRAIN, tmp("train.tokens"), &st, &err) == CF_OK);
+    CHECK_EQ_INT(st.subjects, 2);
+    timeline_shard sh;
+    REQUIRE(timeline_shard_open(&sh, tmp("train.tokens"), &v, &err) == CF_OK);
+    CHECK(timeline_shard_verify(&sh, &err) == CF_OK);
+    CHECK_EQ_INT(sh.n_subjects, 2);
+    CHECK_EQ_INT(sh.token_bytes, 2);
+    CHECK_EQ_INT(sh.n_tokens, st.tokens);
+    /* The shard holds exactly what the encoder makes. */
+    timeline_encoder *e;
+    REQUIRE(timeline_encoder_new(&e, &v, &s, &err) == CF_OK);
+    timeline_seq q;
+    timeline_seq_init(&q);
+    for (uint64_t i = 0; i < sh.n_subjects; i++) {
+        timeline_shard_subject r;
+        timeline_shard_get_subject(&sh, i, &r);
+        REQUIRE(timeline_encode(e, (uint64_t)store_find_subject(&s, r.subject_id), &q, &err) == CF_OK);
+        REQUIRE_EQ_INT(r.n_tokens, q.len);
+        CHECK_EQ_INT(r.n_prefix, q.n_prefix);
+        CHECK_EQ_INT(r.birth, q.birth);
+        for (size_t j = 0; j < q.len; j++) {
+            CHECK_EQ_INT(timeline_shard_token(&sh, r.first + j), q.tokens[j]);
+            CHECK_EQ_INT(sh.times[r.first + j], q.times[j]);
+        }
+        CHECK_EQ_INT(timeline_shard_subject_at(&sh, r.first), i);
+        CHECK_EQ_INT(timeline_shard_subject_at(&sh, r.first + r.n_tokens - 1), i);
+    }
+    /* Subject 1 comes first (ids ascending). A window at its [GAP 1h-2h] (position 12) gets a
+     * fresh prefix: RACE is WHITE by then. No loss on the prefix. */
+    REQUIRE(timeline_encode(e, (uint64_t)store_find_subject(&s, 1), &q, &err) == CF_OK);
+    int in[40], tg[40];
+    CHECK_EQ_INT(timeline_shard_window(&sh, &v, 12, 10, in, tg), 4);
+    CHECK_EQ_STR(vocab_token_str(&v, (uint32_t)in[0]), "GENDER//F");
+    CHECK_EQ_STR(vocab_token_str(&v, (uint32_t)in[1]), "RACE//WHITE");
+    CHECK_EQ_STR(vocab_token_str(&v, (uint32_t)in[2]), "[AGE 35-39]");
+    CHECK_EQ_STR(vocab_token_str(&v, (uint32_t)in[3]), "[YEAR 2020-2024]");
+    CHECK_EQ_STR(vocab_token_str(&v, (uint32_t)in[4]), "[GAP 1h-2h]");
+    CHECK(tg[0] == -1 && tg[1] == -1 && tg[2] == -1);
+    CHECK_EQ_INT(tg[3], q.tokens[12]);
+    for (int i = 4; i < 10; i++) CHECK_EQ_INT(tg[i], q.tokens[12 + i - 3]);
+    for (int i = 5; i < 10; i++) CHECK_EQ_INT(in[i], q.tokens[12 + i - 4]);
+    /* Inside the native prefix: the window starts at the subject's first token. */
+    CHECK_EQ_INT(timeline_shard_window(&sh, &v, 2, 6, in, tg), 0);
+    for (int i = 0; i < 6; i++) CHECK_EQ_INT(in[i], q.tokens[i]);
+    CHECK(tg[0] == -1 && tg[1] == -1 && tg[2] == -1 && tg[3] == (int)q.tokens[4]);
+    /* Across the subject boundary: subject 2's prefix has no loss; then padding. */
+    uint64_t end1 = q.len;
+    CHECK_EQ_INT(timeline_shard_window(&sh, &v, end1 - 1, 6, in, tg), 4);
+    CHECK_EQ_STR(vocab_token_str(&v, (uint32_t)in[4]), "[EOT]");
+    CHECK_EQ_INT(tg[4], -1); /* the next token is subject 2's first prefix token */
+    CHECK_EQ_STR(vocab_token_str(&v, (uint32_t)in[5]), "GENDER//F");
+    int T40 = 40;
+    timeline_shard_window(&sh, &v, sh.n_tokens - 2, T40, in, tg);
+    CHECK_EQ_STR(vocab_token_str(&v, (uint32_t)in[T40 - 1]), "[PAD]");
+    CHECK_EQ_INT(tg[T40 - 1], -1);
+    timeline_shard_close(&sh);
+
+    /* An empty split makes a valid, empty shard whose windows are all padding. */
+    REQUIRE(timeline_write_shards(&v, &s, &sp, SPLIT_HELD_OUT, tmp("empty.tokens"), &st, &err) == CF_OK);
+    CHECK_EQ_INT(st.subjects, 0);
+    REQUIRE(timeline_shard_open(&sh, tmp("empty.tokens"), &v, &err) == CF_OK);
+    CHECK(sh.n_subjects == 0 && sh.n_tokens == 0 && sh.split == SPLIT_HELD_OUT);
+    CHECK(timeline_shard_verify(&sh, &err) == CF_OK);
+    CHECK_EQ_INT(timeline_shard_window(&sh, &v, 0, 4, in, tg), 0);
+    CHECK(in[0] == (int)v.special[VOCAB_SP_PAD] && tg[3] == -1);
+    timeline_shard_close(&sh);
+
+    /* Another vocabulary is refused; a split other than the vocabulary's is refused. */
+    vocab v2;
+    o.min_count = 1;
+    REQUIRE(vocab_build(&v2, &s, &sp, &o, &err) == CF_OK);
+    CHECK(timeline_shard_open(&sh, tmp("train.tokens"), &v2, &err) == CF_EINPUT);
+    split_config other;
+    split_config_default(&other);
+    CHECK(timeline_write_shards(&v, &s, &other, SPLIT_TRAIN, tmp("x.tokens"), NULL, &err) == CF_EINPUT);
+    CHECK(access(tmp("x.tokens"), F_OK) != 0);
+    vocab_free(&v2);
+
+    /* Damage: a token byte fails verify; a header byte fails open. */
+    FILE *f = fopen(tmp("train.tokens"), "rb");
+    REQUIRE(f);
+    static uint8_t buf[1 << 16];
+    size_t len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    REQUIRE(len > 1000 && len < sizeof buf);
+    REQUIRE(timeline_shard_open(&sh, tmp("train.tokens"), &v, &err) == CF_OK);
+    size_t tok_off = (size_t)((const uint8_t *)sh.tokens - (const uint8_t *)sh.map);
+    timeline_shard_close(&sh);
+    buf[tok_off + 3] ^= 1;
+    REQUIRE(atomic_write_file(tmp("bad.tokens"), buf, len, &err) == CF_OK);
+    REQUIRE(timeline_shard_open(&sh, tmp("bad.tokens"), &v, &err) == CF_OK);
+    CHECK(timeline_shard_verify(&sh, &err) == CF_EINPUT);
+    timeline_shard_close(&sh);
+    buf[tok_off + 3] ^= 1;
+    buf[30] ^= 1;
+    REQUIRE(atomic_write_file(tmp("bad.tokens"), buf, len, &err) == CF_OK);
+    CHECK(timeline_shard_open(&sh, tmp("bad.tokens"), &v, &err) == CF_EINPUT);
+    buf[30] ^= 1;
+    REQUIRE(atomic_write_file(tmp("bad.tokens"), buf, len - 8, &err) == CF_OK);
+    CHECK(timeline_shard_open(&sh, tmp("bad.tokens"), &v, &err) == CF_EINPUT);
+
+    timeline_seq_free(&q);
+    timeline_encoder_free(e);
+    vocab_free(&v);
+    store_close(&s);
+}
+
+/* ------------------------------------------------------------------ baselines */
+
+static void test_ngram_baselines(void) {
+    /* Each subject alternates A, B, A, B ... one minute apart (no gap tokens): after the first
+     * stream token, the previous token decides the next, so a bigram is nearly perfect and a
+     * unigram pays about ln 2 per token. */
+    split_config sp;
+    cf_err err = {0};
+    split_config_default(&sp);
+    REQUIRE(split_parse_fractions(&sp, "50/0/50", &err) == CF_OK);
+    builder b;
+    b_open(&b, tmp("ab.store"));
+    int per_split[SPLIT_COUNT] = {0};
+    for (int64_t id = 1; id <= 60; id++) {
+        per_split[split_assign(&sp, id)]++;
+        b_add(&b, id, TIME_NULL, "GENDER//F", NAN);
+        for (int k = 0; k < 200; k++) b_add(&b, id, T(2020, 1, 1, 0, 0) + k * MIN_US, k % 2 ? "X//B" : "X//A", NAN);
+    }
+    REQUIRE(b_finish(&b) == 0);
+    store s;
+    REQUIRE(store_open(&s, tmp("ab.store"), &err) == CF_OK);
+    vocab_options o;
+    vocab_options_default(&o);
+    vocab v;
+    REQUIRE(vocab_build(&v, &s, &sp, &o, &err) == CF_OK);
+    timeline_baseline bl;
+    REQUIRE(timeline_ngram_baseline(&v, &s, &sp, &bl, &err) == CF_OK);
+    CHECK_EQ_INT(bl.eval_subjects[SPLIT_TRAIN], per_split[SPLIT_TRAIN]);
+    CHECK_EQ_INT(bl.eval_subjects[SPLIT_HELD_OUT], per_split[SPLIT_HELD_OUT]);
+    CHECK_EQ_INT(bl.eval_subjects[SPLIT_TUNING], 0);
+    CHECK(isnan(bl.unigram[SPLIT_TUNING]));
+    /* 200 stream tokens + [EOT] per subject; each subject is prefix (3) + 201 tokens. */
+    CHECK_EQ_INT(bl.eval_targets[SPLIT_HELD_OUT], 201 * per_split[SPLIT_HELD_OUT]);
+    CHECK_EQ_INT(bl.tokens_median[SPLIT_HELD_OUT], 204);
+    CHECK_NEAR(bl.unigram[SPLIT_HELD_OUT], 0.74, 0.08);
+    CHECK(bl.bigram[SPLIT_HELD_OUT] < 0.15);
+    CHECK(bl.bigram[SPLIT_HELD_OUT] < bl.unigram[SPLIT_HELD_OUT]);
+    vocab_free(&v);
+    store_close(&s);
+}
+
+int main(void) {
+    RUN(test_split_proportions_and_determinism);
+    RUN(test_split_key_file);
+    RUN(test_gap_bins);
+    RUN(test_age_bins);
+    RUN(test_quantile_cuts);
+    RUN(test_encode_by_hand);
+    RUN(test_vocab_sees_train_only);
+    RUN(test_max_vocab_and_min_count);
+    RUN(test_determinism_and_file_round_trip);
+    RUN(test_vocab_damage_detected);
+    RUN(test_shards_and_windows);
+    RUN(test_ngram_baselines);
+    return check_summary();
+}
