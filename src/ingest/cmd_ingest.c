@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli/commands.h"
+#include "ingest/fhir.h"
 #include "ingest/mapped_csv.h"
 #include "ingest/mapping.h"
 #include "ingest/report.h"
@@ -21,17 +22,21 @@
 
 static void ingest_help(void) {
     printf("usage: clinfm ingest --mapping FILE --input DIR --out STORE [options]\n"
+           "       clinfm ingest --format fhir --input PATH --out STORE [options]\n"
            "\n"
            "Reads source tables into an event store (MEDS data model: subject, time, code,\n"
            "numeric value, text value, with provenance for every event).\n"
            "\n"
            "options:\n"
-           "  --format csv         source format (default csv: CSV or .csv.gz tables read through\n"
-           "                       a mapping file; see docs/MAPPING.md)\n"
+           "  --format FORMAT      csv (default): CSV or .csv.gz tables read through a mapping file\n"
+           "                       (docs/MAPPING.md; MIMIC-IV and OMOP CDM mappings ship in mappings/);\n"
+           "                       fhir: FHIR R4 Bundles (.json, .json.gz), NDJSON, or a folder of them\n"
+           "                       such as a Bulk Data export (docs/FHIR.md)\n"
            "  --mapping FILE       mapping file (e.g. mappings/mimic-iv.map)\n"
-           "  --input DIR          directory the mapping's file paths are relative to\n"
+           "  --input PATH         csv: directory the mapping's paths are relative to; fhir: a file\n"
+           "                       or folder\n"
            "  --out STORE          the store file to write (atomically)\n"
-           "  --tables A,B         ingest only these tables of the mapping\n"
+           "  --tables A,B         csv: ingest only these tables of the mapping\n"
            "  --strict             the first rejected row is a fatal error\n"
            "  --memory-mb N        event buffer before spilling sorted runs to disk (default 256)\n"
            "  --report FILE        also write the ingestion report as JSON\n"
@@ -102,13 +107,15 @@ int cmd_ingest(int argc, char **argv) {
     if (optind < argc) return cli_usage_error("ingest", "unexpected argument '%s'", argv[optind]);
     if (!input) return cli_usage_error("ingest", "--input is required");
     if (!out) return cli_usage_error("ingest", "--out is required");
-    if (strcmp(format, "csv") != 0)
-        return cli_usage_error("ingest", "--format must be csv");
-    if (!mapping_path) return cli_usage_error("ingest", "--mapping is required with --format csv");
+    int fhir = !strcmp(format, "fhir");
+    if (!fhir && strcmp(format, "csv") != 0) return cli_usage_error("ingest", "--format must be csv or fhir");
+    if (!fhir && !mapping_path) return cli_usage_error("ingest", "--mapping is required with --format csv");
+    if (fhir && (mapping_path || tables)) return cli_usage_error("ingest", "--mapping and --tables go with --format csv");
 
     cf_err err = {0};
     mapping m;
-    int rc = mapping_load(&m, mapping_path, &err);
+    memset(&m, 0, sizeof m);
+    int rc = fhir ? CF_OK : mapping_load(&m, mapping_path, &err);
     if (rc) {
         cf_err_print(&err);
         return rc;
@@ -119,13 +126,16 @@ int cmd_ingest(int argc, char **argv) {
     store_writer_options wopt = {.memory_budget = (size_t)memory_mb << 20};
     double t0 = now_seconds();
     rc = store_writer_open(&w, out, &wopt, &err);
-    if (!rc) {
+    if (!rc && fhir) {
+        fhir_options fo = {.strict = strict, .show_progress = 1};
+        rc = fhir_ingest(input, w, &rep, &fo, &err);
+    } else if (!rc) {
         mapped_csv_options mo = {.only_tables = tables, .show_progress = 1};
         rc = mapped_csv_ingest(&m, input, w, &rep, &mo, &err);
     }
     uint64_t events = w ? store_writer_events(w) : 0;
     if (!rc) {
-        char *meta = build_meta(format, &m, input, &rep);
+        char *meta = build_meta(format, fhir ? NULL : &m, input, &rep);
         if (!meta || store_writer_set_meta(w, meta)) rc = cf_fail(&err, CF_EINTERNAL, "out of memory");
         free(meta);
     }
@@ -156,6 +166,6 @@ int cmd_ingest(int argc, char **argv) {
         }
     }
     ingest_report_free(&rep);
-    mapping_free(&m);
+    if (!fhir) mapping_free(&m);
     return rc;
 }
