@@ -7,8 +7,8 @@ CC      ?= cc
 SAN     ?= 0
 OPT     ?= -O2
 CFLAGS_BASE = -std=c11 -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
-              -D_GNU_SOURCE -Isrc -pthread
-LIBS    = -lcjson -lsodium -lz -lm -lpthread
+              -D_GNU_SOURCE -DCLINFM_WITH_LIBDEFLATE -Isrc -pthread
+LIBS    = -lcjson -lsodium -ldeflate -lz -lm -lpthread
 
 ifeq ($(SAN),1)
   OPT = -O1
@@ -58,12 +58,17 @@ test: deps
 
 # Fuzz targets: clang + libFuzzer, every source instrumented.
 FUZZ_BUILD = build-fuzz
-FUZZ_CFLAGS = -std=c11 -g -O1 -D_GNU_SOURCE -Isrc -pthread -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_CFLAGS = -std=c11 -g -O1 -D_GNU_SOURCE -DCLINFM_WITH_LIBDEFLATE -Isrc -pthread \
+              -fsanitize=fuzzer-no-link,address,undefined
 FUZZ_LIB_OBJ = $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 $(FUZZ_BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
-$(FUZZ_BUILD)/%: fuzz/%.c $(FUZZ_LIB_OBJ)
+$(FUZZ_BUILD)/libclinfm.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+# Each target links the archive, so it pulls in only the objects it uses.
+$(FUZZ_BUILD)/%: fuzz/%.c $(FUZZ_BUILD)/libclinfm.a
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
 fuzz-build: $(FUZZ_SRC:fuzz/%.c=$(FUZZ_BUILD)/%)
