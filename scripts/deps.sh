@@ -2,7 +2,7 @@
 # Installs the Debian packages clinfm needs, only those that are missing.
 # Runs apt-get update at most once, and only when something must be installed.
 set -euo pipefail
-PKGS=(build-essential clang libclang-rt-14-dev llvm pkg-config zlib1g-dev libdeflate-dev libsodium-dev libcjson-dev
+PKGS=(build-essential clang libclang-rt-14-dev llvm pkg-config zlib1g-dev libdeflate-dev libsodium-dev libcjson-dev libpcre2-dev
       python3 python3-pandas procps)
 missing=()
 for p in "${PKGS[@]}"; do

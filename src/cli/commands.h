@@ -15,6 +15,9 @@ int cmd_ingest(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_deid(int argc, char **argv);
+int cmd_deid_eval(int argc, char **argv);
 int cmd_vocab(int argc, char **argv);
 int cmd_tokens(int argc, char **argv);
 

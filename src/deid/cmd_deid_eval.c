@@ -1,0 +1,192 @@
+/* `clinfm deid-eval`: runs the free-text de-identifier on an annotated corpus and prints recall,
+ * precision and F2 per PHI type and overall, by any-overlap and by strict span match, as a table
+ * or as JSON. It prints counts and ratios only, never corpus text. */
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "deid/eval.h"
+#include "deid/text.h"
+
+static const char *CMD = "deid-eval";
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: clinfm deid-eval --corpus FILE --format presidio|phrase [--json] [--rules DIR]\n"
+            "                        [--min-recall R] [--min-precision P]\n\n"
+            "Measures the free-text de-identifier on an annotated corpus: recall, precision and F2\n"
+            "per PHI type and overall, by any-overlap and by strict (exact span) match.\n\n"
+            "  --corpus FILE      annotated corpus\n"
+            "  --format F         presidio: JSON array of {full_text, spans[{entity_type,\n"
+            "                     start_position, end_position}]} (code point offsets);\n"
+            "                     phrase: \"##RECORD id\" lines, PHI inline as {{TYPE:phrase}}\n"
+            "  --json             print the result as JSON\n"
+            "  --rules DIR        rules folder (default $CLINFM_DEID_RULES, else data/deid)\n"
+            "  --min-recall R     exit 1 if overall any-overlap recall is below R\n"
+            "  --min-precision P  exit 1 if overall any-overlap precision is below P\n\n"
+            "Recall of a gold type counts its spans that any prediction overlaps (a name tagged as\n"
+            "an organisation is still removed); precision of a predicted type counts its predictions\n"
+            "that overlap a gold span. F2 = 5PR/(4P+R). The overall figure covers the Safe Harbor\n"
+            "categories only: presidio NRP and TITLE annotations and ages under 90 are not PHI under\n"
+            "Safe Harbor, so they are neither misses nor, when a prediction falls on them, errors.\n"
+            "Presidio types map as: PERSON->NAME, STREET_ADDRESS->ADDRESS, GPE/LOCATION->LOCATION,\n"
+            "ORGANIZATION->ORGANIZATION, DATE_TIME->DATE, AGE->AGE_OVER_89 (90+ only),\n"
+            "PHONE_NUMBER->PHONE, EMAIL_ADDRESS->EMAIL, US_SSN->SSN, CREDIT_CARD/IBAN_CODE/\n"
+            "US_DRIVER_LICENSE/US_PASSPORT/US_BANK_NUMBER->ID, IP_ADDRESS->IP, DOMAIN_NAME->URL,\n"
+            "ZIP_CODE->ZIP.\n\n"
+            "exit status: 0 ok, 1 bad input or usage (or a floor not met), 2 internal error.\n");
+}
+
+static int parse_ratio(const char *opt, const char *s, double *out) {
+    char *end;
+    double v = strtod(s, &end);
+    if (!*s || *end || v < 0 || v > 1) return cli_usage_error(CMD, "%s expects a number between 0 and 1", opt);
+    *out = v;
+    return 0;
+}
+
+static void print_row(const char *name, const deid_counts *o, const deid_counts *s) {
+    double ro = deid_ratio(o->gold_hit, o->gold_n), po = deid_ratio(o->pred_hit, o->pred_n);
+    double rs = deid_ratio(s->gold_hit, s->gold_n), ps = deid_ratio(s->pred_hit, s->pred_n);
+    char b[6][16];
+    snprintf(b[0], 16, o->gold_n ? "%.3f" : "-", ro);
+    snprintf(b[1], 16, o->pred_n ? "%.3f" : "-", po);
+    snprintf(b[2], 16, (o->gold_n && o->pred_n) ? "%.3f" : "-", deid_f2(po, ro));
+    snprintf(b[3], 16, s->gold_n ? "%.3f" : "-", rs);
+    snprintf(b[4], 16, s->pred_n ? "%.3f" : "-", ps);
+    snprintf(b[5], 16, (s->gold_n && s->pred_n) ? "%.3f" : "-", deid_f2(ps, rs));
+    printf("%-14s %6llu %6llu  %7s %9s %6s   %7s %9s %6s\n", name, (unsigned long long)o->gold_n,
+           (unsigned long long)o->pred_n, b[0], b[1], b[2], b[3], b[4], b[5]);
+}
+
+static cJSON *json_counts(const deid_counts *c) {
+    cJSON *o = cJSON_CreateObject();
+    double r = deid_ratio(c->gold_hit, c->gold_n), p = deid_ratio(c->pred_hit, c->pred_n);
+    cJSON_AddNumberToObject(o, "gold", (double)c->gold_n);
+    cJSON_AddNumberToObject(o, "gold_found", (double)c->gold_hit);
+    cJSON_AddNumberToObject(o, "predicted", (double)c->pred_n);
+    cJSON_AddNumberToObject(o, "predicted_correct", (double)c->pred_hit);
+    if (c->gold_n) cJSON_AddNumberToObject(o, "recall", r);
+    else cJSON_AddNullToObject(o, "recall");
+    if (c->pred_n) cJSON_AddNumberToObject(o, "precision", p);
+    else cJSON_AddNullToObject(o, "precision");
+    if (c->gold_n && c->pred_n) cJSON_AddNumberToObject(o, "f2", deid_f2(p, r));
+    else cJSON_AddNullToObject(o, "f2");
+    return o;
+}
+
+int cmd_deid_eval(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"corpus", required_argument, 0, 'c'}, {"format", required_argument, 0, 'f'},
+        {"json", no_argument, 0, 'j'},         {"rules", required_argument, 0, 'r'},
+        {"min-recall", required_argument, 0, 'R'}, {"min-precision", required_argument, 0, 'P'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
+    };
+    const char *corpus = NULL, *format = NULL, *rules = NULL;
+    int json = 0;
+    double min_r = -1, min_p = -1;
+    optind = 1;
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': corpus = optarg; break;
+        case 'f': format = optarg; break;
+        case 'j': json = 1; break;
+        case 'r': rules = optarg; break;
+        case 'R': if (parse_ratio("--min-recall", optarg, &min_r)) return 1; break;
+        case 'P': if (parse_ratio("--min-precision", optarg, &min_p)) return 1; break;
+        case 'h': usage(stdout); return 0;
+        case ':': return cli_usage_error(CMD, "%s needs a value", argv[optind - 1]);
+        default: return cli_usage_error(CMD, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
+    if (!corpus) return cli_usage_error(CMD, "--corpus is required");
+    if (!format) return cli_usage_error(CMD, "--format is required (presidio or phrase)");
+    if (strcmp(format, "presidio") && strcmp(format, "phrase"))
+        return cli_usage_error(CMD, "--format must be presidio or phrase");
+    if (!rules) rules = getenv("CLINFM_DEID_RULES");
+    if (!rules || !*rules) rules = "data/deid";
+
+    cf_err err = {0};
+    deid_text_rules *r = NULL;
+    deid_corpus c;
+    memset(&c, 0, sizeof c);
+    int rc = deid_rules_load(&r, rules, &err);
+    if (!rc) rc = deid_corpus_load(corpus, format, &c, &err);
+    deid_eval_result res;
+    if (!rc) rc = deid_evaluate(r, &c, &res, NULL, NULL, &err);
+    if (rc) {
+        cf_err_print(&err);
+        deid_corpus_free(&c);
+        deid_rules_free(r);
+        return rc;
+    }
+    double mbps = res.seconds > 0 ? (double)res.bytes / 1e6 / res.seconds : 0;
+    double rec = deid_ratio(res.overlap_all.gold_hit, res.overlap_all.gold_n);
+    double prec = deid_ratio(res.overlap_all.pred_hit, res.overlap_all.pred_n);
+    size_t out_scope = c.n_gold - c.n_in_scope;
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "format", format);
+        cJSON_AddNumberToObject(o, "records", (double)c.n_docs);
+        cJSON_AddNumberToObject(o, "annotations", (double)c.n_gold);
+        cJSON_AddNumberToObject(o, "annotations_safe_harbor", (double)c.n_in_scope);
+        cJSON_AddNumberToObject(o, "annotations_not_phi", (double)out_scope);
+        cJSON_AddNumberToObject(o, "annotations_unknown_type", (double)c.n_unknown_types);
+        cJSON_AddStringToObject(o, "scope_note",
+                                "overall covers Safe Harbor categories; NRP, TITLE and ages under 90 are excluded");
+        cJSON *types = cJSON_AddObjectToObject(o, "types");
+        for (int t = 0; t < DEID_N_TYPES; t++) {
+            if (!res.overlap[t].gold_n && !res.overlap[t].pred_n) continue;
+            cJSON *tt = cJSON_AddObjectToObject(types, deid_type_name(t));
+            cJSON_AddItemToObject(tt, "any_overlap", json_counts(&res.overlap[t]));
+            cJSON_AddItemToObject(tt, "strict", json_counts(&res.strict[t]));
+        }
+        cJSON *ov = cJSON_AddObjectToObject(o, "overall_safe_harbor");
+        cJSON_AddItemToObject(ov, "any_overlap", json_counts(&res.overlap_all));
+        cJSON_AddItemToObject(ov, "strict", json_counts(&res.strict_all));
+        cJSON_AddNumberToObject(o, "all_annotations_recall_any_overlap", deid_ratio(res.all_gold_hit, res.all_gold_n));
+        cJSON_AddNumberToObject(o, "bytes", (double)res.bytes);
+        cJSON_AddNumberToObject(o, "seconds", res.seconds);
+        cJSON_AddNumberToObject(o, "mb_per_s", mbps);
+        char *s = cJSON_Print(o);
+        if (s) printf("%s\n", s);
+        free(s);
+        cJSON_Delete(o);
+    } else {
+        printf("deid-eval: %zu records, %zu annotations: %zu Safe Harbor, %zu not PHI under Safe Harbor "
+               "(NRP, TITLE, ages under 90)%s\n",
+               c.n_docs, c.n_gold, c.n_in_scope, out_scope,
+               c.n_unknown_types ? "; some annotation types unknown (counted as not PHI)" : "");
+        printf("%-14s %6s %6s  %-25s   %-25s\n", "", "", "", "any-overlap", "strict");
+        printf("%-14s %6s %6s  %7s %9s %6s   %7s %9s %6s\n", "type", "gold", "found", "recall", "precision",
+               "F2", "recall", "precision", "F2");
+        for (int t = 0; t < DEID_N_TYPES; t++) {
+            if (!res.overlap[t].gold_n && !res.overlap[t].pred_n) continue;
+            print_row(deid_type_name(t), &res.overlap[t], &res.strict[t]);
+        }
+        print_row("OVERALL", &res.overlap_all, &res.strict_all);
+        printf("overall = Safe Harbor categories; NRP, TITLE and ages under 90 are excluded.\n"
+               "Recall over every annotation, excluded ones included (any-overlap): %.3f\n",
+               deid_ratio(res.all_gold_hit, res.all_gold_n));
+        printf("speed: %.2f MB in %.3f s of de-identification = %.1f MB/s (one core)\n", (double)res.bytes / 1e6,
+               res.seconds, mbps);
+    }
+    int fail = 0;
+    if (min_r >= 0 && rec < min_r) {
+        fprintf(stderr, "clinfm deid-eval: overall recall %.4f is below --min-recall %.4f\n", rec, min_r);
+        fail = 1;
+    }
+    if (min_p >= 0 && prec < min_p) {
+        fprintf(stderr, "clinfm deid-eval: overall precision %.4f is below --min-precision %.4f\n", prec, min_p);
+        fail = 1;
+    }
+    deid_corpus_free(&c);
+    deid_rules_free(r);
+    return fail;
+}

@@ -1,0 +1,78 @@
+/* Measuring the free-text de-identifier against annotated corpora.
+ *
+ * Two corpus formats are read (both documented in docs/DEID.md):
+ *  - "presidio": a JSON array of {"full_text", "spans": [{"entity_type", "start_position",
+ *    "end_position"}]}, positions in Unicode code points, end exclusive (Microsoft
+ *    presidio-research's format);
+ *  - "phrase": plain UTF-8 text, a line "##RECORD <id>" before each record, PHI annotated inline
+ *    as {{TYPE:phrase}} where TYPE is a clinfm type (NAME, DATE, ...) or a presidio type.
+ *
+ * Gold types are mapped to clinfm types; annotations that are not Safe Harbor identifiers (presidio
+ * NRP and TITLE, and ages under 90, which Safe Harbor lets stay) are "out of scope": they count
+ * neither as misses nor, when a prediction falls on them, as false positives.
+ *
+ * Scores, by any-overlap and by strict (exact span) match:
+ *  - recall of a gold type: share of its in-scope spans that some prediction (of any type)
+ *    overlaps / equals, since a name tagged as an organisation is still removed;
+ *  - precision of a predicted type: share of its predictions that overlap / equal an in-scope
+ *    gold span (of any type); predictions that touch only out-of-scope spans are not counted;
+ *  - F2 = 5PR / (4P + R), weighing recall over precision as de-identification should. */
+#ifndef CLINFM_DEID_EVAL_H
+#define CLINFM_DEID_EVAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "deid/text.h"
+#include "util/err.h"
+
+typedef struct {
+    size_t start, end; /* bytes, end exclusive */
+    int type;          /* DEID_* or -1 when the annotation is no PHI type */
+    int in_scope;      /* counts toward the Safe Harbor figures */
+    char label[32];    /* the corpus' own type name */
+} deid_gold;
+
+typedef struct {
+    char *text;
+    size_t len;
+    deid_gold *gold;
+    size_t n_gold;
+} deid_doc;
+
+typedef struct {
+    deid_doc *docs;
+    size_t n_docs;
+    size_t n_gold, n_in_scope, n_unknown_types;
+} deid_corpus;
+
+int deid_corpus_load(const char *path, const char *format, deid_corpus *c, cf_err *err);
+void deid_corpus_free(deid_corpus *c);
+
+/* Maps a corpus type name to a clinfm type (or -1) and says whether it is a Safe Harbor type. */
+int deid_map_gold_type(const char *name, int *in_scope);
+
+typedef struct {
+    uint64_t gold_n, gold_hit;  /* in-scope gold spans of this type; found */
+    uint64_t pred_n, pred_hit;  /* counted predictions of this type; correct */
+} deid_counts;
+
+typedef struct {
+    deid_counts overlap[DEID_N_TYPES], strict[DEID_N_TYPES];
+    deid_counts overlap_all, strict_all; /* over all types, Safe Harbor scope */
+    uint64_t all_gold_n, all_gold_hit;    /* every annotation, scope ignored (any-overlap) */
+    uint64_t bytes;
+    double seconds; /* time spent in deid_find */
+} deid_eval_result;
+
+/* Called for each miss (gold != NULL, pred == NULL) and each false positive (pred != NULL) by
+ * any-overlap, for development tools; the command itself passes NULL and never prints text. */
+typedef void (*deid_eval_cb)(void *ctx, const deid_doc *doc, const deid_gold *gold, const deid_span *pred);
+
+int deid_evaluate(const deid_text_rules *r, const deid_corpus *c, deid_eval_result *res,
+                  deid_eval_cb cb, void *cb_ctx, cf_err *err);
+
+static inline double deid_ratio(uint64_t a, uint64_t b) { return b ? (double)a / (double)b : 0.0; }
+static inline double deid_f2(double p, double r) { return (4 * p + r) > 0 ? 5 * p * r / (4 * p + r) : 0.0; }
+
+#endif

@@ -1,0 +1,548 @@
+/* Store de-identification; see store_deid.h.
+ *
+ * Two passes over the mmap'd input, subject by subject: the first computes each subject's
+ * quasi-identifiers (after the date and age transforms) for the k-anonymity figures and the
+ * suppression decision; the second writes the surviving subjects' transformed events to a new
+ * store through the ordinary writer, which re-sorts them by pseudonym. */
+#include "deid/store_deid.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+#include <sodium.h>
+
+#include "store/store.h"
+#include "util/progress.h"
+#include "util/strmap.h"
+#include "util/timeutil.h"
+
+#define USEC_PER_YEAR ((int64_t)(365.2425 * 86400.0) * USEC_PER_SEC)
+
+/* What the de-identifier needs to know about each code of the input. */
+enum code_class { CC_PLAIN = 0, CC_PHI, CC_BIRTH, CC_GENDER, CC_RACE, CC_NOTE };
+
+/* Texts longer than this are treated as notes whatever their code. */
+#define NOTE_MIN_LEN 200
+
+typedef struct {
+    uint8_t cls;
+    int8_t phi_type;   /* DEID_* for CC_PHI, -1 = drop without using; -2 zip, -3 state */
+} code_info;
+
+static const struct {
+    const char *suffix;
+    int type;
+} phi_kinds[] = {
+    {"NAME", DEID_NAME},       {"ADDRESS", DEID_ADDRESS}, {"CITY", DEID_LOCATION},
+    {"LOCATION", DEID_LOCATION}, {"ZIP", -2},             {"STATE", -3},
+    {"PHONE", DEID_PHONE},     {"FAX", DEID_FAX},         {"EMAIL", DEID_EMAIL},
+    {"SSN", DEID_SSN},         {"MRN", DEID_MRN},         {"ID", DEID_ID},
+    {"ORGANIZATION", DEID_ORGANIZATION}, {"URL", DEID_URL}, {"IP", DEID_IP},
+};
+
+static code_info classify(const char *code) {
+    code_info ci = {CC_PLAIN, 0};
+    if (!strncmp(code, "PHI//", 5)) {
+        ci.cls = CC_PHI;
+        ci.phi_type = -1;
+        const char *kind = code + 5;
+        size_t kl = strcspn(kind, "/");
+        for (size_t i = 0; i < sizeof phi_kinds / sizeof phi_kinds[0]; i++)
+            if (strlen(phi_kinds[i].suffix) == kl && !strncmp(kind, phi_kinds[i].suffix, kl)) ci.phi_type = (int8_t)phi_kinds[i].type;
+    } else if (!strcmp(code, "MEDS_BIRTH")) {
+        ci.cls = CC_BIRTH;
+    } else if (!strncmp(code, "GENDER//", 8) || !strncmp(code, "SEX//", 5)) {
+        ci.cls = CC_GENDER;
+    } else if (!strncmp(code, "RACE//", 6)) {
+        ci.cls = CC_RACE;
+    } else if (!strncmp(code, "NOTE//", 6) || !strcmp(code, "NOTE")) {
+        ci.cls = CC_NOTE;
+    }
+    return ci;
+}
+
+/* The restricted 3-digit ZIP areas (20,000 people or fewer): a configurable table. */
+typedef struct {
+    char (*zip3)[4];
+    size_t n;
+} zip_table;
+
+static int load_zip_table(const char *rules_dir, zip_table *z, cf_err *err) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/zip3_restricted.txt", rules_dir);
+    memset(z, 0, sizeof *z);
+    FILE *f = fopen(path, "r");
+    if (!f) return cf_fail_errno(err, CF_EINPUT, "%s: cannot open the restricted ZIP3 table", path);
+    char line[256];
+    int lineno = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        char *s = line;
+        while (isspace((unsigned char)*s)) s++;
+        if (*s == '#' || !*s) continue;
+        if (!(isdigit((unsigned char)s[0]) && isdigit((unsigned char)s[1]) && isdigit((unsigned char)s[2]) &&
+              (s[3] == '\0' || isspace((unsigned char)s[3])))) {
+            fclose(f);
+            free(z->zip3);
+            return cf_fail(err, CF_EINPUT, "%s:%d: expected a three-digit ZIP prefix", path, lineno);
+        }
+        char (*p)[4] = realloc(z->zip3, (z->n + 1) * sizeof *p);
+        if (!p) {
+            fclose(f);
+            free(z->zip3);
+            return cf_fail(err, CF_EINTERNAL, "out of memory");
+        }
+        z->zip3 = p;
+        memcpy(z->zip3[z->n], s, 3);
+        z->zip3[z->n][3] = '\0';
+        z->n++;
+    }
+    fclose(f);
+    return CF_OK;
+}
+
+/* ZIP3 for a ZIP text ("02139", "02139-4307"); "" when it has no three leading digits. */
+static void zip3_of(const zip_table *z, const char *s, size_t len, char out[4], int *restricted) {
+    out[0] = '\0';
+    *restricted = 0;
+    while (len && isspace((unsigned char)*s)) s++, len--;
+    if (len < 3 || !isdigit((unsigned char)s[0]) || !isdigit((unsigned char)s[1]) || !isdigit((unsigned char)s[2])) return;
+    memcpy(out, s, 3);
+    out[3] = '\0';
+    for (size_t i = 0; i < z->n; i++)
+        if (!memcmp(z->zip3[i], out, 3)) {
+            memcpy(out, "000", 4);
+            *restricted = 1;
+        }
+}
+
+/* Short structured text values (lab results, organism names such as "CANDIDA ALBICANS") are not
+ * prose: the name and place detectors, which weigh capitalisation and word lists, mistake them for
+ * people and towns. There only identifiers with a shape are replaced, plus any word of the
+ * subject's own identifiers. */
+static int shaped_type(int type) {
+    return type == DEID_EMAIL || type == DEID_URL || type == DEID_IP || type == DEID_SSN || type == DEID_MRN ||
+           type == DEID_DATE || type == DEID_FAX || type == DEID_PHONE || type == DEID_ID || type == DEID_AGE_OVER_89 ||
+           type == DEID_ZIP;
+}
+
+typedef struct {
+    const char **s;
+    size_t *len;
+    size_t n, cap;
+} known_strings;
+
+static int span_in_known(const known_strings *ks, const char *p, size_t n) {
+    for (size_t i = 0; i < ks->n; i++)
+        for (size_t j = 0; j + n <= ks->len[i]; j++)
+            if (!strncasecmp(ks->s[i] + j, p, n)) return 1;
+    return 0;
+}
+
+static int64_t year_floor(int64_t t) {
+    int64_t days = t / USEC_PER_DAY;
+    if (t % USEC_PER_DAY < 0) days--;
+    int64_t y;
+    unsigned m, d;
+    civil_from_days(days, &y, &m, &d);
+    return days_from_civil(y, 1, 1) * USEC_PER_DAY;
+}
+
+static int year_of(int64_t t) {
+    int64_t days = t / USEC_PER_DAY;
+    if (t % USEC_PER_DAY < 0) days--;
+    int64_t y;
+    unsigned m, d;
+    civil_from_days(days, &y, &m, &d);
+    return (int)y;
+}
+
+/* Per-subject facts computed once and used by both passes. */
+typedef struct {
+    int64_t pseudonym;
+    int shift_days;
+    int64_t birth;        /* original MEDS_BIRTH time or TIME_NULL */
+    int64_t new_birth;    /* after the age cap, before the date transform */
+    int64_t last;         /* last timed event */
+    int64_t first_visit;  /* first timed event that is not the birth */
+    uint32_t gender, race;/* code ids, UINT32_MAX if none */
+    char zip3[4];
+    int suppressed;
+} subject_facts;
+
+static int64_t transform_time(const deid_store_options *opt, const subject_facts *f, int64_t t) {
+    if (t == TIME_NULL) return t;
+    if (opt->dates == DEID_DATES_SHIFT) return t + (int64_t)f->shift_days * USEC_PER_DAY;
+    return year_floor(t);
+}
+
+static void group_key(const store *s, const deid_store_options *opt, const subject_facts *f, char *buf, size_t cap) {
+    char age[16] = "?", year[16] = "?";
+    if (f->new_birth != TIME_NULL && f->last != TIME_NULL) {
+        int64_t a = (f->last - f->new_birth) / USEC_PER_YEAR;
+        if (a >= 90) snprintf(age, sizeof age, "90+");
+        else snprintf(age, sizeof age, "%lld-%lld", (long long)(a / 10 * 10), (long long)(a / 10 * 10 + 9));
+    }
+    if (f->first_visit != TIME_NULL) snprintf(year, sizeof year, "%d", year_of(transform_time(opt, f, f->first_visit)));
+    snprintf(buf, cap, "%s|%s|%s|%s|%s", age, f->gender != UINT32_MAX ? store_code_str(s, f->gender) : "?",
+             f->zip3[0] ? f->zip3 : "?", f->race != UINT32_MAX ? store_code_str(s, f->race) : "?", year);
+}
+
+static int hist_bucket(uint64_t size) {
+    if (size <= 4) return (int)size - 1;
+    if (size < 10) return 4;
+    if (size < 20) return 5;
+    return 6;
+}
+
+int deid_store(const char *in_path, const char *out_path, const unsigned char key[DEID_KEY_BYTES],
+               const deid_store_options *opt, deid_store_report *rep, cf_err *err) {
+    memset(rep, 0, sizeof *rep);
+    double t0 = now_seconds();
+    store s;
+    int rc = store_open(&s, in_path, err);
+    if (rc) return rc;
+    if (s.flags & STORE_FLAG_DEIDENTIFIED) {
+        store_close(&s);
+        return cf_fail(err, CF_EINPUT, "%s: this store is already de-identified; de-identify the original store instead",
+                       in_path);
+    }
+    const char *rules_dir = opt->rules_dir ? opt->rules_dir : "data/deid";
+    deid_text_rules *rules = NULL;
+    zip_table zips = {0};
+    code_info *ci = NULL;
+    subject_facts *facts = NULL;
+    int64_t *out_code = NULL;
+    store_writer *w = NULL;
+    strmap groups;
+    strmap_init(&groups);
+    uint64_t *group_size = NULL;
+    size_t group_cap = 0;
+    char *text_out = NULL;
+    deid_known *known = NULL;
+    known_strings ks = {0};
+    unsigned char k_pseudo[DEID_KEY_BYTES], k_shift[DEID_KEY_BYTES], k_surr[DEID_KEY_BYTES];
+    deid_subkey(key, DEID_SUBKEY_PSEUDONYM, k_pseudo);
+    deid_subkey(key, DEID_SUBKEY_DATE_SHIFT, k_shift);
+    deid_subkey(key, DEID_SUBKEY_SURROGATE, k_surr);
+
+    if ((rc = deid_rules_load(&rules, rules_dir, err))) goto done;
+    if ((rc = load_zip_table(rules_dir, &zips, err))) goto done;
+    ci = calloc(s.n_codes ? s.n_codes : 1, sizeof *ci);
+    facts = calloc(s.n_subjects ? s.n_subjects : 1, sizeof *facts);
+    out_code = malloc((s.n_codes ? s.n_codes : 1) * sizeof *out_code);
+    if (!ci || !facts || !out_code) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
+    }
+    for (uint32_t c = 0; c < s.n_codes; c++) {
+        ci[c] = classify(store_code_str(&s, c));
+        out_code[c] = -1;
+    }
+
+    /* Pass 1: facts and quasi-identifier groups. */
+    for (uint64_t k = 0; k < s.n_subjects; k++) {
+        subject_facts *f = &facts[k];
+        f->pseudonym = deid_pseudonym(k_pseudo, s.subject_id[k]);
+        f->shift_days = deid_shift_days(k_shift, s.subject_id[k]);
+        f->birth = f->last = f->first_visit = TIME_NULL;
+        f->gender = f->race = UINT32_MAX;
+        for (uint64_t i = s.subject_start[k]; i < s.subject_start[k + 1]; i++) {
+            uint32_t c = s.code[i];
+            int64_t t = s.time[i];
+            if (ci[c].cls == CC_BIRTH && f->birth == TIME_NULL) f->birth = t;
+            else if (ci[c].cls == CC_GENDER && f->gender == UINT32_MAX) f->gender = c;
+            else if (ci[c].cls == CC_RACE && f->race == UINT32_MAX) f->race = c;
+            else if (ci[c].cls == CC_PHI && ci[c].phi_type == -2 && !f->zip3[0] && s.text[i]) {
+                size_t len;
+                const char *z = store_text_str(&s, s.text[i], &len);
+                int restricted;
+                zip3_of(&zips, z, len, f->zip3, &restricted);
+            }
+            if (t != TIME_NULL) {
+                if (f->last == TIME_NULL || t > f->last) f->last = t;
+                if (ci[c].cls != CC_BIRTH && ci[c].cls != CC_PHI && (f->first_visit == TIME_NULL || t < f->first_visit))
+                    f->first_visit = t;
+            }
+        }
+        f->new_birth = f->birth;
+        if (f->birth != TIME_NULL && f->last != TIME_NULL && f->last - f->birth >= 90 * USEC_PER_YEAR) {
+            f->new_birth = f->last - 90 * USEC_PER_YEAR;
+            rep->births_capped++;
+        }
+        char gk[512];
+        group_key(&s, opt, f, gk, sizeof gk);
+        int64_t g = strmap_intern(&groups, gk, strlen(gk));
+        if (g < 0) {
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            goto done;
+        }
+        if ((size_t)g >= group_cap) {
+            size_t nc = group_cap ? group_cap * 2 : 1024;
+            uint64_t *p = realloc(group_size, nc * sizeof *p);
+            if (!p) {
+                rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+                goto done;
+            }
+            memset(p + group_cap, 0, (nc - group_cap) * sizeof *p);
+            group_size = p;
+            group_cap = nc;
+        }
+        group_size[g]++;
+    }
+    int kmin = opt->k > 0 ? opt->k : 5;
+    rep->kanon_groups = groups.count;
+    for (uint32_t g = 0; g < groups.count; g++)
+        if (group_size[g] < (uint64_t)kmin) rep->kanon_groups_below_k++;
+    for (uint64_t k = 0; k < s.n_subjects; k++) {
+        char gk[512];
+        group_key(&s, opt, &facts[k], gk, sizeof gk);
+        uint64_t size = group_size[strmap_find(&groups, gk, strlen(gk))];
+        rep->kanon_hist[hist_bucket(size)]++;
+        if (size < (uint64_t)kmin) {
+            rep->kanon_subjects_below_k++;
+            if (opt->suppress) facts[k].suppressed = 1;
+        }
+    }
+
+    /* Pass 2: write. */
+    store_writer_options wo = {.memory_budget = opt->memory_budget,
+                               .flags = STORE_FLAG_DEIDENTIFIED |
+                                        (opt->dates == DEID_DATES_SHIFT ? STORE_FLAG_DATES_SHIFTED : STORE_FLAG_DATES_YEAR)};
+    if ((rc = store_writer_open(&w, out_path, &wo, err))) goto done;
+    for (uint32_t k = 0; k < s.n_sources; k++)
+        if (store_writer_source(w, store_source_name(&s, k)) != (int)k) {
+            rc = cf_fail(err, CF_EINTERNAL, "cannot register sources");
+            goto done;
+        }
+    rep->subjects_in = s.n_subjects;
+    rep->events_in = s.n_events;
+    progress pr;
+    progress_begin(&pr, "deid", "subjects", s.n_subjects);
+    for (uint64_t k = 0; k < s.n_subjects; k++) {
+        progress_update(&pr, k);
+        subject_facts *f = &facts[k];
+        if (store_subject_key(&s, k, NULL)) rep->subject_keys_removed++;
+        if (f->suppressed) {
+            rep->subjects_suppressed++;
+            continue;
+        }
+        rep->subjects_out++;
+        /* The subject's own identifiers, to be found in its notes. */
+        if ((rc = deid_known_new(&known, err))) goto done_progress;
+        ks.n = 0;
+        for (uint64_t i = s.subject_start[k]; i < s.subject_start[k + 1]; i++) {
+            code_info c = ci[s.code[i]];
+            if (c.cls != CC_PHI || !s.text[i]) continue;
+            size_t len;
+            const char *t = store_text_str(&s, s.text[i], &len);
+            if (ks.n == ks.cap) {
+                size_t nc = ks.cap ? ks.cap * 2 : 16;
+                const char **np = realloc(ks.s, nc * sizeof *np);
+                size_t *nl = np ? realloc(ks.len, nc * sizeof *nl) : NULL;
+                if (np) ks.s = np;
+                if (!nl) {
+                    rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+                    goto done_progress;
+                }
+                ks.len = nl;
+                ks.cap = nc;
+            }
+            ks.s[ks.n] = t;
+            ks.len[ks.n++] = len;
+            int type = c.phi_type >= 0 ? c.phi_type : (c.phi_type == -2 ? DEID_ZIP : -1);
+            if (type >= 0 && len && (rc = deid_known_add(known, type, t, len, err))) goto done_progress;
+        }
+        deid_redact_opts ro;
+        memset(&ro, 0, sizeof ro);
+        ro.mode = opt->text_mode;
+        ro.shift_dates = opt->dates == DEID_DATES_SHIFT;
+        ro.shift_days = f->shift_days;
+        {
+            unsigned char msg[8];
+            for (int b = 0; b < 8; b++) msg[b] = (unsigned char)((uint64_t)s.subject_id[k] >> (8 * b));
+            crypto_generichash(ro.key, sizeof ro.key, msg, sizeof msg, k_surr, sizeof k_surr);
+        }
+        for (uint64_t i = s.subject_start[k]; i < s.subject_start[k + 1]; i++) {
+            uint32_t c = s.code[i];
+            int64_t t = s.time[i];
+            const char *text = NULL;
+            size_t text_len = 0;
+            int64_t code_id = -1;
+            if (ci[c].cls == CC_PHI) {
+                rep->identifier_events_removed++;
+                if (ci[c].phi_type >= 0) rep->identifier_events_by_type[ci[c].phi_type]++;
+                char code[32];
+                if (ci[c].phi_type == -2 && s.text[i]) {
+                    size_t len;
+                    const char *z = store_text_str(&s, s.text[i], &len);
+                    char z3[4];
+                    int restricted;
+                    zip3_of(&zips, z, len, z3, &restricted);
+                    rep->identifier_events_by_type[DEID_ZIP]++;
+                    if (!z3[0]) continue;
+                    restricted ? rep->zip3_restricted++ : rep->zip3_kept++;
+                    snprintf(code, sizeof code, "ZIP3//%s", z3);
+                } else if (ci[c].phi_type == -3 && s.text[i]) {
+                    size_t len;
+                    const char *st = store_text_str(&s, s.text[i], &len);
+                    if (len == 0 || len > 20) continue;
+                    snprintf(code, sizeof code, "STATE//%.*s", (int)len, st);
+                } else {
+                    continue;
+                }
+                rep->identifier_events_removed--; /* generalised, not removed */
+                code_id = store_writer_code(w, code, strlen(code));
+                if (code_id < 0) {
+                    rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+                    goto done_progress;
+                }
+                t = TIME_NULL; /* where someone lived is kept as a static fact, undated */
+            } else {
+                if (out_code[c] < 0) {
+                    const char *cs = store_code_str(&s, c);
+                    out_code[c] = store_writer_code(w, cs, strlen(cs));
+                    if (out_code[c] < 0) {
+                        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+                        goto done_progress;
+                    }
+                    const char *desc = store_code_desc(&s, c);
+                    if (*desc) store_writer_code_describe(w, (uint32_t)out_code[c], desc, strlen(desc));
+                }
+                code_id = out_code[c];
+                if (ci[c].cls == CC_BIRTH && t == f->birth) t = f->new_birth;
+                if (s.text[i]) {
+                    size_t len;
+                    const char *orig = store_text_str(&s, s.text[i], &len);
+                    rep->texts_scanned++;
+                    rep->text_bytes += len;
+                    free(text_out);
+                    text_out = NULL;
+                    uint64_t counts[DEID_N_TYPES] = {0};
+                    if (ci[c].cls == CC_NOTE || len > NOTE_MIN_LEN) {
+                        if ((rc = deid_text(rules, orig, len, known, &ro, &text_out, &text_len, counts, err))) goto done_progress;
+                    } else {
+                        deid_span *spans = NULL;
+                        size_t nsp = 0, kept = 0;
+                        if ((rc = deid_find(rules, orig, len, known, &spans, &nsp, err))) goto done_progress;
+                        for (size_t q = 0; q < nsp; q++)
+                            if (shaped_type(spans[q].type) ||
+                                span_in_known(&ks, orig + spans[q].start, spans[q].end - spans[q].start))
+                                spans[kept++] = spans[q];
+                        rc = deid_redact(rules, orig, len, spans, kept, &ro, &text_out, &text_len, counts, err);
+                        free(spans);
+                        if (rc) goto done_progress;
+                    }
+                    uint64_t total = 0;
+                    for (int q = 0; q < DEID_N_TYPES; q++) {
+                        rep->text_spans[q] += counts[q];
+                        total += counts[q];
+                    }
+                    if (total) rep->texts_changed++;
+                    text = text_out;
+                }
+            }
+            int64_t nt = transform_time(opt, f, t);
+            if (nt != s.time[i]) rep->times_changed++;
+            if ((rc = store_writer_add(w, f->pseudonym, nt, (uint32_t)code_id, s.numeric[i], text, text_len,
+                                       store_prov_source(s.prov[i]), 0, err)))
+                goto done_progress;
+            rep->events_out++;
+        }
+        deid_known_free(known);
+        known = NULL;
+    }
+done_progress:
+    progress_end(&pr);
+    if (rc) goto done;
+    {
+        char *meta = deid_store_report_json(rep, opt);
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "producer", "clinfm");
+        cJSON_AddBoolToObject(root, "deidentified", 1);
+        cJSON *src_meta = cJSON_ParseWithLength(s.meta, s.meta_len);
+        if (src_meta) {
+            cJSON *mp = cJSON_GetObjectItem(src_meta, "mapping");
+            if (cJSON_IsString(mp)) cJSON_AddStringToObject(root, "mapping", mp->valuestring);
+            cJSON_Delete(src_meta);
+        }
+        cJSON *d = meta ? cJSON_Parse(meta) : NULL;
+        if (d) cJSON_AddItemToObject(root, "deid", d);
+        char *js = cJSON_PrintUnformatted(root);
+        cJSON_Delete(root);
+        free(meta);
+        if (!js || store_writer_set_meta(w, js)) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        free(js);
+        if (rc) goto done;
+    }
+    rc = store_writer_finish(w, err);
+    w = NULL;
+    rep->seconds = now_seconds() - t0;
+done:
+    if (w) store_writer_abort(w);
+    deid_known_free(known);
+    free(ks.s);
+    free(ks.len);
+    free(text_out);
+    free(group_size);
+    strmap_free(&groups);
+    free(out_code);
+    free(facts);
+    free(ci);
+    free(zips.zip3);
+    deid_rules_free(rules);
+    sodium_memzero(k_pseudo, sizeof k_pseudo);
+    sodium_memzero(k_shift, sizeof k_shift);
+    sodium_memzero(k_surr, sizeof k_surr);
+    store_close(&s);
+    return rc;
+}
+
+char *deid_store_report_json(const deid_store_report *rep, const deid_store_options *opt) {
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "date_policy", opt->dates == DEID_DATES_SHIFT ? "shift" : "safe-harbor");
+    cJSON_AddStringToObject(r, "date_policy_basis", opt->dates == DEID_DATES_SHIFT
+                                                        ? "per-subject shift of whole weeks, intervals kept (Expert Determination, not Safe Harbor)"
+                                                        : "dates reduced to the year (HIPAA Safe Harbor)");
+    cJSON_AddStringToObject(r, "text_mode", opt->text_mode == DEID_MODE_TAG ? "tag" : "surrogate");
+    cJSON_AddNumberToObject(r, "subjects_in", (double)rep->subjects_in);
+    cJSON_AddNumberToObject(r, "subjects_out", (double)rep->subjects_out);
+    cJSON_AddNumberToObject(r, "subjects_suppressed", (double)rep->subjects_suppressed);
+    cJSON_AddNumberToObject(r, "events_in", (double)rep->events_in);
+    cJSON_AddNumberToObject(r, "events_out", (double)rep->events_out);
+    cJSON *rm = cJSON_AddObjectToObject(r, "removed");
+    cJSON_AddNumberToObject(rm, "subject_ids_pseudonymised", (double)rep->subjects_out);
+    cJSON_AddNumberToObject(rm, "original_subject_identifiers", (double)rep->subject_keys_removed);
+    cJSON_AddNumberToObject(rm, "identifier_events", (double)rep->identifier_events_removed);
+    cJSON *by = cJSON_AddObjectToObject(rm, "identifier_events_by_kind");
+    for (int q = 0; q < DEID_N_TYPES; q++)
+        if (rep->identifier_events_by_type[q]) cJSON_AddNumberToObject(by, deid_type_name(q), (double)rep->identifier_events_by_type[q]);
+    cJSON_AddNumberToObject(rm, "zip_to_zip3", (double)rep->zip3_kept);
+    cJSON_AddNumberToObject(rm, "zip_to_000_restricted_area", (double)rep->zip3_restricted);
+    cJSON_AddNumberToObject(rm, "times_changed", (double)rep->times_changed);
+    cJSON_AddNumberToObject(rm, "birth_dates_aggregated_age_90_plus", (double)rep->births_capped);
+    cJSON_AddNumberToObject(rm, "source_row_numbers", (double)rep->events_out);
+    cJSON_AddNumberToObject(rm, "texts_scanned", (double)rep->texts_scanned);
+    cJSON_AddNumberToObject(rm, "texts_changed", (double)rep->texts_changed);
+    cJSON *sp = cJSON_AddObjectToObject(rm, "text_spans_by_kind");
+    for (int q = 0; q < DEID_N_TYPES; q++)
+        if (rep->text_spans[q]) cJSON_AddNumberToObject(sp, deid_type_name(q), (double)rep->text_spans[q]);
+    cJSON *ka = cJSON_AddObjectToObject(r, "k_anonymity");
+    cJSON_AddStringToObject(ka, "quasi_identifiers", "age band (10 years, 90+) at last event, sex, ZIP3, race, year of first visit");
+    cJSON_AddNumberToObject(ka, "k", opt->k > 0 ? opt->k : 5);
+    cJSON_AddNumberToObject(ka, "groups", (double)rep->kanon_groups);
+    cJSON_AddNumberToObject(ka, "groups_below_k", (double)rep->kanon_groups_below_k);
+    cJSON_AddNumberToObject(ka, "subjects_in_groups_below_k", (double)rep->kanon_subjects_below_k);
+    cJSON_AddBoolToObject(ka, "suppressed", opt->suppress);
+    cJSON *h = cJSON_AddObjectToObject(ka, "subjects_by_group_size");
+    static const char *labels[DEID_KANON_BUCKETS] = {"1", "2", "3", "4", "5-9", "10-19", "20+"};
+    for (int b = 0; b < DEID_KANON_BUCKETS; b++) cJSON_AddNumberToObject(h, labels[b], (double)rep->kanon_hist[b]);
+    char *s = cJSON_Print(r);
+    cJSON_Delete(r);
+    return s;
+}

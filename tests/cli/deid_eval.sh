@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# clinfm deid-eval: usage errors, both corpus formats, JSON output, floors, and no corpus text in
+# error messages. Run from the repository root with CLINFM set to the binary.
+set -u
+fail() { echo "FAIL: $*" >&2; exit 1; }
+: "${CLINFM:?set CLINFM to the clinfm binary}"
+T=${CLINFM_TEST_TMP:-$(mktemp -d)}
+out=$("$CLINFM" deid-eval --help) || fail "--help exit status"
+grep -q -- "--corpus" <<<"$out" || fail "--help does not describe --corpus"
+"$CLINFM" deid-eval --bogus >/dev/null 2>&1; [ $? -eq 1 ] || fail "unknown option must exit 1"
+"$CLINFM" deid-eval --format presidio >/dev/null 2>&1; [ $? -eq 1 ] || fail "missing --corpus must exit 1"
+"$CLINFM" deid-eval --corpus x --format xml >/dev/null 2>&1; [ $? -eq 1 ] || fail "bad --format must exit 1"
+"$CLINFM" deid-eval --corpus data/deid-dev/clinical-notes-phrase.txt --format phrase --min-recall 2 \
+  >/dev/null 2>&1; [ $? -eq 1 ] || fail "--min-recall out of range must exit 1"
+
+# the phrase corpus as a table and as JSON
+out=$("$CLINFM" deid-eval --corpus data/deid-dev/clinical-notes-phrase.txt --format phrase) || fail "phrase run"
+grep -q "^OVERALL" <<<"$out" || fail "no OVERALL row"
+grep -q "NRP, TITLE and ages under 90 are excluded" <<<"$out" || fail "scope note missing"
+js=$("$CLINFM" deid-eval --corpus data/deid-dev/clinical-notes-phrase.txt --format phrase --json) || fail "json run"
+grep -q '"overall_safe_harbor"' <<<"$js" || fail "json lacks overall_safe_harbor"
+grep -q '"records":[[:space:]]*23' <<<"$js" || fail "json record count"
+
+# the presidio corpus with the issue's precision floor and a recall floor
+"$CLINFM" deid-eval --corpus data/deid-dev/presidio-synth-dev.json --format presidio \
+  --min-recall 0.97 --min-precision 0.90 >"$T/p.txt" || fail "presidio floors not met"
+grep -q "^NAME" "$T/p.txt" || fail "no NAME row"
+
+# a floor above the measured recall exits 1, and says so
+"$CLINFM" deid-eval --corpus data/deid-dev/presidio-synth-dev.json --format presidio --min-recall 0.9999 \
+  >/dev/null 2>"$T/floor.txt"; rc=$?
+[ $rc -eq 1 ] || fail "unmet floor must exit 1 (got $rc)"
+grep -q "below --min-recall" "$T/floor.txt" || fail "unmet floor not reported"
+
+# bad corpus: error names file and line, never the annotation text
+printf '##RECORD 1\nSeen by {{NAME:Ottoline Braithwaite without closing\n' >"$T/bad.txt"
+"$CLINFM" deid-eval --corpus "$T/bad.txt" --format phrase >/dev/null 2>"$T/err.txt"; rc=$?
+[ $rc -eq 1 ] || fail "bad corpus must exit 1 (got $rc)"
+grep -q "bad.txt:" "$T/err.txt" || fail "error does not name the file"
+grep -q -i "ottoline\|braithwaite" "$T/err.txt" && fail "error message quotes corpus text"
+printf '[{"full_text": "Call Zebulon", "spans": [{"entity_type": "PERSON", "start_position": 5, "end_position": 99}]}]' >"$T/bad.json"
+"$CLINFM" deid-eval --corpus "$T/bad.json" --format presidio >/dev/null 2>"$T/err2.txt"; rc=$?
+[ $rc -eq 1 ] || fail "bad presidio span must exit 1 (got $rc)"
+grep -q -i "zebulon" "$T/err2.txt" && fail "error message quotes corpus text"
+
+# missing rules folder
+"$CLINFM" deid-eval --corpus data/deid-dev/clinical-notes-phrase.txt --format phrase --rules "$T/none" \
+  >/dev/null 2>&1; [ $? -eq 1 ] || fail "missing rules must exit 1"
+echo "deid_eval: ok"
