@@ -18,6 +18,10 @@ int cmd_demo(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_deid(int argc, char **argv);
 int cmd_deid_eval(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_token(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_feedback(int argc, char **argv);
 int cmd_vocab(int argc, char **argv);
 int cmd_tokens(int argc, char **argv);
 

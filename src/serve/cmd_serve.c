@@ -1,0 +1,408 @@
+/* The service's commands: `clinfm serve`, `clinfm token create|revoke|list`,
+ * `clinfm audit keygen|verify` and `clinfm feedback export`. See docs/SERVE.md.
+ *
+ * `serve` blocks SIGINT/SIGTERM/SIGHUP in every thread before the HTTP threads start and waits
+ * for them in the main thread, so a stop request always goes through an orderly shutdown:
+ * the server drains, the audit head file is written, the database and the store are closed. */
+#include "serve/serve_cmd.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "serve/serve.h"
+#include "serve/serve_http.h"
+#include "serve/serve_model.h"
+#include "serve/serve_ref.h"
+#include "util/atomic_file.h"
+
+static int64_t wall_now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Opens the database named by the configuration with its secret. */
+static int open_db(const char *config_path, serve_config *cfg, serve_db **db, cf_err *err) {
+    unsigned char secret[SERVE_SECRET_BYTES];
+    int rc = serve_config_load(cfg, config_path, err);
+    if (!rc) rc = serve_secret_load(cfg->secret_file, secret, err);
+    if (!rc) rc = serve_db_open(db, cfg->database, secret, err);
+    memset(secret, 0, sizeof secret);
+    return rc;
+}
+
+/* Token and audit commands leave a trace in the audit trail too. */
+static void audit_cli(serve_db *db, const char *what, int status) {
+    char who[64];
+    snprintf(who, sizeof who, "cli:uid=%u", (unsigned)getuid());
+    serve_audit_entry e = {wall_now_us(), who, "admin", "", "CLI", what, "", "", "", status,
+                           "", 0};
+    cf_err err;
+    if (serve_db_audit(db, &e, NULL, 0, &err)) cf_err_print(&err);
+}
+
+/* ------------------------------------------------------------------ serve */
+
+static const char *SERVE_HELP =
+    "usage: clinfm serve --config FILE [--store STORE] [--model MODEL] [options]\n\n"
+    "Runs the in-clinic service: CDS Hooks 2.0 (patient-view, encounter-discharge) and the /v1\n"
+    "REST API, with bearer-token authentication, an audit trail and Prometheus metrics.\n\n"
+    "  --config FILE     service configuration (JSON; see docs/SERVE.md)\n"
+    "  --store STORE     event store to look patients up in when a request brings no FHIR data\n"
+    "  --model MODEL     score with this foundation model instead of the configuration's\n"
+    "                    reference_model\n"
+    "  --listen ADDR     override the configuration's listen address\n"
+    "  --port N          override the configuration's port (0: any free port)\n"
+    "  --port-file FILE  write the port actually bound to FILE once listening\n"
+    "  --quiet           no access log on stderr\n\n"
+    "Stops cleanly on SIGINT or SIGTERM. Before the first start: 'clinfm audit keygen' for the\n"
+    "secret file and 'clinfm token create' for API keys.\n";
+
+int cmd_serve(int argc, char **argv) {
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+                                         {"store", required_argument, 0, 's'},
+                                         {"model", required_argument, 0, 'm'},
+                                         {"listen", required_argument, 0, 'l'},
+                                         {"port", required_argument, 0, 'p'},
+                                         {"port-file", required_argument, 0, 'f'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *config = NULL, *store_path = NULL, *model = NULL, *listen = NULL,
+               *port_file = NULL;
+    long port = -1;
+    int quiet = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 's': store_path = optarg; break;
+        case 'm': model = optarg; break;
+        case 'l': listen = optarg; break;
+        case 'p': {
+            unsigned long long v;
+            if (cli_parse_u64("serve", "--port", optarg, &v)) return 1;
+            if (v > 65535) return cli_usage_error("serve", "--port must be at most 65535");
+            port = (long)v;
+            break;
+        }
+        case 'f': port_file = optarg; break;
+        case 'q': quiet = 1; break;
+        case 'h': fputs(SERVE_HELP, stdout); return 0;
+        default: return cli_usage_error("serve", "unknown option");
+        }
+    }
+    if (optind < argc) return cli_usage_error("serve", "unexpected argument");
+    if (!config) return cli_usage_error("serve", "--config is required");
+
+    cf_err err = {0};
+    serve_config cfg;
+    serve_db *db = NULL;
+    serve_auth *auth = NULL;
+    store st;
+    int have_store = 0, have_pred = 0;
+    serve_predictor pred;
+    serve_ctx *ctx = NULL;
+    serve_http *http = NULL;
+    memset(&st, 0, sizeof st);
+    int rc = open_db(config, &cfg, &db, &err);
+    if (rc) goto done;
+    if ((rc = serve_auth_open(&auth, &cfg, &err))) goto done;
+    if (store_path) {
+        if ((rc = store_open(&st, store_path, &err))) goto done;
+        have_store = 1;
+    }
+    if (model) {
+        rc = serve_model_open(model, &cfg, &pred, &err);
+    } else if (cfg.reference_model) {
+        char where[4200];
+        snprintf(where, sizeof where, "%s: reference_model", config);
+        rc = serve_ref_open(cfg.reference_model, where, &pred, &err);
+    } else {
+        rc = cf_fail(&err, CF_EINPUT, "%s: no reference_model and no --model: nothing to score "
+                                      "with", config);
+    }
+    if (rc) goto done;
+    have_pred = 1;
+    serve_setup setup = {&cfg, have_store ? &st : NULL, &pred, db, auth, quiet ? NULL : stderr};
+    if (quiet) cfg.access_log = 0;
+    if ((rc = serve_ctx_new(&ctx, &setup, &err))) goto done;
+
+    /* signals: block before any thread exists, wait for them below */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    serve_http_options ho = {listen ? listen : cfg.listen, port >= 0 ? (int)port : cfg.port,
+                             cfg.threads, cfg.tls_cert, cfg.tls_key, cfg.max_body,
+                             cfg.connection_timeout_s, cfg.max_connections};
+    if ((rc = serve_http_start(&http, ctx, &ho, &err))) goto done;
+    int bound = serve_http_port(http);
+    if (port_file) {
+        char text[32];
+        int n = snprintf(text, sizeof text, "%d\n", bound);
+        if ((rc = atomic_write_file(port_file, text, (size_t)n, &err))) goto done;
+    }
+    fprintf(stderr, "clinfm serve: listening on %s://%s:%d (%d threads), model %s %s, %zu tasks, "
+                    "%s\n",
+            cfg.tls_cert ? "https" : "http", ho.listen, bound, cfg.threads, pred.model_name,
+            pred.model_version, cfg.n_tasks, have_store ? "store loaded" : "no store");
+    int sig = 0;
+    sigwait(&set, &sig);
+    fprintf(stderr, "clinfm serve: stopping (signal %d)\n", sig);
+done:
+    serve_http_stop(http);
+    serve_thread_release();
+    serve_ctx_free(ctx);
+    if (have_pred && pred.close) pred.close(pred.ctx);
+    if (have_store) store_close(&st);
+    serve_auth_close(auth);
+    serve_db_close(db);
+    serve_config_free(&cfg);
+    if (rc) cf_err_print(&err);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ token */
+
+static const char *TOKEN_HELP =
+    "usage: clinfm token create --config FILE --name NAME --role ROLE [--expires-days N]\n"
+    "       clinfm token revoke --config FILE ID\n"
+    "       clinfm token list --config FILE\n\n"
+    "Manages the service's API keys. create prints the key once (keep it: only a keyed hash is\n"
+    "stored); roles: clinician (CDS Hooks, /v1 risk and summary), service (the same plus\n"
+    "/metrics), admin (everything). revoke takes effect on the next request.\n";
+
+int cmd_token(int argc, char **argv) {
+    if (argc < 2) return cli_usage_error("token", "expected create, revoke or list");
+    const char *sub = argv[1];
+    if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) {
+        fputs(TOKEN_HELP, stdout);
+        return 0;
+    }
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+                                         {"name", required_argument, 0, 'n'},
+                                         {"role", required_argument, 0, 'r'},
+                                         {"expires-days", required_argument, 0, 'e'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *config = NULL, *name = NULL, *role = NULL;
+    unsigned long long days = 0;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 'n': name = optarg; break;
+        case 'r': role = optarg; break;
+        case 'e':
+            if (cli_parse_u64("token", "--expires-days", optarg, &days)) return 1;
+            if (days > 36500) return cli_usage_error("token", "--expires-days is at most 36500");
+            break;
+        case 'h': fputs(TOKEN_HELP, stdout); return 0;
+        default: return cli_usage_error("token", "unknown option");
+        }
+    }
+    int is_create = !strcmp(sub, "create"), is_revoke = !strcmp(sub, "revoke"),
+        is_list = !strcmp(sub, "list");
+    if (!is_create && !is_revoke && !is_list)
+        return cli_usage_error("token", "expected create, revoke or list");
+    if (!config) return cli_usage_error("token", "--config is required");
+    const char *id = NULL;
+    int positional = argc - 1 - optind; /* getopt ran over argv + 1 */
+    if (is_revoke) {
+        if (positional != 1)
+            return cli_usage_error("token", "revoke needs exactly one key id (see 'clinfm token "
+                                            "list')");
+        id = argv[1 + optind];
+    } else if (positional > 0) {
+        return cli_usage_error("token", "unexpected argument");
+    }
+    if (is_create && (!name || !role))
+        return cli_usage_error("token", "create needs --name and --role");
+    cf_err err = {0};
+    serve_config cfg;
+    serve_db *db = NULL;
+    int rc = open_db(config, &cfg, &db, &err);
+    if (!rc && is_create) {
+        char token[SERVE_TOKEN_LEN + 1], kid[SERVE_KEY_ID_LEN + 1];
+        int64_t exp = days ? wall_now_us() + (int64_t)days * 86400 * 1000000 : 0;
+        rc = serve_db_key_create(db, name, role, exp, token, kid, &err);
+        if (!rc) {
+            printf("%s\n", token);
+            fprintf(stderr, "clinfm token: created key %s (%s); the line above is shown only "
+                            "once\n", kid, role);
+            memset(token, 0, sizeof token);
+            char what[64];
+            snprintf(what, sizeof what, "token create %s", kid);
+            audit_cli(db, what, 0);
+        }
+    } else if (!rc && is_revoke) {
+        rc = serve_db_key_revoke(db, id, &err);
+        if (!rc) {
+            fprintf(stderr, "clinfm token: revoked key %s\n", id);
+            char what[64];
+            snprintf(what, sizeof what, "token revoke %.16s", id);
+            audit_cli(db, what, 0);
+        }
+    } else if (!rc) {
+        rc = serve_db_key_list(db, stdout, &err);
+    }
+    serve_db_close(db);
+    serve_config_free(&cfg);
+    if (rc) cf_err_print(&err);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ audit */
+
+static const char *AUDIT_HELP =
+    "usage: clinfm audit keygen FILE\n"
+    "       clinfm audit verify --config FILE\n"
+    "       clinfm audit verify --db DATABASE --secret FILE\n\n"
+    "keygen makes the service secret (mode 0600; keep it apart from the database: it keys the\n"
+    "audit chain, patient pseudonyms and API key hashes). verify recomputes the audit trail's\n"
+    "hash chain and checks it against the head file; it exits 1 naming the first row that was\n"
+    "edited, deleted or inserted.\n";
+
+int cmd_audit(int argc, char **argv) {
+    if (argc < 2) return cli_usage_error("audit", "expected keygen or verify");
+    const char *sub = argv[1];
+    if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) {
+        fputs(AUDIT_HELP, stdout);
+        return 0;
+    }
+    cf_err err = {0};
+    if (!strcmp(sub, "keygen")) {
+        if (argc == 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+            fputs(AUDIT_HELP, stdout);
+            return 0;
+        }
+        if (argc != 3 || argv[2][0] == '-') return cli_usage_error("audit", "keygen needs FILE");
+        int rc = serve_secret_generate(argv[2], &err);
+        if (rc) cf_err_print(&err);
+        else fprintf(stderr, "clinfm audit: wrote the service secret to %s\n", argv[2]);
+        return rc;
+    }
+    if (strcmp(sub, "verify")) return cli_usage_error("audit", "expected keygen or verify");
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+                                         {"db", required_argument, 0, 'd'},
+                                         {"secret", required_argument, 0, 's'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *config = NULL, *dbp = NULL, *secp = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 'd': dbp = optarg; break;
+        case 's': secp = optarg; break;
+        case 'h': fputs(AUDIT_HELP, stdout); return 0;
+        default: return cli_usage_error("audit", "unknown option");
+        }
+    }
+    if (optind < argc - 1) return cli_usage_error("audit", "unexpected argument");
+    if (!config && !(dbp && secp))
+        return cli_usage_error("audit", "verify needs --config, or --db and --secret");
+    serve_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    int rc = CF_OK;
+    if (config) {
+        rc = serve_config_load(&cfg, config, &err);
+        if (!rc) {
+            if (!dbp) dbp = cfg.database;
+            if (!secp) secp = cfg.secret_file;
+        }
+    }
+    unsigned char secret[SERVE_SECRET_BYTES];
+    uint64_t rows = 0;
+    if (!rc) rc = serve_secret_load(secp, secret, &err);
+    if (!rc) rc = serve_db_verify(dbp, secret, stdout, &rows, &err);
+    memset(secret, 0, sizeof secret);
+    serve_config_free(&cfg);
+    if (rc) {
+        fprintf(stderr, "clinfm audit: VERIFICATION FAILED after %llu intact rows\n",
+                (unsigned long long)rows);
+        cf_err_print(&err);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------ feedback */
+
+static const char *FEEDBACK_HELP =
+    "usage: clinfm feedback export --config FILE [--format csv|jsonl] [--output FILE]\n"
+    "                              [--with-comments]\n\n"
+    "Exports clinicians' feedback on cards (accepted / overridden, with the override reason),\n"
+    "joined with the card it answers: task, model and version, risk and interval, indicator and\n"
+    "the pseudonymised patient, for model refinement. Free-text comments can name people and\n"
+    "are left out unless --with-comments is given.\n";
+
+int cmd_feedback(int argc, char **argv) {
+    if (argc < 2) return cli_usage_error("feedback", "expected export");
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(FEEDBACK_HELP, stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "export")) return cli_usage_error("feedback", "expected export");
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+                                         {"format", required_argument, 0, 'f'},
+                                         {"output", required_argument, 0, 'o'},
+                                         {"with-comments", no_argument, 0, 'w'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *config = NULL, *format = "csv", *output = NULL;
+    int with_comments = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 'f': format = optarg; break;
+        case 'o': output = optarg; break;
+        case 'w': with_comments = 1; break;
+        case 'h': fputs(FEEDBACK_HELP, stdout); return 0;
+        default: return cli_usage_error("feedback", "unknown option");
+        }
+    }
+    if (optind < argc - 1) return cli_usage_error("feedback", "unexpected argument");
+    if (!config) return cli_usage_error("feedback", "--config is required");
+    if (strcmp(format, "csv") && strcmp(format, "jsonl"))
+        return cli_usage_error("feedback", "--format is csv or jsonl");
+    cf_err err = {0};
+    serve_config cfg;
+    serve_db *db = NULL;
+    int rc = open_db(config, &cfg, &db, &err);
+    if (!rc) {
+        if (output) {
+            /* written whole or not at all */
+            char *buf = NULL;
+            size_t len = 0;
+            FILE *mem = open_memstream(&buf, &len);
+            if (!mem) {
+                rc = cf_fail(&err, CF_EINTERNAL, "out of memory");
+            } else {
+                rc = serve_db_feedback_export(db, mem, !strcmp(format, "jsonl"), with_comments, &err);
+                fclose(mem);
+                if (!rc) rc = atomic_write_file(output, buf, len, &err);
+                free(buf);
+            }
+        } else {
+            rc = serve_db_feedback_export(db, stdout, !strcmp(format, "jsonl"), with_comments, &err);
+        }
+    }
+    serve_db_close(db);
+    serve_config_free(&cfg);
+    if (rc) cf_err_print(&err);
+    return rc;
+}

@@ -1,0 +1,75 @@
+/* The service configuration: one JSON file that hospital IT owns (docs/SERVE.md has a complete
+ * example). Unknown keys are errors, so a misspelt limit is never silently ignored; relative paths
+ * are resolved against the configuration file's directory. Every message names the key path. */
+#ifndef CLINFM_SERVE_SERVE_CONFIG_H
+#define CLINFM_SERVE_SERVE_CONFIG_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "serve/predictor.h"
+#include "serve/serve_summary.h"
+
+typedef struct {
+    const char *id, *hook, *title, *description;
+    const char **tasks;   /* task ids scored by this service */
+    size_t n_tasks;
+    cJSON *prefetch;      /* prefetch templates (borrowed from the config tree) */
+    int show_info;        /* also return info cards (risk below the warning threshold) */
+} serve_service;
+
+typedef struct {
+    const char *code, *system, *display;
+} serve_coding;
+
+typedef struct {
+    const char *iss;
+    char *jwks_path;
+} serve_issuer;
+
+typedef struct {
+    char *dir;                     /* directory of the configuration file */
+    const char *listen;
+    int port, threads;
+    char *tls_cert, *tls_key;      /* both or neither */
+    const char *base_url;          /* public URL of the service, without /cds-services */
+    char *database, *secret_file;
+    /* limits */
+    size_t max_body;
+    int max_depth, connection_timeout_s, request_timeout_ms, max_connections;
+    double rate_per_minute, burst;
+    /* auth */
+    serve_issuer *issuers;
+    size_t n_issuers;
+    const char **audiences;        /* accepted JWT aud values besides the service URLs */
+    size_t n_audiences;
+    int max_token_lifetime_s, clock_skew_s;
+    size_t replay_cache_max;
+    /* clinical */
+    serve_task *tasks;
+    size_t n_tasks;
+    serve_service *services;
+    size_t n_services, cap_services;
+    serve_coding *override_reasons;
+    size_t n_override_reasons;
+    int prediction_time_now;       /* 1: the request time; 0: the patient's last event */
+    serve_summary_opts summary;
+    int access_log;
+    const cJSON *reference_model;  /* NULL when absent */
+    cJSON *root;                   /* the parsed file; strings above point into it */
+} serve_config;
+
+/* Parses configuration text; dir resolves relative paths, name labels messages. */
+int serve_config_parse(serve_config *c, const char *text, size_t len, const char *dir,
+                       const char *name, cf_err *err);
+int serve_config_load(serve_config *c, const char *path, cf_err *err);
+void serve_config_free(serve_config *c);
+
+const serve_task *serve_config_task(const serve_config *c, const char *id);
+const serve_service *serve_config_service(const serve_config *c, const char *id);
+
+/* Reads a whole (small) file, NUL-terminated; CF_EINPUT naming the path when unreadable. */
+int serve_read_file(const char *path, size_t max, char **out, size_t *len, cf_err *err);
+
+#endif

@@ -1,0 +1,153 @@
+/* Prometheus text exposition of the service's counters; see serve_metrics.h. */
+#include "serve/serve_metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/progress.h"
+
+static const int statuses[SERVE_N_STATUS] = {200, 400, 401, 403, 404, 405, 413, 415, 429, 500, 503, 0};
+static const double bounds[SERVE_N_BUCKETS - 1] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                   0.1,   0.25,   0.5,   1,    2.5};
+static const char *const routes[SERVE_N_ROUTES] = {
+    "/cds-services", "/cds-services/{id}", "/cds-services/{id}/feedback", "/v1/risk",
+    "/v1/patients/{id}/risk", "/v1/summary", "/v1/patients/{id}/summary", "/v1/tasks",
+    "/healthz", "/metrics", "other"};
+
+const char *serve_route_name(int route) {
+    return route >= 0 && route < SERVE_N_ROUTES ? routes[route] : "other";
+}
+
+void serve_metrics_init(serve_metrics *m) {
+    memset(m, 0, sizeof *m);
+    m->start_s = now_seconds();
+}
+
+void serve_metrics_record(serve_metrics *m, int route, int status, int64_t latency_us) {
+    if (route < 0 || route >= SERVE_N_ROUTES) route = SERVE_R_OTHER;
+    int si = SERVE_N_STATUS - 1;
+    for (int i = 0; i < SERVE_N_STATUS - 1; i++)
+        if (statuses[i] == status) si = i;
+    atomic_fetch_add_explicit(&m->by_status[route][si], 1, memory_order_relaxed);
+    double s = (double)latency_us / 1e6;
+    int b = SERVE_N_BUCKETS - 1;
+    for (int i = 0; i < SERVE_N_BUCKETS - 1; i++)
+        if (s <= bounds[i]) {
+            b = i;
+            break;
+        }
+    atomic_fetch_add_explicit(&m->bucket[route][b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->latency_us_sum[route], (uint_fast64_t)(latency_us > 0 ? latency_us : 0),
+                              memory_order_relaxed);
+    if (status >= 500) atomic_fetch_add_explicit(&m->errors_5xx[route], 1, memory_order_relaxed);
+    else if (status >= 400) atomic_fetch_add_explicit(&m->errors_4xx[route], 1, memory_order_relaxed);
+}
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+    int oom;
+} sbuf;
+
+static void put(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(sbuf *b, const char *fmt, ...) {
+    if (b->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->oom = 1;
+            return;
+        }
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t nc = b->cap * 2 + (size_t)n;
+        char *t = realloc(b->p, nc);
+        if (!t) {
+            b->oom = 1;
+            return;
+        }
+        b->p = t;
+        b->cap = nc;
+    }
+}
+
+/* Label values here are fixed strings or the operator's model name; escape anyway. */
+static void put_label(sbuf *b, const char *s) {
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"') put(b, "\\%c", *s);
+        else if (*s == '\n') put(b, "\\n");
+        else put(b, "%c", *s);
+    }
+}
+
+char *serve_metrics_text(serve_metrics *m, const char *model, const char *version, size_t *len) {
+    sbuf b = {malloc(16384), 0, 16384, 0};
+    if (!b.p) return NULL;
+    put(&b, "# HELP clinfm_build_info The model the service scores with.\n"
+            "# TYPE clinfm_build_info gauge\nclinfm_build_info{model=\"");
+    put_label(&b, model);
+    put(&b, "\",model_version=\"");
+    put_label(&b, version);
+    put(&b, "\"} 1\n");
+    put(&b, "# HELP clinfm_uptime_seconds Seconds since the service started.\n"
+            "# TYPE clinfm_uptime_seconds gauge\nclinfm_uptime_seconds %.3f\n",
+        now_seconds() - m->start_s);
+    put(&b, "# HELP clinfm_http_requests_in_flight Requests being handled.\n"
+            "# TYPE clinfm_http_requests_in_flight gauge\nclinfm_http_requests_in_flight %lld\n",
+        (long long)atomic_load(&m->in_flight));
+    put(&b, "# HELP clinfm_audit_write_failures_total Audit rows that could not be written.\n"
+            "# TYPE clinfm_audit_write_failures_total counter\n"
+            "clinfm_audit_write_failures_total %llu\n",
+        (unsigned long long)atomic_load(&m->audit_failures));
+    put(&b, "# HELP clinfm_http_requests_total Requests by route and status.\n"
+            "# TYPE clinfm_http_requests_total counter\n");
+    for (int r = 0; r < SERVE_N_ROUTES; r++)
+        for (int s = 0; s < SERVE_N_STATUS; s++) {
+            unsigned long long v = atomic_load(&m->by_status[r][s]);
+            if (!v) continue;
+            if (statuses[s])
+                put(&b, "clinfm_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n", routes[r],
+                    statuses[s], v);
+            else
+                put(&b, "clinfm_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
+                    routes[r], v);
+        }
+    put(&b, "# HELP clinfm_http_errors_total Error responses by route and class.\n"
+            "# TYPE clinfm_http_errors_total counter\n");
+    for (int r = 0; r < SERVE_N_ROUTES; r++) {
+        put(&b, "clinfm_http_errors_total{route=\"%s\",class=\"4xx\"} %llu\n", routes[r],
+            (unsigned long long)atomic_load(&m->errors_4xx[r]));
+        put(&b, "clinfm_http_errors_total{route=\"%s\",class=\"5xx\"} %llu\n", routes[r],
+            (unsigned long long)atomic_load(&m->errors_5xx[r]));
+    }
+    put(&b, "# HELP clinfm_http_request_duration_seconds Time to handle a request.\n"
+            "# TYPE clinfm_http_request_duration_seconds histogram\n");
+    for (int r = 0; r < SERVE_N_ROUTES; r++) {
+        unsigned long long cum = 0;
+        for (int i = 0; i < SERVE_N_BUCKETS; i++) {
+            cum += atomic_load(&m->bucket[r][i]);
+            if (i < SERVE_N_BUCKETS - 1)
+                put(&b, "clinfm_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+                    routes[r], bounds[i], cum);
+            else
+                put(&b, "clinfm_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
+                    routes[r], cum);
+        }
+        put(&b, "clinfm_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", routes[r],
+            (double)atomic_load(&m->latency_us_sum[r]) / 1e6);
+        put(&b, "clinfm_http_request_duration_seconds_count{route=\"%s\"} %llu\n", routes[r], cum);
+    }
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    *len = b.len;
+    return b.p;
+}

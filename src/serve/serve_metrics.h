@@ -1,0 +1,38 @@
+/* Prometheus metrics for the service: requests by route and status, latency histograms and error
+ * counts by route, requests in flight, audit write failures. Counters are C11 atomics, so
+ * recording costs a few relaxed increments and no lock. Routes are templates
+ * ("/v1/patients/{id}/summary"), never raw paths, so no patient id can reach a metric label. */
+#ifndef CLINFM_SERVE_SERVE_METRICS_H
+#define CLINFM_SERVE_SERVE_METRICS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    SERVE_R_DISCOVERY, SERVE_R_HOOK, SERVE_R_FEEDBACK, SERVE_R_RISK, SERVE_R_PATIENT_RISK,
+    SERVE_R_SUMMARY, SERVE_R_PATIENT_SUMMARY, SERVE_R_TASKS, SERVE_R_HEALTH, SERVE_R_METRICS,
+    SERVE_R_OTHER, SERVE_N_ROUTES
+};
+
+#define SERVE_N_STATUS 12
+#define SERVE_N_BUCKETS 12
+
+typedef struct {
+    atomic_uint_fast64_t by_status[SERVE_N_ROUTES][SERVE_N_STATUS];
+    atomic_uint_fast64_t bucket[SERVE_N_ROUTES][SERVE_N_BUCKETS]; /* non-cumulative */
+    atomic_uint_fast64_t latency_us_sum[SERVE_N_ROUTES];
+    atomic_uint_fast64_t errors_4xx[SERVE_N_ROUTES], errors_5xx[SERVE_N_ROUTES];
+    atomic_int_fast64_t in_flight;
+    atomic_uint_fast64_t audit_failures;
+    double start_s;
+} serve_metrics;
+
+void serve_metrics_init(serve_metrics *m);
+void serve_metrics_record(serve_metrics *m, int route, int status, int64_t latency_us);
+/* The route template of a route id ("/cds-services/{id}"). */
+const char *serve_route_name(int route);
+/* Prometheus text exposition (format 0.0.4); malloc'd, NULL on out-of-memory. */
+char *serve_metrics_text(serve_metrics *m, const char *model, const char *version, size_t *len);
+
+#endif

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# CLI test of the service: audit keygen, token create/list/revoke, `clinfm serve` over TLS on a
+# loopback port (discovery, health, patient-view with prefetch, feedback, /v1/risk, a revoked
+# key), clean stop on SIGTERM, audit verify (intact, then after tampering with a row) and
+# feedback export. Needs CLINFM (the binary), curl, openssl and /usr/bin/python3.
+set -euo pipefail
+: "${CLINFM:?set CLINFM to the clinfm binary}"
+ROOT=${CLINFM_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+T=${CLINFM_TEST_TMP:-$(mktemp -d)}
+PY=/usr/bin/python3
+BUNDLE="$ROOT/data/synthea-fhir-r4/Lyle_Baumbach_40a23e3f-fc1e-4333-8588-c5aaa9aa7c9b.json.gz"
+SERVER_PID=""
+cleanup() { if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; [ -f "$T/serve.log" ] && tail -5 "$T/serve.log" >&2; exit 1; }
+
+"$CLINFM" audit keygen "$T/serve.key" 2>/dev/null
+[ "$(stat -c %a "$T/serve.key")" = 600 ] || fail "secret file is not mode 600"
+"$CLINFM" audit keygen "$T/serve.key" 2>/dev/null && fail "keygen overwrote a secret"
+
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/tls.key" -out "$T/tls.crt" -days 2 \
+  -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
+
+$PY - "$ROOT/docs/serve-example.json" "$T" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1])); t = sys.argv[2]
+c.update(database=t + "/serve.db", secret_file=t + "/serve.key", port=0,
+         tls={"cert": t + "/tls.crt", "key": t + "/tls.key"})
+c["services"][0]["show_info"] = True
+json.dump(c, open(t + "/serve.json", "w"))
+EOF
+
+CLIN=$("$CLINFM" token create --config "$T/serve.json" --name "ward 3" --role clinician 2>/dev/null)
+OLD=$("$CLINFM" token create --config "$T/serve.json" --name old --role clinician 2>/dev/null)
+[[ "$CLIN" =~ ^cfk_[0-9a-f]{16}_[0-9a-f]{64}$ ]] || fail "token format"
+OLD_ID=$(echo "$OLD" | cut -d_ -f2)
+"$CLINFM" token create --config "$T/serve.json" --name x --role root >/dev/null 2>&1 && fail "bad role accepted"
+"$CLINFM" token revoke --config "$T/serve.json" "$OLD_ID" 2>/dev/null
+LIST=$("$CLINFM" token list --config "$T/serve.json")
+echo "$LIST" | grep -q "ward 3" || fail "list lacks the key"
+echo "$LIST" | grep "$OLD_ID" | grep -qv " - " || fail "revoked key not shown as revoked"
+echo "$LIST" | grep -q "${CLIN#cfk_*_}" && fail "list shows a secret"
+
+"$CLINFM" serve --config "$T/serve.json" --port 0 --port-file "$T/port" 2>"$T/serve.log" &
+SERVER_PID=$!
+for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.1; done
+[ -s "$T/port" ] || fail "server did not start"
+PORT=$(tr -d '\n' < "$T/port")
+URL="https://127.0.0.1:$PORT"
+CURL=(curl -sS --max-time 20 --cacert "$T/tls.crt")
+
+"${CURL[@]}" "$URL/cds-services" | grep -q '"hook":"encounter-discharge"' || fail "discovery"
+"${CURL[@]}" "$URL/healthz" | grep -q '"status":"ok"' || fail "health"
+curl -sS --max-time 5 "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && fail "plain HTTP answered on the TLS port"
+
+$PY - "$BUNDLE" "$T" <<'EOF'
+import gzip, json, sys
+b = json.load(gzip.open(sys.argv[1])); t = sys.argv[2]
+pat = next(e["resource"] for e in b["entry"] if e["resource"]["resourceType"] == "Patient")
+pf = {"patient": pat}
+for e in b["entry"]:
+    r = e["resource"]
+    if r["resourceType"] == "Patient": continue
+    for f in ("subject", "patient"):
+        if f in r and "reference" in r[f]: r[f]["reference"] = "Patient/" + pat["id"]
+    key = r["resourceType"][0].lower() + r["resourceType"][1:] + "s"
+    pf.setdefault(key, {"resourceType": "Bundle", "type": "searchset", "entry": []})["entry"].append({"resource": r})
+req = {"hookInstance": "5e1f6a7e-52a7-4bd9-9f6c-0c5f3e1d2a11", "hook": "patient-view",
+       "context": {"userId": "Practitioner/1", "patientId": pat["id"]}, "prefetch": pf}
+json.dump(req, open(t + "/hook.json", "w"))
+json.dump(b, open(t + "/bundle.json", "w"))
+open(t + "/pid", "w").write(pat["id"])
+EOF
+PID=$(cat "$T/pid")
+H=(-H "Authorization: Bearer $CLIN" -H "Content-Type: application/json")
+"${CURL[@]}" "${H[@]}" --data-binary @"$T/hook.json" "$URL/cds-services/clinfm-patient-view" > "$T/cards.json"
+CARD=$($PY -c 'import json,sys; c=json.load(open(sys.argv[1]))["cards"]; assert len(c)==1 and len(c[0]["summary"])<140 and "suggestions" not in c[0]; print(c[0]["uuid"])' "$T/cards.json") || fail "patient-view cards: $(head -c 300 "$T/cards.json")"
+printf '{"feedback":[{"card":"%s","outcome":"overridden","overrideReason":{"reason":{"code":"disagree","system":"urn:clinfm:override-reason"}},"outcomeTimestamp":"2026-11-22T09:00:00Z"}]}' "$CARD" > "$T/fb.json"
+"${CURL[@]}" "${H[@]}" --data-binary @"$T/fb.json" "$URL/cds-services/clinfm-patient-view/feedback" | grep -q '"recorded":1' || fail "feedback"
+"${CURL[@]}" "${H[@]}" --data-binary @"$T/bundle.json" "$URL/v1/risk?task=readmission_30d" | grep -q '"task":"readmission_30d"' || fail "/v1/risk"
+CODE=$("${CURL[@]}" -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $OLD" "$URL/v1/tasks")
+[ "$CODE" = 401 ] || fail "revoked key got $CODE"
+CODE=$("${CURL[@]}" -o /dev/null -w '%{http_code}' "$URL/v1/tasks")
+[ "$CODE" = 401 ] || fail "missing token got $CODE"
+
+kill -TERM "$SERVER_PID"
+wait "$SERVER_PID" || fail "server did not exit cleanly"
+SERVER_PID=""
+grep -q "stopping" "$T/serve.log" || fail "no orderly stop"
+grep -q "$PID" "$T/serve.log" && fail "the log holds a patient id"
+grep -q "Baumbach" "$T/serve.log" && fail "the log holds a name"
+
+"$CLINFM" audit verify --config "$T/serve.json" | grep -q "audit chain intact" || fail "verify"
+"$CLINFM" feedback export --config "$T/serve.json" --format jsonl --output "$T/fb.jsonl"
+grep -q '"reason_code":"disagree"' "$T/fb.jsonl" || fail "export"
+grep -q '"task":"mortality_1y"' "$T/fb.jsonl" || fail "export lacks the card's task"
+
+$PY -c 'import sqlite3,sys; d=sqlite3.connect(sys.argv[1]); d.execute("update audit set latency_us = latency_us + 1 where seq = 3"); d.commit()' "$T/serve.db"
+if "$CLINFM" audit verify --config "$T/serve.json" >/dev/null 2>"$T/verify.err"; then fail "tampering not detected"; fi
+grep -q "row 3" "$T/verify.err" || fail "verify did not name the row"
+echo "serve cli: ok"
