@@ -15,6 +15,9 @@ int cmd_ingest(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_vocab(int argc, char **argv);
+int cmd_tokens(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_deid(int argc, char **argv);
 int cmd_deid_eval(int argc, char **argv);
@@ -22,8 +25,6 @@ int cmd_serve(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_feedback(int argc, char **argv);
-int cmd_vocab(int argc, char **argv);
-int cmd_tokens(int argc, char **argv);
 
 /* Prints "clinfm <cmd>: <msg>; see 'clinfm <cmd> --help'" and returns 1. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

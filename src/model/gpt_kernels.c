@@ -1,0 +1,684 @@
+/* The GPT's layer kernels, forward and backward side by side; see gpt_kernels.h for the
+ * contract (outputs first, dimensions last, backward adds into gradients).
+ *
+ * What this file is: plain C loops that gcc can vectorise (hot ones compiled for AVX2 and for
+ * the baseline, see GPT_SIMD), matrix products handed to OpenBLAS, and a streaming
+ * ("flash") attention that walks the causal triangle in tiles and keeps only one
+ * log-sum-exp per query for the backward pass. What it is not: a tensor library. Every kernel
+ * knows the one layout the model uses.
+ *
+ * Determinism: every reduction that crosses rows (bias and LayerNorm weight gradients, the
+ * embedding scatter) is split over threads by column, never by row, so a result never depends
+ * on which thread finished first. With a fixed thread count, training is bit-reproducible. */
+#include "model/gpt_kernels.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------------------------
+ * small helpers */
+
+static int thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+static int thread_count(void) {
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
+/* The calling thread's share [c0, c1) of C columns, in blocks of 16 so vector loops stay whole. */
+static void thread_columns(int C, int *c0, int *c1) {
+    int nt = thread_count(), tid = thread_id();
+    int blocks = (C + 15) / 16;
+    int per = blocks / nt, extra = blocks % nt;
+    int b0 = tid * per + (tid < extra ? tid : extra);
+    int b1 = b0 + per + (tid < extra ? 1 : 0);
+    *c0 = b0 * 16 < C ? b0 * 16 : C;
+    *c1 = b1 * 16 < C ? b1 * 16 : C;
+}
+
+/* Element-wise kernels run over chunks of this many elements, one chunk per loop iteration. */
+#define CHUNK 4096
+
+GPT_SIMD static float dot(const float *a, const float *b, int n) {
+    float s = 0.0f;
+    GPT_OMP(omp simd reduction(+ : s))
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+GPT_SIMD static void axpy(float *y, float a, const float *x, int n) {
+    GPT_OMP(omp simd)
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+GPT_SIMD static void scale_row(float *y, float a, int n) {
+    GPT_OMP(omp simd)
+    for (int i = 0; i < n; i++) y[i] *= a;
+}
+
+GPT_SIMD static float max_of(const float *x, int n) {
+    float m = -INFINITY;
+    GPT_OMP(omp simd reduction(max : m))
+    for (int i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+/* p[i] = exp(x[i] - shift) for i < n, returns the sum; p may alias x. */
+GPT_SIMD static float exp_shift_sum(float *p, const float *x, float shift, int n) {
+    float s = 0.0f;
+    GPT_OMP(omp simd reduction(+ : s))
+    for (int i = 0; i < n; i++) {
+        float e = gpt__expf(x[i] - shift);
+        p[i] = e;
+        s += e;
+    }
+    return s;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * embedding */
+
+void gpt__encoder_forward(float *out, const int *inp, const float *wte, const float *wpe,
+                          int B, int T, int C) {
+    GPT_OMP(omp parallel for schedule(static) if ((size_t)B * T * C >= GPT_PAR_MIN))
+    for (size_t bt = 0; bt < (size_t)B * T; bt++) {
+        const float *te = wte + (size_t)inp[bt] * C, *pe = wpe + (bt % (size_t)T) * C;
+        float *o = out + bt * C;
+        for (int c = 0; c < C; c++) o[c] = te[c] + pe[c];
+    }
+}
+
+void gpt__encoder_backward(float *dwte, float *dwpe, const float *dout, const int *inp,
+                           int B, int T, int C) {
+    /* Several positions may hold the same token, so rows of dwte collide; splitting by column
+     * keeps the scatter race-free and its summation order fixed. */
+    GPT_OMP(omp parallel if ((size_t)B * T * C >= GPT_PAR_MIN))
+    {
+        int c0, c1;
+        thread_columns(C, &c0, &c1);
+        for (size_t bt = 0; bt < (size_t)B * T; bt++) {
+            const float *d = dout + bt * C;
+            float *te = dwte + (size_t)inp[bt] * C, *pe = dwpe + (bt % (size_t)T) * C;
+            for (int c = c0; c < c1; c++) {
+                te[c] += d[c];
+                pe[c] += d[c];
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * LayerNorm */
+
+GPT_SIMD static void layernorm_row(float *out, float *mean, float *rstd, const float *x,
+                                   const float *w, const float *b, int C) {
+    float s = 0.0f;
+    GPT_OMP(omp simd reduction(+ : s))
+    for (int c = 0; c < C; c++) s += x[c];
+    float m = s / (float)C;
+    float v = 0.0f;
+    GPT_OMP(omp simd reduction(+ : v))
+    for (int c = 0; c < C; c++) v += (x[c] - m) * (x[c] - m);
+    float r = 1.0f / sqrtf(v / (float)C + 1e-5f);
+    GPT_OMP(omp simd)
+    for (int c = 0; c < C; c++) out[c] = (x[c] - m) * r * w[c] + b[c];
+    if (mean) *mean = m;
+    if (rstd) *rstd = r;
+}
+
+void gpt__layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                            const float *weight, const float *bias, size_t N, int C) {
+    GPT_OMP(omp parallel for schedule(static) if (N * (size_t)C >= GPT_PAR_MIN))
+    for (size_t i = 0; i < N; i++)
+        layernorm_row(out + i * C, mean ? mean + i : NULL, rstd ? rstd + i : NULL, inp + i * C,
+                      weight, bias, C);
+}
+
+GPT_SIMD static void layernorm_backward_row(float *dinp, const float *dout, const float *x,
+                                            const float *w, float mean, float rstd, int C) {
+    float dm = 0.0f, dnn = 0.0f;
+    GPT_OMP(omp simd reduction(+ : dm, dnn))
+    for (int c = 0; c < C; c++) {
+        float dn = w[c] * dout[c];
+        dm += dn;
+        dnn += dn * (x[c] - mean) * rstd;
+    }
+    dm /= (float)C;
+    dnn /= (float)C;
+    GPT_OMP(omp simd)
+    for (int c = 0; c < C; c++) {
+        float norm = (x[c] - mean) * rstd;
+        dinp[c] += (w[c] * dout[c] - dm - norm * dnn) * rstd;
+    }
+}
+
+GPT_SIMD static void layernorm_param_grads(float *dweight, float *dbias, const float *dout,
+                                           const float *inp, const float *mean,
+                                           const float *rstd, size_t N, int C, int c0, int c1) {
+    for (size_t i = 0; i < N; i++) {
+        const float *d = dout + i * C, *x = inp + i * C;
+        float m = mean[i], r = rstd[i];
+        GPT_OMP(omp simd)
+        for (int c = c0; c < c1; c++) {
+            dweight[c] += d[c] * (x[c] - m) * r;
+            dbias[c] += d[c];
+        }
+    }
+}
+
+void gpt__layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                             const float *inp, const float *weight, const float *mean,
+                             const float *rstd, size_t N, int C) {
+    GPT_OMP(omp parallel if (N * (size_t)C >= GPT_PAR_MIN))
+    {
+        GPT_OMP(omp for schedule(static) nowait)
+        for (size_t i = 0; i < N; i++)
+            layernorm_backward_row(dinp + i * C, dout + i * C, inp + i * C, weight, mean[i],
+                                   rstd[i], C);
+        int c0, c1;
+        thread_columns(C, &c0, &c1);
+        layernorm_param_grads(dweight, dbias, dout, inp, mean, rstd, N, C, c0, c1);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * matrix products */
+
+void gpt__matmul_forward_ref(float *out, const float *inp, const float *weight,
+                             const float *bias, size_t N, int C, int OC) {
+    for (size_t i = 0; i < N; i++)
+        for (int o = 0; o < OC; o++) {
+            float v = bias ? bias[o] : 0.0f;
+            for (int c = 0; c < C; c++) v += inp[i * C + c] * weight[(size_t)o * C + c];
+            out[i * OC + o] = v;
+        }
+}
+
+void gpt__matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
+                         size_t N, int C, int OC) {
+    float beta = 0.0f;
+    if (bias) {
+        GPT_OMP(omp parallel for schedule(static) if (N * (size_t)OC >= GPT_PAR_MIN))
+        for (size_t i = 0; i < N; i++) memcpy(out + i * OC, bias, (size_t)OC * sizeof(float));
+        beta = 1.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, OC, C, 1.0f, inp, C, weight, C,
+                beta, out, OC);
+}
+
+void gpt__matmul_backward_ref(float *dinp, float *dweight, float *dbias, const float *dout,
+                              const float *inp, const float *weight, size_t N, int C, int OC) {
+    for (size_t i = 0; i < N; i++)
+        for (int o = 0; o < OC; o++) {
+            float d = dout[i * OC + o];
+            if (dbias) dbias[o] += d;
+            for (int c = 0; c < C; c++) {
+                dinp[i * C + c] += weight[(size_t)o * C + c] * d;
+                dweight[(size_t)o * C + c] += inp[i * C + c] * d;
+            }
+        }
+}
+
+GPT_SIMD static void column_sums(float *acc, const float *x, size_t N, int stride, int c0,
+                                 int c1) {
+    for (size_t i = 0; i < N; i++) {
+        const float *r = x + i * stride;
+        GPT_OMP(omp simd)
+        for (int c = c0; c < c1; c++) acc[c] += r[c];
+    }
+}
+
+void gpt__matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                          const float *inp, const float *weight, size_t N, int C, int OC) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, C, OC, 1.0f, dout, OC, weight,
+                C, 1.0f, dinp, C);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, (int)N, 1.0f, dout, OC, inp, C,
+                1.0f, dweight, C);
+    if (dbias) {
+        GPT_OMP(omp parallel if (N * (size_t)OC >= GPT_PAR_MIN))
+        {
+            int c0, c1;
+            thread_columns(OC, &c0, &c1);
+            column_sums(dbias, dout, N, OC, c0, c1);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * causal self-attention: the plain reference, O(T^2) per head and no scratch */
+
+void gpt__attention_forward_ref(float *out, float *lse, const float *inp,
+                                int B, int T, int C, int NH) {
+    int hs = C / NH, C3 = 3 * C;
+    float scale = 1.0f / sqrtf((float)hs);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int t = 0; t < T; t++) {
+                const float *q = inp + ((size_t)b * T + t) * C3 + h * hs;
+                float mx = -INFINITY;
+                for (int u = 0; u <= t; u++) {
+                    const float *k = inp + ((size_t)b * T + u) * C3 + C + h * hs;
+                    float s = 0.0f;
+                    for (int d = 0; d < hs; d++) s += q[d] * k[d];
+                    if (s * scale > mx) mx = s * scale;
+                }
+                float sum = 0.0f;
+                float *o = out + ((size_t)b * T + t) * C + h * hs;
+                for (int d = 0; d < hs; d++) o[d] = 0.0f;
+                for (int u = 0; u <= t; u++) {
+                    const float *k = inp + ((size_t)b * T + u) * C3 + C + h * hs;
+                    const float *v = k + C;
+                    float s = 0.0f;
+                    for (int d = 0; d < hs; d++) s += q[d] * k[d];
+                    float e = expf(s * scale - mx);
+                    sum += e;
+                    for (int d = 0; d < hs; d++) o[d] += e * v[d];
+                }
+                for (int d = 0; d < hs; d++) o[d] /= sum;
+                if (lse) lse[((size_t)b * NH + h) * T + t] = mx + logf(sum);
+            }
+}
+
+void gpt__attention_backward_ref(float *dinp, const float *dout, const float *inp,
+                                 int B, int T, int C, int NH) {
+    int hs = C / NH, C3 = 3 * C;
+    float scale = 1.0f / sqrtf((float)hs);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int t = 0; t < T; t++) {
+                const float *q = inp + ((size_t)b * T + t) * C3 + h * hs;
+                const float *dy = dout + ((size_t)b * T + t) * C + h * hs;
+                float *dq = dinp + ((size_t)b * T + t) * C3 + h * hs;
+                /* Pass 1: max and normaliser of the scores, as in forward. */
+                float mx = -INFINITY, sum = 0.0f;
+                for (int u = 0; u <= t; u++) {
+                    const float *k = inp + ((size_t)b * T + u) * C3 + C + h * hs;
+                    float s = 0.0f;
+                    for (int d = 0; d < hs; d++) s += q[d] * k[d];
+                    if (s * scale > mx) mx = s * scale;
+                }
+                for (int u = 0; u <= t; u++) {
+                    const float *k = inp + ((size_t)b * T + u) * C3 + C + h * hs;
+                    float s = 0.0f;
+                    for (int d = 0; d < hs; d++) s += q[d] * k[d];
+                    sum += expf(s * scale - mx);
+                }
+                /* Pass 2: sum_u att[u] * datt[u], the softmax Jacobian's shared term. */
+                float shared = 0.0f;
+                for (int u = 0; u <= t; u++) {
+                    const float *k = inp + ((size_t)b * T + u) * C3 + C + h * hs;
+                    const float *v = k + C;
+                    float s = 0.0f, da = 0.0f;
+                    for (int d = 0; d < hs; d++) {
+                        s += q[d] * k[d];
+                        da += dy[d] * v[d];
+                    }
+                    shared += expf(s * scale - mx) / sum * da;
+                }
+                /* Pass 3: gradients into q, k and v. */
+                for (int u = 0; u <= t; u++) {
+                    const float *k = inp + ((size_t)b * T + u) * C3 + C + h * hs;
+                    const float *v = k + C;
+                    float *dk = dinp + ((size_t)b * T + u) * C3 + C + h * hs;
+                    float *dv = dk + C;
+                    float s = 0.0f, da = 0.0f;
+                    for (int d = 0; d < hs; d++) {
+                        s += q[d] * k[d];
+                        da += dy[d] * v[d];
+                    }
+                    float a = expf(s * scale - mx) / sum;
+                    float ds = a * (da - shared) * scale;
+                    for (int d = 0; d < hs; d++) {
+                        dq[d] += ds * k[d];
+                        dk[d] += ds * q[d];
+                        dv[d] += a * dy[d];
+                    }
+                }
+            }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * causal self-attention: streaming tiles, OpenMP over (batch, head)
+ *
+ * Forward keeps, per query row, the running maximum m and normaliser l of the scores seen so
+ * far and rescales the partial output when m grows (the online softmax), so scores exist only
+ * one BQ x BK tile at a time. Backward rebuilds each tile's weights from the saved lse, the
+ * way FlashAttention-2 does: P = exp(S - lse), dS = P * (dP - D) with D = rowsum(dO * O). Key
+ * tiles wholly above the diagonal are never touched, which halves the work of a full T x T. */
+
+/* Softmax update of one score row s[0, nk) of which the first lim keys are visible. Returns
+ * the factor by which the row's earlier output must be scaled; s becomes the weights. */
+GPT_SIMD static float online_softmax_row(float *s, int lim, int nk, float *m, float *l) {
+    if (lim <= 0) {
+        for (int j = 0; j < nk; j++) s[j] = 0.0f;
+        return 1.0f;
+    }
+    float mx = max_of(s, lim);
+    float mnew = mx > *m ? mx : *m;
+    float alpha = gpt__expf(*m - mnew);
+    float sum = exp_shift_sum(s, s, mnew, lim);
+    for (int j = lim; j < nk; j++) s[j] = 0.0f;
+    *l = *l * alpha + sum;
+    *m = mnew;
+    return alpha;
+}
+
+void gpt__attention_forward(float *out, float *lse, const float *inp, float *scratch,
+                            int nthreads, int B, int T, int C, int NH) {
+    const int hs = C / NH, C3 = 3 * C;
+    const float scale = 1.0f / sqrtf((float)hs);
+    GPT_OMP(omp parallel for collapse(2) schedule(static) num_threads(nthreads)
+            if ((size_t)B * NH * T * T * (C / NH) >= GPT_PAR_MIN))
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            float *S = scratch + (size_t)thread_id() * GPT_ATT_SCRATCH(hs, T);
+            float *O = S + 2 * GPT_ATT_BQ * GPT_ATT_BK;
+            float *mrow = O + (size_t)GPT_ATT_BQ * hs, *lrow = mrow + GPT_ATT_BQ;
+            const float *Q = inp + (size_t)b * T * C3 + h * hs, *K = Q + C, *V = Q + 2 * C;
+            float *Y = out + (size_t)b * T * C + h * hs;
+            float *L = lse + ((size_t)b * NH + h) * T;
+            for (int q0 = 0; q0 < T; q0 += GPT_ATT_BQ) {
+                int nq = T - q0 < GPT_ATT_BQ ? T - q0 : GPT_ATT_BQ;
+                for (int i = 0; i < nq; i++) {
+                    mrow[i] = -INFINITY;
+                    lrow[i] = 0.0f;
+                }
+                memset(O, 0, (size_t)nq * hs * sizeof(float));
+                int kend = q0 + nq; /* keys 0 .. kend-1 are visible to some row of this tile */
+                for (int k0 = 0; k0 < kend; k0 += GPT_ATT_BK) {
+                    int nk = kend - k0 < GPT_ATT_BK ? kend - k0 : GPT_ATT_BK;
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hs, scale,
+                                Q + (size_t)q0 * C3, C3, K + (size_t)k0 * C3, C3, 0.0f, S,
+                                GPT_ATT_BK);
+                    for (int i = 0; i < nq; i++) {
+                        int lim = q0 + i - k0 + 1; /* keys k0 .. q0+i are visible to row i */
+                        if (lim > nk) lim = nk;
+                        float alpha = online_softmax_row(S + (size_t)i * GPT_ATT_BK, lim, nk,
+                                                         &mrow[i], &lrow[i]);
+                        if (alpha != 1.0f) scale_row(O + (size_t)i * hs, alpha, hs);
+                    }
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hs, nk, 1.0f, S,
+                                GPT_ATT_BK, V + (size_t)k0 * C3, C3, 1.0f, O, hs);
+                }
+                for (int i = 0; i < nq; i++) {
+                    float inv = 1.0f / lrow[i];
+                    float *y = Y + (size_t)(q0 + i) * C;
+                    const float *o = O + (size_t)i * hs;
+                    for (int d = 0; d < hs; d++) y[d] = o[d] * inv;
+                    L[q0 + i] = mrow[i] + logf(lrow[i]);
+                }
+            }
+        }
+}
+
+/* Turns a tile of scaled scores S into the weights P = exp(S - lse) (0 above the diagonal). */
+GPT_SIMD static void attention_weights_row(float *s, float lse_i, int lim, int nk) {
+    GPT_OMP(omp simd)
+    for (int j = 0; j < lim; j++) s[j] = gpt__expf(s[j] - lse_i);
+    for (int j = lim < 0 ? 0 : lim; j < nk; j++) s[j] = 0.0f;
+}
+
+/* dP (in place) becomes dS = P * (dP - D_i) * scale. */
+GPT_SIMD static void attention_dscore_row(float *dp, const float *p, float d_i, float scale,
+                                          int nk) {
+    GPT_OMP(omp simd)
+    for (int j = 0; j < nk; j++) dp[j] = p[j] * (dp[j] - d_i) * scale;
+}
+
+void gpt__attention_backward(float *dinp, const float *dout, const float *inp, const float *out,
+                             const float *lse, float *scratch, int nthreads,
+                             int B, int T, int C, int NH) {
+    const int hs = C / NH, C3 = 3 * C;
+    const float scale = 1.0f / sqrtf((float)hs);
+    GPT_OMP(omp parallel for collapse(2) schedule(static) num_threads(nthreads)
+            if ((size_t)B * NH * T * T * (C / NH) >= GPT_PAR_MIN))
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            float *P = scratch + (size_t)thread_id() * GPT_ATT_SCRATCH(hs, T);
+            float *dP = P + GPT_ATT_BQ * GPT_ATT_BK;
+            float *D = dP + GPT_ATT_BQ * GPT_ATT_BK + (size_t)GPT_ATT_BQ * hs + 2 * GPT_ATT_BQ;
+            const float *Q = inp + (size_t)b * T * C3 + h * hs, *K = Q + C, *V = Q + 2 * C;
+            float *dQ = dinp + (size_t)b * T * C3 + h * hs, *dK = dQ + C, *dV = dQ + 2 * C;
+            const float *dY = dout + (size_t)b * T * C + h * hs;
+            const float *Y = out + (size_t)b * T * C + h * hs;
+            const float *L = lse + ((size_t)b * NH + h) * T;
+            for (int t = 0; t < T; t++) D[t] = dot(dY + (size_t)t * C, Y + (size_t)t * C, hs);
+            for (int k0 = 0; k0 < T; k0 += GPT_ATT_BK) {
+                int nk = T - k0 < GPT_ATT_BK ? T - k0 : GPT_ATT_BK;
+                /* Query tiles from the one holding row k0 on: earlier rows cannot see k0.. */
+                for (int q0 = (k0 / GPT_ATT_BQ) * GPT_ATT_BQ; q0 < T; q0 += GPT_ATT_BQ) {
+                    int nq = T - q0 < GPT_ATT_BQ ? T - q0 : GPT_ATT_BQ;
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hs, scale,
+                                Q + (size_t)q0 * C3, C3, K + (size_t)k0 * C3, C3, 0.0f, P,
+                                GPT_ATT_BK);
+                    for (int i = 0; i < nq; i++) {
+                        int lim = q0 + i - k0 + 1;
+                        if (lim > nk) lim = nk;
+                        attention_weights_row(P + (size_t)i * GPT_ATT_BK, L[q0 + i], lim, nk);
+                    }
+                    /* dV += P^T dY */
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hs, nq, 1.0f, P,
+                                GPT_ATT_BK, dY + (size_t)q0 * C, C, 1.0f, dV + (size_t)k0 * C3,
+                                C3);
+                    /* dP = dY V^T, then dS */
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hs, 1.0f,
+                                dY + (size_t)q0 * C, C, V + (size_t)k0 * C3, C3, 0.0f, dP,
+                                GPT_ATT_BK);
+                    for (int i = 0; i < nq; i++)
+                        attention_dscore_row(dP + (size_t)i * GPT_ATT_BK,
+                                             P + (size_t)i * GPT_ATT_BK, D[q0 + i], scale, nk);
+                    /* dQ += dS K, dK += dS^T Q */
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hs, nk, 1.0f, dP,
+                                GPT_ATT_BK, K + (size_t)k0 * C3, C3, 1.0f, dQ + (size_t)q0 * C3,
+                                C3);
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hs, nq, 1.0f, dP,
+                                GPT_ATT_BK, Q + (size_t)q0 * C3, C3, 1.0f, dK + (size_t)k0 * C3,
+                                C3);
+                }
+            }
+        }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * attention of new rows against a KV cache (inference) */
+
+void gpt__attention_cached_forward(float *out, const float *q, int q_stride, const float *kcache,
+                                   const float *vcache, size_t kv_stride, int n_seq, int n_new,
+                                   int pos0, float *scratch, int nthreads, int C, int NH) {
+    const int hs = C / NH, len = pos0 + n_new;
+    const float scale = 1.0f / sqrtf((float)hs);
+    GPT_OMP(omp parallel for collapse(2) schedule(static) num_threads(nthreads)
+            if ((size_t)n_seq * n_new * len * C >= GPT_PAR_MIN))
+    for (int r = 0; r < n_seq * n_new; r++)
+        for (int h = 0; h < NH; h++) {
+            float *s = scratch + (size_t)thread_id() * len;
+            int seq = r / n_new, vis = pos0 + r % n_new + 1;
+            const float *qr = q + (size_t)r * q_stride + h * hs;
+            const float *K = kcache + seq * kv_stride + h * hs;
+            const float *V = vcache + seq * kv_stride + h * hs;
+            for (int u = 0; u < vis; u++) s[u] = dot(qr, K + (size_t)u * C, hs) * scale;
+            float mx = max_of(s, vis);
+            float inv = 1.0f / exp_shift_sum(s, s, mx, vis);
+            float *o = out + (size_t)r * C + h * hs;
+            memset(o, 0, (size_t)hs * sizeof(float));
+            for (int u = 0; u < vis; u++) axpy(o, s[u] * inv, V + (size_t)u * C, hs);
+        }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * GELU (tanh approximation), tanh(u) = 1 - 2 / (exp(2u) + 1) */
+
+#define GELU_K 0.7978845608f /* sqrt(2 / pi) */
+
+GPT_SIMD static void gelu_forward_chunk(float *out, const float *x, size_t n) {
+    GPT_OMP(omp simd)
+    for (size_t i = 0; i < n; i++) {
+        float xi = x[i];
+        float u = GELU_K * (xi + 0.044715f * xi * xi * xi);
+        float th = 1.0f - 2.0f / (gpt__expf(2.0f * u) + 1.0f);
+        out[i] = 0.5f * xi * (1.0f + th);
+    }
+}
+
+void gpt__gelu_forward(float *out, const float *inp, size_t N) {
+    GPT_OMP(omp parallel for schedule(static) if (N >= GPT_PAR_MIN))
+    for (size_t i = 0; i < N; i += CHUNK)
+        gelu_forward_chunk(out + i, inp + i, N - i < CHUNK ? N - i : CHUNK);
+}
+
+GPT_SIMD static void gelu_backward_chunk(float *dinp, const float *x, const float *dout,
+                                         size_t n) {
+    GPT_OMP(omp simd)
+    for (size_t i = 0; i < n; i++) {
+        float xi = x[i];
+        float u = GELU_K * (xi + 0.044715f * xi * xi * xi);
+        float th = 1.0f - 2.0f / (gpt__expf(2.0f * u) + 1.0f);
+        float du = GELU_K * (1.0f + 3.0f * 0.044715f * xi * xi);
+        float grad = 0.5f * (1.0f + th) + 0.5f * xi * (1.0f - th * th) * du;
+        dinp[i] += grad * dout[i];
+    }
+}
+
+void gpt__gelu_backward(float *dinp, const float *inp, const float *dout, size_t N) {
+    GPT_OMP(omp parallel for schedule(static) if (N >= GPT_PAR_MIN))
+    for (size_t i = 0; i < N; i += CHUNK)
+        gelu_backward_chunk(dinp + i, inp + i, dout + i, N - i < CHUNK ? N - i : CHUNK);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * dropout: element i (counted over the whole tensor) is kept when the top 24 bits of
+ * mix32(i * golden + key) reach the threshold p * 2^24; kept elements are scaled by 1/(1-p) */
+
+static uint32_t drop_threshold(float p) { return (uint32_t)(p * 16777216.0f); }
+
+/* Returns scale for kept elements and 0 for dropped ones, without a branch. */
+static inline float keep_factor(size_t i, uint32_t key, uint32_t thr, float scale) {
+    uint32_t h = gpt__mix32((uint32_t)i * 0x9E3779B9U + key);
+    int32_t keep = -(int32_t)((int32_t)(h >> 8) >= (int32_t)thr);
+    return gpt__bits_f(keep & gpt__f_bits(scale));
+}
+
+GPT_SIMD static void residual_dropout_chunk(float *out, const float *res, const float *br,
+                                            size_t i0, size_t n, uint32_t key, uint32_t thr,
+                                            float scale) {
+    GPT_OMP(omp simd)
+    for (size_t i = 0; i < n; i++) out[i] = res[i] + keep_factor(i0 + i, key, thr, scale) * br[i];
+}
+
+GPT_SIMD static void residual_chunk(float *out, const float *res, const float *br, size_t n) {
+    GPT_OMP(omp simd)
+    for (size_t i = 0; i < n; i++) out[i] = res[i] + br[i];
+}
+
+void gpt__residual_dropout_forward(float *out, const float *res, const float *branch,
+                                   uint32_t key, float p, size_t offset, size_t N) {
+    uint32_t thr = drop_threshold(p);
+    float scale = 1.0f / (1.0f - p);
+    GPT_OMP(omp parallel for schedule(static) if (N >= GPT_PAR_MIN))
+    for (size_t i = 0; i < N; i += CHUNK) {
+        size_t n = N - i < CHUNK ? N - i : CHUNK;
+        if (p > 0.0f)
+            residual_dropout_chunk(out + i, res + i, branch + i, offset + i, n, key, thr, scale);
+        else residual_chunk(out + i, res + i, branch + i, n);
+    }
+}
+
+GPT_SIMD static void dropout_backward_chunk(float *dinp, const float *dout, size_t i0, size_t n,
+                                            uint32_t key, uint32_t thr, float scale) {
+    GPT_OMP(omp simd)
+    for (size_t i = 0; i < n; i++) dinp[i] += keep_factor(i0 + i, key, thr, scale) * dout[i];
+}
+
+GPT_SIMD static void dropout_forward_chunk(float *x, size_t i0, size_t n, uint32_t key,
+                                           uint32_t thr, float scale) {
+    GPT_OMP(omp simd)
+    for (size_t i = 0; i < n; i++) x[i] *= keep_factor(i0 + i, key, thr, scale);
+}
+
+void gpt__dropout_forward(float *inout, uint32_t key, float p, size_t offset, size_t N) {
+    if (p <= 0.0f) return;
+    uint32_t thr = drop_threshold(p);
+    float scale = 1.0f / (1.0f - p);
+    GPT_OMP(omp parallel for schedule(static) if (N >= GPT_PAR_MIN))
+    for (size_t i = 0; i < N; i += CHUNK)
+        dropout_forward_chunk(inout + i, offset + i, N - i < CHUNK ? N - i : CHUNK, key, thr,
+                              scale);
+}
+
+void gpt__dropout_backward(float *dinp, const float *dout, uint32_t key, float p, size_t offset,
+                           size_t N) {
+    uint32_t thr = drop_threshold(p);
+    float scale = 1.0f / (1.0f - p);
+    GPT_OMP(omp parallel for schedule(static) if (N >= GPT_PAR_MIN))
+    for (size_t i = 0; i < N; i += CHUNK) {
+        size_t n = N - i < CHUNK ? N - i : CHUNK;
+        if (p > 0.0f) dropout_backward_chunk(dinp + i, dout + i, offset + i, n, key, thr, scale);
+        else residual_chunk(dinp + i, dinp + i, dout + i, n);
+    }
+}
+
+void gpt__residual_dropout_backward(float *dbranch, const float *dout, uint32_t key, float p,
+                                    size_t offset, size_t N) {
+    gpt__dropout_backward(dbranch, dout, key, p, offset, N);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * softmax + cross-entropy, fused */
+
+GPT_SIMD static float crossentropy_row(float *p, const float *logit, int target, int V, int Vp) {
+    float mx = max_of(logit, V);
+    /* Read the target's logit before p (which may alias logit) is overwritten. */
+    float lt = target >= 0 ? logit[target] : 0.0f;
+    float sum = exp_shift_sum(p, logit, mx, V);
+    float inv = 1.0f / sum;
+    GPT_OMP(omp simd)
+    for (int i = 0; i < V; i++) p[i] *= inv;
+    for (int i = V; i < Vp; i++) p[i] = 0.0f;
+    /* log(sum) + max - logit[target] stays finite even when p[target] underflows. */
+    return target >= 0 ? logf(sum) + mx - lt : 0.0f;
+}
+
+void gpt__crossentropy_forward(float *losses, float *probs, const float *logits,
+                               const int *targets, size_t N, int V, int Vp) {
+    GPT_OMP(omp parallel for schedule(static) if (N * (size_t)Vp >= GPT_PAR_MIN))
+    for (size_t i = 0; i < N; i++)
+        losses[i] = crossentropy_row(probs + i * Vp, logits + i * Vp, targets[i], V, Vp);
+}
+
+GPT_SIMD static void crossentropy_backward_row(float *p, int target, float dloss, int V) {
+    if (target < 0) {
+        for (int i = 0; i < V; i++) p[i] = 0.0f;
+        return;
+    }
+    GPT_OMP(omp simd)
+    for (int i = 0; i < V; i++) p[i] *= dloss;
+    p[target] -= dloss;
+}
+
+void gpt__crossentropy_backward(float *probs_to_dlogits, const int *targets, float dloss,
+                                size_t N, int V, int Vp) {
+    GPT_OMP(omp parallel for schedule(static) if (N * (size_t)Vp >= GPT_PAR_MIN))
+    for (size_t i = 0; i < N; i++)
+        crossentropy_backward_row(probs_to_dlogits + i * Vp, targets[i], dloss, V);
+}
+
+void gpt__softmax_row(float *probs, const float *logits, int V, float temperature) {
+    float inv_t = 1.0f / temperature;
+    float mx = max_of(logits, V) * inv_t;
+    float sum = 0.0f;
+    for (int i = 0; i < V; i++) {
+        probs[i] = expf(logits[i] * inv_t - mx);
+        sum += probs[i];
+    }
+    for (int i = 0; i < V; i++) probs[i] /= sum;
+}

@@ -1,0 +1,164 @@
+/* The GPT's layer kernels: the internal contract between gpt.c, gpt_sample.c and the tests.
+ *
+ * Each layer comes as a forward and a backward with mirrored signatures: outputs first, then
+ * inputs, dimensions last. A backward ADDS into the gradients it is given (dinp, dweight, ...),
+ * so the caller zeroes them first; the only exception is the fused softmax + cross-entropy
+ * backward, which overwrites the probabilities it is given with the logits' gradient in place.
+ * Where a fast kernel exists (matrix products through OpenBLAS, streaming attention) the plain
+ * reference kernel stays beside it under the same name with `_ref`, and tests/test_gpt.c checks
+ * one against the other. None of these functions fails or allocates.
+ *
+ * Dimension legend: B batch, T time (positions), C channels, OC output channels, V real
+ * vocabulary, Vp padded vocabulary, NH heads, hs = C / NH head size, N a flat element count. */
+#ifndef CLINFM_MODEL_GPT_KERNELS_H
+#define CLINFM_MODEL_GPT_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* OpenMP pragmas go through this macro so the file still compiles (serially, warning-free)
+ * when -fopenmp is not on the command line. */
+#ifdef _OPENMP
+#include <omp.h>
+#define GPT_OMP(...) _Pragma(#__VA_ARGS__)
+#else
+#define GPT_OMP(...)
+#endif
+
+/* A kernel opens a parallel region only for at least this much work (elements, or multiply-adds
+ * for attention): below it, waking and joining threads costs more than it saves, and far more
+ * when other processes keep a core busy and a barrier waits for a descheduled thread. */
+#define GPT_PAR_MIN 32768
+
+/* Hot element-wise kernels are compiled twice, for AVX2+FMA (x86-64-v3) and for the baseline,
+ * and the loader picks one by CPU; the Makefile's flags then need no -march. */
+#if defined(__x86_64__) && !defined(GPT_NO_CLONES) && \
+    ((defined(__clang__) && __clang_major__ >= 14) || (!defined(__clang__) && __GNUC__ >= 11))
+#define GPT_SIMD __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define GPT_SIMD
+#endif
+
+/* Streaming attention tiles: BQ queries against BK keys at a time. */
+#define GPT_ATT_BQ 64
+#define GPT_ATT_BK 256
+/* Per-thread scratch floats the streaming attention needs for head size hs and length T. */
+#define GPT_ATT_SCRATCH(hs, T) ((size_t)2 * GPT_ATT_BQ * GPT_ATT_BK + (size_t)GPT_ATT_BQ * (hs) + \
+                                2 * GPT_ATT_BQ + (size_t)(T))
+
+/* exp(x) in float, vectorisable, relative error below 3e-7; exp(-inf) = 0, exp(NaN) = NaN. */
+static inline float gpt__bits_f(int32_t i) { union { int32_t i; float f; } u; u.i = i; return u.f; }
+static inline int32_t gpt__f_bits(float f) { union { int32_t i; float f; } u; u.f = f; return u.i; }
+static inline float gpt__expf(float x) {
+    /* Out-of-range and NaN inputs are masked with integer bit operations rather than branches,
+     * because branches stop gcc 12 from vectorising the loops this is inlined into. */
+    int32_t under = -(int32_t)(x < -87.0f);
+    int32_t over = -(int32_t)(x > 88.0f);
+    int32_t nan = -(int32_t)(x != x);
+    float xc = gpt__bits_f(gpt__f_bits(x) & ~(under | over | nan));
+    /* x = n ln2 + r with |r| <= ln2/2; n is rounded by the 1.5 * 2^23 trick. */
+    float n = (xc * 1.44269504f + 12582912.0f) - 12582912.0f;
+    float r = xc - n * 0.693145752f - n * 1.42860677e-6f;
+    /* Taylor series of e^r to degree 7: the first omitted term is below 1.5e-9 for |r| <= 0.35. */
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    float res = p * gpt__bits_f(((int32_t)n + 127) << 23);
+    int32_t bits = (gpt__f_bits(res) & ~(under | over | nan)) | (over & 0x7f800000) |
+                   (nan & 0x7fc00000);
+    return gpt__bits_f(bits);
+}
+
+/* A 32-bit avalanche mixer: the dropout mask of element i under key k is a pure function of
+ * (k, i), so backward regenerates the forward's mask instead of storing it, and any thread can
+ * compute any element. */
+static inline uint32_t gpt__mix32(uint32_t x) {
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    return x;
+}
+
+/* ---- embedding: out = wte[token] + wpe[position] ---- */
+void gpt__encoder_forward(float *out, const int *inp, const float *wte, const float *wpe,
+                          int B, int T, int C);
+void gpt__encoder_backward(float *dwte, float *dwpe, const float *dout, const int *inp,
+                           int B, int T, int C);
+
+/* ---- LayerNorm over the last dimension (eps 1e-5), mean and rstd kept for backward ---- */
+void gpt__layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                            const float *weight, const float *bias, size_t N, int C);
+void gpt__layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                             const float *inp, const float *weight, const float *mean,
+                             const float *rstd, size_t N, int C);
+
+/* ---- matrix product: out (N, OC) = inp (N, C) @ weight(OC, C)^T + bias (OC); bias may be
+ * NULL (then dbias must be NULL too) ---- */
+void gpt__matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
+                         size_t N, int C, int OC);
+void gpt__matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                          const float *inp, const float *weight, size_t N, int C, int OC);
+void gpt__matmul_forward_ref(float *out, const float *inp, const float *weight,
+                             const float *bias, size_t N, int C, int OC);
+void gpt__matmul_backward_ref(float *dinp, float *dweight, float *dbias, const float *dout,
+                              const float *inp, const float *weight, size_t N, int C, int OC);
+
+/* ---- causal self-attention: inp (B, T, 3C) holds q, k, v per position; out (B, T, C);
+ * lse (B, NH, T) the log-sum-exp of each query's scaled scores, all backward needs to rebuild
+ * the attention weights. The fast kernels stream over GPT_ATT_BQ x GPT_ATT_BK tiles (no T x T
+ * matrix), run OpenMP over (batch, head) and need `scratch` of nthreads *
+ * GPT_ATT_SCRATCH(hs, T) floats; they must be called with at most nthreads OpenMP threads. */
+void gpt__attention_forward(float *out, float *lse, const float *inp, float *scratch,
+                            int nthreads, int B, int T, int C, int NH);
+void gpt__attention_backward(float *dinp, const float *dout, const float *inp, const float *out,
+                             const float *lse, float *scratch, int nthreads,
+                             int B, int T, int C, int NH);
+void gpt__attention_forward_ref(float *out, float *lse, const float *inp,
+                                int B, int T, int C, int NH);
+void gpt__attention_backward_ref(float *dinp, const float *dout, const float *inp,
+                                 int B, int T, int C, int NH);
+
+/* ---- GELU, tanh approximation ---- */
+void gpt__gelu_forward(float *out, const float *inp, size_t N);
+void gpt__gelu_backward(float *dinp, const float *inp, const float *dout, size_t N);
+
+/* ---- dropout on a residual branch: out = res + keep(key, offset + i) * branch / (1 - p); the
+ * mask of element i depends only on (key, offset + i), so a tensor processed in slices gets the
+ * same mask as in one piece when each slice passes its first element's index as offset. The
+ * residual's own gradient is the identity, so backward only produces dbranch. p == 0 is a
+ * plain residual add. out may alias res. ---- */
+void gpt__residual_dropout_forward(float *out, const float *res, const float *branch,
+                                   uint32_t key, float p, size_t offset, size_t N);
+void gpt__residual_dropout_backward(float *dbranch, const float *dout, uint32_t key, float p,
+                                    size_t offset, size_t N);
+/* In-place dropout of a whole tensor (the embedding sum), and its backward. */
+void gpt__dropout_forward(float *inout, uint32_t key, float p, size_t offset, size_t N);
+void gpt__dropout_backward(float *dinp, const float *dout, uint32_t key, float p, size_t offset,
+                           size_t N);
+
+/* ---- softmax over the first V of Vp logits and cross-entropy against targets (a target < 0
+ * is ignored: loss 0, no gradient). probs may alias logits. Backward overwrites probs with
+ * dlogits = (probs - onehot) * dloss in place; padded columns stay 0. ---- */
+void gpt__crossentropy_forward(float *losses, float *probs, const float *logits,
+                               const int *targets, size_t N, int V, int Vp);
+void gpt__crossentropy_backward(float *probs_to_dlogits, const int *targets, float dloss,
+                                size_t N, int V, int Vp);
+
+/* ---- plain helpers ---- */
+void gpt__softmax_row(float *probs, const float *logits, int V, float temperature);
+
+/* ---- attention of new rows against a KV cache: q (R, C) for R = n_seq * n_new rows in
+ * sequence-major order, keys/values of sequence s at kcache + s * kv_stride, row stride C; row
+ * (s, t) sees cache positions 0 .. pos0 + t. scratch: nthreads * (pos0 + n_new) floats. ---- */
+void gpt__attention_cached_forward(float *out, const float *q, int q_stride, const float *kcache,
+                                   const float *vcache, size_t kv_stride, int n_seq, int n_new,
+                                   int pos0, float *scratch, int nthreads, int C, int NH);
+
+#endif

@@ -1,0 +1,1081 @@
+/* Tests of the GPT model (src/model): every layer's backward against central finite
+ * differences, every fast or vectorised kernel against a plain one, a whole-model gradient
+ * check, overfitting a tiny stream, exact resume from a checkpoint, checkpoint errors, seeded
+ * sampling, KV-cache logits against full recomputation, and the embedding read-out.
+ *
+ * Finite differences run in float32 with a central step eps = 1e-3 on small dimensions; the
+ * loss is accumulated in double. Rounding then dominates the error (about 1e-4 on gradients of
+ * order 1), so a layer passes when every element satisfies |numeric - analytic| <= 2e-3 +
+ * 2e-2 * |analytic|; the largest difference is printed for each layer. */
+#include "check.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "model/gpt.h"
+#include "model/gpt_kernels.h"
+
+/* ------------------------------------------------------------------------------------------
+ * helpers */
+
+static uint64_t rng_state = 42;
+static double urand(void) { /* uniform [0, 1) */
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
+}
+static void fill(float *x, size_t n, float lo, float hi) {
+    for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * (float)urand();
+}
+static float *fvec(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
+static float *fcopy(const float *x, size_t n) {
+    float *y = fvec(n);
+    memcpy(y, x, n * sizeof(float));
+    return y;
+}
+static double max_abs_diff(const float *a, const float *b, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (d > m || d != d) m = d;
+    }
+    return m;
+}
+static double dot_d(const float *a, const float *b, size_t n) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+/* Central-difference check of analytic gradient `ana` of loss() w.r.t. x[0, n). */
+#define FD_EPS 1e-3f
+#define FD_ATOL 2e-3
+#define FD_RTOL 2e-2
+typedef double (*loss_fn)(void *ctx);
+static double fd_check(const char *what, float *x, const float *ana, size_t n, loss_fn f,
+                       void *ctx) {
+    double worst = 0.0;
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        float keep = x[i];
+        x[i] = keep + FD_EPS;
+        double lp = f(ctx);
+        x[i] = keep - FD_EPS;
+        double lm = f(ctx);
+        x[i] = keep;
+        double num = (lp - lm) / (2.0 * FD_EPS);
+        double diff = fabs(num - ana[i]);
+        if (diff > worst) worst = diff;
+        if (!(diff <= FD_ATOL + FD_RTOL * fabs(ana[i]))) {
+            if (bad++ < 3)
+                fprintf(stderr, "    %s[%zu]: numeric %.6g analytic %.6g\n", what, i, num,
+                        (double)ana[i]);
+        }
+    }
+    fprintf(stderr, "    fd %-22s n=%-5zu largest |numeric - analytic| = %.3g\n", what, n, worst);
+    CHECK_EQ_INT(bad, 0);
+    return worst;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * the fast exp and the dropout mixer */
+
+static void test_fast_exp(void) {
+    double worst = 0.0;
+    for (int i = 0; i <= 200000; i++) {
+        float x = -87.0f + 175.0f * (float)i / 200000.0f;
+        double want = exp((double)x), got = gpt__expf(x);
+        double rel = fabs(got - want) / want;
+        if (rel > worst) worst = rel;
+    }
+    fprintf(stderr, "    gpt__expf largest relative error on [-87, 88]: %.3g\n", worst);
+    CHECK(worst < 5e-7);
+    CHECK(gpt__expf(-INFINITY) == 0.0f);
+    CHECK(gpt__expf(-1000.0f) == 0.0f);
+    CHECK(isinf(gpt__expf(1000.0f)));
+    CHECK(isnan(gpt__expf(NAN)));
+    CHECK(gpt__expf(0.0f) == 1.0f);
+}
+
+static void test_dropout_mask(void) {
+    size_t N = 100000;
+    float *x = fvec(N), *d = fvec(N), *ones = fvec(N);
+    for (size_t i = 0; i < N; i++) x[i] = ones[i] = 1.0f;
+    gpt__dropout_forward(x, 1234, 0.25f, 0, N);
+    size_t dropped = 0;
+    for (size_t i = 0; i < N; i++) {
+        if (x[i] == 0.0f) dropped++;
+        else CHECK_NEAR(x[i], 1.0f / 0.75f, 1e-6);
+    }
+    fprintf(stderr, "    dropped %zu of %zu at p = 0.25\n", dropped, N);
+    CHECK(dropped > 24000 && dropped < 26000);
+    /* Backward regenerates exactly the same mask from the same key... */
+    gpt__dropout_backward(d, ones, 1234, 0.25f, 0, N);
+    CHECK(memcmp(d, x, N * sizeof(float)) == 0);
+    /* ...and another key gives another mask. */
+    float *y = fvec(N);
+    for (size_t i = 0; i < N; i++) y[i] = 1.0f;
+    gpt__dropout_forward(y, 1235, 0.25f, 0, N);
+    CHECK(memcmp(y, x, N * sizeof(float)) != 0);
+    free(x);
+    free(d);
+    free(ones);
+    free(y);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * per-layer finite differences */
+
+typedef struct {
+    float *out, *R, *inp, *w, *b, *mean, *rstd;
+    size_t N;
+    int C, OC, fast;
+} lin_ctx;
+
+static double ln_loss(void *p) {
+    lin_ctx *c = p;
+    gpt__layernorm_forward(c->out, c->mean, c->rstd, c->inp, c->w, c->b, c->N, c->C);
+    return dot_d(c->out, c->R, c->N * c->C);
+}
+
+static void test_fd_layernorm(void) {
+    lin_ctx c = {0};
+    c.N = 3;
+    c.C = 8;
+    size_t n = c.N * c.C;
+    c.out = fvec(n), c.R = fvec(n), c.inp = fvec(n), c.w = fvec(c.C), c.b = fvec(c.C);
+    c.mean = fvec(c.N), c.rstd = fvec(c.N);
+    fill(c.R, n, -1, 1), fill(c.inp, n, -2, 2), fill(c.w, c.C, 0.5f, 1.5f), fill(c.b, c.C, -1, 1);
+    float *dinp = fvec(n), *dw = fvec(c.C), *db = fvec(c.C);
+    ln_loss(&c);
+    gpt__layernorm_backward(dinp, dw, db, c.R, c.inp, c.w, c.mean, c.rstd, c.N, c.C);
+    fd_check("layernorm.inp", c.inp, dinp, n, ln_loss, &c);
+    fd_check("layernorm.weight", c.w, dw, c.C, ln_loss, &c);
+    fd_check("layernorm.bias", c.b, db, c.C, ln_loss, &c);
+    /* Backward adds: a second call doubles every gradient. */
+    float *dinp2 = fcopy(dinp, n);
+    gpt__layernorm_backward(dinp2, dw, db, c.R, c.inp, c.w, c.mean, c.rstd, c.N, c.C);
+    for (size_t i = 0; i < n; i++) CHECK_NEAR(dinp2[i], 2.0f * dinp[i], 1e-5);
+    free(dinp2), free(dinp), free(dw), free(db);
+    free(c.out), free(c.R), free(c.inp), free(c.w), free(c.b), free(c.mean), free(c.rstd);
+}
+
+static double mm_loss(void *p) {
+    lin_ctx *c = p;
+    if (c->fast) gpt__matmul_forward(c->out, c->inp, c->w, c->b, c->N, c->C, c->OC);
+    else gpt__matmul_forward_ref(c->out, c->inp, c->w, c->b, c->N, c->C, c->OC);
+    return dot_d(c->out, c->R, c->N * c->OC);
+}
+
+static void test_fd_matmul(void) {
+    for (int fast = 0; fast <= 1; fast++) {
+        lin_ctx c = {0};
+        c.N = 4, c.C = 5, c.OC = 3, c.fast = fast;
+        c.out = fvec(c.N * c.OC), c.R = fvec(c.N * c.OC), c.inp = fvec(c.N * c.C);
+        c.w = fvec((size_t)c.OC * c.C), c.b = fvec(c.OC);
+        fill(c.R, c.N * c.OC, -1, 1), fill(c.inp, c.N * c.C, -1, 1);
+        fill(c.w, (size_t)c.OC * c.C, -1, 1), fill(c.b, c.OC, -1, 1);
+        float *dinp = fvec(c.N * c.C), *dw = fvec((size_t)c.OC * c.C), *db = fvec(c.OC);
+        if (fast) gpt__matmul_backward(dinp, dw, db, c.R, c.inp, c.w, c.N, c.C, c.OC);
+        else gpt__matmul_backward_ref(dinp, dw, db, c.R, c.inp, c.w, c.N, c.C, c.OC);
+        fd_check(fast ? "matmul.inp" : "matmul_ref.inp", c.inp, dinp, c.N * c.C, mm_loss, &c);
+        fd_check(fast ? "matmul.weight" : "matmul_ref.weight", c.w, dw, (size_t)c.OC * c.C,
+                 mm_loss, &c);
+        fd_check(fast ? "matmul.bias" : "matmul_ref.bias", c.b, db, c.OC, mm_loss, &c);
+        free(dinp), free(dw), free(db), free(c.out), free(c.R), free(c.inp), free(c.w), free(c.b);
+    }
+}
+
+typedef struct {
+    float *out, *lse, *R, *inp, *scratch;
+    int B, T, C, NH, fast, nthreads;
+} att_ctx;
+
+static int max_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static att_ctx att_make(int B, int T, int C, int NH, int fast) {
+    att_ctx c = {0};
+    c.B = B, c.T = T, c.C = C, c.NH = NH, c.fast = fast, c.nthreads = max_threads();
+    size_t BT = (size_t)B * T;
+    c.out = fvec(BT * C), c.lse = fvec((size_t)B * NH * T), c.R = fvec(BT * C);
+    c.inp = fvec(BT * 3 * C);
+    c.scratch = fvec((size_t)c.nthreads * GPT_ATT_SCRATCH(C / NH, T));
+    fill(c.R, BT * C, -1, 1);
+    fill(c.inp, BT * 3 * C, -1.5f, 1.5f);
+    return c;
+}
+static void att_free(att_ctx *c) {
+    free(c->out), free(c->lse), free(c->R), free(c->inp), free(c->scratch);
+}
+static void att_forward(att_ctx *c) {
+    if (c->fast)
+        gpt__attention_forward(c->out, c->lse, c->inp, c->scratch, c->nthreads, c->B, c->T, c->C,
+                               c->NH);
+    else gpt__attention_forward_ref(c->out, c->lse, c->inp, c->B, c->T, c->C, c->NH);
+}
+static void att_backward(att_ctx *c, float *dinp) {
+    if (c->fast)
+        gpt__attention_backward(dinp, c->R, c->inp, c->out, c->lse, c->scratch, c->nthreads, c->B,
+                                c->T, c->C, c->NH);
+    else gpt__attention_backward_ref(dinp, c->R, c->inp, c->B, c->T, c->C, c->NH);
+}
+static double att_loss(void *p) {
+    att_ctx *c = p;
+    att_forward(c);
+    return dot_d(c->out, c->R, (size_t)c->B * c->T * c->C);
+}
+
+static void test_fd_attention(void) {
+    for (int fast = 0; fast <= 1; fast++) {
+        att_ctx c = att_make(2, 5, 8, 2, fast);
+        size_t n = (size_t)c.B * c.T * 3 * c.C;
+        float *dinp = fvec(n);
+        att_forward(&c);
+        att_backward(&c, dinp);
+        fd_check(fast ? "attention.qkv" : "attention_ref.qkv", c.inp, dinp, n, att_loss, &c);
+        free(dinp);
+        att_free(&c);
+    }
+}
+
+typedef struct {
+    float *out, *R, *inp;
+    size_t N;
+} ew_ctx;
+
+static double gelu_loss(void *p) {
+    ew_ctx *c = p;
+    gpt__gelu_forward(c->out, c->inp, c->N);
+    return dot_d(c->out, c->R, c->N);
+}
+
+static void test_fd_gelu(void) {
+    ew_ctx c = {fvec(40), fvec(40), fvec(40), 40};
+    fill(c.R, c.N, -1, 1);
+    fill(c.inp, c.N, -4, 4);
+    float *dinp = fvec(c.N);
+    gpt__gelu_backward(dinp, c.inp, c.R, c.N);
+    fd_check("gelu.inp", c.inp, dinp, c.N, gelu_loss, &c);
+    free(dinp), free(c.out), free(c.R), free(c.inp);
+}
+
+typedef struct {
+    float *out, *R, *wte, *wpe;
+    int *tok, B, T, C;
+} enc_ctx;
+
+static double enc_loss(void *p) {
+    enc_ctx *c = p;
+    gpt__encoder_forward(c->out, c->tok, c->wte, c->wpe, c->B, c->T, c->C);
+    return dot_d(c->out, c->R, (size_t)c->B * c->T * c->C);
+}
+
+static void test_fd_encoder(void) {
+    enc_ctx c = {0};
+    c.B = 2, c.T = 3, c.C = 4;
+    int tok[6] = {1, 3, 1, 0, 4, 3}; /* repeats: the scatter must add */
+    c.tok = tok;
+    size_t n = (size_t)c.B * c.T * c.C;
+    c.out = fvec(n), c.R = fvec(n), c.wte = fvec(5 * 4), c.wpe = fvec(3 * 4);
+    fill(c.R, n, -1, 1), fill(c.wte, 20, -1, 1), fill(c.wpe, 12, -1, 1);
+    float *dwte = fvec(20), *dwpe = fvec(12);
+    gpt__encoder_backward(dwte, dwpe, c.R, c.tok, c.B, c.T, c.C);
+    fd_check("encoder.wte", c.wte, dwte, 20, enc_loss, &c);
+    fd_check("encoder.wpe", c.wpe, dwpe, 12, enc_loss, &c);
+    free(dwte), free(dwpe), free(c.out), free(c.R), free(c.wte), free(c.wpe);
+}
+
+typedef struct {
+    float *out, *R, *res, *br;
+    size_t N;
+} rd_ctx;
+
+static double rd_loss(void *p) {
+    rd_ctx *c = p;
+    gpt__residual_dropout_forward(c->out, c->res, c->br, 77, 0.3f, 5, c->N);
+    return dot_d(c->out, c->R, c->N);
+}
+
+static void test_fd_residual_dropout(void) {
+    rd_ctx c = {fvec(60), fvec(60), fvec(60), fvec(60), 60};
+    fill(c.R, c.N, -1, 1), fill(c.res, c.N, -1, 1), fill(c.br, c.N, -1, 1);
+    float *dbr = fvec(c.N);
+    gpt__residual_dropout_backward(dbr, c.R, 77, 0.3f, 5, c.N);
+    fd_check("residual_dropout.branch", c.br, dbr, c.N, rd_loss, &c);
+    /* The residual's gradient is the identity: dout itself. */
+    fd_check("residual_dropout.res", c.res, c.R, c.N, rd_loss, &c);
+    free(dbr), free(c.out), free(c.R), free(c.res), free(c.br);
+}
+
+typedef struct {
+    float *losses, *probs, *logits;
+    int *targets, N, V, Vp;
+} xe_ctx;
+
+static double xe_loss(void *p) {
+    xe_ctx *c = p;
+    gpt__crossentropy_forward(c->losses, c->probs, c->logits, c->targets, (size_t)c->N, c->V,
+                              c->Vp);
+    double s = 0.0;
+    for (int i = 0; i < c->N; i++) s += c->losses[i];
+    return s * 0.5; /* dloss = 0.5 */
+}
+
+static void test_fd_crossentropy(void) {
+    int targets[4] = {2, -1, 5, 0};
+    xe_ctx c = {fvec(4), fvec(4 * 8), fvec(4 * 8), targets, 4, 6, 8};
+    fill(c.logits, 32, -3, 3);
+    xe_loss(&c);
+    CHECK(c.losses[1] == 0.0f);
+    for (int i = 0; i < 4; i++) CHECK(c.probs[i * 8 + 6] == 0.0f && c.probs[i * 8 + 7] == 0.0f);
+    float *dlogits = fcopy(c.probs, 32);
+    gpt__crossentropy_backward(dlogits, targets, 0.5f, 4, 6, 8);
+    fd_check("crossentropy.logits", c.logits, dlogits, 32, xe_loss, &c);
+    free(dlogits), free(c.losses), free(c.probs), free(c.logits);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * fast and vectorised kernels against plain ones */
+
+static void test_matmul_fast_vs_ref(void) {
+    size_t N = 67;
+    int C = 33, OC = 45;
+    float *inp = fvec(N * C), *w = fvec((size_t)OC * C), *b = fvec(OC), *dout = fvec(N * OC);
+    fill(inp, N * C, -1, 1), fill(w, (size_t)OC * C, -1, 1), fill(b, OC, -1, 1);
+    fill(dout, N * OC, -1, 1);
+    float *o1 = fvec(N * OC), *o2 = fvec(N * OC);
+    gpt__matmul_forward(o1, inp, w, b, N, C, OC);
+    gpt__matmul_forward_ref(o2, inp, w, b, N, C, OC);
+    double d = max_abs_diff(o1, o2, N * OC);
+    fprintf(stderr, "    matmul forward fast vs ref: largest diff %.3g\n", d);
+    CHECK(d < 1e-4);
+    /* Start from non-zero gradients: both must add. */
+    float *di1 = fvec(N * C), *dw1 = fvec((size_t)OC * C), *db1 = fvec(OC);
+    fill(di1, N * C, -1, 1), fill(dw1, (size_t)OC * C, -1, 1), fill(db1, OC, -1, 1);
+    float *di2 = fcopy(di1, N * C), *dw2 = fcopy(dw1, (size_t)OC * C), *db2 = fcopy(db1, OC);
+    gpt__matmul_backward(di1, dw1, db1, dout, inp, w, N, C, OC);
+    gpt__matmul_backward_ref(di2, dw2, db2, dout, inp, w, N, C, OC);
+    double d1 = max_abs_diff(di1, di2, N * C), d2 = max_abs_diff(dw1, dw2, (size_t)OC * C);
+    double d3 = max_abs_diff(db1, db2, OC);
+    fprintf(stderr, "    matmul backward fast vs ref: dinp %.3g dweight %.3g dbias %.3g\n", d1, d2,
+            d3);
+    CHECK(d1 < 1e-4 && d2 < 1e-4 && d3 < 1e-4);
+    free(inp), free(w), free(b), free(dout), free(o1), free(o2);
+    free(di1), free(dw1), free(db1), free(di2), free(dw2), free(db2);
+}
+
+static void attention_compare(int B, int T, int C, int NH) {
+    att_ctx f = att_make(B, T, C, NH, 1);
+    att_ctx r = att_make(B, T, C, NH, 0);
+    size_t BT = (size_t)B * T;
+    memcpy(r.inp, f.inp, BT * 3 * C * sizeof(float));
+    memcpy(r.R, f.R, BT * C * sizeof(float));
+    att_forward(&f);
+    att_forward(&r);
+    double dout = max_abs_diff(f.out, r.out, BT * C);
+    double dlse = max_abs_diff(f.lse, r.lse, (size_t)B * NH * T);
+    float *g1 = fvec(BT * 3 * C);
+    fill(g1, BT * 3 * C, -1, 1);
+    float *g2 = fcopy(g1, BT * 3 * C);
+    att_backward(&f, g1);
+    att_backward(&r, g2);
+    double dg = max_abs_diff(g1, g2, BT * 3 * C);
+    fprintf(stderr, "    attention B=%d T=%d C=%d NH=%d fast vs ref: out %.3g lse %.3g dqkv %.3g\n",
+            B, T, C, NH, dout, dlse, dg);
+    CHECK(dout < 1e-5);
+    CHECK(dlse < 1e-5);
+    CHECK(dg < 1e-4);
+    free(g1), free(g2);
+    att_free(&f);
+    att_free(&r);
+}
+
+static void test_attention_fast_vs_ref(void) {
+    attention_compare(2, 150, 32, 2);  /* three query tiles, the last one partial */
+    attention_compare(1, 130, 128, 2); /* head size 64 */
+    attention_compare(3, 7, 12, 3);    /* one partial tile, head size 4 */
+    attention_compare(1, 300, 16, 2);  /* two key tiles: the online softmax rescales */
+    attention_compare(2, 600, 8, 1);   /* three key tiles, ten query tiles */
+}
+
+/* Plain double-precision references for the vectorised element-wise kernels. */
+static void test_elementwise_vs_plain(void) {
+    size_t N = 5000; /* over one CHUNK, with a tail */
+    float *x = fvec(N), *y = fvec(N), *dy = fvec(N), *dx = fvec(N);
+    fill(x, N, -6, 6), fill(dy, N, -1, 1);
+    gpt__gelu_forward(y, x, N);
+    gpt__gelu_backward(dx, x, dy, N);
+    double wf = 0.0, wb = 0.0;
+    for (size_t i = 0; i < N; i++) {
+        double v = x[i], k = sqrt(2.0 / M_PI), u = k * (v + 0.044715 * v * v * v);
+        double g = 0.5 * v * (1.0 + tanh(u));
+        double dg = 0.5 * (1.0 + tanh(u)) +
+                    0.5 * v * (1.0 - tanh(u) * tanh(u)) * k * (1.0 + 3.0 * 0.044715 * v * v);
+        wf = fmax(wf, fabs(g - y[i]));
+        wb = fmax(wb, fabs(dg * dy[i] - dx[i]));
+    }
+    fprintf(stderr, "    gelu vs double: forward %.3g backward %.3g\n", wf, wb);
+    CHECK(wf < 1e-5 && wb < 1e-5);
+
+    /* LayerNorm rows of 77 channels (not a multiple of the vector width). */
+    int C = 77;
+    size_t R = 9;
+    float *in = fvec(R * C), *w = fvec(C), *b = fvec(C), *out = fvec(R * C);
+    float *mean = fvec(R), *rstd = fvec(R);
+    fill(in, R * C, -3, 5), fill(w, C, -1, 1), fill(b, C, -1, 1);
+    gpt__layernorm_forward(out, mean, rstd, in, w, b, R, C);
+    double wl = 0.0;
+    for (size_t r = 0; r < R; r++) {
+        double m = 0.0, v = 0.0;
+        for (int c = 0; c < C; c++) m += in[r * C + c];
+        m /= C;
+        for (int c = 0; c < C; c++) v += (in[r * C + c] - m) * (in[r * C + c] - m);
+        double rs = 1.0 / sqrt(v / C + 1e-5);
+        for (int c = 0; c < C; c++)
+            wl = fmax(wl, fabs((in[r * C + c] - m) * rs * w[c] + b[c] - out[r * C + c]));
+    }
+    fprintf(stderr, "    layernorm vs double: %.3g\n", wl);
+    CHECK(wl < 1e-5);
+
+    /* Cross-entropy over 1000 logits with a padded tail. */
+    int V = 1000, Vp = 1024, tg[2] = {17, 999};
+    float *lg = fvec(2 * (size_t)Vp), *pr = fvec(2 * (size_t)Vp), *ls = fvec(2);
+    fill(lg, 2 * (size_t)Vp, -10, 10);
+    gpt__crossentropy_forward(ls, pr, lg, tg, 2, V, Vp);
+    double wp = 0.0, wloss = 0.0;
+    for (int r = 0; r < 2; r++) {
+        double mx = -1e30, s = 0.0;
+        for (int i = 0; i < V; i++) mx = fmax(mx, lg[r * Vp + i]);
+        for (int i = 0; i < V; i++) s += exp(lg[r * Vp + i] - mx);
+        for (int i = 0; i < V; i++)
+            wp = fmax(wp, fabs(exp(lg[r * Vp + i] - mx) / s - pr[r * Vp + i]));
+        wloss = fmax(wloss, fabs(log(s) + mx - lg[r * Vp + tg[r]] - ls[r]));
+    }
+    fprintf(stderr, "    crossentropy vs double: probs %.3g loss %.3g\n", wp, wloss);
+    CHECK(wp < 1e-6 && wloss < 1e-5);
+    free(x), free(y), free(dy), free(dx), free(in), free(w), free(b), free(out), free(mean);
+    free(rstd), free(lg), free(pr), free(ls);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * whole model */
+
+static gpt_config tiny_config(int V, int Vp, int C, int NH, int L, int T, float p) {
+    gpt_config c = {T, V, Vp, L, NH, C, p};
+    return c;
+}
+
+typedef struct {
+    gpt_model *m;
+    const int *in, *tg;
+    int B, T;
+    uint64_t counter;
+} model_ctx;
+
+static double model_loss(void *p) {
+    model_ctx *c = p;
+    c->m->rng_counter = c->counter; /* the same dropout masks every time */
+    cf_err err;
+    if (gpt_forward(c->m, c->in, c->tg, c->B, c->T, 1, &err) != CF_OK) return NAN;
+    return c->m->mean_loss;
+}
+
+static void test_fd_whole_model(void) {
+    gpt_model m;
+    cf_err err;
+    gpt_config cfg = tiny_config(7, 8, 8, 2, 2, 4, 0.2f);
+    REQUIRE_EQ_INT(gpt_build(&m, &cfg, 5, &err), CF_OK);
+    /* Thousands of tiny forwards: one thread, so no parallel region is woken for each (slicing
+     * has its own test). */
+    m.num_threads = 1;
+    /* Larger weights than the default init, so every path carries gradient. */
+    fill(m.param_memory, m.num_parameters, -0.5f, 0.5f);
+    int in[8] = {1, 2, 3, 4, 6, 5, 0, 1}, tg[8] = {2, 3, 4, -1, 5, 0, 1, 2};
+    model_ctx c = {&m, in, tg, 2, 4, 3};
+    model_loss(&c);
+    gpt_zero_grad(&m);
+    REQUIRE_EQ_INT(gpt_backward(&m, &err), CF_OK);
+    gpt_zero_grad(&m);
+    /* After a zero, the same forward + backward must give the same gradient again. */
+    model_loss(&c);
+    REQUIRE_EQ_INT(gpt_backward(&m, &err), CF_OK);
+    float *ana = fcopy(m.grad_memory, m.num_parameters);
+    static const char *names[GPT_NUM_PARAM_TENSORS] = {
+        "wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
+        "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb"};
+    size_t off = 0;
+    for (int i = 0; i < GPT_NUM_PARAM_TENSORS; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "model.%s", names[i]);
+        fd_check(what, m.param_memory + off, ana + off, m.param_sizes[i], model_loss, &c);
+        off += (m.param_sizes[i] + 15) / 16 * 16;
+    }
+    /* The padding row of wte never gets gradient. */
+    for (int ch = 0; ch < 8; ch++) CHECK(ana[7 * 8 + ch] == 0.0f);
+    free(ana);
+    gpt_free(&m);
+}
+
+/* Windows of a fixed random stream, chosen by step so a resumed run sees the same data. */
+static void stream_batch(const int *stream, int len, uint64_t step, int B, int T, int *in,
+                         int *tg) {
+    for (int b = 0; b < B; b++) {
+        uint64_t h = (step * 2654435761u + (uint64_t)b * 40503u) % (uint64_t)(len - T - 1);
+        for (int t = 0; t < T; t++) {
+            in[b * T + t] = stream[h + t];
+            tg[b * T + t] = stream[h + t + 1];
+        }
+    }
+}
+
+static int train_steps(gpt_model *m, const gpt_opt_config *o, const int *stream, int len, int B,
+                       int T, int steps, float *last_loss) {
+    int *in = malloc(sizeof(int) * B * T), *tg = malloc(sizeof(int) * B * T);
+    cf_err err;
+    int rc = CF_OK;
+    for (int s = 0; s < steps && rc == CF_OK; s++) {
+        stream_batch(stream, len, m->step, B, T, in, tg);
+        rc = gpt_forward(m, in, tg, B, T, 1, &err);
+        if (!rc) {
+            gpt_zero_grad(m);
+            rc = gpt_backward(m, &err);
+        }
+        if (!rc) rc = gpt_update(m, o, NULL, &err);
+        if (last_loss) *last_loss = m->mean_loss;
+    }
+    if (rc) fprintf(stderr, "    train: %s\n", err.msg);
+    free(in);
+    free(tg);
+    return rc;
+}
+
+static void test_overfit_tiny_stream(void) {
+    /* A random cyclic order of the 16 tokens, repeated: each token determines the next, so
+     * the loss can go to 0 at every position of a window. */
+    int period[16], stream[600];
+    for (int i = 0; i < 16; i++) period[i] = i;
+    for (int i = 15; i > 0; i--) {
+        int j = (int)(urand() * (i + 1)), t = period[i];
+        period[i] = period[j];
+        period[j] = t;
+    }
+    for (int i = 0; i < 600; i++) stream[i] = period[i % 16];
+    gpt_model m;
+    cf_err err;
+    gpt_config cfg = tiny_config(16, 0, 32, 2, 2, 16, 0.0f);
+    REQUIRE_EQ_INT(gpt_build(&m, &cfg, 1, &err), CF_OK);
+    CHECK_EQ_INT(m.config.padded_vocab_size, 64);
+    m.num_threads = 1;
+    gpt_opt_config o = gpt_opt_default(200);
+    o.lr = 1e-2f;
+    o.min_lr = 1e-3f;
+    o.warmup_steps = 20;
+    float loss0 = 0.0f, loss = 0.0f;
+    REQUIRE_EQ_INT(train_steps(&m, &o, stream, 600, 4, 16, 1, &loss0), CF_OK);
+    REQUIRE_EQ_INT(train_steps(&m, &o, stream, 600, 4, 16, 199, &loss), CF_OK);
+    fprintf(stderr, "    tiny stream: loss %.4f after 1 step, %.4f after 200 (bound 0.05)\n",
+            (double)loss0, (double)loss);
+    CHECK(loss0 > 2.0f);
+    CHECK(loss < 0.05f);
+    gpt_free(&m);
+}
+
+static char *tmp_path(const char *name) {
+    static char buf[4][4096];
+    static int k = 0;
+    char *p = buf[k++ % 4];
+    snprintf(p, 4096, "%s/%s", check_tmpdir(), name);
+    return p;
+}
+
+static void test_resume_exact(void) {
+    int stream[300];
+    for (int i = 0; i < 300; i++) stream[i] = (int)(urand() * 13);
+    gpt_config cfg = tiny_config(13, 16, 16, 2, 2, 8, 0.1f);
+    gpt_opt_config o = gpt_opt_default(12);
+    o.warmup_steps = 3;
+    cf_err err;
+    gpt_model a, b, c;
+    REQUIRE_EQ_INT(gpt_build(&a, &cfg, 9, &err), CF_OK);
+    REQUIRE_EQ_INT(train_steps(&a, &o, stream, 300, 3, 8, 10, NULL), CF_OK);
+
+    REQUIRE_EQ_INT(gpt_build(&b, &cfg, 9, &err), CF_OK);
+    memset(b.vocab_hash, 0xAB, 32);
+    REQUIRE_EQ_INT(train_steps(&b, &o, stream, 300, 3, 8, 5, NULL), CF_OK);
+    const char *path = tmp_path("resume.ckpt");
+    REQUIRE_EQ_INT(gpt_save(&b, path, &o, GPT_CKPT_OPTIMIZER, &err), CF_OK);
+    gpt_free(&b);
+    uint8_t hash[32];
+    memset(hash, 0xAB, 32);
+    gpt_opt_config o2;
+    int rc = gpt_load(&c, path, hash, &o2, &err);
+    if (rc) fprintf(stderr, "    load: %s\n", err.msg);
+    REQUIRE_EQ_INT(rc, CF_OK);
+    CHECK(o2.lr == o.lr && o2.min_lr == o.min_lr && o2.beta1 == o.beta1 && o2.beta2 == o.beta2);
+    CHECK(o2.eps == o.eps && o2.weight_decay == o.weight_decay && o2.grad_clip == o.grad_clip);
+    CHECK(o2.warmup_steps == o.warmup_steps && o2.total_steps == o.total_steps);
+    CHECK_EQ_INT(c.step, 5);
+    REQUIRE_EQ_INT(train_steps(&c, &o2, stream, 300, 3, 8, 5, NULL), CF_OK);
+    CHECK_EQ_INT(c.step, a.step);
+    CHECK_EQ_INT(c.rng_counter, a.rng_counter);
+    size_t n = a.num_parameters * sizeof(float);
+    double dp = max_abs_diff(a.param_memory, c.param_memory, a.num_parameters);
+    fprintf(stderr, "    resume: largest parameter difference %.3g (expected bit-identical)\n", dp);
+    CHECK(memcmp(a.param_memory, c.param_memory, n) == 0);
+    CHECK(memcmp(a.m_memory, c.m_memory, n) == 0);
+    CHECK(memcmp(a.v_memory, c.v_memory, n) == 0);
+    /* Without the optimizer state the resume would differ: the test can tell. */
+    gpt_model d;
+    const char *path2 = tmp_path("noopt.ckpt");
+    REQUIRE_EQ_INT(gpt_save(&c, path2, NULL, 0, &err), CF_OK);
+    REQUIRE_EQ_INT(gpt_load(&d, path2, NULL, NULL, &err), CF_OK);
+    CHECK(d.m_memory == NULL);
+    CHECK(memcmp(d.param_memory, c.param_memory, n) == 0);
+    gpt_free(&d);
+    gpt_free(&a);
+    gpt_free(&c);
+}
+
+static void write_file(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fwrite(data, 1, n, f);
+        fclose(f);
+    }
+}
+
+static void *read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *p = malloc(*n);
+    if (fread(p, 1, *n, f) != *n) *n = 0;
+    fclose(f);
+    return p;
+}
+
+static void test_checkpoint_errors(void) {
+    gpt_config cfg = tiny_config(10, 16, 8, 2, 1, 4, 0.0f);
+    gpt_model m, x;
+    cf_err err;
+    REQUIRE_EQ_INT(gpt_build(&m, &cfg, 3, &err), CF_OK);
+    const char *path = tmp_path("m.ckpt"), *bad = tmp_path("bad.ckpt");
+    REQUIRE_EQ_INT(gpt_save(&m, path, NULL, 0, &err), CF_OK);
+    size_t n = 0;
+    uint8_t *buf = read_file(path, &n);
+    REQUIRE(buf && n > 512);
+
+    CHECK_EQ_INT(gpt_load(&x, tmp_path("missing.ckpt"), NULL, NULL, &err), CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "cannot open");
+
+    uint8_t *b = malloc(n);
+    memcpy(b, buf, n);
+    b[0] = 'X';
+    write_file(bad, b, n);
+    CHECK_EQ_INT(gpt_load(&x, bad, NULL, NULL, &err), CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "not a clinfm model checkpoint");
+
+    memcpy(b, buf, n);
+    b[8] = 9; /* version 9 */
+    write_file(bad, b, n);
+    CHECK_EQ_INT(gpt_load(&x, bad, NULL, NULL, &err), CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "upgrade clinfm");
+
+    memcpy(b, buf, n);
+    b[36] ^= 1; /* layers, without fixing the header CRC */
+    write_file(bad, b, n);
+    CHECK_EQ_INT(gpt_load(&x, bad, NULL, NULL, &err), CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "header is corrupt");
+
+    memcpy(b, buf, n);
+    b[n - 3] ^= 0x40; /* inside the last tensor, which ends the file */
+    write_file(bad, b, n);
+    CHECK_EQ_INT(gpt_load(&x, bad, NULL, NULL, &err), CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "CRC mismatch");
+
+    write_file(bad, buf, n - 100);
+    CHECK_EQ_INT(gpt_load(&x, bad, NULL, NULL, &err), CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "truncated");
+
+    write_file(bad, buf, 100);
+    CHECK_EQ_INT(gpt_load(&x, bad, NULL, NULL, &err), CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "too short");
+
+    uint8_t other[32];
+    memset(other, 1, 32);
+    CHECK_EQ_INT(gpt_load(&x, path, other, NULL, &err), CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "different vocabulary");
+
+    /* A good file loads into an identical model. */
+    REQUIRE_EQ_INT(gpt_load(&x, path, NULL, NULL, &err), CF_OK);
+    CHECK(memcmp(&x.config, &m.config, sizeof m.config) == 0);
+    CHECK(memcmp(x.param_memory, m.param_memory, m.num_parameters * sizeof(float)) == 0);
+
+    /* Asking for other architecture flags on resume says which one and what to do. */
+    gpt_config asked = cfg;
+    asked.padded_vocab_size = 16;
+    CHECK_EQ_INT(gpt_config_compare(&x.config, &asked, &err), CF_OK);
+    asked.num_layers = 3;
+    CHECK_EQ_INT(gpt_config_compare(&x.config, &asked, &err), CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "layers 1 but 3");
+
+    /* A failed save leaves no file behind and reports the path. */
+    CHECK(gpt_save(&m, tmp_path("no/such/dir/m.ckpt"), NULL, 0, &err) != CF_OK);
+    gpt_free(&x);
+    gpt_free(&m);
+    free(b);
+    free(buf);
+}
+
+static void test_config_and_input_errors(void) {
+    gpt_model m;
+    cf_err err;
+    gpt_config cfg = tiny_config(10, 0, 10, 3, 1, 4, 0.0f);
+    CHECK_EQ_INT(gpt_build(&m, &cfg, 1, &err), CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "multiple of the head count");
+    cfg = tiny_config(10, 0, 8, 2, 1, 4, 1.0f);
+    CHECK_EQ_INT(gpt_build(&m, &cfg, 1, &err), CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "dropout");
+    cfg = tiny_config(10, 0, 8, 2, 1, 4, 0.0f);
+    REQUIRE_EQ_INT(gpt_build(&m, &cfg, 1, &err), CF_OK);
+    int in[4] = {1, 2, 10, 3}, tg[4] = {0, 0, 0, 0};
+    CHECK_EQ_INT(gpt_forward(&m, in, tg, 1, 4, 0, &err), CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "position 2 is outside the vocabulary");
+    in[2] = 0;
+    CHECK_EQ_INT(gpt_forward(&m, in, tg, 1, 5, 0, &err), CF_EINPUT);
+    CHECK_EQ_INT(gpt_backward(&m, &err), CF_EINTERNAL);
+    CHECK_EQ_INT(gpt_forward(&m, in, NULL, 1, 4, 0, &err), CF_OK);
+    CHECK_EQ_INT(gpt_backward(&m, &err), CF_EINTERNAL); /* no targets */
+    gpt_free(&m);
+}
+
+static void test_lr_schedule(void) {
+    gpt_opt_config o = gpt_opt_default(110);
+    o.warmup_steps = 10;
+    o.lr = 1.0f;
+    o.min_lr = 0.1f;
+    CHECK_NEAR(gpt_lr(&o, 0), 0.1, 1e-7);
+    CHECK_NEAR(gpt_lr(&o, 9), 1.0, 1e-7);
+    CHECK_NEAR(gpt_lr(&o, 10), 1.0, 1e-7);
+    CHECK_NEAR(gpt_lr(&o, 60), 0.55, 1e-6); /* half way down the cosine */
+    CHECK_NEAR(gpt_lr(&o, 110), 0.1, 1e-7);
+    CHECK_NEAR(gpt_lr(&o, 5000), 0.1, 1e-7);
+    CHECK(gpt_lr(&o, 30) > gpt_lr(&o, 31));
+}
+
+/* One AdamW step against a plain double-precision AdamW with pow per step, then clipping. */
+static void test_adamw_and_clipping(void) {
+    gpt_config cfg = tiny_config(10, 16, 8, 2, 1, 4, 0.0f);
+    gpt_model m;
+    cf_err err;
+    REQUIRE_EQ_INT(gpt_build(&m, &cfg, 2, &err), CF_OK);
+    int in[4] = {1, 2, 3, 4}, tg[4] = {2, 3, 4, 5};
+    REQUIRE_EQ_INT(gpt_forward(&m, in, tg, 1, 4, 1, &err), CF_OK);
+    gpt_zero_grad(&m);
+    REQUIRE_EQ_INT(gpt_backward(&m, &err), CF_OK);
+    gpt_opt_config o = gpt_opt_default(100);
+    o.warmup_steps = 0;
+    o.grad_clip = 0.0f;
+    size_t N = m.num_parameters;
+    float *p0 = fcopy(m.param_memory, N), *g = fcopy(m.grad_memory, N);
+    /* Two steps with the same gradient, checked against the textbook formulas. */
+    double *mm = calloc(N, sizeof(double)), *vv = calloc(N, sizeof(double));
+    double *pp = calloc(N, sizeof(double));
+    for (size_t i = 0; i < N; i++) pp[i] = p0[i];
+    for (int t = 1; t <= 2; t++) {
+        gpt_update_stats st;
+        REQUIRE_EQ_INT(gpt_update(&m, &o, &st, &err), CF_OK);
+        memcpy(m.grad_memory, g, N * sizeof(float));
+        double lr = gpt_lr(&o, (uint64_t)t - 1);
+        CHECK_NEAR(st.lr, lr, 1e-9);
+        size_t off = 0;
+        for (int k = 0; k < GPT_NUM_PARAM_TENSORS; k++) {
+            int decay = k == 0 || k == 1 || k == 4 || k == 6 || k == 10 || k == 12;
+            for (size_t j = off; j < off + m.param_sizes[k]; j++) {
+                mm[j] = o.beta1 * mm[j] + (1 - o.beta1) * g[j];
+                vv[j] = o.beta2 * vv[j] + (1 - o.beta2) * (double)g[j] * g[j];
+                double mh = mm[j] / (1 - pow(o.beta1, t)), vh = vv[j] / (1 - pow(o.beta2, t));
+                pp[j] -= lr * (mh / (sqrt(vh) + o.eps) + (decay ? o.weight_decay * pp[j] : 0.0));
+            }
+            off += (m.param_sizes[k] + 15) / 16 * 16;
+        }
+    }
+    double worst = 0.0;
+    for (size_t i = 0; i < N; i++) worst = fmax(worst, fabs(pp[i] - m.param_memory[i]));
+    fprintf(stderr, "    adamw vs double reference after 2 steps: largest diff %.3g\n", worst);
+    CHECK(worst < 1e-6);
+
+    /* Clipping: gradients scaled 1000x with clip = norm give the same step as the original
+     * gradients without clipping. */
+    gpt_model a, b;
+    REQUIRE_EQ_INT(gpt_build(&a, &cfg, 2, &err), CF_OK);
+    REQUIRE_EQ_INT(gpt_build(&b, &cfg, 2, &err), CF_OK);
+    gpt_update_stats sa, sb;
+    for (int k = 0; k < 2; k++) {
+        gpt_model *x = k ? &b : &a;
+        REQUIRE_EQ_INT(gpt_forward(x, in, tg, 1, 4, 1, &err), CF_OK);
+        gpt_zero_grad(x);
+        REQUIRE_EQ_INT(gpt_backward(x, &err), CF_OK);
+    }
+    REQUIRE_EQ_INT(gpt_update(&a, &o, &sa, &err), CF_OK);
+    for (size_t i = 0; i < N; i++) b.grad_memory[i] *= 1000.0f;
+    gpt_opt_config oc = o;
+    oc.grad_clip = sa.grad_norm;
+    REQUIRE_EQ_INT(gpt_update(&b, &oc, &sb, &err), CF_OK);
+    CHECK_NEAR(sb.grad_norm / sa.grad_norm, 1000.0, 1e-2);
+    double dc = max_abs_diff(a.param_memory, b.param_memory, N);
+    fprintf(stderr, "    clipped vs unclipped step: largest diff %.3g\n", dc);
+    CHECK(dc < 1e-6);
+    /* A non-finite gradient is refused rather than applied. */
+    b.grad_memory[0] = NAN;
+    CHECK_EQ_INT(gpt_update(&b, &o, NULL, &err), CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "not finite");
+    gpt_free(&a), gpt_free(&b), gpt_free(&m);
+    free(p0), free(g), free(mm), free(vv), free(pp);
+}
+
+static void test_bitwise_determinism(void) {
+    gpt_config cfg = tiny_config(50, 64, 32, 4, 2, 70, 0.1f);
+    cf_err err;
+    int in[140], tg[140];
+    for (int i = 0; i < 140; i++) in[i] = (int)(urand() * 50), tg[i] = (int)(urand() * 50);
+    float *g[2];
+    for (int k = 0; k < 2; k++) {
+        gpt_model m;
+        REQUIRE_EQ_INT(gpt_build(&m, &cfg, 11, &err), CF_OK);
+        REQUIRE_EQ_INT(gpt_forward(&m, in, tg, 2, 70, 1, &err), CF_OK);
+        gpt_zero_grad(&m);
+        REQUIRE_EQ_INT(gpt_backward(&m, &err), CF_OK);
+        g[k] = fcopy(m.grad_memory, m.num_parameters);
+        if (k == 1) CHECK(memcmp(g[0], g[1], m.num_parameters * sizeof(float)) == 0);
+        gpt_free(&m);
+    }
+    free(g[0]), free(g[1]);
+}
+
+/* The batch cut into slices (one per thread or more) gives what one slice gives: the dropout
+ * masks, attention statistics and gradients of each sequence do not depend on the cut. Thread
+ * counts are forced, so this runs the sliced path even on a one-core machine. */
+static void test_slices_match_whole(void) {
+    gpt_config cfg = tiny_config(40, 0, 16, 2, 2, 33, 0.2f);
+    cf_err err;
+    int in[5 * 33], tg[5 * 33];
+    for (int i = 0; i < 5 * 33; i++) in[i] = (int)(urand() * 40), tg[i] = (int)(urand() * 40);
+    tg[7] = -1;
+    float loss[3], *g[3], *res[3];
+    int threads[3] = {1, 2, 3}; /* 1, 4 and 5 slices of a batch of 5 */
+    size_t np = 0;
+    for (int k = 0; k < 3; k++) {
+        gpt_model m;
+        REQUIRE_EQ_INT(gpt_build(&m, &cfg, 4, &err), CF_OK);
+        m.num_threads = threads[k];
+        REQUIRE_EQ_INT(gpt_forward(&m, in, tg, 5, 33, 1, &err), CF_OK);
+        gpt_zero_grad(&m);
+        REQUIRE_EQ_INT(gpt_backward(&m, &err), CF_OK);
+        loss[k] = m.mean_loss;
+        np = m.num_parameters;
+        g[k] = fcopy(m.grad_memory, np);
+        res[k] = fcopy(m.acts.residual3, (size_t)2 * 5 * 33 * 16);
+        gpt_free(&m);
+    }
+    for (int k = 1; k < 3; k++) {
+        double dg = max_abs_diff(g[0], g[k], np);
+        double dr = max_abs_diff(res[0], res[k], (size_t)2 * 5 * 33 * 16);
+        fprintf(stderr, "    %d threads vs 1: loss %.9g vs %.9g, activations %.3g, gradients %.3g\n",
+                threads[k], (double)loss[k], (double)loss[0], dr, dg);
+        CHECK_NEAR(loss[k], loss[0], 1e-6);
+        CHECK(dr < 1e-5);
+        CHECK(dg < 1e-5);
+    }
+    for (int k = 0; k < 3; k++) free(g[k]), free(res[k]);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * inference */
+
+static void random_model(gpt_model *m, int V, int Vp, int T, cf_err *err) {
+    gpt_config cfg = tiny_config(V, Vp, 32, 4, 2, T, 0.1f);
+    if (gpt_build(m, &cfg, 21, err) != CF_OK) return;
+    /* Bigger weights than the init so logits vary a lot. */
+    for (size_t i = 0; i < m->num_parameters; i++) m->param_memory[i] *= 8.0f;
+    for (int r = V; r < Vp; r++)
+        for (int c = 0; c < 32; c++) m->params.wte[(size_t)r * 32 + c] = 0.0f;
+}
+
+static void test_kv_cache_matches_full(void) {
+    gpt_model m;
+    cf_err err;
+    const int V = 37, Vp = 40, T = 70, N = 3;
+    random_model(&m, V, Vp, T, &err);
+    int tok[3 * 70];
+    for (int i = 0; i < N * T; i++) tok[i] = (int)(urand() * V);
+    for (int s = 1; s < N; s++) memcpy(tok + s * T, tok, 20 * sizeof(int)); /* shared prompt */
+    /* Full recompute, no targets: the logits stay logits. Dropout is off outside training. */
+    REQUIRE_EQ_INT(gpt_forward(&m, tok, NULL, N, T, 0, &err), CF_OK);
+    float *full = fcopy(m.acts.logits, (size_t)N * T * Vp);
+    float *lnf = fcopy(m.acts.lnf, (size_t)N * T * 32);
+
+    gpt_kv_cache kv;
+    REQUIRE_EQ_INT(gpt_kv_init(&kv, &m, N, &err), CF_OK);
+    /* Prompt of 20 on sequence 0, broadcast, then one token at a time on all three. */
+    REQUIRE_EQ_INT(gpt_kv_forward(&m, &kv, tok, 1, 20, GPT_LOGITS_ALL, &err), CF_OK);
+    double worst = max_abs_diff(kv.logits, full, (size_t)20 * Vp);
+    gpt_kv_broadcast(&m, &kv);
+    int step[3];
+    for (int t = 20; t < T; t++) {
+        for (int s = 0; s < N; s++) step[s] = tok[s * T + t];
+        REQUIRE_EQ_INT(gpt_kv_forward(&m, &kv, step, N, 1, GPT_LOGITS_LAST, &err), CF_OK);
+        for (int s = 0; s < N; s++)
+            worst = fmax(worst, max_abs_diff(kv.logits + (size_t)s * Vp,
+                                             full + ((size_t)s * T + t) * Vp, (size_t)Vp));
+    }
+    double scale = 0.0;
+    for (size_t i = 0; i < (size_t)N * T * Vp; i++) scale = fmax(scale, fabs(full[i]));
+    fprintf(stderr, "    KV cache vs full recompute: largest logit diff %.3g (logits up to %.3g)\n",
+            worst, scale);
+    CHECK(worst < 1e-4 * fmax(1.0, scale));
+    /* The context limit is enforced. */
+    CHECK_EQ_INT(gpt_kv_forward(&m, &kv, step, N, 1, GPT_LOGITS_LAST, &err), CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "context");
+
+    /* Embedding = final hidden state at the last position. */
+    float emb[32];
+    REQUIRE_EQ_INT(gpt_embed(&m, &kv, tok + T, 45, emb, &err), CF_OK);
+    double de = max_abs_diff(emb, lnf + ((size_t)1 * T + 44) * 32, 32);
+    fprintf(stderr, "    embedding vs full forward: %.3g\n", de);
+    CHECK(de < 1e-4);
+    /* Next-token probabilities sum to one and match softmax of the full logits. */
+    float probs[37];
+    REQUIRE_EQ_INT(gpt_next_token_probs(&m, &kv, tok, 30, probs, &err), CF_OK);
+    double sum = 0.0, mx = -1e30, z = 0.0, wp = 0.0;
+    for (int i = 0; i < V; i++) sum += probs[i], mx = fmax(mx, full[29 * Vp + i]);
+    for (int i = 0; i < V; i++) z += exp(full[29 * Vp + i] - mx);
+    for (int i = 0; i < V; i++) wp = fmax(wp, fabs(exp(full[29 * Vp + i] - mx) / z - probs[i]));
+    CHECK_NEAR(sum, 1.0, 1e-5);
+    CHECK(wp < 1e-4);
+    gpt_kv_free(&kv);
+    free(full);
+    free(lnf);
+    gpt_free(&m);
+}
+
+static void test_sampling(void) {
+    gpt_model m;
+    cf_err err;
+    const int V = 13, Vp = 16, T = 40, N = 8, NEW = 30;
+    random_model(&m, V, Vp, T, &err);
+    /* Make the padding rows attractive: unmasked, they would win every draw. */
+    for (int r = V; r < Vp; r++)
+        for (int c = 0; c < 32; c++) m.params.wte[(size_t)r * 32 + c] = 50.0f * m.params.lnfw[c];
+    gpt_kv_cache kv;
+    REQUIRE_EQ_INT(gpt_kv_init(&kv, &m, N, &err), CF_OK);
+    int prompt[5] = {1, 5, 2, 9, 3};
+    int *a = malloc(sizeof(int) * N * NEW), *b = malloc(sizeof(int) * N * NEW);
+    int *c = malloc(sizeof(int) * N * NEW);
+    gpt_sample_config sc = {1.0f, 0, 1234, -1};
+    REQUIRE_EQ_INT(gpt_sample(&m, &kv, prompt, 5, NEW, &sc, a, &err), CF_OK);
+    REQUIRE_EQ_INT(gpt_sample(&m, &kv, prompt, 5, NEW, &sc, b, &err), CF_OK);
+    CHECK(memcmp(a, b, sizeof(int) * N * NEW) == 0);
+    int distinct_rows = 0, in_range = 1;
+    for (int s = 0; s < N; s++) {
+        if (s > 0 && memcmp(a + s * NEW, a, sizeof(int) * NEW) != 0) distinct_rows++;
+        for (int i = 0; i < NEW; i++) in_range &= a[s * NEW + i] >= 0 && a[s * NEW + i] < V;
+    }
+    CHECK(in_range);
+    CHECK(distinct_rows > 0); /* the samples are not all the same continuation */
+    sc.seed = 1235;
+    REQUIRE_EQ_INT(gpt_sample(&m, &kv, prompt, 5, NEW, &sc, c, &err), CF_OK);
+    CHECK(memcmp(a, c, sizeof(int) * N * NEW) != 0);
+
+    /* top_k = 1 is greedy: every sample follows the argmax of the full-recompute logits. */
+    sc.top_k = 1;
+    REQUIRE_EQ_INT(gpt_sample(&m, &kv, prompt, 5, 10, &sc, c, &err), CF_OK);
+    int seq[15];
+    memcpy(seq, prompt, sizeof prompt);
+    for (int i = 0; i < 10; i++) {
+        REQUIRE_EQ_INT(gpt_forward(&m, seq, NULL, 1, 5 + i, 0, &err), CF_OK);
+        const float *lg = m.acts.logits + (size_t)(4 + i) * Vp;
+        int best = 0;
+        for (int v = 1; v < V; v++)
+            if (lg[v] > lg[best]) best = v;
+        seq[5 + i] = best;
+    }
+    for (int s = 0; s < N; s++) CHECK(memcmp(c + s * 10, seq + 5, 10 * sizeof(int)) == 0);
+
+    /* top_k = 3 draws only among the three most likely first tokens, and not always the same
+     * one: 20 seeds x 8 samples of one token. */
+    REQUIRE_EQ_INT(gpt_forward(&m, prompt, NULL, 1, 5, 0, &err), CF_OK);
+    const float *l0 = m.acts.logits + (size_t)4 * Vp;
+    int rank_ok = 1, seen[13] = {0}, kinds = 0;
+    for (int seed = 0; seed < 20; seed++) {
+        gpt_sample_config k3 = {2.0f, 3, (uint64_t)seed, -1};
+        REQUIRE_EQ_INT(gpt_sample(&m, &kv, prompt, 5, 1, &k3, c, &err), CF_OK);
+        for (int s = 0; s < N; s++) {
+            int above = 0; /* tokens strictly more likely than the one drawn */
+            for (int v = 0; v < V; v++) above += l0[v] > l0[c[s]];
+            rank_ok &= above < 3;
+            kinds += !seen[c[s]]++;
+        }
+    }
+    CHECK(rank_ok);
+    CHECK(kinds >= 2);
+
+    /* A stop token ends a row; the rest is -1. */
+    sc.top_k = 0;
+    sc.stop_token = a[2]; /* the third token of sample 0 under seed 1234 */
+    sc.seed = 1234;
+    REQUIRE_EQ_INT(gpt_sample(&m, &kv, prompt, 5, NEW, &sc, b, &err), CF_OK);
+    int first = -1;
+    for (int i = 0; i < NEW; i++)
+        if (a[i] == sc.stop_token) {
+            first = i;
+            break;
+        }
+    REQUIRE(first >= 0);
+    CHECK(memcmp(b, a, sizeof(int) * (first + 1)) == 0);
+    for (int i = first + 1; i < NEW; i++) CHECK_EQ_INT(b[i], -1);
+
+    /* Bad requests. */
+    CHECK_EQ_INT(gpt_sample(&m, &kv, prompt, 5, T, &sc, b, &err), CF_EINPUT);
+    sc.temperature = 0.0f;
+    CHECK_EQ_INT(gpt_sample(&m, &kv, prompt, 5, 3, &sc, b, &err), CF_EINPUT);
+    free(a), free(b), free(c);
+    gpt_kv_free(&kv);
+    gpt_free(&m);
+}
+
+int main(void) {
+    RUN(test_fast_exp);
+    RUN(test_dropout_mask);
+    RUN(test_fd_layernorm);
+    RUN(test_fd_matmul);
+    RUN(test_fd_attention);
+    RUN(test_fd_gelu);
+    RUN(test_fd_encoder);
+    RUN(test_fd_residual_dropout);
+    RUN(test_fd_crossentropy);
+    RUN(test_matmul_fast_vs_ref);
+    RUN(test_attention_fast_vs_ref);
+    RUN(test_elementwise_vs_plain);
+    RUN(test_fd_whole_model);
+    RUN(test_lr_schedule);
+    RUN(test_adamw_and_clipping);
+    RUN(test_bitwise_determinism);
+    RUN(test_slices_match_whole);
+    RUN(test_overfit_tiny_stream);
+    RUN(test_resume_exact);
+    RUN(test_checkpoint_errors);
+    RUN(test_config_and_input_errors);
+    RUN(test_kv_cache_matches_full);
+    RUN(test_sampling);
+    return check_summary();
+}
