@@ -62,25 +62,54 @@ int cmd_demo(int argc, char **argv) {
         fprintf(stderr, "clinfm demo: %s: cannot create directory: %s\n", out, strerror(errno));
         return 1;
     }
-    char mapping[4200], input[4200], store_path[4200], report[4200], meds[4200];
+    char mapping[4200], input[4200], store_path[4200], report[4200], meds[4200], key[4200], deid_store[4200],
+        deid_report[4200], model[4200], fhir_in[4200], fhir_store[4200], rules[4200];
     snprintf(mapping, sizeof mapping, "%s/mimic-iv.map", mappings);
     snprintf(input, sizeof input, "%s/mimic-iv-demo", data);
     snprintf(store_path, sizeof store_path, "%s/mimic.store", out);
     snprintf(report, sizeof report, "%s/mimic.ingest.json", out);
     snprintf(meds, sizeof meds, "%s/mimic-meds", out);
+    snprintf(key, sizeof key, "%s/demo.key", out);
+    snprintf(deid_store, sizeof deid_store, "%s/mimic.deid.store", out);
+    snprintf(deid_report, sizeof deid_report, "%s/mimic.deid.json", out);
+    snprintf(model, sizeof model, "%s/mimic.model", out);
+    snprintf(fhir_in, sizeof fhir_in, "%s/synthea-fhir-r4", data);
+    snprintf(fhir_store, sizeof fhir_store, "%s/synthea.store", out);
+    snprintf(rules, sizeof rules, "%s/deid", data);
     char *ingest[] = {"ingest", "--mapping", mapping, "--input", input, "--out", store_path, "--report", report, NULL};
     char *inspect[] = {"inspect", store_path, "--verify", NULL};
     char *timeline[] = {"inspect", store_path, "--subject", "10000032", "--limit", "25", NULL};
     char *export[] = {"export", "--format", "meds-csv", store_path, "--out", meds, NULL};
+    char *keygen[] = {"keygen", "--out", key, NULL};
+    char *deid[] = {"deid", store_path, "--out", deid_store, "--key", key, "--rules", rules, "--report", deid_report,
+                    "--quiet", NULL};
+    char *deid_inspect[] = {"inspect", deid_store, NULL};
+    /* A small model, so the demo finishes in minutes on two cores; see docs/MODEL.md for the
+     * reference configuration. */
+    char *train[] = {"train", "--store", deid_store, "--out", model, "--layers", "2", "--d-model", "64", "--heads", "2",
+                     "--context", "128", "--batch", "8", "--steps", "150", "--eval-every", "50", "--lr", "2e-3", NULL};
+    char *fhir[] = {"ingest", "--format", "fhir", "--input", fhir_in, "--out", fhir_store, "--quiet", NULL};
+    char *fhir_inspect[] = {"inspect", fhir_store, "--top", "5", NULL};
     int rc;
+    struct stat st;
     if ((rc = run("1. ingest MIMIC-IV demo", cmd_ingest, ingest))) return rc;
     if ((rc = run("2. summarise the store", cmd_inspect, inspect))) return rc;
     if ((rc = run("   one patient's timeline", cmd_inspect, timeline))) return rc;
     if ((rc = run("3. export as MEDS CSV", cmd_export, export))) return rc;
+    if (stat(key, &st) != 0 && (rc = run("4. make a de-identification key (kept apart from data in real use)", cmd_keygen, keygen)))
+        return rc;
+    if ((rc = run("5. de-identify (pseudonyms, date shifts, notes, k-anonymity report)", cmd_deid, deid))) return rc;
+    if ((rc = run("   the de-identified store", cmd_inspect, deid_inspect))) return rc;
+    if ((rc = run("6. train a small model on the de-identified store", cmd_train, train))) return rc;
+    if ((rc = run("7. ingest the Synthea FHIR population (615 patients)", cmd_ingest, fhir))) return rc;
+    if ((rc = run("   its summary", cmd_inspect, fhir_inspect))) return rc;
     printf("\nDemo finished. Outputs:\n"
            "  %-34s the event store (clinfm inspect %s)\n"
            "  %-34s the ingestion report (rows, events, rejections)\n"
-           "  %-34s MEDS CSV export (data.csv, codes.csv)\n",
-           store_path, store_path, report, meds);
+           "  %-34s MEDS CSV export (data.csv, codes.csv)\n"
+           "  %-34s the de-identified store; %s its report (counts only)\n"
+           "  %-34s the model checkpoint; .vocab, .json (losses vs baselines), .shards/\n"
+           "  %-34s the Synthea FHIR store\n",
+           store_path, store_path, report, meds, deid_store, deid_report, model, fhir_store);
     return 0;
 }
