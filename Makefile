@@ -8,7 +8,7 @@ SAN     ?= 0
 OPT     ?= -O2
 CFLAGS_BASE = -std=c11 -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
               -D_GNU_SOURCE -DCLINFM_WITH_LIBDEFLATE -Isrc -pthread -fopenmp
-LIBS    = -lopenblas -lmicrohttpd -lsqlite3 -lcrypto -lcjson -lsodium -lpcre2-8 -ldeflate -lz -lm -lpthread
+LIBS    = -lxgboost -lopenblas -lmicrohttpd -lsqlite3 -lcrypto -lcjson -lsodium -lpcre2-8 -ldeflate -lz -lm -lpthread
 
 ifeq ($(SAN),1)
   OPT = -O1

@@ -15,11 +15,13 @@ run_one() { # name timeout command...
   local dir="$TMPROOT/$(echo "$name" | tr '/ ' '__')"
   mkdir -p "$dir"
   local start=$(date +%s%N)
-  if CLINFM_TEST_TMP="$dir" timeout "$t" "$@" >"$dir.log" 2>&1; then
+  CLINFM_TEST_TMP="$dir" timeout "$t" "$@" >"$dir.log" 2>&1
+  local rc=$?
+  if [ "$rc" -eq 0 ]; then
     pass=$((pass + 1)); printf 'PASS %-50s %6.2fs\n' "$name" "$(awk -v a="$start" -v b="$(date +%s%N)" 'BEGIN{print (b-a)/1e9}')"
   else
     fail=$((fail + 1)); failed_names+=("$name")
-    printf 'FAIL %-50s (exit %s)\n' "$name" "$?"; sed 's/^/    | /' "$dir.log" | tail -40
+    printf 'FAIL %-50s (exit %s)\n' "$name" "$rc"; sed 's/^/    | /' "$dir.log" | tail -40
   fi
   rm -rf "$dir"
 }

@@ -21,6 +21,8 @@ int cmd_tokens(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_deid(int argc, char **argv);
 int cmd_deid_eval(int argc, char **argv);
+int cmd_label(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_audit(int argc, char **argv);

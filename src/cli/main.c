@@ -16,6 +16,8 @@ static const cf_command commands[] = {
     {"vocab", "fit the timeline vocabulary on the train split; token shards, baselines", cmd_vocab},
     {"tokens", "show one subject's timeline as model tokens", cmd_tokens},
     {"train", "train the model on a store's timelines (resumable)", cmd_train},
+    {"label", "label a task's prediction times (MEDS label CSV)", cmd_label},
+    {"eval", "evaluate baselines and predictors on a task: metrics, report, model card", cmd_eval},
     {"serve", "run the CDS Hooks / REST service (auth, audit, metrics)", cmd_serve},
     {"token", "create, revoke or list the service's API keys", cmd_token},
     {"audit", "make the service secret; verify the audit trail's hash chain", cmd_audit},

@@ -216,7 +216,7 @@ int cmd_token(int argc, char **argv) {
     int is_create = !strcmp(sub, "create"), is_revoke = !strcmp(sub, "revoke"),
         is_list = !strcmp(sub, "list");
     if (!is_create && !is_revoke && !is_list)
-        return cli_usage_error("token", "expected create, revoke or list");
+        return cli_usage_error("token", "unknown subcommand '%s'; expected create, revoke or list", sub);
     if (!config) return cli_usage_error("token", "--config is required");
     const char *id = NULL;
     int positional = argc - 1 - optind; /* getopt ran over argv + 1 */
@@ -294,7 +294,7 @@ int cmd_audit(int argc, char **argv) {
         else fprintf(stderr, "clinfm audit: wrote the service secret to %s\n", argv[2]);
         return rc;
     }
-    if (strcmp(sub, "verify")) return cli_usage_error("audit", "expected keygen or verify");
+    if (strcmp(sub, "verify")) return cli_usage_error("audit", "unknown subcommand '%s'; expected keygen or verify", sub);
     static const struct option opts[] = {{"config", required_argument, 0, 'c'},
                                          {"db", required_argument, 0, 'd'},
                                          {"secret", required_argument, 0, 's'},
@@ -355,7 +355,8 @@ int cmd_feedback(int argc, char **argv) {
         fputs(FEEDBACK_HELP, stdout);
         return 0;
     }
-    if (strcmp(argv[1], "export")) return cli_usage_error("feedback", "expected export");
+    if (strcmp(argv[1], "export"))
+        return cli_usage_error("feedback", "unknown subcommand '%s'; expected export", argv[1]);
     static const struct option opts[] = {{"config", required_argument, 0, 'c'},
                                          {"format", required_argument, 0, 'f'},
                                          {"output", required_argument, 0, 'o'},

@@ -1,0 +1,130 @@
+/* `clinfm eval`: evaluate the baselines (and, with --model, the model's predictors) on a task's
+ * held-out patients and write metrics.json, predictions.csv, report.html and MODEL_CARD.md. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "eval/eval.h"
+
+static void eval_help(void) {
+    printf("usage: clinfm eval --task FILE --store STORE --out DIR [--model MODEL] [options]\n"
+           "\n"
+           "Labels the task, trains the count-feature baselines (L2 logistic regression and\n"
+           "XGBoost, MEDS-Tab style) on the train split with settings chosen on the tuning split,\n"
+           "and evaluates every predictor on the held-out split: AUROC, AUPRC, Brier score and\n"
+           "calibration (reliability curve, ECE) with bootstrap 95%% intervals, overall and per\n"
+           "subgroup, and latency per patient. Writes into DIR: metrics.json, predictions.csv,\n"
+           "report.html (self-contained, no network) and MODEL_CARD.md.\n"
+           "\n"
+           "options:\n"
+           "  --task FILE             task definition (docs/TASKS.md)\n"
+           "  --store STORE           event store\n"
+           "  --out DIR               output directory (created if missing)\n"
+           "  --model MODEL           also evaluate the model's predictors (zero-shot, fine-tuned)\n"
+           "  --baselines LIST        logreg,xgboost (default), one of them, or none\n"
+           "  --split-key FILE        secret split key (32 bytes or 64 hex digits); default: the\n"
+           "                          public project key (demos only)\n"
+           "  --split-fractions T/U/H percentages of train/tuning/held_out (default 80/10/10)\n"
+           "  --bootstrap N           bootstrap resamples for intervals (default 1000; 0: none)\n"
+           "  --seed N                seed for resampling and training (default 1)\n"
+           "  --threads N             threads for XGBoost (default 1)\n"
+           "  --min-code-rows N       keep codes seen in at least N train histories (default 3)\n"
+           "  --max-codes N           keep at most N most frequent codes (default 3000)\n"
+           "  --quiet                 print no summary\n"
+           "  -h, --help              this help\n"
+           "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
+}
+
+int cmd_eval(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"task", required_argument, 0, 't'},          {"store", required_argument, 0, 's'},
+        {"out", required_argument, 0, 'o'},           {"model", required_argument, 0, 'm'},
+        {"baselines", required_argument, 0, 'b'},     {"split-key", required_argument, 0, 'k'},
+        {"split-fractions", required_argument, 0, 'f'}, {"bootstrap", required_argument, 0, 'B'},
+        {"seed", required_argument, 0, 'S'},          {"threads", required_argument, 0, 'T'},
+        {"min-code-rows", required_argument, 0, 'r'}, {"max-codes", required_argument, 0, 'c'},
+        {"quiet", no_argument, 0, 'q'},               {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    eval_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    split_config_default(&cfg.split);
+    cfg.baselines = 3;
+    cfg.boot.n_boot = 1000;
+    cfg.boot.seed = 1;
+    cfg.baseline.seed = 1;
+    cfg.baseline.threads = 1;
+    cfg.small_patients = 1000;
+    const char *key = NULL, *fr = NULL;
+    unsigned long long v;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+        switch (c) {
+        case 't': cfg.task_path = optarg; break;
+        case 's': cfg.store_path = optarg; break;
+        case 'o': cfg.out_dir = optarg; break;
+        case 'm': cfg.model_path = optarg; break;
+        case 'k': key = optarg; break;
+        case 'f': fr = optarg; break;
+        case 'q': cfg.quiet = 1; break;
+        case 'b': {
+            cfg.baselines = 0;
+            if (!strcmp(optarg, "none")) break;
+            char buf[128];
+            snprintf(buf, sizeof buf, "%s", optarg);
+            for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+                if (!strcmp(tok, "logreg")) cfg.baselines |= 1;
+                else if (!strcmp(tok, "xgboost")) cfg.baselines |= 2;
+                else return cli_usage_error("eval", "--baselines takes logreg, xgboost (comma-separated) or none");
+            }
+            break;
+        }
+        case 'B':
+            if (cli_parse_u64("eval", "--bootstrap", optarg, &v)) return 1;
+            if (v > 100000) return cli_usage_error("eval", "--bootstrap is at most 100000");
+            cfg.boot.n_boot = (unsigned)v;
+            break;
+        case 'S':
+            if (cli_parse_u64("eval", "--seed", optarg, &v)) return 1;
+            cfg.boot.seed = cfg.baseline.seed = v;
+            break;
+        case 'T':
+            if (cli_parse_u64("eval", "--threads", optarg, &v)) return 1;
+            if (v < 1 || v > 256) return cli_usage_error("eval", "--threads must be 1 to 256");
+            cfg.baseline.threads = (int)v;
+            break;
+        case 'r':
+            if (cli_parse_u64("eval", "--min-code-rows", optarg, &v)) return 1;
+            if (v < 1) return cli_usage_error("eval", "--min-code-rows must be at least 1");
+            cfg.baseline.features.min_rows = (size_t)v;
+            break;
+        case 'c':
+            if (cli_parse_u64("eval", "--max-codes", optarg, &v)) return 1;
+            if (v < 1 || v > 1000000) return cli_usage_error("eval", "--max-codes must be 1 to 1000000");
+            cfg.baseline.features.max_codes = (size_t)v;
+            break;
+        case 'h': eval_help(); return 0;
+        case '?':
+            if (optopt) return cli_usage_error("eval", "option -%c is unknown or needs a value", optopt);
+            return cli_usage_error("eval", "unknown option '%s' or missing value", argv[optind - 1]);
+        default: return cli_usage_error("eval", "bad option");
+        }
+    }
+    if (optind < argc) return cli_usage_error("eval", "unexpected argument '%s'", argv[optind]);
+    if (!cfg.task_path) return cli_usage_error("eval", "--task is required");
+    if (!cfg.store_path) return cli_usage_error("eval", "--store is required");
+    if (!cfg.out_dir) return cli_usage_error("eval", "--out is required");
+    if (!cfg.baselines && !cfg.model_path)
+        return cli_usage_error("eval", "--baselines none needs --model: there would be nothing to evaluate");
+    cf_err err = {0};
+    int rc = CF_OK;
+    if (key && (rc = split_load_key(&cfg.split, key, &err))) goto done;
+    if (fr && (rc = split_parse_fractions(&cfg.split, fr, &err))) goto done;
+    rc = eval_run(&cfg, &err);
+done:
+    if (rc) cf_err_print(&err);
+    return rc;
+}

@@ -1,0 +1,135 @@
+/* Evaluation of predictors on a task: the predictor interface, the count-feature baselines
+ * (MEDS-Tab style, with L2 logistic regression and with XGBoost) and the evaluation run that
+ * writes metrics.json, report.html and MODEL_CARD.md.
+ *
+ * A predictor is "a function giving a probability per label row". The rows carry
+ * history_end: a predictor must read only the events [s->subject_start[row.subject_index],
+ * row.history_end) of the row's subject (everything at or before the prediction time) and
+ * should skip codes the task marks as never-input (task_input_allowed). fit, when present, is
+ * called once with the train and tuning rows before any predict; held_out rows are never shown
+ * to fit. */
+#ifndef CLINFM_EVAL_EVAL_H
+#define CLINFM_EVAL_EVAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eval/metrics.h"
+#include "store/store.h"
+#include "tasks/task.h"
+#include "util/err.h"
+
+typedef struct eval_predictor {
+    const char *name;        /* short id: "logreg", "xgboost", "zero_shot", ... */
+    const char *description; /* one line for the report and model card (may be NULL) */
+    /* optional: train on train rows, choose settings on tuning rows */
+    int (*fit)(void *ctx, const store *s, const label_row *train, size_t n_train, const label_row *tuning,
+               size_t n_tuning, cf_err *err);
+    /* required: probs[i] = P(label of rows[i]) in [0, 1] */
+    int (*predict)(void *ctx, const store *s, const label_row *rows, size_t n, float *probs, cf_err *err);
+    /* optional: the settings chosen, as a JSON object text (malloc'd; caller frees) */
+    char *(*describe)(void *ctx);
+    void *ctx;
+} eval_predictor;
+
+/* ---------------------------------------------------------------- count features */
+
+#define EVAL_N_WINDOWS 5 /* 1 day, 7 days, 30 days, 365 days, all history */
+enum { EVAL_COL_COUNT = 0, EVAL_COL_VALUE, EVAL_COL_AGE };
+
+typedef struct {
+    size_t min_rows;  /* a code is kept when it occurs in at least this many train histories (3) */
+    size_t max_codes; /* most frequent codes kept (3000) */
+} eval_feature_options;
+
+typedef struct {
+    const store *s;
+    const uint8_t *input_ok;  /* per code; from the task labels */
+    int64_t birth_code;       /* -1 when the store has none */
+    uint32_t *count_col;      /* per store code: first of EVAL_N_WINDOWS count columns, or UINT32_MAX */
+    uint32_t *value_col;      /* per store code: last-value column, or UINT32_MAX */
+    uint32_t *col_code;       /* per column: store code (UINT32_MAX for age) */
+    uint8_t *col_kind;        /* per column: EVAL_COL_* */
+    uint8_t *col_window;      /* per count column: window index */
+    size_t n_cols, n_codes_kept, n_value_cols;
+} eval_featurizer;
+
+typedef struct {
+    size_t n_rows, n_cols, nnz;
+    size_t *indptr; /* n_rows + 1 */
+    uint32_t *idx;
+    float *val;
+} eval_csr;
+
+/* Chooses the feature columns from the train rows' histories. */
+int eval_features_fit(eval_featurizer *f, const store *s, const task_labels *l, const label_row *train,
+                      size_t n, const eval_feature_options *opt, cf_err *err);
+/* Count, last-value and age features of rows, using only each row's history. */
+int eval_features_build(const eval_featurizer *f, const label_row *rows, size_t n, eval_csr *out, cf_err *err);
+void eval_featurizer_free(eval_featurizer *f);
+void eval_csr_free(eval_csr *m);
+/* "LAB//50912//mg/dL count 7d", "LAB//50912//mg/dL last value", "age"; returns buf. */
+char *eval_feature_name(const eval_featurizer *f, size_t col, char *buf, size_t cap);
+
+/* ---------------------------------------------------------------- L2 logistic regression */
+
+typedef struct {
+    size_t d;
+    double *w, b;
+    double lambda;
+    /* column transform fitted on train: count -> log1p(x) * scale; value -> (x - shift) * scale */
+    const uint8_t *kind; /* borrowed: EVAL_COL_* per column */
+    double *shift, *scale;
+    int iterations;
+} eval_logreg;
+
+/* Minimises mean log loss + lambda/2 |w|^2 (intercept not penalised) by L-BFGS. */
+int eval_logreg_fit(eval_logreg *m, const eval_csr *X, const uint8_t *y, const uint8_t *kind, double lambda,
+                    cf_err *err);
+void eval_logreg_predict(const eval_logreg *m, const eval_csr *X, float *p);
+void eval_logreg_free(eval_logreg *m);
+/* Mean log loss of predictions (clipped away from 0 and 1). */
+double eval_log_loss(const float *p, const uint8_t *y, size_t n);
+
+/* ---------------------------------------------------------------- baselines as predictors */
+
+enum { EVAL_BASELINE_LOGREG = 0, EVAL_BASELINE_XGBOOST };
+
+typedef struct {
+    eval_feature_options features;
+    uint64_t seed;
+    int threads;
+} eval_baseline_options;
+
+/* A count-feature baseline as a predictor; the task labels must outlive it. */
+int eval_baseline_new(eval_predictor *p, int kind, const task_labels *l, const eval_baseline_options *opt,
+                      cf_err *err);
+void eval_baseline_free(eval_predictor *p);
+
+/* ---------------------------------------------------------------- model predictors (hook) */
+
+/* Fills up to cap predictors that use the trained model at model_path (zero-shot, fine-tuned);
+ * implemented in eval_model.c, where the model stage plugs in. Release with
+ * eval_model_predictors_free. */
+int eval_model_predictors(const char *model_path, const task_def *t, const task_labels *l, eval_predictor *out,
+                          size_t cap, size_t *n_out, cf_err *err);
+void eval_model_predictors_free(eval_predictor *p, size_t n);
+
+/* ---------------------------------------------------------------- the evaluation run */
+
+typedef struct {
+    const char *task_path, *store_path, *out_dir, *model_path;
+    split_config split;
+    int baselines;           /* bit 0: logreg, bit 1: xgboost */
+    eval_boot_options boot;
+    eval_baseline_options baseline;
+    int small_patients;      /* below this many held-out patients the report warns (default 1000) */
+    int quiet;
+    /* extra predictors (tests, embedding programs); evaluated after the baselines */
+    eval_predictor *extra;
+    size_t n_extra;
+} eval_config;
+
+int eval_run(const eval_config *cfg, cf_err *err);
+
+#endif

@@ -1,0 +1,328 @@
+/* The two baselines every evaluation runs beside the model, as predictors: count features
+ * (eval_features.c) with L2 logistic regression, and with gradient-boosted trees through
+ * XGBoost's C API. Both train on the train split; the tuning split picks the penalty (logistic
+ * regression) or the depth and number of trees (XGBoost, with early stopping), by log loss,
+ * which unlike AUROC is defined even when a small tuning split holds one class only. Held-out
+ * rows never reach fit. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <xgboost/c_api.h>
+
+#include "eval/eval.h"
+
+static const double lambdas[] = {1e-4, 1e-3, 1e-2, 1e-1, 1};
+#define N_LAMBDAS (sizeof lambdas / sizeof lambdas[0])
+static const int depths[] = {2, 4, 6};
+#define N_DEPTHS (sizeof depths / sizeof depths[0])
+#define XGB_MAX_ROUNDS 300
+#define XGB_PATIENCE 30
+#define XGB_ETA "0.05"
+
+typedef struct {
+    int kind;
+    const task_labels *l;
+    eval_baseline_options opt;
+    eval_featurizer f;
+    int have_f;
+    eval_logreg lr;
+    int have_lr;
+    BoosterHandle booster;
+    int rounds, depth;
+    double tune_loss;
+    int tuned;            /* settings chosen on tuning rows (0: defaults, no tuning rows) */
+    size_t n_train, n_tune, train_pos;
+} baseline;
+
+static int xgb_fail(cf_err *err, const char *what) {
+    const char *m = XGBGetLastError();
+    return cf_fail(err, CF_EINTERNAL, "xgboost: %s failed: %s", what, m ? m : "unknown error");
+}
+
+static uint8_t *labels_of(const label_row *rows, size_t n) {
+    uint8_t *y = cf_malloc(n ? n : 1);
+    if (y)
+        for (size_t i = 0; i < n; i++) y[i] = rows[i].label;
+    return y;
+}
+
+static int make_dmatrix(const eval_csr *X, const uint8_t *y, DMatrixHandle *out, cf_err *err) {
+    if (XGDMatrixCreateFromCSREx(X->indptr, X->idx, X->val, X->n_rows + 1, X->nnz, X->n_cols, out))
+        return xgb_fail(err, "DMatrix creation");
+    if (y) {
+        float *yf = cf_malloc((X->n_rows ? X->n_rows : 1) * sizeof *yf);
+        if (!yf) {
+            XGDMatrixFree(*out);
+            return cf_fail(err, CF_EINTERNAL, "out of memory");
+        }
+        for (size_t i = 0; i < X->n_rows; i++) yf[i] = y[i];
+        int r = XGDMatrixSetFloatInfo(*out, "label", yf, X->n_rows);
+        free(yf);
+        if (r) {
+            XGDMatrixFree(*out);
+            return xgb_fail(err, "setting labels");
+        }
+    }
+    return CF_OK;
+}
+
+static int xgb_booster(baseline *b, DMatrixHandle *mats, int n_mats, int depth, BoosterHandle *out, cf_err *err) {
+    if (XGBoosterCreate(mats, (bst_ulong)n_mats, out)) return xgb_fail(err, "booster creation");
+    char depth_s[16], seed_s[32], thr_s[16];
+    snprintf(depth_s, sizeof depth_s, "%d", depth);
+    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)(b->opt.seed % 2147483647u));
+    snprintf(thr_s, sizeof thr_s, "%d", b->opt.threads > 0 ? b->opt.threads : 1);
+    const char *params[][2] = {{"objective", "binary:logistic"}, {"eval_metric", "logloss"},
+                               {"tree_method", "hist"},          {"max_bin", "64"},
+                               {"eta", XGB_ETA},                 {"max_depth", depth_s},
+                               {"subsample", "0.8"},             {"colsample_bytree", "0.8"},
+                               {"min_child_weight", "1"},        {"lambda", "1"},
+                               {"seed", seed_s},                 {"nthread", thr_s},
+                               {"verbosity", "0"}};
+    for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
+        if (XGBoosterSetParam(*out, params[i][0], params[i][1])) {
+            XGBoosterFree(*out);
+            return xgb_fail(err, "setting a parameter");
+        }
+    return CF_OK;
+}
+
+static int xgb_predict(BoosterHandle bh, DMatrixHandle d, int rounds, float *p, size_t n, cf_err *err) {
+    char cfg[160];
+    snprintf(cfg, sizeof cfg,
+             "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, \"iteration_end\": %d, \"strict_shape\": false}",
+             rounds);
+    const bst_ulong *shape;
+    bst_ulong dim;
+    const float *res;
+    if (XGBoosterPredictFromDMatrix(bh, d, cfg, &shape, &dim, &res)) return xgb_fail(err, "prediction");
+    for (size_t i = 0; i < n; i++) {
+        float v = res[i];
+        p[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+    }
+    return CF_OK;
+}
+
+static int fit_logreg(baseline *b, const eval_csr *Xtr, const uint8_t *ytr, const eval_csr *Xtu, const uint8_t *ytu,
+                      cf_err *err) {
+    int rc = CF_OK;
+    if (!Xtu->n_rows) {
+        b->tuned = 0;
+        rc = eval_logreg_fit(&b->lr, Xtr, ytr, b->f.col_kind, 1e-2, err);
+        b->have_lr = !rc;
+        return rc;
+    }
+    float *p = cf_malloc(Xtu->n_rows * sizeof *p);
+    if (!p) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    b->tuned = 1;
+    for (size_t k = 0; k < N_LAMBDAS; k++) {
+        eval_logreg m;
+        if ((rc = eval_logreg_fit(&m, Xtr, ytr, b->f.col_kind, lambdas[k], err))) break;
+        eval_logreg_predict(&m, Xtu, p);
+        double loss = eval_log_loss(p, ytu, Xtu->n_rows);
+        if (!b->have_lr || loss < b->tune_loss) {
+            if (b->have_lr) eval_logreg_free(&b->lr);
+            b->lr = m;
+            b->have_lr = 1;
+            b->tune_loss = loss;
+        } else {
+            eval_logreg_free(&m);
+        }
+    }
+    free(p);
+    return rc;
+}
+
+static int fit_xgb(baseline *b, const eval_csr *Xtr, const uint8_t *ytr, const eval_csr *Xtu, const uint8_t *ytu,
+                   cf_err *err) {
+    DMatrixHandle dtr = NULL, dtu = NULL;
+    int rc = make_dmatrix(Xtr, ytr, &dtr, err);
+    if (rc) return rc;
+    if (Xtu->n_rows && (rc = make_dmatrix(Xtu, ytu, &dtu, err))) {
+        XGDMatrixFree(dtr);
+        return rc;
+    }
+    float *p = cf_malloc((Xtu->n_rows ? Xtu->n_rows : 1) * sizeof *p);
+    if (!p) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
+    }
+    b->tuned = dtu != NULL;
+    for (size_t k = 0; k < (dtu ? N_DEPTHS : 1); k++) {
+        int depth = dtu ? depths[k] : 4;
+        BoosterHandle bh;
+        DMatrixHandle mats[2] = {dtr, dtu};
+        if ((rc = xgb_booster(b, mats, dtu ? 2 : 1, depth, &bh, err))) goto done;
+        double best = INFINITY;
+        int best_rounds = dtu ? 0 : 100;
+        for (int it = 0; it < (dtu ? XGB_MAX_ROUNDS : 100); it++) {
+            if (XGBoosterUpdateOneIter(bh, it, dtr)) {
+                XGBoosterFree(bh);
+                rc = xgb_fail(err, "boosting round");
+                goto done;
+            }
+            if (!dtu) continue;
+            if ((rc = xgb_predict(bh, dtu, it + 1, p, Xtu->n_rows, err))) {
+                XGBoosterFree(bh);
+                goto done;
+            }
+            double loss = eval_log_loss(p, ytu, Xtu->n_rows);
+            if (loss < best - 1e-9) best = loss, best_rounds = it + 1;
+            else if (it + 1 - best_rounds >= XGB_PATIENCE) break;
+        }
+        if (!b->booster || best < b->tune_loss) {
+            if (b->booster) XGBoosterFree(b->booster);
+            b->booster = bh;
+            b->tune_loss = best;
+            b->rounds = best_rounds;
+            b->depth = depth;
+        } else {
+            XGBoosterFree(bh);
+        }
+    }
+done:
+    free(p);
+    /* the booster keeps what it needs from the training matrices */
+    XGDMatrixFree(dtr);
+    if (dtu) XGDMatrixFree(dtu);
+    return rc;
+}
+
+static int baseline_fit(void *ctx, const store *s, const label_row *train, size_t n_train, const label_row *tuning,
+                        size_t n_tuning, cf_err *err) {
+    baseline *b = ctx;
+    eval_csr Xtr = {0}, Xtu = {0};
+    uint8_t *ytr = labels_of(train, n_train), *ytu = labels_of(tuning, n_tuning);
+    int rc = CF_OK;
+    if (!ytr || !ytu) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
+    }
+    if (!n_train) {
+        rc = cf_fail(err, CF_EINPUT, "the train split has no label rows: nothing to fit a baseline on");
+        goto done;
+    }
+    b->n_train = n_train;
+    b->n_tune = n_tuning;
+    for (size_t i = 0; i < n_train; i++) b->train_pos += train[i].label;
+    if ((rc = eval_features_fit(&b->f, s, b->l, train, n_train, &b->opt.features, err))) goto done;
+    b->have_f = 1;
+    if ((rc = eval_features_build(&b->f, train, n_train, &Xtr, err))) goto done;
+    if ((rc = eval_features_build(&b->f, tuning, n_tuning, &Xtu, err))) goto done;
+    rc = b->kind == EVAL_BASELINE_LOGREG ? fit_logreg(b, &Xtr, ytr, &Xtu, ytu, err) : fit_xgb(b, &Xtr, ytr, &Xtu, ytu, err);
+done:
+    eval_csr_free(&Xtr);
+    eval_csr_free(&Xtu);
+    free(ytr);
+    free(ytu);
+    return rc;
+}
+
+static int baseline_predict(void *ctx, const store *s, const label_row *rows, size_t n, float *probs, cf_err *err) {
+    baseline *b = ctx;
+    if (!b->have_f || (b->kind == EVAL_BASELINE_LOGREG ? !b->have_lr : !b->booster))
+        return cf_fail(err, CF_EINTERNAL, "baseline predict called before fit");
+    if (!n) return CF_OK;
+    eval_csr X;
+    int rc = eval_features_build(&b->f, rows, n, &X, err);
+    if (rc) return rc;
+    if (b->kind == EVAL_BASELINE_LOGREG) {
+        eval_logreg_predict(&b->lr, &X, probs);
+    } else {
+        DMatrixHandle d;
+        if (!(rc = make_dmatrix(&X, NULL, &d, err))) {
+            rc = xgb_predict(b->booster, d, b->rounds, probs, n, err);
+            XGDMatrixFree(d);
+        }
+    }
+    eval_csr_free(&X);
+    return rc;
+}
+
+typedef struct {
+    size_t col;
+    double w;
+} wcol;
+static int cmp_wcol(const void *a, const void *b) {
+    double x = fabs(((const wcol *)a)->w), y = fabs(((const wcol *)b)->w);
+    return (x < y) - (x > y);
+}
+
+static char *baseline_describe(void *ctx) {
+    baseline *b = ctx;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "features", "code counts in 1d/7d/30d/365d/all windows, last numeric values, age");
+    cJSON_AddNumberToObject(o, "feature_columns", (double)b->f.n_cols);
+    cJSON_AddNumberToObject(o, "codes_kept", (double)b->f.n_codes_kept);
+    cJSON_AddNumberToObject(o, "train_rows", (double)b->n_train);
+    cJSON_AddNumberToObject(o, "train_positives", (double)b->train_pos);
+    cJSON_AddNumberToObject(o, "tuning_rows", (double)b->n_tune);
+    cJSON_AddStringToObject(o, "selected_by", b->tuned ? "tuning log loss" : "defaults (no tuning rows)");
+    if (b->tuned && isfinite(b->tune_loss)) cJSON_AddNumberToObject(o, "tuning_log_loss", b->tune_loss);
+    if (b->kind == EVAL_BASELINE_LOGREG && b->have_lr) {
+        cJSON_AddNumberToObject(o, "l2_lambda", b->lr.lambda);
+        cJSON_AddNumberToObject(o, "lbfgs_iterations", b->lr.iterations);
+        /* the strongest weights on the common scale: what drives this baseline */
+        wcol *wc = cf_malloc((b->lr.d ? b->lr.d : 1) * sizeof *wc);
+        if (wc) {
+            for (size_t j = 0; j < b->lr.d; j++) wc[j] = (wcol){j, b->lr.w[j]};
+            qsort(wc, b->lr.d, sizeof *wc, cmp_wcol);
+            cJSON *top = cJSON_AddArrayToObject(o, "top_features");
+            for (size_t j = 0; j < b->lr.d && j < 10; j++) {
+                if (wc[j].w == 0) break;
+                char name[512];
+                cJSON *e = cJSON_CreateObject();
+                cJSON_AddStringToObject(e, "feature", eval_feature_name(&b->f, wc[j].col, name, sizeof name));
+                cJSON_AddNumberToObject(e, "weight", wc[j].w);
+                cJSON_AddItemToArray(top, e);
+            }
+            free(wc);
+        }
+    } else if (b->booster) {
+        cJSON_AddNumberToObject(o, "max_depth", b->depth);
+        cJSON_AddNumberToObject(o, "trees", b->rounds);
+        cJSON_AddNumberToObject(o, "eta", atof(XGB_ETA));
+        int ma, mi, pa;
+        XGBoostVersion(&ma, &mi, &pa);
+        char v[32];
+        snprintf(v, sizeof v, "%d.%d.%d", ma, mi, pa);
+        cJSON_AddStringToObject(o, "xgboost_version", v);
+    }
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+int eval_baseline_new(eval_predictor *p, int kind, const task_labels *l, const eval_baseline_options *opt,
+                      cf_err *err) {
+    memset(p, 0, sizeof *p);
+    baseline *b = cf_calloc(1, sizeof *b);
+    if (!b) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    b->kind = kind;
+    b->l = l;
+    if (opt) b->opt = *opt;
+    b->tune_loss = INFINITY;
+    p->name = kind == EVAL_BASELINE_LOGREG ? "logreg" : "xgboost";
+    p->description = kind == EVAL_BASELINE_LOGREG
+                         ? "Baseline: L2 logistic regression on count features (MEDS-Tab style)"
+                         : "Baseline: gradient-boosted trees (XGBoost) on count features (MEDS-Tab style)";
+    p->fit = baseline_fit;
+    p->predict = baseline_predict;
+    p->describe = baseline_describe;
+    p->ctx = b;
+    return CF_OK;
+}
+
+void eval_baseline_free(eval_predictor *p) {
+    baseline *b = p->ctx;
+    if (b) {
+        if (b->have_f) eval_featurizer_free(&b->f);
+        if (b->have_lr) eval_logreg_free(&b->lr);
+        if (b->booster) XGBoosterFree(b->booster);
+        free(b);
+    }
+    memset(p, 0, sizeof *p);
+}

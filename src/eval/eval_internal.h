@@ -1,0 +1,55 @@
+/* Shared between the evaluation run (eval_run.c) and its report writers (eval_report.c): the
+ * results of one evaluation, held in memory until every output is written. */
+#ifndef CLINFM_EVAL_EVAL_INTERNAL_H
+#define CLINFM_EVAL_EVAL_INTERNAL_H
+
+#include <stddef.h>
+
+#include "eval/eval.h"
+
+typedef struct {
+    const eval_predictor *p;
+    char *info_json;            /* describe() output or NULL */
+    float *probs;               /* one per held-out row */
+    double fit_seconds;
+    double lat_median_ms, lat_p95_ms, lat_mean_ms;
+    size_t lat_patients;
+    eval_metrics overall;
+    eval_curve roc, pr;
+    eval_metrics *groups[TASK_MAX_SUBGROUPS]; /* [value index] */
+} eval_pred_result;
+
+typedef struct {
+    const eval_config *cfg;
+    task_def task;
+    store s;
+    task_labels labels;
+    label_row *split_rows[SPLIT_COUNT];
+    size_t split_n[SPLIT_COUNT];
+    task_counts counts[SPLIT_COUNT + 1]; /* per split, then all */
+    uint8_t *y_held;
+    int64_t *cluster_held;
+    eval_pred_result *res;
+    size_t n_res;
+    char generated[40];  /* UTC time of the run */
+    int small;           /* fewer held-out patients (or positives) than a judgement needs */
+} eval_state;
+
+int eval_write_json(const eval_state *st, const char *path, cf_err *err);
+int eval_write_html(const eval_state *st, const char *path, cf_err *err);
+int eval_write_model_card(const eval_state *st, const char *path, cf_err *err);
+
+/* A growing string; on out-of-memory it sets oom and ignores further writes. */
+typedef struct {
+    char *b;
+    size_t n, cap;
+    int oom;
+} eval_buf;
+void eb_put(eval_buf *s, const char *p, size_t n);
+void eb_str(eval_buf *s, const char *p);
+void eb_fmt(eval_buf *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void eb_html(eval_buf *s, const char *p); /* HTML-escaped */
+/* "0.812 (0.751-0.866)" or "n/a" */
+void eb_ci(eval_buf *s, const eval_ci *c);
+
+#endif

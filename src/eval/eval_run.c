@@ -1,0 +1,441 @@
+/* The evaluation run: label the task, fit every predictor on train (settings by tuning),
+ * predict the held-out rows one patient at a time (timing each patient), compute the metrics
+ * with bootstrap intervals overall and per subgroup, and write metrics.json, predictions.csv,
+ * report.html and MODEL_CARD.md into the output directory, each atomically. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "eval/eval_internal.h"
+#include "util/atomic_file.h"
+#include "util/progress.h"
+
+#define MAX_PREDICTORS 16
+
+/* ---------------------------------------------------------------- string buffer */
+
+void eb_put(eval_buf *s, const char *p, size_t n) {
+    if (s->oom) return;
+    if (s->n + n + 1 > s->cap) {
+        size_t nc = s->cap ? s->cap : 16384;
+        while (nc < s->n + n + 1) nc *= 2;
+        char *nb = realloc(s->b, nc);
+        if (!nb) {
+            s->oom = 1;
+            return;
+        }
+        s->b = nb;
+        s->cap = nc;
+    }
+    memcpy(s->b + s->n, p, n);
+    s->n += n;
+    s->b[s->n] = 0;
+}
+void eb_str(eval_buf *s, const char *p) { eb_put(s, p, strlen(p)); }
+void eb_fmt(eval_buf *s, const char *fmt, ...) {
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n < sizeof tmp) {
+        eb_put(s, tmp, (size_t)n);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (!big) {
+        s->oom = 1;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    eb_put(s, big, (size_t)n);
+    free(big);
+}
+void eb_html(eval_buf *s, const char *p) {
+    for (; p && *p; p++) {
+        switch (*p) {
+        case '&': eb_str(s, "&amp;"); break;
+        case '<': eb_str(s, "&lt;"); break;
+        case '>': eb_str(s, "&gt;"); break;
+        case '"': eb_str(s, "&quot;"); break;
+        case '\'': eb_str(s, "&#39;"); break;
+        default: eb_put(s, p, 1);
+        }
+    }
+}
+void eb_ci(eval_buf *s, const eval_ci *c) {
+    if (isnan(c->value)) {
+        eb_str(s, "n/a");
+        return;
+    }
+    eb_fmt(s, "%.3f", c->value);
+    if (!isnan(c->lo) && !isnan(c->hi)) eb_fmt(s, " (%.3f-%.3f)", c->lo, c->hi);
+}
+
+/* ---------------------------------------------------------------- metrics.json */
+
+static cJSON *num_or_null(double v) { return isnan(v) || isinf(v) ? cJSON_CreateNull() : cJSON_CreateNumber(v); }
+
+static cJSON *ci_json(const eval_ci *c) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "value", num_or_null(c->value));
+    cJSON_AddItemToObject(o, "lo", num_or_null(c->lo));
+    cJSON_AddItemToObject(o, "hi", num_or_null(c->hi));
+    return o;
+}
+
+static cJSON *metrics_json(const eval_metrics *m, int with_bins) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "rows", (double)m->n);
+    cJSON_AddNumberToObject(o, "positives", (double)m->pos);
+    cJSON_AddNumberToObject(o, "negatives", (double)m->neg);
+    cJSON_AddNumberToObject(o, "patients", (double)m->clusters);
+    cJSON_AddItemToObject(o, "auroc", ci_json(&m->auroc));
+    cJSON_AddItemToObject(o, "auprc", ci_json(&m->auprc));
+    cJSON_AddItemToObject(o, "brier", ci_json(&m->brier));
+    cJSON_AddItemToObject(o, "ece", ci_json(&m->ece));
+    cJSON_AddNumberToObject(o, "bootstrap_replicates", m->n_boot);
+    cJSON_AddNumberToObject(o, "bootstrap_replicates_with_both_classes", m->boot_valid);
+    if (with_bins) {
+        cJSON *bins = cJSON_AddArrayToObject(o, "reliability");
+        for (int b = 0; b < EVAL_BINS; b++) {
+            const eval_bin *x = &m->bins[b];
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "from", x->lo_edge);
+            cJSON_AddNumberToObject(e, "to", x->hi_edge);
+            cJSON_AddNumberToObject(e, "rows", x->n);
+            cJSON_AddItemToObject(e, "mean_predicted", num_or_null(x->mean_pred));
+            cJSON_AddItemToObject(e, "observed", num_or_null(x->frac_pos));
+            cJSON_AddItemToObject(e, "observed_lo", num_or_null(x->frac_lo));
+            cJSON_AddItemToObject(e, "observed_hi", num_or_null(x->frac_hi));
+            cJSON_AddItemToArray(bins, e);
+        }
+    }
+    return o;
+}
+
+static cJSON *counts_json(const task_counts *c) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "patients", (double)c->subjects);
+    cJSON_AddNumberToObject(o, "rows", (double)c->rows);
+    cJSON_AddNumberToObject(o, "positives", (double)c->pos);
+    cJSON_AddNumberToObject(o, "negatives", (double)c->neg);
+    return o;
+}
+
+int eval_write_json(const eval_state *st, const char *path, cf_err *err) {
+    const task_def *t = &st->task;
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "producer", "clinfm eval");
+    cJSON_AddStringToObject(root, "generated", st->generated);
+    cJSON *task = cJSON_AddObjectToObject(root, "task");
+    cJSON_AddStringToObject(task, "name", t->name);
+    cJSON_AddStringToObject(task, "title", t->title);
+    if (t->description) cJSON_AddStringToObject(task, "description", t->description);
+    if (t->population) cJSON_AddStringToObject(task, "population", t->population);
+    if (t->outcome) cJSON_AddStringToObject(task, "outcome", t->outcome);
+    char tb[96];
+    cJSON_AddStringToObject(task, "prediction_time", task_time_str(&t->prediction, tb, sizeof tb));
+    cJSON_AddStringToObject(task, "label_rule", t->label.text);
+    cJSON *data = cJSON_AddObjectToObject(root, "store");
+    cJSON_AddNumberToObject(data, "patients", (double)st->s.n_subjects);
+    cJSON_AddNumberToObject(data, "events", (double)st->s.n_events);
+    cJSON_AddBoolToObject(data, "deidentified", (st->s.flags & STORE_FLAG_DEIDENTIFIED) != 0);
+    cJSON *sp = cJSON_AddObjectToObject(root, "split");
+    cJSON_AddBoolToObject(sp, "default_key", st->cfg->split.default_key);
+    cJSON_AddNumberToObject(sp, "train_percent", st->cfg->split.train_ppm / 1e4);
+    cJSON_AddNumberToObject(sp, "tuning_percent", st->cfg->split.tuning_ppm / 1e4);
+    cJSON_AddNumberToObject(sp, "held_out_percent",
+                            (SPLIT_PPM - st->cfg->split.train_ppm - st->cfg->split.tuning_ppm) / 1e4);
+    cJSON *labels = cJSON_AddObjectToObject(root, "labels");
+    cJSON_AddNumberToObject(labels, "trigger_events", (double)st->labels.n_triggers);
+    cJSON *ex = cJSON_AddArrayToObject(labels, "excluded");
+    for (size_t i = 0; i < st->labels.n_excluded; i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "rule", st->labels.excluded[i].reason);
+        cJSON_AddNumberToObject(e, "count", (double)st->labels.excluded[i].count);
+        cJSON_AddItemToArray(ex, e);
+    }
+    cJSON_AddItemToObject(labels, "all", counts_json(&st->counts[SPLIT_COUNT]));
+    for (int k = 0; k < SPLIT_COUNT; k++) cJSON_AddItemToObject(labels, split_name(k), counts_json(&st->counts[k]));
+    cJSON_AddBoolToObject(root, "small_sample", st->small);
+    cJSON *preds = cJSON_AddArrayToObject(root, "predictors");
+    for (size_t i = 0; i < st->n_res; i++) {
+        const eval_pred_result *r = &st->res[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", r->p->name);
+        if (r->p->description) cJSON_AddStringToObject(o, "description", r->p->description);
+        cJSON *info = r->info_json ? cJSON_Parse(r->info_json) : NULL;
+        if (info) cJSON_AddItemToObject(o, "settings", info);
+        cJSON_AddNumberToObject(o, "fit_seconds", r->fit_seconds);
+        cJSON *lat = cJSON_AddObjectToObject(o, "latency_ms_per_patient");
+        cJSON_AddItemToObject(lat, "median", num_or_null(r->lat_median_ms));
+        cJSON_AddItemToObject(lat, "p95", num_or_null(r->lat_p95_ms));
+        cJSON_AddItemToObject(lat, "mean", num_or_null(r->lat_mean_ms));
+        cJSON_AddNumberToObject(lat, "patients", (double)r->lat_patients);
+        cJSON_AddItemToObject(o, "held_out", metrics_json(&r->overall, 1));
+        cJSON *sg = cJSON_AddObjectToObject(o, "subgroups");
+        for (size_t g = 0; g < st->labels.n_subgroups; g++) {
+            cJSON *arr = cJSON_AddArrayToObject(sg, st->labels.subgroup_names[g]);
+            for (size_t v = 0; v < st->labels.n_values[g]; v++) {
+                if (!r->groups[g] || !r->groups[g][v].n) continue;
+                cJSON *m = metrics_json(&r->groups[g][v], 0);
+                cJSON_AddItemToObject(m, "value", cJSON_CreateString(st->labels.values[g][v]));
+                cJSON_AddItemToArray(arr, m);
+            }
+        }
+        cJSON_AddItemToArray(preds, o);
+    }
+    char *txt = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!txt) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    size_t n = strlen(txt);
+    int rc = atomic_write_file(path, txt, n, err);
+    free(txt);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- predictions.csv */
+
+static int write_predictions(const eval_state *st, const char *path, cf_err *err) {
+    eval_buf b = {0};
+    eb_str(&b, "subject_id,prediction_time,boolean_value");
+    for (size_t i = 0; i < st->n_res; i++) eb_fmt(&b, ",%s", st->res[i].p->name);
+    eb_str(&b, "\n");
+    const label_row *rows = st->split_rows[SPLIT_HELD_OUT];
+    for (size_t r = 0; r < st->split_n[SPLIT_HELD_OUT]; r++) {
+        char tb[48];
+        eb_fmt(&b, "%lld,%s,%s", (long long)rows[r].subject_id, time_format_iso(rows[r].prediction_time, tb, sizeof tb),
+               rows[r].label ? "true" : "false");
+        for (size_t i = 0; i < st->n_res; i++) eb_fmt(&b, ",%.6f", st->res[i].probs[r]);
+        eb_str(&b, "\n");
+    }
+    if (b.oom) {
+        free(b.b);
+        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    }
+    int rc = atomic_write_file(path, b.b ? b.b : "", b.n, err);
+    free(b.b);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- the run */
+
+static double elapsed_ms(const struct timespec *a, const struct timespec *b) {
+    return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
+static int run_predictor(eval_state *st, const eval_predictor *p, eval_pred_result *r, cf_err *err) {
+    memset(r, 0, sizeof *r);
+    r->p = p;
+    const label_row *held = st->split_rows[SPLIT_HELD_OUT];
+    size_t nh = st->split_n[SPLIT_HELD_OUT];
+    int rc;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (p->fit && (rc = p->fit(p->ctx, &st->s, st->split_rows[SPLIT_TRAIN], st->split_n[SPLIT_TRAIN],
+                               st->split_rows[SPLIT_TUNING], st->split_n[SPLIT_TUNING], err)))
+        return rc;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    r->fit_seconds = elapsed_ms(&t0, &t1) / 1e3;
+    if (p->describe) r->info_json = p->describe(p->ctx);
+    if (!(r->probs = cf_malloc((nh ? nh : 1) * sizeof *r->probs))) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    double *lat = cf_malloc((nh ? nh : 1) * sizeof *lat);
+    if (!lat) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    size_t np = 0;
+    /* one call per patient, as a point-of-care request would be */
+    for (size_t i = 0; i < nh;) {
+        size_t j = i;
+        while (j < nh && held[j].subject_index == held[i].subject_index) j++;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        rc = p->predict(p->ctx, &st->s, held + i, j - i, r->probs + i, err);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (rc) {
+            free(lat);
+            return rc;
+        }
+        lat[np++] = elapsed_ms(&t0, &t1);
+        i = j;
+    }
+    r->lat_patients = np;
+    double sum = 0;
+    for (size_t i = 0; i < np; i++) sum += lat[i];
+    r->lat_mean_ms = np ? sum / (double)np : NAN;
+    r->lat_median_ms = eval_quantile(lat, np, 0.5);
+    r->lat_p95_ms = eval_quantile(lat, np, 0.95);
+    free(lat);
+    for (size_t i = 0; i < nh; i++)
+        if (!(r->probs[i] >= 0 && r->probs[i] <= 1))
+            return cf_fail(err, CF_EINTERNAL, "predictor %s gave a value outside [0, 1] for held-out row %zu", p->name, i);
+    if ((rc = eval_metrics_compute(r->probs, st->y_held, st->cluster_held, nh, &st->cfg->boot, &r->overall, err)))
+        return rc;
+    if ((rc = eval_roc_curve(r->probs, st->y_held, nh, &r->roc, err))) return rc;
+    if ((rc = eval_pr_curve(r->probs, st->y_held, nh, &r->pr, err))) return rc;
+    /* subgroups */
+    float *gp = cf_malloc((nh ? nh : 1) * sizeof *gp);
+    uint8_t *gy = cf_malloc(nh ? nh : 1);
+    int64_t *gc = cf_malloc((nh ? nh : 1) * sizeof *gc);
+    if (!gp || !gy || !gc) {
+        free(gp), free(gy), free(gc);
+        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    }
+    rc = CF_OK;
+    for (size_t g = 0; g < st->labels.n_subgroups && !rc; g++) {
+        size_t nv = st->labels.n_values[g];
+        if (!(r->groups[g] = cf_calloc(nv, sizeof *r->groups[g]))) {
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            break;
+        }
+        for (size_t v = 0; v < nv && !rc; v++) {
+            size_t m = 0;
+            for (size_t i = 0; i < nh; i++)
+                if (held[i].group[g] == v) gp[m] = r->probs[i], gy[m] = held[i].label, gc[m++] = held[i].subject_id;
+            if (m) rc = eval_metrics_compute(gp, gy, gc, m, &st->cfg->boot, &r->groups[g][v], err);
+        }
+    }
+    free(gp);
+    free(gy);
+    free(gc);
+    return rc;
+}
+
+static void free_result(eval_pred_result *r) {
+    free(r->info_json);
+    free(r->probs);
+    eval_curve_free(&r->roc);
+    eval_curve_free(&r->pr);
+    for (int g = 0; g < TASK_MAX_SUBGROUPS; g++) free(r->groups[g]);
+}
+
+static int join_path(char *buf, size_t cap, const char *dir, const char *name, cf_err *err) {
+    int n = snprintf(buf, cap, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= cap) return cf_fail(err, CF_EINPUT, "%s: output directory path is too long", dir);
+    return CF_OK;
+}
+
+int eval_run(const eval_config *cfg, cf_err *err) {
+    eval_state st;
+    memset(&st, 0, sizeof st);
+    st.cfg = cfg;
+    eval_predictor preds[MAX_PREDICTORS];
+    size_t n_preds = 0, n_base = 0, n_model = 0;
+    int have_task = 0, have_store = 0, rc;
+    time_t now = time(NULL);
+    struct tm tmv;
+    gmtime_r(&now, &tmv);
+    strftime(st.generated, sizeof st.generated, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+
+    if ((rc = task_load(&st.task, cfg->task_path, err))) goto done;
+    have_task = 1;
+    if ((rc = store_open(&st.s, cfg->store_path, err))) goto done;
+    have_store = 1;
+    if (mkdir(cfg->out_dir, 0777) != 0 && errno != EEXIST) {
+        rc = cf_fail_errno(err, CF_EINPUT, "%s: cannot create the output directory", cfg->out_dir);
+        goto done;
+    }
+    task_label_options lo = {.split = cfg->split, .seed = cfg->boot.seed};
+    if ((rc = task_label(&st.task, &st.s, &lo, &st.labels, err))) goto done;
+    for (int k = 0; k < SPLIT_COUNT; k++) {
+        st.counts[k] = task_count_rows(st.labels.rows, st.labels.n, k);
+        if (!(st.split_rows[k] = cf_malloc((st.counts[k].rows ? st.counts[k].rows : 1) * sizeof(label_row)))) {
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            goto done;
+        }
+    }
+    st.counts[SPLIT_COUNT] = task_count_rows(st.labels.rows, st.labels.n, -1);
+    for (size_t i = 0; i < st.labels.n; i++) {
+        int k = st.labels.rows[i].split;
+        st.split_rows[k][st.split_n[k]++] = st.labels.rows[i];
+    }
+    size_t nh = st.split_n[SPLIT_HELD_OUT];
+    st.y_held = cf_malloc(nh ? nh : 1);
+    st.cluster_held = cf_malloc((nh ? nh : 1) * sizeof *st.cluster_held);
+    if (!st.y_held || !st.cluster_held) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < nh; i++) {
+        st.y_held[i] = st.split_rows[SPLIT_HELD_OUT][i].label;
+        st.cluster_held[i] = st.split_rows[SPLIT_HELD_OUT][i].subject_id;
+    }
+    const task_counts *hc = &st.counts[SPLIT_HELD_OUT];
+    st.small = hc->subjects < (size_t)(cfg->small_patients > 0 ? cfg->small_patients : 1000) || hc->pos < 30 ||
+               hc->neg < 30;
+
+    for (int kind = 0; kind < 2; kind++) {
+        if (!(cfg->baselines & (1 << kind))) continue;
+        if ((rc = eval_baseline_new(&preds[n_preds], kind, &st.labels, &cfg->baseline, err))) goto done;
+        n_preds++, n_base++;
+    }
+    if (cfg->model_path) {
+        if ((rc = eval_model_predictors(cfg->model_path, &st.task, &st.labels, preds + n_preds,
+                                        MAX_PREDICTORS - n_preds - cfg->n_extra, &n_model, err)))
+            goto done;
+        n_preds += n_model;
+    }
+    for (size_t i = 0; i < cfg->n_extra && n_preds < MAX_PREDICTORS; i++) preds[n_preds++] = cfg->extra[i];
+    if (!n_preds) {
+        rc = cf_fail(err, CF_EINPUT, "nothing to evaluate: no baselines and no model predictors");
+        goto done;
+    }
+    if (!(st.res = cf_calloc(n_preds, sizeof *st.res))) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n_preds; i++) {
+        if (!cfg->quiet) fprintf(stderr, "clinfm eval: %s ...\n", preds[i].name);
+        rc = run_predictor(&st, &preds[i], &st.res[i], err);
+        st.n_res = i + 1;
+        if (rc) goto done;
+    }
+    char path[4200];
+    if ((rc = join_path(path, sizeof path, cfg->out_dir, "metrics.json", err)) || (rc = eval_write_json(&st, path, err)))
+        goto done;
+    if ((rc = join_path(path, sizeof path, cfg->out_dir, "predictions.csv", err)) ||
+        (rc = write_predictions(&st, path, err)))
+        goto done;
+    if ((rc = join_path(path, sizeof path, cfg->out_dir, "report.html", err)) || (rc = eval_write_html(&st, path, err)))
+        goto done;
+    if ((rc = join_path(path, sizeof path, cfg->out_dir, "MODEL_CARD.md", err)) ||
+        (rc = eval_write_model_card(&st, path, err)))
+        goto done;
+    if (!cfg->quiet) {
+        task_print_summary(stdout, &st.task, &st.labels);
+        printf("held-out results (%zu patients, %zu rows: %zu positive, %zu negative)%s\n", hc->subjects, hc->rows,
+               hc->pos, hc->neg, st.small ? "  -- TOO FEW to judge a model; see the report" : "");
+        for (size_t i = 0; i < st.n_res; i++) {
+            eval_buf b = {0};
+            eb_str(&b, "AUROC ");
+            eb_ci(&b, &st.res[i].overall.auroc);
+            eb_str(&b, "  AUPRC ");
+            eb_ci(&b, &st.res[i].overall.auprc);
+            eb_str(&b, "  Brier ");
+            eb_ci(&b, &st.res[i].overall.brier);
+            printf("  %-12s %s\n", st.res[i].p->name, b.b ? b.b : "");
+            free(b.b);
+        }
+        printf("wrote %s/{metrics.json,predictions.csv,report.html,MODEL_CARD.md}\n", cfg->out_dir);
+    }
+done:
+    for (size_t i = 0; i < st.n_res; i++) free_result(&st.res[i]);
+    free(st.res);
+    for (size_t i = 0; i < n_base; i++) eval_baseline_free(&preds[i]);
+    if (n_model) eval_model_predictors_free(preds + n_base, n_model);
+    for (int k = 0; k < SPLIT_COUNT; k++) free(st.split_rows[k]);
+    free(st.y_held);
+    free(st.cluster_held);
+    task_labels_free(&st.labels);
+    if (have_store) store_close(&st.s);
+    if (have_task) task_free(&st.task);
+    return rc;
+}

@@ -1,0 +1,607 @@
+/* Task files and labels: the parser accepts the shipped tasks and names file:line in every
+ * error; labels on small hand-built stores match labels worked out by hand (mortality,
+ * readmission, length of stay, record pairing, new-onset with spacing, censoring, history
+ * and age rules, the gap, selection); nothing after the prediction time reaches a row's input. */
+#include <unistd.h>
+
+#include "check.h"
+#include "eval/eval.h"
+#include "store/store.h"
+#include "tasks/task.h"
+#include "timeline/split.h"
+#include "util/timeutil.h"
+
+#define H (INT64_C(3600) * USEC_PER_SEC)
+#define D USEC_PER_DAY
+
+typedef struct {
+    int64_t subject, time;
+    const char *code;
+    float num;
+    uint64_t row; /* provenance row: events of one admission record share it */
+} ev;
+
+static int64_t at(int y, unsigned m, unsigned d, int hh) {
+    return days_from_civil(y, m, d) * D + hh * H;
+}
+
+static int build_store(const char *path, const ev *e, size_t n) {
+    store_writer *w;
+    cf_err err = {0};
+    if (store_writer_open(&w, path, NULL, &err)) {
+        fprintf(stderr, "store open: %s\n", err.msg);
+        return -1;
+    }
+    int src = store_writer_source(w, "test");
+    if (src < 0) return -1;
+    for (size_t i = 0; i < n; i++) {
+        int64_t c = store_writer_code(w, e[i].code, strlen(e[i].code));
+        if (c < 0 || store_writer_add(w, e[i].subject, e[i].time, (uint32_t)c, e[i].num, NULL, 0, (uint32_t)src,
+                                      e[i].row, &err)) {
+            fprintf(stderr, "store add: %s\n", err.msg);
+            store_writer_abort(w);
+            return -1;
+        }
+    }
+    if (store_writer_finish(w, &err)) {
+        fprintf(stderr, "store: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static char *tmp_path(const char *name) {
+    static char buf[8][512];
+    static int k;
+    char *p = buf[k++ % 8];
+    snprintf(p, 512, "%s/%s", check_tmpdir(), name);
+    return p;
+}
+
+static char *task_file(const char *name) {
+    static char buf[512];
+    snprintf(buf, sizeof buf, "%s/tasks/%s", check_root(), name);
+    return buf;
+}
+
+/* The row of subject sid with prediction time pt, or NULL. */
+static const label_row *find_row(const task_labels *l, int64_t sid, int64_t pt) {
+    for (size_t i = 0; i < l->n; i++)
+        if (l->rows[i].subject_id == sid && l->rows[i].prediction_time == pt) return &l->rows[i];
+    return NULL;
+}
+static size_t rows_of(const task_labels *l, int64_t sid) {
+    size_t k = 0;
+    for (size_t i = 0; i < l->n; i++) k += l->rows[i].subject_id == sid;
+    return k;
+}
+static uint64_t excluded(const task_labels *l, const char *reason_prefix) {
+    for (size_t i = 0; i < l->n_excluded; i++)
+        if (!strncmp(l->excluded[i].reason, reason_prefix, strlen(reason_prefix))) return l->excluded[i].count;
+    return UINT64_MAX;
+}
+
+static int label_file(const char *task, const char *store_path, task_labels *l, store *s, task_def *t) {
+    cf_err err = {0};
+    if (task_load(t, task, &err)) {
+        fprintf(stderr, "task: %s\n", err.msg);
+        return -1;
+    }
+    if (store_open(s, store_path, &err)) {
+        task_free(t);
+        return -1;
+    }
+    task_label_options o = {.seed = 1};
+    split_config_default(&o.split);
+    if (task_label(t, s, &o, l, &err)) {
+        fprintf(stderr, "label: %s\n", err.msg);
+        store_close(s);
+        task_free(t);
+        return -1;
+    }
+    return 0;
+}
+static void unlabel(task_labels *l, store *s, task_def *t) {
+    task_labels_free(l);
+    store_close(s);
+    task_free(t);
+}
+
+/* ---------------------------------------------------------------- a MIMIC-like store */
+
+#define T0 (INT64_C(18262) * D + 10 * H) /* 2020-01-01T10:00Z; checked in test_mortality */
+static const ev mimic_events[] = {
+    /* 1: two stays; the second starts 15 days after the first ends; race recorded anew */
+    {1, TIME_NULL, "GENDER//F", NAN, 1},
+    {1, 0, "MEDS_BIRTH", NAN, 1}, /* time set in make_mimic: 1950-01-01 */
+    {1, T0, "HOSPITAL_ADMISSION//EW EMER.//EMERGENCY ROOM", NAN, 1},
+    {1, T0, "INSURANCE//Medicare", NAN, 1},
+    {1, T0, "RACE//WHITE", NAN, 1},
+    {1, T0 + 2 * H, "LAB//50912//mg/dL", 1.5f, 100},
+    {1, T0 + 30 * H, "LAB//50912//mg/dL", 2.5f, 101},
+    {1, T0 + 5 * D, "HOSPITAL_DISCHARGE//HOME", NAN, 1},
+    {1, T0 + 20 * D, "HOSPITAL_ADMISSION//URGENT//TRANSFER", NAN, 2},
+    {1, T0 + 20 * D, "INSURANCE//Medicare", NAN, 2},
+    {1, T0 + 20 * D, "RACE//BLACK/AFRICAN AMERICAN", NAN, 2},
+    {1, T0 + 30 * D, "HOSPITAL_DISCHARGE//HOME", NAN, 2},
+    /* 2: dies on day 3 */
+    {2, TIME_NULL, "GENDER//M", NAN, 3},
+    {2, T0, "HOSPITAL_ADMISSION//EW EMER.//EMERGENCY ROOM", NAN, 3},
+    {2, T0 + 3 * D, "HOSPITAL_DEATH", NAN, 3},
+    {2, T0 + 3 * D, "HOSPITAL_DISCHARGE//DIED", NAN, 3},
+    /* 3: dies at 20:00 the day after admission; the date of death (midnight) precedes the
+     * prediction time (+24 h = 10:00 that day) */
+    {3, T0, "HOSPITAL_ADMISSION//EW EMER.//EMERGENCY ROOM", NAN, 4},
+    {3, T0 + 14 * H, "MEDS_DEATH", NAN, 5}, /* 2020-01-02T00:00 */
+    {3, T0 + 34 * H, "HOSPITAL_DEATH", NAN, 4},
+    {3, T0 + 34 * H, "HOSPITAL_DISCHARGE//DIED", NAN, 4},
+    /* 4: discharged after 10 hours */
+    {4, T0, "HOSPITAL_ADMISSION//ELECTIVE//PHYSICIAN REFERRAL", NAN, 6},
+    {4, T0 + 10 * H, "HOSPITAL_DISCHARGE//HOME", NAN, 6},
+    /* 5: an admission without a discharge */
+    {5, T0, "HOSPITAL_ADMISSION//ELECTIVE//PHYSICIAN REFERRAL", NAN, 7},
+    {5, T0 + 3 * D, "LAB//50912//mg/dL", 1.0f, 102},
+    /* 6: stay A (row 10) encloses stay B (row 11): pairing by record gives A 8 days */
+    {6, T0, "HOSPITAL_ADMISSION//URGENT//TRANSFER", NAN, 10},
+    {6, T0 + 1 * D, "HOSPITAL_ADMISSION//URGENT//TRANSFER", NAN, 11},
+    {6, T0 + 2 * D, "HOSPITAL_DISCHARGE//HOME", NAN, 11},
+    {6, T0 + 8 * D, "HOSPITAL_DISCHARGE//HOME", NAN, 10},
+    /* 7: died 12 hours after admission */
+    {7, T0, "HOSPITAL_ADMISSION//EW EMER.//EMERGENCY ROOM", NAN, 12},
+    {7, T0 + 12 * H, "HOSPITAL_DEATH", NAN, 12},
+    {7, T0 + 40 * H, "HOSPITAL_DISCHARGE//DIED", NAN, 12},
+};
+#define N_MIMIC (sizeof mimic_events / sizeof mimic_events[0])
+
+static const char *make_mimic(void) {
+    static char path[512];
+    snprintf(path, sizeof path, "%s/mimic_like.store", check_tmpdir());
+    if (access(path, F_OK) == 0) return path;
+    ev e[N_MIMIC];
+    memcpy(e, mimic_events, sizeof e);
+    e[1].time = at(1950, 1, 1, 0);
+    return build_store(path, e, N_MIMIC) ? NULL : path;
+}
+
+static void test_shipped_tasks_parse(void) {
+    const char *names[] = {"in_hospital_mortality.task", "readmission_30d.task", "icu_admission.task",
+                           "long_stay_7d.task", "new_onset_t2d.task", "new_onset_hypertension.task",
+                           "new_onset_ckd.task", "new_onset_heart_failure.task"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        task_def t;
+        cf_err err = {0};
+        int rc = task_load(&t, task_file(names[i]), &err);
+        if (rc) fprintf(stderr, "%s: %s\n", names[i], err.msg);
+        REQUIRE(rc == CF_OK);
+        CHECK(t.title && t.description && t.population && t.outcome);
+        CHECK(t.n_subgroups >= 3);
+        task_free(&t);
+    }
+    task_def t;
+    cf_err err = {0};
+    REQUIRE(task_load(&t, task_file("in_hospital_mortality.task"), &err) == CF_OK);
+    CHECK_EQ_STR(t.name, "in_hospital_mortality");
+    CHECK_EQ_INT(t.prediction.anchor, TASK_T_TRIGGER);
+    CHECK_EQ_INT(t.prediction.offset, 24 * H);
+    CHECK_EQ_INT(t.n_exclude, 2);
+    CHECK_EQ_INT(t.exclude[0].kind, TASK_C_TIME_CMP);
+    CHECK_EQ_INT(t.exclude[1].kind, TASK_C_ANY);
+    CHECK_EQ_INT(t.exclude[1].from.anchor, TASK_T_NEG_INF);
+    CHECK(t.exclude[1].to_closed && !t.exclude[1].from_closed);
+    CHECK_EQ_INT(t.label.kind, TASK_C_ANY);
+    CHECK_EQ_STR(t.sets[t.label.set].name, "death");
+    CHECK_EQ_INT(t.episode_pair, TASK_PAIR_RECORD);
+    CHECK_EQ_INT(t.n_never_input, 1);
+    char buf[64];
+    CHECK_EQ_STR(task_time_str(&t.prediction, buf, sizeof buf), "trigger + 24h");
+    task_free(&t);
+}
+
+static void expect_parse_error(const char *text, const char *want) {
+    task_def t;
+    cf_err err = {0};
+    int rc = task_parse(&t, "x.task", text, strlen(text), &err);
+    CHECK_EQ_INT(rc, CF_EINPUT);
+    CHECK_CONTAINS(err.msg, want);
+    if (!rc) task_free(&t);
+}
+
+#define MINI_HEAD "[task]\nname = t\n[codes a]\nprefix = A//\n[trigger]\ncodes = a\n"
+static void test_parse_errors(void) {
+    expect_parse_error(MINI_HEAD "[label]\nwhen = any a in (prediction, prediction + 30d]\nfoo = 1\n",
+                       "x.task:9: unknown key 'foo'");
+    expect_parse_error(MINI_HEAD "[label]\nwhen = any b in (prediction, prediction + 30d]\n", "x.task:8: no [codes b]");
+    expect_parse_error(MINI_HEAD "[label]\nwhen = any a in (prediction, prediction + 30x]\n", "x.task:8: window end");
+    expect_parse_error(MINI_HEAD "[label]\nwhen = any a in (prediction, episode_end]\n",
+                       "x.task:8: episode_end needs an [episode]");
+    expect_parse_error(MINI_HEAD "[label]\nwhen = age < 18\nwhen = age > 80\n", "x.task:9: a task has one label rule");
+    expect_parse_error(MINI_HEAD "[label]\nwhen = any a in (+inf, prediction]\n", "x.task:8: a window runs");
+    expect_parse_error(MINI_HEAD "[prediction]\ntime = prediction + 1h\n[label]\nwhen = age < 1\n", "x.task:8: time");
+    expect_parse_error(MINI_HEAD "[prediction]\nselect = spaced\n[label]\nwhen = age < 1\n", "spacing");
+    expect_parse_error(MINI_HEAD "[labels]\n", "x.task:7: unknown section");
+    expect_parse_error(MINI_HEAD "[label]\nwhen = trigger < prediction extra\n", "x.task:8: unexpected text");
+    expect_parse_error("[task]\nname = t\n[trigger]\ncodes = a\n[label]\nwhen = age < 1\n", "x.task:4: trigger: no [codes a]");
+    expect_parse_error(MINI_HEAD "[codes a]\ncode = X\n[label]\nwhen = age < 1\n", "x.task:7: code set 'a' is defined twice");
+    expect_parse_error(MINI_HEAD "[subgroups]\nage = age 65, 18\n[label]\nwhen = age < 1\n", "x.task:8: age bands");
+    expect_parse_error(MINI_HEAD, "[label] needs a 'when' rule");
+    /* comments, quotes and comma lists are fine */
+    task_def t;
+    cf_err err = {0};
+    const char *ok = "# a comment\n[task]\nname = t   # trailing\ntitle = \"A # title\"\n[codes a]\ncode = X, Y\n"
+                     "[trigger]\ncodes = a\n[label]\nwhen = none a in [trigger - 1.5h, prediction + 2w)\n";
+    REQUIRE(task_parse(&t, "ok.task", ok, strlen(ok), &err) == CF_OK);
+    CHECK_EQ_STR(t.title, "A # title");
+    CHECK_EQ_INT(t.sets[0].n_codes, 2);
+    CHECK_EQ_INT(t.label.kind, TASK_C_NONE);
+    CHECK_EQ_INT(t.label.from.offset, -(3 * H) / 2);
+    CHECK_EQ_INT(t.label.to.offset, 14 * D);
+    CHECK(t.label.from_closed && !t.label.to_closed);
+    task_free(&t);
+}
+
+static void test_mortality(void) {
+    const char *sp = make_mimic();
+    REQUIRE(sp);
+    task_labels l;
+    store s;
+    task_def t;
+    REQUIRE(T0 == at(2020, 1, 1, 10));
+    REQUIRE(label_file(task_file("in_hospital_mortality.task"), sp, &l, &s, &t) == 0);
+    const label_row *r;
+    /* subject 1: both stays, alive */
+    REQUIRE((r = find_row(&l, 1, T0 + 24 * H)) != NULL);
+    CHECK_EQ_INT(r->label, 0);
+    CHECK_EQ_INT(r->trigger_time, T0);
+    REQUIRE((r = find_row(&l, 1, T0 + 21 * D)) != NULL);
+    CHECK_EQ_INT(r->label, 0);
+    /* 2 and 3 die after the prediction time */
+    REQUIRE((r = find_row(&l, 2, T0 + 24 * H)) != NULL);
+    CHECK_EQ_INT(r->label, 1);
+    REQUIRE((r = find_row(&l, 3, T0 + 24 * H)) != NULL);
+    CHECK_EQ_INT(r->label, 1);
+    /* 4 (discharged at 10 h), 5 (no discharge: undefined end) and 7 (died at 12 h) are out */
+    CHECK_EQ_INT(rows_of(&l, 4), 0);
+    CHECK_EQ_INT(rows_of(&l, 5), 0);
+    CHECK_EQ_INT(rows_of(&l, 7), 0);
+    /* ... and so is 6's stay B: admitted on day 1, discharged exactly 24 h later */
+    CHECK_EQ_INT(excluded(&l, "episode_end <= prediction"), 3);
+    CHECK_EQ_INT(excluded(&l, "any death in (-inf, prediction]"), 1);
+    CHECK_EQ_INT(rows_of(&l, 6), 1);
+    CHECK(find_row(&l, 6, T0 + 24 * H) != NULL);
+    CHECK_EQ_INT(l.n, 5);
+    CHECK_EQ_INT(l.n_triggers, 9);
+    /* subgroups: sex static, race the latest before the prediction time, age band */
+    REQUIRE((r = find_row(&l, 1, T0 + 21 * D)) != NULL);
+    CHECK_EQ_STR(l.subgroup_names[2], "race");
+    CHECK_EQ_STR(l.values[2][r->group[2]], "BLACK/AFRICAN AMERICAN");
+    r = find_row(&l, 1, T0 + 24 * H);
+    CHECK_EQ_STR(l.values[2][r->group[2]], "WHITE");
+    CHECK_EQ_STR(l.values[0][r->group[0]], "F");
+    CHECK_EQ_STR(l.values[1][r->group[1]], "65-79");
+    CHECK_EQ_STR(l.values[3][r->group[3]], "Medicare");
+    r = find_row(&l, 2, T0 + 24 * H);
+    CHECK_EQ_STR(l.values[0][r->group[0]], "M");
+    CHECK_EQ_STR(l.values[1][r->group[1]], "unknown"); /* no birth */
+    CHECK_EQ_STR(l.values[2][r->group[2]], "unknown");
+    /* the split is the keyed hash of the subject id */
+    split_config sc;
+    split_config_default(&sc);
+    for (size_t i = 0; i < l.n; i++) CHECK_EQ_INT(l.rows[i].split, split_assign(&sc, l.rows[i].subject_id));
+    /* history: exactly the events at or before the prediction time */
+    for (size_t i = 0; i < l.n; i++) {
+        const label_row *x = &l.rows[i];
+        uint64_t a = s.subject_start[x->subject_index], b = s.subject_start[x->subject_index + 1];
+        CHECK(x->history_end >= a && x->history_end <= b);
+        for (uint64_t e = a; e < x->history_end; e++) CHECK(s.time[e] <= x->prediction_time);
+        if (x->history_end < b) CHECK(s.time[x->history_end] > x->prediction_time);
+    }
+    /* the date of death of subject 3 lies in its history but is never input */
+    r = find_row(&l, 3, T0 + 24 * H);
+    int64_t md = store_find_code(&s, "MEDS_DEATH");
+    REQUIRE(md >= 0);
+    int seen = 0;
+    for (uint64_t e = s.subject_start[r->subject_index]; e < r->history_end; e++) seen |= s.code[e] == (uint32_t)md;
+    CHECK(seen);
+    CHECK(!task_input_allowed(&l, (uint32_t)md));
+    CHECK(task_input_allowed(&l, (uint32_t)store_find_code(&s, "HOSPITAL_DEATH")));
+    unlabel(&l, &s, &t);
+}
+
+static void test_readmission_and_stay(void) {
+    const char *sp = make_mimic();
+    REQUIRE(sp);
+    task_labels l;
+    store s;
+    task_def t;
+    REQUIRE(label_file(task_file("readmission_30d.task"), sp, &l, &s, &t) == 0);
+    const label_row *r;
+    REQUIRE((r = find_row(&l, 1, T0 + 5 * D)) != NULL); /* back after 15 days */
+    CHECK_EQ_INT(r->label, 1);
+    REQUIRE((r = find_row(&l, 1, T0 + 30 * D)) != NULL);
+    CHECK_EQ_INT(r->label, 0);
+    REQUIRE((r = find_row(&l, 4, T0 + 10 * H)) != NULL);
+    CHECK_EQ_INT(r->label, 0);
+    CHECK_EQ_INT(rows_of(&l, 2), 0); /* died in hospital */
+    CHECK_EQ_INT(rows_of(&l, 3), 0);
+    CHECK_EQ_INT(rows_of(&l, 7), 0);
+    CHECK_EQ_INT(rows_of(&l, 5), 0); /* no discharge: no prediction time */
+    CHECK_EQ_INT(excluded(&l, "prediction time undefined"), 1);
+    CHECK_EQ_INT(excluded(&l, "any death in [trigger, episode_end]"), 3);
+    /* subject 6: A ends at day 8, after B's admission (day 1): B is not "after" A's discharge */
+    REQUIRE((r = find_row(&l, 6, T0 + 8 * D)) != NULL);
+    CHECK_EQ_INT(r->label, 0);
+    REQUIRE((r = find_row(&l, 6, T0 + 2 * D)) != NULL);
+    CHECK_EQ_INT(r->label, 0);
+    unlabel(&l, &s, &t);
+
+    REQUIRE(label_file(task_file("long_stay_7d.task"), sp, &l, &s, &t) == 0);
+    REQUIRE((r = find_row(&l, 1, T0 + 24 * H)) != NULL); /* 5 days */
+    CHECK_EQ_INT(r->label, 0);
+    REQUIRE((r = find_row(&l, 1, T0 + 21 * D)) != NULL); /* 10 days */
+    CHECK_EQ_INT(r->label, 1);
+    REQUIRE((r = find_row(&l, 6, T0 + 24 * H)) != NULL); /* stay A: 8 days, paired by record */
+    CHECK_EQ_INT(r->label, 1);
+    REQUIRE((r = find_row(&l, 2, T0 + 24 * H)) != NULL); /* died on day 3 */
+    CHECK_EQ_INT(r->label, 0);
+    unlabel(&l, &s, &t);
+}
+
+static int label_text(const char *text, const char *store_path, task_labels *l, store *s, task_def *t) {
+    cf_err err = {0};
+    if (task_parse(t, "inline.task", text, strlen(text), &err)) {
+        fprintf(stderr, "parse: %s\n", err.msg);
+        return -1;
+    }
+    if (store_open(s, store_path, &err)) {
+        task_free(t);
+        return -1;
+    }
+    task_label_options o = {.seed = 7};
+    split_config_default(&o.split);
+    if (task_label(t, s, &o, l, &err)) {
+        store_close(s);
+        task_free(t);
+        return -1;
+    }
+    return 0;
+}
+
+static void test_pairing_and_gap(void) {
+    const char *sp = make_mimic();
+    REQUIRE(sp);
+    const char *base = "[task]\nname = p\n[codes adm]\nprefix = HOSPITAL_ADMISSION//\n[codes dis]\n"
+                       "prefix = HOSPITAL_DISCHARGE//\n[codes death]\ncode = HOSPITAL_DEATH, HOSPITAL_DISCHARGE//DIED\n"
+                       "[trigger]\ncodes = adm\n";
+    char text[2048];
+    task_labels l;
+    store s;
+    task_def t;
+    const label_row *r;
+    /* pair = next: stay A of subject 6 ends at B's discharge (day 2), so it is not long */
+    snprintf(text, sizeof text, "%s[episode]\nend = dis\npair = next\n[prediction]\ntime = trigger + 24h\n"
+                                "[label]\nwhen = episode_end > trigger + 7d\n", base);
+    REQUIRE(label_text(text, sp, &l, &s, &t) == 0);
+    REQUIRE((r = find_row(&l, 6, T0 + 24 * H)) != NULL);
+    CHECK_EQ_INT(r->label, 0);
+    unlabel(&l, &s, &t);
+    /* an observation gap of 12 h: subject 3 dies 10 h after the prediction time, inside the gap
+     * (excluded); subject 2 dies after it (positive) */
+    snprintf(text, sizeof text, "%s[episode]\nend = dis\n[prediction]\ntime = trigger + 24h\ngap = 12h\n"
+                                "[exclude]\nwhen = episode_end <= prediction\nwhen = any death in (-inf, prediction]\n"
+                                "[label]\nwhen = any death in (gap_end, episode_end]\n", base);
+    REQUIRE(label_text(text, sp, &l, &s, &t) == 0);
+    CHECK_EQ_INT(rows_of(&l, 3), 0);
+    CHECK_EQ_INT(excluded(&l, "outcome during the observation gap"), 1);
+    REQUIRE((r = find_row(&l, 2, T0 + 24 * H)) != NULL);
+    CHECK_EQ_INT(r->label, 1);
+    unlabel(&l, &s, &t);
+    /* select first / last per subject */
+    snprintf(text, sizeof text, "%s[prediction]\nselect = last\n[label]\nwhen = any adm in (prediction, +inf)\n", base);
+    REQUIRE(label_text(text, sp, &l, &s, &t) == 0);
+    CHECK_EQ_INT(rows_of(&l, 1), 1);
+    REQUIRE((r = find_row(&l, 1, T0 + 20 * D)) != NULL);
+    CHECK_EQ_INT(r->label, 0);
+    CHECK_EQ_INT(excluded(&l, "not selected"), 2); /* subjects 1 and 6 had two */
+    unlabel(&l, &s, &t);
+    snprintf(text, sizeof text, "%s[prediction]\nselect = first\n[label]\nwhen = any adm in (prediction, +inf)\n", base);
+    REQUIRE(label_text(text, sp, &l, &s, &t) == 0);
+    REQUIRE((r = find_row(&l, 1, T0)) != NULL);
+    CHECK_EQ_INT(r->label, 1);
+    unlabel(&l, &s, &t);
+}
+
+/* ---------------------------------------------------------------- new onset (Synthea-like) */
+
+static const char *make_synthea(void) {
+    static char path[512];
+    snprintf(path, sizeof path, "%s/synthea_like.store", check_tmpdir());
+    if (access(path, F_OK) == 0) return path;
+    const ev e[] = {
+        /* 10: encounters 2010-01, 2010-06, 2011-03, 2012-01; type 2 diabetes 2011-05 */
+        {10, TIME_NULL, "GENDER//F", NAN, 1},
+        {10, at(1970, 1, 1, 0), "MEDS_BIRTH", NAN, 1},
+        {10, at(2005, 1, 1, 9), "SNOMED//162864005", NAN, 2}, /* BMI observation: record starts */
+        {10, at(2010, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 3},
+        {10, at(2010, 6, 1, 9), "ENCOUNTER_END//AMB", NAN, 4},
+        {10, at(2011, 3, 1, 9), "ENCOUNTER_END//AMB", NAN, 5},
+        {10, at(2011, 5, 1, 9), "SNOMED//44054006", NAN, 6},
+        {10, at(2012, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 7},
+        {10, at(2013, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 8},
+        /* 11: a child */
+        {11, at(2000, 1, 1, 0), "MEDS_BIRTH", NAN, 9},
+        {11, at(2005, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 10},
+        {11, at(2010, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 11},
+        {11, at(2012, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 12},
+        /* 12: records start in 2015 (birth 1980): the first year cannot tell onset */
+        {12, at(1980, 1, 1, 0), "MEDS_BIRTH", NAN, 13},
+        {12, at(2015, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 14},
+        {12, at(2015, 6, 1, 9), "ENCOUNTER_END//AMB", NAN, 15},
+        {12, at(2016, 2, 1, 9), "ENCOUNTER_END//AMB", NAN, 16},
+        {12, at(2017, 6, 1, 9), "ENCOUNTER_END//AMB", NAN, 17},
+        /* 13: the record ends at the last visit: that visit is censored */
+        {13, at(1960, 1, 1, 0), "MEDS_BIRTH", NAN, 18},
+        {13, at(2000, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 19},
+        {13, at(2018, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 20},
+        {13, at(2020, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 21},
+        /* 14: diabetic already before any visit */
+        {14, at(1950, 1, 1, 0), "MEDS_BIRTH", NAN, 22},
+        {14, at(1990, 1, 1, 9), "SNOMED//368581000119106", NAN, 23},
+        {14, at(2000, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 24},
+        {14, at(2003, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 25},
+    };
+    return build_store(path, e, sizeof e / sizeof e[0]) ? NULL : path;
+}
+
+static void test_new_onset(void) {
+    const char *sp = make_synthea();
+    REQUIRE(sp);
+    task_labels l;
+    store s;
+    task_def t;
+    REQUIRE(label_file(task_file("new_onset_t2d.task"), sp, &l, &s, &t) == 0);
+    const label_row *r;
+    /* 10: 2010-01 (no diagnosis within a year: 0); 2010-06 is within a year of the row before
+     * (not selected); 2011-03 (diagnosed 2011-05: 1); 2012-01 and 2013-01 (diagnosed already) */
+    CHECK_EQ_INT(rows_of(&l, 10), 2);
+    REQUIRE((r = find_row(&l, 10, at(2010, 1, 1, 9))) != NULL);
+    CHECK_EQ_INT(r->label, 0);
+    REQUIRE((r = find_row(&l, 10, at(2011, 3, 1, 9))) != NULL);
+    CHECK_EQ_INT(r->label, 1);
+    CHECK_EQ_STR(l.values[1][r->group[1]], "<45");
+    CHECK_EQ_INT(rows_of(&l, 11), 0);
+    CHECK_EQ_INT(excluded(&l, "age < 18"), 3); /* subject 11 at 5, 10 and 12 */
+    CHECK_EQ_INT(excluded(&l, "record_start > prediction - 365d"), 3); /* 12: two, 13: one */
+    /* 12: 2015-01 and 2015-06 lack a year of history; 2016-02 is a negative with follow-up */
+    CHECK_EQ_INT(rows_of(&l, 12), 1);
+    REQUIRE((r = find_row(&l, 12, at(2016, 2, 1, 9))) != NULL);
+    CHECK_EQ_INT(r->label, 0);
+    /* 13: 2000 (first visit: its record starts then, so no year of history), 2018 (negative),
+     * 2020 (censored: the record ends there) */
+    CHECK_EQ_INT(rows_of(&l, 13), 1);
+    REQUIRE((r = find_row(&l, 13, at(2018, 1, 1, 9))) != NULL);
+    CHECK_EQ_INT(r->label, 0);
+    CHECK_EQ_INT(excluded(&l, "censored"), 2); /* see the note below */
+    CHECK_EQ_INT(excluded(&l, "not selected"), 1); /* 10: 2010-06 */
+    CHECK_EQ_INT(rows_of(&l, 14), 0);
+    unlabel(&l, &s, &t);
+}
+
+/* Censoring needs care, so count it by hand: a negative row is censored when its window
+ * (prediction, prediction + 365d] ends after the record does. Which rows reach the censoring
+ * step? 10: 2013-01 is excluded as diagnosed already (before censoring). 12: 2017-06 (record
+ * ends 2017-06: window ends 2018-06): censored. 13: 2020-01: censored. So 2 rows. */
+
+/* ---------------------------------------------------------------- nothing after prediction */
+
+static void history_features(const char *store_path, int64_t sid, int64_t pt, char ***names, float **vals, size_t *n) {
+    task_labels l;
+    store s;
+    task_def t;
+    *n = 0;
+    if (label_file(task_file("in_hospital_mortality.task"), store_path, &l, &s, &t)) return;
+    const label_row *r = find_row(&l, sid, pt);
+    if (r) {
+        eval_featurizer f;
+        eval_feature_options fo = {.min_rows = 1};
+        cf_err err = {0};
+        eval_csr X;
+        if (!eval_features_fit(&f, &s, &l, r, 1, &fo, &err)) {
+            if (!eval_features_build(&f, r, 1, &X, &err)) {
+                *names = calloc(X.nnz + 1, sizeof **names);
+                *vals = calloc(X.nnz + 1, sizeof **vals);
+                for (size_t k = 0; k < X.nnz; k++) {
+                    char buf[256];
+                    (*names)[k] = strdup(eval_feature_name(&f, X.idx[k], buf, sizeof buf));
+                    (*vals)[k] = X.val[k];
+                }
+                *n = X.nnz;
+                eval_csr_free(&X);
+            }
+            eval_featurizer_free(&f);
+        }
+    }
+    unlabel(&l, &s, &t);
+}
+
+static void test_no_future_input(void) {
+    const char *sp = make_mimic();
+    REQUIRE(sp);
+    /* the same store with more events after subject 1's first prediction time (T0 + 24 h) */
+    ev e[N_MIMIC + 3];
+    memcpy(e, mimic_events, sizeof mimic_events);
+    e[1].time = at(1950, 1, 1, 0);
+    e[N_MIMIC] = (ev){1, T0 + 25 * H, "LAB//50912//mg/dL", 9.0f, 200};
+    e[N_MIMIC + 1] = (ev){1, T0 + 26 * H, "LAB//99999//x", 1.0f, 201};
+    e[N_MIMIC + 2] = (ev){1, T0 + 24 * H + 1, "ICU_ADMISSION//MICU", NAN, 202};
+    char *p2 = tmp_path("mimic_future.store");
+    REQUIRE(build_store(p2, e, N_MIMIC + 3) == 0);
+    char **n1 = NULL, **n2 = NULL;
+    float *v1 = NULL, *v2 = NULL;
+    size_t k1, k2;
+    history_features(sp, 1, T0 + 24 * H, &n1, &v1, &k1);
+    history_features(p2, 1, T0 + 24 * H, &n2, &v2, &k2);
+    CHECK(k1 > 5);
+    CHECK_EQ_INT(k1, k2);
+    for (size_t i = 0; i < k1 && i < k2; i++) {
+        CHECK_EQ_STR(n1[i], n2[i]);
+        CHECK_NEAR(v1[i], v2[i], 0);
+    }
+    /* and the features are what was worked out by hand: the lab (1.5 at +2 h, in the 1-day
+     * window) and not the 2.5 at +30 h */
+    int found = 0;
+    for (size_t i = 0; i < k1; i++) {
+        if (!strcmp(n1[i], "LAB//50912//mg/dL last value")) { CHECK_NEAR(v1[i], 1.5, 1e-6); found++; }
+        if (!strcmp(n1[i], "LAB//50912//mg/dL count 1d")) { CHECK_NEAR(v1[i], 1, 0); found++; }
+        if (!strcmp(n1[i], "age")) { CHECK_NEAR(v1[i], 70.0, 0.01); found++; }
+        if (!strcmp(n1[i], "GENDER//F count all")) { CHECK_NEAR(v1[i], 1, 0); found++; }
+        CHECK(strcmp(n1[i], "GENDER//F count 1d") != 0); /* static facts: "all" only */
+    }
+    CHECK_EQ_INT(found, 4);
+    for (size_t i = 0; i < k1; i++) free(n1[i]);
+    for (size_t i = 0; i < k2; i++) free(n2[i]);
+    free(n1), free(n2), free(v1), free(v2);
+}
+
+static void test_labels_csv(void) {
+    const char *sp = make_mimic();
+    REQUIRE(sp);
+    task_labels l;
+    store s;
+    task_def t;
+    REQUIRE(label_file(task_file("readmission_30d.task"), sp, &l, &s, &t) == 0);
+    char *out = tmp_path("labels.csv");
+    cf_err err = {0};
+    REQUIRE(task_write_labels_csv(&l, out, -1, &err) == CF_OK);
+    FILE *f = fopen(out, "r");
+    REQUIRE(f);
+    char line[512];
+    REQUIRE(fgets(line, sizeof line, f));
+    CHECK_EQ_STR(line, "subject_id,prediction_time,boolean_value,split,sex,age,race,insurance\n");
+    REQUIRE(fgets(line, sizeof line, f));
+    split_config sc;
+    split_config_default(&sc);
+    char want[256];
+    snprintf(want, sizeof want, "1,2020-01-06T10:00:00,true,%s,F,65-79,WHITE,Medicare\n", split_name(split_assign(&sc, 1)));
+    CHECK_EQ_STR(line, want);
+    size_t lines = 1;
+    while (fgets(line, sizeof line, f)) lines++;
+    fclose(f);
+    CHECK_EQ_INT(lines, l.n);
+    task_counts c = task_count_rows(l.rows, l.n, -1);
+    CHECK_EQ_INT(c.rows, l.n);
+    CHECK_EQ_INT(c.pos + c.neg, l.n);
+    CHECK_EQ_INT(c.subjects, 3);
+    unlabel(&l, &s, &t);
+}
+
+int main(void) {
+    RUN(test_shipped_tasks_parse);
+    RUN(test_parse_errors);
+    RUN(test_mortality);
+    RUN(test_readmission_and_stay);
+    RUN(test_pairing_and_gap);
+    RUN(test_new_onset);
+    RUN(test_no_future_input);
+    RUN(test_labels_csv);
+    return check_summary();
+}
