@@ -464,7 +464,7 @@ static void test_rejections(void) {
         q("{'resourceType':'Patient','id':'ok','gender':'female','birthDate':'1980-01-01'}\n"        /* 1 */
           "{'resourceType':'Patient','id':'ok','gender':'male'}\n"                                     /* 2 dup */
           "{'resourceType':'Patient','id':'bad id SECRET'}\n"                                          /* 3 */
-          "{'resourceType':'Patient','id':'g','gender':'SECRETgender'}\n"                              /* 4 */
+          "{'resourceType':'Patient','id':'g','gender':'SECRETgender','name':[{'family':'SECRETfamily'}]}\n" /* 4 */
           "{'resourceType':'Observation','id':'o1','code':{'coding':[{'system':'http://loinc.org','code':'1'}]},'effectiveDateTime':'2020-01-01T00:00:00Z'}\n" /* 5 missing subject */
           "{'resourceType':'Observation','id':'o2','subject':{'reference':'Patient/nobody'},'code':{'coding':[{'system':'http://loinc.org','code':'1'}]},'effectiveDateTime':'2020-01-01T00:00:00Z'}\n" /* 6 unresolved */
           "{'resourceType':'Observation','id':'o3','subject':{'reference':'Group/g1'},'code':{'coding':[{'system':'http://loinc.org','code':'1'}]},'effectiveDateTime':'2020-01-01T00:00:00Z'}\n" /* 7 not a patient */
@@ -834,16 +834,285 @@ static void test_threads_identical(void) {
     CHECK(same);
 }
 
+/* ------------------------------------------------------------------ identifiers */
+
+/* The PHI// events of one subject as sorted "CODE=value|source" lines; all must be static. */
+static char *phi_lines(const store *s, int64_t sid) {
+    int64_t si = store_find_subject(s, sid);
+    if (si < 0) return NULL;
+    size_t n = 0, cap = 64;
+    char **items = malloc(cap * sizeof *items);
+    for (uint64_t e = s->subject_start[si]; e < s->subject_start[si + 1]; e++) {
+        const char *code = store_code_str(s, s->code[e]);
+        if (strncmp(code, "PHI//", 5)) continue;
+        size_t tl = 0;
+        const char *t = s->text[e] ? store_text_str(s, s->text[e], &tl) : "";
+        const char *src = store_source_name(s, store_prov_source(s->prov[e]));
+        char *line = malloc(strlen(code) + tl + strlen(src) + 8);
+        sprintf(line, "%s=%.*s|%s%s", code, (int)tl, t, src, s->time[e] == TIME_NULL ? "" : " (timed!)");
+        if (n == cap) items = realloc(items, (cap *= 2) * sizeof *items);
+        items[n++] = line;
+    }
+    for (size_t i = 1; i < n; i++) /* insertion sort: a few dozen lines */
+        for (size_t j = i; j > 0 && strcmp(items[j - 1], items[j]) > 0; j--) {
+            char *x = items[j];
+            items[j] = items[j - 1];
+            items[j - 1] = x;
+        }
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++) len += strlen(items[i]) + 1;
+    char *out = malloc(len), *o = out;
+    *o = 0;
+    for (size_t i = 0; i < n; i++) {
+        o += sprintf(o, "%s\n", items[i]);
+        free(items[i]);
+    }
+    free(items);
+    return out;
+}
+
+static void test_patient_identifiers(void) {
+    mkdirs("phi");
+    write_file("phi/Patient.000.ndjson",
+        q("{'resourceType':'Patient','id':'zq','gender':'female','birthDate':'1950-02-03',"
+          "'name':[{'use':'official','prefix':['Dr.'],'given':['Zelda','Q'],'family':'Quixwort','suffix':['Jr.']},"
+          "{'use':'maiden','prefix':['Lady'],'given':['Zelda'],'family':'Oldfield','text':'Zelda Oldfield'},"
+          "{'given':['  '],'family':' '}],"
+          "'telecom':[{'system':'phone','value':'(617) 555-0143','use':'home'},{'system':'fax','value':'617-555-0199'},"
+          "{'system':'email','value':'zq@example.org'},{'system':'url','value':'https://zq.example.org'},"
+          "{'system':'other','value':'@zquix'},{'system':'phone'}],"
+          "'address':[{'line':['12 Elm Street','Apt 3'],'city':'Springfield','district':'Hampden',"
+          "'state':'MA','postalCode':'01105','country':'US'}],"
+          "'identifier':[{'type':{'coding':[{'system':'http://terminology.hl7.org/CodeSystem/v2-0203','code':'SS'}]},"
+          "'system':'http://hl7.org/fhir/sid/us-ssn','value':'999-12-3456'},"
+          "{'type':{'coding':[{'system':'http://terminology.hl7.org/CodeSystem/v2-0203','code':'MR'}]},'value':'MRN-777'},"
+          "{'type':{'coding':[{'system':'http://terminology.hl7.org/CodeSystem/v2-0203','code':'DL'}]},'value':'S99940903'},"
+          "{'system':'http://example.org/plan','value':'PLAN 4455'}],"
+          "'extension':[{'url':'http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName','valueString':'Ruth Vantongeren'},"
+          "{'url':'http://hl7.org/fhir/StructureDefinition/patient-birthPlace','valueAddress':{'city':'Olathe','state':'Kansas','postalCode':'66061'}}],"
+          "'contact':[{'name':{'given':['Bob'],'family':'Quixwort'},'telecom':[{'system':'phone','value':'617-555-0101'}],"
+          "'address':{'line':['9 Oak Road'],'city':'Boston','state':'MA','postalCode':'02134'},"
+          "'organization':{'display':'Quixwort Family Trust'}}],"
+          "'generalPractitioner':[{'reference':'Practitioner/1','display':'Dr. Hal Jordan'}],"
+          "'managingOrganization':{'reference':'Organization/9','display':'Springfield General'}}\n"
+          "{'resourceType':'Patient','id':'other','name':[{'given':['Ann'],'family':'Other'}]}\n"));
+    write_file("phi/Encounter.000.ndjson",
+        q("{'resourceType':'Encounter','id':'e1','status':'finished','class':{'code':'AMB'},"
+          "'subject':{'reference':'Patient/zq','display':'Mrs. Zelda Quixwort'},"
+          "'participant':[{'individual':{'reference':'Practitioner/2','display':'Dr. Carol Ferris'}}],"
+          "'location':[{'location':{'reference':'Location/3','display':'Springfield General Ward 4'}}],"
+          "'serviceProvider':{'reference':'Organization?identifier=x|9','display':'Springfield General'},"
+          "'period':{'start':'2020-01-01T10:00:00Z','end':'2020-01-01T11:00:00Z'}}\n"
+          /* the same people again: nothing new for zq, all new for the other patient */
+          "{'resourceType':'Encounter','id':'e2','status':'finished','class':{'code':'AMB'},"
+          "'subject':{'reference':'Patient/zq','display':'Mrs. Zelda Quixwort'},"
+          "'participant':[{'individual':{'reference':'Practitioner/2','display':'Dr. Carol Ferris'}}],"
+          "'period':{'start':'2020-02-01T10:00:00Z'}}\n"
+          "{'resourceType':'Encounter','id':'e3','status':'finished','class':{'code':'AMB'},"
+          "'subject':{'reference':'Patient/other'},"
+          "'participant':[{'individual':{'reference':'Practitioner/2','display':'Dr. Carol Ferris'}}],"
+          "'period':{'start':'2020-03-01T10:00:00Z'}}\n"
+          /* a cancelled encounter is filtered: its people are not recorded */
+          "{'resourceType':'Encounter','id':'e4','status':'cancelled','class':{'code':'AMB'},"
+          "'subject':{'reference':'Patient/zq'},"
+          "'participant':[{'individual':{'display':'Dr. Never Seen'}}],'period':{'start':'2020-04-01T10:00:00Z'}}\n"));
+    char *note = b64("Zelda seen today.");
+    char doc[2048];
+    snprintf(doc, sizeof doc,
+             "%s%s%s",
+             q("{'resourceType':'DocumentReference','id':'d1','status':'current','subject':{'reference':'Patient/zq'},"
+               "'date':'2020-01-01T12:00:00Z','author':[{'reference':'Practitioner/2','display':'Dr. Carol Ferris'},"
+               "{'reference':'Organization/9','display':'Springfield General Lab'}],"
+               "'authenticator':{'display':'Kyle Rayner'},'custodian':{'display':'Springfield Records'},"
+               "'content':[{'attachment':{'contentType':'text/plain','data':'"),
+             note, "\"}}]}\n");
+    free(note);
+    write_file("phi/DocumentReference.000.ndjson", doc);
+    write_file("phi/DiagnosticReport.000.ndjson",
+        q("{'resourceType':'DiagnosticReport','id':'r1','status':'final','subject':{'reference':'Patient/zq'},"
+          "'code':{'coding':[{'system':'http://loinc.org','code':'57698-3'}]},'effectiveDateTime':'2020-01-02T00:00:00Z',"
+          "'performer':[{'reference':'Organization/7','display':'Quest Lab East'}],"
+          "'resultsInterpreter':[{'display':'Dr. Guy Gardner'}]}\n"));
+    ingest_report rep;
+    store s;
+    cf_err err = {0};
+    REQUIRE_EQ_INT(ingest("phi", "phi.store", &rep, 0, &s, &err), 0);
+    CHECK_EQ_INT(ingest_report_total_rejected(&rep), 0);
+    char *got = phi_lines(&s, sid_of("zq"));
+    const char *want =
+        "PHI//ADDRESS=02134|Patient\n"          /* the relative's postal code: removed, not a ZIP3 */
+        "PHI//ADDRESS=12 Elm Street|Patient\n"
+        "PHI//ADDRESS=66061|Patient\n"          /* the birthplace's, likewise */
+        "PHI//ADDRESS=9 Oak Road|Patient\n"
+        "PHI//ADDRESS=Apt 3|Patient\n"
+        "PHI//CITY=Boston|Patient\n"
+        "PHI//CITY=Hampden|Patient\n"
+        "PHI//CITY=Olathe|Patient\n"
+        "PHI//CITY=Springfield|Patient\n"
+        "PHI//EMAIL=zq@example.org|Patient\n"
+        "PHI//FAX=617-555-0199|Patient\n"
+        "PHI//ID=@zquix|Patient\n"
+        "PHI//ID=PLAN 4455|Patient\n"
+        "PHI//ID=S99940903|Patient\n"
+        "PHI//MRN=MRN-777|Patient\n"
+        "PHI//NAME=Bob Quixwort|Patient\n"
+        "PHI//NAME=Dr. Carol Ferris|DocumentReference\n" /* documents are committed before encounters */
+        "PHI//NAME=Dr. Guy Gardner|DiagnosticReport\n"
+        "PHI//NAME=Dr. Hal Jordan|Patient\n"
+        "PHI//NAME=Kyle Rayner|DocumentReference\n"
+        "PHI//NAME=Lady Zelda Oldfield|Patient\n"
+        "PHI//NAME=Mrs. Zelda Quixwort|Encounter\n"
+        "PHI//NAME=Oldfield|Patient\n"
+        "PHI//NAME=Quixwort|Patient\n"
+        "PHI//NAME=Ruth Vantongeren|Patient\n"
+        "PHI//NAME=Zelda Oldfield|Patient\n"
+        "PHI//NAME=Zelda Q Quixwort|Patient\n"
+        "PHI//ORGANIZATION=Quest Lab East|DiagnosticReport\n"
+        "PHI//ORGANIZATION=Quixwort Family Trust|Patient\n"
+        "PHI//ORGANIZATION=Springfield General Lab|DocumentReference\n"
+        "PHI//ORGANIZATION=Springfield General Ward 4|Encounter\n"
+        "PHI//ORGANIZATION=Springfield General|Patient\n" /* '|' sorts after ' ' */
+        "PHI//ORGANIZATION=Springfield Records|DocumentReference\n"
+        "PHI//PHONE=(617) 555-0143|Patient\n"
+        "PHI//PHONE=617-555-0101|Patient\n"
+        "PHI//SSN=999-12-3456|Patient\n"
+        "PHI//STATE=MA|Patient\n"
+        "PHI//URL=https://zq.example.org|Patient\n"
+        "PHI//ZIP=01105|Patient\n";
+    CHECK_EQ_STR(got, want);
+    free(got);
+    /* per subject: the other patient gets the shared practitioner too */
+    got = phi_lines(&s, sid_of("other"));
+    CHECK_EQ_STR(got, "PHI//NAME=Ann Other|Patient\n"
+                      "PHI//NAME=Dr. Carol Ferris|Encounter\n"
+                      "PHI//NAME=Other|Patient\n");
+    free(got);
+    /* the report counts what was written: 2 + 1 + 1 encounter events, and the identifiers not
+     * seen before for that subject: 2 for zq (its name as the subject's display, the ward), 1 for
+     * the other patient; the cancelled encounter is filtered */
+    const ingest_source_stats *st = src_stats(&rep, "Encounter");
+    REQUIRE(st);
+    CHECK_EQ_INT(st->events, 4 + 2 + 1);
+    CHECK_EQ_INT(st->rows_filtered, 1);
+    uint64_t in_store = 0;
+    for (uint64_t e = 0; e < s.n_events; e++)
+        if (!strcmp(store_source_name(&s, store_prov_source(s.prov[e])), "Encounter")) in_store++;
+    CHECK_EQ_INT(in_store, st->events);
+    /* titles alone are not names */
+    CHECK(store_find_code(&s, "PHI//NAME") >= 0);
+    for (uint64_t e = 0; e < s.n_events; e++) {
+        size_t tl = 0;
+        const char *t = s.text[e] ? store_text_str(&s, s.text[e], &tl) : NULL;
+        CHECK(!(t && ((tl == 3 && !memcmp(t, "Dr.", 3)) || (tl == 3 && !memcmp(t, "Jr.", 3)))));
+    }
+    store_close(&s);
+    ingest_report_free(&rep);
+}
+
 /* ------------------------------------------------------------------ Synthea vs Python */
 
 static const char *PY_COUNT =
-    "import gzip, json, os, sys\n"
+    "import gzip, json, os, re, sys\n"
     "KNOWN = {'http://snomed.info/sct', 'http://loinc.org', 'http://www.nlm.nih.gov/research/umls/rxnorm',\n"
     "         'http://hl7.org/fhir/sid/cvx', 'http://hl7.org/fhir/sid/icd-10-cm'}\n"
-    "rows, events, pats = {}, {}, set()\n"
+    "rows, events, pats, phi_kinds = {}, {}, set(), {}\n"
+    "seen = set()  # (patient, kind, value): identifiers are written once per patient\n"
     "def known(cc):\n"
     "    return any(c.get('system') in KNOWN and c.get('code') for c in (cc or {}).get('coding', []))\n"
-    "def count(r):\n"
+    "# ---- identifiers, as docs/FHIR.md describes them\n"
+    "TITLES = {'mr', 'mrs', 'ms', 'miss', 'mx', 'dr', 'prof', 'rev', 'fr', 'sir', 'dame', 'hon', 'jr', 'sr',\n"
+    "          'ii', 'iii', 'iv', 'md', 'phd', 'do', 'rn', 'np', 'pa', 'dds', 'dmd', 'esq', 'mstr', 'master'}\n"
+    "def clean(v):\n"
+    "    if not isinstance(v, str): return ''\n"
+    "    b = v.strip(' \\t\\n\\r\\f\\v').encode()\n"
+    "    if len(b) > 1024:\n"
+    "        b = b[:1025]\n"
+    "        n = 1024\n"
+    "        while n > 0 and (b[n] & 0xC0) == 0x80: n -= 1\n"
+    "        b = b[:n]\n"
+    "    return b.decode()\n"
+    "def only_titles(s):\n"
+    "    words = re.findall(r'(?:[A-Za-z0-9]|[^\\x00-\\x7f])+', s)\n"
+    "    return all(w.lower() in TITLES for w in words)\n"
+    "def strings(v):\n"
+    "    return [v] if isinstance(v, str) else [x for x in v if isinstance(x, str)] if isinstance(v, list) else []\n"
+    "def parts(v, skip_titles):\n"
+    "    out = [clean(x) for x in strings(v)]\n"
+    "    return [x for x in out if x and not (skip_titles and only_titles(x))]\n"
+    "def name(out, hn):\n"
+    "    if not isinstance(hn, dict): return\n"
+    "    full = parts(hn.get('prefix'), 1) + parts(hn.get('given'), 0) + parts(hn.get('family'), 0) + parts(hn.get('suffix'), 1)\n"
+    "    out += [('NAME', ' '.join(full)), ('NAME', ' '.join(parts(hn.get('family'), 0))), ('NAME', hn.get('text'))]\n"
+    "TEL = {'phone': 'PHONE', 'pager': 'PHONE', 'sms': 'PHONE', 'fax': 'FAX', 'email': 'EMAIL', 'url': 'URL'}\n"
+    "def telecom(out, lst):\n"
+    "    for x in lst if isinstance(lst, list) else []:\n"
+    "        out.append((TEL.get(x.get('system'), 'ID'), x.get('value')))\n"
+    "def address(out, a, own):\n"
+    "    if not isinstance(a, dict): return\n"
+    "    out += [('ADDRESS', l) for l in a.get('line', []) if isinstance(l, str)]\n"
+    "    out += [('ADDRESS', a.get('text')), ('CITY', a.get('city')), ('CITY', a.get('district')),\n"
+    "            ('ZIP' if own else 'ADDRESS', a.get('postalCode'))]\n"
+    "    if own: out.append(('STATE', a.get('state')))\n"
+    "def identifiers(out, lst):\n"
+    "    for x in lst if isinstance(lst, list) else []:\n"
+    "        codes = [c.get('code') for c in x.get('type', {}).get('coding', [])]\n"
+    "        if x.get('system') == 'http://hl7.org/fhir/sid/us-ssn' or 'SS' in codes or 'SB' in codes: k = 'SSN'\n"
+    "        elif 'MR' in codes: k = 'MRN'\n"
+    "        else: k = 'ID'\n"
+    "        out.append((k, x.get('value')))\n"
+    "def ref_kind(ref, dflt):\n"
+    "    r, t, kind = ref.get('reference') or '', ref.get('type'), dflt\n"
+    "    def names(ty):\n"
+    "        return re.match(re.escape(ty) + r'([/?]|$)', r) is not None or ('/' + ty + '/') in r or t == ty\n"
+    "    if any(names(x) for x in ('Organization', 'Location', 'HealthcareService')): kind = 'ORGANIZATION'\n"
+    "    if any(names(x) for x in ('Practitioner', 'PractitionerRole', 'Patient', 'RelatedPerson', 'Person')): kind = 'NAME'\n"
+    "    return kind\n"
+    "def ref(out, x, dflt):\n"
+    "    if isinstance(x, dict) and isinstance(x.get('display'), str): out.append((ref_kind(x, dflt), x['display']))\n"
+    "def refs(out, lst, field, dflt):\n"
+    "    for x in lst if isinstance(lst, list) else []:\n"
+    "        ref(out, x.get(field) if field else x, dflt)\n"
+    "def phi(t, r):\n"
+    "    out = []\n"
+    "    if t == 'Patient':\n"
+    "        for n in r.get('name', []): name(out, n)\n"
+    "        telecom(out, r.get('telecom'))\n"
+    "        for a in r.get('address', []): address(out, a, 1)\n"
+    "        identifiers(out, r.get('identifier'))\n"
+    "        for x in r.get('extension', []):\n"
+    "            if x.get('url') == 'http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName':\n"
+    "                out.append(('NAME', x.get('valueString')))\n"
+    "            elif x.get('url') == 'http://hl7.org/fhir/StructureDefinition/patient-birthPlace':\n"
+    "                address(out, x.get('valueAddress'), 0)\n"
+    "        for ct in r.get('contact', []):\n"
+    "            name(out, ct.get('name')); telecom(out, ct.get('telecom')); address(out, ct.get('address'), 0)\n"
+    "            ref(out, ct.get('organization'), 'ORGANIZATION')\n"
+    "        refs(out, r.get('generalPractitioner'), None, 'NAME')\n"
+    "        ref(out, r.get('managingOrganization'), 'ORGANIZATION')\n"
+    "    elif t == 'Encounter':\n"
+    "        refs(out, r.get('participant'), 'individual', 'NAME')\n"
+    "        refs(out, r.get('location'), 'location', 'ORGANIZATION')\n"
+    "        ref(out, r.get('serviceProvider'), 'ORGANIZATION')\n"
+    "    elif t == 'DocumentReference':\n"
+    "        refs(out, r.get('author'), None, 'NAME')\n"
+    "        ref(out, r.get('authenticator'), 'NAME')\n"
+    "        ref(out, r.get('custodian'), 'ORGANIZATION')\n"
+    "    elif t == 'DiagnosticReport':\n"
+    "        refs(out, r.get('performer'), None, 'NAME')\n"
+    "        refs(out, r.get('resultsInterpreter'), None, 'NAME')\n"
+    "    if t != 'Patient':\n"
+    "        ref(out, r['subject'] if 'subject' in r else r.get('patient'), 'NAME')\n"
+    "    res, mine = [], set()\n"
+    "    for k, v in out:\n"
+    "        v = clean(v)\n"
+    "        if v and (k, v) not in mine:\n"
+    "            mine.add((k, v)); res.append((k, v))\n"
+    "    return res\n"
+    "def subject(t, r, urls):\n"
+    "    if t == 'Patient': return r['id']\n"
+    "    s = (r['subject'] if 'subject' in r else r.get('patient'))['reference']\n"
+    "    return urls[s] if s.startswith('urn:uuid:') else s.split('Patient/')[1].split('/')[0]\n"
+    "def count(r, urls):\n"
     "    t = r['resourceType']\n"
     "    rows[t] = rows.get(t, 0) + 1\n"
     "    n = 0\n"
@@ -868,21 +1137,34 @@ static const char *PY_COUNT =
     "        n += sum(1 for a in r.get('activity', []) if known(a.get('detail', {}).get('code')))\n"
     "    elif t in ('Condition', 'Procedure', 'Immunization', 'MedicationRequest', 'AllergyIntolerance', 'DocumentReference'):\n"
     "        n = 1\n"
+    "    if n or t == 'Patient':\n"
+    "        who = subject(t, r, urls)\n"
+    "        for k, v in phi(t, r):\n"
+    "            if (who, k, v) not in seen:\n"
+    "                seen.add((who, k, v)); n += 1\n"
+    "                phi_kinds[k] = phi_kinds.get(k, 0) + 1\n"
     "    events[t] = events.get(t, 0) + n\n"
     "d = sys.argv[1]\n"
-    "for f in sorted(os.listdir(d)):\n"
+    "# clinfm's commit order: Patient NDJSON files, Medication NDJSON files, bundles, other NDJSON files\n"
+    "def group(f):\n"
+    "    if '.ndjson' in f: return 0 if f.startswith('Patient') else 1 if f.startswith('Medication.') else 3\n"
+    "    return 2\n"
+    "for f in sorted(sorted(os.listdir(d)), key=group):\n"
     "    p = os.path.join(d, f)\n"
     "    op = gzip.open if f.endswith('.gz') else open\n"
     "    if f.endswith('.json.gz') or f.endswith('.json'):\n"
     "        with op(p, 'rb') as fh:\n"
-    "            for e in json.load(fh).get('entry', []):\n"
-    "                count(e['resource'])\n"
+    "            entries = json.load(fh).get('entry', [])\n"
+    "        urls = {e['fullUrl']: e['resource']['id'] for e in entries if e['resource']['resourceType'] == 'Patient'}\n"
+    "        for e in entries:\n"
+    "            count(e['resource'], urls)\n"
     "    elif '.ndjson' in f and f.split('.')[0] not in ('log',):\n"
     "        with op(p, 'rb') as fh:\n"
     "            for line in fh:\n"
-    "                if line.strip(): count(json.loads(line))\n"
+    "                if line.strip(): count(json.loads(line), {})\n"
     "print('patients', len(pats))\n"
-    "for t in sorted(rows): print(t, rows[t], events[t])\n";
+    "for t in sorted(rows): print(t, rows[t], events[t])\n"
+    "for k in sorted(phi_kinds): print('PHI//' + k, phi_kinds[k], 0)\n";
 
 static void check_against_python(const char *rel_data, const char *store_name, int expect_patients) {
     char in[4096], script[4096], cmd[8192];
@@ -909,7 +1191,14 @@ static void check_against_python(const char *rel_data, const char *store_name, i
     if (fscanf(pf, "patients %d\n", &patients) != 1) patients = -2;
     CHECK_EQ_INT(patients, expect_patients);
     CHECK_EQ_INT(s.n_subjects, expect_patients);
+    int n_phi_kinds = 0;
     while (fscanf(pf, "%127s %llu %llu\n", name, &rows, &events) == 3) {
+        if (!strncmp(name, "PHI//", 5)) { /* identifier events by kind, as written */
+            n_phi_kinds++;
+            if (code_count(&s, name) != rows)
+                CHECK_FAIL_("%s: clinfm %llu, python %llu", name, (unsigned long long)code_count(&s, name), rows);
+            continue;
+        }
         n_types++;
         const ingest_source_stats *st = src_stats(&rep, name);
         if (!st) {
@@ -925,6 +1214,11 @@ static void check_against_python(const char *rel_data, const char *store_name, i
     }
     CHECK_EQ_INT(pclose(pf), 0);
     CHECK(n_types >= 10);
+    CHECK(n_phi_kinds >= 4); /* at least names, addresses, phones and ids */
+    int phi_codes_in_store = 0; /* and no kind that Python did not expect */
+    for (uint32_t c = 0; c < s.n_codes; c++)
+        if (!strncmp(store_code_str(&s, c), "PHI//", 5) && s.code_count[c]) phi_codes_in_store++;
+    CHECK_EQ_INT(phi_codes_in_store, n_phi_kinds);
     CHECK_EQ_INT(n_types, rep.n_src);
     /* every subject carries its Patient id, and its id is the hash of that key */
     for (uint64_t i = 0; i < s.n_subjects; i++) {
@@ -956,6 +1250,7 @@ int main(void) {
     RUN(test_long_line);
     RUN(test_buffer_api);
     RUN(test_threads_identical);
+    RUN(test_patient_identifiers);
     RUN(test_synthea_bulk);
     RUN(test_synthea_bundles);
     return check_summary();

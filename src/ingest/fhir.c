@@ -311,6 +311,7 @@ typedef struct {
     long stats_idx[162];      /* report source index per type (+ "Resource", "Bundle") */
     uint8_t *described;       /* per writer code id */
     size_t cap_described;
+    strmap phi_seen;          /* subject id + PHI code + value already written */
     uint64_t done;
     progress prog;
     int show_progress;
@@ -326,6 +327,7 @@ static void commit_init(commit_ctx *cc, store_writer *w, ingest_report *rep, con
     strmap_init(&cc->urls);
     strmap_init(&cc->meds);
     strmap_init(&cc->medstr);
+    strmap_init(&cc->phi_seen);
     for (size_t i = 0; i < sizeof cc->source_id / sizeof cc->source_id[0]; i++) cc->source_id[i] = -1;
     for (size_t i = 0; i < sizeof cc->stats_idx / sizeof cc->stats_idx[0]; i++) cc->stats_idx[i] = -1;
     cc->show_progress = show_progress;
@@ -338,6 +340,7 @@ static void commit_free(commit_ctx *cc) {
     strmap_free(&cc->urls);
     strmap_free(&cc->meds);
     strmap_free(&cc->medstr);
+    strmap_free(&cc->phi_seen);
     free(cc->patient_sid);
     free(cc->url_patient);
     free(cc->sid_table);
@@ -511,6 +514,32 @@ static int add_event(commit_ctx *cc, int64_t sid, const char *code, size_t code_
                             e->has_text ? e->text_len : 0, (uint32_t)source, row, err);
 }
 
+/* Identifier values repeat: every Encounter names its practitioner and hospital, every note
+ * its author. Each (subject, PHI code, value) is written once; the set is exact and is emptied
+ * when it passes PHI_SEEN_MAX bytes, so memory stays bounded on huge inputs (repeats after that
+ * are written again, which costs space, never an identifier). 0: new, 1: seen, -1: no memory. */
+#define PHI_SEEN_MAX ((size_t)64 << 20)
+
+static int phi_seen(commit_ctx *cc, int64_t sid, const fhir_batch *b, const fhir_event *e) {
+    char stack[512], *key = stack;
+    size_t n = 8 + e->code_len + 1 + e->text_len;
+    if (n > sizeof stack && !(key = malloc(n))) return -1;
+    for (int i = 0; i < 8; i++) key[i] = (char)((uint64_t)sid >> (8 * i));
+    memcpy(key + 8, b->heap.p + e->code_off, e->code_len);
+    key[8 + e->code_len] = '\0';
+    memcpy(key + 9 + e->code_len, b->heap.p + e->text_off, e->text_len);
+    int rc = 1;
+    if (strmap_find(&cc->phi_seen, key, n) < 0) {
+        if (cc->phi_seen.arena_len > PHI_SEEN_MAX) {
+            strmap_free(&cc->phi_seen);
+            strmap_init(&cc->phi_seen);
+        }
+        rc = strmap_intern(&cc->phi_seen, key, n) < 0 ? -1 : 0;
+    }
+    if (key != stack) free(key);
+    return rc;
+}
+
 static int commit_unit(commit_ctx *cc, unit *u, cf_err *err) {
     fhir_batch *b = &u->batch;
     uint8_t *dup = calloc(b->n_res ? b->n_res : 1, 1);
@@ -585,8 +614,16 @@ static int commit_unit(commit_ctx *cc, unit *u, cf_err *err) {
                 break;
             }
         }
-        for (size_t k = 0; rc == CF_OK && cc->w && k < r->ev_count; k++) {
+        uint64_t written = 0;
+        for (size_t k = 0; rc == CF_OK && k < r->ev_count; k++) {
             const fhir_event *e = &b->ev[r->ev_first + k];
+            if (e->is_phi) {
+                int seen = phi_seen(cc, sid, b, e);
+                if (seen < 0) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+                if (seen) continue;
+            }
+            written++;
+            if (!cc->w) continue;
             const char *text = e->has_text ? b->heap.p + e->text_off : NULL;
             if (e->code_is_medref) {
                 int64_t mi = strmap_find(&cc->meds, b->heap.p + e->desc_off, e->desc_len);
@@ -605,8 +642,8 @@ static int commit_unit(commit_ctx *cc, unit *u, cf_err *err) {
             }
         }
         if (rc) break;
-        st->events += r->ev_count;
-        if (r->ev_count) st->rows_with_events++;
+        st->events += written;
+        if (written) st->rows_with_events++;
         else st->rows_filtered++; /* nothing to record (say, a Patient without data) */
     }
     free(dup);

@@ -41,6 +41,12 @@
  *                      activity, at period.start | created (planned, not performed, hence the prefix).
  *   DocumentReference  NOTE//<SYS>//<type code> (NOTE when untyped) at date | context.period.start,
  *                      text_value = the first text attachment (text/plain preferred), base64-decoded.
+ *   Identifiers        PHI//NAME, ADDRESS, CITY, ZIP, STATE, PHONE, FAX, EMAIL, URL, SSN, MRN, ID,
+ *                      ORGANIZATION (static, the value in text_value) from Patient names, telecom,
+ *                      addresses, identifiers and contacts, from the people and organisations of
+ *                      Encounters, DocumentReferences and DiagnosticReports, and from every
+ *                      subject.display: input for `clinfm deid`, which uses them on the patient's
+ *                      notes and drops them. Each (patient, kind, value) is written once.
  * Every other resource type (Claim, Organization, Medication...) is counted as filtered, as are
  * resources marked entered-in-error, cancelled / not-done where that means "did not happen", and
  * refuted Conditions and allergies. Code descriptions come from coding.display.

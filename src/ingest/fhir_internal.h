@@ -49,6 +49,8 @@ typedef struct {
     uint8_t has_text;
     uint8_t code_is_medref;  /* code holds only a prefix; the desc slot holds a Medication
                                 reference key whose code is appended at commit */
+    uint8_t is_phi;          /* a PHI//<KIND> identifier event: static, the value in text;
+                                repeated values of one subject are written once at commit */
     size_t code_off, code_len;
     size_t text_off, text_len;
     size_t desc_off, desc_len; /* desc_len 0: no description */

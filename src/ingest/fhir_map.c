@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "util/timeutil.h"
 
@@ -239,6 +240,7 @@ typedef struct {
     const cJSON *res;
     const cJSON *entry;        /* bundle entry (for fullUrl), or NULL */
     fhir_res *r;
+    size_t ev_first;           /* the resource's first event in the batch */
     const char *reason;
     char path[160];
 } mctx;
@@ -527,6 +529,263 @@ static int concept_status_is(const cJSON *res, const char *field, const char *co
     return 0;
 }
 
+/* ------------------------------------------------------------------ identifiers (PHI//) */
+
+/* A resource's identifiers (names, addresses, telecom, identifier values, the names of the
+ * people and organisations around the patient) go to the store as static events `PHI//<KIND>`
+ * with the value as text (the contract of deid/store_deid.h): `clinfm deid` uses them as known
+ * strings for that subject's notes and then drops them. They are taken as written, never
+ * validated: a malformed phone number is still the patient's phone number, and a rejection
+ * would have to say which value was wrong. The same value is kept once per resource here and
+ * once per subject at commit (fhir.c). */
+
+#define FHIR_MAX_PHI 1024 /* bytes of one identifier value; longer values are cut */
+
+static int is_space_ch(char ch) {
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v';
+}
+
+/* Emits PHI//<kind> with text v[0..len), trimmed; empty values give nothing. */
+static int emit_phi(mctx *c, const char *kind, const char *v, size_t len) {
+    if (!v) return 0;
+    while (len && is_space_ch(v[0])) v++, len--;
+    while (len && is_space_ch(v[len - 1])) len--;
+    if (!len) return 0;
+    if (len > FHIR_MAX_PHI) { /* cut at a UTF-8 character boundary */
+        len = FHIR_MAX_PHI;
+        while (len > 0 && ((unsigned char)v[len] & 0xC0) == 0x80) len--;
+    }
+    codebuf cb;
+    cb_reset(&cb);
+    cb_add(&cb, "PHI//");
+    cb_add(&cb, kind);
+    const fhir_batch *b = c->b;
+    for (size_t i = c->ev_first; i < b->n_ev; i++) { /* official and maiden names share parts */
+        const fhir_event *e = &b->ev[i];
+        if (e->is_phi && e->code_len == cb.len && e->text_len == len &&
+            !memcmp(b->heap.p + e->code_off, cb.s, cb.len) && !memcmp(b->heap.p + e->text_off, v, len))
+            return 0;
+    }
+    int rc = emit(c, TIME_NULL, &cb, NAN, v, len, NULL);
+    if (rc == 0) c->b->ev[c->b->n_ev - 1].is_phi = 1;
+    return rc;
+}
+
+static int emit_phi_str(mctx *c, const char *kind, const char *v) {
+    return v ? emit_phi(c, kind, v, strlen(v)) : 0;
+}
+
+/* Whether s holds only courtesy titles, generational suffixes and degrees ("Mr.", "Dr", "Jr.",
+ * "MD, PhD"): those are kept out of the name strings, since on their own they identify no one
+ * and as known strings they would blank every "Dr." in the patient's notes. */
+static int only_titles(const char *s) {
+    static const char *const titles[] = {"mr",  "mrs", "ms", "miss", "mx",  "dr",  "prof", "rev",
+                                         "fr",  "sir", "dame", "hon", "jr", "sr",  "ii",   "iii",
+                                         "iv",  "md",  "phd", "do",  "rn",  "np",  "pa",   "dds",
+                                         "dmd", "esq", "mstr", "master"};
+    size_t i = 0;
+    while (s[i]) {
+        unsigned char ch = (unsigned char)s[i];
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+              ch >= 0x80)) {
+            i++;
+            continue;
+        }
+        size_t st = i;
+        while (s[i] && (((unsigned char)s[i] >= 'A' && (unsigned char)s[i] <= 'Z') ||
+                        ((unsigned char)s[i] >= 'a' && (unsigned char)s[i] <= 'z') ||
+                        ((unsigned char)s[i] >= '0' && (unsigned char)s[i] <= '9') ||
+                        (unsigned char)s[i] >= 0x80))
+            i++;
+        size_t n = i - st;
+        int title = 0;
+        for (size_t t = 0; t < sizeof titles / sizeof titles[0] && !title; t++)
+            if (strlen(titles[t]) == n && !strncasecmp(s + st, titles[t], n)) title = 1;
+        if (!title) return 0;
+    }
+    return 1;
+}
+
+/* Appends the string items of v (a string or an array of strings) to buf, space-separated;
+ * titles are skipped when skip_titles. Parts that do not fit are left out. */
+static void name_parts(char *buf, size_t cap, size_t *n, const cJSON *v, int skip_titles) {
+    const cJSON *x;
+    if (cJSON_IsString(v)) {
+        const char *p = v->valuestring;
+        size_t pl = strlen(p);
+        while (pl && is_space_ch(p[0])) p++, pl--;
+        while (pl && is_space_ch(p[pl - 1])) pl--;
+        if (!pl || (skip_titles && only_titles(p))) return;
+        if (*n + pl + 1 >= cap) return;
+        if (*n) buf[(*n)++] = ' ';
+        memcpy(buf + *n, p, pl);
+        *n += pl;
+        buf[*n] = '\0';
+        return;
+    }
+    if (cJSON_IsArray(v)) cJSON_ArrayForEach(x, v) name_parts(buf, cap, n, x, skip_titles);
+}
+
+/* A HumanName: the full name (non-title prefixes, given names, family, non-title suffixes) as
+ * one string, the family name alone, and the name's text when given. */
+static int emit_name(mctx *c, const cJSON *hn) {
+    if (!cJSON_IsObject(hn)) return 0;
+    char full[2 * FHIR_MAX_PHI];
+    size_t n = 0;
+    full[0] = '\0';
+    name_parts(full, sizeof full, &n, get(hn, "prefix"), 1);
+    name_parts(full, sizeof full, &n, get(hn, "given"), 0);
+    name_parts(full, sizeof full, &n, get(hn, "family"), 0);
+    name_parts(full, sizeof full, &n, get(hn, "suffix"), 1);
+    int rc;
+    if ((rc = emit_phi(c, "NAME", full, n))) return rc;
+    char fam[2 * FHIR_MAX_PHI];
+    size_t fl = 0;
+    fam[0] = '\0';
+    name_parts(fam, sizeof fam, &fl, get(hn, "family"), 0);
+    if ((rc = emit_phi(c, "NAME", fam, fl))) return rc;
+    return emit_phi_str(c, "NAME", get_str(hn, "text"));
+}
+
+/* ContactPoints: phone, pager and sms -> PHONE, fax -> FAX, email -> EMAIL, url -> URL,
+ * anything else -> ID. */
+static int emit_telecom(mctx *c, const cJSON *list) {
+    const cJSON *x;
+    if (!cJSON_IsArray(list)) return 0;
+    cJSON_ArrayForEach(x, list) {
+        const char *sys = get_str(x, "system"), *kind = "ID";
+        if (sys && (!strcmp(sys, "phone") || !strcmp(sys, "pager") || !strcmp(sys, "sms")))
+            kind = "PHONE";
+        else if (sys && !strcmp(sys, "fax")) kind = "FAX";
+        else if (sys && !strcmp(sys, "email")) kind = "EMAIL";
+        else if (sys && !strcmp(sys, "url")) kind = "URL";
+        int rc = emit_phi_str(c, kind, get_str(x, "value"));
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* An Address. The patient's own (own = 1) gives ZIP and STATE, which de-identification keeps
+ * generalised (ZIP3) as facts about where the patient lives; a relative's address or the
+ * birthplace gives its postal code as ADDRESS (removed, not generalised) and no state. */
+static int emit_address(mctx *c, const cJSON *a, int own) {
+    if (!cJSON_IsObject(a)) return 0;
+    const cJSON *lines = get(a, "line"), *x;
+    int rc;
+    if (cJSON_IsArray(lines))
+        cJSON_ArrayForEach(x, lines) {
+            if (cJSON_IsString(x) && (rc = emit_phi_str(c, "ADDRESS", x->valuestring))) return rc;
+        }
+    if ((rc = emit_phi_str(c, "ADDRESS", get_str(a, "text")))) return rc;
+    if ((rc = emit_phi_str(c, "CITY", get_str(a, "city")))) return rc;
+    if ((rc = emit_phi_str(c, "CITY", get_str(a, "district")))) return rc;
+    if ((rc = emit_phi_str(c, own ? "ZIP" : "ADDRESS", get_str(a, "postalCode")))) return rc;
+    if (own && (rc = emit_phi_str(c, "STATE", get_str(a, "state")))) return rc;
+    return 0;
+}
+
+/* Identifier values: SSN (type SS or SB, or the US SSN system), MRN (type MR), everything else
+ * (driver's licence, passport, health plan, the source system's own ids) ID. */
+static int emit_identifiers(mctx *c, const cJSON *list) {
+    const cJSON *x;
+    if (!cJSON_IsArray(list)) return 0;
+    cJSON_ArrayForEach(x, list) {
+        const char *kind = "ID", *sys = get_str(x, "system");
+        if (sys && !strcmp(sys, "http://hl7.org/fhir/sid/us-ssn")) kind = "SSN";
+        const cJSON *codings = get(get(x, "type"), "coding"), *cd;
+        if (cJSON_IsArray(codings))
+            cJSON_ArrayForEach(cd, codings) {
+                const char *code = get_str(cd, "code");
+                if (!code) continue;
+                if (!strcmp(code, "SS") || !strcmp(code, "SB")) kind = "SSN";
+                else if (!strcmp(code, "MR") && strcmp(kind, "SSN") != 0) kind = "MRN";
+            }
+        int rc = emit_phi_str(c, kind, get_str(x, "value"));
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* Whether a reference ("Organization/1", "Organization?identifier=...", ".../Organization/1")
+ * or a Reference.type names the given resource type. */
+static int ref_names_type(const char *ref, const char *type) {
+    size_t tl = strlen(type);
+    if (!ref) return 0;
+    if (!strncmp(ref, type, tl) && (ref[tl] == '/' || ref[tl] == '?' || ref[tl] == '\0')) return 1;
+    for (const char *q = ref; (q = strchr(q, '/')) != NULL; q++)
+        if (!strncmp(q + 1, type, tl) && q[1 + tl] == '/') return 1;
+    return 0;
+}
+
+/* The display text of a Reference: ORGANIZATION when it points to an Organization, Location or
+ * HealthcareService, NAME when it points to a person, else the caller's default. */
+static int emit_ref_display(mctx *c, const cJSON *ref, const char *dflt) {
+    const char *d = get_str(ref, "display");
+    if (!d) return 0;
+    static const char *const orgs[] = {"Organization", "Location", "HealthcareService"};
+    static const char *const people[] = {"Practitioner", "PractitionerRole", "Patient",
+                                         "RelatedPerson", "Person"};
+    const char *r = get_str(ref, "reference"), *t = get_str(ref, "type"), *kind = dflt;
+    for (size_t i = 0; i < sizeof orgs / sizeof orgs[0]; i++)
+        if (ref_names_type(r, orgs[i]) || (t && !strcmp(t, orgs[i]))) kind = "ORGANIZATION";
+    for (size_t i = 0; i < sizeof people / sizeof people[0]; i++)
+        if (ref_names_type(r, people[i]) || (t && !strcmp(t, people[i]))) kind = "NAME";
+    return emit_phi_str(c, kind, d);
+}
+
+/* emit_ref_display over a list of References (or of objects holding one in field). */
+static int emit_ref_list(mctx *c, const cJSON *list, const char *field, const char *dflt) {
+    const cJSON *x;
+    if (!cJSON_IsArray(list)) return 0;
+    cJSON_ArrayForEach(x, list) {
+        int rc = emit_ref_display(c, field ? get(x, field) : x, dflt);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* Everything identifying in a Patient: names, telecom, addresses, identifiers, the mother's
+ * maiden name, the birthplace, contacts (relatives, guardians: name, telecom, address,
+ * organisation), general practitioners and the managing organisation. */
+static int patient_phi(mctx *c) {
+    const cJSON *res = c->res, *x;
+    int rc;
+    const cJSON *names = get(res, "name");
+    if (cJSON_IsArray(names))
+        cJSON_ArrayForEach(x, names) {
+            if ((rc = emit_name(c, x))) return rc;
+        }
+    if ((rc = emit_telecom(c, get(res, "telecom")))) return rc;
+    const cJSON *addrs = get(res, "address");
+    if (cJSON_IsArray(addrs))
+        cJSON_ArrayForEach(x, addrs) {
+            if ((rc = emit_address(c, x, 1))) return rc;
+        }
+    if ((rc = emit_identifiers(c, get(res, "identifier")))) return rc;
+    const cJSON *exts = get(res, "extension");
+    if (cJSON_IsArray(exts))
+        cJSON_ArrayForEach(x, exts) {
+            const char *url = get_str(x, "url");
+            if (!url) continue;
+            rc = 0;
+            if (!strcmp(url, "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName"))
+                rc = emit_phi_str(c, "NAME", get_str(x, "valueString"));
+            else if (!strcmp(url, "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"))
+                rc = emit_address(c, get(x, "valueAddress"), 0);
+            if (rc) return rc;
+        }
+    const cJSON *contacts = get(res, "contact");
+    if (cJSON_IsArray(contacts))
+        cJSON_ArrayForEach(x, contacts) {
+            if ((rc = emit_name(c, get(x, "name")))) return rc;
+            if ((rc = emit_telecom(c, get(x, "telecom")))) return rc;
+            if ((rc = emit_address(c, get(x, "address"), 0))) return rc;
+            if ((rc = emit_ref_display(c, get(x, "organization"), "ORGANIZATION"))) return rc;
+        }
+    if ((rc = emit_ref_list(c, get(res, "generalPractitioner"), NULL, "NAME"))) return rc;
+    return emit_ref_display(c, get(res, "managingOrganization"), "ORGANIZATION");
+}
+
 /* ------------------------------------------------------------------ Patient */
 
 static int map_patient(mctx *c) {
@@ -604,7 +863,7 @@ static int map_patient(mctx *c) {
         cb_add(&cb, ms);
         if ((rc = emit(c, TIME_NULL, &cb, NAN, NULL, 0, disp))) return rc;
     }
-    return 0;
+    return patient_phi(c);
 }
 
 /* ------------------------------------------------------------------ Encounter */
@@ -651,7 +910,10 @@ static int map_encounter(mctx *c) {
         cb_add(&cb, cl);
         if ((rc = emit(c, end, &cb, NAN, NULL, 0, disp))) return rc;
     }
-    return 0;
+    /* who saw the patient, and where */
+    if ((rc = emit_ref_list(c, get(c->res, "participant"), "individual", "NAME"))) return rc;
+    if ((rc = emit_ref_list(c, get(c->res, "location"), "location", "ORGANIZATION"))) return rc;
+    return emit_ref_display(c, get(c->res, "serviceProvider"), "ORGANIZATION");
 }
 
 /* ------------------------------------------------------------------ Condition */
@@ -1050,7 +1312,10 @@ static int map_document(mctx *c) {
         if ((rc = concept_code(c, type, "DocumentReference.type", &cb, &disp))) return rc;
     }
     const cJSON *a = pick_text_attachment(get(c->res, "content"), "attachment");
-    return emit_note(c, t, &cb, a, "DocumentReference.content.attachment", disp);
+    if ((rc = emit_note(c, t, &cb, a, "DocumentReference.content.attachment", disp))) return rc;
+    if ((rc = emit_ref_list(c, get(c->res, "author"), NULL, "NAME"))) return rc;
+    if ((rc = emit_ref_display(c, get(c->res, "authenticator"), "NAME"))) return rc;
+    return emit_ref_display(c, get(c->res, "custodian"), "ORGANIZATION");
 }
 
 static int map_report(mctx *c) {
@@ -1066,12 +1331,16 @@ static int map_report(mctx *c) {
     if ((rc = concept_code(c, get(c->res, "code"), "DiagnosticReport.code", &cb, &disp))) return rc;
     if ((rc = emit(c, t, &cb, NAN, NULL, 0, disp))) return rc;
     const cJSON *a = pick_text_attachment(get(c->res, "presentedForm"), NULL);
-    if (!a) return 0;
-    codebuf nb;
-    cb_reset(&nb);
-    cb_add(&nb, "NOTE//");
-    cb_add(&nb, cb.s);
-    return emit_note(c, t, &nb, a, "DiagnosticReport.presentedForm", disp);
+    if (a) {
+        codebuf nb;
+        cb_reset(&nb);
+        cb_add(&nb, "NOTE//");
+        cb_add(&nb, cb.s);
+        if ((rc = emit_note(c, t, &nb, a, "DiagnosticReport.presentedForm", disp))) return rc;
+    }
+    /* R4 DiagnosticReport has no author: its people are the performers and interpreters */
+    if ((rc = emit_ref_list(c, get(c->res, "performer"), NULL, "NAME"))) return rc;
+    return emit_ref_list(c, get(c->res, "resultsInterpreter"), NULL, "NAME");
 }
 
 static int map_careplan(mctx *c) {
@@ -1158,7 +1427,8 @@ static int map_one(fhir_batch *b, const char *file, int is_bundle, uint64_t row,
     r->type = type;
     r->row = row;
     mctx c = {.b = b, .file = file, .is_bundle = is_bundle, .row = row, .type = type,
-              .tname = fhir_type_name(type), .res = res, .entry = entry, .r = r};
+              .tname = fhir_type_name(type), .res = res, .entry = entry, .r = r,
+              .ev_first = b->n_ev};
     const char *id = get_str(res, "id");
     if (valid_id(id)) {
         r->id_len = strlen(id);
@@ -1167,6 +1437,10 @@ static int map_one(fhir_batch *b, const char *file, int is_bundle, uint64_t row,
     size_t ev_mark = b->n_ev, heap_mark = b->heap.len;
     map_fn fn = handler_for(c.tname);
     int rc = fn ? fn(&c) : 2;
+    /* the patient's name as written in this resource's subject reference */
+    if (rc == 0 && r->subj_kind != FHIR_SUBJ_NONE && !r->is_patient)
+        rc = emit_ref_display(&c, get(res, "subject") ? get(res, "subject") : get(res, "patient"),
+                              "NAME");
     if (rc < 0) return -1;
     if (rc == 1) {
         char loc[1024];
