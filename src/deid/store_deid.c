@@ -356,6 +356,9 @@ int deid_store(const char *in_path, const char *out_path, const unsigned char ke
             ks.s[ks.n] = t;
             ks.len[ks.n++] = len;
             int type = c.phi_type >= 0 ? c.phi_type : (c.phi_type == -2 ? DEID_ZIP : -1);
+            /* The matcher takes strings up to 4 KiB; a longer "identifier" is a mapping mistake,
+             * and its first 4 KiB still find most of it. The event itself is removed either way. */
+            if (len > 4096) len = 4096;
             if (type >= 0 && len && (rc = deid_known_add(known, type, t, len, err))) goto done_progress;
         }
         deid_redact_opts ro;

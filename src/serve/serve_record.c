@@ -131,9 +131,11 @@ int serve_record_from_store(serve_record *r, const store *s, const char *patient
     size_t n = (size_t)(b - a);
     if (reserve(r, n ? n : 1)) return cf_fail(err, CF_EINTERNAL, "out of memory");
     snprintf(r->key, sizeof r->key, "%s", patient_id);
-    for (size_t i = 0; i < n; i++) {
-        uint64_t e = a + i;
+    size_t i = 0;
+    for (uint64_t e = a; e < b; e++) {
         uint32_t c = s->code[e];
+        /* Identifiers are for de-identification only: never scored, summarised or logged. */
+        if (!strncmp(store_code_str(s, c), "PHI//", 5)) continue;
         r->time[i] = s->time[e];
         r->code[i] = store_code_str(s, c);
         r->desc[i] = store_code_desc(s, c);
@@ -147,8 +149,9 @@ int serve_record_from_store(serve_record *r, const store *s, const char *patient
             if (!(r->text[i] = serve_record_strdup(r, t, tl)))
                 return cf_fail(err, CF_EINTERNAL, "out of memory");
         }
+        i++;
     }
-    publish(r, n, prediction_time);
+    publish(r, i, prediction_time);
     return CF_OK;
 }
 
@@ -288,6 +291,8 @@ int serve_record_from_fhir(serve_record *r, const cJSON *const *values, const ch
         for (size_t k = 0; k < x->ev_count; k++) {
             size_t e = x->ev_first + k;
             const fhir_event *ev = &b.ev[e];
+            /* Identifiers are for de-identification only: never scored, summarised or logged. */
+            if (ev->is_phi) continue;
             if (ev->code_is_medref &&
                 strmap_find(&meds, b.heap.p + ev->desc_off, ev->desc_len) < 0) {
                 r->n_unresolved++;

@@ -57,6 +57,12 @@ void timeline_code_analyse(const char *code, int split_codes, timeline_code_info
         info->keep_code = 0;
         return;
     }
+    /* Identifier events exist only for de-identification; a model must never see them, even
+     * when trained deliberately on an identified store. */
+    if (!strncmp(code, "PHI//", 5)) {
+        info->keep_code = 0;
+        return;
+    }
     if (!strcmp(code, "MEDS_DEATH")) {
         info->marker = VOCAB_SP_DEATH;
         info->keep_code = 0;
