@@ -794,5 +794,17 @@ int main(void) {
     RUN(test_progress_counters);
     RUN(test_mimic_labevents);
     RUN(test_mimic_d_items);
+    /* Again with every gzip file streamed through zlib, the path files over 32 MiB take. */
+    setenv("CLINFM_CSV_STREAM_GZ", "1", 1);
+    RUN(test_basic);
+    RUN(test_quotes);
+    RUN(test_embedded_newlines);
+    RUN(test_errors);
+    RUN(test_gzip_multi_member);
+    RUN(test_gzip_truncated_and_corrupt);
+    RUN(test_large_records_across_blocks);
+    RUN(test_early_close);
+    RUN(test_progress_counters);
+    RUN(test_mimic_labevents);
     return check_summary();
 }

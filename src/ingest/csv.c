@@ -29,6 +29,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
+#ifdef CLINFM_WITH_LIBDEFLATE
+#include <libdeflate.h>
+#endif
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -47,8 +50,12 @@
 #define GZ_BLOCK ((size_t)1 << 20)
 #define GZ_NBLOCK 4
 #define GZ_INBUF ((size_t)256 << 10)
+/* gzip files up to this compressed size, and whose output fits WHOLE_MAX_OUT, are inflated in
+ * one go by libdeflate (about three times zlib's speed); larger ones stream through zlib. */
+#define WHOLE_MAX_IN ((size_t)32 << 20)
+#define WHOLE_MAX_OUT ((size_t)256 << 20)
 
-enum { SRC_MEM, SRC_MEM_GZ, SRC_FD, SRC_FD_GZ };
+enum { SRC_MEM, SRC_MEM_GZ, SRC_FD, SRC_FD_GZ, SRC_WHOLE };
 enum { ST_START, ST_UNQ, ST_QUO, ST_AFTER };
 
 /* zlib state shared by the in-memory and the threaded gzip sources. */
@@ -459,6 +466,15 @@ static int src_fill(csv_reader *r) {
     case SRC_FD_GZ:
         rc = pipe_read(r, dst, room, &got);
         break;
+    case SRC_WHOLE: {
+        size_t n = r->mem_len - r->mem_pos < room ? r->mem_len - r->mem_pos : room;
+        memcpy(dst, r->mem + r->mem_pos, n);
+        r->mem_pos += n;
+        /* progress in compressed bytes, like the streaming path */
+        r->nread = r->mem_len ? (uint64_t)((double)r->fsize * (double)r->mem_pos / (double)r->mem_len) : r->fsize;
+        got = n;
+        break;
+    }
     }
     if (rc != CF_OK) return rc;
     if (got == 0) r->eof = 1;
@@ -487,6 +503,61 @@ static csv_reader *reader_new(const char *name, size_t cap) {
     r->cap = cap;
     return r;
 }
+
+#ifdef CLINFM_WITH_LIBDEFLATE
+/* Inflates the whole (multi-member) gzip file behind fd into r->mem. Returns 1 on success, 0 when
+ * the file should stream through zlib instead: too large, or anything unusual (a corrupt or
+ * truncated stream included), so that zlib's path reports errors with their line, after the
+ * records that precede them, exactly as for large files. */
+static int inflate_whole(csv_reader *r) {
+    if (!r->fsize || r->fsize > WHOLE_MAX_IN) return 0;
+    unsigned char *in = malloc((size_t)r->fsize);
+    if (!in) return 0;
+    size_t have = 0;
+    while (have < r->fsize) {
+        ssize_t k = pread(r->fd, in + have, (size_t)r->fsize - have, (off_t)have);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        have += (size_t)k;
+    }
+    int ok = 0;
+    struct libdeflate_decompressor *d = have == r->fsize && have >= 18 ? libdeflate_alloc_decompressor() : NULL;
+    size_t cap = 0, len = 0, pos = 0;
+    unsigned char *out = NULL;
+    if (d) {
+        /* The last member's trailer gives its size: a good first guess for the whole. */
+        size_t isize = (size_t)in[have - 4] | (size_t)in[have - 3] << 8 | (size_t)in[have - 2] << 16 | (size_t)in[have - 1] << 24;
+        cap = isize + 1 < WHOLE_MAX_OUT ? isize + 1 : WHOLE_MAX_OUT;
+        out = malloc(cap);
+        ok = out != NULL;
+        while (ok && pos < have) {
+            size_t in_used = 0, out_got = 0;
+            enum libdeflate_result res = libdeflate_gzip_decompress_ex(d, in + pos, have - pos, out + len, cap - len,
+                                                                       &in_used, &out_got);
+            if (res == LIBDEFLATE_INSUFFICIENT_SPACE && cap < WHOLE_MAX_OUT) {
+                size_t nc = cap * 2 < WHOLE_MAX_OUT ? cap * 2 : WHOLE_MAX_OUT;
+                unsigned char *p = realloc(out, nc);
+                if (!p) ok = 0;
+                else out = p, cap = nc;
+                continue;
+            }
+            if (res != LIBDEFLATE_SUCCESS || in_used == 0) ok = 0;
+            pos += in_used;
+            len += out_got;
+        }
+        libdeflate_free_decompressor(d);
+    }
+    free(in);
+    if (!ok) {
+        free(out);
+        return 0;
+    }
+    r->mem = out;
+    r->mem_len = len;
+    r->mem_pos = 0;
+    return 1;
+}
+#endif
 
 int csv_open(csv_reader **out, const char *path, cf_err *err) {
     *out = NULL;
@@ -528,6 +599,15 @@ int csv_open(csv_reader **out, const char *path, cf_err *err) {
     }
     r->nread = n;
     if (n == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
+#ifdef CLINFM_WITH_LIBDEFLATE
+        /* CLINFM_CSV_STREAM_GZ=1 forces the streaming path (tests cover both). */
+        if (S_ISREG(st.st_mode) && !getenv("CLINFM_CSV_STREAM_GZ") && inflate_whole(r)) {
+            r->kind = SRC_WHOLE;
+            r->nread = 0;
+            *out = r;
+            return CF_OK;
+        }
+#endif
         r->kind = SRC_FD_GZ;
         r->nread = 0;
         rc = pipe_start(r, magic, n, err);
