@@ -194,6 +194,56 @@ static void test_locations_orgs(void) {
                 DEID_ORGANIZATION);
 }
 
+/* Address and place forms beyond the capitalised US style (rules added for issue 4, each checked
+ * so that it fails when its rule is broken). */
+static void test_more_addresses_places(void) {
+    /* lower-case street names made of common words: with an address cue, or before a word that
+       names nothing but streets */
+    EXPECT_TYPE("She lives at 18 elm grove in leeds.", "18 elm grove", DEID_ADDRESS);
+    EXPECT_TYPE("address: 7 oak tree road", "7 oak tree road", DEID_ADDRESS);
+    EXPECT_CLEAN("Walked 2 blocks down the road without dyspnea.", "2 blocks");
+    /* a street word of another language opens the street name */
+    EXPECT_TYPE("Mail to 42 rue de Rivoli, 75001 Paris", "42 rue de Rivoli", DEID_ADDRESS);
+    /* a postal code before the town, as European address lines put it */
+    EXPECT_TYPE("Sent from our office, 10115 Berlin.", "10115", DEID_ZIP);
+    EXPECT_TYPE("Sent from our office, 00-514 Warszawa.", "00-514", DEID_ZIP);
+    CHECK(type_of("Since 2004 Boston has grown.", "2004", NULL) != DEID_ZIP); /* a year, not a code */
+    /* UK postcodes, but not spinal levels with ordinals */
+    EXPECT_TYPE("Return address London SW1A 1AA", "SW1A 1AA", DEID_ZIP);
+    EXPECT_CLEAN("Compression of the L5 1ST nerve root.", "1ST");
+    /* a lower-case place of several words after a place cue, and the country after it */
+    EXPECT_TYPE("She was born in saint petersburg, russia.", "saint petersburg", DEID_LOCATION);
+    EXPECT_TYPE("She was born in saint petersburg, russia.", "russia", DEID_LOCATION);
+    EXPECT_TYPE("I moved to new york last year", "new york", DEID_LOCATION);
+    /* common words before a comma and a state are the town */
+    EXPECT_TYPE("He moved to Bend, Oregon in May.", "Bend", DEID_LOCATION);
+}
+
+static void test_more_orgs(void) {
+    /* a lower-case employer after an employer cue */
+    EXPECT_TYPE("i work at walmart now", "walmart", DEID_ORGANIZATION);
+    CHECK(touched("Unplanned hospital readmission within 30 days.", "readmission") == 0);
+    /* firms joined by an ampersand, not two common or clinical words */
+    EXPECT_TYPE("Samples went to Johnson & Johnson for review.", "Johnson & Johnson", DEID_ORGANIZATION);
+    EXPECT_CLEAN("Research & Development", "Research");
+    EXPECT_CLEAN("Referred to the Ear, Nose & Throat clinic.", "Throat");
+}
+
+/* Organism names, in capitals as microbiology reports write them, are no people or places
+ * ("Candida" is a given name and a town; the genera and epithets are clinical vocabulary). */
+static void test_organisms(void) {
+    EXPECT_CLEAN("Culture grew CANDIDA ALBICANS.", "CANDIDA ALBICANS");
+    EXPECT_CLEAN("CANDIDA ALBICANS", "CANDIDA");
+    EXPECT_CLEAN("Urine culture: ESCHERICHIA COLI >100,000 CFU/mL.", "ESCHERICHIA COLI");
+    EXPECT_CLEAN("Blood cultures positive for STAPHYLOCOCCUS AUREUS, methicillin resistant.",
+                 "STAPHYLOCOCCUS AUREUS");
+    EXPECT_CLEAN("ORGANISM: KLEBSIELLA PNEUMONIAE; PSEUDOMONAS AERUGINOSA; CANDIDA GLABRATA", "CANDIDA GLABRATA");
+    EXPECT_CLEAN("Wound: Morganella morganii and Citrobacter freundii.", "Morganella");
+    EXPECT_CLEAN("Wound: Morganella morganii and Citrobacter freundii.", "Citrobacter");
+    /* the same word is still a name where a name is meant */
+    EXPECT_TYPE("Seen with Candida Alvarez today.", "Candida Alvarez", DEID_NAME);
+}
+
 static void test_known(void) {
     cf_err err = {0};
     deid_known *k = NULL;
@@ -393,6 +443,70 @@ static void test_phrase_format(void) {
     CHECK_EQ_INT(res.overlap_all.gold_n, 3);
     CHECK_EQ_INT(res.overlap_all.gold_hit, 3);
     CHECK_EQ_INT(res.strict[DEID_NAME].gold_hit, 1);
+    deid_corpus_free(&c);
+}
+
+/* Which annotated dates name a day or month (Safe Harbor keeps years), and the two scorings. */
+static void test_date_scope(void) {
+    struct {
+        const char *s;
+        int want;
+    } cases[] = {
+        {"1977", DEID_DATE_YEAR_ONLY},        {"the 1990s", DEID_DATE_YEAR_ONLY},
+        {"'98", DEID_DATE_YEAR_ONLY},         {"2017-2018", DEID_DATE_YEAR_ONLY},
+        {"2017-18", DEID_DATE_YEAR_ONLY},     {"in 2004", DEID_DATE_YEAR_ONLY},
+        {"March 2017", DEID_DATE_DAY_MONTH},  {"2/8/1935", DEID_DATE_DAY_MONTH},
+        {"2017-05", DEID_DATE_DAY_MONTH},     {"2000-04-16 11:34:35", DEID_DATE_DAY_MONTH},
+        {"Tuesday", DEID_DATE_DAY_MONTH},     {"the 5th", DEID_DATE_DAY_MONTH},
+        {"Labor Day", DEID_DATE_DAY_MONTH},   {"Christmas Eve", DEID_DATE_DAY_MONTH},
+        {"20190304", DEID_DATE_DAY_MONTH},    {"Sept. 3", DEID_DATE_DAY_MONTH},
+        {"5. März 2020", DEID_DATE_DAY_MONTH}, {"2020年3月5日", DEID_DATE_DAY_MONTH},
+        {"last week", DEID_DATE_OTHER},       {"10:30 am", DEID_DATE_OTHER},
+        {"3 days", DEID_DATE_OTHER},          {"yesterday", DEID_DATE_OTHER},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int got = deid_date_element(cases[i].s, strlen(cases[i].s));
+        if (got != cases[i].want) fprintf(stderr, "  date element of \"%s\": %d, want %d\n", cases[i].s, got, cases[i].want);
+        CHECK_EQ_INT(got, cases[i].want);
+    }
+
+    /* a bare year the engine misses counts in the first line only; a year it finds counts as a
+       prediction in the first line only */
+    char cp[4200];
+    snprintf(cp, sizeof cp, "%s/dates-phrase.txt", check_tmpdir());
+    FILE *f = fopen(cp, "w");
+    REQUIRE(f != NULL);
+    fprintf(f, "##RECORD a\nSeen by Dr. {{NAME:Quillfeather}} on {{DATE:03/14/2021}}; she liked the {{DATE:1977}} film.\n"
+               "##RECORD b\nMoved here in {{DATE:1962}}.\n##RECORD c\nNo PHI here.");
+    fclose(f);
+    deid_corpus c;
+    cf_err err = {0};
+    REQUIRE(deid_corpus_load(cp, "phrase", &c, &err) == CF_OK);
+    deid_eval_result res;
+    REQUIRE(deid_evaluate(R, &c, &res, NULL, NULL, &err) == CF_OK);
+    CHECK_EQ_INT(res.dates_n[DEID_DATE_DAY_MONTH], 1);
+    CHECK_EQ_INT(res.dates_n[DEID_DATE_YEAR_ONLY], 2);
+    CHECK_EQ_INT(res.overlap[DEID_DATE].gold_n, 3);
+    CHECK_EQ_INT(res.overlap[DEID_DATE].gold_hit, 2); /* "1977" with no cue is missed */
+    CHECK_EQ_INT(res.dm_overlap[DEID_DATE].gold_n, 1);
+    CHECK_EQ_INT(res.dm_overlap[DEID_DATE].gold_hit, 1);
+    CHECK_EQ_INT(res.overlap_all.gold_n, 4);
+    CHECK_EQ_INT(res.dm_overlap_all.gold_n, 2);
+    CHECK_EQ_INT(res.dm_overlap_all.gold_hit, 2);
+    /* the found "1962" is a correct prediction in the first line and not counted in the second */
+    CHECK_EQ_INT(res.overlap[DEID_DATE].pred_n, 2);
+    CHECK_EQ_INT(res.dm_overlap[DEID_DATE].pred_n, 1);
+    CHECK_EQ_INT(res.dm_overlap[DEID_DATE].pred_hit, 1);
+
+    /* records can be selected: b and c only */
+    REQUIRE(deid_corpus_select(&c, 1, 2, &err) == CF_OK);
+    CHECK_EQ_INT(c.n_docs, 2);
+    CHECK_EQ_STR(c.docs[0].text, "Moved here in 1962.");
+    CHECK_EQ_INT(c.n_gold, 1);
+    REQUIRE(deid_evaluate(R, &c, &res, NULL, NULL, &err) == CF_OK);
+    CHECK_EQ_INT(res.overlap_all.gold_n, 1);
+    CHECK(deid_corpus_select(&c, 1, 5, &err) == CF_EINPUT);
+    CHECK(deid_corpus_select(&c, 1, 0, &err) == CF_EINPUT);
     deid_corpus_free(&c);
 }
 
@@ -596,12 +710,16 @@ int main(void) {
     RUN(test_ids);
     RUN(test_address_zip);
     RUN(test_locations_orgs);
+    RUN(test_more_addresses_places);
+    RUN(test_more_orgs);
+    RUN(test_organisms);
     RUN(test_known);
     RUN(test_tag_mode);
     RUN(test_surrogate_mode);
     RUN(test_date_shift_consistency);
     RUN(test_errors_have_no_phi);
     RUN(test_phrase_format);
+    RUN(test_date_scope);
     RUN(test_dev_corpus_floors);
     RUN(test_synthea_notes_leak_nothing);
     deid_rules_free(R);

@@ -1,6 +1,9 @@
 /* `clinfm deid-eval`: runs the free-text de-identifier on an annotated corpus and prints recall,
  * precision and F2 per PHI type and overall, by any-overlap and by strict span match, as a table
- * or as JSON. It prints counts and ratios only, never corpus text. */
+ * or as JSON. Dates are scored twice: counting every annotated date, and counting only dates that
+ * name a day or month (Safe Harbor keeps years; see eval.h). --records scores a slice of the
+ * corpus, so a development half and a confirmation half can be reported apart. It prints counts
+ * and ratios only, never corpus text. */
 #include <cjson/cJSON.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -16,7 +19,7 @@ static const char *CMD = "deid-eval";
 static void usage(FILE *out) {
     fprintf(out,
             "usage: clinfm deid-eval --corpus FILE --format presidio|phrase [--json] [--rules DIR]\n"
-            "                        [--min-recall R] [--min-precision P]\n\n"
+            "                        [--records A-B] [--min-recall R] [--min-precision P]\n\n"
             "Measures the free-text de-identifier on an annotated corpus: recall, precision and F2\n"
             "per PHI type and overall, by any-overlap and by strict (exact span) match.\n\n"
             "  --corpus FILE      annotated corpus\n"
@@ -25,8 +28,10 @@ static void usage(FILE *out) {
             "                     phrase: \"##RECORD id\" lines, PHI inline as {{TYPE:phrase}}\n"
             "  --json             print the result as JSON\n"
             "  --rules DIR        rules folder (default $CLINFM_DEID_RULES, else data/deid)\n"
-            "  --min-recall R     exit 1 if overall any-overlap recall is below R\n"
-            "  --min-precision P  exit 1 if overall any-overlap precision is below P\n\n"
+            "  --records A-B      score only records A to B (0-based, inclusive), e.g. to keep a\n"
+            "                     development half apart from a confirmation half\n"
+            "  --min-recall R     exit 1 if overall any-overlap recall (all dates) is below R\n"
+            "  --min-precision P  exit 1 if overall any-overlap precision (all dates) is below P\n\n"
             "Recall of a gold type counts its spans that any prediction overlaps (a name tagged as\n"
             "an organisation is still removed); precision of a predicted type counts its predictions\n"
             "that overlap a gold span. F2 = 5PR/(4P+R). The overall figure covers the Safe Harbor\n"
@@ -37,6 +42,12 @@ static void usage(FILE *out) {
             "PHONE_NUMBER->PHONE, EMAIL_ADDRESS->EMAIL, US_SSN->SSN, CREDIT_CARD/IBAN_CODE/\n"
             "US_DRIVER_LICENSE/US_PASSPORT/US_BANK_NUMBER->ID, IP_ADDRESS->IP, DOMAIN_NAME->URL,\n"
             "ZIP_CODE->ZIP.\n\n"
+            "Dates are scored two ways. Safe Harbor removes all elements of dates except the year\n"
+            "(45 CFR 164.514(b)(2)(i)(C)), but corpora also annotate bare years, relative dates and\n"
+            "times. The DATE and OVERALL rows count every annotated date; the 'DATE d/m' and\n"
+            "'OVERALL d/m' rows count only date spans that name a day or a month (a month name or\n"
+            "number, a day of the month, a weekday, a holiday); the others are then neither misses\n"
+            "nor errors. Both are printed (and both are in --json); the floors use the first.\n\n"
             "exit status: 0 ok, 1 bad input or usage (or a floor not met), 2 internal error.\n");
 }
 
@@ -83,10 +94,12 @@ int cmd_deid_eval(int argc, char **argv) {
         {"corpus", required_argument, 0, 'c'}, {"format", required_argument, 0, 'f'},
         {"json", no_argument, 0, 'j'},         {"rules", required_argument, 0, 'r'},
         {"min-recall", required_argument, 0, 'R'}, {"min-precision", required_argument, 0, 'P'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
+        {"records", required_argument, 0, 'n'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     const char *corpus = NULL, *format = NULL, *rules = NULL;
-    int json = 0;
+    int json = 0, ranged = 0;
+    size_t rec_first = 0, rec_last = 0;
     double min_r = -1, min_p = -1;
     optind = 1;
     opterr = 0;
@@ -99,6 +112,19 @@ int cmd_deid_eval(int argc, char **argv) {
         case 'r': rules = optarg; break;
         case 'R': if (parse_ratio("--min-recall", optarg, &min_r)) return 1; break;
         case 'P': if (parse_ratio("--min-precision", optarg, &min_p)) return 1; break;
+        case 'n': {
+            char *e1 = NULL, *e2 = NULL;
+            if (optarg[0] < '0' || optarg[0] > '9') return cli_usage_error(CMD, "--records expects A-B, e.g. 0-374");
+            unsigned long long a = strtoull(optarg, &e1, 10), b;
+            if (*e1 != '-' || e1[1] < '0' || e1[1] > '9')
+                return cli_usage_error(CMD, "--records expects A-B, e.g. 0-374");
+            b = strtoull(e1 + 1, &e2, 10);
+            if (*e2 || b < a) return cli_usage_error(CMD, "--records expects A-B with A <= B");
+            rec_first = (size_t)a;
+            rec_last = (size_t)b;
+            ranged = 1;
+            break;
+        }
         case 'h': usage(stdout); return 0;
         case ':': return cli_usage_error(CMD, "%s needs a value", argv[optind - 1]);
         default: return cli_usage_error(CMD, "unknown option '%s'", argv[optind - 1]);
@@ -118,6 +144,7 @@ int cmd_deid_eval(int argc, char **argv) {
     memset(&c, 0, sizeof c);
     int rc = deid_rules_load(&r, rules, &err);
     if (!rc) rc = deid_corpus_load(corpus, format, &c, &err);
+    if (!rc && ranged) rc = deid_corpus_select(&c, rec_first, rec_last, &err);
     deid_eval_result res;
     if (!rc) rc = deid_evaluate(r, &c, &res, NULL, NULL, &err);
     if (rc) {
@@ -147,9 +174,30 @@ int cmd_deid_eval(int argc, char **argv) {
             cJSON_AddItemToObject(tt, "any_overlap", json_counts(&res.overlap[t]));
             cJSON_AddItemToObject(tt, "strict", json_counts(&res.strict[t]));
         }
+        if (ranged) {
+            cJSON *rg = cJSON_AddObjectToObject(o, "record_range");
+            cJSON_AddNumberToObject(rg, "first", (double)rec_first);
+            cJSON_AddNumberToObject(rg, "last", (double)rec_last);
+        }
         cJSON *ov = cJSON_AddObjectToObject(o, "overall_safe_harbor");
         cJSON_AddItemToObject(ov, "any_overlap", json_counts(&res.overlap_all));
         cJSON_AddItemToObject(ov, "strict", json_counts(&res.strict_all));
+        /* the same with only the dates that name a day or month (Safe Harbor keeps years) */
+        cJSON *ds = cJSON_AddObjectToObject(o, "date_scope");
+        cJSON_AddStringToObject(ds, "note",
+                                "Safe Harbor removes all elements of dates except the year (45 CFR "
+                                "164.514(b)(2)(i)(C)); the *_day_month figures count only date spans that "
+                                "name a day or month, the others count every annotated date");
+        cJSON_AddNumberToObject(ds, "dates", (double)res.overlap[DEID_DATE].gold_n);
+        cJSON_AddNumberToObject(ds, "with_day_or_month", (double)res.dates_n[DEID_DATE_DAY_MONTH]);
+        cJSON_AddNumberToObject(ds, "year_only", (double)res.dates_n[DEID_DATE_YEAR_ONLY]);
+        cJSON_AddNumberToObject(ds, "no_day_month_or_year", (double)res.dates_n[DEID_DATE_OTHER]);
+        cJSON *dd = cJSON_AddObjectToObject(o, "date_day_month");
+        cJSON_AddItemToObject(dd, "any_overlap", json_counts(&res.dm_overlap[DEID_DATE]));
+        cJSON_AddItemToObject(dd, "strict", json_counts(&res.dm_strict[DEID_DATE]));
+        cJSON *od = cJSON_AddObjectToObject(o, "overall_safe_harbor_day_month");
+        cJSON_AddItemToObject(od, "any_overlap", json_counts(&res.dm_overlap_all));
+        cJSON_AddItemToObject(od, "strict", json_counts(&res.dm_strict_all));
         cJSON_AddNumberToObject(o, "all_annotations_recall_any_overlap", deid_ratio(res.all_gold_hit, res.all_gold_n));
         cJSON_AddNumberToObject(o, "bytes", (double)res.bytes);
         cJSON_AddNumberToObject(o, "seconds", res.seconds);
@@ -159,6 +207,7 @@ int cmd_deid_eval(int argc, char **argv) {
         free(s);
         cJSON_Delete(o);
     } else {
+        if (ranged) printf("records %zu-%zu only\n", rec_first, rec_last);
         printf("deid-eval: %zu records, %zu annotations: %zu Safe Harbor, %zu not PHI under Safe Harbor "
                "(NRP, TITLE, ages under 90)%s\n",
                c.n_docs, c.n_gold, c.n_in_scope, out_scope,
@@ -171,8 +220,17 @@ int cmd_deid_eval(int argc, char **argv) {
             print_row(deid_type_name(t), &res.overlap[t], &res.strict[t]);
         }
         print_row("OVERALL", &res.overlap_all, &res.strict_all);
+        if (res.overlap[DEID_DATE].gold_n || res.overlap[DEID_DATE].pred_n) {
+            print_row("DATE d/m", &res.dm_overlap[DEID_DATE], &res.dm_strict[DEID_DATE]);
+            print_row("OVERALL d/m", &res.dm_overlap_all, &res.dm_strict_all);
+        }
         printf("overall = Safe Harbor categories; NRP, TITLE and ages under 90 are excluded.\n"
-               "Recall over every annotation, excluded ones included (any-overlap): %.3f\n",
+               "dates: %llu annotated; %llu name a day or month, %llu a year only, %llu neither (relative\n"
+               "dates, times). Safe Harbor keeps years: the d/m rows count only dates with a day or month.\n",
+               (unsigned long long)res.overlap[DEID_DATE].gold_n,
+               (unsigned long long)res.dates_n[DEID_DATE_DAY_MONTH], (unsigned long long)res.dates_n[DEID_DATE_YEAR_ONLY],
+               (unsigned long long)res.dates_n[DEID_DATE_OTHER]);
+        printf("Recall over every annotation, excluded ones included (any-overlap): %.3f\n",
                deid_ratio(res.all_gold_hit, res.all_gold_n));
         printf("speed: %.2f MB in %.3f s of de-identification = %.1f MB/s (one core)\n", (double)res.bytes / 1e6,
                res.seconds, mbps);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "deid/deid_int.h"
@@ -79,6 +80,106 @@ static int age_in_scope(const char *s, size_t n) {
     return v >= 90;
 }
 
+/* ---- which date spans name a day or month ---------------------------------------------- */
+
+/* Is s[p - 1] an apostrophe ("'98")? */
+static int apostrophe_before(const char *s, size_t p) {
+    return p > 0 && (s[p - 1] == '\'' || (p >= 3 && (unsigned char)s[p - 1] == 0x99 &&
+                                           (unsigned char)s[p - 2] == 0x80 && (unsigned char)s[p - 3] == 0xE2));
+}
+
+static int word_in(const char *w, size_t n, const char *const *list) {
+    for (size_t i = 0; list[i]; i++)
+        if (strlen(list[i]) == n && !strncasecmp(w, list[i], n)) return 1;
+    return 0;
+}
+
+/* English month and weekday names with their usual abbreviations, and holidays that fix a day. */
+static const char *const MONTHS[] = {"january", "february", "march", "april", "may", "june", "july",
+                                     "august", "september", "october", "november", "december", "jan",
+                                     "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct",
+                                     "nov", "dec", NULL};
+static const char *const WEEKDAYS[] = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+                                       "sunday", "mon", "tue", "tues", "wed", "thu", "thur", "thurs",
+                                       "fri", "sat", "sun", NULL};
+static const char *const HOLIDAYS[] = {"christmas", "xmas", "easter", "thanksgiving", "halloween", "hanukkah",
+                                       "valentine", "valentine's", NULL};
+static const char *const ORDINALS[] = {"st", "nd", "rd", "th", NULL};
+
+int deid_date_element(const char *s, size_t n) {
+    int year = 0, prev_cap = 0, small = 0, foreign = 0;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char ch = (unsigned char)s[i];
+        if ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') {
+            size_t a = i;
+            while (i < n && ((((unsigned char)s[i] | 0x20) >= 'a' && ((unsigned char)s[i] | 0x20) <= 'z') ||
+                             s[i] == '\''))
+                i++;
+            size_t wl = i - a;
+            if (word_in(s + a, wl, MONTHS) || word_in(s + a, wl, WEEKDAYS) || word_in(s + a, wl, HOLIDAYS))
+                return DEID_DATE_DAY_MONTH;
+            /* "Labor Day", "New Year's Day", "Mother's Day": a capitalised word and "Day" */
+            if (wl == 3 && !strncmp(s + a, "Day", 3) && prev_cap) return DEID_DATE_DAY_MONTH;
+            if (wl == 4 && !strncmp(s + a, "Year", 4) && prev_cap) return DEID_DATE_DAY_MONTH; /* New Year */
+            prev_cap = ch >= 'A' && ch <= 'Z';
+            continue;
+        }
+        if (ch >= '0' && ch <= '9') {
+            /* a run of digit groups joined by / - . ("03/05/2020", "2017-2018", "1990s") */
+            int groups = 0, g_len[8] = {0}, g_val[8] = {0};
+            while (i < n && groups < 8) {
+                int len = 0, val = 0;
+                while (i < n && s[i] >= '0' && s[i] <= '9') {
+                    if (len < 9) val = val * 10 + (s[i] - '0');
+                    len++;
+                    i++;
+                }
+                g_len[groups] = len;
+                g_val[groups] = val;
+                groups++;
+                if (i + 1 < n && (s[i] == '/' || s[i] == '-' || s[i] == '.') && s[i + 1] >= '0' && s[i + 1] <= '9')
+                    i++;
+                else
+                    break;
+            }
+            /* an ordinal day: "5th", "the 21st" */
+            if (groups == 1 && g_len[0] <= 2 && i + 2 <= n && word_in(s + i, 2, ORDINALS) &&
+                (i + 2 == n || !((((unsigned char)s[i + 2]) | 0x20) >= 'a' && (((unsigned char)s[i + 2]) | 0x20) <= 'z')))
+                return DEID_DATE_DAY_MONTH;
+            if (groups == 1) {
+                if (g_len[0] == 8) return DEID_DATE_DAY_MONTH; /* yyyymmdd */
+                if (g_len[0] == 4 && g_val[0] >= 1000 && g_val[0] <= 2999) year = 1;
+                /* "1990s", "'90s" */
+                if ((g_len[0] == 4 || g_len[0] == 2) && i < n && s[i] == 's') year = 1;
+                if (g_len[0] == 2 && apostrophe_before(s, i - 2)) year = 1;
+                else if (g_len[0] <= 2 && g_val[0] >= 1 && g_val[0] <= 31 && !(i < n && s[i] == 's')) small = 1;
+                prev_cap = 0;
+                continue;
+            }
+            /* several groups: a year range ("2017-2018", "2017-18") holds no day or month, any
+               other combination is read as one (leaning to yes) */
+            int all_years = 1;
+            for (int g = 0; g < groups; g++) {
+                int is_year = g_len[g] == 4 && g_val[g] >= 1000 && g_val[g] <= 2999;
+                int short_tail = g > 0 && g_len[g] == 2 && g_len[0] == 4 && g_val[g] > 12;
+                if (!is_year && !short_tail) all_years = 0;
+            }
+            if (!all_years) return DEID_DATE_DAY_MONTH;
+            year = 1;
+            prev_cap = 0;
+            continue;
+        }
+        if (ch >= 0x80) foreign = 1; /* a word in another script or language ("März") */
+        if (ch != ' ' && ch != '\'') prev_cap = 0;
+        i++;
+    }
+    /* a day number with a year or with words these lists do not know ("5. März 2020",
+       "2020年3月5日"): read as a date with a day, leaning to yes */
+    if (small && (year || foreign)) return DEID_DATE_DAY_MONTH;
+    return year ? DEID_DATE_YEAR_ONLY : DEID_DATE_OTHER;
+}
+
 static int add_gold(deid_doc *d, size_t *cap, size_t s, size_t e, const char *label, deid_corpus *c) {
     if (d->n_gold == *cap) {
         size_t nc = *cap ? *cap * 2 : 8;
@@ -102,6 +203,7 @@ static int add_gold(deid_doc *d, size_t *cap, size_t s, size_t e, const char *la
     }
     if (scope == 2) scope = age_in_scope(d->text + s, e - s);
     g->in_scope = scope ? 1 : 0;
+    g->date_element = g->type == DEID_DATE ? deid_date_element(d->text + s, e - s) : -1;
     c->n_gold++;
     if (g->in_scope) c->n_in_scope++;
     return 0;
@@ -345,9 +447,47 @@ int deid_corpus_load(const char *path, const char *format, deid_corpus *c, cf_er
     return rc;
 }
 
+int deid_corpus_select(deid_corpus *c, size_t first, size_t last, cf_err *err) {
+    if (first > last || last >= c->n_docs)
+        return cf_fail(err, CF_EINPUT, "record range %zu-%zu is outside the corpus (records 0-%zu)", first, last,
+                       c->n_docs ? c->n_docs - 1 : 0);
+    for (size_t i = 0; i < c->n_docs; i++) {
+        if (i >= first && i <= last) continue;
+        free(c->docs[i].text);
+        free(c->docs[i].gold);
+    }
+    memmove(c->docs, c->docs + first, (last - first + 1) * sizeof *c->docs);
+    c->n_docs = last - first + 1;
+    c->n_gold = c->n_in_scope = 0;
+    for (size_t i = 0; i < c->n_docs; i++)
+        for (size_t g = 0; g < c->docs[i].n_gold; g++) {
+            c->n_gold++;
+            c->n_in_scope += c->docs[i].gold[g].in_scope ? 1 : 0;
+        }
+    /* n_unknown_types is about the file, not the records: kept */
+    return CF_OK;
+}
+
 /* ---- scoring ----------------------------------------------------------------------------- */
 
 static int overlaps(size_t a, size_t b, size_t c, size_t d) { return a < d && c < b; }
+
+/* Does a gold span count in view v (0: every date; 1: only dates naming a day or month)? */
+static int gold_counts(const deid_gold *gs, int v) {
+    if (!gs->in_scope || gs->type < 0) return 0;
+    if (v && gs->type == DEID_DATE && gs->date_element != DEID_DATE_DAY_MONTH) return 0;
+    return 1;
+}
+
+static void sum_counts(const deid_counts *per_type, deid_counts *all) {
+    memset(all, 0, sizeof *all);
+    for (int t = 0; t < DEID_N_TYPES; t++) {
+        all->gold_n += per_type[t].gold_n;
+        all->gold_hit += per_type[t].gold_hit;
+        all->pred_n += per_type[t].pred_n;
+        all->pred_hit += per_type[t].pred_hit;
+    }
+}
 
 int deid_evaluate(const deid_text_rules *r, const deid_corpus *c, deid_eval_result *res,
                   deid_eval_cb cb, void *cb_ctx, cf_err *err) {
@@ -366,58 +506,60 @@ int deid_evaluate(const deid_text_rules *r, const deid_corpus *c, deid_eval_resu
             return rc;
         }
         res->bytes += d->len;
-        /* gold spans: recall */
-        for (size_t g = 0; g < d->n_gold; g++) {
-            const deid_gold *gs = &d->gold[g];
-            int hit_o = 0, hit_s = 0;
-            for (size_t k = 0; k < ns; k++) {
-                if (overlaps(gs->start, gs->end, sp[k].start, sp[k].end)) hit_o = 1;
-                if (gs->start == sp[k].start && gs->end == sp[k].end) hit_s = 1;
-            }
-            res->all_gold_n++;
-            res->all_gold_hit += (uint64_t)hit_o;
-            if (!gs->in_scope || gs->type < 0) continue;
-            res->overlap[gs->type].gold_n++;
-            res->overlap[gs->type].gold_hit += (uint64_t)hit_o;
-            res->strict[gs->type].gold_n++;
-            res->strict[gs->type].gold_hit += (uint64_t)hit_s;
-            if (!hit_o && cb) cb(cb_ctx, d, gs, NULL);
-        }
-        /* predictions: precision */
-        for (size_t k = 0; k < ns; k++) {
-            int in_o = 0, out_o = 0, in_s = 0;
+        /* view 0 counts every annotated date, view 1 only dates that name a day or month */
+        for (int v = 0; v < 2; v++) {
+            deid_counts *ov = v ? res->dm_overlap : res->overlap, *st = v ? res->dm_strict : res->strict;
+            /* gold spans: recall */
             for (size_t g = 0; g < d->n_gold; g++) {
                 const deid_gold *gs = &d->gold[g];
-                int ov = overlaps(gs->start, gs->end, sp[k].start, sp[k].end);
-                if (gs->in_scope && gs->type >= 0) {
-                    in_o |= ov;
-                    in_s |= gs->start == sp[k].start && gs->end == sp[k].end;
-                } else {
-                    out_o |= ov;
+                int hit_o = 0, hit_s = 0;
+                for (size_t k = 0; k < ns; k++) {
+                    if (overlaps(gs->start, gs->end, sp[k].start, sp[k].end)) hit_o = 1;
+                    if (gs->start == sp[k].start && gs->end == sp[k].end) hit_s = 1;
                 }
+                if (!v) {
+                    res->all_gold_n++;
+                    res->all_gold_hit += (uint64_t)hit_o;
+                }
+                if (!gold_counts(gs, v)) continue;
+                if (!v && gs->type == DEID_DATE && gs->date_element > 0) res->dates_n[gs->date_element]++;
+                ov[gs->type].gold_n++;
+                ov[gs->type].gold_hit += (uint64_t)hit_o;
+                st[gs->type].gold_n++;
+                st[gs->type].gold_hit += (uint64_t)hit_s;
+                if (!v && !hit_o && cb) cb(cb_ctx, d, gs, NULL);
             }
-            /* a prediction that only touches out-of-scope annotations is not counted */
-            if (!in_o && out_o) continue;
-            int t = sp[k].type;
-            res->overlap[t].pred_n++;
-            res->overlap[t].pred_hit += (uint64_t)in_o;
-            res->strict[t].pred_n++;
-            res->strict[t].pred_hit += (uint64_t)in_s;
-            if (!in_o && cb) cb(cb_ctx, d, NULL, &sp[k]);
+            /* predictions: precision */
+            for (size_t k = 0; k < ns; k++) {
+                int in_o = 0, out_o = 0, in_s = 0;
+                for (size_t g = 0; g < d->n_gold; g++) {
+                    const deid_gold *gs = &d->gold[g];
+                    int o = overlaps(gs->start, gs->end, sp[k].start, sp[k].end);
+                    if (gold_counts(gs, v)) {
+                        in_o |= o;
+                        in_s |= gs->start == sp[k].start && gs->end == sp[k].end;
+                    } else {
+                        out_o |= o;
+                    }
+                }
+                /* a prediction that only touches out-of-scope annotations is not counted */
+                if (!in_o && out_o) continue;
+                int t = sp[k].type;
+                ov[t].pred_n++;
+                ov[t].pred_hit += (uint64_t)in_o;
+                st[t].pred_n++;
+                st[t].pred_hit += (uint64_t)in_s;
+                if (!v && !in_o && cb) cb(cb_ctx, d, NULL, &sp[k]);
+            }
         }
         free(sp);
         progress_update(&pr, di + 1);
     }
     progress_end(&pr);
-    for (int t = 0; t < DEID_N_TYPES; t++) {
-        res->overlap_all.gold_n += res->overlap[t].gold_n;
-        res->overlap_all.gold_hit += res->overlap[t].gold_hit;
-        res->overlap_all.pred_n += res->overlap[t].pred_n;
-        res->overlap_all.pred_hit += res->overlap[t].pred_hit;
-        res->strict_all.gold_n += res->strict[t].gold_n;
-        res->strict_all.gold_hit += res->strict[t].gold_hit;
-        res->strict_all.pred_n += res->strict[t].pred_n;
-        res->strict_all.pred_hit += res->strict[t].pred_hit;
-    }
+    sum_counts(res->overlap, &res->overlap_all);
+    sum_counts(res->strict, &res->strict_all);
+    sum_counts(res->dm_overlap, &res->dm_overlap_all);
+    sum_counts(res->dm_strict, &res->dm_strict_all);
     return CF_OK;
 }
+

@@ -16,7 +16,19 @@
  *    overlaps / equals, since a name tagged as an organisation is still removed;
  *  - precision of a predicted type: share of its predictions that overlap / equal an in-scope
  *    gold span (of any type); predictions that touch only out-of-scope spans are not counted;
- *  - F2 = 5PR / (4P + R), weighing recall over precision as de-identification should. */
+ *  - F2 = 5PR / (4P + R), weighing recall over precision as de-identification should.
+ *
+ * Dates are scored two ways, side by side, because Safe Harbor removes "all elements of dates
+ * (except year)" (45 CFR 164.514(b)(2)(i)(C)) while corpora also annotate bare years ("1977"),
+ * relative dates ("last week") and clock times as dates:
+ *  - "all dates": every annotated date span counts (the stricter line, used for the floors);
+ *  - "day/month dates": only date spans that name a day or a month count; the others (a year on
+ *    its own, decades, year ranges, relative dates, times, durations) are then treated like the
+ *    out-of-scope annotations above: neither misses nor, when a prediction falls on one, errors.
+ * deid_date_element() decides which spans name a day or month; it is independent of the engine
+ * (its own short English lists of month, weekday and holiday names, and the shape of the digits),
+ * and leans towards "yes" when unsure (a day number beside a year or beside words it does not
+ * know counts), so the second line can only leave out spans that clearly hold no day or month. */
 #ifndef CLINFM_DEID_EVAL_H
 #define CLINFM_DEID_EVAL_H
 
@@ -30,6 +42,7 @@ typedef struct {
     size_t start, end; /* bytes, end exclusive */
     int type;          /* DEID_* or -1 when the annotation is no PHI type */
     int in_scope;      /* counts toward the Safe Harbor figures */
+    int date_element;  /* DATE spans: DEID_DATE_DAY_MONTH / _YEAR_ONLY / _OTHER; else -1 */
     char label[32];    /* the corpus' own type name */
 } deid_gold;
 
@@ -47,6 +60,18 @@ typedef struct {
 } deid_corpus;
 
 int deid_corpus_load(const char *path, const char *format, deid_corpus *c, cf_err *err);
+/* Keeps records first..last (0-based, inclusive) and drops the others, so a corpus can be split
+ * into a development half and a confirmation half. The annotation counts are recomputed.
+ * CF_EINPUT when the range is empty or outside the corpus. */
+int deid_corpus_select(deid_corpus *c, size_t first, size_t last, cf_err *err);
+
+/* What an annotated date span holds (see above). */
+enum {
+    DEID_DATE_DAY_MONTH = 1, /* a month (name or number), a day of the month, a weekday, a holiday */
+    DEID_DATE_YEAR_ONLY = 2, /* only years: "1977", "1990s", "'98", "2017-2018", "in 2004" */
+    DEID_DATE_OTHER = 3      /* neither: "last week", "yesterday", "10:30 am", "3 days" */
+};
+int deid_date_element(const char *s, size_t n);
 void deid_corpus_free(deid_corpus *c);
 
 /* Maps a corpus type name to a clinfm type (or -1) and says whether it is a Safe Harbor type. */
@@ -58,15 +83,20 @@ typedef struct {
 } deid_counts;
 
 typedef struct {
+    /* every annotated date span counted */
     deid_counts overlap[DEID_N_TYPES], strict[DEID_N_TYPES];
     deid_counts overlap_all, strict_all; /* over all types, Safe Harbor scope */
+    /* the same with only the date spans that name a day or month (DEID_DATE_DAY_MONTH) */
+    deid_counts dm_overlap[DEID_N_TYPES], dm_strict[DEID_N_TYPES];
+    deid_counts dm_overlap_all, dm_strict_all;
+    uint64_t dates_n[4];                  /* in-scope DATE annotations by date_element (index 1-3) */
     uint64_t all_gold_n, all_gold_hit;    /* every annotation, scope ignored (any-overlap) */
     uint64_t bytes;
     double seconds; /* time spent in deid_find */
 } deid_eval_result;
 
 /* Called for each miss (gold != NULL, pred == NULL) and each false positive (pred != NULL) by
- * any-overlap, for development tools; the command itself passes NULL and never prints text. */
+ * any-overlap (all-dates scoring), for development tools; the command itself passes NULL and never prints text. */
 typedef void (*deid_eval_cb)(void *ctx, const deid_doc *doc, const deid_gold *gold, const deid_span *pred);
 
 int deid_evaluate(const deid_text_rules *r, const deid_corpus *c, deid_eval_result *res,

@@ -20,7 +20,9 @@
  *         "First M. Last" shape; a lone ambiguous word ("Reed", "Grace") needs a cue or a
  *         neighbouring name ("Graves and Reed" after "Monjeau,").
  *     Words the record knows (deid_known) are names wherever they appear. Address blocks,
- *     letter heads and "city + postal code" are recognised from the line structure.
+ *     letter heads and "city + postal code" (or "postal code + city") are recognised from the
+ *     line structure; lower-case street names and places are taken after their cues, "Town,
+ *     State" and "X & Y" firms from their punctuation.
  * Most patterns are tried only at candidate positions (digit runs, words holding a digit, cue
  * words of an anchor kind) rather than scanned over the text: that keeps the engine at several
  * MB/s per core. Overlapping spans are merged; the merged span takes the type of its longest
@@ -626,6 +628,22 @@ static size_t extend_block(ctx *c, size_t end_off, size_t *first_tok) {
     return end;
 }
 
+/* In lower-case text, common words may name a street ("18 elm grove", "7 oak tree road"): word j
+ * after house number i is part of the street name when the next street word comes within three
+ * words, all of them plain lower-case words, and an address cue precedes the number ("lives at")
+ * or the street word is one that names nothing but streets ("road", "avenue"). */
+static int lower_street_name(const ctx *c, size_t i, size_t j) {
+    int cue = i > 0 && (c->t[i - 1].cue_end & F_ADDR_BEFORE);
+    for (size_t q = j; q < c->nt && q <= j + 3; q++) {
+        const tok *u = &c->t[q];
+        if (q > j && !gap_space(c, q)) return 0;
+        if (u->shape != SH_LOWER || u->cov) return 0;
+        if (q > j && ends_with_street(c, q) && (cue || (u->f & F_STREET_MAIN))) return 1;
+        if (u->f & (F_STOP | F_MEASURE | F_UNIT | F_PLACE_WEAK | F_NAME_WEAK)) return 0;
+    }
+    return 0;
+}
+
 static void find_addresses(ctx *c) {
     size_t n0 = c->spans.n;
     /* number-led: "6750 Koskikatu 25", "20789 Allika 46", "74678 midtvollen 130 st." */
@@ -656,7 +674,13 @@ static void find_addresses(ctx *c) {
                 break;
             }
             int abbrev = u->shape == SH_LOWER && u->nletters <= 3 && u->e < c->len && c->text[u->e] == '.';
-            if (!(streetish(u) || abbrev || (u->shape == SH_LOWER && words && ends_with_word(c, j))) ||
+            /* a street word of another language opens the street name ("42 rue de Rivoli") */
+            int opens = u->shape == SH_LOWER && !words && ends_with_word(c, j) && j + 1 < c->nt &&
+                        gap_space(c, j + 1) && streetish(&c->t[j + 1]) &&
+                        (c->t[j + 1].shape != SH_LOWER || (c->t[j + 1].f & F_PARTICLE));
+            if (opens) has_street = 1;
+            if (!(streetish(u) || abbrev || opens || (u->shape == SH_LOWER && words && ends_with_word(c, j)) ||
+                  lower_street_name(c, i, j)) ||
                 u->shape == SH_NUM)
                 break;
             if (u->f & F_MEASURE && u->shape == SH_LOWER && !abbrev) break;
@@ -1067,6 +1091,35 @@ static void lower_names(ctx *c) {
             t[i].lab = DEID_NAME;
             continue;
         }
+        /* "i work at walmart", "employed by kessler": after an employer cue ending in a
+           preposition or colon, a word that is no common or clinical word names the employer
+           (with any such words after it) */
+        int org_cue = (cb & F_ORG_BEFORE) && i > 0 &&
+                      ((t[i - 1].f & (F_PLACE_WEAK | F_NAME_WEAK)) || gap_info(c, i).colon); /* not "hospital x" */
+        if (org_cue && !(t[i].f & (F_STOP | F_ENGLISH | F_MEDICAL | F_MEASURE)) && t[i].nletters >= 3) {
+            size_t e = i;
+            while (e + 1 < c->nt && e - i < 3 && gap_space(c, e + 1) && t[e + 1].shape == SH_LOWER && !t[e + 1].cov &&
+                   !(t[e + 1].f & (F_STOP | F_ENGLISH | F_MEDICAL | F_MEASURE | F_PLACE_WEAK | F_NAME_WEAK)))
+                e++;
+            for (size_t q = i; q <= e; q++) t[q].lab = DEID_ORGANIZATION;
+            i = e;
+            continue;
+        }
+        /* a listed place of several words after a place cue ("moved to new york", "born in saint
+           petersburg"): after a bare "in"/"from" one of its words must be no English word */
+        if ((cb & (F_PLACE_BEFORE | F_PLACE_WEAK)) && t[i].place_end > (int)i) {
+            size_t pe = (size_t)t[i].place_end;
+            int plain = 0, lower = 1;
+            for (size_t q = i; q <= pe; q++) {
+                if (t[q].shape != SH_LOWER || t[q].cov || t[q].lab >= 0) lower = 0;
+                if (!(t[q].f & (F_ENGLISH | F_MEDICAL | F_STOP | F_PARTICLE))) plain = 1;
+            }
+            if (lower && (plain || (cb & F_PLACE_BEFORE))) {
+                for (size_t q = i; q <= pe; q++) t[q].lab = DEID_LOCATION;
+                i = pe;
+                continue;
+            }
+        }
         if ((cb & (F_PLACE_BEFORE | F_PLACE_WEAK)) && (t[i].f & (F_REGION | F_PLACE)) &&
             !(t[i].f & (F_ENGLISH | F_MEDICAL | F_STOP))) {
             t[i].lab = DEID_LOCATION;
@@ -1093,7 +1146,41 @@ static void lower_names(ctx *c) {
             ((t[i + 1].f & F_NAMES) || t[i + 1].oov)) {
             t[i].lab = DEID_NAME;
             t[i + 1].lab = DEID_NAME;
+            continue;
         }
+    }
+}
+
+/* A capitalised word in no clinical list that may be a name part of a firm's name. */
+static int firm_word(const tok *w) {
+    if (w->cov || !(w->shape == SH_CAP || w->shape == SH_UPPER) || w->nletters < 2) return 0;
+    if ((w->f & F_MEDICAL) && !(w->f & F_NAMES)) return 0; /* "Johnson" is both */
+    return !(w->f & (F_STOP | F_TITLE | F_MONTH | F_WEEKDAY));
+}
+
+/* "Johnson & Johnson", "Procter & Gamble", "Marks & Spencer": capitalised words joined by an
+ * ampersand are a firm when some word on either side is a name or in no list (two common words,
+ * "Research & Development", are not). */
+static void ampersand_firms(ctx *c) {
+    tok *t = c->t;
+    for (size_t i = 0; i + 1 < c->nt; i++) {
+        gapinfo g = gap_info(c, i + 1);
+        if (g.amp != 1 || g.nl || g.comma || g.period || g.other || g.len > 3) continue;
+        if (!firm_word(&t[i]) || !firm_word(&t[i + 1])) continue;
+        size_t a = i, b = i + 1;
+        /* further words only when they are no common word ("Call Johnson & Johnson") */
+        while (a > 0 && i - a < 2 && gap_space(c, a) && firm_word(&t[a - 1]) && classify(&t[a - 1]) != C_E) a--;
+        while (b + 1 < c->nt && b - i < 3 && gap_space(c, b + 1) && firm_word(&t[b + 1]) &&
+               classify(&t[b + 1]) != C_E)
+            b++;
+        int named = 0;
+        for (size_t q = a; q <= b; q++) {
+            uint8_t cl = classify(&t[q]);
+            if (cl == C_S || cl == C_O || cl == C_W || cl == C_K) named = 1;
+        }
+        if (!named) continue;
+        for (size_t q = a; q <= b; q++) t[q].lab = DEID_ORGANIZATION;
+        i = b;
     }
 }
 
@@ -1218,9 +1305,67 @@ static void line_blocks(ctx *c) {
     }
 }
 
-/* A postal code right after a place ("Bjert 6091", "København K 1421"). */
+/* A country or state after a place and a comma is a place too, in lower-case text as well
+ * ("saint petersburg, russia"; capitalised ones are found as places anyway); and capitalised
+ * words before a comma and a capitalised country or state are the town in it, even when they
+ * are common words ("Bend, Oregon", "Mill Creek, Washington"). */
+static void place_regions(ctx *c) {
+    tok *t = c->t;
+    for (size_t i = 0; i + 1 < c->nt; i++) {
+        tok *n = &t[i + 1];
+        gapinfo g = gap_info(c, i + 1);
+        if (g.comma != 1 || g.nl || g.other || n->cov) continue;
+        int region = (n->f & F_REGION) && !(n->f & (F_ENGLISH | F_MEDICAL | F_STOP));
+        if (t[i].lab == DEID_LOCATION && n->lab < 0 && region) n->lab = DEID_LOCATION;
+        if (!region || n->shape != SH_CAP || t[i].lab >= 0 || t[i].cov) continue;
+        /* the town: one to three capitalised words ending at word i */
+        size_t a = i;
+        while (a > 0 && i - a < 2 && gap_space(c, a) && t[a - 1].shape == SH_CAP && t[a - 1].lab < 0 &&
+               !t[a - 1].cov && !(t[a - 1].f & (F_STOP | F_TITLE)))
+            a--;
+        int ok = 1;
+        for (size_t q = a; q <= i; q++)
+            if (t[q].shape != SH_CAP || (t[q].f & (F_STOP | F_TITLE | F_MEDICAL | F_MONTH | F_WEEKDAY))) ok = 0;
+        if (!ok) continue;
+        for (size_t q = a; q <= i; q++) t[q].lab = DEID_LOCATION;
+        if (n->lab < 0) n->lab = DEID_LOCATION;
+    }
+}
+
+/* A postal code right after a place ("Bjert 6091", "København K 1421"), or right before one
+ * where an address line puts it ("..., 75001 Paris", "00-514 Warszawa"): a number of 4-5 digits
+ * (or "NN-NNN") after a comma or at the start of a line, followed by a listed place. Four-digit
+ * numbers that read as years are left alone ("in 2004 Boston"). */
 static void place_postcodes(ctx *c) {
     tok *t = c->t;
+    for (size_t i = 0; i + 1 < c->nt; i++) {
+        tok *n = &t[i];
+        if (n->lab >= 0 || n->cov || n->shape != SH_NUM) continue;
+        size_t e = n->e, nd = n->e - n->s;
+        size_t j = i + 1;
+        if (nd == 6 && c->text[n->s + 2] == '-') {
+            nd = 5; /* "00-514" as one word */
+        } else if (nd == 2 && e + 1 < c->len && c->text[e] == '-' && t[j].s == e + 1 && t[j].shape == SH_NUM &&
+            t[j].e - t[j].s == 3) {
+            e = t[j].e; /* "00-514" */
+            j++;
+            nd = 5;
+        } else if (nd < 4 || nd > 5) {
+            continue;
+        }
+        if (nd == 4) {
+            int v = atoi(c->text + n->s);
+            if (v >= 1900 && v <= 2099) continue;
+        }
+        if (j >= c->nt || !gap_space(c, j)) continue;
+        gapinfo g = gap_info(c, i);
+        if (i > 0 && !g.comma && !g.nl) continue;
+        const tok *p = &t[j];
+        if (!(p->shape == SH_CAP || p->shape == SH_UPPER) || !(p->f & (F_PLACE | F_REGION)) || (p->f & F_STOP))
+            continue;
+        sv_add(&c->spans, n->s, e, DEID_ZIP);
+        if (p->lab < 0 && !p->cov) t[j].lab = DEID_LOCATION;
+    }
     for (size_t i = 0; i + 1 < c->nt; i++) {
         if (t[i].lab != DEID_LOCATION) continue;
         tok *n = &t[i + 1];
@@ -1320,8 +1465,10 @@ int deid_find(const deid_text_rules *r, const char *text, size_t len, const deid
     find_addresses(&c);
     find_runs(&c);
     lower_names(&c);
+    ampersand_firms(&c);
     coordinate(&c);
     line_blocks(&c);
+    place_regions(&c);
     place_postcodes(&c);
     emit_labels(&c);
     if (c.spans.oom) {

@@ -32,6 +32,31 @@ grep -q "^NAME" "$T/p.txt" || fail "no NAME row"
 [ $rc -eq 1 ] || fail "unmet floor must exit 1 (got $rc)"
 grep -q "below --min-recall" "$T/floor.txt" || fail "unmet floor not reported"
 
+# both date scorings are reported: every annotated date, and only dates naming a day or month
+grep -q "^DATE d/m" "$T/p.txt" || fail "no 'DATE d/m' row"
+grep -q "^OVERALL d/m" "$T/p.txt" || fail "no 'OVERALL d/m' row"
+grep -q "a year only" "$T/p.txt" || fail "date scope counts missing"
+js=$("$CLINFM" deid-eval --corpus data/deid-dev/presidio-synth-dev.json --format presidio --json) || fail "presidio json"
+grep -q '"overall_safe_harbor_day_month"' <<<"$js" || fail "json lacks overall_safe_harbor_day_month"
+grep -q '"year_only"' <<<"$js" || fail "json lacks date_scope.year_only"
+
+# --records: a development half and a confirmation half, scored apart
+a=$("$CLINFM" deid-eval --corpus data/deid-dev/presidio-synth-dev.json --format presidio --json --records 0-374) \
+  || fail "--records 0-374"
+b=$("$CLINFM" deid-eval --corpus data/deid-dev/presidio-synth-dev.json --format presidio --json --records 375-749) \
+  || fail "--records 375-749"
+grep -q '"records":[[:space:]]*375' <<<"$a" || fail "--records 0-374 must score 375 records"
+grep -q '"records":[[:space:]]*375' <<<"$b" || fail "--records 375-749 must score 375 records"
+na=$(grep -o '"annotations":[[:space:]]*[0-9]*' <<<"$a" | grep -o '[0-9]*$')
+nb=$(grep -o '"annotations":[[:space:]]*[0-9]*' <<<"$b" | grep -o '[0-9]*$')
+[ $((na + nb)) -eq 1402 ] || fail "the halves' annotations must add up to the corpus' 1402 (got $na + $nb)"
+"$CLINFM" deid-eval --corpus data/deid-dev/presidio-synth-dev.json --format presidio --records 700-800 \
+  >/dev/null 2>&1; [ $? -eq 1 ] || fail "--records past the end must exit 1"
+"$CLINFM" deid-eval --corpus data/deid-dev/presidio-synth-dev.json --format presidio --records 9-3 \
+  >/dev/null 2>&1; [ $? -eq 1 ] || fail "--records B<A must exit 1"
+"$CLINFM" deid-eval --corpus data/deid-dev/presidio-synth-dev.json --format presidio --records x \
+  >/dev/null 2>&1; [ $? -eq 1 ] || fail "--records x must exit 1"
+
 # bad corpus: error names file and line, never the annotation text
 printf '##RECORD 1\nSeen by {{NAME:Ottoline Braithwaite without closing\n' >"$T/bad.txt"
 "$CLINFM" deid-eval --corpus "$T/bad.txt" --format phrase >/dev/null 2>"$T/err.txt"; rc=$?
