@@ -22,14 +22,20 @@ static void eval_help(void) {
            "  --task FILE             task definition (docs/TASKS.md)\n"
            "  --store STORE           event store\n"
            "  --out DIR               output directory (created if missing)\n"
-           "  --model MODEL           also evaluate the model's predictors (zero-shot, fine-tuned)\n"
+           "  --model MODEL           also evaluate the model's predictors: zero_shot (sampled\n"
+           "                          futures), readout (next-token probabilities) and finetuned\n"
+           "                          (logistic head on the patient embedding); the fitted head\n"
+           "                          is written to DIR/model_head.json for clinfm serve\n"
+           "  --model-predictors LIST zero_shot,readout,finetuned (default: all the task allows)\n"
+           "  --rollouts N            zero-shot futures per prediction (default 20)\n"
+           "  --max-new-tokens N      tokens per zero-shot future at most (default 1024)\n"
            "  --baselines LIST        logreg,xgboost (default), one of them, or none\n"
            "  --split-key FILE        secret split key (32 bytes or 64 hex digits); default: the\n"
            "                          public project key (demos only)\n"
            "  --split-fractions T/U/H percentages of train/tuning/held_out (default 80/10/10)\n"
            "  --bootstrap N           bootstrap resamples for intervals (default 1000; 0: none)\n"
            "  --seed N                seed for resampling and training (default 1)\n"
-           "  --threads N             threads for XGBoost (default 1)\n"
+           "  --threads N             threads for XGBoost and the model (default 1)\n"
            "  --min-code-rows N       keep codes seen in at least N train histories (default 3)\n"
            "  --max-codes N           keep at most N most frequent codes (default 3000)\n"
            "  --quiet                 print no summary\n"
@@ -45,6 +51,8 @@ int cmd_eval(int argc, char **argv) {
         {"split-fractions", required_argument, 0, 'f'}, {"bootstrap", required_argument, 0, 'B'},
         {"seed", required_argument, 0, 'S'},          {"threads", required_argument, 0, 'T'},
         {"min-code-rows", required_argument, 0, 'r'}, {"max-codes", required_argument, 0, 'c'},
+        {"model-predictors", required_argument, 0, 'P'}, {"rollouts", required_argument, 0, 'R'},
+        {"max-new-tokens", required_argument, 0, 'N'},
         {"quiet", no_argument, 0, 'q'},               {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     eval_config cfg;
@@ -82,6 +90,28 @@ int cmd_eval(int argc, char **argv) {
             }
             break;
         }
+        case 'P': {
+            cfg.model.which = 0;
+            char buf[128];
+            snprintf(buf, sizeof buf, "%s", optarg);
+            for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+                if (!strcmp(tok, "zero_shot")) cfg.model.which |= EVAL_MODEL_ZERO_SHOT;
+                else if (!strcmp(tok, "readout")) cfg.model.which |= EVAL_MODEL_READOUT;
+                else if (!strcmp(tok, "finetuned")) cfg.model.which |= EVAL_MODEL_FINETUNED;
+                else return cli_usage_error("eval", "--model-predictors takes zero_shot, readout, finetuned (comma-separated)");
+            }
+            break;
+        }
+        case 'R':
+            if (cli_parse_u64("eval", "--rollouts", optarg, &v)) return 1;
+            if (v < 1 || v > 1024) return cli_usage_error("eval", "--rollouts must be 1 to 1024");
+            cfg.model.rollouts = (int)v;
+            break;
+        case 'N':
+            if (cli_parse_u64("eval", "--max-new-tokens", optarg, &v)) return 1;
+            if (v < 1 || v > 1000000) return cli_usage_error("eval", "--max-new-tokens must be 1 to 1000000");
+            cfg.model.max_new_tokens = (int)v;
+            break;
         case 'B':
             if (cli_parse_u64("eval", "--bootstrap", optarg, &v)) return 1;
             if (v > 100000) return cli_usage_error("eval", "--bootstrap is at most 100000");
@@ -117,6 +147,8 @@ int cmd_eval(int argc, char **argv) {
     if (!cfg.task_path) return cli_usage_error("eval", "--task is required");
     if (!cfg.store_path) return cli_usage_error("eval", "--store is required");
     if (!cfg.out_dir) return cli_usage_error("eval", "--out is required");
+    if ((cfg.model.which || cfg.model.rollouts || cfg.model.max_new_tokens) && !cfg.model_path)
+        return cli_usage_error("eval", "--model-predictors, --rollouts and --max-new-tokens need --model");
     if (!cfg.baselines && !cfg.model_path)
         return cli_usage_error("eval", "--baselines none needs --model: there would be nothing to evaluate");
     cf_err err = {0};

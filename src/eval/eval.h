@@ -108,11 +108,23 @@ void eval_baseline_free(eval_predictor *p);
 
 /* ---------------------------------------------------------------- model predictors (hook) */
 
-/* Fills up to cap predictors that use the trained model at model_path (zero-shot, fine-tuned);
- * implemented in eval_model.c, where the model stage plugs in. Release with
- * eval_model_predictors_free. */
-int eval_model_predictors(const char *model_path, const task_def *t, const task_labels *l, eval_predictor *out,
-                          size_t cap, size_t *n_out, cf_err *err);
+enum { EVAL_MODEL_ZERO_SHOT = 1, EVAL_MODEL_READOUT = 2, EVAL_MODEL_FINETUNED = 4 };
+
+typedef struct {
+    unsigned which;       /* EVAL_MODEL_* bits; 0 = every one the task allows */
+    int rollouts;         /* zero-shot: sampled futures per prediction (0 = 20) */
+    int max_new_tokens;   /* zero-shot: tokens per future at most (0 = 1024) */
+    uint64_t seed;        /* zero-shot sampling seed */
+    int threads;          /* OpenMP / OpenBLAS threads while the model runs (0 = 1) */
+    const char *out_dir;  /* the fitted task head goes to out_dir/model_head.json (NULL: nowhere) */
+    split_config split;   /* the evaluation's split: must be the one the model was trained under */
+} eval_model_options;
+
+/* Fills up to cap predictors that use the trained model at model_path (zero-shot sampling, the
+ * one-step read-out, the fine-tuned head); implemented in eval_model.c on src/model/runtime.h.
+ * Release with eval_model_predictors_free. */
+int eval_model_predictors(const char *model_path, const eval_model_options *o, const task_def *t,
+                          const task_labels *l, eval_predictor *out, size_t cap, size_t *n_out, cf_err *err);
 void eval_model_predictors_free(eval_predictor *p, size_t n);
 
 /* ---------------------------------------------------------------- the evaluation run */
@@ -123,6 +135,7 @@ typedef struct {
     int baselines;           /* bit 0: logreg, bit 1: xgboost */
     eval_boot_options boot;
     eval_baseline_options baseline;
+    eval_model_options model;/* settings of the model's predictors (with model_path) */
     int small_patients;      /* below this many held-out patients the report warns (default 1000) */
     int quiet;
     /* extra predictors (tests, embedding programs); evaluated after the baselines */

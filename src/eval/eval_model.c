@@ -1,24 +1,360 @@
 /* Where the foundation model's predictors plug into `clinfm eval --model MODEL`.
  *
- * The zero-shot predictor (sample futures from the prediction time, count those that reach the
- * outcome in the window) and the fine-tuned one (a logistic head on the frozen patient
- * embedding) belong to the model stage; this file is the one place that turns a model path into
- * eval_predictor values for them. Until the model stage provides them, asking for a model is a
- * usage error, and the baselines are still evaluated without --model. */
-#include "eval/eval.h"
+ * Three predictors share one loaded model (src/model/runtime.h) and one KV-cache session:
+ *   zero_shot  ETHOS style: N futures sampled from the history at the prediction time; the risk
+ *              is the share that reach the task's outcome inside its window (model/outcome.h
+ *              translates the label rule into tokens and a time budget). No fitting at all.
+ *   readout    the one-step version: the next-token probability of the outcome, also through
+ *              one gap token that stays inside the window. No fitting, one forward pass.
+ *   finetuned  CLMBR style: an L2 logistic head on the frozen patient embedding at the
+ *              prediction time, fitted on train rows, its penalty chosen on tuning rows; the
+ *              fitted head is written to OUT/model_head.json for the service.
+ * Every prompt is the encoded history [subject start, history_end) without never-input codes,
+ * so no predictor can see anything after the prediction time. The model must have been trained
+ * under the evaluation's split, or held-out patients could have been its training data: that
+ * is checked against the split fingerprint its vocabulary records. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-int eval_model_predictors(const char *model_path, const task_def *t, const task_labels *l, eval_predictor *out,
-                          size_t cap, size_t *n_out, cf_err *err) {
-    (void)t;
-    (void)l;
-    (void)out;
-    (void)cap;
+#include <cjson/cJSON.h>
+
+#include "eval/eval.h"
+#include "model/head.h"
+#include "model/outcome.h"
+#include "model/runtime.h"
+
+typedef struct {
+    rt_model rm;
+    int have_model;
+    rt_session ss;
+    int have_session;
+    rt_encoder *enc;
+    const store *enc_store; /* the store enc was built for */
+    const task_def *t;
+    const task_labels *l;
+    rt_outcome oc;
+    eval_model_options o;
+    char head_path[4200];
+} model_shared;
+
+typedef struct {
+    model_shared *sh;
+    int kind; /* EVAL_MODEL_* */
+    rt_head head;
+    int have_head;
+    uint64_t generated, rollouts, open;
+} model_pred;
+
+static uint64_t mix64(uint64_t z) {
+    z += 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static int encoder_for(model_shared *sh, const store *s, cf_err *err) {
+    if (sh->enc && sh->enc_store == s) return CF_OK;
+    rt_encoder_free(sh->enc);
+    sh->enc = NULL;
+    int rc = rt_encoder_new_store(&sh->enc, &sh->rm, s, err);
+    if (!rc) sh->enc_store = s;
+    return rc;
+}
+
+static int row_prompt(model_shared *sh, const store *s, const label_row *r, int max_len, rt_prompt *p, cf_err *err) {
+    int rc = encoder_for(sh, s, err);
+    if (rc) return rc;
+    return rt_encode_history(sh->enc, r->subject_index, r->history_end, sh->l->input_ok, max_len, p, err);
+}
+
+/* ------------------------------------------------------------------ zero-shot and read-out */
+
+static int zs_predict(void *ctx, const store *s, const label_row *rows, size_t n, float *probs, cf_err *err) {
+    model_pred *mp = ctx;
+    model_shared *sh = mp->sh;
+    rt_session_threads(&sh->ss, sh->o.threads);
+    const int T = sh->rm.m.config.max_seq_len;
+    rt_prompt p = {0};
+    int rc = CF_OK;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const label_row *r = &rows[i];
+        int64_t start, budget;
+        if (mp->kind == EVAL_MODEL_READOUT) {
+            if ((rc = row_prompt(sh, s, r, T - 1, &p, err))) break;
+            rt_outcome_window(&sh->oc, r->trigger_time, r->prediction_time, p.last_time, &start, &budget);
+            double risk;
+            if ((rc = rt_readout(&sh->ss, &p, sh->oc.outcome, budget, &risk, err))) break;
+            probs[i] = (float)(sh->oc.polarity ? risk : 1 - risk);
+            continue;
+        }
+        /* Leave a quarter of the context for the future before the first re-priming. */
+        if ((rc = row_prompt(sh, s, r, T - T / 4, &p, err))) break;
+        rt_outcome_window(&sh->oc, r->trigger_time, r->prediction_time, p.last_time, &start, &budget);
+        rt_rollout_spec sp = {.outcome = sh->oc.outcome, .terminal = sh->oc.terminal, .start_us = start,
+                              .budget_us = budget, .n_rollouts = sh->o.rollouts, .max_new = sh->o.max_new_tokens,
+                              .seed = mix64(sh->o.seed ^ mix64((uint64_t)r->subject_id ^ mix64((uint64_t)r->prediction_time))),
+                              .temperature = 1.0f};
+        rt_rollout_result res;
+        if ((rc = rt_rollouts(&sh->ss, &p, &sp, &res, err))) break;
+        int hit = sh->oc.polarity ? res.n_event : res.n - res.n_event;
+        probs[i] = (float)hit / (float)res.n;
+        mp->generated += res.generated;
+        mp->rollouts += (uint64_t)res.n;
+        mp->open += (uint64_t)res.n_open;
+    }
+    rt_prompt_free(&p);
+    return rc;
+}
+
+static char *zs_describe(void *ctx) {
+    model_pred *mp = ctx;
+    model_shared *sh = mp->sh;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "model", sh->rm.version);
+    char *d = rt_outcome_describe(&sh->oc, &sh->rm.v);
+    if (d) cJSON_AddStringToObject(j, "outcome", d);
+    free(d);
+    if (mp->kind == EVAL_MODEL_ZERO_SHOT) {
+        cJSON_AddNumberToObject(j, "rollouts", sh->o.rollouts);
+        cJSON_AddNumberToObject(j, "max_new_tokens", sh->o.max_new_tokens);
+        cJSON_AddNumberToObject(j, "seed", (double)sh->o.seed);
+    } else {
+        cJSON_AddStringToObject(j, "readout", "P(next token is an outcome token) + sum over gap tokens inside the "
+                                              "window of P(gap) x P(outcome token right after it)");
+    }
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+/* ------------------------------------------------------------------ fine-tuned head */
+
+static int embed_rows(model_pred *mp, const store *s, const label_row *rows, size_t n, float *X, uint8_t *y,
+                      cf_err *err) {
+    model_shared *sh = mp->sh;
+    rt_session_threads(&sh->ss, sh->o.threads);
+    int C = sh->rm.m.config.channels, rc = CF_OK;
+    rt_prompt p = {0};
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (!(rc = row_prompt(sh, s, &rows[i], 0, &p, err))) rc = rt_embed(&sh->ss, &p, X + i * (size_t)C, err);
+        if (y) y[i] = rows[i].label;
+    }
+    rt_prompt_free(&p);
+    return rc;
+}
+
+static int ft_save_head(model_pred *mp, cf_err *err) {
+    model_shared *sh = mp->sh;
+    if (!sh->head_path[0]) return CF_OK;
+    const task_def *t = sh->t;
+    rt_task_head th;
+    memset(&th, 0, sizeof th);
+    th.task_name = t->name;
+    th.task_title = t->title ? t->title : t->name;
+    th.have_head = 1;
+    th.head = mp->head;
+    th.outcome = sh->oc;
+    th.method = RT_METHOD_FINETUNED;
+    th.rollouts = sh->o.rollouts;
+    th.max_new = sh->o.max_new_tokens;
+    size_t nc = 0, np = 0;
+    for (size_t k = 0; k < t->n_never_input; k++) {
+        nc += t->sets[t->never_input[k]].n_codes;
+        np += t->sets[t->never_input[k]].n_prefixes;
+    }
+    th.never_codes = calloc(nc ? nc : 1, sizeof *th.never_codes);
+    th.never_prefixes = calloc(np ? np : 1, sizeof *th.never_prefixes);
+    if (!th.never_codes || !th.never_prefixes) {
+        free(th.never_codes);
+        free(th.never_prefixes);
+        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    }
+    for (size_t k = 0; k < t->n_never_input; k++) {
+        const task_codeset *cs = &t->sets[t->never_input[k]];
+        for (size_t i = 0; i < cs->n_codes; i++) th.never_codes[th.n_never_codes++] = cs->codes[i];
+        for (size_t i = 0; i < cs->n_prefixes; i++) th.never_prefixes[th.n_never_prefixes++] = cs->prefixes[i];
+    }
+    int rc = rt_task_head_save(sh->head_path, &th, &sh->rm, err);
+    free(th.never_codes);
+    free(th.never_prefixes);
+    return rc;
+}
+
+static int ft_fit(void *ctx, const store *s, const label_row *train, size_t n_train, const label_row *tuning,
+                  size_t n_tuning, cf_err *err) {
+    model_pred *mp = ctx;
+    int C = mp->sh->rm.m.config.channels, rc;
+    float *Xtr = malloc((n_train ? n_train : 1) * (size_t)C * sizeof *Xtr);
+    float *Xtu = malloc((n_tuning ? n_tuning : 1) * (size_t)C * sizeof *Xtu);
+    uint8_t *ytr = malloc(n_train ? n_train : 1), *ytu = malloc(n_tuning ? n_tuning : 1);
+    if (!Xtr || !Xtu || !ytr || !ytu) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
+    }
+    if ((rc = embed_rows(mp, s, train, n_train, Xtr, ytr, err)) ||
+        (rc = embed_rows(mp, s, tuning, n_tuning, Xtu, ytu, err)))
+        goto done;
+    if ((rc = rt_head_fit(&mp->head, C, Xtr, ytr, n_train, Xtu, ytu, n_tuning, err))) goto done;
+    mp->have_head = 1;
+    rc = ft_save_head(mp, err);
+done:
+    free(Xtr);
+    free(Xtu);
+    free(ytr);
+    free(ytu);
+    return rc;
+}
+
+static int ft_predict(void *ctx, const store *s, const label_row *rows, size_t n, float *probs, cf_err *err) {
+    model_pred *mp = ctx;
+    if (!mp->have_head) return cf_fail(err, CF_EINTERNAL, "the fine-tuned head was not fitted");
+    int C = mp->sh->rm.m.config.channels;
+    float *x = malloc((size_t)C * sizeof *x);
+    if (!x) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    int rc = CF_OK;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (!(rc = embed_rows(mp, s, rows + i, 1, x, NULL, err)))
+            probs[i] = (float)rt_sigmoid(rt_head_logit(&mp->head, x, NULL));
+    }
+    free(x);
+    return rc;
+}
+
+static char *ft_describe(void *ctx) {
+    model_pred *mp = ctx;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "model", mp->sh->rm.version);
+    cJSON_AddStringToObject(j, "features", "final hidden state at the last history token (frozen)");
+    if (mp->have_head) {
+        cJSON_AddNumberToObject(j, "l2_lambda", mp->head.lambda);
+        cJSON_AddBoolToObject(j, "tuned", mp->head.tuned);
+        if (isfinite(mp->head.tune_loss)) cJSON_AddNumberToObject(j, "tuning_log_loss", mp->head.tune_loss);
+        cJSON_AddNumberToObject(j, "train_rows", (double)mp->head.n_train);
+    }
+    if (mp->sh->head_path[0]) cJSON_AddStringToObject(j, "head_file", "model_head.json");
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+/* ------------------------------------------------------------------ registration */
+
+static void shared_free(model_shared *sh) {
+    if (!sh) return;
+    rt_encoder_free(sh->enc);
+    if (sh->have_session) rt_session_free(&sh->ss);
+    rt_outcome_free(&sh->oc);
+    if (sh->have_model) rt_close(&sh->rm);
+    free(sh);
+}
+
+/* The model must come from the evaluation's split: same shares, same key. */
+static int check_split(const model_shared *sh, const char *model_path, cf_err *err) {
+    const vocab *v = &sh->rm.v;
+    uint8_t id[SPLIT_KEY_ID_BYTES];
+    split_key_id(&sh->o.split, id);
+    if (v->split_train_ppm != sh->o.split.train_ppm || v->split_tuning_ppm != sh->o.split.tuning_ppm ||
+        memcmp(v->split_key_id, id, SPLIT_KEY_ID_BYTES))
+        return cf_fail(err, CF_EINPUT, "%s was trained under another split (train %.4g%%, tuning %.4g%%%s); evaluate "
+                       "with the split it was trained with (--split-fractions, --split-key), or held-out patients "
+                       "may have been its training data", model_path, v->split_train_ppm / 1e4, v->split_tuning_ppm / 1e4,
+                       memcmp(v->split_key_id, id, SPLIT_KEY_ID_BYTES) ? ", another split key" : "");
+    return CF_OK;
+}
+
+int eval_model_predictors(const char *model_path, const eval_model_options *o, const task_def *t,
+                          const task_labels *l, eval_predictor *out, size_t cap, size_t *n_out, cf_err *err) {
     *n_out = 0;
-    return cf_fail(err, CF_EINPUT, "%s: model predictors are not available in this build yet; run without --model "
-                                   "to evaluate the baselines", model_path);
+    model_shared *sh = calloc(1, sizeof *sh);
+    if (!sh) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    sh->o = *o;
+    if (sh->o.rollouts <= 0) sh->o.rollouts = 20;
+    if (sh->o.max_new_tokens <= 0) sh->o.max_new_tokens = 1024;
+    sh->t = t;
+    sh->l = l;
+    int rc;
+    if ((rc = rt_open(&sh->rm, model_path, NULL, err))) goto fail;
+    sh->have_model = 1;
+    if ((rc = check_split(sh, model_path, err))) goto fail;
+    if ((rc = rt_outcome_from_task(&sh->oc, &sh->rm, t, err))) goto fail;
+    int n_seq = sh->o.rollouts > VOCAB_N_GAPS + 1 ? sh->o.rollouts : VOCAB_N_GAPS + 1;
+    if ((rc = rt_session_init(&sh->ss, &sh->rm, n_seq, err))) goto fail;
+    sh->have_session = 1;
+    if (sh->o.threads <= 0) sh->o.threads = 1;
+    if (o->out_dir) snprintf(sh->head_path, sizeof sh->head_path, "%s/model_head.json", o->out_dir);
+    unsigned which = o->which ? o->which : EVAL_MODEL_ZERO_SHOT | EVAL_MODEL_READOUT | EVAL_MODEL_FINETUNED;
+    if (!sh->oc.expressible && (which & (EVAL_MODEL_ZERO_SHOT | EVAL_MODEL_READOUT))) {
+        if (o->which & (EVAL_MODEL_ZERO_SHOT | EVAL_MODEL_READOUT)) {
+            rc = cf_fail(err, CF_EINPUT, "task %s: zero-shot prediction is not possible: %s", t->name, sh->oc.why);
+            goto fail;
+        }
+        fprintf(stderr, "clinfm eval: no zero-shot predictors for task %s: %s\n", t->name, sh->oc.why);
+        which &= ~(unsigned)(EVAL_MODEL_ZERO_SHOT | EVAL_MODEL_READOUT);
+    }
+    static const struct {
+        unsigned bit;
+        const char *name, *desc;
+    } kinds[] = {
+        {EVAL_MODEL_ZERO_SHOT, "zero_shot", "foundation model, zero-shot: share of sampled futures reaching the outcome"},
+        {EVAL_MODEL_READOUT, "readout", "foundation model, zero-shot: next-token probability of the outcome"},
+        {EVAL_MODEL_FINETUNED, "finetuned", "foundation model, fine-tuned: logistic head on the frozen patient embedding"},
+    };
+    for (size_t k = 0; k < 3; k++) {
+        if (!(which & kinds[k].bit)) continue;
+        if (*n_out >= cap) {
+            rc = cf_fail(err, CF_EINTERNAL, "no room for the model's predictors");
+            goto fail;
+        }
+        model_pred *mp = calloc(1, sizeof *mp);
+        if (!mp) {
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            goto fail;
+        }
+        mp->sh = sh;
+        mp->kind = (int)kinds[k].bit;
+        eval_predictor *p = &out[(*n_out)++];
+        memset(p, 0, sizeof *p);
+        p->name = kinds[k].name;
+        p->description = kinds[k].desc;
+        p->ctx = mp;
+        if (kinds[k].bit == EVAL_MODEL_FINETUNED) {
+            p->fit = ft_fit;
+            p->predict = ft_predict;
+            p->describe = ft_describe;
+        } else {
+            p->predict = zs_predict;
+            p->describe = zs_describe;
+        }
+    }
+    if (!*n_out) {
+        rc = cf_fail(err, CF_EINPUT, "no model predictor applies to task %s", t->name);
+        goto fail;
+    }
+    return CF_OK;
+fail:
+    for (size_t i = 0; i < *n_out; i++) free(out[i].ctx);
+    *n_out = 0;
+    shared_free(sh);
+    return rc;
 }
 
 void eval_model_predictors_free(eval_predictor *p, size_t n) {
-    (void)p;
-    (void)n;
+    model_shared *sh = NULL;
+    for (size_t i = 0; i < n; i++) {
+        model_pred *mp = p[i].ctx;
+        if (!mp) continue;
+        sh = mp->sh;
+        /* How the sampling went: undecided rollouts mean --max-new-tokens was too short. */
+        if (mp->kind == EVAL_MODEL_ZERO_SHOT && mp->rollouts)
+            fprintf(stderr, "clinfm eval: zero_shot sampled %llu tokens in %llu rollouts (%.1f per rollout); %.1f%% "
+                    "reached the token limit undecided\n", (unsigned long long)mp->generated,
+                    (unsigned long long)mp->rollouts, (double)mp->generated / (double)mp->rollouts,
+                    100.0 * (double)mp->open / (double)mp->rollouts);
+        if (mp->have_head) rt_head_free(&mp->head);
+        free(mp);
+        p[i].ctx = NULL;
+    }
+    shared_free(sh);
 }

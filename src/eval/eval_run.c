@@ -378,7 +378,12 @@ int eval_run(const eval_config *cfg, cf_err *err) {
         n_preds++, n_base++;
     }
     if (cfg->model_path) {
-        if ((rc = eval_model_predictors(cfg->model_path, &st.task, &st.labels, preds + n_preds,
+        eval_model_options mo = cfg->model;
+        mo.out_dir = cfg->out_dir;
+        mo.split = cfg->split;
+        if (!mo.seed) mo.seed = cfg->boot.seed;
+        if (!mo.threads) mo.threads = cfg->baseline.threads;
+        if ((rc = eval_model_predictors(cfg->model_path, &mo, &st.task, &st.labels, preds + n_preds,
                                         MAX_PREDICTORS - n_preds - cfg->n_extra, &n_model, err)))
             goto done;
         n_preds += n_model;

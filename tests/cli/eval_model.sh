@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# `clinfm eval --model` end to end on the MIMIC-IV demo: ingest, de-identify, train a tiny model
+# under a 50/20/30 split (a few seconds), then evaluate 30-day readmission with the model's
+# predictors beside the baselines. Checked: metrics.json has zero_shot, readout and finetuned rows
+# with AUROC and interval, latency per patient and their settings (the outcome tokens the task
+# was translated into); predictions.csv has their columns, every probability in [0, 1]; the
+# fitted head file is written; a model evaluated under another split is refused; and `clinfm
+# serve --model` with that head answers a stored patient's /v1 risk from the model (its name and
+# version), with an interval and reasons dated at or before the prediction time.
+set -euo pipefail
+: "${CLINFM:?set CLINFM to the clinfm binary}"
+T=${CLINFM_TEST_TMP:-$(mktemp -d)}
+PY=/usr/bin/python3
+SERVER_PID=""
+cleanup() { if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+"$CLINFM" ingest --mapping mappings/mimic-iv.map --input data/mimic-iv-demo --out "$T/m.store" --quiet \
+  --tables patients,admissions,icustays,labevents,diagnoses_icd
+printf 'clinfm-deid-key v1\n%s\n' 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef > "$T/k.key"
+"$CLINFM" deid "$T/m.store" --out "$T/d.store" --key "$T/k.key" --quiet
+"$CLINFM" train --store "$T/d.store" --out "$T/m.model" --split 50/20/30 --layers 1 --d-model 32 --heads 2 \
+  --context 64 --batch 8 --steps 40 --lr 3e-3 --eval-batches 2 --threads 2 > "$T/train.log" || { cat "$T/train.log"; exit 1; }
+
+"$CLINFM" eval --help | grep -q -- "--rollouts" || fail "eval --help lacks --rollouts"
+E=(--task tasks/readmission_30d.task --store "$T/d.store" --model "$T/m.model" --bootstrap 100 --seed 2
+   --rollouts 4 --max-new-tokens 48)
+"$CLINFM" eval "${E[@]}" --split-fractions 50/20/30 --out "$T/ev" > "$T/eval.txt" 2> "$T/eval.err" \
+  || { cat "$T/eval.err"; exit 1; }
+[ -s "$T/ev/model_head.json" ] || fail "no model_head.json"
+$PY - "$T" <<'PY'
+import csv, json, sys
+T = sys.argv[1]
+m = json.load(open(f"{T}/ev/metrics.json"))
+names = [p["name"] for p in m["predictors"]]
+fails = []
+if names != ["logreg", "xgboost", "zero_shot", "readout", "finetuned"]:
+    fails.append(f"predictors {names}")
+ho = m["labels"]["held_out"]
+for p in m["predictors"]:
+    a = p["held_out"]["auroc"]
+    if not (0 <= a["value"] <= 1 and a["lo"] <= a["value"] <= a["hi"]):
+        fails.append(f"{p['name']}: AUROC {a}")
+    lat = p["latency_ms_per_patient"]
+    if not (lat["patients"] == ho["patients"] and lat["median"] > 0):
+        fails.append(f"{p['name']}: latency {lat}")
+zs = next(p for p in m["predictors"] if p["name"] == "zero_shot")["settings"]
+if zs.get("rollouts") != 4 or "HOSPITAL_ADMISSION//" not in zs.get("outcome", "") or "30.0 days" not in zs["outcome"]:
+    fails.append(f"zero_shot settings {zs}")
+ft = next(p for p in m["predictors"] if p["name"] == "finetuned")["settings"]
+if "l2_lambda" not in ft or ft.get("head_file") != "model_head.json":
+    fails.append(f"finetuned settings {ft}")
+with open(f"{T}/ev/predictions.csv", newline="") as f:
+    rows = list(csv.DictReader(f))
+if len(rows) != ho["rows"]:
+    fails.append("predictions.csv rows")
+for name in ("zero_shot", "readout", "finetuned"):
+    if not all(0 <= float(r[name]) <= 1 for r in rows):
+        fails.append(f"{name}: a probability outside [0, 1]")
+head = json.load(open(f"{T}/ev/model_head.json"))
+if head["task"] != "readmission_30d" or head["method"] != "finetuned" or not head["zero_shot"]["expressible"]:
+    fails.append("model_head.json")
+card = open(f"{T}/ev/MODEL_CARD.md").read()
+if "finetuned" not in card or "zero_shot" not in card:
+    fails.append("MODEL_CARD.md does not report the model's predictors")
+if fails:
+    print("\n".join(fails)); sys.exit(1)
+print("eval --model checks passed:", {p["name"]: round(p["held_out"]["auroc"]["value"], 3) for p in m["predictors"]})
+PY
+
+# held-out patients of another split may have been training data: refused
+if "$CLINFM" eval "${E[@]}" --out "$T/ev2" 2> "$T/err2.txt" > /dev/null; then fail "a model of another split was accepted"; fi
+grep -q "another split" "$T/err2.txt" || fail "split refusal not explained: $(cat "$T/err2.txt")"
+
+# the service scores with the model through the head
+mkdir -p "$T/m.model.heads"
+cp "$T/ev/model_head.json" "$T/m.model.heads/readmission_30d.json"
+"$CLINFM" audit keygen "$T/serve.key" 2>/dev/null
+$PY - docs/serve-example.json "$T" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); t = sys.argv[2]
+c.update(database=t + "/serve.db", secret_file=t + "/serve.key", port=0)
+c.pop("reference_model", None)
+c["tasks"] = [{"id": "readmission_30d", "title": "30-day readmission", "warning": 0.2, "critical": 0.4}]
+for s in c["services"]:
+    s["tasks"] = ["readmission_30d"]
+json.dump(c, open(t + "/serve.json", "w"))
+PY
+KEY=$("$CLINFM" token create --config "$T/serve.json" --name test --role clinician 2>/dev/null)
+"$CLINFM" label --task tasks/readmission_30d.task --store "$T/d.store" --out "$T/held.csv" --split held_out \
+  --split-fractions 50/20/30 --quiet
+SID=$(sed -n 2p "$T/held.csv" | cut -d, -f1)
+"$CLINFM" serve --config "$T/serve.json" --store "$T/d.store" --model "$T/m.model" --port 0 --port-file "$T/port" \
+  --quiet 2> "$T/serve.log" &
+SERVER_PID=$!
+for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.1; done
+[ -s "$T/port" ] || fail "server did not start: $(cat "$T/serve.log")"
+PORT=$(tr -d '\n' < "$T/port")
+curl -sS --max-time 30 -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT/v1/patients/$SID/risk" > "$T/risk.json"
+$PY - "$T/risk.json" <<'PY' || fail "model risk: $(head -c 400 "$T/risk.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["model"]["name"] == "m.model" and r["model"]["version"].startswith("step 40"), r["model"]
+(p,) = r["predictions"]
+lo, hi = p["interval95"]
+assert p["task"] == "readmission_30d" and 0 <= lo <= p["risk"] <= hi <= 1, p
+assert p["events_used"] > 0
+for reason in p["reasons"]:
+    assert reason["contribution"] >= 0 and reason["latest_event"]["time"], reason
+print("serve --model: risk %.3f (%.3f-%.3f), %d reasons" % (p["risk"], lo, hi, len(p["reasons"])))
+PY
+echo "eval_model passed"
