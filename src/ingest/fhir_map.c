@@ -67,8 +67,11 @@ int fhir_type_index(const char *name, size_t len) {
     int lo = 0, hi = N_TYPES - 1;
     while (lo <= hi) {
         int mid = (lo + hi) / 2;
-        int c = strncmp(name, k_types[mid], len);
-        if (c == 0 && k_types[mid][len] != '\0') c = -1;
+        /* name is len bytes and may hold NULs (fuzzed input): compare by length, never reading
+         * past either string. */
+        size_t kl = strlen(k_types[mid]);
+        int c = memcmp(name, k_types[mid], len < kl ? len : kl);
+        if (c == 0) c = len < kl ? -1 : len > kl;
         if (c == 0) return mid;
         if (c < 0) hi = mid - 1;
         else lo = mid + 1;
