@@ -201,25 +201,18 @@ oom:
     return 0;
 }
 
-static int cmp_wevent(const void *pa, const void *pb) {
-    const wevent *a = pa, *b = pb;
-    if (a->subject != b->subject) return a->subject < b->subject ? -1 : 1;
-    if (a->time != b->time) return a->time < b->time ? -1 : 1;
-    if (a->prov != b->prov) return a->prov < b->prov ? -1 : 1;
-    /* Equal keys come from one source row, added back to back by one thread, so their seq
-     * values are a few apart and the wrap-around difference orders them. */
-    int32_t d = (int32_t)(a->seq - b->seq);
-    return d < 0 ? -1 : d > 0;
-}
-
-/* In-place introsort with the comparison inlined: glibc's qsort sorts records this size through
- * an index and copies them twice, which showed as the largest single cost of finishing a store. */
+/* The one event order, used by the run sort and by the merge: subject, time, provenance, then
+ * insertion order. Equal keys come from one source row, added back to back by one thread, so
+ * their seq values are a few apart and the wrap-around difference orders them. */
 static inline int ev_less(const wevent *a, const wevent *b) {
     if (a->subject != b->subject) return a->subject < b->subject;
     if (a->time != b->time) return a->time < b->time;
     if (a->prov != b->prov) return a->prov < b->prov;
     return (int32_t)(a->seq - b->seq) < 0;
 }
+
+/* In-place introsort with the comparison inlined: glibc's qsort sorts records this size through
+ * an index and copies them twice, which showed as the largest single cost of finishing a store. */
 
 static inline void ev_swap(wevent *a, wevent *b) {
     wevent t = *a;
@@ -519,8 +512,8 @@ static int run_fill(run_reader *r, cf_err *err) {
 static void heap_sift(size_t *heap, size_t n, size_t i, run_reader *runs) {
     for (;;) {
         size_t l = 2 * i + 1, m = i;
-        if (l < n && cmp_wevent(&runs[heap[l]].buf[runs[heap[l]].pos], &runs[heap[m]].buf[runs[heap[m]].pos]) < 0) m = l;
-        if (l + 1 < n && cmp_wevent(&runs[heap[l + 1]].buf[runs[heap[l + 1]].pos], &runs[heap[m]].buf[runs[heap[m]].pos]) < 0) m = l + 1;
+        if (l < n && ev_less(&runs[heap[l]].buf[runs[heap[l]].pos], &runs[heap[m]].buf[runs[heap[m]].pos])) m = l;
+        if (l + 1 < n && ev_less(&runs[heap[l + 1]].buf[runs[heap[l + 1]].pos], &runs[heap[m]].buf[runs[heap[m]].pos])) m = l + 1;
         if (m == i) return;
         size_t t = heap[i];
         heap[i] = heap[m];
