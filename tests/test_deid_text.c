@@ -476,7 +476,7 @@ static void test_date_scope(void) {
     snprintf(cp, sizeof cp, "%s/dates-phrase.txt", check_tmpdir());
     FILE *f = fopen(cp, "w");
     REQUIRE(f != NULL);
-    fprintf(f, "##RECORD a\nSeen by Dr. {{NAME:Quillfeather}} on {{DATE:03/14/2021}}; she liked the {{DATE:1977}} film.\n"
+    fprintf(f, "##RECORD a\nSeen by Dr. {{NAME:Quillfeather}} on {{DATE:03/14/2021}}; she liked {{DATE:1977}} best.\n"
                "##RECORD b\nMoved here in {{DATE:1962}}.\n##RECORD c\nNo PHI here.");
     fclose(f);
     deid_corpus c;
@@ -533,9 +533,8 @@ static void test_dev_corpus_floors(void) {
     double rec = deid_ratio(res.overlap_all.gold_hit, res.overlap_all.gold_n);
     double prec = deid_ratio(res.overlap_all.pred_hit, res.overlap_all.pred_n);
     fprintf(stderr, "  dev corpus (any-overlap, Safe Harbor): recall %.4f precision %.4f\n", rec, prec);
-    /* floors: precision as issue 4 sets it; recall at the level reached (the issue's 0.99 is
-       the target, see docs/DEID.md) */
-    CHECK(rec >= 0.97);
+    /* the floors issue 4 sets */
+    CHECK(rec >= 0.99);
     CHECK(prec >= 0.90);
     /* the kinds with a shape must be all but perfect */
     int shaped[] = {DEID_EMAIL, DEID_URL, DEID_IP, DEID_SSN, DEID_PHONE, DEID_ID};
@@ -552,6 +551,84 @@ static void test_dev_corpus_floors(void) {
     CHECK(rec >= 0.97);
     CHECK(prec >= 0.90);
     deid_corpus_free(&c);
+}
+
+
+/* ---- rules added for names without capitals or cues -------------------------------------- */
+
+static void test_census_names(void) {
+    /* common American family names come from the 1990 US Census list: without them a lower-case
+       "hubbard" or an uncued "Owens" would be no name */
+    EXPECT_TYPE("Spoke with patient's son, pt's contact is mr hubbard.", "hubbard", DEID_NAME);
+    EXPECT_TYPE("Discussed with Gillespie and Owens at the bedside.", "Gillespie", DEID_NAME);
+    /* the long tail of the census list holds ordinary words: they must stay common words */
+    EXPECT_CLEAN("Temporary atrial sens setting checked, swallow eval done.", "setting");
+    EXPECT_CLEAN("Temporary atrial sens setting checked, swallow eval done.", "swallow");
+}
+
+static void test_speaker_labels(void) {
+    const char *chat = "Nicole: Remember me?\nJohn: You saved my life!\nPlan: continue.";
+    EXPECT_TYPE(chat, "Nicole", DEID_NAME);
+    /* "John" is also a common word: taken because another line names a speaker the same way */
+    EXPECT_TYPE(chat, "John", DEID_NAME);
+    EXPECT_CLEAN(chat, "Plan");
+    /* alone, an ambiguous word before a colon is a heading */
+    EXPECT_CLEAN("Will: patient wishes documented.\nDiet: regular.", "Will");
+    EXPECT_TYPE("mika: \"who are you?\"\ntracy: \"i'm roberto's daughter\".", "mika", DEID_NAME);
+    EXPECT_TYPE("mika: \"who are you?\"\ntracy: \"i'm roberto's daughter\".", "roberto", DEID_NAME);
+}
+
+static void test_propagation(void) {
+    /* a word found inside a longer name is a name where it recurs alone */
+    const char *t = "The film was directed by Brad L Key and starring Key as himself.";
+    const char *second = strstr(strstr(t, "Key") + 1, "Key");
+    deid_span *sp = NULL;
+    size_t n = 0;
+    cf_err err = {0};
+    REQUIRE(deid_find(R, t, strlen(t), NULL, &sp, &n, &err) == CF_OK);
+    int hit = 0;
+    for (size_t i = 0; i < n; i++)
+        if (sp[i].start == (size_t)(second - t) && sp[i].type == DEID_NAME) hit = 1;
+    free(sp);
+    CHECK(hit);
+    /* lower case: the possessive and the later bare mention */
+    CHECK_EQ_INT(touched("verses from eric g. samoylova's tales. nothing beats early samoylova?", "samoylova?"), 1);
+    /* a common word in a name spreads only where it is capitalised mid-sentence */
+    EXPECT_CLEAN("Seen with Zoe Young today. A young man was also seen.", "young man");
+}
+
+static void test_one_case_notes(void) {
+    /* all-caps and all-lower-case notes carry no capitals: listed names and places are re-cased */
+    EXPECT_TYPE("KEVIN HAD GIVEN HIS ADDRESS TO THE NURSE. PT RESTING.", "KEVIN", DEID_NAME);
+    EXPECT_TYPE("I WILL BE TRAVELLING TO CANADA NEXT WEEK, BP STABLE.", "CANADA", DEID_LOCATION);
+    EXPECT_CLEAN("PT RESTING IN BED, BP STABLE, NO DISTRESS. FOLEY DRAINING CLEAR URINE.", "FOLEY");
+    EXPECT_TYPE("pt is a 57yo f who is followed at the clinic by dr healey. lives alone.", "healey", DEID_NAME);
+    EXPECT_CLEAN("pt is a 57yo f, dr aware of low bp, will recheck labs.", "aware");
+    EXPECT_TYPE("they had 3 children: gaetane, hannah and andrew. all live nearby.", "hannah", DEID_NAME);
+    /* a list of family names: a firm or its founders, removed either way */
+    CHECK_EQ_INT(touched("founders of the firm: kónya, becker and vasquez. idea born on the beach.", "becker"), 1);
+    EXPECT_TYPE("emidio lombardo\ngarcia-smith\nunit 1009 box 0219\ndpo ap 51065", "garcia-smith", DEID_NAME);
+    /* an eponym score is no person, in any case */
+    EXPECT_CLEAN("assessment using morse fall scale, score 45.", "morse");
+    EXPECT_CLEAN("Assessment using Morse Fall Scale, score 45.", "Morse");
+}
+
+static void test_firms_places_years(void) {
+    EXPECT_TYPE("Our lawyers, Owens, Duran and Oneal, replied.", "Owens, Duran and Oneal", DEID_ORGANIZATION);
+    EXPECT_TYPE("naomi ryan\nhubbard, fox and gillespie\n3747 fourth avenue suite 112", "hubbard, fox and gillespie",
+                DEID_ORGANIZATION);
+    EXPECT_TYPE("The address of Compliance And Risks is on file.", "Compliance And Risks", DEID_ORGANIZATION);
+    EXPECT_CLEAN("Assessment And Plan: stable.", "Assessment");
+    EXPECT_TYPE("On Sunday we returned to Mill Village by car.", "Mill Village", DEID_LOCATION);
+    EXPECT_TYPE("meet at the corner of heiligengeistbrücke 77 and minik courts", "heiligengeistbrücke 77", DEID_ADDRESS);
+    EXPECT_CLEAN("Meet me at the corner of the bed and the wall.", "bed");
+    EXPECT_TYPE("sent to uscgc aslakhanov\nfpo ae 44941", "fpo ae 44941", DEID_ADDRESS);
+    /* a year used as an adjective or in parentheses is a date; lab values and times are not */
+    EXPECT_TYPE("Zoolander is a 2017 Polish film.", "2017", DEID_DATE);
+    EXPECT_TYPE("Zoolander (2001) is a film.", "2001", DEID_DATE);
+    EXPECT_CLEAN("WBC 2000, platelets 1950 today.", "2000");
+    EXPECT_CLEAN("pt resting at 1930, a 2000 calorie diet ordered.", "1930");
+    EXPECT_CLEAN("pt resting at 1930, a 2000 calorie diet ordered.", "2000");
 }
 
 /* ---- Synthea bulk notes: none of the patient's own identifiers survive ------------------- */
@@ -713,6 +790,11 @@ int main(void) {
     RUN(test_more_addresses_places);
     RUN(test_more_orgs);
     RUN(test_organisms);
+    RUN(test_census_names);
+    RUN(test_speaker_labels);
+    RUN(test_propagation);
+    RUN(test_one_case_notes);
+    RUN(test_firms_places_years);
     RUN(test_known);
     RUN(test_tag_mode);
     RUN(test_surrogate_mode);

@@ -12,7 +12,7 @@
 #include "util/strmap.h"
 
 /* Word classes from the lists and cue table (see data/deid/README.md for each file). Bits 0-31
- * are fixed classes; bits 32-63 are "anchor" cue kinds (cues.tsv kinds named a_*), defined by
+ * are fixed classes (and bit 63, F_KIN); bits 32-62 are "anchor" cue kinds (cues.tsv kinds named a_*), defined by
  * the data: a pattern flagged @a_kind is tried only where a word or phrase of that kind starts. */
 typedef uint64_t deid_flags;
 #define DEID_ANCHOR_BASE 32
@@ -49,6 +49,13 @@ enum {
     F_EPONYM = 1u << 29,      /* sign, disease, syndrome: "Murphy's sign" names no person */
     F_DRUG_BEFORE = 1u << 30  /* continue, start, hold: an unknown word after it is a drug */
 };
+/* Village, Port, Lake, Falls: a generic word of place names ("Mill Village", "Port Paien"). Bit
+ * 31 does not fit an int enumerator. */
+#define F_PLACE_WORD ((deid_flags)1 << 31)
+/* son, wife, daughter: a kinship word (also a name cue); after it even a given name that is a
+ * common word is a name ("son bob", "wife joy"). The top bit, so anchors get bits 32-62. */
+#define F_KIN ((deid_flags)1 << 63)
+#define DEID_MAX_ANCHOR_KINDS 31
 
 typedef struct {
     int type;

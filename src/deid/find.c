@@ -31,6 +31,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 enum { SH_LOWER = 1, SH_CAP, SH_UPPER, SH_INITIAL, SH_NUM, SH_ALNUM, SH_NOCASE };
 
@@ -59,6 +60,7 @@ typedef struct {
     uint8_t cls;
     uint8_t nletters;
     uint8_t clin_shape; /* unlisted, but shaped like clinical vocabulary (med_prefix/suffix) */
+    uint8_t shape0;     /* shape as written (truecase() may change shape) */
 } tok;
 
 typedef struct {
@@ -93,6 +95,7 @@ typedef struct {
     tok *t;
     size_t nt;
     spanvec spans;
+    int lower_doc; /* no capitalised word at all: names are written in lower case too */
 } ctx;
 
 /* ---- words ------------------------------------------------------------------------------- */
@@ -256,6 +259,7 @@ static void tokenize(ctx *c) {
         t.lab = -1;
         t.covtype = -1;
         t.shape = shape_of(c->text + ws, we - ws, &t.nletters);
+        t.shape0 = t.shape;
         size_t ll = (we - ws) < sizeof low ? deid_lower(c->text + ws, we - ws, low, sizeof low) : (size_t)-1;
         if (ll != (size_t)-1) {
             t.f = word_flags(r, low, ll);
@@ -295,6 +299,63 @@ static void tokenize(ctx *c) {
             for (size_t k = c->t[i - 1].e; k < c->t[i].s; k++)
                 if (c->text[k] == '"' || c->text[k] == '(' || c->text[k] == '[') c->t[i].sent = 1;
         }
+    }
+}
+
+/* A note written all in one letter case (all-caps or all-lower-case nursing notes are common)
+ * carries no capitalisation evidence, and every rule below reads capitals. Such a note is
+ * re-cased in the tokens' shapes (the text is untouched): a listed name, place or region that is
+ * no common, clinical or cue word becomes Capitalised; every other word becomes lower case, except
+ * that unknown words of an all-caps note stay upper case, where the rules read them as they read
+ * any upper-case word (an abbreviation alone, "PTCA"; part of a name or place next to other name
+ * evidence or after a cue, "MR. BAADER", "FROM REMNIKU"). A hyphenated word is capitalised only when every part is a listed name
+ * ("garcia-smith", not "bi-level"). A note counts as one-case when at most one word in fifty
+ * breaks the pattern (an "I", a unit, a stray acronym). */
+static int all_parts_names(const ctx *c, size_t i);
+
+static void truecase(ctx *c) {
+    size_t n_cap = 0, n_lower = 0, n_upper = 0;
+    for (size_t i = 0; i < c->nt; i++) {
+        const tok *w = &c->t[i];
+        if (w->nletters < 2) continue;
+        n_cap += w->shape == SH_CAP;
+        n_lower += w->shape == SH_LOWER;
+        n_upper += w->shape == SH_UPPER;
+    }
+    size_t words = n_cap + n_lower + n_upper;
+    int lower = n_lower >= 5 && n_cap * 50 <= words;
+    int upper = n_upper >= 5 && (n_cap + n_lower) * 50 <= words;
+    c->lower_doc = lower;
+    if (!lower && !upper) return;
+    size_t phrase_end = 0; /* words of a listed multi-word place keep their case: the phrase rules
+                              for lower-case places read them ("moved to new york") */
+    for (size_t i = 0; i < c->nt; i++) {
+        tok *w = &c->t[i];
+        if (w->place_end > (int)i && (size_t)w->place_end + 1 > phrase_end) phrase_end = (size_t)w->place_end + 1;
+        if (i < phrase_end && lower) continue;
+        if (w->nletters < 2 || w->shape != (lower ? SH_LOWER : SH_UPPER)) continue;
+        deid_flags f = w->f;
+        int proper = (f & (F_NAMES | F_PLACE | F_REGION | F_ORGNAME)) &&
+                     !(f & (F_ENGLISH | F_MEDICAL | F_STOP | F_NOT_NAME | F_MEASURE | F_NAME_WEAK | F_PLACE_WEAK |
+                            F_NAME_BEFORE | F_UNIT | F_PARTICLE));
+        if (proper && memchr(c->text + w->s, '-', w->e - w->s)) proper = all_parts_names(c, i);
+        /* an organisation suffix after a re-cased name keeps the capital it has in mixed case:
+           "calvert hospital" reads as "Calvert Hospital", "readmission services" stays */
+        int suffix = (f & F_ORG_AFTER) && i > 0 && c->t[i - 1].shape == SH_CAP && gap_space(c, i);
+        if (w->known >= 0 || proper || suffix || (f & (F_TITLE | F_MONTH | F_WEEKDAY))) w->shape = SH_CAP;
+        else if (!(upper && w->oov)) w->shape = SH_LOWER;
+    }
+    /* "eric g. samoylova": a given name, one letter and an unknown or listed word read as
+       "Eric G. Samoylova" */
+    for (size_t i = 0; i + 2 < c->nt; i++) {
+        tok *w = c->t + i;
+        if (w->shape != SH_CAP || !(w->f & F_FIRST) || w[1].nletters != 1 || w[1].e - w[1].s != 1 ||
+            !gap_space(c, i + 1) || gap_info(c, i + 2).nl || gap_info(c, i + 2).len > 2)
+            continue;
+        if (w[2].nletters < 2 || (w[2].f & (F_STOP | F_ENGLISH | F_MEDICAL | F_MEASURE)) || !((w[2].f & F_NAMES) || w[2].oov))
+            continue;
+        w[1].shape = SH_INITIAL;
+        w[2].shape = SH_CAP;
     }
 }
 
@@ -530,6 +591,12 @@ static void match_known_digits(ctx *c) {
 
 /* ---- addresses --------------------------------------------------------------------------- */
 
+/* Is word i the given ASCII word, in any letter case? */
+static int is_word(const ctx *c, size_t i, const char *w) {
+    size_t n = strlen(w);
+    return c->t[i].e - c->t[i].s == n && !strncasecmp(c->text + c->t[i].s, w, n);
+}
+
 static int ends_with_street(const ctx *c, size_t i) {
     const tok *t = &c->t[i];
     if (t->f & F_STREET) return 1;
@@ -683,7 +750,7 @@ static void find_addresses(ctx *c) {
                   lower_street_name(c, i, j)) ||
                 u->shape == SH_NUM)
                 break;
-            if (u->f & F_MEASURE && u->shape == SH_LOWER && !abbrev) break;
+            if (u->f & F_MEASURE && u->shape == SH_LOWER && (!abbrev || j == i + 1)) break; /* "16 sq. in." */
             if (ends_with_street(c, j)) has_street = 1;
             if (u->oov || (u->f & (F_NAMES | F_PLACE)) || u->shape == SH_NOCASE) foreign = 1;
             words++;
@@ -691,6 +758,11 @@ static void find_addresses(ctx *c) {
             j++;
         }
         if (last == (size_t)-1 || !words) continue;
+        /* "3 key components", "2 park benches": one common word that is also a street word is no
+           street name ("5 Broadway" names one) */
+        if (words == 1 && !has_num2 && (c->t[i + 1].f & (F_ENGLISH | F_MEDICAL)) && !(c->t[i + 1].f & F_STREET_MAIN) &&
+            c->t[i + 1].known < 0)
+            continue;
         int cue = i > 0 && (c->t[i - 1].cue_end & F_ADDR_BEFORE);
         int next_unit = 0;
         if (last + 1 < c->nt) {
@@ -732,6 +804,37 @@ static void find_addresses(ctx *c) {
         sv_add(&c->spans, c->t[a].s, end, DEID_ADDRESS);
         for (size_t q = a; q <= last; q++) c->t[q].cov = 1;
     }
+    /* a street corner: "the corner of 25 Dili Gianni Street and King Forges", "corner of
+       heiligengeistbrücke 77 and minik courts": up to four words, "and", up to four words, on one
+       line, with a street word or a house number among them */
+    for (size_t i = 0; i + 4 < c->nt; i++) {
+        if (!is_word(c, i, "corner") || !is_word(c, i + 1, "of") || !gap_space(c, i + 1) || !gap_space(c, i + 2))
+            continue;
+        size_t a = i + 2, j = a, and_at = 0;
+        int streets = 0, ok = 1;
+        for (; j < c->nt && j < a + 9; j++) {
+            if (j > a && !gap_space(c, j)) break;
+            if (c->t[j].cov) {
+                ok = 0;
+                break;
+            }
+            if (!and_at && j > a && is_word(c, j, "and")) {
+                and_at = j;
+                continue;
+            }
+            if (is_num(&c->t[j], 5) || ends_with_street(c, j)) streets++;
+            else if ((c->t[j].f & (F_STOP | F_MEASURE)) && c->t[j].shape == SH_LOWER) break;
+            /* a plural street word ("minik courts") */
+            else if (c->t[j].shape == SH_LOWER && c->t[j].e - c->t[j].s > 3 && c->text[c->t[j].e - 1] == 's') {
+                deid_flags g = deid_word_flags(c->r, c->text + c->t[j].s, c->t[j].e - c->t[j].s - 1);
+                streets += (g & F_STREET) != 0;
+            }
+        }
+        if (!ok || !and_at || j <= and_at + 1 || and_at - a > 4 || j - and_at - 1 > 4 || !streets) continue;
+        sv_add(&c->spans, c->t[a].s, c->t[j - 1].e, DEID_ADDRESS);
+        for (size_t q = a; q < j; q++) c->t[q].cov = 1;
+        i = j - 1;
+    }
     /* address blocks after pattern-found addresses ("123 Main St" then "Suite 4, Boston, MA") */
     for (size_t k = 0; k < n0; k++) {
         if (c->spans.v[k].type != DEID_ADDRESS) continue;
@@ -771,8 +874,9 @@ static uint8_t classify(const tok *t) {
     if (t->shape == SH_LOWER && (f & F_PARTICLE)) return C_PART;
     if (f & (F_STOP | F_TITLE)) return C_E;
     if (t->shape == SH_INITIAL) return C_I;
-    if ((f & F_NAMES) && !(f & F_AMBIG)) return C_S;
+    /* a country or state is a place before it is a family name ("Canada", "Georgia") */
     if ((f & F_REGION) && !(f & (F_ENGLISH | F_MEDICAL))) return C_R;
+    if ((f & F_NAMES) && !(f & F_AMBIG)) return C_S;
     if ((f & F_PLACE) && !(f & (F_ENGLISH | F_MEDICAL))) return C_P;
     if (t->oov) return C_O;
     if ((f & F_NAMES) && !(f & (F_STOP))) return C_W;
@@ -817,6 +921,15 @@ static int drug_like(const ctx *c, size_t i) {
     return 0;
 }
 
+/* Does an eponym word follow word b, right after it or after one common word ("Murphy's sign",
+ * "Morse Fall Scale", "Glasgow coma scale")? Then the word names a sign or score, not a person. */
+static int eponym_follows(const ctx *c, size_t b) {
+    if (b + 1 >= c->nt || !gap_space(c, b + 1)) return 0;
+    if (c->t[b + 1].f & F_EPONYM) return 1;
+    return b + 2 < c->nt && gap_space(c, b + 2) && (c->t[b + 1].f & (F_ENGLISH | F_MEDICAL)) &&
+           (c->t[b + 2].f & F_EPONYM);
+}
+
 static void label(ctx *c, size_t a, size_t b, int type) {
     for (size_t i = a; i <= b; i++) {
         if (c->t[i].cov || c->t[i].lab >= 0) continue;
@@ -833,9 +946,15 @@ static void judge_run(ctx *c, size_t a, size_t b) {
     deid_flags cb = cue_before(c, a);
     /* an eponym: "Murphy's sign", "Bell palsy", "Whipple procedure" (unless a title says
        otherwise: "Dr. Murphy") */
-    if (b - a <= 2 && b + 1 < c->nt && (t[b + 1].f & F_EPONYM) && gap_space(c, b + 1) &&
-        !(cb & (F_TITLE | F_NAME_BEFORE)) && t[a].known < 0)
+    if (b - a <= 2 && eponym_follows(c, b) && !(cb & (F_TITLE | F_NAME_BEFORE)) && t[a].known < 0)
         return;
+    /* the eponym word inside the run: "Morse Fall Scale", "Glasgow Coma Scale" */
+    if (!(cb & (F_TITLE | F_NAME_BEFORE)) && t[a].known < 0)
+        for (size_t q = a + 1; q <= b && q <= a + 2; q++)
+            if ((t[q].f & F_EPONYM) && (q == a + 1 || (t[q - 1].f & (F_ENGLISH | F_MEDICAL)))) {
+                if (q < b) judge_run(c, q + 1, b);
+                return;
+            }
     /* a listed multi-word place inside the run ("In United States they") is judged apart */
     if (!(cb & (F_TITLE | F_NAME_BEFORE))) {
         for (size_t q = a + 1; q < b; q++) {
@@ -916,6 +1035,19 @@ static void judge_run(ctx *c, size_t a, size_t b) {
     if (t[a].orgname_end >= 0 && (size_t)t[a].orgname_end <= b) {
         label(c, a, (size_t)t[a].orgname_end, DEID_ORGANIZATION);
         return;
+    }
+    /* after a place cue, a generic place word at either end of two or three capitalised words
+       makes them a place even when all are common words ("returned to Mill Village", "in Lake
+       Forest", "from Port Lavaca") */
+    if ((cb & (F_PLACE_BEFORE | F_PLACE_WEAK)) && b > a && b - a <= 2 && !t[a].sent &&
+        ((t[a].f | t[b].f) & F_PLACE_WORD)) {
+        int plain = 1;
+        for (size_t i = a; i <= b; i++)
+            if ((t[i].f & (F_MEDICAL | F_STOP | F_TITLE | F_MONTH | F_WEEKDAY)) || t[i].cls == C_S) plain = 0;
+        if (plain) {
+            label(c, a, b, DEID_LOCATION);
+            return;
+        }
     }
     int strong_name_cue = (cb & (F_TITLE | F_NAME_BEFORE)) != 0;
     int weak_name_cue = (cb & F_NAME_WEAK) != 0;
@@ -1080,6 +1212,39 @@ static void find_runs(ctx *c) {
     }
 }
 
+/* Is word i hyphenated with every part a listed name ("garcia-smith", "Mayo-Walters")? The
+ * family-name list is long enough to hold many rare words; two names joined are a name. */
+static int all_parts_names(const ctx *c, size_t i) {
+    const char *w = c->text + c->t[i].s;
+    size_t n = c->t[i].e - c->t[i].s, p = 0, parts = 0;
+    if (!memchr(w, '-', n)) return 0;
+    while (p <= n) {
+        size_t q = p;
+        while (q < n && w[q] != '-') q++;
+        char low[64];
+        size_t ll = q > p && q - p < sizeof low ? deid_lower(w + p, q - p, low, sizeof low) : (size_t)-1;
+        if (ll == (size_t)-1 || !(deid_word_flags(c->r, low, ll) & F_NAMES)) return 0;
+        parts++;
+        p = q + 1;
+    }
+    return parts >= 2;
+}
+
+/* Is a word that is both a given name and a common word ("will", "bob", "sue") used as a
+ * common word here? Read from the next word: a name is followed by punctuation, "and", the end,
+ * a past or third-person verb ("son bob called", "wife joy visits"); "son will call" is not. */
+static int modal_use(const ctx *c, size_t i) {
+    if (i + 1 >= c->nt || !gap_space(c, i + 1)) return 0;
+    const tok *n = &c->t[i + 1];
+    if (n->shape != SH_LOWER) return 0;
+    if (is_word(c, i + 1, "and") || is_word(c, i + 1, "or")) return 0;
+    size_t l = n->e - n->s;
+    const char *w = c->text + n->s;
+    if (l > 3 && w[l - 1] == 'd' && w[l - 2] == 'e') return 0;
+    if (l > 2 && w[l - 1] == 's' && w[l - 2] != 's') return 0;
+    return 1;
+}
+
 /* Lower-case names: "patricia desrosiers", or after a strong cue ("name is bertram"). */
 static void lower_names(ctx *c) {
     tok *t = c->t;
@@ -1125,6 +1290,23 @@ static void lower_names(ctx *c) {
             t[i].lab = DEID_LOCATION;
             continue;
         }
+        /* after a title, a word that is no common word is the name, in any case ("dr healey",
+           "mr. baader", "dr. cettina fanucci"); "dr aware", "md notified" are left */
+        if ((cb & F_TITLE) && !(t[i].f & (F_STOP | F_MEASURE | F_TITLE | F_PLACE_WEAK | F_NAME_WEAK)) &&
+            t[i].nletters >= 2 && ((t[i].f & F_NAMES) || t[i].oov || !(t[i].f & (F_ENGLISH | F_MEDICAL)))) {
+            t[i].lab = DEID_NAME;
+            if (i + 1 < c->nt && gap_space(c, i + 1) && t[i + 1].shape == SH_LOWER && !t[i + 1].cov &&
+                !(t[i + 1].f & (F_STOP | F_MEASURE | F_PLACE_WEAK | F_NAME_WEAK)) &&
+                (((t[i + 1].f & F_NAMES) && !(t[i + 1].f & F_AMBIG)) || t[i + 1].oov))
+                t[++i].lab = DEID_NAME;
+            continue;
+        }
+        /* "roberto's daughter": a name word in the possessive before a kinship or care word */
+        if (first_ok && i + 1 < c->nt && gap_space(c, i + 1) && (t[i + 1].cue_end & F_NAME_BEFORE) &&
+            t[i].e - t[i].s > 2 && c->text[t[i].e - 1] == 's' && c->text[t[i].e - 2] == '\'') {
+            t[i].lab = DEID_NAME;
+            continue;
+        }
         /* "eric g. samoylova" */
         if (first_ok && (t[i].f & F_FIRST) && i + 2 < c->nt && t[i + 1].nletters == 1 &&
             t[i + 1].shape == SH_LOWER && gap_space(c, i + 1) && t[i + 2].shape == SH_LOWER &&
@@ -1132,6 +1314,14 @@ static void lower_names(ctx *c) {
             ((t[i + 2].f & F_NAMES) || !(t[i + 2].f & F_ENGLISH))) {
             t[i].lab = t[i + 1].lab = t[i + 2].lab = DEID_NAME;
             i += 2;
+            continue;
+        }
+        /* after a kinship word even a given name that is a common word ("son bob", "wife joy",
+           "SON BOB" re-cased) */
+        if ((cb & F_KIN) && (t[i].f & F_FIRST) && t[i].nletters >= 2 &&
+            !(t[i].f & (F_STOP | F_MONTH | F_WEEKDAY | F_MEDICAL | F_MEASURE | F_PLACE_WEAK | F_NAME_WEAK | F_TITLE)) &&
+            !((t[i].f & F_NOT_NAME) && modal_use(c, i))) {
+            t[i].lab = DEID_NAME;
             continue;
         }
         if (first_ok && (cb & (F_NAME_BEFORE | F_TITLE))) {
@@ -1221,7 +1411,11 @@ static void coordinate(ctx *c) {
                     } else continue;
                 }
                 tok *n = &t[j];
-                if (n->lab >= 0 || n->cov || !nameable(n)) continue;
+                /* in a note written in lower case, a listed or unknown word joins the list too
+                   ("kónya, becker and vasquez") */
+                int lower_ok = c->lower_doc && n->shape == SH_LOWER && ((n->f & F_NAMES) || n->oov) &&
+                               !(n->f & (F_STOP | F_TITLE | F_MEASURE | F_ENGLISH)) && n->nletters >= 3;
+                if (n->lab >= 0 || n->cov || !(nameable(n) || lower_ok)) continue;
                 uint8_t cl = classify(n);
                 /* in a list of names even a common word is a name ("Graves and Reed") */
                 int listed_word = cl == C_E && n->shape == SH_CAP && !(n->f & (F_STOP | F_TITLE));
@@ -1292,7 +1486,12 @@ static void line_blocks(ctx *c) {
         if (!ok) continue;
         gapinfo g = gap_info(c, n);
         if (g.nl > 2 || g.sentence) continue;
-        if (t[n].cov && t[n].covtype == DEID_ADDRESS) {
+        /* the next line holds an address within its first words ("the corner of 25 Elm St") */
+        size_t na = n;
+        while (na < c->nt && na < n + 4 && !t[na].cov && !(na > n && gap_info(c, na).nl) && t[na].shape == SH_LOWER &&
+               (t[na].f & (F_ENGLISH | F_STOP)))
+            na++;
+        if (na < c->nt && t[na].cov && t[na].covtype == DEID_ADDRESS && !(na > n && gap_info(c, na).nl)) {
             label(c, a, b, names == (int)(b - a + 1) ? DEID_NAME : DEID_ORGANIZATION);
             continue;
         }
@@ -1380,6 +1579,157 @@ static void place_postcodes(ctx *c) {
     }
 }
 
+/* Speaker labels of a transcript or chat ("John: You saved my life!", "mika: who are you?"): a
+ * given name alone at the start of a line, followed by a colon and the words spoken. A name that
+ * is also a common word ("John", "Will") counts only when another line of the same text starts
+ * with an unambiguous name the same way, so that "Plan:" or "Hope: ..." headers stay. */
+static int speaker_word(const ctx *c, size_t i, int *ambiguous) {
+    const tok *w = &c->t[i];
+    if (w->cov || w->nletters < 3 || i + 1 >= c->nt) return 0;
+    if (i > 0 && !gap_info(c, i).nl) return 0;
+    if (!(w->shape == SH_CAP || w->shape == SH_UPPER || w->shape == SH_LOWER)) return 0;
+    gapinfo g = gap_info(c, i + 1);
+    if (g.colon != 1 || g.nl || g.comma || g.period) return 0;
+    if (!(w->f & F_FIRST) || (w->f & (F_STOP | F_TITLE | F_MEDICAL | F_NOT_NAME | F_NAME_BEFORE | F_MONTH |
+                                      F_WEEKDAY | F_PLACE_WEAK | F_NAME_WEAK)))
+        return 0;
+    *ambiguous = (w->f & (F_ENGLISH | F_PLACE | F_REGION)) != 0;
+    return 1;
+}
+
+static void speaker_labels(ctx *c) {
+    int sure = 0;
+    for (size_t i = 0; i < c->nt; i++) {
+        int amb = 0;
+        if (speaker_word(c, i, &amb) && !amb) sure++;
+    }
+    for (size_t i = 0; i < c->nt; i++) {
+        int amb = 0;
+        if (!speaker_word(c, i, &amb) || c->t[i].lab >= 0) continue;
+        if (amb && sure == 0) continue;
+        if (!amb && sure < 2 && c->t[i].shape == SH_LOWER && !c->lower_doc) continue;
+        c->t[i].lab = DEID_NAME;
+    }
+}
+
+/* "Owens, Duran and Oneal", "hubbard, fox and gillespie": family names joined by a comma and
+ * "and" are a firm (a law or accounting partnership), in any letter case; two of the three must
+ * be names that are no common word ("Smith, Fox and Hound" is not enough with one). */
+
+static void surname_firms(ctx *c) {
+    tok *t = c->t;
+    for (size_t i = 0; i + 3 < c->nt; i++) {
+        size_t j = i + 1, k = i + 2, l = i + 3;
+        gapinfo g1 = gap_info(c, j);
+        if (g1.comma != 1 || g1.nl || g1.other || g1.period) continue;
+        if (!is_word(c, k, "and") || !gap_space(c, k) || !gap_space(c, l)) continue;
+        const size_t w[3] = {i, j, l};
+        int ok = 1, sure = 0;
+        for (int q = 0; q < 3 && ok; q++) {
+            const tok *x = &t[w[q]];
+            if (x->cov || !(x->f & F_LAST) || (x->f & (F_STOP | F_TITLE)) || x->nletters < 2) ok = 0;
+            if (x->shape0 != SH_CAP && x->shape0 != SH_UPPER && x->shape0 != SH_LOWER) ok = 0;
+            if (!(x->f & F_AMBIG)) sure++;
+        }
+        if (!ok || sure < 2) continue;
+        /* all written alike: "Owens, Duran and Oneal" or all lower case */
+        if ((t[i].shape0 == SH_LOWER) != (t[l].shape0 == SH_LOWER) || (t[i].shape0 == SH_LOWER) != (t[j].shape0 == SH_LOWER))
+            continue;
+        for (size_t q = i; q <= l; q++) t[q].lab = DEID_ORGANIZATION;
+        i = l;
+    }
+}
+
+/* "Compliance And Risks", "Barnes And Noble": capitalised words joined by a capitalised "And" in
+ * the middle of a sentence are the title of a firm or a work, even when all are common words.
+ * Headings ("Assessment And Plan:") start a line and are left; clinical words never join. */
+static int title_word(const tok *w) {
+    return !w->cov && (w->lab < 0 || w->lab == DEID_NAME) && w->shape == SH_CAP && w->nletters >= 2 &&
+           !(w->f & (F_STOP | F_TITLE | F_MEDICAL | F_MONTH | F_WEEKDAY));
+}
+
+static void title_case_firms(ctx *c) {
+    tok *t = c->t;
+    for (size_t k = 1; k + 1 < c->nt; k++) {
+        if (t[k].shape != SH_CAP || !is_word(c, k, "and") || t[k].sent || !gap_space(c, k) || !gap_space(c, k + 1))
+            continue;
+        if (!title_word(&t[k - 1]) || !title_word(&t[k + 1])) continue;
+        size_t a = k - 1, b = k + 1;
+        while (a > 0 && k - a < 3 && !t[a].sent && gap_space(c, a) && title_word(&t[a - 1])) a--;
+        while (b + 1 < c->nt && b - k < 3 && gap_space(c, b + 1) && title_word(&t[b + 1])) b++;
+        if (t[a].sent) continue;
+        gapinfo after = gap_info(c, b + 1 < c->nt ? b + 1 : c->nt);
+        if (after.colon) continue;
+        for (size_t q = a; q <= b; q++) t[q].lab = DEID_ORGANIZATION;
+        k = b;
+    }
+}
+
+/* A name found once is a name wherever it recurs in the same text ("directed by Brad L Key and
+ * starring Key", "eric g. samoylova ... early samoylova"). A recurrence is taken when the word is
+ * a listed name that is no common word, or when it is written capitalised away from a sentence
+ * start (a common word that was part of a name, "Key", "Young", is taken again only so). */
+/* The lower-cased word without a possessive ending ("Samoylova's" -> "samoylova"). */
+static size_t name_key(const ctx *c, const tok *w, char *buf, size_t cap) {
+    size_t ll = deid_lower(c->text + w->s, w->e - w->s, buf, cap);
+    if (ll == (size_t)-1) return ll;
+    if (ll > 2 && buf[ll - 1] == 's' && buf[ll - 2] == '\'') return ll - 2;
+    if (ll > 4 && buf[ll - 1] == 's' && !memcmp(buf + ll - 4, "\xE2\x80\x99", 3)) return ll - 4;
+    return ll;
+}
+
+static void propagate_names(ctx *c) {
+    enum { MAX_SOURCES = 64 };
+    char low[MAX_SOURCES][32];
+    size_t low_len[MAX_SOURCES];
+    int low_src[MAX_SOURCES]; /* found written in lower case */
+    int n = 0;
+    tok *t = c->t;
+    for (size_t i = 0; i < c->nt && n < MAX_SOURCES; i++) {
+        if (t[i].lab != DEID_NAME || t[i].nletters < 3 || (t[i].f & (F_STOP | F_TITLE | F_PARTICLE)) ||
+            t[i].shape == SH_INITIAL || t[i].shape == SH_NUM || t[i].shape == SH_ALNUM)
+            continue;
+        /* only names found with evidence beyond the word itself: part of a longer name ("Brad L
+           Key"), or a listed name; a lone unknown word taken for a name ("Enteral formula") is
+           too weak to spread */
+        int in_name = (i > 0 && t[i - 1].lab == DEID_NAME && gap_info(c, i).len <= 2 && !gap_info(c, i).nl) ||
+                      (i + 1 < c->nt && t[i + 1].lab == DEID_NAME && gap_info(c, i + 1).len <= 2 &&
+                       !gap_info(c, i + 1).nl);
+        if (!in_name && !(t[i].known >= 0) && !((t[i].f & F_NAMES) && !(t[i].f & F_AMBIG))) continue;
+        size_t ll = name_key(c, &t[i], low[n], sizeof low[n]);
+        if (ll == (size_t)-1 || ll < 3) continue;
+        int dup = 0;
+        for (int q = 0; q < n && !dup; q++) dup = low_len[q] == ll && !memcmp(low[q], low[n], ll);
+        if (dup) continue;
+        low_src[n] = t[i].shape0 == SH_LOWER;
+        low_len[n++] = ll;
+    }
+    if (!n) return;
+    char buf[32];
+    for (size_t i = 0; i < c->nt; i++) {
+        tok *w = &t[i];
+        if (w->lab >= 0 || w->cov || w->nletters < 3) continue;
+        size_t wl = w->e - w->s;
+        int cand = 0;
+        for (int q = 0; q < n && !cand; q++) cand = low_len[q] == wl || low_len[q] + 2 == wl || low_len[q] + 4 == wl;
+        if (!cand) continue;
+        size_t ll = name_key(c, w, buf, sizeof buf);
+        if (ll == (size_t)-1) continue;
+        int hit = 0, src_lower = 0;
+        for (int q = 0; q < n && !hit; q++) {
+            hit = low_len[q] == ll && !memcmp(low[q], buf, ll);
+            src_lower = hit && low_src[q];
+        }
+        if (!hit) continue;
+        int capital = (w->shape == SH_CAP || w->shape == SH_UPPER) && !w->sent;
+        int plain_name = (w->f & F_NAMES) && !(w->f & F_AMBIG);
+        if ((w->f & (F_STOP | F_TITLE)) || (!capital && !plain_name && !w->oov)) continue;
+        if (w->shape == SH_LOWER && !plain_name && !(w->oov && src_lower)) continue;
+        if (drug_like(c, i)) continue;
+        w->lab = DEID_NAME;
+    }
+}
+
 static void emit_labels(ctx *c) {
     tok *t = c->t;
     size_t i = 0;
@@ -1455,6 +1805,7 @@ int deid_find(const deid_text_rules *r, const char *text, size_t len, const deid
     if (!c.t) return cf_fail(err, CF_EINTERNAL, "out of memory for %zu bytes of text", len);
     tokenize(&c);
     match_phrases(&c);
+    truecase(&c);
     int rc = run_patterns(&c, err);
     if (rc) goto done;
     match_known_digits(&c);
@@ -1464,12 +1815,16 @@ int deid_find(const deid_text_rules *r, const char *text, size_t len, const deid
         if (c.t[i].known >= 0 && !c.t[i].cov) c.t[i].lab = c.t[i].known;
     find_addresses(&c);
     find_runs(&c);
+    speaker_labels(&c);
     lower_names(&c);
     ampersand_firms(&c);
+    surname_firms(&c);
+    title_case_firms(&c);
     coordinate(&c);
     line_blocks(&c);
     place_regions(&c);
     place_postcodes(&c);
+    propagate_names(&c);
     emit_labels(&c);
     if (c.spans.oom) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");

