@@ -19,16 +19,10 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 THREADS=${THREADS:-2}
 OUT=${BUILD:-build-bench}
-mkdir -p "$OUT"
+. bench/lib.sh
 
-cc -std=c11 -O2 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE -Isrc -pthread -fopenmp \
-   -o "$OUT/sample_bench" bench/sample_bench.c src/model/gpt.c src/model/gpt_kernels.c \
-   src/model/gpt_sample.c src/util/err.c src/util/atomic_file.c -lopenblas -lz -lm -lpthread
-
-if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-  echo "sample_bench: PyTorch is missing; install Debian's python3-torch (apt-get install -y python3-torch)" >&2
-  exit 1
-fi
+bench_build_model sample_bench
+bench_need_torch sample_bench
 
 torch_args=()
 args=("$@")
@@ -40,8 +34,7 @@ done
 model_args=()
 [ -n "${MODEL:-}" ] && model_args=(--model "$MODEL")
 
-cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
-echo "machine: $(nproc) CPUs, $cpu, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_machine
 echo "model: ${MODEL:-random weights} $* (defaults: 4 layers, d_model 256, 4 heads, context 256, vocab 4096;" \
      "20 rollouts x 128 new tokens after a 128-token prompt), $THREADS threads, $ROUNDS rounds"
 
@@ -53,23 +46,4 @@ for r in $(seq 1 "$ROUNDS"); do
   nice /usr/bin/python3 bench/sample_bench_torch.py "$weights" --threads "$THREADS" "${torch_args[@]}" | tee -a "$log"
 done
 
-awk '
-  function field(name,   i, kv) {
-    for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == name) return kv[2] + 0 }
-    return 0
-  }
-  function median(a, n,   i, j, t) {
-    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-  }
-  $1 == "clinfm" || $1 == "torch" {
-    s = $1; n[s]++; tps[s, n[s]] = field("tokens_per_s")
-    if (tps[s, n[s]] > best[s]) best[s] = tps[s, n[s]]
-  }
-  END {
-    if (!n["clinfm"] || !n["torch"]) { print "sample_bench: a side produced no result"; exit 1 }
-    for (s in n) { for (i = 1; i <= n[s]; i++) v[i] = tps[s, i]; med[s] = median(v, n[s]) }
-    printf "clinfm: best %.0f generated tokens/s, median %.0f\n", best["clinfm"], med["clinfm"]
-    printf "torch:  best %.0f generated tokens/s, median %.0f\n", best["torch"], med["torch"]
-    printf "ratio clinfm/torch: %.2fx best, %.2fx median\n", best["clinfm"] / best["torch"], med["clinfm"] / med["torch"]
-  }' "$log"
+bench_summary sample_bench "generated tokens/s" 0 "$log"

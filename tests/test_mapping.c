@@ -127,6 +127,37 @@ static const got_event *find(const got_event *ev, size_t n, int64_t subject, con
     return NULL;
 }
 
+/* One ingest of a mapping that must succeed (strict off), with what it produced. */
+typedef struct {
+    ingest_report rep;
+    got_event *ev;
+    size_t n;
+    cf_err err;
+} ingested;
+
+static int ingest_ok(const char *map_text, ingested *g) {
+    memset(g, 0, sizeof *g);
+    int rc = ingest(map_text, &g->rep, 0, &g->ev, &g->n, &g->err);
+    if (rc) fprintf(stderr, "%s\n", g->err.msg);
+    return rc == CF_OK;
+}
+
+static void ingested_free(ingested *g) {
+    free(g->ev);
+    ingest_report_free(&g->rep);
+}
+
+/* An ingest that must stop with CF_EINPUT and a message containing expect (and also2 when
+ * given). */
+static void check_ingest_fails(const char *map_text, int strict, const char *expect, const char *also2) {
+    ingested g;
+    memset(&g, 0, sizeof g);
+    CHECK(ingest(map_text, &g.rep, strict, &g.ev, &g.n, &g.err) == CF_EINPUT);
+    CHECK_CONTAINS(g.err.msg, expect);
+    if (also2) CHECK_CONTAINS(g.err.msg, also2);
+    ingested_free(&g);
+}
+
 static int64_t t_of(const char *iso) {
     int64_t t;
     return time_parse_iso(iso, strlen(iso), &t, NULL) ? -1 : t;
@@ -148,33 +179,27 @@ static void test_templates_and_filters(void) {
         "[event people/name]\ncode = NAME//{name|trim|lower}\nempty = NONE\n"
         "[event people/unit]\ncode = UNIT//{unit|map:units}\nempty = NONE\ntime = {day}\n"
         "[event people/plus]\ncode = Y{year|plus:1}\n";
-    ingest_report rep;
-    got_event *ev = NULL;
-    size_t n = 0;
-    cf_err err = {0};
-    int rc = ingest(map, &rep, 0, &ev, &n, &err);
-    if (rc) fprintf(stderr, "%s\n", err.msg);
-    REQUIRE(rc == CF_OK);
-    CHECK_EQ_INT(n, 14);
-    CHECK(find(ev, n, 1, "SEX//F") && find(ev, n, 2, "SEX//M"));
-    const got_event *b = find(ev, n, 1, "MEDS_BIRTH");
+    ingested g;
+    REQUIRE(ingest_ok(map, &g));
+    CHECK_EQ_INT(g.n, 14);
+    CHECK(find(g.ev, g.n, 1, "SEX//F") && find(g.ev, g.n, 2, "SEX//M"));
+    const got_event *b = find(g.ev, g.n, 1, "MEDS_BIRTH");
     CHECK(b && b->time == t_of("2060-01-01"));
-    b = find(ev, n, 2, "MEDS_BIRTH");
+    b = find(g.ev, g.n, 2, "MEDS_BIRTH");
     CHECK(b && b->time == t_of("2060-01-01"));
-    const got_event *s = find(ev, n, 1, "BP//SYS//UNK"); /* empty unit -> UNK */
+    const got_event *s = find(g.ev, g.n, 1, "BP//SYS//UNK"); /* empty unit -> UNK */
     CHECK(s && s->numeric == 120.0f && s->time == t_of("2100-05-01T10:00:00"));
-    s = find(ev, n, 2, "BP//SYS//mg");
+    s = find(g.ev, g.n, 2, "BP//SYS//mg");
     CHECK(s && s->time == t_of("2150-02-03")); /* empty 'when' falls back to 'day' */
-    const got_event *d = find(ev, n, 2, "BP//DIA");
+    const got_event *d = find(g.ev, g.n, 2, "BP//DIA");
     CHECK(d && d->numeric == 85.0f);
-    CHECK(find(ev, n, 1, "NAME//ann") != NULL);
-    CHECK(find(ev, n, 2, "UNIT//milligram") != NULL);
-    CHECK(find(ev, n, 1, "UNIT//NONE") != NULL); /* map miss -> empty -> 'empty' value */
-    CHECK(find(ev, n, 1, "Y2101") != NULL);
-    CHECK(find(ev, n, 1, "SEX//F")->time == TIME_NULL);
-    CHECK_EQ_INT(ingest_report_total_rejected(&rep), 0);
-    free(ev);
-    ingest_report_free(&rep);
+    CHECK(find(g.ev, g.n, 1, "NAME//ann") != NULL);
+    CHECK(find(g.ev, g.n, 2, "UNIT//milligram") != NULL);
+    CHECK(find(g.ev, g.n, 1, "UNIT//NONE") != NULL); /* map miss -> empty -> 'empty' value */
+    CHECK(find(g.ev, g.n, 1, "Y2101") != NULL);
+    CHECK(find(g.ev, g.n, 1, "SEX//F")->time == TIME_NULL);
+    CHECK_EQ_INT(ingest_report_total_rejected(&g.rep), 0);
+    ingested_free(&g);
 }
 
 static void test_rows_accounted(void) {
@@ -196,27 +221,22 @@ static void test_rows_accounted(void) {
         "[table labs]\nfile = labs.csv\nsubject = sid\njoin = adm on adm\n"
         "[event labs/lab]\nwhere = item != SKIP\ncode = LAB//{item}\ntime = {t}\nnumeric = {val}\n"
         "[event labs/discharge_seen]\nwhere = item != SKIP\ncode = SEEN\ntime = {adm.disch}\n";
-    ingest_report rep;
-    got_event *ev = NULL;
-    size_t n = 0;
-    cf_err err = {0};
-    int rc = ingest(map, &rep, 0, &ev, &n, &err);
-    if (rc) fprintf(stderr, "%s\n", err.msg);
-    REQUIRE(rc == CF_OK);
-    REQUIRE_EQ_INT(rep.n_src, 1);
-    ingest_source_stats *st = &rep.src[0];
+    ingested g;
+    REQUIRE(ingest_ok(map, &g));
+    REQUIRE_EQ_INT(g.rep.n_src, 1);
+    ingest_source_stats *st = &g.rep.src[0];
     CHECK_EQ_INT(st->rows, 8);
     CHECK_EQ_INT(st->rows_with_events, 2);
     CHECK_EQ_INT(st->rows_filtered, 1);
     CHECK_EQ_INT(st->rows_rejected, 5);
     CHECK_EQ_INT(st->rows, st->rows_with_events + st->rows_filtered + st->rows_rejected);
     CHECK_EQ_INT(st->events, 4);
-    CHECK_EQ_INT(n, 4);
-    CHECK_EQ_INT(ingest_report_total_rejected(&rep), 5);
+    CHECK_EQ_INT(g.n, 4);
+    CHECK_EQ_INT(ingest_report_total_rejected(&g.rep), 5);
     /* Each reason is its own line in the report, with file:line examples and no values. */
     int seen_time = 0, seen_subject = 0, seen_fields = 0, seen_number = 0, seen_join = 0;
-    for (size_t i = 0; i < rep.n_rej; i++) {
-        const char *r = rep.rej[i].reason, *ex = rep.rej[i].examples[0];
+    for (size_t i = 0; i < g.rep.n_rej; i++) {
+        const char *r = g.rep.rej[i].reason, *ex = g.rep.rej[i].examples[0];
         if (strstr(r, "time '{t}' is not a valid")) seen_time = strstr(ex, "labs.csv:3") != NULL;
         if (strstr(r, "subject id is not an integer")) seen_subject = strstr(ex, "labs.csv:4") != NULL;
         if (strstr(r, "number of fields")) seen_fields = strstr(ex, "labs.csv:5") != NULL;
@@ -225,19 +245,14 @@ static void test_rows_accounted(void) {
         CHECK(strstr(r, "four") == NULL && strstr(r, "not-a-time") == NULL && strstr(r, "x1") == NULL);
     }
     CHECK(seen_time && seen_subject && seen_fields && seen_number && seen_join);
-    const got_event *e = find(ev, n, 3, "LAB//A");
+    const got_event *e = find(g.ev, g.n, 3, "LAB//A");
     CHECK(e && e->numeric == 6.0f);
-    e = find(ev, n, 1, "SEEN");
+    e = find(g.ev, g.n, 1, "SEEN");
     CHECK(e && e->time == t_of("2100-01-05"));
-    free(ev);
-    ingest_report_free(&rep);
+    ingested_free(&g);
 
     /* --strict: the first rejection is fatal and names file:line. */
-    rc = ingest(map, &rep, 1, &ev, &n, &err);
-    CHECK(rc == CF_EINPUT);
-    CHECK_CONTAINS(err.msg, "labs.csv:3");
-    CHECK_CONTAINS(err.msg, "--strict");
-    ingest_report_free(&rep);
+    check_ingest_fails(map, 1, "labs.csv:3", "--strict");
 }
 
 static void test_numeric_invalid_and_text(void) {
@@ -246,24 +261,20 @@ static void test_numeric_invalid_and_text(void) {
         "[table obs]\nfile = obs.csv\nsubject = sid\n"
         "[event obs/o]\ncode = O\ntime = {t}\nnumeric = {v}\nnumeric_invalid = text\n"
         "[event obs/p]\ncode = P\ntime = {t}\nnumeric = {v}\ntext = {v}\ntext_if_no_numeric = yes\nnumeric_invalid = ignore\n";
-    ingest_report rep;
-    got_event *ev = NULL;
-    size_t n = 0;
-    cf_err err = {0};
-    REQUIRE(ingest(map, &rep, 0, &ev, &n, &err) == CF_OK);
-    CHECK_EQ_INT(n, 6);
+    ingested g;
+    REQUIRE(ingest_ok(map, &g));
+    CHECK_EQ_INT(g.n, 6);
     int pos_text = 0, num12 = 0, empty_none = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!strcmp(ev[i].code, "O") && !strcmp(ev[i].text, "POS") && isnan(ev[i].numeric)) pos_text++;
-        if (!strcmp(ev[i].code, "P") && !strcmp(ev[i].text, "POS")) pos_text++;
-        if (ev[i].numeric == 12.0f && ev[i].text[0] == '\0') num12++;
-        if (ev[i].time == t_of("2100-01-03") && isnan(ev[i].numeric) && !ev[i].text[0]) empty_none++;
+    for (size_t i = 0; i < g.n; i++) {
+        if (!strcmp(g.ev[i].code, "O") && !strcmp(g.ev[i].text, "POS") && isnan(g.ev[i].numeric)) pos_text++;
+        if (!strcmp(g.ev[i].code, "P") && !strcmp(g.ev[i].text, "POS")) pos_text++;
+        if (g.ev[i].numeric == 12.0f && g.ev[i].text[0] == '\0') num12++;
+        if (g.ev[i].time == t_of("2100-01-03") && isnan(g.ev[i].numeric) && !g.ev[i].text[0]) empty_none++;
     }
     CHECK_EQ_INT(pos_text, 2);
     CHECK_EQ_INT(num12, 2);
     CHECK_EQ_INT(empty_none, 2);
-    free(ev);
-    ingest_report_free(&rep);
+    ingested_free(&g);
 }
 
 static void test_string_subjects_and_conditions(void) {
@@ -274,47 +285,30 @@ static void test_string_subjects_and_conditions(void) {
         "[table p]\nfile = p.csv\nsubject = mrn\nsubject_type = string\n"
         "[event p/in]\nwhere = code in allowed\nwhere = kind in (x, z)\ncode = IN//{code|map:allowed}\n"
         "[event p/out]\nwhere = code not in allowed\nwhere = kind not in (x)\ncode = OUT//{code}\n";
-    ingest_report rep;
-    got_event *ev = NULL;
-    size_t n = 0;
-    cf_err err = {0};
-    REQUIRE(ingest(map, &rep, 0, &ev, &n, &err) == CF_OK);
-    CHECK_EQ_INT(n, 3);
-    CHECK_EQ_INT(rep.src[0].rows_rejected, 1); /* empty subject */
+    ingested g;
+    REQUIRE(ingest_ok(map, &g));
+    CHECK_EQ_INT(g.n, 3);
+    CHECK_EQ_INT(g.rep.src[0].rows_rejected, 1); /* empty subject */
     int64_t a = -1, b = -1;
-    for (size_t i = 0; i < n; i++) {
-        if (!strcmp(ev[i].code, "IN//one") || !strcmp(ev[i].code, "IN//three")) {
-            if (a >= 0) CHECK(a == ev[i].subject); /* both A-1 rows: one subject */
-            a = ev[i].subject;
+    for (size_t i = 0; i < g.n; i++) {
+        if (!strcmp(g.ev[i].code, "IN//one") || !strcmp(g.ev[i].code, "IN//three")) {
+            if (a >= 0) CHECK(a == g.ev[i].subject); /* both A-1 rows: one subject */
+            a = g.ev[i].subject;
         }
-        if (!strcmp(ev[i].code, "OUT//2")) b = ev[i].subject;
+        if (!strcmp(g.ev[i].code, "OUT//2")) b = g.ev[i].subject;
     }
     CHECK(a > 0 && b > 0 && a != b);
-    free(ev);
-    ingest_report_free(&rep);
+    ingested_free(&g);
 }
 
 static void test_missing_column_is_fatal(void) {
     write_text("q.csv", "sid,t\n1,2100-01-01\n");
-    mapping m;
-    cf_err err = {0};
-    ingest_report rep;
-    got_event *ev = NULL;
-    size_t n = 0;
-    (void)m;
-    int rc = ingest("[table q]\nfile = q.csv\nsubject = sid\n[event q/e]\ncode = {nope}\ntime = {t}\n", &rep, 0, &ev, &n, &err);
-    CHECK(rc == CF_EINPUT);
-    CHECK_CONTAINS(err.msg, "column 'nope' is not in the header of");
-    CHECK_CONTAINS(err.msg, "m.map:5");
-    ingest_report_free(&rep);
-    rc = ingest("[table q]\nfile = missing.csv\nsubject = sid\n[event q/e]\ncode = X\n", &rep, 0, &ev, &n, &err);
-    CHECK(rc == CF_EINPUT);
-    CHECK_CONTAINS(err.msg, "missing.csv");
-    ingest_report_free(&rep);
-    rc = ingest("[table q]\nfile = q.csv\nsubject = who\n[event q/e]\ncode = X\n", &rep, 0, &ev, &n, &err);
-    CHECK(rc == CF_EINPUT);
-    CHECK_CONTAINS(err.msg, "subject column 'who'");
-    ingest_report_free(&rep);
+    check_ingest_fails("[table q]\nfile = q.csv\nsubject = sid\n[event q/e]\ncode = {nope}\ntime = {t}\n", 0,
+                       "column 'nope' is not in the header of", "m.map:5");
+    check_ingest_fails("[table q]\nfile = missing.csv\nsubject = sid\n[event q/e]\ncode = X\n", 0, "missing.csv",
+                       NULL);
+    check_ingest_fails("[table q]\nfile = q.csv\nsubject = who\n[event q/e]\ncode = X\n", 0,
+                       "subject column 'who'", NULL);
 }
 
 static void test_aliases_optional_joins_and_dictionary_filters(void) {
@@ -329,33 +323,25 @@ static void test_aliases_optional_joins_and_dictionary_filters(void) {
         "join = concept on item\njoin_optional = concept as unit on unit\njoin_optional = absent on item\n"
         "[event m/e]\nwhere = item in concept\ncode = {concept.code}//{unit.code}\nnumeric = {v}\n"
         "[event m/x]\nwhere = item not in concept\ncode = RAW//{item}//{absent.v}\n";
-    ingest_report rep;
-    got_event *ev = NULL;
-    size_t n = 0;
-    cf_err err = {0};
-    int rc = ingest(map, &rep, 0, &ev, &n, &err);
-    if (rc) fprintf(stderr, "%s\n", err.msg);
-    REQUIRE(rc == CF_OK);
-    CHECK_EQ_INT(n, 3);
-    const got_event *e = find(ev, n, 1, "GLU//mg/dL");
+    ingested g;
+    REQUIRE(ingest_ok(map, &g));
+    CHECK_EQ_INT(g.n, 3);
+    const got_event *e = find(g.ev, g.n, 1, "GLU//mg/dL");
     CHECK(e && e->numeric == 5.0f);
-    e = find(ev, n, 1, "GLU//UNK"); /* unit 0 is filtered out of the dictionary: a miss */
+    e = find(g.ev, g.n, 1, "GLU//UNK"); /* unit 0 is filtered out of the dictionary: a miss */
     CHECK(e && e->numeric == 6.0f);
-    CHECK(find(ev, n, 1, "RAW//999//UNK") != NULL);
-    CHECK_EQ_INT(ingest_report_total_rejected(&rep), 0);
-    free(ev);
-    ingest_report_free(&rep);
+    CHECK(find(g.ev, g.n, 1, "RAW//999//UNK") != NULL);
+    CHECK_EQ_INT(ingest_report_total_rejected(&g.rep), 0);
+    ingested_free(&g);
     /* Joining the same dictionary twice without an alias is a mapping error. */
     mapping m;
+    cf_err err;
     CHECK(load("[dictionary c]\nfile=a\nkey=k\nvalue=v\n[table t]\nfile=a\nsubject=id\njoin = c on x\njoin = c on y\n"
                "[event t/e]\ncode=X\n", &m, &err) == CF_EINPUT);
     CHECK_CONTAINS(err.msg, "joined twice");
     /* A mandatory dictionary file that is missing is an error naming it. */
-    rc = ingest("[dictionary c]\nfile = gone.csv\nkey = k\nvalue = v\n[table m]\nfile = M.csv\nsubject = PID\n"
-                "join = c on ITEM\n[event m/e]\ncode = {c.v}\n", &rep, 0, &ev, &n, &err);
-    CHECK(rc == CF_EINPUT);
-    CHECK_CONTAINS(err.msg, "gone.csv");
-    ingest_report_free(&rep);
+    check_ingest_fails("[dictionary c]\nfile = gone.csv\nkey = k\nvalue = v\n[table m]\nfile = M.csv\nsubject = PID\n"
+                       "join = c on ITEM\n[event m/e]\ncode = {c.v}\n", 0, "gone.csv", NULL);
 }
 
 static void test_time_parsing(void) {

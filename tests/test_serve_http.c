@@ -217,6 +217,33 @@ static char *hook_body(const char *hook, int with_prefetch, int with_encounter) 
     return s;
 }
 
+/* POSTs a hook_body(hook, with_prefetch, with_encounter) request to the service at path with a
+ * fresh JWT signed by k for that service's audience. */
+static tu_resp post_hook(EVP_PKEY *k, const char *alg, const char *path, const char *hook,
+                         int with_prefetch, int with_encounter) {
+    char aud[256];
+    snprintf(aud, sizeof aud, BASE "%s", path);
+    char *tok = jwt_for(k, alg, aud, 120, NULL);
+    char *body = hook_body(hook, with_prefetch, with_encounter);
+    tu_resp r = call(S.port, "POST", path, tok, body);
+    free(tok);
+    free(body);
+    return r;
+}
+
+/* The status of a POST of body to path by the clinician key. */
+static int post_status(const char *path, const char *body) {
+    tu_resp r = call(S.port, "POST", path, KEY_CLIN, body);
+    int status = r.status;
+    tu_resp_free(&r);
+    return status;
+}
+
+/* A string field of the first card of a cards array. */
+static const char *card0_str(const cJSON *cards, const char *field) {
+    return cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(cards, 0), field));
+}
+
 static cJSON *body_json(const tu_resp *r) { return r->body ? cJSON_Parse(r->body) : NULL; }
 
 static const char *err_code(const tu_resp *r) {
@@ -302,9 +329,8 @@ static void check_card(const cJSON *card, double want_risk) {
 }
 
 static void test_patient_view_prefetch_and_store(void) {
-    char *tok = jwt_for(EC, "ES384", BASE "/cds-services/clinfm-patient-view", 120, NULL);
-    char *body = hook_body("patient-view", 1, 0);
-    tu_resp r = call(S.port, "POST", "/cds-services/clinfm-patient-view", tok, body);
+    const char *pv = "/cds-services/clinfm-patient-view";
+    tu_resp r = post_hook(EC, "ES384", pv, "patient-view", 1, 0);
     REQUIRE_EQ_INT(r.status, 200);
     cJSON *j = body_json(&r);
     const cJSON *cards = cJSON_GetObjectItem(j, "cards");
@@ -312,70 +338,50 @@ static void test_patient_view_prefetch_and_store(void) {
     double risk = direct_risk("mortality_1y");
     CHECK(risk > 0 && risk < 1);
     check_card(cJSON_GetArrayItem(cards, 0), risk);
-    snprintf(CARD_UUID, sizeof CARD_UUID, "%s",
-             cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(cards, 0), "uuid")));
+    snprintf(CARD_UUID, sizeof CARD_UUID, "%s", card0_str(cards, "uuid"));
     CHECK_EQ_INT(strlen(CARD_UUID), 36);
-    char *summary1 = strdup(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(cards, 0), "summary")));
+    char *summary1 = strdup(card0_str(cards, "summary"));
     cJSON_Delete(j);
     tu_resp_free(&r);
-    free(tok);
-    free(body);
     /* no prefetch: the same patient from the store gives the same card */
-    tok = jwt_for(EC, "ES384", BASE "/cds-services/clinfm-patient-view", 120, NULL);
-    body = hook_body("patient-view", 0, 0);
-    r = call(S.port, "POST", "/cds-services/clinfm-patient-view", tok, body);
+    r = post_hook(EC, "ES384", pv, "patient-view", 0, 0);
     REQUIRE_EQ_INT(r.status, 200);
     j = body_json(&r);
     cards = cJSON_GetObjectItem(j, "cards");
     REQUIRE_EQ_INT(cJSON_GetArraySize(cards), 1);
-    CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(cards, 0), "summary")),
-                 summary1);
+    CHECK_EQ_STR(card0_str(cards, "summary"), summary1);
     cJSON_Delete(j);
     tu_resp_free(&r);
-    free(tok);
-    free(body);
     free(summary1);
     /* an unknown patient without prefetch: no advice, not an error */
     char save[128];
     snprintf(save, sizeof save, "%s", PID);
     snprintf(PID, sizeof PID, "unknown-patient-1");
-    tok = jwt_for(EC, "ES384", BASE "/cds-services/clinfm-patient-view", 120, NULL);
-    body = hook_body("patient-view", 0, 0);
-    r = call(S.port, "POST", "/cds-services/clinfm-patient-view", tok, body);
+    r = post_hook(EC, "ES384", pv, "patient-view", 0, 0);
     CHECK_EQ_INT(r.status, 200);
     CHECK_CONTAINS(r.body, "\"cards\":[]");
     tu_resp_free(&r);
-    free(tok);
-    free(body);
     snprintf(PID, sizeof PID, "%s", save);
 }
 
 static void test_discharge(void) {
-    char *tok = jwt_for(RSA_KEY, "RS384", BASE "/cds-services/clinfm-discharge", 120, NULL);
-    char *body = hook_body("encounter-discharge", 1, 1);
-    tu_resp r = call(S.port, "POST", "/cds-services/clinfm-discharge", tok, body);
+    const char *dc = "/cds-services/clinfm-discharge";
+    tu_resp r = post_hook(RSA_KEY, "RS384", dc, "encounter-discharge", 1, 1);
     REQUIRE_EQ_INT(r.status, 200);
     cJSON *j = body_json(&r);
     const cJSON *cards = cJSON_GetObjectItem(j, "cards");
     REQUIRE_EQ_INT(cJSON_GetArraySize(cards), 1);
     check_card(cJSON_GetArrayItem(cards, 0), direct_risk("readmission_30d"));
-    CHECK_CONTAINS(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(cards, 0), "summary")),
-                   "30-day readmission");
+    CHECK_CONTAINS(card0_str(cards, "summary"), "30-day readmission");
     cJSON_Delete(j);
     tu_resp_free(&r);
-    free(tok);
-    free(body);
     /* encounter-discharge needs encounterId; the hook name must match the service */
-    tok = jwt_for(RSA_KEY, "RS384", BASE "/cds-services/clinfm-discharge", 120, NULL);
-    body = hook_body("encounter-discharge", 1, 0);
-    r = call(S.port, "POST", "/cds-services/clinfm-discharge", tok, body);
+    r = post_hook(RSA_KEY, "RS384", dc, "encounter-discharge", 1, 0);
     CHECK_EQ_INT(r.status, 400);
     CHECK_CONTAINS(r.body, "encounterId");
     tu_resp_free(&r);
-    free(tok);
-    free(body);
-    body = hook_body("patient-view", 0, 1);
-    r = call(S.port, "POST", "/cds-services/clinfm-discharge", KEY_CLIN, body);
+    char *body = hook_body("patient-view", 0, 1);
+    r = call(S.port, "POST", dc, KEY_CLIN, body);
     CHECK_EQ_INT(r.status, 400);
     CHECK_EQ_STR(err_code(&r), "bad_request");
     tu_resp_free(&r);
@@ -399,30 +405,22 @@ static void test_feedback(void) {
              "\"reason\":{\"system\":\"urn:clinfm:override-reason\",\"code\":\"not-relevant\"},"
              "\"userComment\":\"seen by cardiology\"},\"outcomeTimestamp\":\"2026-11-22T10:01:00Z\"}]}",
              CARD_UUID);
-    r = call(S.port, "POST", "/cds-services/clinfm-patient-view/feedback", KEY_CLIN, body);
-    CHECK_EQ_INT(r.status, 200);
-    tu_resp_free(&r);
+    CHECK_EQ_INT(post_status("/cds-services/clinfm-patient-view/feedback", body), 200);
     /* a reason that is not one of the card's override reasons */
     snprintf(body, sizeof body,
              "{\"feedback\":[{\"card\":\"%s\",\"outcome\":\"overridden\",\"overrideReason\":{"
              "\"reason\":{\"code\":\"because\"}},\"outcomeTimestamp\":\"2026-11-22T10:01:00Z\"}]}",
              CARD_UUID);
-    r = call(S.port, "POST", "/cds-services/clinfm-patient-view/feedback", KEY_CLIN, body);
-    CHECK_EQ_INT(r.status, 400);
-    tu_resp_free(&r);
+    CHECK_EQ_INT(post_status("/cds-services/clinfm-patient-view/feedback", body), 400);
     /* a card this service never issued, and one issued by the other service */
     snprintf(body, sizeof body,
              "{\"feedback\":[{\"card\":\"00000000-0000-4000-8000-000000000000\",\"outcome\":"
              "\"accepted\",\"outcomeTimestamp\":\"2026-11-22T10:01:00Z\"}]}");
-    r = call(S.port, "POST", "/cds-services/clinfm-patient-view/feedback", KEY_CLIN, body);
-    CHECK_EQ_INT(r.status, 404);
-    tu_resp_free(&r);
+    CHECK_EQ_INT(post_status("/cds-services/clinfm-patient-view/feedback", body), 404);
     snprintf(body, sizeof body,
              "{\"feedback\":[{\"card\":\"%s\",\"outcome\":\"accepted\",\"outcomeTimestamp\":"
              "\"2026-11-22T10:00:00Z\"}]}", CARD_UUID);
-    r = call(S.port, "POST", "/cds-services/clinfm-discharge/feedback", KEY_CLIN, body);
-    CHECK_EQ_INT(r.status, 404);
-    tu_resp_free(&r);
+    CHECK_EQ_INT(post_status("/cds-services/clinfm-discharge/feedback", body), 404);
     /* the export joins feedback with the card */
     char *out = NULL;
     size_t len = 0;

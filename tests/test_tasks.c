@@ -81,17 +81,14 @@ static uint64_t excluded(const task_labels *l, const char *reason_prefix) {
     return UINT64_MAX;
 }
 
-static int label_file(const char *task, const char *store_path, task_labels *l, store *s, task_def *t) {
+/* Labels store_path with the task t, already loaded (freed here on failure), with seed. */
+static int label_loaded(task_def *t, const char *store_path, uint64_t seed, task_labels *l, store *s) {
     cf_err err = {0};
-    if (task_load(t, task, &err)) {
-        fprintf(stderr, "task: %s\n", err.msg);
-        return -1;
-    }
     if (store_open(s, store_path, &err)) {
         task_free(t);
         return -1;
     }
-    task_label_options o = {.seed = 1};
+    task_label_options o = {.seed = seed};
     split_config_default(&o.split);
     if (task_label(t, s, &o, l, &err)) {
         fprintf(stderr, "label: %s\n", err.msg);
@@ -100,6 +97,17 @@ static int label_file(const char *task, const char *store_path, task_labels *l, 
         return -1;
     }
     return 0;
+}
+
+/* Labels store_path (NULL: making the store failed) with the shipped task file task_name. */
+static int label_file(const char *task_name, const char *store_path, task_labels *l, store *s, task_def *t) {
+    cf_err err = {0};
+    if (!store_path) return -1;
+    if (task_load(t, task_file(task_name), &err)) {
+        fprintf(stderr, "task: %s\n", err.msg);
+        return -1;
+    }
+    return label_loaded(t, store_path, 1, l, s);
 }
 static void unlabel(task_labels *l, store *s, task_def *t) {
     task_labels_free(l);
@@ -240,13 +248,11 @@ static void test_parse_errors(void) {
 }
 
 static void test_mortality(void) {
-    const char *sp = make_mimic();
-    REQUIRE(sp);
     task_labels l;
     store s;
     task_def t;
     REQUIRE(T0 == at(2020, 1, 1, 10));
-    REQUIRE(label_file(task_file("in_hospital_mortality.task"), sp, &l, &s, &t) == 0);
+    REQUIRE(label_file("in_hospital_mortality.task", make_mimic(), &l, &s, &t) == 0);
     const label_row *r;
     /* subject 1: both stays, alive */
     REQUIRE((r = find_row(&l, 1, T0 + 24 * H)) != NULL);
@@ -313,7 +319,7 @@ static void test_readmission_and_stay(void) {
     task_labels l;
     store s;
     task_def t;
-    REQUIRE(label_file(task_file("readmission_30d.task"), sp, &l, &s, &t) == 0);
+    REQUIRE(label_file("readmission_30d.task", sp, &l, &s, &t) == 0);
     const label_row *r;
     REQUIRE((r = find_row(&l, 1, T0 + 5 * D)) != NULL); /* back after 15 days */
     CHECK_EQ_INT(r->label, 1);
@@ -334,7 +340,7 @@ static void test_readmission_and_stay(void) {
     CHECK_EQ_INT(r->label, 0);
     unlabel(&l, &s, &t);
 
-    REQUIRE(label_file(task_file("long_stay_7d.task"), sp, &l, &s, &t) == 0);
+    REQUIRE(label_file("long_stay_7d.task", sp, &l, &s, &t) == 0);
     REQUIRE((r = find_row(&l, 1, T0 + 24 * H)) != NULL); /* 5 days */
     CHECK_EQ_INT(r->label, 0);
     REQUIRE((r = find_row(&l, 1, T0 + 21 * D)) != NULL); /* 10 days */
@@ -352,18 +358,7 @@ static int label_text(const char *text, const char *store_path, task_labels *l, 
         fprintf(stderr, "parse: %s\n", err.msg);
         return -1;
     }
-    if (store_open(s, store_path, &err)) {
-        task_free(t);
-        return -1;
-    }
-    task_label_options o = {.seed = 7};
-    split_config_default(&o.split);
-    if (task_label(t, s, &o, l, &err)) {
-        store_close(s);
-        task_free(t);
-        return -1;
-    }
-    return 0;
+    return label_loaded(t, store_path, 7, l, s);
 }
 
 static void test_pairing_and_gap(void) {
@@ -453,12 +448,10 @@ static const char *make_synthea(void) {
 }
 
 static void test_new_onset(void) {
-    const char *sp = make_synthea();
-    REQUIRE(sp);
     task_labels l;
     store s;
     task_def t;
-    REQUIRE(label_file(task_file("new_onset_t2d.task"), sp, &l, &s, &t) == 0);
+    REQUIRE(label_file("new_onset_t2d.task", make_synthea(), &l, &s, &t) == 0);
     const label_row *r;
     /* 10: 2010-01 (no diagnosis within a year: 0); 2010-06 is within a year of the row before
      * (not selected); 2011-03 (diagnosed 2011-05: 1); 2012-01 and 2013-01 (diagnosed already) */
@@ -498,7 +491,7 @@ static void history_features(const char *store_path, int64_t sid, int64_t pt, ch
     store s;
     task_def t;
     *n = 0;
-    if (label_file(task_file("in_hospital_mortality.task"), store_path, &l, &s, &t)) return;
+    if (label_file("in_hospital_mortality.task", store_path, &l, &s, &t)) return;
     const label_row *r = find_row(&l, sid, pt);
     if (r) {
         eval_featurizer f;
@@ -563,12 +556,10 @@ static void test_no_future_input(void) {
 }
 
 static void test_labels_csv(void) {
-    const char *sp = make_mimic();
-    REQUIRE(sp);
     task_labels l;
     store s;
     task_def t;
-    REQUIRE(label_file(task_file("readmission_30d.task"), sp, &l, &s, &t) == 0);
+    REQUIRE(label_file("readmission_30d.task", make_mimic(), &l, &s, &t) == 0);
     char *out = tmp_path("labels.csv");
     cf_err err = {0};
     REQUIRE(task_write_labels_csv(&l, out, -1, &err) == CF_OK);

@@ -13,7 +13,6 @@
 #include <cjson/cJSON.h>
 
 #include "eval/eval_internal.h"
-#include "util/atomic_file.h"
 
 static const char *const colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
                                      "#7f7f7f"};
@@ -29,12 +28,17 @@ static const char *const colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd",
 static double px(double x) { return ML + x * (PW - ML - MR); }
 static double py(double y) { return PH - MB - y * (PH - MT - MB); }
 
-static void plot_frame(eval_buf *b, const char *title, const char *xl, const char *yl, int diagonal) {
+/* The opening tag of a w x h plot named label (for screen readers). */
+static void svg_open(eval_buf *b, int w, int h, const char *label) {
     eb_fmt(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
               "role=\"img\" aria-label=\"",
-           PW, PH, PW, PH);
-    eb_html(b, title);
+           w, h, w, h);
+    eb_html(b, label);
     eb_str(b, "\">\n");
+}
+
+static void plot_frame(eval_buf *b, const char *title, const char *xl, const char *yl, int diagonal) {
+    svg_open(b, PW, PH, title);
     eb_fmt(b, "<text x=\"%d\" y=\"18\" class=\"pt\">", PW / 2);
     eb_html(b, title);
     eb_str(b, "</text>\n");
@@ -141,9 +145,7 @@ static void plot_subgroup(eval_buf *b, const eval_state *st, size_t g) {
     int H = top + (int)nv * rowh + 40;
     double x0 = 0.0, x1 = 1.0;
 #define SX(v) (left + ((v) - x0) / (x1 - x0) * (W - left - right))
-    eb_fmt(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" "
-              "aria-label=\"AUROC by subgroup\">\n",
-           W, H, W, H);
+    svg_open(b, W, H, "AUROC by subgroup");
     eb_fmt(b, "<text x=\"%d\" y=\"18\" class=\"pt\">AUROC by ", W / 2);
     eb_html(b, l->subgroup_names[g]);
     eb_str(b, " (held out, 95% interval)</text>\n");
@@ -194,19 +196,26 @@ static void mark(eval_buf *b, const eval_metrics *m, const eval_ci *c, int html)
     if (few(m) && !isnan(c->value)) eb_str(b, html ? " &dagger;" : " â ");
 }
 
+/* AUROC, AUPRC (marked when few), Brier and ECE, as HTML table cells' contents (the caller
+ * opens the first cell and closes the last) or Markdown ones. */
+static void metric_cells(eval_buf *b, const eval_metrics *m, int html) {
+    const char *sep = html ? "</td><td>" : " | ";
+    eb_ci(b, &m->auroc);
+    mark(b, m, &m->auroc, html);
+    eb_str(b, sep);
+    eb_ci(b, &m->auprc);
+    mark(b, m, &m->auprc, html);
+    eb_str(b, sep);
+    eb_ci(b, &m->brier);
+    eb_str(b, sep);
+    eb_ci(b, &m->ece);
+}
+
 static void metrics_row(eval_buf *b, const char *name, const eval_metrics *m, const eval_pred_result *r) {
     eb_str(b, "<tr><td>");
     eb_html(b, name);
     eb_str(b, "</td><td>");
-    eb_ci(b, &m->auroc);
-    mark(b, m, &m->auroc, 1);
-    eb_str(b, "</td><td>");
-    eb_ci(b, &m->auprc);
-    mark(b, m, &m->auprc, 1);
-    eb_str(b, "</td><td>");
-    eb_ci(b, &m->brier);
-    eb_str(b, "</td><td>");
-    eb_ci(b, &m->ece);
+    metric_cells(b, m, 1);
     eb_str(b, "</td>");
     if (r) {
         if (isnan(r->lat_median_ms)) eb_str(b, "<td>n/a</td>");
@@ -358,15 +367,7 @@ int eval_write_html(const eval_state *st, const char *path, cf_err *err) {
                 eb_str(&b, "<td>");
                 eb_html(&b, st->res[i].p->name);
                 eb_str(&b, "</td><td>");
-                eb_ci(&b, &m->auroc);
-                mark(&b, m, &m->auroc, 1);
-                eb_str(&b, "</td><td>");
-                eb_ci(&b, &m->auprc);
-                mark(&b, m, &m->auprc, 1);
-                eb_str(&b, "</td><td>");
-                eb_ci(&b, &m->brier);
-                eb_str(&b, "</td><td>");
-                eb_ci(&b, &m->ece);
+                metric_cells(&b, m, 1);
                 eb_str(&b, "</td></tr>\n");
             }
         eb_str(&b, "</table>\n");
@@ -390,13 +391,7 @@ int eval_write_html(const eval_state *st, const char *path, cf_err *err) {
     eb_str(&b, "<p class=\"advise\">These predictions advise; a clinician decides.</p>\n"
                "<p class=\"sub\">Files beside this report: metrics.json (every figure above), predictions.csv (each "
                "held-out prediction), MODEL_CARD.md.</p>\n</body></html>\n");
-    if (b.oom) {
-        free(b.b);
-        return cf_fail(err, CF_EINTERNAL, "out of memory");
-    }
-    int rc = atomic_write_file(path, b.b, b.n, err);
-    free(b.b);
-    return rc;
+    return task_buf_write_file(&b, path, err);
 }
 
 /* ---------------------------------------------------------------- MODEL_CARD.md */
@@ -458,15 +453,7 @@ int eval_write_model_card(const eval_state *st, const char *path, cf_err *err) {
     for (size_t i = 0; i < st->n_res; i++) {
         const eval_metrics *m = &st->res[i].overall;
         eb_fmt(&b, "| %s | ", st->res[i].p->name);
-        eb_ci(&b, &m->auroc);
-        mark(&b, m, &m->auroc, 0);
-        eb_str(&b, " | ");
-        eb_ci(&b, &m->auprc);
-        mark(&b, m, &m->auprc, 0);
-        eb_str(&b, " | ");
-        eb_ci(&b, &m->brier);
-        eb_str(&b, " | ");
-        eb_ci(&b, &m->ece);
+        metric_cells(&b, m, 0);
         if (isnan(st->res[i].lat_median_ms)) eb_str(&b, " | n/a |\n");
         else eb_fmt(&b, " | %.2f ms |\n", st->res[i].lat_median_ms);
     }
@@ -521,11 +508,5 @@ int eval_write_model_card(const eval_state *st, const char *path, cf_err *err) {
                "works, not how a model would do on real patients.\n\n"
                "## Human oversight\n\nThe model advises; a clinician decides. Its output is a probability for one "
                "outcome; it is not a diagnosis and does not replace examination, tests or clinical judgement.\n");
-    if (b.oom) {
-        free(b.b);
-        return cf_fail(err, CF_EINTERNAL, "out of memory");
-    }
-    int rc = atomic_write_file(path, b.b, b.n, err);
-    free(b.b);
-    return rc;
+    return task_buf_write_file(&b, path, err);
 }

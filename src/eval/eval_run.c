@@ -21,24 +21,6 @@
 
 /* ---------------------------------------------------------------- string buffer */
 
-void eb_put(eval_buf *s, const char *p, size_t n) {
-    if (s->oom) return;
-    if (s->n + n + 1 > s->cap) {
-        size_t nc = s->cap ? s->cap : 16384;
-        while (nc < s->n + n + 1) nc *= 2;
-        char *nb = realloc(s->b, nc);
-        if (!nb) {
-            s->oom = 1;
-            return;
-        }
-        s->b = nb;
-        s->cap = nc;
-    }
-    memcpy(s->b + s->n, p, n);
-    s->n += n;
-    s->b[s->n] = 0;
-}
-void eb_str(eval_buf *s, const char *p) { eb_put(s, p, strlen(p)); }
 void eb_fmt(eval_buf *s, const char *fmt, ...) {
     char tmp[1024];
     va_list ap;
@@ -220,13 +202,7 @@ static int write_predictions(const eval_state *st, const char *path, cf_err *err
         for (size_t i = 0; i < st->n_res; i++) eb_fmt(&b, ",%.6f", st->res[i].probs[r]);
         eb_str(&b, "\n");
     }
-    if (b.oom) {
-        free(b.b);
-        return cf_fail(err, CF_EINTERNAL, "out of memory");
-    }
-    int rc = atomic_write_file(path, b.b ? b.b : "", b.n, err);
-    free(b.b);
-    return rc;
+    return task_buf_write_file(&b, path, err);
 }
 
 /* ---------------------------------------------------------------- the run */

@@ -318,6 +318,21 @@ static int emit(mctx *c, int64_t t, const codebuf *cb, float num, const char *te
     return 0;
 }
 
+/* Adds an event without a value whose code is prefix, then "<sys>//" when sys is given, then
+ * code when given: the shape of every fact below that is not a measurement or a note. */
+static int emit_code(mctx *c, int64_t t, const char *prefix, const char *sys, const char *code,
+                     const char *desc) {
+    codebuf cb;
+    cb_reset(&cb);
+    cb_add(&cb, prefix);
+    if (sys) {
+        cb_add(&cb, sys);
+        cb_add(&cb, "//");
+    }
+    if (code) cb_add(&cb, code);
+    return emit(c, t, &cb, NAN, NULL, 0, desc);
+}
+
 /* ------------------------------------------------------------------ times */
 
 /* FHIR date, dateTime or instant -> µs UTC. 0 ok, -1 unparsable, -2 a time without a zone. */
@@ -412,6 +427,35 @@ static int concept_code(mctx *c, const cJSON *cc, const char *path, codebuf *cb,
     cb_add(cb, pf);
     cb_add(cb, "//");
     cb_add(cb, cv);
+    return 0;
+}
+
+/* The required concept at the resource's field (path "<Type>.<field>") into cb, after prefix. */
+static int resource_concept(mctx *c, const char *field, const char *prefix, codebuf *cb,
+                            const char **display) {
+    char path[96];
+    snprintf(path, sizeof path, "%s.%s", c->tname, field);
+    cb_reset(cb);
+    cb_add(cb, prefix);
+    return concept_code(c, get(c->res, field), path, cb, display);
+}
+
+/* prefix<SYS>//<code> for each item of list whose concept (the item itself, or its
+ * field.sub when field is given) has a coding from a known system. *n (when given) counts the
+ * events; *unknown (when given) is set when some item had codings from unknown systems only. */
+static int emit_concepts(mctx *c, int64_t t, const cJSON *list, const char *field,
+                         const char *sub, const char *prefix, int *n, int *unknown) {
+    const cJSON *x;
+    if (!cJSON_IsArray(list)) return 0;
+    cJSON_ArrayForEach(x, list) {
+        const char *pf, *cv, *d;
+        int pr = pick_coding(field ? get(get(x, field), sub) : x, &pf, &cv, &d);
+        if (pr == 1 && unknown) *unknown = 1;
+        if (pr != 0) continue;
+        int rc = emit_code(c, t, prefix, pf, cv, d);
+        if (rc) return rc;
+        if (n) (*n)++;
+    }
     return 0;
 }
 
@@ -530,6 +574,39 @@ static int concept_status_is(const cJSON *res, const char *field, const char *co
     for (; *bad; bad++)
         if (!strcmp(s, *bad)) return 1;
     return 0;
+}
+
+/* The start of every clinical resource: filtered (2) when its status field (a code, or a
+ * CodeableConcept when concept) is one of skip, else its subject reference parsed. */
+static int open_clinical(mctx *c, const char *field, int concept, const char *const *skip) {
+    if (concept ? concept_status_is(c->res, field, skip) : status_is(c->res, field, skip)) return 2;
+    return resolve_subject(c);
+}
+
+static const char *const SKIP_ERROR[] = {"entered-in-error", NULL};
+static const char *const SKIP_NOT_DONE[] = {"not-done", "entered-in-error", NULL};
+static const char *const SKIP_CANCELLED[] = {"cancelled", "entered-in-error", NULL};
+static const char *const SKIP_REFUTED[] = {"refuted", "entered-in-error", NULL};
+
+/* A resource whose main event is one required concept at a time found by event_time. */
+typedef struct {
+    const char *const *skip;   /* statuses filtered out */
+    const time_fields *time;
+    const char *time_fallback; /* a plain dateTime field tried last, or NULL */
+    const char *code_field;
+} coded_spec;
+
+static const coded_spec PROCEDURE = {SKIP_NOT_DONE, &PERFORMED, NULL, "code"};
+static const coded_spec IMMUNIZATION = {SKIP_NOT_DONE, &OCCURRENCE, "recorded", "vaccineCode"};
+static const coded_spec OBSERVATION = {SKIP_CANCELLED, &EFFECTIVE, "issued", "code"};
+static const coded_spec REPORT = {SKIP_CANCELLED, &EFFECTIVE, "issued", "code"};
+
+/* Status, subject, time and code of a coded_spec resource; the code goes into cb. */
+static int coded_head(mctx *c, const coded_spec *sp, int64_t *t, codebuf *cb, const char **disp) {
+    int rc;
+    if ((rc = open_clinical(c, "status", 0, sp->skip))) return rc;
+    if ((rc = event_time(c, sp->time, sp->time_fallback, t))) return rc;
+    return resource_concept(c, sp->code_field, "", cb, disp);
 }
 
 /* ------------------------------------------------------------------ identifiers (PHI//) */
@@ -747,6 +824,25 @@ static int emit_ref_list(mctx *c, const cJSON *list, const char *field, const ch
     return 0;
 }
 
+/* One field of a resource that names people or places: a Reference, or (list) an array of
+ * References or of objects holding one in `in`; dflt as for emit_ref_display. */
+typedef struct {
+    const char *field;
+    int list;
+    const char *in;
+    const char *dflt;
+} ref_field;
+
+/* The display texts of the fields f[] (ended by a NULL field) of resource res. */
+static int emit_refs(mctx *c, const cJSON *res, const ref_field *f) {
+    for (; f->field; f++) {
+        const cJSON *v = get(res, f->field);
+        int rc = f->list ? emit_ref_list(c, v, f->in, f->dflt) : emit_ref_display(c, v, f->dflt);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 /* Everything identifying in a Patient: names, telecom, addresses, identifiers, the mother's
  * maiden name, the birthplace, contacts (relatives, guardians: name, telecom, address,
  * organisation), general practitioners and the managing organisation. */
@@ -785,8 +881,10 @@ static int patient_phi(mctx *c) {
             if ((rc = emit_address(c, get(x, "address"), 0))) return rc;
             if ((rc = emit_ref_display(c, get(x, "organization"), "ORGANIZATION"))) return rc;
         }
-    if ((rc = emit_ref_list(c, get(res, "generalPractitioner"), NULL, "NAME"))) return rc;
-    return emit_ref_display(c, get(res, "managingOrganization"), "ORGANIZATION");
+    static const ref_field refs[] = {{"generalPractitioner", 1, NULL, "NAME"},
+                                     {"managingOrganization", 0, NULL, "ORGANIZATION"},
+                                     {NULL, 0, NULL, NULL}};
+    return emit_refs(c, res, refs);
 }
 
 /* ------------------------------------------------------------------ Patient */
@@ -803,7 +901,6 @@ static int map_patient(mctx *c) {
         c->r->url_len = strlen(full_url);
         if ((c->r->url_off = fhir_heap_add(c->b, full_url, c->r->url_len)) == SIZE_MAX) return -1;
     }
-    codebuf cb;
     const cJSON *g = get(c->res, "gender");
     if (g) {
         static const char *const names[][2] = {
@@ -813,25 +910,14 @@ static int map_patient(mctx *c) {
             for (int i = 0; i < 4; i++)
                 if (!strcmp(g->valuestring, names[i][0])) m = names[i][1];
         if (!m) return reject(c, "unsupported gender code", "Patient.gender");
-        cb_reset(&cb);
-        cb_add(&cb, "GENDER//");
-        cb_add(&cb, m);
-        if ((rc = emit(c, TIME_NULL, &cb, NAN, NULL, 0, NULL))) return rc;
+        if ((rc = emit_code(c, TIME_NULL, "GENDER//", NULL, m, NULL))) return rc;
     }
     int64_t t;
     int found;
     if ((rc = get_time(c, c->res, "birthDate", "Patient", &t, &found))) return rc;
-    if (found) {
-        cb_reset(&cb);
-        cb_add(&cb, "MEDS_BIRTH");
-        if ((rc = emit(c, t, &cb, NAN, NULL, 0, NULL))) return rc;
-    }
+    if (found && (rc = emit_code(c, t, "MEDS_BIRTH", NULL, NULL, NULL))) return rc;
     if ((rc = get_time(c, c->res, "deceasedDateTime", "Patient", &t, &found))) return rc;
-    if (found) {
-        cb_reset(&cb);
-        cb_add(&cb, "MEDS_DEATH");
-        if ((rc = emit(c, t, &cb, NAN, NULL, 0, NULL))) return rc;
-    }
+    if (found && (rc = emit_code(c, t, "MEDS_DEATH", NULL, NULL, NULL))) return rc;
     const cJSON *exts = get(c->res, "extension"), *x;
     if (cJSON_IsArray(exts)) {
         cJSON_ArrayForEach(x, exts) {
@@ -851,21 +937,14 @@ static int map_patient(mctx *c) {
                 const cJSON *vc = get(sx, "valueCoding");
                 const char *code = get_str(vc, "code");
                 if (!valid_part(code, FHIR_MAX_PART)) continue;
-                cb_reset(&cb);
-                cb_add(&cb, what);
-                cb_add(&cb, code);
-                if ((rc = emit(c, TIME_NULL, &cb, NAN, NULL, 0, get_str(vc, "display")))) return rc;
+                if ((rc = emit_code(c, TIME_NULL, what, NULL, code, get_str(vc, "display"))))
+                    return rc;
             }
         }
     }
     const char *disp;
     const char *ms = plain_code(get(c->res, "maritalStatus"), &disp);
-    if (ms) {
-        cb_reset(&cb);
-        cb_add(&cb, "MARITAL_STATUS//");
-        cb_add(&cb, ms);
-        if ((rc = emit(c, TIME_NULL, &cb, NAN, NULL, 0, disp))) return rc;
-    }
+    if (ms && (rc = emit_code(c, TIME_NULL, "MARITAL_STATUS//", NULL, ms, disp))) return rc;
     return patient_phi(c);
 }
 
@@ -873,9 +952,8 @@ static int map_patient(mctx *c) {
 
 static int map_encounter(mctx *c) {
     static const char *const skip[] = {"planned", "cancelled", "entered-in-error", NULL};
-    if (status_is(c->res, "status", skip)) return 2;
     int rc;
-    if ((rc = resolve_subject(c))) return rc;
+    if ((rc = open_clinical(c, "status", 0, skip))) return rc;
     const cJSON *period = get(c->res, "period");
     int64_t start, end;
     int has_start = 0, has_end = 0;
@@ -889,47 +967,26 @@ static int map_encounter(mctx *c) {
     const char *disp;
     const char *cl = plain_code(cls, &disp);
     if (!cl) cl = "UNK";
-    codebuf cb;
-    cb_reset(&cb);
-    cb_add(&cb, "ENCOUNTER_START//");
-    cb_add(&cb, cl);
-    if ((rc = emit(c, start, &cb, NAN, NULL, 0, disp))) return rc;
-    const cJSON *types = get(c->res, "type"), *ty;
-    if (cJSON_IsArray(types)) {
-        cJSON_ArrayForEach(ty, types) {
-            const char *pf, *cv, *d;
-            if (pick_coding(ty, &pf, &cv, &d) != 0) continue;
-            cb_reset(&cb);
-            cb_add(&cb, "ENCOUNTER_TYPE//");
-            cb_add(&cb, pf);
-            cb_add(&cb, "//");
-            cb_add(&cb, cv);
-            if ((rc = emit(c, start, &cb, NAN, NULL, 0, d))) return rc;
-        }
-    }
-    if (has_end) {
-        cb_reset(&cb);
-        cb_add(&cb, "ENCOUNTER_END//");
-        cb_add(&cb, cl);
-        if ((rc = emit(c, end, &cb, NAN, NULL, 0, disp))) return rc;
-    }
+    if ((rc = emit_code(c, start, "ENCOUNTER_START//", NULL, cl, disp))) return rc;
+    rc = emit_concepts(c, start, get(c->res, "type"), NULL, NULL, "ENCOUNTER_TYPE//", NULL, NULL);
+    if (rc) return rc;
+    if (has_end && (rc = emit_code(c, end, "ENCOUNTER_END//", NULL, cl, disp))) return rc;
     /* who saw the patient, and where */
-    if ((rc = emit_ref_list(c, get(c->res, "participant"), "individual", "NAME"))) return rc;
-    if ((rc = emit_ref_list(c, get(c->res, "location"), "location", "ORGANIZATION"))) return rc;
-    return emit_ref_display(c, get(c->res, "serviceProvider"), "ORGANIZATION");
+    static const ref_field refs[] = {{"participant", 1, "individual", "NAME"},
+                                     {"location", 1, "location", "ORGANIZATION"},
+                                     {"serviceProvider", 0, NULL, "ORGANIZATION"},
+                                     {NULL, 0, NULL, NULL}};
+    return emit_refs(c, c->res, refs);
 }
 
 /* ------------------------------------------------------------------ Condition */
 
 static int map_condition(mctx *c) {
-    static const char *const skip[] = {"refuted", "entered-in-error", NULL};
-    if (concept_status_is(c->res, "verificationStatus", skip)) return 2;
     int rc;
-    if ((rc = resolve_subject(c))) return rc;
+    if ((rc = open_clinical(c, "verificationStatus", 1, SKIP_REFUTED))) return rc;
     codebuf cb;
-    cb_reset(&cb);
     const char *disp;
-    if ((rc = concept_code(c, get(c->res, "code"), "Condition.code", &cb, &disp))) return rc;
+    if ((rc = resource_concept(c, "code", "", &cb, &disp))) return rc;
     int64_t onset = 0, rec = 0, t;
     int has_onset = 0, has_rec = 0;
     if ((rc = get_time(c, c->res, "onsetDateTime", "Condition", &onset, &has_onset))) return rc;
@@ -1019,16 +1076,11 @@ static int has_value(const cJSON *o) {
 }
 
 static int map_observation(mctx *c) {
-    static const char *const skip[] = {"cancelled", "entered-in-error", NULL};
-    if (status_is(c->res, "status", skip)) return 2;
-    int rc;
-    if ((rc = resolve_subject(c))) return rc;
     int64_t t;
-    if ((rc = event_time(c, &EFFECTIVE, "issued", &t))) return rc;
     codebuf cb;
-    cb_reset(&cb);
     const char *disp;
-    if ((rc = concept_code(c, get(c->res, "code"), "Observation.code", &cb, &disp))) return rc;
+    int rc;
+    if ((rc = coded_head(c, &OBSERVATION, &t, &cb, &disp))) return rc;
     const cJSON *comps = get(c->res, "component");
     int n_comp = cJSON_IsArray(comps) ? cJSON_GetArraySize(comps) : 0;
     if (has_value(c->res) || n_comp == 0) {
@@ -1062,6 +1114,11 @@ static int medication_code(const cJSON *med, codebuf *cb, const char **disp) {
     return 0;
 }
 
+static int unresolved_medication(mctx *c) {
+    return reject(c, "medication reference does not resolve to a coded Medication",
+                  "%s.medicationReference", fhir_type_name(c->type));
+}
+
 /* medication[x] of a MedicationRequest / MedicationAdministration, emitted with prefix. */
 static int map_medication_use(mctx *c, const char *prefix, int64_t t) {
     const char *mtype = fhir_type_name(c->type);
@@ -1092,9 +1149,7 @@ static int map_medication_use(mctx *c, const char *prefix, int64_t t) {
                 }
             }
         }
-        if (!med)
-            return reject(c, "medication reference does not resolve to a coded Medication",
-                          "%s.medicationReference", mtype);
+        if (!med) return unresolved_medication(c);
     } else { /* resolved at commit among the Medications of this unit and earlier ones */
         const char *id = NULL;
         size_t n = 0;
@@ -1104,8 +1159,7 @@ static int map_medication_use(mctx *c, const char *prefix, int64_t t) {
         else if ((n = ref_id(ref, "Medication", &id)))
             snprintf(key, sizeof key, "Medication/%.*s", (int)n, id);
         else
-            return reject(c, "medication reference does not resolve to a coded Medication",
-                          "%s.medicationReference", mtype);
+            return unresolved_medication(c);
         int rc = emit(c, t, &cb, NAN, NULL, 0, NULL);
         if (rc) return rc;
         fhir_event *ev = &c->b->ev[c->b->n_ev - 1];
@@ -1115,17 +1169,13 @@ static int map_medication_use(mctx *c, const char *prefix, int64_t t) {
         if ((ev->desc_off = fhir_heap_add(c->b, key, ev->desc_len)) == SIZE_MAX) return -1;
         return 0;
     }
-    if (medication_code(med, &cb, &disp))
-        return reject(c, "medication reference does not resolve to a coded Medication",
-                      "%s.medicationReference", mtype);
+    if (medication_code(med, &cb, &disp)) return unresolved_medication(c);
     return emit(c, t, &cb, NAN, NULL, 0, disp);
 }
 
 static int map_medication_request(mctx *c) {
-    static const char *const skip[] = {"entered-in-error", NULL};
-    if (status_is(c->res, "status", skip)) return 2;
     int rc;
-    if ((rc = resolve_subject(c))) return rc;
+    if ((rc = open_clinical(c, "status", 0, SKIP_ERROR))) return rc;
     int64_t t;
     int found;
     if ((rc = get_time(c, c->res, "authoredOn", "MedicationRequest", &t, &found))) return rc;
@@ -1134,10 +1184,8 @@ static int map_medication_request(mctx *c) {
 }
 
 static int map_medication_admin(mctx *c) {
-    static const char *const skip[] = {"not-done", "entered-in-error", NULL};
-    if (status_is(c->res, "status", skip)) return 2;
     int rc;
-    if ((rc = resolve_subject(c))) return rc;
+    if ((rc = open_clinical(c, "status", 0, SKIP_NOT_DONE))) return rc;
     int64_t t;
     if ((rc = event_time(c, &EFFECTIVE, NULL, &t))) return rc;
     return map_medication_use(c, "MED_ADMIN//", t);
@@ -1172,50 +1220,28 @@ static int map_medication(mctx *c) {
 
 /* ------------------------------------------------------------------ simple coded events */
 
-static int map_procedure(mctx *c) {
-    static const char *const skip[] = {"not-done", "entered-in-error", NULL};
-    if (status_is(c->res, "status", skip)) return 2;
-    int rc;
-    if ((rc = resolve_subject(c))) return rc;
+/* A coded_spec resource with its one event. */
+static int map_coded(mctx *c, const coded_spec *sp) {
     int64_t t;
-    if ((rc = event_time(c, &PERFORMED, NULL, &t))) return rc;
     codebuf cb;
-    cb_reset(&cb);
     const char *disp;
-    if ((rc = concept_code(c, get(c->res, "code"), "Procedure.code", &cb, &disp))) return rc;
-    return emit(c, t, &cb, NAN, NULL, 0, disp);
+    int rc = coded_head(c, sp, &t, &cb, &disp);
+    return rc ? rc : emit(c, t, &cb, NAN, NULL, 0, disp);
 }
 
-static int map_immunization(mctx *c) {
-    static const char *const skip[] = {"not-done", "entered-in-error", NULL};
-    if (status_is(c->res, "status", skip)) return 2;
-    int rc;
-    if ((rc = resolve_subject(c))) return rc;
-    int64_t t;
-    if ((rc = event_time(c, &OCCURRENCE, "recorded", &t))) return rc;
-    codebuf cb;
-    cb_reset(&cb);
-    const char *disp;
-    if ((rc = concept_code(c, get(c->res, "vaccineCode"), "Immunization.vaccineCode", &cb, &disp)))
-        return rc;
-    return emit(c, t, &cb, NAN, NULL, 0, disp);
-}
+static int map_procedure(mctx *c) { return map_coded(c, &PROCEDURE); }
+static int map_immunization(mctx *c) { return map_coded(c, &IMMUNIZATION); }
 
 static int map_allergy(mctx *c) {
-    static const char *const skip[] = {"refuted", "entered-in-error", NULL};
-    if (concept_status_is(c->res, "verificationStatus", skip)) return 2;
     int rc;
-    if ((rc = resolve_subject(c))) return rc;
+    if ((rc = open_clinical(c, "verificationStatus", 1, SKIP_REFUTED))) return rc;
     int64_t t;
     int found;
     if ((rc = get_time(c, c->res, "recordedDate", "AllergyIntolerance", &t, &found))) return rc;
     if (!found && (rc = event_time(c, &ONSET, NULL, &t))) return rc;
     codebuf cb;
-    cb_reset(&cb);
-    cb_add(&cb, "ALLERGY//");
     const char *disp;
-    if ((rc = concept_code(c, get(c->res, "code"), "AllergyIntolerance.code", &cb, &disp)))
-        return rc;
+    if ((rc = resource_concept(c, "code", "ALLERGY//", &cb, &disp))) return rc;
     return emit(c, t, &cb, NAN, NULL, 0, disp);
 }
 
@@ -1292,10 +1318,9 @@ static int emit_note(mctx *c, int64_t t, const codebuf *cb, const cJSON *a, cons
 }
 
 static int map_document(mctx *c) {
-    static const char *const skip[] = {"entered-in-error", NULL};
-    if (status_is(c->res, "status", skip) || status_is(c->res, "docStatus", skip)) return 2;
+    if (status_is(c->res, "docStatus", SKIP_ERROR)) return 2;
     int rc;
-    if ((rc = resolve_subject(c))) return rc;
+    if ((rc = open_clinical(c, "status", 0, SKIP_ERROR))) return rc;
     int64_t t;
     int found;
     if ((rc = get_time(c, c->res, "date", "DocumentReference", &t, &found))) return rc;
@@ -1316,22 +1341,19 @@ static int map_document(mctx *c) {
     }
     const cJSON *a = pick_text_attachment(get(c->res, "content"), "attachment");
     if ((rc = emit_note(c, t, &cb, a, "DocumentReference.content.attachment", disp))) return rc;
-    if ((rc = emit_ref_list(c, get(c->res, "author"), NULL, "NAME"))) return rc;
-    if ((rc = emit_ref_display(c, get(c->res, "authenticator"), "NAME"))) return rc;
-    return emit_ref_display(c, get(c->res, "custodian"), "ORGANIZATION");
+    static const ref_field refs[] = {{"author", 1, NULL, "NAME"},
+                                     {"authenticator", 0, NULL, "NAME"},
+                                     {"custodian", 0, NULL, "ORGANIZATION"},
+                                     {NULL, 0, NULL, NULL}};
+    return emit_refs(c, c->res, refs);
 }
 
 static int map_report(mctx *c) {
-    static const char *const skip[] = {"cancelled", "entered-in-error", NULL};
-    if (status_is(c->res, "status", skip)) return 2;
-    int rc;
-    if ((rc = resolve_subject(c))) return rc;
     int64_t t;
-    if ((rc = event_time(c, &EFFECTIVE, "issued", &t))) return rc;
     codebuf cb;
-    cb_reset(&cb);
     const char *disp;
-    if ((rc = concept_code(c, get(c->res, "code"), "DiagnosticReport.code", &cb, &disp))) return rc;
+    int rc;
+    if ((rc = coded_head(c, &REPORT, &t, &cb, &disp))) return rc;
     if ((rc = emit(c, t, &cb, NAN, NULL, 0, disp))) return rc;
     const cJSON *a = pick_text_attachment(get(c->res, "presentedForm"), NULL);
     if (a) {
@@ -1342,15 +1364,16 @@ static int map_report(mctx *c) {
         if ((rc = emit_note(c, t, &nb, a, "DiagnosticReport.presentedForm", disp))) return rc;
     }
     /* R4 DiagnosticReport has no author: its people are the performers and interpreters */
-    if ((rc = emit_ref_list(c, get(c->res, "performer"), NULL, "NAME"))) return rc;
-    return emit_ref_list(c, get(c->res, "resultsInterpreter"), NULL, "NAME");
+    static const ref_field refs[] = {{"performer", 1, NULL, "NAME"},
+                                     {"resultsInterpreter", 1, NULL, "NAME"},
+                                     {NULL, 0, NULL, NULL}};
+    return emit_refs(c, c->res, refs);
 }
 
 static int map_careplan(mctx *c) {
     static const char *const skip[] = {"entered-in-error", "revoked", NULL};
-    if (status_is(c->res, "status", skip)) return 2;
     int rc;
-    if ((rc = resolve_subject(c))) return rc;
+    if ((rc = open_clinical(c, "status", 0, skip))) return rc;
     int64_t t;
     int found;
     const cJSON *p = get(c->res, "period");
@@ -1358,40 +1381,12 @@ static int map_careplan(mctx *c) {
     if (!found && (rc = get_time(c, c->res, "created", "CarePlan", &t, &found))) return rc;
     if (!found) return reject(c, "missing time", "CarePlan.period.start|created");
     int any_coding = 0, n = 0;
-    codebuf cb;
-    const cJSON *x;
-    const cJSON *cats = get(c->res, "category");
-    if (cJSON_IsArray(cats)) {
-        cJSON_ArrayForEach(x, cats) {
-            const char *pf, *cv, *d;
-            int pr = pick_coding(x, &pf, &cv, &d);
-            if (pr == 1) any_coding = 1;
-            if (pr != 0) continue;
-            cb_reset(&cb);
-            cb_add(&cb, "CAREPLAN//");
-            cb_add(&cb, pf);
-            cb_add(&cb, "//");
-            cb_add(&cb, cv);
-            if ((rc = emit(c, t, &cb, NAN, NULL, 0, d))) return rc;
-            n++;
-        }
-    }
-    const cJSON *acts = get(c->res, "activity");
-    if (cJSON_IsArray(acts)) {
-        cJSON_ArrayForEach(x, acts) {
-            const char *pf, *cv, *d;
-            int pr = pick_coding(get(get(x, "detail"), "code"), &pf, &cv, &d);
-            if (pr == 1) any_coding = 1;
-            if (pr != 0) continue;
-            cb_reset(&cb);
-            cb_add(&cb, "CAREPLAN_ACTIVITY//");
-            cb_add(&cb, pf);
-            cb_add(&cb, "//");
-            cb_add(&cb, cv);
-            if ((rc = emit(c, t, &cb, NAN, NULL, 0, d))) return rc;
-            n++;
-        }
-    }
+    if ((rc = emit_concepts(c, t, get(c->res, "category"), NULL, NULL, "CAREPLAN//", &n,
+                            &any_coding)))
+        return rc;
+    if ((rc = emit_concepts(c, t, get(c->res, "activity"), "detail", "code",
+                            "CAREPLAN_ACTIVITY//", &n, &any_coding)))
+        return rc;
     if (!n) return reject(c, any_coding ? "unknown code system" : "missing code",
                           "CarePlan.category|activity.detail.code");
     return 0;

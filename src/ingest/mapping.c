@@ -415,6 +415,47 @@ static int set_tpl(tpl *t, int *flag, const char *value, const char *path, int l
     return tpl_parse(t, value, path, line, err);
 }
 
+/* A setting with two spellings: *out = 0 for v0, 1 for v1; -1 (and *out unchanged) otherwise. */
+static int choose2(const char *val, const char *v0, const char *v1, int *out) {
+    if (strcmp(val, v0) != 0 && strcmp(val, v1) != 0) return -1;
+    *out = strcmp(val, v0) != 0;
+    return 0;
+}
+
+/* A string setting given again replaces the earlier value. */
+static void set_str(char **dst, const char *val) {
+    free(*dst);
+    *dst = strdup(val);
+}
+
+/* [dictionary NAME] or [table NAME] (kind): a new zeroed spec named name, declared at lineno,
+ * appended to the mapping's dictionaries or tables, unless that name is taken there. */
+static int add_section(mapping *m, const char *kind, const char *name, int lineno, const char *path,
+                       cf_err *err) {
+    int is_table = !strcmp(kind, "table");
+    if (is_table && strchr(name, '/'))
+        return cf_fail(err, CF_EINPUT, "%s:%d: table names may not contain '/'", path, lineno);
+    if ((is_table ? find_table(m, name) : find_dict(m, name)) >= 0)
+        return cf_fail(err, CF_EINPUT, "%s:%d: %s '%s' declared twice", path, lineno, kind, name);
+    size_t n = is_table ? m->n_tables : m->n_dicts;
+    size_t sz = is_table ? sizeof *m->tables : sizeof *m->dicts;
+    void *grown = realloc(is_table ? (void *)m->tables : (void *)m->dicts, (n + 1) * sz);
+    if (!grown) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    memset((char *)grown + n * sz, 0, sz);
+    if (is_table) {
+        m->tables = grown;
+        m->tables[n].name = strdup(name);
+        m->tables[n].line = lineno;
+        m->n_tables++;
+    } else {
+        m->dicts = grown;
+        m->dicts[n].name = strdup(name);
+        m->dicts[n].line = lineno;
+        m->n_dicts++;
+    }
+    return CF_OK;
+}
+
 int mapping_load(mapping *m, const char *path, cf_err *err) {
     memset(m, 0, sizeof *m);
     FILE *f = fopen(path, "r");
@@ -469,36 +510,15 @@ int mapping_load(mapping *m, const char *path, cf_err *err) {
                 rc = cf_fail(err, CF_EINPUT, "%s:%d: [%s] needs a name (letters, digits, _ - . /)", path, lineno, kind);
                 goto done;
             }
-            if (!strcmp(kind, "dictionary")) {
-                if (find_dict(m, arg) >= 0) {
-                    rc = cf_fail(err, CF_EINPUT, "%s:%d: dictionary '%s' declared twice", path, lineno, arg);
-                    goto done;
+            if (!strcmp(kind, "dictionary") || !strcmp(kind, "table")) {
+                if ((rc = add_section(m, kind, arg, lineno, path, err))) goto done;
+                if (kind[0] == 't') {
+                    cur_table = &m->tables[m->n_tables - 1];
+                    sec = S_TABLE;
+                } else {
+                    cur_dict = &m->dicts[m->n_dicts - 1];
+                    sec = S_DICT;
                 }
-                dict_spec *nd = realloc(m->dicts, (m->n_dicts + 1) * sizeof *nd);
-                if (!nd) goto oom;
-                m->dicts = nd;
-                cur_dict = &m->dicts[m->n_dicts++];
-                memset(cur_dict, 0, sizeof *cur_dict);
-                cur_dict->name = strdup(arg);
-                cur_dict->line = lineno;
-                sec = S_DICT;
-            } else if (!strcmp(kind, "table")) {
-                if (strchr(arg, '/')) {
-                    rc = cf_fail(err, CF_EINPUT, "%s:%d: table names may not contain '/'", path, lineno);
-                    goto done;
-                }
-                if (find_table(m, arg) >= 0) {
-                    rc = cf_fail(err, CF_EINPUT, "%s:%d: table '%s' declared twice", path, lineno, arg);
-                    goto done;
-                }
-                table_spec *nt = realloc(m->tables, (m->n_tables + 1) * sizeof *nt);
-                if (!nt) goto oom;
-                m->tables = nt;
-                cur_table = &m->tables[m->n_tables++];
-                memset(cur_table, 0, sizeof *cur_table);
-                cur_table->name = strdup(arg);
-                cur_table->line = lineno;
-                sec = S_TABLE;
             } else if (!strcmp(kind, "event")) {
                 char *sl = strchr(arg, '/');
                 if (!sl) {
@@ -557,19 +577,16 @@ int mapping_load(mapping *m, const char *path, cf_err *err) {
             goto done;
         case S_MAPPING:
             if (!strcmp(key, "name")) {
-                free(m->name);
-                m->name = strdup(val);
+                set_str(&m->name, val);
             } else if (!strcmp(key, "description")) {
-                free(m->description);
-                m->description = strdup(val);
+                set_str(&m->description, val);
             } else if (strcmp(key, "version") != 0) {
                 UNKNOWN_KEY("mapping", "name, description, version");
             }
             break;
         case S_DICT:
             if (!strcmp(key, "file")) {
-                free(cur_dict->file);
-                cur_dict->file = strdup(val);
+                set_str(&cur_dict->file, val);
             } else if (!strcmp(key, "key")) {
                 char tmp[512];
                 /* A bare column name is shorthand for {column}. */
@@ -586,9 +603,7 @@ int mapping_load(mapping *m, const char *path, cf_err *err) {
                     goto done;
                 }
             } else if (!strcmp(key, "optional")) {
-                if (!strcmp(val, "yes")) cur_dict->optional = 1;
-                else if (!strcmp(val, "no")) cur_dict->optional = 0;
-                else {
+                if (choose2(val, "no", "yes", &cur_dict->optional)) {
                     rc = cf_fail(err, CF_EINPUT, "%s:%d: optional must be yes or no", path, lineno);
                     goto done;
                 }
@@ -605,15 +620,11 @@ int mapping_load(mapping *m, const char *path, cf_err *err) {
             break;
         case S_TABLE:
             if (!strcmp(key, "file")) {
-                free(cur_table->file);
-                cur_table->file = strdup(val);
+                set_str(&cur_table->file, val);
             } else if (!strcmp(key, "subject")) {
-                free(cur_table->subject_col);
-                cur_table->subject_col = strdup(val);
+                set_str(&cur_table->subject_col, val);
             } else if (!strcmp(key, "subject_type")) {
-                if (!strcmp(val, "int")) cur_table->subject_is_string = 0;
-                else if (!strcmp(val, "string")) cur_table->subject_is_string = 1;
-                else {
+                if (choose2(val, "int", "string", &cur_table->subject_is_string)) {
                     rc = cf_fail(err, CF_EINPUT, "%s:%d: subject_type must be int or string", path, lineno);
                     goto done;
                 }
@@ -668,20 +679,17 @@ int mapping_load(mapping *m, const char *path, cf_err *err) {
             else if (!strcmp(key, "description"))
                 rc = set_tpl(&e->description, &e->has_description, val, path, lineno, key, err);
             else if (!strcmp(key, "time_format")) {
-                free(e->time_format);
-                e->time_format = strdup(val);
+                set_str(&e->time_format, val);
             } else if (!strcmp(key, "empty")) {
-                free(e->empty);
-                e->empty = strdup(val);
+                set_str(&e->empty, val);
             } else if (!strcmp(key, "numeric_invalid")) {
                 if (!strcmp(val, "reject")) e->numeric_invalid = 0;
                 else if (!strcmp(val, "text")) e->numeric_invalid = 1;
                 else if (!strcmp(val, "ignore")) e->numeric_invalid = 2;
                 else rc = cf_fail(err, CF_EINPUT, "%s:%d: numeric_invalid must be reject, text or ignore", path, lineno);
             } else if (!strcmp(key, "text_if_no_numeric")) {
-                if (!strcmp(val, "yes")) e->text_if_no_numeric = 1;
-                else if (!strcmp(val, "no")) e->text_if_no_numeric = 0;
-                else rc = cf_fail(err, CF_EINPUT, "%s:%d: text_if_no_numeric must be yes or no", path, lineno);
+                if (choose2(val, "no", "yes", &e->text_if_no_numeric))
+                    rc = cf_fail(err, CF_EINPUT, "%s:%d: text_if_no_numeric must be yes or no", path, lineno);
             } else if (!strcmp(key, "where")) {
                 cond *nw = realloc(e->where, (e->n_where + 1) * sizeof *nw);
                 if (!nw) goto oom;

@@ -37,13 +37,6 @@ static float *alloc_floats(size_t n) {
     return p;
 }
 
-static uint64_t mix64(uint64_t z) {
-    z += 0x9E3779B97F4A7C15ULL;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
 /* ------------------------------------------------------------------------------------------
  * configuration */
 
@@ -164,7 +157,7 @@ static void point_params(gpt_params *p, float *mem, const size_t *sizes) {
 /* Uniform in (0, 1) from a splitmix64 stream. */
 static double next_uniform(uint64_t *s) {
     *s += 0x9E3779B97F4A7C15ULL;
-    return ((double)(mix64(*s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+    return ((double)(gpt__mix64(*s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
 }
 
 static void fill_normal(float *x, size_t n, float std, uint64_t *s) {
@@ -180,7 +173,7 @@ static void init_params(gpt_model *m, uint64_t seed) {
     const gpt_config *c = &m->config;
     gpt_params *p = &m->params;
     size_t C = (size_t)c->channels, L = (size_t)c->num_layers;
-    uint64_t s = mix64(seed ^ 0x5DEECE66DULL);
+    uint64_t s = gpt__mix64(seed ^ 0x5DEECE66DULL);
     float std = 0.02f, proj_std = 0.02f / sqrtf(2.0f * (float)L);
     /* Padding rows of wte stay zero: they never receive gradient and are never sampled. */
     memset(m->param_memory, 0, m->num_parameters * sizeof(float));
@@ -343,8 +336,8 @@ static int ensure_acts(gpt_model *m, int B, int T, cf_err *err) {
 
 /* The dropout key of one site (0 = embedding, 1 + 2l and 2 + 2l = layer l's two branches). */
 static uint32_t site_key(const gpt_model *m, int site) {
-    return (uint32_t)(mix64(m->rng_seed ^ mix64(m->dropout_key * 0x100000001B3ULL +
-                                                 (uint64_t)site)) >> 32);
+    return (uint32_t)(gpt__mix64(m->rng_seed ^ gpt__mix64(m->dropout_key * 0x100000001B3ULL +
+                                                           (uint64_t)site)) >> 32);
 }
 
 
@@ -367,6 +360,36 @@ static slice slice_of(const gpt_model *m, int k, int ns) {
 /* Layer l's rows of slice s in a (L, B, T, X) activation tensor. */
 #define AT(t, l, X) ((t) + ((size_t)(l) * BT + r0) * (size_t)(X))
 
+/* Layer l's activations over the rows of slice s: forward writes them, backward reads them
+ * (residual is the layer's input: the embedding, or the layer before's residual3). */
+typedef struct {
+    float *residual, *ln1, *ln1_mean, *ln1_rstd, *qkv, *atty, *lse, *residual2, *ln2, *ln2_mean,
+        *ln2_rstd, *fch, *fch_gelu, *residual3;
+} layer_acts;
+
+static layer_acts layer_view(const gpt_model *m, const slice *s, size_t l) {
+    const gpt_acts *a = &m->acts;
+    const size_t C = (size_t)m->config.channels, T = (size_t)m->seq_len;
+    const size_t BT = (size_t)m->batch_size * T, r0 = (size_t)s->b0 * T;
+    layer_acts x;
+    x.residual = l == 0 ? AT(a->encoded, 0, C) : AT(a->residual3, l - 1, C);
+    x.ln1 = AT(a->ln1, l, C);
+    x.ln1_mean = AT(a->ln1_mean, l, 1);
+    x.ln1_rstd = AT(a->ln1_rstd, l, 1);
+    x.qkv = AT(a->qkv, l, 3 * C);
+    x.atty = AT(a->atty, l, C);
+    x.lse = a->att_lse +
+            (l * (size_t)m->batch_size + (size_t)s->b0) * (size_t)m->config.num_heads * T;
+    x.residual2 = AT(a->residual2, l, C);
+    x.ln2 = AT(a->ln2, l, C);
+    x.ln2_mean = AT(a->ln2_mean, l, 1);
+    x.ln2_rstd = AT(a->ln2_rstd, l, 1);
+    x.fch = AT(a->fch, l, 4 * C);
+    x.fch_gelu = AT(a->fch_gelu, l, 4 * C);
+    x.residual3 = AT(a->residual3, l, C);
+    return x;
+}
+
 static void forward_slice(gpt_model *m, const slice *s, float p) {
     const gpt_config *c = &m->config;
     const gpt_params *w = &m->params;
@@ -380,33 +403,27 @@ static void forward_slice(gpt_model *m, const slice *s, float p) {
     gpt__encoder_forward(encoded, m->inputs + r0, w->wte, w->wpe, nb, T, Ci);
     gpt__dropout_forward(encoded, site_key(m, 0), p, r0 * C, n * C);
     for (size_t l = 0; l < L; l++) {
-        const float *residual = l == 0 ? encoded : AT(a->residual3, l - 1, C);
-        float *ln1 = AT(a->ln1, l, C), *ln1_mean = AT(a->ln1_mean, l, 1);
-        float *ln1_rstd = AT(a->ln1_rstd, l, 1), *qkv = AT(a->qkv, l, 3 * C);
-        float *atty = AT(a->atty, l, C);
-        float *lse = a->att_lse + (l * (size_t)m->batch_size + (size_t)s->b0) * NH * T;
-        float *residual2 = AT(a->residual2, l, C), *ln2 = AT(a->ln2, l, C);
-        float *ln2_mean = AT(a->ln2_mean, l, 1), *ln2_rstd = AT(a->ln2_rstd, l, 1);
-        float *fch = AT(a->fch, l, 4 * C), *fch_gelu = AT(a->fch_gelu, l, 4 * C);
-        float *residual3 = AT(a->residual3, l, C);
+        const layer_acts x = layer_view(m, s, l);
 
-        gpt__layernorm_forward(ln1, ln1_mean, ln1_rstd, residual, w->ln1w + l * C,
+        gpt__layernorm_forward(x.ln1, x.ln1_mean, x.ln1_rstd, x.residual, w->ln1w + l * C,
                                w->ln1b + l * C, n, Ci);
-        gpt__matmul_forward(qkv, ln1, w->qkvw + l * 3 * C * C, w->qkvb + l * 3 * C, n, Ci,
+        gpt__matmul_forward(x.qkv, x.ln1, w->qkvw + l * 3 * C * C, w->qkvb + l * 3 * C, n, Ci,
                             3 * Ci);
-        gpt__attention_forward(atty, lse, qkv, s->att_scratch, s->att_threads, nb, T, Ci, NH);
-        gpt__matmul_forward(branch, atty, w->attprojw + l * C * C, w->attprojb + l * C, n, Ci,
+        gpt__attention_forward(x.atty, x.lse, x.qkv, s->att_scratch, s->att_threads, nb, T, Ci,
+                               NH);
+        gpt__matmul_forward(branch, x.atty, w->attprojw + l * C * C, w->attprojb + l * C, n, Ci,
                             Ci);
-        gpt__residual_dropout_forward(residual2, residual, branch, site_key(m, 1 + 2 * (int)l),
-                                      p, r0 * C, n * C);
-        gpt__layernorm_forward(ln2, ln2_mean, ln2_rstd, residual2, w->ln2w + l * C,
+        gpt__residual_dropout_forward(x.residual2, x.residual, branch,
+                                      site_key(m, 1 + 2 * (int)l), p, r0 * C, n * C);
+        gpt__layernorm_forward(x.ln2, x.ln2_mean, x.ln2_rstd, x.residual2, w->ln2w + l * C,
                                w->ln2b + l * C, n, Ci);
-        gpt__matmul_forward(fch, ln2, w->fcw + l * 4 * C * C, w->fcb + l * 4 * C, n, Ci, 4 * Ci);
-        gpt__gelu_forward(fch_gelu, fch, n * 4 * C);
-        gpt__matmul_forward(branch, fch_gelu, w->fcprojw + l * 4 * C * C, w->fcprojb + l * C, n,
-                            4 * Ci, Ci);
-        gpt__residual_dropout_forward(residual3, residual2, branch, site_key(m, 2 + 2 * (int)l),
-                                      p, r0 * C, n * C);
+        gpt__matmul_forward(x.fch, x.ln2, w->fcw + l * 4 * C * C, w->fcb + l * 4 * C, n, Ci,
+                            4 * Ci);
+        gpt__gelu_forward(x.fch_gelu, x.fch, n * 4 * C);
+        gpt__matmul_forward(branch, x.fch_gelu, w->fcprojw + l * 4 * C * C, w->fcprojb + l * C,
+                            n, 4 * Ci, Ci);
+        gpt__residual_dropout_forward(x.residual3, x.residual2, branch,
+                                      site_key(m, 2 + 2 * (int)l), p, r0 * C, n * C);
     }
     float *lnf = AT(a->lnf, 0, C), *logits = a->logits + r0 * Vp;
     gpt__layernorm_forward(lnf, AT(a->lnf_mean, 0, 1), AT(a->lnf_rstd, 0, 1),
@@ -502,14 +519,7 @@ static void backward_slice(gpt_model *m, const slice *s, const gpt_params *g, fl
 
     for (size_t li = L; li-- > 0;) {
         const size_t l = li;
-        const float *residual = l == 0 ? AT(a->encoded, 0, C) : AT(a->residual3, l - 1, C);
-        const float *ln1 = AT(a->ln1, l, C), *ln1_mean = AT(a->ln1_mean, l, 1);
-        const float *ln1_rstd = AT(a->ln1_rstd, l, 1), *qkv = AT(a->qkv, l, 3 * C);
-        const float *atty = AT(a->atty, l, C);
-        const float *lse = a->att_lse + (l * (size_t)m->batch_size + (size_t)s->b0) * NH * T;
-        const float *residual2 = AT(a->residual2, l, C), *ln2 = AT(a->ln2, l, C);
-        const float *ln2_mean = AT(a->ln2_mean, l, 1), *ln2_rstd = AT(a->ln2_rstd, l, 1);
-        const float *fch = AT(a->fch, l, 4 * C), *fch_gelu = AT(a->fch_gelu, l, 4 * C);
+        const layer_acts x = layer_view(m, s, l);
         const float *dbranch;
 
         /* MLP branch: residual3 = residual2 + dropout(fcproj(gelu(fc(ln2(residual2))))). The
@@ -524,14 +534,14 @@ static void backward_slice(gpt_model *m, const slice *s, const gpt_params *g, fl
         }
         memset(dbig1, 0, n * 4 * C * sizeof(float));
         gpt__matmul_backward(dbig1, g->fcprojw + l * 4 * C * C, g->fcprojb + l * C, dbranch,
-                             fch_gelu, w->fcprojw + l * 4 * C * C, n, 4 * Ci, Ci);
+                             x.fch_gelu, w->fcprojw + l * 4 * C * C, n, 4 * Ci, Ci);
         memset(dbig2, 0, n * 4 * C * sizeof(float));
-        gpt__gelu_backward(dbig2, fch, dbig1, n * 4 * C);
+        gpt__gelu_backward(dbig2, x.fch, dbig1, n * 4 * C);
         memset(dln, 0, n * C * sizeof(float));
-        gpt__matmul_backward(dln, g->fcw + l * 4 * C * C, g->fcb + l * 4 * C, dbig2, ln2,
+        gpt__matmul_backward(dln, g->fcw + l * 4 * C * C, g->fcb + l * 4 * C, dbig2, x.ln2,
                              w->fcw + l * 4 * C * C, n, Ci, 4 * Ci);
-        gpt__layernorm_backward(dresidual, g->ln2w + l * C, g->ln2b + l * C, dln, residual2,
-                                w->ln2w + l * C, ln2_mean, ln2_rstd, n, Ci);
+        gpt__layernorm_backward(dresidual, g->ln2w + l * C, g->ln2b + l * C, dln, x.residual2,
+                                w->ln2w + l * C, x.ln2_mean, x.ln2_rstd, n, Ci);
 
         /* Attention branch: residual2 = residual + dropout(attproj(attention(qkv(ln1(.))))). */
         if (p > 0.0f) {
@@ -543,17 +553,17 @@ static void backward_slice(gpt_model *m, const slice *s, const gpt_params *g, fl
             dbranch = dresidual;
         }
         memset(datty, 0, n * C * sizeof(float));
-        gpt__matmul_backward(datty, g->attprojw + l * C * C, g->attprojb + l * C, dbranch, atty,
-                             w->attprojw + l * C * C, n, Ci, Ci);
+        gpt__matmul_backward(datty, g->attprojw + l * C * C, g->attprojb + l * C, dbranch,
+                             x.atty, w->attprojw + l * C * C, n, Ci, Ci);
         float *dqkv = dbig1; /* (B, T, 3*C) */
         memset(dqkv, 0, n * 3 * C * sizeof(float));
-        gpt__attention_backward(dqkv, datty, qkv, atty, lse, s->att_scratch, s->att_threads, nb,
-                                T, Ci, NH);
+        gpt__attention_backward(dqkv, datty, x.qkv, x.atty, x.lse, s->att_scratch,
+                                s->att_threads, nb, T, Ci, NH);
         memset(dln, 0, n * C * sizeof(float));
-        gpt__matmul_backward(dln, g->qkvw + l * 3 * C * C, g->qkvb + l * 3 * C, dqkv, ln1,
+        gpt__matmul_backward(dln, g->qkvw + l * 3 * C * C, g->qkvb + l * 3 * C, dqkv, x.ln1,
                              w->qkvw + l * 3 * C * C, n, Ci, 3 * Ci);
-        gpt__layernorm_backward(dresidual, g->ln1w + l * C, g->ln1b + l * C, dln, residual,
-                                w->ln1w + l * C, ln1_mean, ln1_rstd, n, Ci);
+        gpt__layernorm_backward(dresidual, g->ln1w + l * C, g->ln1b + l * C, dln, x.residual,
+                                w->ln1w + l * C, x.ln1_mean, x.ln1_rstd, n, Ci);
     }
 
     /* Embedding, through the embedding dropout. */

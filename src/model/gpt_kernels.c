@@ -257,6 +257,25 @@ void gpt__matmul_backward(float *dinp, float *dweight, float *dbias, const float
 /* ------------------------------------------------------------------------------------------
  * causal self-attention: the plain reference, O(T^2) per head and no scratch */
 
+/* a . b over n elements, summed in order. */
+static float ref_dot(const float *a, const float *b, int n) {
+    float s = 0.0f;
+    for (int d = 0; d < n; d++) s += a[d] * b[d];
+    return s;
+}
+
+/* The largest scaled score of query q against the keys at positions 0..t of the rows from
+ * row0 (inp as for the attention kernels, head offset ho). */
+static float ref_score_max(const float *q, const float *inp, size_t row0, int t, int C, int ho,
+                           int hs, float scale) {
+    float mx = -INFINITY;
+    for (int u = 0; u <= t; u++) {
+        float s = ref_dot(q, inp + (row0 + u) * 3 * C + C + ho, hs);
+        if (s * scale > mx) mx = s * scale;
+    }
+    return mx;
+}
+
 void gpt__attention_forward_ref(float *out, float *lse, const float *inp,
                                 int B, int T, int C, int NH) {
     int hs = C / NH, C3 = 3 * C;
@@ -265,22 +284,14 @@ void gpt__attention_forward_ref(float *out, float *lse, const float *inp,
         for (int h = 0; h < NH; h++)
             for (int t = 0; t < T; t++) {
                 const float *q = inp + ((size_t)b * T + t) * C3 + h * hs;
-                float mx = -INFINITY;
-                for (int u = 0; u <= t; u++) {
-                    const float *k = inp + ((size_t)b * T + u) * C3 + C + h * hs;
-                    float s = 0.0f;
-                    for (int d = 0; d < hs; d++) s += q[d] * k[d];
-                    if (s * scale > mx) mx = s * scale;
-                }
+                float mx = ref_score_max(q, inp, (size_t)b * T, t, C, h * hs, hs, scale);
                 float sum = 0.0f;
                 float *o = out + ((size_t)b * T + t) * C + h * hs;
                 for (int d = 0; d < hs; d++) o[d] = 0.0f;
                 for (int u = 0; u <= t; u++) {
                     const float *k = inp + ((size_t)b * T + u) * C3 + C + h * hs;
                     const float *v = k + C;
-                    float s = 0.0f;
-                    for (int d = 0; d < hs; d++) s += q[d] * k[d];
-                    float e = expf(s * scale - mx);
+                    float e = expf(ref_dot(q, k, hs) * scale - mx);
                     sum += e;
                     for (int d = 0; d < hs; d++) o[d] += e * v[d];
                 }
@@ -300,30 +311,17 @@ void gpt__attention_backward_ref(float *dinp, const float *dout, const float *in
                 const float *dy = dout + ((size_t)b * T + t) * C + h * hs;
                 float *dq = dinp + ((size_t)b * T + t) * C3 + h * hs;
                 /* Pass 1: max and normaliser of the scores, as in forward. */
-                float mx = -INFINITY, sum = 0.0f;
+                float mx = ref_score_max(q, inp, (size_t)b * T, t, C, h * hs, hs, scale);
+                float sum = 0.0f;
                 for (int u = 0; u <= t; u++) {
                     const float *k = inp + ((size_t)b * T + u) * C3 + C + h * hs;
-                    float s = 0.0f;
-                    for (int d = 0; d < hs; d++) s += q[d] * k[d];
-                    if (s * scale > mx) mx = s * scale;
-                }
-                for (int u = 0; u <= t; u++) {
-                    const float *k = inp + ((size_t)b * T + u) * C3 + C + h * hs;
-                    float s = 0.0f;
-                    for (int d = 0; d < hs; d++) s += q[d] * k[d];
-                    sum += expf(s * scale - mx);
+                    sum += expf(ref_dot(q, k, hs) * scale - mx);
                 }
                 /* Pass 2: sum_u att[u] * datt[u], the softmax Jacobian's shared term. */
                 float shared = 0.0f;
                 for (int u = 0; u <= t; u++) {
                     const float *k = inp + ((size_t)b * T + u) * C3 + C + h * hs;
-                    const float *v = k + C;
-                    float s = 0.0f, da = 0.0f;
-                    for (int d = 0; d < hs; d++) {
-                        s += q[d] * k[d];
-                        da += dy[d] * v[d];
-                    }
-                    shared += expf(s * scale - mx) / sum * da;
+                    shared += expf(ref_dot(q, k, hs) * scale - mx) / sum * ref_dot(dy, k + C, hs);
                 }
                 /* Pass 3: gradients into q, k and v. */
                 for (int u = 0; u <= t; u++) {
@@ -331,12 +329,8 @@ void gpt__attention_backward_ref(float *dinp, const float *dout, const float *in
                     const float *v = k + C;
                     float *dk = dinp + ((size_t)b * T + u) * C3 + C + h * hs;
                     float *dv = dk + C;
-                    float s = 0.0f, da = 0.0f;
-                    for (int d = 0; d < hs; d++) {
-                        s += q[d] * k[d];
-                        da += dy[d] * v[d];
-                    }
-                    float a = expf(s * scale - mx) / sum;
+                    float a = expf(ref_dot(q, k, hs) * scale - mx) / sum;
+                    float da = ref_dot(dy, v, hs);
                     float ds = a * (da - shared) * scale;
                     for (int d = 0; d < hs; d++) {
                         dq[d] += ds * k[d];

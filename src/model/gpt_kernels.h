@@ -1,4 +1,5 @@
-/* The GPT's layer kernels: the internal contract between gpt.c, gpt_sample.c and the tests.
+/* The GPT's layer kernels: the internal contract between gpt.c, gpt_sample.c, runtime_sample.c
+ * (which shares the sampling helpers) and the tests.
  *
  * Each layer comes as a forward and a backward with mirrored signatures: outputs first, then
  * inputs, dimensions last. A backward ADDS into the gradients it is given (dinp, dweight, ...),
@@ -153,6 +154,25 @@ void gpt__crossentropy_backward(float *probs_to_dlogits, const int *targets, flo
 
 /* ---- plain helpers ---- */
 void gpt__softmax_row(float *probs, const float *logits, int V, float temperature);
+
+/* The splitmix64 finaliser: seeds and per-stream states are mixed through it. */
+static inline uint64_t gpt__mix64(uint64_t z) {
+    z += 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0, 1) from a splitmix64 stream (the samplers' streams, one per sequence). */
+static inline double gpt__uniform(uint64_t *state) {
+    *state += 0x9E3779B97F4A7C15ULL;
+    return (double)(gpt__mix64(*state) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Draws one id from logits[0, V) at temperature, keeping the top_k most likely (0 = all), with
+ * the stream rng (gpt_sample.c). scratch holds V floats. */
+int gpt__sample_row(const float *logits, int V, float temperature, int top_k, uint64_t *rng,
+                    float *scratch);
 
 /* ---- attention of new rows against a KV cache: q (R, C) for R = n_seq * n_new rows in
  * sequence-major order, keys/values of sequence s at kcache + s * kv_stride, row stride C; row

@@ -164,19 +164,6 @@ void gpt_kv_broadcast(const gpt_model *m, gpt_kv_cache *kv) {
 /* ------------------------------------------------------------------------------------------
  * sampling */
 
-static uint64_t mix64(uint64_t z) {
-    z += 0x9E3779B97F4A7C15ULL;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-/* Uniform in [0, 1) from a per-sample splitmix64 stream. */
-static double next_uniform(uint64_t *state) {
-    *state += 0x9E3779B97F4A7C15ULL;
-    return (double)(mix64(*state) >> 11) * (1.0 / 9007199254740992.0);
-}
-
 /* The k-th largest of x[0, n) (k >= 1); x is reordered. Hoare-style selection. */
 static float kth_largest(float *x, int n, int k) {
     int lo = 0, hi = n - 1, want = k - 1;
@@ -201,10 +188,8 @@ static float kth_largest(float *x, int n, int k) {
     return x[want];
 }
 
-/* Draws one id from logits[0, V) at temperature, keeping the top_k most likely (0 = all).
- * scratch holds V floats. */
-static int sample_row(const float *logits, int V, float temperature, int top_k, uint64_t *rng,
-                      float *scratch) {
+int gpt__sample_row(const float *logits, int V, float temperature, int top_k, uint64_t *rng,
+                    float *scratch) {
     float cut = -INFINITY;
     if (top_k > 0 && top_k < V) {
         memcpy(scratch, logits, (size_t)V * sizeof(float));
@@ -218,7 +203,7 @@ static int sample_row(const float *logits, int V, float temperature, int top_k, 
         scratch[i] = logits[i] >= cut ? expf((logits[i] - mx) / temperature) : 0.0f;
         sum += scratch[i];
     }
-    double u = next_uniform(rng) * sum, acc = 0.0;
+    double u = gpt__uniform(rng) * sum, acc = 0.0;
     int last = 0;
     for (int i = 0; i < V; i++) {
         if (scratch[i] <= 0.0f) continue;
@@ -250,7 +235,7 @@ int gpt_sample(const gpt_model *m, gpt_kv_cache *kv, const int *prompt, int prom
         rc = cf_fail(err, CF_EINTERNAL, "out of memory for sampling state");
         goto out;
     }
-    for (int s = 0; s < N; s++) rng[s] = mix64(sc->seed ^ mix64((uint64_t)s + 1));
+    for (int s = 0; s < N; s++) rng[s] = gpt__mix64(sc->seed ^ gpt__mix64((uint64_t)s + 1));
     for (size_t i = 0; i < (size_t)N * max_new; i++) out[i] = -1;
 
     gpt_kv_reset(kv);
@@ -260,7 +245,7 @@ int gpt_sample(const gpt_model *m, gpt_kv_cache *kv, const int *prompt, int prom
     int live = 0;
     for (int s = 0; s < N; s++) {
         /* All samples share the prompt's logits, in row 0. */
-        int tok = sample_row(kv->logits, V, sc->temperature, sc->top_k, &rng[s], scratch);
+        int tok = gpt__sample_row(kv->logits, V, sc->temperature, sc->top_k, &rng[s], scratch);
         out[(size_t)s * max_new] = tok;
         feed[s] = tok;
         alive[s] = tok != sc->stop_token;
@@ -274,8 +259,8 @@ int gpt_sample(const gpt_model *m, gpt_kv_cache *kv, const int *prompt, int prom
         live = 0;
         for (int s = 0; s < N; s++) {
             if (!alive[s]) continue;
-            int tok = sample_row(kv->logits + (size_t)s * Vp, V, sc->temperature, sc->top_k,
-                                 &rng[s], scratch);
+            int tok = gpt__sample_row(kv->logits + (size_t)s * Vp, V, sc->temperature,
+                                      sc->top_k, &rng[s], scratch);
             out[(size_t)s * max_new + i] = tok;
             feed[s] = tok;
             alive[s] = tok != sc->stop_token;

@@ -13,19 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/gpt_kernels.h"
 #include "timeline/timeline_codes.h"
-
-static uint64_t mix64(uint64_t z) {
-    z += 0x9E3779B97F4A7C15ULL;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-static double next_uniform(uint64_t *state) {
-    *state += 0x9E3779B97F4A7C15ULL;
-    return (double)(mix64(*state) >> 11) * (1.0 / 9007199254740992.0);
-}
 
 /* softmax of logits[0, V) at temperature into p (sums to 1) */
 static void softmax(const float *logits, int V, float temperature, float *p) {
@@ -39,26 +28,6 @@ static void softmax(const float *logits, int V, float temperature, float *p) {
     }
     float inv = (float)(1.0 / sum);
     for (int i = 0; i < V; i++) p[i] *= inv;
-}
-
-static int draw(const float *logits, int V, float temperature, uint64_t *rng, float *scratch) {
-    float mx = -INFINITY;
-    for (int i = 0; i < V; i++)
-        if (logits[i] > mx) mx = logits[i];
-    double sum = 0;
-    for (int i = 0; i < V; i++) {
-        scratch[i] = expf((logits[i] - mx) / temperature);
-        sum += scratch[i];
-    }
-    double u = next_uniform(rng) * sum, acc = 0;
-    int last = 0;
-    for (int i = 0; i < V; i++) {
-        if (scratch[i] <= 0) continue;
-        acc += scratch[i];
-        last = i;
-        if (u < acc) return i;
-    }
-    return last;
 }
 
 enum { R_LIVE = 0, R_EVENT, R_CLOSED };
@@ -119,7 +88,7 @@ int rt_rollouts(rt_session *ss, const rt_prompt *p, const rt_rollout_spec *sp, r
         goto done;
     }
     for (int r = 0; r < N; r++) {
-        rng[r] = mix64(sp->seed ^ mix64((uint64_t)r + 1));
+        rng[r] = gpt__mix64(sp->seed ^ gpt__mix64((uint64_t)r + 1));
         memcpy(ss->hist + (size_t)r * hc, p->tokens, (size_t)p->len * sizeof(int));
         memcpy(ss->htime + (size_t)r * hc, p->times, (size_t)p->len * sizeof(int64_t));
         map[r] = r;
@@ -135,7 +104,7 @@ int rt_rollouts(rt_session *ss, const rt_prompt *p, const rt_rollout_spec *sp, r
             int r = map[s];
             if (state[r] != R_LIVE) continue;
             const float *lg = ss->kv.logits + (shared_row ? 0 : (size_t)s * Vp);
-            int tok = draw(lg, V, sp->temperature, &rng[r], scratch);
+            int tok = gpt__sample_row(lg, V, sp->temperature, 0, &rng[r], scratch);
             res->generated++;
             ss->hist[(size_t)r * hc + hlen] = tok;
             int64_t gl = rm->gap_lower[tok];

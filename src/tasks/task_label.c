@@ -500,13 +500,7 @@ task_counts task_count_rows(const label_row *rows, size_t n, int split) {
 
 /* ---------------------------------------------------------------- CSV output */
 
-typedef struct {
-    char *b;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *s, const char *p, size_t n) {
+void task_buf_put(task_buf *s, const char *p, size_t n) {
     if (s->oom) return;
     if (s->n + n + 1 > s->cap) {
         size_t nc = s->cap ? s->cap : 65536;
@@ -521,29 +515,39 @@ static void sb_put(sbuf *s, const char *p, size_t n) {
     }
     memcpy(s->b + s->n, p, n);
     s->n += n;
+    s->b[s->n] = 0;
 }
-static void sb_str(sbuf *s, const char *p) { sb_put(s, p, strlen(p)); }
-static void sb_csv(sbuf *s, const char *p) {
+void task_buf_str(task_buf *s, const char *p) { task_buf_put(s, p, strlen(p)); }
+
+int task_buf_write_file(task_buf *s, const char *path, cf_err *err) {
+    int rc = s->oom ? cf_fail(err, CF_EINTERNAL, "out of memory")
+                    : atomic_write_file(path, s->b ? s->b : "", s->n, err);
+    free(s->b);
+    memset(s, 0, sizeof *s);
+    return rc;
+}
+
+static void buf_csv(task_buf *s, const char *p) {
     if (!strpbrk(p, ",\"\r\n")) {
-        sb_str(s, p);
+        task_buf_str(s, p);
         return;
     }
-    sb_put(s, "\"", 1);
+    task_buf_put(s, "\"", 1);
     for (; *p; p++) {
-        if (*p == '"') sb_put(s, "\"", 1);
-        sb_put(s, p, 1);
+        if (*p == '"') task_buf_put(s, "\"", 1);
+        task_buf_put(s, p, 1);
     }
-    sb_put(s, "\"", 1);
+    task_buf_put(s, "\"", 1);
 }
 
 int task_write_labels_csv(const task_labels *l, const char *path, int split, cf_err *err) {
-    sbuf sb = {0};
-    sb_str(&sb, "subject_id,prediction_time,boolean_value,split");
+    task_buf sb = {0};
+    task_buf_str(&sb, "subject_id,prediction_time,boolean_value,split");
     for (size_t g = 0; g < l->n_subgroups; g++) {
-        sb_put(&sb, ",", 1);
-        sb_csv(&sb, l->subgroup_names[g]);
+        task_buf_put(&sb, ",", 1);
+        buf_csv(&sb, l->subgroup_names[g]);
     }
-    sb_put(&sb, "\n", 1);
+    task_buf_put(&sb, "\n", 1);
     for (size_t i = 0; i < l->n; i++) {
         const label_row *r = &l->rows[i];
         if (split >= 0 && r->split != split) continue;
@@ -551,18 +555,12 @@ int task_write_labels_csv(const task_labels *l, const char *path, int split, cf_
         snprintf(buf, sizeof buf, "%lld,%s,%s,%s", (long long)r->subject_id,
                  time_format_iso(r->prediction_time, tb, sizeof tb), r->label ? "true" : "false",
                  split_name(r->split));
-        sb_str(&sb, buf);
+        task_buf_str(&sb, buf);
         for (size_t g = 0; g < l->n_subgroups; g++) {
-            sb_put(&sb, ",", 1);
-            sb_csv(&sb, l->values[g][r->group[g]]);
+            task_buf_put(&sb, ",", 1);
+            buf_csv(&sb, l->values[g][r->group[g]]);
         }
-        sb_put(&sb, "\n", 1);
+        task_buf_put(&sb, "\n", 1);
     }
-    if (sb.oom) {
-        free(sb.b);
-        return cf_fail(err, CF_EINTERNAL, "out of memory");
-    }
-    int rc = atomic_write_file(path, sb.b, sb.n, err);
-    free(sb.b);
-    return rc;
+    return task_buf_write_file(&sb, path, err);
 }

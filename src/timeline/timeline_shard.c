@@ -15,6 +15,7 @@
 
 #include <sodium.h>
 
+#include "timeline/le_bytes.h"
 #include "util/atomic_file.h"
 #include "util/progress.h"
 
@@ -25,22 +26,6 @@
 #define SHARD_ALIGN 64
 #define SH_HASH_OFF 224
 
-static void put32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get32(const uint8_t *p) {
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
-static uint64_t get64(const uint8_t *p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
 static uint64_t align_up(uint64_t x) { return (x + SHARD_ALIGN - 1) / SHARD_ALIGN * SHARD_ALIGN; }
 
 /* A buffered, hashing writer into one section of the file. */
@@ -136,11 +121,11 @@ int timeline_write_shards(const vocab *v, const store *s, const split_config *sp
         if (split_assign(sp, s->subject_id[k]) != part) continue;
         if ((rc = timeline_encode(e, k, &q, err))) goto done;
         uint8_t rec[SHARD_REC];
-        put64(rec, (uint64_t)q.subject_id);
-        put64(rec + 8, first);
-        put32(rec + 16, (uint32_t)q.len);
-        put32(rec + 20, q.n_prefix);
-        put64(rec + 24, (uint64_t)q.birth);
+        le_put64(rec, (uint64_t)q.subject_id);
+        le_put64(rec + 8, first);
+        le_put32(rec + 16, (uint32_t)q.len);
+        le_put32(rec + 20, q.n_prefix);
+        le_put64(rec + 24, (uint64_t)q.birth);
         if ((rc = sw_put(&w[0], rec, sizeof rec, err))) goto done;
         for (size_t j = 0; j < q.len; j++) {
             uint8_t b[8];
@@ -148,10 +133,10 @@ int timeline_write_shards(const vocab *v, const store *s, const split_config *sp
                 b[0] = (uint8_t)q.tokens[j];
                 b[1] = (uint8_t)(q.tokens[j] >> 8);
             } else {
-                put32(b, q.tokens[j]);
+                le_put32(b, q.tokens[j]);
             }
             if ((rc = sw_put(&w[1], b, tb, err))) goto done;
-            put64(b, (uint64_t)q.times[j]);
+            le_put64(b, (uint64_t)q.times[j]);
             if ((rc = sw_put(&w[2], b, 8, err))) goto done;
         }
         first += q.len;
@@ -165,23 +150,23 @@ int timeline_write_shards(const vocab *v, const store *s, const split_config *sp
     uint8_t h[SHARD_HEADER];
     memset(h, 0, sizeof h);
     memcpy(h, SHARD_MAGIC, 8);
-    put32(h + 8, SHARD_VERSION);
-    put32(h + 12, SHARD_HEADER);
-    put32(h + 16, (uint32_t)part);
-    put32(h + 20, tb);
-    put64(h + 24, n_subj);
-    put64(h + 32, n_tok);
+    le_put32(h + 8, SHARD_VERSION);
+    le_put32(h + 12, SHARD_HEADER);
+    le_put32(h + 16, (uint32_t)part);
+    le_put32(h + 20, tb);
+    le_put64(h + 24, n_subj);
+    le_put64(h + 32, n_tok);
     memcpy(h + 40, v->hash, VOCAB_HASH_BYTES);
     memcpy(h + 72, kid, SPLIT_KEY_ID_BYTES);
-    put64(h + 88, subj_off);
-    put64(h + 96, tok_off);
-    put64(h + 104, time_off);
-    put64(h + 112, size);
+    le_put64(h + 88, subj_off);
+    le_put64(h + 96, tok_off);
+    le_put64(h + 104, time_off);
+    le_put64(h + 112, size);
     for (int j = 0; j < 3; j++) {
         if ((rc = sw_flush(&w[j], err))) goto done;
         crypto_generichash_final(&w[j].h, h + 120 + 32 * j, 32);
     }
-    put32(h + 216, v->n_tokens);
+    le_put32(h + 216, v->n_tokens);
     crypto_generichash(h + SH_HASH_OFF, 32, h, SH_HASH_OFF, NULL, 0);
     if ((rc = pwrite_all(f.fd, h, sizeof h, 0, path, err))) goto done;
     rc = atomic_file_commit(&f, err);
@@ -206,11 +191,11 @@ void timeline_shard_close(timeline_shard *sh) {
 
 void timeline_shard_get_subject(const timeline_shard *sh, uint64_t i, timeline_shard_subject *out) {
     const uint8_t *r = sh->subjects + i * SHARD_REC;
-    out->subject_id = (int64_t)get64(r);
-    out->first = get64(r + 8);
-    out->n_tokens = get32(r + 16);
-    out->n_prefix = get32(r + 20);
-    out->birth = (int64_t)get64(r + 24);
+    out->subject_id = (int64_t)le_get64(r);
+    out->first = le_get64(r + 8);
+    out->n_tokens = le_get32(r + 16);
+    out->n_prefix = le_get32(r + 20);
+    out->birth = (int64_t)le_get64(r + 24);
 }
 
 int timeline_shard_open(timeline_shard *sh, const char *path, const vocab *expect, cf_err *err) {
@@ -238,9 +223,9 @@ int timeline_shard_open(timeline_shard *sh, const char *path, const vocab *expec
         cf_fail(err, CF_EINPUT, "%s: not a clinfm token shard", path);
         goto fail;
     }
-    if (get32(h + 8) != SHARD_VERSION || get32(h + 12) != SHARD_HEADER) {
+    if (le_get32(h + 8) != SHARD_VERSION || le_get32(h + 12) != SHARD_HEADER) {
         cf_fail(err, CF_EINPUT, "%s: token shard format version %u; this clinfm reads version %u", path,
-                get32(h + 8), SHARD_VERSION);
+                le_get32(h + 8), SHARD_VERSION);
         goto fail;
     }
     crypto_generichash(hh, sizeof hh, h, SH_HASH_OFF, NULL, 0);
@@ -248,14 +233,14 @@ int timeline_shard_open(timeline_shard *sh, const char *path, const vocab *expec
         cf_fail(err, CF_EINPUT, "%s: token shard header checksum mismatch (the file is damaged)", path);
         goto fail;
     }
-    sh->split = get32(h + 16);
-    sh->token_bytes = get32(h + 20);
-    sh->n_subjects = get64(h + 24);
-    sh->n_tokens = get64(h + 32);
+    sh->split = le_get32(h + 16);
+    sh->token_bytes = le_get32(h + 20);
+    sh->n_subjects = le_get64(h + 24);
+    sh->n_tokens = le_get64(h + 32);
     memcpy(sh->vocab_hash, h + 40, VOCAB_HASH_BYTES);
     memcpy(sh->split_key_id, h + 72, SPLIT_KEY_ID_BYTES);
-    uint64_t so = get64(h + 88), to = get64(h + 96), mo = get64(h + 104), size = get64(h + 112);
-    uint32_t vocab_tokens = get32(h + 216);
+    uint64_t so = le_get64(h + 88), to = le_get64(h + 96), mo = le_get64(h + 104), size = le_get64(h + 112);
+    uint32_t vocab_tokens = le_get32(h + 216);
     if (sh->split >= SPLIT_COUNT || (sh->token_bytes != 2 && sh->token_bytes != 4) || size != sh->map_len ||
         sh->n_subjects > size / SHARD_REC || sh->n_tokens > size / 8 || so != align_up(SHARD_HEADER) ||
         to != align_up(so + sh->n_subjects * SHARD_REC) || mo != align_up(to + sh->n_tokens * sh->token_bytes) ||
@@ -297,7 +282,7 @@ fail:
 int timeline_shard_verify(const timeline_shard *sh, cf_err *err) {
     const uint8_t *h = sh->map;
     static const char *names[3] = {"SUBJECTS", "TOKENS", "TIMES"};
-    uint64_t offs[3] = {get64(h + 88), get64(h + 96), get64(h + 104)};
+    uint64_t offs[3] = {le_get64(h + 88), le_get64(h + 96), le_get64(h + 104)};
     uint64_t lens[3] = {sh->n_subjects * SHARD_REC, sh->n_tokens * sh->token_bytes, sh->n_tokens * 8};
     for (int j = 0; j < 3; j++) {
         uint8_t hh[32];
@@ -305,7 +290,7 @@ int timeline_shard_verify(const timeline_shard *sh, cf_err *err) {
         if (sodium_memcmp(hh, sh->section_hash[j], 32))
             return cf_fail(err, CF_EINPUT, "token shard section %s checksum mismatch (the file is damaged)", names[j]);
     }
-    uint32_t vt = get32(h + 216);
+    uint32_t vt = le_get32(h + 216);
     for (uint64_t i = 0; i < sh->n_tokens; i++)
         if (timeline_shard_token(sh, i) >= vt)
             return cf_fail(err, CF_EINPUT, "token shard token %llu is outside the vocabulary", (unsigned long long)i);
@@ -316,7 +301,7 @@ uint64_t timeline_shard_subject_at(const timeline_shard *sh, uint64_t pos) {
     uint64_t lo = 0, hi = sh->n_subjects; /* last record with first <= pos */
     while (hi - lo > 1) {
         uint64_t mid = lo + (hi - lo) / 2;
-        if (get64(sh->subjects + mid * SHARD_REC + 8) <= pos) lo = mid;
+        if (le_get64(sh->subjects + mid * SHARD_REC + 8) <= pos) lo = mid;
         else hi = mid;
     }
     return lo;

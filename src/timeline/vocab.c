@@ -13,6 +13,7 @@
 
 #include <sodium.h>
 
+#include "timeline/le_bytes.h"
 #include "util/atomic_file.h"
 #include "util/timeutil.h"
 
@@ -111,25 +112,6 @@ void vocab_options_default(vocab_options *o) {
     o->split_codes = 1;
 }
 
-/* ------------------------------------------------------------------ little-endian helpers */
-
-static void put32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get32(const uint8_t *p) {
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
-static uint64_t get64(const uint8_t *p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
-
 /* ------------------------------------------------------------------ serialise / parse */
 
 void vocab_free(vocab *v) {
@@ -154,38 +136,38 @@ int vocab_serialize(const vocab *v, uint8_t **out, size_t *out_len, cf_err *err)
     uint8_t *b = calloc(1, len);
     if (!b) return cf_fail(err, CF_EINTERNAL, "out of memory serialising the vocabulary");
     memcpy(b, VOCAB_MAGIC, 8);
-    put32(b + 8, VOCAB_FORMAT_VERSION);
-    put32(b + 12, VOCAB_HEADER_BYTES);
-    put32(b + 16, v->flags);
-    put32(b + 20, v->ruleset);
-    put32(b + 24, v->n_tokens);
-    put32(b + 28, v->n_cut_sets);
-    put32(b + 32, v->heap_len);
-    put32(b + 36, v->min_count);
-    put32(b + 40, v->min_numeric);
-    put32(b + 44, v->max_vocab);
-    put32(b + 48, (uint32_t)v->year_base);
-    put32(b + 52, v->n_year_bins);
-    put32(b + 56, v->split_train_ppm);
-    put32(b + 60, v->split_tuning_ppm);
+    le_put32(b + 8, VOCAB_FORMAT_VERSION);
+    le_put32(b + 12, VOCAB_HEADER_BYTES);
+    le_put32(b + 16, v->flags);
+    le_put32(b + 20, v->ruleset);
+    le_put32(b + 24, v->n_tokens);
+    le_put32(b + 28, v->n_cut_sets);
+    le_put32(b + 32, v->heap_len);
+    le_put32(b + 36, v->min_count);
+    le_put32(b + 40, v->min_numeric);
+    le_put32(b + 44, v->max_vocab);
+    le_put32(b + 48, (uint32_t)v->year_base);
+    le_put32(b + 52, v->n_year_bins);
+    le_put32(b + 56, v->split_train_ppm);
+    le_put32(b + 60, v->split_tuning_ppm);
     memcpy(b + 64, v->split_key_id, SPLIT_KEY_ID_BYTES);
-    put64(b + 80, v->train_subjects);
-    put64(b + 88, v->train_events);
-    put64(b + 96, body);
+    le_put64(b + 80, v->train_subjects);
+    le_put64(b + 88, v->train_events);
+    le_put64(b + 96, body);
     uint8_t *p = b + VOCAB_HEADER_BYTES;
     for (uint32_t i = 0; i < v->n_tokens; i++, p += REC_BYTES) {
         p[0] = v->kind[i];
-        put32(p + 4, v->str_off[i]);
-        put32(p + 8, v->str_len[i]);
-        put32(p + 12, v->cut_set[i]);
-        put64(p + 16, (uint64_t)v->aux0[i]);
-        put64(p + 24, (uint64_t)v->aux1[i]);
-        put64(p + 32, v->count[i]);
+        le_put32(p + 4, v->str_off[i]);
+        le_put32(p + 8, v->str_len[i]);
+        le_put32(p + 12, v->cut_set[i]);
+        le_put64(p + 16, (uint64_t)v->aux0[i]);
+        le_put64(p + 24, (uint64_t)v->aux1[i]);
+        le_put64(p + 32, v->count[i]);
     }
     for (uint64_t i = 0; i < (uint64_t)v->n_cut_sets * VOCAB_N_CUTS; i++, p += 4) {
         uint32_t u;
         memcpy(&u, &v->cuts[i], 4);
-        put32(p, u);
+        le_put32(p, u);
     }
     if (v->heap_len) memcpy(p, v->heap, v->heap_len);
     crypto_generichash_state st;
@@ -216,12 +198,12 @@ int vocab_parse(vocab *v, const void *data, size_t len, const char *what, cf_err
     memset(v, 0, sizeof *v);
     if (len < VOCAB_HEADER_BYTES || memcmp(b, VOCAB_MAGIC, 8) != 0)
         return bad(err, what, "no vocabulary header (wrong file or truncated)");
-    uint32_t version = get32(b + 8);
+    uint32_t version = le_get32(b + 8);
     if (version != VOCAB_FORMAT_VERSION)
         return cf_fail(err, CF_EINPUT, "%s: vocabulary format version %u; this clinfm reads version %u", what,
                        version, VOCAB_FORMAT_VERSION);
-    if (get32(b + 12) != VOCAB_HEADER_BYTES) return bad(err, what, "unexpected header size");
-    uint64_t body = get64(b + 96);
+    if (le_get32(b + 12) != VOCAB_HEADER_BYTES) return bad(err, what, "unexpected header size");
+    uint64_t body = le_get64(b + 96);
     if (body != len - VOCAB_HEADER_BYTES) return bad(err, what, "file size does not match its header (truncated?)");
     uint8_t h[VOCAB_HASH_BYTES];
     crypto_generichash_state st;
@@ -234,21 +216,21 @@ int vocab_parse(vocab *v, const void *data, size_t len, const char *what, cf_err
     for (size_t i = 104; i < HASH_OFFSET; i++)
         if (b[i]) return bad(err, what, "reserved header bytes are not zero");
     memcpy(v->hash, h, sizeof h);
-    v->flags = get32(b + 16);
-    v->ruleset = get32(b + 20);
-    v->n_tokens = get32(b + 24);
-    v->n_cut_sets = get32(b + 28);
-    v->heap_len = get32(b + 32);
-    v->min_count = get32(b + 36);
-    v->min_numeric = get32(b + 40);
-    v->max_vocab = get32(b + 44);
-    v->year_base = (int32_t)get32(b + 48);
-    v->n_year_bins = get32(b + 52);
-    v->split_train_ppm = get32(b + 56);
-    v->split_tuning_ppm = get32(b + 60);
+    v->flags = le_get32(b + 16);
+    v->ruleset = le_get32(b + 20);
+    v->n_tokens = le_get32(b + 24);
+    v->n_cut_sets = le_get32(b + 28);
+    v->heap_len = le_get32(b + 32);
+    v->min_count = le_get32(b + 36);
+    v->min_numeric = le_get32(b + 40);
+    v->max_vocab = le_get32(b + 44);
+    v->year_base = (int32_t)le_get32(b + 48);
+    v->n_year_bins = le_get32(b + 52);
+    v->split_train_ppm = le_get32(b + 56);
+    v->split_tuning_ppm = le_get32(b + 60);
     memcpy(v->split_key_id, b + 64, SPLIT_KEY_ID_BYTES);
-    v->train_subjects = get64(b + 80);
-    v->train_events = get64(b + 88);
+    v->train_subjects = le_get64(b + 80);
+    v->train_events = le_get64(b + 88);
     if (v->ruleset != TIMELINE_RULESET)
         return cf_fail(err, CF_EINPUT, "%s: vocabulary built with token rules version %u; this clinfm has version %u",
                        what, v->ruleset, TIMELINE_RULESET);
@@ -276,12 +258,12 @@ int vocab_parse(vocab *v, const void *data, size_t len, const char *what, cf_err
     const uint8_t *p = b + VOCAB_HEADER_BYTES;
     for (uint32_t i = 0; i < n; i++, p += REC_BYTES) {
         v->kind[i] = p[0];
-        v->str_off[i] = get32(p + 4);
-        v->str_len[i] = get32(p + 8);
-        v->cut_set[i] = get32(p + 12);
-        v->aux0[i] = (int64_t)get64(p + 16);
-        v->aux1[i] = (int64_t)get64(p + 24);
-        v->count[i] = get64(p + 32);
+        v->str_off[i] = le_get32(p + 4);
+        v->str_len[i] = le_get32(p + 8);
+        v->cut_set[i] = le_get32(p + 12);
+        v->aux0[i] = (int64_t)le_get64(p + 16);
+        v->aux1[i] = (int64_t)le_get64(p + 24);
+        v->count[i] = le_get64(p + 32);
         if (p[1] || p[2] || p[3] || p[0] < VOCAB_KIND_SPECIAL || p[0] >= VOCAB_KIND_MAX) {
             rc = bad(err, what, "a token has an unknown kind");
             goto fail;
@@ -292,7 +274,7 @@ int vocab_parse(vocab *v, const void *data, size_t len, const char *what, cf_err
         }
     }
     for (uint64_t i = 0; i < (uint64_t)v->n_cut_sets * VOCAB_N_CUTS; i++, p += 4) {
-        uint32_t u = get32(p);
+        uint32_t u = le_get32(p);
         memcpy(&v->cuts[i], &u, 4);
         if (!isfinite(v->cuts[i]) || (i % VOCAB_N_CUTS && v->cuts[i] < v->cuts[i - 1])) {
             rc = bad(err, what, "decile cut points are not finite and ascending");

@@ -1,0 +1,64 @@
+# Shared steps of the model benchmarks that race clinfm against PyTorch (gpt_bench.sh,
+# sample_bench.sh): sourced, not run. The caller has cd'ed to the repository root and set
+# OUT (the build folder).
+
+# Builds bench/<name>.c against the model sources only, so that a half-edited file elsewhere in
+# the tree cannot stop a benchmark, into $OUT/<name>.
+bench_build_model() {
+  local name=$1
+  mkdir -p "$OUT"
+  cc -std=c11 -O2 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE -Isrc -pthread -fopenmp \
+     -o "$OUT/$name" "bench/$name.c" src/model/gpt.c src/model/gpt_kernels.c \
+     src/model/gpt_sample.c src/util/err.c src/util/atomic_file.c -lopenblas -lz -lm -lpthread
+}
+
+# Exits with a message naming the Debian package when PyTorch cannot be imported.
+bench_need_torch() {
+  if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+    echo "$1: PyTorch is missing; install Debian's python3-torch (apt-get install -y python3-torch)" >&2
+    exit 1
+  fi
+}
+
+# The "machine:" line: CPUs, model name, (with simd=1) the widest SIMD extension, load average.
+bench_machine() {
+  local cpu simd=""
+  cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
+  if [ "${1:-0}" = 1 ]; then
+    simd=", widest SIMD $(grep -m1 -o -w 'avx512f' /proc/cpuinfo || grep -m1 -o -w 'avx2' /proc/cpuinfo || echo none)"
+  fi
+  echo "machine: $(nproc) CPUs, $cpu$simd, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+# Summarises a log of "clinfm ..." and "torch ..." result lines (key=value fields): the best and
+# median tokens_per_s of each side and their ratio, and with rss=1 the peak peak_rss_mb and its
+# ratio. unit names what tokens_per_s counts ("tokens/s", "generated tokens/s").
+bench_summary() { # name unit rss log
+  awk -v name="$1" -v unit="$2" -v rss_on="$3" '
+    function field(f,   i, kv) {
+      for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) return kv[2] + 0 }
+      return 0
+    }
+    function median(a, n,   i, j, t) {
+      for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    $1 == "clinfm" || $1 == "torch" {
+      s = $1; n[s]++; tps[s, n[s]] = field("tokens_per_s")
+      if (tps[s, n[s]] > best[s]) best[s] = tps[s, n[s]]
+      if (rss_on && field("peak_rss_mb") > rss[s]) rss[s] = field("peak_rss_mb")
+    }
+    END {
+      if (!n["clinfm"] || !n["torch"]) { print name ": a side produced no result"; exit 1 }
+      for (s in n) { for (i = 1; i <= n[s]; i++) v[i] = tps[s, i]; med[s] = median(v, n[s]) }
+      if (rss_on) {
+        printf "clinfm: best %.0f %s, median %.0f, peak RSS %.0f MB\n", best["clinfm"], unit, med["clinfm"], rss["clinfm"]
+        printf "torch:  best %.0f %s, median %.0f, peak RSS %.0f MB\n", best["torch"], unit, med["torch"], rss["torch"]
+        printf "ratio clinfm/torch: %.2fx best, %.2fx median; memory %.2fx\n", best["clinfm"] / best["torch"], med["clinfm"] / med["torch"], rss["clinfm"] / rss["torch"]
+      } else {
+        printf "clinfm: best %.0f %s, median %.0f\n", best["clinfm"], unit, med["clinfm"]
+        printf "torch:  best %.0f %s, median %.0f\n", best["torch"], unit, med["torch"]
+        printf "ratio clinfm/torch: %.2fx best, %.2fx median\n", best["clinfm"] / best["torch"], med["clinfm"] / med["torch"]
+      }
+    }' "$4"
+}
