@@ -2,8 +2,10 @@
  * precision and F2 per PHI type and overall, by any-overlap and by strict span match, as a table
  * or as JSON. Dates are scored twice: counting every annotated date, and counting only dates that
  * name a day or month (Safe Harbor keeps years; see eval.h). --records scores a slice of the
- * corpus, so a development half and a confirmation half can be reported apart. It prints counts
- * and ratios only, never corpus text. */
+ * corpus, so a development half and a confirmation half can be reported apart. The phrase format
+ * also reads the PhysioNet deid gold standard (id.text + id-phi.phrase), found from --corpus or
+ * named with --text / --phi; --case re-cases the notes first, to measure the engine on all-caps and
+ * all-lower-case text. It prints counts and ratios only, never corpus text. */
 #include <cjson/cJSON.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -19,13 +21,22 @@ static const char *CMD = "deid-eval";
 static void usage(FILE *out) {
     fprintf(out,
             "usage: clinfm deid-eval --corpus FILE --format presidio|phrase [--json] [--rules DIR]\n"
-            "                        [--records A-B] [--min-recall R] [--min-precision P]\n\n"
+            "                        [--records A-B] [--min-recall R] [--min-precision P]\n"
+            "                        [--case upper|lower]\n"
+            "       clinfm deid-eval [--corpus PATH] --text FILE --phi FILE [options]\n\n"
             "Measures the free-text de-identifier on an annotated corpus: recall, precision and F2\n"
             "per PHI type and overall, by any-overlap and by strict (exact span) match.\n\n"
-            "  --corpus FILE      annotated corpus\n"
+            "  --corpus PATH      annotated corpus (file, or for the PhysioNet layout a folder)\n"
             "  --format F         presidio: JSON array of {full_text, spans[{entity_type,\n"
             "                     start_position, end_position}]} (code point offsets);\n"
-            "                     phrase: \"##RECORD id\" lines, PHI inline as {{TYPE:phrase}}\n"
+            "                     phrase: either clinfm's inline layout (\"##RECORD id\" lines, PHI\n"
+            "                     inline as {{TYPE:phrase}}) or the PhysioNet deid gold standard,\n"
+            "                     told apart by the content (see below)\n"
+            "  --text FILE        PhysioNet text file (id.text); implies --format phrase\n"
+            "  --phi FILE         PhysioNet annotation file (id-phi.phrase); implies --format phrase\n"
+            "  --case C           upper or lower: re-case every note before scoring (ASCII letters,\n"
+            "                     and others whose other case has as many UTF-8 bytes), to measure\n"
+            "                     the engine on all-caps or all-lower-case notes\n"
             "  --json             print the result as JSON\n"
             "  --rules DIR        rules folder (default $CLINFM_DEID_RULES, else data/deid)\n"
             "  --records A-B      score only records A to B (0-based, inclusive), e.g. to keep a\n"
@@ -42,6 +53,19 @@ static void usage(FILE *out) {
             "PHONE_NUMBER->PHONE, EMAIL_ADDRESS->EMAIL, US_SSN->SSN, CREDIT_CARD/IBAN_CODE/\n"
             "US_DRIVER_LICENSE/US_PASSPORT/US_BANK_NUMBER->ID, IP_ADDRESS->IP, DOMAIN_NAME->URL,\n"
             "ZIP_CODE->ZIP.\n\n"
+            "PhysioNet deid layout: a text file of records \"START_OF_RECORD=<patient>||||<note>||||\",\n"
+            "the note's lines, \"||||END_OF_RECORD\"; an annotation file of lines \"<patient> <note>\n"
+            "<start> <end> <Category> <phrase>\" (byte offsets into the lines between the markers;\n"
+            "CRLF read as LF unless the offsets fit better counting the CRs). --corpus may name\n"
+            "the folder (id.text and id-phi.phrase, else its only *.text and *.phrase), the text\n"
+            "file (X.text -> X-phi.phrase, else the only *.phrase beside it) or the annotation file\n"
+            "(X-phi.phrase or X.phrase -> X.text, else the only *.text beside it). Each annotation\n"
+            "is placed on its phrase: [start,end), else [start,end] (inclusive end), else the\n"
+            "phrase within 8 bytes of start; the counts of realigned and misaligned annotations\n"
+            "are reported, and more than 5%% misaligned is an error. Categories map as:\n"
+            "Location->LOCATION, Hospital->ORGANIZATION, Date/DateYear->DATE, HCPName/PTName/\n"
+            "RelativeProxyName/ProxyName/PTNameInitial/Initial/Name->NAME, Phone->PHONE,\n"
+            "Age->AGE_OVER_89 (90+ only), Other->ID, Email->EMAIL, SSN, MRN, URL.\n\n"
             "Dates are scored two ways. Safe Harbor removes all elements of dates except the year\n"
             "(45 CFR 164.514(b)(2)(i)(C)), but corpora also annotate bare years, relative dates and\n"
             "times. The DATE and OVERALL rows count every annotated date; the 'DATE d/m' and\n"
@@ -95,10 +119,11 @@ int cmd_deid_eval(int argc, char **argv) {
         {"json", no_argument, 0, 'j'},         {"rules", required_argument, 0, 'r'},
         {"min-recall", required_argument, 0, 'R'}, {"min-precision", required_argument, 0, 'P'},
         {"records", required_argument, 0, 'n'}, {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
+        {"text", required_argument, 0, 't'},   {"phi", required_argument, 0, 'p'},
+        {"case", required_argument, 0, 'C'},   {0, 0, 0, 0},
     };
-    const char *corpus = NULL, *format = NULL, *rules = NULL;
-    int json = 0, ranged = 0;
+    const char *corpus = NULL, *format = NULL, *rules = NULL, *text_path = NULL, *phi_path = NULL;
+    int json = 0, ranged = 0, case_mode = DEID_CASE_AS_IS;
     size_t rec_first = 0, rec_last = 0;
     double min_r = -1, min_p = -1;
     optind = 1;
@@ -110,6 +135,13 @@ int cmd_deid_eval(int argc, char **argv) {
         case 'f': format = optarg; break;
         case 'j': json = 1; break;
         case 'r': rules = optarg; break;
+        case 't': text_path = optarg; break;
+        case 'p': phi_path = optarg; break;
+        case 'C':
+            if (!strcmp(optarg, "upper")) case_mode = DEID_CASE_UPPER;
+            else if (!strcmp(optarg, "lower")) case_mode = DEID_CASE_LOWER;
+            else return cli_usage_error(CMD, "--case must be upper or lower");
+            break;
         case 'R': if (parse_ratio("--min-recall", optarg, &min_r)) return 1; break;
         case 'P': if (parse_ratio("--min-precision", optarg, &min_p)) return 1; break;
         case 'n': {
@@ -131,10 +163,14 @@ int cmd_deid_eval(int argc, char **argv) {
         }
     }
     if (optind < argc) return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
-    if (!corpus) return cli_usage_error(CMD, "--corpus is required");
+    int pn_named = text_path || phi_path;
+    if (!corpus && !pn_named) return cli_usage_error(CMD, "--corpus is required (or --text / --phi)");
+    if (!format && pn_named) format = "phrase";
     if (!format) return cli_usage_error(CMD, "--format is required (presidio or phrase)");
     if (strcmp(format, "presidio") && strcmp(format, "phrase"))
         return cli_usage_error(CMD, "--format must be presidio or phrase");
+    if (pn_named && strcmp(format, "phrase"))
+        return cli_usage_error(CMD, "--text and --phi name PhysioNet deid files: use them with --format phrase");
     if (!rules) rules = getenv("CLINFM_DEID_RULES");
     if (!rules || !*rules) rules = "data/deid";
 
@@ -143,8 +179,13 @@ int cmd_deid_eval(int argc, char **argv) {
     deid_corpus c;
     memset(&c, 0, sizeof c);
     int rc = deid_rules_load(&r, rules, &err);
-    if (!rc) rc = deid_corpus_load(corpus, format, &c, &err);
+    if (!rc) rc = deid_corpus_load_files(corpus, format, text_path, phi_path, &c, &err);
     if (!rc && ranged) rc = deid_corpus_select(&c, rec_first, rec_last, &err);
+    size_t recased = rc ? 0 : deid_corpus_recase(&c, case_mode);
+    const char *case_name = case_mode == DEID_CASE_UPPER ? "upper" : case_mode == DEID_CASE_LOWER ? "lower" : "as_is";
+    const char *layout_name = c.layout == DEID_LAYOUT_PHYSIONET ? "physionet"
+                              : c.layout == DEID_LAYOUT_INLINE  ? "inline"
+                                                                : "presidio";
     deid_eval_result res;
     if (!rc) rc = deid_evaluate(r, &c, &res, NULL, NULL, &err);
     if (rc) {
@@ -160,6 +201,21 @@ int cmd_deid_eval(int argc, char **argv) {
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "format", format);
+        cJSON_AddStringToObject(o, "layout", layout_name);
+        if (c.layout == DEID_LAYOUT_PHYSIONET) {
+            /* how the annotation offsets lined up with the text (counts only) */
+            cJSON *pn = cJSON_AddObjectToObject(o, "physionet");
+            cJSON_AddStringToObject(pn, "text_file", c.text_path);
+            cJSON_AddStringToObject(pn, "phi_file", c.phi_path);
+            cJSON_AddNumberToObject(pn, "annotation_lines", (double)c.pn_annotations);
+            cJSON_AddNumberToObject(pn, "realigned_inclusive_end", (double)c.pn_realigned_inclusive);
+            cJSON_AddNumberToObject(pn, "realigned_nearby", (double)c.pn_realigned_nearby);
+            cJSON_AddNumberToObject(pn, "misaligned", (double)c.pn_misaligned);
+            cJSON_AddBoolToObject(pn, "crlf_line_ends", c.pn_crlf);
+            cJSON_AddBoolToObject(pn, "offsets_count_cr", c.pn_kept_cr);
+        }
+        cJSON_AddStringToObject(o, "case", case_name);
+        cJSON_AddNumberToObject(o, "case_characters_changed", (double)recased);
         cJSON_AddNumberToObject(o, "records", (double)c.n_docs);
         cJSON_AddNumberToObject(o, "annotations", (double)c.n_gold);
         cJSON_AddNumberToObject(o, "annotations_safe_harbor", (double)c.n_in_scope);
@@ -212,6 +268,14 @@ int cmd_deid_eval(int argc, char **argv) {
                "(NRP, TITLE, ages under 90)%s\n",
                c.n_docs, c.n_gold, c.n_in_scope, out_scope,
                c.n_unknown_types ? "; some annotation types unknown (counted as not PHI)" : "");
+        if (c.layout == DEID_LAYOUT_PHYSIONET)
+            printf("PhysioNet deid layout: %s + %s; %zu annotation lines: %zu realigned (%zu inclusive end, %zu "
+                   "nearby), %zu misaligned%s\n",
+                   c.text_path, c.phi_path, c.pn_annotations, c.pn_realigned_inclusive + c.pn_realigned_nearby,
+                   c.pn_realigned_inclusive, c.pn_realigned_nearby, c.pn_misaligned,
+                   !c.pn_crlf ? "" : c.pn_kept_cr ? "; CRLF line ends, offsets count the CR" : "; CRLF read as LF");
+        if (case_mode != DEID_CASE_AS_IS)
+            printf("notes re-cased to %s case before scoring (%zu characters changed)\n", case_name, recased);
         printf("%-14s %6s %6s  %-25s   %-25s\n", "", "", "", "any-overlap", "strict");
         printf("%-14s %6s %6s  %7s %9s %6s   %7s %9s %6s\n", "type", "gold", "found", "recall", "precision",
                "F2", "recall", "precision", "F2");

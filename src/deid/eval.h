@@ -4,8 +4,16 @@
  *  - "presidio": a JSON array of {"full_text", "spans": [{"entity_type", "start_position",
  *    "end_position"}]}, positions in Unicode code points, end exclusive (Microsoft
  *    presidio-research's format);
- *  - "phrase": plain UTF-8 text, a line "##RECORD <id>" before each record, PHI annotated inline
- *    as {{TYPE:phrase}} where TYPE is a clinfm type (NAME, DATE, ...) or a presidio type.
+ *  - "phrase", in one of two layouts told apart by the content:
+ *    - inline (clinfm's own): plain UTF-8 text, a line "##RECORD <id>" before each record, PHI
+ *      annotated inline as {{TYPE:phrase}} where TYPE is a clinfm type (NAME, DATE, ...) or a
+ *      presidio type;
+ *    - the PhysioNet "deid" gold standard: a text file (id.text) of records
+ *      "START_OF_RECORD=<patient>||||<note>||||" ... "||||END_OF_RECORD", and an annotation file
+ *      (id-phi.phrase) of lines "<patient> <note> <start> <end> <Category> <phrase>". Whether end
+ *      is exclusive or inclusive is not reliably documented, so each annotation is lined up with
+ *      its phrase (see deid_corpus_load_files); the counts of realigned and misaligned ones are
+ *      kept in the corpus for the report.
  *
  * Gold types are mapped to clinfm types; annotations that are not Safe Harbor identifiers (presidio
  * NRP and TITLE, and ages under 90, which Safe Harbor lets stay) are "out of scope": they count
@@ -51,15 +59,66 @@ typedef struct {
     size_t len;
     deid_gold *gold;
     size_t n_gold;
+    char id[64]; /* "##RECORD" id (inline), "<patient>-<note>" (PhysioNet); "" for presidio */
 } deid_doc;
+
+/* Which layout a corpus was read from. */
+enum { DEID_LAYOUT_PRESIDIO = 1, DEID_LAYOUT_INLINE = 2, DEID_LAYOUT_PHYSIONET = 3 };
 
 typedef struct {
     deid_doc *docs;
     size_t n_docs;
     size_t n_gold, n_in_scope, n_unknown_types;
+    int layout; /* DEID_LAYOUT_* */
+    /* PhysioNet layout only: the two files read, and how the annotations lined up with the text.
+       Every annotation line counts in pn_annotations; it is either exact ([start,end) holds the
+       phrase, white space runs ignored), or realigned (inclusive end, or found nearby), or
+       misaligned (kept at [start,end) cut to the text). */
+    char *text_path, *phi_path;
+    size_t pn_annotations, pn_realigned_inclusive, pn_realigned_nearby, pn_misaligned;
+    int pn_crlf;    /* the text file has CRLF line ends */
+    int pn_kept_cr; /* ... and the offsets only lined up with the CRs counted (see eval.c) */
 } deid_corpus;
 
+/* Loads a corpus: format "presidio" (path is the JSON file) or "phrase" (path is an inline-layout
+ * file, or a PhysioNet text file, annotation file or a folder holding the two). Same as
+ * deid_corpus_load_files(path, format, NULL, NULL, c, err). */
 int deid_corpus_load(const char *path, const char *format, deid_corpus *c, cf_err *err);
+
+/* The "phrase" format with the PhysioNet files named explicitly: text_path and phi_path (either
+ * may be NULL) win over what path gives; path may be NULL when one of them is set. The missing
+ * file is found as follows:
+ *  - path a folder: id.text and id-phi.phrase in it, else its only *.text / only *.phrase;
+ *  - a text file X.text: X-phi.phrase, else the only *.phrase in its folder;
+ *  - an annotation file X-phi.phrase or X.phrase: X.text, else the only *.text in its folder.
+ * A file given as path is told apart by its first non-blank line: "START_OF_RECORD=" (text),
+ * "<n> <n> <n> <n> <word>" (annotations), anything else is the inline layout (text_path and
+ * phi_path must then be NULL).
+ *
+ * Annotation offsets count bytes of the record text (the lines between the marker lines, each
+ * with its newline). A CRLF text file is read with "\r\n" as "\n" (offsets made on the original
+ * LF file, of which a CRLF file is usually a converted copy), unless the annotations line up
+ * better with the CRs counted (pn_kept_cr; offsets made on the CRLF file itself). Each
+ * annotation is placed where its phrase is: [start,end), else [start,end] (inclusive end),
+ * comparing exactly and then with runs of white space taken as equal; else the phrase's nearest
+ * occurrence starting within 8 bytes of start; else it stays at [start,end) (cut to the text) and
+ * counts as misaligned. More than 5% misaligned is CF_EINPUT: the offsets do not belong to this
+ * text. Errors name FILE:LINE, never the phrase (it is PHI). */
+int deid_corpus_load_files(const char *path, const char *format, const char *text_path, const char *phi_path,
+                           deid_corpus *c, cf_err *err);
+
+/* Maps a PhysioNet deid category (HCPName, Hospital, DateYear...) to a clinfm type, as
+ * deid_map_gold_type does for presidio and clinfm names (which it falls back to). */
+int deid_map_physionet_type(const char *category, int *in_scope);
+
+/* Re-cases every record's text in place, to measure how the engine copes with all-caps and
+ * all-lower-case notes: mode DEID_CASE_UPPER or DEID_CASE_LOWER (DEID_CASE_AS_IS does nothing).
+ * ASCII letters always change; other letters only when the other case has a UTF-8 encoding of
+ * the same length, so every byte offset (and the gold spans) stays valid. The gold annotations
+ * keep what was decided from the original text (scope, date element). Returns the number of
+ * characters changed. */
+enum { DEID_CASE_AS_IS = 0, DEID_CASE_UPPER = 1, DEID_CASE_LOWER = 2 };
+size_t deid_corpus_recase(deid_corpus *c, int mode);
 /* Keeps records first..last (0-based, inclusive) and drops the others, so a corpus can be split
  * into a development half and a confirmation half. The annotation counts are recomputed.
  * CF_EINPUT when the range is empty or outside the corpus. */
