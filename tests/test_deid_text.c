@@ -629,6 +629,31 @@ static void test_firms_places_years(void) {
     EXPECT_CLEAN("WBC 2000, platelets 1950 today.", "2000");
     EXPECT_CLEAN("pt resting at 1930, a 2000 calorie diet ordered.", "1930");
     EXPECT_CLEAN("pt resting at 1930, a 2000 calorie diet ordered.", "2000");
+    EXPECT_TYPE("S/P MI '92; CABG '95.", "92", DEID_DATE);
+    EXPECT_CLEAN("Height 5'10\" today.", "10");
+}
+
+static void test_nursing_shapes(void) {
+    /* month/day without a year: a day of 11 or more is a date, small denominators are scores */
+    EXPECT_TYPE("7/22 FOUND BY HUSBAND ON FLOOR.", "7/22", DEID_DATE);
+    EXPECT_CLEAN("Strength 5/5 in all extremities, pain 7/10, 2/6 murmur, 1/2 tab given.", "5/5");
+    EXPECT_CLEAN("Strength 5/5 in all extremities, pain 7/10, 2/6 murmur, 1/2 tab given.", "7/10");
+    EXPECT_CLEAN("Strength 5/5 in all extremities, pain 7/10, 2/6 murmur, 1/2 tab given.", "2/6");
+    EXPECT_CLEAN("Strength 5/5 in all extremities, pain 7/10, 2/6 murmur, 1/2 tab given.", "1/2");
+    /* MIMIC-style shifted years */
+    EXPECT_TYPE("Admitted 7/19/2105 via the ED.", "7/19/2105", DEID_DATE);
+    EXPECT_TYPE("PMH: CABG IN 2105.", "2105", DEID_DATE);
+    EXPECT_CLEAN("Febrile at 2100, cultures sent.", "2100");
+    /* a shift's clock-time range is no phone number */
+    EXPECT_CLEAN("Nursing progress note 0700-1900.", "0700-1900");
+    EXPECT_TYPE("Call 555-0143 with questions.", "555-0143", DEID_PHONE);
+    /* kinship cue before an unknown lower-case word; a listed place of common words after "from" */
+    EXPECT_TYPE("wife tamsin called from fall river, updated.", "tamsin", DEID_NAME);
+    EXPECT_TYPE("wife tamsin called from fall river, updated.", "fall river", DEID_LOCATION);
+    EXPECT_TYPE("SON BOB AND WIFE JOAN IN TO VISIT.", "BOB", DEID_NAME);
+    EXPECT_CLEAN("pt rose from bed. son will call later.", "rose");
+    EXPECT_CLEAN("pt rose from bed. son will call later.", "will");
+    EXPECT_TYPE("TO CALVERT HOSPITAL ER; REFERRED TO GH.", "CALVERT HOSPITAL", DEID_ORGANIZATION);
 }
 
 /* ---- Synthea bulk notes: none of the patient's own identifiers survive ------------------- */
@@ -795,6 +820,7 @@ int main(void) {
     RUN(test_propagation);
     RUN(test_one_case_notes);
     RUN(test_firms_places_years);
+    RUN(test_nursing_shapes);
     RUN(test_known);
     RUN(test_tag_mode);
     RUN(test_surrogate_mode);

@@ -1271,15 +1271,13 @@ static void lower_names(ctx *c) {
             continue;
         }
         /* a listed place of several words after a place cue ("moved to new york", "born in saint
-           petersburg"): after a bare "in"/"from" one of its words must be no English word */
+           petersburg", "called from fall river"), even when every word is a common one */
         if ((cb & (F_PLACE_BEFORE | F_PLACE_WEAK)) && t[i].place_end > (int)i) {
             size_t pe = (size_t)t[i].place_end;
-            int plain = 0, lower = 1;
-            for (size_t q = i; q <= pe; q++) {
+            int lower = 1;
+            for (size_t q = i; q <= pe; q++)
                 if (t[q].shape != SH_LOWER || t[q].cov || t[q].lab >= 0) lower = 0;
-                if (!(t[q].f & (F_ENGLISH | F_MEDICAL | F_STOP | F_PARTICLE))) plain = 1;
-            }
-            if (lower && (plain || (cb & F_PLACE_BEFORE))) {
+            if (lower) {
                 for (size_t q = i; q <= pe; q++) t[q].lab = DEID_LOCATION;
                 i = pe;
                 continue;
@@ -1318,7 +1316,7 @@ static void lower_names(ctx *c) {
         }
         /* after a kinship word even a given name that is a common word ("son bob", "wife joy",
            "SON BOB" re-cased) */
-        if ((cb & F_KIN) && (t[i].f & F_FIRST) && t[i].nletters >= 2 &&
+        if ((cb & F_KIN) && ((t[i].f & F_FIRST) || (t[i].oov && t[i].nletters >= 3)) && t[i].nletters >= 2 &&
             !(t[i].f & (F_STOP | F_MONTH | F_WEEKDAY | F_MEDICAL | F_MEASURE | F_PLACE_WEAK | F_NAME_WEAK | F_TITLE)) &&
             !((t[i].f & F_NOT_NAME) && modal_use(c, i))) {
             t[i].lab = DEID_NAME;
