@@ -654,6 +654,12 @@ static void test_nursing_shapes(void) {
     EXPECT_CLEAN("pt rose from bed. son will call later.", "rose");
     EXPECT_CLEAN("pt rose from bed. son will call later.", "will");
     EXPECT_TYPE("TO CALVERT HOSPITAL ER; REFERRED TO GH.", "CALVERT HOSPITAL", DEID_ORGANIZATION);
+    /* a capitalised cue word starts the run: "Son Mark"; a name-like verb after a cue is no name */
+    EXPECT_TYPE("Admitted on Jan 3rd. Son Mark visited Tuesday.", "Mark", DEID_NAME);
+    EXPECT_CLEAN("Patient Will be discharged today.", "Will");
+    EXPECT_CLEAN("Pt Rose from bed without help.", "Rose");
+    EXPECT_TYPE("Sister Rose called this morning.", "Rose", DEID_NAME);
+    EXPECT_TYPE("Dr. Will Smith saw the patient.", "Will Smith", DEID_NAME);
 }
 
 /* ---- Synthea bulk notes: none of the patient's own identifiers survive ------------------- */

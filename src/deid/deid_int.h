@@ -104,6 +104,9 @@ struct deid_text_rules {
     size_t n_street_endings;
     char **med_prefixes, **med_suffixes; /* an unlisted word shaped like these is clinical */
     size_t n_med_prefixes, n_med_suffixes;
+    /* flag of the a_verb_after_name anchor kind: words that show a name-like common word is used
+       as a verb or modal ("will be", "rose from"); 0 when the rules folder has none */
+    deid_flags verb_after_name;
     char month_names[12][16];  /* English month names for rendering shifted dates */
     char weekday_names[7][16]; /* Monday first */
     /* Surrogate pools: word ids usable as replacement given names, family names, places. */

@@ -868,11 +868,14 @@ static void find_addresses(ctx *c) {
 
 /* ---- names, places, organisations -------------------------------------------------------- */
 
+static int modal_use(const ctx *c, size_t i);
+
 static uint8_t classify(const tok *t) {
     if (t->known >= 0) return C_K;
     deid_flags f = t->f;
     if (t->shape == SH_LOWER && (f & F_PARTICLE)) return C_PART;
-    if (f & (F_STOP | F_TITLE)) return C_E;
+    /* a name cue is no name itself ("Son Mark", "Sister Rose") */
+    if (f & (F_STOP | F_TITLE | F_NAME_BEFORE)) return C_E;
     if (t->shape == SH_INITIAL) return C_I;
     /* a country or state is a place before it is a family name ("Canada", "Georgia") */
     if ((f & F_REGION) && !(f & (F_ENGLISH | F_MEDICAL))) return C_R;
@@ -1070,8 +1073,17 @@ static void judge_run(ctx *c, size_t a, size_t b) {
         return;
     }
     if (lo != a) {
-        strong_name_cue = weak_name_cue = titled = 0;
-        cb = 0;
+        /* the trimmed word may itself be the cue ("Son Mark visited", "Wife Joy called") */
+        cb = (t[lo - 1].cue_end & (F_NAME_BEFORE | F_TITLE)) ? cue_before(c, lo) & (F_NAME_BEFORE | F_TITLE | F_KIN) : 0;
+        strong_name_cue = (cb & (F_TITLE | F_NAME_BEFORE)) != 0;
+        titled = (cb & F_TITLE) != 0;
+        weak_name_cue = 0;
+    }
+    /* a common word that is also a name, used as a verb after a name cue: "Patient Will be
+       seen", "Pt Rose from bed" (a title still makes it a name: "Dr. Will") */
+    if (lo == hi && (t[lo].f & F_NOT_NAME) && !titled && modal_use(c, lo)) {
+        strong_name_cue = weak_name_cue = 0;
+        cb &= ~(deid_flags)(F_NAME_BEFORE | F_NAME_WEAK | F_KIN);
     }
     if (t[lo].cls == C_PART) lo++;
     if (lo > hi) return;
@@ -1230,19 +1242,14 @@ static int all_parts_names(const ctx *c, size_t i) {
     return parts >= 2;
 }
 
-/* Is a word that is both a given name and a common word ("will", "bob", "sue") used as a
- * common word here? Read from the next word: a name is followed by punctuation, "and", the end,
- * a past or third-person verb ("son bob called", "wife joy visits"); "son will call" is not. */
+/* Is a word that is both a given name and a common word ("will", "rose", "mark") used as a
+ * common word here? Read from the next word: a verb or preposition that follows modals and verbs
+ * ("will be", "rose from", "can not"; the a_verb_after_name cue list) says so; a name is
+ * followed by punctuation, "and", a verb in the past or third person ("son mark visited"). */
 static int modal_use(const ctx *c, size_t i) {
     if (i + 1 >= c->nt || !gap_space(c, i + 1)) return 0;
     const tok *n = &c->t[i + 1];
-    if (n->shape != SH_LOWER) return 0;
-    if (is_word(c, i + 1, "and") || is_word(c, i + 1, "or")) return 0;
-    size_t l = n->e - n->s;
-    const char *w = c->text + n->s;
-    if (l > 3 && w[l - 1] == 'd' && w[l - 2] == 'e') return 0;
-    if (l > 2 && w[l - 1] == 's' && w[l - 2] != 's') return 0;
-    return 1;
+    return n->shape == SH_LOWER && (n->start & c->r->verb_after_name) != 0;
 }
 
 /* Lower-case names: "patricia desrosiers", or after a strong cue ("name is bertram"). */
