@@ -23,6 +23,10 @@
  *     letter heads and "city + postal code" (or "postal code + city") are recognised from the
  *     line structure; lower-case street names and places are taken after their cues, "Town,
  *     State" and "X & Y" firms from their punctuation.
+ *  3. Notes written all in one case are re-cased in the word shapes first (truecase()), so that
+ *     the rules above, which read capitals, see listed names and places as capitalised. Passes
+ *     after the runs: speaker labels, firm shapes, lists of names, and names that recur in the
+ *     same note (propagate_names()).
  * Most patterns are tried only at candidate positions (digit runs, words holding a digit, cue
  * words of an anchor kind) rather than scanned over the text: that keeps the engine at several
  * MB/s per core. Overlapping spans are merged; the merged span takes the type of its longest
@@ -95,7 +99,7 @@ typedef struct {
     tok *t;
     size_t nt;
     spanvec spans;
-    int lower_doc; /* no capitalised word at all: names are written in lower case too */
+    int lower_doc; /* written all in lower case (see truecase()): names are lower case too */
 } ctx;
 
 /* ---- words ------------------------------------------------------------------------------- */
