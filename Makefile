@@ -9,6 +9,10 @@ OPT     ?= -O2
 CFLAGS_BASE = -std=c11 -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
               -D_GNU_SOURCE -DCLINFM_WITH_LIBDEFLATE -Isrc -pthread -fopenmp
 LIBS    = -lxgboost -lopenblas -lmicrohttpd -lsqlite3 -lcrypto -lcjson -lsodium -lpcre2-8 -ldeflate -lz -lm -lpthread
+# Open MPI (libopenmpi-dev) for data-parallel training, src/model/dist.c; kept out of LIBS so a
+# LIBS given on the command line still links. MPI_Init runs only under mpirun/mpiexec.
+MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null || mpicc --showme:compile 2>/dev/null)
+MPI_LIBS   := $(shell pkg-config --libs ompi-c 2>/dev/null || mpicc --showme:link 2>/dev/null)
 
 ifeq ($(SAN),1)
   OPT = -O1
@@ -16,7 +20,7 @@ ifeq ($(SAN),1)
   LDFLAGS += -fsanitize=address,undefined
 endif
 CFLAGS ?=
-ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(CFLAGS)
+ALL_CFLAGS = $(CFLAGS_BASE) $(MPI_CFLAGS) $(OPT) $(CFLAGS)
 
 SRC       := $(sort $(shell find src -name '*.c'))
 LIB_SRC   := $(filter-out src/cli/main.c,$(SRC))
@@ -38,11 +42,11 @@ $(BUILD)/libclinfm.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/clinfm: $(MAIN_OBJ) $(BUILD)/libclinfm.a
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(MPI_LIBS)
 
 $(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libclinfm.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(BUILD)/libclinfm.a $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(BUILD)/libclinfm.a $(LIBS) $(MPI_LIBS)
 
 tests: $(TEST_BIN)
 
@@ -59,7 +63,7 @@ test: deps
 # Fuzz targets: clang + libFuzzer, every source instrumented.
 FUZZ_BUILD = build-fuzz
 FUZZ_CFLAGS = -std=c11 -g -O1 -D_GNU_SOURCE -DCLINFM_WITH_LIBDEFLATE -Isrc -pthread \
-              -fsanitize=fuzzer-no-link,address,undefined
+              -fsanitize=fuzzer-no-link,address,undefined $(MPI_CFLAGS)
 FUZZ_LIB_OBJ = $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 $(FUZZ_BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -70,7 +74,7 @@ $(FUZZ_BUILD)/libclinfm.a: $(FUZZ_LIB_OBJ)
 # Each target links the archive, so it pulls in only the objects it uses.
 $(FUZZ_BUILD)/%: fuzz/%.c $(FUZZ_BUILD)/libclinfm.a
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS) $(MPI_LIBS)
 fuzz-build: $(FUZZ_SRC:fuzz/%.c=$(FUZZ_BUILD)/%)
 
 demo: deps all

@@ -5,18 +5,32 @@
  * evaluated on the tuning shard as it goes and on held_out at the end, next to the unigram and
  * bigram baselines. Checkpoints are written atomically; `--resume` continues exactly: the
  * optimizer state, step and dropout RNG are in the checkpoint, and the data order is a pure
- * function of (seed, step), so a resumed run sees the same batches it would have seen. */
+ * function of (seed, step), so a resumed run sees the same batches it would have seen.
+ *
+ * Data parallel (src/model/dist.h): started by mpirun with N ranks, rank r trains on global
+ * batch slots r, r+N, r+2N, ... of each step, so the N ranks together see exactly the windows
+ * one process with --batch N*B would see. Gradients are summed across ranks weighted by each
+ * rank's target count, which makes them the gradient of the global batch's mean loss, and
+ * every rank then takes the same AdamW step, so the parameters stay identical without being
+ * sent around. Rank 0 alone writes files and prints; every other rank is silent unless it
+ * fails. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cblas.h>
 #include <cjson/cJSON.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "cli/commands.h"
+#include "model/dist.h"
 #include "model/gpt.h"
 #include "store/store.h"
 #include "timeline/split.h"
@@ -59,6 +73,13 @@ static void train_help(void) {
            "  --eval-every N (steps/10)  --eval-batches N (16)  --save-every N (eval-every)\n"
            "  --resume               continue from MODEL (same data, vocabulary and architecture)\n"
            "  --stop-after N         stop after step N of --steps (a planned interruption)\n"
+           "data-parallel (docs/MODEL.md):\n"
+           "  mpirun -np N [--hostfile H] clinfm train ...\n"
+           "                         trains on N ranks: --batch is per rank, and the N ranks together\n"
+           "                         see the batches one process with --batch N*B would see; rank 0\n"
+           "                         writes every file; threads per rank default to cores / ranks.\n"
+           "                         --out must be on a filesystem every machine shares\n"
+           "  --dist auto|mpi        auto (default): join MPI only when started by mpirun/mpiexec/srun\n"
            "  -h, --help             this help\n"
            "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
 }
@@ -75,17 +96,21 @@ static uint64_t window_pos(uint64_t seed, uint64_t step, int b, uint64_t n_token
 }
 
 /* Mean loss over target tokens of windows tiling the shard (at most max_windows of them, evenly
- * spaced): the same windows every time, so evaluations are comparable across steps. */
-static int eval_shard(gpt_model *m, const timeline_shard *sh, const vocab *v, int B, int T, int max_windows,
+ * spaced): the same windows every time, so evaluations are comparable across steps. With
+ * several ranks, rank r runs batches r, r+N, ... of those windows and the sums are added
+ * across ranks, so every rank must call this at the same point. */
+static int eval_shard(gpt_model *m, const timeline_shard *sh, const vocab *v, int B, int T, uint64_t max_windows,
                       double *loss_out, uint64_t *targets_out, int *inputs, int *targets, cf_err *err) {
     *loss_out = NAN;
     *targets_out = 0;
     if (!sh->n_tokens) return CF_OK;
     uint64_t n_windows = (sh->n_tokens + (uint64_t)T - 1) / (uint64_t)T;
-    uint64_t use = max_windows > 0 && n_windows > (uint64_t)max_windows ? (uint64_t)max_windows : n_windows;
+    uint64_t use = max_windows > 0 && n_windows > max_windows ? max_windows : n_windows;
+    const uint64_t R = (uint64_t)dist_rank(), N = (uint64_t)dist_size();
     double sum = 0;
-    uint64_t count = 0;
-    for (uint64_t w0 = 0; w0 < use; w0 += (uint64_t)B) {
+    uint64_t count = 0, k = 0;
+    for (uint64_t w0 = 0; w0 < use; w0 += (uint64_t)B, k++) {
+        if (k % N != R) continue;
         int rows = (int)(use - w0 < (uint64_t)B ? use - w0 : (uint64_t)B);
         for (int b = 0; b < B; b++) {
             uint64_t wi = w0 + (uint64_t)(b < rows ? b : 0);
@@ -102,9 +127,94 @@ static int eval_shard(gpt_model *m, const timeline_shard *sh, const vocab *v, in
                 count++;
             }
     }
+    if (N > 1) {
+        double tot[2] = {sum, (double)count};
+        int rc = dist_allreduce_sum_double(tot, 2, err);
+        if (rc) return rc;
+        sum = tot[0];
+        count = (uint64_t)tot[1];
+    }
     *loss_out = count ? sum / (double)count : NAN;
     *targets_out = count;
     return CF_OK;
+}
+
+/* After each rank's backward: makes every rank's gradient the gradient of the global batch's
+ * mean loss, and m->mean_loss that loss. A rank's backward divided by its own target count n_r;
+ * scaling by n_r * N / n_total before the mean over ranks turns that into sum / n_total, as one
+ * process holding the whole batch would compute (ranks' target counts differ: prefix tokens
+ * carry no target). */
+static int average_gradients(gpt_model *m, cf_err *err) {
+    const size_t BT = (size_t)m->batch_size * m->seq_len;
+    const int N = dist_size();
+    double loc[2] = {0, 0};
+    for (size_t i = 0; i < BT; i++)
+        if (m->targets[i] >= 0) {
+            loc[0] += m->acts.losses[i];
+            loc[1] += 1;
+        }
+    double tot[2] = {loc[0], loc[1]};
+    int rc = dist_allreduce_sum_double(tot, 2, err);
+    if (rc) return rc;
+    if (tot[1] > 0 && loc[1] * N != tot[1]) {
+        const float scale = (float)(loc[1] * N / tot[1]);
+        float *g = m->grad_memory;
+        for (size_t i = 0; i < m->num_parameters; i++) g[i] *= scale;
+    }
+    if ((rc = dist_allreduce_mean(m->grad_memory, m->num_parameters, err))) return rc;
+    m->mean_loss = tot[1] > 0 ? (float)(tot[0] / tot[1]) : 0.0f;
+    return CF_OK;
+}
+
+/* Checksum of what an update reads and writes: parameters and both AdamW moments. */
+static uint64_t state_checksum(const gpt_model *m) {
+    size_t bytes = m->num_parameters * sizeof(float);
+    uint64_t h = dist_checksum64(m->param_memory, bytes, 1);
+    if (m->m_memory) h = dist_checksum64(m->m_memory, bytes, h);
+    if (m->v_memory) h = dist_checksum64(m->v_memory, bytes, h);
+    return h;
+}
+
+/* Ranks run the same update on the same averaged gradients, so their states stay equal; but
+ * ranks on CPUs of different kinds may round differently. At each save point the states are
+ * compared and, if they drifted, rank 0's is copied to the others (rank 0's is the one saved). */
+static int resync_if_drifted(gpt_model *m, int *resynced, cf_err *err) {
+    *resynced = 0;
+    if (dist_size() < 2) return CF_OK;
+    uint64_t h = state_checksum(m);
+    int first_diff;
+    int rc = dist_agree_u64(&h, 1, &first_diff, err);
+    if (rc || first_diff < 0) return rc;
+    size_t bytes = m->num_parameters * sizeof(float);
+    if ((rc = dist_bcast(m->param_memory, bytes, 0, err))) return rc;
+    if (m->m_memory && (rc = dist_bcast(m->m_memory, bytes, 0, err))) return rc;
+    if (m->v_memory && (rc = dist_bcast(m->v_memory, bytes, 0, err))) return rc;
+    *resynced = 1;
+    return CF_OK;
+}
+
+/* Threads per rank: --threads, else with several ranks on a machine and no thread count chosen
+ * (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS), each rank takes its share of the cores it may run on,
+ * at least one, so N ranks do not run N x cores threads. The count goes to OpenMP and OpenBLAS
+ * as well as the model: a model on one thread whose kernels still open parallel regions of all
+ * cores ran about 40 times slower here. Returns the count chosen, or 0 when the defaults stand. */
+static int threads_per_rank(int user_threads) {
+    int t = user_threads;
+    if (!t && dist_size() > 1 && !getenv("OMP_NUM_THREADS") && !getenv("OPENBLAS_NUM_THREADS")) {
+        long online = sysconf(_SC_NPROCESSORS_ONLN);
+        int share = (int)((online > 0 ? online : 1) / dist_local_size());
+        cpu_set_t set;
+        /* A launcher that binds each rank to some cores has already divided them. */
+        if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) < share) share = CPU_COUNT(&set);
+        t = share > 1 ? share : 1;
+    }
+    if (t) {
+#ifdef _OPENMP
+        omp_set_num_threads(t);
+#endif
+        openblas_set_num_threads(t);
+    }
+    return t;
 }
 
 static int file_exists(const char *p) {
@@ -113,7 +223,7 @@ static int file_exists(const char *p) {
 }
 
 static int write_summary(const char *path, const train_args *a, const gpt_model *m, const vocab *v,
-                         const timeline_baseline *base, double tuning_loss, double held_loss, uint64_t held_targets,
+                         const timeline_baseline *base, double train_loss, double tuning_loss, double held_loss, uint64_t held_targets,
                          double tokens_per_s, uint64_t trained_tokens, int identified, cf_err *err) {
     cJSON *r = cJSON_CreateObject();
     char hex[2 * VOCAB_HASH_BYTES + 1];
@@ -128,6 +238,8 @@ static int write_summary(const char *path, const train_args *a, const gpt_model 
     cJSON_AddNumberToObject(c, "parameters", (double)m->num_parameters);
     cJSON_AddNumberToObject(c, "dropout", m->config.dropout);
     cJSON_AddNumberToObject(c, "batch", a->batch);
+    cJSON_AddNumberToObject(c, "ranks", dist_size());
+    cJSON_AddNumberToObject(c, "global_batch", (double)a->batch * dist_size());
     cJSON_AddNumberToObject(c, "steps", (double)a->steps);
     cJSON_AddNumberToObject(c, "lr", a->lr);
     cJSON_AddNumberToObject(c, "seed", (double)a->seed);
@@ -136,7 +248,7 @@ static int write_summary(const char *path, const train_args *a, const gpt_model 
     cJSON_AddNumberToObject(r, "trained_tokens", (double)trained_tokens);
     cJSON_AddNumberToObject(r, "tokens_per_second", tokens_per_s);
     cJSON *l = cJSON_AddObjectToObject(r, "loss_nats_per_token");
-    cJSON_AddNumberToObject(l, "train_last", m->mean_loss);
+    cJSON_AddNumberToObject(l, "train_last", train_loss);
     if (!isnan(tuning_loss)) cJSON_AddNumberToObject(l, "tuning", tuning_loss);
     if (!isnan(held_loss)) cJSON_AddNumberToObject(l, "held_out", held_loss);
     cJSON_AddNumberToObject(l, "held_out_targets", (double)held_targets);
@@ -150,6 +262,9 @@ static int write_summary(const char *path, const train_args *a, const gpt_model 
     return rc;
 }
 
+/* The global batch (batch x ranks) and the data seed decide which windows each step sees, so a
+ * resume takes them from the run being resumed. The rank count may change if it divides the
+ * global batch: the ranks then still see the same windows. */
 static int resume_data_args(const char *summary_path, train_args *a, int batch_set, int seed_set, cf_err *err) {
     FILE *f = fopen(summary_path, "r");
     if (!f) return cf_fail_errno(err, CF_EINPUT, "%s: cannot read the run being resumed", summary_path);
@@ -160,16 +275,29 @@ static int resume_data_args(const char *summary_path, train_args *a, int batch_s
     cJSON *r = cJSON_Parse(buf);
     cJSON *c = r ? cJSON_GetObjectItem(r, "config") : NULL;
     cJSON *jb = c ? cJSON_GetObjectItem(c, "batch") : NULL, *js = c ? cJSON_GetObjectItem(c, "seed") : NULL;
+    cJSON *jg = c ? cJSON_GetObjectItem(c, "global_batch") : NULL;
+    const int N = dist_size();
     int rc = CF_OK;
     if (!cJSON_IsNumber(jb) || !cJSON_IsNumber(js)) {
         rc = cf_fail(err, CF_EINPUT, "%s: no batch and seed recorded; cannot resume exactly", summary_path);
-    } else if ((batch_set && a->batch != jb->valueint) || (seed_set && a->seed != (uint64_t)js->valuedouble)) {
-        rc = cf_fail(err, CF_EINPUT, "--batch or --seed differs from the run being resumed (%d, %llu); omit them", jb->valueint,
+        goto out;
+    }
+    long global = cJSON_IsNumber(jg) ? (long)jg->valuedouble : (long)jb->valuedouble;
+    if (seed_set && a->seed != (uint64_t)js->valuedouble) {
+        rc = cf_fail(err, CF_EINPUT, "--seed differs from the run being resumed (%llu); omit it",
                      (unsigned long long)js->valuedouble);
+    } else if (batch_set && (long)a->batch * N != global) {
+        rc = N == 1 ? cf_fail(err, CF_EINPUT, "--batch differs from the run being resumed (%ld); omit it", global)
+                    : cf_fail(err, CF_EINPUT, "--batch %d on %d ranks is a global batch of %ld, but the run being resumed "
+                              "used %ld; omit --batch", a->batch, N, (long)a->batch * N, global);
+    } else if (global < 1 || global % N != 0 || global / N > 4096) {
+        rc = cf_fail(err, CF_EINPUT, "the run being resumed used a global batch of %ld, which %d ranks cannot share "
+                     "evenly; use a rank count that divides it", global, N);
     } else {
-        a->batch = jb->valueint;
+        a->batch = (int)(global / N);
         a->seed = (uint64_t)js->valuedouble;
     }
+out:
     cJSON_Delete(r);
     return rc;
 }
@@ -190,7 +318,69 @@ static int parse_int(const char *opt, const char *text, int *out, int lo, int hi
     return 0;
 }
 
+/* Prints a failure of this rank; with several ranks it names the rank, so a message from a
+ * rank other than 0 can be told apart. */
+static void print_rank_error(const cf_err *err) {
+    if (dist_size() < 2) {
+        cf_err_print(err);
+        return;
+    }
+    fprintf(stderr, "clinfm: rank %d of %d: %s\n", dist_rank(), dist_size(), err->msg[0] ? err->msg : "unknown error");
+}
+
+/* Ends a setup phase on every rank together, failed or not, so that none waits for a rank that
+ * quit: returns the worst status over ranks. A failure is printed by rank 0 if rank 0 failed
+ * too (ranks mostly fail alike, and N copies of one message help nobody), else by each rank
+ * that failed. err is cleared, so that it is printed once. */
+static int end_phase(int rc, cf_err *err) {
+    int rc0 = rc;
+    cf_err ignored;
+    if (dist_size() > 1 && dist_bcast(&rc0, sizeof rc0, 0, &ignored) != CF_OK) rc0 = CF_EINTERNAL;
+    if (rc && (dist_rank() == 0 || rc0 == CF_OK)) print_rank_error(err);
+    err->code = 0;
+    err->msg[0] = '\0';
+    return dist_max_status(rc);
+}
+
+/* Checksum of the optimizer settings, field by field (the struct has padding). */
+static uint64_t opt_checksum(const gpt_opt_config *o) {
+    const float f[7] = {o->lr, o->min_lr, o->beta1, o->beta2, o->eps, o->weight_decay, o->grad_clip};
+    const uint64_t n[2] = {o->warmup_steps, o->total_steps};
+    return dist_checksum64(n, sizeof n, dist_checksum64(f, sizeof f, 0));
+}
+
+/* Checksum of the architecture, field by field. */
+static uint64_t config_checksum(const gpt_config *c) {
+    const int32_t x[6] = {c->max_seq_len, c->vocab_size, c->padded_vocab_size, c->num_layers, c->num_heads, c->channels};
+    return dist_checksum64(&c->dropout, sizeof c->dropout, dist_checksum64(x, sizeof x, 0));
+}
+
+/* Values every rank must hold alike before training starts, and what each one means. */
+enum {
+    AG_RANKS, AG_BATCH, AG_SEED, AG_STEPS, AG_STOP, AG_EVAL, AG_SAVE, AG_EVAL_BATCHES, AG_OPT, AG_MODEL, AG_VOCAB,
+    AG_SHARDS, AG_STEP, AG_RNG, AG_PARAMS, AG_MOMENTS, AG_COUNT
+};
+static const char *const agree_names[AG_COUNT] = {
+    "the number of ranks", "--batch", "--seed", "--steps", "--stop-after", "--eval-every", "--save-every",
+    "--eval-batches", "the optimizer settings (--lr, --min-lr, --warmup, --weight-decay, --grad-clip)",
+    "the model architecture", "the vocabulary", "the token shards", "the step being resumed from",
+    "the dropout RNG state", "the initial parameters", "the optimizer moments"};
+
+static int train_main(int argc, char **argv);
+
 int cmd_train(int argc, char **argv) {
+    cf_err err = {0};
+    int rc = dist_init(&argc, &argv, &err);
+    if (rc) {
+        cf_err_print(&err);
+        return rc;
+    }
+    rc = train_main(argc, argv);
+    dist_finalize();
+    return rc;
+}
+
+static int train_main(int argc, char **argv) {
     static const struct option opts[] = {
         {"store", required_argument, 0, 'S'},      {"out", required_argument, 0, 'o'},
         {"vocab", required_argument, 0, 'V'},      {"shards", required_argument, 0, 'D'},
@@ -242,7 +432,7 @@ int cmd_train(int argc, char **argv) {
         case 'j': if (parse_int("--threads", optarg, &a.threads, 1, 1024)) return 1; break;
         case 'r': a.resume = 1; break;
         case 'A': a.allow_identified = 1; break;
-        case 'h': train_help(); return 0;
+        case 'h': if (dist_rank() == 0) train_help(); return 0;
         default: return cli_usage_error("train", "unknown option '%s' or missing value", argv[optind - 1]);
         }
     }
@@ -256,16 +446,21 @@ int cmd_train(int argc, char **argv) {
     if (!a.save_every) a.save_every = a.eval_every;
     if (!a.stop_after || a.stop_after > a.steps) a.stop_after = a.steps;
 
+    /* R: this rank, N: ranks. lead (rank 0) writes every file and every line of output. */
+    const int R = dist_rank(), N = dist_size(), lead = R == 0;
     cf_err err = {0};
     int rc = CF_OK;
     store s;
     vocab v;
-    int have_vocab = 0, store_open_ok = 0, model_ok = 0;
+    int have_vocab = 0, store_open_ok = 0, model_ok = 0, identified = 0;
     timeline_shard sh[SPLIT_COUNT];
     int sh_open[SPLIT_COUNT] = {0};
+    timeline_baseline base;
     gpt_model m;
     memset(&m, 0, sizeof m);
     memset(&v, 0, sizeof v);
+    memset(&base, 0, sizeof base);
+    for (int p = 0; p < SPLIT_COUNT; p++) base.unigram[p] = base.bigram[p] = NAN;
     int *inputs = NULL, *targets = NULL;
     char vocab_path[4200], shard_dir[4200], shard_path[SPLIT_COUNT][4300], summary_path[4200];
     snprintf(vocab_path, sizeof vocab_path, "%s", a.vocab ? a.vocab : "");
@@ -273,47 +468,73 @@ int cmd_train(int argc, char **argv) {
     snprintf(shard_dir, sizeof shard_dir, "%s", a.shards ? a.shards : "");
     if (!a.shards) snprintf(shard_dir, sizeof shard_dir, "%s.shards", a.out);
     snprintf(summary_path, sizeof summary_path, "%s.json", a.out);
-
-    if ((rc = store_open(&s, a.store, &err))) goto done;
-    store_open_ok = 1;
-    int identified = !(s.flags & STORE_FLAG_DEIDENTIFIED);
-    if (identified && !a.allow_identified) {
-        rc = cf_fail(&err, CF_EINPUT, "%s is not de-identified: run `clinfm deid` first, or pass --allow-identified "
-                     "to train on identifiable data deliberately (the model file will say so)", a.store);
-        goto done;
-    }
-    split_config sp;
-    split_config_default(&sp);
-    if (a.split_key && (rc = split_load_key(&sp, a.split_key, &err))) goto done;
-    if (a.split_fractions && (rc = split_parse_fractions(&sp, a.split_fractions, &err))) goto done;
-
-    /* Vocabulary: given, reused from an earlier run of this model, or fitted now on train. */
-    if (a.vocab || (a.resume && file_exists(vocab_path))) {
-        if ((rc = vocab_load(&v, vocab_path, &err))) goto done;
-    } else {
-        vocab_options vo;
-        vocab_options_default(&vo);
-        if ((rc = vocab_build(&v, &s, &sp, &vo, &err))) goto done;
-        if ((rc = vocab_save(&v, vocab_path, &err))) goto done;
-    }
-    have_vocab = 1;
-    mkdir(shard_dir, 0755);
-    for (int p = 0; p < SPLIT_COUNT; p++) {
+    for (int p = 0; p < SPLIT_COUNT; p++)
         snprintf(shard_path[p], sizeof shard_path[p], "%s/%s.tokens", shard_dir, split_name(p));
-        /* Reuse shards of this vocabulary (a resume); otherwise write them. */
-        if (!(a.resume && file_exists(shard_path[p]) && timeline_shard_open(&sh[p], shard_path[p], &v, &err) == CF_OK)) {
-            timeline_shard_stats st;
-            if ((rc = timeline_write_shards(&v, &s, &sp, p, shard_path[p], &st, &err))) goto done;
-            if ((rc = timeline_shard_open(&sh[p], shard_path[p], &v, &err))) goto done;
+
+    /* Phase 1, rank 0 only: the store, the vocabulary and the token shards (written once, not
+     * by N ranks racing on the same files). */
+    if (lead) {
+        if ((rc = store_open(&s, a.store, &err))) goto phase1;
+        store_open_ok = 1;
+        identified = !(s.flags & STORE_FLAG_DEIDENTIFIED);
+        if (identified && !a.allow_identified) {
+            rc = cf_fail(&err, CF_EINPUT, "%s is not de-identified: run `clinfm deid` first, or pass --allow-identified "
+                         "to train on identifiable data deliberately (the model file will say so)", a.store);
+            goto phase1;
         }
-        sh_open[p] = 1;
+        split_config sp;
+        split_config_default(&sp);
+        if (a.split_key && (rc = split_load_key(&sp, a.split_key, &err))) goto phase1;
+        if (a.split_fractions && (rc = split_parse_fractions(&sp, a.split_fractions, &err))) goto phase1;
+
+        /* Vocabulary: given, reused from an earlier run of this model, or fitted now on train. */
+        if (a.vocab || (a.resume && file_exists(vocab_path))) {
+            if ((rc = vocab_load(&v, vocab_path, &err))) goto phase1;
+        } else {
+            vocab_options vo;
+            vocab_options_default(&vo);
+            if ((rc = vocab_build(&v, &s, &sp, &vo, &err))) goto phase1;
+            if ((rc = vocab_save(&v, vocab_path, &err))) goto phase1;
+        }
+        have_vocab = 1;
+        mkdir(shard_dir, 0755);
+        for (int p = 0; p < SPLIT_COUNT; p++) {
+            /* Reuse shards of this vocabulary (a resume); otherwise write them. */
+            if (!(a.resume && file_exists(shard_path[p]) && timeline_shard_open(&sh[p], shard_path[p], &v, &err) == CF_OK)) {
+                timeline_shard_stats st;
+                if ((rc = timeline_write_shards(&v, &s, &sp, p, shard_path[p], &st, &err))) goto phase1;
+                if ((rc = timeline_shard_open(&sh[p], shard_path[p], &v, &err))) goto phase1;
+            }
+            sh_open[p] = 1;
+        }
+        if (sh[SPLIT_TRAIN].n_tokens && (rc = timeline_ngram_baseline(&v, &s, &sp, &base, &err))) goto phase1;
+    }
+phase1:
+    if ((rc = end_phase(rc, &err))) goto done;
+
+    /* Phase 2: the other ranks read what rank 0 wrote; every rank builds or loads the model. */
+    if (!lead) {
+        static const char *const shared = "; every rank reads the files rank 0 writes next to --out, so --out (and "
+                                          "--vocab, --shards) must be on a filesystem all machines share";
+        if ((rc = vocab_load(&v, vocab_path, &err))) {
+            size_t n = strlen(err.msg);
+            snprintf(err.msg + n, sizeof err.msg - n, "%s", shared);
+            goto phase2;
+        }
+        have_vocab = 1;
+        for (int p = 0; p < SPLIT_COUNT; p++) {
+            if ((rc = timeline_shard_open(&sh[p], shard_path[p], &v, &err))) {
+                size_t n = strlen(err.msg);
+                snprintf(err.msg + n, sizeof err.msg - n, "%s", shared);
+                goto phase2;
+            }
+            sh_open[p] = 1;
+        }
     }
     if (!sh[SPLIT_TRAIN].n_tokens) {
         rc = cf_fail(&err, CF_EINPUT, "%s: the train split has no tokens; nothing to train on", a.store);
-        goto done;
+        goto phase2;
     }
-    timeline_baseline base;
-    if ((rc = timeline_ngram_baseline(&v, &s, &sp, &base, &err))) goto done;
 
     gpt_config cfg = {.max_seq_len = a.context, .vocab_size = (int)v.n_tokens, .num_layers = a.layers,
                       .num_heads = a.heads, .channels = a.d_model, .dropout = a.dropout};
@@ -327,99 +548,171 @@ int cmd_train(int argc, char **argv) {
     if (a.resume && file_exists(a.out)) {
         /* The batch size and data seed decide which windows each step sees: take them from the
          * run being resumed, and refuse different ones. */
-        if ((rc = resume_data_args(summary_path, &a, batch_set, seed_set, &err))) goto done;
+        if ((rc = resume_data_args(summary_path, &a, batch_set, seed_set, &err))) goto phase2;
         gpt_opt_config saved;
-        if ((rc = gpt_load(&m, a.out, v.hash, &saved, &err))) goto done;
+        if ((rc = gpt_load(&m, a.out, v.hash, &saved, &err))) goto phase2;
         model_ok = 1;
-        if (got_arch && (rc = gpt_config_compare(&m.config, &cfg, &err))) goto done;
+        if (got_arch && (rc = gpt_config_compare(&m.config, &cfg, &err))) goto phase2;
         opt = saved;
         a.steps = opt.total_steps;
         if (a.stop_after > a.steps) a.stop_after = a.steps;
-        printf("resuming %s at step %llu of %llu\n", a.out, (unsigned long long)m.step, (unsigned long long)a.steps);
+        if (lead) printf("resuming %s at step %llu of %llu\n", a.out, (unsigned long long)m.step, (unsigned long long)a.steps);
     } else {
-        if ((rc = gpt_build(&m, &cfg, a.seed, &err))) goto done;
+        if ((rc = gpt_build(&m, &cfg, a.seed, &err))) goto phase2;
         model_ok = 1;
         memcpy(m.vocab_hash, v.hash, sizeof m.vocab_hash);
     }
-    if (a.threads) m.num_threads = a.threads;
-    int B = a.batch, T = m.config.max_seq_len;
-    inputs = malloc((size_t)B * T * sizeof *inputs);
-    targets = malloc((size_t)B * T * sizeof *targets);
-    if (!inputs || !targets) {
-        rc = cf_fail(&err, CF_EINTERNAL, "out of memory");
-        goto done;
+    int threads = threads_per_rank(a.threads);
+    if (threads) m.num_threads = threads;
+    inputs = malloc((size_t)a.batch * m.config.max_seq_len * sizeof *inputs);
+    targets = malloc((size_t)a.batch * m.config.max_seq_len * sizeof *targets);
+    if (!inputs || !targets) rc = cf_fail(&err, CF_EINTERNAL, "out of memory");
+phase2:
+    if ((rc = end_phase(rc, &err))) goto done;
+
+    /* Phase 3: the ranks must agree on everything that decides the training, or their updates
+     * would differ silently. */
+    if (N > 1) {
+        uint64_t ag[AG_COUNT];
+        ag[AG_RANKS] = (uint64_t)N;
+        ag[AG_BATCH] = (uint64_t)a.batch;
+        ag[AG_SEED] = a.seed;
+        ag[AG_STEPS] = a.steps;
+        ag[AG_STOP] = a.stop_after;
+        ag[AG_EVAL] = a.eval_every;
+        ag[AG_SAVE] = a.save_every;
+        ag[AG_EVAL_BATCHES] = (uint64_t)a.eval_batches;
+        ag[AG_OPT] = opt_checksum(&opt);
+        ag[AG_MODEL] = config_checksum(&m.config);
+        ag[AG_VOCAB] = dist_checksum64(v.hash, sizeof v.hash, v.n_tokens);
+        ag[AG_SHARDS] = dist_checksum64(&sh[SPLIT_TRAIN].n_tokens, sizeof sh[SPLIT_TRAIN].n_tokens, 0) ^
+                        dist_checksum64(&sh[SPLIT_TUNING].n_tokens, sizeof sh[SPLIT_TUNING].n_tokens, 1) ^
+                        dist_checksum64(&sh[SPLIT_HELD_OUT].n_tokens, sizeof sh[SPLIT_HELD_OUT].n_tokens, 2);
+        ag[AG_STEP] = m.step;
+        ag[AG_RNG] = dist_checksum64(&m.rng_counter, sizeof m.rng_counter, m.rng_seed);
+        ag[AG_PARAMS] = dist_checksum64(m.param_memory, m.num_parameters * sizeof(float), 0);
+        ag[AG_MOMENTS] = (m.m_memory ? dist_checksum64(m.m_memory, m.num_parameters * sizeof(float), 0) : 0) ^
+                         (m.v_memory ? dist_checksum64(m.v_memory, m.num_parameters * sizeof(float), 1) : 0);
+        int first_diff;
+        if ((rc = dist_agree_u64(ag, AG_COUNT, &first_diff, &err))) goto done;
+        if (first_diff >= 0) {
+            rc = cf_fail(&err, CF_EINPUT, "the %d ranks disagree on %s; start every rank with the same options, "
+                         "binary and files", N, agree_names[first_diff]);
+            if (lead) cf_err_print(&err);
+            err.code = 0;
+            goto done;
+        }
+        /* Each rank draws its own dropout masks (all ranks share the seed, and the same masks on
+         * every rank's rows would correlate them). Rank 0 keeps the seed it saves. */
+        if (R > 0) m.rng_seed = dist_checksum64(&R, sizeof R, m.rng_seed);
     }
-    printf("model: %d layers, d_model %d, %d heads, context %d, vocabulary %u: %zu parameters\n", m.config.num_layers,
-           m.config.channels, m.config.num_heads, T, v.n_tokens, m.num_parameters);
-    printf("data: train %llu tokens (%llu subjects), tuning %llu, held_out %llu; baselines on held_out: unigram %.3f, "
-           "bigram %.3f nats/token\n",
-           (unsigned long long)sh[SPLIT_TRAIN].n_tokens, (unsigned long long)sh[SPLIT_TRAIN].n_subjects,
-           (unsigned long long)sh[SPLIT_TUNING].n_tokens, (unsigned long long)sh[SPLIT_HELD_OUT].n_tokens,
-           base.unigram[SPLIT_HELD_OUT], base.bigram[SPLIT_HELD_OUT]);
-    fflush(stdout);
+
+    int B = a.batch, T = m.config.max_seq_len;
+    if (lead) {
+        printf("model: %d layers, d_model %d, %d heads, context %d, vocabulary %u: %zu parameters\n", m.config.num_layers,
+               m.config.channels, m.config.num_heads, T, v.n_tokens, m.num_parameters);
+        printf("data: train %llu tokens (%llu subjects), tuning %llu, held_out %llu; baselines on held_out: unigram %.3f, "
+               "bigram %.3f nats/token\n",
+               (unsigned long long)sh[SPLIT_TRAIN].n_tokens, (unsigned long long)sh[SPLIT_TRAIN].n_subjects,
+               (unsigned long long)sh[SPLIT_TUNING].n_tokens, (unsigned long long)sh[SPLIT_HELD_OUT].n_tokens,
+               base.unigram[SPLIT_HELD_OUT], base.bigram[SPLIT_HELD_OUT]);
+        if (N > 1)
+            printf("data-parallel: %d ranks (%d on this machine), batch %d per rank, global batch %d, %d threads per rank\n",
+                   N, dist_local_size(), B, B * N, m.num_threads);
+        fflush(stdout);
+    }
 
     progress pr;
-    progress_begin(&pr, "train", "steps", a.stop_after);
-    double t_start = now_seconds(), t_train = 0, tuning_loss = NAN;
+    memset(&pr, 0, sizeof pr);
+    if (lead) progress_begin(&pr, "train", "steps", a.stop_after);
+    /* train_loss: the last step's loss (evaluations reuse m.mean_loss for their own batches). */
+    double t_start = now_seconds(), t_train = 0, tuning_loss = NAN, train_loss = NAN;
     uint64_t trained_tokens = 0, first_step = m.step;
+    int global_failure = 0; /* a failure every rank sees alike, which needs no abort */
     while (m.step < a.stop_after) {
         uint64_t step = m.step;
+        /* Row b of rank R is slot R + b*N of the step's global batch. */
         for (int b = 0; b < B; b++)
-            timeline_shard_window(&sh[SPLIT_TRAIN], &v, window_pos(a.seed, step, b, sh[SPLIT_TRAIN].n_tokens), T,
+            timeline_shard_window(&sh[SPLIT_TRAIN], &v, window_pos(a.seed, step, R + b * N, sh[SPLIT_TRAIN].n_tokens), T,
                                   inputs + (size_t)b * T, targets + (size_t)b * T);
         double t0 = now_seconds();
         gpt_update_stats us;
         if ((rc = gpt_forward(&m, inputs, targets, B, T, 1, &err))) break;
         gpt_zero_grad(&m);
         if ((rc = gpt_backward(&m, &err))) break;
+        if (N > 1 && (rc = average_gradients(&m, &err))) break;
         if ((rc = gpt_update(&m, &opt, &us, &err))) break;
         t_train += now_seconds() - t0;
-        trained_tokens += (uint64_t)B * T;
+        trained_tokens += (uint64_t)B * T * N;
+        train_loss = m.mean_loss;
         if (!isfinite(m.mean_loss)) {
             rc = cf_fail(&err, CF_EINPUT, "training diverged at step %llu (loss is not finite); lower --lr",
                          (unsigned long long)m.step);
+            global_failure = 1;
             break;
         }
         /* The progress line redraws on a terminal; the step log below is the record. */
         pr.calls = 4095;
-        progress_update(&pr, m.step);
+        if (lead) progress_update(&pr, m.step);
         int last = m.step == a.stop_after;
         if (m.step % a.eval_every == 0 || last) {
             uint64_t nt;
-            if ((rc = eval_shard(&m, &sh[SPLIT_TUNING], &v, B, T, a.eval_batches * B, &tuning_loss, &nt, inputs, targets,
-                                 &err)))
+            if ((rc = eval_shard(&m, &sh[SPLIT_TUNING], &v, B, T, (uint64_t)a.eval_batches * B * N, &tuning_loss, &nt,
+                                 inputs, targets, &err)))
                 break;
             double tps = t_train > 0 ? (double)trained_tokens / t_train : 0;
-            double eta = tps > 0 ? (double)(a.stop_after - m.step) * B * T / tps : 0;
-            progress_end(&pr);
-            printf("step %6llu/%llu  train loss %.4f  tuning loss %.4f  lr %.2e  grad norm %.3f  %.0f tokens/s  ETA %.0f s\n",
-                   (unsigned long long)m.step, (unsigned long long)a.steps, m.mean_loss, tuning_loss, us.lr, us.grad_norm,
-                   tps, eta);
-            fflush(stdout);
+            double eta = tps > 0 ? (double)(a.stop_after - m.step) * B * N * T / tps : 0;
+            if (lead) {
+                progress_end(&pr);
+                printf("step %6llu/%llu  train loss %.4f  tuning loss %.4f  lr %.2e  grad norm %.3f  %.0f tokens/s  ETA %.0f s\n",
+                       (unsigned long long)m.step, (unsigned long long)a.steps, train_loss, tuning_loss, us.lr,
+                       us.grad_norm, tps, eta);
+                fflush(stdout);
+            }
         }
         if (m.step % a.save_every == 0 || last) {
-            if ((rc = gpt_save(&m, a.out, &opt, GPT_CKPT_OPTIMIZER, &err))) break;
+            int resynced;
+            if ((rc = resync_if_drifted(&m, &resynced, &err))) break;
+            if (resynced && lead)
+                printf("note: the ranks' parameters had drifted apart by float rounding (CPUs of different kinds?); "
+                       "copied rank 0's to the others at step %llu\n", (unsigned long long)m.step);
+            if (lead && (rc = gpt_save(&m, a.out, &opt, GPT_CKPT_OPTIMIZER, &err))) break;
         }
     }
-    progress_end(&pr);
-    if (rc) goto done;
+    if (lead) progress_end(&pr);
+    if (rc && N > 1 && !global_failure) {
+        /* The other ranks are, or soon will be, waiting in a collective for this one. */
+        print_rank_error(&err);
+        dist_abort(rc);
+    }
+    if (rc) {
+        if (!lead) err.code = 0; /* every rank failed alike: rank 0 says so */
+        goto done;
+    }
     double held_loss = NAN;
     uint64_t held_targets = 0;
     if (m.step == a.steps) {
-        if ((rc = eval_shard(&m, &sh[SPLIT_HELD_OUT], &v, B, T, 0, &held_loss, &held_targets, inputs, targets, &err)))
-            goto done;
-        printf("held_out: %.4f nats/token over %llu tokens (unigram %.4f, bigram %.4f)\n", held_loss,
-               (unsigned long long)held_targets, base.unigram[SPLIT_HELD_OUT], base.bigram[SPLIT_HELD_OUT]);
+        rc = eval_shard(&m, &sh[SPLIT_HELD_OUT], &v, B, T, 0, &held_loss, &held_targets, inputs, targets, &err);
+        if (rc && N > 1) {
+            print_rank_error(&err);
+            dist_abort(rc);
+        }
+        if (rc) goto done;
+        if (lead)
+            printf("held_out: %.4f nats/token over %llu tokens (unigram %.4f, bigram %.4f)\n", held_loss,
+                   (unsigned long long)held_targets, base.unigram[SPLIT_HELD_OUT], base.bigram[SPLIT_HELD_OUT]);
     }
     double tps = t_train > 0 ? (double)trained_tokens / t_train : 0;
-    if ((rc = write_summary(summary_path, &a, &m, &v, &base, tuning_loss, held_loss, held_targets, tps, trained_tokens,
-                            identified, &err)))
-        goto done;
-    printf("wrote %s (step %llu), %s, %s; %.0f training tokens/s over %llu steps in %.1f s\n", a.out,
-           (unsigned long long)m.step, vocab_path, summary_path, tps, (unsigned long long)(m.step - first_step),
-           now_seconds() - t_start);
+    if (lead) {
+        if ((rc = write_summary(summary_path, &a, &m, &v, &base, train_loss, tuning_loss, held_loss, held_targets, tps, trained_tokens,
+                                identified, &err)))
+            goto done;
+        printf("wrote %s (step %llu), %s, %s; %.0f training tokens/s over %llu steps in %.1f s\n", a.out,
+               (unsigned long long)m.step, vocab_path, summary_path, tps, (unsigned long long)(m.step - first_step),
+               now_seconds() - t_start);
+    }
 done:
-    if (rc) cf_err_print(&err);
+    if (rc && err.code) cf_err_print(&err);
     free(inputs);
     free(targets);
     if (model_ok) gpt_free(&m);
