@@ -132,8 +132,15 @@ static void test_age_over_89(void) {
     EXPECT_TYPE("He is a 101-year-old man.", "101", DEID_AGE_OVER_89);
     EXPECT_TYPE("Patient, age 92, lives alone.", "92", DEID_AGE_OVER_89);
     EXPECT_TYPE("She is a ninety-two year old widow.", "ninety-two year old", DEID_AGE_OVER_89);
+    /* the clinical shorthand: age and sex letter opening a line or after "a" / a colon */
+    EXPECT_TYPE("91F with sepsis, admitted from home.", "91", DEID_AGE_OVER_89);
+    EXPECT_TYPE("Assessment: 96M with pneumonia.", "96", DEID_AGE_OVER_89);
+    EXPECT_TYPE("Pt is a 93yF, DNR.", "93", DEID_AGE_OVER_89);
+    /* ... but a temperature in Fahrenheit is no age */
+    EXPECT_CLEAN("Temp 99F, HR 80, T 98.6F overnight.", "99F");
     /* ages up to 89 stay: Safe Harbor allows them */
     EXPECT_CLEAN("A 67 year old woman with COPD.", "67");
+    EXPECT_CLEAN("67F with COPD.", "67");
 }
 
 static void test_phone_fax(void) {
