@@ -125,6 +125,10 @@ static void test_dates(void) {
     EXPECT_TYPE("Symptoms since June.", "June", DEID_DATE);
     EXPECT_TYPE("Moved here in 1962.", "1962", DEID_DATE);
     EXPECT_TYPE("Family meeting on Tuesday.", "Tuesday", DEID_DATE);
+    /* month/day after a visit cue, with or without a colon; a dose after it stays */
+    EXPECT_TYPE("Adm: 2/3 from the ED.", "2/3", DEID_DATE);
+    EXPECT_TYPE("Next appt 1/9 at 10am.", "1/9", DEID_DATE);
+    EXPECT_CLEAN("adm 1/2 mg IV once.", "1/2");
 }
 
 static void test_age_over_89(void) {
