@@ -665,6 +665,11 @@ static void test_nursing_shapes(void) {
     EXPECT_CLEAN("pt rose from bed. son will call later.", "rose");
     EXPECT_CLEAN("pt rose from bed. son will call later.", "will");
     EXPECT_TYPE("TO CALVERT HOSPITAL ER; REFERRED TO GH.", "CALVERT HOSPITAL", DEID_ORGANIZATION);
+    /* saints' names are hospitals, churches, towns; remedies and ECG terms stay */
+    EXPECT_TYPE("was at Saint Vincent's last month", "Saint Vincent's", DEID_ORGANIZATION);
+    EXPECT_TYPE("admitted to St. Mary's Hospital", "St. Mary's Hospital", DEID_ORGANIZATION);
+    EXPECT_CLEAN("takes St. John's wort daily; St John's Wort 300 mg", "John");
+    EXPECT_CLEAN("ST elevation in V2, ST Segment Monitoring On", "ST");
     /* a capitalised cue word starts the run: "Son Mark"; a name-like verb after a cue is no name */
     EXPECT_TYPE("Admitted on Jan 3rd. Son Mark visited Tuesday.", "Mark", DEID_NAME);
     EXPECT_CLEAN("Patient Will be discharged today.", "Will");
