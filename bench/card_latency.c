@@ -1,11 +1,13 @@
 /* Latency of one model-backed card: serve_model_open() on MODEL with the head MODEL.heads/<TASK>.json
  * (as `clinfm serve --model` loads it), then score() -- the risk, its interval and occlusion
  * attribution over every code group -- for the stored patient whose record is closest to
- * --events events (default 500), --reps times (default 20) after one untimed call.
+ * --events events (default 500), --reps times (default 20) after one untimed call. --batch N sets
+ * the configuration's occlusion_batch (variants per batched forward; 1 = one forward per
+ * variant, the sequential path; default 16, the service's default).
  *
  *   cc -std=c11 -O2 -D_GNU_SOURCE -Isrc -fopenmp -pthread bench/card_latency.c build/libclinfm.a \
  *      $(LIBS from the Makefile) -o build/card_latency
- *   build/card_latency MODEL STORE TASK [--events N] [--reps R]
+ *   build/card_latency MODEL STORE TASK [--events N] [--reps R] [--batch N]
  *
  * Prints the patient's event count, the method the head names, median / p95 / mean latency in
  * ms, and the number of reasons. The prediction time is the patient's last event, as with the
@@ -33,16 +35,17 @@ static int cmp_d(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     static const struct option opts[] = {{"events", required_argument, 0, 'e'}, {"reps", required_argument, 0, 'r'},
-                                         {0, 0, 0, 0}};
+                                         {"batch", required_argument, 0, 'b'}, {0, 0, 0, 0}};
     long want = 500;
-    int reps = 20, c;
+    int reps = 20, batch = 16, c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (c == 'e') want = atol(optarg);
         else if (c == 'r') reps = atoi(optarg);
+        else if (c == 'b') batch = atoi(optarg);
         else return 1;
     }
-    if (argc - optind != 3 || reps < 1) {
-        fprintf(stderr, "usage: card_latency MODEL STORE TASK [--events N] [--reps R]\n");
+    if (argc - optind != 3 || reps < 1 || batch < 1) {
+        fprintf(stderr, "usage: card_latency MODEL STORE TASK [--events N] [--reps R] [--batch N]\n");
         return 1;
     }
     const char *model = argv[optind], *store_path = argv[optind + 1], *task = argv[optind + 2];
@@ -51,8 +54,8 @@ int main(int argc, char **argv) {
     snprintf(cfg, sizeof cfg,
              "{\"tasks\": [{\"id\": \"%s\", \"title\": \"t\", \"warning\": 0.2, \"critical\": 0.5}], \"services\": "
              "[{\"id\": \"pv\", \"hook\": \"patient-view\", \"title\": \"t\", \"description\": \"d\", \"tasks\": "
-             "[\"%s\"]}], \"threads\": 1}",
-             task, task);
+             "[\"%s\"]}], \"threads\": 1, \"occlusion_batch\": %d}",
+             task, task, batch);
     serve_config sc;
     serve_predictor pr;
     store s;
@@ -94,9 +97,9 @@ int main(int argc, char **argv) {
     for (int r = 0; r < reps; r++) sum += lat[r];
     qsort(lat, (size_t)reps, sizeof *lat, cmp_d);
     printf("patient with %zu events (%zu used), model %s (%s): risk %.4f (%.4f-%.4f), %zu reasons; latency per card "
-           "median %.1f ms, p95 %.1f ms, mean %.1f ms over %d calls\n",
+           "median %.1f ms, p95 %.1f ms, mean %.1f ms over %d calls (occlusion batch %d)\n",
            n, out.n_events_used, pr.model_name, pr.model_version, out.risk, out.lo, out.hi, out.n_reasons,
-           lat[reps / 2], lat[(int)(0.95 * (reps - 1))], sum / reps, reps);
+           lat[reps / 2], lat[(int)(0.95 * (reps - 1))], sum / reps, reps, batch);
     pr.close(pr.ctx);
     serve_config_free(&sc);
     store_close(&s);

@@ -6,7 +6,14 @@
 #
 # usage: bash bench/serve_bench.sh [SECONDS]    (default 20; 120 for the 2-minute run)
 # env:   CLINFM (default build/clinfm), CONNECTIONS (default 16), THREADS (server, default 2),
-#        PREFETCH=1 to send the patient's FHIR data as prefetch instead (about 300 KB per request).
+#        PREFETCH=1 to send the patient's FHIR data as prefetch instead (about 300 KB per request),
+#        MODEL=path to score with that foundation model (`serve --model`; its head
+#        MODEL.heads/$TASK.json must exist) instead of the reference predictor,
+#        TASK (with MODEL; default new_onset_heart_failure) the task both services score,
+#        CARD_CACHE=N passed as --card-cache N (0: every request is scored afresh; unset: the
+#        configuration's default, 1024).
+# Every request is for the same patient and record, so with the card cache on all but the first
+# are cache hits; CARD_CACHE=0 measures the scoring itself.
 # Prints requests/s, latency p50/p99, errors, resident memory at half-time and at the end, and
 # verifies the audit trail afterwards. Both processes run under nice; the machine's other work
 # shows up as noise, so quote the figures with the date and load.
@@ -32,11 +39,14 @@ trap cleanup EXIT
 
 "$CLINFM" ingest --format fhir --input "$ROOT/data/synthea-fhir-r4" --out "$T/all.store" >/dev/null 2>&1
 "$CLINFM" audit keygen "$T/serve.key" 2>/dev/null
-$PY - "$ROOT/docs/serve-example.json" "$T" "$SRV_THREADS" <<'EOF'
+$PY - "$ROOT/docs/serve-example.json" "$T" "$SRV_THREADS" "${MODEL:+${TASK:-new_onset_heart_failure}}" <<'EOF'
 import json, sys
-c = json.load(open(sys.argv[1])); t = sys.argv[2]
+c = json.load(open(sys.argv[1])); t = sys.argv[2]; task = sys.argv[4]
 c.update(database=t + "/serve.db", secret_file=t + "/serve.key", port=0, threads=int(sys.argv[3]),
          access_log=False)
+if task:  # the model scores the task its head was fitted for, on both services
+    c["tasks"] = [{"id": task, "title": task.replace("_", " "), "warning": 0.2, "critical": 0.5}]
+    for s in c["services"]: s["tasks"] = [task]
 c["limits"].update(rate_per_minute=1e9, burst=1e9)
 c["services"][0]["show_info"] = True   # a card on every call, so every call does the full work
 json.dump(c, open(t + "/serve.json", "w"))
@@ -71,7 +81,8 @@ wrk.headers["Authorization"] = "Bearer $KEY"
 EOF
 
 nice "$CLINFM" serve --config "$T/serve.json" --store "$T/all.store" --port 0 \
-  --port-file "$T/port" --quiet 2>"$T/serve.log" &
+  --port-file "$T/port" --quiet ${MODEL:+--model "$MODEL"} ${CARD_CACHE:+--card-cache "$CARD_CACHE"} \
+  2>"$T/serve.log" &
 SERVER_PID=$!
 for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.1; done
 [ -s "$T/port" ] || { echo "serve_bench: server did not start" >&2; cat "$T/serve.log" >&2; exit 1; }
@@ -96,6 +107,10 @@ P50=$(awk '$1 == "50%" {print $2}' "$T/wrk.txt")
 P99=$(awk '$1 == "99%" {print $2}' "$T/wrk.txt")
 TOTAL=$(awk '/requests in/ {print $1}' "$T/wrk.txt")
 NON2XX=$(awk '/Non-2xx/ {print $NF}' "$T/wrk.txt"); NON2XX=${NON2XX:-0}
+METRICS=$(curl -sS --max-time 10 -H "Authorization: Bearer $KEY" "${URL%/cds-services/*}/metrics")
+HITS=$(awk '$1 == "clinfm_card_cache_hits_total" {print $2}' <<<"$METRICS")
+MISSES=$(awk '$1 == "clinfm_card_cache_misses_total" {print $2}' <<<"$METRICS")
+CAP=$(awk '$1 == "clinfm_card_cache_capacity" {print $2}' <<<"$METRICS")
 SOCK=$(awk '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$T/wrk.txt"); SOCK=${SOCK:-0}
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""
 VSTART=$(date +%s.%N)
@@ -103,11 +118,13 @@ VERIFY=$("$CLINFM" audit verify --config "$T/serve.json" 2>&1 | head -1)
 VSEC=$(awk -v a="$VSTART" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}')
 
 SRC=$([ "${PREFETCH:-0}" = 1 ] && echo "prefetch of $(stat -c %s "$T/body.json") bytes" || echo "store lookup")
-echo "serve bench: patient-view, $SRC, $EVENTS events, ${DUR}s, $CONN connections, $SRV_THREADS server threads, $(nproc) cores"
+PRED=$([ -n "${MODEL:-}" ] && echo "model $(basename "$MODEL") (${TASK:-new_onset_heart_failure})" || echo "reference predictor")
+echo "serve bench: patient-view, $SRC, $EVENTS events, $PRED, ${DUR}s, $CONN connections, $SRV_THREADS server threads, $(nproc) cores"
 echo "  requests/s     $RPS   ($TOTAL requests)"
 echo "  latency p50    $P50"
 echo "  latency p99    $P99"
 echo "  errors         $NON2XX non-2xx, $SOCK socket"
+echo "  card cache     size $CAP: $HITS hits, $MISSES misses"
 echo "  RSS at ${HALF}s    $((RSS1 / 1024)) MiB"
 echo "  RSS at ${DUR}s    $((RSS2 / 1024)) MiB   (growth $(( (RSS2 - RSS1) / 1024 )) MiB)"
 echo "  audit verify   $VERIFY  (${VSEC}s)"

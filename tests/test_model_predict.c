@@ -467,10 +467,32 @@ static void test_rollouts_reprime(void) {
         REQUIRE(rt_embed_near(&ss, &var[v], got, &err) == CF_OK);
         for (int j = 0; j < C; j++)
             if (fabs(got[j] - want[(size_t)v * C + j]) > worst) worst = fabs(got[j] - want[(size_t)v * C + j]);
-        free(var[v].tokens);
     }
     fprintf(stderr, "  cached-prefix embeddings: largest difference %.2e\n", worst);
     CHECK(worst < 1e-4);
+    /* the batched path: all four variants (each changed from another position) in one call,
+     * then twice over with the full prompt itself among them, equal to the full passes */
+    float *bat = malloc((size_t)9 * C * sizeof *bat), *fullemb = malloc((size_t)C * sizeof *fullemb);
+    REQUIRE(rt_embed(&ss, &full, fullemb, &err) == CF_OK);
+    REQUIRE(rt_embed_ref(&ss, &full, got, &err) == CF_OK);
+    const rt_prompt *pv[9];
+    for (int i = 0; i < 9; i++) pv[i] = i == 4 ? &full : &var[i % 4];
+    REQUIRE(rt_embed_near_batch(&ss, pv, 9, bat, &err) == CF_OK);
+    double bworst = 0;
+    for (int i = 0; i < 9; i++) {
+        const float *w = i == 4 ? fullemb : want + (size_t)(i % 4) * C;
+        for (int j = 0; j < C; j++)
+            if (fabs(bat[(size_t)i * C + j] - w[j]) > bworst) bworst = fabs(bat[(size_t)i * C + j] - w[j]);
+    }
+    /* and the reference is left intact for rt_embed_near afterwards */
+    REQUIRE(rt_embed_near(&ss, &var[1], got, &err) == CF_OK);
+    for (int j = 0; j < C; j++)
+        if (fabs(got[j] - want[(size_t)C + j]) > bworst) bworst = fabs(got[j] - want[(size_t)C + j]);
+    fprintf(stderr, "  batched cached-prefix embeddings: largest difference %.2e\n", bworst);
+    CHECK(bworst < 1e-5);
+    for (int v = 0; v < 4; v++) free(var[v].tokens);
+    free(bat);
+    free(fullemb);
     free(want);
     free(got);
     /* a session too small for the rollouts asked is an error, not an overflow */
@@ -569,6 +591,65 @@ static void test_serve_model(void) {
     }
     fprintf(stderr, "  serve: %d patients scored, %d occlusions rescored\n", checked, occl_checked);
     CHECK(checked == 12 && occl_checked > 0);
+    /* batched occlusion (the default, 16 variants per pass, and 2 per pass so several flushes
+     * run per card) against one forward per variant: the same reasons and risks within 1e-5 */
+    const char *cfg_seq =
+        "{\"tasks\": [{\"id\": \"synth_outcome\", \"title\": \"Synthetic outcome\", \"warning\": 0.2, \"critical\": 0.5}],"
+        " \"services\": [{\"id\": \"pv\", \"hook\": \"patient-view\", \"title\": \"t\", \"description\": \"d\","
+        " \"tasks\": [\"synth_outcome\"]}], \"threads\": 1, \"occlusion_batch\": 1}";
+    serve_config cs, c2b;
+    REQUIRE(serve_config_parse(&cs, cfg_seq, strlen(cfg_seq), check_tmpdir(), "cfg-seq", &err) == CF_OK);
+    CHECK_EQ_INT(cs.occlusion_batch, 1);
+    CHECK_EQ_INT(c.occlusion_batch, 16);
+    REQUIRE(serve_config_parse(&c2b, cfg_seq, strlen(cfg_seq), check_tmpdir(), "cfg-2", &err) == CF_OK);
+    c2b.occlusion_batch = 2;
+    serve_predictor seq, two;
+    REQUIRE(serve_model_open(MODEL, &cs, &seq, &err) == CF_OK);
+    REQUIRE(serve_model_open(MODEL, &c2b, &two, &err) == CF_OK);
+    CHECK(seq.checksum == pr.checksum && seq.checksum != 0);
+    double worst = 0;
+    size_t compared = 0;
+    for (size_t r = 0; r < FT_N; r++) {
+        const label_row *row = &FT_ROWS[r];
+        uint64_t a = s.subject_start[row->subject_index], b = s.subject_start[row->subject_index + 1];
+        size_t n = (size_t)(b - a);
+        int64_t *tm = malloc(n * sizeof *tm);
+        const char **code = malloc(n * sizeof *code), **empty = malloc(n * sizeof *empty);
+        float *val = malloc(n * sizeof *val);
+        for (size_t i = 0; i < n; i++) {
+            tm[i] = s.time[a + i];
+            code[i] = store_code_str(&s, s.code[a + i]);
+            val[i] = s.numeric[a + i];
+            empty[i] = "";
+        }
+        serve_patient p = {.n = n, .time = tm, .code = code, .value = val, .desc = empty, .source = empty,
+                           .prediction_time = row->prediction_time};
+        serve_score s1, s16, s2;
+        REQUIRE(seq.score(seq.ctx, &p, t, &s1, &err) == CF_OK);
+        REQUIRE(pr.score(pr.ctx, &p, t, &s16, &err) == CF_OK);
+        REQUIRE(two.score(two.ctx, &p, t, &s2, &err) == CF_OK);
+        CHECK(s1.risk == s16.risk && s1.risk == s2.risk); /* the full record: the same pass */
+        CHECK(s1.n_reasons == s16.n_reasons && s1.n_reasons == s2.n_reasons);
+        for (size_t k = 0; k < s1.n_reasons && k < s16.n_reasons && k < s2.n_reasons; k++) {
+            CHECK(s1.reason[k].event == s16.reason[k].event && s1.reason[k].event == s2.reason[k].event);
+            double d1 = fabs(s1.reason[k].contribution - s16.reason[k].contribution),
+                   d2 = fabs(s1.reason[k].contribution - s2.reason[k].contribution);
+            if (d1 > worst) worst = d1;
+            if (d2 > worst) worst = d2;
+            compared++;
+        }
+        free(tm);
+        free(code);
+        free(empty);
+        free(val);
+    }
+    fprintf(stderr, "  batched vs sequential occlusion: %zu reasons, largest risk difference %.2e\n", compared, worst);
+    CHECK(compared >= 10);
+    CHECK(worst < 1e-5);
+    seq.close(seq.ctx);
+    two.close(two.ctx);
+    serve_config_free(&cs);
+    serve_config_free(&c2b);
     pr.close(pr.ctx);
     /* a task without a head file is refused at start, naming the file */
     const char *cfg2 =

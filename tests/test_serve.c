@@ -1,6 +1,7 @@
 /* Unit tests of the service's parts: the reference predictor (formula, interval, occlusion equal
  * to brute-force rescoring), patient records from FHIR prefetch versus the store, the grounded
- * summary's citations, JWT verification, the audit chain under tampering, API keys, rate limits. */
+ * summary's citations, JWT verification, the audit chain under tampering, API keys, rate limits,
+ * and the card cache's key (what changes it and what does not) and LRU eviction. */
 #include <math.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -10,6 +11,7 @@
 #include "check.h"
 #include "ingest/fhir.h"
 #include "serve/serve_auth.h"
+#include "serve/serve_cache.h"
 #include "serve/serve_config.h"
 #include "serve/serve_db.h"
 #include "serve/serve_record.h"
@@ -626,6 +628,103 @@ static void test_config_errors(void) {
     serve_config_free(&ok);
 }
 
+static void test_card_cache_key_and_lru(void) {
+    /* three events and one after the prediction time, which no predictor sees */
+    int64_t tm[4] = {TIME_NULL, 1000000, 2000000, 9000000};
+    const char *code[4] = {"GENDER//F", "LOINC//2160-0", "SNOMED//44054006", "LOINC//2160-0"};
+    float val[4] = {NAN, 1.2f, NAN, 3.0f};
+    const char *desc[4] = {"", "Creatinine", "Diabetes", "Creatinine"};
+    serve_patient p = {.n = 4, .time = tm, .code = code, .value = val, .desc = desc, .prediction_time = 2000000};
+    serve_predictor pred = {.model_name = "m", .model_version = "1", .checksum = 42};
+    uint64_t h0 = serve_cache_events_hash(&p);
+    serve_cache_key k0, k;
+    serve_cache_key_make(&k0, &pred, "task", "patient-1", &p);
+    /* what the predictor does not read: the event after the prediction time, descriptions */
+    val[3] = 4.0f;
+    desc[1] = "Creatinine [Mass/volume] in Serum";
+    CHECK(serve_cache_events_hash(&p) == h0);
+    serve_cache_key_make(&k, &pred, "task", "patient-1", &p);
+    CHECK(!memcmp(&k, &k0, sizeof k));
+    /* what it does read: a value, a time, a code, one more event, the prediction time */
+    val[1] = 1.3f;
+    CHECK(serve_cache_events_hash(&p) != h0);
+    val[1] = 1.2f;
+    tm[2] = 2000001;
+    p.prediction_time = 2000001;
+    CHECK(serve_cache_events_hash(&p) != h0);
+    tm[2] = 2000000;
+    p.prediction_time = 2000000;
+    code[2] = "SNOMED//44054007";
+    CHECK(serve_cache_events_hash(&p) != h0);
+    code[2] = "SNOMED//44054006";
+    CHECK(serve_cache_events_hash(&p) == h0);
+    p.prediction_time = 9000000; /* the fourth event becomes visible */
+    CHECK(serve_cache_events_hash(&p) != h0);
+    p.prediction_time = 2000000;
+    p.n = 2;
+    CHECK(serve_cache_events_hash(&p) != h0);
+    p.n = 4;
+    /* the other parts of the key */
+    serve_cache_key_make(&k, &pred, "task2", "patient-1", &p);
+    CHECK(memcmp(&k, &k0, sizeof k) != 0);
+    serve_cache_key_make(&k, &pred, "task", "patient-2", &p);
+    CHECK(memcmp(&k, &k0, sizeof k) != 0);
+    pred.checksum = 43;
+    serve_cache_key_make(&k, &pred, "task", "patient-1", &p);
+    CHECK(memcmp(&k, &k0, sizeof k) != 0);
+    pred.checksum = 42;
+    pred.model_version = "2";
+    serve_cache_key_make(&k, &pred, "task", "patient-1", &p);
+    CHECK(memcmp(&k, &k0, sizeof k) != 0);
+
+    /* LRU of two: a, b; reading a makes b the oldest, so c evicts b */
+    serve_cache *c;
+    cf_err err = {0};
+    CHECK(serve_cache_new(&c, 0, &err) == CF_EINPUT && c == NULL);
+    REQUIRE(serve_cache_new(&c, 2, &err) == CF_OK);
+    serve_cache_key ka, kb, kc;
+    serve_cache_key_make(&ka, &pred, "t", "a", &p);
+    serve_cache_key_make(&kb, &pred, "t", "b", &p);
+    serve_cache_key_make(&kc, &pred, "t", "c", &p);
+    serve_score sa = {.risk = 0.1}, sb = {.risk = 0.2}, sc = {.risk = 0.3}, got;
+    sa.n_reasons = 1;
+    sa.reason[0] = (serve_reason){2, 1, 0.05};
+    CHECK(!serve_cache_get(c, &ka, &got));
+    serve_cache_put(c, &ka, &sa);
+    serve_cache_put(c, &kb, &sb);
+    CHECK(serve_cache_get(c, &ka, &got) && !memcmp(&got, &sa, sizeof got));
+    serve_cache_put(c, &kc, &sc);
+    CHECK_EQ_INT(serve_cache_size(c), 2);
+    CHECK(!serve_cache_get(c, &kb, &got));
+    CHECK(serve_cache_get(c, &ka, &got) && got.risk == 0.1);
+    CHECK(serve_cache_get(c, &kc, &got) && got.risk == 0.3);
+    /* a refresh replaces the score and keeps one entry */
+    sc.risk = 0.35;
+    serve_cache_put(c, &kc, &sc);
+    CHECK(serve_cache_get(c, &kc, &got) && got.risk == 0.35);
+    CHECK_EQ_INT(serve_cache_size(c), 2);
+    serve_cache_free(c);
+    /* configuration: card_cache defaults to 1024, 0 turns it off, negative is refused */
+    const char *base = "{\"tasks\":[{\"id\":\"a\"}],\"services\":[{\"id\":\"s\",\"hook\":\"patient-view\","
+                       "\"tasks\":[\"a\"]}]%s}";
+    char text[512];
+    serve_config cf;
+    snprintf(text, sizeof text, base, "");
+    REQUIRE(serve_config_parse(&cf, text, strlen(text), "/tmp", "cfg.json", &err) == CF_OK);
+    CHECK_EQ_INT(cf.card_cache, 1024);
+    CHECK_EQ_INT(cf.occlusion_batch, 16);
+    serve_config_free(&cf);
+    snprintf(text, sizeof text, base, ",\"card_cache\":0,\"occlusion_batch\":1");
+    REQUIRE(serve_config_parse(&cf, text, strlen(text), "/tmp", "cfg.json", &err) == CF_OK);
+    CHECK_EQ_INT(cf.card_cache, 0);
+    CHECK_EQ_INT(cf.occlusion_batch, 1);
+    serve_config_free(&cf);
+    snprintf(text, sizeof text, base, ",\"card_cache\":-1");
+    CHECK(serve_config_parse(&cf, text, strlen(text), "/tmp", "cfg.json", &err) == CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "card_cache");
+    serve_config_free(&cf);
+}
+
 int main(void) {
     RUN(test_ref_formula);
     RUN(test_ref_occlusion_equals_rescoring);
@@ -637,5 +736,6 @@ int main(void) {
     RUN(test_audit_chain);
     RUN(test_api_keys);
     RUN(test_config_errors);
+    RUN(test_card_cache_key_and_lru);
     return check_summary();
 }

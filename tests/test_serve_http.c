@@ -1,8 +1,9 @@
 /* Integration tests of the service over HTTP on 127.0.0.1 (any free port): discovery, both hooks
  * with prefetch from a bundled Synthea patient and from the store, feedback, authentication
  * failures (missing, expired, wrong audience, revoked, replayed, wrong role), limits (body size,
- * JSON depth, content type, rate, request timeout), the /v1 API, metrics, and audit verification
- * after tampering with a row. The servers run in this process and are stopped at the end; an
+ * JSON depth, content type, rate, request timeout), the /v1 API, metrics, the card cache (a
+ * repeated request is a hit with the same card, one more event a miss, every request audited),
+ * and audit verification after tampering with a row. The servers run in this process and are stopped at the end; an
  * alarm ends the process if anything hangs. */
 #include <regex.h>
 #include <signal.h>
@@ -650,6 +651,139 @@ static void test_v1(void) {
     tu_resp_free(&r);
 }
 
+/* A counter's value in a /metrics body (-1 when absent). */
+static double metric(const char *body, const char *name) {
+    char pat[200];
+    snprintf(pat, sizeof pat, "\n%s ", name);
+    const char *at = body ? strstr(body, pat) : NULL;
+    return at ? atof(at + strlen(pat)) : -1;
+}
+
+static double metric_now(const char *name) {
+    tu_resp r = call(S.port, "GET", "/metrics", KEY_SVC, NULL);
+    double v = metric(r.body, name);
+    tu_resp_free(&r);
+    return v;
+}
+
+static int audit_rows(void) {
+    sqlite3 *db;
+    int n = -1;
+    if (sqlite3_open(DB_PATH, &db) != SQLITE_OK) return -1;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM audit", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* The first card of a hook response without its uuid (fresh for every card issued). */
+static char *card_without_uuid(const tu_resp *r, char *uuid, size_t cap) {
+    cJSON *j = body_json(r);
+    cJSON *card = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "cards"), 0);
+    if (!card) {
+        cJSON_Delete(j);
+        return NULL;
+    }
+    snprintf(uuid, cap, "%s", cJSON_GetStringValue(cJSON_GetObjectItem(card, "uuid")));
+    cJSON_DeleteItemFromObject(card, "uuid");
+    char *out = cJSON_PrintUnformatted(card);
+    cJSON_Delete(j);
+    return out;
+}
+
+/* POSTs body to the patient-view service with a fresh JWT. */
+static tu_resp post_pv(const char *body) {
+    const char *pv = "/cds-services/clinfm-patient-view";
+    char *tok = jwt_for(EC, "ES384", BASE "/cds-services/clinfm-patient-view", 120, NULL);
+    tu_resp r = call(S.port, "POST", pv, tok, body);
+    free(tok);
+    return r;
+}
+
+static void test_card_cache(void) {
+    CHECK_EQ_INT((int)metric_now("clinfm_card_cache_capacity"), 1024);
+    /* records the earlier tests never sent: the patient's prefetch without its last two
+     * observations, then with one of them back ("one more event") */
+    char pid[128];
+    cJSON *pf = tu_prefetch(BUNDLE_TEXT, pid, sizeof pid);
+    cJSON *obs = cJSON_GetObjectItem(cJSON_GetObjectItem(pf, "observations"), "entry");
+    REQUIRE(cJSON_GetArraySize(obs) > 3);
+    cJSON_DeleteItemFromArray(obs, cJSON_GetArraySize(obs) - 1);
+    cJSON *last = cJSON_DetachItemFromArray(obs, cJSON_GetArraySize(obs) - 1);
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "hookInstance", "d1577c69-dfbe-44ad-ba6d-3e05e953b2eb");
+    cJSON_AddStringToObject(b, "hook", "patient-view");
+    cJSON *ctx = cJSON_AddObjectToObject(b, "context");
+    cJSON_AddStringToObject(ctx, "userId", "Practitioner/example");
+    cJSON_AddStringToObject(ctx, "patientId", PID);
+    cJSON_AddItemToObject(b, "prefetch", pf);
+    char *body1 = cJSON_PrintUnformatted(b);
+    double h0 = metric_now("clinfm_card_cache_hits_total"), m0 = metric_now("clinfm_card_cache_misses_total");
+    int a0 = audit_rows();
+    REQUIRE(h0 >= 0 && m0 >= 0 && a0 > 0);
+
+    tu_resp r1 = post_pv(body1);
+    REQUIRE_EQ_INT(r1.status, 200);
+    CHECK_EQ_INT((int)metric_now("clinfm_card_cache_misses_total"), (int)m0 + 1);
+    CHECK_EQ_INT((int)metric_now("clinfm_card_cache_hits_total"), (int)h0);
+    /* the same request again: a hit, the same card but for its uuid, and its own audit rows */
+    tu_resp r2 = post_pv(body1);
+    REQUIRE_EQ_INT(r2.status, 200);
+    CHECK_EQ_INT((int)metric_now("clinfm_card_cache_hits_total"), (int)h0 + 1);
+    CHECK_EQ_INT((int)metric_now("clinfm_card_cache_misses_total"), (int)m0 + 1);
+    char u1[64], u2[64], u3[64];
+    char *c1 = card_without_uuid(&r1, u1, sizeof u1), *c2 = card_without_uuid(&r2, u2, sizeof u2);
+    REQUIRE(c1 && c2);
+    CHECK_EQ_STR(c1, c2);
+    CHECK(strcmp(u1, u2) != 0);
+    CHECK_CONTAINS(c1, "percentage points");
+
+    /* one more event: a miss, scored afresh */
+    cJSON_AddItemToArray(obs, last);
+    char *body3 = cJSON_PrintUnformatted(b);
+    tu_resp r3 = post_pv(body3);
+    REQUIRE_EQ_INT(r3.status, 200);
+    CHECK_EQ_INT((int)metric_now("clinfm_card_cache_misses_total"), (int)m0 + 2);
+    CHECK_EQ_INT((int)metric_now("clinfm_card_cache_hits_total"), (int)h0 + 1);
+    char *c3 = card_without_uuid(&r3, u3, sizeof u3);
+    REQUIRE(c3);
+    CHECK(strcmp(u3, u1) != 0 && strcmp(u3, u2) != 0);
+    CHECK(strcmp(c3, c1) != 0); /* "from N events": the record did change */
+    /* the full record from the store: sent by an earlier test (as prefetch and from the
+     * store), so a hit */
+    tu_resp r4 = post_hook(EC, "ES384", "/cds-services/clinfm-patient-view", "patient-view", 0, 0);
+    REQUIRE_EQ_INT(r4.status, 200);
+    CHECK_EQ_INT((int)metric_now("clinfm_card_cache_hits_total"), (int)h0 + 2);
+    /* every request was audited, hits included (4 hooks; the /metrics calls are not audited),
+     * and each card issued has its row */
+    CHECK_EQ_INT(audit_rows(), a0 + 4);
+    sqlite3 *db;
+    REQUIRE(sqlite3_open(DB_PATH, &db) == SQLITE_OK);
+    sqlite3_stmt *st;
+    sqlite3_prepare_v2(db, "SELECT count(*) FROM cards WHERE uuid IN (?1, ?2, ?3)", -1, &st, NULL);
+    sqlite3_bind_text(st, 1, u1, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, u2, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, u3, -1, SQLITE_STATIC);
+    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+    CHECK_EQ_INT(sqlite3_column_int(st, 0), 3);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    CHECK(metric_now("clinfm_card_cache_entries") >= 2);
+    free(c1);
+    free(c2);
+    free(c3);
+    free(body1);
+    free(body3);
+    cJSON_Delete(b);
+    tu_resp_free(&r1);
+    tu_resp_free(&r2);
+    tu_resp_free(&r3);
+    tu_resp_free(&r4);
+}
+
 static void test_audit_and_logs(void) {
     /* every protected request was audited; patients only as pseudonyms */
     sqlite3 *db;
@@ -707,6 +841,7 @@ int main(void) {
     RUN(test_auth_failures);
     RUN(test_limits);
     RUN(test_v1);
+    RUN(test_card_cache);
     RUN(test_audit_and_logs);
     serve_thread_release();
     store_close(&ST);

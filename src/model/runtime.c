@@ -337,6 +337,9 @@ void rt_session_free(rt_session *ss) {
     free(ss->htime);
     free(ss->feed);
     free(ss->ref);
+    free(ss->bmem);
+    free(ss->btok);
+    free(ss->bpos);
     memset(ss, 0, sizeof *ss);
 }
 

@@ -103,6 +103,12 @@ typedef struct {
     int *ref;          /* (maxT) the reference prompt's tokens */
     int ref_len;       /* 0: no reference */
     int dirty_from;    /* sequence 0 differs from the reference from this position on */
+    /* rt_embed_near_batch scratch (runtime_batch.c): one block laid out on first use, reused */
+    float *bmem;
+    float *bx, *bln, *bqkv, *batty, *bfch, *bbranch; /* (brows, C or 3C or 4C) */
+    float *bscore;     /* (maxT, maxT) one head's attention scores */
+    int *btok, *bpos;  /* (brows) token and position of each row */
+    int brows;         /* rows one batched forward may hold */
 } rt_session;
 
 /* A session for up to n_seq parallel sequences (rollouts per call). */
@@ -125,6 +131,12 @@ int rt_embed_ref(rt_session *ss, const rt_prompt *p, float *emb, cf_err *err);
  * the shared positions are reused and only the rest runs through the network (occlusion
  * variants of one patient). The same result as rt_embed up to float rounding. */
 int rt_embed_near(rt_session *ss, const rt_prompt *p, float *emb, cf_err *err);
+/* rt_embed_near for n prompts at once: emb (n, C), row i for ps[i]. All prompts' changed rows
+ * go through the network together (matrix products over every row of the call; attention
+ * reads the reference's cached keys in place), so a card's occlusion variants cost a few
+ * batched passes instead of one pass each. Equal to rt_embed_near up to float rounding; the
+ * reference (rt_embed_ref) is left as it was. Scratch is allocated once per session. */
+int rt_embed_near_batch(rt_session *ss, const rt_prompt *const *ps, int n, float *emb, cf_err *err);
 
 /* What a rollout is looking for. Times are µs after the prompt's last event; the generated
  * stream's clock is the sum of its gap tokens' lower edges (a lower bound on elapsed time). */

@@ -60,6 +60,9 @@ static const char *SERVE_HELP =
     "  --listen ADDR     override the configuration's listen address\n"
     "  --port N          override the configuration's port (0: any free port)\n"
     "  --port-file FILE  write the port actually bound to FILE once listening\n"
+    "  --card-cache N    keep the scores of N (task, patient, record) combinations so a repeated\n"
+    "                    request for an unchanged record is a lookup; overrides the\n"
+    "                    configuration's card_cache (default 1024); 0 turns the cache off\n"
     "  --quiet           no access log on stderr\n\n"
     "Stops cleanly on SIGINT or SIGTERM. Before the first start: 'clinfm audit keygen' for the\n"
     "secret file and 'clinfm token create' for API keys.\n";
@@ -72,11 +75,12 @@ int cmd_serve(int argc, char **argv) {
                                          {"port", required_argument, 0, 'p'},
                                          {"port-file", required_argument, 0, 'f'},
                                          {"quiet", no_argument, 0, 'q'},
+                                         {"card-cache", required_argument, 0, 'C'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *config = NULL, *store_path = NULL, *model = NULL, *listen = NULL,
                *port_file = NULL;
-    long port = -1;
+    long port = -1, card_cache = -1;
     int quiet = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -94,6 +98,13 @@ int cmd_serve(int argc, char **argv) {
         }
         case 'f': port_file = optarg; break;
         case 'q': quiet = 1; break;
+        case 'C': {
+            unsigned long long v;
+            if (cli_parse_u64("serve", "--card-cache", optarg, &v)) return 1;
+            if (v > 10000000) return cli_usage_error("serve", "--card-cache must be at most 10000000");
+            card_cache = (long)v;
+            break;
+        }
         case 'h': fputs(SERVE_HELP, stdout); return 0;
         default: return cli_usage_error("serve", "unknown option");
         }
@@ -113,6 +124,7 @@ int cmd_serve(int argc, char **argv) {
     memset(&st, 0, sizeof st);
     int rc = open_db(config, &cfg, &db, &err);
     if (rc) goto done;
+    if (card_cache >= 0) cfg.card_cache = (int)card_cache;
     if ((rc = serve_auth_open(&auth, &cfg, &err))) goto done;
     if (store_path) {
         if ((rc = store_open(&st, store_path, &err))) goto done;
@@ -154,9 +166,10 @@ int cmd_serve(int argc, char **argv) {
         if ((rc = atomic_write_file(port_file, text, (size_t)n, &err))) goto done;
     }
     fprintf(stderr, "clinfm serve: listening on %s://%s:%d (%d threads), model %s %s, %zu tasks, "
-                    "%s\n",
+                    "%s, card cache %d\n",
             cfg.tls_cert ? "https" : "http", ho.listen, bound, cfg.threads, pred.model_name,
-            pred.model_version, cfg.n_tasks, have_store ? "store loaded" : "no store");
+            pred.model_version, cfg.n_tasks, have_store ? "store loaded" : "no store",
+            cfg.card_cache);
     int sig = 0;
     sigwait(&set, &sig);
     fprintf(stderr, "clinfm serve: stopping (signal %d)\n", sig);

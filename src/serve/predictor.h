@@ -68,6 +68,9 @@ typedef struct {
     void (*close)(void *ctx);
     void *ctx;
     const char *model_name, *model_version;
+    /* What the risks depend on besides the patient (parameters, head files, reference
+     * weights), hashed to 64 bits; part of the card cache's key (serve_cache.h). */
+    uint64_t checksum;
 } serve_predictor;
 
 /* A risk-only scoring function, for serve_occlusion: fills *risk. */
@@ -79,6 +82,20 @@ typedef int (*serve_risk_fn)(void *ctx, const serve_patient *p, const serve_task
  * out->n_events_used; base is the risk with every event. Costs one rescoring per distinct code. */
 int serve_occlusion(serve_risk_fn fn, void *ctx, const serve_patient *p, const serve_task *t,
                     double base, serve_score *out, cf_err *err);
+
+/* The rescoring of serve_occlusion split in two, so a predictor can score several variants in
+ * one call: queue() receives each variant in group order (its arrays are reused once queue
+ * returns, so it keeps what it needs, e.g. the encoded prompt), and flush() fills risk[j] for
+ * the j-th variant queued since the previous flush. flush runs after `batch` variants and
+ * after the last one. The result is exactly serve_occlusion's for the same risks. */
+typedef struct {
+    int (*queue)(void *ctx, const serve_patient *q, const serve_task *t, cf_err *err);
+    int (*flush)(void *ctx, const serve_task *t, double *risk, cf_err *err);
+    int batch;
+} serve_risk_batch;
+
+int serve_occlusion_batch(const serve_risk_batch *b, void *ctx, const serve_patient *p,
+                          const serve_task *t, double base, serve_score *out, cf_err *err);
 
 /* Number of events of p at or before its prediction time (events are time-sorted). */
 size_t serve_patient_used(const serve_patient *p);

@@ -359,7 +359,7 @@ int serve_config_parse(serve_config *c, const char *text, size_t len, const char
     static const char *const keys[] = {
         "listen", "port", "threads", "tls", "base_url", "database", "secret_file", "limits",
         "auth", "tasks", "services", "override_reasons", "prediction_time", "summary",
-        "access_log", "reference_model", "comment", NULL};
+        "access_log", "card_cache", "occlusion_batch", "reference_model", "comment", NULL};
     int rc;
     if ((rc = known_keys(r, keys, name, "", err))) return rc;
     const char *db, *secret, *pt;
@@ -370,7 +370,9 @@ int serve_config_parse(serve_config *c, const char *text, size_t len, const char
         (rc = get_str(r, "database", "serve.db", 0, &db, name, "", err)) ||
         (rc = get_str(r, "secret_file", "serve.key", 0, &secret, name, "", err)) ||
         (rc = get_str(r, "prediction_time", "last_event", 0, &pt, name, "", err)) ||
-        (rc = get_bool(r, "access_log", 1, &c->access_log, name, "", err)))
+        (rc = get_bool(r, "access_log", 1, &c->access_log, name, "", err)) ||
+        (rc = get_int(r, "card_cache", 1024, 0, 10000000, &c->card_cache, name, "", err)) ||
+        (rc = get_int(r, "occlusion_batch", 16, 1, 256, &c->occlusion_batch, name, "", err)))
         return rc;
     if (!strcmp(pt, "now")) c->prediction_time_now = 1;
     else if (strcmp(pt, "last_event"))

@@ -56,6 +56,8 @@ typedef struct {
     int prediction_time_now;       /* 1: the request time; 0: the patient's last event */
     serve_summary_opts summary;
     int access_log;
+    int card_cache;                /* scores kept for repeated requests (serve_cache.h); 0: off */
+    int occlusion_batch;           /* model predictor: occlusion variants per batched pass */
     const cJSON *reference_model;  /* NULL when absent */
     cJSON *root;                   /* the parsed file; strings above point into it */
 } serve_config;

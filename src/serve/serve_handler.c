@@ -19,6 +19,7 @@
 #include <sodium.h>
 
 #include "ingest/fhir_internal.h"
+#include "serve/serve_cache.h"
 #include "serve/serve_record.h"
 #include "serve/serve_summary.h"
 #include "util/progress.h"
@@ -30,6 +31,7 @@ struct serve_ctx {
     serve_setup s;
     const serve_config *c;
     serve_metrics metrics;
+    serve_cache *cache;         /* NULL when card_cache is 0 */
 };
 
 typedef struct {
@@ -370,10 +372,25 @@ static int check_score(const serve_score *sc) {
            sc->n_reasons <= SERVE_MAX_REASONS;
 }
 
+/* Scores rec for t, from the card cache when it holds this exact (predictor, task, patient,
+ * prediction time, events) and through the predictor otherwise. The caller builds the card and
+ * the audit rows either way. */
 static int score_one(req *r, const serve_record *rec, const serve_task *t, serve_score *sc) {
     cf_err err = {0};
     memset(sc, 0, sizeof *sc);
     const serve_predictor *p = r->s->s.predictor;
+    serve_cache *cache = r->s->cache;
+    serve_metrics *mt = &r->s->metrics;
+    serve_cache_key key;
+    if (cache) {
+        serve_cache_key_make(&key, p, t->task_id, r->patient_id, &rec->p);
+        if (serve_cache_get(cache, &key, sc)) {
+            atomic_fetch_add_explicit(&mt->cache_hits, 1, memory_order_relaxed);
+            r->scored = 1;
+            return 0;
+        }
+        atomic_fetch_add_explicit(&mt->cache_misses, 1, memory_order_relaxed);
+    }
     int rc = p->score(p->ctx, &rec->p, t, sc, &err);
     r->scored = 1;
     if (rc) {
@@ -389,6 +406,10 @@ static int score_one(req *r, const serve_record *rec, const serve_task *t, serve
             fail(r, 500, "the predictor cited an event outside the record for task %s", t->task_id);
             return -1;
         }
+    if (cache) {
+        serve_cache_put(cache, &key, sc);
+        atomic_store_explicit(&mt->cache_entries, serve_cache_size(cache), memory_order_relaxed);
+    }
     return 0;
 }
 
@@ -1064,11 +1085,23 @@ int serve_ctx_new(serve_ctx **out, const serve_setup *setup, cf_err *err) {
     s->s = *setup;
     s->c = setup->config;
     serve_metrics_init(&s->metrics);
+    if (c->card_cache > 0) {
+        int rc = serve_cache_new(&s->cache, (size_t)c->card_cache, err);
+        if (rc) {
+            free(s);
+            return rc;
+        }
+        atomic_store(&s->metrics.cache_capacity, (uint_fast64_t)c->card_cache);
+    }
     *out = s;
     return CF_OK;
 }
 
-void serve_ctx_free(serve_ctx *s) { free(s); }
+void serve_ctx_free(serve_ctx *s) {
+    if (!s) return;
+    serve_cache_free(s->cache);
+    free(s);
+}
 serve_metrics *serve_ctx_metrics(serve_ctx *s) { return &s->metrics; }
 const serve_config *serve_ctx_config(const serve_ctx *s) { return s->c; }
 

@@ -106,6 +106,18 @@ char *serve_metrics_text(serve_metrics *m, const char *model, const char *versio
             "# TYPE clinfm_audit_write_failures_total counter\n"
             "clinfm_audit_write_failures_total %llu\n",
         (unsigned long long)atomic_load(&m->audit_failures));
+    put(&b, "# HELP clinfm_card_cache_hits_total Scores served from the card cache.\n"
+            "# TYPE clinfm_card_cache_hits_total counter\nclinfm_card_cache_hits_total %llu\n",
+        (unsigned long long)atomic_load(&m->cache_hits));
+    put(&b, "# HELP clinfm_card_cache_misses_total Scores computed because the card cache had none.\n"
+            "# TYPE clinfm_card_cache_misses_total counter\nclinfm_card_cache_misses_total %llu\n",
+        (unsigned long long)atomic_load(&m->cache_misses));
+    put(&b, "# HELP clinfm_card_cache_entries Scores held in the card cache.\n"
+            "# TYPE clinfm_card_cache_entries gauge\nclinfm_card_cache_entries %llu\n",
+        (unsigned long long)atomic_load(&m->cache_entries));
+    put(&b, "# HELP clinfm_card_cache_capacity Configured size of the card cache (0: off).\n"
+            "# TYPE clinfm_card_cache_capacity gauge\nclinfm_card_cache_capacity %llu\n",
+        (unsigned long long)atomic_load(&m->cache_capacity));
     put(&b, "# HELP clinfm_http_requests_total Requests by route and status.\n"
             "# TYPE clinfm_http_requests_total counter\n");
     for (int r = 0; r < SERVE_N_ROUTES; r++)

@@ -1,5 +1,5 @@
 /* Prometheus metrics for the service: requests by route and status, latency histograms and error
- * counts by route, requests in flight, audit write failures. Counters are C11 atomics, so
+ * counts by route, requests in flight, audit write failures, card cache hits and misses. Counters are C11 atomics, so
  * recording costs a few relaxed increments and no lock. Routes are templates
  * ("/v1/patients/{id}/summary"), never raw paths, so no patient id can reach a metric label. */
 #ifndef CLINFM_SERVE_SERVE_METRICS_H
@@ -25,6 +25,9 @@ typedef struct {
     atomic_uint_fast64_t errors_4xx[SERVE_N_ROUTES], errors_5xx[SERVE_N_ROUTES];
     atomic_int_fast64_t in_flight;
     atomic_uint_fast64_t audit_failures;
+    /* card cache (serve_cache.h): lookups that found a score, lookups that did not, entries
+     * held, and the configured size (0: the cache is off and nothing is counted) */
+    atomic_uint_fast64_t cache_hits, cache_misses, cache_entries, cache_capacity;
     double start_s;
 } serve_metrics;
 

@@ -10,11 +10,14 @@
  *              no sampling, so its interval is the point itself;
  *   zero_shot  the share of sampled futures reaching the outcome, with a Wilson interval; slow
  *              (rollouts x tokens), so meant for offline use rather than cards.
- * Attribution is occlusion (serve_occlusion): rescoring without each code's events. Before
- * running the network for a variant, its prompt is compared with the full one: removing events
- * that lie before the context window changes nothing the model sees, so those variants cost no
- * forward pass. Events after the prediction time and the task's never-input codes are never
- * encoded. Sessions (KV caches) are pooled, one per concurrent request. */
+ * Attribution is occlusion (serve_occlusion_batch): rescoring without each code's events. Each
+ * variant is encoded as it is queued and compared with the full prompt: removing events that
+ * lie before the context window changes nothing the model sees, so those variants cost no
+ * forward pass. With the fine-tuned head the others are scored occlusion_batch at a time in one
+ * batched pass (rt_embed_near_batch); with occlusion_batch 1, and for the other methods, one at
+ * a time as before. Events after the prediction time and the task's never-input codes are never
+ * encoded. Sessions (KV caches) and the request buffers are pooled, one slot per concurrent
+ * request, and grow only, so a card allocates nothing per variant. */
 #include "serve/serve_model.h"
 
 #include <math.h>
@@ -23,39 +26,55 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "model/head.h"
 #include "model/runtime.h"
 #include "serve/serve_ref.h"
 #include "util/strmap.h"
+
+/* One pooled slot per concurrent request: a session (KV cache and batch scratch) and the
+ * request's working buffers, grown as needed and kept for the next request, so a card does not
+ * allocate per variant. */
+typedef struct {
+    rt_session ss;
+    uint32_t *code;        /* (cap) the usable events of the record being encoded */
+    int64_t *time;
+    float *num;
+    size_t cap;
+    rt_prompt base;        /* the full record's prompt */
+    rt_prompt *var;        /* (batch) prompts of the variants queued since the last flush */
+    uint8_t *same;         /* (batch) 1: variant j encodes to the full record's prompt */
+    const rt_prompt **run; /* (batch) the variants that need the network */
+    float *emb;            /* (batch, C) their embeddings */
+} sm_slot;
 
 typedef struct {
     rt_model rm;
     size_t n_tasks;
     char **task_ids;
     rt_task_head *heads;
+    int batch;             /* occlusion variants per batched forward; 1: one at a time */
     int n_pool;
-    rt_session *pool;
+    sm_slot *pool;
     int *busy;
     pthread_mutex_t lock;
     pthread_cond_t cv;
     char name[128];
 } sm_ctx;
 
-/* Per request: the patient's code dictionary and encoder, the session, the full prompt. */
+/* Per request: the patient's code dictionary and encoder, the pooled slot, the base risk. */
 typedef struct {
     sm_ctx *m;
     const rt_task_head *th;
-    rt_session *ss;
+    sm_slot *sl;
     strmap codes;
     rt_encoder *enc;
     int64_t pt;
-    uint32_t *code;
-    int64_t *time;
-    float *num;
-    rt_prompt p, base;
     int have_base;
     double base_risk;
     double lo, hi;
+    int nq;                /* variants queued since the last flush */
 } sm_call;
 
 static const rt_task_head *head_for(const sm_ctx *m, const char *task_id) {
@@ -66,6 +85,20 @@ static const rt_task_head *head_for(const sm_ctx *m, const char *task_id) {
 
 static int sm_supports(void *ctx, const char *task_id) { return head_for(ctx, task_id) != NULL; }
 
+static void slot_free(sm_slot *sl, int batch) {
+    if (sl->ss.kv.memory) rt_session_free(&sl->ss);
+    free(sl->code);
+    free(sl->time);
+    free(sl->num);
+    rt_prompt_free(&sl->base);
+    if (sl->var)
+        for (int j = 0; j < batch; j++) rt_prompt_free(&sl->var[j]);
+    free(sl->var);
+    free(sl->same);
+    free(sl->run);
+    free(sl->emb);
+}
+
 static void sm_close(void *ctx) {
     sm_ctx *m = ctx;
     if (!m) return;
@@ -75,8 +108,7 @@ static void sm_close(void *ctx) {
     }
     free(m->heads);
     free(m->task_ids);
-    for (int i = 0; i < m->n_pool; i++)
-        if (m->pool[i].kv.memory) rt_session_free(&m->pool[i]);
+    for (int i = 0; i < m->n_pool; i++) slot_free(&m->pool[i], m->batch);
     free(m->pool);
     free(m->busy);
     pthread_mutex_destroy(&m->lock);
@@ -85,7 +117,7 @@ static void sm_close(void *ctx) {
     free(m);
 }
 
-static rt_session *acquire(sm_ctx *m) {
+static sm_slot *acquire(sm_ctx *m) {
     pthread_mutex_lock(&m->lock);
     for (;;) {
         for (int i = 0; i < m->n_pool; i++)
@@ -98,9 +130,9 @@ static rt_session *acquire(sm_ctx *m) {
     }
 }
 
-static void release(sm_ctx *m, rt_session *ss) {
+static void release(sm_ctx *m, sm_slot *sl) {
     pthread_mutex_lock(&m->lock);
-    m->busy[ss - m->pool] = 0;
+    m->busy[sl - m->pool] = 0;
     pthread_cond_signal(&m->cv);
     pthread_mutex_unlock(&m->lock);
 }
@@ -112,20 +144,40 @@ static uint64_t mix64(uint64_t z) {
     return z ^ (z >> 31);
 }
 
-/* Encodes the usable events of q (at or before the prediction time, not never-input) into cl->p. */
-static int encode(sm_call *cl, const serve_patient *q, int max_len, cf_err *err) {
+/* Prompt length the head's method leaves room for. */
+static int max_len_of(const sm_call *cl) {
+    const int T = cl->sl->ss.rm->m.config.max_seq_len;
+    int method = cl->th->method;
+    return method == RT_METHOD_FINETUNED ? T : method == RT_METHOD_READOUT ? T - 1 : T - T / 4;
+}
+
+/* Encodes the usable events of q (at or before the prediction time, not never-input) into out. */
+static int encode(sm_call *cl, const serve_patient *q, rt_prompt *out, cf_err *err) {
+    sm_slot *sl = cl->sl;
+    if (q->n > sl->cap) {
+        size_t nc = sl->cap ? sl->cap : 1024;
+        while (nc < q->n) nc *= 2;
+        uint32_t *c = realloc(sl->code, nc * sizeof *c);
+        if (c) sl->code = c;
+        int64_t *t = realloc(sl->time, nc * sizeof *t);
+        if (t) sl->time = t;
+        float *x = realloc(sl->num, nc * sizeof *x);
+        if (x) sl->num = x;
+        if (!c || !t || !x) return cf_fail(err, CF_EINTERNAL, "out of memory");
+        sl->cap = nc;
+    }
     size_t m = 0;
     for (size_t i = 0; i < q->n; i++) {
         if (q->time[i] != TIME_NULL && cl->pt != TIME_NULL && q->time[i] > cl->pt) continue;
         int64_t id = strmap_find(&cl->codes, q->code[i], strlen(q->code[i]));
         if (id < 0) continue; /* never-input codes were left out of the dictionary */
-        cl->code[m] = (uint32_t)id;
-        cl->time[m] = q->time[i];
-        cl->num[m++] = q->value ? q->value[i] : NAN;
+        sl->code[m] = (uint32_t)id;
+        sl->time[m] = q->time[i];
+        sl->num[m++] = q->value ? q->value[i] : NAN;
     }
     /* Variants keep the full record's window: the same context minus the occluded events. */
-    return rt_encode_events_from(cl->enc, cl->code, cl->time, cl->num, m, max_len,
-                                 cl->have_base ? cl->base.cut_time : TIME_NULL, &cl->p, err);
+    return rt_encode_events_from(cl->enc, sl->code, sl->time, sl->num, m, max_len_of(cl),
+                                 cl->have_base ? sl->base.cut_time : TIME_NULL, out, err);
 }
 
 static int same_prompt(const rt_prompt *a, const rt_prompt *b) {
@@ -133,32 +185,31 @@ static int same_prompt(const rt_prompt *a, const rt_prompt *b) {
            a->last_time == b->last_time;
 }
 
-/* The risk of q under the head's method; fills cl->lo/hi. */
-static int risk_of(sm_call *cl, const serve_patient *q, double *risk, cf_err *err) {
+static int check_risk(double risk, cf_err *err) {
+    if (!(risk >= 0 && risk <= 1)) return cf_fail(err, CF_EINTERNAL, "the model gave a risk outside [0, 1]");
+    return CF_OK;
+}
+
+/* The risk of an encoded prompt under the head's method, one forward at a time; fills
+ * cl->lo/hi. The first call (the full record) sets the session's reference. */
+static int risk_of(sm_call *cl, const rt_prompt *p, double *risk, cf_err *err) {
     const rt_task_head *th = cl->th;
-    rt_session *ss = cl->ss;
-    const int T = ss->rm->m.config.max_seq_len;
-    int max_len = th->method == RT_METHOD_FINETUNED ? T : th->method == RT_METHOD_READOUT ? T - 1 : T - T / 4;
-    int rc = encode(cl, q, max_len, err);
-    if (rc) return rc;
-    if (cl->have_base && same_prompt(&cl->p, &cl->base)) {
-        *risk = cl->base_risk;
-        return CF_OK;
-    }
+    rt_session *ss = &cl->sl->ss;
+    int rc;
     int64_t start, budget;
-    rt_outcome_window(&th->outcome, cl->pt, cl->pt, cl->p.last_time, &start, &budget);
+    rt_outcome_window(&th->outcome, cl->pt, cl->pt, p->last_time, &start, &budget);
     if (th->method == RT_METHOD_FINETUNED) {
         float emb[8192];
         if (ss->rm->m.config.channels > 8192) return cf_fail(err, CF_EINTERNAL, "model too wide for the service");
         /* the full record sets the reference; variants reuse its keys up to their first change */
-        if ((rc = cl->have_base ? rt_embed_near(ss, &cl->p, emb, err) : rt_embed_ref(ss, &cl->p, emb, err))) return rc;
+        if ((rc = cl->have_base ? rt_embed_near(ss, p, emb, err) : rt_embed_ref(ss, p, emb, err))) return rc;
         double se, z = rt_head_logit(&th->head, emb, &se);
         *risk = rt_sigmoid(z);
         cl->lo = rt_sigmoid(z - 1.96 * se);
         cl->hi = rt_sigmoid(z + 1.96 * se);
     } else if (th->method == RT_METHOD_READOUT) {
         double r;
-        if ((rc = rt_readout(ss, &cl->p, th->outcome.outcome, budget, &r, err))) return rc;
+        if ((rc = rt_readout(ss, p, th->outcome.outcome, budget, &r, err))) return rc;
         *risk = th->outcome.polarity ? r : 1 - r;
         cl->lo = cl->hi = *risk;
     } else {
@@ -168,7 +219,7 @@ static int risk_of(sm_call *cl, const serve_patient *q, double *risk, cf_err *er
                               .budget_us = budget, .n_rollouts = th->rollouts, .max_new = th->max_new,
                               .seed = mix64(0x636c696e666dULL), .temperature = 1.0f};
         rt_rollout_result res;
-        if ((rc = rt_rollouts(ss, &cl->p, &sp, &res, err))) return rc;
+        if ((rc = rt_rollouts(ss, p, &sp, &res, err))) return rc;
         double k = th->outcome.polarity ? res.n_event : res.n - res.n_event, n = res.n, z = 1.96;
         *risk = k / n;
         double c = (*risk + z * z / (2 * n)) / (1 + z * z / n),
@@ -176,22 +227,73 @@ static int risk_of(sm_call *cl, const serve_patient *q, double *risk, cf_err *er
         cl->lo = c - h < 0 ? 0 : c - h;
         cl->hi = c + h > 1 ? 1 : c + h;
     }
-    if (!(*risk >= 0 && *risk <= 1)) return cf_fail(err, CF_EINTERNAL, "the model gave a risk outside [0, 1]");
+    return check_risk(*risk, err);
+}
+
+/* serve_risk_batch.queue: encode the variant now (its arrays are reused afterwards). */
+static int occl_queue(void *ctx, const serve_patient *q, const serve_task *t, cf_err *err) {
+    sm_call *cl = ctx;
+    sm_slot *sl = cl->sl;
+    int j = cl->nq;
+    if (j >= cl->m->batch) return cf_fail(err, CF_EINTERNAL, "occlusion queue overflow");
+    int rc = encode(cl, q, &sl->var[j], err);
+    if (rc) return rc;
+    /* removing events that lie before the window changes nothing the model sees */
+    sl->same[j] = (uint8_t)same_prompt(&sl->var[j], &sl->base);
+    cl->nq++;
     return CF_OK;
 }
 
-static int risk_fn(void *ctx, const serve_patient *p, const serve_task *t, double *risk, cf_err *err) {
-    return risk_of(ctx, p, risk, err);
+/* serve_risk_batch.flush: the risks of the queued variants. With the fine-tuned head and a
+ * batch over 1, every variant that needs the network goes through one batched pass
+ * (rt_embed_near_batch); otherwise they run one at a time, as before. */
+static int occl_flush(void *ctx, const serve_task *t, double *risk, cf_err *err) {
+    sm_call *cl = ctx;
+    sm_slot *sl = cl->sl;
+    const int nq = cl->nq, C = sl->ss.rm->m.config.channels;
+    int rc = CF_OK;
+    cl->nq = 0;
+    if (cl->th->method == RT_METHOD_FINETUNED && cl->m->batch > 1) {
+        int nr = 0;
+        for (int j = 0; j < nq; j++)
+            if (!sl->same[j]) sl->run[nr++] = &sl->var[j];
+        if ((rc = rt_embed_near_batch(&sl->ss, sl->run, nr, sl->emb, err))) return rc;
+        for (int j = 0, k = 0; j < nq; j++) {
+            if (sl->same[j]) {
+                risk[j] = cl->base_risk;
+                continue;
+            }
+            risk[j] = rt_sigmoid(rt_head_logit(&cl->th->head, sl->emb + (size_t)k++ * C, NULL));
+            if ((rc = check_risk(risk[j], err))) return rc;
+        }
+        return CF_OK;
+    }
+    for (int j = 0; j < nq && !rc; j++) {
+        if (sl->same[j]) risk[j] = cl->base_risk;
+        else rc = risk_of(cl, &sl->var[j], &risk[j], err);
+    }
+    return rc;
 }
 
-static void call_free(sm_call *cl) {
-    strmap_free(&cl->codes);
-    rt_encoder_free(cl->enc);
-    free(cl->code);
-    free(cl->time);
-    free(cl->num);
-    rt_prompt_free(&cl->p);
-    rt_prompt_free(&cl->base);
+/* Sizes the slot's variant buffers for the batch (once per slot). */
+static int slot_ready(sm_slot *sl, int batch, int C, cf_err *err) {
+    if (sl->var) return CF_OK;
+    sl->var = calloc((size_t)batch, sizeof *sl->var);
+    sl->same = calloc((size_t)batch, sizeof *sl->same);
+    sl->run = calloc((size_t)batch, sizeof *sl->run);
+    sl->emb = malloc((size_t)batch * (size_t)C * sizeof *sl->emb);
+    if (!sl->var || !sl->same || !sl->run || !sl->emb) {
+        free(sl->var);
+        free(sl->same);
+        free(sl->run);
+        free(sl->emb);
+        sl->var = NULL;
+        sl->same = NULL;
+        sl->run = NULL;
+        sl->emb = NULL;
+        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    }
+    return CF_OK;
 }
 
 static int sm_score(void *ctx, const serve_patient *p, const serve_task *t, serve_score *out, cf_err *err) {
@@ -205,16 +307,8 @@ static int sm_score(void *ctx, const serve_patient *p, const serve_task *t, serv
     cl.th = th;
     cl.pt = serve_patient_effective_time(p);
     strmap_init(&cl.codes);
-    size_t n = p->n ? p->n : 1;
-    cl.code = malloc(n * sizeof *cl.code);
-    cl.time = malloc(n * sizeof *cl.time);
-    cl.num = malloc(n * sizeof *cl.num);
     const char **dict = NULL;
     int rc = CF_OK;
-    if (!cl.code || !cl.time || !cl.num) {
-        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-        goto done;
-    }
     /* The patient's own code dictionary, without the task's never-input codes. */
     for (size_t i = 0; i < p->n; i++)
         if (!rt_task_head_never(th, p->code[i]) && strmap_intern(&cl.codes, p->code[i], strlen(p->code[i])) < 0) {
@@ -228,27 +322,47 @@ static int sm_score(void *ctx, const serve_patient *p, const serve_task *t, serv
     }
     for (uint32_t k = 0; k < cl.codes.count; k++) dict[k] = strmap_str(&cl.codes, k, NULL);
     if ((rc = rt_encoder_new_codes(&cl.enc, &m->rm, dict, cl.codes.count, err))) goto done;
-    cl.ss = acquire(m);
+    cl.sl = acquire(m);
     /* one core per request: the server runs as many requests at once as it has threads */
-    rt_session_threads(cl.ss, 1);
+    rt_session_threads(&cl.sl->ss, 1);
     double base;
-    if (!(rc = risk_of(&cl, p, &base, err))) {
+    if (!(rc = slot_ready(cl.sl, m->batch, m->rm.m.config.channels, err)) &&
+        !(rc = encode(&cl, p, &cl.sl->base, err)) && !(rc = risk_of(&cl, &cl.sl->base, &base, err))) {
         out->risk = base;
         out->lo = cl.lo < base ? cl.lo : base;
         out->hi = cl.hi > base ? cl.hi : base;
-        /* keep the full prompt: variants that encode to it need no forward pass */
-        rt_prompt tmp = cl.base;
-        cl.base = cl.p;
-        cl.p = tmp;
         cl.have_base = 1;
         cl.base_risk = base;
-        rc = serve_occlusion(risk_fn, &cl, p, t, base, out, err);
+        serve_risk_batch b = {occl_queue, occl_flush, m->batch};
+        rc = serve_occlusion_batch(&b, &cl, p, t, base, out, err);
     }
-    release(m, cl.ss);
+    release(m, cl.sl);
 done:
     free(dict);
-    call_free(&cl);
+    strmap_free(&cl.codes);
+    rt_encoder_free(cl.enc);
     return rc;
+}
+
+/* The predictor's identity for the card cache: the network's parameters and the head files. */
+static int model_checksum(sm_ctx *m, const char *model_path, const serve_config *c, uint64_t *out, cf_err *err) {
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, sizeof *out);
+    crypto_generichash_update(&st, (const unsigned char *)m->rm.m.param_memory,
+                              m->rm.m.num_parameters * sizeof(float));
+    for (size_t i = 0; i < c->n_tasks; i++) {
+        char path[4400], *text;
+        size_t len;
+        snprintf(path, sizeof path, "%s.heads/%s.json", model_path, c->tasks[i].task_id);
+        int rc = serve_read_file(path, (size_t)1 << 30, &text, &len, err);
+        if (rc) return rc;
+        crypto_generichash_update(&st, (const unsigned char *)text, len + 1);
+        free(text);
+    }
+    unsigned char h[sizeof *out];
+    crypto_generichash_final(&st, h, sizeof h);
+    memcpy(out, h, sizeof h);
+    return CF_OK;
 }
 
 int serve_model_open(const char *model_path, const serve_config *c, serve_predictor *out, cf_err *err) {
@@ -283,6 +397,7 @@ int serve_model_open(const char *model_path, const serve_config *c, serve_predic
         if (m->heads[i].method == RT_METHOD_ZERO_SHOT && m->heads[i].rollouts > n_seq) n_seq = m->heads[i].rollouts;
     }
     int np = c->threads > 0 ? c->threads : 1;
+    m->batch = c->occlusion_batch > 0 ? c->occlusion_batch : 1;
     m->pool = calloc((size_t)np, sizeof *m->pool);
     m->busy = calloc((size_t)np, sizeof *m->busy);
     if (!m->pool || !m->busy) {
@@ -291,7 +406,8 @@ int serve_model_open(const char *model_path, const serve_config *c, serve_predic
     }
     m->n_pool = np;
     for (int i = 0; i < m->n_pool; i++)
-        if ((rc = rt_session_init(&m->pool[i], &m->rm, n_seq, err))) goto fail;
+        if ((rc = rt_session_init(&m->pool[i].ss, &m->rm, n_seq, err))) goto fail;
+    if ((rc = model_checksum(m, model_path, c, &out->checksum, err))) goto fail;
     const char *base = strrchr(model_path, '/');
     snprintf(m->name, sizeof m->name, "%s", base ? base + 1 : model_path);
     out->score = sm_score;

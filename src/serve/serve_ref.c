@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "util/strmap.h"
 
 enum { TR_COUNT, TR_LOG1P, TR_PRESENT, TR_LAST_VALUE, TR_YEARS_SINCE };
@@ -138,9 +140,34 @@ static void push_reason(serve_score *out, const serve_patient *p, size_t event, 
     out->n_reasons = n + 1;
 }
 
+/* serve_occlusion through the batched interface: one variant per flush. */
+typedef struct {
+    serve_risk_fn fn;
+    void *ctx;
+    double risk;
+} one_at_a_time;
+
+static int one_queue(void *ctx, const serve_patient *q, const serve_task *t, cf_err *err) {
+    one_at_a_time *o = ctx;
+    return o->fn(o->ctx, q, t, &o->risk, err);
+}
+
+static int one_flush(void *ctx, const serve_task *t, double *risk, cf_err *err) {
+    *risk = ((one_at_a_time *)ctx)->risk;
+    return CF_OK;
+}
+
 int serve_occlusion(serve_risk_fn fn, void *ctx, const serve_patient *p, const serve_task *t,
                     double base, serve_score *out, cf_err *err) {
+    one_at_a_time o = {fn, ctx, 0};
+    serve_risk_batch b = {one_queue, one_flush, 1};
+    return serve_occlusion_batch(&b, &o, p, t, base, out, err);
+}
+
+int serve_occlusion_batch(const serve_risk_batch *b, void *ctx, const serve_patient *p,
+                          const serve_task *t, double base, serve_score *out, cf_err *err) {
     int64_t pt = serve_patient_effective_time(p);
+    int batch = b->batch < 1 ? 1 : b->batch;
     grouping g;
     if (group_events(p, pt, &g)) return cf_fail(err, CF_EINTERNAL, "out of memory");
     size_t n = p->n ? p->n : 1;
@@ -149,14 +176,16 @@ int serve_occlusion(serve_risk_fn fn, void *ctx, const serve_patient *p, const s
                **desc = malloc(n * sizeof *desc), **source = malloc(n * sizeof *source);
     float *value = malloc(n * sizeof *value);
     uint64_t *row = malloc(n * sizeof *row);
+    double *risk = malloc((size_t)batch * sizeof *risk);
     int rc = CF_OK;
-    if (!time || !code || !text || !desc || !source || !value || !row) {
+    if (!time || !code || !text || !desc || !source || !value || !row || !risk) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         goto done;
     }
     out->n_reasons = 0;
     out->n_events_used = 0;
     for (size_t i = 0; i < p->n; i++) out->n_events_used += g.gid[i] >= 0;
+    size_t first = 0; /* the first group queued since the last flush */
     for (size_t k = 0; k < g.n_groups; k++) {
         serve_patient q = {0};
         size_t m = 0;
@@ -180,9 +209,13 @@ int serve_occlusion(serve_risk_fn fn, void *ctx, const serve_patient *p, const s
         q.source = source;
         q.row = row;
         q.prediction_time = pt; /* fixed: removing the last event must not move "now" */
-        double r;
-        if ((rc = fn(ctx, &q, t, &r, err))) goto done;
-        push_reason(out, p, g.last[k], g.count[k], base - r);
+        if ((rc = b->queue(ctx, &q, t, err))) goto done;
+        if (k + 1 - first == (size_t)batch || k + 1 == g.n_groups) {
+            if ((rc = b->flush(ctx, t, risk, err))) goto done;
+            /* in group order, as one rescoring at a time would push them */
+            for (size_t j = first; j <= k; j++) push_reason(out, p, g.last[j], g.count[j], base - risk[j - first]);
+            first = k + 1;
+        }
     }
 done:
     free(time);
@@ -192,6 +225,7 @@ done:
     free(source);
     free(value);
     free(row);
+    free(risk);
     grouping_free(&g);
     return rc;
 }
@@ -470,5 +504,16 @@ int serve_ref_open(const cJSON *def, const char *where, serve_predictor *out, cf
     out->ctx = m;
     out->model_name = m->name;
     out->model_version = m->version;
+    /* the definition as parsed (whitespace and key order of the file do not matter) */
+    char *text = cJSON_PrintUnformatted(def);
+    if (!text) {
+        model_free(m);
+        memset(out, 0, sizeof *out);
+        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    }
+    unsigned char h[8];
+    crypto_generichash(h, sizeof h, (const unsigned char *)text, strlen(text), NULL, 0);
+    memcpy(&out->checksum, h, sizeof h);
+    free(text);
     return CF_OK;
 }
