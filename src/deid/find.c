@@ -141,19 +141,23 @@ static uint8_t shape_of(const char *s, size_t len, uint8_t *nletters) {
                    F_MEASURE | F_MONTH | F_WEEKDAY | F_ORG_BEFORE | F_PLACE_BEFORE | F_STATE_ABBR | \
                    F_ADDR_BEFORE | F_NAME_WEAK | F_PLACE_WEAK)
 
+/* Length of a lower-cased word without its possessive ending ("smith's", "smith\u2019s" ->
+ * "smith"); the whole length when it has none. */
+static size_t possessive_stem(const char *low, size_t ll) {
+    if (ll > 2 && low[ll - 1] == 's' && low[ll - 2] == '\'') return ll - 2;
+    if (ll > 4 && low[ll - 1] == 's' && !memcmp(low + ll - 4, "\xE2\x80\x99", 3)) return ll - 4;
+    return ll;
+}
+
 /* Word classes with fallbacks: a possessive is looked up without "'s"; a hyphenated word that is
  * in no list takes the name/place classes of any part and the common-word classes only if every
  * part has them ("Mayo-Walters" is a name, "follow-up" is English). */
 static deid_flags word_flags(const deid_text_rules *r, const char *low, size_t ll) {
     deid_flags f = deid_word_flags(r, low, ll);
     if (f & ~F_PHRASE_HEAD) return f;
-    if (ll > 2 && low[ll - 1] == 's' && low[ll - 2] == '\'') {
-        deid_flags g = deid_word_flags(r, low, ll - 2);
-        if (g) return g | (f & F_PHRASE_HEAD);
-    }
-    if (ll > 4 && low[ll - 1] == 's' && (unsigned char)low[ll - 2] == 0x99 &&
-        (unsigned char)low[ll - 3] == 0x80 && (unsigned char)low[ll - 4] == 0xE2) {
-        deid_flags g = deid_word_flags(r, low, ll - 4);
+    size_t stem = possessive_stem(low, ll);
+    if (stem < ll) {
+        deid_flags g = deid_word_flags(r, low, stem);
         if (g) return g | (f & F_PHRASE_HEAD);
     }
     const char *ap = memchr(low, '\'', ll);
@@ -312,10 +316,26 @@ static void tokenize(ctx *c) {
  * no common, clinical or cue word becomes Capitalised; every other word becomes lower case, except
  * that unknown words of an all-caps note stay upper case, where the rules read them as they read
  * any upper-case word (an abbreviation alone, "PTCA"; part of a name or place next to other name
- * evidence or after a cue, "MR. BAADER", "FROM REMNIKU"). A hyphenated word is capitalised only when every part is a listed name
- * ("garcia-smith", not "bi-level"). A note counts as one-case when at most one word in fifty
- * breaks the pattern (an "I", a unit, a stray acronym). */
-static int all_parts_names(const ctx *c, size_t i);
+ * evidence or after a cue, "MR. BAADER", "FROM REMNIKU"). A hyphenated word is capitalised only
+ * when every part is a listed name ("garcia-smith", not "bi-level"). A note counts as one-case
+ * when at most one word in fifty breaks the pattern (an "I", a unit, a stray acronym). */
+/* Is word i hyphenated with every part a listed name ("garcia-smith", "Mayo-Walters")? The
+ * family-name list is long enough to hold many rare words; two names joined are a name. */
+static int all_parts_names(const ctx *c, size_t i) {
+    const char *w = c->text + c->t[i].s;
+    size_t n = c->t[i].e - c->t[i].s, p = 0, parts = 0;
+    if (!memchr(w, '-', n)) return 0;
+    while (p <= n) {
+        size_t q = p;
+        while (q < n && w[q] != '-') q++;
+        char low[64];
+        size_t ll = q > p && q - p < sizeof low ? deid_lower(w + p, q - p, low, sizeof low) : (size_t)-1;
+        if (ll == (size_t)-1 || !(deid_word_flags(c->r, low, ll) & F_NAMES)) return 0;
+        parts++;
+        p = q + 1;
+    }
+    return parts >= 2;
+}
 
 static void truecase(ctx *c) {
     size_t n_cap = 0, n_lower = 0, n_upper = 0;
@@ -872,7 +892,15 @@ static void find_addresses(ctx *c) {
 
 /* ---- names, places, organisations -------------------------------------------------------- */
 
-static int modal_use(const ctx *c, size_t i);
+/* Is a word that is both a given name and a common word ("will", "rose", "mark") used as a
+ * common word here? Read from the next word: a verb or preposition that follows modals and verbs
+ * ("will be", "rose from", "can not"; the a_verb_after_name cue list) says so; a name is
+ * followed by punctuation, "and", a verb in the past or third person ("son mark visited"). */
+static int modal_use(const ctx *c, size_t i) {
+    if (i + 1 >= c->nt || !gap_space(c, i + 1)) return 0;
+    const tok *n = &c->t[i + 1];
+    return n->shape == SH_LOWER && (n->start & c->r->verb_after_name) != 0;
+}
 
 static uint8_t classify(const tok *t) {
     if (t->known >= 0) return C_K;
@@ -1228,34 +1256,6 @@ static void find_runs(ctx *c) {
     }
 }
 
-/* Is word i hyphenated with every part a listed name ("garcia-smith", "Mayo-Walters")? The
- * family-name list is long enough to hold many rare words; two names joined are a name. */
-static int all_parts_names(const ctx *c, size_t i) {
-    const char *w = c->text + c->t[i].s;
-    size_t n = c->t[i].e - c->t[i].s, p = 0, parts = 0;
-    if (!memchr(w, '-', n)) return 0;
-    while (p <= n) {
-        size_t q = p;
-        while (q < n && w[q] != '-') q++;
-        char low[64];
-        size_t ll = q > p && q - p < sizeof low ? deid_lower(w + p, q - p, low, sizeof low) : (size_t)-1;
-        if (ll == (size_t)-1 || !(deid_word_flags(c->r, low, ll) & F_NAMES)) return 0;
-        parts++;
-        p = q + 1;
-    }
-    return parts >= 2;
-}
-
-/* Is a word that is both a given name and a common word ("will", "rose", "mark") used as a
- * common word here? Read from the next word: a verb or preposition that follows modals and verbs
- * ("will be", "rose from", "can not"; the a_verb_after_name cue list) says so; a name is
- * followed by punctuation, "and", a verb in the past or third person ("son mark visited"). */
-static int modal_use(const ctx *c, size_t i) {
-    if (i + 1 >= c->nt || !gap_space(c, i + 1)) return 0;
-    const tok *n = &c->t[i + 1];
-    return n->shape == SH_LOWER && (n->start & c->r->verb_after_name) != 0;
-}
-
 /* Lower-case names: "patricia desrosiers", or after a strong cue ("name is bertram"). */
 static void lower_names(ctx *c) {
     tok *t = c->t;
@@ -1595,13 +1595,14 @@ static void place_postcodes(ctx *c) {
 static int speaker_word(const ctx *c, size_t i, int *ambiguous) {
     const tok *w = &c->t[i];
     if (w->cov || w->nletters < 3 || i + 1 >= c->nt) return 0;
-    if (i > 0 && !gap_info(c, i).nl) return 0;
     if (!(w->shape == SH_CAP || w->shape == SH_UPPER || w->shape == SH_LOWER)) return 0;
-    gapinfo g = gap_info(c, i + 1);
-    if (g.colon != 1 || g.nl || g.comma || g.period) return 0;
+    /* the flag tests first: the gap scans below run for given names only */
     if (!(w->f & F_FIRST) || (w->f & (F_STOP | F_TITLE | F_MEDICAL | F_NOT_NAME | F_NAME_BEFORE | F_MONTH |
                                       F_WEEKDAY | F_PLACE_WEAK | F_NAME_WEAK)))
         return 0;
+    if (i > 0 && !gap_info(c, i).nl) return 0;
+    gapinfo g = gap_info(c, i + 1);
+    if (g.colon != 1 || g.nl || g.comma || g.period) return 0;
     *ambiguous = (w->f & (F_ENGLISH | F_PLACE | F_REGION)) != 0;
     return 1;
 }
@@ -1624,7 +1625,6 @@ static void speaker_labels(ctx *c) {
 /* "Owens, Duran and Oneal", "hubbard, fox and gillespie": family names joined by a comma and
  * "and" are a firm (a law or accounting partnership), in any letter case; two of the three must
  * be names that are no common word ("Smith, Fox and Hound" is not enough with one). */
-
 static void surname_firms(ctx *c) {
     tok *t = c->t;
     for (size_t i = 0; i + 3 < c->nt; i++) {
@@ -1674,19 +1674,16 @@ static void title_case_firms(ctx *c) {
     }
 }
 
+/* The lower-cased word without a possessive ending ("Samoylova's" -> "samoylova"). */
+static size_t name_key(const ctx *c, const tok *w, char *buf, size_t cap) {
+    size_t ll = deid_lower(c->text + w->s, w->e - w->s, buf, cap);
+    return ll == (size_t)-1 ? ll : possessive_stem(buf, ll);
+}
+
 /* A name found once is a name wherever it recurs in the same text ("directed by Brad L Key and
  * starring Key", "eric g. samoylova ... early samoylova"). A recurrence is taken when the word is
  * a listed name that is no common word, or when it is written capitalised away from a sentence
  * start (a common word that was part of a name, "Key", "Young", is taken again only so). */
-/* The lower-cased word without a possessive ending ("Samoylova's" -> "samoylova"). */
-static size_t name_key(const ctx *c, const tok *w, char *buf, size_t cap) {
-    size_t ll = deid_lower(c->text + w->s, w->e - w->s, buf, cap);
-    if (ll == (size_t)-1) return ll;
-    if (ll > 2 && buf[ll - 1] == 's' && buf[ll - 2] == '\'') return ll - 2;
-    if (ll > 4 && buf[ll - 1] == 's' && !memcmp(buf + ll - 4, "\xE2\x80\x99", 3)) return ll - 4;
-    return ll;
-}
-
 static void propagate_names(ctx *c) {
     enum { MAX_SOURCES = 64 };
     char low[MAX_SOURCES][32];
