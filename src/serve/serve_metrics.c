@@ -87,6 +87,11 @@ static void put_label(sbuf *b, const char *s) {
     }
 }
 
+/* One unlabelled counter or gauge: its HELP and TYPE lines and its value. */
+static void put_scalar(sbuf *b, const char *name, const char *type, const char *help, unsigned long long v) {
+    put(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, v);
+}
+
 char *serve_metrics_text(serve_metrics *m, const char *model, const char *version, size_t *len) {
     sbuf b = {malloc(16384), 0, 16384, 0};
     if (!b.p) return NULL;
@@ -102,22 +107,16 @@ char *serve_metrics_text(serve_metrics *m, const char *model, const char *versio
     put(&b, "# HELP clinfm_http_requests_in_flight Requests being handled.\n"
             "# TYPE clinfm_http_requests_in_flight gauge\nclinfm_http_requests_in_flight %lld\n",
         (long long)atomic_load(&m->in_flight));
-    put(&b, "# HELP clinfm_audit_write_failures_total Audit rows that could not be written.\n"
-            "# TYPE clinfm_audit_write_failures_total counter\n"
-            "clinfm_audit_write_failures_total %llu\n",
-        (unsigned long long)atomic_load(&m->audit_failures));
-    put(&b, "# HELP clinfm_card_cache_hits_total Scores served from the card cache.\n"
-            "# TYPE clinfm_card_cache_hits_total counter\nclinfm_card_cache_hits_total %llu\n",
-        (unsigned long long)atomic_load(&m->cache_hits));
-    put(&b, "# HELP clinfm_card_cache_misses_total Scores computed because the card cache had none.\n"
-            "# TYPE clinfm_card_cache_misses_total counter\nclinfm_card_cache_misses_total %llu\n",
-        (unsigned long long)atomic_load(&m->cache_misses));
-    put(&b, "# HELP clinfm_card_cache_entries Scores held in the card cache.\n"
-            "# TYPE clinfm_card_cache_entries gauge\nclinfm_card_cache_entries %llu\n",
-        (unsigned long long)atomic_load(&m->cache_entries));
-    put(&b, "# HELP clinfm_card_cache_capacity Configured size of the card cache (0: off).\n"
-            "# TYPE clinfm_card_cache_capacity gauge\nclinfm_card_cache_capacity %llu\n",
-        (unsigned long long)atomic_load(&m->cache_capacity));
+    put_scalar(&b, "clinfm_audit_write_failures_total", "counter", "Audit rows that could not be written.",
+               (unsigned long long)atomic_load(&m->audit_failures));
+    put_scalar(&b, "clinfm_card_cache_hits_total", "counter", "Scores served from the card cache.",
+               (unsigned long long)atomic_load(&m->cache_hits));
+    put_scalar(&b, "clinfm_card_cache_misses_total", "counter", "Scores computed because the card cache had none.",
+               (unsigned long long)atomic_load(&m->cache_misses));
+    put_scalar(&b, "clinfm_card_cache_entries", "gauge", "Scores held in the card cache.",
+               (unsigned long long)atomic_load(&m->cache_entries));
+    put_scalar(&b, "clinfm_card_cache_capacity", "gauge", "Configured size of the card cache (0: off).",
+               (unsigned long long)atomic_load(&m->cache_capacity));
     put(&b, "# HELP clinfm_http_requests_total Requests by route and status.\n"
             "# TYPE clinfm_http_requests_total counter\n");
     for (int r = 0; r < SERVE_N_ROUTES; r++)
