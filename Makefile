@@ -77,10 +77,14 @@ $(FUZZ_BUILD)/%: fuzz/%.c $(FUZZ_BUILD)/libclinfm.a
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS) $(MPI_LIBS)
 fuzz-build: $(FUZZ_SRC:fuzz/%.c=$(FUZZ_BUILD)/%)
 
-demo: deps all
+# The flags above (Open MPI's) are read when make parses this file, so a target that first
+# installs the dependencies builds through a fresh make that sees them.
+demo: deps
+	@$(MAKE) --no-print-directory all
 	@bash scripts/demo.sh
 
-bench: deps all
+bench: deps
+	@$(MAKE) --no-print-directory all
 	@bash bench/run.sh
 
 clean:

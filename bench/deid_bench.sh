@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Text de-identification throughput, MB/s per core, on the Synthea bulk notes
-# (data/synthea-bulk-ndjson/DocumentReference.000.ndjson, 1,215 notes, 1.6 MB of text).
+# ($CLINFM_DATA/synthea-bulk-ndjson/DocumentReference.000.ndjson, 1,215 notes, 1.6 MB of text).
 #
 #   bash bench/deid_bench.sh [ROUNDS]
 #
@@ -11,6 +11,7 @@
 # 0.012 MB/s here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 ROUNDS=${1:-5}
 OUT=${BUILD:-build}/bench
 mkdir -p "$OUT"
@@ -18,4 +19,5 @@ SRC="src/deid/find.c src/deid/known.c src/deid/redact.c src/deid/rules.c src/dei
      src/util/err.c src/util/strmap.c src/util/progress.c"
 ${CC:-cc} -std=c11 -O2 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE -Isrc -pthread \
   -o "$OUT/deid_bench" bench/deid_bench.c $SRC -lpcre2-8 -lsodium -lcjson -lm
-nice "$OUT/deid_bench" data/deid data/synthea-bulk-ndjson/DocumentReference.000.ndjson "$ROUNDS"
+BULK=$(bench_data synthea-bulk-ndjson)
+nice "$OUT/deid_bench" data/deid "$BULK/DocumentReference.000.ndjson" "$ROUNDS"

@@ -7,8 +7,9 @@
 # Usage: bash bench/fhir_bench.sh [BUILD_DIR]   (default build; needs BUILD_DIR/libclinfm.a)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 BUILD=${1:-build}
-DATA=data/synthea-fhir-r4
+DATA=$(bench_data synthea-fhir-r4)
 REPEAT=${FHIR_BENCH_REPEAT:-3}
 PY=/usr/bin/python3
 TMP=$(mktemp -d /tmp/clinfm-fhir-bench.XXXXXX)

@@ -13,7 +13,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLINFM = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "clinfm"))
 REPEATS = int(sys.argv[2]) if len(sys.argv) > 2 else 5
 MAPPING = os.path.join(ROOT, "mappings", "mimic-iv.map")
-INPUT = os.path.join(ROOT, "data", "mimic-iv-demo")
+# Public datasets are read where they are kept: $CLINFM_DATA, default ../shared/data.
+INPUT = os.path.join(os.environ.get("CLINFM_DATA") or os.path.join(ROOT, "..", "shared", "data"), "mimic-iv-demo")
 
 def mapped_files():
     files = []
@@ -66,7 +67,7 @@ def main():
     c_rss, p_rss = peak_rss_mb(clinfm_cmd), peak_rss_mb(pandas_cmd)
     events = subprocess.run([CLINFM, "inspect", store, "--json"], capture_output=True, text=True).stdout
     ev = re.search(r'"events":\s*(\d+)', events).group(1)
-    print(f"input: {len(files)} files, {total/1e6:.1f} MB gzipped (mappings/mimic-iv.map over data/mimic-iv-demo)")
+    print(f"input: {len(files)} files, {total/1e6:.1f} MB gzipped (mappings/mimic-iv.map over $CLINFM_DATA/mimic-iv-demo)")
     print(f"clinfm ingest (parse+map+sort+write store, {ev} events): {c:.3f} s, peak RSS {c_rss:.0f} MB")
     print(f"pandas.read_csv (parse only, import time {imp:.3f} s excluded): {p_parse:.3f} s "
           f"(with import {p:.3f} s), peak RSS {p_rss:.0f} MB")

@@ -62,3 +62,11 @@ bench_summary() { # name unit rss log
       }
     }' "$4"
 }
+
+# Public datasets are read where they are kept (never from the repository): $CLINFM_DATA,
+# default ../shared/data beside the checkout. bench_data NAME prints the dataset's path or exits.
+bench_data() {
+  local base=${CLINFM_DATA:-../shared/data}
+  [ -e "$base/$1" ] || { echo "benchmark needs $base/$1 (set CLINFM_DATA)" >&2; exit 1; }
+  printf '%s\n' "$base/$1"
+}

@@ -19,13 +19,15 @@
 # shows up as noise, so quote the figures with the date and load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 ROOT=$(pwd)
+SYNTHEA=$(bench_data synthea-fhir-r4)
 DUR=${1:-20}
 CLINFM=${CLINFM:-$ROOT/build/clinfm}
 CONN=${CONNECTIONS:-16}
 SRV_THREADS=${THREADS:-2}
 PY=/usr/bin/python3
-PATIENT_FILE="$ROOT/data/synthea-fhir-r4/Harland_DuBuque_64e50922-047c-4b7a-9a9e-75c85ff2144f.json.gz"
+PATIENT_FILE="$SYNTHEA/Harland_DuBuque_64e50922-047c-4b7a-9a9e-75c85ff2144f.json.gz"
 command -v wrk >/dev/null || { echo "serve_bench: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 [ -x "$CLINFM" ] || { echo "serve_bench: $CLINFM not built" >&2; exit 1; }
 
@@ -37,7 +39,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$CLINFM" ingest --format fhir --input "$ROOT/data/synthea-fhir-r4" --out "$T/all.store" >/dev/null 2>&1
+"$CLINFM" ingest --format fhir --input "$SYNTHEA" --out "$T/all.store" >/dev/null 2>&1
 "$CLINFM" audit keygen "$T/serve.key" 2>/dev/null
 $PY - "$ROOT/docs/serve-example.json" "$T" "$SRV_THREADS" "${MODEL:+${TASK:-new_onset_heart_failure}}" <<'EOF'
 import json, sys

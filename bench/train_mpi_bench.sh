@@ -18,10 +18,11 @@ CLINFM=${CLINFM:-build/clinfm}
 command -v mpirun > /dev/null || { echo "train_mpi_bench: mpirun is missing; install openmpi-bin (scripts/deps.sh)" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 . bench/lib.sh
+MIMIC=$(bench_data mimic-iv-demo)
 
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
-"$CLINFM" ingest --mapping mappings/mimic-iv.map --input data/mimic-iv-demo --out "$W/m.store" --quiet
+"$CLINFM" ingest --mapping mappings/mimic-iv.map --input "$MIMIC" --out "$W/m.store" --quiet
 printf 'clinfm-deid-key v1\n%s\n' 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef > "$W/k.key"
 "$CLINFM" deid "$W/m.store" --out "$W/d.store" --key "$W/k.key" --quiet
 "$CLINFM" vocab --store "$W/d.store" --out "$W/v.vocab" > /dev/null

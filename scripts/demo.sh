@@ -2,4 +2,6 @@
 # `make demo`: the pipeline on the bundled data, through the clinfm binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec build/clinfm demo --data data --mappings mappings --out out/demo
+# Public datasets are read where they are kept, never from the repository: $CLINFM_DATA,
+# default ../shared/data beside the checkout.
+exec build/clinfm demo --data "${CLINFM_DATA:-../shared/data}" --mappings mappings --out out/demo

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int check__failed_tests, check__passed_tests, check__current_failed;
 static const char *check__current = "";
@@ -59,6 +60,35 @@ static inline const char *check_tmpdir(void) {
 static inline const char *check_root(void) {
     const char *d = getenv("CLINFM_ROOT");
     return d ? d : ".";
+}
+
+/* A dataset under the external data directory ($CLINFM_DATA, set by tests/run.sh; default
+ * ../shared/data). Returns the full path, or NULL when it is absent: then the current test is
+ * reported as skipped, except under CI=true, where missing data fails it. Usage:
+ *     const char *dir = check_data("mimic-iv-demo"); if (!dir) return;                     */
+static inline const char *check_data(const char *rel) {
+    static char paths[8][4096];
+    static int next;
+    const char *base = getenv("CLINFM_DATA");
+    if (!base || !*base) base = "../shared/data";
+    char *out = paths[next++ % 8];
+    snprintf(out, sizeof paths[0], "%s/%s", base, rel);
+    if (access(out, R_OK) == 0) return out;
+    const char *ci = getenv("CI");
+    if (ci && !strcmp(ci, "true")) {
+        CHECK_FAIL_("data missing under CI=true: %s (set CLINFM_DATA)", out);
+    } else {
+        fprintf(stderr, "  SKIP %s: needs %s (set CLINFM_DATA)\n", check__current, out);
+    }
+    return NULL;
+}
+
+/* For a test program that needs a dataset as a whole (called from main): the path, or the
+ * process exits 77 (skipped) when it is absent, 1 under CI=true. */
+static inline const char *check_data_or_exit(const char *rel) {
+    const char *p = check_data(rel);
+    if (!p) exit(check__current_failed ? 1 : 77);
+    return p;
 }
 
 #endif

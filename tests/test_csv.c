@@ -734,7 +734,9 @@ static int python_counts(const char *path, unsigned long long out[4]) {
 
 static void check_real_file(const char *rel) {
     char path[4096];
-    snprintf(path, sizeof path, "%s/data/mimic-iv-demo/%s", check_root(), rel);
+    const char *demo = check_data("mimic-iv-demo");
+    if (!demo) return;
+    snprintf(path, sizeof path, "%s/%s", demo, rel);
     csv_reader *r;
     cf_err err = {0};
     REQUIRE(csv_open(&r, path, &err) == CF_OK);

@@ -526,7 +526,7 @@ static void test_discovery(void) {
     deid_corpus_free(&c);
     /* --text/--phi do not go with an inline corpus nor with presidio */
     char inl[4200];
-    snprintf(inl, sizeof inl, "%s/data/deid-dev/clinical-notes-phrase.txt", check_root());
+    snprintf(inl, sizeof inl, "%s/tests/data/clinical-notes-phrase.txt", check_root());
     CHECK(deid_corpus_load_files(inl, "phrase", in(d2, "a.txt"), NULL, &c, &err) == CF_EINPUT);
     CHECK(deid_corpus_load_files(NULL, "presidio", in(d2, "a.txt"), in(d2, "b.ann"), &c, &err) == CF_EINPUT);
     deid_corpus_free(&ref);
@@ -538,7 +538,7 @@ static void test_discovery(void) {
 
 static void test_inline_unchanged(void) {
     char path[4200];
-    snprintf(path, sizeof path, "%s/data/deid-dev/clinical-notes-phrase.txt", check_root());
+    snprintf(path, sizeof path, "%s/tests/data/clinical-notes-phrase.txt", check_root());
     char *s = slurp(path);
     REQUIRE(s != NULL);
     /* records: "##RECORD" lines; annotations: "{{" after the first one (the comment above it shows

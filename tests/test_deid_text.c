@@ -525,10 +525,13 @@ static void test_date_scope(void) {
  * checks the byte conversion. Then the floors on the whole development corpus. */
 static void test_dev_corpus_floors(void) {
     char path[4200];
-    snprintf(path, sizeof path, "%s/data/deid-dev/presidio-synth-dev.json", check_root());
     deid_corpus c;
     cf_err err = {0};
-    REQUIRE(deid_corpus_load(path, "presidio", &c, &err) == CF_OK);
+    deid_eval_result res;
+    double rec, prec;
+    const char *presidio = check_data("deid-dev/presidio-synth-dev.json");
+    if (!presidio) goto clinical_notes;
+    REQUIRE(deid_corpus_load(presidio, "presidio", &c, &err) == CF_OK);
     CHECK_EQ_INT(c.n_docs, 750);
     /* every gold span must cut the text at UTF-8 character boundaries */
     size_t bad = 0;
@@ -539,10 +542,9 @@ static void test_dev_corpus_floors(void) {
             if ((a & 0xC0) == 0x80) bad++;
         }
     CHECK_EQ_INT(bad, 0);
-    deid_eval_result res;
     REQUIRE(deid_evaluate(R, &c, &res, NULL, NULL, &err) == CF_OK);
-    double rec = deid_ratio(res.overlap_all.gold_hit, res.overlap_all.gold_n);
-    double prec = deid_ratio(res.overlap_all.pred_hit, res.overlap_all.pred_n);
+    rec = deid_ratio(res.overlap_all.gold_hit, res.overlap_all.gold_n);
+    prec = deid_ratio(res.overlap_all.pred_hit, res.overlap_all.pred_n);
     fprintf(stderr, "  dev corpus (any-overlap, Safe Harbor): recall %.4f precision %.4f\n", rec, prec);
     /* the floors issue 4 sets */
     CHECK(rec >= 0.99);
@@ -553,7 +555,8 @@ static void test_dev_corpus_floors(void) {
         CHECK(deid_ratio(res.overlap[shaped[i]].gold_hit, res.overlap[shaped[i]].gold_n) >= 0.99);
     deid_corpus_free(&c);
 
-    snprintf(path, sizeof path, "%s/data/deid-dev/clinical-notes-phrase.txt", check_root());
+clinical_notes:
+    snprintf(path, sizeof path, "%s/tests/data/clinical-notes-phrase.txt", check_root());
     REQUIRE(deid_corpus_load(path, "phrase", &c, &err) == CF_OK);
     REQUIRE(deid_evaluate(R, &c, &res, NULL, NULL, &err) == CF_OK);
     rec = deid_ratio(res.overlap_all.gold_hit, res.overlap_all.gold_n);
@@ -740,11 +743,11 @@ static char *read_file_all(const char *path) {
 }
 
 static void test_synthea_notes_leak_nothing(void) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/data/synthea-bulk-ndjson/Patient.000.ndjson", check_root());
-    char *pat = read_file_all(path);
-    snprintf(path, sizeof path, "%s/data/synthea-bulk-ndjson/DocumentReference.000.ndjson", check_root());
-    char *docs = read_file_all(path);
+    const char *pat_path = check_data("synthea-bulk-ndjson/Patient.000.ndjson");
+    const char *doc_path = check_data("synthea-bulk-ndjson/DocumentReference.000.ndjson");
+    if (!pat_path || !doc_path) return;
+    char *pat = read_file_all(pat_path);
+    char *docs = read_file_all(doc_path);
     REQUIRE(pat != NULL && docs != NULL);
     patient ps[64];
     int np = 0;

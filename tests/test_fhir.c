@@ -809,7 +809,9 @@ static void test_buffer_api(void) {
 static void test_threads_identical(void) {
     /* results are committed in input order: any thread count gives the same bytes */
     char in[4096], a[4096], b[4096];
-    snprintf(in, sizeof in, "%s/data/synthea-bulk-ndjson", check_root());
+    const char *bulk = check_data("synthea-bulk-ndjson");
+    if (!bulk) return;
+    snprintf(in, sizeof in, "%s", bulk);
     const char *counts[] = {"1", "3"};
     for (int i = 0; i < 2; i++) {
         setenv("CLINFM_THREADS", counts[i], 1);
@@ -1168,7 +1170,9 @@ static const char *PY_COUNT =
 
 static void check_against_python(const char *rel_data, const char *store_name, int expect_patients) {
     char in[4096], script[4096], cmd[8192];
-    snprintf(in, sizeof in, "%s/%s", check_root(), rel_data);
+    const char *data = check_data(rel_data);
+    if (!data) return;
+    snprintf(in, sizeof in, "%s", data);
     path_of(script, sizeof script, "count.py");
     write_file("count.py", PY_COUNT);
     if (snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' '%s'", script, in) >= (int)sizeof cmd) abort();
@@ -1234,8 +1238,8 @@ static void check_against_python(const char *rel_data, const char *store_name, i
     ingest_report_free(&rep);
 }
 
-static void test_synthea_bundles(void) { check_against_python("data/synthea-fhir-r4", "synthea.store", 615); }
-static void test_synthea_bulk(void) { check_against_python("data/synthea-bulk-ndjson", "bulk13.store", 13); }
+static void test_synthea_bundles(void) { check_against_python("synthea-fhir-r4", "synthea.store", 615); }
+static void test_synthea_bulk(void) { check_against_python("synthea-bulk-ndjson", "bulk13.store", 13); }
 
 int main(void) {
     snprintf(g_dir, sizeof g_dir, "%s", check_tmpdir());

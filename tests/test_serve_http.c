@@ -20,7 +20,7 @@
 #include "serve/serve_ref.h"
 #include "serve_testutil.h"
 
-#define SMALL "data/synthea-fhir-r4/Lyle_Baumbach_40a23e3f-fc1e-4333-8588-c5aaa9aa7c9b.json.gz"
+#define SMALL "synthea-fhir-r4/Lyle_Baumbach_40a23e3f-fc1e-4333-8588-c5aaa9aa7c9b.json.gz"
 #define BASE "https://cds.test"
 
 typedef struct {
@@ -154,7 +154,7 @@ static int setup(void) {
     /* the store holds the same patient */
     char sp[4096], bp[4096];
     snprintf(sp, sizeof sp, "%s/small.store", tmp);
-    snprintf(bp, sizeof bp, "%s/%s", check_root(), SMALL);
+    snprintf(bp, sizeof bp, "%s", check_data_or_exit(SMALL));
     store_writer *w;
     ingest_report rep;
     ingest_report_init(&rep, 0);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "cli/commands.h"
+#include "util/datadir.h"
 
 static int run(const char *title, int (*fn)(int, char **), char **args) {
     int n = 0;
@@ -25,7 +26,7 @@ static int run(const char *title, int (*fn)(int, char **), char **args) {
 int cmd_demo(int argc, char **argv) {
     static const struct option opts[] = {{"data", required_argument, 0, 'd'}, {"mappings", required_argument, 0, 'm'},
                                          {"out", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *data = "data", *mappings = "mappings", *out = "out/demo";
+    const char *data = cf_data_dir(), *mappings = "mappings", *out = "out/demo";
     optind = 1;
     opterr = 0;
     int c;
@@ -36,12 +37,12 @@ int cmd_demo(int argc, char **argv) {
         case 'o': out = optarg; break;
         case 'h':
             printf("usage: clinfm demo [--data DIR] [--mappings DIR] [--out DIR]\n\n"
-                   "Runs the pipeline on the bundled data (run from the repository root):\n"
+                   "Runs the pipeline on the public datasets (run from the repository root):\n"
                    "  1. ingest the MIMIC-IV demo (100 patients) through mappings/mimic-iv.map\n"
                    "  2. summarise the store and show one patient's timeline\n"
                    "  3. export it as MEDS CSV\n"
                    "options:\n"
-                   "  --data DIR       bundled data (default data)\n"
+                   "  --data DIR       public datasets (default $CLINFM_DATA, else ../shared/data)\n"
                    "  --mappings DIR   mapping files (default mappings)\n"
                    "  --out DIR        where outputs go (default out/demo)\n"
                    "  -h, --help       this help\n");
@@ -50,6 +51,9 @@ int cmd_demo(int argc, char **argv) {
         }
     }
     if (optind < argc) return cli_usage_error("demo", "unexpected argument '%s'", argv[optind]);
+    if (!data)
+        return cli_usage_error("demo", "no data directory: set CLINFM_DATA (or --data) to the folder holding "
+                                       "mimic-iv-demo/ and synthea-fhir-r4/");
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", out);
     for (char *p = buf + 1; *p; p++)
@@ -75,7 +79,7 @@ int cmd_demo(int argc, char **argv) {
     snprintf(model, sizeof model, "%s/mimic.model", out);
     snprintf(fhir_in, sizeof fhir_in, "%s/synthea-fhir-r4", data);
     snprintf(fhir_store, sizeof fhir_store, "%s/synthea.store", out);
-    snprintf(rules, sizeof rules, "%s/deid", data);
+    snprintf(rules, sizeof rules, "data/deid");
     char *ingest[] = {"ingest", "--mapping", mapping, "--input", input, "--out", store_path, "--report", report, NULL};
     char *inspect[] = {"inspect", store_path, "--verify", NULL};
     char *timeline[] = {"inspect", store_path, "--subject", "10000032", "--limit", "25", NULL};

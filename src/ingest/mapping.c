@@ -5,6 +5,7 @@
  * every dictionary reference to a declared dictionary. Column names are checked later, against
  * each file's header, when the table is opened. */
 #include "ingest/mapping.h"
+#include "util/datadir.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -717,7 +718,9 @@ done:
 }
 
 void mapping_resolve_path(const mapping *m, const char *input_dir, const char *file, char *out, size_t cap) {
+    const char *data = cf_data_dir();
     if (!strncmp(file, "${mapping}/", 11)) snprintf(out, cap, "%s/%s", m->dir, file + 11);
+    else if (!strncmp(file, "${data}/", 8)) snprintf(out, cap, "%s/%s", data ? data : "$CLINFM_DATA", file + 8);
     else if (file[0] == '/') snprintf(out, cap, "%s", file);
     else snprintf(out, cap, "%s/%s", input_dir, file);
 }

@@ -82,10 +82,10 @@ lower_letters=$(awk '/^START_OF_RECORD=/{inr=1; next} /^\|\|\|\|END_OF_RECORD/{i
 "$CLINFM" deid-eval --corpus "$D" --format phrase --case title >/dev/null 2>&1; [ $? -eq 1 ] || fail "--case title must exit 1"
 
 # the inline layout is read as before
-js=$("$CLINFM" deid-eval --corpus data/deid-dev/clinical-notes-phrase.txt --format phrase --json) || fail "inline"
+js=$("$CLINFM" deid-eval --corpus tests/data/clinical-notes-phrase.txt --format phrase --json) || fail "inline"
 grep -q '"layout":[[:space:]]*"inline"' <<<"$js" || fail "inline layout not detected"
-want=$(awk '/^##RECORD/{on=1} on' data/deid-dev/clinical-notes-phrase.txt | grep -o '{{' | wc -l)
+want=$(awk '/^##RECORD/{on=1} on' tests/data/clinical-notes-phrase.txt | grep -o '{{' | wc -l)
 [ "$(num annotations <<<"$js")" = "$want" ] || fail "inline annotations $(num annotations <<<"$js"), want $want"
-"$CLINFM" deid-eval --corpus data/deid-dev/clinical-notes-phrase.txt --phi "$D/id-phi.phrase" >/dev/null 2>&1
+"$CLINFM" deid-eval --corpus tests/data/clinical-notes-phrase.txt --phi "$D/id-phi.phrase" >/dev/null 2>&1
 [ $? -eq 1 ] || fail "--phi with an inline corpus must exit 1"
 echo "deid_eval_physionet: ok"

@@ -11,9 +11,11 @@
 # sentence with the patient's identifiers in varying formats appended ("spiked").
 # Failures print kinds and counts, never the values.
 set -uo pipefail
+. tests/cli/lib.sh
+need_data BULK synthea-bulk-ndjson
 T=${CLINFM_TEST_TMP:-$(mktemp -d)}
 ROOT=${CLINFM_ROOT:-.}
-DATA="$ROOT/data/synthea-bulk-ndjson"
+DATA="$BULK"
 fail=0
 
 mkdir -p "$T/spiked"

@@ -8,6 +8,8 @@
 # serve --model` with that head answers a stored patient's /v1 risk from the model (its name and
 # version), with an interval and reasons dated at or before the prediction time.
 set -euo pipefail
+. tests/cli/lib.sh
+need_data MIMIC mimic-iv-demo
 : "${CLINFM:?set CLINFM to the clinfm binary}"
 T=${CLINFM_TEST_TMP:-$(mktemp -d)}
 PY=/usr/bin/python3
@@ -16,7 +18,7 @@ cleanup() { if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-"$CLINFM" ingest --mapping mappings/mimic-iv.map --input data/mimic-iv-demo --out "$T/m.store" --quiet \
+"$CLINFM" ingest --mapping mappings/mimic-iv.map --input "$MIMIC" --out "$T/m.store" --quiet \
   --tables patients,admissions,icustays,labevents,diagnoses_icd
 printf 'clinfm-deid-key v1\n%s\n' 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef > "$T/k.key"
 "$CLINFM" deid "$T/m.store" --out "$T/d.store" --key "$T/k.key" --quiet

@@ -3,11 +3,13 @@
 # DocumentReference notes as text, each patient's identifiers as PHI// events), a folder with bad resources is counted and reported, and
 # --strict stops at the first bad resource with its location but never its value, leaving no store.
 set -uo pipefail
+. tests/cli/lib.sh
+need_data BULK synthea-bulk-ndjson
 T=${CLINFM_TEST_TMP:-$(mktemp -d)}
 ROOT=${CLINFM_ROOT:-.}
 fail=0
 
-"$CLINFM" ingest --format fhir --input "$ROOT/data/synthea-bulk-ndjson" --out "$T/bulk.store" \
+"$CLINFM" ingest --format fhir --input "$BULK" --out "$T/bulk.store" \
   --report "$T/bulk.json" > "$T/out.txt" 2> "$T/err.txt"
 rc=$?
 [ $rc -eq 0 ] || { echo "bulk ingest exited $rc: $(cat "$T/err.txt")"; fail=1; }
@@ -19,7 +21,7 @@ grep -Eq "^subjects +13$" "$T/inspect.txt" || { echo "want 13 subjects:"; cat "$
 # hospitals of its encounters and notes...) and subject ids from the Patient ids (BLAKE2b), and
 # compares them with the export, subject by subject: each value once, nothing missing or extra.
 "$CLINFM" export --format meds-csv "$T/bulk.store" --out "$T/export" > /dev/null 2>&1 || { echo "export failed"; fail=1; }
-/usr/bin/python3 - "$ROOT/data/synthea-bulk-ndjson" "$T/export/data.csv" "$T/inspect.txt" <<'PY' || fail=1
+/usr/bin/python3 - "$BULK" "$T/export/data.csv" "$T/inspect.txt" <<'PY' || fail=1
 import collections, csv, hashlib, json, re, sys
 d, data_csv, inspect = sys.argv[1:4]
 def lines(t):

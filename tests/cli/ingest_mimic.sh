@@ -3,20 +3,23 @@
 # every row of every mapped table is accounted for (events + filtered + rejected == rows), with
 # the expected counts computed here, independently, from the source tables by Python's csv module.
 set -euo pipefail
+. tests/cli/lib.sh
+need_data MIMIC mimic-iv-demo
+need_data TERMINOLOGY terminology
 T=${CLINFM_TEST_TMP:-$(mktemp -d)}
-"$CLINFM" ingest --mapping mappings/mimic-iv.map --input data/mimic-iv-demo --out "$T/m.store" \
+"$CLINFM" ingest --mapping mappings/mimic-iv.map --input "$MIMIC" --out "$T/m.store" \
   --report "$T/report.json" --quiet
 "$CLINFM" inspect "$T/m.store" --json --verify > "$T/inspect.json"
 # The same input gives the same bytes, whatever the memory budget (here: many spilled runs).
-"$CLINFM" ingest --mapping mappings/mimic-iv.map --input data/mimic-iv-demo --out "$T/m2.store" \
+"$CLINFM" ingest --mapping mappings/mimic-iv.map --input "$MIMIC" --out "$T/m2.store" \
   --memory-mb 1 --quiet
 cmp "$T/m.store" "$T/m2.store" || { echo "store differs with --memory-mb 1"; exit 1; }
 "$CLINFM" export --format meds-csv "$T/m.store" --out "$T/meds" > /dev/null
 /usr/bin/python3 - "$T" <<'PY'
-import csv, gzip, json, sys
+import csv, gzip, json, os, sys
 T = sys.argv[1]
 def rows(path):
-    with gzip.open("data/mimic-iv-demo/" + path, "rt", newline="") as f:
+    with gzip.open(os.environ["MIMIC"] + "/" + path, "rt", newline="") as f:
         return list(csv.DictReader(f))
 fails = []
 def check(what, got, want):
@@ -77,7 +80,7 @@ dx = sorted({r["time"] for r in data if r["code"].startswith("DIAGNOSIS//")})
 check("diagnosis times are discharge times", set(dx) <= set(dis.values()), True)
 # ICD-9 codes that GEMs maps are stored as ICD-10.
 gem = {}
-with gzip.open("data/terminology/icd_cm_9_to_10_mapping.csv.gz", "rt") as f:
+with gzip.open(os.environ["TERMINOLOGY"] + "/icd_cm_9_to_10_mapping.csv.gz", "rt") as f:
     for r in csv.DictReader(f):
         gem.setdefault(r["icd_9"], r["icd_10"])
 want9 = sum(1 for r in tables["diagnoses_icd"] if r["icd_version"] == "9" and r["icd_code"] not in gem)

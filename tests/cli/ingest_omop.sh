@@ -3,21 +3,23 @@
 # condition, drug and measurement events equal to their tables' rows minus reported rejections,
 # counted independently here with Python's csv module. Concept ids become VOCABULARY//CODE.
 set -euo pipefail
+. tests/cli/lib.sh
+need_data OMOP omop-gibleed
 T=${CLINFM_TEST_TMP:-$(mktemp -d)}
-"$CLINFM" ingest --mapping mappings/omop-cdm.map --input data/omop-gibleed --out "$T/o.store" \
+"$CLINFM" ingest --mapping mappings/omop-cdm.map --input "$OMOP" --out "$T/o.store" \
   --report "$T/report.json" --quiet
 "$CLINFM" inspect "$T/o.store" --json --verify > "$T/inspect.json"
 "$CLINFM" export --format meds-csv "$T/o.store" --out "$T/meds" > /dev/null
 # Without the CONCEPT table (optional dictionary) the ingest still works, keeping concept ids.
 mkdir -p "$T/noconcept"
-for f in data/omop-gibleed/*; do [ "$(basename "$f")" = CONCEPT.csv ] || ln -s "$PWD/$f" "$T/noconcept/"; done
+for f in "$OMOP"/*; do [ "$(basename "$f")" = CONCEPT.csv ] || ln -s "$f" "$T/noconcept/"; done
 "$CLINFM" ingest --mapping mappings/omop-cdm.map --input "$T/noconcept" --out "$T/n.store" --quiet
 "$CLINFM" export --format meds-csv "$T/n.store" --out "$T/nmeds" > /dev/null
 /usr/bin/python3 - "$T" <<'PY'
-import csv, gzip, json, sys
+import csv, gzip, json, os, sys
 T = sys.argv[1]
 def rows(name):
-    path = "data/omop-gibleed/" + name
+    path = os.environ["OMOP"] + "/" + name
     f = gzip.open(path, "rt", newline="") if path.endswith(".gz") else open(path, newline="")
     with f:
         return list(csv.DictReader(f))

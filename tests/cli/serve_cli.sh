@@ -4,11 +4,13 @@
 # key), clean stop on SIGTERM, audit verify (intact, then after tampering with a row) and
 # feedback export. Needs CLINFM (the binary), curl, openssl and /usr/bin/python3.
 set -euo pipefail
+. tests/cli/lib.sh
+need_data SYNTHEA synthea-fhir-r4
 : "${CLINFM:?set CLINFM to the clinfm binary}"
 ROOT=${CLINFM_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 T=${CLINFM_TEST_TMP:-$(mktemp -d)}
 PY=/usr/bin/python3
-BUNDLE="$ROOT/data/synthea-fhir-r4/Lyle_Baumbach_40a23e3f-fc1e-4333-8588-c5aaa9aa7c9b.json.gz"
+BUNDLE="$SYNTHEA/Lyle_Baumbach_40a23e3f-fc1e-4333-8588-c5aaa9aa7c9b.json.gz"
 SERVER_PID=""
 cleanup() { if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi; }
 trap cleanup EXIT

@@ -5,8 +5,10 @@
 # when installed, else the definitions); the report is self-contained and says how few patients
 # it rests on; the model card carries the oversight statement; a missing model is a clear error.
 set -euo pipefail
+. tests/cli/lib.sh
+need_data MIMIC mimic-iv-demo
 T=${CLINFM_TEST_TMP:-$(mktemp -d)}
-"$CLINFM" ingest --mapping mappings/mimic-iv.map --input data/mimic-iv-demo --out "$T/m.store" --quiet \
+"$CLINFM" ingest --mapping mappings/mimic-iv.map --input "$MIMIC" --out "$T/m.store" --quiet \
   --tables patients,admissions,icustays,labevents,diagnoses_icd
 "$CLINFM" eval --task tasks/long_stay_7d.task --store "$T/m.store" --out "$T/ev" --split-fractions 50/20/30 \
   --bootstrap 200 --seed 5 > "$T/eval.txt" 2> "$T/eval.err"

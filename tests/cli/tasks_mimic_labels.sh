@@ -5,8 +5,10 @@
 # race, insurance) must match, and nothing may be missing or extra. The split column is checked
 # against the keyed BLAKE2b assignment recomputed with hashlib. Bad task files fail with file:line.
 set -euo pipefail
+. tests/cli/lib.sh
+need_data MIMIC mimic-iv-demo
 T=${CLINFM_TEST_TMP:-$(mktemp -d)}
-"$CLINFM" ingest --mapping mappings/mimic-iv.map --input data/mimic-iv-demo --out "$T/m.store" --quiet \
+"$CLINFM" ingest --mapping mappings/mimic-iv.map --input "$MIMIC" --out "$T/m.store" --quiet \
   --tables patients,admissions,icustays
 for task in in_hospital_mortality readmission_30d icu_admission long_stay_7d; do
   "$CLINFM" label --task "tasks/$task.task" --store "$T/m.store" --out "$T/$task.csv" > "$T/$task.txt"
@@ -16,11 +18,11 @@ grep -q "trigger events      275" "$T/in_hospital_mortality.txt"
 "$CLINFM" label --task tasks/long_stay_7d.task --store "$T/m.store" --out "$T/los_held.csv" --split held_out --quiet
 
 /usr/bin/python3 - "$T" <<'PY'
-import csv, gzip, hashlib, sys
+import csv, gzip, hashlib, os, sys
 from datetime import datetime, timedelta
 T = sys.argv[1]
 def rows(path):
-    with gzip.open("data/mimic-iv-demo/" + path, "rt", newline="") as f:
+    with gzip.open(os.environ["MIMIC"] + "/" + path, "rt", newline="") as f:
         return list(csv.DictReader(f))
 ts = lambda s: datetime.fromisoformat(s) if s else None
 fmt = lambda t: t.strftime("%Y-%m-%dT%H:%M:%S")

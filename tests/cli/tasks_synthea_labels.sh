@@ -5,11 +5,13 @@
 # prediction per patient-year): every row must match. Skipped only when this build's ingest has
 # no FHIR reader.
 set -euo pipefail
+. tests/cli/lib.sh
+need_data SYNTHEA synthea-fhir-r4
 T=${CLINFM_TEST_TMP:-$(mktemp -d)}
 if ! "$CLINFM" ingest --help | grep -q -- "--format fhir"; then
   echo "skipped: this build cannot ingest FHIR"; exit 0
 fi
-"$CLINFM" ingest --format fhir --input data/synthea-fhir-r4 --out "$T/s.store" --quiet
+"$CLINFM" ingest --format fhir --input "$SYNTHEA" --out "$T/s.store" --quiet
 "$CLINFM" export --format meds-csv "$T/s.store" --out "$T/meds" > /dev/null
 for task in new_onset_t2d new_onset_hypertension new_onset_ckd new_onset_heart_failure; do
   "$CLINFM" label --task "tasks/$task.task" --store "$T/s.store" --out "$T/$task.csv" --quiet

@@ -5,11 +5,13 @@
 # recomputed from the MEDS CSV export, the shard files' subjects per split, special tokens
 # against the source events, determinism, and damage detection.
 set -euo pipefail
+. tests/cli/lib.sh
+need_data MIMIC mimic-iv-demo
 T=${CLINFM_TEST_TMP:-$(mktemp -d)}
 if ! "$CLINFM" vocab --help > /dev/null 2>&1; then
   echo "the vocab command is not wired into src/cli/main.c"; exit 1
 fi
-"$CLINFM" ingest --mapping mappings/mimic-iv.map --input data/mimic-iv-demo --out "$T/m.store" --quiet
+"$CLINFM" ingest --mapping mappings/mimic-iv.map --input "$MIMIC" --out "$T/m.store" --quiet
 "$CLINFM" export --format meds-csv "$T/m.store" --out "$T/meds" > /dev/null
 "$CLINFM" vocab --store "$T/m.store" --out "$T/m.vocab" --shards "$T/shards" --json > "$T/vocab.json"
 # Same input, same bytes.

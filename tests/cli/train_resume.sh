@@ -2,9 +2,11 @@
 # Training end to end on the MIMIC-IV demo: a store that is not de-identified is refused; loss
 # falls; a run interrupted and resumed ends bit-identical to one run straight through.
 set -uo pipefail
+. tests/cli/lib.sh
+need_data MIMIC mimic-iv-demo
 T=${CLINFM_TEST_TMP:-$(mktemp -d)}
 fail=0
-"$CLINFM" ingest --mapping mappings/mimic-iv.map --input data/mimic-iv-demo --out "$T/m.store" --quiet || exit 1
+"$CLINFM" ingest --mapping mappings/mimic-iv.map --input "$MIMIC" --out "$T/m.store" --quiet || exit 1
 "$CLINFM" train --store "$T/m.store" --out "$T/x.ckpt" --steps 2 2> "$T/err.txt"
 rc=$?
 [ $rc -eq 1 ] || { echo "training on an identified store exited $rc, want 1"; fail=1; }
