@@ -14,7 +14,81 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#ifdef CLINFM_WITH_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
+/* ------------------------------------------------------------------------------------------
+ * kernel paths and the one matrix product
+ *
+ * Why oneDNN for AVX-512: Debian's OpenBLAS is pinned to its Haswell (AVX2) kernels on this
+ * kind of machine (OPENBLAS_CORETYPE), Debian's BLIS 0.9 does not recognise Zen 4/5 and falls
+ * back to its generic kernels, and libxsmm hands products of this size to the BLAS it was linked
+ * with; oneDNN picks its AVX-512 sgemm from the CPU's feature bits, whatever the vendor, and ran
+ * the model's products at 1.5-2x OpenBLAS's speed (bench/gemm_libs.c, docs/MODEL.md). Where the
+ * CPU lacks AVX-512, OpenBLAS's own kernels are as fast as anything here, so it stays. */
+
+static gpt_path path_cpu = GPT_PATH_PLAIN; /* the widest path this CPU and build run */
+static gpt_path path_now = GPT_PATH_PLAIN; /* the path in effect */
+static pthread_once_t path_once = PTHREAD_ONCE_INIT;
+
+static gpt_path path_parse(const char *s, gpt_path dflt) {
+    if (!s || !*s) return dflt;
+    if (strcmp(s, "avx512") == 0) return GPT_PATH_AVX512;
+    if (strcmp(s, "avx2") == 0) return GPT_PATH_AVX2;
+    if (strcmp(s, "plain") == 0) return GPT_PATH_PLAIN;
+    return dflt; /* an unknown name leaves the default: speed is never a reason to fail */
+}
+
+static void path_init(void) {
+    gpt_path p = GPT_PATH_PLAIN;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) p = GPT_PATH_AVX2;
+#ifdef CLINFM_WITH_DNNL
+    if (p == GPT_PATH_AVX2 && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq"))
+        p = GPT_PATH_AVX512;
+#endif
+#endif
+    path_cpu = p;
+    gpt_path want = path_parse(getenv("CLINFM_KERNELS"), p);
+    path_now = want < p ? want : p;
+}
+
+gpt_path gpt__kernels_path(void) {
+    pthread_once(&path_once, path_init);
+    return path_now;
+}
+
+gpt_path gpt__kernels_set_path(gpt_path want) {
+    pthread_once(&path_once, path_init);
+    path_now = want < path_cpu ? want : path_cpu;
+    return path_now;
+}
+
+const char *gpt__kernels_path_name(gpt_path p) {
+    return p == GPT_PATH_AVX512 ? "avx512" : p == GPT_PATH_AVX2 ? "avx2" : "plain";
+}
+
+void gpt__sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                const float *B, int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+#ifdef CLINFM_WITH_DNNL
+    if (gpt__kernels_path() == GPT_PATH_AVX512 &&
+        dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C,
+                   ldc) == dnnl_success)
+        return;
+    /* oneDNN refuses only arguments OpenBLAS would refuse too, or fails to allocate its
+     * packing buffers; OpenBLAS then does the product (nothing was written to C yet). */
+#endif
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M,
+                N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
 
 /* ------------------------------------------------------------------------------------------
  * small helpers */
@@ -212,8 +286,7 @@ void gpt__matmul_forward(float *out, const float *inp, const float *weight, cons
         for (size_t i = 0; i < N; i++) memcpy(out + i * OC, bias, (size_t)OC * sizeof(float));
         beta = 1.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, OC, C, 1.0f, inp, C, weight, C,
-                beta, out, OC);
+    gpt__sgemm(0, 1, (int)N, OC, C, 1.0f, inp, C, weight, C, beta, out, OC);
 }
 
 void gpt__matmul_backward_ref(float *dinp, float *dweight, float *dbias, const float *dout,
@@ -240,10 +313,8 @@ GPT_SIMD static void column_sums(float *acc, const float *x, size_t N, int strid
 
 void gpt__matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                           const float *inp, const float *weight, size_t N, int C, int OC) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, C, OC, 1.0f, dout, OC, weight,
-                C, 1.0f, dinp, C);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, (int)N, 1.0f, dout, OC, inp, C,
-                1.0f, dweight, C);
+    gpt__sgemm(0, 0, (int)N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
+    gpt__sgemm(1, 0, OC, C, (int)N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
     if (dbias) {
         GPT_OMP(omp parallel if (N * (size_t)OC >= GPT_PAR_MIN))
         {
@@ -391,9 +462,8 @@ void gpt__attention_forward(float *out, float *lse, const float *inp, float *scr
                 int kend = q0 + nq; /* keys 0 .. kend-1 are visible to some row of this tile */
                 for (int k0 = 0; k0 < kend; k0 += GPT_ATT_BK) {
                     int nk = kend - k0 < GPT_ATT_BK ? kend - k0 : GPT_ATT_BK;
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hs, scale,
-                                Q + (size_t)q0 * C3, C3, K + (size_t)k0 * C3, C3, 0.0f, S,
-                                GPT_ATT_BK);
+                    gpt__sgemm(0, 1, nq, nk, hs, scale, Q + (size_t)q0 * C3, C3,
+                               K + (size_t)k0 * C3, C3, 0.0f, S, GPT_ATT_BK);
                     for (int i = 0; i < nq; i++) {
                         int lim = q0 + i - k0 + 1; /* keys k0 .. q0+i are visible to row i */
                         if (lim > nk) lim = nk;
@@ -401,8 +471,8 @@ void gpt__attention_forward(float *out, float *lse, const float *inp, float *scr
                                                          &mrow[i], &lrow[i]);
                         if (alpha != 1.0f) scale_row(O + (size_t)i * hs, alpha, hs);
                     }
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hs, nk, 1.0f, S,
-                                GPT_ATT_BK, V + (size_t)k0 * C3, C3, 1.0f, O, hs);
+                    gpt__sgemm(0, 0, nq, hs, nk, 1.0f, S, GPT_ATT_BK, V + (size_t)k0 * C3, C3,
+                               1.0f, O, hs);
                 }
                 for (int i = 0; i < nq; i++) {
                     float inv = 1.0f / lrow[i];
@@ -452,32 +522,27 @@ void gpt__attention_backward(float *dinp, const float *dout, const float *inp, c
                 /* Query tiles from the one holding row k0 on: earlier rows cannot see k0.. */
                 for (int q0 = (k0 / GPT_ATT_BQ) * GPT_ATT_BQ; q0 < T; q0 += GPT_ATT_BQ) {
                     int nq = T - q0 < GPT_ATT_BQ ? T - q0 : GPT_ATT_BQ;
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hs, scale,
-                                Q + (size_t)q0 * C3, C3, K + (size_t)k0 * C3, C3, 0.0f, P,
-                                GPT_ATT_BK);
+                    gpt__sgemm(0, 1, nq, nk, hs, scale, Q + (size_t)q0 * C3, C3,
+                               K + (size_t)k0 * C3, C3, 0.0f, P, GPT_ATT_BK);
                     for (int i = 0; i < nq; i++) {
                         int lim = q0 + i - k0 + 1;
                         if (lim > nk) lim = nk;
                         attention_weights_row(P + (size_t)i * GPT_ATT_BK, L[q0 + i], lim, nk);
                     }
                     /* dV += P^T dY */
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hs, nq, 1.0f, P,
-                                GPT_ATT_BK, dY + (size_t)q0 * C, C, 1.0f, dV + (size_t)k0 * C3,
-                                C3);
+                    gpt__sgemm(1, 0, nk, hs, nq, 1.0f, P, GPT_ATT_BK, dY + (size_t)q0 * C, C,
+                               1.0f, dV + (size_t)k0 * C3, C3);
                     /* dP = dY V^T, then dS */
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hs, 1.0f,
-                                dY + (size_t)q0 * C, C, V + (size_t)k0 * C3, C3, 0.0f, dP,
-                                GPT_ATT_BK);
+                    gpt__sgemm(0, 1, nq, nk, hs, 1.0f, dY + (size_t)q0 * C, C,
+                               V + (size_t)k0 * C3, C3, 0.0f, dP, GPT_ATT_BK);
                     for (int i = 0; i < nq; i++)
                         attention_dscore_row(dP + (size_t)i * GPT_ATT_BK,
                                              P + (size_t)i * GPT_ATT_BK, D[q0 + i], scale, nk);
                     /* dQ += dS K, dK += dS^T Q */
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hs, nk, 1.0f, dP,
-                                GPT_ATT_BK, K + (size_t)k0 * C3, C3, 1.0f, dQ + (size_t)q0 * C3,
-                                C3);
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hs, nq, 1.0f, dP,
-                                GPT_ATT_BK, Q + (size_t)q0 * C3, C3, 1.0f, dK + (size_t)k0 * C3,
-                                C3);
+                    gpt__sgemm(0, 0, nq, hs, nk, 1.0f, dP, GPT_ATT_BK, K + (size_t)k0 * C3, C3,
+                               1.0f, dQ + (size_t)q0 * C3, C3);
+                    gpt__sgemm(1, 0, nk, hs, nq, 1.0f, dP, GPT_ATT_BK, Q + (size_t)q0 * C3, C3,
+                               1.0f, dK + (size_t)k0 * C3, C3);
                 }
             }
         }

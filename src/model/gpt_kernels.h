@@ -100,6 +100,28 @@ void gpt__layernorm_backward(float *dinp, float *dweight, float *dbias, const fl
                              const float *inp, const float *weight, const float *mean,
                              const float *rstd, size_t N, int C);
 
+/* ---- kernel paths, chosen once at run time ----
+ * avx512: matrix products through oneDNN's sgemm (AVX-512 kernels, picked by CPU features
+ *         whatever the vendor) and the AVX-512 clones of the element-wise kernels;
+ * avx2:   matrix products through OpenBLAS and the AVX2+FMA clones;
+ * plain:  OpenBLAS and the baseline x86-64 (SSE2) build of the element-wise kernels.
+ * The default is the widest path the CPU (and the build: oneDNN is optional, CLINFM_WITH_DNNL)
+ * supports. The environment variable CLINFM_KERNELS=avx512|avx2|plain caps it, and
+ * gpt__kernels_set_path does the same from code (tests); asking for a path wider than the CPU
+ * runs gets the widest one it does run. Set the path only while no kernel is running. */
+typedef enum { GPT_PATH_PLAIN = 0, GPT_PATH_AVX2 = 1, GPT_PATH_AVX512 = 2 } gpt_path;
+/* The path in effect (resolved from the CPU and CLINFM_KERNELS on first use). */
+gpt_path gpt__kernels_path(void);
+/* Caps the path at `want` and returns the path then in effect. */
+gpt_path gpt__kernels_set_path(gpt_path want);
+/* "avx512", "avx2" or "plain". */
+const char *gpt__kernels_path_name(gpt_path p);
+
+/* Row-major C (M, N) = alpha op(A) op(B) + beta C, op = transpose when ta / tb is nonzero,
+ * through the library of the current path: the one matrix product every kernel calls. */
+void gpt__sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                const float *B, int ldb, float beta, float *C, int ldc);
+
 /* ---- matrix product: out (N, OC) = inp (N, C) @ weight(OC, C)^T + bias (OC); bias may be
  * NULL (then dbias must be NULL too) ---- */
 void gpt__matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
