@@ -125,7 +125,8 @@ int main(int argc, char **argv) {
     for (int t = 0; t < 2; t++)
         for (int k = 0; k < 3; k++) {
             buf[t][k] = aligned_alloc(64, big * sizeof(float));
-            for (size_t i = 0; i < big; i++) buf[t][k][i] = (float)((i * 7 + (size_t)k) % 13) * 0.01f;
+            for (size_t i = 0; i < big; i++)
+                buf[t][k][i] = (float)((i * 7 + (size_t)k) % 13) * 0.01f;
         }
     printf("%-12s", "shape");
     for (int l = 0; l < nl; l++) printf(" %10s", libs[l].name);
@@ -162,7 +163,8 @@ int main(int argc, char **argv) {
     printf("%-12s", "all");
     for (int l = 0; l < nl; l++) printf(" %10.0f", flops_all * threads / tot_t[l] / 1e9);
     printf("\n%-12s", "share peak");
-    for (int l = 0; l < nl; l++) printf(" %9.0f%%", 100.0 * flops_all * threads / tot_t[l] / 1e9 / peak);
+    for (int l = 0; l < nl; l++)
+        printf(" %9.0f%%", 100.0 * flops_all * threads / tot_t[l] / 1e9 / peak);
     printf("\n");
     return 0;
 }

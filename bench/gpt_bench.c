@@ -4,25 +4,29 @@
  * Trains the model of src/model/gpt.h on a synthetic token stream (a noisy repeating pattern,
  * so the loss moves) for a few untimed warm-up steps and then --steps timed ones, measures the
  * FMA peak of the same threads right before and right after (bench/fma_peak.h, the widest
- * vector width the CPU has, best of both), and prints
- *   clinfm tokens_per_s=N gflops=G peak_gflops=P share=S path=K peak_isa=I peak_rss_mb=M
- *          loss=L threads=T params=N flops_per_token=F
- * where gflops = tokens/s x flops_per_token and share = gflops / peak_gflops, both over
- * wall-clock time, so both suffer the load of the moment alike. cpu_tokens_per_s and cpu_share
- * do the same over CPU time (the process's CPU seconds over the thread count; the peak loop's
- * flops over each thread's CPU seconds): what the run would reach on cores of its own, a
- * figure other people's processes disturb much less (threads spinning at a barrier count as
- * busy, so it is not flattering). flops_per_token
- * counts the multiply-adds the step does as 2 flops each: every matrix product forward and its
- * two backward products (6 x the 12 L C^2 + C Vp weights per token) and the causal attention's
+ * vector width the CPU has, best of both), and prints one line
+ *   clinfm tokens_per_s=N gflops=G peak_gflops=P share=S cpu_tokens_per_s=N
+ *          peak_cpu_gflops=P cpu_share=S path=K peak_isa=I peak_rss_mb=M loss=L threads=T
+ *          params=N flops_per_token=F
+ * gflops = tokens/s x flops_per_token and share = gflops / peak_gflops, both over wall-clock
+ * time, so both suffer the load of the moment alike. cpu_tokens_per_s and cpu_share do the same
+ * over CPU time (the process's CPU seconds over the thread count; the peak loop's flops over
+ * each thread's CPU seconds): what the run reaches on cores of its own, a figure other people's
+ * processes disturb much less (threads spinning at a barrier count as busy, so it does not
+ * flatter).
+ *
+ * flops_per_token counts each multiply-add as 2 flops: every matrix product forward and its two
+ * backward products (6 x the 12 L C^2 + C Vp weights per token) and the causal attention's
  * score and value products over the visible keys only (forward 4 C (t+1) per layer at position
- * t, 2 C (T+1) on average; backward twice that: 6 L C (T+1)), nothing for LayerNorm, GELU,
- * softmax or AdamW, nor for the scores backward recomputes. With --profile it also prints the split of a step into
- * forward, backward and update. path is the kernel path (src/model/gpt_kernels.h;
- * CLINFM_KERNELS=avx2 forces the AVX2 one). The same model in PyTorch is
- * bench/gpt_bench_torch.py; bench/gpt_bench.sh runs both and prints the ratios.
- * Defaults are the reference configuration: 4 layers, d_model 256, 4 heads, context 256,
- * batch 8, vocabulary 4096, dropout 0.1, AdamW with warm-up + cosine and clipping at 1. */
+ * t, 2 C (T+1) on average; backward twice that: 6 L C (T+1) in all); nothing for LayerNorm,
+ * GELU, softmax or AdamW, nor for the scores backward recomputes.
+ *
+ * path is the kernel path (src/model/gpt_kernels.h; CLINFM_KERNELS=avx2 forces the AVX2 one).
+ * With --profile it also prints the split of a step into forward, backward and update. The
+ * same model in PyTorch is bench/gpt_bench_torch.py; bench/gpt_bench.sh runs both and prints
+ * the ratios. Defaults are the reference configuration: 4 layers, d_model 256, 4 heads,
+ * context 256, batch 8, vocabulary 4096, dropout 0.1, AdamW with warm-up + cosine and clipping
+ * at 1. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

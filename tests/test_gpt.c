@@ -907,9 +907,10 @@ static void test_slices_match_whole(void) {
 }
 
 /* Every kernel path this CPU runs (avx512, avx2, plain; gpt_kernels.h), forced in turn: the
- * fast kernels against the reference ones on odd shapes, and the same 25 training steps (two
- * threads, so four batch slices, dropout on) giving the same losses within rounding. The
- * widest path is the default, and forcing a path never gives a wider one. */
+ * fast matrix products and attention against the reference kernels on odd shapes, the
+ * element-wise kernels and AdamW against double-precision references, and the same 25 training
+ * steps (two threads, so four batch slices, dropout on) giving the same losses within rounding.
+ * The widest path is the default, and forcing a path never gives a wider one. */
 static void test_kernel_paths(void) {
     gpt_path top = gpt__kernels_path();
     fprintf(stderr, "    default path on this CPU: %s\n", gpt__kernels_path_name(top));
@@ -929,6 +930,8 @@ static void test_kernel_paths(void) {
         matmul_compare(1, 1, 7);
         matmul_compare(130, 257, 65);
         attention_compare(2, 150, 32, 2);
+        test_elementwise_vs_plain();
+        test_adamw_and_clipping();
         cf_err err;
         gpt_model m;
         REQUIRE_EQ_INT(gpt_build(&m, &cfg, 3, &err), CF_OK);

@@ -643,30 +643,6 @@ int gpt_backward(gpt_model *m, cf_err *err) {
 /* ------------------------------------------------------------------------------------------
  * AdamW */
 
-GPT_SIMD static double sum_squares(const float *x, size_t n) {
-    float s = 0.0f;
-    GPT_OMP(omp simd reduction(+ : s))
-    for (size_t i = 0; i < n; i++) s += x[i] * x[i];
-    return (double)s;
-}
-
-/* One AdamW step over n elements; a = lr / (1 - beta1^t), inv_bc2 = 1 / (1 - beta2^t), so no
- * power is computed per element. (sqrtf's errno keeps gcc from vectorising this loop; it is
- * bound by memory traffic, 28 bytes per parameter, either way.) */
-GPT_SIMD static void adamw_chunk(float *p, const float *g, float *mm, float *vv, size_t n,
-                                 float gscale, float b1, float b2, float a, float inv_bc2,
-                                 float eps, float lr_wd) {
-    GPT_OMP(omp simd)
-    for (size_t i = 0; i < n; i++) {
-        float gi = g[i] * gscale;
-        float mi = b1 * mm[i] + (1.0f - b1) * gi;
-        float vi = b2 * vv[i] + (1.0f - b2) * gi * gi;
-        mm[i] = mi;
-        vv[i] = vi;
-        p[i] -= a * mi / (sqrtf(vi * inv_bc2) + eps) + lr_wd * p[i];
-    }
-}
-
 #define UPDATE_CHUNK 8192
 
 int gpt_update(gpt_model *m, const gpt_opt_config *o, gpt_update_stats *stats, cf_err *err) {
@@ -693,7 +669,7 @@ int gpt_update(gpt_model *m, const gpt_opt_config *o, gpt_update_stats *stats, c
     GPT_OMP(omp parallel for schedule(dynamic, 8) if (N >= GPT_PAR_MIN))
     for (size_t k = 0; k < nchunks; k++) {
         size_t i = k * UPDATE_CHUNK;
-        partial[k] = sum_squares(gm + i, N - i < UPDATE_CHUNK ? N - i : UPDATE_CHUNK);
+        partial[k] = gpt__sum_squares(gm + i, N - i < UPDATE_CHUNK ? N - i : UPDATE_CHUNK);
     }
     double ss = 0.0;
     for (size_t k = 0; k < nchunks; k++) ss += partial[k];
@@ -719,8 +695,9 @@ int gpt_update(gpt_model *m, const gpt_opt_config *o, gpt_update_stats *stats, c
         const float *g = m->grad_memory + off;
         GPT_OMP(omp parallel for schedule(dynamic, 8) if (n >= GPT_PAR_MIN))
         for (size_t j = 0; j < n; j += UPDATE_CHUNK)
-            adamw_chunk(p + j, g + j, mm + j, vv + j, n - j < UPDATE_CHUNK ? n - j : UPDATE_CHUNK,
-                        gscale, o->beta1, o->beta2, a, inv_bc2, o->eps, lr_wd);
+            gpt__adamw_chunk(p + j, g + j, mm + j, vv + j,
+                             n - j < UPDATE_CHUNK ? n - j : UPDATE_CHUNK, gscale, o->beta1,
+                             o->beta2, a, inv_bc2, o->eps, lr_wd);
         off += round_up(n, ALIGN_FLOATS);
     }
     m->step++;

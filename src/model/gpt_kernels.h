@@ -31,8 +31,10 @@
  * when other processes keep a core busy and a barrier waits for a descheduled thread. */
 #define GPT_PAR_MIN 32768
 
-/* Hot element-wise kernels are compiled twice, for AVX2+FMA (x86-64-v3) and for the baseline,
- * and the loader picks one by CPU; the Makefile's flags then need no -march. */
+/* The model's own element-wise kernels are built once per kernel path (gpt_kernels_simd.inc,
+ * chosen with the path, see below). GPT_SIMD is for hot loops elsewhere (runtime_batch.c):
+ * compiled for AVX2+FMA (x86-64-v3) and for the baseline, the loader picks one by CPU; the
+ * Makefile's flags then need no -march. */
 #if defined(__x86_64__) && !defined(GPT_NO_CLONES) && \
     ((defined(__clang__) && __clang_major__ >= 14) || (!defined(__clang__) && __GNUC__ >= 11))
 #define GPT_SIMD __attribute__((target_clones("arch=x86-64-v3", "default")))
@@ -173,6 +175,14 @@ void gpt__crossentropy_forward(float *losses, float *probs, const float *logits,
                                const int *targets, size_t N, int V, int Vp);
 void gpt__crossentropy_backward(float *probs_to_dlogits, const int *targets, float dloss,
                                 size_t N, int V, int Vp);
+
+/* ---- AdamW over one chunk of a flat parameter array: the sum of squares of gradients (for
+ * the global norm, accumulated in float within the chunk), and one decoupled-weight-decay step
+ * with g scaled by gscale, a = lr / (1 - beta1^t), inv_bc2 = 1 / (1 - beta2^t) and
+ * lr_wd = lr * weight decay (0 for vectors) ---- */
+double gpt__sum_squares(const float *x, size_t n);
+void gpt__adamw_chunk(float *p, const float *g, float *m, float *v, size_t n, float gscale,
+                      float b1, float b2, float a, float inv_bc2, float eps, float lr_wd);
 
 /* ---- plain helpers ---- */
 void gpt__softmax_row(float *probs, const float *logits, int V, float temperature);
