@@ -508,26 +508,30 @@ void gpt__attention_backward(float *dinp, const float *dout, const float *inp, c
                 /* Query tiles from the one holding row k0 on: earlier rows cannot see k0.. */
                 for (int q0 = (k0 / GPT_ATT_BQ) * GPT_ATT_BQ; q0 < T; q0 += GPT_ATT_BQ) {
                     int nq = T - q0 < GPT_ATT_BQ ? T - q0 : GPT_ATT_BQ;
-                    gpt__sgemm(0, 1, nq, nk, hs, scale, Q + (size_t)q0 * C3, C3,
+                    /* ..and this tile's rows see no key past q0 + nq - 1: the keys beyond get
+                     * no gradient from it, so they are left out (this halves the work for a
+                     * single key tile, where every query tile used to span all T keys). */
+                    int nv = q0 + nq - k0 < nk ? q0 + nq - k0 : nk;
+                    gpt__sgemm(0, 1, nq, nv, hs, scale, Q + (size_t)q0 * C3, C3,
                                K + (size_t)k0 * C3, C3, 0.0f, P, GPT_ATT_BK);
                     for (int i = 0; i < nq; i++) {
                         int lim = q0 + i - k0 + 1;
-                        if (lim > nk) lim = nk;
-                        k->attention_weights_row(P + (size_t)i * GPT_ATT_BK, L[q0 + i], lim, nk);
+                        if (lim > nv) lim = nv;
+                        k->attention_weights_row(P + (size_t)i * GPT_ATT_BK, L[q0 + i], lim, nv);
                     }
                     /* dV += P^T dY */
-                    gpt__sgemm(1, 0, nk, hs, nq, 1.0f, P, GPT_ATT_BK, dY + (size_t)q0 * C, C,
+                    gpt__sgemm(1, 0, nv, hs, nq, 1.0f, P, GPT_ATT_BK, dY + (size_t)q0 * C, C,
                                1.0f, dV + (size_t)k0 * C3, C3);
                     /* dP = dY V^T, then dS */
-                    gpt__sgemm(0, 1, nq, nk, hs, 1.0f, dY + (size_t)q0 * C, C,
+                    gpt__sgemm(0, 1, nq, nv, hs, 1.0f, dY + (size_t)q0 * C, C,
                                V + (size_t)k0 * C3, C3, 0.0f, dP, GPT_ATT_BK);
                     for (int i = 0; i < nq; i++)
                         k->attention_dscore_row(dP + (size_t)i * GPT_ATT_BK,
-                                             P + (size_t)i * GPT_ATT_BK, D[q0 + i], scale, nk);
+                                                P + (size_t)i * GPT_ATT_BK, D[q0 + i], scale, nv);
                     /* dQ += dS K, dK += dS^T Q */
-                    gpt__sgemm(0, 0, nq, hs, nk, 1.0f, dP, GPT_ATT_BK, K + (size_t)k0 * C3, C3,
+                    gpt__sgemm(0, 0, nq, hs, nv, 1.0f, dP, GPT_ATT_BK, K + (size_t)k0 * C3, C3,
                                1.0f, dQ + (size_t)q0 * C3, C3);
-                    gpt__sgemm(1, 0, nk, hs, nq, 1.0f, dP, GPT_ATT_BK, Q + (size_t)q0 * C3, C3,
+                    gpt__sgemm(1, 0, nv, hs, nq, 1.0f, dP, GPT_ATT_BK, Q + (size_t)q0 * C3, C3,
                                1.0f, dK + (size_t)k0 * C3, C3);
                 }
             }
