@@ -54,6 +54,7 @@ awk '
     for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
   }
+  $1 == "torch" { k = ++nt; tct[k] = field("cpu_tokens_per_s") + 0 }
   $1 == "clinfm" || $1 == "clinfm_avx2" {
     s = $1; k = ++n[s]; path[s] = field("path"); isa = field("peak_isa")
     sh[s, k] = field("share"); cs[s, k] = field("cpu_share"); ct[s, k] = field("cpu_tokens_per_s")
@@ -69,6 +70,13 @@ awk '
       best1 = 0; best2 = 0; best3 = 0
       for (i = 1; i <= n[s]; i++) { if (a[i] > best1) best1 = a[i]; if (b[i] > best2) best2 = b[i]; if (c[i] > best3) best3 = c[i] }
       printf "clinfm %s path: share of peak %.0f%% best, %.0f%% median (best %.0f GFLOP/s); cpu share %.0f%% best, %.0f%% median (cpu tokens/s best %.0f, median %.0f)\n", path[s], 100 * best1, 100 * m1, gf[s], 100 * best2, 100 * m2, best3, m3
+      cb[s] = best3; cm[s] = m3
+    }
+    if (nt) {
+      tb = 0; for (i = 1; i <= nt; i++) { d[i] = tct[i]; if (tct[i] > tb) tb = tct[i] }
+      tm = median(d, nt)
+      printf "torch: cpu tokens/s best %.0f, median %.0f\n", tb, tm
+      for (s in n) printf "ratio clinfm %s / torch over CPU time: %.2fx best, %.2fx median\n", path[s], cb[s] / tb, cm[s] / tm
     }
   }' "$log"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
