@@ -906,6 +906,44 @@ static void test_slices_match_whole(void) {
     for (int k = 0; k < 3; k++) free(g[k]), free(res[k]);
 }
 
+/* The `_set` backward kernels write what their adding twins add into zeros, without reading the
+ * buffer they are given (NaN there must not leak through), and still add into dweight/dbias. */
+static void set_variants_compare(void) {
+    size_t N = 37;
+    int C = 19, OC = 23;
+    float *inp = fvec(N * C), *w = fvec((size_t)OC * C), *dout = fvec(N * OC);
+    fill(inp, N * C, -1, 1), fill(w, (size_t)OC * C, -1, 1), fill(dout, N * OC, -1, 1);
+    float *di1 = fvec(N * C), *di2 = fvec(N * C), *dw1 = fvec((size_t)OC * C), *db1 = fvec(OC);
+    fill(dw1, (size_t)OC * C, -1, 1), fill(db1, OC, -1, 1);
+    float *dw2 = fcopy(dw1, (size_t)OC * C), *db2 = fcopy(db1, OC);
+    for (size_t i = 0; i < N * C; i++) di1[i] = NAN;
+    gpt__matmul_backward_set(di1, dw1, db1, dout, inp, w, N, C, OC);
+    gpt__matmul_backward(di2, dw2, db2, dout, inp, w, N, C, OC);
+    double d1 = max_abs_diff(di1, di2, N * C), d2 = max_abs_diff(dw1, dw2, (size_t)OC * C);
+    double d3 = max_abs_diff(db1, db2, OC);
+    size_t M = 5000; /* over one chunk, with a tail */
+    float *x = fvec(M), *dy = fvec(M), *g1 = fvec(M), *g2 = fvec(M), *r1 = fvec(M), *r2 = fvec(M);
+    fill(x, M, -5, 5), fill(dy, M, -1, 1);
+    for (size_t i = 0; i < M; i++) g1[i] = r1[i] = NAN;
+    gpt__gelu_backward_set(g1, x, dy, M);
+    gpt__gelu_backward(g2, x, dy, M);
+    double d4 = max_abs_diff(g1, g2, M);
+    double d5 = 0.0;
+    for (int k = 0; k < 2; k++) { /* with dropout, and p = 0 (a copy) */
+        float p = k == 0 ? 0.3f : 0.0f;
+        memset(r2, 0, M * sizeof(float));
+        gpt__dropout_backward_set(r1, dy, 77u, p, 11, M);
+        gpt__dropout_backward(r2, dy, 77u, p, 11, M);
+        double d = max_abs_diff(r1, r2, M);
+        if (d > d5 || d != d) d5 = d; /* fmax would drop a NaN */
+    }
+    fprintf(stderr, "    _set vs adding into zeros: matmul dinp %.3g dweight %.3g dbias %.3g, "
+            "gelu %.3g, dropout %.3g\n", d1, d2, d3, d4, d5);
+    CHECK(d1 == 0.0 && d2 == 0.0 && d3 == 0.0 && d4 == 0.0 && d5 == 0.0);
+    free(inp), free(w), free(dout), free(di1), free(di2), free(dw1), free(db1), free(dw2);
+    free(db2), free(x), free(dy), free(g1), free(g2), free(r1), free(r2);
+}
+
 /* Every kernel path this CPU runs (avx512, avx2, plain; gpt_kernels.h), forced in turn: the
  * fast matrix products and attention against the reference kernels on odd shapes, the
  * element-wise kernels and AdamW against double-precision references, and the same 25 training
@@ -932,6 +970,7 @@ static void test_kernel_paths(void) {
         attention_compare(2, 150, 32, 2);
         test_elementwise_vs_plain();
         test_adamw_and_clipping();
+        set_variants_compare();
         cf_err err;
         gpt_model m;
         REQUIRE_EQ_INT(gpt_build(&m, &cfg, 3, &err), CF_OK);

@@ -511,8 +511,7 @@ static void backward_slice(gpt_model *m, const slice *s, const gpt_params *g, fl
 
     /* Classifier and final LayerNorm. */
     gpt__crossentropy_backward(logits, m->targets + r0, dloss, n, c->vocab_size, Vp);
-    memset(dln, 0, n * C * sizeof(float));
-    gpt__matmul_backward(dln, g->wte, NULL, logits, AT(a->lnf, 0, C), w->wte, n, Ci, Vp);
+    gpt__matmul_backward_set(dln, g->wte, NULL, logits, AT(a->lnf, 0, C), w->wte, n, Ci, Vp);
     memset(dresidual, 0, n * C * sizeof(float));
     gpt__layernorm_backward(dresidual, g->lnfw, g->lnfb, dln, AT(a->residual3, L - 1, C),
                             w->lnfw, AT(a->lnf_mean, 0, 1), AT(a->lnf_rstd, 0, 1), n, Ci);
@@ -525,43 +524,36 @@ static void backward_slice(gpt_model *m, const slice *s, const gpt_params *g, fl
         /* MLP branch: residual3 = residual2 + dropout(fcproj(gelu(fc(ln2(residual2))))). The
          * branch's gradient is taken from dresidual before the LayerNorm path adds into it. */
         if (p > 0.0f) {
-            memset(dbuf, 0, n * C * sizeof(float));
-            gpt__residual_dropout_backward(dbuf, dresidual, site_key(m, 2 + 2 * (int)l), p,
-                                           r0 * C, n * C);
+            gpt__dropout_backward_set(dbuf, dresidual, site_key(m, 2 + 2 * (int)l), p, r0 * C,
+                                      n * C);
             dbranch = dbuf;
         } else {
             dbranch = dresidual;
         }
-        memset(dbig1, 0, n * 4 * C * sizeof(float));
-        gpt__matmul_backward(dbig1, g->fcprojw + l * 4 * C * C, g->fcprojb + l * C, dbranch,
-                             x.fch_gelu, w->fcprojw + l * 4 * C * C, n, 4 * Ci, Ci);
-        memset(dbig2, 0, n * 4 * C * sizeof(float));
-        gpt__gelu_backward(dbig2, x.fch, dbig1, n * 4 * C);
-        memset(dln, 0, n * C * sizeof(float));
-        gpt__matmul_backward(dln, g->fcw + l * 4 * C * C, g->fcb + l * 4 * C, dbig2, x.ln2,
-                             w->fcw + l * 4 * C * C, n, Ci, 4 * Ci);
+        gpt__matmul_backward_set(dbig1, g->fcprojw + l * 4 * C * C, g->fcprojb + l * C, dbranch,
+                                 x.fch_gelu, w->fcprojw + l * 4 * C * C, n, 4 * Ci, Ci);
+        gpt__gelu_backward_set(dbig2, x.fch, dbig1, n * 4 * C);
+        gpt__matmul_backward_set(dln, g->fcw + l * 4 * C * C, g->fcb + l * 4 * C, dbig2, x.ln2,
+                                 w->fcw + l * 4 * C * C, n, Ci, 4 * Ci);
         gpt__layernorm_backward(dresidual, g->ln2w + l * C, g->ln2b + l * C, dln, x.residual2,
                                 w->ln2w + l * C, x.ln2_mean, x.ln2_rstd, n, Ci);
 
         /* Attention branch: residual2 = residual + dropout(attproj(attention(qkv(ln1(.))))). */
         if (p > 0.0f) {
-            memset(dbuf, 0, n * C * sizeof(float));
-            gpt__residual_dropout_backward(dbuf, dresidual, site_key(m, 1 + 2 * (int)l), p,
-                                           r0 * C, n * C);
+            gpt__dropout_backward_set(dbuf, dresidual, site_key(m, 1 + 2 * (int)l), p, r0 * C,
+                                      n * C);
             dbranch = dbuf;
         } else {
             dbranch = dresidual;
         }
-        memset(datty, 0, n * C * sizeof(float));
-        gpt__matmul_backward(datty, g->attprojw + l * C * C, g->attprojb + l * C, dbranch,
-                             x.atty, w->attprojw + l * C * C, n, Ci, Ci);
+        gpt__matmul_backward_set(datty, g->attprojw + l * C * C, g->attprojb + l * C, dbranch,
+                                 x.atty, w->attprojw + l * C * C, n, Ci, Ci);
         float *dqkv = dbig1; /* (B, T, 3*C) */
         memset(dqkv, 0, n * 3 * C * sizeof(float));
         gpt__attention_backward(dqkv, datty, x.qkv, x.atty, x.lse, s->att_scratch,
                                 s->att_threads, nb, T, Ci, NH);
-        memset(dln, 0, n * C * sizeof(float));
-        gpt__matmul_backward(dln, g->qkvw + l * 3 * C * C, g->qkvb + l * 3 * C, dqkv, x.ln1,
-                             w->qkvw + l * 3 * C * C, n, Ci, 3 * Ci);
+        gpt__matmul_backward_set(dln, g->qkvw + l * 3 * C * C, g->qkvb + l * 3 * C, dqkv, x.ln1,
+                                 w->qkvw + l * 3 * C * C, n, Ci, 3 * Ci);
         gpt__layernorm_backward(dresidual, g->ln1w + l * C, g->ln1b + l * C, dln, x.residual,
                                 w->ln1w + l * C, x.ln1_mean, x.ln1_rstd, n, Ci);
     }
@@ -569,8 +561,7 @@ static void backward_slice(gpt_model *m, const slice *s, const gpt_params *g, fl
     /* Embedding, through the embedding dropout. */
     const float *dencoded = dresidual;
     if (p > 0.0f) {
-        memset(dbuf, 0, n * C * sizeof(float));
-        gpt__dropout_backward(dbuf, dresidual, site_key(m, 0), p, r0 * C, n * C);
+        gpt__dropout_backward_set(dbuf, dresidual, site_key(m, 0), p, r0 * C, n * C);
         dencoded = dbuf;
     }
     gpt__encoder_backward(g->wte, g->wpe, dencoded, m->inputs + r0, nb, T, Ci);

@@ -133,6 +133,14 @@ static void thread_columns(int C, int *c0, int *c1) {
  * u = GELU_K (x + 0.044715 x^3). */
 #define GELU_K 0.7978845608f /* sqrt(2 / pi) */
 
+/* The derivative of that GELU at x. */
+static inline float gelu_grad(float x) {
+    float u = GELU_K * (x + 0.044715f * x * x * x);
+    float th = 1.0f - 2.0f / (gpt__expf(2.0f * u) + 1.0f);
+    float du = GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+    return 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du;
+}
+
 /* Element-wise kernels run over chunks of this many elements, one chunk per loop iteration. */
 #define CHUNK 4096
 
@@ -168,12 +176,13 @@ typedef struct {
     void (*attention_weights_row)(float *s, float lse_i, int lim, int nk);
     void (*attention_dscore_row)(float *dp, const float *p, float d_i, float scale, int nk);
     void (*gelu_forward_chunk)(float *out, const float *x, size_t n);
-    void (*gelu_backward_chunk)(float *dinp, const float *x, const float *dout, size_t n);
+    void (*gelu_backward_chunk)(float *dinp, const float *x, const float *dout, size_t n,
+                                int add);
     void (*residual_dropout_chunk)(float *out, const float *res, const float *br, size_t i0,
                                    size_t n, uint32_t key, uint32_t thr, float scale);
     void (*residual_chunk)(float *out, const float *res, const float *br, size_t n);
     void (*dropout_backward_chunk)(float *dinp, const float *dout, size_t i0, size_t n,
-                                   uint32_t key, uint32_t thr, float scale);
+                                   uint32_t key, uint32_t thr, float scale, int add);
     void (*dropout_forward_chunk)(float *x, size_t i0, size_t n, uint32_t key, uint32_t thr,
                                   float scale);
     float (*crossentropy_row)(float *p, const float *logit, int target, int V, int Vp);
@@ -325,10 +334,12 @@ void gpt__matmul_backward_ref(float *dinp, float *dweight, float *dbias, const f
         }
 }
 
-void gpt__matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                          const float *inp, const float *weight, size_t N, int C, int OC) {
+/* dinp_beta 1 adds into dinp, 0 overwrites it (without reading it). */
+static void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                            const float *inp, const float *weight, size_t N, int C, int OC,
+                            float dinp_beta) {
     const simd_kernels *k = kernels();
-    gpt__sgemm(0, 0, (int)N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
+    gpt__sgemm(0, 0, (int)N, C, OC, 1.0f, dout, OC, weight, C, dinp_beta, dinp, C);
     gpt__sgemm(1, 0, OC, C, (int)N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
     if (dbias) {
         GPT_OMP(omp parallel if (N * (size_t)OC >= GPT_PAR_MIN))
@@ -338,6 +349,16 @@ void gpt__matmul_backward(float *dinp, float *dweight, float *dbias, const float
             k->column_sums(dbias, dout, N, OC, c0, c1);
         }
     }
+}
+
+void gpt__matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                          const float *inp, const float *weight, size_t N, int C, int OC) {
+    matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC, 1.0f);
+}
+
+void gpt__matmul_backward_set(float *dinp, float *dweight, float *dbias, const float *dout,
+                              const float *inp, const float *weight, size_t N, int C, int OC) {
+    matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC, 0.0f);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -575,11 +596,19 @@ void gpt__gelu_forward(float *out, const float *inp, size_t N) {
         k->gelu_forward_chunk(out + i, inp + i, N - i < CHUNK ? N - i : CHUNK);
 }
 
-void gpt__gelu_backward(float *dinp, const float *inp, const float *dout, size_t N) {
+static void gelu_backward(float *dinp, const float *inp, const float *dout, size_t N, int add) {
     const simd_kernels *k = kernels();
     GPT_OMP(omp parallel for schedule(static) if (N >= GPT_PAR_MIN))
     for (size_t i = 0; i < N; i += CHUNK)
-        k->gelu_backward_chunk(dinp + i, inp + i, dout + i, N - i < CHUNK ? N - i : CHUNK);
+        k->gelu_backward_chunk(dinp + i, inp + i, dout + i, N - i < CHUNK ? N - i : CHUNK, add);
+}
+
+void gpt__gelu_backward(float *dinp, const float *inp, const float *dout, size_t N) {
+    gelu_backward(dinp, inp, dout, N, 1);
+}
+
+void gpt__gelu_backward_set(float *dinp, const float *inp, const float *dout, size_t N) {
+    gelu_backward(dinp, inp, dout, N, 0);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -610,17 +639,29 @@ void gpt__dropout_forward(float *inout, uint32_t key, float p, size_t offset, si
                               scale);
 }
 
-void gpt__dropout_backward(float *dinp, const float *dout, uint32_t key, float p, size_t offset,
-                           size_t N) {
+static void dropout_backward(float *dinp, const float *dout, uint32_t key, float p,
+                             size_t offset, size_t N, int add) {
     const simd_kernels *k = kernels();
     uint32_t thr = drop_threshold(p);
     float scale = 1.0f / (1.0f - p);
     GPT_OMP(omp parallel for schedule(static) if (N >= GPT_PAR_MIN))
     for (size_t i = 0; i < N; i += CHUNK) {
         size_t n = N - i < CHUNK ? N - i : CHUNK;
-        if (p > 0.0f) k->dropout_backward_chunk(dinp + i, dout + i, offset + i, n, key, thr, scale);
-        else k->residual_chunk(dinp + i, dinp + i, dout + i, n);
+        if (p > 0.0f)
+            k->dropout_backward_chunk(dinp + i, dout + i, offset + i, n, key, thr, scale, add);
+        else if (add) k->residual_chunk(dinp + i, dinp + i, dout + i, n);
+        else memcpy(dinp + i, dout + i, n * sizeof(float));
     }
+}
+
+void gpt__dropout_backward(float *dinp, const float *dout, uint32_t key, float p, size_t offset,
+                           size_t N) {
+    dropout_backward(dinp, dout, key, p, offset, N, 1);
+}
+
+void gpt__dropout_backward_set(float *dinp, const float *dout, uint32_t key, float p,
+                               size_t offset, size_t N) {
+    dropout_backward(dinp, dout, key, p, offset, N, 0);
 }
 
 void gpt__residual_dropout_backward(float *dbranch, const float *dout, uint32_t key, float p,

@@ -3,11 +3,13 @@
  *
  * Each layer comes as a forward and a backward with mirrored signatures: outputs first, then
  * inputs, dimensions last. A backward ADDS into the gradients it is given (dinp, dweight, ...),
- * so the caller zeroes them first; the only exception is the fused softmax + cross-entropy
- * backward, which overwrites the probabilities it is given with the logits' gradient in place.
- * Where a fast kernel exists (matrix products through OpenBLAS, streaming attention) the plain
- * reference kernel stays beside it under the same name with `_ref`, and tests/test_gpt.c checks
- * one against the other. None of these functions fails or allocates.
+ * so the caller zeroes them first; the exceptions are the fused softmax + cross-entropy
+ * backward, which overwrites the probabilities it is given with the logits' gradient in place,
+ * and the `_set` variants, which overwrite their input gradient (a buffer that would only have
+ * been zeroed to be added into: the memset and the read of zeros are saved).
+ * Where a fast kernel exists (matrix products through oneDNN or OpenBLAS, streaming attention)
+ * the plain reference kernel stays beside it under the same name with `_ref`, and
+ * tests/test_gpt.c checks one against the other. None of these functions fails or allocates.
  *
  * Dimension legend: B batch, T time (positions), C channels, OC output channels, V real
  * vocabulary, Vp padded vocabulary, NH heads, hs = C / NH head size, N a flat element count. */
@@ -130,6 +132,10 @@ void gpt__matmul_forward(float *out, const float *inp, const float *weight, cons
                          size_t N, int C, int OC);
 void gpt__matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                           const float *inp, const float *weight, size_t N, int C, int OC);
+/* As gpt__matmul_backward, but dinp is overwritten, not added to (nor read), so a caller whose
+ * dinp holds nothing yet need not zero it first; dweight and dbias still add. */
+void gpt__matmul_backward_set(float *dinp, float *dweight, float *dbias, const float *dout,
+                              const float *inp, const float *weight, size_t N, int C, int OC);
 void gpt__matmul_forward_ref(float *out, const float *inp, const float *weight,
                              const float *bias, size_t N, int C, int OC);
 void gpt__matmul_backward_ref(float *dinp, float *dweight, float *dbias, const float *dout,
@@ -153,6 +159,8 @@ void gpt__attention_backward_ref(float *dinp, const float *dout, const float *in
 /* ---- GELU, tanh approximation ---- */
 void gpt__gelu_forward(float *out, const float *inp, size_t N);
 void gpt__gelu_backward(float *dinp, const float *inp, const float *dout, size_t N);
+/* As gpt__gelu_backward, but dinp is overwritten, not added to (nor read). */
+void gpt__gelu_backward_set(float *dinp, const float *inp, const float *dout, size_t N);
 
 /* ---- dropout on a residual branch: out = res + keep(key, offset + i) * branch / (1 - p); the
  * mask of element i depends only on (key, offset + i), so a tensor processed in slices gets the
@@ -167,6 +175,10 @@ void gpt__residual_dropout_backward(float *dbranch, const float *dout, uint32_t 
 void gpt__dropout_forward(float *inout, uint32_t key, float p, size_t offset, size_t N);
 void gpt__dropout_backward(float *dinp, const float *dout, uint32_t key, float p, size_t offset,
                            size_t N);
+/* As gpt__dropout_backward (and so gpt__residual_dropout_backward), but dinp is overwritten, not
+ * added to (nor read). */
+void gpt__dropout_backward_set(float *dinp, const float *dout, uint32_t key, float p,
+                               size_t offset, size_t N);
 
 /* ---- softmax over the first V of Vp logits and cross-entropy against targets (a target < 0
  * is ignored: loss 0, no gradient). probs may alias logits. Backward overwrites probs with
