@@ -29,7 +29,7 @@
  * back to its generic kernels, and libxsmm hands products of this size to the BLAS it was linked
  * with; oneDNN picks its AVX-512 sgemm from the CPU's feature bits, whatever the vendor, and ran
  * the model's products at 1.5-2x OpenBLAS's speed (bench/gemm_libs.c, docs/MODEL.md). Where the
- * CPU lacks AVX-512, OpenBLAS's own kernels are as fast as anything here, so it stays. */
+ * CPU lacks AVX-512, OpenBLAS stays: oneDNN capped at AVX2 was about 15% slower on them. */
 
 static gpt_path path_cpu = GPT_PATH_PLAIN; /* the widest path this CPU and build run */
 static gpt_path path_now = GPT_PATH_PLAIN; /* the path in effect */
