@@ -1,11 +1,12 @@
 /* The GPT's layer kernels, forward and backward side by side; see gpt_kernels.h for the
  * contract (outputs first, dimensions last, backward adds into gradients).
  *
- * What this file is: plain C loops that gcc can vectorise (hot ones compiled for AVX2 and for
- * the baseline, see GPT_SIMD), matrix products handed to OpenBLAS, and a streaming
- * ("flash") attention that walks the causal triangle in tiles and keeps only one
- * log-sum-exp per query for the backward pass. What it is not: a tensor library. Every kernel
- * knows the one layout the model uses.
+ * What this file is: plain C loops that gcc can vectorise (the element-wise ones built three
+ * times, for AVX-512, AVX2 and the baseline, from gpt_kernels_simd.inc), matrix products handed
+ * to oneDNN or OpenBLAS by kernel path (gpt_kernels.h), and a streaming ("flash") attention
+ * that walks the causal triangle in tiles and keeps only one log-sum-exp per query for the
+ * backward pass. What it is not: a tensor library. Every kernel knows the one layout the model
+ * uses.
  *
  * Determinism: every reduction that crosses rows (bias and LayerNorm weight gradients, the
  * embedding scatter) is split over threads by column, never by row, so a result never depends
