@@ -76,16 +76,34 @@ const char *gpt__kernels_path_name(gpt_path p) {
     return p == GPT_PATH_AVX512 ? "avx512" : p == GPT_PATH_AVX2 ? "avx2" : "plain";
 }
 
+/* Below this many multiply-adds a product runs on the calling thread: oneDNN would otherwise
+ * wake every OpenMP thread for it (OpenBLAS has a threshold of its own), and waking threads
+ * for a few microseconds of work costs more than it saves, far more on a busy machine. */
+#define GEMM_PAR_MIN (1 << 21)
+
 void gpt__sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                 const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
 #ifdef CLINFM_WITH_DNNL
-    if (gpt__kernels_path() == GPT_PATH_AVX512 &&
-        dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C,
-                   ldc) == dnnl_success)
-        return;
-    /* oneDNN refuses only arguments OpenBLAS would refuse too, or fails to allocate its
-     * packing buffers; OpenBLAS then does the product (nothing was written to C yet). */
+    if (gpt__kernels_path() == GPT_PATH_AVX512) {
+        int restore = 0;
+#ifdef _OPENMP
+        /* oneDNN sizes its team with omp_get_max_threads() (it runs serially inside an active
+         * parallel region, such as the batch slices, already). */
+        if ((double)M * N * K < GEMM_PAR_MIN && !omp_in_parallel() && omp_get_max_threads() > 1) {
+            restore = omp_get_max_threads();
+            omp_set_num_threads(1);
+        }
+#endif
+        dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda, B,
+                                      ldb, beta, C, ldc);
+#ifdef _OPENMP
+        if (restore) omp_set_num_threads(restore);
+#endif
+        if (st == dnnl_success) return;
+        /* oneDNN refuses only arguments OpenBLAS would refuse too, or fails to allocate its
+         * packing buffers; OpenBLAS then does the product (nothing was written to C yet). */
+    }
 #endif
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M,
                 N, K, alpha, A, lda, B, ldb, beta, C, ldc);
