@@ -511,7 +511,8 @@ static void backward_slice(gpt_model *m, const slice *s, const gpt_params *g, fl
 
     /* Classifier and final LayerNorm. */
     gpt__crossentropy_backward(logits, m->targets + r0, dloss, n, c->vocab_size, Vp);
-    gpt__matmul_backward_set(dln, g->wte, NULL, logits, AT(a->lnf, 0, C), w->wte, n, Ci, Vp);
+    memset(dln, 0, n * C * sizeof(float));
+    gpt__matmul_backward(dln, g->wte, NULL, logits, AT(a->lnf, 0, C), w->wte, n, Ci, Vp);
     memset(dresidual, 0, n * C * sizeof(float));
     gpt__layernorm_backward(dresidual, g->lnfw, g->lnfb, dln, AT(a->residual3, L - 1, C),
                             w->lnfw, AT(a->lnf_mean, 0, 1), AT(a->lnf_rstd, 0, 1), n, Ci);
