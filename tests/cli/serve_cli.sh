@@ -59,14 +59,18 @@ $PY - "$BUNDLE" "$T" <<'EOF'
 import gzip, json, sys
 b = json.load(gzip.open(sys.argv[1])); t = sys.argv[2]
 pat = next(e["resource"] for e in b["entry"] if e["resource"]["resourceType"] == "Patient")
-pf = {"patient": pat}
+# the service's default prefetch templates, answered as a CDS client would: null for no data
+keys = {"Condition": "conditions", "MedicationRequest": "medications", "Observation": "observations",
+        "Encounter": "encounters", "Procedure": "procedures"}
+pf = {"patient": pat, **{k: None for k in keys.values()}}
 for e in b["entry"]:
     r = e["resource"]
-    if r["resourceType"] == "Patient": continue
+    if r["resourceType"] not in keys: continue
     for f in ("subject", "patient"):
         if f in r and "reference" in r[f]: r[f]["reference"] = "Patient/" + pat["id"]
-    key = r["resourceType"][0].lower() + r["resourceType"][1:] + "s"
-    pf.setdefault(key, {"resourceType": "Bundle", "type": "searchset", "entry": []})["entry"].append({"resource": r})
+    key = keys[r["resourceType"]]
+    if pf[key] is None: pf[key] = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+    pf[key]["entry"].append({"resource": r})
 req = {"hookInstance": "5e1f6a7e-52a7-4bd9-9f6c-0c5f3e1d2a11", "hook": "patient-view",
        "context": {"userId": "Practitioner/1", "patientId": pat["id"]}, "prefetch": pf}
 json.dump(req, open(t + "/hook.json", "w"))
