@@ -331,8 +331,8 @@ static inline void tu_resp_free(tu_resp *r) {
 /* A fictional patient (no real person; written for these tests): an 80-year-old woman with heart
  * failure, atrial fibrillation, a stroke, dementia, diabetes and hypertension, two inpatient stays
  * and an emergency visit, creatinine and hemoglobin results, a medication order and a procedure,
- * and a cardiac arrest after the second stay. The diabetes display carries a URL and a "www."
- * address, as free text in a record can. Every resource references "Patient/<TU_PID>". */
+ * and a cardiac arrest after the second stay. The heart failure display carries a URL, a "www."
+ * address and an e-mail address, as free text in a record can. Every resource references "Patient/<TU_PID>". */
 #define TU_PID "fic-1001"
 static const char TU_FIXTURE[] =
     "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":["
@@ -340,7 +340,8 @@ static const char TU_FIXTURE[] =
     "\"birthDate\":\"1940-03-01\"}},"
     "{\"resource\":{\"resourceType\":\"Condition\",\"id\":\"c1\",\"subject\":{\"reference\":"
     "\"Patient/fic-1001\"},\"code\":{\"coding\":[{\"system\":\"http://snomed.info/sct\",\"code\":"
-    "\"88805009\",\"display\":\"Chronic congestive heart failure\"}]},\"onsetDateTime\":"
+    "\"88805009\",\"display\":\"Chronic congestive heart failure; see https://evil.example/login, "
+    "www.evil.example or help@evil.example\"}]},\"onsetDateTime\":"
     "\"2018-02-10T09:00:00Z\"}},"
     "{\"resource\":{\"resourceType\":\"Condition\",\"id\":\"c2\",\"subject\":{\"reference\":"
     "\"Patient/fic-1001\"},\"code\":{\"coding\":[{\"system\":\"http://snomed.info/sct\",\"code\":"
@@ -353,8 +354,7 @@ static const char TU_FIXTURE[] =
     "\"26929004\",\"display\":\"Dementia\"}]},\"onsetDateTime\":\"2019-06-01T09:00:00Z\"}},"
     "{\"resource\":{\"resourceType\":\"Condition\",\"id\":\"c5\",\"subject\":{\"reference\":"
     "\"Patient/fic-1001\"},\"code\":{\"coding\":[{\"system\":\"http://snomed.info/sct\",\"code\":"
-    "\"44054006\",\"display\":\"Diabetes; see https://evil.example/login or www.evil.example "
-    "or mail help@evil.example\"}]},\"onsetDateTime\":\"2015-04-04T09:00:00Z\"}},"
+    "\"44054006\",\"display\":\"Diabetes\"}]},\"onsetDateTime\":\"2015-04-04T09:00:00Z\"}},"
     "{\"resource\":{\"resourceType\":\"Condition\",\"id\":\"c6\",\"subject\":{\"reference\":"
     "\"Patient/fic-1001\"},\"code\":{\"coding\":[{\"system\":\"http://snomed.info/sct\",\"code\":"
     "\"38341003\",\"display\":\"Hypertension\"}]},\"onsetDateTime\":\"2010-01-01T09:00:00Z\"}},"

@@ -289,13 +289,14 @@ static void fetch_missing(req *r, pf_key *keys, size_t n, const char *server, co
                 atomic_fetch_add_explicit(&m->fhir_read_failures, 1, memory_order_relaxed);
                 continue;
             }
+            /* the page's own next link, before its entries join the first page's */
+            const char *nl = serve_prefetch_has_count(x->tpl) ? NULL : next_link(v);
             if (round == 0) {
                 firsts[which[j]] = v;
             } else if (firsts[which[j]]) {
                 merge_page(firsts[which[j]], v);
                 v = firsts[which[j]];
             }
-            const char *nl = serve_prefetch_has_count(x->tpl) ? NULL : next_link(v);
             if (nl) {
                 if (!serve_fetch_same_server(server, nl) || strlen(nl) >= sizeof x->next) {
                     x->state = SERVE_PF_MISSING;
@@ -307,6 +308,7 @@ static void fetch_missing(req *r, pf_key *keys, size_t n, const char *server, co
                 x->why = "more pages than fhir.max_pages";
                 continue;
             }
+            cJSON_DeleteItemFromObjectCaseSensitive(v, "link"); /* every page is in */
             x->value = v;
             x->fetched = 1;
             x->state = serve_prefetch_state(v, x->tpl, &x->why);
