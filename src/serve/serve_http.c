@@ -5,7 +5,7 @@
  * mutex. The access handler moves a tracker between phases (headers: deadline header_timeout_s
  * from the connection or the previous answer; body: body_timeout_s from the headers; handling:
  * none), and a watcher thread wakes five times a second to shut down the sockets of trackers past
- * their deadline. libmicrohttpd calls the close notification before it closes the socket, and the
+ * their deadline (past one second of waiting for headers when the table is three quarters full). libmicrohttpd calls the close notification before it closes the socket, and the
  * tracker is removed there under the same mutex, so the watcher never touches a socket number
  * that has been closed and reused. */
 #include "serve/serve_http.h"
@@ -32,6 +32,7 @@ typedef struct track {
     struct track *prev, *next;
     int fd;
     int phase;
+    double since;              /* now_seconds() when the phase began */
     double deadline;           /* now_seconds(); 0: none */
     int killed;
 } track;
@@ -51,7 +52,14 @@ struct serve_http {
     track *tracks;
     pthread_t watcher;
     int watcher_started, stopping;
+    int n_tracks, max_connections;
 };
+
+/* Under pressure -- the connection table three quarters full, as when many hosts each hold a
+ * connection open without finishing its headers -- a connection still waiting for its headers
+ * after this long is closed, whatever header_timeout_s says: a client that means it sends its
+ * headers in milliseconds, and the table is freed for it. */
+#define PRESSURE_HEADER_S 1.0
 
 typedef struct {
     serve_call *call;          /* the request between its headers and its body */
@@ -96,6 +104,7 @@ static void set_phase(serve_http *h, struct MHD_Connection *c, int phase) {
     pthread_mutex_lock(&h->mu);
     t->phase = phase;
     double now = now_seconds();
+    t->since = now;
     t->deadline = phase == PHASE_HEADERS ? now + h->header_timeout
                   : phase == PHASE_BODY  ? now + h->body_timeout : 0;
     pthread_mutex_unlock(&h->mu);
@@ -115,11 +124,13 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         }
         t->fd = ci->connect_fd;
         t->phase = PHASE_HEADERS;
-        t->deadline = now_seconds() + h->header_timeout;
+        t->since = now_seconds();
+        t->deadline = t->since + h->header_timeout;
         pthread_mutex_lock(&h->mu);
         t->next = h->tracks;
         if (h->tracks) h->tracks->prev = t;
         h->tracks = t;
+        h->n_tracks++;
         pthread_mutex_unlock(&h->mu);
         *socket_context = t;
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
@@ -129,6 +140,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         if (t->prev) t->prev->next = t->next;
         else h->tracks = t->next;
         if (t->next) t->next->prev = t->prev;
+        h->n_tracks--;
         pthread_mutex_unlock(&h->mu);
         free(t);
         *socket_context = NULL;
@@ -148,8 +160,11 @@ static void *watch(void *arg) {
         }
         pthread_cond_timedwait(&h->cv, &h->mu, &ts);
         double now = now_seconds();
+        int pressure = h->n_tracks * 4 > h->max_connections * 3;
         for (track *t = h->tracks; t; t = t->next) {
-            if (t->killed || !t->deadline || now <= t->deadline) continue;
+            int late = t->deadline && now > t->deadline;
+            if (pressure && t->phase == PHASE_HEADERS && now - t->since > PRESSURE_HEADER_S) late = 1;
+            if (t->killed || !late) continue;
             /* the socket is still open: the close notification needs this mutex */
             shutdown(t->fd, SHUT_RDWR);
             t->killed = 1;
@@ -386,6 +401,7 @@ int serve_http_start(serve_http **out, serve_ctx *ctx, const serve_http_options 
     h->max_body = o->max_body;
     h->max_pending = o->max_pending_body ? o->max_pending_body : (size_t)64 << 20;
     h->header_timeout = o->header_timeout_s > 0 ? o->header_timeout_s : 10;
+    h->max_connections = o->max_connections > 0 ? o->max_connections : 1000;
     h->body_timeout = o->body_timeout_s > 0 ? o->body_timeout_s : 30;
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);

@@ -7,8 +7,10 @@
  *   - absolute deadlines, which libmicrohttpd's idle timeout is not (a client sending one byte
  *     every few seconds is never idle): the request line and headers must be in within
  *     limits.header_timeout_s of the connection opening (or of the previous answer, on a kept-alive
- *     connection), and a body within limits.body_timeout_s of its headers. A watcher thread shuts
- *     down the socket of a connection past its deadline; libmicrohttpd then closes it;
+ *     connection), and a body within limits.body_timeout_s of its headers; when the connection
+ *     table is three quarters full (many hosts each holding a connection), headers must come
+ *     within one second. A watcher thread shuts down the socket of a connection past its
+ *     deadline; libmicrohttpd then closes it;
  *   - the request is authenticated on its headers (serve_call_begin) before a byte of the body is
  *     read: a caller without a valid token, or with a declared body over the limit, is answered at
  *     once and the connection closed; bodies that are read are capped at limits.max_body_bytes
