@@ -26,6 +26,7 @@ static const char CONFIG[] =
     "{\"base_url\":\"https://cds.fuzz\",\"database\":\":memory:\","
     "\"limits\":{\"max_body_bytes\":65536,\"max_json_depth\":24,\"rate_per_minute\":1e9,"
     "\"burst\":1e9,\"request_timeout_ms\":60000,\"client_rate_per_minute\":0},"
+    "\"cors\":{\"allowed_origins\":[\"https://ehr.fuzz\"]},"
     "\"auth\":{\"replay_cache_max\":1000},"
     "\"tasks\":[{\"id\":\"mortality_1y\",\"title\":\"1-year mortality\",\"warning\":0.1,"
     "\"critical\":0.3},{\"id\":\"readmission_30d\",\"title\":\"30-day readmission\"}],"
@@ -142,7 +143,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     p = nl ? nl + 1 : end;
     /* headers until an empty line */
-    const char *auth = NULL, *ctype = NULL;
+    const char *auth = NULL, *ctype = NULL, *origin = NULL, *acrm = NULL;
     char *jwt = NULL;
     while (p < end) {
         nl = memchr(p, '\n', (size_t)(end - p));
@@ -160,6 +161,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             while (*v == ' ') v++;
             if (!strcasecmp(p, "authorization")) auth = v;
             else if (!strcasecmp(p, "content-type")) ctype = v;
+            else if (!strcasecmp(p, "origin")) origin = v;
+            else if (!strcasecmp(p, "access-control-request-method")) acrm = v;
         }
         p = next;
     }
@@ -185,8 +188,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         free(tok);
         auth = jwt;
     }
-    serve_request rq = {method, path, args, n_args, auth, ctype ? ctype : "application/json",
-                        p, (size_t)(end - p), 0, 0};
+    serve_request rq = {.method = method, .path = path, .args = args, .n_args = n_args,
+                        .authorization = auth, .content_type = ctype ? ctype : "application/json",
+                        .origin = origin, .acr_method = acrm, .client = "127.0.0.1",
+                        .content_length = (long long)(end - p), .body = p,
+                        .body_len = (size_t)(end - p)};
     serve_response rs;
     serve_handle(F.ctx, &rq, &rs);
     check_response(&rs);
