@@ -399,10 +399,11 @@ static int anchor_parse(const keyset *k, const char *line, size_t len, anchor *a
     long long rows = -1, ts = 0;
     if (sscanf(buf + strlen(ANCHOR_MAGIC), " db=%39s rows=%lld hash=%79s ts_us=%lld time=%47s", db,
                &rows, hash, &ts, tm) != 5 ||
-        strlen(db) > 32 || rows < 1 || !hex32(hash, a->hash))
+        strlen(db) >= sizeof a->db || strlen(tm) >= sizeof a->time || rows < 1 ||
+        !hex32(hash, a->hash))
         return -1;
-    snprintf(a->db, sizeof a->db, "%s", db);
-    snprintf(a->time, sizeof a->time, "%s", tm);
+    memcpy(a->db, db, strlen(db) + 1);
+    memcpy(a->time, tm, strlen(tm) + 1);
     a->rows = rows;
     a->ts_us = ts;
     return 0;
