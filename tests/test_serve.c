@@ -636,8 +636,26 @@ static void test_audit_anchors(void) {
     CHECK(serve_db_anchor(h, NULL, &err) == CF_EINPUT);
     CHECK_CONTAINS(err.msg, "deleted");
     serve_db_close(h);
+    /* another database's anchor in the same (shared) file is skipped, not an error */
+    char db2[4096], af2[4200];
+    snprintf(db2, sizeof db2, "%s/anchor-other.db", check_tmpdir());
+    snprintf(af2, sizeof af2, "%s/anchors-other.log", check_tmpdir());
+    make_audit_db(db2, key2, 2);
+    serve_db *h2;
+    REQUIRE(serve_db_open(&h2, db2, key2, &err) == CF_OK);
+    serve_db_set_anchor_sinks(h2, af2, 0);
+    serve_audit_entry e2 = {1700000000000000LL, "key:abc", "clinician", "", "GET", "/v1/tasks", "",
+                            "", "", 200, "ab", 10, 1};
+    REQUIRE(serve_db_audit(h2, &e2, NULL, 0, NULL, 0, &err) == CF_OK);
+    serve_db_close(h2);
+    char *foreign = tu_read_gz(af2, NULL);
+    REQUIRE(foreign != NULL);
+    FILE *f = fopen(af, "a");
+    fputs(foreign, f);
+    fclose(f);
+    free(foreign);
     /* a restored older head file does not hide the deletion from the anchor file */
-    FILE *f = fopen(hp, "w");
+    f = fopen(hp, "w");
     fputs(old_head, f);
     fclose(f);
     CHECK_EQ_INT(verify(db, key, msg, sizeof msg), CF_OK); /* the head alone cannot tell */

@@ -1022,48 +1022,40 @@ out:
     return rc;
 }
 
-/* The last anchor line of a file (NULL when none); malloc'd. */
-static char *last_line(const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f) return NULL;
-    char *line = NULL, *best = NULL;
+int serve_db_check_anchor_file(serve_db *db, cf_err *err) {
+    if (!db->anchor_file || !db->rd) return CF_OK;
+    FILE *f = fopen(db->anchor_file, "r");
+    if (!f) return CF_OK; /* none written yet */
+    /* the last anchor of this database (a shared file or syslog may hold others') */
+    char *line = NULL;
     size_t cap = 0;
-    ssize_t n;
-    while ((n = getline(&line, &cap, f)) > 0) {
-        if (strncmp(line, ANCHOR_MAGIC, strlen(ANCHOR_MAGIC))) continue;
-        free(best);
-        best = strdup(line);
+    anchor a, last;
+    int have = 0, rc = CF_OK;
+    while (getline(&line, &cap, f) > 0) {
+        char *at = strstr(line, ANCHOR_MAGIC);
+        /* lines of other databases, or not signed with this secret (verify --anchor reports
+         * those), are not this database's anchors */
+        if (!at || anchor_parse(&db->k, at, strcspn(at, "\r\n"), &a) || strcmp(a.db, db->db_id))
+            continue;
+        last = a;
+        have = 1;
     }
     free(line);
     fclose(f);
-    return best;
-}
-
-int serve_db_check_anchor_file(serve_db *db, cf_err *err) {
-    if (!db->anchor_file || !db->rd) return CF_OK;
-    char *line = last_line(db->anchor_file);
-    if (!line) return CF_OK;
-    anchor a;
-    int r = anchor_parse(&db->k, line, strcspn(line, "\n"), &a);
-    free(line);
-    if (r) return cf_fail(err, CF_EINPUT, "%s: its last anchor %s", db->anchor_file,
-                          r == -2 ? "does not verify with this secret" : "is malformed");
-    if (strcmp(a.db, db->db_id))
-        return cf_fail(err, CF_EINPUT, "%s: its last anchor is for another database", db->anchor_file);
+    if (!have) return CF_OK;
     sqlite3_stmt *st = NULL;
-    int rc = CF_OK;
     unsigned char h[32];
     if (sqlite3_prepare_v2(db->rd, "SELECT row_hash FROM audit WHERE seq = ?1", -1, &st, NULL) !=
         SQLITE_OK)
         return cf_fail(err, CF_EINTERNAL, "audit database: %s", sqlite3_errmsg(db->rd));
-    sqlite3_bind_int64(st, 1, a.rows);
+    sqlite3_bind_int64(st, 1, last.rows);
     if (sqlite3_step(st) != SQLITE_ROW)
         rc = cf_fail(err, CF_EINPUT, "the audit table no longer holds row %" PRId64 ", which %s "
-                                     "anchored at %s: the newest rows were deleted", a.rows,
-                     db->anchor_file, a.time);
-    else if (!hex32(col(st, 0), h) || sodium_memcmp(h, a.hash, 32) != 0)
+                                     "anchored at %s: the newest rows were deleted", last.rows,
+                     db->anchor_file, last.time);
+    else if (!hex32(col(st, 0), h) || sodium_memcmp(h, last.hash, 32) != 0)
         rc = cf_fail(err, CF_EINPUT, "audit row %" PRId64 " is not the row %s anchored at %s (the "
-                                     "chain was rewritten)", a.rows, db->anchor_file, a.time);
+                                     "chain was rewritten)", last.rows, db->anchor_file, last.time);
     sqlite3_finalize(st);
     return rc;
 }
@@ -1096,6 +1088,10 @@ static int read_anchor_file(const keyset *k, const char *path, const char *db_id
         /* syslog lines carry a prefix: take the anchor from where it starts */
         char *at = memmem(line, len, ANCHOR_MAGIC, strlen(ANCHOR_MAGIC));
         if (!at) continue;
+        /* another database's anchor in a shared log (signed with its own secret) is skipped */
+        char want[48];
+        snprintf(want, sizeof want, " db=%s ", db_id);
+        if (!memmem(at, len - (size_t)(at - line), want, strlen(want))) continue;
         anchor a;
         int r = anchor_parse(k, at, len - (size_t)(at - line), &a);
         if (r) {
@@ -1105,7 +1101,6 @@ static int read_anchor_file(const keyset *k, const char *path, const char *db_id
                                  : "not a well-formed anchor");
             break;
         }
-        if (strcmp(a.db, db_id)) continue; /* another database's anchor in a shared log */
         if (l->n == l->cap) {
             size_t nc = l->cap ? l->cap * 2 : 64;
             anchor *t = realloc(l->a, nc * sizeof *t);

@@ -74,9 +74,9 @@ void serve_db_close(serve_db *db);
  * the chain's tail when it moved. CF_OK; CF_EINPUT naming the first bad row (nothing anchored).
  * *head_missing (may be NULL) is set when the database has rows but no valid head file. */
 int serve_db_anchor(serve_db *db, int *head_missing, cf_err *err);
-/* Checks that the chain still holds the row the last line of the anchor file names (rows
- * deleted behind a restored head file are found at the next start). CF_OK when there is no
- * anchor file yet. */
+/* Checks that the chain still holds the row the anchor file's last anchor of this database names
+ * (rows deleted behind a restored head file are found at the next start). CF_OK when there is no
+ * anchor file, or no anchor of this database in it, yet. */
 int serve_db_check_anchor_file(serve_db *db, cf_err *err);
 
 /* Keyed pseudonym of a patient id: 32 hex characters; "" for an empty id. */
