@@ -198,6 +198,14 @@ static int audit_rows(void) {
 
 static uint64_t refused(int why) { return atomic_load(&serve_ctx_metrics(CTX)->refused[why]); }
 
+/* Access log lines holding text so far. */
+static int log_lines_with(const char *text) {
+    fflush(LOG);
+    int n = 0;
+    for (const char *p = LOG_BUF; p && (p = strstr(p, text)); p += strlen(text)) n++;
+    return n;
+}
+
 /* ------------------------------------------------------------------ tests */
 
 /* Item 3. */
@@ -321,7 +329,7 @@ static void test_unauthenticated_flood(void) {
     int rows0 = audit_rows();
     uint64_t u0 = refused(SERVE_REFUSED_UNAUTHENTICATED), b0 = refused(SERVE_REFUSED_CLIENT_BUDGET);
     char *body = hook_body("Practitioner/dr-1");
-    int n401 = 0, n429 = 0, keyed = 0;
+    int n401 = 0, n429 = 0, keyed = 0, logged429 = log_lines_with(" 429 ");
     for (int i = 0; i < 200; i++) {
         tu_resp r = call_from("127.0.0.4", "POST", PV, i % 2 ? "cfk_0123456789abcdef_00" : NULL,
                               NULL, body);
@@ -340,6 +348,7 @@ static void test_unauthenticated_flood(void) {
     CHECK_EQ_INT(audit_rows(), rows0 + 1); /* only the keyed request */
     CHECK_EQ_INT(refused(SERVE_REFUSED_UNAUTHENTICATED) - u0, 30);
     CHECK_EQ_INT(refused(SERVE_REFUSED_CLIENT_BUDGET) - b0, 170);
+    CHECK_EQ_INT(log_lines_with(" 429 "), logged429); /* counted, not one log line each */
     /* the tick writes one aggregate row per status */
     REQUIRE(serve_ctx_tick(CTX, &err) == CF_OK);
     CHECK_EQ_INT(audit_rows(), rows0 + 3);

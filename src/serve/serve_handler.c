@@ -911,7 +911,7 @@ static void end_call(req *r) {
                 rs->status, detail);
     }
     serve_metrics_record(&s->metrics, r->route, rs->status, latency);
-    if (s->c->access_log && s->s.log) {
+    if (s->c->access_log && s->s.log && !r->unlogged) {
         char tb[48];
         serve_time_iso(r->wall_us - r->wall_us % 1000000, tb, sizeof tb);
         tb[strlen(tb) - 1] = '\0'; /* drop the Z, add milliseconds */
@@ -963,6 +963,7 @@ serve_call *serve_call_begin(serve_ctx *s, const serve_request *rq, serve_respon
     /* before any work: an address that spent its budget on requests identifying no one */
     if (!serve_client_allowed(s->s.auth, rq->client, now, &retry)) {
         count_refused(r, SERVE_REFUSED_CLIENT_BUDGET);
+        r->unlogged = 1; /* a flood must not fill the disk through the log either */
         serve__fail(r, 429, "too many requests from this address without a valid token; see "
                             "limits.client_rate_per_minute");
         r->rs->retry_after = (int)ceil(retry) > 0 ? (int)ceil(retry) : 1;

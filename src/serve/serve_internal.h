@@ -37,6 +37,7 @@ struct serve_call {
     const serve_service *svc;
     char principal[600], role[16], user[256];
     int identified;             /* a key or JWT was accepted: the request is audited */
+    int unlogged;               /* refused by the client budget: counted, not logged line by line */
     char patient_id[256];       /* the patient the request was about (pseudonymised in audit) */
     int scored;
     serve_card_row cards[SERVE__MAX_CARDS];
