@@ -93,7 +93,8 @@ for KIND in none slow slow-spread bodies flood; do
   printf '%-12s %10s %10s %8s %8s %9s MiB  %s\n' "$KIND" "$P50" "$P99" "$OK" "$ERR" "$RSS" "$ATTACK"
   echo "$KIND $P99 $RSS" >> "$T/summary.txt"
 done
-awk 'NR == 1 { base = $2 } NR > 1 { printf "  p99 %-12s %.2fx the p99 without attack (target <= 2x); peak RSS %s MiB (target < 100)\n", $1, $2 / base, $3 }' "$T/summary.txt"
+awk 'NR == 1 { base = $2 } NR > 1 { if ($2 < 0) printf "  p99 %-12s the keyed client got no answer at all; peak RSS %s MiB (target < 100)\n", $1, $3
+  else printf "  p99 %-12s %.2fx the p99 without attack (target <= 2x); peak RSS %s MiB (target < 100)\n", $1, $2 / base, $3 }' "$T/summary.txt"
 METRICS=$(curl -sS --max-time 10 -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT/metrics")
 echo "  refused before identification: $(grep '^clinfm_http_refused_total' <<<"$METRICS" | sed 's/clinfm_http_refused_total{reason="\([a-z_]*\)"} /\1=/' | tr '\n' ' ')"
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""
