@@ -32,7 +32,8 @@ static void eval_help(void) {
            "  --baselines LIST        logreg,xgboost (default), one of them, or none\n"
            "  --split-key FILE        secret split key (32 bytes or 64 hex digits); default: the\n"
            "                          public project key (demos only)\n"
-           "  --split-fractions T/U/H percentages of train/tuning/held_out (default 80/10/10)\n"
+           "  --split T/U/H           percentages of train/tuning/held_out (default 80/10/10;\n"
+           "                          --split-fractions is the same option)\n"
            "  --bootstrap N           bootstrap resamples for intervals (default 1000; 0: none)\n"
            "  --seed N                seed for resampling and training (default 1)\n"
            "  --threads N             threads for XGBoost and the model (default 1)\n"
@@ -49,6 +50,7 @@ int cmd_eval(int argc, char **argv) {
         {"out", required_argument, 0, 'o'},           {"model", required_argument, 0, 'm'},
         {"baselines", required_argument, 0, 'b'},     {"split-key", required_argument, 0, 'k'},
         {"split-fractions", required_argument, 0, 'f'}, {"bootstrap", required_argument, 0, 'B'},
+        {"split", required_argument, 0, 'f'},
         {"seed", required_argument, 0, 'S'},          {"threads", required_argument, 0, 'T'},
         {"min-code-rows", required_argument, 0, 'r'}, {"max-codes", required_argument, 0, 'c'},
         {"model-predictors", required_argument, 0, 'P'}, {"rollouts", required_argument, 0, 'R'},

@@ -193,7 +193,7 @@ static void plot_subgroup(eval_buf *b, const eval_state *st, size_t g) {
 #define FEW_CLASS 10
 static int few(const eval_metrics *m) { return m->pos < FEW_CLASS || m->neg < FEW_CLASS; }
 static void mark(eval_buf *b, const eval_metrics *m, const eval_ci *c, int html) {
-    if (few(m) && !isnan(c->value)) eb_str(b, html ? " &dagger;" : " â ");
+    if (few(m) && !isnan(c->value)) eb_str(b, html ? " &dagger;" : " \xe2\x80\xa0");
 }
 
 /* AUROC, AUPRC (marked when few), Brier and ECE, as HTML table cells' contents (the caller

@@ -199,7 +199,8 @@ static int write_predictions(const eval_state *st, const char *path, cf_err *err
         char tb[48];
         eb_fmt(&b, "%lld,%s,%s", (long long)rows[r].subject_id, time_format_iso(rows[r].prediction_time, tb, sizeof tb),
                rows[r].label ? "true" : "false");
-        for (size_t i = 0; i < st->n_res; i++) eb_fmt(&b, ",%.6f", st->res[i].probs[r]);
+        /* %.9g: every float round-trips, so the metrics can be recomputed from the file exactly */
+        for (size_t i = 0; i < st->n_res; i++) eb_fmt(&b, ",%.9g", (double)st->res[i].probs[r]);
         eb_str(&b, "\n");
     }
     return task_buf_write_file(&b, path, err);

@@ -64,7 +64,8 @@ static void train_help(void) {
            "  --shards DIR           where token shards go (default MODEL.shards)\n"
            "  --split-key FILE       secret key for the train/tuning/held_out split (default: the\n"
            "                         public project key; see docs/TIMELINE.md)\n"
-           "  --split P/P/P          split percentages (default 80/10/10)\n"
+           "  --split T/U/H          train/tuning/held_out percentages (default 80/10/10;\n"
+           "                         --split-fractions is the same option)\n"
            "model (defaults: the reference configuration):\n"
            "  --layers N (4)  --d-model N (256)  --heads N (4)  --context N (256)  --dropout P (0.1)\n"
            "optimisation:\n"
@@ -385,6 +386,7 @@ static int train_main(int argc, char **argv) {
         {"store", required_argument, 0, 'S'},      {"out", required_argument, 0, 'o'},
         {"vocab", required_argument, 0, 'V'},      {"shards", required_argument, 0, 'D'},
         {"split-key", required_argument, 0, 'K'},  {"split", required_argument, 0, 'P'},
+        {"split-fractions", required_argument, 0, 'P'},
         {"layers", required_argument, 0, 'L'},     {"d-model", required_argument, 0, 'C'},
         {"heads", required_argument, 0, 'H'},      {"context", required_argument, 0, 'T'},
         {"batch", required_argument, 0, 'B'},      {"steps", required_argument, 0, 's'},
@@ -628,6 +630,8 @@ phase2:
     /* train_loss: the last step's loss (evaluations reuse m.mean_loss for their own batches). */
     double t_start = now_seconds(), t_train = 0, tuning_loss = NAN, train_loss = NAN;
     uint64_t trained_tokens = 0, first_step = m.step;
+    const int log_tty = isatty(STDOUT_FILENO);
+    double t_log = t_start;
     int global_failure = 0; /* a failure every rank sees alike, which needs no abort */
     while (m.step < a.stop_after) {
         uint64_t step = m.step;
@@ -655,6 +659,17 @@ phase2:
         pr.calls = 4095;
         if (lead) progress_update(&pr, m.step);
         int last = m.step == a.stop_after;
+        /* A log written to a file (no progress line there) gets a line at the first step and
+         * then every 30 s, so a run is never silent until its first evaluation. */
+        if (lead && !log_tty && !(m.step % a.eval_every == 0 || last) &&
+            (m.step == first_step + 1 || now_seconds() - t_log >= 30)) {
+            double tps = t_train > 0 ? (double)trained_tokens / t_train : 0;
+            printf("step %6llu/%llu  train loss %.4f  lr %.2e  %.0f tokens/s  ETA %.0f s\n", (unsigned long long)m.step,
+                   (unsigned long long)a.steps, train_loss, us.lr, tps,
+                   tps > 0 ? (double)(a.stop_after - m.step) * B * N * T / tps : 0);
+            fflush(stdout);
+            t_log = now_seconds();
+        }
         if (m.step % a.eval_every == 0 || last) {
             uint64_t nt;
             if ((rc = eval_shard(&m, &sh[SPLIT_TUNING], &v, B, T, (uint64_t)a.eval_batches * B * N, &tuning_loss, &nt,

@@ -23,10 +23,12 @@ static void label_help(void) {
            "  --task FILE             task definition\n"
            "  --store STORE           event store (from clinfm ingest or deid)\n"
            "  --out FILE              label CSV to write (atomically)\n"
-           "  --split NAME            train, tuning, held_out or all (default all)\n"
+           "  --only NAME             write only train, tuning or held_out rows (default: all)\n"
            "  --split-key FILE        secret split key (32 bytes or 64 hex digits); default:\n"
            "                          the public project key (demos only)\n"
-           "  --split-fractions T/U/H percentages of train/tuning/held_out (default 80/10/10)\n"
+           "  --split T/U/H           percentages of train/tuning/held_out (default 80/10/10;\n"
+           "                          --split-fractions is the same option; --split NAME is\n"
+           "                          the old spelling of --only NAME)\n"
            "  --seed N                seed for 'select = random' (default 1)\n"
            "  --quiet                 print no summary\n"
            "  -h, --help              this help\n"
@@ -52,6 +54,7 @@ int cmd_label(int argc, char **argv) {
         {"task", required_argument, 0, 't'},       {"store", required_argument, 0, 's'},
         {"out", required_argument, 0, 'o'},        {"split", required_argument, 0, 'p'},
         {"split-key", required_argument, 0, 'k'},  {"split-fractions", required_argument, 0, 'f'},
+        {"only", required_argument, 0, 'O'},
         {"seed", required_argument, 0, 'S'},       {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     const char *task_path = NULL, *store_path = NULL, *out = NULL, *split_arg = "all", *key = NULL, *fr = NULL;
@@ -64,7 +67,12 @@ int cmd_label(int argc, char **argv) {
         case 't': task_path = optarg; break;
         case 's': store_path = optarg; break;
         case 'o': out = optarg; break;
-        case 'p': split_arg = optarg; break;
+        case 'O': split_arg = optarg; break;
+        case 'p':
+            /* --split is the fractions everywhere; a split name is the old spelling of --only. */
+            if (!strcmp(optarg, "all") || split_from_name(optarg) >= 0) split_arg = optarg;
+            else fr = optarg;
+            break;
         case 'k': key = optarg; break;
         case 'f': fr = optarg; break;
         case 'S':
@@ -84,7 +92,7 @@ int cmd_label(int argc, char **argv) {
     if (!out) return cli_usage_error("label", "--out is required");
     int split = -1;
     if (strcmp(split_arg, "all") != 0 && (split = split_from_name(split_arg)) < 0)
-        return cli_usage_error("label", "--split must be train, tuning, held_out or all");
+        return cli_usage_error("label", "--only must be train, tuning, held_out or all");
 
     cf_err err = {0};
     task_def t;
