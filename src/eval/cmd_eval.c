@@ -25,8 +25,12 @@ static void eval_help(void) {
            "  --model MODEL           also evaluate the model's predictors: zero_shot (sampled\n"
            "                          futures), readout (next-token probabilities) and finetuned\n"
            "                          (logistic head on the patient embedding); the fitted head\n"
-           "                          is written to DIR/model_head.json for clinfm serve\n"
+           "                          goes into MODEL (heads/TASK.json, for clinfm serve) and to\n"
+           "                          DIR/model_head.json\n"
            "  --model-predictors LIST zero_shot,readout,finetuned (default: all the task allows)\n"
+           "  --allow-overlap         evaluate MODEL even when held-out patients were its training\n"
+           "                          or tuning patients (refused by default); every page of the\n"
+           "                          report then says so\n"
            "  --rollouts N            zero-shot futures per prediction (default 20)\n"
            "  --max-new-tokens N      tokens per zero-shot future at most (default 1024)\n"
            "  --baselines LIST        logreg,xgboost (default), one of them, or none\n"
@@ -50,7 +54,7 @@ int cmd_eval(int argc, char **argv) {
         {"out", required_argument, 0, 'o'},           {"model", required_argument, 0, 'm'},
         {"baselines", required_argument, 0, 'b'},     {"split-key", required_argument, 0, 'k'},
         {"split-fractions", required_argument, 0, 'f'}, {"bootstrap", required_argument, 0, 'B'},
-        {"split", required_argument, 0, 'f'},
+        {"split", required_argument, 0, 'f'},         {"allow-overlap", no_argument, 0, 'A'},
         {"seed", required_argument, 0, 'S'},          {"threads", required_argument, 0, 'T'},
         {"min-code-rows", required_argument, 0, 'r'}, {"max-codes", required_argument, 0, 'c'},
         {"model-predictors", required_argument, 0, 'P'}, {"rollouts", required_argument, 0, 'R'},
@@ -80,6 +84,7 @@ int cmd_eval(int argc, char **argv) {
         case 'k': key = optarg; break;
         case 'f': fr = optarg; break;
         case 'q': cfg.quiet = 1; break;
+        case 'A': cfg.allow_overlap = 1; break;
         case 'b': {
             cfg.baselines = 0;
             if (!strcmp(optarg, "none")) break;
@@ -149,6 +154,7 @@ int cmd_eval(int argc, char **argv) {
     if (!cfg.task_path) return cli_usage_error("eval", "--task is required");
     if (!cfg.store_path) return cli_usage_error("eval", "--store is required");
     if (!cfg.out_dir) return cli_usage_error("eval", "--out is required");
+    if (cfg.allow_overlap && !cfg.model_path) return cli_usage_error("eval", "--allow-overlap needs --model");
     if ((cfg.model.which || cfg.model.rollouts || cfg.model.max_new_tokens) && !cfg.model_path)
         return cli_usage_error("eval", "--model-predictors, --rollouts and --max-new-tokens need --model");
     if (!cfg.baselines && !cfg.model_path)

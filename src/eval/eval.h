@@ -110,6 +110,24 @@ void eval_baseline_free(eval_predictor *p);
 
 enum { EVAL_MODEL_ZERO_SHOT = 1, EVAL_MODEL_READOUT = 2, EVAL_MODEL_FINETUNED = 4 };
 
+/* What opening the model told the evaluation: which model, what it was trained on, and whether
+ * any held-out patient was one of its training or tuning patients. */
+typedef struct {
+    char version[64];            /* "step N, vocab XXXXXXXX" */
+    char checkpoint_hash[65];    /* BLAKE2b-256 of the checkpoint ("" for a model in the old layout) */
+    char head_file[4400];        /* where the fitted head went in the bundle ("" when none) */
+    int legacy;                  /* old layout: no record of its training subjects */
+    int split_recorded;          /* the bundle records its training split */
+    int same_store;              /* evaluated on the very store it was trained on */
+    int train_deidentified;
+    int64_t train_first, train_last; /* the training store's time range (TIME_NULL: unknown) */
+    uint64_t train_subjects, tuning_subjects;
+    size_t held_patients;        /* held-out patients checked */
+    size_t overlap_patients;     /* of them, training or tuning patients of the model */
+    size_t overlap_by_id, overlap_by_record, held_unprinted;
+    int overlap_allowed;         /* overlap_patients > 0 and --allow-overlap */
+} eval_model_info;
+
 typedef struct {
     unsigned which;       /* EVAL_MODEL_* bits; 0 = every one the task allows */
     int rollouts;         /* zero-shot: sampled futures per prediction (0 = 20) */
@@ -118,11 +136,18 @@ typedef struct {
     int threads;          /* OpenMP / OpenBLAS threads while the model runs (0 = 1) */
     const char *out_dir;  /* the fitted task head goes to out_dir/model_head.json (NULL: nowhere) */
     split_config split;   /* the evaluation's split: must be the one the model was trained under */
+    const store *store;   /* the evaluation's store, for record prints (NULL: held-out patients are
+                             checked by id only) */
+    int allow_overlap;    /* evaluate even when held-out patients were training patients */
+    eval_model_info *info;/* filled when not NULL */
 } eval_model_options;
 
-/* Fills up to cap predictors that use the trained model at model_path (zero-shot sampling, the
- * one-step read-out, the fine-tuned head); implemented in eval_model.c on src/model/runtime.h.
- * Release with eval_model_predictors_free. */
+/* Fills up to cap predictors that use the trained model bundle at model_path (zero-shot sampling,
+ * the one-step read-out, the fine-tuned head); implemented in eval_model.c on src/model/runtime.h.
+ * Refuses a model trained under another split, and one whose training or tuning patients are
+ * among the held-out rows (by id or record print, model/bundle.h) unless allow_overlap. The
+ * fitted head goes into the bundle (heads/<task>.json) and to out_dir/model_head.json. Release
+ * with eval_model_predictors_free. */
 int eval_model_predictors(const char *model_path, const eval_model_options *o, const task_def *t,
                           const task_labels *l, eval_predictor *out, size_t cap, size_t *n_out, cf_err *err);
 void eval_model_predictors_free(eval_predictor *p, size_t n);
@@ -137,6 +162,7 @@ typedef struct {
     eval_baseline_options baseline;
     eval_model_options model;/* settings of the model's predictors (with model_path) */
     int small_patients;      /* below this many held-out patients the report warns (default 1000) */
+    int allow_overlap;       /* evaluate a model even when held-out patients were its training patients */
     int quiet;
     /* extra predictors (tests, embedding programs); evaluated after the baselines */
     eval_predictor *extra;

@@ -32,6 +32,7 @@ typedef struct {
     eval_pred_result *res;
     size_t n_res;
     char generated[40];  /* UTC time of the run */
+    eval_model_info model;  /* with cfg->model_path: the model, its training data, the overlap check */
     int small;           /* fewer held-out patients (or positives) than a judgement needs */
 } eval_state;
 

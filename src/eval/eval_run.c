@@ -358,6 +358,9 @@ int eval_run(const eval_config *cfg, cf_err *err) {
         eval_model_options mo = cfg->model;
         mo.out_dir = cfg->out_dir;
         mo.split = cfg->split;
+        mo.store = &st.s;
+        mo.allow_overlap = cfg->allow_overlap;
+        mo.info = &st.model;
         if (!mo.seed) mo.seed = cfg->boot.seed;
         if (!mo.threads) mo.threads = cfg->baseline.threads;
         if ((rc = eval_model_predictors(cfg->model_path, &mo, &st.task, &st.labels, preds + n_preds,
