@@ -33,6 +33,9 @@ static void eval_help(void) {
            "                          report then says so\n"
            "  --rollouts N            zero-shot futures per prediction (default 20)\n"
            "  --max-new-tokens N      tokens per zero-shot future at most (default 1024)\n"
+           "  --target EVENT          outcome (default) or competing: evaluate the competing event\n"
+           "                          (death before the outcome; tasks with [follow_up]) as a task\n"
+           "                          of its own; its model head is TASK__competing\n"
            "  --baselines LIST        logreg,xgboost (default), one of them, or none\n"
            "  --split-key FILE        secret split key (32 bytes or 64 hex digits); default: the\n"
            "                          public project key (demos only)\n"
@@ -55,6 +58,7 @@ int cmd_eval(int argc, char **argv) {
         {"baselines", required_argument, 0, 'b'},     {"split-key", required_argument, 0, 'k'},
         {"split-fractions", required_argument, 0, 'f'}, {"bootstrap", required_argument, 0, 'B'},
         {"split", required_argument, 0, 'f'},         {"allow-overlap", no_argument, 0, 'A'},
+        {"target", required_argument, 0, 'G'},
         {"seed", required_argument, 0, 'S'},          {"threads", required_argument, 0, 'T'},
         {"min-code-rows", required_argument, 0, 'r'}, {"max-codes", required_argument, 0, 'c'},
         {"model-predictors", required_argument, 0, 'P'}, {"rollouts", required_argument, 0, 'R'},
@@ -85,6 +89,11 @@ int cmd_eval(int argc, char **argv) {
         case 'f': fr = optarg; break;
         case 'q': cfg.quiet = 1; break;
         case 'A': cfg.allow_overlap = 1; break;
+        case 'G':
+            if (!strcmp(optarg, "outcome")) cfg.target = TASK_TARGET_OUTCOME;
+            else if (!strcmp(optarg, "competing")) cfg.target = TASK_TARGET_COMPETING;
+            else return cli_usage_error("eval", "--target must be outcome or competing");
+            break;
         case 'b': {
             cfg.baselines = 0;
             if (!strcmp(optarg, "none")) break;

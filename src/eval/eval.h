@@ -139,6 +139,7 @@ typedef struct {
     const store *store;   /* the evaluation's store, for record prints (NULL: held-out patients are
                              checked by id only) */
     int allow_overlap;    /* evaluate even when held-out patients were training patients */
+    const char *head_name;/* the head's name in the bundle (NULL: the task's name) */
     eval_model_info *info;/* filled when not NULL */
 } eval_model_options;
 
@@ -163,6 +164,7 @@ typedef struct {
     eval_model_options model;/* settings of the model's predictors (with model_path) */
     int small_patients;      /* below this many held-out patients the report warns (default 1000) */
     int allow_overlap;       /* evaluate a model even when held-out patients were its training patients */
+    int target;              /* TASK_TARGET_OUTCOME, or _COMPETING: the competing event as the task */
     int quiet;
     /* extra predictors (tests, embedding programs); evaluated after the baselines */
     eval_predictor *extra;

@@ -181,10 +181,11 @@ static int ft_save_head(model_pred *mp, cf_err *err) {
     int rc = rt_task_head_save(sh->head_path, &th, &sh->rm, err);
     /* and into the model bundle, where the service reads it */
     char bp[4400];
-    if (!rc && !(rc = bundle_head_path(&sh->bundle, t->name, bp, sizeof bp, err)) &&
+    const char *hn = sh->o.head_name ? sh->o.head_name : t->name;
+    if (!rc && !(rc = bundle_head_path(&sh->bundle, hn, bp, sizeof bp, err)) &&
         !(rc = rt_task_head_save(bp, &th, &sh->rm, err))) {
         char part[300];
-        snprintf(part, sizeof part, "heads/%s.json", t->name);
+        snprintf(part, sizeof part, "heads/%s.json", hn);
         if (!(rc = bundle_commit(&sh->bundle, part, err)) && sh->o.info)
             snprintf(sh->o.info->head_file, sizeof sh->o.info->head_file, "%s", bp);
     }

@@ -320,7 +320,12 @@ int eval_run(const eval_config *cfg, cf_err *err) {
         rc = cf_fail_errno(err, CF_EINPUT, "%s: cannot create the output directory", cfg->out_dir);
         goto done;
     }
-    task_label_options lo = {.split = cfg->split, .seed = cfg->boot.seed};
+    task_label_options lo = {.split = cfg->split, .seed = cfg->boot.seed, .target = cfg->target};
+    if (cfg->target == TASK_TARGET_COMPETING && st.task.death_set < 0) {
+        rc = cf_fail(err, CF_EINPUT, "%s: --target competing needs a [follow_up] section naming the death events",
+                     cfg->task_path);
+        goto done;
+    }
     if ((rc = task_label(&st.task, &st.s, &lo, &st.labels, err))) goto done;
     for (int k = 0; k < SPLIT_COUNT; k++) {
         st.counts[k] = task_count_rows(st.labels.rows, st.labels.n, k);
@@ -361,6 +366,19 @@ int eval_run(const eval_config *cfg, cf_err *err) {
         mo.store = &st.s;
         mo.allow_overlap = cfg->allow_overlap;
         mo.info = &st.model;
+        char head_name[300];
+        if (cfg->target == TASK_TARGET_COMPETING) {
+            /* The sampled predictors translate the task's outcome rule, which is not this label;
+             * the fine-tuned head learns the labels, and goes in as a task of its own. */
+            if (mo.which & (EVAL_MODEL_ZERO_SHOT | EVAL_MODEL_READOUT)) {
+                rc = cf_fail(err, CF_EINPUT, "--target competing: only the finetuned model predictor learns the "
+                             "competing event (zero_shot and readout sample the task's outcome)");
+                goto done;
+            }
+            mo.which = EVAL_MODEL_FINETUNED;
+            snprintf(head_name, sizeof head_name, "%s__competing", st.task.name);
+            mo.head_name = head_name;
+        }
         if (!mo.seed) mo.seed = cfg->boot.seed;
         if (!mo.threads) mo.threads = cfg->baseline.threads;
         if ((rc = eval_model_predictors(cfg->model_path, &mo, &st.task, &st.labels, preds + n_preds,

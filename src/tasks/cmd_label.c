@@ -29,6 +29,9 @@ static void label_help(void) {
            "  --split T/U/H           percentages of train/tuning/held_out (default 80/10/10;\n"
            "                          --split-fractions is the same option; --split NAME is\n"
            "                          the old spelling of --only NAME)\n"
+           "  --target EVENT          outcome (default) or competing: label each row with the\n"
+           "                          competing event instead (death before the outcome inside\n"
+           "                          the label window; tasks with [follow_up])\n"
            "  --seed N                seed for 'select = random' (default 1)\n"
            "  --quiet                 print no summary\n"
            "  -h, --help              this help\n"
@@ -36,16 +39,19 @@ static void label_help(void) {
 }
 
 void task_print_summary(FILE *f, const task_def *t, const task_labels *l) {
-    fprintf(f, "task %s: %s\n", t->name, t->title);
+    fprintf(f, "task %s: %s%s\n", t->name, t->title,
+            l->target == TASK_TARGET_COMPETING ? " -- labelled with the competing event (death first)" : "");
     fprintf(f, "  trigger events      %llu\n", (unsigned long long)l->n_triggers);
     for (size_t i = 0; i < l->n_excluded; i++)
         if (l->excluded[i].count)
             fprintf(f, "  excluded %8llu    %s\n", (unsigned long long)l->excluded[i].count, l->excluded[i].reason);
-    fprintf(f, "  %-10s %8s %8s %8s %8s\n", "split", "subjects", "rows", "positive", "negative");
+    fprintf(f, "  %-10s %8s %8s %8s %8s%s\n", "split", "subjects", "rows", "positive", "negative",
+            l->has_follow_up ? " competing" : "");
     for (int sp = -1; sp < SPLIT_COUNT; sp++) {
         task_counts c = task_count_rows(l->rows, l->n, sp);
-        fprintf(f, "  %-10s %8zu %8zu %8zu %8zu\n", sp < 0 ? "all" : split_name(sp), c.subjects, c.rows, c.pos,
-                c.neg);
+        fprintf(f, "  %-10s %8zu %8zu %8zu %8zu", sp < 0 ? "all" : split_name(sp), c.subjects, c.rows, c.pos, c.neg);
+        if (l->has_follow_up) fprintf(f, " %9zu", c.competing);
+        fputc('\n', f);
     }
 }
 
@@ -54,12 +60,12 @@ int cmd_label(int argc, char **argv) {
         {"task", required_argument, 0, 't'},       {"store", required_argument, 0, 's'},
         {"out", required_argument, 0, 'o'},        {"split", required_argument, 0, 'p'},
         {"split-key", required_argument, 0, 'k'},  {"split-fractions", required_argument, 0, 'f'},
-        {"only", required_argument, 0, 'O'},
+        {"only", required_argument, 0, 'O'},       {"target", required_argument, 0, 'T'},
         {"seed", required_argument, 0, 'S'},       {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     const char *task_path = NULL, *store_path = NULL, *out = NULL, *split_arg = "all", *key = NULL, *fr = NULL;
     unsigned long long seed = 1;
-    int quiet = 0, c;
+    int quiet = 0, c, target = TASK_TARGET_OUTCOME;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -68,6 +74,11 @@ int cmd_label(int argc, char **argv) {
         case 's': store_path = optarg; break;
         case 'o': out = optarg; break;
         case 'O': split_arg = optarg; break;
+        case 'T':
+            if (!strcmp(optarg, "outcome")) target = TASK_TARGET_OUTCOME;
+            else if (!strcmp(optarg, "competing")) target = TASK_TARGET_COMPETING;
+            else return cli_usage_error("label", "--target must be outcome or competing");
+            break;
         case 'p':
             /* --split is the fractions everywhere; a split name is the old spelling of --only. */
             if (!strcmp(optarg, "all") || split_from_name(optarg) >= 0) split_arg = optarg;
@@ -105,7 +116,14 @@ int cmd_label(int argc, char **argv) {
         cf_err_print(&err);
         return rc;
     }
-    task_label_options lo = {.seed = seed};
+    if (target == TASK_TARGET_COMPETING && t.death_set < 0) {
+        rc = cf_fail(&err, CF_EINPUT, "%s: --target competing needs a [follow_up] section naming the death events",
+                     task_path);
+        cf_err_print(&err);
+        task_free(&t);
+        return rc;
+    }
+    task_label_options lo = {.seed = seed, .target = target};
     split_config_default(&lo.split);
     if (key && (rc = split_load_key(&lo.split, key, &err))) goto done;
     if (fr && (rc = split_parse_fractions(&lo.split, fr, &err))) goto done;
