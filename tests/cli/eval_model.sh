@@ -38,7 +38,7 @@ T = sys.argv[1]
 m = json.load(open(f"{T}/ev/metrics.json"))
 names = [p["name"] for p in m["predictors"]]
 fails = []
-if names != ["logreg", "xgboost", "zero_shot", "readout", "finetuned"]:
+if names != ["logreg", "xgboost", "logreg_365d", "xgboost_365d", "zero_shot", "readout", "finetuned", "record_position"]:
     fails.append(f"predictors {names}")
 ho = m["labels"]["held_out"]
 for p in m["predictors"]:
