@@ -106,6 +106,8 @@ typedef struct {
     size_t n_top, n_features, n_flagged;
     double flag_auroc;        /* 0.9 */
     double best_auroc;        /* the best candidate predictor's held-out AUROC (NaN: none) */
+    size_t pos, neg;          /* labelled rows with and without the outcome (all splits): with
+                                 fewer than 10 of either, no feature is flagged (noise) */
     const char *best_name;
 } eval_leak;
 
@@ -113,9 +115,9 @@ typedef struct {
  * over all of l's rows and over its held-out rows. */
 int eval_leak_scan(eval_leak *out, const store *s, const task_labels *l, const label_row *train, size_t n_train,
                    const eval_feature_options *opt, cf_err *err);
-/* Flags features over the threshold or at least as strong as the best predictor (on all rows;
- * also on held-out rows when held_ok, i.e. they hold enough of each class to say), and puts
- * them first. */
+/* Flags features over the threshold (on all rows, when they hold 10 of each class; also on
+ * held-out rows when held_ok, i.e. they hold enough of each class to say) or, when held_ok, at
+ * least as strong as the best predictor, and puts them first. */
 void eval_leak_flag(eval_leak *lk, double best_auroc, const char *best_name, int held_ok);
 void eval_leak_free(eval_leak *lk);
 

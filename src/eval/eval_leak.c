@@ -123,6 +123,7 @@ int eval_leak_scan(eval_leak *out, const store *s, const task_labels *l, const l
     nh = 0;
     for (size_t i = 0; i < l->n; i++) {
         y[i] = l->rows[i].label;
+        *(y[i] ? &out->pos : &out->neg) += 1;
         if (l->rows[i].split == SPLIT_HELD_OUT) yh[nh] = l->rows[i].label, held[nh++] = l->rows[i];
     }
     if ((rc = eval_features_build(&f, l->rows, l->n, &X, err)) || (rc = column_aurocs(&X, y, auc, err))) goto done;
@@ -162,12 +163,15 @@ void eval_leak_flag(eval_leak *lk, double best_auroc, const char *best_name, int
     lk->best_auroc = best_auroc;
     lk->best_name = best_name;
     lk->n_flagged = 0;
-    for (size_t i = 0; i < lk->n_features; i++) {
+    /* a few outcomes make any single feature's AUROC noise */
+    int all_ok = lk->pos >= 10 && lk->neg >= 10;
+    for (size_t i = 0; i < lk->n_features; i++) lk->top[i].flag = 0;
+    for (size_t i = 0; all_ok && i < lk->n_features; i++) {
         eval_feature_auc *a = &lk->top[i];
-        a->flag = 0;
         int held = held_ok && !isnan(a->auroc_held);
         if (a->auroc > lk->flag_auroc || (held && a->auroc_held > lk->flag_auroc)) a->flag |= EVAL_LEAK_OVER_THRESHOLD;
-        if (!isnan(best_auroc) && (a->auroc >= best_auroc || (held && a->auroc_held >= best_auroc)))
+        /* the best predictor's AUROC is itself only a figure when the held-out rows are sufficient */
+        if (held_ok && !isnan(best_auroc) && (a->auroc >= best_auroc || (held && a->auroc_held >= best_auroc)))
             a->flag |= EVAL_LEAK_BEATS_MODEL;
         lk->n_flagged += a->flag != 0;
     }

@@ -379,7 +379,10 @@ void eval_text_alarms(eval_buf *b, const eval_state *st, int html) {
             }
         }
     }
-    if (lk->n_features) {
+    if (lk->n_features && (lk->pos < 10 || lk->neg < 10)) {
+        eb_fmt(b, "Too few labelled rows with (or without) the outcome (%zu with, %zu without, every split) for a "
+                  "single feature's AUROC to mean anything: none is flagged. ", lk->pos, lk->neg);
+    } else if (lk->n_features) {
         if (lk->n_flagged) {
             tag(b, html, "<strong>", "**");
             eb_fmt(b, "%zu single feature%s alone reach%s AUROC over %.1f or the best predictor's", lk->n_flagged,

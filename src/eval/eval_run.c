@@ -561,9 +561,10 @@ int eval_run(const eval_config *cfg, cf_err *err) {
             free(b.b);
         }
         if (st.leak.n_flagged) {
-            printf("  ALARM: %zu single feature%s reach AUROC over %.1f or the best predictor's; the strongest: %s "
-                   "(%.3f)\n", st.leak.n_flagged, st.leak.n_flagged == 1 ? "" : "s", st.leak.flag_auroc,
-                   st.leak.top[0].name, st.leak.top[0].auroc);
+            printf("  ALARM: %zu single feature%s reach%s AUROC over %.1f or the best predictor's; the strongest: %s "
+                   "(%.3f over all rows, %.3f held out)\n", st.leak.n_flagged, st.leak.n_flagged == 1 ? "" : "s",
+                   st.leak.n_flagged == 1 ? "es" : "", st.leak.flag_auroc, st.leak.top[0].name, st.leak.top[0].auroc,
+                   st.leak.top[0].auroc_held);
         }
         printf("wrote %s/{metrics.json,predictions.csv,report.html,MODEL_CARD.md}\n", cfg->out_dir);
     }
