@@ -105,15 +105,20 @@ static void test_parts_and_checksums(void) {
     REQUIRE(bundle_create(&b, path, 1, &err) == CF_OK);
     CHECK(bundle_has(&b, "heads/t1.json"));
     REQUIRE(bundle_commit(&b, BUNDLE_CHECKPOINT, &err) == CF_OK);
+    /* new weights: the head fitted on the old ones is gone */
+    CHECK(!bundle_has(&b, "heads/t1.json"));
+    snprintf(p, sizeof p, "%s/heads/t1.json", path);
+    CHECK(access(p, F_OK) != 0);
+    REQUIRE(bundle_put(&b, "heads/t1.json", "{}", 2, &err) == CF_OK);
     bundle_close(&b);
     REQUIRE(bundle_open(&b, path, &err) == CF_OK);
+    CHECK(bundle_has(&b, "heads/t1.json"));
     bundle_close(&b);
     /* a fresh run into the same directory: the old model's heads go */
     REQUIRE(bundle_create(&b, path, 0, &err) == CF_OK);
     CHECK(!bundle_has(&b, "heads/t1.json"));
     CHECK(!b.created);
     bundle_close(&b);
-    snprintf(p, sizeof p, "%s/heads/t1.json", path);
     CHECK(access(p, F_OK) != 0);
     /* part names never leave the directory */
     CHECK(bundle_part_path(&b, "../x", p, sizeof p, &err) == CF_EINPUT);

@@ -384,6 +384,16 @@ int bundle_commit(model_bundle *b, const char *part, cf_err *err) {
         cJSON_AddStringToObject(e, "written", when);
         if (cJSON_GetObjectItemCaseSensitive(parts, part)) cJSON_ReplaceItemInObjectCaseSensitive(parts, part, e);
         else cJSON_AddItemToObject(parts, part, e);
+        /* A new checkpoint has new weights: heads fitted on the old ones no longer belong to it. */
+        if (!strcmp(part, BUNDLE_CHECKPOINT))
+            for (cJSON *x = parts->child, *next; x; x = next) {
+                next = x->next;
+                if (strncmp(x->string, "heads/", 6)) continue;
+                char hp[4400];
+                cf_err ignore;
+                if (bundle_part_path(b, x->string, hp, sizeof hp, &ignore) == CF_OK) unlink(hp);
+                cJSON_DeleteItemFromObjectCaseSensitive(parts, x->string);
+            }
         rc = write_manifest(b, m, err);
     }
     flock(dfd, LOCK_UN);

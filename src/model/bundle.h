@@ -17,6 +17,10 @@
  *                             even in another copy of the data
  *   MODEL/heads/<task>.json   task heads (model/head.h), written by `clinfm eval --model`
  *
+ * Heads belong to one checkpoint: committing a new checkpoint (training on, or a resumed run)
+ * removes the heads fitted on the previous one, so the service never scores with a head and
+ * weights that were never evaluated together.
+ *
  * The manifest is the commit point. A part is written atomically to its final name, then the
  * manifest is rewritten atomically with its checksum, under an exclusive lock on the directory
  * (two evaluations adding heads do not lose one). bundle_open checks every listed part against
