@@ -33,7 +33,7 @@ static void usage(FILE *out) {
             "                      model.tsv, if any, is not used while training\n"
             "  --epochs N          passes over the notes (default 8)\n"
             "  --threshold P       written into the model: a word is PHI when P(not PHI) < P\n"
-            "                      (default 0.5; higher finds more)\n"
+            "                      (default 0.7; higher finds more)\n"
             "  --seed S            shuffling and note generation (default 1)\n"
             "  --verbose           loss per epoch on stderr\n\n"
             "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
