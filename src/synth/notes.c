@@ -257,7 +257,46 @@ static void vitals(nb *b) {
     put(b, ". ");
 }
 
+static void pseudo_drug(nb *b);
+static void pseudo_abbr(nb *b);
+static void clin_word(nb *b, int style);
+
+/* A drip or drug as nurses write it: "levo", "Levophed", "LEVO" */
+static void drug_name(nb *b) {
+    static const char *D[] = {"levophed", "levo", "neo", "neosynephrine", "vasopressin", "dopamine", "dobutamine",
+                              "milrinone", "nitro", "amio", "amiodarone", "dilt", "esmolol", "heparin", "insulin",
+                              "propofol", "fentanyl", "versed", "precedex", "dilaudid", "ativan", "haldol", "lasix",
+                              "bumex", "vanco", "zosyn", "cefepime", "flagyl", "cipro", "protonix", "octreotide",
+                              "lopressor", "coumadin", "lovenox", "tylenol", "narcan", "kcl", "mag"};
+    char w[24];
+    snprintf(w, sizeof w, "%s", D[pick(b, 38)]);
+    int st = pick(b, 10);
+    if (st < 4) w[0] = (char)(w[0] - 32);
+    else if (st < 6) upper_copy(w, w, sizeof w);
+    put(b, w);
+}
+
+/* Lower-case and abbreviated narrative of the kind every nursing note has, with the words that
+ * look like places or names after "in", "to", "per" and "at" ("slept in long intervals", "NGT
+ * to LIS", "covered per RISS", "meet at 1500", "#6 Shiley"). */
+static void narrative(nb *b) {
+    switch (pick(b, 8)) {
+    case 0: put(b, ONE(b, "slept in long intervals. ", "resting in bed. ", "up in chair x2h. ", "in NAD. ", "in good spirits today. ", "lines in place. ")); break;
+    case 1: put(b, ONE(b, "started on ", "changed to ", "weaned off ", "remains on ", "switched from ")); drug_name(b); put(b, ONE(b, " overnight. ", " per team. ", ", tol well. ", " at 0300. ")); break;
+    case 2: put(b, ONE(b, "NGT to ", "covered per ", "per ", "placed on ", "d/c'd ")); pseudo_abbr(b); put(b, ONE(b, ". ", " protocol. ", " scale. ", " w/o incident. ")); break;
+    case 3: putf(b, "%s %02d%02d%s", ONE(b, "meet w/ team at", "due to void by", "next dose at", "labs @", "turned at"), pick(b, 24), 15 * pick(b, 4), ONE(b, ". ", ", ", " today. ")); break;
+    case 4: put(b, ONE(b, "trach #6 ", "18g ", "20F ", "#8 ")); pseudo_drug(b); put(b, ONE(b, " cuffed, intact. ", " catheter in place. ", " dressing c/d/i. ")); break;
+    case 5: drug_name(b); putf(b, " %d%s given at %02d00. ", 1 + pick(b, 40), ONE(b, "mg IV", " mg PO", "mcg", "u SQ"), pick(b, 24)); break;
+    case 6: put(b, ONE(b, "pt c/o ", "denies ", "reports ")); clin_word(b, 0); put(b, ONE(b, ", ", ". ")); break;
+    default: put(b, ONE(b, "tele: ", "rhythm ", "ekg ")); put(b, ONE(b, "SR 60s-70s no ectopy. ", "ST 100s-110s, occ PVC's. ", "afib 90s-120s. ")); break;
+    }
+}
+
 static void drips(nb *b) {
+    if (chance(b, 30)) {
+        narrative(b);
+        return;
+    }
     switch (pick(b, 9)) {
     case 0: putf(b, "Levo gtt @ .%02d mcg/kg/min, titrated to keep MAP >%d. ", 2 + pick(b, 20), 60 + pick(b, 10)); break;
     case 1: putf(b, "NEO %d.%d mcg/kg/min, weaning as tol. ", pick(b, 3), pick(b, 10)); break;
@@ -593,7 +632,7 @@ static void nursing_sections(nb *b) {
         else snprintf(h, sizeof h, "%s", heads[s]);
         putf(b, "%s: ", h);
         switch (s) {
-        case 0: neuro(b); if (chance(b, 30)) team_sentence(b); break;
+        case 0: neuro(b); if (chance(b, 30)) narrative(b); if (chance(b, 30)) team_sentence(b); break;
         case 1: vitals(b); drips(b); if (chance(b, 40)) dates_sentence(b); if (chance(b, 40)) team_sentence(b); break;
         case 2: vent(b); if (chance(b, 30)) dates_sentence(b); break;
         case 3: gi_gu(b); break;
@@ -626,7 +665,7 @@ static void nursing_runon(nb *b) {
         case 7: team_sentence(b); break;
         case 8: dates_sentence(b); break;
         case 9: place_sentence(b); break;
-        case 10: put(b, ONE(b, "pt resting comfortably. ", "no acute events overnight. ", "see flowsheet for details. ", "will cont to monitor closely. ")); break;
+        case 10: if (chance(b, 50)) { narrative(b); break; } put(b, ONE(b, "pt resting comfortably. ", "no acute events overnight. ", "see flowsheet for details. ", "will cont to monitor closely. ")); break;
         default: clin_word(b, chance(b, 15)); put(b, ONE(b, " noted, ", " improved, ", " cont, ", " ordered. ", ": ")); clin_word(b, 0); put(b, ". "); break;
         }
         if (chance(b, 25)) put(b, "\n");
