@@ -320,6 +320,30 @@ static char num_range(const ctx *c, size_t i) {
     return 'h';
 }
 
+/* A kind of word for the cache: its class bits and its packed shape, class letter, length. */
+typedef struct {
+    deid_flags f;
+    uint64_t small;
+} wkey;
+
+/* The cache slot of a kind of word (L floats, then a "filled" mark); NULL when the cache is full
+ * along the probe (the caller then emits the features as ids). */
+static float *cache_slot(float *cache, wkey *keys, size_t mask, const wkey *k) {
+    uint64_t h = (k->f ^ (k->small * 0x9E3779B97F4A7C15ULL)) * 0xFF51AFD7ED558CCDULL;
+    h ^= h >> 29;
+    size_t j = h & mask;
+    for (size_t probes = 0; probes < 8; probes++, j = (j + 1) & mask) {
+        float *s = cache + j * (DEID_NL + 1);
+        wkey *kk = &keys[j];
+        if (s[DEID_NL] == 0) {
+            *kk = *k;
+            return s;
+        }
+        if (kk->f == k->f && kk->small == k->small) return s;
+    }
+    return NULL;
+}
+
 int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf_err *err) {
     fb->n = 0;
     fb->oom = 0;
@@ -364,6 +388,28 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
         sec[i] = cur_sec != (size_t)-1;
     }
     femit e = {.m = m, .intern = intern, .fb = fb, .wc = wc};
+    /* the per-kind-of-word cache (inference): a word kind's summed rows, L floats and a "filled"
+       mark; sized to the note, at most 1024 kinds */
+    float *cache = NULL;
+    wkey *cache_keys = NULL;
+    size_t cache_mask = 0;
+    if (!intern && !fb->no_cache) {
+        float *nx = cf_realloc_array(fb->extra, c->nt + 1, DEID_NL * sizeof *nx);
+        if (nx) fb->extra = nx;
+        size_t slots = 16;
+        while (slots < 1024 && slots < c->nt) slots *= 2;
+        cache = nx ? cf_calloc(slots, (DEID_NL + 1) * sizeof *cache + sizeof *cache_keys) : NULL;
+        if (cache) {
+            cache_keys = (wkey *)(cache + slots * (DEID_NL + 1));
+            cache_mask = slots - 1;
+        } else {
+            free(fb->extra);
+            fb->extra = NULL;
+        }
+    } else {
+        free(fb->extra);
+        fb->extra = NULL;
+    }
     cur_sec = (size_t)-1;
     for (size_t i = 0; i < c->nt; i++) {
         fb->start[i] = fb->n;
@@ -373,20 +419,47 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
         char gl = wc[i].gl, gr = i + 1 < c->nt ? wc[i + 1].gl : 'n';
         const char *w = wc[i].w;
         size_t wl = wc[i].wl;
-        f_str(&e, "b", "", 0);
-        f_ch(&e, "s0=", s0);
-        f_ch2(&e, "s01=", s0, s1);
-        f_ch(&e, "dc=", dc);
-        f_ch(&e, "lc=", lc);
-        f_ch2(&e, "lcs=", lc, s0);
-        f_ch3(&e, "lcsd=", lc, s0, dc);
-        f_ch3(&e, "lckd=", lc, s0, kd);
-        f_ch(&e, "len=", (char)('0' + (t->nletters > 9 ? 9 : t->nletters)));
-        for (size_t k = 0; k < N_CLASS_NAMES; k++)
-            if (t->f & CLASS_NAMES[k].f) f_str(&e, "c0=", CLASS_NAMES[k].name, strlen(CLASS_NAMES[k].name));
-        if (t->oov) f_ch(&e, "oov=", s0);
-        if (t->clin_shape) f_str(&e, "cshape", "", 0);
-        if (t->sent) f_ch(&e, "ss=", lc);
+        /* the features a word's shape and classes alone decide: cached at inference */
+        wkey key = {t->f, (uint64_t)t->shape0 | (uint64_t)t->shape << 4 | (uint64_t)(unsigned char)lc << 8 |
+                              (uint64_t)(t->nletters > 9 ? 9 : t->nletters) << 16 | (uint64_t)t->oov << 20 |
+                              (uint64_t)t->clin_shape << 21 | (uint64_t)t->sent << 22 |
+                              (uint64_t)(unsigned char)gl << 24 | (uint64_t)(unsigned char)gr << 32};
+        float *slot = cache ? cache_slot(cache, cache_keys, cache_mask, &key) : NULL;
+        if (slot && slot[DEID_NL] != 0) {
+            memcpy(fb->extra + i * DEID_NL, slot, DEID_NL * sizeof(float));
+        } else {
+            size_t n0 = fb->n;
+            if (fb->extra) memset(fb->extra + i * DEID_NL, 0, DEID_NL * sizeof(float));
+            f_str(&e, "b", "", 0);
+            f_ch(&e, "s0=", s0);
+            f_ch2(&e, "s01=", s0, s1);
+            f_ch(&e, "dc=", dc);
+            f_ch(&e, "lc=", lc);
+            f_ch2(&e, "lcs=", lc, s0);
+            f_ch3(&e, "lcsd=", lc, s0, dc);
+            f_ch3(&e, "lckd=", lc, s0, kd);
+            f_ch(&e, "len=", (char)('0' + (t->nletters > 9 ? 9 : t->nletters)));
+            for (size_t k = 0; k < N_CLASS_NAMES; k++)
+                if (t->f & CLASS_NAMES[k].f) f_str(&e, "c0=", CLASS_NAMES[k].name, strlen(CLASS_NAMES[k].name));
+            if (t->oov) f_ch(&e, "oov=", s0);
+            if (t->clin_shape) f_str(&e, "cshape", "", 0);
+            if (t->sent) f_ch(&e, "ss=", lc);
+            f_ch2(&e, "g=", gl, gr);
+            f_ch3(&e, "gs=", gl, s0, gr);
+            f_ch3(&e, "gl=", gl, lc, gr);
+            if (slot && !fb->oom) {
+                /* sum the rows into the cache and the word's extra row, and drop the ids */
+                float acc[DEID_NL] = {0};
+                for (size_t q = n0; q < fb->n; q++) {
+                    const float *wr = m->w + (size_t)fb->ids[q] * DEID_NL;
+                    for (int y = 0; y < DEID_NL; y++) acc[y] += wr[y];
+                }
+                fb->n = n0;
+                memcpy(slot, acc, sizeof acc);
+                slot[DEID_NL] = 1;
+                memcpy(fb->extra + i * DEID_NL, acc, sizeof acc);
+            }
+        }
         if (wl && identity_ok(lc)) {
             f_str(&e, "w0=", w, wl);
             char tmp[40];
@@ -397,9 +470,6 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
             f_str(&e, "x3=", w + wl - 3, 3);
             f_str(&e, "p3=", w, 3);
         }
-        f_ch2(&e, "g=", gl, gr);
-        f_ch3(&e, "gs=", gl, s0, gr);
-        f_ch3(&e, "gl=", gl, lc, gr);
         neighbour(&e, c, i, -1, "w-1=", "c-1=", "s-1=");
         neighbour(&e, c, i, 1, "w+1=", "c+1=", "s+1=");
         neighbour(&e, c, i, -2, "w-2=", NULL, NULL);
@@ -494,6 +564,7 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
     free(ev);
     free(sec);
     free(wc);
+    free(cache);
     if (fb->oom) return cf_fail(err, CF_EINTERNAL, "out of memory for features");
     return CF_OK;
 }
@@ -501,6 +572,7 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
 void deid__featbuf_free(deid_featbuf *fb) {
     free(fb->ids);
     free(fb->start);
+    free(fb->extra);
     memset(fb, 0, sizeof *fb);
 }
 
@@ -509,6 +581,7 @@ void deid__featbuf_free(deid_featbuf *fb) {
 void deid__emissions(const deid_model *m, const deid_featbuf *fb, size_t T, float *E) {
     for (size_t i = 0; i < T; i++) {
         float acc[DEID_NL] = {0}; /* 16 floats: one or two vector registers */
+        if (fb->extra) memcpy(acc, fb->extra + i * DEID_NL, sizeof acc);
         for (size_t k = fb->start[i]; k < fb->start[i + 1]; k++) {
             const float *restrict wr = m->w + (size_t)fb->ids[k] * DEID_NL;
             for (int y = 0; y < DEID_NL; y++) acc[y] += wr[y];
@@ -1063,6 +1136,7 @@ int deid_find_explain(const deid_text_rules *r, const char *text, size_t len, co
     deid_featbuf fb = {0};
     float *P = NULL, *prob = NULL;
     int8_t *lab = NULL;
+    fb.no_cache = 1; /* every feature by its id, to list them */
     rc = deid__evidence(&c, err);
     if (!rc) rc = deid__features(&c, r->model, 0, &fb, err);
     if (!rc) {

@@ -54,6 +54,12 @@ typedef struct {
     size_t n, cap;
     size_t *start; /* (T + 1) */
     int oom;
+    /* inference only: the summed rows of the features a word's shape and classes alone decide
+       (bias, shape, class letter, length, class bits: the same for every word alike) are
+       computed once per kind of word and kept here, (T, L), instead of as ids; NULL when
+       training, or when no_cache is set (explain lists every feature) */
+    float *extra;
+    int no_cache;
 } deid_featbuf;
 int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf_err *err);
 void deid__featbuf_free(deid_featbuf *fb);
