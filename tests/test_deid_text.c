@@ -188,7 +188,9 @@ static void test_address_zip(void) {
     EXPECT_TYPE("Send to PO Box 1234 please.", "PO Box 1234", DEID_ADDRESS);
     EXPECT_TYPE("Address: 6750 Koskikatu 25\nArtilleros\nUruguay 64677", "Koskikatu 25", DEID_ADDRESS);
     /* the block after a street line: unit, city, postal code */
-    EXPECT_TYPE("123 Main Street\nSuite 4\nSpringfield", "Springfield", DEID_ADDRESS);
+    /* the city line of an address block is removed; the model may call it the address's or a
+       location (the old cascade always extended the address) */
+    CHECK_EQ_INT(touched("123 Main Street\nSuite 4\nSpringfield", "Springfield"), 1);
     EXPECT_TYPE("Boston, MA 02118 is her city.", "02118", DEID_ZIP);
     EXPECT_TYPE("ZIP: 3520", "3520", DEID_ZIP);
 }

@@ -798,9 +798,10 @@ static void discharge_summary(nb *b) {
             put(b, ONE(b, ", SSN ", ", Social security number: ", ", SS# "));
             phif(b, DEID_SSN, "%03d-%02d-%04d", 100 + pick(b, 600), 1 + pick(b, 98), 1 + pick(b, 9998));
         }
-        if (chance(b, 20)) {
-            put(b, ", portal login from ");
-            phif(b, DEID_IP, "%d.%d.%d.%d", 10 + pick(b, 200), pick(b, 255), pick(b, 255), 1 + pick(b, 250));
+        if (chance(b, 30)) {
+            put(b, ONE(b, ", portal login from ", ", device at ", ", host "));
+            if (chance(b, 50)) phif(b, DEID_IP, "%d.%d.%d.%d", 10 + pick(b, 200), pick(b, 255), pick(b, 255), 1 + pick(b, 250));
+            else phif(b, DEID_IP, "2001:db8:%x:%x:0:%x:%x:%x", pick(b, 65535), pick(b, 65535), pick(b, 65535), pick(b, 65535), 1 + pick(b, 65534));
         }
         put(b, ".\n");
     }
