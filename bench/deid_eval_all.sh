@@ -9,7 +9,9 @@
 #  - presidio: $CLINFM_DATA/deid-dev (MIT), all 750 records, and records 375-749 alone: the half
 #    deid-train never reads (bench/deid_train.sh trains on 0-374);
 #  - tests/data/clinical-notes-phrase.txt and tests/data/deid-physionet (fictional fixtures;
-#    deid-train reads them: development figures);
+#    deid-train reads them: development figures); tests/data/deid-nursing-handwritten.txt (12
+#    fictional ICU notes written by hand, never trained on, but its errors were looked at once
+#    after its first, blind, measurement: a development figure since);
 #  - generated notes (clinfm deid-notes, seeds deid-train never uses): names from the
 #    de-identifier's lists; names held apart from them (data/deid/heldout); held-apart names in
 #    the held-apart event-note style. These are proxies for real notes, written by the same
@@ -46,6 +48,7 @@ row presidio_all presidio "$DEV/presidio-synth-dev.json"
 row presidio_heldout_375-749 presidio "$DEV/presidio-synth-dev.json" 375-749
 row clinical_notes_fixture phrase tests/data/clinical-notes-phrase.txt
 row physionet_layout_fixture phrase tests/data/deid-physionet
+row handwritten_nursing_fixture phrase tests/data/deid-nursing-handwritten.txt
 row generated_listed_names presidio "$OUT/gen_listed.json"
 row generated_heldout_names presidio "$OUT/gen_heldout_names.json"
 row generated_heldout_style presidio "$OUT/gen_heldout_style.json"
@@ -54,6 +57,8 @@ for n in mimic_text icd10cm loinc_rxnorm synthea_notes; do
   "$CLINFM" deid-eval --corpus "$OUT/negative/$n.txt" --format phrase > "$OUT/cost_$n.txt"
   printf "%-24s %s\n" "$n" "$(grep clinical-content "$OUT/cost_$n.txt" | sed 's/clinical-content cost: //')"
 done
+"$CLINFM" deid-eval --corpus tests/data/deid-nursing-handwritten.txt --format phrase > "$OUT/cost_handwritten.txt"
+printf "%-24s %s\n" handwritten_fixture "$(grep clinical-content "$OUT/cost_handwritten.txt" | sed 's/clinical-content cost: //')"
 for n in gen_listed gen_heldout_names; do
   "$CLINFM" deid-eval --corpus "$OUT/$n.json" --format presidio > "$OUT/cost_$n.txt"
   printf "%-24s %s\n" "$n" "$(grep clinical-content "$OUT/cost_$n.txt" | sed 's/clinical-content cost: //')"
