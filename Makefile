@@ -114,8 +114,7 @@ install: deps
 install-share:
 	install -d $(DESTDIR)$(PREFIX)/share/clinfm/data $(DESTDIR)$(PREFIX)/share/clinfm/tasks \
 	  $(DESTDIR)$(PREFIX)/share/clinfm/mappings
-	rm -rf $(DESTDIR)$(PREFIX)/share/clinfm/data/deid
-	cp -R data/deid $(DESTDIR)$(PREFIX)/share/clinfm/data/
+	for d in data/*/; do rm -rf $(DESTDIR)$(PREFIX)/share/clinfm/$$d; cp -R $$d $(DESTDIR)$(PREFIX)/share/clinfm/data/; done
 	install -m 0644 tasks/*.task $(DESTDIR)$(PREFIX)/share/clinfm/tasks/
 	install -m 0644 mappings/*.map $(DESTDIR)$(PREFIX)/share/clinfm/mappings/
 
