@@ -299,7 +299,14 @@ static void test_unfinished_bodies(void) {
     CHECK_EQ_INT(got401, ANON);
     /* buffered bodies stayed within max_pending_body_bytes (4 MiB) for all connections together:
      * 8 keyed uploads of up to 1.5 MiB each could have taken 12 MiB, the 40 others 60 MiB */
-    CHECK(rss1 - rss0 < 16 * 1024);
+#if defined(__SANITIZE_ADDRESS__)
+    /* ASan's allocator metadata and shadow pages add to RSS under 48 busy connections; buffering
+     * the bodies (up to 72 MiB) still fails this bound */
+    const long rss_bound_kb = 40 * 1024;
+#else
+    const long rss_bound_kb = 16 * 1024;
+#endif
+    if (!(rss1 - rss0 < rss_bound_kb)) CHECK_FAIL_("RSS grew %ld KiB (bound %ld KiB)", rss1 - rss0, rss_bound_kb);
     /* the keyed uploads that never finish are closed by body_timeout_s and audited as 408 */
     struct timespec ts = {1, 400 * 1000 * 1000};
     nanosleep(&ts, NULL);
