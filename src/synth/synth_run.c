@@ -1,0 +1,272 @@
+/* The generator's driver: batches of patients made in parallel, written in patient order.
+ *
+ * Each batch of up to BATCH patients is simulated by the worker threads (OpenMP, dynamic
+ * schedule: a patient's cost varies a lot), each patient into its own buffers; the calling
+ * thread then appends the buffers to the output files in patient order. Because each patient's
+ * record depends only on (seed, index), the bytes are the same for any thread count, and the
+ * memory is that of one batch, whatever N. Everything is written under "<out>.partial-<pid>"
+ * and renamed to <out> at the end, so an interrupted run leaves no folder that looks finished. */
+#include "synth/synth.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "synth/sim.h"
+#include "synth/synth_fhir.h"
+#include "util/atomic_file.h"
+#include "util/progress.h"
+#include "util/timeutil.h"
+
+const char *const synth_type_names[SYNTH_N_TYPES] = {"Patient", "Encounter", "Condition", "Observation",
+                                                     "MedicationRequest", "Procedure"};
+
+#define BATCH 64
+
+typedef struct {
+    synth_patient p;
+    synth_buf out[SYNTH_N_TYPES];
+    synth_buf truth[SYNTH_MAX_TARGETS];
+    uint64_t counts[SYNTH_N_TYPES], events, truth_rows, truth_pos, admissions;
+    synth_truth_row *rows;
+    size_t n_rows, cap_rows;
+    int rc;
+    cf_err err;
+} slot;
+
+static void slot_reset(slot *s) {
+    for (int t = 0; t < SYNTH_N_TYPES; t++) s->out[t].n = 0;
+    for (int t = 0; t < SYNTH_MAX_TARGETS; t++) s->truth[t].n = 0;
+    memset(s->counts, 0, sizeof s->counts);
+    s->events = s->truth_rows = s->truth_pos = s->admissions = 0;
+    s->n_rows = 0;
+    s->rc = 0;
+}
+
+static void slot_free(slot *s) {
+    synth_patient_free(&s->p);
+    for (int t = 0; t < SYNTH_N_TYPES; t++) free(s->out[t].b);
+    for (int t = 0; t < SYNTH_MAX_TARGETS; t++) free(s->truth[t].b);
+    free(s->rows);
+}
+
+static void make_one(const sim_world *w, const synth_options *o, uint64_t index, slot *s) {
+    slot_reset(s);
+    s->rc = sim_patient(w, index, &s->p, w->truth_paths ? &s->rows : NULL, &s->n_rows, &s->cap_rows, &s->err);
+    if (s->rc) return;
+    for (size_t i = 0; i < s->p.n_recs; i++)
+        if (s->p.recs[i].kind == SYN_R_ENCOUNTER && s->p.recs[i].cls == SYN_ENC_IMP) s->admissions++;
+    if (o->format == SYNTH_FMT_FHIR) {
+        synth_fhir_patient(&s->p, s->out, s->counts, &s->events);
+    } else {
+        synth_buf scratch[SYNTH_N_TYPES];
+        memset(scratch, 0, sizeof scratch);
+        synth_fhir_patient(&s->p, scratch, s->counts, &s->events); /* counts, same as written */
+        for (int t = 0; t < SYNTH_N_TYPES; t++) free(scratch[t].b);
+    }
+    for (size_t i = 0; i < s->n_rows; i++) {
+        const synth_truth_row *r = &s->rows[i];
+        synth_buf *b = &s->truth[r->task];
+        double prob = r->p_followed > 0 ? r->p_outcome / r->p_followed : r->p_outcome;
+        if (prob > 1) prob = 1;
+        char num[160];
+        synth_buf_str(b, s->p.id);
+        synth_buf_put(b, ",", 1);
+        synth_buf_time(b, r->t, 0);
+        int k = snprintf(num, sizeof num, ",%.9g,%.9g,%.9g,%d,%d\n", prob, (double)r->p_outcome,
+                         (double)r->p_followed, r->outcome, r->followed);
+        synth_buf_put(b, num, (size_t)k);
+        s->truth_rows++;
+        s->truth_pos += r->outcome;
+    }
+    for (int t = 0; t < SYNTH_N_TYPES; t++)
+        if (s->out[t].oom) s->rc = cf_fail(&s->err, CF_EINTERNAL, "out of memory writing patient %llu", (unsigned long long)index);
+    for (int t = 0; t < SYNTH_MAX_TARGETS; t++)
+        if (s->truth[t].oom) s->rc = cf_fail(&s->err, CF_EINTERNAL, "out of memory writing patient %llu", (unsigned long long)index);
+}
+
+static int write_buf(int fd, const synth_buf *b, const char *what, cf_err *err) {
+    return b->n ? write_all(fd, b->b, b->n, what, err) : CF_OK;
+}
+
+static int mkdir_p(const char *path, cf_err *err) {
+    if (mkdir(path, 0777) && errno != EEXIST) return cf_fail_errno(err, CF_EINPUT, "%s: cannot create", path);
+    return CF_OK;
+}
+
+static char *manifest_json(const synth_options *o, const sim_world *w, const synth_report *rep) {
+    cJSON *root = cJSON_CreateObject();
+    if (!root) return NULL;
+    cJSON_AddStringToObject(root, "producer", "clinfm synth");
+    cJSON_AddStringToObject(root, "note", "fictional patients made by clinfm synth; no real person's data");
+    cJSON_AddNumberToObject(root, "seed", (double)o->seed);
+    cJSON_AddNumberToObject(root, "patients", (double)o->patients);
+    cJSON_AddNumberToObject(root, "start_year", o->start_year);
+    cJSON_AddNumberToObject(root, "end_year", o->end_year);
+    cJSON_AddStringToObject(root, "format", o->format == SYNTH_FMT_FHIR ? "fhir-ndjson" : "null");
+    cJSON_AddNumberToObject(root, "truth_paths", o->truth_paths);
+    cJSON *mods = cJSON_AddArrayToObject(root, "modules");
+    for (size_t i = 0; i < w->mods.n; i++) cJSON_AddItemToArray(mods, cJSON_CreateString(w->mods.m[i].name));
+    cJSON *res = cJSON_AddObjectToObject(root, "resources");
+    for (int t = 0; t < SYNTH_N_TYPES; t++) cJSON_AddNumberToObject(res, synth_type_names[t], (double)rep->resources[t]);
+    cJSON_AddNumberToObject(root, "events", (double)rep->events);
+    cJSON_AddNumberToObject(root, "deaths", (double)rep->deaths);
+    cJSON_AddNumberToObject(root, "deaths_in_hospital", (double)rep->deaths_in_hospital);
+    cJSON_AddNumberToObject(root, "hospital_admissions", (double)rep->admissions);
+    cJSON *tr = cJSON_AddArrayToObject(root, "truth");
+    for (size_t k = 0; k < w->n_targets && w->truth_paths; k++) {
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "task", w->mods.m[w->targets[k]].task);
+        cJSON_AddStringToObject(x, "module", w->mods.m[w->targets[k]].name);
+        char f[96];
+        snprintf(f, sizeof f, "truth/%s.csv", w->mods.m[w->targets[k]].task);
+        cJSON_AddStringToObject(x, "file", f);
+        cJSON_AddItemToArray(tr, x);
+    }
+    char *s = cJSON_Print(root);
+    cJSON_Delete(root);
+    return s;
+}
+
+int synth_run(const synth_options *o, synth_report *rep, cf_err *err) {
+    memset(rep, 0, sizeof *rep);
+    double t0 = now_seconds();
+    sim_world *w = calloc(1, sizeof *w);
+    slot *slots = calloc(BATCH, sizeof *slots);
+    int fds[SYNTH_N_TYPES + SYNTH_MAX_TARGETS];
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) fds[i] = -1;
+    char tmp[4200] = "", path[4400];
+    int rc = CF_OK;
+    if (!w || !slots) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
+    }
+    double start = (double)days_from_civil(o->start_year, 1, 1), end = (double)days_from_civil(o->end_year + 1, 1, 1);
+    if ((rc = sim_world_init(w, o->modules_dir, start, end, o->seed, o->truth_paths, err))) goto done;
+    struct stat sb;
+    if (stat(o->out_dir, &sb) == 0) {
+        rc = cf_fail(err, CF_EINPUT, "%s: already exists; clinfm synth writes a new folder", o->out_dir);
+        goto done;
+    }
+    snprintf(tmp, sizeof tmp, "%s.partial-%ld", o->out_dir, (long)getpid());
+    if ((rc = mkdir_p(tmp, err))) {
+        tmp[0] = 0;
+        goto done;
+    }
+    if (o->format == SYNTH_FMT_FHIR) {
+        snprintf(path, sizeof path, "%s/fhir", tmp);
+        if ((rc = mkdir_p(path, err))) goto done;
+        for (int t = 0; t < SYNTH_N_TYPES; t++) {
+            snprintf(path, sizeof path, "%s/fhir/%s.000.ndjson", tmp, synth_type_names[t]);
+            if ((fds[t] = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0) {
+                rc = cf_fail_errno(err, CF_EINPUT, "%s: cannot create", path);
+                goto done;
+            }
+        }
+    }
+    if (o->truth_paths && w->n_targets) {
+        snprintf(path, sizeof path, "%s/truth", tmp);
+        if ((rc = mkdir_p(path, err))) goto done;
+        for (size_t k = 0; k < w->n_targets; k++) {
+            snprintf(path, sizeof path, "%s/truth/%s.csv", tmp, w->mods.m[w->targets[k]].task);
+            int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+            if (fd < 0) {
+                rc = cf_fail_errno(err, CF_EINPUT, "%s: cannot create", path);
+                goto done;
+            }
+            fds[SYNTH_N_TYPES + k] = fd;
+            static const char hdr[] = "fhir_id,prediction_time,probability,p_outcome,p_followed,outcome,followed\n";
+            if ((rc = write_all(fd, hdr, sizeof hdr - 1, path, err))) goto done;
+        }
+    }
+    progress pr;
+    if (!o->quiet) progress_begin(&pr, "synth", "patients", o->patients);
+    else memset(&pr, 0, sizeof pr);
+    for (uint64_t base = 0; base < o->patients; base += BATCH) {
+        int nb = (int)(o->patients - base < BATCH ? o->patients - base : BATCH);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(o->threads)
+        for (int i = 0; i < nb; i++) make_one(w, o, base + (uint64_t)i, &slots[i]);
+        for (int i = 0; i < nb; i++) {
+            slot *s = &slots[i];
+            if (s->rc) {
+                *err = s->err;
+                rc = s->rc;
+                goto done;
+            }
+            for (int t = 0; t < SYNTH_N_TYPES; t++) {
+                rep->resources[t] += s->counts[t];
+                rep->bytes += s->out[t].n;
+                if (fds[t] >= 0 && (rc = write_buf(fds[t], &s->out[t], synth_type_names[t], err))) goto done;
+            }
+            for (size_t k = 0; k < w->n_targets; k++)
+                if (fds[SYNTH_N_TYPES + k] >= 0 && (rc = write_buf(fds[SYNTH_N_TYPES + k], &s->truth[k], "truth", err)))
+                    goto done;
+            rep->events += s->events;
+            rep->truth_rows += s->truth_rows;
+            rep->truth_positive += s->truth_pos;
+            rep->admissions += s->admissions;
+            if (s->p.death >= 0) rep->deaths++;
+            rep->deaths_in_hospital += s->p.died_in_hospital;
+        }
+        rep->patients += (uint64_t)nb;
+        if (!o->quiet) progress_update(&pr, rep->patients);
+    }
+    if (!o->quiet) progress_end(&pr);
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) {
+        if (fds[i] < 0) continue;
+        if (fsync(fds[i]) && errno != EINVAL) {
+            rc = cf_fail_errno(err, CF_EINTERNAL, "cannot flush an output file");
+            goto done;
+        }
+        close(fds[i]);
+        fds[i] = -1;
+    }
+    rep->seconds = now_seconds() - t0;
+    char *man = manifest_json(o, w, rep);
+    if (!man) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
+    }
+    snprintf(path, sizeof path, "%s/manifest.json", tmp);
+    rc = atomic_write_file(path, man, strlen(man), err);
+    free(man);
+    if (rc) goto done;
+    if (rename(tmp, o->out_dir)) {
+        rc = cf_fail_errno(err, CF_EINPUT, "%s: cannot rename the finished output into place", o->out_dir);
+        goto done;
+    }
+    tmp[0] = 0;
+done:
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+        if (fds[i] >= 0) close(fds[i]);
+    if (tmp[0]) { /* remove the partial folder */
+        char cmd[64];
+        (void)cmd;
+        for (int t = 0; t < SYNTH_N_TYPES; t++) {
+            snprintf(path, sizeof path, "%s/fhir/%s.000.ndjson", tmp, synth_type_names[t]);
+            unlink(path);
+        }
+        for (size_t k = 0; w && k < w->n_targets; k++) {
+            snprintf(path, sizeof path, "%s/truth/%s.csv", tmp, w->mods.m[w->targets[k]].task);
+            unlink(path);
+        }
+        snprintf(path, sizeof path, "%s/fhir", tmp);
+        rmdir(path);
+        snprintf(path, sizeof path, "%s/truth", tmp);
+        rmdir(path);
+        snprintf(path, sizeof path, "%s/manifest.json", tmp);
+        unlink(path);
+        rmdir(tmp);
+    }
+    if (slots)
+        for (int i = 0; i < BATCH; i++) slot_free(&slots[i]);
+    free(slots);
+    free(w);
+    return rc;
+}
