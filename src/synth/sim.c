@@ -164,7 +164,7 @@ static void compute_rates(sim_ctx *c, const sim_state *st, double t, rates *R) {
     double a = age_at(st, t);
     /* Gompertz all-cause mortality fitted to US life tables 2019 (0.2%/yr at 40, 1.5% at 65,
      * 11% at 90), men x1.4, times each diagnosis' hazard ratio. */
-    double ld = -9.83 + 0.0805 * a + (st->male ? 0.336 : 0); /* -0.4: the tables include deaths from the modules' diseases */
+    double ld = -10.1 + 0.0805 * a + (st->male ? 0.336 : 0); /* x0.5: the tables include the modules' deaths */
     if (a < 18) ld = log(0.0003);
     for (size_t i = 0; i < w->mods.n; i++)
         if (((st->dx | st->hist) >> i) & 1) ld += w->mods.m[i].death_log_hr;
@@ -192,16 +192,22 @@ static void compute_rates(sim_ctx *c, const sim_state *st, double t, rates *R) {
             h = md->rate * exp(log_hazard(md, st, t, R->m));
         h /= YEAR;
         if ((int)i == c->suppress) {
-            /* truth run: the target's diagnosis hazard, from presentations and from screening at
-             * routine visits (a measurement past the threshold), is integrated, not drawn */
-            double scr = 0;
-            if (md->has_marker && md->measured && md->noise_sd > 0)
-                scr = R->visit * md->screen * phi(md->direction * (R->m[i] - md->threshold) / md->noise_sd);
-            R->target = h + scr;
+            R->target = h; /* screening is added below, once every visit rate is known */
             continue;
         }
         R->chron[i] = h;
         R->total += h;
+    }
+    if (c->suppress >= 0 && R->target > 0) {
+        /* truth run: the target's diagnosis hazard, from presentations and from a measurement past
+         * the threshold at any visit (routine, or brought by another module's symptoms), is
+         * integrated, not drawn */
+        const synth_module *md = &w->mods.m[c->suppress];
+        if (md->has_marker && md->measured && md->noise_sd > 0) {
+            double visits = R->visit;
+            for (size_t i = 0; i < w->mods.n; i++) visits += R->chron[i];
+            R->target += visits * md->screen * phi(md->direction * (R->m[c->suppress] - md->threshold) / md->noise_sd);
+        }
     }
 }
 
