@@ -42,7 +42,8 @@ extern const char *const synth_type_names[SYNTH_N_TYPES];
 
 typedef struct {
     uint64_t patients, resources[SYNTH_N_TYPES];
-    uint64_t events;           /* clinical events the store will hold from them (see docs/SYNTH.md) */
+    uint64_t events;           /* events clinfm's FHIR reader makes of them (PHI// identifiers aside) */
+    uint64_t type_events[SYNTH_N_TYPES];
     uint64_t deaths, deaths_in_hospital, admissions;
     uint64_t truth_rows, truth_positive;
     uint64_t bytes;

@@ -218,11 +218,11 @@ static void patient(synth_buf *b, const synth_patient *p, uint64_t *events) {
 }
 
 void synth_fhir_patient(const synth_patient *p, synth_buf out[SYNTH_N_TYPES], uint64_t counts[SYNTH_N_TYPES],
-                        uint64_t *events) {
+                        uint64_t events[SYNTH_N_TYPES]) {
     static const char *const cls[][2] = {{"AMB", "ambulatory"}, {"EMER", "emergency"}, {"IMP", "inpatient encounter"}};
     static const char *const dispo[][2] = {{"", ""}, {"home", "Home"}, {"snf", "Skilled nursing facility"},
                                            {"oth", "Other (home health care)"}, {"exp", "Expired"}};
-    patient(&out[SYNTH_T_PATIENT], p, events);
+    patient(&out[SYNTH_T_PATIENT], p, &events[SYNTH_T_PATIENT]);
     counts[SYNTH_T_PATIENT]++;
     for (size_t i = 0; i < p->n_recs; i++) {
         const synth_rec *r = &p->recs[i];
@@ -254,7 +254,7 @@ void synth_fhir_patient(const synth_patient *p, synth_buf out[SYNTH_N_TYPES], ui
             }
             S("}\n");
             counts[SYNTH_T_ENCOUNTER]++;
-            *events += 3; /* start, type, end */
+            events[SYNTH_T_ENCOUNTER] += 3; /* start, type, end */
             break;
         case SYN_R_CONDITION:
             b = &out[SYNTH_T_CONDITION];
@@ -270,7 +270,7 @@ void synth_fhir_patient(const synth_patient *p, synth_buf out[SYNTH_N_TYPES], ui
             synth_buf_time(b, r->t, 0);
             S("\"}\n");
             counts[SYNTH_T_CONDITION]++;
-            *events += 1;
+            events[SYNTH_T_CONDITION] += 1;
             break;
         case SYN_R_OBS:
         case SYN_R_BP:
@@ -294,7 +294,7 @@ void synth_fhir_patient(const synth_patient *p, synth_buf out[SYNTH_N_TYPES], ui
             if (r->kind == SYN_R_OBS) {
                 S(",\"valueQuantity\":");
                 quantity(b, r->v, r->dec, r->unit);
-                *events += 1;
+                events[SYNTH_T_OBSERVATION] += 1;
             } else if (r->kind == SYN_R_BP) {
                 S(",\"component\":[{\"code\":");
                 concept(b, LOINC, &synth_vital_codes[SYN_V_SBP], NULL, NULL);
@@ -305,11 +305,11 @@ void synth_fhir_patient(const synth_patient *p, synth_buf out[SYNTH_N_TYPES], ui
                 S(",\"valueQuantity\":");
                 quantity(b, r->v2, 0, "mm[Hg]");
                 S("}]");
-                *events += 2;
+                events[SYNTH_T_OBSERVATION] += 2;
             } else {
                 S(",\"valueCodeableConcept\":");
                 concept(b, SNOMED, r->code2, NULL, NULL);
-                *events += 1;
+                events[SYNTH_T_OBSERVATION] += 1;
             }
             S("}\n");
             counts[SYNTH_T_OBSERVATION]++;
@@ -325,7 +325,7 @@ void synth_fhir_patient(const synth_patient *p, synth_buf out[SYNTH_N_TYPES], ui
             synth_buf_time(b, r->t, 0);
             S("\"}\n");
             counts[SYNTH_T_MEDREQ]++;
-            *events += 1;
+            events[SYNTH_T_MEDREQ] += 1;
             break;
         case SYN_R_PROC:
             b = &out[SYNTH_T_PROCEDURE];
@@ -337,7 +337,7 @@ void synth_fhir_patient(const synth_patient *p, synth_buf out[SYNTH_N_TYPES], ui
             synth_buf_time(b, r->t, 0);
             S("\"}\n");
             counts[SYNTH_T_PROCEDURE]++;
-            *events += 1;
+            events[SYNTH_T_PROCEDURE] += 1;
             break;
         }
     }

@@ -23,9 +23,10 @@ void synth_buf_str(synth_buf *s, const char *p);
 void synth_buf_time(synth_buf *s, double day, int date_only);
 void synth_buf_fixed(synth_buf *s, double v, int dec);
 
-/* Appends the patient's resources to out[type]; counts[type] += lines written; *events += the
- * clinical events they make in a store. */
+/* Appends the patient's resources to out[type]; counts[type] += lines written; events[type] +=
+ * the events clinfm's FHIR reader makes of them (identifier PHI// events of the Patient not
+ * counted: their number depends on the reader's deduplication). */
 void synth_fhir_patient(const synth_patient *p, synth_buf out[SYNTH_N_TYPES], uint64_t counts[SYNTH_N_TYPES],
-                        uint64_t *events);
+                        uint64_t events[SYNTH_N_TYPES]);
 
 #endif

@@ -33,7 +33,7 @@ typedef struct {
     synth_patient p;
     synth_buf out[SYNTH_N_TYPES];
     synth_buf truth[SYNTH_MAX_TARGETS];
-    uint64_t counts[SYNTH_N_TYPES], events, truth_rows, truth_pos, admissions;
+    uint64_t counts[SYNTH_N_TYPES], type_events[SYNTH_N_TYPES], events, truth_rows, truth_pos, admissions;
     synth_truth_row *rows;
     size_t n_rows, cap_rows;
     int rc;
@@ -44,6 +44,7 @@ static void slot_reset(slot *s) {
     for (int t = 0; t < SYNTH_N_TYPES; t++) s->out[t].n = 0;
     for (int t = 0; t < SYNTH_MAX_TARGETS; t++) s->truth[t].n = 0;
     memset(s->counts, 0, sizeof s->counts);
+    memset(s->type_events, 0, sizeof s->type_events);
     s->events = s->truth_rows = s->truth_pos = s->admissions = 0;
     s->n_rows = 0;
     s->rc = 0;
@@ -63,13 +64,14 @@ static void make_one(const sim_world *w, const synth_options *o, uint64_t index,
     for (size_t i = 0; i < s->p.n_recs; i++)
         if (s->p.recs[i].kind == SYN_R_ENCOUNTER && s->p.recs[i].cls == SYN_ENC_IMP) s->admissions++;
     if (o->format == SYNTH_FMT_FHIR) {
-        synth_fhir_patient(&s->p, s->out, s->counts, &s->events);
+        synth_fhir_patient(&s->p, s->out, s->counts, s->type_events);
     } else {
         synth_buf scratch[SYNTH_N_TYPES];
         memset(scratch, 0, sizeof scratch);
-        synth_fhir_patient(&s->p, scratch, s->counts, &s->events); /* counts, same as written */
+        synth_fhir_patient(&s->p, scratch, s->counts, s->type_events); /* counts, same as written */
         for (int t = 0; t < SYNTH_N_TYPES; t++) free(scratch[t].b);
     }
+    for (int t = 0; t < SYNTH_N_TYPES; t++) s->events += s->type_events[t];
     for (size_t i = 0; i < s->n_rows; i++) {
         const synth_truth_row *r = &s->rows[i];
         synth_buf *b = &s->truth[r->task];
@@ -116,6 +118,8 @@ static char *manifest_json(const synth_options *o, const sim_world *w, const syn
     cJSON *res = cJSON_AddObjectToObject(root, "resources");
     for (int t = 0; t < SYNTH_N_TYPES; t++) cJSON_AddNumberToObject(res, synth_type_names[t], (double)rep->resources[t]);
     cJSON_AddNumberToObject(root, "events", (double)rep->events);
+    cJSON *ev = cJSON_AddObjectToObject(root, "events_by_type");
+    for (int t = 0; t < SYNTH_N_TYPES; t++) cJSON_AddNumberToObject(ev, synth_type_names[t], (double)rep->type_events[t]);
     cJSON_AddNumberToObject(root, "deaths", (double)rep->deaths);
     cJSON_AddNumberToObject(root, "deaths_in_hospital", (double)rep->deaths_in_hospital);
     cJSON_AddNumberToObject(root, "hospital_admissions", (double)rep->admissions);
@@ -201,6 +205,7 @@ int synth_run(const synth_options *o, synth_report *rep, cf_err *err) {
             }
             for (int t = 0; t < SYNTH_N_TYPES; t++) {
                 rep->resources[t] += s->counts[t];
+                rep->type_events[t] += s->type_events[t];
                 rep->bytes += s->out[t].n;
                 if (fds[t] >= 0 && (rc = write_buf(fds[t], &s->out[t], synth_type_names[t], err))) goto done;
             }
