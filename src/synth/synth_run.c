@@ -1,15 +1,17 @@
-/* The generator's driver: batches of patients made in parallel, written in patient order.
+/* The generator's driver: patients made in parallel, written in patient order.
  *
- * Each batch of up to BATCH patients is simulated by the worker threads (OpenMP, dynamic
- * schedule: a patient's cost varies a lot), each patient into its own buffers; the calling
- * thread then appends the buffers to the output files in patient order. Because each patient's
- * record depends only on (seed, index), the bytes are the same for any thread count, and the
- * memory is that of one batch, whatever N. Everything is written under "<out>.partial-<pid>"
+ * T worker threads take patient indices from a shared counter and make each patient into a slot
+ * of a ring of RING slots (its records, its FHIR lines, its truth rows); the calling thread
+ * writes the slots to the output files in patient order as they complete, while the workers go
+ * on (a worker waits when the ring is full). Because each patient's record depends only on
+ * (seed, index), the bytes are the same for any thread count, and the memory is that of the
+ * ring, whatever N. Everything is written under "<out>.partial-<pid>"
  * and renamed to <out> at the end, so an interrupted run leaves no folder that looks finished. */
 #include "synth/synth.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +29,7 @@
 const char *const synth_type_names[SYNTH_N_TYPES] = {"Patient", "Encounter", "Condition", "Observation",
                                                      "MedicationRequest", "Procedure"};
 
-#define BATCH 64
+#define RING 128
 
 typedef struct {
     synth_patient p;
@@ -93,6 +95,38 @@ static void make_one(const sim_world *w, const synth_options *o, uint64_t index,
         if (s->truth[t].oom) s->rc = cf_fail(&s->err, CF_EINTERNAL, "out of memory writing patient %llu", (unsigned long long)index);
 }
 
+typedef struct {
+    const sim_world *w;
+    const synth_options *o;
+    slot *slots;
+    uint64_t next;          /* next patient index to take */
+    uint64_t written;       /* patients written so far (the ring's tail) */
+    uint8_t *done;          /* per ring slot: made and not yet written */
+    int stop;
+    pthread_mutex_t mu;
+    pthread_cond_t made, freed;
+} pool;
+
+static void *worker(void *arg) {
+    pool *pl = arg;
+    for (;;) {
+        pthread_mutex_lock(&pl->mu);
+        while (!pl->stop && pl->next < pl->o->patients && pl->next - pl->written >= RING)
+            pthread_cond_wait(&pl->freed, &pl->mu);
+        if (pl->stop || pl->next >= pl->o->patients) {
+            pthread_mutex_unlock(&pl->mu);
+            return NULL;
+        }
+        uint64_t i = pl->next++;
+        pthread_mutex_unlock(&pl->mu);
+        make_one(pl->w, pl->o, i, &pl->slots[i % RING]);
+        pthread_mutex_lock(&pl->mu);
+        pl->done[i % RING] = 1;
+        pthread_cond_broadcast(&pl->made);
+        pthread_mutex_unlock(&pl->mu);
+    }
+}
+
 static int write_buf(int fd, const synth_buf *b, const char *what, cf_err *err) {
     return b->n ? write_all(fd, b->b, b->n, what, err) : CF_OK;
 }
@@ -142,12 +176,20 @@ int synth_run(const synth_options *o, synth_report *rep, cf_err *err) {
     memset(rep, 0, sizeof *rep);
     double t0 = now_seconds();
     sim_world *w = calloc(1, sizeof *w);
-    slot *slots = calloc(BATCH, sizeof *slots);
+    slot *slots = calloc(RING, sizeof *slots);
+    uint8_t *done = calloc(RING, 1);
+    pool pl;
+    memset(&pl, 0, sizeof pl);
+    pthread_mutex_init(&pl.mu, NULL);
+    pthread_cond_init(&pl.made, NULL);
+    pthread_cond_init(&pl.freed, NULL);
+    pthread_t th[256];
+    int n_th = 0;
     int fds[SYNTH_N_TYPES + SYNTH_MAX_TARGETS];
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) fds[i] = -1;
     char tmp[4200] = "", path[4400];
     int rc = CF_OK;
-    if (!w || !slots) {
+    if (!w || !slots || !done) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         goto done;
     }
@@ -192,34 +234,45 @@ int synth_run(const synth_options *o, synth_report *rep, cf_err *err) {
     progress pr;
     if (!o->quiet) progress_begin(&pr, "synth", "patients", o->patients);
     else memset(&pr, 0, sizeof pr);
-    for (uint64_t base = 0; base < o->patients; base += BATCH) {
-        int nb = (int)(o->patients - base < BATCH ? o->patients - base : BATCH);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(o->threads)
-        for (int i = 0; i < nb; i++) make_one(w, o, base + (uint64_t)i, &slots[i]);
-        for (int i = 0; i < nb; i++) {
-            slot *s = &slots[i];
-            if (s->rc) {
-                *err = s->err;
-                rc = s->rc;
-                goto done;
-            }
-            for (int t = 0; t < SYNTH_N_TYPES; t++) {
-                rep->resources[t] += s->counts[t];
-                rep->type_events[t] += s->type_events[t];
-                rep->bytes += s->out[t].n;
-                if (fds[t] >= 0 && (rc = write_buf(fds[t], &s->out[t], synth_type_names[t], err))) goto done;
-            }
-            for (size_t k = 0; k < w->n_targets; k++)
-                if (fds[SYNTH_N_TYPES + k] >= 0 && (rc = write_buf(fds[SYNTH_N_TYPES + k], &s->truth[k], "truth", err)))
-                    goto done;
-            rep->events += s->events;
-            rep->truth_rows += s->truth_rows;
-            rep->truth_positive += s->truth_pos;
-            rep->admissions += s->admissions;
-            if (s->p.death >= 0) rep->deaths++;
-            rep->deaths_in_hospital += s->p.died_in_hospital;
+    pl.w = w, pl.o = o, pl.slots = slots, pl.done = done;
+    for (int i = 0; i < o->threads && i < 256; i++) {
+        if (pthread_create(&th[n_th], NULL, worker, &pl)) {
+            rc = cf_fail(err, CF_EINTERNAL, "cannot start a worker thread");
+            goto done;
         }
-        rep->patients += (uint64_t)nb;
+        n_th++;
+    }
+    for (uint64_t i = 0; i < o->patients; i++) {
+        slot *s = &slots[i % RING];
+        pthread_mutex_lock(&pl.mu);
+        while (!done[i % RING]) pthread_cond_wait(&pl.made, &pl.mu);
+        pthread_mutex_unlock(&pl.mu);
+        if (s->rc) {
+            *err = s->err;
+            rc = s->rc;
+            goto done;
+        }
+        for (int t = 0; t < SYNTH_N_TYPES; t++) {
+            rep->resources[t] += s->counts[t];
+            rep->type_events[t] += s->type_events[t];
+            rep->bytes += s->out[t].n;
+            if (fds[t] >= 0 && (rc = write_buf(fds[t], &s->out[t], synth_type_names[t], err))) goto done;
+        }
+        for (size_t k = 0; k < w->n_targets; k++)
+            if (fds[SYNTH_N_TYPES + k] >= 0 && (rc = write_buf(fds[SYNTH_N_TYPES + k], &s->truth[k], "truth", err)))
+                goto done;
+        rep->events += s->events;
+        rep->truth_rows += s->truth_rows;
+        rep->truth_positive += s->truth_pos;
+        rep->admissions += s->admissions;
+        if (s->p.death >= 0) rep->deaths++;
+        rep->deaths_in_hospital += s->p.died_in_hospital;
+        rep->patients++;
+        pthread_mutex_lock(&pl.mu);
+        done[i % RING] = 0;
+        pl.written = i + 1;
+        pthread_cond_broadcast(&pl.freed);
+        pthread_mutex_unlock(&pl.mu);
         if (!o->quiet) progress_update(&pr, rep->patients);
     }
     if (!o->quiet) progress_end(&pr);
@@ -248,6 +301,14 @@ int synth_run(const synth_options *o, synth_report *rep, cf_err *err) {
     }
     tmp[0] = 0;
 done:
+    pthread_mutex_lock(&pl.mu);
+    pl.stop = 1;
+    pthread_cond_broadcast(&pl.freed);
+    pthread_mutex_unlock(&pl.mu);
+    for (int i = 0; i < n_th; i++) pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&pl.mu);
+    pthread_cond_destroy(&pl.made);
+    pthread_cond_destroy(&pl.freed);
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
         if (fds[i] >= 0) close(fds[i]);
     if (tmp[0]) { /* remove the partial folder */
@@ -270,8 +331,9 @@ done:
         rmdir(tmp);
     }
     if (slots)
-        for (int i = 0; i < BATCH; i++) slot_free(&slots[i]);
+        for (int i = 0; i < RING; i++) slot_free(&slots[i]);
     free(slots);
+    free(done);
     free(w);
     return rc;
 }
