@@ -579,7 +579,7 @@ static void acute(sim_ctx *c, sim_state *st, double t, int k, const double *m) {
             for (int j = 0; j < 9 + 2 * (int)md->n_labs; j++) synth_normal(&st->r); /* same draws */
         }
         /* the day's hazards: death, intensive care, discharge */
-        double h_death = md->death_per_day * exp(fmin(0.9 * zd + 0.03 * (a - 65) + 0.7 * icu + 0.5 * comorb, 6));
+        double h_death = md->death_per_day * exp(fmin(0.9 * zd + 0.02 * (a - 65) + 0.5 * icu + 0.25 * comorb, 5));
         double h_icu = icu ? 0 : md->icu_per_day * exp(fmin(1.1 * zd, 5)) * (d == 0 ? 1.5 : 1);
         double h_dis = (1.0 / md->los_days) * exp(-0.35 * zd) * (icu ? 0.35 : 1) * (d == 0 ? 0.3 : 1);
         double tot = h_death + h_icu + h_dis;
