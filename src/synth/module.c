@@ -217,6 +217,7 @@ static const keydef keys[] = {
     {"drug", SEC_TREATMENT, 'd', 0, 0, 0, NULL},
     {"effect", SEC_TREATMENT, 'n', OFF(treat_effect), -1e6, 1e6, NULL},
     {"rate", SEC_ACUTE, 'n', OFF(rate), 0, 100, NULL},
+    {"requires", SEC_ACUTE, 'R', OFF(requires_name), 0, 0, NULL},
     {"effect", SEC_ACUTE, 'h', 0, 0, 0, NULL},
     {"admit", SEC_ACUTE, 'n', OFF(admit), 0, 1, NULL},
     {"los_days", SEC_ACUTE, 'n', OFF(los_days), 0.5, 60, NULL},
@@ -241,6 +242,7 @@ int synth_module_parse(synth_module *m, const char *path, const char *text, size
     m->hi = 1e6;
     m->min_age = 18;
     m->severity_sd = 1.0;
+    m->requires = -1;
     int sec = SEC_NONE, line = 0, seen_sec[N_SECS] = {0};
     int have_mean = 0, have_threshold = 0;
     const char *p = text, *endp = text + len;
@@ -306,6 +308,7 @@ int synth_module_parse(synth_module *m, const char *path, const char *text, size
             *(int *)(base + k->off) = (int)d;
             break;
         }
+        case 'R':
         case 'N':
         case 'M':
             if (parse_name(val, base + k->off, 32))
@@ -451,6 +454,12 @@ int synth_modules_resolve(synth_modules *ms, cf_err *err) {
         synth_module *m = &ms->m[i];
         if ((rc = resolve_list(ms, m, m->effects, m->n_effects, err))) return rc;
         if ((rc = resolve_list(ms, m, m->hazard, m->n_hazard, err))) return rc;
+        if (m->requires_name[0]) {
+            int j = synth_module_find(ms, m->requires_name);
+            if (j < 0 || ms->m[j].kind != SYN_CHRONIC)
+                return bad(err, m->path, 0, "requires names '%s', which is not a loaded chronic module%s", m->requires_name, NULL);
+            m->requires = j;
+        }
     }
     /* markers in dependency order (marker:X effects), by repeated passes; a pass that places
      * nothing means a cycle */

@@ -88,6 +88,8 @@ typedef struct {
     int direction;               /* +1: diagnosed above the threshold; -1: below */
     double threshold, screen, monitor, symptom_rate, symptom_slope;
     double rate;                 /* hazard modules (no marker) and acute: per year at reference */
+    char requires_name[32];      /* acute: only in patients diagnosed with this chronic module */
+    int requires;                /* its index, or -1 */
     synth_effect hazard[SYNTH_MAX_EFFECTS]; /* log-hazard effects */
     size_t n_hazard;
     synth_stage stages[SYNTH_MAX_STAGES];

@@ -73,8 +73,12 @@ typedef struct {
     uint64_t index;
     int suppress;            /* module whose diagnosis is off (truth run), else -1 */
     double win_lo, win_hi;   /* the truth window (t0, t0 + window] */
-    double lambda_int;       /* the target's recorded-diagnosis hazard integrated over the window */
-    int followed;            /* a recorded event after the window, before the data end */
+    /* truth run (death and leaving are not drawn but integrated, so a path carries the
+     * probability of being alive and in the record instead of a 0/1 outcome): */
+    double cum;              /* target diagnosis + death + leaving hazards integrated since win_lo */
+    double p_dx;             /* P(target diagnosed in the window, alive and in the record) */
+    double p_cont;           /* P(a recorded event after the window | alive, in the record there) */
+    int ended;               /* the path died in hospital (drawn: stays are not integrated) */
     int oom;
     /* main run: truth rows */
     synth_truth_row **truth;
@@ -172,7 +176,7 @@ static void compute_rates(sim_ctx *c, const sim_state *st, double t, rates *R) {
     R->leave = st->in_record ? 0.02 / YEAR : 0; /* moving away: 2% a year */
     R->visit = visit_rate(w, st, t);
     R->target = 0;
-    R->total = R->death + R->leave + R->visit;
+    R->total = R->visit + (c->suppress >= 0 ? 0 : R->death + R->leave);
     double since = t - st->last_discharge;
     double readmit = 1 + 3.0 * exp(-since / 12.0); /* early readmission: ~x4 right after discharge */
     for (size_t i = 0; i < w->mods.n; i++) {
@@ -180,6 +184,7 @@ static void compute_rates(sim_ctx *c, const sim_state *st, double t, rates *R) {
         R->chron[i] = R->acute[i] = 0;
         if (a < md->min_age) continue;
         if (md->kind == SYN_ACUTE) {
+            if (md->requires >= 0 && !((st->dx >> md->requires) & 1)) continue;
             R->acute[i] = md->rate * exp(log_hazard(md, st, t, R->m)) * readmit / YEAR;
             R->total += R->acute[i];
             continue;
@@ -206,7 +211,12 @@ static void compute_rates(sim_ctx *c, const sim_state *st, double t, rates *R) {
         if (md->has_marker && md->measured && md->noise_sd > 0) {
             double visits = R->visit;
             for (size_t i = 0; i < w->mods.n; i++) visits += R->chron[i];
-            R->target += visits * md->screen * phi(md->direction * (R->m[c->suppress] - md->threshold) / md->noise_sd);
+            /* a measurement is rounded to the module's decimals before it is compared with the
+             * threshold: "reaches 6.5" is "6.45 or more" before rounding */
+            double half = 0.5 * pow(10, -md->decimals), eff = md->threshold;
+            if (md->log10_scale) eff = log10(fmax(pow(10, md->threshold) - md->direction * half, 1e-9));
+            else eff -= md->direction * half;
+            R->target += visits * md->screen * phi(md->direction * (R->m[c->suppress] - eff) / md->noise_sd);
         }
     }
 }
@@ -372,7 +382,7 @@ static void truth_rows(sim_ctx *c, sim_state *st, double t_end);
 
 /* A recorded event at time t (truth runs: does the record go on past the window?). */
 static void recorded_at(sim_ctx *c, const sim_state *st, double t) {
-    if (st->in_record && t > c->win_hi && t <= c->w->end) c->followed = 1;
+    (void)c, (void)st, (void)t; /* the follow-up is computed at the window's end (run()) */
 }
 
 /* Vitals of a visit; the systolic pressure is the hypertension marker when there is one. */
@@ -626,17 +636,25 @@ static void acute(sim_ctx *c, sim_state *st, double t, int k, const double *m) {
  * window is over and the follow-up known). */
 static void run(sim_ctx *c, sim_state *st, double t_stop) {
     rates R;
+    int truth = c->suppress >= 0;
     while (st->alive && !st->left && st->t < t_stop && !c->oom) {
-        if (!c->p && st->t > c->win_hi && (c->followed || st->t > c->w->end)) break;
+        if (truth && st->t >= fmin(c->win_hi, c->w->end)) break;
         double step = st->t - st->last_discharge < 60 ? 7 : 30;
         double step_end = fmin(st->t + step, t_stop);
         compute_rates(c, st, st->t, &R);
         double dt = synth_exp(&st->r, R.total);
         double t_next = st->t + dt;
         double until = fmin(t_next, step_end);
-        if (!c->p && R.target > 0 && st->in_record) {
+        if (truth) {
+            /* over [t, until] (within the window and the data): the target's diagnosis with rate
+             * lambda, competing with death and leaving (mu): P(diagnosed here) adds
+             * exp(-cum) * lambda / (lambda + mu) * (1 - exp(-(lambda + mu) * L)) */
             double lo = fmax(st->t, c->win_lo), hi = fmin(until, fmin(c->win_hi, c->w->end));
-            if (hi > lo) c->lambda_int += R.target * (hi - lo);
+            if (hi > lo) {
+                double lam = R.target, mu = R.death + R.leave, L = hi - lo, a = lam + mu;
+                if (a > 0) c->p_dx += exp(-c->cum) * lam / a * -expm1(-a * L);
+                c->cum += a * L;
+            }
         }
         if (t_next >= step_end) {
             st->t = step_end;
@@ -644,16 +662,17 @@ static void run(sim_ctx *c, sim_state *st, double t_stop) {
         }
         st->t = t_next;
         double x = synth_unif(&st->r) * R.total;
-        if ((x -= R.death) < 0) {
-            st->t = round_sec(t_next);
-            st->alive = 0;
-            recorded_at(c, st, st->t);
-            if (c->p && st->in_record) c->p->death = st->t;
-            break;
-        }
-        if ((x -= R.leave) < 0) {
-            st->left = 1;
-            break;
+        if (!truth) {
+            if ((x -= R.death) < 0) {
+                st->t = round_sec(t_next);
+                st->alive = 0;
+                if (c->p && st->in_record) c->p->death = st->t;
+                break;
+            }
+            if ((x -= R.leave) < 0) {
+                st->left = 1;
+                break;
+            }
         }
         if ((x -= R.visit) < 0) {
             visit(c, st, t_next, R.m, -1);
@@ -669,6 +688,23 @@ static void run(sim_ctx *c, sim_state *st, double t_stop) {
                 done = 1;
             }
         }
+    }
+    if (truth) {
+        if (!st->alive) {
+            c->ended = 1;
+            return;
+        }
+        /* alive at the window's end (weight exp(-cum)): the record goes on if some recorded event
+         * (a visit, a presentation, an acute event) comes before death or leaving and before the
+         * data end, with the rates of that moment */
+        double t_end_w = c->win_hi;
+        if (t_end_w >= c->w->end) {
+            c->p_cont = 0;
+            return;
+        }
+        compute_rates(c, st, st->t, &R);
+        double r = R.total + R.target, mu = R.death + R.leave;
+        c->p_cont = r + mu > 0 ? r / (r + mu) * -expm1(-(r + mu) * (c->w->end - t_end_w)) : 0;
     }
 }
 
@@ -691,12 +727,13 @@ static void truth_rows(sim_ctx *c, sim_state *st, double t_end) {
             c2.suppress = X;
             c2.win_lo = t_end;
             c2.win_hi = t_end + w->window;
-            c2.lambda_int = 0;
-            c2.followed = 0;
+            c2.cum = c2.p_dx = c2.p_cont = 0;
+            c2.ended = 0;
             run(&c2, &s2, w->end + 1);
-            double pd = 1 - exp(-c2.lambda_int);
+            double pd = c2.p_dx;
+            double alive_undiagnosed = c2.ended ? 0 : exp(-c2.cum);
             sum_d += pd;
-            sum_f += pd + (1 - pd) * c2.followed;
+            sum_f += pd + alive_undiagnosed * c2.p_cont;
         }
         if (*c->n_truth == *c->cap_truth) {
             size_t cap = *c->cap_truth ? *c->cap_truth * 2 : 64;
