@@ -42,6 +42,7 @@ static void eval_help(void) {
            "  --ceiling FILE          ground truth from `clinfm synth` (truth/<task>.csv): adds the\n"
            "                          ceiling row, the best any predictor could do (docs/SYNTH.md)\n"
            "  --ceiling-key KEYFILE   the de-identification key, when the store is de-identified\n"
+           "  --ceiling-column NAME   the truth file's probability column (default probability)\n"
            "  --quiet                 print no summary\n"
            "  -h, --help              this help\n"
            "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
@@ -58,6 +59,7 @@ int cmd_eval(int argc, char **argv) {
         {"model-predictors", required_argument, 0, 'P'}, {"rollouts", required_argument, 0, 'R'},
         {"max-new-tokens", required_argument, 0, 'N'},
         {"ceiling", required_argument, 0, 'C'},       {"ceiling-key", required_argument, 0, 'K'},
+        {"ceiling-column", required_argument, 0, 'L'},
         {"quiet", no_argument, 0, 'q'},               {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     eval_config cfg;
@@ -69,7 +71,7 @@ int cmd_eval(int argc, char **argv) {
     cfg.baseline.seed = 1;
     cfg.baseline.threads = 1;
     cfg.small_patients = 1000;
-    const char *key = NULL, *fr = NULL, *ceiling = NULL, *ceiling_key = NULL;
+    const char *key = NULL, *fr = NULL, *ceiling = NULL, *ceiling_key = NULL, *ceiling_col = NULL;
     unsigned long long v;
     int c;
     optind = 1;
@@ -85,6 +87,7 @@ int cmd_eval(int argc, char **argv) {
         case 'q': cfg.quiet = 1; break;
         case 'C': ceiling = optarg; break;
         case 'K': ceiling_key = optarg; break;
+        case 'L': ceiling_col = optarg; break;
         case 'b': {
             cfg.baselines = 0;
             if (!strcmp(optarg, "none")) break;
@@ -158,14 +161,14 @@ int cmd_eval(int argc, char **argv) {
         return cli_usage_error("eval", "--model-predictors, --rollouts and --max-new-tokens need --model");
     if (!cfg.baselines && !cfg.model_path)
         return cli_usage_error("eval", "--baselines none needs --model: there would be nothing to evaluate");
-    if (ceiling_key && !ceiling) return cli_usage_error("eval", "--ceiling-key needs --ceiling");
+    if ((ceiling_key || ceiling_col) && !ceiling) return cli_usage_error("eval", "--ceiling-key and --ceiling-column need --ceiling");
     cf_err err = {0};
     int rc = CF_OK;
     eval_predictor ceil_pred = {0};
     if (key && (rc = split_load_key(&cfg.split, key, &err))) goto done;
     if (fr && (rc = split_parse_fractions(&cfg.split, fr, &err))) goto done;
     if (ceiling) { /* the ceiling row: one extra predictor (src/eval/eval_ceiling.c) */
-        if ((rc = eval_ceiling_new(&ceil_pred, ceiling, ceiling_key, &err))) goto done;
+        if ((rc = eval_ceiling_new(&ceil_pred, ceiling, ceiling_col, ceiling_key, &err))) goto done;
         cfg.extra = &ceil_pred;
         cfg.n_extra = 1;
     }

@@ -98,7 +98,9 @@ static size_t split_fields(char *line, char **f, size_t cap) {
     return n;
 }
 
-int eval_ceiling_new(eval_predictor *p, const char *truth_path, const char *deid_key_path, cf_err *err) {
+int eval_ceiling_new(eval_predictor *p, const char *truth_path, const char *column, const char *deid_key_path,
+                     cf_err *err) {
+    if (!column) column = "probability";
     memset(p, 0, sizeof *p);
     unsigned char key[DEID_KEY_BYTES], k_pseudo[DEID_KEY_BYTES], k_shift[DEID_KEY_BYTES];
     int rc, keyed = 0;
@@ -136,12 +138,12 @@ int eval_ceiling_new(eval_predictor *p, const char *truth_path, const char *deid
                 if (!strcmp(fl[i], "fhir_id")) col_key = (int)i, fhir = 1;
                 else if (!strcmp(fl[i], "subject_id")) col_key = (int)i, fhir = 0;
                 else if (!strcmp(fl[i], "prediction_time")) col_time = (int)i;
-                else if (!strcmp(fl[i], "probability")) col_prob = (int)i;
+                else if (!strcmp(fl[i], column)) col_prob = (int)i;
             }
             if (col_key < 0 || col_time < 0 || col_prob < 0) {
                 rc = cf_fail(err, CF_EINPUT,
-                             "%s:1: a ground-truth file needs columns fhir_id (or subject_id), prediction_time and probability",
-                             truth_path);
+                             "%s:1: a ground-truth file needs columns fhir_id (or subject_id), prediction_time and %s",
+                             truth_path, column);
                 goto fail;
             }
             continue;
@@ -169,7 +171,7 @@ int eval_ceiling_new(eval_predictor *p, const char *truth_path, const char *deid
         char *end;
         double pr = strtod(fl[col_prob], &end);
         if (*end || end == fl[col_prob] || !(pr >= 0 && pr <= 1)) {
-            rc = cf_fail(err, CF_EINPUT, "%s:%zu: probability must be a number from 0 to 1", truth_path, lineno);
+            rc = cf_fail(err, CF_EINPUT, "%s:%zu: %s must be a number from 0 to 1", truth_path, lineno, column);
             goto fail;
         }
         if (keyed) {

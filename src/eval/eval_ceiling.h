@@ -15,8 +15,11 @@
 
 #include "eval/eval.h"
 
-/* deid_key_path may be NULL (identified store). */
-int eval_ceiling_new(eval_predictor *p, const char *truth_path, const char *deid_key_path, cf_err *err);
+/* deid_key_path may be NULL (identified store); column names the probability column (NULL:
+ * "probability"; `clinfm synth` also writes probability_censor_record and
+ * probability_follow_data_end, one per censoring rule, docs/SYNTH.md). */
+int eval_ceiling_new(eval_predictor *p, const char *truth_path, const char *column, const char *deid_key_path,
+                     cf_err *err);
 void eval_ceiling_free(eval_predictor *p);
 
 #endif

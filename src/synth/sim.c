@@ -78,6 +78,7 @@ typedef struct {
     double cum;              /* target diagnosis + death + leaving hazards integrated since win_lo */
     double p_dx;             /* P(target diagnosed in the window, alive and in the record) */
     double p_cont;           /* P(a recorded event after the window | alive, in the record there) */
+    double p_death;          /* P(death before the diagnosis, within the window and the data) */
     int ended;               /* the path died in hospital (drawn: stays are not integrated) */
     int oom;
     /* main run: truth rows */
@@ -652,7 +653,11 @@ static void run(sim_ctx *c, sim_state *st, double t_stop) {
             double lo = fmax(st->t, c->win_lo), hi = fmin(until, fmin(c->win_hi, c->w->end));
             if (hi > lo) {
                 double lam = R.target, mu = R.death + R.leave, L = hi - lo, a = lam + mu;
-                if (a > 0) c->p_dx += exp(-c->cum) * lam / a * -expm1(-a * L);
+                if (a > 0) {
+                    double f = exp(-c->cum) * -expm1(-a * L) / a;
+                    c->p_dx += f * lam;
+                    c->p_death += f * R.death;
+                }
                 c->cum += a * L;
             }
         }
@@ -690,8 +695,9 @@ static void run(sim_ctx *c, sim_state *st, double t_stop) {
         }
     }
     if (truth) {
-        if (!st->alive) {
+        if (!st->alive) { /* died in hospital: drawn, not integrated */
             c->ended = 1;
+            if (st->t <= fmin(c->win_hi, c->w->end)) c->p_death += exp(-c->cum);
             return;
         }
         /* alive at the window's end (weight exp(-cum)): the record goes on if some recorded event
@@ -717,7 +723,7 @@ static void truth_rows(sim_ctx *c, sim_state *st, double t_end) {
     for (size_t k = 0; k < w->n_targets; k++) {
         int X = w->targets[k];
         if ((st->dx >> X) & 1) continue;
-        double sum_d = 0, sum_f = 0;
+        double sum_d = 0, sum_f = 0, sum_k = 0;
         for (int path = 0; path < w->truth_paths; path++) {
             sim_state s2 = *st;
             s2.t = t_end;
@@ -727,13 +733,16 @@ static void truth_rows(sim_ctx *c, sim_state *st, double t_end) {
             c2.suppress = X;
             c2.win_lo = t_end;
             c2.win_hi = t_end + w->window;
-            c2.cum = c2.p_dx = c2.p_cont = 0;
+            c2.cum = c2.p_dx = c2.p_cont = c2.p_death = 0;
             c2.ended = 0;
             run(&c2, &s2, w->end + 1);
             double pd = c2.p_dx;
             double alive_undiagnosed = c2.ended ? 0 : exp(-c2.cum);
             sum_d += pd;
             sum_f += pd + alive_undiagnosed * c2.p_cont;
+            /* followed to death or the data's end: every row whose window ends inside the data is
+             * kept; past it, a row is kept when the diagnosis or a death comes first */
+            sum_k += t_end + w->window <= w->end ? 1.0 : pd + c2.p_death;
         }
         if (*c->n_truth == *c->cap_truth) {
             size_t cap = *c->cap_truth ? *c->cap_truth * 2 : 64;
@@ -751,6 +760,7 @@ static void truth_rows(sim_ctx *c, sim_state *st, double t_end) {
         row->t = t_end;
         row->p_outcome = (float)(sum_d / w->truth_paths);
         row->p_followed = (float)(sum_f / w->truth_paths);
+        row->p_kept_end = (float)(sum_k / w->truth_paths);
     }
 }
 

@@ -72,6 +72,7 @@ typedef struct {
     int task;                     /* index into sim_world.targets */
     double t;                     /* prediction time (an encounter's end), days */
     float p_outcome, p_followed;  /* P(diagnosis in window), P(outcome or record past the window) */
+    float p_kept_end;             /* P(outcome, death, or a window inside the data): follow-up to death or data end */
     uint8_t outcome, followed;    /* what happened in this record */
 } synth_truth_row;
 

@@ -77,14 +77,17 @@ static void make_one(const sim_world *w, const synth_options *o, uint64_t index,
     for (size_t i = 0; i < s->n_rows; i++) {
         const synth_truth_row *r = &s->rows[i];
         synth_buf *b = &s->truth[r->task];
-        double prob = r->p_followed > 0 ? r->p_outcome / r->p_followed : r->p_outcome;
-        if (prob > 1) prob = 1;
-        char num[160];
+        /* the probability of a positive label among the rows a task keeps, under each rule */
+        double p_rec = r->p_followed > 0 ? r->p_outcome / r->p_followed : r->p_outcome;
+        double p_end = r->p_kept_end > 0 ? r->p_outcome / r->p_kept_end : r->p_outcome;
+        if (p_rec > 1) p_rec = 1;
+        if (p_end > 1) p_end = 1;
+        char num[200];
         synth_buf_str(b, s->p.id);
         synth_buf_put(b, ",", 1);
         synth_buf_time(b, r->t, 0);
-        int k = snprintf(num, sizeof num, ",%.9g,%.9g,%.9g,%d,%d\n", prob, (double)r->p_outcome,
-                         (double)r->p_followed, r->outcome, r->followed);
+        int k = snprintf(num, sizeof num, ",%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%d,%d\n", p_rec, p_rec, p_end,
+                         (double)r->p_outcome, (double)r->p_followed, (double)r->p_kept_end, r->outcome, r->followed);
         synth_buf_put(b, num, (size_t)k);
         s->truth_rows++;
         s->truth_pos += r->outcome;
@@ -227,7 +230,8 @@ int synth_run(const synth_options *o, synth_report *rep, cf_err *err) {
                 goto done;
             }
             fds[SYNTH_N_TYPES + k] = fd;
-            static const char hdr[] = "fhir_id,prediction_time,probability,p_outcome,p_followed,outcome,followed\n";
+            static const char hdr[] = "fhir_id,prediction_time,probability,probability_censor_record,"
+                                      "probability_follow_data_end,p_outcome,p_followed,p_kept_data_end,outcome,followed\n";
             if ((rc = write_all(fd, hdr, sizeof hdr - 1, path, err))) goto done;
         }
     }
