@@ -98,7 +98,7 @@ bench: deps
 	@bash bench/run.sh
 
 # `make install PREFIX=/opt/clinfm [DESTDIR=...]`: the binary in PREFIX/bin and the shipped
-# files (de-identification rules, task files, mapping files) in PREFIX/share/clinfm, which the
+# files (de-identification rules, synth modules, task files, mapping files) in PREFIX/share/clinfm, which the
 # binary finds without flags. A separate build folder, so the compiled-in folder is PREFIX's.
 INSTALL_BUILD = build-install
 install: deps
@@ -109,8 +109,8 @@ install: deps
 install-share:
 	install -d $(DESTDIR)$(PREFIX)/share/clinfm/data $(DESTDIR)$(PREFIX)/share/clinfm/tasks \
 	  $(DESTDIR)$(PREFIX)/share/clinfm/mappings
-	rm -rf $(DESTDIR)$(PREFIX)/share/clinfm/data/deid
-	cp -R data/deid $(DESTDIR)$(PREFIX)/share/clinfm/data/
+	rm -rf $(DESTDIR)$(PREFIX)/share/clinfm/data/deid $(DESTDIR)$(PREFIX)/share/clinfm/data/synth
+	cp -R data/deid data/synth $(DESTDIR)$(PREFIX)/share/clinfm/data/
 	install -m 0644 tasks/*.task $(DESTDIR)$(PREFIX)/share/clinfm/tasks/
 	install -m 0644 mappings/*.map $(DESTDIR)$(PREFIX)/share/clinfm/mappings/
 

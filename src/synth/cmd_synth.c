@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "synth/synth.h"
+#include "util/datadir.h"
 
 static void synth_help(void) {
     printf("usage: clinfm synth --patients N --out DIR [options]\n"
@@ -26,7 +27,7 @@ static void synth_help(void) {
            "  --end YYYY          last year of the data window (default 2024)\n"
            "  --threads T         worker threads (default 2)\n"
            "  --truth-paths K     simulated futures per ground-truth row (default 8; 0: no truth)\n"
-           "  --modules DIR       disease module files (default data/synth/modules)\n"
+           "  --modules DIR       disease module files (default: the shipped data/synth/modules)\n"
            "  --quiet             print no summary\n"
            "  -h, --help          this help\n"
            "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
@@ -47,7 +48,9 @@ int cmd_synth(int argc, char **argv) {
     o.end_year = 2024;
     o.threads = 2;
     o.truth_paths = 8;
-    o.modules_dir = "data/synth/modules";
+    static char shipped[4096];
+    cf_share_path("data/synth/modules", shipped, sizeof shipped); /* checkout, install or CLINFM_SHARE */
+    o.modules_dir = shipped;
     int have_n = 0;
     unsigned long long v;
     int c;
