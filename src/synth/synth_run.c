@@ -52,6 +52,19 @@ static void slot_reset(slot *s) {
     s->rc = 0;
 }
 
+/* A slot keeps its buffers for the next patient, but not one grown for an outlier: memory stays
+ * that of typical patients, whatever N (the largest patient of a million would otherwise set
+ * every slot's size). */
+static void slot_trim(slot *s) {
+    const size_t keep = 512 << 10;
+    for (int t = 0; t < SYNTH_N_TYPES; t++)
+        if (s->out[t].cap > keep) free(s->out[t].b), memset(&s->out[t], 0, sizeof s->out[t]);
+    for (int t = 0; t < SYNTH_MAX_TARGETS; t++)
+        if (s->truth[t].cap > keep) free(s->truth[t].b), memset(&s->truth[t], 0, sizeof s->truth[t]);
+    if (s->p.cap_recs * sizeof *s->p.recs > keep) synth_patient_free(&s->p);
+    if (s->cap_rows * sizeof *s->rows > keep) free(s->rows), s->rows = NULL, s->cap_rows = 0;
+}
+
 static void slot_free(slot *s) {
     synth_patient_free(&s->p);
     for (int t = 0; t < SYNTH_N_TYPES; t++) free(s->out[t].b);
@@ -272,6 +285,7 @@ int synth_run(const synth_options *o, synth_report *rep, cf_err *err) {
         if (s->p.death >= 0) rep->deaths++;
         rep->deaths_in_hospital += s->p.died_in_hospital;
         rep->patients++;
+        slot_trim(s);
         pthread_mutex_lock(&pl.mu);
         done[i % RING] = 0;
         pl.written = i + 1;
