@@ -62,13 +62,14 @@ static void test_shipped_modules(void) {
         t2d = synth_module_find(ms, "type2_diabetes");
     CHECK(pos[ckd] > pos[htn]);
     CHECK(pos[ckd] > pos[t2d]);
-    /* the new-onset tasks the truth covers exist as task files */
-    for (size_t i = 0; i < ms->n; i++) {
-        if (!ms->m[i].task[0]) continue;
+    /* the tasks the truth covers exist as task files */
+    for (size_t i = 0; i < ms->n + SYNTH_N_HOSPITAL; i++) {
+        const char *name = i < ms->n ? ms->m[i].task : synth_hospital_tasks[i - ms->n];
+        if (!name[0]) continue;
         char p[4200];
-        snprintf(p, sizeof p, "%s/tasks/%s.task", check_root(), ms->m[i].task);
+        snprintf(p, sizeof p, "%s/tasks/%s.task", check_root(), name);
         struct stat sb;
-        CHECK(stat(p, &sb) == 0);
+        if (stat(p, &sb) != 0) CHECK_FAIL_("%s is missing", p);
     }
     free(ms);
 }
@@ -204,7 +205,8 @@ static void test_same_bytes_any_threads(void) {
     const char *files[] = {"fhir/Patient.000.ndjson", "fhir/Encounter.000.ndjson", "fhir/Condition.000.ndjson",
                            "fhir/Observation.000.ndjson", "fhir/MedicationRequest.000.ndjson",
                            "fhir/Procedure.000.ndjson", "truth/new_onset_hypertension.csv",
-                           "truth/new_onset_t2d.csv", "truth/new_onset_ckd.csv", "truth/new_onset_heart_failure.csv"};
+                           "truth/new_onset_t2d.csv", "truth/new_onset_ckd.csv", "truth/new_onset_heart_failure.csv",
+                           "truth/in_hospital_mortality_fhir.csv", "truth/readmission_30d_fhir.csv"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char a[4400], b[4400], c[4400];
         snprintf(a, sizeof a, "%s/%s", d1, files[i]);
@@ -237,14 +239,14 @@ static void test_truth_calibrated(void) {
     memset(&p, 0, sizeof p);
     synth_truth_row *rows = NULL;
     size_t n = 0, cap = 0;
-    double res[SYNTH_MAX_TARGETS + 1] = {0}, res2[SYNTH_MAX_TARGETS + 1] = {0}, pos[SYNTH_MAX_TARGETS + 1] = {0};
-    double exp_[SYNTH_MAX_TARGETS + 1] = {0};
+    double res[SYNTH_MAX_TASKS + 1] = {0}, res2[SYNTH_MAX_TASKS + 1] = {0}, pos[SYNTH_MAX_TASKS + 1] = {0};
+    double exp_[SYNTH_MAX_TASKS + 1] = {0};
     double top = 0, bottom = 0;
     size_t kept = 0;
     for (uint64_t i = 0; i < 800; i++) {
         n = 0;
         REQUIRE(sim_patient(w, i, &p, &rows, &n, &cap, &err) == CF_OK);
-        double r[SYNTH_MAX_TARGETS + 1] = {0};
+        double r[SYNTH_MAX_TASKS + 1] = {0};
         for (size_t j = 0; j < n; j++) {
             const synth_truth_row *t = &rows[j];
             CHECK(t->p_outcome >= 0 && t->p_outcome <= t->p_followed + 1e-6 && t->p_followed <= 1 + 1e-6);
@@ -254,21 +256,21 @@ static void test_truth_calibrated(void) {
             if (q > 0.02) top += t->outcome;
             else bottom += t->outcome;
             r[t->task] += t->outcome - q;
-            r[w->n_targets] += t->outcome - q;
-            exp_[t->task] += q, exp_[w->n_targets] += q;
-            pos[t->task] += t->outcome, pos[w->n_targets] += t->outcome;
+            r[w->n_tasks] += t->outcome - q;
+            exp_[t->task] += q, exp_[w->n_tasks] += q;
+            pos[t->task] += t->outcome, pos[w->n_tasks] += t->outcome;
         }
-        for (size_t k = 0; k <= w->n_targets; k++) res[k] += r[k], res2[k] += r[k] * r[k];
+        for (size_t k = 0; k <= w->n_tasks; k++) res[k] += r[k], res2[k] += r[k] * r[k];
     }
     synth_patient_free(&p);
     REQUIRE(kept > 5000);
-    for (size_t k = 0; k <= w->n_targets; k++) {
+    for (size_t k = 0; k <= w->n_tasks; k++) {
         double se = sqrt(res2[k]);
-        fprintf(stderr, "    %-26s expected %.1f positive rows, seen %.0f (cluster-robust se %.1f)\n",
-                k < w->n_targets ? w->mods.m[w->targets[k]].task : "all", exp_[k], pos[k], se);
+        fprintf(stderr, "    %-28s expected %.1f positive rows, seen %.0f (cluster-robust se %.1f)\n",
+                k < w->n_tasks ? w->task_names[k] : "all", exp_[k], pos[k], se);
         CHECK(fabs(res[k]) < 4 * se + 1);
     }
-    CHECK(pos[w->n_targets] > 100);
+    CHECK(pos[w->n_tasks] > 100);
     fprintf(stderr, "    positives on rows with probability > 0.02: %.0f, below: %.0f\n", top, bottom);
     CHECK(top > bottom);
     free(rows);

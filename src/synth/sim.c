@@ -51,6 +51,8 @@ const synth_code synth_encounter_types[SYN_ET_COUNT] = {
     {"32485007", "Hospital admission (procedure)"}};
 const synth_code synth_icu_procedure = {"305351004", "Admission to intensive care unit (procedure)"};
 const synth_code synth_history_mi = {"399211009", "History of myocardial infarction (situation)"};
+const char *const synth_hospital_tasks[SYNTH_N_HOSPITAL] = {"in_hospital_mortality_fhir", "long_stay_7d_fhir",
+                                                          "icu_admission_fhir", "readmission_30d_fhir"};
 
 /* ------------------------------------------------------------------ state */
 
@@ -72,6 +74,8 @@ typedef struct {
     synth_patient *p;        /* NULL in a truth run */
     uint64_t index;
     int suppress;            /* module whose diagnosis is off (truth run), else -1 */
+    int truth_run;           /* a truth run (death and leaving integrated, not drawn) */
+    int target_admit;        /* truth run for readmission: hospital admissions are the target */
     double win_lo, win_hi;   /* the truth window (t0, t0 + window] */
     /* truth run (death and leaving are not drawn but integrated, so a path carries the
      * probability of being alive and in the record instead of a 0/1 outcome): */
@@ -177,7 +181,7 @@ static void compute_rates(sim_ctx *c, const sim_state *st, double t, rates *R) {
     R->leave = st->in_record ? 0.02 / YEAR : 0; /* moving away: 2% a year */
     R->visit = visit_rate(w, st, t);
     R->target = 0;
-    R->total = R->visit + (c->suppress >= 0 ? 0 : R->death + R->leave);
+    R->total = R->visit + (c->truth_run ? 0 : R->death + R->leave);
     double since = t - st->last_discharge;
     double readmit = 1 + 3.0 * exp(-since / 12.0); /* early readmission: ~x4 right after discharge */
     for (size_t i = 0; i < w->mods.n; i++) {
@@ -187,6 +191,10 @@ static void compute_rates(sim_ctx *c, const sim_state *st, double t, rates *R) {
         if (md->kind == SYN_ACUTE) {
             if (md->requires >= 0 && !((st->dx >> md->requires) & 1)) continue;
             R->acute[i] = md->rate * exp(log_hazard(md, st, t, R->m)) * readmit / YEAR;
+            if (c->target_admit) { /* truth run for readmission: admissions integrated, not drawn */
+                R->target += R->acute[i] * md->admit;
+                R->acute[i] *= 1 - md->admit;
+            }
             R->total += R->acute[i];
             continue;
         }
@@ -198,7 +206,7 @@ static void compute_rates(sim_ctx *c, const sim_state *st, double t, rates *R) {
             h = md->rate * exp(log_hazard(md, st, t, R->m));
         h /= YEAR;
         if ((int)i == c->suppress) {
-            R->target = h; /* screening is added below, once every visit rate is known */
+            R->target += h; /* screening is added below, once every visit rate is known */
             continue;
         }
         R->chron[i] = h;
@@ -380,6 +388,47 @@ static void diagnose(sim_ctx *c, sim_state *st, int i, double t, int32_t enc, do
 }
 
 static void truth_rows(sim_ctx *c, sim_state *st, double t_end);
+static void add_truth(sim_ctx *c, int task, double t, double p_outcome, double p_followed, double p_kept_end,
+                      int outcome);
+static double readmission_truth(sim_ctx *c, const sim_state *st, double t_dis, uint64_t cand);
+
+/* A stay's hazards on day d (from admission): death, transfer to intensive care, discharge. The
+ * severity z improves by 0.12 a day; the first day has fewer discharges and more transfers. */
+static void stay_hazards(const synth_module *md, double z, int d, double a, double comorb, int icu, double *h_death,
+                         double *h_icu, double *h_dis) {
+    double zd = z - 0.12 * d;
+    *h_death = md->death_per_day * exp(fmin(0.9 * zd + 0.02 * (a - 65) + 0.5 * icu + 0.25 * comorb, 5));
+    *h_icu = icu ? 0 : md->icu_per_day * exp(fmin(1.1 * zd, 5)) * (d == 0 ? 1.5 : 1);
+    *h_dis = (1.0 / md->los_days) * exp(-0.35 * zd) * (icu ? 0.35 : 1) * (d == 0 ? 0.3 : 1);
+}
+
+/* The rest of a stay, exactly (a Markov chain on "in intensive care or not" by day, the same
+ * hazards as the stay's loop), from the start of day d0: P(death in hospital), P(a transfer to
+ * intensive care), P(still in hospital at the start of day 7, i.e. a stay over 7 days). */
+static void stay_dp(const synth_module *md, double z, double a, double comorb, int d0, int icu0, double *p_death,
+                    double *p_icu, double *p_long) {
+    double pn = icu0 ? 0 : 1, pi = icu0 ? 1 : 0;
+    *p_death = *p_icu = 0;
+    *p_long = d0 >= 7 ? 1 : 0;
+    for (int d = d0; d < 60; d++) {
+        if (d == 7) *p_long = pn + pi;
+        double hd, hi, hs, move = 0, next_n = pn, next_i = pi;
+        for (int s = 0; s < 2; s++) {
+            double mass = s ? pi : pn;
+            if (mass <= 0) continue;
+            stay_hazards(md, z, d, a, comorb, s, &hd, &hi, &hs);
+            double tot = hd + hi + hs, pa = -expm1(-tot);
+            if (tot <= 0) continue;
+            *p_death += mass * pa * hd / tot;
+            if (!s) move = mass * pa * hi / tot;
+            if (s) next_i = mass * (1 - pa);
+            else next_n = mass * (1 - pa);
+        }
+        *p_icu += move;
+        pn = next_n;
+        pi = next_i + move;
+    }
+}
 
 /* A recorded event at time t (truth runs: does the record go on past the window?). */
 static void recorded_at(sim_ctx *c, const sim_state *st, double t) {
@@ -517,7 +566,7 @@ static void acute(sim_ctx *c, sim_state *st, double t, int k, const double *m) {
     st->hist |= 1u << k;
     st->dx_day[k] = t;
     recorded_at(c, st, t);
-    int admit = synth_bern(&st->r, md->admit);
+    int admit = synth_bern(&st->r, md->admit) && !c->target_admit;
     if (!admit) {
         double end = round_sec(t + (2 + 4 * synth_unif(&st->r)) / 24.0);
         int32_t enc = -1;
@@ -548,9 +597,23 @@ static void acute(sim_ctx *c, sim_state *st, double t, int k, const double *m) {
     }
     if (md->procedure.code[0] && synth_bern(&st->r, md->procedure_prob) && emitting(c, st))
         procedure(c, enc, round_sec(t + 0.1 + 0.3 * synth_unif(&st->r)), &md->procedure, k);
-    int icu = 0, died = 0;
+    int icu = 0, died = 0, ever_icu = 0, in_at_24h = 0, icu_at_24h = 0;
     double t_out = t;
+    double p_icu_adm = 0, p_death24 = 0, p_long24 = 0;
+    int hosp_truth = c->p && c->w->truth_paths && st->in_record;
+    if (hosp_truth) {
+        double pd_, pl_;
+        stay_dp(md, z, a, comorb, 0, 0, &pd_, &p_icu_adm, &pl_);
+    }
     for (int d = 0; d < 60; d++) {
+        if (d == 1) { /* 24 hours after admission: the state the mortality and stay tasks predict from */
+            in_at_24h = 1;
+            icu_at_24h = icu;
+            if (hosp_truth) {
+                double pi_;
+                stay_dp(md, z, a, comorb, 1, icu, &p_death24, &pi_, &p_long24);
+            }
+        }
         double day = t + d;
         double zd = z - 0.12 * d;
         /* daily observations: vitals and labs follow the severity */
@@ -590,9 +653,8 @@ static void acute(sim_ctx *c, sim_state *st, double t, int k, const double *m) {
             for (int j = 0; j < 9 + 2 * (int)md->n_labs; j++) synth_normal(&st->r); /* same draws */
         }
         /* the day's hazards: death, intensive care, discharge */
-        double h_death = md->death_per_day * exp(fmin(0.9 * zd + 0.02 * (a - 65) + 0.5 * icu + 0.25 * comorb, 5));
-        double h_icu = icu ? 0 : md->icu_per_day * exp(fmin(1.1 * zd, 5)) * (d == 0 ? 1.5 : 1);
-        double h_dis = (1.0 / md->los_days) * exp(-0.35 * zd) * (icu ? 0.35 : 1) * (d == 0 ? 0.3 : 1);
+        double h_death, h_icu, h_dis;
+        stay_hazards(md, z, d, a, comorb, icu, &h_death, &h_icu, &h_dis);
         double tot = h_death + h_icu + h_dis;
         double u = synth_unif(&st->r), when = synth_unif(&st->r);
         if (u < 1 - exp(-tot)) {
@@ -604,7 +666,7 @@ static void acute(sim_ctx *c, sim_state *st, double t, int k, const double *m) {
                 t_out = te;
                 break;
             } else if (x < h_death + h_icu) {
-                icu = 1;
+                icu = ever_icu = 1;
                 if (emitting(c, st)) procedure(c, enc, te, &synth_icu_procedure, k);
             } else {
                 t_out = te;
@@ -622,6 +684,18 @@ static void acute(sim_ctx *c, sim_state *st, double t, int k, const double *m) {
     st->t = t_out;
     st->last_discharge = t_out;
     recorded_at(c, st, t_out);
+    if (hosp_truth) {
+        add_truth(c, (int)c->w->n_targets + SYNTH_H_ICU, t, p_icu_adm, 1, 1, ever_icu);
+        if (in_at_24h) {
+            add_truth(c, (int)c->w->n_targets + SYNTH_H_MORTALITY, t + 1, p_death24, 1, 1, died);
+            add_truth(c, (int)c->w->n_targets + SYNTH_H_LONG_STAY, t + 1, p_long24, 1, 1, t_out > t + 7);
+        }
+        (void)icu_at_24h;
+        if (!died && t_out <= c->w->end) {
+            double pr = readmission_truth(c, st, t_out, c->n_cand++);
+            add_truth(c, (int)c->w->n_targets + SYNTH_H_READMISSION, t_out, pr, 1, 1, 0); /* outcome set later */
+        }
+    }
     if (died) {
         st->alive = 0;
         if (c->p && st->in_record) {
@@ -637,7 +711,7 @@ static void acute(sim_ctx *c, sim_state *st, double t, int k, const double *m) {
  * window is over and the follow-up known). */
 static void run(sim_ctx *c, sim_state *st, double t_stop) {
     rates R;
-    int truth = c->suppress >= 0;
+    int truth = c->truth_run;
     while (st->alive && !st->left && st->t < t_stop && !c->oom) {
         if (truth && st->t >= fmin(c->win_hi, c->w->end)) break;
         double step = st->t - st->last_discharge < 60 ? 7 : 30;
@@ -716,6 +790,66 @@ static void run(sim_ctx *c, sim_state *st, double t_stop) {
 
 /* ------------------------------------------------------------------ ground truth */
 
+static void add_truth(sim_ctx *c, int task, double t, double p_outcome, double p_followed, double p_kept_end,
+                      int outcome) {
+    if (*c->n_truth == *c->cap_truth) {
+        size_t cap = *c->cap_truth ? *c->cap_truth * 2 : 64;
+        synth_truth_row *r = realloc(*c->truth, cap * sizeof *r);
+        if (!r) {
+            c->oom = 1;
+            return;
+        }
+        *c->truth = r;
+        *c->cap_truth = cap;
+    }
+    synth_truth_row *row = &(*c->truth)[(*c->n_truth)++];
+    memset(row, 0, sizeof *row);
+    row->task = task;
+    row->t = t;
+    row->p_outcome = (float)p_outcome;
+    row->p_followed = (float)p_followed;
+    row->p_kept_end = (float)p_kept_end;
+    row->outcome = (uint8_t)outcome;
+    row->followed = 1;
+}
+
+/* A truth run from a copy of the state at t0: `paths` futures with fresh streams. */
+static void truth_paths(sim_ctx *c, const sim_state *st, double t0, double window, int suppress, int admit,
+                        uint64_t cand, uint64_t key, double *sum_d, double *sum_f, double *sum_k) {
+    const sim_world *w = c->w;
+    *sum_d = *sum_f = *sum_k = 0;
+    for (int path = 0; path < w->truth_paths; path++) {
+        sim_state s2 = *st;
+        s2.t = t0;
+        synth_rng_seed(&s2.r, w->seed ^ 0x7275746873ULL, c->index, cand, key * 4096 + (uint64_t)path);
+        sim_ctx c2 = *c;
+        c2.p = NULL;
+        c2.truth_run = 1;
+        c2.suppress = suppress;
+        c2.target_admit = admit;
+        c2.win_lo = t0;
+        c2.win_hi = t0 + window;
+        c2.cum = c2.p_dx = c2.p_cont = c2.p_death = 0;
+        c2.ended = 0;
+        run(&c2, &s2, w->end + 1);
+        double pd = c2.p_dx;
+        double alive_undiagnosed = c2.ended ? 0 : exp(-c2.cum);
+        *sum_d += pd;
+        *sum_f += pd + alive_undiagnosed * c2.p_cont;
+        /* followed to death or the data's end: every row whose window ends inside the data is
+         * kept; past it, a row is kept when the outcome or a death comes first */
+        *sum_k += t0 + window <= w->end ? 1.0 : pd + c2.p_death;
+    }
+    *sum_d /= w->truth_paths, *sum_f /= w->truth_paths, *sum_k /= w->truth_paths;
+}
+
+/* P(a hospital admission within 30 days of a discharge at t_dis). */
+static double readmission_truth(sim_ctx *c, const sim_state *st, double t_dis, uint64_t cand) {
+    double d, f, k;
+    truth_paths(c, st, t_dis, 30, -1, 1, cand, 1000, &d, &f, &k);
+    return d;
+}
+
 static void truth_rows(sim_ctx *c, sim_state *st, double t_end) {
     const sim_world *w = c->w;
     if (!w->truth_paths || !st->alive || st->left || age_at(st, t_end) < 18 || t_end > w->end) return;
@@ -723,44 +857,9 @@ static void truth_rows(sim_ctx *c, sim_state *st, double t_end) {
     for (size_t k = 0; k < w->n_targets; k++) {
         int X = w->targets[k];
         if ((st->dx >> X) & 1) continue;
-        double sum_d = 0, sum_f = 0, sum_k = 0;
-        for (int path = 0; path < w->truth_paths; path++) {
-            sim_state s2 = *st;
-            s2.t = t_end;
-            synth_rng_seed(&s2.r, w->seed ^ 0x7275746873ULL, c->index, cand, (uint64_t)k * 4096 + (uint64_t)path);
-            sim_ctx c2 = *c;
-            c2.p = NULL;
-            c2.suppress = X;
-            c2.win_lo = t_end;
-            c2.win_hi = t_end + w->window;
-            c2.cum = c2.p_dx = c2.p_cont = c2.p_death = 0;
-            c2.ended = 0;
-            run(&c2, &s2, w->end + 1);
-            double pd = c2.p_dx;
-            double alive_undiagnosed = c2.ended ? 0 : exp(-c2.cum);
-            sum_d += pd;
-            sum_f += pd + alive_undiagnosed * c2.p_cont;
-            /* followed to death or the data's end: every row whose window ends inside the data is
-             * kept; past it, a row is kept when the diagnosis or a death comes first */
-            sum_k += t_end + w->window <= w->end ? 1.0 : pd + c2.p_death;
-        }
-        if (*c->n_truth == *c->cap_truth) {
-            size_t cap = *c->cap_truth ? *c->cap_truth * 2 : 64;
-            synth_truth_row *r = realloc(*c->truth, cap * sizeof *r);
-            if (!r) {
-                c->oom = 1;
-                return;
-            }
-            *c->truth = r;
-            *c->cap_truth = cap;
-        }
-        synth_truth_row *row = &(*c->truth)[(*c->n_truth)++];
-        memset(row, 0, sizeof *row);
-        row->task = (int)k;
-        row->t = t_end;
-        row->p_outcome = (float)(sum_d / w->truth_paths);
-        row->p_followed = (float)(sum_f / w->truth_paths);
-        row->p_kept_end = (float)(sum_k / w->truth_paths);
+        double sd, sf, sk;
+        truth_paths(c, st, t_end, w->window, X, 0, cand, k, &sd, &sf, &sk);
+        add_truth(c, (int)k, t_end, sd, sf, sk, 0);
     }
 }
 
@@ -933,9 +1032,22 @@ int sim_patient(const sim_world *w, uint64_t index, synth_patient *p, synth_trut
     }
     if (p->death >= 0) last = fmax(last, p->death);
     p->record_end = last;
-    /* what happened to each truth row, in this record */
+    /* what happened to each truth row, in this record (the hospital rows' outcomes were set
+     * when their stay ended, except readmission's) */
     for (size_t i = truth0; i < *c.n_truth; i++) {
         synth_truth_row *row = &(*c.truth)[i];
+        if (row->task == (int)w->n_targets + SYNTH_H_READMISSION) {
+            row->outcome = 0;
+            for (size_t j = 0; j < p->n_recs; j++) {
+                const synth_rec *r = &p->recs[j];
+                if (r->kind == SYN_R_ENCOUNTER && r->cls == SYN_ENC_IMP && r->t > row->t && r->t <= row->t + 30) {
+                    row->outcome = 1;
+                    break;
+                }
+            }
+            continue;
+        }
+        if (row->task >= (int)w->n_targets) continue;
         int X = w->targets[row->task];
         double hi = row->t + w->window;
         double first = -1;
@@ -970,6 +1082,11 @@ int sim_world_init(sim_world *w, const char *modules_dir, double start, double e
     w->truth_paths = truth_paths;
     w->window = 365;
     for (size_t i = 0; i < w->mods.n && w->n_targets < SYNTH_MAX_TARGETS; i++)
-        if (w->mods.m[i].task[0]) w->targets[w->n_targets++] = (int)i;
+        if (w->mods.m[i].task[0]) {
+            w->task_names[w->n_targets] = w->mods.m[i].task;
+            w->targets[w->n_targets++] = (int)i;
+        }
+    w->n_tasks = w->n_targets;
+    for (int h = 0; h < SYNTH_N_HOSPITAL; h++) w->task_names[w->n_tasks++] = synth_hospital_tasks[h];
     return CF_OK;
 }

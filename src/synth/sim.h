@@ -77,14 +77,20 @@ typedef struct {
 } synth_truth_row;
 
 #define SYNTH_MAX_TARGETS 8
+/* The hospital tasks with ground truth (FHIR codes: the tasks named *_fhir), after the new-onset ones. */
+enum { SYNTH_H_MORTALITY = 0, SYNTH_H_LONG_STAY, SYNTH_H_ICU, SYNTH_H_READMISSION, SYNTH_N_HOSPITAL };
+extern const char *const synth_hospital_tasks[SYNTH_N_HOSPITAL];
+#define SYNTH_MAX_TASKS (SYNTH_MAX_TARGETS + SYNTH_N_HOSPITAL)
 
 typedef struct {
     synth_modules mods;
     double start, end;            /* the data window, days */
     uint64_t seed;
     int truth_paths;              /* simulated futures per truth row (0: no truth) */
-    int targets[SYNTH_MAX_TARGETS];/* modules with a new-onset task */
+    int targets[SYNTH_MAX_TARGETS];/* modules with a new-onset task: truth tasks 0..n_targets-1 */
     size_t n_targets;
+    size_t n_tasks;               /* n_targets + SYNTH_N_HOSPITAL */
+    const char *task_names[SYNTH_MAX_TASKS];
     double window;                /* new-onset window, days (365) */
 } sim_world;
 

@@ -34,7 +34,7 @@ const char *const synth_type_names[SYNTH_N_TYPES] = {"Patient", "Encounter", "Co
 typedef struct {
     synth_patient p;
     synth_buf out[SYNTH_N_TYPES];
-    synth_buf truth[SYNTH_MAX_TARGETS];
+    synth_buf truth[SYNTH_MAX_TASKS];
     uint64_t counts[SYNTH_N_TYPES], type_events[SYNTH_N_TYPES], events, truth_rows, truth_pos, admissions;
     synth_truth_row *rows;
     size_t n_rows, cap_rows;
@@ -44,7 +44,7 @@ typedef struct {
 
 static void slot_reset(slot *s) {
     for (int t = 0; t < SYNTH_N_TYPES; t++) s->out[t].n = 0;
-    for (int t = 0; t < SYNTH_MAX_TARGETS; t++) s->truth[t].n = 0;
+    for (int t = 0; t < SYNTH_MAX_TASKS; t++) s->truth[t].n = 0;
     memset(s->counts, 0, sizeof s->counts);
     memset(s->type_events, 0, sizeof s->type_events);
     s->events = s->truth_rows = s->truth_pos = s->admissions = 0;
@@ -59,7 +59,7 @@ static void slot_trim(slot *s) {
     const size_t keep = 512 << 10;
     for (int t = 0; t < SYNTH_N_TYPES; t++)
         if (s->out[t].cap > keep) free(s->out[t].b), memset(&s->out[t], 0, sizeof s->out[t]);
-    for (int t = 0; t < SYNTH_MAX_TARGETS; t++)
+    for (int t = 0; t < SYNTH_MAX_TASKS; t++)
         if (s->truth[t].cap > keep) free(s->truth[t].b), memset(&s->truth[t], 0, sizeof s->truth[t]);
     if (s->p.cap_recs * sizeof *s->p.recs > keep) synth_patient_free(&s->p);
     if (s->cap_rows * sizeof *s->rows > keep) free(s->rows), s->rows = NULL, s->cap_rows = 0;
@@ -68,7 +68,7 @@ static void slot_trim(slot *s) {
 static void slot_free(slot *s) {
     synth_patient_free(&s->p);
     for (int t = 0; t < SYNTH_N_TYPES; t++) free(s->out[t].b);
-    for (int t = 0; t < SYNTH_MAX_TARGETS; t++) free(s->truth[t].b);
+    for (int t = 0; t < SYNTH_MAX_TASKS; t++) free(s->truth[t].b);
     free(s->rows);
 }
 
@@ -107,7 +107,7 @@ static void make_one(const sim_world *w, const synth_options *o, uint64_t index,
     }
     for (int t = 0; t < SYNTH_N_TYPES; t++)
         if (s->out[t].oom) s->rc = cf_fail(&s->err, CF_EINTERNAL, "out of memory writing patient %llu", (unsigned long long)index);
-    for (int t = 0; t < SYNTH_MAX_TARGETS; t++)
+    for (int t = 0; t < SYNTH_MAX_TASKS; t++)
         if (s->truth[t].oom) s->rc = cf_fail(&s->err, CF_EINTERNAL, "out of memory writing patient %llu", (unsigned long long)index);
 }
 
@@ -174,12 +174,12 @@ static char *manifest_json(const synth_options *o, const sim_world *w, const syn
     cJSON_AddNumberToObject(root, "deaths_in_hospital", (double)rep->deaths_in_hospital);
     cJSON_AddNumberToObject(root, "hospital_admissions", (double)rep->admissions);
     cJSON *tr = cJSON_AddArrayToObject(root, "truth");
-    for (size_t k = 0; k < w->n_targets && w->truth_paths; k++) {
+    for (size_t k = 0; k < w->n_tasks && w->truth_paths; k++) {
         cJSON *x = cJSON_CreateObject();
-        cJSON_AddStringToObject(x, "task", w->mods.m[w->targets[k]].task);
-        cJSON_AddStringToObject(x, "module", w->mods.m[w->targets[k]].name);
+        cJSON_AddStringToObject(x, "task", w->task_names[k]);
+        if (k < w->n_targets) cJSON_AddStringToObject(x, "module", w->mods.m[w->targets[k]].name);
         char f[96];
-        snprintf(f, sizeof f, "truth/%s.csv", w->mods.m[w->targets[k]].task);
+        snprintf(f, sizeof f, "truth/%s.csv", w->task_names[k]);
         cJSON_AddStringToObject(x, "file", f);
         cJSON_AddItemToArray(tr, x);
     }
@@ -201,7 +201,7 @@ int synth_run(const synth_options *o, synth_report *rep, cf_err *err) {
     pthread_cond_init(&pl.freed, NULL);
     pthread_t th[256];
     int n_th = 0;
-    int fds[SYNTH_N_TYPES + SYNTH_MAX_TARGETS];
+    int fds[SYNTH_N_TYPES + SYNTH_MAX_TASKS];
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) fds[i] = -1;
     char tmp[4200] = "", path[4400];
     int rc = CF_OK;
@@ -232,11 +232,11 @@ int synth_run(const synth_options *o, synth_report *rep, cf_err *err) {
             }
         }
     }
-    if (o->truth_paths && w->n_targets) {
+    if (o->truth_paths && w->n_tasks) {
         snprintf(path, sizeof path, "%s/truth", tmp);
         if ((rc = mkdir_p(path, err))) goto done;
-        for (size_t k = 0; k < w->n_targets; k++) {
-            snprintf(path, sizeof path, "%s/truth/%s.csv", tmp, w->mods.m[w->targets[k]].task);
+        for (size_t k = 0; k < w->n_tasks; k++) {
+            snprintf(path, sizeof path, "%s/truth/%s.csv", tmp, w->task_names[k]);
             int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
             if (fd < 0) {
                 rc = cf_fail_errno(err, CF_EINPUT, "%s: cannot create", path);
@@ -275,7 +275,7 @@ int synth_run(const synth_options *o, synth_report *rep, cf_err *err) {
             rep->bytes += s->out[t].n;
             if (fds[t] >= 0 && (rc = write_buf(fds[t], &s->out[t], synth_type_names[t], err))) goto done;
         }
-        for (size_t k = 0; k < w->n_targets; k++)
+        for (size_t k = 0; k < w->n_tasks; k++)
             if (fds[SYNTH_N_TYPES + k] >= 0 && (rc = write_buf(fds[SYNTH_N_TYPES + k], &s->truth[k], "truth", err)))
                 goto done;
         rep->events += s->events;
@@ -336,8 +336,8 @@ done:
             snprintf(path, sizeof path, "%s/fhir/%s.000.ndjson", tmp, synth_type_names[t]);
             unlink(path);
         }
-        for (size_t k = 0; w && k < w->n_targets; k++) {
-            snprintf(path, sizeof path, "%s/truth/%s.csv", tmp, w->mods.m[w->targets[k]].task);
+        for (size_t k = 0; w && k < w->n_tasks; k++) {
+            snprintf(path, sizeof path, "%s/truth/%s.csv", tmp, w->task_names[k]);
             unlink(path);
         }
         snprintf(path, sizeof path, "%s/fhir", tmp);

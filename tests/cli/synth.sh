@@ -2,9 +2,10 @@
 # `clinfm synth` end to end, on generated data only (no data directory needed):
 # - the FHIR output ingests with 0 rejections, and the store's rows and events per resource type
 #   are those the generator's manifest reports;
-# - every label row of a new-onset task joins a truth row (fhir_id through the same subject-id
-#   hash as ingestion, the prediction time to the second), and the truth's realised outcome is
-#   the label; computed here in Python, independently of clinfm's join;
+# - every label row of a new-onset task and of the four FHIR hospital tasks joins a truth row
+#   (fhir_id through the same subject-id hash as ingestion, the prediction time to the second),
+#   and the truth's realised outcome is the label; computed here in Python, independently of
+#   clinfm's join;
 # - `clinfm eval --ceiling` puts the ceiling row on the report, with the highest AUROC;
 # - through `clinfm deid`, the ceiling joins again with --ceiling-key, and without the key it
 #   stops with a message naming the missing subject (no value);
@@ -37,23 +38,26 @@ if fails: print("\n".join(fails)); sys.exit(1)
 PY
 
 task=new_onset_hypertension
-"$CLINFM" label --task tasks/$task.task --store "$T/s.store" --out "$T/labels.csv" --quiet
-/usr/bin/python3 - "$T" "$task" <<'PY'
+for t in $task in_hospital_mortality_fhir readmission_30d_fhir icu_admission_fhir long_stay_7d_fhir; do
+  "$CLINFM" label --task tasks/$t.task --store "$T/s.store" --out "$T/labels_$t.csv" --quiet
+done
+/usr/bin/python3 - "$T" $task in_hospital_mortality_fhir readmission_30d_fhir icu_admission_fhir long_stay_7d_fhir <<'PY'
 import csv, hashlib, sys
-T, task = sys.argv[1], sys.argv[2]
+T, tasks = sys.argv[1], sys.argv[2:]
 def sid(key):  # docs/FHIR.md: BLAKE2b-256 of the Patient id, first 8 bytes little-endian, 63 bits
     v = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=32).digest()[:8], "little") & ((1 << 63) - 1)
     return v or 1
-truth = {(sid(r["fhir_id"]), r["prediction_time"].rstrip("Z")): r for r in csv.DictReader(open(f"{T}/syn/truth/{task}.csv"))}
-rows = list(csv.DictReader(open(f"{T}/labels.csv")))
-assert len(rows) > 500, len(rows)
-miss = [r for r in rows if (int(r["subject_id"]), r["prediction_time"]) not in truth]
-assert not miss, f"{len(miss)} label rows without a truth row"
-bad = [r for r in rows if truth[(int(r["subject_id"]), r["prediction_time"])]["outcome"] != ("1" if r["boolean_value"] == "true" else "0")]
-assert not bad, f"{len(bad)} label rows whose label is not the truth's outcome"
-pos = sum(r["boolean_value"] == "true" for r in rows)
-assert pos >= 20, pos
-print(f"{len(rows)} label rows joined, {pos} positive")
+for task in tasks:
+    truth = {(sid(r["fhir_id"]), r["prediction_time"].rstrip("Z")): r for r in csv.DictReader(open(f"{T}/syn/truth/{task}.csv"))}
+    rows = list(csv.DictReader(open(f"{T}/labels_{task}.csv")))
+    assert len(rows) > (500 if task.startswith("new_onset") else 50), (task, len(rows))
+    miss = [r for r in rows if (int(r["subject_id"]), r["prediction_time"]) not in truth]
+    assert not miss, f"{task}: {len(miss)} label rows without a truth row"
+    bad = [r for r in rows if truth[(int(r["subject_id"]), r["prediction_time"])]["outcome"] != ("1" if r["boolean_value"] == "true" else "0")]
+    assert not bad, f"{task}: {len(bad)} label rows whose label is not the truth's outcome"
+    pos = sum(r["boolean_value"] == "true" for r in rows)
+    assert pos >= (20 if task.startswith("new_onset") else 2), (task, pos)
+    print(f"{task}: {len(rows)} label rows joined, {pos} positive")
 PY
 
 # held-out gets most patients so the AUROCs rest on some positives
