@@ -77,6 +77,18 @@ typedef struct {
 int deid_find(const deid_text_rules *r, const char *text, size_t len, const deid_known *known,
               deid_span **spans, size_t *n, cf_err *err);
 
+/* A span with the reason it was taken, for review ("clinfm deid-text --explain"): the model's
+ * probability that its most probable word is PHI and the features that weighed most for its
+ * type against "not PHI", with their weights ("P(PHI)=0.981; pw&=NCsdr +2.31 ru=N +1.70 ..."). */
+typedef struct {
+    size_t start, end;
+    int type;
+    float prob;
+    char why[320];
+} deid_explained;
+int deid_find_explain(const deid_text_rules *r, const char *text, size_t len, const deid_known *known,
+                      deid_explained **out, size_t *n, cf_err *err);
+
 typedef enum { DEID_MODE_TAG = 0, DEID_MODE_SURROGATE = 1 } deid_mode;
 
 typedef struct {
