@@ -28,6 +28,10 @@ static void synth_help(void) {
            "  --threads T         worker threads (default 2)\n"
            "  --truth-paths K     simulated futures per ground-truth row (default 8; 0: no truth)\n"
            "  --modules DIR       disease module files (default: the shipped data/synth/modules)\n"
+           "  --notes             notes for hospital stays (nursing, progress, discharge summary) as\n"
+           "                      DocumentReference, with gold identifier spans in DIR/notes/\n"
+           "  --notes-names L     listed (default: names the de-identifier knows) or heldout\n"
+           "                      (names it never lists, to measure recall on unseen names)\n"
            "  --quiet             print no summary\n"
            "  -h, --help          this help\n"
            "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
@@ -40,6 +44,7 @@ int cmd_synth(int argc, char **argv) {
         {"start", required_argument, 0, 'a'},    {"end", required_argument, 0, 'b'},
         {"threads", required_argument, 0, 't'},  {"truth-paths", required_argument, 0, 'k'},
         {"modules", required_argument, 0, 'm'},  {"quiet", no_argument, 0, 'q'},
+        {"notes", no_argument, 0, 'N'},          {"notes-names", required_argument, 0, 'L'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     synth_options o;
     memset(&o, 0, sizeof o);
@@ -92,6 +97,14 @@ int cmd_synth(int argc, char **argv) {
             o.truth_paths = (int)v;
             break;
         case 'm': o.modules_dir = optarg; break;
+        case 'N':
+            if (!o.notes) o.notes = SYNTH_NOTES_LISTED;
+            break;
+        case 'L':
+            if (!strcmp(optarg, "listed")) o.notes = SYNTH_NOTES_LISTED;
+            else if (!strcmp(optarg, "heldout")) o.notes = SYNTH_NOTES_HELDOUT;
+            else return cli_usage_error("synth", "--notes-names takes listed or heldout");
+            break;
         case 'q': o.quiet = 1; break;
         case 'h': synth_help(); return 0;
         case '?':
@@ -118,6 +131,8 @@ int cmd_synth(int argc, char **argv) {
                o.out_dir);
         printf("  resources:");
         for (int t = 0; t < SYNTH_N_TYPES; t++) printf(" %s %llu", synth_type_names[t], (unsigned long long)rep.resources[t]);
+        if (o.notes) printf("\n  notes %llu with %llu gold identifier spans", (unsigned long long)rep.notes,
+                            (unsigned long long)rep.note_spans);
         printf("\n  deaths %llu (in hospital %llu), hospital admissions %llu, truth rows %llu (%llu positive)\n",
                (unsigned long long)rep.deaths, (unsigned long long)rep.deaths_in_hospital,
                (unsigned long long)rep.admissions, (unsigned long long)rep.truth_rows,

@@ -7,6 +7,8 @@
  *
  *   fhir/<Type>.000.ndjson   FHIR R4 Bulk Data layout (Patient, Encounter, Condition, Observation,
  *                            MedicationRequest, Procedure), read by `clinfm ingest --format fhir`
+ *   notes/gold.presidio.json with --notes: the notes (DocumentReference in fhir/) with their gold
+ *   notes/gold.phrase.txt    identifier spans, in the layouts `clinfm deid-eval` reads
  *   truth/<task>.csv         ground truth per new-onset task: fhir_id, prediction_time (an
  *                            encounter's end, ISO 8601 UTC), probability (of a positive label
  *                            among rows the task keeps), p_outcome, p_followed, outcome, followed
@@ -32,12 +34,15 @@ typedef struct {
     int start_year, end_year;  /* the data window: Jan 1 of start to Jan 1 of end + 1 */
     int threads;
     int truth_paths;           /* simulated futures per truth row; 0: no truth */
+    int notes;                 /* SYNTH_NOTES_*: notes for hospital stays (patient_notes.h) */
     int quiet;
 } synth_options;
 
 /* Resource types written, in this order. */
 enum { SYNTH_T_PATIENT = 0, SYNTH_T_ENCOUNTER, SYNTH_T_CONDITION, SYNTH_T_OBSERVATION,
-       SYNTH_T_MEDREQ, SYNTH_T_PROCEDURE, SYNTH_N_TYPES };
+       SYNTH_T_MEDREQ, SYNTH_T_PROCEDURE, SYNTH_T_DOCREF, SYNTH_N_TYPES };
+/* --notes: which name lists the notes draw relatives, clinicians and hospitals from */
+enum { SYNTH_NOTES_NONE = 0, SYNTH_NOTES_LISTED, SYNTH_NOTES_HELDOUT };
 extern const char *const synth_type_names[SYNTH_N_TYPES];
 
 typedef struct {
@@ -46,6 +51,7 @@ typedef struct {
     uint64_t type_events[SYNTH_N_TYPES];
     uint64_t deaths, deaths_in_hospital, admissions;
     uint64_t truth_rows, truth_positive;
+    uint64_t notes, note_spans;
     uint64_t bytes;
     double seconds;
 } synth_report;

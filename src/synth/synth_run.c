@@ -20,14 +20,16 @@
 
 #include <cjson/cJSON.h>
 
+#include "synth/patient_notes.h"
 #include "synth/sim.h"
 #include "synth/synth_fhir.h"
+#include "util/datadir.h"
 #include "util/atomic_file.h"
 #include "util/progress.h"
 #include "util/timeutil.h"
 
 const char *const synth_type_names[SYNTH_N_TYPES] = {"Patient", "Encounter", "Condition", "Observation",
-                                                     "MedicationRequest", "Procedure"};
+                                                     "MedicationRequest", "Procedure", "DocumentReference"};
 
 #define RING 128
 
@@ -38,6 +40,7 @@ typedef struct {
     uint64_t counts[SYNTH_N_TYPES], type_events[SYNTH_N_TYPES], events, truth_rows, truth_pos, admissions;
     synth_truth_row *rows;
     size_t n_rows, cap_rows;
+    synth_patient_notes_out notes;
     int rc;
     cf_err err;
 } slot;
@@ -49,6 +52,8 @@ static void slot_reset(slot *s) {
     memset(s->type_events, 0, sizeof s->type_events);
     s->events = s->truth_rows = s->truth_pos = s->admissions = 0;
     s->n_rows = 0;
+    s->notes.docref.n = s->notes.presidio.n = s->notes.phrase.n = 0;
+    s->notes.notes = s->notes.spans = s->notes.events = 0;
     s->rc = 0;
 }
 
@@ -70,14 +75,23 @@ static void slot_free(slot *s) {
     for (int t = 0; t < SYNTH_N_TYPES; t++) free(s->out[t].b);
     for (int t = 0; t < SYNTH_MAX_TASKS; t++) free(s->truth[t].b);
     free(s->rows);
+    free(s->notes.docref.b);
+    free(s->notes.presidio.b);
+    free(s->notes.phrase.b);
 }
 
-static void make_one(const sim_world *w, const synth_options *o, uint64_t index, slot *s) {
+static void make_one(const sim_world *w, const synth_options *o, const synth_namelists *nl, uint64_t index, slot *s) {
     slot_reset(s);
     s->rc = sim_patient(w, index, &s->p, w->truth_paths ? &s->rows : NULL, &s->n_rows, &s->cap_rows, &s->err);
     if (s->rc) return;
     for (size_t i = 0; i < s->p.n_recs; i++)
         if (s->p.recs[i].kind == SYN_R_ENCOUNTER && s->p.recs[i].cls == SYN_ENC_IMP) s->admissions++;
+    if (nl) {
+        if ((s->rc = synth_patient_notes(&s->p, nl, o->seed, &s->notes, &s->err))) return;
+        synth_buf_put(&s->out[SYNTH_T_DOCREF], s->notes.docref.b ? s->notes.docref.b : "", s->notes.docref.n);
+        s->counts[SYNTH_T_DOCREF] += s->notes.notes;
+        s->type_events[SYNTH_T_DOCREF] += s->notes.events; /* the NOTE events (author names aside) */
+    }
     if (o->format == SYNTH_FMT_FHIR) {
         synth_fhir_patient(&s->p, s->out, s->counts, s->type_events);
     } else {
@@ -114,6 +128,7 @@ static void make_one(const sim_world *w, const synth_options *o, uint64_t index,
 typedef struct {
     const sim_world *w;
     const synth_options *o;
+    const synth_namelists *nl;
     slot *slots;
     uint64_t next;          /* next patient index to take */
     uint64_t written;       /* patients written so far (the ring's tail) */
@@ -135,7 +150,7 @@ static void *worker(void *arg) {
         }
         uint64_t i = pl->next++;
         pthread_mutex_unlock(&pl->mu);
-        make_one(pl->w, pl->o, i, &pl->slots[i % RING]);
+        make_one(pl->w, pl->o, pl->nl, i, &pl->slots[i % RING]);
         pthread_mutex_lock(&pl->mu);
         pl->done[i % RING] = 1;
         pthread_cond_broadcast(&pl->made);
@@ -163,6 +178,8 @@ static char *manifest_json(const synth_options *o, const sim_world *w, const syn
     cJSON_AddNumberToObject(root, "end_year", o->end_year);
     cJSON_AddStringToObject(root, "format", o->format == SYNTH_FMT_FHIR ? "fhir-ndjson" : "null");
     cJSON_AddNumberToObject(root, "truth_paths", o->truth_paths);
+    cJSON_AddStringToObject(root, "notes", o->notes == SYNTH_NOTES_HELDOUT ? "heldout" : o->notes ? "listed" : "none");
+    cJSON_AddNumberToObject(root, "note_gold_spans", (double)rep->note_spans);
     cJSON *mods = cJSON_AddArrayToObject(root, "modules");
     for (size_t i = 0; i < w->mods.n; i++) cJSON_AddItemToArray(mods, cJSON_CreateString(w->mods.m[i].name));
     cJSON *res = cJSON_AddObjectToObject(root, "resources");
@@ -201,7 +218,10 @@ int synth_run(const synth_options *o, synth_report *rep, cf_err *err) {
     pthread_cond_init(&pl.freed, NULL);
     pthread_t th[256];
     int n_th = 0;
-    int fds[SYNTH_N_TYPES + SYNTH_MAX_TASKS];
+    int fds[SYNTH_N_TYPES + SYNTH_MAX_TASKS + 2]; /* resources, truth files, the two gold files */
+    synth_namelists *nl = NULL;
+    const int fd_presidio = SYNTH_N_TYPES + SYNTH_MAX_TASKS, fd_phrase = fd_presidio + 1;
+    int gold_written = 0;
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) fds[i] = -1;
     char tmp[4200] = "", path[4400];
     int rc = CF_OK;
@@ -221,10 +241,33 @@ int synth_run(const synth_options *o, synth_report *rep, cf_err *err) {
         tmp[0] = 0;
         goto done;
     }
+    if (o->notes && o->format == SYNTH_FMT_FHIR) {
+        char rules[4096];
+        cf_share_path("data/deid", rules, sizeof rules);
+        if ((rc = synth_namelists_load(&nl, rules, o->notes == SYNTH_NOTES_HELDOUT ? SYNTH_NAMES_HELDOUT : SYNTH_NAMES_LISTED,
+                                       err)))
+            goto done;
+        snprintf(path, sizeof path, "%s/notes", tmp);
+        if ((rc = mkdir_p(path, err))) goto done;
+        static const char *const gold_names[2] = {"gold.presidio.json", "gold.phrase.txt"};
+        static const char *const gold_heads[2] = {
+            "[\n", "Notes of clinfm synth patients (fictional; src/synth/notes.c), PHI inline as {{TYPE:phrase}}.\n"};
+        for (int g = 0; g < 2; g++) {
+            snprintf(path, sizeof path, "%s/notes/%s", tmp, gold_names[g]);
+            int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+            if (fd < 0) {
+                rc = cf_fail_errno(err, CF_EINPUT, "%s: cannot create", path);
+                goto done;
+            }
+            fds[fd_presidio + g] = fd;
+            if ((rc = write_all(fd, gold_heads[g], strlen(gold_heads[g]), path, err))) goto done;
+        }
+    }
     if (o->format == SYNTH_FMT_FHIR) {
         snprintf(path, sizeof path, "%s/fhir", tmp);
         if ((rc = mkdir_p(path, err))) goto done;
         for (int t = 0; t < SYNTH_N_TYPES; t++) {
+            if (t == SYNTH_T_DOCREF && !nl) continue;
             snprintf(path, sizeof path, "%s/fhir/%s.000.ndjson", tmp, synth_type_names[t]);
             if ((fds[t] = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0) {
                 rc = cf_fail_errno(err, CF_EINPUT, "%s: cannot create", path);
@@ -251,7 +294,7 @@ int synth_run(const synth_options *o, synth_report *rep, cf_err *err) {
     progress pr;
     if (!o->quiet) progress_begin(&pr, "synth", "patients", o->patients);
     else memset(&pr, 0, sizeof pr);
-    pl.w = w, pl.o = o, pl.slots = slots, pl.done = done;
+    pl.w = w, pl.o = o, pl.nl = nl, pl.slots = slots, pl.done = done;
     for (int i = 0; i < o->threads && i < 256; i++) {
         if (pthread_create(&th[n_th], NULL, worker, &pl)) {
             rc = cf_fail(err, CF_EINTERNAL, "cannot start a worker thread");
@@ -278,6 +321,14 @@ int synth_run(const synth_options *o, synth_report *rep, cf_err *err) {
         for (size_t k = 0; k < w->n_tasks; k++)
             if (fds[SYNTH_N_TYPES + k] >= 0 && (rc = write_buf(fds[SYNTH_N_TYPES + k], &s->truth[k], "truth", err)))
                 goto done;
+        if (nl && s->notes.presidio.n) {
+            if (gold_written && (rc = write_all(fds[fd_presidio], ",\n", 2, "gold", err))) goto done;
+            if ((rc = write_buf(fds[fd_presidio], &s->notes.presidio, "gold", err))) goto done;
+            if ((rc = write_buf(fds[fd_phrase], &s->notes.phrase, "gold", err))) goto done;
+            gold_written = 1;
+        }
+        rep->notes += s->notes.notes;
+        rep->note_spans += s->notes.spans;
         rep->events += s->events;
         rep->truth_rows += s->truth_rows;
         rep->truth_positive += s->truth_pos;
@@ -294,6 +345,7 @@ int synth_run(const synth_options *o, synth_report *rep, cf_err *err) {
         if (!o->quiet) progress_update(&pr, rep->patients);
     }
     if (!o->quiet) progress_end(&pr);
+    if (nl && (rc = write_all(fds[fd_presidio], "\n]\n", 3, "gold", err))) goto done;
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) {
         if (fds[i] < 0) continue;
         if (fsync(fds[i]) && errno != EINVAL) {
@@ -342,6 +394,12 @@ done:
         }
         snprintf(path, sizeof path, "%s/fhir", tmp);
         rmdir(path);
+        snprintf(path, sizeof path, "%s/notes/gold.presidio.json", tmp);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/notes/gold.phrase.txt", tmp);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/notes", tmp);
+        rmdir(path);
         snprintf(path, sizeof path, "%s/truth", tmp);
         rmdir(path);
         snprintf(path, sizeof path, "%s/manifest.json", tmp);
@@ -352,6 +410,7 @@ done:
         for (int i = 0; i < RING; i++) slot_free(&slots[i]);
     free(slots);
     free(done);
+    if (nl) synth_namelists_free(nl);
     free(w);
     return rc;
 }
