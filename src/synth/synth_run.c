@@ -330,8 +330,6 @@ done:
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
         if (fds[i] >= 0) close(fds[i]);
     if (tmp[0]) { /* remove the partial folder */
-        char cmd[64];
-        (void)cmd;
         for (int t = 0; t < SYNTH_N_TYPES; t++) {
             snprintf(path, sizeof path, "%s/fhir/%s.000.ndjson", tmp, synth_type_names[t]);
             unlink(path);
