@@ -430,11 +430,6 @@ static void stay_dp(const synth_module *md, double z, double a, double comorb, i
     }
 }
 
-/* A recorded event at time t (truth runs: does the record go on past the window?). */
-static void recorded_at(sim_ctx *c, const sim_state *st, double t) {
-    (void)c, (void)st, (void)t; /* the follow-up is computed at the window's end (run()) */
-}
-
 /* Vitals of a visit; the systolic pressure is the hypertension marker when there is one. */
 static void visit_vitals(sim_ctx *c, sim_state *st, int32_t enc, double t, const double *m) {
     const sim_world *w = c->w;
@@ -484,7 +479,6 @@ static void visit(sim_ctx *c, sim_state *st, double t, const double *m, int prob
     } else if (st->in_record) {
         st->first_done = 1;
     }
-    recorded_at(c, st, t);
     visit_vitals(c, st, enc, t, m);
     int bmp = 0;
     for (size_t i = 0; i < w->mods.n; i++) {
@@ -499,17 +493,13 @@ static void visit(sim_ctx *c, sim_state *st, double t, const double *m, int prob
             if ((int)i == problem && !dx) diagnose(c, st, (int)i, t, enc, m[i]);
             continue;
         }
-        if (i == (size_t)c->mk_sbp) {
-            /* the pressure taken with the vitals is the measurement */
-        }
         double q = (int)i == problem ? 1.0 : dx ? md->monitor : md->screen;
         if (a < md->min_age && (int)i != problem) q *= 0.1;
         if (!synth_bern(&st->r, q)) continue;
         double val = measure(md, m[i], &st->r);
         double lat = latent_of(md, val);
         if ((int)i == c->mk_egfr) bmp = 1;
-        if (emitting(c, st) && (int)i != c->mk_sbp) obs(c, enc, t, &md->loinc, md->unit, val, md->decimals, (int)i);
-        if (emitting(c, st) && (int)i == c->mk_sbp) obs(c, enc, t, &md->loinc, md->unit, val, md->decimals, (int)i);
+        if (emitting(c, st)) obs(c, enc, t, &md->loinc, md->unit, val, md->decimals, (int)i);
         if (!dx) {
             if ((int)i == c->suppress) continue;
             if ((int)i == problem || (a >= md->min_age && md->direction * (lat - md->threshold) >= 0))
@@ -565,7 +555,6 @@ static void acute(sim_ctx *c, sim_state *st, double t, int k, const double *m) {
         if (((st->dx | st->hist) >> i) & 1) comorb += w->mods.m[i].death_log_hr;
     st->hist |= 1u << k;
     st->dx_day[k] = t;
-    recorded_at(c, st, t);
     int admit = synth_bern(&st->r, md->admit) && !c->target_admit;
     if (!admit) {
         double end = round_sec(t + (2 + 4 * synth_unif(&st->r)) / 24.0);
@@ -597,7 +586,7 @@ static void acute(sim_ctx *c, sim_state *st, double t, int k, const double *m) {
     }
     if (md->procedure.code[0] && synth_bern(&st->r, md->procedure_prob) && emitting(c, st))
         procedure(c, enc, round_sec(t + 0.1 + 0.3 * synth_unif(&st->r)), &md->procedure, k);
-    int icu = 0, died = 0, ever_icu = 0, in_at_24h = 0, icu_at_24h = 0;
+    int icu = 0, died = 0, ever_icu = 0, in_at_24h = 0;
     double t_out = t;
     double p_icu_adm = 0, p_death24 = 0, p_long24 = 0;
     int hosp_truth = c->p && c->w->truth_paths && st->in_record;
@@ -608,7 +597,6 @@ static void acute(sim_ctx *c, sim_state *st, double t, int k, const double *m) {
     for (int d = 0; d < 60; d++) {
         if (d == 1) { /* 24 hours after admission: the state the mortality and stay tasks predict from */
             in_at_24h = 1;
-            icu_at_24h = icu;
             if (hosp_truth) {
                 double pi_;
                 stay_dp(md, z, a, comorb, 1, icu, &p_death24, &pi_, &p_long24);
@@ -683,14 +671,12 @@ static void acute(sim_ctx *c, sim_state *st, double t, int k, const double *m) {
     }
     st->t = t_out;
     st->last_discharge = t_out;
-    recorded_at(c, st, t_out);
     if (hosp_truth) {
         add_truth(c, (int)c->w->n_targets + SYNTH_H_ICU, t, p_icu_adm, 1, 1, ever_icu);
         if (in_at_24h) {
             add_truth(c, (int)c->w->n_targets + SYNTH_H_MORTALITY, t + 1, p_death24, 1, 1, died);
             add_truth(c, (int)c->w->n_targets + SYNTH_H_LONG_STAY, t + 1, p_long24, 1, 1, t_out > t + 7);
         }
-        (void)icu_at_24h;
         if (!died && t_out <= c->w->end) {
             double pr = readmission_truth(c, st, t_out, c->n_cand++);
             add_truth(c, (int)c->w->n_targets + SYNTH_H_READMISSION, t_out, pr, 1, 1, 0); /* outcome set later */

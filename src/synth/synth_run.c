@@ -31,7 +31,7 @@
 const char *const synth_type_names[SYNTH_N_TYPES] = {"Patient", "Encounter", "Condition", "Observation",
                                                      "MedicationRequest", "Procedure", "DocumentReference"};
 
-#define RING 128
+#define RING 64
 
 typedef struct {
     synth_patient p;
@@ -61,7 +61,7 @@ static void slot_reset(slot *s) {
  * that of typical patients, whatever N (the largest patient of a million would otherwise set
  * every slot's size). */
 static void slot_trim(slot *s) {
-    const size_t keep = 512 << 10;
+    const size_t keep = 256 << 10;
     for (int t = 0; t < SYNTH_N_TYPES; t++)
         if (s->out[t].cap > keep) free(s->out[t].b), memset(&s->out[t], 0, sizeof s->out[t]);
     for (int t = 0; t < SYNTH_MAX_TASKS; t++)
@@ -382,8 +382,6 @@ done:
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
         if (fds[i] >= 0) close(fds[i]);
     if (tmp[0]) { /* remove the partial folder */
-        char cmd[64];
-        (void)cmd;
         for (int t = 0; t < SYNTH_N_TYPES; t++) {
             snprintf(path, sizeof path, "%s/fhir/%s.000.ndjson", tmp, synth_type_names[t]);
             unlink(path);
