@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "util/datadir.h"
 #include "synth/notes.h"
 #include "util/atomic_file.h"
 
@@ -31,7 +32,7 @@ static void usage(FILE *out) {
             "  --style S        train: the note kinds deid-train uses (default); heldout: short\n"
             "                   event notes and shift summaries, a style deid-train never writes\n"
             "  --seed S         (default 1); the same seed gives the same notes\n"
-            "  --rules DIR      rules folder holding the lists (default $CLINFM_DEID_RULES, else data/deid)\n\n"
+            "  --rules DIR      rules folder holding the lists (default $CLINFM_DEID_RULES, else the shipped data/deid)\n\n"
             "The notes are fictional. exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
 }
 
@@ -77,7 +78,11 @@ int cmd_deid_notes(int argc, char **argv) {
     if (strcmp(format, "presidio") && strcmp(format, "phrase") && strcmp(format, "physionet"))
         return cli_usage_error(CMD, "--format must be presidio, phrase or physionet");
     if (!rules) rules = getenv("CLINFM_DEID_RULES");
-    if (!rules || !*rules) rules = "data/deid";
+    char shipped_rules[4096];
+    if (!rules || !*rules) {
+        cf_share_path("data/deid", shipped_rules, sizeof shipped_rules);
+        rules = shipped_rules;
+    }
     cf_err err = {0};
     synth_notes sn;
     int rc = synth_notes_generate_ex(&sn, rules, which, heldout_style, (size_t)n, seed, &err);

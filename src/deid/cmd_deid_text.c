@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "util/datadir.h"
 #include "deid/text.h"
 #include "util/atomic_file.h"
 
@@ -28,7 +29,7 @@ static void usage(FILE *out) {
             "  --surrogate      realistic surrogates instead of tags (key: all zero, so only\n"
             "                   consistent; clinfm deid uses the secret key)\n"
             "  --shift-days N   shift dates by N days (may be negative)\n"
-            "  --rules DIR      rules folder (default $CLINFM_DEID_RULES, else data/deid)\n\n"
+            "  --rules DIR      rules folder (default $CLINFM_DEID_RULES, else the shipped data/deid)\n\n"
             "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
 }
 
@@ -94,7 +95,11 @@ int cmd_deid_text(int argc, char **argv) {
     }
     if (optind < argc) return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
     if (!rules) rules = getenv("CLINFM_DEID_RULES");
-    if (!rules || !*rules) rules = "data/deid";
+    char shipped_rules[4096];
+    if (!rules || !*rules) {
+        cf_share_path("data/deid", shipped_rules, sizeof shipped_rules);
+        rules = shipped_rules;
+    }
     cf_err err = {0};
     char *text = NULL, *res = NULL;
     size_t len = 0, rl = 0;

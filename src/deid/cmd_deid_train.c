@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "util/datadir.h"
 #include "deid/eval.h"
 #include "deid/text.h"
 #include "deid/train.h"
@@ -29,11 +30,11 @@ static void usage(FILE *out) {
             "  --generate N        add N generated clinical notes (nursing, progress, discharge; every\n"
             "                      casing) with PHI at known offsets, names from the rules' own lists\n"
             "  --cases             add every corpus note again in upper case and in lower case\n"
-            "  --rules DIR         rules folder (default $CLINFM_DEID_RULES, else data/deid); its\n"
+            "  --rules DIR         rules folder (default $CLINFM_DEID_RULES, else the shipped data/deid); its\n"
             "                      model.tsv, if any, is not used while training\n"
             "  --epochs N          passes over the notes (default 8)\n"
             "  --threshold P       written into the model: a word is PHI when P(not PHI) < P\n"
-            "                      (default 0.5; higher finds more)\n"
+            "                      (default 0.7; higher finds more)\n"
             "  --seed S            shuffling and note generation (default 1)\n"
             "  --verbose           loss per epoch on stderr\n\n"
             "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
@@ -149,7 +150,11 @@ int cmd_deid_train(int argc, char **argv) {
     to.epochs = (int)epochs;
     to.seed = seed;
     if (!rules) rules = getenv("CLINFM_DEID_RULES");
-    if (!rules || !*rules) rules = "data/deid";
+    char shipped_rules[4096];
+    if (!rules || !*rules) {
+        cf_share_path("data/deid", shipped_rules, sizeof shipped_rules);
+        rules = shipped_rules;
+    }
 
     cf_err err = {0};
     deid_text_rules *r = NULL;

@@ -146,8 +146,8 @@ size_t deid_utf8_put(char *buf, uint32_t cp);
  * the known scripts); returns the length, or (size_t)-1 when out is too small. */
 size_t deid_lower(const char *s, size_t len, char *out, size_t cap);
 
-/* Finds the next word at or after *pos: a run of letters and digits, with inner apostrophes and
- * hyphens ("O'Brien", "Mayo-Walters"). Returns 0 at the end of the text, else 1 with the word in
+/* Finds the next word at or after *pos: a run of letters and digits, with inner apostrophes after
+ * a letter and hyphens between letters ("O'Brien", "Mayo-Walters"; "1990-02-18" is three words). Returns 0 at the end of the text, else 1 with the word in
  * [*ws, *we) and *pos after it. */
 int deid_next_word(const char *s, size_t len, size_t *pos, size_t *ws, size_t *we);
 

@@ -1,4 +1,8 @@
-/* Finding PHI spans in note text.
+/* The evidence layers of the text de-identifier: tokens, word classes, patterns, the record's
+ * known strings and the rule detectors. Every span they find goes into ctx.spans with its source,
+ * and each word's rule label into tok.lab; model.c turns all of it into features and lets the
+ * fitted model decide (deid_find lives there). Without a model the spans are taken as found, which
+ * is the engine of the first rounds described below.
  *
  * Two kinds of evidence are combined:
  *  1. Patterns (patterns.tsv, PCRE2 JIT) for identifiers with a shape: e-mails, URLs, IPs, SSNs,

@@ -74,6 +74,26 @@ static void span_evidence(const ctx *c, tokev *ev) {
     }
 }
 
+uint64_t deid__feature_hash(const char *s, size_t n) {
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (n * 0xC2B2AE3D27D4EB4FULL);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, s + i, 8);
+        h = (h ^ v) * 0xFF51AFD7ED558CCDULL;
+        h ^= h >> 32;
+    }
+    if (i < n) {
+        uint64_t v = 0;
+        memcpy(&v, s + i, n - i);
+        h = (h ^ v) * 0xFF51AFD7ED558CCDULL;
+    }
+    h ^= h >> 33;
+    h *= 0xC4CEB9FE1A85EC53ULL;
+    h ^= h >> 29;
+    return h;
+}
+
 /* ---- feature strings --------------------------------------------------------------------- */
 
 static const char SHAPE_CH[] = "?lCUI9an";
@@ -115,10 +135,19 @@ static char gap_ch(const ctx *c, size_t i) {
     return first ? first : ' ';
 }
 
+/* What the features read of each word, computed once per note: its letter class, the gap
+ * before it, and its lower-cased form (wl 0 when longer than w holds). */
+typedef struct {
+    char lc, gl;
+    uint8_t wl;
+    char w[29];
+} wcache;
+
 typedef struct {
     deid_model *m;
     int intern;
     deid_featbuf *fb;
+    const wcache *wc;
     char buf[96];
     size_t bl;
 } femit;
@@ -160,6 +189,19 @@ static void emit(femit *e) {
             memset(nw + (size_t)m->cap * DEID_NL, 0, (size_t)(nc - m->cap) * DEID_NL * sizeof *nw);
             m->w = nw;
             m->cap = nc;
+        }
+    } else if (m->ix) {
+        uint64_t h = deid__feature_hash(e->buf, e->bl);
+        uint64_t tag = (h >> 32) | 1;
+        size_t j = h & m->ix_mask;
+        for (;;) {
+            uint64_t v = m->ix[j];
+            if (!v) return;
+            if ((v >> 32) == tag) {
+                id = (uint32_t)v;
+                break;
+            }
+            j = (j + 1) & m->ix_mask;
         }
     } else {
         id = strmap_find(&m->feats, e->buf, e->bl);
@@ -226,6 +268,12 @@ static size_t low_word(const ctx *c, size_t i, char *out, size_t cap) {
     return ll == (size_t)-1 ? 0 : ll;
 }
 
+static int ascii_word(const char *w, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)w[i] >= 0x80) return 0;
+    return 1;
+}
+
 /* Is a word's identity a feature? Only for common, clinical and cue words: a word that is only a
  * name, or in no list, is known to the model by its class and shape alone. */
 static int identity_ok(char lc) { return lc == 'k' || lc == 'c' || lc == 'e' || lc == 'm' || lc == 'W'; }
@@ -237,10 +285,9 @@ static void neighbour(femit *e, const ctx *c, size_t i, int off, const char *tw,
         return;
     }
     const tok *u = &c->t[j];
-    char lc = lexclass(u);
-    char w[32];
-    size_t wl = identity_ok(lc) ? low_word(c, (size_t)j, w, sizeof w) : 0;
-    if (wl) f_str(e, tw, w, wl);
+    const wcache *wj = &e->wc[j];
+    char lc = wj->lc;
+    if (identity_ok(lc) && wj->wl) f_str(e, tw, wj->w, wj->wl);
     else f_ch(e, tw, lc);
     if (tc) {
         deid_flags f = (off < 0 ? u->cue_end : u->start) & CUE_MASK;
@@ -248,6 +295,15 @@ static void neighbour(femit *e, const ctx *c, size_t i, int off, const char *tw,
             if (f & CLASS_NAMES[k].f) f_str(e, tc, CLASS_NAMES[k].name, strlen(CLASS_NAMES[k].name));
     }
     if (ts) f_ch2(e, ts, shape_ch(u->shape0), lc);
+}
+
+/* The value of a number word of at most 9 digits, else -1. */
+static long num_value(const ctx *c, size_t i) {
+    const tok *t = &c->t[i];
+    if (t->e - t->s > 9) return -1;
+    long v = 0;
+    for (size_t k = t->s; k < t->e; k++) v = v * 10 + (c->text[k] - '0');
+    return v;
 }
 
 static char num_range(const ctx *c, size_t i) {
@@ -264,6 +320,30 @@ static char num_range(const ctx *c, size_t i) {
     return 'h';
 }
 
+/* A kind of word for the cache: its class bits and its packed shape, class letter, length. */
+typedef struct {
+    deid_flags f;
+    uint64_t small;
+} wkey;
+
+/* The cache slot of a kind of word (L floats, then a "filled" mark); NULL when the cache is full
+ * along the probe (the caller then emits the features as ids). */
+static float *cache_slot(float *cache, wkey *keys, size_t mask, const wkey *k) {
+    uint64_t h = (k->f ^ (k->small * 0x9E3779B97F4A7C15ULL)) * 0xFF51AFD7ED558CCDULL;
+    h ^= h >> 29;
+    size_t j = h & mask;
+    for (size_t probes = 0; probes < 8; probes++, j = (j + 1) & mask) {
+        float *s = cache + j * (DEID_NL + 1);
+        wkey *kk = &keys[j];
+        if (s[DEID_NL] == 0) {
+            *kk = *k;
+            return s;
+        }
+        if (kk->f == k->f && kk->small == k->small) return s;
+    }
+    return NULL;
+}
+
 int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf_err *err) {
     fb->n = 0;
     fb->oom = 0;
@@ -277,6 +357,17 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
         return cf_fail(err, CF_EINTERNAL, "out of memory for the features of %zu words", c->nt);
     }
     span_evidence(c, ev);
+    wcache *wc = cf_malloc((c->nt + 1) * sizeof *wc);
+    if (!wc) {
+        free(ev);
+        free(sec);
+        return cf_fail(err, CF_EINTERNAL, "out of memory for the features of %zu words", c->nt);
+    }
+    for (size_t i = 0; i < c->nt; i++) {
+        wc[i].lc = lexclass(&c->t[i]);
+        wc[i].gl = gap_ch(c, i);
+        wc[i].wl = (uint8_t)low_word(c, i, wc[i].w, sizeof wc[i].w);
+    }
     /* the note: case, density of the clinical keep-list, section headings */
     char dc = c->upper_doc ? 'U' : c->lower_doc ? 'l' : 'M';
     size_t nkeep = 0, nwords = 0;
@@ -289,59 +380,105 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
        word; it stays in force until the next heading (sections: 'Social:', 'Neuro:') */
     size_t cur_sec = (size_t)-1;
     for (size_t i = 0; i < c->nt; i++) {
-        if ((i == 0 || gap_ch(c, i) == 'n') && i + 1 <= c->nt) {
-            char g = i + 1 < c->nt ? gap_ch(c, i + 1) : 'n';
-            char lc = lexclass(&c->t[i]);
+        if ((i == 0 || wc[i].gl == 'n') && i + 1 <= c->nt) {
+            char g = i + 1 < c->nt ? wc[i + 1].gl : 'n';
+            char lc = wc[i].lc;
             if (g == ':' && identity_ok(lc)) cur_sec = i;
         }
         sec[i] = cur_sec != (size_t)-1;
     }
-    femit e = {.m = m, .intern = intern, .fb = fb};
+    femit e = {.m = m, .intern = intern, .fb = fb, .wc = wc};
+    /* the per-kind-of-word cache (inference): a word kind's summed rows, L floats and a "filled"
+       mark; sized to the note, at most 1024 kinds */
+    float *cache = NULL;
+    wkey *cache_keys = NULL;
+    size_t cache_mask = 0;
+    if (!intern && !fb->no_cache) {
+        float *nx = cf_realloc_array(fb->extra, c->nt + 1, DEID_NL * sizeof *nx);
+        if (nx) fb->extra = nx;
+        size_t slots = 16;
+        while (slots < 1024 && slots < c->nt) slots *= 2;
+        cache = nx ? cf_calloc(slots, (DEID_NL + 1) * sizeof *cache + sizeof *cache_keys) : NULL;
+        if (cache) {
+            cache_keys = (wkey *)(cache + slots * (DEID_NL + 1));
+            cache_mask = slots - 1;
+        } else {
+            free(fb->extra);
+            fb->extra = NULL;
+        }
+    } else {
+        free(fb->extra);
+        fb->extra = NULL;
+    }
     cur_sec = (size_t)-1;
     for (size_t i = 0; i < c->nt; i++) {
         fb->start[i] = fb->n;
         const tok *t = &c->t[i];
         const tokev *v = &ev[i];
-        char lc = lexclass(t), s0 = shape_ch(t->shape0), s1 = shape_ch(t->shape);
-        char gl = gap_ch(c, i), gr = i + 1 < c->nt ? gap_ch(c, i + 1) : 'n';
-        char w[32];
-        size_t wl = low_word(c, i, w, sizeof w);
-        f_str(&e, "b", "", 0);
-        f_ch(&e, "s0=", s0);
-        f_ch2(&e, "s01=", s0, s1);
-        f_ch(&e, "dc=", dc);
-        f_ch(&e, "lc=", lc);
-        f_ch2(&e, "lcs=", lc, s0);
-        f_ch3(&e, "lcsd=", lc, s0, dc);
-        f_ch3(&e, "lckd=", lc, s0, kd);
-        f_ch(&e, "len=", (char)('0' + (t->nletters > 9 ? 9 : t->nletters)));
-        for (size_t k = 0; k < N_CLASS_NAMES; k++)
-            if (t->f & CLASS_NAMES[k].f) f_str(&e, "c0=", CLASS_NAMES[k].name, strlen(CLASS_NAMES[k].name));
-        if (t->oov) f_ch(&e, "oov=", s0);
-        if (t->clin_shape) f_str(&e, "cshape", "", 0);
-        if (t->sent) f_ch(&e, "ss=", lc);
+        char lc = wc[i].lc, s0 = shape_ch(t->shape0), s1 = shape_ch(t->shape);
+        char gl = wc[i].gl, gr = i + 1 < c->nt ? wc[i + 1].gl : 'n';
+        const char *w = wc[i].w;
+        size_t wl = wc[i].wl;
+        /* the features a word's shape and classes alone decide: cached at inference */
+        wkey key = {t->f, (uint64_t)t->shape0 | (uint64_t)t->shape << 4 | (uint64_t)(unsigned char)lc << 8 |
+                              (uint64_t)(t->nletters > 9 ? 9 : t->nletters) << 16 | (uint64_t)t->oov << 20 |
+                              (uint64_t)t->clin_shape << 21 | (uint64_t)t->sent << 22 |
+                              (uint64_t)(unsigned char)gl << 24 | (uint64_t)(unsigned char)gr << 32};
+        float *slot = cache ? cache_slot(cache, cache_keys, cache_mask, &key) : NULL;
+        if (slot && slot[DEID_NL] != 0) {
+            memcpy(fb->extra + i * DEID_NL, slot, DEID_NL * sizeof(float));
+        } else {
+            size_t n0 = fb->n;
+            if (fb->extra) memset(fb->extra + i * DEID_NL, 0, DEID_NL * sizeof(float));
+            f_str(&e, "b", "", 0);
+            f_ch(&e, "s0=", s0);
+            f_ch2(&e, "s01=", s0, s1);
+            f_ch(&e, "dc=", dc);
+            f_ch(&e, "lc=", lc);
+            f_ch2(&e, "lcs=", lc, s0);
+            f_ch3(&e, "lcsd=", lc, s0, dc);
+            f_ch3(&e, "lckd=", lc, s0, kd);
+            f_ch(&e, "len=", (char)('0' + (t->nletters > 9 ? 9 : t->nletters)));
+            for (size_t k = 0; k < N_CLASS_NAMES; k++)
+                if (t->f & CLASS_NAMES[k].f) f_str(&e, "c0=", CLASS_NAMES[k].name, strlen(CLASS_NAMES[k].name));
+            if (t->oov) f_ch(&e, "oov=", s0);
+            if (t->clin_shape) f_str(&e, "cshape", "", 0);
+            if (t->sent) f_ch(&e, "ss=", lc);
+            f_ch2(&e, "g=", gl, gr);
+            f_ch3(&e, "gs=", gl, s0, gr);
+            f_ch3(&e, "gl=", gl, lc, gr);
+            if (slot && !fb->oom) {
+                /* sum the rows into the cache and the word's extra row, and drop the ids */
+                float acc[DEID_NL] = {0};
+                for (size_t q = n0; q < fb->n; q++) {
+                    const float *wr = m->w + (size_t)fb->ids[q] * DEID_NL;
+                    for (int y = 0; y < DEID_NL; y++) acc[y] += wr[y];
+                }
+                fb->n = n0;
+                memcpy(slot, acc, sizeof acc);
+                slot[DEID_NL] = 1;
+                memcpy(fb->extra + i * DEID_NL, acc, sizeof acc);
+            }
+        }
         if (wl && identity_ok(lc)) {
             f_str(&e, "w0=", w, wl);
             char tmp[40];
             tmp[0] = s0; /* the word with its casing ("NEO" against "Neo") */
             memcpy(tmp + 1, w, wl);
             f_str(&e, "w0s=", tmp, wl + 1);
-        } else if (wl >= 4 && (lc == 'O' || lc == 'N' || lc == 'P' || lc == 'x')) {
+        } else if (wl >= 4 && (lc == 'O' || lc == 'N' || lc == 'P' || lc == 'x') && ascii_word(w, wl)) {
             f_str(&e, "x3=", w + wl - 3, 3);
             f_str(&e, "p3=", w, 3);
         }
-        f_ch2(&e, "g=", gl, gr);
-        f_ch3(&e, "gs=", gl, s0, gr);
-        f_ch3(&e, "gl=", gl, lc, gr);
         neighbour(&e, c, i, -1, "w-1=", "c-1=", "s-1=");
         neighbour(&e, c, i, 1, "w+1=", "c+1=", "s+1=");
         neighbour(&e, c, i, -2, "w-2=", NULL, NULL);
         neighbour(&e, c, i, 2, "w+2=", NULL, NULL);
         /* the word before with this word's shape ("DR QUILL", "pager 43210") */
         if (i > 0) {
-            char pw[32];
-            char plc = lexclass(&c->t[i - 1]);
-            size_t pl = identity_ok(plc) ? low_word(c, i - 1, pw, sizeof pw) : 0;
+            const char *pw = wc[i - 1].w;
+            char plc = wc[i - 1].lc;
+            size_t pl = identity_ok(plc) ? wc[i - 1].wl : 0;
             if (pl) {
                 char tmp[48];
                 size_t tl = 0;
@@ -358,17 +495,29 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
             char r = num_range(c, i);
             f_ch(&e, "nd=", (char)('0' + (nd > 9 ? 9 : nd)));
             f_ch3(&e, "nr=", r, gl, gr);
-            char pr = i > 0 && c->t[i - 1].shape0 == SH_NUM ? num_range(c, i - 1) : (i > 0 ? lexclass(&c->t[i - 1]) : '<');
+            char pr = i > 0 && c->t[i - 1].shape0 == SH_NUM ? num_range(c, i - 1) : (i > 0 ? wc[i - 1].lc : '<');
             char nr = i + 1 < c->nt && c->t[i + 1].shape0 == SH_NUM ? num_range(c, i + 1)
-                                                                     : (i + 1 < c->nt ? lexclass(&c->t[i + 1]) : '>');
+                                                                     : (i + 1 < c->nt ? wc[i + 1].lc : '>');
             char tmp[5] = {pr, gl, r, gr, nr};
             f_str(&e, "nctx=", tmp, 5);
+            /* a range ("800-1000", "80-90") ascends and is often round; a phone number's
+               groups ("555-0143") need not */
+            for (int side = 0; side < 2; side++) {
+                size_t a = side ? i - 1 : i, b2 = side ? i : i + 1;
+                if (side ? (i == 0 || gl != '-') : (i + 1 >= c->nt || gr != '-')) continue;
+                if (c->t[a].shape0 != SH_NUM || c->t[b2].shape0 != SH_NUM) continue;
+                long va = num_value(c, a), vb = num_value(c, b2);
+                if (va < 0 || vb < 0) continue;
+                char rr[3] = {side ? 'R' : 'L', va < vb ? 'a' : 'd',
+                              (va % 10 == 0 && vb % 10 == 0) ? 'r' : c->text[c->t[b2].s] == '0' ? 'z' : 'n'};
+                f_str(&e, "rng=", rr, 3);
+            }
         }
         /* section */
         if ((i == 0 || gl == 'n') && gr == ':' && identity_ok(lc)) cur_sec = i;
         if (cur_sec != (size_t)-1 && sec[i]) {
-            char sw[16];
-            size_t sl = low_word(c, cur_sec, sw, sizeof sw);
+            const char *sw = wc[cur_sec].w;
+            size_t sl = wc[cur_sec].wl < 16 ? wc[cur_sec].wl : 0;
             if (sl) {
                 f_str(&e, "sec=", sw, sl);
                 char tmp[20];
@@ -385,9 +534,9 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
                 f_ch3(&e, "ptg=", TYPE_CH[ty], gl, gr);
                 f_ch2(&e, "ptl=", TYPE_CH[ty], lc);
                 if (i > 0) {
-                    char pw[32];
-                    char plc = lexclass(&c->t[i - 1]);
-                    size_t pl = identity_ok(plc) ? low_word(c, i - 1, pw, sizeof pw) : 0;
+                    const char *pw = wc[i - 1].w;
+                    char plc = wc[i - 1].lc;
+                    size_t pl = identity_ok(plc) ? wc[i - 1].wl : 0;
                     char tmp[40];
                     tmp[0] = TYPE_CH[ty];
                     if (pl) memcpy(tmp + 1, pw, pl);
@@ -414,6 +563,8 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
     fb->start[c->nt] = fb->n;
     free(ev);
     free(sec);
+    free(wc);
+    free(cache);
     if (fb->oom) return cf_fail(err, CF_EINTERNAL, "out of memory for features");
     return CF_OK;
 }
@@ -421,6 +572,7 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
 void deid__featbuf_free(deid_featbuf *fb) {
     free(fb->ids);
     free(fb->start);
+    free(fb->extra);
     memset(fb, 0, sizeof *fb);
 }
 
@@ -428,44 +580,77 @@ void deid__featbuf_free(deid_featbuf *fb) {
 
 void deid__emissions(const deid_model *m, const deid_featbuf *fb, size_t T, float *E) {
     for (size_t i = 0; i < T; i++) {
-        float *e = E + i * DEID_NL;
-        for (int y = 0; y < DEID_NL; y++) e[y] = 0;
+        float acc[DEID_NL] = {0}; /* 16 floats: one or two vector registers */
+        if (fb->extra) memcpy(acc, fb->extra + i * DEID_NL, sizeof acc);
         for (size_t k = fb->start[i]; k < fb->start[i + 1]; k++) {
-            const float *wr = m->w + (size_t)fb->ids[k] * DEID_NL;
-            for (int y = 0; y < DEID_NL; y++) e[y] += wr[y];
+            const float *restrict wr = m->w + (size_t)fb->ids[k] * DEID_NL;
+            for (int y = 0; y < DEID_NL; y++) acc[y] += wr[y];
         }
+        memcpy(E + i * DEID_NL, acc, sizeof acc);
     }
 }
 
-static float lse(const float *x, int n) {
-    float mx = x[0];
-    for (int k = 1; k < n; k++)
-        if (x[k] > mx) mx = x[k];
-    float s = 0;
-    for (int k = 0; k < n; k++) s += expf(x[k] - mx);
-    return mx + logf(s);
-}
-
+/* Forward-backward in scaled probability space (Rabiner's scaling): with psi[i][y] =
+ * exp(E[i][y] - max_y E[i][y]) and M = exp(trans),
+ *   alpha[0][y] = M[O][y] psi[0][y] / c[0],  alpha[i][y] = psi[i][y] sum_p alpha[i-1][p] M[p][y] / c[i],
+ *   beta[T-1][y] = 1,  beta[i][p] = sum_y M[p][y] psi[i+1][y] beta[i+1][y] / c[i+1],
+ * c[i] normalising alpha[i] to sum 1; then P[i][y] = alpha[i][y] beta[i][y] and
+ * log Z = sum_i (log c[i] + max_y E[i][y]). Two exponentials per word and label instead of the
+ * log-sum-exp of every pair: this runs for every note. work holds 4 * T * L floats: alpha, beta,
+ * psi and (T) c. */
 double deid__crf_marginals(const float *E, size_t T, const float *trans, float *P, float *work) {
     enum { L = DEID_NL };
-    float *A = work, *B = work + T * L; /* alpha, beta (T, L) */
-    float tmp[L];
-    /* the chain starts after an O */
-    for (int y = 0; y < L; y++) A[y] = trans[0 * L + y] + E[y];
-    for (size_t i = 1; i < T; i++)
-        for (int y = 0; y < L; y++) {
-            for (int p = 0; p < L; p++) tmp[p] = A[(i - 1) * L + p] + trans[p * L + y];
-            A[i * L + y] = lse(tmp, L) + E[i * L + y];
+    float *A = work, *B = work + T * L, *S = work + 2 * T * L, *C = work + 3 * T * L;
+    float M[L * L];
+    for (int k = 0; k < L * L; k++) M[k] = expf(trans[k]);
+    double logZ = 0;
+    for (size_t i = 0; i < T; i++) {
+        const float *e = E + i * L;
+        float mx = e[0];
+        for (int y = 1; y < L; y++)
+            if (e[y] > mx) mx = e[y];
+        for (int y = 0; y < L; y++) S[i * L + y] = expf(e[y] - mx);
+        logZ += mx;
+    }
+    for (size_t i = 0; i < T; i++) {
+        float *a = A + i * L, c = 0;
+        const float *s = S + i * L;
+        if (i == 0)
+            for (int y = 0; y < L; y++) a[y] = M[0 * L + y] * s[y];
+        else {
+            const float *ap = A + (i - 1) * L;
+            for (int y = 0; y < L; y++) a[y] = 0;
+            for (int p = 0; p < L; p++) {
+                float v = ap[p];
+                const float *m = M + p * L;
+                for (int y = 0; y < L; y++) a[y] += v * m[y];
+            }
+            for (int y = 0; y < L; y++) a[y] *= s[y];
         }
-    for (int y = 0; y < L; y++) B[(T - 1) * L + y] = 0;
-    for (size_t i = T - 1; i-- > 0;)
+        for (int y = 0; y < L; y++) c += a[y];
+        if (!(c > 1e-30f)) c = 1e-30f;
+        C[i] = c;
+        for (int y = 0; y < L; y++) a[y] /= c;
+        logZ += log(c);
+    }
+    for (int y = 0; y < L; y++) B[(T - 1) * L + y] = 1;
+    for (size_t i = T - 1; i-- > 0;) {
+        float tmp[L];
+        const float *bn = B + (i + 1) * L, *sn = S + (i + 1) * L;
+        for (int y = 0; y < L; y++) tmp[y] = sn[y] * bn[y] / C[i + 1];
         for (int p = 0; p < L; p++) {
-            for (int y = 0; y < L; y++) tmp[y] = trans[p * L + y] + E[(i + 1) * L + y] + B[(i + 1) * L + y];
-            B[i * L + p] = lse(tmp, L);
+            const float *m = M + p * L;
+            float v = 0;
+            for (int y = 0; y < L; y++) v += m[y] * tmp[y];
+            B[i * L + p] = v;
         }
-    float logZ = lse(A + (T - 1) * L, L);
-    for (size_t i = 0; i < T; i++)
-        for (int y = 0; y < L; y++) P[i * L + y] = expf(A[i * L + y] + B[i * L + y] - logZ);
+    }
+    for (size_t i = 0; i < T; i++) {
+        float z = 0;
+        for (int y = 0; y < L; y++) z += P[i * L + y] = A[i * L + y] * B[i * L + y];
+        if (z > 0)
+            for (int y = 0; y < L; y++) P[i * L + y] /= z;
+    }
     return logZ;
 }
 
@@ -482,6 +667,7 @@ int deid_model_new(deid_model **out, cf_err *err) {
 
 void deid_model_free(deid_model *m) {
     if (!m) return;
+    free(m->ix);
     strmap_free(&m->feats);
     free(m->w);
     free(m);
@@ -602,6 +788,22 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
     if (!rc && ferror(f)) rc = cf_fail(err, CF_EINPUT, "%s: read error", path);
     if (!rc && !have_magic) rc = cf_fail(err, CF_EINPUT, "%s: empty model file", path);
     fclose(f);
+    if (!rc) {
+        /* the lookup index (see model_int.h) */
+        size_t slots = 16;
+        while (slots < (size_t)m->feats.count * 4 / 3 + 2) slots *= 2; /* load up to 3/4: half a megabyte for ~46k features */
+        m->ix = cf_calloc(slots, sizeof *m->ix);
+        if (!m->ix) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        m->ix_mask = slots - 1;
+        for (uint32_t id = 0; !rc && id < m->feats.count; id++) {
+            size_t nl;
+            const char *nm = strmap_str(&m->feats, id, &nl);
+            uint64_t h = deid__feature_hash(nm, nl);
+            size_t j = h & m->ix_mask;
+            while (m->ix[j]) j = (j + 1) & m->ix_mask;
+            m->ix[j] = ((h >> 32) | 1) << 32 | id;
+        }
+    }
     if (rc) {
         deid_model_free(m);
         return rc;
@@ -686,37 +888,109 @@ int deid_model_save(const deid_model *m, const char *path, float prune, cf_err *
 
 /* ---- deid_find --------------------------------------------------------------------------- */
 
-/* Spans from the labelled words: see the file comment. */
-static int spans_from_labels(const ctx *c, const int8_t *lab, spanvec *out) {
+/* Spans from the labelled words (see the file comment). Words join one group when they are
+ * neighbours on a line with the same label, or covered by the same evidence span (a date's
+ * "1990", "02" and "18"); a group's type is the one with the most probability summed over its
+ * words, and its span the union of the evidence spans of that type overlapping it, plus its words
+ * no such span covers. P is (T, L). */
+static int spans_from_labels(const ctx *c, const int8_t *lab, const float *P, spanvec *out) {
+    /* the longest evidence span covering each word */
+    long *evid = cf_malloc((c->nt + 1) * sizeof *evid);
+    if (!evid) return -1;
+    for (size_t i = 0; i < c->nt; i++) evid[i] = -1;
+    for (size_t k = 0; k < c->spans.n; k++) {
+        const deid_span *sp = &c->spans.v[k];
+        size_t lo = 0, hi = c->nt;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (c->t[mid].e <= sp->start) lo = mid + 1;
+            else hi = mid;
+        }
+        for (size_t i = lo; i < c->nt && c->t[i].s < sp->end; i++) {
+            long cur = evid[i];
+            if (cur < 0 || c->spans.v[cur].end - c->spans.v[cur].start < sp->end - sp->start) evid[i] = (long)k;
+        }
+    }
     size_t i = 0;
     while (i < c->nt) {
         if (lab[i] < 0) {
             i++;
             continue;
         }
-        int ty = lab[i];
         size_t j = i;
-        while (j + 1 < c->nt && lab[j + 1] == ty) {
-            gapinfo g = deid__gap_info(c, j + 1);
-            if (g.nl || g.len > 3 || g.sentence) break;
+        while (j + 1 < c->nt && lab[j + 1] >= 0) {
+            int same_ev = evid[j] >= 0 && evid[j] == evid[j + 1];
+            if (!same_ev) {
+                gapinfo g = deid__gap_info(c, j + 1);
+                if (g.nl || g.len > 3 || g.sentence || g.comma || lab[j + 1] != lab[j]) break;
+                /* a date, phone or id goes on only with digits or a month name ("C" between two
+                   dates is no part of either) */
+                int ty1 = lab[j + 1];
+                int numeric1 = ty1 == DEID_DATE || ty1 == DEID_PHONE || ty1 == DEID_FAX || ty1 == DEID_ID ||
+                               ty1 == DEID_MRN || ty1 == DEID_SSN || ty1 == DEID_ZIP || ty1 == DEID_AGE_OVER_89;
+                const tok *u = &c->t[j + 1];
+                if (numeric1 && u->shape != SH_NUM && u->shape != SH_ALNUM && !(u->f & (F_MONTH | F_WEEKDAY))) break;
+            }
             j++;
         }
-        size_t rs = c->t[i].s, re = c->t[j].e;
-        /* evidence spans of the same type overlapping the run */
-        size_t covered_to = rs;
+        float best = -1;
+        int ty = lab[i];
+        for (int y = 1; y < DEID_NL; y++) {
+            float sum = 0;
+            for (size_t q = i; q <= j; q++) sum += P[q * DEID_NL + y];
+            if (sum > best) best = sum, ty = y - 1;
+        }
+        /* the kind of a structured identifier is the pattern's: the model decides whether it is
+           PHI, the pattern's shape says whether it is a fax or a phone, an SSN or an id */
+        {
+            size_t blen = 0;
+            int pty = -1;
+            for (size_t k = 0; k < c->spans.n; k++) {
+                const deid_span *sp = &c->spans.v[k];
+                if ((c->spans.tag[k] >> 16) != DEID_SRC_PATTERN || sp->end <= c->t[i].s || sp->start >= c->t[j].e) continue;
+                size_t l = sp->end - sp->start;
+                if (l > blen || (l == blen && sp->type < pty)) blen = l, pty = sp->type;
+            }
+            if (pty >= 0 && pty != DEID_ADDRESS) ty = pty;
+        }
+        int numeric0 = ty == DEID_DATE || ty == DEID_PHONE || ty == DEID_FAX || ty == DEID_ID || ty == DEID_MRN ||
+                       ty == DEID_SSN || ty == DEID_ZIP || ty == DEID_AGE_OVER_89;
+        /* a date, phone or id starts with a digit or a month name, or where its evidence does */
+        size_t i0 = i;
+        while (numeric0 && i0 < j && evid[i0] < 0 && c->t[i0].shape != SH_NUM && c->t[i0].shape != SH_ALNUM &&
+               !(c->t[i0].f & (F_MONTH | F_WEEKDAY)))
+            i0++;
+        size_t rs = c->t[i0].s, re = c->t[j].e;
+        /* a number glued to a word ("CXR3/4", "x4-5678"): the word is no part of a date, phone
+           or id; such a group is one span from its first digit */
+        int numeric = ty == DEID_DATE || ty == DEID_PHONE || ty == DEID_FAX || ty == DEID_ID || ty == DEID_MRN ||
+                      ty == DEID_SSN || ty == DEID_ZIP || ty == DEID_AGE_OVER_89;
+        if (numeric) {
+            size_t d = rs;
+            if (c->t[i0].shape == SH_ALNUM)
+                while (d < c->t[i0].e && !(c->text[d] >= '0' && c->text[d] <= '9')) d++;
+            if (d < c->t[i0].e) rs = d;
+        }
         int any = 0;
+        size_t hs = rs, he = re;
         for (size_t k = 0; k < c->spans.n; k++) {
             const deid_span *sp = &c->spans.v[k];
-            if (sp->type != ty || sp->end <= rs || sp->start >= re) continue;
-            sv_add(out, sp->start, sp->end, ty);
+            if (sp->type != ty || sp->end <= c->t[i0].s || sp->start >= re) continue;
+            if (numeric) {
+                if (sp->start < hs) hs = sp->start;
+                if (sp->end > he) he = sp->end;
+            } else {
+                sv_add(out, sp->start, sp->end, ty);
+            }
             any = 1;
         }
-        if (!any) {
+        if (numeric) {
+            sv_add(out, any ? hs : rs, any ? he : re, ty);
+        } else if (!any) {
             size_t e = re;
             if (c->t[j].shape == SH_INITIAL && e < c->len && c->text[e] == '.' && j > i) e++;
             sv_add(out, rs, e, ty);
         } else {
-            /* words of the run that no evidence span covers */
             for (size_t q = i; q <= j; q++) {
                 int cov = 0;
                 for (size_t k = 0; k < c->spans.n && !cov; k++) {
@@ -726,9 +1000,9 @@ static int spans_from_labels(const ctx *c, const int8_t *lab, spanvec *out) {
                 if (!cov) sv_add(out, c->t[q].s, c->t[q].e, ty);
             }
         }
-        (void)covered_to;
         i = j + 1;
     }
+    free(evid);
     return out->oom ? -1 : 0;
 }
 
@@ -737,7 +1011,7 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
     const deid_model *m = c->r->model;
     size_t T = c->nt;
     float *E = cf_malloc(T * DEID_NL * sizeof *E), *P = cf_malloc(T * DEID_NL * sizeof *P);
-    float *work = cf_malloc(2 * T * DEID_NL * sizeof *work);
+    float *work = cf_malloc((4 * T * DEID_NL + 1) * sizeof *work);
     if (!E || !P || !work) {
         free(E);
         free(P);
@@ -793,12 +1067,13 @@ int deid_find(const deid_text_rules *r, const char *text, size_t len, const deid
     deid_featbuf fb = {0};
     rc = deid__features(&c, r->model, 0, &fb, err);
     int8_t *lab = rc ? NULL : cf_malloc(c.nt);
+    float *P = NULL;
     if (!rc && !lab) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-    if (!rc) rc = model_labels(&c, &fb, lab, NULL, NULL, err);
+    if (!rc) rc = model_labels(&c, &fb, lab, NULL, &P, err);
     spanvec out = {0};
     if (!rc) {
         out.cur_tag = 0;
-        if (spans_from_labels(&c, lab, &out)) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        if (spans_from_labels(&c, lab, P, &out)) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         /* the record's known strings are taken whatever the model says */
         for (size_t k = 0; !rc && k < c.spans.n; k++)
             if ((c.spans.tag[k] >> 16) == DEID_SRC_KNOWN) sv_add(&out, c.spans.v[k].start, c.spans.v[k].end, c.spans.v[k].type);
@@ -807,6 +1082,7 @@ int deid_find(const deid_text_rules *r, const char *text, size_t len, const deid
         if (out.oom) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
     }
     free(lab);
+    free(P);
     deid__featbuf_free(&fb);
     if (!rc) {
         *n = deid__merge(out.v, out.n);
@@ -860,6 +1136,7 @@ int deid_find_explain(const deid_text_rules *r, const char *text, size_t len, co
     deid_featbuf fb = {0};
     float *P = NULL, *prob = NULL;
     int8_t *lab = NULL;
+    fb.no_cache = 1; /* every feature by its id, to list them */
     rc = deid__evidence(&c, err);
     if (!rc) rc = deid__features(&c, r->model, 0, &fb, err);
     if (!rc) {

@@ -27,6 +27,12 @@ typedef struct deid_model {
     uint32_t cap;     /* rows allocated in w */
     float trans[DEID_NL * DEID_NL]; /* (L prev, L cur) */
     float threshold;  /* a word is PHI when its P(O) is below this */
+    /* lookup index built after loading: (ix_mask + 1) slots, each the upper 32 bits of a feature
+       name's hash (never 0) and its row; names are not compared (a feature the model lacks
+       matching a slot's 32-bit tag happens about once in a billion lookups, and costs one
+       feature's weight), which keeps a lookup to one 8-byte load */
+    uint64_t *ix;
+    size_t ix_mask;
 } deid_model;
 
 /* Loads path; *out is NULL (and CF_OK) when the file does not exist, so a rules folder without a
@@ -37,6 +43,9 @@ int deid_model_save(const deid_model *m, const char *path, float prune, cf_err *
 void deid_model_free(deid_model *m);
 int deid_model_new(deid_model **out, cf_err *err);
 
+/* The hash of feature names (model.c): 8 bytes at a time. */
+uint64_t deid__feature_hash(const char *s, size_t n);
+
 /* Features of one note: token i's feature ids are ids[start[i] .. start[i+1]). With intern set,
  * features not in the model are added (training); otherwise they are skipped. names, when not
  * NULL, receives nothing: names are read back from m->feats. */
@@ -45,15 +54,21 @@ typedef struct {
     size_t n, cap;
     size_t *start; /* (T + 1) */
     int oom;
+    /* inference only: the summed rows of the features a word's shape and classes alone decide
+       (bias, shape, class letter, length, class bits: the same for every word alike) are
+       computed once per kind of word and kept here, (T, L), instead of as ids; NULL when
+       training, or when no_cache is set (explain lists every feature) */
+    float *extra;
+    int no_cache;
 } deid_featbuf;
 int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf_err *err);
 void deid__featbuf_free(deid_featbuf *fb);
 
 /* Marginals P (T, L) of a note with emission scores E (T, L) under trans; returns log Z.
- * work holds 2 * T * L floats. */
+ * work holds 4 * T * L floats. */
 double deid__crf_marginals(const float *E, size_t T, const float *trans, float *P, float *work);
 /* Negative log-likelihood of gold (T) and its gradient added into gE (T, L) and gT (L, L); P
- * receives the marginals, work 2 * T * L floats (model_train.c). */
+ * receives the marginals, work 4 * T * L floats (model_train.c). */
 double deid__crf_nll_grad(const float *E, size_t T, const float *trans, const uint8_t *gold, float *P, float *work,
                           float *gE, float *gT);
 /* E (T, L) from the features. */

@@ -5,8 +5,9 @@
  * backward scores, Z the partition):
  *   d/dw[f][y] = sum over words i holding feature f of (P[i][y] - [gold_i == y])
  *   d/dtrans[p][y] = sum over i of (P(i-1 = p, i = y) - [gold_{i-1} == p and gold_i == y]),
- *   with P(i-1 = p, i = y) = exp(A[i-1][p] + trans[p][y] + E[i][y] + B[i][y] - log Z), and the
- *   chain starting after an O (row O of trans scores the first word).
+ *   with P(i-1 = p, i = y) = alpha[i-1][p] M[p][y] psi[i][y] beta[i][y] / c[i] in the scaled
+ *   forward-backward of model.c, and the chain starting after an O (row O of trans scores the
+ *   first word).
  * tests/test_deid_model.c checks this gradient against finite differences. */
 #include "deid/train.h"
 
@@ -23,8 +24,8 @@ void deid_train_opts_default(deid_train_opts *o) {
     o->epochs = 8;
     o->lr = 0.1f;
     o->l2 = 1e-5f;
-    o->threshold = 0.5f;
-    o->prune = 0.005f;
+    o->threshold = 0.7f;
+    o->prune = 0.05f;
     o->seed = 1;
 }
 
@@ -51,7 +52,9 @@ double deid__crf_nll_grad(const float *E, size_t T, const float *trans, const ui
                           float *gE, float *gT) {
     enum { L = DEID_NL };
     double logZ = deid__crf_marginals(E, T, trans, P, work);
-    const float *A = work, *B = work + T * L;
+    const float *A = work, *B = work + T * L, *S = work + 2 * T * L, *C = work + 3 * T * L;
+    float M[L * L];
+    for (int k = 0; k < L * L; k++) M[k] = expf(trans[k]);
     double score = trans[0 * L + gold[0]] + E[gold[0]];
     for (size_t i = 1; i < T; i++) score += trans[gold[i - 1] * L + gold[i]] + E[i * L + gold[i]];
     for (size_t i = 0; i < T; i++)
@@ -59,10 +62,11 @@ double deid__crf_nll_grad(const float *E, size_t T, const float *trans, const ui
     for (int y = 0; y < L; y++) gT[0 * L + y] += P[y];
     gT[0 * L + gold[0]] -= 1;
     for (size_t i = 1; i < T; i++) {
+        float sb[L];
+        for (int y = 0; y < L; y++) sb[y] = S[i * L + y] * B[i * L + y] / C[i];
         for (int p = 0; p < L; p++) {
             float ap = A[(i - 1) * L + p];
-            for (int y = 0; y < L; y++)
-                gT[p * L + y] += expf(ap + trans[p * L + y] + E[i * L + y] + B[i * L + y] - (float)logZ);
+            for (int y = 0; y < L; y++) gT[p * L + y] += ap * M[p * L + y] * sb[y];
         }
         gT[gold[i - 1] * L + gold[i]] -= 1;
     }
@@ -127,7 +131,7 @@ int deid_model_train(const deid_text_rules *r, const deid_doc *const *docs, size
                 free(E), free(P), free(work), free(gE), free(gold);
                 E = cf_malloc(nc * L * sizeof *E);
                 P = cf_malloc(nc * L * sizeof *P);
-                work = cf_malloc(2 * nc * L * sizeof *work);
+                work = cf_malloc((4 * nc * L + 1) * sizeof *work);
                 gE = cf_malloc(nc * L * sizeof *gE);
                 gold = cf_malloc(nc);
                 cap_T = nc;

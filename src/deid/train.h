@@ -19,8 +19,8 @@ typedef struct {
     int epochs;      /* passes over the notes (default 8) */
     float lr;        /* AdaGrad step (default 0.1) */
     float l2;        /* L2 penalty per step on the weights a note touches (default 1e-5) */
-    float threshold; /* written into the model: a word is PHI when P(O) < threshold (default 0.5) */
-    float prune;     /* weights under this in magnitude are not saved (default 0.005) */
+    float threshold; /* written into the model: a word is PHI when P(O) < threshold (default 0.7) */
+    float prune;     /* weights under this in magnitude are not saved (default 0.05) */
     uint64_t seed;   /* shuffling */
     int verbose;     /* loss per epoch on stderr */
 } deid_train_opts;

@@ -257,7 +257,46 @@ static void vitals(nb *b) {
     put(b, ". ");
 }
 
+static void pseudo_drug(nb *b);
+static void pseudo_abbr(nb *b);
+static void clin_word(nb *b, int style);
+
+/* A drip or drug as nurses write it: "levo", "Levophed", "LEVO" */
+static void drug_name(nb *b) {
+    static const char *D[] = {"levophed", "levo", "neo", "neosynephrine", "vasopressin", "dopamine", "dobutamine",
+                              "milrinone", "nitro", "amio", "amiodarone", "dilt", "esmolol", "heparin", "insulin",
+                              "propofol", "fentanyl", "versed", "precedex", "dilaudid", "ativan", "haldol", "lasix",
+                              "bumex", "vanco", "zosyn", "cefepime", "flagyl", "cipro", "protonix", "octreotide",
+                              "lopressor", "coumadin", "lovenox", "tylenol", "narcan", "kcl", "mag"};
+    char w[24];
+    snprintf(w, sizeof w, "%s", D[pick(b, 38)]);
+    int st = pick(b, 10);
+    if (st < 4) w[0] = (char)(w[0] - 32);
+    else if (st < 6) upper_copy(w, w, sizeof w);
+    put(b, w);
+}
+
+/* Lower-case and abbreviated narrative of the kind every nursing note has, with the words that
+ * look like places or names after "in", "to", "per" and "at" ("slept in long intervals", "NGT
+ * to LIS", "covered per RISS", "meet at 1500", "#6 Shiley"). */
+static void narrative(nb *b) {
+    switch (pick(b, 8)) {
+    case 0: put(b, ONE(b, "slept in long intervals. ", "resting in bed. ", "up in chair x2h. ", "in NAD. ", "in good spirits today. ", "lines in place. ")); break;
+    case 1: put(b, ONE(b, "started on ", "changed to ", "weaned off ", "remains on ", "switched from ")); drug_name(b); put(b, ONE(b, " overnight. ", " per team. ", ", tol well. ", " at 0300. ")); break;
+    case 2: put(b, ONE(b, "NGT to ", "covered per ", "per ", "placed on ", "d/c'd ")); pseudo_abbr(b); put(b, ONE(b, ". ", " protocol. ", " scale. ", " w/o incident. ")); break;
+    case 3: putf(b, "%s %02d%02d%s", ONE(b, "meet w/ team at", "due to void by", "next dose at", "labs @", "turned at"), pick(b, 24), 15 * pick(b, 4), ONE(b, ". ", ", ", " today. ")); break;
+    case 4: put(b, ONE(b, "trach #6 ", "18g ", "20F ", "#8 ")); pseudo_drug(b); put(b, ONE(b, " cuffed, intact. ", " catheter in place. ", " dressing c/d/i. ")); break;
+    case 5: drug_name(b); putf(b, " %d%s given at %02d00. ", 1 + pick(b, 40), ONE(b, "mg IV", " mg PO", "mcg", "u SQ"), pick(b, 24)); break;
+    case 6: put(b, ONE(b, "pt c/o ", "denies ", "reports ")); clin_word(b, 0); put(b, ONE(b, ", ", ". ")); break;
+    default: put(b, ONE(b, "tele: ", "rhythm ", "ekg ")); put(b, ONE(b, "SR 60s-70s no ectopy. ", "ST 100s-110s, occ PVC's. ", "afib 90s-120s. ")); break;
+    }
+}
+
 static void drips(nb *b) {
+    if (chance(b, 30)) {
+        narrative(b);
+        return;
+    }
     switch (pick(b, 9)) {
     case 0: putf(b, "Levo gtt @ .%02d mcg/kg/min, titrated to keep MAP >%d. ", 2 + pick(b, 20), 60 + pick(b, 10)); break;
     case 1: putf(b, "NEO %d.%d mcg/kg/min, weaning as tol. ", pick(b, 3), pick(b, 10)); break;
@@ -273,7 +312,11 @@ static void drips(nb *b) {
 
 static void vent(nb *b) {
     switch (pick(b, 8)) {
-    case 0: putf(b, "Vent: PS %d/5/40%%, RR %d, TV %d. ", 5 + 5 * pick(b, 3), 14 + pick(b, 10), 350 + 10 * pick(b, 30)); break;
+    case 0:
+        if (chance(b, 50)) putf(b, "Vent: PS %d/5/40%%, RR %d, TV %d. ", 5 + 5 * pick(b, 3), 14 + pick(b, 10), 350 + 10 * pick(b, 30));
+        else putf(b, "%s %d/%d/%d, %s. ", ONE(b, "PS", "CPAP/PS", "PSV", "ps"), 5 + pick(b, 16), 5 + pick(b, 6), 30 + 5 * pick(b, 8),
+                  ONE(b, "tol well", "RR 20s", "ABG pnd", "sats 95-98%", "TV 400-500s"));
+        break;
     case 1: putf(b, "on CPAP %d/5, sats %d-%d%%. ", 5 + 5 * pick(b, 2), 92 + pick(b, 4), 97 + pick(b, 3)); break;
     case 2: putf(b, "AC %dx%d/%d/%d%%, ABG 7.%d/%d/%d. ", 450 + 50 * pick(b, 4), 12 + pick(b, 10), 5 + pick(b, 6), 40 + 10 * pick(b, 5), 30 + pick(b, 15), 35 + pick(b, 15), 70 + pick(b, 60)); break;
     case 3: putf(b, "PS %d/5, PEEP 5/5, weaning as tol, RSBI %d. ", 10 + 2 * pick(b, 5), 40 + pick(b, 60)); break;
@@ -345,6 +388,18 @@ static void clin_word(nb *b, int style) {
     }
     char w[32];
     snprintf(w, sizeof w, "%s", f->med.v[pick(b, (int)f->med.n)]);
+    /* charting shorthand: a clinical word cut short ("prevoc", "absorp") or without its
+       vowels ("scrn", "dtctd"), as order lists and nurses write them */
+    size_t wl = strlen(w);
+    if (wl > 5 && chance(b, style == 0 ? 40 : 15)) {
+        if (chance(b, 50)) w[3 + pick(b, (int)(wl - 4 < 4 ? wl - 4 : 4))] = 0;
+        else {
+            size_t o = 1;
+            for (size_t i = 1; i < wl && o < 6; i++)
+                if (!strchr("aeiou", w[i])) w[o++] = w[i];
+            w[o] = 0;
+        }
+    }
     if (style == 1) w[0] = (char)(w[0] >= 'a' && w[0] <= 'z' ? w[0] - 32 : w[0]);
     else if (style == 2) upper_copy(w, w, sizeof w);
     put(b, w);
@@ -415,7 +470,7 @@ static void orders_block(nb *b) {
 }
 
 static void misc(nb *b) {
-    switch (pick(b, 13)) {
+    switch (pick(b, 16)) {
     case 0: put(b, "Skin intact, turned q2h. "); break;
     case 1: putf(b, "Hct %d.%d, transfused %du PRBC, post Hct pending. ", 22 + pick(b, 8), pick(b, 10), 1 + pick(b, 2)); break;
     case 2: put(b, "afebrile, cont vanco/zosyn, bcx x2 pending. "); break;
@@ -426,6 +481,22 @@ static void misc(nb *b) {
     case 7: put(b, "Pt from OSH, intubated for airway protection, PMHx CHF, COPD, DM2. "); break;
     case 8: put(b, "seen by PT/OT, OOB to chair x2 hrs. "); break;
     case 9: putf(b, "CareVue updated, labs sent @ %02d00. ", pick(b, 24)); break;
+    case 10:
+        put(b, ONE(b, "1/2 tab PO given. ", "take 1/2 tablet qhs. ", "strength 5/5 all ext, ", "pain 7/10 -> 3/10 after meds. ",
+                   "2/6 SEM heard, ", "Morse fall score 45, fall precautions. ", "Braden 14, turned q2h. ",
+                   "GCS 15, Glasgow coma scale unchanged. ", "pt rose from bed w/ assist x1. ", "son will call in am. ",
+                   "ST elevation in V2-V4 resolved. ", "takes St. John's wort at home. ", "Will: pt wishes DNR. ",
+                   "Hoehn and Yahr stage 2. ", "Parkinson disease, on sinemet. ", "Graves disease s/p RAI. "));
+        break;
+    case 12: {
+        /* ranges shaped like a 7-digit phone number ("800-1000") */
+        int lo = 100 * (3 + pick(b, 9)), hi = lo + 100 * (1 + pick(b, 8));
+        putf(b, "%s %d-%d%s. ", ONE(b, "tot fluids", "u/o", "goal neg", "diuresed", "UO goal", "IVF total", "I/O goal even to -"),
+             lo, hi, ONE(b, "", " today", " over shift", " for 24h", " cc", "cc"));
+        break;
+    }
+    case 11: put(b, ONE(b, "WBC 2000, plt 1950. ", "2000 calorie ADA diet. ", "resting at 1930. ", "febrile at 2100, cx sent. ",
+                        "Weight 2000 g. ", "Height 5'10\". ", "0700-1900 shift uneventful. ")); break;
     default: orders_block(b); break;
     }
 }
@@ -457,7 +528,16 @@ static void family_sentence(nb *b) {
     case 4: relative_ref(b, i); put(b, " is HCP, can be reached at "); phone_ref(b); put(b, ". "); break;
     case 5: put(b, "Social: "); relative_ref(b, i); put(b, ONE(b, " visited, ", " called, ", " at bedside, ")); put(b, "lives in "); phi(b, DEID_LOCATION, b->c->city[0] ? b->c->city : "town"); put(b, ". "); break;
     case 6: put(b, "Pt's "); put(b, i >= 0 ? b->c->relation[i] : "family"); put(b, " "); if (i >= 0) phif(b, DEID_NAME, "%s %s", b->c->relative[i].given, b->c->relative[i].family); put(b, " called from "); phi(b, DEID_LOCATION, b->c->city[0] ? b->c->city : "home"); put(b, ". "); break;
-    case 7: put(b, "no family contact this shift. "); break;
+    case 7:
+        if (chance(b, 50)) put(b, "no family contact this shift. ");
+        else {
+            /* a capitalised common word opening the sentence before a name is no part of it */
+            put(b, ONE(b, "Later ", "Then ", "Today ", "Tonight ", "Earlier ", "Also ", "Afterwards ", "Again "));
+            if (i >= 0) phi(b, DEID_NAME, chance(b, 50) ? b->c->relative[i].given : b->c->relative[i].family);
+            else put(b, "family");
+            put(b, ONE(b, " called back. ", " came in w/ her son. ", " visited. ", " asked for update. "));
+        }
+        break;
     default: put(b, "family in "); put(b, ONE(b, "this afternoon", "this eve", "on Monday", "Sunday")); put(b, ", "); relative_ref(b, i); put(b, " asking for update from "); clinician_ref(b, 0); put(b, ". "); break;
     }
 }
@@ -552,7 +632,7 @@ static void nursing_sections(nb *b) {
         else snprintf(h, sizeof h, "%s", heads[s]);
         putf(b, "%s: ", h);
         switch (s) {
-        case 0: neuro(b); if (chance(b, 30)) team_sentence(b); break;
+        case 0: neuro(b); if (chance(b, 30)) narrative(b); if (chance(b, 30)) team_sentence(b); break;
         case 1: vitals(b); drips(b); if (chance(b, 40)) dates_sentence(b); if (chance(b, 40)) team_sentence(b); break;
         case 2: vent(b); if (chance(b, 30)) dates_sentence(b); break;
         case 3: gi_gu(b); break;
@@ -585,8 +665,8 @@ static void nursing_runon(nb *b) {
         case 7: team_sentence(b); break;
         case 8: dates_sentence(b); break;
         case 9: place_sentence(b); break;
-        case 10: put(b, ONE(b, "pt resting comfortably. ", "no acute events overnight. ", "see flowsheet for details. ", "will cont to monitor closely. ")); break;
-        default: clin_word(b, chance(b, 50)); put(b, ONE(b, " noted, ", " improved, ", " cont, ", " ordered. ", ": ")); clin_word(b, 0); put(b, ". "); break;
+        case 10: if (chance(b, 50)) { narrative(b); break; } put(b, ONE(b, "pt resting comfortably. ", "no acute events overnight. ", "see flowsheet for details. ", "will cont to monitor closely. ")); break;
+        default: clin_word(b, chance(b, 15)); put(b, ONE(b, " noted, ", " improved, ", " cont, ", " ordered. ", ": ")); clin_word(b, 0); put(b, ". "); break;
         }
         if (chance(b, 25)) put(b, "\n");
     }
@@ -687,14 +767,48 @@ static void discharge_summary(nb *b) {
             put(b, ", ");
         }
         phi(b, DEID_LOCATION, c->city);
-        putf(b, ", %s ", c->state);
-        phi(b, DEID_ZIP, c->zip);
+        if (chance(b, 15)) {
+            /* an address abroad, with a UK-style postcode */
+            put(b, " ");
+            phif(b, DEID_ZIP, "%c%c%d%c %d%c%c", 'A' + pick(b, 26), 'A' + pick(b, 26), 1 + pick(b, 9), 'A' + pick(b, 26),
+                 1 + pick(b, 9), 'A' + pick(b, 26), 'A' + pick(b, 26));
+        } else {
+            putf(b, ", %s ", c->state);
+            phi(b, DEID_ZIP, c->zip);
+        }
         put(b, "\n");
     } else {
         put(b, "Extended care at ");
         if (c->other_hospital[0]) phi(b, DEID_ORGANIZATION, c->other_hospital);
         else put(b, "rehab");
         put(b, "\n");
+    }
+    if (chance(b, 50)) {
+        char lo[2 * SYNTH_FIELD + 2];
+        snprintf(lo, sizeof lo, "%s.%s", c->patient.given, c->patient.family);
+        for (char *q = lo; *q; q++)
+            if (*q >= 'A' && *q <= 'Z') *q = (char)(*q + 32);
+        put(b, ONE(b, "Contact: ", "Patient e-mail: ", "CONTACT INFO: "));
+        phif(b, DEID_EMAIL, "%s%d@%s", lo, pick(b, 100), ONE(b, "gmail.com", "example.net", "mail.org", "yahoo.com"));
+        if (chance(b, 50)) {
+            put(b, ", family blog ");
+            phif(b, DEID_URL, "%s%s-family.%s", ONE(b, "www.", "http://www.", "https://"), lo, ONE(b, "org", "com", "net"));
+        }
+        if (chance(b, 40)) {
+            put(b, ONE(b, ", SSN ", ", Social security number: ", ", SS# "));
+            phif(b, DEID_SSN, "%03d-%02d-%04d", 100 + pick(b, 600), 1 + pick(b, 98), 1 + pick(b, 9998));
+        }
+        if (chance(b, 30)) {
+            put(b, ONE(b, ", portal login from ", ", device at ", ", host "));
+            if (chance(b, 50)) phif(b, DEID_IP, "%d.%d.%d.%d", 10 + pick(b, 200), pick(b, 255), pick(b, 255), 1 + pick(b, 250));
+            else phif(b, DEID_IP, "2001:db8:%x:%x:0:%x:%x:%x", pick(b, 65535), pick(b, 65535), pick(b, 65535), pick(b, 65535), 1 + pick(b, 65534));
+        }
+        put(b, ".\n");
+    }
+    if (c->age >= 90 && chance(b, 60)) {
+        put(b, ONE(b, "Pt, age ", "Age: ", "at age "));
+        phif(b, DEID_AGE_OVER_89, "%d", c->age);
+        put(b, ONE(b, ", lives alone.\n", ", frail.\n", ".\n"));
     }
     put(b, "FOLLOW UP: ");
     clinician_ref(b, 0);
@@ -917,8 +1031,14 @@ static void titled(char *dst, const char *src, size_t cap) {
 static const char *pickw(nb *b, const wlist *w) { return w->v[pick(b, (int)w->n)]; }
 
 static void person(nb *b, const synth_namelists *nl, synth_person *p, char sex) {
+    /* family names that are also common words ("Quill", "Baker", "Rose") are common in real
+       notes and in no name list */
+    static const char *WORDY[] = {"Quill", "Baker", "Rose", "Hill", "Steel", "Wolf", "Frost", "Gold", "Marsh", "Bird",
+                                  "Storm", "Glass", "Cross", "Moss", "Lamb", "Park", "Bell", "Hope", "Love", "Fox",
+                                  "Crane", "Stone", "Wood", "Field", "Winter", "Summer", "Hunter", "Fisher", "Church", "Banks"};
     titled(p->given, pickw(b, &nl->first), sizeof p->given);
-    titled(p->family, pickw(b, &nl->last), sizeof p->family);
+    if (chance(b, 10)) snprintf(p->family, sizeof p->family, "%s", WORDY[pick(b, 30)]);
+    else titled(p->family, pickw(b, &nl->last), sizeof p->family);
     p->sex = sex ? sex : (chance(b, 50) ? 'F' : 'M');
 }
 
