@@ -194,6 +194,7 @@ int eval_ceiling_new(eval_predictor *p, const char *truth_path, const char *colu
     free(line);
     fclose(f);
     p->name = "ceiling";
+    p->role = EVAL_ROLE_CEILING; /* a reference row: never proposed, never what an alarm compares with */
     p->description = "Ceiling: the generator's true probability given its full state at the prediction time "
                      "(clinfm synth ground truth); no predictor can do better in expectation";
     p->predict = ceiling_predict;

@@ -113,7 +113,9 @@ static void make_one(const sim_world *w, const synth_options *o, const synth_nam
         synth_buf_str(b, s->p.id);
         synth_buf_put(b, ",", 1);
         synth_buf_time(b, r->t, 0);
-        int k = snprintf(num, sizeof num, ",%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%d,%d\n", p_rec, p_rec, p_end,
+        /* `probability` is for the rule the shipped new-onset tasks use: follow-up to death or the
+         * data's end (tasks/new_onset_*.task, [follow_up]) */
+        int k = snprintf(num, sizeof num, ",%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%d,%d\n", p_end, p_rec, p_end,
                          (double)r->p_outcome, (double)r->p_followed, (double)r->p_kept_end, r->outcome, r->followed);
         synth_buf_put(b, num, (size_t)k);
         s->truth_rows++;
