@@ -103,7 +103,7 @@ bench: deps
 	@bash bench/run.sh
 
 # `make install PREFIX=/opt/clinfm [DESTDIR=...]`: the binary in PREFIX/bin and the shipped
-# files (de-identification rules, task files, mapping files) in PREFIX/share/clinfm, which the
+# files (de-identification rules, synth modules, task files, mapping files) in PREFIX/share/clinfm, which the
 # binary finds without flags. A separate build folder, so the compiled-in folder is PREFIX's.
 INSTALL_BUILD = build-install
 install: deps

@@ -30,6 +30,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_feedback(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
 
 /* Prints "clinfm <cmd>: <msg>; see 'clinfm <cmd> --help'" and returns 1. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -25,6 +25,7 @@ static const cf_command commands[] = {
     {"token", "create, revoke or list the service's API keys", cmd_token},
     {"audit", "make the service secret; verify the audit trail's hash chain", cmd_audit},
     {"feedback", "export clinicians' feedback on cards", cmd_feedback},
+    {"synth", "make a synthetic population with known ground truth (FHIR)", cmd_synth},
     {"demo", "run the pipeline on the bundled data", cmd_demo},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

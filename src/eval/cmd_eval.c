@@ -8,6 +8,7 @@
 #include "util/datadir.h"
 #include "cli/commands.h"
 #include "eval/eval.h"
+#include "eval/eval_ceiling.h"
 
 static void eval_help(void) {
     printf("usage: clinfm eval --task FILE --store STORE --out DIR [--model MODEL] [options]\n"
@@ -55,6 +56,10 @@ static void eval_help(void) {
            "  --threads N             threads for XGBoost and the model (default 1)\n"
            "  --min-code-rows N       keep codes seen in at least N train histories (default 3)\n"
            "  --max-codes N           keep at most N most frequent codes (default 3000)\n"
+           "  --ceiling FILE          ground truth from `clinfm synth` (truth/<task>.csv): adds the\n"
+           "                          ceiling row, the best any predictor could do (docs/SYNTH.md)\n"
+           "  --ceiling-key KEYFILE   the de-identification key, when the store is de-identified\n"
+           "  --ceiling-column NAME   the truth file's probability column (default probability)\n"
            "  --quiet                 print no summary\n"
            "  -h, --help              this help\n"
            "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
@@ -73,6 +78,8 @@ int cmd_eval(int argc, char **argv) {
         {"min-code-rows", required_argument, 0, 'r'}, {"max-codes", required_argument, 0, 'c'},
         {"model-predictors", required_argument, 0, 'P'}, {"rollouts", required_argument, 0, 'R'},
         {"max-new-tokens", required_argument, 0, 'N'},
+        {"ceiling", required_argument, 0, 'C'},       {"ceiling-key", required_argument, 0, 'K'},
+        {"ceiling-column", required_argument, 0, 'L'},
         {"quiet", no_argument, 0, 'q'},               {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     char task_file[4096];
@@ -85,7 +92,7 @@ int cmd_eval(int argc, char **argv) {
     cfg.baseline.seed = 1;
     cfg.baseline.threads = 1;
     cfg.small_patients = 1000;
-    const char *key = NULL, *fr = NULL;
+    const char *key = NULL, *fr = NULL, *ceiling = NULL, *ceiling_key = NULL, *ceiling_col = NULL;
     unsigned long long v;
     int c;
     optind = 1;
@@ -99,6 +106,9 @@ int cmd_eval(int argc, char **argv) {
         case 'k': key = optarg; break;
         case 'f': fr = optarg; break;
         case 'q': cfg.quiet = 1; break;
+        case 'C': ceiling = optarg; break;
+        case 'K': ceiling_key = optarg; break;
+        case 'L': ceiling_col = optarg; break;
         case 'A': cfg.allow_overlap = 1; break;
         case 'p': cfg.propose = optarg; break;
         case 'H': {
@@ -199,12 +209,20 @@ int cmd_eval(int argc, char **argv) {
         return cli_usage_error("eval", "--model-predictors, --rollouts and --max-new-tokens need --model");
     if (!cfg.baselines && !cfg.model_path)
         return cli_usage_error("eval", "--baselines none needs --model: there would be nothing to evaluate");
+    if ((ceiling_key || ceiling_col) && !ceiling) return cli_usage_error("eval", "--ceiling-key and --ceiling-column need --ceiling");
     cf_err err = {0};
     int rc = CF_OK;
+    eval_predictor ceil_pred = {0};
     if (key && (rc = split_load_key(&cfg.split, key, &err))) goto done;
     if (fr && (rc = split_parse_fractions(&cfg.split, fr, &err))) goto done;
+    if (ceiling) { /* the ceiling row: one extra predictor (src/eval/eval_ceiling.c) */
+        if ((rc = eval_ceiling_new(&ceil_pred, ceiling, ceiling_col, ceiling_key, &err))) goto done;
+        cfg.extra = &ceil_pred;
+        cfg.n_extra = 1;
+    }
     rc = eval_run(&cfg, &err);
 done:
+    eval_ceiling_free(&ceil_pred);
     if (rc) cf_err_print(&err);
     return rc;
 }
