@@ -16,6 +16,7 @@
 #include <math.h>
 #include <pcre2.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,8 +173,11 @@ static int bind_tpl(tpl *t, char **header, size_t nh, const join_spec *joins, si
                 }
                 if (fl->kind == TF_MAP) {
                     fl->dict = -1;
+                    fl->value_col = 0;
                     for (size_t d = 0; d < m->n_dicts; d++)
                         if (!strcmp(m->dicts[d].name, fl->name)) fl->dict = (int)d;
+                    for (size_t vc = 0; fl->column && fl->dict >= 0 && vc < m->dicts[fl->dict].n_columns; vc++)
+                        if (!strcmp(m->dicts[fl->dict].columns[vc], fl->column)) fl->value_col = (int)vc;
                 }
             }
         }
@@ -182,8 +186,12 @@ static int bind_tpl(tpl *t, char **header, size_t nh, const join_spec *joins, si
 
 /* ------------------------------------------------------------- evaluation */
 
-static int fail_reason(row_ctx *c, const char *fmt, const char *a, const char *b) {
-    snprintf(c->reason_buf, sizeof c->reason_buf, fmt, a, b);
+static int fail_reason(row_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail_reason(row_ctx *c, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->reason_buf, sizeof c->reason_buf, fmt, ap);
+    va_end(ap);
     c->reason = c->reason_buf;
     return -1;
 }
@@ -223,7 +231,7 @@ static int is_missing(const row_ctx *c, const char *s, size_t n) {
     while (n && isspace((unsigned char)*s)) s++, n--;
     while (n && isspace((unsigned char)s[n - 1])) n--;
     for (size_t i = 0; i < c->n_missing; i++)
-        if (strlen(c->missing[i]) == n && !memcmp(c->missing[i], s, n)) return 1;
+        if (c->missing[i][0] == s[0] && !strncmp(c->missing[i], s, n) && c->missing[i][n] == '\0') return 1;
     return 0;
 }
 
@@ -232,7 +240,7 @@ static int column_value(row_ctx *c, int join, int col, const char *dict_name, co
     if (join >= 0) {
         int64_t row = c->join_row[join];
         if (row < 0 && !c->joins[join].optional)
-            return fail_reason(c, "no row in dictionary '%s' matches this row's join key%s", dict_name, "");
+            return fail_reason(c, "no row in dictionary '%s' matches this row's join key", dict_name);
         if (row < 0) {
             *s = "";
             *n = 0;
@@ -281,12 +289,12 @@ static int arith(const tpl_filter *fl, const tpl_ref *r, row_ctx *c, const char 
         if (parse_double(*s, *n, &x))
             return fail_reason(c, "'%s' is not a number (needed by %s)", r->col_name ? r->col_name : "const", fname);
         if (os && parse_double(os, on, &y)) return fail_reason(c, "'%s' is not a number (needed by %s)", fl->name, fname);
-        if (fl->kind == TF_DIV && y == 0) return fail_reason(c, "division by zero (div:%s)%s", fl->name ? fl->name : "0", "");
+        if (fl->kind == TF_DIV && y == 0) return fail_reason(c, "division by zero (div:%s)", fl->name ? fl->name : "0");
         double v = fl->kind == TF_MINUS ? x - y : fl->kind == TF_PLUS ? x + y : fl->kind == TF_TIMES ? x * y : x / y;
         k = snprintf(num, sizeof num, "%.15g", v);
     }
     sbuf *o = out_buf(c, *s);
-    if (sbuf_add(o, num, (size_t)k)) return fail_reason(c, "out of memory%s%s", "", "");
+    if (sbuf_add(o, num, (size_t)k)) return fail_reason(c, "out of memory");
     *s = o->data;
     *n = (size_t)k;
     return 0;
@@ -325,7 +333,7 @@ static int eval_ref(const tpl_ref *r, row_ctx *c, const char **s, size_t *n) {
         case TF_UPPER:
         case TF_LOWER: {
             sbuf *o = out_buf(c, *s);
-            if (sbuf_add(o, *s, *n)) return fail_reason(c, "out of memory%s%s", "", "");
+            if (sbuf_add(o, *s, *n)) return fail_reason(c, "out of memory");
             for (size_t i = 0; i < *n; i++)
                 o->data[i] = (char)(fl->kind == TF_UPPER ? toupper((unsigned char)o->data[i]) : tolower((unsigned char)o->data[i]));
             *s = o->data;
@@ -338,7 +346,7 @@ static int eval_ref(const tpl_ref *r, row_ctx *c, const char **s, size_t *n) {
                 *s = "";
                 *n = 0;
             } else {
-                *s = dict_value(d, row, 0, n);
+                *s = dict_value(d, row, (size_t)fl->value_col, n);
             }
             break;
         }
@@ -361,13 +369,13 @@ static int eval_ref(const tpl_ref *r, row_ctx *c, const char **s, size_t *n) {
         case TF_REPLACE: {
             size_t fl_len = strlen(fl->from), to_len = strlen(fl->to);
             sbuf *o = out_buf(c, *s);
-            if (sbuf_reserve(o, 0)) return fail_reason(c, "out of memory%s%s", "", "");
+            if (sbuf_reserve(o, 0)) return fail_reason(c, "out of memory");
             const char *p = *s, *end = *s + *n;
             while (p < end) {
                 const char *q = (size_t)(end - p) >= fl_len ? memmem(p, (size_t)(end - p), fl->from, fl_len) : NULL;
                 size_t run = (size_t)((q ? q : end) - p);
                 if (sbuf_add(o, p, run) || (q && sbuf_add(o, fl->to, to_len)))
-                    return fail_reason(c, "out of memory%s%s", "", "");
+                    return fail_reason(c, "out of memory");
                 p = q ? q + fl_len : end;
             }
             *s = o->data;
@@ -385,7 +393,7 @@ static int eval_ref(const tpl_ref *r, row_ctx *c, const char **s, size_t *n) {
 static int eval_tpl(const tpl *t, row_ctx *c, const char *empty, sbuf *out) {
     for (size_t i = 0; i < t->n_parts; i++) {
         const tpl_part *p = &t->parts[i];
-        if (p->literal[0] && sbuf_add(out, p->literal, strlen(p->literal))) return fail_reason(c, "out of memory%s%s", "", "");
+        if (p->literal_len && sbuf_add(out, p->literal, p->literal_len)) return fail_reason(c, "out of memory");
         if (!p->n_alts) continue;
         const char *s = "";
         size_t n = 0;
@@ -398,15 +406,15 @@ static int eval_tpl(const tpl *t, row_ctx *c, const char *empty, sbuf *out) {
             n = strlen(empty);
         }
         /* s may point into a filter buffer, which the next field reuses: copy now. */
-        if (sbuf_add(out, s, n)) return fail_reason(c, "out of memory%s%s", "", "");
+        if (sbuf_add(out, s, n)) return fail_reason(c, "out of memory");
     }
-    if (sbuf_reserve(out, 0)) return fail_reason(c, "out of memory%s%s", "", "");
+    if (sbuf_reserve(out, 0)) return fail_reason(c, "out of memory");
     out->data[out->len] = '\0';
     return 0;
 }
 
 static int eval_cond(const cond *cd, row_ctx *c, sbuf *scratch, int *result) {
-    if (sbuf_clear(scratch)) return fail_reason(c, "out of memory%s%s", "", "");
+    if (sbuf_clear(scratch)) return fail_reason(c, "out of memory");
     if (eval_tpl(&cd->lhs, c, NULL, scratch)) return -1;
     const char *v = scratch->data;
     switch (cd->op) {
@@ -451,7 +459,7 @@ static int eval_cond(const cond *cd, row_ctx *c, sbuf *scratch, int *result) {
     case COND_MATCH:
     case COND_NOT_MATCH: {
         int rc = pcre2_match(cd->re, (PCRE2_SPTR)v, scratch->len, 0, 0, cd->re_match, NULL);
-        if (rc < 0 && rc != PCRE2_ERROR_NOMATCH) return fail_reason(c, "regular expression failed on this value%s%s", "", "");
+        if (rc < 0 && rc != PCRE2_ERROR_NOMATCH) return fail_reason(c, "regular expression failed on this value");
         *result = (rc >= 0) == (cd->op == COND_MATCH);
         break;
     }
@@ -497,12 +505,12 @@ static int parse_hhmm(const char *s, size_t n, int64_t *us) {
 /* Turns the text of a time template into µs the way event e says: ISO 8601, time_format,
  * seconds since 1970, or an offset from the anchor. abuf holds the anchor's text. Returns 0, or -1
  * with the reason set (naming what, never the value). */
-static int time_value(const event_spec *e, row_ctx *c, const char *what, const char *s, size_t n, sbuf *abuf,
-                      int64_t *out) {
+static int time_value(const event_spec *e, row_ctx *c, const char *key, const tpl *src, const char *s, size_t n,
+                      sbuf *abuf, int64_t *out) {
     if (e->offset == OFFSET_NONE) {
         int bad = e->time_format ? time_parse_format(s, n, e->time_format, out) : time_parse_iso(s, n, out, NULL);
         if (bad)
-            return fail_reason(c, "%s is not a valid %s", what,
+            return fail_reason(c, "%s '%s' is not a valid %s", key, src->source,
                                e->time_format ? e->time_format : "ISO 8601 date or date-time");
         if (e->date_only_end) {
             size_t k = n;
@@ -516,12 +524,13 @@ static int time_value(const event_spec *e, row_ctx *c, const char *what, const c
     int64_t off;
     int whole_days = 0;
     if (e->offset == OFFSET_HHMM) {
-        if (parse_hhmm(s, n, &off)) return fail_reason(c, "%s is not an elapsed time [-]H:MM[:SS]%s", what, "");
+        if (parse_hhmm(s, n, &off)) return fail_reason(c, "%s '%s' is not an elapsed time [-]H:MM[:SS]", key, src->source);
     } else {
         double v;
-        if (parse_double(s, n, &v)) return fail_reason(c, "%s is not a number (an offset in time_offset units)%s", what, "");
+        if (parse_double(s, n, &v))
+            return fail_reason(c, "%s '%s' is not a number (an offset in time_offset units)", key, src->source);
         double us = v * (double)offset_unit_us[e->offset];
-        if (!(fabs(us) < 9.0e18)) return fail_reason(c, "%s is out of range%s", what, "");
+        if (!(fabs(us) < 9.0e18)) return fail_reason(c, "%s '%s' is out of range", key, src->source);
         off = (int64_t)llround(us);
         whole_days = e->offset == OFFSET_DAYS && v == floor(v);
     }
@@ -533,7 +542,7 @@ static int time_value(const event_spec *e, row_ctx *c, const char *what, const c
         anchor = e->anchor_const;
     } else {
         if (sbuf_clear(abuf) || eval_tpl(&e->anchor, c, NULL, abuf)) return -1;
-        if (!abuf->len) return fail_reason(c, "time_anchor '%s' is empty%s", e->anchor.source, "");
+        if (!abuf->len) return fail_reason(c, "time_anchor '%s' is empty", e->anchor.source);
         int bad = e->anchor_format ? time_parse_format(abuf->data, abuf->len, e->anchor_format, &anchor)
                                    : time_parse_iso(abuf->data, abuf->len, &anchor, NULL);
         if (bad)
@@ -890,18 +899,15 @@ static int build_event(table_rt *T, const event_spec *e, staged *sg, char *why, 
     if (e->has_time) {
         if (sbuf_clear(&T->tbuf) || eval_tpl(&e->time, c, NULL, &T->tbuf)) goto fail;
         if (!T->tbuf.len) {
-            fail_reason(c, "time '%s' is empty%s", e->time.source, "");
+            fail_reason(c, "time '%s' is empty", e->time.source);
             goto fail;
         }
-        char what[300];
-        snprintf(what, sizeof what, "time '%s'", e->time.source);
-        if (time_value(e, c, what, T->tbuf.data, T->tbuf.len, &T->abuf, &sg->time)) goto fail;
+        if (time_value(e, c, "time", &e->time, T->tbuf.data, T->tbuf.len, &T->abuf, &sg->time)) goto fail;
         if (e->has_not_after) {
             if (sbuf_clear(&T->tbuf) || eval_tpl(&e->not_after, c, NULL, &T->tbuf)) goto fail;
             if (T->tbuf.len) { /* empty: no limit */
                 int64_t lim;
-                snprintf(what, sizeof what, "time_not_after '%s'", e->not_after.source);
-                if (time_value(e, c, what, T->tbuf.data, T->tbuf.len, &T->abuf, &lim)) goto fail;
+                if (time_value(e, c, "time_not_after", &e->not_after, T->tbuf.data, T->tbuf.len, &T->abuf, &lim)) goto fail;
                 if (sg->time > lim) sg->time = lim;
             }
         }
@@ -919,7 +925,7 @@ static int build_event(table_rt *T, const event_spec *e, staged *sg, char *why, 
             while (*end == ' ') end++;
             if (*end || errno == ERANGE || !isfinite(v) || end == T->scratch.data) {
                 if (e->numeric_invalid == 0) {
-                    fail_reason(c, "numeric value '%s' is not a number%s", e->numeric.source, "");
+                    fail_reason(c, "numeric value '%s' is not a number", e->numeric.source);
                     goto fail;
                 }
                 numeric_as_text = e->numeric_invalid == 1;
@@ -950,7 +956,7 @@ static int build_event(table_rt *T, const event_spec *e, staged *sg, char *why, 
     }
     return 1;
 oom:
-    fail_reason(c, "out of memory%s%s", "", "");
+    fail_reason(c, "out of memory");
 fail:
     T->row.len = row_len0;
     snprintf(why, why_cap, "event %s: %s", e->name, c->reason ? c->reason : "failed");
@@ -1175,6 +1181,7 @@ static int ingest_file(table_rt *T, const char *path, cf_err *err) {
     }
     size_t nh = rec.nfields;
     char **header = calloc(nh, sizeof *header);
+    size_t *hlen = calloc(nh, sizeof *hlen);
     int64_t *join_row = calloc(t->n_joins ? t->n_joins : 1, sizeof *join_row);
     char *file_key = NULL;
     size_t file_key_len = 0;
@@ -1182,15 +1189,17 @@ static int ingest_file(table_rt *T, const char *path, cf_err *err) {
     int have_file_subj = 0;
     char reason[512];
     row_ctx *c = &T->ctx;
-    if (!header || !join_row) {
+    if (!header || !hlen || !join_row) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < nh; i++)
+    for (size_t i = 0; i < nh; i++) {
         if (!(header[i] = strdup(rec.fields[i]))) {
             rc = cf_fail(err, CF_EINTERNAL, "out of memory");
             goto done;
         }
+        hlen[i] = rec.lens[i];
+    }
     if ((rc = bind_file(T, header, nh, path, err))) goto done;
     /* {_file}: the name without folder and extension(s). */
     const char *slash = strrchr(path, '/');
@@ -1250,7 +1259,7 @@ static int ingest_file(table_rt *T, const char *path, cf_err *err) {
                 if (e->n_unpivot) {
                     int col = er->ucols[it];
                     c->col_name = header[col];
-                    c->col_name_len = strlen(header[col]);
+                    c->col_name_len = hlen[col];
                     c->col_value = rec.fields[col];
                     c->col_value_len = rec.lens[col];
                     if (!c->col_value_len || (c->n_missing && is_missing(c, c->col_value, c->col_value_len)))
@@ -1327,6 +1336,7 @@ done:
     if (header)
         for (size_t i = 0; i < nh; i++) free(header[i]);
     free(header);
+    free(hlen);
     free(join_row);
     free(file_key);
     csv_close(r);

@@ -42,6 +42,7 @@ static int is_ident(const char *s, size_t n) {
 
 static void filter_free(tpl_filter *f) {
     free(f->name);
+    free(f->column);
     free(f->alias);
     free(f->from);
     free(f->to);
@@ -120,12 +121,18 @@ static int parse_filter(tpl_filter *f, const char *s, size_t n, const char *wher
         return cf_fail(err, CF_EINPUT, "%s:%d: filter '%s' needs an argument", where, line, name);
     if (!needs_arg && arg) return cf_fail(err, CF_EINPUT, "%s:%d: filter '%s' takes no argument", where, line, name);
     switch (f->kind) {
-    case TF_MAP:
+    case TF_MAP: {
         arg = trim(arg);
         if (!is_ident(arg, strlen(arg)))
-            return cf_fail(err, CF_EINPUT, "%s:%d: map: expects a dictionary name", where, line);
+            return cf_fail(err, CF_EINPUT, "%s:%d: map: expects a dictionary name (or DICTIONARY.column)", where, line);
+        char *dot = strchr(arg, '.');
+        if (dot) {
+            f->column = strdup(dot + 1);
+            *dot = '\0';
+        }
         f->name = strdup(arg);
         break;
+    }
     case TF_SPLIT: {
         /* split:SEP:INDEX, SEP one character (':' itself is allowed as "split:::1"). */
         char *idx = strrchr(arg, ':');
@@ -162,10 +169,11 @@ static int parse_filter(tpl_filter *f, const char *s, size_t n, const char *wher
 static int copy_filter(tpl_filter *d, const tpl_filter *s) {
     *d = *s;
     d->name = s->name ? strdup(s->name) : NULL;
+    d->column = s->column ? strdup(s->column) : NULL;
     d->alias = s->alias ? strdup(s->alias) : NULL;
     d->from = s->from ? strdup(s->from) : NULL;
     d->to = s->to ? strdup(s->to) : NULL;
-    return (s->name && !d->name) || (s->alias && !d->alias) || (s->from && !d->from) || (s->to && !d->to) ? -1 : 0;
+    return (s->name && !d->name) || (s->column && !d->column) || (s->alias && !d->alias) || (s->from && !d->from) || (s->to && !d->to) ? -1 : 0;
 }
 
 /* Parses "{a|f, dict.b|g:x}" contents into alternatives. Filters written after the last
@@ -255,6 +263,7 @@ int tpl_parse(tpl *t, const char *text, const char *where, int line, cf_err *err
         tpl_part *p = &t->parts[t->n_parts++];
         memset(p, 0, sizeof *p);
         p->literal = dupn(lit, ll);
+        p->literal_len = ll;
         ll = 0;
         int rc = parse_field(p, s + 1, (size_t)(close - s - 1), where, line, err);
         if (rc) return rc;
@@ -267,6 +276,7 @@ int tpl_parse(tpl *t, const char *text, const char *where, int line, cf_err *err
         tpl_part *p = &t->parts[t->n_parts++];
         memset(p, 0, sizeof *p);
         p->literal = dupn(lit, ll);
+        p->literal_len = ll;
     }
     return CF_OK;
 }
@@ -533,9 +543,17 @@ static int check_tpl_refs(const mapping *m, const table_spec *t, const tpl *tp, 
                                r->col_name, r->dict_name, r->dict_name, t ? t->name : "?");
             for (size_t f = 0; f < r->n_filters; f++) {
                 const tpl_filter *fl = &r->filters[f];
-                if (fl->kind == TF_MAP && find_dict(m, fl->name) < 0)
+                int di = fl->kind == TF_MAP ? find_dict(m, fl->name) : 0;
+                if (di < 0)
                     return cf_fail(err, CF_EINPUT, "%s:%d: map:%s names no [dictionary %s] section", m->path, tp->line,
                                    fl->name, fl->name);
+                if (fl->kind == TF_MAP && fl->column) {
+                    size_t c = 0;
+                    while (c < m->dicts[di].n_columns && strcmp(m->dicts[di].columns[c], fl->column) != 0) c++;
+                    if (c == m->dicts[di].n_columns)
+                        return cf_fail(err, CF_EINPUT, "%s:%d: map:%s.%s: '%s' is not among [dictionary %s] columns",
+                                       m->path, tp->line, fl->name, fl->column, fl->column, fl->name);
+                }
                 if (fl->alias && !(allow_joins && joined(t, fl->alias)))
                     return cf_fail(err, CF_EINPUT, "%s:%d: operand '%s.%s' refers to dictionary '%s', which this table "
                                    "does not join", m->path, tp->line, fl->alias, fl->name, fl->alias);

@@ -23,7 +23,7 @@
  * table, DICT.column of a joined dictionary, `const:TEXT`, or one of the reserved names _file (the
  * file's name without folder and extension), _column and _value (in an unpivot event); `{a,b}`
  * takes the first non-empty; filters follow with '|' and apply to every alternative: trim, upper,
- * lower, map:DICT, split:SEP:INDEX, replace:OLD:NEW, minus:X, plus:X, times:X, div:X (X a number, a
+ * lower, map:DICT[.column], split:SEP:INDEX, replace:OLD:NEW, minus:X, plus:X, times:X, div:X (X a number, a
  * column or DICT.column). Conditions: a template (or a column name), then ==, !=, <, <=, >, >=
  * (numbers), is empty, is not empty, in (a, "b, c"), not in (...), in DICT, not in DICT,
  * starts with X, not starts with X, matches REGEX, not matches REGEX (PCRE2).
@@ -52,6 +52,7 @@ enum tpl_filter_kind { TF_TRIM, TF_UPPER, TF_LOWER, TF_MAP, TF_SPLIT, TF_MINUS, 
 typedef struct {
     int kind;
     char *name;      /* map: dictionary name; arithmetic: operand column (NULL for a number) */
+    char *column;    /* map:DICT.column: the value column (NULL: the dictionary's first) */
     char *alias;     /* arithmetic: the operand's joined dictionary ({DICT.column}), or NULL */
     char *from, *to; /* replace */
     double num;      /* arithmetic: number operand */
@@ -61,6 +62,7 @@ typedef struct {
     int col;         /* bound: operand column (or join value column), -1 if a number */
     int join;        /* bound: operand join index, or -1 for a column of the table */
     int dict;        /* bound: dictionary index for map */
+    int value_col;   /* bound: map's value column index */
 } tpl_filter;
 
 typedef struct {
@@ -75,6 +77,7 @@ typedef struct {
 
 typedef struct {
     char *literal;   /* text before the field (may be "") */
+    size_t literal_len;
     tpl_ref *alts;   /* first non-empty wins; n_alts == 0 for a trailing literal */
     size_t n_alts;
 } tpl_part;
