@@ -330,6 +330,10 @@ static int eval_ref(const tpl_ref *r, row_ctx *c, const char **s, size_t *n) {
             while (*n && isspace((unsigned char)**s)) (*s)++, (*n)--;
             while (*n && isspace((unsigned char)(*s)[*n - 1])) (*n)--;
             break;
+        case TF_DATE:
+            /* YYYY-MM-DD[ T]anything: the date (a DATE column exported with a midnight time). */
+            if (*n > 10 && (((*s)[10] == ' ') || (*s)[10] == 'T') && (*s)[4] == '-' && (*s)[7] == '-') *n = 10;
+            break;
         case TF_UPPER:
         case TF_LOWER: {
             sbuf *o = out_buf(c, *s);

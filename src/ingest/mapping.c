@@ -106,14 +106,14 @@ static int parse_filter(tpl_filter *f, const char *s, size_t n, const char *wher
     static const struct {
         const char *name;
         int kind;
-    } kinds[] = {{"trim", TF_TRIM},   {"upper", TF_UPPER}, {"lower", TF_LOWER}, {"map", TF_MAP},
+    } kinds[] = {{"trim", TF_TRIM},   {"upper", TF_UPPER}, {"lower", TF_LOWER}, {"date", TF_DATE}, {"map", TF_MAP},
                  {"split", TF_SPLIT}, {"minus", TF_MINUS}, {"plus", TF_PLUS},  {"times", TF_TIMES},
                  {"div", TF_DIV},     {"replace", TF_REPLACE}};
     size_t k = 0;
     while (k < sizeof kinds / sizeof kinds[0] && strcmp(name, kinds[k].name) != 0) k++;
     if (k == sizeof kinds / sizeof kinds[0])
         return cf_fail(err, CF_EINPUT,
-                       "%s:%d: unknown filter '%s' (expected trim, upper, lower, map, split, replace, minus, plus, "
+                       "%s:%d: unknown filter '%s' (expected trim, upper, lower, date, map, split, replace, minus, plus, "
                        "times, div)", where, line, name);
     f->kind = kinds[k].kind;
     int needs_arg = f->kind >= TF_MAP;
@@ -161,6 +161,7 @@ static int parse_filter(tpl_filter *f, const char *s, size_t n, const char *wher
     case TF_TRIM:
     case TF_UPPER:
     case TF_LOWER:
+    case TF_DATE:
         break;
     }
     return CF_OK;
@@ -177,16 +178,29 @@ static int copy_filter(tpl_filter *d, const tpl_filter *s) {
 }
 
 /* Parses "{a|f, dict.b|g:x}" contents into alternatives. Filters written after the last
- * alternative apply to every alternative (after its own), so `{a,b|upper}` upper-cases either. */
+ * alternative apply to every alternative (after its own), so `{a,b|upper}` upper-cases either;
+ * an alternative in parentheses keeps its filters to itself and takes no shared ones:
+ * `{storetime,(storedate|date)}`. */
 static int parse_field(tpl_part *p, const char *s, size_t n, const char *where, int line, cf_err *err) {
     size_t start = 0;
+    unsigned char sealed[64];
     for (size_t i = 0; i <= n; i++) {
         if (i < n && s[i] != ',') continue;
         /* Commas inside filter arguments (split:,:0) are allowed when preceded by ':'. */
         if (i < n && i > 0 && s[i - 1] == ':') continue;
-        const char *a = s + start;
-        size_t an = i - start;
+        size_t b = start, e = i;
         start = i + 1;
+        while (b < e && isspace((unsigned char)s[b])) b++;
+        while (e > b && isspace((unsigned char)s[e - 1])) e--;
+        if (p->n_alts == sizeof sealed) return cf_fail(err, CF_EINPUT, "%s:%d: too many alternatives in {...}", where, line);
+        sealed[p->n_alts] = b < e && s[b] == '(';
+        if (sealed[p->n_alts]) {
+            if (e - b < 2 || s[e - 1] != ')')
+                return cf_fail(err, CF_EINPUT, "%s:%d: '(' without ')' in an alternative of {...}", where, line);
+            b++, e--;
+        }
+        const char *a = s + b;
+        size_t an = e - b;
         tpl_ref *nr = realloc(p->alts, (p->n_alts + 1) * sizeof *nr);
         if (!nr) return cf_fail(err, CF_EINTERNAL, "out of memory");
         p->alts = nr;
@@ -196,22 +210,22 @@ static int parse_field(tpl_part *p, const char *s, size_t n, const char *where, 
         r->col = TPL_COL_UNBOUND;
         size_t name_end = 0;
         while (name_end < an && a[name_end] != '|') name_end++;
-        size_t b = 0, e = name_end;
-        while (b < e && isspace((unsigned char)a[b])) b++;
-        while (e > b && isspace((unsigned char)a[e - 1])) e--;
-        if (e - b >= 6 && !memcmp(a + b, "const:", 6)) {
-            r->const_val = dupn(a + b + 6, e - b - 6);
+        size_t nb = 0, ne = name_end;
+        while (nb < ne && isspace((unsigned char)a[nb])) nb++;
+        while (ne > nb && isspace((unsigned char)a[ne - 1])) ne--;
+        if (ne - nb >= 6 && !memcmp(a + nb, "const:", 6)) {
+            r->const_val = dupn(a + nb + 6, ne - nb - 6);
             r->col = TPL_COL_CONST;
-        } else if (!is_ident(a + b, e - b)) {
+        } else if (!is_ident(a + nb, ne - nb)) {
             return cf_fail(err, CF_EINPUT, "%s:%d: '{...}' must name a column (letters, digits, _ and .) or const:TEXT",
                            where, line);
         } else {
-            const char *dot = memchr(a + b, '.', e - b);
+            const char *dot = memchr(a + nb, '.', ne - nb);
             if (dot) {
-                r->dict_name = dupn(a + b, (size_t)(dot - (a + b)));
-                r->col_name = dupn(dot + 1, (size_t)(a + e - dot - 1));
+                r->dict_name = dupn(a + nb, (size_t)(dot - (a + nb)));
+                r->col_name = dupn(dot + 1, (size_t)(a + ne - dot - 1));
             } else {
-                r->col_name = dupn(a + b, e - b);
+                r->col_name = dupn(a + nb, ne - nb);
             }
         }
         size_t f0 = name_end;
@@ -227,10 +241,12 @@ static int parse_field(tpl_part *p, const char *s, size_t n, const char *where, 
             f0 = f1;
         }
     }
-    /* The last alternative's filters are shared: append copies to the others. */
+    /* The last alternative's filters are shared (unless it is in parentheses): append copies to
+     * the others that are not in parentheses. */
     const tpl_ref *last = &p->alts[p->n_alts - 1];
-    for (size_t a = 0; a + 1 < p->n_alts && last->n_filters; a++) {
+    for (size_t a = 0; a + 1 < p->n_alts && last->n_filters && !sealed[p->n_alts - 1]; a++) {
         tpl_ref *r = &p->alts[a];
+        if (sealed[a]) continue;
         tpl_filter *nf = realloc(r->filters, (r->n_filters + last->n_filters) * sizeof *nf);
         if (!nf) return cf_fail(err, CF_EINTERNAL, "out of memory");
         r->filters = nf;

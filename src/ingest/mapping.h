@@ -22,8 +22,8 @@
  * Templates mix literal text with {fields}: `LAB//{itemid}//{valueuom}`. A field is a column of the
  * table, DICT.column of a joined dictionary, `const:TEXT`, or one of the reserved names _file (the
  * file's name without folder and extension), _column and _value (in an unpivot event); `{a,b}`
- * takes the first non-empty; filters follow with '|' and apply to every alternative: trim, upper,
- * lower, map:DICT[.column], split:SEP:INDEX, replace:OLD:NEW, minus:X, plus:X, times:X, div:X (X a number, a
+ * takes the first non-empty; filters follow with '|' and apply to every alternative not written in
+ * parentheses ({a,(b|date)}): trim, upper, lower, date, map:DICT[.column], split:SEP:INDEX, replace:OLD:NEW, minus:X, plus:X, times:X, div:X (X a number, a
  * column or DICT.column). Conditions: a template (or a column name), then ==, !=, <, <=, >, >=
  * (numbers), is empty, is not empty, in (a, "b, c"), not in (...), in DICT, not in DICT,
  * starts with X, not starts with X, matches REGEX, not matches REGEX (PCRE2).
@@ -46,7 +46,7 @@
 #define TPL_COL_VALUE (-4)  /* {_value}: the unpivoted column's value */
 #define TPL_COL_CONST (-5)  /* {const:TEXT} */
 
-enum tpl_filter_kind { TF_TRIM, TF_UPPER, TF_LOWER, TF_MAP, TF_SPLIT, TF_MINUS, TF_PLUS, TF_TIMES, TF_DIV,
+enum tpl_filter_kind { TF_TRIM, TF_UPPER, TF_LOWER, TF_DATE, TF_MAP, TF_SPLIT, TF_MINUS, TF_PLUS, TF_TIMES, TF_DIV,
                        TF_REPLACE };
 
 typedef struct {
