@@ -1169,6 +1169,11 @@ int mapping_files(const mapping *m, const char *input_dir, const char *file, int
     *out = NULL;
     *n = 0;
     char path[4096];
+    if (!strncmp(file, "${data}/", 8) && !cf_data_dir()) {
+        if (optional) return CF_OK;
+        return cf_fail(err, CF_EINPUT, "%s: '%s' is in the external data directory, which is not set: set CLINFM_DATA "
+                       "to the folder holding it (there is no ../shared/data here)", m->path, file);
+    }
     mapping_resolve_path(m, input_dir, file, path, sizeof path);
     if (!strpbrk(file, "*?[")) {
         struct stat st;
