@@ -1520,19 +1520,21 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-/* Bytes a file (or all files of a pattern) holds; 0 when absent. */
-static double files_weight(const mapping *m, const char *input_dir, const char *file) {
+/* Bytes a file (or all files of a pattern) holds, in *w; a missing file that is not optional is
+ * an error, found here, in mapping order, before any worker starts. */
+static int files_weight(const mapping *m, const char *input_dir, const char *file, int optional, double *w,
+                        cf_err *err) {
     char **files;
     size_t n;
-    cf_err e = {0};
-    if (mapping_files(m, input_dir, file, 1, &files, &n, &e)) return 0;
-    double w = 0;
+    *w = 0;
+    int rc = mapping_files(m, input_dir, file, optional, &files, &n, err);
+    if (rc) return rc;
     for (size_t i = 0; i < n; i++) {
         struct stat st;
-        if (stat(files[i], &st) == 0) w += (double)st.st_size;
+        if (stat(files[i], &st) == 0) *w += (double)st.st_size;
     }
     mapping_files_free(files, n);
-    return w;
+    return CF_OK;
 }
 
 int mapped_csv_ingest(mapping *m, const char *input_dir, store_writer *w, ingest_report *rep,
@@ -1582,10 +1584,13 @@ int mapped_csv_ingest(mapping *m, const char *input_dir, store_writer *w, ingest
         goto done;
     }
     for (size_t t = 0; t < nt; t++)
-        if (g.table_state[t]) g.table_weight[t] = files_weight(m, input_dir, m->tables[t].file);
+        if (g.table_state[t] &&
+            (rc = files_weight(m, input_dir, m->tables[t].file, m->tables[t].optional, &g.table_weight[t], err)))
+            goto done;
     for (size_t d = 0; d < m->n_dicts; d++) {
         if (!g.dict_state[d]) continue;
-        double own = files_weight(m, input_dir, m->dicts[d].file), waiting_table = 0;
+        double own, waiting_table = 0;
+        if ((rc = files_weight(m, input_dir, m->dicts[d].file, m->dicts[d].optional, &own, err))) goto done;
         for (size_t t = 0; t < nt; t++)
             if (g.table_needs[t * nd + d] && g.table_weight[t] > waiting_table) waiting_table = g.table_weight[t];
         g.dict_weight[d] = own + waiting_table;

@@ -3,23 +3,29 @@
 # with no pre-processing: pipe separator, wide hourly rows unpivoted, NaN as missing, times in
 # hours relative to ICU admission. The full set must give 9,271 subjects, 0 rejections and one
 # event per measured value (counted here, independently, by Python from the files) plus the
-# per-stay facts; 300 stays are exported and compared event by event.
+# per-stay facts; 300 stays are exported and compared event by event. A sanitizer build (several
+# times slower) reads the 300 stays only.
 set -euo pipefail
 . tests/cli/lib.sh
 need_data P19 physionet-2019-sepsis-b
 T=${CLINFM_TEST_TMP:-$(mktemp -d)}
-"$CLINFM" ingest --mapping mappings/physionet-2019.map --input "$P19" --out "$T/p.store" \
-  --report "$T/report.json" --quiet
-"$CLINFM" inspect "$T/p.store" --json > "$T/inspect.json"
+FULL=1
+if ldd "$CLINFM" 2>/dev/null | grep -q libasan; then FULL=0; fi
+if [ "$FULL" = 1 ]; then
+  "$CLINFM" ingest --mapping mappings/physionet-2019.map --input "$P19" --out "$T/p.store" \
+    --report "$T/report.json" --quiet
+  "$CLINFM" inspect "$T/p.store" --json > "$T/inspect.json"
+fi
 mkdir -p "$T/sub"
 ls "$P19" | grep '\.psv$' | sort | sed -n 1,300p | sed "s|^|$P19/|" | xargs ln -s -t "$T/sub"
-"$CLINFM" ingest --mapping mappings/physionet-2019.map --input "$T/sub" --out "$T/sub.store" --quiet
+"$CLINFM" ingest --mapping mappings/physionet-2019.map --input "$T/sub" --out "$T/sub.store" --quiet \
+  --report "$T/sub.json"
 "$CLINFM" export --format meds-csv "$T/sub.store" --out "$T/meds" > /dev/null
 
-/usr/bin/python3 - "$T" <<'PY'
+/usr/bin/python3 - "$T" "$FULL" <<'PY'
 import csv, glob, json, os, sys
 from datetime import datetime, timedelta
-T, P19 = sys.argv[1], os.environ["P19"]
+T, P19, FULL = sys.argv[1], os.environ["P19"], sys.argv[2] == "1"
 fails = []
 def check(what, got, want):
     if got != want:
@@ -31,29 +37,31 @@ def read(f):
 # one hospital admission, age, birth and sex (when known), the ICU type flags set to 1, and the
 # first hour labelled septic.
 files = sorted(glob.glob(P19 + "/p*.psv"))
-rows = values = per_stay = 0
-for f in files:
-    t = read(f)
-    h, body = t[0], t[1:]
-    rows += len(body)
-    values += sum(v != "NaN" for r in body for v in r[:34])
-    first = body[0]
-    col = lambda r, c: r[h.index(c)]
-    per_stay += 1 + (col(first, "HospAdmTime") != "NaN") + 2 * (col(first, "Age") != "NaN")
-    per_stay += col(first, "Gender") in ("0", "1")
-    per_stay += (col(first, "Unit1") == "1") + (col(first, "Unit2") == "1")
-    per_stay += any(col(r, "SepsisLabel") == "1" for r in body)
-rep = json.load(open(f"{T}/report.json"))
-s = rep["sources"][0]
-check("files", s["files"], len(files))
-check("rows", s["rows"], rows)
-check("events", s["events"], values + per_stay)
-check("rejections", sum(r["count"] for r in rep["rejections"]), 0)
-check("accounted", s["rows_with_events"] + s["rows_filtered"] + s["rows_rejected"], rows)
-ins = json.load(open(f"{T}/inspect.json"))
-check("subjects", ins["subjects"], len(files))
-check("subjects == 9271", ins["subjects"], 9271)
-check("events in store", ins["events"], values + per_stay)
+check("subset rejections", sum(r["count"] for r in json.load(open(f"{T}/sub.json"))["rejections"]), 0)
+if FULL:
+    rows = values = per_stay = 0
+    for f in files:
+        t = read(f)
+        h, body = t[0], t[1:]
+        rows += len(body)
+        values += sum(v != "NaN" for r in body for v in r[:34])
+        first = body[0]
+        col = lambda r, c: r[h.index(c)]
+        per_stay += 1 + (col(first, "HospAdmTime") != "NaN") + 2 * (col(first, "Age") != "NaN")
+        per_stay += col(first, "Gender") in ("0", "1")
+        per_stay += (col(first, "Unit1") == "1") + (col(first, "Unit2") == "1")
+        per_stay += any(col(r, "SepsisLabel") == "1" for r in body)
+    rep = json.load(open(f"{T}/report.json"))
+    s = rep["sources"][0]
+    check("files", s["files"], len(files))
+    check("rows", s["rows"], rows)
+    check("events", s["events"], values + per_stay)
+    check("rejections", sum(r["count"] for r in rep["rejections"]), 0)
+    check("accounted", s["rows_with_events"] + s["rows_filtered"] + s["rows_rejected"], rows)
+    ins = json.load(open(f"{T}/inspect.json"))
+    check("subjects", ins["subjects"], len(files))
+    check("subjects == 9271", ins["subjects"], 9271)
+    check("events in store", ins["events"], values + per_stay)
 # 300 stays, event by event.
 anchor = datetime(2100, 1, 1)
 def iso(t):
