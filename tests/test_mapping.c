@@ -54,6 +54,15 @@ static void test_mapping_errors(void) {
         {"[table t]\nfile=a\nsubject=id\n[event t/e]\ncode = X\nnumeric_invalid = maybe\n", ":6: numeric_invalid must be"},
         {"[dictionary d]\nfile = a\nkey = k\n[table t]\nfile=a\nsubject=id\n[event t/e]\ncode=X\n", "[dictionary d] needs `columns =`"},
         {"", "no [table ...] sections"},
+        {"[dictionary a]\nfile=x\nkey=k\nvalue=v\n[dictionary d]\nfile = x\nkey = {k|map:a}\nvalue = v\n[table t]\nfile=a\n"
+         "subject=id\n[event t/e]\ncode=X\n", ":5: [dictionary d]: map: is not available"},
+        {"[table t]\nfile=a\nsubject=id\nseparator = ab\n", ":4: separator must be one character"},
+        {"[table t]\nfile=a\nsubject=id\n[event t/e]\ncode=X\nonce = some per {k}\n", ":6: once expects"},
+        {"[table t]\nfile=a\nsubject=id\n[event t/e]\ncode=X\nunpivot = A ..\n", ":6: unpivot expects"},
+        {"[table t]\nfile=a\nsubject=id\n[event t/e]\ncode=X\ndate_only = late\n", ":6: date_only must be"},
+        {"[table t]\nfile=a\nsubject=id\n[event t/e]\ncode=X\ntime_format = %s\ntime={t}\ntime_anchor=2100-01-01\n",
+         "takes no time_anchor"},
+        {"[variables]\ndata = x\n", ":2: variable names are"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         mapping m;

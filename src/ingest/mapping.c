@@ -586,6 +586,14 @@ static int check_cond(const mapping *m, const table_spec *t, cond *c, int allow_
     return CF_OK;
 }
 
+static int tpl_uses_map(const tpl *t) {
+    for (size_t i = 0; i < t->n_parts; i++)
+        for (size_t a = 0; a < t->parts[i].n_alts; a++)
+            for (size_t f = 0; f < t->parts[i].alts[a].n_filters; f++)
+                if (t->parts[i].alts[a].filters[f].kind == TF_MAP) return 1;
+    return 0;
+}
+
 /* A time constant in ISO 8601 or the given format. */
 static int parse_const_time(const char *s, const char *fmt, int64_t *out) {
     return fmt ? time_parse_format(s, strlen(s), fmt, out) : time_parse_iso(s, strlen(s), out, NULL);
@@ -602,6 +610,12 @@ static int validate(mapping *m, cf_err *err) {
         int rc = check_tpl_refs(m, NULL, &d->key, 0, err);
         for (size_t w = 0; !rc && w < d->n_where; w++) rc = check_tpl_refs(m, NULL, &d->where[w].lhs, 0, err);
         if (rc) return rc;
+        /* Dictionaries load in any order, in parallel: one cannot look into another. */
+        int uses_map = tpl_uses_map(&d->key);
+        for (size_t w = 0; w < d->n_where; w++) uses_map |= tpl_uses_map(&d->where[w].lhs);
+        if (uses_map)
+            return cf_fail(err, CF_EINPUT, "%s:%d: [dictionary %s]: map: is not available in a dictionary's key or "
+                           "where (dictionaries cannot look into each other)", m->path, d->line, d->name);
     }
     for (size_t i = 0; i < m->n_tables; i++) {
         table_spec *t = &m->tables[i];
