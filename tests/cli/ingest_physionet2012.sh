@@ -30,6 +30,10 @@ ln -s "$P12/Outcomes-a.txt" "$T/b/Outcomes-b.txt"
 "$CLINFM" export --format meds-csv "$T/b.store" --out "$T/bmeds" > /dev/null
 "$CLINFM" label --task tasks/physionet2012_in_hospital_death.task --store "$T/b.store" \
   --out "$T/blabels.csv" --quiet
+# A store of many spilled runs has the same bytes (a folder of files, two tables, two workers).
+"$CLINFM" ingest --mapping mappings/physionet-2012.map --input "$T/b" --var set=b --out "$T/b1.store" --quiet \
+  --memory-mb 1
+cmp "$T/b.store" "$T/b1.store" || { echo "store differs with --memory-mb 1"; exit 1; }
 # The default (every set in the folder) reads the same files, into the same events.
 "$CLINFM" ingest --mapping mappings/physionet-2012.map --input "$T/b" --out "$T/b2.store" --quiet
 "$CLINFM" export --format meds-csv "$T/b2.store" --out "$T/bmeds2" > /dev/null
