@@ -497,6 +497,29 @@ static void test_gap03_subject_through_join(void) {
     CHECK_EQ_INT(g.rep.src[0].rows_rejected, 1); /* stay 103 has no patient: no subject */
     CHECK(has_reason(&g.rep, "no row in dictionary 'stays'"));
     ingested_free(&g);
+    /* String patient ids through the join, and a `once = last` event of such a subject. */
+    write_text("sj_stays2.csv", "stay,patient\n100,002-7\n101,002-7\n102,002-8\n");
+    const char *map2 =
+        "[dictionary stays]\nfile = sj_stays2.csv\nkey = stay\ncolumns = patient\n"
+        "[table vitals]\nfile = sj_vitals.csv\nsubject = {stays.patient}\nsubject_type = string\njoin = stays on stay\n"
+        "may_be_empty = yes\n"
+        "[event vitals/hr]\ncode = HR\nnumeric = {hr}\n"
+        "[event vitals/last]\nonce = last per {stays.patient}\ncode = LAST\nnumeric = {hr}\n";
+    REQUIRE(ingest_ok(map2, &g));
+    int64_t s7 = -1, s8 = -1;
+    int same = 1;
+    for (size_t i = 0; i < g.n; i++) {
+        if (!strcmp(g.ev[i].code, "HR") && (g.ev[i].numeric == 80.0f || g.ev[i].numeric == 90.0f)) {
+            if (s7 >= 0 && s7 != g.ev[i].subject) same = 0;
+            s7 = g.ev[i].subject;
+        }
+        if (!strcmp(g.ev[i].code, "HR") && g.ev[i].numeric == 70.0f) s8 = g.ev[i].subject;
+    }
+    CHECK(same && s7 >= 0 && s8 >= 0 && s7 != s8);
+    const got_event *last = find(g.ev, g.n, s7, "LAST");
+    CHECK(last && last->numeric == 90.0f);
+    CHECK_EQ_INT(count_code(&g, s8, "LAST"), 1);
+    ingested_free(&g);
 }
 
 /* Gap 4: facts repeated on every row of a group, once per group (first or last row). */
