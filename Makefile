@@ -11,7 +11,7 @@ PREFIX  ?= /usr/local
 WERROR  ?=
 CFLAGS_BASE = -std=c11 -g -Wall -Wextra $(WERROR) -Wshadow -Wno-unused-parameter \
               -D_GNU_SOURCE -DCLINFM_WITH_LIBDEFLATE -Isrc -pthread -fopenmp
-LIBS    = -lxgboost -lopenblas -lmicrohttpd -lsqlite3 -lcrypto -lcjson -lsodium -lpcre2-8 -ldeflate -lz -lm -lpthread
+LIBS    = -lxgboost -lopenblas -lmicrohttpd -lcurl -lsqlite3 -lcrypto -lcjson -lsodium -lpcre2-8 -ldeflate -lz -lm -lpthread
 # Open MPI (libopenmpi-dev) for data-parallel training, src/model/dist.c; kept out of LIBS so a
 # LIBS given on the command line still links. MPI_Init runs only under mpirun/mpiexec.
 MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null || mpicc --showme:compile 2>/dev/null)

@@ -1,9 +1,19 @@
-/* The two baselines every evaluation runs beside the model, as predictors: count features
+/* The baselines every evaluation runs beside the model, as predictors: count features
  * (eval_features.c) with L2 logistic regression, and with gradient-boosted trees through
- * XGBoost's C API. Both train on the train split; the tuning split picks the penalty (logistic
- * regression) or the depth and number of trees (XGBoost, with early stopping), by log loss,
- * which unlike AUROC is defined even when a small tuning split holds one class only. Held-out
- * rows never reach fit. */
+ * XGBoost's C API, each over all history and over a fixed 365-day lookback. All train on the
+ * train split; the tuning split picks the penalty (logistic regression) or the depth and number
+ * of trees (XGBoost, with early stopping), by log loss, which unlike AUROC is defined even when
+ * a small tuning split holds one class only. Held-out rows never reach fit.
+ *
+ * The record-position probe is XGBoost on four numbers per row that say where the prediction
+ * sits in the record and nothing clinical: years since the record starts, years since its last
+ * event before the prediction, events per year over the history, and events in the last 365
+ * days. Like every predictor it sees only what was recorded up to the prediction time (a probe
+ * that saw the record's future end would score high on any mortality task, since death ends
+ * records, and no real predictor could clear it). Where the shape of a record is an artefact of
+ * the export (Synthea writes labs for the last ten years of a record only, and most of its heart
+ * failure patients die of it), the probe scores high, and a predictor that does not clear it
+ * is reading the record's window, not the patient. It is the floor every report shows. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +32,14 @@ static const int depths[] = {2, 4, 6};
 #define XGB_PATIENCE 30
 #define XGB_ETA "0.05"
 
+#define PROBE_COLS 4
+static const char *const probe_names[PROBE_COLS] = {
+    "years since the record's start", "years since the record's last event before the prediction",
+    "events per year over the history", "events in the last 365 days"};
+
 typedef struct {
     int kind;
+    int probe;            /* the record-position probe: its own four features */
     const task_labels *l;
     eval_baseline_options opt;
     eval_featurizer f;
@@ -40,6 +56,10 @@ typedef struct {
 static int xgb_fail(cf_err *err, const char *what) {
     const char *m = XGBGetLastError();
     return cf_fail(err, CF_EINTERNAL, "xgboost: %s failed: %s", what, m ? m : "unknown error");
+}
+
+static int is_logreg(const baseline *b) {
+    return b->kind == EVAL_BASELINE_LOGREG || b->kind == EVAL_BASELINE_LOGREG_1Y;
 }
 
 static uint8_t *labels_of(const label_row *rows, size_t n) {
@@ -191,6 +211,47 @@ done:
     return rc;
 }
 
+/* The probe's features (see the top of the file); every row has all four. */
+static int probe_build(const baseline *b, const store *s, const label_row *rows, size_t n, eval_csr *out, cf_err *err) {
+    memset(out, 0, sizeof *out);
+    out->n_rows = n;
+    out->n_cols = PROBE_COLS;
+    out->nnz = n * PROBE_COLS;
+    out->indptr = cf_malloc((n + 1) * sizeof *out->indptr);
+    out->idx = cf_malloc((out->nnz ? out->nnz : 1) * sizeof *out->idx);
+    out->val = cf_malloc((out->nnz ? out->nnz : 1) * sizeof *out->val);
+    if (!out->indptr || !out->idx || !out->val) {
+        eval_csr_free(out);
+        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    }
+    const double year = 365.2425 * (double)USEC_PER_DAY, month = year / 12;
+    for (size_t r = 0; r < n; r++) {
+        /* the history only: [subject start, history_end) */
+        uint64_t a = s->subject_start[rows[r].subject_index];
+        int64_t start = TIME_NULL, last = TIME_NULL, pt = rows[r].prediction_time;
+        uint64_t all = 0, recent = 0;
+        for (uint64_t e = a; e < rows[r].history_end; e++) {
+            if (s->time[e] == TIME_NULL || (int64_t)s->code[e] == b->l->birth_code) continue;
+            if (start == TIME_NULL) start = s->time[e];
+            last = s->time[e];
+            all++;
+            recent += pt - s->time[e] <= 365 * USEC_PER_DAY;
+        }
+        if (start == TIME_NULL) start = last = pt;
+        double since = (double)(pt - start);
+        float v[PROBE_COLS] = {(float)(since / year), (float)((double)(pt - last) / year),
+                               (float)((double)all / ((since > month ? since : month) / year)), (float)recent};
+        out->indptr[r] = r * PROBE_COLS;
+        for (int k = 0; k < PROBE_COLS; k++) out->idx[r * PROBE_COLS + (size_t)k] = (uint32_t)k, out->val[r * PROBE_COLS + (size_t)k] = v[k];
+    }
+    out->indptr[n] = out->nnz;
+    return CF_OK;
+}
+
+static int build_rows(baseline *b, const store *s, const label_row *rows, size_t n, eval_csr *out, cf_err *err) {
+    return b->probe ? probe_build(b, s, rows, n, out, err) : eval_features_build(&b->f, rows, n, out, err);
+}
+
 static int baseline_fit(void *ctx, const store *s, const label_row *train, size_t n_train, const label_row *tuning,
                         size_t n_tuning, cf_err *err) {
     baseline *b = ctx;
@@ -208,11 +269,11 @@ static int baseline_fit(void *ctx, const store *s, const label_row *train, size_
     b->n_train = n_train;
     b->n_tune = n_tuning;
     for (size_t i = 0; i < n_train; i++) b->train_pos += train[i].label;
-    if ((rc = eval_features_fit(&b->f, s, b->l, train, n_train, &b->opt.features, err))) goto done;
+    if (!b->probe && (rc = eval_features_fit(&b->f, s, b->l, train, n_train, &b->opt.features, err))) goto done;
     b->have_f = 1;
-    if ((rc = eval_features_build(&b->f, train, n_train, &Xtr, err))) goto done;
-    if ((rc = eval_features_build(&b->f, tuning, n_tuning, &Xtu, err))) goto done;
-    rc = b->kind == EVAL_BASELINE_LOGREG ? fit_logreg(b, &Xtr, ytr, &Xtu, ytu, err) : fit_xgb(b, &Xtr, ytr, &Xtu, ytu, err);
+    if ((rc = build_rows(b, s, train, n_train, &Xtr, err))) goto done;
+    if ((rc = build_rows(b, s, tuning, n_tuning, &Xtu, err))) goto done;
+    rc = is_logreg(b) ? fit_logreg(b, &Xtr, ytr, &Xtu, ytu, err) : fit_xgb(b, &Xtr, ytr, &Xtu, ytu, err);
 done:
     eval_csr_free(&Xtr);
     eval_csr_free(&Xtu);
@@ -223,13 +284,13 @@ done:
 
 static int baseline_predict(void *ctx, const store *s, const label_row *rows, size_t n, float *probs, cf_err *err) {
     baseline *b = ctx;
-    if (!b->have_f || (b->kind == EVAL_BASELINE_LOGREG ? !b->have_lr : !b->booster))
+    if (!b->have_f || (is_logreg(b) ? !b->have_lr : !b->booster))
         return cf_fail(err, CF_EINTERNAL, "baseline predict called before fit");
     if (!n) return CF_OK;
     eval_csr X;
-    int rc = eval_features_build(&b->f, rows, n, &X, err);
+    int rc = build_rows(b, s, rows, n, &X, err);
     if (rc) return rc;
-    if (b->kind == EVAL_BASELINE_LOGREG) {
+    if (is_logreg(b)) {
         eval_logreg_predict(&b->lr, &X, probs);
     } else {
         DMatrixHandle d;
@@ -251,18 +312,82 @@ static int cmp_wcol(const void *a, const void *b) {
     return (x < y) - (x > y);
 }
 
+static char *col_name(const baseline *b, size_t col, char *buf, size_t cap) {
+    if (b->probe) {
+        snprintf(buf, cap, "%s", col < PROBE_COLS ? probe_names[col] : "?");
+        return buf;
+    }
+    return eval_feature_name(&b->f, col, buf, cap);
+}
+
+typedef struct {
+    size_t col;
+    double g;
+} gcol;
+static int cmp_gcol(const void *a, const void *b) {
+    double x = ((const gcol *)a)->g, y = ((const gcol *)b)->g;
+    return (x < y) - (x > y);
+}
+
+/* The trees' total gain per feature (the trees actually used for predictions), most first. */
+static void add_gain(const baseline *b, cJSON *o) {
+    BoosterHandle used = NULL;
+    if (XGBoosterSlice(b->booster, 0, b->rounds, 1, &used)) return;
+    bst_ulong nf = 0, dim = 0;
+    const char **names = NULL;
+    const bst_ulong *shape = NULL;
+    const float *scores = NULL;
+    if (!XGBoosterFeatureScore(used, "{\"importance_type\": \"total_gain\"}", &nf, &names, &dim, &shape, &scores) &&
+        nf) {
+        gcol *g = cf_malloc(nf * sizeof *g);
+        double total = 0;
+        size_t m = 0;
+        for (bst_ulong i = 0; g && i < nf; i++) {
+            /* without names set, XGBoost calls feature k "fk" */
+            char *end;
+            unsigned long k = names[i][0] == 'f' ? strtoul(names[i] + 1, &end, 10) : 0;
+            if (names[i][0] != 'f' || *end) continue;
+            g[m++] = (gcol){(size_t)k, scores[i]};
+            total += scores[i];
+        }
+        if (g) {
+            qsort(g, m, sizeof *g, cmp_gcol);
+            cJSON *top = cJSON_AddArrayToObject(o, "top_features_by_gain");
+            for (size_t j = 0; j < m && j < 10; j++) {
+                char name[600];
+                cJSON *e = cJSON_CreateObject();
+                cJSON_AddStringToObject(e, "feature", col_name(b, g[j].col, name, sizeof name));
+                cJSON_AddNumberToObject(e, "total_gain", g[j].g);
+                cJSON_AddNumberToObject(e, "share", total > 0 ? g[j].g / total : 0);
+                cJSON_AddItemToArray(top, e);
+            }
+        }
+        free(g);
+    }
+    XGBoosterFree(used);
+}
+
 static char *baseline_describe(void *ctx) {
     baseline *b = ctx;
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "features", "code counts in 1d/7d/30d/365d/all windows, last numeric values, age");
-    cJSON_AddNumberToObject(o, "feature_columns", (double)b->f.n_cols);
-    cJSON_AddNumberToObject(o, "codes_kept", (double)b->f.n_codes_kept);
+    if (b->probe) {
+        cJSON_AddStringToObject(o, "features", "where the prediction sits in the record, nothing clinical: years "
+                                               "since its start, years since its last event, events per year over the "
+                                               "history, events in the last 365 days");
+    } else {
+        cJSON_AddStringToObject(o, "features", b->opt.features.lookback
+                                                   ? "code counts in 1d/7d/30d/365d windows (nothing older than 365 "
+                                                     "days), static facts, last numeric values within 365 days, age"
+                                                   : "code counts in 1d/7d/30d/365d/all windows, last numeric values, age");
+        cJSON_AddNumberToObject(o, "feature_columns", (double)b->f.n_cols);
+        cJSON_AddNumberToObject(o, "codes_kept", (double)b->f.n_codes_kept);
+    }
     cJSON_AddNumberToObject(o, "train_rows", (double)b->n_train);
     cJSON_AddNumberToObject(o, "train_positives", (double)b->train_pos);
     cJSON_AddNumberToObject(o, "tuning_rows", (double)b->n_tune);
     cJSON_AddStringToObject(o, "selected_by", b->tuned ? "tuning log loss" : "defaults (no tuning rows)");
     if (b->tuned && isfinite(b->tune_loss)) cJSON_AddNumberToObject(o, "tuning_log_loss", b->tune_loss);
-    if (b->kind == EVAL_BASELINE_LOGREG && b->have_lr) {
+    if (is_logreg(b) && b->have_lr) {
         cJSON_AddNumberToObject(o, "l2_lambda", b->lr.lambda);
         cJSON_AddNumberToObject(o, "lbfgs_iterations", b->lr.iterations);
         /* the strongest weights on the common scale: what drives this baseline */
@@ -275,7 +400,7 @@ static char *baseline_describe(void *ctx) {
                 if (wc[j].w == 0) break;
                 char name[512];
                 cJSON *e = cJSON_CreateObject();
-                cJSON_AddStringToObject(e, "feature", eval_feature_name(&b->f, wc[j].col, name, sizeof name));
+                cJSON_AddStringToObject(e, "feature", col_name(b, wc[j].col, name, sizeof name));
                 cJSON_AddNumberToObject(e, "weight", wc[j].w);
                 cJSON_AddItemToArray(top, e);
             }
@@ -290,25 +415,42 @@ static char *baseline_describe(void *ctx) {
         char v[32];
         snprintf(v, sizeof v, "%d.%d.%d", ma, mi, pa);
         cJSON_AddStringToObject(o, "xgboost_version", v);
+        add_gain(b, o);
     }
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
 }
 
+static const struct {
+    const char *name, *description;
+} kinds[EVAL_BASELINE_COUNT] = {
+    {"logreg", "Baseline: L2 logistic regression on count features over all history (MEDS-Tab style)"},
+    {"xgboost", "Baseline: gradient-boosted trees (XGBoost) on count features over all history (MEDS-Tab style)"},
+    {"logreg_365d", "Baseline: L2 logistic regression on count features of the last 365 days only"},
+    {"xgboost_365d", "Baseline: gradient-boosted trees (XGBoost) on count features of the last 365 days only"},
+    {"record_position", "Floor: XGBoost on where the prediction sits in the record (how long ago it started, how "
+                        "long since its last event, how dense it is), nothing clinical; a predictor that does not "
+                        "clear it may be reading the record's window, not the patient"},
+};
+
+const char *eval_baseline_name(int kind) { return kind >= 0 && kind < EVAL_BASELINE_COUNT ? kinds[kind].name : "?"; }
+
 int eval_baseline_new(eval_predictor *p, int kind, const task_labels *l, const eval_baseline_options *opt,
                       cf_err *err) {
     memset(p, 0, sizeof *p);
+    if (kind < 0 || kind >= EVAL_BASELINE_COUNT) return cf_fail(err, CF_EINTERNAL, "unknown baseline %d", kind);
     baseline *b = cf_calloc(1, sizeof *b);
     if (!b) return cf_fail(err, CF_EINTERNAL, "out of memory");
     b->kind = kind;
+    b->probe = kind == EVAL_BASELINE_PROBE;
     b->l = l;
     if (opt) b->opt = *opt;
+    if (kind == EVAL_BASELINE_LOGREG_1Y || kind == EVAL_BASELINE_XGBOOST_1Y) b->opt.features.lookback = 365 * USEC_PER_DAY;
     b->tune_loss = INFINITY;
-    p->name = kind == EVAL_BASELINE_LOGREG ? "logreg" : "xgboost";
-    p->description = kind == EVAL_BASELINE_LOGREG
-                         ? "Baseline: L2 logistic regression on count features (MEDS-Tab style)"
-                         : "Baseline: gradient-boosted trees (XGBoost) on count features (MEDS-Tab style)";
+    p->name = kinds[kind].name;
+    p->description = kinds[kind].description;
+    p->role = b->probe ? EVAL_ROLE_FLOOR : EVAL_ROLE_CANDIDATE;
     p->fit = baseline_fit;
     p->predict = baseline_predict;
     p->describe = baseline_describe;
