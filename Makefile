@@ -116,7 +116,7 @@ install-share:
 	  $(DESTDIR)$(PREFIX)/share/clinfm/mappings
 	for d in data/*/; do rm -rf $(DESTDIR)$(PREFIX)/share/clinfm/$$d; cp -R $$d $(DESTDIR)$(PREFIX)/share/clinfm/data/; done
 	install -m 0644 tasks/*.task $(DESTDIR)$(PREFIX)/share/clinfm/tasks/
-	install -m 0644 mappings/*.map $(DESTDIR)$(PREFIX)/share/clinfm/mappings/
+	install -m 0644 mappings/*.map mappings/*.csv $(DESTDIR)$(PREFIX)/share/clinfm/mappings/
 
 clean:
 	rm -rf build build-asan build-fuzz build-install
