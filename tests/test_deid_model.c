@@ -188,6 +188,28 @@ static void fill_ctx(synth_note_context *c) {
     snprintf(c->phone, 24, "(617) 555-0147");
     snprintf(c->pager, 12, "43210");
     snprintf(c->mrn, 16, "4829133");
+    snprintf(c->nickname, SYNTH_FIELD, "Skip");
+    snprintf(c->facility, SYNTH_FIELD, "Willow Manor");
+}
+
+/* Is the span (case ignored) one of the context's strings, or does it hold one? Notes write
+ * names in lower or upper case too, hospitals by a prefix of their initials ("GVG"), wards glued
+ * to their floor ("Kessler4"). */
+static int span_from_ctx(const char *s, size_t n, const char *const *given, size_t ng) {
+    char a[256], g[256];
+    if (n >= sizeof a) return 0;
+    size_t an = 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ') a[an++] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + 32 : s[i]);
+    a[an] = 0;
+    for (size_t q = 0; q < ng; q++) {
+        size_t gn = 0;
+        for (const char *p = given[q]; *p && gn + 1 < sizeof g; p++)
+            if (*p != ' ') g[gn++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+        g[gn] = 0;
+        if (strstr(a, g) || (an >= 2 && strstr(g, a))) return 1;
+    }
+    return 0;
 }
 
 static void test_generator(void) {
@@ -195,7 +217,8 @@ static void test_generator(void) {
     fill_ctx(&c);
     cf_err err = {0};
     const char *given[] = {"Ottilie", "Brannigan", "Penny", "Rosalind", "Quill", "QUILL", "Ryo", "Tanaka", "TANAKA", "Kessler 4",
-                           "Green Valley General Hospital", "GVGH", "Marblehead", "43210", "4829133", "93"};
+                           "Green Valley General Hospital", "GVGH", "Marblehead", "43210", "4829133", "93", "Skip",
+                           "Willow Manor"};
     for (int kind = 0; kind < SYNTH_NOTE_KINDS; kind++)
         for (uint64_t seed = 1; seed <= 40; seed++) {
             synth_note a, b, u;
@@ -213,11 +236,9 @@ static void test_generator(void) {
                 CHECK(s->type >= 0 && s->type < DEID_N_TYPES);
                 /* every span holds something the context gave (or a date/email/id made from it) */
                 if (s->type == DEID_NAME || s->type == DEID_ORGANIZATION || s->type == DEID_LOCATION) {
-                    int ok = 0;
-                    for (size_t q = 0; q < sizeof given / sizeof given[0] && !ok; q++)
-                        ok = memmem(a.text + s->start, s->end - s->start, given[q], strlen(given[q])) != NULL;
-                    /* initials: "R." */
-                    if (!ok && s->end - s->start <= 3) ok = 1;
+                    int ok = span_from_ctx(a.text + s->start, s->end - s->start, given, sizeof given / sizeof given[0]);
+                    /* initials and cut names: "R.", "R.T.", "R. Ta" */
+                    if (!ok && s->end - s->start <= 5) ok = 1;
                     if (!ok) fprintf(stderr, "  kind %d seed %llu: span \"%.*s\"\n", kind, (unsigned long long)seed,
                                      (int)(s->end - s->start), a.text + s->start);
                     CHECK(ok);
