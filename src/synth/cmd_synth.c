@@ -14,15 +14,19 @@ static void synth_help(void) {
            "Simulates N fictional patients (demographics, visits, vitals and labs that follow\n"
            "latent disease markers, diagnoses, treatments, emergency visits, hospital stays,\n"
            "intensive care, deaths) from disease modules written as data files, and writes them\n"
-           "as FHIR R4 NDJSON (DIR/fhir, read by `clinfm ingest --format fhir`), with the ground\n"
-           "truth of each new-onset task (DIR/truth/<task>.csv, read by `clinfm eval --ceiling`)\n"
+           "as FHIR R4 NDJSON (DIR/fhir, read by `clinfm ingest --format fhir`), MIMIC-IV or OMOP\n"
+           "CDM tables, with the ground truth of each task the layout's task files define\n"
+           "(DIR/truth/<task>.csv, read by `clinfm eval --ceiling`)\n"
            "and DIR/manifest.json. The same seed gives the same bytes for any --threads.\n"
            "\n"
            "options:\n"
            "  --patients N        patients to make (required)\n"
            "  --out DIR           output folder (must not exist)\n"
            "  --seed S            random seed (default 1)\n"
-           "  --format F          fhir-ndjson (default) or null (simulate and count only)\n"
+           "  --format F          fhir-ndjson (default: DIR/fhir), mimic-csv (MIMIC-IV hosp/ and icu/\n"
+           "                      tables for mappings/mimic-iv.map), omop-csv (OMOP CDM v5.3 tables and\n"
+           "                      CONCEPT for mappings/omop-cdm.map), or null (simulate and format\n"
+           "                      FHIR, write only the manifest)\n"
            "  --start YYYY        first year of the data window (default 2010)\n"
            "  --end YYYY          last year of the data window (default 2024)\n"
            "  --threads T         worker threads (default 2)\n"
@@ -77,7 +81,9 @@ int cmd_synth(int argc, char **argv) {
         case 'f':
             if (!strcmp(optarg, "fhir-ndjson") || !strcmp(optarg, "fhir")) o.format = SYNTH_FMT_FHIR;
             else if (!strcmp(optarg, "null")) o.format = SYNTH_FMT_NULL;
-            else return cli_usage_error("synth", "--format takes fhir-ndjson or null");
+            else if (!strcmp(optarg, "mimic-csv") || !strcmp(optarg, "mimic")) o.format = SYNTH_FMT_MIMIC;
+            else if (!strcmp(optarg, "omop-csv") || !strcmp(optarg, "omop")) o.format = SYNTH_FMT_OMOP;
+            else return cli_usage_error("synth", "--format takes fhir-ndjson, mimic-csv, omop-csv or null");
             break;
         case 'a':
         case 'b':
@@ -129,8 +135,17 @@ int cmd_synth(int argc, char **argv) {
                (unsigned long long)rep.patients, (unsigned long long)rep.events, rep.seconds,
                rep.patients / (rep.seconds > 0 ? rep.seconds : 1), rep.events / (rep.seconds > 0 ? rep.seconds : 1),
                o.out_dir);
-        printf("  resources:");
-        for (int t = 0; t < SYNTH_N_TYPES; t++) printf(" %s %llu", synth_type_names[t], (unsigned long long)rep.resources[t]);
+        if (o.format == SYNTH_FMT_FHIR || o.format == SYNTH_FMT_NULL) {
+            printf("  resources:");
+            for (int t = 0; t < SYNTH_N_TYPES; t++) printf(" %s %llu", synth_type_names[t], (unsigned long long)rep.resources[t]);
+        } else { /* rows (events) per table */
+            printf("  tables (rows, events):");
+            for (size_t t = 0; t < rep.n_tables; t++) {
+                const synth_table_report *x = &rep.tables[t];
+                if (x->dictionary || x->unmapped) printf(" %s %llu", x->name, (unsigned long long)x->rows);
+                else printf(" %s %llu (%llu)", x->name, (unsigned long long)x->rows, (unsigned long long)x->events);
+            }
+        }
         if (o.notes) printf("\n  notes %llu with %llu gold identifier spans", (unsigned long long)rep.notes,
                             (unsigned long long)rep.note_spans);
         printf("\n  deaths %llu (in hospital %llu), hospital admissions %llu, truth rows %llu (%llu positive)\n",

@@ -103,6 +103,7 @@ typedef struct {
     /* acute: the stay */
     double admit, los_days, icu_per_day, death_per_day, severity_sd, procedure_prob;
     synth_code procedure;
+    synth_code procedure_pcs;    /* its ICD-10-PCS code (MIMIC-IV procedures_icd), optional */
     synth_lab labs[SYNTH_MAX_LABS];
     size_t n_labs;
 } synth_module;

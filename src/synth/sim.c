@@ -51,6 +51,7 @@ const synth_code synth_encounter_types[SYN_ET_COUNT] = {
     {"32485007", "Hospital admission (procedure)"}};
 const synth_code synth_icu_procedure = {"305351004", "Admission to intensive care unit (procedure)"};
 const synth_code synth_history_mi = {"399211009", "History of myocardial infarction (situation)"};
+const synth_code synth_history_mi_icd = {"I25.2", "Old myocardial infarction"};
 const char *const synth_hospital_tasks[SYNTH_N_HOSPITAL] = {"in_hospital_mortality_fhir", "long_stay_7d_fhir",
                                                           "icu_admission_fhir", "readmission_30d_fhir"};
 
@@ -363,7 +364,7 @@ static void record_prevalent(sim_ctx *c, sim_state *st, int32_t enc, double t) {
                 for (size_t d = 0; d < md->n_drugs; d++) med(c, enc, t, &md->drugs[d], (int)i);
         } else if (md->kind == SYN_ACUTE && ((st->hist >> i) & 1) && !strcmp(md->name, "myocardial_infarction")) {
             /* a past infarction is kept on the problem list; past pneumonias and the like are not */
-            condition(c, enc, t, st->dx_day[i], &synth_history_mi, &md->icd10, (int)i);
+            condition(c, enc, t, st->dx_day[i], &synth_history_mi, &synth_history_mi_icd, (int)i);
         }
     }
 }
@@ -677,8 +678,9 @@ static void acute(sim_ctx *c, sim_state *st, double t, int k, const double *m) {
             add_truth(c, (int)c->w->n_targets + SYNTH_H_MORTALITY, t + 1, p_death24, 1, 1, died);
             add_truth(c, (int)c->w->n_targets + SYNTH_H_LONG_STAY, t + 1, p_long24, 1, 1, t_out > t + 7);
         }
-        if (!died && t_out <= c->w->end) {
-            double pr = readmission_truth(c, st, t_out, c->n_cand++);
+        uint64_t cand = c->n_cand++; /* counted whether or not computed: the same truth streams in every layout */
+        if (!died && t_out <= c->w->end && !c->w->task_off[c->w->n_targets + SYNTH_H_READMISSION]) {
+            double pr = readmission_truth(c, st, t_out, cand);
             add_truth(c, (int)c->w->n_targets + SYNTH_H_READMISSION, t_out, pr, 1, 1, 0); /* outcome set later */
         }
     }
@@ -842,7 +844,7 @@ static void truth_rows(sim_ctx *c, sim_state *st, double t_end) {
     uint64_t cand = c->n_cand++;
     for (size_t k = 0; k < w->n_targets; k++) {
         int X = w->targets[k];
-        if ((st->dx >> X) & 1) continue;
+        if (((st->dx >> X) & 1) || w->task_off[k]) continue;
         double sd, sf, sk;
         truth_paths(c, st, t_end, w->window, X, 0, cand, k, &sd, &sf, &sk);
         add_truth(c, (int)k, t_end, sd, sf, sk, 0);
