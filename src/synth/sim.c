@@ -176,9 +176,10 @@ static void compute_rates(sim_ctx *c, const sim_state *st, double t, rates *R) {
      * 11% at 90), men x1.4, times each diagnosis' hazard ratio. */
     double ld = -10.1 + 0.0805 * a + (st->male ? 0.336 : 0); /* x0.5: the tables include the modules' deaths */
     /* The modules' diseases pile up with age, so their hazard ratios explain more of the deaths of
-     * the old: a further x0.5 from 55 to 75 keeps the generated death rates by age near the 2019
-     * US rates (measured: docs/SYNTH.md, realism) instead of ~1.8x above them after 70. */
-    ld -= 0.7 * fmin(fmax((a - 55) / 20, 0), 1);
+     * the old: a further x0.5 from 55 to 75, and x0.74 more from 72 to 85, keep the generated
+     * death rates by age near the 2019 US rates (measured: docs/SYNTH.md, realism) instead of
+     * 1.5-2x above them after 65. */
+    ld -= 0.7 * fmin(fmax((a - 55) / 20, 0), 1) + 0.3 * fmin(fmax((a - 72) / 13, 0), 1);
     if (a < 18) ld = log(0.0003);
     for (size_t i = 0; i < w->mods.n; i++)
         if (((st->dx | st->hist) >> i) & 1) ld += w->mods.m[i].death_log_hr;
@@ -1024,6 +1025,7 @@ int sim_patient(const sim_world *w, uint64_t index, synth_patient *p, synth_trut
     st.last_checkup = -1e9;
     run(&c, &st, w->end);
     if (c.oom) return cf_fail(err, CF_EINTERNAL, "out of memory simulating patient %llu", (unsigned long long)index);
+    p->followed_until = st.alive && !st.left ? w->end : fmin(st.t, w->end);
     /* the record's end: its last recorded event */
     double last = p->record_start;
     for (size_t i = 0; i < p->n_recs; i++) {

@@ -62,6 +62,7 @@ typedef struct {
     double birth, death;          /* days; death < 0 when alive at the end of the record */
     int died_in_hospital;
     double record_start, record_end;
+    double followed_until;        /* death, leaving the health system, or the window's end */
     char given[24], family[32], street[64], city[32], state[3], zip[6], phone[16], ssn[12], mrn[12];
     synth_rec *recs;
     size_t n_recs, cap_recs;

@@ -64,6 +64,11 @@ typedef struct {
     uint64_t events;           /* events clinfm's FHIR reader makes of them (PHI// identifiers aside) */
     uint64_t type_events[SYNTH_N_TYPES];
     uint64_t deaths, deaths_in_hospital, admissions;
+    /* follow-up (record start to death, leaving or the window's end) and deaths, by the age bands
+     * of the US national statistics (0-4, 5-14, ..., 75-84, 85+): the figures to set beside
+     * national rates (docs/SYNTH.md) */
+    double person_years[10];
+    uint64_t deaths_by_age[10];
     uint64_t truth_rows, truth_positive;
     uint64_t notes, note_spans;
     uint64_t bytes;            /* as formatted (before compression) */

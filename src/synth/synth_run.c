@@ -149,6 +149,23 @@ static void make_one(const pool *pl, uint64_t index, slot *s) {
         if (s->truth[t].oom) s->rc = cf_fail(&s->err, CF_EINTERNAL, "out of memory writing patient %llu", (unsigned long long)index);
 }
 
+/* Age bands of the national statistics (CDC NVSS): 0-4, 5-14, 15-24, ..., 75-84, 85 and over. */
+static int age_band(double years) { return years < 5 ? 0 : years >= 85 ? 9 : 1 + (int)((years - 5) / 10); }
+
+/* Person-years of follow-up by age band, split at the band's birthdays; the death in its band. */
+static void follow_up(const synth_patient *p, synth_report *rep) {
+    const double year = 365.2425;
+    double t = p->record_start, end = p->followed_until;
+    while (t < end) {
+        int band = age_band((t - p->birth) / year);
+        double next = band < 9 ? fmin(end, p->birth + (5 + 10 * band) * year) : end;
+        if (next <= t) next = fmin(end, t + 1); /* rounding at a birthday */
+        rep->person_years[band] += (next - t) / year;
+        t = next;
+    }
+    if (p->death >= 0) rep->deaths_by_age[age_band((p->death - p->birth) / year)]++;
+}
+
 static void *worker(void *arg) {
     pool *pl = arg;
     for (;;) {
@@ -306,6 +323,28 @@ static char *manifest_json(const synth_options *o, const sim_world *w, const syn
     cJSON_AddNumberToObject(root, "deaths", (double)rep->deaths);
     cJSON_AddNumberToObject(root, "deaths_in_hospital", (double)rep->deaths_in_hospital);
     cJSON_AddNumberToObject(root, "hospital_admissions", (double)rep->admissions);
+    double py = 0;
+    for (int b = 0; b < 10; b++) py += rep->person_years[b];
+    cJSON *pop = cJSON_AddObjectToObject(root, "follow_up");
+    cJSON_AddNumberToObject(pop, "person_years", py);
+    cJSON_AddNumberToObject(pop, "deaths_per_100_person_years", py > 0 ? 100 * (double)rep->deaths / py : 0);
+    cJSON_AddNumberToObject(pop, "admissions_per_100_person_years", py > 0 ? 100 * (double)rep->admissions / py : 0);
+    cJSON_AddNumberToObject(pop, "in_hospital_deaths_per_admission",
+                            rep->admissions ? (double)rep->deaths_in_hospital / (double)rep->admissions : 0);
+    cJSON *ages = cJSON_AddArrayToObject(pop, "by_age");
+    for (int b = 0; b < 10; b++) {
+        cJSON *x = cJSON_CreateObject();
+        char band[16];
+        if (b == 0) snprintf(band, sizeof band, "0-4");
+        else if (b < 9) snprintf(band, sizeof band, "%d-%d", 10 * b - 5, 10 * b + 4);
+        else snprintf(band, sizeof band, "85+");
+        cJSON_AddStringToObject(x, "ages", band);
+        cJSON_AddNumberToObject(x, "person_years", rep->person_years[b]);
+        cJSON_AddNumberToObject(x, "deaths", (double)rep->deaths_by_age[b]);
+        cJSON_AddNumberToObject(x, "deaths_per_100_person_years",
+                                rep->person_years[b] > 0 ? 100 * (double)rep->deaths_by_age[b] / rep->person_years[b] : 0);
+        cJSON_AddItemToArray(ages, x);
+    }
     cJSON_AddStringToObject(root, "truth_key", f->truth_key);
     cJSON *tr = cJSON_AddArrayToObject(root, "truth");
     for (size_t k = 0; k < w->n_tasks && w->truth_paths; k++) {
@@ -477,6 +516,7 @@ int synth_run(const synth_options *o, synth_report *rep, cf_err *err) {
         rep->truth_positive += s->truth_pos;
         rep->admissions += s->admissions;
         if (s->p.death >= 0) rep->deaths++;
+        follow_up(&s->p, rep);
         rep->deaths_in_hospital += s->p.died_in_hospital;
         rep->patients++;
         slot_trim(s);
