@@ -226,6 +226,7 @@ static const keydef keys[] = {
     {"icu_per_day", SEC_ACUTE, 'n', OFF(icu_per_day), 0, 1, NULL},
     {"death_per_day", SEC_ACUTE, 'n', OFF(death_per_day), 0, 1, NULL},
     {"severity_sd", SEC_ACUTE, 'n', OFF(severity_sd), 0, 5, NULL},
+    {"readmission_boost", SEC_ACUTE, 'n', OFF(readmission_boost), 0, 100, NULL},
     {"procedure", SEC_ACUTE, 'c', OFF(procedure), 0, 0, "snomed"},
     {"procedure_prob", SEC_ACUTE, 'n', OFF(procedure_prob), 0, 1, NULL},
     {"procedure_icd10pcs", SEC_ACUTE, 'c', OFF(procedure_pcs), 0, 0, "icd10pcs"},
@@ -241,6 +242,7 @@ int synth_module_parse(synth_module *m, const char *path, const char *text, size
     m->kind = -1;
     m->direction = 1;
     m->visit_factor = 1.0;
+    m->readmission_boost = 3.0;
     m->lo = -1e6;
     m->hi = 1e6;
     m->min_age = 18;

@@ -189,14 +189,14 @@ static void compute_rates(sim_ctx *c, const sim_state *st, double t, rates *R) {
     R->target = 0;
     R->total = R->visit + (c->truth_run ? 0 : R->death + R->leave);
     double since = t - st->last_discharge;
-    double readmit = 1 + 3.0 * exp(-since / 12.0); /* early readmission: ~x4 right after discharge */
+    double early = exp(-since / 12.0); /* early readmission: x(1 + boost) right after a discharge */
     for (size_t i = 0; i < w->mods.n; i++) {
         const synth_module *md = &w->mods.m[i];
         R->chron[i] = R->acute[i] = 0;
         if (a < md->min_age) continue;
         if (md->kind == SYN_ACUTE) {
             if (md->requires >= 0 && !((st->dx >> md->requires) & 1)) continue;
-            R->acute[i] = md->rate * exp(log_hazard(md, st, t, R->m)) * readmit / YEAR;
+            R->acute[i] = md->rate * exp(log_hazard(md, st, t, R->m)) * (1 + md->readmission_boost * early) / YEAR;
             if (c->target_admit) { /* truth run for readmission: admissions integrated, not drawn */
                 R->target += R->acute[i] * md->admit;
                 R->acute[i] *= 1 - md->admit;
@@ -684,8 +684,10 @@ static void acute(sim_ctx *c, sim_state *st, double t, int k, const double *m) {
             add_truth(c, (int)c->w->n_targets + SYNTH_H_LONG_STAY, t + 1, p_long24, 1, 1, t_out > t + 7);
         }
         uint64_t cand = c->n_cand++; /* counted whether or not computed: the same truth streams in every layout */
-        if (!died && t_out <= c->w->end && !c->w->task_off[c->w->n_targets + SYNTH_H_READMISSION]) {
-            double pr = readmission_truth(c, st, t_out, cand);
+        if (!died && !c->w->task_off[c->w->n_targets + SYNTH_H_READMISSION]) {
+            /* a discharge after the data's end (a stay that began before it): nothing follows in
+             * the record, so no readmission can be labelled */
+            double pr = t_out <= c->w->end ? readmission_truth(c, st, t_out, cand) : 0;
             add_truth(c, (int)c->w->n_targets + SYNTH_H_READMISSION, t_out, pr, 1, 1, 0); /* outcome set later */
         }
     }
