@@ -63,14 +63,16 @@ $(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libclinfm.a
 
 tests: $(TEST_BIN)
 
+# The builds that `make test`, `demo`, `bench` and `install` start use every core.
+JOBS ?= -j$(shell nproc 2>/dev/null || echo 2)
 deps:
 	@bash scripts/deps.sh
 
 # Everything: normal build, sanitizer build, fuzzers, then one summary line.
 test: deps
-	@$(MAKE) --no-print-directory all tests BUILD=build WERROR=-Werror
-	@$(MAKE) --no-print-directory all tests BUILD=build-asan SAN=1 WERROR=-Werror
-	@$(MAKE) --no-print-directory fuzz-build
+	@$(MAKE) $(JOBS) --no-print-directory all tests BUILD=build WERROR=-Werror
+	@$(MAKE) $(JOBS) --no-print-directory all tests BUILD=build-asan SAN=1 WERROR=-Werror
+	@$(MAKE) $(JOBS) --no-print-directory fuzz-build
 	@bash tests/run.sh build build-asan
 
 # Fuzz targets: clang + libFuzzer, every source instrumented.
@@ -95,11 +97,11 @@ fuzz-build: $(FUZZ_SRC:fuzz/%.c=$(FUZZ_BUILD)/%)
 # DEMO_GOAL lets tests/cli/makefile_fresh.sh build one object instead of everything.
 DEMO_GOAL ?= all
 demo: deps
-	@$(MAKE) --no-print-directory $(DEMO_GOAL)
+	@$(MAKE) $(JOBS) --no-print-directory $(DEMO_GOAL)
 	@bash scripts/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) $(JOBS) --no-print-directory all
 	@bash bench/run.sh
 
 # `make install PREFIX=/opt/clinfm [DESTDIR=...]`: the binary in PREFIX/bin and the shipped
@@ -107,7 +109,7 @@ bench: deps
 # binary finds without flags. A separate build folder, so the compiled-in folder is PREFIX's.
 INSTALL_BUILD = build-install
 install: deps
-	@$(MAKE) --no-print-directory all BUILD=$(INSTALL_BUILD) SHAREDIR=$(PREFIX)/share/clinfm
+	@$(MAKE) $(JOBS) --no-print-directory all BUILD=$(INSTALL_BUILD) SHAREDIR=$(PREFIX)/share/clinfm
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(INSTALL_BUILD)/clinfm $(DESTDIR)$(PREFIX)/bin/clinfm
 	@$(MAKE) --no-print-directory install-share
