@@ -914,6 +914,20 @@ static void test_synthea_notes_leak_nothing(void) {
     free(docs);
 }
 
+/* Round 4 decision checks that hold whatever the weights: numbers joined by '/' that no reading
+ * makes a date are no date ("PA 46/23": no month), and a single letter glued to a slash is
+ * shorthand, no name ("W/" at a line end in an all-caps note). Both were taken before. Dates
+ * with a calendar reading stay dates, in every order. */
+static void test_calendar_and_shorthand(void) {
+    EXPECT_CLEAN("CV: PA catheter readings: PA 46/23, wedge 15.\n", "46/23");
+    EXPECT_CLEAN("PLAN: ADVANCE TF PROMOTE W/\nFIBER @ 30CC/HR.\n", "W/");
+    EXPECT_CLEAN("HX CHF ADMITTED 3/14 W/\nMELENA AT HOME.\n", "W/");
+    EXPECT_TYPE("HX CHF ADMITTED 3/14 W/\nMELENA AT HOME.\n", "3/14", DEID_DATE);
+    EXPECT_TYPE("CXR 2021/03/07 clear, f/u 3/9.\n", "2021/03/07", DEID_DATE);
+    EXPECT_TYPE("CXR 2021/03/07 clear, f/u 3/9.\n", "3/9", DEID_DATE);
+    EXPECT_TYPE("Admitted 03/14/2021 for dyspnea.", "03/14/2021", DEID_DATE);
+}
+
 int main(void) {
     RUN(test_rules_load);
     if (!R) return check_summary();
@@ -937,6 +951,7 @@ int main(void) {
     RUN(test_firms_places_years);
     RUN(test_nursing_shapes);
     RUN(test_icu_nursing);
+    RUN(test_calendar_and_shorthand);
     RUN(test_known);
     RUN(test_tag_mode);
     RUN(test_surrogate_mode);

@@ -306,6 +306,32 @@ static long num_value(const ctx *c, size_t i) {
     return v;
 }
 
+/* Can the chain of numbers joined by '/' around word i ("3/7", "4/09", "3/7/21", "2020/03/05") be
+ * read as a date at all: month/day or day/month, then a year of two or four digits, month/year,
+ * or year/month/day? "PA
+ * 44/21", "500/15/8/60" and "7.39/34" cannot (no month). Words outside such a chain: yes. */
+static int slash_date_possible(const ctx *c, size_t i) {
+    size_t a = i, z = i;
+    while (a > 0 && c->t[a - 1].shape0 == SH_NUM && c->t[a].s == c->t[a - 1].e + 1 && c->text[c->t[a].s - 1] == '/') a--;
+    while (z + 1 < c->nt && c->t[z + 1].shape0 == SH_NUM && c->t[z + 1].s == c->t[z].e + 1 && c->text[c->t[z].e] == '/') z++;
+    if (a == z) return 1;
+    if (z - a > 2) return 0;
+    for (size_t q = a; q <= z; q++)
+        if (c->t[q].shape0 != SH_NUM) return 1;
+    /* a '.' glued before or after the chain makes it a decimal ("7.39/34"): no date */
+    if ((c->t[a].s > 0 && c->text[c->t[a].s - 1] == '.' && c->t[a].s > 1 && c->text[c->t[a].s - 2] >= '0' &&
+         c->text[c->t[a].s - 2] <= '9') ||
+        (c->t[z].e + 1 < c->len && c->text[c->t[z].e] == '.' && c->text[c->t[z].e + 1] >= '0' && c->text[c->t[z].e + 1] <= '9'))
+        return 0;
+    long x = num_value(c, a), y = num_value(c, a + 1);
+    size_t xl = c->t[a].e - c->t[a].s, yl = c->t[a + 1].e - c->t[a + 1].s;
+    if (xl == 4) return y >= 1 && y <= 12 && (z == a + 1 || (num_value(c, z) >= 1 && num_value(c, z) <= 31)); /* "2020/03/05" */
+    int md = (x >= 1 && x <= 12 && y >= 1 && y <= 31) || (x >= 1 && x <= 31 && y >= 1 && y <= 12);
+    if (z == a + 1) return md || (x >= 1 && x <= 12 && (yl == 2 || yl == 4)); /* "4/09", "03/2020" */
+    size_t zl = c->t[z].e - c->t[z].s;
+    return md && (zl == 2 || zl == 4);
+}
+
 static char num_range(const ctx *c, size_t i) {
     const tok *t = &c->t[i];
     size_t n = t->e - t->s;
@@ -1150,6 +1176,13 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
         int any = evd[i] || c->t[i].lab >= 0 || c->t[i].known >= 0;
         if (shaped && !pattern && m->threshold_nopattern > 0 && p[0] >= m->threshold_nopattern) continue;
         if (!any && m->threshold_bare > 0 && p[0] >= m->threshold_bare) continue;
+        /* calendar sense: numbers joined by '/' that no reading makes a date ("PA 44/21",
+           "CMV 500/15/8/60") are no date, whatever their context */
+        if (ty == DEID_DATE && c->t[i].shape0 == SH_NUM && !slash_date_possible(c, i)) continue;
+        /* a single letter glued to a slash is shorthand ("w/", "n/v", "s/p"), no name or place */
+        if ((ty == DEID_NAME || ty == DEID_LOCATION || ty == DEID_ORGANIZATION) && c->t[i].e - c->t[i].s == 1 &&
+            ((c->t[i].e < c->len && c->text[c->t[i].e] == '/') || (c->t[i].s > 0 && c->text[c->t[i].s - 1] == '/')))
+            continue;
         lab[i] = (int8_t)ty;
     }
     free(evd);
