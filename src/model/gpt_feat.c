@@ -1,0 +1,117 @@
+/* The GPT's optional parts: continuous-input embedding and task heads; see gpt_feat.h. */
+#include "model/gpt_feat.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "model/gpt_kernels.h"
+
+void gpt__feat_forward(float *out, float *xh, const float *feat, const float *xw1, const float *xb1,
+                       const float *xw2, size_t N, int F, int H, int C) {
+    GPT_OMP(omp parallel for schedule(static) if (N * (size_t)C * (size_t)H >= GPT_PAR_MIN))
+    for (size_t n = 0; n < N; n++) {
+        float *h = xh + n * (size_t)H;
+        const float *f = feat ? feat + n * (size_t)F : NULL;
+        for (int j = 0; j < H; j++) {
+            float a = xb1[j];
+            if (f)
+                for (int i = 0; i < F; i++) a += xw1[(size_t)j * F + i] * f[i];
+            h[j] = tanhf(a);
+        }
+        float *o = out + n * (size_t)C;
+        for (int c = 0; c < C; c++) {
+            const float *w = xw2 + (size_t)c * H;
+            float a = 0.0f;
+            for (int j = 0; j < H; j++) a += w[j] * h[j];
+            o[c] += a;
+        }
+    }
+}
+
+void gpt__feat_backward(float *dxw1, float *dxb1, float *dxw2, float *dxh, const float *dout,
+                        const float *xh, const float *feat, const float *xw2, size_t N, int F, int H,
+                        int C) {
+    /* dxh = (dout @ xw2) * (1 - xh^2): the gradient before tanh. */
+    for (size_t n = 0; n < N; n++) {
+        const float *d = dout + n * (size_t)C, *h = xh + n * (size_t)H;
+        float *g = dxh + n * (size_t)H;
+        for (int j = 0; j < H; j++) g[j] = 0.0f;
+        for (int c = 0; c < C; c++) {
+            const float *w = xw2 + (size_t)c * H;
+            float dc = d[c];
+            for (int j = 0; j < H; j++) g[j] += dc * w[j];
+        }
+        for (int j = 0; j < H; j++) g[j] *= 1.0f - h[j] * h[j];
+    }
+    /* Weight gradients, split by output row so threads never share a destination. */
+    GPT_OMP(omp parallel for schedule(static) if (N * (size_t)C * (size_t)H >= GPT_PAR_MIN))
+    for (int c = 0; c < C; c++) {
+        float *dw = dxw2 + (size_t)c * H;
+        for (size_t n = 0; n < N; n++) {
+            float dc = dout[n * (size_t)C + c];
+            if (dc == 0.0f) continue;
+            const float *h = xh + n * (size_t)H;
+            for (int j = 0; j < H; j++) dw[j] += dc * h[j];
+        }
+    }
+    for (int j = 0; j < H; j++) {
+        float *dw = dxw1 + (size_t)j * F;
+        float db = 0.0f;
+        for (size_t n = 0; n < N; n++) {
+            float g = dxh[n * (size_t)H + j];
+            db += g;
+            if (feat)
+                for (int i = 0; i < F; i++) dw[i] += g * feat[n * (size_t)F + i];
+        }
+        dxb1[j] += db;
+    }
+}
+
+/* log(1 + exp(z)) without overflow */
+static double softplus(double z) { return z > 0 ? z + log1p(exp(-z)) : log1p(exp(z)); }
+
+double gpt__cls_forward(float *logits, const float *h, const int *pos, const float *clsw,
+                        const float *clsb, const float *y, size_t *n_labelled, int b0, int b1, int T,
+                        int C, int K) {
+    double loss = 0.0;
+    size_t n = 0;
+    for (int b = b0; b < b1; b++) {
+        const float *x = h + ((size_t)b * T + (size_t)pos[b]) * C;
+        for (int k = 0; k < K; k++) {
+            const float *w = clsw + (size_t)k * C;
+            float z = clsb[k];
+            for (int c = 0; c < C; c++) z += w[c] * x[c];
+            logits[(size_t)b * K + k] = z;
+            if (y) {
+                float t = y[(size_t)b * K + k];
+                if (isnan(t)) continue;
+                /* -[t log s(z) + (1-t) log(1 - s(z))] = softplus(z) - t z */
+                loss += softplus(z) - (double)t * z;
+                n++;
+            }
+        }
+    }
+    *n_labelled += n;
+    return loss;
+}
+
+void gpt__cls_backward(float *dh, float *dclsw, float *dclsb, const float *logits, const float *h,
+                       const int *pos, const float *clsw, const float *y, float scale, int b0, int b1,
+                       int T, int C, int K) {
+    for (int b = b0; b < b1; b++) {
+        size_t row = ((size_t)b * T + (size_t)pos[b]) * C;
+        for (int k = 0; k < K; k++) {
+            float t = y[(size_t)b * K + k];
+            if (isnan(t)) continue;
+            float z = logits[(size_t)b * K + k];
+            float g = scale * (1.0f / (1.0f + expf(-z)) - t);
+            const float *w = clsw + (size_t)k * C;
+            float *dw = dclsw + (size_t)k * C;
+            for (int c = 0; c < C; c++) {
+                dh[row + c] += g * w[c];
+                dw[c] += g * h[row + c];
+            }
+            dclsb[k] += g;
+        }
+    }
+}
