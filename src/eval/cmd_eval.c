@@ -26,10 +26,18 @@ static void eval_help(void) {
            "                          futures), readout (next-token probabilities) and finetuned\n"
            "                          (logistic head on the patient embedding); the fitted head\n"
            "                          is written to DIR/model_head.json for clinfm serve\n"
-           "  --model-predictors LIST zero_shot,readout,finetuned (default: all the task allows)\n"
+           "  --model-predictors LIST zero_shot,readout,finetuned (default: all the task allows),\n"
+           "                          and finetuned_e2e: the whole model fine-tuned end to end with a\n"
+           "                          task head (minutes of training; only when named)\n"
+           "  --ft-epochs N --ft-lr X --ft-batch N --ft-patience N --ft-dropout P --ft-weight-decay X\n"
+           "  --ft-lm-weight X        finetuned_e2e settings (30, 2e-4, 16, 4, 0.1, 0.05; next-token\n"
+           "                          loss weight beside the task loss 0.3); --ft-ensemble N averages N\n"
+           "                          models fine-tuned with successive seeds (1)\n"
            "  --rollouts N            zero-shot futures per prediction (default 20)\n"
            "  --max-new-tokens N      tokens per zero-shot future at most (default 1024)\n"
-           "  --baselines LIST        logreg,xgboost (default), one of them, or none\n"
+           "  --baselines LIST        logreg,xgboost (default: count features), logreg_values,\n"
+           "                          xgboost_values (counts plus value aggregates: min, max, mean per\n"
+           "                          window, first and last value), any of them, or none\n"
            "  --split-key FILE        secret split key (32 bytes or 64 hex digits); default: the\n"
            "                          public project key (demos only)\n"
            "  --split-fractions T/U/H percentages of train/tuning/held_out (default 80/10/10)\n"
@@ -53,6 +61,10 @@ int cmd_eval(int argc, char **argv) {
         {"min-code-rows", required_argument, 0, 'r'}, {"max-codes", required_argument, 0, 'c'},
         {"model-predictors", required_argument, 0, 'P'}, {"rollouts", required_argument, 0, 'R'},
         {"max-new-tokens", required_argument, 0, 'N'},
+        {"ft-epochs", required_argument, 0, 1001},     {"ft-lr", required_argument, 0, 1002},
+        {"ft-batch", required_argument, 0, 1003},      {"ft-patience", required_argument, 0, 1004},
+        {"ft-dropout", required_argument, 0, 1005},    {"ft-weight-decay", required_argument, 0, 1006},
+        {"ft-lm-weight", required_argument, 0, 1007},  {"ft-ensemble", required_argument, 0, 1008},
         {"quiet", no_argument, 0, 'q'},               {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     eval_config cfg;
@@ -64,6 +76,7 @@ int cmd_eval(int argc, char **argv) {
     cfg.baseline.seed = 1;
     cfg.baseline.threads = 1;
     cfg.small_patients = 1000;
+    eval_ft_options_default(&cfg.model.ft);
     const char *key = NULL, *fr = NULL;
     unsigned long long v;
     int c;
@@ -84,9 +97,12 @@ int cmd_eval(int argc, char **argv) {
             char buf[128];
             snprintf(buf, sizeof buf, "%s", optarg);
             for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-                if (!strcmp(tok, "logreg")) cfg.baselines |= 1;
-                else if (!strcmp(tok, "xgboost")) cfg.baselines |= 2;
-                else return cli_usage_error("eval", "--baselines takes logreg, xgboost (comma-separated) or none");
+                if (!strcmp(tok, "logreg")) cfg.baselines |= 1 << EVAL_BASELINE_LOGREG;
+                else if (!strcmp(tok, "xgboost")) cfg.baselines |= 1 << EVAL_BASELINE_XGBOOST;
+                else if (!strcmp(tok, "logreg_values")) cfg.baselines |= 1 << EVAL_BASELINE_LOGREG_VALUES;
+                else if (!strcmp(tok, "xgboost_values")) cfg.baselines |= 1 << EVAL_BASELINE_XGBOOST_VALUES;
+                else return cli_usage_error("eval", "--baselines takes logreg, xgboost, logreg_values, xgboost_values "
+                                                    "(comma-separated) or none");
             }
             break;
         }
@@ -98,7 +114,9 @@ int cmd_eval(int argc, char **argv) {
                 if (!strcmp(tok, "zero_shot")) cfg.model.which |= EVAL_MODEL_ZERO_SHOT;
                 else if (!strcmp(tok, "readout")) cfg.model.which |= EVAL_MODEL_READOUT;
                 else if (!strcmp(tok, "finetuned")) cfg.model.which |= EVAL_MODEL_FINETUNED;
-                else return cli_usage_error("eval", "--model-predictors takes zero_shot, readout, finetuned (comma-separated)");
+                else if (!strcmp(tok, "finetuned_e2e")) cfg.model.which |= EVAL_MODEL_E2E;
+                else return cli_usage_error("eval", "--model-predictors takes zero_shot, readout, finetuned, finetuned_e2e "
+                                                    "(comma-separated)");
             }
             break;
         }
@@ -136,6 +154,33 @@ int cmd_eval(int argc, char **argv) {
             if (v < 1 || v > 1000000) return cli_usage_error("eval", "--max-codes must be 1 to 1000000");
             cfg.baseline.features.max_codes = (size_t)v;
             break;
+        case 1001: case 1003: case 1004: case 1008: {
+            static const char *const nm[] = {"--ft-epochs", "", "--ft-batch", "--ft-patience", "", "", "", "--ft-ensemble"};
+            const char *name = nm[c - 1001];
+            if (cli_parse_u64("eval", name, optarg, &v)) return 1;
+            if (v < 1 || v > (c == 1008 ? 16 : 100000)) return cli_usage_error("eval", "%s is out of range", name);
+            if (c == 1001) cfg.model.ft.epochs = (int)v;
+            if (c == 1003) cfg.model.ft.batch = (int)v;
+            if (c == 1004) cfg.model.ft.patience = (int)v;
+            if (c == 1008) cfg.model.ft.ensemble = (int)v;
+            cfg.model.ft.set = 1;
+            break;
+        }
+        case 1002: case 1005: case 1006: case 1007: {
+            static const char *const nm[] = {"", "--ft-lr", "", "", "--ft-dropout", "--ft-weight-decay", "--ft-lm-weight"};
+            const char *name = nm[c - 1001];
+            char *end;
+            double x = strtod(optarg, &end);
+            if (!*optarg || *end || !(x >= 0) || x > 100 || (c == 1005 && x >= 1) || (c == 1002 && x == 0))
+                return cli_usage_error("eval", "%s expects a non-negative number%s", name,
+                                       c == 1005 ? " below 1" : c == 1002 ? " above 0" : "");
+            if (c == 1002) cfg.model.ft.lr = (float)x;
+            if (c == 1005) cfg.model.ft.dropout = (float)x;
+            if (c == 1006) cfg.model.ft.weight_decay = (float)x;
+            if (c == 1007) cfg.model.ft.lm_weight = (float)x;
+            cfg.model.ft.set = 1;
+            break;
+        }
         case 'h': eval_help(); return 0;
         case '?':
             if (optopt) return cli_usage_error("eval", "option -%c is unknown or needs a value", optopt);
@@ -147,8 +192,8 @@ int cmd_eval(int argc, char **argv) {
     if (!cfg.task_path) return cli_usage_error("eval", "--task is required");
     if (!cfg.store_path) return cli_usage_error("eval", "--store is required");
     if (!cfg.out_dir) return cli_usage_error("eval", "--out is required");
-    if ((cfg.model.which || cfg.model.rollouts || cfg.model.max_new_tokens) && !cfg.model_path)
-        return cli_usage_error("eval", "--model-predictors, --rollouts and --max-new-tokens need --model");
+    if ((cfg.model.which || cfg.model.rollouts || cfg.model.max_new_tokens || cfg.model.ft.set) && !cfg.model_path)
+        return cli_usage_error("eval", "--model-predictors, --rollouts, --max-new-tokens and --ft-* need --model");
     if (!cfg.baselines && !cfg.model_path)
         return cli_usage_error("eval", "--baselines none needs --model: there would be nothing to evaluate");
     cf_err err = {0};

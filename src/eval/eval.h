@@ -71,6 +71,37 @@ void eval_csr_free(eval_csr *m);
 /* "LAB//50912//mg/dL count 7d", "LAB//50912//mg/dL last value", "age"; returns buf. */
 char *eval_feature_name(const eval_featurizer *f, size_t col, char *buf, size_t cap);
 
+/* ---------------------------------------------------------------- value aggregates
+ *
+ * A second feature family, the numeric half of MEDS-Tab: for each kept code with numeric
+ * values, per window (the count family's 1d, 7d, 30d, 365d, all) the minimum, maximum and mean
+ * of its values, and over all history its first and last value. Beside the counts this is what
+ * a hospital would build for vital signs and laboratory series (eval_features_values.c). */
+
+enum { EVAL_AGG_MIN = 0, EVAL_AGG_MAX, EVAL_AGG_MEAN, EVAL_AGG_FIRST, EVAL_AGG_LAST };
+#define EVAL_VALUE_COLS_PER_CODE (3 * EVAL_N_WINDOWS + 2)
+
+typedef struct {
+    const store *s;
+    const uint8_t *input_ok;  /* per code; from the task labels */
+    uint32_t *first_col;      /* per store code: its first column, or UINT32_MAX */
+    uint32_t *col_code;       /* per column: store code */
+    size_t n_cols, n_codes_kept;
+} eval_value_featurizer;
+
+/* Chooses the codes (numeric values in at least min_rows train histories, the max_codes
+ * most frequent) from the train rows. */
+int eval_value_features_fit(eval_value_featurizer *f, const store *s, const task_labels *l, const label_row *train,
+                            size_t n, const eval_feature_options *opt, cf_err *err);
+/* The value aggregates of rows, from each row's own history only. */
+int eval_value_features_build(const eval_value_featurizer *f, const label_row *rows, size_t n, eval_csr *out,
+                              cf_err *err);
+void eval_value_featurizer_free(eval_value_featurizer *f);
+/* "LAB//50912//mg/dL max 1d", "... first value"; returns buf. */
+char *eval_value_feature_name(const eval_value_featurizer *f, size_t col, char *buf, size_t cap);
+/* out = [a | b]: the columns of b after a's, row by row (a and b have the same rows). */
+int eval_csr_hstack(const eval_csr *a, const eval_csr *b, eval_csr *out, cf_err *err);
+
 /* ---------------------------------------------------------------- L2 logistic regression */
 
 typedef struct {
@@ -93,7 +124,9 @@ double eval_log_loss(const float *p, const uint8_t *y, size_t n);
 
 /* ---------------------------------------------------------------- baselines as predictors */
 
-enum { EVAL_BASELINE_LOGREG = 0, EVAL_BASELINE_XGBOOST };
+/* The count-feature baselines, and the same learners on counts plus value aggregates. */
+enum { EVAL_BASELINE_LOGREG = 0, EVAL_BASELINE_XGBOOST, EVAL_BASELINE_LOGREG_VALUES, EVAL_BASELINE_XGBOOST_VALUES,
+       EVAL_N_BASELINES };
 
 typedef struct {
     eval_feature_options features;
@@ -108,7 +141,18 @@ void eval_baseline_free(eval_predictor *p);
 
 /* ---------------------------------------------------------------- model predictors (hook) */
 
-enum { EVAL_MODEL_ZERO_SHOT = 1, EVAL_MODEL_READOUT = 2, EVAL_MODEL_FINETUNED = 4 };
+enum { EVAL_MODEL_ZERO_SHOT = 1, EVAL_MODEL_READOUT = 2, EVAL_MODEL_FINETUNED = 4, EVAL_MODEL_E2E = 8 };
+
+/* End-to-end fine-tuning settings (src/model/finetune.h), as the evaluation passes them;
+ * eval_ft_options_default fills finetune.h's defaults. With set == 0 the defaults are used
+ * whatever the fields hold (a zeroed eval_config means "defaults"). */
+typedef struct {
+    int epochs, batch, patience;
+    int ensemble;                         /* models fine-tuned with seeds seed .. seed+n-1, averaged */
+    float lr, weight_decay, lm_weight, dropout;
+    int set;
+} eval_ft_options;
+void eval_ft_options_default(eval_ft_options *o);
 
 typedef struct {
     unsigned which;       /* EVAL_MODEL_* bits; 0 = every one the task allows */
@@ -118,6 +162,7 @@ typedef struct {
     int threads;          /* OpenMP / OpenBLAS threads while the model runs (0 = 1) */
     const char *out_dir;  /* the fitted task head goes to out_dir/model_head.json (NULL: nowhere) */
     split_config split;   /* the evaluation's split: must be the one the model was trained under */
+    eval_ft_options ft;   /* finetuned_e2e settings */
 } eval_model_options;
 
 /* Fills up to cap predictors that use the trained model at model_path (zero-shot sampling, the
@@ -132,7 +177,7 @@ void eval_model_predictors_free(eval_predictor *p, size_t n);
 typedef struct {
     const char *task_path, *store_path, *out_dir, *model_path;
     split_config split;
-    int baselines;           /* bit 0: logreg, bit 1: xgboost */
+    int baselines;           /* bit k: baseline kind k (EVAL_BASELINE_*) */
     eval_boot_options boot;
     eval_baseline_options baseline;
     eval_model_options model;/* settings of the model's predictors (with model_path) */

@@ -24,10 +24,14 @@ static const int depths[] = {2, 4, 6};
 
 typedef struct {
     int kind;
+    int values;           /* counts plus value aggregates */
     const task_labels *l;
     eval_baseline_options opt;
     eval_featurizer f;
     int have_f;
+    eval_value_featurizer vf;
+    int have_vf;
+    uint8_t *kinds;       /* per column of the combined matrix: EVAL_COL_* */
     eval_logreg lr;
     int have_lr;
     BoosterHandle booster;
@@ -106,12 +110,22 @@ static int xgb_predict(BoosterHandle bh, DMatrixHandle d, int rounds, float *p, 
     return CF_OK;
 }
 
+static int is_logreg(const baseline *b) {
+    return b->kind == EVAL_BASELINE_LOGREG || b->kind == EVAL_BASELINE_LOGREG_VALUES;
+}
+
+/* The name of column col of the combined matrix. */
+static char *col_name(const baseline *b, size_t col, char *buf, size_t cap) {
+    if (col < b->f.n_cols) return eval_feature_name(&b->f, col, buf, cap);
+    return eval_value_feature_name(&b->vf, col - b->f.n_cols, buf, cap);
+}
+
 static int fit_logreg(baseline *b, const eval_csr *Xtr, const uint8_t *ytr, const eval_csr *Xtu, const uint8_t *ytu,
                       cf_err *err) {
     int rc = CF_OK;
     if (!Xtu->n_rows) {
         b->tuned = 0;
-        rc = eval_logreg_fit(&b->lr, Xtr, ytr, b->f.col_kind, 1e-2, err);
+        rc = eval_logreg_fit(&b->lr, Xtr, ytr, b->kinds, 1e-2, err);
         b->have_lr = !rc;
         return rc;
     }
@@ -120,7 +134,7 @@ static int fit_logreg(baseline *b, const eval_csr *Xtr, const uint8_t *ytr, cons
     b->tuned = 1;
     for (size_t k = 0; k < N_LAMBDAS; k++) {
         eval_logreg m;
-        if ((rc = eval_logreg_fit(&m, Xtr, ytr, b->f.col_kind, lambdas[k], err))) break;
+        if ((rc = eval_logreg_fit(&m, Xtr, ytr, b->kinds, lambdas[k], err))) break;
         eval_logreg_predict(&m, Xtu, p);
         double loss = eval_log_loss(p, ytu, Xtu->n_rows);
         if (!b->have_lr || loss < b->tune_loss) {
@@ -191,6 +205,22 @@ done:
     return rc;
 }
 
+/* The feature matrix of rows: counts, and with values the value aggregates after them. */
+static int build_x(baseline *b, const label_row *rows, size_t n, eval_csr *X, cf_err *err) {
+    if (!b->values) return eval_features_build(&b->f, rows, n, X, err);
+    eval_csr A, V;
+    int rc = eval_features_build(&b->f, rows, n, &A, err);
+    if (rc) return rc;
+    if ((rc = eval_value_features_build(&b->vf, rows, n, &V, err))) {
+        eval_csr_free(&A);
+        return rc;
+    }
+    rc = eval_csr_hstack(&A, &V, X, err);
+    eval_csr_free(&A);
+    eval_csr_free(&V);
+    return rc;
+}
+
 static int baseline_fit(void *ctx, const store *s, const label_row *train, size_t n_train, const label_row *tuning,
                         size_t n_tuning, cf_err *err) {
     baseline *b = ctx;
@@ -210,9 +240,20 @@ static int baseline_fit(void *ctx, const store *s, const label_row *train, size_
     for (size_t i = 0; i < n_train; i++) b->train_pos += train[i].label;
     if ((rc = eval_features_fit(&b->f, s, b->l, train, n_train, &b->opt.features, err))) goto done;
     b->have_f = 1;
-    if ((rc = eval_features_build(&b->f, train, n_train, &Xtr, err))) goto done;
-    if ((rc = eval_features_build(&b->f, tuning, n_tuning, &Xtu, err))) goto done;
-    rc = b->kind == EVAL_BASELINE_LOGREG ? fit_logreg(b, &Xtr, ytr, &Xtu, ytu, err) : fit_xgb(b, &Xtr, ytr, &Xtu, ytu, err);
+    if (b->values) {
+        if ((rc = eval_value_features_fit(&b->vf, s, b->l, train, n_train, &b->opt.features, err))) goto done;
+        b->have_vf = 1;
+    }
+    size_t nc = b->f.n_cols + (b->values ? b->vf.n_cols : 0);
+    if (!(b->kinds = cf_malloc(nc ? nc : 1))) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
+    }
+    memcpy(b->kinds, b->f.col_kind, b->f.n_cols);
+    memset(b->kinds + b->f.n_cols, EVAL_COL_VALUE, nc - b->f.n_cols);
+    if ((rc = build_x(b, train, n_train, &Xtr, err))) goto done;
+    if ((rc = build_x(b, tuning, n_tuning, &Xtu, err))) goto done;
+    rc = is_logreg(b) ? fit_logreg(b, &Xtr, ytr, &Xtu, ytu, err) : fit_xgb(b, &Xtr, ytr, &Xtu, ytu, err);
 done:
     eval_csr_free(&Xtr);
     eval_csr_free(&Xtu);
@@ -223,13 +264,13 @@ done:
 
 static int baseline_predict(void *ctx, const store *s, const label_row *rows, size_t n, float *probs, cf_err *err) {
     baseline *b = ctx;
-    if (!b->have_f || (b->kind == EVAL_BASELINE_LOGREG ? !b->have_lr : !b->booster))
+    if (!b->have_f || (is_logreg(b) ? !b->have_lr : !b->booster))
         return cf_fail(err, CF_EINTERNAL, "baseline predict called before fit");
     if (!n) return CF_OK;
     eval_csr X;
-    int rc = eval_features_build(&b->f, rows, n, &X, err);
+    int rc = build_x(b, rows, n, &X, err);
     if (rc) return rc;
-    if (b->kind == EVAL_BASELINE_LOGREG) {
+    if (is_logreg(b)) {
         eval_logreg_predict(&b->lr, &X, probs);
     } else {
         DMatrixHandle d;
@@ -254,15 +295,19 @@ static int cmp_wcol(const void *a, const void *b) {
 static char *baseline_describe(void *ctx) {
     baseline *b = ctx;
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "features", "code counts in 1d/7d/30d/365d/all windows, last numeric values, age");
-    cJSON_AddNumberToObject(o, "feature_columns", (double)b->f.n_cols);
+    cJSON_AddStringToObject(o, "features", b->values ? "code counts in 1d/7d/30d/365d/all windows, last numeric values, "
+                                                       "age; value aggregates (min, max, mean per window, first and last "
+                                                       "value) of codes with numbers"
+                                                     : "code counts in 1d/7d/30d/365d/all windows, last numeric values, age");
+    cJSON_AddNumberToObject(o, "feature_columns", (double)(b->f.n_cols + (b->values ? b->vf.n_cols : 0)));
+    if (b->values) cJSON_AddNumberToObject(o, "value_codes", (double)b->vf.n_codes_kept);
     cJSON_AddNumberToObject(o, "codes_kept", (double)b->f.n_codes_kept);
     cJSON_AddNumberToObject(o, "train_rows", (double)b->n_train);
     cJSON_AddNumberToObject(o, "train_positives", (double)b->train_pos);
     cJSON_AddNumberToObject(o, "tuning_rows", (double)b->n_tune);
     cJSON_AddStringToObject(o, "selected_by", b->tuned ? "tuning log loss" : "defaults (no tuning rows)");
     if (b->tuned && isfinite(b->tune_loss)) cJSON_AddNumberToObject(o, "tuning_log_loss", b->tune_loss);
-    if (b->kind == EVAL_BASELINE_LOGREG && b->have_lr) {
+    if (is_logreg(b) && b->have_lr) {
         cJSON_AddNumberToObject(o, "l2_lambda", b->lr.lambda);
         cJSON_AddNumberToObject(o, "lbfgs_iterations", b->lr.iterations);
         /* the strongest weights on the common scale: what drives this baseline */
@@ -275,7 +320,7 @@ static char *baseline_describe(void *ctx) {
                 if (wc[j].w == 0) break;
                 char name[512];
                 cJSON *e = cJSON_CreateObject();
-                cJSON_AddStringToObject(e, "feature", eval_feature_name(&b->f, wc[j].col, name, sizeof name));
+                cJSON_AddStringToObject(e, "feature", col_name(b, wc[j].col, name, sizeof name));
                 cJSON_AddNumberToObject(e, "weight", wc[j].w);
                 cJSON_AddItemToArray(top, e);
             }
@@ -301,14 +346,23 @@ int eval_baseline_new(eval_predictor *p, int kind, const task_labels *l, const e
     memset(p, 0, sizeof *p);
     baseline *b = cf_calloc(1, sizeof *b);
     if (!b) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    static const char *const names[EVAL_N_BASELINES] = {"logreg", "xgboost", "logreg_values", "xgboost_values"};
+    static const char *const descs[EVAL_N_BASELINES] = {
+        "Baseline: L2 logistic regression on count features (MEDS-Tab style)",
+        "Baseline: gradient-boosted trees (XGBoost) on count features (MEDS-Tab style)",
+        "Baseline: L2 logistic regression on count features and value aggregates (MEDS-Tab style)",
+        "Baseline: gradient-boosted trees (XGBoost) on count features and value aggregates (MEDS-Tab style)"};
+    if (kind < 0 || kind >= EVAL_N_BASELINES) {
+        free(b);
+        return cf_fail(err, CF_EINTERNAL, "unknown baseline %d", kind);
+    }
     b->kind = kind;
+    b->values = kind == EVAL_BASELINE_LOGREG_VALUES || kind == EVAL_BASELINE_XGBOOST_VALUES;
     b->l = l;
     if (opt) b->opt = *opt;
     b->tune_loss = INFINITY;
-    p->name = kind == EVAL_BASELINE_LOGREG ? "logreg" : "xgboost";
-    p->description = kind == EVAL_BASELINE_LOGREG
-                         ? "Baseline: L2 logistic regression on count features (MEDS-Tab style)"
-                         : "Baseline: gradient-boosted trees (XGBoost) on count features (MEDS-Tab style)";
+    p->name = names[kind];
+    p->description = descs[kind];
     p->fit = baseline_fit;
     p->predict = baseline_predict;
     p->describe = baseline_describe;
@@ -320,6 +374,8 @@ void eval_baseline_free(eval_predictor *p) {
     baseline *b = p->ctx;
     if (b) {
         if (b->have_f) eval_featurizer_free(&b->f);
+        if (b->have_vf) eval_value_featurizer_free(&b->vf);
+        free(b->kinds);
         if (b->have_lr) eval_logreg_free(&b->lr);
         if (b->booster) XGBoosterFree(b->booster);
         free(b);

@@ -9,6 +9,9 @@
  *   finetuned  CLMBR style: an L2 logistic head on the frozen patient embedding at the
  *              prediction time, fitted on train rows, its penalty chosen on tuning rows; the
  *              fitted head is written to OUT/model_head.json for the service.
+ *   finetuned_e2e  the whole model and a task head trained together on the train rows'
+ *              histories (src/model/finetune.h), next-token loss kept beside the task loss,
+ *              stopped on the tuning rows' log loss; optionally an ensemble over seeds.
  * Every prompt is the encoded history [subject start, history_end) without never-input codes,
  * so no predictor can see anything after the prediction time. The model must have been trained
  * under the evaluation's split, or held-out patients could have been its training data: that
@@ -21,6 +24,7 @@
 #include <cjson/cJSON.h>
 
 #include "eval/eval.h"
+#include "model/finetune.h"
 #include "model/head.h"
 #include "model/outcome.h"
 #include "model/runtime.h"
@@ -39,13 +43,34 @@ typedef struct {
     char head_path[4200];
 } model_shared;
 
+#define MAX_ENSEMBLE 16
+
 typedef struct {
     model_shared *sh;
     int kind; /* EVAL_MODEL_* */
     rt_head head;
     int have_head;
     uint64_t generated, rollouts, open;
+    /* finetuned_e2e: the fine-tuned models and how their training went */
+    gpt_model e2e[MAX_ENSEMBLE];
+    ft_report e2e_rep[MAX_ENSEMBLE];
+    int n_e2e;
+    ft_options fto;
 } model_pred;
+
+void eval_ft_options_default(eval_ft_options *o) {
+    ft_options d;
+    ft_options_default(&d);
+    memset(o, 0, sizeof *o);
+    o->epochs = d.epochs;
+    o->batch = d.batch;
+    o->patience = d.patience;
+    o->ensemble = 1;
+    o->lr = d.lr;
+    o->weight_decay = d.weight_decay;
+    o->lm_weight = d.lm_weight;
+    o->dropout = d.dropout;
+}
 
 static uint64_t mix64(uint64_t z) {
     z += 0x9E3779B97F4A7C15ULL;
@@ -239,6 +264,112 @@ static char *ft_describe(void *ctx) {
     return s;
 }
 
+/* ------------------------------------------------------------------ end-to-end fine-tuning */
+
+/* Prompts (at most the model's context) and labels of rows. */
+static int prompts_of(model_shared *sh, const store *s, const label_row *rows, size_t n, rt_prompt *ps, float *y,
+                      cf_err *err) {
+    int rc = CF_OK;
+    for (size_t i = 0; i < n && !rc; i++) {
+        rc = row_prompt(sh, s, &rows[i], 0, &ps[i], err);
+        if (y) y[i] = rows[i].label ? 1.0f : 0.0f;
+    }
+    return rc;
+}
+
+static void prompts_free(rt_prompt *ps, size_t n) {
+    for (size_t i = 0; ps && i < n; i++) rt_prompt_free(&ps[i]);
+    free(ps);
+}
+
+static int e2e_fit(void *ctx, const store *s, const label_row *train, size_t n_train, const label_row *tuning,
+                   size_t n_tuning, cf_err *err) {
+    model_pred *mp = ctx;
+    model_shared *sh = mp->sh;
+    rt_session_threads(&sh->ss, sh->o.threads);
+    rt_prompt *ptr = calloc(n_train ? n_train : 1, sizeof *ptr), *ptu = calloc(n_tuning ? n_tuning : 1, sizeof *ptu);
+    float *ytr = malloc((n_train ? n_train : 1) * sizeof *ytr), *ytu = malloc((n_tuning ? n_tuning : 1) * sizeof *ytu);
+    int rc = CF_OK;
+    if (!ptr || !ptu || !ytr || !ytu) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
+    }
+    if ((rc = prompts_of(sh, s, train, n_train, ptr, ytr, err)) || (rc = prompts_of(sh, s, tuning, n_tuning, ptu, ytu, err)))
+        goto done;
+    const int n = sh->o.ft.set && sh->o.ft.ensemble > 0 ? sh->o.ft.ensemble : 1;
+    for (int k = 0; k < n && k < MAX_ENSEMBLE; k++) {
+        ft_options fo = mp->fto;
+        fo.seed = mp->fto.seed + (uint64_t)k;
+        if ((rc = ft_train(&mp->e2e[k], &sh->rm.m, 1, ptr, ytr, n_train, ptu, ytu, n_tuning,
+                           (int)sh->rm.v.special[VOCAB_SP_PAD], &fo, &mp->e2e_rep[k], err)))
+            break;
+        mp->n_e2e = k + 1;
+    }
+done:
+    prompts_free(ptr, n_train);
+    prompts_free(ptu, n_tuning);
+    free(ytr);
+    free(ytu);
+    return rc;
+}
+
+static int e2e_predict(void *ctx, const store *s, const label_row *rows, size_t n, float *probs, cf_err *err) {
+    model_pred *mp = ctx;
+    if (!mp->n_e2e) return cf_fail(err, CF_EINTERNAL, "the fine-tuned model was not trained");
+    rt_prompt *ps = calloc(n ? n : 1, sizeof *ps);
+    float *lg = malloc((n ? n : 1) * sizeof *lg);
+    int rc = CF_OK;
+    if (!ps || !lg) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
+    }
+    if ((rc = prompts_of(mp->sh, s, rows, n, ps, NULL, err))) goto done;
+    for (size_t i = 0; i < n; i++) probs[i] = 0;
+    /* the ensemble's probability is the mean of its members' */
+    for (int k = 0; k < mp->n_e2e && !rc; k++) {
+        if (mp->sh->o.threads > 0) mp->e2e[k].num_threads = mp->sh->o.threads;
+        if ((rc = ft_logits(&mp->e2e[k], ps, n, (int)mp->sh->rm.v.special[VOCAB_SP_PAD], mp->fto.batch, lg, err))) break;
+        for (size_t i = 0; i < n; i++) probs[i] += (float)(rt_sigmoid(lg[i]) / mp->n_e2e);
+    }
+    for (size_t i = 0; i < n; i++) probs[i] = probs[i] < 0 ? 0 : probs[i] > 1 ? 1 : probs[i];
+done:
+    prompts_free(ps, n);
+    free(lg);
+    return rc;
+}
+
+static char *e2e_describe(void *ctx) {
+    model_pred *mp = ctx;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "model", mp->sh->rm.version);
+    cJSON_AddStringToObject(j, "method", "the whole model and a logistic task head on the last history token's final "
+                                         "hidden state, trained together (next-token loss kept beside the task loss), "
+                                         "the epoch chosen by tuning log loss");
+    cJSON_AddNumberToObject(j, "max_epochs", mp->fto.epochs);
+    cJSON_AddNumberToObject(j, "batch", mp->fto.batch);
+    cJSON_AddNumberToObject(j, "lr", mp->fto.lr);
+    cJSON_AddNumberToObject(j, "weight_decay", mp->fto.weight_decay);
+    cJSON_AddNumberToObject(j, "next_token_weight", mp->fto.lm_weight);
+    cJSON_AddNumberToObject(j, "dropout", mp->fto.dropout);
+    cJSON_AddNumberToObject(j, "patience", mp->fto.patience);
+    cJSON_AddNumberToObject(j, "ensemble", mp->n_e2e);
+    cJSON *runs = cJSON_AddArrayToObject(j, "runs");
+    for (int k = 0; k < mp->n_e2e; k++) {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddNumberToObject(r, "seed", (double)(mp->fto.seed + (uint64_t)k));
+        cJSON_AddNumberToObject(r, "epochs_run", mp->e2e_rep[k].epochs_run);
+        cJSON_AddNumberToObject(r, "best_epoch", mp->e2e_rep[k].best_epoch);
+        if (isfinite(mp->e2e_rep[k].best_tune_loss))
+            cJSON_AddNumberToObject(r, "tuning_log_loss", mp->e2e_rep[k].best_tune_loss);
+        cJSON_AddNumberToObject(r, "seconds", mp->e2e_rep[k].seconds);
+        cJSON_AddNumberToObject(r, "tokens", (double)mp->e2e_rep[k].tokens);
+        cJSON_AddItemToArray(runs, r);
+    }
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
 /* ------------------------------------------------------------------ registration */
 
 static void shared_free(model_shared *sh) {
@@ -284,6 +415,7 @@ int eval_model_predictors(const char *model_path, const eval_model_options *o, c
     sh->have_session = 1;
     if (sh->o.threads <= 0) sh->o.threads = 1;
     if (o->out_dir) snprintf(sh->head_path, sizeof sh->head_path, "%s/model_head.json", o->out_dir);
+    /* End-to-end fine-tuning trains a model (minutes, not seconds): only when asked for. */
     unsigned which = o->which ? o->which : EVAL_MODEL_ZERO_SHOT | EVAL_MODEL_READOUT | EVAL_MODEL_FINETUNED;
     if (!sh->oc.expressible && (which & (EVAL_MODEL_ZERO_SHOT | EVAL_MODEL_READOUT))) {
         if (o->which & (EVAL_MODEL_ZERO_SHOT | EVAL_MODEL_READOUT)) {
@@ -300,8 +432,9 @@ int eval_model_predictors(const char *model_path, const eval_model_options *o, c
         {EVAL_MODEL_ZERO_SHOT, "zero_shot", "foundation model, zero-shot: share of sampled futures reaching the outcome"},
         {EVAL_MODEL_READOUT, "readout", "foundation model, zero-shot: next-token probability of the outcome"},
         {EVAL_MODEL_FINETUNED, "finetuned", "foundation model, fine-tuned: logistic head on the frozen patient embedding"},
+        {EVAL_MODEL_E2E, "finetuned_e2e", "foundation model, fine-tuned end to end: the whole model with a task head"},
     };
-    for (size_t k = 0; k < 3; k++) {
+    for (size_t k = 0; k < 4; k++) {
         if (!(which & kinds[k].bit)) continue;
         if (*n_out >= cap) {
             rc = cf_fail(err, CF_EINTERNAL, "no room for the model's predictors");
@@ -323,6 +456,22 @@ int eval_model_predictors(const char *model_path, const eval_model_options *o, c
             p->fit = ft_fit;
             p->predict = ft_predict;
             p->describe = ft_describe;
+        } else if (kinds[k].bit == EVAL_MODEL_E2E) {
+            ft_options_default(&mp->fto);
+            if (o->ft.set) {
+                mp->fto.epochs = o->ft.epochs;
+                mp->fto.batch = o->ft.batch;
+                mp->fto.patience = o->ft.patience;
+                mp->fto.lr = o->ft.lr;
+                mp->fto.weight_decay = o->ft.weight_decay;
+                mp->fto.lm_weight = o->ft.lm_weight;
+                mp->fto.dropout = o->ft.dropout;
+            }
+            mp->fto.seed = sh->o.seed;
+            mp->fto.threads = sh->o.threads;
+            p->fit = e2e_fit;
+            p->predict = e2e_predict;
+            p->describe = e2e_describe;
         } else {
             p->predict = zs_predict;
             p->describe = zs_describe;
@@ -353,6 +502,7 @@ void eval_model_predictors_free(eval_predictor *p, size_t n) {
                     (unsigned long long)mp->rollouts, (double)mp->generated / (double)mp->rollouts,
                     100.0 * (double)mp->open / (double)mp->rollouts);
         if (mp->have_head) rt_head_free(&mp->head);
+        for (int k = 0; k < mp->n_e2e; k++) gpt_free(&mp->e2e[k]);
         free(mp);
         p[i].ctx = NULL;
     }

@@ -348,7 +348,7 @@ int eval_run(const eval_config *cfg, cf_err *err) {
     st.small = hc->subjects < (size_t)(cfg->small_patients > 0 ? cfg->small_patients : 1000) || hc->pos < 30 ||
                hc->neg < 30;
 
-    for (int kind = 0; kind < 2; kind++) {
+    for (int kind = 0; kind < EVAL_N_BASELINES; kind++) {
         if (!(cfg->baselines & (1 << kind))) continue;
         if ((rc = eval_baseline_new(&preds[n_preds], kind, &st.labels, &cfg->baseline, err))) goto done;
         n_preds++, n_base++;

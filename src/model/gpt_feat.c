@@ -1,4 +1,8 @@
-/* The GPT's optional parts: continuous-input embedding and task heads; see gpt_feat.h. */
+/* The GPT's optional parts: continuous-input embedding and task heads; see gpt_feat.h.
+ *
+ * Serial on purpose: a training step already runs them inside its per-slice threads, and a
+ * parallel region of its own costs more than the work when another process holds a core
+ * (measured: a 1-layer test model spent 40x its CPU time spinning in such regions). */
 #include "model/gpt_feat.h"
 
 #include <math.h>
@@ -8,7 +12,6 @@
 
 void gpt__feat_forward(float *out, float *xh, const float *feat, const float *xw1, const float *xb1,
                        const float *xw2, size_t N, int F, int H, int C) {
-    GPT_OMP(omp parallel for schedule(static) if (N * (size_t)C * (size_t)H >= GPT_PAR_MIN))
     for (size_t n = 0; n < N; n++) {
         float *h = xh + n * (size_t)H;
         const float *f = feat ? feat + n * (size_t)F : NULL;
@@ -43,8 +46,7 @@ void gpt__feat_backward(float *dxw1, float *dxb1, float *dxw2, float *dxh, const
         }
         for (int j = 0; j < H; j++) g[j] *= 1.0f - h[j] * h[j];
     }
-    /* Weight gradients, split by output row so threads never share a destination. */
-    GPT_OMP(omp parallel for schedule(static) if (N * (size_t)C * (size_t)H >= GPT_PAR_MIN))
+    /* Weight gradients. */
     for (int c = 0; c < C; c++) {
         float *dw = dxw2 + (size_t)c * H;
         for (size_t n = 0; n < N; n++) {
