@@ -6,7 +6,10 @@ BUILD   ?= build
 CC      ?= cc
 SAN     ?= 0
 OPT     ?= -O2
-CFLAGS_BASE = -std=c11 -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+PREFIX  ?= /usr/local
+# -Werror for development and CI (`make test` sets it); a user's `make` only warns.
+WERROR  ?=
+CFLAGS_BASE = -std=c11 -g -Wall -Wextra $(WERROR) -Wshadow -Wno-unused-parameter \
               -D_GNU_SOURCE -DCLINFM_WITH_LIBDEFLATE -Isrc -pthread -fopenmp
 LIBS    = -lxgboost -lopenblas -lmicrohttpd -lsqlite3 -lcrypto -lcjson -lsodium -lpcre2-8 -ldeflate -lz -lm -lpthread
 # Open MPI (libopenmpi-dev) for data-parallel training, src/model/dist.c; kept out of LIBS so a
@@ -30,12 +33,17 @@ TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 FUZZ_SRC  := $(sort $(wildcard fuzz/fuzz_*.c))
 
-.PHONY: all deps test test-only check-asan fuzz demo bench clean
+.PHONY: all tests deps test fuzz-build demo bench install install-share clean
 all: $(BUILD)/clinfm
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+# Where the binary finds its shipped files (rules, tasks, mappings) when nothing else says:
+# this checkout for a development build; `make install` compiles in PREFIX/share/clinfm.
+SHAREDIR ?= $(CURDIR)
+$(BUILD)/obj/src/util/datadir.o: ALL_CFLAGS += -DCLINFM_SHAREDIR='"$(SHAREDIR)"'
 
 $(BUILD)/libclinfm.a: $(LIB_OBJ)
 	@rm -f $@
@@ -55,8 +63,8 @@ deps:
 
 # Everything: normal build, sanitizer build, fuzzers, then one summary line.
 test: deps
-	@$(MAKE) --no-print-directory all tests BUILD=build
-	@$(MAKE) --no-print-directory all tests BUILD=build-asan SAN=1
+	@$(MAKE) --no-print-directory all tests BUILD=build WERROR=-Werror
+	@$(MAKE) --no-print-directory all tests BUILD=build-asan SAN=1 WERROR=-Werror
 	@$(MAKE) --no-print-directory fuzz-build
 	@bash tests/run.sh build build-asan
 
@@ -79,15 +87,34 @@ fuzz-build: $(FUZZ_SRC:fuzz/%.c=$(FUZZ_BUILD)/%)
 
 # The flags above (Open MPI's) are read when make parses this file, so a target that first
 # installs the dependencies builds through a fresh make that sees them.
+# DEMO_GOAL lets tests/cli/makefile_fresh.sh build one object instead of everything.
+DEMO_GOAL ?= all
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory $(DEMO_GOAL)
 	@bash scripts/demo.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@bash bench/run.sh
 
+# `make install PREFIX=/opt/clinfm [DESTDIR=...]`: the binary in PREFIX/bin and the shipped
+# files (de-identification rules, task files, mapping files) in PREFIX/share/clinfm, which the
+# binary finds without flags. A separate build folder, so the compiled-in folder is PREFIX's.
+INSTALL_BUILD = build-install
+install: deps
+	@$(MAKE) --no-print-directory all BUILD=$(INSTALL_BUILD) SHAREDIR=$(PREFIX)/share/clinfm
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(INSTALL_BUILD)/clinfm $(DESTDIR)$(PREFIX)/bin/clinfm
+	@$(MAKE) --no-print-directory install-share
+install-share:
+	install -d $(DESTDIR)$(PREFIX)/share/clinfm/data $(DESTDIR)$(PREFIX)/share/clinfm/tasks \
+	  $(DESTDIR)$(PREFIX)/share/clinfm/mappings
+	rm -rf $(DESTDIR)$(PREFIX)/share/clinfm/data/deid
+	cp -R data/deid $(DESTDIR)$(PREFIX)/share/clinfm/data/
+	install -m 0644 tasks/*.task $(DESTDIR)$(PREFIX)/share/clinfm/tasks/
+	install -m 0644 mappings/*.map $(DESTDIR)$(PREFIX)/share/clinfm/mappings/
+
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-install
 
 -include $(shell find $(BUILD) $(FUZZ_BUILD) -name '*.d' 2>/dev/null)

@@ -41,11 +41,12 @@ for b in "$@"; do
   done
   for s in tests/cli/*.sh; do
     [ -f "$s" ] || continue
+    [ "$(basename "$s")" = lib.sh ] && continue # sourced by the tests, not one itself
     run_one "$b/cli/$(basename "$s" .sh)" 600 env CLINFM="$ROOT/$b/clinfm" bash "$s"
   done
 done
 
-# Fuzzers: a short run each from the seed corpus (the long run is `bash fuzz/run.sh LONG`).
+# Fuzzers: a short run each from the seed corpus (a longer run: CLINFM_FUZZ_SECONDS=600).
 for f in build-fuzz/fuzz_*; do
   [ -x "$f" ] || continue
   name=$(basename "$f"); corpus="fuzz/corpus/${name#fuzz_}"

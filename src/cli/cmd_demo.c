@@ -79,7 +79,7 @@ int cmd_demo(int argc, char **argv) {
     snprintf(model, sizeof model, "%s/mimic.model", out);
     snprintf(fhir_in, sizeof fhir_in, "%s/synthea-fhir-r4", data);
     snprintf(fhir_store, sizeof fhir_store, "%s/synthea.store", out);
-    snprintf(rules, sizeof rules, "data/deid");
+    cf_share_path("data/deid", rules, sizeof rules);
     char *ingest[] = {"ingest", "--mapping", mapping, "--input", input, "--out", store_path, "--report", report, NULL};
     char *inspect[] = {"inspect", store_path, "--verify", NULL};
     char *timeline[] = {"inspect", store_path, "--subject", "10000032", "--limit", "25", NULL};

@@ -56,7 +56,7 @@ static void deid_help(void) {
            "  --text MODE          tag (default: [NAME], [DATE]...) or surrogate (realistic stand-ins)\n"
            "  --k N                k-anonymity floor for the report (default 5)\n"
            "  --suppress           drop subjects whose quasi-identifier group is smaller than k\n"
-           "  --rules DIR          text rules and the restricted ZIP3 table (default data/deid)\n"
+           "  --rules DIR          text rules and the restricted ZIP3 table (default: the shipped data/deid)\n"
            "  --report FILE        also write the report as JSON\n"
            "  --quiet              print no report\n"
            "  -h, --help           this help\n"
@@ -71,7 +71,7 @@ int cmd_deid(int argc, char **argv) {
         {"policy", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
     const char *out = NULL, *key_path = NULL, *report = NULL;
     int quiet = 0;
-    deid_store_options opt = {.dates = DEID_DATES_SHIFT, .text_mode = DEID_MODE_TAG, .k = 5, .rules_dir = "data/deid"};
+    deid_store_options opt = {.dates = DEID_DATES_SHIFT, .text_mode = DEID_MODE_TAG, .k = 5, .rules_dir = NULL};
     optind = 1;
     opterr = 0;
     int c;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/datadir.h"
 #include "cli/commands.h"
 #include "deid/eval.h"
 #include "deid/text.h"
@@ -38,7 +39,7 @@ static void usage(FILE *out) {
             "                     and others whose other case has as many UTF-8 bytes), to measure\n"
             "                     the engine on all-caps or all-lower-case notes\n"
             "  --json             print the result as JSON\n"
-            "  --rules DIR        rules folder (default $CLINFM_DEID_RULES, else data/deid)\n"
+            "  --rules DIR        rules folder (default $CLINFM_DEID_RULES, else the shipped data/deid)\n"
             "  --records A-B      score only records A to B (0-based, inclusive), e.g. to keep a\n"
             "                     development half apart from a confirmation half\n"
             "  --min-recall R     exit 1 if overall any-overlap recall (all dates) is below R\n"
@@ -172,7 +173,11 @@ int cmd_deid_eval(int argc, char **argv) {
     if (pn_named && strcmp(format, "phrase"))
         return cli_usage_error(CMD, "--text and --phi name PhysioNet deid files: use them with --format phrase");
     if (!rules) rules = getenv("CLINFM_DEID_RULES");
-    if (!rules || !*rules) rules = "data/deid";
+    char shipped_rules[4096];
+    if (!rules || !*rules) {
+        cf_share_path("data/deid", shipped_rules, sizeof shipped_rules);
+        rules = shipped_rules;
+    }
 
     cf_err err = {0};
     deid_text_rules *r = NULL;

@@ -4,6 +4,7 @@
  * quasi-identifiers (after the date and age transforms) for the k-anonymity figures and the
  * suppression decision; the second writes the surviving subjects' transformed events to a new
  * store through the ordinary writer, which re-sorts them by pseudonym. */
+#include "util/datadir.h"
 #include "deid/store_deid.h"
 
 #include <ctype.h>
@@ -212,7 +213,9 @@ int deid_store(const char *in_path, const char *out_path, const unsigned char ke
         return cf_fail(err, CF_EINPUT, "%s: this store is already de-identified; de-identify the original store instead",
                        in_path);
     }
-    const char *rules_dir = opt->rules_dir ? opt->rules_dir : "data/deid";
+    char shipped_rules[4096];
+    cf_share_path("data/deid", shipped_rules, sizeof shipped_rules);
+    const char *rules_dir = opt->rules_dir ? opt->rules_dir : shipped_rules;
     deid_text_rules *rules = NULL;
     zip_table zips = {0};
     code_info *ci = NULL;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/datadir.h"
 #include "cli/commands.h"
 #include "eval/eval.h"
 
@@ -67,6 +68,7 @@ int cmd_eval(int argc, char **argv) {
         {"ft-lm-weight", required_argument, 0, 1007},  {"ft-ensemble", required_argument, 0, 1008},
         {"quiet", no_argument, 0, 'q'},               {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
+    char task_file[4096];
     eval_config cfg;
     memset(&cfg, 0, sizeof cfg);
     split_config_default(&cfg.split);
@@ -84,7 +86,7 @@ int cmd_eval(int argc, char **argv) {
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
         switch (c) {
-        case 't': cfg.task_path = optarg; break;
+        case 't': cf_share_resolve_named(optarg, "tasks", ".task", task_file, sizeof task_file); cfg.task_path = task_file; break;
         case 's': cfg.store_path = optarg; break;
         case 'o': cfg.out_dir = optarg; break;
         case 'm': cfg.model_path = optarg; break;

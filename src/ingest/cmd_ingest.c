@@ -11,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "util/datadir.h"
 #include "cli/commands.h"
 #include "ingest/fhir.h"
 #include "ingest/mapped_csv.h"
@@ -77,6 +78,7 @@ int cmd_ingest(int argc, char **argv) {
         {"memory-mb", required_argument, 0, 'M'}, {"report", required_argument, 0, 'r'},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
+    char mapping_buf[4096];
     const char *format = "csv", *mapping_path = NULL, *input = NULL, *out = NULL, *tables = NULL, *report = NULL;
     int strict = 0, quiet = 0;
     unsigned long long memory_mb = 256;
@@ -86,7 +88,7 @@ int cmd_ingest(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
         switch (c) {
         case 'f': format = optarg; break;
-        case 'm': mapping_path = optarg; break;
+        case 'm': cf_share_resolve_named(optarg, "mappings", ".map", mapping_buf, sizeof mapping_buf); mapping_path = mapping_buf; break;
         case 'i': input = optarg; break;
         case 'o': out = optarg; break;
         case 't': tables = optarg; break;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/datadir.h"
 #include "cli/commands.h"
 #include "tasks/task.h"
 
@@ -54,6 +55,7 @@ int cmd_label(int argc, char **argv) {
         {"split-key", required_argument, 0, 'k'},  {"split-fractions", required_argument, 0, 'f'},
         {"seed", required_argument, 0, 'S'},       {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
+    char task_file[4096];
     const char *task_path = NULL, *store_path = NULL, *out = NULL, *split_arg = "all", *key = NULL, *fr = NULL;
     unsigned long long seed = 1;
     int quiet = 0, c;
@@ -61,7 +63,7 @@ int cmd_label(int argc, char **argv) {
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
         switch (c) {
-        case 't': task_path = optarg; break;
+        case 't': cf_share_resolve_named(optarg, "tasks", ".task", task_file, sizeof task_file); task_path = task_file; break;
         case 's': store_path = optarg; break;
         case 'o': out = optarg; break;
         case 'p': split_arg = optarg; break;
