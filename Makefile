@@ -112,7 +112,7 @@ install-share:
 	rm -rf $(DESTDIR)$(PREFIX)/share/clinfm/data/deid
 	cp -R data/deid $(DESTDIR)$(PREFIX)/share/clinfm/data/
 	install -m 0644 tasks/*.task $(DESTDIR)$(PREFIX)/share/clinfm/tasks/
-	install -m 0644 mappings/*.map $(DESTDIR)$(PREFIX)/share/clinfm/mappings/
+	install -m 0644 mappings/*.map mappings/*.csv $(DESTDIR)$(PREFIX)/share/clinfm/mappings/
 
 clean:
 	rm -rf build build-asan build-fuzz build-install

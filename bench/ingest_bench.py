@@ -14,7 +14,8 @@ CLINFM = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT
 REPEATS = int(sys.argv[2]) if len(sys.argv) > 2 else 5
 MAPPING = os.path.join(ROOT, "mappings", "mimic-iv.map")
 # Public datasets are read where they are kept: $CLINFM_DATA, default ../shared/data.
-INPUT = os.path.join(os.environ.get("CLINFM_DATA") or os.path.join(ROOT, "..", "shared", "data"), "mimic-iv-demo")
+DATA = os.environ.get("CLINFM_DATA") or os.path.join(ROOT, "..", "shared", "data")
+INPUT = os.path.join(DATA, "mimic-iv-demo")
 
 def mapped_files():
     files = []
@@ -22,7 +23,12 @@ def mapped_files():
         m = re.match(r"\s*file\s*=\s*(\S+)", line)
         if m:
             f = m.group(1)
-            f = f.replace("${mapping}", os.path.dirname(MAPPING)) if f.startswith("${mapping}") else os.path.join(INPUT, f)
+            if f.startswith("${mapping}/"):
+                f = os.path.join(os.path.dirname(MAPPING), f[len("${mapping}/"):])
+            elif f.startswith("${data}/"):
+                f = os.path.join(DATA, f[len("${data}/"):])
+            else:
+                f = os.path.join(INPUT, f)
             files.append(os.path.normpath(f))
     return sorted(set(files))
 

@@ -7,7 +7,8 @@
  * and the same outcome and message. Every field must be NUL-terminated at its length, and line
  * numbers must grow. Both must also agree with a deliberately naive byte-at-a-time reference
  * parser written here from the rules in csv.h (for gzip input, run on the inflated bytes when the
- * whole input inflates cleanly), down to the line of the first error. Any disagreement aborts. */
+ * whole input inflates cleanly), down to the line of the first error. Any disagreement aborts.
+ * Half the inputs (by length) use a pipe or a tab as the separator instead of a comma. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,7 +81,7 @@ static void rb_put(rbuf *b, char c) {
 }
 
 /* Records are hashed exactly like read_all does. */
-static void reference(const unsigned char *d, size_t n, outcome *o) {
+static void reference(const unsigned char *d, size_t n, char sep, outcome *o) {
     uint64_t h = 0xcbf29ce484222325ull, line = 1;
     size_t i = 0;
     if (n >= 3 && d[0] == 0xEF && d[1] == 0xBB && d[2] == 0xBF) i = 3;
@@ -117,7 +118,7 @@ static void reference(const unsigned char *d, size_t n, outcome *o) {
                     i++;
                 }
                 if (i == n) last = 1;
-                else if (d[i] == ',') i++;
+                else if (d[i] == (unsigned char)sep) i++;
                 else if (d[i] == '\n') { i++; line++; last = 1; }
                 else if (d[i] == '\r' && i + 1 < n && d[i + 1] == '\n') { i += 2; line++; last = 1; }
                 else goto fail;
@@ -125,7 +126,7 @@ static void reference(const unsigned char *d, size_t n, outcome *o) {
                 for (;;) {
                     if (i == n) { last = 1; break; }
                     unsigned char c = d[i];
-                    if (c == ',') { i++; break; }
+                    if (c == (unsigned char)sep) { i++; break; }
                     if (c == '\n') { i++; line++; last = 1; break; }
                     if (c == '\r') {
                         if (i + 1 < n && d[i + 1] == '\n') { i += 2; line++; last = 1; break; }
@@ -194,7 +195,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     outcome a = {0}, b = {0};
     cf_err err = {0};
     csv_reader *r = NULL;
+    /* Half the inputs are read with another separator (pipe or tab), chosen by their length. */
+    char sep = size % 4 == 1 ? '|' : size % 4 == 3 ? '\t' : ',';
     if (csv_open_buffer(&r, "fuzz", (const char *)data, size, &err) != CF_OK) abort();
+    csv_set_separator(r, sep);
     read_all(r, &a);
     csv_close(r);
 
@@ -211,7 +215,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    if (csv_open(&r, path, &err) != CF_OK) abort();
+    if (csv_open_sep(&r, path, sep, &err) != CF_OK) abort();
     read_all(r, &b);
     csv_close(r);
     close(fd);
@@ -229,11 +233,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size >= 2 && data[0] == 0x1f && data[1] == 0x8b) {
         size_t pn;
         unsigned char *plain = inflate_all(data, size, &pn);
-        if (plain) reference(plain, pn, &c);
+        if (plain) reference(plain, pn, sep, &c);
         else have_ref = 0;
         free(plain);
     } else {
-        reference(data, size, &c);
+        reference(data, size, sep, &c);
     }
     if (have_ref && c.status != 2 &&
         (c.hash != a.hash || c.records != a.records || c.blank != a.blank || c.status != a.status ||

@@ -139,6 +139,8 @@ static void run_reader(csv_reader *r, run_result *res) {
 enum { MODE_MEM, MODE_MEM_GZ, MODE_FILE, MODE_FILE_GZ, N_MODES };
 static const char *mode_name[] = {"buffer", "buffer-gz", "file", "file-gz"};
 
+static char test_sep = ','; /* the separator run_mode reads with */
+
 /* Reads data through one input path; returns 0 if the reader could be opened. */
 static int run_mode(int mode, const char *data, size_t len, run_result *res) {
     memset(res, 0, sizeof *res);
@@ -159,6 +161,7 @@ static int run_mode(int mode, const char *data, size_t len, run_result *res) {
         free(p);
     }
     if (rc != CF_OK) return -1;
+    csv_set_separator(r, test_sep);
     run_reader(r, res);
     csv_close(r);
     return 0;
@@ -773,6 +776,21 @@ static void check_real_file(const char *rel) {
             nf, nb, n == py[0] && nf == py[1] && nb == py[2] && sl == py[3] ? "yes" : "NO");
 }
 
+/* Other separators (PhysioNet 2019 files are pipe-separated): the same rules, commas are content. */
+static void test_separators(void) {
+    test_sep = '|';
+    EXPECT("a|b,c|\"d|e\"\n1||3", "1:a|b,c|d\\|e\n2:1||3\n", 0); /* the dump escapes | */
+    EXPECT("x|\"\"\"q\"\"\"\r\ny|", "1:x|\"q\"\n2:y|\n", 0);
+    EXPECT_ERR("a|b\n\"x\"y|z\n", 2, "unexpected character after the closing quote", "1:a|b\n");
+    test_sep = '\t';
+    EXPECT("a\tb c\t\"d\te\"\n\n1\t\t3\n", "1:a|b c|d\te\n3:1||3\n", 1);
+    test_sep = ',';
+    cf_err err = {0};
+    csv_reader *r;
+    CHECK_EQ_INT(csv_open_sep(&r, "any.csv", '"', &err), CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "a field separator cannot be a quote");
+}
+
 static void test_mimic_labevents(void) { check_real_file("hosp/labevents.csv.gz"); }
 static void test_mimic_d_items(void) { check_real_file("icu/d_items.csv.gz"); }
 
@@ -794,6 +812,7 @@ int main(void) {
     RUN(test_field_limit);
     RUN(test_early_close);
     RUN(test_progress_counters);
+    RUN(test_separators);
     RUN(test_mimic_labevents);
     RUN(test_mimic_d_items);
     /* Again with every gzip file streamed through zlib, the path files over 32 MiB take. */
@@ -807,6 +826,7 @@ int main(void) {
     RUN(test_large_records_across_blocks);
     RUN(test_early_close);
     RUN(test_progress_counters);
+    RUN(test_separators);
     RUN(test_mimic_labevents);
     return check_summary();
 }

@@ -22,7 +22,7 @@
 #include "util/progress.h"
 
 static void ingest_help(void) {
-    printf("usage: clinfm ingest --mapping FILE --input DIR --out STORE [options]\n"
+    printf("usage: clinfm ingest --mapping FILE [--input DIR] --out STORE [options]\n"
            "       clinfm ingest --format fhir --input PATH --out STORE [options]\n"
            "\n"
            "Reads source tables into an event store (MEDS data model: subject, time, code,\n"
@@ -34,8 +34,10 @@ static void ingest_help(void) {
            "                       fhir: FHIR R4 Bundles (.json, .json.gz), NDJSON, or a folder of them\n"
            "                       such as a Bulk Data export (docs/FHIR.md)\n"
            "  --mapping FILE       mapping file (e.g. mappings/mimic-iv.map)\n"
-           "  --input PATH         csv: directory the mapping's paths are relative to; fhir: a file\n"
-           "                       or folder\n"
+           "  --input PATH         csv: directory the mapping's paths are relative to (default: the\n"
+           "                       mapping's own `input =`, if it has one); fhir: a file or folder\n"
+           "  --var NAME=VALUE     csv: a value for one of the mapping's [variables] (repeatable),\n"
+           "                       e.g. --var set=b for mappings/physionet-2012.map\n"
            "  --out STORE          the store file to write (atomically)\n"
            "  --tables A,B         csv: ingest only these tables of the mapping\n"
            "  --strict             the first rejected row is a fatal error\n"
@@ -45,7 +47,9 @@ static void ingest_help(void) {
            "  -h, --help           this help\n"
            "\n"
            "Every input row becomes events, or is counted as filtered (excluded by the mapping's\n"
-           "`where` conditions) or rejected (with its reason and example file:line locations).\n"
+           "`where` conditions) or rejected (with its reason and example file:line locations);\n"
+           "each event of a row is built, or rejected, on its own. A mapping event that rejects\n"
+           "every row it applies to is an error (unless the mapping says `may_be_empty = yes`).\n"
            "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
 }
 
@@ -77,10 +81,12 @@ int cmd_ingest(int argc, char **argv) {
         {"tables", required_argument, 0, 't'},  {"strict", no_argument, 0, 's'},
         {"memory-mb", required_argument, 0, 'M'}, {"report", required_argument, 0, 'r'},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"var", required_argument, 0, 'v'},     {0, 0, 0, 0}};
     char mapping_buf[4096];
     const char *format = "csv", *mapping_path = NULL, *input = NULL, *out = NULL, *tables = NULL, *report = NULL;
     int strict = 0, quiet = 0;
+    char *vars[64];
+    size_t n_vars = 0;
     unsigned long long memory_mb = 256;
     optind = 1;
     opterr = 0;
@@ -95,6 +101,11 @@ int cmd_ingest(int argc, char **argv) {
         case 's': strict = 1; break;
         case 'q': quiet = 1; break;
         case 'r': report = optarg; break;
+        case 'v':
+            if (!strchr(optarg, '=') || optarg[0] == '=') return cli_usage_error("ingest", "--var expects NAME=VALUE");
+            if (n_vars == sizeof vars / sizeof vars[0]) return cli_usage_error("ingest", "too many --var options");
+            vars[n_vars++] = optarg;
+            break;
         case 'M':
             if (cli_parse_u64("ingest", "--memory-mb", optarg, &memory_mb)) return 1;
             if (memory_mb < 1 || memory_mb > (1ull << 20)) return cli_usage_error("ingest", "--memory-mb must be 1 to 1048576");
@@ -107,20 +118,30 @@ int cmd_ingest(int argc, char **argv) {
         }
     }
     if (optind < argc) return cli_usage_error("ingest", "unexpected argument '%s'", argv[optind]);
-    if (!input) return cli_usage_error("ingest", "--input is required");
     if (!out) return cli_usage_error("ingest", "--out is required");
     int fhir = !strcmp(format, "fhir");
     if (!fhir && strcmp(format, "csv") != 0) return cli_usage_error("ingest", "--format must be csv or fhir");
     if (!fhir && !mapping_path) return cli_usage_error("ingest", "--mapping is required with --format csv");
-    if (fhir && (mapping_path || tables)) return cli_usage_error("ingest", "--mapping and --tables go with --format csv");
+    if (fhir && (mapping_path || tables || n_vars))
+        return cli_usage_error("ingest", "--mapping, --tables and --var go with --format csv");
+    if (fhir && !input) return cli_usage_error("ingest", "--input is required");
 
     cf_err err = {0};
     mapping m;
     memset(&m, 0, sizeof m);
-    int rc = fhir ? CF_OK : mapping_load(&m, mapping_path, &err);
+    int rc = fhir ? CF_OK : mapping_load_vars(&m, mapping_path, vars, n_vars, &err);
     if (rc) {
         cf_err_print(&err);
         return rc;
+    }
+    char default_input[4096];
+    if (!input && !fhir) {
+        if (!m.default_input) {
+            mapping_free(&m);
+            return cli_usage_error("ingest", "--input is required (the mapping names no default `input =`)");
+        }
+        mapping_resolve_path(&m, ".", m.default_input, default_input, sizeof default_input);
+        input = default_input;
     }
     ingest_report rep;
     ingest_report_init(&rep, strict);

@@ -92,6 +92,7 @@ typedef struct {
 struct csv_reader {
     char *name;
     int kind;
+    char sep;           /* field separator, ',' unless csv_set_separator says otherwise */
     char *buf;          /* cap + CSV_PAD bytes */
     size_t cap, head, tail;
     int eof, started, failed;
@@ -119,10 +120,10 @@ struct csv_reader {
 /* ---- byte-class masks ---------------------------------------------------------------------- */
 
 #if defined(__SSE2__)
-/* 16 bits for p[0..15]: ',', '"' or any byte <= 0x0d. */
-static inline uint64_t unq16(const char *p) {
+/* 16 bits for p[0..15]: the separator, '"' or any byte <= 0x0d. */
+static inline uint64_t unq16(const char *p, __m128i sepv) {
     __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-    __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(',')),
+    __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, sepv),
                                             _mm_cmpeq_epi8(v, _mm_set1_epi8('"'))),
                                _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x0d)), v));
     return (uint16_t)_mm_movemask_epi8(hit);
@@ -137,19 +138,20 @@ static inline uint64_t quo16(const char *p) {
 }
 #endif
 
-/* Bit i set when p[i] matters outside quotes: ',', '"' (opens a quoted field when it is a
+/* Bit i set when p[i] matters outside quotes: the separator, '"' (opens a quoted field when it is a
  * field's first byte) or any byte <= 0x0d, which covers LF, CR and NUL; the other control bytes
  * are false hits that the parser skips. Bits at and beyond n are cleared; 64 bytes are read
  * regardless (the buffer has CSV_PAD bytes of slack after the data). */
-static inline uint64_t mask_unq(const char *p, size_t n) {
+static inline uint64_t mask_unq(const char *p, size_t n, char sep) {
     uint64_t bits;
 #if defined(__SSE2__)
-    bits = unq16(p) | unq16(p + 16) << 16 | unq16(p + 32) << 32 | unq16(p + 48) << 48;
+    __m128i sepv = _mm_set1_epi8(sep);
+    bits = unq16(p, sepv) | unq16(p + 16, sepv) << 16 | unq16(p + 32, sepv) << 32 | unq16(p + 48, sepv) << 48;
 #else
     bits = 0;
     for (size_t i = 0; i < 64; i++) {
         unsigned char c = (unsigned char)p[i];
-        if (c == ',' || c == '"' || c <= 0x0d) bits |= (uint64_t)1 << i;
+        if (c == (unsigned char)sep || c == '"' || c <= 0x0d) bits |= (uint64_t)1 << i;
     }
 #endif
     if (n < 64) bits &= ((uint64_t)1 << n) - 1;
@@ -489,6 +491,7 @@ static csv_reader *reader_new(const char *name, size_t cap) {
     if (!r) return NULL;
     r->fd = -1;
     r->line = 1;
+    r->sep = ',';
     r->name = strdup(name);
     r->buf = cf_malloc(cap + CSV_PAD);
     r->fcap = 64;
@@ -676,6 +679,18 @@ void csv_close(csv_reader *r) {
     free(r);
 }
 
+int csv_open_sep(csv_reader **out, const char *path, char sep, cf_err *err) {
+    if (sep == '"' || sep == '\n' || sep == '\r' || sep == '\0')
+        return cf_fail(err, CF_EINPUT, "%s: a field separator cannot be a quote, a line end or NUL", path);
+    int rc = csv_open(out, path, err);
+    if (!rc) (*out)->sep = sep;
+    return rc;
+}
+
+void csv_set_separator(csv_reader *r, char sep) {
+    if (sep != '"' && sep != '\n' && sep != '\r' && sep != '\0') r->sep = sep;
+}
+
 uint64_t csv_bytes_read(const csv_reader *r) { return r->nread; }
 uint64_t csv_file_size(const csv_reader *r) { return r->fsize; }
 uint64_t csv_blank_lines(const csv_reader *r) { return r->blank; }
@@ -763,6 +778,7 @@ int csv_next(csv_reader *r, csv_record *rec, cf_err *err) {
     uint64_t m = r->m;
     uint64_t line = r->line, rec_line = line, quote_line = line;
     int st = ST_START;
+    const char sep = r->sep;
     size_t rec_end; /* position of the record's line end (or end of input) */
 
 /* Appends field [start, start + len) and NUL-terminates it at `term`. */
@@ -827,12 +843,12 @@ int csv_next(csv_reader *r, csv_record *rec, cf_err *err) {
                         pos = end;
                         goto more;
                     }
-                    m = mask_unq(b + mb, end - mb);
+                    m = mask_unq(b + mb, end - mb, sep);
                 }
                 size_t q = mb + (size_t)__builtin_ctzll(m);
                 m &= m - 1;
                 char c = b[q];
-                if (c == ',') {
+                if (c == sep) {
                     PUSH_FIELD(fs, q - fs, q);
                     fs = q + 1;
                     continue;
@@ -922,7 +938,7 @@ int csv_next(csv_reader *r, csv_record *rec, cf_err *err) {
         case ST_AFTER: {
             if (pos == end) goto more;
             char c = b[pos];
-            if (c == ',') {
+            if (c == sep) {
                 PUSH_FIELD(fs, wr - fs, wr);
                 pos++;
                 st = ST_START;

@@ -1,6 +1,7 @@
 /* Streaming CSV reader (RFC 4180) over plain or gzip-compressed files.
  *
- * Reads one record at a time from a file of any size in bounded memory. Compression is detected
+ * Reads one record at a time from a file of any size in bounded memory. Fields are separated by
+ * commas, or by another byte chosen at open (csv_open_sep: '|', tab). Compression is detected
  * from the gzip magic bytes, not the file name, and inflated with zlib as the file is read.
  * Accepted: quoted fields with "" escapes, embedded commas, CR, LF and CRLF inside quotes, CRLF or
  * LF record ends, a final record without a line end, a UTF-8 byte-order mark at the start (dropped),
@@ -29,6 +30,11 @@ typedef struct {
 
 /* Opens path ("-" is not accepted). The separator is ','. */
 int csv_open(csv_reader **out, const char *path, cf_err *err);
+/* The same with another one-byte field separator ('|', '\t', ';'); a quote, CR, LF or NUL is
+ * refused. Quoting rules are unchanged. */
+int csv_open_sep(csv_reader **out, const char *path, char sep, cf_err *err);
+/* Changes the separator before the first csv_next (tests and the fuzzer use it on buffers). */
+void csv_set_separator(csv_reader *r, char sep);
 /* Opens an in-memory buffer (used by tests and the fuzzer); name appears in messages. */
 int csv_open_buffer(csv_reader **out, const char *name, const char *data, size_t len, cf_err *err);
 /* Returns 1 and fills rec on a record, 0 at end of input, or -1 with err set (CF_EINPUT for

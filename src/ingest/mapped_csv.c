@@ -2,14 +2,21 @@
  *
  * Dictionaries are loaded whole into memory first (they are lookup tables: item definitions,
  * code maps, one row per admission). Tables then stream through the CSV reader one record at a
- * time. Templates were parsed with the mapping; here they are bound to column positions once per
- * file, so evaluating a row touches no strings but the row's own fields. */
+ * time; a table may be one file or a folder of files (one per subject, say), read in sorted
+ * order. Templates were parsed with the mapping; here they are bound to column positions once per
+ * file, so evaluating a row touches no strings but the row's own fields.
+ *
+ * Each event of a row is built on its own: one that fails (an unparsable time, a join without a
+ * match) is counted as a rejection with its reason, and the row's other events are kept. */
 #include "ingest/mapped_csv.h"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
 #include <ctype.h>
 #include <errno.h>
-#include <pthread.h>
 #include <math.h>
+#include <pcre2.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +52,14 @@ static int sbuf_add(sbuf *b, const char *s, size_t n) {
     return 0;
 }
 
+/* Empties b and makes its data a valid "" string. */
+static int sbuf_clear(sbuf *b) {
+    b->len = 0;
+    if (sbuf_reserve(b, 0)) return -1;
+    b->data[0] = '\0';
+    return 0;
+}
+
 /* A loaded dictionary: key -> one row of value columns. */
 typedef struct {
     strmap keys;           /* key string -> row id */
@@ -69,9 +84,23 @@ typedef struct {
     const dict_rt *dicts;
     const join_spec *joins;
     const int64_t *join_row;  /* per join: matched dictionary row or -1 */
+    const char *file_stem;    /* {_file} */
+    size_t file_stem_len;
+    const char *col_name;     /* {_column}, {_value}: the unpivoted column */
+    size_t col_name_len;
+    const char *col_value;
+    size_t col_value_len;
+    char *const *missing;     /* values read as empty */
+    size_t n_missing;
+    sbuf alt[2];              /* filter outputs; a filter writes to the one its input is not in */
     const char *reason;       /* set on evaluation failure */
     char reason_buf[256];
 } row_ctx;
+
+static void ctx_free(row_ctx *c) {
+    free(c->alt[0].data);
+    free(c->alt[1].data);
+}
 
 /* ------------------------------------------------------------- binding */
 
@@ -86,25 +115,42 @@ static int find_col(char **header, size_t n, const char *name) {
     return nci == 1 ? found : -1;
 }
 
-/* Binds a template's column references to positions in header (for this table) and to joins. */
-static int bind_tpl(tpl *t, char **header, size_t nh, const join_spec *joins, size_t n_joins,
-                    const mapping *m, const char *file, cf_err *err) {
+/* Binds a dictionary column named col of the join called alias; returns CF_OK and *join, *col. */
+static int bind_join_col(const char *alias, const char *col, const join_spec *joins, size_t n_joins, const mapping *m,
+                         int line, int *join, int *ci, cf_err *err) {
+    *join = -1;
+    for (size_t j = 0; j < n_joins; j++)
+        if (!strcmp(joins[j].alias, alias)) *join = (int)j;
+    if (*join < 0) return cf_fail(err, CF_EINPUT, "%s:%d: dictionary '%s' is not joined here", m->path, line, alias);
+    const dict_spec *d = &m->dicts[joins[*join].dict];
+    *ci = -1;
+    for (size_t c = 0; c < d->n_columns; c++)
+        if (!strcmp(d->columns[c], col)) *ci = (int)c;
+    if (*ci < 0)
+        return cf_fail(err, CF_EINPUT, "%s:%d: '{%s.%s}': column '%s' is not among [dictionary %s] columns", m->path, line,
+                       alias, col, col, joins[*join].dict_name);
+    return CF_OK;
+}
+
+/* Binds a template's column references to positions in header (for this file) and to joins.
+ * unpivot: whether {_column} and {_value} are defined (an event with `unpivot`). */
+static int bind_tpl(tpl *t, char **header, size_t nh, const join_spec *joins, size_t n_joins, const mapping *m,
+                    const char *file, int unpivot, cf_err *err) {
     for (size_t i = 0; i < t->n_parts; i++)
         for (size_t a = 0; a < t->parts[i].n_alts; a++) {
             tpl_ref *r = &t->parts[i].alts[a];
-            if (r->dict_name) {
-                r->join = -1;
-                for (size_t j = 0; j < n_joins; j++)
-                    if (!strcmp(joins[j].alias, r->dict_name)) r->join = (int)j;
-                if (r->join < 0)
-                    return cf_fail(err, CF_EINPUT, "%s:%d: dictionary '%s' is not joined here", m->path, t->line, r->dict_name);
-                const dict_spec *d = &m->dicts[joins[r->join].dict];
-                r->col = -1;
-                for (size_t c = 0; c < d->n_columns; c++)
-                    if (!strcmp(d->columns[c], r->col_name)) r->col = (int)c;
-                if (r->col < 0)
-                    return cf_fail(err, CF_EINPUT, "%s:%d: '{%s.%s}': column '%s' is not among [dictionary %s] columns",
-                                   m->path, t->line, r->dict_name, r->col_name, r->col_name, r->dict_name);
+            if (r->const_val) {
+                r->col = TPL_COL_CONST;
+            } else if (r->dict_name) {
+                int rc = bind_join_col(r->dict_name, r->col_name, joins, n_joins, m, t->line, &r->join, &r->col, err);
+                if (rc) return rc;
+            } else if (!strcmp(r->col_name, "_file")) {
+                r->col = TPL_COL_FILE;
+            } else if (!strcmp(r->col_name, "_column") || !strcmp(r->col_name, "_value")) {
+                if (!unpivot)
+                    return cf_fail(err, CF_EINPUT, "%s:%d: {%s} is defined only in an event with `unpivot =`", m->path,
+                                   t->line, r->col_name);
+                r->col = r->col_name[1] == 'c' ? TPL_COL_NAME : TPL_COL_VALUE;
             } else {
                 r->col = find_col(header, nh, r->col_name);
                 if (r->col < 0)
@@ -113,16 +159,25 @@ static int bind_tpl(tpl *t, char **header, size_t nh, const join_spec *joins, si
             }
             for (size_t f = 0; f < r->n_filters; f++) {
                 tpl_filter *fl = &r->filters[f];
-                if ((fl->kind == TF_MINUS || fl->kind == TF_PLUS) && fl->name) {
-                    fl->col = find_col(header, nh, fl->name);
-                    if (fl->col < 0)
-                        return cf_fail(err, CF_EINPUT, "%s:%d: column '%s' (in %s:) is not in the header of %s", m->path,
-                                       t->line, fl->name, fl->kind == TF_MINUS ? "minus" : "plus", file);
+                if (fl->kind >= TF_MINUS && fl->kind <= TF_DIV && fl->name) {
+                    if (fl->alias) {
+                        int rc = bind_join_col(fl->alias, fl->name, joins, n_joins, m, t->line, &fl->join, &fl->col, err);
+                        if (rc) return rc;
+                    } else {
+                        fl->join = -1;
+                        fl->col = find_col(header, nh, fl->name);
+                        if (fl->col < 0)
+                            return cf_fail(err, CF_EINPUT, "%s:%d: column '%s' (an operand of a filter) is not in the "
+                                           "header of %s", m->path, t->line, fl->name, file);
+                    }
                 }
                 if (fl->kind == TF_MAP) {
                     fl->dict = -1;
+                    fl->value_col = 0;
                     for (size_t d = 0; d < m->n_dicts; d++)
                         if (!strcmp(m->dicts[d].name, fl->name)) fl->dict = (int)d;
+                    for (size_t vc = 0; fl->column && fl->dict >= 0 && vc < m->dicts[fl->dict].n_columns; vc++)
+                        if (!strcmp(m->dicts[fl->dict].columns[vc], fl->column)) fl->value_col = (int)vc;
                 }
             }
         }
@@ -131,8 +186,12 @@ static int bind_tpl(tpl *t, char **header, size_t nh, const join_spec *joins, si
 
 /* ------------------------------------------------------------- evaluation */
 
-static int fail_reason(row_ctx *c, const char *fmt, const char *a, const char *b) {
-    snprintf(c->reason_buf, sizeof c->reason_buf, fmt, a, b);
+static int fail_reason(row_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail_reason(row_ctx *c, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->reason_buf, sizeof c->reason_buf, fmt, ap);
+    va_end(ap);
     c->reason = c->reason_buf;
     return -1;
 }
@@ -152,21 +211,117 @@ static int parse_ll(const char *s, size_t n, long long *out) {
     return 0;
 }
 
-/* Evaluates one field reference (with filters) into tmp; returns 0 and sets *s and *n. */
-static int eval_ref(const tpl_ref *r, row_ctx *c, sbuf *tmp, const char **s, size_t *n) {
-    if (r->join >= 0) {
-        int64_t row = c->join_row[r->join];
-        if (row < 0 && !c->joins[r->join].optional)
-            return fail_reason(c, "no row in dictionary '%s' matches this row's join key%s", c->joins[r->join].dict_name, "");
+/* A finite decimal number (surrounding spaces allowed). */
+static int parse_double(const char *s, size_t n, double *out) {
+    char buf[64];
+    while (n && isspace((unsigned char)*s)) s++, n--;
+    while (n && isspace((unsigned char)s[n - 1])) n--;
+    if (!n || n >= sizeof buf) return -1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    char *end;
+    errno = 0;
+    double v = strtod(buf, &end);
+    if (errno == ERANGE || *end || !isfinite(v)) return -1;
+    *out = v;
+    return 0;
+}
+
+static int is_missing(const row_ctx *c, const char *s, size_t n) {
+    while (n && isspace((unsigned char)*s)) s++, n--;
+    while (n && isspace((unsigned char)s[n - 1])) n--;
+    for (size_t i = 0; i < c->n_missing; i++)
+        if (c->missing[i][0] == s[0] && !strncmp(c->missing[i], s, n) && c->missing[i][n] == '\0') return 1;
+    return 0;
+}
+
+/* The value of a column or of a joined dictionary's column, with missing markers read as empty. */
+static int column_value(row_ctx *c, int join, int col, const char *dict_name, const char **s, size_t *n) {
+    if (join >= 0) {
+        int64_t row = c->join_row[join];
+        if (row < 0 && !c->joins[join].optional)
+            return fail_reason(c, "no row in dictionary '%s' matches this row's join key", dict_name);
         if (row < 0) {
             *s = "";
             *n = 0;
-        } else {
-            *s = dict_value(&c->dicts[c->joins[r->join].dict], row, (size_t)r->col, n);
+            return 0;
         }
+        *s = dict_value(&c->dicts[c->joins[join].dict], row, (size_t)col, n);
     } else {
-        *s = c->fields[r->col];
-        *n = c->lens[r->col];
+        *s = c->fields[col];
+        *n = c->lens[col];
+    }
+    if (c->n_missing && *n && is_missing(c, *s, *n)) *n = 0, *s = "";
+    return 0;
+}
+
+/* The buffer a filter writes to: the one of the two that s does not point into. */
+static sbuf *out_buf(row_ctx *c, const char *s) {
+    sbuf *b = &c->alt[0];
+    if (b->data && s >= b->data && s < b->data + b->cap) b = &c->alt[1];
+    b->len = 0;
+    return b;
+}
+
+static int arith(const tpl_filter *fl, const tpl_ref *r, row_ctx *c, const char **s, size_t *n) {
+    static const char *names[] = {"minus", "plus", "times", "div"};
+    const char *fname = names[fl->kind - TF_MINUS];
+    if (!*n) return 0; /* empty (unknown) stays empty */
+    const char *os = NULL;
+    size_t on = 0;
+    if (fl->col >= 0) {
+        if (column_value(c, fl->join, fl->col, fl->alias, &os, &on)) return -1;
+        if (!on) { /* an unknown operand makes the result unknown */
+            *s = "";
+            *n = 0;
+            return 0;
+        }
+    }
+    long long a, b = fl->inum;
+    char num[48];
+    int k;
+    int ints = !parse_ll(*s, *n, &a) && (os ? !parse_ll(os, on, &b) : fl->num_is_int) && fl->kind != TF_DIV;
+    if (ints && !(fl->kind == TF_TIMES && (a > 3037000499LL || a < -3037000499LL || b > 3037000499LL || b < -3037000499LL))) {
+        long long v = fl->kind == TF_MINUS ? a - b : fl->kind == TF_PLUS ? a + b : a * b;
+        k = snprintf(num, sizeof num, "%lld", v);
+    } else {
+        double x, y = fl->num;
+        if (parse_double(*s, *n, &x))
+            return fail_reason(c, "'%s' is not a number (needed by %s)", r->col_name ? r->col_name : "const", fname);
+        if (os && parse_double(os, on, &y)) return fail_reason(c, "'%s' is not a number (needed by %s)", fl->name, fname);
+        if (fl->kind == TF_DIV && y == 0) return fail_reason(c, "division by zero (div:%s)", fl->name ? fl->name : "0");
+        double v = fl->kind == TF_MINUS ? x - y : fl->kind == TF_PLUS ? x + y : fl->kind == TF_TIMES ? x * y : x / y;
+        k = snprintf(num, sizeof num, "%.15g", v);
+    }
+    sbuf *o = out_buf(c, *s);
+    if (sbuf_add(o, num, (size_t)k)) return fail_reason(c, "out of memory");
+    *s = o->data;
+    *n = (size_t)k;
+    return 0;
+}
+
+/* Evaluates one field reference (with filters); returns 0 and sets *s and *n. */
+static int eval_ref(const tpl_ref *r, row_ctx *c, const char **s, size_t *n) {
+    switch (r->col) {
+    case TPL_COL_CONST:
+        *s = r->const_val;
+        *n = strlen(r->const_val);
+        break;
+    case TPL_COL_FILE:
+        *s = c->file_stem;
+        *n = c->file_stem_len;
+        break;
+    case TPL_COL_NAME:
+        *s = c->col_name;
+        *n = c->col_name_len;
+        break;
+    case TPL_COL_VALUE:
+        *s = c->col_value;
+        *n = c->col_value_len;
+        if (c->n_missing && *n && is_missing(c, *s, *n)) *n = 0, *s = "";
+        break;
+    default:
+        if (column_value(c, r->join, r->col, r->dict_name, s, n)) return -1;
     }
     for (size_t f = 0; f < r->n_filters; f++) {
         const tpl_filter *fl = &r->filters[f];
@@ -175,17 +330,17 @@ static int eval_ref(const tpl_ref *r, row_ctx *c, sbuf *tmp, const char **s, siz
             while (*n && isspace((unsigned char)**s)) (*s)++, (*n)--;
             while (*n && isspace((unsigned char)(*s)[*n - 1])) (*n)--;
             break;
+        case TF_DATE:
+            /* YYYY-MM-DD[ T]anything: the date (a DATE column exported with a midnight time). */
+            if (*n > 10 && (((*s)[10] == ' ') || (*s)[10] == 'T') && (*s)[4] == '-' && (*s)[7] == '-') *n = 10;
+            break;
         case TF_UPPER:
         case TF_LOWER: {
-            if (!(tmp->data && *s >= tmp->data && *s < tmp->data + tmp->cap)) {
-                tmp->len = 0;
-                if (sbuf_add(tmp, *s, *n)) return fail_reason(c, "out of memory%s%s", "", "");
-                *s = tmp->data;
-            }
-            /* Either way *s now lies in tmp, which we own: transform in place. */
-            char *dst = tmp->data + (*s - tmp->data);
+            sbuf *o = out_buf(c, *s);
+            if (sbuf_add(o, *s, *n)) return fail_reason(c, "out of memory");
             for (size_t i = 0; i < *n; i++)
-                dst[i] = (char)(fl->kind == TF_UPPER ? toupper((unsigned char)dst[i]) : tolower((unsigned char)dst[i]));
+                o->data[i] = (char)(fl->kind == TF_UPPER ? toupper((unsigned char)o->data[i]) : tolower((unsigned char)o->data[i]));
+            *s = o->data;
             break;
         }
         case TF_MAP: {
@@ -195,13 +350,13 @@ static int eval_ref(const tpl_ref *r, row_ctx *c, sbuf *tmp, const char **s, siz
                 *s = "";
                 *n = 0;
             } else {
-                *s = dict_value(d, row, 0, n);
+                *s = dict_value(d, row, (size_t)fl->value_col, n);
             }
             break;
         }
         case TF_SPLIT: {
             const char *p = *s, *end = *s + *n;
-            for (long long k = 0; k < fl->num && p; k++) {
+            for (long long k = 0; k < fl->inum && p; k++) {
                 p = memchr(p, fl->sep, (size_t)(end - p));
                 if (p) p++;
             }
@@ -215,61 +370,56 @@ static int eval_ref(const tpl_ref *r, row_ctx *c, sbuf *tmp, const char **s, siz
             }
             break;
         }
-        case TF_MINUS:
-        case TF_PLUS: {
-            long long a, b = fl->num;
-            if (!*n) break; /* empty stays empty */
-            if (parse_ll(*s, *n, &a))
-                return fail_reason(c, "column '%s' is not an integer (needed by %s)", r->col_name,
-                                   fl->kind == TF_MINUS ? "minus" : "plus");
-            if (fl->col >= 0 && parse_ll(c->fields[fl->col], c->lens[fl->col], &b))
-                return fail_reason(c, "column '%s' is not an integer (needed by %s)", fl->name,
-                                   fl->kind == TF_MINUS ? "minus" : "plus");
-            char num[32];
-            int k = snprintf(num, sizeof num, "%lld", fl->kind == TF_MINUS ? a - b : a + b);
-            tmp->len = 0;
-            if (sbuf_add(tmp, num, (size_t)k)) return fail_reason(c, "out of memory%s%s", "", "");
-            *s = tmp->data;
-            *n = (size_t)k;
+        case TF_REPLACE: {
+            size_t fl_len = strlen(fl->from), to_len = strlen(fl->to);
+            sbuf *o = out_buf(c, *s);
+            if (sbuf_reserve(o, 0)) return fail_reason(c, "out of memory");
+            const char *p = *s, *end = *s + *n;
+            while (p < end) {
+                const char *q = (size_t)(end - p) >= fl_len ? memmem(p, (size_t)(end - p), fl->from, fl_len) : NULL;
+                size_t run = (size_t)((q ? q : end) - p);
+                if (sbuf_add(o, p, run) || (q && sbuf_add(o, fl->to, to_len)))
+                    return fail_reason(c, "out of memory");
+                p = q ? q + fl_len : end;
+            }
+            *s = o->data;
+            *n = o->len;
             break;
         }
+        default:
+            if (arith(fl, r, c, s, n)) return -1;
         }
     }
     return 0;
 }
 
-/* Appends the template's value to out. Empty fields become `empty` when it is not NULL.
- * Sets *all_empty when every field was empty (and there were fields). */
-static int eval_tpl(const tpl *t, row_ctx *c, const char *empty, sbuf *out, sbuf *tmp, int *any_field_empty) {
-    if (any_field_empty) *any_field_empty = 0;
+/* Appends the template's value to out. Empty fields become `empty` when it is not NULL. */
+static int eval_tpl(const tpl *t, row_ctx *c, const char *empty, sbuf *out) {
     for (size_t i = 0; i < t->n_parts; i++) {
         const tpl_part *p = &t->parts[i];
-        if (p->literal[0] && sbuf_add(out, p->literal, strlen(p->literal))) return fail_reason(c, "out of memory%s%s", "", "");
+        if (p->literal_len && sbuf_add(out, p->literal, p->literal_len)) return fail_reason(c, "out of memory");
         if (!p->n_alts) continue;
         const char *s = "";
         size_t n = 0;
         for (size_t a = 0; a < p->n_alts; a++) {
-            if (eval_ref(&p->alts[a], c, tmp, &s, &n)) return -1;
+            if (eval_ref(&p->alts[a], c, &s, &n)) return -1;
             if (n) break;
         }
-        if (!n) {
-            if (any_field_empty) *any_field_empty = 1;
-            if (empty) {
-                s = empty;
-                n = strlen(empty);
-            }
+        if (!n && empty) {
+            s = empty;
+            n = strlen(empty);
         }
-        /* s may point into tmp, which the next field reuses: copy now. */
-        if (sbuf_add(out, s, n)) return fail_reason(c, "out of memory%s%s", "", "");
+        /* s may point into a filter buffer, which the next field reuses: copy now. */
+        if (sbuf_add(out, s, n)) return fail_reason(c, "out of memory");
     }
+    if (sbuf_reserve(out, 0)) return fail_reason(c, "out of memory");
+    out->data[out->len] = '\0';
     return 0;
 }
 
-static int eval_cond(const cond *cd, row_ctx *c, sbuf *scratch, sbuf *tmp, int *result) {
-    scratch->len = 0;
-    if (sbuf_reserve(scratch, 0)) return fail_reason(c, "out of memory%s%s", "", "");
-    scratch->data[0] = '\0';
-    if (eval_tpl(&cd->lhs, c, NULL, scratch, tmp, NULL)) return -1;
+static int eval_cond(const cond *cd, row_ctx *c, sbuf *scratch, int *result) {
+    if (sbuf_clear(scratch)) return fail_reason(c, "out of memory");
+    if (eval_tpl(&cd->lhs, c, NULL, scratch)) return -1;
     const char *v = scratch->data;
     switch (cd->op) {
     case COND_EQ: *result = strcmp(v, cd->values[0]) == 0; break;
@@ -289,7 +439,121 @@ static int eval_cond(const cond *cd, row_ctx *c, sbuf *scratch, sbuf *tmp, int *
         *result = cd->op == COND_IN_DICT ? in : !in;
         break;
     }
+    case COND_LT:
+    case COND_LE:
+    case COND_GT:
+    case COND_GE: {
+        /* A value that is not a number (or is empty) satisfies no comparison. */
+        double x;
+        if (parse_double(v, scratch->len, &x)) {
+            *result = 0;
+            break;
+        }
+        double y = cd->number;
+        *result = cd->op == COND_LT ? x < y : cd->op == COND_LE ? x <= y : cd->op == COND_GT ? x > y : x >= y;
+        break;
     }
+    case COND_PREFIX:
+    case COND_NOT_PREFIX: {
+        size_t k = strlen(cd->values[0]);
+        int pre = scratch->len >= k && !memcmp(v, cd->values[0], k);
+        *result = cd->op == COND_PREFIX ? pre : !pre;
+        break;
+    }
+    case COND_MATCH:
+    case COND_NOT_MATCH: {
+        int rc = pcre2_match(cd->re, (PCRE2_SPTR)v, scratch->len, 0, 0, cd->re_match, NULL);
+        if (rc < 0 && rc != PCRE2_ERROR_NOMATCH) return fail_reason(c, "regular expression failed on this value");
+        *result = (rc >= 0) == (cd->op == COND_MATCH);
+        break;
+    }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------- times */
+
+static const int64_t offset_unit_us[] = {
+    [OFFSET_SECONDS] = USEC_PER_SEC,          [OFFSET_MILLISECONDS] = 1000,
+    [OFFSET_MINUTES] = 60 * USEC_PER_SEC,     [OFFSET_HOURS] = 3600 * USEC_PER_SEC,
+    [OFFSET_DAYS] = USEC_PER_DAY,             [OFFSET_WEEKS] = 7 * USEC_PER_DAY,
+    [OFFSET_YEARS] = 31556952 * USEC_PER_SEC, /* 365.2425 days, as the tasks count ages */
+    [OFFSET_EPOCH] = USEC_PER_SEC,
+};
+
+/* [-]H:MM[:SS] elapsed (hours may exceed 24). */
+static int parse_hhmm(const char *s, size_t n, int64_t *us) {
+    while (n && isspace((unsigned char)*s)) s++, n--;
+    while (n && isspace((unsigned char)s[n - 1])) n--;
+    size_t i = 0;
+    int neg = 0;
+    if (i < n && (s[i] == '-' || s[i] == '+')) neg = s[i++] == '-';
+    int64_t h = 0, mi = 0, se = 0;
+    size_t d0 = i;
+    while (i < n && isdigit((unsigned char)s[i]) && i - d0 < 9) h = h * 10 + (s[i++] - '0');
+    if (i == d0 || i >= n || s[i++] != ':') return -1;
+    if (i + 2 > n || !isdigit((unsigned char)s[i]) || !isdigit((unsigned char)s[i + 1])) return -1;
+    mi = (s[i] - '0') * 10 + (s[i + 1] - '0');
+    i += 2;
+    if (i < n) {
+        if (s[i++] != ':' || i + 2 != n || !isdigit((unsigned char)s[i]) || !isdigit((unsigned char)s[i + 1])) return -1;
+        se = (s[i] - '0') * 10 + (s[i + 1] - '0');
+        i += 2;
+    }
+    if (i != n || mi > 59 || se > 59) return -1;
+    int64_t v = ((h * 60 + mi) * 60 + se) * USEC_PER_SEC;
+    *us = neg ? -v : v;
+    return 0;
+}
+
+/* Turns the text of a time template into µs the way event e says: ISO 8601, time_format,
+ * seconds since 1970, or an offset from the anchor. abuf holds the anchor's text. Returns 0, or -1
+ * with the reason set (naming what, never the value). */
+static int time_value(const event_spec *e, row_ctx *c, const char *key, const tpl *src, const char *s, size_t n,
+                      sbuf *abuf, int64_t *out) {
+    if (e->offset == OFFSET_NONE) {
+        int bad = e->time_format ? time_parse_format(s, n, e->time_format, out) : time_parse_iso(s, n, out, NULL);
+        if (bad)
+            return fail_reason(c, "%s '%s' is not a valid %s", key, src->source,
+                               e->time_format ? e->time_format : "ISO 8601 date or date-time");
+        if (e->date_only_end) {
+            size_t k = n;
+            while (k && isspace((unsigned char)s[k - 1])) k--;
+            const char *p = s;
+            while (k && isspace((unsigned char)*p)) p++, k--;
+            if (e->time_format ? e->format_date_only : k == 10) *out += USEC_PER_DAY - USEC_PER_SEC;
+        }
+        return 0;
+    }
+    int64_t off;
+    int whole_days = 0;
+    if (e->offset == OFFSET_HHMM) {
+        if (parse_hhmm(s, n, &off)) return fail_reason(c, "%s '%s' is not an elapsed time [-]H:MM[:SS]", key, src->source);
+    } else {
+        double v;
+        if (parse_double(s, n, &v))
+            return fail_reason(c, "%s '%s' is not a number (an offset in time_offset units)", key, src->source);
+        double us = v * (double)offset_unit_us[e->offset];
+        if (!(fabs(us) < 9.0e18)) return fail_reason(c, "%s '%s' is out of range", key, src->source);
+        off = (int64_t)llround(us);
+        whole_days = e->offset == OFFSET_DAYS && v == floor(v);
+    }
+    if (e->date_only_end && whole_days) off += USEC_PER_DAY - USEC_PER_SEC; /* day N: its last second */
+    int64_t anchor = 0;
+    if (e->offset == OFFSET_EPOCH) {
+        anchor = 0;
+    } else if (e->anchor_is_const) {
+        anchor = e->anchor_const;
+    } else {
+        if (sbuf_clear(abuf) || eval_tpl(&e->anchor, c, NULL, abuf)) return -1;
+        if (!abuf->len) return fail_reason(c, "time_anchor '%s' is empty", e->anchor.source);
+        int bad = e->anchor_format ? time_parse_format(abuf->data, abuf->len, e->anchor_format, &anchor)
+                                   : time_parse_iso(abuf->data, abuf->len, &anchor, NULL);
+        if (bad)
+            return fail_reason(c, "time_anchor '%s' is not a valid %s", e->anchor.source,
+                               e->anchor_format ? e->anchor_format : "ISO 8601 date or date-time");
+    }
+    *out = anchor + off;
     return 0;
 }
 
@@ -302,16 +566,10 @@ static void dict_free(dict_rt *d) {
     memset(d, 0, sizeof *d);
 }
 
-static int load_dict(mapping *m, size_t di, const char *input_dir, dict_rt *d, const mapped_csv_options *opt, cf_err *err) {
-    dict_spec *ds = &m->dicts[di];
-    char path[4096];
-    mapping_resolve_path(m, input_dir, ds->file, path, sizeof path);
-    strmap_init(&d->keys);
-    d->n_columns = ds->n_columns;
-    struct stat fst;
-    if (ds->optional && stat(path, &fst) != 0) return CF_OK; /* absent: an empty dictionary */
+static int load_dict_file(mapping *m, dict_spec *ds, const char *path, dict_rt *d, size_t *cap_rows,
+                          const mapped_csv_options *opt, cf_err *err) {
     csv_reader *r;
-    int rc = csv_open(&r, path, err);
+    int rc = csv_open_sep(&r, path, ds->sep, err);
     if (rc) return rc;
     csv_record rec;
     int got = csv_next(r, &rec, err);
@@ -319,29 +577,32 @@ static int load_dict(mapping *m, size_t di, const char *input_dir, dict_rt *d, c
         csv_close(r);
         return got < 0 ? err->code : cf_fail(err, CF_EINPUT, "%s: empty file, expected a header line", path);
     }
-    char **header = malloc(rec.nfields * sizeof *header);
     size_t nh = rec.nfields;
+    char **header = calloc(nh, sizeof *header);
     int *cols = malloc((ds->n_columns ? ds->n_columns : 1) * sizeof *cols);
+    sbuf key = {0}, cond_scratch = {0};
+    row_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
     if (!header || !cols) {
-        free(header);
-        free(cols);
-        csv_close(r);
-        return cf_fail(err, CF_EINTERNAL, "out of memory");
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
     }
-    for (size_t i = 0; i < nh; i++) header[i] = strdup(rec.fields[i]);
-    rc = bind_tpl(&ds->key, header, nh, NULL, 0, m, path, err);
-    for (size_t q = 0; !rc && q < ds->n_where; q++) rc = bind_tpl(&ds->where[q].lhs, header, nh, NULL, 0, m, path, err);
-    sbuf cond_scratch = {0};
+    for (size_t i = 0; i < nh; i++)
+        if (!(header[i] = strdup(rec.fields[i]))) {
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            goto done;
+        }
+    rc = bind_tpl(&ds->key, header, nh, NULL, 0, m, path, 0, err);
+    for (size_t q = 0; !rc && q < ds->n_where; q++) rc = bind_tpl(&ds->where[q].lhs, header, nh, NULL, 0, m, path, 0, err);
     for (size_t c = 0; !rc && c < ds->n_columns; c++) {
         cols[c] = find_col(header, nh, ds->columns[c]);
         if (cols[c] < 0)
             rc = cf_fail(err, CF_EINPUT, "%s:%d: [dictionary %s] column '%s' is not in the header of %s", m->path, ds->line,
                          ds->name, ds->columns[c], path);
     }
-    size_t cap_rows = 0;
-    sbuf key = {0}, tmp = {0};
-    row_ctx ctx;
-    memset(&ctx, 0, sizeof ctx);
+    const char *slash = strrchr(path, '/');
+    ctx.file_stem = slash ? slash + 1 : path;
+    ctx.file_stem_len = strcspn(ctx.file_stem, ".");
     progress pr;
     progress_begin(&pr, ds->name, "rows", 0);
     if (!opt->show_progress) pr.enabled = 0;
@@ -357,21 +618,20 @@ static int load_dict(mapping *m, size_t di, const char *input_dir, dict_rt *d, c
         ctx.nfields = rec.nfields;
         int keep = 1;
         for (size_t q = 0; q < ds->n_where && keep; q++)
-            if (eval_cond(&ds->where[q], &ctx, &cond_scratch, &tmp, &keep)) {
+            if (eval_cond(&ds->where[q], &ctx, &cond_scratch, &keep)) {
                 rc = cf_fail(err, CF_EINPUT, "%s:%llu: dictionary condition: %s", path, (unsigned long long)rec.line,
                              ctx.reason ? ctx.reason : "failed");
                 break;
             }
         if (rc) break;
         if (!keep) continue;
-        key.len = 0;
-        if (sbuf_reserve(&key, 0) || eval_tpl(&ds->key, &ctx, NULL, &key, &tmp, NULL)) {
+        if (sbuf_clear(&key) || eval_tpl(&ds->key, &ctx, NULL, &key)) {
             rc = cf_fail(err, CF_EINPUT, "%s:%llu: dictionary key: %s", path, (unsigned long long)rec.line,
                          ctx.reason ? ctx.reason : "out of memory");
             break;
         }
         uint32_t before = d->keys.count;
-        int64_t id = strmap_intern(&d->keys, key.data ? key.data : "", key.len);
+        int64_t id = strmap_intern(&d->keys, key.data, key.len);
         if (id < 0) {
             rc = cf_fail(err, CF_EINTERNAL, "out of memory");
             break;
@@ -380,9 +640,9 @@ static int load_dict(mapping *m, size_t di, const char *input_dir, dict_rt *d, c
             d->duplicates++; /* first row wins */
             continue;
         }
-        if (d->rows == cap_rows) {
-            cap_rows = cap_rows ? cap_rows * 2 : 1024;
-            uint64_t *p = realloc(d->value_off, cap_rows * d->n_columns * sizeof *p);
+        if (d->rows == *cap_rows) {
+            *cap_rows = *cap_rows ? *cap_rows * 2 : 1024;
+            uint64_t *p = realloc(d->value_off, *cap_rows * d->n_columns * sizeof *p);
             if (!p) {
                 rc = cf_fail(err, CF_EINTERNAL, "out of memory");
                 break;
@@ -400,19 +660,33 @@ static int load_dict(mapping *m, size_t di, const char *input_dir, dict_rt *d, c
     }
     progress_end(&pr);
     if (!rc && got < 0) rc = err->code;
-    for (size_t i = 0; i < nh; i++) free(header[i]);
+done:
+    if (header)
+        for (size_t i = 0; i < nh; i++) free(header[i]);
     free(header);
     free(cols);
     free(key.data);
-    free(tmp.data);
     free(cond_scratch.data);
+    ctx_free(&ctx);
     csv_close(r);
+    return rc;
+}
+
+static int load_dict(mapping *m, size_t di, const char *input_dir, dict_rt *d, const mapped_csv_options *opt, cf_err *err) {
+    dict_spec *ds = &m->dicts[di];
+    strmap_init(&d->keys);
+    d->n_columns = ds->n_columns;
+    char **files;
+    size_t nf, cap_rows = 0;
+    int rc = mapping_files(m, input_dir, ds->file, ds->optional, &files, &nf, err);
+    for (size_t i = 0; !rc && i < nf; i++) rc = load_dict_file(m, ds, files[i], d, &cap_rows, opt, err);
+    mapping_files_free(files, nf);
     return rc;
 }
 
 /* ------------------------------------------------------------- tables */
 
-/* One event of the current row, staged until the whole row has succeeded. */
+/* One event of the current row, staged until the row is done. */
 typedef struct {
     int64_t time;
     size_t code_off, code_len;
@@ -422,16 +696,15 @@ typedef struct {
     size_t desc_off, desc_len;
 } staged;
 
-/* Events of whole, accepted rows, waiting to go to the store writer. Workers fill their own
- * batch without locking and hand it over under the engine lock, so the serial part (code
- * interning, appending to the writer's buffer) is a small share of the work. */
+/* Events waiting to go to the store writer. Workers fill their own batch without locking and
+ * hand it over under the engine lock, so the serial part (code interning, appending to the
+ * writer's buffer) is a small share of the work. */
 typedef struct {
     staged *ev;
     int64_t *subject;
     uint64_t *row;
     size_t n, cap;
     sbuf strings;
-    int key_col_len_dummy;
 } batch;
 
 typedef struct {
@@ -471,7 +744,7 @@ static int table_selected(const mapped_csv_options *opt, const char *name) {
 }
 
 /* Hands a batch to the store writer. Called with the engine lock held. */
-static int batch_flush_locked(engine *g, batch *b, uint32_t source, int subject_is_string, cf_err *err) {
+static int batch_flush_locked(engine *g, batch *b, uint32_t source, cf_err *err) {
     for (size_t k = 0; k < b->n; k++) {
         staged *sg = &b->ev[k];
         const char *str = b->strings.data;
@@ -487,15 +760,14 @@ static int batch_flush_locked(engine *g, batch *b, uint32_t source, int subject_
                                   sg->has_text ? str + sg->text_off : NULL, sg->text_len, source, b->row[k], err);
         if (rc) return rc;
     }
-    (void)subject_is_string;
     b->n = 0;
     b->strings.len = 0;
     return CF_OK;
 }
 
-static int batch_flush(engine *g, batch *b, uint32_t source, int subject_is_string, uint64_t rows, cf_err *err) {
+static int batch_flush(engine *g, batch *b, uint32_t source, uint64_t rows, cf_err *err) {
     pthread_mutex_lock(&g->lock);
-    int rc = g->failed ? CF_EINPUT : batch_flush_locked(g, b, source, subject_is_string, err);
+    int rc = g->failed ? CF_EINPUT : batch_flush_locked(g, b, source, err);
     g->rows_done += rows;
     progress_update(&g->pr, g->rows_done);
     pthread_mutex_unlock(&g->lock);
@@ -519,7 +791,377 @@ static int batch_reserve(batch *b, size_t extra) {
     return 0;
 }
 
-/* Rejects the current row with a formatted reason (kinds and template names, never values). */
+/* Appends events (strings in str, offsets relative to it) of one subject and row to the batch,
+ * with the subject's original key when subjects are strings. */
+static int batch_add(batch *b, const staged *ev, size_t n, const char *str, size_t str_len, int64_t subject,
+                     uint64_t row, const char *key, size_t key_len) {
+    if (batch_reserve(b, n + 1)) return -1;
+    size_t base = b->strings.len;
+    if (sbuf_add(&b->strings, str ? str : "", str_len)) return -1;
+    for (size_t k = 0; k < n; k++) {
+        staged *sg = &b->ev[b->n];
+        *sg = ev[k];
+        sg->code_off += base;
+        sg->text_off += base;
+        sg->desc_off += base;
+        b->subject[b->n] = subject;
+        b->row[b->n] = row;
+        b->n++;
+    }
+    if (key) {
+        staged *sg = &b->ev[b->n];
+        memset(sg, 0, sizeof *sg);
+        sg->code_len = SIZE_MAX;
+        sg->text_off = b->strings.len;
+        sg->text_len = key_len;
+        if (sbuf_add(&b->strings, key, key_len)) return -1;
+        b->subject[b->n] = subject;
+        b->row[b->n] = row;
+        b->n++;
+    }
+    return 0;
+}
+
+/* `once = last per KEY`: the latest candidate event of each group, emitted when the table ends. */
+typedef struct {
+    int64_t subject;
+    uint64_t row;
+    staged sg;       /* offsets into str */
+    char *str;
+    size_t str_len;
+    char *key;       /* the subject's original string (string subjects) */
+    size_t key_len;
+} last_slot;
+
+/* State of one event spec over all files of a table. */
+typedef struct {
+    strmap groups;       /* once: group keys seen (first) or held (last) */
+    last_slot *last;     /* (groups.count) */
+    size_t last_cap;
+    int *ucols;          /* unpivot: the current file's column positions */
+    size_t n_ucols;
+    uint64_t made, rejected;
+    char first_reason[300], first_where[300];
+} event_rt;
+
+/* A table being ingested: its files, per-event state, the batch and the scratch buffers. */
+typedef struct {
+    engine *g;
+    size_t ti;
+    table_spec *t;
+    ingest_source_stats *st;
+    uint32_t source;
+    event_rt *ev;
+    batch b;
+    uint64_t rows_since_flush;
+    staged *stage;
+    size_t stage_cap;
+    sbuf row, scratch, tbuf, abuf, key, skey;
+    row_ctx ctx;
+} table_rt;
+
+static void event_rt_free(event_rt *e) {
+    for (uint32_t i = 0; e->last && i < e->groups.count; i++) {
+        free(e->last[i].str);
+        free(e->last[i].key);
+    }
+    free(e->last);
+    strmap_free(&e->groups);
+    free(e->ucols);
+}
+
+/* Counts one rejection (per event, or for a whole row when ev is NULL). */
+static int reject(table_rt *T, event_rt *ev, const char *why, const char *path, uint64_t line, cf_err *err) {
+    char location[4400];
+    snprintf(location, sizeof location, "%s:%llu", path, (unsigned long long)line);
+    if (ev) {
+        if (!ev->rejected++) {
+            snprintf(ev->first_reason, sizeof ev->first_reason, "%.*s", (int)sizeof ev->first_reason - 1, why);
+            snprintf(ev->first_where, sizeof ev->first_where, "%.*s", (int)sizeof ev->first_where - 1, location);
+        }
+        T->st->events_rejected++;
+    }
+    pthread_mutex_lock(&T->g->lock);
+    int rc = ingest_reject(T->g->rep, T->t->name, why, location, err);
+    pthread_mutex_unlock(&T->g->lock);
+    return rc;
+}
+
+/* Builds event e of the current row into T->row and *sg. Returns 1 (built), 0 (its conditions
+ * exclude it) or -1 (rejected: why holds the reason). On -1 the row buffer is as before. */
+static int build_event(table_rt *T, const event_spec *e, staged *sg, char *why, size_t why_cap) {
+    row_ctx *c = &T->ctx;
+    size_t row_len0 = T->row.len;
+    c->reason = NULL;
+    int keep = 1;
+    for (size_t q = 0; q < e->n_where && keep; q++)
+        if (eval_cond(&e->where[q], c, &T->scratch, &keep)) goto fail;
+    if (!keep) return 0;
+    memset(sg, 0, sizeof *sg);
+    sg->time = TIME_NULL;
+    sg->numeric = NAN;
+    if (e->has_time) {
+        if (sbuf_clear(&T->tbuf) || eval_tpl(&e->time, c, NULL, &T->tbuf)) goto fail;
+        if (!T->tbuf.len) {
+            fail_reason(c, "time '%s' is empty", e->time.source);
+            goto fail;
+        }
+        if (time_value(e, c, "time", &e->time, T->tbuf.data, T->tbuf.len, &T->abuf, &sg->time)) goto fail;
+        if (e->has_not_after) {
+            if (sbuf_clear(&T->tbuf) || eval_tpl(&e->not_after, c, NULL, &T->tbuf)) goto fail;
+            if (T->tbuf.len) { /* empty: no limit */
+                int64_t lim;
+                if (time_value(e, c, "time_not_after", &e->not_after, T->tbuf.data, T->tbuf.len, &T->abuf, &lim)) goto fail;
+                if (sg->time > lim) sg->time = lim;
+            }
+        }
+    }
+    sg->code_off = T->row.len;
+    if (eval_tpl(&e->code, c, e->empty ? e->empty : "UNK", &T->row)) goto fail;
+    sg->code_len = T->row.len - sg->code_off;
+    int numeric_as_text = 0;
+    if (e->has_numeric) {
+        if (sbuf_clear(&T->scratch) || eval_tpl(&e->numeric, c, NULL, &T->scratch)) goto fail;
+        if (T->scratch.len) {
+            char *end;
+            errno = 0;
+            float v = strtof(T->scratch.data, &end);
+            while (*end == ' ') end++;
+            if (*end || errno == ERANGE || !isfinite(v) || end == T->scratch.data) {
+                if (e->numeric_invalid == 0) {
+                    fail_reason(c, "numeric value '%s' is not a number", e->numeric.source);
+                    goto fail;
+                }
+                numeric_as_text = e->numeric_invalid == 1;
+            } else {
+                sg->numeric = v;
+            }
+        }
+    }
+    if (numeric_as_text) {
+        sg->has_text = 1;
+        sg->text_off = T->row.len;
+        if (sbuf_add(&T->row, T->scratch.data, T->scratch.len)) goto oom;
+        sg->text_len = T->scratch.len;
+    } else if (e->has_text && !(e->text_if_no_numeric && !isnan(sg->numeric))) {
+        size_t off = T->row.len;
+        if (eval_tpl(&e->text, c, NULL, &T->row)) goto fail;
+        if (T->row.len > off) {
+            sg->has_text = 1;
+            sg->text_off = off;
+            sg->text_len = T->row.len - off;
+        }
+    }
+    if (e->has_description) {
+        sg->desc_off = T->row.len;
+        /* A description is a label, not data: a missing join just leaves it out. */
+        if (eval_tpl(&e->description, c, NULL, &T->row)) T->row.len = sg->desc_off;
+        sg->desc_len = T->row.len - sg->desc_off;
+    }
+    return 1;
+oom:
+    fail_reason(c, "out of memory");
+fail:
+    T->row.len = row_len0;
+    snprintf(why, why_cap, "event %s: %s", e->name, c->reason ? c->reason : "failed");
+    return -1;
+}
+
+static int stage_reserve(table_rt *T, size_t n) {
+    if (n <= T->stage_cap) return 0;
+    size_t nc = T->stage_cap ? T->stage_cap * 2 : 16;
+    while (nc < n) nc *= 2;
+    staged *p = realloc(T->stage, nc * sizeof *p);
+    if (!p) return -1;
+    T->stage = p;
+    T->stage_cap = nc;
+    return 0;
+}
+
+/* Keeps a `once = last` candidate for its group, replacing the group's earlier one. */
+static int keep_last(event_rt *er, int64_t gid, const staged *sg, const char *rowstr, int64_t subject, uint64_t line,
+                     const char *key, size_t key_len) {
+    if ((size_t)gid >= er->last_cap) {
+        size_t nc = er->last_cap ? er->last_cap * 2 : 64;
+        while (nc <= (size_t)gid) nc *= 2;
+        last_slot *p = realloc(er->last, nc * sizeof *p);
+        if (!p) return -1;
+        memset(p + er->last_cap, 0, (nc - er->last_cap) * sizeof *p);
+        er->last = p;
+        er->last_cap = nc;
+    }
+    last_slot *ls = &er->last[gid];
+    /* The event's strings lie in [code_off, end of its last string). */
+    size_t lo = sg->code_off, hi = sg->code_off + sg->code_len;
+    if (sg->has_text && sg->text_off + sg->text_len > hi) hi = sg->text_off + sg->text_len;
+    if (sg->desc_len && sg->desc_off + sg->desc_len > hi) hi = sg->desc_off + sg->desc_len;
+    char *s = malloc(hi - lo + 1);
+    char *k = key ? malloc(key_len + 1) : NULL;
+    if (!s || (key && !k)) {
+        free(s);
+        free(k);
+        return -1;
+    }
+    memcpy(s, rowstr + lo, hi - lo);
+    if (k) memcpy(k, key, key_len);
+    free(ls->str);
+    free(ls->key);
+    ls->str = s;
+    ls->str_len = hi - lo;
+    ls->key = k;
+    ls->key_len = key_len;
+    ls->sg = *sg;
+    ls->sg.code_off -= lo;
+    ls->sg.text_off = sg->has_text ? sg->text_off - lo : 0;
+    ls->sg.desc_off = sg->desc_len ? sg->desc_off - lo : 0;
+    ls->subject = subject;
+    ls->row = line;
+    return 0;
+}
+
+static int compute_joins(table_rt *T, int64_t *join_row, const char **why) {
+    table_spec *t = T->t;
+    for (size_t j = 0; j < t->n_joins; j++) {
+        if (sbuf_clear(&T->scratch) || eval_tpl(&t->joins[j].key, &T->ctx, NULL, &T->scratch)) {
+            *why = T->ctx.reason;
+            return -1;
+        }
+        join_row[j] = strmap_find(&T->g->dicts[t->joins[j].dict].keys, T->scratch.data, T->scratch.len);
+    }
+    return 0;
+}
+
+/* The subject id of the current row (template already bound). *key and *key_len: the original
+ * string for string subjects (valid until the next row). */
+static int row_subject(table_rt *T, int64_t *subject, const char **key, size_t *key_len, const char **why) {
+    table_spec *t = T->t;
+    const tpl *st = &t->subject;
+    const char *s;
+    size_t n;
+    if (st->n_parts == 1 && !st->parts[0].literal[0] && st->parts[0].n_alts == 1 && !st->parts[0].alts[0].n_filters &&
+        st->parts[0].alts[0].col >= 0 && st->parts[0].alts[0].join < 0) {
+        int col = st->parts[0].alts[0].col; /* the usual case: one column, read in place */
+        s = T->ctx.fields[col];
+        n = T->ctx.lens[col];
+        if (T->ctx.n_missing && n && is_missing(&T->ctx, s, n)) n = 0;
+    } else {
+        if (sbuf_clear(&T->key) || eval_tpl(st, &T->ctx, NULL, &T->key)) {
+            *why = T->ctx.reason;
+            return -1;
+        }
+        s = T->key.data;
+        n = T->key.len;
+    }
+    if (t->subject_is_string) {
+        if (!n) {
+            *why = "subject id is empty";
+            return -1;
+        }
+        *subject = subject_id_from_string(s, n);
+        *key = s;
+        *key_len = n;
+        return 0;
+    }
+    long long v;
+    if (parse_ll(s, n, &v)) {
+        *why = n ? "subject id is not an integer" : "subject id is empty";
+        return -1;
+    }
+    *subject = v;
+    *key = NULL;
+    *key_len = 0;
+    return 0;
+}
+
+/* Binds everything the table's templates name to this file's header. */
+static int bind_file(table_rt *T, char **header, size_t nh, const char *path, cf_err *err) {
+    mapping *m = T->g->m;
+    table_spec *t = T->t;
+    int rc = bind_tpl(&t->subject, header, nh, t->joins, t->n_joins, m, path, 0, err);
+    const char *col_msg = rc ? strstr(err->msg, ": column '") : NULL;
+    if (col_msg) {
+        char tail[900];
+        snprintf(tail, sizeof tail, "%s", col_msg + 2);
+        rc = cf_fail(err, CF_EINPUT, "%s:%d: [table %s] subject %s", m->path, t->line, t->name, tail);
+    }
+    if (!rc && t->subject_from) rc = bind_tpl(&t->subject_from->lhs, header, nh, t->joins, t->n_joins, m, path, 0, err);
+    for (size_t j = 0; j < t->n_joins && !rc; j++) rc = bind_tpl(&t->joins[j].key, header, nh, NULL, 0, m, path, 0, err);
+    for (size_t k = 0; k < t->n_events && !rc; k++) {
+        event_spec *e = &t->events[k];
+        int up = e->n_unpivot > 0;
+        tpl *all[] = {&e->code, &e->time, &e->numeric, &e->text, &e->description, &e->anchor, &e->not_after, &e->once_key};
+        for (size_t q = 0; q < sizeof all / sizeof all[0] && !rc; q++)
+            if (all[q]->n_parts) rc = bind_tpl(all[q], header, nh, t->joins, t->n_joins, m, path, up, err);
+        for (size_t q = 0; q < e->n_where && !rc; q++)
+            rc = bind_tpl(&e->where[q].lhs, header, nh, t->joins, t->n_joins, m, path, up, err);
+        if (rc || !up) continue;
+        event_rt *er = &T->ev[k];
+        er->n_ucols = 0;
+        for (size_t u = 0; u < e->n_unpivot && !rc; u++) {
+            int a = find_col(header, nh, e->unpivot[u].first);
+            int b = e->unpivot[u].last ? find_col(header, nh, e->unpivot[u].last) : a;
+            const char *bad = a < 0 ? e->unpivot[u].first : b < 0 ? e->unpivot[u].last : NULL;
+            if (bad) {
+                rc = cf_fail(err, CF_EINPUT, "%s:%d: [event %s] unpivot: column '%s' is not in the header of %s", m->path,
+                             e->line, e->name, bad, path);
+                break;
+            }
+            if (b < a) {
+                rc = cf_fail(err, CF_EINPUT, "%s:%d: [event %s] unpivot: '%s' comes after '%s' in the header of %s",
+                             m->path, e->line, e->name, e->unpivot[u].first, e->unpivot[u].last, path);
+                break;
+            }
+            int *p = realloc(er->ucols, (er->n_ucols + (size_t)(b - a) + 1) * sizeof *p);
+            if (!p) {
+                rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+                break;
+            }
+            er->ucols = p;
+            for (int col = a; col <= b; col++) er->ucols[er->n_ucols++] = col;
+        }
+    }
+    return rc;
+}
+
+/* subject_from: the subject of a file is read from its first row where the condition holds.
+ * Returns CF_OK with *found = 0 when no row does. */
+static int file_subject(table_rt *T, const char *path, int64_t *join_row, int64_t *subject, char **key, size_t *key_len,
+                        int *found, cf_err *err) {
+    *found = 0;
+    csv_reader *r;
+    int rc = csv_open_sep(&r, path, T->t->sep, err);
+    if (rc) return rc;
+    csv_record rec;
+    int got = csv_next(r, &rec, err); /* the header, already checked by the caller */
+    size_t nh = got > 0 ? rec.nfields : 0;
+    while (got > 0 && (got = csv_next(r, &rec, err)) > 0) {
+        if (rec.nfields != nh) continue;
+        T->ctx.fields = rec.fields;
+        T->ctx.lens = rec.lens;
+        T->ctx.nfields = rec.nfields;
+        T->ctx.missing = T->t->missing;
+        T->ctx.n_missing = T->t->n_missing;
+        const char *why = NULL;
+        int hold = 0;
+        if (compute_joins(T, join_row, &why) || eval_cond(T->t->subject_from, &T->ctx, &T->scratch, &hold)) continue;
+        if (!hold) continue;
+        const char *k;
+        size_t kl;
+        if (row_subject(T, subject, &k, &kl, &why)) break; /* the subject row itself is bad: no subject */
+        if (k && !(*key = malloc(kl + 1))) {
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            break;
+        }
+        if (k) memcpy(*key, k, kl), *key_len = kl;
+        *found = 1;
+        break;
+    }
+    if (!rc && got < 0) rc = err->code ? err->code : CF_EINPUT;
+    csv_close(r);
+    return rc;
+}
+
+/* Rejects the current row as a whole (wrong field count, no subject, a join key that fails). */
 #define REJECT_ROW(...)                                   \
     do {                                                  \
         snprintf(reason, sizeof reason, __VA_ARGS__);     \
@@ -527,21 +1169,14 @@ static int batch_reserve(batch *b, size_t extra) {
         goto reject;                                      \
     } while (0)
 
-static int ingest_table(engine *g, size_t ti, cf_err *err) {
+static int ingest_file(table_rt *T, const char *path, cf_err *err) {
+    engine *g = T->g;
     mapping *m = g->m;
-    table_spec *t = &m->tables[ti];
-    dict_rt *dicts = g->dicts;
-    ingest_report *rep = g->rep;
-    char path[4096];
-    mapping_resolve_path(m, g->input_dir, t->file, path, sizeof path);
+    table_spec *t = T->t;
+    ingest_source_stats *st = T->st;
     csv_reader *r = NULL;
-    int rc = csv_open(&r, path, err);
+    int rc = csv_open_sep(&r, path, t->sep, err);
     if (rc) return rc;
-    ingest_source_stats *st = g->table_stats[ti];
-    uint32_t source = (uint32_t)g->table_source[ti];
-    batch b;
-    memset(&b, 0, sizeof b);
-    uint64_t rows_since_flush = 0;
     csv_record rec;
     int got = csv_next(r, &rec, err);
     if (got <= 0) {
@@ -550,254 +1185,268 @@ static int ingest_table(engine *g, size_t ti, cf_err *err) {
     }
     size_t nh = rec.nfields;
     char **header = calloc(nh, sizeof *header);
+    size_t *hlen = calloc(nh, sizeof *hlen);
     int64_t *join_row = calloc(t->n_joins ? t->n_joins : 1, sizeof *join_row);
-    staged *stage = calloc(t->n_events, sizeof *stage);
-    sbuf row = {0}, tmp = {0}, scratch = {0};
-    char location[4300], reason[512];
-    if (!header || !join_row || !stage || !st) {
+    char *file_key = NULL;
+    size_t file_key_len = 0;
+    int64_t file_subj = 0;
+    int have_file_subj = 0;
+    char reason[512];
+    row_ctx *c = &T->ctx;
+    if (!header || !hlen || !join_row) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < nh; i++)
+    for (size_t i = 0; i < nh; i++) {
         if (!(header[i] = strdup(rec.fields[i]))) {
             rc = cf_fail(err, CF_EINTERNAL, "out of memory");
             goto done;
         }
-    int subject_col = find_col(header, nh, t->subject_col);
-    if (subject_col < 0) {
-        rc = cf_fail(err, CF_EINPUT, "%s:%d: [table %s] subject column '%s' is not in the header of %s", m->path, t->line,
-                     t->name, t->subject_col, path);
+        hlen[i] = rec.lens[i];
+    }
+    if ((rc = bind_file(T, header, nh, path, err))) goto done;
+    /* {_file}: the name without folder and extension(s). */
+    const char *slash = strrchr(path, '/');
+    c->file_stem = slash ? slash + 1 : path;
+    c->file_stem_len = strcspn(c->file_stem, ".");
+    c->dicts = g->dicts;
+    c->joins = t->joins;
+    c->join_row = join_row;
+    if (t->subject_from && (rc = file_subject(T, path, join_row, &file_subj, &file_key, &file_key_len, &have_file_subj, err)))
         goto done;
-    }
-    for (size_t j = 0; j < t->n_joins && !rc; j++) rc = bind_tpl(&t->joins[j].key, header, nh, NULL, 0, m, path, err);
-    for (size_t k = 0; k < t->n_events && !rc; k++) {
-        event_spec *e = &t->events[k];
-        tpl *all[] = {&e->code, &e->time, &e->numeric, &e->text, &e->description};
-        for (int q = 0; q < 5 && !rc; q++)
-            if (all[q]->n_parts) rc = bind_tpl(all[q], header, nh, t->joins, t->n_joins, m, path, err);
-        for (size_t q = 0; q < e->n_where && !rc; q++)
-            rc = bind_tpl(&e->where[q].lhs, header, nh, t->joins, t->n_joins, m, path, err);
-    }
-    if (rc) goto done;
+    st->files++;
 
-    row_ctx ctx;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.dicts = dicts;
-    ctx.joins = t->joins;
-    ctx.join_row = join_row;
     while ((got = csv_next(r, &rec, err)) > 0) {
         st->rows++;
-        rows_since_flush++;
+        T->rows_since_flush++;
         if ((st->rows & 4095) == 0 && g->failed) {
             rc = CF_EINPUT; /* another worker failed: stop early, its error is the one reported */
             goto done;
         }
-        ctx.fields = rec.fields;
-        ctx.lens = rec.lens;
-        ctx.nfields = rec.nfields;
-        ctx.reason = NULL;
+        c->fields = rec.fields;
+        c->lens = rec.lens;
+        c->nfields = rec.nfields;
+        c->reason = NULL;
+        c->missing = t->missing;
+        c->n_missing = t->n_missing;
         const char *why = NULL;
         int64_t subject = 0;
-        size_t n_staged = 0;
-        row.len = 0;
-        if (rec.nfields != nh)
-            REJECT_ROW("row has a different number of fields than the header (%zu)", nh);
-        if (t->subject_is_string) {
-            if (!rec.lens[subject_col]) {
-                why = "subject id is empty";
-                goto reject;
-            }
-            subject = subject_id_from_string(rec.fields[subject_col], rec.lens[subject_col]);
-        } else {
-            long long v;
-            if (parse_ll(rec.fields[subject_col], rec.lens[subject_col], &v)) {
-                why = "subject id is not an integer";
-                goto reject;
-            }
-            subject = v;
+        const char *key = NULL;
+        size_t key_len = 0, n_staged = 0;
+        int made = 0, failed = 0;
+        T->row.len = 0;
+        if (rec.nfields != nh) REJECT_ROW("row has a different number of fields than the header (%zu)", nh);
+        if (compute_joins(T, join_row, &why)) goto reject;
+        if (t->subject_from) {
+            if (!have_file_subj) REJECT_ROW("no row of this file gives the subject (subject_from)");
+            subject = file_subj;
+            key = file_key;
+            key_len = file_key_len;
+        } else if (row_subject(T, &subject, &key, &key_len, &why)) {
+            goto reject;
         }
-        for (size_t j = 0; j < t->n_joins; j++) {
-            scratch.len = 0;
-            sbuf_reserve(&scratch, 0);
-            if (eval_tpl(&t->joins[j].key, &ctx, NULL, &scratch, &tmp, NULL)) {
-                why = ctx.reason;
-                goto reject;
-            }
-            join_row[j] = strmap_find(&dicts[t->joins[j].dict].keys, scratch.data, scratch.len);
-        }
-        for (size_t k = 0; k < t->n_events; k++) {
-            event_spec *e = &t->events[k];
-            int keep = 1;
-            for (size_t q = 0; q < e->n_where && keep; q++)
-                if (eval_cond(&e->where[q], &ctx, &scratch, &tmp, &keep))
-                    REJECT_ROW("event %s: %s", e->name, ctx.reason);
-            if (!keep) continue;
-            staged *sg = &stage[n_staged];
-            memset(sg, 0, sizeof *sg);
-            sg->time = TIME_NULL;
-            sg->numeric = NAN;
-            if (e->has_time) {
-                scratch.len = 0;
-                sbuf_reserve(&scratch, 0);
-                if (eval_tpl(&e->time, &ctx, NULL, &scratch, &tmp, NULL))
-                    REJECT_ROW("event %s: %s", e->name, ctx.reason);
-                if (!scratch.len)
-                    REJECT_ROW("event %s: time '%s' is empty", e->name, e->time.source);
-                int bad = e->time_format ? time_parse_format(scratch.data, scratch.len, e->time_format, &sg->time)
-                                         : time_parse_iso(scratch.data, scratch.len, &sg->time, NULL);
-                if (bad)
-                    REJECT_ROW("event %s: time '%s' is not a valid %s", e->name, e->time.source,
-                               e->time_format ? e->time_format : "ISO 8601 date or date-time");
-            }
-            sg->code_off = row.len;
-            if (eval_tpl(&e->code, &ctx, e->empty ? e->empty : "UNK", &row, &tmp, NULL))
-                REJECT_ROW("event %s: %s", e->name, ctx.reason);
-            sg->code_len = row.len - sg->code_off;
-            int numeric_as_text = 0;
-            if (e->has_numeric) {
-                scratch.len = 0;
-                sbuf_reserve(&scratch, 0);
-                if (eval_tpl(&e->numeric, &ctx, NULL, &scratch, &tmp, NULL))
-                    REJECT_ROW("event %s: %s", e->name, ctx.reason);
-                if (scratch.len) {
-                    char *end;
-                    errno = 0;
-                    float v = strtof(scratch.data, &end);
-                    while (*end == ' ') end++;
-                    if (*end || errno == ERANGE || !isfinite(v) || end == scratch.data) {
-                        if (e->numeric_invalid == 0)
-                            REJECT_ROW("event %s: numeric value '%s' is not a number", e->name, e->numeric.source);
-                        numeric_as_text = e->numeric_invalid == 1;
-                    } else {
-                        sg->numeric = v;
-                    }
-                }
-            }
-            if (numeric_as_text) {
-                sg->has_text = 1;
-                sg->text_off = row.len;
-                sbuf_add(&row, scratch.data, scratch.len);
-                sg->text_len = scratch.len;
-            } else if (e->has_text && !(e->text_if_no_numeric && !isnan(sg->numeric))) {
-                size_t off = row.len;
-                int fe;
-                if (eval_tpl(&e->text, &ctx, NULL, &row, &tmp, &fe))
-                    REJECT_ROW("event %s: %s", e->name, ctx.reason);
-                if (row.len > off) {
-                    sg->has_text = 1;
-                    sg->text_off = off;
-                    sg->text_len = row.len - off;
-                }
-            }
-            if (e->has_description) {
-                sg->desc_off = row.len;
-                if (eval_tpl(&e->description, &ctx, NULL, &row, &tmp, NULL)) {
-                    /* A description is a label, not data: a missing join just leaves it out. */
-                    row.len = sg->desc_off;
-                }
-                sg->desc_len = row.len - sg->desc_off;
-            }
-            n_staged++;
-        }
-        if (!n_staged) {
-            st->rows_filtered++;
-            continue;
-        }
-        if (batch_reserve(&b, n_staged + 1)) {
-            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-            goto done;
-        }
-        size_t base = b.strings.len;
-        if (sbuf_add(&b.strings, row.data ? row.data : "", row.len)) {
-            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-            goto done;
-        }
-        for (size_t k = 0; k < n_staged; k++) {
-            staged *sg = &b.ev[b.n];
-            *sg = stage[k];
-            sg->code_off += base;
-            sg->text_off += base;
-            sg->desc_off += base;
-            b.subject[b.n] = subject;
-            b.row[b.n] = rec.line;
-            b.n++;
-        }
-        if (t->subject_is_string) {
-            staged *sg = &b.ev[b.n];
-            memset(sg, 0, sizeof *sg);
-            sg->code_len = SIZE_MAX;
-            sg->text_off = b.strings.len;
-            sg->text_len = rec.lens[subject_col];
-            if (sbuf_add(&b.strings, rec.fields[subject_col], rec.lens[subject_col])) {
+        /* A string subject's original text may lie in T->key, which once keys reuse: copy it. */
+        if (key && t->subject_is_string && key != file_key) {
+            if (sbuf_clear(&T->skey) || sbuf_add(&T->skey, key, key_len)) {
                 rc = cf_fail(err, CF_EINTERNAL, "out of memory");
                 goto done;
             }
-            b.subject[b.n] = subject;
-            b.row[b.n] = rec.line;
-            b.n++;
+            key = T->skey.data;
         }
-        if (b.n >= BATCH_EVENTS) {
-            if ((rc = batch_flush(g, &b, source, t->subject_is_string, rows_since_flush, err))) goto done;
-            rows_since_flush = 0;
+        for (size_t k = 0; k < t->n_events; k++) {
+            event_spec *e = &t->events[k];
+            event_rt *er = &T->ev[k];
+            c->missing = e->has_missing ? e->missing : t->missing;
+            c->n_missing = e->has_missing ? e->n_missing : t->n_missing;
+            size_t iters = e->n_unpivot ? er->n_ucols : 1;
+            for (size_t it = 0; it < iters; it++) {
+                if (e->n_unpivot) {
+                    int col = er->ucols[it];
+                    c->col_name = header[col];
+                    c->col_name_len = hlen[col];
+                    c->col_value = rec.fields[col];
+                    c->col_value_len = rec.lens[col];
+                    if (!c->col_value_len || (c->n_missing && is_missing(c, c->col_value, c->col_value_len)))
+                        continue; /* not measured: no event */
+                }
+                int64_t gid = -1;
+                if (e->once != ONCE_ALL) {
+                    if (sbuf_clear(&T->key) || eval_tpl(&e->once_key, c, NULL, &T->key)) {
+                        failed = 1;
+                        snprintf(reason, sizeof reason, "event %s: once key: %s", e->name, c->reason ? c->reason : "failed");
+                        if ((rc = reject(T, er, reason, path, rec.line, err))) goto done;
+                        continue;
+                    }
+                    /* first: a group is taken by its first event built (a failed or excluded row
+                     * leaves it open); last: every candidate replaces the group's earlier one. */
+                    if (e->once == ONCE_FIRST && strmap_find(&er->groups, T->key.data, T->key.len) >= 0) continue;
+                    if (e->once == ONCE_LAST && (gid = strmap_intern(&er->groups, T->key.data, T->key.len)) < 0) {
+                        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+                        goto done;
+                    }
+                }
+                if (stage_reserve(T, n_staged + 1)) {
+                    rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+                    goto done;
+                }
+                staged *sg = &T->stage[n_staged];
+                int b = build_event(T, e, sg, reason, sizeof reason);
+                if (b < 0) {
+                    failed = 1;
+                    if ((rc = reject(T, er, reason, path, rec.line, err))) goto done;
+                    continue;
+                }
+                if (b == 0) continue;
+                if (e->once == ONCE_FIRST && strmap_intern(&er->groups, T->key.data, T->key.len) < 0) {
+                    rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+                    goto done;
+                }
+                er->made++;
+                made = 1;
+                if (e->once == ONCE_LAST) {
+                    size_t len0 = sg->code_off;
+                    if (keep_last(er, gid, sg, T->row.data, subject, rec.line, key, key_len)) {
+                        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+                        goto done;
+                    }
+                    T->row.len = len0; /* held aside, not part of this row's events */
+                    continue;
+                }
+                n_staged++;
+            }
         }
-        st->rows_with_events++;
-        st->events += n_staged;
+        if (n_staged) {
+            if (batch_add(&T->b, T->stage, n_staged, T->row.data, T->row.len, subject, rec.line,
+                          t->subject_is_string ? key : NULL, key_len)) {
+                rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+                goto done;
+            }
+            st->events += n_staged;
+        }
+        if (made) st->rows_with_events++;
+        else if (failed) st->rows_rejected++;
+        else st->rows_filtered++;
+        if (T->b.n >= BATCH_EVENTS) {
+            if ((rc = batch_flush(g, &T->b, T->source, T->rows_since_flush, err))) goto done;
+            T->rows_since_flush = 0;
+        }
         continue;
     reject:
         st->rows_rejected++;
-        snprintf(location, sizeof location, "%s:%llu", path, (unsigned long long)rec.line);
-        pthread_mutex_lock(&g->lock);
-        rc = ingest_reject(rep, t->name, why ? why : "unknown", location, err);
-        pthread_mutex_unlock(&g->lock);
-        if (rc) goto done;
+        if ((rc = reject(T, NULL, why ? why : "unknown", path, rec.line, err))) goto done;
     }
     if (got < 0) rc = err->code ? err->code : CF_EINPUT;
-    if (!rc) rc = batch_flush(g, &b, source, t->subject_is_string, rows_since_flush, err);
 done:
-    free(b.ev);
-    free(b.subject);
-    free(b.row);
-    free(b.strings.data);
     if (header)
         for (size_t i = 0; i < nh; i++) free(header[i]);
     free(header);
+    free(hlen);
     free(join_row);
-    free(stage);
-    free(row.data);
-    free(tmp.data);
-    free(scratch.data);
+    free(file_key);
     csv_close(r);
+    (void)m;
     return rc;
+}
+
+static int ingest_table(engine *g, size_t ti, cf_err *err) {
+    mapping *m = g->m;
+    table_spec *t = &m->tables[ti];
+    table_rt T;
+    memset(&T, 0, sizeof T);
+    T.g = g;
+    T.ti = ti;
+    T.t = t;
+    T.st = g->table_stats[ti];
+    T.source = (uint32_t)g->table_source[ti];
+    char **files = NULL;
+    size_t nf = 0;
+    int rc = mapping_files(m, g->input_dir, t->file, t->optional, &files, &nf, err);
+    if (rc) return rc;
+    T.ev = calloc(t->n_events, sizeof *T.ev);
+    if (!T.ev || !T.st) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
+    }
+    for (size_t k = 0; k < t->n_events; k++) strmap_init(&T.ev[k].groups);
+    for (size_t i = 0; i < nf && !rc; i++) rc = ingest_file(&T, files[i], err);
+    /* `once = last`: each group's latest event, in the order groups were first seen. */
+    for (size_t k = 0; k < t->n_events && !rc; k++) {
+        event_rt *er = &T.ev[k];
+        if (t->events[k].once != ONCE_LAST) continue;
+        for (uint32_t gi = 0; gi < er->groups.count && !rc; gi++) {
+            last_slot *ls = gi < er->last_cap ? &er->last[gi] : NULL;
+            if (!ls || !ls->str) continue; /* the group's candidates all failed */
+            if (batch_add(&T.b, &ls->sg, 1, ls->str, ls->str_len, ls->subject, ls->row, ls->key, ls->key_len))
+                rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            T.st->events++;
+            if (!rc && T.b.n >= BATCH_EVENTS) rc = batch_flush(g, &T.b, T.source, 0, err);
+        }
+    }
+    if (!rc) rc = batch_flush(g, &T.b, T.source, T.rows_since_flush, err);
+    /* A mapping that rejects every row it reads is wrong (a time format that never parses, say),
+     * not a source with bad rows: stop, unless the mapping says the table or event may be empty. */
+    for (size_t k = 0; k < t->n_events && !rc; k++) {
+        event_rt *er = &T.ev[k];
+        if (er->rejected && !er->made && !t->may_be_empty && !t->events[k].may_be_empty)
+            rc = cf_fail(err, CF_EINPUT, "%s:%d: [event %s] rejected every row it applies to (%llu), e.g. %s: %s; fix the "
+                         "mapping, or write `may_be_empty = yes` if that can be right", m->path, t->events[k].line,
+                         t->events[k].name, (unsigned long long)er->rejected, er->first_where, er->first_reason);
+    }
+    if (!rc && T.st->rows && T.st->rows == T.st->rows_rejected && !t->may_be_empty)
+        rc = cf_fail(err, CF_EINPUT, "%s:%d: [table %s]: every row (%llu) was rejected; see the first rejection with "
+                     "--strict, fix the mapping, or write `may_be_empty = yes` if that can be right", m->path, t->line,
+                     t->name, (unsigned long long)T.st->rows);
+done:
+    for (size_t k = 0; T.ev && k < t->n_events; k++) event_rt_free(&T.ev[k]);
+    free(T.ev);
+    free(T.b.ev);
+    free(T.b.subject);
+    free(T.b.row);
+    free(T.b.strings.data);
+    free(T.stage);
+    free(T.row.data);
+    free(T.scratch.data);
+    free(T.tbuf.data);
+    free(T.abuf.data);
+    free(T.key.data);
+    free(T.skey.data);
+    ctx_free(&T.ctx);
+    mapping_files_free(files, nf);
+    return rc;
+}
+
+/* Marks the dictionaries a template uses through map: filters. */
+static void tpl_dict_needs(const mapping *m, const tpl *tp, char *need) {
+    for (size_t p = 0; p < tp->n_parts; p++)
+        for (size_t a = 0; a < tp->parts[p].n_alts; a++)
+            for (size_t f = 0; f < tp->parts[p].alts[a].n_filters; f++) {
+                const tpl_filter *fl = &tp->parts[p].alts[a].filters[f];
+                if (fl->kind == TF_MAP)
+                    for (size_t d = 0; d < m->n_dicts; d++)
+                        if (!strcmp(m->dicts[d].name, fl->name)) need[d] = 1;
+            }
+}
+
+static void cond_dict_needs(const mapping *m, const cond *c, char *need) {
+    if (c->dict >= 0) need[c->dict] = 1;
+    tpl_dict_needs(m, &c->lhs, need);
 }
 
 /* Marks the dictionaries a table uses (joins, map: filters, `in DICT` conditions). */
 static void table_dict_needs(const mapping *m, const table_spec *t, char *need) {
-    for (size_t j = 0; j < t->n_joins; j++) need[t->joins[j].dict] = 1;
+    for (size_t j = 0; j < t->n_joins; j++) {
+        need[t->joins[j].dict] = 1;
+        tpl_dict_needs(m, &t->joins[j].key, need); /* a join key may itself use map: */
+    }
+    tpl_dict_needs(m, &t->subject, need);
+    if (t->subject_from) cond_dict_needs(m, t->subject_from, need);
     for (size_t k = 0; k < t->n_events; k++) {
         const event_spec *e = &t->events[k];
-        const tpl *all[] = {&e->code, &e->time, &e->numeric, &e->text, &e->description};
-        for (int q = 0; q < 5; q++)
-            for (size_t p = 0; p < all[q]->n_parts; p++)
-                for (size_t a = 0; a < all[q]->parts[p].n_alts; a++)
-                    for (size_t f = 0; f < all[q]->parts[p].alts[a].n_filters; f++) {
-                        const tpl_filter *fl = &all[q]->parts[p].alts[a].filters[f];
-                        if (fl->kind == TF_MAP)
-                            for (size_t d = 0; d < m->n_dicts; d++)
-                                if (!strcmp(m->dicts[d].name, fl->name)) need[d] = 1;
-                    }
-        for (size_t q = 0; q < e->n_where; q++)
-            if (e->where[q].dict >= 0) need[e->where[q].dict] = 1;
+        const tpl *all[] = {&e->code, &e->time, &e->numeric, &e->text, &e->description, &e->anchor, &e->not_after,
+                            &e->once_key};
+        for (size_t q = 0; q < sizeof all / sizeof all[0]; q++) tpl_dict_needs(m, all[q], need);
+        for (size_t q = 0; q < e->n_where; q++) cond_dict_needs(m, &e->where[q], need);
     }
-    /* A join key may itself use map: (e.g. a code translated before the lookup). */
-    for (size_t j = 0; j < t->n_joins; j++)
-        for (size_t p = 0; p < t->joins[j].key.n_parts; p++)
-            for (size_t a = 0; a < t->joins[j].key.parts[p].n_alts; a++)
-                for (size_t f = 0; f < t->joins[j].key.parts[p].alts[a].n_filters; f++) {
-                    const tpl_filter *fl = &t->joins[j].key.parts[p].alts[a].filters[f];
-                    if (fl->kind == TF_MAP)
-                        for (size_t d = 0; d < m->n_dicts; d++)
-                            if (!strcmp(m->dicts[d].name, fl->name)) need[d] = 1;
-                }
 }
 
 static void engine_fail(engine *g, const cf_err *err) {
@@ -871,6 +1520,23 @@ static void *worker(void *arg) {
     return NULL;
 }
 
+/* Bytes a file (or all files of a pattern) holds, in *w; a missing file that is not optional is
+ * an error, found here, in mapping order, before any worker starts. */
+static int files_weight(const mapping *m, const char *input_dir, const char *file, int optional, double *w,
+                        cf_err *err) {
+    char **files;
+    size_t n;
+    *w = 0;
+    int rc = mapping_files(m, input_dir, file, optional, &files, &n, err);
+    if (rc) return rc;
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        if (stat(files[i], &st) == 0) *w += (double)st.st_size;
+    }
+    mapping_files_free(files, n);
+    return CF_OK;
+}
+
 int mapped_csv_ingest(mapping *m, const char *input_dir, store_writer *w, ingest_report *rep,
                       const mapped_csv_options *opt, cf_err *err) {
     struct stat st;
@@ -917,19 +1583,14 @@ int mapped_csv_ingest(mapping *m, const char *input_dir, store_writer *w, ingest
         rc = cf_fail(err, CF_EINPUT, "--tables selects none of the mapping's tables");
         goto done;
     }
-    for (size_t t = 0; t < nt; t++) {
-        if (!g.table_state[t]) continue;
-        char path[4096];
-        struct stat fst;
-        mapping_resolve_path(m, input_dir, m->tables[t].file, path, sizeof path);
-        g.table_weight[t] = stat(path, &fst) == 0 ? (double)fst.st_size : 0;
-    }
+    for (size_t t = 0; t < nt; t++)
+        if (g.table_state[t] &&
+            (rc = files_weight(m, input_dir, m->tables[t].file, m->tables[t].optional, &g.table_weight[t], err)))
+            goto done;
     for (size_t d = 0; d < m->n_dicts; d++) {
         if (!g.dict_state[d]) continue;
-        char path[4096];
-        struct stat fst;
-        mapping_resolve_path(m, input_dir, m->dicts[d].file, path, sizeof path);
-        double own = stat(path, &fst) == 0 ? (double)fst.st_size : 0, waiting_table = 0;
+        double own, waiting_table = 0;
+        if ((rc = files_weight(m, input_dir, m->dicts[d].file, m->dicts[d].optional, &own, err))) goto done;
         for (size_t t = 0; t < nt; t++)
             if (g.table_needs[t * nd + d] && g.table_weight[t] > waiting_table) waiting_table = g.table_weight[t];
         g.dict_weight[d] = own + waiting_table;

@@ -1,10 +1,13 @@
 /* The mapped-CSV engine: reads every table a mapping file declares, row by row, and turns each
  * row into the events the mapping describes (see mapping.h), writing them to a store writer.
  *
- * A row yields all of its events or none: if any event of a row cannot be built (unparsable time,
- * number or subject id; a join without a match; a wrong field count), the whole row is rejected
- * and counted with its reason in the report, so that a row is never half-ingested. Rows for which
- * every event's `where` condition is false are counted as filtered. */
+ * A table is one file or a folder of files (a pattern). Each event of a row is built on its own:
+ * one that cannot be built (an unparsable time or number, a join without a match) is rejected and
+ * counted with its reason, and the row's other events are kept; a row without a readable subject,
+ * or with a wrong field count, is rejected whole. A row that yields no event is filtered (its
+ * conditions excluded everything) or rejected (something failed). An event that rejects every row
+ * it applies to, or a table whose every row is rejected, is a fatal mapping error unless the
+ * mapping says `may_be_empty = yes`. Missing input files are reported before any row is read. */
 #ifndef CLINFM_INGEST_MAPPED_CSV_H
 #define CLINFM_INGEST_MAPPED_CSV_H
 

@@ -97,9 +97,12 @@ void ingest_report_print(const ingest_report *r, FILE *out) {
     fprintf(out, "%-28s %10s %10s %10s %10s\n", "source", "rows", "events", "filtered", "rejected");
     for (size_t i = 0; i < r->n_src; i++) {
         const ingest_source_stats *s = &r->src[i];
-        fprintf(out, "%-28s %10llu %10llu %10llu %10llu\n", s->source,
+        fprintf(out, "%-28s %10llu %10llu %10llu %10llu", s->source,
                 (unsigned long long)s->rows, (unsigned long long)s->events,
                 (unsigned long long)s->rows_filtered, (unsigned long long)s->rows_rejected);
+        if (s->files > 1) fprintf(out, "  (%llu files)", (unsigned long long)s->files);
+        if (s->events_rejected) fprintf(out, "  (%llu events rejected)", (unsigned long long)s->events_rejected);
+        fputc('\n', out);
     }
     if (!r->n_rej) {
         fprintf(out, "rejections: none\n");
@@ -128,6 +131,8 @@ char *ingest_report_json(const ingest_report *r) {
         cJSON_AddNumberToObject(o, "rows_filtered", (double)s->rows_filtered);
         cJSON_AddNumberToObject(o, "rows_rejected", (double)s->rows_rejected);
         cJSON_AddNumberToObject(o, "events", (double)s->events);
+        cJSON_AddNumberToObject(o, "events_rejected", (double)s->events_rejected);
+        cJSON_AddNumberToObject(o, "files", (double)s->files);
         cJSON_AddItemToArray(srcs, o);
     }
     cJSON *rejs = cJSON_AddArrayToObject(root, "rejections");

@@ -23,10 +23,14 @@ typedef struct {
     int n_examples;
 } ingest_rejection;
 
+/* rows = rows_with_events + rows_filtered + rows_rejected. A row is rejected when it yields no
+ * event and at least one of its events (or the row itself) failed; events_rejected counts every
+ * event that failed, including those of rows whose other events were kept. */
 typedef struct {
     char *source;
     char *file;
-    uint64_t rows, rows_with_events, rows_filtered, rows_rejected, events;
+    uint64_t rows, rows_with_events, rows_filtered, rows_rejected, events, events_rejected;
+    uint64_t files;  /* files read (a table may be a folder of files); 0 for an absent optional table */
 } ingest_source_stats;
 
 typedef struct {

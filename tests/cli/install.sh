@@ -10,6 +10,8 @@ make -s -C "$ROOT" install-share PREFIX="$P" >/dev/null
 install -D -m 0755 "$CLINFM" "$P/bin/clinfm"
 [ -f "$P/share/clinfm/data/deid/patterns.tsv" ] || { echo "rules not installed"; exit 1; }
 ls "$P/share/clinfm/tasks/"*.task >/dev/null && ls "$P/share/clinfm/mappings/"*.map >/dev/null
+# Code lists that mappings name as ${mapping}/... travel with them.
+[ -f "$P/share/clinfm/mappings/physionet-2012-parameters.csv" ] || { echo "mapping dictionaries not installed"; exit 1; }
 cp "$ROOT/tests/data/clinical-notes-phrase.txt" "$T/notes.txt"
 mkdir -p "$T/elsewhere"
 cd "$T/elsewhere"
