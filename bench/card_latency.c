@@ -1,4 +1,4 @@
-/* Latency of one model-backed card: serve_model_open() on MODEL with the head MODEL.heads/<TASK>.json
+/* Latency of one model-backed card: serve_model_open() on the bundle MODEL with its head heads/<TASK>.json
  * (as `clinfm serve --model` loads it), then score() -- the risk, its interval and occlusion
  * attribution over every code group -- for the stored patient whose record is closest to
  * --events events (default 500), --reps times (default 20) after one untimed call. --batch N sets

@@ -32,7 +32,8 @@ for ((i = 0; i < ${#args[@]}; i++)); do
   esac
 done
 model_args=()
-[ -n "${MODEL:-}" ] && model_args=(--model "$MODEL")
+# a model bundle's checkpoint (an old-layout model is the checkpoint file itself)
+[ -n "${MODEL:-}" ] && model_args=(--model "$([ -d "$MODEL" ] && echo "$MODEL/checkpoint.bin" || echo "$MODEL")")
 
 bench_machine
 echo "model: ${MODEL:-random weights} $* (defaults: 4 layers, d_model 256, 4 heads, context 256, vocab 4096;" \

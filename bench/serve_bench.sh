@@ -8,7 +8,7 @@
 # env:   CLINFM (default build/clinfm), CONNECTIONS (default 16), THREADS (server, default 2),
 #        PREFETCH=1 to send the patient's FHIR data as prefetch instead (about 300 KB per request),
 #        MODEL=path to score with that foundation model (`serve --model`; its head
-#        MODEL.heads/$TASK.json must exist) instead of the reference predictor,
+#        heads/$TASK.json must be in the bundle) instead of the reference predictor,
 #        TASK (with MODEL; default new_onset_heart_failure) the task both services score,
 #        CARD_CACHE=N passed as --card-cache N (0: every request is scored afresh; unset: the
 #        configuration's default, 1024).

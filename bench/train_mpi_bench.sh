@@ -3,7 +3,7 @@
 # `mpirun -np 2` ranks x 1 thread (--batch 4 each, the same global batch of 8), on the reference
 # configuration (4 layers, d_model 256, 4 heads, context 256, dropout 0.1) over the bundled
 # MIMIC-IV demo, de-identified. Runs alternate, ROUNDS of each, so both see the same noise from
-# other users of the machine; prints each run's training tokens/s (from MODEL.json, which
+# other users of the machine; prints each run's training tokens/s (from MODEL/train.json, which
 # counts the tokens of all ranks and excludes evaluation), then the best and median of each
 # side and their ratio.
 #
@@ -38,11 +38,11 @@ for r in $(seq 1 "$ROUNDS"); do
   rm -rf "$W/one"* "$W/two"*
   env -u OMP_NUM_THREADS -u OPENBLAS_NUM_THREADS nice "$CLINFM" train "${A[@]}" --batch 8 --threads 2 \
     --shards "$W/one.shards" --out "$W/one.ckpt" > "$W/one.log"
-  echo "one tokens_per_s=$(tps "$W/one.ckpt.json")" | tee -a "$log"
+  echo "one tokens_per_s=$(tps "$W/one.ckpt/train.json")" | tee -a "$log"
   env -u OMP_NUM_THREADS -u OPENBLAS_NUM_THREADS nice mpirun -np 2 --oversubscribe "$CLINFM" train "${A[@]}" --batch 4 \
     --shards "$W/two.shards" --out "$W/two.ckpt" > "$W/two.log"
   grep -q "data-parallel: 2 ranks .* 1 threads per rank" "$W/two.log" || { echo "unexpected rank layout:"; cat "$W/two.log"; exit 1; }
-  echo "two tokens_per_s=$(tps "$W/two.ckpt.json")" | tee -a "$log"
+  echo "two tokens_per_s=$(tps "$W/two.ckpt/train.json")" | tee -a "$log"
 done
 awk '
   function median(a, n,   i, j, t) {

@@ -32,9 +32,13 @@ static int add(store_writer *w, int64_t sid, int64_t t, const char *code, float 
     return c < 0 || store_writer_add(w, sid, t, (uint32_t)c, v, NULL, 0, 0, row, &err);
 }
 
-static const char *make_store(void) {
-    static char path[512];
-    snprintf(path, sizeof path, "%s/synthetic.store", check_tmpdir());
+/* plant: a code recorded because of the outcome (a palliative-care note for nearly everyone who
+ * will die, two hours after admission, before the prediction time): a leak. */
+static const char *make_store(int plant) {
+    static char paths[2][512];
+    char *path = paths[plant != 0];
+    snprintf(path, 512, "%s/synthetic%s.store", check_tmpdir(), plant ? "_leak" : "");
+    rs = 88172645463325252ULL;
     store_writer *w;
     cf_err err = {0};
     if (store_writer_open(&w, path, NULL, &err) || store_writer_source(w, "synthetic") != 0) return NULL;
@@ -50,6 +54,8 @@ static const char *make_store(void) {
         bad |= add(w, sid, t0, "HOSPITAL_ADMISSION//EW EMER.//EMERGENCY ROOM", NAN, row + 2);
         bad |= add(w, sid, t0, urand() < 0.5 ? "INSURANCE//Medicare" : "INSURANCE//Private", NAN, row + 2);
         bad |= add(w, sid, t0 + 2 * H, "LAB//50912//mg/dL", (float)(1 + urand() + risk), row + 3);
+        double u = urand();
+        if (plant && u < (die ? 0.95 : 0.02)) bad |= add(w, sid, t0 + 2 * H, "NOTE//PALLIATIVE", NAN, row + 3);
         int64_t end = t0 + (3 + (int64_t)(urand() * 6)) * D;
         if (die) {
             bad |= add(w, sid, end, "HOSPITAL_DEATH", NAN, row + 2);
@@ -137,7 +143,7 @@ static double auroc_of(const cJSON *p) {
 }
 
 static void test_eval_run(void) {
-    const char *sp = make_store();
+    const char *sp = make_store(0);
     REQUIRE(sp);
     char task[512], out[512], path[600];
     snprintf(task, sizeof task, "%s/tasks/in_hospital_mortality.task", check_root());
@@ -179,15 +185,17 @@ static void test_eval_run(void) {
     REQUIRE(f);
     char line[512];
     REQUIRE(fgets(line, sizeof line, f));
-    CHECK_EQ_STR(line, "subject_id,prediction_time,boolean_value,logreg,xgboost,probe\n");
+    /* the record-position probe, a floor, comes last */
+    CHECK_EQ_STR(line, "subject_id,prediction_time,boolean_value,logreg,xgboost,probe,record_position\n");
     float p[NSUBJ];
     uint8_t y[NSUBJ];
     size_t n = 0;
     while (n < NSUBJ && fgets(line, sizeof line, f)) {
-        char *c1 = strchr(line, ','), *c2 = c1 ? strchr(c1 + 1, ',') : NULL, *last = strrchr(line, ',');
-        REQUIRE(c2 && last);
+        char *c1 = strchr(line, ','), *c2 = c1 ? strchr(c1 + 1, ',') : NULL, *c3 = c2 ? strchr(c2 + 1, ',') : NULL;
+        char *c4 = c3 ? strchr(c3 + 1, ',') : NULL, *c5 = c4 ? strchr(c4 + 1, ',') : NULL;
+        REQUIRE(c5);
         y[n] = !strncmp(c2 + 1, "true", 4);
-        p[n++] = strtof(last + 1, NULL);
+        p[n++] = strtof(c5 + 1, NULL);
     }
     fclose(f);
     CHECK_EQ_INT(n, pr.predicted_rows);
@@ -221,13 +229,123 @@ static void test_eval_run(void) {
     CHECK_CONTAINS(card, "| logreg | ");
     free(card);
 
-    /* a model path: not wired in yet, and said so */
+    /* a model path that is no model: said so */
     cfg.model_path = "no.model";
     CHECK_EQ_INT(eval_run(&cfg, &err), CF_EINPUT);
     CHECK_CONTAINS(err.msg, "no.model");
 }
 
+/* The single-feature AUROCs of every row of store_path's in-hospital mortality labels. */
+static int scan(const char *store_path, eval_leak *lk, task_labels *l, store *s, task_def *t) {
+    char task[512];
+    cf_err err = {0};
+    snprintf(task, sizeof task, "%s/tasks/in_hospital_mortality.task", check_root());
+    if (task_load(t, task, &err) || store_open(s, store_path, &err)) return -1;
+    task_label_options o = {.seed = 1};
+    split_config_default(&o.split);
+    split_parse_fractions(&o.split, "60/20/20", &err);
+    if (task_label(t, s, &o, l, &err)) return -1;
+    label_row *train = malloc((l->n ? l->n : 1) * sizeof *train);
+    size_t n = 0;
+    for (size_t i = 0; i < l->n; i++)
+        if (l->rows[i].split == SPLIT_TRAIN) train[n++] = l->rows[i];
+    int rc = eval_leak_scan(lk, s, l, train, n, NULL, &err);
+    free(train);
+    if (rc) fprintf(stderr, "leak scan: %s\n", err.msg);
+    return rc;
+}
+
+/* A planted single-feature leak (a note written because the patient is dying, before the
+ * prediction time) trips the alarm, first in the list, in metrics.json, the report and the card;
+ * the same store without it trips nothing over the threshold. */
+static void test_leak_alarm(void) {
+    const char *clean = make_store(0), *leaky = make_store(1);
+    REQUIRE(clean && leaky);
+    eval_leak lk;
+    task_labels l;
+    store s;
+    task_def t;
+    REQUIRE(scan(clean, &lk, &l, &s, &t) == 0);
+    eval_leak_flag(&lk, 0.99, "a model", 0);
+    CHECK(lk.n_features > 5);
+    /* the real signal (the risk code, AUROC about 0.87) stays under the threshold */
+    for (size_t i = 0; i < lk.n_features; i++) CHECK(!(lk.top[i].flag & EVAL_LEAK_OVER_THRESHOLD));
+    CHECK_EQ_INT(lk.n_flagged, 0);
+    CHECK(lk.top[0].auroc > 0.8); /* and is the strongest */
+    eval_leak_free(&lk);
+    task_labels_free(&l);
+    store_close(&s);
+    task_free(&t);
+
+    REQUIRE(scan(leaky, &lk, &l, &s, &t) == 0);
+    eval_leak_flag(&lk, 0.99, "a model", 0);
+    REQUIRE(lk.n_top > 0);
+    CHECK(!strncmp(lk.top[0].name, "NOTE//PALLIATIVE count", 22));
+    CHECK(lk.top[0].flag & EVAL_LEAK_OVER_THRESHOLD);
+    CHECK(lk.top[0].higher_means_outcome);
+    CHECK(lk.n_flagged >= 1);
+    /* its AUROC, recomputed here as the AUROC of "has the note" over every row (metrics.c) */
+    int64_t note = store_find_code(&s, "NOTE//PALLIATIVE");
+    float *has = malloc(l.n * sizeof *has);
+    uint8_t *y = malloc(l.n);
+    REQUIRE(has && y && note >= 0);
+    for (size_t i = 0; i < l.n; i++) {
+        has[i] = 0;
+        y[i] = l.rows[i].label;
+        for (uint64_t e = s.subject_start[l.rows[i].subject_index]; e < l.rows[i].history_end; e++)
+            if ((int64_t)s.code[e] == note) has[i] = 1;
+    }
+    CHECK_NEAR(lk.top[0].auroc, eval_auroc(has, y, l.n), 1e-12);
+    CHECK(lk.top[0].auroc > 0.9);
+    free(has);
+    free(y);
+    eval_leak_free(&lk);
+    task_labels_free(&l);
+    store_close(&s);
+    task_free(&t);
+
+    /* and the full run says so everywhere */
+    char task[512], out[512], path[600];
+    snprintf(task, sizeof task, "%s/tasks/in_hospital_mortality.task", check_root());
+    snprintf(out, sizeof out, "%s/eval_leak", check_tmpdir());
+    eval_config cfg = {.task_path = task, .store_path = leaky, .out_dir = out, .baselines = 1,
+                       .boot = {.n_boot = 50, .seed = 3}, .baseline = {.seed = 3, .threads = 1},
+                       .small_patients = 1000, .quiet = 1};
+    split_config_default(&cfg.split);
+    cf_err err = {0};
+    REQUIRE(split_parse_fractions(&cfg.split, "60/20/20", &err) == CF_OK);
+    REQUIRE(eval_run(&cfg, &err) == CF_OK);
+    snprintf(path, sizeof path, "%s/metrics.json", out);
+    char *js = slurp(path);
+    cJSON *root = js ? cJSON_Parse(js) : NULL;
+    free(js);
+    REQUIRE(root);
+    const cJSON *al = cJSON_GetObjectItem(root, "leakage_alarms");
+    CHECK(cJSON_GetObjectItem(al, "features_flagged")->valuedouble >= 1);
+    const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItem(al, "strongest_single_features"), 0);
+    CHECK_CONTAINS(cJSON_GetObjectItem(first, "feature")->valuestring, "NOTE//PALLIATIVE");
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItem(first, "flagged")));
+    /* the probe is there as a floor */
+    const cJSON *pr = predictor(root, "record_position");
+    REQUIRE(pr);
+    CHECK_EQ_STR(cJSON_GetObjectItem(pr, "role")->valuestring, "floor");
+    cJSON_Delete(root);
+    snprintf(path, sizeof path, "%s/report.html", out);
+    char *html = slurp(path);
+    REQUIRE(html);
+    CHECK_CONTAINS(html, "alone reach");
+    CHECK_CONTAINS(html, "(strongest: NOTE//PALLIATIVE count");
+    CHECK_CONTAINS(html, "<tr class=\"flag\"><td>NOTE//PALLIATIVE count");
+    free(html);
+    snprintf(path, sizeof path, "%s/MODEL_CARD.md", out);
+    char *card = slurp(path);
+    REQUIRE(card);
+    CHECK_CONTAINS(card, "- flagged: NOTE//PALLIATIVE count");
+    free(card);
+}
+
 int main(void) {
     RUN(test_eval_run);
+    RUN(test_leak_alarm);
     return check_summary();
 }

@@ -308,8 +308,61 @@ static void test_logreg_vs_sklearn(void) {
     eval_csr_free(&X);
 }
 
+/* Thresholds and Wilson intervals against hand counts and published values (Wilson 95% for 0/10:
+ * 0 to 0.2775; for 5/10: 0.2366 to 0.7634; Brown, Cai and DasGupta 2001 / Newcombe 1998), and
+ * deciles that keep ties together and cover every row. */
+static void test_thresholds_and_deciles(void) {
+    eval_ci w = eval_wilson(0, 10);
+    CHECK_NEAR(w.value, 0, 0);
+    CHECK_NEAR(w.lo, 0, 1e-12);
+    CHECK_NEAR(w.hi, 0.2775, 5e-5);
+    w = eval_wilson(5, 10);
+    CHECK_NEAR(w.lo, 0.2366, 5e-5);
+    CHECK_NEAR(w.hi, 0.7634, 5e-5);
+    CHECK(isnan(eval_wilson(0, 0).value));
+    const float p[] = {0.9f, 0.8f, 0.3f, 0.2f, 0.1f};
+    const uint8_t y[] = {1, 0, 1, 0, 0};
+    eval_threshold t;
+    eval_threshold_metrics(p, y, 5, 0.5, &t);
+    CHECK_EQ_INT(t.tp, 1);
+    CHECK_EQ_INT(t.fp, 1);
+    CHECK_EQ_INT(t.fn, 1);
+    CHECK_EQ_INT(t.tn, 2);
+    CHECK_NEAR(t.sensitivity.value, 0.5, 1e-12);
+    CHECK_NEAR(t.specificity.value, 2.0 / 3, 1e-12);
+    CHECK_NEAR(t.ppv.value, 0.5, 1e-12);
+    CHECK_NEAR(t.nne.value, 2, 1e-12);
+    CHECK_NEAR(t.nne.lo, 1 / t.ppv.hi, 1e-12);
+    CHECK_NEAR(t.alerts_per_100.value, 40, 1e-9);
+    eval_threshold_metrics(p, y, 5, 0.8, &t); /* "at least": 0.8 is flagged */
+    CHECK_EQ_INT(t.tp + t.fp, 2);
+    eval_threshold_metrics(p, y, 5, 0.95, &t); /* nothing flagged: PPV undefined */
+    CHECK(isnan(t.ppv.value) && isnan(t.nne.value));
+    /* 20 rows, risks 0.05 .. 1.0, every fourth with the outcome; three ties at 0.5 */
+    float q[20];
+    uint8_t z[20];
+    for (int i = 0; i < 20; i++) q[i] = (float)(i + 1) / 20, z[i] = i % 4 == 3;
+    q[8] = q[9] = q[10] = 0.5f;
+    eval_bin b[10];
+    size_t nb = eval_quantile_bins(q, z, 20, 10, b);
+    double rows = 0, pos = 0;
+    for (size_t k = 0; k < nb; k++) {
+        rows += b[k].n;
+        pos += b[k].frac_pos * b[k].n;
+        if (k) CHECK(b[k].lo_edge > b[k - 1].hi_edge); /* ties never straddle two bins */
+    }
+    CHECK_NEAR(rows, 20, 0);
+    CHECK_NEAR(pos, 5, 1e-9);
+    CHECK(nb <= 10);
+    int tie_bin = 0;
+    for (size_t k = 0; k < nb; k++) tie_bin += b[k].lo_edge <= 0.5 && b[k].hi_edge >= 0.5 && b[k].n == 3;
+    CHECK_EQ_INT(tie_bin, 1); /* rows 9-11 (risk 0.5) share one bin */
+    CHECK_NEAR(b[0].mean_pred, 0.075, 1e-6); /* 0.05 and 0.10 */
+}
+
 int main(void) {
     RUN(test_hand_values);
+    RUN(test_thresholds_and_deciles);
     RUN(test_against_reference);
     RUN(test_bootstrap);
     RUN(test_curves);

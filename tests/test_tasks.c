@@ -1,10 +1,13 @@
 /* Task files and labels: the parser accepts the shipped tasks and names file:line in every
  * error; labels on small hand-built stores match labels worked out by hand (mortality,
- * readmission, length of stay, record pairing, new-onset with spacing, censoring, history
- * and age rules, the gap, selection); nothing after the prediction time reaches a row's input. */
+ * readmission, length of stay, record pairing, new-onset with spacing, follow-up to death or
+ * the data's end with competing deaths kept, a lookback of complete record, the older censor
+ * rule, date-shifted stores, age rules, the gap, selection); nothing after the prediction time
+ * reaches a row's input. */
 #include <unistd.h>
 
 #include "check.h"
+#include "deid/key.h"
 #include "eval/eval.h"
 #include "store/store.h"
 #include "tasks/task.h"
@@ -407,15 +410,17 @@ static void test_pairing_and_gap(void) {
 
 /* ---------------------------------------------------------------- new onset (Synthea-like) */
 
+/* LOINC events stand for the labs and vital signs Synthea exports for the last ten years of a
+ * record: the record is complete from the first one. The store's data end is 2020-06-01 (19). */
 static const char *make_synthea(void) {
     static char path[512];
     snprintf(path, sizeof path, "%s/synthea_like.store", check_tmpdir());
     if (access(path, F_OK) == 0) return path;
     const ev e[] = {
-        /* 10: encounters 2010-01, 2010-06, 2011-03, 2012-01; type 2 diabetes 2011-05 */
+        /* 10: encounters 2010-01, 2010-06, 2011-03, 2012-01, 2013-01; type 2 diabetes 2011-05 */
         {10, TIME_NULL, "GENDER//F", NAN, 1},
         {10, at(1970, 1, 1, 0), "MEDS_BIRTH", NAN, 1},
-        {10, at(2005, 1, 1, 9), "SNOMED//162864005", NAN, 2}, /* BMI observation: record starts */
+        {10, at(2005, 1, 1, 9), "LOINC//39156-5//kg/m2", 24.0f, 2}, /* BMI: the record is complete from here */
         {10, at(2010, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 3},
         {10, at(2010, 6, 1, 9), "ENCOUNTER_END//AMB", NAN, 4},
         {10, at(2011, 3, 1, 9), "ENCOUNTER_END//AMB", NAN, 5},
@@ -424,25 +429,51 @@ static const char *make_synthea(void) {
         {10, at(2013, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 8},
         /* 11: a child */
         {11, at(2000, 1, 1, 0), "MEDS_BIRTH", NAN, 9},
+        {11, at(2004, 1, 1, 9), "LOINC//8302-2//cm", 100.0f, 10},
         {11, at(2005, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 10},
         {11, at(2010, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 11},
         {11, at(2012, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 12},
-        /* 12: records start in 2015 (birth 1980): the first year cannot tell onset */
+        /* 12: visits back to 2012, but labs only from 2015-01: the first year has no complete
+         * record; after 2017-06 no more visits, yet alive: followed to the data's end */
         {12, at(1980, 1, 1, 0), "MEDS_BIRTH", NAN, 13},
+        {12, at(2012, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 13},
+        {12, at(2015, 1, 1, 8), "LOINC//8302-2//cm", 170.0f, 14},
         {12, at(2015, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 14},
         {12, at(2015, 6, 1, 9), "ENCOUNTER_END//AMB", NAN, 15},
         {12, at(2016, 2, 1, 9), "ENCOUNTER_END//AMB", NAN, 16},
         {12, at(2017, 6, 1, 9), "ENCOUNTER_END//AMB", NAN, 17},
-        /* 13: the record ends at the last visit: that visit is censored */
+        /* 13: the 2020-01 visit's year runs past the data's end: censored */
         {13, at(1960, 1, 1, 0), "MEDS_BIRTH", NAN, 18},
+        {13, at(1999, 1, 1, 9), "LOINC//8302-2//cm", 160.0f, 18},
         {13, at(2000, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 19},
         {13, at(2018, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 20},
         {13, at(2020, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 21},
         /* 14: diabetic already before any visit */
         {14, at(1950, 1, 1, 0), "MEDS_BIRTH", NAN, 22},
+        {14, at(1985, 1, 1, 9), "LOINC//8302-2//cm", 160.0f, 22},
         {14, at(1990, 1, 1, 9), "SNOMED//368581000119106", NAN, 23},
         {14, at(2000, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 24},
         {14, at(2003, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 25},
+        /* 15: dies 2011-08 without the diagnosis: 2011-02 is a competing event, kept */
+        {15, at(1940, 1, 1, 0), "MEDS_BIRTH", NAN, 26},
+        {15, at(2005, 1, 1, 9), "LOINC//8302-2//cm", 160.0f, 26},
+        {15, at(2010, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 27},
+        {15, at(2011, 2, 1, 9), "ENCOUNTER_END//AMB", NAN, 28},
+        {15, at(2011, 8, 1, 0), "MEDS_DEATH", NAN, 29},
+        /* 16: diagnosed 2010-05, dies 2010-09: a positive */
+        {16, at(1940, 1, 1, 0), "MEDS_BIRTH", NAN, 30},
+        {16, at(2005, 1, 1, 9), "LOINC//8302-2//cm", 160.0f, 30},
+        {16, at(2010, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 31},
+        {16, at(2010, 5, 1, 9), "SNOMED//44054006", NAN, 32},
+        {16, at(2010, 9, 1, 0), "MEDS_DEATH", NAN, 33},
+        /* 17: dies 2010-03-01; the death certification encounter ends the next day */
+        {17, at(1940, 1, 1, 0), "MEDS_BIRTH", NAN, 34},
+        {17, at(2005, 1, 1, 9), "LOINC//8302-2//cm", 160.0f, 34},
+        {17, at(2008, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 35},
+        {17, at(2010, 3, 1, 0), "MEDS_DEATH", NAN, 36},
+        {17, at(2010, 3, 2, 9), "ENCOUNTER_END//AMB", NAN, 37},
+        /* 19: the data's last event */
+        {19, at(2020, 6, 1, 9), "LOINC//8302-2//cm", 150.0f, 38},
     };
     return build_store(path, e, sizeof e / sizeof e[0]) ? NULL : path;
 }
@@ -452,37 +483,171 @@ static void test_new_onset(void) {
     store s;
     task_def t;
     REQUIRE(label_file("new_onset_t2d.task", make_synthea(), &l, &s, &t) == 0);
+    CHECK(l.has_follow_up);
+    CHECK_EQ_INT(l.data_end, at(2020, 6, 1, 9));
     const label_row *r;
     /* 10: 2010-01 (no diagnosis within a year: 0); 2010-06 is within a year of the row before
      * (not selected); 2011-03 (diagnosed 2011-05: 1); 2012-01 and 2013-01 (diagnosed already) */
     CHECK_EQ_INT(rows_of(&l, 10), 2);
     REQUIRE((r = find_row(&l, 10, at(2010, 1, 1, 9))) != NULL);
     CHECK_EQ_INT(r->label, 0);
+    CHECK_EQ_INT(r->event, TASK_EVENT_NONE);
     REQUIRE((r = find_row(&l, 10, at(2011, 3, 1, 9))) != NULL);
     CHECK_EQ_INT(r->label, 1);
+    CHECK_EQ_INT(r->event, TASK_EVENT_OUTCOME);
     CHECK_EQ_STR(l.values[1][r->group[1]], "<45");
     CHECK_EQ_INT(rows_of(&l, 11), 0);
     CHECK_EQ_INT(excluded(&l, "age < 18"), 3); /* subject 11 at 5, 10 and 12 */
-    CHECK_EQ_INT(excluded(&l, "record_start > prediction - 365d"), 3); /* 12: two, 13: one */
-    /* 12: 2015-01 and 2015-06 lack a year of history; 2016-02 is a negative with follow-up */
-    CHECK_EQ_INT(rows_of(&l, 12), 1);
+    /* 12: 2012-01, 2015-01 and 2015-06 lack a year of complete record; 2016-02 is a negative;
+     * 2017-06 too: no visit after it, but alive and followed to the data's end (the old rule,
+     * "the record must reach the end of the year", dropped it) */
+    CHECK_EQ_INT(excluded(&l, "less than 365d of complete record"), 3);
+    CHECK_EQ_INT(rows_of(&l, 12), 2);
     REQUIRE((r = find_row(&l, 12, at(2016, 2, 1, 9))) != NULL);
     CHECK_EQ_INT(r->label, 0);
-    /* 13: 2000 (first visit: its record starts then, so no year of history), 2018 (negative),
-     * 2020 (censored: the record ends there) */
-    CHECK_EQ_INT(rows_of(&l, 13), 1);
-    REQUIRE((r = find_row(&l, 13, at(2018, 1, 1, 9))) != NULL);
+    REQUIRE((r = find_row(&l, 12, at(2017, 6, 1, 9))) != NULL);
     CHECK_EQ_INT(r->label, 0);
-    CHECK_EQ_INT(excluded(&l, "censored"), 2); /* see the note below */
-    CHECK_EQ_INT(excluded(&l, "not selected"), 1); /* 10: 2010-06 */
+    /* 13: 2000 (a year after the first lab: a negative), 2018 (negative), 2020 (censored: the
+     * data end before its year does) */
+    CHECK_EQ_INT(rows_of(&l, 13), 2);
+    CHECK(find_row(&l, 13, at(2018, 1, 1, 9)) != NULL);
+    CHECK(find_row(&l, 13, at(2020, 1, 1, 9)) == NULL);
+    CHECK_EQ_INT(excluded(&l, "censored: follow-up"), 1);
     CHECK_EQ_INT(rows_of(&l, 14), 0);
+    /* 15: a patient who dies without the outcome stays in the cohort: 2011-02 is a negative
+     * whose label window held a competing death */
+    CHECK_EQ_INT(rows_of(&l, 15), 2);
+    REQUIRE((r = find_row(&l, 15, at(2011, 2, 1, 9))) != NULL);
+    CHECK_EQ_INT(r->label, 0);
+    CHECK_EQ_INT(r->event, TASK_EVENT_COMPETING);
+    /* 16: diagnosed, then died: a positive */
+    REQUIRE((r = find_row(&l, 16, at(2010, 1, 1, 9))) != NULL);
+    CHECK_EQ_INT(r->label, 1);
+    /* 17: 2008 is a negative (death more than a year later); the encounter after death is not
+     * a prediction */
+    CHECK_EQ_INT(rows_of(&l, 17), 1);
+    CHECK_EQ_INT(excluded(&l, "died at or before the prediction time"), 1);
+    CHECK_EQ_INT(excluded(&l, "not selected"), 1); /* 10: 2010-06 */
+    task_counts c = task_count_rows(l.rows, l.n, -1);
+    CHECK_EQ_INT(c.competing, 1);
+    CHECK_EQ_INT(c.pos, 2);
+    size_t all_rows = c.rows;
+    unlabel(&l, &s, &t);
+
+    /* the competing event as a task of its own: the same rows, death first is the label */
+    cf_err err = {0};
+    REQUIRE(task_load(&t, task_file("new_onset_t2d.task"), &err) == CF_OK);
+    REQUIRE(store_open(&s, make_synthea(), &err) == CF_OK);
+    task_label_options o = {.seed = 1, .target = TASK_TARGET_COMPETING};
+    split_config_default(&o.split);
+    REQUIRE(task_label(&t, &s, &o, &l, &err) == CF_OK);
+    c = task_count_rows(l.rows, l.n, -1);
+    CHECK_EQ_INT(c.rows, all_rows);
+    CHECK_EQ_INT(c.pos, 1);
+    REQUIRE((r = find_row(&l, 15, at(2011, 2, 1, 9))) != NULL);
+    CHECK_EQ_INT(r->label, 1);
+    REQUIRE((r = find_row(&l, 10, at(2011, 3, 1, 9))) != NULL);
+    CHECK_EQ_INT(r->label, 0);
     unlabel(&l, &s, &t);
 }
 
-/* Censoring needs care, so count it by hand: a negative row is censored when its window
- * (prediction, prediction + 365d] ends after the record does. Which rows reach the censoring
- * step? 10: 2013-01 is excluded as diagnosed already (before censoring). 12: 2017-06 (record
- * ends 2017-06: window ends 2018-06): censored. 13: 2020-01: censored. So 2 rows. */
+/* The earlier rule, `censor = yes`, kept for task files that use it: a negative row needs the
+ * record to reach the end of its window, so 12's 2017-06 and 15's 2011-02 are censored. */
+static void test_censor_rule(void) {
+    const char *text = "[task]\nname = old\n[codes condition]\ncode = SNOMED//44054006\n"
+                       "[codes visit_end]\nprefix = ENCOUNTER_END//\n[trigger]\ncodes = visit_end\n"
+                       "[prediction]\nselect = spaced\nspacing = 365d\n[exclude]\nwhen = age < 18\n"
+                       "when = any condition in (-inf, prediction]\n"
+                       "[label]\nwhen = any condition in (prediction, prediction + 365d]\ncensor = yes\n";
+    task_def t;
+    task_labels l;
+    store s;
+    cf_err err = {0};
+    REQUIRE(task_parse(&t, "old.task", text, strlen(text), &err) == CF_OK);
+    REQUIRE(label_loaded(&t, make_synthea(), 1, &l, &s) == 0);
+    CHECK(!l.has_follow_up);
+    CHECK(find_row(&l, 12, at(2017, 6, 1, 9)) == NULL);
+    CHECK(find_row(&l, 15, at(2011, 2, 1, 9)) == NULL);
+    CHECK(find_row(&l, 16, at(2010, 1, 1, 9)) != NULL); /* the one who died with it stays */
+    unlabel(&l, &s, &t);
+}
+
+/* Follow-up in a date-shifted store: each subject's own data end lies within a shift of the
+ * store's, so only the store's last time minus two largest shifts is provable, with a record's
+ * own last event as a lower bound; and that largest shift is de-identification's. */
+static void test_follow_up_shifted(void) {
+    long long worst = 0;
+    unsigned char key[DEID_KEY_BYTES] = {1, 2, 3};
+    for (int64_t id = 1; id < 20000; id++) {
+        int d = deid_shift_days(key, id);
+        if (llabs(d) > worst) worst = llabs(d);
+    }
+    CHECK_EQ_INT(worst, TASK_MAX_DATE_SHIFT_DAYS);
+    const ev e[] = {
+        {1, at(1950, 1, 1, 0), "MEDS_BIRTH", NAN, 1},
+        {1, at(2000, 1, 1, 9), "LOINC//8302-2//cm", 160.0f, 1},
+        {1, at(2010, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 2},
+        {1, at(2016, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 3}, /* window ends 2016-12-31 */
+        {1, at(2017, 6, 1, 9), "ENCOUNTER_END//AMB", NAN, 4}, /* window ends 2018-06 */
+        {2, at(1950, 1, 1, 0), "MEDS_BIRTH", NAN, 5},
+        {2, at(2000, 1, 1, 9), "LOINC//8302-2//cm", 160.0f, 5},
+        {2, at(2016, 1, 1, 9), "ENCOUNTER_END//AMB", NAN, 6},
+        {2, at(2018, 1, 1, 9), "LOINC//8302-2//cm", 160.0f, 7}, /* 2's record reaches 2018 */
+        {3, at(2019, 1, 1, 9), "LOINC//8302-2//cm", 160.0f, 8},  /* the store's last time */
+    };
+    char *path = tmp_path("shifted.store");
+    store_writer *w;
+    cf_err err = {0};
+    store_writer_options wo = {.flags = STORE_FLAG_DEIDENTIFIED | STORE_FLAG_DATES_SHIFTED};
+    REQUIRE(store_writer_open(&w, path, &wo, &err) == CF_OK);
+    int src = store_writer_source(w, "t");
+    for (size_t i = 0; i < sizeof e / sizeof e[0]; i++) {
+        int64_t c = store_writer_code(w, e[i].code, strlen(e[i].code));
+        REQUIRE(store_writer_add(w, e[i].subject, e[i].time, (uint32_t)c, e[i].num, NULL, 0, (uint32_t)src, e[i].row,
+                                 &err) == CF_OK);
+    }
+    REQUIRE(store_writer_finish(w, &err) == CF_OK);
+    task_labels l;
+    store s;
+    task_def t;
+    REQUIRE(label_file("new_onset_t2d.task", path, &l, &s, &t) == 0);
+    CHECK(l.shifted_margin);
+    CHECK_EQ_INT(l.data_end, at(2019, 1, 1, 9) - 2 * (int64_t)TASK_MAX_DATE_SHIFT_DAYS * D);
+    /* provable follow-up ends 2017-01-02: 1's 2016 row is followed, its 2017-06 row is not;
+     * 2's 2016 row is followed through its own record (to 2018) */
+    CHECK(find_row(&l, 1, at(2016, 1, 1, 9)) != NULL);
+    CHECK(find_row(&l, 1, at(2017, 6, 1, 9)) == NULL);
+    CHECK(find_row(&l, 2, at(2016, 1, 1, 9)) != NULL);
+    unlabel(&l, &s, &t);
+}
+
+static void test_follow_up_parse(void) {
+    expect_parse_error(MINI_HEAD "[label]\nwhen = any a in (prediction, prediction + 1d]\n[follow_up]\nend = data_end\n",
+                       "[follow_up] needs 'death = SET'");
+    expect_parse_error(MINI_HEAD "[label]\nwhen = any a in (prediction, prediction + 1d]\n[follow_up]\ndeath = d\n",
+                       "x.task:10: death: no [codes d]");
+    expect_parse_error(MINI_HEAD "[label]\nwhen = age < 3\n[follow_up]\ndeath = a\n", "needs a label rule 'any SET");
+    expect_parse_error(MINI_HEAD "[label]\nwhen = any a in (prediction, prediction + 1d]\n[follow_up]\ndeath = a\n"
+                       "end = soon\n", "x.task:11: end: expected data_end, record_end or a date");
+    expect_parse_error(MINI_HEAD "[label]\nwhen = any a in (prediction, prediction + 1d]\ncensor = yes\n"
+                       "[follow_up]\ndeath = a\n", "'censor = yes' and [follow_up]");
+    expect_parse_error(MINI_HEAD "[label]\nwhen = age < 3\n[record]\ncomplete_from = a\n", "needs 'lookback");
+    expect_parse_error(MINI_HEAD "[label]\nwhen = age < 3\n[record]\nlookback = soon\n", "x.task:10: lookback");
+    expect_parse_error(MINI_HEAD "[label]\nwhen = age < 3\n[report]\nthresholds = 0.5, 0.1\n", "x.task:10: thresholds");
+    task_def t;
+    cf_err err = {0};
+    const char *ok = MINI_HEAD "[codes d]\ncode = MEDS_DEATH\n[label]\nwhen = any a in (prediction, prediction + 1d]\n"
+                               "[follow_up]\ndeath = d\nend = 2020-01-01\ncompeting = exclude\n[record]\nlookback = 2w\n"
+                               "[report]\nthresholds = 0.1, 0.3\n";
+    REQUIRE(task_parse(&t, "ok.task", ok, strlen(ok), &err) == CF_OK);
+    CHECK_EQ_INT(t.follow_end, TASK_FU_DATE);
+    CHECK_EQ_INT(t.follow_date, at(2020, 1, 1, 0));
+    CHECK_EQ_INT(t.competing, TASK_COMPETING_EXCLUDE);
+    CHECK_EQ_INT(t.lookback, 14 * D);
+    CHECK_EQ_INT(t.complete_set, -1);
+    CHECK_EQ_INT(t.n_thresholds, 2);
+    task_free(&t);
+}
 
 /* ---------------------------------------------------------------- nothing after prediction */
 
@@ -592,6 +757,9 @@ int main(void) {
     RUN(test_readmission_and_stay);
     RUN(test_pairing_and_gap);
     RUN(test_new_onset);
+    RUN(test_censor_rule);
+    RUN(test_follow_up_shifted);
+    RUN(test_follow_up_parse);
     RUN(test_no_future_input);
     RUN(test_labels_csv);
     return check_summary();

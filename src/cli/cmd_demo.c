@@ -112,7 +112,7 @@ int cmd_demo(int argc, char **argv) {
            "  %-34s the ingestion report (rows, events, rejections)\n"
            "  %-34s MEDS CSV export (data.csv, codes.csv)\n"
            "  %-34s the de-identified store; %s its report (counts only)\n"
-           "  %-34s the model checkpoint; .vocab, .json (losses vs baselines), .shards/\n"
+           "  %-34s the model bundle (checkpoint, vocabulary, losses vs baselines, split); .shards/ beside it\n"
            "  %-34s the Synthea FHIR store\n",
            store_path, store_path, report, meds, deid_store, deid_report, model, fhir_store);
     return 0;

@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "deid/store_deid.h"
+#include "timeline/split.h"
 #include "util/atomic_file.h"
 
 int cmd_keygen(int argc, char **argv) {
@@ -39,6 +40,9 @@ int cmd_keygen(int argc, char **argv) {
     return rc;
 }
 
+/* The split group de-identification keeps: the subject's percentile under the split key. */
+static int split_group_of(const void *ctx, int64_t subject_id) { return split_percentile(ctx, subject_id); }
+
 static void deid_help(void) {
     printf("usage: clinfm deid STORE --out STORE --key KEYFILE [options]\n"
            "\n"
@@ -57,6 +61,10 @@ static void deid_help(void) {
            "  --k N                k-anonymity floor for the report (default 5)\n"
            "  --suppress           drop subjects whose quasi-identifier group is smaller than k\n"
            "  --rules DIR          text rules and the restricted ZIP3 table (default: the shipped data/deid)\n"
+           "  --split-key FILE     keep the train/tuning/held_out split of this split key: each\n"
+           "                       pseudonym falls in its original id's split percentile, so any\n"
+           "                       whole-percent split under FILE puts the same patients on each side\n"
+           "                       in the original store and in every copy, whatever --key is\n"
            "  --report FILE        also write the report as JSON\n"
            "  --quiet              print no report\n"
            "  -h, --help           this help\n"
@@ -68,8 +76,9 @@ int cmd_deid(int argc, char **argv) {
         {"out", required_argument, 0, 'o'},   {"key", required_argument, 0, 'k'},  {"dates", required_argument, 0, 'd'},
         {"text", required_argument, 0, 't'},  {"k", required_argument, 0, 'K'},    {"suppress", no_argument, 0, 's'},
         {"rules", required_argument, 0, 'r'}, {"report", required_argument, 0, 'R'}, {"quiet", no_argument, 0, 'q'},
-        {"policy", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
-    const char *out = NULL, *key_path = NULL, *report = NULL;
+        {"policy", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'},
+        {"split-key", required_argument, 0, 'S'}, {0, 0, 0, 0}};
+    const char *out = NULL, *key_path = NULL, *report = NULL, *split_key = NULL;
     int quiet = 0;
     deid_store_options opt = {.dates = DEID_DATES_SHIFT, .text_mode = DEID_MODE_TAG, .k = 5, .rules_dir = NULL};
     optind = 1;
@@ -98,6 +107,7 @@ int cmd_deid(int argc, char **argv) {
         case 's': opt.suppress = 1; break;
         case 'r': opt.rules_dir = optarg; break;
         case 'R': report = optarg; break;
+        case 'S': split_key = optarg; break;
         case 'q': quiet = 1; break;
         case 'h': deid_help(); return 0;
         default: return cli_usage_error("deid", "unknown option '%s' or missing value", argv[optind - 1]);
@@ -114,8 +124,25 @@ int cmd_deid(int argc, char **argv) {
         cf_err_print(&err);
         return rc;
     }
+    split_config sp;
+    char sp_hex[2 * SPLIT_KEY_ID_BYTES + 1];
+    if (split_key) {
+        split_config_default(&sp);
+        if ((rc = split_load_key(&sp, split_key, &err))) {
+            sodium_memzero(key, sizeof key);
+            cf_err_print(&err);
+            return rc;
+        }
+        uint8_t id[SPLIT_KEY_ID_BYTES];
+        split_key_id(&sp, id);
+        sodium_bin2hex(sp_hex, sizeof sp_hex, id, sizeof id);
+        opt.split_group = split_group_of;
+        opt.split_ctx = &sp;
+        opt.split_key_id = sp_hex;
+    }
     deid_store_report rep;
     rc = deid_store(argv[optind], out, key, &opt, &rep, &err);
+    if (split_key) sodium_memzero(&sp, sizeof sp);
     sodium_memzero(key, sizeof key);
     if (rc) {
         cf_err_print(&err);

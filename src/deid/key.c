@@ -86,6 +86,17 @@ int64_t deid_pseudonym(const unsigned char subkey[DEID_KEY_BYTES], int64_t subje
     return (int64_t)(keyed_u64(subkey, subject_id) & (uint64_t)INT64_MAX);
 }
 
+int64_t deid_pseudonym_n(const unsigned char subkey[DEID_KEY_BYTES], int64_t subject_id, uint32_t n) {
+    if (!n) return deid_pseudonym(subkey, subject_id);
+    unsigned char msg[12], h[8];
+    for (int i = 0; i < 8; i++) msg[i] = (unsigned char)((uint64_t)subject_id >> (8 * i));
+    for (int i = 0; i < 4; i++) msg[8 + i] = (unsigned char)(n >> (8 * i));
+    crypto_generichash(h, sizeof h, msg, sizeof msg, subkey, DEID_KEY_BYTES);
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = v << 8 | h[i];
+    return (int64_t)(v & (uint64_t)INT64_MAX);
+}
+
 int deid_shift_days(const unsigned char subkey[DEID_KEY_BYTES], int64_t subject_id) {
     int k = (int)(keyed_u64(subkey, subject_id) % 104); /* 0..103 */
     int weeks = k < 52 ? -(k + 1) : k - 51;             /* -52..-1, 1..52 */

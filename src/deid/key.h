@@ -23,6 +23,9 @@ void deid_subkey(const unsigned char key[DEID_KEY_BYTES], enum deid_subkey which
 
 /* Keyed pseudonym of a subject id: a positive int64; same id and key, same pseudonym. */
 int64_t deid_pseudonym(const unsigned char subkey[DEID_KEY_BYTES], int64_t subject_id);
+/* The n-th candidate pseudonym of a subject (n = 0 is deid_pseudonym): de-identification that
+ * keeps the split takes the first candidate in the subject's split percentile. */
+int64_t deid_pseudonym_n(const unsigned char subkey[DEID_KEY_BYTES], int64_t subject_id, uint32_t n);
 /* Per-subject date shift in days: a whole number of weeks (weekday patterns survive) in
  * [-364, -7] or [7, 364], never 0. */
 int deid_shift_days(const unsigned char subkey[DEID_KEY_BYTES], int64_t subject_id);

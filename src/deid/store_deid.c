@@ -252,6 +252,20 @@ int deid_store(const char *in_path, const char *out_path, const unsigned char ke
     for (uint64_t k = 0; k < s.n_subjects; k++) {
         subject_facts *f = &facts[k];
         f->pseudonym = deid_pseudonym(k_pseudo, s.subject_id[k]);
+        if (opt->split_group) {
+            /* The same split group as the original id; about 100 candidates for a percentile. */
+            int want = opt->split_group(opt->split_ctx, s.subject_id[k]);
+            uint32_t n = 0;
+            while (opt->split_group(opt->split_ctx, f->pseudonym) != want) {
+                if (++n == UINT32_MAX) {
+                    rc = cf_fail(err, CF_EINTERNAL, "subject index %llu: no pseudonym in its split group",
+                                 (unsigned long long)k);
+                    goto done;
+                }
+                f->pseudonym = deid_pseudonym_n(k_pseudo, s.subject_id[k], n);
+            }
+            rep->split_candidates += n + 1;
+        }
         f->shift_days = deid_shift_days(k_shift, s.subject_id[k]);
         f->birth = f->last = f->first_visit = TIME_NULL;
         f->gender = f->race = UINT32_MAX;
@@ -538,6 +552,18 @@ char *deid_store_report_json(const deid_store_report *rep, const deid_store_opti
     cJSON *sp = cJSON_AddObjectToObject(rm, "text_spans_by_kind");
     for (int q = 0; q < DEID_N_TYPES; q++)
         if (rep->text_spans[q]) cJSON_AddNumberToObject(sp, deid_type_name(q), (double)rep->text_spans[q]);
+    cJSON *spl = cJSON_AddObjectToObject(r, "split");
+    cJSON_AddBoolToObject(spl, "kept", opt->split_group != NULL);
+    if (opt->split_group) {
+        if (opt->split_key_id) cJSON_AddStringToObject(spl, "split_key_id", opt->split_key_id);
+        cJSON_AddStringToObject(spl, "basis", "each pseudonym is in its original id's split percentile under the split "
+                                              "key: whole-percent splits under that key are the same as the original "
+                                              "store's, whatever the de-identification key");
+        cJSON_AddNumberToObject(spl, "pseudonym_candidates_tried", (double)rep->split_candidates);
+    } else {
+        cJSON_AddStringToObject(spl, "basis", "pseudonyms are independent of the split: another de-identification key "
+                                              "puts patients on other sides (pass --split-key to keep it)");
+    }
     cJSON *ka = cJSON_AddObjectToObject(r, "k_anonymity");
     cJSON_AddStringToObject(ka, "quasi_identifiers", "age band (10 years, 90+) at last event, sex, ZIP3, race, year of first visit");
     cJSON_AddNumberToObject(ka, "k", opt->k > 0 ? opt->k : 5);

@@ -37,6 +37,13 @@ typedef struct {
     int suppress;             /* drop subjects in groups smaller than k */
     const char *rules_dir;    /* text rules and the restricted ZIP3 table (default data/deid) */
     size_t memory_budget;     /* for the output writer; 0 = default */
+    /* Keeping the train/tuning/held-out split (clinfm deid --split-key): when split_group is
+     * set, each subject's pseudonym is the first candidate (deid_pseudonym_n) in the same group
+     * as its original id, so a split decided by the group gives the same patients on each side
+     * whatever the de-identification key. split_key_id (hex) names the split key in the report. */
+    int (*split_group)(const void *ctx, int64_t subject_id);
+    const void *split_ctx;
+    const char *split_key_id;
 } deid_store_options;
 
 #define DEID_KANON_BUCKETS 7  /* group sizes 1, 2, 3, 4, 5-9, 10-19, 20+ */
@@ -48,6 +55,7 @@ typedef struct {
     uint64_t identifier_events_by_type[DEID_N_TYPES];
     uint64_t zip3_kept, zip3_restricted;    /* ZIPs generalised to 3 digits / to 000 */
     uint64_t subject_keys_removed;
+    uint64_t split_candidates;              /* pseudonym candidates tried to keep the split */
     uint64_t times_changed;
     uint64_t births_capped;                 /* ages over 89 aggregated */
     uint64_t texts_scanned, texts_changed;

@@ -26,7 +26,8 @@ static void eval_help(void) {
            "  --model MODEL           also evaluate the model's predictors: zero_shot (sampled\n"
            "                          futures), readout (next-token probabilities) and finetuned\n"
            "                          (logistic head on the patient embedding); the fitted head\n"
-           "                          is written to DIR/model_head.json for clinfm serve\n"
+           "                          goes into MODEL (heads/TASK.json, for clinfm serve) and to\n"
+           "                          DIR/model_head.json\n"
            "  --model-predictors LIST zero_shot,readout,finetuned (default: all the task allows),\n"
            "                          and finetuned_e2e: the whole model fine-tuned end to end with a\n"
            "                          task head (minutes of training; only when named)\n"
@@ -34,14 +35,29 @@ static void eval_help(void) {
            "  --ft-lm-weight X        finetuned_e2e settings (30, 2e-4, 16, 4, 0.1, 0.05; next-token\n"
            "                          loss weight beside the task loss 0.3); --ft-ensemble N averages N\n"
            "                          models fine-tuned with successive seeds (1)\n"
+           "  --allow-overlap         evaluate MODEL even when held-out patients were its training\n"
+           "                          or tuning patients (refused by default); every page of the\n"
+           "                          report then says so\n"
            "  --rollouts N            zero-shot futures per prediction (default 20)\n"
            "  --max-new-tokens N      tokens per zero-shot future at most (default 1024)\n"
-           "  --baselines LIST        logreg,xgboost (default: count features), logreg_values,\n"
-           "                          xgboost_values (counts plus value aggregates: min, max, mean per\n"
-           "                          window, first and last value), any of them, or none\n"
+           "  --target EVENT          outcome (default) or competing: evaluate the competing event\n"
+           "                          (death before the outcome; tasks with [follow_up]) as a task\n"
+           "                          of its own; its model head is TASK__competing\n"
+           "  --baselines LIST        count-feature baselines: logreg, xgboost (all history),\n"
+           "                          logreg_365d, xgboost_365d (the last 365 days only); default\n"
+           "                          all four; or none; and logreg_values, xgboost_values (counts\n"
+           "                          plus value aggregates: min, max, mean per window, first and\n"
+           "                          last value; only when named). The record-position probe (a\n"
+           "                          floor) and the single-feature AUROC alarms always run\n"
+           "  --propose NAME          the predictor the model card proposes for use (default:\n"
+           "                          finetuned when --model is given, else none)\n"
+           "  --thresholds LIST       risk thresholds for sensitivity, specificity, PPV, number\n"
+           "                          needed to evaluate and alerts per 100 (default: the task's\n"
+           "                          [report] thresholds, else 0.05,0.1,0.2,0.5)\n"
            "  --split-key FILE        secret split key (32 bytes or 64 hex digits); default: the\n"
            "                          public project key (demos only)\n"
-           "  --split-fractions T/U/H percentages of train/tuning/held_out (default 80/10/10)\n"
+           "  --split T/U/H           percentages of train/tuning/held_out (default 80/10/10;\n"
+           "                          --split-fractions is the same option)\n"
            "  --bootstrap N           bootstrap resamples for intervals (default 1000; 0: none)\n"
            "  --seed N                seed for resampling and training (default 1)\n"
            "  --threads N             threads for XGBoost and the model (default 1)\n"
@@ -58,6 +74,9 @@ int cmd_eval(int argc, char **argv) {
         {"out", required_argument, 0, 'o'},           {"model", required_argument, 0, 'm'},
         {"baselines", required_argument, 0, 'b'},     {"split-key", required_argument, 0, 'k'},
         {"split-fractions", required_argument, 0, 'f'}, {"bootstrap", required_argument, 0, 'B'},
+        {"split", required_argument, 0, 'f'},         {"allow-overlap", no_argument, 0, 'A'},
+        {"target", required_argument, 0, 'G'},       {"propose", required_argument, 0, 'p'},
+        {"thresholds", required_argument, 0, 'H'},
         {"seed", required_argument, 0, 'S'},          {"threads", required_argument, 0, 'T'},
         {"min-code-rows", required_argument, 0, 'r'}, {"max-codes", required_argument, 0, 'c'},
         {"model-predictors", required_argument, 0, 'P'}, {"rollouts", required_argument, 0, 'R'},
@@ -72,7 +91,7 @@ int cmd_eval(int argc, char **argv) {
     eval_config cfg;
     memset(&cfg, 0, sizeof cfg);
     split_config_default(&cfg.split);
-    cfg.baselines = 3;
+    cfg.baselines = EVAL_BASELINES_DEFAULT;
     cfg.boot.n_boot = 1000;
     cfg.boot.seed = 1;
     cfg.baseline.seed = 1;
@@ -93,18 +112,41 @@ int cmd_eval(int argc, char **argv) {
         case 'k': key = optarg; break;
         case 'f': fr = optarg; break;
         case 'q': cfg.quiet = 1; break;
+        case 'A': cfg.allow_overlap = 1; break;
+        case 'p': cfg.propose = optarg; break;
+        case 'H': {
+            const char *p = optarg;
+            cfg.n_thresholds = 0;
+            while (*p) {
+                char *e;
+                double t = strtod(p, &e);
+                if (e == p || !(t > 0 && t < 1) || cfg.n_thresholds == TASK_MAX_THRESHOLDS ||
+                    (cfg.n_thresholds && t <= cfg.thresholds[cfg.n_thresholds - 1]))
+                    return cli_usage_error("eval", "--thresholds takes up to 8 ascending risks between 0 and 1, such "
+                                                   "as 0.05,0.1,0.2");
+                cfg.thresholds[cfg.n_thresholds++] = t;
+                p = *e == ',' ? e + 1 : e;
+                if (*e && *e != ',') return cli_usage_error("eval", "--thresholds: comma-separated numbers");
+            }
+            break;
+        }
+        case 'G':
+            if (!strcmp(optarg, "outcome")) cfg.target = TASK_TARGET_OUTCOME;
+            else if (!strcmp(optarg, "competing")) cfg.target = TASK_TARGET_COMPETING;
+            else return cli_usage_error("eval", "--target must be outcome or competing");
+            break;
         case 'b': {
             cfg.baselines = 0;
             if (!strcmp(optarg, "none")) break;
             char buf[128];
             snprintf(buf, sizeof buf, "%s", optarg);
             for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-                if (!strcmp(tok, "logreg")) cfg.baselines |= 1 << EVAL_BASELINE_LOGREG;
-                else if (!strcmp(tok, "xgboost")) cfg.baselines |= 1 << EVAL_BASELINE_XGBOOST;
-                else if (!strcmp(tok, "logreg_values")) cfg.baselines |= 1 << EVAL_BASELINE_LOGREG_VALUES;
-                else if (!strcmp(tok, "xgboost_values")) cfg.baselines |= 1 << EVAL_BASELINE_XGBOOST_VALUES;
-                else return cli_usage_error("eval", "--baselines takes logreg, xgboost, logreg_values, xgboost_values "
-                                                    "(comma-separated) or none");
+                int k = 0;
+                while (k < EVAL_BASELINE_COUNT && (k == EVAL_BASELINE_PROBE || strcmp(tok, eval_baseline_name(k)))) k++;
+                if (k == EVAL_BASELINE_COUNT)
+                    return cli_usage_error("eval", "--baselines takes logreg, xgboost, logreg_365d, xgboost_365d, "
+                                                   "logreg_values, xgboost_values (comma-separated) or none");
+                cfg.baselines |= 1 << k;
             }
             break;
         }
@@ -194,6 +236,7 @@ int cmd_eval(int argc, char **argv) {
     if (!cfg.task_path) return cli_usage_error("eval", "--task is required");
     if (!cfg.store_path) return cli_usage_error("eval", "--store is required");
     if (!cfg.out_dir) return cli_usage_error("eval", "--out is required");
+    if (cfg.allow_overlap && !cfg.model_path) return cli_usage_error("eval", "--allow-overlap needs --model");
     if ((cfg.model.which || cfg.model.rollouts || cfg.model.max_new_tokens || cfg.model.ft.set) && !cfg.model_path)
         return cli_usage_error("eval", "--model-predictors, --rollouts, --max-new-tokens and --ft-* need --model");
     if (!cfg.baselines && !cfg.model_path)

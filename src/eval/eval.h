@@ -19,9 +19,16 @@
 #include "tasks/task.h"
 #include "util/err.h"
 
+/* What a predictor is in a report. A candidate may be proposed for use; a floor (the record-
+ * position probe) or a ceiling (a predictor that knows what generated the data, such as a
+ * simulator's own risk) is a reference row: shown beside the others with its role, never
+ * proposed, never the model an alarm is measured against. */
+enum { EVAL_ROLE_CANDIDATE = 0, EVAL_ROLE_FLOOR, EVAL_ROLE_CEILING };
+
 typedef struct eval_predictor {
     const char *name;        /* short id: "logreg", "xgboost", "zero_shot", ... */
     const char *description; /* one line for the report and model card (may be NULL) */
+    int role;                /* EVAL_ROLE_*; 0 (candidate) for ordinary predictors */
     /* optional: train on train rows, choose settings on tuning rows */
     int (*fit)(void *ctx, const store *s, const label_row *train, size_t n_train, const label_row *tuning,
                size_t n_tuning, cf_err *err);
@@ -40,6 +47,10 @@ enum { EVAL_COL_COUNT = 0, EVAL_COL_VALUE, EVAL_COL_AGE };
 typedef struct {
     size_t min_rows;  /* a code is kept when it occurs in at least this many train histories (3) */
     size_t max_codes; /* most frequent codes kept (3000) */
+    int64_t lookback; /* µs; 0: all history. Otherwise only timed events in the last lookback
+                         count (windows up to it, last values within it) and the "all" columns
+                         hold static facts only: counts that grow with the length of a record
+                         cannot measure where in the record a prediction sits */
 } eval_feature_options;
 
 typedef struct {
@@ -52,6 +63,7 @@ typedef struct {
     uint8_t *col_kind;        /* per column: EVAL_COL_* */
     uint8_t *col_window;      /* per count column: window index */
     size_t n_cols, n_codes_kept, n_value_cols;
+    int64_t lookback;         /* eval_feature_options.lookback */
 } eval_featurizer;
 
 typedef struct {
@@ -68,7 +80,9 @@ int eval_features_fit(eval_featurizer *f, const store *s, const task_labels *l, 
 int eval_features_build(const eval_featurizer *f, const label_row *rows, size_t n, eval_csr *out, cf_err *err);
 void eval_featurizer_free(eval_featurizer *f);
 void eval_csr_free(eval_csr *m);
-/* "LAB//50912//mg/dL count 7d", "LAB//50912//mg/dL last value", "age"; returns buf. */
+/* "LAB//50912//mg/dL count 7d", "LAB//50912//mg/dL last value", "age", with the code's
+ * description from the store's dictionary when it has one: "RXNORM//235389 (Mirena 52 MG
+ * Intrauterine System) count all"; returns buf. */
 char *eval_feature_name(const eval_featurizer *f, size_t col, char *buf, size_t cap);
 
 /* ---------------------------------------------------------------- value aggregates
@@ -102,6 +116,42 @@ char *eval_value_feature_name(const eval_value_featurizer *f, size_t col, char *
 /* out = [a | b]: the columns of b after a's, row by row (a and b have the same rows). */
 int eval_csr_hstack(const eval_csr *a, const eval_csr *b, eval_csr *out, cf_err *err);
 
+/* ---------------------------------------------------------------- leakage alarms (eval_leak.c) */
+
+enum { EVAL_LEAK_OVER_THRESHOLD = 1, EVAL_LEAK_BEATS_MODEL = 2 };
+
+typedef struct {
+    char *name;               /* eval_feature_name, with the code's description */
+    double auroc;             /* over every labelled row, direction-free: max(a, 1 - a) */
+    double auroc_held;        /* the same direction, held-out rows only (NaN: one class) */
+    int higher_means_outcome; /* more of the feature, more often the outcome */
+    int flag;                 /* EVAL_LEAK_* bits */
+} eval_feature_auc;
+
+typedef struct {
+    int scanned;
+    eval_feature_auc *top;    /* every feature with an AUROC; after eval_leak_flag in report
+                                 order: the flagged first (strongest held-out first), then the
+                                 strongest others. The report shows the first n_top: 15, or
+                                 every flagged one when more */
+    size_t n_top, n_features, n_flagged;
+    double flag_auroc;        /* 0.9 */
+    double best_auroc;        /* the best candidate predictor's held-out AUROC (NaN: none) */
+    size_t pos, neg;          /* labelled rows with and without the outcome (all splits): with
+                                 fewer than 10 of either, no feature is flagged (noise) */
+    const char *best_name;
+} eval_leak;
+
+/* The single-feature AUROC of every all-history count feature (columns chosen on train rows),
+ * over all of l's rows and over its held-out rows. */
+int eval_leak_scan(eval_leak *out, const store *s, const task_labels *l, const label_row *train, size_t n_train,
+                   const eval_feature_options *opt, cf_err *err);
+/* Flags features over the threshold (on all rows, when they hold 10 of each class; also on
+ * held-out rows when held_ok, i.e. they hold enough of each class to say) or, when held_ok, at
+ * least as strong as the best predictor, and puts them first. */
+void eval_leak_flag(eval_leak *lk, double best_auroc, const char *best_name, int held_ok);
+void eval_leak_free(eval_leak *lk);
+
 /* ---------------------------------------------------------------- L2 logistic regression */
 
 typedef struct {
@@ -124,9 +174,16 @@ double eval_log_loss(const float *p, const uint8_t *y, size_t n);
 
 /* ---------------------------------------------------------------- baselines as predictors */
 
-/* The count-feature baselines, and the same learners on counts plus value aggregates. */
-enum { EVAL_BASELINE_LOGREG = 0, EVAL_BASELINE_XGBOOST, EVAL_BASELINE_LOGREG_VALUES, EVAL_BASELINE_XGBOOST_VALUES,
-       EVAL_N_BASELINES };
+/* The baselines: count features with logistic regression or XGBoost, over all history or over
+ * a fixed lookback (365 days); the record-position probe (XGBoost on when the record starts
+ * and ends and how dense it is: a floor, role EVAL_ROLE_FLOOR); and the two learners on counts
+ * plus value aggregates over all history (MEDS-Tab's numeric half). */
+enum {
+    EVAL_BASELINE_LOGREG = 0, EVAL_BASELINE_XGBOOST, EVAL_BASELINE_LOGREG_1Y, EVAL_BASELINE_XGBOOST_1Y,
+    EVAL_BASELINE_PROBE, EVAL_BASELINE_LOGREG_VALUES, EVAL_BASELINE_XGBOOST_VALUES, EVAL_BASELINE_COUNT
+};
+#define EVAL_BASELINES_DEFAULT 0xf /* the four count baselines; the probe is always run */
+const char *eval_baseline_name(int kind);
 
 typedef struct {
     eval_feature_options features;
@@ -154,6 +211,24 @@ typedef struct {
 } eval_ft_options;
 void eval_ft_options_default(eval_ft_options *o);
 
+/* What opening the model told the evaluation: which model, what it was trained on, and whether
+ * any held-out patient was one of its training or tuning patients. */
+typedef struct {
+    char version[64];            /* "step N, vocab XXXXXXXX" */
+    char checkpoint_hash[65];    /* BLAKE2b-256 of the checkpoint ("" for a model in the old layout) */
+    char head_file[4400];        /* where the fitted head went in the bundle ("" when none) */
+    int legacy;                  /* old layout: no record of its training subjects */
+    int split_recorded;          /* the bundle records its training split */
+    int same_store;              /* evaluated on the very store it was trained on */
+    int train_deidentified;
+    int64_t train_first, train_last; /* the training store's time range (TIME_NULL: unknown) */
+    uint64_t train_subjects, tuning_subjects;
+    size_t held_patients;        /* held-out patients checked */
+    size_t overlap_patients;     /* of them, training or tuning patients of the model */
+    size_t overlap_by_id, overlap_by_record, held_unprinted;
+    int overlap_allowed;         /* overlap_patients > 0 and --allow-overlap */
+} eval_model_info;
+
 typedef struct {
     unsigned which;       /* EVAL_MODEL_* bits; 0 = every one the task allows */
     int rollouts;         /* zero-shot: sampled futures per prediction (0 = 20) */
@@ -163,11 +238,19 @@ typedef struct {
     const char *out_dir;  /* the fitted task head goes to out_dir/model_head.json (NULL: nowhere) */
     split_config split;   /* the evaluation's split: must be the one the model was trained under */
     eval_ft_options ft;   /* finetuned_e2e settings */
+    const store *store;   /* the evaluation's store, for record prints (NULL: held-out patients are
+                             checked by id only) */
+    int allow_overlap;    /* evaluate even when held-out patients were training patients */
+    const char *head_name;/* the head's name in the bundle (NULL: the task's name) */
+    eval_model_info *info;/* filled when not NULL */
 } eval_model_options;
 
-/* Fills up to cap predictors that use the trained model at model_path (zero-shot sampling, the
- * one-step read-out, the fine-tuned head); implemented in eval_model.c on src/model/runtime.h.
- * Release with eval_model_predictors_free. */
+/* Fills up to cap predictors that use the trained model bundle at model_path (zero-shot sampling,
+ * the one-step read-out, the fine-tuned head); implemented in eval_model.c on src/model/runtime.h.
+ * Refuses a model trained under another split, and one whose training or tuning patients are
+ * among the held-out rows (by id or record print, model/bundle.h) unless allow_overlap. The
+ * fitted head goes into the bundle (heads/<task>.json) and to out_dir/model_head.json. Release
+ * with eval_model_predictors_free. */
 int eval_model_predictors(const char *model_path, const eval_model_options *o, const task_def *t,
                           const task_labels *l, eval_predictor *out, size_t cap, size_t *n_out, cf_err *err);
 void eval_model_predictors_free(eval_predictor *p, size_t n);
@@ -177,11 +260,17 @@ void eval_model_predictors_free(eval_predictor *p, size_t n);
 typedef struct {
     const char *task_path, *store_path, *out_dir, *model_path;
     split_config split;
-    int baselines;           /* bit k: baseline kind k (EVAL_BASELINE_*) */
+    int baselines;           /* bit k: baseline kind k (EVAL_BASELINE_*; the probe always runs) */
     eval_boot_options boot;
     eval_baseline_options baseline;
     eval_model_options model;/* settings of the model's predictors (with model_path) */
     int small_patients;      /* below this many held-out patients the report warns (default 1000) */
+    int allow_overlap;       /* evaluate a model even when held-out patients were its training patients */
+    int target;              /* TASK_TARGET_OUTCOME, or _COMPETING: the competing event as the task */
+    const char *propose;     /* the predictor proposed for use (default: finetuned when evaluated) */
+    double thresholds[TASK_MAX_THRESHOLDS]; /* risk thresholds to report (n 0: the task's, or
+                                               0.05, 0.1, 0.2, 0.5) */
+    size_t n_thresholds;
     int quiet;
     /* extra predictors (tests, embedding programs); evaluated after the baselines */
     eval_predictor *extra;

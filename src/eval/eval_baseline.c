@@ -1,9 +1,23 @@
-/* The two baselines every evaluation runs beside the model, as predictors: count features
+/* The baselines every evaluation runs beside the model, as predictors: count features
  * (eval_features.c) with L2 logistic regression, and with gradient-boosted trees through
- * XGBoost's C API. Both train on the train split; the tuning split picks the penalty (logistic
- * regression) or the depth and number of trees (XGBoost, with early stopping), by log loss,
- * which unlike AUROC is defined even when a small tuning split holds one class only. Held-out
- * rows never reach fit. */
+ * XGBoost's C API, each over all history and over a fixed 365-day lookback. All train on the
+ * train split; the tuning split picks the penalty (logistic regression) or the depth and number
+ * of trees (XGBoost, with early stopping), by log loss, which unlike AUROC is defined even when
+ * a small tuning split holds one class only. Held-out rows never reach fit.
+ *
+ * The record-position probe is XGBoost on four numbers per row that say where the prediction
+ * sits in the record and nothing clinical: years since the record starts, years since its last
+ * event before the prediction, events per year over the history, and events in the last 365
+ * days. Like every predictor it sees only what was recorded up to the prediction time (a probe
+ * that saw the record's future end would score high on any mortality task, since death ends
+ * records, and no real predictor could clear it). Where the shape of a record is an artefact of
+ * the export (Synthea writes labs for the last ten years of a record only, and most of its heart
+ * failure patients die of it), the probe scores high, and a predictor that does not clear it
+ * is reading the record's window, not the patient. It is the floor every report shows.
+ *
+ * logreg_values and xgboost_values add the value aggregates (eval_features_values.c: min, max
+ * and mean per window, first and last value of every code with numbers) to the all-history
+ * counts: what a hospital would build for vital signs and laboratory series. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +36,14 @@ static const int depths[] = {2, 4, 6};
 #define XGB_PATIENCE 30
 #define XGB_ETA "0.05"
 
+#define PROBE_COLS 4
+static const char *const probe_names[PROBE_COLS] = {
+    "years since the record's start", "years since the record's last event before the prediction",
+    "events per year over the history", "events in the last 365 days"};
+
 typedef struct {
     int kind;
+    int probe;            /* the record-position probe: its own four features */
     int values;           /* counts plus value aggregates */
     const task_labels *l;
     eval_baseline_options opt;
@@ -44,6 +64,10 @@ typedef struct {
 static int xgb_fail(cf_err *err, const char *what) {
     const char *m = XGBGetLastError();
     return cf_fail(err, CF_EINTERNAL, "xgboost: %s failed: %s", what, m ? m : "unknown error");
+}
+
+static int is_logreg(const baseline *b) {
+    return b->kind == EVAL_BASELINE_LOGREG || b->kind == EVAL_BASELINE_LOGREG_1Y || b->kind == EVAL_BASELINE_LOGREG_VALUES;
 }
 
 static uint8_t *labels_of(const label_row *rows, size_t n) {
@@ -108,16 +132,6 @@ static int xgb_predict(BoosterHandle bh, DMatrixHandle d, int rounds, float *p, 
         p[i] = v < 0 ? 0 : v > 1 ? 1 : v;
     }
     return CF_OK;
-}
-
-static int is_logreg(const baseline *b) {
-    return b->kind == EVAL_BASELINE_LOGREG || b->kind == EVAL_BASELINE_LOGREG_VALUES;
-}
-
-/* The name of column col of the combined matrix. */
-static char *col_name(const baseline *b, size_t col, char *buf, size_t cap) {
-    if (col < b->f.n_cols) return eval_feature_name(&b->f, col, buf, cap);
-    return eval_value_feature_name(&b->vf, col - b->f.n_cols, buf, cap);
 }
 
 static int fit_logreg(baseline *b, const eval_csr *Xtr, const uint8_t *ytr, const eval_csr *Xtu, const uint8_t *ytu,
@@ -205,9 +219,47 @@ done:
     return rc;
 }
 
-/* The feature matrix of rows: counts, and with values the value aggregates after them. */
-static int build_x(baseline *b, const label_row *rows, size_t n, eval_csr *X, cf_err *err) {
-    if (!b->values) return eval_features_build(&b->f, rows, n, X, err);
+/* The probe's features (see the top of the file); every row has all four. */
+static int probe_build(const baseline *b, const store *s, const label_row *rows, size_t n, eval_csr *out, cf_err *err) {
+    memset(out, 0, sizeof *out);
+    out->n_rows = n;
+    out->n_cols = PROBE_COLS;
+    out->nnz = n * PROBE_COLS;
+    out->indptr = cf_malloc((n + 1) * sizeof *out->indptr);
+    out->idx = cf_malloc((out->nnz ? out->nnz : 1) * sizeof *out->idx);
+    out->val = cf_malloc((out->nnz ? out->nnz : 1) * sizeof *out->val);
+    if (!out->indptr || !out->idx || !out->val) {
+        eval_csr_free(out);
+        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    }
+    const double year = 365.2425 * (double)USEC_PER_DAY, month = year / 12;
+    for (size_t r = 0; r < n; r++) {
+        /* the history only: [subject start, history_end) */
+        uint64_t a = s->subject_start[rows[r].subject_index];
+        int64_t start = TIME_NULL, last = TIME_NULL, pt = rows[r].prediction_time;
+        uint64_t all = 0, recent = 0;
+        for (uint64_t e = a; e < rows[r].history_end; e++) {
+            if (s->time[e] == TIME_NULL || (int64_t)s->code[e] == b->l->birth_code) continue;
+            if (start == TIME_NULL) start = s->time[e];
+            last = s->time[e];
+            all++;
+            recent += pt - s->time[e] <= 365 * USEC_PER_DAY;
+        }
+        if (start == TIME_NULL) start = last = pt;
+        double since = (double)(pt - start);
+        float v[PROBE_COLS] = {(float)(since / year), (float)((double)(pt - last) / year),
+                               (float)((double)all / ((since > month ? since : month) / year)), (float)recent};
+        out->indptr[r] = r * PROBE_COLS;
+        for (int k = 0; k < PROBE_COLS; k++) out->idx[r * PROBE_COLS + (size_t)k] = (uint32_t)k, out->val[r * PROBE_COLS + (size_t)k] = v[k];
+    }
+    out->indptr[n] = out->nnz;
+    return CF_OK;
+}
+
+static int build_rows(baseline *b, const store *s, const label_row *rows, size_t n, eval_csr *out, cf_err *err) {
+    if (b->probe) return probe_build(b, s, rows, n, out, err);
+    if (!b->values) return eval_features_build(&b->f, rows, n, out, err);
+    /* counts, then the value aggregates after them */
     eval_csr A, V;
     int rc = eval_features_build(&b->f, rows, n, &A, err);
     if (rc) return rc;
@@ -215,7 +267,7 @@ static int build_x(baseline *b, const label_row *rows, size_t n, eval_csr *X, cf
         eval_csr_free(&A);
         return rc;
     }
-    rc = eval_csr_hstack(&A, &V, X, err);
+    rc = eval_csr_hstack(&A, &V, out, err);
     eval_csr_free(&A);
     eval_csr_free(&V);
     return rc;
@@ -238,21 +290,23 @@ static int baseline_fit(void *ctx, const store *s, const label_row *train, size_
     b->n_train = n_train;
     b->n_tune = n_tuning;
     for (size_t i = 0; i < n_train; i++) b->train_pos += train[i].label;
-    if ((rc = eval_features_fit(&b->f, s, b->l, train, n_train, &b->opt.features, err))) goto done;
+    if (!b->probe && (rc = eval_features_fit(&b->f, s, b->l, train, n_train, &b->opt.features, err))) goto done;
     b->have_f = 1;
     if (b->values) {
         if ((rc = eval_value_features_fit(&b->vf, s, b->l, train, n_train, &b->opt.features, err))) goto done;
         b->have_vf = 1;
     }
-    size_t nc = b->f.n_cols + (b->values ? b->vf.n_cols : 0);
-    if (!(b->kinds = cf_malloc(nc ? nc : 1))) {
-        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-        goto done;
+    if (!b->probe) {
+        size_t nc = b->f.n_cols + (b->values ? b->vf.n_cols : 0);
+        if (!(b->kinds = cf_malloc(nc ? nc : 1))) {
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            goto done;
+        }
+        memcpy(b->kinds, b->f.col_kind, b->f.n_cols);
+        memset(b->kinds + b->f.n_cols, EVAL_COL_VALUE, nc - b->f.n_cols);
     }
-    memcpy(b->kinds, b->f.col_kind, b->f.n_cols);
-    memset(b->kinds + b->f.n_cols, EVAL_COL_VALUE, nc - b->f.n_cols);
-    if ((rc = build_x(b, train, n_train, &Xtr, err))) goto done;
-    if ((rc = build_x(b, tuning, n_tuning, &Xtu, err))) goto done;
+    if ((rc = build_rows(b, s, train, n_train, &Xtr, err))) goto done;
+    if ((rc = build_rows(b, s, tuning, n_tuning, &Xtu, err))) goto done;
     rc = is_logreg(b) ? fit_logreg(b, &Xtr, ytr, &Xtu, ytu, err) : fit_xgb(b, &Xtr, ytr, &Xtu, ytu, err);
 done:
     eval_csr_free(&Xtr);
@@ -268,7 +322,7 @@ static int baseline_predict(void *ctx, const store *s, const label_row *rows, si
         return cf_fail(err, CF_EINTERNAL, "baseline predict called before fit");
     if (!n) return CF_OK;
     eval_csr X;
-    int rc = build_x(b, rows, n, &X, err);
+    int rc = build_rows(b, s, rows, n, &X, err);
     if (rc) return rc;
     if (is_logreg(b)) {
         eval_logreg_predict(&b->lr, &X, probs);
@@ -292,16 +346,81 @@ static int cmp_wcol(const void *a, const void *b) {
     return (x < y) - (x > y);
 }
 
+static char *col_name(const baseline *b, size_t col, char *buf, size_t cap) {
+    if (b->probe) {
+        snprintf(buf, cap, "%s", col < PROBE_COLS ? probe_names[col] : "?");
+        return buf;
+    }
+    if (col < b->f.n_cols) return eval_feature_name(&b->f, col, buf, cap);
+    return eval_value_feature_name(&b->vf, col - b->f.n_cols, buf, cap);
+}
+
+typedef struct {
+    size_t col;
+    double g;
+} gcol;
+static int cmp_gcol(const void *a, const void *b) {
+    double x = ((const gcol *)a)->g, y = ((const gcol *)b)->g;
+    return (x < y) - (x > y);
+}
+
+/* The trees' total gain per feature (the trees actually used for predictions), most first. */
+static void add_gain(const baseline *b, cJSON *o) {
+    BoosterHandle used = NULL;
+    if (XGBoosterSlice(b->booster, 0, b->rounds, 1, &used)) return;
+    bst_ulong nf = 0, dim = 0;
+    const char **names = NULL;
+    const bst_ulong *shape = NULL;
+    const float *scores = NULL;
+    if (!XGBoosterFeatureScore(used, "{\"importance_type\": \"total_gain\"}", &nf, &names, &dim, &shape, &scores) &&
+        nf) {
+        gcol *g = cf_malloc(nf * sizeof *g);
+        double total = 0;
+        size_t m = 0;
+        for (bst_ulong i = 0; g && i < nf; i++) {
+            /* without names set, XGBoost calls feature k "fk" */
+            char *end;
+            unsigned long k = names[i][0] == 'f' ? strtoul(names[i] + 1, &end, 10) : 0;
+            if (names[i][0] != 'f' || *end) continue;
+            g[m++] = (gcol){(size_t)k, scores[i]};
+            total += scores[i];
+        }
+        if (g) {
+            qsort(g, m, sizeof *g, cmp_gcol);
+            cJSON *top = cJSON_AddArrayToObject(o, "top_features_by_gain");
+            for (size_t j = 0; j < m && j < 10; j++) {
+                char name[600];
+                cJSON *e = cJSON_CreateObject();
+                cJSON_AddStringToObject(e, "feature", col_name(b, g[j].col, name, sizeof name));
+                cJSON_AddNumberToObject(e, "total_gain", g[j].g);
+                cJSON_AddNumberToObject(e, "share", total > 0 ? g[j].g / total : 0);
+                cJSON_AddItemToArray(top, e);
+            }
+        }
+        free(g);
+    }
+    XGBoosterFree(used);
+}
+
 static char *baseline_describe(void *ctx) {
     baseline *b = ctx;
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "features", b->values ? "code counts in 1d/7d/30d/365d/all windows, last numeric values, "
-                                                       "age; value aggregates (min, max, mean per window, first and last "
-                                                       "value) of codes with numbers"
-                                                     : "code counts in 1d/7d/30d/365d/all windows, last numeric values, age");
-    cJSON_AddNumberToObject(o, "feature_columns", (double)(b->f.n_cols + (b->values ? b->vf.n_cols : 0)));
-    if (b->values) cJSON_AddNumberToObject(o, "value_codes", (double)b->vf.n_codes_kept);
-    cJSON_AddNumberToObject(o, "codes_kept", (double)b->f.n_codes_kept);
+    if (b->probe) {
+        cJSON_AddStringToObject(o, "features", "where the prediction sits in the record, nothing clinical: years "
+                                               "since its start, years since its last event, events per year over the "
+                                               "history, events in the last 365 days");
+    } else {
+        cJSON_AddStringToObject(o, "features", b->opt.features.lookback
+                                                   ? "code counts in 1d/7d/30d/365d windows (nothing older than 365 "
+                                                     "days), static facts, last numeric values within 365 days, age"
+                                                   : b->values ? "code counts in 1d/7d/30d/365d/all windows, last numeric "
+                                                                 "values, age; value aggregates (min, max, mean per "
+                                                                 "window, first and last value) of codes with numbers"
+                                                               : "code counts in 1d/7d/30d/365d/all windows, last numeric values, age");
+        cJSON_AddNumberToObject(o, "feature_columns", (double)(b->f.n_cols + (b->values ? b->vf.n_cols : 0)));
+        cJSON_AddNumberToObject(o, "codes_kept", (double)b->f.n_codes_kept);
+        if (b->values) cJSON_AddNumberToObject(o, "value_codes", (double)b->vf.n_codes_kept);
+    }
     cJSON_AddNumberToObject(o, "train_rows", (double)b->n_train);
     cJSON_AddNumberToObject(o, "train_positives", (double)b->train_pos);
     cJSON_AddNumberToObject(o, "tuning_rows", (double)b->n_tune);
@@ -335,34 +454,47 @@ static char *baseline_describe(void *ctx) {
         char v[32];
         snprintf(v, sizeof v, "%d.%d.%d", ma, mi, pa);
         cJSON_AddStringToObject(o, "xgboost_version", v);
+        add_gain(b, o);
     }
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
 }
 
+static const struct {
+    const char *name, *description;
+} kinds[EVAL_BASELINE_COUNT] = {
+    {"logreg", "Baseline: L2 logistic regression on count features over all history (MEDS-Tab style)"},
+    {"xgboost", "Baseline: gradient-boosted trees (XGBoost) on count features over all history (MEDS-Tab style)"},
+    {"logreg_365d", "Baseline: L2 logistic regression on count features of the last 365 days only"},
+    {"xgboost_365d", "Baseline: gradient-boosted trees (XGBoost) on count features of the last 365 days only"},
+    {"record_position", "Floor: XGBoost on where the prediction sits in the record (how long ago it started, how "
+                        "long since its last event, how dense it is), nothing clinical; a predictor that does not "
+                        "clear it may be reading the record's window, not the patient"},
+    {"logreg_values", "Baseline: L2 logistic regression on count features and value aggregates (min, max, mean per "
+                      "window, first and last value) over all history (MEDS-Tab style)"},
+    {"xgboost_values", "Baseline: gradient-boosted trees (XGBoost) on count features and value aggregates (min, max, "
+                       "mean per window, first and last value) over all history (MEDS-Tab style)"},
+};
+
+const char *eval_baseline_name(int kind) { return kind >= 0 && kind < EVAL_BASELINE_COUNT ? kinds[kind].name : "?"; }
+
 int eval_baseline_new(eval_predictor *p, int kind, const task_labels *l, const eval_baseline_options *opt,
                       cf_err *err) {
     memset(p, 0, sizeof *p);
+    if (kind < 0 || kind >= EVAL_BASELINE_COUNT) return cf_fail(err, CF_EINTERNAL, "unknown baseline %d", kind);
     baseline *b = cf_calloc(1, sizeof *b);
     if (!b) return cf_fail(err, CF_EINTERNAL, "out of memory");
-    static const char *const names[EVAL_N_BASELINES] = {"logreg", "xgboost", "logreg_values", "xgboost_values"};
-    static const char *const descs[EVAL_N_BASELINES] = {
-        "Baseline: L2 logistic regression on count features (MEDS-Tab style)",
-        "Baseline: gradient-boosted trees (XGBoost) on count features (MEDS-Tab style)",
-        "Baseline: L2 logistic regression on count features and value aggregates (MEDS-Tab style)",
-        "Baseline: gradient-boosted trees (XGBoost) on count features and value aggregates (MEDS-Tab style)"};
-    if (kind < 0 || kind >= EVAL_N_BASELINES) {
-        free(b);
-        return cf_fail(err, CF_EINTERNAL, "unknown baseline %d", kind);
-    }
     b->kind = kind;
+    b->probe = kind == EVAL_BASELINE_PROBE;
     b->values = kind == EVAL_BASELINE_LOGREG_VALUES || kind == EVAL_BASELINE_XGBOOST_VALUES;
     b->l = l;
     if (opt) b->opt = *opt;
+    if (kind == EVAL_BASELINE_LOGREG_1Y || kind == EVAL_BASELINE_XGBOOST_1Y) b->opt.features.lookback = 365 * USEC_PER_DAY;
     b->tune_loss = INFINITY;
-    p->name = names[kind];
-    p->description = descs[kind];
+    p->name = kinds[kind].name;
+    p->description = kinds[kind].description;
+    p->role = b->probe ? EVAL_ROLE_FLOOR : EVAL_ROLE_CANDIDATE;
     p->fit = baseline_fit;
     p->predict = baseline_predict;
     p->describe = baseline_describe;

@@ -3,6 +3,13 @@
  * the last value; and age at the prediction time. Sex, race and the like are codes (static or
  * timed) and so appear as counts.
  *
+ * With a lookback (the fixed-lookback baselines), timed events older than it are ignored: the
+ * "all" columns keep static facts only and last values come from within the lookback. All-
+ * history counts grow with the length of the record, so where a record's window is an artefact
+ * of the export (Synthea writes labs for the last ten years of a record only) they measure the
+ * distance to the record's end; the fixed-lookback baselines beside them show how much of a
+ * result rests on that.
+ *
  * Columns are chosen from the train rows only (codes seen in at least min_rows train histories,
  * the max_codes most frequent), and every row's features come from its own history
  * [subject start, history_end) with the task's never-input codes skipped: nothing at or after a
@@ -54,6 +61,8 @@ int eval_features_fit(eval_featurizer *f, const store *s, const task_labels *l, 
     size_t C = s->n_codes ? s->n_codes : 1;
     size_t min_rows = opt && opt->min_rows ? opt->min_rows : 3;
     size_t max_codes = opt && opt->max_codes ? opt->max_codes : 3000;
+    int64_t lookback = opt ? opt->lookback : 0;
+    f->lookback = lookback;
     uint64_t *rows_with = cf_calloc(C, sizeof *rows_with), *rows_num = cf_calloc(C, sizeof *rows_num);
     uint64_t *stamp = cf_calloc(C, sizeof *stamp), *stamp_num = cf_calloc(C, sizeof *stamp_num);
     code_freq *cf = cf_calloc(C, sizeof *cf);
@@ -67,6 +76,7 @@ int eval_features_fit(eval_featurizer *f, const store *s, const task_labels *l, 
         for (uint64_t e = a; e < train[r].history_end; e++) {
             uint32_t c = s->code[e];
             if (!l->input_ok[c]) continue;
+            if (lookback && s->time[e] != TIME_NULL && train[r].prediction_time - s->time[e] > lookback) continue;
             if (stamp[c] != r + 1) stamp[c] = r + 1, rows_with[c]++;
             if (!isnan(s->numeric[e]) && stamp_num[c] != r + 1) stamp_num[c] = r + 1, rows_num[c]++;
         }
@@ -155,12 +165,15 @@ int eval_features_build(const eval_featurizer *f, const label_row *rows, size_t 
             uint32_t c = s->code[e];
             if ((int64_t)c == f->birth_code && birth == TIME_NULL && s->time[e] != TIME_NULL) birth = s->time[e];
             if (!f->input_ok[c]) continue;
+            if (f->lookback && s->time[e] != TIME_NULL && pt - s->time[e] > f->lookback) continue;
             uint32_t base = f->count_col[c];
             if (base != UINT32_MAX) {
                 int64_t t = s->time[e];
                 for (int w = 0; w < EVAL_N_WINDOWS; w++) {
                     /* static facts count in "all" only; timed events in every window they fall in */
-                    if (t == TIME_NULL ? w != EVAL_N_WINDOWS - 1 : (pt - t) > window_us[w]) continue;
+                    if (t == TIME_NULL ? w != EVAL_N_WINDOWS - 1
+                                       : (pt - t) > window_us[w] || (f->lookback && w == EVAL_N_WINDOWS - 1))
+                        continue; /* with a lookback, "all" holds static facts only */
                     uint32_t col = base + (uint32_t)w;
                     if (!touched[col]) touched[col] = 1, list[nt++] = col;
                     dense[col] += 1;
@@ -217,11 +230,17 @@ done:
 }
 
 char *eval_feature_name(const eval_featurizer *f, size_t col, char *buf, size_t cap) {
-    if (col >= f->n_cols) snprintf(buf, cap, "?");
-    else if (f->col_kind[col] == EVAL_COL_AGE) snprintf(buf, cap, "age");
-    else if (f->col_kind[col] == EVAL_COL_VALUE)
-        snprintf(buf, cap, "%s last value", store_code_str(f->s, f->col_code[col]));
-    else
-        snprintf(buf, cap, "%s count %s", store_code_str(f->s, f->col_code[col]), window_name[f->col_window[col]]);
+    if (col >= f->n_cols || f->col_kind[col] == EVAL_COL_AGE) {
+        snprintf(buf, cap, col >= f->n_cols ? "?" : "age");
+        return buf;
+    }
+    const char *code = store_code_str(f->s, f->col_code[col]), *desc = store_code_desc(f->s, f->col_code[col]);
+    char named[400];
+    /* a reader knows "Mirena 52 MG Intrauterine System", not RXNORM//235389 */
+    if (*desc && strcmp(desc, code) != 0) snprintf(named, sizeof named, "%s (%.120s%s)", code, desc, strlen(desc) > 120 ? "..." : "");
+    else snprintf(named, sizeof named, "%s", code);
+    if (f->col_kind[col] == EVAL_COL_VALUE) snprintf(buf, cap, "%s last value", named);
+    else if (f->lookback && f->col_window[col] == EVAL_N_WINDOWS - 1) snprintf(buf, cap, "%s (static fact)", named);
+    else snprintf(buf, cap, "%s count %s", named, window_name[f->col_window[col]]);
     return buf;
 }

@@ -17,7 +17,14 @@ typedef struct {
     eval_metrics overall;
     eval_curve roc, pr;
     eval_metrics *groups[TASK_MAX_SUBGROUPS]; /* [value index] */
+    eval_threshold thr[TASK_MAX_THRESHOLDS];   /* at st->thresholds */
+    eval_bin deciles[10];                       /* calibration by deciles of predicted risk */
+    size_t n_deciles;
 } eval_pred_result;
+
+/* Fewer held-out rows with (or without) the outcome than this: every performance figure is
+ * "insufficient" in the report and model card (metrics.json keeps the numbers, flagged). */
+#define EVAL_MIN_POSITIVES 10
 
 typedef struct {
     const eval_config *cfg;
@@ -32,10 +39,19 @@ typedef struct {
     eval_pred_result *res;
     size_t n_res;
     char generated[40];  /* UTC time of the run */
+    eval_model_info model;  /* with cfg->model_path: the model, its training data, the overlap check */
+    eval_leak leak;         /* single-feature AUROCs */
+    double thresholds[TASK_MAX_THRESHOLDS];
+    size_t n_thresholds;
+    int thresholds_from;    /* 0 default, 1 the task file, 2 --thresholds */
+    int proposed;           /* index into res of the predictor proposed for use, -1: none */
+    int insufficient;       /* held-out positives or negatives below EVAL_MIN_POSITIVES */
+    int probe;              /* index into res of the record-position probe, -1: none */
     int small;           /* fewer held-out patients (or positives) than a judgement needs */
 } eval_state;
 
 int eval_write_json(const eval_state *st, const char *path, cf_err *err);
+/* report.html (eval_report.c) and MODEL_CARD.md (eval_card.c) */
 int eval_write_html(const eval_state *st, const char *path, cf_err *err);
 int eval_write_model_card(const eval_state *st, const char *path, cf_err *err);
 
@@ -47,5 +63,14 @@ void eb_fmt(eval_buf *s, const char *fmt, ...) __attribute__((format(printf, 2, 
 void eb_html(eval_buf *s, const char *p); /* HTML-escaped */
 /* "0.812 (0.751-0.866)" or "n/a" */
 void eb_ci(eval_buf *s, const eval_ci *c);
+
+/* Text report.html and MODEL_CARD.md share (eval_report.c); html 1 writes HTML, 0 Markdown. */
+const char *eval_role_name(int role);
+int eval_metrics_insufficient(const eval_metrics *m);
+void eval_text_cells(eval_buf *b, const eval_metrics *m, int html); /* AUROC, AUPRC, Brier, ECE */
+void eval_text_evidence(eval_buf *b, const eval_state *st, int html);
+void eval_text_overlap(eval_buf *b, const eval_state *st, int html);
+void eval_text_follow_up(eval_buf *b, const eval_state *st, int html);
+void eval_text_alarms(eval_buf *b, const eval_state *st, int html);
 
 #endif

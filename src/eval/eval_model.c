@@ -30,6 +30,8 @@
 #include "model/runtime.h"
 
 typedef struct {
+    model_bundle bundle;
+    int have_bundle;
     rt_model rm;
     int have_model;
     rt_session ss;
@@ -202,6 +204,16 @@ static int ft_save_head(model_pred *mp, cf_err *err) {
         for (size_t i = 0; i < cs->n_prefixes; i++) th.never_prefixes[th.n_never_prefixes++] = cs->prefixes[i];
     }
     int rc = rt_task_head_save(sh->head_path, &th, &sh->rm, err);
+    /* and into the model bundle, where the service reads it */
+    char bp[4400];
+    const char *hn = sh->o.head_name ? sh->o.head_name : t->name;
+    if (!rc && !(rc = bundle_head_path(&sh->bundle, hn, bp, sizeof bp, err)) &&
+        !(rc = rt_task_head_save(bp, &th, &sh->rm, err))) {
+        char part[300];
+        snprintf(part, sizeof part, "heads/%s.json", hn);
+        if (!(rc = bundle_commit(&sh->bundle, part, err)) && sh->o.info)
+            snprintf(sh->o.info->head_file, sizeof sh->o.info->head_file, "%s", bp);
+    }
     free(th.never_codes);
     free(th.never_prefixes);
     return rc;
@@ -378,6 +390,7 @@ static void shared_free(model_shared *sh) {
     if (sh->have_session) rt_session_free(&sh->ss);
     rt_outcome_free(&sh->oc);
     if (sh->have_model) rt_close(&sh->rm);
+    if (sh->have_bundle) bundle_close(&sh->bundle);
     free(sh);
 }
 
@@ -395,6 +408,63 @@ static int check_split(const model_shared *sh, const char *model_path, cf_err *e
     return CF_OK;
 }
 
+/* No held-out patient may have been a training or tuning patient of the model: each distinct
+ * held-out subject is looked up among the bundle's keyed hashes of training subjects, by id
+ * (same id space) and by record print (the same patient in another de-identified copy, or in
+ * the identified store). */
+static int check_overlap(model_shared *sh, const char *model_path, cf_err *err) {
+    const store *s = sh->o.store;
+    eval_model_info *info = sh->o.info, local;
+    if (!info) info = &local;
+    bundle_split bs;
+    int rc = bundle_load_split(&sh->bundle, &bs, err);
+    if (rc) return rc;
+    info->legacy = sh->bundle.legacy;
+    info->split_recorded = bs.present;
+    info->train_first = info->train_last = TIME_NULL;
+    if (!bs.present) return CF_OK; /* nothing to check against: the report says so */
+    char hex[65];
+    if (s) bundle_store_hash(s, hex);
+    info->same_store = s && !strcmp(hex, bs.store_hash);
+    info->train_deidentified = bs.deidentified;
+    info->train_first = bs.first_time;
+    info->train_last = bs.last_time;
+    info->train_subjects = bs.subjects[SPLIT_TRAIN];
+    info->tuning_subjects = bs.subjects[SPLIT_TUNING];
+    split_printer pr = {0};
+    if (s && (rc = split_printer_init(&pr, s, err))) {
+        bundle_split_free(&bs);
+        return rc;
+    }
+    const task_labels *l = sh->l;
+    uint64_t last = UINT64_MAX;
+    for (size_t i = 0; i < l->n; i++) {
+        const label_row *r = &l->rows[i];
+        if (r->split != SPLIT_HELD_OUT || r->subject_index == last) continue;
+        last = r->subject_index;
+        info->held_patients++;
+        int by_id = bundle_split_has(bs.id_hash, bs.n_id, split_subject_hash(&sh->o.split, r->subject_id));
+        uint64_t h;
+        int printed = s && split_record_hash(&pr, &sh->o.split, r->subject_index, &h);
+        int by_print = printed && bundle_split_has(bs.print_hash, bs.n_print, h);
+        if (!printed) info->held_unprinted++;
+        info->overlap_by_id += (size_t)by_id;
+        info->overlap_by_record += (size_t)by_print;
+        info->overlap_patients += (size_t)(by_id || by_print);
+    }
+    if (s) split_printer_free(&pr);
+    bundle_split_free(&bs);
+    if (info->overlap_patients && !sh->o.allow_overlap)
+        return cf_fail(err, CF_EINPUT, "%zu of the %zu held-out patients were training or tuning patients of %s (%zu found "
+                       "by id, %zu by their record): its figures would measure memory, not prediction. Evaluate on "
+                       "the store it was trained on, or on a copy de-identified with the same --split-key, with the "
+                       "split it was trained under; --allow-overlap runs anyway and marks every page of the report",
+                       info->overlap_patients, info->held_patients, model_path, info->overlap_by_id,
+                       info->overlap_by_record);
+    info->overlap_allowed = info->overlap_patients > 0;
+    return CF_OK;
+}
+
 int eval_model_predictors(const char *model_path, const eval_model_options *o, const task_def *t,
                           const task_labels *l, eval_predictor *out, size_t cap, size_t *n_out, cf_err *err) {
     *n_out = 0;
@@ -406,9 +476,16 @@ int eval_model_predictors(const char *model_path, const eval_model_options *o, c
     sh->t = t;
     sh->l = l;
     int rc;
-    if ((rc = rt_open(&sh->rm, model_path, NULL, err))) goto fail;
+    if ((rc = bundle_open(&sh->bundle, model_path, err))) goto fail;
+    sh->have_bundle = 1;
+    if ((rc = rt_open_bundle(&sh->rm, &sh->bundle, NULL, err))) goto fail;
     sh->have_model = 1;
-    if ((rc = check_split(sh, model_path, err))) goto fail;
+    if (o->info) {
+        const char *ch = bundle_part_hash(&sh->bundle, BUNDLE_CHECKPOINT);
+        snprintf(o->info->version, sizeof o->info->version, "%s", sh->rm.version);
+        snprintf(o->info->checkpoint_hash, sizeof o->info->checkpoint_hash, "%s", ch ? ch : "");
+    }
+    if ((rc = check_split(sh, model_path, err)) || (rc = check_overlap(sh, model_path, err))) goto fail;
     if ((rc = rt_outcome_from_task(&sh->oc, &sh->rm, t, err))) goto fail;
     int n_seq = sh->o.rollouts > VOCAB_N_GAPS + 1 ? sh->o.rollouts : VOCAB_N_GAPS + 1;
     if ((rc = rt_session_init(&sh->ss, &sh->rm, n_seq, err))) goto fail;

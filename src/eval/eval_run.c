@@ -76,6 +76,18 @@ static cJSON *ci_json(const eval_ci *c) {
     return o;
 }
 
+static cJSON *bin_json(const eval_bin *x) {
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddNumberToObject(e, "from", x->lo_edge);
+    cJSON_AddNumberToObject(e, "to", x->hi_edge);
+    cJSON_AddNumberToObject(e, "rows", x->n);
+    cJSON_AddItemToObject(e, "mean_predicted", num_or_null(x->mean_pred));
+    cJSON_AddItemToObject(e, "observed", num_or_null(x->frac_pos));
+    cJSON_AddItemToObject(e, "observed_lo", num_or_null(x->frac_lo));
+    cJSON_AddItemToObject(e, "observed_hi", num_or_null(x->frac_hi));
+    return e;
+}
+
 static cJSON *metrics_json(const eval_metrics *m, int with_bins) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "rows", (double)m->n);
@@ -90,30 +102,36 @@ static cJSON *metrics_json(const eval_metrics *m, int with_bins) {
     cJSON_AddNumberToObject(o, "bootstrap_replicates_with_both_classes", m->boot_valid);
     if (with_bins) {
         cJSON *bins = cJSON_AddArrayToObject(o, "reliability");
-        for (int b = 0; b < EVAL_BINS; b++) {
-            const eval_bin *x = &m->bins[b];
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddNumberToObject(e, "from", x->lo_edge);
-            cJSON_AddNumberToObject(e, "to", x->hi_edge);
-            cJSON_AddNumberToObject(e, "rows", x->n);
-            cJSON_AddItemToObject(e, "mean_predicted", num_or_null(x->mean_pred));
-            cJSON_AddItemToObject(e, "observed", num_or_null(x->frac_pos));
-            cJSON_AddItemToObject(e, "observed_lo", num_or_null(x->frac_lo));
-            cJSON_AddItemToObject(e, "observed_hi", num_or_null(x->frac_hi));
-            cJSON_AddItemToArray(bins, e);
-        }
+        for (int b = 0; b < EVAL_BINS; b++) cJSON_AddItemToArray(bins, bin_json(&m->bins[b]));
     }
     return o;
 }
 
-static cJSON *counts_json(const task_counts *c) {
+static cJSON *counts_json(const task_counts *c, int follow_up) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "patients", (double)c->subjects);
     cJSON_AddNumberToObject(o, "rows", (double)c->rows);
     cJSON_AddNumberToObject(o, "positives", (double)c->pos);
     cJSON_AddNumberToObject(o, "negatives", (double)c->neg);
+    if (follow_up) cJSON_AddNumberToObject(o, "competing_events", (double)c->competing);
     return o;
 }
+
+static cJSON *threshold_json(const eval_threshold *t) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "threshold", t->threshold);
+    cJSON_AddNumberToObject(o, "true_positives", (double)t->tp);
+    cJSON_AddNumberToObject(o, "false_positives", (double)t->fp);
+    cJSON_AddNumberToObject(o, "true_negatives", (double)t->tn);
+    cJSON_AddNumberToObject(o, "false_negatives", (double)t->fn);
+    cJSON_AddItemToObject(o, "sensitivity", ci_json(&t->sensitivity));
+    cJSON_AddItemToObject(o, "specificity", ci_json(&t->specificity));
+    cJSON_AddItemToObject(o, "ppv", ci_json(&t->ppv));
+    cJSON_AddItemToObject(o, "number_needed_to_evaluate", ci_json(&t->nne));
+    cJSON_AddItemToObject(o, "alerts_per_100_predictions", ci_json(&t->alerts_per_100));
+    return o;
+}
+
 
 int eval_write_json(const eval_state *st, const char *path, cf_err *err) {
     const task_def *t = &st->task;
@@ -148,14 +166,70 @@ int eval_write_json(const eval_state *st, const char *path, cf_err *err) {
         cJSON_AddNumberToObject(e, "count", (double)st->labels.excluded[i].count);
         cJSON_AddItemToArray(ex, e);
     }
-    cJSON_AddItemToObject(labels, "all", counts_json(&st->counts[SPLIT_COUNT]));
-    for (int k = 0; k < SPLIT_COUNT; k++) cJSON_AddItemToObject(labels, split_name(k), counts_json(&st->counts[k]));
+    const int fu = st->labels.has_follow_up;
+    cJSON_AddItemToObject(labels, "all", counts_json(&st->counts[SPLIT_COUNT], fu));
+    for (int k = 0; k < SPLIT_COUNT; k++) cJSON_AddItemToObject(labels, split_name(k), counts_json(&st->counts[k], fu));
+    cJSON_AddStringToObject(labels, "target", st->labels.target == TASK_TARGET_COMPETING ? "competing" : "outcome");
+    if (fu) {
+        cJSON *f = cJSON_AddObjectToObject(labels, "follow_up");
+        cJSON_AddStringToObject(f, "death", t->sets[t->death_set].name);
+        cJSON_AddStringToObject(f, "ends", t->follow_end == TASK_FU_RECORD_END ? "record_end" : t->follow_end == TASK_FU_DATE ? "date" : "data_end");
+        char db[48];
+        if (st->labels.data_end != TIME_NULL)
+            cJSON_AddStringToObject(f, "data_end_used", time_format_iso(st->labels.data_end, db, sizeof db));
+        cJSON_AddBoolToObject(f, "date_shift_margin", st->labels.shifted_margin);
+        cJSON_AddStringToObject(f, "competing_death", t->competing == TASK_COMPETING_EXCLUDE ? "excluded" : "negative");
+    }
     cJSON_AddBoolToObject(root, "small_sample", st->small);
+    cJSON_AddBoolToObject(root, "insufficient", st->insufficient);
+    cJSON_AddNumberToObject(root, "insufficient_below_positives", EVAL_MIN_POSITIVES);
+    if (st->proposed >= 0) cJSON_AddStringToObject(root, "proposed_predictor", st->res[st->proposed].p->name);
+    else cJSON_AddNullToObject(root, "proposed_predictor");
+    if (st->cfg->model_path) {
+        const eval_model_info *mi = &st->model;
+        cJSON *mo = cJSON_AddObjectToObject(root, "model");
+        cJSON_AddStringToObject(mo, "version", mi->version);
+        if (mi->checkpoint_hash[0]) cJSON_AddStringToObject(mo, "checkpoint_blake2b256", mi->checkpoint_hash);
+        cJSON_AddBoolToObject(mo, "old_layout", mi->legacy);
+        cJSON_AddBoolToObject(mo, "training_split_recorded", mi->split_recorded);
+        cJSON_AddBoolToObject(mo, "evaluated_on_training_store", mi->same_store);
+        char tb2[48];
+        if (mi->train_first != TIME_NULL) cJSON_AddStringToObject(mo, "training_data_from", time_format_iso(mi->train_first, tb2, sizeof tb2));
+        if (mi->train_last != TIME_NULL) cJSON_AddStringToObject(mo, "training_data_to", time_format_iso(mi->train_last, tb2, sizeof tb2));
+        cJSON *ov = cJSON_AddObjectToObject(mo, "overlap");
+        cJSON_AddNumberToObject(ov, "held_out_patients_checked", (double)mi->held_patients);
+        cJSON_AddNumberToObject(ov, "training_patients_among_them", (double)mi->overlap_patients);
+        cJSON_AddNumberToObject(ov, "found_by_id", (double)mi->overlap_by_id);
+        cJSON_AddNumberToObject(ov, "found_by_record", (double)mi->overlap_by_record);
+        cJSON_AddNumberToObject(ov, "held_out_patients_too_short_for_a_record_print", (double)mi->held_unprinted);
+        cJSON_AddBoolToObject(ov, "allowed", mi->overlap_allowed);
+    }
+    cJSON *al = cJSON_AddObjectToObject(root, "leakage_alarms");
+    cJSON_AddNumberToObject(al, "flag_auroc", st->leak.flag_auroc);
+    cJSON_AddNumberToObject(al, "features_scanned", (double)st->leak.n_features);
+    cJSON_AddNumberToObject(al, "features_flagged", (double)st->leak.n_flagged);
+    if (st->leak.best_name) cJSON_AddStringToObject(al, "compared_with", st->leak.best_name);
+    cJSON_AddItemToObject(al, "compared_with_auroc", num_or_null(st->leak.best_auroc));
+    if (st->probe >= 0) cJSON_AddItemToObject(al, "record_position_auroc", ci_json(&st->res[st->probe].overall.auroc));
+    cJSON *tf = cJSON_AddArrayToObject(al, "strongest_single_features");
+    for (size_t i = 0; i < st->leak.n_top; i++) {
+        const eval_feature_auc *a = &st->leak.top[i];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "feature", a->name);
+        cJSON_AddNumberToObject(e, "auroc_all_rows", a->auroc);
+        cJSON_AddItemToObject(e, "auroc_held_out", num_or_null(a->auroc_held));
+        cJSON_AddStringToObject(e, "direction", a->higher_means_outcome ? "more means the outcome" : "less means the outcome");
+        cJSON_AddBoolToObject(e, "flagged", a->flag != 0);
+        cJSON_AddItemToArray(tf, e);
+    }
+    cJSON *th = cJSON_AddArrayToObject(root, "thresholds");
+    for (size_t k = 0; k < st->n_thresholds; k++) cJSON_AddItemToArray(th, cJSON_CreateNumber(st->thresholds[k]));
     cJSON *preds = cJSON_AddArrayToObject(root, "predictors");
     for (size_t i = 0; i < st->n_res; i++) {
         const eval_pred_result *r = &st->res[i];
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", r->p->name);
+        cJSON_AddStringToObject(o, "role", eval_role_name(r->p->role));
         if (r->p->description) cJSON_AddStringToObject(o, "description", r->p->description);
         cJSON *info = r->info_json ? cJSON_Parse(r->info_json) : NULL;
         if (info) cJSON_AddItemToObject(o, "settings", info);
@@ -165,7 +239,13 @@ int eval_write_json(const eval_state *st, const char *path, cf_err *err) {
         cJSON_AddItemToObject(lat, "p95", num_or_null(r->lat_p95_ms));
         cJSON_AddItemToObject(lat, "mean", num_or_null(r->lat_mean_ms));
         cJSON_AddNumberToObject(lat, "patients", (double)r->lat_patients);
-        cJSON_AddItemToObject(o, "held_out", metrics_json(&r->overall, 1));
+        cJSON *ho = metrics_json(&r->overall, 1);
+        cJSON_AddBoolToObject(ho, "insufficient", st->insufficient);
+        cJSON *dec = cJSON_AddArrayToObject(ho, "reliability_deciles");
+        for (size_t b = 0; b < r->n_deciles; b++) cJSON_AddItemToArray(dec, bin_json(&r->deciles[b]));
+        cJSON *ta = cJSON_AddArrayToObject(ho, "at_thresholds");
+        for (size_t k = 0; k < st->n_thresholds; k++) cJSON_AddItemToArray(ta, threshold_json(&r->thr[k]));
+        cJSON_AddItemToObject(o, "held_out", ho);
         cJSON *sg = cJSON_AddObjectToObject(o, "subgroups");
         for (size_t g = 0; g < st->labels.n_subgroups; g++) {
             cJSON *arr = cJSON_AddArrayToObject(sg, st->labels.subgroup_names[g]);
@@ -199,7 +279,8 @@ static int write_predictions(const eval_state *st, const char *path, cf_err *err
         char tb[48];
         eb_fmt(&b, "%lld,%s,%s", (long long)rows[r].subject_id, time_format_iso(rows[r].prediction_time, tb, sizeof tb),
                rows[r].label ? "true" : "false");
-        for (size_t i = 0; i < st->n_res; i++) eb_fmt(&b, ",%.6f", st->res[i].probs[r]);
+        /* %.9g: every float round-trips, so the metrics can be recomputed from the file exactly */
+        for (size_t i = 0; i < st->n_res; i++) eb_fmt(&b, ",%.9g", (double)st->res[i].probs[r]);
         eb_str(&b, "\n");
     }
     return task_buf_write_file(&b, path, err);
@@ -255,6 +336,9 @@ static int run_predictor(eval_state *st, const eval_predictor *p, eval_pred_resu
             return cf_fail(err, CF_EINTERNAL, "predictor %s gave a value outside [0, 1] for held-out row %zu", p->name, i);
     if ((rc = eval_metrics_compute(r->probs, st->y_held, st->cluster_held, nh, &st->cfg->boot, &r->overall, err)))
         return rc;
+    for (size_t k = 0; k < st->n_thresholds; k++)
+        eval_threshold_metrics(r->probs, st->y_held, nh, st->thresholds[k], &r->thr[k]);
+    r->n_deciles = eval_quantile_bins(r->probs, st->y_held, nh, 10, r->deciles);
     if ((rc = eval_roc_curve(r->probs, st->y_held, nh, &r->roc, err))) return rc;
     if ((rc = eval_pr_curve(r->probs, st->y_held, nh, &r->pr, err))) return rc;
     /* subgroups */
@@ -305,6 +389,8 @@ int eval_run(const eval_config *cfg, cf_err *err) {
     st.cfg = cfg;
     eval_predictor preds[MAX_PREDICTORS];
     size_t n_preds = 0, n_base = 0, n_model = 0;
+    int probe_at = -1;
+    st.proposed = st.probe = -1;
     int have_task = 0, have_store = 0, rc;
     time_t now = time(NULL);
     struct tm tmv;
@@ -319,7 +405,12 @@ int eval_run(const eval_config *cfg, cf_err *err) {
         rc = cf_fail_errno(err, CF_EINPUT, "%s: cannot create the output directory", cfg->out_dir);
         goto done;
     }
-    task_label_options lo = {.split = cfg->split, .seed = cfg->boot.seed};
+    task_label_options lo = {.split = cfg->split, .seed = cfg->boot.seed, .target = cfg->target};
+    if (cfg->target == TASK_TARGET_COMPETING && st.task.death_set < 0) {
+        rc = cf_fail(err, CF_EINPUT, "%s: --target competing needs a [follow_up] section naming the death events",
+                     cfg->task_path);
+        goto done;
+    }
     if ((rc = task_label(&st.task, &st.s, &lo, &st.labels, err))) goto done;
     for (int k = 0; k < SPLIT_COUNT; k++) {
         st.counts[k] = task_count_rows(st.labels.rows, st.labels.n, k);
@@ -347,9 +438,21 @@ int eval_run(const eval_config *cfg, cf_err *err) {
     const task_counts *hc = &st.counts[SPLIT_HELD_OUT];
     st.small = hc->subjects < (size_t)(cfg->small_patients > 0 ? cfg->small_patients : 1000) || hc->pos < 30 ||
                hc->neg < 30;
+    st.insufficient = hc->pos < EVAL_MIN_POSITIVES || hc->neg < EVAL_MIN_POSITIVES;
+    /* thresholds: --thresholds, else the task file's, else a stated default */
+    static const double default_thr[] = {0.05, 0.1, 0.2, 0.5};
+    const double *thr = default_thr;
+    st.n_thresholds = 4;
+    if (cfg->n_thresholds) thr = cfg->thresholds, st.n_thresholds = cfg->n_thresholds, st.thresholds_from = 2;
+    else if (st.task.n_thresholds) thr = st.task.thresholds, st.n_thresholds = st.task.n_thresholds, st.thresholds_from = 1;
+    memcpy(st.thresholds, thr, st.n_thresholds * sizeof *thr);
+    if (!cfg->quiet) fprintf(stderr, "clinfm eval: single-feature AUROCs ...\n");
+    if ((rc = eval_leak_scan(&st.leak, &st.s, &st.labels, st.split_rows[SPLIT_TRAIN], st.split_n[SPLIT_TRAIN],
+                             &cfg->baseline.features, err)))
+        goto done;
 
-    for (int kind = 0; kind < EVAL_N_BASELINES; kind++) {
-        if (!(cfg->baselines & (1 << kind))) continue;
+    for (int kind = 0; kind < EVAL_BASELINE_COUNT; kind++) {
+        if (kind == EVAL_BASELINE_PROBE || !(cfg->baselines & (1 << kind))) continue;
         if ((rc = eval_baseline_new(&preds[n_preds], kind, &st.labels, &cfg->baseline, err))) goto done;
         n_preds++, n_base++;
     }
@@ -357,14 +460,35 @@ int eval_run(const eval_config *cfg, cf_err *err) {
         eval_model_options mo = cfg->model;
         mo.out_dir = cfg->out_dir;
         mo.split = cfg->split;
+        mo.store = &st.s;
+        mo.allow_overlap = cfg->allow_overlap;
+        mo.info = &st.model;
+        char head_name[300];
+        if (cfg->target == TASK_TARGET_COMPETING) {
+            /* The sampled predictors translate the task's outcome rule, which is not this label;
+             * the fine-tuned head learns the labels, and goes in as a task of its own. */
+            if (mo.which & (EVAL_MODEL_ZERO_SHOT | EVAL_MODEL_READOUT)) {
+                rc = cf_fail(err, CF_EINPUT, "--target competing: only the finetuned model predictor learns the "
+                             "competing event (zero_shot and readout sample the task's outcome)");
+                goto done;
+            }
+            mo.which = EVAL_MODEL_FINETUNED;
+            snprintf(head_name, sizeof head_name, "%s__competing", st.task.name);
+            mo.head_name = head_name;
+        }
         if (!mo.seed) mo.seed = cfg->boot.seed;
         if (!mo.threads) mo.threads = cfg->baseline.threads;
         if ((rc = eval_model_predictors(cfg->model_path, &mo, &st.task, &st.labels, preds + n_preds,
-                                        MAX_PREDICTORS - n_preds - cfg->n_extra, &n_model, err)))
+                                        MAX_PREDICTORS - n_preds - cfg->n_extra - 1, &n_model, err)))
             goto done;
         n_preds += n_model;
     }
-    for (size_t i = 0; i < cfg->n_extra && n_preds < MAX_PREDICTORS; i++) preds[n_preds++] = cfg->extra[i];
+    for (size_t i = 0; i < cfg->n_extra && n_preds < MAX_PREDICTORS - 1; i++) preds[n_preds++] = cfg->extra[i];
+    /* the record-position probe: the floor every report shows */
+    if (st.split_n[SPLIT_TRAIN]) {
+        if ((rc = eval_baseline_new(&preds[n_preds], EVAL_BASELINE_PROBE, &st.labels, &cfg->baseline, err))) goto done;
+        probe_at = (int)n_preds++;
+    }
     if (!n_preds) {
         rc = cf_fail(err, CF_EINPUT, "nothing to evaluate: no baselines and no model predictors");
         goto done;
@@ -378,6 +502,28 @@ int eval_run(const eval_config *cfg, cf_err *err) {
         rc = run_predictor(&st, &preds[i], &st.res[i], err);
         st.n_res = i + 1;
         if (rc) goto done;
+    }
+    st.probe = probe_at;
+    /* the alarms measure single features against the best candidate, never the floor or a ceiling */
+    {
+        double best = NAN;
+        const char *best_name = NULL;
+        for (size_t i = 0; i < st.n_res; i++)
+            if (st.res[i].p->role == EVAL_ROLE_CANDIDATE && !isnan(st.res[i].overall.auroc.value) &&
+                (isnan(best) || st.res[i].overall.auroc.value > best))
+                best = st.res[i].overall.auroc.value, best_name = st.res[i].p->name;
+        eval_leak_flag(&st.leak, best, best_name, !st.insufficient);
+    }
+    /* the predictor proposed for use: named, or the model's fine-tuned head (what the service
+     * scores with) when it was evaluated */
+    {
+        const char *want = cfg->propose ? cfg->propose : "finetuned";
+        for (size_t i = 0; i < st.n_res; i++)
+            if (!strcmp(st.res[i].p->name, want)) st.proposed = (int)i;
+        if (cfg->propose && (st.proposed < 0 || st.res[st.proposed].p->role != EVAL_ROLE_CANDIDATE)) {
+            rc = cf_fail(err, CF_EINPUT, "--propose %s: no such candidate predictor in this evaluation", cfg->propose);
+            goto done;
+        }
     }
     char path[4200];
     if ((rc = join_path(path, sizeof path, cfg->out_dir, "metrics.json", err)) || (rc = eval_write_json(&st, path, err)))
@@ -394,6 +540,12 @@ int eval_run(const eval_config *cfg, cf_err *err) {
         task_print_summary(stdout, &st.task, &st.labels);
         printf("held-out results (%zu patients, %zu rows: %zu positive, %zu negative)%s\n", hc->subjects, hc->rows,
                hc->pos, hc->neg, st.small ? "  -- TOO FEW to judge a model; see the report" : "");
+        if (st.insufficient)
+            printf("  INSUFFICIENT: fewer than %d held-out rows with (or without) the outcome; the figures below are "
+                   "not results\n", EVAL_MIN_POSITIVES);
+        if (st.model.overlap_allowed)
+            printf("  WARNING: %zu held-out patients were the model's training patients (--allow-overlap)\n",
+                   st.model.overlap_patients);
         for (size_t i = 0; i < st.n_res; i++) {
             eval_buf b = {0};
             eb_str(&b, "AUROC ");
@@ -402,8 +554,17 @@ int eval_run(const eval_config *cfg, cf_err *err) {
             eb_ci(&b, &st.res[i].overall.auprc);
             eb_str(&b, "  Brier ");
             eb_ci(&b, &st.res[i].overall.brier);
-            printf("  %-12s %s\n", st.res[i].p->name, b.b ? b.b : "");
+            printf("  %-15s %s%s\n", st.res[i].p->name, b.b ? b.b : "",
+                   st.res[i].p->role == EVAL_ROLE_FLOOR ? "  (floor: where the prediction sits in the record)"
+                   : st.res[i].p->role == EVAL_ROLE_CEILING ? "  (ceiling)"
+                   : (int)i == st.proposed ? "  (proposed)" : "");
             free(b.b);
+        }
+        if (st.leak.n_flagged) {
+            printf("  ALARM: %zu single feature%s reach%s AUROC over %.1f or the best predictor's; the strongest: %s "
+                   "(%.3f over all rows, %.3f held out)\n", st.leak.n_flagged, st.leak.n_flagged == 1 ? "" : "s",
+                   st.leak.n_flagged == 1 ? "es" : "", st.leak.flag_auroc, st.leak.top[0].name, st.leak.top[0].auroc,
+                   st.leak.top[0].auroc_held);
         }
         printf("wrote %s/{metrics.json,predictions.csv,report.html,MODEL_CARD.md}\n", cfg->out_dir);
     }
@@ -412,6 +573,8 @@ done:
     free(st.res);
     for (size_t i = 0; i < n_base; i++) eval_baseline_free(&preds[i]);
     if (n_model) eval_model_predictors_free(preds + n_base, n_model);
+    if (probe_at >= 0) eval_baseline_free(&preds[probe_at]);
+    eval_leak_free(&st.leak);
     for (int k = 0; k < SPLIT_COUNT; k++) free(st.split_rows[k]);
     free(st.y_held);
     free(st.cluster_held);

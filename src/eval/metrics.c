@@ -345,3 +345,69 @@ void eval_curve_free(eval_curve *c) {
     free(c->y);
     memset(c, 0, sizeof *c);
 }
+
+/* ---------------------------------------------------------------- thresholds and deciles */
+
+eval_ci eval_wilson(size_t k, size_t n) {
+    eval_ci c = {NAN, NAN, NAN};
+    if (!n) return c;
+    const double z = 1.959963984540054;
+    double ph = (double)k / (double)n, nn = (double)n, d = 1 + z * z / nn;
+    double mid = (ph + z * z / (2 * nn)) / d, half = z * sqrt(ph * (1 - ph) / nn + z * z / (4 * nn * nn)) / d;
+    c.value = ph;
+    c.lo = mid - half < 0 ? 0 : mid - half;
+    c.hi = mid + half > 1 ? 1 : mid + half;
+    return c;
+}
+
+void eval_threshold_metrics(const float *p, const uint8_t *y, size_t n, double t, eval_threshold *out) {
+    memset(out, 0, sizeof *out);
+    out->threshold = t;
+    for (size_t i = 0; i < n; i++) {
+        int flag = (double)p[i] >= t;
+        if (y[i]) flag ? out->tp++ : out->fn++;
+        else flag ? out->fp++ : out->tn++;
+    }
+    out->sensitivity = eval_wilson(out->tp, out->tp + out->fn);
+    out->specificity = eval_wilson(out->tn, out->tn + out->fp);
+    out->ppv = eval_wilson(out->tp, out->tp + out->fp);
+    eval_ci a = eval_wilson(out->tp + out->fp, n);
+    out->alerts_per_100 = (eval_ci){100 * a.value, 100 * a.lo, 100 * a.hi};
+    /* evaluations (alerts) per outcome found: 1 / PPV, its interval from PPV's ends */
+    const eval_ci *q = &out->ppv;
+    out->nne = (eval_ci){q->value > 0 ? 1 / q->value : NAN, q->hi > 0 ? 1 / q->hi : NAN, q->lo > 0 ? 1 / q->lo : NAN};
+}
+
+typedef struct {
+    float p;
+    uint8_t y;
+} py;
+static int cmp_py(const void *a, const void *b) {
+    float x = ((const py *)a)->p, y = ((const py *)b)->p;
+    return (x > y) - (x < y);
+}
+
+size_t eval_quantile_bins(const float *p, const uint8_t *y, size_t n, size_t nb, eval_bin *out) {
+    if (!n || !nb) return 0;
+    py *v = malloc(n * sizeof *v);
+    if (!v) return 0;
+    for (size_t i = 0; i < n; i++) v[i] = (py){p[i], y[i]};
+    qsort(v, n, sizeof *v, cmp_py);
+    size_t m = 0, i = 0;
+    for (size_t b = 0; b < nb && i < n; b++) {
+        size_t end = (b + 1) * n / nb;
+        if (end <= i) continue;
+        /* ties stay in one bin */
+        while (end < n && v[end].p == v[end - 1].p) end++;
+        double sp = 0;
+        size_t k = 0;
+        for (size_t j = i; j < end; j++) sp += v[j].p, k += v[j].y;
+        eval_ci w = eval_wilson(k, end - i);
+        out[m++] = (eval_bin){.lo_edge = v[i].p, .hi_edge = v[end - 1].p, .n = (double)(end - i),
+                              .mean_pred = sp / (double)(end - i), .frac_pos = w.value, .frac_lo = w.lo,
+                              .frac_hi = w.hi};
+        i = end;
+    }
+    free(v);
+    return m;
+}

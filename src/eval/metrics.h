@@ -73,4 +73,22 @@ void eval_curve_free(eval_curve *c);
 /* The q-quantile (0..1) of v[0..n) by linear interpolation; sorts v. NaN when n == 0. */
 double eval_quantile(double *v, size_t n, double q);
 
+/* A decision threshold: a row is flagged (an alert) when its probability is at least t. Every
+ * proportion has a Wilson 95% interval over rows; number needed to evaluate is 1 / PPV (its
+ * interval from PPV's). NaN where a denominator is 0. */
+typedef struct {
+    double threshold;
+    size_t tp, fp, tn, fn;
+    eval_ci sensitivity, specificity, ppv, nne, alerts_per_100;
+} eval_threshold;
+void eval_threshold_metrics(const float *p, const uint8_t *y, size_t n, double t, eval_threshold *out);
+/* Wilson score interval (95%) for k of n; value k/n. */
+eval_ci eval_wilson(size_t k, size_t n);
+
+/* Calibration in nb bins of equal counts by predicted risk (deciles with nb = 10): each bin's
+ * count, mean prediction, observed fraction and its Wilson interval. For rare outcomes the
+ * equal-width bins put every row in the first; these show the range the predictions use.
+ * Returns the bins filled (fewer when rows are few or tied). */
+size_t eval_quantile_bins(const float *p, const uint8_t *y, size_t n, size_t nb, eval_bin *out);
+
 #endif

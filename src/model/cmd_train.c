@@ -30,6 +30,7 @@
 #endif
 
 #include "cli/commands.h"
+#include "model/bundle.h"
 #include "model/dist.h"
 #include "model/gpt.h"
 #include "store/store.h"
@@ -55,17 +56,20 @@ static void train_help(void) {
            "\n"
            "Trains a GPT-style model on the store's patient timelines (train split), reporting tuning\n"
            "loss as it goes and held-out loss at the end beside unigram and bigram baselines.\n"
-           "Writes MODEL (checkpoint), MODEL.vocab (unless --vocab), MODEL.shards/ (token shards),\n"
-           "and MODEL.json (configuration, losses, throughput).\n"
+           "MODEL is a bundle directory (docs/MODEL.md): checkpoint, vocabulary (fitted on train, or\n"
+           "--vocab), training summary, the split it was trained under and keyed hashes of its\n"
+           "training subjects, with a manifest of checksums; task heads join it from clinfm eval.\n"
+           "Token shards go to MODEL.shards/ beside it (patient data, never part of the bundle).\n"
            "\n"
            "data:\n"
            "  --store STORE          event store; must be de-identified (clinfm deid) unless\n"
            "  --allow-identified     is given, which the training log then records\n"
-           "  --vocab FILE           use this vocabulary instead of fitting one\n"
+           "  --vocab FILE           use this vocabulary instead of fitting one (copied into MODEL)\n"
            "  --shards DIR           where token shards go (default MODEL.shards)\n"
            "  --split-key FILE       secret key for the train/tuning/held_out split (default: the\n"
            "                         public project key; see docs/TIMELINE.md)\n"
-           "  --split P/P/P          split percentages (default 80/10/10)\n"
+           "  --split T/U/H          train/tuning/held_out percentages (default 80/10/10;\n"
+           "                         --split-fractions is the same option)\n"
            "  --values tokens|embed  numeric values as a decile token after the code (tokens, default)\n"
            "                         or on the code token alone (embed); a new vocabulary only\n"
            "model (defaults: the reference configuration):\n"
@@ -73,8 +77,8 @@ static void train_help(void) {
            "  --inputs               give the model each token's numeric value and times as continuous\n"
            "                         inputs (docs/MODEL.md); --input-hidden N (32) their MLP width\n"
            "  --init MODEL           start from a trained model (another store's, another vocabulary):\n"
-           "                         every tensor whose shape agrees is copied, token embeddings by\n"
-           "                         token string; the rest starts fresh (MODEL.vocab must exist)\n"
+           "                         the transformer is copied, token embeddings by token string;\n"
+           "                         the rest starts fresh\n"
            "optimisation:\n"
            "  --batch N (8)  --steps N (1000)  --lr X (3e-4)  --min-lr X (lr/10)  --warmup N (steps/20)\n"
            "  --weight-decay X (0.1)  --grad-clip X (1.0)  --seed N (1)  --threads N (all cores)\n"
@@ -237,14 +241,18 @@ static int threads_per_rank(int user_threads) {
  * initialisation). Task heads are never copied: a new task starts its head from zero. This is
  * how a model pretrained on one store (another hospital, more patients) is adapted to another. */
 static int init_from(gpt_model *m, const vocab *v, const char *path, int verbose, cf_err *err) {
-    char vp[4200];
-    int n = snprintf(vp, sizeof vp, "%s.vocab", path);
-    if (n < 0 || (size_t)n >= sizeof vp) return cf_fail(err, CF_EINPUT, "%s: --init path is too long", path);
-    vocab sv;
-    int rc = vocab_load(&sv, vp, err);
+    char vp[4400], cp[4400];
+    model_bundle mb;
+    int rc = bundle_open(&mb, path, err);
     if (rc) return rc;
+    rc = bundle_part_path(&mb, BUNDLE_VOCAB, vp, sizeof vp, err);
+    if (!rc) rc = bundle_part_path(&mb, BUNDLE_CHECKPOINT, cp, sizeof cp, err);
+    bundle_close(&mb);
+    if (rc) return rc;
+    vocab sv;
+    if ((rc = vocab_load(&sv, vp, err))) return rc;
     gpt_model src;
-    if ((rc = gpt_load(&src, path, sv.hash, NULL, err))) {
+    if ((rc = gpt_load(&src, cp, sv.hash, NULL, err))) {
         vocab_free(&sv);
         return rc;
     }
@@ -460,6 +468,7 @@ static int train_main(int argc, char **argv) {
         {"store", required_argument, 0, 'S'},      {"out", required_argument, 0, 'o'},
         {"vocab", required_argument, 0, 'V'},      {"shards", required_argument, 0, 'D'},
         {"split-key", required_argument, 0, 'K'},  {"split", required_argument, 0, 'P'},
+        {"split-fractions", required_argument, 0, 'P'},
         {"layers", required_argument, 0, 'L'},     {"d-model", required_argument, 0, 'C'},
         {"heads", required_argument, 0, 'H'},      {"context", required_argument, 0, 'T'},
         {"batch", required_argument, 0, 'B'},      {"steps", required_argument, 0, 's'},
@@ -553,12 +562,23 @@ static int train_main(int argc, char **argv) {
     int F = 0;
     double best_loss = INFINITY;
     uint64_t best_step = 0, since_best = 0;
-    char vocab_path[4200], shard_dir[4200], shard_path[SPLIT_COUNT][4300], summary_path[4200];
-    snprintf(vocab_path, sizeof vocab_path, "%s", a.vocab ? a.vocab : "");
-    if (!a.vocab) snprintf(vocab_path, sizeof vocab_path, "%s.vocab", a.out);
+    /* The model is a bundle directory (model/bundle.h): rank 0 writes it; every rank reads the
+     * vocabulary from it. Shards are patient data and stay outside it. */
+    model_bundle bundle;
+    memset(&bundle, 0, sizeof bundle);
+    int have_bundle = 0;
+    char vocab_path[4400], ckpt_path[4400], shard_dir[4200], shard_path[SPLIT_COUNT][4300], summary_path[4400];
+    {
+        model_bundle at = {.path = (char *)a.out};
+        if (bundle_part_path(&at, BUNDLE_VOCAB, vocab_path, sizeof vocab_path, &err) ||
+            bundle_part_path(&at, BUNDLE_CHECKPOINT, ckpt_path, sizeof ckpt_path, &err) ||
+            bundle_part_path(&at, BUNDLE_SUMMARY, summary_path, sizeof summary_path, &err)) {
+            cf_err_print(&err);
+            return CF_EINPUT;
+        }
+    }
     snprintf(shard_dir, sizeof shard_dir, "%s", a.shards ? a.shards : "");
     if (!a.shards) snprintf(shard_dir, sizeof shard_dir, "%s.shards", a.out);
-    snprintf(summary_path, sizeof summary_path, "%s.json", a.out);
     for (int p = 0; p < SPLIT_COUNT; p++)
         snprintf(shard_path[p], sizeof shard_path[p], "%s/%s.tokens", shard_dir, split_name(p));
 
@@ -577,17 +597,25 @@ static int train_main(int argc, char **argv) {
         split_config_default(&sp);
         if (a.split_key && (rc = split_load_key(&sp, a.split_key, &err))) goto phase1;
         if (a.split_fractions && (rc = split_parse_fractions(&sp, a.split_fractions, &err))) goto phase1;
+        if ((rc = bundle_create(&bundle, a.out, a.resume, &err))) goto phase1;
+        have_bundle = 1;
 
         /* Vocabulary: given, reused from an earlier run of this model, or fitted now on train. */
-        if (a.vocab || (a.resume && file_exists(vocab_path))) {
+        if (a.vocab) {
+            /* a given vocabulary becomes part of the model, so every reader finds it there */
+            if ((rc = vocab_load(&v, a.vocab, &err)) || (rc = bundle_put_file(&bundle, BUNDLE_VOCAB, a.vocab, &err)))
+                goto phase1;
+        } else if (a.resume && bundle_has(&bundle, BUNDLE_VOCAB)) {
             if ((rc = vocab_load(&v, vocab_path, &err))) goto phase1;
         } else {
             vocab_options vo;
             vocab_options_default(&vo);
             if (a.values && !strcmp(a.values, "embed")) vo.value_mode = VOCAB_VALUES_EMBED;
             if ((rc = vocab_build(&v, &s, &sp, &vo, &err))) goto phase1;
-            if ((rc = vocab_save(&v, vocab_path, &err))) goto phase1;
+            if ((rc = vocab_save(&v, vocab_path, &err)) || (rc = bundle_commit(&bundle, BUNDLE_VOCAB, &err))) goto phase1;
         }
+        /* Who the model was trained on, so an evaluation can refuse their rows as held-out. */
+        if ((rc = bundle_record_split(&bundle, &s, &sp, &err))) goto phase1;
         have_vocab = 1;
         mkdir(shard_dir, 0755);
         for (int p = 0; p < SPLIT_COUNT; p++) {
@@ -643,12 +671,12 @@ phase1:
     opt.grad_clip = a.grad_clip;
     opt.warmup_steps = a.warmup;
     opt.total_steps = a.steps;
-    if (a.resume && file_exists(a.out)) {
+    if (a.resume && file_exists(ckpt_path)) {
         /* The batch size and data seed decide which windows each step sees: take them from the
          * run being resumed, and refuse different ones. */
         if ((rc = resume_data_args(summary_path, &a, batch_set, seed_set, &err))) goto phase2;
         gpt_opt_config saved;
-        if ((rc = gpt_load(&m, a.out, v.hash, &saved, &err))) goto phase2;
+        if ((rc = gpt_load(&m, ckpt_path, v.hash, &saved, &err))) goto phase2;
         model_ok = 1;
         if (got_arch && (rc = gpt_config_compare(&m.config, &cfg, &err))) goto phase2;
         opt = saved;
@@ -734,6 +762,8 @@ phase2:
     /* train_loss: the last step's loss (evaluations reuse m.mean_loss for their own batches). */
     double t_start = now_seconds(), t_train = 0, tuning_loss = NAN, train_loss = NAN;
     uint64_t trained_tokens = 0, first_step = m.step;
+    const int log_tty = isatty(STDOUT_FILENO);
+    double t_log = t_start;
     int global_failure = 0; /* a failure every rank sees alike, which needs no abort */
     int early_stopped = 0;
     while (m.step < a.stop_after) {
@@ -764,6 +794,17 @@ phase2:
         pr.calls = 4095;
         if (lead) progress_update(&pr, m.step);
         int last = m.step == a.stop_after;
+        /* A log written to a file (no progress line there) gets a line at the first step and
+         * then every 30 s, so a run is never silent until its first evaluation. */
+        if (lead && !log_tty && !(m.step % a.eval_every == 0 || last) &&
+            (m.step == first_step + 1 || now_seconds() - t_log >= 30)) {
+            double tps = t_train > 0 ? (double)trained_tokens / t_train : 0;
+            printf("step %6llu/%llu  train loss %.4f  lr %.2e  %.0f tokens/s  ETA %.0f s\n", (unsigned long long)m.step,
+                   (unsigned long long)a.steps, train_loss, us.lr, tps,
+                   tps > 0 ? (double)(a.stop_after - m.step) * B * N * T / tps : 0);
+            fflush(stdout);
+            t_log = now_seconds();
+        }
         if (m.step % a.eval_every == 0 || last) {
             uint64_t nt;
             if ((rc = eval_shard(&m, &sh[SPLIT_TUNING], &v, B, T, (uint64_t)a.eval_batches * B * N, &tuning_loss, &nt,
@@ -798,7 +839,9 @@ phase2:
             if (lead) {
                 printf("early stop at step %llu: no better tuning loss for %d evaluations; keeping step %llu (tuning "
                        "loss %.4f)\n", (unsigned long long)m.step, a.patience, (unsigned long long)best_step, best_loss);
-                if ((rc = gpt_save(&m, a.out, &opt, 0, &err))) break;
+                if ((rc = gpt_save(&m, ckpt_path, &opt, 0, &err)) ||
+                    (rc = bundle_commit(&bundle, BUNDLE_CHECKPOINT, &err)))
+                    break;
             }
             tuning_loss = best_loss;
             break;
@@ -814,7 +857,9 @@ phase2:
             if (resynced && lead)
                 printf("note: the ranks' parameters had drifted apart by float rounding (CPUs of different kinds?); "
                        "copied rank 0's to the others at step %llu\n", (unsigned long long)m.step);
-            if (lead && (rc = gpt_save(&m, a.out, &opt, GPT_CKPT_OPTIMIZER, &err))) break;
+            if (lead && ((rc = gpt_save(&m, ckpt_path, &opt, GPT_CKPT_OPTIMIZER, &err)) ||
+                         (rc = bundle_commit(&bundle, BUNDLE_CHECKPOINT, &err))))
+                break;
         }
     }
     if (lead) progress_end(&pr);
@@ -843,10 +888,12 @@ phase2:
     double tps = t_train > 0 ? (double)trained_tokens / t_train : 0;
     if (lead) {
         if ((rc = write_summary(summary_path, &a, &m, &v, &base, train_loss, tuning_loss, held_loss, held_targets, tps, trained_tokens,
-                                identified, &err)))
+                                identified, &err)) ||
+            (rc = bundle_commit(&bundle, BUNDLE_SUMMARY, &err)))
             goto done;
-        printf("wrote %s (step %llu), %s, %s; %.0f training tokens/s over %llu steps in %.1f s\n", a.out,
-               (unsigned long long)m.step, vocab_path, summary_path, tps, (unsigned long long)(m.step - first_step),
+        printf("wrote %s (step %llu: checkpoint, vocabulary, training summary and split in one bundle); %.0f training "
+               "tokens/s over %llu steps in %.1f s\n", a.out, (unsigned long long)m.step, tps,
+               (unsigned long long)(m.step - first_step),
                now_seconds() - t_start);
     }
 done:
@@ -860,5 +907,7 @@ done:
         if (sh_open[p]) timeline_shard_close(&sh[p]);
     if (have_vocab) vocab_free(&v);
     if (store_open_ok) store_close(&s);
+    if (have_bundle && rc) bundle_abandon(&bundle); /* removes it only if this run made it and saved nothing */
+    else if (have_bundle) bundle_close(&bundle);
     return rc;
 }

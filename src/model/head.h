@@ -7,8 +7,8 @@
  * interval (delta method on the logit): it states how sure the fitted head is, not how right
  * the model is, and is documented as such.
  *
- * A task head file (JSON, written atomically by `clinfm eval --model`, read by `clinfm serve
- * --model` from MODEL.heads/<task id>.json) holds: the task's name and title, the model it was
+ * A task head file (JSON, written atomically by `clinfm eval --model` into the model bundle as
+ * heads/<task id>.json, model/bundle.h, and read from there by `clinfm serve --model`) holds: the task's name and title, the model it was
  * fitted on (vocabulary hash, step), the codes never used as input, the fitted head, the
  * zero-shot translation of the label rule (model/outcome.h), and the method the service uses. */
 #ifndef CLINFM_MODEL_HEAD_H

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/bundle.h"
 #include "timeline/timeline_codes.h"
 
 #ifdef _OPENMP
@@ -22,12 +23,21 @@
 
 int rt_open(rt_model *rm, const char *model_path, const char *vocab_path, cf_err *err) {
     memset(rm, 0, sizeof *rm);
-    char vp[4200];
-    if (!vocab_path) {
-        int n = snprintf(vp, sizeof vp, "%s.vocab", model_path);
-        if (n < 0 || (size_t)n >= sizeof vp) return cf_fail(err, CF_EINPUT, "%s: model path is too long", model_path);
-        vocab_path = vp;
-    }
+    model_bundle b;
+    int rc = bundle_open(&b, model_path, err);
+    if (rc) return rc;
+    rc = rt_open_bundle(rm, &b, vocab_path, err);
+    bundle_close(&b);
+    return rc;
+}
+
+int rt_open_bundle(rt_model *rm, const model_bundle *b, const char *vocab_path, cf_err *err) {
+    memset(rm, 0, sizeof *rm);
+    char cp[4400], vp[4400];
+    int rc0 = bundle_part_path(b, BUNDLE_CHECKPOINT, cp, sizeof cp, err);
+    if (!rc0 && !vocab_path && !(rc0 = bundle_part_path(b, BUNDLE_VOCAB, vp, sizeof vp, err))) vocab_path = vp;
+    if (rc0) return rc0;
+    const char *model_path = cp;
     /* the checkpoint first, so a wrong path is named as such rather than as a missing vocabulary */
     FILE *f = fopen(model_path, "rb");
     if (!f) return cf_fail_errno(err, CF_EINPUT, "%s: cannot read the model checkpoint", model_path);
@@ -53,7 +63,7 @@ int rt_open(rt_model *rm, const char *model_path, const char *vocab_path, cf_err
         goto fail;
     }
     rm->gap_lower = malloc((size_t)rm->v.n_tokens * sizeof *rm->gap_lower);
-    rm->path = strdup(model_path);
+    rm->path = strdup(b->path);
     if (!rm->gap_lower || !rm->path) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         goto fail;

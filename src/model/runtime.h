@@ -1,8 +1,8 @@
 /* The model runtime: what every model-backed predictor (evaluation, service, benchmark) needs on
  * top of the bare GPT of gpt.h.
  *
- *   rt_model     a trained checkpoint with its vocabulary (MODEL and MODEL.vocab, as `clinfm
- *                train` writes them); the checkpoint must carry that vocabulary's hash.
+ *   rt_model     a trained checkpoint with its vocabulary, from the model bundle `clinfm train`
+ *                writes (model/bundle.h); the checkpoint must carry that vocabulary's hash.
  *   rt_encoder   turns a patient's events into the tokens the model was trained on, through the
  *                timeline encoder itself (src/timeline), so prediction-time tokens can never
  *                drift from training-time tokens. It is given only the events a predictor may
@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model/bundle.h"
 #include "model/gpt.h"
 #include "store/store.h"
 #include "timeline/timeline.h"
@@ -37,9 +38,12 @@ typedef struct {
     char version[64];    /* "step N, vocab XXXXXXXX": names this exact model in reports */
 } rt_model;
 
-/* Opens model_path and its vocabulary (vocab_path, or model_path + ".vocab" when NULL). The
- * checkpoint must have been trained with that vocabulary (hash checked). */
+/* Opens the model bundle at model_path (model/bundle.h; every part checked against its
+ * manifest) with its vocabulary, or vocab_path when given. The checkpoint must have been trained
+ * with that vocabulary (hash checked). */
 int rt_open(rt_model *rm, const char *model_path, const char *vocab_path, cf_err *err);
+/* The same from a bundle already open (the caller keeps it, for heads and the split). */
+int rt_open_bundle(rt_model *rm, const model_bundle *b, const char *vocab_path, cf_err *err);
 void rt_close(rt_model *rm);
 
 /* ------------------------------------------------------------------------------------------

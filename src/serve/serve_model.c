@@ -1,9 +1,9 @@
 /* The model-backed service predictor; see serve_model.h.
  *
  * `clinfm serve --model MODEL` scores each configured task with the foundation model through a
- * task head file, MODEL.heads/<task id>.json, which `clinfm eval --model MODEL` writes as
- * OUT/model_head.json for the evaluated task (deploying it is a copy, after the committee has
- * read that evaluation). The head says how the task is scored:
+ * task head in the model bundle (model/bundle.h: heads/<task id>.json), which `clinfm eval
+ * --model MODEL` writes into the bundle for the evaluated task. The head says how the task is
+ * scored:
  *   finetuned  (default) logistic head on the patient embedding: one forward pass over the last
  *              maxT tokens; 95% interval by the delta method on the head's coefficients;
  *   readout    next-token probability of the outcome: one forward pass plus one batched step;
@@ -345,7 +345,7 @@ done:
 }
 
 /* The predictor's identity for the card cache: the network's parameters and the head files. */
-static int model_checksum(sm_ctx *m, const char *model_path, const serve_config *c, uint64_t *out, cf_err *err) {
+static int model_checksum(sm_ctx *m, const model_bundle *b, const serve_config *c, uint64_t *out, cf_err *err) {
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, sizeof *out);
     crypto_generichash_update(&st, (const unsigned char *)m->rm.m.param_memory,
@@ -353,8 +353,8 @@ static int model_checksum(sm_ctx *m, const char *model_path, const serve_config 
     for (size_t i = 0; i < c->n_tasks; i++) {
         char path[4400], *text;
         size_t len;
-        snprintf(path, sizeof path, "%s.heads/%s.json", model_path, c->tasks[i].task_id);
-        int rc = serve_read_file(path, (size_t)1 << 30, &text, &len, err);
+        int rc = bundle_head_path(b, c->tasks[i].task_id, path, sizeof path, err);
+        if (!rc) rc = serve_read_file(path, (size_t)1 << 30, &text, &len, err);
         if (rc) return rc;
         crypto_generichash_update(&st, (const unsigned char *)text, len + 1);
         free(text);
@@ -371,7 +371,9 @@ int serve_model_open(const char *model_path, const serve_config *c, serve_predic
     if (!m) return cf_fail(err, CF_EINTERNAL, "out of memory");
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->cv, NULL);
-    int rc = rt_open(&m->rm, model_path, NULL, err);
+    model_bundle bundle;
+    int rc = bundle_open(&bundle, model_path, err);
+    if (!rc && (rc = rt_open_bundle(&m->rm, &bundle, NULL, err))) bundle_close(&bundle);
     if (rc) {
         pthread_mutex_destroy(&m->lock);
         pthread_cond_destroy(&m->cv);
@@ -387,8 +389,9 @@ int serve_model_open(const char *model_path, const serve_config *c, serve_predic
     int n_seq = VOCAB_N_GAPS + 1;
     for (size_t i = 0; i < c->n_tasks; i++) {
         char path[4400];
-        snprintf(path, sizeof path, "%s.heads/%s.json", model_path, c->tasks[i].task_id);
-        if ((rc = rt_task_head_load(path, &m->rm, &m->heads[i], err))) goto fail;
+        if ((rc = bundle_head_path(&bundle, c->tasks[i].task_id, path, sizeof path, err)) ||
+            (rc = rt_task_head_load(path, &m->rm, &m->heads[i], err)))
+            goto fail;
         if (!(m->task_ids[i] = strdup(c->tasks[i].task_id))) {
             rc = cf_fail(err, CF_EINTERNAL, "out of memory");
             goto fail;
@@ -407,7 +410,8 @@ int serve_model_open(const char *model_path, const serve_config *c, serve_predic
     m->n_pool = np;
     for (int i = 0; i < m->n_pool; i++)
         if ((rc = rt_session_init(&m->pool[i].ss, &m->rm, n_seq, err))) goto fail;
-    if ((rc = model_checksum(m, model_path, c, &out->checksum, err))) goto fail;
+    if ((rc = model_checksum(m, &bundle, c, &out->checksum, err))) goto fail;
+    bundle_close(&bundle);
     const char *base = strrchr(model_path, '/');
     snprintf(m->name, sizeof m->name, "%s", base ? base + 1 : model_path);
     out->score = sm_score;
@@ -418,6 +422,7 @@ int serve_model_open(const char *model_path, const serve_config *c, serve_predic
     out->model_version = m->rm.version;
     return CF_OK;
 fail:
+    bundle_close(&bundle);
     sm_close(m);
     return rc;
 }

@@ -24,10 +24,15 @@ static void label_help(void) {
            "  --task FILE             task definition\n"
            "  --store STORE           event store (from clinfm ingest or deid)\n"
            "  --out FILE              label CSV to write (atomically)\n"
-           "  --split NAME            train, tuning, held_out or all (default all)\n"
+           "  --only NAME             write only train, tuning or held_out rows (default: all)\n"
            "  --split-key FILE        secret split key (32 bytes or 64 hex digits); default:\n"
            "                          the public project key (demos only)\n"
-           "  --split-fractions T/U/H percentages of train/tuning/held_out (default 80/10/10)\n"
+           "  --split T/U/H           percentages of train/tuning/held_out (default 80/10/10;\n"
+           "                          --split-fractions is the same option; --split NAME is\n"
+           "                          the old spelling of --only NAME)\n"
+           "  --target EVENT          outcome (default) or competing: label each row with the\n"
+           "                          competing event instead (death before the outcome inside\n"
+           "                          the label window; tasks with [follow_up])\n"
            "  --seed N                seed for 'select = random' (default 1)\n"
            "  --quiet                 print no summary\n"
            "  -h, --help              this help\n"
@@ -35,16 +40,19 @@ static void label_help(void) {
 }
 
 void task_print_summary(FILE *f, const task_def *t, const task_labels *l) {
-    fprintf(f, "task %s: %s\n", t->name, t->title);
+    fprintf(f, "task %s: %s%s\n", t->name, t->title,
+            l->target == TASK_TARGET_COMPETING ? " -- labelled with the competing event (death first)" : "");
     fprintf(f, "  trigger events      %llu\n", (unsigned long long)l->n_triggers);
     for (size_t i = 0; i < l->n_excluded; i++)
         if (l->excluded[i].count)
             fprintf(f, "  excluded %8llu    %s\n", (unsigned long long)l->excluded[i].count, l->excluded[i].reason);
-    fprintf(f, "  %-10s %8s %8s %8s %8s\n", "split", "subjects", "rows", "positive", "negative");
+    fprintf(f, "  %-10s %8s %8s %8s %8s%s\n", "split", "subjects", "rows", "positive", "negative",
+            l->has_follow_up ? " competing" : "");
     for (int sp = -1; sp < SPLIT_COUNT; sp++) {
         task_counts c = task_count_rows(l->rows, l->n, sp);
-        fprintf(f, "  %-10s %8zu %8zu %8zu %8zu\n", sp < 0 ? "all" : split_name(sp), c.subjects, c.rows, c.pos,
-                c.neg);
+        fprintf(f, "  %-10s %8zu %8zu %8zu %8zu", sp < 0 ? "all" : split_name(sp), c.subjects, c.rows, c.pos, c.neg);
+        if (l->has_follow_up) fprintf(f, " %9zu", c.competing);
+        fputc('\n', f);
     }
 }
 
@@ -53,12 +61,13 @@ int cmd_label(int argc, char **argv) {
         {"task", required_argument, 0, 't'},       {"store", required_argument, 0, 's'},
         {"out", required_argument, 0, 'o'},        {"split", required_argument, 0, 'p'},
         {"split-key", required_argument, 0, 'k'},  {"split-fractions", required_argument, 0, 'f'},
+        {"only", required_argument, 0, 'O'},       {"target", required_argument, 0, 'T'},
         {"seed", required_argument, 0, 'S'},       {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     char task_file[4096];
     const char *task_path = NULL, *store_path = NULL, *out = NULL, *split_arg = "all", *key = NULL, *fr = NULL;
     unsigned long long seed = 1;
-    int quiet = 0, c;
+    int quiet = 0, c, target = TASK_TARGET_OUTCOME;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -66,7 +75,17 @@ int cmd_label(int argc, char **argv) {
         case 't': cf_share_resolve_named(optarg, "tasks", ".task", task_file, sizeof task_file); task_path = task_file; break;
         case 's': store_path = optarg; break;
         case 'o': out = optarg; break;
-        case 'p': split_arg = optarg; break;
+        case 'O': split_arg = optarg; break;
+        case 'T':
+            if (!strcmp(optarg, "outcome")) target = TASK_TARGET_OUTCOME;
+            else if (!strcmp(optarg, "competing")) target = TASK_TARGET_COMPETING;
+            else return cli_usage_error("label", "--target must be outcome or competing");
+            break;
+        case 'p':
+            /* --split is the fractions everywhere; a split name is the old spelling of --only. */
+            if (!strcmp(optarg, "all") || split_from_name(optarg) >= 0) split_arg = optarg;
+            else fr = optarg;
+            break;
         case 'k': key = optarg; break;
         case 'f': fr = optarg; break;
         case 'S':
@@ -86,7 +105,7 @@ int cmd_label(int argc, char **argv) {
     if (!out) return cli_usage_error("label", "--out is required");
     int split = -1;
     if (strcmp(split_arg, "all") != 0 && (split = split_from_name(split_arg)) < 0)
-        return cli_usage_error("label", "--split must be train, tuning, held_out or all");
+        return cli_usage_error("label", "--only must be train, tuning, held_out or all");
 
     cf_err err = {0};
     task_def t;
@@ -99,7 +118,14 @@ int cmd_label(int argc, char **argv) {
         cf_err_print(&err);
         return rc;
     }
-    task_label_options lo = {.seed = seed};
+    if (target == TASK_TARGET_COMPETING && t.death_set < 0) {
+        rc = cf_fail(&err, CF_EINPUT, "%s: --target competing needs a [follow_up] section naming the death events",
+                     task_path);
+        cf_err_print(&err);
+        task_free(&t);
+        return rc;
+    }
+    task_label_options lo = {.seed = seed, .target = target};
     split_config_default(&lo.split);
     if (key && (rc = split_load_key(&lo.split, key, &err))) goto done;
     if (fr && (rc = split_parse_fractions(&lo.split, fr, &err))) goto done;

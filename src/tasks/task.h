@@ -84,6 +84,20 @@ typedef struct {
 } task_subgroup;
 
 enum { TASK_PAIR_RECORD = 0, TASK_PAIR_NEXT };
+/* Where follow-up ends when no death comes first ([follow_up] end). */
+enum { TASK_FU_NONE = 0, TASK_FU_DATA_END, TASK_FU_RECORD_END, TASK_FU_DATE };
+/* What a competing death (before the outcome, inside the label window) makes of a row. */
+enum { TASK_COMPETING_NEGATIVE = 0, TASK_COMPETING_EXCLUDE };
+/* What happened in a row's label window. */
+enum { TASK_EVENT_NONE = 0, TASK_EVENT_OUTCOME, TASK_EVENT_COMPETING };
+/* Which event is the label (task_label_options.target). */
+enum { TASK_TARGET_OUTCOME = 0, TASK_TARGET_COMPETING };
+/* The largest whole-week date shift de-identification applies (deid/key.h: 1 to 52 weeks either
+ * way): in a date-shifted store each subject's own data cut-off lies within this of the
+ * store's, so follow-up to the data's end is only provable up to the store's last time minus
+ * twice this. */
+#define TASK_MAX_DATE_SHIFT_DAYS 364
+#define TASK_MAX_THRESHOLDS 8
 enum { TASK_SEL_ALL = 0, TASK_SEL_FIRST, TASK_SEL_LAST, TASK_SEL_RANDOM, TASK_SEL_SPACED };
 
 typedef struct {
@@ -102,6 +116,19 @@ typedef struct {
     size_t n_exclude;
     task_cond label;
     int censor;          /* drop rows whose outcome did not happen and whose record ends first */
+    /* [follow_up]: follow-up ends at the first death_set event or at end, whichever comes first;
+     * a death inside the label window before the outcome is a competing event. */
+    int death_set;       /* -1: no [follow_up] */
+    int follow_end;      /* TASK_FU_* */
+    int64_t follow_date; /* TASK_FU_DATE: the stated data cut-off (µs) */
+    int competing;       /* TASK_COMPETING_* */
+    /* [record]: a prediction needs lookback of complete record before it, the record counting as
+     * complete from the first event of complete_set (-1: from record_start). */
+    int complete_set;
+    int64_t lookback;    /* µs; 0: no requirement */
+    /* [report] thresholds: risk thresholds at which sensitivity, PPV ... are reported */
+    double thresholds[TASK_MAX_THRESHOLDS];
+    size_t n_thresholds;
     int *never_input;    /* code set indices never used as input */
     size_t n_never_input;
     task_subgroup subgroups[TASK_MAX_SUBGROUPS];
@@ -127,6 +154,7 @@ typedef struct {
     int64_t trigger_time;
     uint64_t history_end;
     uint8_t label;
+    uint8_t event;                        /* TASK_EVENT_*: what the label window held */
     uint8_t split;                        /* SPLIT_* */
     uint16_t group[TASK_MAX_SUBGROUPS];   /* value index per subgroup; 0 = unknown */
 } label_row;
@@ -148,11 +176,18 @@ typedef struct {
     size_t n_values[TASK_MAX_SUBGROUPS];
     uint8_t *input_ok;            /* per store code: 1 when usable as input */
     int64_t birth_code;           /* store code id of the task's birth code, or -1 */
+    int target;                   /* TASK_TARGET_*: which event the labels are */
+    int has_follow_up;            /* the task has [follow_up]: rows carry competing events */
+    int64_t data_end;             /* follow-up end TASK_FU_DATA_END / _DATE used (before the
+                                     per-record bound), TIME_NULL when not used */
+    int shifted_margin;           /* data_end was pulled back for a date-shifted store */
 } task_labels;
 
 typedef struct {
     split_config split;
     uint64_t seed;                /* for select = random */
+    int target;                   /* TASK_TARGET_OUTCOME (default) or _COMPETING: a row's label is
+                                     then whether death came first (the competing event as a task) */
 } task_label_options;
 
 /* Labels every subject of s. Rows are ordered by subject, then prediction time. */
@@ -165,6 +200,7 @@ static inline int task_input_allowed(const task_labels *l, uint32_t c) { return 
 /* Counts over rows (all splits when split < 0). */
 typedef struct {
     size_t rows, pos, neg, subjects;
+    size_t competing;             /* rows whose label window held a competing death */
 } task_counts;
 task_counts task_count_rows(const label_row *rows, size_t n, int split);
 
@@ -182,8 +218,9 @@ void task_buf_str(task_buf *s, const char *p);
  * and frees the buffer either way. */
 int task_buf_write_file(task_buf *s, const char *path, cf_err *err);
 
-/* Writes the labels as CSV, atomically: subject_id,prediction_time,boolean_value,split, then one
- * column per subgroup. split < 0 writes every split. */
+/* Writes the labels as CSV, atomically: subject_id,prediction_time,boolean_value,split, then
+ * competing_event (true/false) when the task has [follow_up], then one column per subgroup.
+ * split < 0 writes every split. */
 int task_write_labels_csv(const task_labels *l, const char *path, int split, cf_err *err);
 /* Prints the cohort flow: trigger events, what each rule excluded, rows per split. */
 void task_print_summary(FILE *f, const task_def *t, const task_labels *l);

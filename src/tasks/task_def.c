@@ -213,6 +213,8 @@ typedef struct {
     char **never_names;
     size_t n_never;
     int never_line;
+    char *death_name, *complete_name;
+    int death_line, complete_line, have_follow_up;
 } pstate;
 
 static int fail(pstate *ps, const char *fmt, const char *detail) {
@@ -291,7 +293,8 @@ static int set_text(pstate *ps, char **dst, const char *v, const char *key) {
     return CF_OK;
 }
 
-enum { S_NONE, S_TASK, S_CODES, S_TRIGGER, S_EPISODE, S_PREDICTION, S_EXCLUDE, S_LABEL, S_INPUT, S_SUBGROUPS };
+enum { S_NONE, S_TASK, S_CODES, S_TRIGGER, S_EPISODE, S_PREDICTION, S_EXCLUDE, S_LABEL, S_INPUT, S_SUBGROUPS,
+       S_FOLLOW_UP, S_RECORD, S_REPORT, S_COUNT_ };
 
 static int handle_kv(pstate *ps, int sec, const char *key, const char *val) {
     task_def *t = ps->t;
@@ -424,6 +427,57 @@ static int handle_kv(pstate *ps, int sec, const char *key, const char *val) {
             return CF_OK;
         }
         break;
+    case S_FOLLOW_UP:
+        if (!strcmp(key, "death")) {
+            ps->death_line = ps->line;
+            return set_text(ps, &ps->death_name, val, key);
+        }
+        if (!strcmp(key, "end")) {
+            if (!strcmp(val, "data_end")) t->follow_end = TASK_FU_DATA_END;
+            else if (!strcmp(val, "record_end")) t->follow_end = TASK_FU_RECORD_END;
+            else if (time_parse_iso(val, strlen(val), &t->follow_date, NULL) == 0) t->follow_end = TASK_FU_DATE;
+            else return fail(ps, "%s:%d: end: expected %s", "data_end, record_end or a date such as 2020-01-01");
+            return CF_OK;
+        }
+        if (!strcmp(key, "competing")) {
+            if (!strcmp(val, "negative")) t->competing = TASK_COMPETING_NEGATIVE;
+            else if (!strcmp(val, "exclude")) t->competing = TASK_COMPETING_EXCLUDE;
+            else return fail(ps, "%s:%d: competing: expected %s", "negative or exclude");
+            return CF_OK;
+        }
+        break;
+    case S_RECORD:
+        if (!strcmp(key, "complete_from")) {
+            ps->complete_line = ps->line;
+            return set_text(ps, &ps->complete_name, val, key);
+        }
+        if (!strcmp(key, "lookback")) {
+            lex l = {val, val + strlen(val)};
+            if (parse_duration(&l, &t->lookback) || !at_end(&l) || t->lookback <= 0)
+                return fail(ps, "%s:%d: lookback: expected %s", "a duration such as 365d");
+            return CF_OK;
+        }
+        break;
+    case S_REPORT:
+        if (!strcmp(key, "thresholds")) {
+            const char *p = val;
+            t->n_thresholds = 0;
+            while (*p) {
+                while (*p == ' ' || *p == ',') p++;
+                if (!*p) break;
+                char *e;
+                double v = strtod(p, &e);
+                if (e == p || !(v > 0 && v < 1) || (t->n_thresholds && v <= t->thresholds[t->n_thresholds - 1]))
+                    return fail(ps, "%s:%d: thresholds: expected ascending risks between 0 and 1, such as %s",
+                                "0.05, 0.1, 0.2");
+                if (t->n_thresholds == TASK_MAX_THRESHOLDS) return fail(ps, "%s:%d: at most 8 thresholds%s", "");
+                t->thresholds[t->n_thresholds++] = v;
+                p = e;
+            }
+            if (!t->n_thresholds) return fail(ps, "%s:%d: thresholds: expected at least one risk%s", "");
+            return CF_OK;
+        }
+        break;
     case S_SUBGROUPS: {
         if (!valid_name(key)) return fail(ps, "%s:%d: subgroup names are letters, digits and '_'%s", "");
         if (t->n_subgroups == TASK_MAX_SUBGROUPS) return fail(ps, "%s:%d: at most 8 subgroups%s", "");
@@ -497,6 +551,27 @@ static int resolve(pstate *ps) {
     if (t->prediction.anchor == TASK_T_EPISODE_END && t->episode_end_set < 0)
         return cf_fail(ps->err, CF_EINPUT, "%s: the prediction time uses episode_end, which needs an [episode] section",
                        ps->path);
+    t->death_set = t->complete_set = -1;
+    if (ps->have_follow_up) {
+        if (!ps->death_name)
+            return cf_fail(ps->err, CF_EINPUT, "%s: [follow_up] needs 'death = SET' (the events that end follow-up)", ps->path);
+        if ((t->death_set = find_set(t, ps->death_name)) < 0)
+            return cf_fail(ps->err, CF_EINPUT, "%s:%d: death: no [codes %s] section", ps->path, ps->death_line,
+                           ps->death_name);
+        if (!t->follow_end) t->follow_end = TASK_FU_DATA_END;
+        if (t->label.kind != TASK_C_ANY)
+            return cf_fail(ps->err, CF_EINPUT, "%s:%d: [follow_up] needs a label rule 'any SET in WINDOW' (the outcome "
+                           "whose follow-up it ends)", ps->path, ps->label_line);
+        if (t->censor)
+            return cf_fail(ps->err, CF_EINPUT, "%s: 'censor = yes' and [follow_up] both say when follow-up ends; keep "
+                           "[follow_up]", ps->path);
+    }
+    if (ps->complete_name && (t->complete_set = find_set(t, ps->complete_name)) < 0)
+        return cf_fail(ps->err, CF_EINPUT, "%s:%d: complete_from: no [codes %s] section", ps->path, ps->complete_line,
+                       ps->complete_name);
+    if (ps->complete_name && !t->lookback)
+        return cf_fail(ps->err, CF_EINPUT, "%s:%d: complete_from needs 'lookback = DURATION' in [record]", ps->path,
+                       ps->complete_line);
     if (t->select == TASK_SEL_SPACED && t->spacing <= 0)
         return cf_fail(ps->err, CF_EINPUT, "%s: select = spaced needs 'spacing = DURATION' in [prediction]", ps->path);
     if (ps->n_never) {
@@ -521,7 +596,7 @@ static int resolve(pstate *ps) {
 
 int task_parse(task_def *t, const char *path, const char *text, size_t len, cf_err *err) {
     memset(t, 0, sizeof *t);
-    t->episode_end_set = -1;
+    t->episode_end_set = t->death_set = t->complete_set = -1;
     t->prediction.anchor = TASK_T_TRIGGER;
     pstate ps = {.t = t, .path = path, .err = err};
     int rc = CF_OK, sec = S_NONE;
@@ -580,17 +655,19 @@ int task_parse(task_def *t, const char *path, const char *text, size_t len, cf_e
                 char *ae = arg + strlen(arg);
                 while (ae > arg && ae[-1] == ' ') *--ae = 0;
             }
-            static const char *const secs[] = {"", "task", "codes", "trigger", "episode", "prediction",
-                                               "exclude", "label", "input", "subgroups"};
+            static const char *const secs[S_COUNT_] = {"", "task", "codes", "trigger", "episode", "prediction",
+                                                       "exclude", "label", "input", "subgroups", "follow_up",
+                                                       "record", "report"};
             sec = -1;
-            for (int i = 1; i < 10; i++)
+            for (int i = 1; i < S_COUNT_; i++)
                 if (!strcmp(name, secs[i])) sec = i;
             if (sec < 0) {
                 rc = cf_fail(err, CF_EINPUT,
                              "%s:%d: unknown section; expected task, codes NAME, trigger, episode, prediction, "
-                             "exclude, label, input or subgroups", path, ps.line);
+                             "exclude, label, follow_up, record, input, subgroups or report", path, ps.line);
                 break;
             }
+            if (sec == S_FOLLOW_UP) ps.have_follow_up = 1;
             if (sec == S_CODES) {
                 if (!arg || !valid_name(arg)) {
                     rc = cf_fail(err, CF_EINPUT, "%s:%d: [codes NAME]: a name of letters, digits and '_'", path, ps.line);
@@ -659,6 +736,8 @@ int task_parse(task_def *t, const char *path, const char *text, size_t len, cf_e
     free(ps.end_name);
     for (size_t i = 0; i < ps.n_never; i++) free(ps.never_names[i]);
     free(ps.never_names);
+    free(ps.death_name);
+    free(ps.complete_name);
     if (rc) task_free(t);
     return rc;
 }

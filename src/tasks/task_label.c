@@ -24,14 +24,35 @@
 #define T_NEG INT64_MIN
 #define T_POS INT64_MAX
 
-enum { E_NO_PREDICTION = 0, E_GAP, E_LABEL_UNDEFINED, E_CENSORED, E_DUPLICATE, E_NOT_SELECTED, E_BUILTIN };
+enum {
+    E_NO_PREDICTION = 0, E_LOOKBACK, E_DEAD, E_GAP, E_LABEL_UNDEFINED, E_CENSORED, E_FOLLOW_UP, E_COMPETING,
+    E_DUPLICATE, E_NOT_SELECTED, E_BUILTIN
+};
 static const char *const builtin_reasons[E_BUILTIN] = {
     "prediction time undefined: the episode has no end event",
+    NULL, /* E_LOOKBACK: written with the task's lookback (lookback_reason) */
+    "died at or before the prediction time",
     "outcome during the observation gap",
     "label rule cannot be evaluated (no episode end or birth event)",
     "censored: the record ends before the label window does and the outcome was not seen",
+    "censored: follow-up (to death or the data's end) ends before the label window does, outcome not seen",
+    "competing event: died inside the label window before the outcome (left out by competing = exclude)",
     "same prediction time as an earlier row of the subject",
     "not selected by the selection rule"};
+
+/* "less than 365 days of complete record before the prediction time (complete from the first
+ * 'labs' event)" */
+static void lookback_reason(const task_def *t, char *buf, size_t cap) {
+    char d[64];
+    task_time tt = {.anchor = TASK_T_PREDICTION, .offset = t->lookback};
+    task_time_str(&tt, d, sizeof d); /* "prediction + 365d" */
+    const char *dur = strchr(d, '+');
+    dur = dur ? dur + 2 : d;
+    if (t->complete_set >= 0)
+        snprintf(buf, cap, "less than %s of complete record before the prediction time (the record counts as complete "
+                 "from its first '%s' event)", dur, t->sets[t->complete_set].name);
+    else snprintf(buf, cap, "less than %s of record before the prediction time", dur);
+}
 
 typedef struct {
     int64_t *t;
@@ -49,7 +70,7 @@ typedef struct {
 
 typedef struct {
     int64_t trigger, prediction;
-    uint8_t label;
+    uint8_t label, event;
 } cand;
 
 static uint64_t mix64(uint64_t x) {
@@ -123,6 +144,19 @@ static int setup(lctx *c, const task_def *t, const store *s, task_labels *l, cf_
         mark_set(s, &t->sets[k], c->member[k]);
     }
     c->birth_code = l->birth_code = store_find_code(s, t->birth_code);
+    /* Follow-up to the data's end. In a date-shifted store each subject's own end lies within a
+     * shift of the store's, so only the shifted-back bound is provable (with each record's own
+     * last event as a lower bound, in label_subject). */
+    l->has_follow_up = t->death_set >= 0;
+    l->data_end = TIME_NULL;
+    if (l->has_follow_up && (t->follow_end == TASK_FU_DATA_END || t->follow_end == TASK_FU_DATE)) {
+        int64_t end = t->follow_end == TASK_FU_DATE ? t->follow_date : s->last_time;
+        if (end != TIME_NULL && (s->flags & STORE_FLAG_DATES_SHIFTED)) {
+            end -= (t->follow_end == TASK_FU_DATE ? 1 : 2) * (int64_t)TASK_MAX_DATE_SHIFT_DAYS * USEC_PER_DAY;
+            l->shifted_margin = 1;
+        }
+        l->data_end = end;
+    }
     if (!(l->input_ok = cf_malloc(s->n_codes ? s->n_codes : 1))) return cf_fail(err, CF_EINTERNAL, "out of memory");
     memset(l->input_ok, 1, s->n_codes ? s->n_codes : 1);
     for (size_t i = 0; i < t->n_never_input; i++)
@@ -288,6 +322,7 @@ static int add_row(lctx *c, task_labels *l, size_t *cap, uint64_t si, const cand
     r->prediction_time = cd->prediction;
     r->trigger_time = cd->trigger;
     r->label = cd->label;
+    r->event = cd->event;
     r->split = (uint8_t)split_assign(sp, r->subject_id);
     r->history_end = upper_time(s, a, b, cd->prediction);
     for (size_t g = 0; g < t->n_subgroups; g++) {
@@ -370,6 +405,25 @@ static int label_subject(lctx *c, uint64_t si, task_labels *l, size_t *row_cap, 
                 excluded = 1;
             }
         if (excluded) continue;
+        if (t->lookback) {
+            /* the record is complete from its first complete_set event (or its start) */
+            int64_t cs = TIME_NULL;
+            if (t->complete_set < 0) cs = an.ok[TASK_T_RECORD_START] ? an.v[TASK_T_RECORD_START] : TIME_NULL;
+            else if (c->lists[t->complete_set].n) cs = c->lists[t->complete_set].t[0];
+            if (cs == TIME_NULL || cs > pt - t->lookback) {
+                l->excluded[nx + E_LOOKBACK].count++;
+                continue;
+            }
+        }
+        int64_t death = TIME_NULL; /* the first death after the prediction time */
+        if (t->death_set >= 0) {
+            const tlist *dl = &c->lists[t->death_set];
+            if (dl->n && dl->t[0] <= pt) {
+                l->excluded[nx + E_DEAD].count++;
+                continue;
+            }
+            if (dl->n) death = dl->t[0];
+        }
         const task_cond *lb = &t->label;
         if (t->gap > 0 && (lb->kind == TASK_C_ANY || lb->kind == TASK_C_NONE) &&
             in_window(&c->lists[lb->set], pt, 0, pt + t->gap, 1)) {
@@ -380,6 +434,41 @@ static int label_subject(lctx *c, uint64_t si, task_labels *l, size_t *row_cap, 
         if (v < 0) {
             l->excluded[nx + E_LABEL_UNDEFINED].count++;
             continue;
+        }
+        uint8_t event = v ? TASK_EVENT_OUTCOME : TASK_EVENT_NONE;
+        if (t->death_set >= 0) {
+            /* Follow-up ends at death or at the data's end, whichever is first: an outcome seen
+             * by then is the outcome; a death inside the window before it is a competing event;
+             * a window that ends within follow-up without either is a negative; otherwise the
+             * row is censored. Never "the record goes on", which would keep only negatives who
+             * came back. */
+            int64_t x = T_NEG, y = T_POS;
+            if (!resolve_time(&an, &lb->from, &x) || !resolve_time(&an, &lb->to, &y)) {
+                l->excluded[nx + E_LABEL_UNDEFINED].count++; /* cannot happen: the rule was evaluated */
+                continue;
+            }
+            int64_t fu = t->follow_end == TASK_FU_RECORD_END ? an.v[TASK_T_RECORD_END] : l->data_end;
+            if (fu == TIME_NULL) fu = an.v[TASK_T_RECORD_END];
+            if (l->shifted_margin && fu < an.v[TASK_T_RECORD_END]) fu = an.v[TASK_T_RECORD_END];
+            const tlist *ol = &c->lists[lb->set];
+            size_t oi = lower(ol, x, !lb->from_closed);
+            int64_t outcome = oi < ol->n && (lb->to_closed ? ol->t[oi] <= y : ol->t[oi] < y) ? ol->t[oi] : TIME_NULL;
+            int death_in = death != TIME_NULL && death <= fu && (lb->to_closed ? death <= y : death < y);
+            if (death != TIME_NULL && death < fu) fu = death;
+            if (outcome != TIME_NULL && outcome <= fu) {
+                v = 1, event = TASK_EVENT_OUTCOME;
+            } else if (death_in) {
+                if (t->competing == TASK_COMPETING_EXCLUDE) {
+                    l->excluded[nx + E_COMPETING].count++;
+                    continue;
+                }
+                v = 0, event = TASK_EVENT_COMPETING;
+            } else if (y != T_POS && y <= fu) {
+                v = 0, event = TASK_EVENT_NONE;
+            } else {
+                l->excluded[nx + E_FOLLOW_UP].count++;
+                continue;
+            }
         }
         if (t->censor && (lb->kind == TASK_C_ANY || lb->kind == TASK_C_NONE)) {
             int happened = lb->kind == TASK_C_ANY ? v : !v;
@@ -397,7 +486,9 @@ static int label_subject(lctx *c, uint64_t si, task_labels *l, size_t *row_cap, 
             *cands = ncd;
             *cand_cap = ncap;
         }
-        (*cands)[nc++] = (cand){.trigger = s->time[e], .prediction = pt, .label = (uint8_t)v};
+        uint8_t label = (uint8_t)v;
+        if (opt->target == TASK_TARGET_COMPETING) label = event == TASK_EVENT_COMPETING;
+        (*cands)[nc++] = (cand){.trigger = s->time[e], .prediction = pt, .label = label, .event = event};
     }
     if (!nc) return CF_OK;
     cand *cd = *cands;
@@ -449,8 +540,11 @@ int task_label(const task_def *t, const store *s, const task_label_options *opt,
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         goto done;
     }
+    out->target = opt->target;
     for (size_t i = 0; i < out->n_excluded; i++) {
+        char lbuf[256];
         const char *r = i < t->n_exclude ? t->exclude[i].text : builtin_reasons[i - t->n_exclude];
+        if (i == t->n_exclude + E_LOOKBACK) lookback_reason(t, lbuf, sizeof lbuf), r = lbuf;
         size_t n = strlen(r);
         if (!(out->excluded[i].reason = cf_malloc(n + 1))) {
             rc = cf_fail(err, CF_EINTERNAL, "out of memory");
@@ -491,6 +585,7 @@ task_counts task_count_rows(const label_row *rows, size_t n, int split) {
         c.rows++;
         if (rows[i].label) c.pos++;
         else c.neg++;
+        if (rows[i].event == TASK_EVENT_COMPETING) c.competing++;
         /* rows come grouped by subject */
         if (!have || rows[i].subject_id != last) c.subjects++;
         last = rows[i].subject_id, have = 1;
@@ -543,6 +638,7 @@ static void buf_csv(task_buf *s, const char *p) {
 int task_write_labels_csv(const task_labels *l, const char *path, int split, cf_err *err) {
     task_buf sb = {0};
     task_buf_str(&sb, "subject_id,prediction_time,boolean_value,split");
+    if (l->has_follow_up) task_buf_str(&sb, ",competing_event");
     for (size_t g = 0; g < l->n_subgroups; g++) {
         task_buf_put(&sb, ",", 1);
         buf_csv(&sb, l->subgroup_names[g]);
@@ -556,6 +652,7 @@ int task_write_labels_csv(const task_labels *l, const char *path, int split, cf_
                  time_format_iso(r->prediction_time, tb, sizeof tb), r->label ? "true" : "false",
                  split_name(r->split));
         task_buf_str(&sb, buf);
+        if (l->has_follow_up) task_buf_str(&sb, r->event == TASK_EVENT_COMPETING ? ",true" : ",false");
         for (size_t g = 0; g < l->n_subgroups; g++) {
             task_buf_put(&sb, ",", 1);
             buf_csv(&sb, l->values[g][r->group[g]]);

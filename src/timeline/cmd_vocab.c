@@ -39,7 +39,8 @@ static void vocab_help(void) {
            "                       time-less facts)\n"
            "  --split-key FILE     the secret split key: 32 bytes or 64 hex digits (default: the\n"
            "                       public project key, for demos only)\n"
-           "  --split T/U/H        train/tuning/held_out percentages (default 80/10/10)\n"
+           "  --split T/U/H        train/tuning/held_out percentages (default 80/10/10;\n"
+           "                       --split-fractions is the same option)\n"
            "  --shards DIR         also write DIR/train.tokens, DIR/tuning.tokens, DIR/held_out.tokens\n"
            "  --no-baselines       skip the n-gram baselines and token counts\n"
            "  --json               print the summary as JSON\n"
@@ -57,6 +58,7 @@ int cmd_vocab(int argc, char **argv) {
         {"max-vocab", required_argument, 0, 'm'},   {"no-split-codes", no_argument, 0, 'S'},
         {"static", required_argument, 0, 't'},      {"split-key", required_argument, 0, 'k'},
         {"split", required_argument, 0, 'p'},       {"shards", required_argument, 0, 'd'},
+        {"split-fractions", required_argument, 0, 'p'},
         {"no-baselines", no_argument, 0, 'B'},      {"json", no_argument, 0, 'j'},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
     const char *store_path = NULL, *out = NULL, *key_path = NULL, *fractions = NULL, *shards = NULL;

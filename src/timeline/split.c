@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -102,15 +103,35 @@ int split_parse_fractions(split_config *c, const char *text, cf_err *err) {
     return CF_OK;
 }
 
-int split_assign(const split_config *c, int64_t subject_id) {
-    unsigned char in[8], h[8];
-    uint64_t u = (uint64_t)subject_id;
-    for (int i = 0; i < 8; i++) in[i] = (unsigned char)(u >> (8 * i));
-    crypto_generichash(h, sizeof h, in, sizeof in, c->key, sizeof c->key);
+/* BLAKE2b-64 of msg keyed with the split key, read little-endian. */
+static uint64_t keyed64(const split_config *c, const unsigned char *msg, size_t n) {
+    unsigned char h[8];
+    crypto_generichash(h, sizeof h, msg, n, c->key, sizeof c->key);
     uint64_t v = 0;
     for (int i = 7; i >= 0; i--) v = v << 8 | h[i];
+    return v;
+}
+
+static void le64(unsigned char *out, uint64_t u) {
+    for (int i = 0; i < 8; i++) out[i] = (unsigned char)(u >> (8 * i));
+}
+
+uint32_t split_bucket(const split_config *c, int64_t subject_id) {
+    unsigned char in[8];
+    le64(in, (uint64_t)subject_id);
     /* The modulo bias (2^64 mod 1e6 over 2^64) is below 1e-13: irrelevant. */
-    uint32_t bucket = (uint32_t)(v % SPLIT_PPM);
+    return (uint32_t)(keyed64(c, in, sizeof in) % SPLIT_PPM);
+}
+
+uint64_t split_subject_hash(const split_config *c, int64_t subject_id) {
+    /* A domain prefix keeps this hash unrelated to the bucket's. */
+    unsigned char in[16] = "subject:";
+    le64(in + 8, (uint64_t)subject_id);
+    return keyed64(c, in, sizeof in);
+}
+
+int split_assign(const split_config *c, int64_t subject_id) {
+    uint32_t bucket = split_bucket(c, subject_id);
     if (bucket < c->train_ppm) return SPLIT_TRAIN;
     if (bucket < c->train_ppm + c->tuning_ppm) return SPLIT_TUNING;
     return SPLIT_HELD_OUT;
@@ -135,4 +156,93 @@ int split_from_name(const char *s) {
     for (int i = 0; i < SPLIT_COUNT; i++)
         if (!strcmp(s, split_name(i))) return i;
     return -1;
+}
+
+/* ---------------------------------------------------------------- record prints */
+
+int split_printer_init(split_printer *p, const store *s, cf_err *err) {
+    memset(p, 0, sizeof *p);
+    p->s = s;
+    size_t n = s->n_codes ? s->n_codes : 1;
+    p->code_hash = malloc(n * sizeof *p->code_hash);
+    p->skip = calloc(n, 1);
+    if (!p->code_hash || !p->skip) {
+        split_printer_free(p);
+        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    }
+    for (uint64_t k = 0; k < s->n_codes; k++) {
+        const char *code = store_code_str(s, (uint32_t)k);
+        unsigned char h[8];
+        crypto_generichash(h, sizeof h, (const unsigned char *)code, strlen(code), NULL, 0);
+        uint64_t v = 0;
+        for (int i = 7; i >= 0; i--) v = v << 8 | h[i];
+        p->code_hash[k] = v;
+        /* What de-identification removes or moves: identifier events and the birth date (ages
+         * over 89 are capped). ZIP3 and STATE facts it adds are static, so never in a print. */
+        p->skip[k] = !strncmp(code, "PHI//", 5) || !strcmp(code, "MEDS_BIRTH");
+    }
+    return CF_OK;
+}
+
+void split_printer_free(split_printer *p) {
+    free(p->code_hash);
+    free(p->skip);
+    memset(p, 0, sizeof *p);
+}
+
+typedef struct {
+    int64_t dt;
+    uint64_t code;
+    uint32_t value;
+} print_item;
+
+static int cmp_item(const void *pa, const void *pb) {
+    const print_item *a = pa, *b = pb;
+    if (a->dt != b->dt) return a->dt < b->dt ? -1 : 1;
+    if (a->code != b->code) return a->code < b->code ? -1 : 1;
+    return (a->value > b->value) - (a->value < b->value);
+}
+
+int split_record_hash(const split_printer *p, const split_config *c, uint64_t si, uint64_t *out) {
+    const store *s = p->s;
+    /* Events of one time keep together, so the print may run past SPLIT_PRINT_EVENTS by the rest
+     * of the last time's events: bounded here, beyond which a record gets no print. */
+    enum { CAP = 4 * SPLIT_PRINT_EVENTS };
+    print_item it[CAP];
+    size_t n = 0;
+    int times = 0;
+    int64_t t0 = 0, last = 0;
+    for (uint64_t e = s->subject_start[si]; e < s->subject_start[si + 1]; e++) {
+        int64_t t = s->time[e];
+        if (t == TIME_NULL || p->skip[s->code[e]]) continue;
+        if (!n) t0 = t;
+        if (!n || t != last) {
+            if (n >= SPLIT_PRINT_EVENTS) break;
+            times++;
+            last = t;
+        }
+        if (n == CAP) return 0;
+        uint32_t bits;
+        float v = s->numeric[e];
+        if (isnan(v)) v = NAN; /* one NaN */
+        memcpy(&bits, &v, sizeof bits);
+        it[n++] = (print_item){.dt = t - t0, .code = p->code_hash[s->code[e]], .value = bits};
+    }
+    if (n < SPLIT_PRINT_MIN_EVENTS || times < SPLIT_PRINT_MIN_TIMES) return 0;
+    /* The order of events at one time follows their source rows, which de-identification drops. */
+    qsort(it, n, sizeof *it, cmp_item);
+    unsigned char buf[16 + CAP * 20];
+    size_t len = 0;
+    memcpy(buf, "record:", 8);
+    len = 8;
+    le64(buf + len, (uint64_t)n);
+    len += 8;
+    for (size_t i = 0; i < n; i++) {
+        le64(buf + len, (uint64_t)it[i].dt);
+        le64(buf + len + 8, it[i].code);
+        for (int b = 0; b < 4; b++) buf[len + 16 + b] = (unsigned char)(it[i].value >> (8 * b));
+        len += 20;
+    }
+    *out = keyed64(c, buf, len);
+    return 1;
 }

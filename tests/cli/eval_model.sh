@@ -4,8 +4,9 @@
 # predictors beside the baselines. Checked: metrics.json has zero_shot, readout and finetuned rows
 # with AUROC and interval, latency per patient and their settings (the outcome tokens the task
 # was translated into); predictions.csv has their columns, every probability in [0, 1]; the
-# fitted head file is written; a model evaluated under another split is refused; and `clinfm
-# serve --model` with that head answers a stored patient's /v1 risk from the model (its name and
+# fitted head goes into the model bundle with its checksum (no copy by hand); a model evaluated
+# under another split is refused, and so is a bundle with a tampered part; and `clinfm serve
+# --model` with that head answers a stored patient's /v1 risk from the model (its name and
 # version), with an interval and reasons dated at or before the prediction time.
 set -euo pipefail
 . tests/cli/lib.sh
@@ -37,7 +38,7 @@ T = sys.argv[1]
 m = json.load(open(f"{T}/ev/metrics.json"))
 names = [p["name"] for p in m["predictors"]]
 fails = []
-if names != ["logreg", "xgboost", "zero_shot", "readout", "finetuned"]:
+if names != ["logreg", "xgboost", "logreg_365d", "xgboost_365d", "zero_shot", "readout", "finetuned", "record_position"]:
     fails.append(f"predictors {names}")
 ho = m["labels"]["held_out"]
 for p in m["predictors"]:
@@ -75,9 +76,23 @@ PY
 if "$CLINFM" eval "${E[@]}" --out "$T/ev2" 2> "$T/err2.txt" > /dev/null; then fail "a model of another split was accepted"; fi
 grep -q "another split" "$T/err2.txt" || fail "split refusal not explained: $(cat "$T/err2.txt")"
 
-# the service scores with the model through the head
-mkdir -p "$T/m.model.heads"
-cp "$T/ev/model_head.json" "$T/m.model.heads/readmission_30d.json"
+# the fitted head went into the model bundle (no copy by hand), listed with its checksum
+$PY - "$T/m.model" <<'PY' || fail "the head is not in the bundle"
+import hashlib, json, os, sys
+d = sys.argv[1]
+e = json.load(open(os.path.join(d, "manifest.json")))["parts"]["heads/readmission_30d.json"]
+b = open(os.path.join(d, "heads/readmission_30d.json"), "rb").read()
+assert len(b) == e["bytes"] and hashlib.blake2b(b, digest_size=32).hexdigest() == e["blake2b256"]
+assert json.loads(b)["task"] == "readmission_30d"
+PY
+# eval finds the vocabulary in the bundle; a tampered bundle part is refused, naming the part
+cp -r "$T/m.model" "$T/bad.model"
+printf 'x' >> "$T/bad.model/vocab.bin"
+if "$CLINFM" eval "${E[@]}" --model "$T/bad.model" --split 50/20/30 --out "$T/ev3" 2> "$T/err3.txt" > /dev/null; then
+  fail "a tampered bundle was accepted"; fi
+grep -q "vocab.bin does not match its checksum" "$T/err3.txt" || fail "tampering not explained: $(cat "$T/err3.txt")"
+
+# the service scores with the model through the head the evaluation put in the bundle
 "$CLINFM" audit keygen "$T/serve.key" 2>/dev/null
 $PY - docs/serve-example.json "$T" <<'PY'
 import json, sys

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `clinfm label` for the four new-onset tasks on the bundled Synthea FHIR population, against
 # labels computed here in Python from the store's MEDS export by the definitions in docs/TASKS.md
-# (adult, a year of history, no earlier diagnosis, diagnosis within 365 days, censoring, one
-# prediction per patient-year): every row must match. Skipped only when this build's ingest has
+# (adult, alive, a year of complete record, no earlier diagnosis, diagnosis within 365 days,
+# follow-up to death or the data's end with death first a competing event, one prediction per
+# patient-year): every row must match. Skipped only when this build's ingest has
 # no FHIR reader.
 set -euo pipefail
 . tests/cli/lib.sh
@@ -49,41 +50,60 @@ def latest(ev, pt, prefix):  # the latest matching event at or before pt (static
             if desc.get(c) and desc[c] != v:
                 v = f"{v} ({desc[c]})"
     return v
+data_end = max(t for ev in events.values() for t, c in ev if t is not None)
 fails = []
 for task in ("new_onset_t2d", "new_onset_hypertension", "new_onset_ckd", "new_onset_heart_failure"):
-    codes = {l.split("=", 1)[1].split("#")[0].strip() for l in open(f"tasks/{task}.task") if l.startswith("code =")}
+    codes, section = set(), None
+    for l in open(f"tasks/{task}.task"):  # the codes of [codes condition]
+        if l.startswith("["): section = l.strip()
+        elif section == "[codes condition]" and l.startswith("code ="):
+            codes.add(l.split("=", 1)[1].split("#")[0].strip())
     want = set()
     for sid, ev in events.items():
         timed = [(t, c) for t, c in ev if t is not None]
         if not timed:
             continue
         birth = next((t for t, c in timed if c == "MEDS_BIRTH"), None)
-        start = next((t for t, c in timed if c != "MEDS_BIRTH"), None)
-        end = timed[-1][0]
+        # complete from the first lab, vital sign or immunisation; followed up to death or the
+        # data's end (an identified store: its last event)
+        complete = next((t for t, c in timed if c.startswith(("LOINC//", "CVX//"))), None)
+        death = next((t for t, c in timed if c == "MEDS_DEATH"), None)
         dx = [t for t, c in timed if c in codes]
         cands = []
         for pt in sorted({t for t, c in timed if c.startswith("ENCOUNTER_END//")}):
             if birth is None or years(birth, pt) < 18: continue
-            if start is None or start > pt - YEAR: continue
             if any(t <= pt for t in dx): continue
-            label = any(pt < t <= pt + YEAR for t in dx)
-            if not label and pt + YEAR > end: continue  # censored
-            cands.append((pt, label))
+            if complete is None or complete > pt - YEAR: continue
+            if death is not None and death <= pt: continue
+            fu = data_end if death is None else min(data_end, death)
+            outcome = next((t for t in dx if pt < t <= pt + YEAR), None)
+            if outcome is not None and outcome <= fu:
+                label, competing = True, False
+            elif death is not None and death <= pt + YEAR:
+                label, competing = False, True  # died first: a competing event, kept
+            elif pt + YEAR <= fu:
+                label, competing = False, False
+            else:
+                continue  # censored: the data end before the year does
+            cands.append((pt, label, competing))
         last = None
-        for pt, label in cands:
+        for pt, label, competing in cands:
             if last is not None and pt < last + YEAR: continue
             last = pt
-            want.add((sid, fmt(pt), "true" if label else "false", split(sid), latest(ev, pt, "GENDER//"),
-                      band(years(birth, pt)), latest(ev, pt, "RACE//"), latest(ev, pt, "ETHNICITY//")))
+            want.add((sid, fmt(pt), "true" if label else "false", split(sid), "true" if competing else "false",
+                      latest(ev, pt, "GENDER//"), band(years(birth, pt)), latest(ev, pt, "RACE//"),
+                      latest(ev, pt, "ETHNICITY//")))
     with open(f"{T}/{task}.csv", newline="") as f:
         rd = csv.reader(f); header = next(rd); got = {tuple(r) for r in rd}
-    if header != ["subject_id", "prediction_time", "boolean_value", "split", "sex", "age", "race", "ethnicity"]:
+    if header != ["subject_id", "prediction_time", "boolean_value", "split", "competing_event", "sex", "age", "race",
+                  "ethnicity"]:
         fails.append(f"{task}: header {header}")
     if got != want:
         fails.append(f"{task}: {len(got - want)} unexpected, {len(want - got)} missing; e.g. "
                      f"{sorted(got - want)[:2]} / {sorted(want - got)[:2]}")
     pos = sum(1 for r in want if r[2] == "true")
-    print(f"{task}: {len(want)} rows, {pos} positive, {len({r[0] for r in want})} patients")
+    comp = sum(1 for r in want if r[4] == "true")
+    print(f"{task}: {len(want)} rows, {pos} positive, {comp} competing deaths, {len({r[0] for r in want})} patients")
     if pos == 0:
         fails.append(f"{task}: no positive at all")
 if fails:

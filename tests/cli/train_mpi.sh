@@ -41,7 +41,7 @@ done
 (cd "$T/two" && find . | sort) > "$T/two.files"
 cmp -s "$T/one.files" "$T/two.files" || { echo "files differ:"; diff "$T/one.files" "$T/two.files"; fail=1; }
 
-/usr/bin/python3 - "$T/one.log" "$T/two.log" "$T/one/m.ckpt" "$T/two/m.ckpt" "$T/two/m.ckpt.json" <<'PY' || fail=1
+/usr/bin/python3 - "$T/one.log" "$T/two.log" "$T/one/m.ckpt/checkpoint.bin" "$T/two/m.ckpt/checkpoint.bin" "$T/two/m.ckpt/train.json" <<'PY' || fail=1
 import array, json, re, struct, sys
 def losses(path):
     text = open(path).read()
@@ -86,7 +86,7 @@ R=(--store "$T/d.store" --steps 6 --eval-every 3 --warmup 2 --layers 2 --d-model
 "${MPI[@]}" "$CLINFM" train --store "$T/d.store" --out "$T/r.ckpt" --resume --eval-every 3 --eval-batches 2 > "$T/r2.log" 2>&1 \
   || { cat "$T/r2.log"; exit 1; }
 grep -q "resuming" "$T/r2.log" || { echo "resume not announced"; fail=1; }
-cmp -s "$T/s.ckpt" "$T/r.ckpt" || { echo "checkpoint resumed under mpirun differs from the straight run"; fail=1; }
+cmp -s "$T/s.ckpt/checkpoint.bin" "$T/r.ckpt/checkpoint.bin" || { echo "checkpoint resumed under mpirun differs from the straight run"; fail=1; }
 [ "$(grep 'step      6/6' "$T/s.log" | cut -c1-60)" = "$(grep 'step      6/6' "$T/r2.log" | cut -c1-60)" ] \
   || { echo "step 6 losses differ after resume"; grep 'step      6/6' "$T/s.log" "$T/r2.log"; fail=1; }
 

@@ -21,8 +21,23 @@ A=(--store "$T/d.store" --steps 24 --eval-every 8 --layers 2 --d-model 32 --head
 [ -e "$T/b.ckpt" ] || { echo "no checkpoint after the interrupted run"; fail=1; }
 "$CLINFM" train --store "$T/d.store" --out "$T/b.ckpt" --resume --threads 2 > "$T/b2.log" || { cat "$T/b2.log"; exit 1; }
 grep -q "resuming" "$T/b2.log" || { echo "resume not announced"; fail=1; }
-cmp -s "$T/a.ckpt" "$T/b.ckpt" || { echo "resumed checkpoint differs from the straight run"; fail=1; }
-/usr/bin/python3 - "$T/a.log" "$T/a.ckpt.json" <<'PY' || fail=1
+cmp -s "$T/a.ckpt/checkpoint.bin" "$T/b.ckpt/checkpoint.bin" || { echo "resumed checkpoint differs from the straight run"; fail=1; }
+# the bundle: the same vocabulary and split record, and a manifest whose checksums match the parts
+cmp -s "$T/a.ckpt/vocab.bin" "$T/b.ckpt/vocab.bin" || { echo "vocabularies differ"; fail=1; }
+cmp -s "$T/a.ckpt/split_subjects.bin" "$T/b.ckpt/split_subjects.bin" || { echo "training subjects differ"; fail=1; }
+/usr/bin/python3 - "$T/b.ckpt" <<'PY' || fail=1
+import hashlib, json, os, sys
+d = sys.argv[1]
+m = json.load(open(os.path.join(d, "manifest.json")))
+want = {"checkpoint.bin", "vocab.bin", "train.json", "split.json", "split_subjects.bin"}
+if set(m["parts"]) != want:
+    print("bundle parts", sorted(m["parts"])); sys.exit(1)
+for name, e in m["parts"].items():
+    b = open(os.path.join(d, name), "rb").read()
+    if len(b) != e["bytes"] or hashlib.blake2b(b, digest_size=32).hexdigest() != e["blake2b256"]:
+        print("checksum of", name); sys.exit(1)
+PY
+/usr/bin/python3 - "$T/a.log" "$T/a.ckpt/train.json" <<'PY' || fail=1
 import json, re, sys
 tun = [float(m.group(1)) for m in re.finditer(r"tuning loss ([0-9.]+)", open(sys.argv[1]).read())]
 s = json.load(open(sys.argv[2]))
