@@ -614,6 +614,22 @@ static void test_shards_and_windows(void) {
     CHECK(in[0] == (int)v.special[VOCAB_SP_PAD] && tg[3] == -1);
     timeline_shard_close(&sh);
 
+    /* A fold is recorded in the vocabulary (version 2) and shards of another fold are refused. */
+    {
+        split_config f2 = sp, f3 = sp;
+        REQUIRE(split_set_fold(&f2, 2, 5, &err) == CF_OK);
+        REQUIRE(split_set_fold(&f3, 3, 5, &err) == CF_OK);
+        vocab vf, vb;
+        REQUIRE(vocab_build(&vf, &s, &f2, &o, &err) == CF_OK);
+        CHECK_EQ_INT(vf.split_rotate_ppm, f2.rotate_ppm);
+        REQUIRE(vocab_save(&vf, tmp("fold.vocab"), &err) == CF_OK);
+        REQUIRE(vocab_load(&vb, tmp("fold.vocab"), &err) == CF_OK);
+        CHECK_EQ_INT(vb.split_rotate_ppm, f2.rotate_ppm);
+        CHECK(timeline_write_shards(&vb, &s, &f3, SPLIT_TRAIN, tmp("f.tokens"), NULL, &err) == CF_EINPUT);
+        CHECK(timeline_write_shards(&vb, &s, &f2, SPLIT_TRAIN, tmp("f.tokens"), NULL, &err) == CF_OK);
+        vocab_free(&vf);
+        vocab_free(&vb);
+    }
     /* Another vocabulary is refused; a split other than the vocabulary's is refused. */
     vocab v2;
     o.min_count = 1;

@@ -58,6 +58,9 @@ static void eval_help(void) {
            "                          public project key (demos only)\n"
            "  --split T/U/H           percentages of train/tuning/held_out (default 80/10/10;\n"
            "                          --split-fractions is the same option)\n"
+           "  --fold J/K              cross-validation: fold J (0-based) of K is held out, the tuning\n"
+           "                          share just below it, train the rest (K divides 100); the model\n"
+           "                          must have been trained with the same --fold\n"
            "  --bootstrap N           bootstrap resamples for intervals (default 1000; 0: none)\n"
            "  --seed N                seed for resampling and training (default 1)\n"
            "  --threads N             threads for XGBoost and the model (default 1)\n"
@@ -75,6 +78,7 @@ int cmd_eval(int argc, char **argv) {
         {"baselines", required_argument, 0, 'b'},     {"split-key", required_argument, 0, 'k'},
         {"split-fractions", required_argument, 0, 'f'}, {"bootstrap", required_argument, 0, 'B'},
         {"split", required_argument, 0, 'f'},         {"allow-overlap", no_argument, 0, 'A'},
+        {"fold", required_argument, 0, 'F'},
         {"target", required_argument, 0, 'G'},       {"propose", required_argument, 0, 'p'},
         {"thresholds", required_argument, 0, 'H'},
         {"seed", required_argument, 0, 'S'},          {"threads", required_argument, 0, 'T'},
@@ -98,7 +102,7 @@ int cmd_eval(int argc, char **argv) {
     cfg.baseline.threads = 1;
     cfg.small_patients = 1000;
     eval_ft_options_default(&cfg.model.ft);
-    const char *key = NULL, *fr = NULL;
+    const char *key = NULL, *fr = NULL, *fold = NULL;
     unsigned long long v;
     int c;
     optind = 1;
@@ -111,6 +115,7 @@ int cmd_eval(int argc, char **argv) {
         case 'm': cfg.model_path = optarg; break;
         case 'k': key = optarg; break;
         case 'f': fr = optarg; break;
+        case 'F': fold = optarg; break;
         case 'q': cfg.quiet = 1; break;
         case 'A': cfg.allow_overlap = 1; break;
         case 'p': cfg.propose = optarg; break;
@@ -245,6 +250,7 @@ int cmd_eval(int argc, char **argv) {
     int rc = CF_OK;
     if (key && (rc = split_load_key(&cfg.split, key, &err))) goto done;
     if (fr && (rc = split_parse_fractions(&cfg.split, fr, &err))) goto done;
+    if (fold && (rc = split_parse_fold(&cfg.split, fold, &err))) goto done;
     rc = eval_run(&cfg, &err);
 done:
     if (rc) cf_err_print(&err);

@@ -400,10 +400,11 @@ static int check_split(const model_shared *sh, const char *model_path, cf_err *e
     uint8_t id[SPLIT_KEY_ID_BYTES];
     split_key_id(&sh->o.split, id);
     if (v->split_train_ppm != sh->o.split.train_ppm || v->split_tuning_ppm != sh->o.split.tuning_ppm ||
-        memcmp(v->split_key_id, id, SPLIT_KEY_ID_BYTES))
-        return cf_fail(err, CF_EINPUT, "%s was trained under another split (train %.4g%%, tuning %.4g%%%s); evaluate "
-                       "with the split it was trained with (--split-fractions, --split-key), or held-out patients "
+        v->split_rotate_ppm != sh->o.split.rotate_ppm || memcmp(v->split_key_id, id, SPLIT_KEY_ID_BYTES))
+        return cf_fail(err, CF_EINPUT, "%s was trained under another split (train %.4g%%, tuning %.4g%%%s%s); evaluate "
+                       "with the split it was trained with (--split, --fold, --split-key), or held-out patients "
                        "may have been its training data", model_path, v->split_train_ppm / 1e4, v->split_tuning_ppm / 1e4,
+                       v->split_rotate_ppm != sh->o.split.rotate_ppm ? ", another fold" : "",
                        memcmp(v->split_key_id, id, SPLIT_KEY_ID_BYTES) ? ", another split key" : "");
     return CF_OK;
 }

@@ -157,6 +157,10 @@ int eval_write_json(const eval_state *st, const char *path, cf_err *err) {
     cJSON_AddNumberToObject(sp, "tuning_percent", st->cfg->split.tuning_ppm / 1e4);
     cJSON_AddNumberToObject(sp, "held_out_percent",
                             (SPLIT_PPM - st->cfg->split.train_ppm - st->cfg->split.tuning_ppm) / 1e4);
+    if (st->cfg->split.folds) {
+        cJSON_AddNumberToObject(sp, "fold", st->cfg->split.fold);
+        cJSON_AddNumberToObject(sp, "folds", st->cfg->split.folds);
+    }
     cJSON *labels = cJSON_AddObjectToObject(root, "labels");
     cJSON_AddNumberToObject(labels, "trigger_events", (double)st->labels.n_triggers);
     cJSON *ex = cJSON_AddArrayToObject(labels, "excluded");

@@ -41,7 +41,7 @@
 #include "util/progress.h"
 
 typedef struct {
-    const char *store, *out, *vocab, *shards, *split_key, *split_fractions, *init, *values;
+    const char *store, *out, *vocab, *shards, *split_key, *split_fractions, *init, *values, *fold;
     int layers, d_model, heads, context, batch;
     int inputs, input_hidden, patience;
     uint64_t steps, stop_after, warmup, eval_every, save_every;
@@ -70,6 +70,8 @@ static void train_help(void) {
            "                         public project key; see docs/TIMELINE.md)\n"
            "  --split T/U/H          train/tuning/held_out percentages (default 80/10/10;\n"
            "                         --split-fractions is the same option)\n"
+           "  --fold J/K             cross-validation: fold J (0-based) of K is held out, the tuning\n"
+           "                         share just below it, train the rest (K divides 100)\n"
            "  --values tokens|embed  numeric values as a decile token after the code (tokens, default)\n"
            "                         or on the code token alone (embed); a new vocabulary only\n"
            "model (defaults: the reference configuration):\n"
@@ -468,7 +470,7 @@ static int train_main(int argc, char **argv) {
         {"store", required_argument, 0, 'S'},      {"out", required_argument, 0, 'o'},
         {"vocab", required_argument, 0, 'V'},      {"shards", required_argument, 0, 'D'},
         {"split-key", required_argument, 0, 'K'},  {"split", required_argument, 0, 'P'},
-        {"split-fractions", required_argument, 0, 'P'},
+        {"split-fractions", required_argument, 0, 'P'}, {"fold", required_argument, 0, 'F'},
         {"layers", required_argument, 0, 'L'},     {"d-model", required_argument, 0, 'C'},
         {"heads", required_argument, 0, 'H'},      {"context", required_argument, 0, 'T'},
         {"batch", required_argument, 0, 'B'},      {"steps", required_argument, 0, 's'},
@@ -499,6 +501,7 @@ static int train_main(int argc, char **argv) {
         case 'D': a.shards = optarg; break;
         case 'K': a.split_key = optarg; break;
         case 'P': a.split_fractions = optarg; break;
+        case 'F': a.fold = optarg; break;
         case 'L': if (parse_int("--layers", optarg, &a.layers, 1, 64)) return 1; got_arch = 1; break;
         case 'C': if (parse_int("--d-model", optarg, &a.d_model, 8, 8192)) return 1; got_arch = 1; break;
         case 'H': if (parse_int("--heads", optarg, &a.heads, 1, 256)) return 1; got_arch = 1; break;
@@ -597,6 +600,7 @@ static int train_main(int argc, char **argv) {
         split_config_default(&sp);
         if (a.split_key && (rc = split_load_key(&sp, a.split_key, &err))) goto phase1;
         if (a.split_fractions && (rc = split_parse_fractions(&sp, a.split_fractions, &err))) goto phase1;
+        if (a.fold && (rc = split_parse_fold(&sp, a.fold, &err))) goto phase1;
         if ((rc = bundle_create(&bundle, a.out, a.resume, &err))) goto phase1;
         have_bundle = 1;
 

@@ -66,7 +66,7 @@ int timeline_write_shards(const vocab *v, const store *s, const split_config *sp
     uint8_t kid[SPLIT_KEY_ID_BYTES];
     split_key_id(sp, kid);
     if (memcmp(kid, v->split_key_id, sizeof kid) || sp->train_ppm != v->split_train_ppm ||
-        sp->tuning_ppm != v->split_tuning_ppm)
+        sp->tuning_ppm != v->split_tuning_ppm || sp->rotate_ppm != v->split_rotate_ppm)
         return cf_fail(err, CF_EINPUT,
                        "the vocabulary was built with another split (key or fractions); shards must use the same "
                        "split, or held_out subjects could leak into what was fitted");

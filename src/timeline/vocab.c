@@ -157,8 +157,9 @@ int vocab_serialize(const vocab *v, uint8_t **out, size_t *out_len, cf_err *err)
     uint8_t *b = calloc(1, len);
     if (!b) return cf_fail(err, CF_EINTERNAL, "out of memory serialising the vocabulary");
     memcpy(b, VOCAB_MAGIC, 8);
-    le_put32(b + 8, v->value_mode ? VOCAB_FORMAT_VERSION : 1);
+    le_put32(b + 8, v->value_mode || v->split_rotate_ppm ? VOCAB_FORMAT_VERSION : 1);
     le_put32(b + 104, v->value_mode);
+    le_put32(b + 108, v->split_rotate_ppm);
     le_put32(b + 12, VOCAB_HEADER_BYTES);
     le_put32(b + 16, v->flags);
     le_put32(b + 20, v->ruleset);
@@ -235,9 +236,11 @@ int vocab_parse(vocab *v, const void *data, size_t len, const char *what, cf_err
     crypto_generichash_final(&st, h, sizeof h);
     if (sodium_memcmp(h, b + HASH_OFFSET, sizeof h) != 0)
         return bad(err, what, "checksum mismatch (the file is damaged)");
-    for (size_t i = version >= 2 ? 108 : 104; i < HASH_OFFSET; i++)
+    for (size_t i = version >= 2 ? 112 : 104; i < HASH_OFFSET; i++)
         if (b[i]) return bad(err, what, "reserved header bytes are not zero");
     v->value_mode = version >= 2 ? le_get32(b + 104) : VOCAB_VALUES_TOKENS;
+    v->split_rotate_ppm = version >= 2 ? le_get32(b + 108) : 0;
+    if (v->split_rotate_ppm >= SPLIT_PPM) return bad(err, what, "split rotation out of range");
     if (v->value_mode > VOCAB_VALUES_EMBED) return bad(err, what, "unknown value mode");
     memcpy(v->hash, h, sizeof h);
     v->flags = le_get32(b + 16);
@@ -846,6 +849,7 @@ int vocab_build(vocab *out, const store *s, const split_config *sp, const vocab_
     d.v.n_year_bins = n_year_bins;
     d.v.split_train_ppm = sp->train_ppm;
     d.v.split_tuning_ppm = sp->tuning_ppm;
+    d.v.split_rotate_ppm = sp->rotate_ppm;
     split_key_id(sp, d.v.split_key_id);
     d.v.train_subjects = train_subjects;
     d.v.train_events = train_events;

@@ -98,6 +98,7 @@ typedef struct {
     int32_t year_base;    /* first year of the first year bin */
     uint32_t n_year_bins;
     uint32_t split_train_ppm, split_tuning_ppm;
+    uint32_t split_rotate_ppm;  /* folds: the positions' rotation (0: none; version 2 only) */
     uint8_t split_key_id[SPLIT_KEY_ID_BYTES];
     uint64_t train_subjects, train_events;
     uint8_t hash[VOCAB_HASH_BYTES];
