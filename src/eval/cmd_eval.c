@@ -49,6 +49,10 @@ static void eval_help(void) {
            "                          plus value aggregates: min, max, mean per window, first and\n"
            "                          last value; only when named). The record-position probe (a\n"
            "                          floor) and the single-feature AUROC alarms always run\n"
+           "  --score NAME=CODE       a clinical score the records hold, as a reference predictor\n"
+           "                          score_NAME: the last value of CODE at or before the prediction\n"
+           "                          time (read even when the task keeps CODE from every other\n"
+           "                          predictor), calibrated on train rows; repeatable (4)\n"
            "  --propose NAME          the predictor the model card proposes for use (default:\n"
            "                          finetuned when --model is given, else none)\n"
            "  --thresholds LIST       risk thresholds for sensitivity, specificity, PPV, number\n"
@@ -78,7 +82,7 @@ int cmd_eval(int argc, char **argv) {
         {"baselines", required_argument, 0, 'b'},     {"split-key", required_argument, 0, 'k'},
         {"split-fractions", required_argument, 0, 'f'}, {"bootstrap", required_argument, 0, 'B'},
         {"split", required_argument, 0, 'f'},         {"allow-overlap", no_argument, 0, 'A'},
-        {"fold", required_argument, 0, 'F'},
+        {"fold", required_argument, 0, 'F'},           {"score", required_argument, 0, 1009},
         {"target", required_argument, 0, 'G'},       {"propose", required_argument, 0, 'p'},
         {"thresholds", required_argument, 0, 'H'},
         {"seed", required_argument, 0, 'S'},          {"threads", required_argument, 0, 'T'},
@@ -230,6 +234,11 @@ int cmd_eval(int argc, char **argv) {
             cfg.model.ft.set = 1;
             break;
         }
+        case 1009:
+            if (cfg.n_scores == sizeof cfg.scores / sizeof *cfg.scores)
+                return cli_usage_error("eval", "--score is given at most %zu times", sizeof cfg.scores / sizeof *cfg.scores);
+            cfg.scores[cfg.n_scores++] = optarg;
+            break;
         case 'h': eval_help(); return 0;
         case '?':
             if (optopt) return cli_usage_error("eval", "option -%c is unknown or needs a value", optopt);

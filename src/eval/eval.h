@@ -196,6 +196,14 @@ int eval_baseline_new(eval_predictor *p, int kind, const task_labels *l, const e
                       cf_err *err);
 void eval_baseline_free(eval_predictor *p);
 
+/* ---------------------------------------------------------------- clinical scores (eval_score.c) */
+
+/* A score the records hold (spec NAME=CODE: the last value of CODE at or before the prediction
+ * time, read even when the task keeps CODE from every other predictor), calibrated by a
+ * one-variable logistic regression on train rows; named score_NAME. */
+int eval_score_new(eval_predictor *p, const char *spec, cf_err *err);
+void eval_score_free(eval_predictor *p);
+
 /* ---------------------------------------------------------------- model predictors (hook) */
 
 enum { EVAL_MODEL_ZERO_SHOT = 1, EVAL_MODEL_READOUT = 2, EVAL_MODEL_FINETUNED = 4, EVAL_MODEL_E2E = 8 };
@@ -255,6 +263,31 @@ int eval_model_predictors(const char *model_path, const eval_model_options *o, c
                           const task_labels *l, eval_predictor *out, size_t cap, size_t *n_out, cf_err *err);
 void eval_model_predictors_free(eval_predictor *p, size_t n);
 
+/* ---------------------------------------------------------------- pooling (eval_pool.c) */
+
+/* Pools the held-out predictions of several evaluations of one task (the folds of a cross-
+ * validation, each a `clinfm eval` output directory with predictions.csv, predictions_tuning.csv
+ * and metrics.json; or a single evaluation) and judges every predictor on the pooled rows:
+ * AUROC, AUPRC, Brier, ECE with patient-bootstrap intervals, ECE after recalibration on each
+ * run's tuning rows, paired AUROC differences against reference predictors, and stacked
+ * predictors (a logistic regression on the logits of several, fitted on each run's tuning
+ * rows). Refuses runs of different tasks, runs that are not distinct folds, and a patient held
+ * out twice. Prints a markdown table; with out_dir writes pool.md, pool.json and the pooled
+ * predictions.csv. */
+typedef struct {
+    const char *const *runs;
+    size_t n_runs;
+    const char *refs[8];     /* --reference NAME */
+    size_t n_refs;
+    const char *stacks[8];   /* --stack A+B */
+    size_t n_stacks;
+    unsigned n_boot;
+    uint64_t seed;
+    const char *out_dir;     /* NULL: print only */
+    int quiet;
+} eval_pool_config;
+int eval_pool(const eval_pool_config *cfg, cf_err *err);
+
 /* ---------------------------------------------------------------- the evaluation run */
 
 typedef struct {
@@ -272,6 +305,8 @@ typedef struct {
                                                0.05, 0.1, 0.2, 0.5) */
     size_t n_thresholds;
     int quiet;
+    const char *scores[4];   /* --score NAME=CODE: clinical scores the records hold, as references */
+    size_t n_scores;
     /* extra predictors (tests, embedding programs); evaluated after the baselines */
     eval_predictor *extra;
     size_t n_extra;

@@ -11,6 +11,8 @@ typedef struct {
     const eval_predictor *p;
     char *info_json;            /* describe() output or NULL */
     float *probs;               /* one per held-out row */
+    float *probs_tune;          /* one per tuning row: what recalibration and stacking fit on
+                                   (predictions_tuning.csv; clinfm pool) */
     double fit_seconds;
     double lat_median_ms, lat_p95_ms, lat_mean_ms;
     size_t lat_patients;

@@ -17,7 +17,7 @@
 #include "util/atomic_file.h"
 #include "util/progress.h"
 
-#define MAX_PREDICTORS 16
+#define MAX_PREDICTORS 24
 
 /* ---------------------------------------------------------------- string buffer */
 
@@ -273,18 +273,23 @@ int eval_write_json(const eval_state *st, const char *path, cf_err *err) {
 
 /* ---------------------------------------------------------------- predictions.csv */
 
-static int write_predictions(const eval_state *st, const char *path, cf_err *err) {
+/* The held-out rows' predictions (predictions.csv), or with tuning the tuning rows' (predictions_
+ * tuning.csv: fitted predictors' scores on rows that chose their settings, for recalibration and
+ * stacking by clinfm pool, never for figures). */
+static int write_predictions(const eval_state *st, const char *path, int tuning, cf_err *err) {
     eval_buf b = {0};
     eb_str(&b, "subject_id,prediction_time,boolean_value");
     for (size_t i = 0; i < st->n_res; i++) eb_fmt(&b, ",%s", st->res[i].p->name);
     eb_str(&b, "\n");
-    const label_row *rows = st->split_rows[SPLIT_HELD_OUT];
-    for (size_t r = 0; r < st->split_n[SPLIT_HELD_OUT]; r++) {
+    const int part = tuning ? SPLIT_TUNING : SPLIT_HELD_OUT;
+    const label_row *rows = st->split_rows[part];
+    for (size_t r = 0; r < st->split_n[part]; r++) {
         char tb[48];
         eb_fmt(&b, "%lld,%s,%s", (long long)rows[r].subject_id, time_format_iso(rows[r].prediction_time, tb, sizeof tb),
                rows[r].label ? "true" : "false");
         /* %.9g: every float round-trips, so the metrics can be recomputed from the file exactly */
-        for (size_t i = 0; i < st->n_res; i++) eb_fmt(&b, ",%.9g", (double)st->res[i].probs[r]);
+        for (size_t i = 0; i < st->n_res; i++)
+            eb_fmt(&b, ",%.9g", (double)(tuning ? st->res[i].probs_tune : st->res[i].probs)[r]);
         eb_str(&b, "\n");
     }
     return task_buf_write_file(&b, path, err);
@@ -329,6 +334,16 @@ static int run_predictor(eval_state *st, const eval_predictor *p, eval_pred_resu
         i = j;
     }
     r->lat_patients = np;
+    /* The tuning rows too, in one call (not timed). */
+    size_t nt = st->split_n[SPLIT_TUNING];
+    if (!(r->probs_tune = cf_malloc((nt ? nt : 1) * sizeof *r->probs_tune))) {
+        free(lat);
+        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    }
+    if (nt && (rc = p->predict(p->ctx, &st->s, st->split_rows[SPLIT_TUNING], nt, r->probs_tune, err))) {
+        free(lat);
+        return rc;
+    }
     double sum = 0;
     for (size_t i = 0; i < np; i++) sum += lat[i];
     r->lat_mean_ms = np ? sum / (double)np : NAN;
@@ -376,6 +391,7 @@ static int run_predictor(eval_state *st, const eval_predictor *p, eval_pred_resu
 static void free_result(eval_pred_result *r) {
     free(r->info_json);
     free(r->probs);
+    free(r->probs_tune);
     eval_curve_free(&r->roc);
     eval_curve_free(&r->pr);
     for (int g = 0; g < TASK_MAX_SUBGROUPS; g++) free(r->groups[g]);
@@ -394,6 +410,7 @@ int eval_run(const eval_config *cfg, cf_err *err) {
     eval_predictor preds[MAX_PREDICTORS];
     size_t n_preds = 0, n_base = 0, n_model = 0;
     int probe_at = -1;
+    size_t score_at = 0, n_scores = 0;
     st.proposed = st.probe = -1;
     int have_task = 0, have_store = 0, rc;
     time_t now = time(NULL);
@@ -488,6 +505,12 @@ int eval_run(const eval_config *cfg, cf_err *err) {
         n_preds += n_model;
     }
     for (size_t i = 0; i < cfg->n_extra && n_preds < MAX_PREDICTORS - 1; i++) preds[n_preds++] = cfg->extra[i];
+    /* clinical scores the records hold: the references before any model */
+    score_at = n_preds;
+    for (size_t i = 0; i < cfg->n_scores && n_preds < MAX_PREDICTORS - 1; i++) {
+        if ((rc = eval_score_new(&preds[n_preds], cfg->scores[i], err))) goto done;
+        n_preds++, n_scores++;
+    }
     /* the record-position probe: the floor every report shows */
     if (st.split_n[SPLIT_TRAIN]) {
         if ((rc = eval_baseline_new(&preds[n_preds], EVAL_BASELINE_PROBE, &st.labels, &cfg->baseline, err))) goto done;
@@ -533,7 +556,10 @@ int eval_run(const eval_config *cfg, cf_err *err) {
     if ((rc = join_path(path, sizeof path, cfg->out_dir, "metrics.json", err)) || (rc = eval_write_json(&st, path, err)))
         goto done;
     if ((rc = join_path(path, sizeof path, cfg->out_dir, "predictions.csv", err)) ||
-        (rc = write_predictions(&st, path, err)))
+        (rc = write_predictions(&st, path, 0, err)))
+        goto done;
+    if ((rc = join_path(path, sizeof path, cfg->out_dir, "predictions_tuning.csv", err)) ||
+        (rc = write_predictions(&st, path, 1, err)))
         goto done;
     if ((rc = join_path(path, sizeof path, cfg->out_dir, "report.html", err)) || (rc = eval_write_html(&st, path, err)))
         goto done;
@@ -578,6 +604,7 @@ done:
     for (size_t i = 0; i < n_base; i++) eval_baseline_free(&preds[i]);
     if (n_model) eval_model_predictors_free(preds + n_base, n_model);
     if (probe_at >= 0) eval_baseline_free(&preds[probe_at]);
+    for (size_t i = 0; i < n_scores; i++) eval_score_free(&preds[score_at + i]);
     eval_leak_free(&st.leak);
     for (int k = 0; k < SPLIT_COUNT; k++) free(st.split_rows[k]);
     free(st.y_held);
