@@ -469,7 +469,7 @@ static void test_elementwise_vs_plain(void) {
  * whole model */
 
 static gpt_config tiny_config(int V, int Vp, int C, int NH, int L, int T, float p) {
-    gpt_config c = {T, V, Vp, L, NH, C, p, 0, 0, 0};
+    gpt_config c = {T, V, Vp, L, NH, C, p, 0, 0, 0, 0};
     return c;
 }
 
@@ -1110,52 +1110,70 @@ static void test_fd_feat(void) {
 }
 
 typedef struct {
-    float *logits, *h, *w, *b, *y;
+    float *logits, *x, *h, *w, *b, *y;
     int *pos;
-    int B, T, C, K;
+    int B, T, C, K, pool;
 } cls_ctx;
 
 static double cls_loss(void *p) {
     cls_ctx *c = p;
     size_t n = 0;
-    return gpt__cls_forward(c->logits, c->h, c->pos, c->w, c->b, c->y, &n, 0, c->B, c->T, c->C, c->K);
+    return gpt__cls_forward(c->logits, c->x, c->h, c->pos, c->w, c->b, c->y, &n, 0, c->B, c->T, c->C, c->K, c->pool);
 }
 
+/* The heads in each pooling mode: logits and loss against double precision (the pooled input
+ * worked out here: the last position, the mean up to it, or both), gradients against central
+ * differences, and no gradient past each row's head position. */
 static void test_fd_cls(void) {
     const int B = 3, T = 4, C = 5, K = 2;
     int pos[3] = {3, 0, 2};
-    cls_ctx c = {fvec(B * K), fvec(B * T * C), fvec(K * C), fvec(K), fvec(B * K), pos, B, T, C, K};
-    fill(c.h, B * T * C, -1, 1);
-    fill(c.w, K * C, -1, 1);
-    fill(c.b, K, -1, 1);
-    float y[6] = {1, 0, NAN, 1, 0, 0};
-    memcpy(c.y, y, sizeof y);
-    /* the loss against a double-precision log loss, and the count of labelled entries */
-    size_t n = 0;
-    double l = gpt__cls_forward(c.logits, c.h, c.pos, c.w, c.b, c.y, &n, 0, B, T, C, K), ref = 0;
-    CHECK_EQ_INT(n, 5);
-    for (int b = 0; b < B; b++)
-        for (int k = 0; k < K; k++) {
-            double z = c.b[k];
-            for (int i = 0; i < C; i++) z += (double)c.w[k * C + i] * c.h[(b * T + pos[b]) * C + i];
-            CHECK_NEAR(c.logits[b * K + k], z, 1e-5);
-            if (isnan(y[b * K + k])) continue;
-            double s = 1.0 / (1.0 + exp(-z));
-            ref -= y[b * K + k] ? log(s) : log(1 - s);
+    for (int pool = GPT_POOL_LAST; pool <= GPT_POOL_BOTH; pool++) {
+        const int P = pool == GPT_POOL_BOTH ? 2 * C : C;
+        cls_ctx c = {fvec(B * K), fvec(B * P), fvec(B * T * C), fvec(K * P), fvec(K), fvec(B * K), pos, B, T, C, K, pool};
+        fill(c.h, B * T * C, -1, 1);
+        fill(c.w, K * P, -1, 1);
+        fill(c.b, K, -1, 1);
+        float y[6] = {1, 0, NAN, 1, 0, 0};
+        memcpy(c.y, y, sizeof y);
+        size_t n = 0;
+        double l = gpt__cls_forward(c.logits, c.x, c.h, c.pos, c.w, c.b, c.y, &n, 0, B, T, C, K, pool), ref = 0;
+        CHECK_EQ_INT(n, 5);
+        for (int b = 0; b < B; b++) {
+            double x[10];
+            for (int i = 0; i < C; i++) {
+                double mean = 0;
+                for (int t = 0; t <= pos[b]; t++) mean += c.h[(b * T + t) * C + i];
+                mean /= pos[b] + 1;
+                double last = c.h[(b * T + pos[b]) * C + i];
+                if (pool == GPT_POOL_LAST) x[i] = last;
+                else if (pool == GPT_POOL_MEAN) x[i] = mean;
+                else x[i] = last, x[C + i] = mean;
+            }
+            for (int k = 0; k < K; k++) {
+                double z = c.b[k];
+                for (int i = 0; i < P; i++) z += (double)c.w[k * P + i] * x[i];
+                CHECK_NEAR(c.logits[b * K + k], z, 1e-5);
+                if (isnan(y[b * K + k])) continue;
+                double s = 1.0 / (1.0 + exp(-z));
+                ref -= y[b * K + k] ? log(s) : log(1 - s);
+            }
         }
-    CHECK_NEAR(l, ref, 1e-6);
-    float *dh = fvec(B * T * C), *dw = fvec(K * C), *db = fvec(K);
-    cls_loss(&c);
-    gpt__cls_backward(dh, dw, db, c.logits, c.h, c.pos, c.w, c.y, 1.0f, 0, B, T, C, K);
-    fd_check("cls.h", c.h, dh, B * T * C, cls_loss, &c);
-    fd_check("cls.w", c.w, dw, K * C, cls_loss, &c);
-    fd_check("cls.b", c.b, db, K, cls_loss, &c);
-    /* only the head positions receive gradient */
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++)
-            if (t != pos[b])
+        CHECK_NEAR(l, ref, 1e-6);
+        float *dh = fvec(B * T * C), *dw = fvec(K * P), *db = fvec(K);
+        cls_loss(&c);
+        gpt__cls_backward(dh, dw, db, c.logits, c.x, c.pos, c.w, c.y, 1.0f, 0, B, T, C, K, pool);
+        char what[32];
+        snprintf(what, sizeof what, "cls%d.h", pool);
+        fd_check(what, c.h, dh, B * T * C, cls_loss, &c);
+        snprintf(what, sizeof what, "cls%d.w", pool);
+        fd_check(what, c.w, dw, K * P, cls_loss, &c);
+        snprintf(what, sizeof what, "cls%d.b", pool);
+        fd_check(what, c.b, db, K, cls_loss, &c);
+        for (int b = 0; b < B; b++)
+            for (int t = pos[b] + 1; t < T; t++)
                 for (int i = 0; i < C; i++) CHECK(dh[(b * T + t) * C + i] == 0.0f);
-    free(c.logits), free(c.h), free(c.w), free(c.b), free(c.y), free(dh), free(dw), free(db);
+        free(c.logits), free(c.x), free(c.h), free(c.w), free(c.b), free(c.y), free(dh), free(dw), free(db);
+    }
 }
 
 /* Adds uniform noise to every parameter (not the alignment gaps between tensors, nor wte's
@@ -1170,7 +1188,7 @@ static void perturb(gpt_model *m, float amp) {
 }
 
 static gpt_config feat_config(int V, int C, int NH, int L, int T, float p, int F, int H, int K) {
-    gpt_config c = {T, V, 0, L, NH, C, p, F, H, K};
+    gpt_config c = {T, V, 0, L, NH, C, p, F, H, K, GPT_POOL_LAST};
     return c;
 }
 
@@ -1200,6 +1218,7 @@ static void test_fd_whole_model_ex(void) {
     gpt_model m;
     cf_err err;
     gpt_config cfg = feat_config(7, 8, 2, 2, 4, 0.2f, 3, 5, 2);
+    cfg.cls_pool = GPT_POOL_BOTH; /* every path of the pooling (test_fd_cls has each alone) */
     REQUIRE_EQ_INT(gpt_build(&m, &cfg, 5, &err), CF_OK);
     m.num_threads = 1;
     fill(m.param_memory, m.num_parameters, -0.5f, 0.5f);
@@ -1239,6 +1258,7 @@ static void test_feat_model_paths(void) {
     cf_err err;
     const int V = 30, C = 16, T = 25, B = 5, F = 4, H = 6, K = 3;
     gpt_config cfg = feat_config(V, C, 2, 2, T, 0.2f, F, H, K);
+    cfg.cls_pool = GPT_POOL_BOTH;
     int in[5 * 25], tg[5 * 25], pos[5] = {24, 3, 10, 0, 17};
     float feats[5 * 25 * 4], y[15];
     for (int i = 0; i < B * T; i++) in[i] = (int)(urand() * V), tg[i] = (int)(urand() * V);
@@ -1294,9 +1314,12 @@ static void test_feat_model_paths(void) {
             REQUIRE_EQ_INT(gpt_kv_forward_x(&m, &kv, in + b * T + t, feats + ((size_t)b * T + t) * F, 1, 1, GPT_LOGITS_LAST, &err), CF_OK);
             worst = fmax(worst, max_abs_diff(kv.lnf, lnf + ((size_t)b * T + t) * C, (size_t)C));
         }
-        float emb[16], z[3];
-        REQUIRE_EQ_INT(gpt_embed_x(&m, &kv, in + b * T, feats + (size_t)b * T * F, pos[b] + 1, emb, &err), CF_OK);
-        gpt_cls_logits(&m, emb, z);
+        float xin[32], z[3];
+        gpt_kv_reset(&kv);
+        REQUIRE_EQ_INT(gpt_kv_forward_x(&m, &kv, in + b * T, feats + (size_t)b * T * F, 1, pos[b] + 1, GPT_LOGITS_NONE, &err),
+                       CF_OK);
+        gpt_cls_input(&m, kv.lnf, pos[b] + 1, xin);
+        gpt_cls_logits(&m, xin, z);
         wcls = fmax(wcls, max_abs_diff(z, cl + (size_t)b * K, K));
     }
     fprintf(stderr, "    with inputs: KV cache vs full %.3g, head logits %.3g\n", worst, wcls);

@@ -34,7 +34,9 @@ static void eval_help(void) {
            "  --ft-epochs N --ft-lr X --ft-batch N --ft-patience N --ft-dropout P --ft-weight-decay X\n"
            "  --ft-lm-weight X        finetuned_e2e settings (30, 2e-4, 16, 4, 0.1, 0.05; next-token\n"
            "                          loss weight beside the task loss 0.3); --ft-ensemble N averages N\n"
-           "                          models fine-tuned with successive seeds (1)\n"
+           "                          models fine-tuned with successive seeds (1); --ft-pool\n"
+           "                          last|mean|both: the head reads the last history token's final\n"
+           "                          hidden state, their mean over the history, or both (both)\n"
            "  --allow-overlap         evaluate MODEL even when held-out patients were its training\n"
            "                          or tuning patients (refused by default); every page of the\n"
            "                          report then says so\n"
@@ -93,6 +95,7 @@ int cmd_eval(int argc, char **argv) {
         {"ft-batch", required_argument, 0, 1003},      {"ft-patience", required_argument, 0, 1004},
         {"ft-dropout", required_argument, 0, 1005},    {"ft-weight-decay", required_argument, 0, 1006},
         {"ft-lm-weight", required_argument, 0, 1007},  {"ft-ensemble", required_argument, 0, 1008},
+        {"ft-pool", required_argument, 0, 1010},
         {"quiet", no_argument, 0, 'q'},               {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     char task_file[4096];
@@ -234,6 +237,13 @@ int cmd_eval(int argc, char **argv) {
             cfg.model.ft.set = 1;
             break;
         }
+        case 1010:
+            if (!strcmp(optarg, "last")) cfg.model.ft.pool = 0;
+            else if (!strcmp(optarg, "mean")) cfg.model.ft.pool = 1;
+            else if (!strcmp(optarg, "both")) cfg.model.ft.pool = 2;
+            else return cli_usage_error("eval", "--ft-pool takes last, mean or both");
+            cfg.model.ft.set = 1;
+            break;
         case 1009:
             if (cfg.n_scores == sizeof cfg.scores / sizeof *cfg.scores)
                 return cli_usage_error("eval", "--score is given at most %zu times", sizeof cfg.scores / sizeof *cfg.scores);

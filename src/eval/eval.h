@@ -213,6 +213,7 @@ enum { EVAL_MODEL_ZERO_SHOT = 1, EVAL_MODEL_READOUT = 2, EVAL_MODEL_FINETUNED = 
  * whatever the fields hold (a zeroed eval_config means "defaults"). */
 typedef struct {
     int epochs, batch, patience;
+    int pool;                             /* GPT_POOL_* (model/gpt.h) */
     int ensemble;                         /* models fine-tuned with seeds seed .. seed+n-1, averaged */
     float lr, weight_decay, lm_weight, dropout;
     int set;

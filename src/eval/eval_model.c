@@ -67,6 +67,7 @@ void eval_ft_options_default(eval_ft_options *o) {
     o->epochs = d.epochs;
     o->batch = d.batch;
     o->patience = d.patience;
+    o->pool = d.pool;
     o->ensemble = 1;
     o->lr = d.lr;
     o->weight_decay = d.weight_decay;
@@ -364,6 +365,8 @@ static char *e2e_describe(void *ctx) {
     cJSON_AddNumberToObject(j, "next_token_weight", mp->fto.lm_weight);
     cJSON_AddNumberToObject(j, "dropout", mp->fto.dropout);
     cJSON_AddNumberToObject(j, "patience", mp->fto.patience);
+    static const char *const pools[] = {"last history token", "mean over the history", "last token and mean"};
+    cJSON_AddStringToObject(j, "head_reads", pools[mp->fto.pool >= 0 && mp->fto.pool <= 2 ? mp->fto.pool : 0]);
     cJSON_AddNumberToObject(j, "ensemble", mp->n_e2e);
     cJSON *runs = cJSON_AddArrayToObject(j, "runs");
     for (int k = 0; k < mp->n_e2e; k++) {
@@ -540,6 +543,7 @@ int eval_model_predictors(const char *model_path, const eval_model_options *o, c
                 mp->fto.epochs = o->ft.epochs;
                 mp->fto.batch = o->ft.batch;
                 mp->fto.patience = o->ft.patience;
+                mp->fto.pool = o->ft.pool;
                 mp->fto.lr = o->ft.lr;
                 mp->fto.weight_decay = o->ft.weight_decay;
                 mp->fto.lm_weight = o->ft.lm_weight;

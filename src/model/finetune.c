@@ -25,6 +25,7 @@ void ft_options_default(ft_options *o) {
     o->dropout = 0.1f;
     o->patience = 4;
     o->probe_init = 1;
+    o->pool = GPT_POOL_BOTH;
     o->seed = 1;
 }
 
@@ -85,13 +86,13 @@ static int batch_fill(ft_batch *b, const rt_prompt *ps, const float *y, const si
     return T;
 }
 
-/* Runs n prompts through m (no dropout), batch at a time: the head logits (n, K) and/or the
- * final hidden states at each prompt's last position emb (n, C); either may be NULL. */
+/* Runs n prompts through m (no dropout, K >= 1 heads), batch at a time: the head logits (n, K)
+ * and/or what the heads read, emb (n, P) (the pooled final hidden states); either may be NULL. */
 static int run_prompts(gpt_model *m, const rt_prompt *ps, size_t n, int pad, int batch, float *logits, float *emb,
                        cf_err *err) {
     const int K = m->config.num_outputs, F = m->config.n_features, maxT = m->config.max_seq_len;
-    const size_t C = (size_t)m->config.channels;
-    if (logits && K < 1) return cf_fail(err, CF_EINTERNAL, "the model has no task heads");
+    const size_t P = (size_t)gpt_cls_width(&m->config);
+    if (K < 1) return cf_fail(err, CF_EINTERNAL, "the model has no task heads");
     if (batch < 1) batch = 16;
     for (size_t i = 0; i < n; i++)
         if (ps[i].len < 1 || ps[i].len > maxT || (F && !ps[i].feats))
@@ -124,7 +125,7 @@ static int run_prompts(gpt_model *m, const rt_prompt *ps, size_t n, int pad, int
         for (int r = 0; r < nb; r++) {
             size_t i = order[a + (size_t)r];
             if (logits) memcpy(logits + i * (size_t)K, m->acts.cls_logits + (size_t)r * K, (size_t)K * sizeof *logits);
-            if (emb) memcpy(emb + i * C, m->acts.lnf + ((size_t)r * T + (size_t)b.pos[r]) * C, C * sizeof *emb);
+            if (emb) memcpy(emb + i * P, m->acts.cls_in + (size_t)r * P, P * sizeof *emb);
         }
     }
     free(order);
@@ -174,7 +175,7 @@ int ft_logits(gpt_model *m, const rt_prompt *ps, size_t n, int pad, int batch, f
 
 static int probe_init(gpt_model *out, int K, const rt_prompt *train, const float *ytr, size_t ntr, const rt_prompt *tune,
                       const float *ytu, size_t ntu, int pad, int batch, cf_err *err) {
-    const int C = out->config.channels;
+    const int C = gpt_cls_width(&out->config); /* the probe reads what the heads read */
     float *etr = malloc(ntr * (size_t)C * sizeof *etr), *etu = malloc((ntu ? ntu : 1) * (size_t)C * sizeof *etu);
     float *xtr = malloc(ntr * (size_t)C * sizeof *xtr), *xtu = malloc((ntu ? ntu : 1) * (size_t)C * sizeof *xtu);
     uint8_t *ltr = malloc(ntr), *ltu = malloc(ntu ? ntu : 1);
@@ -271,6 +272,7 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
     double t_start = now_s();
     gpt_config cfg = base->config;
     cfg.num_outputs = K;
+    cfg.cls_pool = o->pool;
     if (o->dropout >= 0) cfg.dropout = o->dropout;
     int rc = gpt_build(out, &cfg, o->seed, err);
     if (rc) return rc;

@@ -37,6 +37,9 @@ typedef struct {
     int patience;       /* epochs without a better tuning loss before stopping (default 4) */
     int probe_init;     /* start each head from a linear probe of the frozen model (LP-FT;
                            default 1), else from its train prevalence */
+    int pool;           /* what the heads read: GPT_POOL_LAST (the last history token's final
+                           hidden state), _MEAN (their mean over the history) or _BOTH
+                           (default GPT_POOL_BOTH) */
     uint64_t seed;      /* prompt order and dropout */
     int threads;        /* threads of the model, OpenMP and OpenBLAS while training (0: as they
                            are); restored on return */

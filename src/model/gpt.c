@@ -76,20 +76,25 @@ int gpt_config_check(const gpt_config *c, cf_err *err) {
     if (c->num_outputs < 0 || c->num_outputs > GPT_MAX_OUTPUTS)
         return cf_fail(err, CF_EINPUT, "model config: %d task heads, expected 0 .. %d",
                        c->num_outputs, GPT_MAX_OUTPUTS);
+    if (c->cls_pool < GPT_POOL_LAST || c->cls_pool > GPT_POOL_BOTH ||
+        (c->num_outputs > 0 && c->channels > 4096))
+        return cf_fail(err, CF_EINPUT, "model config: head pooling %d, expected 0 (last), 1 (mean) "
+                       "or 2 (both), with d_model at most 4096 when there are task heads", c->cls_pool);
     return CF_OK;
 }
 
 int gpt_config_compare(const gpt_config *saved, const gpt_config *asked, cf_err *err) {
     static const char *const names[] = {"layers", "d-model", "heads", "context",
                                          "vocabulary size", "padded vocabulary size",
-                                         "continuous inputs", "input hidden width", "task heads"};
-    const int a[9] = {saved->num_layers, saved->channels, saved->num_heads, saved->max_seq_len,
-                      saved->vocab_size, saved->padded_vocab_size, saved->n_features,
-                      saved->feat_hidden, saved->num_outputs};
-    const int b[9] = {asked->num_layers, asked->channels, asked->num_heads, asked->max_seq_len,
-                      asked->vocab_size, asked->padded_vocab_size, asked->n_features,
-                      asked->feat_hidden, asked->num_outputs};
-    for (int i = 0; i < 9; i++)
+                                         "continuous inputs", "input hidden width", "task heads",
+                                         "head pooling"};
+    const int a[10] = {saved->num_layers, saved->channels, saved->num_heads, saved->max_seq_len,
+                       saved->vocab_size, saved->padded_vocab_size, saved->n_features,
+                       saved->feat_hidden, saved->num_outputs, saved->cls_pool};
+    const int b[10] = {asked->num_layers, asked->channels, asked->num_heads, asked->max_seq_len,
+                       asked->vocab_size, asked->padded_vocab_size, asked->n_features,
+                       asked->feat_hidden, asked->num_outputs, asked->cls_pool};
+    for (int i = 0; i < 10; i++)
         if (a[i] != b[i])
             return cf_fail(err, CF_EINPUT,
                            "the checkpoint has %s %d but %d was asked for: drop the option to "
@@ -141,12 +146,13 @@ static const int param_is_matrix[GPT_NUM_PARAM_TENSORS] = {1, 1, 0, 0, 1, 0, 1, 
 static int param_shape(const gpt_config *c, int i, uint32_t dims[3]) {
     uint32_t L = (uint32_t)c->num_layers, C = (uint32_t)c->channels;
     uint32_t F = (uint32_t)c->n_features, H = (uint32_t)c->feat_hidden, K = (uint32_t)c->num_outputs;
+    uint32_t P = (uint32_t)gpt_cls_width(c);
     uint32_t shapes[GPT_NUM_PARAM_TENSORS][4] = {
         {2, (uint32_t)c->padded_vocab_size, C, 0}, {2, (uint32_t)c->max_seq_len, C, 0},
         {2, L, C, 0}, {2, L, C, 0}, {3, L, 3 * C, C}, {2, L, 3 * C, 0}, {3, L, C, C},
         {2, L, C, 0}, {2, L, C, 0}, {2, L, C, 0}, {3, L, 4 * C, C}, {2, L, 4 * C, 0},
         {3, L, C, 4 * C}, {2, L, C, 0}, {1, C, 0, 0}, {1, C, 0, 0},
-        {2, H, F, 0}, {1, H, 0, 0}, {2, C, H, 0}, {2, K, C, 0}, {1, K, 0, 0}};
+        {2, H, F, 0}, {1, H, 0, 0}, {2, C, H, 0}, {2, K, P, 0}, {1, K, 0, 0}};
     for (int d = 0; d < 3; d++) dims[d] = shapes[i][d + 1];
     return (int)shapes[i][0];
 }
@@ -285,10 +291,11 @@ static void act_sizes(const gpt_model *m, int B, int T, size_t *a, size_t *g, si
     size_t BT = (size_t)B * T, C = (size_t)c->channels, L = (size_t)c->num_layers;
     size_t NH = (size_t)c->num_heads, Vp = (size_t)c->padded_vocab_size;
     size_t F = (size_t)c->n_features, H = (size_t)c->feat_hidden, K = (size_t)c->num_outputs;
+    size_t P = K ? (size_t)gpt_cls_width(c) : 0;
     size_t s[GPT_NUM_ACT_TENSORS] = {
         BT * C, L * BT * C, L * BT, L * BT, L * BT * 3 * C, L * BT * C, L * NH * BT,
         L * BT * C, L * BT * C, L * BT, L * BT, L * BT * 4 * C, L * BT * 4 * C, L * BT * C,
-        BT * C, BT, BT, BT * Vp, BT, BT * C, BT * F, BT * H, (size_t)B * K, (size_t)B * K};
+        BT * C, BT, BT, BT * Vp, BT, BT * C, BT * F, BT * H, (size_t)B * K, (size_t)B * K, (size_t)B * P};
     size_t d[GPT_NUM_GRAD_ACT_TENSORS] = {BT * C, BT * C, BT * C, BT * C, BT * 4 * C, BT * 4 * C};
     memcpy(a, s, sizeof s);
     memcpy(g, d, sizeof d);
@@ -304,7 +311,7 @@ static size_t point_acts(gpt_model *m, int B, int T, float *mem) {
         &x->encoded, &x->ln1, &x->ln1_mean, &x->ln1_rstd, &x->qkv, &x->atty, &x->att_lse,
         &x->residual2, &x->ln2, &x->ln2_mean, &x->ln2_rstd, &x->fch, &x->fch_gelu,
         &x->residual3, &x->lnf, &x->lnf_mean, &x->lnf_rstd, &x->logits, &x->losses, &x->branch,
-        &x->feats, &x->xh, &x->cls_logits, &x->cls_y};
+        &x->feats, &x->xh, &x->cls_logits, &x->cls_y, &x->cls_in};
     gpt_grad_acts *y = &m->grad_acts;
     float **gp[GPT_NUM_GRAD_ACT_TENSORS] = {&y->dresidual, &y->dbranch, &y->dln,
                                             &y->datty, &y->dbig1, &y->dbig2};
@@ -548,9 +555,9 @@ int gpt_forward_ex(gpt_model *m, const int *inputs, const int *targets, const gp
     m->cls_loss = -1.0f;
     if (m->has_cls) {
         size_t labelled = 0;
-        double sum = gpt__cls_forward(m->acts.cls_logits, m->acts.lnf, m->cls_pos, m->params.clsw,
-                                      m->params.clsb, with_y ? m->acts.cls_y : NULL, &labelled, 0, B,
-                                      T, c->channels, K);
+        double sum = gpt__cls_forward(m->acts.cls_logits, m->acts.cls_in, m->acts.lnf, m->cls_pos,
+                                      m->params.clsw, m->params.clsb, with_y ? m->acts.cls_y : NULL,
+                                      &labelled, 0, B, T, c->channels, K, c->cls_pool);
         if (with_y) m->cls_loss = labelled ? (float)(sum / (double)labelled) : 0.0f;
     }
     return CF_OK;
@@ -586,9 +593,9 @@ static void backward_slice(gpt_model *m, const slice *s, const gpt_params *g, fl
     }
     const int K = c->num_outputs;
     if (dcls != 0.0f)
-        gpt__cls_backward(dln, g->clsw, g->clsb, a->cls_logits + (size_t)s->b0 * K, AT(a->lnf, 0, C),
-                          m->cls_pos + s->b0, w->clsw, a->cls_y + (size_t)s->b0 * K, dcls, 0, nb, T,
-                          Ci, K);
+        gpt__cls_backward(dln, g->clsw, g->clsb, a->cls_logits + (size_t)s->b0 * K,
+                          a->cls_in + (size_t)s->b0 * gpt_cls_width(c), m->cls_pos + s->b0, w->clsw,
+                          a->cls_y + (size_t)s->b0 * K, dcls, 0, nb, T, Ci, K, c->cls_pool);
     memset(dresidual, 0, n * C * sizeof(float));
     gpt__layernorm_backward(dresidual, g->lnfw, g->lnfb, dln, AT(a->residual3, L - 1, C),
                             w->lnfw, AT(a->lnf_mean, 0, 1), AT(a->lnf_rstd, 0, 1), n, Ci);
@@ -827,7 +834,8 @@ int gpt_update(gpt_model *m, const gpt_opt_config *o, gpt_update_stats *stats, c
  *        56 u64 step | 64 u64 rng seed | 72 u64 rng counter | 80 32-byte vocabulary hash
  *        112 f32 lr, min_lr, beta1, beta2, eps, weight_decay, grad_clip | 140 u64 warmup
  *        148 u64 total steps | 156 i32 continuous inputs F | 160 i32 their hidden width H
- *        | 164 i32 task heads K | 168 .. 251 zero | 252 u32 CRC-32 of bytes 0 .. 251
+ *        | 164 i32 task heads K | 168 i32 head pooling | 172 .. 251 zero | 252 u32 CRC-32 of
+ *        bytes 0 .. 251
  *        Version 2 is written when F or K is non-zero (version 1 readers would ignore the new
  *        tensors and run another network); a model without them is still written as version 1.
  *   256  directory, 96 bytes per tensor: name[48] (NUL-padded) | u32 ndim | u32 dims[4]
@@ -956,6 +964,7 @@ int gpt_save(const gpt_model *m, const char *path, const gpt_opt_config *opt, un
     put32(hdr + 156, (uint32_t)c->n_features);
     put32(hdr + 160, (uint32_t)c->feat_hidden);
     put32(hdr + 164, (uint32_t)c->num_outputs);
+    put32(hdr + 168, (uint32_t)c->cls_pool);
     put32(hdr + 252, crc_of(hdr, 252));
 
     size_t dir_bytes = (size_t)n * CKPT_ENTRY;
@@ -1065,6 +1074,7 @@ int gpt_load(gpt_model *m, const char *path, const uint8_t *expect_vocab_hash,
     c.n_features = version >= 2 ? (int)get32(hdr + 156) : 0;
     c.feat_hidden = version >= 2 ? (int)get32(hdr + 160) : 0;
     c.num_outputs = version >= 2 ? (int)get32(hdr + 164) : 0;
+    c.cls_pool = version >= 2 ? (int)get32(hdr + 168) : 0;
     if (c.padded_vocab_size == 0 || gpt_config_check(&c, NULL) != CF_OK) {
         rc = cf_fail(err, CF_EINPUT, "%s: checkpoint holds an invalid model config; the file is "
                      "damaged", path);

@@ -48,7 +48,13 @@ typedef struct {
     int n_features;        /* F: continuous inputs per position (0: none, the version-1 model) */
     int feat_hidden;       /* H: hidden width of their embedding MLP (0 when F is 0) */
     int num_outputs;       /* K: binary task heads on the final hidden state (0: none) */
+    int cls_pool;          /* what the heads read, GPT_POOL_*: the hidden state at the head
+                              position, the mean of the hidden states up to it, or both */
 } gpt_config;
+
+enum { GPT_POOL_LAST = 0, GPT_POOL_MEAN = 1, GPT_POOL_BOTH = 2 };
+/* The width of what the heads read: C, or 2C for GPT_POOL_BOTH ([last ; mean]). */
+static inline int gpt_cls_width(const gpt_config *c) { return c->cls_pool == GPT_POOL_BOTH ? 2 * c->channels : c->channels; }
 
 #define GPT_MAX_FEATURES 64
 #define GPT_MAX_OUTPUTS 64
@@ -74,12 +80,13 @@ typedef struct {
     float *xw1;      /* (H, F) continuous inputs: hidden = tanh(feat @ xw1^T + xb1) */
     float *xb1;      /* (H) */
     float *xw2;      /* (C, H) embedding added to the token's: hidden @ xw2^T */
-    float *clsw;     /* (K, C) task heads: logit k = clsw[k] . lnf[pos] + clsb[k] */
+    float *clsw;     /* (K, P) task heads: logit k = clsw[k] . pooled + clsb[k], pooled (P) the
+                        final hidden state at pos, their mean over 0..pos, or both (P = 2C) */
     float *clsb;     /* (K) */
 } gpt_params;
 
 /* What a forward pass keeps for backward, for the current (B, T). */
-#define GPT_NUM_ACT_TENSORS 24
+#define GPT_NUM_ACT_TENSORS 25
 typedef struct {
     float *encoded;   /* (B, T, C) embedding sum after dropout: the stream entering layer 0 */
     float *ln1;       /* (L, B, T, C) */
@@ -105,6 +112,7 @@ typedef struct {
     float *xh;        /* (B, T, H) their hidden layer after tanh */
     float *cls_logits;/* (B, K) task-head logits (with labels: for backward) */
     float *cls_y;     /* (B, K) copy of the task labels; NaN = none */
+    float *cls_in;    /* (B, P) what the heads read (see clsw) */
 } gpt_acts;
 
 /* Gradients of activations, needed only while backward walks one layer, so one layer's worth
@@ -276,8 +284,10 @@ int gpt_kv_forward(const gpt_model *m, gpt_kv_cache *kv, const int *tokens, int 
 /* gpt_kv_forward with continuous inputs feats (n_active * n_new, F), or NULL (zeros). */
 int gpt_kv_forward_x(const gpt_model *m, gpt_kv_cache *kv, const int *tokens, const float *feats,
                      int n_active, int n_new, int logits_mode, cf_err *err);
-/* The K task-head logits of one final hidden state h (C): out (K). */
-void gpt_cls_logits(const gpt_model *m, const float *h, float *out);
+/* The K task-head logits of what the heads read, x (P, gpt_cls_width): out (K). */
+void gpt_cls_logits(const gpt_model *m, const float *x, float *out);
+/* What the heads read for a sequence of final hidden states lnf (len, C): x (P). */
+void gpt_cls_input(const gpt_model *m, const float *lnf, int len, float *x);
 /* Copies sequence 0's cached keys and values to every other sequence. */
 void gpt_kv_broadcast(const gpt_model *m, gpt_kv_cache *kv);
 

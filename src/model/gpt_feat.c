@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "model/gpt.h"
 #include "model/gpt_kernels.h"
 
 void gpt__feat_forward(float *out, float *xh, const float *feat, const float *xw1, const float *xb1,
@@ -72,17 +73,32 @@ void gpt__feat_backward(float *dxw1, float *dxb1, float *dxw2, float *dxh, const
 /* log(1 + exp(z)) without overflow */
 static double softplus(double z) { return z > 0 ? z + log1p(exp(-z)) : log1p(exp(z)); }
 
-double gpt__cls_forward(float *logits, const float *h, const int *pos, const float *clsw,
+void gpt__cls_pool(float *x, const float *h, int len, int C, int pool) {
+    float *mean = x;
+    if (pool != GPT_POOL_MEAN) {
+        memcpy(x, h + (size_t)(len - 1) * C, (size_t)C * sizeof *x);
+        if (pool == GPT_POOL_LAST) return;
+        mean = x + C;
+    }
+    for (int c = 0; c < C; c++) mean[c] = 0.0f;
+    for (int t = 0; t < len; t++)
+        for (int c = 0; c < C; c++) mean[c] += h[(size_t)t * C + c];
+    for (int c = 0; c < C; c++) mean[c] /= (float)len;
+}
+
+double gpt__cls_forward(float *logits, float *xs, const float *h, const int *pos, const float *clsw,
                         const float *clsb, const float *y, size_t *n_labelled, int b0, int b1, int T,
-                        int C, int K) {
+                        int C, int K, int pool) {
     double loss = 0.0;
     size_t n = 0;
+    const int P = pool == GPT_POOL_BOTH ? 2 * C : C;
     for (int b = b0; b < b1; b++) {
-        const float *x = h + ((size_t)b * T + (size_t)pos[b]) * C;
+        float *x = xs + (size_t)b * P;
+        gpt__cls_pool(x, h + (size_t)b * T * C, pos[b] + 1, C, pool);
         for (int k = 0; k < K; k++) {
-            const float *w = clsw + (size_t)k * C;
+            const float *w = clsw + (size_t)k * P;
             float z = clsb[k];
-            for (int c = 0; c < C; c++) z += w[c] * x[c];
+            for (int c = 0; c < P; c++) z += w[c] * x[c];
             logits[(size_t)b * K + k] = z;
             if (y) {
                 float t = y[(size_t)b * K + k];
@@ -97,23 +113,43 @@ double gpt__cls_forward(float *logits, const float *h, const int *pos, const flo
     return loss;
 }
 
-void gpt__cls_backward(float *dh, float *dclsw, float *dclsb, const float *logits, const float *h,
+void gpt__cls_backward(float *dh, float *dclsw, float *dclsb, const float *logits, const float *xs,
                        const int *pos, const float *clsw, const float *y, float scale, int b0, int b1,
-                       int T, int C, int K) {
+                       int T, int C, int K, int pool) {
+    const int P = pool == GPT_POOL_BOTH ? 2 * C : C;
+    float dx[2 * 4096];
     for (int b = b0; b < b1; b++) {
-        size_t row = ((size_t)b * T + (size_t)pos[b]) * C;
+        const float *x = xs + (size_t)b * P;
+        int any = 0;
+        for (int c = 0; c < P; c++) dx[c] = 0.0f;
         for (int k = 0; k < K; k++) {
             float t = y[(size_t)b * K + k];
             if (isnan(t)) continue;
             float z = logits[(size_t)b * K + k];
             float g = scale * (1.0f / (1.0f + expf(-z)) - t);
-            const float *w = clsw + (size_t)k * C;
-            float *dw = dclsw + (size_t)k * C;
-            for (int c = 0; c < C; c++) {
-                dh[row + c] += g * w[c];
-                dw[c] += g * h[row + c];
+            const float *w = clsw + (size_t)k * P;
+            float *dw = dclsw + (size_t)k * P;
+            for (int c = 0; c < P; c++) {
+                dx[c] += g * w[c];
+                dw[c] += g * x[c];
             }
             dclsb[k] += g;
+            any = 1;
+        }
+        if (!any) continue;
+        /* back through the pooling: the last position gets its part, every position up to it
+         * an equal share of the mean's */
+        float *rows = dh + (size_t)b * T * C;
+        const float *dmean = dx;
+        if (pool != GPT_POOL_MEAN) {
+            float *last = rows + (size_t)pos[b] * C;
+            for (int c = 0; c < C; c++) last[c] += dx[c];
+            dmean = dx + C;
+        }
+        if (pool != GPT_POOL_LAST) {
+            float inv = 1.0f / (float)(pos[b] + 1);
+            for (int t = 0; t <= pos[b]; t++)
+                for (int c = 0; c < C; c++) rows[(size_t)t * C + c] += dmean[c] * inv;
         }
     }
 }

@@ -22,17 +22,20 @@ void gpt__feat_backward(float *dxw1, float *dxb1, float *dxw2, float *dxh, const
                         const float *xh, const float *feat, const float *xw2, size_t N, int F, int H,
                         int C);
 
-/* ---- task heads: logits[b, k] = clsw[k] . h[b, pos[b]] + clsb[k] over the rows b0 .. b1 - 1 of
- * a (B, T, C) tensor h; losses: mean log loss over the labelled (b, k) of y (B, K), NaN = no
- * label. Returns the sum of the log losses of rows b0 .. b1 - 1 and adds their labelled count
- * to *n_labelled. ---- */
-double gpt__cls_forward(float *logits, const float *h, const int *pos, const float *clsw,
+/* ---- task heads over the rows b0 .. b1 - 1 of a (B, T, C) tensor h: x[b] (P) is what the
+ * heads read (pool GPT_POOL_*: h[b, pos[b]], the mean of h[b, 0..pos[b]], or both, P = C or
+ * 2C), logits[b, k] = clsw[k] . x[b] + clsb[k]; losses: log loss over the labelled (b, k) of
+ * y (B, K), NaN = no label. Returns the sum of the log losses of rows b0 .. b1 - 1 and adds
+ * their labelled count to *n_labelled. ---- */
+double gpt__cls_forward(float *logits, float *x, const float *h, const int *pos, const float *clsw,
                         const float *clsb, const float *y, size_t *n_labelled, int b0, int b1, int T,
-                        int C, int K);
-/* dh[b, pos[b]] += sum_k g clsw[k], dclsw[k] += g h[b, pos[b]], dclsb[k] += g, where
- * g = scale * (sigmoid(logit) - y) for labelled (b, k). */
-void gpt__cls_backward(float *dh, float *dclsw, float *dclsb, const float *logits, const float *h,
+                        int C, int K, int pool);
+/* g = scale * (sigmoid(logit) - y) for labelled (b, k): dclsw[k] += g x[b], dclsb[k] += g, and
+ * dx = sum_k g clsw[k] goes back into dh through the pooling. */
+void gpt__cls_backward(float *dh, float *dclsw, float *dclsb, const float *logits, const float *x,
                        const int *pos, const float *clsw, const float *y, float scale, int b0, int b1,
-                       int T, int C, int K);
+                       int T, int C, int K, int pool);
+/* x (P) from one sequence's hidden states h (len, C), pooled up to position len - 1. */
+void gpt__cls_pool(float *x, const float *h, int len, int C, int pool);
 
 #endif

@@ -85,14 +85,18 @@ int gpt_kv_forward(const gpt_model *m, gpt_kv_cache *kv, const int *tokens, int 
     return gpt_kv_forward_x(m, kv, tokens, NULL, n_active, n_new, logits_mode, err);
 }
 
-void gpt_cls_logits(const gpt_model *m, const float *h, float *out) {
-    const int C = m->config.channels;
+void gpt_cls_logits(const gpt_model *m, const float *x, float *out) {
+    const int P = gpt_cls_width(&m->config);
     for (int k = 0; k < m->config.num_outputs; k++) {
-        const float *w = m->params.clsw + (size_t)k * C;
+        const float *w = m->params.clsw + (size_t)k * P;
         float z = m->params.clsb[k];
-        for (int c = 0; c < C; c++) z += w[c] * h[c];
+        for (int c = 0; c < P; c++) z += w[c] * x[c];
         out[k] = z;
     }
+}
+
+void gpt_cls_input(const gpt_model *m, const float *lnf, int len, float *x) {
+    gpt__cls_pool(x, lnf, len, m->config.channels, m->config.cls_pool);
 }
 
 int gpt_kv_forward_x(const gpt_model *m, gpt_kv_cache *kv, const int *tokens, const float *feats,
