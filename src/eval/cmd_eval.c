@@ -23,6 +23,10 @@ static void eval_help(void) {
            "  --task FILE             task definition (docs/TASKS.md)\n"
            "  --store STORE           event store\n"
            "  --out DIR               output directory (created if missing)\n"
+           "  --eval-store STORE      external evaluation: every labelled row of STORE is held out\n"
+           "                          (another site, a later period); the predictors fit on the\n"
+           "                          train and tuning rows of --store (use --split 90/10/0 to use\n"
+           "                          all of it); the model must have been trained on --store\n"
            "  --model MODEL           also evaluate the model's predictors: zero_shot (sampled\n"
            "                          futures), readout (next-token probabilities) and finetuned\n"
            "                          (logistic head on the patient embedding); the fitted head\n"
@@ -85,6 +89,7 @@ int cmd_eval(int argc, char **argv) {
         {"split-fractions", required_argument, 0, 'f'}, {"bootstrap", required_argument, 0, 'B'},
         {"split", required_argument, 0, 'f'},         {"allow-overlap", no_argument, 0, 'A'},
         {"fold", required_argument, 0, 'F'},           {"score", required_argument, 0, 1009},
+        {"eval-store", required_argument, 0, 1011},
         {"target", required_argument, 0, 'G'},       {"propose", required_argument, 0, 'p'},
         {"thresholds", required_argument, 0, 'H'},
         {"seed", required_argument, 0, 'S'},          {"threads", required_argument, 0, 'T'},
@@ -244,6 +249,7 @@ int cmd_eval(int argc, char **argv) {
             else return cli_usage_error("eval", "--ft-pool takes last, mean or both");
             cfg.model.ft.set = 1;
             break;
+        case 1011: cfg.eval_store_path = optarg; break;
         case 1009:
             if (cfg.n_scores == sizeof cfg.scores / sizeof *cfg.scores)
                 return cli_usage_error("eval", "--score is given at most %zu times", sizeof cfg.scores / sizeof *cfg.scores);

@@ -36,6 +36,9 @@ typedef struct eval_predictor {
     int (*predict)(void *ctx, const store *s, const label_row *rows, size_t n, float *probs, cf_err *err);
     /* optional: the settings chosen, as a JSON object text (malloc'd; caller frees) */
     char *(*describe)(void *ctx);
+    /* optional: predict the rows of another store s (labelled by l) from now on; called with
+     * the fit store to return to it. A predictor without it cannot cross stores. */
+    int (*bind)(void *ctx, const store *s, const task_labels *l, cf_err *err);
     void *ctx;
 } eval_predictor;
 
@@ -64,6 +67,12 @@ typedef struct {
     uint8_t *col_window;      /* per count column: window index */
     size_t n_cols, n_codes_kept, n_value_cols;
     int64_t lookback;         /* eval_feature_options.lookback */
+    /* Rows of another store (eval_features_bind): s, input_ok, birth_code, count_col and
+     * value_col then describe that store; the fitted ones are kept here. */
+    const store *fit_s;
+    const uint8_t *fit_input_ok;
+    int64_t fit_birth_code;
+    uint32_t *fit_count_col, *fit_value_col;
 } eval_featurizer;
 
 typedef struct {
@@ -79,6 +88,9 @@ int eval_features_fit(eval_featurizer *f, const store *s, const task_labels *l, 
 /* Count, last-value and age features of rows, using only each row's history. */
 int eval_features_build(const eval_featurizer *f, const label_row *rows, size_t n, eval_csr *out, cf_err *err);
 void eval_featurizer_free(eval_featurizer *f);
+/* Makes f build the rows of store s (task labels l of s): the fitted columns, found in s by
+ * code string. s may be the store f was fitted on (which restores it). */
+int eval_features_bind(eval_featurizer *f, const store *s, const task_labels *l, cf_err *err);
 void eval_csr_free(eval_csr *m);
 /* "LAB//50912//mg/dL count 7d", "LAB//50912//mg/dL last value", "age", with the code's
  * description from the store's dictionary when it has one: "RXNORM//235389 (Mirena 52 MG
@@ -99,8 +111,11 @@ typedef struct {
     const store *s;
     const uint8_t *input_ok;  /* per code; from the task labels */
     uint32_t *first_col;      /* per store code: its first column, or UINT32_MAX */
-    uint32_t *col_code;       /* per column: store code */
+    uint32_t *col_code;       /* per column: store code (of the store fitted on) */
     size_t n_cols, n_codes_kept;
+    const store *fit_s;       /* the store fitted on (eval_value_features_bind) */
+    const uint8_t *fit_input_ok;
+    uint32_t *fit_first_col;
 } eval_value_featurizer;
 
 /* Chooses the codes (numeric values in at least min_rows train histories, the max_codes
@@ -111,6 +126,8 @@ int eval_value_features_fit(eval_value_featurizer *f, const store *s, const task
 int eval_value_features_build(const eval_value_featurizer *f, const label_row *rows, size_t n, eval_csr *out,
                               cf_err *err);
 void eval_value_featurizer_free(eval_value_featurizer *f);
+/* As eval_features_bind, for the value aggregates. */
+int eval_value_features_bind(eval_value_featurizer *f, const store *s, const task_labels *l, cf_err *err);
 /* "LAB//50912//mg/dL max 1d", "... first value"; returns buf. */
 char *eval_value_feature_name(const eval_value_featurizer *f, size_t col, char *buf, size_t cap);
 /* out = [a | b]: the columns of b after a's, row by row (a and b have the same rows). */
@@ -251,6 +268,9 @@ typedef struct {
                              checked by id only) */
     int allow_overlap;    /* evaluate even when held-out patients were training patients */
     const char *head_name;/* the head's name in the bundle (NULL: the task's name) */
+    const store *held_store;          /* external evaluation: the held-out rows are every row of
+                                         held_labels, in this store (NULL: store's held-out split) */
+    const task_labels *held_labels;
     eval_model_info *info;/* filled when not NULL */
 } eval_model_options;
 
@@ -293,6 +313,8 @@ int eval_pool(const eval_pool_config *cfg, cf_err *err);
 
 typedef struct {
     const char *task_path, *store_path, *out_dir, *model_path;
+    const char *eval_store_path; /* external evaluation: every labelled row of this store is held
+                                    out; predictors fit on store_path's train and tuning rows */
     split_config split;
     int baselines;           /* bit k: baseline kind k (EVAL_BASELINE_*; the probe always runs) */
     eval_boot_options boot;

@@ -316,6 +316,18 @@ done:
     return rc;
 }
 
+/* Rows of another store: the featurizers find their columns there by code string, and the
+ * probe reads that store's birth code. */
+static int baseline_bind(void *ctx, const store *s, const task_labels *l, cf_err *err) {
+    baseline *b = ctx;
+    b->l = l;
+    if (b->have_f && !b->probe) {
+        int rc = eval_features_bind(&b->f, s, l, err);
+        if (rc) return rc;
+    }
+    return b->have_vf ? eval_value_features_bind(&b->vf, s, l, err) : CF_OK;
+}
+
 static int baseline_predict(void *ctx, const store *s, const label_row *rows, size_t n, float *probs, cf_err *err) {
     baseline *b = ctx;
     if (!b->have_f || (is_logreg(b) ? !b->have_lr : !b->booster))
@@ -498,6 +510,7 @@ int eval_baseline_new(eval_predictor *p, int kind, const task_labels *l, const e
     p->fit = baseline_fit;
     p->predict = baseline_predict;
     p->describe = baseline_describe;
+    p->bind = baseline_bind;
     p->ctx = b;
     return CF_OK;
 }

@@ -19,7 +19,8 @@ static const int64_t window_us[EVAL_N_WINDOWS] = {USEC_PER_DAY, 7 * USEC_PER_DAY
 static const char *const window_name[EVAL_N_WINDOWS] = {"1d", "7d", "30d", "365d", "all"};
 
 void eval_value_featurizer_free(eval_value_featurizer *f) {
-    free(f->first_col);
+    if (f->fit_first_col && f->first_col != f->fit_first_col) free(f->first_col);
+    free(f->fit_first_col ? f->fit_first_col : f->first_col);
     free(f->col_code);
     memset(f, 0, sizeof *f);
 }
@@ -75,12 +76,33 @@ int eval_value_features_fit(eval_value_featurizer *f, const store *s, const task
         f->first_col[fr[k].code] = (uint32_t)(k * EVAL_VALUE_COLS_PER_CODE);
         for (int j = 0; j < EVAL_VALUE_COLS_PER_CODE; j++) f->col_code[k * EVAL_VALUE_COLS_PER_CODE + j] = fr[k].code;
     }
+    f->fit_s = s;
+    f->fit_input_ok = l->input_ok;
+    f->fit_first_col = f->first_col;
 done:
     free(rows_num);
     free(stamp);
     free(fr);
     if (rc) eval_value_featurizer_free(f);
     return rc;
+}
+
+int eval_value_features_bind(eval_value_featurizer *f, const store *s, const task_labels *l, cf_err *err) {
+    if (f->first_col != f->fit_first_col) free(f->first_col);
+    f->first_col = f->fit_first_col;
+    f->s = f->fit_s;
+    f->input_ok = f->fit_input_ok;
+    if (s == f->fit_s) return CF_OK;
+    uint32_t *fc = cf_malloc((s->n_codes ? s->n_codes : 1) * sizeof *fc);
+    if (!fc) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    for (uint32_t c = 0; c < s->n_codes; c++) {
+        int64_t k = store_find_code(f->fit_s, store_code_str(s, c));
+        fc[c] = k < 0 ? UINT32_MAX : f->fit_first_col[k];
+    }
+    f->first_col = fc;
+    f->s = s;
+    f->input_ok = l->input_ok;
+    return CF_OK;
 }
 
 /* Column j of a code's block: window-major min, max, mean, then first and last. */
@@ -102,8 +124,9 @@ char *eval_value_feature_name(const eval_value_featurizer *f, size_t col, char *
     static const char *const agg_name[] = {"min", "max", "mean", "first value", "last value"};
     int agg, w;
     col_meaning(col % EVAL_VALUE_COLS_PER_CODE, &agg, &w);
-    if (agg >= EVAL_AGG_FIRST) snprintf(buf, cap, "%s %s", store_code_str(f->s, f->col_code[col]), agg_name[agg]);
-    else snprintf(buf, cap, "%s %s %s", store_code_str(f->s, f->col_code[col]), agg_name[agg], window_name[w]);
+    const store *ns = f->fit_s ? f->fit_s : f->s; /* column codes are the fitted store's */
+    if (agg >= EVAL_AGG_FIRST) snprintf(buf, cap, "%s %s", store_code_str(ns, f->col_code[col]), agg_name[agg]);
+    else snprintf(buf, cap, "%s %s %s", store_code_str(ns, f->col_code[col]), agg_name[agg], window_name[w]);
     return buf;
 }
 

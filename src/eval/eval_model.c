@@ -385,6 +385,16 @@ static char *e2e_describe(void *ctx) {
     return s;
 }
 
+/* Rows of another store: prompts then leave out that store's never-input codes (the encoder
+ * follows the store by itself). */
+static int model_bind(void *ctx, const store *s, const task_labels *l, cf_err *err) {
+    (void)s;
+    (void)err;
+    model_pred *mp = ctx;
+    mp->sh->l = l;
+    return CF_OK;
+}
+
 /* ------------------------------------------------------------------ registration */
 
 static void shared_free(model_shared *sh) {
@@ -417,7 +427,8 @@ static int check_split(const model_shared *sh, const char *model_path, cf_err *e
  * (same id space) and by record print (the same patient in another de-identified copy, or in
  * the identified store). */
 static int check_overlap(model_shared *sh, const char *model_path, cf_err *err) {
-    const store *s = sh->o.store;
+    const int external = sh->o.held_store != NULL;
+    const store *s = external ? sh->o.held_store : sh->o.store;
     eval_model_info *info = sh->o.info, local;
     if (!info) info = &local;
     bundle_split bs;
@@ -440,11 +451,11 @@ static int check_overlap(model_shared *sh, const char *model_path, cf_err *err) 
         bundle_split_free(&bs);
         return rc;
     }
-    const task_labels *l = sh->l;
+    const task_labels *l = external ? sh->o.held_labels : sh->l;
     uint64_t last = UINT64_MAX;
     for (size_t i = 0; i < l->n; i++) {
         const label_row *r = &l->rows[i];
-        if (r->split != SPLIT_HELD_OUT || r->subject_index == last) continue;
+        if ((!external && r->split != SPLIT_HELD_OUT) || r->subject_index == last) continue;
         last = r->subject_index;
         info->held_patients++;
         int by_id = bundle_split_has(bs.id_hash, bs.n_id, split_subject_hash(&sh->o.split, r->subject_id));
@@ -537,6 +548,7 @@ int eval_model_predictors(const char *model_path, const eval_model_options *o, c
             p->fit = ft_fit;
             p->predict = ft_predict;
             p->describe = ft_describe;
+            p->bind = model_bind;
         } else if (kinds[k].bit == EVAL_MODEL_E2E) {
             ft_options_default(&mp->fto);
             if (o->ft.set) {
@@ -554,9 +566,11 @@ int eval_model_predictors(const char *model_path, const eval_model_options *o, c
             p->fit = e2e_fit;
             p->predict = e2e_predict;
             p->describe = e2e_describe;
+            p->bind = model_bind;
         } else {
             p->predict = zs_predict;
             p->describe = zs_describe;
+            p->bind = model_bind;
         }
     }
     if (!*n_out) {

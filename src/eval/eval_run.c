@@ -319,12 +319,23 @@ static int run_predictor(eval_state *st, const eval_predictor *p, eval_pred_resu
     double *lat = cf_malloc((nh ? nh : 1) * sizeof *lat);
     if (!lat) return cf_fail(err, CF_EINTERNAL, "out of memory");
     size_t np = 0;
+    if (st->external) {
+        if (!p->bind) {
+            free(lat);
+            return cf_fail(err, CF_EINPUT, "predictor %s cannot predict the rows of another store (--eval-store)",
+                           p->name);
+        }
+        if ((rc = p->bind(p->ctx, st->held_s, st->held_labels, err))) {
+            free(lat);
+            return rc;
+        }
+    }
     /* one call per patient, as a point-of-care request would be */
     for (size_t i = 0; i < nh;) {
         size_t j = i;
         while (j < nh && held[j].subject_index == held[i].subject_index) j++;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        rc = p->predict(p->ctx, &st->s, held + i, j - i, r->probs + i, err);
+        rc = p->predict(p->ctx, st->held_s, held + i, j - i, r->probs + i, err);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         if (rc) {
             free(lat);
@@ -334,7 +345,11 @@ static int run_predictor(eval_state *st, const eval_predictor *p, eval_pred_resu
         i = j;
     }
     r->lat_patients = np;
-    /* The tuning rows too, in one call (not timed). */
+    /* The tuning rows too, in one call (not timed), in the store fitted on. */
+    if (st->external && (rc = p->bind(p->ctx, &st->s, &st->labels, err))) {
+        free(lat);
+        return rc;
+    }
     size_t nt = st->split_n[SPLIT_TUNING];
     if (!(r->probs_tune = cf_malloc((nt ? nt : 1) * sizeof *r->probs_tune))) {
         free(lat);
@@ -369,8 +384,8 @@ static int run_predictor(eval_state *st, const eval_predictor *p, eval_pred_resu
         return cf_fail(err, CF_EINTERNAL, "out of memory");
     }
     rc = CF_OK;
-    for (size_t g = 0; g < st->labels.n_subgroups && !rc; g++) {
-        size_t nv = st->labels.n_values[g];
+    for (size_t g = 0; g < st->held_labels->n_subgroups && !rc; g++) {
+        size_t nv = st->held_labels->n_values[g];
         if (!(r->groups[g] = cf_calloc(nv, sizeof *r->groups[g]))) {
             rc = cf_fail(err, CF_EINTERNAL, "out of memory");
             break;
@@ -433,8 +448,21 @@ int eval_run(const eval_config *cfg, cf_err *err) {
         goto done;
     }
     if ((rc = task_label(&st.task, &st.s, &lo, &st.labels, err))) goto done;
+    st.held_s = &st.s;
+    st.held_labels = &st.labels;
+    if (cfg->eval_store_path) {
+        /* External evaluation: every labelled row of the other store is held out. */
+        if ((rc = store_open(&st.other_s, cfg->eval_store_path, err))) goto done;
+        st.external = 1;
+        if ((rc = task_label(&st.task, &st.other_s, &lo, &st.other_labels, err))) goto done;
+        st.external = 2; /* both opened: both freed */
+        for (size_t i = 0; i < st.other_labels.n; i++) st.other_labels.rows[i].split = SPLIT_HELD_OUT;
+        st.held_s = &st.other_s;
+        st.held_labels = &st.other_labels;
+    }
     for (int k = 0; k < SPLIT_COUNT; k++) {
         st.counts[k] = task_count_rows(st.labels.rows, st.labels.n, k);
+        if (st.external && k == SPLIT_HELD_OUT) st.counts[k] = task_count_rows(st.other_labels.rows, st.other_labels.n, k);
         if (!(st.split_rows[k] = cf_malloc((st.counts[k].rows ? st.counts[k].rows : 1) * sizeof(label_row)))) {
             rc = cf_fail(err, CF_EINTERNAL, "out of memory");
             goto done;
@@ -443,8 +471,11 @@ int eval_run(const eval_config *cfg, cf_err *err) {
     st.counts[SPLIT_COUNT] = task_count_rows(st.labels.rows, st.labels.n, -1);
     for (size_t i = 0; i < st.labels.n; i++) {
         int k = st.labels.rows[i].split;
+        if (st.external && k == SPLIT_HELD_OUT) continue; /* unused: the other store is held out */
         st.split_rows[k][st.split_n[k]++] = st.labels.rows[i];
     }
+    for (size_t i = 0; st.external && i < st.other_labels.n; i++)
+        st.split_rows[SPLIT_HELD_OUT][st.split_n[SPLIT_HELD_OUT]++] = st.other_labels.rows[i];
     size_t nh = st.split_n[SPLIT_HELD_OUT];
     st.y_held = cf_malloc(nh ? nh : 1);
     st.cluster_held = cf_malloc((nh ? nh : 1) * sizeof *st.cluster_held);
@@ -482,6 +513,7 @@ int eval_run(const eval_config *cfg, cf_err *err) {
         mo.out_dir = cfg->out_dir;
         mo.split = cfg->split;
         mo.store = &st.s;
+        if (st.external) mo.held_store = &st.other_s, mo.held_labels = &st.other_labels;
         mo.allow_overlap = cfg->allow_overlap;
         mo.info = &st.model;
         char head_name[300];
@@ -531,6 +563,17 @@ int eval_run(const eval_config *cfg, cf_err *err) {
         if (rc) goto done;
     }
     st.probe = probe_at;
+    if (st.external) {
+        /* the reports describe the data evaluated on */
+        store ts = st.s;
+        st.s = st.other_s;
+        st.other_s = ts;
+        task_labels tl = st.labels;
+        st.labels = st.other_labels;
+        st.other_labels = tl;
+        st.held_s = &st.s;
+        st.held_labels = &st.labels;
+    }
     /* the alarms measure single features against the best candidate, never the floor or a ceiling */
     {
         double best = NAN;
@@ -611,6 +654,10 @@ done:
     free(st.cluster_held);
     task_labels_free(&st.labels);
     if (have_store) store_close(&st.s);
+    if (st.external) {
+        if (st.external == 2) task_labels_free(&st.other_labels);
+        store_close(&st.other_s);
+    }
     if (have_task) task_free(&st.task);
     return rc;
 }

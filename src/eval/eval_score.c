@@ -113,6 +113,15 @@ static int score_predict(void *ctx, const store *s, const label_row *rows, size_
     return CF_OK;
 }
 
+static int score_bind(void *ctx, const store *s, const task_labels *l, cf_err *err) {
+    (void)l;
+    (void)err;
+    score_pred *sp = ctx;
+    sp->s = s;
+    sp->code_id = store_find_code(s, sp->code);
+    return CF_OK;
+}
+
 static char *score_describe(void *ctx) {
     score_pred *sp = ctx;
     cJSON *o = cJSON_CreateObject();
@@ -158,6 +167,7 @@ int eval_score_new(eval_predictor *p, const char *spec, cf_err *err) {
     p->fit = score_fit;
     p->predict = score_predict;
     p->describe = score_describe;
+    p->bind = score_bind;
     p->ctx = sp;
     return CF_OK;
 }
