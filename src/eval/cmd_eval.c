@@ -46,6 +46,11 @@ static void eval_help(void) {
            "                          report then says so\n"
            "  --rollouts N            zero-shot futures per prediction (default 20)\n"
            "  --max-new-tokens N      tokens per zero-shot future at most (default 1024)\n"
+           "  --rollout-horizon DUR   a zero-shot future of a window without an end in time (until\n"
+           "                          discharge, or open) stops once its clock passes DUR after the\n"
+           "                          prediction, without the outcome (default 30d; none: never);\n"
+           "                          the share stopped so and the share left undecided at the token\n"
+           "                          limit are reported\n"
            "  --target EVENT          outcome (default) or competing: evaluate the competing event\n"
            "                          (death before the outcome; tasks with [follow_up]) as a task\n"
            "                          of its own; its model head is TASK__competing\n"
@@ -89,7 +94,7 @@ int cmd_eval(int argc, char **argv) {
         {"split-fractions", required_argument, 0, 'f'}, {"bootstrap", required_argument, 0, 'B'},
         {"split", required_argument, 0, 'f'},         {"allow-overlap", no_argument, 0, 'A'},
         {"fold", required_argument, 0, 'F'},           {"score", required_argument, 0, 1009},
-        {"eval-store", required_argument, 0, 1011},
+        {"eval-store", required_argument, 0, 1011},    {"rollout-horizon", required_argument, 0, 1012},
         {"target", required_argument, 0, 'G'},       {"propose", required_argument, 0, 'p'},
         {"thresholds", required_argument, 0, 'H'},
         {"seed", required_argument, 0, 'S'},          {"threads", required_argument, 0, 'T'},
@@ -250,6 +255,16 @@ int cmd_eval(int argc, char **argv) {
             cfg.model.ft.set = 1;
             break;
         case 1011: cfg.eval_store_path = optarg; break;
+        case 1012: {
+            char *end;
+            double d = strtod(optarg, &end);
+            double unit = !strcmp(end, "d") ? 86400e6 : !strcmp(end, "h") ? 3600e6 : !strcmp(end, "w") ? 7 * 86400e6 : 0;
+            if (!strcmp(optarg, "none")) cfg.model.horizon_us = -1;
+            else if (end == optarg || !unit || !(d > 0) || d * unit > 1e18)
+                return cli_usage_error("eval", "--rollout-horizon takes a duration such as 30d, 72h or 8w, or none");
+            else cfg.model.horizon_us = (int64_t)(d * unit);
+            break;
+        }
         case 1009:
             if (cfg.n_scores == sizeof cfg.scores / sizeof *cfg.scores)
                 return cli_usage_error("eval", "--score is given at most %zu times", sizeof cfg.scores / sizeof *cfg.scores);
@@ -267,7 +282,8 @@ int cmd_eval(int argc, char **argv) {
     if (!cfg.store_path) return cli_usage_error("eval", "--store is required");
     if (!cfg.out_dir) return cli_usage_error("eval", "--out is required");
     if (cfg.allow_overlap && !cfg.model_path) return cli_usage_error("eval", "--allow-overlap needs --model");
-    if ((cfg.model.which || cfg.model.rollouts || cfg.model.max_new_tokens || cfg.model.ft.set) && !cfg.model_path)
+    if ((cfg.model.which || cfg.model.rollouts || cfg.model.max_new_tokens || cfg.model.ft.set || cfg.model.horizon_us) &&
+        !cfg.model_path)
         return cli_usage_error("eval", "--model-predictors, --rollouts, --max-new-tokens and --ft-* need --model");
     if (!cfg.baselines && !cfg.model_path)
         return cli_usage_error("eval", "--baselines none needs --model: there would be nothing to evaluate");

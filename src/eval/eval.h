@@ -259,6 +259,8 @@ typedef struct {
     unsigned which;       /* EVAL_MODEL_* bits; 0 = every one the task allows */
     int rollouts;         /* zero-shot: sampled futures per prediction (0 = 20) */
     int max_new_tokens;   /* zero-shot: tokens per future at most (0 = 1024) */
+    int64_t horizon_us;   /* zero-shot: a window without an end in time (until discharge, +inf)
+                             closes this long after the prediction (0 = 30 days; < 0: never) */
     uint64_t seed;        /* zero-shot sampling seed */
     int threads;          /* OpenMP / OpenBLAS threads while the model runs (0 = 1) */
     const char *out_dir;  /* the fitted task head goes to out_dir/model_head.json (NULL: nowhere) */

@@ -52,7 +52,7 @@ typedef struct {
     int kind; /* EVAL_MODEL_* */
     rt_head head;
     int have_head;
-    uint64_t generated, rollouts, open;
+    uint64_t generated, rollouts, open, horizon;
     /* finetuned_e2e: the fine-tuned models and how their training went */
     gpt_model e2e[MAX_ENSEMBLE];
     ft_report e2e_rep[MAX_ENSEMBLE];
@@ -123,7 +123,7 @@ static int zs_predict(void *ctx, const store *s, const label_row *rows, size_t n
         rt_rollout_spec sp = {.outcome = sh->oc.outcome, .terminal = sh->oc.terminal, .start_us = start,
                               .budget_us = budget, .n_rollouts = sh->o.rollouts, .max_new = sh->o.max_new_tokens,
                               .seed = mix64(sh->o.seed ^ mix64((uint64_t)r->subject_id ^ mix64((uint64_t)r->prediction_time))),
-                              .temperature = 1.0f};
+                              .temperature = 1.0f, .horizon_us = sh->o.horizon_us > 0 ? sh->o.horizon_us : 0};
         rt_rollout_result res;
         if ((rc = rt_rollouts(&sh->ss, &p, &sp, &res, err))) break;
         int hit = sh->oc.polarity ? res.n_event : res.n - res.n_event;
@@ -131,6 +131,7 @@ static int zs_predict(void *ctx, const store *s, const label_row *rows, size_t n
         mp->generated += res.generated;
         mp->rollouts += (uint64_t)res.n;
         mp->open += (uint64_t)res.n_open;
+        mp->horizon += (uint64_t)res.n_horizon;
     }
     rt_prompt_free(&p);
     return rc;
@@ -148,6 +149,13 @@ static char *zs_describe(void *ctx) {
         cJSON_AddNumberToObject(j, "rollouts", sh->o.rollouts);
         cJSON_AddNumberToObject(j, "max_new_tokens", sh->o.max_new_tokens);
         cJSON_AddNumberToObject(j, "seed", (double)sh->o.seed);
+        if (sh->o.horizon_us > 0) cJSON_AddNumberToObject(j, "horizon_days", (double)sh->o.horizon_us / 86400e6);
+        if (mp->rollouts) {
+            cJSON_AddNumberToObject(j, "rollouts_run", (double)mp->rollouts);
+            cJSON_AddNumberToObject(j, "tokens_per_rollout", (double)mp->generated / (double)mp->rollouts);
+            cJSON_AddNumberToObject(j, "share_closed_at_horizon", (double)mp->horizon / (double)mp->rollouts);
+            cJSON_AddNumberToObject(j, "share_undecided_at_token_limit", (double)mp->open / (double)mp->rollouts);
+        }
     } else {
         cJSON_AddStringToObject(j, "readout", "P(next token is an outcome token) + sum over gap tokens inside the "
                                               "window of P(gap) x P(outcome token right after it)");
@@ -488,6 +496,7 @@ int eval_model_predictors(const char *model_path, const eval_model_options *o, c
     sh->o = *o;
     if (sh->o.rollouts <= 0) sh->o.rollouts = 20;
     if (sh->o.max_new_tokens <= 0) sh->o.max_new_tokens = 1024;
+    if (sh->o.horizon_us == 0) sh->o.horizon_us = 30 * 86400000000LL;
     sh->t = t;
     sh->l = l;
     int rc;
@@ -594,9 +603,10 @@ void eval_model_predictors_free(eval_predictor *p, size_t n) {
         /* How the sampling went: undecided rollouts mean --max-new-tokens was too short. */
         if (mp->kind == EVAL_MODEL_ZERO_SHOT && mp->rollouts)
             fprintf(stderr, "clinfm eval: zero_shot sampled %llu tokens in %llu rollouts (%.1f per rollout); %.1f%% "
-                    "reached the token limit undecided\n", (unsigned long long)mp->generated,
-                    (unsigned long long)mp->rollouts, (double)mp->generated / (double)mp->rollouts,
-                    100.0 * (double)mp->open / (double)mp->rollouts);
+                    "reached the token limit undecided, %.1f%% were closed by the time horizon\n",
+                    (unsigned long long)mp->generated, (unsigned long long)mp->rollouts,
+                    (double)mp->generated / (double)mp->rollouts, 100.0 * (double)mp->open / (double)mp->rollouts,
+                    100.0 * (double)mp->horizon / (double)mp->rollouts);
         if (mp->have_head) rt_head_free(&mp->head);
         for (int k = 0; k < mp->n_e2e; k++) gpt_free(&mp->e2e[k]);
         free(mp);

@@ -314,7 +314,6 @@ static int run_predictor(eval_state *st, const eval_predictor *p, eval_pred_resu
         return rc;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     r->fit_seconds = elapsed_ms(&t0, &t1) / 1e3;
-    if (p->describe) r->info_json = p->describe(p->ctx);
     if (!(r->probs = cf_malloc((nh ? nh : 1) * sizeof *r->probs))) return cf_fail(err, CF_EINTERNAL, "out of memory");
     double *lat = cf_malloc((nh ? nh : 1) * sizeof *lat);
     if (!lat) return cf_fail(err, CF_EINTERNAL, "out of memory");
@@ -359,6 +358,8 @@ static int run_predictor(eval_state *st, const eval_predictor *p, eval_pred_resu
         free(lat);
         return rc;
     }
+    /* after every prediction: a predictor may describe how its predictions went */
+    if (p->describe) r->info_json = p->describe(p->ctx);
     double sum = 0;
     for (size_t i = 0; i < np; i++) sum += lat[i];
     r->lat_mean_ms = np ? sum / (double)np : NAN;

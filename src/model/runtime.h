@@ -166,6 +166,9 @@ typedef struct {
                                 discharge, ...); [EOT] and [PAD] always do */
     int64_t start_us;        /* outcome tokens count only once the clock is at least this */
     int64_t budget_us;       /* the window closes once the clock exceeds this; INT64_MAX: never */
+    int64_t horizon_us;      /* for a window without an end in time (budget INT64_MAX): stop
+                                once the clock passes this and count the rollout as not having
+                                reached the outcome, in n_horizon (0: no horizon) */
     int n_rollouts;          /* <= the session's n_seq */
     int max_new;             /* tokens per rollout at most */
     uint64_t seed;           /* rollout r draws from its own stream seeded by (seed, r) */
@@ -177,6 +180,7 @@ typedef struct {
     int n_event;       /* reached an outcome token inside the window */
     int n_closed;      /* the window closed first (terminal token or time budget) */
     int n_open;        /* max_new tokens without either */
+    int n_horizon;     /* of n_closed: stopped by the time horizon (horizon_us) */
     uint64_t generated;/* tokens sampled, all rollouts */
     int reprimes;      /* times the context filled and was rebuilt from the last tokens */
 } rt_rollout_result;

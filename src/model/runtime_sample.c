@@ -95,6 +95,9 @@ int rt_rollouts(rt_session *ss, const rt_prompt *p, const rt_rollout_spec *sp, r
         ss->hist_cap = cap;
     }
     const int hc = ss->hist_cap, with_f = m->config.n_features > 0;
+    /* a window without an end in time closes at the horizon, if one is given */
+    const int64_t budget = sp->budget_us == INT64_MAX && sp->horizon_us > 0 ? sp->horizon_us : sp->budget_us;
+    const int by_horizon = budget != sp->budget_us;
     uint64_t *rng = malloc((size_t)N * sizeof *rng);
     int64_t *elapsed = calloc((size_t)N, sizeof *elapsed);
     /* each rollout's clock for its inputs: the current event time and the one before it */
@@ -135,7 +138,10 @@ int rt_rollouts(rt_session *ss, const rt_prompt *p, const rt_rollout_spec *sp, r
             int64_t gl = rm->gap_lower[tok];
             if (gl >= 0) {
                 elapsed[r] += gl;
-                if (sp->budget_us != INT64_MAX && elapsed[r] > sp->budget_us) state[r] = R_CLOSED;
+                if (budget != INT64_MAX && elapsed[r] > budget) {
+                    state[r] = R_CLOSED;
+                    res->n_horizon += by_horizon;
+                }
             } else if (sp->outcome[tok] && elapsed[r] >= sp->start_us) {
                 state[r] = R_EVENT;
             } else if (tok == eot || tok == pad || (sp->terminal && sp->terminal[tok])) {
