@@ -102,7 +102,10 @@ static int row_prompt(model_shared *sh, const store *s, const label_row *r, int 
 static int zs_predict(void *ctx, const store *s, const label_row *rows, size_t n, float *probs, cf_err *err) {
     model_pred *mp = ctx;
     model_shared *sh = mp->sh;
-    rt_session_threads(&sh->ss, sh->o.threads);
+    /* One prompt at a time through the KV cache: one thread. The products of one prompt are
+     * too small to share (a 2-layer model ran 3-4x slower on two threads on a loaded machine);
+     * --threads goes to end-to-end fine-tuning, whose batches are cut between threads. */
+    rt_session_threads(&sh->ss, 1);
     const int T = sh->rm.m.config.max_seq_len;
     rt_prompt p = {0};
     int rc = CF_OK;
@@ -170,7 +173,7 @@ static char *zs_describe(void *ctx) {
 static int embed_rows(model_pred *mp, const store *s, const label_row *rows, size_t n, float *X, uint8_t *y,
                       cf_err *err) {
     model_shared *sh = mp->sh;
-    rt_session_threads(&sh->ss, sh->o.threads);
+    rt_session_threads(&sh->ss, 1);
     int C = sh->rm.m.config.channels, rc = CF_OK;
     rt_prompt p = {0};
     for (size_t i = 0; i < n && !rc; i++) {
@@ -307,7 +310,7 @@ static int e2e_fit(void *ctx, const store *s, const label_row *train, size_t n_t
                    size_t n_tuning, cf_err *err) {
     model_pred *mp = ctx;
     model_shared *sh = mp->sh;
-    rt_session_threads(&sh->ss, sh->o.threads);
+    rt_session_threads(&sh->ss, 1);
     rt_prompt *ptr = calloc(n_train ? n_train : 1, sizeof *ptr), *ptu = calloc(n_tuning ? n_tuning : 1, sizeof *ptu);
     float *ytr = malloc((n_train ? n_train : 1) * sizeof *ytr), *ytu = malloc((n_tuning ? n_tuning : 1) * sizeof *ytu);
     int rc = CF_OK;

@@ -15,6 +15,8 @@
 #include "model/bundle.h"
 #include "timeline/timeline_codes.h"
 
+#include <cblas.h>
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -378,6 +380,9 @@ void rt_session_threads(rt_session *ss, int n) {
 #ifdef _OPENMP
     omp_set_num_threads(n);
 #endif
+    /* OpenBLAS keeps its own count: left at every core, it splits each small product of a
+     * one-prompt forward across threads that then spin-yield to each other under load */
+    openblas_set_num_threads(n);
     /* the attention scratch was sized for the threads at init: never use more */
     ss->kv.num_threads = n < ss->max_threads ? n : ss->max_threads;
 }
