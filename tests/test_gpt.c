@@ -469,7 +469,7 @@ static void test_elementwise_vs_plain(void) {
  * whole model */
 
 static gpt_config tiny_config(int V, int Vp, int C, int NH, int L, int T, float p) {
-    gpt_config c = {T, V, Vp, L, NH, C, p, 0, 0, 0, 0};
+    gpt_config c = {T, V, Vp, L, NH, C, p, 0, 0, 0, 0, 0};
     return c;
 }
 
@@ -491,7 +491,7 @@ static double model_loss(void *p) {
 static const char *const names[GPT_NUM_PARAM_TENSORS] = {
     "wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
     "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb",
-    "xw1", "xb1", "xw2", "clsw", "clsb"};
+    "xw1", "xb1", "xw2", "clsw", "clsb", "valw", "valb"};
 
 static void test_fd_whole_model(void) {
     gpt_model m;
@@ -1187,8 +1187,49 @@ static void perturb(gpt_model *m, float amp) {
     }
 }
 
+typedef struct {
+    float *pred, *h, *w, *b, *vt;
+    int *tg;
+    int N, C;
+} val_ctx;
+
+static double val_loss(void *p) {
+    val_ctx *c = p;
+    size_t n = 0;
+    return gpt__value_forward(c->pred, c->h, c->tg, c->vt, c->w, c->b, &n, (size_t)c->N, c->C);
+}
+
+/* The value forecast: its loss against double precision (only positions whose target carries a
+ * value count), and gradients against central differences. */
+static void test_fd_value(void) {
+    const int N = 6, C = 5, V = 4;
+    int tg[6] = {1, 3, -1, 0, 3, 2};
+    float vt[6] = {0.4f, -1.0f, 0.7f, NAN, 2.0f, 0.0f};
+    val_ctx c = {fvec(N), fvec(N * C), fvec(V * C), fvec(V), vt, tg, N, C};
+    fill(c.h, N * C, -1, 1);
+    fill(c.w, V * C, -1, 1);
+    fill(c.b, V, -1, 1);
+    size_t n = 0;
+    double l = gpt__value_forward(c.pred, c.h, c.tg, c.vt, c.w, c.b, &n, N, C), ref = 0;
+    CHECK_EQ_INT(n, 4); /* position 2 has no target token, position 3 no value */
+    for (int i = 0; i < N; i++) {
+        if (tg[i] < 0 || isnan(vt[i])) continue;
+        double z = c.b[tg[i]];
+        for (int k = 0; k < C; k++) z += (double)c.w[tg[i] * C + k] * c.h[i * C + k];
+        ref += 0.5 * (z - vt[i]) * (z - vt[i]);
+    }
+    CHECK_NEAR(l, ref, 1e-5);
+    float *dh = fvec(N * C), *dw = fvec(V * C), *db = fvec(V);
+    val_loss(&c);
+    gpt__value_backward(dh, dw, db, c.pred, c.h, c.tg, c.vt, c.w, 1.0f, N, C);
+    fd_check("value.h", c.h, dh, N * C, val_loss, &c);
+    fd_check("value.w", c.w, dw, V * C, val_loss, &c);
+    fd_check("value.b", c.b, db, V, val_loss, &c);
+    free(c.pred), free(c.h), free(c.w), free(c.b), free(dh), free(dw), free(db);
+}
+
 static gpt_config feat_config(int V, int C, int NH, int L, int T, float p, int F, int H, int K) {
-    gpt_config c = {T, V, 0, L, NH, C, p, F, H, K, GPT_POOL_LAST};
+    gpt_config c = {T, V, 0, L, NH, C, p, F, H, K, GPT_POOL_LAST, 0};
     return c;
 }
 
@@ -1208,6 +1249,7 @@ static double ex_loss(void *p) {
     double l = 0.0;
     if (c->tg) l += c->x.lm_weight * c->m->mean_loss;
     if (c->x.cls_y) l += c->x.cls_weight * c->m->cls_loss;
+    if (c->tg && c->x.value_targets) l += c->x.value_weight * c->m->value_loss;
     return l;
 }
 
@@ -1219,13 +1261,15 @@ static void test_fd_whole_model_ex(void) {
     cf_err err;
     gpt_config cfg = feat_config(7, 8, 2, 2, 4, 0.2f, 3, 5, 2);
     cfg.cls_pool = GPT_POOL_BOTH; /* every path of the pooling (test_fd_cls has each alone) */
+    cfg.value_head = 1;
     REQUIRE_EQ_INT(gpt_build(&m, &cfg, 5, &err), CF_OK);
     m.num_threads = 1;
     fill(m.param_memory, m.num_parameters, -0.5f, 0.5f);
     int in[8] = {1, 2, 3, 4, 6, 5, 0, 1}, tg[8] = {2, 3, 4, -1, 5, 0, 1, 2}, pos[2] = {3, 1};
     float feats[24], y[4] = {1, NAN, 0, 1};
     fill(feats, 24, -1.5f, 1.5f);
-    ex_ctx c = {&m, in, tg, {feats, pos, y, 0.7f, 1.3f}, 2, 4, 3};
+    float vt[8] = {0.5f, NAN, -1.2f, 0.3f, NAN, 2.0f, 0.1f, NAN}; /* position 3's target is -1: unused */
+    ex_ctx c = {&m, in, tg, {feats, pos, y, 0.7f, 1.3f, vt, 0.9f}, 2, 4, 3};
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1) c.tg = NULL; /* heads alone: what end-to-end fine-tuning may run */
         ex_loss(&c);
@@ -1243,7 +1287,7 @@ static void test_fd_whole_model_ex(void) {
         free(ana);
     }
     /* Misuse is refused: labels without positions, positions outside the window. */
-    gpt_extra bad = {feats, NULL, y, 1, 1};
+    gpt_extra bad = {feats, NULL, y, 1, 1, NULL, 0};
     CHECK_EQ_INT(gpt_forward_ex(&m, in, tg, &bad, 2, 4, 0, &err), CF_EINPUT);
     int far[2] = {4, 0};
     bad.cls_pos = far;
@@ -1264,7 +1308,7 @@ static void test_feat_model_paths(void) {
     for (int i = 0; i < B * T; i++) in[i] = (int)(urand() * V), tg[i] = (int)(urand() * V);
     fill(feats, B * T * F, -2, 2);
     for (int i = 0; i < B * K; i++) y[i] = urand() < 0.2 ? NAN : (float)(urand() < 0.5);
-    gpt_extra x = {feats, pos, y, 1.0f, 0.5f};
+    gpt_extra x = {feats, pos, y, 1.0f, 0.5f, NULL, 0};
     float *g[3], lloss[3], closs[3];
     int threads[3] = {1, 2, 3};
     size_t np = 0;
@@ -1297,7 +1341,7 @@ static void test_feat_model_paths(void) {
     float *lnf = fcopy(m.acts.lnf, (size_t)B * T * C), *cl = fcopy(m.acts.cls_logits, (size_t)B * K);
     /* zero inputs are the same network as no inputs */
     float zero[5 * 25 * 4] = {0};
-    gpt_extra xz = {zero, NULL, NULL, 1, 0}, xn = {NULL, NULL, NULL, 1, 0};
+    gpt_extra xz = {zero, NULL, NULL, 1, 0, NULL, 0}, xn = {NULL, NULL, NULL, 1, 0, NULL, 0};
     REQUIRE_EQ_INT(gpt_forward_ex(&m, in, NULL, &xz, B, T, 0, &err), CF_OK);
     float *lz = fcopy(m.acts.lnf, (size_t)B * T * C);
     REQUIRE_EQ_INT(gpt_forward_ex(&m, in, NULL, &xn, B, T, 0, &err), CF_OK);
@@ -1377,6 +1421,7 @@ int main(void) {
     RUN(test_fd_whole_model);
     RUN(test_fd_feat);
     RUN(test_fd_cls);
+    RUN(test_fd_value);
     RUN(test_fd_whole_model_ex);
     RUN(test_feat_model_paths);
     RUN(test_lr_schedule);

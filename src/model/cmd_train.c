@@ -44,6 +44,7 @@ typedef struct {
     const char *store, *out, *vocab, *shards, *split_key, *split_fractions, *init, *values, *fold;
     int layers, d_model, heads, context, batch;
     int inputs, input_hidden, patience;
+    float value_loss;
     uint64_t steps, stop_after, warmup, eval_every, save_every;
     int eval_batches;
     float lr, min_lr, weight_decay, dropout, grad_clip;
@@ -78,6 +79,9 @@ static void train_help(void) {
            "  --layers N (4)  --d-model N (256)  --heads N (4)  --context N (256)  --dropout P (0.1)\n"
            "  --inputs               give the model each token's numeric value and times as continuous\n"
            "                         inputs (docs/MODEL.md); --input-hidden N (32) their MLP width\n"
+           "  --value-loss W         with --inputs: also forecast each next token's value (given the\n"
+           "                         token), weight W beside the next-token loss, so the model learns\n"
+           "                         the numbers it reads (0: off)\n"
            "  --init MODEL           start from a trained model (another store's, another vocabulary):\n"
            "                         the transformer is copied, token embeddings by token string;\n"
            "                         the rest starts fresh\n"
@@ -483,7 +487,7 @@ static int train_main(int argc, char **argv) {
         {"resume", no_argument, 0, 'r'},           {"allow-identified", no_argument, 0, 'A'},
         {"values", required_argument, 0, 'v'},     {"inputs", no_argument, 0, 'i'},
         {"input-hidden", required_argument, 0, 'I'}, {"init", required_argument, 0, 'N'},
-        {"early-stop", required_argument, 0, 'Y'},
+        {"early-stop", required_argument, 0, 'Y'},   {"value-loss", required_argument, 0, 'U'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     train_args a = {.layers = 4, .d_model = 256, .heads = 4, .context = 256, .batch = 8, .steps = 1000,
                     .lr = 3e-4f, .min_lr = -1, .weight_decay = 0.1f, .dropout = 0.1f, .grad_clip = 1.0f,
@@ -531,6 +535,7 @@ static int train_main(int argc, char **argv) {
         case 'I': if (parse_int("--input-hidden", optarg, &a.input_hidden, 1, 4096)) return 1; got_arch = 1; break;
         case 'N': a.init = optarg; break;
         case 'Y': if (parse_int("--early-stop", optarg, &a.patience, 1, 1000000)) return 1; break;
+        case 'U': if (parse_float("--value-loss", optarg, &a.value_loss)) return 1; got_arch = 1; break;
         case 'h': if (dist_rank() == 0) train_help(); return 0;
         default: return cli_usage_error("train", "unknown option '%s' or missing value", argv[optind - 1]);
         }
@@ -561,7 +566,7 @@ static int train_main(int argc, char **argv) {
     memset(&base, 0, sizeof base);
     for (int p = 0; p < SPLIT_COUNT; p++) base.unigram[p] = base.bigram[p] = NAN;
     int *inputs = NULL, *targets = NULL;
-    float *feats = NULL, *best = NULL;
+    float *feats = NULL, *best = NULL, *vtgt = NULL;
     int F = 0;
     double best_loss = INFINITY;
     uint64_t best_step = 0, since_best = 0;
@@ -667,7 +672,12 @@ phase1:
     }
     gpt_config cfg = {.max_seq_len = a.context, .vocab_size = (int)v.n_tokens, .num_layers = a.layers,
                       .num_heads = a.heads, .channels = a.d_model, .dropout = a.dropout,
-                      .n_features = a.inputs ? TIMELINE_N_FEATURES : 0, .feat_hidden = a.inputs ? a.input_hidden : 0};
+                      .n_features = a.inputs ? TIMELINE_N_FEATURES : 0, .feat_hidden = a.inputs ? a.input_hidden : 0,
+                      .value_head = a.inputs && a.value_loss > 0};
+    if (a.value_loss > 0 && !a.inputs) {
+        rc = cf_fail(&err, CF_EINPUT, "--value-loss needs --inputs: the values are the continuous inputs");
+        goto phase2;
+    }
     gpt_opt_config opt = gpt_opt_default(a.steps);
     opt.lr = a.lr;
     opt.min_lr = a.min_lr;
@@ -700,6 +710,8 @@ phase1:
     targets = malloc((size_t)a.batch * m.config.max_seq_len * sizeof *targets);
     F = m.config.n_features;
     feats = F ? malloc((size_t)a.batch * m.config.max_seq_len * F * sizeof *feats) : NULL;
+    vtgt = m.config.value_head ? malloc((size_t)a.batch * m.config.max_seq_len * sizeof *vtgt) : NULL;
+    if (m.config.value_head && a.value_loss <= 0) a.value_loss = 1.0f; /* a resumed value model */
     if (a.patience) best = malloc(m.num_parameters * sizeof *best);
     if (!inputs || !targets || (F && !feats) || (a.patience && !best)) rc = cf_fail(&err, CF_EINTERNAL, "out of memory");
     else if (F && F != TIMELINE_N_FEATURES)
@@ -764,7 +776,7 @@ phase2:
     memset(&pr, 0, sizeof pr);
     if (lead) progress_begin(&pr, "train", "steps", a.stop_after);
     /* train_loss: the last step's loss (evaluations reuse m.mean_loss for their own batches). */
-    double t_start = now_seconds(), t_train = 0, tuning_loss = NAN, train_loss = NAN;
+    double t_start = now_seconds(), t_train = 0, tuning_loss = NAN, train_loss = NAN, train_vloss = NAN;
     uint64_t trained_tokens = 0, first_step = m.step;
     const int log_tty = isatty(STDOUT_FILENO);
     double t_log = t_start;
@@ -779,7 +791,8 @@ phase2:
                                     feats ? feats + (size_t)b * T * F : NULL);
         double t0 = now_seconds();
         gpt_update_stats us;
-        gpt_extra ex = {.feats = feats, .lm_weight = 1.0f};
+        if (vtgt) gpt_value_targets(feats, B, T, F, vtgt);
+        gpt_extra ex = {.feats = feats, .lm_weight = 1.0f, .value_targets = vtgt, .value_weight = a.value_loss};
         if ((rc = gpt_forward_ex(&m, inputs, targets, &ex, B, T, 1, &err))) break;
         gpt_zero_grad(&m);
         if ((rc = gpt_backward(&m, &err))) break;
@@ -788,6 +801,7 @@ phase2:
         t_train += now_seconds() - t0;
         trained_tokens += (uint64_t)B * T * N;
         train_loss = m.mean_loss;
+        train_vloss = m.value_loss;
         if (!isfinite(m.mean_loss)) {
             rc = cf_fail(&err, CF_EINPUT, "training diverged at step %llu (loss is not finite); lower --lr",
                          (unsigned long long)m.step);
@@ -830,9 +844,11 @@ phase2:
             double eta = tps > 0 ? (double)(a.stop_after - m.step) * B * N * T / tps : 0;
             if (lead) {
                 progress_end(&pr);
-                printf("step %6llu/%llu  train loss %.4f  tuning loss %.4f  lr %.2e  grad norm %.3f  %.0f tokens/s  ETA %.0f s\n",
+                printf("step %6llu/%llu  train loss %.4f  tuning loss %.4f  lr %.2e  grad norm %.3f  %.0f tokens/s  ETA %.0f s",
                        (unsigned long long)m.step, (unsigned long long)a.steps, train_loss, tuning_loss, us.lr,
                        us.grad_norm, tps, eta);
+                if (vtgt) printf("  train value loss %.4f", train_vloss);
+                printf("\n");
                 fflush(stdout);
             }
         }
@@ -905,6 +921,7 @@ done:
     free(inputs);
     free(targets);
     free(feats);
+    free(vtgt);
     free(best);
     if (model_ok) gpt_free(&m);
     for (int p = 0; p < SPLIT_COUNT; p++)

@@ -38,7 +38,7 @@ static double now_s(void) {
 /* The batch buffers, sized for batch x maxT. */
 typedef struct {
     int *in, *tg, *pos;
-    float *feats, *y;
+    float *feats, *y, *vt;
     int B, T, F, K;
 } ft_batch;
 
@@ -50,7 +50,8 @@ static int batch_alloc(ft_batch *b, int B, int T, int F, int K) {
     b->pos = malloc((size_t)B * sizeof *b->pos);
     b->feats = F ? malloc((size_t)B * T * F * sizeof *b->feats) : NULL;
     b->y = malloc((size_t)B * (K ? K : 1) * sizeof *b->y);
-    return b->in && b->tg && b->pos && (!F || b->feats) && b->y ? 0 : -1;
+    b->vt = F ? malloc((size_t)B * T * sizeof *b->vt) : NULL;
+    return b->in && b->tg && b->pos && (!F || (b->feats && b->vt)) && b->y ? 0 : -1;
 }
 
 static void batch_free(ft_batch *b) {
@@ -59,6 +60,7 @@ static void batch_free(ft_batch *b) {
     free(b->pos);
     free(b->feats);
     free(b->y);
+    free(b->vt);
 }
 
 /* Fills rows [0, n) from prompts idx[0, n): tokens padded to the longest (returned), next-
@@ -353,8 +355,11 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
         for (size_t a = 0; a < ntr; a += (size_t)B) {
             int nb = (int)(ntr - a < (size_t)B ? ntr - a : (size_t)B);
             int T = batch_fill(&b, train, ytr, order + a, nb, pad, o->lm_weight > 0);
+            /* a base model that forecasts values keeps doing so beside the next-token loss */
+            const int vh = cfg.value_head && o->lm_weight > 0;
+            if (vh) gpt_value_targets(b.feats, nb, T, F, b.vt);
             gpt_extra x = {.feats = b.feats, .cls_pos = b.pos, .cls_y = b.y, .lm_weight = o->lm_weight,
-                           .cls_weight = 1.0f};
+                           .cls_weight = 1.0f, .value_targets = vh ? b.vt : NULL, .value_weight = o->lm_weight};
             if ((rc = gpt_forward_ex(out, b.in, o->lm_weight > 0 ? b.tg : NULL, &x, nb, T, 1, err))) goto done;
             gpt_zero_grad(out);
             if ((rc = gpt_backward(out, err))) goto done;

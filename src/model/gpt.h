@@ -50,6 +50,11 @@ typedef struct {
     int num_outputs;       /* K: binary task heads on the final hidden state (0: none) */
     int cls_pool;          /* what the heads read, GPT_POOL_*: the hidden state at the head
                               position, the mean of the hidden states up to it, or both */
+    int value_head;        /* 1: a value forecast beside the next-token one: at each position the
+                              value the next token carries (when it carries one), predicted given
+                              that token, a self-supervised objective that makes the model learn
+                              the numbers it reads (the continuous inputs), not only which code
+                              comes next */
 } gpt_config;
 
 enum { GPT_POOL_LAST = 0, GPT_POOL_MEAN = 1, GPT_POOL_BOTH = 2 };
@@ -59,7 +64,7 @@ static inline int gpt_cls_width(const gpt_config *c) { return c->cls_pool == GPT
 #define GPT_MAX_FEATURES 64
 #define GPT_MAX_OUTPUTS 64
 
-#define GPT_NUM_PARAM_TENSORS 21
+#define GPT_NUM_PARAM_TENSORS 23
 typedef struct {
     float *wte;      /* (Vp, C) token embeddings, also the output layer; rows >= V stay 0 */
     float *wpe;      /* (maxT, C) position embeddings */
@@ -83,10 +88,12 @@ typedef struct {
     float *clsw;     /* (K, P) task heads: logit k = clsw[k] . pooled + clsb[k], pooled (P) the
                         final hidden state at pos, their mean over 0..pos, or both (P = 2C) */
     float *clsb;     /* (K) */
+    float *valw;     /* (Vp, C) value forecast: value of next token v = valw[v] . lnf + valb[v] */
+    float *valb;     /* (Vp) */
 } gpt_params;
 
 /* What a forward pass keeps for backward, for the current (B, T). */
-#define GPT_NUM_ACT_TENSORS 25
+#define GPT_NUM_ACT_TENSORS 27
 typedef struct {
     float *encoded;   /* (B, T, C) embedding sum after dropout: the stream entering layer 0 */
     float *ln1;       /* (L, B, T, C) */
@@ -113,6 +120,8 @@ typedef struct {
     float *cls_logits;/* (B, K) task-head logits (with labels: for backward) */
     float *cls_y;     /* (B, K) copy of the task labels; NaN = none */
     float *cls_in;    /* (B, P) what the heads read (see clsw) */
+    float *val_pred;  /* (B, T) value forecasts (value_head) */
+    float *val_tgt;   /* (B, T) copy of the value targets; NaN = none */
 } gpt_acts;
 
 /* Gradients of activations, needed only while backward walks one layer, so one layer's worth
@@ -174,7 +183,10 @@ typedef struct {
     int train;                  /* the last forward was a training forward (dropout on) */
     float mean_loss;            /* mean loss over positions with targets, or -1 */
     float cls_loss;             /* mean task-head log loss over labelled (row, head), or -1 */
+    float value_loss;           /* mean value forecast loss over positions with a target, or -1 */
     float lm_weight, cls_weight;/* the last forward's objective weights (gpt_extra) */
+    float value_weight;
+    int has_values;             /* the last forward had value targets (backward trains the head) */
     int has_cls;                /* the last forward computed head logits (cls_pos given) */
     int *cls_pos;               /* (B) copy of the head positions */
     uint64_t step;              /* optimizer updates done */
@@ -206,7 +218,15 @@ typedef struct {
                              no task loss (the logits are still computed when cls_pos is given) */
     float lm_weight;      /* weight of the mean next-token loss in the objective */
     float cls_weight;     /* weight of the mean task-head log loss over labelled (row, head) */
+    const float *value_targets; /* (B, T) the value the target token carries, NaN = none (or
+                                   NULL): with value_head, the value forecast's targets */
+    float value_weight;   /* weight of the mean value forecast loss, 1/2 (forecast - value)^2 */
 } gpt_extra;
+
+/* The value targets of a window from its continuous inputs (timeline.h layout: input 0 says a
+ * token carries a value, input 1 is the value): vt[i] = the value of token i+1, NaN when it has
+ * none or lies past the window. feats (B, T, F), vt (B, T). */
+void gpt_value_targets(const float *feats, int B, int T, int F, float *vt);
 
 /* gpt_forward with extras (x may be NULL: gpt_forward). The objective backward differentiates
  * is lm_weight * mean next-token loss + cls_weight * mean head log loss; m->mean_loss is the

@@ -153,3 +153,41 @@ void gpt__cls_backward(float *dh, float *dclsw, float *dclsb, const float *logit
         }
     }
 }
+
+double gpt__value_forward(float *pred, const float *h, const int *targets, const float *vt, const float *valw,
+                          const float *valb, size_t *n_values, size_t N, int C) {
+    double loss = 0.0;
+    size_t k = 0;
+    for (size_t n = 0; n < N; n++) {
+        int t = targets[n];
+        if (t < 0 || !isfinite(vt[n])) {
+            pred[n] = 0.0f;
+            continue;
+        }
+        const float *w = valw + (size_t)t * C, *x = h + n * (size_t)C;
+        float z = valb[t];
+        for (int c = 0; c < C; c++) z += w[c] * x[c];
+        pred[n] = z;
+        double d = (double)z - vt[n];
+        loss += 0.5 * d * d;
+        k++;
+    }
+    *n_values += k;
+    return loss;
+}
+
+void gpt__value_backward(float *dh, float *dvalw, float *dvalb, const float *pred, const float *h, const int *targets,
+                         const float *vt, const float *valw, float scale, size_t N, int C) {
+    for (size_t n = 0; n < N; n++) {
+        int t = targets[n];
+        if (t < 0 || !isfinite(vt[n])) continue;
+        float g = scale * (pred[n] - vt[n]);
+        const float *w = valw + (size_t)t * C, *x = h + n * (size_t)C;
+        float *dw = dvalw + (size_t)t * C, *d = dh + n * (size_t)C;
+        for (int c = 0; c < C; c++) {
+            d[c] += g * w[c];
+            dw[c] += g * x[c];
+        }
+        dvalb[t] += g;
+    }
+}

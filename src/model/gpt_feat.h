@@ -35,6 +35,16 @@ double gpt__cls_forward(float *logits, float *x, const float *h, const int *pos,
 void gpt__cls_backward(float *dh, float *dclsw, float *dclsb, const float *logits, const float *x,
                        const int *pos, const float *clsw, const float *y, float scale, int b0, int b1,
                        int T, int C, int K, int pool);
+/* ---- value forecast over N positions: for each n with targets[n] >= 0 and a finite value
+ * vt[n], pred[n] = valw[targets[n]] . h[n] + valb[targets[n]]; returns the sum of
+ * 1/2 (pred - vt)^2 and adds the count to *n_values. ---- */
+double gpt__value_forward(float *pred, const float *h, const int *targets, const float *vt, const float *valw,
+                          const float *valb, size_t *n_values, size_t N, int C);
+/* g = scale * (pred - vt) at those positions: dh[n] += g valw[t], dvalw[t] += g h[n],
+ * dvalb[t] += g. */
+void gpt__value_backward(float *dh, float *dvalw, float *dvalb, const float *pred, const float *h, const int *targets,
+                         const float *vt, const float *valw, float scale, size_t N, int C);
+
 /* x (P) from one sequence's hidden states h (len, C), pooled up to position len - 1. */
 void gpt__cls_pool(float *x, const float *h, int len, int C, int pool);
 
