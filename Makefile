@@ -10,8 +10,10 @@ PREFIX  ?= /usr/local
 # -Werror for development and CI (`make test` sets it); a user's `make` only warns.
 WERROR  ?=
 CFLAGS_BASE = -std=c11 -g -Wall -Wextra $(WERROR) -Wshadow -Wno-unused-parameter \
-              -D_GNU_SOURCE -DCLINFM_WITH_LIBDEFLATE -Isrc -pthread -fopenmp
-LIBS    = -lxgboost -lopenblas -lmicrohttpd -lsqlite3 -lcrypto -lcjson -lsodium -lpcre2-8 -ldeflate -lz -lm -lpthread
+              -D_GNU_SOURCE -DCLINFM_WITH_LIBDEFLATE -DCLINFM_WITH_DNNL -Isrc -pthread -fopenmp
+# oneDNN (libdnnl-dev) gives the model its AVX-512 matrix products (src/model/gpt_kernels.c);
+# without -DCLINFM_WITH_DNNL the model runs on OpenBLAS alone.
+LIBS    = -lxgboost -lopenblas -ldnnl -lmicrohttpd -lcurl -lsqlite3 -lcrypto -lcjson -lsodium -lpcre2-8 -ldeflate -lz -lm -lpthread
 # Open MPI (libopenmpi-dev) for data-parallel training, src/model/dist.c; kept out of LIBS so a
 # LIBS given on the command line still links. MPI_Init runs only under mpirun/mpiexec.
 MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null || mpicc --showme:compile 2>/dev/null)
@@ -40,6 +42,9 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
+# The model's kernels never read errno; without it gcc vectorises sqrtf (AdamW, LayerNorm).
+$(BUILD)/obj/src/model/gpt_kernels.o: ALL_CFLAGS += -fno-math-errno
+
 # Where the binary finds its shipped files (rules, tasks, mappings) when nothing else says:
 # this checkout for a development build; `make install` compiles in PREFIX/share/clinfm.
 SHAREDIR ?= $(CURDIR)
@@ -58,19 +63,21 @@ $(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libclinfm.a
 
 tests: $(TEST_BIN)
 
+# The builds that `make test`, `demo`, `bench` and `install` start use every core.
+JOBS ?= -j$(shell nproc 2>/dev/null || echo 2)
 deps:
 	@bash scripts/deps.sh
 
 # Everything: normal build, sanitizer build, fuzzers, then one summary line.
 test: deps
-	@$(MAKE) --no-print-directory all tests BUILD=build WERROR=-Werror
-	@$(MAKE) --no-print-directory all tests BUILD=build-asan SAN=1 WERROR=-Werror
-	@$(MAKE) --no-print-directory fuzz-build
+	@$(MAKE) $(JOBS) --no-print-directory all tests BUILD=build WERROR=-Werror
+	@$(MAKE) $(JOBS) --no-print-directory all tests BUILD=build-asan SAN=1 WERROR=-Werror
+	@$(MAKE) $(JOBS) --no-print-directory fuzz-build
 	@bash tests/run.sh build build-asan
 
 # Fuzz targets: clang + libFuzzer, every source instrumented.
 FUZZ_BUILD = build-fuzz
-FUZZ_CFLAGS = -std=c11 -g -O1 -D_GNU_SOURCE -DCLINFM_WITH_LIBDEFLATE -Isrc -pthread \
+FUZZ_CFLAGS = -std=c11 -g -O1 -D_GNU_SOURCE -DCLINFM_WITH_LIBDEFLATE -DCLINFM_WITH_DNNL -Isrc -pthread \
               -fsanitize=fuzzer-no-link,address,undefined $(MPI_CFLAGS)
 FUZZ_LIB_OBJ = $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 $(FUZZ_BUILD)/obj/%.o: %.c
@@ -90,27 +97,26 @@ fuzz-build: $(FUZZ_SRC:fuzz/%.c=$(FUZZ_BUILD)/%)
 # DEMO_GOAL lets tests/cli/makefile_fresh.sh build one object instead of everything.
 DEMO_GOAL ?= all
 demo: deps
-	@$(MAKE) --no-print-directory $(DEMO_GOAL)
+	@$(MAKE) $(JOBS) --no-print-directory $(DEMO_GOAL)
 	@bash scripts/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) $(JOBS) --no-print-directory all
 	@bash bench/run.sh
 
 # `make install PREFIX=/opt/clinfm [DESTDIR=...]`: the binary in PREFIX/bin and the shipped
-# files (de-identification rules, task files, mapping files) in PREFIX/share/clinfm, which the
+# files (de-identification rules, synth modules, task files, mapping files) in PREFIX/share/clinfm, which the
 # binary finds without flags. A separate build folder, so the compiled-in folder is PREFIX's.
 INSTALL_BUILD = build-install
 install: deps
-	@$(MAKE) --no-print-directory all BUILD=$(INSTALL_BUILD) SHAREDIR=$(PREFIX)/share/clinfm
+	@$(MAKE) $(JOBS) --no-print-directory all BUILD=$(INSTALL_BUILD) SHAREDIR=$(PREFIX)/share/clinfm
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(INSTALL_BUILD)/clinfm $(DESTDIR)$(PREFIX)/bin/clinfm
 	@$(MAKE) --no-print-directory install-share
 install-share:
 	install -d $(DESTDIR)$(PREFIX)/share/clinfm/data $(DESTDIR)$(PREFIX)/share/clinfm/tasks \
 	  $(DESTDIR)$(PREFIX)/share/clinfm/mappings
-	rm -rf $(DESTDIR)$(PREFIX)/share/clinfm/data/deid
-	cp -R data/deid $(DESTDIR)$(PREFIX)/share/clinfm/data/
+	for d in data/*/; do rm -rf $(DESTDIR)$(PREFIX)/share/clinfm/$$d; cp -R $$d $(DESTDIR)$(PREFIX)/share/clinfm/data/; done
 	install -m 0644 tasks/*.task $(DESTDIR)$(PREFIX)/share/clinfm/tasks/
 	install -m 0644 mappings/*.map mappings/*.csv $(DESTDIR)$(PREFIX)/share/clinfm/mappings/
 

@@ -3,8 +3,8 @@
 tanh-GELU MLP, tied embeddings, learned positions, dropout on the embedding sum and on each
 residual branch), the same AdamW with decoupled weight decay on matrices only, the same warm-up
 plus cosine schedule and global-norm clipping, trained on the same kind of synthetic token
-stream. It prints one line "torch tokens_per_s=N peak_rss_mb=M loss=L" that bench/gpt_bench.sh
-compares with the C trainer. Run it with Debian's interpreter (/usr/bin/python3), which is the
+stream. It prints one line "torch tokens_per_s=N cpu_tokens_per_s=N peak_rss_mb=M loss=L" that
+bench/gpt_bench.sh compares with the C trainer. Run it with Debian's interpreter (/usr/bin/python3), which is the
 one python3-torch installs into.
 
 PyTorch 1.13 has no fused attention on CPU, so attention here is the textbook one: a T x T score
@@ -115,6 +115,7 @@ def main():
     for step in range(total):
         if step == a.warmup_steps:
             t0 = time.perf_counter()
+            c0 = time.process_time()
         off = (step * B * T) % (stream.numel() - B * T - 1)
         x = stream[off:off + B * T].view(B, T)
         y = stream[off + 1:off + B * T + 1].view(B, T)
@@ -127,9 +128,12 @@ def main():
         opt.step()
         loss = l.item()
     dt = time.perf_counter() - t0
+    cdt = time.process_time() - c0
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print("torch tokens_per_s=%.1f peak_rss_mb=%.1f loss=%.4f threads=%d torch=%s"
-          % (a.steps * B * T / dt, rss_mb, loss, torch.get_num_threads(), torch.__version__))
+    # cpu_tokens_per_s: tokens over the process's CPU seconds per thread, as gpt_bench.c prints.
+    print("torch tokens_per_s=%.1f cpu_tokens_per_s=%.1f peak_rss_mb=%.1f loss=%.4f threads=%d torch=%s"
+          % (a.steps * B * T / dt, a.steps * B * T / (cdt / a.threads), rss_mb, loss,
+             torch.get_num_threads(), torch.__version__))
     return 0
 
 

@@ -10,3 +10,5 @@ for b in bench/*_bench.sh; do
   echo "== $(basename "$b" .sh)"
   bash "$b"
 done
+echo "== serve_attack"
+bash bench/serve_attack.sh

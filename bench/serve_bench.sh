@@ -61,15 +61,18 @@ b = json.load(gzip.open(sys.argv[1])); t = sys.argv[2]; prefetch = sys.argv[3] =
 pat = next(e["resource"] for e in b["entry"] if e["resource"]["resourceType"] == "Patient")
 req = {"hookInstance": "0b3c5d1e-8a8e-4d7e-9f55-6f0e7e9b2c10", "hook": "patient-view",
        "context": {"userId": "Practitioner/bench", "patientId": pat["id"]}}
-if prefetch:
-    pf = {"patient": pat}
+if prefetch:  # the default templates' keys, null for a search without data
+    keys = {"Condition": "conditions", "MedicationRequest": "medications", "Observation": "observations",
+            "Encounter": "encounters", "Procedure": "procedures"}
+    pf = {"patient": pat, **{k: None for k in keys.values()}}
     for e in b["entry"]:
         r = e["resource"]
-        if r["resourceType"] == "Patient": continue
+        if r["resourceType"] not in keys: continue
         for f in ("subject", "patient"):
             if f in r and "reference" in r[f]: r[f]["reference"] = "Patient/" + pat["id"]
-        k = r["resourceType"][0].lower() + r["resourceType"][1:] + "s"
-        pf.setdefault(k, {"resourceType": "Bundle", "type": "searchset", "entry": []})["entry"].append({"resource": r})
+        k = keys[r["resourceType"]]
+        if pf[k] is None: pf[k] = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+        pf[k]["entry"].append({"resource": r})
     req["prefetch"] = pf
 json.dump(req, open(t + "/body.json", "w"))
 EOF

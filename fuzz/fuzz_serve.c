@@ -7,8 +7,8 @@
  * predictor and no store (patients come from the body).
  *
  * Checked on every input (abort on violation): the status is one the service documents and never
- * 500; error bodies are {"error": string, "detail": string}; JSON responses parse; cards have a
- * summary under 140 characters and no suggestions (no automatic actions). */
+ * 500 (a 204 has no body); error bodies are {"error": string, "detail": string}; JSON responses
+ * parse; cards have a summary under 140 characters and no suggestions (no automatic actions). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +25,8 @@
 static const char CONFIG[] =
     "{\"base_url\":\"https://cds.fuzz\",\"database\":\":memory:\","
     "\"limits\":{\"max_body_bytes\":65536,\"max_json_depth\":24,\"rate_per_minute\":1e9,"
-    "\"burst\":1e9,\"request_timeout_ms\":60000},"
+    "\"burst\":1e9,\"request_timeout_ms\":60000,\"client_rate_per_minute\":0},"
+    "\"cors\":{\"allowed_origins\":[\"https://ehr.fuzz\"]},"
     "\"auth\":{\"replay_cache_max\":1000},"
     "\"tasks\":[{\"id\":\"mortality_1y\",\"title\":\"1-year mortality\",\"warning\":0.1,"
     "\"critical\":0.3},{\"id\":\"readmission_30d\",\"title\":\"30-day readmission\"}],"
@@ -65,8 +66,8 @@ static void init(void) {
         serve_auth_open(&F.auth, &F.cfg, &err) ||
         serve_auth_add_jwks(F.auth, "https://ehr.fuzz", jwks, strlen(jwks), "jwks", &err) ||
         serve_ref_open(F.cfg.reference_model, "fuzz", &F.pred, &err) ||
-        serve_db_key_create(F.db, "fuzz", "clinician", 0, F.key, id, &err) ||
-        serve_db_key_create(F.db, "fuzz-svc", "service", 0, F.svc, id, &err)) {
+        serve_db_key_create(F.db, "fuzz", "clinician", 0, "fuzz", F.key, id, &err) ||
+        serve_db_key_create(F.db, "fuzz-svc", "service", 0, "fuzz", F.svc, id, &err)) {
         fprintf(stderr, "fuzz_serve setup: %s\n", err.msg);
         abort();
     }
@@ -76,7 +77,7 @@ static void init(void) {
 }
 
 static int allowed_status(int s) {
-    static const int ok[] = {200, 400, 401, 403, 404, 405, 413, 415, 429, 503};
+    static const int ok[] = {200, 204, 400, 401, 403, 404, 405, 412, 413, 415, 429, 503};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         if (s == ok[i]) return 1;
     return 0;
@@ -86,6 +87,10 @@ static void check_response(const serve_response *rs) {
     if (!allowed_status(rs->status)) {
         fprintf(stderr, "status %d: %.*s\n", rs->status, (int)rs->len, rs->body ? rs->body : "");
         abort();
+    }
+    if (rs->status == 204) {
+        if (rs->len) abort(); /* no content means none */
+        return;
     }
     if (rs->content_type && strncmp(rs->content_type, "application/json", 16)) return; /* metrics */
     cJSON *j = cJSON_ParseWithLength(rs->body ? rs->body : "", rs->len);
@@ -138,7 +143,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     p = nl ? nl + 1 : end;
     /* headers until an empty line */
-    const char *auth = NULL, *ctype = NULL;
+    const char *auth = NULL, *ctype = NULL, *origin = NULL, *acrm = NULL;
     char *jwt = NULL;
     while (p < end) {
         nl = memchr(p, '\n', (size_t)(end - p));
@@ -156,6 +161,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             while (*v == ' ') v++;
             if (!strcasecmp(p, "authorization")) auth = v;
             else if (!strcasecmp(p, "content-type")) ctype = v;
+            else if (!strcasecmp(p, "origin")) origin = v;
+            else if (!strcasecmp(p, "access-control-request-method")) acrm = v;
         }
         p = next;
     }
@@ -172,8 +179,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         snprintf(aud, sizeof aud, "https://cds.fuzz/cds-services/%.*s", (int)strcspn(svc, "/"), svc);
         long now = (long)time(NULL);
         snprintf(pl, sizeof pl,
-                 "{\"iss\":\"https://ehr.fuzz\",\"aud\":\"%s\",\"exp\":%ld,\"jti\":\"j%lu\"}", aud,
-                 now + 60, F.iter);
+                 "{\"iss\":\"https://ehr.fuzz\",\"aud\":\"%s\",\"exp\":%ld,\"iat\":%ld,"
+                 "\"jti\":\"j%lu\"}", aud, now + 60, now, F.iter);
         char *tok = tu_jwt(F.ec, "ES384", "k1", pl);
         size_t n = strlen(tok) + 8;
         jwt = malloc(n);
@@ -181,8 +188,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         free(tok);
         auth = jwt;
     }
-    serve_request rq = {method, path, args, n_args, auth, ctype ? ctype : "application/json",
-                        p, (size_t)(end - p), 0, 0};
+    serve_request rq = {.method = method, .path = path, .args = args, .n_args = n_args,
+                        .authorization = auth, .content_type = ctype ? ctype : "application/json",
+                        .origin = origin, .acr_method = acrm, .client = "127.0.0.1",
+                        .content_length = (long long)(end - p), .body = p,
+                        .body_len = (size_t)(end - p)};
     serve_response rs;
     serve_handle(F.ctx, &rq, &rs);
     check_response(&rs);

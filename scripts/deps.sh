@@ -3,9 +3,9 @@
 # Runs apt-get update at most once, and only when something must be installed.
 set -euo pipefail
 PKGS=(build-essential clang libclang-rt-14-dev llvm pkg-config zlib1g-dev libdeflate-dev libsodium-dev libcjson-dev libpcre2-dev
-      libopenblas-openmp-dev libopenmpi-dev openmpi-bin
+      libopenblas-openmp-dev libdnnl-dev libopenmpi-dev openmpi-bin
       python3 python3-pandas procps
-      libxgboost-dev python3-sklearn libmicrohttpd-dev libsqlite3-dev libssl-dev openssl curl wrk)
+      libxgboost-dev python3-sklearn libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev openssl curl wrk)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

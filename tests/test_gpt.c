@@ -345,18 +345,19 @@ static void test_fd_crossentropy(void) {
 /* ------------------------------------------------------------------------------------------
  * fast and vectorised kernels against plain ones */
 
-static void test_matmul_fast_vs_ref(void) {
-    size_t N = 67;
-    int C = 33, OC = 45;
+/* The fast matrix product on the current kernel path against the reference on one shape;
+ * tol scales with C (the length of each dot product). */
+static void matmul_compare(size_t N, int C, int OC) {
     float *inp = fvec(N * C), *w = fvec((size_t)OC * C), *b = fvec(OC), *dout = fvec(N * OC);
     fill(inp, N * C, -1, 1), fill(w, (size_t)OC * C, -1, 1), fill(b, OC, -1, 1);
     fill(dout, N * OC, -1, 1);
     float *o1 = fvec(N * OC), *o2 = fvec(N * OC);
     gpt__matmul_forward(o1, inp, w, b, N, C, OC);
     gpt__matmul_forward_ref(o2, inp, w, b, N, C, OC);
-    double d = max_abs_diff(o1, o2, N * OC);
-    fprintf(stderr, "    matmul forward fast vs ref: largest diff %.3g\n", d);
-    CHECK(d < 1e-4);
+    double d = max_abs_diff(o1, o2, N * OC), tol = 3e-6 * (C > (int)N ? C : (double)N) + 1e-5;
+    fprintf(stderr, "    matmul %zux%dx%d %s fast vs ref: forward %.3g", N, C, OC,
+            gpt__kernels_path_name(gpt__kernels_path()), d);
+    CHECK(d < tol);
     /* Start from non-zero gradients: both must add. */
     float *di1 = fvec(N * C), *dw1 = fvec((size_t)OC * C), *db1 = fvec(OC);
     fill(di1, N * C, -1, 1), fill(dw1, (size_t)OC * C, -1, 1), fill(db1, OC, -1, 1);
@@ -365,11 +366,17 @@ static void test_matmul_fast_vs_ref(void) {
     gpt__matmul_backward_ref(di2, dw2, db2, dout, inp, w, N, C, OC);
     double d1 = max_abs_diff(di1, di2, N * C), d2 = max_abs_diff(dw1, dw2, (size_t)OC * C);
     double d3 = max_abs_diff(db1, db2, OC);
-    fprintf(stderr, "    matmul backward fast vs ref: dinp %.3g dweight %.3g dbias %.3g\n", d1, d2,
-            d3);
-    CHECK(d1 < 1e-4 && d2 < 1e-4 && d3 < 1e-4);
+    fprintf(stderr, ", backward dinp %.3g dweight %.3g dbias %.3g\n", d1, d2, d3);
+    CHECK(d1 < tol && d2 < tol && d3 < tol);
     free(inp), free(w), free(b), free(dout), free(o1), free(o2);
     free(di1), free(dw1), free(db1), free(di2), free(dw2), free(db2);
+}
+
+static void test_matmul_fast_vs_ref(void) {
+    matmul_compare(67, 33, 45); /* nothing a multiple of a vector width */
+    matmul_compare(1, 1, 7);    /* one row, one input channel */
+    matmul_compare(130, 257, 65);
+    matmul_compare(5, 300, 1); /* one output */
 }
 
 static void attention_compare(int B, int T, int C, int NH) {
@@ -903,6 +910,104 @@ static void test_slices_match_whole(void) {
     for (int k = 0; k < 3; k++) free(g[k]), free(res[k]);
 }
 
+/* The `_set` backward kernels write what their adding twins add into zeros, without reading the
+ * buffer they are given (NaN there must not leak through), and still add into dweight/dbias. */
+static void set_variants_compare(void) {
+    size_t N = 37;
+    int C = 19, OC = 23;
+    float *inp = fvec(N * C), *w = fvec((size_t)OC * C), *dout = fvec(N * OC);
+    fill(inp, N * C, -1, 1), fill(w, (size_t)OC * C, -1, 1), fill(dout, N * OC, -1, 1);
+    float *di1 = fvec(N * C), *di2 = fvec(N * C), *dw1 = fvec((size_t)OC * C), *db1 = fvec(OC);
+    fill(dw1, (size_t)OC * C, -1, 1), fill(db1, OC, -1, 1);
+    float *dw2 = fcopy(dw1, (size_t)OC * C), *db2 = fcopy(db1, OC);
+    for (size_t i = 0; i < N * C; i++) di1[i] = NAN;
+    gpt__matmul_backward_set(di1, dw1, db1, dout, inp, w, N, C, OC);
+    gpt__matmul_backward(di2, dw2, db2, dout, inp, w, N, C, OC);
+    double d1 = max_abs_diff(di1, di2, N * C), d2 = max_abs_diff(dw1, dw2, (size_t)OC * C);
+    double d3 = max_abs_diff(db1, db2, OC);
+    size_t M = 5000; /* over one chunk, with a tail */
+    float *x = fvec(M), *dy = fvec(M), *g1 = fvec(M), *g2 = fvec(M), *r1 = fvec(M), *r2 = fvec(M);
+    fill(x, M, -5, 5), fill(dy, M, -1, 1);
+    for (size_t i = 0; i < M; i++) g1[i] = r1[i] = NAN;
+    gpt__gelu_backward_set(g1, x, dy, M);
+    gpt__gelu_backward(g2, x, dy, M);
+    double d4 = max_abs_diff(g1, g2, M);
+    double d5 = 0.0;
+    for (int k = 0; k < 2; k++) { /* with dropout, and p = 0 (a copy) */
+        float p = k == 0 ? 0.3f : 0.0f;
+        memset(r2, 0, M * sizeof(float));
+        gpt__dropout_backward_set(r1, dy, 77u, p, 11, M);
+        gpt__dropout_backward(r2, dy, 77u, p, 11, M);
+        double d = max_abs_diff(r1, r2, M);
+        if (d > d5 || d != d) d5 = d; /* fmax would drop a NaN */
+    }
+    fprintf(stderr, "    _set vs adding into zeros: matmul dinp %.3g dweight %.3g dbias %.3g, "
+            "gelu %.3g, dropout %.3g\n", d1, d2, d3, d4, d5);
+    CHECK(d1 == 0.0 && d2 == 0.0 && d3 == 0.0 && d4 == 0.0 && d5 == 0.0);
+    free(inp), free(w), free(dout), free(di1), free(di2), free(dw1), free(db1), free(dw2);
+    free(db2), free(x), free(dy), free(g1), free(g2), free(r1), free(r2);
+}
+
+/* Every kernel path this CPU runs (avx512, avx2, plain; gpt_kernels.h), forced in turn: the
+ * fast matrix products and attention against the reference kernels on odd shapes, the
+ * element-wise kernels and AdamW against double-precision references, and the same 25 training
+ * steps (two threads, so four batch slices, dropout on) giving the same losses within rounding.
+ * The widest path is the default, and forcing a path never gives a wider one. */
+static void test_kernel_paths(void) {
+    gpt_path dflt = gpt__kernels_path(), top = gpt__kernels_set_path(GPT_PATH_AVX512);
+    fprintf(stderr, "    default path: %s (CLINFM_KERNELS %s), widest this CPU runs: %s\n",
+            gpt__kernels_path_name(dflt), getenv("CLINFM_KERNELS") ? "set" : "unset",
+            gpt__kernels_path_name(top));
+    /* Without CLINFM_KERNELS the default is the widest path; asking for more gives no more. */
+    if (!getenv("CLINFM_KERNELS")) CHECK(dflt == top);
+    CHECK(dflt <= top);
+    if (top < GPT_PATH_AVX512)
+        fprintf(stderr, "    no AVX-512 (or no oneDNN) here: the avx512 path is not tested\n");
+    int stream[700];
+    for (int i = 0; i < 700; i++) stream[i] = (i * 7 + (int)(urand() * 3)) % 29;
+    gpt_config cfg = tiny_config(29, 0, 32, 2, 2, 24, 0.1f);
+    enum { STEPS = 25 };
+    float loss[3][STEPS];
+    float *params[3] = {NULL, NULL, NULL};
+    size_t np = 0;
+    for (int p = (int)top; p >= (int)GPT_PATH_PLAIN; p--) {
+        REQUIRE_EQ_INT(gpt__kernels_set_path((gpt_path)p), p);
+        matmul_compare(67, 33, 45);
+        matmul_compare(1, 1, 7);
+        matmul_compare(130, 257, 65);
+        attention_compare(2, 150, 32, 2);
+        test_elementwise_vs_plain();
+        test_adamw_and_clipping();
+        set_variants_compare();
+        cf_err err;
+        gpt_model m;
+        REQUIRE_EQ_INT(gpt_build(&m, &cfg, 3, &err), CF_OK);
+        m.num_threads = 2;
+        gpt_opt_config o = gpt_opt_default(STEPS);
+        o.lr = 3e-3f;
+        for (int k = 0; k < STEPS; k++)
+            REQUIRE_EQ_INT(train_steps(&m, &o, stream, 700, 4, 24, 1, &loss[p][k]), CF_OK);
+        np = m.num_parameters;
+        params[p] = fcopy(m.param_memory, np);
+        gpt_free(&m);
+    }
+    for (int p = (int)top - 1; p >= (int)GPT_PATH_PLAIN; p--) {
+        double dl = 0.0;
+        for (int k = 0; k < STEPS; k++) dl = fmax(dl, fabs((double)loss[p][k] - loss[top][k]));
+        double dp = max_abs_diff(params[p], params[top], np);
+        fprintf(stderr, "    %s vs %s, %d steps: losses %.4f -> %.4f, largest loss diff %.3g, "
+                "parameters %.3g\n", gpt__kernels_path_name((gpt_path)p),
+                gpt__kernels_path_name(top), STEPS, (double)loss[top][0],
+                (double)loss[top][STEPS - 1], dl, dp);
+        CHECK(dl < 1e-4);
+        CHECK(dp < 1e-4);
+    }
+    /* The run must have learnt something, or equal losses would prove little. */
+    CHECK(loss[top][STEPS - 1] < loss[top][0] - 0.3f);
+    gpt__kernels_set_path(dflt);
+    for (int p = 0; p < 3; p++) free(params[p]);
+}
+
 /* ------------------------------------------------------------------------------------------
  * inference */
 
@@ -1428,6 +1533,7 @@ int main(void) {
     RUN(test_adamw_and_clipping);
     RUN(test_bitwise_determinism);
     RUN(test_slices_match_whole);
+    RUN(test_kernel_paths);
     RUN(test_overfit_tiny_stream);
     RUN(test_resume_exact);
     RUN(test_checkpoint_errors);

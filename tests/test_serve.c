@@ -1,7 +1,11 @@
 /* Unit tests of the service's parts: the reference predictor (formula, interval, occlusion equal
  * to brute-force rescoring), patient records from FHIR prefetch versus the store, the grounded
- * summary's citations, JWT verification, the audit chain under tampering, API keys, rate limits,
- * and the card cache's key (what changes it and what does not) and LRU eviction. */
+ * summary's citations, JWT verification (CDS Hooks 2.0 header and claims, audiences per endpoint,
+ * a jti spent at the wrong endpoint), the audit chain under tampering, signed anchors (an idle
+ * tail, a restored head file, an anchor file, empty or missing chains), MACs on keys, cards and
+ * feedback, database and secret file modes, API keys, rate limits per key and per client address,
+ * prefetch templates and their states, configuration errors (empty values), log escaping, and the
+ * card cache's key (what changes it and what does not) and LRU eviction. */
 #include <math.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -13,7 +17,9 @@
 #include "serve/serve_auth.h"
 #include "serve/serve_cache.h"
 #include "serve/serve_config.h"
+#include "serve/serve.h"
 #include "serve/serve_db.h"
+#include "serve/serve_prefetch.h"
 #include "serve/serve_record.h"
 #include "serve/serve_ref.h"
 #include "serve/serve_summary.h"
@@ -495,18 +501,25 @@ static void make_audit_db(const char *path, const unsigned char *key, int rows) 
         card.uuid = uuid;
         serve_audit_entry e = {1700000000000000LL + i, "key:abc", "clinician", "Practitioner/1",
                                "POST", "/cds-services/{id}", patient, "m", "1", 200,
-                               "ab", 1000 + i};
-        REQUIRE(serve_db_audit(db, &e, &card, 1, &err) == CF_OK);
+                               "ab", 1000 + i, 1};
+        serve_feedback_row fb = {1700000000000000LL + i, "svc", uuid, "overridden", "disagree",
+                                 "urn:clinfm:override-reason", "Disagree", "seen", "2026-01-01T00:00:00Z",
+                                 "key:abc"};
+        REQUIRE(serve_db_audit(db, &e, &card, 1, i % 2 ? &fb : NULL, i % 2, &err) == CF_OK);
     }
     serve_db_close(db);
 }
 
-static int verify(const char *path, const unsigned char *key, char *msg, size_t cap) {
+static int verify_with(const char *path, const unsigned char *key, const char *anchors, char *msg,
+                       size_t cap) {
     cf_err err = {0};
-    uint64_t rows;
-    int rc = serve_db_verify(path, key, NULL, &rows, &err);
+    int rc = serve_db_verify(path, key, anchors, NULL, NULL, &err);
     snprintf(msg, cap, "%s", err.msg);
     return rc;
+}
+
+static int verify(const char *path, const unsigned char *key, char *msg, size_t cap) {
+    return verify_with(path, key, NULL, msg, cap);
 }
 
 static void tamper(const char *path, const char *sql) {
@@ -569,6 +582,400 @@ static void test_audit_chain(void) {
     CHECK_CONTAINS(msg, "missing");
 }
 
+
+/* Item 6: the tail is anchored on demand (the server's timer) and at close, each anchor signed;
+ * an idle server's newest rows, a restored older head file, an emptied table or a missing head
+ * file are never "intact". */
+static void test_audit_anchors(void) {
+    unsigned char key[SERVE_SECRET_BYTES], key2[SERVE_SECRET_BYTES];
+    char sp[4096], sp2[4096], db[4096], hp[4200], af[4200], msg[1100];
+    fresh_secret("anchor.key", key, sp, sizeof sp);
+    fresh_secret("anchor2.key", key2, sp2, sizeof sp2);
+    snprintf(db, sizeof db, "%s/anchor.db", check_tmpdir());
+    snprintf(hp, sizeof hp, "%s-head", db);
+    snprintf(af, sizeof af, "%s/anchors.log", check_tmpdir());
+    unlink(db);
+    unlink(hp);
+    unlink(af);
+    cf_err err = {0};
+    serve_db *h;
+    REQUIRE(serve_db_open(&h, db, key, &err) == CF_OK);
+    serve_db_set_anchor_sinks(h, af, 0);
+    /* a burst of rows, then the timer's anchor while the server stays open and idle */
+    for (int i = 0; i < 20; i++) {
+        serve_audit_entry e = {1700000000000000LL + i, "key:abc", "clinician", "", "GET",
+                               "/v1/tasks", "", "", "", 200, "ab", 10, 1};
+        REQUIRE(serve_db_audit(h, &e, NULL, 0, NULL, 0, &err) == CF_OK);
+    }
+    int missing = -1;
+    REQUIRE(serve_db_anchor(h, &missing, &err) == CF_OK);
+    CHECK_EQ_INT(missing, 1); /* a new database: no head yet */
+    CHECK_EQ_INT(verify(db, key, msg, sizeof msg), CF_OK);
+    /* the head file is a signed anchor naming the row count */
+    char *head = tu_read_gz(hp, NULL);
+    REQUIRE(head != NULL);
+    CHECK(!strncmp(head, "clinfm-audit-anchor v1 ", 23));
+    CHECK_CONTAINS(head, " rows=20 ");
+    CHECK_CONTAINS(head, " sig=");
+    struct stat stt;
+    CHECK(stat(hp, &stt) == 0 && (stt.st_mode & 077) == 0);
+    /* an old head kept aside, then more rows and another anchor */
+    char *old_head = strdup(head);
+    free(head);
+    for (int i = 20; i < 30; i++) {
+        serve_audit_entry e = {1700000000000000LL + i, "key:abc", "clinician", "", "GET",
+                               "/v1/tasks", "", "", "", 200, "ab", 10, 1};
+        REQUIRE(serve_db_audit(h, &e, NULL, 0, NULL, 0, &err) == CF_OK);
+    }
+    REQUIRE(serve_db_anchor(h, NULL, &err) == CF_OK);
+    /* rows deleted from the live database of an idle server: caught */
+    tamper(db, "DELETE FROM audit WHERE seq > 27");
+    CHECK(verify(db, key, msg, sizeof msg) != CF_OK);
+    CHECK_CONTAINS(msg, "newest rows were deleted");
+    /* the server itself refuses to anchor over the gap */
+    CHECK(serve_db_anchor(h, NULL, &err) == CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "deleted");
+    serve_db_close(h);
+    /* another database's anchor in the same (shared) file is skipped, not an error */
+    char db2[4096], af2[4200];
+    snprintf(db2, sizeof db2, "%s/anchor-other.db", check_tmpdir());
+    snprintf(af2, sizeof af2, "%s/anchors-other.log", check_tmpdir());
+    make_audit_db(db2, key2, 2);
+    serve_db *h2;
+    REQUIRE(serve_db_open(&h2, db2, key2, &err) == CF_OK);
+    serve_db_set_anchor_sinks(h2, af2, 0);
+    serve_audit_entry e2 = {1700000000000000LL, "key:abc", "clinician", "", "GET", "/v1/tasks", "",
+                            "", "", 200, "ab", 10, 1};
+    REQUIRE(serve_db_audit(h2, &e2, NULL, 0, NULL, 0, &err) == CF_OK);
+    serve_db_close(h2);
+    char *foreign = tu_read_gz(af2, NULL);
+    REQUIRE(foreign != NULL);
+    FILE *f = fopen(af, "a");
+    fputs(foreign, f);
+    fclose(f);
+    free(foreign);
+    /* a restored older head file does not hide the deletion from the anchor file */
+    f = fopen(hp, "w");
+    fputs(old_head, f);
+    fclose(f);
+    CHECK_EQ_INT(verify(db, key, msg, sizeof msg), CF_OK); /* the head alone cannot tell */
+    CHECK(verify_with(db, key, af, msg, sizeof msg) != CF_OK);
+    CHECK_CONTAINS(msg, "anchors.log anchored row 30");
+    CHECK_CONTAINS(msg, "newest rows were deleted");
+    REQUIRE(serve_db_open(&h, db, key, &err) == CF_OK); /* a server starting over it refuses */
+    serve_db_set_anchor_sinks(h, af, 0);
+    CHECK(serve_db_check_anchor_file(h, &err) == CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "row 30");
+    serve_db_close(h);
+    free(old_head);
+    /* an anchor line edited (rows=30 -> rows=27) no longer verifies */
+    char *lines = tu_read_gz(af, NULL);
+    REQUIRE(lines != NULL);
+    char *at = strstr(lines, " rows=30 ");
+    REQUIRE(at != NULL);
+    memcpy(at, " rows=27 ", 9);
+    f = fopen(af, "w");
+    fputs(lines, f);
+    fclose(f);
+    free(lines);
+    CHECK(verify_with(db, key, af, msg, sizeof msg) != CF_OK);
+    CHECK_CONTAINS(msg, "signature");
+    /* another secret's anchors or head are refused */
+    make_audit_db(db, key, 4);
+    CHECK(verify(db, key2, msg, sizeof msg) != CF_OK);
+    /* emptied table with the head file deleted: never intact */
+    tamper(db, "DELETE FROM audit; DELETE FROM cards; DELETE FROM feedback");
+    unlink(hp);
+    CHECK(verify(db, key, msg, sizeof msg) != CF_OK);
+    CHECK_CONTAINS(msg, "empty");
+    /* a table whose head file is missing: never intact */
+    make_audit_db(db, key, 4);
+    unlink(hp);
+    CHECK(verify(db, key, msg, sizeof msg) != CF_OK);
+    CHECK_CONTAINS(msg, "missing");
+    /* an edited row stops the anchoring too */
+    make_audit_db(db, key, 4);
+    REQUIRE(serve_db_open(&h, db, key, &err) == CF_OK);
+    serve_audit_entry e = {1800000000000000LL, "key:abc", "clinician", "", "GET", "/v1/tasks", "",
+                           "", "", 200, "ab", 10, 1};
+    REQUIRE(serve_db_audit(h, &e, NULL, 0, NULL, 0, &err) == CF_OK);
+    tamper(db, "UPDATE audit SET status = 403 WHERE seq = 5");
+    CHECK(serve_db_anchor(h, NULL, &err) == CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "row 5");
+    serve_db_close(h);
+}
+
+static void key_row_tamper(const char *db, const char *sql) { tamper(db, sql); }
+
+/* Item 7: keys, cards and feedback carry MACs and are checked by the server and by verify. */
+static void test_row_macs(void) {
+    unsigned char key[SERVE_SECRET_BYTES];
+    char sp[4096], db[4096], msg[1100], sql[512];
+    fresh_secret("macs.key", key, sp, sizeof sp);
+    snprintf(db, sizeof db, "%s/macs.db", check_tmpdir());
+    cf_err err = {0};
+    /* cards and feedback */
+    make_audit_db(db, key, 6);
+    CHECK_EQ_INT(verify(db, key, msg, sizeof msg), CF_OK);
+    tamper(db, "UPDATE cards SET risk = 0.01 WHERE audit_seq = 3");
+    CHECK(verify(db, key, msg, sizeof msg) != CF_OK);
+    CHECK_CONTAINS(msg, "card 00000000-0000-4000-8000-000000000002");
+    CHECK_CONTAINS(msg, "edited");
+    serve_db *h;
+    REQUIRE(serve_db_open(&h, db, key, &err) == CF_OK);
+    CHECK_EQ_INT(serve_db_card_known(h, "00000000-0000-4000-8000-000000000002", "svc"), -2);
+    CHECK_EQ_INT(serve_db_card_known(h, "00000000-0000-4000-8000-000000000001", "svc"), 1);
+    serve_db_close(h);
+    make_audit_db(db, key, 6);
+    tamper(db, "UPDATE feedback SET outcome = 'accepted' WHERE id = 1");
+    CHECK(verify(db, key, msg, sizeof msg) != CF_OK);
+    CHECK_CONTAINS(msg, "feedback row 1");
+    REQUIRE(serve_db_open(&h, db, key, &err) == CF_OK);
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    CHECK(serve_db_feedback_export(h, f, 1, 0, &err) == CF_EINPUT); /* nothing poisoned exported */
+    fclose(f);
+    free(out);
+    CHECK_CONTAINS(err.msg, "integrity");
+    serve_db_close(h);
+    make_audit_db(db, key, 6);
+    tamper(db, "DELETE FROM cards WHERE audit_seq = 2");
+    CHECK(verify(db, key, msg, sizeof msg) != CF_OK);
+    CHECK_CONTAINS(msg, "audit row 2");
+    make_audit_db(db, key, 6);
+    tamper(db, "DELETE FROM feedback WHERE id = 2");
+    CHECK(verify(db, key, msg, sizeof msg) != CF_OK);
+    CHECK_CONTAINS(msg, "deleted, added, moved or edited");
+    make_audit_db(db, key, 6);
+    tamper(db, "UPDATE cards SET audit_seq = 2 WHERE audit_seq = 3");
+    CHECK(verify(db, key, msg, sizeof msg) != CF_OK);
+    /* keys: a revoked key revived, a role raised, a row restored from before its revocation */
+    char tok[SERVE_TOKEN_LEN + 1], tok2[SERVE_TOKEN_LEN + 1], id[SERVE_KEY_ID_LEN + 1],
+        id2[SERVE_KEY_ID_LEN + 1], got[SERVE_KEY_ID_LEN + 1], role[16];
+    int64_t now = 1800000000000000LL;
+    make_audit_db(db, key, 2);
+    REQUIRE(serve_db_open(&h, db, key, &err) == CF_OK);
+    REQUIRE(serve_db_key_create(h, "ward", "clinician", 0, "test", tok, id, &err) == CF_OK);
+    REQUIRE(serve_db_key_create(h, "old", "clinician", 0, "test", tok2, id2, &err) == CF_OK);
+    /* the row as it was before revocation, kept by someone with database access */
+    char saved[200];
+    sqlite3_stmt *st;
+    sqlite3_prepare_v2(serve_db_handle(h), "SELECT mac FROM api_keys WHERE id = ?1", -1, &st, NULL);
+    sqlite3_bind_text(st, 1, id2, -1, SQLITE_STATIC);
+    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+    snprintf(saved, sizeof saved, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    REQUIRE(serve_db_key_revoke(h, id2, "test", &err) == CF_OK);
+    CHECK_EQ_INT(serve_db_key_check(h, tok2, now, got, role), 0);
+    snprintf(sql, sizeof sql, "UPDATE api_keys SET revoked_us = 0 WHERE id = '%s'", id2);
+    key_row_tamper(db, sql);
+    CHECK_EQ_INT(serve_db_key_check(h, tok2, now, got, role), -2); /* refused, not revived */
+    snprintf(sql, sizeof sql, "UPDATE api_keys SET role = 'admin' WHERE id = '%s'", id);
+    key_row_tamper(db, sql);
+    CHECK_EQ_INT(serve_db_key_check(h, tok, now, got, role), -2);
+    serve_db_close(h);
+    CHECK(verify(db, key, msg, sizeof msg) != CF_OK);
+    CHECK_CONTAINS(msg, "API key");
+    CHECK_CONTAINS(msg, "edited");
+    snprintf(sql, sizeof sql, "UPDATE api_keys SET role = 'clinician' WHERE id = '%s';"
+                              "UPDATE api_keys SET mac = '%s' WHERE id = '%s'", id, saved, id2);
+    key_row_tamper(db, sql); /* the whole pre-revocation row is back: its MAC is valid */
+    CHECK(verify(db, key, msg, sizeof msg) != CF_OK);
+    CHECK_CONTAINS(msg, "was revoked");
+    CHECK_CONTAINS(msg, "restored");
+    /* an inserted key (its MAC copied from another row) */
+    make_audit_db(db, key, 2);
+    REQUIRE(serve_db_open(&h, db, key, &err) == CF_OK);
+    REQUIRE(serve_db_key_create(h, "ward", "clinician", 0, "test", tok, id, &err) == CF_OK);
+    serve_db_close(h);
+    snprintf(sql, sizeof sql, "INSERT INTO api_keys SELECT '0123456789abcdef', name, 'admin', hash,"
+                              " created_us, expires_us, revoked_us, mac FROM api_keys");
+    key_row_tamper(db, sql);
+    CHECK(verify(db, key, msg, sizeof msg) != CF_OK);
+}
+
+/* Item 8: the database is created 0600 and refused when others may read it; the same for the
+ * secret and the TLS key. */
+static void test_file_modes(void) {
+    unsigned char key[SERVE_SECRET_BYTES];
+    char sp[4096], db[4096], wal[4200];
+    fresh_secret("modes.key", key, sp, sizeof sp);
+    snprintf(db, sizeof db, "%s/modes.db", check_tmpdir());
+    snprintf(wal, sizeof wal, "%s-wal", db);
+    unlink(db);
+    cf_err err = {0};
+    mode_t old = umask(022); /* a usual umask: the service must not depend on it */
+    serve_db *h;
+    REQUIRE(serve_db_open(&h, db, key, &err) == CF_OK);
+    serve_audit_entry e = {1700000000000000LL, "key:abc", "clinician", "", "GET", "/v1/tasks", "",
+                           "", "", 200, "ab", 10, 1};
+    REQUIRE(serve_db_audit(h, &e, NULL, 0, NULL, 0, &err) == CF_OK);
+    struct stat st;
+    CHECK(stat(db, &st) == 0 && (st.st_mode & 077) == 0);
+    CHECK(stat(wal, &st) == 0 && (st.st_mode & 077) == 0);
+    serve_db_close(h);
+    umask(old);
+    chmod(db, 0644);
+    CHECK(serve_db_open(&h, db, key, &err) == CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "readable by its owner only");
+    chmod(db, 0600);
+    REQUIRE(serve_db_open(&h, db, key, &err) == CF_OK);
+    serve_db_close(h);
+    chmod(sp, 0640);
+    CHECK(serve_secret_load(sp, key, &err) == CF_EINPUT);
+    chmod(sp, 0600);
+    char tls[4096];
+    snprintf(tls, sizeof tls, "%s/tls.key", check_tmpdir());
+    FILE *f = fopen(tls, "w");
+    fputs("not really a key\n", f);
+    fclose(f);
+    chmod(tls, 0644);
+    CHECK(serve_check_private(tls, "TLS private key", &err) == CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "TLS private key");
+    chmod(tls, 0600);
+    CHECK(serve_check_private(tls, "TLS private key", &err) == CF_OK);
+}
+
+/* Item 9 (verification part): kid, typ and iat are required; a token is spent wherever it is
+ * presented, so one sent to discovery cannot be replayed on a hook. */
+static void test_jwt_cds_hooks(void) {
+    serve_config c = example_config();
+    serve_auth *a;
+    cf_err err = {0};
+    REQUIRE(serve_auth_open(&a, &c, &err) == CF_OK);
+    EVP_PKEY *ec = tu_key_ec();
+    char *j = tu_jwks(ec, "ec1");
+    REQUIRE(serve_auth_add_jwks(a, "https://ehr.example", j, strlen(j), "j", &err) == CF_OK);
+    int64_t now = (int64_t)time(NULL);
+    const char *hook[] = {"https://cds.example.org/cds-services/svc"};
+    const char *disc[] = {"https://cds.example.org/cds-services"};
+    serve_jwt_claims cl;
+    const char *why;
+    char pl[512];
+    struct {
+        const char *header, *payload_fmt, *want;
+    } bad[] = {
+        {"{\"alg\":\"ES384\",\"typ\":\"JWT\"}", "{\"iss\":\"https://ehr.example\",\"aud\":\"%s\","
+         "\"exp\":%lld,\"iat\":%lld,\"jti\":\"k1\"}", "kid"},
+        {"{\"alg\":\"ES384\",\"kid\":\"ec1\"}", "{\"iss\":\"https://ehr.example\",\"aud\":\"%s\","
+         "\"exp\":%lld,\"iat\":%lld,\"jti\":\"k2\"}", "typ"},
+        {"{\"alg\":\"ES384\",\"kid\":\"ec1\",\"typ\":\"at+jwt\"}", "{\"iss\":\"https://ehr.example\","
+         "\"aud\":\"%s\",\"exp\":%lld,\"iat\":%lld,\"jti\":\"k3\"}", "typ"},
+        {"{\"alg\":\"ES384\",\"kid\":\"ec1\",\"typ\":\"JWT\"}", "{\"iss\":\"https://ehr.example\","
+         "\"aud\":\"%s\",\"exp\":%lld,\"jti\":\"k4\",\"x\":%lld}", "iat"},
+        {"{\"alg\":\"ES384\",\"kid\":\"ec2\",\"typ\":\"JWT\"}", "{\"iss\":\"https://ehr.example\","
+         "\"aud\":\"%s\",\"exp\":%lld,\"iat\":%lld,\"jti\":\"k5\"}", "kid"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(pl, sizeof pl, bad[i].payload_fmt, hook[0], (long long)now + 60, (long long)now);
+        char *t = tu_jwt_raw(ec, bad[i].header, pl);
+        why = "";
+        CHECK(serve_jwt_verify(a, t, hook, 1, now, &cl, &why) != 0);
+        CHECK_CONTAINS(why, bad[i].want);
+        free(t);
+    }
+    /* a hook's token presented at discovery: refused there (audience), and spent */
+    snprintf(pl, sizeof pl, "{\"iss\":\"https://ehr.example\",\"aud\":\"%s\",\"exp\":%lld,"
+                            "\"iat\":%lld,\"jti\":\"spent-1\"}", hook[0], (long long)now + 60,
+             (long long)now);
+    char *t = tu_jwt(ec, "ES384", "ec1", pl);
+    CHECK(serve_jwt_verify(a, t, disc, 1, now, &cl, &why) != 0);
+    CHECK_CONTAINS(why, "audience");
+    CHECK(serve_jwt_verify(a, t, hook, 1, now, &cl, &why) != 0);
+    CHECK_CONTAINS(why, "already used");
+    free(t);
+    /* discovery's own token is accepted there once */
+    snprintf(pl, sizeof pl, "{\"iss\":\"https://ehr.example\",\"aud\":\"%s\",\"exp\":%lld,"
+                            "\"iat\":%lld,\"jti\":\"disc-1\"}", disc[0], (long long)now + 60,
+             (long long)now);
+    t = tu_jwt(ec, "ES384", "ec1", pl);
+    CHECK_EQ_INT(serve_jwt_verify(a, t, disc, 1, now, &cl, &why), 0);
+    CHECK(serve_jwt_verify(a, t, hook, 1, now, &cl, &why) != 0);
+    free(t);
+    free(j);
+    EVP_PKEY_free(ec);
+    serve_auth_close(a);
+    serve_config_free(&c);
+}
+
+/* Item 5 (limiter part): an address's budget for requests that identify no one. */
+static void test_client_budget(void) {
+    serve_config c = example_config();
+    c.client_rate_per_minute = 60;
+    c.client_burst = 3;
+    serve_auth *a;
+    cf_err err = {0};
+    REQUIRE(serve_auth_open(&a, &c, &err) == CF_OK);
+    double retry;
+    for (int i = 0; i < 5; i++) CHECK_EQ_INT(serve_client_allowed(a, "10.0.0.1", 100.0, &retry), 1);
+    for (int i = 0; i < 3; i++) serve_client_charge(a, "10.0.0.1", 100.0);
+    CHECK_EQ_INT(serve_client_allowed(a, "10.0.0.1", 100.0, &retry), 0);
+    CHECK_NEAR(retry, 1.0, 1e-9);
+    CHECK_EQ_INT(serve_client_allowed(a, "10.0.0.2", 100.0, &retry), 1);
+    CHECK_EQ_INT(serve_client_allowed(a, "10.0.0.1", 101.0, &retry), 1);
+    serve_auth_close(a);
+    serve_config_free(&c);
+}
+
+/* Prefetch templates: what is accepted, how tokens expand, and what a value's state is. */
+static void test_prefetch_templates(void) {
+    CHECK(serve_prefetch_check("Patient/{{context.patientId}}", "patient-view") == NULL);
+    CHECK(serve_prefetch_check("PractitionerRole?_id={{userPractitionerRoleId}}", "patient-view") == NULL);
+    CHECK(serve_prefetch_check("https://x/Patient/1", "patient-view") != NULL);
+    CHECK(serve_prefetch_check("/Patient/1", "patient-view") != NULL);
+    CHECK(serve_prefetch_check("Patient/{{context.medication}}", "patient-view") != NULL);
+    CHECK(serve_prefetch_check("Patient/{{context.patientId", "patient-view") != NULL);
+    CHECK(serve_prefetch_check("Condition?patient={{context.patientId}} ", "patient-view") != NULL);
+    serve_prefetch_ctx ctx = {"p1", NULL, "PractitionerRole/r9"};
+    char out[200];
+    CHECK(serve_prefetch_expand("Condition?patient={{context.patientId}}&x=1", &ctx, out, sizeof out) == 0);
+    CHECK_EQ_STR(out, "Condition?patient=p1&x=1");
+    CHECK(serve_prefetch_expand("PractitionerRole/{{userPractitionerRoleId}}", &ctx, out, sizeof out) == 0);
+    CHECK_EQ_STR(out, "PractitionerRole/r9");
+    CHECK(serve_prefetch_expand("Practitioner/{{userPractitionerId}}", &ctx, out, sizeof out) == -1);
+    CHECK(serve_prefetch_expand("Encounter/{{context.encounterId}}", &ctx, out, sizeof out) == -1);
+    const char *read = "Patient/{{context.patientId}}", *search = "Condition?patient={{context.patientId}}";
+    const char *counted = "Observation?patient={{context.patientId}}&_count=500";
+    cJSON *null = cJSON_CreateNull();
+    cJSON *oo = cJSON_Parse("{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\"}]}");
+    cJSON *paged = cJSON_Parse("{\"resourceType\":\"Bundle\",\"type\":\"searchset\",\"link\":[{\"relation\":"
+                               "\"next\",\"url\":\"https://f/Condition?page=2\"}],\"entry\":[]}");
+    cJSON *warn = cJSON_Parse("{\"resourceType\":\"Bundle\",\"type\":\"searchset\",\"entry\":[{\"resource\":"
+                              "{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"warning\"}]}}]}");
+    cJSON *err = cJSON_Parse("{\"resourceType\":\"Bundle\",\"type\":\"searchset\",\"entry\":[{\"resource\":"
+                             "{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\"}]}}]}");
+    cJSON *pat = cJSON_Parse("{\"resourceType\":\"Patient\",\"id\":\"p1\"}");
+    CHECK_EQ_INT(serve_prefetch_state(NULL, search, NULL), SERVE_PF_MISSING);
+    CHECK_EQ_INT(serve_prefetch_state(null, search, NULL), SERVE_PF_EMPTY);
+    CHECK_EQ_INT(serve_prefetch_state(null, read, NULL), SERVE_PF_MISSING);
+    CHECK_EQ_INT(serve_prefetch_state(oo, search, NULL), SERVE_PF_MISSING);
+    CHECK_EQ_INT(serve_prefetch_state(oo, read, NULL), SERVE_PF_MISSING);
+    CHECK_EQ_INT(serve_prefetch_state(paged, search, NULL), SERVE_PF_MISSING);
+    CHECK_EQ_INT(serve_prefetch_state(paged, counted, NULL), SERVE_PF_OK);
+    CHECK_EQ_INT(serve_prefetch_state(warn, search, NULL), SERVE_PF_OK);
+    CHECK_EQ_INT(serve_prefetch_state(err, search, NULL), SERVE_PF_MISSING);
+    CHECK_EQ_INT(serve_prefetch_state(pat, read, NULL), SERVE_PF_OK);
+    cJSON_Delete(null);
+    cJSON_Delete(oo);
+    cJSON_Delete(paged);
+    cJSON_Delete(warn);
+    cJSON_Delete(err);
+    cJSON_Delete(pat);
+}
+
+/* Item 10 (escaping part): a value reaches the log as one printable token. */
+static void test_log_escape(void) {
+    char out[256];
+    serve_log_escape("jwt:https://ehr|a\n2026-01-01T00:00:00.000Z POST / 200 \"x\\\x7f\xc3\xa9", out,
+                     sizeof out);
+    CHECK(strchr(out, '\n') == NULL);
+    CHECK_EQ_STR(out, "jwt:https://ehr|a\\x0a2026-01-01T00:00:00.000Z POST / 200 \\x22x\\x5c\\x7f"
+                      "\\xc3\\xa9");
+    serve_log_escape("abc", out, 3); /* truncated, still terminated */
+    CHECK(strlen(out) < 3);
+}
+
 static void test_api_keys(void) {
     unsigned char key[SERVE_SECRET_BYTES];
     char sp[4096];
@@ -577,7 +984,7 @@ static void test_api_keys(void) {
     cf_err err = {0};
     REQUIRE(serve_db_open(&db, ":memory:", key, &err) == CF_OK);
     char tok[SERVE_TOKEN_LEN + 1], id[SERVE_KEY_ID_LEN + 1], id2[SERVE_KEY_ID_LEN + 1], role[16];
-    REQUIRE(serve_db_key_create(db, "ward 3", "clinician", 0, tok, id, &err) == CF_OK);
+    REQUIRE(serve_db_key_create(db, "ward 3", "clinician", 0, "test", tok, id, &err) == CF_OK);
     CHECK_EQ_INT(strlen(tok), SERVE_TOKEN_LEN);
     int64_t now = 1800000000000000LL;
     CHECK_EQ_INT(serve_db_key_check(db, tok, now, id2, role), 1);
@@ -594,11 +1001,11 @@ static void test_api_keys(void) {
     bad[SERVE_TOKEN_LEN - 1] = bad[SERVE_TOKEN_LEN - 1] == '0' ? '1' : '0';
     CHECK_EQ_INT(serve_db_key_check(db, bad, now, id2, role), 0);
     CHECK_EQ_INT(serve_db_key_check(db, "cfk_short", now, id2, role), 0);
-    CHECK(serve_db_key_create(db, "x", "superuser", 0, bad, id2, &err) == CF_EINPUT);
-    REQUIRE(serve_db_key_revoke(db, id, &err) == CF_OK);
+    CHECK(serve_db_key_create(db, "x", "superuser", 0, "test", bad, id2, &err) == CF_EINPUT);
+    REQUIRE(serve_db_key_revoke(db, id, "test", &err) == CF_OK);
     CHECK_EQ_INT(serve_db_key_check(db, tok, now, id2, role), 0);
-    CHECK(serve_db_key_revoke(db, id, &err) == CF_EINPUT);
-    REQUIRE(serve_db_key_create(db, "temp", "service", now + 1000, tok, id, &err) == CF_OK);
+    CHECK(serve_db_key_revoke(db, id, "test", &err) == CF_EINPUT);
+    REQUIRE(serve_db_key_create(db, "temp", "service", now + 1000, "test", tok, id, &err) == CF_OK);
     CHECK_EQ_INT(serve_db_key_check(db, tok, now, id2, role), 1);
     CHECK_EQ_INT(serve_db_key_check(db, tok, now + 1000, id2, role), 0); /* expired */
     serve_db_close(db);
@@ -618,6 +1025,32 @@ static void test_config_errors(void) {
          "\"tasks\":[\"b\"]}]}", "services[0].tasks[0]"},
         {"{\"tasks\":[{\"id\":\"a\"}],\"services\":[{\"id\":\"s\",\"hook\":\"patient-view\","
          "\"tasks\":[\"a\"]}],\"base_url\":\"ftp://x\"}", "base_url"},
+        /* item 15: empty values where CDS Hooks forbids them */
+        {"{\"tasks\":[{\"id\":\"a\"}],\"services\":[{\"id\":\"s\",\"hook\":\"patient-view\","
+         "\"title\":\"\",\"tasks\":[\"a\"]}]}", "services[0].title: expected a non-empty string"},
+        {"{\"tasks\":[{\"id\":\"a\"}],\"services\":[{\"id\":\"s\",\"hook\":\"patient-view\","
+         "\"description\":\"\",\"tasks\":[\"a\"]}]}", "services[0].description: expected a non-empty"},
+        {"{\"tasks\":[{\"id\":\"a\",\"title\":\"\"}],\"services\":[{\"id\":\"s\",\"hook\":"
+         "\"patient-view\",\"tasks\":[\"a\"]}]}", "tasks[0].title: expected a non-empty"},
+        {"{\"tasks\":[{\"id\":\"a\"}],\"services\":[{\"id\":\"s\",\"hook\":\"patient-view\","
+         "\"tasks\":[\"a\"]}],\"override_reasons\":[]}", "override_reasons: expected a non-empty"},
+        {"{\"tasks\":[{\"id\":\"a\"}],\"services\":[{\"id\":\"s\",\"hook\":\"patient-view\","
+         "\"tasks\":[\"a\"]}],\"override_reasons\":[{\"code\":\"x\",\"display\":\"\"}]}",
+         "override_reasons[0].display"},
+        {"{\"tasks\":[{\"id\":\"a\"}],\"services\":[{\"id\":\"s\",\"hook\":\"patient-view\","
+         "\"tasks\":[\"a\"],\"prefetch\":{}}]}", "services[0].prefetch: expected a non-empty object"},
+        {"{\"tasks\":[{\"id\":\"a\"}],\"services\":[{\"id\":\"s\",\"hook\":\"patient-view\","
+         "\"tasks\":[\"a\"],\"prefetch\":{\"p\":\"\"}}]}", "services[0].prefetch.p"},
+        {"{\"tasks\":[{\"id\":\"a\"}],\"services\":[{\"id\":\"s\",\"hook\":\"patient-view\","
+         "\"tasks\":[\"a\"],\"prefetch\":{\"p\":\"Patient/{{context.patient}}\"}}]}", "unknown token"},
+        {"{\"tasks\":[{\"id\":\"a\"}],\"services\":[{\"id\":\"s\",\"hook\":\"patient-view\","
+         "\"tasks\":[\"a\"]}],\"cors\":{\"allowed_origins\":[\"*\"]}}", "cors.allowed_origins[0]"},
+        {"{\"tasks\":[{\"id\":\"a\"}],\"services\":[{\"id\":\"s\",\"hook\":\"patient-view\","
+         "\"tasks\":[\"a\"]}],\"fhir\":{\"servers\":[\"\"]}}", "fhir.servers[0]"},
+        {"{\"tasks\":[{\"id\":\"a\"}],\"services\":[{\"id\":\"s\",\"hook\":\"patient-view\","
+         "\"tasks\":[\"a\"]}],\"database\":\"\"}", "database: expected a non-empty"},
+        {"{\"tasks\":[{\"id\":\"a\"}],\"services\":[{\"id\":\"s\",\"hook\":\"patient-view\","
+         "\"tasks\":[\"a\"]}],\"auth\":{\"audiences\":[]}}", "auth.audiences: unknown key"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK(serve_config_parse(&c, bad[i][0], strlen(bad[i][0]), "/tmp", "cfg.json", &err) ==
@@ -739,6 +1172,13 @@ int main(void) {
     RUN(test_jwt);
     RUN(test_rate_limit);
     RUN(test_audit_chain);
+    RUN(test_audit_anchors);
+    RUN(test_row_macs);
+    RUN(test_file_modes);
+    RUN(test_jwt_cds_hooks);
+    RUN(test_client_budget);
+    RUN(test_prefetch_templates);
+    RUN(test_log_escape);
     RUN(test_api_keys);
     RUN(test_config_errors);
     RUN(test_card_cache_key_and_lru);

@@ -39,7 +39,8 @@ static char *LOG_BUF;
 static size_t LOG_LEN;
 static FILE *LOG;
 static EVP_PKEY *EC, *RSA_KEY;
-static char PID[128], DB_PATH[4096], SECRET[4096];
+static char PID[128], ENC_ID[128], DB_PATH[4096], SECRET[4096];
+static int64_t ENC_END = TIME_NULL; /* the end of encounter ENC_ID */
 static char *BUNDLE_TEXT;
 static char KEY_CLIN[SERVE_TOKEN_LEN + 1], KEY_SVC[SERVE_TOKEN_LEN + 1],
     KEY_REVOKED[SERVE_TOKEN_LEN + 1];
@@ -112,7 +113,10 @@ static int start(server *sv, int tight) {
         p = &slow;
     }
     serve_setup setup = {&sv->cfg, &ST, p, sv->db, sv->auth, LOG};
-    serve_http_options ho = {"127.0.0.1", 0, 2, NULL, NULL, sv->cfg.max_body, 5, 100};
+    serve_http_options ho = serve_http_options_of(&sv->cfg);
+    ho.port = 0;
+    ho.connection_timeout_s = 5;
+    ho.max_connections = 100;
     if (serve_ctx_new(&sv->ctx, &setup, &err) || serve_http_start(&sv->http, sv->ctx, &ho, &err)) {
         fprintf(stderr, "start: %s\n", err.msg);
         return -1;
@@ -170,10 +174,10 @@ static int setup(void) {
     if (start(&S, 0) || start(&SLOW, 1)) return -1;
     /* API keys */
     char id[SERVE_KEY_ID_LEN + 1];
-    if (serve_db_key_create(S.db, "ward", "clinician", 0, KEY_CLIN, id, &err) ||
-        serve_db_key_create(S.db, "monitoring", "service", 0, KEY_SVC, id, &err) ||
-        serve_db_key_create(S.db, "old", "clinician", 0, KEY_REVOKED, id, &err) ||
-        serve_db_key_revoke(S.db, id, &err))
+    if (serve_db_key_create(S.db, "ward", "clinician", 0, "test", KEY_CLIN, id, &err) ||
+        serve_db_key_create(S.db, "monitoring", "service", 0, "test", KEY_SVC, id, &err) ||
+        serve_db_key_create(S.db, "old", "clinician", 0, "test", KEY_REVOKED, id, &err) ||
+        serve_db_key_revoke(S.db, id, "test", &err))
         return -1;
     return 0;
 }
@@ -208,7 +212,7 @@ static char *hook_body(const char *hook, int with_prefetch, int with_encounter) 
     cJSON *ctx = cJSON_AddObjectToObject(b, "context");
     cJSON_AddStringToObject(ctx, "userId", "Practitioner/example");
     cJSON_AddStringToObject(ctx, "patientId", PID);
-    if (with_encounter) cJSON_AddStringToObject(ctx, "encounterId", "enc-1");
+    if (with_encounter) cJSON_AddStringToObject(ctx, "encounterId", ENC_ID);
     if (with_prefetch) {
         char pid[128];
         cJSON_AddItemToObject(b, "prefetch", tu_prefetch(BUNDLE_TEXT, pid, sizeof pid));
@@ -281,8 +285,9 @@ static void test_discovery_and_health(void) {
     tu_resp_free(&r);
 }
 
-/* Risk of the patient computed directly, for comparison with what the service says. */
-static double direct_risk(const char *task_id) {
+/* Risk of the patient computed directly at prediction time pt (TIME_NULL: the last event), for
+ * comparison with what the service says. */
+static double direct_risk_at(const char *task_id, int64_t pt) {
     char pid[128];
     cJSON *pf = tu_prefetch(BUNDLE_TEXT, pid, sizeof pid);
     const cJSON *vals[32];
@@ -297,12 +302,14 @@ static double direct_risk(const char *task_id) {
     serve_record_init(&rec);
     cf_err err = {0};
     serve_score sc = {0};
-    if (!serve_record_from_fhir(&rec, vals, names, n, pid, TIME_NULL, &err))
+    if (!serve_record_from_fhir(&rec, vals, names, n, pid, pt, &err))
         S.pred.score(S.pred.ctx, &rec.p, serve_config_task(&S.cfg, task_id), &sc, &err);
     serve_record_free(&rec);
     cJSON_Delete(pf);
     return sc.risk;
 }
+
+static double direct_risk(const char *task_id) { return direct_risk_at(task_id, TIME_NULL); }
 
 static void check_card(const cJSON *card, double want_risk) {
     const char *summary = cJSON_GetStringValue(cJSON_GetObjectItem(card, "summary"));
@@ -354,13 +361,14 @@ static void test_patient_view_prefetch_and_store(void) {
     cJSON_Delete(j);
     tu_resp_free(&r);
     free(summary1);
-    /* an unknown patient without prefetch: no advice, not an error */
+    /* an unknown patient without prefetch: found nowhere, so 412 (CDS Hooks), never an empty
+     * answer an EHR would show as "no risk" */
     char save[128];
     snprintf(save, sizeof save, "%s", PID);
     snprintf(PID, sizeof PID, "unknown-patient-1");
     r = post_hook(EC, "ES384", pv, "patient-view", 0, 0);
-    CHECK_EQ_INT(r.status, 200);
-    CHECK_CONTAINS(r.body, "\"cards\":[]");
+    CHECK_EQ_INT(r.status, 412);
+    CHECK_EQ_STR(err_code(&r), "precondition_failed");
     tu_resp_free(&r);
     snprintf(PID, sizeof PID, "%s", save);
 }
@@ -372,7 +380,9 @@ static void test_discharge(void) {
     cJSON *j = body_json(&r);
     const cJSON *cards = cJSON_GetObjectItem(j, "cards");
     REQUIRE_EQ_INT(cJSON_GetArraySize(cards), 1);
-    check_card(cJSON_GetArrayItem(cards, 0), direct_risk("readmission_30d"));
+    /* scored at that encounter's discharge, not at the record's last event */
+    REQUIRE(ENC_END != TIME_NULL);
+    check_card(cJSON_GetArrayItem(cards, 0), direct_risk_at("readmission_30d", ENC_END));
     CHECK_CONTAINS(card0_str(cards, "summary"), "30-day readmission");
     cJSON_Delete(j);
     tu_resp_free(&r);
@@ -395,8 +405,15 @@ static void test_feedback(void) {
     snprintf(body, sizeof body,
              "{\"feedback\":[{\"card\":\"%s\",\"outcome\":\"accepted\",\"outcomeTimestamp\":"
              "\"2026-11-22T10:00:00Z\"}]}", CARD_UUID);
+    /* the audience of a feedback call is the feedback endpoint (CDS Hooks: the URL invoked) */
     char *tok = jwt_for(EC, "ES384", BASE "/cds-services/clinfm-patient-view", 120, NULL);
     tu_resp r = call(S.port, "POST", "/cds-services/clinfm-patient-view/feedback", tok, body);
+    CHECK_EQ_INT(r.status, 401);
+    CHECK_CONTAINS(r.body, "audience");
+    tu_resp_free(&r);
+    free(tok);
+    tok = jwt_for(EC, "ES384", BASE "/cds-services/clinfm-patient-view/feedback", 120, NULL);
+    r = call(S.port, "POST", "/cds-services/clinfm-patient-view/feedback", tok, body);
     CHECK_EQ_INT(r.status, 200);
     CHECK_CONTAINS(r.body, "\"recorded\":1");
     tu_resp_free(&r);
@@ -476,8 +493,8 @@ static void test_auth_failures(void) {
     /* roles: EHR JWTs only on CDS routes; clinicians not on /metrics */
     tok = jwt_for(EC, "ES384", BASE "/cds-services", 120, NULL);
     r = call(S.port, "GET", "/v1/tasks", tok, NULL);
-    CHECK_EQ_INT(r.status, 403);
-    CHECK_EQ_STR(err_code(&r), "forbidden");
+    CHECK_EQ_INT(r.status, 401);
+    CHECK_CONTAINS(r.body, "CDS Hooks routes only");
     tu_resp_free(&r);
     free(tok);
     r = call(S.port, "GET", "/metrics", KEY_CLIN, NULL);
@@ -785,34 +802,39 @@ static void test_card_cache(void) {
 }
 
 static void test_audit_and_logs(void) {
-    /* every protected request was audited; patients only as pseudonyms */
+    /* every protected request that identified someone was audited, patients only as pseudonyms;
+     * the refused ones are summed up in one row per status at the tick */
+    cf_err err = {0};
+    REQUIRE(serve_ctx_tick(S.ctx, &err) == CF_OK);
     sqlite3 *db;
     REQUIRE(sqlite3_open(DB_PATH, &db) == SQLITE_OK);
     sqlite3_stmt *st;
-    sqlite3_prepare_v2(db, "SELECT count(*), sum(patient = ?1), sum(status = 401), "
-                           "sum(model <> '') FROM audit", -1, &st, NULL);
+    sqlite3_prepare_v2(db, "SELECT count(*), sum(patient = ?1), "
+                           "sum(CASE WHEN status = 401 AND principal = 'unauthenticated' THEN count END), "
+                           "sum(model <> ''), sum(status = 401 AND principal <> 'unauthenticated') "
+                           "FROM audit", -1, &st, NULL);
     sqlite3_bind_text(st, 1, PID, -1, SQLITE_STATIC);
     REQUIRE(sqlite3_step(st) == SQLITE_ROW);
     CHECK(sqlite3_column_int(st, 0) >= 25);
     CHECK_EQ_INT(sqlite3_column_int(st, 1), 0);
     CHECK(sqlite3_column_int(st, 2) >= 7);
     CHECK(sqlite3_column_int(st, 3) >= 5);
+    CHECK_EQ_INT(sqlite3_column_int(st, 4), 0);
     sqlite3_finalize(st);
     sqlite3_close(db);
     /* stop the servers: the head file now names the last row */
     stop(&SLOW);
     stop(&S);
     unsigned char key[SERVE_SECRET_BYTES];
-    cf_err err = {0};
     REQUIRE(serve_secret_load(SECRET, key, &err) == CF_OK);
-    uint64_t rows = 0;
-    CHECK(serve_db_verify(DB_PATH, key, NULL, &rows, &err) == CF_OK);
-    CHECK(rows >= 25);
+    serve_verify_report rep;
+    CHECK(serve_db_verify(DB_PATH, key, NULL, NULL, &rep, &err) == CF_OK);
+    CHECK(rep.rows >= 25);
     REQUIRE(sqlite3_open(DB_PATH, &db) == SQLITE_OK);
     CHECK(sqlite3_exec(db, "UPDATE audit SET status = 200 WHERE seq = (SELECT min(seq) FROM audit "
                            "WHERE status = 401)", NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);
-    CHECK(serve_db_verify(DB_PATH, key, NULL, &rows, &err) == CF_EINPUT);
+    CHECK(serve_db_verify(DB_PATH, key, NULL, NULL, &rep, &err) == CF_EINPUT);
     CHECK_CONTAINS(err.msg, "edited");
     /* the log has lines, none with the patient id or record contents */
     fflush(LOG);
@@ -833,6 +855,17 @@ int main(void) {
     char pid[128];
     cJSON *pf = tu_prefetch(BUNDLE_TEXT, pid, sizeof pid);
     snprintf(PID, sizeof PID, "%s", pid);
+    /* an inpatient encounter of the patient, with its end, for the discharge hook */
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(cJSON_GetObjectItem(pf, "encounters"), "entry")) {
+        const cJSON *res = cJSON_GetObjectItem(e, "resource");
+        const char *end = cJSON_GetStringValue(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(res, "period"), "end"));
+        if (end && !ENC_ID[0]) {
+            snprintf(ENC_ID, sizeof ENC_ID, "%s", cJSON_GetStringValue(cJSON_GetObjectItem(res, "id")));
+            time_parse_iso(end, strlen(end), &ENC_END, NULL);
+        }
+    }
     cJSON_Delete(pf);
     RUN(test_discovery_and_health);
     RUN(test_patient_view_prefetch_and_store);

@@ -21,6 +21,9 @@ int cmd_tokens(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_deid(int argc, char **argv);
 int cmd_deid_eval(int argc, char **argv);
+int cmd_deid_train(int argc, char **argv);
+int cmd_deid_notes(int argc, char **argv);
+int cmd_deid_text(int argc, char **argv);
 int cmd_label(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
@@ -28,6 +31,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_feedback(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
 
 /* Prints "clinfm <cmd>: <msg>; see 'clinfm <cmd> --help'" and returns 1. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -13,6 +13,9 @@ static const cf_command commands[] = {
     {"keygen", "make a secret de-identification key", cmd_keygen},
     {"deid", "write a de-identified copy of a store (Safe Harbor, notes, k-anonymity)", cmd_deid},
     {"deid-eval", "measure the text de-identifier on an annotated corpus", cmd_deid_eval},
+    {"deid-text", "de-identify a text file; --explain says why each span was taken", cmd_deid_text},
+    {"deid-train", "fit the text de-identifier's model on annotated and generated notes", cmd_deid_train},
+    {"deid-notes", "write generated clinical notes with annotated PHI (a corpus for deid-eval)", cmd_deid_notes},
     {"vocab", "fit the timeline vocabulary on the train split; token shards, baselines", cmd_vocab},
     {"tokens", "show one subject's timeline as model tokens", cmd_tokens},
     {"train", "train the model on a store's timelines (resumable)", cmd_train},
@@ -23,6 +26,7 @@ static const cf_command commands[] = {
     {"token", "create, revoke or list the service's API keys", cmd_token},
     {"audit", "make the service secret; verify the audit trail's hash chain", cmd_audit},
     {"feedback", "export clinicians' feedback on cards", cmd_feedback},
+    {"synth", "make a synthetic population with known ground truth (FHIR)", cmd_synth},
     {"demo", "run the pipeline on the bundled data", cmd_demo},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

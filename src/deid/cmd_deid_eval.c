@@ -260,6 +260,11 @@ int cmd_deid_eval(int argc, char **argv) {
         cJSON_AddItemToObject(od, "any_overlap", json_counts(&res.dm_overlap_all));
         cJSON_AddItemToObject(od, "strict", json_counts(&res.dm_strict_all));
         cJSON_AddNumberToObject(o, "all_annotations_recall_any_overlap", deid_ratio(res.all_gold_hit, res.all_gold_n));
+        cJSON *cc = cJSON_AddObjectToObject(o, "clinical_content_cost");
+        cJSON_AddNumberToObject(cc, "words", (double)res.words);
+        cJSON_AddNumberToObject(cc, "words_not_phi", (double)res.words_not_phi);
+        cJSON_AddNumberToObject(cc, "words_not_phi_removed", (double)res.words_not_phi_removed);
+        cJSON_AddNumberToObject(cc, "share", deid_ratio(res.words_not_phi_removed, res.words_not_phi));
         cJSON_AddNumberToObject(o, "bytes", (double)res.bytes);
         cJSON_AddNumberToObject(o, "seconds", res.seconds);
         cJSON_AddNumberToObject(o, "mb_per_s", mbps);
@@ -301,6 +306,9 @@ int cmd_deid_eval(int argc, char **argv) {
                (unsigned long long)res.dates_n[DEID_DATE_OTHER]);
         printf("Recall over every annotation, excluded ones included (any-overlap): %.3f\n",
                deid_ratio(res.all_gold_hit, res.all_gold_n));
+        printf("clinical-content cost: %llu of %llu words outside the annotations removed (%.3f%%)\n",
+               (unsigned long long)res.words_not_phi_removed, (unsigned long long)res.words_not_phi,
+               100 * deid_ratio(res.words_not_phi_removed, res.words_not_phi));
         printf("speed: %.2f MB in %.3f s of de-identification = %.1f MB/s (one core)\n", (double)res.bytes / 1e6,
                res.seconds, mbps);
     }

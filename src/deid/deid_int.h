@@ -55,7 +55,10 @@ enum {
 /* son, wife, daughter: a kinship word (also a name cue); after it even a given name that is a
  * common word is a name ("son bob", "wife joy"). The top bit, so anchors get bits 32-62. */
 #define F_KIN ((deid_flags)1 << 63)
-#define DEID_MAX_ANCHOR_KINDS 31
+/* In the clinical keep-list (clinical_keep.txt: drips, ventilator and monitoring terms, nursing
+ * shorthand): strong evidence against PHI in any letter case. Bit 62, so anchors get bits 32-61. */
+#define F_KEEP ((deid_flags)1 << 62)
+#define DEID_MAX_ANCHOR_KINDS 30
 
 typedef struct {
     int type;
@@ -68,6 +71,7 @@ typedef struct {
     int at_dotted;     /* 'p' flag: match only at starts of words followed by '.' and a letter */
     char required;     /* '=X' flag: skip texts without the character X */
     int line;
+    uint32_t key;      /* hash of the pattern's source text: names it in the model's features */
 } deid_pattern;
 
 /* A read-only index over a strmap and its flags, built once after loading: one probe touches
@@ -85,7 +89,10 @@ typedef struct {
     size_t mask;
 } deid_lexindex;
 
+struct deid_model; /* the fitted model that combines the evidence (model.c) */
+
 struct deid_text_rules {
+    struct deid_model *model; /* model.tsv of the rules folder; NULL: evidence spans taken as found */
     strmap words;      /* lower-case word -> id */
     deid_flags *wflags; /* per word id */
     uint32_t wflags_cap;
@@ -139,8 +146,8 @@ size_t deid_utf8_put(char *buf, uint32_t cp);
  * the known scripts); returns the length, or (size_t)-1 when out is too small. */
 size_t deid_lower(const char *s, size_t len, char *out, size_t cap);
 
-/* Finds the next word at or after *pos: a run of letters and digits, with inner apostrophes and
- * hyphens ("O'Brien", "Mayo-Walters"). Returns 0 at the end of the text, else 1 with the word in
+/* Finds the next word at or after *pos: a run of letters and digits, with inner apostrophes after
+ * a letter and hyphens between letters ("O'Brien", "Mayo-Walters"; "1990-02-18" is three words). Returns 0 at the end of the text, else 1 with the word in
  * [*ws, *we) and *pos after it. */
 int deid_next_word(const char *s, size_t len, size_t *pos, size_t *ws, size_t *we);
 

@@ -1207,6 +1207,19 @@ int deid_evaluate(const deid_text_rules *r, const deid_corpus *c, deid_eval_resu
                 if (!v && !in_o && cb) cb(cb_ctx, d, NULL, &sp[k]);
             }
         }
+        /* the clinical-content cost: words outside every annotation that a prediction removes */
+        {
+            size_t pos = 0, ws, we, k = 0, g = 0;
+            while (deid_next_word(d->text, d->len, &pos, &ws, &we)) {
+                res->words++;
+                int in_gold = 0;
+                for (g = 0; g < d->n_gold && !in_gold; g++) in_gold = overlaps(d->gold[g].start, d->gold[g].end, ws, we);
+                if (in_gold) continue;
+                res->words_not_phi++;
+                while (k < ns && sp[k].end <= ws) k++;
+                if (k < ns && overlaps(sp[k].start, sp[k].end, ws, we)) res->words_not_phi_removed++;
+            }
+        }
         free(sp);
         progress_update(&pr, di + 1);
     }

@@ -152,6 +152,9 @@ typedef struct {
     uint64_t all_gold_n, all_gold_hit;    /* every annotation, scope ignored (any-overlap) */
     uint64_t bytes;
     double seconds; /* time spent in deid_find */
+    /* clinical-content cost: words of the text, words outside every annotation (in scope or
+       not), and of those the words a prediction overlaps (removed although no PHI) */
+    uint64_t words, words_not_phi, words_not_phi_removed;
 } deid_eval_result;
 
 /* Called for each miss (gold != NULL, pred == NULL) and each false positive (pred != NULL) by

@@ -1,4 +1,8 @@
-/* Finding PHI spans in note text.
+/* The evidence layers of the text de-identifier: tokens, word classes, patterns, the record's
+ * known strings and the rule detectors. Every span they find goes into ctx.spans with its source,
+ * and each word's rule label into tok.lab; model.c turns all of it into features and lets the
+ * fitted model decide (deid_find lives there). Without a model the spans are taken as found, which
+ * is the engine of the first rounds described below.
  *
  * Two kinds of evidence are combined:
  *  1. Patterns (patterns.tsv, PCRE2 JIT) for identifiers with a shape: e-mails, URLs, IPs, SSNs,
@@ -31,76 +35,11 @@
  * words of an anchor kind) rather than scanned over the text: that keeps the engine at several
  * MB/s per core. Overlapping spans are merged; the merged span takes the type of its longest
  * part (ties: the lower type value in text.h). */
-#include "deid/deid_int.h"
+#include "deid/find_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-enum { SH_LOWER = 1, SH_CAP, SH_UPPER, SH_INITIAL, SH_NUM, SH_ALNUM, SH_NOCASE };
-
-/* Classes of a word inside a capitalised run: C_E a common English, clinical or stop word;
- * C_S a listed name that is nothing else ("strong"); C_O in no list at all (out of vocabulary);
- * C_W a listed name that is also a common word ("weak": Reed, Grace); C_P a place; C_R a
- * country or state; C_I an initial; C_K a word the record knows; C_PART a particle (van, de). */
-enum { C_E = 0, C_S, C_O, C_W, C_P, C_R, C_I, C_K, C_PART };
-
-typedef struct {
-    size_t s, e;
-    deid_flags f;       /* word classes */
-    deid_flags cue_end; /* classes of any list phrase that ends at this word (and its own) */
-    deid_flags start;   /* classes of any list phrase that starts at this word (and its own) */
-    int place_end;  /* last word of a place/region phrase starting here, or -1 */
-    int org_end;    /* last word of an organisation suffix phrase starting here, or -1 */
-    int orgname_end; /* last word of a known organisation name starting here, or -1 */
-    int after_end;  /* last word of a name_after phrase starting here, or -1 */
-    uint8_t shape;
-    uint8_t sent;   /* first word of a sentence or line */
-    uint8_t cov;    /* already inside a span */
-    int8_t covtype; /* type of the span that covers it */
-    uint8_t oov;    /* letters only, in no list */
-    int8_t known;   /* known-name type, or -1 */
-    int8_t lab;     /* assigned type, or -1 */
-    uint8_t cls;
-    uint8_t nletters;
-    uint8_t clin_shape; /* unlisted, but shaped like clinical vocabulary (med_prefix/suffix) */
-    uint8_t shape0;     /* shape as written (truecase() may change shape) */
-} tok;
-
-typedef struct {
-    deid_span *v;
-    size_t n, cap;
-    int oom;
-} spanvec;
-
-static void sv_add(spanvec *sv, size_t s, size_t e, int type) {
-    if (e <= s || sv->oom) return;
-    if (sv->n == sv->cap) {
-        size_t nc = sv->cap ? sv->cap * 2 : 64;
-        deid_span *nv = cf_realloc_array(sv->v, nc, sizeof *nv);
-        if (!nv) {
-            sv->oom = 1;
-            return;
-        }
-        sv->v = nv;
-        sv->cap = nc;
-    }
-    sv->v[sv->n].start = s;
-    sv->v[sv->n].end = e;
-    sv->v[sv->n].type = type;
-    sv->n++;
-}
-
-typedef struct {
-    const deid_text_rules *r;
-    const deid_known *k;
-    const char *text;
-    size_t len;
-    tok *t;
-    size_t nt;
-    spanvec spans;
-    int lower_doc; /* written all in lower case (see truecase()): names are lower case too */
-} ctx;
 
 /* ---- words ------------------------------------------------------------------------------- */
 
@@ -217,11 +156,8 @@ static int gap_space(const ctx *c, size_t i) {
 }
 
 /* Gap summary: counts of newlines and of each punctuation of interest. */
-typedef struct {
-    int nl, comma, period, colon, other, amp, len, space_only, sentence;
-} gapinfo;
-
-static gapinfo gap_info(const ctx *c, size_t i) {
+#define gap_info deid__gap_info
+gapinfo deid__gap_info(const ctx *c, size_t i) {
     gapinfo g = {0};
     size_t a = i ? c->t[i - 1].e : 0, b = i < c->nt ? c->t[i].s : c->len;
     g.len = (int)(b - a);
@@ -350,6 +286,7 @@ static void truecase(ctx *c) {
     int lower = n_lower >= 5 && n_cap * 50 <= words;
     int upper = n_upper >= 5 && (n_cap + n_lower) * 50 <= words;
     c->lower_doc = lower;
+    c->upper_doc = upper;
     if (!lower && !upper) return;
     size_t phrase_end = 0; /* words of a listed multi-word place keep their case: the phrase rules
                               for lower-case places read them ("moved to new york") */
@@ -424,6 +361,7 @@ static void match_phrases(ctx *c) {
             if (known_head) {
                 int64_t id = strmap_find(&c->k->phrases, key, kl);
                 if (id >= 0) {
+                    c->spans.cur_tag = (uint32_t)DEID_SRC_KNOWN << 16;
                     sv_add(&c->spans, ti->s, c->t[j].e, c->k->phrase_type[id]);
                     for (size_t q = i; q <= j; q++) c->t[q].cov = 1;
                 }
@@ -460,7 +398,10 @@ static void add_match(ctx *c, const deid_pattern *pat, pcre2_match_data *md, int
             s = e = 0; /* the PHI group did not take part */
         }
     }
-    if (e > s) sv_add(&c->spans, s, e, pat->type);
+    if (e > s) {
+        c->spans.cur_tag = (uint32_t)DEID_SRC_PATTERN << 16 | (uint32_t)(pat - c->r->pats);
+        sv_add(&c->spans, s, e, pat->type);
+    }
 }
 
 static int run_patterns(ctx *c, cf_err *err) {
@@ -573,6 +514,7 @@ static void cover_spans(ctx *c, size_t from) {
 
 static void match_known_digits(ctx *c) {
     if (!c->k || !c->k->digits.count) return;
+    c->spans.cur_tag = (uint32_t)DEID_SRC_KNOWN << 16;
     const char *s = c->text;
     size_t i = 0;
     char dg[64];
@@ -737,6 +679,7 @@ static int lower_street_name(const ctx *c, size_t i, size_t j) {
 
 static void find_addresses(ctx *c) {
     size_t n0 = c->spans.n;
+    c->spans.cur_tag = (uint32_t)DEID_SRC_RULE << 16;
     /* number-led: "6750 Koskikatu 25", "20789 Allika 46", "74678 midtvollen 130 st." */
     for (size_t i = 0; i < c->nt; i++) {
         tok *t = &c->t[i];
@@ -1769,7 +1712,7 @@ static int cmp_span(const void *a, const void *b) {
     return x->type - y->type;
 }
 
-static size_t merge(deid_span *v, size_t n) {
+size_t deid__merge(deid_span *v, size_t n) {
     if (!n) return 0;
     qsort(v, n, sizeof *v, cmp_span);
     size_t o = 0;
@@ -1791,60 +1734,39 @@ static size_t merge(deid_span *v, size_t n) {
     return o + 1;
 }
 
-/* ---- entry point ------------------------------------------------------------------------- */
+/* ---- the evidence layers, in order ------------------------------------------------------- */
 
-int deid_find(const deid_text_rules *r, const char *text, size_t len, const deid_known *known,
-              deid_span **spans, size_t *n, cf_err *err) {
-    *spans = NULL;
-    *n = 0;
-    if (!r || (!text && len)) return cf_fail(err, CF_EINTERNAL, "deid_find: no rules or no text");
-    if (len == 0) return CF_OK;
-    ctx c;
-    memset(&c, 0, sizeof c);
-    c.r = r;
-    c.k = known;
-    c.text = text;
-    c.len = len;
+int deid__evidence(ctx *c, cf_err *err) {
     /* at most one word per two bytes (a word and a separator) */
-    size_t cap = len / 2 + 2;
-    c.t = cf_malloc(cap * sizeof *c.t);
-    if (!c.t) return cf_fail(err, CF_EINTERNAL, "out of memory for %zu bytes of text", len);
-    tokenize(&c);
-    match_phrases(&c);
-    truecase(&c);
-    int rc = run_patterns(&c, err);
-    if (rc) goto done;
-    match_known_digits(&c);
-    cover_spans(&c, 0);
+    size_t cap = c->len / 2 + 2;
+    c->t = cf_malloc(cap * sizeof *c->t);
+    if (!c->t) return cf_fail(err, CF_EINTERNAL, "out of memory for %zu bytes of text", c->len);
+    tokenize(c);
+    match_phrases(c);
+    truecase(c);
+    int rc = run_patterns(c, err);
+    if (rc) return rc;
+    match_known_digits(c);
+    cover_spans(c, 0);
     /* known name words are names whatever else the rules say (but not inside an e-mail) */
-    for (size_t i = 0; i < c.nt; i++)
-        if (c.t[i].known >= 0 && !c.t[i].cov) c.t[i].lab = c.t[i].known;
-    find_addresses(&c);
-    find_runs(&c);
-    speaker_labels(&c);
-    lower_names(&c);
-    ampersand_firms(&c);
-    surname_firms(&c);
-    title_case_firms(&c);
-    coordinate(&c);
-    line_blocks(&c);
-    place_regions(&c);
-    place_postcodes(&c);
-    propagate_names(&c);
-    emit_labels(&c);
-    if (c.spans.oom) {
-        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-        goto done;
-    }
-    /* clamp (patterns cannot exceed the text, but be strict) and merge */
-    for (size_t k = 0; k < c.spans.n; k++) {
-        if (c.spans.v[k].end > len) c.spans.v[k].end = len;
-    }
-    *n = merge(c.spans.v, c.spans.n);
-    *spans = c.spans.v;
-    c.spans.v = NULL;
-done:
-    free(c.spans.v);
-    free(c.t);
-    return rc;
+    for (size_t i = 0; i < c->nt; i++)
+        if (c->t[i].known >= 0 && !c->t[i].cov) c->t[i].lab = c->t[i].known;
+    find_addresses(c);
+    c->spans.cur_tag = (uint32_t)DEID_SRC_RULE << 16;
+    find_runs(c);
+    speaker_labels(c);
+    lower_names(c);
+    ampersand_firms(c);
+    surname_firms(c);
+    title_case_firms(c);
+    coordinate(c);
+    line_blocks(c);
+    place_regions(c);
+    place_postcodes(c);
+    propagate_names(c);
+    emit_labels(c);
+    if (c->spans.oom) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    for (size_t k = 0; k < c->spans.n; k++)
+        if (c->spans.v[k].end > c->len) c->spans.v[k].end = c->len;
+    return CF_OK;
 }

@@ -354,6 +354,19 @@ static void put_num(obuf *o, int v, size_t orig_len, int pad2) {
     ob_str(o, tmp);
 }
 
+static int is_alpha_byte(char ch) { return ((unsigned char)ch | 0x20) >= 'a' && ((unsigned char)ch | 0x20) <= 'z'; }
+
+/* "st", "nd", "rd", "th" in any case */
+static int is_ordinal(const char *p) {
+    char a = (char)(p[0] | 0x20), b = (char)(p[1] | 0x20);
+    return (a == 's' && b == 't') || (a == 'n' && b == 'd') || (a == 'r' && b == 'd') || (a == 't' && b == 'h');
+}
+
+static const char *ordinal_suffix(int d) {
+    if (d % 100 >= 11 && d % 100 <= 13) return "th";
+    return d % 10 == 1 ? "st" : d % 10 == 2 ? "nd" : d % 10 == 3 ? "rd" : "th";
+}
+
 /* Writes the shifted form of the date span [s, e) or returns 0 when it cannot be parsed. */
 static int shift_date(const deid_text_rules *r, obuf *o, const char *text, size_t len, size_t s, size_t e,
                       int shift) {
@@ -423,7 +436,8 @@ static int shift_date(const deid_text_rules *r, obuf *o, const char *text, size_
             }
         if (gi < 0) break;
         ob_add(o, text + pos, gs - pos);
-        size_t ge = dm.g[gi][1], gl = ge - gs;
+        size_t ge = dm.g[gi][1];
+        const size_t gl = ge - gs;
         char tmp[16];
         switch (gi) {
         case G_Y:
@@ -432,7 +446,19 @@ static int shift_date(const deid_text_rules *r, obuf *o, const char *text, size_
             ob_str(o, tmp);
             break;
         case G_M: put_num(o, nm, gl, text[gs] == '0' || gl == 2); break;
-        case G_D: put_num(o, nd, gl, text[gs] == '0' || (gl == 2 && dm.g[G_M][0] != PCRE2_UNSET)); break;
+        case G_D:
+            put_num(o, nd, gl, text[gs] == '0' || (gl == 2 && dm.g[G_M][0] != PCRE2_UNSET));
+            /* an ordinal suffix after the day follows the new day ("March 3rd" -> "September
+               1st", not "1rd"), in the original's letter case */
+            if (ge + 2 <= e && is_ordinal(text + ge) && !(ge + 2 < e && is_alpha_byte(text[ge + 2]))) {
+                const char *sfx = ordinal_suffix(nd);
+                char tmp2[3] = {sfx[0], sfx[1], 0};
+                for (int q = 0; q < 2; q++)
+                    if (text[ge + q] >= 'A' && text[ge + q] <= 'Z') tmp2[q] = (char)(tmp2[q] - 32);
+                ob_add(o, tmp2, 2);
+                ge += 2;
+            }
+            break;
         case G_MON: put_month(r, o, text + gs, gl, nm); break;
         case G_WD: put_weekday(r, o, text + gs, gl, nwd); break;
         default: break;

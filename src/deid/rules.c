@@ -6,7 +6,7 @@
  * notes, so "M.D." in a list matches "M.D." or "MD" in text alike. Errors name the file and line
  * but never quote the line (a list is not PHI, but the same code paths read user-supplied files
  * and must not echo them). */
-#include "deid/deid_int.h"
+#include "deid/model_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -22,8 +22,8 @@ static const list_file LIST_FILES[] = {
     {"first_names.txt", F_FIRST},     {"last_names.txt", F_LAST},
     {"places.txt", F_PLACE},          {"regions.txt", F_REGION},
     {"english_words.txt", F_ENGLISH}, {"medical_words.txt", F_MEDICAL},
-    {"organizations.txt", F_ORGNAME},
     {"clinical_words.txt", F_MEDICAL},
+    {"clinical_keep.txt", F_MEDICAL | F_KEEP},
 };
 
 typedef struct {
@@ -603,6 +603,7 @@ static int load_patterns(deid_text_rules *r, const char *dir, strvec *raw, cf_er
         p->type = type;
         p->re = re;
         p->line = line;
+        p->key = (uint32_t)strmap_hash(pat, plen);
         p->g_phi = group_number(re, "phi");
         p->g_y = group_number(re, "y");
         p->g_m = group_number(re, "m");
@@ -703,6 +704,11 @@ int deid_rules_load(deid_text_rules **out, const char *rules_dir, cf_err *err) {
         if (!rc) rc = build_pools(r, err);
         if (!rc && (build_index(&r->wix, &r->words, r->wflags) || build_index(&r->pix, &r->phrases, r->pflags)))
             rc = cf_fail(err, CF_EINTERNAL, "out of memory indexing word lists");
+        if (!rc) {
+            char mpath[4096];
+            snprintf(mpath, sizeof mpath, "%s/model.tsv", rules_dir);
+            rc = deid_model_load(&r->model, mpath, err);
+        }
     }
     for (size_t k = 0; k < N_CUE_KINDS + 32; k++) strvec_free(&raw[k]);
     if (rc) {
@@ -715,6 +721,7 @@ int deid_rules_load(deid_text_rules **out, const char *rules_dir, cf_err *err) {
 
 void deid_rules_free(deid_text_rules *r) {
     if (!r) return;
+    deid_model_free(r->model);
     strmap_free(&r->words);
     strmap_free(&r->phrases);
     free(r->wflags);

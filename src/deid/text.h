@@ -6,9 +6,11 @@
  * rules folder (data/deid/ by default, see data/deid/README.md): the PCRE2 patterns per type
  * (compiled with JIT), the cue words ("Dr.", "lives in", "Suite", "Hospital"...), word lists
  * (given names, family names, places, countries, common English words and clinical vocabulary
- * that must NOT be taken for names). The C code combines them: patterns for identifiers with a
- * shape (phones, dates, ids), and token rules for identifiers without one (names, places,
- * organisations), which weigh capitalisation, list membership and the surrounding cue words.
+ * that must NOT be taken for names), and the weights of a fitted model (model.tsv). Each piece of
+ * evidence (patterns for identifiers with a shape, word lists, cue words, casing, the context
+ * window, the clinical keep-list, the section, the rule detectors) is a feature of each word;
+ * a linear-chain CRF with fitted weights decides which words are PHI (src/deid/model_int.h,
+ * docs/DEID.md). deid_find_explain() says why each span was taken.
  *
  * A caller that knows who the note is about passes a deid_known list (the patient's, relatives',
  * practitioners' and organisations' names, addresses, phone numbers, ids): those are found
@@ -76,6 +78,18 @@ typedef struct {
  * *spans (free() it) holds *n sorted, non-overlapping spans. */
 int deid_find(const deid_text_rules *r, const char *text, size_t len, const deid_known *known,
               deid_span **spans, size_t *n, cf_err *err);
+
+/* A span with the reason it was taken, for review ("clinfm deid-text --explain"): the model's
+ * probability that its most probable word is PHI and the features that weighed most for its
+ * type against "not PHI", with their weights ("P(PHI)=0.981; pw&=NCsdr +2.31 ru=N +1.70 ..."). */
+typedef struct {
+    size_t start, end;
+    int type;
+    float prob;
+    char why[320];
+} deid_explained;
+int deid_find_explain(const deid_text_rules *r, const char *text, size_t len, const deid_known *known,
+                      deid_explained **out, size_t *n, cf_err *err);
 
 typedef enum { DEID_MODE_TAG = 0, DEID_MODE_SURROGATE = 1 } deid_mode;
 

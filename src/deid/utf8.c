@@ -236,19 +236,24 @@ int deid_next_word(const char *s, size_t len, size_t *pos, size_t *ws, size_t *w
         if (is_word_cp(cp)) {
             *ws = before;
             size_t end = i;
+            uint32_t last = cp;
             while (i < len) {
                 size_t at = i;
                 uint32_t c2 = deid_utf8_next(s, len, &i);
                 if (is_word_cp(c2)) {
                     end = i;
+                    last = c2;
                     continue;
                 }
                 if (c2 == '\'' || c2 == '-' || c2 == 0x2019) {
-                    /* inner apostrophe or hyphen: only when a letter or digit follows */
+                    /* inner apostrophe or hyphen between letters ("O'Brien", "Mayo-Walters",
+                       "follow-up"); between digits it separates ("1990-02-18", "800-1000") */
                     size_t k = i;
-                    if (k < len && is_word_cp(deid_utf8_next(s, len, &k))) {
+                    uint32_t c3 = k < len ? deid_utf8_next(s, len, &k) : 0;
+                    if (is_word_cp(c3) && deid_cp_is_letter(last) && (deid_cp_is_letter(c3) || c2 != '-')) {
                         end = k;
                         i = k;
+                        last = c3;
                         continue;
                     }
                 }

@@ -8,6 +8,7 @@
 #include "util/datadir.h"
 #include "cli/commands.h"
 #include "eval/eval.h"
+#include "eval/eval_ceiling.h"
 
 static void eval_help(void) {
     printf("usage: clinfm eval --task FILE --store STORE --out DIR [--model MODEL] [options]\n"
@@ -81,6 +82,10 @@ static void eval_help(void) {
            "  --threads N             threads for XGBoost and the model (default 1)\n"
            "  --min-code-rows N       keep codes seen in at least N train histories (default 3)\n"
            "  --max-codes N           keep at most N most frequent codes (default 3000)\n"
+           "  --ceiling FILE          ground truth from `clinfm synth` (truth/<task>.csv): adds the\n"
+           "                          ceiling row, the best any predictor could do (docs/SYNTH.md)\n"
+           "  --ceiling-key KEYFILE   the de-identification key, when the store is de-identified\n"
+           "  --ceiling-column NAME   the truth file's probability column (default probability)\n"
            "  --quiet                 print no summary\n"
            "  -h, --help              this help\n"
            "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
@@ -106,6 +111,8 @@ int cmd_eval(int argc, char **argv) {
         {"ft-dropout", required_argument, 0, 1005},    {"ft-weight-decay", required_argument, 0, 1006},
         {"ft-lm-weight", required_argument, 0, 1007},  {"ft-ensemble", required_argument, 0, 1008},
         {"ft-pool", required_argument, 0, 1010},
+        {"ceiling", required_argument, 0, 'C'},       {"ceiling-key", required_argument, 0, 'K'},
+        {"ceiling-column", required_argument, 0, 'L'},
         {"quiet", no_argument, 0, 'q'},               {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     char task_file[4096];
@@ -119,7 +126,7 @@ int cmd_eval(int argc, char **argv) {
     cfg.baseline.threads = 1;
     cfg.small_patients = 1000;
     eval_ft_options_default(&cfg.model.ft);
-    const char *key = NULL, *fr = NULL, *fold = NULL;
+    const char *key = NULL, *fr = NULL, *fold = NULL, *ceiling = NULL, *ceiling_key = NULL, *ceiling_col = NULL;
     unsigned long long v;
     int c;
     optind = 1;
@@ -134,6 +141,9 @@ int cmd_eval(int argc, char **argv) {
         case 'f': fr = optarg; break;
         case 'F': fold = optarg; break;
         case 'q': cfg.quiet = 1; break;
+        case 'C': ceiling = optarg; break;
+        case 'K': ceiling_key = optarg; break;
+        case 'L': ceiling_col = optarg; break;
         case 'A': cfg.allow_overlap = 1; break;
         case 'p': cfg.propose = optarg; break;
         case 'H': {
@@ -287,13 +297,21 @@ int cmd_eval(int argc, char **argv) {
         return cli_usage_error("eval", "--model-predictors, --rollouts, --max-new-tokens and --ft-* need --model");
     if (!cfg.baselines && !cfg.model_path)
         return cli_usage_error("eval", "--baselines none needs --model: there would be nothing to evaluate");
+    if ((ceiling_key || ceiling_col) && !ceiling) return cli_usage_error("eval", "--ceiling-key and --ceiling-column need --ceiling");
     cf_err err = {0};
     int rc = CF_OK;
+    eval_predictor ceil_pred = {0};
     if (key && (rc = split_load_key(&cfg.split, key, &err))) goto done;
     if (fr && (rc = split_parse_fractions(&cfg.split, fr, &err))) goto done;
     if (fold && (rc = split_parse_fold(&cfg.split, fold, &err))) goto done;
+    if (ceiling) { /* the ceiling row: one extra predictor (src/eval/eval_ceiling.c) */
+        if ((rc = eval_ceiling_new(&ceil_pred, ceiling, ceiling_col, ceiling_key, &err))) goto done;
+        cfg.extra = &ceil_pred;
+        cfg.n_extra = 1;
+    }
     rc = eval_run(&cfg, &err);
 done:
+    eval_ceiling_free(&ceil_pred);
     if (rc) cf_err_print(&err);
     return rc;
 }

@@ -1171,7 +1171,6 @@ static int file_subject(table_rt *T, const char *path, int64_t *join_row, int64_
 
 static int ingest_file(table_rt *T, const char *path, cf_err *err) {
     engine *g = T->g;
-    mapping *m = g->m;
     table_spec *t = T->t;
     ingest_source_stats *st = T->st;
     csv_reader *r = NULL;
@@ -1344,7 +1343,6 @@ done:
     free(join_row);
     free(file_key);
     csv_close(r);
-    (void)m;
     return rc;
 }
 

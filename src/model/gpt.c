@@ -632,43 +632,36 @@ static void backward_slice(gpt_model *m, const slice *s, const gpt_params *g, fl
         /* MLP branch: residual3 = residual2 + dropout(fcproj(gelu(fc(ln2(residual2))))). The
          * branch's gradient is taken from dresidual before the LayerNorm path adds into it. */
         if (p > 0.0f) {
-            memset(dbuf, 0, n * C * sizeof(float));
-            gpt__residual_dropout_backward(dbuf, dresidual, site_key(m, 2 + 2 * (int)l), p,
-                                           r0 * C, n * C);
+            gpt__dropout_backward_set(dbuf, dresidual, site_key(m, 2 + 2 * (int)l), p, r0 * C,
+                                      n * C);
             dbranch = dbuf;
         } else {
             dbranch = dresidual;
         }
-        memset(dbig1, 0, n * 4 * C * sizeof(float));
-        gpt__matmul_backward(dbig1, g->fcprojw + l * 4 * C * C, g->fcprojb + l * C, dbranch,
-                             x.fch_gelu, w->fcprojw + l * 4 * C * C, n, 4 * Ci, Ci);
-        memset(dbig2, 0, n * 4 * C * sizeof(float));
-        gpt__gelu_backward(dbig2, x.fch, dbig1, n * 4 * C);
-        memset(dln, 0, n * C * sizeof(float));
-        gpt__matmul_backward(dln, g->fcw + l * 4 * C * C, g->fcb + l * 4 * C, dbig2, x.ln2,
-                             w->fcw + l * 4 * C * C, n, Ci, 4 * Ci);
+        gpt__matmul_backward_set(dbig1, g->fcprojw + l * 4 * C * C, g->fcprojb + l * C, dbranch,
+                                 x.fch_gelu, w->fcprojw + l * 4 * C * C, n, 4 * Ci, Ci);
+        gpt__gelu_backward_set(dbig2, x.fch, dbig1, n * 4 * C);
+        gpt__matmul_backward_set(dln, g->fcw + l * 4 * C * C, g->fcb + l * 4 * C, dbig2, x.ln2,
+                                 w->fcw + l * 4 * C * C, n, Ci, 4 * Ci);
         gpt__layernorm_backward(dresidual, g->ln2w + l * C, g->ln2b + l * C, dln, x.residual2,
                                 w->ln2w + l * C, x.ln2_mean, x.ln2_rstd, n, Ci);
 
         /* Attention branch: residual2 = residual + dropout(attproj(attention(qkv(ln1(.))))). */
         if (p > 0.0f) {
-            memset(dbuf, 0, n * C * sizeof(float));
-            gpt__residual_dropout_backward(dbuf, dresidual, site_key(m, 1 + 2 * (int)l), p,
-                                           r0 * C, n * C);
+            gpt__dropout_backward_set(dbuf, dresidual, site_key(m, 1 + 2 * (int)l), p, r0 * C,
+                                      n * C);
             dbranch = dbuf;
         } else {
             dbranch = dresidual;
         }
-        memset(datty, 0, n * C * sizeof(float));
-        gpt__matmul_backward(datty, g->attprojw + l * C * C, g->attprojb + l * C, dbranch,
-                             x.atty, w->attprojw + l * C * C, n, Ci, Ci);
+        gpt__matmul_backward_set(datty, g->attprojw + l * C * C, g->attprojb + l * C, dbranch,
+                                 x.atty, w->attprojw + l * C * C, n, Ci, Ci);
         float *dqkv = dbig1; /* (B, T, 3*C) */
         memset(dqkv, 0, n * 3 * C * sizeof(float));
         gpt__attention_backward(dqkv, datty, x.qkv, x.atty, x.lse, s->att_scratch,
                                 s->att_threads, nb, T, Ci, NH);
-        memset(dln, 0, n * C * sizeof(float));
-        gpt__matmul_backward(dln, g->qkvw + l * 3 * C * C, g->qkvb + l * 3 * C, dqkv, x.ln1,
-                             w->qkvw + l * 3 * C * C, n, Ci, 3 * Ci);
+        gpt__matmul_backward_set(dln, g->qkvw + l * 3 * C * C, g->qkvb + l * 3 * C, dqkv, x.ln1,
+                                 w->qkvw + l * 3 * C * C, n, Ci, 3 * Ci);
         gpt__layernorm_backward(dresidual, g->ln1w + l * C, g->ln1b + l * C, dln, x.residual,
                                 w->ln1w + l * C, x.ln1_mean, x.ln1_rstd, n, Ci);
     }
@@ -676,8 +669,7 @@ static void backward_slice(gpt_model *m, const slice *s, const gpt_params *g, fl
     /* Embedding, through the embedding dropout. */
     const float *dencoded = dresidual;
     if (p > 0.0f) {
-        memset(dbuf, 0, n * C * sizeof(float));
-        gpt__dropout_backward(dbuf, dresidual, site_key(m, 0), p, r0 * C, n * C);
+        gpt__dropout_backward_set(dbuf, dresidual, site_key(m, 0), p, r0 * C, n * C);
         dencoded = dbuf;
     }
     gpt__encoder_backward(g->wte, g->wpe, dencoded, m->inputs + r0, nb, T, Ci);
@@ -763,30 +755,6 @@ int gpt_backward(gpt_model *m, cf_err *err) {
 /* ------------------------------------------------------------------------------------------
  * AdamW */
 
-GPT_SIMD static double sum_squares(const float *x, size_t n) {
-    float s = 0.0f;
-    GPT_OMP(omp simd reduction(+ : s))
-    for (size_t i = 0; i < n; i++) s += x[i] * x[i];
-    return (double)s;
-}
-
-/* One AdamW step over n elements; a = lr / (1 - beta1^t), inv_bc2 = 1 / (1 - beta2^t), so no
- * power is computed per element. (sqrtf's errno keeps gcc from vectorising this loop; it is
- * bound by memory traffic, 28 bytes per parameter, either way.) */
-GPT_SIMD static void adamw_chunk(float *p, const float *g, float *mm, float *vv, size_t n,
-                                 float gscale, float b1, float b2, float a, float inv_bc2,
-                                 float eps, float lr_wd) {
-    GPT_OMP(omp simd)
-    for (size_t i = 0; i < n; i++) {
-        float gi = g[i] * gscale;
-        float mi = b1 * mm[i] + (1.0f - b1) * gi;
-        float vi = b2 * vv[i] + (1.0f - b2) * gi * gi;
-        mm[i] = mi;
-        vv[i] = vi;
-        p[i] -= a * mi / (sqrtf(vi * inv_bc2) + eps) + lr_wd * p[i];
-    }
-}
-
 #define UPDATE_CHUNK 8192
 
 int gpt_update(gpt_model *m, const gpt_opt_config *o, gpt_update_stats *stats, cf_err *err) {
@@ -813,7 +781,7 @@ int gpt_update(gpt_model *m, const gpt_opt_config *o, gpt_update_stats *stats, c
     GPT_OMP(omp parallel for schedule(dynamic, 8) if (N >= GPT_PAR_MIN))
     for (size_t k = 0; k < nchunks; k++) {
         size_t i = k * UPDATE_CHUNK;
-        partial[k] = sum_squares(gm + i, N - i < UPDATE_CHUNK ? N - i : UPDATE_CHUNK);
+        partial[k] = gpt__sum_squares(gm + i, N - i < UPDATE_CHUNK ? N - i : UPDATE_CHUNK);
     }
     double ss = 0.0;
     for (size_t k = 0; k < nchunks; k++) ss += partial[k];
@@ -839,8 +807,9 @@ int gpt_update(gpt_model *m, const gpt_opt_config *o, gpt_update_stats *stats, c
         const float *g = m->grad_memory + off;
         GPT_OMP(omp parallel for schedule(dynamic, 8) if (n >= GPT_PAR_MIN))
         for (size_t j = 0; j < n; j += UPDATE_CHUNK)
-            adamw_chunk(p + j, g + j, mm + j, vv + j, n - j < UPDATE_CHUNK ? n - j : UPDATE_CHUNK,
-                        gscale, o->beta1, o->beta2, a, inv_bc2, o->eps, lr_wd);
+            gpt__adamw_chunk(p + j, g + j, mm + j, vv + j,
+                             n - j < UPDATE_CHUNK ? n - j : UPDATE_CHUNK, gscale, o->beta1,
+                             o->beta2, a, inv_bc2, o->eps, lr_wd);
         off += round_up(n, ALIGN_FLOATS);
     }
     m->step++;

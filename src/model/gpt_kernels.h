@@ -3,11 +3,13 @@
  *
  * Each layer comes as a forward and a backward with mirrored signatures: outputs first, then
  * inputs, dimensions last. A backward ADDS into the gradients it is given (dinp, dweight, ...),
- * so the caller zeroes them first; the only exception is the fused softmax + cross-entropy
- * backward, which overwrites the probabilities it is given with the logits' gradient in place.
- * Where a fast kernel exists (matrix products through OpenBLAS, streaming attention) the plain
- * reference kernel stays beside it under the same name with `_ref`, and tests/test_gpt.c checks
- * one against the other. None of these functions fails or allocates.
+ * so the caller zeroes them first; the exceptions are the fused softmax + cross-entropy
+ * backward, which overwrites the probabilities it is given with the logits' gradient in place,
+ * and the `_set` variants, which overwrite their input gradient (a buffer that would only have
+ * been zeroed to be added into: the memset and the read of zeros are saved).
+ * Where a fast kernel exists (matrix products through oneDNN or OpenBLAS, streaming attention)
+ * the plain reference kernel stays beside it under the same name with `_ref`, and
+ * tests/test_gpt.c checks one against the other. None of these functions fails or allocates.
  *
  * Dimension legend: B batch, T time (positions), C channels, OC output channels, V real
  * vocabulary, Vp padded vocabulary, NH heads, hs = C / NH head size, N a flat element count. */
@@ -31,8 +33,10 @@
  * when other processes keep a core busy and a barrier waits for a descheduled thread. */
 #define GPT_PAR_MIN 32768
 
-/* Hot element-wise kernels are compiled twice, for AVX2+FMA (x86-64-v3) and for the baseline,
- * and the loader picks one by CPU; the Makefile's flags then need no -march. */
+/* The model's own element-wise kernels are built once per kernel path (gpt_kernels_simd.inc,
+ * chosen with the path, see below). GPT_SIMD is for hot loops elsewhere (runtime_batch.c):
+ * compiled for AVX2+FMA (x86-64-v3) and for the baseline, the loader picks one by CPU; the
+ * Makefile's flags then need no -march. */
 #if defined(__x86_64__) && !defined(GPT_NO_CLONES) && \
     ((defined(__clang__) && __clang_major__ >= 14) || (!defined(__clang__) && __GNUC__ >= 11))
 #define GPT_SIMD __attribute__((target_clones("arch=x86-64-v3", "default")))
@@ -100,12 +104,38 @@ void gpt__layernorm_backward(float *dinp, float *dweight, float *dbias, const fl
                              const float *inp, const float *weight, const float *mean,
                              const float *rstd, size_t N, int C);
 
+/* ---- kernel paths, chosen once at run time ----
+ * avx512: matrix products through oneDNN's sgemm (AVX-512 kernels, picked by CPU features
+ *         whatever the vendor) and the AVX-512 clones of the element-wise kernels;
+ * avx2:   matrix products through OpenBLAS and the AVX2+FMA clones;
+ * plain:  OpenBLAS and the baseline x86-64 (SSE2) build of the element-wise kernels.
+ * The default is the widest path the CPU (and the build: oneDNN is optional, CLINFM_WITH_DNNL)
+ * supports. The environment variable CLINFM_KERNELS=avx512|avx2|plain caps it, and
+ * gpt__kernels_set_path does the same from code (tests); asking for a path wider than the CPU
+ * runs gets the widest one it does run. Set the path only while no kernel is running. */
+typedef enum { GPT_PATH_PLAIN = 0, GPT_PATH_AVX2 = 1, GPT_PATH_AVX512 = 2 } gpt_path;
+/* The path in effect (resolved from the CPU and CLINFM_KERNELS on first use). */
+gpt_path gpt__kernels_path(void);
+/* Caps the path at `want` and returns the path then in effect. */
+gpt_path gpt__kernels_set_path(gpt_path want);
+/* "avx512", "avx2" or "plain". */
+const char *gpt__kernels_path_name(gpt_path p);
+
+/* Row-major C (M, N) = alpha op(A) op(B) + beta C, op = transpose when ta / tb is nonzero,
+ * through the library of the current path: the one matrix product every kernel calls. */
+void gpt__sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                const float *B, int ldb, float beta, float *C, int ldc);
+
 /* ---- matrix product: out (N, OC) = inp (N, C) @ weight(OC, C)^T + bias (OC); bias may be
  * NULL (then dbias must be NULL too) ---- */
 void gpt__matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
                          size_t N, int C, int OC);
 void gpt__matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                           const float *inp, const float *weight, size_t N, int C, int OC);
+/* As gpt__matmul_backward, but dinp is overwritten, not added to (nor read), so a caller whose
+ * dinp holds nothing yet need not zero it first; dweight and dbias still add. */
+void gpt__matmul_backward_set(float *dinp, float *dweight, float *dbias, const float *dout,
+                              const float *inp, const float *weight, size_t N, int C, int OC);
 void gpt__matmul_forward_ref(float *out, const float *inp, const float *weight,
                              const float *bias, size_t N, int C, int OC);
 void gpt__matmul_backward_ref(float *dinp, float *dweight, float *dbias, const float *dout,
@@ -129,6 +159,8 @@ void gpt__attention_backward_ref(float *dinp, const float *dout, const float *in
 /* ---- GELU, tanh approximation ---- */
 void gpt__gelu_forward(float *out, const float *inp, size_t N);
 void gpt__gelu_backward(float *dinp, const float *inp, const float *dout, size_t N);
+/* As gpt__gelu_backward, but dinp is overwritten, not added to (nor read). */
+void gpt__gelu_backward_set(float *dinp, const float *inp, const float *dout, size_t N);
 
 /* ---- dropout on a residual branch: out = res + keep(key, offset + i) * branch / (1 - p); the
  * mask of element i depends only on (key, offset + i), so a tensor processed in slices gets the
@@ -143,6 +175,10 @@ void gpt__residual_dropout_backward(float *dbranch, const float *dout, uint32_t 
 void gpt__dropout_forward(float *inout, uint32_t key, float p, size_t offset, size_t N);
 void gpt__dropout_backward(float *dinp, const float *dout, uint32_t key, float p, size_t offset,
                            size_t N);
+/* As gpt__dropout_backward (and so gpt__residual_dropout_backward), but dinp is overwritten, not
+ * added to (nor read). */
+void gpt__dropout_backward_set(float *dinp, const float *dout, uint32_t key, float p,
+                               size_t offset, size_t N);
 
 /* ---- softmax over the first V of Vp logits and cross-entropy against targets (a target < 0
  * is ignored: loss 0, no gradient). probs may alias logits. Backward overwrites probs with
@@ -151,6 +187,14 @@ void gpt__crossentropy_forward(float *losses, float *probs, const float *logits,
                                const int *targets, size_t N, int V, int Vp);
 void gpt__crossentropy_backward(float *probs_to_dlogits, const int *targets, float dloss,
                                 size_t N, int V, int Vp);
+
+/* ---- AdamW over one chunk of a flat parameter array: the sum of squares of gradients (for
+ * the global norm, accumulated in float within the chunk), and one decoupled-weight-decay step
+ * with g scaled by gscale, a = lr / (1 - beta1^t), inv_bc2 = 1 / (1 - beta2^t) and
+ * lr_wd = lr * weight decay (0 for vectors) ---- */
+double gpt__sum_squares(const float *x, size_t n);
+void gpt__adamw_chunk(float *p, const float *g, float *m, float *v, size_t n, float gscale,
+                      float b1, float b2, float a, float inv_bc2, float eps, float lr_wd);
 
 /* ---- plain helpers ---- */
 void gpt__softmax_row(float *probs, const float *logits, int V, float temperature);

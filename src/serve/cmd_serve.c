@@ -2,8 +2,14 @@
  * `clinfm audit keygen|verify` and `clinfm feedback export`. See docs/SERVE.md.
  *
  * `serve` blocks SIGINT/SIGTERM/SIGHUP in every thread before the HTTP threads start and waits
- * for them in the main thread, so a stop request always goes through an orderly shutdown:
- * the server drains, the audit head file is written, the database and the store are closed. */
+ * for them in the main thread, waking every audit.anchor_interval_s to anchor the audit chain
+ * (serve_ctx_tick), so the tail of an idle server is anchored too; a stop request goes through
+ * an orderly shutdown: the server drains, the chain is anchored a last time, the database and
+ * the store are closed. Before it listens, `serve` checks the chain from its last anchor (and
+ * against the anchor file's last line) and refuses to extend a chain that no longer verifies.
+ *
+ * Every command here runs with umask 077: the database, its WAL files, the head and anchor
+ * files, and exports (which can hold feedback comments) are readable by their owner only. */
 #include "serve/serve_cmd.h"
 
 #include <getopt.h>
@@ -11,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,21 +37,23 @@ static int64_t wall_now_us(void) {
 /* Opens the database named by the configuration with its secret. */
 static int open_db(const char *config_path, serve_config *cfg, serve_db **db, cf_err *err) {
     unsigned char secret[SERVE_SECRET_BYTES];
+    umask(077);
     int rc = serve_config_load(cfg, config_path, err);
     if (!rc) rc = serve_secret_load(cfg->secret_file, secret, err);
     if (!rc) rc = serve_db_open(db, cfg->database, secret, err);
+    if (!rc) serve_db_set_anchor_sinks(*db, cfg->anchor_file, cfg->anchor_syslog);
     memset(secret, 0, sizeof secret);
     return rc;
 }
 
-/* Token and audit commands leave a trace in the audit trail too. */
-static void audit_cli(serve_db *db, const char *what, int status) {
+static void cli_who(char *who, size_t cap) { snprintf(who, cap, "cli:uid=%u", (unsigned)getuid()); }
+
+/* Commands leave a trace in the audit trail too. */
+static int audit_cli(serve_db *db, const char *what, cf_err *err) {
     char who[64];
-    snprintf(who, sizeof who, "cli:uid=%u", (unsigned)getuid());
-    serve_audit_entry e = {wall_now_us(), who, "admin", "", "CLI", what, "", "", "", status,
-                           "", 0};
-    cf_err err;
-    if (serve_db_audit(db, &e, NULL, 0, &err)) cf_err_print(&err);
+    cli_who(who, sizeof who);
+    serve_audit_entry e = {wall_now_us(), who, "admin", "", "CLI", what, "", "", "", 0, "", 0, 1};
+    return serve_db_audit(db, &e, NULL, 0, NULL, 0, err);
 }
 
 /* ------------------------------------------------------------------ serve */
@@ -146,6 +155,24 @@ int cmd_serve(int argc, char **argv) {
     if (quiet) cfg.access_log = 0;
     if ((rc = serve_ctx_new(&ctx, &setup, &err))) goto done;
 
+    /* the chain as it stands: still holding the anchor file's last row, intact since the last
+     * anchor (all of it when the head file is missing); never extended when broken */
+    int head_missing = 0;
+    if ((rc = serve_db_check_anchor_file(db, &err)) || (rc = serve_db_anchor(db, &head_missing, &err))) {
+        fprintf(stderr, "clinfm serve: the audit chain does not verify; refusing to start so the "
+                        "evidence stays as it is (keep the database for investigation and start "
+                        "with a new one)\n");
+        goto done;
+    }
+    if (head_missing)
+        fprintf(stderr, "clinfm serve: %s-head was missing: the chain was verified from row 1 and "
+                        "anchored again; rows deleted before that cannot be ruled out without the "
+                        "anchor file\n", cfg.database);
+    if ((rc = audit_cli(db, head_missing ? "serve start (head file missing; chain re-anchored)"
+                                         : "serve start", &err)) ||
+        (rc = serve_db_anchor(db, NULL, &err)))
+        goto done;
+
     /* signals: block before any thread exists, wait for them below */
     sigset_t set;
     sigemptyset(&set);
@@ -155,9 +182,9 @@ int cmd_serve(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    serve_http_options ho = {listen ? listen : cfg.listen, port >= 0 ? (int)port : cfg.port,
-                             cfg.threads, cfg.tls_cert, cfg.tls_key, cfg.max_body,
-                             cfg.connection_timeout_s, cfg.max_connections};
+    serve_http_options ho = serve_http_options_of(&cfg);
+    if (listen) ho.listen = listen;
+    if (port >= 0) ho.port = (int)port;
     if ((rc = serve_http_start(&http, ctx, &ho, &err))) goto done;
     int bound = serve_http_port(http);
     if (port_file) {
@@ -171,8 +198,18 @@ int cmd_serve(int argc, char **argv) {
             pred.model_version, cfg.n_tasks, have_store ? "store loaded" : "no store",
             cfg.card_cache);
     int sig = 0;
-    sigwait(&set, &sig);
+    for (;;) {
+        struct timespec ts = {cfg.anchor_interval_s, 0};
+        sig = sigtimedwait(&set, NULL, &ts);
+        if (sig > 0) break;
+        cf_err te = {0};
+        if (serve_ctx_tick(ctx, &te)) fprintf(stderr, "clinfm serve: audit anchor: %s\n", te.msg);
+    }
     fprintf(stderr, "clinfm serve: stopping (signal %d)\n", sig);
+    serve_http_stop(http);
+    http = NULL;
+    cf_err te = {0};
+    if (serve_ctx_tick(ctx, &te)) fprintf(stderr, "clinfm serve: audit anchor: %s\n", te.msg);
 done:
     serve_http_stop(http);
     serve_thread_release();
@@ -247,27 +284,21 @@ int cmd_token(int argc, char **argv) {
     serve_config cfg;
     serve_db *db = NULL;
     int rc = open_db(config, &cfg, &db, &err);
+    char who[64];
+    cli_who(who, sizeof who);
     if (!rc && is_create) {
         char token[SERVE_TOKEN_LEN + 1], kid[SERVE_KEY_ID_LEN + 1];
         int64_t exp = days ? wall_now_us() + (int64_t)days * 86400 * 1000000 : 0;
-        rc = serve_db_key_create(db, name, role, exp, token, kid, &err);
+        rc = serve_db_key_create(db, name, role, exp, who, token, kid, &err);
         if (!rc) {
             printf("%s\n", token);
             fprintf(stderr, "clinfm token: created key %s (%s); the line above is shown only "
                             "once\n", kid, role);
             memset(token, 0, sizeof token);
-            char what[64];
-            snprintf(what, sizeof what, "token create %s", kid);
-            audit_cli(db, what, 0);
         }
     } else if (!rc && is_revoke) {
-        rc = serve_db_key_revoke(db, id, &err);
-        if (!rc) {
-            fprintf(stderr, "clinfm token: revoked key %s\n", id);
-            char what[64];
-            snprintf(what, sizeof what, "token revoke %.16s", id);
-            audit_cli(db, what, 0);
-        }
+        rc = serve_db_key_revoke(db, id, who, &err);
+        if (!rc) fprintf(stderr, "clinfm token: revoked key %s\n", id);
     } else if (!rc) {
         rc = serve_db_key_list(db, stdout, &err);
     }
@@ -281,12 +312,15 @@ int cmd_token(int argc, char **argv) {
 
 static const char *AUDIT_HELP =
     "usage: clinfm audit keygen FILE\n"
-    "       clinfm audit verify --config FILE\n"
-    "       clinfm audit verify --db DATABASE --secret FILE\n\n"
+    "       clinfm audit verify --config FILE [--anchor FILE]\n"
+    "       clinfm audit verify --db DATABASE --secret FILE [--anchor FILE]\n\n"
     "keygen makes the service secret (mode 0600; keep it apart from the database: it keys the\n"
-    "audit chain, patient pseudonyms and API key hashes). verify recomputes the audit trail's\n"
-    "hash chain and checks it against the head file; it exits 1 naming the first row that was\n"
-    "edited, deleted or inserted.\n";
+    "audit chain, patient pseudonyms, API key hashes, row MACs and the anchor signing key).\n"
+    "verify recomputes the audit trail's hash chain, the MAC of every card, feedback and API key\n"
+    "row, and checks the chain against the head file and, with --anchor, against every signed\n"
+    "anchor in FILE (the anchor file or syslog an auditor kept). It exits 1 naming the first\n"
+    "row that was edited, deleted or inserted; an empty chain or a missing head file is never\n"
+    "intact.\n";
 
 int cmd_audit(int argc, char **argv) {
     if (argc < 2) return cli_usage_error("audit", "expected keygen or verify");
@@ -311,9 +345,10 @@ int cmd_audit(int argc, char **argv) {
     static const struct option opts[] = {{"config", required_argument, 0, 'c'},
                                          {"db", required_argument, 0, 'd'},
                                          {"secret", required_argument, 0, 's'},
+                                         {"anchor", required_argument, 0, 'a'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *config = NULL, *dbp = NULL, *secp = NULL;
+    const char *config = NULL, *dbp = NULL, *secp = NULL, *anchor = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
@@ -321,6 +356,7 @@ int cmd_audit(int argc, char **argv) {
         case 'c': config = optarg; break;
         case 'd': dbp = optarg; break;
         case 's': secp = optarg; break;
+        case 'a': anchor = optarg; break;
         case 'h': fputs(AUDIT_HELP, stdout); return 0;
         default: return cli_usage_error("audit", "unknown option");
         }
@@ -339,14 +375,15 @@ int cmd_audit(int argc, char **argv) {
         }
     }
     unsigned char secret[SERVE_SECRET_BYTES];
-    uint64_t rows = 0;
+    serve_verify_report rep;
+    memset(&rep, 0, sizeof rep);
     if (!rc) rc = serve_secret_load(secp, secret, &err);
-    if (!rc) rc = serve_db_verify(dbp, secret, stdout, &rows, &err);
+    if (!rc) rc = serve_db_verify(dbp, secret, anchor, stdout, &rep, &err);
     memset(secret, 0, sizeof secret);
     serve_config_free(&cfg);
     if (rc) {
         fprintf(stderr, "clinfm audit: VERIFICATION FAILED after %llu intact rows\n",
-                (unsigned long long)rows);
+                (unsigned long long)rep.rows);
         cf_err_print(&err);
     }
     return rc;

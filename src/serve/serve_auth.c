@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cjson/cJSON.h>
 #include <openssl/bn.h>
@@ -36,6 +37,14 @@ typedef struct {
     double tokens, last;
 } bucket;
 
+/* Token buckets keyed by a string's hash, under one mutex. */
+typedef struct {
+    pthread_mutex_t mu;
+    bucket *buckets;
+    size_t cap, used;
+    double rate_per_s, burst;
+} limiter;
+
 struct serve_auth {
     char **issuers;
     size_t n_issuers;
@@ -46,11 +55,9 @@ struct serve_auth {
     pthread_mutex_t replay_mu;
     replay_slot *slots;
     size_t cap_slots, used_slots, max_entries;
-    /* rate limiting */
-    pthread_mutex_t rate_mu;
-    bucket *buckets;
-    size_t cap_buckets, used_buckets;
-    double rate_per_s, burst;
+    /* rate limiting: per authenticated principal, and per client address for requests that
+     * identify no one */
+    limiter principals, clients;
 };
 
 long serve_b64url_decode(const char *in, size_t len, unsigned char *out, size_t cap) {
@@ -202,12 +209,15 @@ int serve_auth_open(serve_auth **out, const serve_config *c, cf_err *err) {
     serve_auth *a = calloc(1, sizeof *a);
     if (!a) return cf_fail(err, CF_EINTERNAL, "out of memory");
     pthread_mutex_init(&a->replay_mu, NULL);
-    pthread_mutex_init(&a->rate_mu, NULL);
+    pthread_mutex_init(&a->principals.mu, NULL);
+    pthread_mutex_init(&a->clients.mu, NULL);
     a->max_lifetime_s = c->max_token_lifetime_s;
     a->skew_s = c->clock_skew_s;
     a->max_entries = c->replay_cache_max;
-    a->rate_per_s = c->rate_per_minute / 60.0;
-    a->burst = c->burst;
+    a->principals.rate_per_s = c->rate_per_minute / 60.0;
+    a->principals.burst = c->burst;
+    a->clients.rate_per_s = c->client_rate_per_minute / 60.0;
+    a->clients.burst = c->client_burst;
     *out = a;
     for (size_t i = 0; i < c->n_issuers; i++) {
         char *text;
@@ -233,9 +243,11 @@ void serve_auth_close(serve_auth *a) {
     for (size_t i = 0; i < a->n_issuers; i++) free(a->issuers[i]);
     free(a->issuers);
     free(a->slots);
-    free(a->buckets);
+    free(a->principals.buckets);
+    free(a->clients.buckets);
     pthread_mutex_destroy(&a->replay_mu);
-    pthread_mutex_destroy(&a->rate_mu);
+    pthread_mutex_destroy(&a->principals.mu);
+    pthread_mutex_destroy(&a->clients.mu);
     free(a);
 }
 
@@ -399,6 +411,7 @@ int serve_jwt_verify(serve_auth *a, const char *token, const char *const *auds, 
     }
     const cJSON *alg = cJSON_GetObjectItemCaseSensitive(h, "alg");
     const cJSON *kid = cJSON_GetObjectItemCaseSensitive(h, "kid");
+    const cJSON *typ = cJSON_GetObjectItemCaseSensitive(h, "typ");
     int want = !cJSON_IsString(alg) ? 0
                : !strcmp(alg->valuestring, "ES384") ? ALG_ES384
                : !strcmp(alg->valuestring, "RS384") ? ALG_RS384 : 0;
@@ -410,8 +423,13 @@ int serve_jwt_verify(serve_auth *a, const char *token, const char *const *auds, 
         *why = "the JWT names critical header extensions this service does not implement";
         goto done;
     }
-    if (kid && !cJSON_IsString(kid)) {
-        *why = "the JWT kid is not a string";
+    /* CDS Hooks 2.0: kid and typ "JWT" are required in the header */
+    if (!cJSON_IsString(kid) || !kid->valuestring[0]) {
+        *why = "the JWT header has no kid (CDS Hooks requires one)";
+        goto done;
+    }
+    if (!cJSON_IsString(typ) || strcasecmp(typ->valuestring, "JWT")) {
+        *why = "the JWT header typ must be \"JWT\"";
         goto done;
     }
     const cJSON *iss = cJSON_GetObjectItemCaseSensitive(p, "iss");
@@ -426,8 +444,7 @@ int serve_jwt_verify(serve_auth *a, const char *token, const char *const *auds, 
     int verified = 0, candidates = 0;
     for (size_t i = 0; i < a->n_keys && !verified; i++) {
         const jwk_key *k = &a->keys[i];
-        if (k->issuer != issuer || k->alg != want) continue;
-        if (kid && k->kid[0] && strcmp(k->kid, kid->valuestring)) continue;
+        if (k->issuer != issuer || k->alg != want || strcmp(k->kid, kid->valuestring)) continue;
         candidates++;
         verified = verify_sig(k, (const unsigned char *)token, (size_t)(d2 - token), sbuf,
                               (size_t)sl);
@@ -444,8 +461,12 @@ int serve_jwt_verify(serve_auth *a, const char *token, const char *const *auds, 
         *why = "the JWT has no numeric exp";
         goto done;
     }
-    if (hn < 0 || hi < 0) {
-        *why = "the JWT nbf or iat is not a number";
+    if (hi <= 0) {
+        *why = "the JWT has no numeric iat (CDS Hooks requires one)";
+        goto done;
+    }
+    if (hn < 0) {
+        *why = "the JWT nbf is not a number";
         goto done;
     }
     if (now > exp + a->skew_s) {
@@ -456,12 +477,8 @@ int serve_jwt_verify(serve_auth *a, const char *token, const char *const *auds, 
         *why = "the JWT expires too far in the future (see auth.max_token_lifetime_s)";
         goto done;
     }
-    if ((hn && nbf > now + a->skew_s) || (hi && iat > now + a->skew_s)) {
+    if ((hn && nbf > now + a->skew_s) || iat > now + a->skew_s) {
         *why = "the JWT is not valid yet (nbf or iat in the future)";
-        goto done;
-    }
-    if (!aud_ok(cJSON_GetObjectItemCaseSensitive(p, "aud"), auds, n_auds)) {
-        *why = "the JWT audience is not this service";
         goto done;
     }
     const cJSON *jti = cJSON_GetObjectItemCaseSensitive(p, "jti");
@@ -469,6 +486,9 @@ int serve_jwt_verify(serve_auth *a, const char *token, const char *const *auds, 
         *why = "the JWT has no jti";
         goto done;
     }
+    /* A signed, current token is spent wherever it is presented, before its audience is checked:
+     * one sent to the wrong endpoint (discovery, another service) can never be replayed on the
+     * right one. */
     int r = replay_check(a, iss->valuestring, jti->valuestring, exp + a->skew_s, now);
     if (r == 1) {
         *why = "the JWT was already used (jti replay)";
@@ -477,6 +497,10 @@ int serve_jwt_verify(serve_auth *a, const char *token, const char *const *auds, 
     if (r) {
         *why = r == 2 ? "the replay cache is full; retry shortly" : "out of memory";
         rc = r == 2 ? 2 : 3;
+        goto done;
+    }
+    if (!aud_ok(cJSON_GetObjectItemCaseSensitive(p, "aud"), auds, n_auds)) {
+        *why = "the JWT audience is not the endpoint called";
         goto done;
     }
     const cJSON *sub = cJSON_GetObjectItemCaseSensitive(p, "sub");
@@ -498,51 +522,74 @@ static uint64_t hash_str(const char *s) {
     return h ? h : 1;
 }
 
-int serve_rate_take(serve_auth *a, const char *principal, double now, double *retry_s) {
-    *retry_s = 0;
-    if (a->rate_per_s <= 0) return 1;
-    uint64_t h = hash_str(principal);
-    int ok = 1;
-    pthread_mutex_lock(&a->rate_mu);
-    if ((a->used_buckets + 1) * 2 > a->cap_buckets) {
-        /* Buckets of idle principals are full anyway; past 65536 principals, start afresh. */
-        size_t cap = a->cap_buckets ? a->cap_buckets * 2 : 64;
+/* The bucket of key (created full), with its tokens brought up to now; NULL when out of memory.
+ * Caller holds l->mu. */
+static bucket *bucket_of(limiter *l, const char *key, double now) {
+    uint64_t h = hash_str(key);
+    if ((l->used + 1) * 2 > l->cap) {
+        /* Buckets of idle keys are full anyway; past 65536 keys, start afresh. */
+        size_t cap = l->cap ? l->cap * 2 : 64;
         if (cap > 131072) cap = 131072;
         bucket *n = calloc(cap, sizeof *n);
-        if (!n) goto out; /* fail open on out-of-memory: auth has already passed */
+        if (!n) return NULL;
         size_t used = 0;
-        if (cap > a->cap_buckets)
-            for (size_t i = 0; i < a->cap_buckets; i++) {
-                if (!a->buckets[i].h) continue;
-                size_t j = a->buckets[i].h & (cap - 1);
+        if (cap > l->cap)
+            for (size_t i = 0; i < l->cap; i++) {
+                if (!l->buckets[i].h) continue;
+                size_t j = l->buckets[i].h & (cap - 1);
                 while (n[j].h) j = (j + 1) & (cap - 1);
-                n[j] = a->buckets[i];
+                n[j] = l->buckets[i];
                 used++;
             }
-        free(a->buckets);
-        a->buckets = n;
-        a->cap_buckets = cap;
-        a->used_buckets = used;
+        free(l->buckets);
+        l->buckets = n;
+        l->cap = cap;
+        l->used = used;
     }
-    size_t j = h & (a->cap_buckets - 1);
-    while (a->buckets[j].h && a->buckets[j].h != h) j = (j + 1) & (a->cap_buckets - 1);
-    bucket *b = &a->buckets[j];
+    size_t j = h & (l->cap - 1);
+    while (l->buckets[j].h && l->buckets[j].h != h) j = (j + 1) & (l->cap - 1);
+    bucket *b = &l->buckets[j];
     if (!b->h) {
         b->h = h;
-        b->tokens = a->burst;
+        b->tokens = l->burst;
         b->last = now;
-        a->used_buckets++;
+        l->used++;
     }
-    b->tokens += (now - b->last) * a->rate_per_s;
-    if (b->tokens > a->burst) b->tokens = a->burst;
+    b->tokens += (now - b->last) * l->rate_per_s;
+    if (b->tokens > l->burst) b->tokens = l->burst;
     b->last = now;
-    if (b->tokens >= 1) {
-        b->tokens -= 1;
-    } else {
-        ok = 0;
-        *retry_s = (1 - b->tokens) / a->rate_per_s;
+    return b;
+}
+
+/* take: consume a token when one is there. Returns 1 when one was (or the limiter is off or
+ * out of memory: authentication has its own checks), 0 when empty with *retry_s set. */
+static int limiter_use(limiter *l, const char *key, double now, int take, double *retry_s) {
+    *retry_s = 0;
+    if (l->rate_per_s <= 0) return 1;
+    int ok = 1;
+    pthread_mutex_lock(&l->mu);
+    bucket *b = bucket_of(l, key, now);
+    if (b) {
+        if (b->tokens >= 1) {
+            if (take) b->tokens -= 1;
+        } else {
+            ok = 0;
+            *retry_s = (1 - b->tokens) / l->rate_per_s;
+        }
     }
-out:
-    pthread_mutex_unlock(&a->rate_mu);
+    pthread_mutex_unlock(&l->mu);
     return ok;
+}
+
+int serve_rate_take(serve_auth *a, const char *principal, double now, double *retry_s) {
+    return limiter_use(&a->principals, principal, now, 1, retry_s);
+}
+
+int serve_client_allowed(serve_auth *a, const char *client, double now, double *retry_s) {
+    return limiter_use(&a->clients, client ? client : "", now, 0, retry_s);
+}
+
+void serve_client_charge(serve_auth *a, const char *client, double now) {
+    double r;
+    limiter_use(&a->clients, client ? client : "", now, 1, &r);
 }

@@ -1,6 +1,8 @@
 /* Loading and checking the service configuration; see serve_config.h and docs/SERVE.md. */
 #include "serve/serve_config.h"
 
+#include "serve/serve_prefetch.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -69,6 +71,7 @@ static int known_keys(const cJSON *o, const char *const *allowed, const char *na
     return CF_OK;
 }
 
+/* Strings are never empty: an empty title, code or path is a mistake, not a choice. */
 static int get_str(const cJSON *o, const char *key, const char *dflt, int required,
                    const char **out, const char *name, const char *where, cf_err *err) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -79,11 +82,56 @@ static int get_str(const cJSON *o, const char *key, const char *dflt, int requir
         *out = dflt;
         return CF_OK;
     }
-    if (!cJSON_IsString(v))
-        return cf_fail(err, CF_EINPUT, "%s: %s%s%s: expected a string", name, where,
+    if (!cJSON_IsString(v) || !v->valuestring[0])
+        return cf_fail(err, CF_EINPUT, "%s: %s%s%s: expected a non-empty string", name, where,
                        where[0] ? "." : "", key);
     *out = v->valuestring;
     return CF_OK;
+}
+
+/* An optional array of non-empty strings; *out is NULL-terminated (calloc'd). check, when given,
+ * returns a reason for a refused value. */
+static int get_str_array(const cJSON *o, const char *key, const char ***out, size_t *n,
+                         const char *(*check)(const char *), const char *name, const char *where,
+                         cf_err *err) {
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, key), *v;
+    *n = 0;
+    if (!arr) return CF_OK;
+    if (!cJSON_IsArray(arr))
+        return cf_fail(err, CF_EINPUT, "%s: %s.%s: expected an array of strings", name, where, key);
+    if (!(*out = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof **out)))
+        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    cJSON_ArrayForEach(v, arr) {
+        if (!cJSON_IsString(v) || !v->valuestring[0])
+            return cf_fail(err, CF_EINPUT, "%s: %s.%s[%zu]: expected a non-empty string", name,
+                           where, key, *n);
+        const char *why = check ? check(v->valuestring) : NULL;
+        if (why)
+            return cf_fail(err, CF_EINPUT, "%s: %s.%s[%zu]: %s", name, where, key, *n, why);
+        (*out)[(*n)++] = v->valuestring;
+    }
+    return CF_OK;
+}
+
+/* An http(s) base URL without a trailing '/', query or fragment. */
+static const char *check_base_url(const char *u) {
+    if (strncmp(u, "http://", 7) && strncmp(u, "https://", 8))
+        return "expected an http:// or https:// URL";
+    const char *host = u + (u[4] == 's' ? 8 : 7);
+    if (!*host || *host == '/') return "the URL names no host";
+    if (u[strlen(u) - 1] == '/') return "leave out the trailing '/'";
+    if (strpbrk(u, "?#") || strpbrk(u, " \t\r\n")) return "a base URL has no query, fragment or space";
+    return NULL;
+}
+
+/* A browser origin: scheme, host and optional port, nothing else; never "*". */
+static const char *check_origin(const char *o) {
+    if (!strcmp(o, "*"))
+        return "\"*\" is not accepted: list the origins browser-based EHRs call from";
+    const char *why = check_base_url(o);
+    if (why) return why;
+    if (strchr(o + (o[4] == 's' ? 8 : 7), '/')) return "an origin has no path";
+    return NULL;
 }
 
 static int get_num(const cJSON *o, const char *key, double dflt, double lo, double hi, double *out,
@@ -171,16 +219,20 @@ static int parse_tasks(serve_config *c, const cJSON *arr, const char *name, cf_e
     return CF_OK;
 }
 
+/* What the service reads by default: the Patient (age, sex), conditions, medication orders, the
+ * 500 most recent observations, encounters and procedures; at discharge also the encounter being
+ * closed, whose end is the prediction time. */
 static cJSON *default_prefetch(const char *hook) {
     cJSON *p = cJSON_CreateObject();
     cJSON_AddStringToObject(p, "patient", "Patient/{{context.patientId}}");
+    if (!strcmp(hook, "encounter-discharge"))
+        cJSON_AddStringToObject(p, "encounter", "Encounter/{{context.encounterId}}");
     cJSON_AddStringToObject(p, "conditions", "Condition?patient={{context.patientId}}");
     cJSON_AddStringToObject(p, "medications", "MedicationRequest?patient={{context.patientId}}");
     cJSON_AddStringToObject(p, "observations",
                             "Observation?patient={{context.patientId}}&_sort=-date&_count=500");
     cJSON_AddStringToObject(p, "encounters", "Encounter?patient={{context.patientId}}");
     cJSON_AddStringToObject(p, "procedures", "Procedure?patient={{context.patientId}}");
-    (void)hook;
     return p;
 }
 
@@ -234,11 +286,19 @@ static int parse_services(serve_config *c, const cJSON *arr, const char *name, c
         cJSON *pf = cJSON_GetObjectItemCaseSensitive(s, "prefetch");
         if (pf) {
             const cJSON *v;
-            if (!cJSON_IsObject(pf))
-                return cf_fail(err, CF_EINPUT, "%s: %s.prefetch: expected an object", name, w);
-            cJSON_ArrayForEach(v, pf) if (!cJSON_IsString(v)) return cf_fail(
-                err, CF_EINPUT, "%s: %s.prefetch.%.60s: expected a query template string", name, w,
-                v->string);
+            if (!cJSON_IsObject(pf) || !pf->child)
+                return cf_fail(err, CF_EINPUT, "%s: %s.prefetch: expected a non-empty object of "
+                                               "query templates (leave it out for the defaults)",
+                               name, w);
+            cJSON_ArrayForEach(v, pf) {
+                const char *why = !v->string[0] || strlen(v->string) > 60
+                                      ? "a prefetch key has 1-60 characters"
+                                  : !cJSON_IsString(v) ? "expected a query template string"
+                                                       : serve_prefetch_check(v->valuestring, sv->hook);
+                if (why)
+                    return cf_fail(err, CF_EINPUT, "%s: %s.prefetch.%.60s: %s", name, w, v->string,
+                                   why);
+            }
             sv->prefetch = pf;
         } else {
             sv->prefetch = default_prefetch(sv->hook);
@@ -268,8 +328,9 @@ static int parse_override(serve_config *c, cJSON *root, const char *name, cf_err
         }
         if (!arr) return cf_fail(err, CF_EINTERNAL, "out of memory");
     }
-    if (!cJSON_IsArray(arr))
-        return cf_fail(err, CF_EINPUT, "%s: override_reasons: expected an array of codings", name);
+    if (!cJSON_IsArray(arr) || !arr->child)
+        return cf_fail(err, CF_EINPUT, "%s: override_reasons: expected a non-empty array of "
+                                       "codings (CDS Hooks: overrideReasons is never empty)", name);
     c->override_reasons = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof *c->override_reasons);
     if (!c->override_reasons) return cf_fail(err, CF_EINTERNAL, "out of memory");
     static const char *const keys[] = {"code", "system", "display", NULL};
@@ -285,13 +346,16 @@ static int parse_override(serve_config *c, cJSON *root, const char *name, cf_err
             (rc = get_str(o, "system", "urn:clinfm:override-reason", 0, &cd->system, name, w, err)) ||
             (rc = get_str(o, "display", cd->code, 0, &cd->display, name, w, err)))
             return rc;
+        for (size_t i = 0; i < c->n_override_reasons; i++)
+            if (!strcmp(c->override_reasons[i].code, cd->code))
+                return cf_fail(err, CF_EINPUT, "%s: %s.code: duplicate override reason", name, w);
         c->n_override_reasons++;
     }
     return CF_OK;
 }
 
 static int parse_auth(serve_config *c, const cJSON *a, const char *name, cf_err *err) {
-    static const char *const keys[] = {"issuers", "audiences", "max_token_lifetime_s",
+    static const char *const keys[] = {"issuers", "extra_base_urls", "max_token_lifetime_s",
                                        "clock_skew_s", "replay_cache_max", NULL};
     int rc;
     double rcm;
@@ -300,7 +364,9 @@ static int parse_auth(serve_config *c, const cJSON *a, const char *name, cf_err 
         (rc = get_int(a, "max_token_lifetime_s", 300, 1, 86400, &c->max_token_lifetime_s, name,
                       "auth", err)) ||
         (rc = get_int(a, "clock_skew_s", 60, 0, 600, &c->clock_skew_s, name, "auth", err)) ||
-        (rc = get_num(a, "replay_cache_max", 1000000, 1000, 1e8, &rcm, name, "auth", err)))
+        (rc = get_num(a, "replay_cache_max", 1000000, 1000, 1e8, &rcm, name, "auth", err)) ||
+        (rc = get_str_array(a, "extra_base_urls", &c->extra_base_urls, &c->n_extra_base_urls,
+                            check_base_url, name, "auth", err)))
         return rc;
     c->replay_cache_max = (size_t)rcm;
     const cJSON *iss = cJSON_GetObjectItemCaseSensitive(a, "issuers");
@@ -326,20 +392,47 @@ static int parse_auth(serve_config *c, const cJSON *a, const char *name, cf_err 
             c->n_issuers++;
         }
     }
-    const cJSON *aud = cJSON_GetObjectItemCaseSensitive(a, "audiences");
-    if (aud) {
-        if (!cJSON_IsArray(aud))
-            return cf_fail(err, CF_EINPUT, "%s: auth.audiences: expected an array of strings", name);
-        c->audiences = calloc((size_t)cJSON_GetArraySize(aud) + 1, sizeof *c->audiences);
-        if (!c->audiences) return cf_fail(err, CF_EINTERNAL, "out of memory");
-        const cJSON *v;
-        cJSON_ArrayForEach(v, aud) {
-            if (!cJSON_IsString(v))
-                return cf_fail(err, CF_EINPUT, "%s: auth.audiences[%zu]: expected a string", name,
-                               c->n_audiences);
-            c->audiences[c->n_audiences++] = v->valuestring;
-        }
-    }
+    return CF_OK;
+}
+
+static int parse_sections(serve_config *c, const cJSON *r, const char *name, cf_err *err) {
+    int rc;
+    const cJSON *cors = cJSON_GetObjectItemCaseSensitive(r, "cors");
+    static const char *const ckeys[] = {"allowed_origins", "max_age_s", NULL};
+    if (cors && !cJSON_IsObject(cors)) return cf_fail(err, CF_EINPUT, "%s: cors: expected an object", name);
+    if ((rc = known_keys(cors, ckeys, name, "cors", err)) ||
+        (rc = get_str_array(cors, "allowed_origins", &c->cors_origins, &c->n_cors_origins,
+                            check_origin, name, "cors", err)) ||
+        (rc = get_int(cors, "max_age_s", 600, 0, 86400, &c->cors_max_age_s, name, "cors", err)))
+        return rc;
+    const cJSON *fhir = cJSON_GetObjectItemCaseSensitive(r, "fhir");
+    static const char *const fkeys[] = {"servers", "timeout_ms", "max_pages", "max_bytes",
+                                        "ca_file", NULL};
+    double mb;
+    const char *ca = NULL;
+    if (fhir && !cJSON_IsObject(fhir)) return cf_fail(err, CF_EINPUT, "%s: fhir: expected an object", name);
+    if ((rc = known_keys(fhir, fkeys, name, "fhir", err)) ||
+        (rc = get_str_array(fhir, "servers", &c->fhir_servers, &c->n_fhir_servers, check_base_url,
+                            name, "fhir", err)) ||
+        (rc = get_int(fhir, "timeout_ms", 3000, 100, 600000, &c->fhir_timeout_ms, name, "fhir",
+                      err)) ||
+        (rc = get_int(fhir, "max_pages", 20, 1, 1000, &c->fhir_max_pages, name, "fhir", err)) ||
+        (rc = get_num(fhir, "max_bytes", 16 << 20, 1024, 1 << 30, &mb, name, "fhir", err)) ||
+        (rc = get_str(fhir, "ca_file", NULL, 0, &ca, name, "fhir", err)))
+        return rc;
+    c->fhir_max_bytes = (size_t)mb;
+    if (ca && !(c->fhir_ca_file = resolve(c->dir, ca))) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    const cJSON *au = cJSON_GetObjectItemCaseSensitive(r, "audit");
+    static const char *const akeys[] = {"anchor_interval_s", "anchor_file", "anchor_syslog", NULL};
+    const char *af = NULL;
+    if (au && !cJSON_IsObject(au)) return cf_fail(err, CF_EINPUT, "%s: audit: expected an object", name);
+    if ((rc = known_keys(au, akeys, name, "audit", err)) ||
+        (rc = get_int(au, "anchor_interval_s", 10, 1, 3600, &c->anchor_interval_s, name, "audit",
+                      err)) ||
+        (rc = get_str(au, "anchor_file", NULL, 0, &af, name, "audit", err)) ||
+        (rc = get_bool(au, "anchor_syslog", 0, &c->anchor_syslog, name, "audit", err)))
+        return rc;
+    if (af && !(c->anchor_file = resolve(c->dir, af))) return cf_fail(err, CF_EINTERNAL, "out of memory");
     return CF_OK;
 }
 
@@ -358,8 +451,9 @@ int serve_config_parse(serve_config *c, const char *text, size_t len, const char
     if (!cJSON_IsObject(r)) return cf_fail(err, CF_EINPUT, "%s: expected a JSON object", name);
     static const char *const keys[] = {
         "listen", "port", "threads", "tls", "base_url", "database", "secret_file", "limits",
-        "auth", "tasks", "services", "override_reasons", "prediction_time", "summary",
-        "access_log", "card_cache", "occlusion_batch", "reference_model", "comment", NULL};
+        "auth", "cors", "fhir", "audit", "tasks", "services", "override_reasons",
+        "prediction_time", "summary", "access_log", "card_cache", "occlusion_batch",
+        "reference_model", "comment", NULL};
     int rc;
     if ((rc = known_keys(r, keys, name, "", err))) return rc;
     const char *db, *secret, *pt;
@@ -379,11 +473,8 @@ int serve_config_parse(serve_config *c, const char *text, size_t len, const char
         return cf_fail(err, CF_EINPUT, "%s: prediction_time: expected \"now\" or \"last_event\"",
                        name);
     if (c->base_url) {
-        size_t bl = strlen(c->base_url);
-        if (strncmp(c->base_url, "http://", 7) && strncmp(c->base_url, "https://", 8))
-            return cf_fail(err, CF_EINPUT, "%s: base_url: expected an http:// or https:// URL", name);
-        if (bl && c->base_url[bl - 1] == '/')
-            return cf_fail(err, CF_EINPUT, "%s: base_url: leave out the trailing '/'", name);
+        const char *why = check_base_url(c->base_url);
+        if (why) return cf_fail(err, CF_EINPUT, "%s: base_url: %s", name, why);
     }
     if (!(c->database = resolve(c->dir, db)) || !(c->secret_file = resolve(c->dir, secret)))
         return cf_fail(err, CF_EINTERNAL, "out of memory");
@@ -403,8 +494,10 @@ int serve_config_parse(serve_config *c, const char *text, size_t len, const char
     if (lim && !cJSON_IsObject(lim)) return cf_fail(err, CF_EINPUT, "%s: limits: expected an object", name);
     static const char *const lkeys[] = {"max_body_bytes", "max_json_depth", "connection_timeout_s",
                                         "request_timeout_ms", "rate_per_minute", "burst",
-                                        "max_connections", NULL};
-    double mb;
+                                        "max_connections", "header_timeout_s", "body_timeout_s",
+                                        "max_connections_per_client", "client_rate_per_minute",
+                                        "client_burst", "max_pending_body_bytes", NULL};
+    double mb, mpb;
     if ((rc = known_keys(lim, lkeys, name, "limits", err)) ||
         (rc = get_num(lim, "max_body_bytes", 8 << 20, 1024, 1 << 30, &mb, name, "limits", err)) ||
         (rc = get_int(lim, "max_json_depth", 64, 4, 512, &c->max_depth, name, "limits", err)) ||
@@ -416,13 +509,27 @@ int serve_config_parse(serve_config *c, const char *text, size_t len, const char
                       err)) ||
         (rc = get_num(lim, "burst", 100, 1, 1e9, &c->burst, name, "limits", err)) ||
         (rc = get_int(lim, "max_connections", 1000, 1, 100000, &c->max_connections, name, "limits",
-                      err)))
+                      err)) ||
+        (rc = get_int(lim, "header_timeout_s", 10, 1, 600, &c->header_timeout_s, name, "limits",
+                      err)) ||
+        (rc = get_int(lim, "body_timeout_s", 30, 1, 3600, &c->body_timeout_s, name, "limits", err)) ||
+        (rc = get_int(lim, "max_connections_per_client", 64, 0, 100000,
+                      &c->max_connections_per_client, name, "limits", err)) ||
+        (rc = get_num(lim, "client_rate_per_minute", 600, 0, 1e9, &c->client_rate_per_minute,
+                      name, "limits", err)) ||
+        (rc = get_num(lim, "client_burst", 100, 1, 1e9, &c->client_burst, name, "limits", err)) ||
+        (rc = get_num(lim, "max_pending_body_bytes", 64 << 20, 1024, 1 << 30, &mpb, name,
+                      "limits", err)))
         return rc;
     c->max_body = (size_t)mb;
+    c->max_pending_body = (size_t)mpb;
+    if (c->max_pending_body < c->max_body)
+        return cf_fail(err, CF_EINPUT, "%s: limits.max_pending_body_bytes must be at least "
+                                       "max_body_bytes", name);
     if ((rc = parse_auth(c, cJSON_GetObjectItemCaseSensitive(r, "auth"), name, err)) ||
         (rc = parse_tasks(c, cJSON_GetObjectItemCaseSensitive(r, "tasks"), name, err)) ||
         (rc = parse_services(c, cJSON_GetObjectItemCaseSensitive(r, "services"), name, err)) ||
-        (rc = parse_override(c, r, name, err)))
+        (rc = parse_override(c, r, name, err)) || (rc = parse_sections(c, r, name, err)))
         return rc;
     serve_summary_defaults(&c->summary);
     const cJSON *sum = cJSON_GetObjectItemCaseSensitive(r, "summary");
@@ -470,7 +577,11 @@ void serve_config_free(serve_config *c) {
     free(c->secret_file);
     for (size_t i = 0; i < c->n_issuers; i++) free(c->issuers[i].jwks_path);
     free(c->issuers);
-    free(c->audiences);
+    free(c->extra_base_urls);
+    free(c->cors_origins);
+    free(c->fhir_servers);
+    free(c->fhir_ca_file);
+    free(c->anchor_file);
     free(c->tasks);
     for (size_t i = 0; i < c->cap_services; i++) free(c->services[i].tasks);
     free(c->services);

@@ -1,11 +1,13 @@
-/* Request handling for the service: routing, authentication and roles, limits, the CDS Hooks and
- * REST handlers, audit and metrics. See serve.h for the routes and docs/SERVE.md for the rules.
+/* Request handling for the service: the two phases of a call, routing, the client address's
+ * budget, authentication and roles, CORS, limits, the REST handlers, audit, metrics and the
+ * access log. See serve.h for the routes and docs/SERVE.md for the rules; the CDS Hooks
+ * handlers are in serve_hooks.c.
  *
  * Request bodies are parsed into a per-thread arena (the FHIR reader's, ingest/fhir_internal.h)
  * with a memory cap proportional to the body, after a depth scan; everything a handler needs from
  * the body is copied out (into a serve_record or small buffers) before the arena is reset, and
  * responses are built afterwards with ordinary allocations. */
-#include "serve/serve.h"
+#include "serve/serve_internal.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -15,43 +17,11 @@
 #include <strings.h>
 #include <time.h>
 
-#include <cjson/cJSON.h>
 #include <sodium.h>
 
-#include "ingest/fhir_internal.h"
-#include "serve/serve_cache.h"
-#include "serve/serve_record.h"
+#include "serve/serve_fetch.h"
 #include "serve/serve_summary.h"
 #include "util/progress.h"
-
-#define MAX_CARDS 16
-#define MAX_FEEDBACK 100
-
-struct serve_ctx {
-    serve_setup s;
-    const serve_config *c;
-    serve_metrics metrics;
-    serve_cache *cache;         /* NULL when card_cache is 0 */
-};
-
-typedef struct {
-    serve_ctx *s;
-    const serve_request *rq;
-    serve_response *rs;
-    int route;
-    char service_id[65];
-    char path_id[257];          /* patient id from the URL */
-    const serve_service *svc;
-    char principal[600], role[16], user[256];
-    char patient_id[256];       /* the patient the request was about (pseudonymised in audit) */
-    int scored;
-    serve_card_row cards[MAX_CARDS];
-    char card_uuid[MAX_CARDS][37];
-    char card_task[MAX_CARDS][65];
-    size_t n_cards;
-    fhir_arena *arena;          /* non-NULL while a parse tree is alive */
-    int64_t wall_us;
-} req;
 
 /* ------------------------------------------------------------------ thread arena */
 
@@ -76,7 +46,7 @@ void serve_thread_release(void) {
     }
 }
 
-static void parse_end(req *r) {
+void serve__parse_end(req *r) {
     if (r->arena) fhir_arena_end(r->arena);
     r->arena = NULL;
 }
@@ -133,14 +103,15 @@ static void set_body(req *r, char *body, size_t len, const char *type) {
     r->rs->content_type = type;
 }
 
-static void fail(req *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void fail(req *r, int status, const char *fmt, ...) {
-    parse_end(r);
+void serve__fail(req *r, int status, const char *fmt, ...) {
+    serve__parse_end(r);
     const char *code = status == 400   ? "bad_request"
                        : status == 401 ? "unauthorized"
                        : status == 403 ? "forbidden"
                        : status == 404 ? "not_found"
                        : status == 405 ? "method_not_allowed"
+                       : status == 408 ? "request_timeout"
+                       : status == 412 ? "precondition_failed"
                        : status == 413 ? "payload_too_large"
                        : status == 415 ? "unsupported_media_type"
                        : status == 429 ? "too_many_requests"
@@ -170,13 +141,12 @@ static void fail(req *r, int status, const char *fmt, ...) {
     set_body(r, b.p, b.len, "application/json");
 }
 
-/* Takes ownership of o. */
-static void reply_json(req *r, int status, cJSON *o) {
-    parse_end(r);
+void serve__reply_json(req *r, int status, cJSON *o) {
+    serve__parse_end(r);
     char *text = o ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     if (!text) {
-        fail(r, 500, "out of memory building the response");
+        serve__fail(r, 500, "out of memory building the response");
         return;
     }
     r->rs->status = status;
@@ -188,15 +158,26 @@ void serve_response_free(serve_response *rs) {
     memset(rs, 0, sizeof *rs);
 }
 
+void serve_log_escape(const char *s, char *out, size_t cap) {
+    size_t o = 0;
+    if (!cap) return;
+    for (; s && *s && o + 5 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c >= 0x7f || c == '\\' || c == '"') o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+        else out[o++] = (char)c;
+    }
+    out[o] = '\0';
+}
+
 /* ------------------------------------------------------------------ small helpers */
 
-static int64_t wall_us(void) {
+int64_t serve__now_us(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static int valid_id(const char *s, size_t max) {
+int serve__valid_id(const char *s, size_t max) {
     size_t n = strlen(s);
     if (!n || n > max) return 0;
     for (; *s; s++)
@@ -212,38 +193,27 @@ static const char *arg(const req *r, const char *name) {
     return NULL;
 }
 
-static double elapsed_ms(const req *r) { return (now_seconds() - r->rq->start_s) * 1000.0; }
+double serve__elapsed_ms(const req *r) { return (now_seconds() - r->start_s) * 1000.0; }
 
-static int over_time(req *r) {
-    if (elapsed_ms(r) <= r->s->c->request_timeout_ms) return 0;
-    fail(r, 503, "the request took longer than limits.request_timeout_ms; retry later");
+int serve__over_time(req *r) {
+    if (serve__elapsed_ms(r) <= r->s->c->request_timeout_ms) return 0;
+    serve__fail(r, 503, "the request took longer than limits.request_timeout_ms; retry later");
     r->rs->retry_after = 1;
     return 1;
 }
 
-static void pct(double x, char *out, size_t cap) {
-    double p = x * 100;
-    if (p < 10) snprintf(out, cap, "%.1f", p);
-    else snprintf(out, cap, "%.0f", p);
-}
-
-static const char *indicator_of(const serve_task *t, double risk) {
+const char *serve__indicator(const serve_task *t, double risk) {
     return risk >= t->threshold_critical ? "critical"
            : risk >= t->threshold_warning ? "warning" : "info";
 }
 
-static void copy_str(char *dst, size_t cap, const cJSON *v) {
+void serve__copy_str(char *dst, size_t cap, const cJSON *v) {
     dst[0] = '\0';
     if (cJSON_IsString(v)) snprintf(dst, cap, "%s", v->valuestring);
 }
 
-/* Markdown-escapes text from the record (descriptions can hold *, _, [ ...). */
-static void md_escape(sbuf *b, const char *s) {
-    for (; *s; s++) {
-        if (strchr("\\`*_{}[]<>()#+!|~", *s)) sb_put(b, "\\", 1);
-        if (*s == '\n' || *s == '\r') sb_put(b, " ", 1);
-        else sb_put(b, s, 1);
-    }
+const char *serve__event_text(const serve_patient *p, size_t i) {
+    return p->desc && p->desc[i] && p->desc[i][0] ? p->desc[i] : p->code[i];
 }
 
 /* ------------------------------------------------------------------ body parsing */
@@ -281,90 +251,61 @@ static int json_type_ok(const char *ct) {
            (n == 21 && !strncasecmp(ct, "application/fhir+json", 21));
 }
 
-/* Parses the body into the thread arena; NULL with the response set on failure. */
-static cJSON *parse_body(req *r) {
+cJSON *serve__parse_body(req *r, size_t extra) {
     const serve_request *rq = r->rq;
     const serve_config *c = r->s->c;
     if (rq->body_too_large || rq->body_len > c->max_body) {
-        fail(r, 413, "the request body is larger than limits.max_body_bytes (%zu)", c->max_body);
+        serve__fail(r, 413, "the request body is larger than limits.max_body_bytes (%zu)", c->max_body);
         return NULL;
     }
     if (!json_type_ok(rq->content_type)) {
-        fail(r, 415, "send the body as application/json or application/fhir+json");
+        serve__fail(r, 415, "send the body as application/json or application/fhir+json");
         return NULL;
     }
     if (!rq->body_len) {
-        fail(r, 400, "the request needs a JSON body");
+        serve__fail(r, 400, "the request needs a JSON body");
         return NULL;
     }
     if (!depth_ok(rq->body, rq->body_len, c->max_depth)) {
-        fail(r, 400, "the JSON body is nested deeper than limits.max_json_depth (%d)", c->max_depth);
+        serve__fail(r, 400, "the JSON body is nested deeper than limits.max_json_depth (%d)",
+                    c->max_depth);
         return NULL;
     }
     fhir_arena *a = thread_arena();
     if (!a) {
-        fail(r, 500, "out of memory");
+        serve__fail(r, 500, "out of memory");
         return NULL;
     }
-    fhir_arena_begin(a, rq->body_len * 12 + ((size_t)1 << 20));
+    /* The arena caps the parse tree at 12x its text plus 1 MiB (hostile JSON can cost 32 bytes
+     * of nodes per byte); FHIR data read from a server later in the request gets the same. */
+    fhir_arena_begin(a, (rq->body_len + extra) * 12 + ((size_t)1 << 20));
     r->arena = a;
     const char *why;
     size_t off;
     cJSON *root = fhir_json_parse(a, rq->body, rq->body_len, &why, &off);
     if (!root) {
         if (fhir_arena_exhausted(a))
-            fail(r, 413, "the JSON body needs more memory to parse than its size allows");
+            serve__fail(r, 413, "the JSON body needs more memory to parse than its size allows");
         else
-            fail(r, 400, "the body is not valid JSON (%s near byte %zu)", why ? why : "parse error",
-                 off);
+            serve__fail(r, 400, "the body is not valid JSON (%s near byte %zu)",
+                        why ? why : "parse error", off);
         return NULL;
     }
     if (!cJSON_IsObject(root)) {
-        fail(r, 400, "the JSON body must be an object");
+        serve__fail(r, 400, "the JSON body must be an object");
         return NULL;
     }
     return root;
 }
 
-/* ------------------------------------------------------------------ patients and scores */
-
-static int64_t prediction_time(const req *r) {
-    return r->s->c->prediction_time_now ? r->wall_us : TIME_NULL;
+cJSON *serve__parse_more(req *r, const char *text, size_t len) {
+    if (!r->arena || !len || !depth_ok(text, len, r->s->c->max_depth)) return NULL;
+    const char *why;
+    size_t off;
+    return fhir_json_parse(r->arena, text, len, &why, &off);
 }
 
-/* From FHIR values when any is present, else from the store by id. 1 found, 0 no such patient
- * (no response set), -1 response set. Ends the parse arena. */
-static int load_patient(req *r, const cJSON *const *vals, const char *const *names, size_t n,
-                        const char *patient_id, serve_record *rec) {
-    size_t present = 0;
-    for (size_t i = 0; i < n; i++) present += vals[i] && !cJSON_IsNull(vals[i]);
-    cf_err err = {0};
-    if (present) {
-        int rc = serve_record_from_fhir(rec, vals, names, n, patient_id && *patient_id ? patient_id : NULL,
-                                        prediction_time(r), &err);
-        parse_end(r);
-        if (rc) {
-            fail(r, rc == CF_EINPUT ? 400 : 500, "%s", err.msg);
-            return -1;
-        }
-        snprintf(r->patient_id, sizeof r->patient_id, "%s", rec->key);
-        return 1;
-    }
-    parse_end(r);
-    if (!patient_id || !*patient_id) {
-        fail(r, 400, "name a patient (patientId) or send FHIR resources");
-        return -1;
-    }
-    snprintf(r->patient_id, sizeof r->patient_id, "%s", patient_id);
-    if (!r->s->s.store) return 0;
-    int rc = serve_record_from_store(rec, r->s->s.store, patient_id, prediction_time(r), &err);
-    if (rc == CF_EINPUT) return 0;
-    if (rc) {
-        fail(r, 500, "%s", err.msg);
-        return -1;
-    }
-    return 1;
-}
+/* ------------------------------------------------------------------ scores */
 
 static int check_score(const serve_score *sc) {
     return isfinite(sc->risk) && isfinite(sc->lo) && isfinite(sc->hi) && sc->lo >= 0 &&
@@ -372,10 +313,20 @@ static int check_score(const serve_score *sc) {
            sc->n_reasons <= SERVE_MAX_REASONS;
 }
 
+int serve__record_scorable(const serve_record *rec) {
+    const serve_patient *p = &rec->p;
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->time[i] == TIME_NULL || !strcmp(p->code[i], "MEDS_BIRTH")) continue;
+        if (p->prediction_time != TIME_NULL && p->time[i] > p->prediction_time) continue;
+        return 1;
+    }
+    return 0;
+}
+
 /* Scores rec for t, from the card cache when it holds this exact (predictor, task, patient,
  * prediction time, events) and through the predictor otherwise. The caller builds the card and
  * the audit rows either way. */
-static int score_one(req *r, const serve_record *rec, const serve_task *t, serve_score *sc) {
+int serve__score_one(req *r, const serve_record *rec, const serve_task *t, serve_score *sc) {
     cf_err err = {0};
     memset(sc, 0, sizeof *sc);
     const serve_predictor *p = r->s->s.predictor;
@@ -394,16 +345,17 @@ static int score_one(req *r, const serve_record *rec, const serve_task *t, serve
     int rc = p->score(p->ctx, &rec->p, t, sc, &err);
     r->scored = 1;
     if (rc) {
-        fail(r, rc == CF_EINPUT ? 400 : 500, "scoring %s: %s", t->task_id, err.msg);
+        serve__fail(r, rc == CF_EINPUT ? 400 : 500, "scoring %s: %s", t->task_id, err.msg);
         return -1;
     }
     if (!check_score(sc)) {
-        fail(r, 500, "the predictor returned an invalid risk for task %s", t->task_id);
+        serve__fail(r, 500, "the predictor returned an invalid risk for task %s", t->task_id);
         return -1;
     }
     for (size_t k = 0; k < sc->n_reasons; k++)
         if (sc->reason[k].event >= rec->p.n) {
-            fail(r, 500, "the predictor cited an event outside the record for task %s", t->task_id);
+            serve__fail(r, 500, "the predictor cited an event outside the record for task %s",
+                        t->task_id);
             return -1;
         }
     if (cache) {
@@ -411,16 +363,6 @@ static int score_one(req *r, const serve_record *rec, const serve_task *t, serve
         atomic_store_explicit(&mt->cache_entries, serve_cache_size(cache), memory_order_relaxed);
     }
     return 0;
-}
-
-static void date_of(int64_t t, char *out, size_t cap) {
-    char b[48];
-    if (t == TIME_NULL) snprintf(out, cap, "undated");
-    else snprintf(out, cap, "%.10s", serve_time_iso(t, b, sizeof b));
-}
-
-static const char *event_text(const serve_patient *p, size_t i) {
-    return p->desc && p->desc[i] && p->desc[i][0] ? p->desc[i] : p->code[i];
 }
 
 /* ------------------------------------------------------------------ discovery, health, metrics */
@@ -439,7 +381,7 @@ static void h_discovery(req *r) {
         cJSON_AddItemToObject(o, "prefetch", cJSON_Duplicate(sv->prefetch, 1));
         cJSON_AddItemToArray(arr, o);
     }
-    reply_json(r, 200, root);
+    serve__reply_json(r, 200, root);
 }
 
 static void h_health(req *r) {
@@ -450,7 +392,7 @@ static void h_health(req *r) {
     cJSON_AddStringToObject(o, "model_version", p->model_version);
     cJSON_AddBoolToObject(o, "store", r->s->s.store != NULL);
     cJSON_AddNumberToObject(o, "tasks", (double)r->s->c->n_tasks);
-    reply_json(r, 200, o);
+    serve__reply_json(r, 200, o);
 }
 
 static void h_metrics(req *r) {
@@ -458,7 +400,7 @@ static void h_metrics(req *r) {
     const serve_predictor *p = r->s->s.predictor;
     char *text = serve_metrics_text(&r->s->metrics, p->model_name, p->model_version, &len);
     if (!text) {
-        fail(r, 500, "out of memory");
+        serve__fail(r, 500, "out of memory");
         return;
     }
     r->rs->status = 200;
@@ -480,363 +422,69 @@ static void h_tasks(req *r) {
         cJSON_AddNumberToObject(t, "critical", c->tasks[i].threshold_critical);
         cJSON_AddItemToArray(arr, t);
     }
-    reply_json(r, 200, o);
-}
-
-/* ------------------------------------------------------------------ CDS Hooks */
-
-static cJSON *make_card(req *r, const serve_record *rec, const serve_task *t, const serve_score *sc,
-                        const char *indicator, const char *uuid) {
-    const serve_predictor *p = r->s->s.predictor;
-    const serve_config *c = r->s->c;
-    char rp[16], lo[16], hi[16], summary[200];
-    pct(sc->risk, rp, sizeof rp);
-    pct(sc->lo, lo, sizeof lo);
-    pct(sc->hi, hi, sizeof hi);
-    snprintf(summary, sizeof summary, "%s: %s%% risk (95%% CI %s-%s%%)", t->title, rp, lo, hi);
-    if (strlen(summary) > 139) { /* titles are capped at 80 characters, so this cannot happen */
-        size_t n = 136;
-        while (n && ((unsigned char)summary[n] & 0xC0) == 0x80) n--;
-        memcpy(summary + n, "...", 4);
-    }
-    sbuf d = {0};
-    char line[512], when[32];
-    snprintf(line, sizeof line, "**%s%% risk** (95%% interval %s-%s%%) of ", rp, lo, hi);
-    sb_put(&d, line, strlen(line));
-    md_escape(&d, t->title);
-    int64_t pt = rec->p.prediction_time;
-    if (pt == TIME_NULL)
-        for (size_t i = 0; i < rec->p.n; i++)
-            if (rec->p.time[i] != TIME_NULL && (pt == TIME_NULL || rec->p.time[i] > pt)) pt = rec->p.time[i];
-    date_of(pt, when, sizeof when);
-    snprintf(line, sizeof line, ", estimated by %s %s from %zu events in the record up to %s.\n\n",
-             p->model_name, p->model_version, sc->n_events_used, when);
-    sb_put(&d, line, strlen(line));
-    if (sc->n_reasons) {
-        const char *h = "Events in this patient's record that most raised the estimate:\n\n";
-        sb_put(&d, h, strlen(h));
-        for (size_t k = 0; k < sc->n_reasons; k++) {
-            const serve_reason *re = &sc->reason[k];
-            date_of(rec->p.time[re->event], when, sizeof when);
-            snprintf(line, sizeof line, "- %s: ", when);
-            sb_put(&d, line, strlen(line));
-            md_escape(&d, event_text(&rec->p, re->event));
-            sb_put(&d, " (", 2);
-            md_escape(&d, rec->p.code[re->event]);
-            if (re->n_events > 1) snprintf(line, sizeof line, "; %zu times, latest shown", re->n_events);
-            else line[0] = '\0';
-            sb_put(&d, line, strlen(line));
-            snprintf(line, sizeof line, "): +%.1f percentage points\n", re->contribution * 100);
-            sb_put(&d, line, strlen(line));
-        }
-        sb_put(&d, "\n", 1);
-    } else {
-        const char *h = "No single event in the record raised the estimate.\n\n";
-        sb_put(&d, h, strlen(h));
-    }
-    const char *foot = "This estimate is advice for the clinician. It does not order, change or "
-                       "document anything.";
-    sb_put(&d, foot, strlen(foot));
-    if (d.oom) {
-        free(d.p);
-        return NULL;
-    }
-    cJSON *card = cJSON_CreateObject();
-    cJSON_AddStringToObject(card, "uuid", uuid);
-    cJSON_AddStringToObject(card, "summary", summary);
-    cJSON_AddStringToObject(card, "indicator", indicator);
-    cJSON_AddStringToObject(card, "detail", d.p);
-    free(d.p);
-    cJSON *src = cJSON_AddObjectToObject(card, "source");
-    char label[300];
-    snprintf(label, sizeof label, "clinfm %s %s", p->model_name, p->model_version);
-    cJSON_AddStringToObject(src, "label", label);
-    cJSON *topic = cJSON_AddObjectToObject(src, "topic");
-    cJSON_AddStringToObject(topic, "system", "urn:clinfm:task");
-    cJSON_AddStringToObject(topic, "code", t->task_id);
-    cJSON_AddStringToObject(topic, "display", t->title);
-    cJSON *ors = cJSON_AddArrayToObject(card, "overrideReasons");
-    for (size_t i = 0; i < c->n_override_reasons; i++) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "system", c->override_reasons[i].system);
-        cJSON_AddStringToObject(o, "code", c->override_reasons[i].code);
-        cJSON_AddStringToObject(o, "display", c->override_reasons[i].display);
-        cJSON_AddItemToArray(ors, o);
-    }
-    return card;
-}
-
-static void new_uuid(char out[37]) {
-    unsigned char b[16];
-    randombytes_buf(b, sizeof b);
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
-}
-
-static void h_hook(req *r) {
-    const serve_service *sv = r->svc;
-    cJSON *root = parse_body(r);
-    if (!root) return;
-    const cJSON *hook = cJSON_GetObjectItemCaseSensitive(root, "hook");
-    const cJSON *inst = cJSON_GetObjectItemCaseSensitive(root, "hookInstance");
-    const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(root, "context");
-    const cJSON *prefetch = cJSON_GetObjectItemCaseSensitive(root, "prefetch");
-    if (!cJSON_IsString(hook) || strcmp(hook->valuestring, sv->hook)) {
-        fail(r, 400, "hook must be \"%s\" for this service", sv->hook);
-        return;
-    }
-    if (!cJSON_IsString(inst) || !inst->valuestring[0] || strlen(inst->valuestring) > 128) {
-        fail(r, 400, "hookInstance must be a non-empty string of at most 128 characters");
-        return;
-    }
-    if (!cJSON_IsObject(ctx)) {
-        fail(r, 400, "context must be an object");
-        return;
-    }
-    const cJSON *pid = cJSON_GetObjectItemCaseSensitive(ctx, "patientId");
-    const cJSON *uid = cJSON_GetObjectItemCaseSensitive(ctx, "userId");
-    const cJSON *eid = cJSON_GetObjectItemCaseSensitive(ctx, "encounterId");
-    if (!cJSON_IsString(pid) || !valid_id(pid->valuestring, 64)) {
-        fail(r, 400, "context.patientId must be a FHIR id (1-64 letters, digits, '-', '.')");
-        return;
-    }
-    if (uid && (!cJSON_IsString(uid) || strlen(uid->valuestring) > 200)) {
-        fail(r, 400, "context.userId must be a string of at most 200 characters");
-        return;
-    }
-    if (!strcmp(sv->hook, "encounter-discharge") && (!cJSON_IsString(eid) || !eid->valuestring[0])) {
-        fail(r, 400, "context.encounterId is required for encounter-discharge");
-        return;
-    }
-    if (prefetch && !cJSON_IsObject(prefetch) && !cJSON_IsNull(prefetch)) {
-        fail(r, 400, "prefetch must be an object");
-        return;
-    }
-    copy_str(r->user, sizeof r->user, uid);
-    char patient[80];
-    copy_str(patient, sizeof patient, pid);
-    snprintf(r->patient_id, sizeof r->patient_id, "%s", patient);
-    /* prefetch values, in the order received */
-    size_t n = 0;
-    const cJSON *v, *pf = cJSON_IsObject(prefetch) ? prefetch : NULL;
-    cJSON_ArrayForEach(v, pf) n++;
-    if (n > 64) {
-        fail(r, 400, "prefetch has more than 64 entries");
-        return;
-    }
-    const cJSON *vals[64];
-    char name_buf[64][80];
-    const char *names[64];
-    n = 0;
-    cJSON_ArrayForEach(v, pf) {
-        snprintf(name_buf[n], sizeof name_buf[n], "prefetch.%.60s", v->string);
-        names[n] = name_buf[n];
-        vals[n++] = v;
-    }
-    serve_record rec;
-    serve_record_init(&rec);
-    int found = load_patient(r, vals, names, n, patient, &rec);
-    if (found < 0) goto done;
-    cJSON *out = cJSON_CreateObject();
-    cJSON *cards = cJSON_AddArrayToObject(out, "cards");
-    if (found && !over_time(r)) {
-        for (size_t i = 0; i < sv->n_tasks; i++) {
-            const serve_task *t = serve_config_task(r->s->c, sv->tasks[i]);
-            serve_score sc;
-            if (score_one(r, &rec, t, &sc) || over_time(r)) {
-                cJSON_Delete(out);
-                goto done;
-            }
-            const char *ind = indicator_of(t, sc.risk);
-            if (!strcmp(ind, "info") && !sv->show_info) continue;
-            size_t k = r->n_cards;
-            if (k >= MAX_CARDS) break;
-            new_uuid(r->card_uuid[k]);
-            snprintf(r->card_task[k], sizeof r->card_task[k], "%s", t->task_id);
-            cJSON *card = make_card(r, &rec, t, &sc, ind, r->card_uuid[k]);
-            if (!card) {
-                cJSON_Delete(out);
-                fail(r, 500, "out of memory building a card");
-                goto done;
-            }
-            cJSON_AddItemToArray(cards, card);
-            r->cards[k] = (serve_card_row){r->card_uuid[k], sv->id, sv->hook, r->card_task[k], ind,
-                                           sc.risk, sc.lo, sc.hi};
-            r->n_cards++;
-        }
-    } else if (r->rs->status == 503) {
-        cJSON_Delete(out);
-        goto done;
-    }
-    reply_json(r, 200, out);
-done:
-    serve_record_free(&rec);
-}
-
-static int coding_allowed(const serve_config *c, const char *system, const char *code) {
-    for (size_t i = 0; i < c->n_override_reasons; i++)
-        if (!strcmp(c->override_reasons[i].code, code) &&
-            (!system || !strcmp(c->override_reasons[i].system, system)))
-            return 1;
-    return 0;
-}
-
-typedef struct {
-    char card[37], outcome[12], code[65], system[257], display[257], time[40];
-    char *comment;
-} fb_item;
-
-static void h_feedback(req *r) {
-    const serve_config *c = r->s->c;
-    cJSON *root = parse_body(r);
-    if (!root) return;
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, "feedback");
-    int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : -1;
-    if (n < 1 || n > MAX_FEEDBACK) {
-        fail(r, 400, "feedback must be an array of 1 to %d items", MAX_FEEDBACK);
-        return;
-    }
-    fb_item *items = calloc((size_t)n, sizeof *items);
-    serve_feedback_row *rows = calloc((size_t)n, sizeof *rows);
-    if (!items || !rows) {
-        fail(r, 500, "out of memory");
-        goto done;
-    }
-    int i = 0;
-    const cJSON *f;
-    cJSON_ArrayForEach(f, arr) {
-        fb_item *it = &items[i];
-        const cJSON *card = cJSON_GetObjectItemCaseSensitive(f, "card");
-        const cJSON *outcome = cJSON_GetObjectItemCaseSensitive(f, "outcome");
-        const cJSON *ts = cJSON_GetObjectItemCaseSensitive(f, "outcomeTimestamp");
-        const cJSON *orr = cJSON_GetObjectItemCaseSensitive(f, "overrideReason");
-        if (!cJSON_IsObject(f) || !cJSON_IsString(card) || strlen(card->valuestring) != 36) {
-            fail(r, 400, "feedback[%d].card must be the uuid of a card", i);
-            goto done;
-        }
-        if (!cJSON_IsString(outcome) || (strcmp(outcome->valuestring, "accepted") &&
-                                         strcmp(outcome->valuestring, "overridden"))) {
-            fail(r, 400, "feedback[%d].outcome must be \"accepted\" or \"overridden\"", i);
-            goto done;
-        }
-        int64_t tv;
-        if (!cJSON_IsString(ts) || strlen(ts->valuestring) >= sizeof it->time ||
-            time_parse_iso(ts->valuestring, strlen(ts->valuestring), &tv, NULL)) {
-            fail(r, 400, "feedback[%d].outcomeTimestamp must be an ISO 8601 date-time", i);
-            goto done;
-        }
-        copy_str(it->card, sizeof it->card, card);
-        copy_str(it->outcome, sizeof it->outcome, outcome);
-        copy_str(it->time, sizeof it->time, ts);
-        if (orr) {
-            if (strcmp(it->outcome, "overridden") || !cJSON_IsObject(orr)) {
-                fail(r, 400, "feedback[%d].overrideReason is an object and only for overridden "
-                             "cards", i);
-                goto done;
-            }
-            const cJSON *reason = cJSON_GetObjectItemCaseSensitive(orr, "reason");
-            const cJSON *comment = cJSON_GetObjectItemCaseSensitive(orr, "userComment");
-            if (reason) {
-                const cJSON *code = cJSON_GetObjectItemCaseSensitive(reason, "code");
-                const cJSON *sys = cJSON_GetObjectItemCaseSensitive(reason, "system");
-                if (!cJSON_IsString(code) || (sys && !cJSON_IsString(sys)) ||
-                    !coding_allowed(c, cJSON_IsString(sys) ? sys->valuestring : NULL,
-                                    code->valuestring)) {
-                    fail(r, 400, "feedback[%d].overrideReason.reason must be one of the card's "
-                                 "overrideReasons", i);
-                    goto done;
-                }
-                copy_str(it->code, sizeof it->code, code);
-                for (size_t k = 0; k < c->n_override_reasons; k++)
-                    if (!strcmp(c->override_reasons[k].code, it->code)) {
-                        snprintf(it->system, sizeof it->system, "%s", c->override_reasons[k].system);
-                        snprintf(it->display, sizeof it->display, "%s",
-                                 c->override_reasons[k].display);
-                    }
-            }
-            if (comment) {
-                if (!cJSON_IsString(comment) || strlen(comment->valuestring) > 2000) {
-                    fail(r, 400, "feedback[%d].overrideReason.userComment must be a string of at "
-                                 "most 2000 characters", i);
-                    goto done;
-                }
-                if (!(it->comment = strdup(comment->valuestring))) {
-                    fail(r, 500, "out of memory");
-                    goto done;
-                }
-            }
-        }
-        i++;
-    }
-    parse_end(r);
-    for (i = 0; i < n; i++) {
-        int k = serve_db_card_known(r->s->s.db, items[i].card, r->svc->id);
-        if (k < 0) {
-            fail(r, 500, "the audit database could not be read");
-            goto done;
-        }
-        if (!k) {
-            fail(r, 404, "feedback[%d].card was not issued by this service", i);
-            goto done;
-        }
-        fb_item *it = &items[i];
-        rows[i] = (serve_feedback_row){r->wall_us, r->svc->id, it->card, it->outcome,
-                                       it->code[0] ? it->code : NULL,
-                                       it->system[0] ? it->system : NULL,
-                                       it->display[0] ? it->display : NULL, it->comment, it->time,
-                                       r->principal};
-    }
-    cf_err err = {0};
-    if (serve_db_feedback(r->s->s.db, rows, (size_t)n, &err)) {
-        fail(r, 500, "%s", err.msg);
-        goto done;
-    }
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "recorded", n);
-    reply_json(r, 200, o);
-done:
-    if (items)
-        for (i = 0; i < n; i++) free(items[i].comment);
-    free(items);
-    free(rows);
+    serve__reply_json(r, 200, o);
 }
 
 /* ------------------------------------------------------------------ REST */
 
+/* The record of a stored patient; 1 found, -1 response set (404 included). A record with no
+ * event besides the birth gets 412: there is nothing to score. */
+static int v1_from_store(req *r, const char *id, serve_record *rec) {
+    cf_err err = {0};
+    snprintf(r->patient_id, sizeof r->patient_id, "%s", id);
+    if (!r->s->s.store) {
+        serve__fail(r, 404, "no store is loaded; send FHIR resources instead");
+        return -1;
+    }
+    int64_t pt = r->s->c->prediction_time_now ? r->wall_us : TIME_NULL;
+    int rc = serve_record_from_store(rec, r->s->s.store, id, pt, &err);
+    if (rc == CF_EINPUT) {
+        serve__fail(r, 404, "no such patient in the store");
+        return -1;
+    }
+    if (rc) {
+        serve__fail(r, 500, "%s", err.msg);
+        return -1;
+    }
+    return 1;
+}
+
 /* The patient of a /v1 call: a FHIR body, {"patientId": ...}, or the URL. 1 found, -1 response
- * set (404 included). */
+ * set. */
 static int v1_patient(req *r, serve_record *rec, const char **origin) {
-    int found;
+    int found = -1;
     if (r->path_id[0]) {
         *origin = "store";
-        found = load_patient(r, NULL, NULL, 0, r->path_id, rec);
+        found = v1_from_store(r, r->path_id, rec);
     } else {
-        cJSON *root = parse_body(r);
+        cJSON *root = serve__parse_body(r, 0);
         if (!root) return -1;
         const cJSON *rt = cJSON_GetObjectItemCaseSensitive(root, "resourceType");
         const cJSON *pid = cJSON_GetObjectItemCaseSensitive(root, "patientId");
         if (cJSON_IsString(rt)) {
             const cJSON *vals[1] = {root};
             const char *names[1] = {"body"};
+            cf_err err = {0};
             *origin = "request";
-            found = load_patient(r, vals, names, 1, NULL, rec);
-        } else if (cJSON_IsString(pid) && valid_id(pid->valuestring, 64)) {
+            int64_t pt = r->s->c->prediction_time_now ? r->wall_us : TIME_NULL;
+            int rc = serve_record_from_fhir(rec, vals, names, 1, NULL, pt, &err);
+            serve__parse_end(r);
+            if (rc) {
+                serve__fail(r, rc == CF_EINPUT ? 400 : 500, "%s", err.msg);
+                return -1;
+            }
+            snprintf(r->patient_id, sizeof r->patient_id, "%s", rec->key);
+            found = 1;
+        } else if (cJSON_IsString(pid) && serve__valid_id(pid->valuestring, 64)) {
             char id[80];
-            copy_str(id, sizeof id, pid);
+            serve__copy_str(id, sizeof id, pid);
+            serve__parse_end(r);
             *origin = "store";
-            found = load_patient(r, NULL, NULL, 0, id, rec);
+            found = v1_from_store(r, id, rec);
         } else {
-            fail(r, 400, "send a FHIR Bundle or resource, or {\"patientId\": \"<FHIR id>\"}");
+            serve__fail(r, 400, "send a FHIR Bundle or resource, or {\"patientId\": \"<FHIR id>\"}");
             return -1;
         }
-    }
-    if (found == 0) {
-        fail(r, 404, "%s", r->s->s.store ? "no such patient in the store"
-                                         : "no store is loaded; send FHIR resources instead");
-        return -1;
     }
     return found;
 }
@@ -845,13 +493,17 @@ static void h_risk(req *r) {
     const serve_config *c = r->s->c;
     const char *task = arg(r, "task");
     if (task && !serve_config_task(c, task)) {
-        fail(r, 404, "no task with that id is loaded (see GET /v1/tasks)");
+        serve__fail(r, 404, "no task with that id is loaded (see GET /v1/tasks)");
         return;
     }
     serve_record rec;
     serve_record_init(&rec);
     const char *origin = "";
-    if (v1_patient(r, &rec, &origin) < 0 || over_time(r)) goto done;
+    if (v1_patient(r, &rec, &origin) < 0 || serve__over_time(r)) goto done;
+    if (!serve__record_scorable(&rec)) {
+        serve__fail(r, 412, "the record holds no dated event besides the birth: nothing to score");
+        goto done;
+    }
     cJSON *o = cJSON_CreateObject();
     cJSON *pt = cJSON_AddObjectToObject(o, "patient");
     cJSON_AddStringToObject(pt, "source", origin);
@@ -865,7 +517,7 @@ static void h_risk(req *r) {
         const serve_task *t = &c->tasks[i];
         if (task && strcmp(task, t->task_id)) continue;
         serve_score sc;
-        if (score_one(r, &rec, t, &sc) || over_time(r)) {
+        if (serve__score_one(r, &rec, t, &sc) || serve__over_time(r)) {
             cJSON_Delete(o);
             goto done;
         }
@@ -876,12 +528,12 @@ static void h_risk(req *r) {
         cJSON *iv = cJSON_AddArrayToObject(e, "interval95");
         cJSON_AddItemToArray(iv, cJSON_CreateNumber(round(sc.lo * 1e4) / 1e4));
         cJSON_AddItemToArray(iv, cJSON_CreateNumber(round(sc.hi * 1e4) / 1e4));
-        cJSON_AddStringToObject(e, "indicator", indicator_of(t, sc.risk));
+        cJSON_AddStringToObject(e, "indicator", serve__indicator(t, sc.risk));
         cJSON_AddNumberToObject(e, "events_used", (double)sc.n_events_used);
         cJSON *rs = cJSON_AddArrayToObject(e, "reasons");
         for (size_t k = 0; k < sc.n_reasons; k++) {
             cJSON *x = cJSON_CreateObject();
-            cJSON_AddStringToObject(x, "text", event_text(&rec.p, sc.reason[k].event));
+            cJSON_AddStringToObject(x, "text", serve__event_text(&rec.p, sc.reason[k].event));
             cJSON_AddNumberToObject(x, "contribution", round(sc.reason[k].contribution * 1e4) / 1e4);
             cJSON_AddNumberToObject(x, "events_with_code", (double)sc.reason[k].n_events);
             cJSON_AddItemToObject(x, "latest_event", serve_evidence(&rec.p, sc.reason[k].event));
@@ -889,7 +541,7 @@ static void h_risk(req *r) {
         }
         cJSON_AddItemToArray(arr, e);
     }
-    reply_json(r, 200, o);
+    serve__reply_json(r, 200, o);
 done:
     serve_record_free(&rec);
 }
@@ -898,25 +550,25 @@ static void h_summary(req *r) {
     serve_record rec;
     serve_record_init(&rec);
     const char *origin = "";
-    if (v1_patient(r, &rec, &origin) < 0 || over_time(r)) goto done;
+    if (v1_patient(r, &rec, &origin) < 0 || serve__over_time(r)) goto done;
     cJSON *o = serve_summary(&rec.p, &r->s->c->summary);
     if (!o) {
-        fail(r, 500, "out of memory building the summary");
+        serve__fail(r, 500, "out of memory building the summary");
         goto done;
     }
     cJSON_AddStringToObject(o, "source", origin);
-    reply_json(r, 200, o);
+    serve__reply_json(r, 200, o);
 done:
     serve_record_free(&rec);
 }
 
-/* ------------------------------------------------------------------ routing and auth */
+/* ------------------------------------------------------------------ routing */
 
-enum { AUTH_NONE, AUTH_CDS, AUTH_V1, AUTH_OPS };
+enum { AUTH_NONE, AUTH_DISCOVERY, AUTH_CDS, AUTH_V1, AUTH_OPS };
 
 typedef struct {
     int route;
-    const char *method;
+    const char *method; /* GET routes also answer HEAD */
     int auth;
 } route_def;
 
@@ -942,7 +594,7 @@ static int match_route(req *r, const char *path) {
             *slash = '\0';
             route = SERVE_R_FEEDBACK;
         }
-        if (!valid_id(id, 64)) return -1;
+        if (!serve__valid_id(id, 64)) return -1;
         snprintf(r->service_id, sizeof r->service_id, "%.64s", id);
         r->svc = serve_config_service(r->s->c, id);
         return r->svc ? route : -1;
@@ -953,7 +605,7 @@ static int match_route(req *r, const char *path) {
         *slash = '\0';
         int route = !strcmp(slash + 1, "risk")      ? SERVE_R_PATIENT_RISK
                     : !strcmp(slash + 1, "summary") ? SERVE_R_PATIENT_SUMMARY : -1;
-        if (route < 0 || !valid_id(id, 64)) return -1;
+        if (route < 0 || !serve__valid_id(id, 64)) return -1;
         snprintf(r->path_id, sizeof r->path_id, "%.64s", id);
         return route;
     }
@@ -962,19 +614,24 @@ static int match_route(req *r, const char *path) {
 
 static const route_def *route_info(int route) {
     static const route_def defs[] = {
-        {SERVE_R_DISCOVERY, "GET", AUTH_NONE},  {SERVE_R_HOOK, "POST", AUTH_CDS},
-        {SERVE_R_FEEDBACK, "POST", AUTH_CDS},   {SERVE_R_RISK, "POST", AUTH_V1},
-        {SERVE_R_PATIENT_RISK, "GET", AUTH_V1}, {SERVE_R_SUMMARY, "POST", AUTH_V1},
-        {SERVE_R_PATIENT_SUMMARY, "GET", AUTH_V1}, {SERVE_R_TASKS, "GET", AUTH_V1},
-        {SERVE_R_HEALTH, "GET", AUTH_NONE},     {SERVE_R_METRICS, "GET", AUTH_OPS}};
+        {SERVE_R_DISCOVERY, "GET", AUTH_DISCOVERY}, {SERVE_R_HOOK, "POST", AUTH_CDS},
+        {SERVE_R_FEEDBACK, "POST", AUTH_CDS},       {SERVE_R_RISK, "POST", AUTH_V1},
+        {SERVE_R_PATIENT_RISK, "GET", AUTH_V1},     {SERVE_R_SUMMARY, "POST", AUTH_V1},
+        {SERVE_R_PATIENT_SUMMARY, "GET", AUTH_V1},  {SERVE_R_TASKS, "GET", AUTH_V1},
+        {SERVE_R_HEALTH, "GET", AUTH_NONE},         {SERVE_R_METRICS, "GET", AUTH_OPS}};
     for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++)
         if (defs[i].route == route) return &defs[i];
     return NULL;
 }
 
+static const char *allow_of(const route_def *d) {
+    return !strcmp(d->method, "GET") ? "GET, HEAD, OPTIONS" : "POST, OPTIONS";
+}
+
 static int role_allowed(int auth, const char *role) {
     if (!strcmp(role, "admin")) return 1;
     switch (auth) {
+    case AUTH_DISCOVERY: return 1;
     case AUTH_CDS: return !strcmp(role, "ehr") || !strcmp(role, "clinician") || !strcmp(role, "service");
     case AUTH_V1: return !strcmp(role, "clinician") || !strcmp(role, "service");
     case AUTH_OPS: return !strcmp(role, "service");
@@ -982,89 +639,150 @@ static int role_allowed(int auth, const char *role) {
     }
 }
 
+/* ------------------------------------------------------------------ CORS */
+
+static int origin_allowed(const serve_config *c, const char *origin) {
+    if (!origin) return 0;
+    for (size_t i = 0; i < c->n_cors_origins; i++)
+        if (!strcmp(c->cors_origins[i], origin)) return 1;
+    return 0;
+}
+
+/* An allowed Origin is echoed (never "*": requests carry bearer tokens), with Vary: Origin set
+ * by the transport. */
+static void cors_apply(req *r) {
+    if (origin_allowed(r->s->c, r->rq->origin))
+        snprintf(r->rs->cors_origin, sizeof r->rs->cors_origin, "%s", r->rq->origin);
+}
+
+static void h_options(req *r, const route_def *d) {
+    const char *origin = r->rq->origin;
+    r->rs->allow = allow_of(d);
+    if (origin && r->rq->acr_method) {
+        if (!origin_allowed(r->s->c, origin)) {
+            serve__fail(r, 403, "this origin is not allowed to call the service (cors.allowed_origins)");
+            return;
+        }
+        r->rs->cors_methods = allow_of(d);
+        r->rs->cors_max_age = r->s->c->cors_max_age_s;
+    }
+    r->rs->status = 204;
+    set_body(r, NULL, 0, NULL);
+}
+
+/* ------------------------------------------------------------------ authentication */
+
+/* The JWT audiences of this route: its endpoint's URL under base_url and every extra base. */
+static size_t audiences(const req *r, int auth, char (*buf)[600], const char **auds, size_t cap) {
+    const serve_config *c = r->s->c;
+    size_t n = 0;
+    for (size_t i = 0; i < 1 + c->n_extra_base_urls && n < cap; i++) {
+        const char *base = i == 0 ? c->base_url : c->extra_base_urls[i - 1];
+        if (!base) continue;
+        if (auth == AUTH_DISCOVERY)
+            snprintf(buf[n], sizeof buf[n], "%s/cds-services", base);
+        else if (r->route == SERVE_R_FEEDBACK)
+            snprintf(buf[n], sizeof buf[n], "%s/cds-services/%s/feedback", base, r->service_id);
+        else
+            snprintf(buf[n], sizeof buf[n], "%s/cds-services/%s", base, r->service_id);
+        auds[n] = buf[n];
+        n++;
+    }
+    return n;
+}
+
+static void count_refused(req *r, int why) {
+    atomic_fetch_add_explicit(&r->s->metrics.refused[why], 1, memory_order_relaxed);
+}
+
 /* 0 authenticated (principal and role set); otherwise the response is set. */
 static int authenticate(req *r, int auth) {
     const char *h = r->rq->authorization;
+    serve_ctx *s = r->s;
     snprintf(r->rs->www_authenticate, sizeof r->rs->www_authenticate, "Bearer realm=\"clinfm\"");
     if (!h || !*h) {
-        fail(r, 401, "a bearer token is required (Authorization: Bearer <token>)");
-        return -1;
+        serve__fail(r, 401, "a bearer token is required (Authorization: Bearer <token>)");
+        goto refused;
     }
     if (strncasecmp(h, "Bearer ", 7)) {
-        fail(r, 401, "the Authorization header must use the Bearer scheme");
-        return -1;
+        serve__fail(r, 401, "the Authorization header must use the Bearer scheme");
+        goto refused;
     }
     const char *tok = h + 7;
     while (*tok == ' ') tok++;
     if (!strncmp(tok, "cfk_", 4)) {
         char id[SERVE_KEY_ID_LEN + 1], role[16];
-        int ok = serve_db_key_check(r->s->s.db, tok, r->wall_us, id, role);
-        if (ok < 0) {
-            fail(r, 500, "the key database could not be read");
+        int ok = serve_db_key_check(s->s.db, tok, r->wall_us, id, role);
+        if (ok == -1) {
+            serve__fail(r, 500, "the key database could not be read");
             return -1;
         }
-        if (!ok) {
+        if (ok == -2) {
+            atomic_fetch_add(&s->metrics.integrity_failures, 1);
+            if (s->s.log)
+                fprintf(s->s.log, "clinfm serve: API key %s was refused: its row fails its "
+                                  "integrity check (edited in the database)\n", id);
+        }
+        if (ok != 1) {
             snprintf(r->rs->www_authenticate, sizeof r->rs->www_authenticate,
                      "Bearer realm=\"clinfm\", error=\"invalid_token\"");
-            fail(r, 401, "the API key is unknown, revoked or expired");
-            return -1;
+            serve__fail(r, 401, "the API key is unknown, revoked or expired");
+            goto refused;
         }
         snprintf(r->principal, sizeof r->principal, "key:%s", id);
         snprintf(r->role, sizeof r->role, "%s", role);
+    } else if (auth != AUTH_CDS && auth != AUTH_DISCOVERY) {
+        snprintf(r->rs->www_authenticate, sizeof r->rs->www_authenticate,
+                 "Bearer realm=\"clinfm\", error=\"invalid_token\"");
+        serve__fail(r, 401, "EHR JWTs are accepted on CDS Hooks routes only; this route needs an "
+                            "API key");
+        goto refused;
     } else {
-        /* CDS Hooks JWT: the audience is this service's endpoint (or the discovery URL) */
-        const serve_config *c = r->s->c;
         const char *auds[64];
-        size_t na = 0;
-        char a1[600], a2[600], a3[600];
-        if (c->base_url) {
-            snprintf(a1, sizeof a1, "%s/cds-services", c->base_url);
-            auds[na++] = a1;
-            if (r->service_id[0]) {
-                snprintf(a2, sizeof a2, "%s/cds-services/%s", c->base_url, r->service_id);
-                snprintf(a3, sizeof a3, "%s/cds-services/%s/feedback", c->base_url, r->service_id);
-                auds[na++] = a2;
-                auds[na++] = a3;
-            }
-        }
-        for (size_t i = 0; i < c->n_audiences && na < 64; i++) auds[na++] = c->audiences[i];
+        char abuf[64][600];
+        size_t na = audiences(r, auth, abuf, auds, 64);
         serve_jwt_claims cl;
         const char *why = "";
-        int rc = serve_jwt_verify(r->s->s.auth, tok, auds, na, (int64_t)time(NULL), &cl, &why);
-        if (rc) {
-            if (rc == 2) {
-                fail(r, 429, "%s", why);
-                r->rs->retry_after = 1;
-            } else if (rc == 3) {
-                fail(r, 500, "%s", why);
-            } else {
-                snprintf(r->rs->www_authenticate, sizeof r->rs->www_authenticate,
-                         "Bearer realm=\"clinfm\", error=\"invalid_token\"");
-                fail(r, 401, "%s", why);
-            }
+        int rc = serve_jwt_verify(s->s.auth, tok, auds, na, (int64_t)time(NULL), &cl, &why);
+        if (rc == 2) {
+            serve__fail(r, 429, "%s", why);
+            r->rs->retry_after = 1;
             return -1;
+        }
+        if (rc == 3) {
+            serve__fail(r, 500, "%s", why);
+            return -1;
+        }
+        if (rc) {
+            snprintf(r->rs->www_authenticate, sizeof r->rs->www_authenticate,
+                     "Bearer realm=\"clinfm\", error=\"invalid_token\"");
+            serve__fail(r, 401, "%s", why);
+            goto refused;
         }
         snprintf(r->principal, sizeof r->principal, "jwt:%.250s%s%.250s", cl.iss,
                  cl.sub[0] ? "|" : "", cl.sub);
         snprintf(r->role, sizeof r->role, "ehr");
     }
+    r->identified = 1;
     r->rs->www_authenticate[0] = '\0';
     if (!role_allowed(auth, r->role)) {
-        fail(r, 403, "%s",
-             !strcmp(r->role, "ehr") ? "EHR JWTs are accepted on CDS Hooks routes only"
-                                     : "this route needs another role");
+        serve__fail(r, 403, "this route needs another role");
         return -1;
     }
     double retry;
-    if (!serve_rate_take(r->s->s.auth, r->principal, now_seconds(), &retry)) {
-        fail(r, 429, "too many requests for this key; see limits.rate_per_minute");
+    if (auth != AUTH_DISCOVERY && !serve_rate_take(s->s.auth, r->principal, now_seconds(), &retry)) {
+        serve__fail(r, 429, "too many requests for this key; see limits.rate_per_minute");
         r->rs->retry_after = (int)ceil(retry) > 0 ? (int)ceil(retry) : 1;
         return -1;
     }
     return 0;
+refused:
+    serve_client_charge(s->s.auth, r->rq->client, now_seconds());
+    count_refused(r, SERVE_REFUSED_UNAUTHENTICATED);
+    return -1;
 }
 
-/* ------------------------------------------------------------------ entry */
+/* ------------------------------------------------------------------ context */
 
 int serve_ctx_new(serve_ctx **out, const serve_setup *setup, cf_err *err) {
     *out = NULL;
@@ -1077,9 +795,14 @@ int serve_ctx_new(serve_ctx **out, const serve_setup *setup, cf_err *err) {
                            setup->predictor->model_name, setup->predictor->model_version,
                            c->tasks[i].task_id, i);
     for (size_t i = 0; i < c->n_services; i++)
-        if (c->services[i].n_tasks > MAX_CARDS)
+        if (c->services[i].n_tasks > SERVE__MAX_CARDS)
             return cf_fail(err, CF_EINPUT, "services[%zu].tasks: at most %d tasks per service", i,
-                           MAX_CARDS);
+                           SERVE__MAX_CARDS);
+    if (c->n_fhir_servers) {
+        int rc = serve_fetch_global_init(err);
+        if (rc) return rc;
+    }
+    fhir_json_init(); /* the arena's cJSON hooks, before any server thread exists */
     serve_ctx *s = calloc(1, sizeof *s);
     if (!s) return cf_fail(err, CF_EINTERNAL, "out of memory");
     s->s = *setup;
@@ -1105,6 +828,27 @@ void serve_ctx_free(serve_ctx *s) {
 serve_metrics *serve_ctx_metrics(serve_ctx *s) { return &s->metrics; }
 const serve_config *serve_ctx_config(const serve_ctx *s) { return s->c; }
 
+int serve_ctx_tick(serve_ctx *s, cf_err *err) {
+    int64_t now = serve__now_us();
+    for (int i = 0; i < SERVE_N_STATUS; i++) {
+        uint_fast64_t n = atomic_exchange(&s->unaudited[i], 0);
+        if (!n) continue;
+        serve_audit_entry e = {now, "unauthenticated", "", "", "*", "(refused before identification)",
+                               "", "", "", serve_metrics_status_at(i), "", 0, (int64_t)n};
+        cf_err e2;
+        if (serve_db_audit(s->s.db, &e, NULL, 0, NULL, 0, &e2)) {
+            atomic_fetch_add(&s->unaudited[i], n); /* kept for the next tick */
+            atomic_fetch_add(&s->metrics.audit_failures, 1);
+            if (s->s.log) fprintf(s->s.log, "clinfm serve: audit write failed: %s\n", e2.msg);
+        }
+    }
+    int rc = serve_db_anchor(s->s.db, NULL, err);
+    if (rc == CF_EINPUT) atomic_fetch_add(&s->metrics.integrity_failures, 1);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ the end of a call */
+
 static void audit(req *r, int64_t latency_us) {
     serve_ctx *s = r->s;
     unsigned char h[32];
@@ -1114,83 +858,197 @@ static void audit(req *r, int64_t latency_us) {
     sodium_bin2hex(hex, sizeof hex, h, sizeof h);
     serve_db_pseudonym(s->s.db, r->patient_id, pseudo);
     serve_audit_entry e = {r->wall_us,
-                           r->principal[0] ? r->principal : "unauthenticated",
+                           r->principal,
                            r->role,
                            r->user,
-                           r->rq->method,
+                           r->method,
                            serve_route_name(r->route),
                            pseudo,
                            r->scored ? s->s.predictor->model_name : "",
                            r->scored ? s->s.predictor->model_version : "",
                            r->rs->status,
                            hex,
-                           latency_us};
+                           latency_us,
+                           1};
     cf_err err = {0};
-    /* cards are recorded only when the response that carries them is a success */
-    if (serve_db_audit(s->s.db, &e, r->cards, r->rs->status == 200 ? r->n_cards : 0, &err)) {
+    /* cards and feedback are recorded only when the response that carries them is a success */
+    int ok = r->rs->status == 200;
+    if (serve_db_audit(s->s.db, &e, r->cards, ok ? r->n_cards : 0, r->feedback,
+                       ok ? r->n_feedback : 0, &err)) {
         atomic_fetch_add(&s->metrics.audit_failures, 1);
         if (s->s.log) fprintf(s->s.log, "clinfm serve: audit write failed: %s\n", err.msg);
         /* A response that cannot be audited is not given. */
         memset(r->cards, 0, sizeof r->cards);
         r->n_cards = 0;
-        fail(r, 500, "the request could not be recorded in the audit trail");
+        serve__fail(r, 500, "the request could not be recorded in the audit trail");
     }
 }
 
-void serve_handle(serve_ctx *s, const serve_request *rq, serve_response *rs) {
-    memset(rs, 0, sizeof *rs);
-    req *r = calloc(1, sizeof *r);
-    serve_request rq2 = *rq;
-    if (rq2.start_s <= 0) rq2.start_s = now_seconds();
-    if (!r) {
-        rs->status = 500;
-        return;
+/* Audits (someone identified) or counts (a protected route, no one identified), logs, counts,
+ * frees r. */
+static void end_call(req *r) {
+    serve_ctx *s = r->s;
+    serve_response *rs = r->rs;
+    serve__parse_end(r);
+    if (!rs->status) serve__fail(r, 500, "no response was produced");
+    int64_t latency = (int64_t)((now_seconds() - r->start_s) * 1e6);
+    int protected_route = r->auth != AUTH_NONE && r->auth != AUTH_DISCOVERY && r->route != SERVE_R_OTHER;
+    if (r->identified && r->route != SERVE_R_METRICS && r->route != SERVE_R_DISCOVERY)
+        audit(r, latency);
+    if (r->cleanup) r->cleanup(r);
+    else if (!r->identified && protected_route)
+        atomic_fetch_add_explicit(&s->unaudited[serve_metrics_status_index(rs->status)], 1,
+                                  memory_order_relaxed);
+    char method[64], who[sizeof r->principal * 4];
+    serve_log_escape(r->method[0] ? r->method : "-", method, sizeof method);
+    serve_log_escape(r->principal[0] ? r->principal : "-", who, sizeof who);
+    if (rs->status >= 500 && s->s.log && rs->body) {
+        char detail[1300];
+        char body[301];
+        snprintf(body, sizeof body, "%.*s", (int)(rs->len > 300 ? 300 : rs->len), rs->body);
+        serve_log_escape(body, detail, sizeof detail);
+        fprintf(s->s.log, "clinfm serve: %s %s: %d %s\n", method, serve_route_name(r->route),
+                rs->status, detail);
     }
-    r->s = s;
-    r->rq = &rq2;
-    r->rs = rs;
-    r->wall_us = wall_us();
-    atomic_fetch_add(&s->metrics.in_flight, 1);
-    const char *method = rq->method ? rq->method : "";
-    int route = match_route(r, rq->path ? rq->path : "");
-    r->route = route < 0 ? SERVE_R_OTHER : route;
-    const route_def *def = route >= 0 ? route_info(route) : NULL;
-    if (!def) {
-        fail(r, 404, "no such route (see docs/SERVE.md)");
-    } else if (strcmp(method, def->method)) {
-        fail(r, 405, "this route takes %s", def->method);
-    } else if (def->auth == AUTH_NONE) {
-        if (route == SERVE_R_DISCOVERY) h_discovery(r);
-        else h_health(r);
-    } else if (authenticate(r, def->auth) == 0) {
-        switch (route) {
-        case SERVE_R_HOOK: h_hook(r); break;
-        case SERVE_R_FEEDBACK: h_feedback(r); break;
-        case SERVE_R_RISK:
-        case SERVE_R_PATIENT_RISK: h_risk(r); break;
-        case SERVE_R_SUMMARY:
-        case SERVE_R_PATIENT_SUMMARY: h_summary(r); break;
-        case SERVE_R_TASKS: h_tasks(r); break;
-        case SERVE_R_METRICS: h_metrics(r); break;
-        default: fail(r, 404, "no such route"); break;
-        }
-    }
-    parse_end(r);
-    if (!rs->status) fail(r, 500, "no response was produced");
-    int64_t latency = (int64_t)((now_seconds() - rq2.start_s) * 1e6);
-    if (def && def->auth != AUTH_NONE && route != SERVE_R_METRICS) audit(r, latency);
-    if (rs->status >= 500 && s->s.log && rs->body)
-        fprintf(s->s.log, "clinfm serve: %s %s: %d %.*s\n", method, serve_route_name(r->route),
-                rs->status, (int)(rs->len > 300 ? 300 : rs->len), rs->body);
     serve_metrics_record(&s->metrics, r->route, rs->status, latency);
-    if (s->c->access_log && s->s.log) {
+    if (s->c->access_log && s->s.log && !r->unlogged) {
         char tb[48];
         serve_time_iso(r->wall_us - r->wall_us % 1000000, tb, sizeof tb);
         tb[strlen(tb) - 1] = '\0'; /* drop the Z, add milliseconds */
         fprintf(s->s.log, "%s.%03dZ %s %s %d %.2fms %s\n", tb, (int)(r->wall_us % 1000000 / 1000),
-                method[0] ? method : "-", serve_route_name(r->route), rs->status, latency / 1000.0,
-                r->principal[0] ? r->principal : "-");
+                method, serve_route_name(r->route), rs->status, latency / 1000.0, who);
     }
+    cors_apply(r);
     atomic_fetch_sub(&s->metrics.in_flight, 1);
     free(r);
+}
+
+/* ------------------------------------------------------------------ the two phases */
+
+static void run_get(req *r) {
+    switch (r->route) {
+    case SERVE_R_DISCOVERY: h_discovery(r); break;
+    case SERVE_R_HEALTH: h_health(r); break;
+    case SERVE_R_METRICS: h_metrics(r); break;
+    case SERVE_R_TASKS: h_tasks(r); break;
+    case SERVE_R_PATIENT_RISK: h_risk(r); break;
+    case SERVE_R_PATIENT_SUMMARY: h_summary(r); break;
+    default: serve__fail(r, 404, "no such route"); break;
+    }
+}
+
+serve_call *serve_call_begin(serve_ctx *s, const serve_request *rq, serve_response *rs) {
+    memset(rs, 0, sizeof *rs);
+    req *r = calloc(1, sizeof *r);
+    if (!r) {
+        rs->status = 500;
+        return NULL;
+    }
+    r->s = s;
+    r->rq = rq;
+    r->rs = rs;
+    r->wall_us = serve__now_us();
+    r->start_s = rq->start_s > 0 ? rq->start_s : now_seconds();
+    r->route = SERVE_R_OTHER;
+    r->auth = AUTH_NONE;
+    atomic_fetch_add(&s->metrics.in_flight, 1);
+    snprintf(r->method, sizeof r->method, "%s", rq->method ? rq->method : "");
+    double now = now_seconds(), retry;
+    int route = match_route(r, rq->path ? rq->path : "");
+    const route_def *def = route >= 0 ? route_info(route) : NULL;
+    if (def) {
+        r->route = route;
+        r->auth = def->auth;
+    }
+    /* before any work: an address that spent its budget on requests identifying no one */
+    if (!serve_client_allowed(s->s.auth, rq->client, now, &retry)) {
+        count_refused(r, SERVE_REFUSED_CLIENT_BUDGET);
+        r->unlogged = 1; /* a flood must not fill the disk through the log either */
+        serve__fail(r, 429, "too many requests from this address without a valid token; see "
+                            "limits.client_rate_per_minute");
+        r->rs->retry_after = (int)ceil(retry) > 0 ? (int)ceil(retry) : 1;
+        goto answered;
+    }
+    if (rq->framing_error) {
+        count_refused(r, SERVE_REFUSED_FRAMING);
+        serve_client_charge(s->s.auth, rq->client, now);
+        serve__fail(r, 400, "%s", rq->framing_error);
+        goto answered;
+    }
+    if (!def) {
+        serve_client_charge(s->s.auth, rq->client, now);
+        serve__fail(r, 404, "no such route (see docs/SERVE.md)");
+        goto answered;
+    }
+    int is_get = !strcmp(def->method, "GET");
+    if (!strcmp(r->method, "OPTIONS")) {
+        serve_client_charge(s->s.auth, rq->client, now);
+        h_options(r, def);
+        goto answered;
+    }
+    if (strcmp(r->method, def->method) && !(is_get && !strcmp(r->method, "HEAD"))) {
+        serve_client_charge(s->s.auth, rq->client, now);
+        rs->allow = allow_of(def);
+        serve__fail(r, 405, "this route takes %s", def->method);
+        goto answered;
+    }
+    if (def->auth == AUTH_NONE || (def->auth == AUTH_DISCOVERY && !rq->authorization)) {
+        serve_client_charge(s->s.auth, rq->client, now);
+        run_get(r);
+        goto answered;
+    }
+    if (authenticate(r, def->auth)) goto answered;
+    if (is_get) {
+        run_get(r);
+        goto answered;
+    }
+    if (rq->content_length > 0 && (unsigned long long)rq->content_length > s->c->max_body) {
+        serve__fail(r, 413, "the request body is larger than limits.max_body_bytes (%zu)",
+                    s->c->max_body);
+        goto answered;
+    }
+    r->rq = NULL; /* the headers' request is the transport's; finish brings the whole one */
+    r->rs = NULL;
+    return r;
+answered:
+    end_call(r);
+    return NULL;
+}
+
+void serve_call_finish(serve_call *r, const serve_request *rq, serve_response *rs) {
+    memset(rs, 0, sizeof *rs);
+    r->rq = rq;
+    r->rs = rs;
+    if (rq->overloaded) {
+        serve__fail(r, 503, "the service is holding as many request bodies as it may "
+                            "(limits.max_pending_body_bytes); retry shortly");
+        rs->retry_after = 1;
+        end_call(r);
+        return;
+    }
+    switch (r->route) {
+    case SERVE_R_HOOK: serve__h_hook(r); break;
+    case SERVE_R_FEEDBACK: serve__h_feedback(r); break;
+    case SERVE_R_RISK: h_risk(r); break;
+    case SERVE_R_SUMMARY: h_summary(r); break;
+    default: serve__fail(r, 404, "no such route"); break;
+    }
+    end_call(r);
+}
+
+void serve_call_abort(serve_call *r) {
+    serve_response rs;
+    serve_request rq;
+    memset(&rs, 0, sizeof rs);
+    memset(&rq, 0, sizeof rq);
+    r->rq = &rq;
+    r->rs = &rs;
+    serve__fail(r, 408, "the request body did not arrive in time");
+    end_call(r);
+    serve_response_free(&rs);
+}
+
+void serve_handle(serve_ctx *s, const serve_request *rq, serve_response *rs) {
+    serve_call *c = serve_call_begin(s, rq, rs);
+    if (c) serve_call_finish(c, rq, rs);
 }

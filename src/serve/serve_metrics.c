@@ -8,7 +8,11 @@
 
 #include "util/progress.h"
 
-static const int statuses[SERVE_N_STATUS] = {200, 400, 401, 403, 404, 405, 413, 415, 429, 500, 503, 0};
+static const int statuses[SERVE_N_STATUS] = {200, 204, 400, 401, 403, 404, 405, 408,
+                                             412, 413, 415, 429, 500, 503, 0};
+static const char *const refused_names[SERVE_N_REFUSED] = {
+    "unauthenticated", "client_budget", "framing", "header_deadline", "body_deadline",
+    "pending_body"};
 static const double bounds[SERVE_N_BUCKETS - 1] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                    0.1,   0.25,   0.5,   1,    2.5};
 static const char *const routes[SERVE_N_ROUTES] = {
@@ -25,11 +29,17 @@ void serve_metrics_init(serve_metrics *m) {
     m->start_s = now_seconds();
 }
 
+int serve_metrics_status_index(int status) {
+    for (int i = 0; i < SERVE_N_STATUS - 1; i++)
+        if (statuses[i] == status) return i;
+    return SERVE_N_STATUS - 1;
+}
+
+int serve_metrics_status_at(int i) { return i >= 0 && i < SERVE_N_STATUS ? statuses[i] : 0; }
+
 void serve_metrics_record(serve_metrics *m, int route, int status, int64_t latency_us) {
     if (route < 0 || route >= SERVE_N_ROUTES) route = SERVE_R_OTHER;
-    int si = SERVE_N_STATUS - 1;
-    for (int i = 0; i < SERVE_N_STATUS - 1; i++)
-        if (statuses[i] == status) si = i;
+    int si = serve_metrics_status_index(status);
     atomic_fetch_add_explicit(&m->by_status[route][si], 1, memory_order_relaxed);
     double s = (double)latency_us / 1e6;
     int b = SERVE_N_BUCKETS - 1;
@@ -109,6 +119,25 @@ char *serve_metrics_text(serve_metrics *m, const char *model, const char *versio
         (long long)atomic_load(&m->in_flight));
     put_scalar(&b, "clinfm_audit_write_failures_total", "counter", "Audit rows that could not be written.",
                (unsigned long long)atomic_load(&m->audit_failures));
+    put_scalar(&b, "clinfm_integrity_failures_total", "counter",
+               "Key or card rows failing their MAC, and anchors refused because the chain broke.",
+               (unsigned long long)atomic_load(&m->integrity_failures));
+    put(&b, "# HELP clinfm_http_refused_total Requests and connections refused before anyone was "
+            "identified, by reason.\n# TYPE clinfm_http_refused_total counter\n");
+    for (int i = 0; i < SERVE_N_REFUSED; i++)
+        put(&b, "clinfm_http_refused_total{reason=\"%s\"} %llu\n", refused_names[i],
+            (unsigned long long)atomic_load(&m->refused[i]));
+    put_scalar(&b, "clinfm_fhir_reads_total", "counter", "Reads from an EHR's FHIR server.",
+               (unsigned long long)atomic_load(&m->fhir_reads));
+    put_scalar(&b, "clinfm_fhir_read_failures_total", "counter",
+               "FHIR server reads that gave no usable data (error, timeout, OperationOutcome).",
+               (unsigned long long)atomic_load(&m->fhir_read_failures));
+    put_scalar(&b, "clinfm_store_fallbacks_total", "counter",
+               "Hook calls scored from the store because prefetch and the FHIR server fell short.",
+               (unsigned long long)atomic_load(&m->store_fallbacks));
+    put_scalar(&b, "clinfm_precondition_failed_total", "counter",
+               "Hook calls answered 412: the patient's data could be found nowhere.",
+               (unsigned long long)atomic_load(&m->precondition_failed));
     put_scalar(&b, "clinfm_card_cache_hits_total", "counter", "Scores served from the card cache.",
                (unsigned long long)atomic_load(&m->cache_hits));
     put_scalar(&b, "clinfm_card_cache_misses_total", "counter", "Scores computed because the card cache had none.",

@@ -180,8 +180,9 @@ int serve_record_from_fhir(serve_record *r, const cJSON *const *values, const ch
                            size_t n, const char *expected_id, int64_t prediction_time, cf_err *err) {
     fhir_batch b;
     fhir_batch_init(&b);
-    strmap meds;
+    strmap meds, seen;
     strmap_init(&meds);
+    strmap_init(&seen);
     size_t *med_event = NULL; /* per meds id: the batch event holding its code */
     size_t cap_med = 0;
     ev_order *ord = NULL;
@@ -257,7 +258,8 @@ int serve_record_from_fhir(serve_record *r, const cJSON *const *values, const ch
             k += kl + 1;
         }
     }
-    /* the events, with their subject checked */
+    /* the events, with their subject checked; a resource met twice (an Encounter read and the
+     * encounters search both hold the encounter being discharged) counts once */
     ord = malloc((b.n_ev ? b.n_ev : 1) * sizeof *ord);
     if (!ord || reserve(r, b.n_ev ? b.n_ev : 1)) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
@@ -271,6 +273,18 @@ int serve_record_from_fhir(serve_record *r, const cJSON *const *values, const ch
             continue;
         }
         if (x->outcome != FHIR_OUT_EVENTS || !x->ev_count) continue;
+        if (x->id_len && !x->is_patient) {
+            char tid[300];
+            int tl = snprintf(tid, sizeof tid, "%d/%.*s", x->type, (int)x->id_len, b.heap.p + x->id_off);
+            uint32_t before = seen.count;
+            if (tl > 0 && (size_t)tl < sizeof tid) {
+                if (strmap_intern(&seen, tid, (size_t)tl) < 0) {
+                    rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+                    goto done;
+                }
+                if (seen.count == before) continue;
+            }
+        }
         int mine;
         switch (x->subj_kind) {
         case FHIR_SUBJ_KEY:
@@ -343,6 +357,7 @@ done:
     free(ord);
     free(med_event);
     strmap_free(&meds);
+    strmap_free(&seen);
     fhir_batch_free(&b);
     return rc;
 }

@@ -14,7 +14,8 @@
  * when one is given; every other resource must reference that patient (Patient/<id> or the
  * Patient's urn:uuid), otherwise the whole request is refused, because scoring a mix of two
  * people's data would be worse than not scoring. Resources the reader rejects are counted, not
- * fatal (as in ingestion). Events are sorted by time, then source and entry order. */
+ * fatal (as in ingestion). A resource present twice (same type and id: an Encounter read and the
+ * encounters search) counts once. Events are sorted by time, then source and entry order. */
 #ifndef CLINFM_SERVE_SERVE_RECORD_H
 #define CLINFM_SERVE_SERVE_RECORD_H
 

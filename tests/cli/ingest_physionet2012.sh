@@ -48,8 +48,9 @@ if "$CLINFM" ingest --mapping mappings/physionet-2012.map --input "$T/b" --var s
 grep -q "declares no such variable" "$T/c.err"
 
 /usr/bin/python3 - "$T" "$FULL" <<'PY'
-import csv, glob, json, os, sys
+import csv, gc, glob, json, os, sys
 from datetime import datetime, timedelta
+gc.disable()  # millions of small lists, no cycles: the collector would only rescan them
 T, FULL = sys.argv[1], sys.argv[2] == "1"
 P12 = os.environ["P12"]
 fails = []
@@ -59,21 +60,30 @@ def check(what, got, want):
 files = sorted(glob.glob(P12 + "/set-a/*.txt"))
 if not FULL:
     files = files[:300]
-stays = {}
-for f in files:
-    with open(f, newline="") as fh:
-        stays[os.path.basename(f)[:-4]] = list(csv.DictReader(fh))
 outc = {r["RecordID"]: r for r in csv.DictReader(open(P12 + "/Outcomes-a.txt", newline=""))}
 k = lambda r, c: r[c] != "-1"
 known = lambda v: v.strip() != "-1"
+# Events of a stay file: one ICU admission, every known measurement (all parameters but
+# RecordID, Gender, ICUType), the known categories (Gender, ICUType), a birth per known Age.
+# Counted file by file; the rows of the first 300 stays are kept for the event-by-event check.
+stays = {}
+rows = meas = cats = ages = 0
+for i, f in enumerate(files):
+    with open(f, newline="") as fh:
+        if next(fh).strip() != "Time,Parameter,Value":
+            fails.append(f"{f}: unexpected header")
+        # (Time, Parameter, Value); the files hold numbers only, no quoted fields
+        t = [line.rstrip("\n").split(",") for line in fh]
+    rows += len(t)
+    for r in t:
+        if known(r[2]):
+            if r[1] in ("Gender", "ICUType"): cats += 1
+            elif r[1] != "RecordID": meas += 1
+            if r[1] == "Age": ages += 1
+    if i < 300:
+        stays[os.path.basename(f)[:-4]] = t
 if FULL:
-    rows = sum(len(v) for v in stays.values())
-    # Events of a stay file: one ICU admission, every known measurement (all parameters but
-    # RecordID, Gender, ICUType), the known categories (Gender, ICUType), a birth per known Age.
-    meas = sum(1 for v in stays.values() for r in v if r["Parameter"] not in ("RecordID", "Gender", "ICUType") and known(r["Value"]))
-    cats = sum(1 for v in stays.values() for r in v if r["Parameter"] in ("Gender", "ICUType") and known(r["Value"]))
-    ages = sum(1 for v in stays.values() for r in v if r["Parameter"] == "Age" and known(r["Value"]))
-    want_p12 = len(stays) + meas + cats + ages
+    want_p12 = len(files) + meas + cats + ages
     o = list(outc.values())
     want_out = (sum(k(r, "SAPS-I") for r in o) + sum(k(r, "SOFA") for r in o) + sum(k(r, "Survival") for r in o)
                 + sum(r["In-hospital_death"] == "1" for r in o) + sum(k(r, "Length_of_stay") for r in o))
@@ -86,7 +96,7 @@ if FULL:
     check("outcomes events", src["outcomes"]["events"], want_out)
     check("rejections", sum(r["count"] for r in rep["rejections"]), 0)
     ins = json.load(open(f"{T}/inspect.json"))
-    check("subjects", ins["subjects"], len(stays))
+    check("subjects", ins["subjects"], len(files))
     check("subjects == 4000", ins["subjects"], 4000)
     check("events", ins["events"], want_p12 + want_out)
     # Labels: one row per stay, the outcome file's In-hospital_death, predicted at 48 h.
@@ -112,10 +122,10 @@ want = []
 for sid in sub:
     want.append((sid, iso(anchor), "ICU_ADMISSION", ""))
     for r in stays[sid]:
-        p, v = r["Parameter"], r["Value"]
+        p, v = r[1], r[2]
         if p == "RecordID" or not known(v):
             continue
-        t = iso(hhmm(r["Time"]))
+        t = iso(hhmm(r[0]))
         if p in ("Gender", "ICUType"):
             want.append((sid, t, cat[p + "//" + v], ""))
         else:

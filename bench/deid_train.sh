@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Fits the text de-identifier's model and writes data/deid/model.tsv (or $OUT): the one command
+# that makes the committed model, so anyone can rebuild it.
+#
+#   bash bench/deid_train.sh
+#
+# Training material (docs/DEID.md, "The model"):
+#  - generated clinical notes (src/synth/notes.c): $GEN notes, names from the de-identifier's own
+#    lists (never the held-apart ones), nursing/progress/discharge kinds (never the held-apart
+#    event-note style), every casing;
+#  - the presidio synthetic set ($CLINFM_DATA/deid-dev, MIT), records 0-374 only: 375-749 are
+#    held out as a check and never trained on; each note also upper- and lower-cased;
+#  - the fictional fixtures tests/data/clinical-notes-phrase.txt and tests/data/deid-physionet.
+# Nothing else is read: no MIMIC, Synthea, terminology or OMOP text (those are the negative
+# material the clinical-content cost is measured on).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+CLINFM=${CLINFM:-build/clinfm}
+OUT=${OUT:-data/deid/model.tsv}
+GEN=${GEN:-3000}
+EPOCHS=${EPOCHS:-8}
+DEV=$(bench_data deid-dev)
+"$CLINFM" deid-train --out "$OUT" --epochs "$EPOCHS" --generate "$GEN" --seed 1 --cases --verbose \
+  --corpus "presidio:$DEV/presidio-synth-dev.json@0-374" \
+  --corpus phrase:tests/data/clinical-notes-phrase.txt \
+  --corpus phrase:tests/data/deid-physionet "$@"

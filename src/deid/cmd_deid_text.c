@@ -1,0 +1,152 @@
+/* `clinfm deid-text`: de-identifies one text file (or standard input) and writes the result to
+ * standard output or a file; --explain lists each span instead, with its type, the model's
+ * probability and the evidence that weighed most (for the people who review the de-identifier;
+ * the listing quotes the text, so it is as sensitive as the input). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "util/datadir.h"
+#include "deid/text.h"
+#include "util/atomic_file.h"
+
+static const char *CMD = "deid-text";
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: clinfm deid-text [--in FILE] [--out FILE] [--explain] [--surrogate]\n"
+            "                        [--shift-days N] [--rules DIR]\n\n"
+            "De-identifies a note: every identifier found becomes a tag ([NAME], [DATE], ...) or,\n"
+            "with --surrogate, a realistic stand-in; --shift-days moves dates by N days in their\n"
+            "own format (\"March 3rd\" -> \"March 10th\").\n\n"
+            "  --in FILE        the text (default: standard input)\n"
+            "  --out FILE       where to write (default: standard output)\n"
+            "  --explain        list the spans found instead, one a line: start, end, type, the\n"
+            "                   model's P(PHI) and the features that weighed most, then the text\n"
+            "                   of the span (the listing holds PHI: keep it as safe as the input)\n"
+            "  --surrogate      realistic surrogates instead of tags (key: all zero, so only\n"
+            "                   consistent; clinfm deid uses the secret key)\n"
+            "  --shift-days N   shift dates by N days (may be negative)\n"
+            "  --rules DIR      rules folder (default $CLINFM_DEID_RULES, else the shipped data/deid)\n\n"
+            "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
+}
+
+static int read_all(FILE *f, char **out, size_t *len) {
+    size_t cap = 1 << 16, n = 0;
+    char *b = malloc(cap);
+    if (!b) return -1;
+    for (;;) {
+        if (n + 4096 > cap) {
+            char *nb = realloc(b, cap * 2);
+            if (!nb) {
+                free(b);
+                return -1;
+            }
+            b = nb;
+            cap *= 2;
+        }
+        size_t got = fread(b + n, 1, cap - n - 1, f);
+        n += got;
+        if (!got) break;
+    }
+    if (ferror(f)) {
+        free(b);
+        return -1;
+    }
+    b[n] = 0;
+    *out = b;
+    *len = n;
+    return 0;
+}
+
+int cmd_deid_text(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"in", required_argument, 0, 'i'},         {"out", required_argument, 0, 'o'},
+        {"explain", no_argument, 0, 'x'},          {"surrogate", no_argument, 0, 'S'},
+        {"shift-days", required_argument, 0, 'd'}, {"rules", required_argument, 0, 'r'},
+        {"help", no_argument, 0, 'h'},             {0, 0, 0, 0},
+    };
+    const char *in = NULL, *out = NULL, *rules = NULL;
+    int explain = 0, surrogate = 0, shift = 0, have_shift = 0;
+    optind = 1;
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'i': in = optarg; break;
+        case 'o': out = optarg; break;
+        case 'x': explain = 1; break;
+        case 'S': surrogate = 1; break;
+        case 'd': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (!*optarg || *end || v < -36500 || v > 36500) return cli_usage_error(CMD, "--shift-days expects a whole number of days");
+            shift = (int)v;
+            have_shift = 1;
+            break;
+        }
+        case 'r': rules = optarg; break;
+        case 'h': usage(stdout); return 0;
+        case ':': return cli_usage_error(CMD, "%s needs a value", argv[optind - 1]);
+        default: return cli_usage_error(CMD, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
+    if (!rules) rules = getenv("CLINFM_DEID_RULES");
+    char shipped_rules[4096];
+    if (!rules || !*rules) {
+        cf_share_path("data/deid", shipped_rules, sizeof shipped_rules);
+        rules = shipped_rules;
+    }
+    cf_err err = {0};
+    char *text = NULL, *res = NULL;
+    size_t len = 0, rl = 0;
+    FILE *f = in ? fopen(in, "rb") : stdin;
+    if (!f) {
+        cf_fail_errno(&err, CF_EINPUT, "%s: cannot open", in);
+        cf_err_print(&err);
+        return 1;
+    }
+    int rc = read_all(f, &text, &len) ? cf_fail(&err, CF_EINPUT, "%s: read error", in ? in : "standard input") : CF_OK;
+    if (in) fclose(f);
+    deid_text_rules *r = NULL;
+    if (!rc) rc = deid_rules_load(&r, rules, &err);
+    if (!rc && explain) {
+        deid_explained *ex = NULL;
+        size_t n = 0;
+        rc = deid_find_explain(r, text, len, NULL, &ex, &n, &err);
+        FILE *o = stdout;
+        char *mb = NULL;
+        size_t ml = 0;
+        if (!rc && out) o = open_memstream(&mb, &ml);
+        for (size_t k = 0; !rc && o && k < n; k++) {
+            fprintf(o, "%zu\t%zu\t%s\t%.3f\t%s\t", ex[k].start, ex[k].end, deid_type_name(ex[k].type), (double)ex[k].prob, ex[k].why);
+            for (size_t q = ex[k].start; q < ex[k].end; q++) fputc(text[q] == '\n' || text[q] == '\t' ? ' ' : text[q], o);
+            fputc('\n', o);
+        }
+        if (out && o) {
+            fclose(o);
+            if (!rc) rc = atomic_write_file(out, mb, ml, &err);
+            free(mb);
+        }
+        free(ex);
+    } else if (!rc) {
+        deid_redact_opts ro;
+        memset(&ro, 0, sizeof ro);
+        ro.mode = surrogate ? DEID_MODE_SURROGATE : DEID_MODE_TAG;
+        ro.shift_dates = have_shift;
+        ro.shift_days = shift;
+        rc = deid_text(r, text, len, NULL, &ro, &res, &rl, NULL, &err);
+        if (!rc) {
+            if (out) rc = atomic_write_file(out, res, rl, &err);
+            else fwrite(res, 1, rl, stdout);
+        }
+    }
+    if (rc) cf_err_print(&err);
+    free(res);
+    free(text);
+    deid_rules_free(r);
+    return rc;
+}

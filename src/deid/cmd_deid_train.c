@@ -1,0 +1,198 @@
+/* `clinfm deid-train`: fits the text de-identifier's model (data/deid/model.tsv) on annotated
+ * notes: corpora in the formats deid-eval reads (a record range of each may be named, so a
+ * held-out part stays unseen), optionally every note again in upper and in lower case, and
+ * generated clinical notes with PHI at known offsets (src/synth/notes.h). Prints counts, never
+ * note text. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "util/datadir.h"
+#include "deid/eval.h"
+#include "deid/text.h"
+#include "deid/train.h"
+#include "synth/notes.h"
+
+static const char *CMD = "deid-train";
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: clinfm deid-train --out MODEL [--corpus FORMAT:PATH[@A-B]]... [--generate N]\n"
+            "                         [--cases] [--rules DIR] [--epochs N] [--threshold P] [--seed S]\n\n"
+            "Fits the de-identifier's model (a linear-chain CRF over the evidence of the rules folder)\n"
+            "on annotated notes and writes it as text (put it in the rules folder as model.tsv).\n\n"
+            "  --out FILE          the model file to write\n"
+            "  --corpus SPEC       FORMAT:PATH[@A-B]: an annotated corpus as deid-eval reads it (FORMAT\n"
+            "                      presidio or phrase), records A to B only (0-based, inclusive) when\n"
+            "                      given; may be repeated\n"
+            "  --generate N        add N generated clinical notes (nursing, progress, discharge; every\n"
+            "                      casing) with PHI at known offsets, names from the rules' own lists\n"
+            "  --cases             add every corpus note again in upper case and in lower case\n"
+            "  --rules DIR         rules folder (default $CLINFM_DEID_RULES, else the shipped data/deid); its\n"
+            "                      model.tsv, if any, is not used while training\n"
+            "  --epochs N          passes over the notes (default 8)\n"
+            "  --threshold P       written into the model: a word is PHI when P(not PHI) < P\n"
+            "                      (default 0.7; higher finds more)\n"
+            "  --seed S            shuffling and note generation (default 1)\n"
+            "  --verbose           loss per epoch on stderr\n\n"
+            "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
+}
+
+typedef struct {
+    deid_corpus *v;
+    size_t n, cap;
+} corpora;
+
+static int add_corpus(corpora *cs, deid_corpus *c) {
+    if (cs->n == cs->cap) {
+        size_t nc = cs->cap ? cs->cap * 2 : 8;
+        deid_corpus *nv = realloc(cs->v, nc * sizeof *nv);
+        if (!nv) return -1;
+        cs->v = nv;
+        cs->cap = nc;
+    }
+    cs->v[cs->n++] = *c;
+    return 0;
+}
+
+/* Loads FORMAT:PATH[@A-B] once per requested casing. */
+static int load_spec(const char *spec, int cases, corpora *cs, cf_err *err) {
+    const char *colon = strchr(spec, ':');
+    if (!colon) return cf_fail(err, CF_EINPUT, "--corpus %s: expected FORMAT:PATH[@A-B]", spec);
+    char fmt[16], path[4096];
+    size_t fl = (size_t)(colon - spec);
+    if (fl >= sizeof fmt) return cf_fail(err, CF_EINPUT, "--corpus: unknown format");
+    memcpy(fmt, spec, fl);
+    fmt[fl] = 0;
+    if (strcmp(fmt, "presidio") && strcmp(fmt, "phrase"))
+        return cf_fail(err, CF_EINPUT, "--corpus: the format must be presidio or phrase");
+    snprintf(path, sizeof path, "%s", colon + 1);
+    char *at = strrchr(path, '@');
+    int ranged = 0;
+    unsigned long long a = 0, b = 0;
+    if (at) {
+        char *e1, *e2;
+        a = strtoull(at + 1, &e1, 10);
+        if (e1 == at + 1 || *e1 != '-') return cf_fail(err, CF_EINPUT, "--corpus %s: expected @A-B after the path", spec);
+        b = strtoull(e1 + 1, &e2, 10);
+        if (e2 == e1 + 1 || *e2 || b < a) return cf_fail(err, CF_EINPUT, "--corpus %s: expected @A-B with A <= B", spec);
+        *at = 0;
+        ranged = 1;
+    }
+    for (int cm = 0; cm < (cases ? 3 : 1); cm++) {
+        deid_corpus c;
+        memset(&c, 0, sizeof c);
+        int rc = deid_corpus_load(path, fmt, &c, err);
+        if (!rc && ranged) rc = deid_corpus_select(&c, (size_t)a, (size_t)b, err);
+        if (rc) {
+            deid_corpus_free(&c);
+            return rc;
+        }
+        deid_corpus_recase(&c, cm == 0 ? DEID_CASE_AS_IS : cm == 1 ? DEID_CASE_UPPER : DEID_CASE_LOWER);
+        if (add_corpus(cs, &c)) {
+            deid_corpus_free(&c);
+            return cf_fail(err, CF_EINTERNAL, "out of memory");
+        }
+    }
+    return CF_OK;
+}
+
+int cmd_deid_train(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"out", required_argument, 0, 'o'},      {"corpus", required_argument, 0, 'c'},
+        {"generate", required_argument, 0, 'g'}, {"cases", no_argument, 0, 'C'},
+        {"rules", required_argument, 0, 'r'},    {"epochs", required_argument, 0, 'e'},
+        {"threshold", required_argument, 0, 't'}, {"seed", required_argument, 0, 's'},
+        {"verbose", no_argument, 0, 'v'},        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    const char *out = NULL, *rules = NULL;
+    const char *specs[64];
+    size_t n_specs = 0;
+    int cases = 0;
+    unsigned long long gen = 0, seed = 1, epochs = 8;
+    deid_train_opts to;
+    deid_train_opts_default(&to);
+    optind = 1;
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'o': out = optarg; break;
+        case 'c':
+            if (n_specs == sizeof specs / sizeof specs[0]) return cli_usage_error(CMD, "at most 64 --corpus options");
+            specs[n_specs++] = optarg;
+            break;
+        case 'g': if (cli_parse_u64(CMD, "--generate", optarg, &gen)) return 1; break;
+        case 'C': cases = 1; break;
+        case 'r': rules = optarg; break;
+        case 'e': if (cli_parse_u64(CMD, "--epochs", optarg, &epochs)) return 1; break;
+        case 's': if (cli_parse_u64(CMD, "--seed", optarg, &seed)) return 1; break;
+        case 'v': to.verbose = 1; break;
+        case 't': {
+            char *end;
+            double v = strtod(optarg, &end);
+            if (*end || v <= 0 || v > 1) return cli_usage_error(CMD, "--threshold expects a number in (0, 1]");
+            to.threshold = (float)v;
+            break;
+        }
+        case 'h': usage(stdout); return 0;
+        case ':': return cli_usage_error(CMD, "%s needs a value", argv[optind - 1]);
+        default: return cli_usage_error(CMD, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
+    if (!out) return cli_usage_error(CMD, "--out is required");
+    if (!n_specs && !gen) return cli_usage_error(CMD, "give at least one --corpus or --generate N");
+    if (epochs < 1 || epochs > 1000) return cli_usage_error(CMD, "--epochs must be 1 to 1000");
+    to.epochs = (int)epochs;
+    to.seed = seed;
+    if (!rules) rules = getenv("CLINFM_DEID_RULES");
+    char shipped_rules[4096];
+    if (!rules || !*rules) {
+        cf_share_path("data/deid", shipped_rules, sizeof shipped_rules);
+        rules = shipped_rules;
+    }
+
+    cf_err err = {0};
+    deid_text_rules *r = NULL;
+    corpora cs = {0};
+    synth_notes gn;
+    memset(&gn, 0, sizeof gn);
+    const deid_doc **docs = NULL;
+    int rc = deid_rules_load(&r, rules, &err);
+    for (size_t k = 0; !rc && k < n_specs; k++) rc = load_spec(specs[k], cases, &cs, &err);
+    if (!rc && gen) rc = synth_notes_generate(&gn, rules, SYNTH_NAMES_LISTED, (size_t)gen, seed, &err);
+    size_t n = 0;
+    for (size_t k = 0; k < cs.n; k++) n += cs.v[k].n_docs;
+    n += gn.corpus.n_docs;
+    if (!rc) {
+        docs = malloc((n + 1) * sizeof *docs);
+        if (!docs) rc = cf_fail(&err, CF_EINTERNAL, "out of memory");
+    }
+    size_t q = 0, n_gold = 0;
+    for (size_t k = 0; !rc && k < cs.n; k++)
+        for (size_t d = 0; d < cs.v[k].n_docs; d++) {
+            docs[q++] = &cs.v[k].docs[d];
+            n_gold += cs.v[k].docs[d].n_gold;
+        }
+    for (size_t d = 0; !rc && d < gn.corpus.n_docs; d++) {
+        docs[q++] = &gn.corpus.docs[d];
+        n_gold += gn.corpus.docs[d].n_gold;
+    }
+    if (!rc) {
+        fprintf(stderr, "deid-train: %zu notes (%zu from corpora, %zu generated), %zu annotations\n", n,
+                n - gn.corpus.n_docs, gn.corpus.n_docs, n_gold);
+        rc = deid_model_train(r, docs, n, &to, out, &err);
+    }
+    if (!rc) fprintf(stderr, "deid-train: wrote %s\n", out);
+    if (rc) cf_err_print(&err);
+    free(docs);
+    for (size_t k = 0; k < cs.n; k++) deid_corpus_free(&cs.v[k]);
+    free(cs.v);
+    synth_notes_free(&gn);
+    deid_rules_free(r);
+    return rc;
+}

@@ -1,0 +1,99 @@
+/* Internal to the text de-identifier's finder: the token and context structures shared by
+ * find.c (tokens, word classes, patterns, the rule detectors) and model.c (features and the
+ * fitted model that combines them). Not a public interface. */
+#ifndef CLINFM_DEID_FIND_INT_H
+#define CLINFM_DEID_FIND_INT_H
+
+#include "deid/deid_int.h"
+
+enum { SH_LOWER = 1, SH_CAP, SH_UPPER, SH_INITIAL, SH_NUM, SH_ALNUM, SH_NOCASE };
+
+/* Classes of a word inside a capitalised run: C_E a common English, clinical or stop word;
+ * C_S a listed name that is nothing else ("strong"); C_O in no list at all (out of vocabulary);
+ * C_W a listed name that is also a common word ("weak": Reed, Grace); C_P a place; C_R a
+ * country or state; C_I an initial; C_K a word the record knows; C_PART a particle (van, de). */
+enum { C_E = 0, C_S, C_O, C_W, C_P, C_R, C_I, C_K, C_PART };
+
+typedef struct {
+    size_t s, e;
+    deid_flags f;       /* word classes */
+    deid_flags cue_end; /* classes of any list phrase that ends at this word (and its own) */
+    deid_flags start;   /* classes of any list phrase that starts at this word (and its own) */
+    int place_end;  /* last word of a place/region phrase starting here, or -1 */
+    int org_end;    /* last word of an organisation suffix phrase starting here, or -1 */
+    int orgname_end; /* last word of a known organisation name starting here, or -1 */
+    int after_end;  /* last word of a name_after phrase starting here, or -1 */
+    uint8_t shape;
+    uint8_t sent;   /* first word of a sentence or line */
+    uint8_t cov;    /* already inside a span */
+    int8_t covtype; /* type of the span that covers it */
+    uint8_t oov;    /* letters only, in no list */
+    int8_t known;   /* known-name type, or -1 */
+    int8_t lab;     /* assigned type, or -1 */
+    uint8_t cls;
+    uint8_t nletters;
+    uint8_t clin_shape; /* unlisted, but shaped like clinical vocabulary (med_prefix/suffix) */
+    uint8_t shape0;     /* shape as written (truecase() may change shape) */
+} tok;
+
+/* Spans found by the evidence layers; tag[k] says which layer found span k (DEID_SRC_* << 16 |
+ * the pattern's index for patterns), set from cur_tag when the span is added. */
+typedef struct {
+    deid_span *v;
+    uint32_t *tag;
+    size_t n, cap;
+    uint32_t cur_tag;
+    int oom;
+} spanvec;
+enum { DEID_SRC_PATTERN = 1, DEID_SRC_KNOWN = 2, DEID_SRC_RULE = 3 };
+
+static inline void sv_add(spanvec *sv, size_t s, size_t e, int type) {
+    if (e <= s || sv->oom) return;
+    if (sv->n == sv->cap) {
+        size_t nc = sv->cap ? sv->cap * 2 : 64;
+        deid_span *nv = cf_realloc_array(sv->v, nc, sizeof *nv);
+        if (!nv) {
+            sv->oom = 1;
+            return;
+        }
+        sv->v = nv;
+        uint32_t *nt = cf_realloc_array(sv->tag, nc, sizeof *nt);
+        if (!nt) {
+            sv->oom = 1;
+            return;
+        }
+        sv->tag = nt;
+        sv->cap = nc;
+    }
+    sv->v[sv->n].start = s;
+    sv->v[sv->n].end = e;
+    sv->v[sv->n].type = type;
+    sv->tag[sv->n] = sv->cur_tag;
+    sv->n++;
+}
+
+typedef struct {
+    const deid_text_rules *r;
+    const deid_known *k;
+    const char *text;
+    size_t len;
+    tok *t;
+    size_t nt;
+    spanvec spans;
+    int lower_doc; /* written all in lower case (see truecase()): names are lower case too */
+    int upper_doc; /* written all in upper case */
+} ctx;
+
+
+/* find.c: the evidence layers. Tokenizes c->text and runs the word lists, the patterns, the
+ * record's known strings and the rule detectors; every span they find is in c->spans with its
+ * source tag, and each token's rule label is in tok.lab. */
+int deid__evidence(ctx *c, cf_err *err);
+size_t deid__merge(deid_span *v, size_t n);
+/* gap summary between word i-1 and word i (find.c) */
+typedef struct {
+    int nl, comma, period, colon, other, amp, len, space_only, sentence;
+} gapinfo;
+gapinfo deid__gap_info(const ctx *c, size_t i);
+
+#endif

@@ -1,0 +1,1198 @@
+/* The de-identifier's fitted model: features of each word, the linear-chain CRF that scores them,
+ * and deid_find(), which runs the evidence layers of find.c and lets the model decide.
+ *
+ * Every piece of evidence is one feature, scored on its own by a fitted weight per label:
+ *   - the word: its shape as written and after re-casing, its length, its lexical classes (given
+ *     or family name, place, region, common English, medical, the clinical keep-list, stop and
+ *     cue words), a one-letter summary of them, its lower-cased form when it is a common,
+ *     clinical or cue word (never when it is only a name: names must be learned from what
+ *     surrounds them, so that unlisted names are found too), prefix and suffix for unlisted words;
+ *   - the context window: the same for the two words before and after, the punctuation between
+ *     them (a comma, a slash, a colon, a newline, nothing at all);
+ *   - numbers: digit count, range (a month, a day, a year), the separators around them;
+ *   - the note: all-caps, all-lower-case or mixed; the section heading in force ("Social:",
+ *     "Neuro:"); how dense the clinical keep-list is in the note (nursing shorthand);
+ *   - the patterns (patterns.tsv): each PHI type whose pattern covers the word, and each pattern
+ *     by its own key; the record's known strings (deid_known); the rule detectors' label;
+ *   - a few conjunctions (rule label x word class, pattern type x the word before, shape x
+ *     class), so that "NEO" read as a name by the rules and listed as a drip can be weighed.
+ * The weights are fitted by deid-train (model_train.c); the file is data (data/deid/model.tsv).
+ *
+ * Spans: consecutive words with the same PHI label form a run; the run's span is the union of
+ * the evidence spans of its type that overlap it (so a date glued to a word, "CXR3/4", gives
+ * "3/4"), plus its words no such span covers. The record's known strings are always taken. */
+#include "deid/model_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util/atomic_file.h"
+
+/* ---- per-word evidence from spans -------------------------------------------------------- */
+
+typedef struct {
+    uint16_t pat, pat_begin, rule, known; /* type bit masks */
+    uint32_t keys[3];                     /* pattern keys covering the word */
+    uint8_t nkeys;
+} tokev;
+
+/* Marks, for each span, the words it overlaps. */
+static void span_evidence(const ctx *c, tokev *ev) {
+    memset(ev, 0, c->nt * sizeof *ev);
+    for (size_t k = 0; k < c->spans.n; k++) {
+        const deid_span *sp = &c->spans.v[k];
+        uint32_t tag = c->spans.tag[k];
+        int src = (int)(tag >> 16);
+        size_t lo = 0, hi = c->nt;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (c->t[mid].e <= sp->start) lo = mid + 1;
+            else hi = mid;
+        }
+        for (size_t i = lo; i < c->nt && c->t[i].s < sp->end; i++) {
+            uint16_t bit = (uint16_t)(1u << sp->type);
+            if (src == DEID_SRC_PATTERN) {
+                ev[i].pat |= bit;
+                if (c->t[i].s >= sp->start && (i == lo)) ev[i].pat_begin |= bit;
+                const deid_pattern *p = &c->r->pats[tag & 0xFFFF];
+                int dup = 0;
+                for (int q = 0; q < ev[i].nkeys; q++) dup |= ev[i].keys[q] == p->key;
+                if (!dup && ev[i].nkeys < 3) ev[i].keys[ev[i].nkeys++] = p->key;
+            } else if (src == DEID_SRC_KNOWN) {
+                ev[i].known |= bit;
+            } else {
+                ev[i].rule |= bit;
+            }
+        }
+    }
+    for (size_t i = 0; i < c->nt; i++) {
+        if (c->t[i].lab >= 0) ev[i].rule |= (uint16_t)(1u << c->t[i].lab);
+        if (c->t[i].known >= 0) ev[i].known |= (uint16_t)(1u << c->t[i].known);
+    }
+}
+
+uint64_t deid__feature_hash(const char *s, size_t n) {
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (n * 0xC2B2AE3D27D4EB4FULL);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, s + i, 8);
+        h = (h ^ v) * 0xFF51AFD7ED558CCDULL;
+        h ^= h >> 32;
+    }
+    if (i < n) {
+        uint64_t v = 0;
+        memcpy(&v, s + i, n - i);
+        h = (h ^ v) * 0xFF51AFD7ED558CCDULL;
+    }
+    h ^= h >> 33;
+    h *= 0xC4CEB9FE1A85EC53ULL;
+    h ^= h >> 29;
+    return h;
+}
+
+/* ---- feature strings --------------------------------------------------------------------- */
+
+static const char SHAPE_CH[] = "?lCUI9an";
+
+static char shape_ch(uint8_t sh) { return sh < sizeof SHAPE_CH - 1 ? SHAPE_CH[sh] : '?'; }
+
+/* One letter for what the lists say a word is. */
+static char lexclass(const tok *t) {
+    deid_flags f = t->f;
+    if (f & F_KEEP) return 'k';
+    if (t->shape0 == SH_NUM) return '#';
+    if (t->shape0 == SH_ALNUM) return 'a';
+    if (f & (F_STOP | F_TITLE | F_NAME_BEFORE | F_NAME_AFTER | F_PLACE_BEFORE | F_ORG_BEFORE | F_MONTH | F_WEEKDAY |
+             F_MEASURE | F_UNIT | F_STREET | F_ORG_AFTER))
+        return 'c';
+    deid_flags nm = f & (F_FIRST | F_LAST), pl = f & (F_PLACE | F_REGION);
+    deid_flags com = f & (F_ENGLISH | F_MEDICAL | F_NOT_NAME | F_NAME_WEAK | F_PLACE_WEAK);
+    if (nm && !com) return 'N';
+    if (pl && !com) return 'P';
+    if ((nm || pl) && com) return 'W';
+    if (com) return (f & F_MEDICAL) ? 'm' : 'e';
+    if (t->oov) return 'O';
+    return 'x';
+}
+
+/* The punctuation between word i-1 and word i, as one character: 'n' a newline, ' ' spaces,
+ * '0' nothing (glued), else the first punctuation character ('/', ',', ':', '.', '-', '(' ...). */
+static char gap_ch(const ctx *c, size_t i) {
+    if (i == 0 || i >= c->nt) return 'n';
+    size_t a = c->t[i - 1].e, b = c->t[i].s;
+    if (a == b) return '0';
+    char first = 0;
+    for (size_t k = a; k < b; k++) {
+        char ch = c->text[k];
+        if (ch == '\n') return 'n';
+        if (ch == ' ' || ch == '\t' || ch == '\r') continue;
+        if (!first) first = (unsigned char)ch < 0x80 ? ch : 'u';
+    }
+    return first ? first : ' ';
+}
+
+/* What the features read of each word, computed once per note: its letter class, the gap
+ * before it, and its lower-cased form (wl 0 when longer than w holds). */
+typedef struct {
+    char lc, gl;
+    uint8_t wl;
+    char w[29];
+} wcache;
+
+typedef struct {
+    deid_model *m;
+    int intern;
+    deid_featbuf *fb;
+    const wcache *wc;
+    char buf[96];
+    size_t bl;
+} femit;
+
+static void fb_push(femit *e, uint32_t id) {
+    deid_featbuf *fb = e->fb;
+    if (fb->oom) return;
+    if (fb->n == fb->cap) {
+        size_t nc = fb->cap ? fb->cap * 2 : 1024;
+        uint32_t *ni = cf_realloc_array(fb->ids, nc, sizeof *ni);
+        if (!ni) {
+            fb->oom = 1;
+            return;
+        }
+        fb->ids = ni;
+        fb->cap = nc;
+    }
+    fb->ids[fb->n++] = id;
+}
+
+/* Looks the feature in e->buf up (or adds it when training) and records its id. */
+static void emit(femit *e) {
+    deid_model *m = e->m;
+    int64_t id;
+    if (e->intern) {
+        id = strmap_intern(&m->feats, e->buf, e->bl);
+        if (id < 0) {
+            e->fb->oom = 1;
+            return;
+        }
+        if ((uint32_t)id >= m->cap) {
+            uint32_t nc = m->cap ? m->cap * 2 : 65536;
+            while (nc <= (uint32_t)id) nc *= 2;
+            float *nw = cf_realloc_array(m->w, (size_t)nc * DEID_NL, sizeof *nw);
+            if (!nw) {
+                e->fb->oom = 1;
+                return;
+            }
+            memset(nw + (size_t)m->cap * DEID_NL, 0, (size_t)(nc - m->cap) * DEID_NL * sizeof *nw);
+            m->w = nw;
+            m->cap = nc;
+        }
+    } else if (m->ix) {
+        uint64_t h = deid__feature_hash(e->buf, e->bl);
+        uint64_t tag = (h >> 32) | 1;
+        size_t j = h & m->ix_mask;
+        for (;;) {
+            uint64_t v = m->ix[j];
+            if (!v) return;
+            if ((v >> 32) == tag) {
+                id = (uint32_t)v;
+                break;
+            }
+            j = (j + 1) & m->ix_mask;
+        }
+    } else {
+        id = strmap_find(&m->feats, e->buf, e->bl);
+        if (id < 0) return;
+    }
+    fb_push(e, (uint32_t)id);
+}
+
+/* Feature "tpl" + value bytes. */
+static void f_str(femit *e, const char *tpl, const char *v, size_t vl) {
+    size_t tl = strlen(tpl);
+    if (tl + vl >= sizeof e->buf) vl = sizeof e->buf - 1 - tl;
+    memcpy(e->buf, tpl, tl);
+    memcpy(e->buf + tl, v, vl);
+    e->bl = tl + vl;
+    emit(e);
+}
+
+static void f_ch(femit *e, const char *tpl, char a) { f_str(e, tpl, &a, 1); }
+static void f_ch2(femit *e, const char *tpl, char a, char b) {
+    char v[2] = {a, b};
+    f_str(e, tpl, v, 2);
+}
+static void f_ch3(femit *e, const char *tpl, char a, char b, char d) {
+    char v[3] = {a, b, d};
+    f_str(e, tpl, v, 3);
+}
+
+/* Names of the word classes, for the per-class features. */
+static const struct {
+    deid_flags f;
+    const char *name;
+} CLASS_NAMES[] = {
+    {F_FIRST, "fn"},        {F_LAST, "ln"},        {F_PLACE, "pl"},         {F_REGION, "rg"},
+    {F_ENGLISH, "en"},      {F_MEDICAL, "md"},     {F_KEEP, "kp"},          {F_STOP, "st"},
+    {F_TITLE, "ti"},        {F_NAME_BEFORE, "nb"}, {F_NAME_WEAK, "nw"},     {F_NAME_AFTER, "na"},
+    {F_PLACE_BEFORE, "pb"}, {F_PLACE_WEAK, "pw"},  {F_ORG_BEFORE, "ob"},    {F_ORG_AFTER, "oa"},
+    {F_STREET, "sr"},       {F_UNIT, "un"},        {F_MONTH, "mo"},         {F_WEEKDAY, "wd"},
+    {F_NOT_NAME, "nn"},     {F_KIN, "ki"},         {F_MEASURE, "me"},       {F_STATE_ABBR, "sa"},
+    {F_PLACE_WORD, "pwd"},  {F_EPONYM, "ep"},      {F_DRUG_BEFORE, "db"},   {F_PARTICLE, "pa"},
+    {F_ADDR_BEFORE, "ab"},  {F_NAME_IS, "ni"},
+};
+#define N_CLASS_NAMES (sizeof CLASS_NAMES / sizeof CLASS_NAMES[0])
+/* Cue classes read from the neighbours. */
+static const deid_flags CUE_MASK = F_TITLE | F_NAME_BEFORE | F_NAME_WEAK | F_NAME_AFTER | F_PLACE_BEFORE |
+                                   F_PLACE_WEAK | F_ORG_BEFORE | F_ORG_AFTER | F_KIN | F_MONTH | F_WEEKDAY |
+                                   F_MEASURE | F_UNIT | F_STREET | F_ADDR_BEFORE | F_NAME_IS | F_STATE_ABBR |
+                                   F_KEEP | F_EPONYM | F_DRUG_BEFORE;
+
+static const char TYPE_CH[] = "eui$mdifpavzolN"; /* one letter per PHI type, in text.h order */
+
+static char types_ch(uint16_t mask) {
+    /* the first type of a mask (masks rarely hold two) */
+    for (int t = 0; t < DEID_N_TYPES; t++)
+        if (mask & (1u << t)) return TYPE_CH[t];
+    return '-';
+}
+
+/* The lower-cased word, at most cap-1 bytes; 0 when it does not fit. */
+static size_t low_word(const ctx *c, size_t i, char *out, size_t cap) {
+    size_t n = c->t[i].e - c->t[i].s;
+    if (n >= cap) return 0;
+    size_t ll = deid_lower(c->text + c->t[i].s, n, out, cap);
+    return ll == (size_t)-1 ? 0 : ll;
+}
+
+static int ascii_word(const char *w, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)w[i] >= 0x80) return 0;
+    return 1;
+}
+
+/* Is a word's identity a feature? Only for common, clinical and cue words: a word that is only a
+ * name, or in no list, is known to the model by its class and shape alone. */
+static int identity_ok(char lc) { return lc == 'k' || lc == 'c' || lc == 'e' || lc == 'm' || lc == 'W'; }
+
+static void neighbour(femit *e, const ctx *c, size_t i, int off, const char *tw, const char *tc, const char *ts) {
+    long j = (long)i + off;
+    if (j < 0 || (size_t)j >= c->nt) {
+        f_str(e, tw, "<>", 2);
+        return;
+    }
+    const tok *u = &c->t[j];
+    const wcache *wj = &e->wc[j];
+    char lc = wj->lc;
+    if (identity_ok(lc) && wj->wl) f_str(e, tw, wj->w, wj->wl);
+    else f_ch(e, tw, lc);
+    if (tc) {
+        deid_flags f = (off < 0 ? u->cue_end : u->start) & CUE_MASK;
+        for (size_t k = 0; k < N_CLASS_NAMES; k++)
+            if (f & CLASS_NAMES[k].f) f_str(e, tc, CLASS_NAMES[k].name, strlen(CLASS_NAMES[k].name));
+    }
+    if (ts) f_ch2(e, ts, shape_ch(u->shape0), lc);
+}
+
+/* The value of a number word of at most 9 digits, else -1. */
+static long num_value(const ctx *c, size_t i) {
+    const tok *t = &c->t[i];
+    if (t->e - t->s > 9) return -1;
+    long v = 0;
+    for (size_t k = t->s; k < t->e; k++) v = v * 10 + (c->text[k] - '0');
+    return v;
+}
+
+static char num_range(const ctx *c, size_t i) {
+    const tok *t = &c->t[i];
+    size_t n = t->e - t->s;
+    if (n > 4) return 'L';
+    int v = 0;
+    for (size_t k = t->s; k < t->e; k++) v = v * 10 + (c->text[k] - '0');
+    if (n == 4) return (v >= 1900 && v <= 2199) ? 'Y' : 'F';
+    if (v == 0) return 'z';
+    if (v <= 12) return 'm';
+    if (v <= 31) return 'd';
+    if (v <= 99) return 't';
+    return 'h';
+}
+
+/* A kind of word for the cache: its class bits and its packed shape, class letter, length. */
+typedef struct {
+    deid_flags f;
+    uint64_t small;
+} wkey;
+
+/* The cache slot of a kind of word (L floats, then a "filled" mark); NULL when the cache is full
+ * along the probe (the caller then emits the features as ids). */
+static float *cache_slot(float *cache, wkey *keys, size_t mask, const wkey *k) {
+    uint64_t h = (k->f ^ (k->small * 0x9E3779B97F4A7C15ULL)) * 0xFF51AFD7ED558CCDULL;
+    h ^= h >> 29;
+    size_t j = h & mask;
+    for (size_t probes = 0; probes < 8; probes++, j = (j + 1) & mask) {
+        float *s = cache + j * (DEID_NL + 1);
+        wkey *kk = &keys[j];
+        if (s[DEID_NL] == 0) {
+            *kk = *k;
+            return s;
+        }
+        if (kk->f == k->f && kk->small == k->small) return s;
+    }
+    return NULL;
+}
+
+int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf_err *err) {
+    fb->n = 0;
+    fb->oom = 0;
+    size_t *ns = cf_realloc_array(fb->start, c->nt + 1, sizeof *ns);
+    if (ns) fb->start = ns;
+    tokev *ev = cf_malloc((c->nt + 1) * sizeof *ev);
+    char *sec = cf_malloc(c->nt + 1);
+    if (!ns || !ev || !sec) {
+        free(ev);
+        free(sec);
+        return cf_fail(err, CF_EINTERNAL, "out of memory for the features of %zu words", c->nt);
+    }
+    span_evidence(c, ev);
+    wcache *wc = cf_malloc((c->nt + 1) * sizeof *wc);
+    if (!wc) {
+        free(ev);
+        free(sec);
+        return cf_fail(err, CF_EINTERNAL, "out of memory for the features of %zu words", c->nt);
+    }
+    for (size_t i = 0; i < c->nt; i++) {
+        wc[i].lc = lexclass(&c->t[i]);
+        wc[i].gl = gap_ch(c, i);
+        wc[i].wl = (uint8_t)low_word(c, i, wc[i].w, sizeof wc[i].w);
+    }
+    /* the note: case, density of the clinical keep-list, section headings */
+    char dc = c->upper_doc ? 'U' : c->lower_doc ? 'l' : 'M';
+    size_t nkeep = 0, nwords = 0;
+    for (size_t i = 0; i < c->nt; i++) {
+        if (c->t[i].nletters >= 2) nwords++;
+        if (c->t[i].f & F_KEEP) nkeep++;
+    }
+    char kd = nwords == 0 ? '0' : nkeep * 20 < nwords ? '1' : nkeep * 7 < nwords ? '2' : '3';
+    /* a heading: the first word of a line, followed by a colon, that is a common or clinical
+       word; it stays in force until the next heading (sections: 'Social:', 'Neuro:') */
+    size_t cur_sec = (size_t)-1;
+    for (size_t i = 0; i < c->nt; i++) {
+        if ((i == 0 || wc[i].gl == 'n') && i + 1 <= c->nt) {
+            char g = i + 1 < c->nt ? wc[i + 1].gl : 'n';
+            char lc = wc[i].lc;
+            if (g == ':' && identity_ok(lc)) cur_sec = i;
+        }
+        sec[i] = cur_sec != (size_t)-1;
+    }
+    femit e = {.m = m, .intern = intern, .fb = fb, .wc = wc};
+    /* the per-kind-of-word cache (inference): a word kind's summed rows, L floats and a "filled"
+       mark; sized to the note, at most 1024 kinds */
+    float *cache = NULL;
+    wkey *cache_keys = NULL;
+    size_t cache_mask = 0;
+    if (!intern && !fb->no_cache) {
+        float *nx = cf_realloc_array(fb->extra, c->nt + 1, DEID_NL * sizeof *nx);
+        if (nx) fb->extra = nx;
+        size_t slots = 16;
+        while (slots < 1024 && slots < c->nt) slots *= 2;
+        cache = nx ? cf_calloc(slots, (DEID_NL + 1) * sizeof *cache + sizeof *cache_keys) : NULL;
+        if (cache) {
+            cache_keys = (wkey *)(cache + slots * (DEID_NL + 1));
+            cache_mask = slots - 1;
+        } else {
+            free(fb->extra);
+            fb->extra = NULL;
+        }
+    } else {
+        free(fb->extra);
+        fb->extra = NULL;
+    }
+    cur_sec = (size_t)-1;
+    for (size_t i = 0; i < c->nt; i++) {
+        fb->start[i] = fb->n;
+        const tok *t = &c->t[i];
+        const tokev *v = &ev[i];
+        char lc = wc[i].lc, s0 = shape_ch(t->shape0), s1 = shape_ch(t->shape);
+        char gl = wc[i].gl, gr = i + 1 < c->nt ? wc[i + 1].gl : 'n';
+        const char *w = wc[i].w;
+        size_t wl = wc[i].wl;
+        /* the features a word's shape and classes alone decide: cached at inference */
+        wkey key = {t->f, (uint64_t)t->shape0 | (uint64_t)t->shape << 4 | (uint64_t)(unsigned char)lc << 8 |
+                              (uint64_t)(t->nletters > 9 ? 9 : t->nletters) << 16 | (uint64_t)t->oov << 20 |
+                              (uint64_t)t->clin_shape << 21 | (uint64_t)t->sent << 22 |
+                              (uint64_t)(unsigned char)gl << 24 | (uint64_t)(unsigned char)gr << 32};
+        float *slot = cache ? cache_slot(cache, cache_keys, cache_mask, &key) : NULL;
+        if (slot && slot[DEID_NL] != 0) {
+            memcpy(fb->extra + i * DEID_NL, slot, DEID_NL * sizeof(float));
+        } else {
+            size_t n0 = fb->n;
+            if (fb->extra) memset(fb->extra + i * DEID_NL, 0, DEID_NL * sizeof(float));
+            f_str(&e, "b", "", 0);
+            f_ch(&e, "s0=", s0);
+            f_ch2(&e, "s01=", s0, s1);
+            f_ch(&e, "dc=", dc);
+            f_ch(&e, "lc=", lc);
+            f_ch2(&e, "lcs=", lc, s0);
+            f_ch3(&e, "lcsd=", lc, s0, dc);
+            f_ch3(&e, "lckd=", lc, s0, kd);
+            f_ch(&e, "len=", (char)('0' + (t->nletters > 9 ? 9 : t->nletters)));
+            for (size_t k = 0; k < N_CLASS_NAMES; k++)
+                if (t->f & CLASS_NAMES[k].f) f_str(&e, "c0=", CLASS_NAMES[k].name, strlen(CLASS_NAMES[k].name));
+            if (t->oov) f_ch(&e, "oov=", s0);
+            if (t->clin_shape) f_str(&e, "cshape", "", 0);
+            if (t->sent) f_ch(&e, "ss=", lc);
+            f_ch2(&e, "g=", gl, gr);
+            f_ch3(&e, "gs=", gl, s0, gr);
+            f_ch3(&e, "gl=", gl, lc, gr);
+            if (slot && !fb->oom) {
+                /* sum the rows into the cache and the word's extra row, and drop the ids */
+                float acc[DEID_NL] = {0};
+                for (size_t q = n0; q < fb->n; q++) {
+                    const float *wr = m->w + (size_t)fb->ids[q] * DEID_NL;
+                    for (int y = 0; y < DEID_NL; y++) acc[y] += wr[y];
+                }
+                fb->n = n0;
+                memcpy(slot, acc, sizeof acc);
+                slot[DEID_NL] = 1;
+                memcpy(fb->extra + i * DEID_NL, acc, sizeof acc);
+            }
+        }
+        if (wl && identity_ok(lc)) {
+            f_str(&e, "w0=", w, wl);
+            char tmp[40];
+            tmp[0] = s0; /* the word with its casing ("NEO" against "Neo") */
+            memcpy(tmp + 1, w, wl);
+            f_str(&e, "w0s=", tmp, wl + 1);
+        } else if (wl >= 4 && (lc == 'O' || lc == 'N' || lc == 'P' || lc == 'x') && ascii_word(w, wl)) {
+            f_str(&e, "x3=", w + wl - 3, 3);
+            f_str(&e, "p3=", w, 3);
+        }
+        neighbour(&e, c, i, -1, "w-1=", "c-1=", "s-1=");
+        neighbour(&e, c, i, 1, "w+1=", "c+1=", "s+1=");
+        neighbour(&e, c, i, -2, "w-2=", NULL, NULL);
+        neighbour(&e, c, i, 2, "w+2=", NULL, NULL);
+        /* the word before with this word's shape ("DR QUILL", "pager 43210") */
+        if (i > 0) {
+            const char *pw = wc[i - 1].w;
+            char plc = wc[i - 1].lc;
+            size_t pl = identity_ok(plc) ? wc[i - 1].wl : 0;
+            if (pl) {
+                char tmp[48];
+                size_t tl = 0;
+                tmp[tl++] = lc;
+                tmp[tl++] = s0;
+                tmp[tl++] = gl;
+                memcpy(tmp + tl, pw, pl);
+                tl += pl;
+                f_str(&e, "pw&=", tmp, tl);
+            }
+        }
+        if (t->shape0 == SH_NUM) {
+            size_t nd = t->e - t->s;
+            char r = num_range(c, i);
+            f_ch(&e, "nd=", (char)('0' + (nd > 9 ? 9 : nd)));
+            f_ch3(&e, "nr=", r, gl, gr);
+            char pr = i > 0 && c->t[i - 1].shape0 == SH_NUM ? num_range(c, i - 1) : (i > 0 ? wc[i - 1].lc : '<');
+            char nr = i + 1 < c->nt && c->t[i + 1].shape0 == SH_NUM ? num_range(c, i + 1)
+                                                                     : (i + 1 < c->nt ? wc[i + 1].lc : '>');
+            char tmp[5] = {pr, gl, r, gr, nr};
+            f_str(&e, "nctx=", tmp, 5);
+            /* a range ("800-1000", "80-90") ascends and is often round; a phone number's
+               groups ("555-0143") need not */
+            for (int side = 0; side < 2; side++) {
+                size_t a = side ? i - 1 : i, b2 = side ? i : i + 1;
+                if (side ? (i == 0 || gl != '-') : (i + 1 >= c->nt || gr != '-')) continue;
+                if (c->t[a].shape0 != SH_NUM || c->t[b2].shape0 != SH_NUM) continue;
+                long va = num_value(c, a), vb = num_value(c, b2);
+                if (va < 0 || vb < 0) continue;
+                char rr[3] = {side ? 'R' : 'L', va < vb ? 'a' : 'd',
+                              (va % 10 == 0 && vb % 10 == 0) ? 'r' : c->text[c->t[b2].s] == '0' ? 'z' : 'n'};
+                f_str(&e, "rng=", rr, 3);
+            }
+        }
+        /* section */
+        if ((i == 0 || gl == 'n') && gr == ':' && identity_ok(lc)) cur_sec = i;
+        if (cur_sec != (size_t)-1 && sec[i]) {
+            const char *sw = wc[cur_sec].w;
+            size_t sl = wc[cur_sec].wl < 16 ? wc[cur_sec].wl : 0;
+            if (sl) {
+                f_str(&e, "sec=", sw, sl);
+                char tmp[20];
+                tmp[0] = lc;
+                memcpy(tmp + 1, sw, sl);
+                f_str(&e, "secl=", tmp, sl + 1);
+            }
+        }
+        /* evidence layers */
+        for (int ty = 0; ty < DEID_N_TYPES; ty++) {
+            uint16_t bit = (uint16_t)(1u << ty);
+            if (v->pat & bit) {
+                f_ch(&e, "pt=", TYPE_CH[ty]);
+                f_ch3(&e, "ptg=", TYPE_CH[ty], gl, gr);
+                f_ch2(&e, "ptl=", TYPE_CH[ty], lc);
+                if (i > 0) {
+                    const char *pw = wc[i - 1].w;
+                    char plc = wc[i - 1].lc;
+                    size_t pl = identity_ok(plc) ? wc[i - 1].wl : 0;
+                    char tmp[40];
+                    tmp[0] = TYPE_CH[ty];
+                    if (pl) memcpy(tmp + 1, pw, pl);
+                    else tmp[1] = plc, pl = 1;
+                    f_str(&e, "ptw=", tmp, pl + 1);
+                }
+            }
+            if (v->pat_begin & bit) f_ch(&e, "pb=", TYPE_CH[ty]);
+            if (v->rule & bit) {
+                f_ch(&e, "ru=", TYPE_CH[ty]);
+                f_ch3(&e, "rul=", TYPE_CH[ty], lc, s0);
+                f_ch3(&e, "rud=", TYPE_CH[ty], dc, kd);
+            }
+            if (v->known & bit) f_ch(&e, "kn=", TYPE_CH[ty]);
+        }
+        for (int q = 0; q < v->nkeys; q++) {
+            char tmp[12];
+            int tl = snprintf(tmp, sizeof tmp, "%08x", v->keys[q]);
+            f_str(&e, "pk=", tmp, (size_t)tl);
+        }
+        f_ch2(&e, "ru-1=", i > 0 ? types_ch(ev[i - 1].rule | ev[i - 1].pat) : '<', gl);
+        f_ch2(&e, "ru+1=", i + 1 < c->nt ? types_ch(ev[i + 1].rule | ev[i + 1].pat) : '>', gr);
+    }
+    fb->start[c->nt] = fb->n;
+    free(ev);
+    free(sec);
+    free(wc);
+    free(cache);
+    if (fb->oom) return cf_fail(err, CF_EINTERNAL, "out of memory for features");
+    return CF_OK;
+}
+
+void deid__featbuf_free(deid_featbuf *fb) {
+    free(fb->ids);
+    free(fb->start);
+    free(fb->extra);
+    memset(fb, 0, sizeof *fb);
+}
+
+/* ---- the CRF ----------------------------------------------------------------------------- */
+
+void deid__emissions(const deid_model *m, const deid_featbuf *fb, size_t T, float *E) {
+    for (size_t i = 0; i < T; i++) {
+        float acc[DEID_NL] = {0}; /* 16 floats: one or two vector registers */
+        if (fb->extra) memcpy(acc, fb->extra + i * DEID_NL, sizeof acc);
+        for (size_t k = fb->start[i]; k < fb->start[i + 1]; k++) {
+            const float *restrict wr = m->w + (size_t)fb->ids[k] * DEID_NL;
+            for (int y = 0; y < DEID_NL; y++) acc[y] += wr[y];
+        }
+        memcpy(E + i * DEID_NL, acc, sizeof acc);
+    }
+}
+
+/* Forward-backward in scaled probability space (Rabiner's scaling): with psi[i][y] =
+ * exp(E[i][y] - max_y E[i][y]) and M = exp(trans),
+ *   alpha[0][y] = M[O][y] psi[0][y] / c[0],  alpha[i][y] = psi[i][y] sum_p alpha[i-1][p] M[p][y] / c[i],
+ *   beta[T-1][y] = 1,  beta[i][p] = sum_y M[p][y] psi[i+1][y] beta[i+1][y] / c[i+1],
+ * c[i] normalising alpha[i] to sum 1; then P[i][y] = alpha[i][y] beta[i][y] and
+ * log Z = sum_i (log c[i] + max_y E[i][y]). Two exponentials per word and label instead of the
+ * log-sum-exp of every pair: this runs for every note. work holds 4 * T * L floats: alpha, beta,
+ * psi and (T) c. */
+double deid__crf_marginals(const float *E, size_t T, const float *trans, float *P, float *work) {
+    enum { L = DEID_NL };
+    float *A = work, *B = work + T * L, *S = work + 2 * T * L, *C = work + 3 * T * L;
+    float M[L * L];
+    for (int k = 0; k < L * L; k++) M[k] = expf(trans[k]);
+    double logZ = 0;
+    for (size_t i = 0; i < T; i++) {
+        const float *e = E + i * L;
+        float mx = e[0];
+        for (int y = 1; y < L; y++)
+            if (e[y] > mx) mx = e[y];
+        for (int y = 0; y < L; y++) S[i * L + y] = expf(e[y] - mx);
+        logZ += mx;
+    }
+    for (size_t i = 0; i < T; i++) {
+        float *a = A + i * L, c = 0;
+        const float *s = S + i * L;
+        if (i == 0)
+            for (int y = 0; y < L; y++) a[y] = M[0 * L + y] * s[y];
+        else {
+            const float *ap = A + (i - 1) * L;
+            for (int y = 0; y < L; y++) a[y] = 0;
+            for (int p = 0; p < L; p++) {
+                float v = ap[p];
+                const float *m = M + p * L;
+                for (int y = 0; y < L; y++) a[y] += v * m[y];
+            }
+            for (int y = 0; y < L; y++) a[y] *= s[y];
+        }
+        for (int y = 0; y < L; y++) c += a[y];
+        if (!(c > 1e-30f)) c = 1e-30f;
+        C[i] = c;
+        for (int y = 0; y < L; y++) a[y] /= c;
+        logZ += log(c);
+    }
+    for (int y = 0; y < L; y++) B[(T - 1) * L + y] = 1;
+    for (size_t i = T - 1; i-- > 0;) {
+        float tmp[L];
+        const float *bn = B + (i + 1) * L, *sn = S + (i + 1) * L;
+        for (int y = 0; y < L; y++) tmp[y] = sn[y] * bn[y] / C[i + 1];
+        for (int p = 0; p < L; p++) {
+            const float *m = M + p * L;
+            float v = 0;
+            for (int y = 0; y < L; y++) v += m[y] * tmp[y];
+            B[i * L + p] = v;
+        }
+    }
+    for (size_t i = 0; i < T; i++) {
+        float z = 0;
+        for (int y = 0; y < L; y++) z += P[i * L + y] = A[i * L + y] * B[i * L + y];
+        if (z > 0)
+            for (int y = 0; y < L; y++) P[i * L + y] /= z;
+    }
+    return logZ;
+}
+
+/* ---- model file -------------------------------------------------------------------------- */
+
+int deid_model_new(deid_model **out, cf_err *err) {
+    deid_model *m = cf_calloc(1, sizeof *m);
+    if (!m) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    strmap_init(&m->feats);
+    m->threshold = 0.5f;
+    *out = m;
+    return CF_OK;
+}
+
+void deid_model_free(deid_model *m) {
+    if (!m) return;
+    free(m->ix);
+    strmap_free(&m->feats);
+    free(m->w);
+    free(m);
+}
+
+static int label_from_name(const char *s, size_t n) {
+    if (n == 1 && s[0] == 'O') return 0;
+    char tmp[32];
+    if (n >= sizeof tmp) return -1;
+    memcpy(tmp, s, n);
+    tmp[n] = 0;
+    int t = deid_type_from_name(tmp);
+    return t < 0 ? -1 : t + 1;
+}
+
+static const char *label_name(int y) { return y == 0 ? "O" : deid_type_name(y - 1); }
+
+int deid_model_load(deid_model **out, const char *path, cf_err *err) {
+    *out = NULL;
+    struct stat st;
+    if (stat(path, &st) != 0) return CF_OK; /* no model: the evidence layers alone */
+    FILE *f = fopen(path, "rb");
+    if (!f) return cf_fail_errno(err, CF_EINPUT, "%s: cannot open the de-identification model", path);
+    deid_model *m = NULL;
+    int rc = deid_model_new(&m, err);
+    if (rc) {
+        fclose(f);
+        return rc;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
+    int ln = 0, have_magic = 0;
+    while ((got = getline(&line, &cap, f)) >= 0) {
+        ln++;
+        size_t n = (size_t)got;
+        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+        if (ln == 1) {
+            if (strncmp(line, "# clinfm deid model 1", 21)) {
+                rc = cf_fail(err, CF_EINPUT, "%s:1: not a clinfm de-identification model (expected \"# clinfm deid model 1\")", path);
+                break;
+            }
+            have_magic = 1;
+            continue;
+        }
+        if (n == 0 || line[0] == '#') continue;
+        char *tab = strchr(line, '\t');
+        if (!tab) {
+            rc = cf_fail(err, CF_EINPUT, "%s:%d: expected \"name<TAB>values\"", path, ln);
+            break;
+        }
+        *tab = 0;
+        char *vals = tab + 1;
+        if (!strcmp(line, "@threshold")) {
+            char *end;
+            double v = strtod(vals, &end);
+            if (end == vals || v <= 0 || v > 1) {
+                rc = cf_fail(err, CF_EINPUT, "%s:%d: threshold must be in (0, 1]", path, ln);
+                break;
+            }
+            m->threshold = (float)v;
+            continue;
+        }
+        int is_trans = !strncmp(line, "@trans:", 7);
+        int prev = -1;
+        if (is_trans) {
+            prev = label_from_name(line + 7, strlen(line + 7));
+            if (prev < 0) {
+                rc = cf_fail(err, CF_EINPUT, "%s:%d: unknown label in a transition row", path, ln);
+                break;
+            }
+        }
+        float *row = NULL;
+        if (!is_trans) {
+            int64_t id = strmap_intern(&m->feats, line, strlen(line));
+            if (id < 0) {
+                rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+                break;
+            }
+            if ((uint32_t)id >= m->cap) {
+                uint32_t nc = m->cap ? m->cap * 2 : 65536;
+                float *nw = cf_realloc_array(m->w, (size_t)nc * DEID_NL, sizeof *nw);
+                if (!nw) {
+                    rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+                    break;
+                }
+                memset(nw + (size_t)m->cap * DEID_NL, 0, (size_t)(nc - m->cap) * DEID_NL * sizeof *nw);
+                m->w = nw;
+                m->cap = nc;
+            }
+            row = m->w + (size_t)id * DEID_NL;
+        } else {
+            row = m->trans + prev * DEID_NL;
+        }
+        /* "LABEL:weight LABEL:weight ..." */
+        char *p = vals;
+        while (*p && rc == CF_OK) {
+            while (*p == ' ') p++;
+            if (!*p) break;
+            char *colon = strchr(p, ':');
+            if (!colon) {
+                rc = cf_fail(err, CF_EINPUT, "%s:%d: expected LABEL:weight", path, ln);
+                break;
+            }
+            int y = label_from_name(p, (size_t)(colon - p));
+            char *end;
+            double wv = strtod(colon + 1, &end);
+            if (y < 0 || end == colon + 1 || !isfinite(wv)) {
+                rc = cf_fail(err, CF_EINPUT, "%s:%d: expected LABEL:weight with a known label and a number", path, ln);
+                break;
+            }
+            row[y] = (float)wv;
+            p = end;
+        }
+        if (rc) break;
+    }
+    free(line);
+    if (!rc && ferror(f)) rc = cf_fail(err, CF_EINPUT, "%s: read error", path);
+    if (!rc && !have_magic) rc = cf_fail(err, CF_EINPUT, "%s: empty model file", path);
+    fclose(f);
+    if (!rc) {
+        /* the lookup index (see model_int.h) */
+        size_t slots = 16;
+        while (slots < (size_t)m->feats.count * 4 / 3 + 2) slots *= 2; /* load up to 3/4: half a megabyte for ~46k features */
+        m->ix = cf_calloc(slots, sizeof *m->ix);
+        if (!m->ix) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        m->ix_mask = slots - 1;
+        for (uint32_t id = 0; !rc && id < m->feats.count; id++) {
+            size_t nl;
+            const char *nm = strmap_str(&m->feats, id, &nl);
+            uint64_t h = deid__feature_hash(nm, nl);
+            size_t j = h & m->ix_mask;
+            while (m->ix[j]) j = (j + 1) & m->ix_mask;
+            m->ix[j] = ((h >> 32) | 1) << 32 | id;
+        }
+    }
+    if (rc) {
+        deid_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return CF_OK;
+}
+
+typedef struct {
+    char *b;
+    size_t n, cap;
+    int oom;
+} sbuf;
+
+static void sb_printf(sbuf *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#include <stdarg.h>
+static void sb_printf(sbuf *s, const char *fmt, ...) {
+    if (s->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(s->b ? s->b + s->n : NULL, s->b ? s->cap - s->n : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) {
+            s->oom = 1;
+            return;
+        }
+        if (s->b && s->n + (size_t)k < s->cap) {
+            s->n += (size_t)k;
+            return;
+        }
+        size_t nc = s->cap ? s->cap * 2 : 1 << 20;
+        while (nc < s->n + (size_t)k + 1) nc *= 2;
+        char *nb = realloc(s->b, nc);
+        if (!nb) {
+            s->oom = 1;
+            return;
+        }
+        s->b = nb;
+        s->cap = nc;
+    }
+}
+
+int deid_model_save(const deid_model *m, const char *path, float prune, cf_err *err) {
+    sbuf s = {0};
+    sb_printf(&s, "# clinfm deid model 1\n");
+    sb_printf(&s, "# A linear-chain CRF over words (docs/DEID.md, \"The model file\"). Written by clinfm deid-train;\n"
+                  "# lines: FEATURE<TAB>LABEL:weight ..., @trans:PREV<TAB>LABEL:weight ..., @threshold<TAB>P(O) below\n"
+                  "# which a word is PHI. Weights under %g in magnitude are left out.\n",
+              (double)prune);
+    sb_printf(&s, "@threshold\t%.4f\n", (double)m->threshold);
+    for (int p = 0; p < DEID_NL; p++) {
+        sb_printf(&s, "@trans:%s\t", label_name(p));
+        for (int y = 0; y < DEID_NL; y++) sb_printf(&s, "%s%s:%.4g", y ? " " : "", label_name(y), (double)m->trans[p * DEID_NL + y]);
+        sb_printf(&s, "\n");
+    }
+    for (uint32_t id = 0; id < m->feats.count; id++) {
+        const float *row = m->w + (size_t)id * DEID_NL;
+        int any = 0;
+        for (int y = 0; y < DEID_NL; y++) any |= fabsf(row[y]) >= prune;
+        if (!any) continue;
+        size_t nl;
+        const char *name = strmap_str(&m->feats, id, &nl);
+        /* names hold no tab or newline (they are built from words, which hold neither) */
+        sb_printf(&s, "%.*s\t", (int)nl, name);
+        int first = 1;
+        for (int y = 0; y < DEID_NL; y++) {
+            if (fabsf(row[y]) < prune) continue;
+            sb_printf(&s, "%s%s:%.3g", first ? "" : " ", label_name(y), (double)row[y]);
+            first = 0;
+        }
+        sb_printf(&s, "\n");
+    }
+    if (s.oom) {
+        free(s.b);
+        return cf_fail(err, CF_EINTERNAL, "out of memory writing the model");
+    }
+    int rc = atomic_write_file(path, s.b, s.n, err);
+    free(s.b);
+    return rc;
+}
+
+/* ---- deid_find --------------------------------------------------------------------------- */
+
+/* Spans from the labelled words (see the file comment). Words join one group when they are
+ * neighbours on a line with the same label, or covered by the same evidence span (a date's
+ * "1990", "02" and "18"); a group's type is the one with the most probability summed over its
+ * words, and its span the union of the evidence spans of that type overlapping it, plus its words
+ * no such span covers. P is (T, L). */
+static int spans_from_labels(const ctx *c, const int8_t *lab, const float *P, spanvec *out) {
+    /* the longest evidence span covering each word */
+    long *evid = cf_malloc((c->nt + 1) * sizeof *evid);
+    if (!evid) return -1;
+    for (size_t i = 0; i < c->nt; i++) evid[i] = -1;
+    for (size_t k = 0; k < c->spans.n; k++) {
+        const deid_span *sp = &c->spans.v[k];
+        size_t lo = 0, hi = c->nt;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (c->t[mid].e <= sp->start) lo = mid + 1;
+            else hi = mid;
+        }
+        for (size_t i = lo; i < c->nt && c->t[i].s < sp->end; i++) {
+            long cur = evid[i];
+            if (cur < 0 || c->spans.v[cur].end - c->spans.v[cur].start < sp->end - sp->start) evid[i] = (long)k;
+        }
+    }
+    size_t i = 0;
+    while (i < c->nt) {
+        if (lab[i] < 0) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j + 1 < c->nt && lab[j + 1] >= 0) {
+            int same_ev = evid[j] >= 0 && evid[j] == evid[j + 1];
+            if (!same_ev) {
+                gapinfo g = deid__gap_info(c, j + 1);
+                if (g.nl || g.len > 3 || g.sentence || g.comma || lab[j + 1] != lab[j]) break;
+                /* a date, phone or id goes on only with digits or a month name ("C" between two
+                   dates is no part of either) */
+                int ty1 = lab[j + 1];
+                int numeric1 = ty1 == DEID_DATE || ty1 == DEID_PHONE || ty1 == DEID_FAX || ty1 == DEID_ID ||
+                               ty1 == DEID_MRN || ty1 == DEID_SSN || ty1 == DEID_ZIP || ty1 == DEID_AGE_OVER_89;
+                const tok *u = &c->t[j + 1];
+                if (numeric1 && u->shape != SH_NUM && u->shape != SH_ALNUM && !(u->f & (F_MONTH | F_WEEKDAY))) break;
+            }
+            j++;
+        }
+        float best = -1;
+        int ty = lab[i];
+        for (int y = 1; y < DEID_NL; y++) {
+            float sum = 0;
+            for (size_t q = i; q <= j; q++) sum += P[q * DEID_NL + y];
+            if (sum > best) best = sum, ty = y - 1;
+        }
+        /* the kind of a structured identifier is the pattern's: the model decides whether it is
+           PHI, the pattern's shape says whether it is a fax or a phone, an SSN or an id */
+        {
+            size_t blen = 0;
+            int pty = -1;
+            for (size_t k = 0; k < c->spans.n; k++) {
+                const deid_span *sp = &c->spans.v[k];
+                if ((c->spans.tag[k] >> 16) != DEID_SRC_PATTERN || sp->end <= c->t[i].s || sp->start >= c->t[j].e) continue;
+                size_t l = sp->end - sp->start;
+                if (l > blen || (l == blen && sp->type < pty)) blen = l, pty = sp->type;
+            }
+            if (pty >= 0 && pty != DEID_ADDRESS) ty = pty;
+        }
+        int numeric0 = ty == DEID_DATE || ty == DEID_PHONE || ty == DEID_FAX || ty == DEID_ID || ty == DEID_MRN ||
+                       ty == DEID_SSN || ty == DEID_ZIP || ty == DEID_AGE_OVER_89;
+        /* a date, phone or id starts with a digit or a month name, or where its evidence does */
+        size_t i0 = i;
+        while (numeric0 && i0 < j && evid[i0] < 0 && c->t[i0].shape != SH_NUM && c->t[i0].shape != SH_ALNUM &&
+               !(c->t[i0].f & (F_MONTH | F_WEEKDAY)))
+            i0++;
+        size_t rs = c->t[i0].s, re = c->t[j].e;
+        /* a number glued to a word ("CXR3/4", "x4-5678"): the word is no part of a date, phone
+           or id; such a group is one span from its first digit */
+        int numeric = ty == DEID_DATE || ty == DEID_PHONE || ty == DEID_FAX || ty == DEID_ID || ty == DEID_MRN ||
+                      ty == DEID_SSN || ty == DEID_ZIP || ty == DEID_AGE_OVER_89;
+        if (numeric) {
+            size_t d = rs;
+            if (c->t[i0].shape == SH_ALNUM)
+                while (d < c->t[i0].e && !(c->text[d] >= '0' && c->text[d] <= '9')) d++;
+            if (d < c->t[i0].e) rs = d;
+        }
+        int any = 0;
+        size_t hs = rs, he = re;
+        for (size_t k = 0; k < c->spans.n; k++) {
+            const deid_span *sp = &c->spans.v[k];
+            if (sp->type != ty || sp->end <= c->t[i0].s || sp->start >= re) continue;
+            if (numeric) {
+                if (sp->start < hs) hs = sp->start;
+                if (sp->end > he) he = sp->end;
+            } else {
+                sv_add(out, sp->start, sp->end, ty);
+            }
+            any = 1;
+        }
+        if (numeric) {
+            sv_add(out, any ? hs : rs, any ? he : re, ty);
+        } else if (!any) {
+            size_t e = re;
+            if (c->t[j].shape == SH_INITIAL && e < c->len && c->text[e] == '.' && j > i) e++;
+            sv_add(out, rs, e, ty);
+        } else {
+            for (size_t q = i; q <= j; q++) {
+                int cov = 0;
+                for (size_t k = 0; k < c->spans.n && !cov; k++) {
+                    const deid_span *sp = &c->spans.v[k];
+                    cov = sp->type == ty && sp->start < c->t[q].e && sp->end > c->t[q].s;
+                }
+                if (!cov) sv_add(out, c->t[q].s, c->t[q].e, ty);
+            }
+        }
+        i = j + 1;
+    }
+    free(evid);
+    return out->oom ? -1 : 0;
+}
+
+/* The model's labels: lab[i] = type or -1; prob[i] = 1 - P(O) when not NULL. */
+static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float *prob, float **P_out, cf_err *err) {
+    const deid_model *m = c->r->model;
+    size_t T = c->nt;
+    float *E = cf_malloc(T * DEID_NL * sizeof *E), *P = cf_malloc(T * DEID_NL * sizeof *P);
+    float *work = cf_malloc((4 * T * DEID_NL + 1) * sizeof *work);
+    if (!E || !P || !work) {
+        free(E);
+        free(P);
+        free(work);
+        return cf_fail(err, CF_EINTERNAL, "out of memory for the model's scores");
+    }
+    deid__emissions(m, fb, T, E);
+    deid__crf_marginals(E, T, m->trans, P, work);
+    for (size_t i = 0; i < T; i++) {
+        const float *p = P + i * DEID_NL;
+        lab[i] = -1;
+        if (prob) prob[i] = 1 - p[0];
+        if (p[0] >= m->threshold) continue;
+        int best = 1;
+        for (int y = 2; y < DEID_NL; y++)
+            if (p[y] > p[best]) best = y;
+        lab[i] = (int8_t)(best - 1);
+    }
+    free(E);
+    free(work);
+    if (P_out) *P_out = P;
+    else free(P);
+    return CF_OK;
+}
+
+static void ctx_free(ctx *c) {
+    free(c->spans.v);
+    free(c->spans.tag);
+    free(c->t);
+}
+
+int deid_find(const deid_text_rules *r, const char *text, size_t len, const deid_known *known,
+              deid_span **spans, size_t *n, cf_err *err) {
+    *spans = NULL;
+    *n = 0;
+    if (!r || (!text && len)) return cf_fail(err, CF_EINTERNAL, "deid_find: no rules or no text");
+    if (len == 0) return CF_OK;
+    ctx c;
+    memset(&c, 0, sizeof c);
+    c.r = r;
+    c.k = known;
+    c.text = text;
+    c.len = len;
+    int rc = deid__evidence(&c, err);
+    if (rc) goto done;
+    if (!r->model || c.nt == 0) {
+        /* no model: the evidence spans as found */
+        *n = deid__merge(c.spans.v, c.spans.n);
+        *spans = c.spans.v;
+        c.spans.v = NULL;
+        goto done;
+    }
+    deid_featbuf fb = {0};
+    rc = deid__features(&c, r->model, 0, &fb, err);
+    int8_t *lab = rc ? NULL : cf_malloc(c.nt);
+    float *P = NULL;
+    if (!rc && !lab) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+    if (!rc) rc = model_labels(&c, &fb, lab, NULL, &P, err);
+    spanvec out = {0};
+    if (!rc) {
+        out.cur_tag = 0;
+        if (spans_from_labels(&c, lab, P, &out)) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        /* the record's known strings are taken whatever the model says */
+        for (size_t k = 0; !rc && k < c.spans.n; k++)
+            if ((c.spans.tag[k] >> 16) == DEID_SRC_KNOWN) sv_add(&out, c.spans.v[k].start, c.spans.v[k].end, c.spans.v[k].type);
+        for (size_t i = 0; !rc && i < c.nt; i++)
+            if (c.t[i].known >= 0 && !c.t[i].cov) sv_add(&out, c.t[i].s, c.t[i].e, c.t[i].known);
+        if (out.oom) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+    }
+    free(lab);
+    free(P);
+    deid__featbuf_free(&fb);
+    if (!rc) {
+        *n = deid__merge(out.v, out.n);
+        *spans = out.v;
+        out.v = NULL;
+    }
+    free(out.v);
+    free(out.tag);
+done:
+    ctx_free(&c);
+    return rc;
+}
+
+/* ---- explain ----------------------------------------------------------------------------- */
+
+int deid_find_explain(const deid_text_rules *r, const char *text, size_t len, const deid_known *known,
+                      deid_explained **out, size_t *n_out, cf_err *err) {
+    *out = NULL;
+    *n_out = 0;
+    deid_span *sp = NULL;
+    size_t n = 0;
+    int rc = deid_find(r, text, len, known, &sp, &n, err);
+    if (rc || n == 0) {
+        free(sp);
+        return rc;
+    }
+    deid_explained *ex = cf_calloc(n, sizeof *ex);
+    if (!ex) {
+        free(sp);
+        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    }
+    for (size_t k = 0; k < n; k++) {
+        ex[k].start = sp[k].start;
+        ex[k].end = sp[k].end;
+        ex[k].type = sp[k].type;
+        ex[k].prob = 1;
+        snprintf(ex[k].why, sizeof ex[k].why, "%s", r->model ? "record's known string" : "evidence layers (no model)");
+    }
+    free(sp);
+    if (!r->model) {
+        *out = ex;
+        *n_out = n;
+        return CF_OK;
+    }
+    ctx c;
+    memset(&c, 0, sizeof c);
+    c.r = r;
+    c.k = known;
+    c.text = text;
+    c.len = len;
+    deid_featbuf fb = {0};
+    float *P = NULL, *prob = NULL;
+    int8_t *lab = NULL;
+    fb.no_cache = 1; /* every feature by its id, to list them */
+    rc = deid__evidence(&c, err);
+    if (!rc) rc = deid__features(&c, r->model, 0, &fb, err);
+    if (!rc) {
+        lab = cf_malloc(c.nt + 1);
+        prob = cf_malloc((c.nt + 1) * sizeof *prob);
+        if (!lab || !prob) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+    }
+    if (!rc) rc = model_labels(&c, &fb, lab, prob, &P, err);
+    for (size_t k = 0; !rc && k < n; k++) {
+        /* the most probable word of the span, and its features by contribution to the span's
+           label against O */
+        size_t best = (size_t)-1;
+        for (size_t i = 0; i < c.nt; i++) {
+            if (c.t[i].e <= ex[k].start || c.t[i].s >= ex[k].end) continue;
+            if (best == (size_t)-1 || prob[i] > prob[best]) best = i;
+        }
+        if (best == (size_t)-1 || lab[best] < 0) continue;
+        ex[k].prob = prob[best];
+        int y = ex[k].type + 1;
+        enum { TOP = 5 };
+        float topv[TOP];
+        uint32_t topi[TOP];
+        int nt = 0;
+        for (size_t q = fb.start[best]; q < fb.start[best + 1]; q++) {
+            uint32_t id = fb.ids[q];
+            float v = r->model->w[(size_t)id * DEID_NL + y] - r->model->w[(size_t)id * DEID_NL];
+            int pos = nt;
+            while (pos > 0 && topv[pos - 1] < v) pos--;
+            if (pos >= TOP) continue;
+            if (nt < TOP) nt++;
+            for (int z = nt - 1; z > pos; z--) {
+                topv[z] = topv[z - 1];
+                topi[z] = topi[z - 1];
+            }
+            topv[pos] = v;
+            topi[pos] = id;
+        }
+        size_t wl = 0;
+        wl += (size_t)snprintf(ex[k].why + wl, sizeof ex[k].why - wl, "P(PHI)=%.3f;", (double)prob[best]);
+        for (int z = 0; z < nt && wl < sizeof ex[k].why; z++) {
+            size_t fl;
+            const char *fn = strmap_str(&r->model->feats, topi[z], &fl);
+            wl += (size_t)snprintf(ex[k].why + wl, sizeof ex[k].why - wl, " %.*s %+.2f", (int)(fl > 40 ? 40 : fl), fn,
+                                   (double)topv[z]);
+        }
+    }
+    free(P);
+    free(prob);
+    free(lab);
+    deid__featbuf_free(&fb);
+    ctx_free(&c);
+    if (rc) {
+        free(ex);
+        return rc;
+    }
+    *out = ex;
+    *n_out = n;
+    return CF_OK;
+}

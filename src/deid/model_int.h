@@ -1,0 +1,77 @@
+/* The fitted model of the text de-identifier: a linear-chain conditional random field over the
+ * words of a note, whose features are the evidence of find.c (word lists, cue words, word shape
+ * and casing, the context window, the clinical keep-list, the section, the patterns, the
+ * record's known strings and the rule detectors), each scored by a weight fitted on annotated
+ * text (deid-train), not ordered by hand. Internal to src/deid; the file format is in
+ * docs/DEID.md ("The model file").
+ *
+ * Labels: L = DEID_NL = 16, label 0 is "not PHI" (O) and label t + 1 is PHI type t (text.h). A
+ * note of T words gets emission scores E (T, L) = the sum of the weight rows of each word's
+ * features, and transition scores trans (L, L); forward-backward gives each word's marginal
+ * label probabilities, and a word is PHI when P(O) < threshold (posterior decoding: the
+ * threshold trades precision for recall and is kept in the model file). */
+#ifndef CLINFM_DEID_MODEL_INT_H
+#define CLINFM_DEID_MODEL_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "deid/find_int.h"
+#include "util/strmap.h"
+
+#define DEID_NL (DEID_N_TYPES + 1)
+
+typedef struct deid_model {
+    strmap feats;     /* feature name -> id */
+    float *w;         /* (n_feat, L) emission weights; row id */
+    uint32_t cap;     /* rows allocated in w */
+    float trans[DEID_NL * DEID_NL]; /* (L prev, L cur) */
+    float threshold;  /* a word is PHI when its P(O) is below this */
+    /* lookup index built after loading: (ix_mask + 1) slots, each the upper 32 bits of a feature
+       name's hash (never 0) and its row; names are not compared (a feature the model lacks
+       matching a slot's 32-bit tag happens about once in a billion lookups, and costs one
+       feature's weight), which keeps a lookup to one 8-byte load */
+    uint64_t *ix;
+    size_t ix_mask;
+} deid_model;
+
+/* Loads path; *out is NULL (and CF_OK) when the file does not exist, so a rules folder without a
+ * model runs the evidence layers alone. Errors name the file and line. */
+int deid_model_load(deid_model **out, const char *path, cf_err *err);
+/* Writes the model as text (docs/DEID.md); weights with |w| < prune are left out. Atomic. */
+int deid_model_save(const deid_model *m, const char *path, float prune, cf_err *err);
+void deid_model_free(deid_model *m);
+int deid_model_new(deid_model **out, cf_err *err);
+
+/* The hash of feature names (model.c): 8 bytes at a time. */
+uint64_t deid__feature_hash(const char *s, size_t n);
+
+/* Features of one note: token i's feature ids are ids[start[i] .. start[i+1]). With intern set,
+ * features not in the model are added (training); otherwise they are skipped. names, when not
+ * NULL, receives nothing: names are read back from m->feats. */
+typedef struct {
+    uint32_t *ids;
+    size_t n, cap;
+    size_t *start; /* (T + 1) */
+    int oom;
+    /* inference only: the summed rows of the features a word's shape and classes alone decide
+       (bias, shape, class letter, length, class bits: the same for every word alike) are
+       computed once per kind of word and kept here, (T, L), instead of as ids; NULL when
+       training, or when no_cache is set (explain lists every feature) */
+    float *extra;
+    int no_cache;
+} deid_featbuf;
+int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf_err *err);
+void deid__featbuf_free(deid_featbuf *fb);
+
+/* Marginals P (T, L) of a note with emission scores E (T, L) under trans; returns log Z.
+ * work holds 4 * T * L floats. */
+double deid__crf_marginals(const float *E, size_t T, const float *trans, float *P, float *work);
+/* Negative log-likelihood of gold (T) and its gradient added into gE (T, L) and gT (L, L); P
+ * receives the marginals, work 4 * T * L floats (model_train.c). */
+double deid__crf_nll_grad(const float *E, size_t T, const float *trans, const uint8_t *gold, float *P, float *work,
+                          float *gE, float *gT);
+/* E (T, L) from the features. */
+void deid__emissions(const deid_model *m, const deid_featbuf *fb, size_t T, float *E);
+
+#endif

@@ -1,0 +1,194 @@
+/* Fitting the CRF of model.c: features from the evidence layers, the gold labels from annotated
+ * spans, and AdaGrad steps on the negative log-likelihood, one note at a time (train.h).
+ *
+ * Gradient of the NLL of one note (T words, L labels, P the marginals, A/B forward and
+ * backward scores, Z the partition):
+ *   d/dw[f][y] = sum over words i holding feature f of (P[i][y] - [gold_i == y])
+ *   d/dtrans[p][y] = sum over i of (P(i-1 = p, i = y) - [gold_{i-1} == p and gold_i == y]),
+ *   with P(i-1 = p, i = y) = alpha[i-1][p] M[p][y] psi[i][y] beta[i][y] / c[i] in the scaled
+ *   forward-backward of model.c, and the chain starting after an O (row O of trans scores the
+ *   first word).
+ * tests/test_deid_model.c checks this gradient against finite differences. */
+#include "deid/train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deid/model_int.h"
+#include "util/progress.h"
+
+void deid_train_opts_default(deid_train_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->epochs = 8;
+    o->lr = 0.1f;
+    o->l2 = 1e-5f;
+    o->threshold = 0.7f;
+    o->prune = 0.05f;
+    o->seed = 1;
+}
+
+/* Gold label of each word: the type of the first in-scope gold span it overlaps, + 1; else 0. */
+static void gold_labels(const ctx *c, const deid_doc *d, uint8_t *gold) {
+    memset(gold, 0, c->nt);
+    for (size_t k = 0; k < d->n_gold; k++) {
+        const deid_gold *g = &d->gold[k];
+        if (!g->in_scope || g->type < 0 || g->end <= g->start) continue;
+        size_t lo = 0, hi = c->nt;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (c->t[mid].e <= g->start) lo = mid + 1;
+            else hi = mid;
+        }
+        for (size_t i = lo; i < c->nt && c->t[i].s < g->end; i++)
+            if (!gold[i]) gold[i] = (uint8_t)(g->type + 1);
+    }
+}
+
+/* Negative log-likelihood of the gold labels and its gradient (added into gE (T, L) per word and
+ * gT (L, L)). work holds 2 * T * L floats; P (T, L) receives the marginals. */
+double deid__crf_nll_grad(const float *E, size_t T, const float *trans, const uint8_t *gold, float *P, float *work,
+                          float *gE, float *gT) {
+    enum { L = DEID_NL };
+    double logZ = deid__crf_marginals(E, T, trans, P, work);
+    const float *A = work, *B = work + T * L, *S = work + 2 * T * L, *C = work + 3 * T * L;
+    float M[L * L];
+    for (int k = 0; k < L * L; k++) M[k] = expf(trans[k]);
+    double score = trans[0 * L + gold[0]] + E[gold[0]];
+    for (size_t i = 1; i < T; i++) score += trans[gold[i - 1] * L + gold[i]] + E[i * L + gold[i]];
+    for (size_t i = 0; i < T; i++)
+        for (int y = 0; y < L; y++) gE[i * L + y] += P[i * L + y] - (gold[i] == y);
+    for (int y = 0; y < L; y++) gT[0 * L + y] += P[y];
+    gT[0 * L + gold[0]] -= 1;
+    for (size_t i = 1; i < T; i++) {
+        float sb[L];
+        for (int y = 0; y < L; y++) sb[y] = S[i * L + y] * B[i * L + y] / C[i];
+        for (int p = 0; p < L; p++) {
+            float ap = A[(i - 1) * L + p];
+            for (int y = 0; y < L; y++) gT[p * L + y] += ap * M[p * L + y] * sb[y];
+        }
+        gT[gold[i - 1] * L + gold[i]] -= 1;
+    }
+    return logZ - score;
+}
+
+static uint64_t rng_next(uint64_t *s) {
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+int deid_model_train(const deid_text_rules *r, const deid_doc *const *docs, size_t n, const deid_train_opts *o,
+                     const char *out_path, cf_err *err) {
+    enum { L = DEID_NL };
+    if (n == 0) return cf_fail(err, CF_EINPUT, "deid-train: no annotated notes to train on");
+    deid_model *m = NULL;
+    int rc = deid_model_new(&m, err);
+    if (rc) return rc;
+    m->threshold = o->threshold;
+    float *G = NULL;      /* (cap, L) AdaGrad sums of squared gradients */
+    uint32_t gcap = 0;
+    float GT[L * L];
+    memset(GT, 0, sizeof GT);
+    size_t *order = cf_malloc(n * sizeof *order);
+    if (!order) {
+        deid_model_free(m);
+        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    }
+    for (size_t k = 0; k < n; k++) order[k] = k;
+    uint64_t rs = o->seed * 0x9E3779B97F4A7C15ULL + 1;
+    float *E = NULL, *P = NULL, *work = NULL, *gE = NULL;
+    uint8_t *gold = NULL;
+    size_t cap_T = 0;
+    deid_featbuf fb = {0};
+    progress pg;
+    for (int ep = 0; ep < o->epochs && !rc; ep++) {
+        for (size_t k = n; k > 1; k--) {
+            size_t j = (size_t)(rng_next(&rs) % k);
+            size_t t = order[k - 1];
+            order[k - 1] = order[j];
+            order[j] = t;
+        }
+        double loss = 0;
+        size_t words = 0, phi_words = 0;
+        progress_begin(&pg, "deid-train", "notes", n);
+        for (size_t q = 0; q < n && !rc; q++) {
+            const deid_doc *d = docs[order[q]];
+            progress_update(&pg, q);
+            if (!d->len) continue;
+            ctx c;
+            memset(&c, 0, sizeof c);
+            c.r = r;
+            c.text = d->text;
+            c.len = d->len;
+            rc = deid__evidence(&c, err);
+            if (!rc && c.nt) rc = deid__features(&c, m, 1, &fb, err);
+            if (!rc && c.nt > cap_T) {
+                size_t nc = c.nt * 2;
+                free(E), free(P), free(work), free(gE), free(gold);
+                E = cf_malloc(nc * L * sizeof *E);
+                P = cf_malloc(nc * L * sizeof *P);
+                work = cf_malloc((4 * nc * L + 1) * sizeof *work);
+                gE = cf_malloc(nc * L * sizeof *gE);
+                gold = cf_malloc(nc);
+                cap_T = nc;
+                if (!E || !P || !work || !gE || !gold) {
+                    rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+                    cap_T = 0;
+                }
+            }
+            if (!rc && m->cap > gcap) {
+                float *ng = cf_realloc_array(G, (size_t)m->cap * L, sizeof *ng);
+                if (!ng) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+                else {
+                    memset(ng + (size_t)gcap * L, 0, (size_t)(m->cap - gcap) * L * sizeof *ng);
+                    G = ng;
+                    gcap = m->cap;
+                }
+            }
+            if (!rc && c.nt) {
+                size_t T = c.nt;
+                gold_labels(&c, d, gold);
+                deid__emissions(m, &fb, T, E);
+                memset(gE, 0, T * L * sizeof *gE);
+                float gT[L * L];
+                memset(gT, 0, sizeof gT);
+                loss += deid__crf_nll_grad(E, T, m->trans, gold, P, work, gE, gT);
+                words += T;
+                for (size_t i = 0; i < T; i++) phi_words += gold[i] != 0;
+                /* AdaGrad on every weight row the note's words touched */
+                for (size_t i = 0; i < T; i++) {
+                    const float *g = gE + i * L;
+                    for (size_t f = fb.start[i]; f < fb.start[i + 1]; f++) {
+                        float *w = m->w + (size_t)fb.ids[f] * L, *gs = G + (size_t)fb.ids[f] * L;
+                        for (int y = 0; y < L; y++) {
+                            float gy = g[y] + o->l2 * w[y];
+                            gs[y] += gy * gy;
+                            w[y] -= o->lr * gy / sqrtf(gs[y] + 1e-6f);
+                        }
+                    }
+                }
+                for (int y = 0; y < L * L; y++) {
+                    float gy = gT[y] + o->l2 * m->trans[y];
+                    GT[y] += gy * gy;
+                    m->trans[y] -= o->lr * gy / sqrtf(GT[y] + 1e-6f);
+                }
+            }
+            free(c.spans.v);
+            free(c.spans.tag);
+            free(c.t);
+        }
+        progress_end(&pg);
+        if (!rc && o->verbose)
+            fprintf(stderr, "deid-train: epoch %d: %zu words (%zu PHI), loss %.5f per word, %u features\n", ep + 1,
+                    words, phi_words, words ? loss / (double)words : 0.0, m->feats.count);
+    }
+    if (!rc) rc = deid_model_save(m, out_path, o->prune, err);
+    deid__featbuf_free(&fb);
+    free(E), free(P), free(work), free(gE), free(gold), free(G), free(order);
+    deid_model_free(m);
+    return rc;
+}

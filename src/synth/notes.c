@@ -1,0 +1,1250 @@
+/* Generated clinical notes with PHI at known offsets (notes.h).
+ *
+ * A note is built sentence by sentence from small template functions; every identifier goes
+ * through phi(), which records its span, everything else through put(). Templates pick among
+ * phrasings with the note's own random stream, so one seed gives one note. The clinical filler is
+ * written for clinfm from general knowledge of how ICU nursing notes, progress notes and
+ * discharge summaries read; no real note was looked at or copied. */
+#include "synth/notes.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- builder ----------------------------------------------------------------------------- */
+
+typedef struct {
+    char **v;
+    size_t n, cap;
+} wlist;
+
+struct synth_namelists {
+    wlist first, last, place;
+    wlist med; /* clinical words (medical_words.txt, clinical_keep.txt) for filler; may be empty */
+};
+
+typedef struct {
+    char *b;
+    size_t n, cap;
+    deid_span *sp;
+    size_t nsp, spcap;
+    int oom;
+    uint64_t rng;
+    const synth_note_context *c;
+    const synth_namelists *filler;
+    int kind;
+} nb;
+
+static uint64_t rnd(nb *b) {
+    uint64_t x = b->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return b->rng = x;
+}
+static int pick(nb *b, int n) { return n <= 1 ? 0 : (int)(rnd(b) % (uint64_t)n); }
+static int chance(nb *b, int pct) { return pick(b, 100) < pct; }
+
+static void put_n(nb *b, const char *s, size_t n) {
+    if (b->oom) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 2048;
+        while (nc < b->n + n + 1) nc *= 2;
+        char *nbuf = realloc(b->b, nc);
+        if (!nbuf) {
+            b->oom = 1;
+            return;
+        }
+        b->b = nbuf;
+        b->cap = nc;
+    }
+    memcpy(b->b + b->n, s, n);
+    b->n += n;
+    b->b[b->n] = 0;
+}
+static void put(nb *b, const char *s) { put_n(b, s, strlen(s)); }
+static void putf(nb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void putf(nb *b, const char *fmt, ...) {
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (k > 0) put_n(b, tmp, (size_t)k < sizeof tmp ? (size_t)k : sizeof tmp - 1);
+}
+static void phi(nb *b, int type, const char *s) {
+    if (!*s) return;
+    size_t st = b->n;
+    put(b, s);
+    if (b->oom) return;
+    if (b->nsp == b->spcap) {
+        size_t nc = b->spcap ? b->spcap * 2 : 32;
+        deid_span *ns = realloc(b->sp, nc * sizeof *ns);
+        if (!ns) {
+            b->oom = 1;
+            return;
+        }
+        b->sp = ns;
+        b->spcap = nc;
+    }
+    /* a span right after another of the same type with nothing between extends it */
+    b->sp[b->nsp].start = st;
+    b->sp[b->nsp].end = b->n;
+    b->sp[b->nsp].type = type;
+    b->nsp++;
+}
+static void phif(nb *b, int type, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void phif(nb *b, int type, const char *fmt, ...) {
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    phi(b, type, tmp);
+}
+#define ONE(b, ...) one_of((b), (const char *const[]){__VA_ARGS__}, sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
+static const char *one_of(nb *b, const char *const *v, size_t n) { return v[pick(b, (int)n)]; }
+
+/* ---- names, dates, numbers --------------------------------------------------------------- */
+
+static const synth_person *clin(nb *b) {
+    const synth_note_context *c = b->c;
+    return c->n_clinicians ? &c->clinician[pick(b, c->n_clinicians)] : NULL;
+}
+static int rel_i(nb *b) { return b->c->n_relatives ? pick(b, b->c->n_relatives) : -1; }
+
+static void upper_copy(char *dst, const char *src, size_t cap) {
+    size_t i = 0;
+    for (; src[i] && i + 1 < cap; i++) dst[i] = (src[i] >= 'a' && src[i] <= 'z') ? (char)(src[i] - 32) : src[i];
+    dst[i] = 0;
+}
+
+/* A clinician as nurses write one: "Dr. Quill", "DR QUILL", "Dr Quill", "R. Tanaka", "Quill",
+ * "Dr. Rose Quill"; cue word outside the span. */
+static void clinician_ref(nb *b, int allow_bare) {
+    const synth_person *p = clin(b);
+    if (!p) {
+        put(b, "MD");
+        return;
+    }
+    char up[SYNTH_FIELD];
+    switch (pick(b, allow_bare ? 8 : 6)) {
+    case 0: put(b, "Dr. "); phi(b, DEID_NAME, p->family); break;
+    case 1: put(b, "DR "); upper_copy(up, p->family, sizeof up); phi(b, DEID_NAME, up); break;
+    case 2: put(b, "Dr "); phi(b, DEID_NAME, p->family); break;
+    case 3: phif(b, DEID_NAME, "%c. %s", p->given[0], p->family); break;
+    case 4: put(b, "Dr. "); phif(b, DEID_NAME, "%s %s", p->given, p->family); break;
+    case 5: put(b, ONE(b, "NP ", "PA ", "Dr. ", "RN ")); phi(b, DEID_NAME, p->given); break;
+    case 6: phi(b, DEID_NAME, p->family); break;
+    default: phif(b, DEID_NAME, "%s %s", p->given, p->family); break;
+    }
+}
+
+static int days_in(int y, int m) {
+    static const int d[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m == 2 && ((y % 4 == 0 && y % 100) || y % 400 == 0)) return 29;
+    return d[m - 1];
+}
+static void add_days(int *y, int *m, int *d, int k) {
+    while (k > 0) {
+        if (++*d > days_in(*y, *m)) {
+            *d = 1;
+            if (++*m > 12) *m = 1, ++*y;
+        }
+        k--;
+    }
+    while (k < 0) {
+        if (--*d < 1) {
+            if (--*m < 1) *m = 12, --*y;
+            *d = days_in(*y, *m);
+        }
+        k++;
+    }
+}
+
+static const char *MONTHS[12] = {"January", "February", "March", "April", "May", "June",
+                                 "July", "August", "September", "October", "November", "December"};
+static const char *ord(int d) {
+    if (d % 100 >= 11 && d % 100 <= 13) return "th";
+    return d % 10 == 1 ? "st" : d % 10 == 2 ? "nd" : d % 10 == 3 ? "rd" : "th";
+}
+
+/* A date offset days from admission, in one of the shapes notes use. */
+static void date_ref(nb *b, int offset, int full) {
+    int y = b->c->adm_year, m = b->c->adm_month, d = b->c->adm_day;
+    add_days(&y, &m, &d, offset);
+    int k = full ? pick(b, 5) : pick(b, 12);
+    switch (k) {
+    case 0: phif(b, DEID_DATE, "%d/%d/%d", m, d, y); break;
+    case 1: phif(b, DEID_DATE, "%02d/%02d/%04d", m, d, y); break;
+    case 2: phif(b, DEID_DATE, "%s %d, %d", MONTHS[m - 1], d, y); break;
+    case 3: phif(b, DEID_DATE, "%d-%02d-%02d", y, m, d); break;
+    case 4: phif(b, DEID_DATE, "%d/%d/%02d", m, d, y % 100); break;
+    case 5: case 6: case 7: phif(b, DEID_DATE, "%d/%d", m, d); break;
+    case 8: phif(b, DEID_DATE, "%s %d%s", ONE(b, MONTHS[m - 1], MONTHS[m - 1]), d, ord(d)); break;
+    case 9: {
+        char mon[16];
+        snprintf(mon, sizeof mon, "%s", MONTHS[m - 1]);
+        if (chance(b, 50)) mon[3] = 0;
+        phif(b, DEID_DATE, "%s %d", mon, d);
+        break;
+    }
+    case 10: phif(b, DEID_DATE, "%02d/%02d", m, d); break;
+    default: phif(b, DEID_DATE, "%d/%02d", m, y % 100); break; /* month/two-digit year, "4/09" */
+    }
+}
+
+static void phone_ref(nb *b) {
+    const synth_note_context *c = b->c;
+    if (c->pager[0] && chance(b, 55)) {
+        put(b, ONE(b, "pager ", "pager #", "beeper ", "pgr ", "page at ", "beeper #", "pager# "));
+        phi(b, DEID_PHONE, c->pager);
+        return;
+    }
+    if (!c->phone[0]) {
+        put(b, "phone on file");
+        return;
+    }
+    put(b, ONE(b, "", "#", "phone ", "tel ", "cell ", "at "));
+    if (chance(b, 25) && strlen(c->phone) >= 14) phi(b, DEID_PHONE, c->phone + 6); /* "555-0147" */
+    else phi(b, DEID_PHONE, c->phone);
+}
+
+static void ward_ref(nb *b) {
+    if (b->c->ward[0]) phi(b, DEID_LOCATION, b->c->ward);
+    else put(b, "the floor");
+}
+
+static void hospital_ref(nb *b, int allow_abbr) {
+    const synth_note_context *c = b->c;
+    if (allow_abbr && c->hospital_abbr[0] && chance(b, 45)) phi(b, DEID_ORGANIZATION, c->hospital_abbr);
+    else if (c->hospital[0]) phi(b, DEID_ORGANIZATION, c->hospital);
+    else put(b, "this hospital");
+}
+
+/* "son, Penny, called", "wife Mary", "daughter (HCP) Ann Smith" */
+static void relative_ref(nb *b, int i) {
+    const synth_note_context *c = b->c;
+    if (i < 0) {
+        put(b, "family");
+        return;
+    }
+    const synth_person *p = &c->relative[i];
+    const char *rel = c->relation[i];
+    switch (pick(b, 6)) {
+    case 0: putf(b, "%s, ", rel); phi(b, DEID_NAME, p->given); put(b, ","); break;
+    case 1: putf(b, "%s ", rel); phi(b, DEID_NAME, p->given); break;
+    case 2: putf(b, "%s ", rel); phif(b, DEID_NAME, "%s %s", p->given, p->family); break;
+    case 3: putf(b, "%s (", rel); phi(b, DEID_NAME, p->given); put(b, ")"); break;
+    case 4: phi(b, DEID_NAME, p->given); putf(b, " (%s)", rel); break;
+    default: putf(b, "pt's %s ", rel); phi(b, DEID_NAME, p->given); break;
+    }
+}
+
+/* ---- clinical filler (no PHI) ------------------------------------------------------------ */
+
+static void vitals(nb *b) {
+    int hr = 60 + pick(b, 50);
+    putf(b, "HR %d-%d %s", hr, hr + 5 + pick(b, 20), ONE(b, "SR", "NSR", "ST", "SB", "AF", "afib", "SR w/ occ PVCs", "NSR no VEA", "SR no ectopy"));
+    int sb = 90 + pick(b, 50);
+    putf(b, ", %s %d-%d/%d0s", ONE(b, "BP", "SBP", "ABP", "NBP"), sb, sb + 10 + pick(b, 30), 4 + pick(b, 4));
+    if (chance(b, 40)) putf(b, ", MAP %d-%d", 55 + pick(b, 15), 70 + pick(b, 15));
+    if (chance(b, 40)) putf(b, ", CVP %d-%d", 4 + pick(b, 8), 10 + pick(b, 8));
+    if (chance(b, 30)) putf(b, ", CO/CI %d.%d/%d.%d", 3 + pick(b, 4), pick(b, 10), 1 + pick(b, 3), pick(b, 10));
+    if (chance(b, 20)) putf(b, ", FICK CO %d.%d", 3 + pick(b, 5), pick(b, 10));
+    if (chance(b, 20)) putf(b, ", SVR %d", 600 + pick(b, 900));
+    if (chance(b, 40)) putf(b, ", Tmax %d.%d", 98 + pick(b, 4), pick(b, 10));
+    put(b, ". ");
+}
+
+static void pseudo_drug(nb *b);
+static void pseudo_abbr(nb *b);
+static void clin_word(nb *b, int style);
+
+/* A drip or drug as nurses write it: "levo", "Levophed", "LEVO" */
+static void drug_name(nb *b) {
+    static const char *D[] = {"levophed", "levo", "neo", "neosynephrine", "vasopressin", "dopamine", "dobutamine",
+                              "milrinone", "nitro", "amio", "amiodarone", "dilt", "esmolol", "heparin", "insulin",
+                              "propofol", "fentanyl", "versed", "precedex", "dilaudid", "ativan", "haldol", "lasix",
+                              "bumex", "vanco", "zosyn", "cefepime", "flagyl", "cipro", "protonix", "octreotide",
+                              "lopressor", "coumadin", "lovenox", "tylenol", "narcan", "kcl", "mag"};
+    char w[24];
+    snprintf(w, sizeof w, "%s", D[pick(b, 38)]);
+    int st = pick(b, 10);
+    if (st < 4) w[0] = (char)(w[0] - 32);
+    else if (st < 6) upper_copy(w, w, sizeof w);
+    put(b, w);
+}
+
+/* Lower-case and abbreviated narrative of the kind every nursing note has, with the words that
+ * look like places or names after "in", "to", "per" and "at" ("slept in long intervals", "NGT
+ * to LIS", "covered per RISS", "meet at 1500", "#6 Shiley"). */
+static void narrative(nb *b) {
+    switch (pick(b, 8)) {
+    case 0: put(b, ONE(b, "slept in long intervals. ", "resting in bed. ", "up in chair x2h. ", "in NAD. ", "in good spirits today. ", "lines in place. ")); break;
+    case 1: put(b, ONE(b, "started on ", "changed to ", "weaned off ", "remains on ", "switched from ")); drug_name(b); put(b, ONE(b, " overnight. ", " per team. ", ", tol well. ", " at 0300. ")); break;
+    case 2: put(b, ONE(b, "NGT to ", "covered per ", "per ", "placed on ", "d/c'd ")); pseudo_abbr(b); put(b, ONE(b, ". ", " protocol. ", " scale. ", " w/o incident. ")); break;
+    case 3: putf(b, "%s %02d%02d%s", ONE(b, "meet w/ team at", "due to void by", "next dose at", "labs @", "turned at"), pick(b, 24), 15 * pick(b, 4), ONE(b, ". ", ", ", " today. ")); break;
+    case 4: put(b, ONE(b, "trach #6 ", "18g ", "20F ", "#8 ")); pseudo_drug(b); put(b, ONE(b, " cuffed, intact. ", " catheter in place. ", " dressing c/d/i. ")); break;
+    case 5: drug_name(b); putf(b, " %d%s given at %02d00. ", 1 + pick(b, 40), ONE(b, "mg IV", " mg PO", "mcg", "u SQ"), pick(b, 24)); break;
+    case 6: put(b, ONE(b, "pt c/o ", "denies ", "reports ")); clin_word(b, 0); put(b, ONE(b, ", ", ". ")); break;
+    default: put(b, ONE(b, "tele: ", "rhythm ", "ekg ")); put(b, ONE(b, "SR 60s-70s no ectopy. ", "ST 100s-110s, occ PVC's. ", "afib 90s-120s. ")); break;
+    }
+}
+
+static void drips(nb *b) {
+    if (chance(b, 30)) {
+        narrative(b);
+        return;
+    }
+    switch (pick(b, 9)) {
+    case 0: putf(b, "Levo gtt @ .%02d mcg/kg/min, titrated to keep MAP >%d. ", 2 + pick(b, 20), 60 + pick(b, 10)); break;
+    case 1: putf(b, "NEO %d.%d mcg/kg/min, weaning as tol. ", pick(b, 3), pick(b, 10)); break;
+    case 2: put(b, "Off LEVO since 0400, NEO weaned to off. "); break;
+    case 3: putf(b, "Propofol %d mcg/kg/min for sedation, fent %d mcg/hr. ", 10 + 5 * pick(b, 8), 25 * (1 + pick(b, 6))); break;
+    case 4: put(b, "changed to NITRO gtt for BP control, off AMIO. "); break;
+    case 5: putf(b, "insulin gtt %d u/hr per protocol, FS %d-%d. ", 1 + pick(b, 8), 100 + pick(b, 60), 160 + pick(b, 60)); break;
+    case 6: putf(b, "Heparin gtt @ %d u/hr, PTT %d, next PTT @ %d00. ", 600 + 50 * pick(b, 12), 45 + pick(b, 50), 10 + pick(b, 12)); break;
+    case 7: put(b, "from AMIO to lopressor, dilt gtt off. "); break;
+    default: putf(b, "Precedex .%d mcg/kg/hr, RASS %d. ", 2 + pick(b, 6), -2 + pick(b, 3)); break;
+    }
+}
+
+static void vent(nb *b) {
+    switch (pick(b, 8)) {
+    case 0:
+        if (chance(b, 50)) putf(b, "Vent: PS %d/5/40%%, RR %d, TV %d. ", 5 + 5 * pick(b, 3), 14 + pick(b, 10), 350 + 10 * pick(b, 30));
+        else putf(b, "%s %d/%d/%d, %s. ", ONE(b, "PS", "CPAP/PS", "PSV", "ps"), 5 + pick(b, 16), 5 + pick(b, 6), 30 + 5 * pick(b, 8),
+                  ONE(b, "tol well", "RR 20s", "ABG pnd", "sats 95-98%", "TV 400-500s"));
+        break;
+    case 1: putf(b, "on CPAP %d/5, sats %d-%d%%. ", 5 + 5 * pick(b, 2), 92 + pick(b, 4), 97 + pick(b, 3)); break;
+    case 2: putf(b, "AC %dx%d/%d/%d%%, ABG 7.%d/%d/%d. ", 450 + 50 * pick(b, 4), 12 + pick(b, 10), 5 + pick(b, 6), 40 + 10 * pick(b, 5), 30 + pick(b, 15), 35 + pick(b, 15), 70 + pick(b, 60)); break;
+    case 3: putf(b, "PS %d/5, PEEP 5/5, weaning as tol, RSBI %d. ", 10 + 2 * pick(b, 5), 40 + pick(b, 60)); break;
+    case 4: putf(b, "extubated to %dL NC, sats %d%%, strong cough. ", 2 + pick(b, 4), 93 + pick(b, 6)); break;
+    case 5: putf(b, "LS coarse bilat, sxn for thick tan sputum, %s. ", ONE(b, "CXR pending", "CXR w/ RLL infiltrate", "nebs given")); break;
+    case 6: putf(b, "on 40%% FM, RR %d, O2 sat %d%%. ", 18 + pick(b, 12), 90 + pick(b, 8)); break;
+    default: putf(b, "BIPAP %d/%d overnight, now %dL NC. ", 10 + pick(b, 6), 5, 2 + pick(b, 4)); break;
+    }
+}
+
+static void neuro(nb *b) {
+    put(b, ONE(b, "A&Ox3, MAE, follows commands. ", "alert, oriented x2, MAE x4, PERRL. ", "sedated on propofol, opens eyes to voice, MAE. ",
+               "lethargic but arousable, PERRLA 3mm brisk, MAE weakly. ", "pt alert and cooperative, nods appropriately, MAE. ",
+               "CAM-ICU neg, no deficits, MAE. ", "pain 4/10, given dilaudid .5mg IV w/ relief. "));
+}
+
+static void gi_gu(nb *b) {
+    putf(b, "%s ", ONE(b, "Abd soft, NT/ND, +BS.", "TF Nepro @ 40cc/hr, goal 60, residuals <30.", "NPO, OGT to LCS.", "tol PO, BM x1 guaiac neg."));
+    putf(b, "Foley draining %d-%dcc/hr %s. ", 20 + pick(b, 30), 40 + pick(b, 60), ONE(b, "clear yellow urine", "amber urine", "qs"));
+    if (chance(b, 40)) putf(b, "Lasix %dmg IV given, diuresed %d-%dcc. ", 20 * (1 + pick(b, 4)), 500 + 100 * pick(b, 5), 1000 + 100 * pick(b, 8));
+    if (chance(b, 30)) putf(b, "LR %dcc bolus x1 for low UO, 1/2NS @ %dcc/hr. ", 250 * (1 + pick(b, 3)), 75 + 25 * pick(b, 3));
+    if (chance(b, 30)) putf(b, "K %d.%d repleted w/ %dmeq KCL, Mg %d.%d. ", 3 + pick(b, 2), pick(b, 10), 20 * (1 + pick(b, 3)), 1 + pick(b, 2), pick(b, 10));
+    if (chance(b, 25)) putf(b, "I/O +%d.%dL, goal even to -%d00cc. ", pick(b, 3), pick(b, 10), 5 + pick(b, 5));
+}
+
+/* Clinical words the lists may not hold, made up from syllables: drug names with real drug-name
+ * endings ("Zetralinazole"), all-capital abbreviations ("SBNET", "VLA"), items of order and
+ * flowsheet lists ("5-Imaging", "0.45%saline1000ml"). None is PHI: they teach a de-identifier
+ * that an unknown word in clinical context is not a name. */
+static void pseudo_drug(nb *b) {
+    static const char *SYL[] = {"ze", "tra", "vo", "lin", "cor", "da", "mi", "xa", "pro", "ben", "fe", "qui",
+                                "lo", "ra", "ti", "sul", "na", "dex", "ka", "pe", "ro", "val", "es", "am"};
+    static const char *SUF[] = {"mab", "nib", "pril", "olol", "azole", "cillin", "statin", "sartan", "vir", "ine",
+                                "ide", "one", "mycin", "floxacin", "parin", "dipine", "tidine", "prazole", "afil",
+                                "gliptin", "zepam", "done", "phen", "cort", "lukast", "semide", "zosin", "penem"};
+    char w[48];
+    size_t n = 0;
+    int k = 1 + pick(b, 3);
+    for (int i = 0; i < k; i++) n += (size_t)snprintf(w + n, sizeof w - n, "%s", SYL[pick(b, 24)]);
+    snprintf(w + n, sizeof w - n, "%s", SUF[pick(b, 28)]);
+    int style = pick(b, 10);
+    if (style < 5) w[0] = (char)(w[0] - 32);
+    else if (style == 9) upper_copy(w, w, sizeof w);
+    put(b, w);
+}
+static void pseudo_abbr(nb *b) {
+    char w[8];
+    int n = 2 + pick(b, 4);
+    for (int i = 0; i < n; i++) w[i] = (char)('A' + pick(b, 26));
+    w[n] = 0;
+    put(b, w);
+}
+static void med_line(nb *b) {
+    pseudo_drug(b);
+    putf(b, " %s%s %s %s", ONE(b, "", " "), ONE(b, "10", "25", "0.5", "1", "125", "500", "40"), ONE(b, "mg", "mcg", "g", "units", "mL", "mEq"),
+         ONE(b, "PO daily", "IV q8h", "PO BID", "IV ONCE", "SC q12h", "PO qhs prn", "IV q24h", "NG TID"));
+}
+static void lab_item(nb *b) {
+    pseudo_abbr(b);
+    putf(b, "%s%d.%d", ONE(b, " ", ": ", " "), pick(b, 200), pick(b, 10));
+}
+/* A clinical word from the filler vocabulary (or a made-up drug when there is none), written
+ * Capitalised, UPPER or lower. */
+static void clin_word(nb *b, int style) {
+    const synth_namelists *f = b->filler;
+    if (!f || !f->med.n) {
+        pseudo_drug(b);
+        return;
+    }
+    char w[32];
+    snprintf(w, sizeof w, "%s", f->med.v[pick(b, (int)f->med.n)]);
+    /* charting shorthand: a clinical word cut short ("prevoc", "absorp") or without its
+       vowels ("scrn", "dtctd"), as order lists and nurses write them */
+    size_t wl = strlen(w);
+    if (wl > 5 && chance(b, style == 0 ? 40 : 15)) {
+        if (chance(b, 50)) w[3 + pick(b, (int)(wl - 4 < 4 ? wl - 4 : 4))] = 0;
+        else {
+            size_t o = 1;
+            for (size_t i = 1; i < wl && o < 6; i++)
+                if (!strchr("aeiou", w[i])) w[o++] = w[i];
+            w[o] = 0;
+        }
+    }
+    if (style == 1) w[0] = (char)(w[0] >= 'a' && w[0] <= 'z' ? w[0] - 32 : w[0]);
+    else if (style == 2) upper_copy(w, w, sizeof w);
+    put(b, w);
+}
+/* Title-case items of a flowsheet or problem list: "Arterial Line Dressing", "Dialysate Fluid". */
+static void flowsheet_items(nb *b) {
+    static const char *NOUN[] = {"Line", "Dressing", "Drain", "Catheter", "Tube", "Pressure", "Monitoring", "Assessment",
+                                 "Care", "Change", "Site", "Output", "Intake", "Fluid", "Balance", "Skin", "Wound",
+                                 "Restraint", "Risk", "Score", "Pain", "Sedation", "Glucose", "Drip", "Rate", "Volume",
+                                 "Arterial", "Venous", "Central", "Peripheral", "Chest", "Trauma", "Nasal", "Oral",
+                                 "Gastric", "Urine", "Stool", "Level", "Alarm", "Setting", "Mode", "Flow", "Tidal",
+                                 "Culture", "Specimen", "Panel", "Screen", "Count", "Index", "Insertion", "Removal"};
+    int style = pick(b, 3);
+    for (int k = 1 + pick(b, 5); k > 0; k--) {
+        int nw = 1 + pick(b, 3);
+        for (int q = 0; q < nw; q++) {
+            if (q) put(b, " ");
+            if (chance(b, 50)) clin_word(b, style == 0 ? 1 : style == 1 ? 2 : 1);
+            else {
+                char w[24];
+                snprintf(w, sizeof w, "%s", NOUN[pick(b, 51)]);
+                if (style == 1) upper_copy(w, w, sizeof w);
+                put(b, w);
+            }
+        }
+        if (chance(b, 40)) putf(b, "%s%d%s", ONE(b, " ", ": ", " - "), pick(b, 300), ONE(b, "", " mL", " mmHg", "%", " mg/dL"));
+        put(b, ONE(b, "\n", "\n", ", ", "; "));
+    }
+}
+
+static void orders_block(nb *b) {
+    if (chance(b, 40)) {
+        flowsheet_items(b);
+        return;
+    }
+    switch (pick(b, 4)) {
+    case 0:
+        put(b, ONE(b, "Meds:\n", "MEDICATIONS:\n", "Current meds: ", "meds: "));
+        for (int k = 1 + pick(b, 6); k > 0; k--) {
+            med_line(b);
+            put(b, ONE(b, "\n", "; ", ", "));
+        }
+        break;
+    case 1:
+        put(b, ONE(b, "Labs: ", "LABS: ", "labs "));
+        for (int k = 2 + pick(b, 6); k > 0; k--) {
+            lab_item(b);
+            put(b, ONE(b, ", ", " ", "; "));
+        }
+        put(b, "\n");
+        break;
+    case 2:
+        for (int k = 1 + pick(b, 4); k > 0; k--) {
+            putf(b, "%d-", 1 + pick(b, 9));
+            put(b, ONE(b, "Imaging", "Cultures", "Intubation/Extubation", "Ventilation", "Labs", "Dressing", "Access Lines", "Invasive Ventilation", "Hemodynamics"));
+            put(b, "\n");
+        }
+        break;
+    default:
+        put(b, ONE(b, "started ", "on ", "cont ", "changed to ", "d/c'd ", "hold ", "from "));
+        pseudo_drug(b);
+        put(b, ONE(b, " gtt", "", " per protocol", " for coverage", " x1"));
+        put(b, ONE(b, ". ", ", ", "; "));
+        pseudo_abbr(b);
+        put(b, ONE(b, " neg. ", " pending. ", " sent. ", " wnl. ", " d/c'd. "));
+        break;
+    }
+}
+
+static void misc(nb *b) {
+    switch (pick(b, 16)) {
+    case 0: put(b, "Skin intact, turned q2h. "); break;
+    case 1: putf(b, "Hct %d.%d, transfused %du PRBC, post Hct pending. ", 22 + pick(b, 8), pick(b, 10), 1 + pick(b, 2)); break;
+    case 2: put(b, "afebrile, cont vanco/zosyn, bcx x2 pending. "); break;
+    case 3: put(b, "R IJ TLC intact, A-line L radial w/ good waveform. "); break;
+    case 4: putf(b, "u/o %d-%d cc/hr, BUN/Cr %d/%d.%d. ", 800 - 800 + 30 + pick(b, 20), 60 + pick(b, 40), 20 + pick(b, 30), 1 + pick(b, 2), pick(b, 10)); break;
+    case 5: putf(b, "tot fluids %d-%d today, NEO AS ordered. ", 800, 1000 + 100 * pick(b, 5)); break;
+    case 6: put(b, "PACER wires capped, temp pacer off, no BOLUS needed. "); break;
+    case 7: put(b, "Pt from OSH, intubated for airway protection, PMHx CHF, COPD, DM2. "); break;
+    case 8: put(b, "seen by PT/OT, OOB to chair x2 hrs. "); break;
+    case 9: putf(b, "CareVue updated, labs sent @ %02d00. ", pick(b, 24)); break;
+    case 10:
+        put(b, ONE(b, "1/2 tab PO given. ", "take 1/2 tablet qhs. ", "strength 5/5 all ext, ", "pain 7/10 -> 3/10 after meds. ",
+                   "2/6 SEM heard, ", "Morse fall score 45, fall precautions. ", "Braden 14, turned q2h. ",
+                   "GCS 15, Glasgow coma scale unchanged. ", "pt rose from bed w/ assist x1. ", "son will call in am. ",
+                   "ST elevation in V2-V4 resolved. ", "takes St. John's wort at home. ", "Will: pt wishes DNR. ",
+                   "Hoehn and Yahr stage 2. ", "Parkinson disease, on sinemet. ", "Graves disease s/p RAI. "));
+        break;
+    case 12: {
+        /* ranges shaped like a 7-digit phone number ("800-1000") */
+        int lo = 100 * (3 + pick(b, 9)), hi = lo + 100 * (1 + pick(b, 8));
+        putf(b, "%s %d-%d%s. ", ONE(b, "tot fluids", "u/o", "goal neg", "diuresed", "UO goal", "IVF total", "I/O goal even to -"),
+             lo, hi, ONE(b, "", " today", " over shift", " for 24h", " cc", "cc"));
+        break;
+    }
+    case 11: put(b, ONE(b, "WBC 2000, plt 1950. ", "2000 calorie ADA diet. ", "resting at 1930. ", "febrile at 2100, cx sent. ",
+                        "Weight 2000 g. ", "Height 5'10\". ", "0700-1900 shift uneventful. ")); break;
+    default: orders_block(b); break;
+    }
+}
+
+static void age_phrase(nb *b) {
+    const synth_note_context *c = b->c;
+    int over = c->age >= 90;
+    char sx = c->patient.sex;
+    char a[8];
+    snprintf(a, sizeof a, "%d", c->age);
+    switch (pick(b, 5)) {
+    case 0: if (over) phi(b, DEID_AGE_OVER_89, a); else put(b, a); putf(b, "yo %c", sx); break;
+    case 1: if (over) phi(b, DEID_AGE_OVER_89, a); else put(b, a); putf(b, " y/o %s", sx == 'F' ? "female" : "male"); break;
+    case 2: if (over) phi(b, DEID_AGE_OVER_89, a); else put(b, a); putf(b, "%c", sx); break;
+    case 3: if (over) phi(b, DEID_AGE_OVER_89, a); else put(b, a); putf(b, " yo %s", sx == 'F' ? "woman" : "man"); break;
+    default: if (over) phi(b, DEID_AGE_OVER_89, a); else put(b, a); put(b, " year old"); putf(b, " %s", sx == 'F' ? "F" : "M"); break;
+    }
+}
+
+/* ---- PHI sentences ----------------------------------------------------------------------- */
+
+static void family_sentence(nb *b) {
+    int i = rel_i(b);
+    switch (pick(b, 9)) {
+    case 0: relative_ref(b, i); put(b, ONE(b, " called, updated on pt's condition. ", " in to visit, questions answered. ", " called x2 overnight. ")); break;
+    case 1: put(b, "Family meeting w/ "); clinician_ref(b, 0); put(b, " and "); relative_ref(b, i); put(b, ", pt made DNR/DNI. "); break;
+    case 2: put(b, "spoke with "); if (i >= 0) phi(b, DEID_NAME, b->c->relative[i].given); else put(b, "family"); put(b, ", who would like a call if any changes "); phone_ref(b); put(b, ". "); break;
+    case 3: if (i >= 0) phi(b, DEID_NAME, b->c->relative[i].given); else put(b, "Family"); put(b, ONE(b, " updated by RN. ", " aware of plan. ", " here at bedside most of shift. ")); break;
+    case 4: relative_ref(b, i); put(b, " is HCP, can be reached at "); phone_ref(b); put(b, ". "); break;
+    case 5: put(b, "Social: "); relative_ref(b, i); put(b, ONE(b, " visited, ", " called, ", " at bedside, ")); put(b, "lives in "); phi(b, DEID_LOCATION, b->c->city[0] ? b->c->city : "town"); put(b, ". "); break;
+    case 6: put(b, "Pt's "); put(b, i >= 0 ? b->c->relation[i] : "family"); put(b, " "); if (i >= 0) phif(b, DEID_NAME, "%s %s", b->c->relative[i].given, b->c->relative[i].family); put(b, " called from "); phi(b, DEID_LOCATION, b->c->city[0] ? b->c->city : "home"); put(b, ". "); break;
+    case 7:
+        if (chance(b, 50)) put(b, "no family contact this shift. ");
+        else {
+            /* a capitalised common word opening the sentence before a name is no part of it */
+            put(b, ONE(b, "Later ", "Then ", "Today ", "Tonight ", "Earlier ", "Also ", "Afterwards ", "Again "));
+            if (i >= 0) phi(b, DEID_NAME, chance(b, 50) ? b->c->relative[i].given : b->c->relative[i].family);
+            else put(b, "family");
+            put(b, ONE(b, " called back. ", " came in w/ her son. ", " visited. ", " asked for update. "));
+        }
+        break;
+    default: put(b, "family in "); put(b, ONE(b, "this afternoon", "this eve", "on Monday", "Sunday")); put(b, ", "); relative_ref(b, i); put(b, " asking for update from "); clinician_ref(b, 0); put(b, ". "); break;
+    }
+}
+
+static void team_sentence(nb *b) {
+    switch (pick(b, 10)) {
+    case 0: clinician_ref(b, 1); put(b, ONE(b, " aware. ", " aware of hypotension. ", " notified, no new orders. ", " in to see pt. ")); break;
+    case 1: put(b, "per "); clinician_ref(b, 1); put(b, ", cont current plan. "); break;
+    case 2: put(b, "paged "); clinician_ref(b, 0); put(b, " re: low UO, "); phone_ref(b); put(b, ". "); break;
+    case 3: { const synth_person *p = clin(b); put(b, "per "); if (p) phif(b, DEID_NAME, "%c.", p->given[0]); else put(b, "team"); put(b, " ok to hold TF. "); break; }
+    case 4: put(b, "MD aware, team aware, no new orders. "); break;
+    case 5: put(b, "discussed w/ "); clinician_ref(b, 1); put(b, " and "); clinician_ref(b, 1); put(b, ". "); break;
+    case 6: put(b, "ID consult called, "); clinician_ref(b, 0); put(b, " to see pt in am. "); break;
+    case 7: put(b, "Team notified of K 3.2, repleted. "); break;
+    case 8: put(b, "called covering resident "); clinician_ref(b, 0); put(b, " at "); phone_ref(b); put(b, ". "); break;
+    default: clinician_ref(b, 1); put(b, " placed new R IJ, CXR confirmed placement. "); break;
+    }
+}
+
+static void dates_sentence(nb *b) {
+    int k = b->c->day_of_stay;
+    switch (pick(b, 9)) {
+    case 0: put(b, "on "); date_ref(b, -pick(b, 3), 0); put(b, " pt had episode of AF w/ RVR. "); break;
+    case 1: put(b, "CXR"); date_ref(b, -pick(b, 2), 0); put(b, " w/ worsening bilat effusions. "); break;
+    case 2: put(b, "abx started "); date_ref(b, -2 - pick(b, 3), 0); put(b, "-"); date_ref(b, -pick(b, 2), 0); put(b, ". "); break;
+    case 3: put(b, "Admitted "); date_ref(b, -k, 0); put(b, " from "); if (chance(b, 50)) put(b, "OSH"); else hospital_ref(b, 1); put(b, " w/ resp failure. "); break;
+    case 4: put(b, "last BM "); date_ref(b, -1 - pick(b, 3), 0); put(b, ". "); break;
+    case 5: put(b, "cardiac cath planned for "); date_ref(b, 1 + pick(b, 3), 0); put(b, ", consent signed. "); break;
+    case 6: put(b, "s/p CABG x3 on "); date_ref(b, -k, 0); put(b, ". "); break;
+    case 7: put(b, "ECHO "); date_ref(b, -pick(b, 3), 0); put(b, " EF 25%. "); break;
+    default: put(b, "trach/PEG "); date_ref(b, pick(b, 5), 0); put(b, " per "); clinician_ref(b, 0); put(b, ". "); break;
+    }
+}
+
+static void place_sentence(nb *b) {
+    switch (pick(b, 7)) {
+    case 0: put(b, "plan to transfer to "); ward_ref(b); put(b, ONE(b, " when bed available. ", " today. ", " in am. ")); break;
+    case 1: put(b, "transferred from "); hospital_ref(b, 1); put(b, " for CABG eval. "); break;
+    case 2: put(b, "pt was at "); if (b->c->other_hospital[0]) phi(b, DEID_ORGANIZATION, b->c->other_hospital); else put(b, "rehab"); put(b, " until last week. "); break;
+    case 3: put(b, "bed requested on "); ward_ref(b); put(b, ", report to be called to floor RN. "); break;
+    case 4: put(b, "admitted via "); hospital_ref(b, 1); put(b, " ED. "); break;
+    case 5: put(b, "lives alone in "); phi(b, DEID_LOCATION, b->c->city[0] ? b->c->city : "town"); put(b, ", indep at baseline. "); break;
+    default: put(b, "d/c to rehab vs home w/ VNA, case mgmt following. "); break;
+    }
+}
+
+static void signature(nb *b) {
+    const synth_note_context *c = b->c;
+    const synth_person *p = NULL;
+    for (int i = 0; i < c->n_clinicians; i++)
+        if (!strcmp(c->role[i], "RN")) p = &c->clinician[i];
+    if (!p) p = clin(b);
+    if (!p) return;
+    switch (pick(b, 6)) {
+    case 0: put(b, "\n"); phif(b, DEID_NAME, "%s %s", p->given, p->family); put(b, ", RN\n"); break;
+    case 1: put(b, "\n-- "); phif(b, DEID_NAME, "%c. %s", p->given[0], p->family); put(b, " RN 0700-1900\n"); break;
+    case 2: put(b, "\n"); phif(b, DEID_NAME, "%s, %s", p->family, p->given); put(b, " RN\n"); break;
+    case 3: put(b, "\nSigned: "); phif(b, DEID_NAME, "%s %s", p->given, p->family); put(b, " RN\n"); break;
+    case 4: put(b, "\n"); phi(b, DEID_NAME, p->given); put(b, " RN "); phone_ref(b); put(b, "\n"); break;
+    default: put(b, "\n"); break;
+    }
+}
+
+/* ---- note kinds -------------------------------------------------------------------------- */
+
+static void intro(nb *b) {
+    switch (pick(b, 4)) {
+    case 0: put(b, "Pt is "); age_phrase(b); put(b, " w/ hx "); break;
+    case 1: age_phrase(b); put(b, " adm w/ "); break;
+    case 2: put(b, "pt "); age_phrase(b); put(b, ", PMHx "); break;
+    default: put(b, "Pt is a "); age_phrase(b); put(b, " with h/o "); break;
+    }
+    put(b, ONE(b, "CHF, on levo gtt, PS 10/5, NEO weaned. ", "CAD s/p CABG, AF, CRI. ", "COPD, DM2, HTN, admitted w/ PNA. ",
+               "ESLD, GIB, s/p banding x2. ", "sepsis from UTI, ARF, on CVVH. ", "SAH, s/p coiling, q1h neuro checks. "));
+    if (chance(b, 40)) {
+        put(b, ONE(b, "Transferred from ", "came from ", "Pt from "));
+        if (chance(b, 35)) put(b, "OSH");
+        else hospital_ref(b, 1);
+        put(b, ". ");
+    }
+}
+
+static void nursing_sections(nb *b) {
+    int upper_heads = chance(b, 50);
+    const char *heads[] = {"Neuro", "CV", "Resp", "GI/GU", "ID", "Skin", "Social", "Plan"};
+    intro(b);
+    put(b, "\n");
+    for (int s = 0; s < 8; s++) {
+        if (s > 0 && s < 7 && chance(b, 20)) continue;
+        char h[16];
+        if (upper_heads) upper_copy(h, heads[s], sizeof h);
+        else snprintf(h, sizeof h, "%s", heads[s]);
+        putf(b, "%s: ", h);
+        switch (s) {
+        case 0: neuro(b); if (chance(b, 30)) narrative(b); if (chance(b, 30)) team_sentence(b); break;
+        case 1: vitals(b); drips(b); if (chance(b, 40)) dates_sentence(b); if (chance(b, 40)) team_sentence(b); break;
+        case 2: vent(b); if (chance(b, 30)) dates_sentence(b); break;
+        case 3: gi_gu(b); break;
+        case 4: misc(b); if (chance(b, 30)) dates_sentence(b); break;
+        case 5: misc(b); if (chance(b, 40)) orders_block(b); break;
+        case 6: family_sentence(b); if (chance(b, 50)) family_sentence(b); break;
+        default: put(b, ONE(b, "cont to monitor, wean vent as tol, ", "cont current POC, ", "monitor hemodynamics, "));
+            if (chance(b, 60)) place_sentence(b);
+            if (chance(b, 40)) team_sentence(b);
+            break;
+        }
+        put(b, "\n");
+    }
+    if (chance(b, 70)) signature(b);
+}
+
+static void nursing_runon(nb *b) {
+    put(b, ONE(b, "NPN 7a-7p\n", "Nursing Progress Note\n", "NSG NOTE 1900-0700:\n", "", "MICU NPN\n", "CCU NURSING NOTE\n"));
+    intro(b);
+    int n = 6 + pick(b, 8);
+    for (int k = 0; k < n; k++) {
+        switch (pick(b, 12)) {
+        case 0: vitals(b); break;
+        case 1: drips(b); break;
+        case 2: vent(b); break;
+        case 3: neuro(b); break;
+        case 4: gi_gu(b); break;
+        case 5: misc(b); break;
+        case 6: family_sentence(b); break;
+        case 7: team_sentence(b); break;
+        case 8: dates_sentence(b); break;
+        case 9: place_sentence(b); break;
+        case 10: if (chance(b, 50)) { narrative(b); break; } put(b, ONE(b, "pt resting comfortably. ", "no acute events overnight. ", "see flowsheet for details. ", "will cont to monitor closely. ")); break;
+        default: clin_word(b, chance(b, 15)); put(b, ONE(b, " noted, ", " improved, ", " cont, ", " ordered. ", ": ")); clin_word(b, 0); put(b, ". "); break;
+        }
+        if (chance(b, 25)) put(b, "\n");
+    }
+    if (chance(b, 60)) signature(b);
+}
+
+static void progress_note(nb *b) {
+    const synth_note_context *c = b->c;
+    put(b, ONE(b, "MICU Attending Progress Note\n", "Progress Note - Hospital Day ", "Resident Progress Note\n", "ICU PROGRESS NOTE\n"));
+    if (b->n && b->b[b->n - 1] == ' ') putf(b, "%d\n", c->day_of_stay + 1);
+    put(b, "Date: ");
+    date_ref(b, 0, 1);
+    put(b, "\n");
+    if (chance(b, 60)) {
+        put(b, "Patient: ");
+        phif(b, DEID_NAME, "%s %s", c->patient.given, c->patient.family);
+        if (c->mrn[0] && chance(b, 70)) {
+            put(b, "   MRN: ");
+            phi(b, DEID_MRN, c->mrn);
+        }
+        put(b, "\n");
+    }
+    put(b, "S: ");
+    put(b, ONE(b, "Pt reports feeling better, less SOB. ", "Overnight: new AF w/ RVR, given dilt 10mg IV x2. ", "No acute events. ", "Intubated, sedated. "));
+    if (chance(b, 40)) family_sentence(b);
+    put(b, "\nO: ");
+    vitals(b);
+    vent(b);
+    put(b, "\nLabs: ");
+    putf(b, "WBC %d.%d, Hct %d.%d, Plt %d, Na %d, K %d.%d, Cr %d.%d, lactate %d.%d\n", 5 + pick(b, 15), pick(b, 10), 24 + pick(b, 12),
+         pick(b, 10), 80 + pick(b, 300), 130 + pick(b, 15), 3 + pick(b, 2), pick(b, 10), pick(b, 3), pick(b, 10), 1 + pick(b, 3), pick(b, 10));
+    if (chance(b, 60)) orders_block(b);
+    put(b, "A/P: ");
+    age_phrase(b);
+    put(b, ONE(b, " w/ septic shock, improving. ", " w/ CHF exacerbation. ", " w/ hypoxemic resp failure. "));
+    drips(b);
+    if (chance(b, 50)) dates_sentence(b);
+    if (chance(b, 50)) place_sentence(b);
+    put(b, "\n");
+    put(b, ONE(b, "Dispo: ICU for now. ", "Code: Full. ", "Code status: DNR/DNI, discussed w/ family. "));
+    put(b, "\n");
+    const synth_person *p = clin(b);
+    if (p) {
+        put(b, ONE(b, "Attending: ", "Signed by ", "Electronically signed: ", ""));
+        if (chance(b, 50)) {
+            put(b, "Dr. ");
+            phif(b, DEID_NAME, "%s %s", p->given, p->family);
+        } else {
+            phif(b, DEID_NAME, "%s %s", p->given, p->family);
+            put(b, ", MD");
+        }
+        if (chance(b, 40)) {
+            put(b, " ");
+            phone_ref(b);
+        }
+        put(b, "\n");
+    }
+}
+
+static void discharge_summary(nb *b) {
+    const synth_note_context *c = b->c;
+    put(b, "DISCHARGE SUMMARY\n");
+    put(b, "Name: ");
+    phif(b, DEID_NAME, "%s, %s", c->patient.family, c->patient.given);
+    if (c->mrn[0]) {
+        put(b, "    Unit No: ");
+        phi(b, DEID_MRN, c->mrn);
+    }
+    put(b, "\nAdmission Date: ");
+    date_ref(b, -c->day_of_stay, 1);
+    put(b, "    Discharge Date: ");
+    date_ref(b, 0, 1);
+    put(b, "\nService: MEDICINE\nAttending: ");
+    const synth_person *p = clin(b);
+    if (p) phif(b, DEID_NAME, "%s %s", p->given, p->family), put(b, ", MD");
+    put(b, "\n\nHISTORY OF PRESENT ILLNESS: ");
+    put(b, "The patient is a ");
+    age_phrase(b);
+    put(b, ONE(b, " with a history of CHF (EF 30%) and AF on coumadin who presented to ", " with COPD on home O2 who presented to ", " with ESRD on HD who was transferred from "));
+    hospital_ref(b, 0);
+    put(b, ONE(b, " with dyspnea. ", " after a fall. ", " with fever and hypotension. "));
+    dates_sentence(b);
+    put(b, "\n\nHOSPITAL COURSE: ");
+    drips(b);
+    vent(b);
+    if (chance(b, 60)) team_sentence(b);
+    put(b, "\n\nDISCHARGE MEDICATIONS: Lasix 40 mg PO daily, Lopressor 25 mg PO BID, ASA 81 mg daily, Coumadin 5 mg qhs.\n");
+    for (int k = pick(b, 6); k > 0; k--) {
+        putf(b, "%d. ", k);
+        med_line(b);
+        put(b, "\n");
+    }
+    put(b, "DISCHARGE DISPOSITION: ");
+    if (chance(b, 50)) {
+        put(b, "Home with services\nAddress: ");
+        if (c->street[0]) {
+            phi(b, DEID_ADDRESS, c->street);
+            put(b, ", ");
+        }
+        phi(b, DEID_LOCATION, c->city);
+        if (chance(b, 15)) {
+            /* an address abroad, with a UK-style postcode */
+            put(b, " ");
+            phif(b, DEID_ZIP, "%c%c%d%c %d%c%c", 'A' + pick(b, 26), 'A' + pick(b, 26), 1 + pick(b, 9), 'A' + pick(b, 26),
+                 1 + pick(b, 9), 'A' + pick(b, 26), 'A' + pick(b, 26));
+        } else {
+            putf(b, ", %s ", c->state);
+            phi(b, DEID_ZIP, c->zip);
+        }
+        put(b, "\n");
+    } else {
+        put(b, "Extended care at ");
+        if (c->other_hospital[0]) phi(b, DEID_ORGANIZATION, c->other_hospital);
+        else put(b, "rehab");
+        put(b, "\n");
+    }
+    if (chance(b, 50)) {
+        char lo[2 * SYNTH_FIELD + 2];
+        snprintf(lo, sizeof lo, "%s.%s", c->patient.given, c->patient.family);
+        for (char *q = lo; *q; q++)
+            if (*q >= 'A' && *q <= 'Z') *q = (char)(*q + 32);
+        put(b, ONE(b, "Contact: ", "Patient e-mail: ", "CONTACT INFO: "));
+        phif(b, DEID_EMAIL, "%s%d@%s", lo, pick(b, 100), ONE(b, "gmail.com", "example.net", "mail.org", "yahoo.com"));
+        if (chance(b, 50)) {
+            put(b, ", family blog ");
+            phif(b, DEID_URL, "%s%s-family.%s", ONE(b, "www.", "http://www.", "https://"), lo, ONE(b, "org", "com", "net"));
+        }
+        if (chance(b, 40)) {
+            put(b, ONE(b, ", SSN ", ", Social security number: ", ", SS# "));
+            phif(b, DEID_SSN, "%03d-%02d-%04d", 100 + pick(b, 600), 1 + pick(b, 98), 1 + pick(b, 9998));
+        }
+        if (chance(b, 30)) {
+            put(b, ONE(b, ", portal login from ", ", device at ", ", host "));
+            if (chance(b, 50)) phif(b, DEID_IP, "%d.%d.%d.%d", 10 + pick(b, 200), pick(b, 255), pick(b, 255), 1 + pick(b, 250));
+            else phif(b, DEID_IP, "2001:db8:%x:%x:0:%x:%x:%x", pick(b, 65535), pick(b, 65535), pick(b, 65535), pick(b, 65535), 1 + pick(b, 65534));
+        }
+        put(b, ".\n");
+    }
+    if (c->age >= 90 && chance(b, 60)) {
+        put(b, ONE(b, "Pt, age ", "Age: ", "at age "));
+        phif(b, DEID_AGE_OVER_89, "%d", c->age);
+        put(b, ONE(b, ", lives alone.\n", ", frail.\n", ".\n"));
+    }
+    put(b, "FOLLOW UP: ");
+    clinician_ref(b, 0);
+    put(b, " on ");
+    date_ref(b, 7 + pick(b, 14), 0);
+    put(b, ", call ");
+    phone_ref(b);
+    put(b, ".\n");
+}
+
+/* The held-apart style: short event notes and shift summaries, phrased differently. */
+static void event_note(nb *b) {
+    const synth_note_context *c = b->c;
+    put(b, ONE(b, "Event note: ", "EVENT: ", "Addendum: ", "Shift summary - "));
+    switch (pick(b, 5)) {
+    case 0:
+        put(b, "at approx 0230 pt noted to be in VT, pulse present, ");
+        clinician_ref(b, 1);
+        put(b, " called to bedside, amio 150mg IV bolus given, converted to SR. ");
+        break;
+    case 1:
+        put(b, "pt became acutely agitated, pulled out NGT. ");
+        put(b, ONE(b, "Covering MD ", "H.O. ", "night float "));
+        clinician_ref(b, 1);
+        put(b, " paged x2, haldol 2mg IV given w/ effect. ");
+        break;
+    case 2:
+        put(b, "rec'd pt from ");
+        hospital_ref(b, 1);
+        put(b, " via ambulance, ");
+        age_phrase(b);
+        put(b, ", VS stable. ");
+        break;
+    case 3:
+        put(b, "met w/ ");
+        relative_ref(b, rel_i(b));
+        put(b, " and ");
+        relative_ref(b, rel_i(b));
+        put(b, " re goals of care; will meet again ");
+        date_ref(b, 1 + pick(b, 2), 0);
+        put(b, ". ");
+        break;
+    default:
+        put(b, "pt transferred to ");
+        ward_ref(b);
+        put(b, " @ 1600, report given to ");
+        {
+            const synth_person *p = clin(b);
+            if (p) phif(b, DEID_NAME, "%s %s", p->given, p->family);
+        }
+        put(b, " RN. ");
+        break;
+    }
+    if (chance(b, 50)) {
+        put(b, "Plan d/w ");
+        clinician_ref(b, 1);
+        put(b, ". ");
+    }
+    if (chance(b, 40)) dates_sentence(b);
+    if (chance(b, 30)) family_sentence(b);
+    if (chance(b, 50)) {
+        put(b, "\n");
+        phi(b, DEID_NAME, c->n_clinicians ? c->clinician[0].family : "Lee");
+        put(b, " RN");
+    }
+}
+
+/* ---- one note ---------------------------------------------------------------------------- */
+
+int synth_note_write(const synth_note_context *ctx, int kind, int casing, uint64_t seed, synth_note *out,
+                     cf_err *err) {
+    return synth_note_write_ex(ctx, kind, casing, seed, NULL, out, err);
+}
+
+int synth_note_write_ex(const synth_note_context *ctx, int kind, int casing, uint64_t seed,
+                        const synth_namelists *filler, synth_note *out, cf_err *err) {
+    memset(out, 0, sizeof *out);
+    if (!ctx || kind < 0 || kind >= SYNTH_NOTE_KINDS || casing < 0 || casing > SYNTH_CASE_LOWER)
+        return cf_fail(err, CF_EINPUT, "synth_note_write: unknown note kind or casing");
+    nb b;
+    memset(&b, 0, sizeof b);
+    b.rng = seed * 0x9E3779B97F4A7C15ULL + 0x632BE59BD9B4E019ULL;
+    if (!b.rng) b.rng = 1;
+    for (int k = 0; k < 4; k++) rnd(&b);
+    b.c = ctx;
+    b.filler = filler;
+    b.kind = kind;
+    switch (kind) {
+    case SYNTH_NOTE_NURSING: nursing_sections(&b); break;
+    case SYNTH_NOTE_NURSING_RUNON: nursing_runon(&b); break;
+    case SYNTH_NOTE_PROGRESS: progress_note(&b); break;
+    case SYNTH_NOTE_DISCHARGE: discharge_summary(&b); break;
+    default: event_note(&b); break;
+    }
+    put(&b, "");
+    if (b.oom) {
+        free(b.b);
+        free(b.sp);
+        return cf_fail(err, CF_EINTERNAL, "out of memory writing a note");
+    }
+    if (casing != SYNTH_CASE_MIXED)
+        for (size_t i = 0; i < b.n; i++) {
+            char ch = b.b[i];
+            if (casing == SYNTH_CASE_UPPER && ch >= 'a' && ch <= 'z') b.b[i] = (char)(ch - 32);
+            if (casing == SYNTH_CASE_LOWER && ch >= 'A' && ch <= 'Z') b.b[i] = (char)(ch + 32);
+        }
+    out->text = b.b;
+    out->len = b.n;
+    out->spans = b.sp;
+    out->n_spans = b.nsp;
+    return CF_OK;
+}
+
+void synth_note_free(synth_note *n) {
+    if (!n) return;
+    free(n->text);
+    free(n->spans);
+    memset(n, 0, sizeof *n);
+}
+
+/* ---- name lists and random contexts ------------------------------------------------------ */
+
+static void wl_free(wlist *w) {
+    for (size_t i = 0; i < w->n; i++) free(w->v[i]);
+    free(w->v);
+}
+
+/* Reads one entry per line ('#' comments), keeping single words of ASCII letters (and places of
+ * up to three such words), 2 to 20 bytes. */
+static int wl_load(wlist *w, const char *path, int multi, cf_err *err) {
+    FILE *f = fopen(path, "r");
+    if (!f) return cf_fail_errno(err, CF_EINPUT, "%s: cannot open name list", path);
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        size_t n = strcspn(line, "\r\n");
+        line[n] = 0;
+        if (!n || line[0] == '#' || n > 20 || n < 2) continue;
+        int ok = 1, spaces = 0;
+        for (size_t i = 0; i < n && ok; i++) {
+            if (line[i] == ' ') spaces++;
+            else if (!(line[i] >= 'a' && line[i] <= 'z')) ok = 0;
+        }
+        if (!ok || spaces > (multi ? 2 : 0)) continue;
+        if (w->n == w->cap) {
+            size_t nc = w->cap ? w->cap * 2 : 4096;
+            char **nv = realloc(w->v, nc * sizeof *nv);
+            if (!nv) {
+                fclose(f);
+                return cf_fail(err, CF_EINTERNAL, "out of memory");
+            }
+            w->v = nv;
+            w->cap = nc;
+        }
+        w->v[w->n] = strdup(line);
+        if (!w->v[w->n]) {
+            fclose(f);
+            return cf_fail(err, CF_EINTERNAL, "out of memory");
+        }
+        w->n++;
+    }
+    fclose(f);
+    if (!w->n) return cf_fail(err, CF_EINPUT, "%s: no usable names", path);
+    return CF_OK;
+}
+
+int synth_namelists_load(synth_namelists **out, const char *rules_dir, int which, cf_err *err) {
+    *out = NULL;
+    synth_namelists *nl = calloc(1, sizeof *nl);
+    if (!nl) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    char p[4096];
+    const char *sub = which == SYNTH_NAMES_HELDOUT ? "/heldout" : "";
+    int rc;
+    snprintf(p, sizeof p, "%s%s/first_names.txt", rules_dir, sub);
+    rc = wl_load(&nl->first, p, 0, err);
+    if (!rc) {
+        snprintf(p, sizeof p, "%s%s/last_names.txt", rules_dir, sub);
+        rc = wl_load(&nl->last, p, 0, err);
+    }
+    if (!rc) {
+        snprintf(p, sizeof p, "%s%s/places.txt", rules_dir, sub);
+        rc = wl_load(&nl->place, p, 1, err);
+    }
+    if (!rc) {
+        /* filler vocabulary: optional (a rules folder without it gives made-up drug names) */
+        cf_err e2 = {0};
+        snprintf(p, sizeof p, "%s/medical_words.txt", rules_dir);
+        (void)wl_load(&nl->med, p, 0, &e2);
+        snprintf(p, sizeof p, "%s/clinical_keep.txt", rules_dir);
+        (void)wl_load(&nl->med, p, 0, &e2);
+    }
+    if (rc) {
+        synth_namelists_free(nl);
+        return rc;
+    }
+    *out = nl;
+    return CF_OK;
+}
+
+void synth_namelists_free(synth_namelists *nl) {
+    if (!nl) return;
+    wl_free(&nl->first);
+    wl_free(&nl->last);
+    wl_free(&nl->place);
+    wl_free(&nl->med);
+    free(nl);
+}
+
+/* Title case: "new york" -> "New York" */
+static void titled(char *dst, const char *src, size_t cap) {
+    size_t i = 0;
+    int start = 1;
+    for (; src[i] && i + 1 < cap; i++) {
+        char ch = src[i];
+        dst[i] = start && ch >= 'a' && ch <= 'z' ? (char)(ch - 32) : ch;
+        start = ch == ' ' || ch == '-';
+    }
+    dst[i] = 0;
+}
+
+static const char *pickw(nb *b, const wlist *w) { return w->v[pick(b, (int)w->n)]; }
+
+static void person(nb *b, const synth_namelists *nl, synth_person *p, char sex) {
+    /* family names that are also common words ("Quill", "Baker", "Rose") are common in real
+       notes and in no name list */
+    static const char *WORDY[] = {"Quill", "Baker", "Rose", "Hill", "Steel", "Wolf", "Frost", "Gold", "Marsh", "Bird",
+                                  "Storm", "Glass", "Cross", "Moss", "Lamb", "Park", "Bell", "Hope", "Love", "Fox",
+                                  "Crane", "Stone", "Wood", "Field", "Winter", "Summer", "Hunter", "Fisher", "Church", "Banks"};
+    titled(p->given, pickw(b, &nl->first), sizeof p->given);
+    if (chance(b, 10)) snprintf(p->family, sizeof p->family, "%s", WORDY[pick(b, 30)]);
+    else titled(p->family, pickw(b, &nl->last), sizeof p->family);
+    p->sex = sex ? sex : (chance(b, 50) ? 'F' : 'M');
+}
+
+void synth_context_random(const synth_namelists *nl, uint64_t seed, synth_note_context *c) {
+    memset(c, 0, sizeof *c);
+    nb b;
+    memset(&b, 0, sizeof b);
+    b.rng = seed * 0xD1B54A32D192ED03ULL + 0x8CB92BA72F3D8DD7ULL;
+    if (!b.rng) b.rng = 1;
+    for (int k = 0; k < 4; k++) rnd(&b);
+    person(&b, nl, &c->patient, 0);
+    static const char *REL[] = {"son", "wife", "daughter", "husband", "brother", "sister", "HCP", "niece", "dtr", "friend"};
+    c->n_relatives = 1 + pick(&b, SYNTH_MAX_RELATIVES);
+    for (int i = 0; i < c->n_relatives; i++) {
+        person(&b, nl, &c->relative[i], 0);
+        if (chance(&b, 60)) snprintf(c->relative[i].family, sizeof c->relative[i].family, "%s", c->patient.family);
+        snprintf(c->relation[i], sizeof c->relation[i], "%s", REL[pick(&b, 10)]);
+    }
+    static const char *ROLE[] = {"MD", "RN", "NP", "MD", "RN", "PA", "RT"};
+    c->n_clinicians = 2 + pick(&b, SYNTH_MAX_CLINICIANS - 1);
+    for (int i = 0; i < c->n_clinicians; i++) {
+        person(&b, nl, &c->clinician[i], 0);
+        snprintf(c->role[i], sizeof c->role[i], "%s", ROLE[pick(&b, 7)]);
+    }
+    c->age = chance(&b, 12) ? 90 + pick(&b, 12) : 25 + pick(&b, 65);
+    c->adm_year = 1995 + pick(&b, 36);
+    c->adm_month = 1 + pick(&b, 12);
+    c->adm_day = 1 + pick(&b, 28);
+    c->day_of_stay = pick(&b, 12);
+    /* hospitals: a place, a person, or common words ("Green Valley General") */
+    char w1[24], w2[24]; /* list entries are at most 20 bytes */
+    static const char *COMMON[] = {"Green", "Oak", "Maple", "River", "Lake", "Cedar", "Pine", "Bay", "Hill", "Spring", "Fair", "Summit", "Grand", "North Shore", "Mercy", "Good Samaritan", "Holy Cross", "Sacred Heart"};
+    static const char *MID[] = {"Valley", "Ridge", "View", "Park", "Brook", "Haven", "Crest", "Wood", "Field", "Side"};
+    static const char *SUF[] = {"General Hospital", "Memorial Hospital", "Medical Center", "Regional Medical Center", "Community Hospital", "Hospital", "General", "Health Center"};
+    for (int h = 0; h < 2; h++) {
+        char *dst = h == 0 ? c->hospital : c->other_hospital;
+        switch (pick(&b, 4)) {
+        case 0: titled(w1, pickw(&b, &nl->place), sizeof w1); snprintf(dst, SYNTH_FIELD, "%s %s", w1, SUF[pick(&b, 8)]); break;
+        case 1: titled(w1, pickw(&b, &nl->last), sizeof w1); snprintf(dst, SYNTH_FIELD, "%s %s", w1, SUF[pick(&b, 8)]); break;
+        case 2: snprintf(dst, SYNTH_FIELD, "%s %s %s", COMMON[pick(&b, 18)], MID[pick(&b, 10)], SUF[pick(&b, 8)]); break;
+        default: titled(w2, pickw(&b, &nl->first), sizeof w2); snprintf(dst, SYNTH_FIELD, "St. %s's %s", w2, chance(&b, 50) ? "Hospital" : "Medical Center"); break;
+        }
+    }
+    /* the abbreviation: initials of the capitalised words ("GVGH"), 2-4 letters */
+    size_t al = 0;
+    for (size_t i = 0; c->hospital[i] && al < 4; i++)
+        if (c->hospital[i] >= 'A' && c->hospital[i] <= 'Z' && (i == 0 || c->hospital[i - 1] == ' ')) c->hospital_abbr[al++] = c->hospital[i];
+    c->hospital_abbr[al] = 0;
+    if (al < 2) c->hospital_abbr[0] = 0;
+    static const char *DIR[] = {"West", "East", "North", "South"};
+    if (chance(&b, 60)) {
+        titled(w1, pickw(&b, &nl->last), sizeof w1);
+        snprintf(c->ward, sizeof c->ward, "%s %d", w1, 2 + pick(&b, 10));
+    } else {
+        snprintf(c->ward, sizeof c->ward, "%s %d", DIR[pick(&b, 4)], 2 + pick(&b, 10));
+    }
+    static const char *ST[] = {"Street", "St", "Avenue", "Ave", "Road", "Rd", "Lane", "Drive", "Way", "Court"};
+    titled(w1, pickw(&b, &nl->last), sizeof w1);
+    snprintf(c->street, sizeof c->street, "%d %s %s", 1 + pick(&b, 9999), w1, ST[pick(&b, 10)]);
+    titled(c->city, pickw(&b, &nl->place), sizeof c->city);
+    static const char *STATES[] = {"MA", "NH", "NY", "CA", "TX", "OH", "FL", "IL", "WA", "PA"};
+    snprintf(c->state, sizeof c->state, "%s", STATES[pick(&b, 10)]);
+    snprintf(c->zip, sizeof c->zip, "%05d", 1000 + pick(&b, 98000));
+    snprintf(c->phone, sizeof c->phone, "(%d) %03d-%04d", 200 + pick(&b, 799), 200 + pick(&b, 799), pick(&b, 10000));
+    snprintf(c->pager, sizeof c->pager, "%05d", 10000 + pick(&b, 89999));
+    snprintf(c->mrn, sizeof c->mrn, "%07d", 1000000 + pick(&b, 8999999));
+}
+
+/* ---- corpora ----------------------------------------------------------------------------- */
+
+int synth_notes_generate_ex(synth_notes *out, const char *rules_dir, int which, int heldout_style, size_t n,
+                            uint64_t seed, cf_err *err) {
+    memset(out, 0, sizeof *out);
+    synth_namelists *nl = NULL;
+    int rc = synth_namelists_load(&nl, rules_dir, which, err);
+    if (rc) return rc;
+    deid_corpus *c = &out->corpus;
+    c->layout = DEID_LAYOUT_INLINE;
+    c->docs = calloc(n ? n : 1, sizeof *c->docs);
+    if (!c->docs) {
+        synth_namelists_free(nl);
+        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    }
+    for (size_t i = 0; i < n && !rc; i++) {
+        synth_note_context ctx;
+        uint64_t s = seed * 1000003ULL + i;
+        synth_context_random(nl, s, &ctx);
+        int kind = heldout_style ? SYNTH_NOTE_EVENT : (int)(i % SYNTH_NOTE_EVENT);
+        /* every casing, mixed most often (half the notes), upper and lower a quarter each */
+        int casing = (i / SYNTH_NOTE_EVENT) % 4 < 2 ? SYNTH_CASE_MIXED : (i / SYNTH_NOTE_EVENT) % 4 == 2 ? SYNTH_CASE_UPPER : SYNTH_CASE_LOWER;
+        synth_note note;
+        rc = synth_note_write_ex(&ctx, kind, casing, s, nl, &note, err);
+        if (rc) break;
+        deid_doc *d = &c->docs[c->n_docs++];
+        d->text = note.text;
+        d->len = note.len;
+        snprintf(d->id, sizeof d->id, "synth-%llu", (unsigned long long)s);
+        d->gold = calloc(note.n_spans ? note.n_spans : 1, sizeof *d->gold);
+        if (!d->gold) {
+            synth_note_free(&note);
+            d->text = NULL;
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            break;
+        }
+        for (size_t k = 0; k < note.n_spans; k++) {
+            deid_gold *g = &d->gold[k];
+            g->start = note.spans[k].start;
+            g->end = note.spans[k].end;
+            g->type = note.spans[k].type;
+            g->in_scope = 1;
+            g->date_element = g->type == DEID_DATE ? deid_date_element(note.text + g->start, g->end - g->start) : -1;
+            snprintf(g->label, sizeof g->label, "%s", deid_type_name(g->type));
+        }
+        d->n_gold = note.n_spans;
+        c->n_gold += note.n_spans;
+        c->n_in_scope += note.n_spans;
+        free(note.spans);
+    }
+    synth_namelists_free(nl);
+    if (rc) synth_notes_free(out);
+    return rc;
+}
+
+void synth_notes_free(synth_notes *s) {
+    if (!s) return;
+    deid_corpus_free(&s->corpus);
+    memset(s, 0, sizeof *s);
+}
+
+static void json_str(FILE *f, const char *s, size_t n) {
+    fputc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
+        else if (ch == '\n') fputs("\\n", f);
+        else if (ch == '\t') fputs("\\t", f);
+        else if (ch == '\r') fputs("\\r", f);
+        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
+        else fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+/* code points in s[0..n) */
+static size_t cps(const char *s, size_t n) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) k += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return k;
+}
+
+int synth_notes_write_presidio(FILE *f, const deid_corpus *c, cf_err *err) {
+    fputs("[\n", f);
+    for (size_t i = 0; i < c->n_docs; i++) {
+        const deid_doc *d = &c->docs[i];
+        fputs(i ? ",\n  {\"full_text\": " : "  {\"full_text\": ", f);
+        json_str(f, d->text, d->len);
+        fputs(", \"spans\": [", f);
+        for (size_t k = 0; k < d->n_gold; k++) {
+            const deid_gold *g = &d->gold[k];
+            fprintf(f, "%s{\"entity_type\": \"%s\", \"start_position\": %zu, \"end_position\": %zu}", k ? ", " : "",
+                    g->type >= 0 ? deid_type_name(g->type) : g->label, cps(d->text, g->start), cps(d->text, g->end));
+        }
+        fputs("]}", f);
+    }
+    fputs("\n]\n", f);
+    if (ferror(f)) return cf_fail(err, CF_EINPUT, "write error");
+    return CF_OK;
+}
+
+int synth_notes_write_phrase(FILE *f, const deid_corpus *c, cf_err *err) {
+    fputs("Generated clinical notes (clinfm src/synth/notes.c; fictional), PHI inline as {{TYPE:phrase}}.\n", f);
+    for (size_t i = 0; i < c->n_docs; i++) {
+        const deid_doc *d = &c->docs[i];
+        if (memmem(d->text, d->len, "{{", 2) || memmem(d->text, d->len, "}}", 2))
+            return cf_fail(err, CF_EINPUT, "note %zu holds \"{{\" or \"}}\" and cannot be written inline", i);
+        fprintf(f, "##RECORD %s\n", d->id[0] ? d->id : "note");
+        size_t pos = 0;
+        for (size_t k = 0; k < d->n_gold; k++) {
+            const deid_gold *g = &d->gold[k];
+            fwrite(d->text + pos, 1, g->start - pos, f);
+            fprintf(f, "{{%s:", g->type >= 0 ? deid_type_name(g->type) : g->label);
+            fwrite(d->text + g->start, 1, g->end - g->start, f);
+            fputs("}}", f);
+            pos = g->end;
+        }
+        fwrite(d->text + pos, 1, d->len - pos, f);
+        fputc('\n', f);
+    }
+    if (ferror(f)) return cf_fail(err, CF_EINPUT, "write error");
+    return CF_OK;
+}
+
+int synth_notes_write_physionet(FILE *text, FILE *phi, const deid_corpus *c, cf_err *err) {
+    for (size_t i = 0; i < c->n_docs; i++) {
+        const deid_doc *d = &c->docs[i];
+        fprintf(text, "START_OF_RECORD=1||||%zu||||\n", i + 1);
+        fwrite(d->text, 1, d->len, text);
+        if (!d->len || d->text[d->len - 1] != '\n') fputc('\n', text);
+        fputs("||||END_OF_RECORD\n", text);
+        for (size_t k = 0; k < d->n_gold; k++) {
+            const deid_gold *g = &d->gold[k];
+            fprintf(phi, "1 %zu %zu %zu %s ", i + 1, g->start, g->end, g->type >= 0 ? deid_type_name(g->type) : g->label);
+            for (size_t q = g->start; q < g->end; q++) fputc(d->text[q] == '\n' ? ' ' : d->text[q], phi);
+            fputc('\n', phi);
+        }
+    }
+    if (ferror(text) || ferror(phi)) return cf_fail(err, CF_EINPUT, "write error");
+    return CF_OK;
+}

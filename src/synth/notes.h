@@ -1,0 +1,126 @@
+/* Generated clinical notes with PHI at known offsets: ICU nursing notes, physician progress notes
+ * and discharge summaries, in several templates and styles (sectioned or run-on nursing notes in
+ * abbreviation-heavy ICU shorthand, "Pt is 76yo M w/ hx CHF, on levo gtt, PS 10/5"; signatures;
+ * wards and floors; pagers; relatives and clinicians named with and without cues), written in
+ * mixed, upper or lower case. Every identifier the note names is recorded as a span (byte
+ * offsets, DEID_* type), so the notes train and measure the text de-identifier (deid-train,
+ * deid-eval) and fill the notes of generated patients (the population generator).
+ *
+ * The note knows only what its synth_note_context gives it: the caller fills the patient's,
+ * relatives' and clinicians' names, the dates, the age, the hospital, its abbreviation, the ward,
+ * the city, address, phone, pager and record number (every field is a NUL-terminated string the
+ * caller owns inside the struct; empty fields are left out of the note). What the note writes is
+ * the caller's data plus clinical filler; nothing else is identifying.
+ *
+ *   synth_note_context ctx;            // filled by the caller, or:
+ *   synth_context_random(lists, seed, &ctx);
+ *   synth_note note;
+ *   synth_note_write(&ctx, SYNTH_NOTE_NURSING, SYNTH_CASE_MIXED, seed, &note, &err);
+ *   ... note.text, note.len, note.spans[0..note.n_spans) ...
+ *   synth_note_free(&note);
+ *
+ * Clinical content that looks like PHI and is not is written on purpose (drips and drugs in
+ * capitals "NEO", "LEVO"; "MAE"; "CO/CI"; "PS 10/5/40"; "1/2NS"; "800-1000"; clock-time ranges
+ * "0700-1900"; "OSH"; weekdays), so that a de-identifier trained on these notes learns to keep it.
+ * Deterministic: the same context, kind, casing and seed give the same bytes. */
+#ifndef CLINFM_SYNTH_NOTES_H
+#define CLINFM_SYNTH_NOTES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "deid/eval.h"
+#include "deid/text.h"
+#include "util/err.h"
+
+#define SYNTH_FIELD 64
+
+typedef struct {
+    char given[SYNTH_FIELD], family[SYNTH_FIELD];
+    char sex; /* 'F' or 'M' */
+} synth_person;
+
+enum { SYNTH_MAX_RELATIVES = 3, SYNTH_MAX_CLINICIANS = 5 };
+
+typedef struct {
+    synth_person patient;
+    synth_person relative[SYNTH_MAX_RELATIVES];
+    char relation[SYNTH_MAX_RELATIVES][16]; /* "son", "wife", "daughter", "brother", "HCP" */
+    int n_relatives;
+    synth_person clinician[SYNTH_MAX_CLINICIANS];
+    char role[SYNTH_MAX_CLINICIANS][8]; /* "MD", "RN", "NP", "PA", "RT" */
+    int n_clinicians;
+    int age;                        /* years; 90 and over is an identifier (Safe Harbor) */
+    int adm_year, adm_month, adm_day; /* admission date */
+    int day_of_stay;                /* the note's day, 0 = admission day */
+    char hospital[SYNTH_FIELD];      /* "Green Valley General Hospital" */
+    char hospital_abbr[16];          /* "GVGH" (the organisation's own abbreviation) */
+    char other_hospital[SYNTH_FIELD]; /* where the patient came from */
+    char ward[SYNTH_FIELD];          /* a named ward with its floor: "Kessler 4", "West 6" */
+    char street[SYNTH_FIELD], city[SYNTH_FIELD], state[4], zip[8];
+    char phone[24];                  /* "(617) 555-0147" */
+    char pager[12];                  /* "43210" */
+    char mrn[16];                    /* "4829133" */
+} synth_note_context;
+
+/* Note kinds. SYNTH_NOTE_EVENT is a family of short event and shift-summary notes kept apart for
+ * measurement: deid-train never writes it (a style the model was not fitted on). */
+enum { SYNTH_NOTE_NURSING = 0, SYNTH_NOTE_NURSING_RUNON, SYNTH_NOTE_PROGRESS, SYNTH_NOTE_DISCHARGE,
+       SYNTH_NOTE_EVENT, SYNTH_NOTE_KINDS };
+enum { SYNTH_CASE_MIXED = 0, SYNTH_CASE_UPPER, SYNTH_CASE_LOWER };
+
+typedef struct {
+    char *text;        /* NUL-terminated UTF-8 */
+    size_t len;
+    deid_span *spans;  /* sorted by start, non-overlapping; byte offsets, end exclusive */
+    size_t n_spans;
+} synth_note;
+
+/* Writes one note. Upper and lower case change ASCII letters only, so offsets hold. */
+int synth_note_write(const synth_note_context *ctx, int kind, int casing, uint64_t seed, synth_note *out,
+                     cf_err *err);
+void synth_note_free(synth_note *n);
+
+typedef struct synth_namelists synth_namelists;
+/* The same, with clinical filler words drawn from filler's vocabulary (the rules folder's
+ * medical_words.txt and clinical_keep.txt, loaded by synth_namelists_load); filler may be NULL. */
+int synth_note_write_ex(const synth_note_context *ctx, int kind, int casing, uint64_t seed,
+                        const synth_namelists *filler, synth_note *out, cf_err *err);
+
+/* Name and place lists for random contexts. SYNTH_NAMES_LISTED reads the de-identifier's own
+ * lists (rules folder: first_names.txt, last_names.txt, places.txt); SYNTH_NAMES_HELDOUT reads
+ * its heldout/ folder, names the de-identifier never lists, so recall on unlisted names can be
+ * measured. Only names of ASCII letters are used. */
+enum { SYNTH_NAMES_LISTED = 0, SYNTH_NAMES_HELDOUT = 1 };
+int synth_namelists_load(synth_namelists **out, const char *rules_dir, int which, cf_err *err);
+void synth_namelists_free(synth_namelists *nl);
+/* A random patient context: names, dates (1995-2030), age (a few over 89), hospital, ward,
+ * address, phone, pager, MRN. */
+void synth_context_random(const synth_namelists *nl, uint64_t seed, synth_note_context *ctx);
+
+/* n notes as an annotated corpus (deid/eval.h; free with deid_corpus_free via synth_notes_free):
+ * kinds and casings cycle over the notes (SYNTH_NOTE_EVENT only when heldout_style is set; then
+ * only it). */
+typedef struct {
+    deid_corpus corpus;
+} synth_notes;
+int synth_notes_generate_ex(synth_notes *out, const char *rules_dir, int which, int heldout_style, size_t n,
+                            uint64_t seed, cf_err *err);
+static inline int synth_notes_generate(synth_notes *out, const char *rules_dir, int which, size_t n, uint64_t seed,
+                                       cf_err *err) {
+    return synth_notes_generate_ex(out, rules_dir, which, 0, n, seed, err);
+}
+void synth_notes_free(synth_notes *s);
+
+/* Writers in the layouts deid-eval reads: the presidio JSON array (positions in code points;
+ * entity types are clinfm type names) and clinfm's inline phrase layout ("##RECORD id", PHI as
+ * {{TYPE:phrase}}). A note whose text holds "{{" cannot be written inline (CF_EINPUT). */
+int synth_notes_write_presidio(FILE *f, const deid_corpus *c, cf_err *err);
+int synth_notes_write_phrase(FILE *f, const deid_corpus *c, cf_err *err);
+/* The PhysioNet deid layout: a text file of records "START_OF_RECORD=1||||<n>||||" ... 
+ * "||||END_OF_RECORD" (each note ends with a newline) and an annotation file of lines
+ * "1 <n> <start> <end> <TYPE> <phrase>" (byte offsets, end exclusive; clinfm type names). */
+int synth_notes_write_physionet(FILE *text, FILE *phi, const deid_corpus *c, cf_err *err);
+
+#endif

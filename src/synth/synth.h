@@ -1,0 +1,61 @@
+/* `clinfm synth`: a synthetic population with known ground truth.
+ *
+ * synth_run simulates patients 0..N-1 (sim.h), each from its own random stream, on T threads,
+ * and writes them in patient order, so the output is the same bytes for a seed whatever T. It
+ * streams: patients are made in batches whose buffers are reused, so memory does not grow with
+ * N. Output folder (created whole: written under a temporary name and renamed at the end):
+ *
+ *   fhir/<Type>.000.ndjson   FHIR R4 Bulk Data layout (Patient, Encounter, Condition, Observation,
+ *                            MedicationRequest, Procedure), read by `clinfm ingest --format fhir`
+ *   notes/gold.presidio.json with --notes: the notes (DocumentReference in fhir/) with their gold
+ *   notes/gold.phrase.txt    identifier spans, in the layouts `clinfm deid-eval` reads
+ *   truth/<task>.csv         ground truth per new-onset task: fhir_id, prediction_time (an
+ *                            encounter's end, ISO 8601 UTC), probability (of a positive label
+ *                            among rows the task keeps), p_outcome, p_followed, outcome, followed
+ *   manifest.json            seed, options, module files, resource counts per type, truth rows
+ *
+ * docs/SYNTH.md describes the model, the module files, the truth and how it joins to labels. */
+#ifndef CLINFM_SYNTH_SYNTH_H
+#define CLINFM_SYNTH_SYNTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+enum { SYNTH_FMT_FHIR = 0, SYNTH_FMT_NULL = 1 };
+
+typedef struct {
+    uint64_t patients;
+    uint64_t seed;
+    const char *out_dir;
+    const char *modules_dir;   /* default data/synth/modules */
+    int format;                /* SYNTH_FMT_* (null: simulate and count, write nothing but the manifest) */
+    int start_year, end_year;  /* the data window: Jan 1 of start to Jan 1 of end + 1 */
+    int threads;
+    int truth_paths;           /* simulated futures per truth row; 0: no truth */
+    int notes;                 /* SYNTH_NOTES_*: notes for hospital stays (patient_notes.h) */
+    int quiet;
+} synth_options;
+
+/* Resource types written, in this order. */
+enum { SYNTH_T_PATIENT = 0, SYNTH_T_ENCOUNTER, SYNTH_T_CONDITION, SYNTH_T_OBSERVATION,
+       SYNTH_T_MEDREQ, SYNTH_T_PROCEDURE, SYNTH_T_DOCREF, SYNTH_N_TYPES };
+/* --notes: which name lists the notes draw relatives, clinicians and hospitals from */
+enum { SYNTH_NOTES_NONE = 0, SYNTH_NOTES_LISTED, SYNTH_NOTES_HELDOUT };
+extern const char *const synth_type_names[SYNTH_N_TYPES];
+
+typedef struct {
+    uint64_t patients, resources[SYNTH_N_TYPES];
+    uint64_t events;           /* events clinfm's FHIR reader makes of them (PHI// identifiers aside) */
+    uint64_t type_events[SYNTH_N_TYPES];
+    uint64_t deaths, deaths_in_hospital, admissions;
+    uint64_t truth_rows, truth_positive;
+    uint64_t notes, note_spans;
+    uint64_t bytes;
+    double seconds;
+} synth_report;
+
+int synth_run(const synth_options *o, synth_report *rep, cf_err *err);
+
+#endif

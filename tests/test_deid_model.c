@@ -1,0 +1,339 @@
+/* Tests of the de-identifier's fitted model (src/deid/model.c, model_train.c) and of the note
+ * generator (src/synth/notes.c):
+ *  - the scaled forward-backward against brute-force enumeration of every label path of a short
+ *    chain (marginals and log Z);
+ *  - the NLL gradient against central finite differences, for emissions and transitions;
+ *  - the model file: save and load give the same weights; bad files are errors naming the line;
+ *  - training learns: a model fitted on generated notes finds their PHI better than chance and
+ *    writes a loadable file;
+ *  - the generator: deterministic, spans inside the text, sorted and non-overlapping, the span
+ *    text is what the context gave, casings keep the offsets, and the writers' output reads
+ *    back through deid_corpus_load with the same spans. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "deid/model_int.h"
+#include "deid/train.h"
+#include "synth/notes.h"
+
+enum { L = DEID_NL };
+
+static uint64_t rs = 88172645463325252ULL;
+static float frand(void) {
+    rs ^= rs << 13;
+    rs ^= rs >> 7;
+    rs ^= rs << 17;
+    return (float)((rs >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
+}
+
+/* log Z and marginals by enumerating all L^T paths (T <= 3). */
+static double brute(const float *E, size_t T, const float *trans, double *Pm) {
+    size_t n = 1;
+    for (size_t i = 0; i < T; i++) n *= L;
+    double Z = 0;
+    memset(Pm, 0, T * L * sizeof *Pm);
+    for (size_t code = 0; code < n; code++) {
+        size_t c = code;
+        int y[4];
+        for (size_t i = 0; i < T; i++) y[i] = (int)(c % L), c /= L;
+        double s = trans[0 * L + y[0]] + E[y[0]];
+        for (size_t i = 1; i < T; i++) s += trans[y[i - 1] * L + y[i]] + E[i * L + y[i]];
+        double w = exp(s);
+        Z += w;
+        for (size_t i = 0; i < T; i++) Pm[i * L + y[i]] += w;
+    }
+    for (size_t k = 0; k < T * L; k++) Pm[k] /= Z;
+    return log(Z);
+}
+
+static void test_forward_backward(void) {
+    enum { T = 3 };
+    float E[T * L], trans[L * L], P[T * L], work[4 * T * L + 1];
+    double Pm[T * L];
+    for (int k = 0; k < T * L; k++) E[k] = 3 * frand();
+    for (int k = 0; k < L * L; k++) trans[k] = 2 * frand();
+    double lz = deid__crf_marginals(E, T, trans, P, work);
+    double bz = brute(E, T, trans, Pm);
+    double worst = 0;
+    for (int k = 0; k < T * L; k++) worst = fmax(worst, fabs(P[k] - Pm[k]));
+    fprintf(stderr, "  log Z %.6f vs brute force %.6f; largest marginal difference %.2e\n", lz, bz, worst);
+    CHECK(fabs(lz - bz) < 1e-4 * fabs(bz) + 1e-4);
+    CHECK(worst < 1e-5);
+    /* a single word */
+    lz = deid__crf_marginals(E, 1, trans, P, work);
+    bz = brute(E, 1, trans, Pm);
+    CHECK(fabs(lz - bz) < 1e-4);
+}
+
+static void test_gradient(void) {
+    enum { T = 5 };
+    float E[T * L], trans[L * L], P[T * L], work[4 * T * L + 1], gE[T * L], gT[L * L];
+    uint8_t gold[T] = {0, 15, 15, 0, 6};
+    for (int k = 0; k < T * L; k++) E[k] = frand();
+    for (int k = 0; k < L * L; k++) trans[k] = frand();
+    memset(gE, 0, sizeof gE);
+    memset(gT, 0, sizeof gT);
+    double nll = deid__crf_nll_grad(E, T, trans, gold, P, work, gE, gT);
+    CHECK(nll > 0);
+    const float h = 1e-2f;
+    double worst = 0;
+    float dE[T * L], dT[L * L];
+    for (int k = 0; k < T * L; k += 7) {
+        float keep = E[k];
+        memset(dE, 0, sizeof dE), memset(dT, 0, sizeof dT);
+        E[k] = keep + h;
+        double a = deid__crf_nll_grad(E, T, trans, gold, P, work, dE, dT);
+        E[k] = keep - h;
+        double b = deid__crf_nll_grad(E, T, trans, gold, P, work, dE, dT);
+        E[k] = keep;
+        worst = fmax(worst, fabs((a - b) / (2 * h) - gE[k]));
+    }
+    for (int k = 0; k < L * L; k += 11) {
+        float keep = trans[k];
+        memset(dE, 0, sizeof dE), memset(dT, 0, sizeof dT);
+        trans[k] = keep + h;
+        double a = deid__crf_nll_grad(E, T, trans, gold, P, work, dE, dT);
+        trans[k] = keep - h;
+        double b = deid__crf_nll_grad(E, T, trans, gold, P, work, dE, dT);
+        trans[k] = keep;
+        worst = fmax(worst, fabs((a - b) / (2 * h) - gT[k]));
+    }
+    fprintf(stderr, "  NLL gradient vs central differences: largest difference %.2e\n", worst);
+    CHECK(worst < 2e-3);
+}
+
+static void test_model_file(void) {
+    cf_err err = {0};
+    deid_model *m = NULL;
+    REQUIRE(deid_model_new(&m, &err) == CF_OK);
+    const char *names[] = {"b", "w0=levo", "pt=d"};
+    m->cap = 4;
+    m->w = calloc((size_t)m->cap * L, sizeof *m->w);
+    REQUIRE(m->w != NULL);
+    for (int f = 0; f < 3; f++) {
+        REQUIRE(strmap_intern(&m->feats, names[f], strlen(names[f])) == f);
+        for (int y = 0; y < L; y++) m->w[f * L + y] = (y == f) ? 1.5f + (float)f : (y == 3 ? -0.25f : 0.0f);
+    }
+    m->trans[1 * L + 2] = 0.75f;
+    m->threshold = 0.6f;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/test-deid-model-%d.tsv", check_tmpdir(), (int)getpid());
+    REQUIRE(deid_model_save(m, path, 0.01f, &err) == CF_OK);
+    deid_model *b = NULL;
+    REQUIRE(deid_model_load(&b, path, &err) == CF_OK);
+    REQUIRE(b != NULL);
+    CHECK(fabsf(b->threshold - 0.6f) < 1e-6f);
+    CHECK(fabsf(b->trans[1 * L + 2] - 0.75f) < 1e-6f);
+    for (int f = 0; f < 3; f++) {
+        int64_t id = strmap_find(&b->feats, names[f], strlen(names[f]));
+        REQUIRE(id >= 0);
+        for (int y = 0; y < L; y++) CHECK(fabsf(b->w[id * L + y] - m->w[f * L + y]) < 1e-4f);
+    }
+    deid_model_free(b);
+    deid_model_free(m);
+    /* bad files: the error names the file and line */
+    FILE *f = fopen(path, "w");
+    REQUIRE(f != NULL);
+    fputs("# clinfm deid model 1\n@threshold\t0.5\nw0=x\tNAME:abc\n", f);
+    fclose(f);
+    CHECK(deid_model_load(&b, path, &err) == CF_EINPUT);
+    CHECK_CONTAINS(err.msg, ":3:");
+    f = fopen(path, "w");
+    fputs("not a model\n", f);
+    fclose(f);
+    CHECK(deid_model_load(&b, path, &err) == CF_EINPUT);
+    CHECK_CONTAINS(err.msg, ":1:");
+    f = fopen(path, "w");
+    fputs("# clinfm deid model 1\nw0=x\tBOGUS:1\n", f);
+    fclose(f);
+    CHECK(deid_model_load(&b, path, &err) == CF_EINPUT);
+    remove(path);
+    /* no file: no model, no error */
+    CHECK(deid_model_load(&b, path, &err) == CF_OK && b == NULL);
+}
+
+/* ---- the note generator ------------------------------------------------------------------ */
+
+static void fill_ctx(synth_note_context *c) {
+    memset(c, 0, sizeof *c);
+    snprintf(c->patient.given, SYNTH_FIELD, "Ottilie");
+    snprintf(c->patient.family, SYNTH_FIELD, "Brannigan");
+    c->patient.sex = 'F';
+    c->n_relatives = 1;
+    snprintf(c->relative[0].given, SYNTH_FIELD, "Penny");
+    snprintf(c->relative[0].family, SYNTH_FIELD, "Brannigan");
+    snprintf(c->relation[0], 16, "son");
+    c->n_clinicians = 2;
+    snprintf(c->clinician[0].given, SYNTH_FIELD, "Rosalind");
+    snprintf(c->clinician[0].family, SYNTH_FIELD, "Quill");
+    snprintf(c->role[0], 8, "MD");
+    snprintf(c->clinician[1].given, SYNTH_FIELD, "Ryo");
+    snprintf(c->clinician[1].family, SYNTH_FIELD, "Tanaka");
+    snprintf(c->role[1], 8, "RN");
+    c->age = 93;
+    c->adm_year = 2031, c->adm_month = 3, c->adm_day = 3;
+    c->day_of_stay = 4;
+    snprintf(c->hospital, SYNTH_FIELD, "Green Valley General Hospital");
+    snprintf(c->hospital_abbr, 16, "GVGH");
+    snprintf(c->ward, SYNTH_FIELD, "Kessler 4");
+    snprintf(c->street, SYNTH_FIELD, "12 Alder Lane");
+    snprintf(c->city, SYNTH_FIELD, "Marblehead");
+    snprintf(c->state, 4, "MA");
+    snprintf(c->zip, 8, "01945");
+    snprintf(c->phone, 24, "(617) 555-0147");
+    snprintf(c->pager, 12, "43210");
+    snprintf(c->mrn, 16, "4829133");
+}
+
+static void test_generator(void) {
+    synth_note_context c;
+    fill_ctx(&c);
+    cf_err err = {0};
+    const char *given[] = {"Ottilie", "Brannigan", "Penny", "Rosalind", "Quill", "QUILL", "Ryo", "Tanaka", "TANAKA", "Kessler 4",
+                           "Green Valley General Hospital", "GVGH", "Marblehead", "43210", "4829133", "93"};
+    for (int kind = 0; kind < SYNTH_NOTE_KINDS; kind++)
+        for (uint64_t seed = 1; seed <= 40; seed++) {
+            synth_note a, b, u;
+            REQUIRE(synth_note_write(&c, kind, SYNTH_CASE_MIXED, seed, &a, &err) == CF_OK);
+            REQUIRE(synth_note_write(&c, kind, SYNTH_CASE_MIXED, seed, &b, &err) == CF_OK);
+            REQUIRE(synth_note_write(&c, kind, SYNTH_CASE_UPPER, seed, &u, &err) == CF_OK);
+            CHECK(a.len == b.len && !memcmp(a.text, b.text, a.len)); /* deterministic */
+            CHECK_EQ_INT(strlen(a.text), a.len);
+            CHECK_EQ_INT(u.len, a.len); /* casing keeps offsets */
+            CHECK_EQ_INT(u.n_spans, a.n_spans);
+            for (size_t k = 0; k < a.n_spans; k++) {
+                const deid_span *s = &a.spans[k];
+                CHECK(s->start < s->end && s->end <= a.len);
+                if (k) CHECK(s->start >= a.spans[k - 1].end);
+                CHECK(s->type >= 0 && s->type < DEID_N_TYPES);
+                /* every span holds something the context gave (or a date/email/id made from it) */
+                if (s->type == DEID_NAME || s->type == DEID_ORGANIZATION || s->type == DEID_LOCATION) {
+                    int ok = 0;
+                    for (size_t q = 0; q < sizeof given / sizeof given[0] && !ok; q++)
+                        ok = memmem(a.text + s->start, s->end - s->start, given[q], strlen(given[q])) != NULL;
+                    /* initials: "R." */
+                    if (!ok && s->end - s->start <= 3) ok = 1;
+                    if (!ok) fprintf(stderr, "  kind %d seed %llu: span \"%.*s\"\n", kind, (unsigned long long)seed,
+                                     (int)(s->end - s->start), a.text + s->start);
+                    CHECK(ok);
+                }
+                if (s->type == DEID_AGE_OVER_89) CHECK(!memcmp(a.text + s->start, "93", 2));
+            }
+            /* nothing the context gave is left outside a span (names of the note's people) */
+            for (size_t q = 0; q < 9; q++) {
+                const char *p = a.text;
+                while ((p = strstr(p, given[q]))) {
+                    size_t at = (size_t)(p - a.text);
+                    int in = 0;
+                    for (size_t k = 0; k < a.n_spans; k++) in |= a.spans[k].start <= at && at < a.spans[k].end;
+                    if (!in) fprintf(stderr, "  kind %d seed %llu: \"%s\" outside a span\n", kind, (unsigned long long)seed, given[q]);
+                    CHECK(in);
+                    p += strlen(given[q]);
+                }
+            }
+            synth_note_free(&a);
+            synth_note_free(&b);
+            synth_note_free(&u);
+        }
+    CHECK(synth_note_write(&c, 99, 0, 1, &(synth_note){0}, &err) == CF_EINPUT);
+}
+
+static int same_spans(const deid_corpus *a, const deid_corpus *b) {
+    if (a->n_docs != b->n_docs) return 0;
+    for (size_t i = 0; i < a->n_docs; i++) {
+        if (a->docs[i].n_gold != b->docs[i].n_gold) return 0;
+        for (size_t k = 0; k < a->docs[i].n_gold; k++) {
+            const deid_gold *x = &a->docs[i].gold[k], *y = &b->docs[i].gold[k];
+            if (x->start != y->start || x->end != y->end || x->type != y->type) return 0;
+        }
+        if (memcmp(a->docs[i].text, b->docs[i].text, a->docs[i].len)) return 0;
+    }
+    return 1;
+}
+
+static void test_writers_and_training(void) {
+    char rules[4200], p1[4300], p2[4300], p3[4300], t3[4400], f3[4400];
+    snprintf(rules, sizeof rules, "%s/data/deid", check_root());
+    cf_err err = {0};
+    synth_notes sn;
+    REQUIRE(synth_notes_generate(&sn, rules, SYNTH_NAMES_HELDOUT, 24, 7, &err) == CF_OK);
+    CHECK_EQ_INT(sn.corpus.n_docs, 24);
+    CHECK(sn.corpus.n_gold > 24);
+    snprintf(p1, sizeof p1, "%s/test-notes-%d.json", check_tmpdir(), (int)getpid());
+    snprintf(p2, sizeof p2, "%s/test-notes-%d.txt", check_tmpdir(), (int)getpid());
+    snprintf(p3, sizeof p3, "%s/test-notes-%d", check_tmpdir(), (int)getpid());
+    FILE *f = fopen(p1, "w");
+    REQUIRE(f && synth_notes_write_presidio(f, &sn.corpus, &err) == CF_OK);
+    fclose(f);
+    f = fopen(p2, "w");
+    REQUIRE(f && synth_notes_write_phrase(f, &sn.corpus, &err) == CF_OK);
+    fclose(f);
+    REQUIRE(mkdir(p3, 0700) == 0);
+    snprintf(t3, sizeof t3, "%s/id.text", p3);
+    snprintf(f3, sizeof f3, "%s/id-phi.phrase", p3);
+    FILE *ft = fopen(t3, "w"), *fp = fopen(f3, "w");
+    REQUIRE(ft && fp && synth_notes_write_physionet(ft, fp, &sn.corpus, &err) == CF_OK);
+    fclose(ft);
+    fclose(fp);
+    deid_corpus c;
+    REQUIRE(deid_corpus_load(p1, "presidio", &c, &err) == CF_OK);
+    CHECK(same_spans(&sn.corpus, &c));
+    deid_corpus_free(&c);
+    REQUIRE(deid_corpus_load(p2, "phrase", &c, &err) == CF_OK);
+    CHECK(same_spans(&sn.corpus, &c));
+    deid_corpus_free(&c);
+    REQUIRE(deid_corpus_load(p3, "phrase", &c, &err) == CF_OK);
+    CHECK_EQ_INT(c.n_docs, sn.corpus.n_docs);
+    CHECK_EQ_INT(c.n_gold, sn.corpus.n_gold);
+    CHECK_EQ_INT(c.pn_misaligned, 0);
+    deid_corpus_free(&c);
+    remove(p1), remove(p2), remove(t3), remove(f3), rmdir(p3);
+
+    /* a small model fitted on generated notes (listed names) finds the PHI of held-apart ones
+       far better than a model that knows nothing */
+    synth_notes tr;
+    REQUIRE(synth_notes_generate(&tr, rules, SYNTH_NAMES_LISTED, 120, 3, &err) == CF_OK);
+    deid_text_rules *r = NULL;
+    REQUIRE(deid_rules_load(&r, rules, &err) == CF_OK);
+    const deid_doc **docs = malloc(tr.corpus.n_docs * sizeof *docs);
+    REQUIRE(docs != NULL);
+    for (size_t i = 0; i < tr.corpus.n_docs; i++) docs[i] = &tr.corpus.docs[i];
+    deid_train_opts o;
+    deid_train_opts_default(&o);
+    o.epochs = 2;
+    char mp[4300];
+    snprintf(mp, sizeof mp, "%s/test-model-%d.tsv", check_tmpdir(), (int)getpid());
+    REQUIRE(deid_model_train(r, docs, tr.corpus.n_docs, &o, mp, &err) == CF_OK);
+    deid_model *m = NULL;
+    REQUIRE(deid_model_load(&m, mp, &err) == CF_OK && m != NULL);
+    deid_model *keep = r->model;
+    r->model = m;
+    deid_eval_result res;
+    REQUIRE(deid_evaluate(r, &sn.corpus, &res, NULL, NULL, &err) == CF_OK);
+    double rec = deid_ratio(res.overlap_all.gold_hit, res.overlap_all.gold_n);
+    double prec = deid_ratio(res.overlap_all.pred_hit, res.overlap_all.pred_n);
+    fprintf(stderr, "  2-epoch model on 120 generated notes, held-apart names: recall %.3f precision %.3f\n", rec, prec);
+    CHECK(rec > 0.85);
+    CHECK(prec > 0.85);
+    r->model = keep;
+    deid_model_free(m);
+    remove(mp);
+    free(docs);
+    deid_rules_free(r);
+    synth_notes_free(&tr);
+    synth_notes_free(&sn);
+}
+
+int main(void) {
+    RUN(test_forward_backward);
+    RUN(test_gradient);
+    RUN(test_model_file);
+    RUN(test_generator);
+    RUN(test_writers_and_training);
+    return check_summary();
+}
