@@ -208,6 +208,73 @@ done:
     return rc;
 }
 
+/* Puts the predictors of table b beside those of table a, row by row (rows matched by subject and
+ * prediction time, so two stores that list them in another order still agree): a and b must hold
+ * the same rows with the same labels. what names the rows in errors. */
+static int table_join(pred_table *a, pred_table *b, const char *da, const char *db, const char *what, cf_err *err) {
+    if (a->n != b->n)
+        return cf_fail(err, CF_EINPUT, "%s and %s evaluate the same fold but hold %zu and %zu %s rows: pool runs of one "
+                       "fold only when they evaluate the same rows", da, db, a->n, b->n, what);
+    if (a->n_cols + b->n_cols > MAX_COLS)
+        return cf_fail(err, CF_EINPUT, "%s and %s: more than %d predictors together", da, db, MAX_COLS);
+    for (size_t c = 0; c < b->n_cols; c++)
+        for (size_t k = 0; k < a->n_cols; k++)
+            if (!strcmp(a->names[k], b->names[c]))
+                return cf_fail(err, CF_EINPUT, "%s and %s evaluate the same fold and both have predictor %s: pool "
+                               "the folds of one cross-validation, or runs of one fold with different predictors",
+                               da, db, b->names[c]);
+    const size_t W = a->n_cols + b->n_cols;
+    float *p = cf_malloc((a->n ? a->n : 1) * W * sizeof *p);
+    uint8_t *used = cf_calloc(b->n ? b->n : 1, 1);
+    int rc = CF_OK;
+    if (!p || !used) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < a->n; i++) {
+        size_t j = i < b->n && !used[i] && b->sid[i] == a->sid[i] && !strcmp(b->ptime[i], a->ptime[i]) ? i : b->n;
+        for (size_t k = 0; j == b->n && k < b->n; k++) /* another order: search (runs hold ~1,000 rows) */
+            if (!used[k] && b->sid[k] == a->sid[i] && !strcmp(b->ptime[k], a->ptime[i])) j = k;
+        if (j == b->n || used[j] || b->y[j] != a->y[i]) {
+            rc = cf_fail(err, CF_EINPUT, "%s and %s evaluate the same fold but their %s rows differ (subject %lld "
+                         "%s): pool runs of one fold only when they evaluate the same rows", da, db, what,
+                         (long long)a->sid[i], j == b->n || used[j] ? "is missing in the second" :
+                         "has another label");
+            goto done;
+        }
+        used[j] = 1;
+        memcpy(p + i * W, a->p + i * a->n_cols, a->n_cols * sizeof *p);
+        memcpy(p + i * W + a->n_cols, b->p + j * b->n_cols, b->n_cols * sizeof *p);
+    }
+    free(a->p);
+    a->p = p;
+    p = NULL;
+    for (size_t c = 0; c < b->n_cols; c++) a->names[a->n_cols + c] = b->names[c], b->names[c] = NULL;
+    b->n_cols = 0;
+    a->n_cols = W;
+done:
+    free(p);
+    free(used);
+    return rc;
+}
+
+/* Two runs of one fold (the baselines evaluated in one, the model in another) become one: a gets
+ * b's predictors beside its own, on the same held-out and tuning rows; b is left empty. */
+static int run_join(pool_run *a, pool_run *b, cf_err *err) {
+    const size_t na = a->held.n_cols;
+    int rc = table_join(&a->held, &b->held, a->dir, b->dir, "held-out", err);
+    if (!rc) rc = table_join(&a->tune, &b->tune, a->dir, b->dir, "tuning", err);
+    if (rc) return rc;
+    for (size_t c = na; c < a->held.n_cols; c++) a->fit_seconds[c] = b->fit_seconds[c - na];
+    size_t l = strlen(a->dir) + strlen(b->dir) + 2;
+    char *d = malloc(l);
+    if (!d) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    snprintf(d, l, "%s+%s", a->dir, b->dir);
+    free(a->dir);
+    a->dir = d;
+    return CF_OK;
+}
+
 static void run_free(pool_run *r) {
     free(r->dir);
     free(r->task);
@@ -321,6 +388,17 @@ int eval_pool(const eval_pool_config *cfg, cf_err *err) {
             loaded++;
             goto done;
         }
+    /* Runs of one fold join into one (every fold must then have the same predictors). */
+    for (size_t r = 1; r < R; r++) {
+        size_t q = 0;
+        while (q < r && !(runs[q].folds && runs[q].folds == runs[r].folds && runs[q].fold == runs[r].fold)) q++;
+        if (q == r) continue;
+        if (strcmp(runs[r].task, runs[q].task)) continue; /* refused below */
+        if ((rc = run_join(&runs[q], &runs[r], err))) goto done;
+        run_free(&runs[r]);
+        memmove(&runs[r], &runs[r + 1], (R - r - 1) * sizeof *runs);
+        R--, loaded--, r--;
+    }
     for (size_t r = 1; r < R; r++) {
         if (strcmp(runs[r].task, runs[0].task)) {
             rc = cf_fail(err, CF_EINPUT, "%s evaluates task %s but %s evaluates %s: pool runs of one task", runs[r].dir,
