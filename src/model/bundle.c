@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "util/atomic_file.h"
+#include "util/le.h"
 
 #define MANIFEST "manifest.json"
 #define MAX_MANIFEST ((size_t)64 << 20)
@@ -471,15 +472,6 @@ int bundle_split_has(const uint64_t *sorted, size_t n, uint64_t h) {
     return lo < n && sorted[lo] == h;
 }
 
-static void put64(unsigned char *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static uint64_t get64(const unsigned char *p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
-
 int bundle_record_split(model_bundle *b, const store *s, const split_config *c, cf_err *err) {
     split_printer pr;
     int rc = split_printer_init(&pr, s, err);
@@ -512,12 +504,12 @@ int bundle_record_split(model_bundle *b, const store *s, const split_config *c, 
         goto done;
     }
     memcpy(bin, SS_MAGIC, 8);
-    put64(bin + 8, 1); /* version */
-    put64(bin + 16, n_id);
-    put64(bin + 24, n_print);
-    put64(bin + 32, unprinted);
-    for (size_t i = 0; i < n_id; i++) put64(bin + 40 + 8 * i, ids[i]);
-    for (size_t i = 0; i < n_print; i++) put64(bin + 40 + 8 * (n_id + i), prints[i]);
+    le_put64(bin + 8, 1); /* version */
+    le_put64(bin + 16, n_id);
+    le_put64(bin + 24, n_print);
+    le_put64(bin + 32, unprinted);
+    for (size_t i = 0; i < n_id; i++) le_put64(bin + 40 + 8 * i, ids[i]);
+    for (size_t i = 0; i < n_print; i++) le_put64(bin + 40 + 8 * (n_id + i), prints[i]);
     if ((rc = bundle_put(b, BUNDLE_SPLIT_SUBJECTS, bin, len, err))) goto done;
 
     j = cJSON_CreateObject();
@@ -617,23 +609,23 @@ int bundle_load_split(const model_bundle *b, bundle_split *out, cf_err *err) {
         goto done;
     }
     const unsigned char *u = (const unsigned char *)bin;
-    uint64_t n_id = get64(u + 16), n_print = get64(u + 24);
-    if (get64(u + 8) != 1 || n_id > ((uint64_t)sb.st_size - 40) / 8 || n_print > ((uint64_t)sb.st_size - 40) / 8 ||
+    uint64_t n_id = le_get64(u + 16), n_print = le_get64(u + 24);
+    if (le_get64(u + 8) != 1 || n_id > ((uint64_t)sb.st_size - 40) / 8 || n_print > ((uint64_t)sb.st_size - 40) / 8 ||
         (uint64_t)sb.st_size != 40 + 8 * (n_id + n_print)) {
         rc = cf_fail(err, CF_EINPUT, "%s: version or counts do not match the file's size", p);
         goto done;
     }
     out->n_id = (size_t)n_id;
     out->n_print = (size_t)n_print;
-    out->unprinted = get64(u + 32);
+    out->unprinted = le_get64(u + 32);
     out->id_hash = malloc((out->n_id ? out->n_id : 1) * sizeof *out->id_hash);
     out->print_hash = malloc((out->n_print ? out->n_print : 1) * sizeof *out->print_hash);
     if (!out->id_hash || !out->print_hash) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < out->n_id; i++) out->id_hash[i] = get64(u + 40 + 8 * i);
-    for (size_t i = 0; i < out->n_print; i++) out->print_hash[i] = get64(u + 40 + 8 * (out->n_id + i));
+    for (size_t i = 0; i < out->n_id; i++) out->id_hash[i] = le_get64(u + 40 + 8 * i);
+    for (size_t i = 0; i < out->n_print; i++) out->print_hash[i] = le_get64(u + 40 + 8 * (out->n_id + i));
     out->present = 1;
 done:
     free(text);
