@@ -748,5 +748,5 @@ int eval_write_html(const eval_state *st, const char *path, cf_err *err) {
     eb_str(&b, "<p class=\"advise\">These predictions advise; a clinician decides.</p>\n"
                "<p class=\"sub\">Files beside this report: metrics.json (every figure above, at full precision), "
                "predictions.csv (each held-out prediction, every probability exactly), MODEL_CARD.md.</p>\n</body></html>\n");
-    return task_buf_write_file(&b, path, err);
+    return sbuf_write_file(&b, path, err);
 }

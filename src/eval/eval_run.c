@@ -283,7 +283,7 @@ static int write_predictions(const eval_state *st, const char *path, cf_err *err
         for (size_t i = 0; i < st->n_res; i++) eb_fmt(&b, ",%.9g", (double)st->res[i].probs[r]);
         eb_str(&b, "\n");
     }
-    return task_buf_write_file(&b, path, err);
+    return sbuf_write_file(&b, path, err);
 }
 
 /* ---------------------------------------------------------------- the run */
@@ -554,11 +554,11 @@ int eval_run(const eval_config *cfg, cf_err *err) {
             eb_ci(&b, &st.res[i].overall.auprc);
             eb_str(&b, "  Brier ");
             eb_ci(&b, &st.res[i].overall.brier);
-            printf("  %-15s %s%s\n", st.res[i].p->name, b.b ? b.b : "",
+            printf("  %-15s %s%s\n", st.res[i].p->name, b.p ? b.p : "",
                    st.res[i].p->role == EVAL_ROLE_FLOOR ? "  (floor: where the prediction sits in the record)"
                    : st.res[i].p->role == EVAL_ROLE_CEILING ? "  (ceiling)"
                    : (int)i == st.proposed ? "  (proposed)" : "");
-            free(b.b);
+            free(b.p);
         }
         if (st.leak.n_flagged) {
             printf("  ALARM: %zu single feature%s reach%s AUROC over %.1f or the best predictor's; the strongest: %s "

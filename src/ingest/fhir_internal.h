@@ -19,6 +19,7 @@
 
 #include "ingest/fhir.h"
 #include "util/err.h"
+#include "util/sbuf.h"
 
 /* ------------------------------------------------------------------ resource types */
 
@@ -29,10 +30,6 @@ int fhir_type_count(void);
 
 /* ------------------------------------------------------------------ batches */
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-} fhir_buf;
 
 enum { FHIR_OUT_EVENTS = 0, FHIR_OUT_FILTERED = 1, FHIR_OUT_REJECTED = 2 };
 
@@ -74,7 +71,7 @@ typedef struct {
 } fhir_res;
 
 typedef struct {
-    fhir_buf heap;
+    sbuf heap;
     fhir_event *ev;
     size_t n_ev, cap_ev;
     fhir_res *res;

@@ -22,6 +22,7 @@
 #include "serve/serve_fetch.h"
 #include "serve/serve_summary.h"
 #include "util/progress.h"
+#include "util/sbuf.h"
 
 /* ------------------------------------------------------------------ thread arena */
 
@@ -53,49 +54,6 @@ void serve__parse_end(req *r) {
 
 /* ------------------------------------------------------------------ responses */
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 256;
-        while (nc < b->len + n + 1) nc *= 2;
-        char *t = realloc(b->p, nc);
-        if (!t) {
-            b->oom = 1;
-            return;
-        }
-        b->p = t;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_json_str(sbuf *b, const char *s) {
-    sb_put(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        char e[8];
-        if (c == '"' || c == '\\') {
-            e[0] = '\\';
-            e[1] = (char)c;
-            sb_put(b, e, 2);
-        } else if (c < 0x20) {
-            snprintf(e, sizeof e, "\\u%04x", c);
-            sb_put(b, e, 6);
-        } else {
-            sb_put(b, s, 1);
-        }
-    }
-    sb_put(b, "\"", 1);
-}
-
 static void set_body(req *r, char *body, size_t len, const char *type) {
     free(r->rs->body);
     r->rs->body = body;
@@ -123,11 +81,11 @@ void serve__fail(req *r, int status, const char *fmt, ...) {
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
     sbuf b = {0};
-    sb_put(&b, "{\"error\":", 9);
-    sb_json_str(&b, code);
-    sb_put(&b, ",\"detail\":", 10);
-    sb_json_str(&b, detail);
-    sb_put(&b, "}", 1);
+    sbuf_put(&b, "{\"error\":", 9);
+    sbuf_json_str(&b, code);
+    sbuf_put(&b, ",\"detail\":", 10);
+    sbuf_json_str(&b, detail);
+    sbuf_put(&b, "}", 1);
     r->rs->status = status;
     if (b.oom) {
         free(b.p);
