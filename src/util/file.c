@@ -11,7 +11,7 @@ int file_read_stream(FILE *f, const char *name, size_t max, char **out, size_t *
     char *b = NULL;
     int rc = CF_OK;
     *out = NULL;
-    *len = 0;
+    if (len) *len = 0;
     for (;;) {
         if (n + 4096 + 1 > cap) {
             size_t nc = cap ? cap * 2 : 65536;
@@ -40,13 +40,13 @@ int file_read_stream(FILE *f, const char *name, size_t max, char **out, size_t *
     }
     b[n] = '\0';
     *out = b;
-    *len = n;
+    if (len) *len = n;
     return CF_OK;
 }
 
 int file_read_all(const char *path, size_t max, char **out, size_t *len, cf_err *err) {
     *out = NULL;
-    *len = 0;
+    if (len) *len = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return cf_fail_errno(err, CF_EINPUT, "%s: cannot open", path);
     struct stat st;

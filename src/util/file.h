@@ -2,7 +2,8 @@
  * mapping and rule files, configurations, heads, vocabularies, annotated corpora, a note on
  * standard input). Large inputs (tables, stores, shards) are streamed or mapped instead.
  *
- * The bytes come back NUL-terminated (out[len] == 0) in memory the caller frees. A size cap
+ * The bytes come back NUL-terminated (out[len] == 0) in memory the caller frees; len may be NULL
+ * for text. A size cap
  * keeps a wrong path (a store, /dev/zero) from filling the memory; 0 means no cap. Messages name
  * the file: "PATH: cannot open: <reason>", "PATH: larger than N bytes", "PATH: read error". */
 #ifndef CLINFM_UTIL_FILE_H
