@@ -245,7 +245,7 @@ static void test_logreg_vs_sklearn(void) {
         return;
     }
     enum { N = 200, DIM = 4 };
-    eval_csr X = {.n_rows = N, .n_cols = DIM, .nnz = N * DIM};
+    ml_csr X = {.n_rows = N, .n_cols = DIM, .nnz = N * DIM};
     X.indptr = malloc((N + 1) * sizeof *X.indptr);
     X.idx = malloc(N * DIM * sizeof *X.idx);
     X.val = malloc(N * DIM * sizeof *X.val);
@@ -272,11 +272,11 @@ static void test_logreg_vs_sklearn(void) {
     X.indptr[N] = N * DIM;
     fclose(f);
     double lambda = 0.05;
-    eval_logreg m;
+    ml_logreg m;
     cf_err err = {0};
-    REQUIRE(eval_logreg_fit(&m, &X, y, kind, lambda, &err) == CF_OK);
+    REQUIRE(ml_logreg_fit(&m, &X, y, kind, lambda, &err) == CF_OK);
     float p[N];
-    eval_logreg_predict(&m, &X, p);
+    ml_logreg_predict(&m, &X, p);
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
              "/usr/bin/python3 -c \"\n"
@@ -303,9 +303,9 @@ static void test_logreg_vs_sklearn(void) {
     CHECK(maxdiff < 1e-4);
     if (maxdiff >= 1e-4) fprintf(stderr, "  max |p - p_sklearn| = %g\n", maxdiff);
     /* the log loss helper */
-    CHECK_NEAR(eval_log_loss(p, y, N) > 0, 1, 0);
-    eval_logreg_free(&m);
-    eval_csr_free(&X);
+    CHECK_NEAR(ml_log_loss(p, y, N) > 0, 1, 0);
+    ml_logreg_free(&m);
+    ml_csr_free(&X);
 }
 
 /* Thresholds and Wilson intervals against hand counts and published values (Wilson 95% for 0/10:

@@ -35,13 +35,6 @@ void eval_featurizer_free(eval_featurizer *f) {
     memset(f, 0, sizeof *f);
 }
 
-void eval_csr_free(eval_csr *m) {
-    free(m->indptr);
-    free(m->idx);
-    free(m->val);
-    memset(m, 0, sizeof *m);
-}
-
 typedef struct {
     uint32_t code;
     uint64_t rows;
@@ -140,7 +133,7 @@ static int cmp_entry(const void *a, const void *b) {
     return (x->col > y->col) - (x->col < y->col);
 }
 
-int eval_features_build(const eval_featurizer *f, const label_row *rows, size_t n, eval_csr *out, cf_err *err) {
+int eval_features_build(const eval_featurizer *f, const label_row *rows, size_t n, ml_csr *out, cf_err *err) {
     memset(out, 0, sizeof *out);
     const store *s = f->s;
     out->n_rows = n;
@@ -225,7 +218,7 @@ done:
     free(touched);
     free(list);
     free(ent);
-    if (rc) eval_csr_free(out);
+    if (rc) ml_csr_free(out);
     return rc;
 }
 
