@@ -3,7 +3,7 @@
  * access log. See serve.h for the routes and docs/SERVE.md for the rules; the CDS Hooks
  * handlers are in serve_hooks.c.
  *
- * Request bodies are parsed into a per-thread arena (the FHIR reader's, ingest/fhir_internal.h)
+ * Request bodies are parsed into a per-thread arena (the FHIR reader's, ingest/fhir_json.h)
  * with a memory cap proportional to the body, after a depth scan; everything a handler needs from
  * the body is copied out (into a serve_record or small buffers) before the arena is reset, and
  * responses are built afterwards with ordinary allocations. */

@@ -8,7 +8,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "ingest/fhir_internal.h"
+#include "ingest/fhir_json.h"
 #include "serve/serve.h"
 #include "serve/serve_cache.h"
 #include "serve/serve_record.h"
