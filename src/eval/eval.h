@@ -125,8 +125,6 @@ void eval_value_featurizer_free(eval_value_featurizer *f);
 int eval_value_features_bind(eval_value_featurizer *f, const store *s, const task_labels *l, cf_err *err);
 /* "LAB//50912//mg/dL max 1d", "... first value"; returns buf. */
 char *eval_value_feature_name(const eval_value_featurizer *f, size_t col, char *buf, size_t cap);
-/* out = [a | b]: the columns of b after a's, row by row (a and b have the same rows). */
-int eval_csr_hstack(const ml_csr *a, const ml_csr *b, ml_csr *out, cf_err *err);
 
 /* ---------------------------------------------------------------- leakage alarms (eval_leak.c) */
 

@@ -267,7 +267,7 @@ static int build_rows(baseline *b, const store *s, const label_row *rows, size_t
         ml_csr_free(&A);
         return rc;
     }
-    rc = eval_csr_hstack(&A, &V, out, err);
+    rc = ml_csr_hstack(&A, &V, out, err);
     ml_csr_free(&A);
     ml_csr_free(&V);
     return rc;

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/err.h"
+
 typedef struct {
     size_t n_rows, n_cols, nnz;
     size_t *indptr; /* (n_rows + 1) */
@@ -20,5 +22,7 @@ typedef struct {
  * see every row). 0, or -1 when out of memory (m is then freed). */
 int ml_csr_from_dense(ml_csr *m, const float *X, size_t n, size_t d);
 void ml_csr_free(ml_csr *m);
+/* out = [a | b]: the columns of b after a's, row by row (a and b have the same rows). */
+int ml_csr_hstack(const ml_csr *a, const ml_csr *b, ml_csr *out, cf_err *err);
 
 #endif
