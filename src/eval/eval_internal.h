@@ -75,8 +75,11 @@ void eb_fmt(eval_buf *s, const char *fmt, ...) __attribute__((format(printf, 2, 
 void eb_html(eval_buf *s, const char *p); /* HTML-escaped */
 /* "0.812 (0.751-0.866)" or "n/a" */
 void eb_ci(eval_buf *s, const eval_ci *c);
+/* The date of t ("2019-03-02"), or "unknown" for TIME_NULL. */
+void eb_time(eval_buf *b, int64_t t);
 
-/* Text report.html and MODEL_CARD.md share (eval_report.c); html 1 writes HTML, 0 Markdown. */
+/* Text report.html and MODEL_CARD.md share (eval_text.c, with the eb_* helpers above); html 1
+ * writes HTML, 0 Markdown. */
 const char *eval_role_name(int role);
 int eval_metrics_insufficient(const eval_metrics *m);
 void eval_text_cells(eval_buf *b, const eval_metrics *m, int html); /* AUROC, AUPRC, Brier, ECE */

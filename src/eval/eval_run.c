@@ -19,51 +19,6 @@
 
 #define MAX_PREDICTORS 24
 
-/* ---------------------------------------------------------------- string buffer */
-
-void eb_fmt(eval_buf *s, const char *fmt, ...) {
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    if ((size_t)n < sizeof tmp) {
-        eb_put(s, tmp, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big) {
-        s->oom = 1;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    eb_put(s, big, (size_t)n);
-    free(big);
-}
-void eb_html(eval_buf *s, const char *p) {
-    for (; p && *p; p++) {
-        switch (*p) {
-        case '&': eb_str(s, "&amp;"); break;
-        case '<': eb_str(s, "&lt;"); break;
-        case '>': eb_str(s, "&gt;"); break;
-        case '"': eb_str(s, "&quot;"); break;
-        case '\'': eb_str(s, "&#39;"); break;
-        default: eb_put(s, p, 1);
-        }
-    }
-}
-void eb_ci(eval_buf *s, const eval_ci *c) {
-    if (isnan(c->value)) {
-        eb_str(s, "n/a");
-        return;
-    }
-    eb_fmt(s, "%.3f", c->value);
-    if (!isnan(c->lo) && !isnan(c->hi)) eb_fmt(s, " (%.3f-%.3f)", c->lo, c->hi);
-}
-
 /* ---------------------------------------------------------------- metrics.json */
 
 static cJSON *num_or_null(double v) { return isnan(v) || isinf(v) ? cJSON_CreateNull() : cJSON_CreateNumber(v); }
