@@ -882,7 +882,8 @@ phase2:
     if (rc && N > 1 && !global_failure) {
         /* The other ranks are, or soon will be, waiting in a collective for this one. */
         print_rank_error(&err);
-        dist_abort(rc);
+        err.code = 0; /* printed */
+        rc = dist_abort(rc);
     }
     if (rc) {
         if (!lead) err.code = 0; /* every rank failed alike: rank 0 says so */
@@ -894,7 +895,8 @@ phase2:
         rc = eval_shard(&m, &sh[SPLIT_HELD_OUT], &v, B, T, 0, &held_loss, &held_targets, inputs, targets, feats, &err);
         if (rc && N > 1) {
             print_rank_error(&err);
-            dist_abort(rc);
+            err.code = 0; /* printed */
+            rc = dist_abort(rc);
         }
         if (rc) goto done;
         if (lead)
