@@ -14,7 +14,7 @@
 
 #include "util/datadir.h"
 #include "cli/commands.h"
-#include "deid/eval.h"
+#include "deid/deid_eval.h"
 #include "deid/text.h"
 
 static const char *CMD = "deid-eval";

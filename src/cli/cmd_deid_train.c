@@ -10,7 +10,7 @@
 
 #include "cli/commands.h"
 #include "util/datadir.h"
-#include "deid/eval.h"
+#include "deid/deid_eval.h"
 #include "deid/text.h"
 #include "deid/train.h"
 #include "synth/notes.h"
