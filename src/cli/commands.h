@@ -6,6 +6,8 @@
 #ifndef CLINFM_CLI_COMMANDS_H
 #define CLINFM_CLI_COMMANDS_H
 
+#include <stddef.h>
+
 typedef struct {
     const char *name;
     const char *summary;
@@ -38,6 +40,10 @@ int cmd_synth(int argc, char **argv);
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Parses a non-negative integer option value; returns 0 or prints an error and returns 1. */
 int cli_parse_u64(const char *cmd, const char *opt, const char *text, unsigned long long *out);
+
+/* The de-identifier's rules folder: the --rules value when given, else $CLINFM_DEID_RULES when
+ * set and not empty, else the shipped data/deid (written into buf). */
+const char *cli_deid_rules(const char *given, char *buf, size_t cap);
 
 #define CLINFM_VERSION "0.1.0"
 
