@@ -47,6 +47,17 @@ typedef struct eval_predictor {
 /* ---------------------------------------------------------------- count features */
 
 #define EVAL_N_WINDOWS 5 /* 1 day, 7 days, 30 days, 365 days, all history */
+extern const int64_t eval_window_us[EVAL_N_WINDOWS];     /* INT64_MAX: all history */
+extern const char *const eval_window_name[EVAL_N_WINDOWS]; /* "1d" .. "all" */
+
+/* The codes a feature family keeps: rows[c] train histories hold code c; those in at least
+ * min_rows, the most frequent first (ties by code), at most max_codes. fr has room for n_codes;
+ * returns how many it kept (fr[0 .. k)). */
+typedef struct {
+    uint32_t code;
+    uint64_t rows;
+} eval_code_freq;
+size_t eval_rank_codes(eval_code_freq *fr, const uint64_t *rows, uint32_t n_codes, size_t min_rows, size_t max_codes);
 /* Column kinds: a count and a last value are the logistic regression's (ml/logreg.h); age is a value. */
 enum { EVAL_COL_COUNT = ML_COL_COUNT, EVAL_COL_VALUE = ML_COL_VALUE, EVAL_COL_AGE };
 

@@ -14,9 +14,6 @@
 #include "eval/eval.h"
 #include "util/timeutil.h"
 
-static const int64_t window_us[EVAL_N_WINDOWS] = {USEC_PER_DAY, 7 * USEC_PER_DAY, 30 * USEC_PER_DAY,
-                                                   365 * USEC_PER_DAY, INT64_MAX};
-static const char *const window_name[EVAL_N_WINDOWS] = {"1d", "7d", "30d", "365d", "all"};
 
 void eval_value_featurizer_free(eval_value_featurizer *f) {
     if (f->fit_first_col && f->first_col != f->fit_first_col) free(f->first_col);
@@ -25,15 +22,6 @@ void eval_value_featurizer_free(eval_value_featurizer *f) {
     memset(f, 0, sizeof *f);
 }
 
-typedef struct {
-    uint32_t code;
-    uint64_t rows;
-} vfreq;
-static int cmp_vfreq(const void *a, const void *b) {
-    const vfreq *x = a, *y = b;
-    if (x->rows != y->rows) return x->rows > y->rows ? -1 : 1;
-    return (x->code > y->code) - (x->code < y->code);
-}
 
 int eval_value_features_fit(eval_value_featurizer *f, const store *s, const task_labels *l, const label_row *train,
                             size_t n, const eval_feature_options *opt, cf_err *err) {
@@ -44,7 +32,7 @@ int eval_value_features_fit(eval_value_featurizer *f, const store *s, const task
     size_t min_rows = opt && opt->min_rows ? opt->min_rows : 3;
     size_t max_codes = opt && opt->max_codes ? opt->max_codes : 3000;
     uint64_t *rows_num = cf_calloc(C, sizeof *rows_num), *stamp = cf_calloc(C, sizeof *stamp);
-    vfreq *fr = cf_calloc(C, sizeof *fr);
+    eval_code_freq *fr = cf_calloc(C, sizeof *fr);
     int rc = CF_OK;
     if (!rows_num || !stamp || !fr) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
@@ -58,11 +46,7 @@ int eval_value_features_fit(eval_value_featurizer *f, const store *s, const task
             if (stamp[c] != r + 1) stamp[c] = r + 1, rows_num[c]++;
         }
     }
-    size_t nk = 0;
-    for (uint32_t c = 0; c < s->n_codes; c++)
-        if (rows_num[c] >= min_rows) fr[nk++] = (vfreq){c, rows_num[c]};
-    qsort(fr, nk, sizeof *fr, cmp_vfreq);
-    if (nk > max_codes) nk = max_codes;
+    size_t nk = eval_rank_codes(fr, rows_num, s->n_codes, min_rows, max_codes);
     f->n_codes_kept = nk;
     f->n_cols = nk * EVAL_VALUE_COLS_PER_CODE;
     f->first_col = cf_malloc(C * sizeof *f->first_col);
@@ -126,7 +110,7 @@ char *eval_value_feature_name(const eval_value_featurizer *f, size_t col, char *
     col_meaning(col % EVAL_VALUE_COLS_PER_CODE, &agg, &w);
     const store *ns = f->fit_s ? f->fit_s : f->s; /* column codes are the fitted store's */
     if (agg >= EVAL_AGG_FIRST) snprintf(buf, cap, "%s %s", store_code_str(ns, f->col_code[col]), agg_name[agg]);
-    else snprintf(buf, cap, "%s %s %s", store_code_str(ns, f->col_code[col]), agg_name[agg], window_name[w]);
+    else snprintf(buf, cap, "%s %s %s", store_code_str(ns, f->col_code[col]), agg_name[agg], eval_window_name[w]);
     return buf;
 }
 
@@ -189,7 +173,7 @@ int eval_value_features_build(const eval_value_featurizer *f, const label_row *r
             int64_t t = s->time[e];
             for (int w = 0; w < EVAL_N_WINDOWS; w++) {
                 /* static facts count in "all" only, as in the count family */
-                if (t == TIME_NULL ? w != EVAL_N_WINDOWS - 1 : (pt - t) > window_us[w]) continue;
+                if (t == TIME_NULL ? w != EVAL_N_WINDOWS - 1 : (pt - t) > eval_window_us[w]) continue;
                 if (!g->cnt[w] || x < g->mn[w]) g->mn[w] = x;
                 if (!g->cnt[w] || x > g->mx[w]) g->mx[w] = x;
                 g->sum[w] += x;
