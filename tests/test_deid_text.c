@@ -12,7 +12,7 @@
 #include <strings.h>
 
 #include "check.h"
-#include "deid/eval.h"
+#include "deid/deid_eval.h"
 #include "deid/text.h"
 
 static deid_text_rules *R;

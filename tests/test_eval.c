@@ -3,6 +3,7 @@
  * held-out rows, one patient per call, in predict, and never an event after a prediction time;
  * metrics.json carries its AUROC exactly; the report is self-contained and says how few
  * patients it rests on; the model card says who decides. */
+#include <errno.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -376,6 +377,54 @@ static size_t read_col(const char *path, const char *name, float *p, uint8_t *y,
     return got;
 }
 
+/* Writes dst/ as a run of the same fold as src/ holding only predictor col, renamed to as, and
+ * (when also is set) predictor also under its own name, with the rows in reverse order (another
+ * store may list them in another order): what a second evaluation of the fold with another
+ * predictor leaves. Returns 0 on success. */
+static int copy_run_column(const char *src, const char *dst, const char *col, const char *as, const char *also) {
+    char from[800], to[800];
+    if (mkdir(dst, 0755) && errno != EEXIST) return -1;
+    snprintf(from, sizeof from, "%s/metrics.json", src);
+    snprintf(to, sizeof to, "%s/metrics.json", dst);
+    char *m = slurp(from);
+    FILE *o = m ? fopen(to, "w") : NULL;
+    if (!o) return free(m), -1;
+    fputs(m, o);
+    fclose(o);
+    free(m);
+    const char *files[2] = {"predictions.csv", "predictions_tuning.csv"};
+    for (int f = 0; f < 2; f++) {
+        snprintf(from, sizeof from, "%s/%s", src, files[f]);
+        snprintf(to, sizeof to, "%s/%s", dst, files[f]);
+        char *txt = slurp(from);
+        if (!txt) return -1;
+        char *lines[4096];
+        int nl = 0, c = -1, c2 = -1;
+        for (char *sv = NULL, *l = strtok_r(txt, "\n", &sv); l && nl < 4096; l = strtok_r(NULL, "\n", &sv)) lines[nl++] = l;
+        if (nl < 1) return free(txt), -1;
+        char *fh[64];
+        int nh = 0;
+        for (char *sv = lines[0], *tok; nh < 64 && (tok = strsep(&sv, ","));) fh[nh++] = tok;
+        for (int k = 0; k < nh; k++) {
+            if (!strcmp(fh[k], col)) c = k;
+            if (also && !strcmp(fh[k], also)) c2 = k;
+        }
+        o = c < 3 || (also && c2 < 3) ? NULL : fopen(to, "w");
+        if (!o) return free(txt), -1;
+        fprintf(o, "subject_id,prediction_time,boolean_value,%s%s%s\n", as, also ? "," : "", also ? also : "");
+        for (int i = nl - 1; i >= 1; i--) {
+            char *fld[64];
+            int nf = 0;
+            for (char *sv = lines[i], *tok; nf < 64 && (tok = strsep(&sv, ","));) fld[nf++] = tok;
+            if (c < nf && (!also || c2 < nf))
+                fprintf(o, "%s,%s,%s,%s%s%s\n", fld[0], fld[1], fld[2], fld[c], also ? "," : "", also ? fld[c2] : "");
+        }
+        fclose(o);
+        free(txt);
+    }
+    return 0;
+}
+
 /* The value aggregates of one row against the events themselves; two folds evaluated and
  * pooled: every row once, the pooled AUROC that of the rows' own predictions, differences
  * paired against a reference, a stack, and a patient held out twice refused; a clinical score
@@ -398,7 +447,7 @@ static void test_values_folds_pool(void) {
     eval_value_featurizer vf;
     REQUIRE(eval_value_features_fit(&vf, &s, &l, l.rows, l.n, NULL, &err) == CF_OK);
     CHECK_EQ_INT(vf.n_codes_kept, 1);
-    eval_csr X;
+    ml_csr X;
     REQUIRE(eval_value_features_build(&vf, l.rows, 1, &X, &err) == CF_OK);
     int64_t lab = store_find_code(&s, "LAB//50912//mg/dL");
     float v = NAN;
@@ -410,7 +459,7 @@ static void test_values_folds_pool(void) {
     for (size_t k = 0; k < X.nnz; k++) CHECK(X.val[k] == v);
     char name[600];
     CHECK_EQ_STR(eval_value_feature_name(&vf, 1, name, sizeof name), "LAB//50912//mg/dL max 1d");
-    eval_csr_free(&X);
+    ml_csr_free(&X);
     eval_value_featurizer_free(&vf);
     task_labels_free(&l);
     store_close(&s);
@@ -467,6 +516,58 @@ static void test_values_folds_pool(void) {
     const char *twice[2] = {out0, out0};
     pc.runs = twice;
     CHECK(eval_pool(&pc, &err) == CF_EINPUT);
+
+    /* runs of one fold with other predictors (the model evaluated apart from the baselines) join:
+     * rows matched by subject and time in whatever order, so the pooled copy equals the original;
+     * a predictor both runs have with the same predictions (a floor every run computes) is kept once */
+    char cp0[600], cp1[600];
+    snprintf(cp0, sizeof cp0, "%s/eval_fold0_copy", check_tmpdir());
+    snprintf(cp1, sizeof cp1, "%s/eval_fold1_copy", check_tmpdir());
+    REQUIRE(copy_run_column(out0, cp0, "logreg", "logreg_copy", "logreg") == 0);
+    REQUIRE(copy_run_column(out1, cp1, "logreg", "logreg_copy", "logreg") == 0);
+    const char *joined[4] = {out0, cp1, cp0, out1};
+    pc.runs = joined;
+    pc.n_runs = 4;
+    REQUIRE(eval_pool(&pc, &err) == CF_OK);
+    snprintf(path, sizeof path, "%s/pool.json", outp);
+    js = slurp(path);
+    root = js ? cJSON_Parse(js) : NULL;
+    free(js);
+    REQUIRE(root);
+    CHECK_EQ_INT(cJSON_GetObjectItem(root, "rows")->valuedouble, n);
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(root, "runs")), 2);
+    const cJSON *cpy = predictor(root, "logreg_copy");
+    REQUIRE(cpy);
+    CHECK_NEAR(cJSON_GetObjectItem(cJSON_GetObjectItem(cpy, "auroc"), "value")->valuedouble, eval_auroc(p, y, n), 1e-9);
+    const cJSON *dz = cJSON_GetObjectItem(cJSON_GetObjectItem(cpy, "auroc_minus"), "logreg");
+    CHECK_NEAR(cJSON_GetObjectItem(dz, "value")->valuedouble, 0, 1e-12);
+    cJSON_Delete(root);
+    /* a run of the fold that lacks a row is refused, naming both runs */
+    snprintf(path, sizeof path, "%s/predictions.csv", cp0);
+    char *pr = slurp(path);
+    REQUIRE(pr);
+    FILE *o = fopen(path, "w");
+    REQUIRE(o);
+    char *last = strrchr(pr, '\n');
+    if (last) *last = 0;
+    last = strrchr(pr, '\n');
+    if (last) last[1] = 0; /* drop the last row */
+    fputs(pr, o);
+    fclose(o);
+    free(pr);
+    pc.n_runs = 4;
+    CHECK(eval_pool(&pc, &err) == CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "eval_fold0_copy");
+    /* a predictor of the same name with other predictions is refused */
+    char cpx[600];
+    snprintf(cpx, sizeof cpx, "%s/eval_fold0_clash", check_tmpdir());
+    REQUIRE(copy_run_column(out0, cpx, "xgboost_values", "logreg", NULL) == 0);
+    const char *clash[3] = {out0, cpx, out1};
+    pc.runs = clash;
+    pc.n_runs = 3;
+    CHECK(eval_pool(&pc, &err) == CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "other predictions");
+    pc.n_runs = 2;
 
     /* external evaluation: fit on this store, every row of another held out */
     char oute[600];

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "deid/eval.h"
+#include "deid/deid_eval.h"
 #include "deid/text.h"
 #include "util/err.h"
 

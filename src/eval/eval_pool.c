@@ -208,6 +208,106 @@ done:
     return rc;
 }
 
+/* Puts the predictors of table b beside those of table a, row by row (rows matched by subject and
+ * prediction time, so two stores that list them in another order still agree): a and b must hold
+ * the same rows with the same labels. A predictor both tables have is kept once when its
+ * predictions agree on every row (a floor such as record_position, which every run computes)
+ * and refused otherwise. keep[c] says whether b's column c joins: decided here when decide is
+ * set (the held-out table), followed otherwise (the tuning table). what names the rows in errors. */
+static int table_join(pred_table *a, pred_table *b, const char *da, const char *db, const char *what, int decide,
+                      uint8_t *keep, cf_err *err) {
+    if (a->n != b->n)
+        return cf_fail(err, CF_EINPUT, "%s and %s evaluate the same fold but hold %zu and %zu %s rows: pool runs of one "
+                       "fold only when they evaluate the same rows", da, db, a->n, b->n, what);
+    size_t *at = cf_malloc((a->n ? a->n : 1) * sizeof *at); /* b's row of a's row i */
+    uint8_t *used = cf_calloc(b->n ? b->n : 1, 1);
+    float *p = NULL;
+    int rc = CF_OK;
+    if (!at || !used) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < a->n; i++) {
+        size_t j = i < b->n && !used[i] && b->sid[i] == a->sid[i] && !strcmp(b->ptime[i], a->ptime[i]) ? i : b->n;
+        for (size_t k = 0; j == b->n && k < b->n; k++) /* another order: search (runs hold ~1,000 rows) */
+            if (!used[k] && b->sid[k] == a->sid[i] && !strcmp(b->ptime[k], a->ptime[i])) j = k;
+        if (j == b->n || b->y[j] != a->y[i]) {
+            rc = cf_fail(err, CF_EINPUT, "%s and %s evaluate the same fold but their %s rows differ (subject %lld %s): "
+                         "pool runs of one fold only when they evaluate the same rows", da, db, what,
+                         (long long)a->sid[i], j == b->n ? "is missing in the second" : "has another label");
+            goto done;
+        }
+        used[j] = 1;
+        at[i] = j;
+    }
+    size_t add = 0;
+    for (size_t c = 0; c < b->n_cols; c++) {
+        if (decide) {
+            int same = -1;
+            for (size_t k = 0; k < a->n_cols; k++)
+                if (!strcmp(a->names[k], b->names[c])) same = (int)k;
+            keep[c] = same < 0;
+            for (size_t i = 0; same >= 0 && i < a->n; i++)
+                if (fabsf(a->p[i * a->n_cols + (size_t)same] - b->p[at[i] * b->n_cols + c]) > 1e-6f) {
+                    rc = cf_fail(err, CF_EINPUT, "%s and %s evaluate the same fold and both have predictor %s, with "
+                                 "other predictions: pool the folds of one cross-validation, or runs of one fold "
+                                 "with different predictors", da, db, b->names[c]);
+                    goto done;
+                }
+        }
+        add += keep[c];
+    }
+    if (decide && !add) {
+        rc = cf_fail(err, CF_EINPUT, "%s and %s evaluate the same fold with the same predictors: pool the folds of one "
+                     "cross-validation, or runs of one fold with different predictors", da, db);
+        goto done;
+    }
+    if (a->n_cols + add > MAX_COLS) {
+        rc = cf_fail(err, CF_EINPUT, "%s and %s: more than %d predictors together", da, db, MAX_COLS);
+        goto done;
+    }
+    const size_t W = a->n_cols + add;
+    if (!(p = cf_malloc((a->n ? a->n : 1) * W * sizeof *p))) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < a->n; i++) {
+        memcpy(p + i * W, a->p + i * a->n_cols, a->n_cols * sizeof *p);
+        for (size_t c = 0, w = a->n_cols; c < b->n_cols; c++)
+            if (keep[c]) p[i * W + w++] = b->p[at[i] * b->n_cols + c];
+    }
+    free(a->p);
+    a->p = p;
+    p = NULL;
+    for (size_t c = 0, w = a->n_cols; c < b->n_cols; c++)
+        if (keep[c]) a->names[w++] = b->names[c], b->names[c] = NULL;
+    a->n_cols = W;
+done:
+    free(p);
+    free(at);
+    free(used);
+    return rc;
+}
+
+/* Two runs of one fold (the baselines evaluated in one, the model in another) become one: a gets
+ * b's predictors beside its own, on the same held-out and tuning rows. */
+static int run_join(pool_run *a, pool_run *b, cf_err *err) {
+    const size_t na = a->held.n_cols;
+    uint8_t keep[MAX_COLS];
+    int rc = table_join(&a->held, &b->held, a->dir, b->dir, "held-out", 1, keep, err);
+    if (!rc) rc = table_join(&a->tune, &b->tune, a->dir, b->dir, "tuning", 0, keep, err);
+    if (rc) return rc;
+    for (size_t c = 0, w = na; c < b->held.n_cols; c++)
+        if (keep[c]) a->fit_seconds[w++] = b->fit_seconds[c];
+    size_t l = strlen(a->dir) + strlen(b->dir) + 2;
+    char *d = malloc(l);
+    if (!d) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    snprintf(d, l, "%s+%s", a->dir, b->dir);
+    free(a->dir);
+    a->dir = d;
+    return CF_OK;
+}
+
 static void run_free(pool_run *r) {
     free(r->dir);
     free(r->task);
@@ -321,6 +421,17 @@ int eval_pool(const eval_pool_config *cfg, cf_err *err) {
             loaded++;
             goto done;
         }
+    /* Runs of one fold join into one (every fold must then have the same predictors). */
+    for (size_t r = 1; r < R; r++) {
+        size_t q = 0;
+        while (q < r && !(runs[q].folds && runs[q].folds == runs[r].folds && runs[q].fold == runs[r].fold)) q++;
+        if (q == r) continue;
+        if (strcmp(runs[r].task, runs[q].task)) continue; /* refused below */
+        if ((rc = run_join(&runs[q], &runs[r], err))) goto done;
+        run_free(&runs[r]);
+        memmove(&runs[r], &runs[r + 1], (R - r - 1) * sizeof *runs);
+        R--, loaded--, r--;
+    }
     for (size_t r = 1; r < R; r++) {
         if (strcmp(runs[r].task, runs[0].task)) {
             rc = cf_fail(err, CF_EINPUT, "%s evaluates task %s but %s evaluates %s: pool runs of one task", runs[r].dir,
@@ -557,12 +668,12 @@ int eval_pool(const eval_pool_config *cfg, cf_err *err) {
         else eb_fmt(&b, " %.0f |\n", cols[c].fit_seconds);
     }
     if (b.oom) {
-        free(b.b);
+        free(b.p);
         free(met), free(diffs), free(pp);
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         goto done;
     }
-    md = b.b;
+    md = b.p;
     if (!cfg->quiet) fputs(md, stdout);
     /* JSON */
     root = cJSON_CreateObject();
@@ -634,8 +745,8 @@ int eval_pool(const eval_pool_config *cfg, cf_err *err) {
                 eb_str(&pb, "\n");
             }
         snprintf(path, sizeof path, "%s/predictions.csv", cfg->out_dir);
-        if (!rc) rc = task_buf_write_file(&pb, path, err);
-        else free(pb.b);
+        if (!rc) rc = sbuf_write_file(&pb, path, err);
+        else free(pb.p);
     }
 done:
     cJSON_Delete(root);

@@ -30,7 +30,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "deid/eval.h"
+#include "deid/deid_eval.h"
 #include "deid/text.h"
 #include "util/err.h"
 
@@ -113,7 +113,7 @@ void synth_namelists_free(synth_namelists *nl);
  * address, phone, pager, MRN. */
 void synth_context_random(const synth_namelists *nl, uint64_t seed, synth_note_context *ctx);
 
-/* n notes as an annotated corpus (deid/eval.h; free with deid_corpus_free via synth_notes_free):
+/* n notes as an annotated corpus (deid/deid_eval.h; free with deid_corpus_free via synth_notes_free):
  * kinds and casings cycle over the notes (SYNTH_NOTE_EVENT only when heldout_style is set; then
  * only it). */
 typedef struct {

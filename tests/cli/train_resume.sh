@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Training end to end on the MIMIC-IV demo: a store that is not de-identified is refused; loss
-# falls; a run interrupted and resumed ends bit-identical to one run straight through.
+# falls; a run interrupted and resumed ends bit-identical to one run straight through; a value
+# forecast head reports its loss on the tuning and held-out rows.
 set -uo pipefail
 . tests/cli/lib.sh
 need_data MIMIC mimic-iv-demo
@@ -45,6 +46,21 @@ ok = len(tun) == 3 and tun[-1] < tun[0] and s["step"] == 24 and s["loss_nats_per
 ok = ok and not s["trained_on_identified_data"]
 if not ok:
     print("tuning losses", tun, "summary", s); sys.exit(1)
+PY
+# A value forecast head (--value-loss): every evaluation reports the value loss of the training
+# step and of the tuning rows, and the end the held-out rows'; each a mean squared error, so
+# finite and >= 0 (the tuning evaluation once printed -1, the "not computed" mark of a forward
+# pass without value targets).
+"$CLINFM" train "${A[@]}" --steps 16 --values embed --inputs --value-loss 1 --out "$T/v.ckpt" > "$T/v.log" \
+  || { cat "$T/v.log"; exit 1; }
+/usr/bin/python3 - "$T/v.log" <<'PY' || fail=1
+import math, re, sys
+log = open(sys.argv[1]).read()
+ev = re.findall(r"value loss train (\S+) tuning (\S+)", log)
+held = re.findall(r"^held_out: .*; value loss (\S+)$", log, re.M)
+vals = [float(x) for pair in ev for x in pair] + [float(x) for x in held]
+if len(ev) != 2 or len(held) != 1 or not all(math.isfinite(v) and v >= 0 for v in vals):
+    print("value losses", ev, held); print(log); sys.exit(1)
 PY
 # Resuming with another architecture is refused with a message naming the field.
 "$CLINFM" train --store "$T/d.store" --out "$T/b.ckpt" --resume --layers 3 --steps 30 2> "$T/err2.txt" && fail=1

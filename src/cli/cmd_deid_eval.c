@@ -14,7 +14,7 @@
 
 #include "util/datadir.h"
 #include "cli/commands.h"
-#include "deid/eval.h"
+#include "deid/deid_eval.h"
 #include "deid/text.h"
 
 static const char *CMD = "deid-eval";
@@ -179,12 +179,8 @@ int cmd_deid_eval(int argc, char **argv) {
         return cli_usage_error(CMD, "--format must be presidio or phrase");
     if (pn_named && strcmp(format, "phrase"))
         return cli_usage_error(CMD, "--text and --phi name PhysioNet deid files: use them with --format phrase");
-    if (!rules) rules = getenv("CLINFM_DEID_RULES");
     char shipped_rules[4096];
-    if (!rules || !*rules) {
-        cf_share_path("data/deid", shipped_rules, sizeof shipped_rules);
-        rules = shipped_rules;
-    }
+    rules = cli_deid_rules(rules, shipped_rules, sizeof shipped_rules);
 
     cf_err err = {0};
     deid_text_rules *r = NULL;

@@ -34,6 +34,7 @@
 #include "model/dist.h"
 #include "model/gpt.h"
 #include "store/store.h"
+#include "timeline/prepare.h"
 #include "timeline/split.h"
 #include "timeline/timeline.h"
 #include "timeline/vocab.h"
@@ -118,18 +119,22 @@ static uint64_t window_pos(uint64_t seed, uint64_t step, int b, uint64_t n_token
 /* Mean loss over target tokens of windows tiling the shard (at most max_windows of them, evenly
  * spaced): the same windows every time, so evaluations are comparable across steps. With
  * several ranks, rank r runs batches r, r+N, ... of those windows and the sums are added
- * across ranks, so every rank must call this at the same point. */
+ * across ranks, so every rank must call this at the same point. With vtgt (B*T scratch; a
+ * model with a value head) also the mean value-forecast loss over the tokens that carry a
+ * value into *vloss_out: the training step's own value loss is no measure of the tuning rows. */
 static int eval_shard(gpt_model *m, const timeline_shard *sh, const vocab *v, int B, int T, uint64_t max_windows,
-                      double *loss_out, uint64_t *targets_out, int *inputs, int *targets, float *feats, cf_err *err) {
+                      double *loss_out, uint64_t *targets_out, int *inputs, int *targets, float *feats, float *vtgt,
+                      double *vloss_out, cf_err *err) {
     const int F = m->config.n_features;
     *loss_out = NAN;
     *targets_out = 0;
+    if (vloss_out) *vloss_out = NAN;
     if (!sh->n_tokens) return CF_OK;
     uint64_t n_windows = (sh->n_tokens + (uint64_t)T - 1) / (uint64_t)T;
     uint64_t use = max_windows > 0 && n_windows > max_windows ? max_windows : n_windows;
     const uint64_t R = (uint64_t)dist_rank(), N = (uint64_t)dist_size();
-    double sum = 0;
-    uint64_t count = 0, k = 0;
+    double sum = 0, vsum = 0;
+    uint64_t count = 0, vcount = 0, k = 0;
     for (uint64_t w0 = 0; w0 < use; w0 += (uint64_t)B, k++) {
         if (k % N != R) continue;
         int rows = (int)(use - w0 < (uint64_t)B ? use - w0 : (uint64_t)B);
@@ -141,24 +146,31 @@ static int eval_shard(gpt_model *m, const timeline_shard *sh, const vocab *v, in
             if (b >= rows)
                 for (int t = 0; t < T; t++) targets[(size_t)b * T + t] = -1;
         }
-        gpt_extra ex = {.feats = feats, .lm_weight = 1.0f};
+        if (vtgt) gpt_value_targets(feats, B, T, F, vtgt);
+        gpt_extra ex = {.feats = feats, .lm_weight = 1.0f, .value_targets = vtgt};
         int rc = gpt_forward_ex(m, inputs, targets, &ex, B, T, 0, err);
         if (rc) return rc;
+        uint64_t nv = 0;
         for (size_t i = 0; i < (size_t)B * T; i++)
             if (targets[i] >= 0) {
                 sum += m->acts.losses[i];
                 count++;
+                if (vtgt && isfinite(vtgt[i])) nv++; /* as gpt__value_forward counts them */
             }
+        if (vtgt && nv) vsum += (double)m->value_loss * (double)nv, vcount += nv;
     }
     if (N > 1) {
-        double tot[2] = {sum, (double)count};
-        int rc = dist_allreduce_sum_double(tot, 2, err);
+        double tot[4] = {sum, (double)count, vsum, (double)vcount};
+        int rc = dist_allreduce_sum_double(tot, 4, err);
         if (rc) return rc;
         sum = tot[0];
         count = (uint64_t)tot[1];
+        vsum = tot[2];
+        vcount = (uint64_t)tot[3];
     }
     *loss_out = count ? sum / (double)count : NAN;
     *targets_out = count;
+    if (vloss_out && vtgt) *vloss_out = vcount ? vsum / (double)vcount : NAN;
     return CF_OK;
 }
 
@@ -587,7 +599,7 @@ static int train_main(int argc, char **argv) {
     }
     snprintf(shard_dir, sizeof shard_dir, "%s", a.shards ? a.shards : "");
     if (!a.shards) snprintf(shard_dir, sizeof shard_dir, "%s.shards", a.out);
-    for (int p = 0; p < SPLIT_COUNT; p++)
+    for (int p = 0; p < SPLIT_COUNT; p++) /* rank 0 names them again in timeline_prepare */
         snprintf(shard_path[p], sizeof shard_path[p], "%s/%s.tokens", shard_dir, split_name(p));
 
     /* Phase 1, rank 0 only: the store, the vocabulary and the token shards (written once, not
@@ -609,31 +621,26 @@ static int train_main(int argc, char **argv) {
         if ((rc = bundle_create(&bundle, a.out, a.resume, &err))) goto phase1;
         have_bundle = 1;
 
-        /* Vocabulary: given, reused from an earlier run of this model, or fitted now on train. */
-        if (a.vocab) {
-            /* a given vocabulary becomes part of the model, so every reader finds it there */
-            if ((rc = vocab_load(&v, a.vocab, &err)) || (rc = bundle_put_file(&bundle, BUNDLE_VOCAB, a.vocab, &err)))
-                goto phase1;
-        } else if (a.resume && bundle_has(&bundle, BUNDLE_VOCAB)) {
-            if ((rc = vocab_load(&v, vocab_path, &err))) goto phase1;
-        } else {
-            vocab_options vo;
-            vocab_options_default(&vo);
-            if (a.values && !strcmp(a.values, "embed")) vo.value_mode = VOCAB_VALUES_EMBED;
-            if ((rc = vocab_build(&v, &s, &sp, &vo, &err))) goto phase1;
-            if ((rc = vocab_save(&v, vocab_path, &err)) || (rc = bundle_commit(&bundle, BUNDLE_VOCAB, &err))) goto phase1;
-        }
+        /* Vocabulary (given, reused from an earlier run of this model, or fitted now on train) and
+         * shards (a resume keeps those made with this vocabulary), through the one preparation. */
+        timeline_prepare_options po;
+        timeline_prepare_options_default(&po);
+        if (a.vocab) po.vocab_in = a.vocab;
+        else if (a.resume && bundle_has(&bundle, BUNDLE_VOCAB)) po.vocab_in = vocab_path;
+        else po.vocab_out = vocab_path;
+        if (a.values && !strcmp(a.values, "embed")) po.vo.value_mode = VOCAB_VALUES_EMBED;
+        po.shard_dir = shard_dir;
+        po.reuse_shards = a.resume;
+        timeline_shard_stats st[SPLIT_COUNT];
+        if ((rc = timeline_prepare(&v, &s, &sp, &po, st, shard_path, &err))) goto phase1;
+        have_vocab = 1;
+        /* a given vocabulary becomes part of the model, so every reader finds it there */
+        if (a.vocab && (rc = bundle_put_file(&bundle, BUNDLE_VOCAB, a.vocab, &err))) goto phase1;
+        if (po.vocab_out && (rc = bundle_commit(&bundle, BUNDLE_VOCAB, &err))) goto phase1;
         /* Who the model was trained on, so an evaluation can refuse their rows as held-out. */
         if ((rc = bundle_record_split(&bundle, &s, &sp, &err))) goto phase1;
-        have_vocab = 1;
-        mkdir(shard_dir, 0755);
         for (int p = 0; p < SPLIT_COUNT; p++) {
-            /* Reuse shards of this vocabulary (a resume); otherwise write them. */
-            if (!(a.resume && file_exists(shard_path[p]) && timeline_shard_open(&sh[p], shard_path[p], &v, &err) == CF_OK)) {
-                timeline_shard_stats st;
-                if ((rc = timeline_write_shards(&v, &s, &sp, p, shard_path[p], &st, &err))) goto phase1;
-                if ((rc = timeline_shard_open(&sh[p], shard_path[p], &v, &err))) goto phase1;
-            }
+            if ((rc = timeline_shard_open(&sh[p], shard_path[p], &v, &err))) goto phase1;
             sh_open[p] = 1;
         }
         if (sh[SPLIT_TRAIN].n_tokens && (rc = timeline_ngram_baseline(&v, &s, &sp, &base, &err))) goto phase1;
@@ -776,7 +783,8 @@ phase2:
     memset(&pr, 0, sizeof pr);
     if (lead) progress_begin(&pr, "train", "steps", a.stop_after);
     /* train_loss: the last step's loss (evaluations reuse m.mean_loss for their own batches). */
-    double t_start = now_seconds(), t_train = 0, tuning_loss = NAN, train_loss = NAN, train_vloss = NAN;
+    double t_start = now_seconds(), t_train = 0, tuning_loss = NAN, train_loss = NAN, train_vloss = NAN,
+           tuning_vloss = NAN;
     uint64_t trained_tokens = 0, first_step = m.step;
     const int log_tty = isatty(STDOUT_FILENO);
     double t_log = t_start;
@@ -826,7 +834,7 @@ phase2:
         if (m.step % a.eval_every == 0 || last) {
             uint64_t nt;
             if ((rc = eval_shard(&m, &sh[SPLIT_TUNING], &v, B, T, (uint64_t)a.eval_batches * B * N, &tuning_loss, &nt,
-                                 inputs, targets, feats, &err)))
+                                 inputs, targets, feats, vtgt, &tuning_vloss, &err)))
                 break;
             if (a.patience) {
                 /* Early stopping on tuning loss: keep the best parameters seen. Every rank
@@ -847,7 +855,7 @@ phase2:
                 printf("step %6llu/%llu  train loss %.4f  tuning loss %.4f  lr %.2e  grad norm %.3f  %.0f tokens/s  ETA %.0f s",
                        (unsigned long long)m.step, (unsigned long long)a.steps, train_loss, tuning_loss, us.lr,
                        us.grad_norm, tps, eta);
-                if (vtgt) printf("  train value loss %.4f", train_vloss);
+                if (vtgt) printf("  value loss train %.4f tuning %.4f", train_vloss, tuning_vloss);
                 printf("\n");
                 fflush(stdout);
             }
@@ -886,24 +894,30 @@ phase2:
     if (rc && N > 1 && !global_failure) {
         /* The other ranks are, or soon will be, waiting in a collective for this one. */
         print_rank_error(&err);
-        dist_abort(rc);
+        err.code = 0; /* printed */
+        rc = dist_abort(rc);
     }
     if (rc) {
         if (!lead) err.code = 0; /* every rank failed alike: rank 0 says so */
         goto done;
     }
-    double held_loss = NAN;
+    double held_loss = NAN, held_vloss = NAN;
     uint64_t held_targets = 0;
     if (m.step == a.steps || early_stopped) {
-        rc = eval_shard(&m, &sh[SPLIT_HELD_OUT], &v, B, T, 0, &held_loss, &held_targets, inputs, targets, feats, &err);
+        rc = eval_shard(&m, &sh[SPLIT_HELD_OUT], &v, B, T, 0, &held_loss, &held_targets, inputs, targets, feats, vtgt,
+                        &held_vloss, &err);
         if (rc && N > 1) {
             print_rank_error(&err);
-            dist_abort(rc);
+            err.code = 0; /* printed */
+            rc = dist_abort(rc);
         }
         if (rc) goto done;
-        if (lead)
-            printf("held_out: %.4f nats/token over %llu tokens (unigram %.4f, bigram %.4f)\n", held_loss,
+        if (lead) {
+            printf("held_out: %.4f nats/token over %llu tokens (unigram %.4f, bigram %.4f)", held_loss,
                    (unsigned long long)held_targets, base.unigram[SPLIT_HELD_OUT], base.bigram[SPLIT_HELD_OUT]);
+            if (vtgt) printf("; value loss %.4f", held_vloss);
+            printf("\n");
+        }
     }
     double tps = t_train > 0 ? (double)trained_tokens / t_train : 0;
     if (lead) {

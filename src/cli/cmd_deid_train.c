@@ -10,7 +10,7 @@
 
 #include "cli/commands.h"
 #include "util/datadir.h"
-#include "deid/eval.h"
+#include "deid/deid_eval.h"
 #include "deid/text.h"
 #include "deid/train.h"
 #include "synth/notes.h"
@@ -230,12 +230,8 @@ int cmd_deid_train(int argc, char **argv) {
     if (epochs < 1 || epochs > 1000) return cli_usage_error(CMD, "--epochs must be 1 to 1000");
     to.epochs = (int)epochs;
     to.seed = seed;
-    if (!rules) rules = getenv("CLINFM_DEID_RULES");
     char shipped_rules[4096];
-    if (!rules || !*rules) {
-        cf_share_path("data/deid", shipped_rules, sizeof shipped_rules);
-        rules = shipped_rules;
-    }
+    rules = cli_deid_rules(rules, shipped_rules, sizeof shipped_rules);
 
     cf_err err = {0};
     deid_text_rules *r = NULL;
