@@ -869,6 +869,8 @@ int cmd_demo(int argc, char **argv) {
     /* OpenMP threads that spin while they wait starve each other on a busy machine (ten times
      * slower under load); a demo on a shared or small machine is better off sleeping. */
     setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+    /* Everything the demo writes is patient data (fictional or not) or a secret: owner only. */
+    umask(077);
     if (prepare_out(out)) return 1;
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
