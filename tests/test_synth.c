@@ -122,6 +122,19 @@ static void test_module_errors(void) {
     expect_error("[module]\nname = x\nkind = chronic\n[condition]\nsnomed = 1 | a\nicd10 = A00 | a\n[marker]\nname = q\nloinc = 4548-4 | x\nmean = 1\nunit = %\n"
                  "[diagnosis]\nthreshold = 2\n[stage]\nstage = 3 | 1 | A00 | s1\nstage = 2 | 2 | A01 | s2\n",
                  "stages must be listed from the mildest");
+    /* an ICD-10-PCS code has seven characters, digits and capitals without I and O, and codes a procedure */
+    const char *acute = "[module]\nname = x\nkind = acute\n[condition]\nsnomed = 1 | a\nicd10 = A00 | a\n[acute]\nrate = 0.1\n";
+    snprintf(buf, sizeof buf, "%sprocedure = 415070008 | PCI\nprocedure_icd10pcs = 02703DZ | Dilation\n", acute);
+    m = calloc(1, sizeof *m);
+    REQUIRE(synth_module_parse(m, "good.module", buf, strlen(buf), &err) == CF_OK);
+    CHECK_EQ_STR(m->procedure_pcs.code, "02703DZ");
+    free(m);
+    snprintf(buf, sizeof buf, "%sprocedure = 415070008 | PCI\nprocedure_icd10pcs = 02703D | Dilation\n", acute);
+    expect_error(buf, "bad.module:10: 'procedure_icd10pcs' must be a icd10pcs code");
+    snprintf(buf, sizeof buf, "%sprocedure = 415070008 | PCI\nprocedure_icd10pcs = 027O3DZ | Dilation\n", acute);
+    expect_error(buf, "bad.module:10: 'procedure_icd10pcs' must be a icd10pcs code");
+    snprintf(buf, sizeof buf, "%sprocedure_icd10pcs = 02703DZ | Dilation\n", acute);
+    expect_error(buf, "procedure_icd10pcs codes the module's procedure: it needs a procedure");
 }
 
 /* Resolution across modules: unknown names and marker cycles. */

@@ -58,11 +58,13 @@ static int parse_code(const char *v, const char *sys, synth_code *c) {
         int ok;
         if (!strcmp(sys, "snomed") || !strcmp(sys, "rxnorm")) ok = isdigit((unsigned char)ch);
         else if (!strcmp(sys, "loinc")) ok = isdigit((unsigned char)ch) || ch == '-';
+        else if (!strcmp(sys, "icd10pcs")) ok = isdigit((unsigned char)ch) || (isupper((unsigned char)ch) && ch != 'I' && ch != 'O');
         else ok = isalnum((unsigned char)ch) || ch == '.'; /* icd10 */
         if (!ok) return -1;
     }
     if (!strcmp(sys, "loinc") && (v[n - 2] != '-' || !isdigit((unsigned char)v[n - 1]))) return -1;
     if (!strcmp(sys, "icd10") && (!isalpha((unsigned char)v[0]) || n < 3)) return -1;
+    if (!strcmp(sys, "icd10pcs") && n != 7) return -1; /* ICD-10-PCS: always seven characters */
     memcpy(c->code, v, n);
     c->code[n] = 0;
     const char *d = bar + 1;
@@ -224,8 +226,10 @@ static const keydef keys[] = {
     {"icu_per_day", SEC_ACUTE, 'n', OFF(icu_per_day), 0, 1, NULL},
     {"death_per_day", SEC_ACUTE, 'n', OFF(death_per_day), 0, 1, NULL},
     {"severity_sd", SEC_ACUTE, 'n', OFF(severity_sd), 0, 5, NULL},
+    {"readmission_boost", SEC_ACUTE, 'n', OFF(readmission_boost), 0, 100, NULL},
     {"procedure", SEC_ACUTE, 'c', OFF(procedure), 0, 0, "snomed"},
     {"procedure_prob", SEC_ACUTE, 'n', OFF(procedure_prob), 0, 1, NULL},
+    {"procedure_icd10pcs", SEC_ACUTE, 'c', OFF(procedure_pcs), 0, 0, "icd10pcs"},
     {"death_log_hr", SEC_ACUTE, 'n', OFF(death_log_hr), -5, 5, NULL},
     {"drug", SEC_ACUTE, 'd', 0, 0, 0, NULL},
     {"lab", SEC_ACUTE, 'l', 0, 0, 0, NULL},
@@ -238,6 +242,7 @@ int synth_module_parse(synth_module *m, const char *path, const char *text, size
     m->kind = -1;
     m->direction = 1;
     m->visit_factor = 1.0;
+    m->readmission_boost = 3.0;
     m->lo = -1e6;
     m->hi = 1e6;
     m->min_age = 18;
@@ -414,6 +419,8 @@ int synth_module_parse(synth_module *m, const char *path, const char *text, size
         if (m->task[0]) return bad(err, path, line, "only a chronic module names a new-onset task%s%s", NULL, NULL);
         if (m->admit > 0 && m->los_days <= 0)
             return bad(err, path, line, "an acute module that admits needs los_days%s%s", NULL, NULL);
+        if (m->procedure_pcs.code[0] && !m->procedure.code[0])
+            return bad(err, path, line, "procedure_icd10pcs codes the module's procedure: it needs a procedure%s%s", NULL, NULL);
     }
     return CF_OK;
 }

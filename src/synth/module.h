@@ -102,7 +102,9 @@ typedef struct {
     double visit_factor;         /* visits per year multiplied by this once diagnosed */
     /* acute: the stay */
     double admit, los_days, icu_per_day, death_per_day, severity_sd, procedure_prob;
+    double readmission_boost;    /* the hazard is x(1 + boost * exp(-days since a discharge / 12)); default 3 */
     synth_code procedure;
+    synth_code procedure_pcs;    /* its ICD-10-PCS code (MIMIC-IV procedures_icd), optional */
     synth_lab labs[SYNTH_MAX_LABS];
     size_t n_labs;
 } synth_module;

@@ -51,6 +51,7 @@ const synth_code synth_encounter_types[SYN_ET_COUNT] = {
     {"32485007", "Hospital admission (procedure)"}};
 const synth_code synth_icu_procedure = {"305351004", "Admission to intensive care unit (procedure)"};
 const synth_code synth_history_mi = {"399211009", "History of myocardial infarction (situation)"};
+const synth_code synth_history_mi_icd = {"I25.2", "Old myocardial infarction"};
 const char *const synth_hospital_tasks[SYNTH_N_HOSPITAL] = {"in_hospital_mortality_fhir", "long_stay_7d_fhir",
                                                           "icu_admission_fhir", "readmission_30d_fhir"};
 
@@ -174,6 +175,11 @@ static void compute_rates(sim_ctx *c, const sim_state *st, double t, rates *R) {
     /* Gompertz all-cause mortality fitted to US life tables 2019 (0.2%/yr at 40, 1.5% at 65,
      * 11% at 90), men x1.4, times each diagnosis' hazard ratio. */
     double ld = -10.1 + 0.0805 * a + (st->male ? 0.336 : 0); /* x0.5: the tables include the modules' deaths */
+    /* The modules' diseases pile up with age, so their hazard ratios explain more of the deaths of
+     * the old: a further x0.5 from 55 to 75, and x0.74 more from 72 to 85, keep the generated
+     * death rates by age near the 2019 US rates (measured: docs/SYNTH.md, realism) instead of
+     * 1.5-2x above them after 65. */
+    ld -= 0.7 * fmin(fmax((a - 55) / 20, 0), 1) + 0.3 * fmin(fmax((a - 72) / 13, 0), 1);
     if (a < 18) ld = log(0.0003);
     for (size_t i = 0; i < w->mods.n; i++)
         if (((st->dx | st->hist) >> i) & 1) ld += w->mods.m[i].death_log_hr;
@@ -183,14 +189,14 @@ static void compute_rates(sim_ctx *c, const sim_state *st, double t, rates *R) {
     R->target = 0;
     R->total = R->visit + (c->truth_run ? 0 : R->death + R->leave);
     double since = t - st->last_discharge;
-    double readmit = 1 + 3.0 * exp(-since / 12.0); /* early readmission: ~x4 right after discharge */
+    double early = exp(-since / 12.0); /* early readmission: x(1 + boost) right after a discharge */
     for (size_t i = 0; i < w->mods.n; i++) {
         const synth_module *md = &w->mods.m[i];
         R->chron[i] = R->acute[i] = 0;
         if (a < md->min_age) continue;
         if (md->kind == SYN_ACUTE) {
             if (md->requires >= 0 && !((st->dx >> md->requires) & 1)) continue;
-            R->acute[i] = md->rate * exp(log_hazard(md, st, t, R->m)) * readmit / YEAR;
+            R->acute[i] = md->rate * exp(log_hazard(md, st, t, R->m)) * (1 + md->readmission_boost * early) / YEAR;
             if (c->target_admit) { /* truth run for readmission: admissions integrated, not drawn */
                 R->target += R->acute[i] * md->admit;
                 R->acute[i] *= 1 - md->admit;
@@ -363,7 +369,7 @@ static void record_prevalent(sim_ctx *c, sim_state *st, int32_t enc, double t) {
                 for (size_t d = 0; d < md->n_drugs; d++) med(c, enc, t, &md->drugs[d], (int)i);
         } else if (md->kind == SYN_ACUTE && ((st->hist >> i) & 1) && !strcmp(md->name, "myocardial_infarction")) {
             /* a past infarction is kept on the problem list; past pneumonias and the like are not */
-            condition(c, enc, t, st->dx_day[i], &synth_history_mi, &md->icd10, (int)i);
+            condition(c, enc, t, st->dx_day[i], &synth_history_mi, &synth_history_mi_icd, (int)i);
         }
     }
 }
@@ -677,8 +683,11 @@ static void acute(sim_ctx *c, sim_state *st, double t, int k, const double *m) {
             add_truth(c, (int)c->w->n_targets + SYNTH_H_MORTALITY, t + 1, p_death24, 1, 1, died);
             add_truth(c, (int)c->w->n_targets + SYNTH_H_LONG_STAY, t + 1, p_long24, 1, 1, t_out > t + 7);
         }
-        if (!died && t_out <= c->w->end) {
-            double pr = readmission_truth(c, st, t_out, c->n_cand++);
+        uint64_t cand = c->n_cand++; /* counted whether or not computed: the same truth streams in every layout */
+        if (!died && !c->w->task_off[c->w->n_targets + SYNTH_H_READMISSION]) {
+            /* a discharge after the data's end (a stay that began before it): nothing follows in
+             * the record, so no readmission can be labelled */
+            double pr = t_out <= c->w->end ? readmission_truth(c, st, t_out, cand) : 0;
             add_truth(c, (int)c->w->n_targets + SYNTH_H_READMISSION, t_out, pr, 1, 1, 0); /* outcome set later */
         }
     }
@@ -842,7 +851,7 @@ static void truth_rows(sim_ctx *c, sim_state *st, double t_end) {
     uint64_t cand = c->n_cand++;
     for (size_t k = 0; k < w->n_targets; k++) {
         int X = w->targets[k];
-        if ((st->dx >> X) & 1) continue;
+        if (((st->dx >> X) & 1) || w->task_off[k]) continue;
         double sd, sf, sk;
         truth_paths(c, st, t_end, w->window, X, 0, cand, k, &sd, &sf, &sk);
         add_truth(c, (int)k, t_end, sd, sf, sk, 0);
@@ -921,10 +930,18 @@ static void make_person(const sim_world *w, uint64_t index, synth_patient *p, si
     static const double race_cum[] = {61.6, 74.0, 80.0, 81.1, 81.3, 100};
     p->race = synth_pick(r, race_cum, 6);
     p->ethnicity = synth_bern(r, p->race == 5 ? 0.6 : 0.08) ? 1 : 0; /* Hispanic or Latino ~19% */
-    /* joins the record: most at the window's start, some later (moved in) */
-    double join = w->start;
-    if (synth_bern(r, 0.25)) join = w->start + (w->end - w->start) * 0.9 * synth_unif(r);
+    /* joins the record: most at the window's start, some later (moved in), and some are born
+     * during the window, at the US birth rate (11.4 per 1,000 people a year, CDC NVSS 2019): of
+     * everyone the record ever holds, B / (1 + B) with B = 0.0114 * window years are its newborns */
+    double join = w->start, years = (w->end - w->start) / YEAR, births = 0.0114 * years;
     p->birth = floor(w->start - age * YEAR + 0.5);
+    if (synth_bern(r, births / (1 + births))) {
+        p->birth = floor(w->start + (w->end - w->start) * synth_unif(r)); /* a birth date; the record starts that day */
+        join = p->birth;
+        age = -1;
+    } else if (synth_bern(r, 0.25)) {
+        join = w->start + (w->end - w->start) * 0.9 * synth_unif(r);
+    }
     p->death = -1;
     p->record_start = join;
     st->birth = p->birth;
@@ -1010,6 +1027,7 @@ int sim_patient(const sim_world *w, uint64_t index, synth_patient *p, synth_trut
     st.last_checkup = -1e9;
     run(&c, &st, w->end);
     if (c.oom) return cf_fail(err, CF_EINTERNAL, "out of memory simulating patient %llu", (unsigned long long)index);
+    p->followed_until = st.alive && !st.left ? w->end : fmin(st.t, w->end);
     /* the record's end: its last recorded event */
     double last = p->record_start;
     for (size_t i = 0; i < p->n_recs; i++) {

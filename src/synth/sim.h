@@ -62,6 +62,7 @@ typedef struct {
     double birth, death;          /* days; death < 0 when alive at the end of the record */
     int died_in_hospital;
     double record_start, record_end;
+    double followed_until;        /* death, leaving the health system, or the window's end */
     char given[24], family[32], street[64], city[32], state[3], zip[6], phone[16], ssn[12], mrn[12];
     synth_rec *recs;
     size_t n_recs, cap_recs;
@@ -92,6 +93,8 @@ typedef struct {
     size_t n_tasks;               /* n_targets + SYNTH_N_HOSPITAL */
     const char *task_names[SYNTH_MAX_TASKS];
     double window;                /* new-onset window, days (365) */
+    uint8_t task_off[SYNTH_MAX_TASKS]; /* tasks whose truth no output reads: not computed (the
+                                    * expensive ones: new-onset and readmission paths) */
 } sim_world;
 
 /* Shared tables the writers use. */
@@ -104,7 +107,7 @@ extern const synth_code synth_smoking_answers[3];
 extern const synth_code synth_encounter_types[];
 enum { SYN_ET_CHECKUP = 0, SYN_ET_PROBLEM, SYN_ET_ED, SYN_ET_ADMIT, SYN_ET_COUNT };
 extern const synth_code synth_icu_procedure;
-extern const synth_code synth_history_mi;
+extern const synth_code synth_history_mi, synth_history_mi_icd;
 
 int sim_world_init(sim_world *w, const char *modules_dir, double start, double end, uint64_t seed,
                    int truth_paths, cf_err *err);

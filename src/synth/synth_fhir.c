@@ -3,95 +3,9 @@
  * other, maps them as it would a hospital's export. */
 #include "synth/synth_fhir.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-void synth_buf_put(synth_buf *s, const char *p, size_t n) {
-    if (s->oom) return;
-    if (s->n + n + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap : 4096;
-        while (s->n + n + 1 > cap) cap *= 2;
-        char *b = realloc(s->b, cap);
-        if (!b) {
-            s->oom = 1;
-            return;
-        }
-        s->b = b;
-        s->cap = cap;
-    }
-    memcpy(s->b + s->n, p, n);
-    s->n += n;
-    s->b[s->n] = 0;
-}
-
-void synth_buf_str(synth_buf *s, const char *p) { synth_buf_put(s, p, strlen(p)); }
-
-static void put_u(synth_buf *s, unsigned long long v, int width) {
-    char tmp[24];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n < width) tmp[n++] = '0';
-    char out[24];
-    for (int i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
-    synth_buf_put(s, out, (size_t)n);
-}
-
-void synth_buf_fixed(synth_buf *s, double v, int dec) {
-    static const double p10[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
-    if (!isfinite(v)) v = 0;
-    long long x = llround(v * p10[dec]);
-    if (x < 0) {
-        synth_buf_put(s, "-", 1);
-        x = -x;
-    }
-    unsigned long long ip = (unsigned long long)x / (unsigned long long)p10[dec];
-    put_u(s, ip, 1);
-    if (dec) {
-        synth_buf_put(s, ".", 1);
-        put_u(s, (unsigned long long)x % (unsigned long long)p10[dec], dec);
-    }
-}
-
-/* days since 1970 -> civil date (Howard Hinnant's algorithm) */
-static void civil(long long z, int *y, unsigned *m, unsigned *d) {
-    z += 719468;
-    long long era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    long long yy = (long long)yoe + era * 400;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int)(yy + (*m <= 2));
-}
-
-void synth_buf_time(synth_buf *s, double day, int date_only) {
-    long long secs = llround(day * 86400.0);
-    long long dd = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
-    long long rem = secs - dd * 86400;
-    int y;
-    unsigned m, d;
-    civil(dd, &y, &m, &d);
-    put_u(s, (unsigned long long)y, 4);
-    synth_buf_put(s, "-", 1);
-    put_u(s, m, 2);
-    synth_buf_put(s, "-", 1);
-    put_u(s, d, 2);
-    if (date_only) return;
-    synth_buf_put(s, "T", 1);
-    put_u(s, (unsigned long long)(rem / 3600), 2);
-    synth_buf_put(s, ":", 1);
-    put_u(s, (unsigned long long)(rem / 60 % 60), 2);
-    synth_buf_put(s, ":", 1);
-    put_u(s, (unsigned long long)(rem % 60), 2);
-    synth_buf_put(s, "Z", 1);
-}
 
 #define S(lit) synth_buf_put(b, lit, sizeof(lit) - 1)
 
@@ -341,4 +255,35 @@ void synth_fhir_patient(const synth_patient *p, synth_buf out[SYNTH_N_TYPES], ui
             break;
         }
     }
+}
+
+static const synth_table fhir_tables[SYNTH_N_TYPES] = {
+    {"Patient", "fhir/Patient.000.ndjson", NULL, 0, 0, 0},
+    {"Encounter", "fhir/Encounter.000.ndjson", NULL, 0, 0, 0},
+    {"Condition", "fhir/Condition.000.ndjson", NULL, 0, 0, 0},
+    {"Observation", "fhir/Observation.000.ndjson", NULL, 0, 0, 0},
+    {"MedicationRequest", "fhir/MedicationRequest.000.ndjson", NULL, 0, 0, 0},
+    {"Procedure", "fhir/Procedure.000.ndjson", NULL, 0, 0, 0},
+    {"DocumentReference", "fhir/DocumentReference.000.ndjson", NULL, 0, 0, 0},
+};
+
+static void fhir_patient_fn(const void *ctx, const synth_patient *p, synth_buf *out, uint64_t *rows, uint64_t *events) {
+    (void)ctx;
+    synth_fhir_patient(p, out, rows, events);
+}
+
+static const char *fhir_truth_task(const void *ctx, size_t k) {
+    const sim_world *w = ctx;
+    return k < w->n_tasks ? w->task_names[k] : NULL;
+}
+
+void synth_fhir_format(synth_format *f, const sim_world *w, int notes) {
+    memset(f, 0, sizeof *f);
+    f->name = "fhir-ndjson";
+    f->tables = fhir_tables;
+    f->n_tables = notes ? SYNTH_N_TYPES : SYNTH_T_DOCREF; /* DocumentReference last, only with notes */
+    f->truth_key = "fhir_id";
+    f->ctx = (void *)w;
+    f->patient = fhir_patient_fn;
+    f->truth_task = fhir_truth_task;
 }

@@ -10,23 +10,16 @@
 
 #include "synth/sim.h"
 #include "synth/synth.h"
-
-typedef struct {
-    char *b;
-    size_t n, cap;
-    int oom;
-} synth_buf;
-
-void synth_buf_put(synth_buf *s, const char *p, size_t n);
-void synth_buf_str(synth_buf *s, const char *p);
-/* "YYYY-MM-DDTHH:MM:SSZ" (or the date alone) of a time in days since 1970. */
-void synth_buf_time(synth_buf *s, double day, int date_only);
-void synth_buf_fixed(synth_buf *s, double v, int dec);
+#include "synth/synth_out.h"
 
 /* Appends the patient's resources to out[type]; counts[type] += lines written; events[type] +=
  * the events clinfm's FHIR reader makes of them (identifier PHI// events of the Patient not
  * counted: their number depends on the reader's deduplication). */
 void synth_fhir_patient(const synth_patient *p, synth_buf out[SYNTH_N_TYPES], uint64_t counts[SYNTH_N_TYPES],
                         uint64_t events[SYNTH_N_TYPES]);
+
+/* The FHIR layout as an output format (its tables are the resource types of SYNTH_T_*, in that
+ * order; DocumentReference only with notes, which synth_run appends itself). */
+void synth_fhir_format(synth_format *f, const sim_world *w, int notes);
 
 #endif

@@ -9,7 +9,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 T=${CLINFM_TEST_TMP:-$(mktemp -d)}
 mkdir -p "$T"
 
-"$CLINFM" deid-notes --help | grep -q -- "--names" || fail "deid-notes --help"
+grep -q -- "--names" <<<"$("$CLINFM" deid-notes --help)" || fail "deid-notes --help"
 "$CLINFM" deid-notes --out "$T/x.json" >/dev/null 2>&1; [ $? -eq 1 ] || fail "missing --n must exit 1"
 "$CLINFM" deid-notes --out "$T/x.json" --n 3 --format xml >/dev/null 2>&1; [ $? -eq 1 ] || fail "bad --format must exit 1"
 for fmt in presidio phrase physionet; do

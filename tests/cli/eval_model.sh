@@ -26,7 +26,7 @@ printf 'clinfm-deid-key v1\n%s\n' 0123456789abcdef0123456789abcdef0123456789abcd
 "$CLINFM" train --store "$T/d.store" --out "$T/m.model" --split 50/20/30 --layers 1 --d-model 32 --heads 2 \
   --context 64 --batch 8 --steps 40 --lr 3e-3 --eval-batches 2 --threads 2 > "$T/train.log" || { cat "$T/train.log"; exit 1; }
 
-"$CLINFM" eval --help | grep -q -- "--rollouts" || fail "eval --help lacks --rollouts"
+grep -q -- "--rollouts" <<<"$("$CLINFM" eval --help)" || fail "eval --help lacks --rollouts"
 E=(--task tasks/readmission_30d.task --store "$T/d.store" --model "$T/m.model" --bootstrap 100 --seed 2
    --rollouts 4 --max-new-tokens 48)
 "$CLINFM" eval "${E[@]}" --split-fractions 50/20/30 --out "$T/ev" > "$T/eval.txt" 2> "$T/eval.err" \

@@ -12,7 +12,7 @@ set -euo pipefail
 need_data P12 physionet-2012
 T=${CLINFM_TEST_TMP:-$(mktemp -d)}
 FULL=1
-if ldd "$CLINFM" 2>/dev/null | grep -q libasan; then FULL=0; fi
+if grep -q libasan <<<"$(ldd "$CLINFM" 2>/dev/null)"; then FULL=0; fi
 if [ "$FULL" = 1 ]; then
   "$CLINFM" ingest --mapping mappings/physionet-2012.map --input "$P12" --out "$T/p.store" \
     --report "$T/report.json" --quiet

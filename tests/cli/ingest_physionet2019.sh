@@ -10,7 +10,7 @@ set -euo pipefail
 need_data P19 physionet-2019-sepsis-b
 T=${CLINFM_TEST_TMP:-$(mktemp -d)}
 FULL=1
-if ldd "$CLINFM" 2>/dev/null | grep -q libasan; then FULL=0; fi
+if grep -q libasan <<<"$(ldd "$CLINFM" 2>/dev/null)"; then FULL=0; fi
 if [ "$FULL" = 1 ]; then
   "$CLINFM" ingest --mapping mappings/physionet-2019.map --input "$P19" --out "$T/p.store" \
     --report "$T/report.json" --quiet

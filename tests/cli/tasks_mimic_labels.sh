@@ -123,5 +123,5 @@ if "$CLINFM" label --task tasks/long_stay_7d.task --out "$T/x.csv" 2>/dev/null; 
 if "$CLINFM" label --task tasks/long_stay_7d.task --store "$T/m.store" --out "$T/x.csv" --split test 2>/dev/null; then
   echo "bad --split accepted"; exit 1
 fi
-"$CLINFM" label --help | grep -q "MEDS label schema"
+grep -q "MEDS label schema" <<<"$("$CLINFM" label --help)"
 echo "tasks_mimic_labels passed"

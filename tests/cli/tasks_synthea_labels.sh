@@ -9,7 +9,7 @@ set -euo pipefail
 . tests/cli/lib.sh
 need_data SYNTHEA synthea-fhir-r4
 T=${CLINFM_TEST_TMP:-$(mktemp -d)}
-if ! "$CLINFM" ingest --help | grep -q -- "--format fhir"; then
+if ! grep -q -- "--format fhir" <<<"$("$CLINFM" ingest --help)"; then
   echo "skipped: this build cannot ingest FHIR"; exit 0
 fi
 "$CLINFM" ingest --format fhir --input "$SYNTHEA" --out "$T/s.store" --quiet
