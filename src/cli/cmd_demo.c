@@ -776,6 +776,8 @@ static void usage(void) {
            "                  the card's\n"
            "  --seed S        seed of the generated population (default 1)\n"
            "  --mappings DIR  mapping files, with --data (default: the shipped mappings/)\n"
+           "  --quick         a smoke run of the same path (a tiny model, one baseline, no bootstrap\n"
+           "                  intervals): for tests, with small --patients and --steps\n"
            "  -h, --help      this help\n"
            "Takes about 5-10 minutes on 2 cores with the defaults. The service listens on 127.0.0.1\n"
            "only, for the length of the demo. exit status: 0 ok, 1 a step failed or bad usage.\n");
@@ -787,9 +789,11 @@ int cmd_demo(int argc, char **argv) {
         {"out", required_argument, 0, 'o'},   {"patients", required_argument, 0, 'p'},
         {"steps", required_argument, 0, 's'}, {"tasks", required_argument, 0, 't'},
         {"seed", required_argument, 0, 'S'},  {"help", no_argument, 0, 'h'},
+        {"quick", no_argument, 0, 'q'},
         {0, 0, 0, 0}};
     const char *data = NULL, *mappings_arg = NULL, *out = "out/demo", *tasks_arg = NULL;
     unsigned long long patients = 4000, steps = 400, seed = 1;
+    int quick = 0;
     optind = 1;
     opterr = 0;
     int c;
@@ -808,6 +812,7 @@ int cmd_demo(int argc, char **argv) {
         case 'S':
             if (cli_parse_u64("demo", "--seed", optarg, &seed)) return 1;
             break;
+        case 'q': quick = 1; break;
         case 'h': usage(); return 0;
         default: return cli_usage_error("demo", "unknown option '%s' or missing value", argv[optind - 1]);
         }
@@ -950,9 +955,12 @@ int cmd_demo(int argc, char **argv) {
     /* 60/10/30: more held-out patients than the default 80/10/10, so a demo's few thousand
      * patients still give the report some positives; train and eval must agree on it. */
     if ((rc = step(&d, "Train a small model on the de-identified store (docs/MODEL.md has the reference size)",
-                   (char *[]){"train", "--store", deid_store, "--out", model, "--split", "60/10/30", "--layers", "2",
-                              "--d-model", "128", "--heads", "4", "--context", "256", "--batch", "8", "--steps", ns,
-                              "--eval-every", neval, "--lr", "2e-3", NULL})))
+                   quick ? (char *[]){"train", "--store", deid_store, "--out", model, "--split", "60/10/30", "--layers",
+                                      "1", "--d-model", "32", "--heads", "2", "--context", "64", "--batch", "4",
+                                      "--steps", ns, "--eval-every", neval, "--eval-batches", "2", "--lr", "2e-3", NULL}
+                         : (char *[]){"train", "--store", deid_store, "--out", model, "--split", "60/10/30", "--layers",
+                                      "2", "--d-model", "128", "--heads", "4", "--context", "256", "--batch", "8",
+                                      "--steps", ns, "--eval-every", neval, "--lr", "2e-3", NULL})))
         return rc;
     report_loss(model);
     for (int i = 0; i < n_tasks; i++) {
@@ -963,8 +971,8 @@ int cmd_demo(int argc, char **argv) {
         snprintf(title, sizeof title, "Evaluate on %s: the model beside count-feature baselines%s", task_ids[i],
                  data ? "" : " and the ceiling");
         char *ev[40] = {"eval", "--task", task_files[i], "--store", deid_store, "--model", model,
-                        "--model-predictors", "finetuned", "--baselines", "logreg,xgboost", "--split", "60/10/30",
-                        "--bootstrap", "500", "--out", edir, NULL};
+                        "--model-predictors", "finetuned", "--baselines", quick ? "logreg" : "logreg,xgboost",
+                        "--split", "60/10/30", "--bootstrap", quick ? "0" : "500", "--out", edir, NULL};
         int n = 0;
         while (ev[n]) n++;
         if (!data) {

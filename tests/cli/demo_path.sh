@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `clinfm demo`, the whole path, small (200 generated patients, 10 training steps, one task): no
-# data directory needed. Checked here independently of the demo's own messages:
+# `clinfm demo`, the whole path, small (--quick: a tiny model and one baseline; 200 generated
+# patients, 10 training steps, one task): no data directory needed. Checked here independently of the demo's own messages:
 # - the patient-view answer holds exactly one card (uuid, summary under 140 characters, an
 #   indicator, a risk in the summary, no suggestions) scored by the demo's model, for the task;
 # - the feedback on that card is in the service's database (outcome accepted, the card's uuid)
@@ -16,10 +16,11 @@ T=${CLINFM_TEST_TMP:-$(mktemp -d)}
 PY=/usr/bin/python3
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-"$CLINFM" demo --patients 200 --steps 10 --tasks long_stay_7d_fhir --out "$T/demo" > "$T/demo.txt" 2>&1 \
+"$CLINFM" demo --quick --patients 200 --steps 10 --tasks long_stay_7d_fhir --out "$T/demo" > "$T/demo.txt" 2>&1 \
   || { tail -30 "$T/demo.txt"; fail "clinfm demo exited non-zero"; }
 D=$T/demo
 grep -q '^\$ clinfm synth --patients 200' "$T/demo.txt" || fail "the synth step's command is not printed"
+grep -q '^\$ clinfm serve --config' "$T/demo.txt" || fail "the serve step's command is not printed"
 grep -q "Demo finished" "$T/demo.txt" || fail "no closing summary"
 grep -q "eval/long_stay_7d_fhir/report.html" "$T/demo.txt" || fail "the summary does not say what to open first"
 
