@@ -28,7 +28,10 @@
 #include <unistd.h>
 #include <dirent.h>
 
+#include <sodium.h>
+
 #include "cli/commands.h"
+#include "deid/key.h"
 #include "store/store.h"
 #include "util/atomic_file.h"
 #include "util/datadir.h"
@@ -232,10 +235,63 @@ static int prepare_out(const char *out) {
 
 /* ------------------------------------------------------------------ choosing a patient */
 
-/* The patient whose chart the demo opens: alive, whose latest encounter is a hospital stay
- * (where the hospital tasks' risks mean something), with the most stays; else the living patient
- * with the most events. Writes the id the service knows the patient by (the source's id). */
-static int pick_patient(const char *store_path, char *id, size_t cap, cf_err *err) {
+/* The held-out patients' highest fine-tuned risk, by pseudonym, from eval's predictions.csv
+ * (columns subject_id,prediction_time,boolean_value,<predictors...>). Returns the number of rows
+ * read; *pseudo and *risk are sorted together, risk descending. Unreadable files give 0. */
+typedef struct {
+    int64_t pseudo;
+    double risk;
+} held_row;
+
+static int cmp_risk(const void *a, const void *b) {
+    double x = ((const held_row *)a)->risk, y = ((const held_row *)b)->risk;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static size_t read_held_out(const char *csv, held_row **out) {
+    *out = NULL;
+    FILE *f = fopen(csv, "r");
+    if (!f) return 0;
+    char line[4096];
+    int col = -1;
+    if (fgets(line, sizeof line, f)) {
+        int i = 0;
+        for (char *tok = strtok(line, ",\r\n"); tok; tok = strtok(NULL, ",\r\n"), i++)
+            if (!strcmp(tok, "finetuned")) col = i;
+    }
+    size_t n = 0, cap = 0;
+    held_row *rows = NULL;
+    while (col >= 0 && fgets(line, sizeof line, f)) {
+        char *p = line;
+        int64_t id = strtoll(p, NULL, 10);
+        for (int i = 0; i < col && p; i++) {
+            p = strchr(p, ',');
+            if (p) p++;
+        }
+        if (!p || id <= 0) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 256;
+            held_row *nr = realloc(rows, cap * sizeof *rows);
+            if (!nr) break;
+            rows = nr;
+        }
+        rows[n].pseudo = id;
+        rows[n].risk = strtod(p, NULL);
+        n++;
+    }
+    fclose(f);
+    if (n) qsort(rows, n, sizeof *rows, cmp_risk);
+    *out = rows;
+    return n;
+}
+
+/* The patient whose chart the demo opens, by the id the service knows (the source's id). First
+ * choice: a held-out patient (one the model never trained on) who is alive, the one the model
+ * rated highest at one of the task's prediction times in eval, found through the
+ * de-identification key (eval saw pseudonyms). Otherwise: a living patient whose latest encounter
+ * is a hospital stay, with the most stays; else the living patient with the most events. */
+static int pick_patient(const char *store_path, const char *key_path, const char *predictions, char *id,
+                        size_t cap, const char **why, cf_err *err) {
     store s;
     int rc = store_open(&s, store_path, err);
     if (rc) return rc;
@@ -253,8 +309,15 @@ static int pick_patient(const char *store_path, char *id, size_t cap, cf_err *er
         for (int i = 0; inpatient[i]; i++)
             if (!strncmp(code, inpatient[i], strlen(inpatient[i]))) kind[c] = 2;
     }
+    held_row *held = NULL;
+    size_t n_held = read_held_out(predictions, &held);
+    unsigned char key[DEID_KEY_BYTES], sub[DEID_KEY_BYTES];
+    cf_err kerr = {0};
+    int have_key = n_held && deid_key_load(key_path, key, &kerr) == CF_OK;
+    if (have_key) deid_subkey(key, DEID_SUBKEY_PSEUDONYM, sub);
     int64_t best = -1;
     double best_score = -1;
+    size_t best_rank = n_held;
     for (uint64_t i = 0; i < s.n_subjects; i++) {
         uint64_t a = s.subject_start[i], b = s.subject_start[i + 1];
         int dead = 0, last_kind = 0, stays = 0;
@@ -265,6 +328,17 @@ static int pick_patient(const char *store_path, char *id, size_t cap, cf_err *er
             if (kind[c] == 2) stays++;
         }
         if (dead) continue;
+        if (have_key) {
+            int64_t p = deid_pseudonym(sub, s.subject_id[i]);
+            for (size_t r = 0; r < best_rank; r++)
+                if (held[r].pseudo == p) {
+                    best_rank = r;
+                    best = (int64_t)i;
+                    best_score = 1e300;
+                    break;
+                }
+        }
+        if (best_rank < n_held) continue; /* a held-out patient outranks every other rule */
         double n = (double)(b - a);
         double score = (last_kind == 2 ? 1e12 : 0) + stays * 1e7 + (n < 1e7 ? n : 1e7 - 1);
         if (score > best_score) {
@@ -272,14 +346,19 @@ static int pick_patient(const char *store_path, char *id, size_t cap, cf_err *er
             best = (int64_t)i;
         }
     }
+    *why = best_rank < n_held ? "a living held-out patient (never seen in training), the one eval rated highest"
+                              : "a living patient whose latest encounter is a hospital stay, with the most stays";
+    sodium_memzero(key, sizeof key);
+    sodium_memzero(sub, sizeof sub);
+    free(held);
     free(kind);
     if (best < 0) {
         store_close(&s);
         return cf_fail(err, CF_EINPUT, "%s: no living patient to show", store_path);
     }
     size_t kl;
-    const char *key = store_subject_key(&s, (uint64_t)best, &kl);
-    if (key && kl < cap) snprintf(id, cap, "%.*s", (int)kl, key);
+    const char *k = store_subject_key(&s, (uint64_t)best, &kl);
+    if (k && kl < cap) snprintf(id, cap, "%.*s", (int)kl, k);
     else snprintf(id, cap, "%lld", (long long)s.subject_id[best]);
     store_close(&s);
     return CF_OK;
@@ -498,6 +577,8 @@ typedef struct {
     const char *hospital_store; /* the identified store the service reads patients from */
     const char *model;
     const char *task, *task_file;
+    const char *deid_key;    /* to find eval's held-out patients (pseudonyms) in the hospital store */
+    const char *predictions; /* eval's predictions.csv for the task */
 } service_args;
 
 /* The service part: a secret, the configuration, an API key, `clinfm serve` on a free loopback
@@ -557,7 +638,8 @@ static int run_service(demo *d, const service_args *a) {
     }
 
     char patient[256];
-    if (pick_patient(a->hospital_store, patient, sizeof patient, &err)) {
+    const char *why = "";
+    if (pick_patient(a->hospital_store, a->deid_key, a->predictions, patient, sizeof patient, &why, &err)) {
         fprintf(stderr, "clinfm demo: %s\n", err.msg);
         return 1;
     }
@@ -603,6 +685,7 @@ static int run_service(demo *d, const service_args *a) {
     /* the EHR's call when a clinician opens the chart: no prefetch, so the service reads the
      * patient from its store */
     header(d, "A clinician opens a chart: the EHR calls the CDS Hooks service (patient-view)");
+    printf("the chart: %s\n", why);
     cJSON *req = cJSON_CreateObject();
     char hi[64];
     snprintf(hi, sizeof hi, "d3m0%04x-0000-4000-8000-%012llx", (unsigned)(getpid() & 0xffff),
@@ -951,7 +1034,7 @@ int cmd_demo(int argc, char **argv) {
     if (data && (rc = step(&d, "   the MIMIC-IV store too",
                            (char *[]){"deid", mimic_store, "--out", mimic_deid, "--key", key, "--quiet", NULL})))
         return rc;
-    if ((rc = step(&d, "   the de-identified store", (char *[]){"inspect", deid_store, "--top", "0", NULL}))) return rc;
+    if ((rc = step(&d, "   the de-identified store", (char *[]){"inspect", deid_store, "--top", "3", NULL}))) return rc;
     /* 60/10/30: more held-out patients than the default 80/10/10, so a demo's few thousand
      * patients still give the report some positives; train and eval must agree on it. */
     if ((rc = step(&d, "Train a small model on the de-identified store (docs/MODEL.md has the reference size)",
@@ -988,7 +1071,11 @@ int cmd_demo(int argc, char **argv) {
         ev[n] = NULL;
         if ((rc = step(&d, title, ev))) return rc;
     }
-    service_args sa = {.hospital_store = hospital, .model = model, .task = task_ids[0], .task_file = task_files[0]};
+    char predictions[PATHCAP];
+    snprintf(buf, sizeof buf, "%s/predictions.csv", task_ids[0]);
+    join(predictions, evaldir, buf);
+    service_args sa = {.hospital_store = hospital, .model = model, .task = task_ids[0], .task_file = task_files[0],
+                       .deid_key = key, .predictions = predictions};
     if ((rc = run_service(&d, &sa))) return rc;
 
     double total = now_s() - d.t0;
