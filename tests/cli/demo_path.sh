@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `clinfm demo`, the whole path, small (--quick: a tiny model and one baseline; 200 generated
 # patients, 10 training steps, one task): no data directory needed. Checked here independently of the demo's own messages:
-# - the patient-view answer holds exactly one card (uuid, summary under 140 characters, an
+# - the chart opened is a living patient's; the patient-view answer holds exactly one card (uuid, summary under 140 characters, an
 #   indicator, a risk in the summary, no suggestions) scored by the demo's model, for the task;
 # - the feedback on that card is in the service's database (outcome accepted, the card's uuid)
 #   and in the exported CSV;
@@ -38,6 +38,10 @@ assert "suggestions" not in c and "links" not in c, c.keys()
 assert c["source"]["topic"]["code"] == "long_stay_7d_fhir", c["source"]
 hook = json.load(open(f"{D}/service/hook-request.json"))
 assert hook["hook"] == "patient-view" and hook["context"]["patientId"], hook
+# the chart opened is a living patient's
+pats = {p["id"]: p for p in map(json.loads, open(f"{D}/synth/fhir/Patient.000.ndjson"))}
+pid = hook["context"]["patientId"]
+assert pid in pats and "deceasedDateTime" not in pats[pid], "the chart is not a living generated patient's"
 
 db = sqlite3.connect(f"{D}/service/serve.db")
 card_rows = db.execute("select uuid, task, model from cards").fetchall()
