@@ -75,7 +75,7 @@ static const char *make_store(int plant) {
 /* A predictor that checks what it is shown. */
 typedef struct {
     int fit_calls, predict_calls, violations;
-    size_t train_rows, tuning_rows, predicted_rows;
+    size_t train_rows, tuning_rows, predicted_rows, tuning_predicted;
     int64_t risk_code;
 } probe;
 
@@ -93,18 +93,22 @@ static int probe_fit(void *ctx, const store *s, const label_row *train, size_t n
 
 static int probe_predict(void *ctx, const store *s, const label_row *rows, size_t n, float *probs, cf_err *err) {
     probe *p = ctx;
-    p->predict_calls++;
+    /* held-out rows one patient per call (as a point-of-care request), then the tuning rows
+     * in one call (for recalibration and stacking); never a train row */
+    int tuning = n && rows[0].split == SPLIT_TUNING;
+    if (!tuning) p->predict_calls++;
     for (size_t i = 0; i < n; i++) {
         const label_row *r = &rows[i];
-        p->violations += r->split != SPLIT_HELD_OUT;
-        p->violations += r->subject_index != rows[0].subject_index; /* one patient per call */
+        p->violations += r->split != (tuning ? SPLIT_TUNING : SPLIT_HELD_OUT);
+        if (!tuning) p->violations += r->subject_index != rows[0].subject_index;
         int risk = 0;
         for (uint64_t e = s->subject_start[r->subject_index]; e < r->history_end; e++) {
             p->violations += s->time[e] > r->prediction_time;
             risk |= (int64_t)s->code[e] == p->risk_code;
         }
         probs[i] = risk ? 0.8f : 0.1f;
-        p->predicted_rows++;
+        if (tuning) p->tuning_predicted++;
+        else p->predicted_rows++;
     }
     return CF_OK;
 }
@@ -165,6 +169,7 @@ static void test_eval_run(void) {
     CHECK(pr.train_rows > 150 && pr.tuning_rows > 40);
     CHECK(pr.predicted_rows > 40);
     CHECK_EQ_INT(pr.predict_calls, pr.predicted_rows); /* one admission per patient here */
+    CHECK_EQ_INT(pr.tuning_predicted, pr.tuning_rows);
 
     snprintf(path, sizeof path, "%s/metrics.json", out);
     char *js = slurp(path);
@@ -344,8 +349,151 @@ static void test_leak_alarm(void) {
     free(card);
 }
 
+
+/* Reads one predictor's column of a predictions.csv into p/y at *n; returns the rows read. */
+static size_t read_col(const char *path, const char *name, float *p, uint8_t *y, size_t *n) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[2048];
+    int col = -1;
+    if (fgets(line, sizeof line, f)) {
+        int k = 0;
+        for (char *s = line, *tok; (tok = strsep(&s, ",\n"));) {
+            if (!strcmp(tok, name)) col = k;
+            k++;
+        }
+    }
+    size_t got = 0;
+    while (col >= 0 && fgets(line, sizeof line, f)) {
+        int k = 0;
+        for (char *s = line, *tok; (tok = strsep(&s, ",\n")); k++) {
+            if (k == 2) y[*n] = !strcmp(tok, "true");
+            if (k == col) p[*n] = strtof(tok, NULL);
+        }
+        (*n)++, got++;
+    }
+    fclose(f);
+    return got;
+}
+
+/* The value aggregates of one row against the events themselves; two folds evaluated and
+ * pooled: every row once, the pooled AUROC that of the rows' own predictions, differences
+ * paired against a reference, a stack, and a patient held out twice refused; a clinical score
+ * read from the records; and an external evaluation on another store. */
+static void test_values_folds_pool(void) {
+    const char *sp = make_store(0), *leaky = make_store(1);
+    REQUIRE(sp && leaky);
+    char task[512], out0[600], out1[600], outp[600], path[700];
+    snprintf(task, sizeof task, "%s/tasks/in_hospital_mortality.task", check_root());
+    cf_err err = {0};
+
+    /* value aggregates of the lab (one value per stay, two hours after admission) */
+    task_def t;
+    store s;
+    task_labels l;
+    REQUIRE(task_load(&t, task, &err) == CF_OK && store_open(&s, sp, &err) == CF_OK);
+    task_label_options lo = {.seed = 1};
+    split_config_default(&lo.split);
+    REQUIRE(task_label(&t, &s, &lo, &l, &err) == CF_OK);
+    eval_value_featurizer vf;
+    REQUIRE(eval_value_features_fit(&vf, &s, &l, l.rows, l.n, NULL, &err) == CF_OK);
+    CHECK_EQ_INT(vf.n_codes_kept, 1);
+    eval_csr X;
+    REQUIRE(eval_value_features_build(&vf, l.rows, 1, &X, &err) == CF_OK);
+    int64_t lab = store_find_code(&s, "LAB//50912//mg/dL");
+    float v = NAN;
+    for (uint64_t e = s.subject_start[l.rows[0].subject_index]; e < l.rows[0].history_end; e++)
+        if ((int64_t)s.code[e] == lab) v = s.numeric[e];
+    REQUIRE(!isnan(v));
+    /* every window holds the one value: min, max, mean in 5 windows, first, last */
+    CHECK_EQ_INT(X.nnz, EVAL_VALUE_COLS_PER_CODE);
+    for (size_t k = 0; k < X.nnz; k++) CHECK(X.val[k] == v);
+    char name[600];
+    CHECK_EQ_STR(eval_value_feature_name(&vf, 1, name, sizeof name), "LAB//50912//mg/dL max 1d");
+    eval_csr_free(&X);
+    eval_value_featurizer_free(&vf);
+    task_labels_free(&l);
+    store_close(&s);
+    task_free(&t);
+
+    /* two folds */
+    const char *outs[2] = {out0, out1};
+    for (int j = 0; j < 2; j++) {
+        snprintf((char *)outs[j], 600, "%s/eval_fold%d", check_tmpdir(), j);
+        eval_config cfg = {.task_path = task, .store_path = sp, .out_dir = outs[j],
+                           .baselines = 1 << EVAL_BASELINE_LOGREG | 1 << EVAL_BASELINE_XGBOOST_VALUES,
+                           .boot = {.n_boot = 50, .seed = 3}, .baseline = {.seed = 3, .threads = 1},
+                           .small_patients = 1000, .quiet = 1, .scores = {"LAB=LAB//50912//mg/dL"}, .n_scores = 1};
+        split_config_default(&cfg.split);
+        REQUIRE(split_parse_fractions(&cfg.split, "60/20/20", &err) == CF_OK);
+        REQUIRE(split_set_fold(&cfg.split, j, 2, &err) == CF_OK);
+        int rc = eval_run(&cfg, &err);
+        if (rc) fprintf(stderr, "eval: %s\n", err.msg);
+        REQUIRE(rc == CF_OK);
+    }
+    snprintf(outp, sizeof outp, "%s/eval_pool", check_tmpdir());
+    eval_pool_config pc = {.runs = outs, .n_runs = 2, .refs = {"logreg"}, .n_refs = 1,
+                           .stacks = {"logreg+xgboost_values"}, .n_stacks = 1, .n_boot = 100, .seed = 1,
+                           .out_dir = outp, .quiet = 1};
+    REQUIRE(eval_pool(&pc, &err) == CF_OK);
+    /* the pooled rows are every labelled row once; the pooled logreg AUROC is the AUROC of the
+     * two runs' own predictions put together */
+    float p[2 * NSUBJ], ps[2 * NSUBJ];
+    uint8_t y[2 * NSUBJ], ys[2 * NSUBJ];
+    size_t n = 0, ns = 0;
+    for (int j = 0; j < 2; j++) {
+        snprintf(path, sizeof path, "%s/predictions.csv", outs[j]);
+        CHECK(read_col(path, "logreg", p, y, &n) > 50);
+    }
+    snprintf(path, sizeof path, "%s/predictions.csv", outp);
+    CHECK_EQ_INT(read_col(path, "score_LAB", ps, ys, &ns), n);
+    snprintf(path, sizeof path, "%s/pool.json", outp);
+    char *js = slurp(path);
+    cJSON *root = js ? cJSON_Parse(js) : NULL;
+    free(js);
+    REQUIRE(root);
+    CHECK_EQ_INT(cJSON_GetObjectItem(root, "rows")->valuedouble, n);
+    const cJSON *lr = predictor(root, "logreg"), *st = predictor(root, "stack(logreg+xgboost_values)"),
+                *sc = predictor(root, "score_LAB");
+    REQUIRE(lr && st && sc);
+    CHECK_NEAR(cJSON_GetObjectItem(cJSON_GetObjectItem(lr, "auroc"), "value")->valuedouble, eval_auroc(p, y, n), 1e-9);
+    const cJSON *self = cJSON_GetObjectItem(cJSON_GetObjectItem(lr, "auroc_minus"), "logreg");
+    CHECK_NEAR(cJSON_GetObjectItem(self, "value")->valuedouble, 0, 0);
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItem(st, "stacked")));
+    /* the lab carries the risk, so its score ranks the outcome (AUROC of the value itself) */
+    CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(sc, "auroc"), "value")->valuedouble > 0.6);
+    cJSON_Delete(root);
+    /* the same fold twice: refused */
+    const char *twice[2] = {out0, out0};
+    pc.runs = twice;
+    CHECK(eval_pool(&pc, &err) == CF_EINPUT);
+
+    /* external evaluation: fit on this store, every row of another held out */
+    char oute[600];
+    snprintf(oute, sizeof oute, "%s/eval_external", check_tmpdir());
+    eval_config ec = {.task_path = task, .store_path = sp, .eval_store_path = leaky, .out_dir = oute,
+                      .baselines = 1 << EVAL_BASELINE_LOGREG | 1 << EVAL_BASELINE_XGBOOST_VALUES,
+                      .boot = {.n_boot = 50, .seed = 3}, .baseline = {.seed = 3, .threads = 1},
+                      .small_patients = 1000, .quiet = 1};
+    split_config_default(&ec.split);
+    REQUIRE(split_parse_fractions(&ec.split, "80/20/0", &err) == CF_OK);
+    int rc = eval_run(&ec, &err);
+    if (rc) fprintf(stderr, "external: %s\n", err.msg);
+    REQUIRE(rc == CF_OK);
+    REQUIRE(task_load(&t, task, &err) == CF_OK && store_open(&s, leaky, &err) == CF_OK);
+    REQUIRE(task_label(&t, &s, &lo, &l, &err) == CF_OK);
+    snprintf(path, sizeof path, "%s/predictions.csv", oute);
+    n = 0;
+    CHECK_EQ_INT(read_col(path, "logreg", p, y, &n), l.n);
+    CHECK(eval_auroc(p, y, n) > 0.75); /* the risk code, found by string in the other store */
+    task_labels_free(&l);
+    store_close(&s);
+    task_free(&t);
+}
+
 int main(void) {
     RUN(test_eval_run);
     RUN(test_leak_alarm);
+    RUN(test_values_folds_pool);
     return check_summary();
 }

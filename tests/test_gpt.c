@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "model/gpt.h"
+#include "model/gpt_feat.h"
 #include "model/gpt_kernels.h"
 
 /* ------------------------------------------------------------------------------------------
@@ -475,7 +476,7 @@ static void test_elementwise_vs_plain(void) {
  * whole model */
 
 static gpt_config tiny_config(int V, int Vp, int C, int NH, int L, int T, float p) {
-    gpt_config c = {T, V, Vp, L, NH, C, p};
+    gpt_config c = {T, V, Vp, L, NH, C, p, 0, 0, 0, 0, 0};
     return c;
 }
 
@@ -493,6 +494,11 @@ static double model_loss(void *p) {
     if (gpt_forward(c->m, c->in, c->tg, c->B, c->T, 1, &err) != CF_OK) return NAN;
     return c->m->mean_loss;
 }
+
+static const char *const names[GPT_NUM_PARAM_TENSORS] = {
+    "wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
+    "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb",
+    "xw1", "xb1", "xw2", "clsw", "clsb", "valw", "valb"};
 
 static void test_fd_whole_model(void) {
     gpt_model m;
@@ -514,11 +520,9 @@ static void test_fd_whole_model(void) {
     model_loss(&c);
     REQUIRE_EQ_INT(gpt_backward(&m, &err), CF_OK);
     float *ana = fcopy(m.grad_memory, m.num_parameters);
-    static const char *names[GPT_NUM_PARAM_TENSORS] = {
-        "wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
-        "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb"};
     size_t off = 0;
     for (int i = 0; i < GPT_NUM_PARAM_TENSORS; i++) {
+        if (!m.param_sizes[i]) continue; /* no continuous inputs or heads in this model */
         char what[64];
         snprintf(what, sizeof what, "model.%s", names[i]);
         fd_check(what, m.param_memory + off, ana + off, m.param_sizes[i], model_loss, &c);
@@ -1158,6 +1162,354 @@ static void test_sampling(void) {
     gpt_free(&m);
 }
 
+
+/* ------------------------------------------------------------------------------------------
+ * continuous inputs and task heads (gpt_feat.c) */
+
+typedef struct {
+    float *out, *xh, *feat, *w1, *b1, *w2, *r;
+    int N, F, H, C;
+} feat_ctx;
+
+static double feat_loss(void *p) {
+    feat_ctx *c = p;
+    memset(c->out, 0, sizeof(float) * c->N * c->C);
+    gpt__feat_forward(c->out, c->xh, c->feat, c->w1, c->b1, c->w2, (size_t)c->N, c->F, c->H, c->C);
+    return dot_d(c->out, c->r, (size_t)c->N * c->C);
+}
+
+static void test_fd_feat(void) {
+    const int N = 5, F = 3, H = 4, C = 6;
+    feat_ctx c = {fvec(N * C), fvec(N * H), fvec(N * F), fvec(H * F), fvec(H), fvec(C * H), fvec(N * C),
+                  N, F, H, C};
+    fill(c.feat, N * F, -2, 2);
+    fill(c.w1, H * F, -1, 1);
+    fill(c.b1, H, -0.5f, 0.5f);
+    fill(c.w2, C * H, -1, 1);
+    fill(c.r, N * C, -1, 1);
+    /* out must be added into, not overwritten */
+    float *pre = fvec(N * C);
+    fill(pre, N * C, -1, 1);
+    float *out2 = fcopy(pre, N * C), *xh2 = fvec(N * H);
+    gpt__feat_forward(out2, xh2, c.feat, c.w1, c.b1, c.w2, N, F, H, C);
+    feat_loss(&c);
+    double wadd = 0.0;
+    for (int i = 0; i < N * C; i++) wadd = fmax(wadd, fabs(out2[i] - pre[i] - c.out[i]));
+    CHECK(wadd < 1e-6);
+    /* a row of zero inputs equals feat == NULL for that row */
+    float *zf = fvec(N * F), *o0 = fvec(N * C), *o1 = fvec(N * C);
+    gpt__feat_forward(o0, xh2, zf, c.w1, c.b1, c.w2, N, F, H, C);
+    gpt__feat_forward(o1, xh2, NULL, c.w1, c.b1, c.w2, N, F, H, C);
+    CHECK(max_abs_diff(o0, o1, N * C) == 0.0);
+    feat_loss(&c);
+    float *d1 = fvec(H * F), *db = fvec(H), *d2 = fvec(C * H), *dxh = fvec(N * H);
+    /* backward adds: start from ones and subtract them after */
+    for (int i = 0; i < H * F; i++) d1[i] = 1.0f;
+    gpt__feat_backward(d1, db, d2, dxh, c.r, c.xh, c.feat, c.w2, N, F, H, C);
+    for (int i = 0; i < H * F; i++) d1[i] -= 1.0f;
+    fd_check("feat.xw1", c.w1, d1, H * F, feat_loss, &c);
+    fd_check("feat.xb1", c.b1, db, H, feat_loss, &c);
+    fd_check("feat.xw2", c.w2, d2, C * H, feat_loss, &c);
+    free(c.out), free(c.xh), free(c.feat), free(c.w1), free(c.b1), free(c.w2), free(c.r);
+    free(pre), free(out2), free(xh2), free(zf), free(o0), free(o1), free(d1), free(db), free(d2), free(dxh);
+}
+
+typedef struct {
+    float *logits, *x, *h, *w, *b, *y;
+    int *pos;
+    int B, T, C, K, pool;
+} cls_ctx;
+
+static double cls_loss(void *p) {
+    cls_ctx *c = p;
+    size_t n = 0;
+    return gpt__cls_forward(c->logits, c->x, c->h, c->pos, c->w, c->b, c->y, &n, 0, c->B, c->T, c->C, c->K, c->pool);
+}
+
+/* The heads in each pooling mode: logits and loss against double precision (the pooled input
+ * worked out here: the last position, the mean up to it, or both), gradients against central
+ * differences, and no gradient past each row's head position. */
+static void test_fd_cls(void) {
+    const int B = 3, T = 4, C = 5, K = 2;
+    int pos[3] = {3, 0, 2};
+    for (int pool = GPT_POOL_LAST; pool <= GPT_POOL_BOTH; pool++) {
+        const int P = pool == GPT_POOL_BOTH ? 2 * C : C;
+        cls_ctx c = {fvec(B * K), fvec(B * P), fvec(B * T * C), fvec(K * P), fvec(K), fvec(B * K), pos, B, T, C, K, pool};
+        fill(c.h, B * T * C, -1, 1);
+        fill(c.w, K * P, -1, 1);
+        fill(c.b, K, -1, 1);
+        float y[6] = {1, 0, NAN, 1, 0, 0};
+        memcpy(c.y, y, sizeof y);
+        size_t n = 0;
+        double l = gpt__cls_forward(c.logits, c.x, c.h, c.pos, c.w, c.b, c.y, &n, 0, B, T, C, K, pool), ref = 0;
+        CHECK_EQ_INT(n, 5);
+        for (int b = 0; b < B; b++) {
+            double x[10];
+            for (int i = 0; i < C; i++) {
+                double mean = 0;
+                for (int t = 0; t <= pos[b]; t++) mean += c.h[(b * T + t) * C + i];
+                mean /= pos[b] + 1;
+                double last = c.h[(b * T + pos[b]) * C + i];
+                if (pool == GPT_POOL_LAST) x[i] = last;
+                else if (pool == GPT_POOL_MEAN) x[i] = mean;
+                else x[i] = last, x[C + i] = mean;
+            }
+            for (int k = 0; k < K; k++) {
+                double z = c.b[k];
+                for (int i = 0; i < P; i++) z += (double)c.w[k * P + i] * x[i];
+                CHECK_NEAR(c.logits[b * K + k], z, 1e-5);
+                if (isnan(y[b * K + k])) continue;
+                double s = 1.0 / (1.0 + exp(-z));
+                ref -= y[b * K + k] ? log(s) : log(1 - s);
+            }
+        }
+        CHECK_NEAR(l, ref, 1e-6);
+        float *dh = fvec(B * T * C), *dw = fvec(K * P), *db = fvec(K);
+        cls_loss(&c);
+        gpt__cls_backward(dh, dw, db, c.logits, c.x, c.pos, c.w, c.y, 1.0f, 0, B, T, C, K, pool);
+        char what[32];
+        snprintf(what, sizeof what, "cls%d.h", pool);
+        fd_check(what, c.h, dh, B * T * C, cls_loss, &c);
+        snprintf(what, sizeof what, "cls%d.w", pool);
+        fd_check(what, c.w, dw, K * P, cls_loss, &c);
+        snprintf(what, sizeof what, "cls%d.b", pool);
+        fd_check(what, c.b, db, K, cls_loss, &c);
+        for (int b = 0; b < B; b++)
+            for (int t = pos[b] + 1; t < T; t++)
+                for (int i = 0; i < C; i++) CHECK(dh[(b * T + t) * C + i] == 0.0f);
+        free(c.logits), free(c.x), free(c.h), free(c.w), free(c.b), free(c.y), free(dh), free(dw), free(db);
+    }
+}
+
+/* Adds uniform noise to every parameter (not the alignment gaps between tensors, nor wte's
+ * padding rows). */
+static void perturb(gpt_model *m, float amp) {
+    size_t off = 0;
+    for (int i = 0; i < GPT_NUM_PARAM_TENSORS; i++) {
+        size_t n = i == 0 ? (size_t)m->config.vocab_size * m->config.channels : m->param_sizes[i];
+        for (size_t j = 0; j < n; j++) m->param_memory[off + j] += amp * (float)(urand() - 0.5);
+        off += (m->param_sizes[i] + 15) / 16 * 16;
+    }
+}
+
+typedef struct {
+    float *pred, *h, *w, *b, *vt;
+    int *tg;
+    int N, C;
+} val_ctx;
+
+static double val_loss(void *p) {
+    val_ctx *c = p;
+    size_t n = 0;
+    return gpt__value_forward(c->pred, c->h, c->tg, c->vt, c->w, c->b, &n, (size_t)c->N, c->C);
+}
+
+/* The value forecast: its loss against double precision (only positions whose target carries a
+ * value count), and gradients against central differences. */
+static void test_fd_value(void) {
+    const int N = 6, C = 5, V = 4;
+    int tg[6] = {1, 3, -1, 0, 3, 2};
+    float vt[6] = {0.4f, -1.0f, 0.7f, NAN, 2.0f, 0.0f};
+    val_ctx c = {fvec(N), fvec(N * C), fvec(V * C), fvec(V), vt, tg, N, C};
+    fill(c.h, N * C, -1, 1);
+    fill(c.w, V * C, -1, 1);
+    fill(c.b, V, -1, 1);
+    size_t n = 0;
+    double l = gpt__value_forward(c.pred, c.h, c.tg, c.vt, c.w, c.b, &n, N, C), ref = 0;
+    CHECK_EQ_INT(n, 4); /* position 2 has no target token, position 3 no value */
+    for (int i = 0; i < N; i++) {
+        if (tg[i] < 0 || isnan(vt[i])) continue;
+        double z = c.b[tg[i]];
+        for (int k = 0; k < C; k++) z += (double)c.w[tg[i] * C + k] * c.h[i * C + k];
+        ref += 0.5 * (z - vt[i]) * (z - vt[i]);
+    }
+    CHECK_NEAR(l, ref, 1e-5);
+    float *dh = fvec(N * C), *dw = fvec(V * C), *db = fvec(V);
+    val_loss(&c);
+    gpt__value_backward(dh, dw, db, c.pred, c.h, c.tg, c.vt, c.w, 1.0f, N, C);
+    fd_check("value.h", c.h, dh, N * C, val_loss, &c);
+    fd_check("value.w", c.w, dw, V * C, val_loss, &c);
+    fd_check("value.b", c.b, db, V, val_loss, &c);
+    free(c.pred), free(c.h), free(c.w), free(c.b), free(dh), free(dw), free(db);
+}
+
+static gpt_config feat_config(int V, int C, int NH, int L, int T, float p, int F, int H, int K) {
+    gpt_config c = {T, V, 0, L, NH, C, p, F, H, K, GPT_POOL_LAST, 0};
+    return c;
+}
+
+typedef struct {
+    gpt_model *m;
+    const int *in, *tg;
+    gpt_extra x;
+    int B, T;
+    uint64_t counter;
+} ex_ctx;
+
+static double ex_loss(void *p) {
+    ex_ctx *c = p;
+    c->m->rng_counter = c->counter;
+    cf_err err;
+    if (gpt_forward_ex(c->m, c->in, c->tg, &c->x, c->B, c->T, 1, &err) != CF_OK) return NAN;
+    double l = 0.0;
+    if (c->tg) l += c->x.lm_weight * c->m->mean_loss;
+    if (c->x.cls_y) l += c->x.cls_weight * c->m->cls_loss;
+    if (c->tg && c->x.value_targets) l += c->x.value_weight * c->m->value_loss;
+    return l;
+}
+
+/* The whole model with continuous inputs and two task heads: every parameter's gradient of
+ * lm_weight * next-token loss + cls_weight * head loss against central differences, with
+ * dropout; then the heads alone (no next-token targets). */
+static void test_fd_whole_model_ex(void) {
+    gpt_model m;
+    cf_err err;
+    gpt_config cfg = feat_config(7, 8, 2, 2, 4, 0.2f, 3, 5, 2);
+    cfg.cls_pool = GPT_POOL_BOTH; /* every path of the pooling (test_fd_cls has each alone) */
+    cfg.value_head = 1;
+    REQUIRE_EQ_INT(gpt_build(&m, &cfg, 5, &err), CF_OK);
+    m.num_threads = 1;
+    fill(m.param_memory, m.num_parameters, -0.5f, 0.5f);
+    int in[8] = {1, 2, 3, 4, 6, 5, 0, 1}, tg[8] = {2, 3, 4, -1, 5, 0, 1, 2}, pos[2] = {3, 1};
+    float feats[24], y[4] = {1, NAN, 0, 1};
+    fill(feats, 24, -1.5f, 1.5f);
+    float vt[8] = {0.5f, NAN, -1.2f, 0.3f, NAN, 2.0f, 0.1f, NAN}; /* position 3's target is -1: unused */
+    ex_ctx c = {&m, in, tg, {feats, pos, y, 0.7f, 1.3f, vt, 0.9f}, 2, 4, 3};
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) c.tg = NULL; /* heads alone: what end-to-end fine-tuning may run */
+        ex_loss(&c);
+        gpt_zero_grad(&m);
+        REQUIRE_EQ_INT(gpt_backward(&m, &err), CF_OK);
+        float *ana = fcopy(m.grad_memory, m.num_parameters);
+        size_t off = 0;
+        for (int i = 0; i < GPT_NUM_PARAM_TENSORS; i++) {
+            char what[64];
+            snprintf(what, sizeof what, "%s.%s", pass ? "heads" : "model+", names[i]);
+            CHECK(m.param_sizes[i] > 0);
+            fd_check(what, m.param_memory + off, ana + off, m.param_sizes[i], ex_loss, &c);
+            off += (m.param_sizes[i] + 15) / 16 * 16;
+        }
+        free(ana);
+    }
+    /* Misuse is refused: labels without positions, positions outside the window. */
+    gpt_extra bad = {feats, NULL, y, 1, 1, NULL, 0};
+    CHECK_EQ_INT(gpt_forward_ex(&m, in, tg, &bad, 2, 4, 0, &err), CF_EINPUT);
+    int far[2] = {4, 0};
+    bad.cls_pos = far;
+    CHECK_EQ_INT(gpt_forward_ex(&m, in, tg, &bad, 2, 4, 0, &err), CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "head position");
+    gpt_free(&m);
+}
+
+/* Continuous inputs and heads: slices, the KV cache and checkpoints agree with the plain
+ * forward; a model without them still writes a version-1 checkpoint. */
+static void test_feat_model_paths(void) {
+    cf_err err;
+    const int V = 30, C = 16, T = 25, B = 5, F = 4, H = 6, K = 3;
+    gpt_config cfg = feat_config(V, C, 2, 2, T, 0.2f, F, H, K);
+    cfg.cls_pool = GPT_POOL_BOTH;
+    int in[5 * 25], tg[5 * 25], pos[5] = {24, 3, 10, 0, 17};
+    float feats[5 * 25 * 4], y[15];
+    for (int i = 0; i < B * T; i++) in[i] = (int)(urand() * V), tg[i] = (int)(urand() * V);
+    fill(feats, B * T * F, -2, 2);
+    for (int i = 0; i < B * K; i++) y[i] = urand() < 0.2 ? NAN : (float)(urand() < 0.5);
+    gpt_extra x = {feats, pos, y, 1.0f, 0.5f, NULL, 0};
+    float *g[3], lloss[3], closs[3];
+    int threads[3] = {1, 2, 3};
+    size_t np = 0;
+    for (int k = 0; k < 3; k++) {
+        gpt_model m;
+        REQUIRE_EQ_INT(gpt_build(&m, &cfg, 4, &err), CF_OK);
+        rng_state = 42; /* the same perturbation for every thread count */
+        perturb(&m, 0.05f);
+        m.num_threads = threads[k];
+        REQUIRE_EQ_INT(gpt_forward_ex(&m, in, tg, &x, B, T, 1, &err), CF_OK);
+        gpt_zero_grad(&m);
+        REQUIRE_EQ_INT(gpt_backward(&m, &err), CF_OK);
+        lloss[k] = m.mean_loss, closs[k] = m.cls_loss;
+        np = m.num_parameters;
+        g[k] = fcopy(m.grad_memory, np);
+        gpt_free(&m);
+    }
+    for (int k = 1; k < 3; k++) {
+        CHECK_NEAR(lloss[k], lloss[0], 1e-6);
+        CHECK_NEAR(closs[k], closs[0], 1e-6);
+        CHECK(max_abs_diff(g[0], g[k], np) < 1e-5);
+    }
+    for (int k = 0; k < 3; k++) free(g[k]);
+
+    gpt_model m;
+    REQUIRE_EQ_INT(gpt_build(&m, &cfg, 9, &err), CF_OK);
+    perturb(&m, 0.3f);
+    REQUIRE_EQ_INT(gpt_forward_ex(&m, in, NULL, &x, B, T, 0, &err), CF_OK);
+    float *full = fcopy(m.acts.logits, (size_t)B * T * m.config.padded_vocab_size);
+    float *lnf = fcopy(m.acts.lnf, (size_t)B * T * C), *cl = fcopy(m.acts.cls_logits, (size_t)B * K);
+    /* zero inputs are the same network as no inputs */
+    float zero[5 * 25 * 4] = {0};
+    gpt_extra xz = {zero, NULL, NULL, 1, 0, NULL, 0}, xn = {NULL, NULL, NULL, 1, 0, NULL, 0};
+    REQUIRE_EQ_INT(gpt_forward_ex(&m, in, NULL, &xz, B, T, 0, &err), CF_OK);
+    float *lz = fcopy(m.acts.lnf, (size_t)B * T * C);
+    REQUIRE_EQ_INT(gpt_forward_ex(&m, in, NULL, &xn, B, T, 0, &err), CF_OK);
+    CHECK(max_abs_diff(lz, m.acts.lnf, (size_t)B * T * C) == 0.0);
+    CHECK(max_abs_diff(lz, lnf, (size_t)B * T * C) > 1e-3); /* the inputs do change the network */
+    gpt_kv_cache kv;
+    REQUIRE_EQ_INT(gpt_kv_init(&kv, &m, 1, &err), CF_OK);
+    double worst = 0.0, wcls = 0.0;
+    for (int b = 0; b < B; b++) {
+        gpt_kv_reset(&kv);
+        REQUIRE_EQ_INT(gpt_kv_forward_x(&m, &kv, in + b * T, feats + (size_t)b * T * F, 1, 10, GPT_LOGITS_ALL, &err), CF_OK);
+        worst = fmax(worst, max_abs_diff(kv.lnf, lnf + (size_t)b * T * C, (size_t)10 * C));
+        for (int t = 10; t < T; t++) {
+            REQUIRE_EQ_INT(gpt_kv_forward_x(&m, &kv, in + b * T + t, feats + ((size_t)b * T + t) * F, 1, 1, GPT_LOGITS_LAST, &err), CF_OK);
+            worst = fmax(worst, max_abs_diff(kv.lnf, lnf + ((size_t)b * T + t) * C, (size_t)C));
+        }
+        float xin[32], z[3];
+        gpt_kv_reset(&kv);
+        REQUIRE_EQ_INT(gpt_kv_forward_x(&m, &kv, in + b * T, feats + (size_t)b * T * F, 1, pos[b] + 1, GPT_LOGITS_NONE, &err),
+                       CF_OK);
+        gpt_cls_input(&m, kv.lnf, pos[b] + 1, xin);
+        gpt_cls_logits(&m, xin, z);
+        wcls = fmax(wcls, max_abs_diff(z, cl + (size_t)b * K, K));
+    }
+    fprintf(stderr, "    with inputs: KV cache vs full %.3g, head logits %.3g\n", worst, wcls);
+    CHECK(worst < 1e-4);
+    CHECK(wcls < 1e-4);
+    gpt_kv_free(&kv);
+
+    /* checkpoint round trip, version 2 */
+    char path[512];
+    snprintf(path, sizeof path, "%s", tmp_path("feat.ckpt"));
+    REQUIRE_EQ_INT(gpt_save(&m, path, NULL, 0, &err), CF_OK);
+    gpt_model r;
+    REQUIRE_EQ_INT(gpt_load(&r, path, NULL, NULL, &err), CF_OK);
+    CHECK_EQ_INT(r.config.n_features, F);
+    CHECK_EQ_INT(r.config.feat_hidden, H);
+    CHECK_EQ_INT(r.config.num_outputs, K);
+    CHECK(r.num_parameters == m.num_parameters &&
+          memcmp(r.param_memory, m.param_memory, m.num_parameters * sizeof(float)) == 0);
+    CHECK_EQ_INT(gpt_config_compare(&r.config, &m.config, &err), CF_OK);
+    gpt_config other = m.config;
+    other.num_outputs = 1;
+    CHECK_EQ_INT(gpt_config_compare(&r.config, &other, &err), CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "task heads");
+    gpt_free(&r);
+    unsigned char hdr[12];
+    int fd = open(path, O_RDONLY);
+    CHECK(fd >= 0 && read(fd, hdr, 12) == 12);
+    if (fd >= 0) close(fd);
+    CHECK_EQ_INT(hdr[8], 2);
+    gpt_free(&m);
+    gpt_config plain = tiny_config(V, 0, C, 2, 1, T, 0.0f);
+    REQUIRE_EQ_INT(gpt_build(&m, &plain, 1, &err), CF_OK);
+    REQUIRE_EQ_INT(gpt_save(&m, path, NULL, 0, &err), CF_OK);
+    fd = open(path, O_RDONLY);
+    CHECK(fd >= 0 && read(fd, hdr, 12) == 12);
+    if (fd >= 0) close(fd);
+    CHECK_EQ_INT(hdr[8], 1);
+    gpt_free(&m);
+    free(full), free(lnf), free(cl), free(lz);
+}
+
 int main(void) {
     RUN(test_fast_exp);
     RUN(test_dropout_mask);
@@ -1172,6 +1524,11 @@ int main(void) {
     RUN(test_attention_fast_vs_ref);
     RUN(test_elementwise_vs_plain);
     RUN(test_fd_whole_model);
+    RUN(test_fd_feat);
+    RUN(test_fd_cls);
+    RUN(test_fd_value);
+    RUN(test_fd_whole_model_ex);
+    RUN(test_feat_model_paths);
     RUN(test_lr_schedule);
     RUN(test_adamw_and_clipping);
     RUN(test_bitwise_determinism);

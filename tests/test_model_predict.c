@@ -428,6 +428,23 @@ static void test_rollouts_reprime(void) {
     CHECK(r1.n == 8 && r1.n_event + r1.n_closed + r1.n_open == 8);
     CHECK(!memcmp(&r1, &r2, sizeof r1));
     CHECK(r1.generated >= 8 && r1.generated <= 8 * 120);
+    CHECK_EQ_INT(r1.n_horizon, 0);
+    /* a time horizon closes an open window: hot sampling makes gap tokens, and a horizon shorter
+     * than any gap bin (5 minutes) stops every rollout at its first one, without the outcome */
+    {
+        rt_rollout_spec hz = sp;
+        hz.horizon_us = 60000000LL; /* one minute */
+        rt_rollout_result rh;
+        REQUIRE(rt_rollouts(&ss, &p, &hz, &rh, &err) == CF_OK);
+        CHECK(rh.n_horizon > 0 && rh.n_horizon <= rh.n_closed);
+        CHECK_EQ_INT(rh.n_event, 0);
+        CHECK(rh.n_open <= r1.n_open);
+        CHECK(rh.generated < r1.generated);
+        /* a window with its own end in time ignores the horizon */
+        hz.budget_us = 365 * DAY;
+        REQUIRE(rt_rollouts(&ss, &p, &hz, &rh, &err) == CF_OK);
+        CHECK_EQ_INT(rh.n_horizon, 0);
+    }
     sp.seed = 10; /* another seed, other futures */
     REQUIRE(rt_rollouts(&ss, &p, &sp, &r2, &err) == CF_OK);
     CHECK(memcmp(&r1, &r2, sizeof r1) != 0);

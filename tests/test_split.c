@@ -125,6 +125,40 @@ static void test_percentile_decides(void) {
     CHECK(split_subject_hash(&c, 42) != split_subject_hash(&e, 42));
 }
 
+/* Cross-validation folds: fold j holds out percentiles [20j, 20j+20), takes tuning from the
+ * ten just below (cyclically) and trains on the rest; the five held-out folds partition the
+ * subjects. Worked out from the percentile alone, independently of the rotation. */
+static void test_folds(void) {
+    cf_err err = {0};
+    for (int64_t id = 1; id < 3000; id += 7) {
+        int held = 0;
+        for (int j = 0; j < 5; j++) {
+            split_config c;
+            split_key(&c, "80/10/10");
+            REQUIRE(split_set_fold(&c, j, 5, &err) == CF_OK);
+            CHECK_EQ_INT(c.train_ppm, 700000);
+            CHECK_EQ_INT(c.tuning_ppm, 100000);
+            int p = split_percentile(&c, id), want;
+            if (p >= 20 * j && p < 20 * j + 20) want = SPLIT_HELD_OUT;
+            else if ((p - (20 * j - 10) + 100) % 100 < 10) want = SPLIT_TUNING;
+            else want = SPLIT_TRAIN;
+            CHECK_EQ_INT(split_assign(&c, id), want);
+            held += want == SPLIT_HELD_OUT;
+        }
+        CHECK_EQ_INT(held, 1);
+    }
+    split_config c;
+    split_key(&c, "80/10/10");
+    CHECK(split_parse_fold(&c, "2/5", &err) == CF_OK && c.fold == 2 && c.folds == 5 && c.rotate_ppm == 400000);
+    CHECK(split_parse_fold(&c, "3/7", &err) == CF_EINPUT); /* 7 does not divide 100 */
+    CHECK(split_parse_fold(&c, "5/5", &err) == CF_EINPUT);
+    CHECK(split_parse_fold(&c, "x", &err) == CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "J/K");
+    split_key(&c, "10/85/5");
+    CHECK(split_parse_fold(&c, "0/5", &err) == CF_EINPUT); /* tuning and a fold leave no train */
+    CHECK_CONTAINS(err.msg, "nothing to train on");
+}
+
 static void test_rekeying_keeps_the_split(void) {
     char in[900], a[900], b[900];
     snprintf(in, sizeof in, "%s/split_in.store", dir);
@@ -240,6 +274,7 @@ int main(void) {
     snprintf(dir, sizeof dir, "%s", check_tmpdir());
     snprintf(rules, sizeof rules, "%s/data/deid", check_root());
     RUN(test_percentile_decides);
+    RUN(test_folds);
     RUN(test_record_print);
     RUN(test_rekeying_keeps_the_split);
     return check_summary();

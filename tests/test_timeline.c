@@ -517,9 +517,9 @@ static void test_vocab_damage_detected(void) {
     CHECK_CONTAINS(err.msg, "truncated");
     CHECK(vocab_parse(&w, img, 100, "image", &err) == CF_EINPUT);
     CHECK(vocab_parse(&w, img, 0, "image", &err) == CF_EINPUT);
-    img[8] = 2; /* a future version is named as such, not as damage */
+    img[8] = VOCAB_FORMAT_VERSION + 1; /* a future version is named as such, not as damage */
     CHECK(vocab_parse(&w, img, len, "image", &err) == CF_EINPUT);
-    CHECK_CONTAINS(err.msg, "version 2");
+    CHECK_CONTAINS(err.msg, "version 3");
     img[8] = 1;
     /* A file on disk: damaged in the middle. */
     img[len / 3] ^= 1;
@@ -614,6 +614,22 @@ static void test_shards_and_windows(void) {
     CHECK(in[0] == (int)v.special[VOCAB_SP_PAD] && tg[3] == -1);
     timeline_shard_close(&sh);
 
+    /* A fold is recorded in the vocabulary (version 2) and shards of another fold are refused. */
+    {
+        split_config f2 = sp, f3 = sp;
+        REQUIRE(split_set_fold(&f2, 2, 5, &err) == CF_OK);
+        REQUIRE(split_set_fold(&f3, 3, 5, &err) == CF_OK);
+        vocab vf, vb;
+        REQUIRE(vocab_build(&vf, &s, &f2, &o, &err) == CF_OK);
+        CHECK_EQ_INT(vf.split_rotate_ppm, f2.rotate_ppm);
+        REQUIRE(vocab_save(&vf, tmp("fold.vocab"), &err) == CF_OK);
+        REQUIRE(vocab_load(&vb, tmp("fold.vocab"), &err) == CF_OK);
+        CHECK_EQ_INT(vb.split_rotate_ppm, f2.rotate_ppm);
+        CHECK(timeline_write_shards(&vb, &s, &f3, SPLIT_TRAIN, tmp("f.tokens"), NULL, &err) == CF_EINPUT);
+        CHECK(timeline_write_shards(&vb, &s, &f2, SPLIT_TRAIN, tmp("f.tokens"), NULL, &err) == CF_OK);
+        vocab_free(&vf);
+        vocab_free(&vb);
+    }
     /* Another vocabulary is refused; a split other than the vocabulary's is refused. */
     vocab v2;
     o.min_count = 1;
@@ -651,6 +667,152 @@ static void test_shards_and_windows(void) {
     timeline_seq_free(&q);
     timeline_encoder_free(e);
     vocab_free(&v);
+    store_close(&s);
+}
+
+/* ------------------------------------------------------------------ values and continuous inputs */
+
+static void test_values_and_features(void) {
+    /* The value transform against hand-computed figures: cuts 1..9, median 5, spread
+     * (9 - 1) / 2.563. */
+    float cuts[VOCAB_N_CUTS] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    double sd = 8.0 / 2.563;
+    CHECK_NEAR(vocab_value_norm(cuts, 5), 0.0, 1e-7);
+    CHECK_NEAR(vocab_value_norm(cuts, (float)(5 + sd)), asinh(1.0), 1e-6);
+    CHECK_NEAR(vocab_value_norm(cuts, -95), asinh(-100 / sd), 1e-5);
+    CHECK(vocab_value_norm(cuts, 7) < vocab_value_norm(cuts, 7.5f));
+    CHECK(isnan(vocab_value_norm(cuts, INFINITY)) && isnan(vocab_value_norm(cuts, NAN)));
+    CHECK_NEAR(vocab_decile_norm(cuts, 5), asinh(-0.5 / sd), 1e-6);     /* middle of (4, 5] */
+    CHECK_NEAR(vocab_decile_norm(cuts, 1), asinh(-4.5 / sd), 1e-6);     /* (0, 1] */
+    CHECK_NEAR(vocab_decile_norm(cuts, 10), asinh(4.5 / sd), 1e-6);     /* (9, 10] */
+    /* All train values equal: a departure from them is still a finite, signed number. */
+    float flat[VOCAB_N_CUTS] = {15, 15, 15, 15, 15, 15, 15, 15, 15};
+    CHECK_NEAR(vocab_value_norm(flat, 15), 0.0, 1e-7);
+    CHECK(vocab_value_norm(flat, 3) < -1.0f && isfinite(vocab_value_norm(flat, 3)));
+
+    REQUIRE(build_spec_store(tmp("val.store")) == 0);
+    store s;
+    cf_err err = {0};
+    REQUIRE(store_open(&s, tmp("val.store"), &err) == CF_OK);
+    split_config sp;
+    split_all_train(&sp);
+    vocab_options o;
+    vocab_options_default(&o);
+    o.min_count = 2;
+    vocab v, ve;
+    REQUIRE(vocab_build(&v, &s, &sp, &o, &err) == CF_OK);
+    o.value_mode = VOCAB_VALUES_EMBED;
+    REQUIRE(vocab_build(&ve, &s, &sp, &o, &err) == CF_OK);
+    CHECK(memcmp(v.hash, ve.hash, VOCAB_HASH_BYTES) != 0);
+    CHECK_EQ_INT(ve.value_mode, VOCAB_VALUES_EMBED);
+    /* The mode survives a file round trip (version 2); the default mode stays version 1. */
+    REQUIRE(vocab_save(&ve, tmp("e.vocab"), &err) == CF_OK);
+    vocab back;
+    REQUIRE(vocab_load(&back, tmp("e.vocab"), &err) == CF_OK);
+    CHECK_EQ_INT(back.value_mode, VOCAB_VALUES_EMBED);
+    CHECK(memcmp(back.hash, ve.hash, VOCAB_HASH_BYTES) == 0);
+    vocab_free(&back);
+    uint8_t *img;
+    size_t len;
+    REQUIRE(vocab_serialize(&v, &img, &len, &err) == CF_OK);
+    CHECK_EQ_INT(img[8], 1);
+    free(img);
+
+    int64_t a = vocab_find(&v, "LAB//A//mg");
+    REQUIRE(a >= 0);
+    const float *c = v.cuts + (size_t)v.cut_set[a] * VOCAB_N_CUTS;
+    timeline_encoder *e, *ee;
+    REQUIRE(timeline_encoder_new(&e, &v, &s, &err) == CF_OK);
+    REQUIRE(timeline_encoder_new(&ee, &ve, &s, &err) == CF_OK);
+    timeline_seq q, qe;
+    timeline_seq_init(&q);
+    timeline_seq_init(&qe);
+    uint64_t k1 = (uint64_t)store_find_subject(&s, 1);
+    REQUIRE(timeline_encode(e, k1, &q, &err) == CF_OK);
+    REQUIRE(timeline_encode(ee, k1, &qe, &err) == CF_OK);
+    /* Token mode: LAB//A//mg [Q2] at positions 7, 8; the decile token carries 5 normalised. */
+    CHECK_EQ_STR(vocab_token_str(&v, q.tokens[8]), "[Q2]");
+    CHECK_NEAR(q.values[8], vocab_value_norm(c, 5.0f), 1e-7);
+    for (size_t j = 0; j < q.len; j++)
+        if (j != 8) CHECK(isnan(q.values[j]));
+    /* Embed mode: no decile token; the code token carries the value. */
+    CHECK_EQ_INT(qe.len, q.len - 1);
+    CHECK_EQ_STR(vocab_token_str(&ve, qe.tokens[7]), "LAB//A//mg");
+    CHECK_EQ_STR(vocab_token_str(&ve, qe.tokens[8]), "LAB//B//mg");
+    const float *ce = ve.cuts + (size_t)ve.cut_set[vocab_find(&ve, "LAB//A//mg")] * VOCAB_N_CUTS;
+    CHECK_NEAR(qe.values[7], vocab_value_norm(ce, 5.0f), 1e-7);
+    for (size_t j = 0; j < qe.len; j++)
+        if (j != 7) CHECK(isnan(qe.values[j]));
+
+    /* Continuous inputs of the whole sequence, against figures worked out by hand. */
+    float *f = malloc(q.len * TIMELINE_N_FEATURES * sizeof *f);
+    REQUIRE(f);
+    timeline_features(f, q.times, q.values, q.len, q.n_prefix, q.times[0], TIME_NULL);
+#define FT(j, i) f[(size_t)(j) * TIMELINE_N_FEATURES + (i)]
+    for (size_t j = 0; j < 4; j++) {
+        CHECK(FT(j, 5) == 1.0f && FT(j, 0) == 0.0f && FT(j, 2) == 0.0f && FT(j, 3) == 0.0f);
+    }
+    CHECK(FT(4, 5) == 0.0f && FT(4, 2) == 0.0f && FT(4, 3) == 0.0f); /* the first event, 08:00 */
+    /* 08:03: 3 minutes after the first event */
+    CHECK_NEAR(FT(7, 2), log1p(3.0 / 60) / 2, 1e-6);
+    CHECK_NEAR(FT(8, 0), 1.0, 0);
+    CHECK_NEAR(FT(8, 1), q.values[8], 0);
+    CHECK_NEAR(FT(8, 2), log1p(3.0 / 60) / 2, 1e-6); /* same time as its code: same gap */
+    /* [GAP 1h-2h] at 10:00 leads to an event 117 minutes after 08:03, 2 h after the start */
+    CHECK_NEAR(FT(12, 2), log1p(117.0 / 60) / 2, 1e-6);
+    CHECK_NEAR(FT(12, 3), log1p(2.0) / 4, 1e-6);
+    CHECK_NEAR(FT(12, 4), 2.0 / 24, 1e-6);
+    CHECK_NEAR(FT(13, 2), log1p(117.0 / 60) / 2, 1e-6);
+    /* discharge a day later: the linear clock stops at two days */
+    CHECK_NEAR(FT(23, 4), 26.0 / 24, 1e-6);
+    CHECK_NEAR(FT(27, 4), 2.0, 0);
+
+    /* Shards keep the values; a window's inputs equal the whole sequence's, also when it
+     * starts after a fresh prefix (the gap before its first token is measured from the event
+     * before the window). */
+    REQUIRE(timeline_write_shards(&v, &s, &sp, SPLIT_TRAIN, tmp("val.tokens"), NULL, &err) == CF_OK);
+    timeline_shard sh;
+    REQUIRE(timeline_shard_open(&sh, tmp("val.tokens"), &v, &err) == CF_OK);
+    CHECK_EQ_INT(sh.version, 2);
+    REQUIRE(sh.values != NULL);
+    CHECK(timeline_shard_verify(&sh, &err) == CF_OK);
+    for (size_t j = 0; j < q.len; j++)
+        CHECK(isnan(q.values[j]) ? isnan(sh.values[j]) : sh.values[j] == q.values[j]);
+    int in[12], tg[12];
+    float wf[12 * TIMELINE_N_FEATURES];
+    CHECK_EQ_INT(timeline_shard_window_x(&sh, &v, 12, 12, in, tg, wf), 4);
+    for (int i = 0; i < 4; i++) CHECK(wf[i * TIMELINE_N_FEATURES + 5] == 1.0f);
+    double worst = 0;
+    for (int i = 4; i < 12; i++)
+        for (int k = 0; k < TIMELINE_N_FEATURES; k++)
+            worst = fmax(worst, fabs(wf[i * TIMELINE_N_FEATURES + k] - FT(12 + i - 4, k)));
+    CHECK(worst == 0.0);
+    /* A window that runs into the next subject: its inputs restart with that record. */
+    float wf2[8 * TIMELINE_N_FEATURES];
+    timeline_shard_window_x(&sh, &v, q.len - 2, 8, in, tg, wf2);
+    CHECK(wf2[2 * TIMELINE_N_FEATURES + 5] == 1.0f); /* subject 2's prefix */
+    CHECK(wf2[6 * TIMELINE_N_FEATURES + 3] == 0.0f); /* its first event */
+    /* Corrupting a value is seen by verify (the TIMES hash covers VALUES). */
+    timeline_shard_close(&sh);
+    FILE *fp = fopen(tmp("val.tokens"), "rb");
+    REQUIRE(fp);
+    static uint8_t buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf, fp);
+    fclose(fp);
+    REQUIRE(n > 100 && n < sizeof buf);
+    buf[n - 2] ^= 4;
+    REQUIRE(atomic_write_file(tmp("valbad.tokens"), buf, n, &err) == CF_OK);
+    REQUIRE(timeline_shard_open(&sh, tmp("valbad.tokens"), &v, &err) == CF_OK);
+    CHECK(timeline_shard_verify(&sh, &err) == CF_EINPUT);
+    timeline_shard_close(&sh);
+#undef FT
+    free(f);
+    timeline_seq_free(&q);
+    timeline_seq_free(&qe);
+    timeline_encoder_free(e);
+    timeline_encoder_free(ee);
+    vocab_free(&v);
+    vocab_free(&ve);
     store_close(&s);
 }
 
@@ -707,6 +869,7 @@ int main(void) {
     RUN(test_determinism_and_file_round_trip);
     RUN(test_vocab_damage_detected);
     RUN(test_shards_and_windows);
+    RUN(test_values_and_features);
     RUN(test_ngram_baselines);
     return check_summary();
 }

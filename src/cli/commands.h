@@ -26,6 +26,7 @@ int cmd_deid_notes(int argc, char **argv);
 int cmd_deid_text(int argc, char **argv);
 int cmd_label(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_pool(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_audit(int argc, char **argv);

@@ -21,6 +21,7 @@ static const cf_command commands[] = {
     {"train", "train the model on a store's timelines (resumable)", cmd_train},
     {"label", "label a task's prediction times (MEDS label CSV)", cmd_label},
     {"eval", "evaluate baselines and predictors on a task: metrics, report, model card", cmd_eval},
+    {"pool", "pool the folds of a cross-validation: one table with intervals, references, stacks", cmd_pool},
     {"serve", "run the CDS Hooks / REST service (auth, audit, metrics)", cmd_serve},
     {"token", "create, revoke or list the service's API keys", cmd_token},
     {"audit", "make the service secret; verify the audit trail's hash chain", cmd_audit},

@@ -36,6 +36,9 @@ typedef struct eval_predictor {
     int (*predict)(void *ctx, const store *s, const label_row *rows, size_t n, float *probs, cf_err *err);
     /* optional: the settings chosen, as a JSON object text (malloc'd; caller frees) */
     char *(*describe)(void *ctx);
+    /* optional: predict the rows of another store s (labelled by l) from now on; called with
+     * the fit store to return to it. A predictor without it cannot cross stores. */
+    int (*bind)(void *ctx, const store *s, const task_labels *l, cf_err *err);
     void *ctx;
 } eval_predictor;
 
@@ -64,6 +67,12 @@ typedef struct {
     uint8_t *col_window;      /* per count column: window index */
     size_t n_cols, n_codes_kept, n_value_cols;
     int64_t lookback;         /* eval_feature_options.lookback */
+    /* Rows of another store (eval_features_bind): s, input_ok, birth_code, count_col and
+     * value_col then describe that store; the fitted ones are kept here. */
+    const store *fit_s;
+    const uint8_t *fit_input_ok;
+    int64_t fit_birth_code;
+    uint32_t *fit_count_col, *fit_value_col;
 } eval_featurizer;
 
 typedef struct {
@@ -79,11 +88,50 @@ int eval_features_fit(eval_featurizer *f, const store *s, const task_labels *l, 
 /* Count, last-value and age features of rows, using only each row's history. */
 int eval_features_build(const eval_featurizer *f, const label_row *rows, size_t n, eval_csr *out, cf_err *err);
 void eval_featurizer_free(eval_featurizer *f);
+/* Makes f build the rows of store s (task labels l of s): the fitted columns, found in s by
+ * code string. s may be the store f was fitted on (which restores it). */
+int eval_features_bind(eval_featurizer *f, const store *s, const task_labels *l, cf_err *err);
 void eval_csr_free(eval_csr *m);
 /* "LAB//50912//mg/dL count 7d", "LAB//50912//mg/dL last value", "age", with the code's
  * description from the store's dictionary when it has one: "RXNORM//235389 (Mirena 52 MG
  * Intrauterine System) count all"; returns buf. */
 char *eval_feature_name(const eval_featurizer *f, size_t col, char *buf, size_t cap);
+
+/* ---------------------------------------------------------------- value aggregates
+ *
+ * A second feature family, the numeric half of MEDS-Tab: for each kept code with numeric
+ * values, per window (the count family's 1d, 7d, 30d, 365d, all) the minimum, maximum and mean
+ * of its values, and over all history its first and last value. Beside the counts this is what
+ * a hospital would build for vital signs and laboratory series (eval_features_values.c). */
+
+enum { EVAL_AGG_MIN = 0, EVAL_AGG_MAX, EVAL_AGG_MEAN, EVAL_AGG_FIRST, EVAL_AGG_LAST };
+#define EVAL_VALUE_COLS_PER_CODE (3 * EVAL_N_WINDOWS + 2)
+
+typedef struct {
+    const store *s;
+    const uint8_t *input_ok;  /* per code; from the task labels */
+    uint32_t *first_col;      /* per store code: its first column, or UINT32_MAX */
+    uint32_t *col_code;       /* per column: store code (of the store fitted on) */
+    size_t n_cols, n_codes_kept;
+    const store *fit_s;       /* the store fitted on (eval_value_features_bind) */
+    const uint8_t *fit_input_ok;
+    uint32_t *fit_first_col;
+} eval_value_featurizer;
+
+/* Chooses the codes (numeric values in at least min_rows train histories, the max_codes
+ * most frequent) from the train rows. */
+int eval_value_features_fit(eval_value_featurizer *f, const store *s, const task_labels *l, const label_row *train,
+                            size_t n, const eval_feature_options *opt, cf_err *err);
+/* The value aggregates of rows, from each row's own history only. */
+int eval_value_features_build(const eval_value_featurizer *f, const label_row *rows, size_t n, eval_csr *out,
+                              cf_err *err);
+void eval_value_featurizer_free(eval_value_featurizer *f);
+/* As eval_features_bind, for the value aggregates. */
+int eval_value_features_bind(eval_value_featurizer *f, const store *s, const task_labels *l, cf_err *err);
+/* "LAB//50912//mg/dL max 1d", "... first value"; returns buf. */
+char *eval_value_feature_name(const eval_value_featurizer *f, size_t col, char *buf, size_t cap);
+/* out = [a | b]: the columns of b after a's, row by row (a and b have the same rows). */
+int eval_csr_hstack(const eval_csr *a, const eval_csr *b, eval_csr *out, cf_err *err);
 
 /* ---------------------------------------------------------------- leakage alarms (eval_leak.c) */
 
@@ -144,11 +192,12 @@ double eval_log_loss(const float *p, const uint8_t *y, size_t n);
 /* ---------------------------------------------------------------- baselines as predictors */
 
 /* The baselines: count features with logistic regression or XGBoost, over all history or over
- * a fixed lookback (365 days); and the record-position probe (XGBoost on when the record
- * starts and ends and how dense it is: a floor, role EVAL_ROLE_FLOOR). */
+ * a fixed lookback (365 days); the record-position probe (XGBoost on when the record starts
+ * and ends and how dense it is: a floor, role EVAL_ROLE_FLOOR); and the two learners on counts
+ * plus value aggregates over all history (MEDS-Tab's numeric half). */
 enum {
     EVAL_BASELINE_LOGREG = 0, EVAL_BASELINE_XGBOOST, EVAL_BASELINE_LOGREG_1Y, EVAL_BASELINE_XGBOOST_1Y,
-    EVAL_BASELINE_PROBE, EVAL_BASELINE_COUNT
+    EVAL_BASELINE_PROBE, EVAL_BASELINE_LOGREG_VALUES, EVAL_BASELINE_XGBOOST_VALUES, EVAL_BASELINE_COUNT
 };
 #define EVAL_BASELINES_DEFAULT 0xf /* the four count baselines; the probe is always run */
 const char *eval_baseline_name(int kind);
@@ -164,9 +213,29 @@ int eval_baseline_new(eval_predictor *p, int kind, const task_labels *l, const e
                       cf_err *err);
 void eval_baseline_free(eval_predictor *p);
 
+/* ---------------------------------------------------------------- clinical scores (eval_score.c) */
+
+/* A score the records hold (spec NAME=CODE: the last value of CODE at or before the prediction
+ * time, read even when the task keeps CODE from every other predictor), calibrated by a
+ * one-variable logistic regression on train rows; named score_NAME. */
+int eval_score_new(eval_predictor *p, const char *spec, cf_err *err);
+void eval_score_free(eval_predictor *p);
+
 /* ---------------------------------------------------------------- model predictors (hook) */
 
-enum { EVAL_MODEL_ZERO_SHOT = 1, EVAL_MODEL_READOUT = 2, EVAL_MODEL_FINETUNED = 4 };
+enum { EVAL_MODEL_ZERO_SHOT = 1, EVAL_MODEL_READOUT = 2, EVAL_MODEL_FINETUNED = 4, EVAL_MODEL_E2E = 8 };
+
+/* End-to-end fine-tuning settings (src/model/finetune.h), as the evaluation passes them;
+ * eval_ft_options_default fills finetune.h's defaults. With set == 0 the defaults are used
+ * whatever the fields hold (a zeroed eval_config means "defaults"). */
+typedef struct {
+    int epochs, batch, patience;
+    int pool;                             /* GPT_POOL_* (model/gpt.h) */
+    int ensemble;                         /* models fine-tuned with seeds seed .. seed+n-1, averaged */
+    float lr, weight_decay, lm_weight, dropout;
+    int set;
+} eval_ft_options;
+void eval_ft_options_default(eval_ft_options *o);
 
 /* What opening the model told the evaluation: which model, what it was trained on, and whether
  * any held-out patient was one of its training or tuning patients. */
@@ -190,14 +259,20 @@ typedef struct {
     unsigned which;       /* EVAL_MODEL_* bits; 0 = every one the task allows */
     int rollouts;         /* zero-shot: sampled futures per prediction (0 = 20) */
     int max_new_tokens;   /* zero-shot: tokens per future at most (0 = 1024) */
+    int64_t horizon_us;   /* zero-shot: a window without an end in time (until discharge, +inf)
+                             closes this long after the prediction (0 = 30 days; < 0: never) */
     uint64_t seed;        /* zero-shot sampling seed */
     int threads;          /* OpenMP / OpenBLAS threads while the model runs (0 = 1) */
     const char *out_dir;  /* the fitted task head goes to out_dir/model_head.json (NULL: nowhere) */
     split_config split;   /* the evaluation's split: must be the one the model was trained under */
+    eval_ft_options ft;   /* finetuned_e2e settings */
     const store *store;   /* the evaluation's store, for record prints (NULL: held-out patients are
                              checked by id only) */
     int allow_overlap;    /* evaluate even when held-out patients were training patients */
     const char *head_name;/* the head's name in the bundle (NULL: the task's name) */
+    const store *held_store;          /* external evaluation: the held-out rows are every row of
+                                         held_labels, in this store (NULL: store's held-out split) */
+    const task_labels *held_labels;
     eval_model_info *info;/* filled when not NULL */
 } eval_model_options;
 
@@ -211,10 +286,37 @@ int eval_model_predictors(const char *model_path, const eval_model_options *o, c
                           const task_labels *l, eval_predictor *out, size_t cap, size_t *n_out, cf_err *err);
 void eval_model_predictors_free(eval_predictor *p, size_t n);
 
+/* ---------------------------------------------------------------- pooling (eval_pool.c) */
+
+/* Pools the held-out predictions of several evaluations of one task (the folds of a cross-
+ * validation, each a `clinfm eval` output directory with predictions.csv, predictions_tuning.csv
+ * and metrics.json; or a single evaluation) and judges every predictor on the pooled rows:
+ * AUROC, AUPRC, Brier, ECE with patient-bootstrap intervals, ECE after recalibration on each
+ * run's tuning rows, paired AUROC differences against reference predictors, and stacked
+ * predictors (a logistic regression on the logits of several, fitted on each run's tuning
+ * rows). Refuses runs of different tasks, runs that are not distinct folds, and a patient held
+ * out twice. Prints a markdown table; with out_dir writes pool.md, pool.json and the pooled
+ * predictions.csv. */
+typedef struct {
+    const char *const *runs;
+    size_t n_runs;
+    const char *refs[8];     /* --reference NAME */
+    size_t n_refs;
+    const char *stacks[8];   /* --stack A+B */
+    size_t n_stacks;
+    unsigned n_boot;
+    uint64_t seed;
+    const char *out_dir;     /* NULL: print only */
+    int quiet;
+} eval_pool_config;
+int eval_pool(const eval_pool_config *cfg, cf_err *err);
+
 /* ---------------------------------------------------------------- the evaluation run */
 
 typedef struct {
     const char *task_path, *store_path, *out_dir, *model_path;
+    const char *eval_store_path; /* external evaluation: every labelled row of this store is held
+                                    out; predictors fit on store_path's train and tuning rows */
     split_config split;
     int baselines;           /* bit k: baseline kind k (EVAL_BASELINE_*; the probe always runs) */
     eval_boot_options boot;
@@ -228,6 +330,8 @@ typedef struct {
                                                0.05, 0.1, 0.2, 0.5) */
     size_t n_thresholds;
     int quiet;
+    const char *scores[4];   /* --score NAME=CODE: clinical scores the records hold, as references */
+    size_t n_scores;
     /* extra predictors (tests, embedding programs); evaluated after the baselines */
     eval_predictor *extra;
     size_t n_extra;

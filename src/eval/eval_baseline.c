@@ -13,7 +13,11 @@
  * records, and no real predictor could clear it). Where the shape of a record is an artefact of
  * the export (Synthea writes labs for the last ten years of a record only, and most of its heart
  * failure patients die of it), the probe scores high, and a predictor that does not clear it
- * is reading the record's window, not the patient. It is the floor every report shows. */
+ * is reading the record's window, not the patient. It is the floor every report shows.
+ *
+ * logreg_values and xgboost_values add the value aggregates (eval_features_values.c: min, max
+ * and mean per window, first and last value of every code with numbers) to the all-history
+ * counts: what a hospital would build for vital signs and laboratory series. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,10 +44,14 @@ static const char *const probe_names[PROBE_COLS] = {
 typedef struct {
     int kind;
     int probe;            /* the record-position probe: its own four features */
+    int values;           /* counts plus value aggregates */
     const task_labels *l;
     eval_baseline_options opt;
     eval_featurizer f;
     int have_f;
+    eval_value_featurizer vf;
+    int have_vf;
+    uint8_t *kinds;       /* per column of the combined matrix: EVAL_COL_* */
     eval_logreg lr;
     int have_lr;
     BoosterHandle booster;
@@ -59,7 +67,7 @@ static int xgb_fail(cf_err *err, const char *what) {
 }
 
 static int is_logreg(const baseline *b) {
-    return b->kind == EVAL_BASELINE_LOGREG || b->kind == EVAL_BASELINE_LOGREG_1Y;
+    return b->kind == EVAL_BASELINE_LOGREG || b->kind == EVAL_BASELINE_LOGREG_1Y || b->kind == EVAL_BASELINE_LOGREG_VALUES;
 }
 
 static uint8_t *labels_of(const label_row *rows, size_t n) {
@@ -131,7 +139,7 @@ static int fit_logreg(baseline *b, const eval_csr *Xtr, const uint8_t *ytr, cons
     int rc = CF_OK;
     if (!Xtu->n_rows) {
         b->tuned = 0;
-        rc = eval_logreg_fit(&b->lr, Xtr, ytr, b->f.col_kind, 1e-2, err);
+        rc = eval_logreg_fit(&b->lr, Xtr, ytr, b->kinds, 1e-2, err);
         b->have_lr = !rc;
         return rc;
     }
@@ -140,7 +148,7 @@ static int fit_logreg(baseline *b, const eval_csr *Xtr, const uint8_t *ytr, cons
     b->tuned = 1;
     for (size_t k = 0; k < N_LAMBDAS; k++) {
         eval_logreg m;
-        if ((rc = eval_logreg_fit(&m, Xtr, ytr, b->f.col_kind, lambdas[k], err))) break;
+        if ((rc = eval_logreg_fit(&m, Xtr, ytr, b->kinds, lambdas[k], err))) break;
         eval_logreg_predict(&m, Xtu, p);
         double loss = eval_log_loss(p, ytu, Xtu->n_rows);
         if (!b->have_lr || loss < b->tune_loss) {
@@ -249,7 +257,20 @@ static int probe_build(const baseline *b, const store *s, const label_row *rows,
 }
 
 static int build_rows(baseline *b, const store *s, const label_row *rows, size_t n, eval_csr *out, cf_err *err) {
-    return b->probe ? probe_build(b, s, rows, n, out, err) : eval_features_build(&b->f, rows, n, out, err);
+    if (b->probe) return probe_build(b, s, rows, n, out, err);
+    if (!b->values) return eval_features_build(&b->f, rows, n, out, err);
+    /* counts, then the value aggregates after them */
+    eval_csr A, V;
+    int rc = eval_features_build(&b->f, rows, n, &A, err);
+    if (rc) return rc;
+    if ((rc = eval_value_features_build(&b->vf, rows, n, &V, err))) {
+        eval_csr_free(&A);
+        return rc;
+    }
+    rc = eval_csr_hstack(&A, &V, out, err);
+    eval_csr_free(&A);
+    eval_csr_free(&V);
+    return rc;
 }
 
 static int baseline_fit(void *ctx, const store *s, const label_row *train, size_t n_train, const label_row *tuning,
@@ -271,6 +292,19 @@ static int baseline_fit(void *ctx, const store *s, const label_row *train, size_
     for (size_t i = 0; i < n_train; i++) b->train_pos += train[i].label;
     if (!b->probe && (rc = eval_features_fit(&b->f, s, b->l, train, n_train, &b->opt.features, err))) goto done;
     b->have_f = 1;
+    if (b->values) {
+        if ((rc = eval_value_features_fit(&b->vf, s, b->l, train, n_train, &b->opt.features, err))) goto done;
+        b->have_vf = 1;
+    }
+    if (!b->probe) {
+        size_t nc = b->f.n_cols + (b->values ? b->vf.n_cols : 0);
+        if (!(b->kinds = cf_malloc(nc ? nc : 1))) {
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            goto done;
+        }
+        memcpy(b->kinds, b->f.col_kind, b->f.n_cols);
+        memset(b->kinds + b->f.n_cols, EVAL_COL_VALUE, nc - b->f.n_cols);
+    }
     if ((rc = build_rows(b, s, train, n_train, &Xtr, err))) goto done;
     if ((rc = build_rows(b, s, tuning, n_tuning, &Xtu, err))) goto done;
     rc = is_logreg(b) ? fit_logreg(b, &Xtr, ytr, &Xtu, ytu, err) : fit_xgb(b, &Xtr, ytr, &Xtu, ytu, err);
@@ -280,6 +314,18 @@ done:
     free(ytr);
     free(ytu);
     return rc;
+}
+
+/* Rows of another store: the featurizers find their columns there by code string, and the
+ * probe reads that store's birth code. */
+static int baseline_bind(void *ctx, const store *s, const task_labels *l, cf_err *err) {
+    baseline *b = ctx;
+    b->l = l;
+    if (b->have_f && !b->probe) {
+        int rc = eval_features_bind(&b->f, s, l, err);
+        if (rc) return rc;
+    }
+    return b->have_vf ? eval_value_features_bind(&b->vf, s, l, err) : CF_OK;
 }
 
 static int baseline_predict(void *ctx, const store *s, const label_row *rows, size_t n, float *probs, cf_err *err) {
@@ -317,7 +363,8 @@ static char *col_name(const baseline *b, size_t col, char *buf, size_t cap) {
         snprintf(buf, cap, "%s", col < PROBE_COLS ? probe_names[col] : "?");
         return buf;
     }
-    return eval_feature_name(&b->f, col, buf, cap);
+    if (col < b->f.n_cols) return eval_feature_name(&b->f, col, buf, cap);
+    return eval_value_feature_name(&b->vf, col - b->f.n_cols, buf, cap);
 }
 
 typedef struct {
@@ -378,9 +425,13 @@ static char *baseline_describe(void *ctx) {
         cJSON_AddStringToObject(o, "features", b->opt.features.lookback
                                                    ? "code counts in 1d/7d/30d/365d windows (nothing older than 365 "
                                                      "days), static facts, last numeric values within 365 days, age"
-                                                   : "code counts in 1d/7d/30d/365d/all windows, last numeric values, age");
-        cJSON_AddNumberToObject(o, "feature_columns", (double)b->f.n_cols);
+                                                   : b->values ? "code counts in 1d/7d/30d/365d/all windows, last numeric "
+                                                                 "values, age; value aggregates (min, max, mean per "
+                                                                 "window, first and last value) of codes with numbers"
+                                                               : "code counts in 1d/7d/30d/365d/all windows, last numeric values, age");
+        cJSON_AddNumberToObject(o, "feature_columns", (double)(b->f.n_cols + (b->values ? b->vf.n_cols : 0)));
         cJSON_AddNumberToObject(o, "codes_kept", (double)b->f.n_codes_kept);
+        if (b->values) cJSON_AddNumberToObject(o, "value_codes", (double)b->vf.n_codes_kept);
     }
     cJSON_AddNumberToObject(o, "train_rows", (double)b->n_train);
     cJSON_AddNumberToObject(o, "train_positives", (double)b->train_pos);
@@ -432,6 +483,10 @@ static const struct {
     {"record_position", "Floor: XGBoost on where the prediction sits in the record (how long ago it started, how "
                         "long since its last event, how dense it is), nothing clinical; a predictor that does not "
                         "clear it may be reading the record's window, not the patient"},
+    {"logreg_values", "Baseline: L2 logistic regression on count features and value aggregates (min, max, mean per "
+                      "window, first and last value) over all history (MEDS-Tab style)"},
+    {"xgboost_values", "Baseline: gradient-boosted trees (XGBoost) on count features and value aggregates (min, max, "
+                       "mean per window, first and last value) over all history (MEDS-Tab style)"},
 };
 
 const char *eval_baseline_name(int kind) { return kind >= 0 && kind < EVAL_BASELINE_COUNT ? kinds[kind].name : "?"; }
@@ -444,6 +499,7 @@ int eval_baseline_new(eval_predictor *p, int kind, const task_labels *l, const e
     if (!b) return cf_fail(err, CF_EINTERNAL, "out of memory");
     b->kind = kind;
     b->probe = kind == EVAL_BASELINE_PROBE;
+    b->values = kind == EVAL_BASELINE_LOGREG_VALUES || kind == EVAL_BASELINE_XGBOOST_VALUES;
     b->l = l;
     if (opt) b->opt = *opt;
     if (kind == EVAL_BASELINE_LOGREG_1Y || kind == EVAL_BASELINE_XGBOOST_1Y) b->opt.features.lookback = 365 * USEC_PER_DAY;
@@ -454,6 +510,7 @@ int eval_baseline_new(eval_predictor *p, int kind, const task_labels *l, const e
     p->fit = baseline_fit;
     p->predict = baseline_predict;
     p->describe = baseline_describe;
+    p->bind = baseline_bind;
     p->ctx = b;
     return CF_OK;
 }
@@ -462,6 +519,8 @@ void eval_baseline_free(eval_predictor *p) {
     baseline *b = p->ctx;
     if (b) {
         if (b->have_f) eval_featurizer_free(&b->f);
+        if (b->have_vf) eval_value_featurizer_free(&b->vf);
+        free(b->kinds);
         if (b->have_lr) eval_logreg_free(&b->lr);
         if (b->booster) XGBoosterFree(b->booster);
         free(b);

@@ -27,8 +27,11 @@ static const int64_t window_us[EVAL_N_WINDOWS] = {USEC_PER_DAY, 7 * USEC_PER_DAY
 static const char *const window_name[EVAL_N_WINDOWS] = {"1d", "7d", "30d", "365d", "all"};
 
 void eval_featurizer_free(eval_featurizer *f) {
-    free(f->count_col);
-    free(f->value_col);
+    if (f->fit_count_col && f->count_col != f->fit_count_col) free(f->count_col);
+    if (f->fit_value_col && f->value_col != f->fit_value_col) free(f->value_col);
+    free(f->fit_count_col ? f->fit_count_col : f->count_col);
+    free(f->fit_value_col ? f->fit_value_col : f->value_col);
+    f->count_col = f->value_col = NULL;
     free(f->col_code);
     free(f->col_kind);
     free(f->col_window);
@@ -121,6 +124,11 @@ int eval_features_fit(eval_featurizer *f, const store *s, const task_labels *l, 
     f->col_code[col] = UINT32_MAX;
     f->col_kind[col++] = EVAL_COL_AGE;
     f->birth_code = l->birth_code;
+    f->fit_s = s;
+    f->fit_input_ok = l->input_ok;
+    f->fit_birth_code = l->birth_code;
+    f->fit_count_col = f->count_col;
+    f->fit_value_col = f->value_col;
 done:
     free(rows_with);
     free(rows_num);
@@ -234,7 +242,8 @@ char *eval_feature_name(const eval_featurizer *f, size_t col, char *buf, size_t 
         snprintf(buf, cap, col >= f->n_cols ? "?" : "age");
         return buf;
     }
-    const char *code = store_code_str(f->s, f->col_code[col]), *desc = store_code_desc(f->s, f->col_code[col]);
+    const store *ns = f->fit_s ? f->fit_s : f->s; /* column codes are the fitted store's */
+    const char *code = store_code_str(ns, f->col_code[col]), *desc = store_code_desc(ns, f->col_code[col]);
     char named[400];
     /* a reader knows "Mirena 52 MG Intrauterine System", not RXNORM//235389 */
     if (*desc && strcmp(desc, code) != 0) snprintf(named, sizeof named, "%s (%.120s%s)", code, desc, strlen(desc) > 120 ? "..." : "");
@@ -243,4 +252,34 @@ char *eval_feature_name(const eval_featurizer *f, size_t col, char *buf, size_t 
     else if (f->lookback && f->col_window[col] == EVAL_N_WINDOWS - 1) snprintf(buf, cap, "%s (static fact)", named);
     else snprintf(buf, cap, "%s count %s", named, window_name[f->col_window[col]]);
     return buf;
+}
+
+int eval_features_bind(eval_featurizer *f, const store *s, const task_labels *l, cf_err *err) {
+    if (f->count_col != f->fit_count_col) free(f->count_col);
+    if (f->value_col != f->fit_value_col) free(f->value_col);
+    f->count_col = f->fit_count_col;
+    f->value_col = f->fit_value_col;
+    f->s = f->fit_s;
+    f->input_ok = f->fit_input_ok;
+    f->birth_code = f->fit_birth_code;
+    if (s == f->fit_s) return CF_OK;
+    size_t C = s->n_codes ? s->n_codes : 1;
+    uint32_t *cc = cf_malloc(C * sizeof *cc), *vc = cf_malloc(C * sizeof *vc);
+    if (!cc || !vc) {
+        free(cc);
+        free(vc);
+        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    }
+    /* each code of s takes the columns of the same code string in the fitted store */
+    for (uint32_t c = 0; c < s->n_codes; c++) {
+        int64_t k = store_find_code(f->fit_s, store_code_str(s, c));
+        cc[c] = k < 0 ? UINT32_MAX : f->fit_count_col[k];
+        vc[c] = k < 0 ? UINT32_MAX : f->fit_value_col[k];
+    }
+    f->count_col = cc;
+    f->value_col = vc;
+    f->s = s;
+    f->input_ok = l->input_ok;
+    f->birth_code = l->birth_code;
+    return CF_OK;
 }

@@ -11,6 +11,8 @@ typedef struct {
     const eval_predictor *p;
     char *info_json;            /* describe() output or NULL */
     float *probs;               /* one per held-out row */
+    float *probs_tune;          /* one per tuning row: what recalibration and stacking fit on
+                                   (predictions_tuning.csv; clinfm pool) */
     double fit_seconds;
     double lat_median_ms, lat_p95_ms, lat_mean_ms;
     size_t lat_patients;
@@ -48,6 +50,15 @@ typedef struct {
     int insufficient;       /* held-out positives or negatives below EVAL_MIN_POSITIVES */
     int probe;              /* index into res of the record-position probe, -1: none */
     int small;           /* fewer held-out patients (or positives) than a judgement needs */
+    /* External evaluation (cfg->eval_store_path): the held-out rows are every row of another
+     * store. While predictors run, held_s and held_labels are that store and its labels, and s
+     * and labels the store fitted on; for the reports they are swapped, so every page describes
+     * the data evaluated on (fit_s and fit_labels then hold the fitted store's). */
+    int external;
+    store other_s;
+    task_labels other_labels;
+    const store *held_s;
+    const task_labels *held_labels;
 } eval_state;
 
 int eval_write_json(const eval_state *st, const char *path, cf_err *err);

@@ -9,6 +9,9 @@
  *   finetuned  CLMBR style: an L2 logistic head on the frozen patient embedding at the
  *              prediction time, fitted on train rows, its penalty chosen on tuning rows; the
  *              fitted head is written to OUT/model_head.json for the service.
+ *   finetuned_e2e  the whole model and a task head trained together on the train rows'
+ *              histories (src/model/finetune.h), next-token loss kept beside the task loss,
+ *              stopped on the tuning rows' log loss; optionally an ensemble over seeds.
  * Every prompt is the encoded history [subject start, history_end) without never-input codes,
  * so no predictor can see anything after the prediction time. The model must have been trained
  * under the evaluation's split, or held-out patients could have been its training data: that
@@ -21,6 +24,7 @@
 #include <cjson/cJSON.h>
 
 #include "eval/eval.h"
+#include "model/finetune.h"
 #include "model/head.h"
 #include "model/outcome.h"
 #include "model/runtime.h"
@@ -41,13 +45,35 @@ typedef struct {
     char head_path[4200];
 } model_shared;
 
+#define MAX_ENSEMBLE 16
+
 typedef struct {
     model_shared *sh;
     int kind; /* EVAL_MODEL_* */
     rt_head head;
     int have_head;
-    uint64_t generated, rollouts, open;
+    uint64_t generated, rollouts, open, horizon;
+    /* finetuned_e2e: the fine-tuned models and how their training went */
+    gpt_model e2e[MAX_ENSEMBLE];
+    ft_report e2e_rep[MAX_ENSEMBLE];
+    int n_e2e;
+    ft_options fto;
 } model_pred;
+
+void eval_ft_options_default(eval_ft_options *o) {
+    ft_options d;
+    ft_options_default(&d);
+    memset(o, 0, sizeof *o);
+    o->epochs = d.epochs;
+    o->batch = d.batch;
+    o->patience = d.patience;
+    o->pool = d.pool;
+    o->ensemble = 1;
+    o->lr = d.lr;
+    o->weight_decay = d.weight_decay;
+    o->lm_weight = d.lm_weight;
+    o->dropout = d.dropout;
+}
 
 static uint64_t mix64(uint64_t z) {
     z += 0x9E3779B97F4A7C15ULL;
@@ -76,7 +102,10 @@ static int row_prompt(model_shared *sh, const store *s, const label_row *r, int 
 static int zs_predict(void *ctx, const store *s, const label_row *rows, size_t n, float *probs, cf_err *err) {
     model_pred *mp = ctx;
     model_shared *sh = mp->sh;
-    rt_session_threads(&sh->ss, sh->o.threads);
+    /* One prompt at a time through the KV cache: one thread. The products of one prompt are
+     * too small to share (a 2-layer model ran 3-4x slower on two threads on a loaded machine);
+     * --threads goes to end-to-end fine-tuning, whose batches are cut between threads. */
+    rt_session_threads(&sh->ss, 1);
     const int T = sh->rm.m.config.max_seq_len;
     rt_prompt p = {0};
     int rc = CF_OK;
@@ -97,7 +126,7 @@ static int zs_predict(void *ctx, const store *s, const label_row *rows, size_t n
         rt_rollout_spec sp = {.outcome = sh->oc.outcome, .terminal = sh->oc.terminal, .start_us = start,
                               .budget_us = budget, .n_rollouts = sh->o.rollouts, .max_new = sh->o.max_new_tokens,
                               .seed = mix64(sh->o.seed ^ mix64((uint64_t)r->subject_id ^ mix64((uint64_t)r->prediction_time))),
-                              .temperature = 1.0f};
+                              .temperature = 1.0f, .horizon_us = sh->o.horizon_us > 0 ? sh->o.horizon_us : 0};
         rt_rollout_result res;
         if ((rc = rt_rollouts(&sh->ss, &p, &sp, &res, err))) break;
         int hit = sh->oc.polarity ? res.n_event : res.n - res.n_event;
@@ -105,6 +134,7 @@ static int zs_predict(void *ctx, const store *s, const label_row *rows, size_t n
         mp->generated += res.generated;
         mp->rollouts += (uint64_t)res.n;
         mp->open += (uint64_t)res.n_open;
+        mp->horizon += (uint64_t)res.n_horizon;
     }
     rt_prompt_free(&p);
     return rc;
@@ -122,6 +152,13 @@ static char *zs_describe(void *ctx) {
         cJSON_AddNumberToObject(j, "rollouts", sh->o.rollouts);
         cJSON_AddNumberToObject(j, "max_new_tokens", sh->o.max_new_tokens);
         cJSON_AddNumberToObject(j, "seed", (double)sh->o.seed);
+        if (sh->o.horizon_us > 0) cJSON_AddNumberToObject(j, "horizon_days", (double)sh->o.horizon_us / 86400e6);
+        if (mp->rollouts) {
+            cJSON_AddNumberToObject(j, "rollouts_run", (double)mp->rollouts);
+            cJSON_AddNumberToObject(j, "tokens_per_rollout", (double)mp->generated / (double)mp->rollouts);
+            cJSON_AddNumberToObject(j, "share_closed_at_horizon", (double)mp->horizon / (double)mp->rollouts);
+            cJSON_AddNumberToObject(j, "share_undecided_at_token_limit", (double)mp->open / (double)mp->rollouts);
+        }
     } else {
         cJSON_AddStringToObject(j, "readout", "P(next token is an outcome token) + sum over gap tokens inside the "
                                               "window of P(gap) x P(outcome token right after it)");
@@ -136,7 +173,7 @@ static char *zs_describe(void *ctx) {
 static int embed_rows(model_pred *mp, const store *s, const label_row *rows, size_t n, float *X, uint8_t *y,
                       cf_err *err) {
     model_shared *sh = mp->sh;
-    rt_session_threads(&sh->ss, sh->o.threads);
+    rt_session_threads(&sh->ss, 1);
     int C = sh->rm.m.config.channels, rc = CF_OK;
     rt_prompt p = {0};
     for (size_t i = 0; i < n && !rc; i++) {
@@ -251,6 +288,124 @@ static char *ft_describe(void *ctx) {
     return s;
 }
 
+/* ------------------------------------------------------------------ end-to-end fine-tuning */
+
+/* Prompts (at most the model's context) and labels of rows. */
+static int prompts_of(model_shared *sh, const store *s, const label_row *rows, size_t n, rt_prompt *ps, float *y,
+                      cf_err *err) {
+    int rc = CF_OK;
+    for (size_t i = 0; i < n && !rc; i++) {
+        rc = row_prompt(sh, s, &rows[i], 0, &ps[i], err);
+        if (y) y[i] = rows[i].label ? 1.0f : 0.0f;
+    }
+    return rc;
+}
+
+static void prompts_free(rt_prompt *ps, size_t n) {
+    for (size_t i = 0; ps && i < n; i++) rt_prompt_free(&ps[i]);
+    free(ps);
+}
+
+static int e2e_fit(void *ctx, const store *s, const label_row *train, size_t n_train, const label_row *tuning,
+                   size_t n_tuning, cf_err *err) {
+    model_pred *mp = ctx;
+    model_shared *sh = mp->sh;
+    rt_session_threads(&sh->ss, 1);
+    rt_prompt *ptr = calloc(n_train ? n_train : 1, sizeof *ptr), *ptu = calloc(n_tuning ? n_tuning : 1, sizeof *ptu);
+    float *ytr = malloc((n_train ? n_train : 1) * sizeof *ytr), *ytu = malloc((n_tuning ? n_tuning : 1) * sizeof *ytu);
+    int rc = CF_OK;
+    if (!ptr || !ptu || !ytr || !ytu) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
+    }
+    if ((rc = prompts_of(sh, s, train, n_train, ptr, ytr, err)) || (rc = prompts_of(sh, s, tuning, n_tuning, ptu, ytu, err)))
+        goto done;
+    const int n = sh->o.ft.set && sh->o.ft.ensemble > 0 ? sh->o.ft.ensemble : 1;
+    for (int k = 0; k < n && k < MAX_ENSEMBLE; k++) {
+        ft_options fo = mp->fto;
+        fo.seed = mp->fto.seed + (uint64_t)k;
+        if ((rc = ft_train(&mp->e2e[k], &sh->rm.m, 1, ptr, ytr, n_train, ptu, ytu, n_tuning,
+                           (int)sh->rm.v.special[VOCAB_SP_PAD], &fo, &mp->e2e_rep[k], err)))
+            break;
+        mp->n_e2e = k + 1;
+    }
+done:
+    prompts_free(ptr, n_train);
+    prompts_free(ptu, n_tuning);
+    free(ytr);
+    free(ytu);
+    return rc;
+}
+
+static int e2e_predict(void *ctx, const store *s, const label_row *rows, size_t n, float *probs, cf_err *err) {
+    model_pred *mp = ctx;
+    if (!mp->n_e2e) return cf_fail(err, CF_EINTERNAL, "the fine-tuned model was not trained");
+    rt_prompt *ps = calloc(n ? n : 1, sizeof *ps);
+    float *lg = malloc((n ? n : 1) * sizeof *lg);
+    int rc = CF_OK;
+    if (!ps || !lg) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
+    }
+    if ((rc = prompts_of(mp->sh, s, rows, n, ps, NULL, err))) goto done;
+    for (size_t i = 0; i < n; i++) probs[i] = 0;
+    /* the ensemble's probability is the mean of its members' */
+    for (int k = 0; k < mp->n_e2e && !rc; k++) {
+        if (mp->sh->o.threads > 0) mp->e2e[k].num_threads = mp->sh->o.threads;
+        if ((rc = ft_logits(&mp->e2e[k], ps, n, (int)mp->sh->rm.v.special[VOCAB_SP_PAD], mp->fto.batch, lg, err))) break;
+        for (size_t i = 0; i < n; i++) probs[i] += (float)(rt_sigmoid(lg[i]) / mp->n_e2e);
+    }
+    for (size_t i = 0; i < n; i++) probs[i] = probs[i] < 0 ? 0 : probs[i] > 1 ? 1 : probs[i];
+done:
+    prompts_free(ps, n);
+    free(lg);
+    return rc;
+}
+
+static char *e2e_describe(void *ctx) {
+    model_pred *mp = ctx;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "model", mp->sh->rm.version);
+    cJSON_AddStringToObject(j, "method", "the whole model and a logistic task head on the last history token's final "
+                                         "hidden state, trained together (next-token loss kept beside the task loss), "
+                                         "the epoch chosen by tuning log loss");
+    cJSON_AddNumberToObject(j, "max_epochs", mp->fto.epochs);
+    cJSON_AddNumberToObject(j, "batch", mp->fto.batch);
+    cJSON_AddNumberToObject(j, "lr", mp->fto.lr);
+    cJSON_AddNumberToObject(j, "weight_decay", mp->fto.weight_decay);
+    cJSON_AddNumberToObject(j, "next_token_weight", mp->fto.lm_weight);
+    cJSON_AddNumberToObject(j, "dropout", mp->fto.dropout);
+    cJSON_AddNumberToObject(j, "patience", mp->fto.patience);
+    static const char *const pools[] = {"last history token", "mean over the history", "last token and mean"};
+    cJSON_AddStringToObject(j, "head_reads", pools[mp->fto.pool >= 0 && mp->fto.pool <= 2 ? mp->fto.pool : 0]);
+    cJSON_AddNumberToObject(j, "ensemble", mp->n_e2e);
+    cJSON *runs = cJSON_AddArrayToObject(j, "runs");
+    for (int k = 0; k < mp->n_e2e; k++) {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddNumberToObject(r, "seed", (double)(mp->fto.seed + (uint64_t)k));
+        cJSON_AddNumberToObject(r, "epochs_run", mp->e2e_rep[k].epochs_run);
+        cJSON_AddNumberToObject(r, "best_epoch", mp->e2e_rep[k].best_epoch);
+        if (isfinite(mp->e2e_rep[k].best_tune_loss))
+            cJSON_AddNumberToObject(r, "tuning_log_loss", mp->e2e_rep[k].best_tune_loss);
+        cJSON_AddNumberToObject(r, "seconds", mp->e2e_rep[k].seconds);
+        cJSON_AddNumberToObject(r, "tokens", (double)mp->e2e_rep[k].tokens);
+        cJSON_AddItemToArray(runs, r);
+    }
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+/* Rows of another store: prompts then leave out that store's never-input codes (the encoder
+ * follows the store by itself). */
+static int model_bind(void *ctx, const store *s, const task_labels *l, cf_err *err) {
+    (void)s;
+    (void)err;
+    model_pred *mp = ctx;
+    mp->sh->l = l;
+    return CF_OK;
+}
+
 /* ------------------------------------------------------------------ registration */
 
 static void shared_free(model_shared *sh) {
@@ -269,10 +424,11 @@ static int check_split(const model_shared *sh, const char *model_path, cf_err *e
     uint8_t id[SPLIT_KEY_ID_BYTES];
     split_key_id(&sh->o.split, id);
     if (v->split_train_ppm != sh->o.split.train_ppm || v->split_tuning_ppm != sh->o.split.tuning_ppm ||
-        memcmp(v->split_key_id, id, SPLIT_KEY_ID_BYTES))
-        return cf_fail(err, CF_EINPUT, "%s was trained under another split (train %.4g%%, tuning %.4g%%%s); evaluate "
-                       "with the split it was trained with (--split-fractions, --split-key), or held-out patients "
+        v->split_rotate_ppm != sh->o.split.rotate_ppm || memcmp(v->split_key_id, id, SPLIT_KEY_ID_BYTES))
+        return cf_fail(err, CF_EINPUT, "%s was trained under another split (train %.4g%%, tuning %.4g%%%s%s); evaluate "
+                       "with the split it was trained with (--split, --fold, --split-key), or held-out patients "
                        "may have been its training data", model_path, v->split_train_ppm / 1e4, v->split_tuning_ppm / 1e4,
+                       v->split_rotate_ppm != sh->o.split.rotate_ppm ? ", another fold" : "",
                        memcmp(v->split_key_id, id, SPLIT_KEY_ID_BYTES) ? ", another split key" : "");
     return CF_OK;
 }
@@ -282,7 +438,8 @@ static int check_split(const model_shared *sh, const char *model_path, cf_err *e
  * (same id space) and by record print (the same patient in another de-identified copy, or in
  * the identified store). */
 static int check_overlap(model_shared *sh, const char *model_path, cf_err *err) {
-    const store *s = sh->o.store;
+    const int external = sh->o.held_store != NULL;
+    const store *s = external ? sh->o.held_store : sh->o.store;
     eval_model_info *info = sh->o.info, local;
     if (!info) info = &local;
     bundle_split bs;
@@ -305,11 +462,11 @@ static int check_overlap(model_shared *sh, const char *model_path, cf_err *err) 
         bundle_split_free(&bs);
         return rc;
     }
-    const task_labels *l = sh->l;
+    const task_labels *l = external ? sh->o.held_labels : sh->l;
     uint64_t last = UINT64_MAX;
     for (size_t i = 0; i < l->n; i++) {
         const label_row *r = &l->rows[i];
-        if (r->split != SPLIT_HELD_OUT || r->subject_index == last) continue;
+        if ((!external && r->split != SPLIT_HELD_OUT) || r->subject_index == last) continue;
         last = r->subject_index;
         info->held_patients++;
         int by_id = bundle_split_has(bs.id_hash, bs.n_id, split_subject_hash(&sh->o.split, r->subject_id));
@@ -342,6 +499,7 @@ int eval_model_predictors(const char *model_path, const eval_model_options *o, c
     sh->o = *o;
     if (sh->o.rollouts <= 0) sh->o.rollouts = 20;
     if (sh->o.max_new_tokens <= 0) sh->o.max_new_tokens = 1024;
+    if (sh->o.horizon_us == 0) sh->o.horizon_us = 30 * 86400000000LL;
     sh->t = t;
     sh->l = l;
     int rc;
@@ -361,6 +519,7 @@ int eval_model_predictors(const char *model_path, const eval_model_options *o, c
     sh->have_session = 1;
     if (sh->o.threads <= 0) sh->o.threads = 1;
     if (o->out_dir) snprintf(sh->head_path, sizeof sh->head_path, "%s/model_head.json", o->out_dir);
+    /* End-to-end fine-tuning trains a model (minutes, not seconds): only when asked for. */
     unsigned which = o->which ? o->which : EVAL_MODEL_ZERO_SHOT | EVAL_MODEL_READOUT | EVAL_MODEL_FINETUNED;
     if (!sh->oc.expressible && (which & (EVAL_MODEL_ZERO_SHOT | EVAL_MODEL_READOUT))) {
         if (o->which & (EVAL_MODEL_ZERO_SHOT | EVAL_MODEL_READOUT)) {
@@ -377,8 +536,9 @@ int eval_model_predictors(const char *model_path, const eval_model_options *o, c
         {EVAL_MODEL_ZERO_SHOT, "zero_shot", "foundation model, zero-shot: share of sampled futures reaching the outcome"},
         {EVAL_MODEL_READOUT, "readout", "foundation model, zero-shot: next-token probability of the outcome"},
         {EVAL_MODEL_FINETUNED, "finetuned", "foundation model, fine-tuned: logistic head on the frozen patient embedding"},
+        {EVAL_MODEL_E2E, "finetuned_e2e", "foundation model, fine-tuned end to end: the whole model with a task head"},
     };
-    for (size_t k = 0; k < 3; k++) {
+    for (size_t k = 0; k < 4; k++) {
         if (!(which & kinds[k].bit)) continue;
         if (*n_out >= cap) {
             rc = cf_fail(err, CF_EINTERNAL, "no room for the model's predictors");
@@ -400,9 +560,29 @@ int eval_model_predictors(const char *model_path, const eval_model_options *o, c
             p->fit = ft_fit;
             p->predict = ft_predict;
             p->describe = ft_describe;
+            p->bind = model_bind;
+        } else if (kinds[k].bit == EVAL_MODEL_E2E) {
+            ft_options_default(&mp->fto);
+            if (o->ft.set) {
+                mp->fto.epochs = o->ft.epochs;
+                mp->fto.batch = o->ft.batch;
+                mp->fto.patience = o->ft.patience;
+                mp->fto.pool = o->ft.pool;
+                mp->fto.lr = o->ft.lr;
+                mp->fto.weight_decay = o->ft.weight_decay;
+                mp->fto.lm_weight = o->ft.lm_weight;
+                mp->fto.dropout = o->ft.dropout;
+            }
+            mp->fto.seed = sh->o.seed;
+            mp->fto.threads = sh->o.threads;
+            p->fit = e2e_fit;
+            p->predict = e2e_predict;
+            p->describe = e2e_describe;
+            p->bind = model_bind;
         } else {
             p->predict = zs_predict;
             p->describe = zs_describe;
+            p->bind = model_bind;
         }
     }
     if (!*n_out) {
@@ -426,10 +606,12 @@ void eval_model_predictors_free(eval_predictor *p, size_t n) {
         /* How the sampling went: undecided rollouts mean --max-new-tokens was too short. */
         if (mp->kind == EVAL_MODEL_ZERO_SHOT && mp->rollouts)
             fprintf(stderr, "clinfm eval: zero_shot sampled %llu tokens in %llu rollouts (%.1f per rollout); %.1f%% "
-                    "reached the token limit undecided\n", (unsigned long long)mp->generated,
-                    (unsigned long long)mp->rollouts, (double)mp->generated / (double)mp->rollouts,
-                    100.0 * (double)mp->open / (double)mp->rollouts);
+                    "reached the token limit undecided, %.1f%% were closed by the time horizon\n",
+                    (unsigned long long)mp->generated, (unsigned long long)mp->rollouts,
+                    (double)mp->generated / (double)mp->rollouts, 100.0 * (double)mp->open / (double)mp->rollouts,
+                    100.0 * (double)mp->horizon / (double)mp->rollouts);
         if (mp->have_head) rt_head_free(&mp->head);
+        for (int k = 0; k < mp->n_e2e; k++) gpt_free(&mp->e2e[k]);
         free(mp);
         p[i].ctx = NULL;
     }

@@ -17,7 +17,7 @@
 #include "util/atomic_file.h"
 #include "util/progress.h"
 
-#define MAX_PREDICTORS 16
+#define MAX_PREDICTORS 24
 
 /* ---------------------------------------------------------------- string buffer */
 
@@ -157,6 +157,10 @@ int eval_write_json(const eval_state *st, const char *path, cf_err *err) {
     cJSON_AddNumberToObject(sp, "tuning_percent", st->cfg->split.tuning_ppm / 1e4);
     cJSON_AddNumberToObject(sp, "held_out_percent",
                             (SPLIT_PPM - st->cfg->split.train_ppm - st->cfg->split.tuning_ppm) / 1e4);
+    if (st->cfg->split.folds) {
+        cJSON_AddNumberToObject(sp, "fold", st->cfg->split.fold);
+        cJSON_AddNumberToObject(sp, "folds", st->cfg->split.folds);
+    }
     cJSON *labels = cJSON_AddObjectToObject(root, "labels");
     cJSON_AddNumberToObject(labels, "trigger_events", (double)st->labels.n_triggers);
     cJSON *ex = cJSON_AddArrayToObject(labels, "excluded");
@@ -269,18 +273,23 @@ int eval_write_json(const eval_state *st, const char *path, cf_err *err) {
 
 /* ---------------------------------------------------------------- predictions.csv */
 
-static int write_predictions(const eval_state *st, const char *path, cf_err *err) {
+/* The held-out rows' predictions (predictions.csv), or with tuning the tuning rows' (predictions_
+ * tuning.csv: fitted predictors' scores on rows that chose their settings, for recalibration and
+ * stacking by clinfm pool, never for figures). */
+static int write_predictions(const eval_state *st, const char *path, int tuning, cf_err *err) {
     eval_buf b = {0};
     eb_str(&b, "subject_id,prediction_time,boolean_value");
     for (size_t i = 0; i < st->n_res; i++) eb_fmt(&b, ",%s", st->res[i].p->name);
     eb_str(&b, "\n");
-    const label_row *rows = st->split_rows[SPLIT_HELD_OUT];
-    for (size_t r = 0; r < st->split_n[SPLIT_HELD_OUT]; r++) {
+    const int part = tuning ? SPLIT_TUNING : SPLIT_HELD_OUT;
+    const label_row *rows = st->split_rows[part];
+    for (size_t r = 0; r < st->split_n[part]; r++) {
         char tb[48];
         eb_fmt(&b, "%lld,%s,%s", (long long)rows[r].subject_id, time_format_iso(rows[r].prediction_time, tb, sizeof tb),
                rows[r].label ? "true" : "false");
         /* %.9g: every float round-trips, so the metrics can be recomputed from the file exactly */
-        for (size_t i = 0; i < st->n_res; i++) eb_fmt(&b, ",%.9g", (double)st->res[i].probs[r]);
+        for (size_t i = 0; i < st->n_res; i++)
+            eb_fmt(&b, ",%.9g", (double)(tuning ? st->res[i].probs_tune : st->res[i].probs)[r]);
         eb_str(&b, "\n");
     }
     return task_buf_write_file(&b, path, err);
@@ -305,17 +314,27 @@ static int run_predictor(eval_state *st, const eval_predictor *p, eval_pred_resu
         return rc;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     r->fit_seconds = elapsed_ms(&t0, &t1) / 1e3;
-    if (p->describe) r->info_json = p->describe(p->ctx);
     if (!(r->probs = cf_malloc((nh ? nh : 1) * sizeof *r->probs))) return cf_fail(err, CF_EINTERNAL, "out of memory");
     double *lat = cf_malloc((nh ? nh : 1) * sizeof *lat);
     if (!lat) return cf_fail(err, CF_EINTERNAL, "out of memory");
     size_t np = 0;
+    if (st->external) {
+        if (!p->bind) {
+            free(lat);
+            return cf_fail(err, CF_EINPUT, "predictor %s cannot predict the rows of another store (--eval-store)",
+                           p->name);
+        }
+        if ((rc = p->bind(p->ctx, st->held_s, st->held_labels, err))) {
+            free(lat);
+            return rc;
+        }
+    }
     /* one call per patient, as a point-of-care request would be */
     for (size_t i = 0; i < nh;) {
         size_t j = i;
         while (j < nh && held[j].subject_index == held[i].subject_index) j++;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        rc = p->predict(p->ctx, &st->s, held + i, j - i, r->probs + i, err);
+        rc = p->predict(p->ctx, st->held_s, held + i, j - i, r->probs + i, err);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         if (rc) {
             free(lat);
@@ -325,6 +344,22 @@ static int run_predictor(eval_state *st, const eval_predictor *p, eval_pred_resu
         i = j;
     }
     r->lat_patients = np;
+    /* The tuning rows too, in one call (not timed), in the store fitted on. */
+    if (st->external && (rc = p->bind(p->ctx, &st->s, &st->labels, err))) {
+        free(lat);
+        return rc;
+    }
+    size_t nt = st->split_n[SPLIT_TUNING];
+    if (!(r->probs_tune = cf_malloc((nt ? nt : 1) * sizeof *r->probs_tune))) {
+        free(lat);
+        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    }
+    if (nt && (rc = p->predict(p->ctx, &st->s, st->split_rows[SPLIT_TUNING], nt, r->probs_tune, err))) {
+        free(lat);
+        return rc;
+    }
+    /* after every prediction: a predictor may describe how its predictions went */
+    if (p->describe) r->info_json = p->describe(p->ctx);
     double sum = 0;
     for (size_t i = 0; i < np; i++) sum += lat[i];
     r->lat_mean_ms = np ? sum / (double)np : NAN;
@@ -350,8 +385,8 @@ static int run_predictor(eval_state *st, const eval_predictor *p, eval_pred_resu
         return cf_fail(err, CF_EINTERNAL, "out of memory");
     }
     rc = CF_OK;
-    for (size_t g = 0; g < st->labels.n_subgroups && !rc; g++) {
-        size_t nv = st->labels.n_values[g];
+    for (size_t g = 0; g < st->held_labels->n_subgroups && !rc; g++) {
+        size_t nv = st->held_labels->n_values[g];
         if (!(r->groups[g] = cf_calloc(nv, sizeof *r->groups[g]))) {
             rc = cf_fail(err, CF_EINTERNAL, "out of memory");
             break;
@@ -372,6 +407,7 @@ static int run_predictor(eval_state *st, const eval_predictor *p, eval_pred_resu
 static void free_result(eval_pred_result *r) {
     free(r->info_json);
     free(r->probs);
+    free(r->probs_tune);
     eval_curve_free(&r->roc);
     eval_curve_free(&r->pr);
     for (int g = 0; g < TASK_MAX_SUBGROUPS; g++) free(r->groups[g]);
@@ -390,6 +426,7 @@ int eval_run(const eval_config *cfg, cf_err *err) {
     eval_predictor preds[MAX_PREDICTORS];
     size_t n_preds = 0, n_base = 0, n_model = 0;
     int probe_at = -1;
+    size_t score_at = 0, n_scores = 0;
     st.proposed = st.probe = -1;
     int have_task = 0, have_store = 0, rc;
     time_t now = time(NULL);
@@ -412,8 +449,21 @@ int eval_run(const eval_config *cfg, cf_err *err) {
         goto done;
     }
     if ((rc = task_label(&st.task, &st.s, &lo, &st.labels, err))) goto done;
+    st.held_s = &st.s;
+    st.held_labels = &st.labels;
+    if (cfg->eval_store_path) {
+        /* External evaluation: every labelled row of the other store is held out. */
+        if ((rc = store_open(&st.other_s, cfg->eval_store_path, err))) goto done;
+        st.external = 1;
+        if ((rc = task_label(&st.task, &st.other_s, &lo, &st.other_labels, err))) goto done;
+        st.external = 2; /* both opened: both freed */
+        for (size_t i = 0; i < st.other_labels.n; i++) st.other_labels.rows[i].split = SPLIT_HELD_OUT;
+        st.held_s = &st.other_s;
+        st.held_labels = &st.other_labels;
+    }
     for (int k = 0; k < SPLIT_COUNT; k++) {
         st.counts[k] = task_count_rows(st.labels.rows, st.labels.n, k);
+        if (st.external && k == SPLIT_HELD_OUT) st.counts[k] = task_count_rows(st.other_labels.rows, st.other_labels.n, k);
         if (!(st.split_rows[k] = cf_malloc((st.counts[k].rows ? st.counts[k].rows : 1) * sizeof(label_row)))) {
             rc = cf_fail(err, CF_EINTERNAL, "out of memory");
             goto done;
@@ -422,8 +472,11 @@ int eval_run(const eval_config *cfg, cf_err *err) {
     st.counts[SPLIT_COUNT] = task_count_rows(st.labels.rows, st.labels.n, -1);
     for (size_t i = 0; i < st.labels.n; i++) {
         int k = st.labels.rows[i].split;
+        if (st.external && k == SPLIT_HELD_OUT) continue; /* unused: the other store is held out */
         st.split_rows[k][st.split_n[k]++] = st.labels.rows[i];
     }
+    for (size_t i = 0; st.external && i < st.other_labels.n; i++)
+        st.split_rows[SPLIT_HELD_OUT][st.split_n[SPLIT_HELD_OUT]++] = st.other_labels.rows[i];
     size_t nh = st.split_n[SPLIT_HELD_OUT];
     st.y_held = cf_malloc(nh ? nh : 1);
     st.cluster_held = cf_malloc((nh ? nh : 1) * sizeof *st.cluster_held);
@@ -451,8 +504,8 @@ int eval_run(const eval_config *cfg, cf_err *err) {
                              &cfg->baseline.features, err)))
         goto done;
 
-    for (int kind = 0; kind < EVAL_BASELINE_PROBE; kind++) {
-        if (!(cfg->baselines & (1 << kind))) continue;
+    for (int kind = 0; kind < EVAL_BASELINE_COUNT; kind++) {
+        if (kind == EVAL_BASELINE_PROBE || !(cfg->baselines & (1 << kind))) continue;
         if ((rc = eval_baseline_new(&preds[n_preds], kind, &st.labels, &cfg->baseline, err))) goto done;
         n_preds++, n_base++;
     }
@@ -461,6 +514,7 @@ int eval_run(const eval_config *cfg, cf_err *err) {
         mo.out_dir = cfg->out_dir;
         mo.split = cfg->split;
         mo.store = &st.s;
+        if (st.external) mo.held_store = &st.other_s, mo.held_labels = &st.other_labels;
         mo.allow_overlap = cfg->allow_overlap;
         mo.info = &st.model;
         char head_name[300];
@@ -484,6 +538,12 @@ int eval_run(const eval_config *cfg, cf_err *err) {
         n_preds += n_model;
     }
     for (size_t i = 0; i < cfg->n_extra && n_preds < MAX_PREDICTORS - 1; i++) preds[n_preds++] = cfg->extra[i];
+    /* clinical scores the records hold: the references before any model */
+    score_at = n_preds;
+    for (size_t i = 0; i < cfg->n_scores && n_preds < MAX_PREDICTORS - 1; i++) {
+        if ((rc = eval_score_new(&preds[n_preds], cfg->scores[i], err))) goto done;
+        n_preds++, n_scores++;
+    }
     /* the record-position probe: the floor every report shows */
     if (st.split_n[SPLIT_TRAIN]) {
         if ((rc = eval_baseline_new(&preds[n_preds], EVAL_BASELINE_PROBE, &st.labels, &cfg->baseline, err))) goto done;
@@ -504,6 +564,17 @@ int eval_run(const eval_config *cfg, cf_err *err) {
         if (rc) goto done;
     }
     st.probe = probe_at;
+    if (st.external) {
+        /* the reports describe the data evaluated on */
+        store ts = st.s;
+        st.s = st.other_s;
+        st.other_s = ts;
+        task_labels tl = st.labels;
+        st.labels = st.other_labels;
+        st.other_labels = tl;
+        st.held_s = &st.s;
+        st.held_labels = &st.labels;
+    }
     /* the alarms measure single features against the best candidate, never the floor or a ceiling */
     {
         double best = NAN;
@@ -529,7 +600,10 @@ int eval_run(const eval_config *cfg, cf_err *err) {
     if ((rc = join_path(path, sizeof path, cfg->out_dir, "metrics.json", err)) || (rc = eval_write_json(&st, path, err)))
         goto done;
     if ((rc = join_path(path, sizeof path, cfg->out_dir, "predictions.csv", err)) ||
-        (rc = write_predictions(&st, path, err)))
+        (rc = write_predictions(&st, path, 0, err)))
+        goto done;
+    if ((rc = join_path(path, sizeof path, cfg->out_dir, "predictions_tuning.csv", err)) ||
+        (rc = write_predictions(&st, path, 1, err)))
         goto done;
     if ((rc = join_path(path, sizeof path, cfg->out_dir, "report.html", err)) || (rc = eval_write_html(&st, path, err)))
         goto done;
@@ -574,12 +648,17 @@ done:
     for (size_t i = 0; i < n_base; i++) eval_baseline_free(&preds[i]);
     if (n_model) eval_model_predictors_free(preds + n_base, n_model);
     if (probe_at >= 0) eval_baseline_free(&preds[probe_at]);
+    for (size_t i = 0; i < n_scores; i++) eval_score_free(&preds[score_at + i]);
     eval_leak_free(&st.leak);
     for (int k = 0; k < SPLIT_COUNT; k++) free(st.split_rows[k]);
     free(st.y_held);
     free(st.cluster_held);
     task_labels_free(&st.labels);
     if (have_store) store_close(&st.s);
+    if (st.external) {
+        if (st.external == 2) task_labels_free(&st.other_labels);
+        store_close(&st.other_s);
+    }
     if (have_task) task_free(&st.task);
     return rc;
 }

@@ -300,6 +300,78 @@ int eval_metrics_compute(const float *p, const uint8_t *y, const int64_t *cluste
     return CF_OK;
 }
 
+int eval_auroc_diffs(const float *const *p, size_t m, const float *ref, const uint8_t *y, const int64_t *cluster,
+                     size_t n, const eval_boot_options *opt, eval_ci *out, cf_err *err) {
+    int rc = CF_OK;
+    sorted_scores *s = cf_calloc(m + 1, sizeof *s);
+    size_t *cl = cf_malloc((n ? n : 1) * sizeof *cl);
+    idrow *ir = cf_malloc((n ? n : 1) * sizeof *ir);
+    unsigned B = opt ? opt->n_boot : 0;
+    double *w = cf_malloc((n ? n : 1) * sizeof *w), *cnt = cf_malloc((n ? n : 1) * sizeof *cnt);
+    double *reps = cf_malloc(((size_t)B * m + 1) * sizeof *reps);
+    size_t *nrep = cf_calloc(m + 1, sizeof *nrep), sorted = 0;
+    if (!s || !cl || !ir || !w || !cnt || !reps || !nrep) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
+    }
+    if ((rc = check_probs(ref, n, err))) goto done;
+    for (size_t k = 0; k < m; k++)
+        if ((rc = check_probs(p[k], n, err))) goto done;
+    for (size_t k = 0; k <= m; k++, sorted++)
+        if (sort_scores(&s[k], k < m ? p[k] : ref, y, n)) {
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            goto done;
+        }
+    point o, q;
+    weighted(&s[m], NULL, &o);
+    double ref_auc = o.auroc;
+    size_t pos = 0;
+    for (size_t i = 0; i < n; i++) pos += y[i] != 0;
+    for (size_t k = 0; k < m; k++) {
+        weighted(&s[k], NULL, &q);
+        out[k].value = q.auroc - ref_auc;
+        out[k].lo = out[k].hi = NAN;
+    }
+    if (!B || pos < EVAL_MIN_CLASS_FOR_CI || n - pos < EVAL_MIN_CLASS_FOR_CI) goto done;
+    for (size_t i = 0; i < n; i++) ir[i] = (idrow){cluster ? cluster[i] : (int64_t)i, i};
+    qsort(ir, n, sizeof *ir, cmp_idrow);
+    size_t K = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i && ir[i].id != ir[i - 1].id) K++;
+        cl[ir[i].row] = K;
+    }
+    if (n) K++;
+    uint64_t seed = opt->seed;
+    rng r;
+    for (int j = 0; j < 4; j++) r.s[j] = splitmix(&seed);
+    for (unsigned b = 0; b < B; b++) {
+        memset(cnt, 0, K * sizeof *cnt);
+        for (size_t k = 0; k < K; k++) cnt[rng_next(&r) % K] += 1;
+        for (size_t i = 0; i < n; i++) w[i] = cnt[cl[i]];
+        weighted(&s[m], w, &o);
+        if (isnan(o.auroc)) continue;
+        for (size_t k = 0; k < m; k++) {
+            weighted(&s[k], w, &q);
+            if (!isnan(q.auroc)) reps[k * B + nrep[k]++] = q.auroc - o.auroc;
+        }
+    }
+    for (size_t k = 0; k < m; k++)
+        if (nrep[k] * 2 >= B) {
+            out[k].lo = eval_quantile(reps + k * B, nrep[k], 0.025);
+            out[k].hi = eval_quantile(reps + k * B, nrep[k], 0.975);
+        }
+done:
+    for (size_t k = 0; k < sorted; k++) free_scores(&s[k]);
+    free(s);
+    free(cl);
+    free(ir);
+    free(w);
+    free(cnt);
+    free(reps);
+    free(nrep);
+    return rc;
+}
+
 static int curve(const float *p, const uint8_t *y, size_t n, eval_curve *c, int roc, cf_err *err) {
     memset(c, 0, sizeof *c);
     sorted_scores s;

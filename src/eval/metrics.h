@@ -60,6 +60,14 @@ double eval_ece(const float *p, const uint8_t *y, size_t n, eval_bin *bins);
 int eval_metrics_compute(const float *p, const uint8_t *y, const int64_t *cluster, size_t n,
                          const eval_boot_options *opt, eval_metrics *out, cf_err *err);
 
+/* Paired differences AUROC(p[k]) - AUROC(ref), k < m, over the same rows: out[k] holds the
+ * difference and its 95% percentile interval from one cluster bootstrap shared by every
+ * predictor and the reference (the same resampled patients on both sides of each difference,
+ * which is what makes the interval of a difference much narrower than two separate ones). No
+ * interval with fewer than EVAL_MIN_CLASS_FOR_CI rows of a class. */
+int eval_auroc_diffs(const float *const *p, size_t m, const float *ref, const uint8_t *y, const int64_t *cluster,
+                     size_t n, const eval_boot_options *opt, eval_ci *out, cf_err *err);
+
 /* Curves for plots: ROC as (false positive rate, true positive rate) from (0,0) to (1,1);
  * precision-recall as (recall, precision), one point per distinct threshold. */
 typedef struct {

@@ -539,6 +539,12 @@ int bundle_record_split(model_bundle *b, const store *s, const split_config *c, 
     cJSON_AddBoolToObject(sp, "default_key", c->default_key);
     cJSON_AddNumberToObject(sp, "train_ppm", c->train_ppm);
     cJSON_AddNumberToObject(sp, "tuning_ppm", c->tuning_ppm);
+    if (c->folds) {
+        /* cross-validation: held_out is fold `fold` of `folds` (positions rotated by rotate_ppm) */
+        cJSON_AddNumberToObject(sp, "rotate_ppm", c->rotate_ppm);
+        cJSON_AddNumberToObject(sp, "fold", c->fold);
+        cJSON_AddNumberToObject(sp, "folds", c->folds);
+    }
     cJSON *subj = cJSON_AddObjectToObject(j, "subjects");
     for (int p = 0; p < SPLIT_COUNT; p++) cJSON_AddNumberToObject(subj, split_name(p), (double)per[p]);
     cJSON_AddNumberToObject(subj, "train_and_tuning_without_record_print", (double)unprinted);

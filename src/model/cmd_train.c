@@ -41,8 +41,10 @@
 #include "util/progress.h"
 
 typedef struct {
-    const char *store, *out, *vocab, *shards, *split_key, *split_fractions;
+    const char *store, *out, *vocab, *shards, *split_key, *split_fractions, *init, *values, *fold;
     int layers, d_model, heads, context, batch;
+    int inputs, input_hidden, patience;
+    float value_loss;
     uint64_t steps, stop_after, warmup, eval_every, save_every;
     int eval_batches;
     float lr, min_lr, weight_decay, dropout, grad_clip;
@@ -69,12 +71,26 @@ static void train_help(void) {
            "                         public project key; see docs/TIMELINE.md)\n"
            "  --split T/U/H          train/tuning/held_out percentages (default 80/10/10;\n"
            "                         --split-fractions is the same option)\n"
+           "  --fold J/K             cross-validation: fold J (0-based) of K is held out, the tuning\n"
+           "                         share just below it, train the rest (K divides 100)\n"
+           "  --values tokens|embed  numeric values as a decile token after the code (tokens, default)\n"
+           "                         or on the code token alone (embed); a new vocabulary only\n"
            "model (defaults: the reference configuration):\n"
            "  --layers N (4)  --d-model N (256)  --heads N (4)  --context N (256)  --dropout P (0.1)\n"
+           "  --inputs               give the model each token's numeric value and times as continuous\n"
+           "                         inputs (docs/MODEL.md); --input-hidden N (32) their MLP width\n"
+           "  --value-loss W         with --inputs: also forecast each next token's value (given the\n"
+           "                         token), weight W beside the next-token loss, so the model learns\n"
+           "                         the numbers it reads (0: off)\n"
+           "  --init MODEL           start from a trained model (another store's, another vocabulary):\n"
+           "                         the transformer is copied, token embeddings by token string;\n"
+           "                         the rest starts fresh\n"
            "optimisation:\n"
            "  --batch N (8)  --steps N (1000)  --lr X (3e-4)  --min-lr X (lr/10)  --warmup N (steps/20)\n"
            "  --weight-decay X (0.1)  --grad-clip X (1.0)  --seed N (1)  --threads N (all cores)\n"
            "  --eval-every N (steps/10)  --eval-batches N (16)  --save-every N (eval-every)\n"
+           "  --early-stop N         stop after N evaluations without a better tuning loss, and\n"
+           "                         write the parameters of the best one (chosen on tuning loss)\n"
            "  --resume               continue from MODEL (same data, vocabulary and architecture)\n"
            "  --stop-after N         stop after step N of --steps (a planned interruption)\n"
            "data-parallel (docs/MODEL.md):\n"
@@ -104,7 +120,8 @@ static uint64_t window_pos(uint64_t seed, uint64_t step, int b, uint64_t n_token
  * several ranks, rank r runs batches r, r+N, ... of those windows and the sums are added
  * across ranks, so every rank must call this at the same point. */
 static int eval_shard(gpt_model *m, const timeline_shard *sh, const vocab *v, int B, int T, uint64_t max_windows,
-                      double *loss_out, uint64_t *targets_out, int *inputs, int *targets, cf_err *err) {
+                      double *loss_out, uint64_t *targets_out, int *inputs, int *targets, float *feats, cf_err *err) {
+    const int F = m->config.n_features;
     *loss_out = NAN;
     *targets_out = 0;
     if (!sh->n_tokens) return CF_OK;
@@ -119,11 +136,13 @@ static int eval_shard(gpt_model *m, const timeline_shard *sh, const vocab *v, in
         for (int b = 0; b < B; b++) {
             uint64_t wi = w0 + (uint64_t)(b < rows ? b : 0);
             uint64_t pos = (wi * n_windows / use) * (uint64_t)T;
-            timeline_shard_window(sh, v, pos, T, inputs + (size_t)b * T, targets + (size_t)b * T);
+            timeline_shard_window_x(sh, v, pos, T, inputs + (size_t)b * T, targets + (size_t)b * T,
+                                    F ? feats + (size_t)b * T * F : NULL);
             if (b >= rows)
                 for (int t = 0; t < T; t++) targets[(size_t)b * T + t] = -1;
         }
-        int rc = gpt_forward(m, inputs, targets, B, T, 0, err);
+        gpt_extra ex = {.feats = feats, .lm_weight = 1.0f};
+        int rc = gpt_forward_ex(m, inputs, targets, &ex, B, T, 0, err);
         if (rc) return rc;
         for (size_t i = 0; i < (size_t)B * T; i++)
             if (targets[i] >= 0) {
@@ -221,6 +240,67 @@ static int threads_per_rank(int user_threads) {
     return t;
 }
 
+/* Starts m (built for vocabulary v) from the trained model at path (and path.vocab): the
+ * transformer's tensors when the two architectures agree, the continuous inputs' MLP when both
+ * have the same inputs, the position embeddings of the positions both have, and the token
+ * embedding of every token whose string both vocabularies hold (the rest keep their fresh
+ * initialisation). Task heads are never copied: a new task starts its head from zero. This is
+ * how a model pretrained on one store (another hospital, more patients) is adapted to another. */
+static int init_from(gpt_model *m, const vocab *v, const char *path, int verbose, cf_err *err) {
+    char vp[4400], cp[4400];
+    model_bundle mb;
+    int rc = bundle_open(&mb, path, err);
+    if (rc) return rc;
+    rc = bundle_part_path(&mb, BUNDLE_VOCAB, vp, sizeof vp, err);
+    if (!rc) rc = bundle_part_path(&mb, BUNDLE_CHECKPOINT, cp, sizeof cp, err);
+    bundle_close(&mb);
+    if (rc) return rc;
+    vocab sv;
+    if ((rc = vocab_load(&sv, vp, err))) return rc;
+    gpt_model src;
+    if ((rc = gpt_load(&src, cp, sv.hash, NULL, err))) {
+        vocab_free(&sv);
+        return rc;
+    }
+    const gpt_config *a = &src.config, *b = &m->config;
+    if (a->num_layers != b->num_layers || a->channels != b->channels || a->num_heads != b->num_heads) {
+        rc = cf_fail(err, CF_EINPUT, "--init %s: its architecture (%d layers, d_model %d, %d heads) differs from this "
+                     "one (%d, %d, %d); give the same --layers, --d-model and --heads", path, a->num_layers, a->channels,
+                     a->num_heads, b->num_layers, b->channels, b->num_heads);
+        goto out;
+    }
+    const size_t C = (size_t)b->channels, L = (size_t)b->num_layers;
+    const gpt_params *x = &src.params, *y = &m->params;
+#define COPY(f, count) memcpy(y->f, x->f, (count) * sizeof(float))
+    COPY(ln1w, L * C); COPY(ln1b, L * C); COPY(qkvw, L * 3 * C * C); COPY(qkvb, L * 3 * C);
+    COPY(attprojw, L * C * C); COPY(attprojb, L * C); COPY(ln2w, L * C); COPY(ln2b, L * C);
+    COPY(fcw, L * 4 * C * C); COPY(fcb, L * 4 * C); COPY(fcprojw, L * 4 * C * C); COPY(fcprojb, L * C);
+    COPY(lnfw, C); COPY(lnfb, C);
+    int inputs = a->n_features == b->n_features && a->feat_hidden == b->feat_hidden && b->n_features > 0;
+    if (inputs) {
+        COPY(xw1, (size_t)b->feat_hidden * b->n_features);
+        COPY(xb1, (size_t)b->feat_hidden);
+        COPY(xw2, C * (size_t)b->feat_hidden);
+    }
+    int pos = a->max_seq_len < b->max_seq_len ? a->max_seq_len : b->max_seq_len;
+    COPY(wpe, (size_t)pos * C);
+#undef COPY
+    uint32_t shared = 0;
+    for (uint32_t t = 0; t < v->n_tokens; t++) {
+        int64_t j = vocab_find(&sv, vocab_token_str(v, t));
+        if (j < 0) continue;
+        memcpy(y->wte + (size_t)t * C, x->wte + (size_t)j * C, C * sizeof(float));
+        shared++;
+    }
+    if (verbose)
+        printf("init: from %s (step %llu): transformer%s, %d positions, %u of %u token embeddings (by token string)\n",
+               path, (unsigned long long)src.step, inputs ? " and continuous inputs" : "", pos, shared, v->n_tokens);
+out:
+    gpt_free(&src);
+    vocab_free(&sv);
+    return rc;
+}
+
 static int file_exists(const char *p) {
     struct stat st;
     return stat(p, &st) == 0;
@@ -241,6 +321,11 @@ static int write_summary(const char *path, const train_args *a, const gpt_model 
     cJSON_AddNumberToObject(c, "vocab_size", m->config.vocab_size);
     cJSON_AddNumberToObject(c, "parameters", (double)m->num_parameters);
     cJSON_AddNumberToObject(c, "dropout", m->config.dropout);
+    cJSON_AddNumberToObject(c, "continuous_inputs", m->config.n_features);
+    cJSON_AddNumberToObject(c, "input_hidden", m->config.feat_hidden);
+    cJSON_AddStringToObject(c, "values", v->value_mode == VOCAB_VALUES_EMBED ? "embed" : "tokens");
+    if (a->init) cJSON_AddStringToObject(c, "init", a->init);
+    if (a->patience) cJSON_AddNumberToObject(c, "early_stop", a->patience);
     cJSON_AddNumberToObject(c, "batch", a->batch);
     cJSON_AddNumberToObject(c, "ranks", dist_size());
     cJSON_AddNumberToObject(c, "global_batch", (double)a->batch * dist_size());
@@ -389,7 +474,7 @@ static int train_main(int argc, char **argv) {
         {"store", required_argument, 0, 'S'},      {"out", required_argument, 0, 'o'},
         {"vocab", required_argument, 0, 'V'},      {"shards", required_argument, 0, 'D'},
         {"split-key", required_argument, 0, 'K'},  {"split", required_argument, 0, 'P'},
-        {"split-fractions", required_argument, 0, 'P'},
+        {"split-fractions", required_argument, 0, 'P'}, {"fold", required_argument, 0, 'F'},
         {"layers", required_argument, 0, 'L'},     {"d-model", required_argument, 0, 'C'},
         {"heads", required_argument, 0, 'H'},      {"context", required_argument, 0, 'T'},
         {"batch", required_argument, 0, 'B'},      {"steps", required_argument, 0, 's'},
@@ -400,10 +485,13 @@ static int train_main(int argc, char **argv) {
         {"dropout", required_argument, 0, 'd'},    {"grad-clip", required_argument, 0, 'g'},
         {"seed", required_argument, 0, 'z'},       {"threads", required_argument, 0, 'j'},
         {"resume", no_argument, 0, 'r'},           {"allow-identified", no_argument, 0, 'A'},
+        {"values", required_argument, 0, 'v'},     {"inputs", no_argument, 0, 'i'},
+        {"input-hidden", required_argument, 0, 'I'}, {"init", required_argument, 0, 'N'},
+        {"early-stop", required_argument, 0, 'Y'},   {"value-loss", required_argument, 0, 'U'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     train_args a = {.layers = 4, .d_model = 256, .heads = 4, .context = 256, .batch = 8, .steps = 1000,
                     .lr = 3e-4f, .min_lr = -1, .weight_decay = 0.1f, .dropout = 0.1f, .grad_clip = 1.0f,
-                    .seed = 1, .eval_batches = 16};
+                    .seed = 1, .eval_batches = 16, .input_hidden = 32};
     int got_arch = 0, warmup_set = 0, batch_set = 0, seed_set = 0;
     unsigned long long u;
     optind = 1;
@@ -417,6 +505,7 @@ static int train_main(int argc, char **argv) {
         case 'D': a.shards = optarg; break;
         case 'K': a.split_key = optarg; break;
         case 'P': a.split_fractions = optarg; break;
+        case 'F': a.fold = optarg; break;
         case 'L': if (parse_int("--layers", optarg, &a.layers, 1, 64)) return 1; got_arch = 1; break;
         case 'C': if (parse_int("--d-model", optarg, &a.d_model, 8, 8192)) return 1; got_arch = 1; break;
         case 'H': if (parse_int("--heads", optarg, &a.heads, 1, 256)) return 1; got_arch = 1; break;
@@ -437,6 +526,16 @@ static int train_main(int argc, char **argv) {
         case 'j': if (parse_int("--threads", optarg, &a.threads, 1, 1024)) return 1; break;
         case 'r': a.resume = 1; break;
         case 'A': a.allow_identified = 1; break;
+        case 'v':
+            if (strcmp(optarg, "tokens") && strcmp(optarg, "embed"))
+                return cli_usage_error("train", "--values expects tokens or embed");
+            a.values = optarg;
+            break;
+        case 'i': a.inputs = 1; got_arch = 1; break;
+        case 'I': if (parse_int("--input-hidden", optarg, &a.input_hidden, 1, 4096)) return 1; got_arch = 1; break;
+        case 'N': a.init = optarg; break;
+        case 'Y': if (parse_int("--early-stop", optarg, &a.patience, 1, 1000000)) return 1; break;
+        case 'U': if (parse_float("--value-loss", optarg, &a.value_loss)) return 1; got_arch = 1; break;
         case 'h': if (dist_rank() == 0) train_help(); return 0;
         default: return cli_usage_error("train", "unknown option '%s' or missing value", argv[optind - 1]);
         }
@@ -467,6 +566,10 @@ static int train_main(int argc, char **argv) {
     memset(&base, 0, sizeof base);
     for (int p = 0; p < SPLIT_COUNT; p++) base.unigram[p] = base.bigram[p] = NAN;
     int *inputs = NULL, *targets = NULL;
+    float *feats = NULL, *best = NULL, *vtgt = NULL;
+    int F = 0;
+    double best_loss = INFINITY;
+    uint64_t best_step = 0, since_best = 0;
     /* The model is a bundle directory (model/bundle.h): rank 0 writes it; every rank reads the
      * vocabulary from it. Shards are patient data and stay outside it. */
     model_bundle bundle;
@@ -502,6 +605,7 @@ static int train_main(int argc, char **argv) {
         split_config_default(&sp);
         if (a.split_key && (rc = split_load_key(&sp, a.split_key, &err))) goto phase1;
         if (a.split_fractions && (rc = split_parse_fractions(&sp, a.split_fractions, &err))) goto phase1;
+        if (a.fold && (rc = split_parse_fold(&sp, a.fold, &err))) goto phase1;
         if ((rc = bundle_create(&bundle, a.out, a.resume, &err))) goto phase1;
         have_bundle = 1;
 
@@ -515,6 +619,7 @@ static int train_main(int argc, char **argv) {
         } else {
             vocab_options vo;
             vocab_options_default(&vo);
+            if (a.values && !strcmp(a.values, "embed")) vo.value_mode = VOCAB_VALUES_EMBED;
             if ((rc = vocab_build(&v, &s, &sp, &vo, &err))) goto phase1;
             if ((rc = vocab_save(&v, vocab_path, &err)) || (rc = bundle_commit(&bundle, BUNDLE_VOCAB, &err))) goto phase1;
         }
@@ -560,8 +665,19 @@ phase1:
         goto phase2;
     }
 
+    if (a.values && have_vocab && (int)v.value_mode != (strcmp(a.values, "embed") ? VOCAB_VALUES_TOKENS : VOCAB_VALUES_EMBED)) {
+        rc = cf_fail(&err, CF_EINPUT, "--values %s differs from the vocabulary's value mode; drop --values to use the "
+                     "vocabulary as it is", a.values);
+        goto phase2;
+    }
     gpt_config cfg = {.max_seq_len = a.context, .vocab_size = (int)v.n_tokens, .num_layers = a.layers,
-                      .num_heads = a.heads, .channels = a.d_model, .dropout = a.dropout};
+                      .num_heads = a.heads, .channels = a.d_model, .dropout = a.dropout,
+                      .n_features = a.inputs ? TIMELINE_N_FEATURES : 0, .feat_hidden = a.inputs ? a.input_hidden : 0,
+                      .value_head = a.inputs && a.value_loss > 0};
+    if (a.value_loss > 0 && !a.inputs) {
+        rc = cf_fail(&err, CF_EINPUT, "--value-loss needs --inputs: the values are the continuous inputs");
+        goto phase2;
+    }
     gpt_opt_config opt = gpt_opt_default(a.steps);
     opt.lr = a.lr;
     opt.min_lr = a.min_lr;
@@ -585,12 +701,22 @@ phase1:
         if ((rc = gpt_build(&m, &cfg, a.seed, &err))) goto phase2;
         model_ok = 1;
         memcpy(m.vocab_hash, v.hash, sizeof m.vocab_hash);
+        /* Every rank copies the same tensors from the same file, so the ranks still agree. */
+        if (a.init && (rc = init_from(&m, &v, a.init, lead, &err))) goto phase2;
     }
     int threads = threads_per_rank(a.threads);
     if (threads) m.num_threads = threads;
     inputs = malloc((size_t)a.batch * m.config.max_seq_len * sizeof *inputs);
     targets = malloc((size_t)a.batch * m.config.max_seq_len * sizeof *targets);
-    if (!inputs || !targets) rc = cf_fail(&err, CF_EINTERNAL, "out of memory");
+    F = m.config.n_features;
+    feats = F ? malloc((size_t)a.batch * m.config.max_seq_len * F * sizeof *feats) : NULL;
+    vtgt = m.config.value_head ? malloc((size_t)a.batch * m.config.max_seq_len * sizeof *vtgt) : NULL;
+    if (m.config.value_head && a.value_loss <= 0) a.value_loss = 1.0f; /* a resumed value model */
+    if (a.patience) best = malloc(m.num_parameters * sizeof *best);
+    if (!inputs || !targets || (F && !feats) || (a.patience && !best)) rc = cf_fail(&err, CF_EINTERNAL, "out of memory");
+    else if (F && F != TIMELINE_N_FEATURES)
+        rc = cf_fail(&err, CF_EINPUT, "%s has %d continuous inputs but this clinfm makes %d; retrain", a.out, F,
+                     TIMELINE_N_FEATURES);
 phase2:
     if ((rc = end_phase(rc, &err))) goto done;
 
@@ -650,20 +776,24 @@ phase2:
     memset(&pr, 0, sizeof pr);
     if (lead) progress_begin(&pr, "train", "steps", a.stop_after);
     /* train_loss: the last step's loss (evaluations reuse m.mean_loss for their own batches). */
-    double t_start = now_seconds(), t_train = 0, tuning_loss = NAN, train_loss = NAN;
+    double t_start = now_seconds(), t_train = 0, tuning_loss = NAN, train_loss = NAN, train_vloss = NAN;
     uint64_t trained_tokens = 0, first_step = m.step;
     const int log_tty = isatty(STDOUT_FILENO);
     double t_log = t_start;
     int global_failure = 0; /* a failure every rank sees alike, which needs no abort */
+    int early_stopped = 0;
     while (m.step < a.stop_after) {
         uint64_t step = m.step;
         /* Row b of rank R is slot R + b*N of the step's global batch. */
         for (int b = 0; b < B; b++)
-            timeline_shard_window(&sh[SPLIT_TRAIN], &v, window_pos(a.seed, step, R + b * N, sh[SPLIT_TRAIN].n_tokens), T,
-                                  inputs + (size_t)b * T, targets + (size_t)b * T);
+            timeline_shard_window_x(&sh[SPLIT_TRAIN], &v, window_pos(a.seed, step, R + b * N, sh[SPLIT_TRAIN].n_tokens), T,
+                                    inputs + (size_t)b * T, targets + (size_t)b * T,
+                                    feats ? feats + (size_t)b * T * F : NULL);
         double t0 = now_seconds();
         gpt_update_stats us;
-        if ((rc = gpt_forward(&m, inputs, targets, B, T, 1, &err))) break;
+        if (vtgt) gpt_value_targets(feats, B, T, F, vtgt);
+        gpt_extra ex = {.feats = feats, .lm_weight = 1.0f, .value_targets = vtgt, .value_weight = a.value_loss};
+        if ((rc = gpt_forward_ex(&m, inputs, targets, &ex, B, T, 1, &err))) break;
         gpt_zero_grad(&m);
         if ((rc = gpt_backward(&m, &err))) break;
         if (N > 1 && (rc = average_gradients(&m, &err))) break;
@@ -671,6 +801,7 @@ phase2:
         t_train += now_seconds() - t0;
         trained_tokens += (uint64_t)B * T * N;
         train_loss = m.mean_loss;
+        train_vloss = m.value_loss;
         if (!isfinite(m.mean_loss)) {
             rc = cf_fail(&err, CF_EINPUT, "training diverged at step %llu (loss is not finite); lower --lr",
                          (unsigned long long)m.step);
@@ -695,17 +826,50 @@ phase2:
         if (m.step % a.eval_every == 0 || last) {
             uint64_t nt;
             if ((rc = eval_shard(&m, &sh[SPLIT_TUNING], &v, B, T, (uint64_t)a.eval_batches * B * N, &tuning_loss, &nt,
-                                 inputs, targets, &err)))
+                                 inputs, targets, feats, &err)))
                 break;
+            if (a.patience) {
+                /* Early stopping on tuning loss: keep the best parameters seen. Every rank
+                 * computes the same (all-reduced) loss, so they decide alike. */
+                if (tuning_loss < best_loss) {
+                    best_loss = tuning_loss;
+                    best_step = m.step;
+                    since_best = 0;
+                    memcpy(best, m.param_memory, m.num_parameters * sizeof *best);
+                } else if (++since_best >= (uint64_t)a.patience) {
+                    early_stopped = 1;
+                }
+            }
             double tps = t_train > 0 ? (double)trained_tokens / t_train : 0;
             double eta = tps > 0 ? (double)(a.stop_after - m.step) * B * N * T / tps : 0;
             if (lead) {
                 progress_end(&pr);
-                printf("step %6llu/%llu  train loss %.4f  tuning loss %.4f  lr %.2e  grad norm %.3f  %.0f tokens/s  ETA %.0f s\n",
+                printf("step %6llu/%llu  train loss %.4f  tuning loss %.4f  lr %.2e  grad norm %.3f  %.0f tokens/s  ETA %.0f s",
                        (unsigned long long)m.step, (unsigned long long)a.steps, train_loss, tuning_loss, us.lr,
                        us.grad_norm, tps, eta);
+                if (vtgt) printf("  train value loss %.4f", train_vloss);
+                printf("\n");
                 fflush(stdout);
             }
+        }
+        if (early_stopped) {
+            /* The best parameters become the model (an inference checkpoint: their optimizer
+             * state was not kept, so it is not resumable). */
+            memcpy(m.param_memory, best, m.num_parameters * sizeof *best);
+            if (lead) {
+                printf("early stop at step %llu: no better tuning loss for %d evaluations; keeping step %llu (tuning "
+                       "loss %.4f)\n", (unsigned long long)m.step, a.patience, (unsigned long long)best_step, best_loss);
+                if ((rc = gpt_save(&m, ckpt_path, &opt, 0, &err)) ||
+                    (rc = bundle_commit(&bundle, BUNDLE_CHECKPOINT, &err)))
+                    break;
+            }
+            tuning_loss = best_loss;
+            break;
+        }
+        if (a.patience && last && best_step && best_step != m.step) {
+            memcpy(m.param_memory, best, m.num_parameters * sizeof *best);
+            tuning_loss = best_loss;
+            if (lead) printf("keeping step %llu (best tuning loss %.4f)\n", (unsigned long long)best_step, best_loss);
         }
         if (m.step % a.save_every == 0 || last) {
             int resynced;
@@ -730,8 +894,8 @@ phase2:
     }
     double held_loss = NAN;
     uint64_t held_targets = 0;
-    if (m.step == a.steps) {
-        rc = eval_shard(&m, &sh[SPLIT_HELD_OUT], &v, B, T, 0, &held_loss, &held_targets, inputs, targets, &err);
+    if (m.step == a.steps || early_stopped) {
+        rc = eval_shard(&m, &sh[SPLIT_HELD_OUT], &v, B, T, 0, &held_loss, &held_targets, inputs, targets, feats, &err);
         if (rc && N > 1) {
             print_rank_error(&err);
             dist_abort(rc);
@@ -756,6 +920,9 @@ done:
     if (rc && err.code) cf_err_print(&err);
     free(inputs);
     free(targets);
+    free(feats);
+    free(vtgt);
+    free(best);
     if (model_ok) gpt_free(&m);
     for (int p = 0; p < SPLIT_COUNT; p++)
         if (sh_open[p]) timeline_shard_close(&sh[p]);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "model/gpt_feat.h"
 #include "model/gpt_kernels.h"
 #include "util/atomic_file.h"
 
@@ -65,17 +66,37 @@ int gpt_config_check(const gpt_config *c, cf_err *err) {
                        "use more heads", c->channels / c->num_heads, MAX_HEAD_SIZE);
     if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
         return cf_fail(err, CF_EINPUT, "model config: dropout must be in [0, 1)");
+    if (c->n_features < 0 || c->n_features > GPT_MAX_FEATURES ||
+        (c->n_features > 0 && (c->feat_hidden < 1 || c->feat_hidden > 4 * c->channels)) ||
+        (c->n_features == 0 && c->feat_hidden != 0))
+        return cf_fail(err, CF_EINPUT,
+                       "model config: %d continuous inputs with hidden width %d, expected 0 .. %d "
+                       "inputs and a width of 1 .. 4 x d_model when there are any (0 otherwise)",
+                       c->n_features, c->feat_hidden, GPT_MAX_FEATURES);
+    if (c->num_outputs < 0 || c->num_outputs > GPT_MAX_OUTPUTS)
+        return cf_fail(err, CF_EINPUT, "model config: %d task heads, expected 0 .. %d",
+                       c->num_outputs, GPT_MAX_OUTPUTS);
+    if (c->value_head < 0 || c->value_head > 1)
+        return cf_fail(err, CF_EINPUT, "model config: value head %d, expected 0 or 1", c->value_head);
+    if (c->cls_pool < GPT_POOL_LAST || c->cls_pool > GPT_POOL_BOTH ||
+        (c->num_outputs > 0 && c->channels > 4096))
+        return cf_fail(err, CF_EINPUT, "model config: head pooling %d, expected 0 (last), 1 (mean) "
+                       "or 2 (both), with d_model at most 4096 when there are task heads", c->cls_pool);
     return CF_OK;
 }
 
 int gpt_config_compare(const gpt_config *saved, const gpt_config *asked, cf_err *err) {
     static const char *const names[] = {"layers", "d-model", "heads", "context",
-                                         "vocabulary size", "padded vocabulary size"};
-    const int a[6] = {saved->num_layers, saved->channels, saved->num_heads, saved->max_seq_len,
-                      saved->vocab_size, saved->padded_vocab_size};
-    const int b[6] = {asked->num_layers, asked->channels, asked->num_heads, asked->max_seq_len,
-                      asked->vocab_size, asked->padded_vocab_size};
-    for (int i = 0; i < 6; i++)
+                                         "vocabulary size", "padded vocabulary size",
+                                         "continuous inputs", "input hidden width", "task heads",
+                                         "head pooling", "value head"};
+    const int a[11] = {saved->num_layers, saved->channels, saved->num_heads, saved->max_seq_len,
+                       saved->vocab_size, saved->padded_vocab_size, saved->n_features,
+                       saved->feat_hidden, saved->num_outputs, saved->cls_pool, saved->value_head};
+    const int b[11] = {asked->num_layers, asked->channels, asked->num_heads, asked->max_seq_len,
+                       asked->vocab_size, asked->padded_vocab_size, asked->n_features,
+                       asked->feat_hidden, asked->num_outputs, asked->cls_pool, asked->value_head};
+    for (int i = 0; i < 11; i++)
         if (a[i] != b[i])
             return cf_fail(err, CF_EINPUT,
                            "the checkpoint has %s %d but %d was asked for: drop the option to "
@@ -115,20 +136,26 @@ float gpt_lr(const gpt_opt_config *o, uint64_t step) {
 
 static const char *const param_names[GPT_NUM_PARAM_TENSORS] = {
     "wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
-    "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb"};
+    "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb",
+    "xw1", "xb1", "xw2", "clsw", "clsb", "valw", "valb"};
 
 /* Matrices get weight decay; vectors (biases, LayerNorm) do not. */
 static const int param_is_matrix[GPT_NUM_PARAM_TENSORS] = {1, 1, 0, 0, 1, 0, 1, 0,
-                                                           0, 0, 1, 0, 1, 0, 0, 0};
+                                                           0, 0, 1, 0, 1, 0, 0, 0,
+                                                           1, 0, 1, 1, 0, 1, 0};
 
 /* Shape of parameter tensor i, up to 3 dims; returns the dim count. */
 static int param_shape(const gpt_config *c, int i, uint32_t dims[3]) {
     uint32_t L = (uint32_t)c->num_layers, C = (uint32_t)c->channels;
+    uint32_t F = (uint32_t)c->n_features, H = (uint32_t)c->feat_hidden, K = (uint32_t)c->num_outputs;
+    uint32_t P = (uint32_t)gpt_cls_width(c);
+    uint32_t VV = c->value_head ? (uint32_t)c->padded_vocab_size : 0, VC = c->value_head ? C : 0;
     uint32_t shapes[GPT_NUM_PARAM_TENSORS][4] = {
         {2, (uint32_t)c->padded_vocab_size, C, 0}, {2, (uint32_t)c->max_seq_len, C, 0},
         {2, L, C, 0}, {2, L, C, 0}, {3, L, 3 * C, C}, {2, L, 3 * C, 0}, {3, L, C, C},
         {2, L, C, 0}, {2, L, C, 0}, {2, L, C, 0}, {3, L, 4 * C, C}, {2, L, 4 * C, 0},
-        {3, L, C, 4 * C}, {2, L, C, 0}, {1, C, 0, 0}, {1, C, 0, 0}};
+        {3, L, C, 4 * C}, {2, L, C, 0}, {1, C, 0, 0}, {1, C, 0, 0},
+        {2, H, F, 0}, {1, H, 0, 0}, {2, C, H, 0}, {2, K, P, 0}, {1, K, 0, 0}, {2, VV, VC, 0}, {1, VV, 0, 0}};
     for (int d = 0; d < 3; d++) dims[d] = shapes[i][d + 1];
     return (int)shapes[i][0];
 }
@@ -144,7 +171,8 @@ static size_t param_count(const gpt_config *c, int i) {
 static void point_params(gpt_params *p, float *mem, const size_t *sizes) {
     float **ptrs[GPT_NUM_PARAM_TENSORS] = {
         &p->wte, &p->wpe, &p->ln1w, &p->ln1b, &p->qkvw, &p->qkvb, &p->attprojw, &p->attprojb,
-        &p->ln2w, &p->ln2b, &p->fcw, &p->fcb, &p->fcprojw, &p->fcprojb, &p->lnfw, &p->lnfb};
+        &p->ln2w, &p->ln2b, &p->fcw, &p->fcb, &p->fcprojw, &p->fcprojb, &p->lnfw, &p->lnfb,
+        &p->xw1, &p->xb1, &p->xw2, &p->clsw, &p->clsb, &p->valw, &p->valb};
     for (int i = 0; i < GPT_NUM_PARAM_TENSORS; i++) {
         *ptrs[i] = mem;
         mem += round_up(sizes[i], ALIGN_FLOATS);
@@ -185,6 +213,17 @@ static void init_params(gpt_model *m, uint64_t seed) {
     fill_normal(p->fcprojw, L * 4 * C * C, proj_std, &s);
     for (size_t i = 0; i < L * C; i++) p->ln1w[i] = p->ln2w[i] = 1.0f;
     for (size_t i = 0; i < C; i++) p->lnfw[i] = 1.0f;
+    /* The continuous inputs' MLP: inputs are of order 1, so weights of 1/sqrt(F) give hidden
+     * units in tanh's working range; the second layer starts at the token embeddings' scale.
+     * Drawn after every other tensor so a model without inputs initialises as before. */
+    size_t F = (size_t)c->n_features, H = (size_t)c->feat_hidden, K = (size_t)c->num_outputs;
+    if (F) {
+        fill_normal(p->xw1, H * F, 1.0f / sqrtf((float)F), &s);
+        fill_normal(p->xb1, H, 0.5f, &s);
+        fill_normal(p->xw2, C * H, std, &s);
+    }
+    /* Task heads start at zero: every prediction starts at probability one half. */
+    (void)K;
 }
 
 static int build_uninit(gpt_model *m, const gpt_config *cfg, uint64_t seed, cf_err *err) {
@@ -254,10 +293,12 @@ static void act_sizes(const gpt_model *m, int B, int T, size_t *a, size_t *g, si
     const gpt_config *c = &m->config;
     size_t BT = (size_t)B * T, C = (size_t)c->channels, L = (size_t)c->num_layers;
     size_t NH = (size_t)c->num_heads, Vp = (size_t)c->padded_vocab_size;
+    size_t F = (size_t)c->n_features, H = (size_t)c->feat_hidden, K = (size_t)c->num_outputs;
+    size_t P = K ? (size_t)gpt_cls_width(c) : 0, VH = c->value_head ? BT : 0;
     size_t s[GPT_NUM_ACT_TENSORS] = {
         BT * C, L * BT * C, L * BT, L * BT, L * BT * 3 * C, L * BT * C, L * NH * BT,
         L * BT * C, L * BT * C, L * BT, L * BT, L * BT * 4 * C, L * BT * 4 * C, L * BT * C,
-        BT * C, BT, BT, BT * Vp, BT, BT * C};
+        BT * C, BT, BT, BT * Vp, BT, BT * C, BT * F, BT * H, (size_t)B * K, (size_t)B * K, (size_t)B * P, VH, VH};
     size_t d[GPT_NUM_GRAD_ACT_TENSORS] = {BT * C, BT * C, BT * C, BT * C, BT * 4 * C, BT * 4 * C};
     memcpy(a, s, sizeof s);
     memcpy(g, d, sizeof d);
@@ -272,7 +313,8 @@ static size_t point_acts(gpt_model *m, int B, int T, float *mem) {
     float **ap[GPT_NUM_ACT_TENSORS] = {
         &x->encoded, &x->ln1, &x->ln1_mean, &x->ln1_rstd, &x->qkv, &x->atty, &x->att_lse,
         &x->residual2, &x->ln2, &x->ln2_mean, &x->ln2_rstd, &x->fch, &x->fch_gelu,
-        &x->residual3, &x->lnf, &x->lnf_mean, &x->lnf_rstd, &x->logits, &x->losses, &x->branch};
+        &x->residual3, &x->lnf, &x->lnf_mean, &x->lnf_rstd, &x->logits, &x->losses, &x->branch,
+        &x->feats, &x->xh, &x->cls_logits, &x->cls_y, &x->cls_in, &x->val_pred, &x->val_tgt};
     gpt_grad_acts *y = &m->grad_acts;
     float **gp[GPT_NUM_GRAD_ACT_TENSORS] = {&y->dresidual, &y->dbranch, &y->dln,
                                             &y->datty, &y->dbig1, &y->dbig2};
@@ -296,13 +338,13 @@ static int ensure_acts(gpt_model *m, int B, int T, cf_err *err) {
         return CF_OK;
     size_t need = point_acts(m, B, T, NULL);
     size_t ntok = (size_t)B * T;
-    if (need > m->act_capacity || 2 * ntok > m->tok_capacity) {
+    if (need > m->act_capacity || 2 * ntok + (size_t)B > m->tok_capacity) {
         free(m->act_memory);
         free(m->inputs);
         m->act_capacity = m->tok_capacity = 0;
         m->batch_size = m->seq_len = 0;
         m->act_memory = alloc_floats(need);
-        m->inputs = malloc(2 * ntok * sizeof(int));
+        m->inputs = malloc((2 * ntok + (size_t)B) * sizeof(int));
         if (!m->act_memory || !m->inputs) {
             free(m->act_memory);
             free(m->inputs);
@@ -312,10 +354,11 @@ static int ensure_acts(gpt_model *m, int B, int T, cf_err *err) {
                            B, T);
         }
         m->act_capacity = need;
-        m->tok_capacity = 2 * ntok;
+        m->tok_capacity = 2 * ntok + (size_t)B;
     }
     point_acts(m, B, T, m->act_memory);
     m->targets = m->inputs + ntok;
+    m->cls_pos = m->inputs + 2 * ntok;
     m->batch_size = B;
     m->seq_len = T;
     m->act_threads = m->num_threads;
@@ -401,6 +444,8 @@ static void forward_slice(gpt_model *m, const slice *s, float p) {
 
     float *encoded = AT(a->encoded, 0, C), *branch = AT(a->branch, 0, C);
     gpt__encoder_forward(encoded, m->inputs + r0, w->wte, w->wpe, nb, T, Ci);
+    const int F = c->n_features, H = c->feat_hidden;
+    if (F) gpt__feat_forward(encoded, a->xh + r0 * H, a->feats + r0 * F, w->xw1, w->xb1, w->xw2, n, F, H, Ci);
     gpt__dropout_forward(encoded, site_key(m, 0), p, r0 * C, n * C);
     for (size_t l = 0; l < L; l++) {
         const layer_acts x = layer_view(m, s, l);
@@ -436,7 +481,21 @@ static void forward_slice(gpt_model *m, const slice *s, float p) {
 
 int gpt_forward(gpt_model *m, const int *inputs, const int *targets, int B, int T, int train,
                 cf_err *err) {
+    return gpt_forward_ex(m, inputs, targets, NULL, B, T, train, err);
+}
+
+int gpt_forward_ex(gpt_model *m, const int *inputs, const int *targets, const gpt_extra *x, int B,
+                   int T, int train, cf_err *err) {
     const gpt_config *c = &m->config;
+    const int K = c->num_outputs, F = c->n_features;
+    const int *cls_pos = x && K ? x->cls_pos : NULL;
+    if (x && x->cls_y && !cls_pos)
+        return cf_fail(err, CF_EINPUT, "model forward: task labels without head positions%s",
+                       K ? "" : " (the model has no task heads)");
+    for (int b = 0; cls_pos && b < B; b++)
+        if (cls_pos[b] < 0 || cls_pos[b] >= T)
+            return cf_fail(err, CF_EINPUT, "model forward: head position %d of row %d is outside "
+                           "[0, %d)", cls_pos[b], b, T);
     if (B < 1 || T < 1 || T > c->max_seq_len || (size_t)B * T > (size_t)(1 << 30) / 4)
         return cf_fail(err, CF_EINPUT,
                        "model forward: batch of %d x %d positions, expected at least 1 x 1 and "
@@ -456,7 +515,22 @@ int gpt_forward(gpt_model *m, const int *inputs, const int *targets, int B, int 
     if (rc) return rc;
     memcpy(m->inputs, inputs, BT * sizeof(int));
     if (targets) memcpy(m->targets, targets, BT * sizeof(int));
-    m->has_targets = targets != NULL;
+    else
+        for (size_t i = 0; i < BT; i++) m->targets[i] = -1;
+    if (F) {
+        if (x && x->feats) memcpy(m->acts.feats, x->feats, BT * (size_t)F * sizeof(float));
+        else memset(m->acts.feats, 0, BT * (size_t)F * sizeof(float));
+    }
+    m->has_cls = cls_pos != NULL;
+    int with_y = m->has_cls && x->cls_y;
+    if (m->has_cls) memcpy(m->cls_pos, cls_pos, (size_t)B * sizeof(int));
+    if (with_y) memcpy(m->acts.cls_y, x->cls_y, (size_t)B * K * sizeof(float));
+    m->lm_weight = x ? x->lm_weight : 1.0f;
+    m->cls_weight = with_y ? x->cls_weight : 0.0f;
+    m->has_values = c->value_head && x && x->value_targets && targets;
+    m->value_weight = m->has_values ? x->value_weight : 0.0f;
+    if (m->has_values) memcpy(m->acts.val_tgt, x->value_targets, BT * sizeof(float));
+    m->has_targets = targets != NULL || with_y;
     m->train = train != 0;
     float p = train ? c->dropout : 0.0f;
     if (p > 0.0f) m->dropout_key = m->rng_counter++;
@@ -484,7 +558,30 @@ int gpt_forward(gpt_model *m, const int *inputs, const int *targets, int B, int 
             }
         m->mean_loss = valid ? (float)(sum / (double)valid) : 0.0f;
     }
+    m->value_loss = -1.0f;
+    if (m->has_values) {
+        size_t nv = 0;
+        double sum = gpt__value_forward(m->acts.val_pred, m->acts.lnf, m->targets, m->acts.val_tgt, m->params.valw,
+                                        m->params.valb, &nv, BT, c->channels);
+        m->value_loss = nv ? (float)(sum / (double)nv) : 0.0f;
+    }
+    m->cls_loss = -1.0f;
+    if (m->has_cls) {
+        size_t labelled = 0;
+        double sum = gpt__cls_forward(m->acts.cls_logits, m->acts.cls_in, m->acts.lnf, m->cls_pos,
+                                      m->params.clsw, m->params.clsb, with_y ? m->acts.cls_y : NULL,
+                                      &labelled, 0, B, T, c->channels, K, c->cls_pool);
+        if (with_y) m->cls_loss = labelled ? (float)(sum / (double)labelled) : 0.0f;
+    }
     return CF_OK;
+}
+
+void gpt_value_targets(const float *feats, int B, int T, int F, float *vt) {
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < T; i++) {
+            const float *f = feats + ((size_t)b * T + (size_t)i + 1) * (size_t)F;
+            vt[(size_t)b * T + i] = i + 1 < T && f[0] == 1.0f ? f[1] : NAN;
+        }
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -495,7 +592,7 @@ void gpt_zero_grad(gpt_model *m) {
 }
 
 static void backward_slice(gpt_model *m, const slice *s, const gpt_params *g, float p,
-                           float dloss) {
+                           float dloss, float dcls, float dval) {
     const gpt_config *c = &m->config;
     const gpt_params *w = &m->params;
     gpt_acts *a = &m->acts;
@@ -509,10 +606,20 @@ static void backward_slice(gpt_model *m, const slice *s, const gpt_params *g, fl
     float *dbig1 = m->grad_acts.dbig1 + r0 * 4 * C, *dbig2 = m->grad_acts.dbig2 + r0 * 4 * C;
     float *logits = a->logits + r0 * Vp;
 
-    /* Classifier and final LayerNorm. */
-    gpt__crossentropy_backward(logits, m->targets + r0, dloss, n, c->vocab_size, Vp);
+    /* Classifier, task heads and final LayerNorm. */
     memset(dln, 0, n * C * sizeof(float));
-    gpt__matmul_backward(dln, g->wte, NULL, logits, AT(a->lnf, 0, C), w->wte, n, Ci, Vp);
+    if (dloss != 0.0f) {
+        gpt__crossentropy_backward(logits, m->targets + r0, dloss, n, c->vocab_size, Vp);
+        gpt__matmul_backward(dln, g->wte, NULL, logits, AT(a->lnf, 0, C), w->wte, n, Ci, Vp);
+    }
+    if (dval != 0.0f)
+        gpt__value_backward(dln, g->valw, g->valb, a->val_pred + r0, AT(a->lnf, 0, C), m->targets + r0,
+                            a->val_tgt + r0, w->valw, dval, n, Ci);
+    const int K = c->num_outputs;
+    if (dcls != 0.0f)
+        gpt__cls_backward(dln, g->clsw, g->clsb, a->cls_logits + (size_t)s->b0 * K,
+                          a->cls_in + (size_t)s->b0 * gpt_cls_width(c), m->cls_pos + s->b0, w->clsw,
+                          a->cls_y + (size_t)s->b0 * K, dcls, 0, nb, T, Ci, K, c->cls_pool);
     memset(dresidual, 0, n * C * sizeof(float));
     gpt__layernorm_backward(dresidual, g->lnfw, g->lnfb, dln, AT(a->residual3, L - 1, C),
                             w->lnfw, AT(a->lnf_mean, 0, 1), AT(a->lnf_rstd, 0, 1), n, Ci);
@@ -566,6 +673,10 @@ static void backward_slice(gpt_model *m, const slice *s, const gpt_params *g, fl
         dencoded = dbuf;
     }
     gpt__encoder_backward(g->wte, g->wpe, dencoded, m->inputs + r0, nb, T, Ci);
+    const int F = c->n_features, H = c->feat_hidden;
+    if (F)
+        gpt__feat_backward(g->xw1, g->xb1, g->xw2, dbig1, dencoded, a->xh + r0 * H, a->feats + r0 * F,
+                           w->xw2, n, F, H, Ci);
 }
 
 #undef AT
@@ -601,11 +712,20 @@ int gpt_backward(gpt_model *m, cf_err *err) {
     const size_t BT = (size_t)m->batch_size * m->seq_len;
     size_t valid = 0;
     for (size_t i = 0; i < BT; i++) valid += m->targets[i] >= 0;
-    const float dloss = valid ? 1.0f / (float)valid : 0.0f;
+    const float dloss = valid ? m->lm_weight / (float)valid : 0.0f;
+    size_t labelled = 0;
+    if (m->cls_weight != 0.0f)
+        for (size_t i = 0; i < (size_t)m->batch_size * m->config.num_outputs; i++)
+            labelled += !isnan(m->acts.cls_y[i]);
+    const float dcls = labelled ? m->cls_weight / (float)labelled : 0.0f;
+    size_t n_val = 0;
+    if (m->has_values && m->value_weight != 0.0f)
+        for (size_t i = 0; i < BT; i++) n_val += m->targets[i] >= 0 && isfinite(m->acts.val_tgt[i]);
+    const float dval = n_val ? m->value_weight / (float)n_val : 0.0f;
 
     if (ns == 1) {
         slice s = slice_of(m, 0, 1);
-        backward_slice(m, &s, &m->grads, p, dloss);
+        backward_slice(m, &s, &m->grads, p, dloss, dcls, dval);
         return CF_OK;
     }
     GPT_OMP(omp parallel for schedule(dynamic, 1) num_threads(ns < m->act_threads ? ns : m->act_threads))
@@ -613,7 +733,7 @@ int gpt_backward(gpt_model *m, cf_err *err) {
         gpt_params g = m->grads;
         if (k > 0) point_params(&g, m->grad_extra + (size_t)(k - 1) * P, m->param_sizes);
         slice s = slice_of(m, k, ns);
-        backward_slice(m, &s, &g, p, dloss);
+        backward_slice(m, &s, &g, p, dloss, dcls, dval);
     }
     /* Add the other slices' gradients in slice order (so the sums do not depend on timing),
      * zeroing them for the next step. */
@@ -710,13 +830,17 @@ int gpt_update(gpt_model *m, const gpt_opt_config *o, gpt_update_stats *stats, c
  *        36 i32 layers | 40 i32 heads | 44 i32 channels | 48 f32 dropout | 52 u32 0
  *        56 u64 step | 64 u64 rng seed | 72 u64 rng counter | 80 32-byte vocabulary hash
  *        112 f32 lr, min_lr, beta1, beta2, eps, weight_decay, grad_clip | 140 u64 warmup
- *        148 u64 total steps | 156 .. 251 zero | 252 u32 CRC-32 of bytes 0 .. 251
+ *        148 u64 total steps | 156 i32 continuous inputs F | 160 i32 their hidden width H
+ *        | 164 i32 task heads K | 168 i32 head pooling | 172 i32 value head | 176 .. 251 zero
+ *        | 252 u32 CRC-32 of bytes 0 .. 251
+ *        Version 2 is written when F or K is non-zero (version 1 readers would ignore the new
+ *        tensors and run another network); a model without them is still written as version 1.
  *   256  directory, 96 bytes per tensor: name[48] (NUL-padded) | u32 ndim | u32 dims[4]
  *        | u32 CRC-32 of the data | u64 offset | u64 bytes | 8 bytes zero
  *   then each tensor's float32 data at its offset (64-byte aligned). */
 
 #define CKPT_MAGIC "CLFMGPT"
-#define CKPT_VERSION 1u
+#define CKPT_VERSION 2u
 #define CKPT_HEADER 256
 #define CKPT_ENTRY 96
 #define CKPT_MAX_TENSORS (3 * GPT_NUM_PARAM_TENSORS)
@@ -780,6 +904,7 @@ static int ckpt_tensors(const gpt_model *m, int with_moments, ckpt_tensor *t) {
         float *base = set == 0 ? m->param_memory : set == 1 ? m->m_memory : m->v_memory;
         size_t off = 0;
         for (int i = 0; i < GPT_NUM_PARAM_TENSORS; i++) {
+            if (!m->param_sizes[i]) continue; /* the optional parts a model does not have */
             ckpt_tensor *x = &t[n++];
             memset(x, 0, sizeof *x);
             const char *prefix = set == 0 ? "" : set == 1 ? "adam.m." : "adam.v.";
@@ -806,7 +931,7 @@ int gpt_save(const gpt_model *m, const char *path, const gpt_opt_config *opt, un
     uint8_t hdr[CKPT_HEADER];
     memset(hdr, 0, sizeof hdr);
     memcpy(hdr, CKPT_MAGIC, 8);
-    put32(hdr + 8, CKPT_VERSION);
+    put32(hdr + 8, m->config.n_features || m->config.num_outputs || m->config.value_head ? CKPT_VERSION : 1u);
     put32(hdr + 12, with_moments ? GPT_CKPT_OPTIMIZER : 0);
     put32(hdr + 16, CKPT_HEADER);
     put32(hdr + 20, (uint32_t)n);
@@ -833,6 +958,11 @@ int gpt_save(const gpt_model *m, const char *path, const gpt_opt_config *opt, un
         put64(hdr + 140, opt->warmup_steps);
         put64(hdr + 148, opt->total_steps);
     }
+    put32(hdr + 156, (uint32_t)c->n_features);
+    put32(hdr + 160, (uint32_t)c->feat_hidden);
+    put32(hdr + 164, (uint32_t)c->num_outputs);
+    put32(hdr + 168, (uint32_t)c->cls_pool);
+    put32(hdr + 172, (uint32_t)c->value_head);
     put32(hdr + 252, crc_of(hdr, 252));
 
     size_t dir_bytes = (size_t)n * CKPT_ENTRY;
@@ -939,6 +1069,11 @@ int gpt_load(gpt_model *m, const char *path, const uint8_t *expect_vocab_hash,
     c.num_heads = (int)get32(hdr + 40);
     c.channels = (int)get32(hdr + 44);
     c.dropout = getf(hdr + 48);
+    c.n_features = version >= 2 ? (int)get32(hdr + 156) : 0;
+    c.feat_hidden = version >= 2 ? (int)get32(hdr + 160) : 0;
+    c.num_outputs = version >= 2 ? (int)get32(hdr + 164) : 0;
+    c.cls_pool = version >= 2 ? (int)get32(hdr + 168) : 0;
+    c.value_head = version >= 2 ? (int)get32(hdr + 172) : 0;
     if (c.padded_vocab_size == 0 || gpt_config_check(&c, NULL) != CF_OK) {
         rc = cf_fail(err, CF_EINPUT, "%s: checkpoint holds an invalid model config; the file is "
                      "damaged", path);

@@ -2,7 +2,11 @@
  *
  * Pre-LayerNorm blocks of causal self-attention and a tanh-GELU MLP, learned position
  * embeddings, token embeddings tied to the output layer, dropout on the embedding sum and on
- * each residual branch (training only). Training is forward, backward, update on a flat
+ * each residual branch (training only). Optionally (config n_features > 0) each position also
+ * carries F continuous inputs (a numeric value, times: see timeline_features in src/timeline),
+ * embedded by a small tanh MLP and added to the token embedding; and (num_outputs > 0) K
+ * binary task heads read the final hidden state at one chosen position per sequence, so the
+ * whole network can be fine-tuned end to end on a task, alone or beside the next-token loss. Training is forward, backward, update on a flat
  * parameter array; inference runs from a KV cache (gpt_sample.c). The model knows nothing of
  * tokenizers or stores: it eats int token ids in [0, vocab_size) and the caller owns the data.
  *
@@ -10,6 +14,7 @@
  *   B  batch (sequences per step)        T   positions per sequence (<= maxT)
  *   C  channels (d_model)                V   real vocabulary, Vp padded vocabulary (>= V)
  *   NH attention heads, hs = C / NH      L   layers      maxT  context length
+ *   F  continuous inputs per position    H   their hidden width     K  task heads (outputs)
  *
  * Typical training loop (the caller supplies batches; targets[i] < 0 means "no target"):
  *   gpt_model m; gpt_build(&m, &cfg, seed, &err);
@@ -40,9 +45,26 @@ typedef struct {
     int num_heads;         /* NH; C % NH == 0 and hs <= 256 */
     int channels;          /* C */
     float dropout;         /* p in [0, 1), used only by training forwards */
+    int n_features;        /* F: continuous inputs per position (0: none, the version-1 model) */
+    int feat_hidden;       /* H: hidden width of their embedding MLP (0 when F is 0) */
+    int num_outputs;       /* K: binary task heads on the final hidden state (0: none) */
+    int cls_pool;          /* what the heads read, GPT_POOL_*: the hidden state at the head
+                              position, the mean of the hidden states up to it, or both */
+    int value_head;        /* 1: a value forecast beside the next-token one: at each position the
+                              value the next token carries (when it carries one), predicted given
+                              that token, a self-supervised objective that makes the model learn
+                              the numbers it reads (the continuous inputs), not only which code
+                              comes next */
 } gpt_config;
 
-#define GPT_NUM_PARAM_TENSORS 16
+enum { GPT_POOL_LAST = 0, GPT_POOL_MEAN = 1, GPT_POOL_BOTH = 2 };
+/* The width of what the heads read: C, or 2C for GPT_POOL_BOTH ([last ; mean]). */
+static inline int gpt_cls_width(const gpt_config *c) { return c->cls_pool == GPT_POOL_BOTH ? 2 * c->channels : c->channels; }
+
+#define GPT_MAX_FEATURES 64
+#define GPT_MAX_OUTPUTS 64
+
+#define GPT_NUM_PARAM_TENSORS 23
 typedef struct {
     float *wte;      /* (Vp, C) token embeddings, also the output layer; rows >= V stay 0 */
     float *wpe;      /* (maxT, C) position embeddings */
@@ -60,10 +82,18 @@ typedef struct {
     float *fcprojb;  /* (L, C) */
     float *lnfw;     /* (C) */
     float *lnfb;     /* (C) */
+    float *xw1;      /* (H, F) continuous inputs: hidden = tanh(feat @ xw1^T + xb1) */
+    float *xb1;      /* (H) */
+    float *xw2;      /* (C, H) embedding added to the token's: hidden @ xw2^T */
+    float *clsw;     /* (K, P) task heads: logit k = clsw[k] . pooled + clsb[k], pooled (P) the
+                        final hidden state at pos, their mean over 0..pos, or both (P = 2C) */
+    float *clsb;     /* (K) */
+    float *valw;     /* (Vp, C) value forecast: value of next token v = valw[v] . lnf + valb[v] */
+    float *valb;     /* (Vp) */
 } gpt_params;
 
 /* What a forward pass keeps for backward, for the current (B, T). */
-#define GPT_NUM_ACT_TENSORS 20
+#define GPT_NUM_ACT_TENSORS 27
 typedef struct {
     float *encoded;   /* (B, T, C) embedding sum after dropout: the stream entering layer 0 */
     float *ln1;       /* (L, B, T, C) */
@@ -85,6 +115,13 @@ typedef struct {
     float *logits;    /* (B, T, Vp) logits; with targets, probabilities; after backward, dlogits */
     float *losses;    /* (B, T) per-position loss (0 where the target is < 0) */
     float *branch;    /* (B, T, C) scratch: a residual branch's output before dropout */
+    float *feats;     /* (B, T, F) copy of the continuous inputs */
+    float *xh;        /* (B, T, H) their hidden layer after tanh */
+    float *cls_logits;/* (B, K) task-head logits (with labels: for backward) */
+    float *cls_y;     /* (B, K) copy of the task labels; NaN = none */
+    float *cls_in;    /* (B, P) what the heads read (see clsw) */
+    float *val_pred;  /* (B, T) value forecasts (value_head) */
+    float *val_tgt;   /* (B, T) copy of the value targets; NaN = none */
 } gpt_acts;
 
 /* Gradients of activations, needed only while backward walks one layer, so one layer's worth
@@ -145,6 +182,13 @@ typedef struct {
     int has_targets;            /* the last forward had targets (backward allowed) */
     int train;                  /* the last forward was a training forward (dropout on) */
     float mean_loss;            /* mean loss over positions with targets, or -1 */
+    float cls_loss;             /* mean task-head log loss over labelled (row, head), or -1 */
+    float value_loss;           /* mean value forecast loss over positions with a target, or -1 */
+    float lm_weight, cls_weight;/* the last forward's objective weights (gpt_extra) */
+    float value_weight;
+    int has_values;             /* the last forward had value targets (backward trains the head) */
+    int has_cls;                /* the last forward computed head logits (cls_pos given) */
+    int *cls_pos;               /* (B) copy of the head positions */
     uint64_t step;              /* optimizer updates done */
     uint64_t rng_seed;          /* seeds initialisation and dropout */
     uint64_t rng_counter;       /* training forwards done; dropout masks derive from it */
@@ -164,6 +208,32 @@ int gpt_config_check(const gpt_config *cfg, cf_err *err);
  * backward becomes possible; train != 0 turns dropout on and consumes one dropout key. */
 int gpt_forward(gpt_model *m, const int *inputs, const int *targets, int B, int T, int train,
                 cf_err *err);
+
+/* What gpt_forward_ex adds: continuous inputs and task heads. A model with F > 0 always adds
+ * the inputs' embedding (zeros when feats is NULL), so every caller sees the same network. */
+typedef struct {
+    const float *feats;   /* (B, T, F) continuous inputs, or NULL: all zero */
+    const int *cls_pos;   /* (B) position whose final hidden state the heads read, or NULL */
+    const float *cls_y;   /* (B, K) labels 0/1, NaN = no label for that head and row; NULL:
+                             no task loss (the logits are still computed when cls_pos is given) */
+    float lm_weight;      /* weight of the mean next-token loss in the objective */
+    float cls_weight;     /* weight of the mean task-head log loss over labelled (row, head) */
+    const float *value_targets; /* (B, T) the value the target token carries, NaN = none (or
+                                   NULL): with value_head, the value forecast's targets */
+    float value_weight;   /* weight of the mean value forecast loss, 1/2 (forecast - value)^2 */
+} gpt_extra;
+
+/* The value targets of a window from its continuous inputs (timeline.h layout: input 0 says a
+ * token carries a value, input 1 is the value): vt[i] = the value of token i+1, NaN when it has
+ * none or lies past the window. feats (B, T, F), vt (B, T). */
+void gpt_value_targets(const float *feats, int B, int T, int F, float *vt);
+
+/* gpt_forward with extras (x may be NULL: gpt_forward). The objective backward differentiates
+ * is lm_weight * mean next-token loss + cls_weight * mean head log loss; m->mean_loss is the
+ * next-token loss, m->cls_loss the head loss (-1 without either), and m->acts.cls_logits
+ * (B, K) the head logits. */
+int gpt_forward_ex(gpt_model *m, const int *inputs, const int *targets, const gpt_extra *x, int B,
+                   int T, int train, cf_err *err);
 /* Sets every parameter gradient to zero; backward adds into them (so gradients of several
  * forward/backward pairs accumulate until the next zero). */
 void gpt_zero_grad(gpt_model *m);
@@ -201,7 +271,7 @@ typedef struct {
     int len;            /* positions filled so far (same for every sequence) */
     int max_rows;       /* rows one gpt_kv_forward call may process: max(N, maxT) */
     int num_threads;
-    int num_layers, channels, padded_vocab_size; /* the model it was made for */
+    int num_layers, channels, padded_vocab_size, feat_hidden; /* the model it was made for */
     size_t seq_stride;  /* floats between sequences in k and v: maxT * C */
     float *k;           /* (L, N, maxT, C) keys */
     float *v;           /* (L, N, maxT, C) values */
@@ -212,6 +282,7 @@ typedef struct {
     float *fch;         /* (rows, 4*C) MLP hidden, GELU applied in place */
     float *branch;      /* (rows, C) */
     float *lnf;         /* (rows, C) final hidden states after the last LayerNorm */
+    float *xh;          /* (rows, H) continuous inputs' hidden layer */
     float *logits;      /* (rows, Vp) */
     float *probs;       /* (N, Vp) sampling scratch */
     float *att_scratch; /* (num_threads, maxT) */
@@ -230,6 +301,13 @@ void gpt_kv_reset(gpt_kv_cache *kv);
  * other sequences fall behind: call gpt_kv_broadcast before using them. */
 int gpt_kv_forward(const gpt_model *m, gpt_kv_cache *kv, const int *tokens, int n_active,
                    int n_new, int logits_mode, cf_err *err);
+/* gpt_kv_forward with continuous inputs feats (n_active * n_new, F), or NULL (zeros). */
+int gpt_kv_forward_x(const gpt_model *m, gpt_kv_cache *kv, const int *tokens, const float *feats,
+                     int n_active, int n_new, int logits_mode, cf_err *err);
+/* The K task-head logits of what the heads read, x (P, gpt_cls_width): out (K). */
+void gpt_cls_logits(const gpt_model *m, const float *x, float *out);
+/* What the heads read for a sequence of final hidden states lnf (len, C): x (P). */
+void gpt_cls_input(const gpt_model *m, const float *lnf, int len, float *x);
 /* Copies sequence 0's cached keys and values to every other sequence. */
 void gpt_kv_broadcast(const gpt_model *m, gpt_kv_cache *kv);
 
@@ -252,5 +330,10 @@ int gpt_next_token_probs(const gpt_model *m, gpt_kv_cache *kv, const int *prompt
  * last position, emb (C). Timelines longer than maxT must be cut to their last maxT tokens. */
 int gpt_embed(const gpt_model *m, gpt_kv_cache *kv, const int *tokens, int len, float *emb,
               cf_err *err);
+/* The same two with continuous inputs feats (len, F), or NULL. */
+int gpt_next_token_probs_x(const gpt_model *m, gpt_kv_cache *kv, const int *prompt, const float *feats,
+                           int prompt_len, float *probs, cf_err *err);
+int gpt_embed_x(const gpt_model *m, gpt_kv_cache *kv, const int *tokens, const float *feats, int len,
+                float *emb, cf_err *err);
 
 #endif

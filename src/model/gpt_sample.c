@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/gpt_feat.h"
 #include "model/gpt_kernels.h"
 
 static float *alloc_floats(size_t n) {
@@ -36,18 +37,18 @@ int gpt_kv_init(gpt_kv_cache *kv, const gpt_model *m, int n_seq, cf_err *err) {
 #else
     int nt = 1;
 #endif
-    size_t sizes[12] = {L * N * maxT * C, L * N * maxT * C, rows * C, rows * C, rows * 3 * C,
+    size_t sizes[13] = {L * N * maxT * C, L * N * maxT * C, rows * C, rows * C, rows * 3 * C,
                         rows * C, rows * 4 * C, rows * C, rows * C, rows * Vp, N * Vp,
-                        (size_t)nt * maxT};
+                        (size_t)nt * maxT, rows * (size_t)c->feat_hidden};
     size_t total = 0;
-    for (int i = 0; i < 12; i++) total += (sizes[i] + 15) / 16 * 16;
+    for (int i = 0; i < 13; i++) total += (sizes[i] + 15) / 16 * 16;
     kv->memory = alloc_floats(total);
     if (!kv->memory)
         return cf_fail(err, CF_EINTERNAL, "out of memory for a KV cache of %d sequences", n_seq);
-    float **ptrs[12] = {&kv->k, &kv->v, &kv->x, &kv->ln, &kv->qkv, &kv->atty, &kv->fch,
-                        &kv->branch, &kv->lnf, &kv->logits, &kv->probs, &kv->att_scratch};
+    float **ptrs[13] = {&kv->k, &kv->v, &kv->x, &kv->ln, &kv->qkv, &kv->atty, &kv->fch,
+                        &kv->branch, &kv->lnf, &kv->logits, &kv->probs, &kv->att_scratch, &kv->xh};
     float *p = kv->memory;
-    for (int i = 0; i < 12; i++) {
+    for (int i = 0; i < 13; i++) {
         *ptrs[i] = p;
         p += (sizes[i] + 15) / 16 * 16;
     }
@@ -59,6 +60,7 @@ int gpt_kv_init(gpt_kv_cache *kv, const gpt_model *m, int n_seq, cf_err *err) {
     kv->num_layers = c->num_layers;
     kv->channels = c->channels;
     kv->padded_vocab_size = c->padded_vocab_size;
+    kv->feat_hidden = c->feat_hidden;
     return CF_OK;
 }
 
@@ -72,13 +74,33 @@ void gpt_kv_reset(gpt_kv_cache *kv) { kv->len = 0; }
 static int kv_matches(const gpt_model *m, const gpt_kv_cache *kv, cf_err *err) {
     const gpt_config *c = &m->config;
     if (!kv->memory || kv->num_layers != c->num_layers || kv->channels != c->channels ||
-        kv->padded_vocab_size != c->padded_vocab_size || kv->max_len != c->max_seq_len)
+        kv->padded_vocab_size != c->padded_vocab_size || kv->max_len != c->max_seq_len ||
+        kv->feat_hidden != c->feat_hidden)
         return cf_fail(err, CF_EINTERNAL, "KV cache was not made for this model");
     return CF_OK;
 }
 
 int gpt_kv_forward(const gpt_model *m, gpt_kv_cache *kv, const int *tokens, int n_active,
                    int n_new, int logits_mode, cf_err *err) {
+    return gpt_kv_forward_x(m, kv, tokens, NULL, n_active, n_new, logits_mode, err);
+}
+
+void gpt_cls_logits(const gpt_model *m, const float *x, float *out) {
+    const int P = gpt_cls_width(&m->config);
+    for (int k = 0; k < m->config.num_outputs; k++) {
+        const float *w = m->params.clsw + (size_t)k * P;
+        float z = m->params.clsb[k];
+        for (int c = 0; c < P; c++) z += w[c] * x[c];
+        out[k] = z;
+    }
+}
+
+void gpt_cls_input(const gpt_model *m, const float *lnf, int len, float *x) {
+    gpt__cls_pool(x, lnf, len, m->config.channels, m->config.cls_pool);
+}
+
+int gpt_kv_forward_x(const gpt_model *m, gpt_kv_cache *kv, const int *tokens, const float *feats,
+                     int n_active, int n_new, int logits_mode, cf_err *err) {
     int rc = kv_matches(m, kv, err);
     if (rc) return rc;
     const gpt_config *c = &m->config;
@@ -109,6 +131,9 @@ int gpt_kv_forward(const gpt_model *m, gpt_kv_cache *kv, const int *tokens, int 
         const float *pe = w->wpe + (pos0 + r % (size_t)n_new) * C;
         for (size_t i = 0; i < C; i++) kv->x[r * C + i] = te[i] + pe[i];
     }
+    if (c->n_features)
+        gpt__feat_forward(kv->x, kv->xh, feats, w->xw1, w->xb1, w->xw2, R, c->n_features,
+                          c->feat_hidden, Ci);
     for (size_t l = 0; l < L; l++) {
         float *kc = kv->k + l * layer_stride, *vc = kv->v + l * layer_stride;
         gpt__layernorm_forward(kv->ln, NULL, NULL, kv->x, w->ln1w + l * C, w->ln1b + l * C, R,
@@ -277,8 +302,13 @@ out:
 
 int gpt_next_token_probs(const gpt_model *m, gpt_kv_cache *kv, const int *prompt,
                          int prompt_len, float *probs, cf_err *err) {
+    return gpt_next_token_probs_x(m, kv, prompt, NULL, prompt_len, probs, err);
+}
+
+int gpt_next_token_probs_x(const gpt_model *m, gpt_kv_cache *kv, const int *prompt, const float *feats,
+                           int prompt_len, float *probs, cf_err *err) {
     gpt_kv_reset(kv);
-    int rc = gpt_kv_forward(m, kv, prompt, 1, prompt_len, GPT_LOGITS_LAST, err);
+    int rc = gpt_kv_forward_x(m, kv, prompt, feats, 1, prompt_len, GPT_LOGITS_LAST, err);
     if (rc) return rc;
     gpt__softmax_row(probs, kv->logits, m->config.vocab_size, 1.0f);
     return CF_OK;
@@ -286,8 +316,13 @@ int gpt_next_token_probs(const gpt_model *m, gpt_kv_cache *kv, const int *prompt
 
 int gpt_embed(const gpt_model *m, gpt_kv_cache *kv, const int *tokens, int len, float *emb,
               cf_err *err) {
+    return gpt_embed_x(m, kv, tokens, NULL, len, emb, err);
+}
+
+int gpt_embed_x(const gpt_model *m, gpt_kv_cache *kv, const int *tokens, const float *feats, int len,
+                float *emb, cf_err *err) {
     gpt_kv_reset(kv);
-    int rc = gpt_kv_forward(m, kv, tokens, 1, len, GPT_LOGITS_NONE, err);
+    int rc = gpt_kv_forward_x(m, kv, tokens, feats, 1, len, GPT_LOGITS_NONE, err);
     if (rc) return rc;
     memcpy(emb, kv->lnf + (size_t)(len - 1) * m->config.channels,
            (size_t)m->config.channels * sizeof(float));

@@ -15,6 +15,8 @@
 #include "model/bundle.h"
 #include "timeline/timeline_codes.h"
 
+#include <cblas.h>
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -51,6 +53,11 @@ int rt_open_bundle(rt_model *rm, const model_bundle *b, const char *vocab_path, 
         vocab_free(&rm->v);
         memset(rm, 0, sizeof *rm);
         return rc;
+    }
+    if (rm->m.config.n_features && rm->m.config.n_features != TIMELINE_N_FEATURES) {
+        rc = cf_fail(err, CF_EINPUT, "%s takes %d continuous inputs per token but this clinfm makes %d; retrain it with "
+                     "this clinfm", model_path, rm->m.config.n_features, TIMELINE_N_FEATURES);
+        goto fail;
     }
     if ((uint32_t)rm->m.config.vocab_size != rm->v.n_tokens) {
         rc = cf_fail(err, CF_EINPUT, "%s: the model has %d tokens but its vocabulary %s has %u; retrain", model_path,
@@ -103,6 +110,7 @@ struct rt_encoder {
 void rt_prompt_free(rt_prompt *p) {
     free(p->tokens);
     free(p->times);
+    free(p->feats);
     memset(p, 0, sizeof *p);
 }
 
@@ -187,8 +195,20 @@ static int prompt_reserve(rt_prompt *p, int n) {
     int64_t *tm = realloc(p->times, (size_t)nc * sizeof *tm);
     if (!tm) return -1;
     p->times = tm;
+    float *f = realloc(p->feats, (size_t)nc * TIMELINE_N_FEATURES * sizeof *f);
+    if (!f) return -1;
+    p->feats = f;
     p->cap = nc;
     return 0;
+}
+
+/* The event time before the last one of q's first n tokens (TIME_NULL when none). */
+static int64_t prev_event(const timeline_seq *q, size_t n) {
+    if (n <= q->n_prefix) return TIME_NULL;
+    int64_t last = q->times[n - 1];
+    for (size_t j = n - 1; j-- > q->n_prefix;)
+        if (q->times[j] != last) return q->times[j];
+    return TIME_NULL;
 }
 
 /* The encoded history as a prompt: without its closing [EOT], cut to its last max_len tokens
@@ -196,6 +216,9 @@ static int prompt_reserve(rt_prompt *p, int n) {
  * timeline_shard_window builds training windows. The cut moves forward to the next timestamp
  * so one time's tokens stay together; from_time (TIME_NULL: none) drops earlier stream tokens
  * first. */
+static int prompt_cut(const vocab *v, const timeline_seq *q, size_t n, int max_len, int64_t from_time,
+                      const float *all, rt_prompt *out, cf_err *err);
+
 static int prompt_from_seq(const vocab *v, const timeline_seq *q, int max_len, int64_t from_time, rt_prompt *out,
                            cf_err *err) {
     size_t n = q->len, P = q->n_prefix;
@@ -208,6 +231,22 @@ static int prompt_from_seq(const vocab *v, const timeline_seq *q, int max_len, i
     out->history_len = n;
     out->last_time = n > P ? q->times[n - 1] : TIME_NULL;
     out->cut_time = TIME_NULL;
+    out->record_start = q->times[0]; /* the prefix carries the first event's time */
+    out->prev_time = prev_event(q, n);
+    /* Inputs over the whole history first, so a cut window keeps its true gaps and clock. */
+    if (prompt_reserve(out, (int)n + fresh + 1)) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    float *all = malloc(((size_t)n + 1) * TIMELINE_N_FEATURES * sizeof *all);
+    if (!all) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    timeline_features(all, q->times, q->values, n, P, q->times[0], TIME_NULL);
+    int rc = prompt_cut(v, q, n, max_len, from_time, all, out, err);
+    free(all);
+    return rc;
+}
+
+static int prompt_cut(const vocab *v, const timeline_seq *q, size_t n, int max_len, int64_t from_time,
+                      const float *all, rt_prompt *out, cf_err *err) {
+    const size_t P = q->n_prefix, F = TIMELINE_N_FEATURES;
+    const int fresh = (int)v->n_slots + 2;
     size_t from = P;
     if (from_time != TIME_NULL)
         while (from < n && (q->times[from] == TIME_NULL || q->times[from] < from_time)) from++;
@@ -217,6 +256,7 @@ static int prompt_from_seq(const vocab *v, const timeline_seq *q, int max_len, i
             out->tokens[i] = (int)q->tokens[i];
             out->times[i] = q->times[i];
         }
+        memcpy(out->feats, all, n * F * sizeof *all);
         out->len = (int)n;
         out->n_prefix = (int)P;
         return CF_OK;
@@ -240,11 +280,13 @@ static int prompt_from_seq(const vocab *v, const timeline_seq *q, int max_len, i
     for (uint32_t j = 0; j < np; j++) {
         out->tokens[j] = (int)pre[j];
         out->times[j] = cut < n ? q->times[cut] : out->last_time;
+        timeline_token_features(out->feats + j * F, 1, TIME_NULL, TIME_NULL, TIME_NULL, NAN);
     }
     for (size_t i = 0; i < keep; i++) {
         out->tokens[np + i] = (int)q->tokens[cut + i];
         out->times[np + i] = q->times[cut + i];
     }
+    memcpy(out->feats + (size_t)np * F, all + cut * F, keep * F * sizeof *all);
     out->len = (int)(np + keep);
     out->n_prefix = (int)np;
     return CF_OK;
@@ -324,7 +366,9 @@ int rt_session_init(rt_session *ss, const rt_model *rm, int n_seq, cf_err *err) 
     ss->probs = malloc((size_t)rm->m.config.padded_vocab_size * sizeof *ss->probs);
     ss->feed = malloc((size_t)ss->kv.max_rows * sizeof *ss->feed);
     ss->ref = malloc((size_t)rm->m.config.max_seq_len * sizeof *ss->ref);
-    if (!ss->probs || !ss->feed || !ss->ref) {
+    ss->ref_feat = malloc((size_t)rm->m.config.max_seq_len * TIMELINE_N_FEATURES * sizeof *ss->ref_feat);
+    ss->ffeed = malloc((size_t)ss->kv.max_rows * TIMELINE_N_FEATURES * sizeof *ss->ffeed);
+    if (!ss->probs || !ss->feed || !ss->ref || !ss->ref_feat || !ss->ffeed) {
         rt_session_free(ss);
         return cf_fail(err, CF_EINTERNAL, "out of memory");
     }
@@ -336,6 +380,9 @@ void rt_session_threads(rt_session *ss, int n) {
 #ifdef _OPENMP
     omp_set_num_threads(n);
 #endif
+    /* OpenBLAS keeps its own count: left at every core, it splits each small product of a
+     * one-prompt forward across threads that then spin-yield to each other under load */
+    openblas_set_num_threads(n);
     /* the attention scratch was sized for the threads at init: never use more */
     ss->kv.num_threads = n < ss->max_threads ? n : ss->max_threads;
 }
@@ -346,7 +393,10 @@ void rt_session_free(rt_session *ss) {
     free(ss->hist);
     free(ss->htime);
     free(ss->feed);
+    free(ss->ffeed);
+    free(ss->hfeat);
     free(ss->ref);
+    free(ss->ref_feat);
     free(ss->bmem);
     free(ss->btok);
     free(ss->bpos);
@@ -358,6 +408,8 @@ static int check_prompt(const rt_session *ss, const rt_prompt *p, int room, cf_e
     if (p->len < 1 || p->len + room > T)
         return cf_fail(err, CF_EINTERNAL, "a prompt of %d tokens does not fit the context of %d (%d kept free)",
                        p->len, T, room);
+    if (ss->rm->m.config.n_features && !p->feats)
+        return cf_fail(err, CF_EINTERNAL, "a prompt without continuous inputs for a model that takes them");
     return CF_OK;
 }
 
@@ -365,14 +417,14 @@ int rt_next_probs(rt_session *ss, const rt_prompt *p, float *probs, cf_err *err)
     int rc = check_prompt(ss, p, 0, err);
     if (rc) return rc;
     ss->ref_len = 0;
-    return gpt_next_token_probs(&ss->rm->m, &ss->kv, p->tokens, p->len, probs, err);
+    return gpt_next_token_probs_x(&ss->rm->m, &ss->kv, p->tokens, rt_prompt_feats(ss->rm, p, 0), p->len, probs, err);
 }
 
 int rt_embed(rt_session *ss, const rt_prompt *p, float *emb, cf_err *err) {
     int rc = check_prompt(ss, p, 0, err);
     if (rc) return rc;
     ss->ref_len = 0;
-    return gpt_embed(&ss->rm->m, &ss->kv, p->tokens, p->len, emb, err);
+    return gpt_embed_x(&ss->rm->m, &ss->kv, p->tokens, rt_prompt_feats(ss->rm, p, 0), p->len, emb, err);
 }
 
 /* Copies positions [from, to) of sequence src's keys and values to sequence dst, every layer. */
@@ -389,12 +441,22 @@ static void kv_copy(rt_session *ss, int dst, int src, int from, int to) {
     }
 }
 
+int rt_same_as_ref(const rt_session *ss, const rt_prompt *p) {
+    const int F = ss->rm->m.config.n_features;
+    int q = 0;
+    while (q < p->len && q < ss->ref_len && p->tokens[q] == ss->ref[q] &&
+           (!F || !memcmp(p->feats + (size_t)q * F, ss->ref_feat + (size_t)q * F, (size_t)F * sizeof(float))))
+        q++;
+    return q;
+}
+
 int rt_embed_ref(rt_session *ss, const rt_prompt *p, float *emb, cf_err *err) {
     if (ss->n_seq < 2) return cf_fail(err, CF_EINTERNAL, "a reference prompt needs a session of 2 sequences");
     int rc = rt_embed(ss, p, emb, err);
     if (rc) return rc;
     kv_copy(ss, 1, 0, 0, p->len);
     memcpy(ss->ref, p->tokens, (size_t)p->len * sizeof *ss->ref);
+    if (p->feats) memcpy(ss->ref_feat, p->feats, (size_t)p->len * TIMELINE_N_FEATURES * sizeof *ss->ref_feat);
     ss->ref_len = p->len;
     ss->dirty_from = p->len;
     return CF_OK;
@@ -403,12 +465,11 @@ int rt_embed_ref(rt_session *ss, const rt_prompt *p, float *emb, cf_err *err) {
 int rt_embed_near(rt_session *ss, const rt_prompt *p, float *emb, cf_err *err) {
     int rc = check_prompt(ss, p, 0, err);
     if (rc) return rc;
-    int q = 0;
-    while (q < p->len && q < ss->ref_len && p->tokens[q] == ss->ref[q]) q++;
+    int q = rt_same_as_ref(ss, p);
     if (q >= p->len) q = p->len - 1; /* the last position must run to give its hidden state */
     if (q < 1 || !ss->ref_len) {
         int keep = ss->ref_len;
-        rc = gpt_embed(&ss->rm->m, &ss->kv, p->tokens, p->len, emb, err);
+        rc = gpt_embed_x(&ss->rm->m, &ss->kv, p->tokens, rt_prompt_feats(ss->rm, p, 0), p->len, emb, err);
         ss->ref_len = keep;
         ss->dirty_from = 0;
         return rc;
@@ -417,7 +478,9 @@ int rt_embed_near(rt_session *ss, const rt_prompt *p, float *emb, cf_err *err) {
     if (ss->dirty_from < q) kv_copy(ss, 0, 1, ss->dirty_from, q);
     if (q < ss->dirty_from) ss->dirty_from = q;
     ss->kv.len = q;
-    if ((rc = gpt_kv_forward(&ss->rm->m, &ss->kv, p->tokens + q, 1, p->len - q, GPT_LOGITS_NONE, err))) return rc;
+    if ((rc = gpt_kv_forward_x(&ss->rm->m, &ss->kv, p->tokens + q, rt_prompt_feats(ss->rm, p, q), 1, p->len - q,
+                               GPT_LOGITS_NONE, err)))
+        return rc;
     memcpy(emb, ss->kv.lnf + (size_t)(p->len - q - 1) * ss->rm->m.config.channels,
            (size_t)ss->rm->m.config.channels * sizeof(float));
     return CF_OK;

@@ -52,6 +52,8 @@ void rt_close(rt_model *rm);
 typedef struct {
     int *tokens;          /* (len) token ids */
     int64_t *times;       /* (len) time of each token (the prefix: that of the first kept token) */
+    float *feats;         /* (len, TIMELINE_N_FEATURES) continuous inputs of each token, computed
+                             on the whole history before any cut (timeline_features) */
     int len, cap;
     int n_prefix;         /* tokens[0 .. n_prefix) are the static prefix */
     int64_t birth;        /* TIME_NULL when unknown */
@@ -59,7 +61,14 @@ typedef struct {
     int64_t cut_time;     /* time of the first kept stream token when the history was cut,
                              TIME_NULL when it was not */
     size_t history_len;   /* tokens of the whole history before any cut (without [EOT]) */
+    int64_t record_start; /* time of the record's first event (the clock of the inputs) */
+    int64_t prev_time;    /* the event time before last_time, TIME_NULL when there is none */
 } rt_prompt;
+
+/* The continuous inputs of p from position off on, or NULL when the model takes none. */
+static inline const float *rt_prompt_feats(const rt_model *rm, const rt_prompt *p, int off) {
+    return rm->m.config.n_features ? p->feats + (size_t)off * TIMELINE_N_FEATURES : NULL;
+}
 
 void rt_prompt_free(rt_prompt *p);
 
@@ -101,16 +110,21 @@ typedef struct {
     /* rollout state, sized on first use */
     int *hist;         /* (n_seq, hist_cap) each rollout's tokens: prompt, then generated */
     int64_t *htime;    /* (n_seq, hist_cap) */
+    float *hfeat;      /* (n_seq, hist_cap, TIMELINE_N_FEATURES) their continuous inputs */
+    float *ffeed;      /* (max_rows, TIMELINE_N_FEATURES) inputs of the rows fed */
     int hist_cap;
     int *feed;         /* (max_rows) */
     /* rt_embed_ref / rt_embed_near: sequence 1 keeps a reference prompt's keys and values */
     int *ref;          /* (maxT) the reference prompt's tokens */
+    float *ref_feat;   /* (maxT, TIMELINE_N_FEATURES) and their continuous inputs */
     int ref_len;       /* 0: no reference */
     int dirty_from;    /* sequence 0 differs from the reference from this position on */
     /* rt_embed_near_batch scratch (runtime_batch.c): one block laid out on first use, reused */
     float *bmem;
     float *bx, *bln, *bqkv, *batty, *bfch, *bbranch; /* (brows, C or 3C or 4C) */
     float *bscore;     /* (maxT, maxT) one head's attention scores */
+    float *bxh;        /* (brows, H) continuous inputs' hidden layer */
+    float *bfeat;      /* (brows, TIMELINE_N_FEATURES) */
     int *btok, *bpos;  /* (brows) token and position of each row */
     int brows;         /* rows one batched forward may hold */
 } rt_session;
@@ -135,6 +149,8 @@ int rt_embed_ref(rt_session *ss, const rt_prompt *p, float *emb, cf_err *err);
  * the shared positions are reused and only the rest runs through the network (occlusion
  * variants of one patient). The same result as rt_embed up to float rounding. */
 int rt_embed_near(rt_session *ss, const rt_prompt *p, float *emb, cf_err *err);
+/* How many leading positions of p equal the reference's (tokens and continuous inputs). */
+int rt_same_as_ref(const rt_session *ss, const rt_prompt *p);
 /* rt_embed_near for n prompts at once: emb (n, C), row i for ps[i]. All prompts' changed rows
  * go through the network together (matrix products over every row of the call; attention
  * reads the reference's cached keys in place), so a card's occlusion variants cost a few
@@ -150,6 +166,9 @@ typedef struct {
                                 discharge, ...); [EOT] and [PAD] always do */
     int64_t start_us;        /* outcome tokens count only once the clock is at least this */
     int64_t budget_us;       /* the window closes once the clock exceeds this; INT64_MAX: never */
+    int64_t horizon_us;      /* for a window without an end in time (budget INT64_MAX): stop
+                                once the clock passes this and count the rollout as not having
+                                reached the outcome, in n_horizon (0: no horizon) */
     int n_rollouts;          /* <= the session's n_seq */
     int max_new;             /* tokens per rollout at most */
     uint64_t seed;           /* rollout r draws from its own stream seeded by (seed, r) */
@@ -161,6 +180,7 @@ typedef struct {
     int n_event;       /* reached an outcome token inside the window */
     int n_closed;      /* the window closed first (terminal token or time budget) */
     int n_open;        /* max_new tokens without either */
+    int n_horizon;     /* of n_closed: stopped by the time horizon (horizon_us) */
     uint64_t generated;/* tokens sampled, all rollouts */
     int reprimes;      /* times the context filled and was rebuilt from the last tokens */
 } rt_rollout_result;

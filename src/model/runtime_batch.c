@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/gpt_feat.h"
 #include "model/gpt_kernels.h"
 
 /* Activation floats per session for the batch path; at least one full context is always
@@ -42,12 +43,13 @@ static int batch_alloc(rt_session *ss, cf_err *err) {
     if (ss->bmem) return CF_OK;
     const gpt_config *c = &ss->rm->m.config;
     size_t C = (size_t)c->channels, T = (size_t)c->max_seq_len;
-    size_t per_row = 11 * C; /* x, ln, qkv (3C), atty, fch (4C), branch */
+    size_t H = (size_t)c->feat_hidden, F = TIMELINE_N_FEATURES;
+    size_t per_row = 11 * C + H + F; /* x, ln, qkv (3C), atty, fch (4C), branch, inputs */
     size_t rows = RT_BATCH_FLOATS / per_row;
     if (rows < T) rows = T;
-    size_t sizes[7] = {rows * C, rows * C, rows * 3 * C, rows * C, rows * 4 * C, rows * C, T * T};
+    size_t sizes[9] = {rows * C, rows * C, rows * 3 * C, rows * C, rows * 4 * C, rows * C, T * T, rows * H, rows * F};
     size_t total = 0;
-    for (int i = 0; i < 7; i++) total += (sizes[i] + 15) / 16 * 16;
+    for (int i = 0; i < 9; i++) total += (sizes[i] + 15) / 16 * 16;
     ss->bmem = alloc_floats(total);
     ss->btok = malloc(rows * sizeof *ss->btok);
     ss->bpos = malloc(rows * sizeof *ss->bpos);
@@ -59,9 +61,10 @@ static int batch_alloc(rt_session *ss, cf_err *err) {
         ss->btok = ss->bpos = NULL;
         return cf_fail(err, CF_EINTERNAL, "out of memory for batched embeddings");
     }
-    float **ptrs[7] = {&ss->bx, &ss->bln, &ss->bqkv, &ss->batty, &ss->bfch, &ss->bbranch, &ss->bscore};
+    float **ptrs[9] = {&ss->bx, &ss->bln, &ss->bqkv, &ss->batty, &ss->bfch, &ss->bbranch, &ss->bscore, &ss->bxh,
+                       &ss->bfeat};
     float *p = ss->bmem;
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < 9; i++) {
         *ptrs[i] = p;
         p += (sizes[i] + 15) / 16 * 16;
     }
@@ -127,9 +130,11 @@ static void forward_chunk(rt_session *ss, const rt_prompt *const *ps, const int 
     const gpt_params *w = &gm->params;
     const int Ci = c->channels;
     const size_t C = (size_t)Ci, L = (size_t)c->num_layers;
+    const int F = c->n_features;
     size_t R = 0;
     for (int i = 0; i < n; i++)
         for (int t = q[i]; t < ps[i]->len; t++) {
+            if (F) memcpy(ss->bfeat + R * F, ps[i]->feats + (size_t)t * F, (size_t)F * sizeof(float));
             ss->btok[R] = ps[i]->tokens[t];
             ss->bpos[R++] = t;
         }
@@ -137,6 +142,7 @@ static void forward_chunk(rt_session *ss, const rt_prompt *const *ps, const int 
         const float *te = w->wte + (size_t)ss->btok[r] * C, *pe = w->wpe + (size_t)ss->bpos[r] * C;
         for (size_t j = 0; j < C; j++) ss->bx[r * C + j] = te[j] + pe[j];
     }
+    if (F) gpt__feat_forward(ss->bx, ss->bxh, ss->bfeat, w->xw1, w->xb1, w->xw2, R, F, c->feat_hidden, Ci);
     for (size_t l = 0; l < L; l++) {
         gpt__layernorm_forward(ss->bln, NULL, NULL, ss->bx, w->ln1w + l * C, w->ln1b + l * C, R, Ci);
         gpt__matmul_forward(ss->bqkv, ss->bln, w->qkvw + l * 3 * C * C, w->qkvb + l * 3 * C, R, Ci, 3 * Ci);
@@ -177,8 +183,7 @@ int rt_embed_near_batch(rt_session *ss, const rt_prompt *const *ps, int n, float
         int b = a, rows = 0;
         while (b < n && b - a < 64) {
             const rt_prompt *p = ps[b];
-            int q = 0;
-            while (q < p->len && q < ss->ref_len && p->tokens[q] == ss->ref[q]) q++;
+            int q = rt_same_as_ref(ss, p);
             if (q >= p->len) q = p->len - 1;
             if (b > a && rows + (p->len - q) > ss->brows) break;
             qs[b - a] = q;

@@ -30,6 +30,7 @@ static void label_help(void) {
            "  --split T/U/H           percentages of train/tuning/held_out (default 80/10/10;\n"
            "                          --split-fractions is the same option; --split NAME is\n"
            "                          the old spelling of --only NAME)\n"
+           "  --fold J/K              cross-validation: fold J (0-based) of K is held out (K divides 100)\n"
            "  --target EVENT          outcome (default) or competing: label each row with the\n"
            "                          competing event instead (death before the outcome inside\n"
            "                          the label window; tasks with [follow_up])\n"
@@ -61,11 +62,12 @@ int cmd_label(int argc, char **argv) {
         {"task", required_argument, 0, 't'},       {"store", required_argument, 0, 's'},
         {"out", required_argument, 0, 'o'},        {"split", required_argument, 0, 'p'},
         {"split-key", required_argument, 0, 'k'},  {"split-fractions", required_argument, 0, 'f'},
+        {"fold", required_argument, 0, 'F'},
         {"only", required_argument, 0, 'O'},       {"target", required_argument, 0, 'T'},
         {"seed", required_argument, 0, 'S'},       {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     char task_file[4096];
-    const char *task_path = NULL, *store_path = NULL, *out = NULL, *split_arg = "all", *key = NULL, *fr = NULL;
+    const char *task_path = NULL, *store_path = NULL, *out = NULL, *split_arg = "all", *key = NULL, *fr = NULL, *fold = NULL;
     unsigned long long seed = 1;
     int quiet = 0, c, target = TASK_TARGET_OUTCOME;
     optind = 1;
@@ -88,6 +90,7 @@ int cmd_label(int argc, char **argv) {
             break;
         case 'k': key = optarg; break;
         case 'f': fr = optarg; break;
+        case 'F': fold = optarg; break;
         case 'S':
             if (cli_parse_u64("label", "--seed", optarg, &seed)) return 1;
             break;
@@ -129,6 +132,7 @@ int cmd_label(int argc, char **argv) {
     split_config_default(&lo.split);
     if (key && (rc = split_load_key(&lo.split, key, &err))) goto done;
     if (fr && (rc = split_parse_fractions(&lo.split, fr, &err))) goto done;
+    if (fold && (rc = split_parse_fold(&lo.split, fold, &err))) goto done;
     if ((rc = store_open(&s, store_path, &err))) goto done;
     have_store = 1;
     if ((rc = task_label(&t, &s, &lo, &l, &err))) goto done;

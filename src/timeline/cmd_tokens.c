@@ -76,6 +76,7 @@ int cmd_tokens(int argc, char **argv) {
     split_key_id(&sp, kid);
     sp.train_ppm = v.split_train_ppm;
     sp.tuning_ppm = v.split_tuning_ppm;
+    sp.rotate_ppm = v.split_rotate_ppm;
     int know_split = memcmp(kid, v.split_key_id, sizeof kid) == 0;
     store s;
     if ((rc = store_open(&s, store_path, &err))) {

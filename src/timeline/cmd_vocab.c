@@ -41,6 +41,8 @@ static void vocab_help(void) {
            "                       public project key, for demos only)\n"
            "  --split T/U/H        train/tuning/held_out percentages (default 80/10/10;\n"
            "                       --split-fractions is the same option)\n"
+           "  --fold J/K           cross-validation: fold J (0-based) of K is held out, the tuning\n"
+           "                       share just below it, train the rest (K divides 100; docs/TIMELINE.md)\n"
            "  --shards DIR         also write DIR/train.tokens, DIR/tuning.tokens, DIR/held_out.tokens\n"
            "  --no-baselines       skip the n-gram baselines and token counts\n"
            "  --json               print the summary as JSON\n"
@@ -58,10 +60,10 @@ int cmd_vocab(int argc, char **argv) {
         {"max-vocab", required_argument, 0, 'm'},   {"no-split-codes", no_argument, 0, 'S'},
         {"static", required_argument, 0, 't'},      {"split-key", required_argument, 0, 'k'},
         {"split", required_argument, 0, 'p'},       {"shards", required_argument, 0, 'd'},
-        {"split-fractions", required_argument, 0, 'p'},
+        {"split-fractions", required_argument, 0, 'p'}, {"fold", required_argument, 0, 'F'},
         {"no-baselines", no_argument, 0, 'B'},      {"json", no_argument, 0, 'j'},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
-    const char *store_path = NULL, *out = NULL, *key_path = NULL, *fractions = NULL, *shards = NULL;
+    const char *store_path = NULL, *out = NULL, *key_path = NULL, *fractions = NULL, *shards = NULL, *fold = NULL;
     vocab_options vo;
     vocab_options_default(&vo);
     int baselines = 1, json = 0;
@@ -93,6 +95,7 @@ int cmd_vocab(int argc, char **argv) {
         case 't': vo.static_ns = optarg; break;
         case 'k': key_path = optarg; break;
         case 'p': fractions = optarg; break;
+        case 'F': fold = optarg; break;
         case 'd': shards = optarg; break;
         case 'B': baselines = 0; break;
         case 'j': json = 1; break;
@@ -109,6 +112,7 @@ int cmd_vocab(int argc, char **argv) {
     int rc;
     if (key_path && (rc = split_load_key(&sp, key_path, &err))) goto fail0;
     if (fractions && (rc = split_parse_fractions(&sp, fractions, &err))) goto fail0;
+    if (fold && (rc = split_parse_fold(&sp, fold, &err))) goto fail0;
     store s;
     if ((rc = store_open(&s, store_path, &err))) goto fail0;
     vocab v;

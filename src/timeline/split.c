@@ -131,10 +131,36 @@ uint64_t split_subject_hash(const split_config *c, int64_t subject_id) {
 }
 
 int split_assign(const split_config *c, int64_t subject_id) {
-    uint32_t bucket = split_bucket(c, subject_id);
+    uint32_t bucket = (uint32_t)(((uint64_t)split_bucket(c, subject_id) + c->rotate_ppm) % SPLIT_PPM);
     if (bucket < c->train_ppm) return SPLIT_TRAIN;
     if (bucket < c->train_ppm + c->tuning_ppm) return SPLIT_TUNING;
     return SPLIT_HELD_OUT;
+}
+
+int split_set_fold(split_config *c, int fold, int folds, cf_err *err) {
+    if (folds < 2 || folds > 100 || 100 % folds != 0 || fold < 0 || fold >= folds)
+        return cf_fail(err, CF_EINPUT, "--fold J/K: K must divide 100 (2, 4, 5, 10, 20, ...) and J be 0 .. K-1");
+    uint32_t held = SPLIT_PPM / (uint32_t)folds;
+    if ((uint64_t)c->tuning_ppm + held >= SPLIT_PPM)
+        return cf_fail(err, CF_EINPUT, "--fold %d/%d: the tuning share and one fold leave nothing to train on; give a "
+                       "smaller tuning share with --split", fold, folds);
+    c->train_ppm = SPLIT_PPM - held - c->tuning_ppm;
+    /* position p becomes p + rotate: fold j, [j, j+1)/K, lands on [1 - 1/K, 1), the held-out end */
+    c->rotate_ppm = (uint32_t)(((uint64_t)SPLIT_PPM * 2 - (uint64_t)(fold + 1) * held) % SPLIT_PPM);
+    c->fold = fold;
+    c->folds = folds;
+    return CF_OK;
+}
+
+int split_parse_fold(split_config *c, const char *text, cf_err *err) {
+    char *end;
+    long j = strtol(text, &end, 10);
+    if (end == text || *end != '/') return cf_fail(err, CF_EINPUT, "--fold expects J/K, such as 0/5");
+    const char *k0 = end + 1;
+    long k = strtol(k0, &end, 10);
+    if (end == k0 || *end) return cf_fail(err, CF_EINPUT, "--fold expects J/K, such as 0/5");
+    if (j < 0 || k < 2 || k > 100 || j >= k) return split_set_fold(c, -1, 0, err);
+    return split_set_fold(c, (int)j, (int)k, err);
 }
 
 void split_key_id(const split_config *c, uint8_t id[SPLIT_KEY_ID_BYTES]) {

@@ -22,7 +22,15 @@
  * remember its training subjects without keeping their ids: a keyed hash of the id (same store
  * or the same id space) and a keyed hash of the first events of the record, which survives
  * pseudonyms and whole-week date shifts, so an evaluation on the identified store or on another
- * de-identified copy still finds a training patient among its held-out rows. */
+ * de-identified copy still finds a training patient among its held-out rows.
+ *
+ * Folds. Cross-validation over patients (split_set_fold) reuses the same positions: with K
+ * folds, fold j is the positions [j/K, (j+1)/K) and is held_out; tuning is the tuning share just
+ * below it (cyclically: part of fold j-1); train is the rest. It is done by rotating the
+ * positions before the fractions are applied, so every stage that recomputes a split (labels,
+ * vocabulary, shards, the bundle's fingerprint) agrees on the fold, the K held-out folds
+ * partition the patients, and with K dividing 100 the folds survive de-identification like
+ * any whole-percent split. */
 #ifndef CLINFM_TIMELINE_SPLIT_H
 #define CLINFM_TIMELINE_SPLIT_H
 
@@ -42,6 +50,8 @@ typedef struct {
     uint32_t train_ppm;  /* share of train, parts per million */
     uint32_t tuning_ppm; /* share of tuning; held_out gets the rest */
     int default_key;     /* 1 when key is the public project default */
+    uint32_t rotate_ppm; /* positions are rotated by this before the fractions (folds; 0: none) */
+    int fold, folds;     /* the fold this split holds out, of folds (0 / 0: no folds) */
 } split_config;
 
 /* The project default: 80/10/10 with the default key, BLAKE2b-256 (unkeyed) of the ASCII text
@@ -51,6 +61,11 @@ void split_config_default(split_config *c);
 int split_load_key(split_config *c, const char *path, cf_err *err);
 /* Parses "TRAIN/TUNING/HELD_OUT" percentages (e.g. "80/10/10", decimals allowed, sum 100). */
 int split_parse_fractions(split_config *c, const char *text, cf_err *err);
+/* Parses "J/K" (fold J of K, 0-based; K divides 100, 2 <= K <= 100) and makes fold J the
+ * held-out share 1/K, keeping the tuning share (it must leave train some room); train gets the
+ * rest. Call after the fractions and the key are set. */
+int split_parse_fold(split_config *c, const char *text, cf_err *err);
+int split_set_fold(split_config *c, int fold, int folds, cf_err *err);
 /* SPLIT_TRAIN, SPLIT_TUNING or SPLIT_HELD_OUT. */
 int split_assign(const split_config *c, int64_t subject_id);
 /* The subject's position in [0, SPLIT_PPM) under the key; split_assign compares it with the

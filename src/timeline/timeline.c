@@ -32,6 +32,7 @@ void timeline_seq_init(timeline_seq *q) {
 void timeline_seq_free(timeline_seq *q) {
     free(q->tokens);
     free(q->times);
+    free(q->values);
     free(q->seen_key);
     free(q->seen_gen);
     timeline_seq_init(q);
@@ -54,13 +55,52 @@ static int seq_reserve(timeline_seq *q, size_t extra) {
     int64_t *tm = realloc(q->times, nc * sizeof *tm);
     if (!tm) return -1;
     q->times = tm;
+    float *vl = realloc(q->values, nc * sizeof *vl);
+    if (!vl) return -1;
+    q->values = vl;
     q->cap = nc;
     return 0;
 }
 
-static inline void seq_push(timeline_seq *q, uint32_t tok, int64_t t) {
+static inline void seq_push(timeline_seq *q, uint32_t tok, int64_t t, float value) {
     q->tokens[q->len] = tok;
+    q->values[q->len] = value;
     q->times[q->len++] = t;
+}
+
+/* ------------------------------------------------------------------ continuous inputs */
+
+#define HOUR_US (INT64_C(3600) * USEC_PER_SEC)
+
+void timeline_token_features(float out[TIMELINE_N_FEATURES], int is_prefix, int64_t t, int64_t prev_t, int64_t t0,
+                             float value) {
+    int has = !isnan(value);
+    out[0] = has ? 1.0f : 0.0f;
+    out[1] = has ? value : 0.0f;
+    out[2] = out[3] = out[4] = 0.0f;
+    out[5] = is_prefix ? 1.0f : 0.0f;
+    if (is_prefix || t == TIME_NULL) return;
+    if (prev_t != TIME_NULL && t > prev_t) out[2] = (float)(log1p((double)(t - prev_t) / HOUR_US) / 2.0);
+    if (t0 != TIME_NULL && t > t0) {
+        double h = (double)(t - t0) / HOUR_US;
+        out[3] = (float)(log1p(h) / 4.0);
+        out[4] = (float)(h < 48.0 ? h / 24.0 : 2.0);
+    }
+}
+
+void timeline_features(float *out, const int64_t *times, const float *values, size_t n, size_t n_prefix, int64_t t0,
+                       int64_t prev0) {
+    int64_t prev = prev0, cur = TIME_NULL;
+    for (size_t j = 0; j < n; j++) {
+        int64_t t = times[j];
+        int pre = j < n_prefix;
+        if (!pre && t != TIME_NULL && t != cur) {
+            /* a new event time: the gap is measured from the last one */
+            if (cur != TIME_NULL) prev = cur;
+            cur = t;
+        }
+        timeline_token_features(out + j * TIMELINE_N_FEATURES, pre, t, prev, t0, values ? values[j] : NAN);
+    }
 }
 
 /* ------------------------------------------------------------------ encoder */
@@ -275,25 +315,29 @@ int timeline_encode(const timeline_encoder *e, uint64_t k, timeline_seq *q, cf_e
             int64_t gap = t - prev_t, six = timeline_gap_lower_us(VOCAB_N_GAPS - 1);
             uint64_t n6 = (uint64_t)(gap / six);
             if (seq_reserve(q, n6 + 1)) goto oom;
-            for (uint64_t j = 0; j < n6; j++) seq_push(q, v->gap[VOCAB_N_GAPS - 1], t);
+            for (uint64_t j = 0; j < n6; j++) seq_push(q, v->gap[VOCAB_N_GAPS - 1], t, NAN);
             int last;
-            if (timeline_gap_bins(gap % six, &last, 1) == 1) seq_push(q, v->gap[last], t);
+            if (timeline_gap_bins(gap % six, &last, 1) == 1) seq_push(q, v->gap[last], t, NAN);
         }
         /* At most a marker, 7 parts and a quantile, and room for the final [EOT]. */
         if (seq_reserve(q, TIMELINE_MAX_PARTS + 3)) goto oom;
         if (t0 == TIME_NULL) t0 = t;
-        for (uint32_t j = 0; j < nt; j++) seq_push(q, toks[j], t);
-        if (e->cut_set[c] != UINT32_MAX && !isnan(x))
-            seq_push(q, v->quantile[vocab_decile(v->cuts + (size_t)e->cut_set[c] * VOCAB_N_CUTS, x) - 1], t);
+        const float *cuts = e->cut_set[c] != UINT32_MAX ? v->cuts + (size_t)e->cut_set[c] * VOCAB_N_CUTS : NULL;
+        float nv = cuts ? vocab_value_norm(cuts, x) : NAN;
+        int embed = v->value_mode == VOCAB_VALUES_EMBED;
+        /* In embed mode the code token (the last, for a marker and its code) carries the value. */
+        for (uint32_t j = 0; j < nt; j++) seq_push(q, toks[j], t, embed && j + 1 == nt ? nv : NAN);
+        if (!embed && !isnan(nv)) seq_push(q, v->quantile[vocab_decile(cuts, x) - 1], t, nv);
         prev_t = t;
     }
     if (!have_static_snapshot) memcpy(slot_static, slot_now, sizeof slot_now);
-    seq_push(q, v->special[VOCAB_SP_EOT], prev_t);
+    seq_push(q, v->special[VOCAB_SP_EOT], prev_t, NAN);
     uint32_t pre[VOCAB_MAX_SLOTS + 2];
     uint32_t np = timeline_prefix(v, slot_static, q->birth, t0, pre);
     for (uint32_t j = 0; j < np; j++) {
         q->tokens[j] = pre[j];
         q->times[j] = t0;
+        q->values[j] = NAN;
     }
     q->n_prefix = np;
     return CF_OK;

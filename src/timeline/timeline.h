@@ -9,7 +9,12 @@
  *              a special marker ([ADMISSION_START], [ICU_END], [DEATH], ...) when the code has one,
  *              the code's token(s) (one, or its ICD parts; unknown codes become NS//[UNK]),
  *              [Qd] when the code has decile cut points and the event a numeric value
+ *              (not in the vocabulary's VOCAB_VALUES_EMBED mode)
  *   [EOT]    at the time of the last event.
+ * The token that stands for a value ([Qd], or in embed mode the code token itself) also
+ * carries it as a number, normalised by the code's train deciles (vocab_value_norm), in
+ * timeline_seq.values; timeline_token_features turns values and times into the model's
+ * continuous inputs.
  * MEDS_BIRTH gives the age tokens and is not a token itself. Static (time-less) facts fill the
  * slots; timed events of a slot's namespace (RACE//... at each admission) appear in the stream
  * only when they change the slot's value. Events identical to an earlier one at the same time
@@ -33,6 +38,7 @@
 typedef struct {
     uint32_t *tokens;   /* (len) token ids */
     int64_t *times;     /* (len) event time of each token (TIME_NULL when the subject has none) */
+    float *values;      /* (len) normalised numeric value the token carries, NaN for none */
     size_t len, cap;
     uint32_t n_prefix;  /* the static prefix: tokens[0 .. n_prefix) */
     int64_t subject_id;
@@ -78,6 +84,32 @@ int timeline_print_subject(FILE *out, const vocab *v, const store *s, uint64_t k
                            int show_ids, uint64_t limit, cf_err *err);
 
 /* ------------------------------------------------------------------------------------------
+ * Continuous inputs: what the model is told beside each token id (gpt.h n_features).
+ *
+ *   0  1 when the token carries a value, else 0
+ *   1  the normalised value (vocab_value_norm), 0 without one
+ *   2  log(1 + hours since the previous event time) / 2: the gap before this token's event
+ *      (0 for the first event, for tokens of the static prefix, and within one time)
+ *   3  log(1 + hours since the record's first event) / 4
+ *   4  hours since the record's first event / 24, at most 2: resolves the first two days
+ *      (an ICU stay's usual window) linearly where the log compresses them
+ *   5  1 for a static-prefix token (a fresh prefix inside a window too), else 0
+ * Times come from the tokens' own times, so they are exactly what the prompt knows. The set is
+ * fixed by TIMELINE_FEATURES_VERSION; a model records how many inputs it was trained with. */
+#define TIMELINE_N_FEATURES 6
+#define TIMELINE_FEATURES_VERSION 1
+
+/* The inputs of one token at time t (prev_t: the latest earlier event time of the record,
+ * TIME_NULL for none; t0: the record's first event time) carrying value (NaN: none). */
+void timeline_token_features(float out[TIMELINE_N_FEATURES], int is_prefix, int64_t t, int64_t prev_t, int64_t t0,
+                             float value);
+/* The inputs of tokens [0, n) of one record whose times and values are given, out (n, F):
+ * tokens [0, n_prefix) are its static prefix, t0 the time of its first event. prev_t of the
+ * first token is prev0 (TIME_NULL at a record's start). */
+void timeline_features(float *out, const int64_t *times, const float *values, size_t n, size_t n_prefix, int64_t t0,
+                       int64_t prev0);
+
+/* ------------------------------------------------------------------------------------------
  * Token shards: every token of one split, flat, mmap-able, for training.
  *
  * File layout (little-endian; sections 64-byte aligned; see docs/TIMELINE.md):
@@ -87,7 +119,10 @@ int timeline_print_subject(FILE *out, const vocab *v, const store *s, uint64_t k
  *   SUBJECTS  n_subjects x 32 bytes: subject_id i64, first token u64, n_tokens u32,
  *             n_prefix u32, birth i64
  *   TOKENS    uint16 or uint32 [n_tokens]: the subjects' sequences back to back
- *   TIMES     int64 [n_tokens]: each token's time */
+ *   TIMES     int64 [n_tokens]: each token's time
+ *   VALUES    float32 [n_tokens]: each token's normalised value, NaN for none (version 2;
+ *             a version-1 shard has none, and reads as all NaN); the TIMES hash covers
+ *             TIMES and VALUES */
 typedef struct {
     int64_t subject_id;
     uint64_t first;     /* index of its first token in TOKENS */
@@ -106,6 +141,8 @@ typedef struct {
     const uint8_t *subjects;   /* (n_subjects * 32) records; read with timeline_shard_get_subject */
     const void *tokens;        /* uint16_t or uint32_t (n_tokens) */
     const int64_t *times;      /* (n_tokens) */
+    const float *values;       /* (n_tokens), or NULL for a version-1 shard */
+    uint32_t version;
     const uint8_t *section_hash[3];
 } timeline_shard;
 
@@ -136,6 +173,9 @@ uint64_t timeline_shard_subject_at(const timeline_shard *sh, uint64_t pos);
  * number of prefix tokens placed at the window's start (0 when pos is in a native prefix, so
  * the window starts at the subject's first token). */
 int timeline_shard_window(const timeline_shard *sh, const vocab *v, uint64_t pos, int T, int *inputs, int *targets);
+/* The same window with its continuous inputs feats (T, TIMELINE_N_FEATURES) (may be NULL). */
+int timeline_shard_window_x(const timeline_shard *sh, const vocab *v, uint64_t pos, int T, int *inputs, int *targets,
+                            float *feats);
 
 /* ------------------------------------------------------------------------------------------
  * N-gram baselines: what a model must beat. Counts come from the train split; the loss is

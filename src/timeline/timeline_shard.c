@@ -7,6 +7,7 @@
 #include "timeline/timeline.h"
 
 #include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -20,7 +21,10 @@
 #include "util/progress.h"
 
 #define SHARD_MAGIC "CLINFMTK"
-#define SHARD_VERSION 1
+/* Version 2 adds the VALUES section right after TIMES (at the next 64-byte boundary); the
+ * header has no room for a fourth hash, so the TIMES hash covers TIMES then VALUES. Version 1
+ * shards are still read, as having no values. */
+#define SHARD_VERSION 2
 #define SHARD_HEADER 256
 #define SHARD_REC 32
 #define SHARD_ALIGN 64
@@ -62,7 +66,7 @@ int timeline_write_shards(const vocab *v, const store *s, const split_config *sp
     uint8_t kid[SPLIT_KEY_ID_BYTES];
     split_key_id(sp, kid);
     if (memcmp(kid, v->split_key_id, sizeof kid) || sp->train_ppm != v->split_train_ppm ||
-        sp->tuning_ppm != v->split_tuning_ppm)
+        sp->tuning_ppm != v->split_tuning_ppm || sp->rotate_ppm != v->split_rotate_ppm)
         return cf_fail(err, CF_EINPUT,
                        "the vocabulary was built with another split (key or fractions); shards must use the same "
                        "split, or held_out subjects could leak into what was fitted");
@@ -74,7 +78,7 @@ int timeline_write_shards(const vocab *v, const store *s, const split_config *sp
     timeline_seq_init(&q);
     atomic_file f;
     int opened = 0;
-    sec_writer w[3];
+    sec_writer w[4];
     memset(w, 0, sizeof w);
     uint64_t n_subj = 0, n_tok = 0, max_tok = 0;
     progress pr;
@@ -94,15 +98,16 @@ int timeline_write_shards(const vocab *v, const store *s, const split_config *sp
     progress_end(&pr);
     uint32_t tb = v->n_tokens <= 65536 ? 2 : 4;
     uint64_t subj_off = align_up(SHARD_HEADER), tok_off = align_up(subj_off + n_subj * SHARD_REC),
-             time_off = align_up(tok_off + n_tok * tb), size = time_off + n_tok * 8;
+             time_off = align_up(tok_off + n_tok * tb), val_off = align_up(time_off + n_tok * 8),
+             size = val_off + n_tok * 4;
     if ((rc = atomic_file_open(&f, path, err))) goto done;
     opened = 1;
     if (ftruncate(f.fd, (off_t)size) != 0) {
         rc = cf_fail_errno(err, CF_EINTERNAL, "%s: cannot size the shard file", path);
         goto done;
     }
-    uint64_t offs[3] = {subj_off, tok_off, time_off};
-    for (int j = 0; j < 3; j++) {
+    uint64_t offs[4] = {subj_off, tok_off, time_off, val_off};
+    for (int j = 0; j < 4; j++) {
         w[j].fd = f.fd;
         w[j].off = offs[j];
         w[j].cap = 1 << 20;
@@ -138,6 +143,10 @@ int timeline_write_shards(const vocab *v, const store *s, const split_config *sp
             if ((rc = sw_put(&w[1], b, tb, err))) goto done;
             le_put64(b, (uint64_t)q.times[j]);
             if ((rc = sw_put(&w[2], b, 8, err))) goto done;
+            uint32_t u;
+            memcpy(&u, &q.values[j], 4);
+            le_put32(b, u);
+            if ((rc = sw_put(&w[3], b, 4, err))) goto done;
         }
         first += q.len;
         n2++;
@@ -162,10 +171,28 @@ int timeline_write_shards(const vocab *v, const store *s, const split_config *sp
     le_put64(h + 96, tok_off);
     le_put64(h + 104, time_off);
     le_put64(h + 112, size);
-    for (int j = 0; j < 3; j++) {
+    for (int j = 0; j < 4; j++)
         if ((rc = sw_flush(&w[j], err))) goto done;
-        crypto_generichash_final(&w[j].h, h + 120 + 32 * j, 32);
+    /* TIMES then VALUES under one hash: VALUES is read back into the TIMES hash state (the
+     * sections were written interleaved, so one running hash could not see them in order). */
+    for (int j = 0; j < 2; j++) crypto_generichash_final(&w[j].h, h + 120 + 32 * j, 32);
+    {
+        uint8_t *vbuf = malloc(1 << 20);
+        if (!vbuf) {
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            goto done;
+        }
+        for (uint64_t o = 0; o < n_tok * 4 && !rc; o += 1 << 20) {
+            size_t len = n_tok * 4 - o < (1u << 20) ? (size_t)(n_tok * 4 - o) : (size_t)1 << 20;
+            if (pread(f.fd, vbuf, len, (off_t)(val_off + o)) != (ssize_t)len)
+                rc = cf_fail_errno(err, CF_EINTERNAL, "%s: cannot read back the shard's values", path);
+            else
+                crypto_generichash_update(&w[2].h, vbuf, len);
+        }
+        free(vbuf);
+        if (rc) goto done;
     }
+    crypto_generichash_final(&w[2].h, h + 120 + 64, 32);
     le_put32(h + 216, v->n_tokens);
     crypto_generichash(h + SH_HASH_OFF, 32, h, SH_HASH_OFF, NULL, 0);
     if ((rc = pwrite_all(f.fd, h, sizeof h, 0, path, err))) goto done;
@@ -178,7 +205,7 @@ int timeline_write_shards(const vocab *v, const store *s, const split_config *sp
     }
 done:
     if (opened) atomic_file_abort(&f);
-    for (int j = 0; j < 3; j++) free(w[j].buf);
+    for (int j = 0; j < 4; j++) free(w[j].buf);
     timeline_seq_free(&q);
     timeline_encoder_free(e);
     return rc;
@@ -223,7 +250,8 @@ int timeline_shard_open(timeline_shard *sh, const char *path, const vocab *expec
         cf_fail(err, CF_EINPUT, "%s: not a clinfm token shard", path);
         goto fail;
     }
-    if (le_get32(h + 8) != SHARD_VERSION || le_get32(h + 12) != SHARD_HEADER) {
+    sh->version = le_get32(h + 8);
+    if (sh->version < 1 || sh->version > SHARD_VERSION || le_get32(h + 12) != SHARD_HEADER) {
         cf_fail(err, CF_EINPUT, "%s: token shard format version %u; this clinfm reads version %u", path,
                 le_get32(h + 8), SHARD_VERSION);
         goto fail;
@@ -241,10 +269,12 @@ int timeline_shard_open(timeline_shard *sh, const char *path, const vocab *expec
     memcpy(sh->split_key_id, h + 72, SPLIT_KEY_ID_BYTES);
     uint64_t so = le_get64(h + 88), to = le_get64(h + 96), mo = le_get64(h + 104), size = le_get64(h + 112);
     uint32_t vocab_tokens = le_get32(h + 216);
+    uint64_t vo = sh->version >= 2 ? align_up(mo + sh->n_tokens * 8) : 0;
+    uint64_t end = sh->version >= 2 ? vo + sh->n_tokens * 4 : mo + sh->n_tokens * 8;
     if (sh->split >= SPLIT_COUNT || (sh->token_bytes != 2 && sh->token_bytes != 4) || size != sh->map_len ||
         sh->n_subjects > size / SHARD_REC || sh->n_tokens > size / 8 || so != align_up(SHARD_HEADER) ||
         to != align_up(so + sh->n_subjects * SHARD_REC) || mo != align_up(to + sh->n_tokens * sh->token_bytes) ||
-        size != mo + sh->n_tokens * 8) {
+        size != end) {
         cf_fail(err, CF_EINPUT, "%s: token shard sections do not match the file (truncated?)", path);
         goto fail;
     }
@@ -255,6 +285,7 @@ int timeline_shard_open(timeline_shard *sh, const char *path, const vocab *expec
     sh->subjects = h + so;
     sh->tokens = h + to;
     sh->times = (const int64_t *)(const void *)(h + mo);
+    sh->values = sh->version >= 2 ? (const float *)(const void *)(h + vo) : NULL;
     for (int j = 0; j < 3; j++) sh->section_hash[j] = h + 120 + 32 * j;
     /* The subject table must tile the token array exactly: window code relies on it. */
     uint64_t first = 0;
@@ -286,7 +317,12 @@ int timeline_shard_verify(const timeline_shard *sh, cf_err *err) {
     uint64_t lens[3] = {sh->n_subjects * SHARD_REC, sh->n_tokens * sh->token_bytes, sh->n_tokens * 8};
     for (int j = 0; j < 3; j++) {
         uint8_t hh[32];
-        crypto_generichash(hh, sizeof hh, h + offs[j], lens[j], NULL, 0);
+        crypto_generichash_state st;
+        crypto_generichash_init(&st, NULL, 0, sizeof hh);
+        crypto_generichash_update(&st, h + offs[j], lens[j]);
+        if (j == 2 && sh->values) /* version 2: the TIMES hash runs on over VALUES */
+            crypto_generichash_update(&st, (const uint8_t *)sh->values, sh->n_tokens * 4);
+        crypto_generichash_final(&st, hh, sizeof hh);
         if (sodium_memcmp(hh, sh->section_hash[j], 32))
             return cf_fail(err, CF_EINPUT, "token shard section %s checksum mismatch (the file is damaged)", names[j]);
     }
@@ -314,6 +350,20 @@ static void window_put(int *inputs, int *targets, int T, int i, uint32_t tok, in
 }
 
 int timeline_shard_window(const timeline_shard *sh, const vocab *v, uint64_t pos, int T, int *inputs, int *targets) {
+    return timeline_shard_window_x(sh, v, pos, T, inputs, targets, NULL);
+}
+
+/* The latest event time before global token g of subject r (a time smaller than g's), or
+ * TIME_NULL: the "previous event" of g's first continuous input. */
+static int64_t prev_event_time(const timeline_shard *sh, const timeline_shard_subject *r, uint64_t g) {
+    int64_t t = sh->times[g];
+    for (uint64_t k = g; k-- > r->first + r->n_prefix;)
+        if (sh->times[k] != t) return sh->times[k];
+    return TIME_NULL;
+}
+
+int timeline_shard_window_x(const timeline_shard *sh, const vocab *v, uint64_t pos, int T, int *inputs, int *targets,
+                            float *feats) {
     int i = 0, placed = 0;
     uint32_t pad = v->special[VOCAB_SP_PAD];
     if (pos < sh->n_tokens) {
@@ -332,18 +382,37 @@ int timeline_shard_window(const timeline_shard *sh, const vocab *v, uint64_t pos
                 if (t < v->n_tokens && v->slot_of[t] >= 0) slots[v->slot_of[t]] = t;
             }
             uint32_t np = timeline_prefix(v, slots, r.birth, sh->times[pos], pre);
-            for (uint32_t j = 0; j < np && i <= T; j++) window_put(inputs, targets, T, i++, pre[j], 1);
+            for (uint32_t j = 0; j < np && i <= T; j++) {
+                if (feats && i < T) timeline_token_features(feats + (size_t)i * TIMELINE_N_FEATURES, 1, TIME_NULL,
+                                                            TIME_NULL, TIME_NULL, NAN);
+                window_put(inputs, targets, T, i++, pre[j], 1);
+            }
             placed = (int)np;
         }
         /* Then the tokens, subject after subject; their native prefixes carry no loss either. */
         while (i <= T && k < sh->n_subjects) {
             timeline_shard_get_subject(sh, k, &r);
+            int i0 = i;
+            uint64_t g0 = pos;
             for (uint64_t g = pos; g < r.first + r.n_tokens && i <= T; g++)
                 window_put(inputs, targets, T, i++, timeline_shard_token(sh, g), g - r.first < r.n_prefix);
+            if (feats && i0 < T) {
+                /* The record's own times: its first event (the prefix carries that time), and
+                 * the event before the window's first token. */
+                uint64_t n = (uint64_t)((i < T ? i : T) - i0), loc = g0 - r.first;
+                uint64_t np = loc < r.n_prefix ? r.n_prefix - loc : 0;
+                int64_t prev0 = np ? TIME_NULL : prev_event_time(sh, &r, g0);
+                timeline_features(feats + (size_t)i0 * TIMELINE_N_FEATURES, sh->times + g0,
+                                  sh->values ? sh->values + g0 : NULL, (size_t)n, (size_t)np, sh->times[r.first],
+                                  prev0);
+            }
             k++;
             pos = r.first + r.n_tokens;
         }
     }
+    if (feats)
+        for (int j = i < T ? i : T; j < T; j++)
+            timeline_token_features(feats + (size_t)j * TIMELINE_N_FEATURES, 0, TIME_NULL, TIME_NULL, TIME_NULL, NAN);
     while (i <= T) window_put(inputs, targets, T, i++, pad, 1);
     return placed;
 }

@@ -105,6 +105,27 @@ int vocab_decile(const float cuts[VOCAB_N_CUTS], float value) {
     return q;
 }
 
+float vocab_value_norm(const float cuts[VOCAB_N_CUTS], float value) {
+    if (!isfinite(value)) return NAN;
+    double med = cuts[4], spread = ((double)cuts[8] - cuts[0]) / 2.563;
+    if (!(spread > 0)) spread = ((double)cuts[7] - cuts[1]) / 1.683;
+    /* A code whose train values are (nearly) all one number: any departure is large. */
+    if (!(spread > 0)) spread = fmax(fabs(med) * 0.05, 1e-3);
+    double z = ((double)value - med) / spread;
+    if (z > 1e6) z = 1e6;
+    if (z < -1e6) z = -1e6;
+    return (float)asinh(z);
+}
+
+float vocab_decile_norm(const float cuts[VOCAB_N_CUTS], int d) {
+    if (d < 1) d = 1;
+    if (d > VOCAB_N_QUANTILES) d = VOCAB_N_QUANTILES;
+    /* The outer deciles extend beyond their cut by the width of the neighbouring decile. */
+    double lo = d > 1 ? cuts[d - 2] : 2.0 * cuts[0] - cuts[1];
+    double hi = d < VOCAB_N_QUANTILES ? cuts[d - 1] : 2.0 * cuts[8] - cuts[7];
+    return vocab_value_norm(cuts, (float)(0.5 * (lo + hi)));
+}
+
 void vocab_options_default(vocab_options *o) {
     memset(o, 0, sizeof *o);
     o->min_count = 5;
@@ -136,7 +157,9 @@ int vocab_serialize(const vocab *v, uint8_t **out, size_t *out_len, cf_err *err)
     uint8_t *b = calloc(1, len);
     if (!b) return cf_fail(err, CF_EINTERNAL, "out of memory serialising the vocabulary");
     memcpy(b, VOCAB_MAGIC, 8);
-    le_put32(b + 8, VOCAB_FORMAT_VERSION);
+    le_put32(b + 8, v->value_mode || v->split_rotate_ppm ? VOCAB_FORMAT_VERSION : 1);
+    le_put32(b + 104, v->value_mode);
+    le_put32(b + 108, v->split_rotate_ppm);
     le_put32(b + 12, VOCAB_HEADER_BYTES);
     le_put32(b + 16, v->flags);
     le_put32(b + 20, v->ruleset);
@@ -199,7 +222,7 @@ int vocab_parse(vocab *v, const void *data, size_t len, const char *what, cf_err
     if (len < VOCAB_HEADER_BYTES || memcmp(b, VOCAB_MAGIC, 8) != 0)
         return bad(err, what, "no vocabulary header (wrong file or truncated)");
     uint32_t version = le_get32(b + 8);
-    if (version != VOCAB_FORMAT_VERSION)
+    if (version < 1 || version > VOCAB_FORMAT_VERSION)
         return cf_fail(err, CF_EINPUT, "%s: vocabulary format version %u; this clinfm reads version %u", what,
                        version, VOCAB_FORMAT_VERSION);
     if (le_get32(b + 12) != VOCAB_HEADER_BYTES) return bad(err, what, "unexpected header size");
@@ -213,8 +236,12 @@ int vocab_parse(vocab *v, const void *data, size_t len, const char *what, cf_err
     crypto_generichash_final(&st, h, sizeof h);
     if (sodium_memcmp(h, b + HASH_OFFSET, sizeof h) != 0)
         return bad(err, what, "checksum mismatch (the file is damaged)");
-    for (size_t i = 104; i < HASH_OFFSET; i++)
+    for (size_t i = version >= 2 ? 112 : 104; i < HASH_OFFSET; i++)
         if (b[i]) return bad(err, what, "reserved header bytes are not zero");
+    v->value_mode = version >= 2 ? le_get32(b + 104) : VOCAB_VALUES_TOKENS;
+    v->split_rotate_ppm = version >= 2 ? le_get32(b + 108) : 0;
+    if (v->split_rotate_ppm >= SPLIT_PPM) return bad(err, what, "split rotation out of range");
+    if (v->value_mode > VOCAB_VALUES_EMBED) return bad(err, what, "unknown value mode");
     memcpy(v->hash, h, sizeof h);
     v->flags = le_get32(b + 16);
     v->ruleset = le_get32(b + 20);
@@ -817,10 +844,12 @@ int vocab_build(vocab *out, const store *s, const split_config *sp, const vocab_
     d.v.min_count = o->min_count;
     d.v.min_numeric = o->min_numeric;
     d.v.max_vocab = o->max_vocab;
+    d.v.value_mode = (uint32_t)o->value_mode;
     d.v.year_base = year_base;
     d.v.n_year_bins = n_year_bins;
     d.v.split_train_ppm = sp->train_ppm;
     d.v.split_tuning_ppm = sp->tuning_ppm;
+    d.v.split_rotate_ppm = sp->rotate_ppm;
     split_key_id(sp, d.v.split_key_id);
     d.v.train_subjects = train_subjects;
     d.v.train_events = train_events;

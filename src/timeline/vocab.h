@@ -31,7 +31,9 @@
 #include "util/err.h"
 #include "util/strmap.h"
 
-#define VOCAB_FORMAT_VERSION 1
+/* Version 2 adds the value mode (header offset 104); a vocabulary in the default mode is
+ * still written as version 1, byte for byte as before. */
+#define VOCAB_FORMAT_VERSION 2
 #define VOCAB_HEADER_BYTES 256
 #define VOCAB_HASH_BYTES 32
 
@@ -58,12 +60,21 @@ enum {
 #define VOCAB_MAX_SLOTS 16
 #define VOCAB_FLAG_SPLIT_CODES 1u
 
+/* How a numeric value enters the stream. In both modes the token that carries the value also
+ * carries it as a number (timeline_seq.values, the model's continuous inputs):
+ *   VOCAB_VALUES_TOKENS  the code token, then a decile token [Qd] that carries the value
+ *                        (version 1 behaviour; the model can sample values as deciles)
+ *   VOCAB_VALUES_EMBED   the code token alone, carrying the value: half the tokens for
+ *                        measurement-heavy data, but generated events have no value */
+enum { VOCAB_VALUES_TOKENS = 0, VOCAB_VALUES_EMBED = 1 };
+
 typedef struct {
     uint32_t min_count;    /* a code needs this many train events for its own token (default 5) */
     uint32_t min_numeric;  /* a code needs this many finite train values for deciles (default 20) */
     uint32_t max_vocab;    /* 0: no cap; else keep the most frequent codes so the total fits */
     int split_codes;       /* split ICD-10-CM / ICD-10-PCS codes into parts (default 1) */
     const char *static_ns; /* comma-separated static-prefix namespaces; NULL: automatic */
+    int value_mode;        /* VOCAB_VALUES_* (default tokens) */
 } vocab_options;
 
 typedef struct {
@@ -83,9 +94,11 @@ typedef struct {
 
     /* Parameters, as recorded in the header. */
     uint32_t flags, ruleset, min_count, min_numeric, max_vocab;
+    uint32_t value_mode;  /* VOCAB_VALUES_* */
     int32_t year_base;    /* first year of the first year bin */
     uint32_t n_year_bins;
     uint32_t split_train_ppm, split_tuning_ppm;
+    uint32_t split_rotate_ppm;  /* folds: the positions' rotation (0: none; version 2 only) */
     uint8_t split_key_id[SPLIT_KEY_ID_BYTES];
     uint64_t train_subjects, train_events;
     uint8_t hash[VOCAB_HASH_BYTES];
@@ -127,6 +140,15 @@ int vocab_slot_of_namespace(const vocab *v, const char *ns, size_t len);
 void vocab_fit_cuts(float *values, size_t n, float cuts[VOCAB_N_CUTS]);
 /* The decile 1..10 of value under cuts: 1 + the number of cut points strictly below it. */
 int vocab_decile(const float cuts[VOCAB_N_CUTS], float value);
+/* A value as the model's continuous input: asinh of a robust z-score, (value - median) /
+ * spread, with the median and the spread ((90th - 10th percentile) / 2.563, the standard
+ * deviation of a normal with that spread) read from the train decile cut points. Monotone,
+ * about linear near the median and logarithmic in the tails, so an extreme lactate stays
+ * distinguishable from a high one. A non-finite value gives NaN (no value). */
+float vocab_value_norm(const float cuts[VOCAB_N_CUTS], float value);
+/* The normalised value at the middle of decile d (1..10) of cuts: what a sampled [Qd] token
+ * stands for. */
+float vocab_decile_norm(const float cuts[VOCAB_N_CUTS], int d);
 
 /* Time gaps: the bins of a gap of gap_us microseconds, as gap-bin indices 0..VOCAB_N_GAPS-1 in
  * emission order: one 6-month bin per whole 182 days, then the bin of the rest when the rest

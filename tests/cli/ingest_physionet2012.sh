@@ -113,7 +113,7 @@ def hhmm(s):
     h, m = s.split(":")
     return anchor + timedelta(minutes=int(h) * 60 + int(m))
 iso = lambda t: t.strftime("%Y-%m-%dT%H:%M:%S")
-units = {r["Parameter"]: r["unit"] for r in csv.DictReader(open("mappings/physionet-2012-parameters.csv"))}
+codes = {r["Parameter"]: r["code"] for r in csv.DictReader(open("mappings/physionet-2012-parameters.csv"))}
 cat = {"Gender//0": "GENDER//F", "Gender//1": "GENDER//M", "ICUType//1": "ICU_TYPE//CCU",
        "ICUType//2": "ICU_TYPE//CSRU", "ICUType//3": "ICU_TYPE//MICU", "ICUType//4": "ICU_TYPE//SICU"}
 sub = sorted(stays)[:300]
@@ -129,7 +129,7 @@ for sid in sub:
         if p in ("Gender", "ICUType"):
             want.append((sid, t, cat[p + "//" + v], ""))
         else:
-            want.append((sid, t, f"P12//{p}//{units[p]}", "%.6g" % float(v)))
+            want.append((sid, t, codes[p], "%.6g" % float(v)))
         if p == "Age":
             want.append((sid, iso(anchor - timedelta(seconds=31556952 * float(v))), "MEDS_BIRTH", ""))
     r = outc[sid]

@@ -68,7 +68,7 @@ anchor = datetime(2100, 1, 1)
 def iso(t):
     return t.strftime("%Y-%m-%dT%H:%M:%S.%f" if t.microsecond else "%Y-%m-%dT%H:%M:%S")
 at = lambda hours: iso(anchor + timedelta(microseconds=round(float(hours) * 3600e6)))
-units = {r["variable"]: r["unit"] for r in csv.DictReader(open("mappings/physionet-2019-variables.csv"))}
+codes = {r["variable"]: r["code"] for r in csv.DictReader(open("mappings/physionet-2019-variables.csv"))}
 num = lambda v: "%.6g" % float(v)
 want = []
 for f in files[:300]:
@@ -79,13 +79,13 @@ for f in files[:300]:
     for r in body:
         for i, v in enumerate(r[:34]):
             if v != "NaN":
-                want.append((sid, at(col(r, "ICULOS")), f"P19//{h[i]}//{units[h[i]]}", num(v)))
+                want.append((sid, at(col(r, "ICULOS")), codes[h[i]], num(v)))
     first = body[0]
     want.append((sid, at(0), "ICU_ADMISSION", ""))
     if col(first, "HospAdmTime") != "NaN":
         want.append((sid, at(col(first, "HospAdmTime")), "HOSPITAL_ADMISSION", ""))
     if col(first, "Age") != "NaN":
-        want.append((sid, at(0), "P19//Age//years", num(col(first, "Age"))))
+        want.append((sid, at(0), "ICU//Age//years", num(col(first, "Age"))))
         want.append((sid, iso(anchor - timedelta(microseconds=round(float(col(first, "Age")) * 31556952e6))), "MEDS_BIRTH", ""))
     g = {"0": "GENDER//F", "1": "GENDER//M"}.get(col(first, "Gender"))
     if g: want.append((sid, at(0), g, ""))

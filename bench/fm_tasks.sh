@@ -1,0 +1,107 @@
+#!/bin/bash
+# The foundation-model recipe of bench/p12_eval.sh on the other shipped tasks: the four MIMIC-IV
+# demo tasks and the four Synthea new-onset tasks, each by 5-fold cross-validation over patients
+# (these sets are small: one held-out split would hold a handful of patients), every predictor on
+# the same folds, pooled by `clinfm pool` into one table per task; the last line counts the tasks
+# where the model is not worse than the best count-feature baseline (paired AUROC difference
+# whose interval reaches zero or above).
+#
+# Usage (from the repository root): bash bench/fm_tasks.sh [mimic|synthea|all]
+# Environment: OUT (default out/fm_tasks), THREADS (2), FOLDS (5), QUICK=1 (tiny settings),
+# MODEL_ARGS, TRAIN_ARGS, FT_ARGS (extra options for train and eval --ft-*).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CLINFM_DATA=${CLINFM_DATA:-../shared/data}
+WHICH=${1:-all}
+OUT=${OUT:-out/fm_tasks}
+THREADS=${THREADS:-2}
+FOLDS=${FOLDS:-5}
+. bench/lib.sh
+
+ARCH="--values embed --inputs --layers 2 --d-model 64 --heads 2 --context 512 --dropout 0.1 ${MODEL_ARGS:-}"
+TRAIN="--batch 8 --steps 1500 --eval-every 150 --early-stop 3 --lr 1e-3 ${TRAIN_ARGS:-}"
+FT="--ft-epochs 15 --ft-lr 5e-4 --ft-patience 3 ${FT_ARGS:-}"
+if [ "${QUICK:-0}" = 1 ]; then
+  ARCH="--values embed --inputs --layers 1 --d-model 32 --heads 2 --context 256 --dropout 0.1"
+  TRAIN="--batch 4 --steps 30 --eval-every 15 --lr 1e-3"
+  FT="--ft-epochs 2 --ft-lr 1e-3"
+fi
+
+make -j"$THREADS" build/clinfm >/dev/null
+C=$PWD/build/clinfm
+mkdir -p "$OUT"
+bench_machine
+T0=$(date +%s)
+phase() { echo "== $1 ($(($(date +%s) - T0)) s so far, load $(cut -d' ' -f1-3 /proc/loadavg))"; }
+[ -f "$OUT/deid.key" ] || "$C" keygen --out "$OUT/deid.key" >/dev/null
+[ -f "$OUT/split.key" ] || head -c 32 /dev/urandom > "$OUT/split.key"
+chmod 600 "$OUT/split.key"
+
+# dataset name, ingest arguments, tasks
+run_set() {
+  local name=$1 tasks=$2
+  shift 2
+  if [ ! -f "$OUT/$name.store" ]; then
+    phase "$name: ingest and de-identify"
+    "$C" ingest "$@" --out "$OUT/$name.raw.store" > "$OUT/$name.ingest.log"
+    "$C" deid "$OUT/$name.raw.store" --out "$OUT/$name.store" --key "$OUT/deid.key" --split-key "$OUT/split.key" --quiet
+    rm -f "$OUT/$name.raw.store"
+  fi
+  for ((j = 0; j < FOLDS; j++)); do
+    local SPLIT="--split-key $OUT/split.key --split 70/10/20 --fold $j/$FOLDS"
+    phase "$name fold $j: train the model"
+    "$C" train --store "$OUT/$name.store" --out "$OUT/$name.fold$j.model" $SPLIT $ARCH $TRAIN \
+      --threads "$THREADS" > "$OUT/$name.fold$j.train.log"
+    for t in $tasks; do
+      phase "$name fold $j: $t"
+      "$C" eval --task tasks/$t.task --store "$OUT/$name.store" --model "$OUT/$name.fold$j.model" \
+        --out "$OUT/$name.$t.fold$j" $SPLIT --baselines logreg,xgboost,logreg_values,xgboost_values \
+        --model-predictors finetuned,finetuned_e2e $FT --threads "$THREADS" --bootstrap 100 --quiet \
+        2> "$OUT/$name.$t.fold$j.log" || echo "   (failed: see $OUT/$name.$t.fold$j.log)"
+    done
+  done
+  for t in $tasks; do
+    local runs=()
+    for ((j = 0; j < FOLDS; j++)); do [ -f "$OUT/$name.$t.fold$j/predictions.csv" ] && runs+=("$OUT/$name.$t.fold$j"); done
+    [ ${#runs[@]} -gt 0 ] || continue
+    echo "## $name: $t"
+    "$C" pool "${runs[@]}" --out "$OUT/$name.$t.pool" --reference xgboost_values --reference xgboost \
+      --stack finetuned_e2e+xgboost_values | tail -n +4
+  done
+}
+
+MIMIC_TASKS="in_hospital_mortality readmission_30d icu_admission long_stay_7d"
+SYNTHEA_TASKS="new_onset_t2d new_onset_hypertension new_onset_ckd new_onset_heart_failure"
+if [ "$WHICH" = mimic ] || [ "$WHICH" = all ]; then
+  run_set mimic "$MIMIC_TASKS" --mapping mappings/mimic-iv.map --input "$CLINFM_DATA/mimic-iv-demo"
+fi
+if [ "$WHICH" = synthea ] || [ "$WHICH" = all ]; then
+  run_set synthea "$SYNTHEA_TASKS" --format fhir --input "$CLINFM_DATA/synthea-fhir-r4"
+fi
+
+# Not worse: the better model predictor's paired AUROC difference to the better count baseline
+# (xgboost_values or xgboost, whichever is higher) has an interval that reaches zero or above.
+phase "summary"
+/usr/bin/python3 - "$OUT" <<'EOF'
+import json, glob, sys, os
+rows = []
+for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.pool", "pool.json"))):
+    j = json.load(open(f))
+    p = {x["name"]: x for x in j["predictors"]}
+    base = max(("xgboost_values", "xgboost"), key=lambda b: p[b]["auroc"]["value"] if b in p and p[b]["auroc"]["value"] == p[b]["auroc"]["value"] else -1)
+    best = max(("finetuned_e2e", "finetuned"), key=lambda m: p[m]["auroc"]["value"] if m in p and p[m]["auroc"]["value"] == p[m]["auroc"]["value"] else -1)
+    if best not in p or base not in p: continue
+    d = p[best]["auroc_minus"].get(base, {})
+    hi = d.get("hi", float("nan"))
+    ok = hi == hi and hi >= 0
+    rows.append((j["task"], j["rows"], j["positives"], best, p[best]["auroc"]["value"], base, p[base]["auroc"]["value"], d.get("value"), d.get("lo"), hi, ok))
+print("| task | rows | positive | model | AUROC | baseline | AUROC | difference (95% interval) | not worse |")
+print("|---|---|---|---|---|---|---|---|---|")
+for r in rows:
+    lo = "n/a" if r[8] is None else "%+.3f" % r[8]
+    hi = "n/a" if r[9] != r[9] else "%+.3f" % r[9]
+    print("| %s | %d | %d | %s | %.3f | %s | %.3f | %+.3f (%s, %s) | %s |" % (r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], lo, hi, "yes" if r[10] else "no"))
+n_ok = sum(r[10] for r in rows)
+print(f"model not worse than the best count baseline on {n_ok} of {len(rows)} tasks")
+EOF
+phase "done"

@@ -1,0 +1,402 @@
+/* End-to-end fine-tuning of the model with task heads; see finetune.h. */
+#include "model/finetune.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "model/gpt_kernels.h"
+#include "model/head.h"
+
+void ft_options_default(ft_options *o) {
+    memset(o, 0, sizeof *o);
+    o->epochs = 30;
+    o->batch = 16;
+    o->lr = 2e-4f;
+    o->weight_decay = 0.05f;
+    o->lm_weight = 0.3f;
+    o->dropout = 0.1f;
+    o->patience = 4;
+    o->probe_init = 1;
+    o->pool = GPT_POOL_BOTH;
+    o->seed = 1;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The batch buffers, sized for batch x maxT. */
+typedef struct {
+    int *in, *tg, *pos;
+    float *feats, *y, *vt;
+    int B, T, F, K;
+} ft_batch;
+
+static int batch_alloc(ft_batch *b, int B, int T, int F, int K) {
+    memset(b, 0, sizeof *b);
+    b->B = B, b->T = T, b->F = F, b->K = K;
+    b->in = malloc((size_t)B * T * sizeof *b->in);
+    b->tg = malloc((size_t)B * T * sizeof *b->tg);
+    b->pos = malloc((size_t)B * sizeof *b->pos);
+    b->feats = F ? malloc((size_t)B * T * F * sizeof *b->feats) : NULL;
+    b->y = malloc((size_t)B * (K ? K : 1) * sizeof *b->y);
+    b->vt = F ? malloc((size_t)B * T * sizeof *b->vt) : NULL;
+    return b->in && b->tg && b->pos && (!F || (b->feats && b->vt)) && b->y ? 0 : -1;
+}
+
+static void batch_free(ft_batch *b) {
+    free(b->in);
+    free(b->tg);
+    free(b->pos);
+    free(b->feats);
+    free(b->y);
+    free(b->vt);
+}
+
+/* Fills rows [0, n) from prompts idx[0, n): tokens padded to the longest (returned), next-
+ * token targets outside the static prefix (with lm), head position at each prompt's end. */
+static int batch_fill(ft_batch *b, const rt_prompt *ps, const float *y, const size_t *idx, int n, int pad, int lm) {
+    int T = 1;
+    for (int r = 0; r < n; r++)
+        if (ps[idx[r]].len > T) T = ps[idx[r]].len;
+    for (int r = 0; r < n; r++) {
+        const rt_prompt *p = &ps[idx[r]];
+        int *in = b->in + (size_t)r * T, *tg = b->tg + (size_t)r * T;
+        for (int t = 0; t < T; t++) {
+            in[t] = t < p->len ? p->tokens[t] : pad;
+            /* the target of t is token t+1 when that is a stream token of the prompt */
+            tg[t] = lm && t + 1 < p->len && t + 1 >= p->n_prefix ? p->tokens[t + 1] : -1;
+        }
+        if (b->F) {
+            float *f = b->feats + (size_t)r * T * b->F;
+            memcpy(f, p->feats, (size_t)p->len * b->F * sizeof *f);
+            memset(f + (size_t)p->len * b->F, 0, (size_t)(T - p->len) * b->F * sizeof *f);
+        }
+        b->pos[r] = p->len - 1;
+        if (y) memcpy(b->y + (size_t)r * b->K, y + idx[r] * (size_t)b->K, (size_t)b->K * sizeof *b->y);
+    }
+    return T;
+}
+
+/* Runs n prompts through m (no dropout, K >= 1 heads), batch at a time: the head logits (n, K)
+ * and/or what the heads read, emb (n, P) (the pooled final hidden states); either may be NULL. */
+static int run_prompts(gpt_model *m, const rt_prompt *ps, size_t n, int pad, int batch, float *logits, float *emb,
+                       cf_err *err) {
+    const int K = m->config.num_outputs, F = m->config.n_features, maxT = m->config.max_seq_len;
+    const size_t P = (size_t)gpt_cls_width(&m->config);
+    if (K < 1) return cf_fail(err, CF_EINTERNAL, "the model has no task heads");
+    if (batch < 1) batch = 16;
+    for (size_t i = 0; i < n; i++)
+        if (ps[i].len < 1 || ps[i].len > maxT || (F && !ps[i].feats))
+            return cf_fail(err, CF_EINTERNAL, "prompt %zu does not fit the model (%d tokens, context %d)", i, ps[i].len,
+                           maxT);
+    ft_batch b;
+    if (batch_alloc(&b, batch, maxT, F, K)) {
+        batch_free(&b);
+        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    }
+    /* Prompts in length order, so each batch pads little. */
+    size_t *order = malloc((n ? n : 1) * sizeof *order);
+    if (!order) {
+        batch_free(&b);
+        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) order[i] = i;
+    for (size_t i = 1; i < n; i++) /* insertion sort: n is thousands, lengths nearly sorted after a few */
+        for (size_t j = i; j > 0 && ps[order[j - 1]].len > ps[order[j]].len; j--) {
+            size_t t = order[j - 1];
+            order[j - 1] = order[j];
+            order[j] = t;
+        }
+    int rc = CF_OK;
+    for (size_t a = 0; a < n && !rc; a += (size_t)batch) {
+        int nb = (int)(n - a < (size_t)batch ? n - a : (size_t)batch);
+        int T = batch_fill(&b, ps, NULL, order + a, nb, pad, 0);
+        gpt_extra x = {.feats = b.feats, .cls_pos = b.pos, .lm_weight = 0.0f};
+        if ((rc = gpt_forward_ex(m, b.in, NULL, &x, nb, T, 0, err))) break;
+        for (int r = 0; r < nb; r++) {
+            size_t i = order[a + (size_t)r];
+            if (logits) memcpy(logits + i * (size_t)K, m->acts.cls_logits + (size_t)r * K, (size_t)K * sizeof *logits);
+            if (emb) memcpy(emb + i * P, m->acts.cls_in + (size_t)r * P, P * sizeof *emb);
+        }
+    }
+    free(order);
+    batch_free(&b);
+    return rc;
+}
+
+/* The thread count of a fine-tuning call: the model's, OpenMP's and OpenBLAS's, restored after.
+ * OpenBLAS on its own would run every small matrix product on all cores, and under
+ * contention its threads spend most of their time yielding to each other. */
+typedef struct {
+    int omp, blas;
+} thread_state;
+
+static thread_state threads_enter(gpt_model *m, int n) {
+    thread_state t = {0, 0};
+    if (n <= 0) return t;
+#ifdef _OPENMP
+    t.omp = omp_get_max_threads();
+    omp_set_num_threads(n);
+#endif
+    t.blas = openblas_get_num_threads();
+    openblas_set_num_threads(n);
+    m->num_threads = n;
+    return t;
+}
+
+static void threads_leave(thread_state t) {
+#ifdef _OPENMP
+    if (t.omp) omp_set_num_threads(t.omp);
+#endif
+    if (t.blas) openblas_set_num_threads(t.blas);
+}
+
+int ft_logits(gpt_model *m, const rt_prompt *ps, size_t n, int pad, int batch, float *logits, cf_err *err) {
+    return run_prompts(m, ps, n, pad, batch, logits, NULL, err);
+}
+
+/* Linear probe, then fine-tune (LP-FT): each head starts as the L2 logistic regression on the
+ * base model's frozen embeddings (head.h, penalty chosen on tuning rows), converted from its
+ * standardised inputs to raw ones. A head at zero passes no gradient into the network at
+ * first, and the network then drifts under the next-token loss before the head has learned
+ * anything; starting from the probe, the first steps already push the features toward the
+ * task. */
+#define PROBE_MAX_SD 3.0
+#define PROBE_MAX_NORM 4.0
+
+static int probe_init(gpt_model *out, int K, const rt_prompt *train, const float *ytr, size_t ntr, const rt_prompt *tune,
+                      const float *ytu, size_t ntu, int pad, int batch, cf_err *err) {
+    const int C = gpt_cls_width(&out->config); /* the probe reads what the heads read */
+    float *etr = malloc(ntr * (size_t)C * sizeof *etr), *etu = malloc((ntu ? ntu : 1) * (size_t)C * sizeof *etu);
+    float *xtr = malloc(ntr * (size_t)C * sizeof *xtr), *xtu = malloc((ntu ? ntu : 1) * (size_t)C * sizeof *xtu);
+    uint8_t *ltr = malloc(ntr), *ltu = malloc(ntu ? ntu : 1);
+    int rc = CF_OK;
+    if (!etr || !etu || !xtr || !xtu || !ltr || !ltu) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
+    }
+    if ((rc = run_prompts(out, train, ntr, pad, batch, NULL, etr, err))) goto done;
+    if (ntu && (rc = run_prompts(out, tune, ntu, pad, batch, NULL, etu, err))) goto done;
+    for (int k = 0; k < K; k++) {
+        size_t a = 0, b = 0;
+        int pos = 0;
+        for (size_t i = 0; i < ntr; i++) {
+            float y = ytr[i * (size_t)K + k];
+            if (isnan(y)) continue;
+            memcpy(xtr + a * C, etr + i * C, (size_t)C * sizeof *xtr);
+            ltr[a++] = y > 0.5f;
+            pos += y > 0.5f;
+        }
+        for (size_t i = 0; i < ntu; i++) {
+            float y = ytu[i * (size_t)K + k];
+            if (isnan(y)) continue;
+            memcpy(xtu + b * C, etu + i * C, (size_t)C * sizeof *xtu);
+            ltu[b++] = y > 0.5f;
+        }
+        if (!a || !pos || pos == (int)a) continue; /* one class only: the prevalence start stays */
+        rt_head h;
+        if ((rc = rt_head_fit(&h, C, xtr, ltr, a, xtu, ltu, b, err))) goto done;
+        double bias = h.b;
+        for (int j = 0; j < C; j++) {
+            out->params.clsw[(size_t)k * C + j] = (float)(h.w[j] * h.scale[j]);
+            bias -= h.w[j] * h.scale[j] * h.shift[j];
+        }
+        out->params.clsb[k] = (float)bias;
+        rt_head_free(&h);
+        /* A probe can have huge weights (a tiny penalty on nearly separable rows, or columns of
+         * tiny spread scaled up by the standardisation); fine-tuning under such a head is
+         * unstable, since any change of the features swings the logits. So the weights are
+         * shrunk about the train logits' mean until their norm is at most PROBE_MAX_NORM and
+         * the train logits' spread at most PROBE_MAX_SD: the ranking, hence the AUROC, stays. */
+        double sum = 0, sq = 0, nw = 0;
+        float *w = out->params.clsw + (size_t)k * C;
+        for (int j = 0; j < C; j++) nw += (double)w[j] * w[j];
+        for (size_t i = 0; i < a; i++) {
+            double z = out->params.clsb[k];
+            for (int j = 0; j < C; j++) z += (double)w[j] * xtr[i * C + j];
+            sum += z;
+            sq += z * z;
+        }
+        double mean = sum / (double)a, sd = sqrt(fmax(sq / (double)a - mean * mean, 0));
+        double f = fmin(sd > PROBE_MAX_SD ? PROBE_MAX_SD / sd : 1.0, sqrt(nw) > PROBE_MAX_NORM ? PROBE_MAX_NORM / sqrt(nw) : 1.0);
+        if (f < 1) {
+            for (int j = 0; j < C; j++) w[j] = (float)(w[j] * f);
+            out->params.clsb[k] = (float)(out->params.clsb[k] * f + (1 - f) * mean);
+        }
+    }
+done:
+    free(etr);
+    free(etu);
+    free(xtr);
+    free(xtu);
+    free(ltr);
+    free(ltu);
+    return rc;
+}
+
+/* Mean log loss over the labelled entries of logits (n, K) against y. */
+static double log_loss(const float *logits, const float *y, size_t n, int K) {
+    double s = 0;
+    size_t c = 0;
+    for (size_t i = 0; i < n * (size_t)K; i++) {
+        if (isnan(y[i])) continue;
+        double z = logits[i];
+        s += (z > 0 ? z + log1p(exp(-z)) : log1p(exp(z))) - y[i] * z;
+        c++;
+    }
+    return c ? s / (double)c : NAN;
+}
+
+static uint64_t next_rand(uint64_t *s) {
+    *s += 0x9E3779B97F4A7C15ULL;
+    return gpt__mix64(*s);
+}
+
+int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *train, const float *ytr, size_t ntr,
+             const rt_prompt *tune, const float *ytu, size_t ntu, int pad, const ft_options *o, ft_report *rep,
+             cf_err *err) {
+    memset(rep, 0, sizeof *rep);
+    rep->best_tune_loss = NAN;
+    memset(out, 0, sizeof *out);
+    if (K < 1 || K > GPT_MAX_OUTPUTS) return cf_fail(err, CF_EINPUT, "fine-tuning needs 1 .. %d task heads", GPT_MAX_OUTPUTS);
+    if (!ntr) return cf_fail(err, CF_EINPUT, "fine-tuning needs train prompts");
+    double t_start = now_s();
+    gpt_config cfg = base->config;
+    cfg.num_outputs = K;
+    cfg.cls_pool = o->pool;
+    if (o->dropout >= 0) cfg.dropout = o->dropout;
+    int rc = gpt_build(out, &cfg, o->seed, err);
+    if (rc) return rc;
+    /* The heads are the last tensors, so the base's parameters are a prefix of the new ones. */
+    if (base->config.num_outputs) {
+        gpt_free(out);
+        return cf_fail(err, CF_EINPUT, "fine-tuning starts from a model without task heads");
+    }
+    memcpy(out->param_memory, base->param_memory, base->num_parameters * sizeof(float));
+    memcpy(out->vocab_hash, base->vocab_hash, sizeof out->vocab_hash);
+    thread_state ts = threads_enter(out, o->threads);
+    /* Each head starts at its train prevalence, so the first steps learn the task, not the rate. */
+    for (int k = 0; k < K; k++) {
+        double pos = 0, cnt = 0;
+        for (size_t i = 0; i < ntr; i++) {
+            float y = ytr[i * (size_t)K + k];
+            if (!isnan(y)) pos += y, cnt++;
+        }
+        double p = cnt ? (pos + 0.5) / (cnt + 1.0) : 0.5;
+        out->params.clsb[k] = (float)log(p / (1 - p));
+    }
+    const int B = o->batch > 0 ? o->batch : 16, F = cfg.n_features, maxT = cfg.max_seq_len;
+    const int epochs = o->epochs > 0 ? o->epochs : 30;
+    const size_t steps_per_epoch = (ntr + (size_t)B - 1) / (size_t)B;
+    gpt_opt_config opt = gpt_opt_default((uint64_t)epochs * steps_per_epoch);
+    opt.lr = o->lr > 0 ? o->lr : 2e-4f;
+    opt.min_lr = opt.lr / 10;
+    opt.weight_decay = o->weight_decay;
+    opt.warmup_steps = steps_per_epoch / 10 + 1;
+    for (size_t i = 0; i < ntr; i++)
+        if (train[i].len < 1 || train[i].len > maxT || (F && !train[i].feats)) {
+            gpt_free(out);
+            return cf_fail(err, CF_EINTERNAL, "train prompt %zu does not fit the model", i);
+        }
+    ft_batch b;
+    size_t *order = malloc(ntr * sizeof *order);
+    float *best = malloc(out->num_parameters * sizeof *best);
+    float *tl = malloc((ntu ? ntu : 1) * (size_t)K * sizeof *tl);
+    if (batch_alloc(&b, B, maxT, F, K) || !order || !best || !tl) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory for fine-tuning");
+        goto done;
+    }
+    if (o->probe_init && (rc = probe_init(out, K, train, ytr, ntr, tune, ytu, ntu, pad, B, err))) goto done;
+    memcpy(best, out->param_memory, out->num_parameters * sizeof *best);
+    double best_loss = INFINITY;
+    if (ntu) {
+        if ((rc = ft_logits(out, tune, ntu, pad, B, tl, err))) goto done;
+        best_loss = log_loss(tl, ytu, ntu, K);
+    }
+    rep->best_tune_loss = ntu ? best_loss : NAN;
+    rep->probe_tune_loss = rep->best_tune_loss;
+    if (!o->quiet && ntu)
+        fprintf(stderr, "  fine-tune start (%s): tuning log loss %.4f\n", o->probe_init ? "linear probe" : "prevalence",
+                best_loss);
+    uint64_t rs = gpt__mix64(o->seed ^ 0xF17E7u);
+    int since = 0;
+    for (int ep = 1; ep <= epochs; ep++) {
+        /* a seeded shuffle, then length order within runs of 8 batches: little padding, and
+         * batches that still differ from epoch to epoch */
+        for (size_t i = 0; i < ntr; i++) order[i] = i;
+        for (size_t i = ntr; i > 1; i--) {
+            size_t j = (size_t)(next_rand(&rs) % i), t = order[i - 1];
+            order[i - 1] = order[j];
+            order[j] = t;
+        }
+        size_t run = (size_t)B * 8;
+        for (size_t a = 0; a < ntr; a += run) {
+            size_t e = a + run < ntr ? a + run : ntr;
+            for (size_t i = a + 1; i < e; i++)
+                for (size_t j = i; j > a && train[order[j - 1]].len > train[order[j]].len; j--) {
+                    size_t t = order[j - 1];
+                    order[j - 1] = order[j];
+                    order[j] = t;
+                }
+        }
+        double task = 0, lm = 0;
+        size_t nsteps = 0;
+        for (size_t a = 0; a < ntr; a += (size_t)B) {
+            int nb = (int)(ntr - a < (size_t)B ? ntr - a : (size_t)B);
+            int T = batch_fill(&b, train, ytr, order + a, nb, pad, o->lm_weight > 0);
+            /* a base model that forecasts values keeps doing so beside the next-token loss */
+            const int vh = cfg.value_head && o->lm_weight > 0;
+            if (vh) gpt_value_targets(b.feats, nb, T, F, b.vt);
+            gpt_extra x = {.feats = b.feats, .cls_pos = b.pos, .cls_y = b.y, .lm_weight = o->lm_weight,
+                           .cls_weight = 1.0f, .value_targets = vh ? b.vt : NULL, .value_weight = o->lm_weight};
+            if ((rc = gpt_forward_ex(out, b.in, o->lm_weight > 0 ? b.tg : NULL, &x, nb, T, 1, err))) goto done;
+            gpt_zero_grad(out);
+            if ((rc = gpt_backward(out, err))) goto done;
+            if ((rc = gpt_update(out, &opt, NULL, err))) goto done;
+            task += out->cls_loss;
+            if (o->lm_weight > 0) lm += out->mean_loss;
+            rep->tokens += (uint64_t)nb * (uint64_t)T;
+            nsteps++;
+        }
+        rep->epochs_run = ep;
+        double tune_loss = NAN;
+        if (ntu) {
+            if ((rc = ft_logits(out, tune, ntu, pad, B, tl, err))) goto done;
+            tune_loss = log_loss(tl, ytu, ntu, K);
+        }
+        if (!o->quiet)
+            fprintf(stderr, "  fine-tune epoch %2d: train task loss %.4f%s%.4f, tuning log loss %.4f\n", ep,
+                    task / (double)nsteps, o->lm_weight > 0 ? ", next-token " : "", o->lm_weight > 0 ? lm / (double)nsteps : 0.0,
+                    tune_loss);
+        if (!ntu || tune_loss < best_loss) {
+            best_loss = tune_loss;
+            rep->best_epoch = ep;
+            memcpy(best, out->param_memory, out->num_parameters * sizeof *best);
+            since = 0;
+        } else if (++since >= (o->patience > 0 ? o->patience : 4)) {
+            break;
+        }
+    }
+    memcpy(out->param_memory, best, out->num_parameters * sizeof *best);
+    rep->best_tune_loss = ntu ? best_loss : NAN;
+done:
+    threads_leave(ts);
+    rep->seconds = now_s() - t_start;
+    batch_free(&b);
+    free(order);
+    free(best);
+    free(tl);
+    if (rc) gpt_free(out);
+    return rc;
+}

@@ -1,0 +1,72 @@
+/* End-to-end fine-tuning: the whole trained model (transformer, embeddings, continuous inputs)
+ * and K new binary task heads trained together on labelled prompts, with the next-token loss
+ * on the same histories kept beside the task loss if asked (a multi-task objective that keeps
+ * the model a model of the data while it learns the task). The tuning prompts choose when to
+ * stop: after each epoch their log loss is measured, the best epoch's parameters are kept, and
+ * training stops after `patience` epochs without improvement.
+ *
+ * This is what the frozen-embedding head (head.h) cannot do: there the representation is
+ * fixed and only a logistic regression learns; here every layer adapts to the task. The
+ * heads start from that frozen-embedding regression (linear probe, then fine-tune: LP-FT),
+ * so fine-tuning begins where the frozen head ends and the tuning rows can pick epoch 0. On small
+ * labelled sets the two regularisers that matter are the short schedule (early stopping) and
+ * dropout; the base model's pretraining is the prior.
+ *
+ * Batches hold whole prompts, right-padded to the longest in the batch (causal attention
+ * never lets a padded position reach an earlier one), with the task heads reading each
+ * prompt's last position. Prompts are grouped by length to keep padding small. Everything is
+ * a pure function of (base model, data, options): same seed, same fine-tuned model. */
+#ifndef CLINFM_MODEL_FINETUNE_H
+#define CLINFM_MODEL_FINETUNE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/gpt.h"
+#include "model/runtime.h"
+#include "util/err.h"
+
+typedef struct {
+    int epochs;         /* at most this many passes over the train prompts (default 30) */
+    int batch;          /* prompts per step (default 16) */
+    float lr;           /* peak learning rate, after a warm-up of a tenth of the first epoch's
+                           steps, cosine to lr/10 over all epochs (default 2e-4) */
+    float weight_decay; /* AdamW decay on matrices (default 0.05) */
+    float lm_weight;    /* weight of the next-token loss beside the task loss (default 0.3) */
+    float dropout;      /* dropout while fine-tuning; < 0: the base model's (default 0.1) */
+    int patience;       /* epochs without a better tuning loss before stopping (default 4) */
+    int probe_init;     /* start each head from a linear probe of the frozen model (LP-FT;
+                           default 1), else from its train prevalence */
+    int pool;           /* what the heads read: GPT_POOL_LAST (the last history token's final
+                           hidden state), _MEAN (their mean over the history) or _BOTH
+                           (default GPT_POOL_BOTH) */
+    uint64_t seed;      /* prompt order and dropout */
+    int threads;        /* threads of the model, OpenMP and OpenBLAS while training (0: as they
+                           are); restored on return */
+    int quiet;          /* no per-epoch line on stderr */
+} ft_options;
+
+void ft_options_default(ft_options *o);
+
+typedef struct {
+    int epochs_run;        /* epochs trained */
+    int best_epoch;        /* 1-based epoch whose parameters were kept (0: the base model's) */
+    double best_tune_loss; /* tuning log loss there (NaN without tuning prompts) */
+    double probe_tune_loss;/* tuning log loss before the first epoch (the probe's, or the
+                              prevalence's) */
+    double seconds;        /* wall time */
+    uint64_t tokens;       /* prompt tokens processed in training steps */
+} ft_report;
+
+/* Fine-tunes a copy of base into *out (built here; gpt_free it) with K heads. y (n, K) holds
+ * each prompt's labels, NaN where a head has none. Without tuning prompts every epoch runs and
+ * the last is kept. Prompts must fit the base model's context and carry continuous inputs
+ * when it takes them. pad is the vocabulary's [PAD] token. */
+int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *train, const float *ytr, size_t ntr,
+             const rt_prompt *tune, const float *ytu, size_t ntu, int pad, const ft_options *o, ft_report *rep,
+             cf_err *err);
+
+/* The K head logits of n prompts, logits (n, K), batch prompts at a time. */
+int ft_logits(gpt_model *m, const rt_prompt *ps, size_t n, int pad, int batch, float *logits, cf_err *err);
+
+#endif

@@ -1,0 +1,193 @@
+/* The GPT's optional parts: continuous-input embedding and task heads; see gpt_feat.h.
+ *
+ * Serial on purpose: a training step already runs them inside its per-slice threads, and a
+ * parallel region of its own costs more than the work when another process holds a core
+ * (measured: a 1-layer test model spent 40x its CPU time spinning in such regions). */
+#include "model/gpt_feat.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "model/gpt.h"
+#include "model/gpt_kernels.h"
+
+void gpt__feat_forward(float *out, float *xh, const float *feat, const float *xw1, const float *xb1,
+                       const float *xw2, size_t N, int F, int H, int C) {
+    for (size_t n = 0; n < N; n++) {
+        float *h = xh + n * (size_t)H;
+        const float *f = feat ? feat + n * (size_t)F : NULL;
+        for (int j = 0; j < H; j++) {
+            float a = xb1[j];
+            if (f)
+                for (int i = 0; i < F; i++) a += xw1[(size_t)j * F + i] * f[i];
+            h[j] = tanhf(a);
+        }
+        float *o = out + n * (size_t)C;
+        for (int c = 0; c < C; c++) {
+            const float *w = xw2 + (size_t)c * H;
+            float a = 0.0f;
+            for (int j = 0; j < H; j++) a += w[j] * h[j];
+            o[c] += a;
+        }
+    }
+}
+
+void gpt__feat_backward(float *dxw1, float *dxb1, float *dxw2, float *dxh, const float *dout,
+                        const float *xh, const float *feat, const float *xw2, size_t N, int F, int H,
+                        int C) {
+    /* dxh = (dout @ xw2) * (1 - xh^2): the gradient before tanh. */
+    for (size_t n = 0; n < N; n++) {
+        const float *d = dout + n * (size_t)C, *h = xh + n * (size_t)H;
+        float *g = dxh + n * (size_t)H;
+        for (int j = 0; j < H; j++) g[j] = 0.0f;
+        for (int c = 0; c < C; c++) {
+            const float *w = xw2 + (size_t)c * H;
+            float dc = d[c];
+            for (int j = 0; j < H; j++) g[j] += dc * w[j];
+        }
+        for (int j = 0; j < H; j++) g[j] *= 1.0f - h[j] * h[j];
+    }
+    /* Weight gradients. */
+    for (int c = 0; c < C; c++) {
+        float *dw = dxw2 + (size_t)c * H;
+        for (size_t n = 0; n < N; n++) {
+            float dc = dout[n * (size_t)C + c];
+            if (dc == 0.0f) continue;
+            const float *h = xh + n * (size_t)H;
+            for (int j = 0; j < H; j++) dw[j] += dc * h[j];
+        }
+    }
+    for (int j = 0; j < H; j++) {
+        float *dw = dxw1 + (size_t)j * F;
+        float db = 0.0f;
+        for (size_t n = 0; n < N; n++) {
+            float g = dxh[n * (size_t)H + j];
+            db += g;
+            if (feat)
+                for (int i = 0; i < F; i++) dw[i] += g * feat[n * (size_t)F + i];
+        }
+        dxb1[j] += db;
+    }
+}
+
+/* log(1 + exp(z)) without overflow */
+static double softplus(double z) { return z > 0 ? z + log1p(exp(-z)) : log1p(exp(z)); }
+
+void gpt__cls_pool(float *x, const float *h, int len, int C, int pool) {
+    float *mean = x;
+    if (pool != GPT_POOL_MEAN) {
+        memcpy(x, h + (size_t)(len - 1) * C, (size_t)C * sizeof *x);
+        if (pool == GPT_POOL_LAST) return;
+        mean = x + C;
+    }
+    for (int c = 0; c < C; c++) mean[c] = 0.0f;
+    for (int t = 0; t < len; t++)
+        for (int c = 0; c < C; c++) mean[c] += h[(size_t)t * C + c];
+    for (int c = 0; c < C; c++) mean[c] /= (float)len;
+}
+
+double gpt__cls_forward(float *logits, float *xs, const float *h, const int *pos, const float *clsw,
+                        const float *clsb, const float *y, size_t *n_labelled, int b0, int b1, int T,
+                        int C, int K, int pool) {
+    double loss = 0.0;
+    size_t n = 0;
+    const int P = pool == GPT_POOL_BOTH ? 2 * C : C;
+    for (int b = b0; b < b1; b++) {
+        float *x = xs + (size_t)b * P;
+        gpt__cls_pool(x, h + (size_t)b * T * C, pos[b] + 1, C, pool);
+        for (int k = 0; k < K; k++) {
+            const float *w = clsw + (size_t)k * P;
+            float z = clsb[k];
+            for (int c = 0; c < P; c++) z += w[c] * x[c];
+            logits[(size_t)b * K + k] = z;
+            if (y) {
+                float t = y[(size_t)b * K + k];
+                if (isnan(t)) continue;
+                /* -[t log s(z) + (1-t) log(1 - s(z))] = softplus(z) - t z */
+                loss += softplus(z) - (double)t * z;
+                n++;
+            }
+        }
+    }
+    *n_labelled += n;
+    return loss;
+}
+
+void gpt__cls_backward(float *dh, float *dclsw, float *dclsb, const float *logits, const float *xs,
+                       const int *pos, const float *clsw, const float *y, float scale, int b0, int b1,
+                       int T, int C, int K, int pool) {
+    const int P = pool == GPT_POOL_BOTH ? 2 * C : C;
+    float dx[2 * 4096];
+    for (int b = b0; b < b1; b++) {
+        const float *x = xs + (size_t)b * P;
+        int any = 0;
+        for (int c = 0; c < P; c++) dx[c] = 0.0f;
+        for (int k = 0; k < K; k++) {
+            float t = y[(size_t)b * K + k];
+            if (isnan(t)) continue;
+            float z = logits[(size_t)b * K + k];
+            float g = scale * (1.0f / (1.0f + expf(-z)) - t);
+            const float *w = clsw + (size_t)k * P;
+            float *dw = dclsw + (size_t)k * P;
+            for (int c = 0; c < P; c++) {
+                dx[c] += g * w[c];
+                dw[c] += g * x[c];
+            }
+            dclsb[k] += g;
+            any = 1;
+        }
+        if (!any) continue;
+        /* back through the pooling: the last position gets its part, every position up to it
+         * an equal share of the mean's */
+        float *rows = dh + (size_t)b * T * C;
+        const float *dmean = dx;
+        if (pool != GPT_POOL_MEAN) {
+            float *last = rows + (size_t)pos[b] * C;
+            for (int c = 0; c < C; c++) last[c] += dx[c];
+            dmean = dx + C;
+        }
+        if (pool != GPT_POOL_LAST) {
+            float inv = 1.0f / (float)(pos[b] + 1);
+            for (int t = 0; t <= pos[b]; t++)
+                for (int c = 0; c < C; c++) rows[(size_t)t * C + c] += dmean[c] * inv;
+        }
+    }
+}
+
+double gpt__value_forward(float *pred, const float *h, const int *targets, const float *vt, const float *valw,
+                          const float *valb, size_t *n_values, size_t N, int C) {
+    double loss = 0.0;
+    size_t k = 0;
+    for (size_t n = 0; n < N; n++) {
+        int t = targets[n];
+        if (t < 0 || !isfinite(vt[n])) {
+            pred[n] = 0.0f;
+            continue;
+        }
+        const float *w = valw + (size_t)t * C, *x = h + n * (size_t)C;
+        float z = valb[t];
+        for (int c = 0; c < C; c++) z += w[c] * x[c];
+        pred[n] = z;
+        double d = (double)z - vt[n];
+        loss += 0.5 * d * d;
+        k++;
+    }
+    *n_values += k;
+    return loss;
+}
+
+void gpt__value_backward(float *dh, float *dvalw, float *dvalb, const float *pred, const float *h, const int *targets,
+                         const float *vt, const float *valw, float scale, size_t N, int C) {
+    for (size_t n = 0; n < N; n++) {
+        int t = targets[n];
+        if (t < 0 || !isfinite(vt[n])) continue;
+        float g = scale * (pred[n] - vt[n]);
+        const float *w = valw + (size_t)t * C, *x = h + n * (size_t)C;
+        float *dw = dvalw + (size_t)t * C, *d = dh + n * (size_t)C;
+        for (int c = 0; c < C; c++) {
+            d[c] += g * w[c];
+            dw[c] += g * x[c];
+        }
+        dvalb[t] += g;
+    }
+}

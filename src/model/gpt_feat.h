@@ -1,0 +1,51 @@
+/* Kernels of the GPT's optional parts (gpt.h: n_features, num_outputs): the embedding of
+ * continuous inputs and the binary task heads. Internal contract between gpt.c, gpt_sample.c,
+ * runtime_batch.c and the tests, in the style of gpt_kernels.h: forward and backward with
+ * mirrored signatures, outputs first, dimensions last; a backward ADDS into the gradients it is
+ * given. They are plain loops: F and H are small (a few and a few dozen), so these cost a
+ * sliver of a transformer layer and need no fast twin.
+ *
+ * Dimension legend: N rows (B * T positions), F inputs per row, H hidden width, C channels,
+ * B sequences, T positions, K heads. */
+#ifndef CLINFM_MODEL_GPT_FEAT_H
+#define CLINFM_MODEL_GPT_FEAT_H
+
+#include <stddef.h>
+
+/* ---- continuous inputs: xh = tanh(feat @ xw1^T + xb1); out += xh @ xw2^T ----
+ * feat (N, F) may be NULL (all zeros); xh (N, H) is kept for backward; out (N, C). */
+void gpt__feat_forward(float *out, float *xh, const float *feat, const float *xw1, const float *xb1,
+                       const float *xw2, size_t N, int F, int H, int C);
+/* Gradients of xw1 (H, F), xb1 (H), xw2 (C, H) from dout (N, C); dxh (N, H) is scratch. The
+ * inputs themselves get no gradient (they are data). */
+void gpt__feat_backward(float *dxw1, float *dxb1, float *dxw2, float *dxh, const float *dout,
+                        const float *xh, const float *feat, const float *xw2, size_t N, int F, int H,
+                        int C);
+
+/* ---- task heads over the rows b0 .. b1 - 1 of a (B, T, C) tensor h: x[b] (P) is what the
+ * heads read (pool GPT_POOL_*: h[b, pos[b]], the mean of h[b, 0..pos[b]], or both, P = C or
+ * 2C), logits[b, k] = clsw[k] . x[b] + clsb[k]; losses: log loss over the labelled (b, k) of
+ * y (B, K), NaN = no label. Returns the sum of the log losses of rows b0 .. b1 - 1 and adds
+ * their labelled count to *n_labelled. ---- */
+double gpt__cls_forward(float *logits, float *x, const float *h, const int *pos, const float *clsw,
+                        const float *clsb, const float *y, size_t *n_labelled, int b0, int b1, int T,
+                        int C, int K, int pool);
+/* g = scale * (sigmoid(logit) - y) for labelled (b, k): dclsw[k] += g x[b], dclsb[k] += g, and
+ * dx = sum_k g clsw[k] goes back into dh through the pooling. */
+void gpt__cls_backward(float *dh, float *dclsw, float *dclsb, const float *logits, const float *x,
+                       const int *pos, const float *clsw, const float *y, float scale, int b0, int b1,
+                       int T, int C, int K, int pool);
+/* ---- value forecast over N positions: for each n with targets[n] >= 0 and a finite value
+ * vt[n], pred[n] = valw[targets[n]] . h[n] + valb[targets[n]]; returns the sum of
+ * 1/2 (pred - vt)^2 and adds the count to *n_values. ---- */
+double gpt__value_forward(float *pred, const float *h, const int *targets, const float *vt, const float *valw,
+                          const float *valb, size_t *n_values, size_t N, int C);
+/* g = scale * (pred - vt) at those positions: dh[n] += g valw[t], dvalw[t] += g h[n],
+ * dvalb[t] += g. */
+void gpt__value_backward(float *dh, float *dvalw, float *dvalb, const float *pred, const float *h, const int *targets,
+                         const float *vt, const float *valw, float scale, size_t N, int C);
+
+/* x (P) from one sequence's hidden states h (len, C), pooled up to position len - 1. */
+void gpt__cls_pool(float *x, const float *h, int len, int C, int pool);
+
+#endif

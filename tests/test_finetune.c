@@ -1,0 +1,374 @@
+/* Values as model inputs and end-to-end fine-tuning, on a constructed store where only a
+ * number decides the outcome.
+ *
+ * The store: 240 subjects, each with sex, birth, two noise labs, a potassium-like LAB//K whose
+ * value is uniform in [0, 100), then a trigger visit (the prediction time) and, a day later,
+ * OUT//EVENT when the value was above 50 and OTHER//EVENT otherwise. The vocabulary is in
+ * embed mode, so the token stream says "LAB//K" and nothing about its size: only a model that
+ * reads the continuous inputs can tell the two groups apart.
+ *
+ * Checked:
+ *   - finetuned_e2e (the whole model and a head, as `clinfm eval --model` registers it) on a
+ *     model with inputs reaches held-out AUROC >= 0.9; the same predictor on a model without
+ *     inputs stays below 0.75 (the check has teeth: it fails if the inputs were dropped
+ *     anywhere between the store and the heads);
+ *   - ft_train is reproducible for a seed, leaves the base model untouched, keeps the epoch
+ *     with the best tuning loss (the returned model's tuning loss equals the reported one),
+ *     and refuses a base that already has heads;
+ *   - the frozen-embedding head and the read-out run on a model with inputs;
+ *   - batched cached-prefix embeddings (the service's occlusion path) equal full passes on a
+ *     model with inputs, also for a variant whose tokens are the same but whose value differs. */
+#include <unistd.h>
+
+#include <cblas.h>
+#include <omp.h>
+
+#include "check.h"
+#include "eval/eval.h"
+#include "model/finetune.h"
+#include "model/runtime.h"
+#include "store/store.h"
+#include "tasks/task.h"
+#include "timeline/timeline.h"
+#include "timeline/vocab.h"
+
+#define NS 240
+#define DAY 86400000000LL
+#define BASE_T 1577836800000000LL
+
+static char STORE[4096], MODEL_IN[4096], MODEL_NOIN[4096], TASK[4096];
+
+static const char *TASK_TEXT = "[task]\n"
+                               "name = value_outcome\n"
+                               "[codes trig]\n"
+                               "code = TRIG//VISIT\n"
+                               "[codes outcome]\n"
+                               "code = OUT//EVENT\n"
+                               "[trigger]\n"
+                               "codes = trig\n"
+                               "[prediction]\n"
+                               "time = trigger\n"
+                               "[label]\n"
+                               "when = any outcome in (prediction, prediction + 30d]\n";
+
+static uint64_t mix(uint64_t z) {
+    z += 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static float k_value(int64_t sid) { return (float)(mix((uint64_t)sid * 31) % 10000) / 100.0f; }
+
+static int add(store_writer *w, int64_t sid, int64_t t, const char *code, float v, cf_err *err) {
+    int64_t c = store_writer_code(w, code, strlen(code));
+    if (c < 0) return CF_EINTERNAL;
+    return store_writer_add(w, sid, t, (uint32_t)c, v, NULL, 0, 0, 1, err);
+}
+
+static int build_store(void) {
+    cf_err err = {0};
+    store_writer *w;
+    store_writer_options o = {0};
+    if (store_writer_open(&w, STORE, &o, &err)) return -1;
+    store_writer_source(w, "synthetic");
+    int rc = 0;
+    for (int64_t sid = 1; sid <= NS && !rc; sid++) {
+        int64_t t0 = BASE_T + sid * DAY;
+        uint64_t h = mix((uint64_t)sid);
+        float k = k_value(sid);
+        rc |= add(w, sid, TIME_NULL, h & 1 ? "GENDER//F" : "GENDER//M", NAN, &err);
+        rc |= add(w, sid, t0 - (int64_t)(40 + h % 30) * 365 * DAY, "MEDS_BIRTH", NAN, &err);
+        rc |= add(w, sid, t0, "LAB//NA", (float)(130 + h % 15), &err);
+        rc |= add(w, sid, t0 + 3600000000LL, "LAB//GLU", (float)(70 + (h >> 8) % 90), &err);
+        rc |= add(w, sid, t0 + 7200000000LL, "LAB//K", k, &err);
+        rc |= add(w, sid, t0 + DAY, "TRIG//VISIT", NAN, &err);
+        rc |= add(w, sid, t0 + 2 * DAY, k > 50 ? "OUT//EVENT" : "OTHER//EVENT", NAN, &err);
+    }
+    if (rc) {
+        store_writer_abort(w);
+        return -1;
+    }
+    return store_writer_finish(w, &err) ? -1 : 0;
+}
+
+/* A model in embed mode, with or without continuous inputs, briefly trained on the train
+ * split's token windows, written to path and path.vocab. */
+static int make_model(const char *path, int inputs) {
+    cf_err err = {0};
+    store s;
+    if (store_open(&s, STORE, &err)) return -1;
+    split_config sp;
+    split_config_default(&sp);
+    vocab v;
+    vocab_options vo;
+    vocab_options_default(&vo);
+    vo.value_mode = VOCAB_VALUES_EMBED;
+    char vpath[4200], spath[4200];
+    snprintf(vpath, sizeof vpath, "%s.vocab", path);
+    snprintf(spath, sizeof spath, "%s.train.tokens", path);
+    timeline_shard sh;
+    int rc = vocab_build(&v, &s, &sp, &vo, &err) || vocab_save(&v, vpath, &err) ||
+             timeline_write_shards(&v, &s, &sp, SPLIT_TRAIN, spath, NULL, &err) ||
+             timeline_shard_open(&sh, spath, &v, &err);
+    if (rc) {
+        fprintf(stderr, "model setup: %s\n", err.msg);
+        store_close(&s);
+        return -1;
+    }
+    gpt_config cfg = {.max_seq_len = 24, .vocab_size = (int)v.n_tokens, .num_layers = 1, .num_heads = 2,
+                      .channels = 32, .dropout = 0.0f, .n_features = inputs ? TIMELINE_N_FEATURES : 0,
+                      .feat_hidden = inputs ? 16 : 0};
+    gpt_model m;
+    rc = gpt_build(&m, &cfg, 3, &err);
+    if (!rc) {
+        memcpy(m.vocab_hash, v.hash, sizeof m.vocab_hash);
+        m.num_threads = 1;
+        gpt_opt_config o = gpt_opt_default(100);
+        o.lr = 3e-3f;
+        int in[8 * 24], tg[8 * 24];
+        float f[8 * 24 * TIMELINE_N_FEATURES];
+        for (int step = 0; step < 100 && !rc; step++) {
+            for (int b = 0; b < 8; b++)
+                timeline_shard_window_x(&sh, &v, mix((uint64_t)(step * 8 + b)) % sh.n_tokens, 24, in + b * 24,
+                                        tg + b * 24, f + (size_t)b * 24 * TIMELINE_N_FEATURES);
+            gpt_extra x = {.feats = f, .lm_weight = 1};
+            rc = gpt_forward_ex(&m, in, tg, &x, 8, 24, 1, &err);
+            if (!rc) gpt_zero_grad(&m);
+            if (!rc) rc = gpt_backward(&m, &err);
+            if (!rc) rc = gpt_update(&m, &o, NULL, &err);
+        }
+        if (!rc) rc = gpt_save(&m, path, NULL, 0, &err);
+        gpt_free(&m);
+    }
+    if (rc) fprintf(stderr, "model training: %s\n", err.msg);
+    timeline_shard_close(&sh);
+    vocab_free(&v);
+    store_close(&s);
+    return rc ? -1 : 0;
+}
+
+static int setup(void) {
+    snprintf(STORE, sizeof STORE, "%s/ft.store", check_tmpdir());
+    snprintf(MODEL_IN, sizeof MODEL_IN, "%s/ft_in.model", check_tmpdir());
+    snprintf(MODEL_NOIN, sizeof MODEL_NOIN, "%s/ft_noin.model", check_tmpdir());
+    snprintf(TASK, sizeof TASK, "%s/ft.task", check_tmpdir());
+    FILE *f = fopen(TASK, "w");
+    if (!f) return -1;
+    fputs(TASK_TEXT, f);
+    fclose(f);
+    return build_store() || make_model(MODEL_IN, 1) || make_model(MODEL_NOIN, 0) ? -1 : 0;
+}
+
+typedef struct {
+    task_def t;
+    store s;
+    task_labels l;
+    label_row *rows[SPLIT_COUNT];
+    size_t n[SPLIT_COUNT];
+} labelled;
+
+static int label_all(labelled *L) {
+    cf_err err = {0};
+    memset(L, 0, sizeof *L);
+    if (task_load(&L->t, TASK, &err) || store_open(&L->s, STORE, &err)) return -1;
+    task_label_options lo = {.seed = 1};
+    split_config_default(&lo.split);
+    if (task_label(&L->t, &L->s, &lo, &L->l, &err)) return -1;
+    for (int k = 0; k < SPLIT_COUNT; k++) L->rows[k] = malloc((L->l.n + 1) * sizeof(label_row));
+    for (size_t i = 0; i < L->l.n; i++) {
+        int k = L->l.rows[i].split;
+        L->rows[k][L->n[k]++] = L->l.rows[i];
+    }
+    return 0;
+}
+
+static void label_free(labelled *L) {
+    for (int k = 0; k < SPLIT_COUNT; k++) free(L->rows[k]);
+    task_labels_free(&L->l);
+    store_close(&L->s);
+    task_free(&L->t);
+}
+
+/* Held-out AUROC of one model predictor fitted on train and tuning rows. */
+static double predictor_auroc(labelled *L, const char *model, unsigned which) {
+    cf_err err = {0};
+    eval_model_options mo;
+    memset(&mo, 0, sizeof mo);
+    mo.which = which;
+    mo.seed = 5;
+    mo.threads = 1;
+    split_config_default(&mo.split);
+    eval_ft_options_default(&mo.ft);
+    mo.ft.epochs = 15;
+    mo.ft.lr = 3e-3f;
+    mo.ft.batch = 24;
+    mo.ft.patience = 5;
+    mo.ft.dropout = 0.0f;
+    mo.ft.set = 1;
+    eval_predictor p[4];
+    size_t np = 0;
+    if (eval_model_predictors(model, &mo, &L->t, &L->l, p, 4, &np, &err) != CF_OK || np != 1) {
+        fprintf(stderr, "  predictors: %s\n", err.msg);
+        return NAN;
+    }
+    double auc = NAN;
+    size_t nh = L->n[SPLIT_HELD_OUT];
+    float *pr = malloc(nh * sizeof *pr);
+    uint8_t *y = malloc(nh);
+    if (p[0].fit && p[0].fit(p[0].ctx, &L->s, L->rows[SPLIT_TRAIN], L->n[SPLIT_TRAIN], L->rows[SPLIT_TUNING],
+                             L->n[SPLIT_TUNING], &err) != CF_OK) {
+        fprintf(stderr, "  fit: %s\n", err.msg);
+    } else if (p[0].predict(p[0].ctx, &L->s, L->rows[SPLIT_HELD_OUT], nh, pr, &err) == CF_OK) {
+        for (size_t i = 0; i < nh; i++) y[i] = L->rows[SPLIT_HELD_OUT][i].label;
+        auc = eval_auroc(pr, y, nh);
+    }
+    free(pr);
+    free(y);
+    eval_model_predictors_free(p, np);
+    return auc;
+}
+
+static void test_values_reach_the_heads(void) {
+    labelled L;
+    REQUIRE(label_all(&L) == 0);
+    REQUIRE(L.n[SPLIT_HELD_OUT] >= 20);
+    double with = predictor_auroc(&L, MODEL_IN, EVAL_MODEL_E2E);
+    double without = predictor_auroc(&L, MODEL_NOIN, EVAL_MODEL_E2E);
+    fprintf(stderr, "  finetuned_e2e held-out AUROC: %.3f with inputs, %.3f without (%zu rows)\n", with, without,
+            L.n[SPLIT_HELD_OUT]);
+    CHECK(with >= 0.9);
+    CHECK(without < 0.75);
+    /* the frozen head and the read-out run on a model with inputs */
+    double frozen = predictor_auroc(&L, MODEL_IN, EVAL_MODEL_FINETUNED);
+    fprintf(stderr, "  frozen head with inputs: %.3f\n", frozen);
+    CHECK(frozen >= 0.0 && frozen <= 1.0);
+    label_free(&L);
+}
+
+static void test_ft_train_contract(void) {
+    labelled L;
+    REQUIRE(label_all(&L) == 0);
+    cf_err err = {0};
+    rt_model rm;
+    REQUIRE(rt_open(&rm, MODEL_IN, NULL, &err) == CF_OK);
+    rt_encoder *enc;
+    REQUIRE(rt_encoder_new_store(&enc, &rm, &L.s, &err) == CF_OK);
+    size_t ntr = L.n[SPLIT_TRAIN], ntu = L.n[SPLIT_TUNING];
+    rt_prompt *ptr = calloc(ntr, sizeof *ptr), *ptu = calloc(ntu, sizeof *ptu);
+    float *ytr = malloc(ntr * sizeof *ytr), *ytu = malloc(ntu * sizeof *ytu);
+    for (size_t i = 0; i < ntr; i++) {
+        REQUIRE(rt_encode_history(enc, L.rows[SPLIT_TRAIN][i].subject_index, L.rows[SPLIT_TRAIN][i].history_end, NULL, 0,
+                                  &ptr[i], &err) == CF_OK);
+        ytr[i] = L.rows[SPLIT_TRAIN][i].label;
+    }
+    for (size_t i = 0; i < ntu; i++) {
+        REQUIRE(rt_encode_history(enc, L.rows[SPLIT_TUNING][i].subject_index, L.rows[SPLIT_TUNING][i].history_end, NULL,
+                                  0, &ptu[i], &err) == CF_OK);
+        ytu[i] = L.rows[SPLIT_TUNING][i].label;
+    }
+    float *before = malloc(rm.m.num_parameters * sizeof *before);
+    memcpy(before, rm.m.param_memory, rm.m.num_parameters * sizeof *before);
+    ft_options o;
+    ft_options_default(&o);
+    o.epochs = 6;
+    o.lr = 3e-3f;
+    o.patience = 2;
+    o.quiet = 1;
+    o.threads = 1;
+    const int pad = (int)rm.v.special[VOCAB_SP_PAD];
+    gpt_model a, b;
+    ft_report ra, rb;
+    REQUIRE(ft_train(&a, &rm.m, 1, ptr, ytr, ntr, ptu, ytu, ntu, pad, &o, &ra, &err) == CF_OK);
+    REQUIRE(ft_train(&b, &rm.m, 1, ptr, ytr, ntr, ptu, ytu, ntu, pad, &o, &rb, &err) == CF_OK);
+    CHECK(memcmp(rm.m.param_memory, before, rm.m.num_parameters * sizeof *before) == 0);
+    CHECK(a.num_parameters == b.num_parameters &&
+          memcmp(a.param_memory, b.param_memory, a.num_parameters * sizeof(float)) == 0);
+    CHECK_EQ_INT(ra.best_epoch, rb.best_epoch);
+    CHECK(ra.epochs_run >= ra.best_epoch && ra.best_epoch >= 0);
+    /* the returned parameters are the best epoch's: their tuning loss is the one reported */
+    float *lg = malloc(ntu * sizeof *lg);
+    REQUIRE(ft_logits(&a, ptu, ntu, pad, 7, lg, &err) == CF_OK);
+    double loss = 0;
+    for (size_t i = 0; i < ntu; i++) {
+        double z = lg[i];
+        loss += (z > 0 ? z + log1p(exp(-z)) : log1p(exp(z))) - ytu[i] * z;
+    }
+    loss /= (double)ntu;
+    fprintf(stderr, "  ft_train: best epoch %d of %d, tuning loss %.4f (recomputed %.4f)\n", ra.best_epoch, ra.epochs_run,
+            ra.best_tune_loss, loss);
+    CHECK_NEAR(loss, ra.best_tune_loss, 1e-4);
+    /* batch size does not change the logits */
+    float *lg2 = malloc(ntu * sizeof *lg2);
+    REQUIRE(ft_logits(&a, ptu, ntu, pad, 1, lg2, &err) == CF_OK);
+    double wd = 0;
+    for (size_t i = 0; i < ntu; i++) wd = fmax(wd, fabs(lg[i] - lg2[i]) / (1 + fabs(lg[i])));
+    CHECK(wd < 1e-4);
+    /* a base that already has heads is refused */
+    gpt_model c;
+    ft_report rc2;
+    CHECK(ft_train(&c, &a, 1, ptr, ytr, ntr, ptu, ytu, ntu, pad, &o, &rc2, &err) == CF_EINPUT);
+
+    /* occlusion on a model with inputs: a variant with the same tokens but another value must
+     * not reuse the reference's cached rows past the change */
+    rt_session ss;
+    REQUIRE(rt_session_init(&ss, &rm, 2, &err) == CF_OK);
+    rt_session_threads(&ss, 1);
+    const int C = rm.m.config.channels;
+    float ref[64], full[64], near[64], bat[64];
+    REQUIRE(rt_embed_ref(&ss, &ptr[0], ref, &err) == CF_OK);
+    rt_prompt var = ptr[0];
+    var.feats = malloc((size_t)var.len * TIMELINE_N_FEATURES * sizeof(float));
+    memcpy(var.feats, ptr[0].feats, (size_t)var.len * TIMELINE_N_FEATURES * sizeof(float));
+    int changed = -1;
+    for (int j = 0; j < var.len; j++)
+        if (var.feats[j * TIMELINE_N_FEATURES] == 1.0f) changed = j;
+    REQUIRE(changed > 0);
+    var.feats[changed * TIMELINE_N_FEATURES + 1] += 1.5f;
+    CHECK_EQ_INT(rt_same_as_ref(&ss, &var), changed);
+    REQUIRE(rt_embed(&ss, &var, full, &err) == CF_OK);
+    REQUIRE(rt_embed_ref(&ss, &ptr[0], ref, &err) == CF_OK);
+    REQUIRE(rt_embed_near(&ss, &var, near, &err) == CF_OK);
+    const rt_prompt *pv = &var;
+    REQUIRE(rt_embed_near_batch(&ss, &pv, 1, bat, &err) == CF_OK);
+    double dn = 0, db = 0, dref = 0;
+    for (int j = 0; j < C; j++) {
+        dn = fmax(dn, fabs(near[j] - full[j]));
+        db = fmax(db, fabs(bat[j] - full[j]));
+        dref = fmax(dref, fabs(ref[j] - full[j]));
+    }
+    fprintf(stderr, "  value-changed variant: near %.2e, batched %.2e (the change moved the embedding by %.2e)\n", dn, db,
+            dref);
+    CHECK(dn < 1e-4 && db < 1e-4);
+    CHECK(dref > 1e-3);
+    free(var.feats);
+    rt_session_free(&ss);
+    gpt_free(&a);
+    gpt_free(&b);
+    free(lg);
+    free(lg2);
+    free(before);
+    for (size_t i = 0; i < ntr; i++) rt_prompt_free(&ptr[i]);
+    for (size_t i = 0; i < ntu; i++) rt_prompt_free(&ptu[i]);
+    free(ptr);
+    free(ptu);
+    free(ytr);
+    free(ytu);
+    rt_encoder_free(enc);
+    rt_close(&rm);
+    label_free(&L);
+}
+
+int main(void) {
+    /* One thread: the models are tiny, and parallel regions on a shared machine cost more
+     * than they save (the predictors are given --threads 1 the same way). */
+    omp_set_num_threads(1);
+    openblas_set_num_threads(1);
+    if (setup()) {
+        fprintf(stderr, "setup failed\n");
+        return 1;
+    }
+    RUN(test_values_reach_the_heads);
+    RUN(test_ft_train_contract);
+    return check_summary();
+}
