@@ -30,9 +30,11 @@ CFLAGS ?=
 ALL_CFLAGS = $(CFLAGS_BASE) $(MPI_CFLAGS) $(OPT) $(CFLAGS)
 
 SRC       := $(sort $(shell find src -name '*.c'))
-LIB_SRC   := $(filter-out src/cli/main.c,$(SRC))
+# libclinfm.a is the library (the stages) with no command-line code; src/cli/ (main.c and the
+# cmd_*.c commands) sits on top of it and is linked into the binary only.
+LIB_SRC   := $(filter-out src/cli/%,$(SRC))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
-MAIN_OBJ  := $(BUILD)/obj/src/cli/main.o
+MAIN_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter src/cli/%,$(SRC)))
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 FUZZ_SRC  := $(sort $(wildcard fuzz/fuzz_*.c))

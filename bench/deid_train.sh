@@ -18,10 +18,11 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 CLINFM=${CLINFM:-build/clinfm}
 OUT=${OUT:-data/deid/model.tsv}
-GEN=${GEN:-3000}
+GEN=${GEN:-4000}
+CALIB=${CALIB:-600}
 EPOCHS=${EPOCHS:-8}
 DEV=$(bench_data deid-dev)
-"$CLINFM" deid-train --out "$OUT" --epochs "$EPOCHS" --generate "$GEN" --seed 1 --cases --verbose \
+"$CLINFM" deid-train --out "$OUT" --epochs "$EPOCHS" --generate "$GEN" --seed 1 --cases --verbose --calibrate "$CALIB" \
   --corpus "presidio:$DEV/presidio-synth-dev.json@0-374" \
   --corpus phrase:tests/data/clinical-notes-phrase.txt \
   --corpus phrase:tests/data/deid-physionet "$@"

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "deid/eval.h"
+#include "deid/deid_eval.h"
 
 static char dir[64];
 

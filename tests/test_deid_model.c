@@ -121,6 +121,8 @@ static void test_model_file(void) {
     }
     m->trans[1 * L + 2] = 0.75f;
     m->threshold = 0.6f;
+    m->threshold_bare = 0.45f;
+    m->threshold_nopattern = 0.3f;
     char path[4200];
     snprintf(path, sizeof path, "%s/test-deid-model-%d.tsv", check_tmpdir(), (int)getpid());
     REQUIRE(deid_model_save(m, path, 0.01f, &err) == CF_OK);
@@ -128,6 +130,8 @@ static void test_model_file(void) {
     REQUIRE(deid_model_load(&b, path, &err) == CF_OK);
     REQUIRE(b != NULL);
     CHECK(fabsf(b->threshold - 0.6f) < 1e-6f);
+    CHECK(fabsf(b->threshold_bare - 0.45f) < 1e-6f);
+    CHECK(fabsf(b->threshold_nopattern - 0.3f) < 1e-6f);
     CHECK(fabsf(b->trans[1 * L + 2] - 0.75f) < 1e-6f);
     for (int f = 0; f < 3; f++) {
         int64_t id = strmap_find(&b->feats, names[f], strlen(names[f]));
@@ -143,6 +147,19 @@ static void test_model_file(void) {
     fclose(f);
     CHECK(deid_model_load(&b, path, &err) == CF_EINPUT);
     CHECK_CONTAINS(err.msg, ":3:");
+    f = fopen(path, "w");
+    fputs("# clinfm deid model 1\n@threshold\t0.5\n@threshold_bare\t1.5\n", f);
+    fclose(f);
+    CHECK(deid_model_load(&b, path, &err) == CF_EINPUT);
+    CHECK_CONTAINS(err.msg, ":3:");
+    CHECK_CONTAINS(err.msg, "threshold_bare");
+    /* a model without the stricter thresholds (round 3) decides by @threshold alone */
+    f = fopen(path, "w");
+    fputs("# clinfm deid model 1\n@threshold\t0.5\n", f);
+    fclose(f);
+    CHECK(deid_model_load(&b, path, &err) == CF_OK && b != NULL);
+    if (b) CHECK(b->threshold_bare == 0 && b->threshold_nopattern == 0);
+    deid_model_free(b);
     f = fopen(path, "w");
     fputs("not a model\n", f);
     fclose(f);
@@ -188,6 +205,28 @@ static void fill_ctx(synth_note_context *c) {
     snprintf(c->phone, 24, "(617) 555-0147");
     snprintf(c->pager, 12, "43210");
     snprintf(c->mrn, 16, "4829133");
+    snprintf(c->nickname, SYNTH_FIELD, "Skip");
+    snprintf(c->facility, SYNTH_FIELD, "Willow Manor");
+}
+
+/* Is the span (case ignored) one of the context's strings, or does it hold one? Notes write
+ * names in lower or upper case too, hospitals by a prefix of their initials ("GVG"), wards glued
+ * to their floor ("Kessler4"). */
+static int span_from_ctx(const char *s, size_t n, const char *const *given, size_t ng) {
+    char a[256], g[256];
+    if (n >= sizeof a) return 0;
+    size_t an = 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ') a[an++] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + 32 : s[i]);
+    a[an] = 0;
+    for (size_t q = 0; q < ng; q++) {
+        size_t gn = 0;
+        for (const char *p = given[q]; *p && gn + 1 < sizeof g; p++)
+            if (*p != ' ') g[gn++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+        g[gn] = 0;
+        if (strstr(a, g) || (an >= 2 && strstr(g, a))) return 1;
+    }
+    return 0;
 }
 
 static void test_generator(void) {
@@ -195,7 +234,8 @@ static void test_generator(void) {
     fill_ctx(&c);
     cf_err err = {0};
     const char *given[] = {"Ottilie", "Brannigan", "Penny", "Rosalind", "Quill", "QUILL", "Ryo", "Tanaka", "TANAKA", "Kessler 4",
-                           "Green Valley General Hospital", "GVGH", "Marblehead", "43210", "4829133", "93"};
+                           "Green Valley General Hospital", "GVGH", "Marblehead", "43210", "4829133", "93", "Skip",
+                           "Willow Manor"};
     for (int kind = 0; kind < SYNTH_NOTE_KINDS; kind++)
         for (uint64_t seed = 1; seed <= 40; seed++) {
             synth_note a, b, u;
@@ -213,11 +253,9 @@ static void test_generator(void) {
                 CHECK(s->type >= 0 && s->type < DEID_N_TYPES);
                 /* every span holds something the context gave (or a date/email/id made from it) */
                 if (s->type == DEID_NAME || s->type == DEID_ORGANIZATION || s->type == DEID_LOCATION) {
-                    int ok = 0;
-                    for (size_t q = 0; q < sizeof given / sizeof given[0] && !ok; q++)
-                        ok = memmem(a.text + s->start, s->end - s->start, given[q], strlen(given[q])) != NULL;
-                    /* initials: "R." */
-                    if (!ok && s->end - s->start <= 3) ok = 1;
+                    int ok = span_from_ctx(a.text + s->start, s->end - s->start, given, sizeof given / sizeof given[0]);
+                    /* initials and cut names: "R.", "R.T.", "R. Ta" */
+                    if (!ok && s->end - s->start <= 5) ok = 1;
                     if (!ok) fprintf(stderr, "  kind %d seed %llu: span \"%.*s\"\n", kind, (unsigned long long)seed,
                                      (int)(s->end - s->start), a.text + s->start);
                     CHECK(ok);
@@ -329,11 +367,72 @@ static void test_writers_and_training(void) {
     synth_notes_free(&sn);
 }
 
+/* Does a span of the shipped rules overlap needle in text? */
+static int taken(const deid_text_rules *r, const char *text, const char *needle) {
+    const char *p = strstr(text, needle);
+    if (!p) return -2;
+    size_t s = (size_t)(p - text), e = s + strlen(needle);
+    deid_span *sp = NULL;
+    size_t n = 0;
+    cf_err err = {0};
+    if (deid_find(r, text, strlen(text), NULL, &sp, &n, &err)) return -3;
+    int hit = 0;
+    for (size_t i = 0; i < n; i++)
+        if (sp[i].start < e && s < sp[i].end) hit = 1;
+    free(sp);
+    return hit;
+}
+
+/* The stricter thresholds of the shipped model: numbers in clinical context that the model gives
+ * some probability of a shaped type but no pattern covers, and clinical words no evidence layer
+ * marks, are kept; without those thresholds (the round-3 decision) the same model removes them.
+ * Identifiers with a pattern or a cue are still taken. */
+static void test_less_evidence_thresholds(void) {
+    char rules[4200];
+    snprintf(rules, sizeof rules, "%s/data/deid", check_root());
+    cf_err err = {0};
+    deid_text_rules *r = NULL;
+    REQUIRE(deid_rules_load(&r, rules, &err) == CF_OK);
+    REQUIRE(r->model != NULL);
+    CHECK(r->model->threshold_bare > 0 && r->model->threshold_bare < r->model->threshold);
+    CHECK(r->model->threshold_nopattern > 0 && r->model->threshold_nopattern < r->model->threshold);
+    static const char *const clean[][2] = {
+        {"Propofol 15cc/hr, residuals 35cc.", "35cc"},
+        {"Lactulose 20cc via NGT q6h.", "20cc"},
+        {"Lasix 40mg IV at 2215, diuresed 1120cc.", "1120cc"},
+        {"Diuresed 980cc since noon.", "Diuresed"},
+    };
+    static const char *const phi[][2] = {
+        {"Plan d/w Dr. Quillfeather, pager 43122.", "Quillfeather"},
+        {"Plan d/w Dr. Quillfeather, pager 43122.", "43122"},
+        {"CXR 4/9: improving.", "4/9"},
+        {"Son, Penny, called, updated.", "Penny"},
+    };
+    float tb = r->model->threshold_bare, tn = r->model->threshold_nopattern;
+    for (size_t k = 0; k < sizeof clean / sizeof clean[0]; k++) {
+        int h = taken(r, clean[k][0], clean[k][1]);
+        if (h) fprintf(stderr, "  \"%s\" taken in \"%s\"\n", clean[k][1], clean[k][0]);
+        CHECK_EQ_INT(h, 0);
+    }
+    for (size_t k = 0; k < sizeof phi / sizeof phi[0]; k++) CHECK_EQ_INT(taken(r, phi[k][0], phi[k][1]), 1);
+    /* the same model deciding by its one threshold takes them */
+    r->model->threshold_bare = 0, r->model->threshold_nopattern = 0;
+    for (size_t k = 0; k < sizeof clean / sizeof clean[0]; k++) {
+        int h = taken(r, clean[k][0], clean[k][1]);
+        if (!h) fprintf(stderr, "  \"%s\" not taken with one threshold\n", clean[k][1]);
+        CHECK_EQ_INT(h, 1);
+    }
+    for (size_t k = 0; k < sizeof phi / sizeof phi[0]; k++) CHECK_EQ_INT(taken(r, phi[k][0], phi[k][1]), 1);
+    r->model->threshold_bare = tb, r->model->threshold_nopattern = tn;
+    deid_rules_free(r);
+}
+
 int main(void) {
     RUN(test_forward_backward);
     RUN(test_gradient);
     RUN(test_model_file);
     RUN(test_generator);
     RUN(test_writers_and_training);
+    RUN(test_less_evidence_thresholds);
     return check_summary();
 }

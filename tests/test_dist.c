@@ -145,7 +145,7 @@ static int mpi_child(int argc, char **argv) {
 static int mpi_abort_child(int argc, char **argv) {
     cf_err err = {0};
     if (dist_init(&argc, &argv, &err) != CF_OK || dist_size() != 2) return 1;
-    if (dist_rank() == 1) dist_abort(3);
+    if (dist_rank() == 1) return dist_abort(3);
     dist_barrier();
     /* Not reached when the abort works: rank 0 would otherwise wait above forever. */
     dist_finalize();

@@ -398,7 +398,7 @@ static void test_values_folds_pool(void) {
     eval_value_featurizer vf;
     REQUIRE(eval_value_features_fit(&vf, &s, &l, l.rows, l.n, NULL, &err) == CF_OK);
     CHECK_EQ_INT(vf.n_codes_kept, 1);
-    eval_csr X;
+    ml_csr X;
     REQUIRE(eval_value_features_build(&vf, l.rows, 1, &X, &err) == CF_OK);
     int64_t lab = store_find_code(&s, "LAB//50912//mg/dL");
     float v = NAN;
@@ -410,7 +410,7 @@ static void test_values_folds_pool(void) {
     for (size_t k = 0; k < X.nnz; k++) CHECK(X.val[k] == v);
     char name[600];
     CHECK_EQ_STR(eval_value_feature_name(&vf, 1, name, sizeof name), "LAB//50912//mg/dL max 1d");
-    eval_csr_free(&X);
+    ml_csr_free(&X);
     eval_value_featurizer_free(&vf);
     task_labels_free(&l);
     store_close(&s);

@@ -245,7 +245,7 @@ static void test_logreg_vs_sklearn(void) {
         return;
     }
     enum { N = 200, DIM = 4 };
-    eval_csr X = {.n_rows = N, .n_cols = DIM, .nnz = N * DIM};
+    ml_csr X = {.n_rows = N, .n_cols = DIM, .nnz = N * DIM};
     X.indptr = malloc((N + 1) * sizeof *X.indptr);
     X.idx = malloc(N * DIM * sizeof *X.idx);
     X.val = malloc(N * DIM * sizeof *X.val);
@@ -272,11 +272,11 @@ static void test_logreg_vs_sklearn(void) {
     X.indptr[N] = N * DIM;
     fclose(f);
     double lambda = 0.05;
-    eval_logreg m;
+    ml_logreg m;
     cf_err err = {0};
-    REQUIRE(eval_logreg_fit(&m, &X, y, kind, lambda, &err) == CF_OK);
+    REQUIRE(ml_logreg_fit(&m, &X, y, kind, lambda, &err) == CF_OK);
     float p[N];
-    eval_logreg_predict(&m, &X, p);
+    ml_logreg_predict(&m, &X, p);
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
              "/usr/bin/python3 -c \"\n"
@@ -303,9 +303,9 @@ static void test_logreg_vs_sklearn(void) {
     CHECK(maxdiff < 1e-4);
     if (maxdiff >= 1e-4) fprintf(stderr, "  max |p - p_sklearn| = %g\n", maxdiff);
     /* the log loss helper */
-    CHECK_NEAR(eval_log_loss(p, y, N) > 0, 1, 0);
-    eval_logreg_free(&m);
-    eval_csr_free(&X);
+    CHECK_NEAR(ml_log_loss(p, y, N) > 0, 1, 0);
+    ml_logreg_free(&m);
+    ml_csr_free(&X);
 }
 
 /* Thresholds and Wilson intervals against hand counts and published values (Wilson 95% for 0/10:
@@ -360,7 +360,34 @@ static void test_thresholds_and_deciles(void) {
     CHECK_NEAR(b[0].mean_pred, 0.075, 1e-6); /* 0.05 and 0.10 */
 }
 
+/* ml/csr.h: a dense matrix stored whole, and two matrices side by side, read back entry by entry
+ * against the dense matrices they came from. */
+static void test_csr(void) {
+    const float A[2 * 3] = {1, 0, 2, 0, 3, 0}, B[2 * 2] = {4, 5, 0, 6};
+    ml_csr a, b, ab;
+    cf_err err = {0};
+    REQUIRE(ml_csr_from_dense(&a, A, 2, 3) == 0);
+    REQUIRE(ml_csr_from_dense(&b, B, 2, 2) == 0);
+    CHECK(a.nnz == 6 && a.indptr[2] == 6); /* zeros stored too */
+    REQUIRE(ml_csr_hstack(&a, &b, &ab, &err) == CF_OK);
+    CHECK(ab.n_rows == 2 && ab.n_cols == 5 && ab.nnz == 10);
+    for (size_t r = 0; r < 2; r++) {
+        float row[5] = {-1, -1, -1, -1, -1};
+        for (size_t k = ab.indptr[r]; k < ab.indptr[r + 1]; k++) row[ab.idx[k]] = ab.val[k];
+        for (size_t c = 0; c < 5; c++) CHECK(row[c] == (c < 3 ? A[r * 3 + c] : B[r * 2 + c - 3]));
+    }
+    ml_csr_free(&ab);
+    ml_csr one_row;
+    REQUIRE(ml_csr_from_dense(&one_row, A, 1, 3) == 0);
+    CHECK(ml_csr_hstack(&a, &one_row, &ab, &err) == CF_EINTERNAL); /* rows differ */
+    ml_csr_free(&one_row);
+    ml_csr_free(&a);
+    ml_csr_free(&b);
+    ml_csr_free(&ab);
+}
+
 int main(void) {
+    RUN(test_csr);
     RUN(test_hand_values);
     RUN(test_thresholds_and_deciles);
     RUN(test_against_reference);

@@ -32,6 +32,7 @@
 #include "eval/eval.h"
 #include "model/head.h"
 #include "model/outcome.h"
+#include "tasks/task_outcome.h"
 #include "model/runtime.h"
 #include "serve/serve_config.h"
 #include "serve/serve_model.h"
@@ -346,7 +347,7 @@ static void test_outcome_translation(void) {
     task_def t;
     REQUIRE(task_parse(&t, "synth.task", TASK_TEXT, strlen(TASK_TEXT), &err) == CF_OK);
     rt_outcome o;
-    REQUIRE(rt_outcome_from_task(&o, &rm, &t, &err) == CF_OK);
+    REQUIRE(task_outcome(&o, &rm.v, &t, &err) == CF_OK);
     CHECK(o.expressible && o.polarity == 1 && o.n_outcome == 1 && o.end_kind == RT_END_PREDICTION);
     CHECK(o.outcome[vocab_find(v, "OUT//EVENT")] && !o.outcome[vocab_find(v, "OTHER//EVENT")]);
     int64_t st, bu;
@@ -371,7 +372,7 @@ static void test_outcome_translation(void) {
         char path[4200];
         snprintf(path, sizeof path, "%s/tasks/%s.task", check_root(), cases[k].file);
         REQUIRE(task_load(&t, path, &err) == CF_OK);
-        REQUIRE(rt_outcome_from_task(&o, &rm, &t, &err) == CF_OK);
+        REQUIRE(task_outcome(&o, &rm.v, &t, &err) == CF_OK);
         CHECK_EQ_INT(o.expressible, cases[k].expressible);
         if (o.expressible) {
             CHECK_EQ_INT(o.polarity, cases[k].polarity);

@@ -662,7 +662,7 @@ static void history_features(const char *store_path, int64_t sid, int64_t pt, ch
         eval_featurizer f;
         eval_feature_options fo = {.min_rows = 1};
         cf_err err = {0};
-        eval_csr X;
+        ml_csr X;
         if (!eval_features_fit(&f, &s, &l, r, 1, &fo, &err)) {
             if (!eval_features_build(&f, r, 1, &X, &err)) {
                 *names = calloc(X.nnz + 1, sizeof **names);
@@ -673,7 +673,7 @@ static void history_features(const char *store_path, int64_t sid, int64_t pt, ch
                     (*vals)[k] = X.val[k];
                 }
                 *n = X.nnz;
-                eval_csr_free(&X);
+                ml_csr_free(&X);
             }
             eval_featurizer_free(&f);
         }

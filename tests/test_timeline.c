@@ -1,10 +1,12 @@
 /* Timelines: keyed splits, the vocabulary (fitted on train only), decile cut points, time-gap
  * bins, encoding against a hand-written expectation, decode round trip, determinism, damaged
  * vocabulary and shard files, training windows, and the n-gram baselines. */
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
 #include "store/store.h"
+#include "timeline/prepare.h"
 #include "timeline/split.h"
 #include "timeline/timeline.h"
 #include "timeline/vocab.h"
@@ -857,6 +859,63 @@ static void test_ngram_baselines(void) {
     store_close(&s);
 }
 
+/* timeline_prepare: the vocabulary it fits is vocab_build's, its shards hold every subject of
+ * their split (prefix 3 + 200 stream tokens + [EOT] each), and a resumed preparation keeps the
+ * shards made with the same vocabulary (the file is not replaced: same inode) unless told not to. */
+static void test_prepare(void) {
+    split_config sp;
+    cf_err err = {0};
+    split_config_default(&sp);
+    REQUIRE(split_parse_fractions(&sp, "50/20/30", &err) == CF_OK);
+    builder b;
+    b_open(&b, tmp("prep.store"));
+    int per_split[SPLIT_COUNT] = {0};
+    for (int64_t id = 1; id <= 40; id++) {
+        per_split[split_assign(&sp, id)]++;
+        b_add(&b, id, TIME_NULL, "GENDER//F", NAN);
+        for (int k = 0; k < 200; k++) b_add(&b, id, T(2020, 1, 1, 0, 0) + k * MIN_US, k % 3 ? "X//B" : "X//A", NAN);
+    }
+    REQUIRE(b_finish(&b) == 0);
+    store s;
+    REQUIRE(store_open(&s, tmp("prep.store"), &err) == CF_OK);
+    char vpath[4200], dir[4200];
+    snprintf(vpath, sizeof vpath, "%s", tmp("prep.vocab"));
+    snprintf(dir, sizeof dir, "%s", tmp("prep.shards"));
+    timeline_prepare_options po;
+    timeline_prepare_options_default(&po);
+    po.vocab_out = vpath;
+    po.shard_dir = dir;
+    vocab v, ref;
+    timeline_shard_stats st[SPLIT_COUNT];
+    char paths[SPLIT_COUNT][4300];
+    REQUIRE(timeline_prepare(&v, &s, &sp, &po, st, paths, &err) == CF_OK);
+    REQUIRE(vocab_build(&ref, &s, &sp, &po.vo, &err) == CF_OK);
+    CHECK(!memcmp(v.hash, ref.hash, VOCAB_HASH_BYTES));
+    for (int p = 0; p < SPLIT_COUNT; p++) {
+        CHECK_EQ_INT(st[p].subjects, per_split[p]);
+        CHECK_EQ_INT(st[p].tokens, 204 * per_split[p]);
+    }
+    struct stat before, after;
+    REQUIRE(stat(paths[SPLIT_TRAIN], &before) == 0);
+    vocab_free(&v);
+    po.vocab_in = vpath; /* a resume: the saved vocabulary, the shards kept */
+    po.vocab_out = NULL;
+    po.reuse_shards = 1;
+    REQUIRE(timeline_prepare(&v, &s, &sp, &po, st, paths, &err) == CF_OK);
+    CHECK(!memcmp(v.hash, ref.hash, VOCAB_HASH_BYTES));
+    REQUIRE(stat(paths[SPLIT_TRAIN], &after) == 0);
+    CHECK(after.st_ino == before.st_ino);
+    CHECK_EQ_INT(st[SPLIT_TRAIN].tokens, 204 * per_split[SPLIT_TRAIN]);
+    vocab_free(&v);
+    po.reuse_shards = 0;
+    REQUIRE(timeline_prepare(&v, &s, &sp, &po, st, paths, &err) == CF_OK);
+    REQUIRE(stat(paths[SPLIT_TRAIN], &after) == 0);
+    CHECK(after.st_ino != before.st_ino); /* written again */
+    vocab_free(&v);
+    vocab_free(&ref);
+    store_close(&s);
+}
+
 int main(void) {
     RUN(test_split_proportions_and_determinism);
     RUN(test_split_key_file);
@@ -871,5 +930,6 @@ int main(void) {
     RUN(test_shards_and_windows);
     RUN(test_values_and_features);
     RUN(test_ngram_baselines);
+    RUN(test_prepare);
     return check_summary();
 }

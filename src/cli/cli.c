@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "util/datadir.h"
+
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
     fprintf(stderr, "clinfm %s: ", cmd);
@@ -25,4 +27,11 @@ int cli_parse_u64(const char *cmd, const char *opt, const char *text, unsigned l
     if (errno || *end) return cli_usage_error(cmd, "%s expects a non-negative integer", opt);
     *out = v;
     return 0;
+}
+
+const char *cli_deid_rules(const char *given, char *buf, size_t cap) {
+    const char *rules = given ? given : getenv("CLINFM_DEID_RULES");
+    if (rules && *rules) return rules;
+    cf_share_path("data/deid", buf, cap);
+    return buf;
 }

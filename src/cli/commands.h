@@ -1,9 +1,12 @@
-/* The clinfm subcommands. Each stage's folder holds its command's implementation (for example
- * src/ingest/cmd_ingest.c); main.c dispatches by name. Every command parses its own options with
- * getopt_long, prints its --help to stdout, rejects unknown options, and returns an exit status:
- * 0 ok, 1 bad input or usage, 2 internal error. */
+/* The clinfm subcommands: the top of the house. Every command lives here in src/cli/ (cmd_<name>.c)
+ * and calls the stages' library functions; no stage includes this header or knows the command
+ * line. main.c dispatches by name. Every command parses its own options with getopt_long, prints
+ * its --help to stdout, rejects unknown options, and returns an exit status: 0 ok, 1 bad input or
+ * usage, 2 internal error. */
 #ifndef CLINFM_CLI_COMMANDS_H
 #define CLINFM_CLI_COMMANDS_H
+
+#include <stddef.h>
 
 typedef struct {
     const char *name;
@@ -37,6 +40,10 @@ int cmd_synth(int argc, char **argv);
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Parses a non-negative integer option value; returns 0 or prints an error and returns 1. */
 int cli_parse_u64(const char *cmd, const char *opt, const char *text, unsigned long long *out);
+
+/* The de-identifier's rules folder: the --rules value when given, else $CLINFM_DEID_RULES when
+ * set and not empty, else the shipped data/deid (written into buf). */
+const char *cli_deid_rules(const char *given, char *buf, size_t cap);
 
 #define CLINFM_VERSION "0.1.0"
 

@@ -306,6 +306,32 @@ static long num_value(const ctx *c, size_t i) {
     return v;
 }
 
+/* Can the chain of numbers joined by '/' around word i ("3/7", "4/09", "3/7/21", "2020/03/05") be
+ * read as a date at all: month/day or day/month, then a year of two or four digits, month/year,
+ * or year/month/day? "PA
+ * 44/21", "500/15/8/60" and "7.39/34" cannot (no month). Words outside such a chain: yes. */
+static int slash_date_possible(const ctx *c, size_t i) {
+    size_t a = i, z = i;
+    while (a > 0 && c->t[a - 1].shape0 == SH_NUM && c->t[a].s == c->t[a - 1].e + 1 && c->text[c->t[a].s - 1] == '/') a--;
+    while (z + 1 < c->nt && c->t[z + 1].shape0 == SH_NUM && c->t[z + 1].s == c->t[z].e + 1 && c->text[c->t[z].e] == '/') z++;
+    if (a == z) return 1;
+    if (z - a > 2) return 0;
+    for (size_t q = a; q <= z; q++)
+        if (c->t[q].shape0 != SH_NUM) return 1;
+    /* a '.' glued before or after the chain makes it a decimal ("7.39/34"): no date */
+    if ((c->t[a].s > 0 && c->text[c->t[a].s - 1] == '.' && c->t[a].s > 1 && c->text[c->t[a].s - 2] >= '0' &&
+         c->text[c->t[a].s - 2] <= '9') ||
+        (c->t[z].e + 1 < c->len && c->text[c->t[z].e] == '.' && c->text[c->t[z].e + 1] >= '0' && c->text[c->t[z].e + 1] <= '9'))
+        return 0;
+    long x = num_value(c, a), y = num_value(c, a + 1);
+    size_t xl = c->t[a].e - c->t[a].s, yl = c->t[a + 1].e - c->t[a + 1].s;
+    if (xl == 4) return y >= 1 && y <= 12 && (z == a + 1 || (num_value(c, z) >= 1 && num_value(c, z) <= 31)); /* "2020/03/05" */
+    int md = (x >= 1 && x <= 12 && y >= 1 && y <= 31) || (x >= 1 && x <= 31 && y >= 1 && y <= 12);
+    if (z == a + 1) return md || (x >= 1 && x <= 12 && (yl == 2 || yl == 4)); /* "4/09", "03/2020" */
+    size_t zl = c->t[z].e - c->t[z].s;
+    return md && (zl == 2 || zl == 4);
+}
+
 static char num_range(const ctx *c, size_t i) {
     const tok *t = &c->t[i];
     size_t n = t->e - t->s;
@@ -386,6 +412,24 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
             if (g == ':' && identity_ok(lc)) cur_sec = i;
         }
         sec[i] = cur_sec != (size_t)-1;
+    }
+    /* lines: how many words the word's line holds, where the word stands in it, and whether it
+       is the note's last line (a name alone on the last line is a signature; one alone on a line
+       of a list is a label) */
+    uint8_t *lninfo = cf_malloc(c->nt + 1);
+    if (!lninfo) {
+        free(ev);
+        free(sec);
+        free(wc);
+        return cf_fail(err, CF_EINTERNAL, "out of memory for the features of %zu words", c->nt);
+    }
+    for (size_t a = 0; a < c->nt;) {
+        size_t z = a + 1;
+        while (z < c->nt && wc[z].gl != 'n') z++;
+        size_t cnt = z - a;
+        for (size_t q = a; q < z; q++)
+            lninfo[q] = (uint8_t)((cnt > 4 ? 4 : cnt) | (q == a) << 4 | (q + 1 == z) << 5 | (z == c->nt) << 6);
+        a = z;
     }
     femit e = {.m = m, .intern = intern, .fb = fb, .wc = wc};
     /* the per-kind-of-word cache (inference): a word kind's summed rows, L floats and a "filled"
@@ -470,6 +514,30 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
             f_str(&e, "x3=", w + wl - 3, 3);
             f_str(&e, "p3=", w, 3);
         }
+        /* the line: words on it, first / last / middle, the note's last line ("Rich" alone at the
+           end), with the word's class and shape */
+        {
+            uint8_t li = lninfo[i];
+            char pos = (li & 16) ? 'f' : (li & 32) ? 'l' : 'm';
+            f_ch3(&e, "ln=", (char)('0' + (li & 15)), pos, (li & 64) ? 'L' : '-');
+            char tmp[4] = {(char)('0' + (li & 15)), pos, lc, s0};
+            f_str(&e, "lns=", tmp, 4);
+        }
+        /* the words on both sides together ("given to _ at", "per _ .", "_ aware") */
+        {
+            char tmp[64];
+            size_t tl = 0;
+            for (int side = -1; side <= 1; side += 2) {
+                long j = (long)i + side;
+                if (side == 1) tmp[tl++] = '|';
+                if (j < 0 || (size_t)j >= c->nt) tmp[tl++] = '<';
+                else if (identity_ok(wc[j].lc) && wc[j].wl && wc[j].wl < 24) memcpy(tmp + tl, wc[j].w, wc[j].wl), tl += wc[j].wl;
+                else tmp[tl++] = wc[j].lc;
+            }
+            tmp[tl++] = gl;
+            tmp[tl++] = gr;
+            f_str(&e, "ww=", tmp, tl);
+        }
         neighbour(&e, c, i, -1, "w-1=", "c-1=", "s-1=");
         neighbour(&e, c, i, 1, "w+1=", "c+1=", "s+1=");
         neighbour(&e, c, i, -2, "w-2=", NULL, NULL);
@@ -500,6 +568,43 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
                                                                      : (i + 1 < c->nt ? wc[i + 1].lc : '>');
             char tmp[5] = {pr, gl, r, gr, nr};
             f_str(&e, "nctx=", tmp, 5);
+            /* a chain of numbers joined by '/' or '.' ("7.39/34/63/29", "10/5/40", "3/10"): its
+               number of slashes and the word's place in it; the number across a slash when it is
+               small ("_/10" is a score, "7/_" a day or a count) */
+            {
+                size_t a0 = i, z0 = i;
+                int slashes = 0, dots = 0, before = 0;
+                while (a0 > 0 && c->t[a0 - 1].shape0 == SH_NUM && c->t[a0].s - c->t[a0 - 1].e == 1 &&
+                       (c->text[c->t[a0].s - 1] == '/' || c->text[c->t[a0].s - 1] == '.')) {
+                    if (c->text[c->t[a0].s - 1] == '/') slashes++, before++;
+                    else dots++;
+                    a0--;
+                }
+                while (z0 + 1 < c->nt && c->t[z0 + 1].shape0 == SH_NUM && c->t[z0 + 1].s - c->t[z0].e == 1 &&
+                       (c->text[c->t[z0].e] == '/' || c->text[c->t[z0].e] == '.')) {
+                    if (c->text[c->t[z0].e] == '/') slashes++;
+                    else dots++;
+                    z0++;
+                }
+                if (slashes) f_ch3(&e, "sl=", (char)('0' + (slashes > 4 ? 4 : slashes)), (char)('0' + (before > 4 ? 4 : before)), dots ? 'd' : '-');
+                if (gr == '/' && i + 1 < c->nt && c->t[i + 1].shape0 == SH_NUM) {
+                    long nv = num_value(c, i + 1);
+                    char vb[4];
+                    int vl = nv >= 0 && nv <= 31 ? snprintf(vb, sizeof vb, "%ld", nv) : snprintf(vb, sizeof vb, "L");
+                    f_str(&e, "den=", vb, (size_t)vl);
+                }
+                if (gl == '/' && i > 0 && c->t[i - 1].shape0 == SH_NUM) {
+                    long nv = num_value(c, i);
+                    char vb[4];
+                    int vl = nv >= 0 && nv <= 31 ? snprintf(vb, sizeof vb, "%ld", nv) : snprintf(vb, sizeof vb, "L");
+                    f_str(&e, "dnm=", vb, (size_t)vl);
+                }
+            }
+            /* a clock time ("since 2050", "at 1500"): four digits, hours under 24, minutes under 60 */
+            if (nd == 4) {
+                long nv = num_value(c, i);
+                if (nv >= 0 && nv / 100 < 24 && nv % 100 < 60) f_ch2(&e, "clk=", r, gl);
+            }
             /* a range ("800-1000", "80-90") ascends and is often round; a phone number's
                groups ("555-0143") need not */
             for (int side = 0; side < 2; side++) {
@@ -564,6 +669,7 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
     free(ev);
     free(sec);
     free(wc);
+    free(lninfo);
     free(cache);
     if (fb->oom) return cf_fail(err, CF_EINTERNAL, "out of memory for features");
     return CF_OK;
@@ -721,14 +827,18 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
         }
         *tab = 0;
         char *vals = tab + 1;
-        if (!strcmp(line, "@threshold")) {
+        float *thr = !strcmp(line, "@threshold")             ? &m->threshold
+                     : !strcmp(line, "@threshold_bare")      ? &m->threshold_bare
+                     : !strcmp(line, "@threshold_nopattern") ? &m->threshold_nopattern
+                                                             : NULL;
+        if (thr) {
             char *end;
             double v = strtod(vals, &end);
             if (end == vals || v <= 0 || v > 1) {
-                rc = cf_fail(err, CF_EINPUT, "%s:%d: threshold must be in (0, 1]", path, ln);
+                rc = cf_fail(err, CF_EINPUT, "%s:%d: %s must be in (0, 1]", path, ln, line + 1);
                 break;
             }
-            m->threshold = (float)v;
+            *thr = (float)v;
             continue;
         }
         int is_trans = !strncmp(line, "@trans:", 7);
@@ -852,9 +962,12 @@ int deid_model_save(const deid_model *m, const char *path, float prune, cf_err *
     sb_printf(&s, "# clinfm deid model 1\n");
     sb_printf(&s, "# A linear-chain CRF over words (docs/DEID.md, \"The model file\"). Written by clinfm deid-train;\n"
                   "# lines: FEATURE<TAB>LABEL:weight ..., @trans:PREV<TAB>LABEL:weight ..., @threshold<TAB>P(O) below\n"
-                  "# which a word is PHI. Weights under %g in magnitude are left out.\n",
+                  "# which a word is PHI (@threshold_bare, @threshold_nopattern: the same for words with less\n"
+                  "# evidence). Weights under %g in magnitude are left out.\n",
               (double)prune);
     sb_printf(&s, "@threshold\t%.4f\n", (double)m->threshold);
+    if (m->threshold_bare > 0) sb_printf(&s, "@threshold_bare\t%.4f\n", (double)m->threshold_bare);
+    if (m->threshold_nopattern > 0) sb_printf(&s, "@threshold_nopattern\t%.4f\n", (double)m->threshold_nopattern);
     for (int p = 0; p < DEID_NL; p++) {
         sb_printf(&s, "@trans:%s\t", label_name(p));
         for (int y = 0; y < DEID_NL; y++) sb_printf(&s, "%s%s:%.4g", y ? " " : "", label_name(y), (double)m->trans[p * DEID_NL + y]);
@@ -884,6 +997,13 @@ int deid_model_save(const deid_model *m, const char *path, float prune, cf_err *
     int rc = atomic_write_file(path, s.b, s.n, err);
     free(s.b);
     return rc;
+}
+
+int deid_rules_set_threshold(deid_text_rules *r, double p, cf_err *err) {
+    if (!r || !r->model) return cf_fail(err, CF_EINPUT, "the rules folder has no model (model.tsv): no threshold to set");
+    if (!(p > 0 && p <= 1)) return cf_fail(err, CF_EINPUT, "the threshold must be in (0, 1]");
+    r->model->threshold = (float)p;
+    return CF_OK;
 }
 
 /* ---- deid_find --------------------------------------------------------------------------- */
@@ -1020,6 +1140,25 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
     }
     deid__emissions(m, fb, T, E);
     deid__crf_marginals(E, T, m->trans, P, work);
+    /* what the evidence layers say of each word: bit DEID_SRC_* set when a span of that layer
+       covers it (tokens are sorted, so each span finds its first word by bisection) */
+    uint8_t *evd = cf_calloc(T + 1, 1);
+    if (!evd) {
+        free(E);
+        free(P);
+        free(work);
+        return cf_fail(err, CF_EINTERNAL, "out of memory for the model's scores");
+    }
+    for (size_t k = 0; k < c->spans.n; k++) {
+        size_t lo = 0, hi = T;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (c->t[mid].e <= c->spans.v[k].start) lo = mid + 1;
+            else hi = mid;
+        }
+        for (size_t q = lo; q < T && c->t[q].s < c->spans.v[k].end; q++)
+            evd[q] |= (uint8_t)(1u << ((c->spans.tag[k] >> 16) & 7));
+    }
     for (size_t i = 0; i < T; i++) {
         const float *p = P + i * DEID_NL;
         lab[i] = -1;
@@ -1028,8 +1167,25 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
         int best = 1;
         for (int y = 2; y < DEID_NL; y++)
             if (p[y] > p[best]) best = y;
-        lab[i] = (int8_t)(best - 1);
+        int ty = best - 1;
+        /* less evidence, more certainty needed: a shaped type (date, phone, id, ZIP, age...) with
+           no pattern behind it is mostly a number in a clinical context ("HCT <21", "at 1500",
+           "30cc"); a word no evidence layer marks at all is mostly a clinical word ("stoma") */
+        int shaped = ty != DEID_NAME && ty != DEID_LOCATION && ty != DEID_ORGANIZATION && ty != DEID_ADDRESS;
+        int pattern = (evd[i] >> DEID_SRC_PATTERN) & 1;
+        int any = evd[i] || c->t[i].lab >= 0 || c->t[i].known >= 0;
+        if (shaped && !pattern && m->threshold_nopattern > 0 && p[0] >= m->threshold_nopattern) continue;
+        if (!any && m->threshold_bare > 0 && p[0] >= m->threshold_bare) continue;
+        /* calendar sense: numbers joined by '/' that no reading makes a date ("PA 44/21",
+           "CMV 500/15/8/60") are no date, whatever their context */
+        if (ty == DEID_DATE && c->t[i].shape0 == SH_NUM && !slash_date_possible(c, i)) continue;
+        /* a single letter glued to a slash is shorthand ("w/", "n/v", "s/p"), no name or place */
+        if ((ty == DEID_NAME || ty == DEID_LOCATION || ty == DEID_ORGANIZATION) && c->t[i].e - c->t[i].s == 1 &&
+            ((c->t[i].e < c->len && c->text[c->t[i].e] == '/') || (c->t[i].s > 0 && c->text[c->t[i].s - 1] == '/')))
+            continue;
+        lab[i] = (int8_t)ty;
     }
+    free(evd);
     free(E);
     free(work);
     if (P_out) *P_out = P;

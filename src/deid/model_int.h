@@ -27,6 +27,11 @@ typedef struct deid_model {
     uint32_t cap;     /* rows allocated in w */
     float trans[DEID_NL * DEID_NL]; /* (L prev, L cur) */
     float threshold;  /* a word is PHI when its P(O) is below this */
+    /* stricter thresholds for words with less evidence (0 = same as threshold; model.c,
+       model_labels): a word no pattern, rule detector or known string marks at all
+       ("@threshold_bare"), and a word whose most probable label is a shaped type (date, phone,
+       id, ZIP, age...) that no pattern covers ("@threshold_nopattern") */
+    float threshold_bare, threshold_nopattern;
     /* lookup index built after loading: (ix_mask + 1) slots, each the upper 32 bits of a feature
        name's hash (never 0) and its row; names are not compared (a feature the model lacks
        matching a slot's 32-bit tag happens about once in a billion lookups, and costs one

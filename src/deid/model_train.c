@@ -25,7 +25,10 @@ void deid_train_opts_default(deid_train_opts *o) {
     o->lr = 0.1f;
     o->l2 = 1e-5f;
     o->threshold = 0.7f;
+    o->threshold_bare = 0.8f;
+    o->threshold_nopattern = 0.5f;
     o->prune = 0.05f;
+    o->min_count = 3;
     o->seed = 1;
 }
 
@@ -89,6 +92,8 @@ int deid_model_train(const deid_text_rules *r, const deid_doc *const *docs, size
     int rc = deid_model_new(&m, err);
     if (rc) return rc;
     m->threshold = o->threshold;
+    m->threshold_bare = o->threshold_bare;
+    m->threshold_nopattern = o->threshold_nopattern;
     float *G = NULL;      /* (cap, L) AdaGrad sums of squared gradients */
     uint32_t gcap = 0;
     float GT[L * L];
@@ -105,6 +110,44 @@ int deid_model_train(const deid_text_rules *r, const deid_doc *const *docs, size
     size_t cap_T = 0;
     deid_featbuf fb = {0};
     progress pg;
+    /* how many training words hold each feature: one pass of feature extraction alone */
+    uint32_t *fcount = NULL;
+    uint32_t fcap = 0;
+    if (o->min_count > 1) {
+        progress_begin(&pg, "deid-train", "notes (counting features)", n);
+        for (size_t q = 0; q < n && !rc; q++) {
+            const deid_doc *d = docs[q];
+            progress_update(&pg, q);
+            if (!d->len) continue;
+            ctx c;
+            memset(&c, 0, sizeof c);
+            c.r = r;
+            c.text = d->text;
+            c.len = d->len;
+            rc = deid__evidence(&c, err);
+            if (!rc && c.nt) rc = deid__features(&c, m, 1, &fb, err);
+            if (!rc && m->cap > fcap) {
+                uint32_t *nc = cf_realloc_array(fcount, m->cap, sizeof *nc);
+                if (!nc) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+                else {
+                    memset(nc + fcap, 0, (size_t)(m->cap - fcap) * sizeof *nc);
+                    fcount = nc;
+                    fcap = m->cap;
+                }
+            }
+            if (!rc && c.nt)
+                for (size_t f = 0; f < fb.n; f++) fcount[fb.ids[f]]++;
+            free(c.spans.v);
+            free(c.spans.tag);
+            free(c.t);
+        }
+        progress_end(&pg);
+        if (!rc && o->verbose) {
+            uint32_t kept = 0;
+            for (uint32_t f = 0; f < m->feats.count; f++) kept += fcount[f] >= (uint32_t)o->min_count;
+            fprintf(stderr, "deid-train: %u features, %u seen in at least %d words\n", m->feats.count, kept, o->min_count);
+        }
+    }
     for (int ep = 0; ep < o->epochs && !rc; ep++) {
         for (size_t k = n; k > 1; k--) {
             size_t j = (size_t)(rng_next(&rs) % k);
@@ -163,7 +206,10 @@ int deid_model_train(const deid_text_rules *r, const deid_doc *const *docs, size
                 for (size_t i = 0; i < T; i++) {
                     const float *g = gE + i * L;
                     for (size_t f = fb.start[i]; f < fb.start[i + 1]; f++) {
-                        float *w = m->w + (size_t)fb.ids[f] * L, *gs = G + (size_t)fb.ids[f] * L;
+                        uint32_t id = fb.ids[f];
+                        /* rare features (and any first met after counting) keep weight 0 */
+                        if (fcount && (id >= fcap || fcount[id] < (uint32_t)o->min_count)) continue;
+                        float *w = m->w + (size_t)id * L, *gs = G + (size_t)id * L;
                         for (int y = 0; y < L; y++) {
                             float gy = g[y] + o->l2 * w[y];
                             gs[y] += gy * gy;
@@ -188,7 +234,65 @@ int deid_model_train(const deid_text_rules *r, const deid_doc *const *docs, size
     }
     if (!rc) rc = deid_model_save(m, out_path, o->prune, err);
     deid__featbuf_free(&fb);
-    free(E), free(P), free(work), free(gE), free(gold), free(G), free(order);
+    free(E), free(P), free(work), free(gE), free(gold), free(G), free(order), free(fcount);
     deid_model_free(m);
     return rc;
+}
+
+#define CALIB_F2_TOL 0.001
+
+int deid_model_calibrate(deid_text_rules *r, const char *model_path, const deid_corpus *held, size_t n_held,
+                         double min_precision, float prune, int verbose, double *chosen, double *recall,
+                         double *precision, cf_err *err) {
+    static const double GRID[] = {0.30, 0.35, 0.40, 0.45, 0.50, 0.55, 0.60, 0.65, 0.70, 0.75,
+                                  0.80, 0.85, 0.90, 0.93, 0.95, 0.97, 0.99};
+    deid_model *m = NULL;
+    int rc = deid_model_load(&m, model_path, err);
+    if (rc) return rc;
+    if (!m) return cf_fail(err, CF_EINPUT, "%s: no model to calibrate", model_path);
+    deid_model *keep = r->model;
+    r->model = m;
+    enum { NG = sizeof GRID / sizeof GRID[0] };
+    double F2[NG], RR[NG], PP[NG];
+    double best_f2 = -1, best_t = m->threshold, best_r = 0, best_p = 0;
+    double top_p = -1, top_t = m->threshold, top_r = 0; /* the most precise, if none reaches the floor */
+    for (size_t g = 0; g < NG && !rc; g++) {
+        m->threshold = (float)GRID[g];
+        uint64_t gh = 0, gn = 0, ph = 0, pn = 0;
+        for (size_t h = 0; h < n_held && !rc; h++) {
+            deid_eval_result res;
+            rc = deid_evaluate(r, &held[h], &res, NULL, NULL, err);
+            gh += res.overlap_all.gold_hit, gn += res.overlap_all.gold_n;
+            ph += res.overlap_all.pred_hit, pn += res.overlap_all.pred_n;
+        }
+        if (rc) break;
+        double rr = deid_ratio(gh, gn), pp = deid_ratio(ph, pn);
+        double f2 = (4 * pp + rr) > 0 ? 5 * pp * rr / (4 * pp + rr) : 0;
+        if (verbose)
+            fprintf(stderr, "deid-train: calibration: threshold %.2f recall %.4f precision %.4f F2 %.4f\n", GRID[g], rr, pp, f2);
+        F2[g] = f2, RR[g] = rr, PP[g] = pp;
+        if (pp >= min_precision && f2 > best_f2) best_f2 = f2;
+        if (pp > top_p + 1e-9) top_p = pp, top_t = GRID[g], top_r = rr;
+    }
+    /* the lowest threshold whose F2 is within CALIB_F2_TOL of the best: near the top the F2
+       curve is flat, and a lower threshold removes fewer words for the same score */
+    if (!rc && best_f2 >= 0) {
+        for (size_t g = 0; g < NG; g++)
+            if (PP[g] >= min_precision && F2[g] >= best_f2 - CALIB_F2_TOL) {
+                best_t = GRID[g], best_r = RR[g], best_p = PP[g];
+                break;
+            }
+    }
+    if (best_f2 < 0) best_t = top_t, best_r = top_r, best_p = top_p;
+    if (!rc) {
+        m->threshold = (float)best_t;
+        rc = deid_model_save(m, model_path, prune, err);
+    }
+    r->model = keep;
+    deid_model_free(m);
+    if (rc) return rc;
+    *chosen = best_t;
+    if (recall) *recall = best_r;
+    if (precision) *precision = best_p;
+    return CF_OK;
 }

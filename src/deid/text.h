@@ -57,6 +57,10 @@ typedef struct deid_text_rules deid_text_rules;
 /* Loads and compiles the rules folder. Errors name the file and line, never its contents. */
 int deid_rules_load(deid_text_rules **out, const char *rules_dir, cf_err *err);
 void deid_rules_free(deid_text_rules *r);
+/* Overrides the decision threshold of the rules folder's model (a word is PHI when its
+ * probability of "not PHI" is below p, 0 < p <= 1), for calibration sweeps (deid-eval
+ * --threshold); CF_EINPUT when the folder has no model or p is out of range. */
+int deid_rules_set_threshold(deid_text_rules *r, double p, cf_err *err);
 
 /* Strings the record itself knows, to be found in its notes whatever the general rules say. */
 typedef struct deid_known deid_known;

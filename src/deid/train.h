@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "deid/eval.h"
+#include "deid/deid_eval.h"
 #include "deid/text.h"
 #include "util/err.h"
 
@@ -20,7 +20,11 @@ typedef struct {
     float lr;        /* AdaGrad step (default 0.1) */
     float l2;        /* L2 penalty per step on the weights a note touches (default 1e-5) */
     float threshold; /* written into the model: a word is PHI when P(O) < threshold (default 0.7) */
+    float threshold_bare;      /* the same for words no evidence layer marks (default 0.8; 0 = none) */
+    float threshold_nopattern; /* for a shaped type (date, phone, id...) no pattern covers (default 0.5) */
     float prune;     /* weights under this in magnitude are not saved (default 0.05) */
+    int min_count;   /* features seen in fewer training words than this keep weight 0 and are not
+                        saved (default 3): a smaller, faster model that does not memorise one-offs */
     uint64_t seed;   /* shuffling */
     int verbose;     /* loss per epoch on stderr */
 } deid_train_opts;
@@ -32,5 +36,21 @@ void deid_train_opts_default(deid_train_opts *o);
  * read it). */
 int deid_model_train(const deid_text_rules *r, const deid_doc *const *docs, size_t n, const deid_train_opts *o,
                      const char *out_path, cf_err *err);
+
+/* Calibrates the decision threshold of the model at model_path on annotated corpora kept apart
+ * from training (deid-train uses generated notes with held-apart names and the held-apart note
+ * style): every threshold of a fixed grid (0.30 to 0.99) is scored by any-overlap recall and
+ * precision over the Safe Harbor types, and among those whose precision is at least
+ * min_precision (generated notes flatter precision: their clinical filler is narrower than real
+ * notes, so a floor near 1 on them keeps a margin for real ones) the one with the highest
+ * F2 = 5PR / (4P + R) (or, when none reaches the floor, the most precise one) is
+ * written into the model file (the lowest threshold whose F2 is within 0.001 of that best: the
+ * curve is flat near its top, and a lower threshold removes fewer words), the weights
+ * saved again with the same pruning level. *chosen and,
+ * when not NULL, the scores of the chosen threshold receive the result; with verbose, every row
+ * of the sweep goes to stderr. The rules' own model is put back afterwards. */
+int deid_model_calibrate(deid_text_rules *r, const char *model_path, const deid_corpus *held, size_t n_held,
+                         double min_precision, float prune, int verbose, double *chosen, double *recall,
+                         double *precision, cf_err *err);
 
 #endif

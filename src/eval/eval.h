@@ -1,5 +1,5 @@
 /* Evaluation of predictors on a task: the predictor interface, the count-feature baselines
- * (MEDS-Tab style, with L2 logistic regression and with XGBoost) and the evaluation run that
+ * (MEDS-Tab style, with L2 logistic regression (ml/logreg.h) and with XGBoost) and the evaluation run that
  * writes metrics.json, report.html and MODEL_CARD.md.
  *
  * A predictor is "a function giving a probability per label row". The rows carry
@@ -15,6 +15,8 @@
 #include <stdint.h>
 
 #include "eval/metrics.h"
+#include "ml/csr.h"
+#include "ml/logreg.h"
 #include "store/store.h"
 #include "tasks/task.h"
 #include "util/err.h"
@@ -45,7 +47,19 @@ typedef struct eval_predictor {
 /* ---------------------------------------------------------------- count features */
 
 #define EVAL_N_WINDOWS 5 /* 1 day, 7 days, 30 days, 365 days, all history */
-enum { EVAL_COL_COUNT = 0, EVAL_COL_VALUE, EVAL_COL_AGE };
+extern const int64_t eval_window_us[EVAL_N_WINDOWS];     /* INT64_MAX: all history */
+extern const char *const eval_window_name[EVAL_N_WINDOWS]; /* "1d" .. "all" */
+
+/* The codes a feature family keeps: rows[c] train histories hold code c; those in at least
+ * min_rows, the most frequent first (ties by code), at most max_codes. fr has room for n_codes;
+ * returns how many it kept (fr[0 .. k)). */
+typedef struct {
+    uint32_t code;
+    uint64_t rows;
+} eval_code_freq;
+size_t eval_rank_codes(eval_code_freq *fr, const uint64_t *rows, uint32_t n_codes, size_t min_rows, size_t max_codes);
+/* Column kinds: a count and a last value are the logistic regression's (ml/logreg.h); age is a value. */
+enum { EVAL_COL_COUNT = ML_COL_COUNT, EVAL_COL_VALUE = ML_COL_VALUE, EVAL_COL_AGE };
 
 typedef struct {
     size_t min_rows;  /* a code is kept when it occurs in at least this many train histories (3) */
@@ -75,23 +89,15 @@ typedef struct {
     uint32_t *fit_count_col, *fit_value_col;
 } eval_featurizer;
 
-typedef struct {
-    size_t n_rows, n_cols, nnz;
-    size_t *indptr; /* n_rows + 1 */
-    uint32_t *idx;
-    float *val;
-} eval_csr;
-
 /* Chooses the feature columns from the train rows' histories. */
 int eval_features_fit(eval_featurizer *f, const store *s, const task_labels *l, const label_row *train,
                       size_t n, const eval_feature_options *opt, cf_err *err);
 /* Count, last-value and age features of rows, using only each row's history. */
-int eval_features_build(const eval_featurizer *f, const label_row *rows, size_t n, eval_csr *out, cf_err *err);
+int eval_features_build(const eval_featurizer *f, const label_row *rows, size_t n, ml_csr *out, cf_err *err);
 void eval_featurizer_free(eval_featurizer *f);
 /* Makes f build the rows of store s (task labels l of s): the fitted columns, found in s by
  * code string. s may be the store f was fitted on (which restores it). */
 int eval_features_bind(eval_featurizer *f, const store *s, const task_labels *l, cf_err *err);
-void eval_csr_free(eval_csr *m);
 /* "LAB//50912//mg/dL count 7d", "LAB//50912//mg/dL last value", "age", with the code's
  * description from the store's dictionary when it has one: "RXNORM//235389 (Mirena 52 MG
  * Intrauterine System) count all"; returns buf. */
@@ -123,15 +129,13 @@ typedef struct {
 int eval_value_features_fit(eval_value_featurizer *f, const store *s, const task_labels *l, const label_row *train,
                             size_t n, const eval_feature_options *opt, cf_err *err);
 /* The value aggregates of rows, from each row's own history only. */
-int eval_value_features_build(const eval_value_featurizer *f, const label_row *rows, size_t n, eval_csr *out,
+int eval_value_features_build(const eval_value_featurizer *f, const label_row *rows, size_t n, ml_csr *out,
                               cf_err *err);
 void eval_value_featurizer_free(eval_value_featurizer *f);
 /* As eval_features_bind, for the value aggregates. */
 int eval_value_features_bind(eval_value_featurizer *f, const store *s, const task_labels *l, cf_err *err);
 /* "LAB//50912//mg/dL max 1d", "... first value"; returns buf. */
 char *eval_value_feature_name(const eval_value_featurizer *f, size_t col, char *buf, size_t cap);
-/* out = [a | b]: the columns of b after a's, row by row (a and b have the same rows). */
-int eval_csr_hstack(const eval_csr *a, const eval_csr *b, eval_csr *out, cf_err *err);
 
 /* ---------------------------------------------------------------- leakage alarms (eval_leak.c) */
 
@@ -168,26 +172,6 @@ int eval_leak_scan(eval_leak *out, const store *s, const task_labels *l, const l
  * least as strong as the best predictor, and puts them first. */
 void eval_leak_flag(eval_leak *lk, double best_auroc, const char *best_name, int held_ok);
 void eval_leak_free(eval_leak *lk);
-
-/* ---------------------------------------------------------------- L2 logistic regression */
-
-typedef struct {
-    size_t d;
-    double *w, b;
-    double lambda;
-    /* column transform fitted on train: count -> log1p(x) * scale; value -> (x - shift) * scale */
-    const uint8_t *kind; /* borrowed: EVAL_COL_* per column */
-    double *shift, *scale;
-    int iterations;
-} eval_logreg;
-
-/* Minimises mean log loss + lambda/2 |w|^2 (intercept not penalised) by L-BFGS. */
-int eval_logreg_fit(eval_logreg *m, const eval_csr *X, const uint8_t *y, const uint8_t *kind, double lambda,
-                    cf_err *err);
-void eval_logreg_predict(const eval_logreg *m, const eval_csr *X, float *p);
-void eval_logreg_free(eval_logreg *m);
-/* Mean log loss of predictions (clipped away from 0 and 1). */
-double eval_log_loss(const float *p, const uint8_t *y, size_t n);
 
 /* ---------------------------------------------------------------- baselines as predictors */
 

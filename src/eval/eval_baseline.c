@@ -52,7 +52,7 @@ typedef struct {
     eval_value_featurizer vf;
     int have_vf;
     uint8_t *kinds;       /* per column of the combined matrix: EVAL_COL_* */
-    eval_logreg lr;
+    ml_logreg lr;
     int have_lr;
     BoosterHandle booster;
     int rounds, depth;
@@ -77,7 +77,7 @@ static uint8_t *labels_of(const label_row *rows, size_t n) {
     return y;
 }
 
-static int make_dmatrix(const eval_csr *X, const uint8_t *y, DMatrixHandle *out, cf_err *err) {
+static int make_dmatrix(const ml_csr *X, const uint8_t *y, DMatrixHandle *out, cf_err *err) {
     if (XGDMatrixCreateFromCSREx(X->indptr, X->idx, X->val, X->n_rows + 1, X->nnz, X->n_cols, out))
         return xgb_fail(err, "DMatrix creation");
     if (y) {
@@ -134,12 +134,12 @@ static int xgb_predict(BoosterHandle bh, DMatrixHandle d, int rounds, float *p, 
     return CF_OK;
 }
 
-static int fit_logreg(baseline *b, const eval_csr *Xtr, const uint8_t *ytr, const eval_csr *Xtu, const uint8_t *ytu,
+static int fit_logreg(baseline *b, const ml_csr *Xtr, const uint8_t *ytr, const ml_csr *Xtu, const uint8_t *ytu,
                       cf_err *err) {
     int rc = CF_OK;
     if (!Xtu->n_rows) {
         b->tuned = 0;
-        rc = eval_logreg_fit(&b->lr, Xtr, ytr, b->kinds, 1e-2, err);
+        rc = ml_logreg_fit(&b->lr, Xtr, ytr, b->kinds, 1e-2, err);
         b->have_lr = !rc;
         return rc;
     }
@@ -147,24 +147,24 @@ static int fit_logreg(baseline *b, const eval_csr *Xtr, const uint8_t *ytr, cons
     if (!p) return cf_fail(err, CF_EINTERNAL, "out of memory");
     b->tuned = 1;
     for (size_t k = 0; k < N_LAMBDAS; k++) {
-        eval_logreg m;
-        if ((rc = eval_logreg_fit(&m, Xtr, ytr, b->kinds, lambdas[k], err))) break;
-        eval_logreg_predict(&m, Xtu, p);
-        double loss = eval_log_loss(p, ytu, Xtu->n_rows);
+        ml_logreg m;
+        if ((rc = ml_logreg_fit(&m, Xtr, ytr, b->kinds, lambdas[k], err))) break;
+        ml_logreg_predict(&m, Xtu, p);
+        double loss = ml_log_loss(p, ytu, Xtu->n_rows);
         if (!b->have_lr || loss < b->tune_loss) {
-            if (b->have_lr) eval_logreg_free(&b->lr);
+            if (b->have_lr) ml_logreg_free(&b->lr);
             b->lr = m;
             b->have_lr = 1;
             b->tune_loss = loss;
         } else {
-            eval_logreg_free(&m);
+            ml_logreg_free(&m);
         }
     }
     free(p);
     return rc;
 }
 
-static int fit_xgb(baseline *b, const eval_csr *Xtr, const uint8_t *ytr, const eval_csr *Xtu, const uint8_t *ytu,
+static int fit_xgb(baseline *b, const ml_csr *Xtr, const uint8_t *ytr, const ml_csr *Xtu, const uint8_t *ytu,
                    cf_err *err) {
     DMatrixHandle dtr = NULL, dtu = NULL;
     int rc = make_dmatrix(Xtr, ytr, &dtr, err);
@@ -197,7 +197,7 @@ static int fit_xgb(baseline *b, const eval_csr *Xtr, const uint8_t *ytr, const e
                 XGBoosterFree(bh);
                 goto done;
             }
-            double loss = eval_log_loss(p, ytu, Xtu->n_rows);
+            double loss = ml_log_loss(p, ytu, Xtu->n_rows);
             if (loss < best - 1e-9) best = loss, best_rounds = it + 1;
             else if (it + 1 - best_rounds >= XGB_PATIENCE) break;
         }
@@ -220,7 +220,7 @@ done:
 }
 
 /* The probe's features (see the top of the file); every row has all four. */
-static int probe_build(const baseline *b, const store *s, const label_row *rows, size_t n, eval_csr *out, cf_err *err) {
+static int probe_build(const baseline *b, const store *s, const label_row *rows, size_t n, ml_csr *out, cf_err *err) {
     memset(out, 0, sizeof *out);
     out->n_rows = n;
     out->n_cols = PROBE_COLS;
@@ -229,7 +229,7 @@ static int probe_build(const baseline *b, const store *s, const label_row *rows,
     out->idx = cf_malloc((out->nnz ? out->nnz : 1) * sizeof *out->idx);
     out->val = cf_malloc((out->nnz ? out->nnz : 1) * sizeof *out->val);
     if (!out->indptr || !out->idx || !out->val) {
-        eval_csr_free(out);
+        ml_csr_free(out);
         return cf_fail(err, CF_EINTERNAL, "out of memory");
     }
     const double year = 365.2425 * (double)USEC_PER_DAY, month = year / 12;
@@ -256,27 +256,27 @@ static int probe_build(const baseline *b, const store *s, const label_row *rows,
     return CF_OK;
 }
 
-static int build_rows(baseline *b, const store *s, const label_row *rows, size_t n, eval_csr *out, cf_err *err) {
+static int build_rows(baseline *b, const store *s, const label_row *rows, size_t n, ml_csr *out, cf_err *err) {
     if (b->probe) return probe_build(b, s, rows, n, out, err);
     if (!b->values) return eval_features_build(&b->f, rows, n, out, err);
     /* counts, then the value aggregates after them */
-    eval_csr A, V;
+    ml_csr A, V;
     int rc = eval_features_build(&b->f, rows, n, &A, err);
     if (rc) return rc;
     if ((rc = eval_value_features_build(&b->vf, rows, n, &V, err))) {
-        eval_csr_free(&A);
+        ml_csr_free(&A);
         return rc;
     }
-    rc = eval_csr_hstack(&A, &V, out, err);
-    eval_csr_free(&A);
-    eval_csr_free(&V);
+    rc = ml_csr_hstack(&A, &V, out, err);
+    ml_csr_free(&A);
+    ml_csr_free(&V);
     return rc;
 }
 
 static int baseline_fit(void *ctx, const store *s, const label_row *train, size_t n_train, const label_row *tuning,
                         size_t n_tuning, cf_err *err) {
     baseline *b = ctx;
-    eval_csr Xtr = {0}, Xtu = {0};
+    ml_csr Xtr = {0}, Xtu = {0};
     uint8_t *ytr = labels_of(train, n_train), *ytu = labels_of(tuning, n_tuning);
     int rc = CF_OK;
     if (!ytr || !ytu) {
@@ -309,8 +309,8 @@ static int baseline_fit(void *ctx, const store *s, const label_row *train, size_
     if ((rc = build_rows(b, s, tuning, n_tuning, &Xtu, err))) goto done;
     rc = is_logreg(b) ? fit_logreg(b, &Xtr, ytr, &Xtu, ytu, err) : fit_xgb(b, &Xtr, ytr, &Xtu, ytu, err);
 done:
-    eval_csr_free(&Xtr);
-    eval_csr_free(&Xtu);
+    ml_csr_free(&Xtr);
+    ml_csr_free(&Xtu);
     free(ytr);
     free(ytu);
     return rc;
@@ -333,11 +333,11 @@ static int baseline_predict(void *ctx, const store *s, const label_row *rows, si
     if (!b->have_f || (is_logreg(b) ? !b->have_lr : !b->booster))
         return cf_fail(err, CF_EINTERNAL, "baseline predict called before fit");
     if (!n) return CF_OK;
-    eval_csr X;
+    ml_csr X;
     int rc = build_rows(b, s, rows, n, &X, err);
     if (rc) return rc;
     if (is_logreg(b)) {
-        eval_logreg_predict(&b->lr, &X, probs);
+        ml_logreg_predict(&b->lr, &X, probs);
     } else {
         DMatrixHandle d;
         if (!(rc = make_dmatrix(&X, NULL, &d, err))) {
@@ -345,7 +345,7 @@ static int baseline_predict(void *ctx, const store *s, const label_row *rows, si
             XGDMatrixFree(d);
         }
     }
-    eval_csr_free(&X);
+    ml_csr_free(&X);
     return rc;
 }
 
@@ -521,7 +521,7 @@ void eval_baseline_free(eval_predictor *p) {
         if (b->have_f) eval_featurizer_free(&b->f);
         if (b->have_vf) eval_value_featurizer_free(&b->vf);
         free(b->kinds);
-        if (b->have_lr) eval_logreg_free(&b->lr);
+        if (b->have_lr) ml_logreg_free(&b->lr);
         if (b->booster) XGBoosterFree(b->booster);
         free(b);
     }

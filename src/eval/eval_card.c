@@ -525,5 +525,5 @@ int eval_write_model_card(const eval_state *st, const char *path, cf_err *err) {
                "of a record: figures on it show that the pipeline works, not how a model would do on real patients.\n\n"
                "## Human oversight\n\nThe model advises; a clinician decides. Its output is a probability for one "
                "outcome; it is not a diagnosis and does not replace examination, tests or clinical judgement.\n");
-    return task_buf_write_file(&b, path, err);
+    return sbuf_write_file(&b, path, err);
 }

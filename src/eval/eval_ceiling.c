@@ -10,55 +10,43 @@
 
 #include "deid/key.h"
 #include "ingest/fhir.h"
+#include "util/strmap.h"
 #include "util/timeutil.h"
 
 typedef struct {
-    int64_t *sid, *time;
-    float *prob;
-    size_t cap, n; /* cap: power of two; slots with sid 0 are empty (subject ids are >= 1) */
+    strmap rows;  /* (subject id, prediction time) as 16 bytes -> row id */
+    float *prob;  /* (rows.count) the truth's probability */
+    size_t cap;
     char path[1024];
 } ceiling_ctx;
 
-static uint64_t mix(int64_t a, int64_t b) {
-    uint64_t x = (uint64_t)a * 0x9e3779b97f4a7c15ULL ^ ((uint64_t)b + 0x632be59bd9b4e019ULL);
-    x ^= x >> 31;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    return x ^ (x >> 29);
-}
-
+/* The last row of a (subject, time) pair wins, as the file is read top down. */
 static int put(ceiling_ctx *c, int64_t sid, int64_t t, float p) {
-    if ((c->n + 1) * 2 > c->cap) {
+    const int64_t key[2] = {sid, t};
+    int64_t id = strmap_intern(&c->rows, (const char *)key, sizeof key);
+    if (id < 0) return -1;
+    if ((size_t)id >= c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 1024;
-        int64_t *s = calloc(cap, sizeof *s), *tm = calloc(cap, sizeof *tm);
-        float *pr = calloc(cap, sizeof *pr);
-        if (!s || !tm || !pr) {
-            free(s), free(tm), free(pr);
-            return -1;
-        }
-        for (size_t i = 0; i < c->cap; i++) {
-            if (!c->sid[i]) continue;
-            size_t j = mix(c->sid[i], c->time[i]) & (cap - 1);
-            while (s[j]) j = (j + 1) & (cap - 1);
-            s[j] = c->sid[i], tm[j] = c->time[i], pr[j] = c->prob[i];
-        }
-        free(c->sid), free(c->time), free(c->prob);
-        c->sid = s, c->time = tm, c->prob = pr, c->cap = cap;
+        float *pr = cf_realloc_array(c->prob, cap, sizeof *pr);
+        if (!pr) return -1;
+        c->prob = pr;
+        c->cap = cap;
     }
-    size_t j = mix(sid, t) & (c->cap - 1);
-    while (c->sid[j] && !(c->sid[j] == sid && c->time[j] == t)) j = (j + 1) & (c->cap - 1);
-    if (!c->sid[j]) c->n++;
-    c->sid[j] = sid, c->time[j] = t, c->prob[j] = p;
+    c->prob[id] = p;
     return 0;
 }
 
 static const float *get(const ceiling_ctx *c, int64_t sid, int64_t t) {
-    if (!c->cap) return NULL;
-    size_t j = mix(sid, t) & (c->cap - 1);
-    while (c->sid[j]) {
-        if (c->sid[j] == sid && c->time[j] == t) return &c->prob[j];
-        j = (j + 1) & (c->cap - 1);
-    }
-    return NULL;
+    const int64_t key[2] = {sid, t};
+    int64_t id = strmap_find(&c->rows, (const char *)key, sizeof key);
+    return id < 0 ? NULL : &c->prob[id];
+}
+
+static void ceiling_ctx_free(ceiling_ctx *c) {
+    if (!c) return;
+    strmap_free(&c->rows);
+    free(c->prob);
+    free(c);
 }
 
 static int ceiling_predict(void *ctx, const store *s, const label_row *rows, size_t n, float *probs, cf_err *err) {
@@ -80,7 +68,7 @@ static int ceiling_predict(void *ctx, const store *s, const label_row *rows, siz
 static char *ceiling_describe(void *ctx) {
     const ceiling_ctx *c = ctx;
     char *s = malloc(1200);
-    if (s) snprintf(s, 1200, "{\"truth_rows\": %zu, \"source\": \"clinfm synth ground truth\"}", c->n);
+    if (s) snprintf(s, 1200, "{\"truth_rows\": %zu, \"source\": \"clinfm synth ground truth\"}", (size_t)c->rows.count);
     return s;
 }
 
@@ -187,7 +175,7 @@ int eval_ceiling_new(eval_predictor *p, const char *truth_path, const char *colu
         rc = cf_fail_errno(err, CF_EINPUT, "%s: read error", truth_path);
         goto fail;
     }
-    if (!c->n) {
+    if (!c->rows.count) {
         rc = cf_fail(err, CF_EINPUT, "%s: no ground-truth rows", truth_path);
         goto fail;
     }
@@ -204,16 +192,11 @@ int eval_ceiling_new(eval_predictor *p, const char *truth_path, const char *colu
 fail:
     free(line);
     if (f) fclose(f);
-    free(c->sid), free(c->time), free(c->prob);
-    free(c);
+    ceiling_ctx_free(c);
     return rc;
 }
 
 void eval_ceiling_free(eval_predictor *p) {
-    ceiling_ctx *c = p->ctx;
-    if (c) {
-        free(c->sid), free(c->time), free(c->prob);
-        free(c);
-    }
+    ceiling_ctx_free(p->ctx);
     p->ctx = NULL;
 }

@@ -22,9 +22,9 @@
 #include "eval/eval.h"
 #include "util/timeutil.h"
 
-static const int64_t window_us[EVAL_N_WINDOWS] = {USEC_PER_DAY, 7 * USEC_PER_DAY, 30 * USEC_PER_DAY,
-                                                   365 * USEC_PER_DAY, INT64_MAX};
-static const char *const window_name[EVAL_N_WINDOWS] = {"1d", "7d", "30d", "365d", "all"};
+const int64_t eval_window_us[EVAL_N_WINDOWS] = {USEC_PER_DAY, 7 * USEC_PER_DAY, 30 * USEC_PER_DAY,
+                                                365 * USEC_PER_DAY, INT64_MAX};
+const char *const eval_window_name[EVAL_N_WINDOWS] = {"1d", "7d", "30d", "365d", "all"};
 
 void eval_featurizer_free(eval_featurizer *f) {
     if (f->fit_count_col && f->count_col != f->fit_count_col) free(f->count_col);
@@ -38,21 +38,18 @@ void eval_featurizer_free(eval_featurizer *f) {
     memset(f, 0, sizeof *f);
 }
 
-void eval_csr_free(eval_csr *m) {
-    free(m->indptr);
-    free(m->idx);
-    free(m->val);
-    memset(m, 0, sizeof *m);
-}
-
-typedef struct {
-    uint32_t code;
-    uint64_t rows;
-} code_freq;
 static int cmp_freq(const void *a, const void *b) {
-    const code_freq *x = a, *y = b;
+    const eval_code_freq *x = a, *y = b;
     if (x->rows != y->rows) return x->rows > y->rows ? -1 : 1;
     return (x->code > y->code) - (x->code < y->code);
+}
+
+size_t eval_rank_codes(eval_code_freq *fr, const uint64_t *rows, uint32_t n_codes, size_t min_rows, size_t max_codes) {
+    size_t nk = 0;
+    for (uint32_t c = 0; c < n_codes; c++)
+        if (rows[c] >= min_rows) fr[nk++] = (eval_code_freq){c, rows[c]};
+    qsort(fr, nk, sizeof *fr, cmp_freq);
+    return nk > max_codes ? max_codes : nk;
 }
 
 int eval_features_fit(eval_featurizer *f, const store *s, const task_labels *l, const label_row *train,
@@ -68,7 +65,7 @@ int eval_features_fit(eval_featurizer *f, const store *s, const task_labels *l, 
     f->lookback = lookback;
     uint64_t *rows_with = cf_calloc(C, sizeof *rows_with), *rows_num = cf_calloc(C, sizeof *rows_num);
     uint64_t *stamp = cf_calloc(C, sizeof *stamp), *stamp_num = cf_calloc(C, sizeof *stamp_num);
-    code_freq *cf = cf_calloc(C, sizeof *cf);
+    eval_code_freq *cf = cf_calloc(C, sizeof *cf);
     int rc = CF_OK;
     if (!rows_with || !rows_num || !stamp || !stamp_num || !cf) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
@@ -84,11 +81,7 @@ int eval_features_fit(eval_featurizer *f, const store *s, const task_labels *l, 
             if (!isnan(s->numeric[e]) && stamp_num[c] != r + 1) stamp_num[c] = r + 1, rows_num[c]++;
         }
     }
-    size_t nk = 0;
-    for (uint32_t c = 0; c < s->n_codes; c++)
-        if (rows_with[c] >= min_rows) cf[nk++] = (code_freq){c, rows_with[c]};
-    qsort(cf, nk, sizeof *cf, cmp_freq);
-    if (nk > max_codes) nk = max_codes;
+    size_t nk = eval_rank_codes(cf, rows_with, s->n_codes, min_rows, max_codes);
     size_t nv = 0;
     for (size_t k = 0; k < nk; k++)
         if (rows_num[cf[k].code] >= min_rows) nv++;
@@ -148,7 +141,7 @@ static int cmp_entry(const void *a, const void *b) {
     return (x->col > y->col) - (x->col < y->col);
 }
 
-int eval_features_build(const eval_featurizer *f, const label_row *rows, size_t n, eval_csr *out, cf_err *err) {
+int eval_features_build(const eval_featurizer *f, const label_row *rows, size_t n, ml_csr *out, cf_err *err) {
     memset(out, 0, sizeof *out);
     const store *s = f->s;
     out->n_rows = n;
@@ -180,7 +173,7 @@ int eval_features_build(const eval_featurizer *f, const label_row *rows, size_t 
                 for (int w = 0; w < EVAL_N_WINDOWS; w++) {
                     /* static facts count in "all" only; timed events in every window they fall in */
                     if (t == TIME_NULL ? w != EVAL_N_WINDOWS - 1
-                                       : (pt - t) > window_us[w] || (f->lookback && w == EVAL_N_WINDOWS - 1))
+                                       : (pt - t) > eval_window_us[w] || (f->lookback && w == EVAL_N_WINDOWS - 1))
                         continue; /* with a lookback, "all" holds static facts only */
                     uint32_t col = base + (uint32_t)w;
                     if (!touched[col]) touched[col] = 1, list[nt++] = col;
@@ -233,7 +226,7 @@ done:
     free(touched);
     free(list);
     free(ent);
-    if (rc) eval_csr_free(out);
+    if (rc) ml_csr_free(out);
     return rc;
 }
 
@@ -250,7 +243,7 @@ char *eval_feature_name(const eval_featurizer *f, size_t col, char *buf, size_t 
     else snprintf(named, sizeof named, "%s", code);
     if (f->col_kind[col] == EVAL_COL_VALUE) snprintf(buf, cap, "%s last value", named);
     else if (f->lookback && f->col_window[col] == EVAL_N_WINDOWS - 1) snprintf(buf, cap, "%s (static fact)", named);
-    else snprintf(buf, cap, "%s count %s", named, window_name[f->col_window[col]]);
+    else snprintf(buf, cap, "%s count %s", named, eval_window_name[f->col_window[col]]);
     return buf;
 }
 

@@ -14,9 +14,6 @@
 #include "eval/eval.h"
 #include "util/timeutil.h"
 
-static const int64_t window_us[EVAL_N_WINDOWS] = {USEC_PER_DAY, 7 * USEC_PER_DAY, 30 * USEC_PER_DAY,
-                                                   365 * USEC_PER_DAY, INT64_MAX};
-static const char *const window_name[EVAL_N_WINDOWS] = {"1d", "7d", "30d", "365d", "all"};
 
 void eval_value_featurizer_free(eval_value_featurizer *f) {
     if (f->fit_first_col && f->first_col != f->fit_first_col) free(f->first_col);
@@ -25,15 +22,6 @@ void eval_value_featurizer_free(eval_value_featurizer *f) {
     memset(f, 0, sizeof *f);
 }
 
-typedef struct {
-    uint32_t code;
-    uint64_t rows;
-} vfreq;
-static int cmp_vfreq(const void *a, const void *b) {
-    const vfreq *x = a, *y = b;
-    if (x->rows != y->rows) return x->rows > y->rows ? -1 : 1;
-    return (x->code > y->code) - (x->code < y->code);
-}
 
 int eval_value_features_fit(eval_value_featurizer *f, const store *s, const task_labels *l, const label_row *train,
                             size_t n, const eval_feature_options *opt, cf_err *err) {
@@ -44,7 +32,7 @@ int eval_value_features_fit(eval_value_featurizer *f, const store *s, const task
     size_t min_rows = opt && opt->min_rows ? opt->min_rows : 3;
     size_t max_codes = opt && opt->max_codes ? opt->max_codes : 3000;
     uint64_t *rows_num = cf_calloc(C, sizeof *rows_num), *stamp = cf_calloc(C, sizeof *stamp);
-    vfreq *fr = cf_calloc(C, sizeof *fr);
+    eval_code_freq *fr = cf_calloc(C, sizeof *fr);
     int rc = CF_OK;
     if (!rows_num || !stamp || !fr) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
@@ -58,11 +46,7 @@ int eval_value_features_fit(eval_value_featurizer *f, const store *s, const task
             if (stamp[c] != r + 1) stamp[c] = r + 1, rows_num[c]++;
         }
     }
-    size_t nk = 0;
-    for (uint32_t c = 0; c < s->n_codes; c++)
-        if (rows_num[c] >= min_rows) fr[nk++] = (vfreq){c, rows_num[c]};
-    qsort(fr, nk, sizeof *fr, cmp_vfreq);
-    if (nk > max_codes) nk = max_codes;
+    size_t nk = eval_rank_codes(fr, rows_num, s->n_codes, min_rows, max_codes);
     f->n_codes_kept = nk;
     f->n_cols = nk * EVAL_VALUE_COLS_PER_CODE;
     f->first_col = cf_malloc(C * sizeof *f->first_col);
@@ -126,7 +110,7 @@ char *eval_value_feature_name(const eval_value_featurizer *f, size_t col, char *
     col_meaning(col % EVAL_VALUE_COLS_PER_CODE, &agg, &w);
     const store *ns = f->fit_s ? f->fit_s : f->s; /* column codes are the fitted store's */
     if (agg >= EVAL_AGG_FIRST) snprintf(buf, cap, "%s %s", store_code_str(ns, f->col_code[col]), agg_name[agg]);
-    else snprintf(buf, cap, "%s %s %s", store_code_str(ns, f->col_code[col]), agg_name[agg], window_name[w]);
+    else snprintf(buf, cap, "%s %s %s", store_code_str(ns, f->col_code[col]), agg_name[agg], eval_window_name[w]);
     return buf;
 }
 
@@ -138,7 +122,7 @@ typedef struct {
     float first, last;
 } agg_state;
 
-static int grow(eval_csr *out, size_t *cap, size_t need, cf_err *err) {
+static int grow(ml_csr *out, size_t *cap, size_t need, cf_err *err) {
     if (need <= *cap) return CF_OK;
     size_t nc = *cap ? *cap * 2 : 4096;
     while (nc < need) nc *= 2;
@@ -151,7 +135,7 @@ static int grow(eval_csr *out, size_t *cap, size_t need, cf_err *err) {
     return CF_OK;
 }
 
-int eval_value_features_build(const eval_value_featurizer *f, const label_row *rows, size_t n, eval_csr *out,
+int eval_value_features_build(const eval_value_featurizer *f, const label_row *rows, size_t n, ml_csr *out,
                               cf_err *err) {
     memset(out, 0, sizeof *out);
     const store *s = f->s;
@@ -189,7 +173,7 @@ int eval_value_features_build(const eval_value_featurizer *f, const label_row *r
             int64_t t = s->time[e];
             for (int w = 0; w < EVAL_N_WINDOWS; w++) {
                 /* static facts count in "all" only, as in the count family */
-                if (t == TIME_NULL ? w != EVAL_N_WINDOWS - 1 : (pt - t) > window_us[w]) continue;
+                if (t == TIME_NULL ? w != EVAL_N_WINDOWS - 1 : (pt - t) > eval_window_us[w]) continue;
                 if (!g->cnt[w] || x < g->mn[w]) g->mn[w] = x;
                 if (!g->cnt[w] || x > g->mx[w]) g->mx[w] = x;
                 g->sum[w] += x;
@@ -232,34 +216,6 @@ done:
     free(st);
     free(touched);
     free(seen);
-    if (rc) eval_csr_free(out);
+    if (rc) ml_csr_free(out);
     return rc;
-}
-
-int eval_csr_hstack(const eval_csr *a, const eval_csr *b, eval_csr *out, cf_err *err) {
-    memset(out, 0, sizeof *out);
-    if (a->n_rows != b->n_rows) return cf_fail(err, CF_EINTERNAL, "hstack of matrices with different rows");
-    size_t n = a->n_rows, nnz = a->nnz + b->nnz;
-    out->n_rows = n;
-    out->n_cols = a->n_cols + b->n_cols;
-    out->indptr = cf_malloc((n + 1) * sizeof *out->indptr);
-    out->idx = cf_malloc((nnz ? nnz : 1) * sizeof *out->idx);
-    out->val = cf_malloc((nnz ? nnz : 1) * sizeof *out->val);
-    if (!out->indptr || !out->idx || !out->val) {
-        eval_csr_free(out);
-        return cf_fail(err, CF_EINTERNAL, "out of memory");
-    }
-    out->indptr[0] = 0;
-    for (size_t r = 0; r < n; r++) {
-        for (size_t k = a->indptr[r]; k < a->indptr[r + 1]; k++) {
-            out->idx[out->nnz] = a->idx[k];
-            out->val[out->nnz++] = a->val[k];
-        }
-        for (size_t k = b->indptr[r]; k < b->indptr[r + 1]; k++) {
-            out->idx[out->nnz] = (uint32_t)(a->n_cols + b->idx[k]);
-            out->val[out->nnz++] = b->val[k];
-        }
-        out->indptr[r + 1] = out->nnz;
-    }
-    return CF_OK;
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "eval/eval.h"
+#include "util/sbuf.h"
 
 typedef struct {
     const eval_predictor *p;
@@ -66,16 +67,19 @@ int eval_write_json(const eval_state *st, const char *path, cf_err *err);
 int eval_write_html(const eval_state *st, const char *path, cf_err *err);
 int eval_write_model_card(const eval_state *st, const char *path, cf_err *err);
 
-/* A growing string; on out-of-memory it sets oom and ignores further writes (task.h). */
-typedef task_buf eval_buf;
-static inline void eb_put(eval_buf *s, const char *p, size_t n) { task_buf_put(s, p, n); }
-static inline void eb_str(eval_buf *s, const char *p) { task_buf_str(s, p); }
+/* The reports are assembled in the shared growing buffer (util/sbuf.h). */
+typedef sbuf eval_buf;
+static inline void eb_put(eval_buf *s, const char *p, size_t n) { sbuf_put(s, p, n); }
+static inline void eb_str(eval_buf *s, const char *p) { sbuf_str(s, p); }
 void eb_fmt(eval_buf *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void eb_html(eval_buf *s, const char *p); /* HTML-escaped */
 /* "0.812 (0.751-0.866)" or "n/a" */
 void eb_ci(eval_buf *s, const eval_ci *c);
+/* The date of t ("2019-03-02"), or "unknown" for TIME_NULL. */
+void eb_time(eval_buf *b, int64_t t);
 
-/* Text report.html and MODEL_CARD.md share (eval_report.c); html 1 writes HTML, 0 Markdown. */
+/* Text report.html and MODEL_CARD.md share (eval_text.c, with the eb_* helpers above); html 1
+ * writes HTML, 0 Markdown. */
 const char *eval_role_name(int role);
 int eval_metrics_insufficient(const eval_metrics *m);
 void eval_text_cells(eval_buf *b, const eval_metrics *m, int html); /* AUROC, AUPRC, Brier, ECE */

@@ -58,7 +58,7 @@ static double auc_with_zeros(vy *a, size_t m, size_t zpos, size_t zneg) {
 }
 
 /* AUROC of every column of X for labels y (all rows), into auc[cols]. */
-static int column_aurocs(const eval_csr *X, const uint8_t *y, double *auc, cf_err *err) {
+static int column_aurocs(const ml_csr *X, const uint8_t *y, double *auc, cf_err *err) {
     size_t P = 0, N = 0;
     for (size_t r = 0; r < X->n_rows; r++) *(y[r] ? &P : &N) += 1;
     size_t *cnt = cf_calloc(X->n_cols + 1, sizeof *cnt);
@@ -101,7 +101,7 @@ int eval_leak_scan(eval_leak *out, const store *s, const task_labels *l, const l
     out->flag_auroc = 0.9;
     if (!n_train || !l->n) return CF_OK;
     eval_featurizer f;
-    eval_csr X = {0}, Xh = {0};
+    ml_csr X = {0}, Xh = {0};
     uint8_t *y = NULL, *yh = NULL;
     double *auc = NULL, *auch = NULL;
     label_row *held = NULL;
@@ -152,8 +152,8 @@ int eval_leak_scan(eval_leak *out, const store *s, const task_labels *l, const l
     out->scanned = 1;
 done:
     eval_featurizer_free(&f);
-    eval_csr_free(&X);
-    eval_csr_free(&Xh);
+    ml_csr_free(&X);
+    ml_csr_free(&Xh);
     free(y), free(yh), free(held), free(auc), free(auch);
     if (rc) eval_leak_free(out);
     return rc;

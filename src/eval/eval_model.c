@@ -2,7 +2,7 @@
  *
  * Three predictors share one loaded model (src/model/runtime.h) and one KV-cache session:
  *   zero_shot  ETHOS style: N futures sampled from the history at the prediction time; the risk
- *              is the share that reach the task's outcome inside its window (model/outcome.h
+ *              is the share that reach the task's outcome inside its window (tasks/task_outcome.h
  *              translates the label rule into tokens and a time budget). No fitting at all.
  *   readout    the one-step version: the next-token probability of the outcome, also through
  *              one gap token that stays inside the window. No fitting, one forward pass.
@@ -28,6 +28,7 @@
 #include "model/head.h"
 #include "model/outcome.h"
 #include "model/runtime.h"
+#include "tasks/task_outcome.h"
 
 typedef struct {
     model_bundle bundle;
@@ -513,7 +514,7 @@ int eval_model_predictors(const char *model_path, const eval_model_options *o, c
         snprintf(o->info->checkpoint_hash, sizeof o->info->checkpoint_hash, "%s", ch ? ch : "");
     }
     if ((rc = check_split(sh, model_path, err)) || (rc = check_overlap(sh, model_path, err))) goto fail;
-    if ((rc = rt_outcome_from_task(&sh->oc, &sh->rm, t, err))) goto fail;
+    if ((rc = task_outcome(&sh->oc, &sh->rm.v, t, err))) goto fail;
     int n_seq = sh->o.rollouts > VOCAB_N_GAPS + 1 ? sh->o.rollouts : VOCAB_N_GAPS + 1;
     if ((rc = rt_session_init(&sh->ss, &sh->rm, n_seq, err))) goto fail;
     sh->have_session = 1;

@@ -557,12 +557,12 @@ int eval_pool(const eval_pool_config *cfg, cf_err *err) {
         else eb_fmt(&b, " %.0f |\n", cols[c].fit_seconds);
     }
     if (b.oom) {
-        free(b.b);
+        free(b.p);
         free(met), free(diffs), free(pp);
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         goto done;
     }
-    md = b.b;
+    md = b.p;
     if (!cfg->quiet) fputs(md, stdout);
     /* JSON */
     root = cJSON_CreateObject();
@@ -634,8 +634,8 @@ int eval_pool(const eval_pool_config *cfg, cf_err *err) {
                 eb_str(&pb, "\n");
             }
         snprintf(path, sizeof path, "%s/predictions.csv", cfg->out_dir);
-        if (!rc) rc = task_buf_write_file(&pb, path, err);
-        else free(pb.b);
+        if (!rc) rc = sbuf_write_file(&pb, path, err);
+        else free(pb.p);
     }
 done:
     cJSON_Delete(root);

@@ -19,51 +19,6 @@
 
 #define MAX_PREDICTORS 24
 
-/* ---------------------------------------------------------------- string buffer */
-
-void eb_fmt(eval_buf *s, const char *fmt, ...) {
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    if ((size_t)n < sizeof tmp) {
-        eb_put(s, tmp, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big) {
-        s->oom = 1;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    eb_put(s, big, (size_t)n);
-    free(big);
-}
-void eb_html(eval_buf *s, const char *p) {
-    for (; p && *p; p++) {
-        switch (*p) {
-        case '&': eb_str(s, "&amp;"); break;
-        case '<': eb_str(s, "&lt;"); break;
-        case '>': eb_str(s, "&gt;"); break;
-        case '"': eb_str(s, "&quot;"); break;
-        case '\'': eb_str(s, "&#39;"); break;
-        default: eb_put(s, p, 1);
-        }
-    }
-}
-void eb_ci(eval_buf *s, const eval_ci *c) {
-    if (isnan(c->value)) {
-        eb_str(s, "n/a");
-        return;
-    }
-    eb_fmt(s, "%.3f", c->value);
-    if (!isnan(c->lo) && !isnan(c->hi)) eb_fmt(s, " (%.3f-%.3f)", c->lo, c->hi);
-}
-
 /* ---------------------------------------------------------------- metrics.json */
 
 static cJSON *num_or_null(double v) { return isnan(v) || isinf(v) ? cJSON_CreateNull() : cJSON_CreateNumber(v); }
@@ -292,7 +247,7 @@ static int write_predictions(const eval_state *st, const char *path, int tuning,
             eb_fmt(&b, ",%.9g", (double)(tuning ? st->res[i].probs_tune : st->res[i].probs)[r]);
         eb_str(&b, "\n");
     }
-    return task_buf_write_file(&b, path, err);
+    return sbuf_write_file(&b, path, err);
 }
 
 /* ---------------------------------------------------------------- the run */
@@ -628,11 +583,11 @@ int eval_run(const eval_config *cfg, cf_err *err) {
             eb_ci(&b, &st.res[i].overall.auprc);
             eb_str(&b, "  Brier ");
             eb_ci(&b, &st.res[i].overall.brier);
-            printf("  %-15s %s%s\n", st.res[i].p->name, b.b ? b.b : "",
+            printf("  %-15s %s%s\n", st.res[i].p->name, b.p ? b.p : "",
                    st.res[i].p->role == EVAL_ROLE_FLOOR ? "  (floor: where the prediction sits in the record)"
                    : st.res[i].p->role == EVAL_ROLE_CEILING ? "  (ceiling)"
                    : (int)i == st.proposed ? "  (proposed)" : "");
-            free(b.b);
+            free(b.p);
         }
         if (st.leak.n_flagged) {
             printf("  ALARM: %zu single feature%s reach%s AUROC over %.1f or the best predictor's; the strongest: %s "

@@ -32,6 +32,7 @@
 #include "ingest/fhir_internal.h"
 #include "util/progress.h"
 #include "util/strmap.h"
+#include "util/u64map.h"
 
 #define FHIR_CHUNK ((size_t)4 << 20) /* target bytes of NDJSON lines per unit */
 #define FHIR_MAX_THREADS 16
@@ -300,9 +301,7 @@ typedef struct {
     strmap urls;              /* Patient fullUrl -> index; url_patient[index] = patient index */
     uint32_t *url_patient;
     size_t cap_url;
-    uint64_t *sid_table;      /* open addressing: subject ids, 0 = empty; detects collisions */
-    uint32_t *sid_owner;
-    size_t sid_cap;
+    u64map sid_owner;         /* subject id -> patient index: detects collisions */
     strmap meds;              /* Medication key -> index */
     uint32_t *med_code, *med_desc; /* into medstr; UINT32_MAX = no description */
     size_t cap_med, cap_med_desc;
@@ -343,8 +342,7 @@ static void commit_free(commit_ctx *cc) {
     strmap_free(&cc->phi_seen);
     free(cc->patient_sid);
     free(cc->url_patient);
-    free(cc->sid_table);
-    free(cc->sid_owner);
+    u64map_free(&cc->sid_owner);
     free(cc->med_code);
     free(cc->med_desc);
     free(cc->described);
@@ -373,40 +371,14 @@ static int grow_arr(void **p, size_t *cap, size_t need, size_t elem) {
 
 /* Records subject id sid for patient index idx; CF_EINTERNAL on a hash collision. */
 static int sid_register(commit_ctx *cc, int64_t sid, uint32_t idx, cf_err *err) {
-    if ((size_t)(cc->patients.count) * 2 >= cc->sid_cap) {
-        size_t n = cc->sid_cap ? cc->sid_cap * 2 : 1024;
-        uint64_t *t = calloc(n, sizeof *t);
-        uint32_t *o = calloc(n, sizeof *o);
-        if (!t || !o) {
-            free(t);
-            free(o);
-            return cf_fail(err, CF_EINTERNAL, "out of memory");
-        }
-        for (size_t i = 0; i < cc->sid_cap; i++) {
-            if (!cc->sid_table[i]) continue;
-            size_t j = (cc->sid_table[i] * 0x9E3779B97F4A7C15ULL >> 20) & (n - 1);
-            while (t[j]) j = (j + 1) & (n - 1);
-            t[j] = cc->sid_table[i];
-            o[j] = cc->sid_owner[i];
-        }
-        free(cc->sid_table);
-        free(cc->sid_owner);
-        cc->sid_table = t;
-        cc->sid_owner = o;
-        cc->sid_cap = n;
-    }
-    uint64_t k = (uint64_t)sid;
-    size_t j = (k * 0x9E3779B97F4A7C15ULL >> 20) & (cc->sid_cap - 1);
-    while (cc->sid_table[j]) {
-        if (cc->sid_table[j] == k && cc->sid_owner[j] != idx)
-            return cf_fail(err, CF_EINTERNAL,
-                           "two Patient ids map to the same subject_id (a 63-bit hash collision); "
-                           "the input cannot be ingested as is");
-        if (cc->sid_table[j] == k) return CF_OK;
-        j = (j + 1) & (cc->sid_cap - 1);
-    }
-    cc->sid_table[j] = k;
-    cc->sid_owner[j] = idx;
+    int added;
+    uint64_t *owner = u64map_put(&cc->sid_owner, (uint64_t)sid, &added);
+    if (!owner) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    if (added) *owner = idx;
+    else if (*owner != idx)
+        return cf_fail(err, CF_EINTERNAL,
+                       "two Patient ids map to the same subject_id (a 63-bit hash collision); "
+                       "the input cannot be ingested as is");
     return CF_OK;
 }
 

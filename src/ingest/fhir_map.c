@@ -125,33 +125,21 @@ const char *fhir_system_prefix(const char *system) {
 void fhir_batch_init(fhir_batch *b) { memset(b, 0, sizeof *b); }
 
 void fhir_batch_reset(fhir_batch *b) {
-    b->heap.len = 0;
+    sbuf_clear(&b->heap);
     b->n_ev = 0;
     b->n_res = 0;
 }
 
 void fhir_batch_free(fhir_batch *b) {
-    free(b->heap.p);
+    sbuf_free(&b->heap);
     free(b->ev);
     free(b->res);
     memset(b, 0, sizeof *b);
 }
 
 size_t fhir_heap_add(fhir_batch *b, const void *p, size_t len) {
-    fhir_buf *h = &b->heap;
-    if (len > SIZE_MAX / 2 - h->len) return SIZE_MAX;
-    if (h->len + len > h->cap) {
-        size_t n = h->cap ? h->cap : 4096;
-        while (n < h->len + len) n *= 2;
-        char *q = realloc(h->p, n);
-        if (!q) return SIZE_MAX;
-        h->p = q;
-        h->cap = n;
-    }
-    size_t off = h->len;
-    if (len) memcpy(h->p + off, p, len);
-    h->len += len;
-    return off;
+    size_t off = b->heap.len;
+    return sbuf_put(&b->heap, p, len) ? SIZE_MAX : off;
 }
 
 fhir_res *fhir_batch_res(fhir_batch *b) {

@@ -26,39 +26,8 @@
 #include "ingest/csv.h"
 #include "util/ids.h"
 #include "util/progress.h"
+#include "util/sbuf.h"
 #include "util/strmap.h"
-
-typedef struct {
-    char *data;
-    size_t len, cap;
-} sbuf;
-
-static int sbuf_reserve(sbuf *b, size_t extra) {
-    if (b->len + extra + 1 <= b->cap) return 0;
-    size_t nc = b->cap ? b->cap : 256;
-    while (nc < b->len + extra + 1) nc *= 2;
-    char *d = realloc(b->data, nc);
-    if (!d) return -1;
-    b->data = d;
-    b->cap = nc;
-    return 0;
-}
-
-static int sbuf_add(sbuf *b, const char *s, size_t n) {
-    if (sbuf_reserve(b, n)) return -1;
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return 0;
-}
-
-/* Empties b and makes its data a valid "" string. */
-static int sbuf_clear(sbuf *b) {
-    b->len = 0;
-    if (sbuf_reserve(b, 0)) return -1;
-    b->data[0] = '\0';
-    return 0;
-}
 
 /* A loaded dictionary: key -> one row of value columns. */
 typedef struct {
@@ -71,7 +40,7 @@ typedef struct {
 
 static const char *dict_value(const dict_rt *d, int64_t row, size_t col, size_t *len) {
     uint64_t off = d->value_off[(size_t)row * d->n_columns + col];
-    const char *s = d->values.data + off;
+    const char *s = d->values.p + off;
     *len = strlen(s);
     return s;
 }
@@ -98,8 +67,8 @@ typedef struct {
 } row_ctx;
 
 static void ctx_free(row_ctx *c) {
-    free(c->alt[0].data);
-    free(c->alt[1].data);
+    free(c->alt[0].p);
+    free(c->alt[1].p);
 }
 
 /* ------------------------------------------------------------- binding */
@@ -258,8 +227,8 @@ static int column_value(row_ctx *c, int join, int col, const char *dict_name, co
 /* The buffer a filter writes to: the one of the two that s does not point into. */
 static sbuf *out_buf(row_ctx *c, const char *s) {
     sbuf *b = &c->alt[0];
-    if (b->data && s >= b->data && s < b->data + b->cap) b = &c->alt[1];
-    b->len = 0;
+    if (b->p && s >= b->p && s < b->p + b->cap) b = &c->alt[1];
+    sbuf_clear(b);
     return b;
 }
 
@@ -294,8 +263,8 @@ static int arith(const tpl_filter *fl, const tpl_ref *r, row_ctx *c, const char 
         k = snprintf(num, sizeof num, "%.15g", v);
     }
     sbuf *o = out_buf(c, *s);
-    if (sbuf_add(o, num, (size_t)k)) return fail_reason(c, "out of memory");
-    *s = o->data;
+    if (sbuf_put(o, num, (size_t)k)) return fail_reason(c, "out of memory");
+    *s = o->p;
     *n = (size_t)k;
     return 0;
 }
@@ -337,10 +306,10 @@ static int eval_ref(const tpl_ref *r, row_ctx *c, const char **s, size_t *n) {
         case TF_UPPER:
         case TF_LOWER: {
             sbuf *o = out_buf(c, *s);
-            if (sbuf_add(o, *s, *n)) return fail_reason(c, "out of memory");
+            if (sbuf_put(o, *s, *n)) return fail_reason(c, "out of memory");
             for (size_t i = 0; i < *n; i++)
-                o->data[i] = (char)(fl->kind == TF_UPPER ? toupper((unsigned char)o->data[i]) : tolower((unsigned char)o->data[i]));
-            *s = o->data;
+                o->p[i] = (char)(fl->kind == TF_UPPER ? toupper((unsigned char)o->p[i]) : tolower((unsigned char)o->p[i]));
+            *s = o->p;
             break;
         }
         case TF_MAP: {
@@ -378,11 +347,11 @@ static int eval_ref(const tpl_ref *r, row_ctx *c, const char **s, size_t *n) {
             while (p < end) {
                 const char *q = (size_t)(end - p) >= fl_len ? memmem(p, (size_t)(end - p), fl->from, fl_len) : NULL;
                 size_t run = (size_t)((q ? q : end) - p);
-                if (sbuf_add(o, p, run) || (q && sbuf_add(o, fl->to, to_len)))
+                if (sbuf_put(o, p, run) || (q && sbuf_put(o, fl->to, to_len)))
                     return fail_reason(c, "out of memory");
                 p = q ? q + fl_len : end;
             }
-            *s = o->data;
+            *s = o->p;
             *n = o->len;
             break;
         }
@@ -397,7 +366,7 @@ static int eval_ref(const tpl_ref *r, row_ctx *c, const char **s, size_t *n) {
 static int eval_tpl(const tpl *t, row_ctx *c, const char *empty, sbuf *out) {
     for (size_t i = 0; i < t->n_parts; i++) {
         const tpl_part *p = &t->parts[i];
-        if (p->literal_len && sbuf_add(out, p->literal, p->literal_len)) return fail_reason(c, "out of memory");
+        if (p->literal_len && sbuf_put(out, p->literal, p->literal_len)) return fail_reason(c, "out of memory");
         if (!p->n_alts) continue;
         const char *s = "";
         size_t n = 0;
@@ -410,17 +379,22 @@ static int eval_tpl(const tpl *t, row_ctx *c, const char *empty, sbuf *out) {
             n = strlen(empty);
         }
         /* s may point into a filter buffer, which the next field reuses: copy now. */
-        if (sbuf_add(out, s, n)) return fail_reason(c, "out of memory");
+        if (sbuf_put(out, s, n)) return fail_reason(c, "out of memory");
     }
     if (sbuf_reserve(out, 0)) return fail_reason(c, "out of memory");
-    out->data[out->len] = '\0';
+    out->p[out->len] = '\0';
     return 0;
 }
 
+/* The template's value alone in out (emptied first), a C string. */
+static int tpl_string(const tpl *t, row_ctx *c, sbuf *out) {
+    sbuf_clear(out);
+    return eval_tpl(t, c, NULL, out);
+}
+
 static int eval_cond(const cond *cd, row_ctx *c, sbuf *scratch, int *result) {
-    if (sbuf_clear(scratch)) return fail_reason(c, "out of memory");
-    if (eval_tpl(&cd->lhs, c, NULL, scratch)) return -1;
-    const char *v = scratch->data;
+    if (tpl_string(&cd->lhs, c, scratch)) return -1;
+    const char *v = scratch->p;
     switch (cd->op) {
     case COND_EQ: *result = strcmp(v, cd->values[0]) == 0; break;
     case COND_NE: *result = strcmp(v, cd->values[0]) != 0; break;
@@ -545,10 +519,10 @@ static int time_value(const event_spec *e, row_ctx *c, const char *key, const tp
     } else if (e->anchor_is_const) {
         anchor = e->anchor_const;
     } else {
-        if (sbuf_clear(abuf) || eval_tpl(&e->anchor, c, NULL, abuf)) return -1;
+        if (tpl_string(&e->anchor, c, abuf)) return -1;
         if (!abuf->len) return fail_reason(c, "time_anchor '%s' is empty", e->anchor.source);
-        int bad = e->anchor_format ? time_parse_format(abuf->data, abuf->len, e->anchor_format, &anchor)
-                                   : time_parse_iso(abuf->data, abuf->len, &anchor, NULL);
+        int bad = e->anchor_format ? time_parse_format(abuf->p, abuf->len, e->anchor_format, &anchor)
+                                   : time_parse_iso(abuf->p, abuf->len, &anchor, NULL);
         if (bad)
             return fail_reason(c, "time_anchor '%s' is not a valid %s", e->anchor.source,
                                e->anchor_format ? e->anchor_format : "ISO 8601 date or date-time");
@@ -561,7 +535,7 @@ static int time_value(const event_spec *e, row_ctx *c, const char *key, const tp
 
 static void dict_free(dict_rt *d) {
     strmap_free(&d->keys);
-    free(d->values.data);
+    free(d->values.p);
     free(d->value_off);
     memset(d, 0, sizeof *d);
 }
@@ -625,13 +599,13 @@ static int load_dict_file(mapping *m, dict_spec *ds, const char *path, dict_rt *
             }
         if (rc) break;
         if (!keep) continue;
-        if (sbuf_clear(&key) || eval_tpl(&ds->key, &ctx, NULL, &key)) {
+        if (tpl_string(&ds->key, &ctx, &key)) {
             rc = cf_fail(err, CF_EINPUT, "%s:%llu: dictionary key: %s", path, (unsigned long long)rec.line,
                          ctx.reason ? ctx.reason : "out of memory");
             break;
         }
         uint32_t before = d->keys.count;
-        int64_t id = strmap_intern(&d->keys, key.data, key.len);
+        int64_t id = strmap_intern(&d->keys, key.p, key.len);
         if (id < 0) {
             rc = cf_fail(err, CF_EINTERNAL, "out of memory");
             break;
@@ -651,7 +625,7 @@ static int load_dict_file(mapping *m, dict_spec *ds, const char *path, dict_rt *
         }
         for (size_t c = 0; c < d->n_columns; c++) {
             d->value_off[d->rows * d->n_columns + c] = d->values.len;
-            if (sbuf_add(&d->values, rec.fields[cols[c]], rec.lens[cols[c]]) || sbuf_add(&d->values, "", 1)) {
+            if (sbuf_put(&d->values, rec.fields[cols[c]], rec.lens[cols[c]]) || sbuf_put(&d->values, "", 1)) {
                 rc = cf_fail(err, CF_EINTERNAL, "out of memory");
                 break;
             }
@@ -665,8 +639,8 @@ done:
         for (size_t i = 0; i < nh; i++) free(header[i]);
     free(header);
     free(cols);
-    free(key.data);
-    free(cond_scratch.data);
+    free(key.p);
+    free(cond_scratch.p);
     ctx_free(&ctx);
     csv_close(r);
     return rc;
@@ -747,7 +721,7 @@ static int table_selected(const mapped_csv_options *opt, const char *name) {
 static int batch_flush_locked(engine *g, batch *b, uint32_t source, cf_err *err) {
     for (size_t k = 0; k < b->n; k++) {
         staged *sg = &b->ev[k];
-        const char *str = b->strings.data;
+        const char *str = b->strings.p;
         if (sg->code_len == SIZE_MAX) { /* a subject key record */
             int rc = store_writer_subject_key(g->w, b->subject[k], str + sg->text_off, sg->text_len, err);
             if (rc) return rc;
@@ -797,7 +771,7 @@ static int batch_add(batch *b, const staged *ev, size_t n, const char *str, size
                      uint64_t row, const char *key, size_t key_len) {
     if (batch_reserve(b, n + 1)) return -1;
     size_t base = b->strings.len;
-    if (sbuf_add(&b->strings, str ? str : "", str_len)) return -1;
+    if (sbuf_put(&b->strings, str ? str : "", str_len)) return -1;
     for (size_t k = 0; k < n; k++) {
         staged *sg = &b->ev[b->n];
         *sg = ev[k];
@@ -814,7 +788,7 @@ static int batch_add(batch *b, const staged *ev, size_t n, const char *str, size
         sg->code_len = SIZE_MAX;
         sg->text_off = b->strings.len;
         sg->text_len = key_len;
-        if (sbuf_add(&b->strings, key, key_len)) return -1;
+        if (sbuf_put(&b->strings, key, key_len)) return -1;
         b->subject[b->n] = subject;
         b->row[b->n] = row;
         b->n++;
@@ -901,17 +875,17 @@ static int build_event(table_rt *T, const event_spec *e, staged *sg, char *why, 
     sg->time = TIME_NULL;
     sg->numeric = NAN;
     if (e->has_time) {
-        if (sbuf_clear(&T->tbuf) || eval_tpl(&e->time, c, NULL, &T->tbuf)) goto fail;
+        if (tpl_string(&e->time, c, &T->tbuf)) goto fail;
         if (!T->tbuf.len) {
             fail_reason(c, "time '%s' is empty", e->time.source);
             goto fail;
         }
-        if (time_value(e, c, "time", &e->time, T->tbuf.data, T->tbuf.len, &T->abuf, &sg->time)) goto fail;
+        if (time_value(e, c, "time", &e->time, T->tbuf.p, T->tbuf.len, &T->abuf, &sg->time)) goto fail;
         if (e->has_not_after) {
-            if (sbuf_clear(&T->tbuf) || eval_tpl(&e->not_after, c, NULL, &T->tbuf)) goto fail;
+            if (tpl_string(&e->not_after, c, &T->tbuf)) goto fail;
             if (T->tbuf.len) { /* empty: no limit */
                 int64_t lim;
-                if (time_value(e, c, "time_not_after", &e->not_after, T->tbuf.data, T->tbuf.len, &T->abuf, &lim)) goto fail;
+                if (time_value(e, c, "time_not_after", &e->not_after, T->tbuf.p, T->tbuf.len, &T->abuf, &lim)) goto fail;
                 if (sg->time > lim) sg->time = lim;
             }
         }
@@ -921,13 +895,13 @@ static int build_event(table_rt *T, const event_spec *e, staged *sg, char *why, 
     sg->code_len = T->row.len - sg->code_off;
     int numeric_as_text = 0;
     if (e->has_numeric) {
-        if (sbuf_clear(&T->scratch) || eval_tpl(&e->numeric, c, NULL, &T->scratch)) goto fail;
+        if (tpl_string(&e->numeric, c, &T->scratch)) goto fail;
         if (T->scratch.len) {
             char *end;
             errno = 0;
-            float v = strtof(T->scratch.data, &end);
+            float v = strtof(T->scratch.p, &end);
             while (*end == ' ') end++;
-            if (*end || errno == ERANGE || !isfinite(v) || end == T->scratch.data) {
+            if (*end || errno == ERANGE || !isfinite(v) || end == T->scratch.p) {
                 if (e->numeric_invalid == 0) {
                     fail_reason(c, "numeric value '%s' is not a number", e->numeric.source);
                     goto fail;
@@ -941,7 +915,7 @@ static int build_event(table_rt *T, const event_spec *e, staged *sg, char *why, 
     if (numeric_as_text) {
         sg->has_text = 1;
         sg->text_off = T->row.len;
-        if (sbuf_add(&T->row, T->scratch.data, T->scratch.len)) goto oom;
+        if (sbuf_put(&T->row, T->scratch.p, T->scratch.len)) goto oom;
         sg->text_len = T->scratch.len;
     } else if (e->has_text && !(e->text_if_no_numeric && !isnan(sg->numeric))) {
         size_t off = T->row.len;
@@ -1022,11 +996,11 @@ static int keep_last(event_rt *er, int64_t gid, const staged *sg, const char *ro
 static int compute_joins(table_rt *T, int64_t *join_row, const char **why) {
     table_spec *t = T->t;
     for (size_t j = 0; j < t->n_joins; j++) {
-        if (sbuf_clear(&T->scratch) || eval_tpl(&t->joins[j].key, &T->ctx, NULL, &T->scratch)) {
+        if (tpl_string(&t->joins[j].key, &T->ctx, &T->scratch)) {
             *why = T->ctx.reason;
             return -1;
         }
-        join_row[j] = strmap_find(&T->g->dicts[t->joins[j].dict].keys, T->scratch.data, T->scratch.len);
+        join_row[j] = strmap_find(&T->g->dicts[t->joins[j].dict].keys, T->scratch.p, T->scratch.len);
     }
     return 0;
 }
@@ -1045,11 +1019,11 @@ static int row_subject(table_rt *T, int64_t *subject, const char **key, size_t *
         n = T->ctx.lens[col];
         if (T->ctx.n_missing && n && is_missing(&T->ctx, s, n)) n = 0;
     } else {
-        if (sbuf_clear(&T->key) || eval_tpl(st, &T->ctx, NULL, &T->key)) {
+        if (tpl_string(st, &T->ctx, &T->key)) {
             *why = T->ctx.reason;
             return -1;
         }
-        s = T->key.data;
+        s = T->key.p;
         n = T->key.len;
     }
     if (t->subject_is_string) {
@@ -1246,11 +1220,11 @@ static int ingest_file(table_rt *T, const char *path, cf_err *err) {
         }
         /* A string subject's original text may lie in T->key, which once keys reuse: copy it. */
         if (key && t->subject_is_string && key != file_key) {
-            if (sbuf_clear(&T->skey) || sbuf_add(&T->skey, key, key_len)) {
+            if ((sbuf_clear(&T->skey), sbuf_put(&T->skey, key, key_len))) {
                 rc = cf_fail(err, CF_EINTERNAL, "out of memory");
                 goto done;
             }
-            key = T->skey.data;
+            key = T->skey.p;
         }
         for (size_t k = 0; k < t->n_events; k++) {
             event_spec *e = &t->events[k];
@@ -1270,7 +1244,7 @@ static int ingest_file(table_rt *T, const char *path, cf_err *err) {
                 }
                 int64_t gid = -1;
                 if (e->once != ONCE_ALL) {
-                    if (sbuf_clear(&T->key) || eval_tpl(&e->once_key, c, NULL, &T->key)) {
+                    if (tpl_string(&e->once_key, c, &T->key)) {
                         failed = 1;
                         snprintf(reason, sizeof reason, "event %s: once key: %s", e->name, c->reason ? c->reason : "failed");
                         if ((rc = reject(T, er, reason, path, rec.line, err))) goto done;
@@ -1278,8 +1252,8 @@ static int ingest_file(table_rt *T, const char *path, cf_err *err) {
                     }
                     /* first: a group is taken by its first event built (a failed or excluded row
                      * leaves it open); last: every candidate replaces the group's earlier one. */
-                    if (e->once == ONCE_FIRST && strmap_find(&er->groups, T->key.data, T->key.len) >= 0) continue;
-                    if (e->once == ONCE_LAST && (gid = strmap_intern(&er->groups, T->key.data, T->key.len)) < 0) {
+                    if (e->once == ONCE_FIRST && strmap_find(&er->groups, T->key.p, T->key.len) >= 0) continue;
+                    if (e->once == ONCE_LAST && (gid = strmap_intern(&er->groups, T->key.p, T->key.len)) < 0) {
                         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
                         goto done;
                     }
@@ -1296,7 +1270,7 @@ static int ingest_file(table_rt *T, const char *path, cf_err *err) {
                     continue;
                 }
                 if (b == 0) continue;
-                if (e->once == ONCE_FIRST && strmap_intern(&er->groups, T->key.data, T->key.len) < 0) {
+                if (e->once == ONCE_FIRST && strmap_intern(&er->groups, T->key.p, T->key.len) < 0) {
                     rc = cf_fail(err, CF_EINTERNAL, "out of memory");
                     goto done;
                 }
@@ -1304,7 +1278,7 @@ static int ingest_file(table_rt *T, const char *path, cf_err *err) {
                 made = 1;
                 if (e->once == ONCE_LAST) {
                     size_t len0 = sg->code_off;
-                    if (keep_last(er, gid, sg, T->row.data, subject, rec.line, key, key_len)) {
+                    if (keep_last(er, gid, sg, T->row.p, subject, rec.line, key, key_len)) {
                         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
                         goto done;
                     }
@@ -1315,7 +1289,7 @@ static int ingest_file(table_rt *T, const char *path, cf_err *err) {
             }
         }
         if (n_staged) {
-            if (batch_add(&T->b, T->stage, n_staged, T->row.data, T->row.len, subject, rec.line,
+            if (batch_add(&T->b, T->stage, n_staged, T->row.p, T->row.len, subject, rec.line,
                           t->subject_is_string ? key : NULL, key_len)) {
                 rc = cf_fail(err, CF_EINTERNAL, "out of memory");
                 goto done;
@@ -1400,14 +1374,14 @@ done:
     free(T.b.ev);
     free(T.b.subject);
     free(T.b.row);
-    free(T.b.strings.data);
+    free(T.b.strings.p);
     free(T.stage);
-    free(T.row.data);
-    free(T.scratch.data);
-    free(T.tbuf.data);
-    free(T.abuf.data);
-    free(T.key.data);
-    free(T.skey.data);
+    free(T.row.p);
+    free(T.scratch.p);
+    free(T.tbuf.p);
+    free(T.abuf.p);
+    free(T.key.p);
+    free(T.skey.p);
     ctx_free(&T.ctx);
     mapping_files_free(files, nf);
     return rc;

@@ -6,6 +6,8 @@
  * dictionary. Column names are checked later, against each file's header, when it is opened. */
 #include "ingest/mapping.h"
 #include "util/datadir.h"
+#include "util/file.h"
+#include "util/kv.h"
 #include "util/timeutil.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -1018,134 +1020,102 @@ static int parse_key(mapping *m, int sec, dict_spec *d, table_spec *t, event_spe
 #undef FAIL
 }
 
+/* Where keys go: the section last opened and, in it, its dictionary, table or event. */
+typedef struct {
+    int sec;
+    dict_spec *dict;
+    table_spec *table;
+    event_spec *event;
+} map_cursor;
+
+/* [event TABLE/NAME]: a new event of a declared table. */
+static int add_event(mapping *m, char *arg, int lineno, const char *path, map_cursor *cur, cf_err *err) {
+    char *sl = strchr(arg, '/');
+    if (!sl) return cf_fail(err, CF_EINPUT, "%s:%d: [event ...] must be named TABLE/NAME", path, lineno);
+    *sl = '\0';
+    int ti = find_table(m, arg);
+    *sl = '/';
+    if (ti < 0) return cf_fail(err, CF_EINPUT, "%s:%d: [event %s] names a table not declared above it", path, lineno, arg);
+    table_spec *t = &m->tables[ti];
+    for (size_t j = 0; j < t->n_events; j++)
+        if (!strcmp(t->events[j].name, arg))
+            return cf_fail(err, CF_EINPUT, "%s:%d: event '%s' declared twice", path, lineno, arg);
+    event_spec *ne = realloc(t->events, (t->n_events + 1) * sizeof *ne);
+    if (!ne) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    t->events = ne;
+    cur->event = &t->events[t->n_events++];
+    memset(cur->event, 0, sizeof *cur->event);
+    cur->event->name = strdup(arg);
+    cur->event->line = lineno;
+    cur->sec = S_EVENT;
+    return CF_OK;
+}
+
+/* A section header [kind name]. */
+static int open_section(mapping *m, const char *kind, char *arg, int lineno, const char *path, map_cursor *cur,
+                        cf_err *err) {
+    memset(cur, 0, sizeof *cur);
+    if (!strcmp(kind, "mapping") || !strcmp(kind, "variables")) {
+        cur->sec = kind[0] == 'm' ? S_MAPPING : S_VARS;
+        return CF_OK;
+    }
+    int known = !strcmp(kind, "dictionary") || !strcmp(kind, "table") || !strcmp(kind, "event");
+    if (!known)
+        return cf_fail(err, CF_EINPUT,
+                       "%s:%d: unknown section [%s] (expected mapping, variables, dictionary, table or event)", path,
+                       lineno, kind);
+    if (!is_ident(arg, strlen(arg)))
+        return cf_fail(err, CF_EINPUT, "%s:%d: [%s] needs a name (letters, digits, _ - . /)", path, lineno, kind);
+    if (kind[0] == 'e') return add_event(m, arg, lineno, path, cur, err);
+    int rc = add_section(m, kind, arg, lineno, path, err);
+    if (rc) return rc;
+    if (kind[0] == 't') {
+        cur->table = &m->tables[m->n_tables - 1];
+        cur->sec = S_TABLE;
+    } else {
+        cur->dict = &m->dicts[m->n_dicts - 1];
+        cur->sec = S_DICT;
+    }
+    return CF_OK;
+}
+
 int mapping_load_vars(mapping *m, const char *path, char *const *vars, size_t n_vars, cf_err *err) {
     memset(m, 0, sizeof *m);
     for (size_t v = 0; v < n_vars; v++) {
         const char *eq = strchr(vars[v], '=');
         if (!eq || eq == vars[v]) return cf_fail(err, CF_EINPUT, "--var expects NAME=VALUE");
     }
-    FILE *f = fopen(path, "r");
-    if (!f) return cf_fail_errno(err, CF_EINPUT, "%s: cannot open mapping file", path);
+    char *text = NULL, *subst = NULL;
+    size_t len;
+    int rc = file_read_all(path, (size_t)16 << 20, &text, &len, err);
+    if (rc) return rc;
     m->path = strdup(path);
     const char *slash = strrchr(path, '/');
     m->dir = slash ? dupn(path, (size_t)(slash - path)) : strdup(".");
-    char *line = NULL, *subst = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    int lineno = 0, rc = CF_OK;
-    int sec = S_NONE;
-    dict_spec *cur_dict = NULL;
-    table_spec *cur_table = NULL;
-    event_spec *cur_event = NULL;
+    map_cursor cur = {S_NONE, NULL, NULL, NULL};
     const size_t subst_cap = 16384;
     subst = malloc(subst_cap);
+    kv_reader kv;
+    kv_open(&kv, path, text, len, KV_HASH_ANYWHERE | KV_QUOTES);
     if (!subst || !m->path || !m->dir) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         goto done;
     }
-    while ((n = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        if (memchr(line, '\0', (size_t)n)) {
-            rc = cf_fail(err, CF_EINPUT, "%s:%d: NUL byte in mapping file", path, lineno);
+    for (int item; (item = kv_next(&kv, err)) != KV_END;) {
+        if (item == KV_ERROR) {
+            rc = err->code;
             goto done;
         }
-        /* '#' starts a comment unless inside a quoted value. */
-        int inq = 0;
-        for (char *p = line; *p; p++) {
-            if (*p == '"') inq = !inq;
-            else if (*p == '#' && !inq) {
-                *p = '\0';
-                break;
-            }
-        }
-        char *s = trim(line);
-        if (!*s) continue;
-        if (*s == '[') {
-            size_t len = strlen(s);
-            if (s[len - 1] != ']') {
-                rc = cf_fail(err, CF_EINPUT, "%s:%d: section header must end with ']'", path, lineno);
-                goto done;
-            }
-            s[len - 1] = '\0';
-            char *kind = trim(s + 1), *arg = kind;
-            while (*arg && !isspace((unsigned char)*arg)) arg++;
-            if (*arg) *arg++ = '\0';
-            arg = trim(arg);
-            cur_dict = NULL;
-            cur_table = NULL;
-            cur_event = NULL;
-            if (!strcmp(kind, "mapping") || !strcmp(kind, "variables")) {
-                sec = kind[0] == 'm' ? S_MAPPING : S_VARS;
-                continue;
-            }
-            if (!is_ident(arg, strlen(arg))) {
-                rc = cf_fail(err, CF_EINPUT, "%s:%d: [%s] needs a name (letters, digits, _ - . /)", path, lineno, kind);
-                goto done;
-            }
-            if (!strcmp(kind, "dictionary") || !strcmp(kind, "table")) {
-                if ((rc = add_section(m, kind, arg, lineno, path, err))) goto done;
-                if (kind[0] == 't') {
-                    cur_table = &m->tables[m->n_tables - 1];
-                    sec = S_TABLE;
-                } else {
-                    cur_dict = &m->dicts[m->n_dicts - 1];
-                    sec = S_DICT;
-                }
-            } else if (!strcmp(kind, "event")) {
-                char *sl = strchr(arg, '/');
-                if (!sl) {
-                    rc = cf_fail(err, CF_EINPUT, "%s:%d: [event ...] must be named TABLE/NAME", path, lineno);
-                    goto done;
-                }
-                *sl = '\0';
-                int ti = find_table(m, arg);
-                *sl = '/';
-                if (ti < 0) {
-                    rc = cf_fail(err, CF_EINPUT, "%s:%d: [event %s] names a table not declared above it", path, lineno, arg);
-                    goto done;
-                }
-                table_spec *t = &m->tables[ti];
-                for (size_t j = 0; j < t->n_events; j++)
-                    if (!strcmp(t->events[j].name, arg)) {
-                        rc = cf_fail(err, CF_EINPUT, "%s:%d: event '%s' declared twice", path, lineno, arg);
-                        goto done;
-                    }
-                event_spec *ne = realloc(t->events, (t->n_events + 1) * sizeof *ne);
-                if (!ne) {
-                    rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-                    goto done;
-                }
-                t->events = ne;
-                cur_event = &t->events[t->n_events++];
-                memset(cur_event, 0, sizeof *cur_event);
-                cur_event->name = strdup(arg);
-                cur_event->line = lineno;
-                sec = S_EVENT;
-            } else {
-                rc = cf_fail(err, CF_EINPUT,
-                             "%s:%d: unknown section [%s] (expected mapping, variables, dictionary, table or event)", path,
-                             lineno, kind);
-                goto done;
-            }
+        if (item == KV_SECTION) {
+            if ((rc = open_section(m, kv.kind, kv.name, kv.line, path, &cur, err))) goto done;
             continue;
         }
-        char *eq = strchr(s, '=');
-        if (!eq) {
-            rc = cf_fail(err, CF_EINPUT, "%s:%d: expected `key = value` or a [section]", path, lineno);
-            goto done;
-        }
-        *eq = '\0';
-        char *key = trim(s), *val = trim(eq + 1);
-        size_t vl = strlen(val);
-        if (vl >= 2 && val[0] == '"' && val[vl - 1] == '"' && !memchr(val + 1, '"', vl - 2)) {
-            val[vl - 1] = '\0';
-            val++;
-        }
-        if (sec != S_VARS) {
-            if ((rc = substitute(m, val, subst, subst_cap, path, lineno, err))) goto done;
+        char *val = kv.value;
+        if (cur.sec != S_VARS) {
+            if ((rc = substitute(m, val, subst, subst_cap, path, kv.line, err))) goto done;
             val = subst;
         }
-        if ((rc = parse_key(m, sec, cur_dict, cur_table, cur_event, key, val, path, lineno, vars, n_vars, err)))
+        if ((rc = parse_key(m, cur.sec, cur.dict, cur.table, cur.event, kv.key, val, path, kv.line, vars, n_vars, err)))
             goto done;
     }
     for (size_t v = 0; v < n_vars; v++) {
@@ -1159,9 +1129,9 @@ int mapping_load_vars(mapping *m, const char *path, char *const *vars, size_t n_
     }
     rc = validate(m, err);
 done:
-    free(line);
+    kv_close(&kv);
+    free(text);
     free(subst);
-    fclose(f);
     if (rc) mapping_free(m);
     return rc;
 }

@@ -16,6 +16,8 @@
 #include <sodium.h>
 
 #include "util/atomic_file.h"
+#include "util/file.h"
+#include "util/le.h"
 
 #define MANIFEST "manifest.json"
 #define MAX_MANIFEST ((size_t)64 << 20)
@@ -43,44 +45,6 @@ static int valid_part(const char *part) {
               *p == '_' || *p == '-' || *p == '/'))
             return 0;
     return 1;
-}
-
-static int read_text(const char *path, size_t max, char **out, cf_err *err) {
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return cf_fail_errno(err, CF_EINPUT, "%s: cannot open", path);
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    int rc = CF_OK;
-    for (;;) {
-        if (n + 65536 + 1 > cap) {
-            size_t nc = cap ? 2 * cap : 65536 * 2;
-            char *nb = realloc(buf, nc);
-            if (!nb) {
-                rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-                break;
-            }
-            buf = nb, cap = nc;
-        }
-        size_t got = fread(buf + n, 1, 65536, f);
-        n += got;
-        if (n > max) {
-            rc = cf_fail(err, CF_EINPUT, "%s: larger than %zu bytes", path, max);
-            break;
-        }
-        if (got < 65536) {
-            if (ferror(f)) rc = cf_fail(err, CF_EINPUT, "%s: read error", path);
-            break;
-        }
-    }
-    fclose(f);
-    if (rc) {
-        free(buf);
-        return rc;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    return CF_OK;
 }
 
 /* Size and hex BLAKE2b-256 of a file. */
@@ -243,7 +207,7 @@ static int load_manifest(model_bundle *b, cf_err *err) {
     if (!is_file(path))
         return cf_fail(err, CF_EINPUT, "%s: not a model bundle (no %s); models are written by `clinfm train`", b->path,
                        MANIFEST);
-    int rc = read_text(path, MAX_MANIFEST, &text, err);
+    int rc = file_read_all(path, MAX_MANIFEST, &text, NULL, err);
     if (rc) return rc;
     cJSON *m = NULL;
     rc = parse_manifest(path, text, &m, err);
@@ -369,7 +333,7 @@ int bundle_commit(model_bundle *b, const char *part, cf_err *err) {
     snprintf(mpath, sizeof mpath, "%s/%s", b->path, MANIFEST);
     cJSON *m = NULL;
     if (is_file(mpath)) {
-        if (!(rc = read_text(mpath, MAX_MANIFEST, &text, err))) rc = parse_manifest(mpath, text, &m, err);
+        if (!(rc = file_read_all(mpath, MAX_MANIFEST, &text, NULL, err))) rc = parse_manifest(mpath, text, &m, err);
         free(text);
     } else if (!(m = empty_manifest())) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
@@ -422,27 +386,10 @@ int bundle_put(model_bundle *b, const char *part, const void *data, size_t n, cf
 }
 
 int bundle_put_file(model_bundle *b, const char *part, const char *src, cf_err *err) {
-    char *data = NULL;
-    FILE *f = fopen(src, "rb");
-    if (!f) return cf_fail_errno(err, CF_EINPUT, "%s: cannot open", src);
-    size_t n = 0, cap = 0, got;
-    int rc = CF_OK;
-    do {
-        if (n + 65536 > cap) {
-            size_t nc = cap ? 2 * cap : 131072;
-            char *nd = realloc(data, nc);
-            if (!nd) {
-                rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-                break;
-            }
-            data = nd, cap = nc;
-        }
-        got = fread(data + n, 1, 65536, f);
-        n += got;
-    } while (got == 65536);
-    if (!rc && ferror(f)) rc = cf_fail(err, CF_EINPUT, "%s: read error", src);
-    fclose(f);
-    if (!rc) rc = bundle_put(b, part, data ? data : "", n, err);
+    char *data;
+    size_t n;
+    int rc = file_read_all(src, 0, &data, &n, err);
+    if (!rc) rc = bundle_put(b, part, data, n, err);
     free(data);
     return rc;
 }
@@ -469,15 +416,6 @@ int bundle_split_has(const uint64_t *sorted, size_t n, uint64_t h) {
         else hi = mid;
     }
     return lo < n && sorted[lo] == h;
-}
-
-static void put64(unsigned char *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static uint64_t get64(const unsigned char *p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-    return v;
 }
 
 int bundle_record_split(model_bundle *b, const store *s, const split_config *c, cf_err *err) {
@@ -512,12 +450,12 @@ int bundle_record_split(model_bundle *b, const store *s, const split_config *c, 
         goto done;
     }
     memcpy(bin, SS_MAGIC, 8);
-    put64(bin + 8, 1); /* version */
-    put64(bin + 16, n_id);
-    put64(bin + 24, n_print);
-    put64(bin + 32, unprinted);
-    for (size_t i = 0; i < n_id; i++) put64(bin + 40 + 8 * i, ids[i]);
-    for (size_t i = 0; i < n_print; i++) put64(bin + 40 + 8 * (n_id + i), prints[i]);
+    le_put64(bin + 8, 1); /* version */
+    le_put64(bin + 16, n_id);
+    le_put64(bin + 24, n_print);
+    le_put64(bin + 32, unprinted);
+    for (size_t i = 0; i < n_id; i++) le_put64(bin + 40 + 8 * i, ids[i]);
+    for (size_t i = 0; i < n_print; i++) le_put64(bin + 40 + 8 * (n_id + i), prints[i]);
     if ((rc = bundle_put(b, BUNDLE_SPLIT_SUBJECTS, bin, len, err))) goto done;
 
     j = cJSON_CreateObject();
@@ -582,7 +520,7 @@ int bundle_load_split(const model_bundle *b, bundle_split *out, cf_err *err) {
     char p[4400], *text = NULL, *bin = NULL;
     cJSON *j = NULL;
     int rc = bundle_part_path(b, BUNDLE_SPLIT, p, sizeof p, err);
-    if (rc || (rc = read_text(p, MAX_MANIFEST, &text, err))) goto done;
+    if (rc || (rc = file_read_all(p, MAX_MANIFEST, &text, NULL, err))) goto done;
     if (!(j = cJSON_Parse(text))) {
         rc = cf_fail(err, CF_EINPUT, "%s: not valid JSON", p);
         goto done;
@@ -615,31 +553,31 @@ int bundle_load_split(const model_bundle *b, bundle_split *out, cf_err *err) {
         out->subjects[k] = v < 0 ? 0 : (uint64_t)v;
     }
     if ((rc = bundle_part_path(b, BUNDLE_SPLIT_SUBJECTS, p, sizeof p, err))) goto done;
-    /* read_text adds a NUL; the part's size is checked against the manifest already */
-    if ((rc = read_text(p, (size_t)1 << 34, &bin, err))) goto done;
+    /* file_read_all adds a NUL; the part's size is checked against the manifest already */
+    if ((rc = file_read_all(p, (size_t)1 << 34, &bin, NULL, err))) goto done;
     struct stat sb;
     if (stat(p, &sb) != 0 || sb.st_size < 40 || memcmp(bin, SS_MAGIC, 8) != 0) {
         rc = cf_fail(err, CF_EINPUT, "%s: not a list of training subjects", p);
         goto done;
     }
     const unsigned char *u = (const unsigned char *)bin;
-    uint64_t n_id = get64(u + 16), n_print = get64(u + 24);
-    if (get64(u + 8) != 1 || n_id > ((uint64_t)sb.st_size - 40) / 8 || n_print > ((uint64_t)sb.st_size - 40) / 8 ||
+    uint64_t n_id = le_get64(u + 16), n_print = le_get64(u + 24);
+    if (le_get64(u + 8) != 1 || n_id > ((uint64_t)sb.st_size - 40) / 8 || n_print > ((uint64_t)sb.st_size - 40) / 8 ||
         (uint64_t)sb.st_size != 40 + 8 * (n_id + n_print)) {
         rc = cf_fail(err, CF_EINPUT, "%s: version or counts do not match the file's size", p);
         goto done;
     }
     out->n_id = (size_t)n_id;
     out->n_print = (size_t)n_print;
-    out->unprinted = get64(u + 32);
+    out->unprinted = le_get64(u + 32);
     out->id_hash = malloc((out->n_id ? out->n_id : 1) * sizeof *out->id_hash);
     out->print_hash = malloc((out->n_print ? out->n_print : 1) * sizeof *out->print_hash);
     if (!out->id_hash || !out->print_hash) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < out->n_id; i++) out->id_hash[i] = get64(u + 40 + 8 * i);
-    for (size_t i = 0; i < out->n_print; i++) out->print_hash[i] = get64(u + 40 + 8 * (out->n_id + i));
+    for (size_t i = 0; i < out->n_id; i++) out->id_hash[i] = le_get64(u + 40 + 8 * i);
+    for (size_t i = 0; i < out->n_print; i++) out->print_hash[i] = le_get64(u + 40 + 8 * (out->n_id + i));
     out->present = 1;
 done:
     free(text);

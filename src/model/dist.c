@@ -169,11 +169,11 @@ void dist_finalize(void) {
     g_finalized = 1;
 }
 
-void dist_abort(int code) {
+int dist_abort(int code) {
     fflush(stdout);
     fflush(stderr);
     if (dist_active()) MPI_Abort(MPI_COMM_WORLD, code ? code : CF_EINTERNAL);
-    exit(code);
+    return code; /* a world of one: nothing else to end; the caller returns code to main */
 }
 
 uint64_t dist_checksum64(const void *data, size_t n, uint64_t seed) {

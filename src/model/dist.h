@@ -48,8 +48,10 @@ int dist_bcast(void *buf, size_t bytes, int root, cf_err *err);
 void dist_barrier(void);
 /* MPI_Finalize when MPI was initialised; harmless otherwise and when called twice. */
 void dist_finalize(void);
-/* Ends every rank of the job with this exit code (MPI_Abort); exit(code) without MPI. */
-void dist_abort(int code) __attribute__((noreturn));
+/* Ends every rank of the job with this exit code (MPI_Abort) when MPI is active. Without MPI
+ * there is no other rank to end: it returns code, which the caller returns up to main (no
+ * exit() outside main). */
+int dist_abort(int code);
 
 /* A 64-bit checksum (FNV-1a over 64-bit words) of n bytes, for checking that ranks hold the
  * same parameters; not cryptographic. */

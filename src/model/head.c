@@ -8,7 +8,7 @@
 
 #include <cblas.h>
 
-#include "eval/eval.h"
+#include "ml/logreg.h"
 #include "util/atomic_file.h"
 
 #define HEAD_FORMAT "clinfm-task-head"
@@ -17,11 +17,7 @@
 static const double lambdas[] = {1e-4, 1e-3, 1e-2, 1e-1, 1, 10, 100};
 #define N_LAMBDAS (sizeof lambdas / sizeof lambdas[0])
 
-double rt_sigmoid(double z) {
-    if (z >= 0) return 1 / (1 + exp(-z));
-    double e = exp(z);
-    return e / (1 + e);
-}
+double rt_sigmoid(double z) { return ml_sigmoid(z); }
 
 void rt_head_free(rt_head *h) {
     free(h->w);
@@ -29,26 +25,6 @@ void rt_head_free(rt_head *h) {
     free(h->scale);
     free(h->cov);
     memset(h, 0, sizeof *h);
-}
-
-/* A dense (n, d) matrix as the CSR the logistic regression takes: every entry stored, so the
- * standardisation sees every row. */
-static int dense_csr(eval_csr *m, const float *X, size_t n, int d) {
-    memset(m, 0, sizeof *m);
-    size_t nnz = n * (size_t)d;
-    m->n_rows = n;
-    m->n_cols = (size_t)d;
-    m->nnz = nnz;
-    m->indptr = malloc((n + 1) * sizeof *m->indptr);
-    m->idx = malloc((nnz ? nnz : 1) * sizeof *m->idx);
-    m->val = malloc((nnz ? nnz : 1) * sizeof *m->val);
-    if (!m->indptr || !m->idx || !m->val) return -1;
-    for (size_t r = 0; r <= n; r++) m->indptr[r] = r * (size_t)d;
-    for (size_t k = 0; k < nnz; k++) {
-        m->idx[k] = (uint32_t)(k % (size_t)d);
-        m->val[k] = X[k];
-    }
-    return 0;
 }
 
 /* In-place Cholesky of the (D, D) symmetric positive definite a (lower triangle used): 0, or -1
@@ -129,35 +105,35 @@ int rt_head_fit(rt_head *h, int d, const float *Xtr, const uint8_t *ytr, size_t 
     memset(h, 0, sizeof *h);
     if (d < 1) return cf_fail(err, CF_EINTERNAL, "head of width %d", d);
     if (!ntr) return cf_fail(err, CF_EINPUT, "no train rows to fit the fine-tuned head on");
-    eval_csr tr, tu;
+    ml_csr tr = {0}, tu = {0};
     uint8_t *kind = malloc((size_t)d);
     float *p = malloc((ntu ? ntu : 1) * sizeof *p);
     int rc = CF_OK, have = 0;
-    eval_logreg best;
+    ml_logreg best;
     memset(&best, 0, sizeof best);
-    int okm = dense_csr(&tr, Xtr, ntr, d) == 0 && dense_csr(&tu, Xtu, ntu, d) == 0;
+    int okm = ml_csr_from_dense(&tr, Xtr, ntr, (size_t)d) == 0 && ml_csr_from_dense(&tu, Xtu, ntu, (size_t)d) == 0;
     if (!kind || !p || !okm) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         goto done;
     }
-    memset(kind, EVAL_COL_VALUE, (size_t)d);
+    memset(kind, ML_COL_VALUE, (size_t)d);
     h->tune_loss = NAN;
     for (size_t k = 0; k < (ntu ? N_LAMBDAS : 1); k++) {
         double lam = ntu ? lambdas[k] : 1e-2;
-        eval_logreg m;
-        if ((rc = eval_logreg_fit(&m, &tr, ytr, kind, lam, err))) goto done;
+        ml_logreg m;
+        if ((rc = ml_logreg_fit(&m, &tr, ytr, kind, lam, err))) goto done;
         double loss = NAN;
         if (ntu) {
-            eval_logreg_predict(&m, &tu, p);
-            loss = eval_log_loss(p, ytu, ntu);
+            ml_logreg_predict(&m, &tu, p);
+            loss = ml_log_loss(p, ytu, ntu);
         }
         if (!have || loss < h->tune_loss) {
-            if (have) eval_logreg_free(&best);
+            if (have) ml_logreg_free(&best);
             best = m;
             have = 1;
             h->tune_loss = loss;
         } else {
-            eval_logreg_free(&m);
+            ml_logreg_free(&m);
         }
     }
     h->d = d;
@@ -178,9 +154,9 @@ int rt_head_fit(rt_head *h, int d, const float *Xtr, const uint8_t *ytr, size_t 
     h->n_tuning = ntu;
     fit_covariance(h, Xtr, ntr);
 done:
-    if (have) eval_logreg_free(&best);
-    eval_csr_free(&tr);
-    eval_csr_free(&tu);
+    if (have) ml_logreg_free(&best);
+    ml_csr_free(&tr);
+    ml_csr_free(&tu);
     free(kind);
     free(p);
     if (rc) rt_head_free(h);

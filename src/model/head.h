@@ -10,7 +10,7 @@
  * A task head file (JSON, written atomically by `clinfm eval --model` into the model bundle as
  * heads/<task id>.json, model/bundle.h, and read from there by `clinfm serve --model`) holds: the task's name and title, the model it was
  * fitted on (vocabulary hash, step), the codes never used as input, the fitted head, the
- * zero-shot translation of the label rule (model/outcome.h), and the method the service uses. */
+ * zero-shot translation of the label rule (model/outcome.h, made by tasks/task_outcome.h), and the method the service uses. */
 #ifndef CLINFM_MODEL_HEAD_H
 #define CLINFM_MODEL_HEAD_H
 

@@ -1,22 +1,10 @@
-/* From a task's label rule to what a zero-shot predictor looks for in sampled futures.
+/* What a zero-shot predictor looks for in sampled futures: a set of outcome tokens, the tokens
+ * that close the window (the end of the episode, such as discharge), a polarity, and a window on
+ * the generated clock (the sum of generated gap tokens' lower edges) anchored at the trigger, the
+ * prediction time or the end of the observation gap.
  *
- * A task (src/tasks/task.h) says "positive when an event of code set S happens in a window after
- * the prediction time". The model speaks tokens, so the set becomes the vocabulary tokens whose
- * code strings satisfy S's predicate (exact codes, prefixes; a code encoded as a marker alone,
- * such as MEDS_DEATH, becomes its marker token), and the window becomes a time budget on the
- * generated clock (the sum of generated gap tokens' lower edges) or a closing token (the end of
- * the episode, such as discharge). Rules the translation handles:
- *
- *   any S in (A, B]            outcome = S's tokens; polarity "event"
- *   none S in (A, B]           outcome = S's tokens; polarity "no event" (risk = share without)
- *   episode_end > X (or >=)    outcome = the episode end set's tokens; polarity "no event"
- *   episode_end < X (or <=)    outcome = the episode end set's tokens; polarity "event"
- *
- * with A at or after the prediction time (trigger, prediction or gap_end plus an offset) and B
- * such an anchor plus an offset, episode_end (the end set's tokens close the window), or +inf.
- * Anything else (age rules, windows reaching into the history or ending at record_end, code sets
- * written as split ICD parts, sets without any token of their own because every code is rarer
- * than the vocabulary's threshold) cannot be expressed, and `why` says which. */
+ * The model knows no tasks: an rt_outcome is filled from a task's label rule by the tasks'
+ * translation (tasks/task_outcome.h), or read back from a task head file (rt_outcome_from_json). */
 #ifndef CLINFM_MODEL_OUTCOME_H
 #define CLINFM_MODEL_OUTCOME_H
 
@@ -25,7 +13,6 @@
 #include <cjson/cJSON.h>
 
 #include "model/runtime.h"
-#include "tasks/task.h"
 #include "util/err.h"
 
 /* How the window ends. */
@@ -47,9 +34,6 @@ typedef struct {
                                                  have a token of their own */
 } rt_outcome;
 
-/* The zero-shot translation of task t for model rm. CF_OK even when not expressible (check
- * o->expressible); errors are out-of-memory only. */
-int rt_outcome_from_task(rt_outcome *o, const rt_model *rm, const task_def *t, cf_err *err);
 void rt_outcome_free(rt_outcome *o);
 /* For one prediction: outcome tokens count once the generated clock (µs after last_time, the
  * prompt's last event) is at least *start_us, and the window closes past *budget_us

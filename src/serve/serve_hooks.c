@@ -28,36 +28,12 @@
 #include "serve/serve_prefetch.h"
 #include "serve/serve_summary.h"
 #include "util/progress.h"
+#include "util/sbuf.h"
 
 #define MAX_KEYS 64
 
 /* ------------------------------------------------------------------ markdown */
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int oom;
-} mbuf;
-
-static void mb_put(mbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 1024;
-        while (nc < b->len + n + 1) nc *= 2;
-        char *t = realloc(b->p, nc);
-        if (!t) {
-            b->oom = 1;
-            return;
-        }
-        b->p = t;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void mb_str(mbuf *b, const char *s) { mb_put(b, s, strlen(s)); }
 
 static int alnum(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
@@ -68,26 +44,26 @@ static int alnum(char c) {
  * link by itself -- "scheme://...", "www.", "name@host" -- is defanged with brackets
  * ("https[:]//", "www[.]", "name[@]host"), so record text can never put a clickable link into a
  * card. */
-static void md_escape(mbuf *b, const char *s) {
+static void md_escape(sbuf *b, const char *s) {
     for (const char *p = s; *p; p++) {
         if (p[0] == ':' && p[1] == '/' && p[2] == '/') {
-            mb_str(b, "\\[:\\]//");
+            sbuf_str(b, "\\[:\\]//");
             p += 2;
             continue;
         }
         if ((p == s || !alnum(p[-1])) && !strncasecmp(p, "www.", 4)) {
-            mb_put(b, p, 3);
-            mb_str(b, "\\[.\\]");
+            sbuf_put(b, p, 3);
+            sbuf_str(b, "\\[.\\]");
             p += 3;
             continue;
         }
         if (*p == '@' && p > s && alnum(p[-1]) && alnum(p[1])) {
-            mb_str(b, "\\[@\\]");
+            sbuf_str(b, "\\[@\\]");
             continue;
         }
-        if (strchr("\\`*_{}[]<>()#+!|~", *p)) mb_put(b, "\\", 1);
-        if (*p == '\n' || *p == '\r') mb_put(b, " ", 1);
-        else mb_put(b, p, 1);
+        if (strchr("\\`*_{}[]<>()#+!|~", *p)) sbuf_put(b, "\\", 1);
+        if (*p == '\n' || *p == '\r') sbuf_put(b, " ", 1);
+        else sbuf_put(b, p, 1);
     }
 }
 
@@ -119,43 +95,37 @@ static cJSON *make_card(req *r, const serve_record *rec, const serve_task *t, co
         while (n && ((unsigned char)summary[n] & 0xC0) == 0x80) n--;
         memcpy(summary + n, "...", 4);
     }
-    mbuf d = {0};
-    char line[512], when[32];
-    snprintf(line, sizeof line, "**%s%% risk** (95%% interval %s-%s%%) of ", rp, lo, hi);
-    mb_str(&d, line);
+    sbuf d = {0};
+    char when[32];
+    sbuf_fmt(&d, "**%s%% risk** (95%% interval %s-%s%%) of ", rp, lo, hi);
     md_escape(&d, t->title);
     int64_t pt = rec->p.prediction_time;
     if (pt == TIME_NULL)
         for (size_t i = 0; i < rec->p.n; i++)
             if (rec->p.time[i] != TIME_NULL && (pt == TIME_NULL || rec->p.time[i] > pt)) pt = rec->p.time[i];
     date_of(pt, when, sizeof when);
-    snprintf(line, sizeof line, ", estimated by %s %s from %zu events in the record up to %s.\n\n",
-             p->model_name, p->model_version, sc->n_events_used, when);
-    mb_str(&d, line);
+    sbuf_fmt(&d, ", estimated by %s %s from %zu events in the record up to %s.\n\n", p->model_name, p->model_version,
+             sc->n_events_used, when);
     if (from_store)
-        mb_str(&d, "The record was read from the hospital's event store, which can lag the EHR.\n\n");
+        sbuf_str(&d, "The record was read from the hospital's event store, which can lag the EHR.\n\n");
     if (sc->n_reasons) {
-        mb_str(&d, "Events in this patient's record that most raised the estimate:\n\n");
+        sbuf_str(&d, "Events in this patient's record that most raised the estimate:\n\n");
         for (size_t k = 0; k < sc->n_reasons; k++) {
             const serve_reason *re = &sc->reason[k];
             date_of(rec->p.time[re->event], when, sizeof when);
-            snprintf(line, sizeof line, "- %s: ", when);
-            mb_str(&d, line);
+            sbuf_fmt(&d, "- %s: ", when);
             md_escape(&d, serve__event_text(&rec->p, re->event));
-            mb_put(&d, " (", 2);
+            sbuf_put(&d, " (", 2);
             md_escape(&d, rec->p.code[re->event]);
-            if (re->n_events > 1) snprintf(line, sizeof line, "; %zu times, latest shown", re->n_events);
-            else line[0] = '\0';
-            mb_str(&d, line);
-            snprintf(line, sizeof line, "): +%.1f percentage points\n", re->contribution * 100);
-            mb_str(&d, line);
+            if (re->n_events > 1) sbuf_fmt(&d, "; %zu times, latest shown", re->n_events);
+            sbuf_fmt(&d, "): +%.1f percentage points\n", re->contribution * 100);
         }
-        mb_put(&d, "\n", 1);
+        sbuf_put(&d, "\n", 1);
     } else {
-        mb_str(&d, "No single event in the record raised the estimate.\n\n");
+        sbuf_str(&d, "No single event in the record raised the estimate.\n\n");
     }
-    mb_str(&d, "This estimate is advice for the clinician. It does not order, change or document "
-               "anything.");
+    sbuf_str(&d, "This estimate is advice for the clinician. It does not order, change or document "
+                 "anything.");
     if (d.oom) {
         free(d.p);
         return NULL;

@@ -1,6 +1,6 @@
 /* What the request-handling files of the service share (serve_handler.c: the two phases,
  * routing, authentication, audit, REST; serve_hooks.c: CDS Hooks): the per-request state and
- * the helpers that answer, parse and score. Not a public API. */
+ * the helpers that answer, parse and score (serve_request.c). Not a public API. */
 #ifndef CLINFM_SERVE_SERVE_INTERNAL_H
 #define CLINFM_SERVE_SERVE_INTERNAL_H
 
@@ -8,7 +8,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "ingest/fhir_internal.h"
+#include "ingest/fhir_json.h"
 #include "serve/serve.h"
 #include "serve/serve_cache.h"
 #include "serve/serve_record.h"
@@ -54,6 +54,12 @@ struct serve_call {
 };
 typedef struct serve_call req;
 
+/* ------------------------------------------------------------------ shared helpers (serve_request.c) */
+
+/* Replaces the response body (taken; type is static text). */
+void serve__set_body(req *r, char *body, size_t len, const char *type);
+/* A query argument's value, or NULL. */
+const char *serve__arg(const req *r, const char *name);
 /* Answers with {"error", "detail"} (ends the parse tree). */
 void serve__fail(req *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Answers with o (taken; ends the parse tree first, so o must not live in the arena). */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "util/progress.h"
+#include "util/sbuf.h"
 
 static const int statuses[SERVE_N_STATUS] = {200, 204, 400, 401, 403, 404, 405, 408,
                                              412, 413, 415, 429, 500, 503, 0};
@@ -55,66 +56,32 @@ void serve_metrics_record(serve_metrics *m, int route, int status, int64_t laten
     else if (status >= 400) atomic_fetch_add_explicit(&m->errors_4xx[route], 1, memory_order_relaxed);
 }
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void put(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(sbuf *b, const char *fmt, ...) {
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = 1;
-            return;
-        }
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t nc = b->cap * 2 + (size_t)n;
-        char *t = realloc(b->p, nc);
-        if (!t) {
-            b->oom = 1;
-            return;
-        }
-        b->p = t;
-        b->cap = nc;
-    }
-}
-
 /* Label values here are fixed strings or the operator's model name; escape anyway. */
 static void put_label(sbuf *b, const char *s) {
     for (; *s; s++) {
-        if (*s == '\\' || *s == '"') put(b, "\\%c", *s);
-        else if (*s == '\n') put(b, "\\n");
-        else put(b, "%c", *s);
+        if (*s == '\\' || *s == '"') sbuf_fmt(b, "\\%c", *s);
+        else if (*s == '\n') sbuf_fmt(b, "\\n");
+        else sbuf_fmt(b, "%c", *s);
     }
 }
 
 /* One unlabelled counter or gauge: its HELP and TYPE lines and its value. */
 static void put_scalar(sbuf *b, const char *name, const char *type, const char *help, unsigned long long v) {
-    put(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, v);
+    sbuf_fmt(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, v);
 }
 
 char *serve_metrics_text(serve_metrics *m, const char *model, const char *version, size_t *len) {
-    sbuf b = {malloc(16384), 0, 16384, 0};
-    if (!b.p) return NULL;
-    put(&b, "# HELP clinfm_build_info The model the service scores with.\n"
+    sbuf b = {0};
+    sbuf_fmt(&b, "# HELP clinfm_build_info The model the service scores with.\n"
             "# TYPE clinfm_build_info gauge\nclinfm_build_info{model=\"");
     put_label(&b, model);
-    put(&b, "\",model_version=\"");
+    sbuf_fmt(&b, "\",model_version=\"");
     put_label(&b, version);
-    put(&b, "\"} 1\n");
-    put(&b, "# HELP clinfm_uptime_seconds Seconds since the service started.\n"
+    sbuf_fmt(&b, "\"} 1\n");
+    sbuf_fmt(&b, "# HELP clinfm_uptime_seconds Seconds since the service started.\n"
             "# TYPE clinfm_uptime_seconds gauge\nclinfm_uptime_seconds %.3f\n",
         now_seconds() - m->start_s);
-    put(&b, "# HELP clinfm_http_requests_in_flight Requests being handled.\n"
+    sbuf_fmt(&b, "# HELP clinfm_http_requests_in_flight Requests being handled.\n"
             "# TYPE clinfm_http_requests_in_flight gauge\nclinfm_http_requests_in_flight %lld\n",
         (long long)atomic_load(&m->in_flight));
     put_scalar(&b, "clinfm_audit_write_failures_total", "counter", "Audit rows that could not be written.",
@@ -122,10 +89,10 @@ char *serve_metrics_text(serve_metrics *m, const char *model, const char *versio
     put_scalar(&b, "clinfm_integrity_failures_total", "counter",
                "Key or card rows failing their MAC, and anchors refused because the chain broke.",
                (unsigned long long)atomic_load(&m->integrity_failures));
-    put(&b, "# HELP clinfm_http_refused_total Requests and connections refused before anyone was "
+    sbuf_fmt(&b, "# HELP clinfm_http_refused_total Requests and connections refused before anyone was "
             "identified, by reason.\n# TYPE clinfm_http_refused_total counter\n");
     for (int i = 0; i < SERVE_N_REFUSED; i++)
-        put(&b, "clinfm_http_refused_total{reason=\"%s\"} %llu\n", refused_names[i],
+        sbuf_fmt(&b, "clinfm_http_refused_total{reason=\"%s\"} %llu\n", refused_names[i],
             (unsigned long long)atomic_load(&m->refused[i]));
     put_scalar(&b, "clinfm_fhir_reads_total", "counter", "Reads from an EHR's FHIR server.",
                (unsigned long long)atomic_load(&m->fhir_reads));
@@ -146,48 +113,43 @@ char *serve_metrics_text(serve_metrics *m, const char *model, const char *versio
                (unsigned long long)atomic_load(&m->cache_entries));
     put_scalar(&b, "clinfm_card_cache_capacity", "gauge", "Configured size of the card cache (0: off).",
                (unsigned long long)atomic_load(&m->cache_capacity));
-    put(&b, "# HELP clinfm_http_requests_total Requests by route and status.\n"
+    sbuf_fmt(&b, "# HELP clinfm_http_requests_total Requests by route and status.\n"
             "# TYPE clinfm_http_requests_total counter\n");
     for (int r = 0; r < SERVE_N_ROUTES; r++)
         for (int s = 0; s < SERVE_N_STATUS; s++) {
             unsigned long long v = atomic_load(&m->by_status[r][s]);
             if (!v) continue;
             if (statuses[s])
-                put(&b, "clinfm_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n", routes[r],
+                sbuf_fmt(&b, "clinfm_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n", routes[r],
                     statuses[s], v);
             else
-                put(&b, "clinfm_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
+                sbuf_fmt(&b, "clinfm_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
                     routes[r], v);
         }
-    put(&b, "# HELP clinfm_http_errors_total Error responses by route and class.\n"
+    sbuf_fmt(&b, "# HELP clinfm_http_errors_total Error responses by route and class.\n"
             "# TYPE clinfm_http_errors_total counter\n");
     for (int r = 0; r < SERVE_N_ROUTES; r++) {
-        put(&b, "clinfm_http_errors_total{route=\"%s\",class=\"4xx\"} %llu\n", routes[r],
+        sbuf_fmt(&b, "clinfm_http_errors_total{route=\"%s\",class=\"4xx\"} %llu\n", routes[r],
             (unsigned long long)atomic_load(&m->errors_4xx[r]));
-        put(&b, "clinfm_http_errors_total{route=\"%s\",class=\"5xx\"} %llu\n", routes[r],
+        sbuf_fmt(&b, "clinfm_http_errors_total{route=\"%s\",class=\"5xx\"} %llu\n", routes[r],
             (unsigned long long)atomic_load(&m->errors_5xx[r]));
     }
-    put(&b, "# HELP clinfm_http_request_duration_seconds Time to handle a request.\n"
+    sbuf_fmt(&b, "# HELP clinfm_http_request_duration_seconds Time to handle a request.\n"
             "# TYPE clinfm_http_request_duration_seconds histogram\n");
     for (int r = 0; r < SERVE_N_ROUTES; r++) {
         unsigned long long cum = 0;
         for (int i = 0; i < SERVE_N_BUCKETS; i++) {
             cum += atomic_load(&m->bucket[r][i]);
             if (i < SERVE_N_BUCKETS - 1)
-                put(&b, "clinfm_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+                sbuf_fmt(&b, "clinfm_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
                     routes[r], bounds[i], cum);
             else
-                put(&b, "clinfm_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
+                sbuf_fmt(&b, "clinfm_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
                     routes[r], cum);
         }
-        put(&b, "clinfm_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", routes[r],
+        sbuf_fmt(&b, "clinfm_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", routes[r],
             (double)atomic_load(&m->latency_us_sum[r]) / 1e6);
-        put(&b, "clinfm_http_request_duration_seconds_count{route=\"%s\"} %llu\n", routes[r], cum);
+        sbuf_fmt(&b, "clinfm_http_request_duration_seconds_count{route=\"%s\"} %llu\n", routes[r], cum);
     }
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    *len = b.len;
-    return b.p;
+    return sbuf_take(&b, len);
 }

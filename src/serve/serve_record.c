@@ -1,6 +1,6 @@
 /* A patient's record from the event store or from FHIR resources; see serve_record.h.
  *
- * The FHIR path uses the FHIR reader's mapping layer (ingest/fhir_internal.h: fhir_map_bundle
+ * The FHIR path uses the FHIR reader's public mapping layer (ingest/fhir_map.h: fhir_map_bundle
  * fills a batch of resources with their events and subject references) and does here, for one
  * patient and one request, what the reader's commit step does for a whole export: resolve the
  * subject and Medication references. Nothing touches disk. */
@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "ingest/fhir.h"
-#include "ingest/fhir_internal.h"
+#include "ingest/fhir_map.h"
 #include "util/ids.h"
 #include "util/strmap.h"
 

@@ -12,6 +12,7 @@
 
 #include <sodium.h>
 
+#include "ml/logreg.h"
 #include "util/strmap.h"
 
 enum { TR_COUNT, TR_LOG1P, TR_PRESENT, TR_LAST_VALUE, TR_YEARS_SINCE };
@@ -60,12 +61,6 @@ size_t serve_patient_used(const serve_patient *p) {
     size_t n = 0;
     for (size_t i = 0; i < p->n; i++) n += (size_t)ev_used(p, i, pt);
     return n;
-}
-
-static double sigmoid(double z) {
-    if (z >= 0) return 1.0 / (1.0 + exp(-z));
-    double e = exp(z);
-    return e / (1.0 + e);
 }
 
 /* Groups the used events by code: gid[i] for used events (-1 otherwise); returns the number of
@@ -452,18 +447,18 @@ static int score_impl(const ref_model *m, const serve_patient *p, const serve_ta
             delta[k] += f->weight * (x - xk);
         }
     }
-    double risk = sigmoid(z);
+    double risk = ml_sigmoid(z);
     if (risk_out) *risk_out = risk;
     if (out) {
         double half = 1.959963984540054 * sqrt(var);
         out->risk = risk;
-        out->lo = sigmoid(z - half);
-        out->hi = sigmoid(z + half);
+        out->lo = ml_sigmoid(z - half);
+        out->hi = ml_sigmoid(z + half);
         out->n_reasons = 0;
         out->n_events_used = 0;
         for (size_t i = 0; i < p->n; i++) out->n_events_used += g.gid[i] >= 0;
         for (size_t k = 0; k < g.n_groups; k++)
-            if (delta[k] != 0) push_reason(out, p, g.last[k], g.count[k], risk - sigmoid(z - delta[k]));
+            if (delta[k] != 0) push_reason(out, p, g.last[k], g.count[k], risk - ml_sigmoid(z - delta[k]));
     }
 done:
     free(match);

@@ -11,6 +11,7 @@
  * identical input, whatever the memory budget. */
 #include "store/store.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 
 #include "store/store_format.h"
 #include "util/atomic_file.h"
+#include "util/sbuf.h"
 #include "util/strmap.h"
 
 #define DEFAULT_BUDGET ((size_t)256 << 20)
@@ -45,11 +47,6 @@ typedef struct {
     uint32_t pad;
 } subject_key_ref;
 
-typedef struct {
-    char *data;
-    size_t len, cap;
-} bytebuf;
-
 struct store_writer {
     char path[4096];
     char scratch_dir[4096];
@@ -62,10 +59,10 @@ struct store_writer {
     strmap codes;
     uint64_t *code_desc_off; /* (codes.count) offset+1 into desc, 0 = none */
     size_t code_desc_cap;
-    bytebuf desc;
+    sbuf desc;
     strmap sources;
     int text_fd;
-    bytebuf text_pending;   /* buffered text heap bytes not yet written */
+    sbuf text_pending;   /* buffered text heap bytes not yet written */
     uint64_t text_bytes;    /* heap bytes so far, written or pending */
     uint64_t *text_end;     /* (n_texts) end offset of text id i+1 */
     size_t n_texts, cap_texts;
@@ -78,20 +75,6 @@ struct store_writer {
     char *meta;
     uint64_t total;
 };
-
-static int bytebuf_append(bytebuf *b, const void *p, size_t len) {
-    if (b->len + len > b->cap) {
-        size_t nc = b->cap ? b->cap : 4096;
-        while (nc < b->len + len) nc *= 2;
-        char *d = realloc(b->data, nc);
-        if (!d) return -1;
-        b->data = d;
-        b->cap = nc;
-    }
-    memcpy(b->data + b->len, p, len);
-    b->len += len;
-    return 0;
-}
 
 int store_writer_open(store_writer **out, const char *path, const store_writer_options *opt,
                       cf_err *err) {
@@ -149,13 +132,13 @@ int store_writer_code_describe(store_writer *w, uint32_t code_id, const char *de
     }
     if (w->code_desc_off[code_id]) return CF_OK;
     w->code_desc_off[code_id] = w->desc.len + 1;
-    if (bytebuf_append(&w->desc, desc, len) || bytebuf_append(&w->desc, "", 1)) return CF_EINTERNAL;
+    if (sbuf_put(&w->desc, desc, len) || sbuf_put(&w->desc, "", 1)) return CF_EINTERNAL;
     return CF_OK;
 }
 
 static int flush_text(store_writer *w, cf_err *err) {
     if (!w->text_pending.len) return CF_OK;
-    int rc = write_all(w->text_fd, w->text_pending.data, w->text_pending.len, "store text scratch", err);
+    int rc = write_all(w->text_fd, w->text_pending.p, w->text_pending.len, "store text scratch", err);
     w->text_pending.len = 0;
     return rc;
 }
@@ -178,7 +161,7 @@ static uint32_t add_text(store_writer *w, const char *text, size_t len, cf_err *
         w->text_end = p;
         w->cap_texts = nc;
     }
-    if (bytebuf_append(&w->text_pending, text, len)) goto oom;
+    if (sbuf_put(&w->text_pending, text, len)) goto oom;
     w->text_bytes += len;
     w->text_end[w->n_texts++] = w->text_bytes;
     if (w->text_pending.len >= COLUMN_BUF && flush_text(w, err)) return 0;
@@ -409,10 +392,10 @@ static void writer_free(store_writer *w) {
     free(w->run_events);
     strmap_free(&w->codes);
     free(w->code_desc_off);
-    free(w->desc.data);
+    sbuf_free(&w->desc);
     strmap_free(&w->sources);
     if (w->text_fd >= 0) close(w->text_fd);
-    free(w->text_pending.data);
+    sbuf_free(&w->text_pending);
     free(w->text_end);
     strmap_free(&w->short_texts);
     free(w->short_text_id);
@@ -637,13 +620,162 @@ static int write_string_table(int fd, store_header *h, uint32_t off_kind, uint32
     return rc ? rc : rc2;
 }
 
+/* Merges every event into the columns of m in store order: the in-memory buffer alone, or every
+ * spilled run (the buffer is spilled last) through a k-way heap. */
+static int merge_events(store_writer *w, merge_out *m, cf_err *err) {
+    if (w->n_runs == 0) {
+        sort_events(w->buf, w->n);
+        int rc = CF_OK;
+        for (size_t i = 0; i < w->n && !rc; i++) rc = emit(m, &w->buf[i], err);
+        return rc;
+    }
+    int rc = CF_OK;
+    if (w->n && (rc = spill(w, err))) return rc;
+    free(w->buf);
+    w->buf = NULL;
+    w->buf_alloc = 0;
+    size_t k = w->n_runs;
+    run_reader *runs = calloc(k, sizeof *runs);
+    size_t *heap = calloc(k, sizeof *heap);
+    if (!runs || !heap) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
+    }
+    size_t per_run = (((size_t)64 << 20) / k) / sizeof(wevent);
+    if (per_run < 1024) per_run = 1024;
+    if (per_run > 65536) per_run = 65536;
+    size_t hn = 0;
+    for (size_t i = 0; i < k; i++) {
+        runs[i].fd = w->run_fd[i];
+        runs[i].total = w->run_events[i];
+        runs[i].cap = per_run;
+        runs[i].buf = malloc(per_run * sizeof(wevent));
+        if (!runs[i].buf) {
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            goto done;
+        }
+        if ((rc = run_fill(&runs[i], err))) goto done;
+        if (runs[i].len) heap[hn++] = i;
+    }
+    for (size_t i = hn; i-- > 0;) heap_sift(heap, hn, i, runs);
+    while (hn) {
+        run_reader *r = &runs[heap[0]];
+        if ((rc = emit(m, &r->buf[r->pos], err))) goto done;
+        if (++r->pos == r->len) {
+            if (r->next < r->total) {
+                if ((rc = run_fill(r, err))) goto done;
+            } else {
+                heap[0] = heap[--hn];
+            }
+        }
+        heap_sift(heap, hn, 0, runs);
+    }
+done:
+    if (runs)
+        for (size_t i = 0; i < k; i++) free(runs[i].buf);
+    free(runs);
+    free(heap);
+    return rc;
+}
+
+/* The code descriptions as a string table in final code order ("" where none). */
+static int write_code_descs(const store_writer *w, int fd, store_header *h, const uint32_t *order, size_t nc,
+                            uint64_t *pos, cf_err *err) {
+    uint64_t *off = malloc((nc + 1) * sizeof *off);
+    sbuf heap = {0};
+    if (!off) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    for (size_t i = 0; i < nc; i++) {
+        off[i] = heap.len;
+        uint32_t old = order[i];
+        const char *d = "";
+        if (old < w->code_desc_cap && w->code_desc_off && w->code_desc_off[old]) d = w->desc.p + w->code_desc_off[old] - 1;
+        sbuf_put(&heap, d, strlen(d) + 1);
+    }
+    off[nc] = heap.len;
+    int rc = heap.oom ? cf_fail(err, CF_EINTERNAL, "out of memory") : CF_OK;
+    if (!rc) rc = write_section(fd, h, SEC_CODE_DESC_OFFSET, off, (nc + 1) * 8, pos, err);
+    if (!rc) rc = write_section(fd, h, SEC_CODE_DESC_HEAP, heap.p ? heap.p : "", heap.len, pos, err);
+    free(off);
+    sbuf_free(&heap);
+    return rc;
+}
+
+/* Texts in output order: offsets (T+1, leading 0), then the heap gathered from the scratch file. */
+static int write_texts(const store_writer *w, const merge_out *m, int fd, store_header *h, uint64_t *pos, cf_err *err) {
+    if (m->texts_seen != w->n_texts)
+        return cf_fail(err, CF_EINTERNAL, "%llu stored texts belong to no event",
+                       (unsigned long long)(w->n_texts - m->texts_seen));
+    section_out s;
+    if (section_begin(&s, fd, &h->sections[h->n_sections++], SEC_TEXT_OFFSET, *pos, COLUMN_BUF))
+        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    uint64_t off = 0;
+    int rc = section_write(&s, &off, 8, err);
+    for (size_t i = 0; i < w->n_texts && !rc; i++) {
+        uint32_t old = m->text_old[i];
+        off += w->text_end[old - 1] - (old > 1 ? w->text_end[old - 2] : 0);
+        rc = section_write(&s, &off, 8, err);
+    }
+    int rc2 = section_end(&s, err);
+    if (rc || (rc = rc2)) return rc;
+    *pos = align_up(*pos + (w->n_texts + 1) * 8);
+    const char *text_heap = NULL;
+    if (w->text_bytes) {
+        text_heap = mmap(NULL, w->text_bytes, PROT_READ, MAP_SHARED, w->text_fd, 0);
+        if (text_heap == MAP_FAILED) return cf_fail_errno(err, CF_EINTERNAL, "store text scratch: cannot map");
+    }
+    if (section_begin(&s, fd, &h->sections[h->n_sections++], SEC_TEXT_HEAP, *pos, COLUMN_BUF)) {
+        if (text_heap) munmap((void *)text_heap, w->text_bytes);
+        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    }
+    for (size_t i = 0; i < w->n_texts && !rc; i++) {
+        uint32_t old = m->text_old[i];
+        uint64_t b = old > 1 ? w->text_end[old - 2] : 0;
+        rc = section_write(&s, text_heap + b, (size_t)(w->text_end[old - 1] - b), err);
+    }
+    rc2 = section_end(&s, err);
+    if (text_heap) munmap((void *)text_heap, w->text_bytes);
+    if (rc || (rc = rc2)) return rc;
+    *pos = align_up(*pos + w->text_bytes);
+    return CF_OK;
+}
+
+/* The original subject identifiers, aligned with the subject index; two identifiers of one
+ * subject id are refused. */
+static int write_subject_keys(store_writer *w, const merge_out *m, int fd, store_header *h, uint64_t *pos,
+                              cf_err *err) {
+    qsort(w->keys, w->n_keys, sizeof *w->keys, cmp_key_ref);
+    for (size_t i = 1; i < w->n_keys; i++)
+        if (w->keys[i].subject == w->keys[i - 1].subject && w->keys[i].key != w->keys[i - 1].key)
+            return cf_fail(err, CF_EINPUT, "two different source identifiers map to subject id %lld",
+                           (long long)w->keys[i].subject);
+    uint64_t *off = malloc((m->n_subj + 1) * sizeof *off);
+    sbuf heap = {0};
+    if (!off) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < m->n_subj; i++) {
+        off[i] = heap.len;
+        while (k < w->n_keys && w->keys[k].subject < m->subj_id[i]) k++;
+        if (k < w->n_keys && w->keys[k].subject == m->subj_id[i]) {
+            size_t len;
+            const char *s = strmap_str(&w->subject_keys, w->keys[k].key, &len);
+            sbuf_put(&heap, s, len);
+        }
+        sbuf_put(&heap, "", 1);
+    }
+    off[m->n_subj] = heap.len;
+    int rc = heap.oom ? cf_fail(err, CF_EINTERNAL, "out of memory") : CF_OK;
+    if (!rc) rc = write_section(fd, h, SEC_SUBJECT_KEY_OFFSET, off, (m->n_subj + 1) * 8, pos, err);
+    if (!rc) rc = write_section(fd, h, SEC_SUBJECT_KEY_HEAP, heap.p ? heap.p : "", heap.len, pos, err);
+    free(off);
+    sbuf_free(&heap);
+    return rc;
+}
+
 int store_writer_finish(store_writer *w, cf_err *err) {
     int rc = CF_OK;
     atomic_file out;
     int out_open = 0;
     uint32_t *order = NULL, *remap = NULL;
-    run_reader *runs = NULL;
-    size_t *heap = NULL;
     merge_out m;
     memset(&m, 0, sizeof m);
     store_header *h = calloc(1, STORE_HEADER_SIZE);
@@ -689,54 +821,7 @@ int store_writer_finish(store_writer *w, cf_err *err) {
         }
         pos = align_up(pos + N * col_width[c]);
     }
-
-    /* Merge: the in-memory buffer alone, or every spilled run (the buffer is spilled last). */
-    if (w->n_runs == 0) {
-        sort_events(w->buf, w->n);
-        for (size_t i = 0; i < w->n && !rc; i++) rc = emit(&m, &w->buf[i], err);
-        if (rc) goto done;
-    } else {
-        if (w->n && (rc = spill(w, err))) goto done;
-        free(w->buf);
-        w->buf = NULL;
-        w->buf_alloc = 0;
-        size_t k = w->n_runs;
-        runs = calloc(k, sizeof *runs);
-        heap = calloc(k, sizeof *heap);
-        if (!runs || !heap) {
-            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-            goto done;
-        }
-        size_t per_run = (((size_t)64 << 20) / k) / sizeof(wevent);
-        if (per_run < 1024) per_run = 1024;
-        if (per_run > 65536) per_run = 65536;
-        size_t hn = 0;
-        for (size_t i = 0; i < k; i++) {
-            runs[i].fd = w->run_fd[i];
-            runs[i].total = w->run_events[i];
-            runs[i].cap = per_run;
-            runs[i].buf = malloc(per_run * sizeof(wevent));
-            if (!runs[i].buf) {
-                rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-                goto done;
-            }
-            if ((rc = run_fill(&runs[i], err))) goto done;
-            if (runs[i].len) heap[hn++] = i;
-        }
-        for (size_t i = hn; i-- > 0;) heap_sift(heap, hn, i, runs);
-        while (hn) {
-            run_reader *r = &runs[heap[0]];
-            if ((rc = emit(&m, &r->buf[r->pos], err))) goto done;
-            if (++r->pos == r->len) {
-                if (r->next < r->total) {
-                    if ((rc = run_fill(r, err))) goto done;
-                } else {
-                    heap[0] = heap[--hn];
-                }
-            }
-            heap_sift(heap, hn, 0, runs);
-        }
-    }
+    if ((rc = merge_events(w, &m, err))) goto done;
     for (int c = 0; c < 5; c++)
         if ((rc = section_end(&m.col[c], err))) goto done;
     if (m.written != N) {
@@ -752,116 +837,13 @@ int store_writer_finish(store_writer *w, cf_err *err) {
     if ((rc = write_section(out.fd, h, SEC_SUBJECT_START, m.subj_start ? (void *)m.subj_start : (void *)&zero,
                             (m.n_subj + 1) * 8, &pos, err)))
         goto done;
-
-    /* Codes: sorted strings, counts, descriptions. */
+    /* Codes: sorted strings, counts, descriptions; texts; provenance sources; subject keys. */
     if ((rc = write_string_table(out.fd, h, SEC_CODE_OFFSET, SEC_CODE_HEAP, &w->codes, order, &pos, err))) goto done;
     if ((rc = write_section(out.fd, h, SEC_CODE_COUNT, m.code_count, nc * 8, &pos, err))) goto done;
-    {
-        /* Descriptions as a string table in final code order ("" where none). */
-        uint64_t *off = malloc((nc + 1) * sizeof *off);
-        bytebuf heapb = {0};
-        int ok = off != NULL;
-        for (size_t i = 0; ok && i < nc; i++) {
-            off[i] = heapb.len;
-            uint32_t old = order[i];
-            const char *d = "";
-            if (old < w->code_desc_cap && w->code_desc_off && w->code_desc_off[old])
-                d = w->desc.data + w->code_desc_off[old] - 1;
-            ok = bytebuf_append(&heapb, d, strlen(d) + 1) == 0;
-        }
-        if (ok) off[nc] = heapb.len;
-        if (!ok) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-        if (!rc) rc = write_section(out.fd, h, SEC_CODE_DESC_OFFSET, off, (nc + 1) * 8, &pos, err);
-        if (!rc) rc = write_section(out.fd, h, SEC_CODE_DESC_HEAP, heapb.data ? heapb.data : "", heapb.len, &pos, err);
-        free(off);
-        free(heapb.data);
-        if (rc) goto done;
-    }
-
-    /* Texts, in output order: offsets (T+1, leading 0), then the heap gathered from scratch. */
-    if (m.texts_seen != w->n_texts) {
-        rc = cf_fail(err, CF_EINTERNAL, "%llu stored texts belong to no event",
-                     (unsigned long long)(w->n_texts - m.texts_seen));
-        goto done;
-    }
-    {
-        section_out s;
-        if (section_begin(&s, out.fd, &h->sections[h->n_sections++], SEC_TEXT_OFFSET, pos, COLUMN_BUF)) {
-            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-            goto done;
-        }
-        uint64_t off = 0;
-        rc = section_write(&s, &off, 8, err);
-        for (size_t i = 0; i < w->n_texts && !rc; i++) {
-            uint32_t old = m.text_old[i];
-            off += w->text_end[old - 1] - (old > 1 ? w->text_end[old - 2] : 0);
-            rc = section_write(&s, &off, 8, err);
-        }
-        int rc2 = section_end(&s, err);
-        if (rc || (rc = rc2)) goto done;
-        pos = align_up(pos + (w->n_texts + 1) * 8);
-        const char *text_heap = NULL;
-        if (w->text_bytes) {
-            text_heap = mmap(NULL, w->text_bytes, PROT_READ, MAP_SHARED, w->text_fd, 0);
-            if (text_heap == MAP_FAILED) {
-                rc = cf_fail_errno(err, CF_EINTERNAL, "store text scratch: cannot map");
-                goto done;
-            }
-        }
-        if (section_begin(&s, out.fd, &h->sections[h->n_sections++], SEC_TEXT_HEAP, pos, COLUMN_BUF)) {
-            if (text_heap) munmap((void *)text_heap, w->text_bytes);
-            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-            goto done;
-        }
-        for (size_t i = 0; i < w->n_texts && !rc; i++) {
-            uint32_t old = m.text_old[i];
-            uint64_t b = old > 1 ? w->text_end[old - 2] : 0;
-            rc = section_write(&s, text_heap + b, (size_t)(w->text_end[old - 1] - b), err);
-        }
-        rc2 = section_end(&s, err);
-        if (text_heap) munmap((void *)text_heap, w->text_bytes);
-        if (rc || (rc = rc2)) goto done;
-        pos = align_up(pos + w->text_bytes);
-    }
-
-    /* Provenance sources. */
+    if ((rc = write_code_descs(w, out.fd, h, order, nc, &pos, err))) goto done;
+    if ((rc = write_texts(w, &m, out.fd, h, &pos, err))) goto done;
     if ((rc = write_string_table(out.fd, h, SEC_SOURCE_OFFSET, SEC_SOURCE_HEAP, &w->sources, NULL, &pos, err))) goto done;
-
-    /* Original subject identifiers, aligned with the subject index. */
-    if (w->n_keys) {
-        qsort(w->keys, w->n_keys, sizeof *w->keys, cmp_key_ref);
-        uint64_t *off = malloc((m.n_subj + 1) * sizeof *off);
-        bytebuf heapb = {0};
-        if (!off) {
-            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-            goto done;
-        }
-        size_t k = 0;
-        for (size_t i = 0; i < w->n_keys; i++)
-            if (i > 0 && w->keys[i].subject == w->keys[i - 1].subject && w->keys[i].key != w->keys[i - 1].key) {
-                free(off);
-                rc = cf_fail(err, CF_EINPUT, "two different source identifiers map to subject id %lld",
-                             (long long)w->keys[i].subject);
-                goto done;
-            }
-        for (size_t i = 0; i < m.n_subj && !rc; i++) {
-            off[i] = heapb.len;
-            while (k < w->n_keys && w->keys[k].subject < m.subj_id[i]) k++;
-            if (k < w->n_keys && w->keys[k].subject == m.subj_id[i]) {
-                size_t len;
-                const char *s = strmap_str(&w->subject_keys, w->keys[k].key, &len);
-                if (bytebuf_append(&heapb, s, len)) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-            }
-            if (!rc && bytebuf_append(&heapb, "", 1)) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-        }
-        off[m.n_subj] = heapb.len;
-        if (!rc) rc = write_section(out.fd, h, SEC_SUBJECT_KEY_OFFSET, off, (m.n_subj + 1) * 8, &pos, err);
-        if (!rc) rc = write_section(out.fd, h, SEC_SUBJECT_KEY_HEAP, heapb.data ? heapb.data : "", heapb.len, &pos, err);
-        free(off);
-        free(heapb.data);
-        if (rc) goto done;
-    }
-
+    if (w->n_keys && (rc = write_subject_keys(w, &m, out.fd, h, &pos, err))) goto done;
     const char *meta = w->meta ? w->meta : "{}";
     if ((rc = write_section(out.fd, h, SEC_META, meta, strlen(meta), &pos, err))) goto done;
 
@@ -878,6 +860,7 @@ int store_writer_finish(store_writer *w, cf_err *err) {
     h->n_sources = w->sources.count;
     h->first_time = m.first_time;
     h->last_time = m.last_time;
+    assert(h->n_sections <= SEC_COUNT_);
     crypto_generichash(h->header_hash, STORE_HASH_BYTES, (const unsigned char *)h,
                        offsetof(store_header, header_hash), NULL, 0);
     if ((rc = pwrite_all(out.fd, h, STORE_HEADER_SIZE, 0, "store output", err))) goto done;
@@ -891,10 +874,6 @@ int store_writer_finish(store_writer *w, cf_err *err) {
 done:
     if (out_open) atomic_file_abort(&out);
     for (int c = 0; c < 5; c++) free(m.col[c].buf);
-    if (runs)
-        for (size_t i = 0; i < w->n_runs; i++) free(runs[i].buf);
-    free(runs);
-    free(heap);
     free(m.subj_id);
     free(m.subj_start);
     free(m.code_count);

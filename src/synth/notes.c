@@ -260,6 +260,13 @@ static void vitals(nb *b) {
 static void pseudo_drug(nb *b);
 static void pseudo_abbr(nb *b);
 static void clin_word(nb *b, int style);
+static void phi_name(nb *b, const char *s);
+static void trap_sentence(nb *b);
+static void cue_sentence(nb *b);
+static void place_sentence2(nb *b);
+static void date_sentence2(nb *b);
+static void common_sentence(nb *b);
+static void events_list(nb *b);
 
 /* A drip or drug as nurses write it: "levo", "Levophed", "LEVO" */
 static void drug_name(nb *b) {
@@ -591,12 +598,16 @@ static void signature(nb *b) {
         if (!strcmp(c->role[i], "RN")) p = &c->clinician[i];
     if (!p) p = clin(b);
     if (!p) return;
-    switch (pick(b, 6)) {
+    switch (pick(b, 11)) {
     case 0: put(b, "\n"); phif(b, DEID_NAME, "%s %s", p->given, p->family); put(b, ", RN\n"); break;
     case 1: put(b, "\n-- "); phif(b, DEID_NAME, "%c. %s", p->given[0], p->family); put(b, " RN 0700-1900\n"); break;
     case 2: put(b, "\n"); phif(b, DEID_NAME, "%s, %s", p->family, p->given); put(b, " RN\n"); break;
     case 3: put(b, "\nSigned: "); phif(b, DEID_NAME, "%s %s", p->given, p->family); put(b, " RN\n"); break;
     case 4: put(b, "\n"); phi(b, DEID_NAME, p->given); put(b, " RN "); phone_ref(b); put(b, "\n"); break;
+    case 5: case 6: put(b, "\n"); phi_name(b, p->given); put(b, "\n"); break; /* a given name alone on the last line */
+    case 7: { char tmp[2 * SYNTH_FIELD + 4]; put(b, "\n"); snprintf(tmp, sizeof tmp, "%s %c.", p->given, p->family[0]); phi_name(b, tmp); put(b, ONE(b, " RN\n", " rn\n", ", RN\n", "\n")); break; }
+    case 8: { char tmp[8]; put(b, "\n"); snprintf(tmp, sizeof tmp, "%c.%c.", p->given[0], p->family[0]); phi(b, DEID_NAME, tmp); put(b, " RN\n"); break; }
+    case 9: { char tmp[2 * SYNTH_FIELD + 4]; put(b, "\n"); snprintf(tmp, sizeof tmp, "%s %s", p->given, p->family); phi_name(b, tmp); put(b, ONE(b, " rn\n", " RN\n", "\n")); break; }
     default: put(b, "\n"); break;
     }
 }
@@ -632,13 +643,13 @@ static void nursing_sections(nb *b) {
         else snprintf(h, sizeof h, "%s", heads[s]);
         putf(b, "%s: ", h);
         switch (s) {
-        case 0: neuro(b); if (chance(b, 30)) narrative(b); if (chance(b, 30)) team_sentence(b); break;
-        case 1: vitals(b); drips(b); if (chance(b, 40)) dates_sentence(b); if (chance(b, 40)) team_sentence(b); break;
-        case 2: vent(b); if (chance(b, 30)) dates_sentence(b); break;
-        case 3: gi_gu(b); break;
-        case 4: misc(b); if (chance(b, 30)) dates_sentence(b); break;
-        case 5: misc(b); if (chance(b, 40)) orders_block(b); break;
-        case 6: family_sentence(b); if (chance(b, 50)) family_sentence(b); break;
+        case 0: neuro(b); if (chance(b, 30)) narrative(b); if (chance(b, 30)) team_sentence(b); if (chance(b, 30)) trap_sentence(b); if (chance(b, 40)) common_sentence(b); break;
+        case 1: vitals(b); drips(b); if (chance(b, 40)) dates_sentence(b); if (chance(b, 40)) team_sentence(b); if (chance(b, 40)) trap_sentence(b); break;
+        case 2: vent(b); if (chance(b, 30)) dates_sentence(b); if (chance(b, 50)) trap_sentence(b); if (chance(b, 40)) common_sentence(b); break;
+        case 3: gi_gu(b); if (chance(b, 50)) trap_sentence(b); if (chance(b, 30)) cue_sentence(b); break;
+        case 4: misc(b); if (chance(b, 30)) dates_sentence(b); if (chance(b, 30)) date_sentence2(b); break;
+        case 5: misc(b); if (chance(b, 40)) orders_block(b); if (chance(b, 50)) common_sentence(b); break;
+        case 6: if (chance(b, 50)) family_sentence(b); else cue_sentence(b); if (chance(b, 50)) family_sentence(b); if (chance(b, 30)) place_sentence2(b); break;
         default: put(b, ONE(b, "cont to monitor, wean vent as tol, ", "cont current POC, ", "monitor hemodynamics, "));
             if (chance(b, 60)) place_sentence(b);
             if (chance(b, 40)) team_sentence(b);
@@ -654,7 +665,7 @@ static void nursing_runon(nb *b) {
     intro(b);
     int n = 6 + pick(b, 8);
     for (int k = 0; k < n; k++) {
-        switch (pick(b, 12)) {
+        switch (pick(b, 17)) {
         case 0: vitals(b); break;
         case 1: drips(b); break;
         case 2: vent(b); break;
@@ -666,6 +677,11 @@ static void nursing_runon(nb *b) {
         case 8: dates_sentence(b); break;
         case 9: place_sentence(b); break;
         case 10: if (chance(b, 50)) { narrative(b); break; } put(b, ONE(b, "pt resting comfortably. ", "no acute events overnight. ", "see flowsheet for details. ", "will cont to monitor closely. ")); break;
+        case 11: trap_sentence(b); if (chance(b, 50)) trap_sentence(b); break;
+        case 12: cue_sentence(b); break;
+        case 13: if (chance(b, 50)) place_sentence2(b); else date_sentence2(b); break;
+        case 14: case 15: common_sentence(b); break;
+        case 16: if (chance(b, 30)) events_list(b); else common_sentence(b); break;
         default: clin_word(b, chance(b, 15)); put(b, ONE(b, " noted, ", " improved, ", " cont, ", " ordered. ", ": ")); clin_word(b, 0); put(b, ". "); break;
         }
         if (chance(b, 25)) put(b, "\n");
@@ -876,6 +892,649 @@ static void event_note(nb *b) {
     }
 }
 
+/* ---- round 4: more kinds, cues and clinical traps ----------------------------------------
+ * Shapes real notes have and the first templates lacked, all written for clinfm: names with
+ * only a verb or a preposition around them ("X aware", "report given to X", "per X", "pt seen w/
+ * x"), given names that are common words ("Rich", "Hope"), names typed in lower case in a
+ * mixed-case note, signatures with credentials and extensions, kinship words misspelt or cut
+ * short ("neice", "husb"), clergy titles, hospitals by their initials alone after "at" or
+ * "from", wards glued to their floor ("Blake4"), nursing homes of common words, dates without a
+ * cue ("CXR 4/9:", "npo 11/5-11/7", "8.12", "mar '08", "the 21st") and years of past history
+ * ("s/p CABG 2002"); and, as much, clinical text that looks like PHI and is not: words that are
+ * names elsewhere used clinically ("frank blood", "Hope to extubate", "Long discussion", "H.O.
+ * aware", "covered per RISS"), weekdays ("repeat echo Friday"), blood gases, plateau pressures,
+ * pain scores and antibiotic days written with slashes ("7.39/34/63/29", "relief to 3/10", "day
+ * 7/10 of flagyl"), clock times, ECG interval tables, payor names. */
+
+static void titled(char *dst, const char *src, size_t cap);
+static const char *pickw(nb *b, const wlist *w);
+
+/* given names that are also common English words (virtues, flowers, months, nicknames) */
+static const char *const WORD_GIVEN[] = {
+    "Rich", "Hope", "Joy", "Crystal", "Amber", "Faith", "Grace", "Bud", "Chip", "Skip", "Ace", "Pat", "Rusty",
+    "Sandy", "Dusty", "Penny", "Ruby", "Pearl", "Iris", "Lily", "Daisy", "Holly", "Ivy", "Dawn", "April", "June",
+    "Autumn", "Sky", "Brook", "Cliff", "Dale", "Glen", "Clay", "Rocky", "Buck", "Hunter", "Mason", "Sterling",
+    "Mark", "Frank", "Bill", "Art", "Gene", "Ray", "Sonny", "Honey", "Candy", "Misty", "Star", "Charity",
+    "Patience", "Prudence", "Constance", "Merry", "Sunny", "Chase", "Lance", "Miles", "Drew", "Rod", "Jack",
+    "Hazel", "Ginger", "Coral", "Violet", "Jewel", "Summer", "Storm", "Reed", "Heath", "Flint", "Chance", "Bliss",
+    "Major", "Duke", "Wade", "Grant", "Carol", "Bob", "Sue", "Mercy", "Page", "Lane", "Bishop", "Gay", "Hardy"};
+#define N_WORD_GIVEN (sizeof WORD_GIVEN / sizeof WORD_GIVEN[0])
+
+/* A name as nurses type it: mostly as given, sometimes all lower or all upper case. */
+static void phi_name(nb *b, const char *s) {
+    char w[2 * SYNTH_FIELD + 2];
+    snprintf(w, sizeof w, "%s", s);
+    int k = pick(b, 10);
+    if (k == 0) upper_copy(w, w, sizeof w);
+    else if (k <= 2)
+        for (char *q = w; *q; q++)
+            if (*q >= 'A' && *q <= 'Z') *q = (char)(*q + 32);
+    phi(b, DEID_NAME, w);
+}
+
+/* A clinician with little or no cue: "Rich", "r. tanaka", "Tanaka", "RN Rich", "DR TANAKA". */
+static void hcp_loose(nb *b) {
+    const synth_person *p = clin(b);
+    if (!p) {
+        put(b, "the team");
+        return;
+    }
+    char tmp[2 * SYNTH_FIELD + 4];
+    switch (pick(b, 9)) {
+    case 0: case 1: case 2: phi_name(b, p->given); break;
+    case 3: phi_name(b, p->family); break;
+    case 4: snprintf(tmp, sizeof tmp, "%c. %s", p->given[0], p->family); phi_name(b, tmp); break;
+    case 5: snprintf(tmp, sizeof tmp, "%s %s", p->given, p->family); phi_name(b, tmp); break;
+    case 6: put(b, ONE(b, "RN ", "NP ", "Dr. ", "Dr ", "DR ", "dr ", "PA ", "Fr. ")); phi_name(b, chance(b, 50) ? p->family : p->given); break;
+    case 7: snprintf(tmp, sizeof tmp, "%c.", p->given[0]); phi(b, DEID_NAME, tmp); break;
+    default: snprintf(tmp, sizeof tmp, "%c. %.2s", p->given[0], p->family); phi_name(b, tmp); break;
+    }
+}
+
+static void rel_loose(nb *b, int i) {
+    if (i < 0) {
+        put(b, "family");
+        return;
+    }
+    const synth_person *p = &b->c->relative[i];
+    if (chance(b, 80)) phi_name(b, p->given);
+    else {
+        char tmp[2 * SYNTH_FIELD + 2];
+        snprintf(tmp, sizeof tmp, "%s %s", p->given, p->family);
+        phi_name(b, tmp);
+    }
+}
+
+/* kinship words as charted, cut short or misspelt */
+static const char *kin_word(nb *b, const char *rel) {
+    if (chance(b, 50)) return rel;
+    return ONE(b, "dtr", "dau", "husb", "neice", "nephew", "grandaughter", "granddaughter", "gdtr", "grandson", "sis",
+               "bro", "sister-in-law", "dil", "son-in-law", "stepson", "cousin", "friend", "partner", "fiance", "mother", "ex-wife");
+}
+
+/* The initials of the capitalised words of a name ("Green Valley General Hospital" -> "GVGH"),
+ * sometimes without the last word ("GVG"), written upper or lower case. */
+static void abbr_of(nb *b, const char *name, char *out, size_t cap) {
+    size_t al = 0, nw = 0;
+    char tmp[16];
+    for (size_t i = 0; name[i] && al < 5; i++)
+        if (name[i] >= 'A' && name[i] <= 'Z' && (i == 0 || name[i - 1] == ' ')) tmp[al++] = name[i], nw++;
+    if (al > 3 && chance(b, 30)) al--;
+    tmp[al] = 0;
+    if (al < 2) {
+        out[0] = 0;
+        return;
+    }
+    if (chance(b, 15))
+        for (size_t i = 0; i < al; i++) tmp[i] = (char)(tmp[i] + 32);
+    snprintf(out, cap, "%s", tmp);
+}
+
+static void hosp_abbr_ref(nb *b) {
+    char ab[16];
+    const char *h = chance(b, 50) && b->c->other_hospital[0] ? b->c->other_hospital : b->c->hospital;
+    abbr_of(b, h, ab, sizeof ab);
+    if (ab[0]) phi(b, DEID_ORGANIZATION, ab);
+    else put(b, "OSH");
+}
+
+/* a ward as charted: "Kessler 4", "Kessler4", "kessler 4", "EAST 12" */
+static void ward_loose(nb *b) {
+    const char *w = b->c->ward;
+    if (!w[0]) {
+        put(b, "the floor");
+        return;
+    }
+    char tmp[SYNTH_FIELD];
+    snprintf(tmp, sizeof tmp, "%s", w);
+    if (chance(b, 35)) {
+        char *sp = strrchr(tmp, ' ');
+        if (sp) memmove(sp, sp + 1, strlen(sp));
+    }
+    size_t k0 = b->nsp;
+    phi_name(b, tmp);
+    if (b->nsp > k0) b->sp[b->nsp - 1].type = DEID_LOCATION;
+}
+
+/* the patient's nursing home, rehab or residence: a LOCATION */
+static void facility_ref(nb *b) {
+    if (b->c->facility[0]) {
+        size_t k0 = b->nsp;
+        phi_name(b, b->c->facility);
+        if (b->nsp > k0) b->sp[b->nsp - 1].type = DEID_LOCATION;
+    } else put(b, "rehab");
+}
+
+/* a nursing home, rehab or residence named with common words or a family name */
+static void facility_name(nb *b, const synth_namelists *nl, char *out, size_t cap) {
+    static const char *A[] = {"Willow", "Pleasant View", "Sunrise", "Maple Grove", "Harbor View", "Meadow", "Briarwood",
+                              "Laurel", "Evergreen", "Riverside", "Oak Hill", "Stonebridge", "Fairhaven", "Brookside",
+                              "Silver Lake", "Bayberry", "Cranberry", "Seaview", "Linden", "Orchard", "Sunny Acres",
+                              "Whispering Pines", "Blue Hills", "Chestnut", "Rosewood", "Cherry Hill", "Spring Garden"};
+    static const char *S[] = {"Nursing Home", "Nursing", "Rehab", "Rehabilitation Center", "Assisted Living", "House",
+                              "Court", "Hall", "Manor", "Place", "Gardens", "Healthcare", "Center", "Commons", "Terrace", "Lodge"};
+    if (nl && nl->last.n && chance(b, 30)) {
+        char w[24];
+        titled(w, pickw(b, &nl->last), sizeof w);
+        snprintf(out, cap, "%s %s", w, S[pick(b, 16)]);
+    } else {
+        snprintf(out, cap, "%s %s", A[pick(b, 27)], S[pick(b, 16)]);
+    }
+}
+
+/* dates in the shapes that need no cue word, as PHI */
+static void date_loose(nb *b, int offset) {
+    int y = b->c->adm_year, m = b->c->adm_month, d = b->c->adm_day;
+    add_days(&y, &m, &d, offset);
+    static const char *MON3[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    switch (pick(b, 12)) {
+    case 0: case 1: case 2: case 3: phif(b, DEID_DATE, "%d/%d", m, d); break;
+    case 4: phif(b, DEID_DATE, "%d.%d", m, d); break;
+    case 5: phif(b, DEID_DATE, "%d-%d-%02d", m, d, y % 100); break;
+    case 6: phif(b, DEID_DATE, "%d-%s-%02d", d, MON3[m - 1], y % 100); break;
+    case 7: phif(b, DEID_DATE, "%s %d", ONE(b, MON3[m - 1], MONTHS[m - 1]), d); break;
+    case 8: phif(b, DEID_DATE, "%s %d%s", MON3[m - 1], d, ord(d)); break;
+    case 9: phif(b, DEID_DATE, "%d/%d/%02d", m, d, y % 100); break;
+    case 10: phif(b, DEID_DATE, "%02d/%02d", m, d); break;
+    default: phif(b, DEID_DATE, "%d/%d/%d", m, d, y); break;
+    }
+}
+
+/* a year or month of past history: "2002", "'90", "mar '08", "11/92", "December 2004" */
+static void history_date(nb *b) {
+    int y = b->c->adm_year - 1 - pick(b, 25);
+    static const char *MON3[12] = {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"};
+    switch (pick(b, 8)) {
+    case 0: case 1: case 2: case 3: phif(b, DEID_DATE, "%d", y); break;
+    case 4: phif(b, DEID_DATE, "'%02d", y % 100); break;
+    case 5: phif(b, DEID_DATE, "%s '%02d", MON3[pick(b, 12)], y % 100); break;
+    case 6: phif(b, DEID_DATE, "%d/%02d", 1 + pick(b, 12), y % 100); break;
+    default: phif(b, DEID_DATE, "%s %d", MONTHS[pick(b, 12)], y); break;
+    }
+}
+
+/* past history with years: "colon ca s/p resection 1987, CAD s/p CABG '02" */
+static void history_items(nb *b) {
+    static const char *H[] = {"CAD s/p CABG", "colon ca s/p resection", "lung ca s/p RUL lobectomy", "s/p MI", "MI",
+                              "quit smoking", "prior intubations", "s/p AVR", "s/p R TKR", "tkr", "s/p CEA", "pancreatitis",
+                              "CVA", "s/p appy", "breast ca s/p lumpectomy", "prostate ca s/p XRT", "dx'd w/ DM", "PE",
+                              "s/p chole", "s/p PCI to LAD", "GIB", "hip fx s/p ORIF", "s/p trach", "ETOH withdrawal szs"};
+    int n = 1 + pick(b, 3);
+    for (int k = 0; k < n; k++) {
+        if (k) put(b, ONE(b, ", ", "; ", ", "));
+        put(b, H[pick(b, 24)]);
+        put(b, ONE(b, " ", " ", " in ", " ("));
+        if (b->n && b->b[b->n - 1] == '(') {
+            history_date(b);
+            put(b, ")");
+        } else {
+            history_date(b);
+        }
+        if (chance(b, 40)) put(b, ONE(b, ", HTN", ", DM2", ", obesity", ", OSA on CPAP", ", afib on coumadin", ", CHF (EF 25%)"));
+    }
+}
+
+static void phone_loose(nb *b) {
+    const synth_note_context *c = b->c;
+    switch (pick(b, 7)) {
+    case 0: put(b, ONE(b, "ext ", "ext. ", "x")); phif(b, DEID_PHONE, "%d-%04d", 2 + pick(b, 7), pick(b, 10000)); break;
+    case 1: put(b, ONE(b, "x", "X")); phif(b, DEID_PHONE, "%d%04d", 2 + pick(b, 7), pick(b, 10000)); break;
+    case 2: put(b, ONE(b, "pgr ", "pager ", "beeper #", "p")); phi(b, DEID_PHONE, c->pager[0] ? c->pager : "12345"); break;
+    case 3: put(b, ONE(b, "ph ", "tel ", "cell ", "")); phif(b, DEID_PHONE, "%d.%03d.%04d", 200 + pick(b, 799), 200 + pick(b, 799), pick(b, 10000)); break;
+    case 4: put(b, ONE(b, "ph ", "at ", "")); phif(b, DEID_PHONE, "%d-%03d-%04d", 200 + pick(b, 799), 200 + pick(b, 799), pick(b, 10000)); break;
+    default: put(b, ONE(b, "ph ", "at ", "home # ", "")); phi(b, DEID_PHONE, c->phone[0] ? c->phone : "(617) 555-0100"); break;
+    }
+}
+
+/* Sentences that name a person with hardly a cue. */
+static void cue_sentence(nb *b) {
+    switch (pick(b, 18)) {
+    case 0: hcp_loose(b); put(b, ONE(b, " aware. ", " aware, no new orders. ", " aware, hct sent. ", " aware of low UO. ", " made aware. ")); break;
+    case 1: put(b, ONE(b, "report given to ", "report called to ", "report called to RN ", "Report given to RN ", "handoff to ")); hcp_loose(b); put(b, ". "); break;
+    case 2: put(b, ONE(b, "pleasant and cooperative per ", "ok to hold TF per ", "plan per ", "as per ", "restraints d/c'd per ")); hcp_loose(b); put(b, ". "); break;
+    case 3: put(b, ONE(b, "d/w ", "discussed w/ ", "case d/w ", "spoke w/ ", "spoke with ", "reviewed w/ ")); hcp_loose(b); put(b, ONE(b, ", ", " re: plan. ", ". ", " who agrees. ")); break;
+    case 4: put(b, ONE(b, "pt seen w/ ", "seen and examined w/ ", "rounded w/ ")); hcp_loose(b); put(b, ". "); break;
+    case 5: put(b, ONE(b, "family updated by ", "pt updated by ", "updated by ")); hcp_loose(b); put(b, ". "); break;
+    case 6: hcp_loose(b); put(b, ONE(b, " notified of ", " paged re: ", " called re: ")); put(b, ONE(b, "SBP 80s. ", "K 3.1. ", "temp 101.4. ", "low UO. ", "agitation. ")); break;
+    case 7: put(b, ONE(b, "called ", "paged ", "message left for ", "awaiting call back from ")); hcp_loose(b);
+        if (chance(b, 40)) { put(b, " at "); phone_loose(b); put(b, ". "); } else put(b, ONE(b, ". ", " x2. "));
+        break;
+    case 8: hcp_loose(b); put(b, ONE(b, " in to see pt. ", " at bedside, ", " to see pt in am. ", " here for procedure. ")); break;
+    case 9: put(b, "placed back on AC overnight for rest per "); hcp_loose(b); put(b, ". "); break;
+    case 10: put(b, ONE(b, "trach changed to #8 portex by ", "a-line placed by ", "PICC placed by ", "bedside thoracentesis by ")); hcp_loose(b); put(b, ONE(b, " MD. ", ". ", " w/o complication. ")); break;
+    case 11: { int i = rel_i(b); put(b, ONE(b, "pt asking for ", "pt calling out for ", "pt asked for ")); rel_loose(b, i); put(b, ONE(b, " repeatedly overnight, reassured. ", ", reoriented. ", ". ")); break; }
+    case 12: { int i = rel_i(b); rel_loose(b, i); put(b, ONE(b, " tearful, appropriately concerned. ", " at bedside, updated. ", " called for update. ", " aware of transfer. ", " visited. ")); break; }
+    case 13: { int i = rel_i(b); put(b, ONE(b, "provided ", "gave ", "will f/u w/ ")); rel_loose(b, i); put(b, ONE(b, " w/ SW contact info. ", " re: HCP form. ", " w/ parking pass. ")); break; }
+    case 14: { int i = rel_i(b); put(b, i >= 0 ? kin_word(b, b->c->relation[i]) : "family"); put(b, ONE(b, " ", ", ", " (HCP) ")); rel_loose(b, i); put(b, ONE(b, " aware. ", ", called. ", " is primary contact. ", " in to visit. ")); break; }
+    case 15: put(b, ONE(b, "pt prefers to be called ", "pt goes by ", "PT PREFERS TO BE CALLED ")); phi(b, DEID_NAME, b->c->nickname[0] ? b->c->nickname : b->c->patient.given); put(b, ". "); break;
+    case 16: { const synth_person *p = clin(b); put(b, ONE(b, "Fr. ", "Rev. ", "Chaplain ", "Rabbi ", "Sr. ")); if (p) phi_name(b, chance(b, 70) ? p->family : p->given); put(b, ONE(b, " in to see pt. ", " notified per family request. ", " visited. ")); break; }
+    default: { int i = rel_i(b); put(b, ONE(b, "summary to be e-mailed to ", "copy of plan sent to ", "will call ")); rel_loose(b, i); put(b, ONE(b, ". ", " who could not attend. ", " tomorrow. ")); break; }
+    }
+}
+
+static void place_sentence2(nb *b) {
+    switch (pick(b, 12)) {
+    case 0: put(b, ONE(b, "PCP is Dr. ", "pcp is dr ", "PCP: Dr. ")); { const synth_person *p = clin(b); if (p) phi_name(b, p->family); } put(b, " at "); hosp_abbr_ref(b); put(b, ". "); break;
+    case 1: put(b, ONE(b, "records from ", "Records from ", "old records from ")); hosp_abbr_ref(b); put(b, ONE(b, " requested, not yet received. ", " requested. ", " reviewed. ")); break;
+    case 2: put(b, ONE(b, "transferred from ", "tx from ", "came from ", "rec'd from ")); hosp_abbr_ref(b); put(b, ONE(b, " for cath. ", " for further mgmt. ", " w/ GIB. ")); break;
+    case 3: put(b, ONE(b, "transferred to ", "to ", "call out to ", "TO ")); ward_loose(b); putf(b, " at %02d%02d%s", pick(b, 24), 5 * pick(b, 12), ONE(b, ". ", ", report called. ", " via wheelchair w/ O2 and monitor. ")); break;
+    case 4: put(b, ONE(b, "awaiting bed on ", "bed assigned on ", "plan call out to ")); ward_loose(b); put(b, ONE(b, ". ", " when bed available. ")); break;
+    case 5: put(b, ONE(b, "d/c planned to ", "plan d/c to ", "pt lived at ", "family toured ", "referral sent to ")); facility_ref(b);
+        if (chance(b, 30)) { put(b, " on "); date_loose(b, 1 + pick(b, 5)); put(b, ". "); } else put(b, ONE(b, ". ", " has a bed available. "));
+        break;
+    case 6: put(b, ONE(b, "lives alone in an apartment in ", "lived w/ son in ", "referral to VNA in ", "pt from ")); phi(b, DEID_LOCATION, b->c->city[0] ? b->c->city : "town"); put(b, ". "); break;
+    case 7: put(b, "pt followed at "); hosp_abbr_ref(b); put(b, ONE(b, " clinic. ", " for HD. ", ". ")); break;
+    case 8: put(b, ONE(b, "admitted via EW from ", "admitted from ", "sent in from ")); facility_ref(b); put(b, " w/ "); put(b, ONE(b, "fever. ", "AMS. ", "coffee ground emesis. ")); break;
+    case 9: put(b, ONE(b, "Pt from OSH. ", "records from OSH reviewed. ", "OSH CT showed SAH. ", "transferred from an OSH. ", "seen at OSH ED. ")); break;
+    case 10: put(b, ONE(b, "admitted via EW w/ ", "presented to ED w/ ", "admitted via ew ")); date_loose(b, -b->c->day_of_stay); put(b, " w/ "); put(b, ONE(b, "fall. ", "seizure at home. ", "SOB. ")); break;
+    default: put(b, "prior adm at "); if (b->c->other_hospital[0]) phi(b, DEID_ORGANIZATION, b->c->other_hospital); else put(b, "OSH"); put(b, " "); date_loose(b, -40 - pick(b, 300)); put(b, " for similar presentation. "); break;
+    }
+}
+
+static void date_sentence2(nb *b) {
+    int k = b->c->day_of_stay;
+    switch (pick(b, 16)) {
+    case 0: put(b, ONE(b, "CXR ", "cxr ", "KUB ", "head ct ", "echo ", "RUQ US ")); date_loose(b, -pick(b, 3)); put(b, ONE(b, ": improving. ", ": resolving RLL PNA. ", ", mri when stable. ", " w/o change. ")); break;
+    case 1: put(b, ONE(b, "IR for PICC ", "PICC ", "EGD ", "cath ", "HD ")); date_loose(b, 1 + pick(b, 3)); put(b, ". "); break;
+    case 2: put(b, ONE(b, "npo ", "NPO ", "abx ")); date_loose(b, -pick(b, 3)); put(b, ONE(b, "-", " thru ", " - ")); date_loose(b, pick(b, 3)); put(b, " for serial procedures. "); break;
+    case 3: put(b, ONE(b, "Admit date: ", "ADMIT DATE: ", "Adm: ", "admitted ")); date_loose(b, -k); put(b, ONE(b, "   ", "\n", ". ")); break;
+    case 4: put(b, ONE(b, "application submitted ", "MassHealth application submitted ", "forms faxed ", "screen sent ")); date_loose(b, -pick(b, 5)); put(b, ONE(b, ", pending. ", ", approved. ", ". ")); break;
+    case 5: put(b, ONE(b, "MRI scheduled for the ", "f/u appt on the ", "due back the ")); { int d = 1 + pick(b, 28); phif(b, DEID_DATE, "%d%s", d, ord(d)); } put(b, ". "); break;
+    case 6: put(b, ONE(b, "last BM ", "LAST BM ", "last dose ")); date_loose(b, -1 - pick(b, 4)); put(b, ". "); break;
+    case 7: put(b, "will readdress on "); date_loose(b, 1 + pick(b, 3)); put(b, ". "); break;
+    case 8: put(b, "pmh: "); history_items(b); put(b, ". "); break;
+    case 9: age_phrase(b); put(b, " w/ "); history_items(b); put(b, ONE(b, " admitted w/ sepsis. ", " p/w brbpr. ", ", admitted w/ resp failure. ")); break;
+    case 10: put(b, ONE(b, "since previous tracing of ", "compared to study of ", "unchanged from ")); history_date(b); put(b, ". "); break;
+    case 11: put(b, ONE(b, "family meeting set for ", "meeting planned ", "d/c planned for ")); date_loose(b, 1 + pick(b, 4)); put(b, ONE(b, " w/ team. ", " at 1400. ", ". ")); break;
+    case 12: put(b, "on "); date_loose(b, -pick(b, 3)); put(b, ONE(b, " pt had ", " pt was ", ", ")); put(b, ONE(b, "episode of afib. ", "extubated. ", "febrile to 102. ")); break;
+    case 13: {
+        int paren = chance(b, 25);
+        put(b, paren ? ONE(b, "Access: L IJ TLC (placed ", "R SC TLC (placed ", "PICC (placed ")
+                     : ONE(b, "Lines: R IJ CVL placed ", "PICC PLACED ", "a-line placed ", "Crani for evacuation ", "trach placed "));
+        date_loose(b, -pick(b, 6));
+        put(b, paren ? "), dsg changed. " : ONE(b, ", site w/o redness. ", ", tip in SVC per CXR. ", ". "));
+        break;
+    }
+    case 14: put(b, ONE(b, "upset that pt will be in hospital over ", "family hopes pt home by ", "visiting hours extended for ", "pt's son visiting over "));
+        phi(b, DEID_DATE, ONE(b, "New Year's Eve", "Christmas", "Thanksgiving", "the 4th of July", "Easter", "Labor Day", "Memorial Day", "Christmas Eve", "New Year's"));
+        put(b, ". ");
+        break;
+    default: put(b, ONE(b, "d/c'd ", "started ", "changed ")); date_loose(b, -pick(b, 4)); put(b, ". "); break;
+    }
+}
+
+/* Clinical text that looks like PHI and is not (see the section comment). */
+static void trap_sentence(nb *b) {
+    switch (pick(b, 47)) {
+    case 0: put(b, ONE(b, "Frank hematuria, CBI started @ ", "frank blood per rectum x1, ", "FRANK HEMATURIA, CBI @ ", "frank bleeding from site, ")); putf(b, "%d%s", 100 + pick(b, 150), ONE(b, "cc/hr. ", " cc/hr. ", "cc. ")); break;
+    case 1: put(b, ONE(b, "Hope to extubate in am. ", "HOPE TO EXTUBATE IN AM. ", "hope to wean to PS today. ", "Plan: Hope to extubate. ", "Will hope for call out tomorrow. ")); break;
+    case 2: put(b, ONE(b, "Long discussion w/ family re: goals of care. ", "long talk w/ pt re: code status. ", "LONG DISCUSSION W/ TEAM. ", "A: Long hx of family conflict. ")); break;
+    case 3: put(b, ONE(b, "Lg brown stool x2, guaiac neg. ", "Sm formed brown stool. ", "LG LIQUID GREEN STOOL X4, C DIFF SENT. ", "lg amt tan sputum. ", "Mod amt brown liquid stool. ")); break;
+    case 4: put(b, ONE(b, "H.O. aware of low UO, no new orders. ", "HO aware, will re-eval. ", "H.O. AWARE. ", "h.o. aware of hypotension. ", "covering H.O. notified. ")); break;
+    case 5: putf(b, "FS %d-%d, covered per %s. ", 90 + pick(b, 60), 160 + pick(b, 120), ONE(b, "RISS", "riss", "SSI", "sliding scale", "protocol")); break;
+    case 6: put(b, ONE(b, "Comfort measures, support family. ", "CMO as of 1945, morphine gtt. ", "comfort care per family wishes. ")); break;
+    case 7: put(b, ONE(b, "Pressors titrated per MAP. ", "K and Mg repleted. ", "Mg and Phos repleted. ", "K AND MG REPLETED. ")); break;
+    case 8: put(b, ONE(b, "Will f/u in am. ", "Will cont to monitor. ", "WILL CONT TO SUPPORT. ", "Will need PT eval. ", "will readdress in am. ")); break;
+    case 9: put(b, ONE(b, "Bed mobility: mod A. ", "sit-stand w/ min A. ", "amb 40 ft w/ rolling walker. ", "OOB to chair w/ assist x2. ", "transferred via wheelchair. ")); break;
+    case 10: put(b, ONE(b, "Desat to 83% w/ turning, bagged. ", "desat to 80s w/ suctioning. ", "Tol TF, no residuals. ", "tol well. ")); break;
+    case 11: put(b, ONE(b, "Blood cx x2 sent. ", "Urine cx sent. ", "BLOOD & URINE CX SENT. ", "Sputum cx pnd. ")); break;
+    case 12: put(b, ONE(b, "HOH, hearing aid R ear. ", "pt HOH, communicating w/ writing. ", "neuro: HOH, MAE. ")); break;
+    case 13: put(b, ONE(b, "HD today via L IJ Quinton, ", "HD tomorrow via R IJ quinton, ", "Access: Quinton L IJ, dsg intact. ", "L IJ quinton placed. ")); putf(b, "%d.%dL removed. ", 1 + pick(b, 3), pick(b, 10)); break;
+    case 14: putf(b, "I/O +%d.%dL for shift, %c%d.%dL LOS. ", pick(b, 3), pick(b, 10), chance(b, 50) ? '+' : '-', pick(b, 8), pick(b, 10)); break;
+    case 15: putf(b, "ABG %d.%d%d/%d/%d/%d. ", 7, 2 + pick(b, 3), pick(b, 10), 30 + pick(b, 30), 60 + pick(b, 120), 18 + pick(b, 14)); break;
+    case 16: putf(b, "%s %d/%d. ", ONE(b, "peak/plateau", "PEAK/PLATEAU", "PIP/Pplat", "peak pressures/plat"), 20 + pick(b, 20), 15 + pick(b, 12)); break;
+    case 17: putf(b, "%s %d/%d/%d/%d%%. ", ONE(b, "remains on CMV", "AC", "ac", "on cmv"), 400 + 50 * pick(b, 5), 10 + pick(b, 10), 5 + pick(b, 8), 40 + 10 * pick(b, 5)); break;
+    case 18: putf(b, "%s %dx%d/+%d/%d%%. ", ONE(b, "AC", "on AC", "SIMV"), 400 + 50 * pick(b, 5), 10 + pick(b, 10), 5 + pick(b, 8), 40 + 10 * pick(b, 5)); break;
+    case 19: putf(b, "pain %d/10, %s given w/ relief to %d/10. ", 4 + pick(b, 6), ONE(b, "tylenol 650mg PO", "oxycodone 5mg PO", "morphine 2mg IV", "dilaudid .5mg IV"), pick(b, 4)); break;
+    case 20: putf(b, "Day %d/%d of %s. ", 1 + pick(b, 10), 7 + 7 * pick(b, 2), ONE(b, "flagyl", "zosyn", "cefepime", "vanco", "cipro", "abx", "linezolid")); break;
+    case 21: put(b, ONE(b, "1:1 sitter requested. ", "on 1:1 for safety. ", "TF at 1/2 strength, ", "TF at 3/4 strength, advance to full per nutrition. ")); break;
+    case 22: putf(b, "%s %02d%02d. ", ONE(b, "no ativan needed since", "off pressors since", "NPO after", "slept until", "afebrile since"), pick(b, 24), 5 * pick(b, 12)); break;
+    case 23: putf(b, "Family meeting %s at %d00. ", ONE(b, "Thursday", "Friday", "Monday", "tomorrow", "Tuesday", "WEDNESDAY", "Saturday"), 10 + pick(b, 8)); break;
+    case 24: put(b, ONE(b, "Repeat echo Friday. ", "repeat echo Monday. ", "Plan to reconvene Sun or sooner. ", "PT to see Wednesday. ", "REPEAT ECHO SATURDAY. ", "over the weekend pt ")); break;
+    case 25: put(b, ONE(b, "Pt is Baptist. ", "primary language is Russian; interpreter used. ", "Family is Catholic. ", "pt speaks Portuguese only. ", "Haitian Creole interpreter used. ")); break;
+    case 26: put(b, ONE(b, "Payor: Medicare. ", "Ins: MassHealth. ", "PAYOR: MEDICAID. ", "Ins: BCBS. ", "has Tufts coverage. ", "Harvard Pilgrim approved. ")); break;
+    case 27: putf(b, "Milrinone 0.%dmcg/kg/min, neo %d.%dmcg/kg/min, insulin gtt @ %d.%du/hr. ", 125 + 125 * pick(b, 5), pick(b, 4), pick(b, 10), pick(b, 10), pick(b, 10)); break;
+    case 28: putf(b, "Tmax %d.%d, WBC %d.%d, CKs %d, trop %d.%d. ", 37 + pick(b, 3), pick(b, 10), 5 + pick(b, 20), pick(b, 10), 100 + pick(b, 2000), pick(b, 3), pick(b, 100)); break;
+    case 29: put(b, ONE(b, "Amber urine via foley. ", "art line dampened, flushed. ", "x-ray tech in. ", "pat dry, barrier cream applied. ", "may need PICC. ", "ACE inhibitors held. ")); break;
+    case 30: put(b, ONE(b, "Soc: family in. ", "SOC: no calls. ", "Dispo: MICU. ", "Belongings (glasses, dentures) sent w/ pt. ", "Grace period for meds explained. ")); break;
+    case 31: put(b, ONE(b, "ETT 7.5 taped 23cm @ lip, moved to L side of mouth. ", "trach #8 portex, trach care done. ", "18g R AC, 20g L hand. ", "R IJ CVL placed, tip in SVC per CXR. ")); break;
+    case 32: putf(b, "HCT %d.%d -> %d U PRBC, post HCT %d.%d. ", 21 + pick(b, 5), pick(b, 10), 1 + pick(b, 3), 26 + pick(b, 5), pick(b, 10)); break;
+    case 33: putf(b, "U/O %d-%dcc/hr, BUN/Cr %d/%d.%d, %s. ", 10 + pick(b, 30), 30 + pick(b, 40), 20 + pick(b, 60), 1 + pick(b, 5), pick(b, 10), ONE(b, "stable", "trending up", "team aware")); break;
+    case 34: putf(b, "SBP %d0s-%d0s, hydral %dmg IV x1, BP %d/%d. ", 9 + pick(b, 3), 14 + pick(b, 4), 10 * (1 + pick(b, 2)), 100 + pick(b, 60), 50 + pick(b, 30)); break;
+    case 35: put(b, ONE(b, "Mark site for IR. ", "Rich in protein supplements per nutrition. ", "Cliff notes reviewed w/ family. ", "Grant from social services discussed. ", "Pt's Walker at bedside. ")); break;
+    case 36: putf(b, "CIWA %d, ativan %dmg IV x%d. ", pick(b, 25), 1 + pick(b, 2), 1 + pick(b, 3)); break;
+    case 37: putf(b, "strength %d/5 L arm, %d/5 L leg, grips equal. ", 3 + pick(b, 3), 3 + pick(b, 3)); break;
+    case 38: putf(b, "%s %d-%d%s. ", ONE(b, "FS", "SBP", "HR", "sats", "U/O"), 80 + pick(b, 40), 130 + pick(b, 100), ONE(b, "", "s", "%", " cc/shift")); break;
+    case 39: putf(b, "Lasix %dmg IV at %02d%02d, diuresed %d%s. ", 20 * (1 + pick(b, 4)), pick(b, 24), 5 * pick(b, 12), 400 + pick(b, 1600), ONE(b, "cc", "cc", "ml", " cc")); break;
+    case 40: putf(b, "%s %dL. ", ONE(b, "goal net neg", "GOAL NET NEG", "goal neg", "net neg", "on", "sats 90% on"), 1 + pick(b, 3)); break;
+    case 41: putf(b, "%s %d%s. ", ONE(b, "smokes", "SMOKES", "hx of smoking"), 1 + pick(b, 2), ONE(b, "ppd", " ppd", "ppd x40 yrs")); break;
+    case 42: putf(b, "%s\n", ONE(b, "7A-7P:", "7a-7p:", "11p-7a:", "7P-7A NPN:", "3-11:", "nights:", "11P-7A:")); break;
+    case 43: putf(b, "%s at %d%s. ", ONE(b, "next PTT", "foley d/c'd", "labs due", "next dose", "lytes"), 1 + pick(b, 12), ONE(b, "am", "pm", "AM", "PM", "a", "p")); break;
+    case 44: putf(b, "%s at %02d%02d%s", ONE(b, "filter changed", "Foley d/c'd", "extubated to 50% cool neb", "insulin gtt off", "Will meet w/ family Monday", "restarted"), pick(b, 24), 5 * pick(b, 12),
+                  ONE(b, " for clotting. ", ", voided 400cc. ", " w/o complication. ", ", transitioned to SQ. ", ".\n", ". ")); break;
+    case 45: put(b, ONE(b, "EGD w/ 2 visible vessels clipped. ", "on integrilin x18h. ", "CO2 retention. ", "denies SI/HI. ", "f/u am labs and cx data. ", "per day RN, ", "N: CAM-ICU +. ", "no n/v. ")); break;
+    default: putf(b, "HD#%d, POD#%d, %s. ", 1 + pick(b, 20), pick(b, 10), ONE(b, "s/p CABG x4", "s/p ex-lap", "s/p AVR")); break;
+    }
+}
+
+/* "Intervals Axes / Rate PR QRS QT/QTc P QRS T / 73 126 110 350/430 7 -14 -39" */
+static void ecg_table(nb *b) {
+    putf(b, "%s\n%s\n", ONE(b, "Intervals Axes", "INTERVALS AXES", "intervals axes"), ONE(b, "Rate PR QRS QT/QTc P QRS T", "RATE PR QRS QT/QTC P QRS T", "rate pr qrs qt/qtc p qrs t"));
+    putf(b, "%d %d %d %d/%d %d %d %d\n", 50 + pick(b, 80), 120 + pick(b, 100), 80 + pick(b, 70), 320 + pick(b, 100), 400 + pick(b, 100),
+         -40 + pick(b, 120), -40 + pick(b, 120), -60 + pick(b, 180));
+}
+
+static void ecg_report(nb *b) {
+    put(b, ONE(b, "Sinus rhythm. ", "Atrial fibrillation with controlled ventricular response. ", "Ventricular paced rhythm. ", "Sinus tachycardia. ", "Sinus bradycardia. "));
+    put(b, ONE(b, "Left axis deviation. ", "Prolonged QTc interval. ", "Low voltages in the limb leads. ", "Nonspecific ST-T wave changes. ", "Right bundle-branch block. "));
+    if (chance(b, 70)) {
+        put(b, ONE(b, "Since previous tracing of ", "Since the previous tracing of ", "Compared to tracing of "));
+        if (chance(b, 50)) history_date(b);
+        else date_loose(b, -1 - pick(b, 20));
+        put(b, ONE(b, ", no significant change.\n", ", Q waves are now present inferiorly.\n", " the rate is faster.\n"));
+    } else put(b, "No previous tracing available for comparison.\n");
+    if (chance(b, 40)) putf(b, "TRACING #%d\n", 1 + pick(b, 4));
+    ecg_table(b);
+}
+
+static void radiology_report(nb *b) {
+    int date_after = chance(b, 40);
+    if (!date_after) {
+        date_loose(b, -pick(b, 3));
+        putf(b, " %d:%02d %s\n", 1 + pick(b, 12), pick(b, 60), ONE(b, "AM", "PM"));
+    }
+    put(b, ONE(b, "CHEST (PORTABLE AP)", "RENAL U.S.", "CT HEAD W/O CONTRAST", "ABDOMEN U.S. (COMPLETE)", "CHEST (PA & LAT)", "LIVER OR GALLBLADDER US"));
+    if (date_after) {
+        put(b, ONE(b, "   ", "  ", " "));
+        date_loose(b, -pick(b, 3));
+    }
+    if (chance(b, 50)) {
+        put(b, ONE(b, "   Clip # ", "  Clip # ", " CLIP # "));
+        phif(b, DEID_ID, "%07d", 1000000 + pick(b, 8999999));
+    }
+    put(b, "\nReason: ");
+    put(b, ONE(b, "r/o hydro", "eval for PNA", "r/o bleed", "ett placement", "eval effusion"));
+    put(b, "\n");
+    put(b, ONE(b, "FINAL REPORT\n", "WET READ\n", "PRELIMINARY REPORT\n"));
+    put(b, ONE(b, "INDICATION: ", "HISTORY: "));
+    age_phrase(b);
+    put(b, ONE(b, " with hypoxia.\n", " with ARF.\n", " s/p fall.\n"));
+    put(b, "COMPARISON: ");
+    if (chance(b, 60)) date_loose(b, -2 - pick(b, 30));
+    else put(b, "None");
+    put(b, ".\nFINDINGS: ");
+    put(b, ONE(b, "ET tube terminates 4 cm above the carina. Bilateral pleural effusions, L > R. ",
+               "No hydronephrosis. Kidneys measure 10.2 and 11.1 cm. ", "No intracranial hemorrhage. ",
+               "Moderate ascites and splenomegaly. RLQ collection amenable to percutaneous drainage. "));
+    put(b, "\nIMPRESSION: ");
+    put(b, ONE(b, "Worsening bilateral effusions.\n", "No acute process.\n", "Interval improvement.\n"));
+}
+
+/* A problem-oriented (D/A/R) nursing note. */
+static void dar_note(nb *b) {
+    put(b, ONE(b, "MICU B NURSING PROGRESS NOTE 7A-7P\n", "NSG NOTE 7p-7a\n", "CCU NPN\n", "Nursing progress note 1900-0700\n", ""));
+    static const char *PROB[] = {"ALTERATION IN RESP FUNCTION", "ALTERATION IN HEMODYNAMICS", "POTENTIAL FOR INFECTION",
+                                 "ALTERATION IN COMFORT", "ALTERATION IN F/E BALANCE", "FAMILY SUPPORT", "ALTERATION IN NUTRITION",
+                                 "SAFETY", "KNOWLEDGE DEFICIT", "ALTERATION IN MENTAL STATUS"};
+    int n = 2 + pick(b, 4);
+    for (int k = 0; k < n; k++) {
+        putf(b, "%s%d%s %s\n", ONE(b, "#", "PROBLEM #", "#"), k + 1, ONE(b, "", ".", ":"), chance(b, 70) ? PROB[pick(b, 10)] : "Alteration in resp function");
+        put(b, "D: ");
+        if (chance(b, 50)) trap_sentence(b);
+        else common_sentence(b);
+        if (chance(b, 50)) vitals(b);
+        if (chance(b, 40)) cue_sentence(b);
+        if (chance(b, 25)) date_sentence2(b);
+        put(b, "\nA: ");
+        if (chance(b, 50)) drips(b);
+        else trap_sentence(b);
+        if (chance(b, 30)) cue_sentence(b);
+        put(b, "\nR: ");
+        if (chance(b, 50)) trap_sentence(b);
+        else common_sentence(b);
+        put(b, "\n");
+    }
+    if (chance(b, 40)) {
+        put(b, ONE(b, "#", "PROBLEM: "));
+        put(b, "FAMILY SUPPORT\nD: ");
+        cue_sentence(b);
+        family_sentence(b);
+        put(b, "\nA: QUESTIONS ANSWERED.\n");
+    }
+    if (chance(b, 75)) signature(b);
+}
+
+/* Social work, case management, family meeting. */
+static void social_note(nb *b) {
+    const synth_note_context *c = b->c;
+    put(b, ONE(b, "Social Work Note\n", "Case Management Note\n", "CM NOTE:\n", "D/C PLANNING:\n", "Family Meeting Note\n", "SW follow up:\n", "Case Mgmt\n"));
+    if (chance(b, 50)) {
+        put(b, ONE(b, "Pt: ", "PT: ", "Patient: "));
+        char tmp[2 * SYNTH_FIELD + 4];
+        snprintf(tmp, sizeof tmp, "%s, %s", c->patient.family, c->patient.given);
+        phi_name(b, tmp);
+        if (c->mrn[0]) {
+            put(b, ONE(b, "    MRN ", "   MRN: ", " Unit #"));
+            phi(b, DEID_MRN, c->mrn);
+        }
+        put(b, "\n");
+    }
+    if (chance(b, 50)) {
+        put(b, ONE(b, "Admit date: ", "ADMIT DATE: "));
+        date_loose(b, -c->day_of_stay);
+        put(b, "\n");
+    }
+    if (chance(b, 60)) {
+        put(b, ONE(b, "Payor: ", "Ins: ", "PAYOR: ", "Insurance: "));
+        put(b, ONE(b, "Medicare ", "MassHealth ", "BCBS ", "Tufts ", "Harvard Pilgrim ", "Medicaid ", "Fallon ", "Aetna ", "United ", "NHP "));
+        if (chance(b, 30)) put(b, "#");
+        if (chance(b, 50)) phif(b, DEID_ID, "%09d%c", pick(b, 1000000000), 'A' + pick(b, 26));
+        else phif(b, DEID_ID, "%c%c%c%09d", 'A' + pick(b, 26), 'A' + pick(b, 26), 'A' + pick(b, 26), pick(b, 1000000000));
+        put(b, "\n");
+    }
+    if (chance(b, 50)) {
+        put(b, ONE(b, "PCP: Dr. ", "PCP is Dr. ", "PCP DR. "));
+        const synth_person *p = clin(b);
+        if (p) phi_name(b, chance(b, 50) ? p->family : p->given), put(b, " "), phi_name(b, p->family);
+        if (chance(b, 40)) { put(b, " at "); hosp_abbr_ref(b); }
+        else { put(b, ONE(b, ", ph ", " ")); phone_loose(b); }
+        put(b, "\n");
+    }
+    int n = 3 + pick(b, 5);
+    for (int k = 0; k < n; k++) {
+        switch (pick(b, 7)) {
+        case 0: family_sentence(b); break;
+        case 1: case 2: cue_sentence(b); break;
+        case 3: place_sentence2(b); break;
+        case 4: date_sentence2(b); break;
+        case 5: common_sentence(b); break;
+        default: trap_sentence(b); break;
+        }
+        if (chance(b, 40)) put(b, "\n");
+    }
+    put(b, ONE(b, "\nPlan: ", "\nP: ", "\nPLAN: "));
+    put(b, ONE(b, "CM will follow. ", "SW will cont to follow for support and d/c planning. ", "Will f/u w/ family. "));
+    put(b, "\n");
+    const synth_person *p = clin(b);
+    if (p) {
+        char tmp[2 * SYNTH_FIELD + 4];
+        switch (pick(b, 5)) {
+        case 0: put(b, "-- "); snprintf(tmp, sizeof tmp, "%s %s", p->given, p->family); phi_name(b, tmp); put(b, ONE(b, ", LICSW ", ", MSW ", ", RN CM ")); phone_loose(b); break;
+        case 1: phi_name(b, p->given); put(b, " "); phone_loose(b); break;
+        case 2: snprintf(tmp, sizeof tmp, "%s %s", p->given, p->family); phi_name(b, tmp); put(b, ONE(b, ", LICSW", ", RN CM", ", MSW", " CM")); break;
+        case 3: snprintf(tmp, sizeof tmp, "%s, %s", p->family, p->given); phi_name(b, tmp); put(b, ", LICSW pgr "); phi(b, DEID_PHONE, c->pager[0] ? c->pager : "12345"); break;
+        default: phi_name(b, p->given); break;
+        }
+        put(b, "\n");
+    }
+}
+
+static void resp_note(nb *b) {
+    put(b, ONE(b, "Respiratory Care:\n", "RESPIRATORY CARE:\n", "Resp Care Note\n", "RT NOTE: ", "resp care\n"));
+    int n = 2 + pick(b, 4);
+    for (int k = 0; k < n; k++) {
+        switch (pick(b, 5)) {
+        case 0: vent(b); break;
+        case 1: trap_sentence(b); break;
+        case 2: putf(b, "%s %d/%d/%d%%, RR %d, TV %ds. ", ONE(b, "PS", "ps", "CPAP/PS"), 5 + pick(b, 12), 5 + pick(b, 6), 35 + 5 * pick(b, 4), 14 + pick(b, 12), 350 + 10 * pick(b, 20)); break;
+        case 3: if (chance(b, 50)) cue_sentence(b); else put(b, "In-line sx changed. BS coarse, sx'd for mod amt thick white sputum. "); break;
+        default: putf(b, "RSBI %d this am, SBT %s. ", 40 + pick(b, 100), ONE(b, "failed d/t tachypnea", "passed, extubated", "deferred")); break;
+        }
+        if (chance(b, 60)) put(b, "\n");
+    }
+    put(b, ONE(b, "\nWill follow. ", "\nSee careview for vent settings. ", "\nPlan: wean as tol. ", "\n"));
+    const synth_person *p = clin(b);
+    if (p) {
+        char tmp[2 * SYNTH_FIELD + 4];
+        put(b, ONE(b, "\n-- ", "\n", "\n"));
+        switch (pick(b, 4)) {
+        case 0: phi_name(b, p->family); break;
+        case 1: snprintf(tmp, sizeof tmp, "%s %s", p->given, p->family); phi_name(b, tmp); break;
+        case 2: phi_name(b, p->given); break;
+        default: snprintf(tmp, sizeof tmp, "%c%s", p->given[0], p->family); phi_name(b, tmp); break;
+        }
+        put(b, ONE(b, " RRT\n", " RT\n", " rrt\n", ", RRT\n", "\n"));
+    }
+}
+
+static void report_note(nb *b) {
+    if (chance(b, 50)) ecg_report(b);
+    else radiology_report(b);
+}
+
+static void transfer_note(nb *b) {
+    put(b, ONE(b, "MICU Admission Note\n", "Nursing Admission Note\n", "Transfer Note\n", "NURSING TRANSFER NOTE\n", "CCU admission note:\n", "micu npn admit note\n"));
+    put(b, ONE(b, "HPI: ", "", "Pt is "));
+    age_phrase(b);
+    put(b, " w/ ");
+    history_items(b);
+    put(b, ONE(b, " admitted ", " transferred ", " adm "));
+    date_loose(b, -b->c->day_of_stay);
+    if (chance(b, 40)) { put(b, " from "); hosp_abbr_ref(b); }
+    else put(b, ONE(b, " via EW", " from OSH", " via ED"));
+    put(b, ONE(b, " w/ coffee ground emesis.\n", " w/ fall down stairs.\n", " w/ found down, GCS 7.\n", " for hypoxia.\n"));
+    put(b, ONE(b, "Course: ", "COURSE: ", "In EW: "));
+    for (int k = 1 + pick(b, 3); k > 0; k--) {
+        if (chance(b, 50)) trap_sentence(b);
+        else common_sentence(b);
+    }
+    if (chance(b, 30)) events_list(b);
+    if (chance(b, 50)) cue_sentence(b);
+    put(b, "\n");
+    int n = 2 + pick(b, 4);
+    for (int k = 0; k < n; k++) {
+        switch (pick(b, 5)) {
+        case 0: place_sentence2(b); break;
+        case 1: cue_sentence(b); break;
+        case 2: date_sentence2(b); break;
+        default: trap_sentence(b); break;
+        }
+        if (chance(b, 50)) put(b, "\n");
+    }
+    put(b, "\n");
+    if (chance(b, 60)) signature(b);
+}
+
+/* Flowsheet and order-list labels, one a line, as lists and exports hold them: no PHI. */
+static void list_note(nb *b) {
+    static const char *SUF[] = {"", "", "", " L", " R", " (mL)", " #1", " #2", " Intake", " Output", " Site", " Score",
+                                " Level", " Value", " Alarm - High", " [Units/volume] in Serum", " serum/plasma",
+                                " 10 MG Oral Tablet", " 2 MG/ML Injectable Solution", " injection", " (Dilaudid)", " Drip",
+                                ", Urine", ", Whole Blood", " Ab", " IgG", " (3/4)", " (1/2)", " per unit", " Narrative"};
+    int n = 15 + pick(b, 40), style = pick(b, 4);
+    for (int k = 0; k < n; k++) {
+        int nw = 1 + pick(b, 3);
+        for (int q = 0; q < nw; q++) {
+            if (q) put(b, " ");
+            if (chance(b, 25)) pseudo_drug(b);
+            else if (chance(b, 15)) pseudo_abbr(b);
+            else clin_word(b, style == 0 ? 1 : style == 1 ? 2 : pick(b, 3));
+        }
+        put(b, SUF[pick(b, 30)]);
+        put(b, "\n");
+    }
+}
+
+
+/* Everyday words in the places names take: a relative who wants, states, brings; common words
+ * capitalised or in capitals at a sentence start ("Short of breath", "DEPRESSED AFFECT"); places
+ * that are no place ("brought in food from home", "ambulated in hall"); organisms with an
+ * initial ("E. coli"). No PHI. */
+static void common_sentence(nb *b) {
+    const char *kin = ONE(b, "wife", "husband", "son", "daughter", "dtr", "dau", "HCP", "partner", "brother", "sister", "niece", "nephew", "friend", "mom");
+    switch (pick(b, 24)) {
+    case 0: putf(b, "Pt's %s %s ", kin, ONE(b, "wants", "states", "requests", "feels", "asked", "reports", "prefers", "hopes"));
+        put(b, ONE(b, "pt to go to rehab. ", "pt is at baseline mental status. ", "to be called for major changes only. ", "pt would not want to be on machines. ", "pt to be comfortable. "));
+        break;
+    case 1: putf(b, "Pt's %s brought in food from home, pt ate well. ", kin); break;
+    case 2: put(b, ONE(b, "OOB to chair, ambulated in hall x2 w/ PT. ", "walked in hallway w/ RN. ", "up in chair most of shift. ", "back to bed at 1600. ")); break;
+    case 3: put(b, ONE(b, "Short of breath w/ minimal exertion, sats drop to 88%. ", "SHORT OF BREATH W/ EXERTION. ", "short of breath at rest. ")); break;
+    case 4: put(b, ONE(b, "Depressed affect, tearful at times talking about her son. ", "DEPRESSED AFFECT, TEARFUL AT TIMES. ", "flat affect. ", "Anxious at times, reassured. ")); break;
+    case 5: put(b, ONE(b, "No major events overnight. ", "NO MAJOR EVENTS. ", "Plan: No major events. ", "no acute events. ")); break;
+    case 6: put(b, ONE(b, "Monitor resp status, aggressive pulm toilet. ", "pulm toilet, IS q1h. ", "AGGRESSIVE PULM TOILET. ")); break;
+    case 7: put(b, ONE(b, "Blood cx grew E. coli, abx narrowed. ", "sputum w/ S. aureus. ", "urine cx K. pneumoniae. ", "C. diff neg x1. ", "P. aeruginosa in BAL. ")); break;
+    case 8: put(b, ONE(b, "Melena x2, HCT stable. ", "Condom cath in place. ", "Temp pacer VVI @ 60, not pacing. ", "Rectal tube draining liquid stool. ")); break;
+    case 9: put(b, ONE(b, "Slept in naps overnight. ", "Refusing care at times. ", "Very anxious, reassured. ", "Decision made to make pt DNR/DNI. ", "Family aware of poor prognosis. ")); break;
+    case 10: put(b, ONE(b, "reintubated by anesthesia without difficulty. ", "REINTUBATED BY ANESTHESIA WITHOUT DIFFICULTY. ", "intubated by anesthesia w/o difficulty. ")); break;
+    case 11: put(b, ONE(b, "LS diminished at bases. ", "ls clear upper lobes, diminished at bases. ", "crackles at bases. ")); break;
+    case 12: put(b, ONE(b, "Tolerating clear liquids, appetite fair. ", "appetite poor. ", "taking sips. ")); break;
+    case 13: putf(b, "Information obtained from %s, chart, and RN. ", kin); break;
+    case 14: put(b, ONE(b, "Pt's faith important to her, chaplain called. ", "Priest in to give sacrament of the sick. ", "Pt is a veteran, receives care at the VA. ", "served in the Army. ")); break;
+    case 15: put(b, ONE(b, "Family updated by phone. ", "family aware. ", "Family in to visit. ", "FAMILY CHECKING IN DAILY. ")); break;
+    case 16: put(b, ONE(b, "Encouraged family to bring in photos and music. ", "Will assist w/ parking. ", "Spoke w/ DON there. ", "Facility aware. ")); break;
+    case 17: putf(b, "Rec: %s. ", ONE(b, "SNF", "cont PT in house", "home w/ services", "acute rehab")); break;
+    case 18: put(b, ONE(b, "Addendum: ", "Nights: ", "Days: ", "Evenings: ")); break;
+    case 19: putf(b, "Pt's %s %s. ", kin, ONE(b, "involved", "anxious", "upset", "flying in tomorrow", "at bedside", "updated")); break;
+    case 20: put(b, ONE(b, "Pain mgmt, pulm toilet, OOB to chair. ", "Cont current plan. ", "Cont to monitor closely. ")); break;
+    case 21: putf(b, "%s %d visitors at a time. ", ONE(b, "Large family, pls limit to", "pls limit to", "LIMIT TO"), 2 + pick(b, 2)); break;
+    case 22: put(b, ONE(b, "sats 88-92% on 3L NC, goal sats 88-92% d/t COPD. ", "non productive cough, IS to 750cc. ", "HR up to 130s, switched to levo. ")); break;
+    default: put(b, ONE(b, "Transferred to ICU for GIB. ", "Case reviewed at rounds. ", "CPAP w/ home settings at HS. ", "Stent to circ, groin site soft. ")); break;
+    }
+}
+
+/* A timed list of the shift's events: "0930 SBP 70s, LR bolus", "* 2130 k 3.2, repleted.",
+ * "- 1845 UO 10cc/hr". Clock times are no dates or phone numbers. */
+static void events_list(nb *b) {
+    const char *lead = ONE(b, "", "* ", "- ", "");
+    int h = pick(b, 24);
+    put(b, ONE(b, "24h events: ", "Events: ", "EVENTS:\n", "Overnight:\n", "Addendum:\n"));
+    int n = 2 + pick(b, 5);
+    for (int k = 0; k < n; k++) {
+        h = (h + 1 + pick(b, 4)) % 24;
+        putf(b, "%s%02d%02d ", lead, h, 5 * pick(b, 12));
+        switch (pick(b, 8)) {
+        case 0: put(b, ONE(b, "SBP 70s, LR bolus 500cc", "new AFib 130s, lopressor 5mg IV x2", "pt desat to 83%, sx'd & bagged, recovered", "fever 38.9, pan cultured")); break;
+        case 1: put(b, ONE(b, "to CT head, returned ", "extubated, back on at ", "off pressors, restarted at ")); putf(b, "%02d%02d", (h + 1) % 24, 5 * pick(b, 12)); break;
+        case 2: put(b, ONE(b, "k 3.2, repleted", "hct 23.8, 2 u prbc ordered", "a-line placed", "12 lead done, nitro SL x1")); break;
+        case 3: putf(b, "%s ", kin_word(b, "son")); rel_loose(b, rel_i(b)); put(b, ONE(b, " called, updated", " arrived", " in to visit")); break;
+        case 4: hcp_loose(b); put(b, ONE(b, " aware", " paged", " at bedside")); break;
+        case 5: putf(b, "pt's %s arrived from ", kin_word(b, "son")); phi(b, DEID_LOCATION, b->c->city[0] ? b->c->city : "town"); break;
+        default: trap_sentence(b); break;
+        }
+        put(b, ONE(b, ".\n", "\n", "; ", ".; "));
+    }
+}
+
 /* ---- one note ---------------------------------------------------------------------------- */
 
 int synth_note_write(const synth_note_context *ctx, int kind, int casing, uint64_t seed, synth_note *out,
@@ -901,6 +1560,12 @@ int synth_note_write_ex(const synth_note_context *ctx, int kind, int casing, uin
     case SYNTH_NOTE_NURSING_RUNON: nursing_runon(&b); break;
     case SYNTH_NOTE_PROGRESS: progress_note(&b); break;
     case SYNTH_NOTE_DISCHARGE: discharge_summary(&b); break;
+    case SYNTH_NOTE_DAR: dar_note(&b); break;
+    case SYNTH_NOTE_SOCIAL: social_note(&b); break;
+    case SYNTH_NOTE_RESP: resp_note(&b); break;
+    case SYNTH_NOTE_REPORT: report_note(&b); break;
+    case SYNTH_NOTE_TRANSFER: transfer_note(&b); break;
+    case SYNTH_NOTE_LIST: list_note(&b); break;
     default: event_note(&b); break;
     }
     put(&b, "");
@@ -1036,7 +1701,13 @@ static void person(nb *b, const synth_namelists *nl, synth_person *p, char sex) 
     static const char *WORDY[] = {"Quill", "Baker", "Rose", "Hill", "Steel", "Wolf", "Frost", "Gold", "Marsh", "Bird",
                                   "Storm", "Glass", "Cross", "Moss", "Lamb", "Park", "Bell", "Hope", "Love", "Fox",
                                   "Crane", "Stone", "Wood", "Field", "Winter", "Summer", "Hunter", "Fisher", "Church", "Banks"};
-    titled(p->given, pickw(b, &nl->first), sizeof p->given);
+    if (chance(b, 12)) snprintf(p->given, sizeof p->given, "%s", WORD_GIVEN[pick(b, (int)N_WORD_GIVEN)]);
+    else if (chance(b, 4)) { /* hyphenated given names: "Mary-Kate", "Sung-Min" */
+        char w1[24], w2[24];
+        titled(w1, pickw(b, &nl->first), sizeof w1);
+        titled(w2, pickw(b, &nl->first), sizeof w2);
+        snprintf(p->given, sizeof p->given, "%s-%s", w1, w2);
+    } else titled(p->given, pickw(b, &nl->first), sizeof p->given);
     if (chance(b, 10)) snprintf(p->family, sizeof p->family, "%s", WORDY[pick(b, 30)]);
     else titled(p->family, pickw(b, &nl->last), sizeof p->family);
     p->sex = sex ? sex : (chance(b, 50) ? 'F' : 'M');
@@ -1105,6 +1776,9 @@ void synth_context_random(const synth_namelists *nl, uint64_t seed, synth_note_c
     snprintf(c->phone, sizeof c->phone, "(%d) %03d-%04d", 200 + pick(&b, 799), 200 + pick(&b, 799), pick(&b, 10000));
     snprintf(c->pager, sizeof c->pager, "%05d", 10000 + pick(&b, 89999));
     snprintf(c->mrn, sizeof c->mrn, "%07d", 1000000 + pick(&b, 8999999));
+    if (chance(&b, 30)) snprintf(c->nickname, sizeof c->nickname, "%s", WORD_GIVEN[pick(&b, (int)N_WORD_GIVEN)]);
+    else snprintf(c->nickname, sizeof c->nickname, "%.4s", c->patient.given);
+    facility_name(&b, nl, c->facility, sizeof c->facility);
 }
 
 /* ---- corpora ----------------------------------------------------------------------------- */

@@ -30,7 +30,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "deid/eval.h"
+#include "deid/deid_eval.h"
 #include "deid/text.h"
 #include "util/err.h"
 
@@ -62,12 +62,26 @@ typedef struct {
     char phone[24];                  /* "(617) 555-0147" */
     char pager[12];                  /* "43210" */
     char mrn[16];                    /* "4829133" */
+    char nickname[SYNTH_FIELD];      /* what the patient prefers to be called: "Skip" */
+    char facility[SYNTH_FIELD];      /* nursing home or rehab: "Willow Manor" (a LOCATION) */
 } synth_note_context;
 
 /* Note kinds. SYNTH_NOTE_EVENT is a family of short event and shift-summary notes kept apart for
- * measurement: deid-train never writes it (a style the model was not fitted on). */
+ * measurement and for calibrating the decision threshold: deid-train never writes it (a style the
+ * model was not fitted on). The others:
+ *  - NURSING, NURSING_RUNON: ICU nursing notes by system ("Neuro:", "CV:") or run on;
+ *  - PROGRESS, DISCHARGE: physician progress notes, discharge summaries;
+ *  - DAR: problem-oriented nursing notes ("#1 ALTERATION IN ...", "D:", "A:", "R:");
+ *  - SOCIAL: social work, case management and family-meeting notes (relatives, payors, rehab
+ *    and nursing-home names, phone extensions, signatures with credentials);
+ *  - RESP: respiratory care notes (ventilator notation, "-- name RRT");
+ *  - REPORT: radiology and ECG reports (report dates, intervals tables, "since previous tracing");
+ *  - TRANSFER: admission and transfer notes (hospitals by abbreviation, wards with floors,
+ *    history with years, "report given to");
+ *  - LIST: flowsheet and order-list labels one a line, clinical vocabulary only (no PHI). */
 enum { SYNTH_NOTE_NURSING = 0, SYNTH_NOTE_NURSING_RUNON, SYNTH_NOTE_PROGRESS, SYNTH_NOTE_DISCHARGE,
-       SYNTH_NOTE_EVENT, SYNTH_NOTE_KINDS };
+       SYNTH_NOTE_DAR, SYNTH_NOTE_SOCIAL, SYNTH_NOTE_RESP, SYNTH_NOTE_REPORT, SYNTH_NOTE_TRANSFER,
+       SYNTH_NOTE_LIST, SYNTH_NOTE_EVENT, SYNTH_NOTE_KINDS };
 enum { SYNTH_CASE_MIXED = 0, SYNTH_CASE_UPPER, SYNTH_CASE_LOWER };
 
 typedef struct {
@@ -99,7 +113,7 @@ void synth_namelists_free(synth_namelists *nl);
  * address, phone, pager, MRN. */
 void synth_context_random(const synth_namelists *nl, uint64_t seed, synth_note_context *ctx);
 
-/* n notes as an annotated corpus (deid/eval.h; free with deid_corpus_free via synth_notes_free):
+/* n notes as an annotated corpus (deid/deid_eval.h; free with deid_corpus_free via synth_notes_free):
  * kinds and casings cycle over the notes (SYNTH_NOTE_EVENT only when heldout_style is set; then
  * only it). */
 typedef struct {

@@ -8,7 +8,7 @@
 
 #include <sodium.h>
 
-#include "deid/eval.h"
+#include "deid/deid_eval.h"
 #include "synth/rng.h"
 
 #define S(lit) synth_buf_put(b, lit, sizeof(lit) - 1)

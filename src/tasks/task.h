@@ -204,20 +204,6 @@ typedef struct {
 } task_counts;
 task_counts task_count_rows(const label_row *rows, size_t n, int split);
 
-/* A growing text buffer, kept NUL-terminated once written to; on out of memory it sets oom and
- * ignores further writes. The labels CSV is assembled in one, and so are eval's reports
- * (eval_buf). */
-typedef struct {
-    char *b;
-    size_t n, cap;
-    int oom;
-} task_buf;
-void task_buf_put(task_buf *s, const char *p, size_t n);
-void task_buf_str(task_buf *s, const char *p);
-/* Writes the buffer's bytes to path atomically (CF_EINTERNAL when the buffer ran out of memory)
- * and frees the buffer either way. */
-int task_buf_write_file(task_buf *s, const char *path, cf_err *err);
-
 /* Writes the labels as CSV, atomically: subject_id,prediction_time,boolean_value,split, then
  * competing_event (true/false) when the task has [follow_up], then one column per subgroup.
  * split < 0 writes every split. */

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/file.h"
+#include "util/kv.h"
 #include "util/timeutil.h"
 
 static const char *const anchor_names[TASK_T_COUNT] = {
@@ -594,140 +596,58 @@ static int resolve(pstate *ps) {
     return CF_OK;
 }
 
+/* A section header: which section, and for [codes NAME] a new code set. */
+static int task_section(pstate *ps, const char *name, const char *arg, int *sec, int seen[]) {
+    static const char *const secs[S_COUNT_] = {"", "task", "codes", "trigger", "episode", "prediction",
+                                               "exclude", "label", "input", "subgroups", "follow_up",
+                                               "record", "report"};
+    task_def *t = ps->t;
+    *sec = -1;
+    for (int i = 1; i < S_COUNT_; i++)
+        if (!strcmp(name, secs[i])) *sec = i;
+    if (*sec < 0)
+        return cf_fail(ps->err, CF_EINPUT,
+                       "%s:%d: unknown section; expected task, codes NAME, trigger, episode, prediction, "
+                       "exclude, label, follow_up, record, input, subgroups or report", ps->path, ps->line);
+    if (*sec == S_FOLLOW_UP) ps->have_follow_up = 1;
+    if (*sec != S_CODES) {
+        if (*arg) return cf_fail(ps->err, CF_EINPUT, "%s:%d: [%s] takes no name", ps->path, ps->line, name);
+        if (seen[*sec]++)
+            return cf_fail(ps->err, CF_EINPUT, "%s:%d: section [%s] appears twice", ps->path, ps->line, name);
+        return CF_OK;
+    }
+    if (!valid_name(arg))
+        return cf_fail(ps->err, CF_EINPUT, "%s:%d: [codes NAME]: a name of letters, digits and '_'", ps->path, ps->line);
+    if (find_set(t, arg) >= 0)
+        return cf_fail(ps->err, CF_EINPUT, "%s:%d: code set '%s' is defined twice", ps->path, ps->line, arg);
+    task_codeset *ns = cf_realloc_array(t->sets, t->n_sets + 1, sizeof *ns);
+    if (!ns) return cf_fail(ps->err, CF_EINTERNAL, "out of memory");
+    t->sets = ns;
+    memset(&ns[t->n_sets], 0, sizeof *ns);
+    ns[t->n_sets].line = ps->line;
+    if (!(ns[t->n_sets].name = dup0(arg))) return cf_fail(ps->err, CF_EINTERNAL, "out of memory");
+    t->n_sets++;
+    return CF_OK;
+}
+
 int task_parse(task_def *t, const char *path, const char *text, size_t len, cf_err *err) {
     memset(t, 0, sizeof *t);
     t->episode_end_set = t->death_set = t->complete_set = -1;
     t->prediction.anchor = TASK_T_TRIGGER;
     pstate ps = {.t = t, .path = path, .err = err};
     int rc = CF_OK, sec = S_NONE;
-    char *line = NULL;
-    size_t cap = 0;
     int seen[16] = {0};
     if (!(t->path = dup0(path))) return cf_fail(err, CF_EINTERNAL, "out of memory");
-    const char *p = text, *end = text + len;
-    while (p < end && !rc) {
-        ps.line++;
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *le = nl ? nl : end;
-        size_t n = (size_t)(le - p);
-        if (n + 1 > cap) {
-            char *nb = realloc(line, n + 1);
-            if (!nb) {
-                rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-                break;
-            }
-            line = nb;
-            cap = n + 1;
-        }
-        memcpy(line, p, n);
-        line[n] = 0;
-        p = nl ? nl + 1 : end;
-        if (memchr(line, 0, n)) {
-            rc = cf_fail(err, CF_EINPUT, "%s:%d: a NUL byte in a task file", path, ps.line);
-            break;
-        }
-        /* comments: '#' at the start or after white space, outside double quotes */
-        int quoted = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (line[i] == '"') quoted = !quoted;
-            if (!quoted && line[i] == '#' && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t')) {
-                line[i] = 0;
-                break;
-            }
-        }
-        char *s = line;
-        while (*s == ' ' || *s == '\t' || *s == '\r') s++;
-        char *e = s + strlen(s);
-        while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r')) *--e = 0;
-        if (!*s) continue;
-        if (*s == '[') {
-            if (e[-1] != ']') {
-                rc = cf_fail(err, CF_EINPUT, "%s:%d: a section header ends with ']'", path, ps.line);
-                break;
-            }
-            e[-1] = 0;
-            char *name = s + 1;
-            while (*name == ' ') name++;
-            char *arg = strchr(name, ' ');
-            if (arg) {
-                *arg++ = 0;
-                while (*arg == ' ') arg++;
-                char *ae = arg + strlen(arg);
-                while (ae > arg && ae[-1] == ' ') *--ae = 0;
-            }
-            static const char *const secs[S_COUNT_] = {"", "task", "codes", "trigger", "episode", "prediction",
-                                                       "exclude", "label", "input", "subgroups", "follow_up",
-                                                       "record", "report"};
-            sec = -1;
-            for (int i = 1; i < S_COUNT_; i++)
-                if (!strcmp(name, secs[i])) sec = i;
-            if (sec < 0) {
-                rc = cf_fail(err, CF_EINPUT,
-                             "%s:%d: unknown section; expected task, codes NAME, trigger, episode, prediction, "
-                             "exclude, label, follow_up, record, input, subgroups or report", path, ps.line);
-                break;
-            }
-            if (sec == S_FOLLOW_UP) ps.have_follow_up = 1;
-            if (sec == S_CODES) {
-                if (!arg || !valid_name(arg)) {
-                    rc = cf_fail(err, CF_EINPUT, "%s:%d: [codes NAME]: a name of letters, digits and '_'", path, ps.line);
-                    break;
-                }
-                if (find_set(t, arg) >= 0) {
-                    rc = cf_fail(err, CF_EINPUT, "%s:%d: code set '%s' is defined twice", path, ps.line, arg);
-                    break;
-                }
-                task_codeset *ns = cf_realloc_array(t->sets, t->n_sets + 1, sizeof *ns);
-                if (!ns) {
-                    rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-                    break;
-                }
-                t->sets = ns;
-                memset(&ns[t->n_sets], 0, sizeof *ns);
-                ns[t->n_sets].line = ps.line;
-                if (!(ns[t->n_sets].name = dup0(arg))) {
-                    rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-                    break;
-                }
-                t->n_sets++;
-            } else {
-                if (arg && *arg) {
-                    rc = cf_fail(err, CF_EINPUT, "%s:%d: [%s] takes no name", path, ps.line, name);
-                    break;
-                }
-                if (seen[sec]++) {
-                    rc = cf_fail(err, CF_EINPUT, "%s:%d: section [%s] appears twice", path, ps.line, name);
-                    break;
-                }
-            }
-            continue;
-        }
-        char *eq = strchr(s, '=');
-        if (!eq) {
-            rc = cf_fail(err, CF_EINPUT, "%s:%d: expected 'key = value' or a [section]", path, ps.line);
-            break;
-        }
-        char *k = s, *ke = eq;
-        while (ke > k && (ke[-1] == ' ' || ke[-1] == '\t')) ke--;
-        *ke = 0;
-        char *v = eq + 1;
-        while (*v == ' ' || *v == '\t') v++;
-        size_t vl = strlen(v);
-        if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
-            v[vl - 1] = 0;
-            v++;
-        }
-        if (!*k) {
-            rc = cf_fail(err, CF_EINPUT, "%s:%d: a key is missing before '='", path, ps.line);
-            break;
-        }
-        if (!*v) {
-            rc = cf_fail(err, CF_EINPUT, "%s:%d: '%s' has no value", path, ps.line, k);
-            break;
-        }
-        rc = handle_kv(&ps, sec, k, v);
+    kv_reader kv;
+    kv_open(&kv, path, text, len, KV_QUOTES);
+    for (int item; !rc && (item = kv_next(&kv, err)) != KV_END;) {
+        ps.line = kv.line;
+        if (item == KV_ERROR) rc = err->code;
+        else if (item == KV_SECTION) rc = task_section(&ps, kv.kind, kv.name, &sec, seen);
+        else if (!*kv.value) rc = kv_fail(&kv, err, "'%s' has no value", kv.key);
+        else rc = handle_kv(&ps, sec, kv.key, kv.value);
     }
-    free(line);
+    kv_close(&kv);
     if (!rc) rc = resolve(&ps);
     for (size_t i = 0; i < t->n_exclude; i++) free(ps.cond_set_names ? ps.cond_set_names[i] : NULL);
     free(ps.cond_set_names);
@@ -744,35 +664,10 @@ int task_parse(task_def *t, const char *path, const char *text, size_t len, cf_e
 
 int task_load(task_def *t, const char *path, cf_err *err) {
     memset(t, 0, sizeof *t);
-    FILE *f = fopen(path, "rb");
-    if (!f) return cf_fail_errno(err, CF_EINPUT, "%s: cannot open task file", path);
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    int rc = CF_OK;
-    for (;;) {
-        if (len + 4096 > cap) {
-            size_t nc = cap ? cap * 2 : 8192;
-            if (nc > (16u << 20)) {
-                rc = cf_fail(err, CF_EINPUT, "%s: a task file is at most 16 MiB", path);
-                break;
-            }
-            char *nb = realloc(buf, nc);
-            if (!nb) {
-                rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-                break;
-            }
-            buf = nb;
-            cap = nc;
-        }
-        size_t r = fread(buf + len, 1, cap - len, f);
-        len += r;
-        if (r == 0) {
-            if (ferror(f)) rc = cf_fail(err, CF_EINPUT, "%s: cannot read task file", path);
-            break;
-        }
-    }
-    fclose(f);
-    if (!rc) rc = task_parse(t, path, buf ? buf : "", len, err);
+    char *buf;
+    size_t len;
+    int rc = file_read_all(path, (size_t)16 << 20, &buf, &len, err);
+    if (!rc) rc = task_parse(t, path, buf, len, err);
     free(buf);
     return rc;
 }

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/atomic_file.h"
+#include "util/sbuf.h"
 #include "util/timeutil.h"
 
 #define T_NEG INT64_MIN
@@ -595,55 +595,28 @@ task_counts task_count_rows(const label_row *rows, size_t n, int split) {
 
 /* ---------------------------------------------------------------- CSV output */
 
-void task_buf_put(task_buf *s, const char *p, size_t n) {
-    if (s->oom) return;
-    if (s->n + n + 1 > s->cap) {
-        size_t nc = s->cap ? s->cap : 65536;
-        while (nc < s->n + n + 1) nc *= 2;
-        char *nb = realloc(s->b, nc);
-        if (!nb) {
-            s->oom = 1;
-            return;
-        }
-        s->b = nb;
-        s->cap = nc;
-    }
-    memcpy(s->b + s->n, p, n);
-    s->n += n;
-    s->b[s->n] = 0;
-}
-void task_buf_str(task_buf *s, const char *p) { task_buf_put(s, p, strlen(p)); }
-
-int task_buf_write_file(task_buf *s, const char *path, cf_err *err) {
-    int rc = s->oom ? cf_fail(err, CF_EINTERNAL, "out of memory")
-                    : atomic_write_file(path, s->b ? s->b : "", s->n, err);
-    free(s->b);
-    memset(s, 0, sizeof *s);
-    return rc;
-}
-
-static void buf_csv(task_buf *s, const char *p) {
+static void csv_field(sbuf *s, const char *p) {
     if (!strpbrk(p, ",\"\r\n")) {
-        task_buf_str(s, p);
+        sbuf_str(s, p);
         return;
     }
-    task_buf_put(s, "\"", 1);
+    sbuf_put(s, "\"", 1);
     for (; *p; p++) {
-        if (*p == '"') task_buf_put(s, "\"", 1);
-        task_buf_put(s, p, 1);
+        if (*p == '"') sbuf_put(s, "\"", 1);
+        sbuf_put(s, p, 1);
     }
-    task_buf_put(s, "\"", 1);
+    sbuf_put(s, "\"", 1);
 }
 
 int task_write_labels_csv(const task_labels *l, const char *path, int split, cf_err *err) {
-    task_buf sb = {0};
-    task_buf_str(&sb, "subject_id,prediction_time,boolean_value,split");
-    if (l->has_follow_up) task_buf_str(&sb, ",competing_event");
+    sbuf sb = {0};
+    sbuf_str(&sb, "subject_id,prediction_time,boolean_value,split");
+    if (l->has_follow_up) sbuf_str(&sb, ",competing_event");
     for (size_t g = 0; g < l->n_subgroups; g++) {
-        task_buf_put(&sb, ",", 1);
-        buf_csv(&sb, l->subgroup_names[g]);
+        sbuf_put(&sb, ",", 1);
+        csv_field(&sb, l->subgroup_names[g]);
     }
-    task_buf_put(&sb, "\n", 1);
+    sbuf_put(&sb, "\n", 1);
     for (size_t i = 0; i < l->n; i++) {
         const label_row *r = &l->rows[i];
         if (split >= 0 && r->split != split) continue;
@@ -651,13 +624,30 @@ int task_write_labels_csv(const task_labels *l, const char *path, int split, cf_
         snprintf(buf, sizeof buf, "%lld,%s,%s,%s", (long long)r->subject_id,
                  time_format_iso(r->prediction_time, tb, sizeof tb), r->label ? "true" : "false",
                  split_name(r->split));
-        task_buf_str(&sb, buf);
-        if (l->has_follow_up) task_buf_str(&sb, r->event == TASK_EVENT_COMPETING ? ",true" : ",false");
+        sbuf_str(&sb, buf);
+        if (l->has_follow_up) sbuf_str(&sb, r->event == TASK_EVENT_COMPETING ? ",true" : ",false");
         for (size_t g = 0; g < l->n_subgroups; g++) {
-            task_buf_put(&sb, ",", 1);
-            buf_csv(&sb, l->values[g][r->group[g]]);
+            sbuf_put(&sb, ",", 1);
+            csv_field(&sb, l->values[g][r->group[g]]);
         }
-        task_buf_put(&sb, "\n", 1);
+        sbuf_put(&sb, "\n", 1);
     }
-    return task_buf_write_file(&sb, path, err);
+    return sbuf_write_file(&sb, path, err);
+}
+
+void task_print_summary(FILE *f, const task_def *t, const task_labels *l) {
+    fprintf(f, "task %s: %s%s\n", t->name, t->title,
+            l->target == TASK_TARGET_COMPETING ? " -- labelled with the competing event (death first)" : "");
+    fprintf(f, "  trigger events      %llu\n", (unsigned long long)l->n_triggers);
+    for (size_t i = 0; i < l->n_excluded; i++)
+        if (l->excluded[i].count)
+            fprintf(f, "  excluded %8llu    %s\n", (unsigned long long)l->excluded[i].count, l->excluded[i].reason);
+    fprintf(f, "  %-10s %8s %8s %8s %8s%s\n", "split", "subjects", "rows", "positive", "negative",
+            l->has_follow_up ? " competing" : "");
+    for (int sp = -1; sp < SPLIT_COUNT; sp++) {
+        task_counts c = task_count_rows(l->rows, l->n, sp);
+        fprintf(f, "  %-10s %8zu %8zu %8zu %8zu", sp < 0 ? "all" : split_name(sp), c.subjects, c.rows, c.pos, c.neg);
+        if (l->has_follow_up) fprintf(f, " %9zu", c.competing);
+        fputc('\n', f);
+    }
 }

@@ -8,6 +8,8 @@
 
 #include <sodium.h>
 
+#include "util/le.h"
+
 void split_config_default(split_config *c) {
     static const char seed[] = "clinfm default split key v1";
     memset(c, 0, sizeof *c);
@@ -107,18 +109,12 @@ int split_parse_fractions(split_config *c, const char *text, cf_err *err) {
 static uint64_t keyed64(const split_config *c, const unsigned char *msg, size_t n) {
     unsigned char h[8];
     crypto_generichash(h, sizeof h, msg, n, c->key, sizeof c->key);
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | h[i];
-    return v;
-}
-
-static void le64(unsigned char *out, uint64_t u) {
-    for (int i = 0; i < 8; i++) out[i] = (unsigned char)(u >> (8 * i));
+    return le_get64(h);
 }
 
 uint32_t split_bucket(const split_config *c, int64_t subject_id) {
     unsigned char in[8];
-    le64(in, (uint64_t)subject_id);
+    le_put64(in, (uint64_t)subject_id);
     /* The modulo bias (2^64 mod 1e6 over 2^64) is below 1e-13: irrelevant. */
     return (uint32_t)(keyed64(c, in, sizeof in) % SPLIT_PPM);
 }
@@ -126,7 +122,7 @@ uint32_t split_bucket(const split_config *c, int64_t subject_id) {
 uint64_t split_subject_hash(const split_config *c, int64_t subject_id) {
     /* A domain prefix keeps this hash unrelated to the bucket's. */
     unsigned char in[16] = "subject:";
-    le64(in + 8, (uint64_t)subject_id);
+    le_put64(in + 8, (uint64_t)subject_id);
     return keyed64(c, in, sizeof in);
 }
 
@@ -261,12 +257,12 @@ int split_record_hash(const split_printer *p, const split_config *c, uint64_t si
     size_t len = 0;
     memcpy(buf, "record:", 8);
     len = 8;
-    le64(buf + len, (uint64_t)n);
+    le_put64(buf + len, (uint64_t)n);
     len += 8;
     for (size_t i = 0; i < n; i++) {
-        le64(buf + len, (uint64_t)it[i].dt);
-        le64(buf + len + 8, it[i].code);
-        for (int b = 0; b < 4; b++) buf[len + 16 + b] = (unsigned char)(it[i].value >> (8 * b));
+        le_put64(buf + len, (uint64_t)it[i].dt);
+        le_put64(buf + len + 8, it[i].code);
+        le_put32(buf + len + 16, it[i].value);
         len += 20;
     }
     *out = keyed64(c, buf, len);

@@ -16,7 +16,7 @@
 
 #include <sodium.h>
 
-#include "timeline/le_bytes.h"
+#include "util/le.h"
 #include "util/atomic_file.h"
 #include "util/progress.h"
 

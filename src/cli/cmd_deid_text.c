@@ -94,12 +94,8 @@ int cmd_deid_text(int argc, char **argv) {
         }
     }
     if (optind < argc) return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
-    if (!rules) rules = getenv("CLINFM_DEID_RULES");
     char shipped_rules[4096];
-    if (!rules || !*rules) {
-        cf_share_path("data/deid", shipped_rules, sizeof shipped_rules);
-        rules = shipped_rules;
-    }
+    rules = cli_deid_rules(rules, shipped_rules, sizeof shipped_rules);
     cf_err err = {0};
     char *text = NULL, *res = NULL;
     size_t len = 0, rl = 0;

@@ -12,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "store/store.h"
+#include "timeline/prepare.h"
 #include "timeline/split.h"
 #include "timeline/timeline.h"
 #include "timeline/vocab.h"
@@ -115,9 +116,15 @@ int cmd_vocab(int argc, char **argv) {
     if (fold && (rc = split_parse_fold(&sp, fold, &err))) goto fail0;
     store s;
     if ((rc = store_open(&s, store_path, &err))) goto fail0;
+    timeline_prepare_options po;
+    timeline_prepare_options_default(&po);
+    po.vocab_out = out;
+    po.vo = vo;
+    po.shard_dir = shards;
+    timeline_shard_stats shs[SPLIT_COUNT];
+    char spath[SPLIT_COUNT][4300];
     vocab v;
-    if ((rc = vocab_build(&v, &s, &sp, &vo, &err))) goto fail1;
-    if ((rc = vocab_save(&v, out, &err))) goto fail2;
+    if ((rc = timeline_prepare(&v, &s, &sp, &po, shs, spath, &err))) goto fail1;
 
     uint64_t per_kind[VOCAB_KIND_MAX] = {0};
     for (uint32_t i = 0; i < v.n_tokens; i++) per_kind[v.kind[i]]++;
@@ -126,19 +133,6 @@ int cmd_vocab(int argc, char **argv) {
         if (v.kind[i] == VOCAB_KIND_UNK || (v.kind[i] == VOCAB_KIND_SPECIAL && v.aux0[i] == VOCAB_SP_UNK))
             unk_events += v.count[i];
         if (v.kind[i] == VOCAB_KIND_CODE || v.kind[i] == VOCAB_KIND_PART) code_events += v.count[i];
-    }
-    timeline_shard_stats shs[SPLIT_COUNT];
-    memset(shs, 0, sizeof shs);
-    char spath[4096];
-    if (shards) {
-        if (mkdir(shards, 0777) != 0 && errno != EEXIST) {
-            rc = cf_fail_errno(&err, CF_EINPUT, "%s: cannot create the shard directory", shards);
-            goto fail2;
-        }
-        for (int p = 0; p < SPLIT_COUNT; p++) {
-            snprintf(spath, sizeof spath, "%s/%s.tokens", shards, split_name(p));
-            if ((rc = timeline_write_shards(&v, &s, &sp, p, spath, &shs[p], &err))) goto fail2;
-        }
     }
     timeline_baseline bl;
     memset(&bl, 0, sizeof bl);
@@ -190,8 +184,7 @@ int cmd_vocab(int argc, char **argv) {
             cJSON *sh = cJSON_AddObjectToObject(root, "shards");
             for (int p = 0; p < SPLIT_COUNT; p++) {
                 cJSON *o = cJSON_AddObjectToObject(sh, split_name(p));
-                snprintf(spath, sizeof spath, "%s/%s.tokens", shards, split_name(p));
-                cJSON_AddStringToObject(o, "path", spath);
+                cJSON_AddStringToObject(o, "path", spath[p]);
                 cJSON_AddNumberToObject(o, "subjects", (double)shs[p].subjects);
                 cJSON_AddNumberToObject(o, "tokens", (double)shs[p].tokens);
             }

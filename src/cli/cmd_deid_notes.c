@@ -77,12 +77,8 @@ int cmd_deid_notes(int argc, char **argv) {
     if (!have_n || n == 0 || n > 1000000) return cli_usage_error(CMD, "--n must be 1 to 1000000");
     if (strcmp(format, "presidio") && strcmp(format, "phrase") && strcmp(format, "physionet"))
         return cli_usage_error(CMD, "--format must be presidio, phrase or physionet");
-    if (!rules) rules = getenv("CLINFM_DEID_RULES");
     char shipped_rules[4096];
-    if (!rules || !*rules) {
-        cf_share_path("data/deid", shipped_rules, sizeof shipped_rules);
-        rules = shipped_rules;
-    }
+    rules = cli_deid_rules(rules, shipped_rules, sizeof shipped_rules);
     cf_err err = {0};
     synth_notes sn;
     int rc = synth_notes_generate_ex(&sn, rules, which, heldout_style, (size_t)n, seed, &err);

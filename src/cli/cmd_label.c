@@ -40,23 +40,6 @@ static void label_help(void) {
            "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
 }
 
-void task_print_summary(FILE *f, const task_def *t, const task_labels *l) {
-    fprintf(f, "task %s: %s%s\n", t->name, t->title,
-            l->target == TASK_TARGET_COMPETING ? " -- labelled with the competing event (death first)" : "");
-    fprintf(f, "  trigger events      %llu\n", (unsigned long long)l->n_triggers);
-    for (size_t i = 0; i < l->n_excluded; i++)
-        if (l->excluded[i].count)
-            fprintf(f, "  excluded %8llu    %s\n", (unsigned long long)l->excluded[i].count, l->excluded[i].reason);
-    fprintf(f, "  %-10s %8s %8s %8s %8s%s\n", "split", "subjects", "rows", "positive", "negative",
-            l->has_follow_up ? " competing" : "");
-    for (int sp = -1; sp < SPLIT_COUNT; sp++) {
-        task_counts c = task_count_rows(l->rows, l->n, sp);
-        fprintf(f, "  %-10s %8zu %8zu %8zu %8zu", sp < 0 ? "all" : split_name(sp), c.subjects, c.rows, c.pos, c.neg);
-        if (l->has_follow_up) fprintf(f, " %9zu", c.competing);
-        fputc('\n', f);
-    }
-}
-
 int cmd_label(int argc, char **argv) {
     static const struct option opts[] = {
         {"task", required_argument, 0, 't'},       {"store", required_argument, 0, 's'},

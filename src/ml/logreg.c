@@ -1,4 +1,4 @@
-/* L2-regularised logistic regression on sparse count features, trained by L-BFGS.
+/* L2-regularised logistic regression on sparse features, trained by L-BFGS; see logreg.h.
  *
  * Columns are put on a common scale first, so one penalty suits them all, without destroying
  * sparsity: counts become log1p(count) divided by their root mean square over the train rows;
@@ -10,32 +10,32 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eval/eval.h"
+#include "ml/logreg.h"
 
 #define LBFGS_M 10
 #define MAX_ITER 500
 
-void eval_logreg_free(eval_logreg *m) {
+void ml_logreg_free(ml_logreg *m) {
     free(m->w);
     free(m->shift);
     free(m->scale);
     memset(m, 0, sizeof *m);
 }
 
-static double xform(const eval_logreg *m, uint32_t col, float v) {
-    if (m->kind[col] == EVAL_COL_COUNT) return log1p((double)v) * m->scale[col];
+static double xform(const ml_logreg *m, uint32_t col, float v) {
+    if (m->kind[col] == ML_COL_COUNT) return log1p((double)v) * m->scale[col];
     return ((double)v - m->shift[col]) * m->scale[col];
 }
 
 static double log1pexp(double z) { return z > 0 ? z + log1p(exp(-z)) : log1p(exp(z)); }
-static double sigmoid(double z) {
+double ml_sigmoid(double z) {
     if (z >= 0) return 1 / (1 + exp(-z));
     double e = exp(z);
     return e / (1 + e);
 }
 
 /* f and gradient at x = (w[0..d), b); g has d + 1 entries; z is scratch of n rows. */
-static double objective(const eval_logreg *m, const eval_csr *X, const double *xt, const uint8_t *y,
+static double objective(const ml_logreg *m, const ml_csr *X, const double *xt, const uint8_t *y,
                         const double *x, double *g, double *z) {
     size_t d = m->d, n = X->n_rows;
     double f = 0;
@@ -45,7 +45,7 @@ static double objective(const eval_logreg *m, const eval_csr *X, const double *x
         for (size_t k = X->indptr[r]; k < X->indptr[r + 1]; k++) s += x[X->idx[k]] * xt[k];
         z[r] = s;
         f += log1pexp(s) - (y[r] ? s : 0);
-        double dz = sigmoid(s) - y[r];
+        double dz = ml_sigmoid(s) - y[r];
         for (size_t k = X->indptr[r]; k < X->indptr[r + 1]; k++) g[X->idx[k]] += dz * xt[k];
         g[d] += dz;
     }
@@ -65,7 +65,7 @@ static double dot(const double *a, const double *b, size_t n) {
     return s;
 }
 
-int eval_logreg_fit(eval_logreg *m, const eval_csr *X, const uint8_t *y, const uint8_t *kind, double lambda,
+int ml_logreg_fit(ml_logreg *m, const ml_csr *X, const uint8_t *y, const uint8_t *kind, double lambda,
                     cf_err *err) {
     memset(m, 0, sizeof *m);
     size_t d = X->n_cols, n = X->n_rows, D = d + 1;
@@ -91,13 +91,13 @@ int eval_logreg_fit(eval_logreg *m, const eval_csr *X, const uint8_t *y, const u
     /* column transform from the train rows */
     for (size_t k = 0; k < X->nnz; k++) {
         uint32_t c = X->idx[k];
-        double v = kind[c] == EVAL_COL_COUNT ? log1p((double)X->val[k]) : (double)X->val[k];
+        double v = kind[c] == ML_COL_COUNT ? log1p((double)X->val[k]) : (double)X->val[k];
         sum[c] += v;
         sq[c] += v * v;
         cnt[c]++;
     }
     for (size_t c = 0; c < d; c++) {
-        if (kind[c] == EVAL_COL_COUNT) {
+        if (kind[c] == ML_COL_COUNT) {
             double rms = n ? sqrt(sq[c] / (double)n) : 0;
             m->scale[c] = rms > 0 ? 1 / rms : 0;
         } else if (cnt[c]) {
@@ -190,20 +190,20 @@ done:
     free(z);
     free(S);
     free(Yv);
-    if (rc) eval_logreg_free(m);
+    if (rc) ml_logreg_free(m);
     return rc;
 }
 
-void eval_logreg_predict(const eval_logreg *m, const eval_csr *X, float *p) {
+void ml_logreg_predict(const ml_logreg *m, const ml_csr *X, float *p) {
     for (size_t r = 0; r < X->n_rows; r++) {
         double s = m->b;
         for (size_t k = X->indptr[r]; k < X->indptr[r + 1]; k++)
             if (X->idx[k] < m->d) s += m->w[X->idx[k]] * xform(m, X->idx[k], X->val[k]);
-        p[r] = (float)sigmoid(s);
+        p[r] = (float)ml_sigmoid(s);
     }
 }
 
-double eval_log_loss(const float *p, const uint8_t *y, size_t n) {
+double ml_log_loss(const float *p, const uint8_t *y, size_t n) {
     if (!n) return NAN;
     double s = 0;
     for (size_t i = 0; i < n; i++) {

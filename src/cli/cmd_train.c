@@ -34,6 +34,7 @@
 #include "model/dist.h"
 #include "model/gpt.h"
 #include "store/store.h"
+#include "timeline/prepare.h"
 #include "timeline/split.h"
 #include "timeline/timeline.h"
 #include "timeline/vocab.h"
@@ -587,7 +588,7 @@ static int train_main(int argc, char **argv) {
     }
     snprintf(shard_dir, sizeof shard_dir, "%s", a.shards ? a.shards : "");
     if (!a.shards) snprintf(shard_dir, sizeof shard_dir, "%s.shards", a.out);
-    for (int p = 0; p < SPLIT_COUNT; p++)
+    for (int p = 0; p < SPLIT_COUNT; p++) /* rank 0 names them again in timeline_prepare */
         snprintf(shard_path[p], sizeof shard_path[p], "%s/%s.tokens", shard_dir, split_name(p));
 
     /* Phase 1, rank 0 only: the store, the vocabulary and the token shards (written once, not
@@ -609,31 +610,26 @@ static int train_main(int argc, char **argv) {
         if ((rc = bundle_create(&bundle, a.out, a.resume, &err))) goto phase1;
         have_bundle = 1;
 
-        /* Vocabulary: given, reused from an earlier run of this model, or fitted now on train. */
-        if (a.vocab) {
-            /* a given vocabulary becomes part of the model, so every reader finds it there */
-            if ((rc = vocab_load(&v, a.vocab, &err)) || (rc = bundle_put_file(&bundle, BUNDLE_VOCAB, a.vocab, &err)))
-                goto phase1;
-        } else if (a.resume && bundle_has(&bundle, BUNDLE_VOCAB)) {
-            if ((rc = vocab_load(&v, vocab_path, &err))) goto phase1;
-        } else {
-            vocab_options vo;
-            vocab_options_default(&vo);
-            if (a.values && !strcmp(a.values, "embed")) vo.value_mode = VOCAB_VALUES_EMBED;
-            if ((rc = vocab_build(&v, &s, &sp, &vo, &err))) goto phase1;
-            if ((rc = vocab_save(&v, vocab_path, &err)) || (rc = bundle_commit(&bundle, BUNDLE_VOCAB, &err))) goto phase1;
-        }
+        /* Vocabulary (given, reused from an earlier run of this model, or fitted now on train) and
+         * shards (a resume keeps those made with this vocabulary), through the one preparation. */
+        timeline_prepare_options po;
+        timeline_prepare_options_default(&po);
+        if (a.vocab) po.vocab_in = a.vocab;
+        else if (a.resume && bundle_has(&bundle, BUNDLE_VOCAB)) po.vocab_in = vocab_path;
+        else po.vocab_out = vocab_path;
+        if (a.values && !strcmp(a.values, "embed")) po.vo.value_mode = VOCAB_VALUES_EMBED;
+        po.shard_dir = shard_dir;
+        po.reuse_shards = a.resume;
+        timeline_shard_stats st[SPLIT_COUNT];
+        if ((rc = timeline_prepare(&v, &s, &sp, &po, st, shard_path, &err))) goto phase1;
+        have_vocab = 1;
+        /* a given vocabulary becomes part of the model, so every reader finds it there */
+        if (a.vocab && (rc = bundle_put_file(&bundle, BUNDLE_VOCAB, a.vocab, &err))) goto phase1;
+        if (po.vocab_out && (rc = bundle_commit(&bundle, BUNDLE_VOCAB, &err))) goto phase1;
         /* Who the model was trained on, so an evaluation can refuse their rows as held-out. */
         if ((rc = bundle_record_split(&bundle, &s, &sp, &err))) goto phase1;
-        have_vocab = 1;
-        mkdir(shard_dir, 0755);
         for (int p = 0; p < SPLIT_COUNT; p++) {
-            /* Reuse shards of this vocabulary (a resume); otherwise write them. */
-            if (!(a.resume && file_exists(shard_path[p]) && timeline_shard_open(&sh[p], shard_path[p], &v, &err) == CF_OK)) {
-                timeline_shard_stats st;
-                if ((rc = timeline_write_shards(&v, &s, &sp, p, shard_path[p], &st, &err))) goto phase1;
-                if ((rc = timeline_shard_open(&sh[p], shard_path[p], &v, &err))) goto phase1;
-            }
+            if ((rc = timeline_shard_open(&sh[p], shard_path[p], &v, &err))) goto phase1;
             sh_open[p] = 1;
         }
         if (sh[SPLIT_TRAIN].n_tokens && (rc = timeline_ngram_baseline(&v, &s, &sp, &base, &err))) goto phase1;
@@ -886,7 +882,8 @@ phase2:
     if (rc && N > 1 && !global_failure) {
         /* The other ranks are, or soon will be, waiting in a collective for this one. */
         print_rank_error(&err);
-        dist_abort(rc);
+        err.code = 0; /* printed */
+        rc = dist_abort(rc);
     }
     if (rc) {
         if (!lead) err.code = 0; /* every rank failed alike: rank 0 says so */
@@ -898,7 +895,8 @@ phase2:
         rc = eval_shard(&m, &sh[SPLIT_HELD_OUT], &v, B, T, 0, &held_loss, &held_targets, inputs, targets, feats, &err);
         if (rc && N > 1) {
             print_rank_error(&err);
-            dist_abort(rc);
+            err.code = 0; /* printed */
+            rc = dist_abort(rc);
         }
         if (rc) goto done;
         if (lead)

@@ -10,7 +10,6 @@
  *
  * Every command here runs with umask 077: the database, its WAL files, the head and anchor
  * files, and exports (which can hold feedback comments) are readable by their owner only. */
-#include "serve/serve_cmd.h"
 
 #include <getopt.h>
 #include <signal.h>

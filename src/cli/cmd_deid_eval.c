@@ -14,7 +14,7 @@
 
 #include "util/datadir.h"
 #include "cli/commands.h"
-#include "deid/eval.h"
+#include "deid/deid_eval.h"
 #include "deid/text.h"
 
 static const char *CMD = "deid-eval";
@@ -23,7 +23,7 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: clinfm deid-eval --corpus FILE --format presidio|phrase [--json] [--rules DIR]\n"
             "                        [--records A-B] [--min-recall R] [--min-precision P]\n"
-            "                        [--case upper|lower]\n"
+            "                        [--case upper|lower] [--threshold P]\n"
             "       clinfm deid-eval [--corpus PATH] --text FILE --phi FILE [options]\n\n"
             "Measures the free-text de-identifier on an annotated corpus: recall, precision and F2\n"
             "per PHI type and overall, by any-overlap and by strict (exact span) match.\n\n"
@@ -43,7 +43,9 @@ static void usage(FILE *out) {
             "  --records A-B      score only records A to B (0-based, inclusive), e.g. to keep a\n"
             "                     development half apart from a confirmation half\n"
             "  --min-recall R     exit 1 if overall any-overlap recall (all dates) is below R\n"
-            "  --min-precision P  exit 1 if overall any-overlap precision (all dates) is below P\n\n"
+            "  --min-precision P  exit 1 if overall any-overlap precision (all dates) is below P\n"
+            "  --threshold P      use P as the model's decision threshold instead of the one in\n"
+            "                     model.tsv (a word is PHI when P(not PHI) < P; for calibration)\n\n"
             "Recall of a gold type counts its spans that any prediction overlaps (a name tagged as\n"
             "an organisation is still removed); precision of a predicted type counts its predictions\n"
             "that overlap a gold span. F2 = 5PR/(4P+R). The overall figure covers the Safe Harbor\n"
@@ -121,12 +123,13 @@ int cmd_deid_eval(int argc, char **argv) {
         {"min-recall", required_argument, 0, 'R'}, {"min-precision", required_argument, 0, 'P'},
         {"records", required_argument, 0, 'n'}, {"help", no_argument, 0, 'h'},
         {"text", required_argument, 0, 't'},   {"phi", required_argument, 0, 'p'},
-        {"case", required_argument, 0, 'C'},   {0, 0, 0, 0},
+        {"case", required_argument, 0, 'C'},   {"threshold", required_argument, 0, 'T'},
+        {0, 0, 0, 0},
     };
     const char *corpus = NULL, *format = NULL, *rules = NULL, *text_path = NULL, *phi_path = NULL;
     int json = 0, ranged = 0, case_mode = DEID_CASE_AS_IS;
     size_t rec_first = 0, rec_last = 0;
-    double min_r = -1, min_p = -1;
+    double min_r = -1, min_p = -1, thr = -1;
     optind = 1;
     opterr = 0;
     int ch;
@@ -145,6 +148,10 @@ int cmd_deid_eval(int argc, char **argv) {
             break;
         case 'R': if (parse_ratio("--min-recall", optarg, &min_r)) return 1; break;
         case 'P': if (parse_ratio("--min-precision", optarg, &min_p)) return 1; break;
+        case 'T':
+            if (parse_ratio("--threshold", optarg, &thr)) return 1;
+            if (thr <= 0) return cli_usage_error(CMD, "--threshold must be above 0");
+            break;
         case 'n': {
             char *e1 = NULL, *e2 = NULL;
             if (optarg[0] < '0' || optarg[0] > '9') return cli_usage_error(CMD, "--records expects A-B, e.g. 0-374");
@@ -172,18 +179,15 @@ int cmd_deid_eval(int argc, char **argv) {
         return cli_usage_error(CMD, "--format must be presidio or phrase");
     if (pn_named && strcmp(format, "phrase"))
         return cli_usage_error(CMD, "--text and --phi name PhysioNet deid files: use them with --format phrase");
-    if (!rules) rules = getenv("CLINFM_DEID_RULES");
     char shipped_rules[4096];
-    if (!rules || !*rules) {
-        cf_share_path("data/deid", shipped_rules, sizeof shipped_rules);
-        rules = shipped_rules;
-    }
+    rules = cli_deid_rules(rules, shipped_rules, sizeof shipped_rules);
 
     cf_err err = {0};
     deid_text_rules *r = NULL;
     deid_corpus c;
     memset(&c, 0, sizeof c);
     int rc = deid_rules_load(&r, rules, &err);
+    if (!rc && thr > 0) rc = deid_rules_set_threshold(r, thr, &err);
     if (!rc) rc = deid_corpus_load_files(corpus, format, text_path, phi_path, &c, &err);
     if (!rc && ranged) rc = deid_corpus_select(&c, rec_first, rec_last, &err);
     size_t recased = rc ? 0 : deid_corpus_recase(&c, case_mode);

@@ -10,7 +10,7 @@
 
 #include "cli/commands.h"
 #include "util/datadir.h"
-#include "deid/eval.h"
+#include "deid/deid_eval.h"
 #include "deid/text.h"
 #include "deid/train.h"
 #include "synth/notes.h"
@@ -20,7 +20,9 @@ static const char *CMD = "deid-train";
 static void usage(FILE *out) {
     fprintf(out,
             "usage: clinfm deid-train --out MODEL [--corpus FORMAT:PATH[@A-B]]... [--generate N]\n"
-            "                         [--cases] [--rules DIR] [--epochs N] [--threshold P] [--seed S]\n\n"
+            "                         [--cases] [--rules DIR] [--epochs N] [--threshold P] [--seed S]\n"
+            "                         [--calibrate N] [--calibrate-precision P] [--min-count N]\n"
+            "                         [--threshold-bare P] [--threshold-nopattern P]\n\n"
             "Fits the de-identifier's model (a linear-chain CRF over the evidence of the rules folder)\n"
             "on annotated notes and writes it as text (put it in the rules folder as model.tsv).\n\n"
             "  --out FILE          the model file to write\n"
@@ -35,6 +37,18 @@ static void usage(FILE *out) {
             "  --epochs N          passes over the notes (default 8)\n"
             "  --threshold P       written into the model: a word is PHI when P(not PHI) < P\n"
             "                      (default 0.7; higher finds more)\n"
+            "  --threshold-bare P  the same for a word no pattern, rule detector or known string\n"
+            "                      marks (default 0.8; 0 = as --threshold)\n"
+            "  --threshold-nopattern P  the same for a word labelled a shaped type (date, phone,\n"
+            "                      id, ZIP, age...) that no pattern covers (default 0.5; 0 = as --threshold)\n"
+            "  --calibrate N       then choose the threshold on N generated notes kept apart from\n"
+            "                      training (names from the held-apart lists; half in the note kinds\n"
+            "                      of training, half in the held-apart event-note style; every\n"
+            "                      casing): among the grid values (0.30 to 0.99) whose precision on\n"
+            "                      them reaches --calibrate-precision (default 0.98), the lowest whose\n"
+            "                      F2 is within 0.001 of the best is written into the model\n"
+            "  --min-count N       features seen in fewer than N training words get no weight\n"
+            "                      (default 3)\n"
             "  --seed S            shuffling and note generation (default 1)\n"
             "  --verbose           loss per epoch on stderr\n\n"
             "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
@@ -55,6 +69,42 @@ static int add_corpus(corpora *cs, deid_corpus *c) {
     }
     cs->v[cs->n++] = *c;
     return 0;
+}
+
+/* Is s[0..n) a weekday name alone ("Friday", "THURS.", "sun")? A weekday names no date element
+ * (45 CFR 164.514(b)(2)(i)(C) lists dates, not days of the week) and the nursing-note gold
+ * standard does not annotate it ("repeat echo Friday"), while the presidio set does. Training
+ * reads such a gold span as not PHI, so every corpus teaches the same thing. */
+static int weekday_only(const char *s, size_t n) {
+    static const char *W[] = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "mon", "tue",
+                              "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun"};
+    char w[16];
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == ' ' || ch == '.' || ch == ',' || ch == '\n') continue;
+        if (ch >= 'A' && ch <= 'Z') ch = (char)(ch + 32);
+        if (ch < 'a' || ch > 'z' || k + 1 >= sizeof w) return 0;
+        w[k++] = ch;
+    }
+    if (k > 1 && w[k - 1] == 's' && k > 6) k--; /* "Fridays" */
+    w[k] = 0;
+    for (size_t i = 0; i < sizeof W / sizeof W[0]; i++)
+        if (!strcmp(w, W[i])) return 1;
+    return 0;
+}
+
+static size_t drop_weekday_gold(deid_corpus *c) {
+    size_t n = 0;
+    for (size_t d = 0; d < c->n_docs; d++)
+        for (size_t k = 0; k < c->docs[d].n_gold; k++) {
+            deid_gold *g = &c->docs[d].gold[k];
+            if (g->type == DEID_DATE && g->in_scope && weekday_only(c->docs[d].text + g->start, g->end - g->start)) {
+                g->in_scope = 0;
+                n++;
+            }
+        }
+    return n;
 }
 
 /* Loads FORMAT:PATH[@A-B] once per requested casing. */
@@ -91,6 +141,8 @@ static int load_spec(const char *spec, int cases, corpora *cs, cf_err *err) {
             return rc;
         }
         deid_corpus_recase(&c, cm == 0 ? DEID_CASE_AS_IS : cm == 1 ? DEID_CASE_UPPER : DEID_CASE_LOWER);
+        size_t nw = drop_weekday_gold(&c);
+        if (nw && cm == 0) fprintf(stderr, "deid-train: %s: %zu weekday-only date annotations read as not PHI\n", path, nw);
         if (add_corpus(cs, &c)) {
             deid_corpus_free(&c);
             return cf_fail(err, CF_EINTERNAL, "out of memory");
@@ -106,13 +158,17 @@ int cmd_deid_train(int argc, char **argv) {
         {"rules", required_argument, 0, 'r'},    {"epochs", required_argument, 0, 'e'},
         {"threshold", required_argument, 0, 't'}, {"seed", required_argument, 0, 's'},
         {"verbose", no_argument, 0, 'v'},        {"help", no_argument, 0, 'h'},
+        {"calibrate", required_argument, 0, 'K'}, {"calibrate-precision", required_argument, 0, 'Q'},
+        {"min-count", required_argument, 0, 'M'},
+        {"threshold-bare", required_argument, 0, 'B'}, {"threshold-nopattern", required_argument, 0, 'N'},
         {0, 0, 0, 0},
     };
     const char *out = NULL, *rules = NULL;
     const char *specs[64];
     size_t n_specs = 0;
     int cases = 0;
-    unsigned long long gen = 0, seed = 1, epochs = 8;
+    unsigned long long gen = 0, seed = 1, epochs = 8, calib = 0;
+    double calib_p = 0.98;
     deid_train_opts to;
     deid_train_opts_default(&to);
     optind = 1;
@@ -127,6 +183,31 @@ int cmd_deid_train(int argc, char **argv) {
             break;
         case 'g': if (cli_parse_u64(CMD, "--generate", optarg, &gen)) return 1; break;
         case 'C': cases = 1; break;
+        case 'K': if (cli_parse_u64(CMD, "--calibrate", optarg, &calib)) return 1; break;
+        case 'Q': {
+            char *end;
+            double v = strtod(optarg, &end);
+            if (*end || !(v >= 0 && v <= 1)) return cli_usage_error(CMD, "--calibrate-precision expects a number in [0, 1]");
+            calib_p = v;
+            break;
+        }
+        case 'B':
+        case 'N': {
+            char *end;
+            double v = strtod(optarg, &end);
+            if (*end || end == optarg || !(v >= 0 && v <= 1))
+                return cli_usage_error(CMD, ch == 'B' ? "--threshold-bare expects a number in [0, 1]" : "--threshold-nopattern expects a number in [0, 1]");
+            if (ch == 'B') to.threshold_bare = (float)v;
+            else to.threshold_nopattern = (float)v;
+            break;
+        }
+        case 'M': {
+            unsigned long long v;
+            if (cli_parse_u64(CMD, "--min-count", optarg, &v)) return 1;
+            if (v > 1000000) return cli_usage_error(CMD, "--min-count is at most 1000000");
+            to.min_count = (int)v;
+            break;
+        }
         case 'r': rules = optarg; break;
         case 'e': if (cli_parse_u64(CMD, "--epochs", optarg, &epochs)) return 1; break;
         case 's': if (cli_parse_u64(CMD, "--seed", optarg, &seed)) return 1; break;
@@ -149,12 +230,8 @@ int cmd_deid_train(int argc, char **argv) {
     if (epochs < 1 || epochs > 1000) return cli_usage_error(CMD, "--epochs must be 1 to 1000");
     to.epochs = (int)epochs;
     to.seed = seed;
-    if (!rules) rules = getenv("CLINFM_DEID_RULES");
     char shipped_rules[4096];
-    if (!rules || !*rules) {
-        cf_share_path("data/deid", shipped_rules, sizeof shipped_rules);
-        rules = shipped_rules;
-    }
+    rules = cli_deid_rules(rules, shipped_rules, sizeof shipped_rules);
 
     cf_err err = {0};
     deid_text_rules *r = NULL;
@@ -188,6 +265,23 @@ int cmd_deid_train(int argc, char **argv) {
         rc = deid_model_train(r, docs, n, &to, out, &err);
     }
     if (!rc) fprintf(stderr, "deid-train: wrote %s\n", out);
+    if (!rc && calib) {
+        /* held apart from training: names from data/deid/heldout, seeds training never uses,
+           and half the notes in the event-note style training never writes */
+        synth_notes held[2];
+        memset(held, 0, sizeof held);
+        size_t half = (size_t)calib / 2;
+        rc = synth_notes_generate_ex(&held[0], rules, SYNTH_NAMES_HELDOUT, 0, (size_t)calib - half, seed + 7777001, &err);
+        if (!rc && half) rc = synth_notes_generate_ex(&held[1], rules, SYNTH_NAMES_HELDOUT, 1, half, seed + 7777002, &err);
+        deid_corpus hc[2] = {held[0].corpus, held[1].corpus};
+        double thr = 0, cr = 0, cp = 0;
+        if (!rc) rc = deid_model_calibrate(r, out, hc, half ? 2 : 1, calib_p, to.prune, to.verbose, &thr, &cr, &cp, &err);
+        if (!rc)
+            fprintf(stderr, "deid-train: threshold %.2f chosen on %llu held-apart generated notes (recall %.4f, precision %.4f)\n",
+                    thr, calib, cr, cp);
+        synth_notes_free(&held[0]);
+        synth_notes_free(&held[1]);
+    }
     if (rc) cf_err_print(&err);
     free(docs);
     for (size_t k = 0; k < cs.n; k++) deid_corpus_free(&cs.v[k]);

@@ -1,6 +1,6 @@
-/* Annotated corpora and scoring for the free-text de-identifier; see eval.h. Error messages
+/* Annotated corpora and scoring for the free-text de-identifier; see deid_eval.h. Error messages
  * name the file and record number (or line), never annotation text. */
-#include "deid/eval.h"
+#include "deid/deid_eval.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>

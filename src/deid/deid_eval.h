@@ -77,7 +77,7 @@ typedef struct {
     char *text_path, *phi_path;
     size_t pn_annotations, pn_realigned_inclusive, pn_realigned_nearby, pn_misaligned;
     int pn_crlf;    /* the text file has CRLF line ends */
-    int pn_kept_cr; /* ... and the offsets only lined up with the CRs counted (see eval.c) */
+    int pn_kept_cr; /* ... and the offsets only lined up with the CRs counted (see deid_eval.c) */
 } deid_corpus;
 
 /* Loads a corpus: format "presidio" (path is the JSON file) or "phrase" (path is an inline-layout

@@ -1,0 +1,22 @@
+/* Whole files into memory: the one reader for the small files clinfm loads at once (task files,
+ * mapping and rule files, configurations, heads, vocabularies, annotated corpora, a note on
+ * standard input). Large inputs (tables, stores, shards) are streamed or mapped instead.
+ *
+ * The bytes come back NUL-terminated (out[len] == 0) in memory the caller frees; len may be NULL
+ * for text. A size cap
+ * keeps a wrong path (a store, /dev/zero) from filling the memory; 0 means no cap. Messages name
+ * the file: "PATH: cannot open: <reason>", "PATH: larger than N bytes", "PATH: read error". */
+#ifndef CLINFM_UTIL_FILE_H
+#define CLINFM_UTIL_FILE_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "util/err.h"
+
+/* Reads the file at path. A file that is not a regular file (a folder) is CF_EINPUT. */
+int file_read_all(const char *path, size_t max, char **out, size_t *len, cf_err *err);
+/* Reads an open stream to its end (standard input, a pipe); name is used in messages. */
+int file_read_stream(FILE *f, const char *name, size_t max, char **out, size_t *len, cf_err *err);
+
+#endif
