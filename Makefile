@@ -1,6 +1,8 @@
 # clinfm build. `make` builds build/clinfm; `make test` installs what is missing, builds a normal
 # and an ASan+UBSan variant, runs every test in both, runs the fuzzers briefly, and prints
-# "N passed, N failed". `make demo` runs the pipeline on the bundled data.
+# "N passed, N failed". `make demo` runs the whole path (synth -> ingest -> deid -> train -> eval
+# -> serve -> a card -> feedback -> audit verify) on generated patients; `make demo DATA=real` on
+# the MIMIC-IV demo and Synthea from $CLINFM_DATA.
 
 BUILD   ?= build
 CC      ?= cc
@@ -100,7 +102,7 @@ fuzz-build: $(FUZZ_SRC:fuzz/%.c=$(FUZZ_BUILD)/%)
 DEMO_GOAL ?= all
 demo: deps
 	@$(MAKE) $(JOBS) --no-print-directory $(DEMO_GOAL)
-	@bash scripts/demo.sh
+	@DATA='$(DATA)' bash scripts/demo.sh
 
 bench: deps
 	@$(MAKE) $(JOBS) --no-print-directory all

@@ -27,7 +27,7 @@ static const cf_command commands[] = {
     {"audit", "make the service secret; verify the audit trail's hash chain", cmd_audit},
     {"feedback", "export clinicians' feedback on cards", cmd_feedback},
     {"synth", "make a synthetic population with known ground truth (FHIR)", cmd_synth},
-    {"demo", "run the pipeline on the bundled data", cmd_demo},
+    {"demo", "the whole path, from no data to a clinician's card", cmd_demo},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -151,7 +151,7 @@ static int profile(const store *s, prof *p, cf_err *err) {
                 break;
             }
         }
-        qsort(st, n_st, sizeof *st, cmp_stay);
+        if (n_st) qsort(st, n_st, sizeof *st, cmp_stay); /* st is NULL for a patient without stays: qsort(NULL, 0) is undefined */
         for (size_t x = 0; x < n_st; x++) {
             if (st[x].died) continue;
             p->dis_alive++;

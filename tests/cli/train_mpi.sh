@@ -1,13 +1,11 @@
 #!/usr/bin/env bash
-# Data-parallel training over MPI on the MIMIC-IV demo: 2 ranks with --batch B train like one
+# Data-parallel training over MPI on generated patients (`clinfm synth`, no data directory needed): 2 ranks with --batch B train like one
 # process with --batch 2B (same per-step losses and final parameters to float rounding); rank 1
 # prints and writes nothing; a run interrupted and resumed under mpirun ends bit-identical to
 # one run straight through (dropout on, so the per-rank RNG state must survive); ranks started
 # with different options, or unable to read what rank 0 wrote, stop with a message instead of
 # hanging. Skips only when mpirun is absent (scripts/deps.sh installs openmpi-bin).
 set -uo pipefail
-. tests/cli/lib.sh
-need_data MIMIC mimic-iv-demo
 command -v mpirun > /dev/null || { echo "SKIP: mpirun is not installed (scripts/deps.sh installs openmpi-bin)"; exit 0; }
 T=${CLINFM_TEST_TMP:-$(mktemp -d)}
 ROOT=$(pwd)
@@ -19,7 +17,8 @@ export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan_openmpi.supp:print_suppressio
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0"
 MPI=(timeout 120 mpirun -np 2 --oversubscribe)
 
-"$CLINFM" ingest --mapping mappings/mimic-iv.map --input "$MIMIC" --out "$T/m.store" --quiet || exit 1
+"$CLINFM" synth --patients 80 --seed 3 --truth-paths 0 --quiet --out "$T/syn" || exit 1
+"$CLINFM" ingest --format fhir --input "$T/syn/fhir" --out "$T/m.store" --quiet || exit 1
 printf 'clinfm-deid-key v1\n%s\n' 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef > "$T/k.key"
 "$CLINFM" deid "$T/m.store" --out "$T/d.store" --key "$T/k.key" --quiet || exit 1
 mkdir -p "$T/one" "$T/two"

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Training end to end on the MIMIC-IV demo: a store that is not de-identified is refused; loss
-# falls; a run interrupted and resumed ends bit-identical to one run straight through; a value
-# forecast head reports its loss on the tuning and held-out rows.
+# Training end to end on generated patients (`clinfm synth`, no data directory needed): a store
+# that is not de-identified is refused; loss falls; a run interrupted and resumed ends
+# bit-identical to one run straight through; a value forecast head
+# reports its loss on the tuning and held-out rows.
 set -uo pipefail
-. tests/cli/lib.sh
-need_data MIMIC mimic-iv-demo
 T=${CLINFM_TEST_TMP:-$(mktemp -d)}
 fail=0
-"$CLINFM" ingest --mapping mappings/mimic-iv.map --input "$MIMIC" --out "$T/m.store" --quiet || exit 1
+"$CLINFM" synth --patients 80 --seed 3 --truth-paths 0 --quiet --out "$T/syn" || exit 1
+"$CLINFM" ingest --format fhir --input "$T/syn/fhir" --out "$T/m.store" --quiet || exit 1
 "$CLINFM" train --store "$T/m.store" --out "$T/x.ckpt" --steps 2 2> "$T/err.txt"
 rc=$?
 [ $rc -eq 1 ] || { echo "training on an identified store exited $rc, want 1"; fail=1; }
