@@ -84,8 +84,11 @@ uint64_t deid__feature_hash(const char *s, size_t n) {
         h ^= h >> 32;
     }
     if (i < n) {
+        /* the tail as a little-endian word, byte by byte: a memcpy of a variable length here
+           went through the library and stalled the load that followed it (the hash is only
+           ever compared within one process, so the byte order is immaterial) */
         uint64_t v = 0;
-        memcpy(&v, s + i, n - i);
+        for (size_t k = n - i; k-- > 0;) v = v << 8 | (unsigned char)s[i + k];
         h = (h ^ v) * 0xFF51AFD7ED558CCDULL;
     }
     h ^= h >> 33;
@@ -143,6 +146,13 @@ typedef struct {
     char w[29];
 } wcache;
 
+/* At inference a feature's lookup is a cache miss more often than not (the machine is shared
+ * and the index and its filter are hundreds of kilobytes): emit() hashes the feature and
+ * prefetches its filter word, and the lookups of a word's features are resolved together
+ * (femit_flush), in the order emitted, so that the misses overlap instead of following one
+ * another. */
+#define FEMIT_PENDING 64
+
 typedef struct {
     deid_model *m;
     int intern;
@@ -150,6 +160,8 @@ typedef struct {
     const wcache *wc;
     char buf[96];
     size_t bl;
+    uint64_t pend[FEMIT_PENDING]; /* hashes of features emitted and not yet looked up */
+    size_t npend;
 } femit;
 
 static void fb_push(femit *e, uint32_t id) {
@@ -168,7 +180,37 @@ static void fb_push(femit *e, uint32_t id) {
     fb->ids[fb->n++] = id;
 }
 
-/* Looks the feature in e->buf up (or adds it when training) and records its id. */
+/* Looks the pending hashes up, in order, and records the ids of the features the model has. */
+static void femit_flush(femit *e) {
+    const deid_model *m = e->m;
+    /* first the filter (model_int.h), prefetching the index slots of the features it passes */
+    size_t n = 0;
+    for (size_t k = 0; k < e->npend; k++) {
+        uint64_t h = e->pend[k];
+        size_t b = (h >> 33) & m->have_mask;
+        if (!(m->have[b >> 6] >> (b & 63) & 1)) continue; /* not in the model */
+        __builtin_prefetch(&m->ix[h & m->ix_mask]);
+        e->pend[n++] = h;
+    }
+    for (size_t k = 0; k < n; k++) {
+        uint64_t h = e->pend[k];
+        uint64_t tag = (h >> 32) | 1;
+        size_t j = h & m->ix_mask;
+        for (;;) {
+            uint64_t v = m->ix[j];
+            if (!v) break;
+            if ((v >> 32) == tag) {
+                fb_push(e, (uint32_t)v);
+                break;
+            }
+            j = (j + 1) & m->ix_mask;
+        }
+    }
+    e->npend = 0;
+}
+
+/* Looks the feature in e->buf up (or adds it when training) and records its id; with the
+ * index, the lookup waits in e->pend until femit_flush. */
 static void emit(femit *e) {
     deid_model *m = e->m;
     int64_t id;
@@ -192,17 +234,11 @@ static void emit(femit *e) {
         }
     } else if (m->ix) {
         uint64_t h = deid__feature_hash(e->buf, e->bl);
-        uint64_t tag = (h >> 32) | 1;
-        size_t j = h & m->ix_mask;
-        for (;;) {
-            uint64_t v = m->ix[j];
-            if (!v) return;
-            if ((v >> 32) == tag) {
-                id = (uint32_t)v;
-                break;
-            }
-            j = (j + 1) & m->ix_mask;
-        }
+        size_t b = (h >> 33) & m->have_mask;
+        __builtin_prefetch(&m->have[b >> 6]);
+        if (e->npend == FEMIT_PENDING) femit_flush(e);
+        e->pend[e->npend++] = h;
+        return;
     } else {
         id = strmap_find(&m->feats, e->buf, e->bl);
         if (id < 0) return;
@@ -491,6 +527,7 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
             f_ch2(&e, "g=", gl, gr);
             f_ch3(&e, "gs=", gl, s0, gr);
             f_ch3(&e, "gl=", gl, lc, gr);
+            femit_flush(&e);
             if (slot && !fb->oom) {
                 /* sum the rows into the cache and the word's extra row, and drop the ids */
                 float acc[DEID_NL] = {0};
@@ -664,6 +701,7 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
         }
         f_ch2(&e, "ru-1=", i > 0 ? types_ch(ev[i - 1].rule | ev[i - 1].pat) : '<', gl);
         f_ch2(&e, "ru+1=", i + 1 < c->nt ? types_ch(ev[i + 1].rule | ev[i + 1].pat) : '>', gr);
+        femit_flush(&e);
     }
     fb->start[c->nt] = fb->n;
     free(ev);
@@ -774,6 +812,7 @@ int deid_model_new(deid_model **out, cf_err *err) {
 void deid_model_free(deid_model *m) {
     if (!m) return;
     free(m->ix);
+    free(m->have);
     strmap_free(&m->feats);
     free(m->w);
     free(m);
@@ -905,6 +944,11 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
         m->ix = cf_calloc(slots, sizeof *m->ix);
         if (!m->ix) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         m->ix_mask = slots - 1;
+        size_t bits = 64;
+        while (bits < (size_t)m->feats.count * 16) bits *= 2; /* 128 kB for ~46k features */
+        m->have = rc ? NULL : cf_calloc(bits / 64, sizeof *m->have);
+        if (!rc && !m->have) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        m->have_mask = bits - 1;
         for (uint32_t id = 0; !rc && id < m->feats.count; id++) {
             size_t nl;
             const char *nm = strmap_str(&m->feats, id, &nl);
@@ -912,6 +956,8 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
             size_t j = h & m->ix_mask;
             while (m->ix[j]) j = (j + 1) & m->ix_mask;
             m->ix[j] = ((h >> 32) | 1) << 32 | id;
+            size_t b = (h >> 33) & m->have_mask;
+            m->have[b >> 6] |= 1ull << (b & 63);
         }
     }
     if (rc) {

@@ -38,6 +38,13 @@ typedef struct deid_model {
        feature's weight), which keeps a lookup to one 8-byte load */
     uint64_t *ix;
     size_t ix_mask;
+    /* a filter in front of the index: bit (tag >> 1) & have_mask is set for every feature of the
+       model (about one bit in sixteen), so most features the model lacks are dropped after one
+       load of a cache-resident bitmap instead of a walk along the index; a lookup that passes it
+       walks the index as before, so the answers are the index's (a tag's bit is the same for
+       every name with that tag) */
+    uint64_t *have;
+    size_t have_mask;
 } deid_model;
 
 /* Loads path; *out is NULL (and CF_OK) when the file does not exist, so a rules folder without a
