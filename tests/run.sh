@@ -51,7 +51,7 @@ for f in build-fuzz/fuzz_*; do
   [ -x "$f" ] || continue
   name=$(basename "$f"); corpus="fuzz/corpus/${name#fuzz_}"
   mkdir -p "$TMPROOT/corp-$name"
-  run_one "fuzz/$name" 120 "$f" -max_total_time="${CLINFM_FUZZ_SECONDS:-20}" -rss_limit_mb=2048 \
+  run_one "fuzz/$name" 120 "$f" -max_total_time="${CLINFM_FUZZ_SECONDS:-20}" -rss_limit_mb=2048 -error_exitcode=1 \
     -timeout=10 "$TMPROOT/corp-$name" $( [ -d "$corpus" ] && echo "$corpus" )
 done
 

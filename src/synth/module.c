@@ -62,7 +62,7 @@ static int parse_code(const char *v, const char *sys, synth_code *c) {
         else ok = isalnum((unsigned char)ch) || ch == '.'; /* icd10 */
         if (!ok) return -1;
     }
-    if (!strcmp(sys, "loinc") && (v[n - 2] != '-' || !isdigit((unsigned char)v[n - 1]))) return -1;
+    if (!strcmp(sys, "loinc") && (n < 3 || v[n - 2] != '-' || !isdigit((unsigned char)v[n - 1]))) return -1;
     if (!strcmp(sys, "icd10") && (!isalpha((unsigned char)v[0]) || n < 3)) return -1;
     if (!strcmp(sys, "icd10pcs") && n != 7) return -1; /* ICD-10-PCS: always seven characters */
     memcpy(c->code, v, n);
