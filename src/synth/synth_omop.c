@@ -128,15 +128,21 @@ static void date_dt(synth_buf *b, double t) {
     synth_buf_datetime(b, t);
 }
 
-static void measurement(const omop_ctx *c, synth_buf *b, uint64_t sid, size_t i, int j, const synth_rec *r,
-                        const char *loinc, double v, int dec, const char *unit, uint64_t visit) {
-    synth_buf_u64(b, row_id(sid, i, j));
+/* the columns every clinical table opens with: its row id, person_id, the concept, the date and
+ * the datetime */
+static void row_head(synth_buf *b, uint64_t id, uint64_t sid, uint64_t concept_id, double t) {
+    synth_buf_u64(b, id);
     C();
     synth_buf_u64(b, sid);
     C();
-    synth_buf_u64(b, cid(c, "LOINC", loinc));
+    synth_buf_u64(b, concept_id);
     C();
-    date_dt(b, r->t);
+    date_dt(b, t);
+}
+
+static void measurement(const omop_ctx *c, synth_buf *b, uint64_t sid, size_t i, int j, const synth_rec *r,
+                        const char *loinc, double v, int dec, const char *unit, uint64_t visit) {
+    row_head(b, row_id(sid, i, j), sid, cid(c, "LOINC", loinc), r->t);
     S(",,");
     synth_buf_u64(b, EHR_TYPE);
     S(",,");
@@ -213,13 +219,7 @@ static void omop_patient(const void *vctx, const synth_patient *p, synth_buf *ou
             static const char *const dispo[] = {"", "home", "skilled nursing facility", "home health care", "expired"};
             int vc = r->cls == SYN_ENC_IMP ? C_IP : r->cls == SYN_ENC_EMER ? C_ER : C_OP;
             b = &out[T_VISIT];
-            synth_buf_u64(b, visit);
-            C();
-            synth_buf_u64(b, sid);
-            C();
-            synth_buf_u64(b, c->concepts[vc].id);
-            C();
-            date_dt(b, r->t);
+            row_head(b, visit, sid, c->concepts[vc].id, r->t);
             C();
             date_dt(b, r->t_end);
             C();
@@ -238,13 +238,7 @@ static void omop_patient(const void *vctx, const synth_patient *p, synth_buf *ou
         }
         case SYN_R_CONDITION:
             b = &out[T_CONDITION];
-            synth_buf_u64(b, row_id(sid, i, 0));
-            C();
-            synth_buf_u64(b, sid);
-            C();
-            synth_buf_u64(b, cid(c, "SNOMED", r->code->code));
-            C();
-            date_dt(b, r->t);
+            row_head(b, row_id(sid, i, 0), sid, cid(c, "SNOMED", r->code->code), r->t);
             S(",,,");
             synth_buf_u64(b, EHR_TYPE);
             S(",,,");
@@ -261,13 +255,7 @@ static void omop_patient(const void *vctx, const synth_patient *p, synth_buf *ou
             int inpatient = r->enc >= 0 && p->recs[r->enc].cls == SYN_ENC_IMP;
             double end = inpatient ? p->recs[r->enc].t_end : r->t + 90;
             b = &out[T_DRUG];
-            synth_buf_u64(b, row_id(sid, i, 0));
-            C();
-            synth_buf_u64(b, sid);
-            C();
-            synth_buf_u64(b, cid(c, "RxNorm", r->code->code));
-            C();
-            date_dt(b, r->t);
+            row_head(b, row_id(sid, i, 0), sid, cid(c, "RxNorm", r->code->code), r->t);
             C();
             date_dt(b, end);
             S(",,");
@@ -287,13 +275,7 @@ static void omop_patient(const void *vctx, const synth_patient *p, synth_buf *ou
         }
         case SYN_R_PROC:
             b = &out[T_PROCEDURE];
-            synth_buf_u64(b, row_id(sid, i, 0));
-            C();
-            synth_buf_u64(b, sid);
-            C();
-            synth_buf_u64(b, cid(c, "SNOMED", r->code->code));
-            C();
-            date_dt(b, r->t);
+            row_head(b, row_id(sid, i, 0), sid, cid(c, "SNOMED", r->code->code), r->t);
             C();
             synth_buf_u64(b, EHR_TYPE);
             S(",0,1,,");
@@ -319,13 +301,7 @@ static void omop_patient(const void *vctx, const synth_patient *p, synth_buf *ou
             break;
         case SYN_R_SMOKING:
             b = &out[T_OBSERVATION];
-            synth_buf_u64(b, row_id(sid, i, 0));
-            C();
-            synth_buf_u64(b, sid);
-            C();
-            synth_buf_u64(b, cid(c, "LOINC", r->code->code));
-            C();
-            date_dt(b, r->t);
+            row_head(b, row_id(sid, i, 0), sid, cid(c, "LOINC", r->code->code), r->t);
             C();
             synth_buf_u64(b, EHR_TYPE);
             S(",,,");
