@@ -2,7 +2,9 @@
  * (sbuf.h) against snprintf and a hand-escaped JSON string, the whole-file reader (file.h) on
  * files written here, the byte-order codec (le.h) against bytes written out by hand, the
  * integer-keyed map (u64map.h) against a plain array with 100 000 keys (0 included), and the
- * section reader (kv.h) on every construct and error of its syntax. */
+ * section reader (kv.h) on every construct and error of its syntax, the string interner
+ * (strmap.h) with and without a reserve against the same insertions, and the large-table
+ * allocator (err.h) zeroed and writable end to end. */
 #include "check.h"
 
 #include <stdint.h>
@@ -11,6 +13,7 @@
 #include "util/kv.h"
 #include "util/le.h"
 #include "util/sbuf.h"
+#include "util/strmap.h"
 #include "util/u64map.h"
 
 static void test_sbuf(void) {
@@ -141,6 +144,45 @@ static void test_u64map(void) {
     u64map_free(&m);
 }
 
+/* A reserved map gives the same ids as one that grows as it goes, and lookups agree. */
+static void test_strmap_reserve(void) {
+    strmap a, b;
+    strmap_init(&a);
+    strmap_init(&b);
+    REQUIRE(strmap_reserve(&b, 20000) == 0);
+    size_t cap = b.cap;
+    CHECK(cap >= 2 * 20000);
+    char key[32];
+    for (int i = 0; i < 30000; i++) { /* a third more than reserved, with repeats */
+        int n = snprintf(key, sizeof key, "w%d", (i * 7919) % 25000);
+        CHECK(strmap_intern(&a, key, (size_t)n) == strmap_intern(&b, key, (size_t)n));
+        if (i == 19999) CHECK(b.cap == cap); /* no regrowth within the reserve */
+    }
+    CHECK_EQ_INT(a.count, 25000);
+    CHECK_EQ_INT(b.count, 25000);
+    for (uint32_t id = 0; id < a.count; id++) {
+        size_t la, lb;
+        const char *sa = strmap_str(&a, id, &la), *sb = strmap_str(&b, id, &lb);
+        CHECK(la == lb && !memcmp(sa, sb, la));
+        CHECK(strmap_find(&b, sa, la) == (int64_t)id);
+    }
+    CHECK(strmap_find(&b, "w25000", 6) == -1);
+    strmap_free(&a);
+    strmap_free(&b);
+    /* the large-table allocator: zeroed over its whole length, below and above 2 MB */
+    size_t sizes[] = {1000, (size_t)3 << 20};
+    for (int k = 0; k < 2; k++) {
+        unsigned char *p = cf_calloc_table(sizes[k], 1);
+        REQUIRE(p);
+        size_t nonzero = 0;
+        for (size_t i = 0; i < sizes[k]; i++) nonzero += p[i] != 0;
+        CHECK(nonzero == 0);
+        p[sizes[k] - 1] = 1;
+        free(p);
+    }
+    CHECK(cf_calloc_table(SIZE_MAX / 2, 4) == NULL);
+}
+
 /* Reads text with flags into "S kind/name" and "P key=value" lines, or the error. */
 static void kv_dump(const char *text, unsigned flags, char *out, size_t cap) {
     kv_reader r;
@@ -199,5 +241,6 @@ int main(void) {
     RUN(test_le);
     RUN(test_u64map);
     RUN(test_kv);
+    RUN(test_strmap_reserve);
     return check_summary();
 }

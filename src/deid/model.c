@@ -941,7 +941,7 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
         /* the lookup index (see model_int.h) */
         size_t slots = 16;
         while (slots < (size_t)m->feats.count * 4 / 3 + 2) slots *= 2; /* load up to 3/4: half a megabyte for ~46k features */
-        m->ix = cf_calloc(slots, sizeof *m->ix);
+        m->ix = cf_calloc_table(slots, sizeof *m->ix);
         if (!m->ix) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         m->ix_mask = slots - 1;
         size_t bits = 64;

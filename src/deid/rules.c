@@ -120,7 +120,7 @@ static int add_entry(deid_text_rules *r, const char *s, size_t len, deid_flags f
 static int build_index(deid_lexindex *ix, const strmap *m, const deid_flags *flags) {
     size_t cap = 16;
     while (cap < (size_t)m->count * 2 + 2) cap *= 2;
-    ix->slots = cf_calloc(cap, sizeof *ix->slots);
+    ix->slots = cf_calloc_table(cap, sizeof *ix->slots);
     if (!ix->slots) return -1;
     ix->mask = cap - 1;
     for (uint32_t id = 0; id < m->count; id++) {
@@ -197,6 +197,12 @@ static int load_list(deid_text_rules *r, const char *dir, const list_file *lf, c
     size_t len;
     int rc = read_file(dir, lf->file, &buf, &len, path, sizeof path, err);
     if (rc) return rc;
+    size_t lines = 1;
+    for (size_t i = 0; i < len; i++) lines += buf[i] == '\n';
+    if (strmap_reserve(&r->words, lines)) {
+        free(buf);
+        return cf_fail(err, CF_EINTERNAL, "%s: out of memory", path);
+    }
     size_t pos = 0, ls, le;
     while (next_line(buf, len, &pos, &ls, &le)) {
         if (le == ls || buf[ls] == '#') continue;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 int cf_fail(cf_err *err, int code, const char *fmt, ...) {
     if (err) {
@@ -39,6 +40,22 @@ void cf_err_print(const cf_err *err) {
 
 void *cf_malloc(size_t n) { return malloc(n ? n : 1); }
 void *cf_calloc(size_t n, size_t size) { return calloc(n ? n : 1, size ? size : 1); }
+void *cf_calloc_table(size_t n, size_t size) {
+    const size_t huge = (size_t)2 << 20;
+    if (size && n > SIZE_MAX / size) return NULL;
+    size_t bytes = n * size;
+    if (bytes < huge) return cf_calloc(n, size);
+    if (bytes > SIZE_MAX - huge) return NULL;
+    size_t padded = (bytes + huge - 1) & ~(huge - 1);
+    void *p = aligned_alloc(huge, padded);
+    if (!p) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, padded, MADV_HUGEPAGE); /* advice only: without huge pages the memset still
+                                         * faults each page once, not twice */
+#endif
+    memset(p, 0, padded);
+    return p;
+}
 void *cf_realloc_array(void *p, size_t n, size_t size) {
     if (size && n > SIZE_MAX / size) return NULL;
     size_t bytes = n * size;

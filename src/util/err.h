@@ -26,5 +26,11 @@ void cf_err_print(const cf_err *err);
 void *cf_malloc(size_t n);
 void *cf_calloc(size_t n, size_t size);
 void *cf_realloc_array(void *p, size_t n, size_t size);
+/* A zeroed block for a large table filled in random order (hash tables of word lists, model
+ * indexes): from 2 MB up it is aligned to 2 MB, advised for transparent huge pages and zeroed by
+ * writing, so that filling it costs a few page faults instead of two per 4 kB page (a read
+ * fault maps the shared zero page, the write after it copies it: on this class of virtual
+ * machine each costs a TLB flush). Released with free(). */
+void *cf_calloc_table(size_t n, size_t size);
 
 #endif

@@ -1,6 +1,8 @@
 /* String interning; see strmap.h. */
 #include "util/strmap.h"
 
+#include "util/err.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,8 +28,8 @@ uint64_t strmap_hash(const char *s, size_t len) {
 
 static int grow_table(strmap *m) {
     size_t ncap = m->cap ? m->cap * 2 : 1024;
-    uint32_t *slots = calloc(ncap, sizeof *slots);
-    uint64_t *hashes = calloc(ncap, sizeof *hashes);
+    uint32_t *slots = cf_calloc_table(ncap, sizeof *slots);
+    uint64_t *hashes = cf_calloc_table(ncap, sizeof *hashes);
     if (!slots || !hashes) {
         free(slots);
         free(hashes);
@@ -45,6 +47,13 @@ static int grow_table(strmap *m) {
     m->slots = slots;
     m->hashes = hashes;
     m->cap = ncap;
+    return 0;
+}
+
+int strmap_reserve(strmap *m, size_t n) {
+    if (n >= (size_t)UINT32_MAX / 2) return -1;
+    while ((size_t)m->count + n + 1 >= m->cap / 2)
+        if (grow_table(m)) return -1;
     return 0;
 }
 

@@ -24,6 +24,9 @@ void strmap_free(strmap *m);
 uint64_t strmap_hash(const char *s, size_t len);
 /* Returns the id, inserting when absent; -1 on out-of-memory or more than 2^32-2 strings. */
 int64_t strmap_intern(strmap *m, const char *s, size_t len);
+/* Makes room for n more strings without regrowing the table (one rehash instead of many when
+ * the count is known, as for word lists); ids and lookups are unchanged. -1 on out-of-memory. */
+int strmap_reserve(strmap *m, size_t n);
 /* Returns the id or -1 when absent. */
 int64_t strmap_find(const strmap *m, const char *s, size_t len);
 static inline const char *strmap_str(const strmap *m, uint32_t id, size_t *len) {
