@@ -14,6 +14,7 @@
  * every rank then takes the same AdamW step, so the parameters stay identical without being
  * sent around. Rank 0 alone writes files and prints; every other rank is silent unless it
  * fails. */
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -39,6 +40,7 @@
 #include "timeline/timeline.h"
 #include "timeline/vocab.h"
 #include "util/atomic_file.h"
+#include "util/file.h"
 #include "util/progress.h"
 
 typedef struct {
@@ -47,10 +49,10 @@ typedef struct {
     int inputs, input_hidden, patience;
     float value_loss;
     uint64_t steps, stop_after, warmup, eval_every, save_every;
-    int eval_batches;
+    int eval_batches, held_out_batches; /* held_out_batches: -1 as eval_batches, 0 all */
     float lr, min_lr, weight_decay, dropout, grad_clip;
     uint64_t seed;
-    int resume, allow_identified, threads;
+    int resume, allow_identified, threads, rebuild;
 } train_args;
 
 static void train_help(void) {
@@ -320,7 +322,8 @@ static int file_exists(const char *p) {
 
 static int write_summary(const char *path, const train_args *a, const gpt_model *m, const vocab *v,
                          const timeline_baseline *base, double train_loss, double tuning_loss, double held_loss, uint64_t held_targets,
-                         double tokens_per_s, uint64_t trained_tokens, int identified, cf_err *err) {
+                         const uint64_t held_windows[2], double tokens_per_s, uint64_t trained_tokens, int identified,
+                         cf_err *err) {
     cJSON *r = cJSON_CreateObject();
     char hex[2 * VOCAB_HASH_BYTES + 1];
     cJSON_AddStringToObject(r, "producer", "clinfm " CLINFM_VERSION);
@@ -353,6 +356,10 @@ static int write_summary(const char *path, const train_args *a, const gpt_model 
     if (!isnan(tuning_loss)) cJSON_AddNumberToObject(l, "tuning", tuning_loss);
     if (!isnan(held_loss)) cJSON_AddNumberToObject(l, "held_out", held_loss);
     cJSON_AddNumberToObject(l, "held_out_targets", (double)held_targets);
+    if (!isnan(held_loss)) {
+        cJSON_AddNumberToObject(l, "held_out_windows", (double)held_windows[0]);
+        cJSON_AddNumberToObject(l, "held_out_windows_total", (double)held_windows[1]);
+    }
     if (!isnan(base->unigram[SPLIT_HELD_OUT])) cJSON_AddNumberToObject(l, "held_out_unigram", base->unigram[SPLIT_HELD_OUT]);
     if (!isnan(base->bigram[SPLIT_HELD_OUT])) cJSON_AddNumberToObject(l, "held_out_bigram", base->bigram[SPLIT_HELD_OUT]);
     char *s = cJSON_Print(r);
@@ -360,6 +367,35 @@ static int write_summary(const char *path, const train_args *a, const gpt_model 
     if (!s) return cf_fail(err, CF_EINTERNAL, "out of memory");
     int rc = atomic_write_file(path, s, strlen(s), err);
     free(s);
+    return rc;
+}
+
+/* A run that trained no step (a finished model resumed, to evaluate held_out again, e.g. whole
+ * with --held-out-batches 0) keeps its summary and replaces only the held-out figures. */
+static int patch_summary(const char *path, double held_loss, uint64_t held_targets, const uint64_t held_windows[2],
+                         cf_err *err) {
+    char *text = NULL, *out = NULL;
+    size_t n = 0;
+    int rc = file_read_all(path, (size_t)1 << 24, &text, &n, err);
+    if (rc) return rc;
+    cJSON *r = cJSON_ParseWithLength(text, n);
+    cJSON *l = r ? cJSON_GetObjectItem(r, "loss_nats_per_token") : NULL;
+    if (!cJSON_IsObject(l)) {
+        rc = cf_fail(err, CF_EINPUT, "%s: no loss_nats_per_token object to update", path);
+        goto out;
+    }
+    const char *keys[4] = {"held_out", "held_out_targets", "held_out_windows", "held_out_windows_total"};
+    const double vals[4] = {held_loss, (double)held_targets, (double)held_windows[0], (double)held_windows[1]};
+    for (int i = 0; i < 4; i++) {
+        cJSON_DeleteItemFromObject(l, keys[i]);
+        if (!isnan(vals[i])) cJSON_AddNumberToObject(l, keys[i], vals[i]);
+    }
+    if (!(out = cJSON_Print(r))) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+    else rc = atomic_write_file(path, out, strlen(out), err);
+out:
+    cJSON_Delete(r);
+    free(text);
+    free(out);
     return rc;
 }
 
@@ -443,6 +479,68 @@ static int end_phase(int rc, cf_err *err) {
     return dist_max_status(rc);
 }
 
+/* mkdir -p: another machine may have none of the path. */
+static int mkdir_parents(const char *dir, cf_err *err) {
+    char p[4300];
+    snprintf(p, sizeof p, "%s", dir);
+    for (char *c = p + 1;; c++) {
+        if (*c != '/' && *c) continue;
+        char keep = *c;
+        *c = '\0';
+        if (mkdir(p, 0777) != 0 && errno != EEXIST)
+            return cf_fail_errno(err, CF_EINPUT, "%s: cannot create the shard directory", p);
+        *c = keep;
+        if (!keep) return CF_OK;
+    }
+}
+
+/* Phase 2 with several ranks: rank 0's vocabulary (sent) and token shards on every rank. The
+ * machines need not share a filesystem: a rank whose shard_dir lacks rank 0's shards (by size
+ * and header checksum, which covers the sections' checksums) receives them into it, where the
+ * next run finds them. Collective: every rank takes part to the end, whatever fails. */
+static int share_prepared(vocab *v, int have_vocab, const char *shard_dir, char shard_path[SPLIT_COUNT][4300],
+                          cf_err *err) {
+    const int lead = dist_rank() == 0;
+    uint8_t *bytes = NULL;
+    size_t n = 0;
+    int rc = CF_OK, r2;
+    if (lead && (!have_vocab || vocab_serialize(v, &bytes, &n, err))) n = 0;
+    uint64_t n64 = n;
+    if ((rc = dist_bcast(&n64, sizeof n64, 0, err))) goto out;
+    if (!n64) {
+        rc = cf_fail(err, CF_EINTERNAL, "rank 0 could not send its vocabulary");
+        goto out;
+    }
+    if (!lead && !(bytes = malloc(n64))) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+    if (rc) {
+        /* this rank cannot receive; the job cannot go on */
+        cf_err_print(err);
+        err->code = 0;
+        rc = dist_abort(rc);
+        goto out;
+    }
+    if ((rc = dist_bcast(bytes, n64, 0, err))) goto out;
+    if (!lead) rc = vocab_parse(v, bytes, n64, "rank 0's vocabulary", err);
+    if (!lead && !rc) rc = mkdir_parents(shard_dir, err);
+    for (int p = 0; p < SPLIT_COUNT; p++) {
+        char local[4300];
+        int fd, got;
+        r2 = dist_share_file(shard_path[p], 256, 1, NULL, local, sizeof local, &fd, &got, err);
+        if (!rc) rc = r2;
+    }
+out:
+    free(bytes);
+    return rc;
+}
+
+/* A file of rank 0's (the resumed run's checkpoint or summary) readable on this rank: the
+ * same path, or an anonymous copy of rank 0's bytes in the shard folder (*fd: close it when
+ * done). Collective. */
+static int share_file(const char *path, const char *scratch_dir, char *local, size_t cap, int *fd, cf_err *err) {
+    int got;
+    return dist_share_file(path, 0, 0, scratch_dir, local, cap, fd, &got, err);
+}
+
 /* Checksum of the optimizer settings, field by field (the struct has padding). */
 static uint64_t opt_checksum(const gpt_opt_config *o) {
     const float f[7] = {o->lr, o->min_lr, o->beta1, o->beta2, o->eps, o->weight_decay, o->grad_clip};
@@ -500,10 +598,11 @@ static int train_main(int argc, char **argv) {
         {"values", required_argument, 0, 'v'},     {"inputs", no_argument, 0, 'i'},
         {"input-hidden", required_argument, 0, 'I'}, {"init", required_argument, 0, 'N'},
         {"early-stop", required_argument, 0, 'Y'},   {"value-loss", required_argument, 0, 'U'},
+        {"held-out-batches", required_argument, 0, 'O'}, {"rebuild", no_argument, 0, 'R'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     train_args a = {.layers = 4, .d_model = 256, .heads = 4, .context = 256, .batch = 8, .steps = 1000,
                     .lr = 3e-4f, .min_lr = -1, .weight_decay = 0.1f, .dropout = 0.1f, .grad_clip = 1.0f,
-                    .seed = 1, .eval_batches = 16, .input_hidden = 32};
+                    .seed = 1, .eval_batches = 16, .held_out_batches = -1, .input_hidden = 32};
     int got_arch = 0, warmup_set = 0, batch_set = 0, seed_set = 0;
     unsigned long long u;
     optind = 1;
@@ -537,6 +636,8 @@ static int train_main(int argc, char **argv) {
         case 'z': if (cli_parse_u64("train", "--seed", optarg, &u)) return 1; a.seed = u; seed_set = 1; break;
         case 'j': if (parse_int("--threads", optarg, &a.threads, 1, 1024)) return 1; break;
         case 'r': a.resume = 1; break;
+        case 'O': if (parse_int("--held-out-batches", optarg, &a.held_out_batches, 0, 100000000)) return 1; break;
+        case 'R': a.rebuild = 1; break;
         case 'A': a.allow_identified = 1; break;
         case 'v':
             if (strcmp(optarg, "tokens") && strcmp(optarg, "embed"))
@@ -561,6 +662,7 @@ static int train_main(int argc, char **argv) {
     if (!a.eval_every) a.eval_every = a.steps / 10 ? a.steps / 10 : 1;
     if (!a.save_every) a.save_every = a.eval_every;
     if (!a.stop_after || a.stop_after > a.steps) a.stop_after = a.steps;
+    if (a.held_out_batches < 0) a.held_out_batches = a.eval_batches;
 
     /* R: this rank, N: ranks. lead (rank 0) writes every file and every line of output. */
     const int R = dist_rank(), N = dist_size(), lead = R == 0;
@@ -580,6 +682,7 @@ static int train_main(int argc, char **argv) {
     int *inputs = NULL, *targets = NULL;
     float *feats = NULL, *best = NULL, *vtgt = NULL;
     int F = 0;
+    int scratch_fd[2] = {-1, -1}; /* rank 0's checkpoint and summary, received (no shared filesystem) */
     double best_loss = INFINITY;
     uint64_t best_step = 0, since_best = 0;
     /* The model is a bundle directory (model/bundle.h): rank 0 writes it; every rank reads the
@@ -630,10 +733,14 @@ static int train_main(int argc, char **argv) {
         else po.vocab_out = vocab_path;
         if (a.values && !strcmp(a.values, "embed")) po.vo.value_mode = VOCAB_VALUES_EMBED;
         po.shard_dir = shard_dir;
-        po.reuse_shards = a.resume;
-        timeline_shard_stats st[SPLIT_COUNT];
-        if ((rc = timeline_prepare(&v, &s, &sp, &po, st, shard_path, &err))) goto phase1;
+        po.baselines = 1;
+        po.reuse = !a.rebuild;
+        static timeline_prepared prep; /* static: ~13 KB of paths */
+        if ((rc = timeline_prepare(&v, &s, &sp, &po, &prep, &err))) goto phase1;
         have_vocab = 1;
+        base = prep.base;
+        if (prep.note[0]) printf("note: %s; preparing the data again\n", prep.note);
+        if (prep.reused) printf("data: reusing the preparation in %s (vocabulary, shards, baselines)\n", shard_dir);
         /* a given vocabulary becomes part of the model, so every reader finds it there */
         if (a.vocab && (rc = bundle_put_file(&bundle, BUNDLE_VOCAB, a.vocab, &err))) goto phase1;
         if (po.vocab_out && (rc = bundle_commit(&bundle, BUNDLE_VOCAB, &err))) goto phase1;
@@ -643,27 +750,31 @@ static int train_main(int argc, char **argv) {
             if ((rc = timeline_shard_open(&sh[p], shard_path[p], &v, &err))) goto phase1;
             sh_open[p] = 1;
         }
-        if (sh[SPLIT_TRAIN].n_tokens && (rc = timeline_ngram_baseline(&v, &s, &sp, &base, &err))) goto phase1;
     }
 phase1:
     if ((rc = end_phase(rc, &err))) goto done;
 
-    /* Phase 2: the other ranks read what rank 0 wrote; every rank builds or loads the model. */
-    if (!lead) {
-        static const char *const shared = "; every rank reads the files rank 0 writes next to --out, so --out (and "
-                                          "--vocab, --shards) must be on a filesystem all machines share";
-        if ((rc = vocab_load(&v, vocab_path, &err))) {
-            size_t n = strlen(err.msg);
-            snprintf(err.msg + n, sizeof err.msg - n, "%s", shared);
-            goto phase2;
+    /* Phase 2: the other ranks get what rank 0 prepared (machines need not share a
+     * filesystem); every rank builds or loads the model. */
+    char ckpt_local[4400], summary_local[4400];
+    int have_ckpt = lead && a.resume && file_exists(ckpt_path);
+    snprintf(ckpt_local, sizeof ckpt_local, "%s", ckpt_path);
+    snprintf(summary_local, sizeof summary_local, "%s", summary_path);
+    if (N > 1) {
+        if ((rc = share_prepared(&v, have_vocab, shard_dir, shard_path, &err)) == CF_OK) have_vocab = 1;
+        int r2 = dist_bcast(&have_ckpt, sizeof have_ckpt, 0, &err);
+        if (!rc) rc = r2;
+        if (have_ckpt) {
+            r2 = share_file(summary_path, shard_dir, summary_local, sizeof summary_local, &scratch_fd[0], &err);
+            if (!rc) rc = r2;
+            r2 = share_file(ckpt_path, shard_dir, ckpt_local, sizeof ckpt_local, &scratch_fd[1], &err);
+            if (!rc) rc = r2;
         }
-        have_vocab = 1;
+        if (rc) goto phase2;
+    }
+    if (!lead) {
         for (int p = 0; p < SPLIT_COUNT; p++) {
-            if ((rc = timeline_shard_open(&sh[p], shard_path[p], &v, &err))) {
-                size_t n = strlen(err.msg);
-                snprintf(err.msg + n, sizeof err.msg - n, "%s", shared);
-                goto phase2;
-            }
+            if ((rc = timeline_shard_open(&sh[p], shard_path[p], &v, &err))) goto phase2;
             sh_open[p] = 1;
         }
     }
@@ -692,12 +803,12 @@ phase1:
     opt.grad_clip = a.grad_clip;
     opt.warmup_steps = a.warmup;
     opt.total_steps = a.steps;
-    if (a.resume && file_exists(ckpt_path)) {
+    if (have_ckpt) {
         /* The batch size and data seed decide which windows each step sees: take them from the
          * run being resumed, and refuse different ones. */
-        if ((rc = resume_data_args(summary_path, &a, batch_set, seed_set, &err))) goto phase2;
+        if ((rc = resume_data_args(summary_local, &a, batch_set, seed_set, &err))) goto phase2;
         gpt_opt_config saved;
-        if ((rc = gpt_load(&m, ckpt_path, v.hash, &saved, &err))) goto phase2;
+        if ((rc = gpt_load(&m, ckpt_local, v.hash, &saved, &err))) goto phase2;
         model_ok = 1;
         if (got_arch && (rc = gpt_config_compare(&m.config, &cfg, &err))) goto phase2;
         opt = saved;
@@ -902,10 +1013,14 @@ phase2:
         goto done;
     }
     double held_loss = NAN, held_vloss = NAN;
-    uint64_t held_targets = 0;
+    uint64_t held_targets = 0, held_windows[2] = {0, 0};
     if (m.step == a.steps || early_stopped) {
-        rc = eval_shard(&m, &sh[SPLIT_HELD_OUT], &v, B, T, 0, &held_loss, &held_targets, inputs, targets, feats, vtgt,
-                        &held_vloss, &err);
+        /* The budget: --held-out-batches batches of evenly spaced windows (0: every window). */
+        held_windows[1] = (sh[SPLIT_HELD_OUT].n_tokens + (uint64_t)T - 1) / (uint64_t)T;
+        held_windows[0] = a.held_out_batches ? (uint64_t)a.held_out_batches * B * N : held_windows[1];
+        if (held_windows[0] > held_windows[1]) held_windows[0] = held_windows[1];
+        rc = eval_shard(&m, &sh[SPLIT_HELD_OUT], &v, B, T, (uint64_t)a.held_out_batches * B * N, &held_loss,
+                        &held_targets, inputs, targets, feats, vtgt, &held_vloss, &err);
         if (rc && N > 1) {
             print_rank_error(&err);
             err.code = 0; /* printed */
@@ -915,16 +1030,23 @@ phase2:
         if (lead) {
             printf("held_out: %.4f nats/token over %llu tokens (unigram %.4f, bigram %.4f)", held_loss,
                    (unsigned long long)held_targets, base.unigram[SPLIT_HELD_OUT], base.bigram[SPLIT_HELD_OUT]);
+            if (held_windows[0] < held_windows[1])
+                printf("; %llu of %llu windows (--held-out-batches; 0: all)", (unsigned long long)held_windows[0],
+                       (unsigned long long)held_windows[1]);
             if (vtgt) printf("; value loss %.4f", held_vloss);
             printf("\n");
         }
     }
     double tps = t_train > 0 ? (double)trained_tokens / t_train : 0;
     if (lead) {
-        if ((rc = write_summary(summary_path, &a, &m, &v, &base, train_loss, tuning_loss, held_loss, held_targets, tps, trained_tokens,
-                                identified, &err)) ||
-            (rc = bundle_commit(&bundle, BUNDLE_SUMMARY, &err)))
-            goto done;
+        if (m.step == first_step && have_ckpt) rc = patch_summary(summary_path, held_loss, held_targets, held_windows, &err);
+        else
+            rc = write_summary(summary_path, &a, &m, &v, &base, train_loss, tuning_loss, held_loss, held_targets,
+                               held_windows, tps, trained_tokens, identified, &err);
+        if (rc || (rc = bundle_commit(&bundle, BUNDLE_SUMMARY, &err))) goto done;
+        if (m.step == first_step && have_ckpt)
+            printf("updated the held-out figures of %s (step %llu; no step trained)\n", a.out, (unsigned long long)m.step);
+        else
         printf("wrote %s (step %llu: checkpoint, vocabulary, training summary and split in one bundle); %.0f training "
                "tokens/s over %llu steps in %.1f s\n", a.out, (unsigned long long)m.step, tps,
                (unsigned long long)(m.step - first_step),
@@ -932,6 +1054,8 @@ phase2:
     }
 done:
     if (rc && err.code) cf_err_print(&err);
+    for (int i = 0; i < 2; i++)
+        if (scratch_fd[i] >= 0) close(scratch_fd[i]);
     free(inputs);
     free(targets);
     free(feats);
