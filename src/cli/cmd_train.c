@@ -499,7 +499,7 @@ static int mkdir_parents(const char *dir, cf_err *err) {
  * and header checksum, which covers the sections' checksums) receives them into it, where the
  * next run finds them. Collective: every rank takes part to the end, whatever fails. */
 static int share_prepared(vocab *v, int have_vocab, const char *shard_dir, char shard_path[SPLIT_COUNT][4300],
-                          cf_err *err) {
+                          int *ranks_received, cf_err *err) {
     const int lead = dist_rank() == 0;
     uint8_t *bytes = NULL;
     size_t n = 0;
@@ -522,12 +522,16 @@ static int share_prepared(vocab *v, int have_vocab, const char *shard_dir, char 
     if ((rc = dist_bcast(bytes, n64, 0, err))) goto out;
     if (!lead) rc = vocab_parse(v, bytes, n64, "rank 0's vocabulary", err);
     if (!lead && !rc) rc = mkdir_parents(shard_dir, err);
+    double any = 0; /* this rank received a shard */
     for (int p = 0; p < SPLIT_COUNT; p++) {
         char local[4300];
         int fd, got;
         r2 = dist_share_file(shard_path[p], 256, 1, NULL, local, sizeof local, &fd, &got, err);
         if (!rc) rc = r2;
+        if (got) any = 1;
     }
+    if ((r2 = dist_allreduce_sum_double(&any, 1, err)) && !rc) rc = r2;
+    *ranks_received = (int)any;
 out:
     free(bytes);
     return rc;
@@ -761,7 +765,11 @@ phase1:
     snprintf(ckpt_local, sizeof ckpt_local, "%s", ckpt_path);
     snprintf(summary_local, sizeof summary_local, "%s", summary_path);
     if (N > 1) {
-        if ((rc = share_prepared(&v, have_vocab, shard_dir, shard_path, &err)) == CF_OK) have_vocab = 1;
+        int received = 0;
+        if ((rc = share_prepared(&v, have_vocab, shard_dir, shard_path, &received, &err)) == CF_OK) have_vocab = 1;
+        if (lead && received)
+            printf("data-parallel: %d of %d ranks did not find rank 0's shards (no shared filesystem) and received them "
+                   "into %s\n", received, N, shard_dir);
         int r2 = dist_bcast(&have_ckpt, sizeof have_ckpt, 0, &err);
         if (!rc) rc = r2;
         if (have_ckpt) {
