@@ -1,9 +1,10 @@
 /* `clinfm train`: the institution's own model, trained from scratch on its (de-identified) store.
  *
- * Pipeline: store -> vocabulary fitted on the train split (src/timeline) -> token shards per
- * split -> GPT (src/model/gpt.h) trained on fixed-length windows packed from the train shard,
- * evaluated on the tuning shard as it goes and on held_out at the end, next to the unigram and
- * bigram baselines. Checkpoints are written atomically; `--resume` continues exactly: the
+ * Pipeline: store -> vocabulary fitted on the train split, token shards per split and n-gram
+ * baselines, prepared once and reused by later runs (src/timeline/prepare.h) -> GPT
+ * (src/model/gpt.h) trained on fixed-length windows packed from the train shard, evaluated on
+ * the tuning shard as it goes and on a budget of held_out windows at the end
+ * (--held-out-batches; 0: all), next to the unigram and bigram baselines. Checkpoints are written atomically; `--resume` continues exactly: the
  * optimizer state, step and dropout RNG are in the checkpoint, and the data order is a pure
  * function of (seed, step), so a resumed run sees the same batches it would have seen.
  *
@@ -12,8 +13,9 @@
  * one process with --batch N*B would see. Gradients are summed across ranks weighted by each
  * rank's target count, which makes them the gradient of the global batch's mean loss, and
  * every rank then takes the same AdamW step, so the parameters stay identical without being
- * sent around. Rank 0 alone writes files and prints; every other rank is silent unless it
- * fails. */
+ * sent around. Rank 0 alone prepares the data, writes files and prints, and sends the ranks
+ * whose machine lacks them the vocabulary, shards and (on resume) checkpoint; every other rank
+ * is silent unless it fails. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -69,7 +71,11 @@ static void train_help(void) {
            "  --store STORE          event store; must be de-identified (clinfm deid) unless\n"
            "  --allow-identified     is given, which the training log then records\n"
            "  --vocab FILE           use this vocabulary instead of fitting one (copied into MODEL)\n"
-           "  --shards DIR           where token shards go (default MODEL.shards)\n"
+           "  --shards DIR           where the prepared data goes (default MODEL.shards): token shards,\n"
+           "                         vocabulary copy and prepared.json; a DIR prepared from the same\n"
+           "                         store, split and vocabulary (by an earlier train or clinfm vocab\n"
+           "                         --shards) is reused, checked by checksum; a stale one is rebuilt\n"
+           "  --rebuild              prepare the data again even when DIR matches\n"
            "  --split-key FILE       secret key for the train/tuning/held_out split (default: the\n"
            "                         public project key; see docs/TIMELINE.md)\n"
            "  --split T/U/H          train/tuning/held_out percentages (default 80/10/10;\n"
@@ -92,6 +98,9 @@ static void train_help(void) {
            "  --batch N (8)  --steps N (1000)  --lr X (3e-4)  --min-lr X (lr/10)  --warmup N (steps/20)\n"
            "  --weight-decay X (0.1)  --grad-clip X (1.0)  --seed N (1)  --threads N (all cores)\n"
            "  --eval-every N (steps/10)  --eval-batches N (16)  --save-every N (eval-every)\n"
+           "  --held-out-batches N   batches of the held-out evaluation after the last step (default:\n"
+           "                         --eval-batches; 0: the whole split). --resume --held-out-batches 0\n"
+           "                         on a finished model evaluates it all and updates train.json\n"
            "  --early-stop N         stop after N evaluations without a better tuning loss, and\n"
            "                         write the parameters of the best one (chosen on tuning loss)\n"
            "  --resume               continue from MODEL (same data, vocabulary and architecture)\n"
@@ -101,7 +110,8 @@ static void train_help(void) {
            "                         trains on N ranks: --batch is per rank, and the N ranks together\n"
            "                         see the batches one process with --batch N*B would see; rank 0\n"
            "                         writes every file; threads per rank default to cores / ranks.\n"
-           "                         --out must be on a filesystem every machine shares\n"
+           "                         Machines need not share a filesystem: ranks lacking rank 0's\n"
+           "                         shards (or, on --resume, checkpoint) receive them\n"
            "  --dist auto|mpi        auto (default): join MPI only when started by mpirun/mpiexec/srun\n"
            "  -h, --help             this help\n"
            "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
