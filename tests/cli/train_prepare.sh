@@ -5,7 +5,8 @@
 #   with a checkpoint byte-identical to the run that prepared it; `clinfm vocab --shards` makes
 #   a preparation train reuses as well;
 # - a preparation made from another store, split or vocabulary options, or whose shard was
-#   altered, is named and rebuilt, and the rebuilt shard is the original byte for byte;
+#   altered, is named and rebuilt, and the rebuilt shard is the original byte for byte; the
+#   bundle's split record, kept beside the preparation, is copied only when it names this store;
 # - the held-out evaluation at the end of training covers --held-out-batches batches (default
 #   --eval-batches), and a finished model resumed with --held-out-batches 0 evaluates every
 #   window, keeps its checkpoint and the rest of its summary, and matches a run that evaluated
@@ -31,7 +32,9 @@ sleep 1.1 # so that a rewritten shard would get another mtime
 grep -q "data: reusing the preparation in $P" "$T/2.log" || { echo "second run did not reuse: $(head -3 "$T/2.log")"; fail=1; }
 [ "$(stat -c %Y.%i "$P"/*.tokens)" = "$before" ] || { echo "a reused preparation was rewritten"; fail=1; }
 cmp -s "$T/m1/checkpoint.bin" "$T/m2/checkpoint.bin" || { echo "checkpoint differs with a reused preparation"; fail=1; }
-cmp -s "$T/m1/vocab.bin" "$T/m2/vocab.bin" || { echo "vocabulary differs with a reused preparation"; fail=1; }
+for f in vocab.bin split.json split_subjects.bin; do # the split record is copied from the preparation
+  cmp -s "$T/m1/$f" "$T/m2/$f" || { echo "$f differs with a reused preparation"; fail=1; }
+done
 # The baselines come from the record, and are the ones computed when it was made.
 [ "$(grep '^data:' "$T/1.log")" = "$(grep '^data: train' "$T/2.log")" ] || { echo "baselines differ when reused"; fail=1; }
 
@@ -60,6 +63,12 @@ stale altered "tuning.tokens has changed since it was prepared" --store "$T/a.st
 rm "$P/train.tokens"
 stale missing "train.tokens is missing" --store "$T/a.store"
 cmp -s "$T/m1/checkpoint.bin" "$T/missing/checkpoint.bin" || { echo "checkpoint differs after a rebuild"; fail=1; }
+# A split record kept from another store is not copied into a bundle.
+cp "$T/store/split.json" "$T/split.b"
+"$CLINFM" train --store "$T/a.store" "${A[@]}" --shards "$P" --out "$T/m6" > /dev/null || exit 1
+cp "$T/split.b" "$P/split.json"
+"$CLINFM" train --store "$T/a.store" "${A[@]}" --shards "$P" --out "$T/m7" > /dev/null || exit 1
+cmp -s "$T/m1/split.json" "$T/m7/split.json" || { echo "a stale split record was copied into the bundle"; fail=1; }
 
 # The held-out budget: 2 batches of 2 windows by default here, every window on request.
 grep -q "^held_out: .*; 4 of [0-9]* windows" "$T/1.log" || { echo "held-out budget not applied: $(grep held_out: "$T/1.log")"; fail=1; }
