@@ -4,9 +4,10 @@
  * baselines, prepared once and reused by later runs (src/timeline/prepare.h) -> GPT
  * (src/model/gpt.h) trained on fixed-length windows packed from the train shard, evaluated on
  * the tuning shard as it goes and on a budget of held_out windows at the end
- * (--held-out-batches; 0: all), next to the unigram and bigram baselines. Checkpoints are written atomically; `--resume` continues exactly: the
- * optimizer state, step and dropout RNG are in the checkpoint, and the data order is a pure
- * function of (seed, step), so a resumed run sees the same batches it would have seen.
+ * (--held-out-batches; 0: all), next to the unigram and bigram baselines. Checkpoints are
+ * written atomically; `--resume` continues exactly: the optimizer state, step and dropout RNG
+ * are in the checkpoint, and the data order is a pure function of (seed, step), so a resumed
+ * run sees the same batches it would have seen.
  *
  * Data parallel (src/model/dist.h): started by mpirun with N ranks, rank r trains on global
  * batch slots r, r+N, r+2N, ... of each step, so the N ranks together see exactly the windows
@@ -618,12 +619,12 @@ static uint64_t config_checksum(const gpt_config *c) {
 
 /* Values every rank must hold alike before training starts, and what each one means. */
 enum {
-    AG_RANKS, AG_BATCH, AG_SEED, AG_STEPS, AG_STOP, AG_EVAL, AG_SAVE, AG_EVAL_BATCHES, AG_OPT, AG_MODEL, AG_VOCAB,
-    AG_SHARDS, AG_STEP, AG_RNG, AG_PARAMS, AG_MOMENTS, AG_COUNT
+    AG_RANKS, AG_BATCH, AG_SEED, AG_STEPS, AG_STOP, AG_EVAL, AG_SAVE, AG_EVAL_BATCHES, AG_HELD_BATCHES, AG_OPT,
+    AG_MODEL, AG_VOCAB, AG_SHARDS, AG_STEP, AG_RNG, AG_PARAMS, AG_MOMENTS, AG_COUNT
 };
 static const char *const agree_names[AG_COUNT] = {
     "the number of ranks", "--batch", "--seed", "--steps", "--stop-after", "--eval-every", "--save-every",
-    "--eval-batches", "the optimizer settings (--lr, --min-lr, --warmup, --weight-decay, --grad-clip)",
+    "--eval-batches", "--held-out-batches", "the optimizer settings (--lr, --min-lr, --warmup, --weight-decay, --grad-clip)",
     "the model architecture", "the vocabulary", "the token shards", "the step being resumed from",
     "the dropout RNG state", "the initial parameters", "the optimizer moments"};
 
@@ -916,6 +917,7 @@ phase2:
         ag[AG_EVAL] = a.eval_every;
         ag[AG_SAVE] = a.save_every;
         ag[AG_EVAL_BATCHES] = (uint64_t)a.eval_batches;
+        ag[AG_HELD_BATCHES] = (uint64_t)a.held_out_batches;
         ag[AG_OPT] = opt_checksum(&opt);
         ag[AG_MODEL] = config_checksum(&m.config);
         ag[AG_VOCAB] = dist_checksum64(v.hash, sizeof v.hash, v.n_tokens);
