@@ -15,7 +15,7 @@ CFLAGS_BASE = -std=c11 -g -Wall -Wextra $(WERROR) -Wshadow -Wno-unused-parameter
               -D_GNU_SOURCE -DCLINFM_WITH_LIBDEFLATE -DCLINFM_WITH_DNNL -Isrc -pthread -fopenmp
 # oneDNN (libdnnl-dev) gives the model its AVX-512 matrix products (src/model/gpt_kernels.c);
 # without -DCLINFM_WITH_DNNL the model runs on OpenBLAS alone.
-LIBS    = -lxgboost -lopenblas -ldnnl -lmicrohttpd -lcurl -lsqlite3 -lcrypto -lcjson -lsodium -lpcre2-8 -ldeflate -lz -lm -lpthread
+LIBS    = -lxgboost -lopenblas -ldnnl -lmicrohttpd -lcurl -lsqlite3 -lcrypto -lcjson -lsodium -lpcre2-8 -ldeflate -lzstd -lz -lm -lpthread
 # Open MPI (libopenmpi-dev) for data-parallel training, src/model/dist.c; kept out of LIBS so a
 # LIBS given on the command line still links. MPI_Init runs only under mpirun/mpiexec.
 MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null || mpicc --showme:compile 2>/dev/null)

@@ -1,6 +1,7 @@
 /* `clinfm inspect`: what is in a store. A summary (text or JSON), or one subject's timeline.
- * It reads the mmap'd store directly, so a summary of a large store costs one pass over the
- * small columns it needs and no copy. */
+ * A summary reads only the header, the small tables and the stored counts (store_open_summary),
+ * so it costs the same for a thousand events or a billion; a timeline or --verify decodes the
+ * events. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -101,7 +102,7 @@ int cmd_inspect(int argc, char **argv) {
     const char *path = argv[optind];
     store s;
     cf_err err = {0};
-    int rc = store_open(&s, path, &err);
+    int rc = subject || verify ? store_open(&s, path, &err) : store_open_summary(&s, path, &err);
     if (rc) {
         cf_err_print(&err);
         return rc;
@@ -141,14 +142,8 @@ int cmd_inspect(int argc, char **argv) {
     }
     for (uint32_t i = 0; i < s.n_codes; i++) freq[i] = (code_freq){s.code_count[i], i};
     qsort(freq, s.n_codes, sizeof *freq, cmp_freq);
-    uint64_t static_events = 0, numeric_events = 0, text_events = 0;
-    for (uint64_t i = 0; i < s.n_events; i++) {
-        static_events += s.time[i] == TIME_NULL;
-        numeric_events += !isnan(s.numeric[i]);
-        text_events += s.text[i] != 0;
-    }
-    uint64_t *per_source = calloc(s.n_sources ? s.n_sources : 1, sizeof *per_source);
-    for (uint64_t i = 0; per_source && i < s.n_events; i++) per_source[store_prov_source(s.prov[i])]++;
+    uint64_t static_events = s.n_static_events, numeric_events = s.n_numeric_events, text_events = s.n_text_events;
+    const uint64_t *per_source = s.source_events;
     char t0[40], t1[40];
     time_format_iso(s.first_time, t0, sizeof t0);
     time_format_iso(s.last_time, t1, sizeof t1);
@@ -207,7 +202,6 @@ int cmd_inspect(int argc, char **argv) {
             printf("  %-50s %10llu\n", store_code_str(&s, freq[i].code), (unsigned long long)freq[i].count);
         if (verify) printf("verify       ok (all checksums match)\n");
     }
-    free(per_source);
     free(freq);
     store_close(&s);
     return 0;
