@@ -126,12 +126,13 @@ typedef struct {
     const char *subject_key_heap;
     const char *meta;                       /* JSON, meta_len bytes, not NUL-terminated */
     size_t meta_len;
-    /* Counts over all events (version 2 stores keep them; for version 1 store_open counts them,
-     * store_open_summary leaves has_summary 0). */
+    /* Counts over all events: version 2 stores keep them; for a version 1 store
+     * store_open_summary counts them in one pass and store_open leaves has_summary 0. */
     int has_summary;
     uint64_t n_static_events, n_numeric_events, n_text_events;
     const uint64_t *source_events;          /* (K) events per provenance source */
     void *decoded;                          /* version 2: the decoded event columns (owned) */
+    size_t decoded_len;
     uint64_t *summary_buf;                  /* version 1: the counts computed at open (owned) */
 } store;
 

@@ -75,11 +75,19 @@ static void put_planes(uint8_t *dst, const uint64_t *v, size_t n, int width) {
     }
 }
 
+/* The inverse, one pass per output value (each plane read once, the value written once). */
 static void get_planes(uint64_t *v, const uint8_t *src, size_t n, int width) {
-    memset(v, 0, n * sizeof *v);
-    for (int p = 0; p < width; p++) {
-        const uint8_t *plane = src + (size_t)p * n;
-        for (size_t i = 0; i < n; i++) v[i] |= (uint64_t)plane[i] << (8 * p);
+    const uint8_t *p0 = src, *p1 = src + n, *p2 = src + 2 * n, *p3 = src + 3 * n;
+    if (width == 2) {
+        for (size_t i = 0; i < n; i++) v[i] = (uint64_t)p0[i] | (uint64_t)p1[i] << 8;
+    } else if (width == 4) {
+        for (size_t i = 0; i < n; i++)
+            v[i] = (uint64_t)p0[i] | (uint64_t)p1[i] << 8 | (uint64_t)p2[i] << 16 | (uint64_t)p3[i] << 24;
+    } else {
+        const uint8_t *p4 = src + 4 * n, *p5 = src + 5 * n, *p6 = src + 6 * n, *p7 = src + 7 * n;
+        for (size_t i = 0; i < n; i++)
+            v[i] = (uint64_t)p0[i] | (uint64_t)p1[i] << 8 | (uint64_t)p2[i] << 16 | (uint64_t)p3[i] << 24 |
+                   (uint64_t)p4[i] << 32 | (uint64_t)p5[i] << 40 | (uint64_t)p6[i] << 48 | (uint64_t)p7[i] << 56;
     }
 }
 

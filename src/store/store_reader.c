@@ -74,10 +74,15 @@ static void *decode_worker(void *arg) {
 static int decode_events(store *s, const store_block *blocks, uint64_t n_blocks, const char *data,
                          const char *path, cf_err *err) {
     uint64_t N = s->n_events;
+    /* An anonymous mapping in huge pages where the kernel allows: filling hundreds of MB of fresh
+     * 4 KiB pages cost more page faults than the decoding itself (measured on this VM). */
     size_t bytes = (size_t)N * 28 + 64;
-    char *mem = malloc(bytes ? bytes : 1);
-    if (!mem) return cf_fail(err, CF_EINTERNAL, "%s: out of memory decoding %llu events", path, (unsigned long long)N);
+    char *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED)
+        return cf_fail(err, CF_EINTERNAL, "%s: out of memory decoding %llu events", path, (unsigned long long)N);
+    madvise(mem, bytes, MADV_HUGEPAGE);
     s->decoded = mem;
+    s->decoded_len = bytes;
     s->time = (const int64_t *)mem;
     s->prov = (const uint64_t *)(mem + N * 8);
     s->code = (const uint32_t *)(mem + N * 16);
@@ -284,7 +289,7 @@ static int open_store(store *s, const char *path, int summary_only, cf_err *err)
             k += want;
         }
         if (!summary_only && (rc = decode_events(s, blocks, n_blocks, block_data, path, err))) goto fail;
-    } else if ((rc = count_v1(s, err))) {
+    } else if (summary_only && (rc = count_v1(s, err))) {
         goto fail;
     }
     return CF_OK;
@@ -299,7 +304,7 @@ int store_open_summary(store *s, const char *path, cf_err *err) { return open_st
 
 void store_close(store *s) {
     if (s->map) munmap(s->map, s->map_len);
-    free(s->decoded);
+    if (s->decoded) munmap(s->decoded, s->decoded_len);
     free(s->summary_buf);
     memset(s, 0, sizeof *s);
 }
