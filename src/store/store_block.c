@@ -68,7 +68,7 @@ static inline uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t
 static inline int64_t unzigzag(uint64_t u) { return (int64_t)(u >> 1) ^ -(int64_t)(u & 1); }
 
 /* Byte p of value i goes to plane p at position i. */
-static void put_planes(uint8_t *dst, const uint64_t *v, size_t n, int width) {
+void store_planes_put(uint8_t *dst, const uint64_t *v, size_t n, int width) {
     for (int p = 0; p < width; p++) {
         uint8_t *plane = dst + (size_t)p * n;
         for (size_t i = 0; i < n; i++) plane[i] = (uint8_t)(v[i] >> (8 * p));
@@ -76,7 +76,7 @@ static void put_planes(uint8_t *dst, const uint64_t *v, size_t n, int width) {
 }
 
 /* The inverse, one pass per output value (each plane read once, the value written once). */
-static void get_planes(uint64_t *v, const uint8_t *src, size_t n, int width) {
+void store_planes_get(uint64_t *v, const uint8_t *src, size_t n, int width) {
     const uint8_t *p0 = src, *p1 = src + n, *p2 = src + 2 * n, *p3 = src + 3 * n;
     if (width == 2) {
         for (size_t i = 0; i < n; i++) v[i] = (uint64_t)p0[i] | (uint64_t)p1[i] << 8;
@@ -144,7 +144,7 @@ int store_block_encode(store_block_ctx *x, const store_block_cols *c, size_t n, 
             break;
         }
         }
-        put_planes(dst, v, n, stream_width[s]);
+        store_planes_put(dst, v, n, stream_width[s]);
         dst += (size_t)stream_width[s] * n;
     }
     size_t r = ZSTD_compress2(x->cctx, x->packed, x->packed_cap, x->raw, (size_t)(dst - x->raw));
@@ -177,14 +177,14 @@ int store_block_decode(store_block_ctx *x, const void *src, size_t len, size_t n
      * temporary, which is written last. */
     const uint8_t *p = x->raw;
     uint64_t *v = c->prov;
-    get_planes(v, p, n, 8);
+    store_planes_get(v, p, n, 8);
     p += 8 * n;
     uint64_t prev = 0;
     for (size_t i = 0; i < n; i++) {
         prev += (uint64_t)unzigzag(v[i]);
         c->time[i] = (int64_t)prev;
     }
-    get_planes(v, p, n, 4);
+    store_planes_get(v, p, n, 4);
     p += 4 * n;
     for (size_t i = 0; i < n; i++) {
         if (v[i] >= n_codes) {
@@ -193,13 +193,13 @@ int store_block_decode(store_block_ctx *x, const void *src, size_t len, size_t n
         }
         c->code[i] = (uint32_t)v[i];
     }
-    get_planes(v, p, n, 4);
+    store_planes_get(v, p, n, 4);
     p += 4 * n;
     for (size_t i = 0; i < n; i++) {
         uint32_t b = (uint32_t)v[i];
         memcpy(&c->numeric[i], &b, 4);
     }
-    get_planes(v, p, n, 8);
+    store_planes_get(v, p, n, 8);
     p += 8 * n;
     int64_t last = 0;
     for (size_t i = 0; i < n; i++) {
@@ -216,8 +216,8 @@ int store_block_decode(store_block_ctx *x, const void *src, size_t len, size_t n
         last = t;
     }
     uint64_t *tmp = x->tmp;
-    get_planes(tmp, p, n, 2);
-    get_planes(v, p + 2 * n, n, 8);
+    store_planes_get(tmp, p, n, 2);
+    store_planes_get(v, p + 2 * n, n, 8);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         if (tmp[i] >= x->n_sources) {
