@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "check.h"
 #include "store/store.h"
 #include "store/store_format.h"
@@ -363,6 +365,52 @@ static void test_edge_values(void) {
     store_close(&s);
 }
 
+/* A version 1 store (tests/data/store-v1-small.store, 40 fictional events written by the version 1
+ * writer) still reads, event for event as it was written, and its summary counts are made; a
+ * version this reader does not know is refused by name. */
+static void test_version1_and_unknown_versions(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/tests/data/store-v1-small.store", check_root());
+    store s;
+    cf_err err = {0};
+    REQUIRE(store_open(&s, path, &err) == CF_OK);
+    CHECK_EQ_INT(s.version, 1);
+    CHECK(store_verify(&s, &err) == CF_OK);
+    REQUIRE_EQ_INT(s.n_events, 40);
+    const char *codes[] = {"LAB//1", "DX//I10", "MEDS_BIRTH"};
+    /* The writer's input: event i of subject i/5 - 2, static when i % 5 == 0, else at minute i,
+     * so the store order is i. */
+    for (int i = 0; i < 40; i++) {
+        int ok = s.time[i] == (i % 5 == 0 ? TIME_NULL : 60000000LL * i) &&
+                 strcmp(store_code_str(&s, s.code[i]), codes[i % 3]) == 0 &&
+                 (i % 2 ? isnan(s.numeric[i]) : s.numeric[i] == (float)i / 3) && (s.text[i] != 0) == (i % 4 == 1) &&
+                 store_prov_source(s.prov[i]) == (uint32_t)(i % 2) && store_prov_row(s.prov[i]) == (uint64_t)i + 1;
+        if (!ok) CHECK_FAIL_("version 1 event %d differs", i);
+    }
+    store_close(&s);
+    REQUIRE(store_open_summary(&s, path, &err) == CF_OK);
+    CHECK(s.has_summary && s.n_static_events == 8 && s.n_numeric_events == 20 && s.n_text_events == 10);
+    CHECK(s.source_events[0] == 20 && s.source_events[1] == 20);
+    store_close(&s);
+    /* The same file claiming version 3, its header checksum made right: refused, naming both. */
+    char *data;
+    size_t len;
+    read_file(path, &data, &len);
+    REQUIRE(len > STORE_HEADER_SIZE);
+    store_header *h = (store_header *)data;
+    h->version = 3;
+    crypto_generichash(h->header_hash, STORE_HASH_BYTES, (const unsigned char *)h, offsetof(store_header, header_hash), NULL, 0);
+    char path3[512];
+    snprintf(path3, sizeof path3, "%s/v3.store", check_tmpdir());
+    FILE *f = fopen(path3, "wb");
+    REQUIRE(f && fwrite(data, 1, len, f) == len);
+    fclose(f);
+    free(data);
+    CHECK(store_open(&s, path3, &err) == CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "version 3");
+    CHECK_CONTAINS(err.msg, "re-run");
+}
+
 static void test_subject_keys(void) {
     char path[512];
     snprintf(path, sizeof path, "%s/keys.store", check_tmpdir());
@@ -418,6 +466,7 @@ int main(void) {
     RUN(test_abort_leaves_nothing);
     RUN(test_damage_detected);
     RUN(test_edge_values);
+    RUN(test_version1_and_unknown_versions);
     RUN(test_subject_keys);
     RUN(test_bad_arguments);
     return check_summary();
