@@ -363,6 +363,19 @@ static void test_edge_values(void) {
     CHECK(isnan(s.numeric[0]) && s.text[0] == 1 && store_prov_row(s.prov[0]) == STORE_MAX_ROW);
     CHECK(s.n_static_events == 0 && s.n_numeric_events == 0 && s.n_text_events == 1);
     store_close(&s);
+    /* Events so regular that the file holds fewer bytes than events: still opens. */
+    REQUIRE(store_writer_open(&w, path, NULL, &err) == CF_OK);
+    store_writer_source(w, "t");
+    store_writer_code(w, "X", 1);
+    for (size_t i = 0; i < 200000; i++)
+        REQUIRE(store_writer_add(w, 1, (int64_t)i * 60000000, 0, NAN, NULL, 0, 0, i + 1, &err) == CF_OK);
+    REQUIRE(store_writer_finish(w, &err) == CF_OK);
+    struct stat st;
+    REQUIRE(stat(path, &st) == 0);
+    CHECK(st.st_size < 200000);
+    REQUIRE(store_open(&s, path, &err) == CF_OK);
+    CHECK(s.n_events == 200000 && s.time[199999] == 199999LL * 60000000 && store_prov_row(s.prov[199999]) == 200000);
+    store_close(&s);
 }
 
 /* A version 1 store (tests/data/store-v1-small.store, 40 fictional events written by the version 1

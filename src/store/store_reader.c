@@ -206,7 +206,9 @@ static int open_store(store *s, const char *path, int summary_only, cf_err *err)
     s->first_time = h->first_time;
     s->last_time = h->last_time;
     uint64_t N = s->n_events, S = s->n_subjects, C = s->n_codes, T = s->n_texts, K = s->n_sources;
-    if (N > s->map_len || S > N || C > s->map_len || T > s->map_len || K > STORE_MAX_SOURCES + 1) {
+    /* Version 1 stores 28 bytes per event; version 2 at least one block entry per 65,536. */
+    uint64_t max_events = h->version == 1 ? s->map_len : s->map_len / sizeof(store_block) * STORE_BLOCK_EVENTS;
+    if (N > max_events || S > N || C > s->map_len || T > s->map_len || K > STORE_MAX_SOURCES + 1) {
         cf_fail(err, CF_EINPUT, "%s: store counts are inconsistent with its size", path);
         goto fail;
     }
