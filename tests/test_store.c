@@ -198,6 +198,54 @@ static void test_round_trip_with_spills(void) {
     free(ev);
 }
 
+/* Events of one source row share (subject, time, provenance): they keep the order they were added
+ * in, also when a spill splits a row between two runs (rows of 3 events, runs of 1,024). */
+static int write_rows(const char *path, size_t rows, size_t budget) {
+    store_writer *w;
+    cf_err err = {0};
+    store_writer_options opt = {.memory_budget = budget};
+    if (store_writer_open(&w, path, &opt, &err)) return -1;
+    store_writer_source(w, "t");
+    const char *codes[] = {"A", "B", "C"};
+    for (int k = 0; k < 3; k++) store_writer_code(w, codes[k], 1);
+    for (size_t r = 0; r < rows; r++)
+        for (size_t k = 0; k < 3; k++) /* row r adds codes in a rotated order */
+            if (store_writer_add(w, (int64_t)(r % 13), (int64_t)(r / 13) * 60000000, (uint32_t)((r + k) % 3), (float)k, NULL,
+                                 0, 0, r + 1, &err))
+                return -1;
+    return store_writer_finish(w, &err) ? -1 : 0;
+}
+
+static void test_row_order_across_spills(void) {
+    char path[512], path2[512];
+    snprintf(path, sizeof path, "%s/rows-spilled.store", check_tmpdir());
+    snprintf(path2, sizeof path2, "%s/rows-mem.store", check_tmpdir());
+    const size_t rows = 5000;
+    REQUIRE(write_rows(path, rows, 1) == 0); /* the smallest budget: 1,024 events per run */
+    REQUIRE(write_rows(path2, rows, 0) == 0);
+    char *a, *b;
+    size_t la, lb;
+    read_file(path, &a, &la);
+    read_file(path2, &b, &lb);
+    CHECK(la > 0 && la == lb && memcmp(a, b, la) == 0);
+    free(a);
+    free(b);
+    store s;
+    cf_err err = {0};
+    REQUIRE(store_open(&s, path, &err) == CF_OK);
+    REQUIRE_EQ_INT(s.n_events, 3 * rows);
+    size_t bad = 0;
+    for (size_t i = 0; i + 2 < s.n_events; i += 3) {
+        uint64_t r = store_prov_row(s.prov[i]) - 1;
+        for (size_t k = 0; k < 3; k++)
+            if (store_prov_row(s.prov[i + k]) != r + 1 || s.numeric[i + k] != (float)k ||
+                strcmp(store_code_str(&s, s.code[i + k]), (const char *[]){"A", "B", "C"}[(r + k) % 3]) != 0)
+                bad++;
+    }
+    CHECK_EQ_INT(bad, 0);
+    store_close(&s);
+}
+
 static void test_empty_store(void) {
     char path[512];
     snprintf(path, sizeof path, "%s/empty.store", check_tmpdir());
@@ -475,6 +523,7 @@ static void test_bad_arguments(void) {
 int main(void) {
     RUN(test_round_trip_in_memory);
     RUN(test_round_trip_with_spills);
+    RUN(test_row_order_across_spills);
     RUN(test_empty_store);
     RUN(test_abort_leaves_nothing);
     RUN(test_damage_detected);

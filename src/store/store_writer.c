@@ -53,9 +53,16 @@ typedef struct {
  * {uint32 events, uint32 bytes} and one zstd frame of the events as byte planes of deltas (the
  * run is sorted, so subjects, times and provenance mostly step by little). The merge reads a
  * run chunk by chunk and punches each chunk out of the scratch file once decoded, so the scratch
- * disk shrinks as the output grows: the two together stay near the output's final size. */
+ * disk shrinks as the output grows: the two together stay near the output's final size.
+ *
+ * The insertion order (seq) is not stored: it only orders events of one source row (equal keys),
+ * which were added back to back, so within a run their sorted positions keep that order, and a row
+ * split by a spill has its first events in the earlier run. Read back, an event's seq becomes its
+ * run's first event number (runs counted in writing order) plus its position in the run, which
+ * orders such events the same way. Insertion numbers are random within a sorted run and cost
+ * more than any other field once compressed. */
 #define RUN_CHUNK 16384u
-#define RUN_BYTES_PER_EVENT 40u  /* subject 8, time 8, prov 8, code 4, text 4, numeric 4, seq 4 */
+#define RUN_BYTES_PER_EVENT 42u  /* run_width below */
 #define RUN_ZSTD_LEVEL 1
 
 typedef struct {
@@ -65,6 +72,7 @@ typedef struct {
     uint8_t *packed;    /* (packed_cap) */
     size_t packed_cap;
     uint64_t *tmp;      /* (RUN_CHUNK) */
+    uint64_t *last_row; /* (STORE_MAX_SOURCES + 1) last row per source, zero between chunks */
 } run_codec;
 
 typedef struct {
@@ -321,6 +329,7 @@ static void run_codec_free(run_codec *c) {
     free(c->raw);
     free(c->packed);
     free(c->tmp);
+    free(c->last_row);
     free(c);
 }
 
@@ -331,9 +340,10 @@ static run_codec *run_codec_new(void) {
     c->raw = malloc((size_t)RUN_CHUNK * RUN_BYTES_PER_EVENT);
     c->packed = malloc(c->packed_cap);
     c->tmp = malloc(RUN_CHUNK * sizeof *c->tmp);
+    c->last_row = calloc((size_t)STORE_MAX_SOURCES + 1, sizeof *c->last_row);
     c->cctx = ZSTD_createCCtx();
     c->dctx = ZSTD_createDCtx();
-    if (!c->raw || !c->packed || !c->tmp || !c->cctx || !c->dctx ||
+    if (!c->raw || !c->packed || !c->tmp || !c->last_row || !c->cctx || !c->dctx ||
         ZSTD_isError(ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_compressionLevel, RUN_ZSTD_LEVEL))) {
         run_codec_free(c);
         return NULL;
@@ -344,74 +354,95 @@ static run_codec *run_codec_new(void) {
 static inline uint64_t zz(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
 static inline int64_t unzz(uint64_t u) { return (int64_t)(u >> 1) ^ -(int64_t)(u & 1); }
 
+/* The fields of a run chunk, in order: subject and time as deltas, the provenance as its source
+ * and the row's delta from the last row of that source in the chunk (rows of one table interleave
+ * by time), code and text ids (texts as deltas from the last one), the numeric value's bits. */
+static const int run_width[7] = {8, 8, 2, 8, 4, 8, 4};
+
 /* n (1..RUN_CHUNK) sorted events -> c->packed; returns the compressed size, 0 on failure. */
 static size_t run_encode(run_codec *c, const wevent *e, size_t n) {
     uint64_t *v = c->tmp;
     uint8_t *dst = c->raw;
     for (int f = 0; f < 7; f++) {
-        int width = f < 3 ? 8 : 4;
         uint64_t prev = 0;
         for (size_t i = 0; i < n; i++) {
             switch (f) {
             case 0: v[i] = zz((int64_t)((uint64_t)e[i].subject - prev)); prev = (uint64_t)e[i].subject; break;
             case 1: v[i] = zz((int64_t)((uint64_t)e[i].time - prev)); prev = (uint64_t)e[i].time; break;
-            case 2: v[i] = zz((int64_t)(e[i].prov - prev)); prev = e[i].prov; break;
-            case 3: v[i] = e[i].code; break;
-            case 4: v[i] = e[i].text; break;
-            case 5: {
+            case 2: v[i] = store_prov_source(e[i].prov); break;
+            case 3: {
+                uint64_t *last = &c->last_row[store_prov_source(e[i].prov)];
+                v[i] = zz((int64_t)(store_prov_row(e[i].prov) - *last));
+                *last = store_prov_row(e[i].prov);
+                break;
+            }
+            case 4: v[i] = e[i].code; break;
+            case 5:
+                if (e[i].text) {
+                    v[i] = zz((int64_t)e[i].text - (int64_t)prev) + 1;
+                    prev = e[i].text;
+                } else {
+                    v[i] = 0;
+                }
+                break;
+            default: {
                 uint32_t b;
                 memcpy(&b, &e[i].numeric, 4);
                 v[i] = b;
-                break;
-            }
-            default: {
-                int32_t d = (int32_t)(e[i].seq - (uint32_t)prev);
-                v[i] = (uint32_t)(((uint32_t)d << 1) ^ (uint32_t)(d >> 31));
-                prev = e[i].seq;
             }
             }
         }
-        store_planes_put(dst, v, n, width);
-        dst += (size_t)width * n;
+        if (f == 3)
+            for (size_t i = 0; i < n; i++) c->last_row[store_prov_source(e[i].prov)] = 0;
+        store_planes_put(dst, v, n, run_width[f]);
+        dst += (size_t)run_width[f] * n;
     }
     size_t r = ZSTD_compress2(c->cctx, c->packed, c->packed_cap, c->raw, (size_t)(dst - c->raw));
     return ZSTD_isError(r) ? 0 : r;
 }
 
-/* c->packed (len bytes) -> n events. Returns 0, or -1 when the chunk does not decode (the
- * scratch file was damaged underneath us). */
-static int run_decode(run_codec *c, size_t len, wevent *e, size_t n) {
+/* c->packed (len bytes) -> n events, numbered from seq0. Returns 0, or -1 when the chunk does
+ * not decode (the scratch file was damaged underneath us). */
+static int run_decode(run_codec *c, size_t len, wevent *e, size_t n, uint32_t seq0) {
     size_t want = n * RUN_BYTES_PER_EVENT;
     size_t r = ZSTD_decompressDCtx(c->dctx, c->raw, want, c->packed, len);
     if (ZSTD_isError(r) || r != want) return -1;
     uint64_t *v = c->tmp;
     const uint8_t *src = c->raw;
     for (int f = 0; f < 7; f++) {
-        int width = f < 3 ? 8 : 4;
-        store_planes_get(v, src, n, width);
-        src += (size_t)width * n;
+        store_planes_get(v, src, n, run_width[f]);
+        src += (size_t)run_width[f] * n;
         uint64_t prev = 0;
         for (size_t i = 0; i < n; i++) {
             switch (f) {
             case 0: prev += (uint64_t)unzz(v[i]); e[i].subject = (int64_t)prev; break;
             case 1: prev += (uint64_t)unzz(v[i]); e[i].time = (int64_t)prev; break;
-            case 2: prev += (uint64_t)unzz(v[i]); e[i].prov = prev; break;
-            case 3: e[i].code = (uint32_t)v[i]; break;
-            case 4: e[i].text = (uint32_t)v[i]; break;
-            case 5: {
-                uint32_t b = (uint32_t)v[i];
-                memcpy(&e[i].numeric, &b, 4);
+            case 2: e[i].prov = v[i] << 48; break;
+            case 3: {
+                uint64_t *last = &c->last_row[store_prov_source(e[i].prov)];
+                *last = (*last + (uint64_t)unzz(v[i])) & STORE_MAX_ROW;
+                e[i].prov |= *last;
                 break;
             }
+            case 4: e[i].code = (uint32_t)v[i]; break;
+            case 5:
+                if (v[i]) {
+                    prev += (uint64_t)unzz(v[i] - 1);
+                    e[i].text = (uint32_t)prev;
+                } else {
+                    e[i].text = 0;
+                }
+                break;
             default: {
-                uint32_t u = (uint32_t)v[i];
-                int32_t d = (int32_t)(u >> 1) ^ -(int32_t)(u & 1);
-                prev = (uint32_t)((uint32_t)prev + (uint32_t)d);
-                e[i].seq = (uint32_t)prev;
+                uint32_t b = (uint32_t)v[i];
+                memcpy(&e[i].numeric, &b, 4);
             }
             }
         }
+        if (f == 3)
+            for (size_t i = 0; i < n; i++) c->last_row[store_prov_source(e[i].prov)] = 0;
     }
+    for (size_t i = 0; i < n; i++) e[i].seq = seq0 + (uint32_t)i;
     return 0;
 }
 
@@ -630,6 +661,7 @@ typedef struct {
     int fd;
     uint64_t next, total;  /* events consumed from the file / in it */
     uint64_t off;          /* file offset of the next chunk */
+    uint32_t seq0;         /* number of the run's first event, counted over all runs (mod 2^32) */
     wevent *buf;           /* (RUN_CHUNK) the current chunk, decoded */
     size_t pos, len;
 } run_reader;
@@ -649,7 +681,8 @@ static int run_fill(run_reader *r, run_codec *c, cf_err *err) {
     if (pread_full(r->fd, head, sizeof head, r->off))
         return cf_fail_errno(err, CF_EINTERNAL, "store spill run: read failed");
     if (head[0] == 0 || head[0] > RUN_CHUNK || head[0] > r->total - r->next || head[1] > c->packed_cap ||
-        pread_full(r->fd, c->packed, head[1], r->off + sizeof head) || run_decode(c, head[1], r->buf, head[0]))
+        pread_full(r->fd, c->packed, head[1], r->off + sizeof head) ||
+        run_decode(c, head[1], r->buf, head[0], r->seq0 + (uint32_t)r->next))
         return cf_fail(err, CF_EINTERNAL, "store spill run: a chunk does not read back; the scratch disk is damaged");
     /* The chunk is in memory now: give its disk space back (ignored where holes are unsupported). */
     uint64_t chunk = sizeof head + head[1];
@@ -826,9 +859,12 @@ static int merge_events(store_writer *w, merge_out *m, cf_err *err) {
         goto done;
     }
     size_t hn = 0;
+    uint64_t first = 0;
     for (size_t i = 0; i < k; i++) {
         runs[i].fd = w->run_fd[i];
         runs[i].total = w->run_events[i];
+        runs[i].seq0 = (uint32_t)first;
+        first += w->run_events[i];
         runs[i].buf = malloc(RUN_CHUNK * sizeof(wevent));
         if (!runs[i].buf) {
             rc = cf_fail(err, CF_EINTERNAL, "out of memory");
@@ -964,7 +1000,10 @@ static int check_room(const store_writer *w, cf_err *err) {
     struct statvfs fs;
     struct stat out_st, scratch_st;
     if (statvfs(dir, &fs) != 0) return CF_OK; /* the write itself will say what is wrong */
-    uint64_t events = w->n_runs ? w->run_bytes : w->total * 10;
+    /* Events still in the buffer will be spilled like those before them. */
+    uint64_t spilled = w->total - w->n;
+    uint64_t events = w->n_runs && spilled ? w->run_bytes + (uint64_t)((double)w->run_bytes / (double)spilled * (double)w->n)
+                                           : w->total * 10;
     uint64_t need = events + w->text_bytes + ((uint64_t)1 << 20);
     if (w->n_runs && stat(dir, &out_st) == 0 && stat(w->scratch_dir, &scratch_st) == 0 && out_st.st_dev == scratch_st.st_dev)
         need = events / 5 + w->text_bytes + ((uint64_t)1 << 20);
