@@ -6,7 +6,6 @@
  * the block index and the zstd frames behind it. Whatever opens must be safe to read in full:
  * every event's ids are in range (store_open checks them for version 2) and every subject's
  * slice lies inside the events. Any disagreement aborts; a crash or a sanitizer report fails. */
-#define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
