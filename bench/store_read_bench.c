@@ -3,7 +3,9 @@
  * dropped from the page cache first, posix_fadvise) and warm (best of 3), so a version 1 store
  * (mmap'd as is) and a version 2 store (blocks decoded at open) are compared in one run.
  *
- *   build: see bench/store_bench.sh        run: store_read_bench STORE...                  */
+ *   make && cc -std=c11 -O2 -D_GNU_SOURCE -Isrc -pthread -o /tmp/store_read_bench \
+ *      bench/store_read_bench.c build/libclinfm.a -lsodium -lzstd -lm -lpthread
+ *   /tmp/store_read_bench OLD.store NEW.store     (the same events in both: equal checksums) */
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
