@@ -35,3 +35,10 @@ const char *cli_deid_rules(const char *given, char *buf, size_t cap) {
     cf_share_path("data/deid", buf, cap);
     return buf;
 }
+
+int cli_take_named(const char *cmd, const char *value, void *named) {
+    cli_named *n = named;
+    cf_share_resolve_named(value, n->folder, n->ext, n->buf, sizeof n->buf);
+    n->path = n->buf;
+    return 0;
+}

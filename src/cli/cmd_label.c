@@ -30,22 +30,15 @@ static int take_split(const char *cmd, const char *v, void *dst) {
     return 0;
 }
 
-/* A task named without a path is one of the shipped tasks/NAME.task. */
-static char task_file[4096];
-static int take_task(const char *cmd, const char *v, void *dst) {
-    cf_share_resolve_named(v, "tasks", ".task", task_file, sizeof task_file);
-    *(const char **)dst = task_file;
-    return 0;
-}
-
 int cmd_label(int argc, char **argv) {
-    const char *task_path = NULL, *store_path = NULL, *out = NULL, *key = NULL, *fold = NULL;
+    cli_named task = {.folder = "tasks", .ext = ".task"};
+    const char *store_path = NULL, *out = NULL, *key = NULL, *fold = NULL;
     split_args sa = {"all", NULL};
     unsigned long long seed = 1;
     int quiet = 0, target = TASK_TARGET_OUTCOME;
     static const cli_choice targets[] = {{"outcome", TASK_TARGET_OUTCOME}, {"competing", TASK_TARGET_COMPETING}, {NULL, 0}};
     const cli_opt opts[] = {
-        CLI_OPT_FN("task", &task_path, "FILE", take_task, "task definition"),
+        CLI_OPT_FN("task", &task, "FILE", cli_take_named, "task definition"),
         CLI_OPT_STR("store", &store_path, "STORE", "event store (from clinfm ingest or deid)"),
         CLI_OPT_STR("out", &out, "FILE", "label CSV to write (atomically)"),
         CLI_OPT_STR("only", &sa.only, "NAME", "write only train, tuning or held_out rows (default: all)"),
@@ -69,7 +62,7 @@ int cmd_label(int argc, char **argv) {
                            .about = label_about, .opts = opts};
     int prc = cli_parse(&spec, argc, argv, NULL);
     if (prc) return cli_exit(prc);
-    const char *split_arg = sa.only, *fr = sa.fractions;
+    const char *task_path = task.path, *split_arg = sa.only, *fr = sa.fractions;
     if (!task_path) return cli_usage_error("label", "--task is required");
     if (!store_path) return cli_usage_error("label", "--store is required");
     if (!out) return cli_usage_error("label", "--out is required");

@@ -45,6 +45,16 @@ int cli_parse_u64(const char *cmd, const char *opt, const char *text, unsigned l
  * set and not empty, else the shipped data/deid (written into buf). */
 const char *cli_deid_rules(const char *given, char *buf, size_t cap);
 
+/* A shipped file named without a path (--task NAME, --mapping NAME): cli_take_named, an option
+ * parser hook (opts.h CLI_OPT_FN), resolves the value under folder with ext (util/datadir.h) into
+ * buf and points path at it. */
+typedef struct {
+    const char *folder, *ext;
+    const char *path; /* NULL until the option is given */
+    char buf[4096];
+} cli_named;
+int cli_take_named(const char *cmd, const char *value, void *named);
+
 #define CLINFM_VERSION "0.1.0"
 
 #endif
