@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,16 +47,25 @@ static int take(const char *cmd, const cli_opt *o, const char *v) {
     case CLI_FLAG: *(int *)o->dst = o->set; return 0;
     case CLI_STR: *(const char **)o->dst = v; return 0;
     case CLI_U64:
-    case CLI_U32:
-    case CLI_INT: {
+    case CLI_U32: {
         unsigned long long u;
         if (cli_parse_u64(cmd, opt, v, &u)) return 1;
-        unsigned long long cap = o->type == CLI_U64 ? UINT64_MAX : o->type == CLI_U32 ? UINT32_MAX : 2147483647ull;
+        unsigned long long cap = o->type == CLI_U64 ? UINT64_MAX : UINT32_MAX;
         unsigned long long hi = o->hi < cap ? o->hi : cap;
         if (u < o->lo || u > hi) return range_error(cmd, o->name, o->lo, o->hi < cap ? o->hi : CLI_ANY);
         if (o->type == CLI_U64) *(unsigned long long *)o->dst = u;
-        else if (o->type == CLI_U32) *(uint32_t *)o->dst = (uint32_t)u;
-        else *(int *)o->dst = (int)u;
+        else *(uint32_t *)o->dst = (uint32_t)u;
+        return 0;
+    }
+    case CLI_INT: {
+        char *end;
+        errno = 0;
+        long long i = strtoll(v, &end, 10);
+        assert(o->dlo >= INT_MIN && o->dhi <= INT_MAX);
+        if (!*v || *end || errno) return cli_usage_error(cmd, "%s expects a whole number", opt);
+        if ((double)i < o->dlo || (double)i > o->dhi)
+            return cli_usage_error(cmd, "%s must be %.0f to %.0f", opt, o->dlo, o->dhi);
+        *(int *)o->dst = (int)i;
         return 0;
     }
     case CLI_DOUBLE: {

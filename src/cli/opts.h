@@ -20,7 +20,7 @@ typedef enum {
     CLI_STR,     /* the value as given (a pointer into argv) */
     CLI_U64,     /* unsigned long long in [lo, hi] */
     CLI_U32,     /* uint32_t in [lo, hi] */
-    CLI_INT,     /* int in [lo, hi] (non-negative) */
+    CLI_INT,     /* int in [dlo, dhi] (may be negative) */
     CLI_DOUBLE,  /* double in [dlo, dhi] */
     CLI_CHOICE,  /* one of .choices' names: stores that choice's value into an int */
     CLI_FN,      /* .fn(cmd, value, dst) decides: returns 0, or 1 after printing why */
@@ -40,7 +40,7 @@ typedef struct {
     int required;     /* cli_parse fails when the option is missing */
     int set;          /* CLI_FLAG: the value stored */
     unsigned long long lo, hi; /* integer range, inclusive */
-    double dlo, dhi;           /* CLI_DOUBLE range, inclusive */
+    double dlo, dhi;           /* CLI_INT and CLI_DOUBLE range, inclusive */
     const cli_choice *choices;
     int (*fn)(const char *cmd, const char *value, void *dst);
 } cli_opt;
@@ -58,7 +58,7 @@ typedef struct {
 #define CLI_OPT_U32(name, dst, meta, lo, hi, help) \
     {name, CLI_U32, (1 ? (dst) : (uint32_t *)0), meta, help, 0, 0, lo, hi, 0, 0, 0, 0}
 #define CLI_OPT_INT(name, dst, meta, lo, hi, help) \
-    {name, CLI_INT, (1 ? (dst) : (int *)0), meta, help, 0, 0, lo, hi, 0, 0, 0, 0}
+    {name, CLI_INT, (1 ? (dst) : (int *)0), meta, help, 0, 0, 0, 0, lo, hi, 0, 0}
 #define CLI_OPT_DOUBLE(name, dst, meta, lo, hi, help) \
     {name, CLI_DOUBLE, (1 ? (dst) : (double *)0), meta, help, 0, 0, 0, 0, lo, hi, 0, 0}
 #define CLI_OPT_CHOICE(name, dst, meta, choices, help) \
