@@ -42,25 +42,11 @@ static char *build_meta(const char *format, const mapping *m, const char *input,
     return s;
 }
 
-/* --var NAME=VALUE, repeatable. */
-typedef struct {
-    char *v[64];
-    size_t n;
-} var_list;
-
-static int take_var(const char *cmd, const char *value, void *dst) {
-    var_list *l = dst;
-    if (!strchr(value, '=') || value[0] == '=') return cli_usage_error(cmd, "--var expects NAME=VALUE");
-    if (l->n == sizeof l->v / sizeof l->v[0]) return cli_usage_error(cmd, "too many --var options");
-    l->v[l->n++] = (char *)value; /* a pointer into argv */
-    return 0;
-}
-
 int cmd_ingest(int argc, char **argv) {
     cli_named mapping_file = {.folder = "mappings", .ext = ".map"};
     const char *format = "csv", *input = NULL, *out = NULL, *tables = NULL, *report = NULL;
     int strict = 0, quiet = 0;
-    var_list vl = {.n = 0};
+    cli_list vars = {.n = 0};
     unsigned long long memory_mb = 256;
     const cli_opt opts[] = {
         CLI_OPT_STR("format", &format, "FORMAT",
@@ -72,7 +58,7 @@ int cmd_ingest(int argc, char **argv) {
         CLI_OPT_STR("input", &input, "PATH",
                     "csv: directory the mapping's paths are relative to (default: the\n"
                     "mapping's own `input =`, if it has one); fhir: a file or folder"),
-        CLI_OPT_FN("var", &vl, "NAME=VALUE", take_var,
+        CLI_OPT_LIST("var", &vars, "NAME=VALUE",
                    "csv: a value for one of the mapping's [variables] (repeatable),\n"
                    "e.g. --var set=b for mappings/physionet-2012.map"),
         CLI_OPT_STR("out", &out, "STORE", "the store file to write (atomically)"),
@@ -98,20 +84,20 @@ int cmd_ingest(int argc, char **argv) {
     int prc = cli_parse(&spec, argc, argv, NULL);
     if (prc) return cli_exit(prc);
     const char *mapping_path = mapping_file.path;
-    char **vars = vl.v;
-    size_t n_vars = vl.n;
+    for (size_t i = 0; i < vars.n; i++)
+        if (!strchr(vars.v[i], '=') || vars.v[i][0] == '=') return cli_usage_error("ingest", "--var expects NAME=VALUE");
     if (!out) return cli_usage_error("ingest", "--out is required");
     int fhir = !strcmp(format, "fhir");
     if (!fhir && strcmp(format, "csv") != 0) return cli_usage_error("ingest", "--format must be csv or fhir");
     if (!fhir && !mapping_path) return cli_usage_error("ingest", "--mapping is required with --format csv");
-    if (fhir && (mapping_path || tables || n_vars))
+    if (fhir && (mapping_path || tables || vars.n))
         return cli_usage_error("ingest", "--mapping, --tables and --var go with --format csv");
     if (fhir && !input) return cli_usage_error("ingest", "--input is required");
 
     cf_err err = {0};
     mapping m;
     memset(&m, 0, sizeof m);
-    int rc = fhir ? CF_OK : mapping_load_vars(&m, mapping_path, vars, n_vars, &err);
+    int rc = fhir ? CF_OK : mapping_load_vars(&m, mapping_path, vars.v, vars.n, &err);
     if (rc) {
         cf_err_print(&err);
         return rc;

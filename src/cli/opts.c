@@ -87,6 +87,12 @@ static int take(const char *cmd, const cli_opt *o, const char *v) {
         choice_list(o->choices, list, sizeof list);
         return cli_usage_error(cmd, "%s must be %s", opt, list);
     }
+    case CLI_LIST: {
+        cli_list *l = o->dst;
+        if (l->n == CLI_LIST_MAX) return cli_usage_error(cmd, "at most %d %s options", CLI_LIST_MAX, opt);
+        l->v[l->n++] = (char *)v; /* argv's strings are the caller's to change */
+        return 0;
+    }
     case CLI_FN: return o->fn(cmd, v, o->dst);
     case CLI_END: break;
     }

@@ -12,6 +12,7 @@
 #ifndef CLINFM_CLI_OPTS_H
 #define CLINFM_CLI_OPTS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum {
@@ -23,6 +24,7 @@ typedef enum {
     CLI_INT,     /* int in [dlo, dhi] (may be negative) */
     CLI_DOUBLE,  /* double in [dlo, dhi] */
     CLI_CHOICE,  /* one of .choices' names: stores that choice's value into an int */
+    CLI_LIST,    /* repeatable: appends the value to a cli_list */
     CLI_FN,      /* .fn(cmd, value, dst) decides: returns 0, or 1 after printing why */
 } cli_type;
 
@@ -30,6 +32,12 @@ typedef struct {
     const char *name;
     int value;
 } cli_choice; /* a table of these ends with {NULL, 0} */
+
+#define CLI_LIST_MAX 64
+typedef struct {
+    char *v[CLI_LIST_MAX]; /* pointers into argv, in the order given */
+    size_t n;
+} cli_list;
 
 typedef struct {
     const char *name; /* the long name without "--" */
@@ -63,6 +71,8 @@ typedef struct {
     {name, CLI_DOUBLE, (1 ? (dst) : (double *)0), meta, help, 0, 0, 0, 0, lo, hi, 0, 0}
 #define CLI_OPT_CHOICE(name, dst, meta, choices, help) \
     {name, CLI_CHOICE, (1 ? (dst) : (int *)0), meta, help, 0, 0, 0, 0, 0, 0, choices, 0}
+#define CLI_OPT_LIST(name, dst, meta, help) \
+    {name, CLI_LIST, (1 ? (dst) : (cli_list *)0), meta, help, 0, 0, 0, 0, 0, 0, 0, 0}
 #define CLI_OPT_FN(name, dst, meta, fn, help) {name, CLI_FN, dst, meta, help, 0, 0, 0, 0, 0, 0, 0, fn}
 #define CLI_OPT_END {0}
 
