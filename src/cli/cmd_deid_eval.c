@@ -139,8 +139,8 @@ int cmd_deid_eval(int argc, char **argv) {
                  "times. The DATE and OVERALL rows count every annotated date; the 'DATE d/m' and\n"
                  "'OVERALL d/m' rows count only date spans that name a day or a month (a month name or\n"
                  "number, a day of the month, a weekday, a holiday); the others are then neither misses\n"
-                 "nor errors. Both are printed (and both are in --json); the floors use the first.\n\n"
-                 "A floor not met exits with status 1.\n"};
+                 "nor errors. Both are printed (and both are in --json); the floors use the first.\n\n",
+        .status = "exit status: 0 ok, 1 bad input or usage (or a floor not met), 2 internal error.\n"};
     int prc = cli_parse(&spec, argc, argv, NULL);
     if (prc) return cli_exit(prc);
     if (thr == 0) return cli_usage_error(CMD, "--threshold must be above 0");

@@ -191,5 +191,5 @@ void cli_help(const cli_spec *spec) {
     }
     printf("  -h, --help%*sthis help\n", col - 12 > 1 ? col - 12 : 1, "");
     if (spec->after) printf("%s", spec->after);
-    printf("exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
+    fputs(spec->status ? spec->status : "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n", stdout);
 }

@@ -84,6 +84,7 @@ typedef struct {
     const char *about;      /* paragraphs between the usage line and the options, or NULL */
     const cli_opt *opts;    /* ends with CLI_OPT_END */
     const char *after;      /* text after the options (notes, examples), or NULL */
+    const char *status;     /* the exit status line when not the usual one, or NULL */
     const char *args;       /* the positional arguments' name ("STORE"); NULL: none allowed */
     int min_args, max_args; /* how many positional arguments (with .args) */
 } cli_spec;
