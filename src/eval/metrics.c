@@ -199,6 +199,19 @@ static int cmp_idrow(const void *a, const void *b) {
     return (x->row > y->row) - (x->row < y->row);
 }
 
+/* Numbers the clusters 0..K-1 (cl[i]: row i's cluster; each row its own cluster when cluster
+ * is NULL) in the order of their ids; ir is scratch of n rows. Returns K. */
+static size_t cluster_index(const int64_t *cluster, size_t n, idrow *ir, size_t *cl) {
+    for (size_t i = 0; i < n; i++) ir[i] = (idrow){cluster ? cluster[i] : (int64_t)i, i};
+    qsort(ir, n, sizeof *ir, cmp_idrow);
+    size_t K = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i && ir[i].id != ir[i - 1].id) K++;
+        cl[ir[i].row] = K;
+    }
+    return n ? K + 1 : 0;
+}
+
 static void set_ci(eval_ci *c, double v, double *reps, size_t m) {
     c->value = v;
     c->lo = eval_quantile(reps, m, 0.025);
@@ -233,14 +246,7 @@ int eval_metrics_compute(const float *p, const uint8_t *y, const int64_t *cluste
         free_scores(&s);
         return cf_fail(err, CF_EINTERNAL, "out of memory");
     }
-    for (size_t i = 0; i < n; i++) ir[i] = (idrow){cluster ? cluster[i] : (int64_t)i, i};
-    qsort(ir, n, sizeof *ir, cmp_idrow);
-    size_t K = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i && ir[i].id != ir[i - 1].id) K++;
-        cl[ir[i].row] = K;
-    }
-    if (n) K++;
+    size_t K = cluster_index(cluster, n, ir, cl);
     out->clusters = K;
     free(ir);
 
@@ -333,14 +339,7 @@ int eval_auroc_diffs(const float *const *p, size_t m, const float *ref, const ui
         out[k].lo = out[k].hi = NAN;
     }
     if (!B || pos < EVAL_MIN_CLASS_FOR_CI || n - pos < EVAL_MIN_CLASS_FOR_CI) goto done;
-    for (size_t i = 0; i < n; i++) ir[i] = (idrow){cluster ? cluster[i] : (int64_t)i, i};
-    qsort(ir, n, sizeof *ir, cmp_idrow);
-    size_t K = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i && ir[i].id != ir[i - 1].id) K++;
-        cl[ir[i].row] = K;
-    }
-    if (n) K++;
+    size_t K = cluster_index(cluster, n, ir, cl);
     uint64_t seed = opt->seed;
     rng r;
     for (int j = 0; j < 4; j++) r.s[j] = splitmix(&seed);
