@@ -151,7 +151,16 @@ int cli_parse(const cli_spec *spec, int argc, char **argv, int *first_arg) {
             return cli_usage_error(spec->cmd, "--%s is required", opts[i].name);
         }
     }
+    if (spec->given) memcpy(spec->given, seen, (size_t)n);
     if (first_arg) *first_arg = optind;
+    return 0;
+}
+
+int cli_given(const cli_spec *spec, const char *prefix) {
+    assert(spec->given);
+    size_t len = strlen(prefix);
+    for (int i = 0; i < n_opts(spec->opts); i++)
+        if (spec->given[i] && !strncmp(spec->opts[i].name, prefix, len)) return 1;
     return 0;
 }
 

@@ -87,6 +87,7 @@ typedef struct {
     const char *status;     /* the exit status line when not the usual one, or NULL */
     const char *args;       /* the positional arguments' name ("STORE"); NULL: none allowed */
     int min_args, max_args; /* how many positional arguments (with .args) */
+    unsigned char *given;   /* NULL, or room for one flag a row: cli_parse sets those given */
 } cli_spec;
 
 /* Reads argv against spec. Returns 0 to go on (*first_arg: argv's index of the first positional
@@ -94,6 +95,9 @@ typedef struct {
  * or 1 after printing a usage error to stderr (the command returns 1). cli_exit maps the two. */
 int cli_parse(const cli_spec *spec, int argc, char **argv, int *first_arg);
 static inline int cli_exit(int rc) { return rc < 0 ? 0 : rc; }
+
+/* Was any option whose name starts with prefix given? (needs spec->given) */
+int cli_given(const cli_spec *spec, const char *prefix);
 
 /* Prints spec's --help to stdout (cli_parse does it for -h and --help). */
 void cli_help(const cli_spec *spec);
