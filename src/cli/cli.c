@@ -42,3 +42,11 @@ int cli_take_named(const char *cmd, const char *value, void *named) {
     n->path = n->buf;
     return 0;
 }
+
+int cli_split_apply(const cli_split_args *a, split_config *sp, cf_err *err) {
+    int rc = CF_OK;
+    if (a->key && (rc = split_load_key(sp, a->key, err))) return rc;
+    if (a->fractions && (rc = split_parse_fractions(sp, a->fractions, err))) return rc;
+    if (a->fold) rc = split_parse_fold(sp, a->fold, err);
+    return rc;
+}

@@ -87,7 +87,8 @@ int cmd_eval(int argc, char **argv) {
     cfg.baseline.threads = 1;
     cfg.small_patients = 1000;
     eval_ft_options_default(&cfg.model.ft);
-    const char *key = NULL, *fr = NULL, *fold = NULL, *ceiling = NULL, *ceiling_key = NULL, *ceiling_col = NULL;
+    cli_split_args split = {0};
+    const char *ceiling = NULL, *ceiling_key = NULL, *ceiling_col = NULL;
     unsigned long long n_boot = 1000, seed = 1, min_rows = 0, max_codes = 0; /* 0: eval's defaults */
     cli_list scores = {.n = 0};
     /* The fine-tuning settings are floats; a float's value survives the trip through double. */
@@ -166,17 +167,7 @@ int cmd_eval(int argc, char **argv) {
                    "risk thresholds for sensitivity, specificity, PPV, number\n"
                    "needed to evaluate and alerts per 100 (default: the task's\n"
                    "[report] thresholds, else 0.05,0.1,0.2,0.5)"),
-        CLI_OPT_STR("split-key", &key, "FILE",
-                    "secret split key (32 bytes or 64 hex digits); default: the\n"
-                    "public project key (demos only)"),
-        CLI_OPT_STR("split", &fr, "T/U/H",
-                    "percentages of train/tuning/held_out (default 80/10/10;\n"
-                    "--split-fractions is the same option)"),
-        CLI_OPT_STR("split-fractions", &fr, "T/U/H", NULL),
-        CLI_OPT_STR("fold", &fold, "J/K",
-                    "cross-validation: fold J (0-based) of K is held out, the tuning\n"
-                    "share just below it, train the rest (K divides 100); the model\n"
-                    "must have been trained with the same --fold"),
+        CLI_OPTS_SPLIT(&split),
         CLI_OPT_U64("bootstrap", &n_boot, "N", 0, 100000, "bootstrap resamples for intervals (default 1000; 0: none)"),
         CLI_OPT_U64("seed", &seed, "N", 0, CLI_ANY, "seed for resampling and training (default 1)"),
         CLI_OPT_INT("threads", &cfg.baseline.threads, "N", 1, 256, "threads for XGBoost and the model (default 1)"),
@@ -231,9 +222,7 @@ int cmd_eval(int argc, char **argv) {
     cf_err err = {0};
     int rc = CF_OK;
     eval_predictor ceil_pred = {0};
-    if (key && (rc = split_load_key(&cfg.split, key, &err))) goto done;
-    if (fr && (rc = split_parse_fractions(&cfg.split, fr, &err))) goto done;
-    if (fold && (rc = split_parse_fold(&cfg.split, fold, &err))) goto done;
+    if ((rc = cli_split_apply(&split, &cfg.split, &err))) goto done;
     if (ceiling) { /* the ceiling row: one extra predictor (src/eval/eval_ceiling.c) */
         if ((rc = eval_ceiling_new(&ceil_pred, ceiling, ceiling_col, ceiling_key, &err))) goto done;
         cfg.extra = &ceil_pred;

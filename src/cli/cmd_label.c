@@ -90,9 +90,8 @@ int cmd_label(int argc, char **argv) {
     }
     task_label_options lo = {.seed = seed, .target = target};
     split_config_default(&lo.split);
-    if (key && (rc = split_load_key(&lo.split, key, &err))) goto done;
-    if (fr && (rc = split_parse_fractions(&lo.split, fr, &err))) goto done;
-    if (fold && (rc = split_parse_fold(&lo.split, fold, &err))) goto done;
+    cli_split_args sargs = {key, fr, fold};
+    if ((rc = cli_split_apply(&sargs, &lo.split, &err))) goto done;
     if ((rc = store_open(&s, store_path, &err))) goto done;
     have_store = 1;
     if ((rc = task_label(&t, &s, &lo, &l, &err))) goto done;

@@ -21,7 +21,8 @@ static const char *kind_names[VOCAB_KIND_MAX] = {"?", "special", "quantile", "ga
                                                  "unknown", "missing", "code", "code_part"};
 
 int cmd_vocab(int argc, char **argv) {
-    const char *store_path = NULL, *out = NULL, *key_path = NULL, *fractions = NULL, *shards = NULL, *fold = NULL;
+    const char *store_path = NULL, *out = NULL, *shards = NULL;
+    cli_split_args split = {0};
     vocab_options vo;
     vocab_options_default(&vo);
     int baselines = 1, json = 0;
@@ -41,16 +42,7 @@ int cmd_vocab(int argc, char **argv) {
                     "namespaces of the static prefix (default: GENDER, SEX, RACE,\n"
                     "ETHNICITY, MARITAL_STATUS when present, plus every namespace of\n"
                     "time-less facts)"),
-        CLI_OPT_STR("split-key", &key_path, "FILE",
-                    "the secret split key: 32 bytes or 64 hex digits (default: the\n"
-                    "public project key, for demos only)"),
-        CLI_OPT_STR("split", &fractions, "T/U/H",
-                    "train/tuning/held_out percentages (default 80/10/10;\n"
-                    "--split-fractions is the same option)"),
-        CLI_OPT_STR("split-fractions", &fractions, "T/U/H", NULL),
-        CLI_OPT_STR("fold", &fold, "J/K",
-                    "cross-validation: fold J (0-based) of K is held out, the tuning\n"
-                    "share just below it, train the rest (K divides 100; docs/TIMELINE.md)"),
+        CLI_OPTS_SPLIT(&split),
         CLI_OPT_STR("shards", &shards, "DIR", "also write DIR/train.tokens, DIR/tuning.tokens, DIR/held_out.tokens"),
         CLI_OPT_SET("no-baselines", &baselines, 0, "skip the n-gram baselines and token counts"),
         CLI_OPT_FLAG("json", &json, "print the summary as JSON"),
@@ -72,9 +64,7 @@ int cmd_vocab(int argc, char **argv) {
     split_config sp;
     split_config_default(&sp);
     int rc;
-    if (key_path && (rc = split_load_key(&sp, key_path, &err))) goto fail0;
-    if (fractions && (rc = split_parse_fractions(&sp, fractions, &err))) goto fail0;
-    if (fold && (rc = split_parse_fold(&sp, fold, &err))) goto fail0;
+    if ((rc = cli_split_apply(&split, &sp, &err))) goto fail0;
     store s;
     if ((rc = store_open(&s, store_path, &err))) goto fail0;
     timeline_prepare_options po;

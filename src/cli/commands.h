@@ -8,6 +8,9 @@
 
 #include <stddef.h>
 
+#include "cli/opts.h"
+#include "timeline/split.h"
+
 typedef struct {
     const char *name;
     const char *summary;
@@ -54,6 +57,25 @@ typedef struct {
     char buf[4096];
 } cli_named;
 int cli_take_named(const char *cmd, const char *value, void *named);
+
+/* The patient split options of every command that splits (vocab, label, eval, train):
+ * --split-key FILE, --split T/U/H (also spelled --split-fractions) and --fold J/K, as rows of an
+ * option table, and cli_split_apply, which applies those given to a split_config. */
+typedef struct {
+    const char *key, *fractions, *fold;
+} cli_split_args;
+#define CLI_OPTS_SPLIT(a)                                                                               \
+    CLI_OPT_STR("split-key", &(a)->key, "FILE",                                                          \
+                "secret split key (32 bytes or 64 hex digits); default: the\n"                          \
+                "public project key (demos only)"),                                                      \
+        CLI_OPT_STR("split", &(a)->fractions, "T/U/H",                                                   \
+                    "percentages of train/tuning/held_out (default 80/10/10;\n"                         \
+                    "--split-fractions is the same option)"),                                            \
+        CLI_OPT_STR("split-fractions", &(a)->fractions, "T/U/H", NULL),                                  \
+        CLI_OPT_STR("fold", &(a)->fold, "J/K",                                                           \
+                    "cross-validation: fold J (0-based) of K is held out, the tuning\n"                 \
+                    "share just below it, train the rest (K divides 100; docs/TIMELINE.md)")
+int cli_split_apply(const cli_split_args *a, split_config *sp, cf_err *err);
 
 #define CLINFM_VERSION "0.1.0"
 
