@@ -199,6 +199,18 @@ static int cmp_idrow(const void *a, const void *b) {
     return (x->row > y->row) - (x->row < y->row);
 }
 
+static void rng_seed(rng *r, uint64_t seed) {
+    for (int k = 0; k < 4; k++) r->s[k] = splitmix(&seed);
+}
+
+/* One bootstrap replicate over K clusters: draws K clusters with replacement (cnt[k]: how often
+ * cluster k was drawn) and gives row i the weight of its cluster, w[i] = cnt[cl[i]]. */
+static void resample(rng *r, const size_t *cl, size_t n, size_t K, double *cnt, double *w) {
+    memset(cnt, 0, K * sizeof *cnt);
+    for (size_t k = 0; k < K; k++) cnt[rng_next(r) % K] += 1;
+    for (size_t i = 0; i < n; i++) w[i] = cnt[cl[i]];
+}
+
 /* Numbers the clusters 0..K-1 (cl[i]: row i's cluster; each row its own cluster when cluster
  * is NULL) in the order of their ids; ir is scratch of n rows. Returns K. */
 static size_t cluster_index(const int64_t *cluster, size_t n, idrow *ir, size_t *cl) {
@@ -269,13 +281,10 @@ int eval_metrics_compute(const float *p, const uint8_t *y, const int64_t *cluste
         free_scores(&s);
         return cf_fail(err, CF_EINTERNAL, "out of memory");
     }
-    uint64_t seed = opt->seed;
     rng r;
-    for (int k = 0; k < 4; k++) r.s[k] = splitmix(&seed);
+    rng_seed(&r, opt->seed);
     for (unsigned b = 0; b < B; b++) {
-        memset(cnt, 0, K * sizeof *cnt);
-        for (size_t k = 0; k < K; k++) cnt[rng_next(&r) % K] += 1;
-        for (size_t i = 0; i < n; i++) w[i] = cnt[cl[i]];
+        resample(&r, cl, n, K, cnt, w);
         point q;
         weighted(&s, w, &q);
         double v[4] = {q.auroc, q.auprc, q.brier, q.ece};
@@ -340,13 +349,10 @@ int eval_auroc_diffs(const float *const *p, size_t m, const float *ref, const ui
     }
     if (!B || pos < EVAL_MIN_CLASS_FOR_CI || n - pos < EVAL_MIN_CLASS_FOR_CI) goto done;
     size_t K = cluster_index(cluster, n, ir, cl);
-    uint64_t seed = opt->seed;
     rng r;
-    for (int j = 0; j < 4; j++) r.s[j] = splitmix(&seed);
+    rng_seed(&r, opt->seed);
     for (unsigned b = 0; b < B; b++) {
-        memset(cnt, 0, K * sizeof *cnt);
-        for (size_t k = 0; k < K; k++) cnt[rng_next(&r) % K] += 1;
-        for (size_t i = 0; i < n; i++) w[i] = cnt[cl[i]];
+        resample(&r, cl, n, K, cnt, w);
         weighted(&s[m], w, &o);
         if (isnan(o.auroc)) continue;
         for (size_t k = 0; k < m; k++) {
