@@ -31,15 +31,6 @@ static void md_time(eval_buf *b, int64_t t) {
     else eb_fmt(b, "%.10s", time_format_iso(t, tb, sizeof tb));
 }
 
-static void md_ci(eval_buf *b, const eval_ci *c, int digits) {
-    if (isnan(c->value)) {
-        eb_str(b, "n/a");
-        return;
-    }
-    eb_fmt(b, "%.*f", digits, c->value);
-    if (!isnan(c->lo)) eb_fmt(b, " (%.*f-%.*f)", digits, c->lo, digits, c->hi);
-}
-
 /* ---------------------------------------------------------------- demographics */
 
 /* The demographic and social variables the HTI-1 rule asks about, as code prefixes. */
@@ -117,18 +108,18 @@ static void thresholds_table(eval_buf *b, const eval_state *st, const eval_pred_
     for (size_t k = 0; k < st->n_thresholds; k++) {
         const eval_threshold *t = &r->thr[k];
         eb_fmt(b, "| %g | ", t->threshold);
-        md_ci(b, &t->alerts_per_100, 1);
+        eb_ci_digits(b, &t->alerts_per_100, 1);
         if (st->insufficient) {
             eb_str(b, " | insufficient | insufficient | insufficient | insufficient");
         } else {
             eb_str(b, " | ");
-            md_ci(b, &t->sensitivity, 3);
+            eb_ci_digits(b, &t->sensitivity, 3);
             eb_str(b, " | ");
-            md_ci(b, &t->specificity, 3);
+            eb_ci_digits(b, &t->specificity, 3);
             eb_str(b, " | ");
-            md_ci(b, &t->ppv, 3);
+            eb_ci_digits(b, &t->ppv, 3);
             eb_str(b, " | ");
-            md_ci(b, &t->nne, 1);
+            eb_ci_digits(b, &t->nne, 1);
         }
         eb_fmt(b, " | %zu / %zu / %zu / %zu |\n", t->tp, t->fp, t->fn, t->tn);
     }
@@ -270,11 +261,11 @@ static void hti_answer(eval_buf *b, const eval_state *st, size_t k, const eval_p
         else if (st->insufficient) eb_str(b, "Insufficient held-out outcomes to state it.");
         else {
             eb_str(b, "AUROC ");
-            md_ci(b, &prop->overall.auroc, 3);
+            eb_ci_digits(b, &prop->overall.auroc, 3);
             eb_str(b, ", AUPRC ");
-            md_ci(b, &prop->overall.auprc, 3);
+            eb_ci_digits(b, &prop->overall.auprc, 3);
             eb_str(b, ", Brier ");
-            md_ci(b, &prop->overall.brier, 3);
+            eb_ci_digits(b, &prop->overall.brier, 3);
             eb_str(b, " (held-out patients of the same source).");
         }
         break;
@@ -336,18 +327,18 @@ int eval_write_model_card(const eval_state *st, const char *path, cf_err *err) {
             eb_str(&b, "**nothing yet**: too few held-out outcomes (insufficient).\n\n");
         } else {
             eb_str(&b, "AUROC ");
-            md_ci(&b, &prop->overall.auroc, 3);
+            eb_ci_digits(&b, &prop->overall.auroc, 3);
             eb_str(&b, ", AUPRC ");
-            md_ci(&b, &prop->overall.auprc, 3);
+            eb_ci_digits(&b, &prop->overall.auprc, 3);
             eb_str(&b, ", Brier ");
-            md_ci(&b, &prop->overall.brier, 3);
+            eb_ci_digits(&b, &prop->overall.brier, 3);
             eb_str(&b, ", calibration error (ECE) ");
-            md_ci(&b, &prop->overall.ece, 3);
+            eb_ci_digits(&b, &prop->overall.ece, 3);
             eb_str(&b, ".\n\n");
         }
         if (floor_r) {
             eb_str(&b, "Against the record-position floor (");
-            md_ci(&b, &floor_r->overall.auroc, 3);
+            eb_ci_digits(&b, &floor_r->overall.auroc, 3);
             eb_str(&b, "): ");
             if (eval_metrics_insufficient(&prop->overall) || isnan(prop->overall.auroc.value) ||
                 isnan(floor_r->overall.auroc.value))
