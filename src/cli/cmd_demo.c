@@ -34,6 +34,7 @@
 #include "deid/key.h"
 #include "store/store.h"
 #include "util/atomic_file.h"
+#include "util/sbuf.h"
 #include "util/datadir.h"
 #include "util/err.h"
 
@@ -366,29 +367,11 @@ static int pick_patient(const char *store_path, const char *key_path, const char
 
 /* ------------------------------------------------------------------ HTTP (libcurl) */
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-} membuf;
-
-static size_t on_body(char *p, size_t sz, size_t n, void *u) {
-    membuf *m = u;
-    size_t add = sz * n;
-    if (m->len + add + 1 > m->cap) {
-        size_t nc = (m->len + add + 1) * 2;
-        char *nb = realloc(m->buf, nc);
-        if (!nb) return 0;
-        m->buf = nb;
-        m->cap = nc;
-    }
-    memcpy(m->buf + m->len, p, add);
-    m->len += add;
-    m->buf[m->len] = '\0';
-    return add;
-}
+/* curl's body callback: appends to an sbuf (0, which ends the transfer, when out of memory). */
+static size_t on_body(char *p, size_t sz, size_t n, void *u) { return sbuf_put(u, p, sz * n) ? 0 : sz * n; }
 
 /* POSTs (body) or GETs (body NULL) url; the answer's body into resp, its status into *status. */
-static int http_call(const char *url, const char *bearer, const char *body, membuf *resp, long *status,
+static int http_call(const char *url, const char *bearer, const char *body, sbuf *resp, long *status,
                      cf_err *err) {
     CURL *h = curl_easy_init();
     if (!h) return cf_fail(err, CF_EINTERNAL, "libcurl did not start");
@@ -412,11 +395,7 @@ static int http_call(const char *url, const char *bearer, const char *body, memb
     else curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
     curl_slist_free_all(hdr);
     curl_easy_cleanup(h);
-    if (!rc && !resp->buf) {
-        resp->buf = calloc(1, 1);
-        resp->cap = 1;
-        if (!resp->buf) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-    }
+    if (!rc && sbuf_put(resp, "", 0)) rc = cf_fail(err, CF_EINTERNAL, "out of memory"); /* "" at least */
     return rc;
 }
 
@@ -654,7 +633,7 @@ static int run_service(demo *d, const service_args *a) {
     if (pid < 0) return 2;
     /* from here on, every path stops the service */
     int port = 0;
-    membuf resp = {0};
+    sbuf resp = {0};
     char uuid[128] = "";
     char *hook_json = NULL;
     for (int i = 0; i < 1200 && !port; i++) { /* the model loads first: up to 120 s */
@@ -716,19 +695,19 @@ static int run_service(demo *d, const service_args *a) {
         goto done;
     }
     if (status != 200) {
-        fprintf(stderr, "clinfm demo: the hook call answered %ld: %.300s\n", status, resp.buf);
+        fprintf(stderr, "clinfm demo: the hook call answered %ld: %.300s\n", status, resp.p);
         tail_log(log);
         rc = 1;
         goto done;
     }
-    if (atomic_write_file(cardfile, resp.buf, resp.len, &err)) {
+    if (atomic_write_file(cardfile, resp.p, resp.len, &err)) {
         fprintf(stderr, "clinfm demo: %s\n", err.msg);
         rc = 1;
         goto done;
     }
     printf("   answer: HTTP 200 in %.2f s (saved to %s)\n", now_s() - t, cardfile);
-    if (print_card(resp.buf, uuid, sizeof uuid)) {
-        fprintf(stderr, "clinfm demo: the answer holds no card: %.300s\n", resp.buf);
+    if (print_card(resp.p, uuid, sizeof uuid)) {
+        fprintf(stderr, "clinfm demo: the answer holds no card: %.300s\n", resp.p);
         rc = 1;
         goto done;
     }
@@ -751,14 +730,14 @@ static int run_service(demo *d, const service_args *a) {
            "       --data-binary @%s %s\n",
            keyfile, fbfile, url);
     printf("   request: %s\n", fb);
-    resp.len = 0;
+    sbuf_clear(&resp);
     if (http_call(url, key, fb, &resp, &status, &err)) {
         fprintf(stderr, "clinfm demo: %s\n", err.msg);
         rc = 1;
         goto done;
     }
-    printf("   answer: HTTP %ld %s\n", status, resp.buf);
-    if (status != 200 || !strstr(resp.buf, "\"recorded\":1")) {
+    printf("   answer: HTTP %ld %s\n", status, resp.p);
+    if (status != 200 || !strstr(resp.p, "\"recorded\":1")) {
         fprintf(stderr, "clinfm demo: the feedback was not recorded\n");
         rc = 1;
         goto done;
@@ -766,7 +745,7 @@ static int run_service(demo *d, const service_args *a) {
     rc = 0;
 done:
     free(hook_json);
-    free(resp.buf);
+    sbuf_free(&resp);
     if (pid > 0) {
         header(d, "Stop the service (SIGTERM: connections drain, the audit chain is anchored)");
         int src = stop_service(pid);
