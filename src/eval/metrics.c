@@ -6,6 +6,7 @@
  * are handled the same way in both. */
 #include "eval/metrics.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,6 +222,7 @@ static size_t cluster_index(const int64_t *cluster, size_t n, idrow *ir, size_t 
         if (i && ir[i].id != ir[i - 1].id) K++;
         cl[ir[i].row] = K;
     }
+    assert(!n || K < n);
     return n ? K + 1 : 0;
 }
 

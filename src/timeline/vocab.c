@@ -6,6 +6,7 @@
  * and one loaded from disk go through the same checks and carry the same hash. */
 #include "timeline/vocab.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -636,6 +637,7 @@ static int static_slots(const store *s, const vocab_options *o, const strmap *ns
             slot_len[(*n_slots)++] = extra[k].len;
         }
     }
+    assert(*n_slots <= VOCAB_MAX_SLOTS);
     return CF_OK;
 }
 
