@@ -12,6 +12,7 @@
 #include "util/atomic_file.h"
 
 int cmd_keygen(int argc, char **argv) {
+    int status;
     const char *out = NULL;
     const cli_opt opts[] = {CLI_OPT_STR_REQ("out", &out, "KEYFILE", "where to write the key"), CLI_OPT_END};
     const cli_spec spec = {
@@ -22,8 +23,7 @@ int cmd_keygen(int argc, char **argv) {
                  "recomputed from real ids; without it, they cannot be linked. An existing file is\n"
                  "never overwritten.\n",
         .opts = opts};
-    int prc = cli_parse(&spec, argc, argv, NULL);
-    if (prc) return cli_exit(prc);
+    if (!cli_parse(&spec, argc, argv, NULL, &status)) return status;
     cf_err err = {0};
     int rc = deid_key_generate(out, &err);
     if (rc) cf_err_print(&err);
@@ -42,6 +42,7 @@ static const char deid_about[] =
     "and the k-anonymity of the result.\n";
 
 int cmd_deid(int argc, char **argv) {
+    int status;
     const char *out = NULL, *key_path = NULL, *report = NULL, *split_key = NULL;
     int quiet = 0, dates = DEID_DATES_SHIFT, text_mode = DEID_MODE_TAG, arg;
     deid_store_options opt = {.dates = DEID_DATES_SHIFT, .text_mode = DEID_MODE_TAG, .k = 5, .rules_dir = NULL};
@@ -69,8 +70,7 @@ int cmd_deid(int argc, char **argv) {
         CLI_OPT_END};
     const cli_spec spec = {.cmd = "deid", .usage = "deid STORE --out STORE --key KEYFILE [options]", .about = deid_about,
                            .opts = opts, .args = "input STORE", .min_args = 1, .max_args = 1};
-    int prc = cli_parse(&spec, argc, argv, &arg);
-    if (prc) return cli_exit(prc);
+    if (!cli_parse(&spec, argc, argv, &arg, &status)) return status;
     opt.dates = dates;
     opt.text_mode = text_mode;
     if (!out) return cli_usage_error("deid", "--out STORE is required");

@@ -70,6 +70,7 @@ static int take_records(const char *cmd, const char *v, void *dst) {
 }
 
 int cmd_deid_eval(int argc, char **argv) {
+    int status;
     const char *corpus = NULL, *format = NULL, *rules = NULL, *text_path = NULL, *phi_path = NULL;
     int json = 0, ranged = 0, case_mode = DEID_CASE_AS_IS;
     records_range rr = {0, 0, 0};
@@ -141,8 +142,7 @@ int cmd_deid_eval(int argc, char **argv) {
                  "number, a day of the month, a weekday, a holiday); the others are then neither misses\n"
                  "nor errors. Both are printed (and both are in --json); the floors use the first.\n\n",
         .status = "exit status: 0 ok, 1 bad input or usage (or a floor not met), 2 internal error.\n"};
-    int prc = cli_parse(&spec, argc, argv, NULL);
-    if (prc) return cli_exit(prc);
+    if (!cli_parse(&spec, argc, argv, NULL, &status)) return status;
     if (thr == 0) return cli_usage_error(CMD, "--threshold must be above 0");
     size_t rec_first = rr.first, rec_last = rr.last;
     ranged = rr.given;

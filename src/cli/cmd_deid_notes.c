@@ -17,6 +17,7 @@
 static const char *CMD = "deid-notes";
 
 int cmd_deid_notes(int argc, char **argv) {
+    int status;
     const char *out = NULL, *format = "presidio", *rules = NULL;
     unsigned long long n = 0, seed = 1;
     int which = SYNTH_NAMES_LISTED, heldout_style = 0;
@@ -46,8 +47,7 @@ int cmd_deid_notes(int argc, char **argv) {
         .about = "Writes N generated clinical notes (ICU nursing notes, progress notes, discharge summaries,\n"
                  "in mixed, upper and lower case) with every identifier annotated. The notes are fictional.\n",
         .opts = opts};
-    int prc = cli_parse(&spec, argc, argv, NULL);
-    if (prc) return cli_exit(prc);
+    if (!cli_parse(&spec, argc, argv, NULL, &status)) return status;
     if (n == 0) return cli_usage_error(CMD, "--n must be 1 to 1000000");
     if (strcmp(format, "presidio") && strcmp(format, "phrase") && strcmp(format, "physionet"))
         return cli_usage_error(CMD, "--format must be presidio, phrase or physionet");

@@ -44,6 +44,7 @@ static int read_all(FILE *f, char **out, size_t *len) {
 }
 
 int cmd_deid_text(int argc, char **argv) {
+    int status;
     const char *in = NULL, *out = NULL, *rules = NULL;
     int explain = 0, surrogate = 0, shift = INT_MIN; /* INT_MIN: not given (0 is a shift) */
     const cli_opt opts[] = {
@@ -67,8 +68,7 @@ int cmd_deid_text(int argc, char **argv) {
                  "with --surrogate, a realistic stand-in; --shift-days moves dates by N days in their\n"
                  "own format (\"March 3rd\" -> \"March 10th\").\n",
         .opts = opts};
-    int prc = cli_parse(&spec, argc, argv, NULL);
-    if (prc) return cli_exit(prc);
+    if (!cli_parse(&spec, argc, argv, NULL, &status)) return status;
     int have_shift = shift != INT_MIN;
     if (!have_shift) shift = 0;
     char shipped_rules[4096];

@@ -115,6 +115,7 @@ static int load_spec(const char *spec, int cases, corpora *cs, cf_err *err) {
 }
 
 int cmd_deid_train(int argc, char **argv) {
+    int status;
     const char *out = NULL, *rules = NULL;
     cli_list specs = {.n = 0};
     int cases = 0;
@@ -170,8 +171,7 @@ int cmd_deid_train(int argc, char **argv) {
         .about = "Fits the de-identifier's model (a linear-chain CRF over the evidence of the rules folder)\n"
                  "on annotated notes and writes it as text (put it in the rules folder as model.tsv).\n",
         .opts = opts};
-    int prc = cli_parse(&spec, argc, argv, NULL);
-    if (prc) return cli_exit(prc);
+    if (!cli_parse(&spec, argc, argv, NULL, &status)) return status;
     if (thr_given <= 0) return cli_usage_error(CMD, "--threshold expects a number in (0, 1]");
     to.threshold = (float)thr_given;
     to.threshold_bare = (float)thr_bare;

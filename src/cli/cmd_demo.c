@@ -812,6 +812,7 @@ static void report_loss(const char *model) {
 }
 
 int cmd_demo(int argc, char **argv) {
+    int status;
     const char *data = NULL, *mappings_arg = NULL, *out = "out/demo", *tasks_arg = NULL;
     unsigned long long patients = 4000, steps = 400, seed = 1;
     int quick = 0;
@@ -854,8 +855,7 @@ int cmd_demo(int argc, char **argv) {
         .after = "Takes about 5-10 minutes on 2 cores with the defaults. The service listens on 127.0.0.1\n"
                  "only, for the length of the demo.\n",
         .status = "exit status: 0 ok, 1 a step failed or bad usage.\n"};
-    int prc = cli_parse(&spec, argc, argv, NULL);
-    if (prc) return cli_exit(prc);
+    if (!cli_parse(&spec, argc, argv, NULL, &status)) return status;
     if (!out[0] || strlen(out) > 2048) return cli_usage_error("demo", "--out must be 1 to 2048 characters");
     if (data && strlen(data) > 2048) return cli_usage_error("demo", "--data must be at most 2048 characters");
 

@@ -79,6 +79,7 @@ static int take_horizon(const char *cmd, const char *v, void *dst) {
 }
 
 int cmd_eval(int argc, char **argv) {
+    int status;
     cli_named task = {.folder = "tasks", .ext = ".task"};
     eval_config cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -192,8 +193,7 @@ int cmd_eval(int argc, char **argv) {
                  "report.html (self-contained, no network) and MODEL_CARD.md.\n",
         .opts = opts,
         .given = given};
-    int prc = cli_parse(&spec, argc, argv, NULL);
-    if (prc) return cli_exit(prc);
+    if (!cli_parse(&spec, argc, argv, NULL, &status)) return status;
     if (ft_lr == 0) return cli_usage_error("eval", "--ft-lr expects a non-negative number above 0");
     if (ft_dropout >= 1) return cli_usage_error("eval", "--ft-dropout expects a non-negative number below 1");
     ft->lr = (float)ft_lr;

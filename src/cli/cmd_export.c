@@ -50,6 +50,7 @@ static int close_out(atomic_file *af, FILE *f, cf_err *err) {
 }
 
 int cmd_export(int argc, char **argv) {
+    int status;
     const char *out = NULL;
     int format = 0, arg;
     static const cli_choice formats[] = {{"meds-csv", 1}, {NULL, 0}};
@@ -59,8 +60,7 @@ int cmd_export(int argc, char **argv) {
         CLI_OPT_END};
     const cli_spec spec = {.cmd = "export", .usage = "export --format meds-csv STORE --out DIR", .about = export_about,
                            .opts = opts, .args = "STORE", .min_args = 1, .max_args = 1};
-    int prc = cli_parse(&spec, argc, argv, &arg);
-    if (prc) return cli_exit(prc);
+    if (!cli_parse(&spec, argc, argv, &arg, &status)) return status;
     if (!format) return cli_usage_error("export", "--format meds-csv is required");
     if (mkdir(out, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "clinfm export: %s: cannot create directory: %s\n", out, strerror(errno));

@@ -43,6 +43,7 @@ static char *build_meta(const char *format, const mapping *m, const char *input,
 }
 
 int cmd_ingest(int argc, char **argv) {
+    int status;
     cli_named mapping_file = {.folder = "mappings", .ext = ".map"};
     const char *format = "csv", *input = NULL, *out = NULL, *tables = NULL, *report = NULL;
     int strict = 0, quiet = 0;
@@ -81,8 +82,7 @@ int cmd_ingest(int argc, char **argv) {
                  "`where` conditions) or rejected (with its reason and example file:line locations);\n"
                  "each event of a row is built, or rejected, on its own. A mapping event that rejects\n"
                  "every row it applies to is an error (unless the mapping says `may_be_empty = yes`).\n"};
-    int prc = cli_parse(&spec, argc, argv, NULL);
-    if (prc) return cli_exit(prc);
+    if (!cli_parse(&spec, argc, argv, NULL, &status)) return status;
     const char *mapping_path = mapping_file.path;
     for (size_t i = 0; i < vars.n; i++)
         if (!strchr(vars.v[i], '=') || vars.v[i][0] == '=') return cli_usage_error("ingest", "--var expects NAME=VALUE");

@@ -57,6 +57,7 @@ static void print_timeline(const store *s, uint64_t k, unsigned long long limit)
 }
 
 int cmd_inspect(int argc, char **argv) {
+    int status;
     int json = 0, verify = 0, arg;
     const char *subject = NULL;
     unsigned long long top = 10, limit = 0;
@@ -73,8 +74,7 @@ int cmd_inspect(int argc, char **argv) {
                            .usage = "inspect STORE [--json] [--verify] [--subject ID [--limit N]] [--top N]",
                            .about = "Summarises an event store: subjects, events, codes, time range, sources, flags.\n",
                            .opts = opts, .args = "STORE", .min_args = 1, .max_args = 1};
-    int prc = cli_parse(&spec, argc, argv, &arg);
-    if (prc) return cli_exit(prc);
+    if (!cli_parse(&spec, argc, argv, &arg, &status)) return status;
     const char *path = argv[arg];
     store s;
     cf_err err = {0};

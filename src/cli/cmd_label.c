@@ -31,6 +31,7 @@ static int take_split(const char *cmd, const char *v, void *dst) {
 }
 
 int cmd_label(int argc, char **argv) {
+    int status;
     cli_named task = {.folder = "tasks", .ext = ".task"};
     const char *store_path = NULL, *out = NULL, *key = NULL, *fold = NULL;
     split_args sa = {"all", NULL};
@@ -60,8 +61,7 @@ int cmd_label(int argc, char **argv) {
         CLI_OPT_END};
     const cli_spec spec = {.cmd = "label", .usage = "label --task FILE --store STORE --out LABELS.csv [options]",
                            .about = label_about, .opts = opts};
-    int prc = cli_parse(&spec, argc, argv, NULL);
-    if (prc) return cli_exit(prc);
+    if (!cli_parse(&spec, argc, argv, NULL, &status)) return status;
     const char *task_path = task.path, *split_arg = sa.only, *fr = sa.fractions;
     if (!task_path) return cli_usage_error("label", "--task is required");
     if (!store_path) return cli_usage_error("label", "--store is required");

@@ -11,6 +11,7 @@
 #include "eval/eval.h"
 
 int cmd_pool(int argc, char **argv) {
+    int status;
     eval_pool_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cli_list refs = {.n = 0}, stacks = {.n = 0};
@@ -41,8 +42,7 @@ int cmd_pool(int argc, char **argv) {
                  "different predictors (the baselines in one, the model in another) join into one when\n"
                  "they hold the same held-out and tuning rows (matched by subject and time).\n",
         .opts = opts, .args = "at least one evaluation directory", .min_args = 1, .max_args = INT_MAX};
-    int prc = cli_parse(&spec, argc, argv, &arg);
-    if (prc) return cli_exit(prc);
+    if (!cli_parse(&spec, argc, argv, &arg, &status)) return status;
     if (refs.n > 8) return cli_usage_error("pool", "--reference is given at most 8 times");
     if (stacks.n > 8) return cli_usage_error("pool", "--stack is given at most 8 times");
     for (size_t i = 0; i < refs.n; i++) cfg.refs[cfg.n_refs++] = refs.v[i];

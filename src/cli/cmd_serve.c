@@ -61,6 +61,7 @@ static int audit_cli(serve_db *db, const char *what, cf_err *err) {
 /* ------------------------------------------------------------------ serve */
 
 int cmd_serve(int argc, char **argv) {
+    int status;
     const char *config = NULL, *store_path = NULL, *model = NULL, *listen = NULL, *port_file = NULL;
     int quiet = 0, port_given = -1, cache_given = -1; /* -1: not given */
     const cli_opt opts[] = {
@@ -86,8 +87,7 @@ int cmd_serve(int argc, char **argv) {
         .opts = opts,
         .after = "\nStops cleanly on SIGINT or SIGTERM. Before the first start: 'clinfm audit keygen' for the\n"
                  "secret file and 'clinfm token create' for API keys.\n"};
-    int prc = cli_parse(&spec, argc, argv, NULL);
-    if (prc) return cli_exit(prc);
+    if (!cli_parse(&spec, argc, argv, NULL, &status)) return status;
     long port = port_given, card_cache = cache_given;
 
     cf_err err = {0};
@@ -195,6 +195,7 @@ done:
 /* ------------------------------------------------------------------ token */
 
 int cmd_token(int argc, char **argv) {
+    int status;
     const char *config = NULL, *name = NULL, *role = NULL;
     unsigned long long days = 0;
     const cli_opt opts[] = {
@@ -223,8 +224,7 @@ int cmd_token(int argc, char **argv) {
     if (!is_create && !is_revoke && !is_list)
         return cli_usage_error("token", "unknown subcommand '%s'; expected create, revoke or list", sub);
     int arg; /* argv + 1: the subcommand stands where getopt expects the program's name */
-    int prc = cli_parse(&spec, argc - 1, argv + 1, &arg);
-    if (prc) return cli_exit(prc);
+    if (!cli_parse(&spec, argc - 1, argv + 1, &arg, &status)) return status;
     const char *id = NULL;
     int positional = argc - 1 - arg;
     if (is_revoke) {
@@ -268,6 +268,7 @@ int cmd_token(int argc, char **argv) {
 /* ------------------------------------------------------------------ audit */
 
 int cmd_audit(int argc, char **argv) {
+    int status;
     const char *config = NULL, *dbp = NULL, *secp = NULL, *anchor = NULL;
     const cli_opt opts[] = {
         CLI_OPT_STR("config", &config, "FILE", "verify: the service configuration (its database and secret)"),
@@ -308,8 +309,7 @@ int cmd_audit(int argc, char **argv) {
     }
     if (strcmp(sub, "verify")) return cli_usage_error("audit", "unknown subcommand '%s'; expected keygen or verify", sub);
     /* argv + 1: the subcommand stands where getopt expects the program's name */
-    int prc = cli_parse(&spec, argc - 1, argv + 1, NULL);
-    if (prc) return cli_exit(prc);
+    if (!cli_parse(&spec, argc - 1, argv + 1, NULL, &status)) return status;
     if (!config && !(dbp && secp))
         return cli_usage_error("audit", "verify needs --config, or --db and --secret");
     serve_config cfg;
@@ -340,6 +340,7 @@ int cmd_audit(int argc, char **argv) {
 /* ------------------------------------------------------------------ feedback */
 
 int cmd_feedback(int argc, char **argv) {
+    int status;
     const char *config = NULL, *output = NULL;
     int with_comments = 0, jsonl = 0;
     static const cli_choice formats[] = {{"csv", 0}, {"jsonl", 1}, {NULL, 0}};
@@ -366,8 +367,7 @@ int cmd_feedback(int argc, char **argv) {
     if (strcmp(argv[1], "export"))
         return cli_usage_error("feedback", "unknown subcommand '%s'; expected export", argv[1]);
     /* argv + 1: the subcommand stands where getopt expects the program's name */
-    int prc = cli_parse(&spec, argc - 1, argv + 1, NULL);
-    if (prc) return cli_exit(prc);
+    if (!cli_parse(&spec, argc - 1, argv + 1, NULL, &status)) return status;
     cf_err err = {0};
     serve_config cfg;
     serve_db *db = NULL;

@@ -123,6 +123,7 @@ done:
 }
 
 int cmd_synth(int argc, char **argv) {
+    int status;
     synth_options o;
     memset(&o, 0, sizeof o);
     o.start_year = 2010;
@@ -187,8 +188,7 @@ int cmd_synth(int argc, char **argv) {
                  "                      temporary folder and ingested with the shipped reader or mapping\n"
                  "  --generated STORE2  compare this store (made from generated data) instead\n"
                  "  --json              the report as JSON\n"};
-    int prc = cli_parse(&spec, argc, argv, NULL);
-    if (prc) return cli_exit(prc);
+    if (!cli_parse(&spec, argc, argv, NULL, &status)) return status;
     int have_n = patients > 0, have_format = format >= 0;
     o.patients = patients;
     o.seed = seed;

@@ -11,6 +11,7 @@
 #include "timeline/vocab.h"
 
 int cmd_tokens(int argc, char **argv) {
+    int status;
     const char *store_path = NULL, *vocab_path = NULL, *subject = NULL, *key_path = NULL;
     int ids = 0;
     unsigned long long limit = 0;
@@ -30,8 +31,7 @@ int cmd_tokens(int argc, char **argv) {
                                     "with the tokens at that time (gap tokens lead to the time they end at). See\n"
                                     "docs/TIMELINE.md.\n",
                            .opts = opts};
-    int prc = cli_parse(&spec, argc, argv, NULL);
-    if (prc) return cli_exit(prc);
+    if (!cli_parse(&spec, argc, argv, NULL, &status)) return status;
     if (!store_path || !vocab_path || !subject)
         return cli_usage_error("tokens", "--store, --vocab and --subject are required");
     cf_err err = {0};

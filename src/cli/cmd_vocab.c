@@ -21,6 +21,7 @@ static const char *kind_names[VOCAB_KIND_MAX] = {"?", "special", "quantile", "ga
                                                  "unknown", "missing", "code", "code_part"};
 
 int cmd_vocab(int argc, char **argv) {
+    int status;
     const char *store_path = NULL, *out = NULL, *shards = NULL;
     cli_split_args split = {0};
     vocab_options vo;
@@ -56,8 +57,7 @@ int cmd_vocab(int argc, char **argv) {
                  "special tokens. Then scores unigram and bigram baselines (nats per token).\n"
                  "See docs/TIMELINE.md.\n",
         .opts = opts};
-    int prc = cli_parse(&spec, argc, argv, NULL);
-    if (prc) return cli_exit(prc);
+    if (!cli_parse(&spec, argc, argv, NULL, &status)) return status;
     if (!store_path || !out) return cli_usage_error("vocab", "--store and --out are required");
 
     cf_err err = {0};

@@ -100,7 +100,8 @@ static int take(const char *cmd, const cli_opt *o, const char *v) {
     return 1;
 }
 
-int cli_parse(const cli_spec *spec, int argc, char **argv, int *first_arg) {
+/* cli_parse's work: 0 to go on, -1 after --help, 1 after a usage error. */
+static int parse(const cli_spec *spec, int argc, char **argv, int *first_arg) {
     const cli_opt *opts = spec->opts;
     int n = n_opts(opts);
     assert(n <= CLI_MAX_OPTS);
@@ -154,6 +155,12 @@ int cli_parse(const cli_spec *spec, int argc, char **argv, int *first_arg) {
     if (spec->given) memcpy(spec->given, seen, (size_t)n);
     if (first_arg) *first_arg = optind;
     return 0;
+}
+
+int cli_parse(const cli_spec *spec, int argc, char **argv, int *first_arg, int *exit_status) {
+    int rc = parse(spec, argc, argv, first_arg);
+    *exit_status = rc < 0 ? 0 : rc;
+    return rc == 0;
 }
 
 int cli_given(const cli_spec *spec, const char *prefix) {

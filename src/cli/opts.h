@@ -90,11 +90,12 @@ typedef struct {
     unsigned char *given;   /* NULL, or room for one flag a row: cli_parse sets those given */
 } cli_spec;
 
-/* Reads argv against spec. Returns 0 to go on (*first_arg: argv's index of the first positional
- * argument, argc when there is none), -1 after printing --help to stdout (the command returns 0),
- * or 1 after printing a usage error to stderr (the command returns 1). cli_exit maps the two. */
-int cli_parse(const cli_spec *spec, int argc, char **argv, int *first_arg);
-static inline int cli_exit(int rc) { return rc < 0 ? 0 : rc; }
+/* Reads argv against spec. Returns 1 when the command goes on (*first_arg, when not NULL: argv's
+ * index of the first positional argument, argc when there is none), or 0 when the command ends
+ * here with *exit_status: 0 after printing --help to stdout, 1 after printing a usage error to
+ * stderr. So a command opens with
+ *     if (!cli_parse(&spec, argc, argv, &arg, &status)) return status; */
+int cli_parse(const cli_spec *spec, int argc, char **argv, int *first_arg, int *exit_status);
 
 /* Was any option whose name starts with prefix given? (needs spec->given) */
 int cli_given(const cli_spec *spec, const char *prefix);
