@@ -26,7 +26,7 @@ int cmd_vocab(int argc, char **argv) {
     cli_split_args split = {0};
     vocab_options vo;
     vocab_options_default(&vo);
-    int baselines = 1, json = 0;
+    int baselines = 1, json = 0, reuse = 1;
     const cli_opt opts[] = {
         CLI_OPT_STR("store", &store_path, "STORE", "the event store"),
         CLI_OPT_STR("out", &out, "VOCAB", "the vocabulary file to write (atomically)"),
@@ -44,7 +44,13 @@ int cmd_vocab(int argc, char **argv) {
                     "ETHNICITY, MARITAL_STATUS when present, plus every namespace of\n"
                     "time-less facts)"),
         CLI_OPTS_SPLIT(&split),
-        CLI_OPT_STR("shards", &shards, "DIR", "also write DIR/train.tokens, DIR/tuning.tokens, DIR/held_out.tokens"),
+        CLI_OPT_STR("shards", &shards, "DIR",
+                    "also prepare DIR for training: DIR/train.tokens, tuning.tokens,\n"
+                    "held_out.tokens, a copy of the vocabulary and DIR/prepared.json,\n"
+                    "which `clinfm train --shards DIR` reuses without reading the store\n"
+                    "again; a DIR already prepared from the same store, split and\n"
+                    "options is reused as it is (docs/TIMELINE.md)"),
+        CLI_OPT_SET("rebuild", &reuse, 0, "prepare DIR again even when it matches"),
         CLI_OPT_SET("no-baselines", &baselines, 0, "skip the n-gram baselines and token counts"),
         CLI_OPT_FLAG("json", &json, "print the summary as JSON"),
         CLI_OPT_END};
@@ -72,10 +78,14 @@ int cmd_vocab(int argc, char **argv) {
     po.vocab_out = out;
     po.vo = vo;
     po.shard_dir = shards;
-    timeline_shard_stats shs[SPLIT_COUNT];
-    char spath[SPLIT_COUNT][4300];
+    po.baselines = baselines;
+    po.reuse = reuse;
+    static timeline_prepared prep; /* static: ~13 KB of paths */
     vocab v;
-    if ((rc = timeline_prepare(&v, &s, &sp, &po, shs, spath, &err))) goto fail1;
+    if ((rc = timeline_prepare(&v, &s, &sp, &po, &prep, &err))) goto fail1;
+    const timeline_shard_stats *shs = prep.stats;
+    if (prep.note[0]) fprintf(stderr, "clinfm vocab: %s; preparing again\n", prep.note);
+    if (prep.reused) fprintf(stderr, "clinfm vocab: %s is prepared for this store already; reused (--rebuild to redo)\n", shards);
 
     uint64_t per_kind[VOCAB_KIND_MAX] = {0};
     for (uint32_t i = 0; i < v.n_tokens; i++) per_kind[v.kind[i]]++;
@@ -85,9 +95,7 @@ int cmd_vocab(int argc, char **argv) {
             unk_events += v.count[i];
         if (v.kind[i] == VOCAB_KIND_CODE || v.kind[i] == VOCAB_KIND_PART) code_events += v.count[i];
     }
-    timeline_baseline bl;
-    memset(&bl, 0, sizeof bl);
-    if (baselines && (rc = timeline_ngram_baseline(&v, &s, &sp, &bl, &err))) goto fail2;
+    const timeline_baseline bl = prep.base;
 
     char hex[2 * VOCAB_HASH_BYTES + 1];
     vocab_hash_hex(&v, hex);
@@ -135,7 +143,7 @@ int cmd_vocab(int argc, char **argv) {
             cJSON *sh = cJSON_AddObjectToObject(root, "shards");
             for (int p = 0; p < SPLIT_COUNT; p++) {
                 cJSON *o = cJSON_AddObjectToObject(sh, split_name(p));
-                cJSON_AddStringToObject(o, "path", spath[p]);
+                cJSON_AddStringToObject(o, "path", prep.shard_path[p]);
                 cJSON_AddNumberToObject(o, "subjects", (double)shs[p].subjects);
                 cJSON_AddNumberToObject(o, "tokens", (double)shs[p].tokens);
             }
@@ -180,7 +188,6 @@ int cmd_vocab(int argc, char **argv) {
                 printf("shard        %s/%s.tokens: %llu subjects, %llu tokens\n", shards, split_name(p),
                        (unsigned long long)shs[p].subjects, (unsigned long long)shs[p].tokens);
     }
-fail2:
     vocab_free(&v);
 fail1:
     store_close(&s);
