@@ -331,15 +331,6 @@ static int file_exists(const char *p) {
     return stat(p, &st) == 0;
 }
 
-/* Copies a file's bytes to dest, atomically. */
-static int copy_file(const char *src, const char *dest, cf_err *err) {
-    char *data = NULL;
-    size_t n = 0;
-    int rc = file_read_all(src, (size_t)1 << 34, &data, &n, err);
-    if (!rc) rc = atomic_write_file(dest, data, n, err);
-    free(data);
-    return rc;
-}
 
 /* The bundle's record of the training split (split.json, split_subjects.bin) depends on the
  * store and the split alone, as the preparation does, but reads the first events of every
@@ -374,8 +365,8 @@ static int record_split(model_bundle *b, const store *s, const split_config *sp,
     /* Kept for the next run; a folder that cannot take it costs that run the time, nothing else. */
     cf_err ignored = {0};
     if (!bundle_part_path(b, BUNDLE_SPLIT, bj, sizeof bj, &ignored) &&
-        !bundle_part_path(b, BUNDLE_SPLIT_SUBJECTS, bb, sizeof bb, &ignored) && !copy_file(bb, pb, &ignored))
-        (void)copy_file(bj, pj, &ignored);
+        !bundle_part_path(b, BUNDLE_SPLIT_SUBJECTS, bb, sizeof bb, &ignored) && !atomic_copy_file(bb, pb, &ignored))
+        (void)atomic_copy_file(bj, pj, &ignored);
     return CF_OK;
 }
 
