@@ -518,14 +518,13 @@ static void print_rank_error(const cf_err *err) {
 /* Ends a setup phase on every rank together, failed or not, so that none waits for a rank that
  * quit: returns the worst status over ranks. A failure is printed by rank 0 if rank 0 failed
  * too (ranks mostly fail alike, and N copies of one message help nobody), else by each rank
- * that failed. err is cleared, so that it is printed once. */
+ * that failed. err is marked reported, so that it is printed once. */
 static int end_phase(int rc, cf_err *err) {
     int rc0 = rc;
     cf_err ignored;
     if (dist_size() > 1 && dist_bcast(&rc0, sizeof rc0, 0, &ignored) != CF_OK) rc0 = CF_EINTERNAL;
     if (rc && (dist_rank() == 0 || rc0 == CF_OK)) print_rank_error(err);
-    err->code = 0;
-    err->msg[0] = '\0';
+    cf_err_reported(err); /* printed, or printed by rank 0 */
     return dist_max_status(rc);
 }
 
@@ -565,7 +564,7 @@ static int share_prepared(vocab *v, int have_vocab, const char *shard_dir, char 
     if (rc) {
         /* this rank cannot receive; the job cannot go on */
         cf_err_print(err);
-        err->code = 0;
+        cf_err_reported(err);
         rc = dist_abort(rc);
         goto out;
     }
@@ -926,7 +925,7 @@ phase2:
             rc = cf_fail(&err, CF_EINPUT, "the %d ranks disagree on %s; start every rank with the same options, "
                          "binary and files", N, agree_names[first_diff]);
             if (lead) cf_err_print(&err);
-            err.code = 0;
+            cf_err_reported(&err); /* printed by rank 0 */
             goto done;
         }
         /* Each rank draws its own dropout masks (all ranks share the seed, and the same masks on
@@ -1064,11 +1063,11 @@ phase2:
     if (rc && N > 1 && !global_failure) {
         /* The other ranks are, or soon will be, waiting in a collective for this one. */
         print_rank_error(&err);
-        err.code = 0; /* printed */
+        cf_err_reported(&err);
         rc = dist_abort(rc);
     }
     if (rc) {
-        if (!lead) err.code = 0; /* every rank failed alike: rank 0 says so */
+        if (!lead) cf_err_reported(&err); /* every rank failed alike: rank 0 says so */
         goto done;
     }
     double held_loss = NAN, held_vloss = NAN;
@@ -1082,7 +1081,7 @@ phase2:
                         &held_targets, inputs, targets, feats, vtgt, &held_vloss, &err);
         if (rc && N > 1) {
             print_rank_error(&err);
-            err.code = 0; /* printed */
+            cf_err_reported(&err);
             rc = dist_abort(rc);
         }
         if (rc) goto done;
@@ -1112,7 +1111,7 @@ phase2:
                now_seconds() - t_start);
     }
 done:
-    if (rc && err.code) cf_err_print(&err);
+    if (rc && cf_err_unreported(&err)) cf_err_print(&err);
     for (int i = 0; i < 2; i++)
         if (scratch_fd[i] >= 0) close(scratch_fd[i]);
     free(inputs);
