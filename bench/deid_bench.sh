@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${1:-5}
 OUT=${BUILD:-build}/bench
 mkdir -p "$OUT"
-SRC="src/deid/find.c src/deid/model.c src/deid/known.c src/deid/lexicon.c src/deid/redact.c src/deid/rules.c src/deid/utf8.c src/util/atomic_file.c
+SRC="src/deid/find.c src/deid/model.c src/deid/known.c src/deid/lexicon.c src/deid/redact.c src/deid/rules.c src/deid/utf8.c src/util/atomic_file.c src/util/file.c
      src/util/err.c src/util/strmap.c src/util/progress.c"
 ${CC:-cc} -std=c11 -O2 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE -Isrc -pthread \
   -o "$OUT/deid_bench" bench/deid_bench.c $SRC -lpcre2-8 -lsodium -lcjson -lm

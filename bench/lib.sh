@@ -11,7 +11,7 @@ bench_build_model() {
   # -fno-math-errno as the Makefile gives gpt_kernels.c (no errno from maths is read here).
   cc -std=c11 ${BENCH_OPT:--O2} -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE -DCLINFM_WITH_DNNL \
      -fno-math-errno -Isrc -pthread -fopenmp -o "$OUT/$name" "bench/$name.c" src/model/gpt.c \
-     src/model/gpt_kernels.c src/model/gpt_feat.c src/model/gpt_sample.c src/util/err.c src/util/atomic_file.c \
+     src/model/gpt_kernels.c src/model/gpt_feat.c src/model/gpt_sample.c src/util/err.c src/util/atomic_file.c src/util/file.c \
      -lopenblas -ldnnl -lz -lm -lpthread
 }
 
