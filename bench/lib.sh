@@ -15,6 +15,17 @@ bench_build_model() {
      -lopenblas -ldnnl -lz -lm -lpthread
 }
 
+# Builds bench/<name>.c with the de-identifier's sources only (so it runs even while other
+# modules are mid-change), into $OUT/<name>.
+bench_build_deid() {
+  local name=$1
+  mkdir -p "$OUT"
+  ${CC:-cc} -std=c11 ${BENCH_OPT:--O2} -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE -Isrc -pthread \
+    -o "$OUT/$name" "bench/$name.c" src/deid/find.c src/deid/model.c src/deid/known.c src/deid/lexicon.c \
+    src/deid/redact.c src/deid/rules.c src/deid/utf8.c src/util/atomic_file.c src/util/file.c src/util/err.c \
+    src/util/strmap.c src/util/progress.c -lpcre2-8 -lsodium -lcjson -lm
+}
+
 # Exits with a message naming the Debian package when PyTorch cannot be imported.
 bench_need_torch() {
   if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
