@@ -7,8 +7,8 @@
 # Compiles bench/deid_bench.c with the de-identifier's sources only (bench_build_deid in
 # bench/lib.sh, so it runs even while other modules are mid-change), then times find + redact
 # over every note on one thread. The per-core figure uses the thread's CPU time; wall time is
-# printed too (the machine is shared, run with nice and expect noise). Issue 4's target is at least 5 MB/s; PhysioNet deid manages about
-# 0.012 MB/s here.
+# printed too (the machine is shared, run with nice and expect noise). Issue 4's target is at
+# least 5 MB/s; PhysioNet deid manages about 0.012 MB/s here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
