@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The model and de-identifier benchmarks build from lists of sources of their own (bench/lib.sh),
 # not from the library, so a source they come to need must join those lists: this links them the
-# way bench/gpt_bench.sh, sample_bench.sh and deid_bench.sh do (at -O0, a few seconds), and fails when the
-# list has fallen behind (as it once lacked src/model/gpt_feat.c). Every bench/*.c is also
-# linked against the library by `make tests` (Makefile, bench-check).
+# way bench/gpt_bench.sh, sample_bench.sh and deid_bench.sh do (at -O0, about 13 s), and fails
+# when a list has fallen behind (as it once lacked src/model/gpt_feat.c, and src/util/file.c when
+# atomic_file.c came to copy files). Every bench/*.c is also linked against the library by
+# `make tests` (Makefile, bench-check).
 set -euo pipefail
 cd "${CLINFM_ROOT:-$(dirname "$0")/../..}"
 OUT=$(mktemp -d)
