@@ -65,7 +65,14 @@ $(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libclinfm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(BUILD)/libclinfm.a $(LIBS) $(MPI_LIBS)
 
-tests: $(TEST_BIN)
+# The benchmarks are not run by `make test`, but they must keep compiling and linking: every
+# bench/*.c is built against the library as the tests are (about 7 s in all).
+BENCH_CHECK := $(patsubst bench/%.c,$(BUILD)/bench-check/%,$(sort $(wildcard bench/*.c)))
+$(BUILD)/bench-check/%: bench/%.c tests/loopback.h $(BUILD)/libclinfm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -O0 -o $@ $< $(BUILD)/libclinfm.a $(LIBS) $(MPI_LIBS)
+
+tests: $(TEST_BIN) $(BENCH_CHECK)
 
 # The builds that `make test`, `demo`, `bench` and `install` start use every core.
 JOBS ?= -j$(shell nproc 2>/dev/null || echo 2)
