@@ -21,14 +21,8 @@ OUT=${OUT:-data/deid/model.tsv}
 GEN=${GEN:-4000}
 CALIB=${CALIB:-600}
 EPOCHS=${EPOCHS:-8}
-# A word no pattern, rule detector or known string marks is taken when P(not PHI) < BARE: 0.85
-# since round 5 (0.80 before). The terminology lines of round 5 lowered the probability of
-# capitalised words at a line's end, and 0.85 gives back the recall that cost; chosen on the
-# notes-v1 dev half, so a development choice (docs/DEID.md, round 5). 0.90 (the same as the
-# main threshold) takes more and removes more clinical words.
-BARE=${BARE:-0.85}
 DEV=$(bench_data deid-dev)
-"$CLINFM" deid-train --out "$OUT" --epochs "$EPOCHS" --generate "$GEN" --seed 1 --cases --verbose --calibrate "$CALIB" --threshold-bare "$BARE" \
+"$CLINFM" deid-train --out "$OUT" --epochs "$EPOCHS" --generate "$GEN" --seed 1 --cases --verbose --calibrate "$CALIB" \
   --corpus "presidio:$DEV/presidio-synth-dev.json@0-374" \
   --corpus phrase:tests/data/clinical-notes-phrase.txt \
   --corpus phrase:tests/data/deid-physionet "$@"

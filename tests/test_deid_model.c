@@ -343,7 +343,7 @@ static void test_writers_and_training(void) {
     for (size_t i = 0; i < tr.corpus.n_docs; i++) docs[i] = &tr.corpus.docs[i];
     deid_train_opts o;
     deid_train_opts_default(&o);
-    o.epochs = 3;
+    o.epochs = 2;
     char mp[4300];
     snprintf(mp, sizeof mp, "%s/test-model-%d.tsv", check_tmpdir(), (int)getpid());
     REQUIRE(deid_model_train(r, docs, tr.corpus.n_docs, &o, mp, &err) == CF_OK);
@@ -355,7 +355,7 @@ static void test_writers_and_training(void) {
     REQUIRE(deid_evaluate(r, &sn.corpus, &res, NULL, NULL, &err) == CF_OK);
     double rec = deid_ratio(res.overlap_all.gold_hit, res.overlap_all.gold_n);
     double prec = deid_ratio(res.overlap_all.pred_hit, res.overlap_all.pred_n);
-    fprintf(stderr, "  3-epoch model on 120 generated notes, held-apart names: recall %.3f precision %.3f\n", rec, prec);
+    fprintf(stderr, "  2-epoch model on 120 generated notes, held-apart names: recall %.3f precision %.3f\n", rec, prec);
     CHECK(rec > 0.85);
     CHECK(prec > 0.85);
     r->model = keep;

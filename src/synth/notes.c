@@ -21,7 +21,6 @@ typedef struct {
 struct synth_namelists {
     wlist first, last, place;
     wlist med; /* clinical words (medical_words.txt, clinical_keep.txt) for filler; may be empty */
-    wlist eng; /* common English words (english_words.txt) for terminology-style lines; may be empty */
 };
 
 typedef struct {
@@ -494,8 +493,7 @@ static void misc(nb *b) {
                    "2/6 SEM heard, ", "Morse fall score 45, fall precautions. ", "Braden 14, turned q2h. ",
                    "GCS 15, Glasgow coma scale unchanged. ", "pt rose from bed w/ assist x1. ", "son will call in am. ",
                    "ST elevation in V2-V4 resolved. ", "takes St. John's wort at home. ", "Will: pt wishes DNR. ",
-                   "Hoehn and Yahr stage 2. ", "Parkinson disease, on sinemet. ", "Graves disease s/p RAI. ",
-                   "adm 1/2 amp D50 for BS 52. ", "gave 1/2 tab ativan. ", "adm 1/4 NS @ 75. ", "given 1/2 mg dilaudid IV. "));
+                   "Hoehn and Yahr stage 2. ", "Parkinson disease, on sinemet. ", "Graves disease s/p RAI. "));
         break;
     case 12: {
         /* ranges shaped like a 7-digit phone number ("800-1000") */
@@ -1458,163 +1456,13 @@ static void transfer_note(nb *b) {
 }
 
 /* Flowsheet and order-list labels, one a line, as lists and exports hold them: no PHI. */
-/* ---- terminology-style lines (no PHI) ------------------------------------------------------
- * Code-set titles and item labels as hospital systems print them beside notes: lab and
- * flowsheet labels, device and supply descriptions, diagnosis titles, measure texts. Their words
- * come from the registry word lists (medical_words.txt from hunspell-en-med, english_words.txt
- * from SCOWL), in the shapes such titles take: Title Case runs with an abbreviation or a brand
- * in brackets, long sentence-case descriptions with "from", "by", "per" and "(e.g., ...)",
- * dotted Latin and unit abbreviations ("i.u.", "b.i.d."), words run together in CamelCase
- * ("MapScoreIIValue"), hyphenated compounds and cut-short words. A capitalised or unknown word
- * here is no name: this is what teaches the model that such lines cost clinical content. */
-static void term_word(nb *b, int cap) {
-    const synth_namelists *f = b->filler;
-    char w[32];
-    /* English words only in lower case: a capitalised common word after "from" or "at" is how
-       places and homes are written in notes ("to Heritage Hall"), so the lines teach only that
-       capitalised clinical words there are none */
-    int eng = f && f->eng.n && cap == 0 && chance(b, 45);
-    if (!f || (!eng && !f->med.n)) {
-        pseudo_drug(b);
-        return;
-    }
-    const wlist *l = eng ? &f->eng : &f->med;
-    snprintf(w, sizeof w, "%s", l->v[pick(b, (int)l->n)]);
-    size_t wl = strlen(w);
-    /* cut short ("compres", "perip") only in lower case: a capitalised word in no list at a
-       line's end is what a place or a signature looks like */
-    if (!eng && cap == 0 && wl > 6 && chance(b, 12)) w[3 + pick(b, 4)] = 0;
-    if (cap == 1 && w[0] >= 'a' && w[0] <= 'z') w[0] = (char)(w[0] - 32);
-    else if (cap == 2) upper_copy(w, w, sizeof w);
-    put(b, w);
-}
-static void term_abbr(nb *b) {
-    if (chance(b, 50)) {
-        pseudo_abbr(b);
-        return;
-    }
-    /* an abbreviation with a lower-case tail, as labels write them: "CPOTb", "PiCCO", "IgE" */
-    char w[8];
-    int n = 2 + pick(b, 3);
-    for (int i = 0; i < n; i++) w[i] = (char)('A' + pick(b, 26));
-    w[pick(b, n)] = (char)('a' + pick(b, 26));
-    w[n] = 0;
-    put(b, w);
-}
-/* a code of capitals and digits as lab and device labels write them: "CD4", "T3", "IL-6", "C1q",
- * "XY16/56" (the pair after a slash never a calendar date: such a code is no date) */
-static void term_code(nb *b) {
-    int n = 1 + pick(b, 3);
-    char w[8];
-    for (int i = 0; i < n; i++) w[i] = (char)('A' + pick(b, 26));
-    w[n] = 0;
-    put(b, w);
-    switch (pick(b, 5)) {
-    case 0: putf(b, "-%d", 1 + pick(b, 20)); break;
-    case 1: putf(b, "%d/%d", 13 + pick(b, 80), 32 + pick(b, 60)); break;
-    case 2: putf(b, "%d%c", 1 + pick(b, 9), 'a' + pick(b, 26)); break;
-    default: putf(b, "%d", 1 + pick(b, chance(b, 50) ? 9 : 200)); break;
-    }
-}
-static void term_line(nb *b, int style) {
-    int cap = style == 2 ? 2 : 1; /* style 2: a label list in capitals */
-    switch (pick(b, 6)) {
-    case 0: /* Title Case label with a bracket or parenthesis */
-        for (int q = 0, nw = 1 + pick(b, 4); q < nw; q++) {
-            if (q) put(b, ONE(b, " ", " ", " ", "-"));
-            term_word(b, cap);
-        }
-        switch (pick(b, 5)) {
-        case 0: put(b, " ("); if (chance(b, 30)) term_code(b); else term_abbr(b); put(b, ")"); break;
-        case 1: put(b, " ["); term_word(b, 1); put(b, "]"); break;
-        case 2: put(b, ONE(b, " [Units/volume] in Serum", " [Mass/volume] in Blood", " [Presence] in Urine", " Ab", " IgE Ab", " [#/area]")); break;
-        case 3: put(b, ", "); term_word(b, 0); break;
-        default: break;
-        }
-        break;
-    case 1: { /* sentence-case description */
-        term_word(b, cap);
-        for (int q = 0, nw = 4 + pick(b, 14); q < nw; q++) {
-            switch (pick(b, 9)) {
-            case 0: put(b, ONE(b, " of ", " by ", " from ", " to ", " with ", " for ", " per ", " in ", " at ", " or ", " and ", " without ")); break;
-            case 1: put(b, ONE(b, ", ", "; ", ", ", " - ")); break;
-            case 2: putf(b, " %s", ONE(b, "(e.g., ", "(i.e., ", "e.g. ", "(eg, ")); term_word(b, style == 2 ? 2 : 0); put(b, ONE(b, ") ", ") ", " ", ", etc) ")); break;
-            case 3: putf(b, " %s %d %s%s", ONE(b, "per", "up to", "each", "over", "at least"), 1 + pick(b, 300),
-                         ONE(b, "i.u.", "mg", "minutes", "sq cm", "millicuries", "units", "hours", "days", "lbs", "mL"),
-                         ONE(b, " ", ", ", "; "));
-                break;
-            default: put(b, " "); break;
-            }
-            term_word(b, style == 2 ? 2 : 0);
-        }
-        if (chance(b, 30)) put(b, ONE(b, "; per diem", "; per 15 minutes", ", each", ", per study dose", " b.i.d.", " q.i.d.", " p.r.n.", " a.m."));
-        break;
-    }
-    case 2: { /* words run together: "MapScoreIIValue", "DswfScore" */
-        for (int q = 0, nw = 2 + pick(b, 2); q < nw; q++) term_word(b, 1);
-        put(b, ONE(b, "", "", "II", "IV", "Score", "Value", "_ApacheIV", "IIValue"));
-        break;
-    }
-    case 3: /* a short order or supply line of cut-short words: "Compression burngarment chinstrp" */
-        for (int q = 0, nw = 2 + pick(b, 4); q < nw; q++) {
-            if (q) put(b, " ");
-            if (chance(b, 25)) putf(b, "%s", ONE(b, "w/", "pt", "doc", "no", "&", "1", "2", "ea", "inj"));
-            else if (q == 0) term_word(b, style == 2 ? 2 : 1);
-            else clin_word(b, style == 2 ? 2 : 0);
-        }
-        break;
-    case 4: /* abbreviation-led label: "CPOT-Body Movements (CPOTb)", "PA Line", "CD4 Count" */
-        if (chance(b, 40)) term_code(b);
-        else term_abbr(b);
-        put(b, ONE(b, "-", " ", " ", " / "));
-        if (chance(b, 30)) {
-            const char *w = ONE(b, "Line", "Site", "Drain", "Tube", "Port", "Pump", "Lead", "Wire", "Cuff", "Mode", "Rate",
-                                "Count", "Level", "Ratio", "Index", "Panel", "Screen", "Titer", "Setting", "Alarm");
-            char u[16];
-            snprintf(u, sizeof u, "%s", w);
-            if (cap == 2) upper_copy(u, u, sizeof u);
-            put(b, u);
-        } else
-            term_word(b, cap);
-        if (chance(b, 50)) {
-            put(b, " ");
-            term_word(b, cap);
-        }
-        if (chance(b, 40)) {
-            put(b, " (");
-            term_abbr(b);
-            put(b, ")");
-        }
-        break;
-    default: /* a question or finding text: "Physical findings of Abdomen by Palpation" */
-        term_word(b, cap);
-        put(b, " ");
-        term_word(b, 0);
-        put(b, ONE(b, " of ", " by ", " from ", " in "));
-        term_word(b, chance(b, 50) ? cap : 0);
-        put(b, ONE(b, " by ", " in ", " with ", " "));
-        term_word(b, cap);
-        if (chance(b, 30)) {
-            put(b, " [");
-            term_word(b, 1);
-            put(b, "]");
-        }
-        break;
-    }
-}
-
 static void list_note(nb *b) {
     static const char *SUF[] = {"", "", "", " L", " R", " (mL)", " #1", " #2", " Intake", " Output", " Site", " Score",
                                 " Level", " Value", " Alarm - High", " [Units/volume] in Serum", " serum/plasma",
                                 " 10 MG Oral Tablet", " 2 MG/ML Injectable Solution", " injection", " (Dilaudid)", " Drip",
                                 ", Urine", ", Whole Blood", " Ab", " IgG", " (3/4)", " (1/2)", " per unit", " Narrative"};
-    int n = 15 + pick(b, 40), style = pick(b, 4), term = pick(b, 3); /* term: share of terminology lines, 0 to 1/2 */
+    int n = 15 + pick(b, 40), style = pick(b, 4);
     for (int k = 0; k < n; k++) {
-        if (b->filler && pick(b, 4) < term) {
-            term_line(b, style);
-            put(b, "\n");
-            continue;
-        }
         int nw = 1 + pick(b, 3);
         for (int q = 0; q < nw; q++) {
             if (q) put(b, " ");
@@ -1815,8 +1663,6 @@ int synth_namelists_load(synth_namelists **out, const char *rules_dir, int which
         (void)wl_load(&nl->med, p, 0, &e2);
         snprintf(p, sizeof p, "%s/clinical_keep.txt", rules_dir);
         (void)wl_load(&nl->med, p, 0, &e2);
-        snprintf(p, sizeof p, "%s/english_words.txt", rules_dir);
-        (void)wl_load(&nl->eng, p, 0, &e2);
     }
     if (rc) {
         synth_namelists_free(nl);
@@ -1832,7 +1678,6 @@ void synth_namelists_free(synth_namelists *nl) {
     wl_free(&nl->last);
     wl_free(&nl->place);
     wl_free(&nl->med);
-    wl_free(&nl->eng);
     free(nl);
 }
 
