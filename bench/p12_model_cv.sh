@@ -16,7 +16,9 @@
 #                whose model is there already (fJ.train.log ends well) is evaluated, not retrained
 #     FOLD...    the folds to run (default 0 1 2 3 4); the pool takes every OUT/fJ present
 #   C (default build/clinfm), THREADS (2), STEPS (3000, early stopping on tuning loss),
-#   FT_EPOCHS (6), FT_LR (1e-3), FT_EXTRA (more clinfm eval options, e.g. --ft-ensemble 3),
+#   FT_EPOCHS (6), FT_LR (1e-3), FT_PATIENCE (6: every epoch runs, the best on tuning log loss is
+#   kept), PREDICTORS (finetuned,finetuned_e2e: the frozen model's linear probe and the
+#   end-to-end fine-tuning), FT_EXTRA (more clinfm eval options, e.g. --ft-ensemble 3),
 #   POOL (1; 0: skip the pool, for lanes run side by side: pool once both are done)
 # Two lanes of one thread each (THREADS=1 bash ... 1 3 & THREADS=1 bash ... 2 4) got more done
 # than one two-thread process on a loaded 2-core machine.
@@ -29,6 +31,8 @@ THREADS=${THREADS:-2}
 STEPS=${STEPS:-3000}
 FT_EPOCHS=${FT_EPOCHS:-6}
 FT_LR=${FT_LR:-1e-3}
+FT_PATIENCE=${FT_PATIENCE:-6}
+PREDICTORS=${PREDICTORS:-finetuned,finetuned_e2e}
 FT_EXTRA=${FT_EXTRA:-}
 POOL=${POOL:-1}
 : "${STORE:?set STORE}" "${SPLIT_KEY:?set SPLIT_KEY}" "${BASE:?set BASE}" "${OUT:?set OUT}"
@@ -39,7 +43,7 @@ FOLDS=("$@")
 # The recipe, chosen on fold 0's tuning rows (docs/P12.md).
 ARCH="--values embed --inputs --value-loss 1 --layers 2 --d-model 64 --heads 2 --context 512 --dropout 0.1"
 TRAIN="--batch 8 --steps $STEPS --eval-every 100 --eval-batches 16 --lr 1e-3 --early-stop 3"
-FT="--ft-epochs $FT_EPOCHS --ft-lr $FT_LR --ft-patience 3 $FT_EXTRA"
+FT="--ft-epochs $FT_EPOCHS --ft-lr $FT_LR --ft-patience $FT_PATIENCE --ft-dropout 0.2 --ft-weight-decay 0.1 --ft-lm-weight 1.0 $FT_EXTRA"
 
 mkdir -p "$OUT"
 T0=$(date +%s)
@@ -55,7 +59,7 @@ for j in "${FOLDS[@]}"; do
   grep -E "^held_out|^early stop|^wrote" "$OUT/f$j.train.log"
   phase "fold $j: evaluate"
   "$C" eval --task $TASK --store "$STORE" --model "$OUT/f$j.model" --out "$OUT/f$j" $SPLIT --baselines none \
-    --model-predictors finetuned_e2e $FT --threads "$THREADS" --bootstrap 200 > "$OUT/f$j.eval.log" 2>&1
+    --model-predictors "$PREDICTORS" $FT --threads "$THREADS" --bootstrap 200 > "$OUT/f$j.eval.log" 2>&1
   grep -E "fine-tune" "$OUT/f$j.eval.log" || true
 done
 
