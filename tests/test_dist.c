@@ -104,6 +104,58 @@ static void test_checksum(void) {
 /* ------------------------------------------------------------------------------------------
  * under mpirun (child modes) */
 
+/* Fills path with n bytes of a pattern that depends on seed. */
+static int write_pattern(const char *path, size_t n, int seed) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return 1;
+    for (size_t i = 0; i < n; i++) fputc((int)((i * 7 + (size_t)seed) & 0xff), f);
+    return fclose(f) != 0;
+}
+
+/* 1 unless path holds exactly n bytes of the pattern of seed. */
+static int differs(const char *path, size_t n, int seed) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 1;
+    size_t i = 0;
+    int c, bad = 0;
+    while ((c = fgetc(f)) != EOF) bad |= i >= n || c != (int)((i * 7 + (size_t)seed) & 0xff), i++;
+    fclose(f);
+    return bad || i != n;
+}
+
+/* dist_share_file between ranks that each see their own path (as machines without a shared
+ * filesystem would): rank 1 receives a file it lacks, kept or in a scratch file; nothing is
+ * sent when its copy matches; a copy differing in the fingerprinted header is replaced; a file
+ * rank 0 lacks fails on every rank. Returns 1 when something did not hold. */
+static int share_files(int r) {
+    const char *dir = getenv("CLINFM_DIST_TEST_DIR");
+    if (!dir) return 1;
+    cf_err err = {0};
+    char p[4200], q[4200], local[4300];
+    int fd, got, bad = 0;
+    snprintf(p, sizeof p, "%s/share.%d", dir, r);
+    snprintf(q, sizeof q, "%s/scratch.%d", dir, r);
+    unlink(p);
+    unlink(q);
+    if (r == 0) bad |= write_pattern(p, 1000, 3) | write_pattern(q, 300, 5);
+    bad |= dist_share_file(p, 0, 1, dir, local, sizeof local, &fd, &got, &err) != CF_OK;
+    bad |= got != (r == 1) || fd != -1 || strcmp(local, p) || differs(p, 1000, 3);
+    bad |= dist_share_file(p, 0, 1, dir, local, sizeof local, &fd, &got, &err) != CF_OK || got;
+    if (r == 1) bad |= write_pattern(p, 1000, 4); /* every byte differs, the size does not */
+    bad |= dist_share_file(p, 256, 1, dir, local, sizeof local, &fd, &got, &err) != CF_OK;
+    bad |= got != (r == 1) || differs(p, 1000, 3);
+    bad |= dist_share_file(q, 0, 0, dir, local, sizeof local, &fd, &got, &err) != CF_OK;
+    if (r == 1) {
+        bad |= !got || fd < 0 || strncmp(local, "/proc/self/fd/", 14) || differs(local, 300, 5);
+        bad |= access(q, F_OK) == 0; /* a scratch copy leaves no file behind */
+        if (fd >= 0) close(fd);
+    }
+    snprintf(q, sizeof q, "%s/absent", dir);
+    bad |= dist_share_file(q, 0, 1, dir, local, sizeof local, &fd, &got, &err) != CF_EINPUT;
+    if (bad) fprintf(stderr, "child rank %d: dist_share_file did not hold\n", r);
+    return bad;
+}
+
 /* Each rank checks the collectives; the exit status says whether all held. */
 static int mpi_child(int argc, char **argv) {
     cf_err err = {0};
@@ -135,6 +187,7 @@ static int mpi_child(int argc, char **argv) {
     for (int i = 0; i < 50; i++) msg[i] = (char)(r == 1 ? 'a' + i % 26 : 0);
     bad |= dist_bcast(msg, sizeof msg, 1, &err) != CF_OK;
     for (int i = 0; i < 50; i++) bad |= msg[i] != (char)('a' + i % 26);
+    bad |= share_files(r);
     dist_barrier();
     if (bad) fprintf(stderr, "child rank %d: a collective gave a wrong result\n", r);
     dist_finalize();
@@ -194,6 +247,7 @@ static void test_under_mpirun(void) {
     const char *asan = getenv("ASAN_OPTIONS");
     snprintf(opt, sizeof opt, "%s%sfast_unwind_on_malloc=0", asan ? asan : "", asan && *asan ? ":" : "");
     setenv("ASAN_OPTIONS", opt, 1);
+    setenv("CLINFM_DIST_TEST_DIR", check_tmpdir(), 1);
     int st = run_under_mpirun(mpirun, "--mpi-child");
     CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     if (!(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0)) {

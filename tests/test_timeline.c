@@ -860,8 +860,11 @@ static void test_ngram_baselines(void) {
 }
 
 /* timeline_prepare: the vocabulary it fits is vocab_build's, its shards hold every subject of
- * their split (prefix 3 + 200 stream tokens + [EOT] each), and a resumed preparation keeps the
- * shards made with the same vocabulary (the file is not replaced: same inode) unless told not to. */
+ * their split (prefix 3 + 200 stream tokens + [EOT] each) and its baselines are
+ * timeline_ngram_baseline's. A second preparation with the same inputs reuses the record: no
+ * shard is replaced (same inode), and the vocabulary and baselines read back are the ones
+ * computed (bit for bit); a given vocabulary that is the fitted one reuses it too (a resume).
+ * Other vocabulary options, or reuse off, prepare again. */
 static void test_prepare(void) {
     split_config sp;
     cf_err err = {0};
@@ -885,32 +888,57 @@ static void test_prepare(void) {
     timeline_prepare_options_default(&po);
     po.vocab_out = vpath;
     po.shard_dir = dir;
+    po.baselines = 1;
     vocab v, ref;
-    timeline_shard_stats st[SPLIT_COUNT];
-    char paths[SPLIT_COUNT][4300];
-    REQUIRE(timeline_prepare(&v, &s, &sp, &po, st, paths, &err) == CF_OK);
+    static timeline_prepared pr;
+    REQUIRE(timeline_prepare(&v, &s, &sp, &po, &pr, &err) == CF_OK);
+    CHECK_EQ_INT(pr.reused, 0);
+    CHECK_EQ_STR(pr.note, "");
     REQUIRE(vocab_build(&ref, &s, &sp, &po.vo, &err) == CF_OK);
     CHECK(!memcmp(v.hash, ref.hash, VOCAB_HASH_BYTES));
     for (int p = 0; p < SPLIT_COUNT; p++) {
-        CHECK_EQ_INT(st[p].subjects, per_split[p]);
-        CHECK_EQ_INT(st[p].tokens, 204 * per_split[p]);
+        CHECK_EQ_INT(pr.stats[p].subjects, per_split[p]);
+        CHECK_EQ_INT(pr.stats[p].tokens, 204 * per_split[p]);
     }
+    timeline_baseline bl;
+    REQUIRE(timeline_ngram_baseline(&ref, &s, &sp, &bl, &err) == CF_OK);
+    CHECK(!memcmp(&bl, &pr.base, sizeof bl));
     struct stat before, after;
-    REQUIRE(stat(paths[SPLIT_TRAIN], &before) == 0);
+    REQUIRE(stat(pr.shard_path[SPLIT_TRAIN], &before) == 0);
     vocab_free(&v);
-    po.vocab_in = vpath; /* a resume: the saved vocabulary, the shards kept */
-    po.vocab_out = NULL;
-    po.reuse_shards = 1;
-    REQUIRE(timeline_prepare(&v, &s, &sp, &po, st, paths, &err) == CF_OK);
+
+    /* the same inputs: reused, nothing rewritten, the same figures */
+    REQUIRE(timeline_prepare(&v, &s, &sp, &po, &pr, &err) == CF_OK);
+    CHECK_EQ_INT(pr.reused, 1);
     CHECK(!memcmp(v.hash, ref.hash, VOCAB_HASH_BYTES));
-    REQUIRE(stat(paths[SPLIT_TRAIN], &after) == 0);
+    CHECK(!memcmp(&bl, &pr.base, sizeof bl));
+    CHECK_EQ_INT(pr.stats[SPLIT_TRAIN].tokens, 204 * per_split[SPLIT_TRAIN]);
+    REQUIRE(stat(pr.shard_path[SPLIT_TRAIN], &after) == 0);
     CHECK(after.st_ino == before.st_ino);
-    CHECK_EQ_INT(st[SPLIT_TRAIN].tokens, 204 * per_split[SPLIT_TRAIN]);
     vocab_free(&v);
-    po.reuse_shards = 0;
-    REQUIRE(timeline_prepare(&v, &s, &sp, &po, st, paths, &err) == CF_OK);
-    REQUIRE(stat(paths[SPLIT_TRAIN], &after) == 0);
+
+    po.vocab_in = vpath; /* a resume: the saved vocabulary is the fitted one */
+    po.vocab_out = NULL;
+    REQUIRE(timeline_prepare(&v, &s, &sp, &po, &pr, &err) == CF_OK);
+    CHECK_EQ_INT(pr.reused, 1);
+    REQUIRE(stat(pr.shard_path[SPLIT_TRAIN], &after) == 0);
+    CHECK(after.st_ino == before.st_ino);
+    vocab_free(&v);
+
+    po.reuse = 0;
+    REQUIRE(timeline_prepare(&v, &s, &sp, &po, &pr, &err) == CF_OK);
+    CHECK_EQ_INT(pr.reused, 0);
+    REQUIRE(stat(pr.shard_path[SPLIT_TRAIN], &after) == 0);
     CHECK(after.st_ino != before.st_ino); /* written again */
+    vocab_free(&v);
+
+    po.reuse = 1; /* fitted with other options: named, and prepared again */
+    po.vocab_in = NULL;
+    po.vo.min_count = 1000;
+    REQUIRE(timeline_prepare(&v, &s, &sp, &po, &pr, &err) == CF_OK);
+    CHECK_EQ_INT(pr.reused, 0);
+    CHECK_CONTAINS(pr.note, "other vocabulary options");
+    CHECK(memcmp(v.hash, ref.hash, VOCAB_HASH_BYTES) != 0);
     vocab_free(&v);
     vocab_free(&ref);
     store_close(&s);

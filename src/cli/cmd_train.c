@@ -1,19 +1,23 @@
 /* `clinfm train`: the institution's own model, trained from scratch on its (de-identified) store.
  *
- * Pipeline: store -> vocabulary fitted on the train split (src/timeline) -> token shards per
- * split -> GPT (src/model/gpt.h) trained on fixed-length windows packed from the train shard,
- * evaluated on the tuning shard as it goes and on held_out at the end, next to the unigram and
- * bigram baselines. Checkpoints are written atomically; `--resume` continues exactly: the
- * optimizer state, step and dropout RNG are in the checkpoint, and the data order is a pure
- * function of (seed, step), so a resumed run sees the same batches it would have seen.
+ * Pipeline: store -> vocabulary fitted on the train split, token shards per split and n-gram
+ * baselines, prepared once and reused by later runs (src/timeline/prepare.h) -> GPT
+ * (src/model/gpt.h) trained on fixed-length windows packed from the train shard, evaluated on
+ * the tuning shard as it goes and on a budget of held_out windows at the end
+ * (--held-out-batches; 0: all), next to the unigram and bigram baselines. Checkpoints are
+ * written atomically; `--resume` continues exactly: the optimizer state, step and dropout RNG
+ * are in the checkpoint, and the data order is a pure function of (seed, step), so a resumed
+ * run sees the same batches it would have seen.
  *
  * Data parallel (src/model/dist.h): started by mpirun with N ranks, rank r trains on global
  * batch slots r, r+N, r+2N, ... of each step, so the N ranks together see exactly the windows
  * one process with --batch N*B would see. Gradients are summed across ranks weighted by each
  * rank's target count, which makes them the gradient of the global batch's mean loss, and
  * every rank then takes the same AdamW step, so the parameters stay identical without being
- * sent around. Rank 0 alone writes files and prints; every other rank is silent unless it
- * fails. */
+ * sent around. Rank 0 alone prepares the data, writes files and prints, and sends the ranks
+ * whose machine lacks them the vocabulary, shards and (on resume) checkpoint; every other rank
+ * is silent unless it fails. */
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -39,6 +43,7 @@
 #include "timeline/timeline.h"
 #include "timeline/vocab.h"
 #include "util/atomic_file.h"
+#include "util/file.h"
 #include "util/progress.h"
 
 typedef struct {
@@ -47,10 +52,10 @@ typedef struct {
     int inputs, input_hidden, patience;
     float value_loss;
     uint64_t steps, stop_after, warmup, eval_every, save_every;
-    int eval_batches;
+    int eval_batches, held_out_batches; /* held_out_batches: -1 as eval_batches, 0 all */
     float lr, min_lr, weight_decay, dropout, grad_clip;
     uint64_t seed;
-    int resume, allow_identified, threads;
+    int resume, allow_identified, threads, rebuild;
 } train_args;
 
 static void train_help(void) {
@@ -67,7 +72,11 @@ static void train_help(void) {
            "  --store STORE          event store; must be de-identified (clinfm deid) unless\n"
            "  --allow-identified     is given, which the training log then records\n"
            "  --vocab FILE           use this vocabulary instead of fitting one (copied into MODEL)\n"
-           "  --shards DIR           where token shards go (default MODEL.shards)\n"
+           "  --shards DIR           where the prepared data goes (default MODEL.shards): token shards,\n"
+           "                         vocabulary copy and prepared.json; a DIR prepared from the same\n"
+           "                         store, split and vocabulary (by an earlier train or clinfm vocab\n"
+           "                         --shards) is reused, checked by checksum; a stale one is rebuilt\n"
+           "  --rebuild              prepare the data again even when DIR matches\n"
            "  --split-key FILE       secret key for the train/tuning/held_out split (default: the\n"
            "                         public project key; see docs/TIMELINE.md)\n"
            "  --split T/U/H          train/tuning/held_out percentages (default 80/10/10;\n"
@@ -90,6 +99,9 @@ static void train_help(void) {
            "  --batch N (8)  --steps N (1000)  --lr X (3e-4)  --min-lr X (lr/10)  --warmup N (steps/20)\n"
            "  --weight-decay X (0.1)  --grad-clip X (1.0)  --seed N (1)  --threads N (all cores)\n"
            "  --eval-every N (steps/10)  --eval-batches N (16)  --save-every N (eval-every)\n"
+           "  --held-out-batches N   batches of the held-out evaluation after the last step (default:\n"
+           "                         --eval-batches; 0: the whole split). --resume --held-out-batches 0\n"
+           "                         on a finished model evaluates it all and updates train.json\n"
            "  --early-stop N         stop after N evaluations without a better tuning loss, and\n"
            "                         write the parameters of the best one (chosen on tuning loss)\n"
            "  --resume               continue from MODEL (same data, vocabulary and architecture)\n"
@@ -99,7 +111,8 @@ static void train_help(void) {
            "                         trains on N ranks: --batch is per rank, and the N ranks together\n"
            "                         see the batches one process with --batch N*B would see; rank 0\n"
            "                         writes every file; threads per rank default to cores / ranks.\n"
-           "                         --out must be on a filesystem every machine shares\n"
+           "                         Machines need not share a filesystem: ranks lacking rank 0's\n"
+           "                         shards (or, on --resume, checkpoint) receive them\n"
            "  --dist auto|mpi        auto (default): join MPI only when started by mpirun/mpiexec/srun\n"
            "  -h, --help             this help\n"
            "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
@@ -318,9 +331,58 @@ static int file_exists(const char *p) {
     return stat(p, &st) == 0;
 }
 
+/* Copies a file's bytes to dest, atomically. */
+static int copy_file(const char *src, const char *dest, cf_err *err) {
+    char *data = NULL;
+    size_t n = 0;
+    int rc = file_read_all(src, (size_t)1 << 34, &data, &n, err);
+    if (!rc) rc = atomic_write_file(dest, data, n, err);
+    free(data);
+    return rc;
+}
+
+/* The bundle's record of the training split (split.json, split_subjects.bin) depends on the
+ * store and the split alone, as the preparation does, but reads the first events of every
+ * subject (about 20 us each: 0.2 s at 10,000 subjects, minutes at 10 million). So it is kept
+ * beside the preparation and copied from there while the preparation is reused; the copy must
+ * name this store and split key, or it is made again. */
+static int record_split(model_bundle *b, const store *s, const split_config *sp, const char *dir, int reused,
+                        cf_err *err) {
+    char pj[4400], pb[4400], bj[4400], bb[4400];
+    snprintf(pj, sizeof pj, "%s/%s", dir, BUNDLE_SPLIT);
+    snprintf(pb, sizeof pb, "%s/%s", dir, BUNDLE_SPLIT_SUBJECTS);
+    int rc;
+    if (reused && file_exists(pj) && file_exists(pb)) {
+        if ((rc = bundle_put_file(b, BUNDLE_SPLIT_SUBJECTS, pb, err)) || (rc = bundle_put_file(b, BUNDLE_SPLIT, pj, err)))
+            return rc;
+        bundle_split bs;
+        cf_err ignored = {0};
+        if (bundle_load_split(b, &bs, &ignored) == CF_OK) {
+            char hex[65];
+            uint8_t id[SPLIT_KEY_ID_BYTES];
+            timeline_store_fingerprint(s, hex);
+            split_key_id(sp, id);
+            int ok = bs.present && !strcmp(bs.store_hash, hex) && !memcmp(bs.key_id, id, sizeof id) &&
+                     bs.train_ppm == sp->train_ppm && bs.tuning_ppm == sp->tuning_ppm;
+            bundle_split_free(&bs);
+            if (ok) return CF_OK;
+        }
+    }
+    unlink(pj);
+    unlink(pb);
+    if ((rc = bundle_record_split(b, s, sp, err))) return rc;
+    /* Kept for the next run; a folder that cannot take it costs that run the time, nothing else. */
+    cf_err ignored = {0};
+    if (!bundle_part_path(b, BUNDLE_SPLIT, bj, sizeof bj, &ignored) &&
+        !bundle_part_path(b, BUNDLE_SPLIT_SUBJECTS, bb, sizeof bb, &ignored) && !copy_file(bb, pb, &ignored))
+        (void)copy_file(bj, pj, &ignored);
+    return CF_OK;
+}
+
 static int write_summary(const char *path, const train_args *a, const gpt_model *m, const vocab *v,
                          const timeline_baseline *base, double train_loss, double tuning_loss, double held_loss, uint64_t held_targets,
-                         double tokens_per_s, uint64_t trained_tokens, int identified, cf_err *err) {
+                         const uint64_t held_windows[2], double tokens_per_s, uint64_t trained_tokens, int identified,
+                         cf_err *err) {
     cJSON *r = cJSON_CreateObject();
     char hex[2 * VOCAB_HASH_BYTES + 1];
     cJSON_AddStringToObject(r, "producer", "clinfm " CLINFM_VERSION);
@@ -353,6 +415,10 @@ static int write_summary(const char *path, const train_args *a, const gpt_model 
     if (!isnan(tuning_loss)) cJSON_AddNumberToObject(l, "tuning", tuning_loss);
     if (!isnan(held_loss)) cJSON_AddNumberToObject(l, "held_out", held_loss);
     cJSON_AddNumberToObject(l, "held_out_targets", (double)held_targets);
+    if (!isnan(held_loss)) {
+        cJSON_AddNumberToObject(l, "held_out_windows", (double)held_windows[0]);
+        cJSON_AddNumberToObject(l, "held_out_windows_total", (double)held_windows[1]);
+    }
     if (!isnan(base->unigram[SPLIT_HELD_OUT])) cJSON_AddNumberToObject(l, "held_out_unigram", base->unigram[SPLIT_HELD_OUT]);
     if (!isnan(base->bigram[SPLIT_HELD_OUT])) cJSON_AddNumberToObject(l, "held_out_bigram", base->bigram[SPLIT_HELD_OUT]);
     char *s = cJSON_Print(r);
@@ -360,6 +426,35 @@ static int write_summary(const char *path, const train_args *a, const gpt_model 
     if (!s) return cf_fail(err, CF_EINTERNAL, "out of memory");
     int rc = atomic_write_file(path, s, strlen(s), err);
     free(s);
+    return rc;
+}
+
+/* A run that trained no step (a finished model resumed, to evaluate held_out again, e.g. whole
+ * with --held-out-batches 0) keeps its summary and replaces only the held-out figures. */
+static int patch_summary(const char *path, double held_loss, uint64_t held_targets, const uint64_t held_windows[2],
+                         cf_err *err) {
+    char *text = NULL, *out = NULL;
+    size_t n = 0;
+    int rc = file_read_all(path, (size_t)1 << 24, &text, &n, err);
+    if (rc) return rc;
+    cJSON *r = cJSON_ParseWithLength(text, n);
+    cJSON *l = r ? cJSON_GetObjectItem(r, "loss_nats_per_token") : NULL;
+    if (!cJSON_IsObject(l)) {
+        rc = cf_fail(err, CF_EINPUT, "%s: no loss_nats_per_token object to update", path);
+        goto out;
+    }
+    const char *keys[4] = {"held_out", "held_out_targets", "held_out_windows", "held_out_windows_total"};
+    const double vals[4] = {held_loss, (double)held_targets, (double)held_windows[0], (double)held_windows[1]};
+    for (int i = 0; i < 4; i++) {
+        cJSON_DeleteItemFromObject(l, keys[i]);
+        if (!isnan(vals[i])) cJSON_AddNumberToObject(l, keys[i], vals[i]);
+    }
+    if (!(out = cJSON_Print(r))) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+    else rc = atomic_write_file(path, out, strlen(out), err);
+out:
+    cJSON_Delete(r);
+    free(text);
+    free(out);
     return rc;
 }
 
@@ -443,6 +538,72 @@ static int end_phase(int rc, cf_err *err) {
     return dist_max_status(rc);
 }
 
+/* mkdir -p: another machine may have none of the path. */
+static int mkdir_parents(const char *dir, cf_err *err) {
+    char p[4300];
+    snprintf(p, sizeof p, "%s", dir);
+    for (char *c = p + 1;; c++) {
+        if (*c != '/' && *c) continue;
+        char keep = *c;
+        *c = '\0';
+        if (mkdir(p, 0777) != 0 && errno != EEXIST)
+            return cf_fail_errno(err, CF_EINPUT, "%s: cannot create the shard directory", p);
+        *c = keep;
+        if (!keep) return CF_OK;
+    }
+}
+
+/* Phase 2 with several ranks: rank 0's vocabulary (sent) and token shards on every rank. The
+ * machines need not share a filesystem: a rank whose shard_dir lacks rank 0's shards (by size
+ * and header checksum, which covers the sections' checksums) receives them into it, where the
+ * next run finds them. Collective: every rank takes part to the end, whatever fails. */
+static int share_prepared(vocab *v, int have_vocab, const char *shard_dir, char shard_path[SPLIT_COUNT][4300],
+                          int *ranks_received, cf_err *err) {
+    const int lead = dist_rank() == 0;
+    uint8_t *bytes = NULL;
+    size_t n = 0;
+    int rc = CF_OK, r2;
+    if (lead && (!have_vocab || vocab_serialize(v, &bytes, &n, err))) n = 0;
+    uint64_t n64 = n;
+    if ((rc = dist_bcast(&n64, sizeof n64, 0, err))) goto out;
+    if (!n64) {
+        rc = cf_fail(err, CF_EINTERNAL, "rank 0 could not send its vocabulary");
+        goto out;
+    }
+    if (!lead && !(bytes = malloc(n64))) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+    if (rc) {
+        /* this rank cannot receive; the job cannot go on */
+        cf_err_print(err);
+        err->code = 0;
+        rc = dist_abort(rc);
+        goto out;
+    }
+    if ((rc = dist_bcast(bytes, n64, 0, err))) goto out;
+    if (!lead) rc = vocab_parse(v, bytes, n64, "rank 0's vocabulary", err);
+    if (!lead && !rc) rc = mkdir_parents(shard_dir, err);
+    double any = 0; /* this rank received a shard */
+    for (int p = 0; p < SPLIT_COUNT; p++) {
+        char local[4300];
+        int fd, got;
+        r2 = dist_share_file(shard_path[p], 256, 1, NULL, local, sizeof local, &fd, &got, err);
+        if (!rc) rc = r2;
+        if (got) any = 1;
+    }
+    if ((r2 = dist_allreduce_sum_double(&any, 1, err)) && !rc) rc = r2;
+    *ranks_received = (int)any;
+out:
+    free(bytes);
+    return rc;
+}
+
+/* A file of rank 0's (the resumed run's checkpoint or summary) readable on this rank: the
+ * same path, or an anonymous copy of rank 0's bytes in the shard folder (*fd: close it when
+ * done). Collective. */
+static int share_file(const char *path, const char *scratch_dir, char *local, size_t cap, int *fd, cf_err *err) {
+    int got;
+    return dist_share_file(path, 0, 0, scratch_dir, local, cap, fd, &got, err);
+}
+
 /* Checksum of the optimizer settings, field by field (the struct has padding). */
 static uint64_t opt_checksum(const gpt_opt_config *o) {
     const float f[7] = {o->lr, o->min_lr, o->beta1, o->beta2, o->eps, o->weight_decay, o->grad_clip};
@@ -458,12 +619,12 @@ static uint64_t config_checksum(const gpt_config *c) {
 
 /* Values every rank must hold alike before training starts, and what each one means. */
 enum {
-    AG_RANKS, AG_BATCH, AG_SEED, AG_STEPS, AG_STOP, AG_EVAL, AG_SAVE, AG_EVAL_BATCHES, AG_OPT, AG_MODEL, AG_VOCAB,
-    AG_SHARDS, AG_STEP, AG_RNG, AG_PARAMS, AG_MOMENTS, AG_COUNT
+    AG_RANKS, AG_BATCH, AG_SEED, AG_STEPS, AG_STOP, AG_EVAL, AG_SAVE, AG_EVAL_BATCHES, AG_HELD_BATCHES, AG_OPT,
+    AG_MODEL, AG_VOCAB, AG_SHARDS, AG_STEP, AG_RNG, AG_PARAMS, AG_MOMENTS, AG_COUNT
 };
 static const char *const agree_names[AG_COUNT] = {
     "the number of ranks", "--batch", "--seed", "--steps", "--stop-after", "--eval-every", "--save-every",
-    "--eval-batches", "the optimizer settings (--lr, --min-lr, --warmup, --weight-decay, --grad-clip)",
+    "--eval-batches", "--held-out-batches", "the optimizer settings (--lr, --min-lr, --warmup, --weight-decay, --grad-clip)",
     "the model architecture", "the vocabulary", "the token shards", "the step being resumed from",
     "the dropout RNG state", "the initial parameters", "the optimizer moments"};
 
@@ -500,10 +661,11 @@ static int train_main(int argc, char **argv) {
         {"values", required_argument, 0, 'v'},     {"inputs", no_argument, 0, 'i'},
         {"input-hidden", required_argument, 0, 'I'}, {"init", required_argument, 0, 'N'},
         {"early-stop", required_argument, 0, 'Y'},   {"value-loss", required_argument, 0, 'U'},
+        {"held-out-batches", required_argument, 0, 'O'}, {"rebuild", no_argument, 0, 'R'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     train_args a = {.layers = 4, .d_model = 256, .heads = 4, .context = 256, .batch = 8, .steps = 1000,
                     .lr = 3e-4f, .min_lr = -1, .weight_decay = 0.1f, .dropout = 0.1f, .grad_clip = 1.0f,
-                    .seed = 1, .eval_batches = 16, .input_hidden = 32};
+                    .seed = 1, .eval_batches = 16, .held_out_batches = -1, .input_hidden = 32};
     int got_arch = 0, warmup_set = 0, batch_set = 0, seed_set = 0;
     unsigned long long u;
     optind = 1;
@@ -537,6 +699,8 @@ static int train_main(int argc, char **argv) {
         case 'z': if (cli_parse_u64("train", "--seed", optarg, &u)) return 1; a.seed = u; seed_set = 1; break;
         case 'j': if (parse_int("--threads", optarg, &a.threads, 1, 1024)) return 1; break;
         case 'r': a.resume = 1; break;
+        case 'O': if (parse_int("--held-out-batches", optarg, &a.held_out_batches, 0, 100000000)) return 1; break;
+        case 'R': a.rebuild = 1; break;
         case 'A': a.allow_identified = 1; break;
         case 'v':
             if (strcmp(optarg, "tokens") && strcmp(optarg, "embed"))
@@ -561,6 +725,7 @@ static int train_main(int argc, char **argv) {
     if (!a.eval_every) a.eval_every = a.steps / 10 ? a.steps / 10 : 1;
     if (!a.save_every) a.save_every = a.eval_every;
     if (!a.stop_after || a.stop_after > a.steps) a.stop_after = a.steps;
+    if (a.held_out_batches < 0) a.held_out_batches = a.eval_batches;
 
     /* R: this rank, N: ranks. lead (rank 0) writes every file and every line of output. */
     const int R = dist_rank(), N = dist_size(), lead = R == 0;
@@ -580,6 +745,7 @@ static int train_main(int argc, char **argv) {
     int *inputs = NULL, *targets = NULL;
     float *feats = NULL, *best = NULL, *vtgt = NULL;
     int F = 0;
+    int scratch_fd[2] = {-1, -1}; /* rank 0's checkpoint and summary, received (no shared filesystem) */
     double best_loss = INFINITY;
     uint64_t best_step = 0, since_best = 0;
     /* The model is a bundle directory (model/bundle.h): rank 0 writes it; every rank reads the
@@ -630,40 +796,52 @@ static int train_main(int argc, char **argv) {
         else po.vocab_out = vocab_path;
         if (a.values && !strcmp(a.values, "embed")) po.vo.value_mode = VOCAB_VALUES_EMBED;
         po.shard_dir = shard_dir;
-        po.reuse_shards = a.resume;
-        timeline_shard_stats st[SPLIT_COUNT];
-        if ((rc = timeline_prepare(&v, &s, &sp, &po, st, shard_path, &err))) goto phase1;
+        po.baselines = 1;
+        po.reuse = !a.rebuild;
+        static timeline_prepared prep; /* static: ~13 KB of paths */
+        if ((rc = timeline_prepare(&v, &s, &sp, &po, &prep, &err))) goto phase1;
         have_vocab = 1;
+        base = prep.base;
+        if (prep.note[0]) printf("note: %s; preparing the data again\n", prep.note);
+        if (prep.reused) printf("data: reusing the preparation in %s (vocabulary, shards, baselines)\n", shard_dir);
         /* a given vocabulary becomes part of the model, so every reader finds it there */
         if (a.vocab && (rc = bundle_put_file(&bundle, BUNDLE_VOCAB, a.vocab, &err))) goto phase1;
         if (po.vocab_out && (rc = bundle_commit(&bundle, BUNDLE_VOCAB, &err))) goto phase1;
         /* Who the model was trained on, so an evaluation can refuse their rows as held-out. */
-        if ((rc = bundle_record_split(&bundle, &s, &sp, &err))) goto phase1;
+        if ((rc = record_split(&bundle, &s, &sp, shard_dir, prep.reused, &err))) goto phase1;
         for (int p = 0; p < SPLIT_COUNT; p++) {
             if ((rc = timeline_shard_open(&sh[p], shard_path[p], &v, &err))) goto phase1;
             sh_open[p] = 1;
         }
-        if (sh[SPLIT_TRAIN].n_tokens && (rc = timeline_ngram_baseline(&v, &s, &sp, &base, &err))) goto phase1;
     }
 phase1:
     if ((rc = end_phase(rc, &err))) goto done;
 
-    /* Phase 2: the other ranks read what rank 0 wrote; every rank builds or loads the model. */
-    if (!lead) {
-        static const char *const shared = "; every rank reads the files rank 0 writes next to --out, so --out (and "
-                                          "--vocab, --shards) must be on a filesystem all machines share";
-        if ((rc = vocab_load(&v, vocab_path, &err))) {
-            size_t n = strlen(err.msg);
-            snprintf(err.msg + n, sizeof err.msg - n, "%s", shared);
-            goto phase2;
+    /* Phase 2: the other ranks get what rank 0 prepared (machines need not share a
+     * filesystem); every rank builds or loads the model. */
+    char ckpt_local[4400], summary_local[4400];
+    int have_ckpt = lead && a.resume && file_exists(ckpt_path);
+    snprintf(ckpt_local, sizeof ckpt_local, "%s", ckpt_path);
+    snprintf(summary_local, sizeof summary_local, "%s", summary_path);
+    if (N > 1) {
+        int received = 0;
+        if ((rc = share_prepared(&v, have_vocab, shard_dir, shard_path, &received, &err)) == CF_OK) have_vocab = 1;
+        if (lead && received)
+            printf("data-parallel: %d of %d ranks did not find rank 0's shards (no shared filesystem) and received them "
+                   "into %s\n", received, N, shard_dir);
+        int r2 = dist_bcast(&have_ckpt, sizeof have_ckpt, 0, &err);
+        if (!rc) rc = r2;
+        if (have_ckpt) {
+            r2 = share_file(summary_path, shard_dir, summary_local, sizeof summary_local, &scratch_fd[0], &err);
+            if (!rc) rc = r2;
+            r2 = share_file(ckpt_path, shard_dir, ckpt_local, sizeof ckpt_local, &scratch_fd[1], &err);
+            if (!rc) rc = r2;
         }
-        have_vocab = 1;
+        if (rc) goto phase2;
+    }
+    if (!lead) {
         for (int p = 0; p < SPLIT_COUNT; p++) {
-            if ((rc = timeline_shard_open(&sh[p], shard_path[p], &v, &err))) {
-                size_t n = strlen(err.msg);
-                snprintf(err.msg + n, sizeof err.msg - n, "%s", shared);
-                goto phase2;
-            }
+            if ((rc = timeline_shard_open(&sh[p], shard_path[p], &v, &err))) goto phase2;
             sh_open[p] = 1;
         }
     }
@@ -692,12 +870,12 @@ phase1:
     opt.grad_clip = a.grad_clip;
     opt.warmup_steps = a.warmup;
     opt.total_steps = a.steps;
-    if (a.resume && file_exists(ckpt_path)) {
+    if (have_ckpt) {
         /* The batch size and data seed decide which windows each step sees: take them from the
          * run being resumed, and refuse different ones. */
-        if ((rc = resume_data_args(summary_path, &a, batch_set, seed_set, &err))) goto phase2;
+        if ((rc = resume_data_args(summary_local, &a, batch_set, seed_set, &err))) goto phase2;
         gpt_opt_config saved;
-        if ((rc = gpt_load(&m, ckpt_path, v.hash, &saved, &err))) goto phase2;
+        if ((rc = gpt_load(&m, ckpt_local, v.hash, &saved, &err))) goto phase2;
         model_ok = 1;
         if (got_arch && (rc = gpt_config_compare(&m.config, &cfg, &err))) goto phase2;
         opt = saved;
@@ -739,6 +917,7 @@ phase2:
         ag[AG_EVAL] = a.eval_every;
         ag[AG_SAVE] = a.save_every;
         ag[AG_EVAL_BATCHES] = (uint64_t)a.eval_batches;
+        ag[AG_HELD_BATCHES] = (uint64_t)a.held_out_batches;
         ag[AG_OPT] = opt_checksum(&opt);
         ag[AG_MODEL] = config_checksum(&m.config);
         ag[AG_VOCAB] = dist_checksum64(v.hash, sizeof v.hash, v.n_tokens);
@@ -902,10 +1081,14 @@ phase2:
         goto done;
     }
     double held_loss = NAN, held_vloss = NAN;
-    uint64_t held_targets = 0;
+    uint64_t held_targets = 0, held_windows[2] = {0, 0};
     if (m.step == a.steps || early_stopped) {
-        rc = eval_shard(&m, &sh[SPLIT_HELD_OUT], &v, B, T, 0, &held_loss, &held_targets, inputs, targets, feats, vtgt,
-                        &held_vloss, &err);
+        /* The budget: --held-out-batches batches of evenly spaced windows (0: every window). */
+        held_windows[1] = (sh[SPLIT_HELD_OUT].n_tokens + (uint64_t)T - 1) / (uint64_t)T;
+        held_windows[0] = a.held_out_batches ? (uint64_t)a.held_out_batches * B * N : held_windows[1];
+        if (held_windows[0] > held_windows[1]) held_windows[0] = held_windows[1];
+        rc = eval_shard(&m, &sh[SPLIT_HELD_OUT], &v, B, T, (uint64_t)a.held_out_batches * B * N, &held_loss,
+                        &held_targets, inputs, targets, feats, vtgt, &held_vloss, &err);
         if (rc && N > 1) {
             print_rank_error(&err);
             err.code = 0; /* printed */
@@ -915,16 +1098,23 @@ phase2:
         if (lead) {
             printf("held_out: %.4f nats/token over %llu tokens (unigram %.4f, bigram %.4f)", held_loss,
                    (unsigned long long)held_targets, base.unigram[SPLIT_HELD_OUT], base.bigram[SPLIT_HELD_OUT]);
+            if (held_windows[0] < held_windows[1])
+                printf("; %llu of %llu windows (--held-out-batches; 0: all)", (unsigned long long)held_windows[0],
+                       (unsigned long long)held_windows[1]);
             if (vtgt) printf("; value loss %.4f", held_vloss);
             printf("\n");
         }
     }
     double tps = t_train > 0 ? (double)trained_tokens / t_train : 0;
     if (lead) {
-        if ((rc = write_summary(summary_path, &a, &m, &v, &base, train_loss, tuning_loss, held_loss, held_targets, tps, trained_tokens,
-                                identified, &err)) ||
-            (rc = bundle_commit(&bundle, BUNDLE_SUMMARY, &err)))
-            goto done;
+        if (m.step == first_step && have_ckpt) rc = patch_summary(summary_path, held_loss, held_targets, held_windows, &err);
+        else
+            rc = write_summary(summary_path, &a, &m, &v, &base, train_loss, tuning_loss, held_loss, held_targets,
+                               held_windows, tps, trained_tokens, identified, &err);
+        if (rc || (rc = bundle_commit(&bundle, BUNDLE_SUMMARY, &err))) goto done;
+        if (m.step == first_step && have_ckpt)
+            printf("updated the held-out figures of %s (step %llu; no step trained)\n", a.out, (unsigned long long)m.step);
+        else
         printf("wrote %s (step %llu: checkpoint, vocabulary, training summary and split in one bundle); %.0f training "
                "tokens/s over %llu steps in %.1f s\n", a.out, (unsigned long long)m.step, tps,
                (unsigned long long)(m.step - first_step),
@@ -932,6 +1122,8 @@ phase2:
     }
 done:
     if (rc && err.code) cf_err_print(&err);
+    for (int i = 0; i < 2; i++)
+        if (scratch_fd[i] >= 0) close(scratch_fd[i]);
     free(inputs);
     free(targets);
     free(feats);

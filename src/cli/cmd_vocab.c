@@ -44,7 +44,12 @@ static void vocab_help(void) {
            "                       --split-fractions is the same option)\n"
            "  --fold J/K           cross-validation: fold J (0-based) of K is held out, the tuning\n"
            "                       share just below it, train the rest (K divides 100; docs/TIMELINE.md)\n"
-           "  --shards DIR         also write DIR/train.tokens, DIR/tuning.tokens, DIR/held_out.tokens\n"
+           "  --shards DIR         also prepare DIR for training: DIR/train.tokens, tuning.tokens,\n"
+           "                       held_out.tokens, a copy of the vocabulary and DIR/prepared.json,\n"
+           "                       which `clinfm train --shards DIR` reuses without reading the store\n"
+           "                       again; a DIR already prepared from the same store, split and\n"
+           "                       options is reused as it is (docs/TIMELINE.md)\n"
+           "  --rebuild            prepare DIR again even when it matches\n"
            "  --no-baselines       skip the n-gram baselines and token counts\n"
            "  --json               print the summary as JSON\n"
            "  -h, --help           this help\n"
@@ -63,11 +68,12 @@ int cmd_vocab(int argc, char **argv) {
         {"split", required_argument, 0, 'p'},       {"shards", required_argument, 0, 'd'},
         {"split-fractions", required_argument, 0, 'p'}, {"fold", required_argument, 0, 'F'},
         {"no-baselines", no_argument, 0, 'B'},      {"json", no_argument, 0, 'j'},
+        {"rebuild", no_argument, 0, 'R'},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
     const char *store_path = NULL, *out = NULL, *key_path = NULL, *fractions = NULL, *shards = NULL, *fold = NULL;
     vocab_options vo;
     vocab_options_default(&vo);
-    int baselines = 1, json = 0;
+    int baselines = 1, json = 0, reuse = 1;
     unsigned long long u;
     optind = 1;
     opterr = 0;
@@ -100,6 +106,7 @@ int cmd_vocab(int argc, char **argv) {
         case 'd': shards = optarg; break;
         case 'B': baselines = 0; break;
         case 'j': json = 1; break;
+        case 'R': reuse = 0; break;
         case 'h': vocab_help(); return 0;
         default: return cli_usage_error("vocab", "unknown option '%s' or missing value", argv[optind - 1]);
         }
@@ -121,10 +128,14 @@ int cmd_vocab(int argc, char **argv) {
     po.vocab_out = out;
     po.vo = vo;
     po.shard_dir = shards;
-    timeline_shard_stats shs[SPLIT_COUNT];
-    char spath[SPLIT_COUNT][4300];
+    po.baselines = baselines;
+    po.reuse = reuse;
+    static timeline_prepared prep; /* static: ~13 KB of paths */
     vocab v;
-    if ((rc = timeline_prepare(&v, &s, &sp, &po, shs, spath, &err))) goto fail1;
+    if ((rc = timeline_prepare(&v, &s, &sp, &po, &prep, &err))) goto fail1;
+    const timeline_shard_stats *shs = prep.stats;
+    if (prep.note[0]) fprintf(stderr, "clinfm vocab: %s; preparing again\n", prep.note);
+    if (prep.reused) fprintf(stderr, "clinfm vocab: %s is prepared for this store already; reused (--rebuild to redo)\n", shards);
 
     uint64_t per_kind[VOCAB_KIND_MAX] = {0};
     for (uint32_t i = 0; i < v.n_tokens; i++) per_kind[v.kind[i]]++;
@@ -134,9 +145,7 @@ int cmd_vocab(int argc, char **argv) {
             unk_events += v.count[i];
         if (v.kind[i] == VOCAB_KIND_CODE || v.kind[i] == VOCAB_KIND_PART) code_events += v.count[i];
     }
-    timeline_baseline bl;
-    memset(&bl, 0, sizeof bl);
-    if (baselines && (rc = timeline_ngram_baseline(&v, &s, &sp, &bl, &err))) goto fail2;
+    const timeline_baseline bl = prep.base;
 
     char hex[2 * VOCAB_HASH_BYTES + 1];
     vocab_hash_hex(&v, hex);
@@ -184,7 +193,7 @@ int cmd_vocab(int argc, char **argv) {
             cJSON *sh = cJSON_AddObjectToObject(root, "shards");
             for (int p = 0; p < SPLIT_COUNT; p++) {
                 cJSON *o = cJSON_AddObjectToObject(sh, split_name(p));
-                cJSON_AddStringToObject(o, "path", spath[p]);
+                cJSON_AddStringToObject(o, "path", prep.shard_path[p]);
                 cJSON_AddNumberToObject(o, "subjects", (double)shs[p].subjects);
                 cJSON_AddNumberToObject(o, "tokens", (double)shs[p].tokens);
             }
@@ -229,7 +238,6 @@ int cmd_vocab(int argc, char **argv) {
                 printf("shard        %s/%s.tokens: %llu subjects, %llu tokens\n", shards, split_name(p),
                        (unsigned long long)shs[p].subjects, (unsigned long long)shs[p].tokens);
     }
-fail2:
     vocab_free(&v);
 fail1:
     store_close(&s);

@@ -6,12 +6,18 @@
  * `clinfm train` must not pay for (or depend on) any of that. */
 #include "model/dist.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <mpi.h>
+#include <sodium.h>
+
+#include "util/atomic_file.h"
 
 static int g_active;        /* MPI_Init done by us */
 static int g_finalized;
@@ -161,6 +167,114 @@ int dist_bcast(void *buf, size_t bytes, int root, cf_err *err) {
 
 void dist_barrier(void) {
     if (dist_active() && g_size > 1) MPI_Barrier(MPI_COMM_WORLD);
+}
+
+/* The file's size and BLAKE2b-256 of its first n bytes (0: all); 0 when it cannot be read. */
+static int file_fingerprint(const char *path, size_t n, uint64_t *bytes, unsigned char h[32]) {
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    crypto_generichash_state gs;
+    crypto_generichash_init(&gs, NULL, 0, 32);
+    unsigned char buf[1 << 16];
+    size_t want = n ? n : (size_t)st.st_size, got = 0;
+    int ok = 1;
+    while (got < want) {
+        size_t k = want - got < sizeof buf ? want - got : sizeof buf;
+        ssize_t r = read(fd, buf, k);
+        if (r <= 0) {
+            ok = r == 0 && n; /* a file shorter than n bytes: fingerprint what there is */
+            break;
+        }
+        crypto_generichash_update(&gs, buf, (size_t)r);
+        got += (size_t)r;
+    }
+    close(fd);
+    crypto_generichash_final(&gs, h, 32);
+    *bytes = (uint64_t)st.st_size;
+    return ok;
+}
+
+int dist_share_file(const char *path, size_t fingerprint_bytes, int keep, const char *scratch_dir, char *local,
+                    size_t cap, int *fd_out, int *received, cf_err *err) {
+    *fd_out = -1;
+    *received = 0;
+    snprintf(local, cap, "%s", path);
+    if (!dist_active() || g_size == 1) return CF_OK;
+    struct {
+        uint64_t bytes;
+        unsigned char h[32];
+        int32_t ok, pad;
+    } mine, root;
+    memset(&mine, 0, sizeof mine);
+    mine.ok = file_fingerprint(path, fingerprint_bytes, &mine.bytes, mine.h);
+    root = mine;
+    int rc = dist_bcast(&root, sizeof root, 0, err);
+    if (rc) return rc;
+    if (!root.ok) return cf_fail(err, CF_EINPUT, "%s: rank 0 cannot read it", path);
+    int need = g_rank != 0 && (!mine.ok || mine.bytes != root.bytes || memcmp(mine.h, root.h, sizeof mine.h));
+    int any = 0;
+    if (MPI_Allreduce(&need, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS) return mpi_fail(err, "reduce");
+    if (!any) return CF_OK;
+
+    /* Rank 0 streams the file in chunks; ranks that have it already receive and drop them. */
+    int lrc = CF_OK, in = -1, out = -1;
+    atomic_file af;
+    af.fd = -1;
+    if (g_rank == 0 && (in = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        lrc = cf_fail_errno(err, CF_EINPUT, "%s: cannot open it to send", path);
+    if (need) {
+        if (keep) {
+            if ((lrc = atomic_file_open(&af, path, err)) == CF_OK) out = af.fd;
+        } else {
+            lrc = scratch_file_open(scratch_dir, err, &out);
+        }
+    }
+    const size_t chunk = (size_t)64 << 20;
+    char *buf = malloc(root.bytes < chunk ? (root.bytes ? root.bytes : 1) : chunk);
+    if (!buf) {
+        /* Without a buffer this rank cannot take part: end the job rather than hang it. */
+        fprintf(stderr, "clinfm: rank %d: out of memory receiving %s\n", g_rank, path);
+        MPI_Abort(MPI_COMM_WORLD, CF_EINTERNAL);
+        return CF_EINTERNAL;
+    }
+    for (uint64_t off = 0; off < root.bytes; off += chunk) {
+        size_t k = root.bytes - off < chunk ? (size_t)(root.bytes - off) : chunk;
+        if (g_rank == 0 && lrc == CF_OK) {
+            size_t got = 0;
+            while (got < k) {
+                ssize_t r = pread(in, buf + got, k - got, (off_t)(off + got));
+                if (r <= 0) break;
+                got += (size_t)r;
+            }
+            if (got < k) lrc = cf_fail(err, CF_EINPUT, "%s: changed while being sent", path);
+        }
+        if ((rc = dist_bcast(buf, k, 0, err))) {
+            free(buf);
+            return rc; /* MPI's own failure ends the job anyway */
+        }
+        if (need && lrc == CF_OK) lrc = write_all(out, buf, k, path, err);
+    }
+    free(buf);
+    if (in >= 0) close(in);
+    /* Rank 0's read status decides for everyone: what came may be garbage. */
+    int32_t st0 = g_rank == 0 ? lrc : 0;
+    if ((rc = dist_bcast(&st0, sizeof st0, 0, err))) return rc;
+    if (st0 && !lrc) lrc = cf_fail(err, CF_EINPUT, "%s: rank 0 could not send it", path);
+    if (need) {
+        if (keep) {
+            if (lrc == CF_OK) lrc = atomic_file_commit(&af, err);
+            else if (af.fd >= 0) atomic_file_abort(&af);
+        } else if (lrc == CF_OK) {
+            *fd_out = out;
+            snprintf(local, cap, "/proc/self/fd/%d", out);
+        } else if (out >= 0) {
+            close(out);
+        }
+        if (lrc == CF_OK) *received = 1;
+    }
+    return lrc;
 }
 
 void dist_finalize(void) {

@@ -46,6 +46,19 @@ int dist_max_status(int status);
 /* Copies bytes from rank root's buf to every other rank's buf. */
 int dist_bcast(void *buf, size_t bytes, int root, cf_err *err);
 void dist_barrier(void);
+
+/* Machines that share no filesystem: makes rank 0's file at path readable on every rank.
+ * Collective. Each rank compares a fingerprint of its own file at the same path with rank 0's
+ * (size and BLAKE2b-256 of the first `fingerprint_bytes` bytes; 0: of the whole file); equal
+ * (a shared filesystem, or a copy received before) costs nothing more. A rank whose copy
+ * differs or is missing receives rank 0's bytes: with keep, written atomically at path (the
+ * parent folder must exist), so the next run finds it; without, into an anonymous scratch file
+ * in scratch_dir, kept open as *fd_out (the caller closes it) and named in local as
+ * /proc/self/fd/N. local (cap bytes) is the path this rank should read. *received tells
+ * whether bytes came. Every rank takes part to the end even after a local failure, so none is
+ * left waiting; CF_EINPUT on every rank when rank 0 cannot read its file. */
+int dist_share_file(const char *path, size_t fingerprint_bytes, int keep, const char *scratch_dir, char *local,
+                    size_t cap, int *fd_out, int *received, cf_err *err);
 /* MPI_Finalize when MPI was initialised; harmless otherwise and when called twice. */
 void dist_finalize(void);
 /* Ends every rank of the job with this exit code (MPI_Abort) when MPI is active. Without MPI

@@ -1,10 +1,21 @@
-/* The data a model is trained on, prepared from a store in one call: the vocabulary (read from a
- * file, or fitted on the train split and saved) and the token shards of every split
- * (<dir>/train.tokens, tuning.tokens, held_out.tokens). `clinfm vocab --shards` and `clinfm train`
- * both prepare through timeline_prepare, so the two cannot drift apart.
+/* The data a model is trained on, prepared from a store once: the vocabulary (read from a file,
+ * or fitted on the train split), the token shards of every split (<dir>/train.tokens,
+ * tuning.tokens, held_out.tokens) and the n-gram baselines. `clinfm vocab --shards` and
+ * `clinfm train` both prepare through timeline_prepare, so the two cannot drift apart.
  *
- * The vocabulary is fitted before any shard is written (the shards are encoded with it); a failure
- * leaves the files already written as they are (each is written atomically), never half a file. */
+ * Preparation once: with a shard directory, the preparation is recorded in <dir>/prepared.json
+ * (written last, atomically) beside a copy of its vocabulary (<dir>/vocab.bin). The record
+ * names what the preparation was made from (the store's header fingerprint, which covers every
+ * section's checksum; the split key id and fractions; the vocabulary's options, or the hash of
+ * a given vocabulary) and what it made (the vocabulary hash; each shard's size and header
+ * BLAKE2b, the header holding the checksums of its sections; the baselines). A later call with
+ * the same inputs whose files still match the record reuses everything and reads nothing of
+ * the store; any difference (another store, split, options or vocabulary; a shard rewritten,
+ * truncated or missing) is named in `note` and the preparation is rebuilt.
+ *
+ * The vocabulary is fitted before any shard is written (the shards are encoded with it); a
+ * failure leaves the files already written as they are (each is written atomically, and the
+ * record is removed before a rebuild starts), never half a file. */
 #ifndef CLINFM_TIMELINE_PREPARE_H
 #define CLINFM_TIMELINE_PREPARE_H
 
@@ -14,22 +25,38 @@
 #include "timeline/vocab.h"
 #include "util/err.h"
 
+#define TIMELINE_PREPARED_FILE "prepared.json"
+#define TIMELINE_PREPARED_VOCAB "vocab.bin"
+#define TIMELINE_PREPARED_FORMAT 1
+
 typedef struct {
     const char *vocab_in;   /* read this vocabulary; NULL: fit one on train with vo */
-    const char *vocab_out;  /* where a fitted vocabulary is saved; NULL: not saved */
+    const char *vocab_out;  /* where the vocabulary is saved (fitted or reused); NULL: not saved */
     vocab_options vo;       /* for fitting */
-    const char *shard_dir;  /* created when absent; NULL: no shards */
-    int reuse_shards;       /* keep a shard already there that was made with this vocabulary (a
-                               resumed training run); otherwise every shard is written */
+    const char *shard_dir;  /* created when absent; NULL: no shards (and nothing is reused) */
+    int baselines;          /* also the n-gram baselines (kept in the record) */
+    int reuse;              /* reuse a matching preparation in shard_dir (default 1); 0: rebuild */
 } timeline_prepare_options;
 
-/* Fills o with the defaults: fit with vocab_options_default, save nowhere, no shards. */
+typedef struct {
+    timeline_shard_stats stats[SPLIT_COUNT]; /* subjects and tokens of each shard */
+    char shard_path[SPLIT_COUNT][4300];      /* when shard_dir is set */
+    timeline_baseline base;                  /* when baselines were asked (else NaN losses) */
+    int reused;                              /* 1: an earlier preparation was reused whole */
+    char note[9000];                         /* why an earlier preparation was not reused ("" if none) */
+} timeline_prepared;
+
+/* Fills o with the defaults: fit with vocab_options_default, save nowhere, no shards, no
+ * baselines, reuse on. */
 void timeline_prepare_options_default(timeline_prepare_options *o);
 
-/* Prepares s's data under split sp: *v is the vocabulary (the caller frees it with vocab_free);
- * stats[p] counts shard p's subjects and tokens (max_tokens only for a shard written now) and
- * shard_path[p] names it, when o->shard_dir is set. */
+/* Prepares s's data under split sp into *out; *v is the vocabulary (the caller frees it with
+ * vocab_free). */
 int timeline_prepare(vocab *v, const store *s, const split_config *sp, const timeline_prepare_options *o,
-                     timeline_shard_stats stats[SPLIT_COUNT], char shard_path[SPLIT_COUNT][4300], cf_err *err);
+                     timeline_prepared *out, cf_err *err);
+
+/* The fingerprint of a store: hex BLAKE2b-256 of its header block, which holds every
+ * section's checksum (the same as a model bundle records). */
+void timeline_store_fingerprint(const store *s, char hex[65]);
 
 #endif
