@@ -15,7 +15,7 @@ CFLAGS_BASE = -std=c11 -g -Wall -Wextra $(WERROR) -Wshadow -Wno-unused-parameter
               -D_GNU_SOURCE -DCLINFM_WITH_LIBDEFLATE -DCLINFM_WITH_DNNL -Isrc -pthread -fopenmp
 # oneDNN (libdnnl-dev) gives the model its AVX-512 matrix products (src/model/gpt_kernels.c);
 # without -DCLINFM_WITH_DNNL the model runs on OpenBLAS alone.
-LIBS    = -lxgboost -lopenblas -ldnnl -lmicrohttpd -lcurl -lsqlite3 -lcrypto -lcjson -lsodium -lpcre2-8 -ldeflate -lz -lm -lpthread
+LIBS    = -lxgboost -lopenblas -ldnnl -lmicrohttpd -lcurl -lsqlite3 -lcrypto -lcjson -lsodium -lpcre2-8 -ldeflate -lzstd -lz -lm -lpthread
 # Open MPI (libopenmpi-dev) for data-parallel training, src/model/dist.c; kept out of LIBS so a
 # LIBS given on the command line still links. MPI_Init runs only under mpirun/mpiexec.
 MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null || mpicc --showme:compile 2>/dev/null)
@@ -65,7 +65,14 @@ $(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libclinfm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(BUILD)/libclinfm.a $(LIBS) $(MPI_LIBS)
 
-tests: $(TEST_BIN)
+# The benchmarks are not run by `make test`, but they must keep compiling and linking: every
+# bench/*.c is built against the library as the tests are (about 7 s in all).
+BENCH_CHECK := $(patsubst bench/%.c,$(BUILD)/bench-check/%,$(sort $(wildcard bench/*.c)))
+$(BUILD)/bench-check/%: bench/%.c tests/loopback.h $(BUILD)/libclinfm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -O0 -o $@ $< $(BUILD)/libclinfm.a $(LIBS) $(MPI_LIBS)
+
+tests: $(TEST_BIN) $(BENCH_CHECK)
 
 # The builds that `make test`, `demo`, `bench` and `install` start use every core.
 JOBS ?= -j$(shell nproc 2>/dev/null || echo 2)

@@ -4,20 +4,17 @@
 #
 #   bash bench/deid_bench.sh [ROUNDS]
 #
-# Compiles bench/deid_bench.c with the de-identifier's sources only (so it runs even while other
-# modules are mid-change), then times find + redact over every note on one thread. The per-core
-# figure uses the thread's CPU time; wall time is printed too (the machine is shared, run with
-# nice and expect noise). Issue 4's target is at least 5 MB/s; PhysioNet deid manages about
-# 0.012 MB/s here.
+# Compiles bench/deid_bench.c with the de-identifier's sources only (bench_build_deid in
+# bench/lib.sh, so it runs even while other modules are mid-change), then times find + redact
+# over every note on one thread. The per-core figure uses the thread's CPU time; wall time is
+# printed too (the machine is shared, run with nice and expect noise). Issue 4's target is at
+# least 5 MB/s; PhysioNet deid manages about 0.012 MB/s here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 ROUNDS=${1:-5}
 OUT=${BUILD:-build}/bench
 mkdir -p "$OUT"
-SRC="src/deid/find.c src/deid/model.c src/deid/known.c src/deid/lexicon.c src/deid/redact.c src/deid/rules.c src/deid/utf8.c src/util/atomic_file.c
-     src/util/err.c src/util/strmap.c src/util/progress.c"
-${CC:-cc} -std=c11 -O2 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE -Isrc -pthread \
-  -o "$OUT/deid_bench" bench/deid_bench.c $SRC -lpcre2-8 -lsodium -lcjson -lm
+bench_build_deid deid_bench
 BULK=$(bench_data synthea-bulk-ndjson)
 nice "$OUT/deid_bench" data/deid "$BULK/DocumentReference.000.ndjson" "$ROUNDS"

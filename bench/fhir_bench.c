@@ -2,7 +2,7 @@
  * the same work as the command (fhir_ingest into a store writer, then finish) without the CLI.
  *
  * Build: cc -std=c11 -O2 -D_GNU_SOURCE -Isrc -pthread bench/fhir_bench.c build/libclinfm.a \
- *           -lcjson -lsodium -lz -lm -lpthread -ldeflate -o /tmp/fhir_ingest
+ *           -lcjson -lsodium -lzstd -lz -lm -lpthread -ldeflate -o /tmp/fhir_ingest
  * Run:   /tmp/fhir_ingest data/synthea-fhir-r4 /tmp/synthea.store [--memory-mb N] */
 #include <stdio.h>
 #include <stdlib.h>

@@ -22,7 +22,7 @@ if [ -x "$BUILD/clinfm" ] && "$BUILD/clinfm" ingest --help 2>&1 | grep -- fhir >
 else
   for extra in "-ldeflate" ""; do
     cc -std=c11 -O2 -D_GNU_SOURCE -Isrc -pthread bench/fhir_bench.c "$BUILD/libclinfm.a" \
-       -lcjson -lsodium -lz -lm -lpthread $extra -o "$TMP/fhir_ingest" 2>/dev/null && break
+       -lcjson -lsodium -lzstd -lz -lm -lpthread $extra -o "$TMP/fhir_ingest" 2>/dev/null && break
   done
   [ -x "$TMP/fhir_ingest" ] || { echo "fhir_bench: cannot link bench/fhir_bench.c against $BUILD/libclinfm.a" >&2; exit 1; }
   INGEST=("$TMP/fhir_ingest"); OUTFLAG=(); how="bench/fhir_bench.c (fhir_ingest C API)"

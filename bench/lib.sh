@@ -3,15 +3,27 @@
 # OUT (the build folder).
 
 # Builds bench/<name>.c against the model sources only, so that a half-edited file elsewhere in
-# the tree cannot stop a benchmark, into $OUT/<name>.
+# the tree cannot stop a benchmark, into $OUT/<name>. BENCH_OPT (default -O2) lets
+# tests/cli/bench_build.sh check the source list quickly at -O0.
 bench_build_model() {
   local name=$1
   mkdir -p "$OUT"
   # -fno-math-errno as the Makefile gives gpt_kernels.c (no errno from maths is read here).
-  cc -std=c11 -O2 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE -DCLINFM_WITH_DNNL \
+  cc -std=c11 ${BENCH_OPT:--O2} -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE -DCLINFM_WITH_DNNL \
      -fno-math-errno -Isrc -pthread -fopenmp -o "$OUT/$name" "bench/$name.c" src/model/gpt.c \
-     src/model/gpt_kernels.c src/model/gpt_feat.c src/model/gpt_sample.c src/util/err.c src/util/atomic_file.c \
+     src/model/gpt_kernels.c src/model/gpt_feat.c src/model/gpt_sample.c src/util/err.c src/util/atomic_file.c src/util/file.c \
      -lopenblas -ldnnl -lz -lm -lpthread
+}
+
+# Builds bench/<name>.c with the de-identifier's sources only (so it runs even while other
+# modules are mid-change), into $OUT/<name>.
+bench_build_deid() {
+  local name=$1
+  mkdir -p "$OUT"
+  ${CC:-cc} -std=c11 ${BENCH_OPT:--O2} -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE -Isrc -pthread \
+    -o "$OUT/$name" "bench/$name.c" src/deid/find.c src/deid/model.c src/deid/known.c src/deid/lexicon.c \
+    src/deid/redact.c src/deid/rules.c src/deid/utf8.c src/util/atomic_file.c src/util/file.c src/util/err.c \
+    src/util/strmap.c src/util/progress.c -lpcre2-8 -lsodium -lcjson -lm
 }
 
 # Exits with a message naming the Debian package when PyTorch cannot be imported.

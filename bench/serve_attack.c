@@ -41,6 +41,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../tests/loopback.h"
+
 static int PORT, SERVER_PID, SECONDS = 20, RATE = 200, CONNS = 4, COUNT = -1;
 static const char *KEY, *PATH = "/cds-services/clinfm-patient-view", *KIND = "none";
 static char *BODY;
@@ -61,33 +63,8 @@ static void sleep_s(double s) {
     nanosleep(&ts, NULL);
 }
 
-static int connect_from(const char *src, int timeout_s) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    struct timeval tv = {timeout_s, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (src) {
-        struct sockaddr_in b = {0};
-        b.sin_family = AF_INET;
-        inet_pton(AF_INET, src, &b.sin_addr);
-        if (bind(fd, (struct sockaddr *)&b, sizeof b)) {
-            close(fd);
-            return -1;
-        }
-    }
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)PORT);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a)) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
+/* The tests' loopback client (tests/loopback.h), to this run's port. */
+static int connect_from(const char *src, int timeout_s) { return tu_connect_from(src, PORT, timeout_s); }
 
 static int write_all(int fd, const char *p, size_t n) {
     while (n) {

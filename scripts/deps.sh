@@ -2,7 +2,7 @@
 # Installs the Debian packages clinfm needs, only those that are missing.
 # Runs apt-get update at most once, and only when something must be installed.
 set -euo pipefail
-PKGS=(build-essential clang libclang-rt-14-dev llvm pkg-config zlib1g-dev libdeflate-dev libsodium-dev libcjson-dev libpcre2-dev
+PKGS=(build-essential clang libclang-rt-14-dev llvm pkg-config zlib1g-dev libdeflate-dev libzstd-dev libsodium-dev libcjson-dev libpcre2-dev
       libopenblas-openmp-dev libdnnl-dev libopenmpi-dev openmpi-bin iproute2
       python3 python3-pandas procps
       libxgboost-dev python3-sklearn libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev openssl curl wrk)

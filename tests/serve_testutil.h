@@ -26,6 +26,8 @@
 #include <sodium.h>
 #include <zlib.h>
 
+#include "loopback.h"
+
 /* Whole file, gunzipped when gzipped; NUL-terminated. */
 static inline char *tu_read_gz(const char *path, size_t *len) {
     gzFile f = gzopen(path, "rb");
@@ -216,35 +218,6 @@ typedef struct {
     size_t body_len;
     char headers[4096];
 } tu_resp;
-
-/* A TCP connection to 127.0.0.1:port from the loopback address src (NULL: the kernel's choice,
- * 127.0.0.1), with send and receive timeouts of timeout_s; -1 on failure. Any 127.x.y.z address
- * works as a source, so one test can play several client hosts. */
-static inline int tu_connect_from(const char *src, int port, int timeout_s) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    struct timeval tv = {timeout_s, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (src) {
-        struct sockaddr_in b = {0};
-        b.sin_family = AF_INET;
-        inet_pton(AF_INET, src, &b.sin_addr);
-        if (bind(fd, (struct sockaddr *)&b, sizeof b)) {
-            close(fd);
-            return -1;
-        }
-    }
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a)) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
 
 /* Reads a whole response until the server closes; status 0 on a transport failure. */
 static inline tu_resp tu_read_resp(int fd) {

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "check.h"
 #include "store/store.h"
 #include "store/store_format.h"
@@ -131,6 +133,24 @@ static void check_equal(const char *path, ref_event *ev, size_t n) {
     CHECK_EQ_INT(store_find_code(&s, "NOPE"), -1);
     CHECK(s.meta_len == strlen("{\"producer\":\"test\"}") && memcmp(s.meta, "{\"producer\"", 11) == 0);
     store_close(&s);
+    /* The stored counts, read without decoding any event, match counts made from the input. */
+    uint64_t n_static = 0, n_numeric = 0, n_text = 0, per_source[3] = {0};
+    for (size_t i = 0; i < n; i++) {
+        n_static += ev[i].time == TIME_NULL;
+        n_numeric += !isnan(ev[i].numeric);
+        n_text += ev[i].has_text;
+        per_source[ev[i].source]++;
+    }
+    REQUIRE(store_open_summary(&s, path, &err) == CF_OK);
+    CHECK(s.time == NULL && s.code == NULL); /* nothing decoded */
+    CHECK(s.has_summary);
+    CHECK_EQ_INT(s.n_events, n);
+    CHECK_EQ_INT(s.n_static_events, n_static);
+    CHECK_EQ_INT(s.n_numeric_events, n_numeric);
+    CHECK_EQ_INT(s.n_text_events, n_text);
+    for (int k = 0; k < 3; k++) CHECK_EQ_INT(s.source_events[k], per_source[k]);
+    CHECK(store_verify(&s, &err) != CF_OK); /* refuses, does not crash, without the columns */
+    store_close(&s);
 }
 
 static void read_file(const char *path, char **data, size_t *len) {
@@ -149,7 +169,8 @@ static void read_file(const char *path, char **data, size_t *len) {
 static void test_round_trip_in_memory(void) {
     char path[512];
     snprintf(path, sizeof path, "%s/mem.store", check_tmpdir());
-    size_t n = 20000;
+    /* Three blocks and a part (65,536 events each), subjects spanning block boundaries. */
+    size_t n = 3 * 65536 + 77;
     ref_event *ev = make_events(n);
     REQUIRE(write_store(path, ev, n, 0, 0) == 0);
     check_equal(path, ev, n);
@@ -175,6 +196,54 @@ static void test_round_trip_with_spills(void) {
     free(a);
     free(b);
     free(ev);
+}
+
+/* Events of one source row share (subject, time, provenance): they keep the order they were added
+ * in, also when a spill splits a row between two runs (rows of 3 events, runs of 1,024). */
+static int write_rows(const char *path, size_t rows, size_t budget) {
+    store_writer *w;
+    cf_err err = {0};
+    store_writer_options opt = {.memory_budget = budget};
+    if (store_writer_open(&w, path, &opt, &err)) return -1;
+    store_writer_source(w, "t");
+    const char *codes[] = {"A", "B", "C"};
+    for (int k = 0; k < 3; k++) store_writer_code(w, codes[k], 1);
+    for (size_t r = 0; r < rows; r++)
+        for (size_t k = 0; k < 3; k++) /* row r adds codes in a rotated order */
+            if (store_writer_add(w, (int64_t)(r % 13), (int64_t)(r / 13) * 60000000, (uint32_t)((r + k) % 3), (float)k, NULL,
+                                 0, 0, r + 1, &err))
+                return -1;
+    return store_writer_finish(w, &err) ? -1 : 0;
+}
+
+static void test_row_order_across_spills(void) {
+    char path[512], path2[512];
+    snprintf(path, sizeof path, "%s/rows-spilled.store", check_tmpdir());
+    snprintf(path2, sizeof path2, "%s/rows-mem.store", check_tmpdir());
+    const size_t rows = 5000;
+    REQUIRE(write_rows(path, rows, 1) == 0); /* the smallest budget: 1,024 events per run */
+    REQUIRE(write_rows(path2, rows, 0) == 0);
+    char *a, *b;
+    size_t la, lb;
+    read_file(path, &a, &la);
+    read_file(path2, &b, &lb);
+    CHECK(la > 0 && la == lb && memcmp(a, b, la) == 0);
+    free(a);
+    free(b);
+    store s;
+    cf_err err = {0};
+    REQUIRE(store_open(&s, path, &err) == CF_OK);
+    REQUIRE_EQ_INT(s.n_events, 3 * rows);
+    size_t bad = 0;
+    for (size_t i = 0; i + 2 < s.n_events; i += 3) {
+        uint64_t r = store_prov_row(s.prov[i]) - 1;
+        for (size_t k = 0; k < 3; k++)
+            if (store_prov_row(s.prov[i + k]) != r + 1 || s.numeric[i + k] != (float)k ||
+                strcmp(store_code_str(&s, s.code[i + k]), (const char *[]){"A", "B", "C"}[(r + k) % 3]) != 0)
+                bad++;
+    }
+    CHECK_EQ_INT(bad, 0);
+    store_close(&s);
 }
 
 static void test_empty_store(void) {
@@ -212,16 +281,40 @@ static void test_damage_detected(void) {
     free(ev);
     store s;
     cf_err err = {0};
-    /* A flipped byte in the event data: open succeeds (cheap checks), verify names the section. */
+    /* A flipped byte inside an event block: the block's checksum fails at open, naming it. */
     int fd = open(path, O_RDWR);
     REQUIRE(fd >= 0);
+    store_header h;
+    REQUIRE(pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h);
+    const store_section *data = NULL, *heap = NULL;
+    for (uint32_t i = 0; i < h.n_sections; i++) {
+        if (h.sections[i].kind == SEC_EVENT_DATA) data = &h.sections[i];
+        if (h.sections[i].kind == SEC_CODE_HEAP) heap = &h.sections[i];
+    }
+    REQUIRE(data && heap && data->size > 100);
     unsigned char byte;
-    REQUIRE(pread(fd, &byte, 1, STORE_HEADER_SIZE + 5) == 1);
+    off_t at = (off_t)(data->offset + data->size / 2);
+    REQUIRE(pread(fd, &byte, 1, at) == 1);
     byte ^= 0x40;
-    REQUIRE(pwrite(fd, &byte, 1, STORE_HEADER_SIZE + 5) == 1);
+    REQUIRE(pwrite(fd, &byte, 1, at) == 1);
+    CHECK(store_open(&s, path, &err) == CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "event block 0");
+    CHECK_CONTAINS(err.msg, "damaged");
+    /* The summary does not read the blocks, so it still opens; verify (on a full open) would not. */
+    CHECK(store_open_summary(&s, path, &err) == CF_OK);
+    store_close(&s);
+    byte ^= 0x40;
+    REQUIRE(pwrite(fd, &byte, 1, at) == 1);
+    REQUIRE(store_open(&s, path, &err) == CF_OK);
+    store_close(&s);
+    /* A flipped byte in a dictionary: open succeeds (cheap checks), verify names the section. */
+    at = (off_t)(heap->offset + 1);
+    REQUIRE(pread(fd, &byte, 1, at) == 1);
+    byte ^= 0x01;
+    REQUIRE(pwrite(fd, &byte, 1, at) == 1);
     REQUIRE(store_open(&s, path, &err) == CF_OK);
     CHECK(store_verify(&s, &err) == CF_EINPUT);
-    CHECK_CONTAINS(err.msg, "event_time");
+    CHECK_CONTAINS(err.msg, "code_heap");
     store_close(&s);
     /* A flipped byte in the header: open refuses. */
     REQUIRE(pread(fd, &byte, 1, 40) == 1);
@@ -242,6 +335,141 @@ static void test_damage_detected(void) {
     CHECK(store_open(&s, junk, &err) == CF_EINPUT);
     CHECK_CONTAINS(err.msg, "magic");
     CHECK(store_open(&s, "/nonexistent/x.store", &err) == CF_EINPUT);
+}
+
+/* Values at the edges of what each column holds, across a block boundary: NaN payloads kept bit
+ * for bit, the largest and smallest times (deltas that wrap), the largest row, many sources. */
+static void test_edge_values(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/edge.store", check_tmpdir());
+    store_writer *w;
+    cf_err err = {0};
+    REQUIRE(store_writer_open(&w, path, NULL, &err) == CF_OK);
+    char name[32];
+    for (int k = 0; k < 300; k++) {
+        snprintf(name, sizeof name, "source-%03d", k);
+        REQUIRE(store_writer_source(w, name) == k);
+    }
+    int64_t c = store_writer_code(w, "C", 1);
+    REQUIRE(c == 0);
+    const size_t n = 65536 + 1000;
+    const int64_t times[] = {TIME_NULL, INT64_MIN + 1, -1, 0, 1, INT64_MAX - 1};
+    uint32_t nan_bits[] = {0x7fc00000u, 0x7fc00001u, 0xffc00000u, 0x7f800001u};
+    for (size_t i = 0; i < n; i++) {
+        /* Subject i/7: each subject's events carry distinct times, so the store order is the
+         * order added here, and event i sits at index i. */
+        int64_t t = times[i % 7 < 6 ? i % 7 : 5];
+        if (i % 7 == 6) t = INT64_MAX; /* a delta of one after huge ones */
+        float v;
+        if (i % 5 == 0) {
+            memcpy(&v, &nan_bits[(i / 5) % 4], 4);
+        } else {
+            v = (i % 5 == 1) ? -0.0f : (i % 5 == 2) ? 3.4028235e38f : (i % 5 == 3) ? 1e-45f : -1.5f;
+        }
+        uint32_t src = (uint32_t)((i * 37) % 300);
+        uint64_t row = i % 2 ? STORE_MAX_ROW - i : i + 1;
+        const char *text = i % 3 == 0 ? NULL : i % 3 == 1 ? "same" : "";
+        REQUIRE(store_writer_add(w, (int64_t)(i / 7), t, 0, v, text, text ? strlen(text) : 0, src, row, &err) == CF_OK);
+    }
+    REQUIRE(store_writer_finish(w, &err) == CF_OK);
+    store s;
+    REQUIRE(store_open(&s, path, &err) == CF_OK);
+    CHECK(store_verify(&s, &err) == CF_OK);
+    REQUIRE_EQ_INT(s.n_events, n);
+    CHECK_EQ_INT(s.n_texts, 2);
+    size_t bad = 0;
+    for (size_t i = 0; i < n && bad < 3; i++) {
+        int64_t t = i % 7 == 6 ? INT64_MAX : times[i % 7];
+        uint32_t src = (uint32_t)((i * 37) % 300);
+        uint64_t row = i % 2 ? STORE_MAX_ROW - i : i + 1;
+        uint32_t want_bits, got_bits;
+        float v = i % 5 == 1 ? -0.0f : i % 5 == 2 ? 3.4028235e38f : i % 5 == 3 ? 1e-45f : -1.5f;
+        if (i % 5 == 0) want_bits = nan_bits[(i / 5) % 4];
+        else memcpy(&want_bits, &v, 4);
+        memcpy(&got_bits, &s.numeric[i], 4);
+        int ok = s.time[i] == t && got_bits == want_bits && store_prov_source(s.prov[i]) == src &&
+                 store_prov_row(s.prov[i]) == row && (i % 3 == 0 ? s.text[i] == 0 : s.text[i] != 0);
+        if (ok && s.text[i]) {
+            size_t len;
+            const char *txt = store_text_str(&s, s.text[i], &len);
+            ok = i % 3 == 1 ? len == 4 && memcmp(txt, "same", 4) == 0 : len == 0;
+        }
+        if (!ok) {
+            bad++;
+            CHECK_FAIL_("edge event %zu differs", i);
+        }
+    }
+    store_close(&s);
+    /* One event. */
+    REQUIRE(store_writer_open(&w, path, NULL, &err) == CF_OK);
+    store_writer_source(w, "t");
+    store_writer_code(w, "X", 1);
+    REQUIRE(store_writer_add(w, -5, INT64_MIN + 1, 0, NAN, "note", 4, 0, STORE_MAX_ROW, &err) == CF_OK);
+    REQUIRE(store_writer_finish(w, &err) == CF_OK);
+    REQUIRE(store_open(&s, path, &err) == CF_OK);
+    CHECK(s.n_events == 1 && s.n_subjects == 1 && s.subject_id[0] == -5 && s.time[0] == INT64_MIN + 1);
+    CHECK(isnan(s.numeric[0]) && s.text[0] == 1 && store_prov_row(s.prov[0]) == STORE_MAX_ROW);
+    CHECK(s.n_static_events == 0 && s.n_numeric_events == 0 && s.n_text_events == 1);
+    store_close(&s);
+    /* Events so regular that the file holds fewer bytes than events: still opens. */
+    REQUIRE(store_writer_open(&w, path, NULL, &err) == CF_OK);
+    store_writer_source(w, "t");
+    store_writer_code(w, "X", 1);
+    for (size_t i = 0; i < 200000; i++)
+        REQUIRE(store_writer_add(w, 1, (int64_t)i * 60000000, 0, NAN, NULL, 0, 0, i + 1, &err) == CF_OK);
+    REQUIRE(store_writer_finish(w, &err) == CF_OK);
+    struct stat st;
+    REQUIRE(stat(path, &st) == 0);
+    CHECK(st.st_size < 200000);
+    REQUIRE(store_open(&s, path, &err) == CF_OK);
+    CHECK(s.n_events == 200000 && s.time[199999] == 199999LL * 60000000 && store_prov_row(s.prov[199999]) == 200000);
+    store_close(&s);
+}
+
+/* A version 1 store (tests/data/store-v1-small.store, 40 fictional events written by the version 1
+ * writer) still reads, event for event as it was written, and its summary counts are made; a
+ * version this reader does not know is refused by name. */
+static void test_version1_and_unknown_versions(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/tests/data/store-v1-small.store", check_root());
+    store s;
+    cf_err err = {0};
+    REQUIRE(store_open(&s, path, &err) == CF_OK);
+    CHECK_EQ_INT(s.version, 1);
+    CHECK(store_verify(&s, &err) == CF_OK);
+    REQUIRE_EQ_INT(s.n_events, 40);
+    const char *codes[] = {"LAB//1", "DX//I10", "MEDS_BIRTH"};
+    /* The writer's input: event i of subject i/5 - 2, static when i % 5 == 0, else at minute i,
+     * so the store order is i. */
+    for (int i = 0; i < 40; i++) {
+        int ok = s.time[i] == (i % 5 == 0 ? TIME_NULL : 60000000LL * i) &&
+                 strcmp(store_code_str(&s, s.code[i]), codes[i % 3]) == 0 &&
+                 (i % 2 ? isnan(s.numeric[i]) : s.numeric[i] == (float)i / 3) && (s.text[i] != 0) == (i % 4 == 1) &&
+                 store_prov_source(s.prov[i]) == (uint32_t)(i % 2) && store_prov_row(s.prov[i]) == (uint64_t)i + 1;
+        if (!ok) CHECK_FAIL_("version 1 event %d differs", i);
+    }
+    store_close(&s);
+    REQUIRE(store_open_summary(&s, path, &err) == CF_OK);
+    CHECK(s.has_summary && s.n_static_events == 8 && s.n_numeric_events == 20 && s.n_text_events == 10);
+    CHECK(s.source_events[0] == 20 && s.source_events[1] == 20);
+    store_close(&s);
+    /* The same file claiming version 3, its header checksum made right: refused, naming both. */
+    char *data;
+    size_t len;
+    read_file(path, &data, &len);
+    REQUIRE(len > STORE_HEADER_SIZE);
+    store_header *h = (store_header *)data;
+    h->version = 3;
+    crypto_generichash(h->header_hash, STORE_HASH_BYTES, (const unsigned char *)h, offsetof(store_header, header_hash), NULL, 0);
+    char path3[512];
+    snprintf(path3, sizeof path3, "%s/v3.store", check_tmpdir());
+    FILE *f = fopen(path3, "wb");
+    REQUIRE(f && fwrite(data, 1, len, f) == len);
+    fclose(f);
+    free(data);
+    CHECK(store_open(&s, path3, &err) == CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "version 3");
+    CHECK_CONTAINS(err.msg, "re-run");
 }
 
 static void test_subject_keys(void) {
@@ -295,9 +523,12 @@ static void test_bad_arguments(void) {
 int main(void) {
     RUN(test_round_trip_in_memory);
     RUN(test_round_trip_with_spills);
+    RUN(test_row_order_across_spills);
     RUN(test_empty_store);
     RUN(test_abort_leaves_nothing);
     RUN(test_damage_detected);
+    RUN(test_edge_values);
+    RUN(test_version1_and_unknown_versions);
     RUN(test_subject_keys);
     RUN(test_bad_arguments);
     return check_summary();

@@ -884,6 +884,7 @@ static void test_prepare(void) {
     char vpath[4200], dir[4200];
     snprintf(vpath, sizeof vpath, "%s", tmp("prep.vocab"));
     snprintf(dir, sizeof dir, "%s", tmp("prep.shards"));
+    unlink(tmp("prep.shards/prepared.json")); /* a folder left by an earlier run is not this run's */
     timeline_prepare_options po;
     timeline_prepare_options_default(&po);
     po.vocab_out = vpath;

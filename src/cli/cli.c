@@ -35,3 +35,18 @@ const char *cli_deid_rules(const char *given, char *buf, size_t cap) {
     cf_share_path("data/deid", buf, cap);
     return buf;
 }
+
+int cli_take_named(const char *cmd, const char *value, void *named) {
+    cli_named *n = named;
+    cf_share_resolve_named(value, n->folder, n->ext, n->buf, sizeof n->buf);
+    n->path = n->buf;
+    return 0;
+}
+
+int cli_split_apply(const cli_split_args *a, split_config *sp, cf_err *err) {
+    int rc = CF_OK;
+    if (a->key && (rc = split_load_key(sp, a->key, err))) return rc;
+    if (a->fractions && (rc = split_parse_fractions(sp, a->fractions, err))) return rc;
+    if (a->fold) rc = split_parse_fold(sp, a->fold, err);
+    return rc;
+}

@@ -7,84 +7,17 @@
  * named with --text / --phi; --case re-cases the notes first, to measure the engine on all-caps and
  * all-lower-case text. It prints counts and ratios only, never corpus text. */
 #include <cjson/cJSON.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/datadir.h"
 #include "cli/commands.h"
+#include "cli/opts.h"
 #include "deid/deid_eval.h"
 #include "deid/text.h"
 
 static const char *CMD = "deid-eval";
-
-static void usage(FILE *out) {
-    fprintf(out,
-            "usage: clinfm deid-eval --corpus FILE --format presidio|phrase [--json] [--rules DIR]\n"
-            "                        [--records A-B] [--min-recall R] [--min-precision P]\n"
-            "                        [--case upper|lower] [--threshold P]\n"
-            "       clinfm deid-eval [--corpus PATH] --text FILE --phi FILE [options]\n\n"
-            "Measures the free-text de-identifier on an annotated corpus: recall, precision and F2\n"
-            "per PHI type and overall, by any-overlap and by strict (exact span) match.\n\n"
-            "  --corpus PATH      annotated corpus (file, or for the PhysioNet layout a folder)\n"
-            "  --format F         presidio: JSON array of {full_text, spans[{entity_type,\n"
-            "                     start_position, end_position}]} (code point offsets);\n"
-            "                     phrase: either clinfm's inline layout (\"##RECORD id\" lines, PHI\n"
-            "                     inline as {{TYPE:phrase}}) or the PhysioNet deid gold standard,\n"
-            "                     told apart by the content (see below)\n"
-            "  --text FILE        PhysioNet text file (id.text); implies --format phrase\n"
-            "  --phi FILE         PhysioNet annotation file (id-phi.phrase); implies --format phrase\n"
-            "  --case C           upper or lower: re-case every note before scoring (ASCII letters,\n"
-            "                     and others whose other case has as many UTF-8 bytes), to measure\n"
-            "                     the engine on all-caps or all-lower-case notes\n"
-            "  --json             print the result as JSON\n"
-            "  --rules DIR        rules folder (default $CLINFM_DEID_RULES, else the shipped data/deid)\n"
-            "  --records A-B      score only records A to B (0-based, inclusive), e.g. to keep a\n"
-            "                     development half apart from a confirmation half\n"
-            "  --min-recall R     exit 1 if overall any-overlap recall (all dates) is below R\n"
-            "  --min-precision P  exit 1 if overall any-overlap precision (all dates) is below P\n"
-            "  --threshold P      use P as the model's decision threshold instead of the one in\n"
-            "                     model.tsv (a word is PHI when P(not PHI) < P; for calibration)\n\n"
-            "Recall of a gold type counts its spans that any prediction overlaps (a name tagged as\n"
-            "an organisation is still removed); precision of a predicted type counts its predictions\n"
-            "that overlap a gold span. F2 = 5PR/(4P+R). The overall figure covers the Safe Harbor\n"
-            "categories only: presidio NRP and TITLE annotations and ages under 90 are not PHI under\n"
-            "Safe Harbor, so they are neither misses nor, when a prediction falls on them, errors.\n"
-            "Presidio types map as: PERSON->NAME, STREET_ADDRESS->ADDRESS, GPE/LOCATION->LOCATION,\n"
-            "ORGANIZATION->ORGANIZATION, DATE_TIME->DATE, AGE->AGE_OVER_89 (90+ only),\n"
-            "PHONE_NUMBER->PHONE, EMAIL_ADDRESS->EMAIL, US_SSN->SSN, CREDIT_CARD/IBAN_CODE/\n"
-            "US_DRIVER_LICENSE/US_PASSPORT/US_BANK_NUMBER->ID, IP_ADDRESS->IP, DOMAIN_NAME->URL,\n"
-            "ZIP_CODE->ZIP.\n\n"
-            "PhysioNet deid layout: a text file of records \"START_OF_RECORD=<patient>||||<note>||||\",\n"
-            "the note's lines, \"||||END_OF_RECORD\"; an annotation file of lines \"<patient> <note>\n"
-            "<start> <end> <Category> <phrase>\" (byte offsets into the lines between the markers;\n"
-            "CRLF read as LF unless the offsets fit better counting the CRs). --corpus may name\n"
-            "the folder (id.text and id-phi.phrase, else its only *.text and *.phrase), the text\n"
-            "file (X.text -> X-phi.phrase, else the only *.phrase beside it) or the annotation file\n"
-            "(X-phi.phrase or X.phrase -> X.text, else the only *.text beside it). Each annotation\n"
-            "is placed on its phrase: [start,end), else [start,end] (inclusive end), else the\n"
-            "phrase within 8 bytes of start; the counts of realigned and misaligned annotations\n"
-            "are reported, and more than 5%% misaligned is an error. Categories map as:\n"
-            "Location->LOCATION, Hospital->ORGANIZATION, Date/DateYear->DATE, HCPName/PTName/\n"
-            "RelativeProxyName/ProxyName/PTNameInitial/Initial/Name->NAME, Phone->PHONE,\n"
-            "Age->AGE_OVER_89 (90+ only), Other->ID, Email->EMAIL, SSN, MRN, URL.\n\n"
-            "Dates are scored two ways. Safe Harbor removes all elements of dates except the year\n"
-            "(45 CFR 164.514(b)(2)(i)(C)), but corpora also annotate bare years, relative dates and\n"
-            "times. The DATE and OVERALL rows count every annotated date; the 'DATE d/m' and\n"
-            "'OVERALL d/m' rows count only date spans that name a day or a month (a month name or\n"
-            "number, a day of the month, a weekday, a holiday); the others are then neither misses\n"
-            "nor errors. Both are printed (and both are in --json); the floors use the first.\n\n"
-            "exit status: 0 ok, 1 bad input or usage (or a floor not met), 2 internal error.\n");
-}
-
-static int parse_ratio(const char *opt, const char *s, double *out) {
-    char *end;
-    double v = strtod(s, &end);
-    if (!*s || *end || v < 0 || v > 1) return cli_usage_error(CMD, "%s expects a number between 0 and 1", opt);
-    *out = v;
-    return 0;
-}
 
 static void print_row(const char *name, const deid_counts *o, const deid_counts *s) {
     double ro = deid_ratio(o->gold_hit, o->gold_n), po = deid_ratio(o->pred_hit, o->pred_n);
@@ -116,61 +49,103 @@ static cJSON *json_counts(const deid_counts *c) {
     return o;
 }
 
+/* --records A-B: a slice of the corpus, 0-based and inclusive. */
+typedef struct {
+    size_t first, last;
+    int given;
+} records_range;
+
+static int take_records(const char *cmd, const char *v, void *dst) {
+    records_range *r = dst;
+    char *e1 = NULL, *e2 = NULL;
+    if (v[0] < '0' || v[0] > '9') return cli_usage_error(cmd, "--records expects A-B, e.g. 0-374");
+    unsigned long long a = strtoull(v, &e1, 10), b;
+    if (*e1 != '-' || e1[1] < '0' || e1[1] > '9') return cli_usage_error(cmd, "--records expects A-B, e.g. 0-374");
+    b = strtoull(e1 + 1, &e2, 10);
+    if (*e2 || b < a) return cli_usage_error(cmd, "--records expects A-B with A <= B");
+    r->first = (size_t)a;
+    r->last = (size_t)b;
+    r->given = 1;
+    return 0;
+}
+
 int cmd_deid_eval(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"corpus", required_argument, 0, 'c'}, {"format", required_argument, 0, 'f'},
-        {"json", no_argument, 0, 'j'},         {"rules", required_argument, 0, 'r'},
-        {"min-recall", required_argument, 0, 'R'}, {"min-precision", required_argument, 0, 'P'},
-        {"records", required_argument, 0, 'n'}, {"help", no_argument, 0, 'h'},
-        {"text", required_argument, 0, 't'},   {"phi", required_argument, 0, 'p'},
-        {"case", required_argument, 0, 'C'},   {"threshold", required_argument, 0, 'T'},
-        {0, 0, 0, 0},
-    };
+    int status;
     const char *corpus = NULL, *format = NULL, *rules = NULL, *text_path = NULL, *phi_path = NULL;
     int json = 0, ranged = 0, case_mode = DEID_CASE_AS_IS;
-    size_t rec_first = 0, rec_last = 0;
+    records_range rr = {0, 0, 0};
     double min_r = -1, min_p = -1, thr = -1;
-    optind = 1;
-    opterr = 0;
-    int ch;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'c': corpus = optarg; break;
-        case 'f': format = optarg; break;
-        case 'j': json = 1; break;
-        case 'r': rules = optarg; break;
-        case 't': text_path = optarg; break;
-        case 'p': phi_path = optarg; break;
-        case 'C':
-            if (!strcmp(optarg, "upper")) case_mode = DEID_CASE_UPPER;
-            else if (!strcmp(optarg, "lower")) case_mode = DEID_CASE_LOWER;
-            else return cli_usage_error(CMD, "--case must be upper or lower");
-            break;
-        case 'R': if (parse_ratio("--min-recall", optarg, &min_r)) return 1; break;
-        case 'P': if (parse_ratio("--min-precision", optarg, &min_p)) return 1; break;
-        case 'T':
-            if (parse_ratio("--threshold", optarg, &thr)) return 1;
-            if (thr <= 0) return cli_usage_error(CMD, "--threshold must be above 0");
-            break;
-        case 'n': {
-            char *e1 = NULL, *e2 = NULL;
-            if (optarg[0] < '0' || optarg[0] > '9') return cli_usage_error(CMD, "--records expects A-B, e.g. 0-374");
-            unsigned long long a = strtoull(optarg, &e1, 10), b;
-            if (*e1 != '-' || e1[1] < '0' || e1[1] > '9')
-                return cli_usage_error(CMD, "--records expects A-B, e.g. 0-374");
-            b = strtoull(e1 + 1, &e2, 10);
-            if (*e2 || b < a) return cli_usage_error(CMD, "--records expects A-B with A <= B");
-            rec_first = (size_t)a;
-            rec_last = (size_t)b;
-            ranged = 1;
-            break;
-        }
-        case 'h': usage(stdout); return 0;
-        case ':': return cli_usage_error(CMD, "%s needs a value", argv[optind - 1]);
-        default: return cli_usage_error(CMD, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
+    static const cli_choice cases[] = {{"upper", DEID_CASE_UPPER}, {"lower", DEID_CASE_LOWER}, {NULL, 0}};
+    const cli_opt opts[] = {
+        CLI_OPT_STR("corpus", &corpus, "PATH", "annotated corpus (file, or for the PhysioNet layout a folder)"),
+        CLI_OPT_STR("format", &format, "F",
+                    "presidio: JSON array of {full_text, spans[{entity_type,\n"
+                    "start_position, end_position}]} (code point offsets);\n"
+                    "phrase: either clinfm's inline layout (\"##RECORD id\" lines, PHI\n"
+                    "inline as {{TYPE:phrase}}) or the PhysioNet deid gold standard,\n"
+                    "told apart by the content (see below)"),
+        CLI_OPT_STR("text", &text_path, "FILE", "PhysioNet text file (id.text); implies --format phrase"),
+        CLI_OPT_STR("phi", &phi_path, "FILE", "PhysioNet annotation file (id-phi.phrase); implies --format phrase"),
+        CLI_OPT_CHOICE("case", &case_mode, "C", cases,
+                       "upper or lower: re-case every note before scoring (ASCII letters,\n"
+                       "and others whose other case has as many UTF-8 bytes), to measure\n"
+                       "the engine on all-caps or all-lower-case notes"),
+        CLI_OPT_FLAG("json", &json, "print the result as JSON"),
+        CLI_OPT_STR("rules", &rules, "DIR", "rules folder (default $CLINFM_DEID_RULES, else the shipped data/deid)"),
+        CLI_OPT_FN("records", &rr, "A-B", take_records,
+                   "score only records A to B (0-based, inclusive), e.g. to keep a\n"
+                   "development half apart from a confirmation half"),
+        CLI_OPT_DOUBLE("min-recall", &min_r, "R", 0, 1, "exit 1 if overall any-overlap recall (all dates) is below R"),
+        CLI_OPT_DOUBLE("min-precision", &min_p, "P", 0, 1,
+                       "exit 1 if overall any-overlap precision (all dates) is below P"),
+        CLI_OPT_DOUBLE("threshold", &thr, "P", 0, 1,
+                       "use P as the model's decision threshold instead of the one in\n"
+                       "model.tsv (a word is PHI when P(not PHI) < P; for calibration)"),
+        CLI_OPT_END};
+    const cli_spec spec = {
+        .cmd = CMD,
+        .usage = "deid-eval --corpus FILE --format presidio|phrase [--json] [--rules DIR]\n"
+                 "                        [--records A-B] [--min-recall R] [--min-precision P]\n"
+                 "                        [--case upper|lower] [--threshold P]\n"
+                 "       clinfm deid-eval [--corpus PATH] --text FILE --phi FILE [options]",
+        .about = "Measures the free-text de-identifier on an annotated corpus: recall, precision and F2\n"
+                 "per PHI type and overall, by any-overlap and by strict (exact span) match.\n",
+        .opts = opts,
+        .after = "\n"
+                      "Recall of a gold type counts its spans that any prediction overlaps (a name tagged as\n"
+                 "an organisation is still removed); precision of a predicted type counts its predictions\n"
+                 "that overlap a gold span. F2 = 5PR/(4P+R). The overall figure covers the Safe Harbor\n"
+                 "categories only: presidio NRP and TITLE annotations and ages under 90 are not PHI under\n"
+                 "Safe Harbor, so they are neither misses nor, when a prediction falls on them, errors.\n"
+                 "Presidio types map as: PERSON->NAME, STREET_ADDRESS->ADDRESS, GPE/LOCATION->LOCATION,\n"
+                 "ORGANIZATION->ORGANIZATION, DATE_TIME->DATE, AGE->AGE_OVER_89 (90+ only),\n"
+                 "PHONE_NUMBER->PHONE, EMAIL_ADDRESS->EMAIL, US_SSN->SSN, CREDIT_CARD/IBAN_CODE/\n"
+                 "US_DRIVER_LICENSE/US_PASSPORT/US_BANK_NUMBER->ID, IP_ADDRESS->IP, DOMAIN_NAME->URL,\n"
+                 "ZIP_CODE->ZIP.\n\n"
+                 "PhysioNet deid layout: a text file of records \"START_OF_RECORD=<patient>||||<note>||||\",\n"
+                 "the note's lines, \"||||END_OF_RECORD\"; an annotation file of lines \"<patient> <note>\n"
+                 "<start> <end> <Category> <phrase>\" (byte offsets into the lines between the markers;\n"
+                 "CRLF read as LF unless the offsets fit better counting the CRs). --corpus may name\n"
+                 "the folder (id.text and id-phi.phrase, else its only *.text and *.phrase), the text\n"
+                 "file (X.text -> X-phi.phrase, else the only *.phrase beside it) or the annotation file\n"
+                 "(X-phi.phrase or X.phrase -> X.text, else the only *.text beside it). Each annotation\n"
+                 "is placed on its phrase: [start,end), else [start,end] (inclusive end), else the\n"
+                 "phrase within 8 bytes of start; the counts of realigned and misaligned annotations\n"
+                 "are reported, and more than 5% misaligned is an error. Categories map as:\n"
+                 "Location->LOCATION, Hospital->ORGANIZATION, Date/DateYear->DATE, HCPName/PTName/\n"
+                 "RelativeProxyName/ProxyName/PTNameInitial/Initial/Name->NAME, Phone->PHONE,\n"
+                 "Age->AGE_OVER_89 (90+ only), Other->ID, Email->EMAIL, SSN, MRN, URL.\n\n"
+                 "Dates are scored two ways. Safe Harbor removes all elements of dates except the year\n"
+                 "(45 CFR 164.514(b)(2)(i)(C)), but corpora also annotate bare years, relative dates and\n"
+                 "times. The DATE and OVERALL rows count every annotated date; the 'DATE d/m' and\n"
+                 "'OVERALL d/m' rows count only date spans that name a day or a month (a month name or\n"
+                 "number, a day of the month, a weekday, a holiday); the others are then neither misses\n"
+                 "nor errors. Both are printed (and both are in --json); the floors use the first.\n\n",
+        .status = "exit status: 0 ok, 1 bad input or usage (or a floor not met), 2 internal error.\n"};
+    if (!cli_parse(&spec, argc, argv, NULL, &status)) return status;
+    if (thr == 0) return cli_usage_error(CMD, "--threshold must be above 0");
+    size_t rec_first = rr.first, rec_last = rr.last;
+    ranged = rr.given;
     int pn_named = text_path || phi_path;
     if (!corpus && !pn_named) return cli_usage_error(CMD, "--corpus is required (or --text / --phi)");
     if (!format && pn_named) format = "phrase";

@@ -3,78 +3,52 @@
  * de-identifier can be measured on notes in the style of ICU nursing notes, with names it lists
  * or with held-apart names it has never listed. */
 #include <errno.h>
-#include <getopt.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/opts.h"
 #include "util/datadir.h"
 #include "synth/notes.h"
 #include "util/atomic_file.h"
 
 static const char *CMD = "deid-notes";
 
-static void usage(FILE *out) {
-    fprintf(out,
-            "usage: clinfm deid-notes --out PATH --n N [--format presidio|phrase|physionet]\n"
-            "                         [--names listed|heldout] [--style train|heldout] [--seed S]\n"
-            "                         [--rules DIR]\n\n"
-            "Writes N generated clinical notes (ICU nursing notes, progress notes, discharge summaries,\n"
-            "in mixed, upper and lower case) with every identifier annotated.\n\n"
-            "  --out PATH       the corpus file (presidio, phrase) or folder (physionet: id.text and\n"
-            "                   id-phi.phrase in it)\n"
-            "  --n N            number of notes\n"
-            "  --format F       presidio (JSON, default), phrase (clinfm inline) or physionet\n"
-            "  --names W        listed: names and places from the de-identifier's lists (default);\n"
-            "                   heldout: from its heldout/ lists, which it never reads\n"
-            "  --style S        train: the note kinds deid-train uses (default); heldout: short\n"
-            "                   event notes and shift summaries, a style deid-train never writes\n"
-            "  --seed S         (default 1); the same seed gives the same notes\n"
-            "  --rules DIR      rules folder holding the lists (default $CLINFM_DEID_RULES, else the shipped data/deid)\n\n"
-            "The notes are fictional. exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
-}
-
 int cmd_deid_notes(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"out", required_argument, 0, 'o'},  {"n", required_argument, 0, 'n'},
-        {"format", required_argument, 0, 'f'}, {"names", required_argument, 0, 'N'},
-        {"style", required_argument, 0, 'S'}, {"seed", required_argument, 0, 's'},
-        {"rules", required_argument, 0, 'r'}, {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
-    };
+    int status;
     const char *out = NULL, *format = "presidio", *rules = NULL;
     unsigned long long n = 0, seed = 1;
-    int which = SYNTH_NAMES_LISTED, heldout_style = 0, have_n = 0;
-    optind = 1;
-    opterr = 0;
-    int ch;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'o': out = optarg; break;
-        case 'n': if (cli_parse_u64(CMD, "--n", optarg, &n)) return 1; have_n = 1; break;
-        case 'f': format = optarg; break;
-        case 'N':
-            if (!strcmp(optarg, "listed")) which = SYNTH_NAMES_LISTED;
-            else if (!strcmp(optarg, "heldout")) which = SYNTH_NAMES_HELDOUT;
-            else return cli_usage_error(CMD, "--names must be listed or heldout");
-            break;
-        case 'S':
-            if (!strcmp(optarg, "train")) heldout_style = 0;
-            else if (!strcmp(optarg, "heldout")) heldout_style = 1;
-            else return cli_usage_error(CMD, "--style must be train or heldout");
-            break;
-        case 's': if (cli_parse_u64(CMD, "--seed", optarg, &seed)) return 1; break;
-        case 'r': rules = optarg; break;
-        case 'h': usage(stdout); return 0;
-        case ':': return cli_usage_error(CMD, "%s needs a value", argv[optind - 1]);
-        default: return cli_usage_error(CMD, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
-    if (!out) return cli_usage_error(CMD, "--out is required");
-    if (!have_n || n == 0 || n > 1000000) return cli_usage_error(CMD, "--n must be 1 to 1000000");
+    int which = SYNTH_NAMES_LISTED, heldout_style = 0;
+    static const cli_choice names[] = {{"listed", SYNTH_NAMES_LISTED}, {"heldout", SYNTH_NAMES_HELDOUT}, {NULL, 0}};
+    static const cli_choice styles[] = {{"train", 0}, {"heldout", 1}, {NULL, 0}};
+    const cli_opt opts[] = {
+        CLI_OPT_STR_REQ("out", &out, "PATH",
+                        "the corpus file (presidio, phrase) or folder (physionet: id.text and\n"
+                        "id-phi.phrase in it)"),
+        CLI_OPT_U64("n", &n, "N", 1, 1000000, "number of notes (1 to 1000000)"),
+        CLI_OPT_STR("format", &format, "F", "presidio (JSON, default), phrase (clinfm inline) or physionet"),
+        CLI_OPT_CHOICE("names", &which, "W", names,
+                       "listed: names and places from the de-identifier's lists (default);\n"
+                       "heldout: from its heldout/ lists, which it never reads"),
+        CLI_OPT_CHOICE("style", &heldout_style, "S", styles,
+                       "train: the note kinds deid-train uses (default); heldout: short\n"
+                       "event notes and shift summaries, a style deid-train never writes"),
+        CLI_OPT_U64("seed", &seed, "S", 0, CLI_ANY, "(default 1); the same seed gives the same notes"),
+        CLI_OPT_STR("rules", &rules, "DIR",
+                    "rules folder holding the lists (default $CLINFM_DEID_RULES, else the shipped data/deid)"),
+        CLI_OPT_END};
+    const cli_spec spec = {
+        .cmd = CMD,
+        .usage = "deid-notes --out PATH --n N [--format presidio|phrase|physionet]\n"
+                 "                         [--names listed|heldout] [--style train|heldout] [--seed S]\n"
+                 "                         [--rules DIR]",
+        .about = "Writes N generated clinical notes (ICU nursing notes, progress notes, discharge summaries,\n"
+                 "in mixed, upper and lower case) with every identifier annotated. The notes are fictional.\n",
+        .opts = opts};
+    if (!cli_parse(&spec, argc, argv, NULL, &status)) return status;
+    if (n == 0) return cli_usage_error(CMD, "--n must be 1 to 1000000");
     if (strcmp(format, "presidio") && strcmp(format, "phrase") && strcmp(format, "physionet"))
         return cli_usage_error(CMD, "--format must be presidio, phrase or physionet");
     char shipped_rules[4096];

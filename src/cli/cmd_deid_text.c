@@ -2,36 +2,18 @@
  * standard output or a file; --explain lists each span instead, with its type, the model's
  * probability and the evidence that weighed most (for the people who review the de-identifier;
  * the listing quotes the text, so it is as sensitive as the input). */
-#include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/opts.h"
 #include "util/datadir.h"
 #include "deid/text.h"
 #include "util/atomic_file.h"
 
 static const char *CMD = "deid-text";
-
-static void usage(FILE *out) {
-    fprintf(out,
-            "usage: clinfm deid-text [--in FILE] [--out FILE] [--explain] [--surrogate]\n"
-            "                        [--shift-days N] [--rules DIR]\n\n"
-            "De-identifies a note: every identifier found becomes a tag ([NAME], [DATE], ...) or,\n"
-            "with --surrogate, a realistic stand-in; --shift-days moves dates by N days in their\n"
-            "own format (\"March 3rd\" -> \"March 10th\").\n\n"
-            "  --in FILE        the text (default: standard input)\n"
-            "  --out FILE       where to write (default: standard output)\n"
-            "  --explain        list the spans found instead, one a line: start, end, type, the\n"
-            "                   model's P(PHI) and the features that weighed most, then the text\n"
-            "                   of the span (the listing holds PHI: keep it as safe as the input)\n"
-            "  --surrogate      realistic surrogates instead of tags (key: all zero, so only\n"
-            "                   consistent; clinfm deid uses the secret key)\n"
-            "  --shift-days N   shift dates by N days (may be negative)\n"
-            "  --rules DIR      rules folder (default $CLINFM_DEID_RULES, else the shipped data/deid)\n\n"
-            "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
-}
 
 static int read_all(FILE *f, char **out, size_t *len) {
     size_t cap = 1 << 16, n = 0;
@@ -62,38 +44,33 @@ static int read_all(FILE *f, char **out, size_t *len) {
 }
 
 int cmd_deid_text(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"in", required_argument, 0, 'i'},         {"out", required_argument, 0, 'o'},
-        {"explain", no_argument, 0, 'x'},          {"surrogate", no_argument, 0, 'S'},
-        {"shift-days", required_argument, 0, 'd'}, {"rules", required_argument, 0, 'r'},
-        {"help", no_argument, 0, 'h'},             {0, 0, 0, 0},
-    };
+    int status;
     const char *in = NULL, *out = NULL, *rules = NULL;
-    int explain = 0, surrogate = 0, shift = 0, have_shift = 0;
-    optind = 1;
-    opterr = 0;
-    int ch;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'i': in = optarg; break;
-        case 'o': out = optarg; break;
-        case 'x': explain = 1; break;
-        case 'S': surrogate = 1; break;
-        case 'd': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (!*optarg || *end || v < -36500 || v > 36500) return cli_usage_error(CMD, "--shift-days expects a whole number of days");
-            shift = (int)v;
-            have_shift = 1;
-            break;
-        }
-        case 'r': rules = optarg; break;
-        case 'h': usage(stdout); return 0;
-        case ':': return cli_usage_error(CMD, "%s needs a value", argv[optind - 1]);
-        default: return cli_usage_error(CMD, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
+    int explain = 0, surrogate = 0, shift = INT_MIN; /* INT_MIN: not given (0 is a shift) */
+    const cli_opt opts[] = {
+        CLI_OPT_STR("in", &in, "FILE", "the text (default: standard input)"),
+        CLI_OPT_STR("out", &out, "FILE", "where to write (default: standard output)"),
+        CLI_OPT_FLAG("explain", &explain,
+                     "list the spans found instead, one a line: start, end, type, the\n"
+                     "model's P(PHI) and the features that weighed most, then the text\n"
+                     "of the span (the listing holds PHI: keep it as safe as the input)"),
+        CLI_OPT_FLAG("surrogate", &surrogate,
+                     "realistic surrogates instead of tags (key: all zero, so only\n"
+                     "consistent; clinfm deid uses the secret key)"),
+        CLI_OPT_INT("shift-days", &shift, "N", -36500, 36500, "shift dates by N days (may be negative)"),
+        CLI_OPT_STR("rules", &rules, "DIR", "rules folder (default $CLINFM_DEID_RULES, else the shipped data/deid)"),
+        CLI_OPT_END};
+    const cli_spec spec = {
+        .cmd = CMD,
+        .usage = "deid-text [--in FILE] [--out FILE] [--explain] [--surrogate]\n"
+                 "                        [--shift-days N] [--rules DIR]",
+        .about = "De-identifies a note: every identifier found becomes a tag ([NAME], [DATE], ...) or,\n"
+                 "with --surrogate, a realistic stand-in; --shift-days moves dates by N days in their\n"
+                 "own format (\"March 3rd\" -> \"March 10th\").\n",
+        .opts = opts};
+    if (!cli_parse(&spec, argc, argv, NULL, &status)) return status;
+    int have_shift = shift != INT_MIN;
+    if (!have_shift) shift = 0;
     char shipped_rules[4096];
     rules = cli_deid_rules(rules, shipped_rules, sizeof shipped_rules);
     cf_err err = {0};

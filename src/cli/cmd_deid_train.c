@@ -3,12 +3,12 @@
  * held-out part stays unseen), optionally every note again in upper and in lower case, and
  * generated clinical notes with PHI at known offsets (src/synth/notes.h). Prints counts, never
  * note text. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/opts.h"
 #include "util/datadir.h"
 #include "deid/deid_eval.h"
 #include "deid/text.h"
@@ -16,43 +16,6 @@
 #include "synth/notes.h"
 
 static const char *CMD = "deid-train";
-
-static void usage(FILE *out) {
-    fprintf(out,
-            "usage: clinfm deid-train --out MODEL [--corpus FORMAT:PATH[@A-B]]... [--generate N]\n"
-            "                         [--cases] [--rules DIR] [--epochs N] [--threshold P] [--seed S]\n"
-            "                         [--calibrate N] [--calibrate-precision P] [--min-count N]\n"
-            "                         [--threshold-bare P] [--threshold-nopattern P]\n\n"
-            "Fits the de-identifier's model (a linear-chain CRF over the evidence of the rules folder)\n"
-            "on annotated notes and writes it as text (put it in the rules folder as model.tsv).\n\n"
-            "  --out FILE          the model file to write\n"
-            "  --corpus SPEC       FORMAT:PATH[@A-B]: an annotated corpus as deid-eval reads it (FORMAT\n"
-            "                      presidio or phrase), records A to B only (0-based, inclusive) when\n"
-            "                      given; may be repeated\n"
-            "  --generate N        add N generated clinical notes (nursing, progress, discharge; every\n"
-            "                      casing) with PHI at known offsets, names from the rules' own lists\n"
-            "  --cases             add every corpus note again in upper case and in lower case\n"
-            "  --rules DIR         rules folder (default $CLINFM_DEID_RULES, else the shipped data/deid); its\n"
-            "                      model.tsv, if any, is not used while training\n"
-            "  --epochs N          passes over the notes (default 8)\n"
-            "  --threshold P       written into the model: a word is PHI when P(not PHI) < P\n"
-            "                      (default 0.7; higher finds more)\n"
-            "  --threshold-bare P  the same for a word no pattern, rule detector or known string\n"
-            "                      marks (default 0.8; 0 = as --threshold)\n"
-            "  --threshold-nopattern P  the same for a word labelled a shaped type (date, phone,\n"
-            "                      id, ZIP, age...) that no pattern covers (default 0.5; 0 = as --threshold)\n"
-            "  --calibrate N       then choose the threshold on N generated notes kept apart from\n"
-            "                      training (names from the held-apart lists; half in the note kinds\n"
-            "                      of training, half in the held-apart event-note style; every\n"
-            "                      casing): among the grid values (0.30 to 0.99) whose precision on\n"
-            "                      them reaches --calibrate-precision (default 0.98), the lowest whose\n"
-            "                      F2 is within 0.001 of the best is written into the model\n"
-            "  --min-count N       features seen in fewer than N training words get no weight\n"
-            "                      (default 3)\n"
-            "  --seed S            shuffling and note generation (default 1)\n"
-            "  --verbose           loss per epoch on stderr\n\n"
-            "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
-}
 
 typedef struct {
     deid_corpus *v;
@@ -152,82 +115,68 @@ static int load_spec(const char *spec, int cases, corpora *cs, cf_err *err) {
 }
 
 int cmd_deid_train(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"out", required_argument, 0, 'o'},      {"corpus", required_argument, 0, 'c'},
-        {"generate", required_argument, 0, 'g'}, {"cases", no_argument, 0, 'C'},
-        {"rules", required_argument, 0, 'r'},    {"epochs", required_argument, 0, 'e'},
-        {"threshold", required_argument, 0, 't'}, {"seed", required_argument, 0, 's'},
-        {"verbose", no_argument, 0, 'v'},        {"help", no_argument, 0, 'h'},
-        {"calibrate", required_argument, 0, 'K'}, {"calibrate-precision", required_argument, 0, 'Q'},
-        {"min-count", required_argument, 0, 'M'},
-        {"threshold-bare", required_argument, 0, 'B'}, {"threshold-nopattern", required_argument, 0, 'N'},
-        {0, 0, 0, 0},
-    };
+    int status;
     const char *out = NULL, *rules = NULL;
-    const char *specs[64];
-    size_t n_specs = 0;
+    cli_list specs = {.n = 0};
     int cases = 0;
     unsigned long long gen = 0, seed = 1, epochs = 8, calib = 0;
     double calib_p = 0.98;
     deid_train_opts to;
     deid_train_opts_default(&to);
-    optind = 1;
-    opterr = 0;
-    int ch;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'o': out = optarg; break;
-        case 'c':
-            if (n_specs == sizeof specs / sizeof specs[0]) return cli_usage_error(CMD, "at most 64 --corpus options");
-            specs[n_specs++] = optarg;
-            break;
-        case 'g': if (cli_parse_u64(CMD, "--generate", optarg, &gen)) return 1; break;
-        case 'C': cases = 1; break;
-        case 'K': if (cli_parse_u64(CMD, "--calibrate", optarg, &calib)) return 1; break;
-        case 'Q': {
-            char *end;
-            double v = strtod(optarg, &end);
-            if (*end || !(v >= 0 && v <= 1)) return cli_usage_error(CMD, "--calibrate-precision expects a number in [0, 1]");
-            calib_p = v;
-            break;
-        }
-        case 'B':
-        case 'N': {
-            char *end;
-            double v = strtod(optarg, &end);
-            if (*end || end == optarg || !(v >= 0 && v <= 1))
-                return cli_usage_error(CMD, ch == 'B' ? "--threshold-bare expects a number in [0, 1]" : "--threshold-nopattern expects a number in [0, 1]");
-            if (ch == 'B') to.threshold_bare = (float)v;
-            else to.threshold_nopattern = (float)v;
-            break;
-        }
-        case 'M': {
-            unsigned long long v;
-            if (cli_parse_u64(CMD, "--min-count", optarg, &v)) return 1;
-            if (v > 1000000) return cli_usage_error(CMD, "--min-count is at most 1000000");
-            to.min_count = (int)v;
-            break;
-        }
-        case 'r': rules = optarg; break;
-        case 'e': if (cli_parse_u64(CMD, "--epochs", optarg, &epochs)) return 1; break;
-        case 's': if (cli_parse_u64(CMD, "--seed", optarg, &seed)) return 1; break;
-        case 'v': to.verbose = 1; break;
-        case 't': {
-            char *end;
-            double v = strtod(optarg, &end);
-            if (*end || v <= 0 || v > 1) return cli_usage_error(CMD, "--threshold expects a number in (0, 1]");
-            to.threshold = (float)v;
-            break;
-        }
-        case 'h': usage(stdout); return 0;
-        case ':': return cli_usage_error(CMD, "%s needs a value", argv[optind - 1]);
-        default: return cli_usage_error(CMD, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
-    if (!out) return cli_usage_error(CMD, "--out is required");
-    if (!n_specs && !gen) return cli_usage_error(CMD, "give at least one --corpus or --generate N");
-    if (epochs < 1 || epochs > 1000) return cli_usage_error(CMD, "--epochs must be 1 to 1000");
+    /* The model's thresholds are floats; a float's value survives the trip through double. */
+    double thr_given = to.threshold, thr_bare = to.threshold_bare, thr_nopat = to.threshold_nopattern;
+    const cli_opt opts[] = {
+        CLI_OPT_STR_REQ("out", &out, "FILE", "the model file to write"),
+        CLI_OPT_LIST("corpus", &specs, "SPEC",
+                     "FORMAT:PATH[@A-B]: an annotated corpus as deid-eval reads it (FORMAT\n"
+                     "presidio or phrase), records A to B only (0-based, inclusive) when\n"
+                     "given; may be repeated"),
+        CLI_OPT_U64("generate", &gen, "N", 0, CLI_ANY,
+                    "add N generated clinical notes (nursing, progress, discharge; every\n"
+                    "casing) with PHI at known offsets, names from the rules' own lists"),
+        CLI_OPT_FLAG("cases", &cases, "add every corpus note again in upper case and in lower case"),
+        CLI_OPT_STR("rules", &rules, "DIR",
+                    "rules folder (default $CLINFM_DEID_RULES, else the shipped data/deid); its\n"
+                    "model.tsv, if any, is not used while training"),
+        CLI_OPT_U64("epochs", &epochs, "N", 1, 1000, "passes over the notes (default 8)"),
+        CLI_OPT_DOUBLE("threshold", &thr_given, "P", 0, 1,
+                       "written into the model: a word is PHI when P(not PHI) < P\n"
+                       "(default 0.7; higher finds more; above 0)"),
+        CLI_OPT_DOUBLE("threshold-bare", &thr_bare, "P", 0, 1,
+                       "the same for a word no pattern, rule detector or known string\n"
+                       "marks (default 0.8; 0 = as --threshold)"),
+        CLI_OPT_DOUBLE("threshold-nopattern", &thr_nopat, "P", 0, 1,
+                       "the same for a word labelled a shaped type (date, phone,\n"
+                       "id, ZIP, age...) that no pattern covers (default 0.5; 0 = as --threshold)"),
+        CLI_OPT_U64("calibrate", &calib, "N", 0, CLI_ANY,
+                    "then choose the threshold on N generated notes kept apart from\n"
+                    "training (names from the held-apart lists; half in the note kinds\n"
+                    "of training, half in the held-apart event-note style; every\n"
+                    "casing): among the grid values (0.30 to 0.99) whose precision on\n"
+                    "them reaches --calibrate-precision (default 0.98), the lowest whose\n"
+                    "F2 is within 0.001 of the best is written into the model"),
+        CLI_OPT_DOUBLE("calibrate-precision", &calib_p, "P", 0, 1, NULL), /* described under --calibrate */
+        CLI_OPT_INT("min-count", &to.min_count, "N", 0, 1000000,
+                    "features seen in fewer than N training words get no weight\n"
+                    "(default 3)"),
+        CLI_OPT_U64("seed", &seed, "S", 0, CLI_ANY, "shuffling and note generation (default 1)"),
+        CLI_OPT_FLAG("verbose", &to.verbose, "loss per epoch on stderr"),
+        CLI_OPT_END};
+    const cli_spec spec = {
+        .cmd = CMD,
+        .usage = "deid-train --out MODEL [--corpus FORMAT:PATH[@A-B]]... [--generate N]\n"
+                 "                         [--cases] [--rules DIR] [--epochs N] [--threshold P] [--seed S]\n"
+                 "                         [--calibrate N] [--calibrate-precision P] [--min-count N]\n"
+                 "                         [--threshold-bare P] [--threshold-nopattern P]",
+        .about = "Fits the de-identifier's model (a linear-chain CRF over the evidence of the rules folder)\n"
+                 "on annotated notes and writes it as text (put it in the rules folder as model.tsv).\n",
+        .opts = opts};
+    if (!cli_parse(&spec, argc, argv, NULL, &status)) return status;
+    if (thr_given <= 0) return cli_usage_error(CMD, "--threshold expects a number in (0, 1]");
+    to.threshold = (float)thr_given;
+    to.threshold_bare = (float)thr_bare;
+    to.threshold_nopattern = (float)thr_nopat;
+    if (!specs.n && !gen) return cli_usage_error(CMD, "give at least one --corpus or --generate N");
     to.epochs = (int)epochs;
     to.seed = seed;
     char shipped_rules[4096];
@@ -240,7 +189,7 @@ int cmd_deid_train(int argc, char **argv) {
     memset(&gn, 0, sizeof gn);
     const deid_doc **docs = NULL;
     int rc = deid_rules_load(&r, rules, &err);
-    for (size_t k = 0; !rc && k < n_specs; k++) rc = load_spec(specs[k], cases, &cs, &err);
+    for (size_t k = 0; !rc && k < specs.n; k++) rc = load_spec(specs.v[k], cases, &cs, &err);
     if (!rc && gen) rc = synth_notes_generate(&gn, rules, SYNTH_NAMES_LISTED, (size_t)gen, seed, &err);
     size_t n = 0;
     for (size_t k = 0; k < cs.n; k++) n += cs.v[k].n_docs;

@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,9 +30,11 @@
 #include <sodium.h>
 
 #include "cli/commands.h"
+#include "cli/opts.h"
 #include "deid/key.h"
 #include "store/store.h"
 #include "util/atomic_file.h"
+#include "util/sbuf.h"
 #include "util/datadir.h"
 #include "util/err.h"
 
@@ -366,29 +367,11 @@ static int pick_patient(const char *store_path, const char *key_path, const char
 
 /* ------------------------------------------------------------------ HTTP (libcurl) */
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-} membuf;
-
-static size_t on_body(char *p, size_t sz, size_t n, void *u) {
-    membuf *m = u;
-    size_t add = sz * n;
-    if (m->len + add + 1 > m->cap) {
-        size_t nc = (m->len + add + 1) * 2;
-        char *nb = realloc(m->buf, nc);
-        if (!nb) return 0;
-        m->buf = nb;
-        m->cap = nc;
-    }
-    memcpy(m->buf + m->len, p, add);
-    m->len += add;
-    m->buf[m->len] = '\0';
-    return add;
-}
+/* curl's body callback: appends to an sbuf (0, which ends the transfer, when out of memory). */
+static size_t on_body(char *p, size_t sz, size_t n, void *u) { return sbuf_put(u, p, sz * n) ? 0 : sz * n; }
 
 /* POSTs (body) or GETs (body NULL) url; the answer's body into resp, its status into *status. */
-static int http_call(const char *url, const char *bearer, const char *body, membuf *resp, long *status,
+static int http_call(const char *url, const char *bearer, const char *body, sbuf *resp, long *status,
                      cf_err *err) {
     CURL *h = curl_easy_init();
     if (!h) return cf_fail(err, CF_EINTERNAL, "libcurl did not start");
@@ -412,11 +395,7 @@ static int http_call(const char *url, const char *bearer, const char *body, memb
     else curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
     curl_slist_free_all(hdr);
     curl_easy_cleanup(h);
-    if (!rc && !resp->buf) {
-        resp->buf = calloc(1, 1);
-        resp->cap = 1;
-        if (!resp->buf) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-    }
+    if (!rc && sbuf_put(resp, "", 0)) rc = cf_fail(err, CF_EINTERNAL, "out of memory"); /* "" at least */
     return rc;
 }
 
@@ -654,7 +633,7 @@ static int run_service(demo *d, const service_args *a) {
     if (pid < 0) return 2;
     /* from here on, every path stops the service */
     int port = 0;
-    membuf resp = {0};
+    sbuf resp = {0};
     char uuid[128] = "";
     char *hook_json = NULL;
     for (int i = 0; i < 1200 && !port; i++) { /* the model loads first: up to 120 s */
@@ -716,19 +695,19 @@ static int run_service(demo *d, const service_args *a) {
         goto done;
     }
     if (status != 200) {
-        fprintf(stderr, "clinfm demo: the hook call answered %ld: %.300s\n", status, resp.buf);
+        fprintf(stderr, "clinfm demo: the hook call answered %ld: %.300s\n", status, resp.p);
         tail_log(log);
         rc = 1;
         goto done;
     }
-    if (atomic_write_file(cardfile, resp.buf, resp.len, &err)) {
+    if (atomic_write_file(cardfile, resp.p, resp.len, &err)) {
         fprintf(stderr, "clinfm demo: %s\n", err.msg);
         rc = 1;
         goto done;
     }
     printf("   answer: HTTP 200 in %.2f s (saved to %s)\n", now_s() - t, cardfile);
-    if (print_card(resp.buf, uuid, sizeof uuid)) {
-        fprintf(stderr, "clinfm demo: the answer holds no card: %.300s\n", resp.buf);
+    if (print_card(resp.p, uuid, sizeof uuid)) {
+        fprintf(stderr, "clinfm demo: the answer holds no card: %.300s\n", resp.p);
         rc = 1;
         goto done;
     }
@@ -751,14 +730,14 @@ static int run_service(demo *d, const service_args *a) {
            "       --data-binary @%s %s\n",
            keyfile, fbfile, url);
     printf("   request: %s\n", fb);
-    resp.len = 0;
+    sbuf_clear(&resp);
     if (http_call(url, key, fb, &resp, &status, &err)) {
         fprintf(stderr, "clinfm demo: %s\n", err.msg);
         rc = 1;
         goto done;
     }
-    printf("   answer: HTTP %ld %s\n", status, resp.buf);
-    if (status != 200 || !strstr(resp.buf, "\"recorded\":1")) {
+    printf("   answer: HTTP %ld %s\n", status, resp.p);
+    if (status != 200 || !strstr(resp.p, "\"recorded\":1")) {
         fprintf(stderr, "clinfm demo: the feedback was not recorded\n");
         rc = 1;
         goto done;
@@ -766,7 +745,7 @@ static int run_service(demo *d, const service_args *a) {
     rc = 0;
 done:
     free(hook_json);
-    free(resp.buf);
+    sbuf_free(&resp);
     if (pid > 0) {
         header(d, "Stop the service (SIGTERM: connections drain, the audit chain is anchored)");
         int src = stop_service(pid);
@@ -832,77 +811,51 @@ static void report_loss(const char *model) {
     cJSON_Delete(j);
 }
 
-static void usage(void) {
-    printf("usage: clinfm demo [--out DIR] [--patients N] [--steps N] [--tasks A,B] [--seed S]\n"
-           "       clinfm demo --data DIR [--out DIR] [--steps N] [--tasks A,B]\n\n"
-           "The whole path in one command, each step printed as the clinfm command it runs:\n"
-           "  1. data: `clinfm synth` makes N fictional patients with notes and ground truth (default),\n"
-           "     or --data DIR reads the MIMIC-IV demo and the Synthea FHIR bundles (ingested, summarised,\n"
-           "     exported as MEDS CSV); the Synthea population then plays the hospital\n"
-           "  2. ingest the FHIR data into an event store (the hospital's identified data)\n"
-           "  3. de-identify it with a fresh key (structured fields and notes)\n"
-           "  4. train a small model on the de-identified store; held-out loss vs the bigram baseline\n"
-           "  5. evaluate it on the tasks beside count-feature baselines: report.html per task (with the\n"
-           "     ceiling row, the best any predictor could do, on generated data)\n"
-           "  6. serve it on a free loopback port with a fresh API key; one CDS Hooks patient-view call\n"
-           "     printed with its card; one clinician feedback; clean stop; the audit trail verified\n"
-           "then where every output is and what to open first.\n\n"
-           "options:\n"
-           "  --out DIR       where outputs go (default out/demo); an earlier demo's folder is cleared,\n"
-           "                  any other non-empty folder is refused\n"
-           "  --data DIR      the public datasets (a folder holding mimic-iv-demo/ and synthea-fhir-r4/,\n"
-           "                  usually $CLINFM_DATA) instead of generated patients\n"
-           "  --patients N    generated patients (default 4000)\n"
-           "  --steps N       training steps (default 400)\n"
-           "  --tasks A,B     task names or files (default in_hospital_mortality_fhir,long_stay_7d_fhir;\n"
-           "                  with --data: new_onset_heart_failure,readmission_30d_fhir); the first is\n"
-           "                  the card's\n"
-           "  --seed S        seed of the generated population (default 1)\n"
-           "  --mappings DIR  mapping files, with --data (default: the shipped mappings/)\n"
-           "  --quick         a smoke run of the same path (a tiny model, one baseline, no bootstrap\n"
-           "                  intervals): for tests, with small --patients and --steps\n"
-           "  -h, --help      this help\n"
-           "Takes about 5-10 minutes on 2 cores with the defaults. The service listens on 127.0.0.1\n"
-           "only, for the length of the demo. exit status: 0 ok, 1 a step failed or bad usage.\n");
-}
-
 int cmd_demo(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"data", required_argument, 0, 'd'},  {"mappings", required_argument, 0, 'm'},
-        {"out", required_argument, 0, 'o'},   {"patients", required_argument, 0, 'p'},
-        {"steps", required_argument, 0, 's'}, {"tasks", required_argument, 0, 't'},
-        {"seed", required_argument, 0, 'S'},  {"help", no_argument, 0, 'h'},
-        {"quick", no_argument, 0, 'q'},
-        {0, 0, 0, 0}};
+    int status;
     const char *data = NULL, *mappings_arg = NULL, *out = "out/demo", *tasks_arg = NULL;
     unsigned long long patients = 4000, steps = 400, seed = 1;
     int quick = 0;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': data = optarg; break;
-        case 'm': mappings_arg = optarg; break;
-        case 'o': out = optarg; break;
-        case 't': tasks_arg = optarg; break;
-        case 'p':
-            if (cli_parse_u64("demo", "--patients", optarg, &patients)) return 1;
-            break;
-        case 's':
-            if (cli_parse_u64("demo", "--steps", optarg, &steps)) return 1;
-            break;
-        case 'S':
-            if (cli_parse_u64("demo", "--seed", optarg, &seed)) return 1;
-            break;
-        case 'q': quick = 1; break;
-        case 'h': usage(); return 0;
-        default: return cli_usage_error("demo", "unknown option '%s' or missing value", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return cli_usage_error("demo", "unexpected argument '%s'", argv[optind]);
-    if (patients < 50 || patients > 1000000) return cli_usage_error("demo", "--patients must be 50 to 1000000");
-    if (steps < 1 || steps > 1000000) return cli_usage_error("demo", "--steps must be 1 to 1000000");
+    const cli_opt opts[] = {
+        CLI_OPT_STR("out", &out, "DIR",
+                    "where outputs go (default out/demo); an earlier demo's folder is cleared,\n"
+                    "any other non-empty folder is refused"),
+        CLI_OPT_STR("data", &data, "DIR",
+                    "the public datasets (a folder holding mimic-iv-demo/ and synthea-fhir-r4/,\n"
+                    "usually $CLINFM_DATA) instead of generated patients"),
+        CLI_OPT_U64("patients", &patients, "N", 50, 1000000, "generated patients (default 4000)"),
+        CLI_OPT_U64("steps", &steps, "N", 1, 1000000, "training steps (default 400)"),
+        CLI_OPT_STR("tasks", &tasks_arg, "A,B",
+                    "task names or files (default in_hospital_mortality_fhir,long_stay_7d_fhir;\n"
+                    "with --data: new_onset_heart_failure,readmission_30d_fhir); the first is\n"
+                    "the card's"),
+        CLI_OPT_U64("seed", &seed, "S", 0, CLI_ANY, "seed of the generated population (default 1)"),
+        CLI_OPT_STR("mappings", &mappings_arg, "DIR", "mapping files, with --data (default: the shipped mappings/)"),
+        CLI_OPT_FLAG("quick", &quick,
+                     "a smoke run of the same path (a tiny model, one baseline, no bootstrap\n"
+                     "intervals): for tests, with small --patients and --steps"),
+        CLI_OPT_END};
+    const cli_spec spec = {
+        .cmd = "demo",
+        .usage = "demo [--out DIR] [--patients N] [--steps N] [--tasks A,B] [--seed S]\n"
+                 "       clinfm demo --data DIR [--out DIR] [--steps N] [--tasks A,B]",
+        .about = "The whole path in one command, each step printed as the clinfm command it runs:\n"
+                 "  1. data: `clinfm synth` makes N fictional patients with notes and ground truth (default),\n"
+                 "     or --data DIR reads the MIMIC-IV demo and the Synthea FHIR bundles (ingested, summarised,\n"
+                 "     exported as MEDS CSV); the Synthea population then plays the hospital\n"
+                 "  2. ingest the FHIR data into an event store (the hospital's identified data)\n"
+                 "  3. de-identify it with a fresh key (structured fields and notes)\n"
+                 "  4. train a small model on the de-identified store; held-out loss vs the bigram baseline\n"
+                 "  5. evaluate it on the tasks beside count-feature baselines: report.html per task (with the\n"
+                 "     ceiling row, the best any predictor could do, on generated data)\n"
+                 "  6. serve it on a free loopback port with a fresh API key; one CDS Hooks patient-view call\n"
+                 "     printed with its card; one clinician feedback; clean stop; the audit trail verified\n"
+                 "then where every output is and what to open first.\n",
+        .opts = opts,
+        .after = "Takes about 5-10 minutes on 2 cores with the defaults. The service listens on 127.0.0.1\n"
+                 "only, for the length of the demo.\n",
+        .status = "exit status: 0 ok, 1 a step failed or bad usage.\n"};
+    if (!cli_parse(&spec, argc, argv, NULL, &status)) return status;
     if (!out[0] || strlen(out) > 2048) return cli_usage_error("demo", "--out must be 1 to 2048 characters");
     if (data && strlen(data) > 2048) return cli_usage_error("demo", "--data must be at most 2048 characters");
 

@@ -4,7 +4,6 @@
  * store's order: by subject then time) and DIR/codes.csv (code,description,count). Each file
  * appears atomically. Static facts have an empty time; absent values are empty fields. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,25 +11,17 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/opts.h"
 #include "store/format_value.h"
 #include "store/store.h"
 #include "util/atomic_file.h"
 #include "util/progress.h"
 
-static void export_help(void) {
-    printf("usage: clinfm export --format meds-csv STORE --out DIR\n"
-           "\n"
-           "Writes the store as MEDS-schema CSV:\n"
-           "  DIR/data.csv    subject_id,time,code,numeric_value,text_value\n"
-           "  DIR/codes.csv   code,description,count\n"
-           "Times are ISO 8601 (UTC, microseconds when present); static facts have no time.\n"
-           "\n"
-           "options:\n"
-           "  --format meds-csv   the only format so far\n"
-           "  --out DIR           output directory (created if missing)\n"
-           "  -h, --help          this help\n"
-           "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
-}
+static const char export_about[] =
+    "Writes the store as MEDS-schema CSV:\n"
+    "  DIR/data.csv    subject_id,time,code,numeric_value,text_value\n"
+    "  DIR/codes.csv   code,description,count\n"
+    "Times are ISO 8601 (UTC, microseconds when present); static facts have no time.\n";
 
 /* Streams to an atomic file through stdio. */
 static int open_out(atomic_file *af, FILE **f, const char *path, cf_err *err) {
@@ -59,30 +50,25 @@ static int close_out(atomic_file *af, FILE *f, cf_err *err) {
 }
 
 int cmd_export(int argc, char **argv) {
-    static const struct option opts[] = {{"format", required_argument, 0, 'f'}, {"out", required_argument, 0, 'o'},
-                                         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *format = NULL, *out = NULL;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'f': format = optarg; break;
-        case 'o': out = optarg; break;
-        case 'h': export_help(); return 0;
-        default: return cli_usage_error("export", "unknown option '%s' or missing value", argv[optind - 1]);
-        }
-    }
-    if (optind != argc - 1) return cli_usage_error("export", "expected exactly one STORE argument");
-    if (!format || strcmp(format, "meds-csv") != 0) return cli_usage_error("export", "--format meds-csv is required");
-    if (!out) return cli_usage_error("export", "--out DIR is required");
+    int status;
+    const char *out = NULL;
+    int format = 0, arg;
+    static const cli_choice formats[] = {{"meds-csv", 1}, {NULL, 0}};
+    const cli_opt opts[] = {
+        CLI_OPT_CHOICE("format", &format, "meds-csv", formats, "the only format so far"),
+        CLI_OPT_STR_REQ("out", &out, "DIR", "output directory (created if missing)"),
+        CLI_OPT_END};
+    const cli_spec spec = {.cmd = "export", .usage = "export --format meds-csv STORE --out DIR", .about = export_about,
+                           .opts = opts, .args = "STORE", .min_args = 1, .max_args = 1};
+    if (!cli_parse(&spec, argc, argv, &arg, &status)) return status;
+    if (!format) return cli_usage_error("export", "--format meds-csv is required");
     if (mkdir(out, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "clinfm export: %s: cannot create directory: %s\n", out, strerror(errno));
         return 1;
     }
     store s;
     cf_err err = {0};
-    int rc = store_open(&s, argv[optind], &err);
+    int rc = store_open(&s, argv[arg], &err);
     if (rc) {
         cf_err_print(&err);
         return rc;

@@ -4,7 +4,6 @@
  * written atomically; on any fatal error, or an interrupt, no store appears. The ingestion report
  * (rows, events, filtered and rejected rows per source, rejection reasons with example locations)
  * is printed and kept in the store's metadata. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 
 #include "util/datadir.h"
 #include "cli/commands.h"
+#include "cli/opts.h"
 #include "ingest/fhir.h"
 #include "ingest/mapped_csv.h"
 #include "ingest/mapping.h"
@@ -20,38 +20,6 @@
 #include "store/store.h"
 #include "util/atomic_file.h"
 #include "util/progress.h"
-
-static void ingest_help(void) {
-    printf("usage: clinfm ingest --mapping FILE [--input DIR] --out STORE [options]\n"
-           "       clinfm ingest --format fhir --input PATH --out STORE [options]\n"
-           "\n"
-           "Reads source tables into an event store (MEDS data model: subject, time, code,\n"
-           "numeric value, text value, with provenance for every event).\n"
-           "\n"
-           "options:\n"
-           "  --format FORMAT      csv (default): CSV or .csv.gz tables read through a mapping file\n"
-           "                       (docs/MAPPING.md; MIMIC-IV and OMOP CDM mappings ship in mappings/);\n"
-           "                       fhir: FHIR R4 Bundles (.json, .json.gz), NDJSON, or a folder of them\n"
-           "                       such as a Bulk Data export (docs/FHIR.md)\n"
-           "  --mapping FILE       mapping file (e.g. mappings/mimic-iv.map)\n"
-           "  --input PATH         csv: directory the mapping's paths are relative to (default: the\n"
-           "                       mapping's own `input =`, if it has one); fhir: a file or folder\n"
-           "  --var NAME=VALUE     csv: a value for one of the mapping's [variables] (repeatable),\n"
-           "                       e.g. --var set=b for mappings/physionet-2012.map\n"
-           "  --out STORE          the store file to write (atomically)\n"
-           "  --tables A,B         csv: ingest only these tables of the mapping\n"
-           "  --strict             the first rejected row is a fatal error\n"
-           "  --memory-mb N        event buffer before spilling sorted runs to disk (default 256)\n"
-           "  --report FILE        also write the ingestion report as JSON\n"
-           "  --quiet              print no report\n"
-           "  -h, --help           this help\n"
-           "\n"
-           "Every input row becomes events, or is counted as filtered (excluded by the mapping's\n"
-           "`where` conditions) or rejected (with its reason and example file:line locations);\n"
-           "each event of a row is built, or rejected, on its own. A mapping event that rejects\n"
-           "every row it applies to is an error (unless the mapping says `may_be_empty = yes`).\n"
-           "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
-}
 
 static char *build_meta(const char *format, const mapping *m, const char *input, const ingest_report *rep) {
     cJSON *root = cJSON_CreateObject();
@@ -75,61 +43,61 @@ static char *build_meta(const char *format, const mapping *m, const char *input,
 }
 
 int cmd_ingest(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"format", required_argument, 0, 'f'},  {"mapping", required_argument, 0, 'm'},
-        {"input", required_argument, 0, 'i'},   {"out", required_argument, 0, 'o'},
-        {"tables", required_argument, 0, 't'},  {"strict", no_argument, 0, 's'},
-        {"memory-mb", required_argument, 0, 'M'}, {"report", required_argument, 0, 'r'},
-        {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
-        {"var", required_argument, 0, 'v'},     {0, 0, 0, 0}};
-    char mapping_buf[4096];
-    const char *format = "csv", *mapping_path = NULL, *input = NULL, *out = NULL, *tables = NULL, *report = NULL;
+    int status;
+    cli_named mapping_file = {.folder = "mappings", .ext = ".map"};
+    const char *format = "csv", *input = NULL, *out = NULL, *tables = NULL, *report = NULL;
     int strict = 0, quiet = 0;
-    char *vars[64];
-    size_t n_vars = 0;
+    cli_list vars = {.n = 0};
     unsigned long long memory_mb = 256;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'f': format = optarg; break;
-        case 'm': cf_share_resolve_named(optarg, "mappings", ".map", mapping_buf, sizeof mapping_buf); mapping_path = mapping_buf; break;
-        case 'i': input = optarg; break;
-        case 'o': out = optarg; break;
-        case 't': tables = optarg; break;
-        case 's': strict = 1; break;
-        case 'q': quiet = 1; break;
-        case 'r': report = optarg; break;
-        case 'v':
-            if (!strchr(optarg, '=') || optarg[0] == '=') return cli_usage_error("ingest", "--var expects NAME=VALUE");
-            if (n_vars == sizeof vars / sizeof vars[0]) return cli_usage_error("ingest", "too many --var options");
-            vars[n_vars++] = optarg;
-            break;
-        case 'M':
-            if (cli_parse_u64("ingest", "--memory-mb", optarg, &memory_mb)) return 1;
-            if (memory_mb < 1 || memory_mb > (1ull << 20)) return cli_usage_error("ingest", "--memory-mb must be 1 to 1048576");
-            break;
-        case 'h': ingest_help(); return 0;
-        case '?':
-            if (optopt) return cli_usage_error("ingest", "option -%c is unknown or needs a value", optopt);
-            return cli_usage_error("ingest", "unknown option '%s' or missing value", argv[optind - 1]);
-        default: return cli_usage_error("ingest", "bad option");
-        }
-    }
-    if (optind < argc) return cli_usage_error("ingest", "unexpected argument '%s'", argv[optind]);
+    const cli_opt opts[] = {
+        CLI_OPT_STR("format", &format, "FORMAT",
+                    "csv (default): CSV or .csv.gz tables read through a mapping file\n"
+                    "(docs/MAPPING.md; MIMIC-IV and OMOP CDM mappings ship in mappings/);\n"
+                    "fhir: FHIR R4 Bundles (.json, .json.gz), NDJSON, or a folder of them\n"
+                    "such as a Bulk Data export (docs/FHIR.md)"),
+        CLI_OPT_FN("mapping", &mapping_file, "FILE", cli_take_named, "mapping file (e.g. mappings/mimic-iv.map)"),
+        CLI_OPT_STR("input", &input, "PATH",
+                    "csv: directory the mapping's paths are relative to (default: the\n"
+                    "mapping's own `input =`, if it has one); fhir: a file or folder"),
+        CLI_OPT_LIST("var", &vars, "NAME=VALUE",
+                   "csv: a value for one of the mapping's [variables] (repeatable),\n"
+                   "e.g. --var set=b for mappings/physionet-2012.map"),
+        CLI_OPT_STR("out", &out, "STORE", "the store file to write (atomically)"),
+        CLI_OPT_STR("tables", &tables, "A,B", "csv: ingest only these tables of the mapping"),
+        CLI_OPT_FLAG("strict", &strict, "the first rejected row is a fatal error"),
+        CLI_OPT_U64("memory-mb", &memory_mb, "N", 1, 1ull << 20,
+                    "event buffer before spilling sorted runs to disk (default 256)"),
+        CLI_OPT_STR("report", &report, "FILE", "also write the ingestion report as JSON"),
+        CLI_OPT_FLAG("quiet", &quiet, "print no report"),
+        CLI_OPT_END};
+    const cli_spec spec = {
+        .cmd = "ingest",
+        .usage = "ingest --mapping FILE [--input DIR] --out STORE [options]\n"
+                 "       clinfm ingest --format fhir --input PATH --out STORE [options]",
+        .about = "Reads source tables into an event store (MEDS data model: subject, time, code,\n"
+                 "numeric value, text value, with provenance for every event).\n",
+        .opts = opts,
+        .after = "\n"
+                 "Every input row becomes events, or is counted as filtered (excluded by the mapping's\n"
+                 "`where` conditions) or rejected (with its reason and example file:line locations);\n"
+                 "each event of a row is built, or rejected, on its own. A mapping event that rejects\n"
+                 "every row it applies to is an error (unless the mapping says `may_be_empty = yes`).\n"};
+    if (!cli_parse(&spec, argc, argv, NULL, &status)) return status;
+    const char *mapping_path = mapping_file.path;
+    for (size_t i = 0; i < vars.n; i++)
+        if (!strchr(vars.v[i], '=') || vars.v[i][0] == '=') return cli_usage_error("ingest", "--var expects NAME=VALUE");
     if (!out) return cli_usage_error("ingest", "--out is required");
     int fhir = !strcmp(format, "fhir");
     if (!fhir && strcmp(format, "csv") != 0) return cli_usage_error("ingest", "--format must be csv or fhir");
     if (!fhir && !mapping_path) return cli_usage_error("ingest", "--mapping is required with --format csv");
-    if (fhir && (mapping_path || tables || n_vars))
+    if (fhir && (mapping_path || tables || vars.n))
         return cli_usage_error("ingest", "--mapping, --tables and --var go with --format csv");
     if (fhir && !input) return cli_usage_error("ingest", "--input is required");
 
     cf_err err = {0};
     mapping m;
     memset(&m, 0, sizeof m);
-    int rc = fhir ? CF_OK : mapping_load_vars(&m, mapping_path, vars, n_vars, &err);
+    int rc = fhir ? CF_OK : mapping_load_vars(&m, mapping_path, vars.v, vars.n, &err);
     if (rc) {
         cf_err_print(&err);
         return rc;

@@ -1,7 +1,7 @@
 /* `clinfm inspect`: what is in a store. A summary (text or JSON), or one subject's timeline.
- * It reads the mmap'd store directly, so a summary of a large store costs one pass over the
- * small columns it needs and no copy. */
-#include <getopt.h>
+ * A summary reads only the header, the small tables and the stored counts (store_open_summary),
+ * so it costs the same for a thousand events or a billion; a timeline or --verify decodes the
+ * events. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,24 +11,9 @@
 #include <cjson/cJSON.h>
 
 #include "cli/commands.h"
+#include "cli/opts.h"
 #include "store/format_value.h"
 #include "store/store.h"
-
-static void inspect_help(void) {
-    printf("usage: clinfm inspect STORE [--json] [--verify] [--subject ID [--limit N]] [--top N]\n"
-           "\n"
-           "Summarises an event store: subjects, events, codes, time range, sources, flags.\n"
-           "\n"
-           "options:\n"
-           "  --json           the summary as JSON (subjects, events, codes, texts, first_time,\n"
-           "                   last_time, sources, flags, top_codes, metadata)\n"
-           "  --verify         also recompute every section checksum and check every event\n"
-           "  --subject ID     print one subject's timeline (time, code, value, text, provenance)\n"
-           "  --limit N        with --subject: show the first N events only (default 0: all)\n"
-           "  --top N          how many most frequent codes to list (default 10)\n"
-           "  -h, --help       this help\n"
-           "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
-}
 
 typedef struct {
     uint64_t count;
@@ -73,35 +58,28 @@ static void print_timeline(const store *s, uint64_t k, unsigned long long limit)
 }
 
 int cmd_inspect(int argc, char **argv) {
-    static const struct option opts[] = {{"json", no_argument, 0, 'j'},       {"verify", no_argument, 0, 'v'},
-                                         {"subject", required_argument, 0, 's'}, {"top", required_argument, 0, 't'}, {"limit", required_argument, 0, 'l'},
-                                         {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
-    int json = 0, verify = 0;
+    int status;
+    int json = 0, verify = 0, arg;
     const char *subject = NULL;
     unsigned long long top = 10, limit = 0;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'j': json = 1; break;
-        case 'v': verify = 1; break;
-        case 's': subject = optarg; break;
-        case 't':
-            if (cli_parse_u64("inspect", "--top", optarg, &top)) return 1;
-            break;
-        case 'l':
-            if (cli_parse_u64("inspect", "--limit", optarg, &limit)) return 1;
-            break;
-        case 'h': inspect_help(); return 0;
-        default: return cli_usage_error("inspect", "unknown option '%s' or missing value", argv[optind - 1]);
-        }
-    }
-    if (optind != argc - 1) return cli_usage_error("inspect", "expected exactly one STORE argument");
-    const char *path = argv[optind];
+    const cli_opt opts[] = {
+        CLI_OPT_FLAG("json", &json,
+                     "the summary as JSON (subjects, events, codes, texts, first_time,\n"
+                     "last_time, sources, flags, top_codes, metadata)"),
+        CLI_OPT_FLAG("verify", &verify, "also recompute every section checksum and check every event"),
+        CLI_OPT_STR("subject", &subject, "ID", "print one subject's timeline (time, code, value, text, provenance)"),
+        CLI_OPT_U64("limit", &limit, "N", 0, CLI_ANY, "with --subject: show the first N events only (default 0: all)"),
+        CLI_OPT_U64("top", &top, "N", 0, CLI_ANY, "how many most frequent codes to list (default 10)"),
+        CLI_OPT_END};
+    const cli_spec spec = {.cmd = "inspect",
+                           .usage = "inspect STORE [--json] [--verify] [--subject ID [--limit N]] [--top N]",
+                           .about = "Summarises an event store: subjects, events, codes, time range, sources, flags.\n",
+                           .opts = opts, .args = "STORE", .min_args = 1, .max_args = 1};
+    if (!cli_parse(&spec, argc, argv, &arg, &status)) return status;
+    const char *path = argv[arg];
     store s;
     cf_err err = {0};
-    int rc = store_open(&s, path, &err);
+    int rc = subject || verify ? store_open(&s, path, &err) : store_open_summary(&s, path, &err);
     if (rc) {
         cf_err_print(&err);
         return rc;
@@ -141,14 +119,8 @@ int cmd_inspect(int argc, char **argv) {
     }
     for (uint32_t i = 0; i < s.n_codes; i++) freq[i] = (code_freq){s.code_count[i], i};
     qsort(freq, s.n_codes, sizeof *freq, cmp_freq);
-    uint64_t static_events = 0, numeric_events = 0, text_events = 0;
-    for (uint64_t i = 0; i < s.n_events; i++) {
-        static_events += s.time[i] == TIME_NULL;
-        numeric_events += !isnan(s.numeric[i]);
-        text_events += s.text[i] != 0;
-    }
-    uint64_t *per_source = calloc(s.n_sources ? s.n_sources : 1, sizeof *per_source);
-    for (uint64_t i = 0; per_source && i < s.n_events; i++) per_source[store_prov_source(s.prov[i])]++;
+    uint64_t static_events = s.n_static_events, numeric_events = s.n_numeric_events, text_events = s.n_text_events;
+    const uint64_t *per_source = s.source_events;
     char t0[40], t1[40];
     time_format_iso(s.first_time, t0, sizeof t0);
     time_format_iso(s.last_time, t1, sizeof t1);
@@ -207,7 +179,6 @@ int cmd_inspect(int argc, char **argv) {
             printf("  %-50s %10llu\n", store_code_str(&s, freq[i].code), (unsigned long long)freq[i].count);
         if (verify) printf("verify       ok (all checksums match)\n");
     }
-    free(per_source);
     free(freq);
     store_close(&s);
     return 0;

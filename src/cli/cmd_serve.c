@@ -11,7 +11,6 @@
  * Every command here runs with umask 077: the database, its WAL files, the head and anchor
  * files, and exports (which can hold feedback comments) are readable by their owner only. */
 
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,10 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/opts.h"
+#include "cli/opts.h"
+#include "cli/opts.h"
+#include "cli/opts.h"
 #include "serve/serve.h"
 #include "serve/serve_http.h"
 #include "serve/serve_model.h"
@@ -57,68 +60,35 @@ static int audit_cli(serve_db *db, const char *what, cf_err *err) {
 
 /* ------------------------------------------------------------------ serve */
 
-static const char *SERVE_HELP =
-    "usage: clinfm serve --config FILE [--store STORE] [--model MODEL] [options]\n\n"
-    "Runs the in-clinic service: CDS Hooks 2.0 (patient-view, encounter-discharge) and the /v1\n"
-    "REST API, with bearer-token authentication, an audit trail and Prometheus metrics.\n\n"
-    "  --config FILE     service configuration (JSON; see docs/SERVE.md)\n"
-    "  --store STORE     event store to look patients up in when a request brings no FHIR data\n"
-    "  --model MODEL     score with this foundation model instead of the configuration's\n"
-    "                    reference_model\n"
-    "  --listen ADDR     override the configuration's listen address\n"
-    "  --port N          override the configuration's port (0: any free port)\n"
-    "  --port-file FILE  write the port actually bound to FILE once listening\n"
-    "  --card-cache N    keep the scores of N (task, patient, record) combinations so a repeated\n"
-    "                    request for an unchanged record is a lookup; overrides the\n"
-    "                    configuration's card_cache (default 1024); 0 turns the cache off\n"
-    "  --quiet           no access log on stderr\n\n"
-    "Stops cleanly on SIGINT or SIGTERM. Before the first start: 'clinfm audit keygen' for the\n"
-    "secret file and 'clinfm token create' for API keys.\n";
-
 int cmd_serve(int argc, char **argv) {
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
-                                         {"store", required_argument, 0, 's'},
-                                         {"model", required_argument, 0, 'm'},
-                                         {"listen", required_argument, 0, 'l'},
-                                         {"port", required_argument, 0, 'p'},
-                                         {"port-file", required_argument, 0, 'f'},
-                                         {"quiet", no_argument, 0, 'q'},
-                                         {"card-cache", required_argument, 0, 'C'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    const char *config = NULL, *store_path = NULL, *model = NULL, *listen = NULL,
-               *port_file = NULL;
-    long port = -1, card_cache = -1;
-    int quiet = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c': config = optarg; break;
-        case 's': store_path = optarg; break;
-        case 'm': model = optarg; break;
-        case 'l': listen = optarg; break;
-        case 'p': {
-            unsigned long long v;
-            if (cli_parse_u64("serve", "--port", optarg, &v)) return 1;
-            if (v > 65535) return cli_usage_error("serve", "--port must be at most 65535");
-            port = (long)v;
-            break;
-        }
-        case 'f': port_file = optarg; break;
-        case 'q': quiet = 1; break;
-        case 'C': {
-            unsigned long long v;
-            if (cli_parse_u64("serve", "--card-cache", optarg, &v)) return 1;
-            if (v > 10000000) return cli_usage_error("serve", "--card-cache must be at most 10000000");
-            card_cache = (long)v;
-            break;
-        }
-        case 'h': fputs(SERVE_HELP, stdout); return 0;
-        default: return cli_usage_error("serve", "unknown option");
-        }
-    }
-    if (optind < argc) return cli_usage_error("serve", "unexpected argument");
-    if (!config) return cli_usage_error("serve", "--config is required");
+    int status;
+    const char *config = NULL, *store_path = NULL, *model = NULL, *listen = NULL, *port_file = NULL;
+    int quiet = 0, port_given = -1, cache_given = -1; /* -1: not given */
+    const cli_opt opts[] = {
+        CLI_OPT_STR_REQ("config", &config, "FILE", "service configuration (JSON; see docs/SERVE.md)"),
+        CLI_OPT_STR("store", &store_path, "STORE", "event store to look patients up in when a request brings no FHIR data"),
+        CLI_OPT_STR("model", &model, "MODEL",
+                    "score with this foundation model instead of the configuration's\n"
+                    "reference_model"),
+        CLI_OPT_STR("listen", &listen, "ADDR", "override the configuration's listen address"),
+        CLI_OPT_INT("port", &port_given, "N", 0, 65535, "override the configuration's port (0: any free port)"),
+        CLI_OPT_STR("port-file", &port_file, "FILE", "write the port actually bound to FILE once listening"),
+        CLI_OPT_INT("card-cache", &cache_given, "N", 0, 10000000,
+                    "keep the scores of N (task, patient, record) combinations so a repeated\n"
+                    "request for an unchanged record is a lookup; overrides the\n"
+                    "configuration's card_cache (default 1024); 0 turns the cache off"),
+        CLI_OPT_FLAG("quiet", &quiet, "no access log on stderr"),
+        CLI_OPT_END};
+    const cli_spec spec = {
+        .cmd = "serve",
+        .usage = "serve --config FILE [--store STORE] [--model MODEL] [options]",
+        .about = "Runs the in-clinic service: CDS Hooks 2.0 (patient-view, encounter-discharge) and the /v1\n"
+                 "REST API, with bearer-token authentication, an audit trail and Prometheus metrics.\n",
+        .opts = opts,
+        .after = "\nStops cleanly on SIGINT or SIGTERM. Before the first start: 'clinfm audit keygen' for the\n"
+                 "secret file and 'clinfm token create' for API keys.\n"};
+    if (!cli_parse(&spec, argc, argv, NULL, &status)) return status;
+    long port = port_given, card_cache = cache_given;
 
     cf_err err = {0};
     serve_config cfg;
@@ -224,56 +194,44 @@ done:
 
 /* ------------------------------------------------------------------ token */
 
-static const char *TOKEN_HELP =
-    "usage: clinfm token create --config FILE --name NAME --role ROLE [--expires-days N]\n"
-    "       clinfm token revoke --config FILE ID\n"
-    "       clinfm token list --config FILE\n\n"
-    "Manages the service's API keys. create prints the key once (keep it: only a keyed hash is\n"
-    "stored); roles: clinician (CDS Hooks, /v1 risk and summary), service (the same plus\n"
-    "/metrics), admin (everything). revoke takes effect on the next request.\n";
-
 int cmd_token(int argc, char **argv) {
+    int status;
+    const char *config = NULL, *name = NULL, *role = NULL;
+    unsigned long long days = 0;
+    const cli_opt opts[] = {
+        CLI_OPT_STR_REQ("config", &config, "FILE", "service configuration (JSON; see docs/SERVE.md)"),
+        CLI_OPT_STR("name", &name, "NAME", "create: who or what the key is for"),
+        CLI_OPT_STR("role", &role, "ROLE", "create: clinician, service or admin"),
+        CLI_OPT_U64("expires-days", &days, "N", 0, 36500, "create: the key expires after N days (default 0: never)"),
+        CLI_OPT_END};
+    const cli_spec spec = {
+        .cmd = "token",
+        .usage = "token create --config FILE --name NAME --role ROLE [--expires-days N]\n"
+                 "       clinfm token revoke --config FILE ID\n"
+                 "       clinfm token list --config FILE",
+        .about = "Manages the service's API keys. create prints the key once (keep it: only a keyed hash is\n"
+                 "stored); roles: clinician (CDS Hooks, /v1 risk and summary), service (the same plus\n"
+                 "/metrics), admin (everything). revoke takes effect on the next request.\n",
+        .opts = opts, .args = "ID", .min_args = 0, .max_args = 1};
     if (argc < 2) return cli_usage_error("token", "expected create, revoke or list");
     const char *sub = argv[1];
     if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) {
-        fputs(TOKEN_HELP, stdout);
+        cli_help(&spec);
         return 0;
-    }
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
-                                         {"name", required_argument, 0, 'n'},
-                                         {"role", required_argument, 0, 'r'},
-                                         {"expires-days", required_argument, 0, 'e'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    const char *config = NULL, *name = NULL, *role = NULL;
-    unsigned long long days = 0;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c': config = optarg; break;
-        case 'n': name = optarg; break;
-        case 'r': role = optarg; break;
-        case 'e':
-            if (cli_parse_u64("token", "--expires-days", optarg, &days)) return 1;
-            if (days > 36500) return cli_usage_error("token", "--expires-days is at most 36500");
-            break;
-        case 'h': fputs(TOKEN_HELP, stdout); return 0;
-        default: return cli_usage_error("token", "unknown option");
-        }
     }
     int is_create = !strcmp(sub, "create"), is_revoke = !strcmp(sub, "revoke"),
         is_list = !strcmp(sub, "list");
     if (!is_create && !is_revoke && !is_list)
         return cli_usage_error("token", "unknown subcommand '%s'; expected create, revoke or list", sub);
-    if (!config) return cli_usage_error("token", "--config is required");
+    int arg; /* argv + 1: the subcommand stands where getopt expects the program's name */
+    if (!cli_parse(&spec, argc - 1, argv + 1, &arg, &status)) return status;
     const char *id = NULL;
-    int positional = argc - 1 - optind; /* getopt ran over argv + 1 */
+    int positional = argc - 1 - arg;
     if (is_revoke) {
         if (positional != 1)
             return cli_usage_error("token", "revoke needs exactly one key id (see 'clinfm token "
                                             "list')");
-        id = argv[1 + optind];
+        id = argv[1 + arg];
     } else if (positional > 0) {
         return cli_usage_error("token", "unexpected argument");
     }
@@ -309,29 +267,38 @@ int cmd_token(int argc, char **argv) {
 
 /* ------------------------------------------------------------------ audit */
 
-static const char *AUDIT_HELP =
-    "usage: clinfm audit keygen FILE\n"
-    "       clinfm audit verify --config FILE [--anchor FILE]\n"
-    "       clinfm audit verify --db DATABASE --secret FILE [--anchor FILE]\n\n"
-    "keygen makes the service secret (mode 0600; keep it apart from the database: it keys the\n"
-    "audit chain, patient pseudonyms, API key hashes, row MACs and the anchor signing key).\n"
-    "verify recomputes the audit trail's hash chain, the MAC of every card, feedback and API key\n"
-    "row, and checks the chain against the head file and, with --anchor, against every signed\n"
-    "anchor in FILE (the anchor file or syslog an auditor kept). It exits 1 naming the first\n"
-    "row that was edited, deleted or inserted; an empty chain or a missing head file is never\n"
-    "intact.\n";
-
 int cmd_audit(int argc, char **argv) {
+    int status;
+    const char *config = NULL, *dbp = NULL, *secp = NULL, *anchor = NULL;
+    const cli_opt opts[] = {
+        CLI_OPT_STR("config", &config, "FILE", "verify: the service configuration (its database and secret)"),
+        CLI_OPT_STR("db", &dbp, "DATABASE", "verify: the service database (instead of --config's)"),
+        CLI_OPT_STR("secret", &secp, "FILE", "verify: the service secret (instead of --config's)"),
+        CLI_OPT_STR("anchor", &anchor, "FILE", "verify: also check every signed anchor in FILE"),
+        CLI_OPT_END};
+    const cli_spec spec = {
+        .cmd = "audit",
+        .usage = "audit keygen FILE\n"
+                 "       clinfm audit verify --config FILE [--anchor FILE]\n"
+                 "       clinfm audit verify --db DATABASE --secret FILE [--anchor FILE]",
+        .about = "keygen makes the service secret (mode 0600; keep it apart from the database: it keys the\n"
+                 "audit chain, patient pseudonyms, API key hashes, row MACs and the anchor signing key).\n"
+                 "verify recomputes the audit trail's hash chain, the MAC of every card, feedback and API key\n"
+                 "row, and checks the chain against the head file and, with --anchor, against every signed\n"
+                 "anchor in FILE (the anchor file or syslog an auditor kept). It exits 1 naming the first\n"
+                 "row that was edited, deleted or inserted; an empty chain or a missing head file is never\n"
+                 "intact.\n",
+        .opts = opts};
     if (argc < 2) return cli_usage_error("audit", "expected keygen or verify");
     const char *sub = argv[1];
     if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) {
-        fputs(AUDIT_HELP, stdout);
+        cli_help(&spec);
         return 0;
     }
     cf_err err = {0};
     if (!strcmp(sub, "keygen")) {
         if (argc == 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
-            fputs(AUDIT_HELP, stdout);
+            cli_help(&spec);
             return 0;
         }
         if (argc != 3 || argv[2][0] == '-') return cli_usage_error("audit", "keygen needs FILE");
@@ -341,26 +308,8 @@ int cmd_audit(int argc, char **argv) {
         return rc;
     }
     if (strcmp(sub, "verify")) return cli_usage_error("audit", "unknown subcommand '%s'; expected keygen or verify", sub);
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
-                                         {"db", required_argument, 0, 'd'},
-                                         {"secret", required_argument, 0, 's'},
-                                         {"anchor", required_argument, 0, 'a'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    const char *config = NULL, *dbp = NULL, *secp = NULL, *anchor = NULL;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c': config = optarg; break;
-        case 'd': dbp = optarg; break;
-        case 's': secp = optarg; break;
-        case 'a': anchor = optarg; break;
-        case 'h': fputs(AUDIT_HELP, stdout); return 0;
-        default: return cli_usage_error("audit", "unknown option");
-        }
-    }
-    if (optind < argc - 1) return cli_usage_error("audit", "unexpected argument");
+    /* argv + 1: the subcommand stands where getopt expects the program's name */
+    if (!cli_parse(&spec, argc - 1, argv + 1, NULL, &status)) return status;
     if (!config && !(dbp && secp))
         return cli_usage_error("audit", "verify needs --config, or --db and --secret");
     serve_config cfg;
@@ -390,45 +339,35 @@ int cmd_audit(int argc, char **argv) {
 
 /* ------------------------------------------------------------------ feedback */
 
-static const char *FEEDBACK_HELP =
-    "usage: clinfm feedback export --config FILE [--format csv|jsonl] [--output FILE]\n"
-    "                              [--with-comments]\n\n"
-    "Exports clinicians' feedback on cards (accepted / overridden, with the override reason),\n"
-    "joined with the card it answers: task, model and version, risk and interval, indicator and\n"
-    "the pseudonymised patient, for model refinement. Free-text comments can name people and\n"
-    "are left out unless --with-comments is given.\n";
-
 int cmd_feedback(int argc, char **argv) {
+    int status;
+    const char *config = NULL, *output = NULL;
+    int with_comments = 0, jsonl = 0;
+    static const cli_choice formats[] = {{"csv", 0}, {"jsonl", 1}, {NULL, 0}};
+    const cli_opt opts[] = {
+        CLI_OPT_STR_REQ("config", &config, "FILE", "service configuration (JSON; see docs/SERVE.md)"),
+        CLI_OPT_CHOICE("format", &jsonl, "F", formats, "csv (default) or jsonl"),
+        CLI_OPT_STR("output", &output, "FILE", "write here, whole or not at all (default: standard output)"),
+        CLI_OPT_FLAG("with-comments", &with_comments, "include the free-text comments (they can name people)"),
+        CLI_OPT_END};
+    const cli_spec spec = {
+        .cmd = "feedback",
+        .usage = "feedback export --config FILE [--format csv|jsonl] [--output FILE]\n"
+                 "                              [--with-comments]",
+        .about = "Exports clinicians' feedback on cards (accepted / overridden, with the override reason),\n"
+                 "joined with the card it answers: task, model and version, risk and interval, indicator and\n"
+                 "the pseudonymised patient, for model refinement. Free-text comments can name people and\n"
+                 "are left out unless --with-comments is given.\n",
+        .opts = opts};
     if (argc < 2) return cli_usage_error("feedback", "expected export");
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(FEEDBACK_HELP, stdout);
+        cli_help(&spec);
         return 0;
     }
     if (strcmp(argv[1], "export"))
         return cli_usage_error("feedback", "unknown subcommand '%s'; expected export", argv[1]);
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
-                                         {"format", required_argument, 0, 'f'},
-                                         {"output", required_argument, 0, 'o'},
-                                         {"with-comments", no_argument, 0, 'w'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    const char *config = NULL, *format = "csv", *output = NULL;
-    int with_comments = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c': config = optarg; break;
-        case 'f': format = optarg; break;
-        case 'o': output = optarg; break;
-        case 'w': with_comments = 1; break;
-        case 'h': fputs(FEEDBACK_HELP, stdout); return 0;
-        default: return cli_usage_error("feedback", "unknown option");
-        }
-    }
-    if (optind < argc - 1) return cli_usage_error("feedback", "unexpected argument");
-    if (!config) return cli_usage_error("feedback", "--config is required");
-    if (strcmp(format, "csv") && strcmp(format, "jsonl"))
-        return cli_usage_error("feedback", "--format is csv or jsonl");
+    /* argv + 1: the subcommand stands where getopt expects the program's name */
+    if (!cli_parse(&spec, argc - 1, argv + 1, NULL, &status)) return status;
     cf_err err = {0};
     serve_config cfg;
     serve_db *db = NULL;
@@ -442,13 +381,13 @@ int cmd_feedback(int argc, char **argv) {
             if (!mem) {
                 rc = cf_fail(&err, CF_EINTERNAL, "out of memory");
             } else {
-                rc = serve_db_feedback_export(db, mem, !strcmp(format, "jsonl"), with_comments, &err);
+                rc = serve_db_feedback_export(db, mem, jsonl, with_comments, &err);
                 fclose(mem);
                 if (!rc) rc = atomic_write_file(output, buf, len, &err);
                 free(buf);
             }
         } else {
-            rc = serve_db_feedback_export(db, stdout, !strcmp(format, "jsonl"), with_comments, &err);
+            rc = serve_db_feedback_export(db, stdout, jsonl, with_comments, &err);
         }
     }
     serve_db_close(db);

@@ -4,7 +4,6 @@
  * both stores are read the same way. */
 #define _XOPEN_SOURCE 700
 #include <ftw.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli/commands.h"
+#include "cli/opts.h"
 #include "ingest/fhir.h"
 #include "ingest/mapped_csv.h"
 #include "ingest/mapping.h"
@@ -21,49 +21,6 @@
 #include "synth/synth.h"
 #include "synth/synth_compare.h"
 #include "util/datadir.h"
-
-static void synth_help(void) {
-    printf("usage: clinfm synth --patients N --out DIR [options]\n"
-           "\n"
-           "Simulates N fictional patients (demographics, visits, vitals and labs that follow\n"
-           "latent disease markers, diagnoses, treatments, emergency visits, hospital stays,\n"
-           "intensive care, deaths) from disease modules written as data files, and writes them\n"
-           "as FHIR R4 NDJSON (DIR/fhir, read by `clinfm ingest --format fhir`), MIMIC-IV or OMOP\n"
-           "CDM tables, with the ground truth of each task the layout's task files define\n"
-           "(DIR/truth/<task>.csv, read by `clinfm eval --ceiling`)\n"
-           "and DIR/manifest.json. The same seed gives the same bytes for any --threads.\n"
-           "\n"
-           "options:\n"
-           "  --patients N        patients to make (required)\n"
-           "  --out DIR           output folder (must not exist)\n"
-           "  --seed S            random seed (default 1)\n"
-           "  --format F          fhir-ndjson (default: DIR/fhir), mimic-csv (MIMIC-IV hosp/ and icu/\n"
-           "                      tables for mappings/mimic-iv.map), omop-csv (OMOP CDM v5.3 tables and\n"
-           "                      CONCEPT for mappings/omop-cdm.map), or null (simulate and format\n"
-           "                      FHIR, write only the manifest)\n"
-           "  --start YYYY        first year of the data window (default 2010)\n"
-           "  --end YYYY          last year of the data window (default 2024)\n"
-           "  --threads T         worker threads (default 2)\n"
-           "  --truth-paths K     simulated futures per ground-truth row (default 8; 0: no truth)\n"
-           "  --modules DIR       disease module files (default: the shipped data/synth/modules)\n"
-           "  --notes             notes for hospital stays (nursing, progress, discharge summary) as\n"
-           "                      DocumentReference, with gold identifier spans in DIR/notes/\n"
-           "  --notes-names L     listed (default: names the de-identifier knows) or heldout\n"
-           "                      (names it never lists, to measure recall on unseen names)\n"
-           "  --quiet             print no summary\n"
-           "\n"
-           "realism report: clinfm synth --compare STORE [--generated STORE2 | --patients N ...] [--json]\n"
-           "  --compare STORE     set a generated population beside this real store: age and sex,\n"
-           "                      events per patient, code frequencies, value distributions, stays\n"
-           "                      (admissions, length of stay, deaths, intensive care, readmissions),\n"
-           "                      and where they differ. Without --generated, N patients (default\n"
-           "                      2000) are generated in the store's layout (or --format) into a\n"
-           "                      temporary folder and ingested with the shipped reader or mapping\n"
-           "  --generated STORE2  compare this store (made from generated data) instead\n"
-           "  --json              the report as JSON\n"
-           "  -h, --help          this help\n"
-           "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
-}
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
     (void)sb, (void)flag, (void)ftw;
@@ -166,19 +123,9 @@ done:
 }
 
 int cmd_synth(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"patients", required_argument, 0, 'n'}, {"out", required_argument, 0, 'o'},
-        {"seed", required_argument, 0, 's'},     {"format", required_argument, 0, 'f'},
-        {"start", required_argument, 0, 'a'},    {"end", required_argument, 0, 'b'},
-        {"threads", required_argument, 0, 't'},  {"truth-paths", required_argument, 0, 'k'},
-        {"modules", required_argument, 0, 'm'},  {"quiet", no_argument, 0, 'q'},
-        {"notes", no_argument, 0, 'N'},          {"notes-names", required_argument, 0, 'L'},
-        {"compare", required_argument, 0, 'C'},  {"generated", required_argument, 0, 'G'},
-        {"json", no_argument, 0, 'J'},           {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    int status;
     synth_options o;
     memset(&o, 0, sizeof o);
-    o.seed = 1;
     o.start_year = 2010;
     o.end_year = 2024;
     o.threads = 2;
@@ -186,71 +133,68 @@ int cmd_synth(int argc, char **argv) {
     static char shipped[4096];
     cf_share_path("data/synth/modules", shipped, sizeof shipped); /* checkout, install or CLINFM_SHARE */
     o.modules_dir = shipped;
-    int have_n = 0, have_format = 0, json = 0;
+    unsigned long long patients = 0, seed = 1; /* patients 0: not given */
+    int format = -1, notes = 0, notes_names = -1, json = 0;
     const char *compare = NULL, *generated = NULL;
-    unsigned long long v;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'n':
-            if (cli_parse_u64("synth", "--patients", optarg, &v)) return 1;
-            if (v < 1 || v > 100000000ULL) return cli_usage_error("synth", "--patients must be 1 to 100000000");
-            o.patients = v;
-            have_n = 1;
-            break;
-        case 'o': o.out_dir = optarg; break;
-        case 's':
-            if (cli_parse_u64("synth", "--seed", optarg, &v)) return 1;
-            o.seed = v;
-            break;
-        case 'f':
-            have_format = 1;
-            if (!strcmp(optarg, "fhir-ndjson") || !strcmp(optarg, "fhir")) o.format = SYNTH_FMT_FHIR;
-            else if (!strcmp(optarg, "null")) o.format = SYNTH_FMT_NULL;
-            else if (!strcmp(optarg, "mimic-csv") || !strcmp(optarg, "mimic")) o.format = SYNTH_FMT_MIMIC;
-            else if (!strcmp(optarg, "omop-csv") || !strcmp(optarg, "omop")) o.format = SYNTH_FMT_OMOP;
-            else return cli_usage_error("synth", "--format takes fhir-ndjson, mimic-csv, omop-csv or null");
-            break;
-        case 'a':
-        case 'b':
-            if (cli_parse_u64("synth", c == 'a' ? "--start" : "--end", optarg, &v)) return 1;
-            if (v < 1900 || v > 2100) return cli_usage_error("synth", "--start and --end are years from 1900 to 2100");
-            if (c == 'a') o.start_year = (int)v;
-            else o.end_year = (int)v;
-            break;
-        case 't':
-            if (cli_parse_u64("synth", "--threads", optarg, &v)) return 1;
-            if (v < 1 || v > 256) return cli_usage_error("synth", "--threads must be 1 to 256");
-            o.threads = (int)v;
-            break;
-        case 'k':
-            if (cli_parse_u64("synth", "--truth-paths", optarg, &v)) return 1;
-            if (v > 4096) return cli_usage_error("synth", "--truth-paths is at most 4096");
-            o.truth_paths = (int)v;
-            break;
-        case 'm': o.modules_dir = optarg; break;
-        case 'N':
-            if (!o.notes) o.notes = SYNTH_NOTES_LISTED;
-            break;
-        case 'L':
-            if (!strcmp(optarg, "listed")) o.notes = SYNTH_NOTES_LISTED;
-            else if (!strcmp(optarg, "heldout")) o.notes = SYNTH_NOTES_HELDOUT;
-            else return cli_usage_error("synth", "--notes-names takes listed or heldout");
-            break;
-        case 'q': o.quiet = 1; break;
-        case 'C': compare = optarg; break;
-        case 'G': generated = optarg; break;
-        case 'J': json = 1; break;
-        case 'h': synth_help(); return 0;
-        case '?':
-            if (optopt) return cli_usage_error("synth", "option -%c is unknown or needs a value", optopt);
-            return cli_usage_error("synth", "unknown option '%s' or missing value", argv[optind - 1]);
-        default: return cli_usage_error("synth", "bad option");
-        }
-    }
-    if (optind < argc) return cli_usage_error("synth", "unexpected argument '%s'", argv[optind]);
+    static const cli_choice formats[] = {{"fhir-ndjson", SYNTH_FMT_FHIR}, {"fhir", SYNTH_FMT_FHIR},
+                                         {"mimic-csv", SYNTH_FMT_MIMIC},  {"mimic", SYNTH_FMT_MIMIC},
+                                         {"omop-csv", SYNTH_FMT_OMOP},    {"omop", SYNTH_FMT_OMOP},
+                                         {"null", SYNTH_FMT_NULL},        {NULL, 0}};
+    static const cli_choice names[] = {{"listed", SYNTH_NOTES_LISTED}, {"heldout", SYNTH_NOTES_HELDOUT}, {NULL, 0}};
+    const cli_opt opts[] = {
+        CLI_OPT_U64("patients", &patients, "N", 1, 100000000, "patients to make (required)"),
+        CLI_OPT_STR("out", &o.out_dir, "DIR", "output folder (must not exist)"),
+        CLI_OPT_U64("seed", &seed, "S", 0, CLI_ANY, "random seed (default 1)"),
+        CLI_OPT_CHOICE("format", &format, "F", formats,
+                       "fhir-ndjson (default: DIR/fhir), mimic-csv (MIMIC-IV hosp/ and icu/\n"
+                       "tables for mappings/mimic-iv.map), omop-csv (OMOP CDM v5.3 tables and\n"
+                       "CONCEPT for mappings/omop-cdm.map), or null (simulate and format\n"
+                       "FHIR, write only the manifest)"),
+        CLI_OPT_INT("start", &o.start_year, "YYYY", 1900, 2100, "first year of the data window (default 2010)"),
+        CLI_OPT_INT("end", &o.end_year, "YYYY", 1900, 2100, "last year of the data window (default 2024)"),
+        CLI_OPT_INT("threads", &o.threads, "T", 1, 256, "worker threads (default 2)"),
+        CLI_OPT_INT("truth-paths", &o.truth_paths, "K", 0, 4096,
+                    "simulated futures per ground-truth row (default 8; 0: no truth)"),
+        CLI_OPT_STR("modules", &o.modules_dir, "DIR", "disease module files (default: the shipped data/synth/modules)"),
+        CLI_OPT_FLAG("notes", &notes,
+                     "notes for hospital stays (nursing, progress, discharge summary) as\n"
+                     "DocumentReference, with gold identifier spans in DIR/notes/"),
+        CLI_OPT_CHOICE("notes-names", &notes_names, "L", names,
+                       "listed (default: names the de-identifier knows) or heldout\n"
+                       "(names it never lists, to measure recall on unseen names)"),
+        CLI_OPT_FLAG("quiet", &o.quiet, "print no summary"),
+        CLI_OPT_STR("compare", &compare, "STORE", NULL), /* the realism report: described in .after */
+        CLI_OPT_STR("generated", &generated, "STORE2", NULL),
+        CLI_OPT_FLAG("json", &json, NULL),
+        CLI_OPT_END};
+    const cli_spec spec = {
+        .cmd = "synth",
+        .usage = "synth --patients N --out DIR [options]",
+        .about = "Simulates N fictional patients (demographics, visits, vitals and labs that follow\n"
+                 "latent disease markers, diagnoses, treatments, emergency visits, hospital stays,\n"
+                 "intensive care, deaths) from disease modules written as data files, and writes them\n"
+                 "as FHIR R4 NDJSON (DIR/fhir, read by `clinfm ingest --format fhir`), MIMIC-IV or OMOP\n"
+                 "CDM tables, with the ground truth of each task the layout's task files define\n"
+                 "(DIR/truth/<task>.csv, read by `clinfm eval --ceiling`)\n"
+                 "and DIR/manifest.json. The same seed gives the same bytes for any --threads.\n",
+        .opts = opts,
+        .after = "\n"
+                 "realism report: clinfm synth --compare STORE [--generated STORE2 | --patients N ...] [--json]\n"
+                 "  --compare STORE     set a generated population beside this real store: age and sex,\n"
+                 "                      events per patient, code frequencies, value distributions, stays\n"
+                 "                      (admissions, length of stay, deaths, intensive care, readmissions),\n"
+                 "                      and where they differ. Without --generated, N patients (default\n"
+                 "                      2000) are generated in the store's layout (or --format) into a\n"
+                 "                      temporary folder and ingested with the shipped reader or mapping\n"
+                 "  --generated STORE2  compare this store (made from generated data) instead\n"
+                 "  --json              the report as JSON\n"};
+    if (!cli_parse(&spec, argc, argv, NULL, &status)) return status;
+    int have_n = patients > 0, have_format = format >= 0;
+    o.patients = patients;
+    o.seed = seed;
+    if (have_format) o.format = format;
+    if (notes_names >= 0) o.notes = notes_names;
+    else if (notes) o.notes = SYNTH_NOTES_LISTED;
     if (generated && !compare) return cli_usage_error("synth", "--generated goes with --compare");
     if (json && !compare) return cli_usage_error("synth", "--json goes with --compare");
     if (compare) {

@@ -1,61 +1,37 @@
 /* `clinfm tokens`: one subject's timeline as readable tokens, the way the model sees it. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/opts.h"
 #include "store/store.h"
 #include "timeline/split.h"
 #include "timeline/timeline.h"
 #include "timeline/vocab.h"
 
-static void tokens_help(void) {
-    printf("usage: clinfm tokens --store STORE --vocab VOCAB --subject ID [options]\n"
-           "\n"
-           "Prints one subject's token sequence: the static prefix, then one line per event time\n"
-           "with the tokens at that time (gap tokens lead to the time they end at). See\n"
-           "docs/TIMELINE.md.\n"
-           "\n"
-           "options:\n"
-           "  --store STORE        the event store\n"
-           "  --vocab VOCAB        a vocabulary made by 'clinfm vocab'\n"
-           "  --subject ID         subject id, or its original identifier\n"
-           "  --ids                show each token's id as token#id\n"
-           "  --limit N            show the first N event times only (default 0: all)\n"
-           "  --split-key FILE     the split key, to name the subject's split (the public default\n"
-           "                       key is recognised without it)\n"
-           "  -h, --help           this help\n"
-           "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
-}
-
 int cmd_tokens(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"store", required_argument, 0, 's'}, {"vocab", required_argument, 0, 'v'},
-        {"subject", required_argument, 0, 'u'}, {"ids", no_argument, 0, 'i'},
-        {"limit", required_argument, 0, 'l'}, {"split-key", required_argument, 0, 'k'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    int status;
     const char *store_path = NULL, *vocab_path = NULL, *subject = NULL, *key_path = NULL;
     int ids = 0;
     unsigned long long limit = 0;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 's': store_path = optarg; break;
-        case 'v': vocab_path = optarg; break;
-        case 'u': subject = optarg; break;
-        case 'i': ids = 1; break;
-        case 'l':
-            if (cli_parse_u64("tokens", "--limit", optarg, &limit)) return 1;
-            break;
-        case 'k': key_path = optarg; break;
-        case 'h': tokens_help(); return 0;
-        default: return cli_usage_error("tokens", "unknown option '%s' or missing value", argv[optind - 1]);
-        }
-    }
-    if (optind != argc) return cli_usage_error("tokens", "unexpected argument '%s'", argv[optind]);
+    const cli_opt opts[] = {
+        CLI_OPT_STR("store", &store_path, "STORE", "the event store"),
+        CLI_OPT_STR("vocab", &vocab_path, "VOCAB", "a vocabulary made by 'clinfm vocab'"),
+        CLI_OPT_STR("subject", &subject, "ID", "subject id, or its original identifier"),
+        CLI_OPT_FLAG("ids", &ids, "show each token's id as token#id"),
+        CLI_OPT_U64("limit", &limit, "N", 0, CLI_ANY, "show the first N event times only (default 0: all)"),
+        CLI_OPT_STR("split-key", &key_path, "FILE",
+                    "the split key, to name the subject's split (the public default\n"
+                    "key is recognised without it)"),
+        CLI_OPT_END};
+    const cli_spec spec = {.cmd = "tokens",
+                           .usage = "tokens --store STORE --vocab VOCAB --subject ID [options]",
+                           .about = "Prints one subject's token sequence: the static prefix, then one line per event time\n"
+                                    "with the tokens at that time (gap tokens lead to the time they end at). See\n"
+                                    "docs/TIMELINE.md.\n",
+                           .opts = opts};
+    if (!cli_parse(&spec, argc, argv, NULL, &status)) return status;
     if (!store_path || !vocab_path || !subject)
         return cli_usage_error("tokens", "--store, --vocab and --subject are required");
     cf_err err = {0};

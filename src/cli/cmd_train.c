@@ -331,15 +331,6 @@ static int file_exists(const char *p) {
     return stat(p, &st) == 0;
 }
 
-/* Copies a file's bytes to dest, atomically. */
-static int copy_file(const char *src, const char *dest, cf_err *err) {
-    char *data = NULL;
-    size_t n = 0;
-    int rc = file_read_all(src, (size_t)1 << 34, &data, &n, err);
-    if (!rc) rc = atomic_write_file(dest, data, n, err);
-    free(data);
-    return rc;
-}
 
 /* The bundle's record of the training split (split.json, split_subjects.bin) depends on the
  * store and the split alone, as the preparation does, but reads the first events of every
@@ -374,8 +365,8 @@ static int record_split(model_bundle *b, const store *s, const split_config *sp,
     /* Kept for the next run; a folder that cannot take it costs that run the time, nothing else. */
     cf_err ignored = {0};
     if (!bundle_part_path(b, BUNDLE_SPLIT, bj, sizeof bj, &ignored) &&
-        !bundle_part_path(b, BUNDLE_SPLIT_SUBJECTS, bb, sizeof bb, &ignored) && !copy_file(bb, pb, &ignored))
-        (void)copy_file(bj, pj, &ignored);
+        !bundle_part_path(b, BUNDLE_SPLIT_SUBJECTS, bb, sizeof bb, &ignored) && !atomic_copy_file(bb, pb, &ignored))
+        (void)atomic_copy_file(bj, pj, &ignored);
     return CF_OK;
 }
 
@@ -527,14 +518,13 @@ static void print_rank_error(const cf_err *err) {
 /* Ends a setup phase on every rank together, failed or not, so that none waits for a rank that
  * quit: returns the worst status over ranks. A failure is printed by rank 0 if rank 0 failed
  * too (ranks mostly fail alike, and N copies of one message help nobody), else by each rank
- * that failed. err is cleared, so that it is printed once. */
+ * that failed. err is marked reported, so that it is printed once. */
 static int end_phase(int rc, cf_err *err) {
     int rc0 = rc;
     cf_err ignored;
     if (dist_size() > 1 && dist_bcast(&rc0, sizeof rc0, 0, &ignored) != CF_OK) rc0 = CF_EINTERNAL;
     if (rc && (dist_rank() == 0 || rc0 == CF_OK)) print_rank_error(err);
-    err->code = 0;
-    err->msg[0] = '\0';
+    cf_err_reported(err); /* printed, or printed by rank 0 */
     return dist_max_status(rc);
 }
 
@@ -574,7 +564,7 @@ static int share_prepared(vocab *v, int have_vocab, const char *shard_dir, char 
     if (rc) {
         /* this rank cannot receive; the job cannot go on */
         cf_err_print(err);
-        err->code = 0;
+        cf_err_reported(err);
         rc = dist_abort(rc);
         goto out;
     }
@@ -935,7 +925,7 @@ phase2:
             rc = cf_fail(&err, CF_EINPUT, "the %d ranks disagree on %s; start every rank with the same options, "
                          "binary and files", N, agree_names[first_diff]);
             if (lead) cf_err_print(&err);
-            err.code = 0;
+            cf_err_reported(&err); /* printed by rank 0 */
             goto done;
         }
         /* Each rank draws its own dropout masks (all ranks share the seed, and the same masks on
@@ -1073,11 +1063,11 @@ phase2:
     if (rc && N > 1 && !global_failure) {
         /* The other ranks are, or soon will be, waiting in a collective for this one. */
         print_rank_error(&err);
-        err.code = 0; /* printed */
+        cf_err_reported(&err);
         rc = dist_abort(rc);
     }
     if (rc) {
-        if (!lead) err.code = 0; /* every rank failed alike: rank 0 says so */
+        if (!lead) cf_err_reported(&err); /* every rank failed alike: rank 0 says so */
         goto done;
     }
     double held_loss = NAN, held_vloss = NAN;
@@ -1091,7 +1081,7 @@ phase2:
                         &held_targets, inputs, targets, feats, vtgt, &held_vloss, &err);
         if (rc && N > 1) {
             print_rank_error(&err);
-            err.code = 0; /* printed */
+            cf_err_reported(&err);
             rc = dist_abort(rc);
         }
         if (rc) goto done;
@@ -1121,7 +1111,7 @@ phase2:
                now_seconds() - t_start);
     }
 done:
-    if (rc && err.code) cf_err_print(&err);
+    if (rc && cf_err_unreported(&err)) cf_err_print(&err);
     for (int i = 0; i < 2; i++)
         if (scratch_fd[i] >= 0) close(scratch_fd[i]);
     free(inputs);

@@ -1,7 +1,6 @@
 /* `clinfm vocab`: fit the timeline vocabulary on the train split of a store, and optionally
  * write the token shards of every split and score the n-gram baselines the model must beat. */
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,116 +10,67 @@
 #include <cjson/cJSON.h>
 
 #include "cli/commands.h"
+#include "cli/opts.h"
 #include "store/store.h"
 #include "timeline/prepare.h"
 #include "timeline/split.h"
 #include "timeline/timeline.h"
 #include "timeline/vocab.h"
 
-static void vocab_help(void) {
-    printf("usage: clinfm vocab --store STORE --out VOCAB [options]\n"
-           "\n"
-           "Builds the timeline vocabulary from the train split of STORE (tuning and held_out\n"
-           "subjects are never read): code tokens, per-namespace unknowns, decile tokens for\n"
-           "numeric values, time-gap, age and calendar-year tokens, the static prefix, and the\n"
-           "special tokens. Then scores unigram and bigram baselines (nats per token).\n"
-           "See docs/TIMELINE.md.\n"
-           "\n"
-           "options:\n"
-           "  --store STORE        the event store\n"
-           "  --out VOCAB          the vocabulary file to write (atomically)\n"
-           "  --min-count N        train events a code needs for its own token (default 5)\n"
-           "  --min-numeric N      finite train values a code needs for decile tokens (default 20)\n"
-           "  --max-vocab N        keep the most frequent codes so the vocabulary has at most N\n"
-           "                       tokens (default 0: no cap)\n"
-           "  --no-split-codes     keep ICD-10-CM / ICD-10-PCS codes whole (default: split them into\n"
-           "                       category/detail/extension and 7 axes, as ETHOS does)\n"
-           "  --static NS,NS       namespaces of the static prefix (default: GENDER, SEX, RACE,\n"
-           "                       ETHNICITY, MARITAL_STATUS when present, plus every namespace of\n"
-           "                       time-less facts)\n"
-           "  --split-key FILE     the secret split key: 32 bytes or 64 hex digits (default: the\n"
-           "                       public project key, for demos only)\n"
-           "  --split T/U/H        train/tuning/held_out percentages (default 80/10/10;\n"
-           "                       --split-fractions is the same option)\n"
-           "  --fold J/K           cross-validation: fold J (0-based) of K is held out, the tuning\n"
-           "                       share just below it, train the rest (K divides 100; docs/TIMELINE.md)\n"
-           "  --shards DIR         also prepare DIR for training: DIR/train.tokens, tuning.tokens,\n"
-           "                       held_out.tokens, a copy of the vocabulary and DIR/prepared.json,\n"
-           "                       which `clinfm train --shards DIR` reuses without reading the store\n"
-           "                       again; a DIR already prepared from the same store, split and\n"
-           "                       options is reused as it is (docs/TIMELINE.md)\n"
-           "  --rebuild            prepare DIR again even when it matches\n"
-           "  --no-baselines       skip the n-gram baselines and token counts\n"
-           "  --json               print the summary as JSON\n"
-           "  -h, --help           this help\n"
-           "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
-}
-
 static const char *kind_names[VOCAB_KIND_MAX] = {"?", "special", "quantile", "gap", "age", "year",
                                                  "unknown", "missing", "code", "code_part"};
 
 int cmd_vocab(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"store", required_argument, 0, 's'},       {"out", required_argument, 0, 'o'},
-        {"min-count", required_argument, 0, 'c'},   {"min-numeric", required_argument, 0, 'n'},
-        {"max-vocab", required_argument, 0, 'm'},   {"no-split-codes", no_argument, 0, 'S'},
-        {"static", required_argument, 0, 't'},      {"split-key", required_argument, 0, 'k'},
-        {"split", required_argument, 0, 'p'},       {"shards", required_argument, 0, 'd'},
-        {"split-fractions", required_argument, 0, 'p'}, {"fold", required_argument, 0, 'F'},
-        {"no-baselines", no_argument, 0, 'B'},      {"json", no_argument, 0, 'j'},
-        {"rebuild", no_argument, 0, 'R'},
-        {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
-    const char *store_path = NULL, *out = NULL, *key_path = NULL, *fractions = NULL, *shards = NULL, *fold = NULL;
+    int status;
+    const char *store_path = NULL, *out = NULL, *shards = NULL;
+    cli_split_args split = {0};
     vocab_options vo;
     vocab_options_default(&vo);
     int baselines = 1, json = 0, reuse = 1;
-    unsigned long long u;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 's': store_path = optarg; break;
-        case 'o': out = optarg; break;
-        case 'c':
-            if (cli_parse_u64("vocab", "--min-count", optarg, &u)) return 1;
-            if (u < 1 || u > UINT32_MAX) return cli_usage_error("vocab", "--min-count must be 1 or more");
-            vo.min_count = (uint32_t)u;
-            break;
-        case 'n':
-            if (cli_parse_u64("vocab", "--min-numeric", optarg, &u)) return 1;
-            if (u < VOCAB_N_QUANTILES || u > UINT32_MAX)
-                return cli_usage_error("vocab", "--min-numeric must be at least %d", VOCAB_N_QUANTILES);
-            vo.min_numeric = (uint32_t)u;
-            break;
-        case 'm':
-            if (cli_parse_u64("vocab", "--max-vocab", optarg, &u)) return 1;
-            if (u > (1u << 30)) return cli_usage_error("vocab", "--max-vocab is too large");
-            vo.max_vocab = (uint32_t)u;
-            break;
-        case 'S': vo.split_codes = 0; break;
-        case 't': vo.static_ns = optarg; break;
-        case 'k': key_path = optarg; break;
-        case 'p': fractions = optarg; break;
-        case 'F': fold = optarg; break;
-        case 'd': shards = optarg; break;
-        case 'B': baselines = 0; break;
-        case 'j': json = 1; break;
-        case 'R': reuse = 0; break;
-        case 'h': vocab_help(); return 0;
-        default: return cli_usage_error("vocab", "unknown option '%s' or missing value", argv[optind - 1]);
-        }
-    }
-    if (optind != argc) return cli_usage_error("vocab", "unexpected argument '%s'", argv[optind]);
+    const cli_opt opts[] = {
+        CLI_OPT_STR("store", &store_path, "STORE", "the event store"),
+        CLI_OPT_STR("out", &out, "VOCAB", "the vocabulary file to write (atomically)"),
+        CLI_OPT_U32("min-count", &vo.min_count, "N", 1, CLI_ANY, "train events a code needs for its own token (default 5)"),
+        CLI_OPT_U32("min-numeric", &vo.min_numeric, "N", VOCAB_N_QUANTILES, CLI_ANY,
+                    "finite train values a code needs for decile tokens (default 20)"),
+        CLI_OPT_U32("max-vocab", &vo.max_vocab, "N", 0, 1u << 30,
+                    "keep the most frequent codes so the vocabulary has at most N\n"
+                    "tokens (default 0: no cap)"),
+        CLI_OPT_SET("no-split-codes", &vo.split_codes, 0,
+                    "keep ICD-10-CM / ICD-10-PCS codes whole (default: split them into\n"
+                    "category/detail/extension and 7 axes, as ETHOS does)"),
+        CLI_OPT_STR("static", &vo.static_ns, "NS,NS",
+                    "namespaces of the static prefix (default: GENDER, SEX, RACE,\n"
+                    "ETHNICITY, MARITAL_STATUS when present, plus every namespace of\n"
+                    "time-less facts)"),
+        CLI_OPTS_SPLIT(&split),
+        CLI_OPT_STR("shards", &shards, "DIR",
+                    "also prepare DIR for training: DIR/train.tokens, tuning.tokens,\n"
+                    "held_out.tokens, a copy of the vocabulary and DIR/prepared.json,\n"
+                    "which `clinfm train --shards DIR` reuses without reading the store\n"
+                    "again; a DIR already prepared from the same store, split and\n"
+                    "options is reused as it is (docs/TIMELINE.md)"),
+        CLI_OPT_SET("rebuild", &reuse, 0, "prepare DIR again even when it matches"),
+        CLI_OPT_SET("no-baselines", &baselines, 0, "skip the n-gram baselines and token counts"),
+        CLI_OPT_FLAG("json", &json, "print the summary as JSON"),
+        CLI_OPT_END};
+    const cli_spec spec = {
+        .cmd = "vocab",
+        .usage = "vocab --store STORE --out VOCAB [options]",
+        .about = "Builds the timeline vocabulary from the train split of STORE (tuning and held_out\n"
+                 "subjects are never read): code tokens, per-namespace unknowns, decile tokens for\n"
+                 "numeric values, time-gap, age and calendar-year tokens, the static prefix, and the\n"
+                 "special tokens. Then scores unigram and bigram baselines (nats per token).\n"
+                 "See docs/TIMELINE.md.\n",
+        .opts = opts};
+    if (!cli_parse(&spec, argc, argv, NULL, &status)) return status;
     if (!store_path || !out) return cli_usage_error("vocab", "--store and --out are required");
 
     cf_err err = {0};
     split_config sp;
     split_config_default(&sp);
     int rc;
-    if (key_path && (rc = split_load_key(&sp, key_path, &err))) goto fail0;
-    if (fractions && (rc = split_parse_fractions(&sp, fractions, &err))) goto fail0;
-    if (fold && (rc = split_parse_fold(&sp, fold, &err))) goto fail0;
+    if ((rc = cli_split_apply(&split, &sp, &err))) goto fail0;
     store s;
     if ((rc = store_open(&s, store_path, &err))) goto fail0;
     timeline_prepare_options po;

@@ -25,21 +25,6 @@ static void md(eval_buf *b, const char *s) {
     for (; s && *s; s++) eb_put(b, *s == '|' ? "/" : *s == '\n' ? " " : s, 1);
 }
 
-static void md_time(eval_buf *b, int64_t t) {
-    char tb[48];
-    if (t == TIME_NULL) eb_str(b, "unknown");
-    else eb_fmt(b, "%.10s", time_format_iso(t, tb, sizeof tb));
-}
-
-static void md_ci(eval_buf *b, const eval_ci *c, int digits) {
-    if (isnan(c->value)) {
-        eb_str(b, "n/a");
-        return;
-    }
-    eb_fmt(b, "%.*f", digits, c->value);
-    if (!isnan(c->lo)) eb_fmt(b, " (%.*f-%.*f)", digits, c->lo, digits, c->hi);
-}
-
 /* ---------------------------------------------------------------- demographics */
 
 /* The demographic and social variables the HTI-1 rule asks about, as code prefixes. */
@@ -117,18 +102,18 @@ static void thresholds_table(eval_buf *b, const eval_state *st, const eval_pred_
     for (size_t k = 0; k < st->n_thresholds; k++) {
         const eval_threshold *t = &r->thr[k];
         eb_fmt(b, "| %g | ", t->threshold);
-        md_ci(b, &t->alerts_per_100, 1);
+        eb_ci_digits(b, &t->alerts_per_100, 1);
         if (st->insufficient) {
             eb_str(b, " | insufficient | insufficient | insufficient | insufficient");
         } else {
             eb_str(b, " | ");
-            md_ci(b, &t->sensitivity, 3);
+            eb_ci_digits(b, &t->sensitivity, 3);
             eb_str(b, " | ");
-            md_ci(b, &t->specificity, 3);
+            eb_ci_digits(b, &t->specificity, 3);
             eb_str(b, " | ");
-            md_ci(b, &t->ppv, 3);
+            eb_ci_digits(b, &t->ppv, 3);
             eb_str(b, " | ");
-            md_ci(b, &t->nne, 1);
+            eb_ci_digits(b, &t->nne, 1);
         }
         eb_fmt(b, " | %zu / %zu / %zu / %zu |\n", t->tp, t->fp, t->fn, t->tn);
     }
@@ -252,9 +237,9 @@ static void hti_answer(eval_buf *b, const eval_state *st, size_t k, const eval_p
         break;
     case 13:
         eb_str(b, "Trained on this hospital's own records (data from ");
-        md_time(b, mi->split_recorded ? mi->train_first : st->s.first_time);
+        eb_time(b, mi->split_recorded ? mi->train_first : st->s.first_time);
         eb_str(b, " to ");
-        md_time(b, mi->split_recorded ? mi->train_last : st->s.last_time);
+        eb_time(b, mi->split_recorded ? mi->train_last : st->s.last_time);
         eb_str(b, "). Whether the deployed setting matches: " HOSPITAL);
         break;
     case 14: eb_str(b, "Performance is reported per subgroup with intervals (below); no fairness constraint is applied in training."); break;
@@ -270,11 +255,11 @@ static void hti_answer(eval_buf *b, const eval_state *st, size_t k, const eval_p
         else if (st->insufficient) eb_str(b, "Insufficient held-out outcomes to state it.");
         else {
             eb_str(b, "AUROC ");
-            md_ci(b, &prop->overall.auroc, 3);
+            eb_ci_digits(b, &prop->overall.auroc, 3);
             eb_str(b, ", AUPRC ");
-            md_ci(b, &prop->overall.auprc, 3);
+            eb_ci_digits(b, &prop->overall.auprc, 3);
             eb_str(b, ", Brier ");
-            md_ci(b, &prop->overall.brier, 3);
+            eb_ci_digits(b, &prop->overall.brier, 3);
             eb_str(b, " (held-out patients of the same source).");
         }
         break;
@@ -336,18 +321,18 @@ int eval_write_model_card(const eval_state *st, const char *path, cf_err *err) {
             eb_str(&b, "**nothing yet**: too few held-out outcomes (insufficient).\n\n");
         } else {
             eb_str(&b, "AUROC ");
-            md_ci(&b, &prop->overall.auroc, 3);
+            eb_ci_digits(&b, &prop->overall.auroc, 3);
             eb_str(&b, ", AUPRC ");
-            md_ci(&b, &prop->overall.auprc, 3);
+            eb_ci_digits(&b, &prop->overall.auprc, 3);
             eb_str(&b, ", Brier ");
-            md_ci(&b, &prop->overall.brier, 3);
+            eb_ci_digits(&b, &prop->overall.brier, 3);
             eb_str(&b, ", calibration error (ECE) ");
-            md_ci(&b, &prop->overall.ece, 3);
+            eb_ci_digits(&b, &prop->overall.ece, 3);
             eb_str(&b, ".\n\n");
         }
         if (floor_r) {
             eb_str(&b, "Against the record-position floor (");
-            md_ci(&b, &floor_r->overall.auroc, 3);
+            eb_ci_digits(&b, &floor_r->overall.auroc, 3);
             eb_str(&b, "): ");
             if (eval_metrics_insufficient(&prop->overall) || isnan(prop->overall.auroc.value) ||
                 isnan(floor_r->overall.auroc.value))
@@ -397,9 +382,9 @@ int eval_write_model_card(const eval_state *st, const char *path, cf_err *err) {
     eb_str(&b, "## Training and evaluation data\n\n");
     eb_fmt(&b, "- Event store: %llu patients, %llu events%s, data from ", (unsigned long long)st->s.n_subjects,
            (unsigned long long)st->s.n_events, (st->s.flags & STORE_FLAG_DEIDENTIFIED) ? ", de-identified" : "");
-    md_time(&b, st->s.first_time);
+    eb_time(&b, st->s.first_time);
     eb_str(&b, " to ");
-    md_time(&b, st->s.last_time);
+    eb_time(&b, st->s.last_time);
     eb_str(&b, (st->s.flags & STORE_FLAG_DATES_SHIFTED) ? " (each patient's dates shifted by de-identification).\n" : ".\n");
     eb_fmt(&b, "- Split: patients by a keyed hash of their identifier: train %.4g%%, tuning %.4g%%, held out %.4g%% "
                "(key: %s).",
@@ -417,9 +402,9 @@ int eval_write_model_card(const eval_state *st, const char *path, cf_err *err) {
             eb_fmt(&b, "; trained on %llu train and %llu tuning patients of a %sstore with data from ",
                    (unsigned long long)mi->train_subjects, (unsigned long long)mi->tuning_subjects,
                    mi->train_deidentified ? "de-identified " : "identified ");
-            md_time(&b, mi->train_first);
+            eb_time(&b, mi->train_first);
             eb_str(&b, " to ");
-            md_time(&b, mi->train_last);
+            eb_time(&b, mi->train_last);
             eb_fmt(&b, " (%s). Training patients among the held-out ones: %zu of %zu checked.\n",
                    mi->same_store ? "this store" : "another store than this one", mi->overlap_patients, mi->held_patients);
         } else {

@@ -207,11 +207,7 @@ int eval_value_features_build(const eval_value_featurizer *f, const label_row *r
         }
         out->indptr[r + 1] = out->nnz;
     }
-    if (!out->idx) { /* keep pointers valid for an empty matrix */
-        out->idx = cf_malloc(sizeof *out->idx);
-        out->val = cf_malloc(sizeof *out->val);
-        if (!out->idx || !out->val) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-    }
+    rc = ml_csr_keep_valid(out, err);
 done:
     free(st);
     free(touched);

@@ -75,6 +75,8 @@ void eb_fmt(eval_buf *s, const char *fmt, ...) __attribute__((format(printf, 2, 
 void eb_html(eval_buf *s, const char *p); /* HTML-escaped */
 /* "0.812 (0.751-0.866)" or "n/a" */
 void eb_ci(eval_buf *s, const eval_ci *c);
+/* The same with the given digits, the interval printed whenever its low end is known. */
+void eb_ci_digits(eval_buf *s, const eval_ci *c, int digits);
 /* The date of t ("2019-03-02"), or "unknown" for TIME_NULL. */
 void eb_time(eval_buf *b, int64_t t);
 

@@ -260,12 +260,8 @@ static void metrics_row(eval_buf *b, const eval_state *st, size_t i) {
 }
 
 static void ci_cell(eval_buf *b, const eval_ci *c, int digits) {
-    if (isnan(c->value)) {
-        eb_str(b, "<td>n/a</td>");
-        return;
-    }
-    eb_fmt(b, "<td>%.*f", digits, c->value);
-    if (!isnan(c->lo)) eb_fmt(b, " (%.*f-%.*f)", digits, c->lo, digits, c->hi);
+    eb_str(b, "<td>");
+    eb_ci_digits(b, c, digits);
     eb_str(b, "</td>");
 }
 

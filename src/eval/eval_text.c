@@ -56,6 +56,15 @@ void eb_ci(eval_buf *s, const eval_ci *c) {
     if (!isnan(c->lo) && !isnan(c->hi)) eb_fmt(s, " (%.3f-%.3f)", c->lo, c->hi);
 }
 
+void eb_ci_digits(eval_buf *s, const eval_ci *c, int digits) {
+    if (isnan(c->value)) {
+        eb_str(s, "n/a");
+        return;
+    }
+    eb_fmt(s, "%.*f", digits, c->value);
+    if (!isnan(c->lo)) eb_fmt(s, " (%.*f-%.*f)", digits, c->lo, digits, c->hi);
+}
+
 /* ---------------------------------------------------------------- text shared with the card */
 
 const char *eval_role_name(int role) {

@@ -6,6 +6,7 @@
  * are handled the same way in both. */
 #include "eval/metrics.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +200,32 @@ static int cmp_idrow(const void *a, const void *b) {
     return (x->row > y->row) - (x->row < y->row);
 }
 
+static void rng_seed(rng *r, uint64_t seed) {
+    for (int k = 0; k < 4; k++) r->s[k] = splitmix(&seed);
+}
+
+/* One bootstrap replicate over K clusters: draws K clusters with replacement (cnt[k]: how often
+ * cluster k was drawn) and gives row i the weight of its cluster, w[i] = cnt[cl[i]]. */
+static void resample(rng *r, const size_t *cl, size_t n, size_t K, double *cnt, double *w) {
+    memset(cnt, 0, K * sizeof *cnt);
+    for (size_t k = 0; k < K; k++) cnt[rng_next(r) % K] += 1;
+    for (size_t i = 0; i < n; i++) w[i] = cnt[cl[i]];
+}
+
+/* Numbers the clusters 0..K-1 (cl[i]: row i's cluster; each row its own cluster when cluster
+ * is NULL) in the order of their ids; ir is scratch of n rows. Returns K. */
+static size_t cluster_index(const int64_t *cluster, size_t n, idrow *ir, size_t *cl) {
+    for (size_t i = 0; i < n; i++) ir[i] = (idrow){cluster ? cluster[i] : (int64_t)i, i};
+    qsort(ir, n, sizeof *ir, cmp_idrow);
+    size_t K = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i && ir[i].id != ir[i - 1].id) K++;
+        cl[ir[i].row] = K;
+    }
+    assert(!n || K < n);
+    return n ? K + 1 : 0;
+}
+
 static void set_ci(eval_ci *c, double v, double *reps, size_t m) {
     c->value = v;
     c->lo = eval_quantile(reps, m, 0.025);
@@ -233,14 +260,7 @@ int eval_metrics_compute(const float *p, const uint8_t *y, const int64_t *cluste
         free_scores(&s);
         return cf_fail(err, CF_EINTERNAL, "out of memory");
     }
-    for (size_t i = 0; i < n; i++) ir[i] = (idrow){cluster ? cluster[i] : (int64_t)i, i};
-    qsort(ir, n, sizeof *ir, cmp_idrow);
-    size_t K = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i && ir[i].id != ir[i - 1].id) K++;
-        cl[ir[i].row] = K;
-    }
-    if (n) K++;
+    size_t K = cluster_index(cluster, n, ir, cl);
     out->clusters = K;
     free(ir);
 
@@ -263,13 +283,10 @@ int eval_metrics_compute(const float *p, const uint8_t *y, const int64_t *cluste
         free_scores(&s);
         return cf_fail(err, CF_EINTERNAL, "out of memory");
     }
-    uint64_t seed = opt->seed;
     rng r;
-    for (int k = 0; k < 4; k++) r.s[k] = splitmix(&seed);
+    rng_seed(&r, opt->seed);
     for (unsigned b = 0; b < B; b++) {
-        memset(cnt, 0, K * sizeof *cnt);
-        for (size_t k = 0; k < K; k++) cnt[rng_next(&r) % K] += 1;
-        for (size_t i = 0; i < n; i++) w[i] = cnt[cl[i]];
+        resample(&r, cl, n, K, cnt, w);
         point q;
         weighted(&s, w, &q);
         double v[4] = {q.auroc, q.auprc, q.brier, q.ece};
@@ -333,21 +350,11 @@ int eval_auroc_diffs(const float *const *p, size_t m, const float *ref, const ui
         out[k].lo = out[k].hi = NAN;
     }
     if (!B || pos < EVAL_MIN_CLASS_FOR_CI || n - pos < EVAL_MIN_CLASS_FOR_CI) goto done;
-    for (size_t i = 0; i < n; i++) ir[i] = (idrow){cluster ? cluster[i] : (int64_t)i, i};
-    qsort(ir, n, sizeof *ir, cmp_idrow);
-    size_t K = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i && ir[i].id != ir[i - 1].id) K++;
-        cl[ir[i].row] = K;
-    }
-    if (n) K++;
-    uint64_t seed = opt->seed;
+    size_t K = cluster_index(cluster, n, ir, cl);
     rng r;
-    for (int j = 0; j < 4; j++) r.s[j] = splitmix(&seed);
+    rng_seed(&r, opt->seed);
     for (unsigned b = 0; b < B; b++) {
-        memset(cnt, 0, K * sizeof *cnt);
-        for (size_t k = 0; k < K; k++) cnt[rng_next(&r) % K] += 1;
-        for (size_t i = 0; i < n; i++) w[i] = cnt[cl[i]];
+        resample(&r, cl, n, K, cnt, w);
         weighted(&s[m], w, &o);
         if (isnan(o.auroc)) continue;
         for (size_t k = 0; k < m; k++) {

@@ -682,6 +682,15 @@ static int set_tpl(tpl *t, int *flag, const char *value, const char *path, int l
     return tpl_parse(t, value, path, line, err);
 }
 
+/* A template where a bare column name is shorthand for {column} (a dictionary's key, a table's
+ * subject). */
+static int set_column_tpl(tpl *t, const char *val, const char *path, int line, const char *key, cf_err *err) {
+    char tmp[512];
+    if (!strchr(val, '{')) snprintf(tmp, sizeof tmp, "{%s}", val);
+    else snprintf(tmp, sizeof tmp, "%s", val);
+    return set_tpl(t, NULL, tmp, path, line, key, err);
+}
+
 /* A setting with two spellings: *out = 0 for v0, 1 for v1; -1 (and *out unchanged) otherwise. */
 static int choose2(const char *val, const char *v0, const char *v1, int *out) {
     if (strcmp(val, v0) != 0 && strcmp(val, v1) != 0) return -1;
@@ -863,11 +872,7 @@ static int parse_key(mapping *m, int sec, dict_spec *d, table_spec *t, event_spe
         if (!strcmp(key, "file")) {
             set_str(&d->file, val);
         } else if (!strcmp(key, "key")) {
-            char tmp[512];
-            /* A bare column name is shorthand for {column}. */
-            if (!strchr(val, '{')) snprintf(tmp, sizeof tmp, "{%s}", val);
-            else snprintf(tmp, sizeof tmp, "%s", val);
-            return set_tpl(&d->key, NULL, tmp, path, lineno, key, err);
+            return set_column_tpl(&d->key, val, path, lineno, key, err);
         } else if (!strcmp(key, "where")) {
             if ((rc = add_cond(&d->where, &d->n_where, val, path, lineno, err))) return rc;
             if (d->where[d->n_where - 1].dict_name)
@@ -896,10 +901,7 @@ static int parse_key(mapping *m, int sec, dict_spec *d, table_spec *t, event_spe
         if (!strcmp(key, "file")) {
             set_str(&t->file, val);
         } else if (!strcmp(key, "subject")) {
-            char tmp[512];
-            if (!strchr(val, '{')) snprintf(tmp, sizeof tmp, "{%s}", val);
-            else snprintf(tmp, sizeof tmp, "%s", val);
-            return set_tpl(&t->subject, NULL, tmp, path, lineno, key, err);
+            return set_column_tpl(&t->subject, val, path, lineno, key, err);
         } else if (!strcmp(key, "subject_from")) {
             if (t->subject_from) FAIL("%s:%d: key 'subject_from' given twice", path, lineno);
             if (!(t->subject_from = calloc(1, sizeof *t->subject_from))) return cf_fail(err, CF_EINTERNAL, "out of memory");

@@ -61,3 +61,11 @@ int ml_csr_hstack(const ml_csr *a, const ml_csr *b, ml_csr *out, cf_err *err) {
     }
     return CF_OK;
 }
+
+int ml_csr_keep_valid(ml_csr *m, cf_err *err) {
+    if (m->idx) return CF_OK;
+    m->idx = cf_malloc(sizeof *m->idx);
+    m->val = cf_malloc(sizeof *m->val);
+    if (!m->idx || !m->val) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    return CF_OK;
+}

@@ -22,6 +22,9 @@ typedef struct {
  * see every row). 0, or -1 when out of memory (m is then freed). */
 int ml_csr_from_dense(ml_csr *m, const float *X, size_t n, size_t d);
 void ml_csr_free(ml_csr *m);
+/* After a build that stored no entry: gives idx and val one slot each, so a matrix with no
+ * entries still has valid pointers for the readers (XGBoost among them). */
+int ml_csr_keep_valid(ml_csr *m, cf_err *err);
 /* out = [a | b]: the columns of b after a's, row by row (a and b have the same rows). */
 int ml_csr_hstack(const ml_csr *a, const ml_csr *b, ml_csr *out, cf_err *err);
 

@@ -24,6 +24,7 @@
 #include "model/gpt_feat.h"
 #include "model/gpt_kernels.h"
 #include "util/atomic_file.h"
+#include "util/le.h"
 
 #define ALIGN_FLOATS 16 /* 64 bytes */
 #define MAX_THREADS 256
@@ -845,30 +846,6 @@ int gpt_update(gpt_model *m, const gpt_opt_config *o, gpt_update_stats *stats, c
 #define CKPT_ENTRY 96
 #define CKPT_MAX_TENSORS (3 * GPT_NUM_PARAM_TENSORS)
 
-static void put32(uint8_t *b, uint32_t v) {
-    for (int i = 0; i < 4; i++) b[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *b, uint64_t v) {
-    for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i));
-}
-static void putf(uint8_t *b, float f) {
-    uint32_t v;
-    memcpy(&v, &f, 4);
-    put32(b, v);
-}
-static uint32_t get32(const uint8_t *b) {
-    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-}
-static uint64_t get64(const uint8_t *b) {
-    return (uint64_t)get32(b) | (uint64_t)get32(b + 4) << 32;
-}
-static float getf(const uint8_t *b) {
-    uint32_t v = get32(b);
-    float f;
-    memcpy(&f, &v, 4);
-    return f;
-}
-
 static uint32_t crc_of(const void *data, size_t n) {
     uLong crc = crc32(0L, Z_NULL, 0);
     const Bytef *p = data;
@@ -931,39 +908,39 @@ int gpt_save(const gpt_model *m, const char *path, const gpt_opt_config *opt, un
     uint8_t hdr[CKPT_HEADER];
     memset(hdr, 0, sizeof hdr);
     memcpy(hdr, CKPT_MAGIC, 8);
-    put32(hdr + 8, m->config.n_features || m->config.num_outputs || m->config.value_head ? CKPT_VERSION : 1u);
-    put32(hdr + 12, with_moments ? GPT_CKPT_OPTIMIZER : 0);
-    put32(hdr + 16, CKPT_HEADER);
-    put32(hdr + 20, (uint32_t)n);
+    le_put32(hdr + 8, m->config.n_features || m->config.num_outputs || m->config.value_head ? CKPT_VERSION : 1u);
+    le_put32(hdr + 12, with_moments ? GPT_CKPT_OPTIMIZER : 0);
+    le_put32(hdr + 16, CKPT_HEADER);
+    le_put32(hdr + 20, (uint32_t)n);
     const gpt_config *c = &m->config;
-    put32(hdr + 24, (uint32_t)c->max_seq_len);
-    put32(hdr + 28, (uint32_t)c->vocab_size);
-    put32(hdr + 32, (uint32_t)c->padded_vocab_size);
-    put32(hdr + 36, (uint32_t)c->num_layers);
-    put32(hdr + 40, (uint32_t)c->num_heads);
-    put32(hdr + 44, (uint32_t)c->channels);
-    putf(hdr + 48, c->dropout);
-    put64(hdr + 56, m->step);
-    put64(hdr + 64, m->rng_seed);
-    put64(hdr + 72, m->rng_counter);
+    le_put32(hdr + 24, (uint32_t)c->max_seq_len);
+    le_put32(hdr + 28, (uint32_t)c->vocab_size);
+    le_put32(hdr + 32, (uint32_t)c->padded_vocab_size);
+    le_put32(hdr + 36, (uint32_t)c->num_layers);
+    le_put32(hdr + 40, (uint32_t)c->num_heads);
+    le_put32(hdr + 44, (uint32_t)c->channels);
+    le_putf(hdr + 48, c->dropout);
+    le_put64(hdr + 56, m->step);
+    le_put64(hdr + 64, m->rng_seed);
+    le_put64(hdr + 72, m->rng_counter);
     memcpy(hdr + 80, m->vocab_hash, 32);
     if (opt) {
-        putf(hdr + 112, opt->lr);
-        putf(hdr + 116, opt->min_lr);
-        putf(hdr + 120, opt->beta1);
-        putf(hdr + 124, opt->beta2);
-        putf(hdr + 128, opt->eps);
-        putf(hdr + 132, opt->weight_decay);
-        putf(hdr + 136, opt->grad_clip);
-        put64(hdr + 140, opt->warmup_steps);
-        put64(hdr + 148, opt->total_steps);
+        le_putf(hdr + 112, opt->lr);
+        le_putf(hdr + 116, opt->min_lr);
+        le_putf(hdr + 120, opt->beta1);
+        le_putf(hdr + 124, opt->beta2);
+        le_putf(hdr + 128, opt->eps);
+        le_putf(hdr + 132, opt->weight_decay);
+        le_putf(hdr + 136, opt->grad_clip);
+        le_put64(hdr + 140, opt->warmup_steps);
+        le_put64(hdr + 148, opt->total_steps);
     }
-    put32(hdr + 156, (uint32_t)c->n_features);
-    put32(hdr + 160, (uint32_t)c->feat_hidden);
-    put32(hdr + 164, (uint32_t)c->num_outputs);
-    put32(hdr + 168, (uint32_t)c->cls_pool);
-    put32(hdr + 172, (uint32_t)c->value_head);
-    put32(hdr + 252, crc_of(hdr, 252));
+    le_put32(hdr + 156, (uint32_t)c->n_features);
+    le_put32(hdr + 160, (uint32_t)c->feat_hidden);
+    le_put32(hdr + 164, (uint32_t)c->num_outputs);
+    le_put32(hdr + 168, (uint32_t)c->cls_pool);
+    le_put32(hdr + 172, (uint32_t)c->value_head);
+    le_put32(hdr + 252, crc_of(hdr, 252));
 
     size_t dir_bytes = (size_t)n * CKPT_ENTRY;
     uint8_t *dir = calloc(1, dir_bytes);
@@ -972,11 +949,11 @@ int gpt_save(const gpt_model *m, const char *path, const gpt_opt_config *opt, un
     for (int i = 0; i < n; i++) {
         uint8_t *e = dir + (size_t)i * CKPT_ENTRY;
         memcpy(e, t[i].name, strlen(t[i].name));
-        put32(e + 48, (uint32_t)t[i].ndim);
-        for (int k = 0; k < 4; k++) put32(e + 52 + 4 * k, t[i].dims[k]);
-        put32(e + 68, crc_of(t[i].data, t[i].count * sizeof(float)));
-        put64(e + 72, off);
-        put64(e + 80, t[i].count * sizeof(float));
+        le_put32(e + 48, (uint32_t)t[i].ndim);
+        for (int k = 0; k < 4; k++) le_put32(e + 52 + 4 * k, t[i].dims[k]);
+        le_put32(e + 68, crc_of(t[i].data, t[i].count * sizeof(float)));
+        le_put64(e + 72, off);
+        le_put64(e + 80, t[i].count * sizeof(float));
         end = off + t[i].count * sizeof(float);
         off = round_up(end, 64);
     }
@@ -988,7 +965,7 @@ int gpt_save(const gpt_model *m, const char *path, const gpt_opt_config *opt, un
     if (!rc) rc = write_all(f.fd, dir, dir_bytes, path, err);
     for (int i = 0; i < n && !rc; i++)
         rc = pwrite_all(f.fd, t[i].data, t[i].count * sizeof(float),
-                        (long long)get64(dir + (size_t)i * CKPT_ENTRY + 72), path, err);
+                        (long long)le_get64(dir + (size_t)i * CKPT_ENTRY + 72), path, err);
     /* The file ends exactly at the last tensor's end (which may be a hole of zeros). */
     if (!rc && ftruncate(f.fd, (off_t)end) != 0)
         rc = cf_fail_errno(err, CF_EINTERNAL, "%s: cannot size the checkpoint", path);
@@ -1039,18 +1016,18 @@ int gpt_load(gpt_model *m, const char *path, const uint8_t *expect_vocab_hash,
                      "file written by clinfm train", path);
         goto fail;
     }
-    uint32_t version = get32(hdr + 8);
+    uint32_t version = le_get32(hdr + 8);
     if (version > CKPT_VERSION) {
         rc = cf_fail(err, CF_EINPUT, "%s: checkpoint format version %u is newer than this "
                      "clinfm reads (%u); upgrade clinfm", path, version, CKPT_VERSION);
         goto fail;
     }
-    if (version < 1 || get32(hdr + 16) != CKPT_HEADER) {
+    if (version < 1 || le_get32(hdr + 16) != CKPT_HEADER) {
         rc = cf_fail(err, CF_EINPUT, "%s: checkpoint format version %u is not supported; "
                      "retrain with this clinfm", path, version);
         goto fail;
     }
-    if (get32(hdr + 252) != crc_of(hdr, 252)) {
+    if (le_get32(hdr + 252) != crc_of(hdr, 252)) {
         rc = cf_fail(err, CF_EINPUT, "%s: checkpoint header is corrupt (CRC mismatch); restore "
                      "the file or retrain", path);
         goto fail;
@@ -1060,20 +1037,20 @@ int gpt_load(gpt_model *m, const char *path, const uint8_t *expect_vocab_hash,
                      "(hash mismatch); use the vocabulary it was trained with, or retrain", path);
         goto fail;
     }
-    uint32_t flags = get32(hdr + 12), n = get32(hdr + 20);
+    uint32_t flags = le_get32(hdr + 12), n = le_get32(hdr + 20);
     gpt_config c;
-    c.max_seq_len = (int)get32(hdr + 24);
-    c.vocab_size = (int)get32(hdr + 28);
-    c.padded_vocab_size = (int)get32(hdr + 32);
-    c.num_layers = (int)get32(hdr + 36);
-    c.num_heads = (int)get32(hdr + 40);
-    c.channels = (int)get32(hdr + 44);
-    c.dropout = getf(hdr + 48);
-    c.n_features = version >= 2 ? (int)get32(hdr + 156) : 0;
-    c.feat_hidden = version >= 2 ? (int)get32(hdr + 160) : 0;
-    c.num_outputs = version >= 2 ? (int)get32(hdr + 164) : 0;
-    c.cls_pool = version >= 2 ? (int)get32(hdr + 168) : 0;
-    c.value_head = version >= 2 ? (int)get32(hdr + 172) : 0;
+    c.max_seq_len = (int)le_get32(hdr + 24);
+    c.vocab_size = (int)le_get32(hdr + 28);
+    c.padded_vocab_size = (int)le_get32(hdr + 32);
+    c.num_layers = (int)le_get32(hdr + 36);
+    c.num_heads = (int)le_get32(hdr + 40);
+    c.channels = (int)le_get32(hdr + 44);
+    c.dropout = le_getf(hdr + 48);
+    c.n_features = version >= 2 ? (int)le_get32(hdr + 156) : 0;
+    c.feat_hidden = version >= 2 ? (int)le_get32(hdr + 160) : 0;
+    c.num_outputs = version >= 2 ? (int)le_get32(hdr + 164) : 0;
+    c.cls_pool = version >= 2 ? (int)le_get32(hdr + 168) : 0;
+    c.value_head = version >= 2 ? (int)le_get32(hdr + 172) : 0;
     if (c.padded_vocab_size == 0 || gpt_config_check(&c, NULL) != CF_OK) {
         rc = cf_fail(err, CF_EINPUT, "%s: checkpoint holds an invalid model config; the file is "
                      "damaged", path);
@@ -1103,7 +1080,7 @@ int gpt_load(gpt_model *m, const char *path, const uint8_t *expect_vocab_hash,
         rc = cf_fail(err, CF_EINPUT, "%s: checkpoint directory is truncated", path);
         goto fail;
     }
-    rc = build_uninit(m, &c, get64(hdr + 64), err);
+    rc = build_uninit(m, &c, le_get64(hdr + 64), err);
     if (rc) goto fail;
     int with_moments = (flags & GPT_CKPT_OPTIMIZER) != 0;
     if (with_moments) {
@@ -1133,9 +1110,9 @@ int gpt_load(gpt_model *m, const char *path, const uint8_t *expect_vocab_hash,
                          "incompatible clinfm: retrain", path, t[i].name);
             goto fail_model;
         }
-        int same = get32(e + 48) == (uint32_t)t[i].ndim;
-        for (int k = 0; k < 4; k++) same = same && get32(e + 52 + 4 * k) == t[i].dims[k];
-        uint64_t off = get64(e + 72), bytes = get64(e + 80);
+        int same = le_get32(e + 48) == (uint32_t)t[i].ndim;
+        for (int k = 0; k < 4; k++) same = same && le_get32(e + 52 + 4 * k) == t[i].dims[k];
+        uint64_t off = le_get64(e + 72), bytes = le_get64(e + 80);
         if (!same || bytes != t[i].count * sizeof(float)) {
             rc = cf_fail(err, CF_EINPUT, "%s: tensor %s has a shape that does not match the "
                          "checkpoint's config; the file is damaged", path, t[i].name);
@@ -1147,25 +1124,25 @@ int gpt_load(gpt_model *m, const char *path, const uint8_t *expect_vocab_hash,
                          "the file or retrain", path, t[i].name);
             goto fail_model;
         }
-        if (crc_of(t[i].dest, bytes) != get32(e + 68)) {
+        if (crc_of(t[i].dest, bytes) != le_get32(e + 68)) {
             rc = cf_fail(err, CF_EINPUT, "%s: tensor %s is corrupt (CRC mismatch); restore the "
                          "file or retrain", path, t[i].name);
             goto fail_model;
         }
     }
-    m->step = get64(hdr + 56);
-    m->rng_counter = get64(hdr + 72);
+    m->step = le_get64(hdr + 56);
+    m->rng_counter = le_get64(hdr + 72);
     memcpy(m->vocab_hash, hdr + 80, 32);
     if (opt_out) {
-        opt_out->lr = getf(hdr + 112);
-        opt_out->min_lr = getf(hdr + 116);
-        opt_out->beta1 = getf(hdr + 120);
-        opt_out->beta2 = getf(hdr + 124);
-        opt_out->eps = getf(hdr + 128);
-        opt_out->weight_decay = getf(hdr + 132);
-        opt_out->grad_clip = getf(hdr + 136);
-        opt_out->warmup_steps = get64(hdr + 140);
-        opt_out->total_steps = get64(hdr + 148);
+        opt_out->lr = le_getf(hdr + 112);
+        opt_out->min_lr = le_getf(hdr + 116);
+        opt_out->beta1 = le_getf(hdr + 120);
+        opt_out->beta2 = le_getf(hdr + 124);
+        opt_out->eps = le_getf(hdr + 128);
+        opt_out->weight_decay = le_getf(hdr + 132);
+        opt_out->grad_clip = le_getf(hdr + 136);
+        opt_out->warmup_steps = le_get64(hdr + 140);
+        opt_out->total_steps = le_get64(hdr + 148);
     }
     free(dir);
     close(fd);

@@ -392,6 +392,17 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ------------------------------------------------------------------ start / stop */
 
+/* Frees what serve_http_start made, the TLS key wiped first: after a failed start, or once
+ * the daemon and the watcher have stopped. */
+static void http_release(serve_http *h) {
+    if (h->key) memset(h->key, 0, strlen(h->key));
+    free(h->cert);
+    free(h->key);
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
+    free(h);
+}
+
 int serve_http_start(serve_http **out, serve_ctx *ctx, const serve_http_options *o, cf_err *err) {
     *out = NULL;
     serve_http *h = calloc(1, sizeof *h);
@@ -478,12 +489,7 @@ int serve_http_start(serve_http **out, serve_ctx *ctx, const serve_http_options 
     *out = h;
     return CF_OK;
 fail:
-    if (h->key) memset(h->key, 0, strlen(h->key));
-    free(h->cert);
-    free(h->key);
-    pthread_mutex_destroy(&h->mu);
-    pthread_cond_destroy(&h->cv);
-    free(h);
+    http_release(h);
     return rc;
 }
 
@@ -499,10 +505,5 @@ void serve_http_stop(serve_http *h) {
         pthread_join(h->watcher, NULL);
     }
     if (h->d) MHD_stop_daemon(h->d);
-    if (h->key) memset(h->key, 0, strlen(h->key));
-    free(h->cert);
-    free(h->key);
-    pthread_mutex_destroy(&h->mu);
-    pthread_cond_destroy(&h->cv);
-    free(h);
+    http_release(h);
 }

@@ -5,11 +5,18 @@
  *    text_value string or none)
  * plus provenance (source table, source row) for every event. Events are sorted by subject,
  * then time (static facts, TIME_NULL, first), then provenance. Columns are stored separately
- * (struct of arrays) so a reader touches only the columns it needs, through mmap, without loading
- * the file; a store of 1e9 events is ~28 GB on disk and needs almost no RAM to read.
+ * (struct of arrays) so a reader touches only the columns it needs. Version 1 was read through
+ * mmap as it lay on disk (28 bytes per event); version 2 compresses the event columns block by
+ * block (about a third of that) and decodes them into memory at open.
  *
  * Layout (all integers little-endian, every section 64-byte aligned):
  *   header (4096 bytes): magic, format version, flags, counts, section table, BLAKE2b of header
+ * Version 2 (written today) stores the event columns compressed, in blocks of 65,536 events
+ * (store_format.h describes a block's encoding: deltas, byte planes, zstd with its checksum):
+ *   EVENT_DATA     bytes         the blocks, one zstd frame each
+ *   EVENT_BLOCKS   {uint64 offset, size, n_events} [ceil(N / 65536)]
+ *   SUMMARY        uint64 [3+K]  static, numeric and with-text events, then events per source
+ * and the reader decodes them into the columns below. Version 1 stored them as they are read:
  *   EVENT_TIME     int64  [N]    µs since epoch, TIME_NULL for static facts
  *   EVENT_CODE     uint32 [N]    index into the code dictionary (sorted by code string)
  *   EVENT_NUMERIC  float  [N]    NaN when absent
@@ -27,6 +34,7 @@
  *   SUBJECT_KEY_OFFSET uint64[S+1], SUBJECT_KEY_HEAP: optional original subject identifiers
  *                  (e.g. FHIR Patient ids) when subject ids were derived from strings
  *   META           bytes         UTF-8 JSON: producer, inputs, rejection summary, policies
+ * (in version 2 the sections after the event blocks come in this order too)
  * Each section carries a BLAKE2b-256 checksum; store_open checks the header's, store_verify all.
  *
  * The writer accepts events in any order and any number, spilling sorted runs to anonymous
@@ -41,7 +49,7 @@
 #include "util/err.h"
 #include "util/timeutil.h"
 
-#define STORE_FORMAT_VERSION 1
+#define STORE_FORMAT_VERSION 2     /* written; version 1 stores are still read */
 #define STORE_MAX_SOURCES 65535
 #define STORE_MAX_ROW ((UINT64_C(1) << 48) - 1)
 
@@ -118,9 +126,24 @@ typedef struct {
     const char *subject_key_heap;
     const char *meta;                       /* JSON, meta_len bytes, not NUL-terminated */
     size_t meta_len;
+    /* Counts over all events: version 2 stores keep them; for a version 1 store
+     * store_open_summary counts them in one pass and store_open leaves has_summary 0. */
+    int has_summary;
+    uint64_t n_static_events, n_numeric_events, n_text_events;
+    const uint64_t *source_events;          /* (K) events per provenance source */
+    void *decoded;                          /* version 2: the decoded event columns (owned) */
+    size_t decoded_len;
+    uint64_t *summary_buf;                  /* version 1: the counts computed at open (owned) */
 } store;
 
+/* Opens a store. A version 1 store's columns are mapped as they lie in the file; a version 2
+ * store's compressed blocks are decoded into memory (28 bytes per event), in parallel, each
+ * block's checksum and ids checked on the way. */
 int store_open(store *s, const char *path, cf_err *err);
+/* Opens only what a summary needs: counts, dictionaries, subject index, metadata; the per-event
+ * columns (time, code, numeric, text, prov) are NULL for a version 2 store. Costs no pass over
+ * the events. */
+int store_open_summary(store *s, const char *path, cf_err *err);
 void store_close(store *s);
 /* Recomputes every section checksum; CF_EINPUT naming the first corrupt section. */
 int store_verify(const store *s, cf_err *err);

@@ -31,8 +31,36 @@ enum store_section_kind {
     SEC_SUBJECT_KEY_OFFSET,
     SEC_SUBJECT_KEY_HEAP,
     SEC_META,
+    /* Version 2: the five event columns above are replaced by compressed blocks, and the counts
+     * inspect needs are precomputed. */
+    SEC_EVENT_BLOCKS,   /* store_block [n_blocks]: where each block of events lies in EVENT_DATA */
+    SEC_EVENT_DATA,     /* one zstd frame per block (content checksum on) */
+    SEC_SUMMARY,        /* uint64 [3 + K]: static, numeric, text events, then events per source */
     SEC_COUNT_ /* one past the last kind */
 };
+
+/* The header's section table has room for this many entries in every version (version 1 wrote
+ * 19, version 2 writes 17), so the header layout, and its checksum's place, never move. */
+#define STORE_MAX_SECTIONS 20
+
+/* Version 2 event blocks: STORE_BLOCK_EVENTS events each (the last may hold fewer). A block
+ * decompresses to six byte-plane-shuffled streams, one after the other:
+ *   time    8 planes  zigzag(time[i] - time[i-1]), time[-1] = 0 at the block start (wrapping)
+ *   code    4 planes  the code id
+ *   numeric 4 planes  the float's bits (NaN kept bit for bit)
+ *   text    8 planes  0 when no text, else zigzag(text[i] - last text id in the block) + 1
+ *   source  2 planes  the provenance source id
+ *   row     8 planes  zigzag(row[i] - last row of the same source in the block), 0 at its start
+ * Plane p of a stream of width w holds byte p of every value (little-endian), so the high bytes
+ * that small values leave zero compress to almost nothing. */
+#define STORE_BLOCK_EVENTS 65536u
+#define STORE_BLOCK_BYTES_PER_EVENT 34u
+
+typedef struct {
+    uint64_t offset;   /* into the EVENT_DATA section */
+    uint64_t size;     /* compressed bytes */
+    uint64_t n_events;
+} store_block;
 
 typedef struct {
     uint32_t kind;
@@ -52,7 +80,7 @@ typedef struct {
     int64_t first_time, last_time;
     uint32_t n_sections;
     uint32_t reserved;
-    store_section sections[SEC_COUNT_];
+    store_section sections[STORE_MAX_SECTIONS];
     uint8_t header_hash[STORE_HASH_BYTES]; /* BLAKE2b-256 of all bytes before this field */
 } store_header;
 
@@ -63,7 +91,8 @@ static inline const char *store_section_name(uint32_t kind) {
     static const char *names[] = {"?", "event_time", "event_code", "event_numeric", "event_text",
         "event_prov", "subject_id", "subject_start", "code_offset", "code_heap", "code_count",
         "code_desc_offset", "code_desc_heap", "text_offset", "text_heap", "source_offset",
-        "source_heap", "subject_key_offset", "subject_key_heap", "meta"};
+        "source_heap", "subject_key_offset", "subject_key_heap", "meta", "event_blocks", "event_data",
+        "summary"};
     return kind < SEC_COUNT_ ? names[kind] : "?";
 }
 

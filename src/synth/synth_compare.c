@@ -447,6 +447,19 @@ static void cell(char *buf, size_t cap, const cJSON *x) {
     else snprintf(buf, cap, "-");
 }
 
+static void pct(char *buf, size_t cap, const cJSON *x) { snprintf(buf, cap, "%.1f%%", 100 * x->valuedouble); }
+
+/* One row of the table: x's name (printed with name_fmt), its generated and real cells (each
+ * written by cellf), and a mark where they differ. */
+static void compare_row(FILE *f, const char *name_fmt, const char *name_key, const cJSON *x,
+                        void (*cellf)(char *, size_t, const cJSON *)) {
+    char a[96], b[96];
+    cellf(a, sizeof a, cJSON_GetObjectItem(x, "generated"));
+    cellf(b, sizeof b, cJSON_GetObjectItem(x, "real"));
+    fprintf(f, name_fmt, cJSON_GetObjectItem(x, name_key)->valuestring);
+    fprintf(f, " %24s %24s%s\n", a, b, cJSON_IsTrue(cJSON_GetObjectItem(x, "differs")) ? "  <- differs" : "");
+}
+
 void synth_compare_print(const cJSON *rep, FILE *f) {
     const cJSON *gs = cJSON_GetObjectItem(rep, "generated"), *rs = cJSON_GetObjectItem(rep, "real");
     fprintf(f, "generated: %s (%s): %.0f patients, %.0f events, %.0f codes\n", cJSON_GetObjectItem(gs, "label")->valuestring,
@@ -455,40 +468,19 @@ void synth_compare_print(const cJSON *rep, FILE *f) {
     fprintf(f, "real:      %s (%s): %.0f patients, %.0f events, %.0f codes\n\n", cJSON_GetObjectItem(rs, "label")->valuestring,
             cJSON_GetObjectItem(rs, "layout")->valuestring, cJSON_GetObjectItem(rs, "patients")->valuedouble,
             cJSON_GetObjectItem(rs, "events")->valuedouble, cJSON_GetObjectItem(rs, "distinct_codes")->valuedouble);
-    char a[96], b[96];
     fprintf(f, "%-50s %24s %24s\n", "", "generated", "real");
     const cJSON *x;
-    cJSON_ArrayForEach(x, cJSON_GetObjectItem(rep, "measures")) {
-        cell(a, sizeof a, cJSON_GetObjectItem(x, "generated"));
-        cell(b, sizeof b, cJSON_GetObjectItem(x, "real"));
-        fprintf(f, "%-50s %24s %24s%s\n", cJSON_GetObjectItem(x, "name")->valuestring, a, b,
-                cJSON_IsTrue(cJSON_GetObjectItem(x, "differs")) ? "  <- differs" : "");
-    }
+    cJSON_ArrayForEach(x, cJSON_GetObjectItem(rep, "measures")) compare_row(f, "%-50s", "name", x, cell);
     fprintf(f, "median [p10-p90]:\n");
-    cJSON_ArrayForEach(x, cJSON_GetObjectItem(rep, "distributions")) {
-        cell3(a, sizeof a, cJSON_GetObjectItem(x, "generated"));
-        cell3(b, sizeof b, cJSON_GetObjectItem(x, "real"));
-        fprintf(f, "  %-48s %24s %24s%s\n", cJSON_GetObjectItem(x, "name")->valuestring, a, b,
-                cJSON_IsTrue(cJSON_GetObjectItem(x, "differs")) ? "  <- differs" : "");
-    }
+    cJSON_ArrayForEach(x, cJSON_GetObjectItem(rep, "distributions")) compare_row(f, "  %-48s", "name", x, cell3);
     const cJSON *codes = cJSON_GetObjectItem(rep, "codes");
     fprintf(f, "\ncodes: %.0f of the real store's codes occur in the generated one, carrying %.0f%% of its events\n",
             cJSON_GetObjectItem(codes, "shared")->valuedouble,
             100 * cJSON_GetObjectItem(codes, "real_events_with_a_shared_code")->valuedouble);
     fprintf(f, "share of patients with the code (the most common of each side):\n");
-    cJSON_ArrayForEach(x, cJSON_GetObjectItem(codes, "top")) {
-        snprintf(a, sizeof a, "%.1f%%", 100 * cJSON_GetObjectItem(x, "generated")->valuedouble);
-        snprintf(b, sizeof b, "%.1f%%", 100 * cJSON_GetObjectItem(x, "real")->valuedouble);
-        fprintf(f, "  %-48.48s %24s %24s%s\n", cJSON_GetObjectItem(x, "code")->valuestring, a, b,
-                cJSON_IsTrue(cJSON_GetObjectItem(x, "differs")) ? "  <- differs" : "");
-    }
+    cJSON_ArrayForEach(x, cJSON_GetObjectItem(codes, "top")) compare_row(f, "  %-48.48s", "code", x, pct);
     fprintf(f, "values of the numeric codes both have, median [p10-p90]:\n");
-    cJSON_ArrayForEach(x, cJSON_GetObjectItem(rep, "values")) {
-        cell3(a, sizeof a, cJSON_GetObjectItem(x, "generated"));
-        cell3(b, sizeof b, cJSON_GetObjectItem(x, "real"));
-        fprintf(f, "  %-48.48s %24s %24s%s\n", cJSON_GetObjectItem(x, "name")->valuestring, a, b,
-                cJSON_IsTrue(cJSON_GetObjectItem(x, "differs")) ? "  <- differs" : "");
-    }
+    cJSON_ArrayForEach(x, cJSON_GetObjectItem(rep, "values")) compare_row(f, "  %-48.48s", "name", x, cell3);
     const cJSON *d = cJSON_GetObjectItem(rep, "differences");
     fprintf(f, "\nwhere they differ (%d):\n", cJSON_GetArraySize(d));
     cJSON_ArrayForEach(x, d) fprintf(f, "  - %s\n", x->valuestring);

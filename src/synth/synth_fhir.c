@@ -57,6 +57,20 @@ static void subject_enc(synth_buf *b, const synth_patient *p, int32_t enc) {
     }
 }
 
+/* A resource that is one coded act at one moment (a MedicationRequest, a Procedure): its head,
+ * the fixed fields that lead to the code, the code, subject and encounter, and r's time under
+ * time_key (which opens the string). */
+static void coded_act(synth_buf *b, const char *type, char kind, const synth_patient *p, size_t i, const char *fields,
+                      const char *system, const synth_rec *r, const char *time_key) {
+    head(b, type, p, kind, i);
+    synth_buf_str(b, fields);
+    concept(b, system, r->code, NULL, NULL);
+    subject_enc(b, p, r->enc);
+    synth_buf_str(b, time_key);
+    synth_buf_time(b, r->t, 0);
+    S("\"}\n");
+}
+
 static void quantity(synth_buf *b, double v, int dec, const char *unit) {
     S("{\"value\":");
     synth_buf_fixed(b, v, dec);
@@ -230,26 +244,15 @@ void synth_fhir_patient(const synth_patient *p, synth_buf out[SYNTH_N_TYPES], ui
             break;
         }
         case SYN_R_MED:
-            b = &out[SYNTH_T_MEDREQ];
-            head(b, "MedicationRequest", p, 'm', i);
-            S(",\"status\":\"active\",\"intent\":\"order\",\"medicationCodeableConcept\":");
-            concept(b, RXNORM, r->code, NULL, NULL);
-            subject_enc(b, p, r->enc);
-            S(",\"authoredOn\":\"");
-            synth_buf_time(b, r->t, 0);
-            S("\"}\n");
+            coded_act(&out[SYNTH_T_MEDREQ], "MedicationRequest", 'm', p, i,
+                      ",\"status\":\"active\",\"intent\":\"order\",\"medicationCodeableConcept\":", RXNORM, r,
+                      ",\"authoredOn\":\"");
             counts[SYNTH_T_MEDREQ]++;
             events[SYNTH_T_MEDREQ] += 1;
             break;
         case SYN_R_PROC:
-            b = &out[SYNTH_T_PROCEDURE];
-            head(b, "Procedure", p, 'p', i);
-            S(",\"status\":\"completed\",\"code\":");
-            concept(b, SNOMED, r->code, NULL, NULL);
-            subject_enc(b, p, r->enc);
-            S(",\"performedDateTime\":\"");
-            synth_buf_time(b, r->t, 0);
-            S("\"}\n");
+            coded_act(&out[SYNTH_T_PROCEDURE], "Procedure", 'p', p, i, ",\"status\":\"completed\",\"code\":", SNOMED, r,
+                      ",\"performedDateTime\":\"");
             counts[SYNTH_T_PROCEDURE]++;
             events[SYNTH_T_PROCEDURE] += 1;
             break;

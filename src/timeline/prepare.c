@@ -145,15 +145,6 @@ static int baseline_read(const cJSON *j, timeline_baseline *b) {
 
 static void record_path(const char *dir, const char *name, char *buf, size_t cap) { snprintf(buf, cap, "%s/%s", dir, name); }
 
-/* Copies a file's bytes to dest, atomically. */
-static int copy_file(const char *src, const char *dest, cf_err *err) {
-    char *data = NULL;
-    size_t n = 0;
-    int rc = file_read_all(src, (size_t)1 << 34, &data, &n, err);
-    if (!rc) rc = atomic_write_file(dest, data, n, err);
-    free(data);
-    return rc;
-}
 
 /* Tries to reuse the preparation recorded in o->shard_dir. Returns CF_OK with out->reused set
  * when it could (then *v is loaded), CF_OK with out->reused 0 and out->note saying why not,
@@ -235,10 +226,10 @@ static int try_reuse(vocab *v, const store *s, const split_config *sp, const tim
         goto out;
     }
     if (o->vocab_out) {
-        if (o->vocab_in) rc = copy_file(o->vocab_in, o->vocab_out, err);
+        if (o->vocab_in) rc = atomic_copy_file(o->vocab_in, o->vocab_out, err);
         else {
             record_path(o->shard_dir, TIMELINE_PREPARED_VOCAB, path, sizeof path);
-            rc = copy_file(path, o->vocab_out, err);
+            rc = atomic_copy_file(path, o->vocab_out, err);
         }
         if (rc) goto out;
     }

@@ -6,6 +6,7 @@
  * and one loaded from disk go through the same checks and carry the same hash. */
 #include "timeline/vocab.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -514,6 +515,132 @@ static int cmp_ns(const void *a, const void *b) { return strcmp(((const ns_ent *
 /* Demographic namespaces that form static-prefix slots when present, in prefix order. */
 static const char *const known_static[] = {"GENDER", "SEX", "RACE", "ETHNICITY", "MARITAL_STATUS"};
 
+/* The token candidates: each string the encoder would emit for a code seen in train (the code,
+ * or its parts when split), with its train count and namespace (interned in cm and nsm).
+ * code_cand[c]: the candidate of whole code c, -1 if none. 0, or -1 when out of memory (what
+ * *cands_out holds is the caller's to free either way). */
+static int collect_candidates(const store *s, const vocab_options *o, const uint64_t *cnt, strmap *cm, strmap *nsm,
+                              cand **cands_out, size_t *n_out, int32_t *code_cand) {
+    size_t n_cand = 0, cap_cand = 0;
+    cand *cands = NULL;
+    for (uint64_t c = 0; c < s->n_codes; c++) {
+        code_cand[c] = -1;
+        if (!cnt[c]) continue;
+        const char *code = store_code_str(s, (uint32_t)c);
+        timeline_code_info info;
+        timeline_code_analyse(code, o->split_codes, &info);
+        if (!info.keep_code) continue;
+        int np = info.n_parts ? info.n_parts : 1;
+        for (int j = 0; j < np; j++) {
+            const char *str = info.n_parts ? info.parts[j] : code;
+            size_t len = strlen(str);
+            int64_t id = strmap_intern(cm, str, len);
+            if (id < 0) goto oom;
+            if ((size_t)id == n_cand) {
+                if (n_cand == cap_cand) {
+                    cap_cand = cap_cand ? cap_cand * 2 : 1024;
+                    cand *nc = realloc(cands, cap_cand * sizeof *nc);
+                    if (!nc) goto oom;
+                    cands = nc;
+                }
+                memset(&cands[n_cand], 0, sizeof cands[n_cand]);
+                cands[n_cand].id = (uint32_t)id;
+                cands[n_cand].len = (uint32_t)len;
+                /* Codes without "//" have no namespace: when rare they become [UNK]. */
+                cands[n_cand].ns = UINT32_MAX;
+                if (strstr(str, "//")) {
+                    int64_t ns = strmap_intern(nsm, str, timeline_code_namespace(str));
+                    if (ns < 0) goto oom;
+                    cands[n_cand].ns = (uint32_t)ns;
+                }
+                n_cand++;
+            }
+            cands[id].count += cnt[c];
+            if (info.n_parts) {
+                cands[id].part = 1;
+                cands[id].part_pos = j + 1;
+            } else {
+                cands[id].whole = 1;
+                code_cand[c] = (int32_t)id;
+            }
+        }
+    }
+    for (size_t i = 0; i < n_cand; i++) cands[i].str = strmap_str(cm, cands[i].id, NULL);
+    *cands_out = cands;
+    *n_out = n_cand;
+    return 0;
+oom:
+    *cands_out = cands;
+    return -1;
+}
+
+/* The static prefix's slots, one namespace each: those --static names, else the known ones the
+ * train codes use (GENDER, SEX, ...) followed by every other namespace of time-less train facts
+ * in string order. slot_ns[k] points into o->static_ns, known_static or the store's codes and is
+ * not NUL-terminated: slot_len[k] bytes. */
+static int static_slots(const store *s, const vocab_options *o, const strmap *nsm, const uint64_t *static_cnt,
+                        int64_t birth_code, const char **slot_ns, size_t *slot_len, uint32_t *n_slots, cf_err *err) {
+    *n_slots = 0;
+    if (o->static_ns) {
+        const char *p = o->static_ns;
+        while (*p) {
+            const char *e = strchr(p, ',');
+            size_t len = e ? (size_t)(e - p) : strlen(p);
+            if (!len || len >= 200 || memchr(p, '/', len))
+                return cf_fail(err, CF_EINPUT, "--static expects comma-separated namespaces such as GENDER,RACE");
+            for (uint32_t k = 0; k < *n_slots; k++)
+                if (slot_len[k] == len && !memcmp(slot_ns[k], p, len))
+                    return cf_fail(err, CF_EINPUT, "--static names a namespace twice");
+            if (*n_slots == VOCAB_MAX_SLOTS)
+                return cf_fail(err, CF_EINPUT, "--static names more than %d namespaces", VOCAB_MAX_SLOTS);
+            slot_ns[*n_slots] = p;
+            slot_len[(*n_slots)++] = len;
+            p += len;
+            if (*p == ',') p++;
+        }
+    } else {
+        for (size_t j = 0; j < sizeof known_static / sizeof *known_static; j++)
+            if (strmap_find(nsm, known_static[j], strlen(known_static[j])) >= 0) {
+                slot_ns[*n_slots] = known_static[j];
+                slot_len[(*n_slots)++] = strlen(known_static[j]);
+            }
+        /* Then every other namespace of static (time-less) facts, in string order. */
+        ns_ent extra[VOCAB_MAX_SLOTS];
+        size_t n_extra = 0;
+        for (uint64_t c = 0; c < s->n_codes; c++) {
+            if (!static_cnt[c] || (int64_t)c == birth_code) continue;
+            const char *code = store_code_str(s, (uint32_t)c);
+            size_t nl = timeline_code_namespace(code);
+            int seen = 0;
+            for (uint32_t k = 0; k < *n_slots && !seen; k++) seen = slot_len[k] == nl && !memcmp(slot_ns[k], code, nl);
+            for (size_t k = 0; k < n_extra && !seen; k++) seen = extra[k].len == nl && !memcmp(extra[k].s, code, nl);
+            if (seen) continue;
+            if (*n_slots + n_extra >= VOCAB_MAX_SLOTS) {
+                return cf_fail(err, CF_EINPUT,
+                             "the store has static facts in more than %d namespaces; choose the prefix with --static",
+                             VOCAB_MAX_SLOTS);
+            }
+            extra[n_extra++] = (ns_ent){code, (uint32_t)nl, 0};
+        }
+        /* Insertion sort by namespace text (the strings run on past len, so compare bounded). */
+        for (size_t a = 1; a < n_extra; a++)
+            for (size_t j = a; j > 0; j--) {
+                ns_ent x = extra[j - 1], y = extra[j];
+                size_t m = x.len < y.len ? x.len : y.len;
+                int c2 = memcmp(x.s, y.s, m);
+                if (c2 < 0 || (c2 == 0 && x.len <= y.len)) break;
+                extra[j - 1] = y;
+                extra[j] = x;
+            }
+        for (size_t k = 0; k < n_extra; k++) {
+            slot_ns[*n_slots] = extra[k].s;
+            slot_len[(*n_slots)++] = extra[k].len;
+        }
+    }
+    assert(*n_slots <= VOCAB_MAX_SLOTS);
+    return CF_OK;
+}
+
 int vocab_build(vocab *out, const store *s, const split_config *sp, const vocab_options *o, cf_err *err) {
     memset(out, 0, sizeof *out);
     int rc = CF_EINTERNAL;
@@ -568,117 +695,12 @@ int vocab_build(vocab *out, const store *s, const split_config *sp, const vocab_
     }
 
     /* Candidates: the strings the encoder would emit for each code seen in train. */
-    size_t n_cand = 0, cap_cand = 0;
+    size_t n_cand = 0;
     code_cand = malloc((C + 1) * sizeof *code_cand);
-    if (!code_cand) goto oom;
-    for (uint64_t c = 0; c < C; c++) {
-        code_cand[c] = -1;
-        if (!cnt[c]) continue;
-        const char *code = store_code_str(s, (uint32_t)c);
-        timeline_code_info info;
-        timeline_code_analyse(code, o->split_codes, &info);
-        if (!info.keep_code) continue;
-        int np = info.n_parts ? info.n_parts : 1;
-        for (int j = 0; j < np; j++) {
-            const char *str = info.n_parts ? info.parts[j] : code;
-            size_t len = strlen(str);
-            int64_t id = strmap_intern(&cm, str, len);
-            if (id < 0) goto oom;
-            if ((size_t)id == n_cand) {
-                if (n_cand == cap_cand) {
-                    cap_cand = cap_cand ? cap_cand * 2 : 1024;
-                    cand *nc = realloc(cands, cap_cand * sizeof *nc);
-                    if (!nc) goto oom;
-                    cands = nc;
-                }
-                memset(&cands[n_cand], 0, sizeof cands[n_cand]);
-                cands[n_cand].id = (uint32_t)id;
-                cands[n_cand].len = (uint32_t)len;
-                /* Codes without "//" have no namespace: when rare they become [UNK]. */
-                cands[n_cand].ns = UINT32_MAX;
-                if (strstr(str, "//")) {
-                    int64_t ns = strmap_intern(&nsm, str, timeline_code_namespace(str));
-                    if (ns < 0) goto oom;
-                    cands[n_cand].ns = (uint32_t)ns;
-                }
-                n_cand++;
-            }
-            cands[id].count += cnt[c];
-            if (info.n_parts) {
-                cands[id].part = 1;
-                cands[id].part_pos = j + 1;
-            } else {
-                cands[id].whole = 1;
-                code_cand[c] = (int32_t)id;
-            }
-        }
-    }
-    for (size_t i = 0; i < n_cand; i++) cands[i].str = strmap_str(&cm, cands[i].id, NULL);
+    if (!code_cand || collect_candidates(s, o, cnt, &cm, &nsm, &cands, &n_cand, code_cand)) goto oom;
 
     /* Static-prefix slots. */
-    if (o->static_ns) {
-        const char *p = o->static_ns;
-        while (*p) {
-            const char *e = strchr(p, ',');
-            size_t len = e ? (size_t)(e - p) : strlen(p);
-            if (!len || len >= 200 || memchr(p, '/', len)) {
-                rc = cf_fail(err, CF_EINPUT, "--static expects comma-separated namespaces such as GENDER,RACE");
-                goto fail;
-            }
-            for (uint32_t k = 0; k < n_slots; k++)
-                if (slot_len[k] == len && !memcmp(slot_ns[k], p, len)) {
-                    rc = cf_fail(err, CF_EINPUT, "--static names a namespace twice");
-                    goto fail;
-                }
-            if (n_slots == VOCAB_MAX_SLOTS) {
-                rc = cf_fail(err, CF_EINPUT, "--static names more than %d namespaces", VOCAB_MAX_SLOTS);
-                goto fail;
-            }
-            slot_ns[n_slots] = p;
-            slot_len[n_slots++] = len;
-            p += len;
-            if (*p == ',') p++;
-        }
-    } else {
-        for (size_t j = 0; j < sizeof known_static / sizeof *known_static; j++)
-            if (strmap_find(&nsm, known_static[j], strlen(known_static[j])) >= 0) {
-                slot_ns[n_slots] = known_static[j];
-                slot_len[n_slots++] = strlen(known_static[j]);
-            }
-        /* Then every other namespace of static (time-less) facts, in string order. */
-        ns_ent extra[VOCAB_MAX_SLOTS];
-        size_t n_extra = 0;
-        for (uint64_t c = 0; c < C; c++) {
-            if (!static_cnt[c] || (int64_t)c == birth_code) continue;
-            const char *code = store_code_str(s, (uint32_t)c);
-            size_t nl = timeline_code_namespace(code);
-            int seen = 0;
-            for (uint32_t k = 0; k < n_slots && !seen; k++) seen = slot_len[k] == nl && !memcmp(slot_ns[k], code, nl);
-            for (size_t k = 0; k < n_extra && !seen; k++) seen = extra[k].len == nl && !memcmp(extra[k].s, code, nl);
-            if (seen) continue;
-            if (n_slots + n_extra >= VOCAB_MAX_SLOTS) {
-                rc = cf_fail(err, CF_EINPUT,
-                             "the store has static facts in more than %d namespaces; choose the prefix with --static",
-                             VOCAB_MAX_SLOTS);
-                goto fail;
-            }
-            extra[n_extra++] = (ns_ent){code, (uint32_t)nl, 0};
-        }
-        /* Insertion sort by namespace text (the strings run on past len, so compare bounded). */
-        for (size_t a = 1; a < n_extra; a++)
-            for (size_t j = a; j > 0; j--) {
-                ns_ent x = extra[j - 1], y = extra[j];
-                size_t m = x.len < y.len ? x.len : y.len;
-                int c2 = memcmp(x.s, y.s, m);
-                if (c2 < 0 || (c2 == 0 && x.len <= y.len)) break;
-                extra[j - 1] = y;
-                extra[j] = x;
-            }
-        for (size_t k = 0; k < n_extra; k++) {
-            slot_ns[n_slots] = extra[k].s;
-            slot_len[n_slots++] = extra[k].len;
-        }
-    }
+    if ((rc = static_slots(s, o, &nsm, static_cnt, birth_code, slot_ns, slot_len, &n_slots, err))) goto fail;
 
     /* Year range of the timeline events in train. */
     int32_t year_base = 0;

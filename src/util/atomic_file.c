@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/file.h"
+
 /* Named temp files still to be removed if a signal arrives. Fixed-size so the signal handler
  * touches no allocator. */
 #define MAX_PENDING 16
@@ -189,4 +191,13 @@ int scratch_file_open(const char *dir, cf_err *err, int *fd_out) {
     }
     *fd_out = fd;
     return CF_OK;
+}
+
+int atomic_copy_file(const char *src, const char *dest, cf_err *err) {
+    char *data = NULL;
+    size_t n = 0;
+    int rc = file_read_all(src, (size_t)1 << 34, &data, &n, err);
+    if (!rc) rc = atomic_write_file(dest, data, n, err);
+    free(data);
+    return rc;
 }

@@ -28,6 +28,8 @@ int pwrite_all(int fd, const void *buf, size_t len, long long off, const char *w
 
 /* Writes a whole file atomically. */
 int atomic_write_file(const char *path, const void *data, size_t len, cf_err *err);
+/* Copies the file at src (at most 16 GiB, read whole) to dest, atomically. */
+int atomic_copy_file(const char *src, const char *dest, cf_err *err);
 
 /* Opens an anonymous scratch file in dir (unlinked at once, so it never outlives the process). */
 int scratch_file_open(const char *dir, cf_err *err, int *fd_out);

@@ -15,6 +15,7 @@ int cf_fail(cf_err *err, int code, const char *fmt, ...) {
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
         err->code = code;
+        err->reported = 0;
     }
     return code;
 }
@@ -29,6 +30,7 @@ int cf_fail_errno(cf_err *err, int code, const char *fmt, ...) {
         if (n >= 0 && (size_t)n < sizeof err->msg)
             snprintf(err->msg + n, sizeof err->msg - (size_t)n, ": %s", strerror(saved));
         err->code = code;
+        err->reported = 0;
     }
     return code;
 }

@@ -1,6 +1,7 @@
 /* String interning; see strmap.h. */
 #include "util/strmap.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,6 +75,7 @@ int64_t strmap_intern(strmap *m, const char *s, size_t len) {
     size_t slot;
     int64_t id = lookup(m, s, len, h, &slot);
     if (id >= 0) return id;
+    assert(m->cap && !(m->cap & (m->cap - 1)) && !m->slots[slot]); /* a power of two; a free slot */
     if (m->count >= UINT32_MAX - 1) return -1;
     if (m->arena_len + len + 1 > m->arena_cap) {
         size_t ncap = m->arena_cap ? m->arena_cap : 4096;

@@ -30,4 +30,21 @@ expect 1 "inspect a non-store" "$CLINFM" inspect "$T/junk.store"
 grep -q "not a clinfm" "$T/err.txt" || { echo "non-store not explained: $(cat "$T/err.txt")"; fail=1; }
 expect 1 "export without --format" "$CLINFM" export "$T/junk.store" --out "$T/e"
 [ -e "$T/x.store" ] && { echo "a failed ingest left a store"; fail=1; }
+# The option parser (src/cli/opts.h): each mistake is refused with exit 1 and a message naming it.
+refused() { # pattern description command...: exit 1 and the message matches pattern
+  local pat=$1 what=$2; shift 2
+  expect 1 "$what" "$@"
+  grep -q -- "$pat" "$T/err.txt" || { echo "$what: message does not say '$pat': $(cat "$T/err.txt")"; fail=1; }
+}
+refused "needs a value" "a value missing at the end" "$CLINFM" deid "$T/junk.store" --key
+refused "must be 2 to 1000000" "a number out of range" "$CLINFM" deid "$T/junk.store" --k 1
+refused "non-negative integer" "a number that is not one" "$CLINFM" synth --patients many --out "$T/s"
+refused "must be shift or safe-harbor" "a choice not offered" "$CLINFM" deid "$T/junk.store" --dates=never
+refused "takes no value" "a value given to a flag" "$CLINFM" inspect "$T/junk.store" --json=yes
+refused "expected exactly one STORE" "two positional arguments" "$CLINFM" inspect a b
+refused "expects a number" "a ratio that is not a number" "$CLINFM" deid-eval --corpus x --min-recall high
+refused "must be -36500 to 36500" "a signed number out of range" "$CLINFM" deid-text --shift-days 40000
+refused "at most 8 times" "a repeatable option given too often" "$CLINFM" pool d $(for i in 1 2 3 4 5 6 7 8 9; do echo --reference r$i; done)
+# --name=value and unique prefixes are read as getopt_long reads them: these fail later, on the store
+refused "junk.store" "--out=DIR and a prefix (--form)" "$CLINFM" export --form meds-csv --out="$T/e2" "$T/junk.store"
 exit $fail

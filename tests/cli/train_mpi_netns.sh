@@ -28,6 +28,7 @@ cleanup() {
   ip netns del "$NSB" 2> /dev/null # the veth pair goes with its namespaces
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM # (a timeout's TERM) still runs cleanup on the way out
 ip netns add "$NSA" 2> "$T/netns.err" || skip "permission to create network namespaces ($(head -c 200 "$T/netns.err"))"
 ip netns add "$NSB" || skip "a second network namespace"
 if ! { ip link add "$NSA" type veth peer name "$NSB" && ip link set "$NSA" netns "$NSA" && ip link set "$NSB" netns "$NSB" &&

@@ -1,0 +1,39 @@
+/* Version 2 event blocks: encoding and decoding of one block of events (internal to src/store).
+ * The layout of a decompressed block is described next to STORE_BLOCK_EVENTS in store_format.h. */
+#ifndef CLINFM_STORE_BLOCK_H
+#define CLINFM_STORE_BLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Columns of up to STORE_BLOCK_EVENTS events, as the reader exposes them. */
+typedef struct {
+    int64_t *time;
+    uint32_t *code;
+    float *numeric;
+    uint32_t *text;
+    uint64_t *prov;
+} store_block_cols;
+
+/* Per-thread working memory for encoding or decoding blocks. */
+typedef struct store_block_ctx store_block_ctx;
+store_block_ctx *store_block_ctx_new(uint32_t n_sources, int level);
+void store_block_ctx_free(store_block_ctx *c);
+
+/* Compresses n events (1..STORE_BLOCK_EVENTS) of c into a buffer owned by the context; *out and
+ * *out_len stay valid until the next call. Returns 0, or -1 when compression fails. */
+int store_block_encode(store_block_ctx *x, const store_block_cols *c, size_t n, const void **out,
+                       size_t *out_len);
+
+/* Decompresses one block of n events into c (each array with room for n). Returns 0, or -1 with a
+ * reason in why (a static string) when the frame is damaged (its checksum fails), decompresses to
+ * another size, or holds an id out of range: code >= n_codes, text > n_texts, source >= the
+ * context's n_sources. */
+int store_block_decode(store_block_ctx *x, const void *src, size_t len, size_t n, uint64_t n_codes,
+                       uint64_t n_texts, const store_block_cols *c, const char **why);
+
+/* Byte planes: byte p of v[i] goes to dst[p * n + i] for p < width, and back. */
+void store_planes_put(uint8_t *dst, const uint64_t *v, size_t n, int width);
+void store_planes_get(uint64_t *v, const uint8_t *src, size_t n, int width);
+
+#endif
