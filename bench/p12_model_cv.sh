@@ -12,17 +12,29 @@
 #     SPLIT_KEY  the split key the baseline runs used (same folds)
 #     BASE       a folder of baseline evaluations f0..f4 (clinfm eval --fold J/5, e.g. --baselines
 #                logreg,xgboost,logreg_values,xgboost_values --score SAPS-I=P12//SAPS-I ...)
-#     OUT        work folder: fJ.model, fJ (evaluation), fJ.train.log, fJ.eval.log, pool/
+#     OUT        work folder: fJ.model, fJ (evaluation), fJ.train.log, fJ.eval.log, pool/; a fold
+#                whose model is there already (fJ.train.log ends well) is evaluated, not retrained
 #     FOLD...    the folds to run (default 0 1 2 3 4); the pool takes every OUT/fJ present
-#   C (default build/clinfm), THREADS (2), STEPS (1000), FT_EPOCHS (6)
+#   C (default build/clinfm), THREADS (2), STEPS (3000, early stopping on tuning loss),
+#   FT_EPOCHS (6), FT_LR (1e-3), FT_PATIENCE (6: every epoch runs, the best on tuning log loss is
+#   kept), PREDICTORS (finetuned,finetuned_e2e: the frozen model's linear probe and the
+#   end-to-end fine-tuning), FT_EXTRA (more clinfm eval options, e.g. --ft-ensemble 3),
+#   POOL (1; 0: skip the pool, for lanes run side by side: pool once both are done)
+# Two lanes of one thread each (THREADS=1 bash ... 1 3 & THREADS=1 bash ... 2 4) got more done
+# than one two-thread process on a loaded 2-core machine.
 # Prints each phase's wall time with the load average (the machine may be shared).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CLINFM_DATA=${CLINFM_DATA:-../shared/data}
 C=${C:-$PWD/build/clinfm}
 THREADS=${THREADS:-2}
-STEPS=${STEPS:-1000}
+STEPS=${STEPS:-3000}
 FT_EPOCHS=${FT_EPOCHS:-6}
+FT_LR=${FT_LR:-1e-3}
+FT_PATIENCE=${FT_PATIENCE:-6}
+PREDICTORS=${PREDICTORS:-finetuned,finetuned_e2e}
+FT_EXTRA=${FT_EXTRA:-}
+POOL=${POOL:-1}
 : "${STORE:?set STORE}" "${SPLIT_KEY:?set SPLIT_KEY}" "${BASE:?set BASE}" "${OUT:?set OUT}"
 TASK=tasks/physionet2012_in_hospital_death.task
 FOLDS=("$@")
@@ -31,22 +43,27 @@ FOLDS=("$@")
 # The recipe, chosen on fold 0's tuning rows (docs/P12.md).
 ARCH="--values embed --inputs --value-loss 1 --layers 2 --d-model 64 --heads 2 --context 512 --dropout 0.1"
 TRAIN="--batch 8 --steps $STEPS --eval-every 100 --eval-batches 16 --lr 1e-3 --early-stop 3"
-FT="--ft-epochs $FT_EPOCHS --ft-lr 1e-3 --ft-patience 3"
+FT="--ft-epochs $FT_EPOCHS --ft-lr $FT_LR --ft-patience $FT_PATIENCE --ft-dropout 0.2 --ft-weight-decay 0.1 --ft-lm-weight 1.0 $FT_EXTRA"
 
 mkdir -p "$OUT"
 T0=$(date +%s)
 phase() { echo "== $1 ($(($(date +%s) - T0)) s so far, $(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"; }
 for j in "${FOLDS[@]}"; do
   SPLIT="--split-key $SPLIT_KEY --split 70/10/20 --fold $j/5"
-  phase "fold $j: train"
-  "$C" train --store "$STORE" --out "$OUT/f$j.model" $SPLIT $ARCH $TRAIN --threads "$THREADS" > "$OUT/f$j.train.log"
+  if grep -q "^wrote" "$OUT/f$j.train.log" 2>/dev/null && [ -d "$OUT/f$j.model" ]; then
+    phase "fold $j: trained already ($OUT/f$j.model; delete it to retrain)"
+  else
+    phase "fold $j: train"
+    "$C" train --store "$STORE" --out "$OUT/f$j.model" $SPLIT $ARCH $TRAIN --threads "$THREADS" > "$OUT/f$j.train.log"
+  fi
   grep -E "^held_out|^early stop|^wrote" "$OUT/f$j.train.log"
   phase "fold $j: evaluate"
   "$C" eval --task $TASK --store "$STORE" --model "$OUT/f$j.model" --out "$OUT/f$j" $SPLIT --baselines none \
-    --model-predictors finetuned_e2e $FT --threads "$THREADS" --bootstrap 200 > "$OUT/f$j.eval.log" 2>&1
+    --model-predictors "$PREDICTORS" $FT --threads "$THREADS" --bootstrap 200 > "$OUT/f$j.eval.log" 2>&1
   grep -E "fine-tune" "$OUT/f$j.eval.log" || true
 done
 
+[ "$POOL" = 1 ] || { phase "done (no pool)"; exit 0; }
 phase "pool"
 RUNS=()
 for j in 0 1 2 3 4; do

@@ -592,9 +592,110 @@ static void test_values_folds_pool(void) {
     task_free(&t);
 }
 
+/* AUROC by counting pairs over groups of tied scores: group g has score s[g], pos[g] positive
+ * and neg[g] negative rows (an independent check of the pool's rankings). */
+static double group_auroc(const double *s, const int *pos, const int *neg, int G) {
+    double num = 0, P = 0, N = 0;
+    for (int g = 0; g < G; g++) {
+        P += pos[g], N += neg[g];
+        for (int h = 0; h < G; h++) num += pos[g] * neg[h] * (s[g] > s[h] ? 1.0 : s[g] == s[h] ? 0.5 : 0.0);
+    }
+    return num / (P * N);
+}
+
+/* Writes a run of clinfm eval by hand: fold J of 2, predictors m (score per group) and ref (0.5
+ * everywhere), two groups of 10 rows in the tuning and held-out files with pos positives each. */
+static int write_run(const char *dir, int fold, const double *score, const int *tune_pos, const int *held_pos) {
+    char path[700];
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) return -1;
+    snprintf(path, sizeof path, "%s/metrics.json", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fprintf(f, "{\"task\":{\"name\":\"t\"},\"split\":{\"fold\":%d,\"folds\":2},\"predictors\":[]}\n", fold);
+    fclose(f);
+    for (int part = 0; part < 2; part++) {
+        snprintf(path, sizeof path, "%s/%s", dir, part ? "predictions.csv" : "predictions_tuning.csv");
+        if (!(f = fopen(path, "w"))) return -1;
+        fprintf(f, "subject_id,prediction_time,boolean_value,m,ref\n");
+        for (int g = 0; g < 2; g++)
+            for (int k = 0; k < 10; k++)
+                fprintf(f, "%d,2100-01-01T00:00:00,%s,%g,0.5\n", 1000 * fold + 100 * part + 10 * g + k + 1,
+                        k < (part ? held_pos : tune_pos)[g] ? "true" : "false", score[g]);
+        fclose(f);
+    }
+    return 0;
+}
+
+/* The pooled AUROC after per-run recalibration. Two folds whose model is calibrated differently
+ * (fold 0 scores 0.2/0.4, fold 1 scores 0.6/0.8); each score group's death rate is set by its
+ * tuning rows (0.1, 0.3 in fold 0; 0.2, 0.4 in fold 1), and Platt scaling on two groups
+ * reproduces the groups' rates, so the recalibrated held-out rows rank 0.1 < 0.2 < 0.3 < 0.4
+ * across folds. Three rankings differ on purpose: the raw one, the one recalibration on the
+ * held-out rows would give (rates 0.3, 0.5 and 0.1, 0.2), and a single recalibration of both
+ * folds together (monotone, so the raw ranking again): only the first, tuning-fitted, per-fold
+ * ranking passes. */
+static void test_pool_recalibrated(void) {
+    char d0[600], d1[600], outp[600], path[700];
+    snprintf(d0, sizeof d0, "%s/recal_fold0", check_tmpdir());
+    snprintf(d1, sizeof d1, "%s/recal_fold1", check_tmpdir());
+    snprintf(outp, sizeof outp, "%s/recal_pool", check_tmpdir());
+    const double s0[2] = {0.2, 0.4}, s1[2] = {0.6, 0.8};
+    const int t0[2] = {1, 3}, t1[2] = {2, 4}, h0[2] = {3, 5}, h1[2] = {1, 2};
+    REQUIRE(write_run(d0, 0, s0, t0, h0) == 0 && write_run(d1, 1, s1, t1, h1) == 0);
+    const char *runs[2] = {d0, d1};
+    eval_pool_config pc = {.runs = runs, .n_runs = 2, .refs = {"ref"}, .n_refs = 1, .n_boot = 50, .seed = 1,
+                           .out_dir = outp, .quiet = 1};
+    cf_err err = {0};
+    REQUIRE(eval_pool(&pc, &err) == CF_OK);
+    /* held-out groups in the order fold 0 low, fold 0 high, fold 1 low, fold 1 high */
+    const int pos[4] = {3, 5, 1, 2}, neg[4] = {7, 5, 9, 8};
+    const double raw[4] = {0.2, 0.4, 0.6, 0.8}, tuned[4] = {0.1, 0.3, 0.2, 0.4}, held[4] = {0.3, 0.5, 0.1, 0.2};
+    const double want = group_auroc(tuned, pos, neg, 4), want_raw = group_auroc(raw, pos, neg, 4);
+    CHECK(fabs(want - group_auroc(held, pos, neg, 4)) > 0.1 && fabs(want - want_raw) > 0.1);
+    /* ref is constant: recalibrated, each fold's tuning death rate (0.2 and 0.3) */
+    const double ref_rates[4] = {0.2, 0.2, 0.3, 0.3};
+    const double want_ref = group_auroc(ref_rates, pos, neg, 4);
+    const double run0 = group_auroc(s0, pos, neg, 2), run1 = group_auroc(s1, pos + 2, neg + 2, 2);
+
+    snprintf(path, sizeof path, "%s/pool.json", outp);
+    char *js = slurp(path);
+    cJSON *root = js ? cJSON_Parse(js) : NULL;
+    free(js);
+    REQUIRE(root);
+    const cJSON *m = predictor(root, "m"), *rf = predictor(root, "ref");
+    REQUIRE(m && rf);
+    CHECK_NEAR(cJSON_GetObjectItem(cJSON_GetObjectItem(m, "auroc"), "value")->valuedouble, want_raw, 1e-9);
+    const cJSON *ar = cJSON_GetObjectItem(m, "auroc_recalibrated");
+    REQUIRE(ar);
+    CHECK_NEAR(cJSON_GetObjectItem(ar, "value")->valuedouble, want, 1e-9);
+    CHECK_NEAR(cJSON_GetObjectItem(cJSON_GetObjectItem(rf, "auroc_recalibrated"), "value")->valuedouble, want_ref, 1e-9);
+    const cJSON *rd = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "auroc_recalibrated_minus"), "ref");
+    REQUIRE(rd);
+    CHECK_NEAR(cJSON_GetObjectItem(rd, "value")->valuedouble, want - want_ref, 1e-9);
+    const cJSON *ra = cJSON_GetObjectItem(m, "auroc_runs");
+    REQUIRE(ra && cJSON_GetObjectItem(ra, "mean"));
+    CHECK_NEAR(cJSON_GetObjectItem(ra, "mean")->valuedouble, (run0 + run1) / 2, 1e-9);
+    CHECK_NEAR(cJSON_GetObjectItem(ra, "min")->valuedouble, run0 < run1 ? run0 : run1, 1e-9);
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(ra, "values")), 2);
+    cJSON_Delete(root);
+    /* the recalibrated probabilities themselves: each group's tuning death rate */
+    float p[40];
+    uint8_t y[40];
+    size_t n = 0;
+    snprintf(path, sizeof path, "%s/predictions.csv", outp);
+    REQUIRE(read_col(path, "m_recalibrated", p, y, &n) == 40);
+    for (int g = 0; g < 4; g++) CHECK_NEAR(p[10 * g], tuned[g], 1e-3);
+    snprintf(path, sizeof path, "%s/pool.md", outp);
+    char *md = slurp(path);
+    REQUIRE(md);
+    CHECK_CONTAINS(md, "AUROC, runs recalibrated");
+    free(md);
+}
+
 int main(void) {
     RUN(test_eval_run);
     RUN(test_leak_alarm);
     RUN(test_values_folds_pool);
+    RUN(test_pool_recalibrated);
     return check_summary();
 }

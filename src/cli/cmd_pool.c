@@ -37,7 +37,11 @@ int cmd_pool(int argc, char **argv) {
                  "AUPRC, Brier score and ECE of every predictor with 95% bootstrap intervals over patients,\n"
                  "the ECE after recalibration (Platt scaling fitted on each run's tuning rows), paired AUROC\n"
                  "differences against each reference (the same resampled patients on both sides), and the\n"
-                 "fit time summed over runs. Each run's predictions_tuning.csv is used only to fit the\n"
+                 "fit time summed over runs. A second table: the pooled AUROC after each run's\n"
+                 "recalibration on its own tuning rows (the raw pooled AUROC mixes folds whose models are\n"
+                 "calibrated differently; one deployed model is recalibrated), paired differences between\n"
+                 "recalibrated predictors, and the mean (min-max) of the runs' own AUROCs. Each run's\n"
+                 "predictions_tuning.csv is used only to fit the\n"
                  "recalibration and the stacks; every figure is on held-out rows. Runs of one fold with\n"
                  "different predictors (the baselines in one, the model in another) join into one when\n"
                  "they hold the same held-out and tuning rows (matched by subject and time).\n",

@@ -278,7 +278,10 @@ void eval_model_predictors_free(eval_predictor *p, size_t n);
  * AUROC, AUPRC, Brier, ECE with patient-bootstrap intervals, ECE after recalibration on each
  * run's tuning rows, paired AUROC differences against reference predictors, and stacked
  * predictors (a logistic regression on the logits of several, fitted on each run's tuning
- * rows). Refuses runs of different tasks, runs that are not distinct folds, and a patient held
+ * rows). Beside the raw pooled AUROC (which mixes runs calibrated differently): the pooled AUROC
+ * after each run's recalibration on its own tuning rows (what one deployed, calibrated model
+ * would rank), paired differences between recalibrated predictors, and the mean (min-max) of the
+ * runs' own AUROCs. Refuses runs of different tasks, runs that are not distinct folds, and a patient held
  * out twice. Prints a markdown table; with out_dir writes pool.md, pool.json and the pooled
  * predictions.csv. */
 typedef struct {

@@ -400,6 +400,20 @@ static int find_col(const pred_table *t, const char *name) {
     return -1;
 }
 
+/* Mean, min and max of the runs' AUROCs, skipping runs with one class (NaN when none has both). */
+static void run_auroc_summary(const double *a, size_t R, double *mean, double *lo, double *hi) {
+    double s = 0;
+    size_t k = 0;
+    *lo = INFINITY, *hi = -INFINITY;
+    for (size_t r = 0; r < R; r++)
+        if (!isnan(a[r])) {
+            s += a[r], k++;
+            if (a[r] < *lo) *lo = a[r];
+            if (a[r] > *hi) *hi = a[r];
+        }
+    *mean = k ? s / (double)k : NAN;
+}
+
 int eval_pool(const eval_pool_config *cfg, cf_err *err) {
     int rc = CF_OK;
     size_t R = cfg->n_runs, n = 0, ncol = 0, base_cols = 0;
@@ -628,8 +642,21 @@ int eval_pool(const eval_pool_config *cfg, cf_err *err) {
         if (ref_col[k] < 0) rc = cf_fail(err, CF_EINPUT, "--reference %s: no such predictor in every run", cfg->refs[k]);
         else rc = eval_auroc_diffs(pp, nc0, cols[ref_col[k]].p, y, sid, n, &bo, diffs + k * nc0, err);
     }
+    /* Each run's model is calibrated its own way, so a pooled ranking of raw probabilities mixes
+     * scales; the recalibrated columns (each run mapped onto the outcome scale by its own tuning
+     * rows) are what one deployed, calibrated model would rank. Their paired differences, and the
+     * mean of the runs' own AUROCs, go beside the raw figures. */
+    eval_ci *rdiffs = cf_calloc((nc0 ? nc0 : 1) * (nref ? nref : 1), sizeof *rdiffs);
+    double *run_auc = cf_malloc((nc0 ? nc0 : 1) * R * sizeof *run_auc);
+    if (!rc && (!rdiffs || !run_auc)) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+    for (size_t c = 0; c < nc0 && !rc; c++) pp[c] = cols[nc0 + c].p;
+    for (size_t k = 0; k < nref && !rc; k++)
+        rc = eval_auroc_diffs(pp, nc0, cols[nc0 + (size_t)ref_col[k]].p, y, sid, n, &bo, rdiffs + k * nc0, err);
+    for (size_t c = 0; c < nc0 && !rc; c++)
+        for (size_t i0 = 0, r = 0; r < R; i0 += runs[r].held.n, r++)
+            run_auc[c * R + r] = eval_auroc(cols[c].p + i0, y + i0, runs[r].held.n);
     if (rc) {
-        free(met), free(diffs), free(pp);
+        free(met), free(diffs), free(pp), free(rdiffs), free(run_auc);
         goto done;
     }
     size_t pos = 0;
@@ -667,8 +694,33 @@ int eval_pool(const eval_pool_config *cfg, cf_err *err) {
         if (isnan(cols[c].fit_seconds)) eb_str(&b, " - |\n");
         else eb_fmt(&b, " %.0f |\n", cols[c].fit_seconds);
     }
+    eb_fmt(&b, "\nEach run recalibrated (Platt scaling fitted on its own tuning rows, as one deployed model "
+               "would be): the pooled AUROC then ranks every run's rows on one scale, where the raw pooled AUROC "
+               "above mixes runs calibrated differently. Beside it, the mean (min-max) of the %zu runs' own "
+               "AUROCs, and paired differences between recalibrated predictors.\n\n", R);
+    eb_str(&b, "| predictor | AUROC, runs recalibrated | mean run AUROC (min-max) |");
+    for (size_t k = 0; k < nref; k++) eb_fmt(&b, " AUROC - %s, both recalibrated |", cfg->refs[k]);
+    eb_str(&b, "\n|---|---|---|");
+    for (size_t k = 0; k < nref; k++) eb_str(&b, "---|");
+    eb_str(&b, "\n");
+    for (size_t c = 0; c < nc0; c++) {
+        double mean, lo, hi;
+        run_auroc_summary(run_auc + c * R, R, &mean, &lo, &hi);
+        eb_fmt(&b, "| %s | ", cols[c].name);
+        eb_ci(&b, &met[nc0 + c].auroc);
+        if (isnan(mean)) eb_str(&b, " | - |");
+        else eb_fmt(&b, " | %.3f (%.3f-%.3f) |", mean, lo, hi);
+        for (size_t k = 0; k < nref; k++) {
+            const eval_ci *d = &rdiffs[k * nc0 + c];
+            if ((int)c == ref_col[k]) eb_str(&b, " (reference) |");
+            else if (isnan(d->lo)) eb_fmt(&b, " %+.3f |", d->value);
+            else eb_fmt(&b, " %+.3f (%+.3f, %+.3f)%s |", d->value, d->lo, d->hi, d->lo > 0 ? " higher" : d->hi < 0 ? " lower" : "");
+        }
+        eb_str(&b, "\n");
+    }
     if (b.oom) {
         free(b.p);
+        free(rdiffs), free(run_auc);
         free(met), free(diffs), free(pp);
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         goto done;
@@ -711,12 +763,36 @@ int eval_pool(const eval_pool_config *cfg, cf_err *err) {
             if (!isnan(diffs[k * nc0 + c].lo))
                 cJSON_AddNumberToObject(m, "lo", diffs[k * nc0 + c].lo), cJSON_AddNumberToObject(m, "hi", diffs[k * nc0 + c].hi);
         }
+        cJSON *ar = cJSON_AddObjectToObject(o, "auroc_recalibrated");
+        cJSON_AddNumberToObject(ar, "value", met[nc0 + c].auroc.value);
+        if (!isnan(met[nc0 + c].auroc.lo))
+            cJSON_AddNumberToObject(ar, "lo", met[nc0 + c].auroc.lo), cJSON_AddNumberToObject(ar, "hi", met[nc0 + c].auroc.hi);
+        cJSON *rd = cJSON_AddObjectToObject(o, "auroc_recalibrated_minus");
+        for (size_t k = 0; k < nref; k++) {
+            cJSON *m = cJSON_AddObjectToObject(rd, cfg->refs[k]);
+            cJSON_AddNumberToObject(m, "value", rdiffs[k * nc0 + c].value);
+            if (!isnan(rdiffs[k * nc0 + c].lo))
+                cJSON_AddNumberToObject(m, "lo", rdiffs[k * nc0 + c].lo), cJSON_AddNumberToObject(m, "hi", rdiffs[k * nc0 + c].hi);
+        }
+        double mean, lo, hi;
+        run_auroc_summary(run_auc + c * R, R, &mean, &lo, &hi);
+        cJSON *ra = cJSON_AddObjectToObject(o, "auroc_runs");
+        if (!isnan(mean)) {
+            cJSON_AddNumberToObject(ra, "mean", mean);
+            cJSON_AddNumberToObject(ra, "min", lo);
+            cJSON_AddNumberToObject(ra, "max", hi);
+        }
+        cJSON *rv = cJSON_AddArrayToObject(ra, "values");
+        for (size_t r = 0; r < R; r++)
+            cJSON_AddItemToArray(rv, isnan(run_auc[c * R + r]) ? cJSON_CreateNull() : cJSON_CreateNumber(run_auc[c * R + r]));
         if (!isnan(cols[c].fit_seconds)) cJSON_AddNumberToObject(o, "fit_seconds_all_runs", cols[c].fit_seconds);
         cJSON_AddItemToArray(jp, o);
     }
     free(met);
     free(diffs);
     free(pp);
+    free(rdiffs);
+    free(run_auc);
     if (cfg->out_dir) {
         if (mkdir(cfg->out_dir, 0777) != 0 && errno != EEXIST) {
             rc = cf_fail_errno(err, CF_EINPUT, "%s: cannot create the output directory", cfg->out_dir);
