@@ -332,13 +332,24 @@ static int file_exists(const char *p) {
 }
 
 
+/* Reopens a store opened by store_open_summary with its events (store_open). */
+static int open_events(store *s, const char *path, int *open_ok, cf_err *err) {
+    store_close(s);
+    *open_ok = 0;
+    int rc = store_open(s, path, err);
+    if (!rc) *open_ok = 1;
+    return rc;
+}
+
 /* The bundle's record of the training split (split.json, split_subjects.bin) depends on the
  * store and the split alone, as the preparation does, but reads the first events of every
  * subject (about 20 us each: 0.2 s at 10,000 subjects, minutes at 10 million). So it is kept
  * beside the preparation and copied from there while the preparation is reused; the copy must
- * name this store and split key, or it is made again. */
+ * name this store and split key, or it is made again. A store opened by store_open_summary has
+ * no events: when the kept copy cannot be used, *need_events is set and nothing is recorded
+ * (the caller opens the events and calls again). */
 static int record_split(model_bundle *b, const store *s, const split_config *sp, const char *dir, int reused,
-                        cf_err *err) {
+                        int *need_events, cf_err *err) {
     char pj[4400], pb[4400], bj[4400], bb[4400];
     snprintf(pj, sizeof pj, "%s/%s", dir, BUNDLE_SPLIT);
     snprintf(pb, sizeof pb, "%s/%s", dir, BUNDLE_SPLIT_SUBJECTS);
@@ -358,6 +369,10 @@ static int record_split(model_bundle *b, const store *s, const split_config *sp,
             bundle_split_free(&bs);
             if (ok) return CF_OK;
         }
+    }
+    if (!s->code && s->n_events) {
+        *need_events = 1;
+        return CF_OK;
     }
     unlink(pj);
     unlink(pb);
@@ -761,7 +776,9 @@ static int train_main(int argc, char **argv) {
     /* Phase 1, rank 0 only: the store, the vocabulary and the token shards (written once, not
      * by N ranks racing on the same files). */
     if (lead) {
-        if ((rc = store_open(&s, a.store, &err))) goto phase1;
+        /* The header, dictionaries and counts first: a reused preparation needs no events, and
+         * decoding them (28 bytes an event) would make start-up grow with the data. */
+        if ((rc = store_open_summary(&s, a.store, &err))) goto phase1;
         store_open_ok = 1;
         identified = !(s.flags & STORE_FLAG_DEIDENTIFIED);
         if (identified && !a.allow_identified) {
@@ -789,7 +806,11 @@ static int train_main(int argc, char **argv) {
         po.baselines = 1;
         po.reuse = !a.rebuild;
         static timeline_prepared prep; /* static: ~13 KB of paths */
-        if ((rc = timeline_prepare(&v, &s, &sp, &po, &prep, &err))) goto phase1;
+        if ((rc = timeline_prepare_reusable(&v, &s, &sp, &po, &prep, &err))) goto phase1;
+        if (!prep.reused) {
+            if ((rc = open_events(&s, a.store, &store_open_ok, &err))) goto phase1;
+            if ((rc = timeline_prepare(&v, &s, &sp, &po, &prep, &err))) goto phase1;
+        }
         have_vocab = 1;
         base = prep.base;
         if (prep.note[0]) printf("note: %s; preparing the data again\n", prep.note);
@@ -798,7 +819,11 @@ static int train_main(int argc, char **argv) {
         if (a.vocab && (rc = bundle_put_file(&bundle, BUNDLE_VOCAB, a.vocab, &err))) goto phase1;
         if (po.vocab_out && (rc = bundle_commit(&bundle, BUNDLE_VOCAB, &err))) goto phase1;
         /* Who the model was trained on, so an evaluation can refuse their rows as held-out. */
-        if ((rc = record_split(&bundle, &s, &sp, shard_dir, prep.reused, &err))) goto phase1;
+        int need_events = 0;
+        if ((rc = record_split(&bundle, &s, &sp, shard_dir, prep.reused, &need_events, &err))) goto phase1;
+        if (need_events && ((rc = open_events(&s, a.store, &store_open_ok, &err)) ||
+                            (rc = record_split(&bundle, &s, &sp, shard_dir, 0, &need_events, &err))))
+            goto phase1;
         for (int p = 0; p < SPLIT_COUNT; p++) {
             if ((rc = timeline_shard_open(&sh[p], shard_path[p], &v, &err))) goto phase1;
             sh_open[p] = 1;

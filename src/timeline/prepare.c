@@ -275,20 +275,31 @@ static int write_record(const vocab *v, const store *s, const split_config *sp, 
     return rc;
 }
 
+/* The start of every preparation: out cleared, the shard folder made and named, and an earlier
+ * preparation reused when it matches (reads the store's header and counts only). */
+static int prepare_begin(vocab *v, const store *s, const split_config *sp, const timeline_prepare_options *o,
+                         timeline_prepared *out, cf_err *err) {
+    memset(out, 0, sizeof *out);
+    for (int p = 0; p < SPLIT_COUNT; p++) out->base.unigram[p] = out->base.bigram[p] = NAN;
+    if (!o->shard_dir) return CF_OK;
+    if (mkdir(o->shard_dir, 0777) != 0 && errno != EEXIST)
+        return cf_fail_errno(err, CF_EINPUT, "%s: cannot create the shard directory", o->shard_dir);
+    for (int p = 0; p < SPLIT_COUNT; p++)
+        snprintf(out->shard_path[p], sizeof out->shard_path[p], "%s/%s.tokens", o->shard_dir, split_name(p));
+    return o->reuse ? try_reuse(v, s, sp, o, out, err) : CF_OK;
+}
+
+int timeline_prepare_reusable(vocab *v, const store *s, const split_config *sp, const timeline_prepare_options *o,
+                              timeline_prepared *out, cf_err *err) {
+    return prepare_begin(v, s, sp, o, out, err);
+}
+
 int timeline_prepare(vocab *v, const store *s, const split_config *sp, const timeline_prepare_options *o,
                      timeline_prepared *out, cf_err *err) {
     int rc;
-    memset(out, 0, sizeof *out);
-    for (int p = 0; p < SPLIT_COUNT; p++) out->base.unigram[p] = out->base.bigram[p] = NAN;
+    if ((rc = prepare_begin(v, s, sp, o, out, err))) return rc;
+    if (out->reused) return CF_OK;
     if (o->shard_dir) {
-        if (mkdir(o->shard_dir, 0777) != 0 && errno != EEXIST)
-            return cf_fail_errno(err, CF_EINPUT, "%s: cannot create the shard directory", o->shard_dir);
-        for (int p = 0; p < SPLIT_COUNT; p++)
-            snprintf(out->shard_path[p], sizeof out->shard_path[p], "%s/%s.tokens", o->shard_dir, split_name(p));
-        if (o->reuse) {
-            if ((rc = try_reuse(v, s, sp, o, out, err))) return rc;
-            if (out->reused) return CF_OK;
-        }
         /* A rebuild starts by forgetting the old record, so an interrupted one is never taken
          * for a finished preparation. */
         char path[4400];

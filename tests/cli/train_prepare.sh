@@ -10,7 +10,8 @@
 # - the held-out evaluation at the end of training covers --held-out-batches batches (default
 #   --eval-batches), and a finished model resumed with --held-out-batches 0 evaluates every
 #   window, keeps its checkpoint and the rest of its summary, and matches a run that evaluated
-#   everything from the start. About 3 s.
+#   everything from the start; a reused preparation trains on a store whose event blocks are
+#   corrupt (so it never decoded them). About 3 s.
 set -uo pipefail
 T=${CLINFM_TEST_TMP:-$(mktemp -d)}
 fail=0
@@ -37,6 +38,17 @@ for f in vocab.bin split.json split_subjects.bin; do # the split record is copie
 done
 # The baselines come from the record, and are the ones computed when it was made.
 [ "$(grep '^data:' "$T/1.log")" = "$(grep '^data: train' "$T/2.log")" ] || { echo "baselines differ when reused"; fail=1; }
+
+# A reused preparation reads none of the store's events (only its header, dictionaries and
+# counts): a copy with one byte of its first event block altered (the header, and so the
+# fingerprint, unchanged) fails any full open, yet trains on the preparation to the same bytes.
+cp "$T/a.store" "$T/c.store"
+printf '\xff' | dd of="$T/c.store" bs=1 seek=$((4096 + 40)) conv=notrunc status=none # EVENT_DATA starts at 4096
+"$CLINFM" train --store "$T/c.store" "${A[@]}" --out "$T/mc0" --shards "$T/cp" > "$T/c0.log" 2>&1 &&
+  { echo "the altered event block went unnoticed by a full open: the check below proves nothing"; fail=1; }
+"$CLINFM" train --store "$T/c.store" "${A[@]}" --out "$T/mc" --shards "$P" > "$T/c.log" 2>&1 ||
+  { echo "a reused preparation read the store's events: $(tail -2 "$T/c.log")"; fail=1; }
+cmp -s "$T/m1/checkpoint.bin" "$T/mc/checkpoint.bin" || { echo "checkpoint differs on the summary-opened store"; fail=1; }
 
 # `clinfm vocab --shards` prepares what train reuses.
 "$CLINFM" vocab --store "$T/a.store" --out "$T/v.bin" --shards "$T/vp" > /dev/null || exit 1
