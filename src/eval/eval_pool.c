@@ -401,6 +401,14 @@ static int find_col(const pred_table *t, const char *name) {
 }
 
 /* Mean, min and max of the runs' AUROCs, skipping runs with one class (NaN when none has both). */
+/* One table cell: a paired AUROC difference with its interval, said higher or lower when the
+ * interval excludes zero; the reference column's own cell names it. Both tables print through it. */
+static void diff_cell(eval_buf *b, const eval_ci *d, int is_reference) {
+    if (is_reference) eb_str(b, " (reference) |");
+    else if (isnan(d->lo)) eb_fmt(b, " %+.3f |", d->value);
+    else eb_fmt(b, " %+.3f (%+.3f, %+.3f)%s |", d->value, d->lo, d->hi, d->lo > 0 ? " higher" : d->hi < 0 ? " lower" : "");
+}
+
 static void run_auroc_summary(const double *a, size_t R, double *mean, double *lo, double *hi) {
     double s = 0;
     size_t k = 0;
@@ -687,9 +695,7 @@ int eval_pool(const eval_pool_config *cfg, cf_err *err) {
         eb_str(&b, " |");
         for (size_t k = 0; k < nref; k++) {
             const eval_ci *d = &diffs[k * nc0 + c];
-            if ((int)c == ref_col[k]) eb_str(&b, " (reference) |");
-            else if (isnan(d->lo)) eb_fmt(&b, " %+.3f |", d->value);
-            else eb_fmt(&b, " %+.3f (%+.3f, %+.3f)%s |", d->value, d->lo, d->hi, d->lo > 0 ? " higher" : d->hi < 0 ? " lower" : "");
+            diff_cell(&b, d, (int)c == ref_col[k]);
         }
         if (isnan(cols[c].fit_seconds)) eb_str(&b, " - |\n");
         else eb_fmt(&b, " %.0f |\n", cols[c].fit_seconds);
@@ -712,9 +718,7 @@ int eval_pool(const eval_pool_config *cfg, cf_err *err) {
         else eb_fmt(&b, " | %.3f (%.3f-%.3f) |", mean, lo, hi);
         for (size_t k = 0; k < nref; k++) {
             const eval_ci *d = &rdiffs[k * nc0 + c];
-            if ((int)c == ref_col[k]) eb_str(&b, " (reference) |");
-            else if (isnan(d->lo)) eb_fmt(&b, " %+.3f |", d->value);
-            else eb_fmt(&b, " %+.3f (%+.3f, %+.3f)%s |", d->value, d->lo, d->hi, d->lo > 0 ? " higher" : d->hi < 0 ? " lower" : "");
+            diff_cell(&b, d, (int)c == ref_col[k]);
         }
         eb_str(&b, "\n");
     }
