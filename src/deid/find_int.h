@@ -4,6 +4,8 @@
 #ifndef CLINFM_DEID_FIND_INT_H
 #define CLINFM_DEID_FIND_INT_H
 
+#include <stdlib.h>
+
 #include "deid/deid_int.h"
 
 enum { SH_LOWER = 1, SH_CAP, SH_UPPER, SH_INITIAL, SH_NUM, SH_ALNUM, SH_NOCASE };
@@ -89,6 +91,12 @@ typedef struct {
  * record's known strings and the rule detectors; every span they find is in c->spans with its
  * source tag, and each token's rule label is in tok.lab. */
 int deid__evidence(ctx *c, cf_err *err);
+/* Frees what deid__evidence allocated in c (its tokens and spans). */
+static inline void deid__ctx_free(ctx *c) {
+    free(c->spans.v);
+    free(c->spans.tag);
+    free(c->t);
+}
 size_t deid__merge(deid_span *v, size_t n);
 /* gap summary between word i-1 and word i (find.c) */
 typedef struct {

@@ -1239,12 +1239,6 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
     return CF_OK;
 }
 
-static void ctx_free(ctx *c) {
-    free(c->spans.v);
-    free(c->spans.tag);
-    free(c->t);
-}
-
 int deid_find(const deid_text_rules *r, const char *text, size_t len, const deid_known *known,
               deid_span **spans, size_t *n, cf_err *err) {
     *spans = NULL;
@@ -1294,7 +1288,7 @@ int deid_find(const deid_text_rules *r, const char *text, size_t len, const deid
     free(out.v);
     free(out.tag);
 done:
-    ctx_free(&c);
+    deid__ctx_free(&c);
     return rc;
 }
 
@@ -1389,7 +1383,7 @@ int deid_find_explain(const deid_text_rules *r, const char *text, size_t len, co
     free(prob);
     free(lab);
     deid__featbuf_free(&fb);
-    ctx_free(&c);
+    deid__ctx_free(&c);
     if (rc) {
         free(ex);
         return rc;

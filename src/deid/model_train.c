@@ -84,6 +84,19 @@ static uint64_t rng_next(uint64_t *s) {
     return *s = x;
 }
 
+/* One note's evidence and its tokens' features (new features added to m), for the counting pass
+ * and the training passes alike; the caller frees c with deid__ctx_free whatever it returns. */
+static int doc_features(ctx *c, const deid_text_rules *r, const deid_doc *d, deid_model *m, deid_featbuf *fb,
+                        cf_err *err) {
+    memset(c, 0, sizeof *c);
+    c->r = r;
+    c->text = d->text;
+    c->len = d->len;
+    int rc = deid__evidence(c, err);
+    if (!rc && c->nt) rc = deid__features(c, m, 1, fb, err);
+    return rc;
+}
+
 int deid_model_train(const deid_text_rules *r, const deid_doc *const *docs, size_t n, const deid_train_opts *o,
                      const char *out_path, cf_err *err) {
     enum { L = DEID_NL };
@@ -120,12 +133,7 @@ int deid_model_train(const deid_text_rules *r, const deid_doc *const *docs, size
             progress_update(&pg, q);
             if (!d->len) continue;
             ctx c;
-            memset(&c, 0, sizeof c);
-            c.r = r;
-            c.text = d->text;
-            c.len = d->len;
-            rc = deid__evidence(&c, err);
-            if (!rc && c.nt) rc = deid__features(&c, m, 1, &fb, err);
+            rc = doc_features(&c, r, d, m, &fb, err);
             if (!rc && m->cap > fcap) {
                 uint32_t *nc = cf_realloc_array(fcount, m->cap, sizeof *nc);
                 if (!nc) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
@@ -137,9 +145,7 @@ int deid_model_train(const deid_text_rules *r, const deid_doc *const *docs, size
             }
             if (!rc && c.nt)
                 for (size_t f = 0; f < fb.n; f++) fcount[fb.ids[f]]++;
-            free(c.spans.v);
-            free(c.spans.tag);
-            free(c.t);
+            deid__ctx_free(&c);
         }
         progress_end(&pg);
         if (!rc && o->verbose) {
@@ -163,12 +169,7 @@ int deid_model_train(const deid_text_rules *r, const deid_doc *const *docs, size
             progress_update(&pg, q);
             if (!d->len) continue;
             ctx c;
-            memset(&c, 0, sizeof c);
-            c.r = r;
-            c.text = d->text;
-            c.len = d->len;
-            rc = deid__evidence(&c, err);
-            if (!rc && c.nt) rc = deid__features(&c, m, 1, &fb, err);
+            rc = doc_features(&c, r, d, m, &fb, err);
             if (!rc && c.nt > cap_T) {
                 size_t nc = c.nt * 2;
                 free(E), free(P), free(work), free(gE), free(gold);
@@ -223,9 +224,7 @@ int deid_model_train(const deid_text_rules *r, const deid_doc *const *docs, size
                     m->trans[y] -= o->lr * gy / sqrtf(GT[y] + 1e-6f);
                 }
             }
-            free(c.spans.v);
-            free(c.spans.tag);
-            free(c.t);
+            deid__ctx_free(&c);
         }
         progress_end(&pg);
         if (!rc && o->verbose)
