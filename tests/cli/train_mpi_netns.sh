@@ -60,8 +60,22 @@ echo "agent: unknown host \$host" >&2
 exit 1
 EOF
 chmod +x "$T/agent.sh"
-MPI=(timeout 120 ip netns exec "$NSA" mpirun -np 2 --host hostA,hostB --mca plm_rsh_agent "$T/agent.sh"
+MPI=(mpi_launch timeout 120 ip netns exec "$NSA" mpirun -np 2 --host hostA,hostB --mca plm_rsh_agent "$T/agent.sh"
      --mca btl tcp,self --mca btl_tcp_if_include 10.199.0.0/24 --mca oob_tcp_if_include 10.199.0.0/24)
+# Runs an mpirun command line once more when Open MPI's own daemon (orted) failed to start on a
+# host, before any rank ran: seen once in a dozen runs here, orted segfaulting at its start in
+# the namespace; no clinfm process had run, so nothing of the test's subject is retried. Any
+# other failure is the test's to judge. The try's standard error is kept for the report.
+mpi_launch() {
+  local err="$T/launch.err" rc
+  "$@" 2> "$err"; rc=$?
+  if [ $rc -ne 0 ] && grep -q "ORTE was unable to reliably start one or more daemons" "$err"; then
+    echo "note: Open MPI's daemon did not start on a host (not clinfm); launching once more" >&2
+    "$@" 2> "$err"; rc=$?
+  fi
+  cat "$err" >&2
+  return $rc
+}
 
 "$CLINFM" synth --patients 80 --seed 3 --truth-paths 0 --quiet --out "$T/syn" || exit 1
 "$CLINFM" ingest --format fhir --input "$T/syn/fhir" --out "$D/m.store" --quiet || exit 1
