@@ -62,6 +62,15 @@ static int b_finish(builder *b) {
     return store_writer_finish(b->w, &err) == CF_OK ? 0 : -1;
 }
 
+/* A small file's bytes into buf (0 when it cannot be read), to damage a copy of it. */
+static size_t read_small(const char *path, uint8_t *buf, size_t cap) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    return n;
+}
+
 static void split_all_train(split_config *sp) {
     cf_err err = {0};
     split_config_default(sp);
@@ -648,11 +657,8 @@ static void test_shards_and_windows(void) {
     vocab_free(&v2);
 
     /* Damage: a token byte fails verify; a header byte fails open. */
-    FILE *f = fopen(tmp("train.tokens"), "rb");
-    REQUIRE(f);
     static uint8_t buf[1 << 16];
-    size_t len = fread(buf, 1, sizeof buf, f);
-    fclose(f);
+    size_t len = read_small(tmp("train.tokens"), buf, sizeof buf);
     REQUIRE(len > 400 && len < sizeof buf);
     REQUIRE(timeline_shard_open(&sh, tmp("train.tokens"), &v, &err) == CF_OK);
     size_t tok_off = (size_t)((const uint8_t *)sh.tokens - (const uint8_t *)sh.map);
@@ -801,11 +807,8 @@ static void test_values_and_features(void) {
     CHECK(wf2[6 * TIMELINE_N_FEATURES + 3] == 0.0f); /* its first event */
     /* Corrupting a value is seen by verify (the TIMES hash covers VALUES). */
     timeline_shard_close(&sh);
-    FILE *fp = fopen(tmp("val.tokens"), "rb");
-    REQUIRE(fp);
     static uint8_t buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf, fp);
-    fclose(fp);
+    size_t n = read_small(tmp("val.tokens"), buf, sizeof buf);
     REQUIRE(n > 100 && n < sizeof buf);
     buf[n - 2] ^= 4;
     REQUIRE(atomic_write_file(tmp("valbad.tokens"), buf, n, &err) == CF_OK);
@@ -944,11 +947,8 @@ static void test_shard_blocks(void) {
 
         if (mode == 0) {
             /* Damage. The file in memory; sections from the map. */
-            FILE *f = fopen(tmp("blk.tokens"), "rb");
-            REQUIRE(f);
             static uint8_t buf[1 << 18];
-            size_t len = fread(buf, 1, sizeof buf, f);
-            fclose(f);
+            size_t len = read_small(tmp("blk.tokens"), buf, sizeof buf);
             REQUIRE(len > 1000 && len < sizeof buf);
             REQUIRE(timeline_shard_open(&sh, tmp("blk.tokens"), &v, &err) == CF_OK);
             size_t idx_off = (size_t)(sh.index - (const uint8_t *)sh.map),
