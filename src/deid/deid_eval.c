@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "deid/deid_int.h"
+#include "util/file.h"
 #include "util/progress.h"
 
 /* ---- type mapping ------------------------------------------------------------------------ */
@@ -256,46 +257,16 @@ void deid_corpus_free(deid_corpus *c) {
         free(c->docs[i].text);
         free(c->docs[i].gold);
     }
-    free(c->docs);
-    free(c->text_path);
-    free(c->phi_path);
+    CF_FREE_ALL(c->docs, c->text_path, c->phi_path);
     memset(c, 0, sizeof *c);
 }
 
 static int read_all(const char *path, char **out, size_t *len, cf_err *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return cf_fail_errno(err, CF_EINPUT, "%s: cannot open corpus", path);
-    size_t cap = 1 << 16, n = 0;
-    char *b = cf_malloc(cap);
-    if (!b) {
-        fclose(f);
-        return cf_fail(err, CF_EINTERNAL, "out of memory");
-    }
-    for (;;) {
-        if (n + 1 >= cap) {
-            char *nb = realloc(b, cap * 2);
-            if (!nb) {
-                free(b);
-                fclose(f);
-                return cf_fail(err, CF_EINTERNAL, "out of memory reading %s", path);
-            }
-            b = nb;
-            cap *= 2;
-        }
-        size_t got = fread(b + n, 1, cap - n - 1, f);
-        if (!got) break;
-        n += got;
-    }
-    int bad = ferror(f);
+    int rc = file_read_stream(f, path, 0, out, len, err);
     fclose(f);
-    if (bad) {
-        free(b);
-        return cf_fail(err, CF_EINPUT, "%s: read error", path);
-    }
-    b[n] = 0;
-    *out = b;
-    *len = n;
-    return CF_OK;
+    return rc;
 }
 
 /* ---- presidio JSON ----------------------------------------------------------------------- */
@@ -836,11 +807,7 @@ static int load_physionet(const char *text_path, const char *phi_path, deid_corp
     }
 done:
     free_docs(&alt);
-    free(alt_keys);
-    free(keys);
-    free(ann);
-    free(tbuf);
-    free(abuf);
+    CF_FREE_ALL(alt_keys, keys, ann, tbuf, abuf);
     return rc;
 }
 

@@ -32,9 +32,7 @@ void eval_featurizer_free(eval_featurizer *f) {
     free(f->fit_count_col ? f->fit_count_col : f->count_col);
     free(f->fit_value_col ? f->fit_value_col : f->value_col);
     f->count_col = f->value_col = NULL;
-    free(f->col_code);
-    free(f->col_kind);
-    free(f->col_window);
+    CF_FREE_ALL(f->col_code, f->col_kind, f->col_window);
     memset(f, 0, sizeof *f);
 }
 
@@ -123,11 +121,7 @@ int eval_features_fit(eval_featurizer *f, const store *s, const task_labels *l, 
     f->fit_count_col = f->count_col;
     f->fit_value_col = f->value_col;
 done:
-    free(rows_with);
-    free(rows_num);
-    free(stamp);
-    free(stamp_num);
-    free(cf);
+    CF_FREE_ALL(rows_with, rows_num, stamp, stamp_num, cf);
     if (rc) eval_featurizer_free(f);
     return rc;
 }
@@ -218,10 +212,7 @@ int eval_features_build(const eval_featurizer *f, const label_row *rows, size_t 
     }
     rc = ml_csr_keep_valid(out, err);
 done:
-    free(dense);
-    free(touched);
-    free(list);
-    free(ent);
+    CF_FREE_ALL(dense, touched, list, ent);
     if (rc) ml_csr_free(out);
     return rc;
 }

@@ -250,10 +250,7 @@ static int ft_fit(void *ctx, const store *s, const label_row *train, size_t n_tr
     mp->have_head = 1;
     rc = ft_save_head(mp, err);
 done:
-    free(Xtr);
-    free(Xtu);
-    free(ytr);
-    free(ytu);
+    CF_FREE_ALL(Xtr, Xtu, ytr, ytu);
     return rc;
 }
 

@@ -46,10 +46,7 @@ typedef struct {
 static void table_free(pred_table *t) {
     for (size_t i = 0; i < t->n; i++) free(t->ptime[i]);
     for (size_t j = 0; j < t->n_cols; j++) free(t->names[j]);
-    free(t->sid);
-    free(t->ptime);
-    free(t->y);
-    free(t->p);
+    CF_FREE_ALL(t->sid, t->ptime, t->y, t->p);
     memset(t, 0, sizeof *t);
 }
 
@@ -283,9 +280,7 @@ static int table_join(pred_table *a, pred_table *b, const char *da, const char *
         if (keep[c]) a->names[w++] = b->names[c], b->names[c] = NULL;
     a->n_cols = W;
 done:
-    free(p);
-    free(at);
-    free(used);
+    CF_FREE_ALL(p, at, used);
     return rc;
 }
 
@@ -792,11 +787,7 @@ int eval_pool(const eval_pool_config *cfg, cf_err *err) {
         if (!isnan(cols[c].fit_seconds)) cJSON_AddNumberToObject(o, "fit_seconds_all_runs", cols[c].fit_seconds);
         cJSON_AddItemToArray(jp, o);
     }
-    free(met);
-    free(diffs);
-    free(pp);
-    free(rdiffs);
-    free(run_auc);
+    CF_FREE_ALL(met, diffs, pp, rdiffs, run_auc);
     if (cfg->out_dir) {
         if (mkdir(cfg->out_dir, 0777) != 0 && errno != EEXIST) {
             rc = cf_fail_errno(err, CF_EINPUT, "%s: cannot create the output directory", cfg->out_dir);
@@ -833,10 +824,7 @@ done:
     free(md);
     if (cols)
         for (size_t c = 0; c < 2 * MAX_COLS + n_stack + 1; c++) free(cols[c].p);
-    free(cols);
-    free(sid);
-    free(y);
-    free(run_of);
+    CF_FREE_ALL(cols, sid, y, run_of);
     for (size_t r = 0; r < loaded && r < R; r++) run_free(&runs[r]);
     free(runs);
     return rc;

@@ -353,16 +353,12 @@ static int run_predictor(eval_state *st, const eval_predictor *p, eval_pred_resu
             if (m) rc = eval_metrics_compute(gp, gy, gc, m, &st->cfg->boot, &r->groups[g][v], err);
         }
     }
-    free(gp);
-    free(gy);
-    free(gc);
+    CF_FREE_ALL(gp, gy, gc);
     return rc;
 }
 
 static void free_result(eval_pred_result *r) {
-    free(r->info_json);
-    free(r->probs);
-    free(r->probs_tune);
+    CF_FREE_ALL(r->info_json, r->probs, r->probs_tune);
     eval_curve_free(&r->roc);
     eval_curve_free(&r->pr);
     for (int g = 0; g < TASK_MAX_SUBGROUPS; g++) free(r->groups[g]);

@@ -175,10 +175,7 @@ int eval_score_new(eval_predictor *p, const char *spec, cf_err *err) {
 void eval_score_free(eval_predictor *p) {
     score_pred *sp = p->ctx;
     if (sp) {
-        free(sp->name);
-        free(sp->code);
-        free(sp->desc);
-        free(sp);
+        CF_FREE_ALL(sp->name, sp->code, sp->desc, sp);
     }
     memset(p, 0, sizeof *p);
 }

@@ -276,10 +276,7 @@ int eval_metrics_compute(const float *p, const uint8_t *y, const int64_t *cluste
     double *reps = cf_malloc((size_t)B * (4 + EVAL_BINS) * sizeof *reps);
     size_t nrep[4 + EVAL_BINS] = {0};
     if (!w || !cnt || !reps) {
-        free(w);
-        free(cnt);
-        free(reps);
-        free(cl);
+        CF_FREE_ALL(w, cnt, reps, cl);
         free_scores(&s);
         return cf_fail(err, CF_EINTERNAL, "out of memory");
     }
@@ -309,10 +306,7 @@ int eval_metrics_compute(const float *p, const uint8_t *y, const int64_t *cluste
             out->bins[bn].frac_lo = eval_quantile(reps + (size_t)(4 + bn) * B, nrep[4 + bn], 0.025);
             out->bins[bn].frac_hi = eval_quantile(reps + (size_t)(4 + bn) * B, nrep[4 + bn], 0.975);
         }
-    free(w);
-    free(cnt);
-    free(reps);
-    free(cl);
+    CF_FREE_ALL(w, cnt, reps, cl);
     free_scores(&s);
     return CF_OK;
 }
@@ -369,13 +363,7 @@ int eval_auroc_diffs(const float *const *p, size_t m, const float *ref, const ui
         }
 done:
     for (size_t k = 0; k < sorted; k++) free_scores(&s[k]);
-    free(s);
-    free(cl);
-    free(ir);
-    free(w);
-    free(cnt);
-    free(reps);
-    free(nrep);
+    CF_FREE_ALL(s, cl, ir, w, cnt, reps, nrep);
     return rc;
 }
 

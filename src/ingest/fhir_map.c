@@ -143,13 +143,9 @@ size_t fhir_heap_add(fhir_batch *b, const void *p, size_t len) {
 }
 
 fhir_res *fhir_batch_res(fhir_batch *b) {
-    if (b->n_res == b->cap_res) {
-        size_t n = b->cap_res ? b->cap_res * 2 : 256;
-        fhir_res *p = realloc(b->res, n * sizeof *p);
-        if (!p) return NULL;
-        b->res = p;
-        b->cap_res = n;
-    }
+    fhir_res *p = cf_grow(b->res, &b->cap_res, b->n_res + 1, sizeof *p, 256);
+    if (!p) return NULL;
+    b->res = p;
     fhir_res *r = &b->res[b->n_res++];
     memset(r, 0, sizeof *r);
     r->type = -1;

@@ -29,13 +29,9 @@ void ingest_report_free(ingest_report *r) {
 ingest_source_stats *ingest_report_source(ingest_report *r, const char *source, const char *file) {
     for (size_t i = 0; i < r->n_src; i++)
         if (!strcmp(r->src[i].source, source)) return &r->src[i];
-    if (r->n_src == r->cap_src) {
-        size_t n = r->cap_src ? r->cap_src * 2 : 16;
-        ingest_source_stats *p = realloc(r->src, n * sizeof *p);
-        if (!p) return NULL;
-        r->src = p;
-        r->cap_src = n;
-    }
+    ingest_source_stats *p = cf_grow(r->src, &r->cap_src, r->n_src + 1, sizeof *p, 16);
+    if (!p) return NULL;
+    r->src = p;
     ingest_source_stats *s = &r->src[r->n_src];
     memset(s, 0, sizeof *s);
     s->source = strdup(source);

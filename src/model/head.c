@@ -20,10 +20,7 @@ static const double lambdas[] = {1e-4, 1e-3, 1e-2, 1e-1, 1, 10, 100};
 double rt_sigmoid(double z) { return ml_sigmoid(z); }
 
 void rt_head_free(rt_head *h) {
-    free(h->w);
-    free(h->shift);
-    free(h->scale);
-    free(h->cov);
+    CF_FREE_ALL(h->w, h->shift, h->scale, h->cov);
     memset(h, 0, sizeof *h);
 }
 
@@ -93,11 +90,7 @@ fail:
     free(h->cov);
     h->cov = NULL;
 done:
-    free(A);
-    free(J);
-    free(L);
-    free(Hi);
-    free(T);
+    CF_FREE_ALL(A, J, L, Hi, T);
 }
 
 int rt_head_fit(rt_head *h, int d, const float *Xtr, const uint8_t *ytr, size_t ntr, const float *Xtu,

@@ -108,9 +108,7 @@ struct rt_encoder {
 };
 
 void rt_prompt_free(rt_prompt *p) {
-    free(p->tokens);
-    free(p->times);
-    free(p->feats);
+    CF_FREE_ALL(p->tokens, p->times, p->feats);
     memset(p, 0, sizeof *p);
 }
 
@@ -118,12 +116,7 @@ void rt_encoder_free(rt_encoder *e) {
     if (!e) return;
     timeline_encoder_free(e->enc);
     timeline_seq_free(&e->seq);
-    free(e->own_offsets);
-    free(e->own_heap);
-    free(e->code);
-    free(e->time);
-    free(e->num);
-    free(e);
+    CF_FREE_ALL(e->own_offsets, e->own_heap, e->code, e->time, e->num, e);
 }
 
 static int encoder_finish(rt_encoder *e, cf_err *err) {
@@ -389,17 +382,8 @@ void rt_session_threads(rt_session *ss, int n) {
 
 void rt_session_free(rt_session *ss) {
     if (ss->kv.memory) gpt_kv_free(&ss->kv);
-    free(ss->probs);
-    free(ss->hist);
-    free(ss->htime);
-    free(ss->feed);
-    free(ss->ffeed);
-    free(ss->hfeat);
-    free(ss->ref);
-    free(ss->ref_feat);
-    free(ss->bmem);
-    free(ss->btok);
-    free(ss->bpos);
+    CF_FREE_ALL(ss->probs, ss->hist, ss->htime, ss->feed, ss->ffeed, ss->hfeat, ss->ref,
+                ss->ref_feat, ss->bmem, ss->btok, ss->bpos);
     memset(ss, 0, sizeof *ss);
 }
 

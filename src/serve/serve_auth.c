@@ -241,10 +241,7 @@ void serve_auth_close(serve_auth *a) {
     for (size_t i = 0; i < a->n_keys; i++) EVP_PKEY_free(a->keys[i].pkey);
     free(a->keys);
     for (size_t i = 0; i < a->n_issuers; i++) free(a->issuers[i]);
-    free(a->issuers);
-    free(a->slots);
-    free(a->principals.buckets);
-    free(a->clients.buckets);
+    CF_FREE_ALL(a->issuers, a->slots, a->principals.buckets, a->clients.buckets);
     pthread_mutex_destroy(&a->replay_mu);
     pthread_mutex_destroy(&a->principals.mu);
     pthread_mutex_destroy(&a->clients.mu);

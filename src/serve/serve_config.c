@@ -570,19 +570,10 @@ int serve_config_load(serve_config *c, const char *path, cf_err *err) {
 }
 
 void serve_config_free(serve_config *c) {
-    free(c->dir);
-    free(c->tls_cert);
-    free(c->tls_key);
-    free(c->database);
-    free(c->secret_file);
+    CF_FREE_ALL(c->dir, c->tls_cert, c->tls_key, c->database, c->secret_file);
     for (size_t i = 0; i < c->n_issuers; i++) free(c->issuers[i].jwks_path);
-    free(c->issuers);
-    free(c->extra_base_urls);
-    free(c->cors_origins);
-    free(c->fhir_servers);
-    free(c->fhir_ca_file);
-    free(c->anchor_file);
-    free(c->tasks);
+    CF_FREE_ALL(c->issuers, c->extra_base_urls, c->cors_origins, c->fhir_servers, c->fhir_ca_file,
+                c->anchor_file, c->tasks);
     for (size_t i = 0; i < c->cap_services; i++) free(c->services[i].tasks);
     free(c->services);
     free(c->override_reasons);

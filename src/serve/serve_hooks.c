@@ -618,9 +618,7 @@ static void fb_cleanup(req *r) {
     fb_kept *k = r->cleanup_data;
     if (!k) return;
     for (int i = 0; i < k->n; i++) free(k->items[i].comment);
-    free(k->items);
-    free(k->rows);
-    free(k);
+    CF_FREE_ALL(k->items, k->rows, k);
     r->cleanup_data = NULL;
 }
 

@@ -87,16 +87,11 @@ static int sm_supports(void *ctx, const char *task_id) { return head_for(ctx, ta
 
 static void slot_free(sm_slot *sl, int batch) {
     if (sl->ss.kv.memory) rt_session_free(&sl->ss);
-    free(sl->code);
-    free(sl->time);
-    free(sl->num);
+    CF_FREE_ALL(sl->code, sl->time, sl->num);
     rt_prompt_free(&sl->base);
     if (sl->var)
         for (int j = 0; j < batch; j++) rt_prompt_free(&sl->var[j]);
-    free(sl->var);
-    free(sl->same);
-    free(sl->run);
-    free(sl->emb);
+    CF_FREE_ALL(sl->var, sl->same, sl->run, sl->emb);
 }
 
 static void sm_close(void *ctx) {
@@ -283,10 +278,7 @@ static int slot_ready(sm_slot *sl, int batch, int C, cf_err *err) {
     sl->run = calloc((size_t)batch, sizeof *sl->run);
     sl->emb = malloc((size_t)batch * (size_t)C * sizeof *sl->emb);
     if (!sl->var || !sl->same || !sl->run || !sl->emb) {
-        free(sl->var);
-        free(sl->same);
-        free(sl->run);
-        free(sl->emb);
+        CF_FREE_ALL(sl->var, sl->same, sl->run, sl->emb);
         sl->var = NULL;
         sl->same = NULL;
         sl->run = NULL;

@@ -25,13 +25,7 @@ struct serve_chunk {
 void serve_record_init(serve_record *r) { memset(r, 0, sizeof *r); }
 
 void serve_record_free(serve_record *r) {
-    free(r->time);
-    free(r->code);
-    free(r->text);
-    free(r->desc);
-    free(r->source);
-    free(r->value);
-    free(r->row);
+    CF_FREE_ALL(r->time, r->code, r->text, r->desc, r->source, r->value, r->row);
     for (serve_chunk *c = r->chunks, *n; c; c = n) {
         n = c->next;
         free(c);

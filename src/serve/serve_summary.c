@@ -329,10 +329,7 @@ done:
         free(groups[gi].ev);
         cJSON_Delete(groups[gi].line);
     }
-    free(groups);
-    free(order);
-    free(kind);
-    free(kb);
+    CF_FREE_ALL(groups, order, kind, kb);
     strmap_free(&keys);
     cJSON_Delete(root);
     return result;

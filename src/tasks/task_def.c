@@ -42,14 +42,8 @@ static int push_str(char ***arr, size_t *n, const char *s) {
 
 void task_free(task_def *t) {
     if (!t) return;
-    free(t->path);
-    free(t->name);
-    free(t->title);
-    free(t->description);
-    free(t->population);
-    free(t->outcome);
-    free(t->data);
-    free(t->birth_code);
+    CF_FREE_ALL(t->path, t->name, t->title, t->description, t->population, t->outcome, t->data,
+                t->birth_code);
     for (size_t i = 0; i < t->n_sets; i++) {
         task_codeset *cs = &t->sets[i];
         free(cs->name);
@@ -61,9 +55,7 @@ void task_free(task_def *t) {
     }
     free(t->sets);
     for (size_t i = 0; i < t->n_exclude; i++) free(t->exclude[i].text);
-    free(t->exclude);
-    free(t->label.text);
-    free(t->never_input);
+    CF_FREE_ALL(t->exclude, t->label.text, t->never_input);
     for (size_t i = 0; i < t->n_subgroups; i++) {
         free(t->subgroups[i].name);
         free(t->subgroups[i].prefix);
@@ -650,14 +642,9 @@ int task_parse(task_def *t, const char *path, const char *text, size_t len, cf_e
     kv_close(&kv);
     if (!rc) rc = resolve(&ps);
     for (size_t i = 0; i < t->n_exclude; i++) free(ps.cond_set_names ? ps.cond_set_names[i] : NULL);
-    free(ps.cond_set_names);
-    free(ps.label_set_name);
-    free(ps.trigger_name);
-    free(ps.end_name);
+    CF_FREE_ALL(ps.cond_set_names, ps.label_set_name, ps.trigger_name, ps.end_name);
     for (size_t i = 0; i < ps.n_never; i++) free(ps.never_names[i]);
-    free(ps.never_names);
-    free(ps.death_name);
-    free(ps.complete_name);
+    CF_FREE_ALL(ps.never_names, ps.death_name, ps.complete_name);
     if (rc) task_free(t);
     return rc;
 }

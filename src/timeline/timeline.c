@@ -30,11 +30,7 @@ void timeline_seq_init(timeline_seq *q) {
 }
 
 void timeline_seq_free(timeline_seq *q) {
-    free(q->tokens);
-    free(q->times);
-    free(q->values);
-    free(q->seen_key);
-    free(q->seen_gen);
+    CF_FREE_ALL(q->tokens, q->times, q->values, q->seen_key, q->seen_gen);
     timeline_seq_init(q);
 }
 
@@ -109,12 +105,7 @@ const timeline_encoder_stats *timeline_encoder_get_stats(const timeline_encoder 
 
 void timeline_encoder_free(timeline_encoder *e) {
     if (!e) return;
-    free(e->tok_off);
-    free(e->toks);
-    free(e->slot);
-    free(e->flags);
-    free(e->cut_set);
-    free(e);
+    CF_FREE_ALL(e->tok_off, e->toks, e->slot, e->flags, e->cut_set, e);
 }
 
 /* The token of one code or part string: itself, its namespace's unknown, or [UNK]. */
