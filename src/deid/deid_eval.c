@@ -895,10 +895,12 @@ static int file_in_dir(const char *dir, const char *name, const char *ext, const
     return only_file(dir, ext, opt, out, err);
 }
 
-/* The annotation file of a text file: X-phi.phrase for X.text, else the only *.phrase beside it. */
-static int pn_phi_for_text(const char *text, char **out, cf_err *err) {
-    if (ends_with(text, ".text")) {
-        char *p = concat(text, strlen(text) - 5, "-phi.phrase");
+/* The file beside path named as path with its last cut bytes replaced by repl, when there is one;
+ * else the only file ending in ext in path's folder (opt names the option to give in the error). */
+static int partner_file(const char *path, size_t cut, const char *repl, const char *ext, const char *opt,
+                        char **out, cf_err *err) {
+    if (cut) {
+        char *p = concat(path, strlen(path) - cut, repl);
         if (!p) return cf_fail(err, CF_EINTERNAL, "out of memory");
         if (is_regular(p)) {
             *out = p;
@@ -906,31 +908,23 @@ static int pn_phi_for_text(const char *text, char **out, cf_err *err) {
         }
         free(p);
     }
-    char *dir = dir_of(text);
+    char *dir = dir_of(path);
     if (!dir) return cf_fail(err, CF_EINTERNAL, "out of memory");
-    int rc = only_file(dir, ".phrase", "--phi", out, err);
+    int rc = only_file(dir, ext, opt, out, err);
     free(dir);
     return rc;
+}
+
+/* The annotation file of a text file: X-phi.phrase for X.text, else the only *.phrase beside it. */
+static int pn_phi_for_text(const char *text, char **out, cf_err *err) {
+    return partner_file(text, ends_with(text, ".text") ? 5 : 0, "-phi.phrase", ".phrase", "--phi", out, err);
 }
 
 /* The text file of an annotation file: X.text for X-phi.phrase or X.phrase, else the only
    *.text beside it. */
 static int pn_text_for_phi(const char *phi, char **out, cf_err *err) {
     size_t cut = ends_with(phi, "-phi.phrase") ? 11 : ends_with(phi, ".phrase") ? 7 : 0;
-    if (cut) {
-        char *p = concat(phi, strlen(phi) - cut, ".text");
-        if (!p) return cf_fail(err, CF_EINTERNAL, "out of memory");
-        if (is_regular(p)) {
-            *out = p;
-            return CF_OK;
-        }
-        free(p);
-    }
-    char *dir = dir_of(phi);
-    if (!dir) return cf_fail(err, CF_EINTERNAL, "out of memory");
-    int rc = only_file(dir, ".text", "--text", out, err);
-    free(dir);
-    return rc;
+    return partner_file(phi, cut, ".text", ".text", "--text", out, err);
 }
 
 enum { SNIFF_INLINE, SNIFF_PN_TEXT, SNIFF_PN_PHI };

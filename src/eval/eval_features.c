@@ -126,13 +126,9 @@ done:
     return rc;
 }
 
-typedef struct {
-    uint32_t col;
-    float v;
-} entry;
-static int cmp_entry(const void *a, const void *b) {
-    const entry *x = a, *y = b;
-    return (x->col > y->col) - (x->col < y->col);
+static int cmp_col(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
 }
 
 int eval_features_build(const eval_featurizer *f, const label_row *rows, size_t n, ml_csr *out, cf_err *err) {
@@ -143,11 +139,10 @@ int eval_features_build(const eval_featurizer *f, const label_row *rows, size_t 
     float *dense = cf_calloc(f->n_cols, sizeof *dense);
     uint8_t *touched = cf_calloc(f->n_cols, 1);
     uint32_t *list = cf_malloc(f->n_cols * sizeof *list);
-    entry *ent = cf_malloc(f->n_cols * sizeof *ent);
     size_t cap = 0;
     int rc = CF_OK;
     out->indptr = cf_malloc((n + 1) * sizeof *out->indptr);
-    if (!dense || !touched || !list || !ent || !out->indptr) {
+    if (!dense || !touched || !list || !out->indptr) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         goto done;
     }
@@ -185,12 +180,7 @@ int eval_features_build(const eval_featurizer *f, const label_row *rows, size_t 
             touched[col] = 1, list[nt++] = col;
             dense[col] = (float)((double)(pt - birth) / (365.2425 * (double)USEC_PER_DAY));
         }
-        for (size_t k = 0; k < nt; k++) {
-            ent[k] = (entry){list[k], dense[list[k]]};
-            dense[list[k]] = 0;
-            touched[list[k]] = 0;
-        }
-        qsort(ent, nt, sizeof *ent, cmp_entry);
+        qsort(list, nt, sizeof *list, cmp_col); /* a row's columns in order */
         if (out->nnz + nt > cap) {
             size_t nc = cap ? cap * 2 : 4096;
             while (nc < out->nnz + nt) nc *= 2;
@@ -205,14 +195,17 @@ int eval_features_build(const eval_featurizer *f, const label_row *rows, size_t 
             cap = nc;
         }
         for (size_t k = 0; k < nt; k++) {
-            out->idx[out->nnz] = ent[k].col;
-            out->val[out->nnz++] = ent[k].v;
+            uint32_t col = list[k];
+            out->idx[out->nnz] = col;
+            out->val[out->nnz++] = dense[col];
+            dense[col] = 0;
+            touched[col] = 0;
         }
         out->indptr[r + 1] = out->nnz;
     }
     rc = ml_csr_keep_valid(out, err);
 done:
-    CF_FREE_ALL(dense, touched, list, ent);
+    CF_FREE_ALL(dense, touched, list);
     if (rc) ml_csr_free(out);
     return rc;
 }

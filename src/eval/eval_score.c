@@ -161,14 +161,9 @@ int eval_score_new(eval_predictor *p, const char *spec, cf_err *err) {
     snprintf(sp->desc, strlen(eq + 1) + 96, "Reference: the clinical score recorded as %s, calibrated on train rows",
              eq + 1);
     sp->code_id = -1;
-    p->name = sp->name;
-    p->description = sp->desc;
-    p->role = EVAL_ROLE_CANDIDATE;
-    p->fit = score_fit;
-    p->predict = score_predict;
-    p->describe = score_describe;
-    p->bind = score_bind;
-    p->ctx = sp;
+    *p = (eval_predictor){.name = sp->name, .description = sp->desc, .role = EVAL_ROLE_CANDIDATE,
+                          .fit = score_fit, .predict = score_predict, .describe = score_describe,
+                          .bind = score_bind, .ctx = sp};
     return CF_OK;
 }
 

@@ -445,21 +445,17 @@ void eval_threshold_metrics(const float *p, const uint8_t *y, size_t n, double t
     out->nne = (eval_ci){q->value > 0 ? 1 / q->value : NAN, q->hi > 0 ? 1 / q->hi : NAN, q->lo > 0 ? 1 / q->lo : NAN};
 }
 
-typedef struct {
-    float p;
-    uint8_t y;
-} py;
-static int cmp_py(const void *a, const void *b) {
-    float x = ((const py *)a)->p, y = ((const py *)b)->p;
+int eval_scored_cmp(const void *a, const void *b) {
+    float x = ((const eval_scored *)a)->p, y = ((const eval_scored *)b)->p;
     return (x > y) - (x < y);
 }
 
 size_t eval_quantile_bins(const float *p, const uint8_t *y, size_t n, size_t nb, eval_bin *out) {
     if (!n || !nb) return 0;
-    py *v = malloc(n * sizeof *v);
+    eval_scored *v = malloc(n * sizeof *v);
     if (!v) return 0;
-    for (size_t i = 0; i < n; i++) v[i] = (py){p[i], y[i]};
-    qsort(v, n, sizeof *v, cmp_py);
+    for (size_t i = 0; i < n; i++) v[i] = (eval_scored){p[i], y[i]};
+    qsort(v, n, sizeof *v, eval_scored_cmp);
     size_t m = 0, i = 0;
     for (size_t b = 0; b < nb && i < n; b++) {
         size_t end = (b + 1) * n / nb;

@@ -9,7 +9,7 @@
 #include <cblas.h>
 
 #include "ml/logreg.h"
-#include "util/atomic_file.h"
+#include "util/json.h"
 
 #define HEAD_FORMAT "clinfm-task-head"
 #define HEAD_VERSION 1
@@ -249,12 +249,7 @@ int rt_task_head_save(const char *path, const rt_task_head *th, const rt_model *
         if (h->cov) cJSON_AddItemToObject(hj, "cov", num_array(h->cov, (size_t)(h->d + 1) * (h->d + 1)));
     }
     cJSON_AddItemToObject(r, "zero_shot", rt_outcome_to_json(&th->outcome, &rm->v));
-    char *s = cJSON_PrintUnformatted(r);
-    cJSON_Delete(r);
-    if (!s) return cf_fail(err, CF_EINTERNAL, "out of memory");
-    int rc = atomic_write_file(path, s, strlen(s), err);
-    free(s);
-    return rc;
+    return json_write_file(path, r, 0, err);
 }
 
 static int read_doubles(const cJSON *a, double **out, size_t n, const char *where, const char *key, cf_err *err) {

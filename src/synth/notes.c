@@ -1628,16 +1628,13 @@ int synth_namelists_load(synth_namelists **out, const char *rules_dir, int which
     if (!nl) return cf_fail(err, CF_EINTERNAL, "out of memory");
     char p[4096];
     const char *sub = which == SYNTH_NAMES_HELDOUT ? "/heldout" : "";
-    int rc;
-    snprintf(p, sizeof p, "%s%s/first_names.txt", rules_dir, sub);
-    rc = wl_load(&nl->first, p, 0, err);
-    if (!rc) {
-        snprintf(p, sizeof p, "%s%s/last_names.txt", rules_dir, sub);
-        rc = wl_load(&nl->last, p, 0, err);
-    }
-    if (!rc) {
-        snprintf(p, sizeof p, "%s%s/places.txt", rules_dir, sub);
-        rc = wl_load(&nl->place, p, 1, err);
+    /* the name lists, required; places may have up to three words */
+    wlist *const lists[] = {&nl->first, &nl->last, &nl->place};
+    static const char *const files[] = {"first_names.txt", "last_names.txt", "places.txt"};
+    int rc = CF_OK;
+    for (int i = 0; i < 3 && !rc; i++) {
+        snprintf(p, sizeof p, "%s%s/%s", rules_dir, sub, files[i]);
+        rc = wl_load(lists[i], p, lists[i] == &nl->place, err);
     }
     if (!rc) {
         /* filler vocabulary: optional (a rules folder without it gives made-up drug names) */
@@ -1647,20 +1644,15 @@ int synth_namelists_load(synth_namelists **out, const char *rules_dir, int which
         snprintf(p, sizeof p, "%s/clinical_keep.txt", rules_dir);
         (void)wl_load(&nl->med, p, 0, &e2);
     }
-    if (rc) {
-        synth_namelists_free(nl);
-        return rc;
-    }
-    *out = nl;
-    return CF_OK;
+    if (rc) synth_namelists_free(nl);
+    else *out = nl;
+    return rc;
 }
 
 void synth_namelists_free(synth_namelists *nl) {
     if (!nl) return;
-    wl_free(&nl->first);
-    wl_free(&nl->last);
-    wl_free(&nl->place);
-    wl_free(&nl->med);
+    wlist *const all[] = {&nl->first, &nl->last, &nl->place, &nl->med};
+    for (int i = 0; i < 4; i++) wl_free(all[i]);
     free(nl);
 }
 

@@ -31,6 +31,7 @@
 #include "synth/synth_omop.h"
 #include "util/atomic_file.h"
 #include "util/datadir.h"
+#include "util/json.h"
 #include "util/progress.h"
 #include "util/timeutil.h"
 
@@ -309,8 +310,7 @@ static char *manifest_json(const synth_options *o, const sim_world *w, const syn
     for (size_t t = 0; t < rep->n_tables; t++) {
         const synth_table_report *x = &rep->tables[t];
         cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "name", x->name);
-        cJSON_AddStringToObject(j, "file", x->path);
+        JSON_ADD_STRINGS(j, {"name", x->name}, {"file", x->path});
         cJSON_AddNumberToObject(j, "rows", (double)x->rows);
         if (x->dictionary) cJSON_AddBoolToObject(j, "dictionary", 1);
         else if (x->unmapped) cJSON_AddBoolToObject(j, "unmapped", 1);
