@@ -59,13 +59,9 @@ int ingest_reject(ingest_report *r, const char *source, const char *reason, cons
             break;
         }
     if (!e) {
-        if (r->n_rej == r->cap_rej) {
-            size_t n = r->cap_rej ? r->cap_rej * 2 : 16;
-            ingest_rejection *p = realloc(r->rej, n * sizeof *p);
-            if (!p) return cf_fail(err, CF_EINTERNAL, "out of memory");
-            r->rej = p;
-            r->cap_rej = n;
-        }
+        ingest_rejection *p = cf_grow(r->rej, &r->cap_rej, r->n_rej + 1, sizeof *p, 16);
+        if (!p) return cf_fail(err, CF_EINTERNAL, "out of memory");
+        r->rej = p;
         e = &r->rej[r->n_rej];
         memset(e, 0, sizeof *e);
         e->source = strdup(source);

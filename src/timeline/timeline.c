@@ -45,15 +45,12 @@ static int seq_reserve(timeline_seq *q, size_t extra) {
     if (q->len + extra <= q->cap) return 0;
     size_t nc = q->cap ? q->cap : 256;
     while (nc < q->len + extra) nc *= 2;
-    uint32_t *t = realloc(q->tokens, nc * sizeof *t);
-    if (!t) return -1;
-    q->tokens = t;
-    int64_t *tm = realloc(q->times, nc * sizeof *tm);
-    if (!tm) return -1;
-    q->times = tm;
-    float *vl = realloc(q->values, nc * sizeof *vl);
-    if (!vl) return -1;
-    q->values = vl;
+    void *p;
+#define GROW(field)                                               \
+    if (!(p = realloc(q->field, nc * sizeof *q->field))) return -1; \
+    q->field = p;
+    GROW(tokens) GROW(times) GROW(values)
+#undef GROW
     q->cap = nc;
     return 0;
 }
