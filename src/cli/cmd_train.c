@@ -18,7 +18,6 @@
  * whose machine lacks them the vocabulary, shards and (on resume) checkpoint; every other rank
  * is silent unless it fails. */
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +33,7 @@
 #endif
 
 #include "cli/commands.h"
+#include "cli/opts.h"
 #include "model/bundle.h"
 #include "model/dist.h"
 #include "model/gpt.h"
@@ -47,75 +47,136 @@
 #include "util/progress.h"
 
 typedef struct {
-    const char *store, *out, *vocab, *shards, *split_key, *split_fractions, *init, *values, *fold;
+    const char *store, *out, *vocab, *shards, *init;
+    cli_split_args split;
+    int values; /* VOCAB_VALUES_TOKENS or _EMBED; -1: not given (a new vocabulary's default, or as reused) */
     int layers, d_model, heads, context, batch;
     int inputs, input_hidden, patience;
     float value_loss;
-    uint64_t steps, stop_after, warmup, eval_every, save_every;
+    unsigned long long steps, stop_after, warmup, eval_every, save_every;
     int eval_batches, held_out_batches; /* held_out_batches: -1 as eval_batches, 0 all */
     float lr, min_lr, weight_decay, dropout, grad_clip;
-    uint64_t seed;
+    unsigned long long seed;
     int resume, allow_identified, threads, rebuild;
+    int got_arch, batch_set, seed_set; /* given on the command line */
 } train_args;
 
-static void train_help(void) {
-    printf("usage: clinfm train --store STORE --out MODEL [options]\n"
-           "\n"
-           "Trains a GPT-style model on the store's patient timelines (train split), reporting tuning\n"
-           "loss as it goes and held-out loss at the end beside unigram and bigram baselines.\n"
-           "MODEL is a bundle directory (docs/MODEL.md): checkpoint, vocabulary (fitted on train, or\n"
-           "--vocab), training summary, the split it was trained under and keyed hashes of its\n"
-           "training subjects, with a manifest of checksums; task heads join it from clinfm eval.\n"
-           "Token shards go to MODEL.shards/ beside it (patient data, never part of the bundle).\n"
-           "\n"
-           "data:\n"
-           "  --store STORE          event store; must be de-identified (clinfm deid) unless\n"
-           "  --allow-identified     is given, which the training log then records\n"
-           "  --vocab FILE           use this vocabulary instead of fitting one (copied into MODEL)\n"
-           "  --shards DIR           where the prepared data goes (default MODEL.shards): token shards,\n"
-           "                         vocabulary copy and prepared.json; a DIR prepared from the same\n"
-           "                         store, split and vocabulary (by an earlier train or clinfm vocab\n"
-           "                         --shards) is reused, checked by checksum; a stale one is rebuilt\n"
-           "  --rebuild              prepare the data again even when DIR matches\n"
-           "  --split-key FILE       secret key for the train/tuning/held_out split (default: the\n"
-           "                         public project key; see docs/TIMELINE.md)\n"
-           "  --split T/U/H          train/tuning/held_out percentages (default 80/10/10;\n"
-           "                         --split-fractions is the same option)\n"
-           "  --fold J/K             cross-validation: fold J (0-based) of K is held out, the tuning\n"
-           "                         share just below it, train the rest (K divides 100)\n"
-           "  --values tokens|embed  numeric values as a decile token after the code (tokens, default)\n"
-           "                         or on the code token alone (embed); a new vocabulary only\n"
-           "model (defaults: the reference configuration):\n"
-           "  --layers N (4)  --d-model N (256)  --heads N (4)  --context N (256)  --dropout P (0.1)\n"
-           "  --inputs               give the model each token's numeric value and times as continuous\n"
-           "                         inputs (docs/MODEL.md); --input-hidden N (32) their MLP width\n"
-           "  --value-loss W         with --inputs: also forecast each next token's value (given the\n"
-           "                         token), weight W beside the next-token loss, so the model learns\n"
-           "                         the numbers it reads (0: off)\n"
-           "  --init MODEL           start from a trained model (another store's, another vocabulary):\n"
-           "                         the transformer is copied, token embeddings by token string;\n"
-           "                         the rest starts fresh\n"
-           "optimisation:\n"
-           "  --batch N (8)  --steps N (1000)  --lr X (3e-4)  --min-lr X (lr/10)  --warmup N (steps/20)\n"
-           "  --weight-decay X (0.1)  --grad-clip X (1.0)  --seed N (1)  --threads N (all cores)\n"
-           "  --eval-every N (steps/10)  --eval-batches N (16)  --save-every N (eval-every)\n"
-           "  --held-out-batches N   batches of the held-out evaluation after the last step (default:\n"
-           "                         --eval-batches; 0: the whole split). --resume --held-out-batches 0\n"
-           "                         on a finished model evaluates it all and updates train.json\n"
-           "  --early-stop N         stop after N evaluations without a better tuning loss, and\n"
-           "                         write the parameters of the best one (chosen on tuning loss)\n"
-           "  --resume               continue from MODEL (same data, vocabulary and architecture)\n"
-           "  --stop-after N         stop after step N of --steps (a planned interruption)\n"
-           "data-parallel (docs/MODEL.md):\n"
-           "  mpirun -np N [--hostfile H] clinfm train ...\n"
-           "                         trains on N ranks: --batch is per rank, and the N ranks together\n"
-           "                         see the batches one process with --batch N*B would see; rank 0\n"
-           "                         writes every file; threads per rank default to cores / ranks.\n"
-           "                         Machines need not share a filesystem: ranks lacking rank 0's\n"
-           "                         shards (or, on --resume, checkpoint) receive them\n"
-           "  --dist auto|mpi        auto (default): join MPI only when started by mpirun/mpiexec/srun\n"
-           "  -h, --help             this help\n"
-           "exit status: 0 ok, 1 bad input or usage, 2 internal error.\n");
+/* --dist is read (and taken out of argv) by dist_init before the table is, so a --dist that
+ * reaches the table is an abbreviation dist_init did not take. */
+static int dist_prefix(const char *cmd, const char *value, void *dst) {
+    (void)value, (void)dst;
+    return cli_usage_error(cmd, "write --dist in full (--dist auto|mpi)");
+}
+
+/* Reads the command line into *a (defaults filled in). Returns -1 to go on, else the exit status
+ * (0 after --help, 1 after a usage error). */
+static int train_options(int argc, char **argv, train_args *a) {
+    static const cli_choice values[] = {{"tokens", VOCAB_VALUES_TOKENS}, {"embed", VOCAB_VALUES_EMBED}, {NULL, 0}};
+    *a = (train_args){.layers = 4, .d_model = 256, .heads = 4, .context = 256, .batch = 8, .steps = 1000,
+                      .lr = 3e-4f, .min_lr = -1, .weight_decay = 0.1f, .dropout = 0.1f, .grad_clip = 1.0f,
+                      .seed = 1, .eval_batches = 16, .held_out_batches = -1, .input_hidden = 32, .values = -1};
+    const cli_opt opts[] = {
+        /* data */
+        CLI_OPT_STR_REQ("store", &a->store, "STORE",
+                        "event store; must be de-identified (clinfm deid) unless\n"
+                        "--allow-identified is given, which the training log then records"),
+        CLI_OPT_STR_REQ("out", &a->out, "MODEL", "the model bundle directory to write (or, with --resume, continue)"),
+        CLI_OPT_FLAG("allow-identified", &a->allow_identified,
+                     "train on a store that is not de-identified (the model's training\n"
+                     "summary says so)"),
+        CLI_OPT_STR("vocab", &a->vocab, "FILE", "use this vocabulary instead of fitting one (copied into MODEL)"),
+        CLI_OPT_STR("shards", &a->shards, "DIR",
+                    "where the prepared data goes (default MODEL.shards): token shards,\n"
+                    "vocabulary copy and prepared.json; a DIR prepared from the same\n"
+                    "store, split and vocabulary (by an earlier train or clinfm vocab\n"
+                    "--shards) is reused, checked by checksum; a stale one is rebuilt"),
+        CLI_OPT_FLAG("rebuild", &a->rebuild, "prepare the data again even when DIR matches"),
+        CLI_OPTS_SPLIT(&a->split),
+        CLI_OPT_CHOICE("values", &a->values, "tokens|embed", values,
+                       "numeric values as a decile token after the code (tokens, default)\n"
+                       "or on the code token alone (embed); a new vocabulary only"),
+        /* model (defaults: the reference configuration) */
+        CLI_OPT_INT("layers", &a->layers, "N", 1, 64, "transformer layers (default 4)"),
+        CLI_OPT_INT("d-model", &a->d_model, "N", 8, 8192, "model width (default 256)"),
+        CLI_OPT_INT("heads", &a->heads, "N", 1, 256, "attention heads (default 4)"),
+        CLI_OPT_INT("context", &a->context, "N", 16, 65536, "tokens per window (default 256)"),
+        CLI_OPT_FLOAT("dropout", &a->dropout, "P", 0, INFINITY, "dropout probability, below 1 (default 0.1)"),
+        CLI_OPT_FLAG("inputs", &a->inputs,
+                     "give the model each token's numeric value and times as continuous\n"
+                     "inputs (docs/MODEL.md)"),
+        CLI_OPT_INT("input-hidden", &a->input_hidden, "N", 1, 4096, "with --inputs: their MLP width (default 32)"),
+        CLI_OPT_FLOAT("value-loss", &a->value_loss, "W", 0, INFINITY,
+                      "with --inputs: also forecast each next token's value (given the\n"
+                      "token), weight W beside the next-token loss, so the model learns\n"
+                      "the numbers it reads (0: off)"),
+        CLI_OPT_STR("init", &a->init, "MODEL",
+                    "start from a trained model (another store's, another vocabulary):\n"
+                    "the transformer is copied, token embeddings by token string;\n"
+                    "the rest starts fresh"),
+        /* optimisation */
+        CLI_OPT_INT("batch", &a->batch, "N", 1, 4096, "windows per step (default 8; per rank with mpirun)"),
+        CLI_OPT_U64("steps", &a->steps, "N", 1, CLI_ANY, "optimizer steps (default 1000)"),
+        CLI_OPT_FLOAT("lr", &a->lr, "X", 0, INFINITY, "peak learning rate (default 3e-4)"),
+        CLI_OPT_FLOAT("min-lr", &a->min_lr, "X", 0, INFINITY, "learning rate at the end of the decay (default lr/10)"),
+        CLI_OPT_U64("warmup", &a->warmup, "N", 0, CLI_ANY, "warm-up steps (default steps/20)"),
+        CLI_OPT_FLOAT("weight-decay", &a->weight_decay, "X", 0, INFINITY, "AdamW weight decay (default 0.1)"),
+        CLI_OPT_FLOAT("grad-clip", &a->grad_clip, "X", 0, INFINITY, "gradient norm clip (default 1.0)"),
+        CLI_OPT_U64("seed", &a->seed, "N", 0, CLI_ANY, "initialisation, data order and dropout seed (default 1)"),
+        CLI_OPT_INT("threads", &a->threads, "N", 1, 1024, "threads (default: all cores; cores / ranks with mpirun)"),
+        CLI_OPT_U64("eval-every", &a->eval_every, "N", 0, CLI_ANY, "steps between tuning evaluations (default steps/10)"),
+        CLI_OPT_INT("eval-batches", &a->eval_batches, "N", 1, 100000, "batches of a tuning evaluation (default 16)"),
+        CLI_OPT_U64("save-every", &a->save_every, "N", 0, CLI_ANY, "steps between checkpoints (default eval-every)"),
+        CLI_OPT_INT("held-out-batches", &a->held_out_batches, "N", 0, 100000000,
+                    "batches of the held-out evaluation after the last step (default:\n"
+                    "--eval-batches; 0: the whole split). --resume --held-out-batches 0\n"
+                    "on a finished model evaluates it all and updates train.json"),
+        CLI_OPT_INT("early-stop", &a->patience, "N", 1, 1000000,
+                    "stop after N evaluations without a better tuning loss, and\n"
+                    "write the parameters of the best one (chosen on tuning loss)"),
+        CLI_OPT_FLAG("resume", &a->resume, "continue from MODEL (same data, vocabulary and architecture)"),
+        CLI_OPT_U64("stop-after", &a->stop_after, "N", 0, CLI_ANY, "stop after step N of --steps (a planned interruption)"),
+        /* data-parallel */
+        CLI_OPT_FN("dist", NULL, "auto|mpi", dist_prefix,
+                       "auto (default): join MPI only when started by mpirun/mpiexec/srun;\n"
+                       "mpi: always"),
+        CLI_OPT_END};
+    unsigned char given[sizeof opts / sizeof opts[0]];
+    const cli_spec spec = {
+        .cmd = "train",
+        .usage = "train --store STORE --out MODEL [options]",
+        .about = "Trains a GPT-style model on the store's patient timelines (train split), reporting tuning\n"
+                 "loss as it goes and held-out loss at the end beside unigram and bigram baselines.\n"
+                 "MODEL is a bundle directory (docs/MODEL.md): checkpoint, vocabulary (fitted on train, or\n"
+                 "--vocab), training summary, the split it was trained under and keyed hashes of its\n"
+                 "training subjects, with a manifest of checksums; task heads join it from clinfm eval.\n"
+                 "Token shards go to MODEL.shards/ beside it (patient data, never part of the bundle).\n",
+        .opts = opts,
+        .after = "\ndata-parallel (docs/MODEL.md):\n"
+                 "  mpirun -np N [--hostfile H] clinfm train ...\n"
+                 "    trains on N ranks: --batch is per rank, and the N ranks together see the batches one\n"
+                 "    process with --batch N*B would see; rank 0 writes every file; threads per rank default\n"
+                 "    to cores / ranks. Machines need not share a filesystem: ranks lacking rank 0's shards\n"
+                 "    (or, on --resume, checkpoint) receive them.\n",
+        .given = given};
+    int status;
+    /* Every rank reads the same command line; rank 0 alone prints the help. */
+    if (dist_rank() > 0)
+        for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+            if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 0;
+    if (!cli_parse(&spec, argc, argv, NULL, &status)) return status;
+    if (a->dropout >= 1) return cli_usage_error("train", "--dropout must be below 1");
+    a->got_arch = cli_given(&spec, "layers") || cli_given(&spec, "d-model") || cli_given(&spec, "heads") ||
+                  cli_given(&spec, "context") || cli_given(&spec, "dropout") || cli_given(&spec, "input") ||
+                  cli_given(&spec, "value-loss");
+    a->batch_set = cli_given(&spec, "batch");
+    a->seed_set = cli_given(&spec, "seed");
+    if (a->min_lr < 0) a->min_lr = a->lr / 10;
+    if (!cli_given(&spec, "warmup")) a->warmup = a->steps / 20;
+    if (!a->eval_every) a->eval_every = a->steps / 10 ? a->steps / 10 : 1;
+    if (!a->save_every) a->save_every = a->eval_every;
+    if (!a->stop_after || a->stop_after > a->steps) a->stop_after = a->steps;
+    if (a->held_out_batches < 0) a->held_out_batches = a->eval_batches;
+    return -1;
 }
 
 /* Window start for batch row b of a step: a pure function of (seed, step, b). */
@@ -504,22 +565,6 @@ out:
     return rc;
 }
 
-static int parse_float(const char *opt, const char *text, float *out) {
-    char *end;
-    float v = strtof(text, &end);
-    if (!*text || *end || !isfinite(v) || v < 0) return cli_usage_error("train", "%s expects a non-negative number", opt);
-    *out = v;
-    return 0;
-}
-
-static int parse_int(const char *opt, const char *text, int *out, int lo, int hi) {
-    unsigned long long v;
-    if (cli_parse_u64("train", opt, text, &v)) return 1;
-    if (v < (unsigned long long)lo || v > (unsigned long long)hi) return cli_usage_error("train", "%s must be %d to %d", opt, lo, hi);
-    *out = (int)v;
-    return 0;
-}
-
 /* Prints a failure of this rank; with several ranks it names the rank, so a message from a
  * rank other than 0 can be told apart. */
 static void print_rank_error(const cf_err *err) {
@@ -648,89 +693,10 @@ int cmd_train(int argc, char **argv) {
 }
 
 static int train_main(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"store", required_argument, 0, 'S'},      {"out", required_argument, 0, 'o'},
-        {"vocab", required_argument, 0, 'V'},      {"shards", required_argument, 0, 'D'},
-        {"split-key", required_argument, 0, 'K'},  {"split", required_argument, 0, 'P'},
-        {"split-fractions", required_argument, 0, 'P'}, {"fold", required_argument, 0, 'F'},
-        {"layers", required_argument, 0, 'L'},     {"d-model", required_argument, 0, 'C'},
-        {"heads", required_argument, 0, 'H'},      {"context", required_argument, 0, 'T'},
-        {"batch", required_argument, 0, 'B'},      {"steps", required_argument, 0, 's'},
-        {"stop-after", required_argument, 0, 'x'}, {"warmup", required_argument, 0, 'w'},
-        {"eval-every", required_argument, 0, 'e'}, {"eval-batches", required_argument, 0, 'E'},
-        {"save-every", required_argument, 0, 'k'}, {"lr", required_argument, 0, 'l'},
-        {"min-lr", required_argument, 0, 'm'},     {"weight-decay", required_argument, 0, 'W'},
-        {"dropout", required_argument, 0, 'd'},    {"grad-clip", required_argument, 0, 'g'},
-        {"seed", required_argument, 0, 'z'},       {"threads", required_argument, 0, 'j'},
-        {"resume", no_argument, 0, 'r'},           {"allow-identified", no_argument, 0, 'A'},
-        {"values", required_argument, 0, 'v'},     {"inputs", no_argument, 0, 'i'},
-        {"input-hidden", required_argument, 0, 'I'}, {"init", required_argument, 0, 'N'},
-        {"early-stop", required_argument, 0, 'Y'},   {"value-loss", required_argument, 0, 'U'},
-        {"held-out-batches", required_argument, 0, 'O'}, {"rebuild", no_argument, 0, 'R'},
-        {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
-    train_args a = {.layers = 4, .d_model = 256, .heads = 4, .context = 256, .batch = 8, .steps = 1000,
-                    .lr = 3e-4f, .min_lr = -1, .weight_decay = 0.1f, .dropout = 0.1f, .grad_clip = 1.0f,
-                    .seed = 1, .eval_batches = 16, .held_out_batches = -1, .input_hidden = 32};
-    int got_arch = 0, warmup_set = 0, batch_set = 0, seed_set = 0;
-    unsigned long long u;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'S': a.store = optarg; break;
-        case 'o': a.out = optarg; break;
-        case 'V': a.vocab = optarg; break;
-        case 'D': a.shards = optarg; break;
-        case 'K': a.split_key = optarg; break;
-        case 'P': a.split_fractions = optarg; break;
-        case 'F': a.fold = optarg; break;
-        case 'L': if (parse_int("--layers", optarg, &a.layers, 1, 64)) return 1; got_arch = 1; break;
-        case 'C': if (parse_int("--d-model", optarg, &a.d_model, 8, 8192)) return 1; got_arch = 1; break;
-        case 'H': if (parse_int("--heads", optarg, &a.heads, 1, 256)) return 1; got_arch = 1; break;
-        case 'T': if (parse_int("--context", optarg, &a.context, 16, 65536)) return 1; got_arch = 1; break;
-        case 'B': if (parse_int("--batch", optarg, &a.batch, 1, 4096)) return 1; batch_set = 1; break;
-        case 's': if (cli_parse_u64("train", "--steps", optarg, &u)) return 1; a.steps = u; break;
-        case 'x': if (cli_parse_u64("train", "--stop-after", optarg, &u)) return 1; a.stop_after = u; break;
-        case 'w': if (cli_parse_u64("train", "--warmup", optarg, &u)) return 1; a.warmup = u; warmup_set = 1; break;
-        case 'e': if (cli_parse_u64("train", "--eval-every", optarg, &u)) return 1; a.eval_every = u; break;
-        case 'E': if (parse_int("--eval-batches", optarg, &a.eval_batches, 1, 100000)) return 1; break;
-        case 'k': if (cli_parse_u64("train", "--save-every", optarg, &u)) return 1; a.save_every = u; break;
-        case 'l': if (parse_float("--lr", optarg, &a.lr)) return 1; break;
-        case 'm': if (parse_float("--min-lr", optarg, &a.min_lr)) return 1; break;
-        case 'W': if (parse_float("--weight-decay", optarg, &a.weight_decay)) return 1; break;
-        case 'd': if (parse_float("--dropout", optarg, &a.dropout)) return 1; got_arch = 1; break;
-        case 'g': if (parse_float("--grad-clip", optarg, &a.grad_clip)) return 1; break;
-        case 'z': if (cli_parse_u64("train", "--seed", optarg, &u)) return 1; a.seed = u; seed_set = 1; break;
-        case 'j': if (parse_int("--threads", optarg, &a.threads, 1, 1024)) return 1; break;
-        case 'r': a.resume = 1; break;
-        case 'O': if (parse_int("--held-out-batches", optarg, &a.held_out_batches, 0, 100000000)) return 1; break;
-        case 'R': a.rebuild = 1; break;
-        case 'A': a.allow_identified = 1; break;
-        case 'v':
-            if (strcmp(optarg, "tokens") && strcmp(optarg, "embed"))
-                return cli_usage_error("train", "--values expects tokens or embed");
-            a.values = optarg;
-            break;
-        case 'i': a.inputs = 1; got_arch = 1; break;
-        case 'I': if (parse_int("--input-hidden", optarg, &a.input_hidden, 1, 4096)) return 1; got_arch = 1; break;
-        case 'N': a.init = optarg; break;
-        case 'Y': if (parse_int("--early-stop", optarg, &a.patience, 1, 1000000)) return 1; break;
-        case 'U': if (parse_float("--value-loss", optarg, &a.value_loss)) return 1; got_arch = 1; break;
-        case 'h': if (dist_rank() == 0) train_help(); return 0;
-        default: return cli_usage_error("train", "unknown option '%s' or missing value", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return cli_usage_error("train", "unexpected argument '%s'", argv[optind]);
-    if (!a.store || !a.out) return cli_usage_error("train", "--store and --out are required");
-    if (a.steps < 1) return cli_usage_error("train", "--steps must be at least 1");
-    if (a.dropout >= 1) return cli_usage_error("train", "--dropout must be below 1");
-    if (a.min_lr < 0) a.min_lr = a.lr / 10;
-    if (!warmup_set) a.warmup = a.steps / 20;
-    if (!a.eval_every) a.eval_every = a.steps / 10 ? a.steps / 10 : 1;
-    if (!a.save_every) a.save_every = a.eval_every;
-    if (!a.stop_after || a.stop_after > a.steps) a.stop_after = a.steps;
-    if (a.held_out_batches < 0) a.held_out_batches = a.eval_batches;
+    train_args a;
+    int status = train_options(argc, argv, &a);
+    if (status >= 0) return status;
+    const int got_arch = a.got_arch, batch_set = a.batch_set, seed_set = a.seed_set;
 
     /* R: this rank, N: ranks. lead (rank 0) writes every file and every line of output. */
     const int R = dist_rank(), N = dist_size(), lead = R == 0;
@@ -788,9 +754,7 @@ static int train_main(int argc, char **argv) {
         }
         split_config sp;
         split_config_default(&sp);
-        if (a.split_key && (rc = split_load_key(&sp, a.split_key, &err))) goto phase1;
-        if (a.split_fractions && (rc = split_parse_fractions(&sp, a.split_fractions, &err))) goto phase1;
-        if (a.fold && (rc = split_parse_fold(&sp, a.fold, &err))) goto phase1;
+        if ((rc = cli_split_apply(&a.split, &sp, &err))) goto phase1;
         if ((rc = bundle_create(&bundle, a.out, a.resume, &err))) goto phase1;
         have_bundle = 1;
 
@@ -801,7 +765,7 @@ static int train_main(int argc, char **argv) {
         if (a.vocab) po.vocab_in = a.vocab;
         else if (a.resume && bundle_has(&bundle, BUNDLE_VOCAB)) po.vocab_in = vocab_path;
         else po.vocab_out = vocab_path;
-        if (a.values && !strcmp(a.values, "embed")) po.vo.value_mode = VOCAB_VALUES_EMBED;
+        if (a.values == VOCAB_VALUES_EMBED) po.vo.value_mode = VOCAB_VALUES_EMBED;
         po.shard_dir = shard_dir;
         po.baselines = 1;
         po.reuse = !a.rebuild;
@@ -865,9 +829,9 @@ phase1:
         goto phase2;
     }
 
-    if (a.values && have_vocab && (int)v.value_mode != (strcmp(a.values, "embed") ? VOCAB_VALUES_TOKENS : VOCAB_VALUES_EMBED)) {
+    if (a.values >= 0 && have_vocab && (int)v.value_mode != a.values) {
         rc = cf_fail(&err, CF_EINPUT, "--values %s differs from the vocabulary's value mode; drop --values to use the "
-                     "vocabulary as it is", a.values);
+                     "vocabulary as it is", a.values == VOCAB_VALUES_EMBED ? "embed" : "tokens");
         goto phase2;
     }
     gpt_config cfg = {.max_seq_len = a.context, .vocab_size = (int)v.n_tokens, .num_layers = a.layers,
