@@ -393,8 +393,10 @@ static int file_exists(const char *p) {
 }
 
 
-/* Reopens a store opened by store_open_summary with its events (store_open). */
+/* Reopens a store opened by store_open_summary with its events (store_open), unless they can
+ * be read already. */
 static int open_events(store *s, const char *path, int *open_ok, cf_err *err) {
+    if (store_events_open(s)) return CF_OK;
     store_close(s);
     *open_ok = 0;
     int rc = store_open(s, path, err);
@@ -431,7 +433,7 @@ static int record_split(model_bundle *b, const store *s, const split_config *sp,
             if (ok) return CF_OK;
         }
     }
-    if (!s->code && s->n_events) {
+    if (!store_events_open(s)) {
         *need_events = 1;
         return CF_OK;
     }
@@ -773,7 +775,7 @@ static int train_main(int argc, char **argv) {
         if ((rc = timeline_prepare_reusable(&v, &s, &sp, &po, &prep, &err))) goto phase1;
         if (!prep.reused) {
             if ((rc = open_events(&s, a.store, &store_open_ok, &err))) goto phase1;
-            if ((rc = timeline_prepare(&v, &s, &sp, &po, &prep, &err))) goto phase1;
+            if ((rc = timeline_prepare_build(&v, &s, &sp, &po, &prep, &err))) goto phase1;
         }
         have_vocab = 1;
         base = prep.base;
