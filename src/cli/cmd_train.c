@@ -538,6 +538,31 @@ static int save_point(train_run *r) {
     return CF_OK;
 }
 
+/* --early-stop at the last step: the parameters of the best tuning loss become the model's. */
+static void keep_best(train_run *r) {
+    memcpy(r->m.param_memory, r->best, r->m.num_parameters * sizeof *r->best);
+    r->tuning_loss = r->best_loss;
+    if (r->lead)
+        printf("keeping step %llu (best tuning loss %.4f)\n", (unsigned long long)r->best_step, r->best_loss);
+}
+
+/* An early stop: the best parameters become the model, saved as an inference checkpoint
+ * (their optimizer state was not kept, so it is not resumable). */
+static int stop_early(train_run *r) {
+    int rc;
+    memcpy(r->m.param_memory, r->best, r->m.num_parameters * sizeof *r->best);
+    if (r->lead) {
+        printf("early stop at step %llu: no better tuning loss for %d evaluations; keeping step %llu (tuning "
+               "loss %.4f)\n", (unsigned long long)r->m.step, r->a.patience, (unsigned long long)r->best_step,
+               r->best_loss);
+        if ((rc = gpt_save(&r->m, r->ckpt_path, &r->opt, 0, &r->err)) ||
+            (rc = bundle_commit(&r->bundle, BUNDLE_CHECKPOINT, &r->err)))
+            return rc;
+    }
+    r->tuning_loss = r->best_loss;
+    return CF_OK;
+}
+
 /* Step 4: the training loop, from the model's step to --stop-after, evaluating on tuning every
  * --eval-every steps and saving every --save-every. A failure on one rank ends the job (the
  * others would wait for it in a collective); a failure every rank sees alike (divergence) ends
@@ -584,25 +609,10 @@ static int train_loop(train_run *r) {
         }
         if (eval && (rc = evaluate_tuning(r, &pr, &us))) break;
         if (r->early_stopped) {
-            /* The best parameters become the model (an inference checkpoint: their optimizer
-             * state was not kept, so it is not resumable). */
-            memcpy(m->param_memory, r->best, m->num_parameters * sizeof *r->best);
-            if (lead) {
-                printf("early stop at step %llu: no better tuning loss for %d evaluations; keeping step %llu (tuning "
-                       "loss %.4f)\n", (unsigned long long)m->step, a->patience, (unsigned long long)r->best_step,
-                       r->best_loss);
-                if ((rc = gpt_save(m, r->ckpt_path, &r->opt, 0, err)) ||
-                    (rc = bundle_commit(&r->bundle, BUNDLE_CHECKPOINT, err)))
-                    break;
-            }
-            r->tuning_loss = r->best_loss;
+            rc = stop_early(r);
             break;
         }
-        if (a->patience && last && r->best_step && r->best_step != m->step) {
-            memcpy(m->param_memory, r->best, m->num_parameters * sizeof *r->best);
-            r->tuning_loss = r->best_loss;
-            if (lead) printf("keeping step %llu (best tuning loss %.4f)\n", (unsigned long long)r->best_step, r->best_loss);
-        }
+        if (a->patience && last && r->best_step && r->best_step != m->step) keep_best(r);
         if ((m->step % a->save_every == 0 || last) && (rc = save_point(r))) break;
     }
     if (lead) progress_end(&pr);

@@ -60,6 +60,7 @@ void train_batch_free(train_batch *b) {
 
 void train_fill_batch(train_batch *bt, const timeline_shard *train, const vocab *v, uint64_t seed, uint64_t step) {
     const int B = bt->B, T = bt->T, F = bt->F, R = dist_rank(), N = dist_size();
+    assert(train->n_tokens > 0); /* the command refuses a train split without tokens */
     /* Row b of rank R is slot R + b*N of the step's global batch. */
     for (int b = 0; b < B; b++)
         timeline_shard_window_x(train, v, train_window_pos(seed, step, R + b * N, train->n_tokens), T,
@@ -92,6 +93,7 @@ static int average_gradients(gpt_model *m, cf_err *err) {
 int train_step(gpt_model *m, const gpt_opt_config *opt, train_batch *b, float value_weight, gpt_update_stats *us,
                cf_err *err) {
     int rc;
+    assert(b->T == m->config.max_seq_len && b->F == m->config.n_features);
     if (b->vtgt) gpt_value_targets(b->feats, b->B, b->T, b->F, b->vtgt);
     gpt_extra ex = {.feats = b->feats, .lm_weight = 1.0f, .value_targets = b->vtgt, .value_weight = value_weight};
     if ((rc = gpt_forward_ex(m, b->inputs, b->targets, &ex, b->B, b->T, 1, err))) return rc;
@@ -104,6 +106,7 @@ int train_step(gpt_model *m, const gpt_opt_config *opt, train_batch *b, float va
 int train_eval_shard(gpt_model *m, const timeline_shard *sh, const vocab *v, uint64_t max_windows, train_batch *bt,
                      double *loss_out, uint64_t *targets_out, double *vloss_out, cf_err *err) {
     const int B = bt->B, T = bt->T, F = bt->F;
+    assert(T == m->config.max_seq_len && F == m->config.n_features);
     int *inputs = bt->inputs, *targets = bt->targets;
     float *feats = bt->feats, *vtgt = bt->vtgt;
     *loss_out = NAN;
