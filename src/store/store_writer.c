@@ -810,6 +810,13 @@ typedef struct {
     section_out data;        /* EVENT_DATA: compressed blocks */
     store_block_cols blk;    /* the block being filled */
     size_t blk_n;
+    /* The previous block is compressed and written on a thread of its own while the merge
+     * fills the next; blocks are written one at a time, in order. */
+    store_block_cols enc;
+    size_t enc_n;
+    int encoding, enc_rc;
+    pthread_t enc_th;
+    cf_err enc_err;
     store_block_ctx *bctx;
     store_block *blocks;
     size_t n_blocks, cap_blocks;
@@ -826,9 +833,35 @@ typedef struct {
     int64_t first_time, last_time;
 } merge_out;
 
-/* Compresses the filled part of the current block and appends it to EVENT_DATA. */
+/* Compresses block `enc` and appends it to EVENT_DATA. */
+static void *encode_block(void *arg) {
+    merge_out *m = arg;
+    const void *packed;
+    size_t len;
+    if (store_block_encode(m->bctx, &m->enc, m->enc_n, &packed, &len)) {
+        m->enc_rc = cf_fail(&m->enc_err, CF_EINTERNAL, "store output: compressing event block %zu failed", m->n_blocks);
+        return NULL;
+    }
+    m->blocks[m->n_blocks++] = (store_block){m->data.offset + m->data.len - m->data.start, len, m->enc_n};
+    m->enc_rc = section_write(&m->data, packed, len, &m->enc_err);
+    return NULL;
+}
+
+/* Waits for the block being compressed, if any. */
+static int encode_wait(merge_out *m, cf_err *err) {
+    if (!m->encoding) return CF_OK;
+    pthread_join(m->enc_th, NULL);
+    m->encoding = 0;
+    if (m->enc_rc && err) *err = m->enc_err;
+    return m->enc_rc;
+}
+
+/* Hands the filled part of the current block to the encoder (after the previous block is
+ * written) and goes on filling the other buffer. */
 static int flush_block(merge_out *m, cf_err *err) {
     if (!m->blk_n) return CF_OK;
+    int rc = encode_wait(m, err);
+    if (rc) return rc;
     if (m->n_blocks == m->cap_blocks) {
         size_t nc = m->cap_blocks ? m->cap_blocks * 2 : 64;
         store_block *p = realloc(m->blocks, nc * sizeof *p);
@@ -836,13 +869,23 @@ static int flush_block(merge_out *m, cf_err *err) {
         m->blocks = p;
         m->cap_blocks = nc;
     }
-    const void *packed;
-    size_t len;
-    if (store_block_encode(m->bctx, &m->blk, m->blk_n, &packed, &len))
-        return cf_fail(err, CF_EINTERNAL, "store output: compressing event block %zu failed", m->n_blocks);
-    m->blocks[m->n_blocks++] = (store_block){m->data.offset + m->data.len - m->data.start, len, m->blk_n};
+    store_block_cols t = m->enc;
+    m->enc = m->blk;
+    m->blk = t;
+    m->enc_n = m->blk_n;
     m->blk_n = 0;
-    return section_write(&m->data, packed, len, err);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int e = pthread_create(&m->enc_th, NULL, encode_block, m);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (e == 0) {
+        m->encoding = 1;
+        return CF_OK;
+    }
+    encode_block(m); /* no thread to be had: here */
+    if (m->enc_rc && err) *err = m->enc_err;
+    return m->enc_rc;
 }
 
 static int emit(merge_out *m, const wevent *e, cf_err *err) {
@@ -1170,15 +1213,22 @@ int store_writer_finish(store_writer *w, cf_err *err) {
     m.blk.numeric = malloc(B * sizeof *m.blk.numeric);
     m.blk.text = malloc(B * sizeof *m.blk.text);
     m.blk.prov = malloc(B * sizeof *m.blk.prov);
+    m.enc.time = malloc(B * sizeof *m.enc.time);
+    m.enc.code = malloc(B * sizeof *m.enc.code);
+    m.enc.numeric = malloc(B * sizeof *m.enc.numeric);
+    m.enc.text = malloc(B * sizeof *m.enc.text);
+    m.enc.prov = malloc(B * sizeof *m.enc.prov);
     m.summary = calloc(3 + w->sources.count, sizeof *m.summary);
     m.bctx = store_block_ctx_new((uint32_t)w->sources.count, STORE_ZSTD_LEVEL);
-    if (!m.blk.time || !m.blk.code || !m.blk.numeric || !m.blk.text || !m.blk.prov || !m.summary || !m.bctx ||
+    if (!m.blk.time || !m.blk.code || !m.blk.numeric || !m.blk.text || !m.blk.prov || !m.enc.time || !m.enc.code ||
+        !m.enc.numeric || !m.enc.text || !m.enc.prov || !m.summary || !m.bctx ||
         section_begin(&m.data, out.fd, &h->sections[h->n_sections++], SEC_EVENT_DATA, pos, COLUMN_BUF)) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         goto done;
     }
     if ((rc = merge_events(w, &m, err))) goto done;
     if ((rc = flush_block(&m, err))) goto done;
+    if ((rc = encode_wait(&m, err))) goto done;
     if ((rc = section_end(&m.data, err))) goto done;
     pos = align_up(pos + m.data.sec->size);
     if (m.written != N) {
@@ -1233,8 +1283,14 @@ int store_writer_finish(store_writer *w, cf_err *err) {
     out_open = 0;
 
 done:
+    encode_wait(&m, NULL);
     if (out_open) atomic_file_abort(&out);
     free(m.data.buf);
+    free(m.enc.time);
+    free(m.enc.code);
+    free(m.enc.numeric);
+    free(m.enc.text);
+    free(m.enc.prov);
     free(m.blk.time);
     free(m.blk.code);
     free(m.blk.numeric);
