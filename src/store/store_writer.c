@@ -343,6 +343,51 @@ static void sort_events(wevent *a, size_t n) {
     ev_introsort(a, n, depth);
 }
 
+/* Two sorted halves read as one sorted sequence. The order is total (insertion order breaks
+ * ties), so this is exactly the order sorting the whole would give. */
+typedef struct {
+    const wevent *a, *a_end, *b, *b_end;
+} halves;
+
+static inline const wevent *halves_next(halves *h) {
+    if (h->a == h->a_end) return h->b == h->b_end ? NULL : h->b++;
+    if (h->b == h->b_end || ev_less(h->a, h->b)) return h->a++;
+    return h->b++;
+}
+
+typedef struct {
+    wevent *ev;
+    size_t n;
+} sort_job;
+
+static void *sort_thread(void *arg) {
+    sort_job *j = arg;
+    sort_events(j->ev, j->n);
+    return NULL;
+}
+
+#define PAR_SORT_MIN 65536  /* below this a second thread costs more than it saves */
+
+/* Sorts ev[0, n) as two halves, the second on a thread of its own, for the caller to read through
+ * halves_next (sorting is the largest serial cost of finishing a store). */
+static void sort_halves(wevent *ev, size_t n, halves *h) {
+    size_t mid = n >= PAR_SORT_MIN ? n / 2 : n;
+    sort_job j = {ev + mid, n - mid};
+    pthread_t th;
+    int threaded = 0;
+    if (mid < n) {
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        threaded = pthread_create(&th, NULL, sort_thread, &j) == 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    sort_events(ev, mid);
+    if (threaded) pthread_join(th, NULL);
+    else sort_thread(&j);
+    *h = (halves){ev, ev + mid, ev + mid, ev + n};
+}
+
 static void run_codec_free(run_codec *c) {
     if (!c) return;
     ZSTD_freeCCtx(c->cctx);
@@ -470,14 +515,21 @@ static int run_decode(run_codec *c, size_t len, wevent *e, size_t n, uint32_t se
 /* Sorts n events and writes them, compressed, to a new scratch file: *fd and *bytes. Touches
  * nothing of w but the run codec and the scratch directory, so it can run beside adding. */
 static int write_run(store_writer *w, wevent *ev, size_t n_ev, int *fd_out, uint64_t *bytes, cf_err *err) {
-    sort_events(ev, n_ev);
+    halves h;
+    sort_halves(ev, n_ev, &h);
+    wevent *chunk = malloc(RUN_CHUNK * sizeof *chunk);
+    if (!chunk) return cf_fail(err, CF_EINTERNAL, "out of memory");
     int fd;
     int rc = scratch_file_open(w->scratch_dir, err, &fd);
-    if (rc) return rc;
+    if (rc) {
+        free(chunk);
+        return rc;
+    }
     *bytes = 0;
     for (size_t at = 0; at < n_ev && !rc; at += RUN_CHUNK) {
         size_t n = n_ev - at < RUN_CHUNK ? n_ev - at : RUN_CHUNK;
-        size_t len = run_encode(w->codec, ev + at, n);
+        for (size_t i = 0; i < n; i++) chunk[i] = *halves_next(&h);
+        size_t len = run_encode(w->codec, chunk, n);
         if (!len) {
             rc = cf_fail(err, CF_EINTERNAL, "store spill run: compression failed");
             break;
@@ -487,6 +539,7 @@ static int write_run(store_writer *w, wevent *ev, size_t n_ev, int *fd_out, uint
         if (!rc) rc = write_all(fd, w->codec->packed, len, "store spill run", err);
         *bytes += sizeof head + len;
     }
+    free(chunk);
     if (rc) {
         close(fd);
         return rc;
@@ -982,9 +1035,10 @@ static int write_string_table(int fd, store_header *h, uint32_t off_kind, uint32
  * spilled run (the buffer is spilled last) through a k-way heap. */
 static int merge_events(store_writer *w, merge_out *m, cf_err *err) {
     if (w->n_runs == 0) {
-        sort_events(w->buf, w->n);
+        halves h;
+        sort_halves(w->buf, w->n, &h);
         int rc = CF_OK;
-        for (size_t i = 0; i < w->n && !rc; i++) rc = emit(m, &w->buf[i], err);
+        for (const wevent *e; !rc && (e = halves_next(&h));) rc = emit(m, e, err);
         return rc;
     }
     int rc = CF_OK;
