@@ -72,7 +72,8 @@ int cmd_vocab(int argc, char **argv) {
     int rc;
     if ((rc = cli_split_apply(&split, &sp, &err))) goto fail0;
     store s;
-    if ((rc = store_open(&s, store_path, &err))) goto fail0;
+    /* The preparation reads the events subject by subject (store cursors): no decoded copy. */
+    if ((rc = store_open_summary(&s, store_path, &err))) goto fail0;
     timeline_prepare_options po;
     timeline_prepare_options_default(&po);
     po.vocab_out = out;
