@@ -185,10 +185,11 @@ static const store_block_cols *get_block(store_cursor *c, uint64_t b, cf_err *er
         pthread_mutex_unlock(&c->lock);
     }
     c->last_req = b;
-    if (c->active && b >= c->base) {
+    if (c->active) {
         pthread_mutex_lock(&c->lock);
+        /* A jump ahead skips the blocks in between; a step back (a second pass) starts again there. */
+        if (b < c->base || c->next < b) c->next = b;
         c->base = b;
-        if (c->next < b) c->next = b; /* a jump ahead: skip the blocks in between */
         pthread_cond_broadcast(&c->cv);
         slot *sl = &c->ring[b % RING];
         while (!(sl->block == b && (sl->state == SLOT_READY || sl->state == SLOT_FAILED))) {
