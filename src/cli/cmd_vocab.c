@@ -72,8 +72,14 @@ int cmd_vocab(int argc, char **argv) {
     int rc;
     if ((rc = cli_split_apply(&split, &sp, &err))) goto fail0;
     store s;
-    /* The preparation reads the events subject by subject (store cursors): no decoded copy. */
+    /* The preparation reads the events subject by subject (store cursors), a dozen passes (the
+     * vocabulary's two, sizing and writing each shard, the baselines' fit and scoring): up to
+     * 1 GiB of decoded blocks are kept between passes, the rest decoded again on each. */
     if ((rc = store_open_summary(&s, store_path, &err))) goto fail0;
+    if ((rc = store_cache_set(&s, (size_t)1 << 30, &err))) {
+        store_close(&s);
+        goto fail0;
+    }
     timeline_prepare_options po;
     timeline_prepare_options_default(&po);
     po.vocab_out = out;

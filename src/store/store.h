@@ -139,6 +139,7 @@ typedef struct {
     const char *block_data;
     uint64_t n_blocks;
     char *path;                             /* as given to store_open (owned), for messages */
+    struct store_cache *cache;              /* decoded blocks kept for later passes (owned) or NULL */
 } store;
 
 /* Opens a store. A version 1 store's columns are mapped as they lie in the file; a version 2
@@ -190,6 +191,13 @@ void store_cursor_free(store_cursor *c);
 int store_cursor_range(store_cursor *c, uint64_t begin, uint64_t end, store_events *ev, cf_err *err);
 /* The events of subject index k (< n_subjects). */
 int store_cursor_subject(store_cursor *c, uint64_t k, store_events *ev, cf_err *err);
+/* Lets the cursors of a version 2 store keep the blocks they decode, up to budget bytes in all
+ * (1.75 MiB a block), for stages that pass over the store several times (timeline preparation
+ * makes a dozen passes): a kept block is decoded once. The first blocks decoded are kept and
+ * later ones decoded again on every pass, so memory stays bounded whatever the store's size.
+ * Kept until store_close; safe with cursors in several threads. No effect on a store whose
+ * columns are in memory already. Call before making cursors. */
+int store_cache_set(store *s, size_t budget, cf_err *err);
 
 /* Recomputes every section checksum; CF_EINPUT naming the first corrupt section. */
 int store_verify(const store *s, cf_err *err);

@@ -30,6 +30,73 @@ typedef struct {
 
 enum { SLOT_EMPTY, SLOT_BUSY, SLOT_READY, SLOT_FAILED };
 
+/* Decoded blocks kept for later passes (store_cache_set): filled in the order blocks are decoded
+ * until the budget is spent, never evicted (a pass in order over a store larger than the budget
+ * would evict every block before its reuse under LRU), freed at store_close. A kept block's
+ * pointer is published once, atomically, and never changes. */
+struct store_cache {
+    pthread_mutex_t lock;
+    size_t budget, used;
+    uint64_t n_blocks;
+    char **mem;                  /* (n_blocks) STORE_BLOCK_EVENTS * 28 bytes each, or NULL */
+};
+
+int store_cache_set(store *s, size_t budget, cf_err *err) {
+    if (s->cache || s->time || !s->n_blocks) return CF_OK;
+    struct store_cache *k = calloc(1, sizeof *k);
+    if (k) k->mem = calloc((size_t)s->n_blocks, sizeof *k->mem);
+    if (!k || !k->mem) {
+        free(k);
+        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    }
+    pthread_mutex_init(&k->lock, NULL);
+    k->budget = budget;
+    k->n_blocks = s->n_blocks;
+    s->cache = k;
+    return CF_OK;
+}
+
+void store_cache_release(struct store_cache *k) {
+    if (!k) return;
+    for (uint64_t b = 0; b < k->n_blocks; b++) free(k->mem[b]);
+    free(k->mem);
+    pthread_mutex_destroy(&k->lock);
+    free(k);
+}
+
+static const char *cache_get(struct store_cache *k, uint64_t b) {
+    return k ? __atomic_load_n(&k->mem[b], __ATOMIC_ACQUIRE) : NULL;
+}
+
+/* Keeps a copy of block b's columns when the budget allows. */
+static void cache_offer(struct store_cache *k, uint64_t b, const store_block_cols *c) {
+    const size_t bytes = (size_t)STORE_BLOCK_EVENTS * 28;
+    if (!k || __atomic_load_n(&k->mem[b], __ATOMIC_ACQUIRE)) return;
+    pthread_mutex_lock(&k->lock);
+    int room = k->used + bytes <= k->budget;
+    if (room) k->used += bytes;
+    pthread_mutex_unlock(&k->lock);
+    if (!room) return;
+    char *m = malloc(bytes);
+    if (m) {
+        const size_t E = STORE_BLOCK_EVENTS;
+        memcpy(m, c->time, E * 8);
+        memcpy(m + E * 8, c->prov, E * 8);
+        memcpy(m + E * 16, c->code, E * 4);
+        memcpy(m + E * 20, c->numeric, E * 4);
+        memcpy(m + E * 24, c->text, E * 4);
+    }
+    pthread_mutex_lock(&k->lock);
+    if (m && !k->mem[b]) {
+        __atomic_store_n(&k->mem[b], m, __ATOMIC_RELEASE);
+        m = NULL;
+    } else {
+        k->used -= bytes; /* out of memory, or another thread kept it first */
+    }
+    pthread_mutex_unlock(&k->lock);
+    free(m);
+}
+
 struct store_cursor {
     const store *s;
     const store_block *blocks;
@@ -40,6 +107,7 @@ struct store_cursor {
     char *asm_mem;
     uint64_t asm_cap;
     store_block_cols asm_cols;
+    store_block_cols kept;       /* a block from the store's cache */
     /* Readahead. */
     int readahead, started, stop; /* started: how many readahead threads run */
     int active;                  /* readahead begun: the caller has moved on to a next block */
@@ -98,6 +166,7 @@ static void *readahead_main(void *arg) {
         pthread_mutex_unlock(&c->lock);
         slot tmp = *sl; /* decoded outside the lock; the caller waits for SLOT_READY */
         slot_decode(c->s, c->blocks, x, b, &tmp);
+        if (tmp.state == SLOT_READY) cache_offer(c->s->cache, b, &tmp.cols);
         pthread_mutex_lock(&c->lock);
         sl->state = tmp.state;
         sl->why = tmp.why;
@@ -175,6 +244,11 @@ static int block_error(const store_cursor *c, uint64_t b, const char *why, cf_er
 /* The decoded columns of block b, or NULL with err set. */
 static const store_block_cols *get_block(store_cursor *c, uint64_t b, cf_err *err) {
     if (c->own.block == b && c->own.state == SLOT_READY) return &c->own.cols;
+    const char *kept = cache_get(c->s->cache, b);
+    if (kept) {
+        layout((char *)kept, STORE_BLOCK_EVENTS, &c->kept);
+        return &c->kept;
+    }
     /* Readahead begins when the caller steps from a block to the next, so a cursor that reads a
      * subject or two decodes nothing it does not need. */
     if (c->readahead && !c->active && c->last_req != UINT64_MAX && b == c->last_req + 1) {
@@ -215,6 +289,7 @@ own:
         c->own.block = UINT64_MAX;
         return NULL;
     }
+    cache_offer(c->s->cache, b, &c->own.cols);
     return &c->own.cols;
 }
 

@@ -320,6 +320,7 @@ void store_close(store *s) {
     if (s->decoded) munmap(s->decoded, s->decoded_len);
     free(s->summary_buf);
     free(s->path);
+    store_cache_release(s->cache);
     memset(s, 0, sizeof *s);
 }
 
