@@ -7,7 +7,8 @@
  * then time (static facts, TIME_NULL, first), then provenance. Columns are stored separately
  * (struct of arrays) so a reader touches only the columns it needs. Version 1 was read through
  * mmap as it lay on disk (28 bytes per event); version 2 compresses the event columns block by
- * block (about a third of that) and decodes them into memory at open.
+ * block (about a fifth of that) and decodes them either all at open (store_open) or a block at a
+ * time through a cursor (store_open_summary and store_cursor_*, below).
  *
  * Layout (all integers little-endian, every section 64-byte aligned):
  *   header (4096 bytes): magic, format version, flags, counts, section table, BLAKE2b of header
@@ -16,7 +17,8 @@
  *   EVENT_DATA     bytes         the blocks, one zstd frame each
  *   EVENT_BLOCKS   {uint64 offset, size, n_events} [ceil(N / 65536)]
  *   SUMMARY        uint64 [3+K]  static, numeric and with-text events, then events per source
- * and the reader decodes them into the columns below. Version 1 stored them as they are read:
+ * and the reader decodes them into the columns below (all of them, or a block's worth at a time).
+ * Version 1 stored them as they are read:
  *   EVENT_TIME     int64  [N]    µs since epoch, TIME_NULL for static facts
  *   EVENT_CODE     uint32 [N]    index into the code dictionary (sorted by code string)
  *   EVENT_NUMERIC  float  [N]    NaN when absent
