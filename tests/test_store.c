@@ -535,7 +535,7 @@ static uint64_t cursor_store(const char *path) {
     store_writer_source(w, "a");
     store_writer_source(w, "b");
     for (int c = 0; c < 7; c++) {
-        char code[8];
+        char code[16];
         snprintf(code, sizeof code, "C%d", c);
         store_writer_code(w, code, strlen(code));
     }
@@ -544,7 +544,7 @@ static uint64_t cursor_store(const char *path) {
     for (size_t k = 0; k < n_big + CURSOR_SMALL; k++) {
         uint64_t m = k < n_big ? cursor_sizes[k] : 1 + (k * 37) % 200;
         for (uint64_t j = 0; j < m; j++, g++) {
-            char text[4];
+            char text[16];
             snprintf(text, sizeof text, "t%d", (int)(g % 5));
             /* Codes were added as C0..C6, so writer-local id g % 7 is C<g % 7>. */
             if (store_writer_add(w, (int64_t)k * 10, (int64_t)g * 60000000, (uint32_t)(g % 7), (float)g,
@@ -561,7 +561,7 @@ static int cursor_events_ok(const store *s, const store_events *ev, uint64_t fir
     if (ev->first != first || ev->n != n) return 0;
     for (uint64_t i = 0; i < n; i++) {
         uint64_t g = first + i;
-        char code[8];
+        char code[16];
         snprintf(code, sizeof code, "C%d", (int)(g % 7));
         if (ev->time[i] != (int64_t)g * 60000000 || ev->numeric[i] != (float)g ||
             strcmp(store_code_str(s, ev->code[i]), code) != 0 || store_prov_source(ev->prov[i]) != g % 2 ||
