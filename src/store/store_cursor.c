@@ -174,6 +174,9 @@ static void *readahead_main(void *arg) {
         if (c->stop) break;
         uint64_t b = c->next++;
         slot *sl = &c->ring[b % RING];
+        /* Already there (the caller stepped back to blocks still in the ring): decoding it again
+         * would rewrite, through intermediate values, columns the caller may be reading. */
+        if (sl->block == b && (sl->state == SLOT_READY || sl->state == SLOT_FAILED)) continue;
         sl->block = b;
         sl->state = SLOT_BUSY;
         pthread_mutex_unlock(&c->lock);
