@@ -76,7 +76,7 @@ int cmd_vocab(int argc, char **argv) {
     int rc;
     if ((rc = cli_split_apply(&split, &sp, &err))) goto fail0;
     store s;
-    /* The preparation reads the events subject by subject (store cursors), a dozen passes (the
+    /* The preparation reads the events subject by subject (store cursors), ten passes (the
      * vocabulary's two, sizing and writing each shard, the baselines' fit and scoring): the
      * first --decoded-cache MiB of decoded blocks are kept between passes, the rest decoded
      * again on each, so memory stays bounded whatever the store's size. */

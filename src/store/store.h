@@ -195,7 +195,7 @@ int store_cursor_range(store_cursor *c, uint64_t begin, uint64_t end, store_even
 int store_cursor_subject(store_cursor *c, uint64_t k, store_events *ev, cf_err *err);
 /* Lets the cursors of a version 2 store keep the blocks they decode, up to budget bytes in all
  * (1.75 MiB a block), for stages that pass over the store several times (timeline preparation
- * makes a dozen passes): a kept block is decoded once. The first blocks decoded are kept and
+ * makes ten passes): a kept block is decoded once. The first blocks decoded are kept and
  * later ones decoded again on every pass, so memory stays bounded whatever the store's size.
  * Kept until store_close; safe with cursors in several threads. No effect on a store whose
  * columns are in memory already. Call before making cursors. */
