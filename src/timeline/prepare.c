@@ -290,7 +290,6 @@ int timeline_prepare_reusable(vocab *v, const store *s, const split_config *sp, 
 int timeline_prepare_build(vocab *v, const store *s, const split_config *sp, const timeline_prepare_options *o,
                            timeline_prepared *out, cf_err *err) {
     assert(!out->reused);
-    assert(store_events_open(s));
     int rc;
     if (o->shard_dir) {
         /* A rebuild starts by forgetting the old record, so an interrupted one is never taken

@@ -65,8 +65,8 @@ int timeline_prepare(vocab *v, const store *s, const split_config *sp, const tim
  * header and counts, so s may come from store_open_summary.
  *
  * timeline_prepare_build: prepares what timeline_prepare_reusable (called just before, with the
- * same arguments and out) found not reusable, keeping out's note; s must have its events
- * (store_events_open). */
+ * same arguments and out) found not reusable, keeping out's note; s may come from store_open or
+ * store_open_summary (the events are read through store cursors, a block at a time). */
 int timeline_prepare_reusable(vocab *v, const store *s, const split_config *sp, const timeline_prepare_options *o,
                               timeline_prepared *out, cf_err *err);
 int timeline_prepare_build(vocab *v, const store *s, const split_config *sp, const timeline_prepare_options *o,

@@ -56,8 +56,10 @@ void timeline_seq_free(timeline_seq *q);
  * time is <= t. The history to prompt a model with at a prediction time. */
 size_t timeline_seq_known_at(const timeline_seq *q, int64_t t);
 
-/* The per-store part of encoding (each store code's tokens), built once, read-only after;
- * several threads may encode with one encoder, each with its own timeline_seq. */
+/* The per-store part of encoding (each store code's tokens), built once, and a store cursor that
+ * reads a subject's events (a block decoded at a time when the store was opened with
+ * store_open_summary). One thread at a time per encoder: threads that encode in parallel each
+ * make their own encoder (and timeline_seq). */
 typedef struct timeline_encoder timeline_encoder;
 
 typedef struct {
