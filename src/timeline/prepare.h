@@ -7,7 +7,8 @@
  * (written last, atomically) beside a copy of its vocabulary (<dir>/vocab.bin). The record
  * names what the preparation was made from (the store's header fingerprint, which covers every
  * section's checksum; the split key id and fractions; the vocabulary's options, or the hash of
- * a given vocabulary) and what it made (the vocabulary hash; each shard's size and header
+ * a given vocabulary; the vocabulary and token shard format versions, so shards of an older
+ * format are rebuilt, not refused) and what it made (the vocabulary hash; each shard's size and header
  * BLAKE2b, the header holding the checksums of its sections; the baselines). A later call with
  * the same inputs whose files still match the record reuses everything and reads nothing of
  * the store; any difference (another store, split, options or vocabulary; a shard rewritten,

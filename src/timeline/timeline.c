@@ -81,9 +81,9 @@ void timeline_token_features(float out[TIMELINE_N_FEATURES], int is_prefix, int6
     }
 }
 
-void timeline_features(float *out, const int64_t *times, const float *values, size_t n, size_t n_prefix, int64_t t0,
-                       int64_t prev0) {
-    int64_t prev = prev0, cur = TIME_NULL;
+void timeline_features_run(timeline_feature_run *run, float *out, const int64_t *times, const float *values, size_t n,
+                           size_t n_prefix, int64_t t0) {
+    int64_t prev = run->prev, cur = run->cur;
     for (size_t j = 0; j < n; j++) {
         int64_t t = times[j];
         int pre = j < n_prefix;
@@ -94,6 +94,14 @@ void timeline_features(float *out, const int64_t *times, const float *values, si
         }
         timeline_token_features(out + j * TIMELINE_N_FEATURES, pre, t, prev, t0, values ? values[j] : NAN);
     }
+    run->prev = prev;
+    run->cur = cur;
+}
+
+void timeline_features(float *out, const int64_t *times, const float *values, size_t n, size_t n_prefix, int64_t t0,
+                       int64_t prev0) {
+    timeline_feature_run run = {prev0, TIME_NULL};
+    timeline_features_run(&run, out, times, values, n, n_prefix, t0);
 }
 
 /* ------------------------------------------------------------------ encoder */
