@@ -1036,12 +1036,20 @@ static void facility_name(nb *b, const synth_namelists *nl, char *out, size_t ca
                               "Whispering Pines", "Blue Hills", "Chestnut", "Rosewood", "Cherry Hill", "Spring Garden"};
     static const char *S[] = {"Nursing Home", "Nursing", "Rehab", "Rehabilitation Center", "Assisted Living", "House",
                               "Court", "Hall", "Manor", "Place", "Gardens", "Healthcare", "Center", "Commons", "Terrace", "Lodge"};
-    if (nl && nl->last.n && chance(b, 30)) {
+    /* round 6: more names of common words, with "The" or with no generic word at all */
+    static const char *A2[] = {"Cobblestone", "Heron Pond", "Juniper", "Larkspur", "Foxglove", "Quail Run", "Beacon Point",
+                               "Lantern Hill", "Hawthorn", "Sandpiper", "Kestrel", "Copper Beech", "Elm Hollow", "Birch Haven"};
+    int k = pick(b, 100);
+    if (nl && nl->last.n && k < 25) {
         char w[24];
         titled(w, pickw(b, &nl->last), sizeof w);
         snprintf(out, cap, "%s %s", w, S[pick(b, 16)]);
+    } else if (k < 40) {
+        snprintf(out, cap, "The %s %s", chance(b, 50) ? A[pick(b, 27)] : A2[pick(b, 14)], S[pick(b, 16)]);
+    } else if (k < 55) {
+        snprintf(out, cap, "%s", chance(b, 50) ? A[pick(b, 27)] : A2[pick(b, 14)]);
     } else {
-        snprintf(out, cap, "%s %s", A[pick(b, 27)], S[pick(b, 16)]);
+        snprintf(out, cap, "%s %s", chance(b, 70) ? A[pick(b, 27)] : A2[pick(b, 14)], S[pick(b, 16)]);
     }
 }
 
@@ -1142,7 +1150,7 @@ static void place_sentence2(nb *b) {
     case 2: put(b, ONE(b, "transferred from ", "tx from ", "came from ", "rec'd from ")); hosp_abbr_ref(b); put(b, ONE(b, " for cath. ", " for further mgmt. ", " w/ GIB. ")); break;
     case 3: put(b, ONE(b, "transferred to ", "to ", "call out to ", "TO ")); ward_loose(b); putf(b, " at %02d%02d%s", pick(b, 24), 5 * pick(b, 12), ONE(b, ". ", ", report called. ", " via wheelchair w/ O2 and monitor. ")); break;
     case 4: put(b, ONE(b, "awaiting bed on ", "bed assigned on ", "plan call out to ")); ward_loose(b); put(b, ONE(b, ". ", " when bed available. ")); break;
-    case 5: put(b, ONE(b, "d/c planned to ", "plan d/c to ", "pt lived at ", "family toured ", "referral sent to ")); facility_ref(b);
+    case 5: put(b, ONE(b, "d/c planned to ", "plan d/c to ", "pt lived at ", "family toured ", "referral sent to ", "Dispo: ", "family unhappy w/ ", "resides at ")); facility_ref(b);
         if (chance(b, 30)) { put(b, " on "); date_loose(b, 1 + pick(b, 5)); put(b, ". "); } else put(b, ONE(b, ". ", " has a bed available. "));
         if (chance(b, 50)) {
             /* the facility opening a sentence, with no cue before it */
@@ -1794,7 +1802,7 @@ static void therapy_note(nb *b) {
         put(b, ONE(b, ", fall risk.\n", ".\n", ", below age norms.\n"));
         put(b, ONE(b, "Impression: ", "A: "));
         put(b, ONE(b, "progressing toward goals. ", "slow progress, deconditioned. ", "limited by orthostasis. "));
-        put(b, ONE(b, "D/c rec: ", "Recommend ", "plan d/c to ", "anticipate "));
+        put(b, ONE(b, "D/c rec: ", "Recommend ", "plan d/c to ", "anticipate ", "Dispo: ", "d/c to rehab at ", "rehab bed at ", "SNF: "));
         if (chance(b, 70)) facility_ref(b); else put(b, ONE(b, "home w/ VNA", "home w/ family assist", "inpatient rehab"));
         put(b, ".\n");
     } else if (kind == 1) {
