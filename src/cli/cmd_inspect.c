@@ -12,19 +12,9 @@
 
 #include "cli/commands.h"
 #include "cli/opts.h"
+#include "eval/eval.h"
 #include "store/format_value.h"
 #include "store/store.h"
-
-typedef struct {
-    uint64_t count;
-    uint32_t code;
-} code_freq;
-
-static int cmp_freq(const void *a, const void *b) {
-    const code_freq *x = a, *y = b;
-    if (x->count != y->count) return x->count > y->count ? -1 : 1;
-    return x->code < y->code ? -1 : x->code > y->code;
-}
 
 static void print_timeline(const store *s, uint64_t k, unsigned long long limit) {
     char tbuf[40], nbuf[32];
@@ -111,14 +101,13 @@ int cmd_inspect(int argc, char **argv) {
         return 0;
     }
     size_t ntop = top < s.n_codes ? (size_t)top : (size_t)s.n_codes;
-    code_freq *freq = malloc((s.n_codes ? s.n_codes : 1) * sizeof *freq);
+    eval_code_freq *freq = malloc((s.n_codes ? s.n_codes : 1) * sizeof *freq);
     if (!freq) {
         store_close(&s);
         fprintf(stderr, "clinfm: out of memory\n");
         return 2;
     }
-    for (uint32_t i = 0; i < s.n_codes; i++) freq[i] = (code_freq){s.code_count[i], i};
-    qsort(freq, s.n_codes, sizeof *freq, cmp_freq);
+    eval_rank_codes(freq, s.code_count, s.n_codes, 0, s.n_codes); /* most frequent first, ties by code */
     uint64_t static_events = s.n_static_events, numeric_events = s.n_numeric_events, text_events = s.n_text_events;
     const uint64_t *per_source = s.source_events;
     char t0[40], t1[40];
@@ -150,7 +139,7 @@ int cmd_inspect(int argc, char **argv) {
         for (size_t i = 0; i < ntop; i++) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "code", store_code_str(&s, freq[i].code));
-            cJSON_AddNumberToObject(o, "count", (double)freq[i].count);
+            cJSON_AddNumberToObject(o, "count", (double)freq[i].rows);
             cJSON_AddItemToArray(tc, o);
         }
         cJSON *meta = cJSON_ParseWithLength(s.meta, s.meta_len);
@@ -176,7 +165,7 @@ int cmd_inspect(int argc, char **argv) {
                    per_source ? (unsigned long long)per_source[k] : 0ULL);
         printf("most frequent codes:\n");
         for (size_t i = 0; i < ntop; i++)
-            printf("  %-50s %10llu\n", store_code_str(&s, freq[i].code), (unsigned long long)freq[i].count);
+            printf("  %-50s %10llu\n", store_code_str(&s, freq[i].code), (unsigned long long)freq[i].rows);
         if (verify) printf("verify       ok (all checksums match)\n");
     }
     free(freq);

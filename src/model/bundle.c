@@ -459,7 +459,7 @@ int bundle_record_split(model_bundle *b, const store *s, const split_config *c, 
     if ((rc = bundle_put(b, BUNDLE_SPLIT_SUBJECTS, bin, len, err))) goto done;
 
     j = cJSON_CreateObject();
-    char hex[65], kid[2 * SPLIT_KEY_ID_BYTES + 1];
+    char hex[65];
     bundle_store_hash(s, hex);
     cJSON *st = cJSON_AddObjectToObject(j, "store");
     cJSON_AddStringToObject(st, "header_blake2b256", hex);
@@ -469,20 +469,7 @@ int bundle_record_split(model_bundle *b, const store *s, const split_config *c, 
     char tb[48];
     if (s->first_time != TIME_NULL) cJSON_AddStringToObject(st, "first_time", time_format_iso(s->first_time, tb, sizeof tb));
     if (s->last_time != TIME_NULL) cJSON_AddStringToObject(st, "last_time", time_format_iso(s->last_time, tb, sizeof tb));
-    cJSON *sp = cJSON_AddObjectToObject(j, "split");
-    uint8_t id[SPLIT_KEY_ID_BYTES];
-    split_key_id(c, id);
-    sodium_bin2hex(kid, sizeof kid, id, sizeof id);
-    cJSON_AddStringToObject(sp, "key_id", kid);
-    cJSON_AddBoolToObject(sp, "default_key", c->default_key);
-    cJSON_AddNumberToObject(sp, "train_ppm", c->train_ppm);
-    cJSON_AddNumberToObject(sp, "tuning_ppm", c->tuning_ppm);
-    if (c->folds) {
-        /* cross-validation: held_out is fold `fold` of `folds` (positions rotated by rotate_ppm) */
-        cJSON_AddNumberToObject(sp, "rotate_ppm", c->rotate_ppm);
-        cJSON_AddNumberToObject(sp, "fold", c->fold);
-        cJSON_AddNumberToObject(sp, "folds", c->folds);
-    }
+    cJSON_AddItemToObject(j, "split", split_config_json(c, SPLIT_JSON_DEFAULT_KEY));
     cJSON *subj = cJSON_AddObjectToObject(j, "subjects");
     for (int p = 0; p < SPLIT_COUNT; p++) cJSON_AddNumberToObject(subj, split_name(p), (double)per[p]);
     cJSON_AddNumberToObject(subj, "train_and_tuning_without_record_print", (double)unprinted);

@@ -145,6 +145,12 @@ int store_open(store *s, const char *path, cf_err *err);
  * the events. */
 int store_open_summary(store *s, const char *path, cf_err *err);
 void store_close(store *s);
+/* 1 when s's per-event columns (time, code, numeric, text, prov) can be read: opened by
+ * store_open, or a version 1 store (mapped as it lies) by store_open_summary, or a store with
+ * no events; 0 for a version 2 store opened by store_open_summary. */
+static inline int store_events_open(const store *s) {
+    return s->code != NULL || s->n_events == 0;
+}
 /* Recomputes every section checksum; CF_EINPUT naming the first corrupt section. */
 int store_verify(const store *s, cf_err *err);
 

@@ -55,13 +55,21 @@ void timeline_prepare_options_default(timeline_prepare_options *o);
 int timeline_prepare(vocab *v, const store *s, const split_config *sp, const timeline_prepare_options *o,
                      timeline_prepared *out, cf_err *err);
 
-/* The reuse half of timeline_prepare alone: when the preparation recorded in o->shard_dir
- * matches s, sp and o, fills *out with out->reused = 1 and loads *v (the caller frees it), as
- * timeline_prepare would; otherwise out->reused = 0 (out->note says why) and nothing is
- * prepared. Reads only the store's header and counts, so s may come from store_open_summary:
- * a caller opens the events (store_open) and calls timeline_prepare only when this says no. */
+/* timeline_prepare in its two halves, for a caller that opens the store's events only when
+ * they are needed (`clinfm train`):
+ *
+ * timeline_prepare_reusable: when the preparation recorded in o->shard_dir matches s, sp and o,
+ * fills *out with out->reused = 1 and loads *v (the caller frees it), as timeline_prepare would;
+ * otherwise out->reused = 0 (out->note says why) and nothing is prepared. Reads only the store's
+ * header and counts, so s may come from store_open_summary.
+ *
+ * timeline_prepare_build: prepares what timeline_prepare_reusable (called just before, with the
+ * same arguments and out) found not reusable, keeping out's note; s must have its events
+ * (store_events_open). */
 int timeline_prepare_reusable(vocab *v, const store *s, const split_config *sp, const timeline_prepare_options *o,
                               timeline_prepared *out, cf_err *err);
+int timeline_prepare_build(vocab *v, const store *s, const split_config *sp, const timeline_prepare_options *o,
+                           timeline_prepared *out, cf_err *err);
 
 /* The fingerprint of a store: hex BLAKE2b-256 of its header block, which holds every
  * section's checksum (the same as a model bundle records). */

@@ -30,11 +30,7 @@ void timeline_seq_init(timeline_seq *q) {
 }
 
 void timeline_seq_free(timeline_seq *q) {
-    free(q->tokens);
-    free(q->times);
-    free(q->values);
-    free(q->seen_key);
-    free(q->seen_gen);
+    CF_FREE_ALL(q->tokens, q->times, q->values, q->seen_key, q->seen_gen);
     timeline_seq_init(q);
 }
 
@@ -49,15 +45,12 @@ static int seq_reserve(timeline_seq *q, size_t extra) {
     if (q->len + extra <= q->cap) return 0;
     size_t nc = q->cap ? q->cap : 256;
     while (nc < q->len + extra) nc *= 2;
-    uint32_t *t = realloc(q->tokens, nc * sizeof *t);
-    if (!t) return -1;
-    q->tokens = t;
-    int64_t *tm = realloc(q->times, nc * sizeof *tm);
-    if (!tm) return -1;
-    q->times = tm;
-    float *vl = realloc(q->values, nc * sizeof *vl);
-    if (!vl) return -1;
-    q->values = vl;
+    void *p;
+#define GROW(field)                                               \
+    if (!(p = realloc(q->field, nc * sizeof *q->field))) return -1; \
+    q->field = p;
+    GROW(tokens) GROW(times) GROW(values)
+#undef GROW
     q->cap = nc;
     return 0;
 }
@@ -109,12 +102,7 @@ const timeline_encoder_stats *timeline_encoder_get_stats(const timeline_encoder 
 
 void timeline_encoder_free(timeline_encoder *e) {
     if (!e) return;
-    free(e->tok_off);
-    free(e->toks);
-    free(e->slot);
-    free(e->flags);
-    free(e->cut_set);
-    free(e);
+    CF_FREE_ALL(e->tok_off, e->toks, e->slot, e->flags, e->cut_set, e);
 }
 
 /* The token of one code or part string: itself, its namespace's unknown, or [UNK]. */

@@ -142,13 +142,7 @@ int timeline_ngram_baseline(const vocab *v, const store *s, const split_config *
         out->bigram[p] = out->eval_targets[p] ? sum_b[p] / (double)out->eval_targets[p] : NAN;
     }
 done:
-    free(uni);
-    free(ctx);
-    free(followers);
-    free(lens);
-    free(part_of);
-    free(pt.keys);
-    free(pt.counts);
+    CF_FREE_ALL(uni, ctx, followers, lens, part_of, pt.keys, pt.counts);
     timeline_seq_free(&q);
     timeline_encoder_free(e);
     return rc;

@@ -16,6 +16,7 @@
 
 #include "util/le.h"
 #include "util/atomic_file.h"
+#include "util/file.h"
 #include "util/timeutil.h"
 
 #define VOCAB_MAGIC "CLINFMVC"
@@ -137,17 +138,8 @@ void vocab_options_default(vocab_options *o) {
 /* ------------------------------------------------------------------ serialise / parse */
 
 void vocab_free(vocab *v) {
-    free(v->kind);
-    free(v->str_off);
-    free(v->str_len);
-    free(v->aux0);
-    free(v->aux1);
-    free(v->count);
-    free(v->cut_set);
-    free(v->slot_of);
-    free(v->heap);
-    free(v->cuts);
-    free(v->year);
+    CF_FREE_ALL(v->kind, v->str_off, v->str_len, v->aux0, v->aux1, v->count, v->cut_set, v->slot_of,
+                v->heap, v->cuts, v->year);
     strmap_free(&v->index);
     memset(v, 0, sizeof *v);
 }
@@ -398,27 +390,9 @@ int vocab_load(vocab *v, const char *path, cf_err *err) {
     memset(v, 0, sizeof *v);
     FILE *f = fopen(path, "rb");
     if (!f) return cf_fail_errno(err, CF_EINPUT, "%s: cannot open vocabulary", path);
-    uint8_t *buf = NULL;
-    size_t len = 0, cap = 0;
-    int rc = CF_OK;
-    for (;;) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 1 << 16;
-            uint8_t *nb = realloc(buf, ncap);
-            if (!nb) {
-                rc = cf_fail(err, CF_EINTERNAL, "out of memory reading %s", path);
-                break;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f)) rc = cf_fail(err, CF_EINPUT, "%s: read error", path);
-            break;
-        }
-    }
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = file_read_stream(f, path, 0, &buf, &len, err);
     fclose(f);
     if (!rc) rc = vocab_parse(v, buf, len, path, err);
     free(buf);
@@ -889,14 +863,7 @@ done:
     free(img);
     free(is_train);
     vocab_free(&d.v);
-    free(cnt);
-    free(static_cnt);
-    free(num_cnt);
-    free(num_off);
-    free(code_cand);
-    free(values);
-    free(cands);
-    free(nss);
+    CF_FREE_ALL(cnt, static_cnt, num_cnt, num_off, code_cand, values, cands, nss);
     strmap_free(&cm);
     strmap_free(&nsm);
     strmap_free(&gen);
