@@ -1139,7 +1139,7 @@ static void place_sentence2(nb *b) {
             /* the facility opening a sentence, with no cue before it */
             facility_ref(b);
             put(b, ONE(b, " can take pt ", " liaison screening today. ", " declined, no LTC beds. ", " will call back re: bed. ", " accepted pending auth. ", " is pt's preference. "));
-            if (b->b[b->n - 1] == ' ' && b->b[b->n - 2] == 't') { date_loose(b, 1 + pick(b, 4)); put(b, ". "); }
+            if (b->t.p[b->t.len - 1] == ' ' && b->t.p[b->t.len - 2] == 't') { date_loose(b, 1 + pick(b, 4)); put(b, ". "); }
         }
         break;
     case 6: put(b, ONE(b, "lives alone in an apartment in ", "lived w/ son in ", "referral to VNA in ", "pt from ")); phi(b, DEID_LOCATION, b->c->city[0] ? b->c->city : "town"); put(b, ". "); break;
@@ -1661,7 +1661,7 @@ static void ed_note(nb *b) {
     if (chance(b, 40)) exam_line(b);
     putf(b, ONE(b, "ESI level %d. ", "Acuity %d, ", "Triage category %d  ", "ESI %d; "), 1 + pick(b, 5));
     put(b, ONE(b, "placed in Rm ", "to Bay ", "to urgent care side", "to trauma bay", "to hall bed ", "to Rm "));
-    if (b->b[b->n - 1] == ' ') { if (chance(b, 50)) putf(b, "%d", 1 + pick(b, 30)); else putf(b, "%c", 'A' + pick(b, 4)); }
+    if (b->t.p[b->t.len - 1] == ' ') { if (chance(b, 50)) putf(b, "%d", 1 + pick(b, 30)); else putf(b, "%c", 'A' + pick(b, 4)); }
     put(b, "\n");
     if (chance(b, 40)) { trap_sentence(b); put(b, "\n"); }
     if (chance(b, 40)) { put(b, ONE(b, "Given ", "Rec'd ", "s/p ")); put(b, ONE(b, "1/2 tab ASA", "NS 1/2 L bolus", "morphine 2-4 mg", "1-2 L IVF", "500-1000 mL LR", "tylenol 650 x1")); put(b, ONE(b, ".\n", " in triage.\n")); }
@@ -1774,7 +1774,7 @@ static void therapy_note(nb *b) {
         put(b, ONE(b, "Home setup: ", "Baseline: ", "Social/home: "));
         put(b, ONE(b, "indep w/o device", "used a rollator", "household ambulator", "indep ADLs, no driving", "needed help w/ IADLs"));
         put(b, ONE(b, "; resides alone in ", "; lives w/ "));
-        if (b->b[b->n - 2] == 'w' && b->b[b->n - 1] == ' ') { rel_loose(b, rel_i(b)); put(b, " in "); }
+        if (b->t.p[b->t.len - 2] == 'w' && b->t.p[b->t.len - 1] == ' ') { rel_loose(b, rel_i(b)); put(b, " in "); }
         putf(b, "%s, %d %s", ONE(b, "a split-level", "a ranch house", "a 1st floor apt", "a 3rd floor walk-up", "an assisted living apt", "a duplex"),
              1 + pick(b, 14), ONE(b, "steps w/ 1 rail", "stairs to bedroom", "entry steps"));
         if (chance(b, 50)) { put(b, ONE(b, " in ", ", ")); phi(b, DEID_LOCATION, c->city); }
