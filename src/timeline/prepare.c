@@ -57,6 +57,7 @@ static cJSON *inputs_json(const store *s, const split_config *sp, const timeline
     cJSON *in = cJSON_CreateObject();
     cJSON_AddNumberToObject(in, "format", TIMELINE_PREPARED_FORMAT);
     cJSON_AddNumberToObject(in, "vocab_format", VOCAB_FORMAT_VERSION);
+    cJSON_AddNumberToObject(in, "shard_format", TIMELINE_SHARD_VERSION);
     cJSON *st = cJSON_AddObjectToObject(in, "store");
     timeline_store_fingerprint(s, hex);
     cJSON_AddStringToObject(st, "header_blake2b256", hex);
@@ -167,6 +168,7 @@ static int try_reuse(vocab *v, const store *s, const split_config *sp, const tim
     const cJSON *got = cJSON_GetObjectItem(rec, "inputs");
     static const char *const parts[][2] = {{"format", "an older preparation format"},
                                            {"vocab_format", "an older vocabulary format"},
+                                           {"shard_format", "another token shard format"},
                                            {"store", "another store (or this store rewritten)"},
                                            {"split", "another split (key, fractions or fold)"},
                                            {"vocab", "other vocabulary options"}};
@@ -288,7 +290,6 @@ int timeline_prepare_reusable(vocab *v, const store *s, const split_config *sp, 
 int timeline_prepare_build(vocab *v, const store *s, const split_config *sp, const timeline_prepare_options *o,
                            timeline_prepared *out, cf_err *err) {
     assert(!out->reused);
-    assert(store_events_open(s));
     int rc;
     if (o->shard_dir) {
         /* A rebuild starts by forgetting the old record, so an interrupted one is never taken

@@ -7,7 +7,8 @@
  * (written last, atomically) beside a copy of its vocabulary (<dir>/vocab.bin). The record
  * names what the preparation was made from (the store's header fingerprint, which covers every
  * section's checksum; the split key id and fractions; the vocabulary's options, or the hash of
- * a given vocabulary) and what it made (the vocabulary hash; each shard's size and header
+ * a given vocabulary; the vocabulary and token shard format versions, so shards of an older
+ * format are rebuilt, not refused) and what it made (the vocabulary hash; each shard's size and header
  * BLAKE2b, the header holding the checksums of its sections; the baselines). A later call with
  * the same inputs whose files still match the record reuses everything and reads nothing of
  * the store; any difference (another store, split, options or vocabulary; a shard rewritten,
@@ -64,8 +65,8 @@ int timeline_prepare(vocab *v, const store *s, const split_config *sp, const tim
  * header and counts, so s may come from store_open_summary.
  *
  * timeline_prepare_build: prepares what timeline_prepare_reusable (called just before, with the
- * same arguments and out) found not reusable, keeping out's note; s must have its events
- * (store_events_open). */
+ * same arguments and out) found not reusable, keeping out's note; s may come from store_open or
+ * store_open_summary (the events are read through store cursors, a block at a time). */
 int timeline_prepare_reusable(vocab *v, const store *s, const split_config *sp, const timeline_prepare_options *o,
                               timeline_prepared *out, cf_err *err);
 int timeline_prepare_build(vocab *v, const store *s, const split_config *sp, const timeline_prepare_options *o,

@@ -16,6 +16,7 @@
 struct timeline_encoder {
     const vocab *v;
     const store *s;
+    store_cursor *cur;   /* the subject's events, a block decoded at a time */
     uint32_t *tok_off;   /* (C+1) into toks */
     uint32_t *toks;
     int8_t *slot;        /* (C) static slot of the code, or -1 */
@@ -81,9 +82,9 @@ void timeline_token_features(float out[TIMELINE_N_FEATURES], int is_prefix, int6
     }
 }
 
-void timeline_features(float *out, const int64_t *times, const float *values, size_t n, size_t n_prefix, int64_t t0,
-                       int64_t prev0) {
-    int64_t prev = prev0, cur = TIME_NULL;
+void timeline_features_run(timeline_feature_run *run, float *out, const int64_t *times, const float *values, size_t n,
+                           size_t n_prefix, int64_t t0) {
+    int64_t prev = run->prev, cur = run->cur;
     for (size_t j = 0; j < n; j++) {
         int64_t t = times[j];
         int pre = j < n_prefix;
@@ -94,6 +95,14 @@ void timeline_features(float *out, const int64_t *times, const float *values, si
         }
         timeline_token_features(out + j * TIMELINE_N_FEATURES, pre, t, prev, t0, values ? values[j] : NAN);
     }
+    run->prev = prev;
+    run->cur = cur;
+}
+
+void timeline_features(float *out, const int64_t *times, const float *values, size_t n, size_t n_prefix, int64_t t0,
+                       int64_t prev0) {
+    timeline_feature_run run = {prev0, TIME_NULL};
+    timeline_features_run(&run, out, times, values, n, n_prefix, t0);
 }
 
 /* ------------------------------------------------------------------ encoder */
@@ -102,6 +111,7 @@ const timeline_encoder_stats *timeline_encoder_get_stats(const timeline_encoder 
 
 void timeline_encoder_free(timeline_encoder *e) {
     if (!e) return;
+    store_cursor_free(e->cur);
     CF_FREE_ALL(e->tok_off, e->toks, e->slot, e->flags, e->cut_set, e);
 }
 
@@ -130,6 +140,11 @@ int timeline_encoder_new(timeline_encoder **out, const vocab *v, const store *s,
     e->v = v;
     e->s = s;
     e->stats.codes = C;
+    int rc = store_cursor_new(&e->cur, s, STORE_CURSOR_READAHEAD, err);
+    if (rc) {
+        free(e);
+        return rc;
+    }
     e->tok_off = malloc((C + 1) * sizeof *e->tok_off);
     e->slot = malloc(C + 1);
     e->flags = calloc(C + 1, 1);
@@ -254,7 +269,9 @@ int timeline_encode(const timeline_encoder *e, uint64_t k, timeline_seq *q, cf_e
     q->len = 0;
     q->subject_id = s->subject_id[k];
     q->birth = TIME_NULL;
-    uint64_t a = s->subject_start[k], b = s->subject_start[k + 1];
+    store_events ev;
+    int rc = store_cursor_subject(e->cur, k, &ev, err);
+    if (rc) return rc;
     if (seq_reserve(q, P + 1)) goto oom;
     q->len = P;
     uint32_t slot_now[VOCAB_MAX_SLOTS] = {0}, slot_static[VOCAB_MAX_SLOTS] = {0};
@@ -262,9 +279,9 @@ int timeline_encode(const timeline_encoder *e, uint64_t k, timeline_seq *q, cf_e
     int have_static_snapshot = 0;
     int64_t prev_t = TIME_NULL, group_t = TIME_NULL, t0 = TIME_NULL;
     seen_reset(q);
-    for (uint64_t i = a; i < b; i++) {
-        uint32_t c = s->code[i];
-        int64_t t = s->time[i];
+    for (uint64_t i = 0; i < ev.n; i++) {
+        uint32_t c = ev.code[i];
+        int64_t t = ev.time[i];
         if (e->flags[c] & CODE_BIRTH) {
             if (q->birth == TIME_NULL && t != TIME_NULL) q->birth = t;
             continue;
@@ -285,7 +302,7 @@ int timeline_encode(const timeline_encoder *e, uint64_t k, timeline_seq *q, cf_e
             group_t = t;
             seen_reset(q);
         }
-        float x = s->numeric[i];
+        float x = ev.numeric[i];
         uint32_t bits;
         memcpy(&bits, &x, 4);
         if (isnan(x)) bits = 0x7fc00000u;

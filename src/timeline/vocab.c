@@ -633,6 +633,7 @@ int vocab_build(vocab *out, const store *s, const split_config *sp, const vocab_
     memset(&d, 0, sizeof d);
     uint8_t *img = NULL;
     uint8_t *is_train = NULL;
+    store_cursor *cur = NULL;
     size_t img_len = 0;
     const char *slot_ns[VOCAB_MAX_SLOTS];
     size_t slot_len[VOCAB_MAX_SLOTS];
@@ -648,19 +649,26 @@ int vocab_build(vocab *out, const store *s, const split_config *sp, const vocab_
     is_train = malloc(s->n_subjects + 1);
     if (!is_train) goto oom;
     for (uint64_t k = 0; k < s->n_subjects; k++) is_train[k] = split_assign(sp, s->subject_id[k]) == SPLIT_TRAIN;
+    /* Both passes read the events subject by subject, a block decoded at a time. */
+    if ((rc = store_cursor_new(&cur, s, STORE_CURSOR_READAHEAD, err))) goto fail;
+    rc = CF_EINTERNAL;
     for (uint64_t k = 0; k < s->n_subjects; k++) {
         if (!is_train[k]) continue;
         train_subjects++;
-        for (uint64_t i = s->subject_start[k]; i < s->subject_start[k + 1]; i++) {
-            uint32_t c = s->code[i];
+        store_events ev;
+        if ((rc = store_cursor_subject(cur, k, &ev, err))) goto fail;
+        rc = CF_EINTERNAL;
+        for (uint64_t i = 0; i < ev.n; i++) {
+            uint32_t c = ev.code[i];
+            int64_t t = ev.time[i];
             cnt[c]++;
             train_events++;
-            if (s->time[i] == TIME_NULL) static_cnt[c]++;
+            if (t == TIME_NULL) static_cnt[c]++;
             else if ((int64_t)c != birth_code) {
-                if (s->time[i] < tmin) tmin = s->time[i];
-                if (s->time[i] > tmax) tmax = s->time[i];
+                if (t < tmin) tmin = t;
+                if (t > tmax) tmax = t;
             }
-            if (isfinite(s->numeric[i])) num_cnt[c]++;
+            if (isfinite(ev.numeric[i])) num_cnt[c]++;
         }
     }
     if (!train_subjects) {
@@ -814,9 +822,15 @@ int vocab_build(vocab *out, const store *s, const split_config *sp, const vocab_
     memset(fill, 0, (C + 1) * sizeof *fill);
     for (uint64_t k = 0; k < s->n_subjects && total; k++) {
         if (!is_train[k]) continue;
-        for (uint64_t i = s->subject_start[k]; i < s->subject_start[k + 1]; i++) {
-            uint32_t c = s->code[i];
-            if (num_cnt[c] && isfinite(s->numeric[i])) values[num_off[c] + fill[c]++] = s->numeric[i];
+        store_events ev;
+        if ((rc = store_cursor_subject(cur, k, &ev, err))) {
+            free(tok_of_cand);
+            goto fail;
+        }
+        rc = CF_EINTERNAL;
+        for (uint64_t i = 0; i < ev.n; i++) {
+            uint32_t c = ev.code[i];
+            if (num_cnt[c] && isfinite(ev.numeric[i])) values[num_off[c] + fill[c]++] = ev.numeric[i];
         }
     }
     uint32_t n_sets = 0;
@@ -860,6 +874,7 @@ oom:
     rc = cf_fail(err, CF_EINTERNAL, "out of memory building the vocabulary");
 fail:
 done:
+    store_cursor_free(cur);
     free(img);
     free(is_train);
     vocab_free(&d.v);
