@@ -13,6 +13,7 @@
 
 #include "check.h"
 #include "deid/deid_eval.h"
+#include "deid/deid_int.h"
 #include "deid/text.h"
 
 static deid_text_rules *R;
@@ -937,12 +938,39 @@ static void test_calendar_and_shorthand(void) {
     EXPECT_TYPE("Admitted 03/14/2021 for dyspnea.", "03/14/2021", DEID_DATE);
 }
 
+/* A clock time after a date is no date element (round 7): the date is taken, the time stays, in
+ * tag mode and when shifting; a four-digit number after a month/day may be its year and stays in
+ * the span unless the date already has one or the number cannot be a year ("0530"). */
+static void test_date_clock_time(void) {
+    const char *t = "KUB 10/19/2019 4:29 PM. Drawn 11/19 0530, seen 2/18/05 10:30am. ECG 10/22/19 1917 done. "
+                    "On 3/4/2020 10:00 P.M. RN";
+    char *o = redact(t, DEID_MODE_TAG, 0, 0, NULL);
+    REQUIRE(o != NULL);
+    CHECK_EQ_STR(o, "KUB [DATE] 4:29 PM. Drawn [DATE] 0530, seen [DATE] 10:30am. ECG [DATE] 1917 done. "
+                    "On [DATE] 10:00 P.M. RN");
+    free(o);
+    /* shifted by 10 days: the pattern's match runs on over the time, the rewrite stops at the date */
+    o = redact(t, DEID_MODE_TAG, 1, 10, NULL);
+    REQUIRE(o != NULL);
+    CHECK_EQ_STR(o, "KUB 10/29/2019 4:29 PM. Drawn 11/29 0530, seen 2/28/05 10:30am. ECG 11/01/19 1917 done. "
+                    "On 3/14/2020 10:00 P.M. RN");
+    free(o);
+    /* the cut itself, on spans given by hand */
+    const char *u = "3/4 2005|3/4/20 1530|3/4 0530|10:30 am|March 5, 2020 1530";
+    CHECK_EQ_INT((int)deid__date_trim_clock(u, 0, 8), 8);    /* "3/4 2005": a year */
+    CHECK_EQ_INT((int)deid__date_trim_clock(u, 9, 20), 15);  /* "3/4/20" */
+    CHECK_EQ_INT((int)deid__date_trim_clock(u, 21, 29), 24); /* "3/4" */
+    CHECK_EQ_INT((int)deid__date_trim_clock(u, 30, 35), 35); /* a time alone: unchanged */
+    CHECK_EQ_INT((int)deid__date_trim_clock(u, 39, 57), 57); /* "1530" could be a year's neighbour */
+}
+
 int main(void) {
     RUN(test_rules_load);
     if (!R) return check_summary();
     RUN(test_names);
     RUN(test_not_names);
     RUN(test_dates);
+    RUN(test_date_clock_time);
     RUN(test_age_over_89);
     RUN(test_phone_fax);
     RUN(test_email_url_ip);

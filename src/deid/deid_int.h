@@ -159,4 +159,8 @@ deid_flags deid_phrase_flags(const deid_text_rules *r, const char *lower, size_t
 int deid_month_from_name(const deid_text_rules *r, const char *s, size_t len);
 int deid_weekday_from_name(const deid_text_rules *r, const char *s, size_t len);
 
+/* The end of the date span text[s, e) without a clock time after it ("10/19/2019 4:29 PM" ->
+ * "10/19/2019"); e when there is none (model.c). */
+size_t deid__date_trim_clock(const char *t, size_t s, size_t e);
+
 #endif

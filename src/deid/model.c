@@ -1054,6 +1054,69 @@ int deid_rules_set_threshold(deid_text_rules *r, double p, cf_err *err) {
 
 /* ---- deid_find --------------------------------------------------------------------------- */
 
+/* The end of a date span without the clock time after it ("10/19/2019 4:29 PM", "11/19 0530",
+ * "2/18/05 10:30am"): a time of day is no date element under Safe Harbor, the annotated corpora
+ * leave it out, and removing it costs the note a clinical fact (when a drug was given). Only a
+ * time after a space or comma is cut, and only while a date with a digit stays before it; a
+ * four-digit time only when the date already has its year or the number cannot be a year
+ * ("0530"), so "11/19 2005" keeps its year. */
+static int is_digit_c(char ch) { return ch >= '0' && ch <= '9'; }
+size_t deid__date_trim_clock(const char *t, size_t s, size_t e) {
+    for (;;) {
+        size_t w = e;
+        while (w > s && t[w - 1] != ' ' && t[w - 1] != ',' && t[w - 1] != '\t') w--;
+        if (w <= s) return e;
+        const char *p = t + w;
+        size_t n = e - w, k = 0, nd = 0;
+        if (n > 1 && p[n - 1] == '.') n--; /* "4:29 PM." at a sentence end, "P.M." */
+        int clock = 0;
+        int ap0 = (p[0] | 32) == 'a' || (p[0] | 32) == 'p';
+        if (n == 2 && ap0 && (p[1] | 32) == 'm') clock = 1;
+        else if (n == 3 && ap0 && p[1] == '.' && (p[2] | 32) == 'm') clock = 1;
+        else {
+            while (k < n && is_digit_c(p[k])) k++, nd++;
+            int hh = nd >= 1 && nd <= 2 ? atoi(p) : -1;
+            if (nd >= 1 && nd <= 2 && hh <= 23 && k < n && p[k] == ':' && k + 3 <= n && is_digit_c(p[k + 1]) &&
+                is_digit_c(p[k + 2]) && p[k + 1] <= '5') {
+                k += 3;
+                if (k + 3 <= n && p[k] == ':' && is_digit_c(p[k + 1]) && is_digit_c(p[k + 2])) k += 3;
+                clock = 1;
+            } else if (nd >= 1 && nd <= 2 && hh >= 1 && hh <= 12 && k < n) {
+                clock = 2; /* "3pm" */
+            } else if (nd == 4 && k == n) {
+                int v = atoi(p);
+                if (v / 100 <= 23 && v % 100 <= 59) {
+                    /* a year before it (three numbers in the date, or a month name and a year)? */
+                    size_t groups = 0, q = s;
+                    while (q < w) {
+                        if (is_digit_c(t[q])) {
+                            groups++;
+                            while (q < w && is_digit_c(t[q])) q++;
+                        } else q++;
+                    }
+                    if (p[0] == '0' || groups >= 3) clock = 3;
+                }
+            }
+            if (clock == 1 || clock == 2) {
+                if (clock == 2 && !(k + 2 == n && ((p[k] | 32) == 'a' || (p[k] | 32) == 'p') && (p[k + 1] | 32) == 'm'))
+                    clock = 0;
+                else if (clock == 1 && k < n) {
+                    if (k + 2 == n && ((p[k] | 32) == 'a' || (p[k] | 32) == 'p') && (p[k + 1] | 32) == 'm') k = n;
+                    else clock = 0;
+                }
+            }
+        }
+        if (!clock) return e;
+        size_t ne = w;
+        while (ne > s && (t[ne - 1] == ' ' || t[ne - 1] == ',' || t[ne - 1] == '\t')) ne--;
+        /* a date with a digit must stay */
+        int dig = 0;
+        for (size_t q = s; q < ne && !dig; q++) dig = is_digit_c(t[q]);
+        if (!dig) return e;
+        e = ne;
+    }
+}
+
 /* Spans from the labelled words (see the file comment). Words join one group when they are
  * neighbours on a line with the same label, or covered by the same evidence span (a date's
  * "1990", "02" and "18"); a group's type is the one with the most probability summed over its
@@ -1151,7 +1214,9 @@ static int spans_from_labels(const ctx *c, const int8_t *lab, const float *P, sp
             any = 1;
         }
         if (numeric) {
-            sv_add(out, any ? hs : rs, any ? he : re, ty);
+            size_t fs = any ? hs : rs, fe = any ? he : re;
+            if (ty == DEID_DATE) fe = deid__date_trim_clock(c->text, fs, fe);
+            sv_add(out, fs, fe, ty);
         } else if (!any) {
             size_t e = re;
             if (c->t[j].shape == SH_INITIAL && e < c->len && c->text[e] == '.' && j > i) e++;

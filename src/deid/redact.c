@@ -256,10 +256,11 @@ static int find_date_match(const deid_text_rules *r, const char *text, size_t le
                 ee = ov[2 * p->g_phi + 1];
             }
             if (ms > s && es > s) break;
-            if (es == s && ee == e && ee - es > best_len) {
+            /* the match may run on over a clock time the span leaves out ("2/18/05 10:30am") */
+            if (es == s && (ee == e || (ee > e && deid__date_trim_clock(text, es, ee) == e)) && e - es > best_len) {
                 date_match dm;
                 dm.s = es;
-                dm.e = ee;
+                dm.e = e;
                 group_range(p, ov, rc, p->g_y, dm.g[G_Y]);
                 group_range(p, ov, rc, p->g_m, dm.g[G_M]);
                 group_range(p, ov, rc, p->g_d, dm.g[G_D]);
@@ -268,7 +269,7 @@ static int find_date_match(const deid_text_rules *r, const char *text, size_t le
                 if (dm.g[G_Y][0] != PCRE2_UNSET || dm.g[G_M][0] != PCRE2_UNSET ||
                     dm.g[G_MON][0] != PCRE2_UNSET || dm.g[G_WD][0] != PCRE2_UNSET) {
                     *best = dm;
-                    best_len = ee - es;
+                    best_len = e - es;
                     found = 1;
                 }
             }
