@@ -807,7 +807,11 @@ static int write_section(int fd, store_header *h, uint32_t kind, const void *dat
     return rc ? rc : rc2;
 }
 
-/* Reads runs back in order for the merge, a chunk at a time. */
+/* Reads runs back in order for the merge, a chunk at a time. Each run holds two decoded chunks:
+ * the one being merged (buf) and the next (ahead), which a decoder thread reads, decompresses and
+ * decodes while the merge goes on, so the merging thread only compares and copies events. */
+enum { AHEAD_NONE, AHEAD_WANTED, AHEAD_BUSY, AHEAD_READY };
+
 typedef struct {
     int fd;
     uint64_t next, total;  /* events consumed from the file / in it */
@@ -815,6 +819,11 @@ typedef struct {
     uint32_t seq0;         /* number of the run's first event, counted over all runs (mod 2^32) */
     wevent *buf;           /* (RUN_CHUNK) the current chunk, decoded */
     size_t pos, len;
+    wevent *ahead;         /* (RUN_CHUNK) the next chunk, decoded ahead */
+    size_t ahead_len;
+    int state;             /* of ahead: AHEAD_*, under the decoder's lock */
+    int rc;                /* of decoding ahead */
+    cf_err err;
 } run_reader;
 
 static int pread_full(int fd, void *p, size_t len, uint64_t off) {
@@ -827,22 +836,109 @@ static int pread_full(int fd, void *p, size_t len, uint64_t off) {
     return 0;
 }
 
-static int run_fill(run_reader *r, run_codec *c, cf_err *err) {
+/* Reads and decodes the run's next chunk into dst (*n events). Touches only r's file position. */
+static int run_read_chunk(run_reader *r, run_codec *c, wevent *dst, size_t *n, cf_err *err) {
     uint32_t head[2];
     if (pread_full(r->fd, head, sizeof head, r->off))
         return cf_fail_errno(err, CF_EINTERNAL, "store spill run: read failed");
     if (head[0] == 0 || head[0] > RUN_CHUNK || head[0] > r->total - r->next || head[1] > c->packed_cap ||
         pread_full(r->fd, c->packed, head[1], r->off + sizeof head) ||
-        run_decode(c, head[1], r->buf, head[0], r->seq0 + (uint32_t)r->next))
+        run_decode(c, head[1], dst, head[0], r->seq0 + (uint32_t)r->next))
         return cf_fail(err, CF_EINTERNAL, "store spill run: a chunk does not read back; the scratch disk is damaged");
     /* The chunk is in memory now: give its disk space back (ignored where holes are unsupported). */
     uint64_t chunk = sizeof head + head[1];
     (void)fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)r->off, (off_t)chunk);
     r->off += chunk;
     r->next += head[0];
-    r->pos = 0;
-    r->len = head[0];
+    *n = head[0];
     return CF_OK;
+}
+
+/* The decoder thread and what it shares with the merge. */
+typedef struct {
+    run_reader *runs;
+    size_t k;
+    run_codec *codec;
+    pthread_mutex_t mu;
+    pthread_cond_t wanted, ready; /* a chunk is wanted / a chunk is decoded */
+    int stop, threaded;
+    pthread_t th;
+} run_decoder;
+
+/* Of the runs whose next chunk is wanted, the one the merge will need first: its current chunk
+ * ends lowest in the event order. Called under the lock. */
+static run_reader *decoder_pick(run_decoder *d) {
+    run_reader *best = NULL;
+    for (size_t i = 0; i < d->k; i++) {
+        run_reader *r = &d->runs[i];
+        if (r->state == AHEAD_WANTED && (!best || ev_less(&r->buf[r->len - 1], &best->buf[best->len - 1]))) best = r;
+    }
+    return best;
+}
+
+static void *decoder_thread(void *arg) {
+    run_decoder *d = arg;
+    pthread_mutex_lock(&d->mu);
+    for (;;) {
+        if (d->stop) break;
+        run_reader *r = decoder_pick(d);
+        if (!r) {
+            pthread_cond_wait(&d->wanted, &d->mu);
+            continue;
+        }
+        r->state = AHEAD_BUSY;
+        pthread_mutex_unlock(&d->mu);
+        size_t n = 0;
+        int rc = run_read_chunk(r, d->codec, r->ahead, &n, &r->err);
+        pthread_mutex_lock(&d->mu);
+        r->rc = rc;
+        r->ahead_len = n;
+        r->state = AHEAD_READY;
+        pthread_cond_broadcast(&d->ready);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+/* The run's current chunk is used up: makes its next chunk current. *more = 0 when the run has no
+ * more events. Waits for the decoder when it is behind (or decodes here without a thread). */
+static int run_advance(run_decoder *d, run_reader *r, int *more, cf_err *err) {
+    pthread_mutex_lock(&d->mu);
+    if (!d->threaded && r->state == AHEAD_WANTED) {
+        r->rc = run_read_chunk(r, d->codec, r->ahead, &r->ahead_len, &r->err);
+        r->state = AHEAD_READY;
+    }
+    while (r->state == AHEAD_WANTED || r->state == AHEAD_BUSY) pthread_cond_wait(&d->ready, &d->mu);
+    int rc = CF_OK;
+    *more = r->state == AHEAD_READY;
+    if (*more) {
+        if (r->rc) {
+            rc = r->rc;
+            if (err) *err = r->err;
+            r->state = AHEAD_NONE;
+        } else {
+            wevent *t = r->buf;
+            r->buf = r->ahead;
+            r->ahead = t;
+            r->len = r->ahead_len;
+            r->pos = 0;
+            r->state = r->next < r->total ? AHEAD_WANTED : AHEAD_NONE;
+            if (r->state == AHEAD_WANTED) pthread_cond_signal(&d->wanted);
+        }
+    }
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
+
+/* Stops the decoder thread (after the chunk it is decoding, if any). */
+static void decoder_stop(run_decoder *d) {
+    if (!d->threaded) return;
+    pthread_mutex_lock(&d->mu);
+    d->stop = 1;
+    pthread_cond_signal(&d->wanted);
+    pthread_mutex_unlock(&d->mu);
+    pthread_join(d->th, NULL);
+    d->threaded = 0;
 }
 
 /* Min-heap of run indices keyed by each run's current event. */
@@ -1057,6 +1153,10 @@ static int merge_events(store_writer *w, merge_out *m, cf_err *err) {
     size_t k = w->n_runs;
     run_reader *runs = calloc(k, sizeof *runs);
     size_t *heap = calloc(k, sizeof *heap);
+    run_decoder d = {.runs = runs, .k = k, .codec = w->codec};
+    pthread_mutex_init(&d.mu, NULL);
+    pthread_cond_init(&d.wanted, NULL);
+    pthread_cond_init(&d.ready, NULL);
     if (!runs || !heap) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         goto done;
@@ -1064,34 +1164,49 @@ static int merge_events(store_writer *w, merge_out *m, cf_err *err) {
     size_t hn = 0;
     uint64_t first = 0;
     for (size_t i = 0; i < k; i++) {
-        runs[i].fd = w->run_fd[i];
-        runs[i].total = w->run_events[i];
-        runs[i].seq0 = (uint32_t)first;
+        run_reader *r = &runs[i];
+        r->fd = w->run_fd[i];
+        r->total = w->run_events[i];
+        r->seq0 = (uint32_t)first;
         first += w->run_events[i];
-        runs[i].buf = malloc(RUN_CHUNK * sizeof(wevent));
-        if (!runs[i].buf) {
+        r->buf = malloc(RUN_CHUNK * sizeof(wevent));
+        r->ahead = malloc(RUN_CHUNK * sizeof(wevent));
+        if (!r->buf || !r->ahead) {
             rc = cf_fail(err, CF_EINTERNAL, "out of memory");
             goto done;
         }
-        if ((rc = run_fill(&runs[i], w->codec, err))) goto done;
-        if (runs[i].len) heap[hn++] = i;
+        if ((rc = run_read_chunk(r, w->codec, r->buf, &r->len, err))) goto done;
+        r->state = r->next < r->total ? AHEAD_WANTED : AHEAD_NONE;
+        heap[hn++] = i;
+    }
+    {
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        d.threaded = pthread_create(&d.th, NULL, decoder_thread, &d) == 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
     for (size_t i = hn; i-- > 0;) heap_sift(heap, hn, i, runs);
     while (hn) {
         run_reader *r = &runs[heap[0]];
         if ((rc = emit(m, &r->buf[r->pos], err))) goto done;
         if (++r->pos == r->len) {
-            if (r->next < r->total) {
-                if ((rc = run_fill(r, w->codec, err))) goto done;
-            } else {
-                heap[0] = heap[--hn];
-            }
+            int more;
+            if ((rc = run_advance(&d, r, &more, err))) goto done;
+            if (!more) heap[0] = heap[--hn];
         }
         heap_sift(heap, hn, 0, runs);
     }
 done:
+    decoder_stop(&d);
+    pthread_cond_destroy(&d.ready);
+    pthread_cond_destroy(&d.wanted);
+    pthread_mutex_destroy(&d.mu);
     if (runs)
-        for (size_t i = 0; i < k; i++) free(runs[i].buf);
+        for (size_t i = 0; i < k; i++) {
+            free(runs[i].buf);
+            free(runs[i].ahead);
+        }
     free(runs);
     free(heap);
     return rc;
