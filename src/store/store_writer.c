@@ -823,6 +823,7 @@ typedef struct {
     size_t ahead_len;
     int state;             /* of ahead: AHEAD_*, under the decoder's lock */
     int rc;                /* of decoding ahead */
+    int in_memory;         /* buf is a sorted part of the writer's buffer, not a run chunk */
     cf_err err;
 } run_reader;
 
@@ -1128,7 +1129,7 @@ static int write_string_table(int fd, store_header *h, uint32_t off_kind, uint32
 }
 
 /* Merges every event into the columns of m in store order: the in-memory buffer alone, or every
- * spilled run (the buffer is spilled last) through a k-way heap. */
+ * spilled run and the buffer's two sorted halves through a k-way heap. */
 static int merge_events(store_writer *w, merge_out *m, cf_err *err) {
     if (w->n_runs == 0) {
         halves h;
@@ -1138,19 +1139,18 @@ static int merge_events(store_writer *w, merge_out *m, cf_err *err) {
         return rc;
     }
     int rc = CF_OK;
-    if (w->n) { /* the last run, written here: nothing is left to overlap it with */
-        int fd;
-        uint64_t bytes;
-        if ((rc = write_run(w, w->buf, w->n, &fd, &bytes, err)) || (rc = run_append(w, fd, w->n, bytes, err))) return rc;
-        w->n = 0;
-    }
-    free(w->buf);
-    w->buf = NULL;
-    w->buf_alloc = 0;
+    /* The events still buffered are not spilled: sorted in two halves (on two threads), each half
+     * joins the merge as a run read from memory. The order is total, so the merge's order is the
+     * one spilling them gave; this saves compressing them and decoding them again on one thread
+     * while nothing else runs, and their disk space. The spare buffer goes; this one stays until
+     * the writer is freed (half the budget, as while adding). */
     free(w->spare);
     w->spare = NULL;
     w->spare_alloc = 0;
-    size_t k = w->n_runs;
+    halves mem = {0};
+    if (w->n) sort_halves(w->buf, w->n, &mem);
+    size_t mem_runs = (mem.a < mem.a_end) + (mem.b < mem.b_end);
+    size_t k = w->n_runs + mem_runs;
     run_reader *runs = calloc(k, sizeof *runs);
     size_t *heap = calloc(k, sizeof *heap);
     run_decoder d = {.runs = runs, .k = k, .codec = w->codec};
@@ -1163,7 +1163,7 @@ static int merge_events(store_writer *w, merge_out *m, cf_err *err) {
     }
     size_t hn = 0;
     uint64_t first = 0;
-    for (size_t i = 0; i < k; i++) {
+    for (size_t i = 0; i < w->n_runs; i++) {
         run_reader *r = &runs[i];
         r->fd = w->run_fd[i];
         r->total = w->run_events[i];
@@ -1178,6 +1178,18 @@ static int merge_events(store_writer *w, merge_out *m, cf_err *err) {
         if ((rc = run_read_chunk(r, w->codec, r->buf, &r->len, err))) goto done;
         r->state = r->next < r->total ? AHEAD_WANTED : AHEAD_NONE;
         heap[hn++] = i;
+    }
+    for (size_t i = 0; i < mem_runs; i++) {
+        run_reader *r = &runs[w->n_runs + i];
+        int first_half = i == 0 && mem.a < mem.a_end;
+        const wevent *a = first_half ? mem.a : mem.b, *a_end = first_half ? mem.a_end : mem.b_end;
+        r->fd = -1;
+        r->in_memory = 1;
+        r->buf = (wevent *)a;
+        r->len = (size_t)(a_end - a);
+        r->next = r->total = r->len;
+        r->state = AHEAD_NONE;
+        heap[hn++] = w->n_runs + i;
     }
     {
         sigset_t all, old;
@@ -1204,7 +1216,7 @@ done:
     pthread_mutex_destroy(&d.mu);
     if (runs)
         for (size_t i = 0; i < k; i++) {
-            free(runs[i].buf);
+            if (!runs[i].in_memory) free(runs[i].buf);
             free(runs[i].ahead);
         }
     free(runs);
