@@ -956,18 +956,28 @@ static void heap_sift(size_t *heap, size_t n, size_t i, run_reader *runs) {
     }
 }
 
+/* Output blocks are compressed on ENCODERS threads at a time while the merge fills the next one
+ * (compressing is the largest cost of writing the output); each block is compressed on its own,
+ * and the compressed blocks are written in order by the merging thread. */
+#define ENCODERS 2
+
+typedef struct {
+    store_block_cols cols;   /* the block handed over */
+    size_t n;
+    size_t index;            /* its number in the output */
+    store_block_ctx *ctx;
+    const void *packed;      /* its compressed bytes, in ctx */
+    size_t len;
+    int busy, threaded, rc;
+    pthread_t th;
+} enc_slot;
+
 typedef struct {
     section_out data;        /* EVENT_DATA: compressed blocks */
     store_block_cols blk;    /* the block being filled */
     size_t blk_n;
-    /* The previous block is compressed and written on a thread of its own while the merge
-     * fills the next; blocks are written one at a time, in order. */
-    store_block_cols enc;
-    size_t enc_n;
-    int encoding, enc_rc;
-    pthread_t enc_th;
-    cf_err enc_err;
-    store_block_ctx *bctx;
+    enc_slot slot[ENCODERS]; /* blocks being compressed, the oldest at next_slot */
+    size_t next_slot, flushed;
     store_block *blocks;
     size_t n_blocks, cap_blocks;
     uint64_t *summary;       /* (3 + sources) static, numeric, text events, events per source */
@@ -983,35 +993,19 @@ typedef struct {
     int64_t first_time, last_time;
 } merge_out;
 
-/* Compresses block `enc` and appends it to EVENT_DATA. */
+/* Compresses a slot's block. */
 static void *encode_block(void *arg) {
-    merge_out *m = arg;
-    const void *packed;
-    size_t len;
-    if (store_block_encode(m->bctx, &m->enc, m->enc_n, &packed, &len)) {
-        m->enc_rc = cf_fail(&m->enc_err, CF_EINTERNAL, "store output: compressing event block %zu failed", m->n_blocks);
-        return NULL;
-    }
-    m->blocks[m->n_blocks++] = (store_block){m->data.offset + m->data.len - m->data.start, len, m->enc_n};
-    m->enc_rc = section_write(&m->data, packed, len, &m->enc_err);
+    enc_slot *s = arg;
+    s->rc = store_block_encode(s->ctx, &s->cols, s->n, &s->packed, &s->len) ? CF_EINTERNAL : CF_OK;
     return NULL;
 }
 
-/* Waits for the block being compressed, if any. */
-static int encode_wait(merge_out *m, cf_err *err) {
-    if (!m->encoding) return CF_OK;
-    pthread_join(m->enc_th, NULL);
-    m->encoding = 0;
-    if (m->enc_rc && err) *err = m->enc_err;
-    return m->enc_rc;
-}
-
-/* Hands the filled part of the current block to the encoder (after the previous block is
- * written) and goes on filling the other buffer. */
-static int flush_block(merge_out *m, cf_err *err) {
-    if (!m->blk_n) return CF_OK;
-    int rc = encode_wait(m, err);
-    if (rc) return rc;
+/* Waits for a slot's block, if any, and appends it to EVENT_DATA. */
+static int slot_finish(merge_out *m, enc_slot *s, cf_err *err) {
+    if (!s->busy) return CF_OK;
+    if (s->threaded) pthread_join(s->th, NULL);
+    s->busy = s->threaded = 0;
+    if (s->rc) return cf_fail(err, CF_EINTERNAL, "store output: compressing event block %zu failed", s->index);
     if (m->n_blocks == m->cap_blocks) {
         size_t nc = m->cap_blocks ? m->cap_blocks * 2 : 64;
         store_block *p = realloc(m->blocks, nc * sizeof *p);
@@ -1019,23 +1013,66 @@ static int flush_block(merge_out *m, cf_err *err) {
         m->blocks = p;
         m->cap_blocks = nc;
     }
-    store_block_cols t = m->enc;
-    m->enc = m->blk;
+    m->blocks[m->n_blocks++] = (store_block){m->data.offset + m->data.len - m->data.start, s->len, s->n};
+    return section_write(&m->data, s->packed, s->len, err);
+}
+
+/* Waits for every block being compressed and writes them, oldest first. */
+static int encode_wait(merge_out *m, cf_err *err) {
+    int rc = CF_OK;
+    for (size_t i = 0; i < ENCODERS && !rc; i++) rc = slot_finish(m, &m->slot[(m->next_slot + i) % ENCODERS], err);
+    return rc;
+}
+
+/* Joins the encoder threads without writing (after a failure). */
+static void encode_drain(merge_out *m) {
+    for (size_t i = 0; i < ENCODERS; i++) {
+        enc_slot *s = &m->slot[i];
+        if (s->busy && s->threaded) pthread_join(s->th, NULL);
+        s->busy = s->threaded = 0;
+    }
+}
+
+/* Hands the filled part of the current block to the oldest slot (after writing the block it
+ * held) and goes on filling that slot's buffers. */
+static int flush_block(merge_out *m, cf_err *err) {
+    if (!m->blk_n) return CF_OK;
+    enc_slot *s = &m->slot[m->next_slot];
+    int rc = slot_finish(m, s, err);
+    if (rc) return rc;
+    store_block_cols t = s->cols;
+    s->cols = m->blk;
     m->blk = t;
-    m->enc_n = m->blk_n;
+    s->n = m->blk_n;
+    s->index = m->flushed++;
     m->blk_n = 0;
+    m->next_slot = (m->next_slot + 1) % ENCODERS;
+    s->busy = 1;
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int e = pthread_create(&m->enc_th, NULL, encode_block, m);
+    s->threaded = pthread_create(&s->th, NULL, encode_block, s) == 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (e == 0) {
-        m->encoding = 1;
-        return CF_OK;
-    }
-    encode_block(m); /* no thread to be had: here */
-    if (m->enc_rc && err) *err = m->enc_err;
-    return m->enc_rc;
+    if (!s->threaded) encode_block(s); /* no thread to be had: here; written in its turn */
+    return CF_OK;
+}
+
+static int block_cols_alloc(store_block_cols *c) {
+    size_t B = STORE_BLOCK_EVENTS;
+    c->time = malloc(B * sizeof *c->time);
+    c->code = malloc(B * sizeof *c->code);
+    c->numeric = malloc(B * sizeof *c->numeric);
+    c->text = malloc(B * sizeof *c->text);
+    c->prov = malloc(B * sizeof *c->prov);
+    return c->time && c->code && c->numeric && c->text && c->prov ? CF_OK : CF_EINTERNAL;
+}
+
+static void block_cols_free(store_block_cols *c) {
+    free(c->time);
+    free(c->code);
+    free(c->numeric);
+    free(c->text);
+    free(c->prov);
 }
 
 static int emit(merge_out *m, const wevent *e, cf_err *err) {
@@ -1388,21 +1425,13 @@ int store_writer_finish(store_writer *w, cf_err *err) {
 
     uint64_t N = w->total;
     uint64_t pos = STORE_HEADER_SIZE;
-    size_t B = STORE_BLOCK_EVENTS;
-    m.blk.time = malloc(B * sizeof *m.blk.time);
-    m.blk.code = malloc(B * sizeof *m.blk.code);
-    m.blk.numeric = malloc(B * sizeof *m.blk.numeric);
-    m.blk.text = malloc(B * sizeof *m.blk.text);
-    m.blk.prov = malloc(B * sizeof *m.blk.prov);
-    m.enc.time = malloc(B * sizeof *m.enc.time);
-    m.enc.code = malloc(B * sizeof *m.enc.code);
-    m.enc.numeric = malloc(B * sizeof *m.enc.numeric);
-    m.enc.text = malloc(B * sizeof *m.enc.text);
-    m.enc.prov = malloc(B * sizeof *m.enc.prov);
+    int cols_rc = block_cols_alloc(&m.blk);
+    for (size_t i = 0; i < ENCODERS; i++) {
+        cols_rc |= block_cols_alloc(&m.slot[i].cols);
+        if (!(m.slot[i].ctx = store_block_ctx_new((uint32_t)w->sources.count, STORE_ZSTD_LEVEL))) cols_rc = CF_EINTERNAL;
+    }
     m.summary = calloc(3 + w->sources.count, sizeof *m.summary);
-    m.bctx = store_block_ctx_new((uint32_t)w->sources.count, STORE_ZSTD_LEVEL);
-    if (!m.blk.time || !m.blk.code || !m.blk.numeric || !m.blk.text || !m.blk.prov || !m.enc.time || !m.enc.code ||
-        !m.enc.numeric || !m.enc.text || !m.enc.prov || !m.summary || !m.bctx ||
+    if (cols_rc || !m.summary ||
         section_begin(&m.data, out.fd, &h->sections[h->n_sections++], SEC_EVENT_DATA, pos, COLUMN_BUF)) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         goto done;
@@ -1464,22 +1493,16 @@ int store_writer_finish(store_writer *w, cf_err *err) {
     out_open = 0;
 
 done:
-    encode_wait(&m, NULL);
+    encode_drain(&m);
     if (out_open) atomic_file_abort(&out);
     free(m.data.buf);
-    free(m.enc.time);
-    free(m.enc.code);
-    free(m.enc.numeric);
-    free(m.enc.text);
-    free(m.enc.prov);
-    free(m.blk.time);
-    free(m.blk.code);
-    free(m.blk.numeric);
-    free(m.blk.text);
-    free(m.blk.prov);
+    block_cols_free(&m.blk);
+    for (size_t i = 0; i < ENCODERS; i++) {
+        block_cols_free(&m.slot[i].cols);
+        store_block_ctx_free(m.slot[i].ctx);
+    }
     free(m.blocks);
     free(m.summary);
-    store_block_ctx_free(m.bctx);
     free(m.subj_id);
     free(m.subj_start);
     free(m.code_count);
