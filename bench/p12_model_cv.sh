@@ -20,9 +20,10 @@
 #   kept), PREDICTORS (finetuned,finetuned_e2e: the frozen model's linear probe and the
 #   end-to-end fine-tuning), FT_EXTRA (more clinfm eval options, e.g. --ft-ensemble 3),
 #   POOL (1; 0: skip the pool, for lanes run side by side: pool once both are done),
-#   SEEDS ("1": the fine-tuning seeds; with more, e.g. "1 2", each fold's model is fine-tuned once
-#   per seed, seed S>1 into OUT/fJ.sS, and the pool averages finetuned_e2e over a fold's seeds:
-#   clinfm pool --average, a seed ensemble; a seed whose evaluation is there already is kept)
+#   SEEDS ("1 2": the fine-tuning seeds; each fold's model is fine-tuned once per seed, seed 1
+#   into OUT/fJ, seed S>1 into OUT/fJ.sS, and the pool averages finetuned_e2e over a fold's seeds
+#   with clinfm pool --average: a seed ensemble, the session-6 recipe; SEEDS=1 is session 5's.
+#   A seed S>1 whose evaluation is there already is kept, not rerun)
 # Two lanes of one thread each (THREADS=1 bash ... 1 3 & THREADS=1 bash ... 2 4) got more done
 # than one two-thread process on a loaded 2-core machine.
 # Prints each phase's wall time with the load average (the machine may be shared).
@@ -38,7 +39,7 @@ FT_PATIENCE=${FT_PATIENCE:-6}
 PREDICTORS=${PREDICTORS:-finetuned,finetuned_e2e}
 FT_EXTRA=${FT_EXTRA:-}
 POOL=${POOL:-1}
-SEEDS=${SEEDS:-1}
+SEEDS=${SEEDS:-1 2}
 : "${STORE:?set STORE}" "${SPLIT_KEY:?set SPLIT_KEY}" "${BASE:?set BASE}" "${OUT:?set OUT}"
 TASK=tasks/physionet2012_in_hospital_death.task
 FOLDS=("$@")
@@ -81,7 +82,7 @@ for j in 0 1 2 3 4; do
   for s in $SEEDS; do [ "$s" = 1 ] || RUNS+=("$OUT/f$j.s$s"); done
 done
 AVG=()
-[ "$SEEDS" = 1 ] || AVG=(--average finetuned_e2e)
+[ "$SEEDS" = 1 ] || AVG=(--average finetuned_e2e --average record_position) # the floor's fit follows --seed too
 "$C" pool "${RUNS[@]}" --out "$OUT/pool" --reference xgboost_values --reference xgboost --reference score_SAPS-I \
   --reference score_SOFA --stack finetuned_e2e+xgboost_values "${AVG[@]}"
 phase "done"

@@ -696,8 +696,9 @@ static void test_pool_recalibrated(void) {
  * predictions; joined, m is the mean of the two runs' probabilities, on held-out and tuning rows
  * alike. The seeds disagree on purpose (in fold 0 they rank the groups in opposite orders), so
  * the pooled AUROC of the mean differs from either seed's; the recalibrated probabilities are
- * each group's tuning death rate only when the tuning rows were averaged too. Without --average
- * the runs are refused, and so are folds averaging different numbers of runs. */
+ * each group's tuning death rate only when the tuning rows were averaged too. A predictor whose
+ * predictions agree (ref) is kept once even when named. Without --average the runs are refused,
+ * and so are folds averaging different numbers of runs. */
 static void test_pool_average(void) {
     char d0a[600], d0b[600], d1a[600], d1b[600], outp[600], path[700];
     snprintf(d0a, sizeof d0a, "%s/avg_fold0a", check_tmpdir());
@@ -714,7 +715,8 @@ static void test_pool_average(void) {
     cf_err err = {0};
     CHECK(eval_pool(&pc, &err) == CF_EINPUT); /* other predictions of m, no --average */
     pc.averages[0] = "m";
-    pc.n_averages = 1;
+    pc.averages[1] = "ref"; /* the same predictions in both runs: kept once, not averaged */
+    pc.n_averages = 2;
     pc.n_runs = 3; /* fold 0 averages two runs, fold 1 one */
     CHECK(eval_pool(&pc, &err) == CF_EINPUT);
     pc.n_runs = 4;
@@ -734,6 +736,8 @@ static void test_pool_average(void) {
     REQUIRE(m);
     CHECK_NEAR(cJSON_GetObjectItem(cJSON_GetObjectItem(m, "auroc"), "value")->valuedouble, want, 1e-9);
     CHECK_EQ_INT(cJSON_GetObjectItem(m, "runs_averaged") ? cJSON_GetObjectItem(m, "runs_averaged")->valueint : 0, 2);
+    REQUIRE(predictor(root, "ref"));
+    CHECK(!cJSON_GetObjectItem(predictor(root, "ref"), "runs_averaged"));
     CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(root, "runs")), 2);
     cJSON_Delete(root);
     float p[40];

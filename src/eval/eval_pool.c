@@ -254,10 +254,11 @@ static int table_join(pred_table *a, pred_table *b, const char *da, const char *
                 if (!strcmp(a->names[k], b->names[c])) same = (int)k;
             keep[c] = same < 0;
             mean_to[c] = -1;
-            for (size_t k = 0; same >= 0 && k < n_avg; k++)
-                if (!strcmp(avg[k], b->names[c])) mean_to[c] = same;
             for (size_t i = 0; same >= 0 && mean_to[c] < 0 && i < a->n; i++)
                 if (fabsf(a->p[i * a->n_cols + (size_t)same] - b->p[at[i] * b->n_cols + c]) > 1e-6f) {
+                    for (size_t k = 0; k < n_avg; k++) /* predictions that agree are kept once, never averaged */
+                        if (!strcmp(avg[k], b->names[c])) mean_to[c] = same;
+                    if (mean_to[c] >= 0) break;
                     rc = cf_fail(err, CF_EINPUT, "%s and %s evaluate the same fold and both have predictor %s, with "
                                  "other predictions: pool the folds of one cross-validation, or runs of one fold "
                                  "with different predictors (or --average %s: a seed ensemble)", da, db, b->names[c],
