@@ -17,6 +17,8 @@
 #   bash bench/scale_bench.sh                      # SCALES="1 10 100"
 #   SCALES="1 10" CLINFM=build/clinfm SCALE_DIR=/tmp/clinfm-scale bash bench/scale_bench.sh
 #   CLINFM_REF=/path/to/other/clinfm bash bench/scale_bench.sh   # also the same table for it
+#   STAGES=ingest INGEST_ARGS="--threads 1" bash bench/scale_bench.sh  # ingest alone; extra ingest
+#                                                  # options for $CLINFM (not for the reference)
 # The replicated demos are kept in SCALE_DIR (default /tmp/clinfm-scale: about 25 MB per 1x,
 # compressed) for the next run; the stores and shards are removed at the end. On a 2-core machine
 # shared with other work, the 100x pass takes about 3-5 minutes; figures name the load.
@@ -25,6 +27,8 @@ cd "$(dirname "$0")/.."
 SCALES=${SCALES:-1 10 100}
 CLINFM=${CLINFM:-build/clinfm}
 SCALE_DIR=${SCALE_DIR:-/tmp/clinfm-scale}
+STAGES=${STAGES:-all}
+read -r -a INGEST_EXTRA <<< "${INGEST_ARGS:-}"
 [ -x "$CLINFM" ] || make --no-print-directory all BUILD="$(dirname "$CLINFM")" > /dev/null
 . bench/lib.sh
 MIMIC=$(bench_data mimic-iv-demo)
@@ -43,12 +47,13 @@ field() { "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); v=d; [v:=v[
 size() { stat -c %s "$@" | awk '{s += $1} END {print s}'; }
 
 bench_machine
-echo "clinfm: $CLINFM${CLINFM_REF:+, reference: $CLINFM_REF}; scales: $SCALES; model: ${MODEL[*]}"
+echo "clinfm: $CLINFM${INGEST_ARGS:+ (ingest $INGEST_ARGS)}${CLINFM_REF:+, reference: $CLINFM_REF}; scales: $SCALES; stages: $STAGES; model: ${MODEL[*]}"
 rows="$W/rows.tsv"
 : > "$rows"
 
-one_binary() { # LABEL BINARY
+one_binary() { # LABEL BINARY [INGEST OPTIONS...]
   local label=$1 bin=$2
+  shift 2
   for R in $SCALES; do
     local src=$SCALE_DIR/mimic-x$R
     if [ "$R" -eq 1 ]; then src=$MIMIC
@@ -59,9 +64,17 @@ one_binary() { # LABEL BINARY
     fi
     local d=$W/x$R
     rm -rf "$d"; mkdir -p "$d"
-    run ingest -- "$bin" ingest --mapping mappings/mimic-iv.map --input "$src" --out "$d/m.store" --quiet
+    run ingest -- "$bin" ingest --mapping mappings/mimic-iv.map --input "$src" --out "$d/m.store" --quiet "$@"
     local ev
     ev=$("$bin" inspect "$d/m.store" --json | field /dev/stdin events)
+    if [ "$STAGES" = ingest ]; then
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$R" ingest "$ev" "$(field "$W/ingest.json" wall)" \
+        "$(field "$W/ingest.json" cpu)" "$(field "$W/ingest.json" rss_kb)" "$(field "$W/ingest.json" temp_hw)" \
+        "$(size "$d/m.store")" "$(field "$W/ingest.json" until)" >> "$rows"
+      echo "  $label ${R}x done ($(uptime | sed 's/.*load average: //'))" >&2
+      rm -rf "$d"
+      continue
+    fi
     run inspect -- "$bin" inspect "$d/m.store" --json
     run deid -- "$bin" deid "$d/m.store" --out "$d/d.store" --key "$W/k.key" --quiet
     run prepare -- "$bin" vocab --store "$d/d.store" --out "$d/v.bin" --shards "$d/prep"
@@ -88,7 +101,7 @@ one_binary() { # LABEL BINARY
   done
 }
 
-one_binary clinfm "$CLINFM"
+one_binary clinfm "$CLINFM" "${INGEST_EXTRA[@]}"
 [ -n "${CLINFM_REF:-}" ] && one_binary reference "$CLINFM_REF"
 
 "$PY" - "$rows" << 'PY'
@@ -115,7 +128,7 @@ for r in rows:
           f"{100 * float(cpu) / wall:>6.0f} {rss / 1024:>8.0f} {hwx:>9} {bpe:>8}")
 print("\nratios measured in this run:")
 for (label, R, st), r in sorted(by.items()):
-    if st != "startup":
+    if st != "startup" or (label, R, "prepare") not in by:
         continue
     up = float(r[9]) if r[9] != "None" else float(r[4])
     prep = float(by[(label, R, "prepare")][4])

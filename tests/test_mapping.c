@@ -10,6 +10,10 @@
 #include "store/store.h"
 
 static char dir[600];
+/* Threads and chunk size every ingest below uses (main runs the engine tests again with tiny
+ * chunks on several threads: the results must not change). */
+static int opt_threads;
+static size_t opt_chunk;
 
 static void write_text(const char *name, const char *text) {
     char path[900];
@@ -101,7 +105,7 @@ static int ingest(const char *map_text, ingest_report *rep, int strict, got_even
     ingest_report_init(rep, strict);
     rc = store_writer_open(&w, store_path, NULL, err);
     if (rc) return rc;
-    mapped_csv_options opt = {0};
+    mapped_csv_options opt = {.threads = opt_threads, .chunk_bytes = opt_chunk};
     rc = mapped_csv_ingest(&m, dir, w, rep, &opt, err);
     mapping_free(&m);
     if (rc) {
@@ -872,6 +876,171 @@ static void test_date_only_and_not_after(void) {
     ingested_free(&g);
 }
 
+
+/* ---- parallel ingest: chunks mapped on several threads ---- */
+
+/* Ingests map_text into dir/name with the given threads and chunk size; returns the status, the
+ * store's bytes in *bytes (malloc'd) and the report as JSON in *report. */
+static int ingest_bytes(const char *map_text, const char *name, int threads, size_t chunk, int strict, char **bytes,
+                        size_t *len, char **report, cf_err *err) {
+    *bytes = *report = NULL;
+    *len = 0;
+    mapping m;
+    int rc = load(map_text, &m, err);
+    if (rc) return rc;
+    char path[900];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    unlink(path);
+    ingest_report rep;
+    ingest_report_init(&rep, strict);
+    store_writer *w;
+    if ((rc = store_writer_open(&w, path, NULL, err))) {
+        mapping_free(&m);
+        ingest_report_free(&rep);
+        return rc;
+    }
+    mapped_csv_options opt = {.threads = threads, .chunk_bytes = chunk};
+    rc = mapped_csv_ingest(&m, dir, w, &rep, &opt, err);
+    mapping_free(&m);
+    if (rc) store_writer_abort(w);
+    else rc = store_writer_finish(w, err);
+    if (!rc) {
+        *report = ingest_report_json(&rep);
+        FILE *f = fopen(path, "rb");
+        if (f) {
+            fseek(f, 0, SEEK_END);
+            *len = (size_t)ftell(f);
+            fseek(f, 0, SEEK_SET);
+            *bytes = malloc(*len ? *len : 1);
+            if (fread(*bytes, 1, *len, f) != *len) *len = 0;
+            fclose(f);
+        }
+    }
+    ingest_report_free(&rep);
+    return rc;
+}
+
+/* A table of n rows (fictional) whose notes hold quoted commas, doubled quotes and line ends
+ * (LF and CRLF), with CRLF and LF row ends, a byte-order mark, blank lines, and rows that are
+ * rejected (a bad time every 97th, a missing field every 101st). *good counts the rows that make
+ * an event, *lines the physical lines written. */
+static char *parallel_table(int n, int *good, int *lines, int *first_bad) {
+    size_t cap = (size_t)n * 96 + 256, len = 0;
+    char *t = malloc(cap);
+    len += (size_t)snprintf(t + len, cap - len, "\xEF\xBB\xBFsid,t,item,val,note\n");
+    *good = *first_bad = 0;
+    *lines = 1;
+    for (int i = 0; i < n; i++) {
+        const char *end = i % 5 == 0 ? "\r\n" : "\n";
+        if (i % 211 == 0) len += (size_t)snprintf(t + len, cap - len, "\n"), ++*lines;
+        if (i % 101 == 100) {
+            len += (size_t)snprintf(t + len, cap - len, "%d,2100-01-01 00:00:00,A%s", i, end);
+        } else {
+            int bad = i % 97 == 96;
+            if (bad && !*first_bad) *first_bad = *lines + 1;
+            const char *note = i % 3 == 0 ? "\"line one\nline two, \"\"quoted\"\"\r\nthree\"" : i % 3 == 1 ? "plain" : "\"a,b\"";
+            len += (size_t)snprintf(t + len, cap - len, "%d,%s2100-01-%02d %02d:%02d:00,B%d,%d.5,%s%s", i % 50,
+                                    bad ? "x" : "", 1 + i % 28, i % 24, i % 60, i % 7, i, note, end);
+            *good += !bad;
+            if (i % 3 == 0) *lines += 2;
+        }
+        ++*lines;
+    }
+    t[len] = '\0';
+    return t;
+}
+
+static const char *parallel_map =
+    "[table labs]\nfile = labs.csv\nsubject = sid\n"
+    "[event labs/lab]\ncode = LAB//{item}\ntime = {t}\nnumeric = {val}\ntext = {note}\n";
+
+static void test_parallel_identical(void) {
+    int good, lines, first_bad;
+    char *t = parallel_table(3000, &good, &lines, &first_bad);
+    write_text("labs.csv", t);
+    free(t);
+    char *ref, *ref_rep;
+    size_t ref_len;
+    cf_err err;
+    memset(&err, 0, sizeof err);
+    REQUIRE(ingest_bytes(parallel_map, "ref.store", 1, (size_t)1 << 30, 0, &ref, &ref_len, &ref_rep, &err) == CF_OK);
+    /* The reference itself is right: one event per good row (counted by the generator), and a
+     * note with quoted line ends kept whole. */
+    store s;
+    char path[900];
+    snprintf(path, sizeof path, "%s/ref.store", dir);
+    REQUIRE(store_open(&s, path, &err) == CF_OK);
+    CHECK_EQ_INT(s.n_events, good);
+    int whole = 0;
+    const char *note = "line one\nline two, \"quoted\"\r\nthree";
+    for (uint64_t i = 0; i < s.n_events; i++) {
+        size_t n;
+        const char *x = s.text[i] ? store_text_str(&s, s.text[i], &n) : NULL;
+        whole += x && n == strlen(note) && !memcmp(x, note, n);
+    }
+    CHECK(whole > 900);
+    store_close(&s);
+    char at[64];
+    snprintf(at, sizeof at, "labs.csv:%d\"", first_bad); /* the first bad time's line, as the generator counted */
+    CHECK(strstr(ref_rep, at) != NULL);
+    const struct { int threads; size_t chunk; } runs[] = {{1, 1}, {1, 7}, {2, 1}, {3, 7}, {4, 64}, {2, 4096}, {0, 0}};
+    for (size_t k = 0; k < sizeof runs / sizeof runs[0]; k++) {
+        char *b, *rj;
+        size_t len;
+        int rc = ingest_bytes(parallel_map, "par.store", runs[k].threads, runs[k].chunk, 0, &b, &len, &rj, &err);
+        CHECK_EQ_INT(rc, CF_OK);
+        if (rc) {
+            fprintf(stderr, "threads %d chunk %zu: %s\n", runs[k].threads, runs[k].chunk, err.msg);
+            continue;
+        }
+        if (len != ref_len || memcmp(b, ref, len)) CHECK_FAIL_("threads %d, chunk %zu: store differs", runs[k].threads, runs[k].chunk);
+        if (strcmp(rj, ref_rep)) CHECK_FAIL_("threads %d, chunk %zu: report differs", runs[k].threads, runs[k].chunk);
+        free(b);
+        free(rj);
+    }
+    free(ref);
+    free(ref_rep);
+}
+
+/* An error in a late chunk stops the ingest with the line the sequential reading names. */
+static void test_parallel_late_errors(void) {
+    int good, lines, first_bad;
+    char *t = parallel_table(1200, &good, &lines, &first_bad);
+    size_t n = strlen(t);
+    t = realloc(t, n + 256);
+    int bad_line = lines + 1;
+    /* a malformed CSV row near the end, then more good rows */
+    snprintf(t + n, 256, "7,\"2100-01-01 00:00:00\"x,A,1,z\n8,2100-01-01 00:00:00,A,1,z\n");
+    write_text("labs.csv", t);
+    char want[64];
+    snprintf(want, sizeof want, "labs.csv:%d: ", bad_line);
+    const struct { int threads; size_t chunk; } runs[] = {{1, (size_t)1 << 30}, {3, 64}, {2, 1}};
+    for (size_t k = 0; k < sizeof runs / sizeof runs[0]; k++) {
+        char *b, *rj;
+        size_t len;
+        cf_err err;
+        memset(&err, 0, sizeof err);
+        CHECK_EQ_INT(ingest_bytes(parallel_map, "err.store", runs[k].threads, runs[k].chunk, 0, &b, &len, &rj, &err),
+                     CF_EINPUT);
+        CHECK_CONTAINS(err.msg, want);
+        CHECK_CONTAINS(err.msg, "after the closing quote");
+    }
+    /* --strict: the first rejection (the first bad time) is the error, on any thread count. */
+    snprintf(want, sizeof want, "labs.csv:%d: ", first_bad);
+    t[n] = '\0';
+    write_text("labs.csv", t);
+    free(t);
+    for (size_t k = 0; k < sizeof runs / sizeof runs[0]; k++) {
+        char *b, *rj;
+        size_t len;
+        cf_err err;
+        memset(&err, 0, sizeof err);
+        CHECK_EQ_INT(ingest_bytes(parallel_map, "err.store", runs[k].threads, runs[k].chunk, 1, &b, &len, &rj, &err),
+                     CF_EINPUT);
+        CHECK_CONTAINS(err.msg, want);
+    }
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "%s", check_tmpdir());
     RUN(test_mapping_errors);
@@ -899,5 +1068,21 @@ int main(void) {
     RUN(test_folder_of_files);
     RUN(test_variables);
     RUN(test_date_only_and_not_after);
+    RUN(test_parallel_identical);
+    RUN(test_parallel_late_errors);
+    /* The engine tests again, every table cut into 5-byte chunks mapped on three threads. */
+    opt_threads = 3;
+    opt_chunk = 5;
+    RUN(test_templates_and_filters);
+    RUN(test_rows_accounted);
+    RUN(test_numeric_invalid_and_text);
+    RUN(test_string_subjects_and_conditions);
+    RUN(test_aliases_optional_joins_and_dictionary_filters);
+    RUN(test_gap03_subject_through_join);
+    RUN(test_gap04_once_per_group);
+    RUN(test_gap08_events_fail_alone);
+    RUN(test_gap10_unpivot);
+    RUN(test_gap14_all_rejected_is_an_error);
+    RUN(test_folder_of_files);
     return check_summary();
 }

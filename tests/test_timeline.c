@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "check.h"
 #include "store/store.h"
 #include "timeline/prepare.h"
@@ -11,6 +13,8 @@
 #include "timeline/timeline.h"
 #include "timeline/vocab.h"
 #include "util/atomic_file.h"
+#include "util/file.h"
+#include "util/le.h"
 #include "util/timeutil.h"
 
 #define MIN_US (INT64_C(60) * USEC_PER_SEC)
@@ -56,6 +60,15 @@ static int b_finish(builder *b) {
         return -1;
     }
     return store_writer_finish(b->w, &err) == CF_OK ? 0 : -1;
+}
+
+/* A small file's bytes into buf (0 when it cannot be read), to damage a copy of it. */
+static size_t read_small(const char *path, uint8_t *buf, size_t cap) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    return n;
 }
 
 static void split_all_train(split_config *sp) {
@@ -571,7 +584,7 @@ static void test_shards_and_windows(void) {
         CHECK_EQ_INT(r.birth, q.birth);
         for (size_t j = 0; j < q.len; j++) {
             CHECK_EQ_INT(timeline_shard_token(&sh, r.first + j), q.tokens[j]);
-            CHECK_EQ_INT(sh.times[r.first + j], q.times[j]);
+            CHECK_EQ_INT(timeline_shard_time(&sh, r.first + j), q.times[j]);
         }
         CHECK_EQ_INT(timeline_shard_subject_at(&sh, r.first), i);
         CHECK_EQ_INT(timeline_shard_subject_at(&sh, r.first + r.n_tokens - 1), i);
@@ -644,12 +657,9 @@ static void test_shards_and_windows(void) {
     vocab_free(&v2);
 
     /* Damage: a token byte fails verify; a header byte fails open. */
-    FILE *f = fopen(tmp("train.tokens"), "rb");
-    REQUIRE(f);
     static uint8_t buf[1 << 16];
-    size_t len = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    REQUIRE(len > 1000 && len < sizeof buf);
+    size_t len = read_small(tmp("train.tokens"), buf, sizeof buf);
+    REQUIRE(len > 400 && len < sizeof buf);
     REQUIRE(timeline_shard_open(&sh, tmp("train.tokens"), &v, &err) == CF_OK);
     size_t tok_off = (size_t)((const uint8_t *)sh.tokens - (const uint8_t *)sh.map);
     timeline_shard_close(&sh);
@@ -775,11 +785,12 @@ static void test_values_and_features(void) {
     REQUIRE(timeline_write_shards(&v, &s, &sp, SPLIT_TRAIN, tmp("val.tokens"), NULL, &err) == CF_OK);
     timeline_shard sh;
     REQUIRE(timeline_shard_open(&sh, tmp("val.tokens"), &v, &err) == CF_OK);
-    CHECK_EQ_INT(sh.version, 2);
-    REQUIRE(sh.values != NULL);
+    CHECK_EQ_INT(sh.version, TIMELINE_SHARD_VERSION);
     CHECK(timeline_shard_verify(&sh, &err) == CF_OK);
-    for (size_t j = 0; j < q.len; j++)
-        CHECK(isnan(q.values[j]) ? isnan(sh.values[j]) : sh.values[j] == q.values[j]);
+    for (size_t j = 0; j < q.len; j++) {
+        float x = timeline_shard_value(&sh, j);
+        CHECK(isnan(q.values[j]) ? isnan(x) : x == q.values[j]);
+    }
     int in[12], tg[12];
     float wf[12 * TIMELINE_N_FEATURES];
     CHECK_EQ_INT(timeline_shard_window_x(&sh, &v, 12, 12, in, tg, wf), 4);
@@ -796,11 +807,8 @@ static void test_values_and_features(void) {
     CHECK(wf2[6 * TIMELINE_N_FEATURES + 3] == 0.0f); /* its first event */
     /* Corrupting a value is seen by verify (the TIMES hash covers VALUES). */
     timeline_shard_close(&sh);
-    FILE *fp = fopen(tmp("val.tokens"), "rb");
-    REQUIRE(fp);
     static uint8_t buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf, fp);
-    fclose(fp);
+    size_t n = read_small(tmp("val.tokens"), buf, sizeof buf);
     REQUIRE(n > 100 && n < sizeof buf);
     buf[n - 2] ^= 4;
     REQUIRE(atomic_write_file(tmp("valbad.tokens"), buf, n, &err) == CF_OK);
@@ -815,6 +823,204 @@ static void test_values_and_features(void) {
     timeline_encoder_free(ee);
     vocab_free(&v);
     vocab_free(&ve);
+    store_close(&s);
+}
+
+/* ------------------------------------------------------------------ shard blocks */
+
+/* Version 3 codes times and values by blocks of 128 tokens that run across subjects. Many
+ * subjects of uneven lengths put block and subject boundaries everywhere; times step by
+ * minutes, seconds and microseconds, repeat, and jump back at each new subject; one subject
+ * has no timed event at all. Every token, time and value must come back exactly as encoded,
+ * windows must give the whole sequence's inputs, and damage must be reported. */
+static void test_shard_blocks(void) {
+    split_config sp;
+    split_all_train(&sp);
+    cf_err err = {0};
+    builder b;
+    b_open(&b, tmp("blk.store"));
+    uint64_t rng = 12345;
+    for (int64_t id = 1; id <= 23; id++) {
+        b_add(&b, id, TIME_NULL, id % 2 ? "GENDER//F" : "GENDER//M", NAN);
+        if (id == 7) continue; /* static facts only */
+        b_add(&b, id, T(1950 + (int)id, 1, 1, 0, 0), "MEDS_BIRTH", NAN);
+        int64_t t = T(2020, 1 + (unsigned)(id % 12), 1, 0, 0) + id * 7 * USEC_PER_SEC;
+        int n = 20 + (int)((id * 37) % 90);
+        for (int k = 0; k < n; k++) {
+            rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            unsigned r = (unsigned)(rng >> 33);
+            switch (r % 5) { /* the step to this event */
+            case 0: break;                                  /* the same time */
+            case 1: t += (int64_t)(1 + r % 50) * MIN_US; break;
+            case 2: t += (int64_t)(1 + r % 900) * USEC_PER_SEC; break;
+            case 3: t += 1 + (int64_t)(r % 999983); break;  /* microseconds */
+            default: t += (int64_t)(1 + r % 30) * 24 * HOUR_US; break;
+            }
+            if (r % 3 == 0) b_add(&b, id, t, "LAB//A//mg", (float)(r % 1000) / 7.0f);
+            else if (r % 3 == 1) b_add(&b, id, t, "LAB//B//mg", (float)(r % 777) - 300.0f);
+            else b_add(&b, id, t, k % 2 ? "X//C" : "X//D", NAN);
+        }
+    }
+    REQUIRE(b_finish(&b) == 0);
+    store s;
+    REQUIRE(store_open(&s, tmp("blk.store"), &err) == CF_OK);
+    vocab_options o;
+    vocab_options_default(&o);
+    o.min_count = 1;
+    o.min_numeric = 5;
+    for (int mode = 0; mode < 2; mode++) {
+        o.value_mode = mode ? VOCAB_VALUES_EMBED : VOCAB_VALUES_TOKENS;
+        vocab v;
+        REQUIRE(vocab_build(&v, &s, &sp, &o, &err) == CF_OK);
+        REQUIRE(timeline_write_shards(&v, &s, &sp, SPLIT_TRAIN, tmp("blk.tokens"), NULL, &err) == CF_OK);
+        timeline_shard sh;
+        REQUIRE(timeline_shard_open(&sh, tmp("blk.tokens"), &v, &err) == CF_OK);
+        CHECK(timeline_shard_verify(&sh, &err) == CF_OK);
+        CHECK_EQ_INT(sh.n_subjects, 23);
+        REQUIRE(sh.n_tokens > 8 * 128); /* many blocks */
+        /* The whole split, flat, from the encoder: the reference. */
+        timeline_encoder *e;
+        REQUIRE(timeline_encoder_new(&e, &v, &s, &err) == CF_OK);
+        timeline_seq q;
+        timeline_seq_init(&q);
+        uint64_t N = sh.n_tokens;
+        int64_t *rt = malloc(N * sizeof *rt), *gt = malloc(N * sizeof *gt);
+        float *rv = malloc(N * sizeof *rv), *gv = malloc(N * sizeof *gv);
+        float *rf = malloc(N * TIMELINE_N_FEATURES * sizeof *rf);
+        uint64_t *sstart = malloc(N * sizeof *sstart); /* first token of each token's subject */
+        REQUIRE(rt && gt && rv && gv && rf && sstart);
+        uint64_t at = 0, n_vals = 0, crossing = 0;
+        for (uint64_t i = 0; i < sh.n_subjects; i++) {
+            timeline_shard_subject r;
+            timeline_shard_get_subject(&sh, i, &r);
+            REQUIRE(timeline_encode(e, (uint64_t)store_find_subject(&s, r.subject_id), &q, &err) == CF_OK);
+            REQUIRE_EQ_INT(r.first, at);
+            REQUIRE_EQ_INT(r.n_tokens, q.len);
+            if (r.first / 128 != (r.first + r.n_tokens - 1) / 128) crossing++;
+            for (size_t j = 0; j < q.len; j++) {
+                CHECK_EQ_INT(timeline_shard_token(&sh, at + j), q.tokens[j]);
+                rt[at + j] = q.times[j];
+                rv[at + j] = q.values[j];
+                sstart[at + j] = at;
+                n_vals += !isnan(q.values[j]);
+            }
+            timeline_features(rf + at * TIMELINE_N_FEATURES, q.times, q.values, q.len, q.n_prefix, q.times[0],
+                              TIME_NULL);
+            at += q.len;
+        }
+        CHECK(crossing >= 5 && n_vals > 100);
+        /* One token at a time, and ranges that start and end anywhere. */
+        uint64_t bad = 0;
+        for (uint64_t g = 0; g < N; g++) {
+            float x = timeline_shard_value(&sh, g);
+            bad += timeline_shard_time(&sh, g) != rt[g] || memcmp(&x, &rv[g], sizeof x) != 0;
+        }
+        CHECK_EQ_INT(bad, 0);
+        for (uint64_t g0 = 0; g0 < N; g0 += 41) {
+            size_t n = (size_t)((N - g0) < 300 ? N - g0 : 300);
+            timeline_shard_read(&sh, g0, n, gt, gv);
+            CHECK(!memcmp(gt, rt + g0, n * sizeof *gt) && !memcmp(gv, rv + g0, n * sizeof *gv));
+        }
+        /* Windows at and around every block boundary and every subject's start: the first
+         * subject's inputs after a fresh prefix, and the following subjects' inputs, are the
+         * whole sequence's. */
+        int TW = 160, in[161], tg[161];
+        float *wf = malloc((size_t)TW * TIMELINE_N_FEATURES * sizeof *wf);
+        REQUIRE(wf);
+        uint64_t windows = 0, mismatched = 0;
+        for (uint64_t pos = 1; pos < N; pos++) {
+            int near_block = pos % 128 <= 1 || pos % 128 == 127, near_subject = sstart[pos] + 5 >= pos;
+            if (!near_block && !near_subject && pos % 97) continue;
+            int placed = timeline_shard_window_x(&sh, &v, pos, TW, in, tg, wf);
+            uint64_t g = placed ? pos : sstart[pos];
+            for (int i = placed; i < TW && g < N; i++, g++) {
+                CHECK_EQ_INT(in[i], timeline_shard_token(&sh, g));
+                mismatched += memcmp(wf + (size_t)i * TIMELINE_N_FEATURES, rf + g * TIMELINE_N_FEATURES,
+                                     TIMELINE_N_FEATURES * sizeof *wf) != 0;
+            }
+            windows++;
+        }
+        CHECK(windows > 100);
+        CHECK_EQ_INT(mismatched, 0);
+        free(wf);
+        timeline_shard_close(&sh);
+
+        if (mode == 0) {
+            /* Damage. The file in memory; sections from the map. */
+            static uint8_t buf[1 << 18];
+            size_t len = read_small(tmp("blk.tokens"), buf, sizeof buf);
+            REQUIRE(len > 1000 && len < sizeof buf);
+            REQUIRE(timeline_shard_open(&sh, tmp("blk.tokens"), &v, &err) == CF_OK);
+            size_t idx_off = (size_t)(sh.index - (const uint8_t *)sh.map),
+                   data_off = (size_t)(sh.data - (const uint8_t *)sh.map);
+            uint64_t n_blocks = sh.n_blocks;
+            timeline_shard_close(&sh);
+            CHECK_EQ_INT(n_blocks, (N + 127) / 128);
+            /* A flipped bit in a block's data: open works (the header is intact), reading never
+             * leaves the file, and verify names the section. */
+            uint8_t *blk5 = buf + data_off + le_get64(buf + idx_off + 5 * 16);
+            for (int k = 0; k < 40; k++) {
+                blk5[k] ^= 0xff;
+                REQUIRE(atomic_write_file(tmp("blkbad.tokens"), buf, len, &err) == CF_OK);
+                REQUIRE(timeline_shard_open(&sh, tmp("blkbad.tokens"), &v, &err) == CF_OK);
+                timeline_shard_read(&sh, 0, (size_t)N, gt, gv);
+                CHECK(timeline_shard_verify(&sh, &err) == CF_EINPUT);
+                timeline_shard_close(&sh);
+                blk5[k] ^= 0xff;
+            }
+            CHECK_CONTAINS(err.msg, "INDEX and DATA");
+            /* An index entry pointing past the data. */
+            buf[idx_off + 3 * 16 + 6] ^= 0x40;
+            REQUIRE(atomic_write_file(tmp("blkbad.tokens"), buf, len, &err) == CF_OK);
+            REQUIRE(timeline_shard_open(&sh, tmp("blkbad.tokens"), &v, &err) == CF_OK);
+            timeline_shard_read(&sh, 0, (size_t)N, gt, gv);
+            CHECK_EQ_INT(gt[3 * 128], TIME_NULL);
+            CHECK(timeline_shard_verify(&sh, &err) == CF_EINPUT);
+            timeline_shard_close(&sh);
+            buf[idx_off + 3 * 16 + 6] ^= 0x40;
+            /* Data that checksums but does not decode (a writer's bug, not damage in transit):
+             * an unknown time unit in block 2, the hashes made to match. */
+            uint8_t save = buf[data_off + le_get64(buf + idx_off + 2 * 16)];
+            buf[data_off + le_get64(buf + idx_off + 2 * 16)] = 9;
+            uint8_t two[64];
+            crypto_generichash(two, 32, buf + idx_off, n_blocks * 16, NULL, 0);
+            crypto_generichash(two + 32, 32, buf + data_off, len - data_off, NULL, 0);
+            uint8_t hdr[256];
+            memcpy(hdr, buf, 256);
+            crypto_generichash(buf + 184, 32, two, sizeof two, NULL, 0);
+            crypto_generichash(buf + 224, 32, buf, 224, NULL, 0);
+            REQUIRE(atomic_write_file(tmp("blkbad.tokens"), buf, len, &err) == CF_OK);
+            REQUIRE(timeline_shard_open(&sh, tmp("blkbad.tokens"), &v, &err) == CF_OK);
+            CHECK(timeline_shard_verify(&sh, &err) == CF_EINPUT);
+            CHECK_CONTAINS(err.msg, "block 2 ");
+            timeline_shard_close(&sh);
+            memcpy(buf, hdr, 256);
+            buf[data_off + le_get64(buf + idx_off + 2 * 16)] = save;
+            /* A version-2 shard (flat times and values) is refused with what to do. */
+            buf[8] = 2;
+            REQUIRE(atomic_write_file(tmp("blkold.tokens"), buf, len, &err) == CF_OK);
+            CHECK(timeline_shard_open(&sh, tmp("blkold.tokens"), &v, &err) == CF_EINPUT);
+            CHECK_CONTAINS(err.msg, "version 2 is no longer read");
+            CHECK_CONTAINS(err.msg, "--rebuild");
+            buf[8] = TIMELINE_SHARD_VERSION + 1; /* a future version */
+            REQUIRE(atomic_write_file(tmp("blkold.tokens"), buf, len, &err) == CF_OK);
+            CHECK(timeline_shard_open(&sh, tmp("blkold.tokens"), &v, &err) == CF_EINPUT);
+            CHECK_CONTAINS(err.msg, "this clinfm reads version");
+            buf[8] = TIMELINE_SHARD_VERSION;
+            /* Cut short: the header's size disagrees. */
+            REQUIRE(atomic_write_file(tmp("blkbad.tokens"), buf, len - 3, &err) == CF_OK);
+            CHECK(timeline_shard_open(&sh, tmp("blkbad.tokens"), &v, &err) == CF_EINPUT);
+        }
+        free(rt);
+        free(gt);
+        free(rv);
+        free(gv);
+        free(rf);
+        free(sstart);
+        timeline_seq_free(&q);
+        timeline_encoder_free(e);
+        vocab_free(&v);
+    }
     store_close(&s);
 }
 
@@ -926,6 +1132,33 @@ static void test_prepare(void) {
     CHECK(after.st_ino == before.st_ino);
     vocab_free(&v);
 
+    /* A preparation whose shards are of an older format is rebuilt, not reused (a version-2
+     * shard would be refused when opened). */
+    {
+        char rpath[4300];
+        snprintf(rpath, sizeof rpath, "%s/%s", dir, TIMELINE_PREPARED_FILE);
+        char *text = NULL;
+        size_t tlen = 0;
+        REQUIRE(file_read_all(rpath, 1 << 20, &text, &tlen, &err) == CF_OK);
+        char *f = strstr(text, "\"shard_format\":");
+        REQUIRE(f);
+        f += strlen("\"shard_format\":");
+        while (*f == ' ' || *f == '\t') f++;
+        CHECK_EQ_INT(*f, '0' + TIMELINE_SHARD_VERSION);
+        *f = '2';
+        REQUIRE(atomic_write_file(rpath, text, tlen, &err) == CF_OK);
+        free(text);
+        REQUIRE(timeline_prepare(&v, &s, &sp, &po, &pr, &err) == CF_OK);
+        CHECK_EQ_INT(pr.reused, 0);
+        CHECK_CONTAINS(pr.note, "another token shard format");
+        REQUIRE(stat(pr.shard_path[SPLIT_TRAIN], &after) == 0);
+        CHECK(after.st_ino != before.st_ino);
+        vocab_free(&v);
+        REQUIRE(timeline_prepare(&v, &s, &sp, &po, &pr, &err) == CF_OK);
+        CHECK_EQ_INT(pr.reused, 1); /* and the rebuilt one is reused */
+        vocab_free(&v);
+    }
+
     po.reuse = 0;
     REQUIRE(timeline_prepare(&v, &s, &sp, &po, &pr, &err) == CF_OK);
     CHECK_EQ_INT(pr.reused, 0);
@@ -958,6 +1191,7 @@ int main(void) {
     RUN(test_vocab_damage_detected);
     RUN(test_shards_and_windows);
     RUN(test_values_and_features);
+    RUN(test_shard_blocks);
     RUN(test_ngram_baselines);
     RUN(test_prepare);
     return check_summary();

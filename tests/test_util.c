@@ -4,12 +4,17 @@
  * integer-keyed map (u64map.h) against a plain array with 100 000 keys (0 included), and the
  * section reader (kv.h) on every construct and error of its syntax, the string interner
  * (strmap.h) with and without a reserve against the same insertions, and the large-table
- * allocator (err.h) zeroed and writable end to end. */
+ * allocator (err.h) zeroed and writable end to end; cf_grow's capacities and its refusal of an
+ * overflowing size, CF_FREE_ALL (run under ASan: a leak or double free fails), and the cJSON
+ * field tables and file writer (json.h) against the text cJSON prints for the same calls. */
 #include "check.h"
 
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "util/file.h"
+#include "util/json.h"
 #include "util/kv.h"
 #include "util/le.h"
 #include "util/sbuf.h"
@@ -235,6 +240,65 @@ static void test_kv(void) {
     CHECK_EQ_STR(out, "S s/x@1|P k=v@2|");
 }
 
+static void test_grow_free(void) {
+    size_t cap = 0;
+    int *a = cf_grow(NULL, &cap, 1, sizeof *a, 16);
+    REQUIRE(a);
+    CHECK_EQ_INT(cap, 16);
+    for (int i = 0; i < 16; i++) a[i] = i;
+    CHECK(cf_grow(a, &cap, 16, sizeof *a, 16) == a); /* room already: the same block */
+    CHECK_EQ_INT(cap, 16);
+    a = cf_grow(a, &cap, 17, sizeof *a, 16); /* doubling from the capacity, contents kept */
+    REQUIRE(a);
+    CHECK_EQ_INT(cap, 32);
+    CHECK(a[0] == 0 && a[15] == 15);
+    a = cf_grow(a, &cap, 200, sizeof *a, 16);
+    REQUIRE(a);
+    CHECK_EQ_INT(cap, 256);
+    /* a size that overflows is refused, the block and the capacity untouched */
+    CHECK(cf_grow(a, &cap, SIZE_MAX / 2, sizeof *a, 16) == NULL);
+    CHECK_EQ_INT(cap, 256);
+    char *b = malloc(10), *c = NULL;
+    struct {
+        char *x;
+    } *s = malloc(sizeof *s);
+    REQUIRE(b && s);
+    s->x = malloc(3);
+    CF_FREE_ALL(a, b, c, s->x, s); /* NULL skipped; s read before it is freed */
+}
+
+static void test_json(void) {
+    cJSON *a = cJSON_CreateObject(), *b = cJSON_CreateObject();
+    REQUIRE(a && b);
+    JSON_ADD_STRINGS(a, {"name", "x"}, {"file", "y.csv"});
+    JSON_ADD_NUMBERS(a, {"rows", 3.0}, {"share", 0.25}, {"none", 0.0});
+    cJSON_AddStringToObject(b, "name", "x");
+    cJSON_AddStringToObject(b, "file", "y.csv");
+    cJSON_AddNumberToObject(b, "rows", 3);
+    cJSON_AddNumberToObject(b, "share", 0.25);
+    cJSON_AddNumberToObject(b, "none", 0);
+    char *ta = cJSON_PrintUnformatted(a), *tb = cJSON_PrintUnformatted(b);
+    REQUIRE(ta && tb);
+    CHECK_EQ_STR(ta, "{\"name\":\"x\",\"file\":\"y.csv\",\"rows\":3,\"share\":0.25,\"none\":0}");
+    CHECK_EQ_STR(ta, tb);
+    free(ta);
+    cJSON_Delete(a);
+    /* json_write_file: the pretty text, written whole; b is deleted */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/util_json.json", check_tmpdir());
+    cf_err err = {0};
+    char *pretty = cJSON_Print(b);
+    REQUIRE(pretty);
+    CHECK_EQ_INT(json_write_file(path, b, 1, &err), CF_OK);
+    char *data = NULL;
+    size_t len = 0;
+    CHECK_EQ_INT(file_read_all(path, 0, &data, &len, &err), CF_OK);
+    CHECK(data && !strcmp(data, pretty));
+    free(data);
+    free(pretty);
+    free(tb);
+}
+
 int main(void) {
     RUN(test_sbuf);
     RUN(test_file);
@@ -242,5 +306,7 @@ int main(void) {
     RUN(test_u64map);
     RUN(test_kv);
     RUN(test_strmap_reserve);
+    RUN(test_grow_free);
+    RUN(test_json);
     return check_summary();
 }

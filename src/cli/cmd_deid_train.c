@@ -23,13 +23,9 @@ typedef struct {
 } corpora;
 
 static int add_corpus(corpora *cs, deid_corpus *c) {
-    if (cs->n == cs->cap) {
-        size_t nc = cs->cap ? cs->cap * 2 : 8;
-        deid_corpus *nv = realloc(cs->v, nc * sizeof *nv);
-        if (!nv) return -1;
-        cs->v = nv;
-        cs->cap = nc;
-    }
+    deid_corpus *nv = cf_grow(cs->v, &cs->cap, cs->n + 1, sizeof *nv, 8);
+    if (!nv) return -1;
+    cs->v = nv;
     cs->v[cs->n++] = *c;
     return 0;
 }

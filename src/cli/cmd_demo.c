@@ -37,6 +37,7 @@
 #include "util/sbuf.h"
 #include "util/datadir.h"
 #include "util/err.h"
+#include "util/json.h"
 
 #define PATHCAP 4352
 #define MAX_TASKS 4
@@ -456,12 +457,7 @@ static int write_service_config(const char *path, const char *task, const char *
     /* every card, also below the warning threshold, so the demo always shows one */
     cJSON_AddBoolToObject(s, "show_info", 1);
     cJSON_AddItemToArray(svcs, s);
-    char *text = cJSON_Print(c);
-    cJSON_Delete(c);
-    if (!text) return cf_fail(err, CF_EINTERNAL, "out of memory");
-    int rc = atomic_write_file(path, text, strlen(text), err);
-    free(text);
-    return rc;
+    return json_write_file(path, c, 1, err);
 }
 
 static pid_t start_service(const demo *d, char **args, const char *log_path) {

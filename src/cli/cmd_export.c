@@ -68,7 +68,8 @@ int cmd_export(int argc, char **argv) {
     }
     store s;
     cf_err err = {0};
-    int rc = store_open(&s, argv[arg], &err);
+    /* The events subject by subject through a cursor: no decoded copy of the store. */
+    int rc = store_open_summary(&s, argv[arg], &err);
     if (rc) {
         cf_err_print(&err);
         return rc;
@@ -82,23 +83,39 @@ int cmd_export(int argc, char **argv) {
     char tbuf[40], nbuf[32];
     progress pr;
     progress_begin(&pr, "export", "events", s.n_events);
-    for (uint64_t k = 0; k < s.n_subjects; k++)
-        for (uint64_t i = s.subject_start[k]; i < s.subject_start[k + 1]; i++) {
-            progress_update(&pr, i);
-            fprintf(f, "%lld,%s,", (long long)s.subject_id[k], time_format_iso(s.time[i], tbuf, sizeof tbuf));
-            const char *code = store_code_str(&s, s.code[i]);
+    store_cursor *cur = NULL;
+    if ((rc = store_cursor_new(&cur, &s, STORE_CURSOR_READAHEAD, &err))) {
+        progress_end(&pr);
+        fclose(f);
+        atomic_file_abort(&af);
+        goto done;
+    }
+    for (uint64_t k = 0; k < s.n_subjects; k++) {
+        store_events ev;
+        if ((rc = store_cursor_subject(cur, k, &ev, &err))) break;
+        for (uint64_t i = 0; i < ev.n; i++) {
+            progress_update(&pr, ev.first + i);
+            fprintf(f, "%lld,%s,", (long long)s.subject_id[k], time_format_iso(ev.time[i], tbuf, sizeof tbuf));
+            const char *code = store_code_str(&s, ev.code[i]);
             csv_write_field(f, code, strlen(code));
-            fprintf(f, ",%s,", format_float_shortest(s.numeric[i], nbuf, sizeof nbuf));
-            if (s.text[i]) {
+            fprintf(f, ",%s,", format_float_shortest(ev.numeric[i], nbuf, sizeof nbuf));
+            if (ev.text[i]) {
                 size_t len;
-                const char *t = store_text_str(&s, s.text[i], &len);
+                const char *t = store_text_str(&s, ev.text[i], &len);
                 /* An empty text must stay distinguishable from no text: write it quoted. */
                 if (len == 0) fputs("\"\"", f);
                 else csv_write_field(f, t, len);
             }
             fputc('\n', f);
         }
+    }
     progress_end(&pr);
+    store_cursor_free(cur);
+    if (rc) { /* a damaged block: no half-written data.csv */
+        fclose(f);
+        atomic_file_abort(&af);
+        goto done;
+    }
     if ((rc = close_out(&af, f, &err))) goto done;
     snprintf(path, sizeof path, "%s/codes.csv", out);
     if ((rc = open_out(&af, &f, path, &err))) goto done;

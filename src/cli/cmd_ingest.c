@@ -46,7 +46,7 @@ int cmd_ingest(int argc, char **argv) {
     int status;
     cli_named mapping_file = {.folder = "mappings", .ext = ".map"};
     const char *format = "csv", *input = NULL, *out = NULL, *tables = NULL, *report = NULL;
-    int strict = 0, quiet = 0;
+    int strict = 0, quiet = 0, threads = 0;
     cli_list vars = {.n = 0};
     unsigned long long memory_mb = 256;
     const cli_opt opts[] = {
@@ -67,6 +67,10 @@ int cmd_ingest(int argc, char **argv) {
         CLI_OPT_FLAG("strict", &strict, "the first rejected row is a fatal error"),
         CLI_OPT_U64("memory-mb", &memory_mb, "N", 1, 1ull << 20,
                     "event buffer before spilling sorted runs to disk (default 256)"),
+        CLI_OPT_INT("threads", &threads, "N", 0, 64,
+                    "csv: threads that parse and map a table's rows, cut into chunks of\n"
+                    "whole records (default 0: one per processor); the store is the same\n"
+                    "for any N"),
         CLI_OPT_STR("report", &report, "FILE", "also write the ingestion report as JSON"),
         CLI_OPT_FLAG("quiet", &quiet, "print no report"),
         CLI_OPT_END};
@@ -121,7 +125,7 @@ int cmd_ingest(int argc, char **argv) {
         fhir_options fo = {.strict = strict, .show_progress = 1};
         rc = fhir_ingest(input, w, &rep, &fo, &err);
     } else if (!rc) {
-        mapped_csv_options mo = {.only_tables = tables, .show_progress = 1};
+        mapped_csv_options mo = {.only_tables = tables, .show_progress = 1, .threads = threads};
         rc = mapped_csv_ingest(&m, input, w, &rep, &mo, &err);
     }
     uint64_t events = w ? store_writer_events(w) : 0;

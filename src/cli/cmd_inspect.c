@@ -12,36 +12,34 @@
 
 #include "cli/commands.h"
 #include "cli/opts.h"
+#include "eval/eval.h"
 #include "store/format_value.h"
 #include "store/store.h"
 
-typedef struct {
-    uint64_t count;
-    uint32_t code;
-} code_freq;
-
-static int cmp_freq(const void *a, const void *b) {
-    const code_freq *x = a, *y = b;
-    if (x->count != y->count) return x->count > y->count ? -1 : 1;
-    return x->code < y->code ? -1 : x->code > y->code;
-}
-
-static void print_timeline(const store *s, uint64_t k, unsigned long long limit) {
+/* Prints subject k's events, read through a cursor (only the blocks that hold them are decoded). */
+static int print_timeline(const store *s, uint64_t k, unsigned long long limit, cf_err *err) {
     char tbuf[40], nbuf[32];
     size_t klen;
+    store_cursor *c;
+    store_events ev;
+    int rc = store_cursor_new(&c, s, 0, err);
+    if (rc) return rc;
+    uint64_t n = s->subject_start[k + 1] - s->subject_start[k], shown_n = limit && n > limit ? limit : n;
+    if ((rc = store_cursor_range(c, s->subject_start[k], s->subject_start[k] + shown_n, &ev, err))) {
+        store_cursor_free(c);
+        return rc;
+    }
     const char *key = store_subject_key(s, k, &klen);
     printf("subject %lld", (long long)s->subject_id[k]);
     if (key) printf(" (source id %.*s)", (int)klen, key);
-    printf(": %llu events\n", (unsigned long long)(s->subject_start[k + 1] - s->subject_start[k]));
+    printf(": %llu events\n", (unsigned long long)n);
     printf("%-26s %-44s %12s  %-30s %s\n", "time", "code", "numeric", "text", "source:row");
-    uint64_t end = s->subject_start[k + 1];
-    if (limit && end - s->subject_start[k] > limit) end = s->subject_start[k] + limit;
-    for (uint64_t i = s->subject_start[k]; i < end; i++) {
-        const char *t = s->time[i] == TIME_NULL ? "(static)" : time_format_iso(s->time[i], tbuf, sizeof tbuf);
-        printf("%-26s %-44s %12s  ", t, store_code_str(s, s->code[i]), format_float_shortest(s->numeric[i], nbuf, sizeof nbuf));
-        if (s->text[i]) {
+    for (uint64_t i = 0; i < ev.n; i++) {
+        const char *t = ev.time[i] == TIME_NULL ? "(static)" : time_format_iso(ev.time[i], tbuf, sizeof tbuf);
+        printf("%-26s %-44s %12s  ", t, store_code_str(s, ev.code[i]), format_float_shortest(ev.numeric[i], nbuf, sizeof nbuf));
+        if (ev.text[i]) {
             size_t len;
-            const char *txt = store_text_str(s, s->text[i], &len);
+            const char *txt = store_text_str(s, ev.text[i], &len);
             /* One line per event: long text is cut, line breaks shown as spaces. */
             int shown = 0;
             for (size_t j = 0; j < len && shown < 30; j++, shown++) putchar(txt[j] == '\n' || txt[j] == '\r' ? ' ' : txt[j]);
@@ -50,11 +48,12 @@ static void print_timeline(const store *s, uint64_t k, unsigned long long limit)
         } else {
             printf("%-30s", "");
         }
-        printf(" %s:%llu\n", store_source_name(s, store_prov_source(s->prov[i])),
-               (unsigned long long)store_prov_row(s->prov[i]));
+        printf(" %s:%llu\n", store_source_name(s, store_prov_source(ev.prov[i])),
+               (unsigned long long)store_prov_row(ev.prov[i]));
     }
-    if (end < s->subject_start[k + 1])
-        printf("... %llu more events (--limit 0 shows all)\n", (unsigned long long)(s->subject_start[k + 1] - end));
+    if (shown_n < n) printf("... %llu more events (--limit 0 shows all)\n", (unsigned long long)(n - shown_n));
+    store_cursor_free(c);
+    return CF_OK;
 }
 
 int cmd_inspect(int argc, char **argv) {
@@ -79,7 +78,8 @@ int cmd_inspect(int argc, char **argv) {
     const char *path = argv[arg];
     store s;
     cf_err err = {0};
-    int rc = subject || verify ? store_open(&s, path, &err) : store_open_summary(&s, path, &err);
+    /* No decoded copy of the events: --verify and --subject read them through a store cursor. */
+    int rc = store_open_summary(&s, path, &err);
     if (rc) {
         cf_err_print(&err);
         return rc;
@@ -106,19 +106,19 @@ int cmd_inspect(int argc, char **argv) {
             store_close(&s);
             return 1;
         }
-        print_timeline(&s, (uint64_t)k, limit);
+        rc = print_timeline(&s, (uint64_t)k, limit, &err);
+        if (rc) cf_err_print(&err);
         store_close(&s);
-        return 0;
+        return rc;
     }
     size_t ntop = top < s.n_codes ? (size_t)top : (size_t)s.n_codes;
-    code_freq *freq = malloc((s.n_codes ? s.n_codes : 1) * sizeof *freq);
+    eval_code_freq *freq = malloc((s.n_codes ? s.n_codes : 1) * sizeof *freq);
     if (!freq) {
         store_close(&s);
         fprintf(stderr, "clinfm: out of memory\n");
         return 2;
     }
-    for (uint32_t i = 0; i < s.n_codes; i++) freq[i] = (code_freq){s.code_count[i], i};
-    qsort(freq, s.n_codes, sizeof *freq, cmp_freq);
+    eval_rank_codes(freq, s.code_count, s.n_codes, 0, s.n_codes); /* most frequent first, ties by code */
     uint64_t static_events = s.n_static_events, numeric_events = s.n_numeric_events, text_events = s.n_text_events;
     const uint64_t *per_source = s.source_events;
     char t0[40], t1[40];
@@ -150,7 +150,7 @@ int cmd_inspect(int argc, char **argv) {
         for (size_t i = 0; i < ntop; i++) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "code", store_code_str(&s, freq[i].code));
-            cJSON_AddNumberToObject(o, "count", (double)freq[i].count);
+            cJSON_AddNumberToObject(o, "count", (double)freq[i].rows);
             cJSON_AddItemToArray(tc, o);
         }
         cJSON *meta = cJSON_ParseWithLength(s.meta, s.meta_len);
@@ -176,7 +176,7 @@ int cmd_inspect(int argc, char **argv) {
                    per_source ? (unsigned long long)per_source[k] : 0ULL);
         printf("most frequent codes:\n");
         for (size_t i = 0; i < ntop; i++)
-            printf("  %-50s %10llu\n", store_code_str(&s, freq[i].code), (unsigned long long)freq[i].count);
+            printf("  %-50s %10llu\n", store_code_str(&s, freq[i].code), (unsigned long long)freq[i].rows);
         if (verify) printf("verify       ok (all checksums match)\n");
     }
     free(freq);

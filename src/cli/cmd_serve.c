@@ -48,6 +48,14 @@ static int open_db(const char *config_path, serve_config *cfg, serve_db **db, cf
     return rc;
 }
 
+/* The end of a command that opened them (open_db): closes both, tells the error, returns rc. */
+static int close_db(serve_config *cfg, serve_db *db, int rc, const cf_err *err) {
+    serve_db_close(db);
+    serve_config_free(cfg);
+    if (rc) cf_err_print(err);
+    return rc;
+}
+
 static void cli_who(char *who, size_t cap) { snprintf(who, cap, "cli:uid=%u", (unsigned)getuid()); }
 
 /* Commands leave a trace in the audit trail too. */
@@ -186,10 +194,7 @@ done:
     if (have_pred && pred.close) pred.close(pred.ctx);
     if (have_store) store_close(&st);
     serve_auth_close(auth);
-    serve_db_close(db);
-    serve_config_free(&cfg);
-    if (rc) cf_err_print(&err);
-    return rc;
+    return close_db(&cfg, db, rc, &err);
 }
 
 /* ------------------------------------------------------------------ token */
@@ -259,10 +264,7 @@ int cmd_token(int argc, char **argv) {
     } else if (!rc) {
         rc = serve_db_key_list(db, stdout, &err);
     }
-    serve_db_close(db);
-    serve_config_free(&cfg);
-    if (rc) cf_err_print(&err);
-    return rc;
+    return close_db(&cfg, db, rc, &err);
 }
 
 /* ------------------------------------------------------------------ audit */
@@ -390,8 +392,5 @@ int cmd_feedback(int argc, char **argv) {
             rc = serve_db_feedback_export(db, stdout, jsonl, with_comments, &err);
         }
     }
-    serve_db_close(db);
-    serve_config_free(&cfg);
-    if (rc) cf_err_print(&err);
-    return rc;
+    return close_db(&cfg, db, rc, &err);
 }

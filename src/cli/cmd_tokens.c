@@ -55,7 +55,8 @@ int cmd_tokens(int argc, char **argv) {
     sp.rotate_ppm = v.split_rotate_ppm;
     int know_split = memcmp(kid, v.split_key_id, sizeof kid) == 0;
     store s;
-    if ((rc = store_open(&s, store_path, &err))) {
+    /* One subject: the encoder's cursor decodes only the blocks that hold its events. */
+    if ((rc = store_open_summary(&s, store_path, &err))) {
         cf_err_print(&err);
         vocab_free(&v);
         return rc;

@@ -27,6 +27,7 @@ int cmd_vocab(int argc, char **argv) {
     vocab_options vo;
     vocab_options_default(&vo);
     int baselines = 1, json = 0, reuse = 1;
+    unsigned long long cache_mib = 256;
     const cli_opt opts[] = {
         CLI_OPT_STR("store", &store_path, "STORE", "the event store"),
         CLI_OPT_STR("out", &out, "VOCAB", "the vocabulary file to write (atomically)"),
@@ -52,6 +53,9 @@ int cmd_vocab(int argc, char **argv) {
                     "options is reused as it is (docs/TIMELINE.md)"),
         CLI_OPT_SET("rebuild", &reuse, 0, "prepare DIR again even when it matches"),
         CLI_OPT_SET("no-baselines", &baselines, 0, "skip the n-gram baselines and token counts"),
+        CLI_OPT_U64("decoded-cache", &cache_mib, "MIB", 0, 1ull << 30,
+                    "decoded store blocks kept between the preparation's passes\n"
+                    "(default 256 MiB; 0 decodes every block on every pass)"),
         CLI_OPT_FLAG("json", &json, "print the summary as JSON"),
         CLI_OPT_END};
     const cli_spec spec = {
@@ -72,7 +76,15 @@ int cmd_vocab(int argc, char **argv) {
     int rc;
     if ((rc = cli_split_apply(&split, &sp, &err))) goto fail0;
     store s;
-    if ((rc = store_open(&s, store_path, &err))) goto fail0;
+    /* The preparation reads the events subject by subject (store cursors), ten passes (the
+     * vocabulary's two, sizing and writing each shard, the baselines' fit and scoring): the
+     * first --decoded-cache MiB of decoded blocks are kept between passes, the rest decoded
+     * again on each, so memory stays bounded whatever the store's size. */
+    if ((rc = store_open_summary(&s, store_path, &err))) goto fail0;
+    if ((rc = store_cache_set(&s, (size_t)cache_mib << 20, &err))) {
+        store_close(&s);
+        goto fail0;
+    }
     timeline_prepare_options po;
     timeline_prepare_options_default(&po);
     po.vocab_out = out;

@@ -1,7 +1,7 @@
 /* The clinfm subcommands: the top of the house. Every command lives here in src/cli/ (cmd_<name>.c)
  * and calls the stages' library functions; no stage includes this header or knows the command
  * line. main.c dispatches by name. Every command reads its options through the one option parser
- * (cli/opts.h; cmd_train.c still by hand), prints its --help to stdout, rejects unknown options,
+ * (cli/opts.h), prints its --help to stdout, rejects unknown options,
  * and returns an exit status: 0 ok, 1 bad input or usage, 2 internal error. */
 #ifndef CLINFM_CLI_COMMANDS_H
 #define CLINFM_CLI_COMMANDS_H

@@ -77,6 +77,17 @@ static int take(const char *cmd, const cli_opt *o, const char *v) {
         *(double *)o->dst = d;
         return 0;
     }
+    case CLI_FLOAT: {
+        char *end;
+        float f = strtof(v, &end); /* an underflow to 0 or a subnormal is taken as the number it is */
+        if (!*v || *end || !isfinite(f)) return cli_usage_error(cmd, "%s expects a number", opt);
+        if (f < o->dlo || f > o->dhi) {
+            if (isinf(o->dhi)) return cli_usage_error(cmd, "%s must be %g or more", opt, o->dlo);
+            return cli_usage_error(cmd, "%s must be %g to %g", opt, o->dlo, o->dhi);
+        }
+        *(float *)o->dst = f;
+        return 0;
+    }
     case CLI_CHOICE: {
         for (int i = 0; o->choices[i].name; i++)
             if (!strcmp(v, o->choices[i].name)) {

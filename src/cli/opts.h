@@ -23,6 +23,7 @@ typedef enum {
     CLI_U32,     /* uint32_t in [lo, hi] */
     CLI_INT,     /* int in [dlo, dhi] (may be negative) */
     CLI_DOUBLE,  /* double in [dlo, dhi] */
+    CLI_FLOAT,   /* float in [dlo, dhi], read by strtof (no double rounding); dhi INFINITY: no upper end */
     CLI_CHOICE,  /* one of .choices' names: stores that choice's value into an int */
     CLI_LIST,    /* repeatable: appends the value to a cli_list */
     CLI_FN,      /* .fn(cmd, value, dst) decides: returns 0, or 1 after printing why */
@@ -69,6 +70,8 @@ typedef struct {
     {name, CLI_INT, (1 ? (dst) : (int *)0), meta, help, 0, 0, 0, 0, lo, hi, 0, 0}
 #define CLI_OPT_DOUBLE(name, dst, meta, lo, hi, help) \
     {name, CLI_DOUBLE, (1 ? (dst) : (double *)0), meta, help, 0, 0, 0, 0, lo, hi, 0, 0}
+#define CLI_OPT_FLOAT(name, dst, meta, lo, hi, help) \
+    {name, CLI_FLOAT, (1 ? (dst) : (float *)0), meta, help, 0, 0, 0, 0, lo, hi, 0, 0}
 #define CLI_OPT_CHOICE(name, dst, meta, choices, help) \
     {name, CLI_CHOICE, (1 ? (dst) : (int *)0), meta, help, 0, 0, 0, 0, 0, 0, choices, 0}
 #define CLI_OPT_LIST(name, dst, meta, help) \

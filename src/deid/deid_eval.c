@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "deid/deid_int.h"
+#include "util/file.h"
 #include "util/progress.h"
 
 /* ---- type mapping ------------------------------------------------------------------------ */
@@ -256,46 +257,16 @@ void deid_corpus_free(deid_corpus *c) {
         free(c->docs[i].text);
         free(c->docs[i].gold);
     }
-    free(c->docs);
-    free(c->text_path);
-    free(c->phi_path);
+    CF_FREE_ALL(c->docs, c->text_path, c->phi_path);
     memset(c, 0, sizeof *c);
 }
 
 static int read_all(const char *path, char **out, size_t *len, cf_err *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return cf_fail_errno(err, CF_EINPUT, "%s: cannot open corpus", path);
-    size_t cap = 1 << 16, n = 0;
-    char *b = cf_malloc(cap);
-    if (!b) {
-        fclose(f);
-        return cf_fail(err, CF_EINTERNAL, "out of memory");
-    }
-    for (;;) {
-        if (n + 1 >= cap) {
-            char *nb = realloc(b, cap * 2);
-            if (!nb) {
-                free(b);
-                fclose(f);
-                return cf_fail(err, CF_EINTERNAL, "out of memory reading %s", path);
-            }
-            b = nb;
-            cap *= 2;
-        }
-        size_t got = fread(b + n, 1, cap - n - 1, f);
-        if (!got) break;
-        n += got;
-    }
-    int bad = ferror(f);
+    int rc = file_read_stream(f, path, 0, out, len, err);
     fclose(f);
-    if (bad) {
-        free(b);
-        return cf_fail(err, CF_EINPUT, "%s: read error", path);
-    }
-    b[n] = 0;
-    *out = b;
-    *len = n;
-    return CF_OK;
+    return rc;
 }
 
 /* ---- presidio JSON ----------------------------------------------------------------------- */
@@ -836,11 +807,7 @@ static int load_physionet(const char *text_path, const char *phi_path, deid_corp
     }
 done:
     free_docs(&alt);
-    free(alt_keys);
-    free(keys);
-    free(ann);
-    free(tbuf);
-    free(abuf);
+    CF_FREE_ALL(alt_keys, keys, ann, tbuf, abuf);
     return rc;
 }
 
@@ -928,10 +895,12 @@ static int file_in_dir(const char *dir, const char *name, const char *ext, const
     return only_file(dir, ext, opt, out, err);
 }
 
-/* The annotation file of a text file: X-phi.phrase for X.text, else the only *.phrase beside it. */
-static int pn_phi_for_text(const char *text, char **out, cf_err *err) {
-    if (ends_with(text, ".text")) {
-        char *p = concat(text, strlen(text) - 5, "-phi.phrase");
+/* The file beside path named as path with its last cut bytes replaced by repl, when there is one;
+ * else the only file ending in ext in path's folder (opt names the option to give in the error). */
+static int partner_file(const char *path, size_t cut, const char *repl, const char *ext, const char *opt,
+                        char **out, cf_err *err) {
+    if (cut) {
+        char *p = concat(path, strlen(path) - cut, repl);
         if (!p) return cf_fail(err, CF_EINTERNAL, "out of memory");
         if (is_regular(p)) {
             *out = p;
@@ -939,31 +908,23 @@ static int pn_phi_for_text(const char *text, char **out, cf_err *err) {
         }
         free(p);
     }
-    char *dir = dir_of(text);
+    char *dir = dir_of(path);
     if (!dir) return cf_fail(err, CF_EINTERNAL, "out of memory");
-    int rc = only_file(dir, ".phrase", "--phi", out, err);
+    int rc = only_file(dir, ext, opt, out, err);
     free(dir);
     return rc;
+}
+
+/* The annotation file of a text file: X-phi.phrase for X.text, else the only *.phrase beside it. */
+static int pn_phi_for_text(const char *text, char **out, cf_err *err) {
+    return partner_file(text, ends_with(text, ".text") ? 5 : 0, "-phi.phrase", ".phrase", "--phi", out, err);
 }
 
 /* The text file of an annotation file: X.text for X-phi.phrase or X.phrase, else the only
    *.text beside it. */
 static int pn_text_for_phi(const char *phi, char **out, cf_err *err) {
     size_t cut = ends_with(phi, "-phi.phrase") ? 11 : ends_with(phi, ".phrase") ? 7 : 0;
-    if (cut) {
-        char *p = concat(phi, strlen(phi) - cut, ".text");
-        if (!p) return cf_fail(err, CF_EINTERNAL, "out of memory");
-        if (is_regular(p)) {
-            *out = p;
-            return CF_OK;
-        }
-        free(p);
-    }
-    char *dir = dir_of(phi);
-    if (!dir) return cf_fail(err, CF_EINTERNAL, "out of memory");
-    int rc = only_file(dir, ".text", "--text", out, err);
-    free(dir);
-    return rc;
+    return partner_file(phi, cut, ".text", ".text", "--text", out, err);
 }
 
 enum { SNIFF_INLINE, SNIFF_PN_TEXT, SNIFF_PN_PHI };

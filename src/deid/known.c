@@ -27,10 +27,7 @@ void deid_known_free(deid_known *k) {
     strmap_free(&k->phrases);
     strmap_free(&k->heads);
     strmap_free(&k->digits);
-    free(k->word_type);
-    free(k->phrase_type);
-    free(k->digit_type);
-    free(k);
+    CF_FREE_ALL(k->word_type, k->phrase_type, k->digit_type, k);
 }
 
 /* Stores type for id in a growing int array (types of later additions win). */

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/sbuf.h"
+
 /* ---- calendar (proleptic Gregorian; days since 1970-01-01) ------------------------------- */
 
 int64_t deid_days_from_civil(int y, int m, int d) {
@@ -49,34 +51,6 @@ static int days_in_month(int y, int m) {
     if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return 29;
     return dm[m - 1];
 }
-
-/* ---- output buffer ----------------------------------------------------------------------- */
-
-typedef struct {
-    char *b;
-    size_t n, cap;
-    int oom;
-} obuf;
-
-static void ob_add(obuf *o, const char *s, size_t n) {
-    if (o->oom) return;
-    if (o->n + n + 1 > o->cap) {
-        size_t nc = o->cap ? o->cap : 256;
-        while (o->n + n + 1 > nc) nc *= 2;
-        char *nb = realloc(o->b, nc);
-        if (!nb) {
-            o->oom = 1;
-            return;
-        }
-        o->b = nb;
-        o->cap = nc;
-    }
-    memcpy(o->b + o->n, s, n);
-    o->n += n;
-    o->b[o->n] = 0;
-}
-
-static void ob_str(obuf *o, const char *s) { ob_add(o, s, strlen(s)); }
 
 /* ---- keyed choice ------------------------------------------------------------------------ */
 
@@ -120,7 +94,7 @@ static int case_style(const char *s, size_t n) {
     return first == 1 ? 1 : 0;
 }
 
-static void add_styled(obuf *o, const char *w, size_t n, int style) {
+static void add_styled(sbuf *o, const char *w, size_t n, int style) {
     char tmp[128];
     if (n >= sizeof tmp) n = sizeof tmp - 1;
     memcpy(tmp, w, n);
@@ -128,10 +102,10 @@ static void add_styled(obuf *o, const char *w, size_t n, int style) {
         if (style == 2 || (style == 1 && i == 0))
             if (tmp[i] >= 'a' && tmp[i] <= 'z') tmp[i] = (char)(tmp[i] - 32);
     }
-    ob_add(o, tmp, n);
+    sbuf_put(o, tmp, n);
 }
 
-static void add_pool_word(const deid_text_rules *r, obuf *o, const uint32_t *pool, size_t np,
+static void add_pool_word(const deid_text_rules *r, sbuf *o, const uint32_t *pool, size_t np,
                           uint64_t h, int style) {
     size_t len;
     const char *w = strmap_str(&r->words, pool[h % np], &len);
@@ -139,7 +113,7 @@ static void add_pool_word(const deid_text_rules *r, obuf *o, const uint32_t *poo
 }
 
 /* Digits become other digits, letters other letters of the same case; the rest stays. */
-static void shape_surrogate(obuf *o, const deid_redact_opts *opts, const char *s, size_t n, int salt,
+static void shape_surrogate(sbuf *o, const deid_redact_opts *opts, const char *s, size_t n, int salt,
                             int first_digit) {
     uint64_t h = keyed(opts, salt, s, n);
     int ndig = 0;
@@ -152,22 +126,22 @@ static void shape_surrogate(obuf *o, const deid_redact_opts *opts, const char *s
             if (ndig == 0 && first_digit >= 0) d = (char)('0' + first_digit);
             else if (ndig == 0 && c != '0' && d == '0') d = '1';
             ndig++;
-            ob_add(o, &d, 1);
+            sbuf_put(o, &d, 1);
         } else if (c >= 'a' && c <= 'z') {
             char d = (char)('a' + x % 26);
-            ob_add(o, &d, 1);
+            sbuf_put(o, &d, 1);
         } else if (c >= 'A' && c <= 'Z') {
             char d = (char)('A' + x % 26);
-            ob_add(o, &d, 1);
+            sbuf_put(o, &d, 1);
         } else {
-            ob_add(o, &c, 1);
+            sbuf_put(o, &c, 1);
         }
     }
 }
 
 /* Name-like surrogate: each word is replaced (given name first, family names after), initials
  * become another initial, particles and organisation/street words stay; the gaps stay. */
-static void words_surrogate(const deid_text_rules *r, obuf *o, const deid_redact_opts *opts,
+static void words_surrogate(const deid_text_rules *r, sbuf *o, const deid_redact_opts *opts,
                             const char *s, size_t n, int type) {
     size_t pos = 0, ws, we, last = 0;
     int nw = 0, total = 0;
@@ -177,7 +151,7 @@ static void words_surrogate(const deid_text_rules *r, obuf *o, const deid_redact
     }
     char low[256];
     while (deid_next_word(s, n, &pos, &ws, &we)) {
-        ob_add(o, s + last, ws - last);
+        sbuf_put(o, s + last, ws - last);
         last = we;
         const char *w = s + ws;
         size_t wl = we - ws;
@@ -197,18 +171,18 @@ static void words_surrogate(const deid_text_rules *r, obuf *o, const deid_redact
         deid_flags keep = F_PARTICLE | F_ORG_AFTER | F_UNIT;
         if (type == DEID_ADDRESS) keep |= F_STREET | F_STATE_ABBR | F_REGION;
         if (type != DEID_NAME && (f & keep) && (style != 2 || wl <= 3 || type == DEID_ADDRESS)) {
-            ob_add(o, w, wl);
+            sbuf_put(o, w, wl);
             continue;
         }
         if (ll != (size_t)-1 && (!strcmp(low, "and") || !strcmp(low, "of") || !strcmp(low, "the"))) {
-            ob_add(o, w, wl);
+            sbuf_put(o, w, wl);
             continue;
         }
         uint64_t h = keyed(opts, type, w, wl);
         if (letters == 1) {
             char c = (char)('A' + h % 26);
             if (style == 0) c = (char)(c + 32);
-            ob_add(o, &c, 1);
+            sbuf_put(o, &c, 1);
             continue;
         }
         if (type == DEID_NAME) {
@@ -221,7 +195,7 @@ static void words_surrogate(const deid_text_rules *r, obuf *o, const deid_redact
             add_pool_word(r, o, r->pool_last, r->n_pool_last, h, style ? style : 1);
         }
     }
-    ob_add(o, s + last, n - last);
+    sbuf_put(o, s + last, n - last);
 }
 
 /* ---- dates ------------------------------------------------------------------------------- */
@@ -317,7 +291,7 @@ static int parse_int(const char *s, size_t n, int *v) {
     return 1;
 }
 
-static void put_month(const deid_text_rules *r, obuf *o, const char *orig, size_t on, int m) {
+static void put_month(const deid_text_rules *r, sbuf *o, const char *orig, size_t on, int m) {
     const char *full = r->month_names[m - 1];
     size_t fl = strlen(full);
     size_t core = on;
@@ -333,10 +307,10 @@ static void put_month(const deid_text_rules *r, obuf *o, const char *orig, size_
     memcpy(tmp, full, n);
     if (n == 4 && m == 9) memcpy(tmp, "sept", 4);
     add_styled(o, tmp, n, case_style(orig, core));
-    ob_add(o, orig + core, on - core);
+    sbuf_put(o, orig + core, on - core);
 }
 
-static void put_weekday(const deid_text_rules *r, obuf *o, const char *orig, size_t on, int wd) {
+static void put_weekday(const deid_text_rules *r, sbuf *o, const char *orig, size_t on, int wd) {
     const char *full = r->weekday_names[wd];
     char low[32];
     size_t ll = on < sizeof low ? deid_lower(orig, on, low, sizeof low) : (size_t)-1;
@@ -347,11 +321,11 @@ static void put_weekday(const deid_text_rules *r, obuf *o, const char *orig, siz
 
 /* Zero padding: kept when the original had it; two-digit fields of all-numeric dates
  * ("11/19/2020") are taken as padded, day numbers after a month name ("March 14") are not. */
-static void put_num(obuf *o, int v, size_t orig_len, int pad2) {
+static void put_num(sbuf *o, int v, size_t orig_len, int pad2) {
     char tmp[16];
     if (pad2) snprintf(tmp, sizeof tmp, "%02d", v);
     else snprintf(tmp, sizeof tmp, "%d", v);
-    ob_str(o, tmp);
+    sbuf_str(o, tmp);
 }
 
 static int is_alpha_byte(char ch) { return ((unsigned char)ch | 0x20) >= 'a' && ((unsigned char)ch | 0x20) <= 'z'; }
@@ -368,7 +342,7 @@ static const char *ordinal_suffix(int d) {
 }
 
 /* Writes the shifted form of the date span [s, e) or returns 0 when it cannot be parsed. */
-static int shift_date(const deid_text_rules *r, obuf *o, const char *text, size_t len, size_t s, size_t e,
+static int shift_date(const deid_text_rules *r, sbuf *o, const char *text, size_t len, size_t s, size_t e,
                       int shift) {
     date_match dm;
     if (!find_date_match(r, text, len, s, e, &dm)) return 0;
@@ -435,7 +409,7 @@ static int shift_date(const deid_text_rules *r, obuf *o, const char *text, size_
                 gi = k;
             }
         if (gi < 0) break;
-        ob_add(o, text + pos, gs - pos);
+        sbuf_put(o, text + pos, gs - pos);
         size_t ge = dm.g[gi][1];
         const size_t gl = ge - gs;
         char tmp[16];
@@ -443,7 +417,7 @@ static int shift_date(const deid_text_rules *r, obuf *o, const char *text, size_
         case G_Y:
             if (gl == 2) snprintf(tmp, sizeof tmp, "%02d", ny % 100);
             else snprintf(tmp, sizeof tmp, "%04d", ny);
-            ob_str(o, tmp);
+            sbuf_str(o, tmp);
             break;
         case G_M: put_num(o, nm, gl, text[gs] == '0' || gl == 2); break;
         case G_D:
@@ -455,7 +429,7 @@ static int shift_date(const deid_text_rules *r, obuf *o, const char *text, size_
                 char tmp2[3] = {sfx[0], sfx[1], 0};
                 for (int q = 0; q < 2; q++)
                     if (text[ge + q] >= 'A' && text[ge + q] <= 'Z') tmp2[q] = (char)(tmp2[q] - 32);
-                ob_add(o, tmp2, 2);
+                sbuf_put(o, tmp2, 2);
                 ge += 2;
             }
             break;
@@ -465,13 +439,13 @@ static int shift_date(const deid_text_rules *r, obuf *o, const char *text, size_
         }
         pos = ge;
     }
-    ob_add(o, text + pos, e - pos);
+    sbuf_put(o, text + pos, e - pos);
     return 1;
 }
 
 /* ---- redact ------------------------------------------------------------------------------ */
 
-static void surrogate(const deid_text_rules *r, obuf *o, const deid_redact_opts *opts,
+static void surrogate(const deid_text_rules *r, sbuf *o, const deid_redact_opts *opts,
                       const char *text, size_t len, size_t s, size_t e, int type) {
     const char *w = text + s;
     size_t n = e - s;
@@ -488,27 +462,27 @@ static void surrogate(const deid_text_rules *r, obuf *o, const deid_redact_opts 
         size_t l1, l2;
         const char *f = strmap_str(&r->words, r->pool_first[h % r->n_pool_first], &l1);
         const char *l = strmap_str(&r->words, r->pool_last[(h >> 20) % r->n_pool_last], &l2);
-        ob_add(o, f, l1);
-        ob_str(o, ".");
-        ob_add(o, l, l2);
-        ob_str(o, "@example.org");
+        sbuf_put(o, f, l1);
+        sbuf_str(o, ".");
+        sbuf_put(o, l, l2);
+        sbuf_str(o, "@example.org");
         return;
     }
     case DEID_URL:
         snprintf(tmp, sizeof tmp, "https://www.example.org/%04u", (unsigned)(h % 10000));
-        ob_str(o, tmp);
+        sbuf_str(o, tmp);
         return;
     case DEID_IP:
         if (memchr(w, ':', n)) snprintf(tmp, sizeof tmp, "2001:db8::%x", (unsigned)(h % 0xffff) + 1);
         else snprintf(tmp, sizeof tmp, "192.0.2.%u", (unsigned)(h % 254) + 1);
-        ob_str(o, tmp);
+        sbuf_str(o, tmp);
         return;
     case DEID_SSN:
         /* area numbers 9xx are never issued, so the surrogate cannot be a real SSN */
         shape_surrogate(o, opts, w, n, type, 9);
         return;
     case DEID_AGE_OVER_89:
-        ob_str(o, "90+");
+        sbuf_str(o, "90+");
         return;
     case DEID_DATE:
     default:
@@ -530,8 +504,8 @@ int deid_redact(const deid_text_rules *r, const char *text, size_t len, const de
             spans[i].type >= DEID_N_TYPES || (i && spans[i].start < spans[i - 1].end))
             return cf_fail(err, CF_EINPUT, "deid_redact: span %zu is empty, out of range, of unknown type, or overlaps the one before", i);
     }
-    obuf o = {0};
-    ob_add(&o, "", 0);
+    sbuf o = {0};
+    sbuf_put(&o, "", 0);
     size_t pos = 0;
     /* in surrogate mode without a requested shift, dates still move, by a key-derived amount */
     int shift = opts->shift_days;
@@ -544,28 +518,28 @@ int deid_redact(const deid_text_rules *r, const char *text, size_t len, const de
     }
     for (size_t i = 0; i < n; i++) {
         const deid_span *sp = &spans[i];
-        ob_add(&o, text + pos, sp->start - pos);
+        sbuf_put(&o, text + pos, sp->start - pos);
         int done = 0;
         if (sp->type == DEID_DATE && do_shift)
             done = shift_date(r, &o, text, len, sp->start, sp->end, shift);
         if (!done) {
             if (opts->mode == DEID_MODE_SURROGATE) surrogate(r, &o, opts, text, len, sp->start, sp->end, sp->type);
             else {
-                ob_str(&o, "[");
-                ob_str(&o, deid_type_name(sp->type));
-                ob_str(&o, "]");
+                sbuf_str(&o, "[");
+                sbuf_str(&o, deid_type_name(sp->type));
+                sbuf_str(&o, "]");
             }
         }
         if (counts) counts[sp->type]++;
         pos = sp->end;
     }
-    ob_add(&o, text + pos, len - pos);
+    sbuf_put(&o, text + pos, len - pos);
     if (o.oom) {
-        free(o.b);
+        sbuf_free(&o);
         return cf_fail(err, CF_EINTERNAL, "out of memory writing de-identified text");
     }
-    *out = o.b;
-    if (out_len) *out_len = o.n;
+    *out = o.p;
+    if (out_len) *out_len = o.len;
     return CF_OK;
 }
 

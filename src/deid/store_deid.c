@@ -206,7 +206,8 @@ int deid_store(const char *in_path, const char *out_path, const unsigned char ke
     memset(rep, 0, sizeof *rep);
     double t0 = now_seconds();
     store s;
-    int rc = store_open(&s, in_path, err);
+    /* Two passes over the events, subject by subject, a block decoded at a time (no decoded copy). */
+    int rc = store_open_summary(&s, in_path, err);
     if (rc) return rc;
     if (s.flags & STORE_FLAG_DEIDENTIFIED) {
         store_close(&s);
@@ -229,6 +230,8 @@ int deid_store(const char *in_path, const char *out_path, const unsigned char ke
     char *text_out = NULL;
     deid_known *known = NULL;
     known_strings ks = {0};
+    store_cursor *cur = NULL;
+    store_events ev;
     unsigned char k_pseudo[DEID_KEY_BYTES], k_shift[DEID_KEY_BYTES], k_surr[DEID_KEY_BYTES];
     deid_subkey(key, DEID_SUBKEY_PSEUDONYM, k_pseudo);
     deid_subkey(key, DEID_SUBKEY_DATE_SHIFT, k_shift);
@@ -236,6 +239,7 @@ int deid_store(const char *in_path, const char *out_path, const unsigned char ke
 
     if ((rc = deid_rules_load(&rules, rules_dir, err))) goto done;
     if ((rc = load_zip_table(rules_dir, &zips, err))) goto done;
+    if ((rc = store_cursor_new(&cur, &s, STORE_CURSOR_READAHEAD, err))) goto done;
     ci = calloc(s.n_codes ? s.n_codes : 1, sizeof *ci);
     facts = calloc(s.n_subjects ? s.n_subjects : 1, sizeof *facts);
     out_code = malloc((s.n_codes ? s.n_codes : 1) * sizeof *out_code);
@@ -269,15 +273,16 @@ int deid_store(const char *in_path, const char *out_path, const unsigned char ke
         f->shift_days = deid_shift_days(k_shift, s.subject_id[k]);
         f->birth = f->last = f->first_visit = TIME_NULL;
         f->gender = f->race = UINT32_MAX;
-        for (uint64_t i = s.subject_start[k]; i < s.subject_start[k + 1]; i++) {
-            uint32_t c = s.code[i];
-            int64_t t = s.time[i];
+        if ((rc = store_cursor_subject(cur, k, &ev, err))) goto done;
+        for (uint64_t i = 0; i < ev.n; i++) {
+            uint32_t c = ev.code[i];
+            int64_t t = ev.time[i];
             if (ci[c].cls == CC_BIRTH && f->birth == TIME_NULL) f->birth = t;
             else if (ci[c].cls == CC_GENDER && f->gender == UINT32_MAX) f->gender = c;
             else if (ci[c].cls == CC_RACE && f->race == UINT32_MAX) f->race = c;
-            else if (ci[c].cls == CC_PHI && ci[c].phi_type == -2 && !f->zip3[0] && s.text[i]) {
+            else if (ci[c].cls == CC_PHI && ci[c].phi_type == -2 && !f->zip3[0] && ev.text[i]) {
                 size_t len;
-                const char *z = store_text_str(&s, s.text[i], &len);
+                const char *z = store_text_str(&s, ev.text[i], &len);
                 int restricted;
                 zip3_of(&zips, z, len, f->zip3, &restricted);
             }
@@ -353,11 +358,12 @@ int deid_store(const char *in_path, const char *out_path, const unsigned char ke
         /* The subject's own identifiers, to be found in its notes. */
         if ((rc = deid_known_new(&known, err))) goto done_progress;
         ks.n = 0;
-        for (uint64_t i = s.subject_start[k]; i < s.subject_start[k + 1]; i++) {
-            code_info c = ci[s.code[i]];
-            if (c.cls != CC_PHI || !s.text[i]) continue;
+        if ((rc = store_cursor_subject(cur, k, &ev, err))) goto done_progress;
+        for (uint64_t i = 0; i < ev.n; i++) {
+            code_info c = ci[ev.code[i]];
+            if (c.cls != CC_PHI || !ev.text[i]) continue;
             size_t len;
-            const char *t = store_text_str(&s, s.text[i], &len);
+            const char *t = store_text_str(&s, ev.text[i], &len);
             if (ks.n == ks.cap) {
                 size_t nc = ks.cap ? ks.cap * 2 : 16;
                 const char **np = realloc(ks.s, nc * sizeof *np);
@@ -388,9 +394,9 @@ int deid_store(const char *in_path, const char *out_path, const unsigned char ke
             for (int b = 0; b < 8; b++) msg[b] = (unsigned char)((uint64_t)s.subject_id[k] >> (8 * b));
             crypto_generichash(ro.key, sizeof ro.key, msg, sizeof msg, k_surr, sizeof k_surr);
         }
-        for (uint64_t i = s.subject_start[k]; i < s.subject_start[k + 1]; i++) {
-            uint32_t c = s.code[i];
-            int64_t t = s.time[i];
+        for (uint64_t i = 0; i < ev.n; i++) {
+            uint32_t c = ev.code[i];
+            int64_t t = ev.time[i];
             const char *text = NULL;
             size_t text_len = 0;
             int64_t code_id = -1;
@@ -398,9 +404,9 @@ int deid_store(const char *in_path, const char *out_path, const unsigned char ke
                 rep->identifier_events_removed++;
                 if (ci[c].phi_type >= 0) rep->identifier_events_by_type[ci[c].phi_type]++;
                 char code[32];
-                if (ci[c].phi_type == -2 && s.text[i]) {
+                if (ci[c].phi_type == -2 && ev.text[i]) {
                     size_t len;
-                    const char *z = store_text_str(&s, s.text[i], &len);
+                    const char *z = store_text_str(&s, ev.text[i], &len);
                     char z3[4];
                     int restricted;
                     zip3_of(&zips, z, len, z3, &restricted);
@@ -408,9 +414,9 @@ int deid_store(const char *in_path, const char *out_path, const unsigned char ke
                     if (!z3[0]) continue;
                     restricted ? rep->zip3_restricted++ : rep->zip3_kept++;
                     snprintf(code, sizeof code, "ZIP3//%s", z3);
-                } else if (ci[c].phi_type == -3 && s.text[i]) {
+                } else if (ci[c].phi_type == -3 && ev.text[i]) {
                     size_t len;
-                    const char *st = store_text_str(&s, s.text[i], &len);
+                    const char *st = store_text_str(&s, ev.text[i], &len);
                     if (len == 0 || len > 20) continue;
                     snprintf(code, sizeof code, "STATE//%.*s", (int)len, st);
                 } else {
@@ -436,9 +442,9 @@ int deid_store(const char *in_path, const char *out_path, const unsigned char ke
                 }
                 code_id = out_code[c];
                 if (ci[c].cls == CC_BIRTH && t == f->birth) t = f->new_birth;
-                if (s.text[i]) {
+                if (ev.text[i]) {
                     size_t len;
-                    const char *orig = store_text_str(&s, s.text[i], &len);
+                    const char *orig = store_text_str(&s, ev.text[i], &len);
                     rep->texts_scanned++;
                     rep->text_bytes += len;
                     free(text_out);
@@ -468,9 +474,9 @@ int deid_store(const char *in_path, const char *out_path, const unsigned char ke
                 }
             }
             int64_t nt = transform_time(opt, f, t);
-            if (nt != s.time[i]) rep->times_changed++;
-            if ((rc = store_writer_add(w, f->pseudonym, nt, (uint32_t)code_id, s.numeric[i], text, text_len,
-                                       store_prov_source(s.prov[i]), 0, err)))
+            if (nt != ev.time[i]) rep->times_changed++;
+            if ((rc = store_writer_add(w, f->pseudonym, nt, (uint32_t)code_id, ev.numeric[i], text, text_len,
+                                       store_prov_source(ev.prov[i]), 0, err)))
                 goto done_progress;
             rep->events_out++;
         }
@@ -505,6 +511,7 @@ done_progress:
     rep->seconds = now_seconds() - t0;
 done:
     if (w) store_writer_abort(w);
+    store_cursor_free(cur);
     deid_known_free(known);
     free(ks.s);
     free(ks.len);

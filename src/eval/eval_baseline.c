@@ -349,12 +349,17 @@ static int baseline_predict(void *ctx, const store *s, const label_row *rows, si
     return rc;
 }
 
+/* A feature column with what ranks it (a weight, a gain): sorted largest first, weights by size. */
 typedef struct {
     size_t col;
-    double w;
-} wcol;
-static int cmp_wcol(const void *a, const void *b) {
-    double x = fabs(((const wcol *)a)->w), y = fabs(((const wcol *)b)->w);
+    double v;
+} col_value;
+static int cmp_abs_desc(const void *a, const void *b) {
+    double x = fabs(((const col_value *)a)->v), y = fabs(((const col_value *)b)->v);
+    return (x < y) - (x > y);
+}
+static int cmp_desc(const void *a, const void *b) {
+    double x = ((const col_value *)a)->v, y = ((const col_value *)b)->v;
     return (x < y) - (x > y);
 }
 
@@ -367,14 +372,6 @@ static char *col_name(const baseline *b, size_t col, char *buf, size_t cap) {
     return eval_value_feature_name(&b->vf, col - b->f.n_cols, buf, cap);
 }
 
-typedef struct {
-    size_t col;
-    double g;
-} gcol;
-static int cmp_gcol(const void *a, const void *b) {
-    double x = ((const gcol *)a)->g, y = ((const gcol *)b)->g;
-    return (x < y) - (x > y);
-}
 
 /* The trees' total gain per feature (the trees actually used for predictions), most first. */
 static void add_gain(const baseline *b, cJSON *o) {
@@ -386,7 +383,7 @@ static void add_gain(const baseline *b, cJSON *o) {
     const float *scores = NULL;
     if (!XGBoosterFeatureScore(used, "{\"importance_type\": \"total_gain\"}", &nf, &names, &dim, &shape, &scores) &&
         nf) {
-        gcol *g = cf_malloc(nf * sizeof *g);
+        col_value *g = cf_malloc(nf * sizeof *g);
         double total = 0;
         size_t m = 0;
         for (bst_ulong i = 0; g && i < nf; i++) {
@@ -394,18 +391,18 @@ static void add_gain(const baseline *b, cJSON *o) {
             char *end;
             unsigned long k = names[i][0] == 'f' ? strtoul(names[i] + 1, &end, 10) : 0;
             if (names[i][0] != 'f' || *end) continue;
-            g[m++] = (gcol){(size_t)k, scores[i]};
+            g[m++] = (col_value){(size_t)k, scores[i]};
             total += scores[i];
         }
         if (g) {
-            qsort(g, m, sizeof *g, cmp_gcol);
+            qsort(g, m, sizeof *g, cmp_desc);
             cJSON *top = cJSON_AddArrayToObject(o, "top_features_by_gain");
             for (size_t j = 0; j < m && j < 10; j++) {
                 char name[600];
                 cJSON *e = cJSON_CreateObject();
                 cJSON_AddStringToObject(e, "feature", col_name(b, g[j].col, name, sizeof name));
-                cJSON_AddNumberToObject(e, "total_gain", g[j].g);
-                cJSON_AddNumberToObject(e, "share", total > 0 ? g[j].g / total : 0);
+                cJSON_AddNumberToObject(e, "total_gain", g[j].v);
+                cJSON_AddNumberToObject(e, "share", total > 0 ? g[j].v / total : 0);
                 cJSON_AddItemToArray(top, e);
             }
         }
@@ -442,17 +439,17 @@ static char *baseline_describe(void *ctx) {
         cJSON_AddNumberToObject(o, "l2_lambda", b->lr.lambda);
         cJSON_AddNumberToObject(o, "lbfgs_iterations", b->lr.iterations);
         /* the strongest weights on the common scale: what drives this baseline */
-        wcol *wc = cf_malloc((b->lr.d ? b->lr.d : 1) * sizeof *wc);
+        col_value *wc = cf_malloc((b->lr.d ? b->lr.d : 1) * sizeof *wc);
         if (wc) {
-            for (size_t j = 0; j < b->lr.d; j++) wc[j] = (wcol){j, b->lr.w[j]};
-            qsort(wc, b->lr.d, sizeof *wc, cmp_wcol);
+            for (size_t j = 0; j < b->lr.d; j++) wc[j] = (col_value){j, b->lr.w[j]};
+            qsort(wc, b->lr.d, sizeof *wc, cmp_abs_desc);
             cJSON *top = cJSON_AddArrayToObject(o, "top_features");
             for (size_t j = 0; j < b->lr.d && j < 10; j++) {
-                if (wc[j].w == 0) break;
+                if (wc[j].v == 0) break;
                 char name[512];
                 cJSON *e = cJSON_CreateObject();
                 cJSON_AddStringToObject(e, "feature", col_name(b, wc[j].col, name, sizeof name));
-                cJSON_AddNumberToObject(e, "weight", wc[j].w);
+                cJSON_AddNumberToObject(e, "weight", wc[j].v);
                 cJSON_AddItemToArray(top, e);
             }
             free(wc);
@@ -504,14 +501,10 @@ int eval_baseline_new(eval_predictor *p, int kind, const task_labels *l, const e
     if (opt) b->opt = *opt;
     if (kind == EVAL_BASELINE_LOGREG_1Y || kind == EVAL_BASELINE_XGBOOST_1Y) b->opt.features.lookback = 365 * USEC_PER_DAY;
     b->tune_loss = INFINITY;
-    p->name = kinds[kind].name;
-    p->description = kinds[kind].description;
-    p->role = b->probe ? EVAL_ROLE_FLOOR : EVAL_ROLE_CANDIDATE;
-    p->fit = baseline_fit;
-    p->predict = baseline_predict;
-    p->describe = baseline_describe;
-    p->bind = baseline_bind;
-    p->ctx = b;
+    *p = (eval_predictor){.name = kinds[kind].name, .description = kinds[kind].description,
+                          .role = b->probe ? EVAL_ROLE_FLOOR : EVAL_ROLE_CANDIDATE, .fit = baseline_fit,
+                          .predict = baseline_predict, .describe = baseline_describe,
+                          .bind = baseline_bind, .ctx = b};
     return CF_OK;
 }
 

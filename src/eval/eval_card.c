@@ -399,12 +399,8 @@ int eval_write_model_card(const eval_state *st, const char *path, cf_err *err) {
         eb_fmt(&b, "- Model: `%s`, %s", st->cfg->model_path, mi->version);
         if (mi->checkpoint_hash[0]) eb_fmt(&b, ", checkpoint BLAKE2b-256 `%s`", mi->checkpoint_hash);
         if (mi->split_recorded) {
-            eb_fmt(&b, "; trained on %llu train and %llu tuning patients of a %sstore with data from ",
-                   (unsigned long long)mi->train_subjects, (unsigned long long)mi->tuning_subjects,
-                   mi->train_deidentified ? "de-identified " : "identified ");
-            eb_time(&b, mi->train_first);
-            eb_str(&b, " to ");
-            eb_time(&b, mi->train_last);
+            eb_str(&b, "; trained on ");
+            eb_trained_on(&b, mi, "identified ");
             eb_fmt(&b, " (%s). Training patients among the held-out ones: %zu of %zu checked.\n",
                    mi->same_store ? "this store" : "another store than this one", mi->overlap_patients, mi->held_patients);
         } else {

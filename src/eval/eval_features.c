@@ -32,9 +32,7 @@ void eval_featurizer_free(eval_featurizer *f) {
     free(f->fit_count_col ? f->fit_count_col : f->count_col);
     free(f->fit_value_col ? f->fit_value_col : f->value_col);
     f->count_col = f->value_col = NULL;
-    free(f->col_code);
-    free(f->col_kind);
-    free(f->col_window);
+    CF_FREE_ALL(f->col_code, f->col_kind, f->col_window);
     memset(f, 0, sizeof *f);
 }
 
@@ -123,22 +121,14 @@ int eval_features_fit(eval_featurizer *f, const store *s, const task_labels *l, 
     f->fit_count_col = f->count_col;
     f->fit_value_col = f->value_col;
 done:
-    free(rows_with);
-    free(rows_num);
-    free(stamp);
-    free(stamp_num);
-    free(cf);
+    CF_FREE_ALL(rows_with, rows_num, stamp, stamp_num, cf);
     if (rc) eval_featurizer_free(f);
     return rc;
 }
 
-typedef struct {
-    uint32_t col;
-    float v;
-} entry;
-static int cmp_entry(const void *a, const void *b) {
-    const entry *x = a, *y = b;
-    return (x->col > y->col) - (x->col < y->col);
+static int cmp_col(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
 }
 
 int eval_features_build(const eval_featurizer *f, const label_row *rows, size_t n, ml_csr *out, cf_err *err) {
@@ -149,11 +139,10 @@ int eval_features_build(const eval_featurizer *f, const label_row *rows, size_t 
     float *dense = cf_calloc(f->n_cols, sizeof *dense);
     uint8_t *touched = cf_calloc(f->n_cols, 1);
     uint32_t *list = cf_malloc(f->n_cols * sizeof *list);
-    entry *ent = cf_malloc(f->n_cols * sizeof *ent);
     size_t cap = 0;
     int rc = CF_OK;
     out->indptr = cf_malloc((n + 1) * sizeof *out->indptr);
-    if (!dense || !touched || !list || !ent || !out->indptr) {
+    if (!dense || !touched || !list || !out->indptr) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         goto done;
     }
@@ -191,12 +180,7 @@ int eval_features_build(const eval_featurizer *f, const label_row *rows, size_t 
             touched[col] = 1, list[nt++] = col;
             dense[col] = (float)((double)(pt - birth) / (365.2425 * (double)USEC_PER_DAY));
         }
-        for (size_t k = 0; k < nt; k++) {
-            ent[k] = (entry){list[k], dense[list[k]]};
-            dense[list[k]] = 0;
-            touched[list[k]] = 0;
-        }
-        qsort(ent, nt, sizeof *ent, cmp_entry);
+        qsort(list, nt, sizeof *list, cmp_col); /* a row's columns in order */
         if (out->nnz + nt > cap) {
             size_t nc = cap ? cap * 2 : 4096;
             while (nc < out->nnz + nt) nc *= 2;
@@ -211,17 +195,17 @@ int eval_features_build(const eval_featurizer *f, const label_row *rows, size_t 
             cap = nc;
         }
         for (size_t k = 0; k < nt; k++) {
-            out->idx[out->nnz] = ent[k].col;
-            out->val[out->nnz++] = ent[k].v;
+            uint32_t col = list[k];
+            out->idx[out->nnz] = col;
+            out->val[out->nnz++] = dense[col];
+            dense[col] = 0;
+            touched[col] = 0;
         }
         out->indptr[r + 1] = out->nnz;
     }
     rc = ml_csr_keep_valid(out, err);
 done:
-    free(dense);
-    free(touched);
-    free(list);
-    free(ent);
+    CF_FREE_ALL(dense, touched, list);
     if (rc) ml_csr_free(out);
     return rc;
 }

@@ -64,9 +64,7 @@ int eval_value_features_fit(eval_value_featurizer *f, const store *s, const task
     f->fit_input_ok = l->input_ok;
     f->fit_first_col = f->first_col;
 done:
-    free(rows_num);
-    free(stamp);
-    free(fr);
+    CF_FREE_ALL(rows_num, stamp, fr);
     if (rc) eval_value_featurizer_free(f);
     return rc;
 }
@@ -209,9 +207,7 @@ int eval_value_features_build(const eval_value_featurizer *f, const label_row *r
     }
     rc = ml_csr_keep_valid(out, err);
 done:
-    free(st);
-    free(touched);
-    free(seen);
+    CF_FREE_ALL(st, touched, seen);
     if (rc) ml_csr_free(out);
     return rc;
 }

@@ -79,6 +79,9 @@ void eb_ci(eval_buf *s, const eval_ci *c);
 void eb_ci_digits(eval_buf *s, const eval_ci *c, int digits);
 /* The date of t ("2019-03-02"), or "unknown" for TIME_NULL. */
 void eb_time(eval_buf *b, int64_t t);
+/* The model's training data: "N train and M tuning patients of a de-identified store with data
+ * from DATE to DATE", with identified in place of "de-identified " for an identified store. */
+void eb_trained_on(eval_buf *b, const eval_model_info *mi, const char *identified);
 
 /* Text report.html and MODEL_CARD.md share (eval_text.c, with the eb_* helpers above); html 1
  * writes HTML, 0 Markdown. */

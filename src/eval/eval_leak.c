@@ -21,35 +21,26 @@
 
 #define LEAK_TOP 15
 
-typedef struct {
-    float v;
-    uint8_t y;
-} vy;
-static int cmp_vy(const void *a, const void *b) {
-    float x = ((const vy *)a)->v, y = ((const vy *)b)->v;
-    return (x > y) - (x < y);
-}
-
 /* Empirical AUROC (ties one half) of m values plus a group of zpos + zneg rows valued 0. */
-static double auc_with_zeros(vy *a, size_t m, size_t zpos, size_t zneg) {
+static double auc_with_zeros(eval_scored *a, size_t m, size_t zpos, size_t zneg) {
     size_t P = zpos, N = zneg;
     for (size_t i = 0; i < m; i++) *(a[i].y ? &P : &N) += 1;
     if (!P || !N) return NAN;
-    qsort(a, m, sizeof *a, cmp_vy);
+    qsort(a, m, sizeof *a, eval_scored_cmp);
     /* walk tie groups in ascending order, the zero group merged where it belongs */
     double wins = 0, neg_below = 0;
     int zero_done = zpos + zneg == 0;
     size_t i = 0;
     while (i < m || !zero_done) {
-        int take_zero = !zero_done && (i >= m || a[i].v >= 0);
+        int take_zero = !zero_done && (i >= m || a[i].p >= 0);
         size_t gp = 0, gn = 0;
         if (take_zero) {
             gp = zpos, gn = zneg;
             zero_done = 1;
-            for (; i < m && a[i].v == 0; i++) *(a[i].y ? &gp : &gn) += 1;
+            for (; i < m && a[i].p == 0; i++) *(a[i].y ? &gp : &gn) += 1;
         } else {
-            float v = a[i].v;
-            for (; i < m && a[i].v == v; i++) *(a[i].y ? &gp : &gn) += 1;
+            float v = a[i].p;
+            for (; i < m && a[i].p == v; i++) *(a[i].y ? &gp : &gn) += 1;
         }
         wins += (double)gp * (neg_below + 0.5 * (double)gn);
         neg_below += (double)gn;
@@ -62,7 +53,7 @@ static int column_aurocs(const ml_csr *X, const uint8_t *y, double *auc, cf_err 
     size_t P = 0, N = 0;
     for (size_t r = 0; r < X->n_rows; r++) *(y[r] ? &P : &N) += 1;
     size_t *cnt = cf_calloc(X->n_cols + 1, sizeof *cnt);
-    vy *buf = cf_malloc((X->nnz ? X->nnz : 1) * sizeof *buf);
+    eval_scored *buf = cf_malloc((X->nnz ? X->nnz : 1) * sizeof *buf);
     size_t *pos = cf_malloc((X->n_cols + 1) * sizeof *pos);
     if (!cnt || !buf || !pos) {
         free(cnt), free(buf), free(pos);
@@ -73,7 +64,7 @@ static int column_aurocs(const ml_csr *X, const uint8_t *y, double *auc, cf_err 
     for (size_t c = 0; c < X->n_cols; c++) cnt[c + 1] += cnt[c];
     memcpy(pos, cnt, (X->n_cols + 1) * sizeof *pos);
     for (size_t r = 0; r < X->n_rows; r++)
-        for (size_t k = X->indptr[r]; k < X->indptr[r + 1]; k++) buf[pos[X->idx[k]]++] = (vy){X->val[k], y[r]};
+        for (size_t k = X->indptr[r]; k < X->indptr[r + 1]; k++) buf[pos[X->idx[k]]++] = (eval_scored){X->val[k], y[r]};
     for (size_t c = 0; c < X->n_cols; c++) {
         size_t m = cnt[c + 1] - cnt[c], mp = 0;
         for (size_t i = cnt[c]; i < cnt[c + 1]; i++) mp += buf[i].y;

@@ -29,6 +29,8 @@
 #include "model/outcome.h"
 #include "model/runtime.h"
 #include "tasks/task_outcome.h"
+#include "timeline/prepare.h"
+#include "util/json.h"
 
 typedef struct {
     model_bundle bundle;
@@ -141,11 +143,24 @@ static int zs_predict(void *ctx, const store *s, const label_row *rows, size_t n
     return rc;
 }
 
+/* A predictor's settings (describe): an object that opens with the model's version ... */
+static cJSON *describe_new(const model_pred *mp) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "model", mp->sh->rm.version);
+    return j;
+}
+
+/* ... and its text (caller frees); j is deleted. */
+static char *describe_text(cJSON *j) {
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
 static char *zs_describe(void *ctx) {
     model_pred *mp = ctx;
     model_shared *sh = mp->sh;
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "model", sh->rm.version);
+    cJSON *j = describe_new(mp);
     char *d = rt_outcome_describe(&sh->oc, &sh->rm.v);
     if (d) cJSON_AddStringToObject(j, "outcome", d);
     free(d);
@@ -164,9 +179,7 @@ static char *zs_describe(void *ctx) {
         cJSON_AddStringToObject(j, "readout", "P(next token is an outcome token) + sum over gap tokens inside the "
                                               "window of P(gap) x P(outcome token right after it)");
     }
-    char *s = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    return s;
+    return describe_text(j);
 }
 
 /* ------------------------------------------------------------------ fine-tuned head */
@@ -250,10 +263,7 @@ static int ft_fit(void *ctx, const store *s, const label_row *train, size_t n_tr
     mp->have_head = 1;
     rc = ft_save_head(mp, err);
 done:
-    free(Xtr);
-    free(Xtu);
-    free(ytr);
-    free(ytu);
+    CF_FREE_ALL(Xtr, Xtu, ytr, ytu);
     return rc;
 }
 
@@ -274,8 +284,7 @@ static int ft_predict(void *ctx, const store *s, const label_row *rows, size_t n
 
 static char *ft_describe(void *ctx) {
     model_pred *mp = ctx;
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "model", mp->sh->rm.version);
+    cJSON *j = describe_new(mp);
     cJSON_AddStringToObject(j, "features", "final hidden state at the last history token (frozen)");
     if (mp->have_head) {
         cJSON_AddNumberToObject(j, "l2_lambda", mp->head.lambda);
@@ -284,9 +293,7 @@ static char *ft_describe(void *ctx) {
         cJSON_AddNumberToObject(j, "train_rows", (double)mp->head.n_train);
     }
     if (mp->sh->head_path[0]) cJSON_AddStringToObject(j, "head_file", "model_head.json");
-    char *s = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    return s;
+    return describe_text(j);
 }
 
 /* ------------------------------------------------------------------ end-to-end fine-tuning */
@@ -365,18 +372,13 @@ done:
 
 static char *e2e_describe(void *ctx) {
     model_pred *mp = ctx;
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "model", mp->sh->rm.version);
+    cJSON *j = describe_new(mp);
     cJSON_AddStringToObject(j, "method", "the whole model and a logistic task head on the last history token's final "
                                          "hidden state, trained together (next-token loss kept beside the task loss), "
                                          "the epoch chosen by tuning log loss");
-    cJSON_AddNumberToObject(j, "max_epochs", mp->fto.epochs);
-    cJSON_AddNumberToObject(j, "batch", mp->fto.batch);
-    cJSON_AddNumberToObject(j, "lr", mp->fto.lr);
-    cJSON_AddNumberToObject(j, "weight_decay", mp->fto.weight_decay);
-    cJSON_AddNumberToObject(j, "next_token_weight", mp->fto.lm_weight);
-    cJSON_AddNumberToObject(j, "dropout", mp->fto.dropout);
-    cJSON_AddNumberToObject(j, "patience", mp->fto.patience);
+    JSON_ADD_NUMBERS(j, {"max_epochs", mp->fto.epochs}, {"batch", mp->fto.batch}, {"lr", mp->fto.lr},
+                     {"weight_decay", mp->fto.weight_decay}, {"next_token_weight", mp->fto.lm_weight},
+                     {"dropout", mp->fto.dropout}, {"patience", mp->fto.patience});
     static const char *const pools[] = {"last history token", "mean over the history", "last token and mean"};
     cJSON_AddStringToObject(j, "head_reads", pools[mp->fto.pool >= 0 && mp->fto.pool <= 2 ? mp->fto.pool : 0]);
     cJSON_AddNumberToObject(j, "ensemble", mp->n_e2e);
@@ -392,9 +394,7 @@ static char *e2e_describe(void *ctx) {
         cJSON_AddNumberToObject(r, "tokens", (double)mp->e2e_rep[k].tokens);
         cJSON_AddItemToArray(runs, r);
     }
-    char *s = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    return s;
+    return describe_text(j);
 }
 
 /* Rows of another store: prompts then leave out that store's never-input codes (the encoder
@@ -451,7 +451,7 @@ static int check_overlap(model_shared *sh, const char *model_path, cf_err *err) 
     info->train_first = info->train_last = TIME_NULL;
     if (!bs.present) return CF_OK; /* nothing to check against: the report says so */
     char hex[65];
-    if (s) bundle_store_hash(s, hex);
+    if (s) timeline_store_fingerprint(s, hex);
     info->same_store = s && !strcmp(hex, bs.store_hash);
     info->train_deidentified = bs.deidentified;
     info->train_first = bs.first_time;

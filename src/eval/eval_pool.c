@@ -47,10 +47,7 @@ typedef struct {
 static void table_free(pred_table *t) {
     for (size_t i = 0; i < t->n; i++) free(t->ptime[i]);
     for (size_t j = 0; j < t->n_cols; j++) free(t->names[j]);
-    free(t->sid);
-    free(t->ptime);
-    free(t->y);
-    free(t->p);
+    CF_FREE_ALL(t->sid, t->ptime, t->y, t->p);
     memset(t, 0, sizeof *t);
 }
 
@@ -301,9 +298,7 @@ static int table_join(pred_table *a, pred_table *b, const char *da, const char *
         if (keep[c]) a->names[w++] = b->names[c], b->names[c] = NULL;
     a->n_cols = W;
 done:
-    free(p);
-    free(at);
-    free(used);
+    CF_FREE_ALL(p, at, used);
     return rc;
 }
 
@@ -432,6 +427,26 @@ static int find_col(const pred_table *t, const char *name) {
 /* Mean, min and max of the runs' AUROCs, skipping runs with one class (NaN when none has both). */
 /* One table cell: a paired AUROC difference with its interval, said higher or lower when the
  * interval excludes zero; the reference column's own cell names it. Both tables print through it. */
+/* An interval under key in o: {"value", "lo", "hi"}, the ends only when known. */
+static void add_ci(cJSON *o, const char *key, const eval_ci *ci) {
+    cJSON *m = cJSON_AddObjectToObject(o, key);
+    cJSON_AddNumberToObject(m, "value", ci->value);
+    if (!isnan(ci->lo)) cJSON_AddNumberToObject(m, "lo", ci->lo), cJSON_AddNumberToObject(m, "hi", ci->hi);
+}
+
+/* A Markdown table's header and rule: head (the first columns), a paired-difference column per
+ * reference ("AUROC - NAME" and ref_note), then tail (the last columns, or ""); n_cols counts
+ * the columns of head and tail. */
+static void table_head(eval_buf *b, const char *head, const char *ref_note, const char *tail, size_t n_cols,
+                       const char *const *refs, size_t nref) {
+    eb_str(b, head);
+    for (size_t k = 0; k < nref; k++) eb_fmt(b, " AUROC - %s%s |", refs[k], ref_note);
+    eb_str(b, tail);
+    eb_str(b, "\n|");
+    for (size_t k = 0; k < n_cols + nref; k++) eb_str(b, "---|");
+    eb_str(b, "\n");
+}
+
 static void diff_cell(eval_buf *b, const eval_ci *d, int is_reference) {
     if (is_reference) eb_str(b, " (reference) |");
     else if (isnan(d->lo)) eb_fmt(b, " %+.3f |", d->value);
@@ -726,11 +741,8 @@ int eval_pool(const eval_pool_config *cfg, cf_err *err) {
         if (cols[c].n_mean > 1)
             eb_fmt(&b, "%s: the mean of %d runs' probabilities in each fold (--average: a seed ensemble).\n\n",
                    cols[c].name, cols[c].n_mean);
-    eb_str(&b, "| predictor | AUROC | AUPRC | Brier | ECE | ECE recalibrated |");
-    for (size_t k = 0; k < nref; k++) eb_fmt(&b, " AUROC - %s |", cfg->refs[k]);
-    eb_str(&b, " fit (s, all runs) |\n|---|---|---|---|---|---|");
-    for (size_t k = 0; k < nref; k++) eb_str(&b, "---|");
-    eb_str(&b, "---|\n");
+    table_head(&b, "| predictor | AUROC | AUPRC | Brier | ECE | ECE recalibrated |", "", " fit (s, all runs) |", 7,
+               cfg->refs, nref);
     for (size_t c = 0; c < nc0; c++) {
         eb_fmt(&b, "| %s | ", cols[c].name);
         eb_ci(&b, &met[c].auroc);
@@ -754,11 +766,8 @@ int eval_pool(const eval_pool_config *cfg, cf_err *err) {
                "would be): the pooled AUROC then ranks every run's rows on one scale, where the raw pooled AUROC "
                "above mixes runs calibrated differently. Beside it, the mean (min-max) of the %zu runs' own "
                "AUROCs, and paired differences between recalibrated predictors.\n\n", R);
-    eb_str(&b, "| predictor | AUROC, runs recalibrated | mean run AUROC (min-max) |");
-    for (size_t k = 0; k < nref; k++) eb_fmt(&b, " AUROC - %s, both recalibrated |", cfg->refs[k]);
-    eb_str(&b, "\n|---|---|---|");
-    for (size_t k = 0; k < nref; k++) eb_str(&b, "---|");
-    eb_str(&b, "\n");
+    table_head(&b, "| predictor | AUROC, runs recalibrated | mean run AUROC (min-max) |", ", both recalibrated", "", 3,
+               cfg->refs, nref);
     for (size_t c = 0; c < nc0; c++) {
         double mean, lo, hi;
         run_auroc_summary(run_auc + c * R, R, &mean, &lo, &hi);
@@ -805,30 +814,13 @@ int eval_pool(const eval_pool_config *cfg, cf_err *err) {
         if (cols[c].n_mean > 1) cJSON_AddNumberToObject(o, "runs_averaged", cols[c].n_mean);
         const eval_ci *ci[5] = {&met[c].auroc, &met[c].auprc, &met[c].brier, &met[c].ece, &met[nc0 + c].ece};
         const char *nm[5] = {"auroc", "auprc", "brier", "ece", "ece_recalibrated"};
-        for (int k = 0; k < 5; k++) {
-            cJSON *m = cJSON_AddObjectToObject(o, nm[k]);
-            cJSON_AddNumberToObject(m, "value", ci[k]->value);
-            if (!isnan(ci[k]->lo)) cJSON_AddNumberToObject(m, "lo", ci[k]->lo), cJSON_AddNumberToObject(m, "hi", ci[k]->hi);
-        }
+        for (int k = 0; k < 5; k++) add_ci(o, nm[k], ci[k]);
         cJSON_AddNumberToObject(o, "brier_recalibrated", met[nc0 + c].brier.value);
         cJSON *dd = cJSON_AddObjectToObject(o, "auroc_minus");
-        for (size_t k = 0; k < nref; k++) {
-            cJSON *m = cJSON_AddObjectToObject(dd, cfg->refs[k]);
-            cJSON_AddNumberToObject(m, "value", diffs[k * nc0 + c].value);
-            if (!isnan(diffs[k * nc0 + c].lo))
-                cJSON_AddNumberToObject(m, "lo", diffs[k * nc0 + c].lo), cJSON_AddNumberToObject(m, "hi", diffs[k * nc0 + c].hi);
-        }
-        cJSON *ar = cJSON_AddObjectToObject(o, "auroc_recalibrated");
-        cJSON_AddNumberToObject(ar, "value", met[nc0 + c].auroc.value);
-        if (!isnan(met[nc0 + c].auroc.lo))
-            cJSON_AddNumberToObject(ar, "lo", met[nc0 + c].auroc.lo), cJSON_AddNumberToObject(ar, "hi", met[nc0 + c].auroc.hi);
+        for (size_t k = 0; k < nref; k++) add_ci(dd, cfg->refs[k], &diffs[k * nc0 + c]);
+        add_ci(o, "auroc_recalibrated", &met[nc0 + c].auroc);
         cJSON *rd = cJSON_AddObjectToObject(o, "auroc_recalibrated_minus");
-        for (size_t k = 0; k < nref; k++) {
-            cJSON *m = cJSON_AddObjectToObject(rd, cfg->refs[k]);
-            cJSON_AddNumberToObject(m, "value", rdiffs[k * nc0 + c].value);
-            if (!isnan(rdiffs[k * nc0 + c].lo))
-                cJSON_AddNumberToObject(m, "lo", rdiffs[k * nc0 + c].lo), cJSON_AddNumberToObject(m, "hi", rdiffs[k * nc0 + c].hi);
-        }
+        for (size_t k = 0; k < nref; k++) add_ci(rd, cfg->refs[k], &rdiffs[k * nc0 + c]);
         double mean, lo, hi;
         run_auroc_summary(run_auc + c * R, R, &mean, &lo, &hi);
         cJSON *ra = cJSON_AddObjectToObject(o, "auroc_runs");
@@ -843,11 +835,7 @@ int eval_pool(const eval_pool_config *cfg, cf_err *err) {
         if (!isnan(cols[c].fit_seconds)) cJSON_AddNumberToObject(o, "fit_seconds_all_runs", cols[c].fit_seconds);
         cJSON_AddItemToArray(jp, o);
     }
-    free(met);
-    free(diffs);
-    free(pp);
-    free(rdiffs);
-    free(run_auc);
+    CF_FREE_ALL(met, diffs, pp, rdiffs, run_auc);
     if (cfg->out_dir) {
         if (mkdir(cfg->out_dir, 0777) != 0 && errno != EEXIST) {
             rc = cf_fail_errno(err, CF_EINPUT, "%s: cannot create the output directory", cfg->out_dir);
@@ -884,10 +872,7 @@ done:
     free(md);
     if (cols)
         for (size_t c = 0; c < 2 * MAX_COLS + n_stack + 1; c++) free(cols[c].p);
-    free(cols);
-    free(sid);
-    free(y);
-    free(run_of);
+    CF_FREE_ALL(cols, sid, y, run_of);
     for (size_t r = 0; r < loaded && r < R; r++) run_free(&runs[r]);
     free(runs);
     return rc;

@@ -431,12 +431,7 @@ int eval_write_html(const eval_state *st, const char *path, cf_err *err) {
             eb_str(&b, mi->legacy ? "not recorded: a model in the old layout (retrain to record it)"
                                   : "not recorded");
         } else {
-            eb_fmt(&b, "%llu train and %llu tuning patients of a %sstore with data from ",
-                   (unsigned long long)mi->train_subjects, (unsigned long long)mi->tuning_subjects,
-                   mi->train_deidentified ? "de-identified " : "");
-            eb_time(&b, mi->train_first);
-            eb_str(&b, " to ");
-            eb_time(&b, mi->train_last);
+            eb_trained_on(&b, mi, "");
             eb_str(&b, mi->same_store ? "; this is the store it was trained on" : "; another store than this one");
         }
         eb_str(&b, "</td></tr>\n<tr><th>Training patients among the held-out ones</th><td>");

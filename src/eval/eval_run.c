@@ -15,6 +15,7 @@
 
 #include "eval/eval_internal.h"
 #include "util/atomic_file.h"
+#include "util/json.h"
 #include "util/progress.h"
 
 #define MAX_PREDICTORS 24
@@ -45,10 +46,8 @@ static cJSON *bin_json(const eval_bin *x) {
 
 static cJSON *metrics_json(const eval_metrics *m, int with_bins) {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "rows", (double)m->n);
-    cJSON_AddNumberToObject(o, "positives", (double)m->pos);
-    cJSON_AddNumberToObject(o, "negatives", (double)m->neg);
-    cJSON_AddNumberToObject(o, "patients", (double)m->clusters);
+    JSON_ADD_NUMBERS(o, {"rows", (double)m->n}, {"positives", (double)m->pos}, {"negatives", (double)m->neg},
+                     {"patients", (double)m->clusters});
     cJSON_AddItemToObject(o, "auroc", ci_json(&m->auroc));
     cJSON_AddItemToObject(o, "auprc", ci_json(&m->auprc));
     cJSON_AddItemToObject(o, "brier", ci_json(&m->brier));
@@ -64,21 +63,17 @@ static cJSON *metrics_json(const eval_metrics *m, int with_bins) {
 
 static cJSON *counts_json(const task_counts *c, int follow_up) {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "patients", (double)c->subjects);
-    cJSON_AddNumberToObject(o, "rows", (double)c->rows);
-    cJSON_AddNumberToObject(o, "positives", (double)c->pos);
-    cJSON_AddNumberToObject(o, "negatives", (double)c->neg);
+    JSON_ADD_NUMBERS(o, {"patients", (double)c->subjects}, {"rows", (double)c->rows}, {"positives", (double)c->pos},
+                     {"negatives", (double)c->neg});
     if (follow_up) cJSON_AddNumberToObject(o, "competing_events", (double)c->competing);
     return o;
 }
 
 static cJSON *threshold_json(const eval_threshold *t) {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "threshold", t->threshold);
-    cJSON_AddNumberToObject(o, "true_positives", (double)t->tp);
-    cJSON_AddNumberToObject(o, "false_positives", (double)t->fp);
-    cJSON_AddNumberToObject(o, "true_negatives", (double)t->tn);
-    cJSON_AddNumberToObject(o, "false_negatives", (double)t->fn);
+    JSON_ADD_NUMBERS(o, {"threshold", t->threshold}, {"true_positives", (double)t->tp},
+                     {"false_positives", (double)t->fp}, {"true_negatives", (double)t->tn},
+                     {"false_negatives", (double)t->fn});
     cJSON_AddItemToObject(o, "sensitivity", ci_json(&t->sensitivity));
     cJSON_AddItemToObject(o, "specificity", ci_json(&t->specificity));
     cJSON_AddItemToObject(o, "ppv", ci_json(&t->ppv));
@@ -353,16 +348,12 @@ static int run_predictor(eval_state *st, const eval_predictor *p, eval_pred_resu
             if (m) rc = eval_metrics_compute(gp, gy, gc, m, &st->cfg->boot, &r->groups[g][v], err);
         }
     }
-    free(gp);
-    free(gy);
-    free(gc);
+    CF_FREE_ALL(gp, gy, gc);
     return rc;
 }
 
 static void free_result(eval_pred_result *r) {
-    free(r->info_json);
-    free(r->probs);
-    free(r->probs_tune);
+    CF_FREE_ALL(r->info_json, r->probs, r->probs_tune);
     eval_curve_free(&r->roc);
     eval_curve_free(&r->pr);
     for (int g = 0; g < TASK_MAX_SUBGROUPS; g++) free(r->groups[g]);

@@ -161,24 +161,16 @@ int eval_score_new(eval_predictor *p, const char *spec, cf_err *err) {
     snprintf(sp->desc, strlen(eq + 1) + 96, "Reference: the clinical score recorded as %s, calibrated on train rows",
              eq + 1);
     sp->code_id = -1;
-    p->name = sp->name;
-    p->description = sp->desc;
-    p->role = EVAL_ROLE_CANDIDATE;
-    p->fit = score_fit;
-    p->predict = score_predict;
-    p->describe = score_describe;
-    p->bind = score_bind;
-    p->ctx = sp;
+    *p = (eval_predictor){.name = sp->name, .description = sp->desc, .role = EVAL_ROLE_CANDIDATE,
+                          .fit = score_fit, .predict = score_predict, .describe = score_describe,
+                          .bind = score_bind, .ctx = sp};
     return CF_OK;
 }
 
 void eval_score_free(eval_predictor *p) {
     score_pred *sp = p->ctx;
     if (sp) {
-        free(sp->name);
-        free(sp->code);
-        free(sp->desc);
-        free(sp);
+        CF_FREE_ALL(sp->name, sp->code, sp->desc, sp);
     }
     memset(p, 0, sizeof *p);
 }

@@ -135,6 +135,15 @@ void eb_time(eval_buf *b, int64_t t) {
     else eb_fmt(b, "%.10s", time_format_iso(t, tb, sizeof tb));
 }
 
+void eb_trained_on(eval_buf *b, const eval_model_info *mi, const char *identified) {
+    eb_fmt(b, "%llu train and %llu tuning patients of a %sstore with data from ",
+           (unsigned long long)mi->train_subjects, (unsigned long long)mi->tuning_subjects,
+           mi->train_deidentified ? "de-identified " : identified);
+    eb_time(b, mi->train_first);
+    eb_str(b, " to ");
+    eb_time(b, mi->train_last);
+}
+
 /* Follow-up and censoring in words, from the task and the labels. */
 void eval_text_follow_up(eval_buf *b, const eval_state *st, int html) {
     const task_def *t = &st->task;

@@ -276,10 +276,7 @@ int eval_metrics_compute(const float *p, const uint8_t *y, const int64_t *cluste
     double *reps = cf_malloc((size_t)B * (4 + EVAL_BINS) * sizeof *reps);
     size_t nrep[4 + EVAL_BINS] = {0};
     if (!w || !cnt || !reps) {
-        free(w);
-        free(cnt);
-        free(reps);
-        free(cl);
+        CF_FREE_ALL(w, cnt, reps, cl);
         free_scores(&s);
         return cf_fail(err, CF_EINTERNAL, "out of memory");
     }
@@ -309,10 +306,7 @@ int eval_metrics_compute(const float *p, const uint8_t *y, const int64_t *cluste
             out->bins[bn].frac_lo = eval_quantile(reps + (size_t)(4 + bn) * B, nrep[4 + bn], 0.025);
             out->bins[bn].frac_hi = eval_quantile(reps + (size_t)(4 + bn) * B, nrep[4 + bn], 0.975);
         }
-    free(w);
-    free(cnt);
-    free(reps);
-    free(cl);
+    CF_FREE_ALL(w, cnt, reps, cl);
     free_scores(&s);
     return CF_OK;
 }
@@ -369,13 +363,7 @@ int eval_auroc_diffs(const float *const *p, size_t m, const float *ref, const ui
         }
 done:
     for (size_t k = 0; k < sorted; k++) free_scores(&s[k]);
-    free(s);
-    free(cl);
-    free(ir);
-    free(w);
-    free(cnt);
-    free(reps);
-    free(nrep);
+    CF_FREE_ALL(s, cl, ir, w, cnt, reps, nrep);
     return rc;
 }
 
@@ -457,21 +445,17 @@ void eval_threshold_metrics(const float *p, const uint8_t *y, size_t n, double t
     out->nne = (eval_ci){q->value > 0 ? 1 / q->value : NAN, q->hi > 0 ? 1 / q->hi : NAN, q->lo > 0 ? 1 / q->lo : NAN};
 }
 
-typedef struct {
-    float p;
-    uint8_t y;
-} py;
-static int cmp_py(const void *a, const void *b) {
-    float x = ((const py *)a)->p, y = ((const py *)b)->p;
+int eval_scored_cmp(const void *a, const void *b) {
+    float x = ((const eval_scored *)a)->p, y = ((const eval_scored *)b)->p;
     return (x > y) - (x < y);
 }
 
 size_t eval_quantile_bins(const float *p, const uint8_t *y, size_t n, size_t nb, eval_bin *out) {
     if (!n || !nb) return 0;
-    py *v = malloc(n * sizeof *v);
+    eval_scored *v = malloc(n * sizeof *v);
     if (!v) return 0;
-    for (size_t i = 0; i < n; i++) v[i] = (py){p[i], y[i]};
-    qsort(v, n, sizeof *v, cmp_py);
+    for (size_t i = 0; i < n; i++) v[i] = (eval_scored){p[i], y[i]};
+    qsort(v, n, sizeof *v, eval_scored_cmp);
     size_t m = 0, i = 0;
     for (size_t b = 0; b < nb && i < n; b++) {
         size_t end = (b + 1) * n / nb;

@@ -28,6 +28,13 @@ typedef struct {
     double value, lo, hi; /* NaN when undefined */
 } eval_ci;
 
+/* A score with its outcome (0 or 1); eval_scored_cmp orders them by score, ascending (qsort). */
+typedef struct {
+    float p;
+    uint8_t y;
+} eval_scored;
+int eval_scored_cmp(const void *a, const void *b);
+
 typedef struct {
     double lo_edge, hi_edge;
     double n;              /* rows in the bin */

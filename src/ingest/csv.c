@@ -55,7 +55,7 @@
 #define WHOLE_MAX_IN ((size_t)32 << 20)
 #define WHOLE_MAX_OUT ((size_t)256 << 20)
 
-enum { SRC_MEM, SRC_MEM_GZ, SRC_FD, SRC_FD_GZ, SRC_WHOLE };
+enum { SRC_MEM, SRC_MEM_GZ, SRC_FD, SRC_FD_GZ, SRC_WHOLE, SRC_CHUNK };
 enum { ST_START, ST_UNQ, ST_QUO, ST_AFTER };
 
 /* zlib state shared by the in-memory and the threaded gzip sources. */
@@ -115,6 +115,13 @@ struct csv_reader {
     gz_pipe *pipe;
     int pending_rc;     /* in-memory gzip: error to report after the bytes that preceded it */
     char src_msg[256];
+    /* csv_next_chunk: [head, spos) is scanned, state sst there; [head, sbound) holds whole
+     * records with sbound_lines line ends (slines up to spos) */
+    int chunking, chunk_done, sst;
+    size_t spos, sbound;
+    uint64_t slines, sbound_lines;
+    /* a chunk reader: the source error that follows its bytes (its chunk was the last) */
+    int chunk_rc;
 };
 
 /* ---- byte-class masks ---------------------------------------------------------------------- */
@@ -169,6 +176,26 @@ static inline uint64_t mask_quo(const char *p, size_t n) {
         char c = p[i];
         if (c == '"' || c == '\n' || c == '\0') bits |= (uint64_t)1 << i;
     }
+#endif
+    if (n < 64) bits &= ((uint64_t)1 << n) - 1;
+    return bits;
+}
+
+/* Bit i set when p[i] can change the record-boundary scan's state: the separator, '"' or LF. */
+static inline uint64_t mask_split(const char *p, size_t n, char sep) {
+    uint64_t bits;
+#if defined(__SSE2__)
+    __m128i sepv = _mm_set1_epi8(sep), qv = _mm_set1_epi8('"'), lf = _mm_set1_epi8('\n');
+    bits = 0;
+    for (int k = 0; k < 4; k++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, sepv), _mm_cmpeq_epi8(v, qv)), _mm_cmpeq_epi8(v, lf));
+        bits |= (uint64_t)(uint16_t)_mm_movemask_epi8(hit) << (16 * k);
+    }
+#else
+    bits = 0;
+    for (size_t i = 0; i < 64; i++)
+        if (p[i] == sep || p[i] == '"' || p[i] == '\n') bits |= (uint64_t)1 << i;
 #endif
     if (n < 64) bits &= ((uint64_t)1 << n) - 1;
     return bits;
@@ -477,6 +504,8 @@ static int src_fill(csv_reader *r) {
         got = n;
         break;
     }
+    case SRC_CHUNK: /* never refilled: csv_next ends a chunk before asking */
+        break;
     }
     if (rc != CF_OK) return rc;
     if (got == 0) r->eof = 1;
@@ -969,6 +998,20 @@ int csv_next(csv_reader *r, csv_record *rec, cf_err *err) {
         }
 
     more:
+        if (r->kind == SRC_CHUNK && !r->eof) {
+            /* A chunk that is not the input's last ends at a record boundary, so running dry
+             * anywhere else means its record did not fit in CSV_MAX_RECORD (csv_next_chunk cut
+             * it there), as the sequential reader reports when its buffer is full. */
+            if (r->chunk_rc != CF_OK) return fail_at(r, err, r->chunk_rc, line, "%s", r->src_msg);
+            if (st == ST_START && pos == end && nf == 0) {
+                r->head = r->tail = rs;
+                r->line = line;
+                return 0;
+            }
+            return fail_at(r, err, CF_EINPUT, rec_line,
+                           "record longer than %u bytes (expected at most that; is a quote never closed?)",
+                           (unsigned)CSV_MAX_RECORD);
+        }
         if (r->eof) {
             switch (st) {
             case ST_START:
@@ -1058,4 +1101,182 @@ record_done:
     r->m = m;
     return 1;
 #undef PUSH_FIELD
+}
+
+/* ---- chunks ---------------------------------------------------------------------------------- */
+
+/* The record-boundary scan: the parser's states reduced to what decides where a record ends.
+ * Only the separator, '"' and LF change them; any other byte turns a field start (or the byte
+ * after a closing quote) into unquoted content. */
+enum { SS_START, SS_UNQ, SS_QUO, SS_QQ };
+
+/* Scans [r->spos, r->tail), moving r->sbound to the end of the last complete record, and stops at
+ * the first record end at or past `want` (a chunk's worth of bytes from r->head). On input
+ * the parser accepts the states agree with csv_next's byte for byte; on input it rejects they can
+ * differ only after the first error, which the chunk holding it reports as csv_next would. */
+static void split_scan(csv_reader *r, size_t want) {
+    const char *b = r->buf;
+    const char sep = r->sep;
+    size_t end = r->tail, prev = r->spos;
+    int st = r->sst;
+    uint64_t lines = r->slines;
+    for (size_t base = r->spos; base < end; base += 64) {
+        uint64_t m = mask_split(b + base, end - base, sep);
+        while (m) {
+            size_t q = base + (size_t)__builtin_ctzll(m);
+            m &= m - 1;
+            if (q > prev && (st == SS_START || st == SS_QQ)) st = SS_UNQ;
+            prev = q + 1;
+            char c = b[q];
+            if (st == SS_QUO) {
+                if (c == '"') st = SS_QQ;
+                else if (c == '\n') lines++;
+                continue;
+            }
+            if (c == '\n') {
+                lines++;
+                r->sbound = q + 1;
+                r->sbound_lines = lines;
+                st = SS_START;
+                if (r->sbound >= want) { /* a chunk's worth: resume after this line end */
+                    r->sst = st;
+                    r->spos = r->sbound;
+                    r->slines = lines;
+                    return;
+                }
+            } else if (c == sep) {
+                st = SS_START;
+            } else { /* a quote: opens a field at its start, closes-or-escapes after one, else content */
+                st = st == SS_START ? SS_QUO : st == SS_QQ ? SS_QUO : SS_UNQ;
+            }
+        }
+    }
+    if (end > prev && (st == SS_START || st == SS_QQ)) st = SS_UNQ;
+    r->sst = st;
+    r->spos = end;
+    r->slines = lines;
+}
+
+static void chunk_take(csv_reader *r, csv_chunk *c, size_t len, cf_err *err, int *rc) {
+    c->data = cf_malloc(len + CSV_PAD);
+    if (!c->data) {
+        *rc = fail_at(r, err, CF_EINTERNAL, r->line, "out of memory");
+        return;
+    }
+    memcpy(c->data, r->buf + r->head, len);
+    memset(c->data + len, 0, CSV_PAD);
+    c->len = len;
+    c->first_line = r->line;
+    *rc = 1;
+}
+
+int csv_next_chunk(csv_reader *r, size_t target, csv_chunk *c, cf_err *err) {
+    memset(c, 0, sizeof *c);
+    if (r->failed)
+        return cf_fail(err, CF_EINTERNAL, "%s: reader used again after an error", r->name), -1;
+    if (!r->started) {
+        r->started = 1;
+        if (skip_bom(r, err) != 0) return -1;
+    }
+    if (r->chunk_done) return 0;
+    if (!target) target = 1;
+    if (!r->chunking) {
+        r->chunking = 1;
+        r->spos = r->sbound = r->head;
+        r->sst = SS_START;
+        r->slines = r->sbound_lines = 0;
+    }
+    int src_rc = CF_OK, oversize = 0;
+    while (r->sbound - r->head < target && !r->eof) {
+        if (r->spos < r->tail) {
+            split_scan(r, r->head + target);
+            continue;
+        }
+        if (r->tail == r->cap) {
+            if (r->head > 0) { /* drop what earlier chunks took */
+                size_t h = r->head;
+                memmove(r->buf, r->buf + h, r->tail - h);
+                r->tail -= h;
+                r->spos -= h;
+                r->sbound -= h;
+                r->head = 0;
+            } else if (r->sbound > r->head && r->cap >= 2 * target) {
+                break; /* enough whole records for a chunk */
+            } else if (r->cap >= CSV_MAX_CAP) {
+                oversize = 1; /* no record end in CSV_MAX_CAP bytes */
+                break;
+            } else if (grow_buffer(r) != 0) {
+                return fail_at(r, err, CF_EINTERNAL, r->line, "out of memory");
+            }
+            continue;
+        }
+        src_rc = src_fill(r);
+        if (src_rc != CF_OK) break;
+    }
+    int rc = 0;
+    if (src_rc != CF_OK || r->eof || oversize) {
+        /* everything left: the input's last chunk, or a record too long to cut */
+        r->chunk_done = 1;
+        if (r->tail == r->head && src_rc == CF_OK) return 0;
+        chunk_take(r, c, r->tail - r->head, err, &rc);
+        if (rc < 0) return rc;
+        c->last = !oversize;
+        c->src_rc = src_rc;
+        if (src_rc != CF_OK) memcpy(c->src_msg, r->src_msg, sizeof c->src_msg);
+        r->head = r->tail;
+        return 1;
+    }
+    chunk_take(r, c, r->sbound - r->head, err, &rc);
+    if (rc < 0) return rc;
+    r->line += r->sbound_lines;
+    r->slines -= r->sbound_lines;
+    r->sbound_lines = 0;
+    r->head = r->sbound;
+    return 1;
+}
+
+int csv_open_chunk(csv_reader **out, const char *name, char sep, csv_chunk *c, cf_err *err) {
+    *out = NULL;
+    csv_reader *r = cf_calloc(1, sizeof *r);
+    int rc = CF_OK;
+    if (r) r->fd = -1;
+    if (!r || !(r->name = strdup(name ? name : "(chunk)"))) {
+        rc = cf_fail(err, CF_EINTERNAL, "%s: out of memory", name ? name : "(chunk)");
+        goto fail;
+    }
+    r->kind = SRC_CHUNK;
+    r->sep = sep;
+    r->fcap = 64;
+    r->foff = cf_malloc(r->fcap * sizeof *r->foff);
+    r->flen = cf_malloc(r->fcap * sizeof *r->flen);
+    r->fptr = cf_malloc(r->fcap * sizeof *r->fptr);
+    if (!r->foff || !r->flen || !r->fptr) {
+        rc = cf_fail(err, CF_EINTERNAL, "%s: out of memory", name);
+        goto fail;
+    }
+    r->buf = c->data; /* the chunk's slack is the parser's CSV_PAD */
+    c->data = NULL;
+    r->cap = r->tail = r->fsize = c->len;
+    r->line = c->first_line;
+    r->started = 1; /* a byte-order mark can only precede the header */
+    r->mb = r->head - 64;
+    r->eof = c->last && c->src_rc == CF_OK;
+    r->chunk_rc = c->last ? c->src_rc : CF_OK;
+    memcpy(r->src_msg, c->src_msg, sizeof r->src_msg);
+    *out = r;
+    return CF_OK;
+fail:
+    if (r) {
+        r->buf = c->data;
+        c->data = NULL;
+        csv_close(r);
+    } else {
+        csv_chunk_free(c);
+    }
+    return rc;
+}
+
+void csv_chunk_free(csv_chunk *c) {
+    free(c->data);
+    c->data = NULL;
 }

@@ -8,7 +8,13 @@
  * empty fields (length 0) and arbitrary UTF-8. Rejected with an error naming the file and line:
  * a quote that is never closed, characters between a closing quote and the next separator, a
  * record longer than CSV_MAX_RECORD bytes, a NUL byte, a corrupt gzip stream.
- * Blank lines (a line end alone) are skipped and counted, never returned as records. */
+ * Blank lines (a line end alone) are skipped and counted, never returned as records.
+ *
+ * For parsing on several threads, csv_next_chunk cuts the rest of the input (after any records
+ * csv_next has returned, the header say) into chunks of whole records, decompressing as it goes;
+ * a chunk reader (csv_open_chunk) then yields exactly the records, line numbers and errors the
+ * sequential reader would have yielded for those bytes, so chunks can be parsed in any order and
+ * their results put back in chunk order. */
 #ifndef CLINFM_INGEST_CSV_H
 #define CLINFM_INGEST_CSV_H
 
@@ -42,6 +48,29 @@ int csv_open_buffer(csv_reader **out, const char *name, const char *data, size_t
 int csv_next(csv_reader *r, csv_record *rec, cf_err *err);
 /* Bytes consumed from the underlying file so far (compressed bytes for gzip) and its size, for
  * progress lines. */
+/* A run of whole records cut from a reader's input by csv_next_chunk. */
+typedef struct {
+    char *data;           /* len bytes, then zeroed slack the parser needs; malloc'd */
+    size_t len;
+    uint64_t first_line;  /* physical line on which data[0] lies */
+    int last;             /* the input ends after this chunk (it may end without a line end) */
+    int src_rc;           /* for the last chunk: the source's error after these bytes, or CF_OK */
+    char src_msg[256];
+} csv_chunk;
+
+/* Cuts the next chunk of about target bytes (more when a record is longer) at a record boundary
+ * of the reader's remaining input. Boundaries follow the parser's own quoting rules, so a line end
+ * inside a quoted field never cuts. Returns 1 with *c filled (its data is the caller's, to give
+ * to csv_open_chunk or free), 0 at the end of input, -1 with err set (out of memory). A source
+ * error (a corrupt gzip stream) is not returned here: it travels in the last chunk, to be reported
+ * by its chunk reader after the records that precede it, at the line where it happens. After the
+ * first csv_next_chunk, csv_next may not be called on r. */
+int csv_next_chunk(csv_reader *r, size_t target, csv_chunk *c, cf_err *err);
+/* A reader of one chunk's records (name appears in messages; sep as the source's). Takes c->data
+ * whatever it returns. */
+int csv_open_chunk(csv_reader **out, const char *name, char sep, csv_chunk *c, cf_err *err);
+void csv_chunk_free(csv_chunk *c);
+
 uint64_t csv_bytes_read(const csv_reader *r);
 uint64_t csv_file_size(const csv_reader *r);
 uint64_t csv_blank_lines(const csv_reader *r);

@@ -343,9 +343,7 @@ static void commit_free(commit_ctx *cc) {
     free(cc->patient_sid);
     free(cc->url_patient);
     u64map_free(&cc->sid_owner);
-    free(cc->med_code);
-    free(cc->med_desc);
-    free(cc->described);
+    CF_FREE_ALL(cc->med_code, cc->med_desc, cc->described);
 }
 
 static ingest_source_stats *stats_for(commit_ctx *cc, int type, const char *source) {

@@ -36,24 +36,6 @@ static int read_key(const char *s, size_t len, size_t *i, const char **key, size
     return 0;
 }
 
-static size_t ws(const char *s, size_t len, size_t i) {
-    for (;;) { /* eight spaces at a time through indentation */
-        if (i + 8 <= len) {
-            uint64_t w;
-            memcpy(&w, s + i, 8);
-            if (w == UINT64_C(0x2020202020202020)) {
-                i += 8;
-                continue;
-            }
-        }
-        if (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) {
-            i++;
-            continue;
-        }
-        return i;
-    }
-}
-
 static int key_is(const char *k, size_t kl, const char *lit) {
     return kl == strlen(lit) && !memcmp(k, lit, kl);
 }
@@ -74,27 +56,27 @@ static int plain_string(const char *s, size_t len, size_t i, const char **v, siz
 static int peek_type(const char *s, size_t len, size_t i) {
     const char *why, *k, *v;
     size_t kl, vl;
-    i = ws(s, len, i + 1);
+    i = fhir_skip_ws(s, len, i + 1);
     while (i < len && s[i] == '"') {
         if (read_key(s, len, &i, &k, &kl)) return -2;
         if (key_is(k, kl, "resource")) {
             if (i >= len || s[i] != '{') return -2;
-            i = ws(s, len, i + 1);
+            i = fhir_skip_ws(s, len, i + 1);
             while (i < len && s[i] == '"') {
                 if (read_key(s, len, &i, &k, &kl)) return -2;
                 if (key_is(k, kl, "resourceType"))
                     return plain_string(s, len, i, &v, &vl) ? -2 : fhir_type_index(v, vl);
                 if (fhir_json_skip(s, len, &i, &why)) return -2;
-                i = ws(s, len, i);
+                i = fhir_skip_ws(s, len, i);
                 if (i >= len || s[i] != ',') return -2;
-                i = ws(s, len, i + 1);
+                i = fhir_skip_ws(s, len, i + 1);
             }
             return -2;
         }
         if (fhir_json_skip(s, len, &i, &why)) return -2;
-        i = ws(s, len, i);
+        i = fhir_skip_ws(s, len, i);
         if (i >= len || s[i] != ',') return -2;
-        i = ws(s, len, i + 1);
+        i = fhir_skip_ws(s, len, i + 1);
     }
     return -2;
 }
@@ -133,9 +115,9 @@ int fhir_map_bundle_text(fhir_batch *b, const char *file, const char *s, size_t 
     int is_bundle = 0, seen_type = 0, seen_entry = 0, rc = 0;
     fhir_arena_begin(a, tree_limit);
     if (len >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3)) i = 3; /* UTF-8 byte-order mark */
-    i = ws(s, len, i);
+    i = fhir_skip_ws(s, len, i);
     if (i >= len || s[i] != '{') goto fallback;
-    i = ws(s, len, i + 1);
+    i = fhir_skip_ws(s, len, i + 1);
     if (i < len && s[i] == '}') goto fallback;
     for (;;) {
         int kr = read_key(s, len, &i, &k, &kl);
@@ -150,7 +132,7 @@ int fhir_map_bundle_text(fhir_batch *b, const char *file, const char *s, size_t 
             if (!is_bundle || seen_entry++ || i >= len || s[i] != '[') goto fallback;
             /* the entries, one at a time */
             uint64_t row = 0;
-            i = ws(s, len, i + 1);
+            i = fhir_skip_ws(s, len, i + 1);
             if (i < len && s[i] == ']') {
                 i++;
             } else {
@@ -178,9 +160,9 @@ int fhir_map_bundle_text(fhir_batch *b, const char *file, const char *s, size_t 
                         if (rc) goto oom;
                         i = e0 + used;
                     }
-                    i = ws(s, len, i);
+                    i = fhir_skip_ws(s, len, i);
                     if (i < len && s[i] == ',') {
-                        i = ws(s, len, i + 1);
+                        i = fhir_skip_ws(s, len, i + 1);
                         continue;
                     }
                     if (i < len && s[i] == ']') {
@@ -194,9 +176,9 @@ int fhir_map_bundle_text(fhir_batch *b, const char *file, const char *s, size_t 
         } else if (fhir_json_skip(s, len, &i, &why)) {
             goto bad;
         }
-        i = ws(s, len, i);
+        i = fhir_skip_ws(s, len, i);
         if (i < len && s[i] == ',') {
-            i = ws(s, len, i + 1);
+            i = fhir_skip_ws(s, len, i + 1);
             continue;
         }
         if (i < len && s[i] == '}') {
@@ -207,9 +189,9 @@ int fhir_map_bundle_text(fhir_batch *b, const char *file, const char *s, size_t 
         goto bad;
     }
     if (!is_bundle) goto fallback; /* a single resource (or no resourceType at all) */
-    if (ws(s, len, i) != len) {
+    if (fhir_skip_ws(s, len, i) != len) {
         why = "invalid JSON (content after the value)";
-        i = ws(s, len, i);
+        i = fhir_skip_ws(s, len, i);
         goto bad;
     }
     fhir_arena_end(a);

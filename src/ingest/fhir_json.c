@@ -206,6 +206,18 @@ static size_t max_depth(const char *s, size_t len) {
     return m;
 }
 
+/* Why a parse that stopped at end (cJSON's error position, may be NULL) failed, and where. */
+static cJSON *parse_failed(fhir_arena *a, const char *data, size_t len, const char *end, const char **why,
+                           size_t *offset) {
+    size_t stop = end && end >= data && end <= data + len ? (size_t)(end - data) : len;
+    *offset = stop;
+    if (a && fhir_arena_exhausted(a)) *why = "JSON parse tree over its memory cap";
+    else if (max_depth(data, stop < len ? stop + 1 : len) >= CJSON_NESTING_LIMIT)
+        *why = "JSON nested too deeply";
+    else *why = "invalid JSON";
+    return NULL;
+}
+
 cJSON *fhir_json_parse(fhir_arena *a, const char *data, size_t len, const char **why,
                        size_t *offset) {
     const char *end = NULL;
@@ -221,13 +233,7 @@ cJSON *fhir_json_parse(fhir_arena *a, const char *data, size_t len, const char *
         *why = "invalid JSON (content after the value)";
         return NULL;
     }
-    size_t stop = end && end >= data && end <= data + len ? (size_t)(end - data) : len;
-    *offset = stop;
-    if (a && fhir_arena_exhausted(a)) *why = "JSON parse tree over its memory cap";
-    else if (max_depth(data, stop < len ? stop + 1 : len) >= CJSON_NESTING_LIMIT)
-        *why = "JSON nested too deeply";
-    else *why = "invalid JSON";
-    return NULL;
+    return parse_failed(a, data, len, end, why, offset);
 }
 
 cJSON *fhir_json_parse_prefix(fhir_arena *a, const char *data, size_t len, size_t *used,
@@ -240,13 +246,7 @@ cJSON *fhir_json_parse_prefix(fhir_arena *a, const char *data, size_t len, size_
         *used = (size_t)(end - data);
         return v;
     }
-    size_t stop = end && end >= data && end <= data + len ? (size_t)(end - data) : len;
-    *offset = stop;
-    if (a && fhir_arena_exhausted(a)) *why = "JSON parse tree over its memory cap";
-    else if (max_depth(data, stop < len ? stop + 1 : len) >= CJSON_NESTING_LIMIT)
-        *why = "JSON nested too deeply";
-    else *why = "invalid JSON";
-    return NULL;
+    return parse_failed(a, data, len, end, why, offset);
 }
 
 /* ------------------------------------------------------------------ validating skip */
@@ -255,26 +255,6 @@ cJSON *fhir_json_parse_prefix(fhir_arena *a, const char *data, size_t len, size_
 static const unsigned char k_class[256] = {
     [' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, ['"'] = 2, ['\\'] = 2,
 };
-
-/* Pretty-printed FHIR (Synthea's bundles) is about half indentation: runs of spaces are skipped
- * eight at a time. */
-static inline size_t skip_ws(const char *s, size_t len, size_t i) {
-    for (;;) {
-        if (i + 8 <= len) {
-            uint64_t w;
-            memcpy(&w, s + i, 8);
-            if (w == UINT64_C(0x2020202020202020)) {
-                i += 8;
-                continue;
-            }
-        }
-        if (i < len && k_class[(unsigned char)s[i]] == 1) {
-            i++;
-            continue;
-        }
-        return i;
-    }
-}
 
 static int hexval(char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
@@ -353,7 +333,7 @@ bad:
 int fhir_json_skip(const char *s, size_t len, size_t *pos, const char **why) {
     char stack[CJSON_NESTING_LIMIT]; /* '{' or '[' per open container */
     int depth = 0;
-    size_t i = skip_ws(s, len, *pos);
+    size_t i = fhir_skip_ws(s, len, *pos);
     *why = "invalid JSON";
     for (;;) {
         /* a value starts at i */
@@ -365,7 +345,7 @@ int fhir_json_skip(const char *s, size_t len, size_t *pos, const char **why) {
                 goto bad;
             }
             stack[depth++] = c;
-            i = skip_ws(s, len, i + 1);
+            i = fhir_skip_ws(s, len, i + 1);
             if (i < len && s[i] == (c == '{' ? '}' : ']')) {
                 depth--;
                 i++;
@@ -393,11 +373,11 @@ int fhir_json_skip(const char *s, size_t len, size_t *pos, const char **why) {
                 *why = NULL;
                 return 0;
             }
-            i = skip_ws(s, len, i);
+            i = fhir_skip_ws(s, len, i);
             if (i >= len) goto bad;
             char open = stack[depth - 1];
             if (s[i] == ',') {
-                i = skip_ws(s, len, i + 1);
+                i = fhir_skip_ws(s, len, i + 1);
                 if (open == '{') goto key;
                 break; /* next array element */
             }
@@ -411,9 +391,9 @@ int fhir_json_skip(const char *s, size_t len, size_t *pos, const char **why) {
         continue;
     key:
         if (i >= len || s[i] != '"' || skip_string(s, len, &i)) goto bad;
-        i = skip_ws(s, len, i);
+        i = fhir_skip_ws(s, len, i);
         if (i >= len || s[i] != ':') goto bad;
-        i = skip_ws(s, len, i + 1);
+        i = fhir_skip_ws(s, len, i + 1);
     }
 bad:
     *pos = i < len ? i : len;

@@ -143,13 +143,9 @@ size_t fhir_heap_add(fhir_batch *b, const void *p, size_t len) {
 }
 
 fhir_res *fhir_batch_res(fhir_batch *b) {
-    if (b->n_res == b->cap_res) {
-        size_t n = b->cap_res ? b->cap_res * 2 : 256;
-        fhir_res *p = realloc(b->res, n * sizeof *p);
-        if (!p) return NULL;
-        b->res = p;
-        b->cap_res = n;
-    }
+    fhir_res *p = cf_grow(b->res, &b->cap_res, b->n_res + 1, sizeof *p, 256);
+    if (!p) return NULL;
+    b->res = p;
     fhir_res *r = &b->res[b->n_res++];
     memset(r, 0, sizeof *r);
     r->type = -1;
@@ -275,13 +271,9 @@ static int emit(mctx *c, int64_t t, const codebuf *cb, float num, const char *te
                 const char *desc) {
     if (cb->over) return reject(c, "code longer than 512 bytes", "%s", c->tname);
     fhir_batch *b = c->b;
-    if (b->n_ev == b->cap_ev) {
-        size_t n = b->cap_ev ? b->cap_ev * 2 : 1024;
-        fhir_event *p = realloc(b->ev, n * sizeof *p);
-        if (!p) return -1;
-        b->ev = p;
-        b->cap_ev = n;
-    }
+    fhir_event *p = cf_grow(b->ev, &b->cap_ev, b->n_ev + 1, sizeof *p, 1024);
+    if (!p) return -1;
+    b->ev = p;
     fhir_event *e = &b->ev[b->n_ev];
     memset(e, 0, sizeof *e);
     e->time = t;
@@ -1432,15 +1424,9 @@ static int map_one(fhir_batch *b, const char *file, int is_bundle, uint64_t row,
         char loc[1024];
         b->n_ev = ev_mark;
         b->heap.len = heap_mark;
-        size_t id_off = r->id_off, id_len = r->id_len;
-        memset(r, 0, sizeof *r);
-        r->id_off = id_off;
-        r->id_len = id_len;
-        r->type = type;
-        r->row = row;
-        r->ev_first = ev_mark;
-        r->outcome = FHIR_OUT_REJECTED;
-        r->reason = c.reason;
+        /* the record starts again as a rejection (its events dropped), keeping only its id */
+        *r = (fhir_res){.type = type, .outcome = FHIR_OUT_REJECTED, .row = row, .ev_first = ev_mark,
+                        .reason = c.reason, .id_off = r->id_off, .id_len = r->id_len};
         fhir_location(loc, sizeof loc, file, is_bundle, row, c.tname, res, c.path);
         r->loc_len = strlen(loc);
         if ((r->loc_off = fhir_heap_add(b, loc, r->loc_len)) == SIZE_MAX) return -1;

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ingest/csv.h"
 #include "util/ids.h"
@@ -700,6 +701,8 @@ typedef struct {
     cf_err err;                 /* the first fatal error */
     uint64_t rows_done;
     progress pr;
+    int chunk_threads;          /* threads mapping the chunks of one table */
+    size_t chunk_bytes;
 } engine;
 
 #define BATCH_EVENTS 8192
@@ -818,7 +821,15 @@ typedef struct {
     char first_reason[300], first_where[300];
 } event_rt;
 
-/* A table being ingested: its files, per-event state, the batch and the scratch buffers. */
+/* Rejections of one chunk's rows, kept in row order until the chunk is committed. */
+typedef struct {
+    sbuf why;            /* reasons, NUL-terminated, back to back */
+    uint64_t *line;      /* (n) */
+    size_t n, cap;
+} rej_list;
+
+/* A table being ingested: its files, per-event state, the batch and the scratch buffers. A
+ * chunk worker has one of its own, whose st, ev and b point into the chunk it works on. */
 typedef struct {
     engine *g;
     size_t ti;
@@ -826,7 +837,10 @@ typedef struct {
     ingest_source_stats *st;
     uint32_t source;
     event_rt *ev;
-    batch b;
+    batch *b;
+    batch own_b;
+    rej_list *defer;     /* a chunk worker: rejections are kept here, not reported yet */
+    int64_t *join_row;   /* (n_joins) */
     uint64_t rows_since_flush;
     staged *stage;
     size_t stage_cap;
@@ -848,6 +862,18 @@ static void event_rt_free(event_rt *e) {
 static int reject(table_rt *T, event_rt *ev, const char *why, const char *path, uint64_t line, cf_err *err) {
     char location[4400];
     snprintf(location, sizeof location, "%s:%llu", path, (unsigned long long)line);
+    if (T->defer) { /* reported when the chunk is committed, in row order */
+        rej_list *d = T->defer;
+        if (d->n == d->cap) {
+            size_t nc = d->cap ? d->cap * 2 : 64;
+            uint64_t *p = realloc(d->line, nc * sizeof *p);
+            if (!p) return cf_fail(err, CF_EINTERNAL, "out of memory");
+            d->line = p;
+            d->cap = nc;
+        }
+        if (sbuf_put(&d->why, why, strlen(why) + 1)) return cf_fail(err, CF_EINTERNAL, "out of memory");
+        d->line[d->n++] = line;
+    }
     if (ev) {
         if (!ev->rejected++) {
             snprintf(ev->first_reason, sizeof ev->first_reason, "%.*s", (int)sizeof ev->first_reason - 1, why);
@@ -855,6 +881,7 @@ static int reject(table_rt *T, event_rt *ev, const char *why, const char *path, 
         }
         T->st->events_rejected++;
     }
+    if (T->defer) return CF_OK;
     pthread_mutex_lock(&T->g->lock);
     int rc = ingest_reject(T->g->rep, T->t->name, why, location, err);
     pthread_mutex_unlock(&T->g->lock);
@@ -1143,52 +1170,50 @@ static int file_subject(table_rt *T, const char *path, int64_t *join_row, int64_
         goto reject;                                      \
     } while (0)
 
-static int ingest_file(table_rt *T, const char *path, cf_err *err) {
+/* One file of a table as every chunk of it sees it: fixed while its rows are mapped. */
+typedef struct {
+    const char *path;
+    char **header;
+    size_t *hlen, nh;
+    int64_t file_subj;       /* subject_from: the file's subject */
+    char *file_key;
+    size_t file_key_len;
+    int have_file_subj;
+} file_ctx;
+
+/* Points T's row context at the file: its {_file} stem, the dictionaries, T's join rows. */
+static void ctx_for_file(table_rt *T, const file_ctx *f) {
+    row_ctx *c = &T->ctx;
+    /* {_file}: the name without folder and extension(s). */
+    const char *slash = strrchr(f->path, '/');
+    c->file_stem = slash ? slash + 1 : f->path;
+    c->file_stem_len = strcspn(c->file_stem, ".");
+    c->dicts = T->g->dicts;
+    c->joins = T->t->joins;
+    c->join_row = T->join_row;
+}
+
+/* Maps every row r yields (the rest of a file, or one chunk of it) into T->b, counting in T->st
+ * and T->ev. A table's own thread hands full batches to the writer as it goes; a chunk worker
+ * (T->defer set) keeps the chunk's events and rejections for the commit in chunk order. */
+static int ingest_rows(table_rt *T, csv_reader *r, const file_ctx *f, cf_err *err) {
     engine *g = T->g;
     table_spec *t = T->t;
     ingest_source_stats *st = T->st;
-    csv_reader *r = NULL;
-    int rc = csv_open_sep(&r, path, t->sep, err);
-    if (rc) return rc;
-    csv_record rec;
-    int got = csv_next(r, &rec, err);
-    if (got <= 0) {
-        csv_close(r);
-        return got < 0 ? err->code : cf_fail(err, CF_EINPUT, "%s: empty file, expected a header line", path);
-    }
-    size_t nh = rec.nfields;
-    char **header = calloc(nh, sizeof *header);
-    size_t *hlen = calloc(nh, sizeof *hlen);
-    int64_t *join_row = calloc(t->n_joins ? t->n_joins : 1, sizeof *join_row);
-    char *file_key = NULL;
-    size_t file_key_len = 0;
-    int64_t file_subj = 0;
-    int have_file_subj = 0;
+    const char *path = f->path;
+    char **header = f->header;
+    const size_t *hlen = f->hlen;
+    size_t nh = f->nh;
+    const char *file_key = f->file_key;
+    size_t file_key_len = f->file_key_len;
+    int64_t file_subj = f->file_subj;
+    int have_file_subj = f->have_file_subj;
+    int64_t *join_row = T->join_row;
     char reason[512];
     row_ctx *c = &T->ctx;
-    if (!header || !hlen || !join_row) {
-        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < nh; i++) {
-        if (!(header[i] = strdup(rec.fields[i]))) {
-            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-            goto done;
-        }
-        hlen[i] = rec.lens[i];
-    }
-    if ((rc = bind_file(T, header, nh, path, err))) goto done;
-    /* {_file}: the name without folder and extension(s). */
-    const char *slash = strrchr(path, '/');
-    c->file_stem = slash ? slash + 1 : path;
-    c->file_stem_len = strcspn(c->file_stem, ".");
-    c->dicts = g->dicts;
-    c->joins = t->joins;
-    c->join_row = join_row;
-    if (t->subject_from && (rc = file_subject(T, path, join_row, &file_subj, &file_key, &file_key_len, &have_file_subj, err)))
-        goto done;
-    st->files++;
-
+    csv_record rec;
+    int got, rc = CF_OK;
+    ctx_for_file(T, f);
     while ((got = csv_next(r, &rec, err)) > 0) {
         st->rows++;
         T->rows_since_flush++;
@@ -1289,7 +1314,7 @@ static int ingest_file(table_rt *T, const char *path, cf_err *err) {
             }
         }
         if (n_staged) {
-            if (batch_add(&T->b, T->stage, n_staged, T->row.p, T->row.len, subject, rec.line,
+            if (batch_add(T->b, T->stage, n_staged, T->row.p, T->row.len, subject, rec.line,
                           t->subject_is_string ? key : NULL, key_len)) {
                 rc = cf_fail(err, CF_EINTERNAL, "out of memory");
                 goto done;
@@ -1299,8 +1324,8 @@ static int ingest_file(table_rt *T, const char *path, cf_err *err) {
         if (made) st->rows_with_events++;
         else if (failed) st->rows_rejected++;
         else st->rows_filtered++;
-        if (T->b.n >= BATCH_EVENTS) {
-            if ((rc = batch_flush(g, &T->b, T->source, T->rows_since_flush, err))) goto done;
+        if (T->b->n >= BATCH_EVENTS && !T->defer) {
+            if ((rc = batch_flush(g, T->b, T->source, T->rows_since_flush, err))) goto done;
             T->rows_since_flush = 0;
         }
         continue;
@@ -1310,12 +1335,341 @@ static int ingest_file(table_rt *T, const char *path, cf_err *err) {
     }
     if (got < 0) rc = err->code ? err->code : CF_EINPUT;
 done:
-    if (header)
-        for (size_t i = 0; i < nh; i++) free(header[i]);
-    free(header);
-    free(hlen);
-    free(join_row);
-    free(file_key);
+    return rc;
+}
+
+/* ------------------------------------------------------------- chunks in parallel */
+
+/* A table without `once` events is mapped chunk by chunk: the table's thread cuts the file into
+ * chunks of whole records (csv_next_chunk: it decompresses, and finds record ends by the parser's
+ * quoting rules), any thread of the pipeline maps a chunk into its own slot (events, counts,
+ * rejections with their lines), and the table's thread commits the slots to the writer and the
+ * report strictly in chunk order. The writer and the report therefore see the same calls in the
+ * same order as one thread reading the file, whatever the thread count and timing: the store is
+ * byte-identical, and the first error (a malformed row, --strict's first rejection) is the one
+ * the sequential reading meets first. Slots are a ring, so memory stays bounded. `once` events
+ * decide on a row by the rows before it, so their tables are read by one thread as before. */
+
+enum { SLOT_FREE, SLOT_READY, SLOT_TAKEN, SLOT_DONE };
+
+typedef struct {
+    int state;
+    csv_reader *r;            /* the chunk's records, until mapped */
+    batch b;
+    ingest_source_stats st;   /* this chunk's counts */
+    event_rt *ev;             /* (n_events) this chunk's counts; ucols borrowed from the table */
+    rej_list rej;
+    int rc;
+    cf_err err;
+} chunk_slot;
+
+typedef struct pipeline pipeline;
+typedef struct {
+    pipeline *P;
+    table_rt *W;
+} helper_arg;
+
+struct pipeline {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    table_rt *T;              /* the table: what chunks are committed to */
+    table_rt *wk;             /* (n_threads) working state per thread; wk[0] is the table's thread */
+    int n_threads, n_started, stop;
+    pthread_t tid[64];
+    helper_arg *args;         /* (n_threads) */
+    chunk_slot *slot;
+    size_t n_slots, chunk_bytes;
+    uint64_t next_read, next_take, next_commit; /* chunk sequence numbers */
+    const file_ctx *f;
+};
+
+
+static void chunk_work(pipeline *P, table_rt *W, chunk_slot *sl) {
+    const table_spec *t = P->T->t;
+    memset(&sl->st, 0, sizeof sl->st);
+    sl->b.n = 0;
+    sl->b.strings.len = 0;
+    sl->rej.n = 0;
+    sl->rej.why.len = 0;
+    for (size_t k = 0; k < t->n_events; k++) {
+        event_rt *e = &sl->ev[k];
+        e->made = e->rejected = 0;
+        e->first_reason[0] = e->first_where[0] = '\0';
+        e->ucols = P->T->ev[k].ucols;
+        e->n_ucols = P->T->ev[k].n_ucols;
+    }
+    W->st = &sl->st;
+    W->b = &sl->b;
+    W->ev = sl->ev;
+    W->defer = &sl->rej;
+    memset(&sl->err, 0, sizeof sl->err);
+    sl->rc = ingest_rows(W, sl->r, P->f, &sl->err);
+    csv_close(sl->r);
+    sl->r = NULL;
+}
+
+/* Hands a mapped chunk to the writer and the report, and adds its counts to the table's. */
+static int chunk_commit(pipeline *P, chunk_slot *sl, cf_err *err) {
+    table_rt *T = P->T;
+    engine *g = T->g;
+    pthread_mutex_lock(&g->lock);
+    int rc = g->failed ? CF_EINPUT : batch_flush_locked(g, &sl->b, T->source, err);
+    g->rows_done += sl->st.rows;
+    progress_update(&g->pr, g->rows_done);
+    const char *why = sl->rej.why.p;
+    for (size_t i = 0; i < sl->rej.n && !rc; i++) {
+        char location[4400];
+        snprintf(location, sizeof location, "%s:%llu", P->f->path, (unsigned long long)sl->rej.line[i]);
+        rc = ingest_reject(g->rep, T->t->name, why, location, err);
+        why += strlen(why) + 1;
+    }
+    pthread_mutex_unlock(&g->lock);
+    ingest_source_stats *st = T->st;
+    st->rows += sl->st.rows;
+    st->rows_with_events += sl->st.rows_with_events;
+    st->rows_filtered += sl->st.rows_filtered;
+    st->rows_rejected += sl->st.rows_rejected;
+    st->events += sl->st.events;
+    st->events_rejected += sl->st.events_rejected;
+    for (size_t k = 0; k < T->t->n_events; k++) {
+        event_rt *to = &T->ev[k], *from = &sl->ev[k];
+        if (from->rejected && !to->rejected) {
+            memcpy(to->first_reason, from->first_reason, sizeof to->first_reason);
+            memcpy(to->first_where, from->first_where, sizeof to->first_where);
+        }
+        to->made += from->made;
+        to->rejected += from->rejected;
+    }
+    if (!rc && sl->rc) {
+        *err = sl->err;
+        rc = sl->rc;
+    }
+    return rc;
+}
+
+static void *chunk_helper(void *arg) {
+    helper_arg *h = arg;
+    pipeline *P = h->P;
+    pthread_mutex_lock(&P->mu);
+    while (!P->stop) {
+        if (P->next_take < P->next_read) {
+            chunk_slot *sl = &P->slot[P->next_take++ % P->n_slots];
+            sl->state = SLOT_TAKEN;
+            pthread_mutex_unlock(&P->mu);
+            chunk_work(P, h->W, sl);
+            pthread_mutex_lock(&P->mu);
+            sl->state = SLOT_DONE;
+            pthread_cond_broadcast(&P->cv);
+            continue;
+        }
+        pthread_cond_wait(&P->cv, &P->mu);
+    }
+    pthread_mutex_unlock(&P->mu);
+    return NULL;
+}
+
+/* The rest of file f (r has read its header) through the pipeline; returns when every chunk is
+ * committed, or at the first error with no chunk still being mapped. The table's thread commits
+ * first, then cuts the next chunk while the ring has room, then maps one itself. */
+static int pipeline_file(pipeline *P, csv_reader *r, const file_ctx *f, cf_err *err) {
+    int eof = 0, rc = CF_OK;
+    pthread_mutex_lock(&P->mu);
+    P->f = f;
+    for (;;) {
+        chunk_slot *sl = &P->slot[P->next_commit % P->n_slots];
+        if (P->next_commit < P->next_read && sl->state == SLOT_DONE) {
+            pthread_mutex_unlock(&P->mu);
+            rc = chunk_commit(P, sl, err);
+            pthread_mutex_lock(&P->mu);
+            sl->state = SLOT_FREE;
+            P->next_commit++;
+            if (rc) break;
+            continue;
+        }
+        if (eof && P->next_commit == P->next_read) break;
+        if (!eof && P->next_read - P->next_commit < P->n_slots) {
+            sl = &P->slot[P->next_read % P->n_slots];
+            pthread_mutex_unlock(&P->mu);
+            csv_chunk ch;
+            int got = csv_next_chunk(r, P->chunk_bytes, &ch, err);
+            if (got > 0 && csv_open_chunk(&sl->r, f->path, P->T->t->sep, &ch, err) != CF_OK) got = -1;
+            pthread_mutex_lock(&P->mu);
+            if (got < 0) {
+                rc = err->code ? err->code : CF_EINTERNAL;
+                break;
+            }
+            if (got == 0) {
+                eof = 1;
+                continue;
+            }
+            sl->state = SLOT_READY;
+            P->next_read++;
+            pthread_cond_broadcast(&P->cv);
+            continue;
+        }
+        if (P->next_take < P->next_read) {
+            sl = &P->slot[P->next_take++ % P->n_slots];
+            sl->state = SLOT_TAKEN;
+            pthread_mutex_unlock(&P->mu);
+            chunk_work(P, &P->wk[0], sl);
+            pthread_mutex_lock(&P->mu);
+            sl->state = SLOT_DONE;
+            continue;
+        }
+        pthread_cond_wait(&P->cv, &P->mu);
+    }
+    if (rc) { /* drop the chunks not taken, wait for those being mapped, forget them all */
+        P->next_take = P->next_read;
+        for (;;) {
+            int busy = 0;
+            for (size_t i = 0; i < P->n_slots; i++) busy |= P->slot[i].state == SLOT_TAKEN;
+            if (!busy) break;
+            pthread_cond_wait(&P->cv, &P->mu);
+        }
+        for (size_t i = 0; i < P->n_slots; i++) {
+            csv_close(P->slot[i].r);
+            P->slot[i].r = NULL;
+            P->slot[i].state = SLOT_FREE;
+        }
+        P->next_commit = P->next_read;
+    }
+    P->f = NULL;
+    pthread_mutex_unlock(&P->mu);
+    return rc;
+}
+
+static void table_rt_scratch_free(table_rt *T) {
+    free(T->own_b.ev);
+    free(T->own_b.subject);
+    free(T->own_b.row);
+    free(T->own_b.strings.p);
+    free(T->stage);
+    free(T->row.p);
+    free(T->scratch.p);
+    free(T->tbuf.p);
+    free(T->abuf.p);
+    free(T->key.p);
+    free(T->skey.p);
+    free(T->join_row);
+    ctx_free(&T->ctx);
+}
+
+static void pipeline_free(pipeline *P) {
+    if (!P) return;
+    pthread_mutex_lock(&P->mu);
+    P->stop = 1;
+    pthread_cond_broadcast(&P->cv);
+    pthread_mutex_unlock(&P->mu);
+    for (int i = 0; i < P->n_started; i++) pthread_join(P->tid[i], NULL);
+    pthread_cond_destroy(&P->cv);
+    pthread_mutex_destroy(&P->mu);
+    for (size_t i = 0; P->slot && i < P->n_slots; i++) {
+        chunk_slot *sl = &P->slot[i];
+        csv_close(sl->r);
+        free(sl->b.ev);
+        free(sl->b.subject);
+        free(sl->b.row);
+        free(sl->b.strings.p);
+        free(sl->rej.why.p);
+        free(sl->rej.line);
+        for (size_t k = 0; sl->ev && k < P->T->t->n_events; k++) {
+            sl->ev[k].ucols = NULL; /* the table's */
+            event_rt_free(&sl->ev[k]);
+        }
+        free(sl->ev);
+    }
+    free(P->slot);
+    for (int i = 0; P->wk && i < P->n_threads; i++) table_rt_scratch_free(&P->wk[i]);
+    free(P->wk);
+    free(P->args);
+    free(P);
+}
+
+/* A pipeline of n_threads threads (the table's own and n_threads - 1 helpers) for table T. */
+static int pipeline_new(pipeline **out, table_rt *T, int n_threads, size_t chunk_bytes, cf_err *err) {
+    *out = NULL;
+    pipeline *P = calloc(1, sizeof *P);
+    if (!P) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    pthread_mutex_init(&P->mu, NULL);
+    pthread_cond_init(&P->cv, NULL);
+    P->T = T;
+    P->n_threads = n_threads < 1 ? 1 : n_threads > 64 ? 64 : n_threads;
+    P->chunk_bytes = chunk_bytes;
+    P->n_slots = 2 * (size_t)P->n_threads + 2;
+    P->slot = calloc(P->n_slots, sizeof *P->slot);
+    P->wk = calloc((size_t)P->n_threads, sizeof *P->wk);
+    P->args = calloc((size_t)P->n_threads, sizeof *P->args);
+    int ok = P->slot && P->wk && P->args;
+    size_t nj = T->t->n_joins ? T->t->n_joins : 1;
+    for (size_t i = 0; ok && i < P->n_slots; i++) {
+        P->slot[i].ev = calloc(T->t->n_events ? T->t->n_events : 1, sizeof *P->slot[i].ev);
+        ok = P->slot[i].ev != NULL;
+        for (size_t k = 0; ok && k < T->t->n_events; k++) strmap_init(&P->slot[i].ev[k].groups);
+    }
+    for (int i = 0; ok && i < P->n_threads; i++) {
+        table_rt *W = &P->wk[i];
+        W->g = T->g;
+        W->ti = T->ti;
+        W->t = T->t;
+        W->source = T->source;
+        ok = (W->join_row = calloc(nj, sizeof *W->join_row)) != NULL;
+    }
+    if (!ok) {
+        pipeline_free(P);
+        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    }
+    for (int i = 1; i < P->n_threads; i++) {
+        P->args[i].P = P;
+        P->args[i].W = &P->wk[i];
+        if (pthread_create(&P->tid[P->n_started], NULL, chunk_helper, &P->args[i]) != 0) break;
+        P->n_started++;
+    }
+    *out = P;
+    return CF_OK;
+}
+
+/* Reads one file of table T: its header, then its rows, on T's thread or through T's pipeline. */
+static int ingest_file(table_rt *T, pipeline *P, const char *path, cf_err *err) {
+    table_spec *t = T->t;
+    csv_reader *r = NULL;
+    int rc = csv_open_sep(&r, path, t->sep, err);
+    if (rc) return rc;
+    csv_record rec;
+    int got = csv_next(r, &rec, err);
+    if (got <= 0) {
+        csv_close(r);
+        return got < 0 ? err->code : cf_fail(err, CF_EINPUT, "%s: empty file, expected a header line", path);
+    }
+    file_ctx f;
+    memset(&f, 0, sizeof f);
+    f.path = path;
+    f.nh = rec.nfields;
+    f.header = calloc(f.nh, sizeof *f.header);
+    f.hlen = calloc(f.nh, sizeof *f.hlen);
+    if (!f.header || !f.hlen) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < f.nh; i++) {
+        if (!(f.header[i] = strdup(rec.fields[i]))) {
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            goto done;
+        }
+        f.hlen[i] = rec.lens[i];
+    }
+    if ((rc = bind_file(T, f.header, f.nh, path, err))) goto done;
+    ctx_for_file(T, &f);
+    if (t->subject_from &&
+        (rc = file_subject(T, path, T->join_row, &f.file_subj, &f.file_key, &f.file_key_len, &f.have_file_subj, err)))
+        goto done;
+    T->st->files++;
+    rc = P ? pipeline_file(P, r, &f, err) : ingest_rows(T, r, &f, err);
+done:
+    if (f.header)
+        for (size_t i = 0; i < f.nh; i++) free(f.header[i]);
+    free(f.header);
+    free(f.hlen);
+    free(f.file_key);
     csv_close(r);
     return rc;
 }
@@ -1330,17 +1684,23 @@ static int ingest_table(engine *g, size_t ti, cf_err *err) {
     T.t = t;
     T.st = g->table_stats[ti];
     T.source = (uint32_t)g->table_source[ti];
+    T.b = &T.own_b;
     char **files = NULL;
     size_t nf = 0;
+    pipeline *P = NULL;
     int rc = mapping_files(m, g->input_dir, t->file, t->optional, &files, &nf, err);
     if (rc) return rc;
     T.ev = calloc(t->n_events, sizeof *T.ev);
-    if (!T.ev || !T.st) {
+    T.join_row = calloc(t->n_joins ? t->n_joins : 1, sizeof *T.join_row);
+    if (!T.ev || !T.st || !T.join_row) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         goto done;
     }
     for (size_t k = 0; k < t->n_events; k++) strmap_init(&T.ev[k].groups);
-    for (size_t i = 0; i < nf && !rc; i++) rc = ingest_file(&T, files[i], err);
+    int once = 0;
+    for (size_t k = 0; k < t->n_events; k++) once |= t->events[k].once != ONCE_ALL;
+    if (nf && !once && (rc = pipeline_new(&P, &T, g->chunk_threads, g->chunk_bytes, err))) goto done;
+    for (size_t i = 0; i < nf && !rc; i++) rc = ingest_file(&T, P, files[i], err);
     /* `once = last`: each group's latest event, in the order groups were first seen. */
     for (size_t k = 0; k < t->n_events && !rc; k++) {
         event_rt *er = &T.ev[k];
@@ -1348,13 +1708,13 @@ static int ingest_table(engine *g, size_t ti, cf_err *err) {
         for (uint32_t gi = 0; gi < er->groups.count && !rc; gi++) {
             last_slot *ls = gi < er->last_cap ? &er->last[gi] : NULL;
             if (!ls || !ls->str) continue; /* the group's candidates all failed */
-            if (batch_add(&T.b, &ls->sg, 1, ls->str, ls->str_len, ls->subject, ls->row, ls->key, ls->key_len))
+            if (batch_add(T.b, &ls->sg, 1, ls->str, ls->str_len, ls->subject, ls->row, ls->key, ls->key_len))
                 rc = cf_fail(err, CF_EINTERNAL, "out of memory");
             T.st->events++;
-            if (!rc && T.b.n >= BATCH_EVENTS) rc = batch_flush(g, &T.b, T.source, 0, err);
+            if (!rc && T.b->n >= BATCH_EVENTS) rc = batch_flush(g, T.b, T.source, 0, err);
         }
     }
-    if (!rc) rc = batch_flush(g, &T.b, T.source, T.rows_since_flush, err);
+    if (!rc) rc = batch_flush(g, T.b, T.source, T.rows_since_flush, err);
     /* A mapping that rejects every row it reads is wrong (a time format that never parses, say),
      * not a source with bad rows: stop, unless the mapping says the table or event may be empty. */
     for (size_t k = 0; k < t->n_events && !rc; k++) {
@@ -1369,20 +1729,10 @@ static int ingest_table(engine *g, size_t ti, cf_err *err) {
                      "--strict, fix the mapping, or write `may_be_empty = yes` if that can be right", m->path, t->line,
                      t->name, (unsigned long long)T.st->rows);
 done:
+    pipeline_free(P);
     for (size_t k = 0; T.ev && k < t->n_events; k++) event_rt_free(&T.ev[k]);
     free(T.ev);
-    free(T.b.ev);
-    free(T.b.subject);
-    free(T.b.row);
-    free(T.b.strings.p);
-    free(T.stage);
-    free(T.row.p);
-    free(T.scratch.p);
-    free(T.tbuf.p);
-    free(T.abuf.p);
-    free(T.key.p);
-    free(T.skey.p);
-    ctx_free(&T.ctx);
+    table_rt_scratch_free(&T);
     mapping_files_free(files, nf);
     return rc;
 }
@@ -1574,8 +1924,14 @@ int mapped_csv_ingest(mapping *m, const char *input_dir, store_writer *w, ingest
     pthread_cond_init(&g.changed, NULL);
     progress_begin(&g.pr, "ingest", "rows", 0);
     if (!opt->show_progress) g.pr.enabled = 0;
-    int nthreads = opt->threads > 0 ? opt->threads : 2;
-    if (nthreads > 64) nthreads = 64;
+    /* Up to two tables at a time (a small table's work overlaps a big one's), each mapped in
+     * chunks by `threads` threads; more tables at once would only add threads on a busy machine. */
+    int threads = opt->threads > 0 ? opt->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads < 1) threads = 1;
+    if (threads > 64) threads = 64;
+    g.chunk_threads = threads;
+    g.chunk_bytes = opt->chunk_bytes ? opt->chunk_bytes : MAPPED_CSV_CHUNK_BYTES;
+    int nthreads = threads < 2 ? 1 : 2;
     pthread_t tid[64];
     int started = 0;
     for (int i = 0; i < nthreads; i++) {

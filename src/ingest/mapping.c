@@ -11,6 +11,7 @@
 #include "util/timeutil.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
+#include <assert.h>
 #include <ctype.h>
 #include <glob.h>
 #include <pcre2.h>
@@ -832,195 +833,228 @@ static int parse_offset_unit(const char *v, int *out) {
 /* The mapping-file grammar, key by key; one call per `key = value` line of section sec. */
 enum section { S_NONE, S_MAPPING, S_VARS, S_DICT, S_TABLE, S_EVENT };
 
-static int parse_key(mapping *m, int sec, dict_spec *d, table_spec *t, event_spec *e, char *key, char *val,
-                     const char *path, int lineno, char *const *vars, size_t n_vars, cf_err *err) {
 #define FAIL(...) return cf_fail(err, CF_EINPUT, __VA_ARGS__)
 #define UNKNOWN_KEY(secname, expected) \
     FAIL("%s:%d: unknown key '%s' in [%s] (expected %s)", path, lineno, key, secname, expected)
-    int rc = CF_OK;
-    switch (sec) {
-    case S_NONE:
-        FAIL("%s:%d: key '%s' outside any [section]", path, lineno, key);
-    case S_VARS: {
-        if (!is_ident(key, strlen(key)) || strchr(key, '.') || strchr(key, '/') || !strcmp(key, "data") ||
-            !strcmp(key, "mapping"))
-            FAIL("%s:%d: variable names are letters, digits, _ and - (data and mapping are reserved)", path, lineno);
-        for (size_t v = 0; v < m->n_vars; v++)
-            if (!strcmp(m->var_names[v], key)) FAIL("%s:%d: variable '%s' declared twice", path, lineno, key);
-        const char *value = val;
-        size_t kl = strlen(key);
-        for (size_t v = 0; v < n_vars; v++) /* the last --var for a name wins */
-            if (!strncmp(vars[v], key, kl) && vars[v][kl] == '=') value = vars[v] + kl + 1;
-        char **nn = realloc(m->var_names, (m->n_vars + 1) * sizeof *nn);
-        if (!nn) return cf_fail(err, CF_EINTERNAL, "out of memory");
-        m->var_names = nn;
-        char **nv = realloc(m->var_values, (m->n_vars + 1) * sizeof *nv);
-        if (!nv) return cf_fail(err, CF_EINTERNAL, "out of memory");
-        m->var_values = nv;
-        m->var_names[m->n_vars] = strdup(key);
-        m->var_values[m->n_vars] = strdup(value);
-        m->n_vars++;
-        return CF_OK;
+
+/* [vars]: a variable and its value (the last --var NAME=VALUE for it wins over the file's). */
+static int parse_var(mapping *m, const char *key, const char *val, const char *path, int lineno, char *const *vars,
+                     size_t n_vars, cf_err *err) {
+    if (!is_ident(key, strlen(key)) || strchr(key, '.') || strchr(key, '/') || !strcmp(key, "data") ||
+        !strcmp(key, "mapping"))
+        FAIL("%s:%d: variable names are letters, digits, _ and - (data and mapping are reserved)", path, lineno);
+    for (size_t v = 0; v < m->n_vars; v++)
+        if (!strcmp(m->var_names[v], key)) FAIL("%s:%d: variable '%s' declared twice", path, lineno, key);
+    const char *value = val;
+    size_t kl = strlen(key);
+    for (size_t v = 0; v < n_vars; v++) /* the last --var for a name wins */
+        if (!strncmp(vars[v], key, kl) && vars[v][kl] == '=') value = vars[v] + kl + 1;
+    char **nn = realloc(m->var_names, (m->n_vars + 1) * sizeof *nn);
+    if (!nn) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    m->var_names = nn;
+    char **nv = realloc(m->var_values, (m->n_vars + 1) * sizeof *nv);
+    if (!nv) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    m->var_values = nv;
+    m->var_names[m->n_vars] = strdup(key);
+    m->var_values[m->n_vars] = strdup(value);
+    m->n_vars++;
+    return CF_OK;
+}
+
+/* A key of a [dictionary NAME]. */
+static int parse_dict_key(dict_spec *d, const char *key, char *val, const char *path, int lineno, cf_err *err) {
+    int rc;
+    if (!strcmp(key, "file")) {
+        set_str(&d->file, val);
+    } else if (!strcmp(key, "key")) {
+        return set_column_tpl(&d->key, val, path, lineno, key, err);
+    } else if (!strcmp(key, "where")) {
+        if ((rc = add_cond(&d->where, &d->n_where, val, path, lineno, err))) return rc;
+        if (d->where[d->n_where - 1].dict_name)
+            FAIL("%s:%d: a dictionary's where may not test another dictionary", path, lineno);
+    } else if (!strcmp(key, "optional")) {
+        if (choose2(val, "no", "yes", &d->optional)) FAIL("%s:%d: optional must be yes or no", path, lineno);
+    } else if (!strcmp(key, "separator")) {
+        if (parse_sep(val, &d->sep)) FAIL("%s:%d: separator must be one character (or tab)", path, lineno);
+    } else if (!strcmp(key, "columns") || !strcmp(key, "value")) {
+        char **cols;
+        size_t nc;
+        if (split_list(val, &cols, &nc)) return cf_fail(err, CF_EINTERNAL, "out of memory");
+        char **grown = realloc(d->columns, (d->n_columns + nc) * sizeof *grown);
+        if (!grown) {
+            free_list(cols, nc);
+            return cf_fail(err, CF_EINTERNAL, "out of memory");
+        }
+        d->columns = grown;
+        for (size_t i = 0; i < nc; i++) d->columns[d->n_columns++] = cols[i];
+        free(cols);
+    } else {
+        UNKNOWN_KEY("dictionary", "file, key, columns, value, optional, separator, where");
     }
+    return CF_OK;
+}
+
+/* `{column}`, or a bare column name written without braces, as a template's text in tmp. */
+static void braced(const char *kt, char tmp[512]) {
+    if (!strchr(kt, '{')) snprintf(tmp, 512, "{%s}", kt);
+    else snprintf(tmp, 512, "%s", kt);
+}
+
+/* A table's `join` or `join_optional` (key): `DICTIONARY [as ALIAS] on {column}`. */
+static int parse_join(table_spec *t, const char *key, char *val, const char *path, int lineno, cf_err *err) {
+    char *on = strstr(val, " on ");
+    if (!on) FAIL("%s:%d: %s expects `DICTIONARY [as ALIAS] on {column}`", path, lineno, key);
+    *on = '\0';
+    char *dname = trim(val), *kt = trim(on + 4), *alias = NULL;
+    char *as = strstr(dname, " as ");
+    if (as) {
+        *as = '\0';
+        alias = trim(as + 4);
+        dname = trim(dname);
+        if (!is_ident(alias, strlen(alias)) || strchr(alias, '.'))
+            FAIL("%s:%d: join alias must be a plain name", path, lineno);
+    }
+    if (joined(t, alias ? alias : dname))
+        FAIL("%s:%d: '%s' is joined twice; give one an alias with `as`", path, lineno, alias ? alias : dname);
+    join_spec *nj = realloc(t->joins, (t->n_joins + 1) * sizeof *nj);
+    if (!nj) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    t->joins = nj;
+    join_spec *j = &t->joins[t->n_joins++];
+    memset(j, 0, sizeof *j);
+    j->dict = -1;
+    j->line = lineno;
+    j->dict_name = strdup(dname);
+    j->alias = strdup(alias ? alias : dname);
+    j->optional = !strcmp(key, "join_optional");
+    char tmp[512];
+    braced(kt, tmp);
+    return tpl_parse(&j->key, tmp, path, lineno, err);
+}
+
+/* A key of a [table NAME]. */
+static int parse_table_key(table_spec *t, const char *key, char *val, const char *path, int lineno, cf_err *err) {
+    int rc;
+    if (!strcmp(key, "file")) {
+        set_str(&t->file, val);
+    } else if (!strcmp(key, "subject")) {
+        return set_column_tpl(&t->subject, val, path, lineno, key, err);
+    } else if (!strcmp(key, "subject_from")) {
+        if (t->subject_from) FAIL("%s:%d: key 'subject_from' given twice", path, lineno);
+        if (!(t->subject_from = calloc(1, sizeof *t->subject_from))) return cf_fail(err, CF_EINTERNAL, "out of memory");
+        if ((rc = parse_cond(t->subject_from, val, path, lineno, err))) return rc;
+    } else if (!strcmp(key, "subject_type")) {
+        if (choose2(val, "int", "string", &t->subject_is_string))
+            FAIL("%s:%d: subject_type must be int or string", path, lineno);
+    } else if (!strcmp(key, "separator")) {
+        if (parse_sep(val, &t->sep)) FAIL("%s:%d: separator must be one character (or tab)", path, lineno);
+    } else if (!strcmp(key, "missing")) {
+        free_list(t->missing, t->n_missing);
+        if (split_list(val, &t->missing, &t->n_missing)) FAIL("%s:%d: missing: unclosed quote", path, lineno);
+    } else if (!strcmp(key, "optional")) {
+        if (choose2(val, "no", "yes", &t->optional)) FAIL("%s:%d: optional must be yes or no", path, lineno);
+    } else if (!strcmp(key, "may_be_empty")) {
+        if (choose2(val, "no", "yes", &t->may_be_empty)) FAIL("%s:%d: may_be_empty must be yes or no", path, lineno);
+    } else if (!strcmp(key, "join") || !strcmp(key, "join_optional")) {
+        return parse_join(t, key, val, path, lineno, err);
+    } else {
+        UNKNOWN_KEY("table", "file, subject, subject_type, subject_from, separator, missing, optional, "
+                    "may_be_empty, join, join_optional");
+    }
+    return CF_OK;
+}
+
+/* An event's `once`: `first per {key}` or `last per {key}`. */
+static int parse_once(event_spec *e, const char *key, char *val, const char *path, int lineno, cf_err *err) {
+    char *per = strstr(val, " per ");
+    if (!per) FAIL("%s:%d: once expects `first per {key}` or `last per {key}`", path, lineno);
+    *per = '\0';
+    char *which = trim(val), *kt = trim(per + 5);
+    if (!strcmp(which, "first")) e->once = ONCE_FIRST;
+    else if (!strcmp(which, "last")) e->once = ONCE_LAST;
+    else FAIL("%s:%d: once expects `first per {key}` or `last per {key}`", path, lineno);
+    char tmp[512];
+    braced(kt, tmp);
+    return set_tpl(&e->once_key, NULL, tmp, path, lineno, key, err);
+}
+
+/* A key of an [event TABLE/NAME]. */
+static int parse_event_key(event_spec *e, const char *key, char *val, const char *path, int lineno, cf_err *err) {
+    int rc;
+    if (!strcmp(key, "code")) return set_tpl(&e->code, NULL, val, path, lineno, key, err);
+    if (!strcmp(key, "time")) return set_tpl(&e->time, &e->has_time, val, path, lineno, key, err);
+    if (!strcmp(key, "numeric")) return set_tpl(&e->numeric, &e->has_numeric, val, path, lineno, key, err);
+    if (!strcmp(key, "text")) return set_tpl(&e->text, &e->has_text, val, path, lineno, key, err);
+    if (!strcmp(key, "description")) return set_tpl(&e->description, &e->has_description, val, path, lineno, key, err);
+    if (!strcmp(key, "time_not_after")) return set_tpl(&e->not_after, &e->has_not_after, val, path, lineno, key, err);
+    if (!strcmp(key, "time_format")) {
+        if (!strcmp(val, "%s")) {
+            e->offset = OFFSET_EPOCH; /* seconds since 1970-01-01T00:00:00Z */
+        } else {
+            set_str(&e->time_format, val);
+        }
+    } else if (!strcmp(key, "time_offset")) {
+        if (parse_offset_unit(val, &e->offset))
+            FAIL("%s:%d: time_offset must be seconds, milliseconds, minutes, hours, days, weeks, years or hh:mm",
+                 path, lineno);
+    } else if (!strcmp(key, "time_anchor")) {
+        if ((rc = set_tpl(&e->anchor, &e->has_anchor, val, path, lineno, key, err))) return rc;
+        e->anchor_is_const = !strchr(val, '{');
+    } else if (!strcmp(key, "anchor_format")) {
+        set_str(&e->anchor_format, val);
+    } else if (!strcmp(key, "date_only")) {
+        if (choose2(val, "start", "end", &e->date_only_end))
+            FAIL("%s:%d: date_only must be start (00:00:00) or end (23:59:59)", path, lineno);
+    } else if (!strcmp(key, "empty")) {
+        set_str(&e->empty, val);
+    } else if (!strcmp(key, "missing")) {
+        free_list(e->missing, e->n_missing);
+        e->has_missing = 1;
+        if (split_list(val, &e->missing, &e->n_missing)) FAIL("%s:%d: missing: unclosed quote", path, lineno);
+    } else if (!strcmp(key, "unpivot")) {
+        if (e->n_unpivot) FAIL("%s:%d: key 'unpivot' given twice", path, lineno);
+        return parse_unpivot(e, val, path, lineno, err);
+    } else if (!strcmp(key, "once")) {
+        return parse_once(e, key, val, path, lineno, err);
+    } else if (!strcmp(key, "may_be_empty")) {
+        if (choose2(val, "no", "yes", &e->may_be_empty)) FAIL("%s:%d: may_be_empty must be yes or no", path, lineno);
+    } else if (!strcmp(key, "numeric_invalid")) {
+        if (!strcmp(val, "reject")) e->numeric_invalid = 0;
+        else if (!strcmp(val, "text")) e->numeric_invalid = 1;
+        else if (!strcmp(val, "ignore")) e->numeric_invalid = 2;
+        else FAIL("%s:%d: numeric_invalid must be reject, text or ignore", path, lineno);
+    } else if (!strcmp(key, "text_if_no_numeric")) {
+        if (choose2(val, "no", "yes", &e->text_if_no_numeric))
+            FAIL("%s:%d: text_if_no_numeric must be yes or no", path, lineno);
+    } else if (!strcmp(key, "where")) {
+        return add_cond(&e->where, &e->n_where, val, path, lineno, err);
+    } else {
+        UNKNOWN_KEY("event", "code, time, time_format, time_offset, time_anchor, anchor_format, date_only, "
+                    "time_not_after, numeric, numeric_invalid, text, text_if_no_numeric, description, empty, "
+                    "missing, unpivot, once, may_be_empty, where");
+    }
+    return CF_OK;
+}
+
+static int parse_key(mapping *m, int sec, dict_spec *d, table_spec *t, event_spec *e, char *key, char *val,
+                     const char *path, int lineno, char *const *vars, size_t n_vars, cf_err *err) {
+    switch (sec) {
+    case S_NONE: FAIL("%s:%d: key '%s' outside any [section]", path, lineno, key);
+    case S_VARS: return parse_var(m, key, val, path, lineno, vars, n_vars, err);
     case S_MAPPING:
         if (!strcmp(key, "name")) set_str(&m->name, val);
         else if (!strcmp(key, "description")) set_str(&m->description, val);
         else if (!strcmp(key, "input")) set_str(&m->default_input, val);
         else if (strcmp(key, "version") != 0) UNKNOWN_KEY("mapping", "name, description, version, input");
         return CF_OK;
-    case S_DICT:
-        if (!strcmp(key, "file")) {
-            set_str(&d->file, val);
-        } else if (!strcmp(key, "key")) {
-            return set_column_tpl(&d->key, val, path, lineno, key, err);
-        } else if (!strcmp(key, "where")) {
-            if ((rc = add_cond(&d->where, &d->n_where, val, path, lineno, err))) return rc;
-            if (d->where[d->n_where - 1].dict_name)
-                FAIL("%s:%d: a dictionary's where may not test another dictionary", path, lineno);
-        } else if (!strcmp(key, "optional")) {
-            if (choose2(val, "no", "yes", &d->optional)) FAIL("%s:%d: optional must be yes or no", path, lineno);
-        } else if (!strcmp(key, "separator")) {
-            if (parse_sep(val, &d->sep)) FAIL("%s:%d: separator must be one character (or tab)", path, lineno);
-        } else if (!strcmp(key, "columns") || !strcmp(key, "value")) {
-            char **cols;
-            size_t nc;
-            if (split_list(val, &cols, &nc)) return cf_fail(err, CF_EINTERNAL, "out of memory");
-            char **grown = realloc(d->columns, (d->n_columns + nc) * sizeof *grown);
-            if (!grown) {
-                free_list(cols, nc);
-                return cf_fail(err, CF_EINTERNAL, "out of memory");
-            }
-            d->columns = grown;
-            for (size_t i = 0; i < nc; i++) d->columns[d->n_columns++] = cols[i];
-            free(cols);
-        } else {
-            UNKNOWN_KEY("dictionary", "file, key, columns, value, optional, separator, where");
-        }
-        return CF_OK;
-    case S_TABLE:
-        if (!strcmp(key, "file")) {
-            set_str(&t->file, val);
-        } else if (!strcmp(key, "subject")) {
-            return set_column_tpl(&t->subject, val, path, lineno, key, err);
-        } else if (!strcmp(key, "subject_from")) {
-            if (t->subject_from) FAIL("%s:%d: key 'subject_from' given twice", path, lineno);
-            if (!(t->subject_from = calloc(1, sizeof *t->subject_from))) return cf_fail(err, CF_EINTERNAL, "out of memory");
-            if ((rc = parse_cond(t->subject_from, val, path, lineno, err))) return rc;
-        } else if (!strcmp(key, "subject_type")) {
-            if (choose2(val, "int", "string", &t->subject_is_string))
-                FAIL("%s:%d: subject_type must be int or string", path, lineno);
-        } else if (!strcmp(key, "separator")) {
-            if (parse_sep(val, &t->sep)) FAIL("%s:%d: separator must be one character (or tab)", path, lineno);
-        } else if (!strcmp(key, "missing")) {
-            free_list(t->missing, t->n_missing);
-            if (split_list(val, &t->missing, &t->n_missing)) FAIL("%s:%d: missing: unclosed quote", path, lineno);
-        } else if (!strcmp(key, "optional")) {
-            if (choose2(val, "no", "yes", &t->optional)) FAIL("%s:%d: optional must be yes or no", path, lineno);
-        } else if (!strcmp(key, "may_be_empty")) {
-            if (choose2(val, "no", "yes", &t->may_be_empty)) FAIL("%s:%d: may_be_empty must be yes or no", path, lineno);
-        } else if (!strcmp(key, "join") || !strcmp(key, "join_optional")) {
-            char *on = strstr(val, " on ");
-            if (!on) FAIL("%s:%d: %s expects `DICTIONARY [as ALIAS] on {column}`", path, lineno, key);
-            *on = '\0';
-            char *dname = trim(val), *kt = trim(on + 4), *alias = NULL;
-            char *as = strstr(dname, " as ");
-            if (as) {
-                *as = '\0';
-                alias = trim(as + 4);
-                dname = trim(dname);
-                if (!is_ident(alias, strlen(alias)) || strchr(alias, '.'))
-                    FAIL("%s:%d: join alias must be a plain name", path, lineno);
-            }
-            if (joined(t, alias ? alias : dname))
-                FAIL("%s:%d: '%s' is joined twice; give one an alias with `as`", path, lineno, alias ? alias : dname);
-            join_spec *nj = realloc(t->joins, (t->n_joins + 1) * sizeof *nj);
-            if (!nj) return cf_fail(err, CF_EINTERNAL, "out of memory");
-            t->joins = nj;
-            join_spec *j = &t->joins[t->n_joins++];
-            memset(j, 0, sizeof *j);
-            j->dict = -1;
-            j->line = lineno;
-            j->dict_name = strdup(dname);
-            j->alias = strdup(alias ? alias : dname);
-            j->optional = !strcmp(key, "join_optional");
-            char tmp[512];
-            if (!strchr(kt, '{')) snprintf(tmp, sizeof tmp, "{%s}", kt);
-            else snprintf(tmp, sizeof tmp, "%s", kt);
-            return tpl_parse(&j->key, tmp, path, lineno, err);
-        } else {
-            UNKNOWN_KEY("table", "file, subject, subject_type, subject_from, separator, missing, optional, "
-                        "may_be_empty, join, join_optional");
-        }
-        return CF_OK;
-    case S_EVENT:
-        if (!strcmp(key, "code")) return set_tpl(&e->code, NULL, val, path, lineno, key, err);
-        if (!strcmp(key, "time")) return set_tpl(&e->time, &e->has_time, val, path, lineno, key, err);
-        if (!strcmp(key, "numeric")) return set_tpl(&e->numeric, &e->has_numeric, val, path, lineno, key, err);
-        if (!strcmp(key, "text")) return set_tpl(&e->text, &e->has_text, val, path, lineno, key, err);
-        if (!strcmp(key, "description")) return set_tpl(&e->description, &e->has_description, val, path, lineno, key, err);
-        if (!strcmp(key, "time_not_after")) return set_tpl(&e->not_after, &e->has_not_after, val, path, lineno, key, err);
-        if (!strcmp(key, "time_format")) {
-            if (!strcmp(val, "%s")) {
-                e->offset = OFFSET_EPOCH; /* seconds since 1970-01-01T00:00:00Z */
-            } else {
-                set_str(&e->time_format, val);
-            }
-        } else if (!strcmp(key, "time_offset")) {
-            if (parse_offset_unit(val, &e->offset))
-                FAIL("%s:%d: time_offset must be seconds, milliseconds, minutes, hours, days, weeks, years or hh:mm",
-                     path, lineno);
-        } else if (!strcmp(key, "time_anchor")) {
-            if ((rc = set_tpl(&e->anchor, &e->has_anchor, val, path, lineno, key, err))) return rc;
-            e->anchor_is_const = !strchr(val, '{');
-        } else if (!strcmp(key, "anchor_format")) {
-            set_str(&e->anchor_format, val);
-        } else if (!strcmp(key, "date_only")) {
-            if (choose2(val, "start", "end", &e->date_only_end))
-                FAIL("%s:%d: date_only must be start (00:00:00) or end (23:59:59)", path, lineno);
-        } else if (!strcmp(key, "empty")) {
-            set_str(&e->empty, val);
-        } else if (!strcmp(key, "missing")) {
-            free_list(e->missing, e->n_missing);
-            e->has_missing = 1;
-            if (split_list(val, &e->missing, &e->n_missing)) FAIL("%s:%d: missing: unclosed quote", path, lineno);
-        } else if (!strcmp(key, "unpivot")) {
-            if (e->n_unpivot) FAIL("%s:%d: key 'unpivot' given twice", path, lineno);
-            return parse_unpivot(e, val, path, lineno, err);
-        } else if (!strcmp(key, "once")) {
-            char *per = strstr(val, " per ");
-            if (!per) FAIL("%s:%d: once expects `first per {key}` or `last per {key}`", path, lineno);
-            *per = '\0';
-            char *which = trim(val), *kt = trim(per + 5);
-            if (!strcmp(which, "first")) e->once = ONCE_FIRST;
-            else if (!strcmp(which, "last")) e->once = ONCE_LAST;
-            else FAIL("%s:%d: once expects `first per {key}` or `last per {key}`", path, lineno);
-            char tmp[512];
-            if (!strchr(kt, '{')) snprintf(tmp, sizeof tmp, "{%s}", kt);
-            else snprintf(tmp, sizeof tmp, "%s", kt);
-            return set_tpl(&e->once_key, NULL, tmp, path, lineno, key, err);
-        } else if (!strcmp(key, "may_be_empty")) {
-            if (choose2(val, "no", "yes", &e->may_be_empty)) FAIL("%s:%d: may_be_empty must be yes or no", path, lineno);
-        } else if (!strcmp(key, "numeric_invalid")) {
-            if (!strcmp(val, "reject")) e->numeric_invalid = 0;
-            else if (!strcmp(val, "text")) e->numeric_invalid = 1;
-            else if (!strcmp(val, "ignore")) e->numeric_invalid = 2;
-            else FAIL("%s:%d: numeric_invalid must be reject, text or ignore", path, lineno);
-        } else if (!strcmp(key, "text_if_no_numeric")) {
-            if (choose2(val, "no", "yes", &e->text_if_no_numeric))
-                FAIL("%s:%d: text_if_no_numeric must be yes or no", path, lineno);
-        } else if (!strcmp(key, "where")) {
-            return add_cond(&e->where, &e->n_where, val, path, lineno, err);
-        } else {
-            UNKNOWN_KEY("event", "code, time, time_format, time_offset, time_anchor, anchor_format, date_only, "
-                        "time_not_after, numeric, numeric_invalid, text, text_if_no_numeric, description, empty, "
-                        "missing, unpivot, once, may_be_empty, where");
-        }
-        return CF_OK;
+    case S_DICT: assert(d); return parse_dict_key(d, key, val, path, lineno, err);
+    case S_TABLE: assert(t); return parse_table_key(t, key, val, path, lineno, err);
+    case S_EVENT: assert(e); return parse_event_key(e, key, val, path, lineno, err);
     }
+    assert(!"a section of no known kind");
     return CF_OK;
+}
 #undef UNKNOWN_KEY
 #undef FAIL
-}
 
 /* Where keys go: the section last opened and, in it, its dictionary, table or event. */
 typedef struct {

@@ -6,6 +6,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "util/json.h"
+
 void ingest_report_init(ingest_report *r, int strict) {
     memset(r, 0, sizeof *r);
     r->strict = strict;
@@ -29,13 +31,9 @@ void ingest_report_free(ingest_report *r) {
 ingest_source_stats *ingest_report_source(ingest_report *r, const char *source, const char *file) {
     for (size_t i = 0; i < r->n_src; i++)
         if (!strcmp(r->src[i].source, source)) return &r->src[i];
-    if (r->n_src == r->cap_src) {
-        size_t n = r->cap_src ? r->cap_src * 2 : 16;
-        ingest_source_stats *p = realloc(r->src, n * sizeof *p);
-        if (!p) return NULL;
-        r->src = p;
-        r->cap_src = n;
-    }
+    ingest_source_stats *p = cf_grow(r->src, &r->cap_src, r->n_src + 1, sizeof *p, 16);
+    if (!p) return NULL;
+    r->src = p;
     ingest_source_stats *s = &r->src[r->n_src];
     memset(s, 0, sizeof *s);
     s->source = strdup(source);
@@ -61,13 +59,9 @@ int ingest_reject(ingest_report *r, const char *source, const char *reason, cons
             break;
         }
     if (!e) {
-        if (r->n_rej == r->cap_rej) {
-            size_t n = r->cap_rej ? r->cap_rej * 2 : 16;
-            ingest_rejection *p = realloc(r->rej, n * sizeof *p);
-            if (!p) return cf_fail(err, CF_EINTERNAL, "out of memory");
-            r->rej = p;
-            r->cap_rej = n;
-        }
+        ingest_rejection *p = cf_grow(r->rej, &r->cap_rej, r->n_rej + 1, sizeof *p, 16);
+        if (!p) return cf_fail(err, CF_EINTERNAL, "out of memory");
+        r->rej = p;
         e = &r->rej[r->n_rej];
         memset(e, 0, sizeof *e);
         e->source = strdup(source);
@@ -124,23 +118,18 @@ char *ingest_report_json(const ingest_report *r) {
     for (size_t i = 0; i < r->n_src; i++) {
         const ingest_source_stats *s = &r->src[i];
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "source", s->source);
-        cJSON_AddStringToObject(o, "file", s->file);
-        cJSON_AddNumberToObject(o, "rows", (double)s->rows);
-        cJSON_AddNumberToObject(o, "rows_with_events", (double)s->rows_with_events);
-        cJSON_AddNumberToObject(o, "rows_filtered", (double)s->rows_filtered);
-        cJSON_AddNumberToObject(o, "rows_rejected", (double)s->rows_rejected);
-        cJSON_AddNumberToObject(o, "events", (double)s->events);
-        cJSON_AddNumberToObject(o, "events_rejected", (double)s->events_rejected);
-        cJSON_AddNumberToObject(o, "files", (double)s->files);
+        JSON_ADD_STRINGS(o, {"source", s->source}, {"file", s->file});
+        JSON_ADD_NUMBERS(o, {"rows", (double)s->rows}, {"rows_with_events", (double)s->rows_with_events},
+                         {"rows_filtered", (double)s->rows_filtered}, {"rows_rejected", (double)s->rows_rejected},
+                         {"events", (double)s->events}, {"events_rejected", (double)s->events_rejected},
+                         {"files", (double)s->files});
         cJSON_AddItemToArray(srcs, o);
     }
     cJSON *rejs = cJSON_AddArrayToObject(root, "rejections");
     for (size_t i = 0; i < r->n_rej; i++) {
         const ingest_rejection *e = &r->rej[i];
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "source", e->source);
-        cJSON_AddStringToObject(o, "reason", e->reason);
+        JSON_ADD_STRINGS(o, {"source", e->source}, {"reason", e->reason});
         cJSON_AddNumberToObject(o, "count", (double)e->count);
         cJSON *ex = cJSON_AddArrayToObject(o, "examples");
         for (int k = 0; k < e->n_examples; k++) cJSON_AddItemToArray(ex, cJSON_CreateString(e->examples[k]));

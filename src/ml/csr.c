@@ -7,9 +7,7 @@
 #include "util/err.h"
 
 void ml_csr_free(ml_csr *m) {
-    free(m->indptr);
-    free(m->idx);
-    free(m->val);
+    CF_FREE_ALL(m->indptr, m->idx, m->val);
     memset(m, 0, sizeof *m);
 }
 

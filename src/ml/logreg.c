@@ -16,9 +16,7 @@
 #define MAX_ITER 500
 
 void ml_logreg_free(ml_logreg *m) {
-    free(m->w);
-    free(m->shift);
-    free(m->scale);
+    CF_FREE_ALL(m->w, m->shift, m->scale);
     memset(m, 0, sizeof *m);
 }
 
@@ -178,18 +176,7 @@ int ml_logreg_fit(ml_logreg *m, const ml_csr *X, const uint8_t *y, const uint8_t
     memcpy(m->w, x, d * sizeof *x);
     m->b = x[d];
 done:
-    free(sum);
-    free(sq);
-    free(cnt);
-    free(xt);
-    free(x);
-    free(g);
-    free(xn);
-    free(gn);
-    free(dir);
-    free(z);
-    free(S);
-    free(Yv);
+    CF_FREE_ALL(sum, sq, cnt, xt, x, g, xn, gn, dir, z, S, Yv);
     if (rc) ml_logreg_free(m);
     return rc;
 }

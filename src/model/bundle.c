@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
+#include "timeline/prepare.h"
 #include "util/atomic_file.h"
 #include "util/file.h"
 #include "util/le.h"
@@ -22,7 +23,6 @@
 #define MANIFEST "manifest.json"
 #define MAX_MANIFEST ((size_t)64 << 20)
 #define SS_MAGIC "CLINFMSS"
-#define STORE_HEADER_BLOCK 4096 /* the store's header block (store/store.h) */
 
 /* ---------------------------------------------------------------- small helpers */
 
@@ -396,13 +396,6 @@ int bundle_put_file(model_bundle *b, const char *part, const char *src, cf_err *
 
 /* ---------------------------------------------------------------- the training split */
 
-void bundle_store_hash(const store *s, char hex[65]) {
-    unsigned char h[32];
-    size_t n = s->map_len < STORE_HEADER_BLOCK ? s->map_len : STORE_HEADER_BLOCK;
-    crypto_generichash(h, sizeof h, s->map, n, NULL, 0);
-    sodium_bin2hex(hex, 65, h, sizeof h);
-}
-
 static int cmp_u64(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return (x > y) - (x < y);
@@ -459,8 +452,8 @@ int bundle_record_split(model_bundle *b, const store *s, const split_config *c, 
     if ((rc = bundle_put(b, BUNDLE_SPLIT_SUBJECTS, bin, len, err))) goto done;
 
     j = cJSON_CreateObject();
-    char hex[65], kid[2 * SPLIT_KEY_ID_BYTES + 1];
-    bundle_store_hash(s, hex);
+    char hex[65];
+    timeline_store_fingerprint(s, hex);
     cJSON *st = cJSON_AddObjectToObject(j, "store");
     cJSON_AddStringToObject(st, "header_blake2b256", hex);
     cJSON_AddNumberToObject(st, "subjects", (double)s->n_subjects);
@@ -469,20 +462,7 @@ int bundle_record_split(model_bundle *b, const store *s, const split_config *c, 
     char tb[48];
     if (s->first_time != TIME_NULL) cJSON_AddStringToObject(st, "first_time", time_format_iso(s->first_time, tb, sizeof tb));
     if (s->last_time != TIME_NULL) cJSON_AddStringToObject(st, "last_time", time_format_iso(s->last_time, tb, sizeof tb));
-    cJSON *sp = cJSON_AddObjectToObject(j, "split");
-    uint8_t id[SPLIT_KEY_ID_BYTES];
-    split_key_id(c, id);
-    sodium_bin2hex(kid, sizeof kid, id, sizeof id);
-    cJSON_AddStringToObject(sp, "key_id", kid);
-    cJSON_AddBoolToObject(sp, "default_key", c->default_key);
-    cJSON_AddNumberToObject(sp, "train_ppm", c->train_ppm);
-    cJSON_AddNumberToObject(sp, "tuning_ppm", c->tuning_ppm);
-    if (c->folds) {
-        /* cross-validation: held_out is fold `fold` of `folds` (positions rotated by rotate_ppm) */
-        cJSON_AddNumberToObject(sp, "rotate_ppm", c->rotate_ppm);
-        cJSON_AddNumberToObject(sp, "fold", c->fold);
-        cJSON_AddNumberToObject(sp, "folds", c->folds);
-    }
+    cJSON_AddItemToObject(j, "split", split_config_json(c, SPLIT_JSON_DEFAULT_KEY));
     cJSON *subj = cJSON_AddObjectToObject(j, "subjects");
     for (int p = 0; p < SPLIT_COUNT; p++) cJSON_AddNumberToObject(subj, split_name(p), (double)per[p]);
     cJSON_AddNumberToObject(subj, "train_and_tuning_without_record_print", (double)unprinted);

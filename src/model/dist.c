@@ -102,13 +102,21 @@ static int mpi_fail(cf_err *err, const char *what) {
     return cf_fail(err, CF_EINTERNAL, "MPI %s failed between ranks", what);
 }
 
-int dist_allreduce_mean(float *buf, size_t n, cf_err *err) {
-    if (!dist_active() || g_size == 1) return CF_OK;
+/* Sums n values of type t (elem bytes each) over the ranks in place, in chunks of at most
+ * g_max_chunk (MPI counts are ints); what names the call in the error. */
+static int allreduce_sum(void *buf, size_t n, size_t elem, MPI_Datatype t, const char *what, cf_err *err) {
     for (size_t off = 0; off < n; off += g_max_chunk) {
         size_t k = n - off < g_max_chunk ? n - off : g_max_chunk;
-        if (MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)k, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
-            return mpi_fail(err, "allreduce (float sum)");
+        if (MPI_Allreduce(MPI_IN_PLACE, (char *)buf + off * elem, (int)k, t, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
+            return mpi_fail(err, what);
     }
+    return CF_OK;
+}
+
+int dist_allreduce_mean(float *buf, size_t n, cf_err *err) {
+    if (!dist_active() || g_size == 1) return CF_OK;
+    int rc = allreduce_sum(buf, n, sizeof *buf, MPI_FLOAT, "allreduce (float sum)", err);
+    if (rc) return rc;
     const float inv = (float)g_size;
     for (size_t i = 0; i < n; i++) buf[i] /= inv;
     return CF_OK;
@@ -116,12 +124,7 @@ int dist_allreduce_mean(float *buf, size_t n, cf_err *err) {
 
 int dist_allreduce_sum_double(double *buf, size_t n, cf_err *err) {
     if (!dist_active() || g_size == 1) return CF_OK;
-    for (size_t off = 0; off < n; off += g_max_chunk) {
-        size_t k = n - off < g_max_chunk ? n - off : g_max_chunk;
-        if (MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)k, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
-            return mpi_fail(err, "allreduce (double sum)");
-    }
-    return CF_OK;
+    return allreduce_sum(buf, n, sizeof *buf, MPI_DOUBLE, "allreduce (double sum)", err);
 }
 
 int dist_agree_u64(const uint64_t *vals, size_t n, int *first_diff, cf_err *err) {

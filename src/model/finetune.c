@@ -55,12 +55,7 @@ static int batch_alloc(ft_batch *b, int B, int T, int F, int K) {
 }
 
 static void batch_free(ft_batch *b) {
-    free(b->in);
-    free(b->tg);
-    free(b->pos);
-    free(b->feats);
-    free(b->y);
-    free(b->vt);
+    CF_FREE_ALL(b->in, b->tg, b->pos, b->feats, b->y, b->vt);
 }
 
 /* Fills rows [0, n) from prompts idx[0, n): tokens padded to the longest (returned), next-
@@ -236,12 +231,7 @@ static int probe_init(gpt_model *out, int K, const rt_prompt *train, const float
         }
     }
 done:
-    free(etr);
-    free(etu);
-    free(xtr);
-    free(xtu);
-    free(ltr);
-    free(ltu);
+    CF_FREE_ALL(etr, etu, xtr, xtu, ltr, ltu);
     return rc;
 }
 
@@ -394,9 +384,7 @@ done:
     threads_leave(ts);
     rep->seconds = now_s() - t_start;
     batch_free(&b);
-    free(order);
-    free(best);
-    free(tl);
+    CF_FREE_ALL(order, best, tl);
     if (rc) gpt_free(out);
     return rc;
 }

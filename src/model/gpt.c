@@ -263,13 +263,8 @@ int gpt_build(gpt_model *m, const gpt_config *cfg, uint64_t seed, cf_err *err) {
 }
 
 void gpt_free(gpt_model *m) {
-    free(m->param_memory);
-    free(m->grad_memory);
-    free(m->grad_extra);
-    free(m->m_memory);
-    free(m->v_memory);
-    free(m->act_memory);
-    free(m->inputs);
+    CF_FREE_ALL(m->param_memory, m->grad_memory, m->grad_extra, m->m_memory, m->v_memory,
+                m->act_memory, m->inputs);
     memset(m, 0, sizeof *m);
 }
 

@@ -293,10 +293,7 @@ int gpt_sample(const gpt_model *m, gpt_kv_cache *kv, const int *prompt, int prom
         }
     }
 out:
-    free(rng);
-    free(feed);
-    free(alive);
-    free(scratch);
+    CF_FREE_ALL(rng, feed, alive, scratch);
     return rc;
 }
 

@@ -9,7 +9,7 @@
 #include <cblas.h>
 
 #include "ml/logreg.h"
-#include "util/atomic_file.h"
+#include "util/json.h"
 
 #define HEAD_FORMAT "clinfm-task-head"
 #define HEAD_VERSION 1
@@ -20,10 +20,7 @@ static const double lambdas[] = {1e-4, 1e-3, 1e-2, 1e-1, 1, 10, 100};
 double rt_sigmoid(double z) { return ml_sigmoid(z); }
 
 void rt_head_free(rt_head *h) {
-    free(h->w);
-    free(h->shift);
-    free(h->scale);
-    free(h->cov);
+    CF_FREE_ALL(h->w, h->shift, h->scale, h->cov);
     memset(h, 0, sizeof *h);
 }
 
@@ -93,11 +90,7 @@ fail:
     free(h->cov);
     h->cov = NULL;
 done:
-    free(A);
-    free(J);
-    free(L);
-    free(Hi);
-    free(T);
+    CF_FREE_ALL(A, J, L, Hi, T);
 }
 
 int rt_head_fit(rt_head *h, int d, const float *Xtr, const uint8_t *ytr, size_t ntr, const float *Xtu,
@@ -256,12 +249,7 @@ int rt_task_head_save(const char *path, const rt_task_head *th, const rt_model *
         if (h->cov) cJSON_AddItemToObject(hj, "cov", num_array(h->cov, (size_t)(h->d + 1) * (h->d + 1)));
     }
     cJSON_AddItemToObject(r, "zero_shot", rt_outcome_to_json(&th->outcome, &rm->v));
-    char *s = cJSON_PrintUnformatted(r);
-    cJSON_Delete(r);
-    if (!s) return cf_fail(err, CF_EINTERNAL, "out of memory");
-    int rc = atomic_write_file(path, s, strlen(s), err);
-    free(s);
-    return rc;
+    return json_write_file(path, r, 0, err);
 }
 
 static int read_doubles(const cJSON *a, double **out, size_t n, const char *where, const char *key, cf_err *err) {

@@ -100,17 +100,32 @@ struct rt_encoder {
     int64_t sid;
     uint64_t *own_offsets; /* dictionaries built from strings */
     char *own_heap;
-    uint32_t *code;        /* scratch: the filtered history of rt_encode_history */
-    int64_t *time;
-    float *num;
-    size_t cap;
+    rt_events ev;          /* scratch: the filtered history of rt_encode_history */
     timeline_seq seq;
 };
 
+int rt_events_reserve(rt_events *ev, size_t n, cf_err *err) {
+    if (n <= ev->cap) return CF_OK;
+    size_t nc = ev->cap ? ev->cap : 1024;
+    while (nc < n) nc *= 2;
+    uint32_t *c = realloc(ev->code, nc * sizeof *c);
+    if (c) ev->code = c;
+    int64_t *t = realloc(ev->time, nc * sizeof *t);
+    if (t) ev->time = t;
+    float *x = realloc(ev->num, nc * sizeof *x);
+    if (x) ev->num = x;
+    if (!c || !t || !x) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    ev->cap = nc;
+    return CF_OK;
+}
+
+void rt_events_free(rt_events *ev) {
+    CF_FREE_ALL(ev->code, ev->time, ev->num);
+    memset(ev, 0, sizeof *ev);
+}
+
 void rt_prompt_free(rt_prompt *p) {
-    free(p->tokens);
-    free(p->times);
-    free(p->feats);
+    CF_FREE_ALL(p->tokens, p->times, p->feats);
     memset(p, 0, sizeof *p);
 }
 
@@ -118,12 +133,8 @@ void rt_encoder_free(rt_encoder *e) {
     if (!e) return;
     timeline_encoder_free(e->enc);
     timeline_seq_free(&e->seq);
-    free(e->own_offsets);
-    free(e->own_heap);
-    free(e->code);
-    free(e->time);
-    free(e->num);
-    free(e);
+    rt_events_free(&e->ev);
+    CF_FREE_ALL(e->own_offsets, e->own_heap, e);
 }
 
 static int encoder_finish(rt_encoder *e, cf_err *err) {
@@ -329,27 +340,18 @@ int rt_encode_history(rt_encoder *e, uint64_t k, uint64_t history_end, const uin
         return cf_fail(err, CF_EINTERNAL, "history end of subject index %llu is outside its events",
                        (unsigned long long)k);
     size_t n = (size_t)(history_end - a);
-    if (n > e->cap) {
-        size_t nc = e->cap ? e->cap : 1024;
-        while (nc < n) nc *= 2;
-        uint32_t *c = realloc(e->code, nc * sizeof *c);
-        if (c) e->code = c;
-        int64_t *t = realloc(e->time, nc * sizeof *t);
-        if (t) e->time = t;
-        float *x = realloc(e->num, nc * sizeof *x);
-        if (x) e->num = x;
-        if (!c || !t || !x) return cf_fail(err, CF_EINTERNAL, "out of memory");
-        e->cap = nc;
-    }
+    rt_events *ev = &e->ev;
+    int rc = rt_events_reserve(ev, n, err);
+    if (rc) return rc;
     size_t m = 0;
     for (uint64_t i = a; i < history_end; i++) {
         uint32_t c = s->code[i];
         if (input_ok && !input_ok[c]) continue;
-        e->code[m] = c;
-        e->time[m] = s->time[i];
-        e->num[m++] = s->numeric[i];
+        ev->code[m] = c;
+        ev->time[m] = s->time[i];
+        ev->num[m++] = s->numeric[i];
     }
-    int rc = rt_encode_events(e, e->code, e->time, e->num, m, max_len, out, err);
+    rc = rt_encode_events(e, ev->code, ev->time, ev->num, m, max_len, out, err);
     if (!rc) e->seq.subject_id = s->subject_id[k];
     return rc;
 }
@@ -389,17 +391,8 @@ void rt_session_threads(rt_session *ss, int n) {
 
 void rt_session_free(rt_session *ss) {
     if (ss->kv.memory) gpt_kv_free(&ss->kv);
-    free(ss->probs);
-    free(ss->hist);
-    free(ss->htime);
-    free(ss->feed);
-    free(ss->ffeed);
-    free(ss->hfeat);
-    free(ss->ref);
-    free(ss->ref_feat);
-    free(ss->bmem);
-    free(ss->btok);
-    free(ss->bpos);
+    CF_FREE_ALL(ss->probs, ss->hist, ss->htime, ss->feed, ss->ffeed, ss->hfeat, ss->ref,
+                ss->ref_feat, ss->bmem, ss->btok, ss->bpos);
     memset(ss, 0, sizeof *ss);
 }
 

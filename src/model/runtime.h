@@ -81,6 +81,18 @@ int rt_encoder_new_codes(rt_encoder **out, const rt_model *rm, const char *const
                          cf_err *err);
 void rt_encoder_free(rt_encoder *e);
 
+/* Events to encode (the inputs of rt_encode_events), in arrays grown as needed: the scratch of a
+ * caller that filters a history before encoding it, kept from one record to the next. */
+typedef struct {
+    uint32_t *code;
+    int64_t *time;
+    float *num;
+    size_t cap;
+} rt_events;
+/* Room for n events (the contents are kept); CF_EINTERNAL when out of memory. */
+int rt_events_reserve(rt_events *ev, size_t n, cf_err *err);
+void rt_events_free(rt_events *ev);
+
 /* Encodes n events (codes index the encoder's dictionary; sorted by time, static facts with
  * TIME_NULL first, as in a store) into a prompt of at most max_len tokens (0: the model's
  * context). A history that does not fit is cut at the start of a timestamp (never between two

@@ -54,9 +54,7 @@ static int batch_alloc(rt_session *ss, cf_err *err) {
     ss->btok = malloc(rows * sizeof *ss->btok);
     ss->bpos = malloc(rows * sizeof *ss->bpos);
     if (!ss->bmem || !ss->btok || !ss->bpos) {
-        free(ss->bmem);
-        free(ss->btok);
-        free(ss->bpos);
+        CF_FREE_ALL(ss->bmem, ss->btok, ss->bpos);
         ss->bmem = NULL;
         ss->btok = ss->bpos = NULL;
         return cf_fail(err, CF_EINTERNAL, "out of memory for batched embeddings");

@@ -214,15 +214,7 @@ int rt_rollouts(rt_session *ss, const rt_prompt *p, const rt_rollout_spec *sp, r
         res->n_open += state[r] == R_LIVE;
     }
 done:
-    free(rng);
-    free(elapsed);
-    free(cur_t);
-    free(prev_t);
-    free(ctxf);
-    free(state);
-    free(map);
-    free(scratch);
-    free(ctx);
+    CF_FREE_ALL(rng, elapsed, cur_t, prev_t, ctxf, state, map, scratch, ctx);
     return rc;
 }
 

@@ -179,17 +179,13 @@ int serve_auth_add_jwks(serve_auth *a, const char *iss, const char *jwks, size_t
                          name, idx - 1, a_alg == ALG_ES384 ? "EC" : "RSA");
             goto done;
         }
-        if (a->n_keys == a->cap_keys) {
-            size_t nc = a->cap_keys ? a->cap_keys * 2 : 8;
-            jwk_key *t = realloc(a->keys, nc * sizeof *t);
-            if (!t) {
-                EVP_PKEY_free(pk);
-                rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-                goto done;
-            }
-            a->keys = t;
-            a->cap_keys = nc;
+        jwk_key *t = cf_grow(a->keys, &a->cap_keys, a->n_keys + 1, sizeof *t, 8);
+        if (!t) {
+            EVP_PKEY_free(pk);
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            goto done;
         }
+        a->keys = t;
         jwk_key *jk = &a->keys[a->n_keys++];
         memset(jk, 0, sizeof *jk);
         jk->issuer = issuer;
@@ -241,10 +237,7 @@ void serve_auth_close(serve_auth *a) {
     for (size_t i = 0; i < a->n_keys; i++) EVP_PKEY_free(a->keys[i].pkey);
     free(a->keys);
     for (size_t i = 0; i < a->n_issuers; i++) free(a->issuers[i]);
-    free(a->issuers);
-    free(a->slots);
-    free(a->principals.buckets);
-    free(a->clients.buckets);
+    CF_FREE_ALL(a->issuers, a->slots, a->principals.buckets, a->clients.buckets);
     pthread_mutex_destroy(&a->replay_mu);
     pthread_mutex_destroy(&a->principals.mu);
     pthread_mutex_destroy(&a->clients.mu);

@@ -61,9 +61,7 @@ int serve_cache_new(serve_cache **out, size_t capacity, cf_err *err) {
 void serve_cache_free(serve_cache *c) {
     if (!c) return;
     pthread_mutex_destroy(&c->lock);
-    free(c->e);
-    free(c->bucket);
-    free(c);
+    CF_FREE_ALL(c->e, c->bucket, c);
 }
 
 static void put_u64(crypto_generichash_state *st, uint64_t v) {

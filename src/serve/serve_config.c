@@ -71,6 +71,13 @@ static int known_keys(const cJSON *o, const char *const *allowed, const char *na
     return CF_OK;
 }
 
+/* o, when present, must be an object whose keys are all in allowed. */
+static int object_keys(const cJSON *o, const char *const *allowed, const char *name, const char *where,
+                       cf_err *err) {
+    if (o && !cJSON_IsObject(o)) return cf_fail(err, CF_EINPUT, "%s: %s: expected an object", name, where);
+    return known_keys(o, allowed, name, where, err);
+}
+
 /* Strings are never empty: an empty title, code or path is a mistake, not a choice. */
 static int get_str(const cJSON *o, const char *key, const char *dflt, int required,
                    const char **out, const char *name, const char *where, cf_err *err) {
@@ -196,8 +203,7 @@ static int parse_tasks(serve_config *c, const cJSON *arr, const char *name, cf_e
         snprintf(w, sizeof w, "tasks[%zu]", c->n_tasks);
         serve_task *st = &c->tasks[c->n_tasks];
         int rc;
-        if (!cJSON_IsObject(t)) return cf_fail(err, CF_EINPUT, "%s: %s: expected an object", name, w);
-        if ((rc = known_keys(t, keys, name, w, err)) ||
+        if ((rc = object_keys(t, keys, name, w, err)) ||
             (rc = get_str(t, "id", NULL, 1, &st->task_id, name, w, err)) ||
             (rc = get_str(t, "title", st->task_id, 0, &st->title, name, w, err)) ||
             (rc = get_num(t, "warning", 0.2, 0, 1, &st->threshold_warning, name, w, err)) ||
@@ -250,8 +256,7 @@ static int parse_services(serve_config *c, const cJSON *arr, const char *name, c
         snprintf(w, sizeof w, "services[%zu]", c->n_services);
         serve_service *sv = &c->services[c->n_services];
         int rc;
-        if (!cJSON_IsObject(s)) return cf_fail(err, CF_EINPUT, "%s: %s: expected an object", name, w);
-        if ((rc = known_keys(s, keys, name, w, err)) ||
+        if ((rc = object_keys(s, keys, name, w, err)) ||
             (rc = get_str(s, "id", NULL, 1, &sv->id, name, w, err)) ||
             (rc = get_str(s, "hook", NULL, 1, &sv->hook, name, w, err)) ||
             (rc = get_str(s, "title", "clinfm risk", 0, &sv->title, name, w, err)) ||
@@ -340,8 +345,7 @@ static int parse_override(serve_config *c, cJSON *root, const char *name, cf_err
         snprintf(w, sizeof w, "override_reasons[%zu]", c->n_override_reasons);
         serve_coding *cd = &c->override_reasons[c->n_override_reasons];
         int rc;
-        if (!cJSON_IsObject(o)) return cf_fail(err, CF_EINPUT, "%s: %s: expected an object", name, w);
-        if ((rc = known_keys(o, keys, name, w, err)) ||
+        if ((rc = object_keys(o, keys, name, w, err)) ||
             (rc = get_str(o, "code", NULL, 1, &cd->code, name, w, err)) ||
             (rc = get_str(o, "system", "urn:clinfm:override-reason", 0, &cd->system, name, w, err)) ||
             (rc = get_str(o, "display", cd->code, 0, &cd->display, name, w, err)))
@@ -359,8 +363,7 @@ static int parse_auth(serve_config *c, const cJSON *a, const char *name, cf_err 
                                        "clock_skew_s", "replay_cache_max", NULL};
     int rc;
     double rcm;
-    if (a && !cJSON_IsObject(a)) return cf_fail(err, CF_EINPUT, "%s: auth: expected an object", name);
-    if ((rc = known_keys(a, keys, name, "auth", err)) ||
+    if ((rc = object_keys(a, keys, name, "auth", err)) ||
         (rc = get_int(a, "max_token_lifetime_s", 300, 1, 86400, &c->max_token_lifetime_s, name,
                       "auth", err)) ||
         (rc = get_int(a, "clock_skew_s", 60, 0, 600, &c->clock_skew_s, name, "auth", err)) ||
@@ -382,8 +385,7 @@ static int parse_auth(serve_config *c, const cJSON *a, const char *name, cf_err 
             snprintf(w, sizeof w, "auth.issuers[%zu]", c->n_issuers);
             serve_issuer *is = &c->issuers[c->n_issuers];
             const char *jf;
-            if (!cJSON_IsObject(o)) return cf_fail(err, CF_EINPUT, "%s: %s: expected an object", name, w);
-            if ((rc = known_keys(o, ikeys, name, w, err)) ||
+            if ((rc = object_keys(o, ikeys, name, w, err)) ||
                 (rc = get_str(o, "iss", NULL, 1, &is->iss, name, w, err)) ||
                 (rc = get_str(o, "jwks_file", NULL, 1, &jf, name, w, err)))
                 return rc;
@@ -399,8 +401,7 @@ static int parse_sections(serve_config *c, const cJSON *r, const char *name, cf_
     int rc;
     const cJSON *cors = cJSON_GetObjectItemCaseSensitive(r, "cors");
     static const char *const ckeys[] = {"allowed_origins", "max_age_s", NULL};
-    if (cors && !cJSON_IsObject(cors)) return cf_fail(err, CF_EINPUT, "%s: cors: expected an object", name);
-    if ((rc = known_keys(cors, ckeys, name, "cors", err)) ||
+    if ((rc = object_keys(cors, ckeys, name, "cors", err)) ||
         (rc = get_str_array(cors, "allowed_origins", &c->cors_origins, &c->n_cors_origins,
                             check_origin, name, "cors", err)) ||
         (rc = get_int(cors, "max_age_s", 600, 0, 86400, &c->cors_max_age_s, name, "cors", err)))
@@ -410,8 +411,7 @@ static int parse_sections(serve_config *c, const cJSON *r, const char *name, cf_
                                         "ca_file", NULL};
     double mb;
     const char *ca = NULL;
-    if (fhir && !cJSON_IsObject(fhir)) return cf_fail(err, CF_EINPUT, "%s: fhir: expected an object", name);
-    if ((rc = known_keys(fhir, fkeys, name, "fhir", err)) ||
+    if ((rc = object_keys(fhir, fkeys, name, "fhir", err)) ||
         (rc = get_str_array(fhir, "servers", &c->fhir_servers, &c->n_fhir_servers, check_base_url,
                             name, "fhir", err)) ||
         (rc = get_int(fhir, "timeout_ms", 3000, 100, 600000, &c->fhir_timeout_ms, name, "fhir",
@@ -425,8 +425,7 @@ static int parse_sections(serve_config *c, const cJSON *r, const char *name, cf_
     const cJSON *au = cJSON_GetObjectItemCaseSensitive(r, "audit");
     static const char *const akeys[] = {"anchor_interval_s", "anchor_file", "anchor_syslog", NULL};
     const char *af = NULL;
-    if (au && !cJSON_IsObject(au)) return cf_fail(err, CF_EINPUT, "%s: audit: expected an object", name);
-    if ((rc = known_keys(au, akeys, name, "audit", err)) ||
+    if ((rc = object_keys(au, akeys, name, "audit", err)) ||
         (rc = get_int(au, "anchor_interval_s", 10, 1, 3600, &c->anchor_interval_s, name, "audit",
                       err)) ||
         (rc = get_str(au, "anchor_file", NULL, 0, &af, name, "audit", err)) ||
@@ -482,8 +481,7 @@ int serve_config_parse(serve_config *c, const char *text, size_t len, const char
     if (tls) {
         static const char *const tkeys[] = {"cert", "key", NULL};
         const char *cert, *key;
-        if (!cJSON_IsObject(tls)) return cf_fail(err, CF_EINPUT, "%s: tls: expected an object", name);
-        if ((rc = known_keys(tls, tkeys, name, "tls", err)) ||
+        if ((rc = object_keys(tls, tkeys, name, "tls", err)) ||
             (rc = get_str(tls, "cert", NULL, 1, &cert, name, "tls", err)) ||
             (rc = get_str(tls, "key", NULL, 1, &key, name, "tls", err)))
             return rc;
@@ -491,14 +489,13 @@ int serve_config_parse(serve_config *c, const char *text, size_t len, const char
             return cf_fail(err, CF_EINTERNAL, "out of memory");
     }
     const cJSON *lim = cJSON_GetObjectItemCaseSensitive(r, "limits");
-    if (lim && !cJSON_IsObject(lim)) return cf_fail(err, CF_EINPUT, "%s: limits: expected an object", name);
     static const char *const lkeys[] = {"max_body_bytes", "max_json_depth", "connection_timeout_s",
                                         "request_timeout_ms", "rate_per_minute", "burst",
                                         "max_connections", "header_timeout_s", "body_timeout_s",
                                         "max_connections_per_client", "client_rate_per_minute",
                                         "client_burst", "max_pending_body_bytes", NULL};
     double mb, mpb;
-    if ((rc = known_keys(lim, lkeys, name, "limits", err)) ||
+    if ((rc = object_keys(lim, lkeys, name, "limits", err)) ||
         (rc = get_num(lim, "max_body_bytes", 8 << 20, 1024, 1 << 30, &mb, name, "limits", err)) ||
         (rc = get_int(lim, "max_json_depth", 64, 4, 512, &c->max_depth, name, "limits", err)) ||
         (rc = get_int(lim, "connection_timeout_s", 30, 1, 3600, &c->connection_timeout_s, name,
@@ -533,10 +530,9 @@ int serve_config_parse(serve_config *c, const char *text, size_t len, const char
         return rc;
     serve_summary_defaults(&c->summary);
     const cJSON *sum = cJSON_GetObjectItemCaseSensitive(r, "summary");
-    if (sum && !cJSON_IsObject(sum)) return cf_fail(err, CF_EINPUT, "%s: summary: expected an object", name);
     static const char *const skeys[] = {"medication_window_days", "lab_window_days", "max_items",
                                         "max_evidence", NULL};
-    if ((rc = known_keys(sum, skeys, name, "summary", err)) ||
+    if ((rc = object_keys(sum, skeys, name, "summary", err)) ||
         (rc = get_int(sum, "medication_window_days", 180, 1, 36500,
                       &c->summary.medication_window_days, name, "summary", err)) ||
         (rc = get_int(sum, "lab_window_days", 365, 1, 36500, &c->summary.lab_window_days, name,
@@ -570,19 +566,10 @@ int serve_config_load(serve_config *c, const char *path, cf_err *err) {
 }
 
 void serve_config_free(serve_config *c) {
-    free(c->dir);
-    free(c->tls_cert);
-    free(c->tls_key);
-    free(c->database);
-    free(c->secret_file);
+    CF_FREE_ALL(c->dir, c->tls_cert, c->tls_key, c->database, c->secret_file);
     for (size_t i = 0; i < c->n_issuers; i++) free(c->issuers[i].jwks_path);
-    free(c->issuers);
-    free(c->extra_base_urls);
-    free(c->cors_origins);
-    free(c->fhir_servers);
-    free(c->fhir_ca_file);
-    free(c->anchor_file);
-    free(c->tasks);
+    CF_FREE_ALL(c->issuers, c->extra_base_urls, c->cors_origins, c->fhir_servers, c->fhir_ca_file,
+                c->anchor_file, c->tasks);
     for (size_t i = 0; i < c->cap_services; i++) free(c->services[i].tasks);
     free(c->services);
     free(c->override_reasons);

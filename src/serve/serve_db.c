@@ -870,9 +870,7 @@ static int append_locked(serve_db *db, const serve_audit_entry *e, const serve_c
     }
     *seq_out = seq;
 out:
-    free(macs.mac);
-    free(cmac);
-    free(fmac);
+    CF_FREE_ALL(macs.mac, cmac, fmac);
     return rc;
 }
 
@@ -1414,12 +1412,7 @@ oom:
     rc = cf_fail(err, CF_EINTERNAL, "out of memory");
 done:
     sodium_free(k);
-    free(anchors.a);
-    free(created.id);
-    free(created.seq);
-    free(revoked.id);
-    free(revoked.seq);
-    free(macs.mac);
+    CF_FREE_ALL(anchors.a, created.id, created.seq, revoked.id, revoked.seq, macs.mac);
     sqlite3_finalize(st);
     sqlite3_finalize(cq);
     sqlite3_finalize(fq);

@@ -22,6 +22,7 @@
 #include "serve/serve_fetch.h"
 #include "serve/serve_summary.h"
 #include "util/progress.h"
+#include "util/json.h"
 #include "util/sbuf.h"
 
 /* ------------------------------------------------------------------ discovery, health, metrics */
@@ -33,10 +34,8 @@ static void h_discovery(req *r) {
     for (size_t i = 0; i < c->n_services; i++) {
         const serve_service *sv = &c->services[i];
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "hook", sv->hook);
-        cJSON_AddStringToObject(o, "id", sv->id);
-        cJSON_AddStringToObject(o, "title", sv->title);
-        cJSON_AddStringToObject(o, "description", sv->description);
+        JSON_ADD_STRINGS(o, {"hook", sv->hook}, {"id", sv->id}, {"title", sv->title},
+                         {"description", sv->description});
         cJSON_AddItemToObject(o, "prefetch", cJSON_Duplicate(sv->prefetch, 1));
         cJSON_AddItemToArray(arr, o);
     }

@@ -28,6 +28,7 @@
 #include "serve/serve_prefetch.h"
 #include "serve/serve_summary.h"
 #include "util/progress.h"
+#include "util/json.h"
 #include "util/sbuf.h"
 
 #define MAX_KEYS 64
@@ -147,9 +148,8 @@ static cJSON *make_card(req *r, const serve_record *rec, const serve_task *t, co
     cJSON *ors = cJSON_AddArrayToObject(card, "overrideReasons");
     for (size_t i = 0; i < c->n_override_reasons; i++) {
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "system", c->override_reasons[i].system);
-        cJSON_AddStringToObject(o, "code", c->override_reasons[i].code);
-        cJSON_AddStringToObject(o, "display", c->override_reasons[i].display);
+        JSON_ADD_STRINGS(o, {"system", c->override_reasons[i].system}, {"code", c->override_reasons[i].code},
+                         {"display", c->override_reasons[i].display});
         cJSON_AddItemToArray(ors, o);
     }
     return card;
@@ -618,9 +618,7 @@ static void fb_cleanup(req *r) {
     fb_kept *k = r->cleanup_data;
     if (!k) return;
     for (int i = 0; i < k->n; i++) free(k->items[i].comment);
-    free(k->items);
-    free(k->rows);
-    free(k);
+    CF_FREE_ALL(k->items, k->rows, k);
     r->cleanup_data = NULL;
 }
 

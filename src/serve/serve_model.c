@@ -38,10 +38,7 @@
  * allocate per variant. */
 typedef struct {
     rt_session ss;
-    uint32_t *code;        /* (cap) the usable events of the record being encoded */
-    int64_t *time;
-    float *num;
-    size_t cap;
+    rt_events ev;          /* the usable events of the record being encoded */
     rt_prompt base;        /* the full record's prompt */
     rt_prompt *var;        /* (batch) prompts of the variants queued since the last flush */
     uint8_t *same;         /* (batch) 1: variant j encodes to the full record's prompt */
@@ -87,16 +84,11 @@ static int sm_supports(void *ctx, const char *task_id) { return head_for(ctx, ta
 
 static void slot_free(sm_slot *sl, int batch) {
     if (sl->ss.kv.memory) rt_session_free(&sl->ss);
-    free(sl->code);
-    free(sl->time);
-    free(sl->num);
+    rt_events_free(&sl->ev);
     rt_prompt_free(&sl->base);
     if (sl->var)
         for (int j = 0; j < batch; j++) rt_prompt_free(&sl->var[j]);
-    free(sl->var);
-    free(sl->same);
-    free(sl->run);
-    free(sl->emb);
+    CF_FREE_ALL(sl->var, sl->same, sl->run, sl->emb);
 }
 
 static void sm_close(void *ctx) {
@@ -154,29 +146,20 @@ static int max_len_of(const sm_call *cl) {
 /* Encodes the usable events of q (at or before the prediction time, not never-input) into out. */
 static int encode(sm_call *cl, const serve_patient *q, rt_prompt *out, cf_err *err) {
     sm_slot *sl = cl->sl;
-    if (q->n > sl->cap) {
-        size_t nc = sl->cap ? sl->cap : 1024;
-        while (nc < q->n) nc *= 2;
-        uint32_t *c = realloc(sl->code, nc * sizeof *c);
-        if (c) sl->code = c;
-        int64_t *t = realloc(sl->time, nc * sizeof *t);
-        if (t) sl->time = t;
-        float *x = realloc(sl->num, nc * sizeof *x);
-        if (x) sl->num = x;
-        if (!c || !t || !x) return cf_fail(err, CF_EINTERNAL, "out of memory");
-        sl->cap = nc;
-    }
+    rt_events *ev = &sl->ev;
+    int rc = rt_events_reserve(ev, q->n, err);
+    if (rc) return rc;
     size_t m = 0;
     for (size_t i = 0; i < q->n; i++) {
         if (q->time[i] != TIME_NULL && cl->pt != TIME_NULL && q->time[i] > cl->pt) continue;
         int64_t id = strmap_find(&cl->codes, q->code[i], strlen(q->code[i]));
         if (id < 0) continue; /* never-input codes were left out of the dictionary */
-        sl->code[m] = (uint32_t)id;
-        sl->time[m] = q->time[i];
-        sl->num[m++] = q->value ? q->value[i] : NAN;
+        ev->code[m] = (uint32_t)id;
+        ev->time[m] = q->time[i];
+        ev->num[m++] = q->value ? q->value[i] : NAN;
     }
     /* Variants keep the full record's window: the same context minus the occluded events. */
-    return rt_encode_events_from(cl->enc, sl->code, sl->time, sl->num, m, max_len_of(cl),
+    return rt_encode_events_from(cl->enc, ev->code, ev->time, ev->num, m, max_len_of(cl),
                                  cl->have_base ? sl->base.cut_time : TIME_NULL, out, err);
 }
 
@@ -283,10 +266,7 @@ static int slot_ready(sm_slot *sl, int batch, int C, cf_err *err) {
     sl->run = calloc((size_t)batch, sizeof *sl->run);
     sl->emb = malloc((size_t)batch * (size_t)C * sizeof *sl->emb);
     if (!sl->var || !sl->same || !sl->run || !sl->emb) {
-        free(sl->var);
-        free(sl->same);
-        free(sl->run);
-        free(sl->emb);
+        CF_FREE_ALL(sl->var, sl->same, sl->run, sl->emb);
         sl->var = NULL;
         sl->same = NULL;
         sl->run = NULL;

@@ -25,13 +25,7 @@ struct serve_chunk {
 void serve_record_init(serve_record *r) { memset(r, 0, sizeof *r); }
 
 void serve_record_free(serve_record *r) {
-    free(r->time);
-    free(r->code);
-    free(r->text);
-    free(r->desc);
-    free(r->source);
-    free(r->value);
-    free(r->row);
+    CF_FREE_ALL(r->time, r->code, r->text, r->desc, r->source, r->value, r->row);
     for (serve_chunk *c = r->chunks, *n; c; c = n) {
         n = c->next;
         free(c);
@@ -61,21 +55,15 @@ static int reserve(serve_record *r, size_t n) {
     if (n <= r->cap) return 0;
     size_t cap = r->cap ? r->cap : 256;
     while (cap < n) cap *= 2;
-    void *a = realloc(r->time, cap * sizeof *r->time);
-    if (a) r->time = a;
-    void *b = realloc(r->code, cap * sizeof *r->code);
-    if (b) r->code = b;
-    void *c = realloc(r->text, cap * sizeof *r->text);
-    if (c) r->text = c;
-    void *d = realloc(r->desc, cap * sizeof *r->desc);
-    if (d) r->desc = d;
-    void *e = realloc(r->source, cap * sizeof *r->source);
-    if (e) r->source = e;
-    void *f = realloc(r->value, cap * sizeof *r->value);
-    if (f) r->value = f;
-    void *g = realloc(r->row, cap * sizeof *r->row);
-    if (g) r->row = g;
-    if (!a || !b || !c || !d || !e || !f || !g) return -1;
+    int ok = 1;
+    void *p;
+    /* each array grown in place; one that fails keeps its old block (freed with the record) */
+#define GROW(field)                                              \
+    if ((p = realloc(r->field, cap * sizeof *r->field))) r->field = p; \
+    else ok = 0;
+    GROW(time) GROW(code) GROW(text) GROW(desc) GROW(source) GROW(value) GROW(row)
+#undef GROW
+    if (!ok) return -1;
     r->cap = cap;
     return 0;
 }

@@ -72,9 +72,7 @@ typedef struct {
 } grouping;
 
 static void grouping_free(grouping *g) {
-    free(g->gid);
-    free(g->last);
-    free(g->count);
+    CF_FREE_ALL(g->gid, g->last, g->count);
     memset(g, 0, sizeof *g);
 }
 
@@ -213,14 +211,7 @@ int serve_occlusion_batch(const serve_risk_batch *b, void *ctx, const serve_pati
         }
     }
 done:
-    free(time);
-    free(code);
-    free(text);
-    free(desc);
-    free(source);
-    free(value);
-    free(row);
-    free(risk);
+    CF_FREE_ALL(time, code, text, desc, source, value, row, risk);
     grouping_free(&g);
     return rc;
 }
@@ -233,17 +224,12 @@ static void model_free(ref_model *m) {
         ref_task *t = &m->t[i];
         for (size_t j = 0; j < t->nf; j++) {
             for (size_t k = 0; k < t->f[j].n_prefix; k++) free(t->f[j].prefix[k]);
-            free(t->f[j].prefix);
-            free(t->f[j].prefix_len);
-            free(t->f[j].name);
+            CF_FREE_ALL(t->f[j].prefix, t->f[j].prefix_len, t->f[j].name);
         }
         free(t->f);
         free(t->id);
     }
-    free(m->t);
-    free(m->name);
-    free(m->version);
-    free(m);
+    CF_FREE_ALL(m->t, m->name, m->version, m);
 }
 
 static int get_num(const cJSON *o, const char *key, double dflt, int required, double *out,
@@ -461,9 +447,7 @@ static int score_impl(const ref_model *m, const serve_patient *p, const serve_ta
             if (delta[k] != 0) push_reason(out, p, g.last[k], g.count[k], risk - ml_sigmoid(z - delta[k]));
     }
 done:
-    free(match);
-    free(gcount);
-    free(delta);
+    CF_FREE_ALL(match, gcount, delta);
     grouping_free(&g);
     return rc;
 }

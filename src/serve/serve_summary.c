@@ -217,13 +217,9 @@ static cJSON *admission_line(const serve_patient *p, size_t start, long end) {
 }
 
 static int add_to(group *g, size_t i) {
-    if (g->n == g->cap) {
-        size_t nc = g->cap ? g->cap * 2 : 4;
-        size_t *t = realloc(g->ev, nc * sizeof *t);
-        if (!t) return -1;
-        g->ev = t;
-        g->cap = nc;
-    }
+    size_t *t = cf_grow(g->ev, &g->cap, g->n + 1, sizeof *t, 4);
+    if (!t) return -1;
+    g->ev = t;
     g->ev[g->n++] = i;
     return 0;
 }
@@ -329,10 +325,7 @@ done:
         free(groups[gi].ev);
         cJSON_Delete(groups[gi].line);
     }
-    free(groups);
-    free(order);
-    free(kind);
-    free(kb);
+    CF_FREE_ALL(groups, order, kind, kb);
     strmap_free(&keys);
     cJSON_Delete(root);
     return result;

@@ -7,7 +7,8 @@
  * then time (static facts, TIME_NULL, first), then provenance. Columns are stored separately
  * (struct of arrays) so a reader touches only the columns it needs. Version 1 was read through
  * mmap as it lay on disk (28 bytes per event); version 2 compresses the event columns block by
- * block (about a third of that) and decodes them into memory at open.
+ * block (about a fifth of that) and decodes them either all at open (store_open) or a block at a
+ * time through a cursor (store_open_summary and store_cursor_*, below).
  *
  * Layout (all integers little-endian, every section 64-byte aligned):
  *   header (4096 bytes): magic, format version, flags, counts, section table, BLAKE2b of header
@@ -16,7 +17,8 @@
  *   EVENT_DATA     bytes         the blocks, one zstd frame each
  *   EVENT_BLOCKS   {uint64 offset, size, n_events} [ceil(N / 65536)]
  *   SUMMARY        uint64 [3+K]  static, numeric and with-text events, then events per source
- * and the reader decodes them into the columns below. Version 1 stored them as they are read:
+ * and the reader decodes them into the columns below (all of them, or a block's worth at a time).
+ * Version 1 stored them as they are read:
  *   EVENT_TIME     int64  [N]    µs since epoch, TIME_NULL for static facts
  *   EVENT_CODE     uint32 [N]    index into the code dictionary (sorted by code string)
  *   EVENT_NUMERIC  float  [N]    NaN when absent
@@ -134,17 +136,77 @@ typedef struct {
     void *decoded;                          /* version 2: the decoded event columns (owned) */
     size_t decoded_len;
     uint64_t *summary_buf;                  /* version 1: the counts computed at open (owned) */
+    /* Version 2: where the compressed blocks lie in the mapping (read by store_cursor). */
+    const void *blocks;                     /* store_block [n_blocks], store_format.h */
+    const char *block_data;
+    uint64_t n_blocks;
+    char *path;                             /* as given to store_open (owned), for messages */
+    struct store_cache *cache;              /* decoded blocks kept for later passes (owned) or NULL */
 } store;
 
 /* Opens a store. A version 1 store's columns are mapped as they lie in the file; a version 2
  * store's compressed blocks are decoded into memory (28 bytes per event), in parallel, each
- * block's checksum and ids checked on the way. */
+ * block's checksum and ids checked on the way. Stages that read the events in order (a pass over
+ * subjects) should use store_open_summary and a store_cursor instead: memory stays bounded by a
+ * block and the largest subject, and a pass is as fast as a version 1 store's. */
 int store_open(store *s, const char *path, cf_err *err);
 /* Opens only what a summary needs: counts, dictionaries, subject index, metadata; the per-event
  * columns (time, code, numeric, text, prov) are NULL for a version 2 store. Costs no pass over
  * the events. */
 int store_open_summary(store *s, const char *path, cf_err *err);
 void store_close(store *s);
+
+/* ---------------------------------------------------------------- cursor */
+
+/* Events [first, first + n) of a store as columns indexed from 0 (time[0] is event `first`). */
+typedef struct {
+    uint64_t first, n;
+    const int64_t *time;
+    const uint32_t *code;
+    const float *numeric;
+    const uint32_t *text;
+    const uint64_t *prov;
+} store_events;
+
+/* A cursor hands out the events of a range or of one subject, decoding a version 2 store one
+ * block (65,536 events) at a time into buffers it reuses, each block's checksum and ids checked
+ * when it is decoded. It works on a store from store_open or store_open_summary, of either
+ * version: when the store's columns are in memory already (version 1, or store_open) it points
+ * into them and decodes nothing.
+ *
+ * Contract: the pointers in a store_events stay valid until the next call on the same cursor (or
+ * store_cursor_free); the store must outlive the cursor. A range that crosses block boundaries
+ * (a subject spanning blocks) is assembled into one contiguous buffer that grows to the largest
+ * range asked for. Any order of ranges is allowed; in ascending order each block is decoded once
+ * (twice at most when a subject spans it). One cursor per thread: a cursor is not thread-safe,
+ * but any number of cursors may read one store.
+ *
+ * STORE_CURSOR_READAHEAD starts a thread that decodes the next blocks (up to 4) while the caller
+ * works on the current one, from the moment the caller steps from one block to the next (a pass
+ * in ascending order); the results are the same either way. */
+typedef struct store_cursor store_cursor;
+#define STORE_CURSOR_READAHEAD 1u
+int store_cursor_new(store_cursor **out, const store *s, unsigned flags, cf_err *err);
+void store_cursor_free(store_cursor *c);
+/* Events [begin, end) (begin <= end <= n_events). CF_EINPUT naming the store file and the block
+ * index when a block is damaged. */
+int store_cursor_range(store_cursor *c, uint64_t begin, uint64_t end, store_events *ev, cf_err *err);
+/* The events of subject index k (< n_subjects). */
+int store_cursor_subject(store_cursor *c, uint64_t k, store_events *ev, cf_err *err);
+/* Lets the cursors of a version 2 store keep the blocks they decode, up to budget bytes in all
+ * (1.75 MiB a block), for stages that pass over the store several times (timeline preparation
+ * makes ten passes): a kept block is decoded once. The first blocks decoded are kept and
+ * later ones decoded again on every pass, so memory stays bounded whatever the store's size.
+ * Kept until store_close; safe with cursors in several threads. No effect on a store whose
+ * columns are in memory already. Call before making cursors. */
+int store_cache_set(store *s, size_t budget, cf_err *err);
+
+/* 1 when s's per-event columns (time, code, numeric, text, prov) can be read: opened by
+ * store_open, or a version 1 store (mapped as it lies) by store_open_summary, or a store with
+ * no events; 0 for a version 2 store opened by store_open_summary. */
+static inline int store_events_open(const store *s) {
+    return s->code != NULL || s->n_events == 0;
+}
 /* Recomputes every section checksum; CF_EINPUT naming the first corrupt section. */
 int store_verify(const store *s, cf_err *err);
 

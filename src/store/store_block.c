@@ -154,6 +154,57 @@ int store_block_encode(store_block_ctx *x, const store_block_cols *c, size_t n, 
     return 0;
 }
 
+/* Which planes of a stream hold a non-zero byte (bit p for plane p). Most high planes are all zero
+ * (small deltas, small ids), and a plane known to be zero costs nothing to join. */
+static unsigned nonzero_planes(const uint8_t *src, size_t n, int width) {
+    unsigned mask = 0;
+    for (int p = 0; p < width; p++) {
+        const uint8_t *pl = src + (size_t)p * n;
+        uint64_t acc = 0;
+        size_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            uint64_t w;
+            memcpy(&w, pl + i, 8);
+            acc |= w;
+        }
+        for (; i < n; i++) acc |= pl[i];
+        if (acc) mask |= 1u << p;
+    }
+    return mask;
+}
+
+/* Joins the non-zero planes of a stream (store_planes_get, skipping planes that are all zero),
+ * one loop per plane so each stays a simple widening loop the compiler vectorises. */
+__attribute__((optimize("O3"))) static void join64(uint64_t *restrict v, const uint8_t *restrict src, size_t n,
+                                                   int width, unsigned mask) {
+    const uint8_t *p0 = src;
+    for (size_t i = 0; i < n; i++) v[i] = p0[i];
+    for (int p = 1; p < width; p++) {
+        if (!(mask >> p & 1)) continue;
+        const uint8_t *pl = src + (size_t)p * n;
+        int sh = 8 * p;
+        for (size_t i = 0; i < n; i++) v[i] |= (uint64_t)pl[i] << sh;
+    }
+}
+
+__attribute__((optimize("O3"))) static void join32(uint32_t *restrict v, const uint8_t *restrict src, size_t n,
+                                                   int width, unsigned mask) {
+    const uint8_t *p0 = src;
+    for (size_t i = 0; i < n; i++) v[i] = p0[i];
+    for (int p = 1; p < width; p++) {
+        if (!(mask >> p & 1)) continue;
+        const uint8_t *pl = src + (size_t)p * n;
+        int sh = 8 * p;
+        for (size_t i = 0; i < n; i++) v[i] |= (uint32_t)pl[i] << sh;
+    }
+}
+
+__attribute__((optimize("O3"))) static uint32_t max32(const uint32_t *v, size_t n) {
+    uint32_t m = 0;
+    for (size_t i = 0; i < n; i++) m = v[i] > m ? v[i] : m;
+    return m;
+}
+
 int store_block_decode(store_block_ctx *x, const void *src, size_t len, size_t n, uint64_t n_codes,
                        uint64_t n_texts, const store_block_cols *c, const char **why) {
     *why = "";
@@ -177,29 +228,24 @@ int store_block_decode(store_block_ctx *x, const void *src, size_t len, size_t n
      * temporary, which is written last. */
     const uint8_t *p = x->raw;
     uint64_t *v = c->prov;
-    store_planes_get(v, p, n, 8);
+    join64(v, p, n, 8, nonzero_planes(p, n, 8));
     p += 8 * n;
     uint64_t prev = 0;
     for (size_t i = 0; i < n; i++) {
         prev += (uint64_t)unzigzag(v[i]);
         c->time[i] = (int64_t)prev;
     }
-    store_planes_get(v, p, n, 4);
+    join32(c->code, p, n, 4, nonzero_planes(p, n, 4));
     p += 4 * n;
-    for (size_t i = 0; i < n; i++) {
-        if (v[i] >= n_codes) {
-            *why = "holds a code id out of range";
-            return -1;
-        }
-        c->code[i] = (uint32_t)v[i];
+    if (max32(c->code, n) >= n_codes) {
+        *why = "holds a code id out of range";
+        return -1;
     }
-    store_planes_get(v, p, n, 4);
+    /* The float bits through the text column (written after), copied bit for bit. */
+    join32(c->text, p, n, 4, nonzero_planes(p, n, 4));
+    memcpy(c->numeric, c->text, n * 4);
     p += 4 * n;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t b = (uint32_t)v[i];
-        memcpy(&c->numeric[i], &b, 4);
-    }
-    store_planes_get(v, p, n, 8);
+    join64(v, p, n, 8, nonzero_planes(p, n, 8));
     p += 8 * n;
     int64_t last = 0;
     for (size_t i = 0; i < n; i++) {
@@ -216,8 +262,8 @@ int store_block_decode(store_block_ctx *x, const void *src, size_t len, size_t n
         last = t;
     }
     uint64_t *tmp = x->tmp;
-    store_planes_get(tmp, p, n, 2);
-    store_planes_get(v, p + 2 * n, n, 8);
+    join64(tmp, p, n, 2, nonzero_planes(p, n, 2));
+    join64(v, p + 2 * n, n, 8, nonzero_planes(p + 2 * n, n, 8));
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         if (tmp[i] >= x->n_sources) {

@@ -32,6 +32,10 @@ int store_block_encode(store_block_ctx *x, const store_block_cols *c, size_t n, 
 int store_block_decode(store_block_ctx *x, const void *src, size_t len, size_t n, uint64_t n_codes,
                        uint64_t n_texts, const store_block_cols *c, const char **why);
 
+/* Frees a store's cache of decoded blocks (store_cache_set; store_cursor.c), for store_close. */
+struct store_cache;
+void store_cache_release(struct store_cache *k);
+
 /* Byte planes: byte p of v[i] goes to dst[p * n + i] for p < width, and back. */
 void store_planes_put(uint8_t *dst, const uint64_t *v, size_t n, int width);
 void store_planes_get(uint64_t *v, const uint8_t *src, size_t n, int width);

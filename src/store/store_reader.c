@@ -5,7 +5,8 @@
  * its counts imply, and that the small offset tables (codes, sources, subjects) are monotone and
  * in bounds. For a version 1 store, per-event checks (code ids, text ids) and the section checksums
  * cost a full read of the file and live in store_verify; a version 2 store's blocks are read
- * anyway to decode them, so their checksums and ids are checked at open. */
+ * anyway to decode them, so their checksums and ids are checked where they are decoded: at open
+ * (store_open), or block by block (store_open_summary and a store_cursor, store_cursor.c). */
 #include "store/store.h"
 
 #include <fcntl.h>
@@ -168,11 +169,18 @@ static int open_store(store *s, const char *path, int summary_only, cf_err *err)
         return cf_fail(err, CF_EINPUT, "%s: not a clinfm store (too small or not a file)", path);
     }
     s->map_len = (size_t)st.st_size;
+    s->path = strdup(path);
+    if (!s->path) {
+        close(fd);
+        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    }
     s->map = mmap(NULL, s->map_len, PROT_READ, MAP_SHARED, fd, 0);
     close(fd);
     if (s->map == MAP_FAILED) {
         s->map = NULL;
-        return cf_fail_errno(err, CF_EINTERNAL, "%s: cannot map store", path);
+        cf_fail_errno(err, CF_EINTERNAL, "%s: cannot map store", path);
+        store_close(s);
+        return CF_EINTERNAL;
     }
     const store_header *h = s->map;
     int rc = CF_EINPUT;
@@ -290,6 +298,9 @@ static int open_store(store *s, const char *path, int summary_only, cf_err *err)
             }
             k += want;
         }
+        s->blocks = blocks;
+        s->block_data = block_data;
+        s->n_blocks = n_blocks;
         if (!summary_only && (rc = decode_events(s, blocks, n_blocks, block_data, path, err))) goto fail;
     } else if (summary_only && (rc = count_v1(s, err))) {
         goto fail;
@@ -308,6 +319,8 @@ void store_close(store *s) {
     if (s->map) munmap(s->map, s->map_len);
     if (s->decoded) munmap(s->decoded, s->decoded_len);
     free(s->summary_buf);
+    free(s->path);
+    store_cache_release(s->cache);
     memset(s, 0, sizeof *s);
 }
 
@@ -330,7 +343,6 @@ static int count_v1(store *s, cf_err *err) {
 }
 
 int store_verify(const store *s, cf_err *err) {
-    if (!s->time) return cf_fail(err, CF_EINTERNAL, "store_verify needs the event columns (store_open)");
     const store_header *h = s->map;
     for (uint32_t i = 0; i < h->n_sections && i < STORE_MAX_SECTIONS; i++) {
         const store_section *sec = &h->sections[i];
@@ -340,20 +352,36 @@ int store_verify(const store *s, cf_err *err) {
             return cf_fail(err, CF_EINPUT, "section %s fails its checksum; the store is damaged",
                            store_section_name(sec->kind));
     }
-    for (uint64_t i = 0; i < s->n_events; i++) {
-        if (s->code[i] >= s->n_codes)
-            return cf_fail(err, CF_EINPUT, "event %llu has a code id out of range", (unsigned long long)i);
-        if (s->text[i] > s->n_texts)
-            return cf_fail(err, CF_EINPUT, "event %llu has a text id out of range", (unsigned long long)i);
-        if (store_prov_source(s->prov[i]) >= s->n_sources)
-            return cf_fail(err, CF_EINPUT, "event %llu has a source id out of range", (unsigned long long)i);
+    /* The events subject by subject through a cursor (a store opened either way). */
+    store_cursor *c = NULL;
+    int rc = store_cursor_new(&c, s, STORE_CURSOR_READAHEAD, err);
+    if (rc) return rc;
+    for (uint64_t j = 0; j < s->n_subjects && !rc; j++) {
+        store_events ev;
+        if ((rc = store_cursor_subject(c, j, &ev, err))) break;
+        for (uint64_t i = 0; i < ev.n; i++) {
+            unsigned long long at = (unsigned long long)(ev.first + i);
+            if (ev.code[i] >= s->n_codes) {
+                rc = cf_fail(err, CF_EINPUT, "event %llu has a code id out of range", at);
+                break;
+            }
+            if (ev.text[i] > s->n_texts) {
+                rc = cf_fail(err, CF_EINPUT, "event %llu has a text id out of range", at);
+                break;
+            }
+            if (store_prov_source(ev.prov[i]) >= s->n_sources) {
+                rc = cf_fail(err, CF_EINPUT, "event %llu has a source id out of range", at);
+                break;
+            }
+            if (i && ev.time[i] < ev.time[i - 1]) {
+                rc = cf_fail(err, CF_EINPUT, "events of subject index %llu are not in time order",
+                             (unsigned long long)j);
+                break;
+            }
+        }
     }
-    for (uint64_t j = 0; j < s->n_subjects; j++)
-        for (uint64_t i = s->subject_start[j] + 1; i < s->subject_start[j + 1]; i++)
-            if (s->time[i] < s->time[i - 1])
-                return cf_fail(err, CF_EINPUT, "events of subject index %llu are not in time order",
-                               (unsigned long long)j);
-    return CF_OK;
+    store_cursor_free(c);
+    return rc;
 }
 
 int64_t store_find_subject(const store *s, int64_t subject_id) {

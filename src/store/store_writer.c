@@ -13,6 +13,8 @@
 
 #include <assert.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,12 +83,31 @@ typedef struct {
     uint32_t pad;
 } subject_key_ref;
 
+/* A full buffer being sorted, encoded and written as a run on the spill thread. */
+typedef struct {
+    store_writer *w;
+    wevent *ev;
+    size_t n;
+    int fd;
+    uint64_t bytes;
+    int rc;
+    cf_err err;
+} spill_job;
+
 struct store_writer {
     char path[4096];
     char scratch_dir[4096];
     uint32_t flags;
     wevent *buf;
     size_t n, buf_alloc, cap; /* events held, allocated, and allowed by the budget */
+    /* A full buffer is spilled on a thread of its own while adding goes on into the other
+     * buffer (spare), so sorting and compressing runs overlaps the caller's work; each buffer
+     * is half the budget. One spill at a time, so runs are recorded in the order they began. */
+    wevent *spare;
+    size_t spare_alloc;
+    int spilling;
+    pthread_t spill_th;
+    spill_job job;
     int *run_fd;
     uint64_t *run_events;
     size_t n_runs, cap_runs;
@@ -128,7 +149,7 @@ int store_writer_open(store_writer **out, const char *path, const store_writer_o
         else snprintf(w->scratch_dir, sizeof w->scratch_dir, "%.*s", (int)(slash - path) ? (int)(slash - path) : 1, path);
     }
     size_t budget = opt && opt->memory_budget ? opt->memory_budget : DEFAULT_BUDGET;
-    w->cap = budget / sizeof(wevent);
+    w->cap = budget / 2 / sizeof(wevent); /* two buffers: one filling, one spilling */
     if (w->cap < 1024) w->cap = 1024;
     w->flags = opt ? opt->flags : 0;
     strmap_init(&w->codes);
@@ -322,6 +343,51 @@ static void sort_events(wevent *a, size_t n) {
     ev_introsort(a, n, depth);
 }
 
+/* Two sorted halves read as one sorted sequence. The order is total (insertion order breaks
+ * ties), so this is exactly the order sorting the whole would give. */
+typedef struct {
+    const wevent *a, *a_end, *b, *b_end;
+} halves;
+
+static inline const wevent *halves_next(halves *h) {
+    if (h->a == h->a_end) return h->b == h->b_end ? NULL : h->b++;
+    if (h->b == h->b_end || ev_less(h->a, h->b)) return h->a++;
+    return h->b++;
+}
+
+typedef struct {
+    wevent *ev;
+    size_t n;
+} sort_job;
+
+static void *sort_thread(void *arg) {
+    sort_job *j = arg;
+    sort_events(j->ev, j->n);
+    return NULL;
+}
+
+#define PAR_SORT_MIN 65536  /* below this a second thread costs more than it saves */
+
+/* Sorts ev[0, n) as two halves, the second on a thread of its own, for the caller to read through
+ * halves_next (sorting is the largest serial cost of finishing a store). */
+static void sort_halves(wevent *ev, size_t n, halves *h) {
+    size_t mid = n >= PAR_SORT_MIN ? n / 2 : n;
+    sort_job j = {ev + mid, n - mid};
+    pthread_t th;
+    int threaded = 0;
+    if (mid < n) {
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        threaded = pthread_create(&th, NULL, sort_thread, &j) == 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    sort_events(ev, mid);
+    if (threaded) pthread_join(th, NULL);
+    else sort_thread(&j);
+    *h = (halves){ev, ev + mid, ev + mid, ev + n};
+}
+
 static void run_codec_free(run_codec *c) {
     if (!c) return;
     ZSTD_freeCCtx(c->cctx);
@@ -446,15 +512,24 @@ static int run_decode(run_codec *c, size_t len, wevent *e, size_t n, uint32_t se
     return 0;
 }
 
-static int spill(store_writer *w, cf_err *err) {
-    sort_events(w->buf, w->n);
-    if (!w->codec && !(w->codec = run_codec_new())) return cf_fail(err, CF_EINTERNAL, "out of memory");
+/* Sorts n events and writes them, compressed, to a new scratch file: *fd and *bytes. Touches
+ * nothing of w but the run codec and the scratch directory, so it can run beside adding. */
+static int write_run(store_writer *w, wevent *ev, size_t n_ev, int *fd_out, uint64_t *bytes, cf_err *err) {
+    halves h;
+    sort_halves(ev, n_ev, &h);
+    wevent *chunk = malloc(RUN_CHUNK * sizeof *chunk);
+    if (!chunk) return cf_fail(err, CF_EINTERNAL, "out of memory");
     int fd;
     int rc = scratch_file_open(w->scratch_dir, err, &fd);
-    if (rc) return rc;
-    for (size_t at = 0; at < w->n && !rc; at += RUN_CHUNK) {
-        size_t n = w->n - at < RUN_CHUNK ? w->n - at : RUN_CHUNK;
-        size_t len = run_encode(w->codec, w->buf + at, n);
+    if (rc) {
+        free(chunk);
+        return rc;
+    }
+    *bytes = 0;
+    for (size_t at = 0; at < n_ev && !rc; at += RUN_CHUNK) {
+        size_t n = n_ev - at < RUN_CHUNK ? n_ev - at : RUN_CHUNK;
+        for (size_t i = 0; i < n; i++) chunk[i] = *halves_next(&h);
+        size_t len = run_encode(w->codec, chunk, n);
         if (!len) {
             rc = cf_fail(err, CF_EINTERNAL, "store spill run: compression failed");
             break;
@@ -462,12 +537,19 @@ static int spill(store_writer *w, cf_err *err) {
         uint32_t head[2] = {(uint32_t)n, (uint32_t)len};
         rc = write_all(fd, head, sizeof head, "store spill run", err);
         if (!rc) rc = write_all(fd, w->codec->packed, len, "store spill run", err);
-        w->run_bytes += sizeof head + len;
+        *bytes += sizeof head + len;
     }
+    free(chunk);
     if (rc) {
         close(fd);
         return rc;
     }
+    *fd_out = fd;
+    return CF_OK;
+}
+
+/* Records a written run (in the order runs began: their first events' insertion order). */
+static int run_append(store_writer *w, int fd, size_t n, uint64_t bytes, cf_err *err) {
     if (w->n_runs == w->cap_runs) {
         size_t nc = w->cap_runs ? w->cap_runs * 2 : 16;
         int *f = realloc(w->run_fd, nc * sizeof *f);
@@ -485,10 +567,72 @@ static int spill(store_writer *w, cf_err *err) {
         w->cap_runs = nc;
     }
     w->run_fd[w->n_runs] = fd;
-    w->run_events[w->n_runs] = w->n;
+    w->run_events[w->n_runs] = n;
     w->n_runs++;
-    w->n = 0;
+    w->run_bytes += bytes;
     return CF_OK;
+}
+
+static void *spill_thread(void *arg) {
+    spill_job *j = arg;
+    j->rc = write_run(j->w, j->ev, j->n, &j->fd, &j->bytes, &j->err);
+    return NULL;
+}
+
+/* Waits for the spill under way, if any, and records its run; its buffer becomes the spare. */
+static int spill_wait(store_writer *w, cf_err *err) {
+    if (!w->spilling) return CF_OK;
+    pthread_join(w->spill_th, NULL);
+    w->spilling = 0;
+    spill_job *j = &w->job;
+    w->spare = j->ev;
+    w->spare_alloc = w->cap;
+    j->ev = NULL;
+    if (j->rc) {
+        if (err) *err = j->err;
+        return j->rc;
+    }
+    return run_append(w, j->fd, j->n, j->bytes, err);
+}
+
+/* Hands the full buffer to the spill thread and goes on with the spare (or spills right here
+ * when no thread can be had). */
+static int spill(store_writer *w, cf_err *err) {
+    int rc = spill_wait(w, err);
+    if (rc) return rc;
+    if (!w->codec && !(w->codec = run_codec_new())) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    if (!w->spare && (w->spare = malloc(w->cap * sizeof *w->spare))) w->spare_alloc = w->cap;
+    if (!w->spare) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    spill_job *j = &w->job;
+    memset(j, 0, sizeof *j);
+    j->w = w;
+    j->ev = w->buf;
+    j->n = w->n;
+    j->fd = -1;
+    w->buf = w->spare;
+    w->buf_alloc = w->spare_alloc;
+    w->spare = NULL;
+    w->spare_alloc = 0;
+    w->n = 0;
+    /* The thread blocks all signals, so the program's handlers run on its own threads. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int e = pthread_create(&w->spill_th, NULL, spill_thread, j);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (e == 0) {
+        w->spilling = 1;
+        return CF_OK;
+    }
+    spill_thread(j);
+    w->spare = j->ev;
+    w->spare_alloc = w->cap;
+    j->ev = NULL;
+    if (j->rc) {
+        if (err) *err = j->err;
+        return j->rc;
+    }
+    return run_append(w, j->fd, j->n, j->bytes, err);
 }
 
 int store_writer_add(store_writer *w, int64_t subject_id, int64_t time, uint32_t code_id,
@@ -509,7 +653,8 @@ int store_writer_add(store_writer *w, int64_t subject_id, int64_t time, uint32_t
         if (w->buf_alloc == w->cap) {
             int rc = spill(w, err);
             if (rc) return rc;
-        } else {
+        }
+        if (w->n == w->buf_alloc) {
             /* Grow geometrically up to the budget, so small inputs stay small. */
             size_t nc = w->buf_alloc ? w->buf_alloc * 2 : 65536;
             if (nc > w->cap) nc = w->cap;
@@ -558,6 +703,12 @@ uint64_t store_writer_events(const store_writer *w) { return w->total; }
 
 static void writer_free(store_writer *w) {
     if (!w) return;
+    if (w->spilling) {
+        pthread_join(w->spill_th, NULL);
+        if (!w->job.rc && w->job.fd >= 0) close(w->job.fd);
+        free(w->job.ev);
+    }
+    free(w->spare);
     free(w->buf);
     for (size_t i = 0; i < w->n_runs; i++) close(w->run_fd[i]);
     free(w->run_fd);
@@ -712,6 +863,13 @@ typedef struct {
     section_out data;        /* EVENT_DATA: compressed blocks */
     store_block_cols blk;    /* the block being filled */
     size_t blk_n;
+    /* The previous block is compressed and written on a thread of its own while the merge
+     * fills the next; blocks are written one at a time, in order. */
+    store_block_cols enc;
+    size_t enc_n;
+    int encoding, enc_rc;
+    pthread_t enc_th;
+    cf_err enc_err;
     store_block_ctx *bctx;
     store_block *blocks;
     size_t n_blocks, cap_blocks;
@@ -728,9 +886,35 @@ typedef struct {
     int64_t first_time, last_time;
 } merge_out;
 
-/* Compresses the filled part of the current block and appends it to EVENT_DATA. */
+/* Compresses block `enc` and appends it to EVENT_DATA. */
+static void *encode_block(void *arg) {
+    merge_out *m = arg;
+    const void *packed;
+    size_t len;
+    if (store_block_encode(m->bctx, &m->enc, m->enc_n, &packed, &len)) {
+        m->enc_rc = cf_fail(&m->enc_err, CF_EINTERNAL, "store output: compressing event block %zu failed", m->n_blocks);
+        return NULL;
+    }
+    m->blocks[m->n_blocks++] = (store_block){m->data.offset + m->data.len - m->data.start, len, m->enc_n};
+    m->enc_rc = section_write(&m->data, packed, len, &m->enc_err);
+    return NULL;
+}
+
+/* Waits for the block being compressed, if any. */
+static int encode_wait(merge_out *m, cf_err *err) {
+    if (!m->encoding) return CF_OK;
+    pthread_join(m->enc_th, NULL);
+    m->encoding = 0;
+    if (m->enc_rc && err) *err = m->enc_err;
+    return m->enc_rc;
+}
+
+/* Hands the filled part of the current block to the encoder (after the previous block is
+ * written) and goes on filling the other buffer. */
 static int flush_block(merge_out *m, cf_err *err) {
     if (!m->blk_n) return CF_OK;
+    int rc = encode_wait(m, err);
+    if (rc) return rc;
     if (m->n_blocks == m->cap_blocks) {
         size_t nc = m->cap_blocks ? m->cap_blocks * 2 : 64;
         store_block *p = realloc(m->blocks, nc * sizeof *p);
@@ -738,13 +922,23 @@ static int flush_block(merge_out *m, cf_err *err) {
         m->blocks = p;
         m->cap_blocks = nc;
     }
-    const void *packed;
-    size_t len;
-    if (store_block_encode(m->bctx, &m->blk, m->blk_n, &packed, &len))
-        return cf_fail(err, CF_EINTERNAL, "store output: compressing event block %zu failed", m->n_blocks);
-    m->blocks[m->n_blocks++] = (store_block){m->data.offset + m->data.len - m->data.start, len, m->blk_n};
+    store_block_cols t = m->enc;
+    m->enc = m->blk;
+    m->blk = t;
+    m->enc_n = m->blk_n;
     m->blk_n = 0;
-    return section_write(&m->data, packed, len, err);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int e = pthread_create(&m->enc_th, NULL, encode_block, m);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (e == 0) {
+        m->encoding = 1;
+        return CF_OK;
+    }
+    encode_block(m); /* no thread to be had: here */
+    if (m->enc_rc && err) *err = m->enc_err;
+    return m->enc_rc;
 }
 
 static int emit(merge_out *m, const wevent *e, cf_err *err) {
@@ -841,16 +1035,25 @@ static int write_string_table(int fd, store_header *h, uint32_t off_kind, uint32
  * spilled run (the buffer is spilled last) through a k-way heap. */
 static int merge_events(store_writer *w, merge_out *m, cf_err *err) {
     if (w->n_runs == 0) {
-        sort_events(w->buf, w->n);
+        halves h;
+        sort_halves(w->buf, w->n, &h);
         int rc = CF_OK;
-        for (size_t i = 0; i < w->n && !rc; i++) rc = emit(m, &w->buf[i], err);
+        for (const wevent *e; !rc && (e = halves_next(&h));) rc = emit(m, e, err);
         return rc;
     }
     int rc = CF_OK;
-    if (w->n && (rc = spill(w, err))) return rc;
+    if (w->n) { /* the last run, written here: nothing is left to overlap it with */
+        int fd;
+        uint64_t bytes;
+        if ((rc = write_run(w, w->buf, w->n, &fd, &bytes, err)) || (rc = run_append(w, fd, w->n, bytes, err))) return rc;
+        w->n = 0;
+    }
     free(w->buf);
     w->buf = NULL;
     w->buf_alloc = 0;
+    free(w->spare);
+    w->spare = NULL;
+    w->spare_alloc = 0;
     size_t k = w->n_runs;
     run_reader *runs = calloc(k, sizeof *runs);
     size_t *heap = calloc(k, sizeof *heap);
@@ -1028,6 +1231,7 @@ int store_writer_finish(store_writer *w, cf_err *err) {
         goto done;
     }
     if ((rc = flush_text(w, err))) goto done;
+    if ((rc = spill_wait(w, err))) goto done;
 
     /* Final code order: sorted by string, so readers can binary-search codes. */
     size_t nc = w->codes.count;
@@ -1063,15 +1267,22 @@ int store_writer_finish(store_writer *w, cf_err *err) {
     m.blk.numeric = malloc(B * sizeof *m.blk.numeric);
     m.blk.text = malloc(B * sizeof *m.blk.text);
     m.blk.prov = malloc(B * sizeof *m.blk.prov);
+    m.enc.time = malloc(B * sizeof *m.enc.time);
+    m.enc.code = malloc(B * sizeof *m.enc.code);
+    m.enc.numeric = malloc(B * sizeof *m.enc.numeric);
+    m.enc.text = malloc(B * sizeof *m.enc.text);
+    m.enc.prov = malloc(B * sizeof *m.enc.prov);
     m.summary = calloc(3 + w->sources.count, sizeof *m.summary);
     m.bctx = store_block_ctx_new((uint32_t)w->sources.count, STORE_ZSTD_LEVEL);
-    if (!m.blk.time || !m.blk.code || !m.blk.numeric || !m.blk.text || !m.blk.prov || !m.summary || !m.bctx ||
+    if (!m.blk.time || !m.blk.code || !m.blk.numeric || !m.blk.text || !m.blk.prov || !m.enc.time || !m.enc.code ||
+        !m.enc.numeric || !m.enc.text || !m.enc.prov || !m.summary || !m.bctx ||
         section_begin(&m.data, out.fd, &h->sections[h->n_sections++], SEC_EVENT_DATA, pos, COLUMN_BUF)) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         goto done;
     }
     if ((rc = merge_events(w, &m, err))) goto done;
     if ((rc = flush_block(&m, err))) goto done;
+    if ((rc = encode_wait(&m, err))) goto done;
     if ((rc = section_end(&m.data, err))) goto done;
     pos = align_up(pos + m.data.sec->size);
     if (m.written != N) {
@@ -1126,8 +1337,14 @@ int store_writer_finish(store_writer *w, cf_err *err) {
     out_open = 0;
 
 done:
+    encode_wait(&m, NULL);
     if (out_open) atomic_file_abort(&out);
     free(m.data.buf);
+    free(m.enc.time);
+    free(m.enc.code);
+    free(m.enc.numeric);
+    free(m.enc.text);
+    free(m.enc.prov);
     free(m.blk.time);
     free(m.blk.code);
     free(m.blk.numeric);

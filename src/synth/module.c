@@ -121,21 +121,25 @@ static int parse_effect(const char *v, synth_effect *e) {
     return -1;
 }
 
-/* "THRESHOLD | SNOMED | ICD10 | display" */
-static int parse_stage(const char *v, synth_stage *s) {
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", v);
-    char *parts[4];
-    int n = 0;
+/* Splits a copy of v (in buf) at its first n - 1 '|' into n trimmed parts; -1 with fewer bars. */
+static int split_bars(const char *v, char *buf, size_t cap, char **parts, int n) {
+    snprintf(buf, cap, "%s", v);
     char *p = buf;
-    for (; n < 3; n++) {
+    for (int k = 0; k < n - 1; k++) {
         char *bar = strchr(p, '|');
         if (!bar) return -1;
         *bar = 0;
-        parts[n] = trim(p);
+        parts[k] = trim(p);
         p = bar + 1;
     }
-    parts[3] = trim(p);
+    parts[n - 1] = trim(p);
+    return 0;
+}
+
+/* "THRESHOLD | SNOMED | ICD10 | display" */
+static int parse_stage(const char *v, synth_stage *s) {
+    char buf[512], *parts[4];
+    if (split_bars(v, buf, sizeof buf, parts, 4)) return -1;
     if (parse_num(parts[0], -1e6, 1e6, &s->threshold)) return -1;
     char tmp[256];
     snprintf(tmp, sizeof tmp, "%s | %s", parts[1], parts[3]);
@@ -147,19 +151,8 @@ static int parse_stage(const char *v, synth_stage *s) {
 
 /* "LOINC | display | unit | mean | per_severity | sd | lo | hi | decimals" */
 static int parse_lab(const char *v, synth_lab *l) {
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", v);
-    char *parts[9];
-    int n = 0;
-    char *p = buf;
-    for (; n < 8; n++) {
-        char *bar = strchr(p, '|');
-        if (!bar) return -1;
-        *bar = 0;
-        parts[n] = trim(p);
-        p = bar + 1;
-    }
-    parts[8] = trim(p);
+    char buf[512], *parts[9];
+    if (split_bars(v, buf, sizeof buf, parts, 9)) return -1;
     char tmp[256];
     snprintf(tmp, sizeof tmp, "%s | %s", parts[0], parts[1]);
     if (parse_code(tmp, "loinc", &l->loinc)) return -1;

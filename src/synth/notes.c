@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/sbuf.h"
+
 /* ---- builder ----------------------------------------------------------------------------- */
 
 typedef struct {
@@ -24,8 +26,7 @@ struct synth_namelists {
 };
 
 typedef struct {
-    char *b;
-    size_t n, cap;
+    sbuf t; /* the note's text */
     deid_span *sp;
     size_t nsp, spcap;
     int oom;
@@ -46,21 +47,7 @@ static int pick(nb *b, int n) { return n <= 1 ? 0 : (int)(rnd(b) % (uint64_t)n);
 static int chance(nb *b, int pct) { return pick(b, 100) < pct; }
 
 static void put_n(nb *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 2048;
-        while (nc < b->n + n + 1) nc *= 2;
-        char *nbuf = realloc(b->b, nc);
-        if (!nbuf) {
-            b->oom = 1;
-            return;
-        }
-        b->b = nbuf;
-        b->cap = nc;
-    }
-    memcpy(b->b + b->n, s, n);
-    b->n += n;
-    b->b[b->n] = 0;
+    if (!b->oom && sbuf_put(&b->t, s, n)) b->oom = 1;
 }
 static void put(nb *b, const char *s) { put_n(b, s, strlen(s)); }
 static void putf(nb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -74,22 +61,18 @@ static void putf(nb *b, const char *fmt, ...) {
 }
 static void phi(nb *b, int type, const char *s) {
     if (!*s) return;
-    size_t st = b->n;
+    size_t st = b->t.len;
     put(b, s);
     if (b->oom) return;
-    if (b->nsp == b->spcap) {
-        size_t nc = b->spcap ? b->spcap * 2 : 32;
-        deid_span *ns = realloc(b->sp, nc * sizeof *ns);
-        if (!ns) {
-            b->oom = 1;
-            return;
-        }
-        b->sp = ns;
-        b->spcap = nc;
+    deid_span *ns = cf_grow(b->sp, &b->spcap, b->nsp + 1, sizeof *ns, 32);
+    if (!ns) {
+        b->oom = 1;
+        return;
     }
+    b->sp = ns;
     /* a span right after another of the same type with nothing between extends it */
     b->sp[b->nsp].start = st;
-    b->sp[b->nsp].end = b->n;
+    b->sp[b->nsp].end = b->t.len;
     b->sp[b->nsp].type = type;
     b->nsp++;
 }
@@ -692,7 +675,7 @@ static void nursing_runon(nb *b) {
 static void progress_note(nb *b) {
     const synth_note_context *c = b->c;
     put(b, ONE(b, "MICU Attending Progress Note\n", "Progress Note - Hospital Day ", "Resident Progress Note\n", "ICU PROGRESS NOTE\n"));
-    if (b->n && b->b[b->n - 1] == ' ') putf(b, "%d\n", c->day_of_stay + 1);
+    if (b->t.len && b->t.p[b->t.len - 1] == ' ') putf(b, "%d\n", c->day_of_stay + 1);
     put(b, "Date: ");
     date_ref(b, 0, 1);
     put(b, "\n");
@@ -1084,7 +1067,7 @@ static void history_items(nb *b) {
         if (k) put(b, ONE(b, ", ", "; ", ", "));
         put(b, H[pick(b, 24)]);
         put(b, ONE(b, " ", " ", " in ", " ("));
-        if (b->n && b->b[b->n - 1] == '(') {
+        if (b->t.len && b->t.p[b->t.len - 1] == '(') {
             history_date(b);
             put(b, ")");
         } else {
@@ -1570,18 +1553,18 @@ int synth_note_write_ex(const synth_note_context *ctx, int kind, int casing, uin
     }
     put(&b, "");
     if (b.oom) {
-        free(b.b);
+        free(b.t.p);
         free(b.sp);
         return cf_fail(err, CF_EINTERNAL, "out of memory writing a note");
     }
     if (casing != SYNTH_CASE_MIXED)
-        for (size_t i = 0; i < b.n; i++) {
-            char ch = b.b[i];
-            if (casing == SYNTH_CASE_UPPER && ch >= 'a' && ch <= 'z') b.b[i] = (char)(ch - 32);
-            if (casing == SYNTH_CASE_LOWER && ch >= 'A' && ch <= 'Z') b.b[i] = (char)(ch + 32);
+        for (size_t i = 0; i < b.t.len; i++) {
+            char ch = b.t.p[i];
+            if (casing == SYNTH_CASE_UPPER && ch >= 'a' && ch <= 'z') b.t.p[i] = (char)(ch - 32);
+            if (casing == SYNTH_CASE_LOWER && ch >= 'A' && ch <= 'Z') b.t.p[i] = (char)(ch + 32);
         }
-    out->text = b.b;
-    out->len = b.n;
+    out->text = b.t.p;
+    out->len = b.t.len;
     out->spans = b.sp;
     out->n_spans = b.nsp;
     return CF_OK;
@@ -1645,16 +1628,13 @@ int synth_namelists_load(synth_namelists **out, const char *rules_dir, int which
     if (!nl) return cf_fail(err, CF_EINTERNAL, "out of memory");
     char p[4096];
     const char *sub = which == SYNTH_NAMES_HELDOUT ? "/heldout" : "";
-    int rc;
-    snprintf(p, sizeof p, "%s%s/first_names.txt", rules_dir, sub);
-    rc = wl_load(&nl->first, p, 0, err);
-    if (!rc) {
-        snprintf(p, sizeof p, "%s%s/last_names.txt", rules_dir, sub);
-        rc = wl_load(&nl->last, p, 0, err);
-    }
-    if (!rc) {
-        snprintf(p, sizeof p, "%s%s/places.txt", rules_dir, sub);
-        rc = wl_load(&nl->place, p, 1, err);
+    /* the name lists, required; places may have up to three words */
+    wlist *const lists[] = {&nl->first, &nl->last, &nl->place};
+    static const char *const files[] = {"first_names.txt", "last_names.txt", "places.txt"};
+    int rc = CF_OK;
+    for (int i = 0; i < 3 && !rc; i++) {
+        snprintf(p, sizeof p, "%s%s/%s", rules_dir, sub, files[i]);
+        rc = wl_load(lists[i], p, lists[i] == &nl->place, err);
     }
     if (!rc) {
         /* filler vocabulary: optional (a rules folder without it gives made-up drug names) */
@@ -1664,20 +1644,15 @@ int synth_namelists_load(synth_namelists **out, const char *rules_dir, int which
         snprintf(p, sizeof p, "%s/clinical_keep.txt", rules_dir);
         (void)wl_load(&nl->med, p, 0, &e2);
     }
-    if (rc) {
-        synth_namelists_free(nl);
-        return rc;
-    }
-    *out = nl;
-    return CF_OK;
+    if (rc) synth_namelists_free(nl);
+    else *out = nl;
+    return rc;
 }
 
 void synth_namelists_free(synth_namelists *nl) {
     if (!nl) return;
-    wl_free(&nl->first);
-    wl_free(&nl->last);
-    wl_free(&nl->place);
-    wl_free(&nl->med);
+    wlist *const all[] = {&nl->first, &nl->last, &nl->place, &nl->med};
+    for (int i = 0; i < 4; i++) wl_free(all[i]);
     free(nl);
 }
 

@@ -102,7 +102,7 @@ static int gold(synth_patient_notes_out *out, const synth_note *note, const char
             if (!which) { /* "[\n  {...}\n]\n" -> "  {...}" */
                 if (len > 2 && !strncmp(s, "[\n", 2)) s += 2;
                 while (e > s && (e[-1] == '\n' || e[-1] == ']')) e--;
-                if (b->n) synth_buf_put(b, ",\n", 2);
+                if (b->len) synth_buf_put(b, ",\n", 2);
             } else { /* drop the header line */
                 const char *nl = memchr(s, '\n', len);
                 s = nl ? nl + 1 : e;

@@ -183,12 +183,7 @@ done:
 }
 
 static void prof_free(prof *p) {
-    free(p->kind);
-    free(p->patients);
-    free(p->numeric);
-    free(p->ages.v);
-    free(p->epp.v);
-    free(p->los.v);
+    CF_FREE_ALL(p->kind, p->patients, p->numeric, p->ages.v, p->epp.v, p->los.v);
 }
 
 static int cmp_double(const void *x, const void *y) {

@@ -734,14 +734,8 @@ int synth_mimic_format(synth_format *f, const sim_world *w, uint64_t seed, cf_er
         mimic_free(c);
         return rc;
     }
-    f->name = "mimic-csv";
-    f->tables = mimic_tables;
-    f->n_tables = T_N;
-    f->truth_key = "subject_id";
-    f->ctx = c;
-    f->dictionaries = mimic_dictionaries;
-    f->patient = mimic_patient;
-    f->truth_task = mimic_truth_task;
-    f->free = mimic_free;
+    *f = (synth_format){.name = "mimic-csv", .tables = mimic_tables, .n_tables = T_N,
+                        .truth_key = "subject_id", .ctx = c, .dictionaries = mimic_dictionaries,
+                        .patient = mimic_patient, .truth_task = mimic_truth_task, .free = mimic_free};
     return CF_OK;
 }

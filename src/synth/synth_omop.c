@@ -432,14 +432,8 @@ int synth_omop_format(synth_format *f, const sim_world *w, uint64_t seed, cf_err
         omop_free(c);
         return rc;
     }
-    f->name = "omop-csv";
-    f->tables = omop_tables;
-    f->n_tables = T_N;
-    f->truth_key = "subject_id";
-    f->ctx = c;
-    f->dictionaries = omop_dictionaries;
-    f->patient = omop_patient;
-    f->truth_task = omop_truth_task;
-    f->free = omop_free;
+    *f = (synth_format){.name = "omop-csv", .tables = omop_tables, .n_tables = T_N,
+                        .truth_key = "subject_id", .ctx = c, .dictionaries = omop_dictionaries,
+                        .patient = omop_patient, .truth_task = omop_truth_task, .free = omop_free};
     return CF_OK;
 }

@@ -8,21 +8,7 @@
 #include <string.h>
 
 void synth_buf_put(synth_buf *s, const char *p, size_t n) {
-    if (s->oom) return;
-    if (s->n + n + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap : 4096;
-        while (s->n + n + 1 > cap) cap *= 2;
-        char *b = realloc(s->b, cap);
-        if (!b) {
-            s->oom = 1;
-            return;
-        }
-        s->b = b;
-        s->cap = cap;
-    }
-    memcpy(s->b + s->n, p, n);
-    s->n += n;
-    s->b[s->n] = 0;
+    sbuf_put(s, p, n);
 }
 
 void synth_buf_str(synth_buf *s, const char *p) { synth_buf_put(s, p, strlen(p)); }

@@ -17,12 +17,10 @@
 #include "synth/sim.h"
 #include "synth/synth.h"
 #include "util/err.h"
+#include "util/sbuf.h"
 
-typedef struct {
-    char *b;
-    size_t n, cap;
-    int oom;
-} synth_buf;
+/* The layouts' output: a util/sbuf (bytes in p, len of them, oom after a failed write). */
+typedef sbuf synth_buf;
 
 void synth_buf_put(synth_buf *s, const char *p, size_t n);
 void synth_buf_str(synth_buf *s, const char *p);

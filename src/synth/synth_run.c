@@ -31,6 +31,7 @@
 #include "synth/synth_omop.h"
 #include "util/atomic_file.h"
 #include "util/datadir.h"
+#include "util/json.h"
 #include "util/progress.h"
 #include "util/timeutil.h"
 
@@ -55,13 +56,13 @@ typedef struct {
 } slot;
 
 static void slot_reset(slot *s) {
-    for (int t = 0; t < SYNTH_MAX_TABLES; t++) s->out[t].n = 0;
-    for (int t = 0; t < SYNTH_MAX_TASKS; t++) s->truth[t].n = 0;
+    for (int t = 0; t < SYNTH_MAX_TABLES; t++) s->out[t].len = 0;
+    for (int t = 0; t < SYNTH_MAX_TASKS; t++) s->truth[t].len = 0;
     memset(s->rows, 0, sizeof s->rows);
     memset(s->events, 0, sizeof s->events);
     s->truth_rows = s->truth_pos = s->admissions = 0;
     s->n_trows = 0;
-    s->notes.docref.n = s->notes.presidio.n = s->notes.phrase.n = 0;
+    s->notes.docref.len = s->notes.presidio.len = s->notes.phrase.len = 0;
     s->notes.notes = s->notes.spans = s->notes.events = 0;
     s->rc = 0;
 }
@@ -72,21 +73,18 @@ static void slot_reset(slot *s) {
 static void slot_trim(slot *s) {
     const size_t keep = 256 << 10;
     for (int t = 0; t < SYNTH_MAX_TABLES; t++)
-        if (s->out[t].cap > keep) free(s->out[t].b), memset(&s->out[t], 0, sizeof s->out[t]);
+        if (s->out[t].cap > keep) free(s->out[t].p), memset(&s->out[t], 0, sizeof s->out[t]);
     for (int t = 0; t < SYNTH_MAX_TASKS; t++)
-        if (s->truth[t].cap > keep) free(s->truth[t].b), memset(&s->truth[t], 0, sizeof s->truth[t]);
+        if (s->truth[t].cap > keep) free(s->truth[t].p), memset(&s->truth[t], 0, sizeof s->truth[t]);
     if (s->p.cap_recs * sizeof *s->p.recs > keep) synth_patient_free(&s->p);
     if (s->cap_trows * sizeof *s->trows > keep) free(s->trows), s->trows = NULL, s->cap_trows = 0;
 }
 
 static void slot_free(slot *s) {
     synth_patient_free(&s->p);
-    for (int t = 0; t < SYNTH_MAX_TABLES; t++) free(s->out[t].b);
-    for (int t = 0; t < SYNTH_MAX_TASKS; t++) free(s->truth[t].b);
-    free(s->trows);
-    free(s->notes.docref.b);
-    free(s->notes.presidio.b);
-    free(s->notes.phrase.b);
+    for (int t = 0; t < SYNTH_MAX_TABLES; t++) free(s->out[t].p);
+    for (int t = 0; t < SYNTH_MAX_TASKS; t++) free(s->truth[t].p);
+    CF_FREE_ALL(s->trows, s->notes.docref.p, s->notes.presidio.p, s->notes.phrase.p);
 }
 
 typedef struct {
@@ -114,7 +112,7 @@ static void make_one(const pool *pl, uint64_t index, slot *s) {
         if (s->p.recs[i].kind == SYN_R_ENCOUNTER && s->p.recs[i].cls == SYN_ENC_IMP) s->admissions++;
     if (pl->nl) {
         if ((s->rc = synth_patient_notes(&s->p, pl->nl, o->seed, &s->notes, &s->err))) return;
-        synth_buf_put(&s->out[SYNTH_T_DOCREF], s->notes.docref.b ? s->notes.docref.b : "", s->notes.docref.n);
+        synth_buf_put(&s->out[SYNTH_T_DOCREF], s->notes.docref.p ? s->notes.docref.p : "", s->notes.docref.len);
         s->rows[SYNTH_T_DOCREF] += s->notes.notes;
         s->events[SYNTH_T_DOCREF] += s->notes.events; /* the NOTE events (author names aside) */
     }
@@ -312,8 +310,7 @@ static char *manifest_json(const synth_options *o, const sim_world *w, const syn
     for (size_t t = 0; t < rep->n_tables; t++) {
         const synth_table_report *x = &rep->tables[t];
         cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "name", x->name);
-        cJSON_AddStringToObject(j, "file", x->path);
+        JSON_ADD_STRINGS(j, {"name", x->name}, {"file", x->path});
         cJSON_AddNumberToObject(j, "rows", (double)x->rows);
         if (x->dictionary) cJSON_AddBoolToObject(j, "dictionary", 1);
         else if (x->unmapped) cJSON_AddBoolToObject(j, "unmapped", 1);
@@ -433,7 +430,7 @@ int synth_run(const synth_options *o, synth_report *rep, cf_err *err) {
                 goto done;
             }
             rep->tables[t].rows += drows[t];
-            if (writing && (rc = sink_write(&sinks[t], dict[t].b, dict[t].n, err))) goto done;
+            if (writing && (rc = sink_write(&sinks[t], dict[t].p, dict[t].len, err))) goto done;
         }
     }
     if (o->notes && writing) {
@@ -499,15 +496,15 @@ int synth_run(const synth_options *o, synth_report *rep, cf_err *err) {
             rep->tables[t].events += s->events[t];
             rep->events += s->events[t];
             if (fhir) rep->resources[t] += s->rows[t], rep->type_events[t] += s->events[t];
-            rep->bytes += s->out[t].n;
-            if ((rc = sink_write(&sinks[t], s->out[t].b, s->out[t].n, err))) goto done;
+            rep->bytes += s->out[t].len;
+            if ((rc = sink_write(&sinks[t], s->out[t].p, s->out[t].len, err))) goto done;
         }
         for (size_t k = 0; k < w->n_tasks; k++)
-            if ((rc = sink_write(&tsinks[k], s->truth[k].b, s->truth[k].n, err))) goto done;
-        if (nl && s->notes.presidio.n) {
+            if ((rc = sink_write(&tsinks[k], s->truth[k].p, s->truth[k].len, err))) goto done;
+        if (nl && s->notes.presidio.len) {
             if (gold_written && (rc = sink_write(&gold[0], ",\n", 2, err))) goto done;
-            if ((rc = sink_write(&gold[0], s->notes.presidio.b, s->notes.presidio.n, err))) goto done;
-            if ((rc = sink_write(&gold[1], s->notes.phrase.b, s->notes.phrase.n, err))) goto done;
+            if ((rc = sink_write(&gold[0], s->notes.presidio.p, s->notes.presidio.len, err))) goto done;
+            if ((rc = sink_write(&gold[1], s->notes.phrase.p, s->notes.phrase.len, err))) goto done;
             gold_written = 1;
         }
         rep->notes += s->notes.notes;
@@ -566,7 +563,7 @@ done:
     if (tmp[0]) nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS); /* the partial folder: ours alone (its name has our pid) */
     if (slots)
         for (int i = 0; i < RING; i++) slot_free(&slots[i]);
-    for (int i = 0; i < SYNTH_MAX_TABLES; i++) free(dict[i].b);
+    for (int i = 0; i < SYNTH_MAX_TABLES; i++) free(dict[i].p);
     if (fmt.free) fmt.free(fmt.ctx);
     free(slots);
     free(done);

@@ -42,14 +42,8 @@ static int push_str(char ***arr, size_t *n, const char *s) {
 
 void task_free(task_def *t) {
     if (!t) return;
-    free(t->path);
-    free(t->name);
-    free(t->title);
-    free(t->description);
-    free(t->population);
-    free(t->outcome);
-    free(t->data);
-    free(t->birth_code);
+    CF_FREE_ALL(t->path, t->name, t->title, t->description, t->population, t->outcome, t->data,
+                t->birth_code);
     for (size_t i = 0; i < t->n_sets; i++) {
         task_codeset *cs = &t->sets[i];
         free(cs->name);
@@ -61,9 +55,7 @@ void task_free(task_def *t) {
     }
     free(t->sets);
     for (size_t i = 0; i < t->n_exclude; i++) free(t->exclude[i].text);
-    free(t->exclude);
-    free(t->label.text);
-    free(t->never_input);
+    CF_FREE_ALL(t->exclude, t->label.text, t->never_input);
     for (size_t i = 0; i < t->n_subgroups; i++) {
         free(t->subgroups[i].name);
         free(t->subgroups[i].prefix);
@@ -295,6 +287,19 @@ static int set_text(pstate *ps, char **dst, const char *v, const char *key) {
     return CF_OK;
 }
 
+/* A code set's name, and the line it was given on (for errors found once all sections are read). */
+static int set_name(pstate *ps, char **dst, int *line, const char *v, const char *key) {
+    *line = ps->line;
+    return set_text(ps, dst, v, key);
+}
+
+/* The index of v among the n names, or -1: a value that names one of a key's choices. */
+static int choice(const char *v, const char *const *names, int n) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(v, names[i])) return i;
+    return -1;
+}
+
 enum { S_NONE, S_TASK, S_CODES, S_TRIGGER, S_EPISODE, S_PREDICTION, S_EXCLUDE, S_LABEL, S_INPUT, S_SUBGROUPS,
        S_FOLLOW_UP, S_RECORD, S_REPORT, S_COUNT_ };
 
@@ -339,20 +344,14 @@ static int handle_kv(pstate *ps, int sec, const char *key, const char *val) {
         break;
     }
     case S_TRIGGER:
-        if (!strcmp(key, "codes")) {
-            ps->trigger_line = ps->line;
-            return set_text(ps, &ps->trigger_name, val, key);
-        }
+        if (!strcmp(key, "codes")) return set_name(ps, &ps->trigger_name, &ps->trigger_line, val, key);
         break;
     case S_EPISODE:
-        if (!strcmp(key, "end")) {
-            ps->end_line = ps->line;
-            return set_text(ps, &ps->end_name, val, key);
-        }
+        if (!strcmp(key, "end")) return set_name(ps, &ps->end_name, &ps->end_line, val, key);
         if (!strcmp(key, "pair")) {
-            if (!strcmp(val, "record")) t->episode_pair = TASK_PAIR_RECORD;
-            else if (!strcmp(val, "next")) t->episode_pair = TASK_PAIR_NEXT;
-            else return fail(ps, "%s:%d: pair: expected 'record' or 'next'%s", "");
+            static const char *const pairs[] = {"record", "next"}; /* TASK_PAIR_* */
+            if ((t->episode_pair = choice(val, pairs, 2)) < 0)
+                return fail(ps, "%s:%d: pair: expected 'record' or 'next'%s", "");
             return CF_OK;
         }
         break;
@@ -377,12 +376,10 @@ static int handle_kv(pstate *ps, int sec, const char *key, const char *val) {
         }
         if (!strcmp(key, "select")) {
             static const char *const sel[] = {"all", "first", "last", "random", "spaced"};
-            for (int i = 0; i < 5; i++)
-                if (!strcmp(val, sel[i])) {
-                    t->select = i;
-                    return CF_OK;
-                }
-            return fail(ps, "%s:%d: select: expected %s", "all, first, last, random or spaced");
+            int i = choice(val, sel, 5);
+            if (i < 0) return fail(ps, "%s:%d: select: expected %s", "all, first, last, random or spaced");
+            t->select = i;
+            return CF_OK;
         }
         break;
     case S_EXCLUDE:
@@ -406,9 +403,8 @@ static int handle_kv(pstate *ps, int sec, const char *key, const char *val) {
             return parse_cond(ps, val, &t->label, &ps->label_set_name);
         }
         if (!strcmp(key, "censor")) {
-            if (!strcmp(val, "yes")) t->censor = 1;
-            else if (!strcmp(val, "no")) t->censor = 0;
-            else return fail(ps, "%s:%d: censor: expected %s", "yes or no");
+            static const char *const no_yes[] = {"no", "yes"};
+            if ((t->censor = choice(val, no_yes, 2)) < 0) return fail(ps, "%s:%d: censor: expected %s", "yes or no");
             return CF_OK;
         }
         break;
@@ -430,10 +426,7 @@ static int handle_kv(pstate *ps, int sec, const char *key, const char *val) {
         }
         break;
     case S_FOLLOW_UP:
-        if (!strcmp(key, "death")) {
-            ps->death_line = ps->line;
-            return set_text(ps, &ps->death_name, val, key);
-        }
+        if (!strcmp(key, "death")) return set_name(ps, &ps->death_name, &ps->death_line, val, key);
         if (!strcmp(key, "end")) {
             if (!strcmp(val, "data_end")) t->follow_end = TASK_FU_DATA_END;
             else if (!strcmp(val, "record_end")) t->follow_end = TASK_FU_RECORD_END;
@@ -442,17 +435,14 @@ static int handle_kv(pstate *ps, int sec, const char *key, const char *val) {
             return CF_OK;
         }
         if (!strcmp(key, "competing")) {
-            if (!strcmp(val, "negative")) t->competing = TASK_COMPETING_NEGATIVE;
-            else if (!strcmp(val, "exclude")) t->competing = TASK_COMPETING_EXCLUDE;
-            else return fail(ps, "%s:%d: competing: expected %s", "negative or exclude");
+            static const char *const ways[] = {"negative", "exclude"}; /* TASK_COMPETING_* */
+            if ((t->competing = choice(val, ways, 2)) < 0)
+                return fail(ps, "%s:%d: competing: expected %s", "negative or exclude");
             return CF_OK;
         }
         break;
     case S_RECORD:
-        if (!strcmp(key, "complete_from")) {
-            ps->complete_line = ps->line;
-            return set_text(ps, &ps->complete_name, val, key);
-        }
+        if (!strcmp(key, "complete_from")) return set_name(ps, &ps->complete_name, &ps->complete_line, val, key);
         if (!strcmp(key, "lookback")) {
             lex l = {val, val + strlen(val)};
             if (parse_duration(&l, &t->lookback) || !at_end(&l) || t->lookback <= 0)
@@ -650,14 +640,9 @@ int task_parse(task_def *t, const char *path, const char *text, size_t len, cf_e
     kv_close(&kv);
     if (!rc) rc = resolve(&ps);
     for (size_t i = 0; i < t->n_exclude; i++) free(ps.cond_set_names ? ps.cond_set_names[i] : NULL);
-    free(ps.cond_set_names);
-    free(ps.label_set_name);
-    free(ps.trigger_name);
-    free(ps.end_name);
+    CF_FREE_ALL(ps.cond_set_names, ps.label_set_name, ps.trigger_name, ps.end_name);
     for (size_t i = 0; i < ps.n_never; i++) free(ps.never_names[i]);
-    free(ps.never_names);
-    free(ps.death_name);
-    free(ps.complete_name);
+    CF_FREE_ALL(ps.never_names, ps.death_name, ps.complete_name);
     if (rc) task_free(t);
     return rc;
 }

@@ -2,6 +2,7 @@
  * that the next run reuses them; see prepare.h. */
 #include "timeline/prepare.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -56,22 +57,13 @@ static cJSON *inputs_json(const store *s, const split_config *sp, const timeline
     cJSON *in = cJSON_CreateObject();
     cJSON_AddNumberToObject(in, "format", TIMELINE_PREPARED_FORMAT);
     cJSON_AddNumberToObject(in, "vocab_format", VOCAB_FORMAT_VERSION);
+    cJSON_AddNumberToObject(in, "shard_format", TIMELINE_SHARD_VERSION);
     cJSON *st = cJSON_AddObjectToObject(in, "store");
     timeline_store_fingerprint(s, hex);
     cJSON_AddStringToObject(st, "header_blake2b256", hex);
     cJSON_AddNumberToObject(st, "events", (double)s->n_events);
     cJSON_AddNumberToObject(st, "subjects", (double)s->n_subjects);
-    cJSON *spj = cJSON_AddObjectToObject(in, "split");
-    uint8_t id[SPLIT_KEY_ID_BYTES];
-    char idhex[2 * SPLIT_KEY_ID_BYTES + 1];
-    split_key_id(sp, id);
-    sodium_bin2hex(idhex, sizeof idhex, id, sizeof id);
-    cJSON_AddStringToObject(spj, "key_id", idhex);
-    cJSON_AddNumberToObject(spj, "train_ppm", sp->train_ppm);
-    cJSON_AddNumberToObject(spj, "tuning_ppm", sp->tuning_ppm);
-    cJSON_AddNumberToObject(spj, "rotate_ppm", sp->rotate_ppm);
-    cJSON_AddNumberToObject(spj, "fold", sp->fold);
-    cJSON_AddNumberToObject(spj, "folds", sp->folds);
+    cJSON_AddItemToObject(in, "split", split_config_json(sp, SPLIT_JSON_FOLDS_ALWAYS));
     cJSON *vj = cJSON_AddObjectToObject(in, "vocab");
     if (given) {
         cJSON_AddStringToObject(vj, "given", given);
@@ -176,6 +168,7 @@ static int try_reuse(vocab *v, const store *s, const split_config *sp, const tim
     const cJSON *got = cJSON_GetObjectItem(rec, "inputs");
     static const char *const parts[][2] = {{"format", "an older preparation format"},
                                            {"vocab_format", "an older vocabulary format"},
+                                           {"shard_format", "another token shard format"},
                                            {"store", "another store (or this store rewritten)"},
                                            {"split", "another split (key, fractions or fold)"},
                                            {"vocab", "other vocabulary options"}};
@@ -294,11 +287,10 @@ int timeline_prepare_reusable(vocab *v, const store *s, const split_config *sp, 
     return prepare_begin(v, s, sp, o, out, err);
 }
 
-int timeline_prepare(vocab *v, const store *s, const split_config *sp, const timeline_prepare_options *o,
-                     timeline_prepared *out, cf_err *err) {
+int timeline_prepare_build(vocab *v, const store *s, const split_config *sp, const timeline_prepare_options *o,
+                           timeline_prepared *out, cf_err *err) {
+    assert(!out->reused);
     int rc;
-    if ((rc = prepare_begin(v, s, sp, o, out, err))) return rc;
-    if (out->reused) return CF_OK;
     if (o->shard_dir) {
         /* A rebuild starts by forgetting the old record, so an interrupted one is never taken
          * for a finished preparation. */
@@ -322,4 +314,11 @@ int timeline_prepare(vocab *v, const store *s, const split_config *sp, const tim
 fail:
     vocab_free(v);
     return rc;
+}
+
+int timeline_prepare(vocab *v, const store *s, const split_config *sp, const timeline_prepare_options *o,
+                     timeline_prepared *out, cf_err *err) {
+    int rc = timeline_prepare_reusable(v, s, sp, o, out, err);
+    if (rc || out->reused) return rc;
+    return timeline_prepare_build(v, s, sp, o, out, err);
 }

@@ -7,7 +7,8 @@
  * (written last, atomically) beside a copy of its vocabulary (<dir>/vocab.bin). The record
  * names what the preparation was made from (the store's header fingerprint, which covers every
  * section's checksum; the split key id and fractions; the vocabulary's options, or the hash of
- * a given vocabulary) and what it made (the vocabulary hash; each shard's size and header
+ * a given vocabulary; the vocabulary and token shard format versions, so shards of an older
+ * format are rebuilt, not refused) and what it made (the vocabulary hash; each shard's size and header
  * BLAKE2b, the header holding the checksums of its sections; the baselines). A later call with
  * the same inputs whose files still match the record reuses everything and reads nothing of
  * the store; any difference (another store, split, options or vocabulary; a shard rewritten,
@@ -55,16 +56,26 @@ void timeline_prepare_options_default(timeline_prepare_options *o);
 int timeline_prepare(vocab *v, const store *s, const split_config *sp, const timeline_prepare_options *o,
                      timeline_prepared *out, cf_err *err);
 
-/* The reuse half of timeline_prepare alone: when the preparation recorded in o->shard_dir
- * matches s, sp and o, fills *out with out->reused = 1 and loads *v (the caller frees it), as
- * timeline_prepare would; otherwise out->reused = 0 (out->note says why) and nothing is
- * prepared. Reads only the store's header and counts, so s may come from store_open_summary:
- * a caller opens the events (store_open) and calls timeline_prepare only when this says no. */
+/* timeline_prepare in its two halves, for a caller that opens the store's events only when
+ * they are needed (`clinfm train`):
+ *
+ * timeline_prepare_reusable: when the preparation recorded in o->shard_dir matches s, sp and o,
+ * fills *out with out->reused = 1 and loads *v (the caller frees it), as timeline_prepare would;
+ * otherwise out->reused = 0 (out->note says why) and nothing is prepared. Reads only the store's
+ * header and counts, so s may come from store_open_summary.
+ *
+ * timeline_prepare_build: prepares what timeline_prepare_reusable (called just before, with the
+ * same arguments and out) found not reusable, keeping out's note; s may come from store_open or
+ * store_open_summary (the events are read through store cursors, a block at a time). */
 int timeline_prepare_reusable(vocab *v, const store *s, const split_config *sp, const timeline_prepare_options *o,
                               timeline_prepared *out, cf_err *err);
+int timeline_prepare_build(vocab *v, const store *s, const split_config *sp, const timeline_prepare_options *o,
+                           timeline_prepared *out, cf_err *err);
 
 /* The fingerprint of a store: hex BLAKE2b-256 of its header block, which holds every
- * section's checksum (the same as a model bundle records). */
+ * section's checksum, so two stores with the same fingerprint have the same bytes. The one
+ * fingerprint of a store: a preparation's record, a bundle's split.json and an evaluation's
+ * report all name the store by it. */
 void timeline_store_fingerprint(const store *s, char hex[65]);
 
 #endif

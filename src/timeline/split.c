@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
 #include <sodium.h>
 
 #include "util/le.h"
@@ -163,6 +164,26 @@ void split_key_id(const split_config *c, uint8_t id[SPLIT_KEY_ID_BYTES]) {
     static const char msg[] = "clinfm split key id v1";
     crypto_generichash(id, SPLIT_KEY_ID_BYTES, (const unsigned char *)msg, sizeof msg - 1, c->key,
                        sizeof c->key);
+}
+
+cJSON *split_config_json(const split_config *c, unsigned flags) {
+    uint8_t id[SPLIT_KEY_ID_BYTES];
+    char hex[2 * SPLIT_KEY_ID_BYTES + 1];
+    split_key_id(c, id);
+    sodium_bin2hex(hex, sizeof hex, id, sizeof id);
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return NULL;
+    cJSON_AddStringToObject(j, "key_id", hex);
+    if (flags & SPLIT_JSON_DEFAULT_KEY) cJSON_AddBoolToObject(j, "default_key", c->default_key);
+    cJSON_AddNumberToObject(j, "train_ppm", c->train_ppm);
+    cJSON_AddNumberToObject(j, "tuning_ppm", c->tuning_ppm);
+    if (c->folds || (flags & SPLIT_JSON_FOLDS_ALWAYS)) {
+        /* cross-validation: held_out is fold `fold` of `folds` (positions rotated by rotate_ppm) */
+        cJSON_AddNumberToObject(j, "rotate_ppm", c->rotate_ppm);
+        cJSON_AddNumberToObject(j, "fold", c->fold);
+        cJSON_AddNumberToObject(j, "folds", c->folds);
+    }
+    return j;
 }
 
 const char *split_name(int part) {

@@ -105,6 +105,15 @@ int split_record_hash(const split_printer *p, const split_config *c, uint64_t si
  * and token shards so a stage can tell whether two artefacts used the same split; it reveals
  * nothing about the key. */
 void split_key_id(const split_config *c, uint8_t id[SPLIT_KEY_ID_BYTES]);
+/* The split as a JSON object (cJSON; the caller owns it), the one description every file that
+ * records a split writes: "key_id" (hex split_key_id), then with SPLIT_JSON_DEFAULT_KEY
+ * "default_key" (true for the public project key), "train_ppm", "tuning_ppm", and "rotate_ppm",
+ * "fold", "folds" when c has folds, or always with SPLIT_JSON_FOLDS_ALWAYS (a record that is
+ * compared field by field: a preparation's inputs). NULL when out of memory. */
+#define SPLIT_JSON_DEFAULT_KEY 1u
+#define SPLIT_JSON_FOLDS_ALWAYS 2u
+struct cJSON;
+struct cJSON *split_config_json(const split_config *c, unsigned flags);
 /* "train", "tuning", "held_out"; "?" otherwise. */
 const char *split_name(int part);
 /* The part named s, or -1. */

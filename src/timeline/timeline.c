@@ -16,6 +16,7 @@
 struct timeline_encoder {
     const vocab *v;
     const store *s;
+    store_cursor *cur;   /* the subject's events, a block decoded at a time */
     uint32_t *tok_off;   /* (C+1) into toks */
     uint32_t *toks;
     int8_t *slot;        /* (C) static slot of the code, or -1 */
@@ -30,11 +31,7 @@ void timeline_seq_init(timeline_seq *q) {
 }
 
 void timeline_seq_free(timeline_seq *q) {
-    free(q->tokens);
-    free(q->times);
-    free(q->values);
-    free(q->seen_key);
-    free(q->seen_gen);
+    CF_FREE_ALL(q->tokens, q->times, q->values, q->seen_key, q->seen_gen);
     timeline_seq_init(q);
 }
 
@@ -49,15 +46,12 @@ static int seq_reserve(timeline_seq *q, size_t extra) {
     if (q->len + extra <= q->cap) return 0;
     size_t nc = q->cap ? q->cap : 256;
     while (nc < q->len + extra) nc *= 2;
-    uint32_t *t = realloc(q->tokens, nc * sizeof *t);
-    if (!t) return -1;
-    q->tokens = t;
-    int64_t *tm = realloc(q->times, nc * sizeof *tm);
-    if (!tm) return -1;
-    q->times = tm;
-    float *vl = realloc(q->values, nc * sizeof *vl);
-    if (!vl) return -1;
-    q->values = vl;
+    void *p;
+#define GROW(field)                                               \
+    if (!(p = realloc(q->field, nc * sizeof *q->field))) return -1; \
+    q->field = p;
+    GROW(tokens) GROW(times) GROW(values)
+#undef GROW
     q->cap = nc;
     return 0;
 }
@@ -88,9 +82,9 @@ void timeline_token_features(float out[TIMELINE_N_FEATURES], int is_prefix, int6
     }
 }
 
-void timeline_features(float *out, const int64_t *times, const float *values, size_t n, size_t n_prefix, int64_t t0,
-                       int64_t prev0) {
-    int64_t prev = prev0, cur = TIME_NULL;
+void timeline_features_run(timeline_feature_run *run, float *out, const int64_t *times, const float *values, size_t n,
+                           size_t n_prefix, int64_t t0) {
+    int64_t prev = run->prev, cur = run->cur;
     for (size_t j = 0; j < n; j++) {
         int64_t t = times[j];
         int pre = j < n_prefix;
@@ -101,6 +95,14 @@ void timeline_features(float *out, const int64_t *times, const float *values, si
         }
         timeline_token_features(out + j * TIMELINE_N_FEATURES, pre, t, prev, t0, values ? values[j] : NAN);
     }
+    run->prev = prev;
+    run->cur = cur;
+}
+
+void timeline_features(float *out, const int64_t *times, const float *values, size_t n, size_t n_prefix, int64_t t0,
+                       int64_t prev0) {
+    timeline_feature_run run = {prev0, TIME_NULL};
+    timeline_features_run(&run, out, times, values, n, n_prefix, t0);
 }
 
 /* ------------------------------------------------------------------ encoder */
@@ -109,12 +111,8 @@ const timeline_encoder_stats *timeline_encoder_get_stats(const timeline_encoder 
 
 void timeline_encoder_free(timeline_encoder *e) {
     if (!e) return;
-    free(e->tok_off);
-    free(e->toks);
-    free(e->slot);
-    free(e->flags);
-    free(e->cut_set);
-    free(e);
+    store_cursor_free(e->cur);
+    CF_FREE_ALL(e->tok_off, e->toks, e->slot, e->flags, e->cut_set, e);
 }
 
 /* The token of one code or part string: itself, its namespace's unknown, or [UNK]. */
@@ -142,6 +140,11 @@ int timeline_encoder_new(timeline_encoder **out, const vocab *v, const store *s,
     e->v = v;
     e->s = s;
     e->stats.codes = C;
+    int rc = store_cursor_new(&e->cur, s, STORE_CURSOR_READAHEAD, err);
+    if (rc) {
+        free(e);
+        return rc;
+    }
     e->tok_off = malloc((C + 1) * sizeof *e->tok_off);
     e->slot = malloc(C + 1);
     e->flags = calloc(C + 1, 1);
@@ -266,7 +269,9 @@ int timeline_encode(const timeline_encoder *e, uint64_t k, timeline_seq *q, cf_e
     q->len = 0;
     q->subject_id = s->subject_id[k];
     q->birth = TIME_NULL;
-    uint64_t a = s->subject_start[k], b = s->subject_start[k + 1];
+    store_events ev;
+    int rc = store_cursor_subject(e->cur, k, &ev, err);
+    if (rc) return rc;
     if (seq_reserve(q, P + 1)) goto oom;
     q->len = P;
     uint32_t slot_now[VOCAB_MAX_SLOTS] = {0}, slot_static[VOCAB_MAX_SLOTS] = {0};
@@ -274,9 +279,9 @@ int timeline_encode(const timeline_encoder *e, uint64_t k, timeline_seq *q, cf_e
     int have_static_snapshot = 0;
     int64_t prev_t = TIME_NULL, group_t = TIME_NULL, t0 = TIME_NULL;
     seen_reset(q);
-    for (uint64_t i = a; i < b; i++) {
-        uint32_t c = s->code[i];
-        int64_t t = s->time[i];
+    for (uint64_t i = 0; i < ev.n; i++) {
+        uint32_t c = ev.code[i];
+        int64_t t = ev.time[i];
         if (e->flags[c] & CODE_BIRTH) {
             if (q->birth == TIME_NULL && t != TIME_NULL) q->birth = t;
             continue;
@@ -297,7 +302,7 @@ int timeline_encode(const timeline_encoder *e, uint64_t k, timeline_seq *q, cf_e
             group_t = t;
             seen_reset(q);
         }
-        float x = s->numeric[i];
+        float x = ev.numeric[i];
         uint32_t bits;
         memcpy(&bits, &x, 4);
         if (isnan(x)) bits = 0x7fc00000u;

@@ -56,8 +56,10 @@ void timeline_seq_free(timeline_seq *q);
  * time is <= t. The history to prompt a model with at a prediction time. */
 size_t timeline_seq_known_at(const timeline_seq *q, int64_t t);
 
-/* The per-store part of encoding (each store code's tokens), built once, read-only after;
- * several threads may encode with one encoder, each with its own timeline_seq. */
+/* The per-store part of encoding (each store code's tokens), built once, and a store cursor that
+ * reads a subject's events (a block decoded at a time when the store was opened with
+ * store_open_summary). One thread at a time per encoder: threads that encode in parallel each
+ * make their own encoder (and timeline_seq). */
 typedef struct timeline_encoder timeline_encoder;
 
 typedef struct {
@@ -108,21 +110,36 @@ void timeline_token_features(float out[TIMELINE_N_FEATURES], int is_prefix, int6
  * first token is prev0 (TIME_NULL at a record's start). */
 void timeline_features(float *out, const int64_t *times, const float *values, size_t n, size_t n_prefix, int64_t t0,
                        int64_t prev0);
+/* The same, piece by piece: run carries the state from one piece to the next (start it at
+ * {prev0, TIME_NULL}); n_prefix counts the piece's own prefix tokens. Pieces make exactly the
+ * inputs one call over their concatenation makes. */
+typedef struct {
+    int64_t prev, cur; /* the previous event time and the current one */
+} timeline_feature_run;
+void timeline_features_run(timeline_feature_run *run, float *out, const int64_t *times, const float *values, size_t n,
+                           size_t n_prefix, int64_t t0);
 
 /* ------------------------------------------------------------------------------------------
- * Token shards: every token of one split, flat, mmap-able, for training.
+ * Token shards: every token of one split, mmap-able, for training; times and values coded by
+ * blocks so a shard is about a third of the flat arrays it replaces (docs/TIMELINE.md).
  *
- * File layout (little-endian; sections 64-byte aligned; see docs/TIMELINE.md):
+ * File layout, version 3 (little-endian; sections 64-byte aligned):
  *   header (256 bytes): magic "CLINFMTK", version, split, token width (2 or 4 bytes), counts,
- *     the vocabulary hash, the split key id, section offsets, BLAKE2b-256 of each section and of
- *     the header
+ *     the vocabulary hash, the split key id, section offsets, BLAKE2b-256 of SUBJECTS, of
+ *     TOKENS and of (the hashes of INDEX and DATA), the block size, the header's own hash
  *   SUBJECTS  n_subjects x 32 bytes: subject_id i64, first token u64, n_tokens u32,
  *             n_prefix u32, birth i64
  *   TOKENS    uint16 or uint32 [n_tokens]: the subjects' sequences back to back
- *   TIMES     int64 [n_tokens]: each token's time
- *   VALUES    float32 [n_tokens]: each token's normalised value, NaN for none (version 2;
- *             a version-1 shard has none, and reads as all NaN); the TIMES hash covers
- *             TIMES and VALUES */
+ *   INDEX     per block of 128 tokens (global positions, blocks run across subjects):
+ *             its DATA offset u64, its first token's time i64
+ *   DATA      per block: time unit, the bitmap of tokens whose time differs from the token
+ *             before, those deltas as varints in the unit, the bitmap of tokens carrying a
+ *             value, those values as float32 (bit-exact: what the encoder made)
+ * Random access: a token is an array read; a time or value decodes its block (128 tokens).
+ * Versions 1 and 2 (flat int64 times and float32 values, 14 bytes a token) are refused with a
+ * request to prepare again; preparation records the version, so it rebuilds them by itself. */
+#define TIMELINE_SHARD_VERSION 3
+
 typedef struct {
     int64_t subject_id;
     uint64_t first;     /* index of its first token in TOKENS */
@@ -140,8 +157,9 @@ typedef struct {
     uint8_t split_key_id[SPLIT_KEY_ID_BYTES];
     const uint8_t *subjects;   /* (n_subjects * 32) records; read with timeline_shard_get_subject */
     const void *tokens;        /* uint16_t or uint32_t (n_tokens) */
-    const int64_t *times;      /* (n_tokens) */
-    const float *values;       /* (n_tokens), or NULL for a version-1 shard */
+    const uint8_t *index;      /* (n_blocks * 16) */
+    const uint8_t *data;       /* (data_len) */
+    uint64_t n_blocks, data_len;
     uint32_t version;
     const uint8_t *section_hash[3];
 } timeline_shard;
@@ -157,12 +175,17 @@ int timeline_write_shards(const vocab *v, const store *s, const split_config *sp
 /* Maps a shard. expect (may be NULL): refuse a shard made with another vocabulary. */
 int timeline_shard_open(timeline_shard *sh, const char *path, const vocab *expect, cf_err *err);
 void timeline_shard_close(timeline_shard *sh);
-/* Recomputes the section checksums (a full read). */
+/* Recomputes the section checksums and decodes every block (a full read). */
 int timeline_shard_verify(const timeline_shard *sh, cf_err *err);
 void timeline_shard_get_subject(const timeline_shard *sh, uint64_t i, timeline_shard_subject *out);
 static inline uint32_t timeline_shard_token(const timeline_shard *sh, uint64_t i) {
     return sh->token_bytes == 2 ? ((const uint16_t *)sh->tokens)[i] : ((const uint32_t *)sh->tokens)[i];
 }
+/* Times and values of tokens [g, g + n) (either output may be NULL). A damaged block (which
+ * timeline_shard_verify reports) reads as TIME_NULL and NaN, never outside the file. */
+void timeline_shard_read(const timeline_shard *sh, uint64_t g, size_t n, int64_t *times, float *values);
+int64_t timeline_shard_time(const timeline_shard *sh, uint64_t i);
+float timeline_shard_value(const timeline_shard *sh, uint64_t i); /* NaN: none */
 /* The subject whose tokens include global position pos (< n_tokens). O(log S). */
 uint64_t timeline_shard_subject_at(const timeline_shard *sh, uint64_t pos);
 /* A training window of T inputs starting at global position pos: when pos falls after the

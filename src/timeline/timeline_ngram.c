@@ -110,45 +110,46 @@ int timeline_ngram_baseline(const vocab *v, const store *s, const split_config *
     }
     progress_end(&pr);
 
-    /* Score every split (train too: the gap between train and held_out shows overfitting). */
+    /* Score every split (train too: the gap between train and held_out shows overfitting), all
+     * in one pass over the store: each split's sums still add its subjects in ascending order,
+     * so the figures are those of one pass per split. lens holds each split's token counts in
+     * its own segment. */
     double sum_u[SPLIT_COUNT] = {0}, sum_b[SPLIT_COUNT] = {0};
-    for (int p = 0; p < SPLIT_COUNT; p++) {
-        size_t nl = 0;
-        for (uint64_t k = 0; k < s->n_subjects; k++) {
-            if (part_of[k] != p) continue;
-            if ((rc = timeline_encode(e, k, &q, err))) goto done;
-            out->eval_subjects[p]++;
-            out->tokens_total[p] += q.len;
-            if (q.len > out->tokens_max[p]) out->tokens_max[p] = q.len;
-            lens[nl++] = q.len;
-            for (size_t j = q.n_prefix; j < q.len; j++) {
-                uint32_t a = q.tokens[j - 1], b = q.tokens[j];
-                double pu = ((double)uni[b] + 1.0) / ((double)N + (double)V);
-                double pb = pu;
-                if (ctx[a]) {
-                    double w = (double)followers[a];
-                    pb = ((double)pair_get(&pt, a, b) + w * pu) / ((double)ctx[a] + w);
-                }
-                sum_u[p] -= log(pu);
-                sum_b[p] -= log(pb);
-                out->eval_targets[p]++;
+    size_t seg[SPLIT_COUNT + 1] = {0}, nl[SPLIT_COUNT] = {0};
+    for (uint64_t k = 0; k < s->n_subjects; k++)
+        if (part_of[k] < SPLIT_COUNT) seg[part_of[k] + 1]++;
+    for (int p = 0; p < SPLIT_COUNT; p++) seg[p + 1] += seg[p];
+    for (uint64_t k = 0; k < s->n_subjects; k++) {
+        int p = part_of[k];
+        if (p >= SPLIT_COUNT) continue;
+        if ((rc = timeline_encode(e, k, &q, err))) goto done;
+        out->eval_subjects[p]++;
+        out->tokens_total[p] += q.len;
+        if (q.len > out->tokens_max[p]) out->tokens_max[p] = q.len;
+        lens[seg[p] + nl[p]++] = q.len;
+        for (size_t j = q.n_prefix; j < q.len; j++) {
+            uint32_t a = q.tokens[j - 1], b = q.tokens[j];
+            double pu = ((double)uni[b] + 1.0) / ((double)N + (double)V);
+            double pb = pu;
+            if (ctx[a]) {
+                double w = (double)followers[a];
+                pb = ((double)pair_get(&pt, a, b) + w * pu) / ((double)ctx[a] + w);
             }
+            sum_u[p] -= log(pu);
+            sum_b[p] -= log(pb);
+            out->eval_targets[p]++;
         }
-        if (nl) {
-            qsort(lens, nl, sizeof *lens, cmp_u64);
-            out->tokens_median[p] = lens[nl / 2];
+    }
+    for (int p = 0; p < SPLIT_COUNT; p++) {
+        if (nl[p]) {
+            qsort(lens + seg[p], nl[p], sizeof *lens, cmp_u64);
+            out->tokens_median[p] = lens[seg[p] + nl[p] / 2];
         }
         out->unigram[p] = out->eval_targets[p] ? sum_u[p] / (double)out->eval_targets[p] : NAN;
         out->bigram[p] = out->eval_targets[p] ? sum_b[p] / (double)out->eval_targets[p] : NAN;
     }
 done:
-    free(uni);
-    free(ctx);
-    free(followers);
-    free(lens);
-    free(part_of);
-    free(pt.keys);
-    free(pt.counts);
+    CF_FREE_ALL(uni, ctx, followers, lens, part_of, pt.keys, pt.counts);
     timeline_seq_free(&q);
     timeline_encoder_free(e);
     return rc;

@@ -16,6 +16,7 @@
 
 #include "util/le.h"
 #include "util/atomic_file.h"
+#include "util/file.h"
 #include "util/timeutil.h"
 
 #define VOCAB_MAGIC "CLINFMVC"
@@ -137,17 +138,8 @@ void vocab_options_default(vocab_options *o) {
 /* ------------------------------------------------------------------ serialise / parse */
 
 void vocab_free(vocab *v) {
-    free(v->kind);
-    free(v->str_off);
-    free(v->str_len);
-    free(v->aux0);
-    free(v->aux1);
-    free(v->count);
-    free(v->cut_set);
-    free(v->slot_of);
-    free(v->heap);
-    free(v->cuts);
-    free(v->year);
+    CF_FREE_ALL(v->kind, v->str_off, v->str_len, v->aux0, v->aux1, v->count, v->cut_set, v->slot_of,
+                v->heap, v->cuts, v->year);
     strmap_free(&v->index);
     memset(v, 0, sizeof *v);
 }
@@ -398,27 +390,9 @@ int vocab_load(vocab *v, const char *path, cf_err *err) {
     memset(v, 0, sizeof *v);
     FILE *f = fopen(path, "rb");
     if (!f) return cf_fail_errno(err, CF_EINPUT, "%s: cannot open vocabulary", path);
-    uint8_t *buf = NULL;
-    size_t len = 0, cap = 0;
-    int rc = CF_OK;
-    for (;;) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 1 << 16;
-            uint8_t *nb = realloc(buf, ncap);
-            if (!nb) {
-                rc = cf_fail(err, CF_EINTERNAL, "out of memory reading %s", path);
-                break;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f)) rc = cf_fail(err, CF_EINPUT, "%s: read error", path);
-            break;
-        }
-    }
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = file_read_stream(f, path, 0, &buf, &len, err);
     fclose(f);
     if (!rc) rc = vocab_parse(v, buf, len, path, err);
     free(buf);
@@ -659,6 +633,7 @@ int vocab_build(vocab *out, const store *s, const split_config *sp, const vocab_
     memset(&d, 0, sizeof d);
     uint8_t *img = NULL;
     uint8_t *is_train = NULL;
+    store_cursor *cur = NULL;
     size_t img_len = 0;
     const char *slot_ns[VOCAB_MAX_SLOTS];
     size_t slot_len[VOCAB_MAX_SLOTS];
@@ -674,19 +649,26 @@ int vocab_build(vocab *out, const store *s, const split_config *sp, const vocab_
     is_train = malloc(s->n_subjects + 1);
     if (!is_train) goto oom;
     for (uint64_t k = 0; k < s->n_subjects; k++) is_train[k] = split_assign(sp, s->subject_id[k]) == SPLIT_TRAIN;
+    /* Both passes read the events subject by subject, a block decoded at a time. */
+    if ((rc = store_cursor_new(&cur, s, STORE_CURSOR_READAHEAD, err))) goto fail;
+    rc = CF_EINTERNAL;
     for (uint64_t k = 0; k < s->n_subjects; k++) {
         if (!is_train[k]) continue;
         train_subjects++;
-        for (uint64_t i = s->subject_start[k]; i < s->subject_start[k + 1]; i++) {
-            uint32_t c = s->code[i];
+        store_events ev;
+        if ((rc = store_cursor_subject(cur, k, &ev, err))) goto fail;
+        rc = CF_EINTERNAL;
+        for (uint64_t i = 0; i < ev.n; i++) {
+            uint32_t c = ev.code[i];
+            int64_t t = ev.time[i];
             cnt[c]++;
             train_events++;
-            if (s->time[i] == TIME_NULL) static_cnt[c]++;
+            if (t == TIME_NULL) static_cnt[c]++;
             else if ((int64_t)c != birth_code) {
-                if (s->time[i] < tmin) tmin = s->time[i];
-                if (s->time[i] > tmax) tmax = s->time[i];
+                if (t < tmin) tmin = t;
+                if (t > tmax) tmax = t;
             }
-            if (isfinite(s->numeric[i])) num_cnt[c]++;
+            if (isfinite(ev.numeric[i])) num_cnt[c]++;
         }
     }
     if (!train_subjects) {
@@ -840,9 +822,15 @@ int vocab_build(vocab *out, const store *s, const split_config *sp, const vocab_
     memset(fill, 0, (C + 1) * sizeof *fill);
     for (uint64_t k = 0; k < s->n_subjects && total; k++) {
         if (!is_train[k]) continue;
-        for (uint64_t i = s->subject_start[k]; i < s->subject_start[k + 1]; i++) {
-            uint32_t c = s->code[i];
-            if (num_cnt[c] && isfinite(s->numeric[i])) values[num_off[c] + fill[c]++] = s->numeric[i];
+        store_events ev;
+        if ((rc = store_cursor_subject(cur, k, &ev, err))) {
+            free(tok_of_cand);
+            goto fail;
+        }
+        rc = CF_EINTERNAL;
+        for (uint64_t i = 0; i < ev.n; i++) {
+            uint32_t c = ev.code[i];
+            if (num_cnt[c] && isfinite(ev.numeric[i])) values[num_off[c] + fill[c]++] = ev.numeric[i];
         }
     }
     uint32_t n_sets = 0;
@@ -886,17 +874,11 @@ oom:
     rc = cf_fail(err, CF_EINTERNAL, "out of memory building the vocabulary");
 fail:
 done:
+    store_cursor_free(cur);
     free(img);
     free(is_train);
     vocab_free(&d.v);
-    free(cnt);
-    free(static_cnt);
-    free(num_cnt);
-    free(num_off);
-    free(code_cand);
-    free(values);
-    free(cands);
-    free(nss);
+    CF_FREE_ALL(cnt, static_cnt, num_cnt, num_off, code_cand, values, cands, nss);
     strmap_free(&cm);
     strmap_free(&nsm);
     strmap_free(&gen);

@@ -63,3 +63,19 @@ void *cf_realloc_array(void *p, size_t n, size_t size) {
     size_t bytes = n * size;
     return realloc(p, bytes ? bytes : 1);
 }
+
+void cf_free_n(void *const *ptrs, size_t n) {
+    for (size_t i = 0; i < n; i++) free(ptrs[i]);
+}
+
+void *cf_grow(void *p, size_t *cap, size_t need, size_t size, size_t first) {
+    if (need <= *cap) return p;
+    size_t nc = *cap ? *cap : first;
+    while (nc < need) {
+        if (nc > SIZE_MAX / 2) return NULL;
+        nc *= 2;
+    }
+    void *np = cf_realloc_array(p, nc, size);
+    if (np) *cap = nc;
+    return np;
+}

@@ -39,5 +39,16 @@ void *cf_realloc_array(void *p, size_t n, size_t size);
  * fault maps the shared zero page, the write after it copies it: on this class of virtual
  * machine each costs a TLB flush). Released with free(). */
 void *cf_calloc_table(size_t n, size_t size);
+/* Room for need elements of size bytes in p, an array of *cap elements: p itself when it holds
+ * them, else p reallocated to the first capacity of first, 2*first, 4*first... (or twice *cap)
+ * that does, with *cap updated; NULL when out of memory, with p and *cap as they were (p is still
+ * the caller's to free). The one growth rule of the appenders and arrays that double. */
+void *cf_grow(void *p, size_t *cap, size_t need, size_t size, size_t first);
+/* Frees each of n pointers (NULL ones are skipped, as free() does). Called through CF_FREE_ALL,
+ * which releases a struct's owned buffers in one statement: CF_FREE_ALL(m->a, m->b, m->c). The
+ * pointers are all read before the first is freed, so a list may end with the struct itself. */
+void cf_free_n(void *const *ptrs, size_t n);
+#define CF_FREE_ALL(...) \
+    cf_free_n((void *const[]){__VA_ARGS__}, sizeof((void *const[]){__VA_ARGS__}) / sizeof(void *))
 
 #endif

@@ -10,11 +10,7 @@
 void strmap_init(strmap *m) { memset(m, 0, sizeof *m); }
 
 void strmap_free(strmap *m) {
-    free(m->slots);
-    free(m->hashes);
-    free(m->arena);
-    free(m->offsets);
-    free(m->lengths);
+    CF_FREE_ALL(m->slots, m->hashes, m->arena, m->offsets, m->lengths);
     memset(m, 0, sizeof *m);
 }
 
@@ -86,14 +82,9 @@ int64_t strmap_intern(strmap *m, const char *s, size_t len) {
     if (id >= 0) return id;
     assert(m->cap && !(m->cap & (m->cap - 1)) && !m->slots[slot]); /* a power of two; a free slot */
     if (m->count >= UINT32_MAX - 1) return -1;
-    if (m->arena_len + len + 1 > m->arena_cap) {
-        size_t ncap = m->arena_cap ? m->arena_cap : 4096;
-        while (m->arena_len + len + 1 > ncap) ncap *= 2;
-        char *a = realloc(m->arena, ncap);
-        if (!a) return -1;
-        m->arena = a;
-        m->arena_cap = ncap;
-    }
+    char *a = cf_grow(m->arena, &m->arena_cap, m->arena_len + len + 1, 1, 4096);
+    if (!a) return -1;
+    m->arena = a;
     if (m->count == m->ids_cap) {
         size_t n = m->ids_cap ? (size_t)m->ids_cap * 2 : 16;
         if (n > UINT32_MAX) n = UINT32_MAX;

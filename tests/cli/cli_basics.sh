@@ -45,6 +45,15 @@ refused "expected exactly one STORE" "two positional arguments" "$CLINFM" inspec
 refused "expects a number" "a ratio that is not a number" "$CLINFM" deid-eval --corpus x --min-recall high
 refused "must be -36500 to 36500" "a signed number out of range" "$CLINFM" deid-text --shift-days 40000
 refused "at most 8 times" "a repeatable option given too often" "$CLINFM" pool d $(for i in 1 2 3 4 5 6 7 8 9; do echo --reference r$i; done)
+# train reads its options through the same parser (every refusal before the store is opened).
+refused "--out MODEL is required" "train without --out" "$CLINFM" train --store "$T/junk.store"
+refused "must be 1 to 64" "train --layers out of range" "$CLINFM" train --store "$T/junk.store" --out "$T/m" --layers 0
+refused "--lr must be 0 or more" "train --lr negative" "$CLINFM" train --store "$T/junk.store" --out "$T/m" --lr -1
+refused "--dropout must be below 1" "train --dropout 1" "$CLINFM" train --store "$T/junk.store" --out "$T/m" --dropout 1
+refused "must be tokens or embed" "train --values not offered" "$CLINFM" train --store "$T/junk.store" --out "$T/m" --values raw
+refused "--steps must be 1 or more" "train --steps 0" "$CLINFM" train --store "$T/junk.store" --out "$T/m" --steps 0
+refused "write --dist in full" "train --dist abbreviated" "$CLINFM" train --store "$T/junk.store" --out "$T/m" --dis mpi
+[ -e "$T/m" ] && { echo "a refused train left a model"; fail=1; }
 # --name=value and unique prefixes are read as getopt_long reads them: these fail later, on the store
 refused "junk.store" "--out=DIR and a prefix (--form)" "$CLINFM" export --form meds-csv --out="$T/e2" "$T/junk.store"
 exit $fail

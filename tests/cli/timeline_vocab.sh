@@ -32,7 +32,7 @@ if "$CLINFM" tokens --store "$T/m.store" --vocab "$T/bad.vocab" --subject "$SUBJ
 grep -q damaged "$T/bad.err" || { echo "damage message missing"; cat "$T/bad.err"; exit 1; }
 
 /usr/bin/python3 - "$T" "$SUBJ" <<'PY'
-import csv, hashlib, json, math, struct, sys
+import collections, csv, datetime, hashlib, json, math, struct, sys
 T, SUBJ = sys.argv[1], int(sys.argv[2])
 fails = []
 def check(what, got, want):
@@ -46,6 +46,10 @@ def split(sid):
     h = hashlib.blake2b(struct.pack("<q", sid), digest_size=8, key=key).digest()
     b = struct.unpack("<Q", h)[0] % 1000000
     return "train" if b < 800000 else "tuning" if b < 900000 else "held_out"
+
+def us(iso):  # an ISO 8601 UTC time of the export as microseconds since 1970
+    t = datetime.datetime.fromisoformat(iso.rstrip("Z")).replace(tzinfo=datetime.timezone.utc)
+    return (t - datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)) // datetime.timedelta(microseconds=1)
 
 events = []
 with open(f"{T}/meds/data.csv", newline="") as f:
@@ -146,6 +150,63 @@ for p in ("train", "tuning", "held_out"):
     toks_p = struct.unpack_from(f"<{nt}H", d, to)
     if max(toks_p) >= n_tok:
         fails.append(f"{p} shard has a token outside the vocabulary")
+    # Version 3 times and values, decoded from the format's description (docs/TIMELINE.md):
+    # every block uses exactly its bytes, and each subject's token times are its own event
+    # times, in order, its [EOT] at its last event; no more tokens carry a value than it has
+    # numeric events.
+    check(f"{p} shard version", struct.unpack_from("<I", d, 8)[0], 3)
+    (io,) = struct.unpack_from("<Q", d, 104)
+    (blk,) = struct.unpack_from("<I", d, 220)
+    nb = (nt + blk - 1) // blk
+    do = (io + nb * 16 + 63) // 64 * 64
+    offs = [struct.unpack_from("<Q", d, io + 16 * b)[0] for b in range(nb)] + [len(d) - do]
+    times, nvals = [], 0
+    for b in range(nb):
+        n = min(blk, nt - b * blk)
+        q, end = do + offs[b], do + offs[b + 1]
+        unit = [60 * 10**6, 10**6, 1][d[q]]
+        tm, vm = d[q + 1:q + 1 + (n + 7) // 8], None
+        q += 1 + (n + 7) // 8
+        def varint():
+            global q
+            x, sh = 0, 0
+            while True:
+                c = d[q]; q += 1
+                x |= (c & 0x7f) << sh; sh += 7
+                if c < 0x80: return x
+        t = struct.unpack_from("<q", d, io + 16 * b + 8)[0]
+        for j in range(n):
+            if j and tm[j // 8] >> (j % 8) & 1:
+                x = varint()
+                if x & 1:
+                    z = varint()
+                    t += (z >> 1) ^ -(z & 1)
+                else:
+                    t += (x >> 1) * unit
+            times.append(t)
+        vm = d[q:q + (n + 7) // 8]
+        q += (n + 7) // 8
+        k = sum(bin(c).count("1") for c in vm)
+        nvals += k
+        q += 4 * k
+        if q != end:
+            fails.append(f"{p} shard block {b} does not use exactly its bytes")
+            break
+    numeric = collections.Counter()
+    ev_times = collections.defaultdict(set)
+    for (s, t, code, x) in events:
+        if part[s] == p and t and code != "MEDS_BIRTH":
+            ev_times[s].add(us(t))
+        if part[s] == p and x:
+            numeric[s] += 1
+    if nvals > sum(numeric.values()):
+        fails.append(f"{p} shard: {nvals} values, more than its {sum(numeric.values())} numeric events")
+    for i in range(ns):
+        sid, first, ntk, npre = struct.unpack_from("<qQII", d, so + 32 * i)
+        st = times[first + npre:first + ntk]
+        if st != sorted(st) or not set(st) <= ev_times[sid] or (ev_times[sid] and st[-1] != max(ev_times[sid])):
+            fails.append(f"{p} shard: subject {sid}'s token times are not its event times")
+            break
 if fails:
     print("\n".join(fails)); sys.exit(1)
 print(f"timeline checks passed ({checked_cuts} codes' cut points recomputed)")
