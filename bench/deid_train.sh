@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 CLINFM=${CLINFM:-build/clinfm}
 OUT=${OUT:-data/deid/model.tsv}
-GEN=${GEN:-4000}
+GEN=${GEN:-5200}
 CALIB=${CALIB:-600}
 EPOCHS=${EPOCHS:-8}
 DEV=$(bench_data deid-dev)

@@ -15,12 +15,14 @@
 # MIMIC-IV demo through its mapping, OMOP GiBleed, a few Synthea bundles and the Synthea bulk
 # export; inspect (summary, --json, a subject), MEDS export; deid of the MIMIC and synthetic
 # stores with a fixed key (tags, surrogates); deid-text, deid-notes, deid-eval; vocab with shards,
-# tokens; a few training steps, and a resumed run; labels for hospital and new-onset tasks; eval
-# with the model's predictors (the head written into the bundle) and with the synthetic ceiling;
-# and the service's responses (discovery, tasks, a stored patient's model risk, a patient-view
-# hook with prefetch, /v1/risk on a FHIR bundle).
+# tokens; a few training steps, and a resumed run (and train's other paths: a fold, a given
+# vocabulary, continuous inputs, early stopping, --init, refusals); labels for hospital and
+# new-onset tasks; eval with the model's predictors (the head written into the bundle) and with
+# the synthetic ceiling; and the service's responses (discovery, tasks, a stored patient's model
+# risk, a patient-view hook with prefetch, /v1/risk on a FHIR bundle).
 #
 # What is pinned or normalised (the intentional nondeterminism), and nothing else:
+# - train's time-triggered progress lines (one every 30 s; the evaluation lines stay) are left out;
 # - the de-identification key is a fixed file (keygen draws a random one); every run works in the
 #   same folder (/tmp/clinfm-compare.run, one run at a time), since stores and logs name paths;
 # - text files (and JSON strings) are compared with clock times (ISO 8601 stamps: the report's
@@ -56,10 +58,13 @@ CLOCK_TEXT = [
     (re.compile(r"\b\d+(\.\d+)?( ?)(ms|s)\b"), r"<t>\2\3"),
     (re.compile(r"\b\d+(\.\d+)?( ?)(([a-z]+ )?[A-Za-z]+/s)\b"), r"<rate>\2\3"),
 ]
+# train's log to a file: besides the evaluation lines, a progress line at the first step and then
+# whenever 30 s have passed, so how many there are follows the machine's load.
+TRAIN_PROGRESS = re.compile(r"^step +\d+/\d+  train loss \S+  lr \S+  <rate> tokens/s  ETA <t> s\n", re.M)
 def clock_text(t):
     for rx, rep in CLOCK_TEXT:
         t = rx.sub(rep, t)
-    return t
+    return TRAIN_PROGRESS.sub("", t)
 # A bundle manifest's entry for the training summary: its size and checksum follow the rate the
 # summary records (the summary itself is compared, normalised, on its own).
 CLOCK_PART = {"train.json"}
@@ -169,6 +174,24 @@ EOF
   step train "$C" train --store "$O/d.store" --out "$O/m.model" "${TR[@]}" --steps 40
   step train_part "$C" train --store "$O/d.store" --out "$O/r.model" "${TR[@]}" --steps 30 --stop-after 15
   step train_resume "$C" train --store "$O/d.store" --out "$O/r.model" --resume --threads 2
+  # train's other paths: a fold, a given vocabulary on a reused preparation, continuous inputs with
+  # a value loss, early stopping that keeps an earlier step, --init, a finished model's held_out
+  # evaluated whole, and refusals (a resume's other seed, --values against the vocabulary).
+  local TS=(--layers 1 --d-model 32 --heads 2 --context 64 --batch 4 --lr 3e-3 --eval-batches 2 --threads 2)
+  step train_fold "$C" train --store "$O/d.store" --out "$O/f.model" "${TS[@]}" --steps 6 --fold 1/5
+  step train_vocab "$C" train --store "$O/d.store" --out "$O/fv.model" --vocab "$O/f.model/vocab.bin" \
+    --shards "$O/f.model.shards" "${TS[@]}" --steps 4 --fold 1/5
+  step train_inputs "$C" train --store "$O/d.store" --out "$O/in.model" --values embed --inputs --value-loss 0.5 \
+    "${TS[@]}" --steps 6 --split 60/20/20
+  step train_early "$C" train --store "$O/d.store" --out "$O/es.model" --shards "$O/in.model.shards" --values embed \
+    --early-stop 6 --eval-every 1 "${TS[@]}" --steps 10 --lr 0.3 --min-lr 0.3 --warmup 0 --split 60/20/20
+  step train_init "$C" train --store "$O/d.store" --out "$O/it.model" --init "$O/f.model" "${TS[@]}" --steps 4 \
+    --split 70/15/15
+  step train_held_all "$C" train --store "$O/d.store" --out "$O/f.model" --resume --held-out-batches 0 --threads 2 \
+    --fold 1/5
+  step train_refuse_seed "$C" train --store "$O/d.store" --out "$O/f.model" --resume --seed 9 --fold 1/5
+  step train_refuse_values "$C" train --store "$O/d.store" --out "$O/vm.model" --vocab "$O/f.model/vocab.bin" \
+    --values embed "${TS[@]}" --steps 2 --fold 1/5
   local SP=(--split-fractions 50/20/30)
   step label_readm "$C" label --task tasks/readmission_30d.task --store "$O/d.store" --out "$O/readm.csv" "${SP[@]}"
   step label_mort "$C" label --task tasks/in_hospital_mortality.task --store "$O/d.store" --out "$O/mort.csv"

@@ -5,13 +5,15 @@
  * corpus, so a development half and a confirmation half can be reported apart. The phrase format
  * also reads the PhysioNet deid gold standard (id.text + id-phi.phrase), found from --corpus or
  * named with --text / --phi; --case re-cases the notes first, to measure the engine on all-caps and
- * all-lower-case text. It prints counts and ratios only, never corpus text. */
+ * all-lower-case text. It prints counts and ratios only, never corpus text; --errors FILE (for
+ * development halves only) writes each miss and false positive with its context to FILE. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/datadir.h"
+#include "util/sbuf.h"
 #include "cli/commands.h"
 #include "cli/opts.h"
 #include "deid/deid_eval.h"
@@ -69,9 +71,36 @@ static int take_records(const char *cmd, const char *v, void *dst) {
     return 0;
 }
 
+/* --errors: one line per miss or false positive, "MISS|FP<TAB>record<TAB>type<TAB>[[span]]
+ * with 40 bytes of context either side", newlines shown as '|'. */
+typedef struct {
+    sbuf out;
+} err_list;
+
+static void put_ctx(sbuf *b, const char *t, size_t from, size_t to) {
+    for (size_t i = from; i < to; i++) {
+        char ch = t[i] == '\n' || t[i] == '\t' || t[i] == '\r' ? '|' : t[i];
+        sbuf_put(b, &ch, 1);
+    }
+}
+
+static void on_error(void *ctx, const deid_doc *d, const deid_gold *g, const deid_span *p) {
+    err_list *el = ctx;
+    size_t s = g ? g->start : p->start, e = g ? g->end : p->end;
+    size_t a = s > 40 ? s - 40 : 0, z = e + 40 < d->len ? e + 40 : d->len;
+    sbuf *b = &el->out;
+    sbuf_fmt(b, "%s\t%s\t%s\t", g ? "MISS" : "FP", d->id, g ? g->label : deid_type_name(p->type));
+    put_ctx(b, d->text, a, s);
+    sbuf_str(b, "[[");
+    put_ctx(b, d->text, s, e);
+    sbuf_str(b, "]]");
+    put_ctx(b, d->text, e, z);
+    sbuf_str(b, "\n");
+}
+
 int cmd_deid_eval(int argc, char **argv) {
     int status;
-    const char *corpus = NULL, *format = NULL, *rules = NULL, *text_path = NULL, *phi_path = NULL;
+    const char *corpus = NULL, *format = NULL, *rules = NULL, *text_path = NULL, *phi_path = NULL, *errors = NULL;
     int json = 0, ranged = 0, case_mode = DEID_CASE_AS_IS;
     records_range rr = {0, 0, 0};
     double min_r = -1, min_p = -1, thr = -1;
@@ -101,12 +130,15 @@ int cmd_deid_eval(int argc, char **argv) {
         CLI_OPT_DOUBLE("threshold", &thr, "P", 0, 1,
                        "use P as the model's decision threshold instead of the one in\n"
                        "model.tsv (a word is PHI when P(not PHI) < P; for calibration)"),
+        CLI_OPT_STR("errors", &errors, "FILE",
+                    "write each miss and false positive (all-dates, any-overlap) with\n"
+                    "40 bytes of context to FILE: corpus text, for development halves only"),
         CLI_OPT_END};
     const cli_spec spec = {
         .cmd = CMD,
         .usage = "deid-eval --corpus FILE --format presidio|phrase [--json] [--rules DIR]\n"
                  "                        [--records A-B] [--min-recall R] [--min-precision P]\n"
-                 "                        [--case upper|lower] [--threshold P]\n"
+                 "                        [--case upper|lower] [--threshold P] [--errors FILE]\n"
                  "       clinfm deid-eval [--corpus PATH] --text FILE --phi FILE [options]",
         .about = "Measures the free-text de-identifier on an annotated corpus: recall, precision and F2\n"
                  "per PHI type and overall, by any-overlap and by strict (exact span) match.\n",
@@ -171,7 +203,11 @@ int cmd_deid_eval(int argc, char **argv) {
                               : c.layout == DEID_LAYOUT_INLINE  ? "inline"
                                                                 : "presidio";
     deid_eval_result res;
-    if (!rc) rc = deid_evaluate(r, &c, &res, NULL, NULL, &err);
+    err_list el;
+    memset(&el, 0, sizeof el);
+    if (!rc) rc = deid_evaluate(r, &c, &res, errors ? on_error : NULL, &el, &err);
+    if (!rc && errors) rc = sbuf_write_file(&el.out, errors, &err);
+    sbuf_free(&el.out);
     if (rc) {
         cf_err_print(&err);
         deid_corpus_free(&c);

@@ -29,6 +29,7 @@
 #include "model/outcome.h"
 #include "model/runtime.h"
 #include "tasks/task_outcome.h"
+#include "timeline/prepare.h"
 #include "util/json.h"
 
 typedef struct {
@@ -450,7 +451,7 @@ static int check_overlap(model_shared *sh, const char *model_path, cf_err *err) 
     info->train_first = info->train_last = TIME_NULL;
     if (!bs.present) return CF_OK; /* nothing to check against: the report says so */
     char hex[65];
-    if (s) bundle_store_hash(s, hex);
+    if (s) timeline_store_fingerprint(s, hex);
     info->same_store = s && !strcmp(hex, bs.store_hash);
     info->train_deidentified = bs.deidentified;
     info->train_first = bs.first_time;

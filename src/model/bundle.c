@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
+#include "timeline/prepare.h"
 #include "util/atomic_file.h"
 #include "util/file.h"
 #include "util/le.h"
@@ -22,7 +23,6 @@
 #define MANIFEST "manifest.json"
 #define MAX_MANIFEST ((size_t)64 << 20)
 #define SS_MAGIC "CLINFMSS"
-#define STORE_HEADER_BLOCK 4096 /* the store's header block (store/store.h) */
 
 /* ---------------------------------------------------------------- small helpers */
 
@@ -396,13 +396,6 @@ int bundle_put_file(model_bundle *b, const char *part, const char *src, cf_err *
 
 /* ---------------------------------------------------------------- the training split */
 
-void bundle_store_hash(const store *s, char hex[65]) {
-    unsigned char h[32];
-    size_t n = s->map_len < STORE_HEADER_BLOCK ? s->map_len : STORE_HEADER_BLOCK;
-    crypto_generichash(h, sizeof h, s->map, n, NULL, 0);
-    sodium_bin2hex(hex, 65, h, sizeof h);
-}
-
 static int cmp_u64(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return (x > y) - (x < y);
@@ -460,7 +453,7 @@ int bundle_record_split(model_bundle *b, const store *s, const split_config *c, 
 
     j = cJSON_CreateObject();
     char hex[65];
-    bundle_store_hash(s, hex);
+    timeline_store_fingerprint(s, hex);
     cJSON *st = cJSON_AddObjectToObject(j, "store");
     cJSON_AddStringToObject(st, "header_blake2b256", hex);
     cJSON_AddNumberToObject(st, "subjects", (double)s->n_subjects);

@@ -111,9 +111,6 @@ typedef struct {
     uint64_t unprinted;              /* train and tuning subjects too short for a print */
 } bundle_split;
 
-/* Fingerprint of a store: hex BLAKE2b-256 of its header block (which holds every section's
- * checksum), so two stores with the same fingerprint have the same bytes. */
-void bundle_store_hash(const store *s, char hex[65]);
 /* Computes the training split's fingerprint of store s under c and writes split.json and
  * split_subjects.bin into the bundle. */
 int bundle_record_split(model_bundle *b, const store *s, const split_config *c, cf_err *err);

@@ -214,8 +214,9 @@ static void relative_ref(nb *b, int i) {
     }
     const synth_person *p = &c->relative[i];
     const char *rel = c->relation[i];
-    switch (pick(b, 6)) {
+    switch (pick(b, 7)) {
     case 0: putf(b, "%s, ", rel); phi(b, DEID_NAME, p->given); put(b, ","); break;
+    case 5: put(b, ONE(b, "pt's ", "her ", "his ", "the pt's ")); phi(b, DEID_NAME, p->given); putf(b, " (%s)", rel); break;
     case 1: putf(b, "%s ", rel); phi(b, DEID_NAME, p->given); break;
     case 2: putf(b, "%s ", rel); phif(b, DEID_NAME, "%s %s", p->given, p->family); break;
     case 3: putf(b, "%s (", rel); phi(b, DEID_NAME, p->given); put(b, ")"); break;
@@ -928,7 +929,9 @@ static void hcp_loose(nb *b) {
     case 3: phi_name(b, p->family); break;
     case 4: snprintf(tmp, sizeof tmp, "%c. %s", p->given[0], p->family); phi_name(b, tmp); break;
     case 5: snprintf(tmp, sizeof tmp, "%s %s", p->given, p->family); phi_name(b, tmp); break;
-    case 6: put(b, ONE(b, "RN ", "NP ", "Dr. ", "Dr ", "DR ", "dr ", "PA ", "Fr. ")); phi_name(b, chance(b, 50) ? p->family : p->given); break;
+    case 6: put(b, ONE(b, "RN ", "NP ", "Dr. ", "Dr ", "DR ", "dr ", "PA ", "Fr. ", "SW ", "CM ", "OT ", "RT ", "chaplain ", "pharmacist ", "PCA "));
+        phi_name(b, chance(b, 50) ? p->family : p->given);
+        break;
     case 7: snprintf(tmp, sizeof tmp, "%c.", p->given[0]); phi(b, DEID_NAME, tmp); break;
     default: snprintf(tmp, sizeof tmp, "%c. %.2s", p->given[0], p->family); phi_name(b, tmp); break;
     }
@@ -1016,12 +1019,20 @@ static void facility_name(nb *b, const synth_namelists *nl, char *out, size_t ca
                               "Whispering Pines", "Blue Hills", "Chestnut", "Rosewood", "Cherry Hill", "Spring Garden"};
     static const char *S[] = {"Nursing Home", "Nursing", "Rehab", "Rehabilitation Center", "Assisted Living", "House",
                               "Court", "Hall", "Manor", "Place", "Gardens", "Healthcare", "Center", "Commons", "Terrace", "Lodge"};
-    if (nl && nl->last.n && chance(b, 30)) {
+    /* round 6: more names of common words, with "The" or with no generic word at all */
+    static const char *A2[] = {"Cobblestone", "Heron Pond", "Juniper", "Larkspur", "Foxglove", "Quail Run", "Beacon Point",
+                               "Lantern Hill", "Hawthorn", "Sandpiper", "Kestrel", "Copper Beech", "Elm Hollow", "Birch Haven"};
+    int k = pick(b, 100);
+    if (nl && nl->last.n && k < 25) {
         char w[24];
         titled(w, pickw(b, &nl->last), sizeof w);
         snprintf(out, cap, "%s %s", w, S[pick(b, 16)]);
+    } else if (k < 40) {
+        snprintf(out, cap, "The %s %s", chance(b, 50) ? A[pick(b, 27)] : A2[pick(b, 14)], S[pick(b, 16)]);
+    } else if (k < 55) {
+        snprintf(out, cap, "%s", chance(b, 50) ? A[pick(b, 27)] : A2[pick(b, 14)]);
     } else {
-        snprintf(out, cap, "%s %s", A[pick(b, 27)], S[pick(b, 16)]);
+        snprintf(out, cap, "%s %s", chance(b, 70) ? A[pick(b, 27)] : A2[pick(b, 14)], S[pick(b, 16)]);
     }
 }
 
@@ -1122,8 +1133,14 @@ static void place_sentence2(nb *b) {
     case 2: put(b, ONE(b, "transferred from ", "tx from ", "came from ", "rec'd from ")); hosp_abbr_ref(b); put(b, ONE(b, " for cath. ", " for further mgmt. ", " w/ GIB. ")); break;
     case 3: put(b, ONE(b, "transferred to ", "to ", "call out to ", "TO ")); ward_loose(b); putf(b, " at %02d%02d%s", pick(b, 24), 5 * pick(b, 12), ONE(b, ". ", ", report called. ", " via wheelchair w/ O2 and monitor. ")); break;
     case 4: put(b, ONE(b, "awaiting bed on ", "bed assigned on ", "plan call out to ")); ward_loose(b); put(b, ONE(b, ". ", " when bed available. ")); break;
-    case 5: put(b, ONE(b, "d/c planned to ", "plan d/c to ", "pt lived at ", "family toured ", "referral sent to ")); facility_ref(b);
+    case 5: put(b, ONE(b, "d/c planned to ", "plan d/c to ", "pt lived at ", "family toured ", "referral sent to ", "Dispo: ", "family unhappy w/ ", "resides at ")); facility_ref(b);
         if (chance(b, 30)) { put(b, " on "); date_loose(b, 1 + pick(b, 5)); put(b, ". "); } else put(b, ONE(b, ". ", " has a bed available. "));
+        if (chance(b, 50)) {
+            /* the facility opening a sentence, with no cue before it */
+            facility_ref(b);
+            put(b, ONE(b, " can take pt ", " liaison screening today. ", " declined, no LTC beds. ", " will call back re: bed. ", " accepted pending auth. ", " is pt's preference. "));
+            if (b->t.p[b->t.len - 1] == ' ' && b->t.p[b->t.len - 2] == 't') { date_loose(b, 1 + pick(b, 4)); put(b, ". "); }
+        }
         break;
     case 6: put(b, ONE(b, "lives alone in an apartment in ", "lived w/ son in ", "referral to VNA in ", "pt from ")); phi(b, DEID_LOCATION, b->c->city[0] ? b->c->city : "town"); put(b, ". "); break;
     case 7: put(b, "pt followed at "); hosp_abbr_ref(b); put(b, ONE(b, " clinic. ", " for HD. ", ". ")); break;
@@ -1518,6 +1535,283 @@ static void events_list(nb *b) {
     }
 }
 
+/* ---- round 6: emergency, dictated and therapy notes -------------------------------------- */
+
+/* A clinician's initials ("JB", "jb", "J.B.", "JKB"), as signed on a short line or typed by a
+ * transcriptionist. */
+static void initials_of(nb *b, const synth_person *p, int lower) {
+    char tmp[8];
+    if (chance(b, 15)) snprintf(tmp, sizeof tmp, "%c.%c.", p->given[0], p->family[0]);
+    else if (chance(b, 12)) snprintf(tmp, sizeof tmp, "%c%c%c", p->given[0], 'A' + pick(b, 26), p->family[0]);
+    else snprintf(tmp, sizeof tmp, "%c%c", p->given[0], p->family[0]);
+    if (lower)
+        for (char *q = tmp; *q; q++)
+            if (*q >= 'A' && *q <= 'Z') *q = (char)(*q + 32);
+    phi(b, DEID_NAME, tmp);
+}
+
+/* credentials after a signature; not PHI */
+static const char *credential(nb *b) {
+    return ONE(b, "RN", "MD", "DO", "NP", "PA-C", "DPT", "PTA", "OTR/L", "COTA", "RRT", "PharmD", "RPh", "LICSW", "MSW",
+               "LCSW", "RD", "LDN", "SLP", "CCC-SLP", "CNA", "LPN", "CRNA", "ANP", "FNP-BC", "RN BSN", "RN CM", "MD PhD",
+               "CNS", "EMT-P", "BSN", "SW", "CM");
+}
+
+/* A signature line of a short note: initials or a name, with a credential, sometimes a number */
+static void sig_line(nb *b) {
+    const synth_person *p = clin(b);
+    if (!p || chance(b, 25)) {
+        /* a short closing line that is no name: words alone on a last line are not always a signature */
+        put(b, ONE(b, "\n(over)\n", "\n(Final)\n", "\nEND OF NOTE\n", "\nPage w/ questions.\n", "\ncont per plan\n",
+                   "\nMVI, thiamine, folate\n", "\nFull code.\n", "\nDNR/DNI\n", "\n(cont)\n", "\nReviewed.\n"));
+        return;
+    }
+    char tmp[2 * SYNTH_FIELD + 4];
+    put(b, ONE(b, "\n- ", "\n-- ", "\n", "\n", "\nSigned: ", "\n~", "\nBy: "));
+    switch (pick(b, 7)) {
+    case 0: case 1: initials_of(b, p, chance(b, 20)); putf(b, " %s", credential(b)); break;
+    case 2: phi_name(b, p->family); putf(b, " %s", credential(b)); break;
+    case 3: snprintf(tmp, sizeof tmp, "%s %s", p->given, p->family); phi_name(b, tmp); putf(b, ONE(b, ", %s", " %s"), credential(b)); break;
+    case 4: snprintf(tmp, sizeof tmp, "%c. %s", p->given[0], p->family); phi_name(b, tmp); putf(b, " %s", credential(b)); break;
+    case 5: phi_name(b, p->given); putf(b, " %s", credential(b)); break;
+    default: initials_of(b, p, 0); putf(b, " %s ", credential(b)); phone_loose(b); break;
+    }
+    put(b, "\n");
+}
+
+/* vital signs as a bare list in the reader's known order: "T/HR/BP/RR/SaO2 37.9, 104, 101/58,
+ * 22, 93% 2L" (the numbers after the commas and slashes are no dates) */
+static void vitals_list(nb *b) {
+    put(b, ONE(b, "Initial vitals ", "T/HR/BP/RR/SaO2 ", "vitals on arrival: ", "Triage vitals - ", "V/S "));
+    if (chance(b, 35)) putf(b, "%d.%d", 36 + pick(b, 4), pick(b, 10));
+    else putf(b, "%d.%d", 96 + pick(b, 7), pick(b, 10));
+    const char *sep = ONE(b, ", ", ", ", " / ", "  ", "; ");
+    putf(b, "%s%d%s%d/%d%s%d%s%d%%", sep, 45 + pick(b, 90), sep, 80 + pick(b, 110), 35 + pick(b, 60), sep, 8 + pick(b, 28), sep, 80 + pick(b, 21));
+    put(b, ONE(b, " RA", " on 2L", " 3 L NC", " 15L NRB", " on RA", " 5LNC", " BiPAP", ""));
+    if (chance(b, 50)) putf(b, ONE(b, ", accucheck %d", "  glucose %d", ", FS %d"), 55 + pick(b, 420));
+    if (chance(b, 60)) putf(b, ONE(b, ", pain %d/10", "  pain score %d", " (pain %d/10)"), pick(b, 11));
+    if (chance(b, 30)) putf(b, ", wt %d kg", 40 + pick(b, 100));
+    put(b, "\n");
+}
+
+/* numeric lab lists: "Na 141, K 3.6, Cl 99, CO2 27, BUN 22, Cr 0.9; iCa 1.12 Alb 2.9" */
+static void lab_line(nb *b) {
+    if (chance(b, 50))
+        putf(b, "Na %d, K %d.%d, Cl %d, CO2 %d, BUN %d, Cr %d.%d, gluc %d", 126 + pick(b, 20), 2 + pick(b, 4), pick(b, 10), 92 + pick(b, 18),
+             14 + pick(b, 16), 5 + pick(b, 70), pick(b, 5), pick(b, 10), 60 + pick(b, 350));
+    else
+        putf(b, "chem7 %d/%d.%d/%d/%d/%d/%d.%d/%d", 126 + pick(b, 20), 2 + pick(b, 4), pick(b, 10), 92 + pick(b, 18), 14 + pick(b, 16),
+             5 + pick(b, 70), pick(b, 5), pick(b, 10), 60 + pick(b, 350));
+    if (chance(b, 60)) putf(b, "%siCa %d.%02d Alb %d.%d Mg %d.%d PO4 %d.%d", ONE(b, "; ", "  ", ". "), 1, pick(b, 40), 2 + pick(b, 3), pick(b, 10), 1 + pick(b, 2), pick(b, 10), 1 + pick(b, 5), pick(b, 10));
+    if (chance(b, 40)) putf(b, "%sCa %d.%d", ONE(b, ", ", "; ", " "), 7 + pick(b, 4), pick(b, 10));
+    if (chance(b, 50)) putf(b, "%sCBC %d.%d>%d.%d<%d, PT %d.%d/INR %d.%d", ONE(b, "; ", "\n"), 2 + pick(b, 25), pick(b, 10), 7 + pick(b, 9), pick(b, 10), 30 + pick(b, 450), 11 + pick(b, 15), pick(b, 10), 1, pick(b, 10));
+    if (chance(b, 40)) putf(b, "%sTnT %d.%02d, CK-MB %d, proBNP %d, lactate %d.%d", ONE(b, "; ", ". "), pick(b, 2), pick(b, 100), 1 + pick(b, 30), 100 + pick(b, 9000), pick(b, 8), pick(b, 10));
+    put(b, "\n");
+}
+
+/* exam shorthand with eponyms and letters that look like names */
+static void exam_line(nb *b) {
+    put(b, ONE(b, "PE: ", "Physical exam: ", "O: ", "On exam "));
+    put(b, ONE(b, "awake, oriented x3. ", "drowsy, follows commands. ", "in mild distress. ", "comfortable. "));
+    put(b, ONE(b, "Heart reg, 3/6 holosystolic murmur apex. ", "tachy, irreg. ", "S1 S2 nl, no rub. ", "RRR, soft SEM. ", "Graham Steell murmur. "));
+    put(b, ONE(b, "Chest: bibasilar rales. ", "Lungs clear. ", "decreased BS R base, egophony. ", "Kussmaul resp. "));
+    put(b, ONE(b, "Abd: distended, tympanic. ", "abd benign, neg Rovsing. ", "Grey Turner sign absent. ", "no HSM. "));
+    put(b, ONE(b, "Ext: trace pedal edema. ", "Calves soft, non-tender. ", "Janeway lesions noted. ", "Osler nodes absent. ", "Kernig/Brudzinski neg. "));
+    if (chance(b, 40)) put(b, ONE(b, "Romberg pos. ", "Trousseau neg. ", "Cheyne-Stokes breathing at times. ", "Virchow node not palpable. ", "Roux-en-Y anatomy. ", "Kerley lines on film. "));
+    put(b, "\n");
+}
+
+/* an emergency-department triage or physician note */
+static void ed_note(nb *b) {
+    const synth_note_context *c = b->c;
+    put(b, ONE(b, "Emergency Dept Triage\n", "EMERGENCY NURSING ASSESSMENT\n", "ED Provider Note\n", "ER NOTE\n", "Triage Assessment:\n", "EW Attending\n"));
+    if (chance(b, 60)) {
+        put(b, ONE(b, "Pt: ", "Name: ", "", "PATIENT: "));
+        char tmp[2 * SYNTH_FIELD + 4];
+        if (chance(b, 50)) snprintf(tmp, sizeof tmp, "%s %s", c->patient.given, c->patient.family);
+        else snprintf(tmp, sizeof tmp, "%s, %s", c->patient.family, c->patient.given);
+        phi_name(b, tmp);
+        if (c->mrn[0]) { put(b, ONE(b, "  MR# ", "   Unit no: ", " #")); phi(b, DEID_MRN, c->mrn); }
+        put(b, "\n");
+    }
+    if (chance(b, 50)) { put(b, ONE(b, "Arrived ", "Seen at ", "Door time ")); putf(b, "%02d%02d  ", pick(b, 24), 5 * pick(b, 12)); date_loose(b, 0); put(b, "\n"); }
+    put(b, ONE(b, "Presenting complaint: ", "CC: ", "Complaint - "));
+    put(b, ONE(b, "dyspnea", "CP", "mechanical fall", "generalized weakness", "epigastric pain", "AMS", "fevers", "near syncope", "hematemesis"));
+    put(b, "\n");
+    age_phrase(b);
+    put(b, ONE(b, " arrives via EMS from ", " by ambulance from ", " brought by family from ", " via private car from ", " transported from "));
+    switch (pick(b, 4)) {
+    case 0: facility_ref(b); break;
+    case 1: put(b, ONE(b, "home", "a shelter", "work")); break;
+    case 2: phi(b, DEID_ADDRESS, c->street); put(b, ", "); phi(b, DEID_LOCATION, c->city); break;
+    default: hosp_abbr_ref(b); break;
+    }
+    put(b, ONE(b, " with ", " reporting ", " after "));
+    put(b, ONE(b, "2 days of worsening dyspnea", "pressure-like CP", "an unwitnessed fall", "vomiting x3", "rigors", "confusion per staff"));
+    put(b, ONE(b, ". ", "\n"));
+    if (chance(b, 40)) { relative_ref(b, rel_i(b)); put(b, ONE(b, " found pt and called EMS. ", " accompanies pt. ", " is HCP. ")); }
+    vitals_list(b);
+    put(b, ONE(b, "Hx: ", "Past hx: ", "PMH - "));
+    put(b, ONE(b, "HTN, HLD, T2DM", "HFrEF, AF on apixaban", "CKD4", "Parkinson's, prior CVA", "s/p CABG, PVD"));
+    if (chance(b, 40)) { put(b, ", "); history_items(b); }
+    put(b, "\n");
+    put(b, ONE(b, "Allergies: none known\n", "ALLERGIES: codeine (nausea)\n", "NKDA\n", "allergy: iodine\n"));
+    if (chance(b, 50)) put(b, ONE(b, "Home meds reviewed\n", "Med list w/ EMS\n", "Meds per facility MAR\n"));
+    if (chance(b, 50)) { put(b, ONE(b, "PCP ", "Primary: ", "pcp ")); hcp_loose(b); if (chance(b, 50)) { put(b, ONE(b, " at ", ", ")); hosp_abbr_ref(b); } put(b, "\n"); }
+    if (chance(b, 40)) exam_line(b);
+    putf(b, ONE(b, "ESI level %d. ", "Acuity %d, ", "Triage category %d  ", "ESI %d; "), 1 + pick(b, 5));
+    put(b, ONE(b, "placed in Rm ", "to Bay ", "to urgent care side", "to trauma bay", "to hall bed ", "to Rm "));
+    if (b->t.p[b->t.len - 1] == ' ') { if (chance(b, 50)) putf(b, "%d", 1 + pick(b, 30)); else putf(b, "%c", 'A' + pick(b, 4)); }
+    put(b, "\n");
+    if (chance(b, 40)) { trap_sentence(b); put(b, "\n"); }
+    if (chance(b, 40)) { put(b, ONE(b, "Given ", "Rec'd ", "s/p ")); put(b, ONE(b, "1/2 tab ASA", "NS 1/2 L bolus", "morphine 2-4 mg", "1-2 L IVF", "500-1000 mL LR", "tylenol 650 x1")); put(b, ONE(b, ".\n", " in triage.\n")); }
+    sig_line(b);
+}
+
+/* a dictated consult or clinic letter with its transcription line ("D: date T: date JB/kl") */
+static void dictated_note(nb *b) {
+    const synth_note_context *c = b->c;
+    put(b, ONE(b, "CONSULTATION REPORT\n", "Consultation\n", "Outpatient Visit\n", "CLINIC LETTER\n", "Nephrology Consultation\n", "GI consult\n"));
+    if (chance(b, 70)) { put(b, ONE(b, "Service date: ", "DOS: ", "Visit ", "")); date_ref(b, 0, 1); put(b, "\n"); }
+    if (chance(b, 70)) {
+        put(b, ONE(b, "Consult requested by ", "Requesting physician: ", "REFERRED BY: ", "Referral from "));
+        clinician_ref(b, 1);
+        put(b, ", ");
+        put(b, ONE(b, "General Medicine", "Gen Surg", "Orthopedics", "CCU", "Cards", "Neurology", "Heme/Onc", "Hospital Medicine"));
+        if (chance(b, 60)) { put(b, ", "); ward_loose(b); }
+        put(b, "\n");
+    }
+    put(b, ONE(b, "Question: ", "Indication: ", "RFC: "));
+    put(b, ONE(b, "rising creatinine", "rapid AF", "K 6.2", "melena", "presyncope", "Na 122", "volume overload"));
+    put(b, "\nHistory: ");
+    age_phrase(b);
+    put(b, ONE(b, " with ", " w/ ", " who has "));
+    history_items(b);
+    put(b, ONE(b, ", admitted ", ", seen here ", ", came in "));
+    date_loose(b, -c->day_of_stay);
+    put(b, ONE(b, ". ", " w/ orthopnea. ", " after syncope at home. "));
+    if (chance(b, 50)) common_sentence(b);
+    put(b, "\n");
+    exam_line(b);
+    put(b, ONE(b, "Results: ", "Labs: ", "LABS: "));
+    lab_line(b);
+    if (chance(b, 60)) {
+        put(b, ONE(b, "  KUB", "  CTA", "  TTE ", "  EKG "));
+        if (chance(b, 50)) date_loose(b, -pick(b, 3)); else { put(b, " "); date_loose(b, -pick(b, 3)); }
+        put(b, ONE(b, ": no free air\n", ": EF 30-35%, severe TR\n", ": unchanged from prior\n", ": new LBBB\n"));
+    }
+    put(b, ONE(b, "Assessment and recommendations:\n", "Plan:\n", "RECOMMENDATIONS\n"));
+    int n = 2 + pick(b, 3);
+    for (int k = 0; k < n; k++) {
+        putf(b, ONE(b, "%d) ", "%d. ", "%d- "), k + 1);
+        switch (pick(b, 5)) {
+        case 0: put(b, ONE(b, "carvedilol 3.125 BID", "digoxin 0.125 daily", "warfarin 7.5 tonight", "torsemide 20 qd", "K-Dur 20 mEq x2")); break;
+        case 1: put(b, ONE(b, "renal US", "EGD in am", "TSH, iron studies", "repeat lytes q6h")); break;
+        case 2: put(b, ONE(b, "discussed w/ ", "d/w ", "plan reviewed with ")); hcp_loose(b); break;
+        case 3: put(b, ONE(b, "return to clinic ", "f/u appt ", "see in clinic ")); date_loose(b, 7 + pick(b, 30)); putf(b, " %d:%02d%s", 1 + pick(b, 12), 15 * pick(b, 4), ONE(b, "am", "pm", "")); break;
+        default: trap_sentence(b); break;
+        }
+        put(b, "\n");
+    }
+    const synth_person *p = clin(b);
+    if (p && chance(b, 80)) {
+        /* dictator and transcriptionist initials ("JB/kl"): on their own line, before the dates or
+           after them */
+        const synth_person *q = clin(b);
+        int where = pick(b, 4);
+        if (where == 0) {
+            put(b, "\n");
+            initials_of(b, p, 0);
+            put(b, ONE(b, "/", "/", ":"));
+            initials_of(b, q ? q : p, chance(b, 70));
+        }
+        put(b, ONE(b, "\nD: ", "\nDD: ", "\nDictated: "));
+        date_loose(b, 0);
+        put(b, ONE(b, " T: ", "  TD: ", " Transcribed: "));
+        date_loose(b, 1);
+        if (where > 0) {
+            put(b, where == 1 ? "  " : "\n");
+            initials_of(b, p, 0);
+            put(b, ONE(b, "/", "/", ":"));
+            initials_of(b, q ? q : p, chance(b, 70));
+        }
+        if (chance(b, 40)) putf(b, " job %d", 10000 + pick(b, 90000));
+        put(b, "\n");
+    }
+    if (chance(b, 60)) {
+        put(b, ONE(b, "cc: ", "Copy to: ", "CC "));
+        clinician_ref(b, 0);
+        put(b, ", ");
+        if (chance(b, 50)) phi(b, DEID_LOCATION, c->city);
+        else hospital_ref(b, 1);
+        put(b, "\n");
+    }
+    if (p && chance(b, 60)) {
+        char tmp[2 * SYNTH_FIELD + 4];
+        put(b, ONE(b, "Signed electronically by ", "Authenticated by ", "E-signed: "));
+        snprintf(tmp, sizeof tmp, "%s %s", p->given, p->family);
+        phi_name(b, tmp);
+        put(b, ONE(b, " on ", " "));
+        date_ref(b, 2, 1);
+        put(b, "\n");
+    }
+}
+
+/* physical and occupational therapy, pharmacy and nutrition notes */
+static void therapy_note(nb *b) {
+    const synth_note_context *c = b->c;
+    int kind = pick(b, 3);
+    if (kind == 0) put(b, ONE(b, "Physical Therapy Evaluation ", "PT treatment ", "PT daily note ", "Occupational Therapy ", "OT tx "));
+    else if (kind == 1) put(b, ONE(b, "Clinical Pharmacy ", "Pharmacokinetics ", "Pharm note ", "Anticoagulation clinic "));
+    else put(b, ONE(b, "Clinical Nutrition ", "Dietitian note ", "Nutrition f/u "));
+    if (chance(b, 70)) date_loose(b, 0);
+    put(b, "\n");
+    if (kind == 0) {
+        put(b, ONE(b, "Diagnosis: ", "Tx dx: ", "Referral dx: "));
+        put(b, ONE(b, "R hemiarthroplasty", "L femoral neck fx", "debility", "R TKR POD2", "L MCA stroke", "lumbar stenosis s/p lami"));
+        if (chance(b, 40)) { put(b, " "); date_loose(b, -pick(b, 5)); }
+        put(b, "\n");
+        put(b, ONE(b, "Home setup: ", "Baseline: ", "Social/home: "));
+        put(b, ONE(b, "indep w/o device", "used a rollator", "household ambulator", "indep ADLs, no driving", "needed help w/ IADLs"));
+        put(b, ONE(b, "; resides alone in ", "; lives w/ "));
+        if (b->t.p[b->t.len - 2] == 'w' && b->t.p[b->t.len - 1] == ' ') { rel_loose(b, rel_i(b)); put(b, " in "); }
+        putf(b, "%s, %d %s", ONE(b, "a split-level", "a ranch house", "a 1st floor apt", "a 3rd floor walk-up", "an assisted living apt", "a duplex"),
+             1 + pick(b, 14), ONE(b, "steps w/ 1 rail", "stairs to bedroom", "entry steps"));
+        if (chance(b, 50)) { put(b, ONE(b, " in ", ", ")); phi(b, DEID_LOCATION, c->city); }
+        put(b, ".\n");
+        putf(b, "Pain %d/10 at rest. Supine>sit mod A, transfers min A x%d, gait %d ft w/ rollator + SBA. MMT %d%s/5 hip flexors. ", pick(b, 11), 1 + pick(b, 2),
+             10 + 5 * pick(b, 30), 2 + pick(b, 3), ONE(b, "", "+", "-"));
+        putf(b, ONE(b, "Berg %d/56", "MoCA %d/30", "5xSTS %d sec", "Braden %d/23", "FIM %d/126"), 6 + pick(b, 20));
+        put(b, ONE(b, ", fall risk.\n", ".\n", ", below age norms.\n"));
+        put(b, ONE(b, "Impression: ", "A: "));
+        put(b, ONE(b, "progressing toward goals. ", "slow progress, deconditioned. ", "limited by orthostasis. "));
+        put(b, ONE(b, "D/c rec: ", "Recommend ", "plan d/c to ", "anticipate ", "Dispo: ", "d/c to rehab at ", "rehab bed at ", "SNF: "));
+        if (chance(b, 70)) facility_ref(b); else put(b, ONE(b, "home w/ VNA", "home w/ family assist", "inpatient rehab"));
+        put(b, ".\n");
+    } else if (kind == 1) {
+        putf(b, "%s level %d.%d drawn before dose %d; ", ONE(b, "Vanc", "Vancomycin", "Tobramycin", "Amikacin"), 5 + pick(b, 20), pick(b, 10), 3 + pick(b, 4));
+        putf(b, "regimen %s, target %d-%d. ", ONE(b, "1250 mg q12h", "15 mg/kg q24h", "1 g q8h", "750 mg q12h"), 10 + 5 * pick(b, 2), 15 + 5 * pick(b, 2));
+        putf(b, "INR %d.%d, coumadin %s. ", 1 + pick(b, 3), pick(b, 10), ONE(b, "hold x1", "7.5 mg", "1 mg tonight", "unchanged"));
+        lab_line(b);
+        put(b, ONE(b, "Outpt meds confirmed with ", "Med history from ", "Allergies confirmed w/ "));
+        relative_ref(b, rel_i(b));
+        if (chance(b, 50)) { put(b, " and "); put(b, ONE(b, "Walgreens ", "Stop & Shop pharmacy ", "the pharmacy in ", "CVS on ")); phi(b, DEID_LOCATION, c->city); put(b, " ("); phone_loose(b); put(b, ")"); }
+        put(b, ".\nReviewed w/ ");
+        clinician_ref(b, 1);
+        put(b, ".\n");
+    } else {
+        putf(b, "Ht %d cm Wt %d.%d kg BMI %d. ", 150 + pick(b, 40), 45 + pick(b, 80), pick(b, 10), 17 + pick(b, 25));
+        putf(b, "Needs %d-%d kcal/d, %d-%d g protein. ", 1400 + 100 * pick(b, 8), 1800 + 100 * pick(b, 8), 60 + pick(b, 30), 90 + pick(b, 30));
+        put(b, ONE(b, "TF Jevity 1.2 @ 40, goal 60. ", "advancing to dysphagia diet. ", "eats <25% of meals. ", "Glucerna BID. "));
+        if (chance(b, 50)) common_sentence(b);
+        put(b, "\n");
+        lab_line(b);
+    }
+    if (chance(b, 50)) { put(b, ONE(b, "Coverage: ", "Payer: ")); put(b, ONE(b, "Medicare A/B, member id ", "Medicaid #", "commercial, policy ", "Medicare Advantage ")); phif(b, DEID_ID, "%09d%c%03d", pick(b, 1000000000), 'A' + pick(b, 26), pick(b, 1000)); put(b, ".\n"); }
+    if (chance(b, 40)) { put(b, ONE(b, "Will update ", "Will call ")); relative_ref(b, rel_i(b)); put(b, ONE(b, " in am.\n", " later today.\n", ".\n")); }
+    sig_line(b);
+}
+
 /* ---- one note ---------------------------------------------------------------------------- */
 
 int synth_note_write(const synth_note_context *ctx, int kind, int casing, uint64_t seed, synth_note *out,
@@ -1549,6 +1843,9 @@ int synth_note_write_ex(const synth_note_context *ctx, int kind, int casing, uin
     case SYNTH_NOTE_REPORT: report_note(&b); break;
     case SYNTH_NOTE_TRANSFER: transfer_note(&b); break;
     case SYNTH_NOTE_LIST: list_note(&b); break;
+    case SYNTH_NOTE_ED: ed_note(&b); break;
+    case SYNTH_NOTE_DICTATED: dictated_note(&b); break;
+    case SYNTH_NOTE_THERAPY: therapy_note(&b); break;
     default: event_note(&b); break;
     }
     put(&b, "");
@@ -1741,9 +2038,13 @@ void synth_context_random(const synth_namelists *nl, uint64_t seed, synth_note_c
     } else {
         snprintf(c->ward, sizeof c->ward, "%s %d", DIR[pick(&b, 4)], 2 + pick(&b, 10));
     }
-    static const char *ST[] = {"Street", "St", "Avenue", "Ave", "Road", "Rd", "Lane", "Drive", "Way", "Court"};
-    titled(w1, pickw(&b, &nl->last), sizeof w1);
-    snprintf(c->street, sizeof c->street, "%d %s %s", 1 + pick(&b, 9999), w1, ST[pick(&b, 10)]);
+    static const char *ST[] = {"Street", "St", "Avenue", "Ave", "Road", "Rd", "Lane", "Drive", "Way", "Court", "Ct", "Pl", "Place", "Cir", "Ter", "Blvd", "Pkwy", "Hwy"};
+    /* street names: a family name, or common words ("Old Mill", "Hillside") */
+    static const char *STW[] = {"Old Mill", "Hillside", "Elm", "Pleasant", "High", "Cedar Ridge", "Spring", "Harbor", "Orchard", "Park",
+                                "Church", "Water", "Old Farm", "Forest", "Sunset", "Meadow Brook", "Prospect", "Union", "Mill Pond", "Bay View"};
+    if (chance(&b, 40)) snprintf(w1, sizeof w1, "%s", STW[pick(&b, 20)]);
+    else titled(w1, pickw(&b, &nl->last), sizeof w1);
+    snprintf(c->street, sizeof c->street, "%d %s %s%s", 1 + pick(&b, 9999), w1, ST[pick(&b, 18)], ONE(&b, "", "", "", " Apt 2", " #4B", " Unit 12", " apt 3C"));
     titled(c->city, pickw(&b, &nl->place), sizeof c->city);
     static const char *STATES[] = {"MA", "NH", "NY", "CA", "TX", "OH", "FL", "IL", "WA", "PA"};
     snprintf(c->state, sizeof c->state, "%s", STATES[pick(&b, 10)]);

@@ -78,10 +78,17 @@ typedef struct {
  *  - REPORT: radiology and ECG reports (report dates, intervals tables, "since previous tracing");
  *  - TRANSFER: admission and transfer notes (hospitals by abbreviation, wards with floors,
  *    history with years, "report given to");
- *  - LIST: flowsheet and order-list labels one a line, clinical vocabulary only (no PHI). */
+ *  - LIST: flowsheet and order-list labels one a line, clinical vocabulary only (no PHI);
+ *  - ED (round 6): emergency triage and provider notes (vital signs as bare comma lists, triage
+ *    acuity, room and bay, arrival from a facility or address, initials with credentials);
+ *  - DICTATED (round 6): consults and clinic letters (referring clinician, service and ward, lab
+ *    lists, the "D: date T: date AB/cd" transcription line, cc and e-signature lines);
+ *  - THERAPY (round 6): physical/occupational therapy, pharmacy and nutrition notes (home set-up,
+ *    scores with a denominator, doses with decimals, discharge facility, payer ids). */
 enum { SYNTH_NOTE_NURSING = 0, SYNTH_NOTE_NURSING_RUNON, SYNTH_NOTE_PROGRESS, SYNTH_NOTE_DISCHARGE,
        SYNTH_NOTE_DAR, SYNTH_NOTE_SOCIAL, SYNTH_NOTE_RESP, SYNTH_NOTE_REPORT, SYNTH_NOTE_TRANSFER,
-       SYNTH_NOTE_LIST, SYNTH_NOTE_EVENT, SYNTH_NOTE_KINDS };
+       SYNTH_NOTE_LIST, SYNTH_NOTE_ED, SYNTH_NOTE_DICTATED, SYNTH_NOTE_THERAPY, SYNTH_NOTE_EVENT,
+       SYNTH_NOTE_KINDS };
 enum { SYNTH_CASE_MIXED = 0, SYNTH_CASE_UPPER, SYNTH_CASE_LOWER };
 
 typedef struct {

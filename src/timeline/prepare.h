@@ -73,7 +73,9 @@ int timeline_prepare_build(vocab *v, const store *s, const split_config *sp, con
                            timeline_prepared *out, cf_err *err);
 
 /* The fingerprint of a store: hex BLAKE2b-256 of its header block, which holds every
- * section's checksum (the same as a model bundle records). */
+ * section's checksum, so two stores with the same fingerprint have the same bytes. The one
+ * fingerprint of a store: a preparation's record, a bundle's split.json and an evaluation's
+ * report all name the store by it. */
 void timeline_store_fingerprint(const store *s, char hex[65]);
 
 #endif

@@ -70,6 +70,17 @@ printf '[{"full_text": "Call Zebulon", "spans": [{"entity_type": "PERSON", "star
 [ $rc -eq 1 ] || fail "bad presidio span must exit 1 (got $rc)"
 grep -q -i "zebulon" "$T/err2.txt" && fail "error message quotes corpus text"
 
+# --errors: one MISS or FP line per error, the span in [[...]]; the table itself quotes no text
+printf '##RECORD e1\nSeen by Dr. {{NAME:Quillfeather}} today.\n##RECORD e2\nCall {{PHONE:555-0143}} or Zebulon.\n' >"$T/err_corpus.txt"
+"$CLINFM" deid-eval --corpus "$T/err_corpus.txt" --format phrase --threshold 0.000001 \
+  --errors "$T/errors.tsv" >"$T/err_table.txt" || fail "deid-eval --errors failed"
+[ -s "$T/errors.tsv" ] || fail "--errors wrote nothing although the near-zero threshold misses the PHI"
+grep -q -P '^MISS\te1\tNAME\t.*\[\[Quillfeather\]\]' "$T/errors.tsv" || fail "--errors lacks the missed name"
+grep -v -q -P '^(MISS|FP)\t' "$T/errors.tsv" && fail "--errors holds a line that is no MISS/FP line"
+grep -q -i "quillfeather" "$T/err_table.txt" && fail "the table quotes corpus text"
+"$CLINFM" deid-eval --corpus "$T/err_corpus.txt" --format phrase --errors "$T/nodir/e.tsv" \
+  >/dev/null 2>&1; [ $? -ne 0 ] || fail "--errors into a missing folder must fail"
+
 # missing rules folder
 "$CLINFM" deid-eval --corpus tests/data/clinical-notes-phrase.txt --format phrase --rules "$T/none" \
   >/dev/null 2>&1; [ $? -eq 1 ] || fail "missing rules must exit 1"
