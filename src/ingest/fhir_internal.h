@@ -75,27 +75,4 @@ int fhir_map_line(fhir_batch *b, const char *file, uint64_t line, int expected_t
 void fhir_location(char *out, size_t cap, const char *file, int is_bundle, uint64_t row,
                    const char *type, const cJSON *res, const char *path);
 
-/* ------------------------------------------------------------------ scanning */
-
-/* The index of the first byte at or after i that is not JSON whitespace (len at the end).
- * Pretty-printed FHIR (Synthea's bundles) is about half indentation: runs of spaces are skipped
- * eight at a time. */
-static inline size_t fhir_skip_ws(const char *s, size_t len, size_t i) {
-    for (;;) {
-        if (i + 8 <= len) {
-            uint64_t w;
-            memcpy(&w, s + i, 8);
-            if (w == UINT64_C(0x2020202020202020)) {
-                i += 8;
-                continue;
-            }
-        }
-        if (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) {
-            i++;
-            continue;
-        }
-        return i;
-    }
-}
-
 #endif

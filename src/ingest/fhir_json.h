@@ -8,6 +8,8 @@
 #define CLINFM_INGEST_FHIR_JSON_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include <cjson/cJSON.h>
 
@@ -43,5 +45,26 @@ typedef struct {
 } fhir_arena_mark;
 fhir_arena_mark fhir_arena_get_mark(const fhir_arena *a);
 void fhir_arena_release(fhir_arena *a, fhir_arena_mark m);
+
+/* The index of the first byte at or after i that is not JSON whitespace (len at the end).
+ * Pretty-printed FHIR (Synthea's bundles) is about half indentation: runs of spaces are skipped
+ * eight at a time. */
+static inline size_t fhir_skip_ws(const char *s, size_t len, size_t i) {
+    for (;;) {
+        if (i + 8 <= len) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (w == UINT64_C(0x2020202020202020)) {
+                i += 8;
+                continue;
+            }
+        }
+        if (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) {
+            i++;
+            continue;
+        }
+        return i;
+    }
+}
 
 #endif

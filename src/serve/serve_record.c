@@ -69,15 +69,9 @@ static int reserve(serve_record *r, size_t n) {
 }
 
 static void publish(serve_record *r, size_t n, int64_t prediction_time) {
-    r->p.n = n;
-    r->p.time = r->time;
-    r->p.code = r->code;
-    r->p.value = r->value;
-    r->p.text = r->text;
-    r->p.desc = r->desc;
-    r->p.source = r->source;
-    r->p.row = r->row;
-    r->p.prediction_time = prediction_time;
+    r->p = (serve_patient){.n = n, .time = r->time, .code = r->code, .value = r->value, .text = r->text,
+                           .desc = r->desc, .source = r->source, .row = r->row,
+                           .prediction_time = prediction_time};
 }
 
 /* ------------------------------------------------------------------ store */
