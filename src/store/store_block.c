@@ -14,6 +14,7 @@
 #include <zstd_errors.h>
 
 #include "store/store_format.h"
+#include "util/err.h"
 
 struct store_block_ctx {
     ZSTD_CCtx *cctx;
@@ -57,11 +58,7 @@ void store_block_ctx_free(store_block_ctx *x) {
     if (!x) return;
     ZSTD_freeCCtx(x->cctx);
     ZSTD_freeDCtx(x->dctx);
-    free(x->raw);
-    free(x->packed);
-    free(x->tmp);
-    free(x->last_row);
-    free(x);
+    CF_FREE_ALL(x->raw, x->packed, x->tmp, x->last_row, x);
 }
 
 static inline uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
