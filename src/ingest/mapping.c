@@ -43,13 +43,7 @@ static int is_ident(const char *s, size_t n) {
     return 1;
 }
 
-static void filter_free(tpl_filter *f) {
-    free(f->name);
-    free(f->column);
-    free(f->alias);
-    free(f->from);
-    free(f->to);
-}
+static void filter_free(tpl_filter *f) { CF_FREE_ALL(f->name, f->column, f->alias, f->from, f->to); }
 
 void tpl_free(tpl *t) {
     for (size_t i = 0; i < t->n_parts; i++) {
@@ -524,11 +518,7 @@ void mapping_free(mapping *m) {
     free(m->tables);
     free_list(m->var_names, m->n_vars);
     free_list(m->var_values, m->n_vars);
-    free(m->path);
-    free(m->dir);
-    free(m->name);
-    free(m->description);
-    free(m->default_input);
+    CF_FREE_ALL(m->path, m->dir, m->name, m->description, m->default_input);
     memset(m, 0, sizeof *m);
 }
 
