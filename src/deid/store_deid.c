@@ -146,15 +146,6 @@ static int span_in_known(const known_strings *ks, const char *p, size_t n) {
     return 0;
 }
 
-static int64_t year_floor(int64_t t) {
-    int64_t days = t / USEC_PER_DAY;
-    if (t % USEC_PER_DAY < 0) days--;
-    int64_t y;
-    unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
-    return days_from_civil(y, 1, 1) * USEC_PER_DAY;
-}
-
 static int year_of(int64_t t) {
     int64_t days = t / USEC_PER_DAY;
     if (t % USEC_PER_DAY < 0) days--;
@@ -163,6 +154,9 @@ static int year_of(int64_t t) {
     civil_from_days(days, &y, &m, &d);
     return (int)y;
 }
+
+/* The first moment of t's year. */
+static int64_t year_floor(int64_t t) { return days_from_civil(year_of(t), 1, 1) * USEC_PER_DAY; }
 
 /* Per-subject facts computed once and used by both passes. */
 typedef struct {
@@ -305,17 +299,14 @@ int deid_store(const char *in_path, const char *out_path, const unsigned char ke
             rc = cf_fail(err, CF_EINTERNAL, "out of memory");
             goto done;
         }
-        if ((size_t)g >= group_cap) {
-            size_t nc = group_cap ? group_cap * 2 : 1024;
-            uint64_t *p = realloc(group_size, nc * sizeof *p);
-            if (!p) {
-                rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-                goto done;
-            }
-            memset(p + group_cap, 0, (nc - group_cap) * sizeof *p);
-            group_size = p;
-            group_cap = nc;
+        size_t old_cap = group_cap;
+        uint64_t *p = cf_grow(group_size, &group_cap, (size_t)g + 1, sizeof *p, 1024);
+        if (!p) {
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            goto done;
         }
+        memset(p + old_cap, 0, (group_cap - old_cap) * sizeof *p);
+        group_size = p;
         group_size[g]++;
     }
     int kmin = opt->k > 0 ? opt->k : 5;

@@ -874,13 +874,9 @@ static int reject(table_rt *T, event_rt *ev, const char *why, const char *path, 
     snprintf(location, sizeof location, "%s:%llu", path, (unsigned long long)line);
     if (T->defer) { /* reported when the chunk is committed, in row order */
         rej_list *d = T->defer;
-        if (d->n == d->cap) {
-            size_t nc = d->cap ? d->cap * 2 : 64;
-            uint64_t *p = realloc(d->line, nc * sizeof *p);
-            if (!p) return cf_fail(err, CF_EINTERNAL, "out of memory");
-            d->line = p;
-            d->cap = nc;
-        }
+        uint64_t *p = cf_grow(d->line, &d->cap, d->n + 1, sizeof *p, 64);
+        if (!p) return cf_fail(err, CF_EINTERNAL, "out of memory");
+        d->line = p;
         if (sbuf_put(&d->why, why, strlen(why) + 1)) return cf_fail(err, CF_EINTERNAL, "out of memory");
         d->line[d->n++] = line;
     }
@@ -979,13 +975,9 @@ fail:
 }
 
 static int stage_reserve(table_rt *T, size_t n) {
-    if (n <= T->stage_cap) return 0;
-    size_t nc = T->stage_cap ? T->stage_cap * 2 : 16;
-    while (nc < n) nc *= 2;
-    staged *p = realloc(T->stage, nc * sizeof *p);
+    staged *p = cf_grow(T->stage, &T->stage_cap, n, sizeof *p, 16);
     if (!p) return -1;
     T->stage = p;
-    T->stage_cap = nc;
     return 0;
 }
 

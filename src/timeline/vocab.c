@@ -505,12 +505,9 @@ static int collect_candidates(const store *s, const vocab_options *o, const uint
             int64_t id = strmap_intern(cm, str, len);
             if (id < 0) goto oom;
             if ((size_t)id == n_cand) {
-                if (n_cand == cap_cand) {
-                    cap_cand = cap_cand ? cap_cand * 2 : 1024;
-                    cand *nc = realloc(cands, cap_cand * sizeof *nc);
-                    if (!nc) goto oom;
-                    cands = nc;
-                }
+                cand *nc = cf_grow(cands, &cap_cand, n_cand + 1, sizeof *nc, 1024);
+                if (!nc) goto oom;
+                cands = nc;
                 memset(&cands[n_cand], 0, sizeof cands[n_cand]);
                 cands[n_cand].id = (uint32_t)id;
                 cands[n_cand].len = (uint32_t)len;
