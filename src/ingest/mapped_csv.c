@@ -1846,13 +1846,7 @@ int mapped_csv_ingest(mapping *m, const char *input_dir, store_writer *w, ingest
     struct stat st;
     if (stat(input_dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return cf_fail(err, CF_EINPUT, "%s: --input must be a directory holding the mapped tables", input_dir);
-    engine g;
-    memset(&g, 0, sizeof g);
-    g.m = m;
-    g.input_dir = input_dir;
-    g.w = w;
-    g.rep = rep;
-    g.opt = opt;
+    engine g = {.m = m, .input_dir = input_dir, .w = w, .rep = rep, .opt = opt};
     size_t nd = m->n_dicts ? m->n_dicts : 1, nt = m->n_tables;
     g.dicts = calloc(nd, sizeof *g.dicts);
     g.dict_state = calloc(nd, sizeof *g.dict_state);
