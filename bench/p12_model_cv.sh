@@ -19,7 +19,11 @@
 #   FT_EPOCHS (6), FT_LR (1e-3), FT_PATIENCE (6: every epoch runs, the best on tuning log loss is
 #   kept), PREDICTORS (finetuned,finetuned_e2e: the frozen model's linear probe and the
 #   end-to-end fine-tuning), FT_EXTRA (more clinfm eval options, e.g. --ft-ensemble 3),
-#   POOL (1; 0: skip the pool, for lanes run side by side: pool once both are done)
+#   POOL (1; 0: skip the pool, for lanes run side by side: pool once both are done),
+#   SEEDS ("1 2": the fine-tuning seeds; each fold's model is fine-tuned once per seed, seed 1
+#   into OUT/fJ, seed S>1 into OUT/fJ.sS, and the pool averages finetuned_e2e over a fold's seeds
+#   with clinfm pool --average: a seed ensemble, the session-6 recipe; SEEDS=1 is session 5's.
+#   A seed S>1 whose evaluation is there already is kept, not rerun)
 # Two lanes of one thread each (THREADS=1 bash ... 1 3 & THREADS=1 bash ... 2 4) got more done
 # than one two-thread process on a loaded 2-core machine.
 # Prints each phase's wall time with the load average (the machine may be shared).
@@ -35,6 +39,7 @@ FT_PATIENCE=${FT_PATIENCE:-6}
 PREDICTORS=${PREDICTORS:-finetuned,finetuned_e2e}
 FT_EXTRA=${FT_EXTRA:-}
 POOL=${POOL:-1}
+SEEDS=${SEEDS:-1 2}
 : "${STORE:?set STORE}" "${SPLIT_KEY:?set SPLIT_KEY}" "${BASE:?set BASE}" "${OUT:?set OUT}"
 TASK=tasks/physionet2012_in_hospital_death.task
 FOLDS=("$@")
@@ -57,18 +62,27 @@ for j in "${FOLDS[@]}"; do
     "$C" train --store "$STORE" --out "$OUT/f$j.model" $SPLIT $ARCH $TRAIN --threads "$THREADS" > "$OUT/f$j.train.log"
   fi
   grep -E "^held_out|^early stop|^wrote" "$OUT/f$j.train.log"
-  phase "fold $j: evaluate"
-  "$C" eval --task $TASK --store "$STORE" --model "$OUT/f$j.model" --out "$OUT/f$j" $SPLIT --baselines none \
-    --model-predictors "$PREDICTORS" $FT --threads "$THREADS" --bootstrap 200 > "$OUT/f$j.eval.log" 2>&1
-  grep -E "fine-tune" "$OUT/f$j.eval.log" || true
+  for s in $SEEDS; do
+    E=$OUT/f$j; P=$PREDICTORS
+    [ "$s" = 1 ] || { E=$OUT/f$j.s$s; P=finetuned_e2e; }
+    if [ "$s" != 1 ] && [ -f "$E/predictions.csv" ]; then phase "fold $j seed $s: evaluated already ($E)"; continue; fi
+    phase "fold $j seed $s: evaluate"
+    "$C" eval --task $TASK --store "$STORE" --model "$OUT/f$j.model" --out "$E" $SPLIT --baselines none \
+      --model-predictors "$P" $FT --seed "$s" --threads "$THREADS" --bootstrap 200 > "$E.eval.log" 2>&1
+    grep -E "fine-tune" "$E.eval.log" || true
+  done
 done
 
 [ "$POOL" = 1 ] || { phase "done (no pool)"; exit 0; }
 phase "pool"
 RUNS=()
 for j in 0 1 2 3 4; do
-  [ -f "$OUT/f$j/predictions.csv" ] && RUNS+=("$BASE/f$j" "$OUT/f$j")
+  [ -f "$OUT/f$j/predictions.csv" ] || continue
+  RUNS+=("$BASE/f$j" "$OUT/f$j")
+  for s in $SEEDS; do [ "$s" = 1 ] || RUNS+=("$OUT/f$j.s$s"); done
 done
+AVG=()
+[ "$SEEDS" = 1 ] || AVG=(--average finetuned_e2e --average record_position) # the floor's fit follows --seed too
 "$C" pool "${RUNS[@]}" --out "$OUT/pool" --reference xgboost_values --reference xgboost --reference score_SAPS-I \
-  --reference score_SOFA --stack finetuned_e2e+xgboost_values
+  --reference score_SOFA --stack finetuned_e2e+xgboost_values "${AVG[@]}"
 phase "done"

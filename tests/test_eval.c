@@ -692,10 +692,71 @@ static void test_pool_recalibrated(void) {
     free(md);
 }
 
+/* A seed ensemble in the pool (--average m): two runs of each fold hold predictor m with other
+ * predictions; joined, m is the mean of the two runs' probabilities, on held-out and tuning rows
+ * alike. The seeds disagree on purpose (in fold 0 they rank the groups in opposite orders), so
+ * the pooled AUROC of the mean differs from either seed's; the recalibrated probabilities are
+ * each group's tuning death rate only when the tuning rows were averaged too. A predictor whose
+ * predictions agree (ref) is kept once even when named. Without --average the runs are refused,
+ * and so are folds averaging different numbers of runs. */
+static void test_pool_average(void) {
+    char d0a[600], d0b[600], d1a[600], d1b[600], outp[600], path[700];
+    snprintf(d0a, sizeof d0a, "%s/avg_fold0a", check_tmpdir());
+    snprintf(d0b, sizeof d0b, "%s/avg_fold0b", check_tmpdir());
+    snprintf(d1a, sizeof d1a, "%s/avg_fold1a", check_tmpdir());
+    snprintf(d1b, sizeof d1b, "%s/avg_fold1b", check_tmpdir());
+    snprintf(outp, sizeof outp, "%s/avg_pool", check_tmpdir());
+    const double s0a[2] = {0.2, 0.4}, s0b[2] = {0.6, 0.1}, s1a[2] = {0.6, 0.8}, s1b[2] = {0.3, 0.9};
+    const int t0[2] = {1, 3}, t1[2] = {2, 4}, h0[2] = {3, 5}, h1[2] = {1, 2};
+    REQUIRE(write_run(d0a, 0, s0a, t0, h0) == 0 && write_run(d0b, 0, s0b, t0, h0) == 0);
+    REQUIRE(write_run(d1a, 1, s1a, t1, h1) == 0 && write_run(d1b, 1, s1b, t1, h1) == 0);
+    const char *runs[4] = {d0a, d1a, d0b, d1b};
+    eval_pool_config pc = {.runs = runs, .n_runs = 4, .n_boot = 20, .seed = 1, .out_dir = outp, .quiet = 1};
+    cf_err err = {0};
+    CHECK(eval_pool(&pc, &err) == CF_EINPUT); /* other predictions of m, no --average */
+    pc.averages[0] = "m";
+    pc.averages[1] = "ref"; /* the same predictions in both runs: kept once, not averaged */
+    pc.n_averages = 2;
+    pc.n_runs = 3; /* fold 0 averages two runs, fold 1 one */
+    CHECK(eval_pool(&pc, &err) == CF_EINPUT);
+    pc.n_runs = 4;
+    int rc = eval_pool(&pc, &err);
+    if (rc) fprintf(stderr, "average: %s\n", err.msg);
+    REQUIRE(rc == CF_OK);
+    const int pos[4] = {3, 5, 1, 2}, neg[4] = {7, 5, 9, 8};
+    const double mean[4] = {0.4, 0.25, 0.45, 0.85}, a[4] = {0.2, 0.4, 0.6, 0.8}, b[4] = {0.6, 0.1, 0.3, 0.9};
+    const double want = group_auroc(mean, pos, neg, 4);
+    CHECK(fabs(want - group_auroc(a, pos, neg, 4)) > 0.02 && fabs(want - group_auroc(b, pos, neg, 4)) > 0.02);
+    snprintf(path, sizeof path, "%s/pool.json", outp);
+    char *js = slurp(path);
+    cJSON *root = js ? cJSON_Parse(js) : NULL;
+    free(js);
+    REQUIRE(root);
+    const cJSON *m = predictor(root, "m");
+    REQUIRE(m);
+    CHECK_NEAR(cJSON_GetObjectItem(cJSON_GetObjectItem(m, "auroc"), "value")->valuedouble, want, 1e-9);
+    CHECK_EQ_INT(cJSON_GetObjectItem(m, "runs_averaged") ? cJSON_GetObjectItem(m, "runs_averaged")->valueint : 0, 2);
+    REQUIRE(predictor(root, "ref"));
+    CHECK(!cJSON_GetObjectItem(predictor(root, "ref"), "runs_averaged"));
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(root, "runs")), 2);
+    cJSON_Delete(root);
+    float p[40];
+    uint8_t y[40];
+    size_t n = 0;
+    snprintf(path, sizeof path, "%s/predictions.csv", outp);
+    REQUIRE(read_col(path, "m", p, y, &n) == 40);
+    for (int g = 0; g < 4; g++) CHECK_NEAR(p[10 * g], mean[g], 1e-6);
+    n = 0;
+    REQUIRE(read_col(path, "m_recalibrated", p, y, &n) == 40);
+    const double rates[4] = {0.1, 0.3, 0.2, 0.4};
+    for (int g = 0; g < 4; g++) CHECK_NEAR(p[10 * g], rates[g], 1e-3);
+}
+
 int main(void) {
     RUN(test_eval_run);
     RUN(test_leak_alarm);
     RUN(test_values_folds_pool);
     RUN(test_pool_recalibrated);
+    RUN(test_pool_average);
     return check_summary();
 }

@@ -14,7 +14,7 @@ int cmd_pool(int argc, char **argv) {
     int status;
     eval_pool_config cfg;
     memset(&cfg, 0, sizeof cfg);
-    cli_list refs = {.n = 0}, stacks = {.n = 0};
+    cli_list refs = {.n = 0}, stacks = {.n = 0}, avgs = {.n = 0};
     unsigned long long n_boot = 1000, seed = 1;
     int arg;
     const cli_opt opts[] = {
@@ -25,13 +25,18 @@ int cmd_pool(int argc, char **argv) {
         CLI_OPT_LIST("stack", &stacks, "A+B[+C]",
                      "a stacked predictor: logistic regression on the logits of A, B, ...\n"
                      "fitted on each run's tuning rows (repeatable, 8 at most)"),
+        CLI_OPT_LIST("average", &avgs, "NAME",
+                     "runs of one fold that both hold predictor NAME with other predictions\n"
+                     "(fine-tuned with other seeds) average its probabilities, a seed\n"
+                     "ensemble, instead of being refused; every fold must average as many\n"
+                     "runs (repeatable, 8 at most)"),
         CLI_OPT_U64("bootstrap", &n_boot, "N", 0, 100000, "resamples (default 1000)"),
         CLI_OPT_U64("seed", &seed, "N", 0, CLI_ANY, "resampling seed (default 1)"),
         CLI_OPT_FLAG("quiet", &cfg.quiet, "print nothing"),
         CLI_OPT_END};
     const cli_spec spec = {
         .cmd = "pool",
-        .usage = "pool EVAL_DIR... [--out DIR] [--reference NAME]... [--stack A+B]... [options]",
+        .usage = "pool EVAL_DIR... [--out DIR] [--reference NAME]... [--stack A+B]... [--average NAME]... [options]",
         .about = "Pools the held-out predictions of clinfm eval runs of one task (the K folds of a\n"
                  "cross-validation made with --fold J/K, or a single run) and prints one table: AUROC,\n"
                  "AUPRC, Brier score and ECE of every predictor with 95% bootstrap intervals over patients,\n"
@@ -49,6 +54,8 @@ int cmd_pool(int argc, char **argv) {
     if (!cli_parse(&spec, argc, argv, &arg, &status)) return status;
     if (refs.n > 8) return cli_usage_error("pool", "--reference is given at most 8 times");
     if (stacks.n > 8) return cli_usage_error("pool", "--stack is given at most 8 times");
+    if (avgs.n > 8) return cli_usage_error("pool", "--average is given at most 8 times");
+    for (size_t i = 0; i < avgs.n; i++) cfg.averages[cfg.n_averages++] = avgs.v[i];
     for (size_t i = 0; i < refs.n; i++) cfg.refs[cfg.n_refs++] = refs.v[i];
     for (size_t i = 0; i < stacks.n; i++) cfg.stacks[cfg.n_stacks++] = stacks.v[i];
     cfg.n_boot = (unsigned)n_boot;

@@ -51,7 +51,7 @@ typedef struct {
     float lr, min_lr, weight_decay, dropout, grad_clip;
     unsigned long long seed;
     int resume, allow_identified, threads, rebuild;
-    int got_arch, batch_set, seed_set; /* given on the command line */
+    int got_arch, got_steps, batch_set, seed_set; /* given on the command line */
 } train_args;
 
 /* --dist is read (and taken out of argv) by dist_init before the table is, so a --dist that
@@ -161,6 +161,7 @@ static int train_options(int argc, char **argv, train_args *a) {
     a->got_arch = cli_given(&spec, "layers") || cli_given(&spec, "d-model") || cli_given(&spec, "heads") ||
                   cli_given(&spec, "context") || cli_given(&spec, "dropout") || cli_given(&spec, "input") ||
                   cli_given(&spec, "value-loss");
+    a->got_steps = cli_given(&spec, "steps");
     a->batch_set = cli_given(&spec, "batch");
     a->seed_set = cli_given(&spec, "seed");
     if (a->min_lr < 0) a->min_lr = a->lr / 10;
@@ -413,6 +414,13 @@ static int build_model(train_run *r) {
         if ((rc = resume_data(r)) || (rc = gpt_load(m, r->ckpt_local, r->v.hash, &saved, err))) return rc;
         r->model_ok = 1;
         if (a->got_arch && (rc = gpt_config_compare(&m->config, &cfg, err))) return rc;
+        /* The learning-rate schedule ends at the planned step, so a resumed run cannot be lengthened. */
+        if (a->got_steps && a->steps != saved.total_steps)
+            return cf_fail(err, CF_EINPUT,
+                           "--steps %llu differs from the %llu steps %s was started with: --resume finishes the "
+                           "planned schedule; to train further from these weights, start a new schedule with "
+                           "--init %s --out ANOTHER_MODEL", (unsigned long long)a->steps,
+                           (unsigned long long)saved.total_steps, a->out, a->out);
         r->opt = saved;
         a->steps = r->opt.total_steps;
         if (a->stop_after > a->steps) a->stop_after = a->steps;

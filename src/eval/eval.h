@@ -281,7 +281,9 @@ void eval_model_predictors_free(eval_predictor *p, size_t n);
  * rows). Beside the raw pooled AUROC (which mixes runs calibrated differently): the pooled AUROC
  * after each run's recalibration on its own tuning rows (what one deployed, calibrated model
  * would rank), paired differences between recalibrated predictors, and the mean (min-max) of the
- * runs' own AUROCs. Refuses runs of different tasks, runs that are not distinct folds, and a patient held
+ * runs' own AUROCs. Runs of one fold join: a predictor named in averages that several of them
+ * hold is the mean of their probabilities (a seed ensemble), every fold averaging as many runs.
+ * Refuses runs of different tasks, runs that are not distinct folds, and a patient held
  * out twice. Prints a markdown table; with out_dir writes pool.md, pool.json and the pooled
  * predictions.csv. */
 typedef struct {
@@ -291,6 +293,9 @@ typedef struct {
     size_t n_refs;
     const char *stacks[8];   /* --stack A+B */
     size_t n_stacks;
+    const char *averages[8]; /* --average NAME: runs of one fold that both hold NAME with other
+                                predictions (other seeds) are averaged, not refused */
+    size_t n_averages;
     unsigned n_boot;
     uint64_t seed;
     const char *out_dir;     /* NULL: print only */

@@ -41,6 +41,7 @@ typedef struct {
     int fold, folds;
     pred_table held, tune;
     double fit_seconds[MAX_COLS]; /* by the held table's columns (NaN: not reported) */
+    int n_mean[MAX_COLS];         /* by the held table's columns: runs whose probabilities it averages */
 } pool_run;
 
 static void table_free(pred_table *t) {
@@ -188,6 +189,7 @@ static int read_run(const char *dir, pool_run *r, cf_err *err) {
     }
     for (size_t c = 0; c < r->held.n_cols; c++) {
         r->fit_seconds[c] = NAN;
+        r->n_mean[c] = 1;
         if (strcmp(r->held.names[c], r->tune.names[c])) {
             rc = cf_fail(err, CF_EINPUT, "%s: predictions.csv and predictions_tuning.csv name different predictors", dir);
             goto done;
@@ -208,11 +210,15 @@ done:
 /* Puts the predictors of table b beside those of table a, row by row (rows matched by subject and
  * prediction time, so two stores that list them in another order still agree): a and b must hold
  * the same rows with the same labels. A predictor both tables have is kept once when its
- * predictions agree on every row (a floor such as record_position, which every run computes)
- * and refused otherwise. keep[c] says whether b's column c joins: decided here when decide is
- * set (the held-out table), followed otherwise (the tuning table). what names the rows in errors. */
+ * predictions agree on every row (a floor such as record_position, which every run computes),
+ * averaged when it is one of the names in avg (the same predictor trained with other seeds: a
+ * seed ensemble, a's column the mean of its count[] runs so far) and refused otherwise. keep[c]
+ * says whether b's column c joins as a new column, mean_to[c] which of a's columns it is
+ * averaged into (-1: none): both decided here when decide is set (the held-out table), followed
+ * otherwise (the tuning table). what names the rows in errors. */
 static int table_join(pred_table *a, pred_table *b, const char *da, const char *db, const char *what, int decide,
-                      uint8_t *keep, cf_err *err) {
+                      const char *const *avg, size_t n_avg, const int *count, uint8_t *keep, int *mean_to,
+                      cf_err *err) {
     if (a->n != b->n)
         return cf_fail(err, CF_EINPUT, "%s and %s evaluate the same fold but hold %zu and %zu %s rows: pool runs of one "
                        "fold only when they evaluate the same rows", da, db, a->n, b->n, what);
@@ -237,24 +243,30 @@ static int table_join(pred_table *a, pred_table *b, const char *da, const char *
         used[j] = 1;
         at[i] = j;
     }
-    size_t add = 0;
+    size_t add = 0, averaged = 0;
     for (size_t c = 0; c < b->n_cols; c++) {
         if (decide) {
             int same = -1;
             for (size_t k = 0; k < a->n_cols; k++)
                 if (!strcmp(a->names[k], b->names[c])) same = (int)k;
             keep[c] = same < 0;
-            for (size_t i = 0; same >= 0 && i < a->n; i++)
+            mean_to[c] = -1;
+            for (size_t i = 0; same >= 0 && mean_to[c] < 0 && i < a->n; i++)
                 if (fabsf(a->p[i * a->n_cols + (size_t)same] - b->p[at[i] * b->n_cols + c]) > 1e-6f) {
+                    for (size_t k = 0; k < n_avg; k++) /* predictions that agree are kept once, never averaged */
+                        if (!strcmp(avg[k], b->names[c])) mean_to[c] = same;
+                    if (mean_to[c] >= 0) break;
                     rc = cf_fail(err, CF_EINPUT, "%s and %s evaluate the same fold and both have predictor %s, with "
                                  "other predictions: pool the folds of one cross-validation, or runs of one fold "
-                                 "with different predictors", da, db, b->names[c]);
+                                 "with different predictors (or --average %s: a seed ensemble)", da, db, b->names[c],
+                                 b->names[c]);
                     goto done;
                 }
         }
         add += keep[c];
+        averaged += mean_to[c] >= 0;
     }
-    if (decide && !add) {
+    if (decide && !add && !averaged) {
         rc = cf_fail(err, CF_EINPUT, "%s and %s evaluate the same fold with the same predictors: pool the folds of one "
                      "cross-validation, or runs of one fold with different predictors", da, db);
         goto done;
@@ -270,8 +282,14 @@ static int table_join(pred_table *a, pred_table *b, const char *da, const char *
     }
     for (size_t i = 0; i < a->n; i++) {
         memcpy(p + i * W, a->p + i * a->n_cols, a->n_cols * sizeof *p);
-        for (size_t c = 0, w = a->n_cols; c < b->n_cols; c++)
-            if (keep[c]) p[i * W + w++] = b->p[at[i] * b->n_cols + c];
+        for (size_t c = 0, w = a->n_cols; c < b->n_cols; c++) {
+            const float v = b->p[at[i] * b->n_cols + c];
+            if (keep[c]) p[i * W + w++] = v;
+            else if (mean_to[c] >= 0) { /* the running mean of count + 1 runs' probabilities */
+                float *m = &p[i * W + (size_t)mean_to[c]];
+                *m = (float)(((double)*m * count[mean_to[c]] + v) / (count[mean_to[c]] + 1));
+            }
+        }
     }
     free(a->p);
     a->p = p;
@@ -286,14 +304,24 @@ done:
 
 /* Two runs of one fold (the baselines evaluated in one, the model in another) become one: a gets
  * b's predictors beside its own, on the same held-out and tuning rows. */
-static int run_join(pool_run *a, pool_run *b, cf_err *err) {
+static int run_join(pool_run *a, pool_run *b, const eval_pool_config *cfg, cf_err *err) {
     const size_t na = a->held.n_cols;
     uint8_t keep[MAX_COLS];
-    int rc = table_join(&a->held, &b->held, a->dir, b->dir, "held-out", 1, keep, err);
-    if (!rc) rc = table_join(&a->tune, &b->tune, a->dir, b->dir, "tuning", 0, keep, err);
+    int mean_to[MAX_COLS];
+    int rc = table_join(&a->held, &b->held, a->dir, b->dir, "held-out", 1, cfg->averages, cfg->n_averages, a->n_mean,
+                        keep, mean_to, err);
+    if (!rc)
+        rc = table_join(&a->tune, &b->tune, a->dir, b->dir, "tuning", 0, cfg->averages, cfg->n_averages, a->n_mean, keep,
+                        mean_to, err);
     if (rc) return rc;
     for (size_t c = 0, w = na; c < b->held.n_cols; c++)
-        if (keep[c]) a->fit_seconds[w++] = b->fit_seconds[c];
+        if (keep[c]) {
+            a->n_mean[w] = b->n_mean[c];
+            a->fit_seconds[w++] = b->fit_seconds[c];
+        } else if (mean_to[c] >= 0) { /* an ensemble costs what its members cost */
+            a->n_mean[mean_to[c]] += b->n_mean[c];
+            a->fit_seconds[mean_to[c]] += b->fit_seconds[c];
+        }
     size_t l = strlen(a->dir) + strlen(b->dir) + 2;
     char *d = malloc(l);
     if (!d) return cf_fail(err, CF_EINTERNAL, "out of memory");
@@ -382,6 +410,7 @@ typedef struct {
     double fit_seconds;/* summed over runs (NaN when a run did not report it) */
     int recal_of;      /* the column this recalibrates, or -1 */
     int role_stack;    /* 1 for a stacked predictor */
+    int n_mean;        /* runs of each fold whose probabilities it averages (--average; else 1) */
 } pool_col;
 
 static int cmp_i64(const void *a, const void *b) {
@@ -464,7 +493,7 @@ int eval_pool(const eval_pool_config *cfg, cf_err *err) {
         while (q < r && !(runs[q].folds && runs[q].folds == runs[r].folds && runs[q].fold == runs[r].fold)) q++;
         if (q == r) continue;
         if (strcmp(runs[r].task, runs[q].task)) continue; /* refused below */
-        if ((rc = run_join(&runs[q], &runs[r], err))) goto done;
+        if ((rc = run_join(&runs[q], &runs[r], cfg, err))) goto done;
         run_free(&runs[r]);
         memmove(&runs[r], &runs[r + 1], (R - r - 1) * sizeof *runs);
         R--, loaded--, r--;
@@ -499,7 +528,24 @@ int eval_pool(const eval_pool_config *cfg, cf_err *err) {
         if (!ok) continue;
         snprintf(cols[base_cols].name, sizeof cols[base_cols].name, "%s", runs[0].held.names[c]);
         cols[base_cols].recal_of = -1;
+        cols[base_cols].n_mean = runs[0].n_mean[c];
         base_cols++;
+    }
+    /* An average of seeds is one predictor only when every fold averages as many runs. */
+    for (size_t k = 0; k < cfg->n_averages; k++) {
+        size_t c = 0;
+        while (c < base_cols && strcmp(cols[c].name, cfg->averages[k])) c++;
+        if (c == base_cols) {
+            rc = cf_fail(err, CF_EINPUT, "--average %s: no predictor of that name in every run", cfg->averages[k]);
+            goto done;
+        }
+        for (size_t r = 0; r < R; r++)
+            if (runs[r].n_mean[colmap[c][r]] != cols[c].n_mean) {
+                rc = cf_fail(err, CF_EINPUT, "--average %s: %s averages %d runs of it but %s %d: give every fold "
+                             "as many runs", cfg->averages[k], runs[0].dir, cols[c].n_mean, runs[r].dir,
+                             runs[r].n_mean[colmap[c][r]]);
+                goto done;
+            }
     }
     for (size_t r = 0; r < R; r++) n += runs[r].held.n;
     sid = cf_malloc((n ? n : 1) * sizeof *sid);
@@ -691,6 +737,10 @@ int eval_pool(const eval_pool_config *cfg, cf_err *err) {
                "patients on both sides). ECE after recalibration: Platt scaling fitted on each run's tuning rows.\n\n",
            R, R == 1 ? "" : "s", runs[0].task, n, pos, n ? 100.0 * (double)pos / (double)n : 0.0,
            runs[0].folds ? " (cross-validation folds)" : "", cfg->n_boot);
+    for (size_t c = 0; c < base_cols; c++)
+        if (cols[c].n_mean > 1)
+            eb_fmt(&b, "%s: the mean of %d runs' probabilities in each fold (--average: a seed ensemble).\n\n",
+                   cols[c].name, cols[c].n_mean);
     table_head(&b, "| predictor | AUROC | AUPRC | Brier | ECE | ECE recalibrated |", "", " fit (s, all runs) |", 7,
                cfg->refs, nref);
     for (size_t c = 0; c < nc0; c++) {
@@ -761,6 +811,7 @@ int eval_pool(const eval_pool_config *cfg, cf_err *err) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", cols[c].name);
         cJSON_AddBoolToObject(o, "stacked", cols[c].role_stack);
+        if (cols[c].n_mean > 1) cJSON_AddNumberToObject(o, "runs_averaged", cols[c].n_mean);
         const eval_ci *ci[5] = {&met[c].auroc, &met[c].auprc, &met[c].brier, &met[c].ece, &met[nc0 + c].ece};
         const char *nm[5] = {"auroc", "auprc", "brier", "ece", "ece_recalibrated"};
         for (int k = 0; k < 5; k++) add_ci(o, nm[k], ci[k]);

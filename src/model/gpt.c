@@ -98,7 +98,7 @@ int gpt_config_compare(const gpt_config *saved, const gpt_config *asked, cf_err 
                        asked->vocab_size, asked->padded_vocab_size, asked->n_features,
                        asked->feat_hidden, asked->num_outputs, asked->cls_pool, asked->value_head};
     for (int i = 0; i < 11; i++)
-        if (a[i] != b[i])
+        if (a[i] != b[i] && !(i == 5 && b[i] == 0)) /* padding is derived from the vocabulary: 0 = not asked */
             return cf_fail(err, CF_EINPUT,
                            "the checkpoint has %s %d but %d was asked for: drop the option to "
                            "continue with the checkpoint's value, or train a new model into "

@@ -65,4 +65,10 @@ PY
 # Resuming with another architecture is refused with a message naming the field.
 "$CLINFM" train --store "$T/d.store" --out "$T/b.ckpt" --resume --layers 3 --steps 30 2> "$T/err2.txt" && fail=1
 grep -qi "layer" "$T/err2.txt" || { echo "architecture mismatch not explained: $(cat "$T/err2.txt")"; fail=1; }
+# Naming the checkpoint's own architecture on resume is accepted (it was once refused over the
+# padded vocabulary size, which no option sets); a longer schedule is refused with the way to get one.
+"$CLINFM" train --store "$T/d.store" --out "$T/b.ckpt" --resume --layers 2 --d-model 32 --heads 2 --context 64 \
+  --steps 24 --eval-batches 4 > "$T/b3.log" 2>&1 || { echo "resume naming the same architecture refused: $(cat "$T/b3.log")"; fail=1; }
+"$CLINFM" train --store "$T/d.store" --out "$T/b.ckpt" --resume --steps 48 2> "$T/err3.txt" && fail=1
+grep -q -- "--init" "$T/err3.txt" || { echo "a longer resumed schedule not explained: $(cat "$T/err3.txt")"; fail=1; }
 exit $fail
