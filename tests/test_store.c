@@ -198,6 +198,36 @@ static void test_round_trip_with_spills(void) {
     free(ev);
 }
 
+/* Runs longer than one run chunk (16,384 events), so the merge reads each run's later chunks through
+ * the decoder thread, in whatever order the runs' chunks run out, beside the events left in memory
+ * (sorted in two halves when there are 65,536 or more): the store equals the in-memory one byte for
+ * byte, for budgets giving 1 run of 5 chunks and 70,000 events in memory, 11 runs of 1 chunk and
+ * 7,000, 32 runs and 2,800. */
+static void test_spills_of_many_chunks(void) {
+    char path[512], path2[512];
+    snprintf(path, sizeof path, "%s/chunks.store", check_tmpdir());
+    snprintf(path2, sizeof path2, "%s/chunks-mem.store", check_tmpdir());
+    size_t n = 150000;
+    rng_state = 7654321;
+    ref_event *ev = make_events(n);
+    REQUIRE(write_store(path2, ev, n, 0, 0) == 0);
+    char *b;
+    size_t lb;
+    read_file(path2, &b, &lb);
+    const size_t budgets[] = {(size_t)2 * 80000 * 40, (size_t)2 * 13000 * 40, (size_t)2 * 4600 * 40};
+    for (size_t t = 0; t < sizeof budgets / sizeof *budgets; t++) {
+        REQUIRE(write_store(path, ev, n, budgets[t], 0) == 0);
+        char *a;
+        size_t la;
+        read_file(path, &a, &la);
+        CHECK(la > 0 && la == lb && memcmp(a, b, la) == 0);
+        free(a);
+    }
+    check_equal(path, ev, n);
+    free(b);
+    free(ev);
+}
+
 /* Events of one source row share (subject, time, provenance): they keep the order they were added
  * in, also when a spill splits a row between two runs (rows of 3 events, runs of 1,024). */
 static int write_rows(const char *path, size_t rows, size_t budget) {
@@ -751,6 +781,7 @@ int main(void) {
     RUN(test_round_trip_in_memory);
     RUN(test_round_trip_with_spills);
     RUN(test_row_order_across_spills);
+    RUN(test_spills_of_many_chunks);
     RUN(test_empty_store);
     RUN(test_abort_leaves_nothing);
     RUN(test_damage_detected);

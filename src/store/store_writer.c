@@ -807,7 +807,11 @@ static int write_section(int fd, store_header *h, uint32_t kind, const void *dat
     return rc ? rc : rc2;
 }
 
-/* Reads runs back in order for the merge, a chunk at a time. */
+/* Reads runs back in order for the merge, a chunk at a time. Each run holds two decoded chunks:
+ * the one being merged (buf) and the next (ahead), which a decoder thread reads, decompresses and
+ * decodes while the merge goes on, so the merging thread only compares and copies events. */
+enum { AHEAD_NONE, AHEAD_WANTED, AHEAD_BUSY, AHEAD_READY };
+
 typedef struct {
     int fd;
     uint64_t next, total;  /* events consumed from the file / in it */
@@ -815,6 +819,12 @@ typedef struct {
     uint32_t seq0;         /* number of the run's first event, counted over all runs (mod 2^32) */
     wevent *buf;           /* (RUN_CHUNK) the current chunk, decoded */
     size_t pos, len;
+    wevent *ahead;         /* (RUN_CHUNK) the next chunk, decoded ahead */
+    size_t ahead_len;
+    int state;             /* of ahead: AHEAD_*, under the decoder's lock */
+    int rc;                /* of decoding ahead */
+    int in_memory;         /* buf is a sorted part of the writer's buffer, not a run chunk */
+    cf_err err;
 } run_reader;
 
 static int pread_full(int fd, void *p, size_t len, uint64_t off) {
@@ -827,22 +837,109 @@ static int pread_full(int fd, void *p, size_t len, uint64_t off) {
     return 0;
 }
 
-static int run_fill(run_reader *r, run_codec *c, cf_err *err) {
+/* Reads and decodes the run's next chunk into dst (*n events). Touches only r's file position. */
+static int run_read_chunk(run_reader *r, run_codec *c, wevent *dst, size_t *n, cf_err *err) {
     uint32_t head[2];
     if (pread_full(r->fd, head, sizeof head, r->off))
         return cf_fail_errno(err, CF_EINTERNAL, "store spill run: read failed");
     if (head[0] == 0 || head[0] > RUN_CHUNK || head[0] > r->total - r->next || head[1] > c->packed_cap ||
         pread_full(r->fd, c->packed, head[1], r->off + sizeof head) ||
-        run_decode(c, head[1], r->buf, head[0], r->seq0 + (uint32_t)r->next))
+        run_decode(c, head[1], dst, head[0], r->seq0 + (uint32_t)r->next))
         return cf_fail(err, CF_EINTERNAL, "store spill run: a chunk does not read back; the scratch disk is damaged");
     /* The chunk is in memory now: give its disk space back (ignored where holes are unsupported). */
     uint64_t chunk = sizeof head + head[1];
     (void)fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)r->off, (off_t)chunk);
     r->off += chunk;
     r->next += head[0];
-    r->pos = 0;
-    r->len = head[0];
+    *n = head[0];
     return CF_OK;
+}
+
+/* The decoder thread and what it shares with the merge. */
+typedef struct {
+    run_reader *runs;
+    size_t k;
+    run_codec *codec;
+    pthread_mutex_t mu;
+    pthread_cond_t wanted, ready; /* a chunk is wanted / a chunk is decoded */
+    int stop, threaded;
+    pthread_t th;
+} run_decoder;
+
+/* Of the runs whose next chunk is wanted, the one the merge will need first: its current chunk
+ * ends lowest in the event order. Called under the lock. */
+static run_reader *decoder_pick(run_decoder *d) {
+    run_reader *best = NULL;
+    for (size_t i = 0; i < d->k; i++) {
+        run_reader *r = &d->runs[i];
+        if (r->state == AHEAD_WANTED && (!best || ev_less(&r->buf[r->len - 1], &best->buf[best->len - 1]))) best = r;
+    }
+    return best;
+}
+
+static void *decoder_thread(void *arg) {
+    run_decoder *d = arg;
+    pthread_mutex_lock(&d->mu);
+    for (;;) {
+        if (d->stop) break;
+        run_reader *r = decoder_pick(d);
+        if (!r) {
+            pthread_cond_wait(&d->wanted, &d->mu);
+            continue;
+        }
+        r->state = AHEAD_BUSY;
+        pthread_mutex_unlock(&d->mu);
+        size_t n = 0;
+        int rc = run_read_chunk(r, d->codec, r->ahead, &n, &r->err);
+        pthread_mutex_lock(&d->mu);
+        r->rc = rc;
+        r->ahead_len = n;
+        r->state = AHEAD_READY;
+        pthread_cond_broadcast(&d->ready);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+/* The run's current chunk is used up: makes its next chunk current. *more = 0 when the run has no
+ * more events. Waits for the decoder when it is behind (or decodes here without a thread). */
+static int run_advance(run_decoder *d, run_reader *r, int *more, cf_err *err) {
+    pthread_mutex_lock(&d->mu);
+    if (!d->threaded && r->state == AHEAD_WANTED) {
+        r->rc = run_read_chunk(r, d->codec, r->ahead, &r->ahead_len, &r->err);
+        r->state = AHEAD_READY;
+    }
+    while (r->state == AHEAD_WANTED || r->state == AHEAD_BUSY) pthread_cond_wait(&d->ready, &d->mu);
+    int rc = CF_OK;
+    *more = r->state == AHEAD_READY;
+    if (*more) {
+        if (r->rc) {
+            rc = r->rc;
+            if (err) *err = r->err;
+            r->state = AHEAD_NONE;
+        } else {
+            wevent *t = r->buf;
+            r->buf = r->ahead;
+            r->ahead = t;
+            r->len = r->ahead_len;
+            r->pos = 0;
+            r->state = r->next < r->total ? AHEAD_WANTED : AHEAD_NONE;
+            if (r->state == AHEAD_WANTED) pthread_cond_signal(&d->wanted);
+        }
+    }
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
+
+/* Stops the decoder thread (after the chunk it is decoding, if any). */
+static void decoder_stop(run_decoder *d) {
+    if (!d->threaded) return;
+    pthread_mutex_lock(&d->mu);
+    d->stop = 1;
+    pthread_cond_signal(&d->wanted);
+    pthread_mutex_unlock(&d->mu);
+    pthread_join(d->th, NULL);
+    d->threaded = 0;
 }
 
 /* Min-heap of run indices keyed by each run's current event. */
@@ -859,18 +956,28 @@ static void heap_sift(size_t *heap, size_t n, size_t i, run_reader *runs) {
     }
 }
 
+/* Output blocks are compressed on ENCODERS threads at a time while the merge fills the next one
+ * (compressing is the largest cost of writing the output); each block is compressed on its own,
+ * and the compressed blocks are written in order by the merging thread. */
+#define ENCODERS 2
+
+typedef struct {
+    store_block_cols cols;   /* the block handed over */
+    size_t n;
+    size_t index;            /* its number in the output */
+    store_block_ctx *ctx;
+    const void *packed;      /* its compressed bytes, in ctx */
+    size_t len;
+    int busy, threaded, rc;
+    pthread_t th;
+} enc_slot;
+
 typedef struct {
     section_out data;        /* EVENT_DATA: compressed blocks */
     store_block_cols blk;    /* the block being filled */
     size_t blk_n;
-    /* The previous block is compressed and written on a thread of its own while the merge
-     * fills the next; blocks are written one at a time, in order. */
-    store_block_cols enc;
-    size_t enc_n;
-    int encoding, enc_rc;
-    pthread_t enc_th;
-    cf_err enc_err;
-    store_block_ctx *bctx;
+    enc_slot slot[ENCODERS]; /* blocks being compressed, the oldest at next_slot */
+    size_t next_slot, flushed;
     store_block *blocks;
     size_t n_blocks, cap_blocks;
     uint64_t *summary;       /* (3 + sources) static, numeric, text events, events per source */
@@ -886,35 +993,19 @@ typedef struct {
     int64_t first_time, last_time;
 } merge_out;
 
-/* Compresses block `enc` and appends it to EVENT_DATA. */
+/* Compresses a slot's block. */
 static void *encode_block(void *arg) {
-    merge_out *m = arg;
-    const void *packed;
-    size_t len;
-    if (store_block_encode(m->bctx, &m->enc, m->enc_n, &packed, &len)) {
-        m->enc_rc = cf_fail(&m->enc_err, CF_EINTERNAL, "store output: compressing event block %zu failed", m->n_blocks);
-        return NULL;
-    }
-    m->blocks[m->n_blocks++] = (store_block){m->data.offset + m->data.len - m->data.start, len, m->enc_n};
-    m->enc_rc = section_write(&m->data, packed, len, &m->enc_err);
+    enc_slot *s = arg;
+    s->rc = store_block_encode(s->ctx, &s->cols, s->n, &s->packed, &s->len) ? CF_EINTERNAL : CF_OK;
     return NULL;
 }
 
-/* Waits for the block being compressed, if any. */
-static int encode_wait(merge_out *m, cf_err *err) {
-    if (!m->encoding) return CF_OK;
-    pthread_join(m->enc_th, NULL);
-    m->encoding = 0;
-    if (m->enc_rc && err) *err = m->enc_err;
-    return m->enc_rc;
-}
-
-/* Hands the filled part of the current block to the encoder (after the previous block is
- * written) and goes on filling the other buffer. */
-static int flush_block(merge_out *m, cf_err *err) {
-    if (!m->blk_n) return CF_OK;
-    int rc = encode_wait(m, err);
-    if (rc) return rc;
+/* Waits for a slot's block, if any, and appends it to EVENT_DATA. */
+static int slot_finish(merge_out *m, enc_slot *s, cf_err *err) {
+    if (!s->busy) return CF_OK;
+    if (s->threaded) pthread_join(s->th, NULL);
+    s->busy = s->threaded = 0;
+    if (s->rc) return cf_fail(err, CF_EINTERNAL, "store output: compressing event block %zu failed", s->index);
     if (m->n_blocks == m->cap_blocks) {
         size_t nc = m->cap_blocks ? m->cap_blocks * 2 : 64;
         store_block *p = realloc(m->blocks, nc * sizeof *p);
@@ -922,23 +1013,66 @@ static int flush_block(merge_out *m, cf_err *err) {
         m->blocks = p;
         m->cap_blocks = nc;
     }
-    store_block_cols t = m->enc;
-    m->enc = m->blk;
+    m->blocks[m->n_blocks++] = (store_block){m->data.offset + m->data.len - m->data.start, s->len, s->n};
+    return section_write(&m->data, s->packed, s->len, err);
+}
+
+/* Waits for every block being compressed and writes them, oldest first. */
+static int encode_wait(merge_out *m, cf_err *err) {
+    int rc = CF_OK;
+    for (size_t i = 0; i < ENCODERS && !rc; i++) rc = slot_finish(m, &m->slot[(m->next_slot + i) % ENCODERS], err);
+    return rc;
+}
+
+/* Joins the encoder threads without writing (after a failure). */
+static void encode_drain(merge_out *m) {
+    for (size_t i = 0; i < ENCODERS; i++) {
+        enc_slot *s = &m->slot[i];
+        if (s->busy && s->threaded) pthread_join(s->th, NULL);
+        s->busy = s->threaded = 0;
+    }
+}
+
+/* Hands the filled part of the current block to the oldest slot (after writing the block it
+ * held) and goes on filling that slot's buffers. */
+static int flush_block(merge_out *m, cf_err *err) {
+    if (!m->blk_n) return CF_OK;
+    enc_slot *s = &m->slot[m->next_slot];
+    int rc = slot_finish(m, s, err);
+    if (rc) return rc;
+    store_block_cols t = s->cols;
+    s->cols = m->blk;
     m->blk = t;
-    m->enc_n = m->blk_n;
+    s->n = m->blk_n;
+    s->index = m->flushed++;
     m->blk_n = 0;
+    m->next_slot = (m->next_slot + 1) % ENCODERS;
+    s->busy = 1;
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int e = pthread_create(&m->enc_th, NULL, encode_block, m);
+    s->threaded = pthread_create(&s->th, NULL, encode_block, s) == 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (e == 0) {
-        m->encoding = 1;
-        return CF_OK;
-    }
-    encode_block(m); /* no thread to be had: here */
-    if (m->enc_rc && err) *err = m->enc_err;
-    return m->enc_rc;
+    if (!s->threaded) encode_block(s); /* no thread to be had: here; written in its turn */
+    return CF_OK;
+}
+
+static int block_cols_alloc(store_block_cols *c) {
+    size_t B = STORE_BLOCK_EVENTS;
+    c->time = malloc(B * sizeof *c->time);
+    c->code = malloc(B * sizeof *c->code);
+    c->numeric = malloc(B * sizeof *c->numeric);
+    c->text = malloc(B * sizeof *c->text);
+    c->prov = malloc(B * sizeof *c->prov);
+    return c->time && c->code && c->numeric && c->text && c->prov ? CF_OK : CF_EINTERNAL;
+}
+
+static void block_cols_free(store_block_cols *c) {
+    free(c->time);
+    free(c->code);
+    free(c->numeric);
+    free(c->text);
+    free(c->prov);
 }
 
 static int emit(merge_out *m, const wevent *e, cf_err *err) {
@@ -1032,7 +1166,7 @@ static int write_string_table(int fd, store_header *h, uint32_t off_kind, uint32
 }
 
 /* Merges every event into the columns of m in store order: the in-memory buffer alone, or every
- * spilled run (the buffer is spilled last) through a k-way heap. */
+ * spilled run and the buffer's two sorted halves through a k-way heap. */
 static int merge_events(store_writer *w, merge_out *m, cf_err *err) {
     if (w->n_runs == 0) {
         halves h;
@@ -1042,56 +1176,86 @@ static int merge_events(store_writer *w, merge_out *m, cf_err *err) {
         return rc;
     }
     int rc = CF_OK;
-    if (w->n) { /* the last run, written here: nothing is left to overlap it with */
-        int fd;
-        uint64_t bytes;
-        if ((rc = write_run(w, w->buf, w->n, &fd, &bytes, err)) || (rc = run_append(w, fd, w->n, bytes, err))) return rc;
-        w->n = 0;
-    }
-    free(w->buf);
-    w->buf = NULL;
-    w->buf_alloc = 0;
+    /* The events still buffered are not spilled: sorted in two halves (on two threads), each half
+     * joins the merge as a run read from memory. The order is total, so the merge's order is the
+     * one spilling them gave; this saves compressing them and decoding them again on one thread
+     * while nothing else runs, and their disk space. The spare buffer goes; this one stays until
+     * the writer is freed (half the budget, as while adding). */
     free(w->spare);
     w->spare = NULL;
     w->spare_alloc = 0;
-    size_t k = w->n_runs;
+    halves mem = {0};
+    if (w->n) sort_halves(w->buf, w->n, &mem);
+    size_t mem_runs = (mem.a < mem.a_end) + (mem.b < mem.b_end);
+    size_t k = w->n_runs + mem_runs;
     run_reader *runs = calloc(k, sizeof *runs);
     size_t *heap = calloc(k, sizeof *heap);
+    run_decoder d = {.runs = runs, .k = k, .codec = w->codec};
+    pthread_mutex_init(&d.mu, NULL);
+    pthread_cond_init(&d.wanted, NULL);
+    pthread_cond_init(&d.ready, NULL);
     if (!runs || !heap) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         goto done;
     }
     size_t hn = 0;
     uint64_t first = 0;
-    for (size_t i = 0; i < k; i++) {
-        runs[i].fd = w->run_fd[i];
-        runs[i].total = w->run_events[i];
-        runs[i].seq0 = (uint32_t)first;
+    for (size_t i = 0; i < w->n_runs; i++) {
+        run_reader *r = &runs[i];
+        r->fd = w->run_fd[i];
+        r->total = w->run_events[i];
+        r->seq0 = (uint32_t)first;
         first += w->run_events[i];
-        runs[i].buf = malloc(RUN_CHUNK * sizeof(wevent));
-        if (!runs[i].buf) {
+        r->buf = malloc(RUN_CHUNK * sizeof(wevent));
+        r->ahead = malloc(RUN_CHUNK * sizeof(wevent));
+        if (!r->buf || !r->ahead) {
             rc = cf_fail(err, CF_EINTERNAL, "out of memory");
             goto done;
         }
-        if ((rc = run_fill(&runs[i], w->codec, err))) goto done;
-        if (runs[i].len) heap[hn++] = i;
+        if ((rc = run_read_chunk(r, w->codec, r->buf, &r->len, err))) goto done;
+        r->state = r->next < r->total ? AHEAD_WANTED : AHEAD_NONE;
+        heap[hn++] = i;
+    }
+    for (size_t i = 0; i < mem_runs; i++) {
+        run_reader *r = &runs[w->n_runs + i];
+        int first_half = i == 0 && mem.a < mem.a_end;
+        const wevent *a = first_half ? mem.a : mem.b, *a_end = first_half ? mem.a_end : mem.b_end;
+        r->fd = -1;
+        r->in_memory = 1;
+        r->buf = (wevent *)a;
+        r->len = (size_t)(a_end - a);
+        r->next = r->total = r->len;
+        r->state = AHEAD_NONE;
+        heap[hn++] = w->n_runs + i;
+    }
+    {
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        d.threaded = pthread_create(&d.th, NULL, decoder_thread, &d) == 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
     for (size_t i = hn; i-- > 0;) heap_sift(heap, hn, i, runs);
     while (hn) {
         run_reader *r = &runs[heap[0]];
         if ((rc = emit(m, &r->buf[r->pos], err))) goto done;
         if (++r->pos == r->len) {
-            if (r->next < r->total) {
-                if ((rc = run_fill(r, w->codec, err))) goto done;
-            } else {
-                heap[0] = heap[--hn];
-            }
+            int more;
+            if ((rc = run_advance(&d, r, &more, err))) goto done;
+            if (!more) heap[0] = heap[--hn];
         }
         heap_sift(heap, hn, 0, runs);
     }
 done:
+    decoder_stop(&d);
+    pthread_cond_destroy(&d.ready);
+    pthread_cond_destroy(&d.wanted);
+    pthread_mutex_destroy(&d.mu);
     if (runs)
-        for (size_t i = 0; i < k; i++) free(runs[i].buf);
+        for (size_t i = 0; i < k; i++) {
+            if (!runs[i].in_memory) free(runs[i].buf);
+            free(runs[i].ahead);
+        }
     free(runs);
     free(heap);
     return rc;
@@ -1261,21 +1425,13 @@ int store_writer_finish(store_writer *w, cf_err *err) {
 
     uint64_t N = w->total;
     uint64_t pos = STORE_HEADER_SIZE;
-    size_t B = STORE_BLOCK_EVENTS;
-    m.blk.time = malloc(B * sizeof *m.blk.time);
-    m.blk.code = malloc(B * sizeof *m.blk.code);
-    m.blk.numeric = malloc(B * sizeof *m.blk.numeric);
-    m.blk.text = malloc(B * sizeof *m.blk.text);
-    m.blk.prov = malloc(B * sizeof *m.blk.prov);
-    m.enc.time = malloc(B * sizeof *m.enc.time);
-    m.enc.code = malloc(B * sizeof *m.enc.code);
-    m.enc.numeric = malloc(B * sizeof *m.enc.numeric);
-    m.enc.text = malloc(B * sizeof *m.enc.text);
-    m.enc.prov = malloc(B * sizeof *m.enc.prov);
+    int cols_rc = block_cols_alloc(&m.blk);
+    for (size_t i = 0; i < ENCODERS; i++) {
+        cols_rc |= block_cols_alloc(&m.slot[i].cols);
+        if (!(m.slot[i].ctx = store_block_ctx_new((uint32_t)w->sources.count, STORE_ZSTD_LEVEL))) cols_rc = CF_EINTERNAL;
+    }
     m.summary = calloc(3 + w->sources.count, sizeof *m.summary);
-    m.bctx = store_block_ctx_new((uint32_t)w->sources.count, STORE_ZSTD_LEVEL);
-    if (!m.blk.time || !m.blk.code || !m.blk.numeric || !m.blk.text || !m.blk.prov || !m.enc.time || !m.enc.code ||
-        !m.enc.numeric || !m.enc.text || !m.enc.prov || !m.summary || !m.bctx ||
+    if (cols_rc || !m.summary ||
         section_begin(&m.data, out.fd, &h->sections[h->n_sections++], SEC_EVENT_DATA, pos, COLUMN_BUF)) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         goto done;
@@ -1337,22 +1493,16 @@ int store_writer_finish(store_writer *w, cf_err *err) {
     out_open = 0;
 
 done:
-    encode_wait(&m, NULL);
+    encode_drain(&m);
     if (out_open) atomic_file_abort(&out);
     free(m.data.buf);
-    free(m.enc.time);
-    free(m.enc.code);
-    free(m.enc.numeric);
-    free(m.enc.text);
-    free(m.enc.prov);
-    free(m.blk.time);
-    free(m.blk.code);
-    free(m.blk.numeric);
-    free(m.blk.text);
-    free(m.blk.prov);
+    block_cols_free(&m.blk);
+    for (size_t i = 0; i < ENCODERS; i++) {
+        block_cols_free(&m.slot[i].cols);
+        store_block_ctx_free(m.slot[i].ctx);
+    }
     free(m.blocks);
     free(m.summary);
-    store_block_ctx_free(m.bctx);
     free(m.subj_id);
     free(m.subj_start);
     free(m.code_count);
