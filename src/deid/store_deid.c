@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "store/store.h"
+#include "util/json.h"
 #include "util/progress.h"
 #include "util/strmap.h"
 #include "util/timeutil.h"
@@ -145,15 +146,6 @@ static int span_in_known(const known_strings *ks, const char *p, size_t n) {
     return 0;
 }
 
-static int64_t year_floor(int64_t t) {
-    int64_t days = t / USEC_PER_DAY;
-    if (t % USEC_PER_DAY < 0) days--;
-    int64_t y;
-    unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
-    return days_from_civil(y, 1, 1) * USEC_PER_DAY;
-}
-
 static int year_of(int64_t t) {
     int64_t days = t / USEC_PER_DAY;
     if (t % USEC_PER_DAY < 0) days--;
@@ -162,6 +154,9 @@ static int year_of(int64_t t) {
     civil_from_days(days, &y, &m, &d);
     return (int)y;
 }
+
+/* The first moment of t's year. */
+static int64_t year_floor(int64_t t) { return days_from_civil(year_of(t), 1, 1) * USEC_PER_DAY; }
 
 /* Per-subject facts computed once and used by both passes. */
 typedef struct {
@@ -304,17 +299,14 @@ int deid_store(const char *in_path, const char *out_path, const unsigned char ke
             rc = cf_fail(err, CF_EINTERNAL, "out of memory");
             goto done;
         }
-        if ((size_t)g >= group_cap) {
-            size_t nc = group_cap ? group_cap * 2 : 1024;
-            uint64_t *p = realloc(group_size, nc * sizeof *p);
-            if (!p) {
-                rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-                goto done;
-            }
-            memset(p + group_cap, 0, (nc - group_cap) * sizeof *p);
-            group_size = p;
-            group_cap = nc;
+        size_t old_cap = group_cap;
+        uint64_t *p = cf_grow(group_size, &group_cap, (size_t)g + 1, sizeof *p, 1024);
+        if (!p) {
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            goto done;
         }
+        memset(p + old_cap, 0, (group_cap - old_cap) * sizeof *p);
+        group_size = p;
         group_size[g]++;
     }
     int kmin = opt->k > 0 ? opt->k : 5;
@@ -513,21 +505,21 @@ done:
     if (w) store_writer_abort(w);
     store_cursor_free(cur);
     deid_known_free(known);
-    free(ks.s);
-    free(ks.len);
-    free(text_out);
-    free(group_size);
     strmap_free(&groups);
-    free(out_code);
-    free(facts);
-    free(ci);
-    free(zips.zip3);
+    CF_FREE_ALL(ks.s, ks.len, text_out, group_size, out_code, facts, ci, zips.zip3);
     deid_rules_free(rules);
     sodium_memzero(k_pseudo, sizeof k_pseudo);
     sodium_memzero(k_shift, sizeof k_shift);
     sodium_memzero(k_surr, sizeof k_surr);
     store_close(&s);
     return rc;
+}
+
+/* An object key of parent with the non-zero counts of each kind of identifier, by kind name. */
+static void add_by_kind(cJSON *parent, const char *key, const uint64_t counts[DEID_N_TYPES]) {
+    cJSON *o = cJSON_AddObjectToObject(parent, key);
+    for (int q = 0; q < DEID_N_TYPES; q++)
+        if (counts[q]) cJSON_AddNumberToObject(o, deid_type_name(q), (double)counts[q]);
 }
 
 char *deid_store_report_json(const deid_store_report *rep, const deid_store_options *opt) {
@@ -537,28 +529,20 @@ char *deid_store_report_json(const deid_store_report *rep, const deid_store_opti
                                                         ? "per-subject shift of whole weeks, intervals kept (Expert Determination, not Safe Harbor)"
                                                         : "dates reduced to the year (HIPAA Safe Harbor)");
     cJSON_AddStringToObject(r, "text_mode", opt->text_mode == DEID_MODE_TAG ? "tag" : "surrogate");
-    cJSON_AddNumberToObject(r, "subjects_in", (double)rep->subjects_in);
-    cJSON_AddNumberToObject(r, "subjects_out", (double)rep->subjects_out);
-    cJSON_AddNumberToObject(r, "subjects_suppressed", (double)rep->subjects_suppressed);
-    cJSON_AddNumberToObject(r, "events_in", (double)rep->events_in);
-    cJSON_AddNumberToObject(r, "events_out", (double)rep->events_out);
+    JSON_ADD_NUMBERS(r, {"subjects_in", (double)rep->subjects_in}, {"subjects_out", (double)rep->subjects_out},
+                     {"subjects_suppressed", (double)rep->subjects_suppressed}, {"events_in", (double)rep->events_in},
+                     {"events_out", (double)rep->events_out});
     cJSON *rm = cJSON_AddObjectToObject(r, "removed");
-    cJSON_AddNumberToObject(rm, "subject_ids_pseudonymised", (double)rep->subjects_out);
-    cJSON_AddNumberToObject(rm, "original_subject_identifiers", (double)rep->subject_keys_removed);
-    cJSON_AddNumberToObject(rm, "identifier_events", (double)rep->identifier_events_removed);
-    cJSON *by = cJSON_AddObjectToObject(rm, "identifier_events_by_kind");
-    for (int q = 0; q < DEID_N_TYPES; q++)
-        if (rep->identifier_events_by_type[q]) cJSON_AddNumberToObject(by, deid_type_name(q), (double)rep->identifier_events_by_type[q]);
-    cJSON_AddNumberToObject(rm, "zip_to_zip3", (double)rep->zip3_kept);
-    cJSON_AddNumberToObject(rm, "zip_to_000_restricted_area", (double)rep->zip3_restricted);
-    cJSON_AddNumberToObject(rm, "times_changed", (double)rep->times_changed);
-    cJSON_AddNumberToObject(rm, "birth_dates_aggregated_age_90_plus", (double)rep->births_capped);
-    cJSON_AddNumberToObject(rm, "source_row_numbers", (double)rep->events_out);
-    cJSON_AddNumberToObject(rm, "texts_scanned", (double)rep->texts_scanned);
-    cJSON_AddNumberToObject(rm, "texts_changed", (double)rep->texts_changed);
-    cJSON *sp = cJSON_AddObjectToObject(rm, "text_spans_by_kind");
-    for (int q = 0; q < DEID_N_TYPES; q++)
-        if (rep->text_spans[q]) cJSON_AddNumberToObject(sp, deid_type_name(q), (double)rep->text_spans[q]);
+    JSON_ADD_NUMBERS(rm, {"subject_ids_pseudonymised", (double)rep->subjects_out},
+                     {"original_subject_identifiers", (double)rep->subject_keys_removed},
+                     {"identifier_events", (double)rep->identifier_events_removed});
+    add_by_kind(rm, "identifier_events_by_kind", rep->identifier_events_by_type);
+    JSON_ADD_NUMBERS(rm, {"zip_to_zip3", (double)rep->zip3_kept}, {"zip_to_000_restricted_area", (double)rep->zip3_restricted},
+                     {"times_changed", (double)rep->times_changed},
+                     {"birth_dates_aggregated_age_90_plus", (double)rep->births_capped},
+                     {"source_row_numbers", (double)rep->events_out}, {"texts_scanned", (double)rep->texts_scanned},
+                     {"texts_changed", (double)rep->texts_changed});
+    add_by_kind(rm, "text_spans_by_kind", rep->text_spans);
     cJSON *spl = cJSON_AddObjectToObject(r, "split");
     cJSON_AddBoolToObject(spl, "kept", opt->split_group != NULL);
     if (opt->split_group) {
@@ -573,10 +557,9 @@ char *deid_store_report_json(const deid_store_report *rep, const deid_store_opti
     }
     cJSON *ka = cJSON_AddObjectToObject(r, "k_anonymity");
     cJSON_AddStringToObject(ka, "quasi_identifiers", "age band (10 years, 90+) at last event, sex, ZIP3, race, year of first visit");
-    cJSON_AddNumberToObject(ka, "k", opt->k > 0 ? opt->k : 5);
-    cJSON_AddNumberToObject(ka, "groups", (double)rep->kanon_groups);
-    cJSON_AddNumberToObject(ka, "groups_below_k", (double)rep->kanon_groups_below_k);
-    cJSON_AddNumberToObject(ka, "subjects_in_groups_below_k", (double)rep->kanon_subjects_below_k);
+    JSON_ADD_NUMBERS(ka, {"k", opt->k > 0 ? opt->k : 5}, {"groups", (double)rep->kanon_groups},
+                     {"groups_below_k", (double)rep->kanon_groups_below_k},
+                     {"subjects_in_groups_below_k", (double)rep->kanon_subjects_below_k});
     cJSON_AddBoolToObject(ka, "suppressed", opt->suppress);
     cJSON *h = cJSON_AddObjectToObject(ka, "subjects_by_group_size");
     static const char *labels[DEID_KANON_BUCKETS] = {"1", "2", "3", "4", "5-9", "10-19", "20+"};

@@ -699,13 +699,7 @@ void csv_close(csv_reader *r) {
     pipe_stop(r->pipe); /* before closing fd: the thread reads from it */
     if (r->fd >= 0) close(r->fd);
     gz_end(&r->gz);
-    free(r->mem);
-    free(r->buf);
-    free(r->foff);
-    free(r->flen);
-    free(r->fptr);
-    free(r->name);
-    free(r);
+    CF_FREE_ALL(r->mem, r->buf, r->foff, r->flen, r->fptr, r->name, r);
 }
 
 int csv_open_sep(csv_reader **out, const char *path, char sep, cf_err *err) {

@@ -166,14 +166,25 @@ static int fail_reason(row_ctx *c, const char *fmt, ...) {
     return -1;
 }
 
-static int parse_ll(const char *s, size_t n, long long *out) {
-    char buf[32];
-    while (n && isspace((unsigned char)*s)) s++, n--;
-    while (n && isspace((unsigned char)s[n - 1])) n--;
-    if (!n || n >= sizeof buf) return -1;
+/* Drops the white space around the span s[0, n). */
+static void trim_span(const char **s, size_t *n) {
+    while (*n && isspace((unsigned char)**s)) (*s)++, (*n)--;
+    while (*n && isspace((unsigned char)(*s)[*n - 1])) (*n)--;
+}
+
+/* The trimmed span as a C string in buf (cap bytes) for strtoll/strtod; -1 when it is empty or too
+ * long to be a number. */
+static int number_cstr(const char *s, size_t n, char *buf, size_t cap) {
+    trim_span(&s, &n);
+    if (!n || n >= cap) return -1;
     memcpy(buf, s, n);
     buf[n] = '\0';
-    char *end;
+    return 0;
+}
+
+static int parse_ll(const char *s, size_t n, long long *out) {
+    char buf[32], *end;
+    if (number_cstr(s, n, buf, sizeof buf)) return -1;
     errno = 0;
     long long v = strtoll(buf, &end, 10);
     if (errno || *end) return -1;
@@ -183,13 +194,8 @@ static int parse_ll(const char *s, size_t n, long long *out) {
 
 /* A finite decimal number (surrounding spaces allowed). */
 static int parse_double(const char *s, size_t n, double *out) {
-    char buf[64];
-    while (n && isspace((unsigned char)*s)) s++, n--;
-    while (n && isspace((unsigned char)s[n - 1])) n--;
-    if (!n || n >= sizeof buf) return -1;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    char *end;
+    char buf[64], *end;
+    if (number_cstr(s, n, buf, sizeof buf)) return -1;
     errno = 0;
     double v = strtod(buf, &end);
     if (errno == ERANGE || *end || !isfinite(v)) return -1;
@@ -198,8 +204,7 @@ static int parse_double(const char *s, size_t n, double *out) {
 }
 
 static int is_missing(const row_ctx *c, const char *s, size_t n) {
-    while (n && isspace((unsigned char)*s)) s++, n--;
-    while (n && isspace((unsigned char)s[n - 1])) n--;
+    trim_span(&s, &n);
     for (size_t i = 0; i < c->n_missing; i++)
         if (c->missing[i][0] == s[0] && !strncmp(c->missing[i], s, n) && c->missing[i][n] == '\0') return 1;
     return 0;
@@ -297,8 +302,7 @@ static int eval_ref(const tpl_ref *r, row_ctx *c, const char **s, size_t *n) {
         const tpl_filter *fl = &r->filters[f];
         switch (fl->kind) {
         case TF_TRIM:
-            while (*n && isspace((unsigned char)**s)) (*s)++, (*n)--;
-            while (*n && isspace((unsigned char)(*s)[*n - 1])) (*n)--;
+            trim_span(s, n);
             break;
         case TF_DATE:
             /* YYYY-MM-DD[ T]anything: the date (a DATE column exported with a midnight time). */
@@ -458,8 +462,7 @@ static const int64_t offset_unit_us[] = {
 
 /* [-]H:MM[:SS] elapsed (hours may exceed 24). */
 static int parse_hhmm(const char *s, size_t n, int64_t *us) {
-    while (n && isspace((unsigned char)*s)) s++, n--;
-    while (n && isspace((unsigned char)s[n - 1])) n--;
+    trim_span(&s, &n);
     size_t i = 0;
     int neg = 0;
     if (i < n && (s[i] == '-' || s[i] == '+')) neg = s[i++] == '-';
@@ -541,17 +544,24 @@ static void dict_free(dict_rt *d) {
     memset(d, 0, sizeof *d);
 }
 
+/* Opens a mapped table or dictionary file and reads its header line into *header. */
+static int open_with_header(const char *path, char sep, csv_reader **r, csv_record *header, cf_err *err) {
+    int rc = csv_open_sep(r, path, sep, err);
+    if (rc) return rc;
+    int got = csv_next(*r, header, err);
+    if (got > 0) return CF_OK;
+    csv_close(*r);
+    *r = NULL;
+    return got < 0 ? err->code : cf_fail(err, CF_EINPUT, "%s: empty file, expected a header line", path);
+}
+
 static int load_dict_file(mapping *m, dict_spec *ds, const char *path, dict_rt *d, size_t *cap_rows,
                           const mapped_csv_options *opt, cf_err *err) {
     csv_reader *r;
-    int rc = csv_open_sep(&r, path, ds->sep, err);
-    if (rc) return rc;
     csv_record rec;
-    int got = csv_next(r, &rec, err);
-    if (got <= 0) {
-        csv_close(r);
-        return got < 0 ? err->code : cf_fail(err, CF_EINPUT, "%s: empty file, expected a header line", path);
-    }
+    int rc = open_with_header(path, ds->sep, &r, &rec, err);
+    if (rc) return rc;
+    int got = 1;
     size_t nh = rec.nfields;
     char **header = calloc(nh, sizeof *header);
     int *cols = malloc((ds->n_columns ? ds->n_columns : 1) * sizeof *cols);
@@ -864,13 +874,9 @@ static int reject(table_rt *T, event_rt *ev, const char *why, const char *path, 
     snprintf(location, sizeof location, "%s:%llu", path, (unsigned long long)line);
     if (T->defer) { /* reported when the chunk is committed, in row order */
         rej_list *d = T->defer;
-        if (d->n == d->cap) {
-            size_t nc = d->cap ? d->cap * 2 : 64;
-            uint64_t *p = realloc(d->line, nc * sizeof *p);
-            if (!p) return cf_fail(err, CF_EINTERNAL, "out of memory");
-            d->line = p;
-            d->cap = nc;
-        }
+        uint64_t *p = cf_grow(d->line, &d->cap, d->n + 1, sizeof *p, 64);
+        if (!p) return cf_fail(err, CF_EINTERNAL, "out of memory");
+        d->line = p;
         if (sbuf_put(&d->why, why, strlen(why) + 1)) return cf_fail(err, CF_EINTERNAL, "out of memory");
         d->line[d->n++] = line;
     }
@@ -969,13 +975,9 @@ fail:
 }
 
 static int stage_reserve(table_rt *T, size_t n) {
-    if (n <= T->stage_cap) return 0;
-    size_t nc = T->stage_cap ? T->stage_cap * 2 : 16;
-    while (nc < n) nc *= 2;
-    staged *p = realloc(T->stage, nc * sizeof *p);
+    staged *p = cf_grow(T->stage, &T->stage_cap, n, sizeof *p, 16);
     if (!p) return -1;
     T->stage = p;
-    T->stage_cap = nc;
     return 0;
 }
 
@@ -1539,18 +1541,8 @@ static int pipeline_file(pipeline *P, csv_reader *r, const file_ctx *f, cf_err *
 }
 
 static void table_rt_scratch_free(table_rt *T) {
-    free(T->own_b.ev);
-    free(T->own_b.subject);
-    free(T->own_b.row);
-    free(T->own_b.strings.p);
-    free(T->stage);
-    free(T->row.p);
-    free(T->scratch.p);
-    free(T->tbuf.p);
-    free(T->abuf.p);
-    free(T->key.p);
-    free(T->skey.p);
-    free(T->join_row);
+    CF_FREE_ALL(T->own_b.ev, T->own_b.subject, T->own_b.row, T->own_b.strings.p, T->stage, T->row.p,
+                T->scratch.p, T->tbuf.p, T->abuf.p, T->key.p, T->skey.p, T->join_row);
     ctx_free(&T->ctx);
 }
 
@@ -1566,12 +1558,7 @@ static void pipeline_free(pipeline *P) {
     for (size_t i = 0; P->slot && i < P->n_slots; i++) {
         chunk_slot *sl = &P->slot[i];
         csv_close(sl->r);
-        free(sl->b.ev);
-        free(sl->b.subject);
-        free(sl->b.row);
-        free(sl->b.strings.p);
-        free(sl->rej.why.p);
-        free(sl->rej.line);
+        CF_FREE_ALL(sl->b.ev, sl->b.subject, sl->b.row, sl->b.strings.p, sl->rej.why.p, sl->rej.line);
         for (size_t k = 0; sl->ev && k < P->T->t->n_events; k++) {
             sl->ev[k].ucols = NULL; /* the table's */
             event_rt_free(&sl->ev[k]);
@@ -1632,14 +1619,9 @@ static int pipeline_new(pipeline **out, table_rt *T, int n_threads, size_t chunk
 static int ingest_file(table_rt *T, pipeline *P, const char *path, cf_err *err) {
     table_spec *t = T->t;
     csv_reader *r = NULL;
-    int rc = csv_open_sep(&r, path, t->sep, err);
-    if (rc) return rc;
     csv_record rec;
-    int got = csv_next(r, &rec, err);
-    if (got <= 0) {
-        csv_close(r);
-        return got < 0 ? err->code : cf_fail(err, CF_EINPUT, "%s: empty file, expected a header line", path);
-    }
+    int rc = open_with_header(path, t->sep, &r, &rec, err);
+    if (rc) return rc;
     file_ctx f;
     memset(&f, 0, sizeof f);
     f.path = path;
@@ -1864,13 +1846,7 @@ int mapped_csv_ingest(mapping *m, const char *input_dir, store_writer *w, ingest
     struct stat st;
     if (stat(input_dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return cf_fail(err, CF_EINPUT, "%s: --input must be a directory holding the mapped tables", input_dir);
-    engine g;
-    memset(&g, 0, sizeof g);
-    g.m = m;
-    g.input_dir = input_dir;
-    g.w = w;
-    g.rep = rep;
-    g.opt = opt;
+    engine g = {.m = m, .input_dir = input_dir, .w = w, .rep = rep, .opt = opt};
     size_t nd = m->n_dicts ? m->n_dicts : 1, nt = m->n_tables;
     g.dicts = calloc(nd, sizeof *g.dicts);
     g.dict_state = calloc(nd, sizeof *g.dict_state);
@@ -1949,13 +1925,7 @@ int mapped_csv_ingest(mapping *m, const char *input_dir, store_writer *w, ingest
     }
 done:
     for (size_t d = 0; g.dicts && d < m->n_dicts; d++) dict_free(&g.dicts[d]);
-    free(g.dicts);
-    free(g.dict_state);
-    free(g.table_state);
-    free(g.table_needs);
-    free(g.table_source);
-    free(g.table_stats);
-    free(g.dict_weight);
-    free(g.table_weight);
+    CF_FREE_ALL(g.dicts, g.dict_state, g.table_state, g.table_needs, g.table_source, g.table_stats, g.dict_weight,
+                g.table_weight);
     return rc;
 }

@@ -43,13 +43,15 @@ static int is_ident(const char *s, size_t n) {
     return 1;
 }
 
-static void filter_free(tpl_filter *f) {
-    free(f->name);
-    free(f->column);
-    free(f->alias);
-    free(f->from);
-    free(f->to);
+/* The array arr of n elements of size bytes with one more, zeroed, at index n; NULL when out of
+ * memory (arr is then unchanged). The one append of the parser's lists. */
+static void *append_zeroed(void *arr, size_t n, size_t size) {
+    char *a = cf_realloc_array(arr, n + 1, size);
+    if (a) memset(a + n * size, 0, size);
+    return a;
 }
+
+static void filter_free(tpl_filter *f) { CF_FREE_ALL(f->name, f->column, f->alias, f->from, f->to); }
 
 void tpl_free(tpl *t) {
     for (size_t i = 0; i < t->n_parts; i++) {
@@ -204,11 +206,10 @@ static int parse_field(tpl_part *p, const char *s, size_t n, const char *where, 
         }
         const char *a = s + b;
         size_t an = e - b;
-        tpl_ref *nr = realloc(p->alts, (p->n_alts + 1) * sizeof *nr);
+        tpl_ref *nr = append_zeroed(p->alts, p->n_alts, sizeof *nr);
         if (!nr) return cf_fail(err, CF_EINTERNAL, "out of memory");
         p->alts = nr;
         tpl_ref *r = &p->alts[p->n_alts++];
-        memset(r, 0, sizeof *r);
         r->join = -1;
         r->col = TPL_COL_UNBOUND;
         size_t name_end = 0;
@@ -260,6 +261,17 @@ static int parse_field(tpl_part *p, const char *s, size_t n, const char *where, 
     return CF_OK;
 }
 
+/* Appends a part of t that starts with the literal lit[0, ll); NULL when out of memory. */
+static tpl_part *add_part(tpl *t, const char *lit, size_t ll) {
+    tpl_part *np = append_zeroed(t->parts, t->n_parts, sizeof *np);
+    if (!np) return NULL;
+    t->parts = np;
+    tpl_part *p = &t->parts[t->n_parts++];
+    p->literal = dupn(lit, ll);
+    p->literal_len = ll;
+    return p;
+}
+
 int tpl_parse(tpl *t, const char *text, const char *where, int line, cf_err *err) {
     memset(t, 0, sizeof *t);
     t->source = strdup(text);
@@ -276,27 +288,14 @@ int tpl_parse(tpl *t, const char *text, const char *where, int line, cf_err *err
         }
         const char *close = strchr(s, '}');
         if (!close) return cf_fail(err, CF_EINPUT, "%s:%d: '{' without closing '}' in template", where, line);
-        tpl_part *np = realloc(t->parts, (t->n_parts + 1) * sizeof *np);
-        if (!np) return cf_fail(err, CF_EINTERNAL, "out of memory");
-        t->parts = np;
-        tpl_part *p = &t->parts[t->n_parts++];
-        memset(p, 0, sizeof *p);
-        p->literal = dupn(lit, ll);
-        p->literal_len = ll;
+        tpl_part *p = add_part(t, lit, ll);
+        if (!p) return cf_fail(err, CF_EINTERNAL, "out of memory");
         ll = 0;
         int rc = parse_field(p, s + 1, (size_t)(close - s - 1), where, line, err);
         if (rc) return rc;
         s = close + 1;
     }
-    if (ll || t->n_parts == 0) {
-        tpl_part *np = realloc(t->parts, (t->n_parts + 1) * sizeof *np);
-        if (!np) return cf_fail(err, CF_EINTERNAL, "out of memory");
-        t->parts = np;
-        tpl_part *p = &t->parts[t->n_parts++];
-        memset(p, 0, sizeof *p);
-        p->literal = dupn(lit, ll);
-        p->literal_len = ll;
-    }
+    if ((ll || t->n_parts == 0) && !add_part(t, lit, ll)) return cf_fail(err, CF_EINTERNAL, "out of memory");
     return CF_OK;
 }
 
@@ -524,11 +523,7 @@ void mapping_free(mapping *m) {
     free(m->tables);
     free_list(m->var_names, m->n_vars);
     free_list(m->var_values, m->n_vars);
-    free(m->path);
-    free(m->dir);
-    free(m->name);
-    free(m->description);
-    free(m->default_input);
+    CF_FREE_ALL(m->path, m->dir, m->name, m->description, m->default_input);
     memset(m, 0, sizeof *m);
 }
 
@@ -724,9 +719,8 @@ static int add_section(mapping *m, const char *kind, const char *name, int linen
         return cf_fail(err, CF_EINPUT, "%s:%d: %s '%s' declared twice", path, lineno, kind, name);
     size_t n = is_table ? m->n_tables : m->n_dicts;
     size_t sz = is_table ? sizeof *m->tables : sizeof *m->dicts;
-    void *grown = realloc(is_table ? (void *)m->tables : (void *)m->dicts, (n + 1) * sz);
+    void *grown = append_zeroed(is_table ? (void *)m->tables : (void *)m->dicts, n, sz);
     if (!grown) return cf_fail(err, CF_EINTERNAL, "out of memory");
-    memset((char *)grown + n * sz, 0, sz);
     if (is_table) {
         m->tables = grown;
         m->tables[n].name = strdup(name);
@@ -916,11 +910,10 @@ static int parse_join(table_spec *t, const char *key, char *val, const char *pat
     }
     if (joined(t, alias ? alias : dname))
         FAIL("%s:%d: '%s' is joined twice; give one an alias with `as`", path, lineno, alias ? alias : dname);
-    join_spec *nj = realloc(t->joins, (t->n_joins + 1) * sizeof *nj);
+    join_spec *nj = append_zeroed(t->joins, t->n_joins, sizeof *nj);
     if (!nj) return cf_fail(err, CF_EINTERNAL, "out of memory");
     t->joins = nj;
     join_spec *j = &t->joins[t->n_joins++];
-    memset(j, 0, sizeof *j);
     j->dict = -1;
     j->line = lineno;
     j->dict_name = strdup(dname);
@@ -1076,11 +1069,10 @@ static int add_event(mapping *m, char *arg, int lineno, const char *path, map_cu
     for (size_t j = 0; j < t->n_events; j++)
         if (!strcmp(t->events[j].name, arg))
             return cf_fail(err, CF_EINPUT, "%s:%d: event '%s' declared twice", path, lineno, arg);
-    event_spec *ne = realloc(t->events, (t->n_events + 1) * sizeof *ne);
+    event_spec *ne = append_zeroed(t->events, t->n_events, sizeof *ne);
     if (!ne) return cf_fail(err, CF_EINTERNAL, "out of memory");
     t->events = ne;
     cur->event = &t->events[t->n_events++];
-    memset(cur->event, 0, sizeof *cur->event);
     cur->event->name = strdup(arg);
     cur->event->line = lineno;
     cur->sec = S_EVENT;

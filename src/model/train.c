@@ -51,10 +51,7 @@ int train_batch_alloc(train_batch *b, const gpt_model *m, int B, cf_err *err) {
 }
 
 void train_batch_free(train_batch *b) {
-    free(b->inputs);
-    free(b->targets);
-    free(b->feats);
-    free(b->vtgt);
+    CF_FREE_ALL(b->inputs, b->targets, b->feats, b->vtgt);
     memset(b, 0, sizeof *b);
 }
 

@@ -14,6 +14,7 @@
 #include <zstd_errors.h>
 
 #include "store/store_format.h"
+#include "util/err.h"
 
 struct store_block_ctx {
     ZSTD_CCtx *cctx;
@@ -57,11 +58,7 @@ void store_block_ctx_free(store_block_ctx *x) {
     if (!x) return;
     ZSTD_freeCCtx(x->cctx);
     ZSTD_freeDCtx(x->dctx);
-    free(x->raw);
-    free(x->packed);
-    free(x->tmp);
-    free(x->last_row);
-    free(x);
+    CF_FREE_ALL(x->raw, x->packed, x->tmp, x->last_row, x);
 }
 
 static inline uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
@@ -174,30 +171,22 @@ static unsigned nonzero_planes(const uint8_t *src, size_t n, int width) {
 }
 
 /* Joins the non-zero planes of a stream (store_planes_get, skipping planes that are all zero),
- * one loop per plane so each stays a simple widening loop the compiler vectorises. */
-__attribute__((optimize("O3"))) static void join64(uint64_t *restrict v, const uint8_t *restrict src, size_t n,
-                                                   int width, unsigned mask) {
-    const uint8_t *p0 = src;
-    for (size_t i = 0; i < n; i++) v[i] = p0[i];
-    for (int p = 1; p < width; p++) {
-        if (!(mask >> p & 1)) continue;
-        const uint8_t *pl = src + (size_t)p * n;
-        int sh = 8 * p;
-        for (size_t i = 0; i < n; i++) v[i] |= (uint64_t)pl[i] << sh;
+ * one loop per plane so each stays a simple widening loop the compiler vectorises. One body for
+ * both element widths (T: uint64_t for times, values and provenance, uint32_t for codes and texts). */
+#define DEFINE_JOIN(name, T)                                                                          \
+    __attribute__((optimize("O3"))) static void name(T *restrict v, const uint8_t *restrict src, size_t n, \
+                                                     int width, unsigned mask) {                      \
+        for (size_t i = 0; i < n; i++) v[i] = src[i];                                                 \
+        for (int p = 1; p < width; p++) {                                                             \
+            if (!(mask >> p & 1)) continue;                                                           \
+            const uint8_t *pl = src + (size_t)p * n;                                                  \
+            int sh = 8 * p;                                                                           \
+            for (size_t i = 0; i < n; i++) v[i] |= (T)pl[i] << sh;                                    \
+        }                                                                                             \
     }
-}
-
-__attribute__((optimize("O3"))) static void join32(uint32_t *restrict v, const uint8_t *restrict src, size_t n,
-                                                   int width, unsigned mask) {
-    const uint8_t *p0 = src;
-    for (size_t i = 0; i < n; i++) v[i] = p0[i];
-    for (int p = 1; p < width; p++) {
-        if (!(mask >> p & 1)) continue;
-        const uint8_t *pl = src + (size_t)p * n;
-        int sh = 8 * p;
-        for (size_t i = 0; i < n; i++) v[i] |= (uint32_t)pl[i] << sh;
-    }
-}
+DEFINE_JOIN(join64, uint64_t)
+DEFINE_JOIN(join32, uint32_t)
+#undef DEFINE_JOIN
 
 __attribute__((optimize("O3"))) static uint32_t max32(const uint32_t *v, size_t n) {
     uint32_t m = 0;

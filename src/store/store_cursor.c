@@ -118,7 +118,7 @@ struct store_cursor {
     slot own;                    /* a block decoded by the caller's thread */
     /* Assembly of a range that spans blocks. */
     char *asm_mem;
-    uint64_t asm_cap;
+    size_t asm_cap;
     store_block_cols asm_cols;
     store_block_cols kept;       /* a block from the store's cache */
     /* Readahead. */
@@ -309,6 +309,15 @@ own:
     return &c->own.cols;
 }
 
+/* Points ev at the columns of c from event at on. */
+static void point_at(store_events *ev, const store_block_cols *c, uint64_t at) {
+    ev->time = c->time + at;
+    ev->code = c->code + at;
+    ev->numeric = c->numeric + at;
+    ev->text = c->text + at;
+    ev->prov = c->prov + at;
+}
+
 int store_cursor_range(store_cursor *c, uint64_t begin, uint64_t end, store_events *ev, cf_err *err) {
     const store *s = c->s;
     memset(ev, 0, sizeof *ev);
@@ -331,23 +340,13 @@ int store_cursor_range(store_cursor *c, uint64_t begin, uint64_t end, store_even
     if (b0 == b1) {
         const store_block_cols *bc = get_block(c, b0, err);
         if (!bc) return CF_EINPUT;
-        uint64_t at = begin - b0 * STORE_BLOCK_EVENTS;
-        ev->time = bc->time + at;
-        ev->code = bc->code + at;
-        ev->numeric = bc->numeric + at;
-        ev->text = bc->text + at;
-        ev->prov = bc->prov + at;
+        point_at(ev, bc, begin - b0 * STORE_BLOCK_EVENTS);
         return CF_OK;
     }
     uint64_t n = end - begin;
-    if (n > c->asm_cap) {
-        uint64_t cap = c->asm_cap ? c->asm_cap : STORE_BLOCK_EVENTS;
-        while (cap < n) cap *= 2;
-        char *m = realloc(c->asm_mem, (size_t)cap * 28);
-        if (!m) return cf_fail(err, CF_EINTERNAL, "out of memory for %llu events of one range", (unsigned long long)n);
-        c->asm_mem = m;
-        c->asm_cap = cap;
-    }
+    char *mem = cf_grow(c->asm_mem, &c->asm_cap, (size_t)n, 28, STORE_BLOCK_EVENTS);
+    if (!mem) return cf_fail(err, CF_EINTERNAL, "out of memory for %llu events of one range", (unsigned long long)n);
+    c->asm_mem = mem;
     store_block_cols *a = &c->asm_cols;
     layout(c->asm_mem, c->asm_cap, a);
     uint64_t done = 0;
@@ -364,11 +363,7 @@ int store_cursor_range(store_cursor *c, uint64_t begin, uint64_t end, store_even
         memcpy(a->text + done, bc->text + lo, m * 4);
         done += m;
     }
-    ev->time = a->time;
-    ev->code = a->code;
-    ev->numeric = a->numeric;
-    ev->text = a->text;
-    ev->prov = a->prov;
+    point_at(ev, a, 0);
     return CF_OK;
 }
 

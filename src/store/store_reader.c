@@ -22,6 +22,7 @@
 
 #include "store/store_block.h"
 #include "store/store_format.h"
+#include "util/file.h"
 
 /* Decoding threads: blocks are independent, so a store opens about this many times faster. */
 #define DECODE_THREADS_MAX 8
@@ -157,33 +158,14 @@ static int count_v1(store *s, cf_err *err);
 static int open_store(store *s, const char *path, int summary_only, cf_err *err) {
     memset(s, 0, sizeof *s);
     if (sodium_init() < 0) return cf_fail(err, CF_EINTERNAL, "libsodium failed to initialise");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return cf_fail_errno(err, CF_EINPUT, "%s: cannot open store", path);
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        return cf_fail_errno(err, CF_EINPUT, "%s: cannot stat store", path);
-    }
-    if (!S_ISREG(st.st_mode) || st.st_size < STORE_HEADER_SIZE) {
-        close(fd);
-        return cf_fail(err, CF_EINPUT, "%s: not a clinfm store (too small or not a file)", path);
-    }
-    s->map_len = (size_t)st.st_size;
-    s->path = strdup(path);
-    if (!s->path) {
-        close(fd);
+    int rc = file_map(path, "store", STORE_HEADER_SIZE, &s->map, &s->map_len, err);
+    if (rc) return rc;
+    if (!(s->path = strdup(path))) {
+        store_close(s);
         return cf_fail(err, CF_EINTERNAL, "out of memory");
     }
-    s->map = mmap(NULL, s->map_len, PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
-    if (s->map == MAP_FAILED) {
-        s->map = NULL;
-        cf_fail_errno(err, CF_EINTERNAL, "%s: cannot map store", path);
-        store_close(s);
-        return CF_EINTERNAL;
-    }
     const store_header *h = s->map;
-    int rc = CF_EINPUT;
+    rc = CF_EINPUT;
     if (memcmp(h->magic, STORE_MAGIC, 8) != 0) {
         cf_fail(err, CF_EINPUT, "%s: not a clinfm event store (bad magic number)", path);
         goto fail;

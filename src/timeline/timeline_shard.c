@@ -16,6 +16,7 @@
 
 #include <sodium.h>
 
+#include "util/file.h"
 #include "util/le.h"
 #include "util/atomic_file.h"
 #include "util/progress.h"
@@ -337,24 +338,10 @@ void timeline_shard_get_subject(const timeline_shard *sh, uint64_t i, timeline_s
 
 int timeline_shard_open(timeline_shard *sh, const char *path, const vocab *expect, cf_err *err) {
     memset(sh, 0, sizeof *sh);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return cf_fail_errno(err, CF_EINPUT, "%s: cannot open token shard", path);
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        return cf_fail_errno(err, CF_EINPUT, "%s: cannot stat token shard", path);
-    }
-    if ((uint64_t)st.st_size < SHARD_HEADER) {
-        close(fd);
-        return cf_fail(err, CF_EINPUT, "%s: not a clinfm token shard (too short)", path);
-    }
-    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
-    if (m == MAP_FAILED) return cf_fail_errno(err, CF_EINPUT, "%s: cannot map token shard", path);
-    sh->map = m;
-    sh->map_len = (size_t)st.st_size;
-    const uint8_t *h = m;
-    int rc = CF_EINPUT;
+    int rc = file_map(path, "token shard", SHARD_HEADER, &sh->map, &sh->map_len, err);
+    if (rc) return rc;
+    const uint8_t *h = sh->map;
+    rc = CF_EINPUT;
     uint8_t hh[32];
     if (memcmp(h, SHARD_MAGIC, 8)) {
         cf_fail(err, CF_EINPUT, "%s: not a clinfm token shard", path);

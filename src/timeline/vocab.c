@@ -417,8 +417,7 @@ char *vocab_hash_hex(const vocab *v, char *buf) {
 typedef struct {
     vocab v;
     uint32_t cap;
-    uint32_t heap_cap;
-    uint32_t cut_cap;
+    size_t heap_cap;
 } draft;
 
 static int draft_add(draft *d, int kind, const char *s, size_t len, int64_t a0, int64_t a1, uint64_t count) {
@@ -434,14 +433,9 @@ static int draft_add(draft *d, int kind, const char *s, size_t len, int64_t a0, 
         d->cap = nc;
     }
     if ((uint64_t)v->heap_len + len + 1 > UINT32_MAX) return -1;
-    if (v->heap_len + len + 1 > d->heap_cap) {
-        uint32_t nc = d->heap_cap ? d->heap_cap : 4096;
-        while (v->heap_len + len + 1 > nc) nc *= 2;
-        char *p = realloc(v->heap, nc);
-        if (!p) return -1;
-        v->heap = p;
-        d->heap_cap = nc;
-    }
+    char *heap = cf_grow(v->heap, &d->heap_cap, v->heap_len + len + 1, 1, 4096);
+    if (!heap) return -1;
+    v->heap = heap;
     uint32_t i = v->n_tokens++;
     v->kind[i] = (uint8_t)kind;
     v->str_off[i] = v->heap_len;
@@ -511,12 +505,9 @@ static int collect_candidates(const store *s, const vocab_options *o, const uint
             int64_t id = strmap_intern(cm, str, len);
             if (id < 0) goto oom;
             if ((size_t)id == n_cand) {
-                if (n_cand == cap_cand) {
-                    cap_cand = cap_cand ? cap_cand * 2 : 1024;
-                    cand *nc = realloc(cands, cap_cand * sizeof *nc);
-                    if (!nc) goto oom;
-                    cands = nc;
-                }
+                cand *nc = cf_grow(cands, &cap_cand, n_cand + 1, sizeof *nc, 1024);
+                if (!nc) goto oom;
+                cands = nc;
                 memset(&cands[n_cand], 0, sizeof cands[n_cand]);
                 cands[n_cand].id = (uint32_t)id;
                 cands[n_cand].len = (uint32_t)len;

@@ -2,9 +2,37 @@
 #include "util/file.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+int file_map(const char *path, const char *what, size_t min, void **map, size_t *len, cf_err *err) {
+    *map = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return cf_fail_errno(err, CF_EINPUT, "%s: cannot open %s", path, what);
+    struct stat st;
+    int rc = CF_OK;
+    if (fstat(fd, &st) != 0) {
+        rc = cf_fail_errno(err, CF_EINPUT, "%s: cannot stat %s", path, what);
+    } else if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < min) {
+        rc = cf_fail(err, CF_EINPUT, "%s: not a clinfm %s (too short or not a file)", path, what);
+    } else {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+        if (m == MAP_FAILED) {
+            rc = cf_fail_errno(err, CF_EINTERNAL, "%s: cannot map %s", path, what);
+        } else {
+            *map = m;
+            *len = (size_t)st.st_size;
+        }
+    }
+    close(fd);
+    return rc;
+}
 
 int file_read_stream(FILE *f, const char *name, size_t max, char **out, size_t *len, cf_err *err) {
     size_t n = 0, cap = 0;

@@ -19,4 +19,9 @@ int file_read_all(const char *path, size_t max, char **out, size_t *len, cf_err 
 /* Reads an open stream to its end (standard input, a pipe); name is used in messages. */
 int file_read_stream(FILE *f, const char *name, size_t max, char **out, size_t *len, cf_err *err);
 
+/* Maps the regular file at path read-only (a store, a token shard: read in place, not loaded);
+ * what names the kind of file in messages ("PATH: cannot open WHAT", "PATH: not a clinfm WHAT
+ * (too short or not a file)" when it holds fewer than min bytes). Release with munmap(*map, *len). */
+int file_map(const char *path, const char *what, size_t min, void **map, size_t *len, cf_err *err);
+
 #endif
