@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sodium.h>
 
@@ -10,6 +11,7 @@
 #include "deid/store_deid.h"
 #include "timeline/split.h"
 #include "util/atomic_file.h"
+#include "util/file.h"
 
 int cmd_keygen(int argc, char **argv) {
     int status;
@@ -77,6 +79,15 @@ int cmd_deid(int argc, char **argv) {
     if (!key_path) return cli_usage_error("deid", "--key KEYFILE is required (make one with `clinfm keygen`)");
     if (!strcmp(out, argv[arg])) return cli_usage_error("deid", "--out must differ from the input store");
     cf_err err = {0};
+    /* Said before any work: the copy is at most the input's size (fewer texts, the same events)
+     * and the writer's spilled runs, punched as the output grows, stay under a fifth of it. */
+    struct stat in_st;
+    if (stat(argv[arg], &in_st) == 0 && S_ISREG(in_st.st_mode) &&
+        file_check_room(out, (uint64_t)in_st.st_size + (uint64_t)in_st.st_size / 5 + ((uint64_t)1 << 20),
+                        "the de-identified store", &err)) {
+        cf_err_print(&err);
+        return err.code;
+    }
     unsigned char key[DEID_KEY_BYTES];
     int rc = deid_key_load(key_path, key, &err);
     if (rc) {

@@ -21,7 +21,6 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -30,6 +29,7 @@
 #include "store/store_block.h"
 #include "store/store_format.h"
 #include "util/atomic_file.h"
+#include "util/file.h"
 #include "util/sbuf.h"
 #include "util/strmap.h"
 
@@ -1364,9 +1364,7 @@ static int check_room(const store_writer *w, cf_err *err) {
     const char *slash = strrchr(w->path, '/');
     if (!slash) snprintf(dir, sizeof dir, ".");
     else snprintf(dir, sizeof dir, "%.*s", slash == w->path ? 1 : (int)(slash - w->path), w->path);
-    struct statvfs fs;
     struct stat out_st, scratch_st;
-    if (statvfs(dir, &fs) != 0) return CF_OK; /* the write itself will say what is wrong */
     /* Events still in the buffer will be spilled like those before them. */
     uint64_t spilled = w->total - w->n;
     uint64_t events = w->n_runs && spilled ? w->run_bytes + (uint64_t)((double)w->run_bytes / (double)spilled * (double)w->n)
@@ -1374,12 +1372,7 @@ static int check_room(const store_writer *w, cf_err *err) {
     uint64_t need = events + w->text_bytes + ((uint64_t)1 << 20);
     if (w->n_runs && stat(dir, &out_st) == 0 && stat(w->scratch_dir, &scratch_st) == 0 && out_st.st_dev == scratch_st.st_dev)
         need = events / 5 + w->text_bytes + ((uint64_t)1 << 20);
-    uint64_t room = (uint64_t)fs.f_bavail * fs.f_frsize;
-    if (room < need)
-        return cf_fail(err, CF_EINPUT, "%s: needs about %llu MB free to write the store, %llu MB are free; "
-                       "free some space or write elsewhere", dir, (unsigned long long)(need >> 20),
-                       (unsigned long long)(room >> 20));
-    return CF_OK;
+    return file_check_room(w->path, need, "the store", err);
 }
 
 int store_writer_finish(store_writer *w, cf_err *err) {

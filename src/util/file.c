@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 int file_map(const char *path, const char *what, size_t min, void **map, size_t *len, cf_err *err) {
@@ -85,4 +86,19 @@ int file_read_all(const char *path, size_t max, char **out, size_t *len, cf_err 
     int rc = file_read_stream(f, path, max, out, len, err);
     fclose(f);
     return rc;
+}
+
+int file_check_room(const char *path, uint64_t need, const char *what, cf_err *err) {
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    struct statvfs fs;
+    if (statvfs(dir, &fs) != 0) return CF_OK;
+    uint64_t room = (uint64_t)fs.f_bavail * fs.f_frsize;
+    if (room < need)
+        return cf_fail(err, CF_EINPUT, "%s: needs about %llu MB free to write %s, %llu MB are free; "
+                       "free some space or write elsewhere", dir, (unsigned long long)(need >> 20),
+                       what, (unsigned long long)(room >> 20));
+    return CF_OK;
 }

@@ -10,6 +10,7 @@
 #define CLINFM_UTIL_FILE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "util/err.h"
@@ -23,5 +24,11 @@ int file_read_stream(FILE *f, const char *name, size_t max, char **out, size_t *
  * what names the kind of file in messages ("PATH: cannot open WHAT", "PATH: not a clinfm WHAT
  * (too short or not a file)" when it holds fewer than min bytes). Release with munmap(*map, *len). */
 int file_map(const char *path, const char *what, size_t min, void **map, size_t *len, cf_err *err);
+
+/* Refuses (CF_EINPUT) when the filesystem that is to hold path has fewer than need bytes free,
+ * before anything is written: "DIR: needs about N MB free to write WHAT, M MB are free; free
+ * some space or write elsewhere". A filesystem that cannot be asked passes: the write itself
+ * will then say what is wrong. */
+int file_check_room(const char *path, uint64_t need, const char *what, cf_err *err);
 
 #endif
