@@ -209,9 +209,8 @@ int vocab_slot_of_namespace(const vocab *v, const char *ns, size_t len) {
     return -1;
 }
 
-int vocab_parse(vocab *v, const void *data, size_t len, const char *what, cf_err *err) {
-    const uint8_t *b = data;
-    memset(v, 0, sizeof *v);
+/* The header: magic, version, sizes, checksum (kept in v->hash) and the build's options. */
+static int parse_header(vocab *v, const uint8_t *b, size_t len, const char *what, cf_err *err) {
     if (len < VOCAB_HEADER_BYTES || memcmp(b, VOCAB_MAGIC, 8) != 0)
         return bad(err, what, "no vocabulary header (wrong file or truncated)");
     uint32_t version = le_get32(b + 8);
@@ -257,7 +256,12 @@ int vocab_parse(vocab *v, const void *data, size_t len, const char *what, cf_err
     if (v->n_tokens > (1u << 30) || v->n_cut_sets > v->n_tokens || v->n_year_bins > VOCAB_MAX_YEAR_BINS ||
         (uint64_t)v->n_tokens * REC_BYTES + (uint64_t)v->n_cut_sets * VOCAB_N_CUTS * 4 + v->heap_len != body)
         return bad(err, what, "inconsistent table sizes");
-    int rc = CF_EINTERNAL;
+    return CF_OK;
+}
+
+/* The token records, cut points and string heap that follow the header, checked field by field.
+ * On failure the caller frees what was allocated. */
+static int parse_tables(vocab *v, const uint8_t *b, const char *what, cf_err *err) {
     uint32_t n = v->n_tokens;
     v->kind = malloc(n ? n : 1);
     v->str_off = malloc((n ? n : 1) * sizeof *v->str_off);
@@ -271,10 +275,8 @@ int vocab_parse(vocab *v, const void *data, size_t len, const char *what, cf_err
     v->heap = malloc((size_t)v->heap_len + 1);
     v->year = malloc((v->n_year_bins + 1) * sizeof *v->year);
     if (!v->kind || !v->str_off || !v->str_len || !v->aux0 || !v->aux1 || !v->count || !v->cut_set ||
-        !v->slot_of || !v->cuts || !v->heap || !v->year) {
-        cf_fail(err, CF_EINTERNAL, "out of memory loading the vocabulary");
-        goto fail;
-    }
+        !v->slot_of || !v->cuts || !v->heap || !v->year)
+        return cf_fail(err, CF_EINTERNAL, "out of memory loading the vocabulary");
     const uint8_t *p = b + VOCAB_HEADER_BYTES;
     for (uint32_t i = 0; i < n; i++, p += REC_BYTES) {
         v->kind[i] = p[0];
@@ -284,83 +286,92 @@ int vocab_parse(vocab *v, const void *data, size_t len, const char *what, cf_err
         v->aux0[i] = (int64_t)le_get64(p + 16);
         v->aux1[i] = (int64_t)le_get64(p + 24);
         v->count[i] = le_get64(p + 32);
-        if (p[1] || p[2] || p[3] || p[0] < VOCAB_KIND_SPECIAL || p[0] >= VOCAB_KIND_MAX) {
-            rc = bad(err, what, "a token has an unknown kind");
-            goto fail;
-        }
-        if (v->cut_set[i] != UINT32_MAX && (v->cut_set[i] >= v->n_cut_sets || p[0] != VOCAB_KIND_CODE)) {
-            rc = bad(err, what, "a token refers to cut points that do not exist");
-            goto fail;
-        }
+        if (p[1] || p[2] || p[3] || p[0] < VOCAB_KIND_SPECIAL || p[0] >= VOCAB_KIND_MAX)
+            return bad(err, what, "a token has an unknown kind");
+        if (v->cut_set[i] != UINT32_MAX && (v->cut_set[i] >= v->n_cut_sets || p[0] != VOCAB_KIND_CODE))
+            return bad(err, what, "a token refers to cut points that do not exist");
     }
     for (uint64_t i = 0; i < (uint64_t)v->n_cut_sets * VOCAB_N_CUTS; i++, p += 4) {
         uint32_t u = le_get32(p);
         memcpy(&v->cuts[i], &u, 4);
-        if (!isfinite(v->cuts[i]) || (i % VOCAB_N_CUTS && v->cuts[i] < v->cuts[i - 1])) {
-            rc = bad(err, what, "decile cut points are not finite and ascending");
-            goto fail;
-        }
+        if (!isfinite(v->cuts[i]) || (i % VOCAB_N_CUTS && v->cuts[i] < v->cuts[i - 1]))
+            return bad(err, what, "decile cut points are not finite and ascending");
     }
     memcpy(v->heap, p, v->heap_len);
     v->heap[v->heap_len] = 0;
-    /* Strings: inside the heap, NUL-terminated, no NUL inside, non-empty, unique. */
+    return CF_OK;
+}
+
+/* Strings: inside the heap, NUL-terminated, no NUL inside, non-empty, unique; indexed by name. */
+static int index_strings(vocab *v, const char *what, cf_err *err) {
     strmap_init(&v->index);
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < v->n_tokens; i++) {
         uint64_t end = (uint64_t)v->str_off[i] + v->str_len[i];
         if (!v->str_len[i] || end >= v->heap_len || v->heap[end] != 0 ||
-            memchr(v->heap + v->str_off[i], 0, v->str_len[i])) {
-            rc = bad(err, what, "a token string lies outside the string table");
-            goto fail;
-        }
+            memchr(v->heap + v->str_off[i], 0, v->str_len[i]))
+            return bad(err, what, "a token string lies outside the string table");
         int64_t id = strmap_intern(&v->index, v->heap + v->str_off[i], v->str_len[i]);
-        if (id < 0) {
-            cf_fail(err, CF_EINTERNAL, "out of memory loading the vocabulary");
-            goto fail;
-        }
-        if ((uint32_t)id != i) {
-            rc = bad(err, what, "two tokens have the same string");
-            goto fail;
-        }
+        if (id < 0) return cf_fail(err, CF_EINTERNAL, "out of memory loading the vocabulary");
+        if ((uint32_t)id != i) return bad(err, what, "two tokens have the same string");
     }
-    /* The canonical layout: specials at 0..7, then quantiles, gaps, ages, years, in order. */
-    uint32_t t = 0;
+    return CF_OK;
+}
+
+/* The canonical layout: specials at 0..7, then quantiles, gaps, ages, years, in order; the
+ * [NONE] tokens after them number the static slots. Fills the token tables; 0, or -1 when the
+ * tokens are not in that layout. */
+static int find_layout(vocab *v) {
+    uint32_t t = 0, n = v->n_tokens;
     for (int k = 0; k < VOCAB_N_SPECIAL; k++, t++) {
-        if (t >= n || v->kind[t] != VOCAB_KIND_SPECIAL || v->aux0[t] != k) goto layout;
+        if (t >= n || v->kind[t] != VOCAB_KIND_SPECIAL || v->aux0[t] != k) return -1;
         v->special[k] = t;
     }
     for (int k = 0; k < VOCAB_N_QUANTILES; k++, t++) {
-        if (t >= n || v->kind[t] != VOCAB_KIND_QUANTILE || v->aux0[t] != k + 1) goto layout;
+        if (t >= n || v->kind[t] != VOCAB_KIND_QUANTILE || v->aux0[t] != k + 1) return -1;
         v->quantile[k] = t;
     }
     for (int k = 0; k < VOCAB_N_GAPS; k++, t++) {
-        if (t >= n || v->kind[t] != VOCAB_KIND_GAP || v->aux0[t] != gap_edges[k]) goto layout;
+        if (t >= n || v->kind[t] != VOCAB_KIND_GAP || v->aux0[t] != gap_edges[k]) return -1;
         v->gap[k] = t;
     }
     for (int k = 0; k < VOCAB_N_AGE_BINS; k++, t++) {
-        if (t >= n || v->kind[t] != VOCAB_KIND_AGE || v->aux0[t] != (int64_t)k * VOCAB_AGE_BIN_YEARS) goto layout;
+        if (t >= n || v->kind[t] != VOCAB_KIND_AGE || v->aux0[t] != (int64_t)k * VOCAB_AGE_BIN_YEARS) return -1;
         v->age[k] = t;
     }
-    if (t >= n || v->kind[t] != VOCAB_KIND_AGE || v->aux0[t] != -1) goto layout;
+    if (t >= n || v->kind[t] != VOCAB_KIND_AGE || v->aux0[t] != -1) return -1;
     v->age_unknown = t++;
-    if (t >= n || v->kind[t] != VOCAB_KIND_YEAR || v->aux0[t] != -1) goto layout;
+    if (t >= n || v->kind[t] != VOCAB_KIND_YEAR || v->aux0[t] != -1) return -1;
     v->year_unknown = t++;
     for (uint32_t k = 0; k < v->n_year_bins; k++, t++) {
         if (t >= n || v->kind[t] != VOCAB_KIND_YEAR ||
             v->aux0[t] != (int64_t)v->year_base + (int64_t)k * VOCAB_YEAR_BIN_YEARS)
-            goto layout;
+            return -1;
         v->year[k] = t;
     }
     for (uint32_t i = t; i < n; i++) {
-        if (v->kind[i] <= VOCAB_KIND_YEAR) goto layout;
+        if (v->kind[i] <= VOCAB_KIND_YEAR) return -1;
         if (v->kind[i] == VOCAB_KIND_NONE) {
             if (v->aux0[i] != (int64_t)v->n_slots || v->n_slots >= VOCAB_MAX_SLOTS || v->str_len[i] <= 8 ||
                 strcmp(v->heap + v->str_off[i] + v->str_len[i] - 8, "//[NONE]") != 0)
-                goto layout;
+                return -1;
             v->slot_none[v->n_slots++] = i;
         }
     }
+    return 0;
+}
+
+int vocab_parse(vocab *v, const void *data, size_t len, const char *what, cf_err *err) {
+    const uint8_t *b = data;
+    memset(v, 0, sizeof *v);
+    int rc = parse_header(v, b, len, what, err);
+    if (rc) return rc;
+    if ((rc = parse_tables(v, b, what, err)) || (rc = index_strings(v, what, err))) goto fail;
+    if (find_layout(v)) {
+        rc = bad(err, what, "tokens are not in the canonical layout");
+        goto fail;
+    }
     /* Which tokens are values of a static slot: code tokens and unknowns of its namespace. */
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < v->n_tokens; i++) {
         v->slot_of[i] = -1;
         if (v->kind[i] == VOCAB_KIND_CODE || v->kind[i] == VOCAB_KIND_UNK) {
             const char *s = vocab_token_str(v, i);
@@ -369,8 +380,6 @@ int vocab_parse(vocab *v, const void *data, size_t len, const char *what, cf_err
         }
     }
     return CF_OK;
-layout:
-    rc = bad(err, what, "tokens are not in the canonical layout");
 fail:
     vocab_free(v);
     return rc;
@@ -606,272 +615,309 @@ static int static_slots(const store *s, const vocab_options *o, const strmap *ns
     return CF_OK;
 }
 
-int vocab_build(vocab *out, const store *s, const split_config *sp, const vocab_options *o, cf_err *err) {
-    memset(out, 0, sizeof *out);
-    int rc = CF_EINTERNAL;
-    uint64_t C = s->n_codes;
-    uint64_t *cnt = calloc(C + 1, sizeof *cnt), *static_cnt = calloc(C + 1, sizeof *static_cnt),
-             *num_cnt = calloc(C + 1, sizeof *num_cnt), *num_off = NULL;
-    int32_t *code_cand = NULL;  /* store code -> candidate (whole codes only) */
-    float *values = NULL;
-    cand *cands = NULL;
-    ns_ent *nss = NULL;
-    strmap cm, nsm, gen;
-    strmap_init(&cm);
-    strmap_init(&nsm);
-    strmap_init(&gen);
-    draft d;
-    memset(&d, 0, sizeof d);
-    uint8_t *img = NULL;
-    uint8_t *is_train = NULL;
-    store_cursor *cur = NULL;
-    size_t img_len = 0;
+/* What the steps of vocab_build share. Owned buffers are freed once, in vocab_build. */
+typedef struct {
+    const store *s;
+    const vocab_options *o;
+    uint64_t C;                  /* store codes */
+    uint64_t *cnt, *static_cnt;  /* train events per code; those without a time */
+    uint64_t *num_cnt, *num_off; /* finite train values per code; their offset in values */
+    uint8_t *is_train;           /* per subject: decided once, so both passes agree */
+    store_cursor *cur;
+    int64_t birth_code, tmin, tmax;
+    uint64_t train_subjects, train_events;
+    cand *cands;
+    size_t n_cand;
+    int32_t *code_cand;   /* store code -> candidate (whole codes only) */
+    int32_t *tok_of_cand; /* candidate -> token, -1 when not chosen */
+    ns_ent *nss;          /* namespaces, sorted */
+    strmap cm, nsm, gen;  /* candidates, namespaces, generated token names */
     const char *slot_ns[VOCAB_MAX_SLOTS];
     size_t slot_len[VOCAB_MAX_SLOTS];
-    uint32_t n_slots = 0;
-    char buf[1024];
-    if (!cnt || !static_cnt || !num_cnt) goto oom;
+    uint32_t n_slots;
+    int32_t year_base;
+    uint32_t n_year_bins;
+    uint32_t first_unk; /* token of the first namespace's [UNK] */
+    float *values;
+    draft d;
+} build_ctx;
 
-    /* Pass 1: counts over the train split only. */
-    int64_t birth_code = store_find_code(s, "MEDS_BIRTH");
-    int64_t tmin = INT64_MAX, tmax = INT64_MIN;
-    uint64_t train_subjects = 0, train_events = 0;
-    /* The split is decided once per subject; both passes read this, so they cannot disagree. */
-    is_train = malloc(s->n_subjects + 1);
-    if (!is_train) goto oom;
-    for (uint64_t k = 0; k < s->n_subjects; k++) is_train[k] = split_assign(sp, s->subject_id[k]) == SPLIT_TRAIN;
-    /* Both passes read the events subject by subject, a block decoded at a time. */
-    if ((rc = store_cursor_new(&cur, s, STORE_CURSOR_READAHEAD, err))) goto fail;
-    rc = CF_EINTERNAL;
+static int build_oom(cf_err *err) { return cf_fail(err, CF_EINTERNAL, "out of memory building the vocabulary"); }
+
+/* Pass 1: counts over the train split only, read subject by subject through the store cursor. */
+static int count_train(build_ctx *b, const split_config *sp, cf_err *err) {
+    const store *s = b->s;
+    b->birth_code = store_find_code(s, "MEDS_BIRTH");
+    b->tmin = INT64_MAX;
+    b->tmax = INT64_MIN;
+    b->is_train = malloc(s->n_subjects + 1);
+    if (!b->is_train) return build_oom(err);
+    for (uint64_t k = 0; k < s->n_subjects; k++) b->is_train[k] = split_assign(sp, s->subject_id[k]) == SPLIT_TRAIN;
+    int rc = store_cursor_new(&b->cur, s, STORE_CURSOR_READAHEAD, err);
+    if (rc) return rc;
     for (uint64_t k = 0; k < s->n_subjects; k++) {
-        if (!is_train[k]) continue;
-        train_subjects++;
+        if (!b->is_train[k]) continue;
+        b->train_subjects++;
         store_events ev;
-        if ((rc = store_cursor_subject(cur, k, &ev, err))) goto fail;
-        rc = CF_EINTERNAL;
+        if ((rc = store_cursor_subject(b->cur, k, &ev, err))) return rc;
         for (uint64_t i = 0; i < ev.n; i++) {
             uint32_t c = ev.code[i];
             int64_t t = ev.time[i];
-            cnt[c]++;
-            train_events++;
-            if (t == TIME_NULL) static_cnt[c]++;
-            else if ((int64_t)c != birth_code) {
-                if (t < tmin) tmin = t;
-                if (t > tmax) tmax = t;
+            b->cnt[c]++;
+            b->train_events++;
+            if (t == TIME_NULL) b->static_cnt[c]++;
+            else if ((int64_t)c != b->birth_code) {
+                if (t < b->tmin) b->tmin = t;
+                if (t > b->tmax) b->tmax = t;
             }
-            if (isfinite(ev.numeric[i])) num_cnt[c]++;
+            if (isfinite(ev.numeric[i])) b->num_cnt[c]++;
         }
     }
-    if (!train_subjects) {
-        rc = cf_fail(err, CF_EINPUT, "the train split of this store is empty; nothing to fit a vocabulary on");
-        goto fail;
-    }
+    if (!b->train_subjects)
+        return cf_fail(err, CF_EINPUT, "the train split of this store is empty; nothing to fit a vocabulary on");
+    return CF_OK;
+}
 
-    /* Candidates: the strings the encoder would emit for each code seen in train. */
-    size_t n_cand = 0;
-    code_cand = malloc((C + 1) * sizeof *code_cand);
-    if (!code_cand || collect_candidates(s, o, cnt, &cm, &nsm, &cands, &n_cand, code_cand)) goto oom;
+/* The calendar-year bins covering the timeline events in train. */
+static int year_range(build_ctx *b, cf_err *err) {
+    if (b->tmin > b->tmax) return CF_OK;
+    int64_t y0 = year_of(b->tmin), y1 = year_of(b->tmax);
+    int64_t base = floor_div(y0, VOCAB_YEAR_BIN_YEARS) * VOCAB_YEAR_BIN_YEARS;
+    int64_t nb = (y1 - base) / VOCAB_YEAR_BIN_YEARS + 1;
+    if (nb > VOCAB_MAX_YEAR_BINS)
+        return cf_fail(err, CF_EINPUT, "train events span more than %d years; the store's times look wrong",
+                       VOCAB_MAX_YEAR_BINS * VOCAB_YEAR_BIN_YEARS);
+    b->year_base = (int32_t)base;
+    b->n_year_bins = (uint32_t)nb;
+    return CF_OK;
+}
 
-    /* Static-prefix slots. */
-    if ((rc = static_slots(s, o, &nsm, static_cnt, birth_code, slot_ns, slot_len, &n_slots, err))) goto fail;
-
-    /* Year range of the timeline events in train. */
-    int32_t year_base = 0;
-    uint32_t n_year_bins = 0;
-    if (tmin <= tmax) {
-        int64_t y0 = year_of(tmin), y1 = year_of(tmax);
-        int64_t base = floor_div(y0, VOCAB_YEAR_BIN_YEARS) * VOCAB_YEAR_BIN_YEARS;
-        int64_t nb = (y1 - base) / VOCAB_YEAR_BIN_YEARS + 1;
-        if (nb > VOCAB_MAX_YEAR_BINS) {
-            rc = cf_fail(err, CF_EINPUT, "train events span more than %d years; the store's times look wrong",
-                         VOCAB_MAX_YEAR_BINS * VOCAB_YEAR_BIN_YEARS);
-            goto fail;
-        }
-        year_base = (int32_t)base;
-        n_year_bins = (uint32_t)nb;
-    }
-
-    /* Namespaces, sorted, for the unknown tokens. */
-    nss = malloc((nsm.count + 1) * sizeof *nss);
-    if (!nss) goto oom;
-    for (uint32_t i = 0; i < nsm.count; i++) {
+/* The namespaces in string order, for the unknown tokens. */
+static int sort_namespaces(build_ctx *b, cf_err *err) {
+    b->nss = malloc((b->nsm.count + 1) * sizeof *b->nss);
+    if (!b->nss) return build_oom(err);
+    for (uint32_t i = 0; i < b->nsm.count; i++) {
         size_t l;
-        nss[i].s = strmap_str(&nsm, i, &l);
-        nss[i].len = (uint32_t)l;
-        nss[i].id = i;
+        b->nss[i].s = strmap_str(&b->nsm, i, &l);
+        b->nss[i].len = (uint32_t)l;
+        b->nss[i].id = i;
     }
-    qsort(nss, nsm.count, sizeof *nss, cmp_ns);
+    qsort(b->nss, b->nsm.count, sizeof *b->nss, cmp_ns);
+    return CF_OK;
+}
 
-    /* The generated tokens, in canonical order. */
-#define ADD(kind, str, a0, a1, c)                                                   \
-    do {                                                                           \
-        if (draft_add(&d, kind, str, strlen(str), a0, a1, c) ||                    \
-            strmap_intern(&gen, str, strlen(str)) < 0)                             \
-            goto oom;                                                              \
-    } while (0)
-    for (int k = 0; k < VOCAB_N_SPECIAL; k++) ADD(VOCAB_KIND_SPECIAL, special_names[k], k, 0, 0);
+/* A generated token, also remembered by name so no code token can take it. */
+static int add_generated(build_ctx *b, int kind, const char *str, int64_t a0, int64_t a1) {
+    if (draft_add(&b->d, kind, str, strlen(str), a0, a1, 0)) return -1;
+    return strmap_intern(&b->gen, str, strlen(str)) < 0 ? -1 : 0;
+}
+
+/* The generated tokens, in canonical order: special, quantile, gap, age, year, then the
+ * per-namespace [UNK] and per-slot [NONE] tokens. */
+static int add_generated_tokens(build_ctx *b, cf_err *err) {
+    char buf[1024];
+    for (int k = 0; k < VOCAB_N_SPECIAL; k++)
+        if (add_generated(b, VOCAB_KIND_SPECIAL, special_names[k], k, 0)) goto oom;
     for (int k = 1; k <= VOCAB_N_QUANTILES; k++) {
         snprintf(buf, sizeof buf, "[Q%d]", k);
-        ADD(VOCAB_KIND_QUANTILE, buf, k, 0, 0);
+        if (add_generated(b, VOCAB_KIND_QUANTILE, buf, k, 0)) goto oom;
     }
     for (int k = 0; k < VOCAB_N_GAPS; k++) {
         snprintf(buf, sizeof buf, "[GAP %s]", gap_labels[k]);
-        ADD(VOCAB_KIND_GAP, buf, gap_edges[k], k + 1 < VOCAB_N_GAPS ? gap_edges[k + 1] : gap_edges[k], 0);
+        int64_t hi = k + 1 < VOCAB_N_GAPS ? gap_edges[k + 1] : gap_edges[k];
+        if (add_generated(b, VOCAB_KIND_GAP, buf, gap_edges[k], hi)) goto oom;
     }
     for (int k = 0; k < VOCAB_N_AGE_BINS; k++) {
         int lo = k * VOCAB_AGE_BIN_YEARS;
         if (k == VOCAB_N_AGE_BINS - 1) snprintf(buf, sizeof buf, "[AGE %d+]", lo);
         else snprintf(buf, sizeof buf, "[AGE %d-%d]", lo, lo + VOCAB_AGE_BIN_YEARS - 1);
-        ADD(VOCAB_KIND_AGE, buf, lo, k == VOCAB_N_AGE_BINS - 1 ? INT64_MAX : lo + VOCAB_AGE_BIN_YEARS - 1, 0);
+        int64_t hi = k == VOCAB_N_AGE_BINS - 1 ? INT64_MAX : lo + VOCAB_AGE_BIN_YEARS - 1;
+        if (add_generated(b, VOCAB_KIND_AGE, buf, lo, hi)) goto oom;
     }
-    ADD(VOCAB_KIND_AGE, "[AGE ?]", -1, -1, 0);
-    ADD(VOCAB_KIND_YEAR, "[YEAR ?]", -1, -1, 0);
-    for (uint32_t k = 0; k < n_year_bins; k++) {
-        int64_t lo = (int64_t)year_base + (int64_t)k * VOCAB_YEAR_BIN_YEARS;
+    if (add_generated(b, VOCAB_KIND_AGE, "[AGE ?]", -1, -1)) goto oom;
+    if (add_generated(b, VOCAB_KIND_YEAR, "[YEAR ?]", -1, -1)) goto oom;
+    for (uint32_t k = 0; k < b->n_year_bins; k++) {
+        int64_t lo = (int64_t)b->year_base + (int64_t)k * VOCAB_YEAR_BIN_YEARS;
         snprintf(buf, sizeof buf, "[YEAR %lld-%lld]", (long long)lo, (long long)(lo + VOCAB_YEAR_BIN_YEARS - 1));
-        ADD(VOCAB_KIND_YEAR, buf, lo, lo + VOCAB_YEAR_BIN_YEARS - 1, 0);
+        if (add_generated(b, VOCAB_KIND_YEAR, buf, lo, lo + VOCAB_YEAR_BIN_YEARS - 1)) goto oom;
     }
-    uint32_t first_unk = d.v.n_tokens;
-    for (uint32_t i = 0; i < nsm.count; i++) {
-        if (nss[i].len > sizeof buf - 16) goto toolong;
-        snprintf(buf, sizeof buf, "%.*s//[UNK]", (int)nss[i].len, nss[i].s);
-        ADD(VOCAB_KIND_UNK, buf, 0, 0, 0);
+    b->first_unk = b->d.v.n_tokens;
+    for (uint32_t i = 0; i < b->nsm.count; i++) {
+        if (b->nss[i].len > sizeof buf - 16) goto toolong;
+        snprintf(buf, sizeof buf, "%.*s//[UNK]", (int)b->nss[i].len, b->nss[i].s);
+        if (add_generated(b, VOCAB_KIND_UNK, buf, 0, 0)) goto oom;
     }
-    for (uint32_t k = 0; k < n_slots; k++) {
-        if (slot_len[k] > sizeof buf - 16) goto toolong;
-        snprintf(buf, sizeof buf, "%.*s//[NONE]", (int)slot_len[k], slot_ns[k]);
-        ADD(VOCAB_KIND_NONE, buf, k, 0, 0);
+    for (uint32_t k = 0; k < b->n_slots; k++) {
+        if (b->slot_len[k] > sizeof buf - 16) goto toolong;
+        snprintf(buf, sizeof buf, "%.*s//[NONE]", (int)b->slot_len[k], b->slot_ns[k]);
+        if (add_generated(b, VOCAB_KIND_NONE, buf, k, 0)) goto oom;
     }
-#undef ADD
+    return CF_OK;
+toolong:
+    return cf_fail(err, CF_EINPUT, "a code namespace is longer than %zu bytes", sizeof buf - 16);
+oom:
+    return build_oom(err);
+}
 
-    /* Choose the code tokens: frequent enough, not colliding with a generated name, and
-     * within the size cap (most frequent first). */
+/* Choose the code tokens: frequent enough, not colliding with a generated name, and within the
+ * size cap (most frequent first). Leaves the candidates in string order, code_cand pointing at
+ * their positions, and the [UNK] tokens counting the train events of the codes left out. */
+static int choose_codes(build_ctx *b, cf_err *err) {
+    cand *cands = b->cands;
+    size_t n_cand = b->n_cand;
     for (size_t i = 0; i < n_cand; i++)
-        cands[i].chosen = cands[i].count >= o->min_count && strmap_find(&gen, cands[i].str, cands[i].len) < 0;
-    uint32_t fixed = d.v.n_tokens;
+        cands[i].chosen = cands[i].count >= b->o->min_count && strmap_find(&b->gen, cands[i].str, cands[i].len) < 0;
+    uint32_t fixed = b->d.v.n_tokens;
     qsort(cands, n_cand, sizeof *cands, cmp_cand_freq);
-    if (o->max_vocab) {
-        if (fixed >= o->max_vocab) {
-            rc = cf_fail(err, CF_EINPUT, "--max-vocab %u leaves no room for code tokens (%u tokens are fixed)",
-                         o->max_vocab, fixed);
-            goto fail;
-        }
-        size_t room = o->max_vocab - fixed, kept = 0;
+    if (b->o->max_vocab) {
+        if (fixed >= b->o->max_vocab)
+            return cf_fail(err, CF_EINPUT, "--max-vocab %u leaves no room for code tokens (%u tokens are fixed)",
+                           b->o->max_vocab, fixed);
+        size_t room = b->o->max_vocab - fixed, kept = 0;
         for (size_t i = 0; i < n_cand; i++)
             if (cands[i].chosen && ++kept > room) cands[i].chosen = 0;
     }
     qsort(cands, n_cand, sizeof *cands, cmp_cand_str);
     /* code_cand pointed at candidate ids; map ids to positions after the sort. */
     int32_t *pos_of = malloc((n_cand + 1) * sizeof *pos_of);
-    if (!pos_of) goto oom;
+    if (!pos_of) return build_oom(err);
     for (size_t i = 0; i < n_cand; i++) pos_of[cands[i].id] = (int32_t)i;
-    for (uint64_t c = 0; c < C; c++)
-        if (code_cand[c] >= 0) code_cand[c] = pos_of[code_cand[c]];
+    for (uint64_t c = 0; c < b->C; c++)
+        if (b->code_cand[c] >= 0) b->code_cand[c] = pos_of[b->code_cand[c]];
     free(pos_of);
     /* Unknown tokens count the train events they stand for. */
-    uint32_t *unk_of_ns = malloc((nsm.count + 1) * sizeof *unk_of_ns);
-    if (!unk_of_ns) goto oom;
-    for (uint32_t u = 0; u < nsm.count; u++) unk_of_ns[nss[u].id] = first_unk + u;
+    uint32_t *unk_of_ns = malloc((b->nsm.count + 1) * sizeof *unk_of_ns);
+    if (!unk_of_ns) return build_oom(err);
+    for (uint32_t u = 0; u < b->nsm.count; u++) unk_of_ns[b->nss[u].id] = b->first_unk + u;
     for (size_t i = 0; i < n_cand; i++)
         if (!cands[i].chosen)
-            d.v.count[cands[i].ns == UINT32_MAX ? VOCAB_SP_UNK : unk_of_ns[cands[i].ns]] += cands[i].count;
+            b->d.v.count[cands[i].ns == UINT32_MAX ? VOCAB_SP_UNK : unk_of_ns[cands[i].ns]] += cands[i].count;
     free(unk_of_ns);
-    int32_t *tok_of_cand = malloc((n_cand + 1) * sizeof *tok_of_cand);
-    if (!tok_of_cand) goto oom;
-    for (size_t i = 0; i < n_cand; i++) {
-        tok_of_cand[i] = -1;
-        if (!cands[i].chosen) continue;
-        tok_of_cand[i] = (int32_t)d.v.n_tokens;
-        int kind = cands[i].whole ? VOCAB_KIND_CODE : VOCAB_KIND_PART;
-        if (draft_add(&d, kind, cands[i].str, cands[i].len, kind == VOCAB_KIND_PART ? cands[i].part_pos : 0, 0,
-                      cands[i].count)) {
-            free(tok_of_cand);
-            goto oom;
-        }
-    }
+    return CF_OK;
+}
 
-    /* Pass 2: numeric values of whole-code tokens with enough of them, then decile cuts. */
-    num_off = calloc(C + 1, sizeof *num_off);
-    if (!num_off) {
-        free(tok_of_cand);
-        goto oom;
+/* The chosen code tokens, after the generated ones, in string order. */
+static int add_code_tokens(build_ctx *b, cf_err *err) {
+    b->tok_of_cand = malloc((b->n_cand + 1) * sizeof *b->tok_of_cand);
+    if (!b->tok_of_cand) return build_oom(err);
+    for (size_t i = 0; i < b->n_cand; i++) {
+        const cand *ca = &b->cands[i];
+        b->tok_of_cand[i] = -1;
+        if (!ca->chosen) continue;
+        b->tok_of_cand[i] = (int32_t)b->d.v.n_tokens;
+        int kind = ca->whole ? VOCAB_KIND_CODE : VOCAB_KIND_PART;
+        if (draft_add(&b->d, kind, ca->str, ca->len, kind == VOCAB_KIND_PART ? ca->part_pos : 0, 0, ca->count))
+            return build_oom(err);
     }
+    return CF_OK;
+}
+
+/* Pass 2: the numeric values of whole-code tokens with enough of them, then their decile cuts. */
+static int fit_value_cuts(build_ctx *b, cf_err *err) {
+    uint64_t C = b->C, *num_cnt = b->num_cnt;
+    b->num_off = calloc(C + 1, sizeof *b->num_off);
+    if (!b->num_off) return build_oom(err);
     uint64_t total = 0;
     for (uint64_t c = 0; c < C; c++) {
-        num_off[c] = total;
-        if (code_cand[c] >= 0 && tok_of_cand[code_cand[c]] >= 0 && num_cnt[c] >= o->min_numeric && num_cnt[c] > 0)
+        b->num_off[c] = total;
+        if (b->code_cand[c] >= 0 && b->tok_of_cand[b->code_cand[c]] >= 0 && num_cnt[c] >= b->o->min_numeric &&
+            num_cnt[c] > 0)
             total += num_cnt[c];
         else
             num_cnt[c] = 0; /* no cut points for this code */
     }
-    values = malloc((total + 1) * sizeof *values);
-    if (!values) {
-        free(tok_of_cand);
-        goto oom;
-    }
-    uint64_t *fill = static_cnt; /* reuse: static counts are no longer needed */
+    b->values = malloc((total + 1) * sizeof *b->values);
+    if (!b->values) return build_oom(err);
+    uint64_t *fill = b->static_cnt; /* reuse: static counts are no longer needed */
     memset(fill, 0, (C + 1) * sizeof *fill);
-    for (uint64_t k = 0; k < s->n_subjects && total; k++) {
-        if (!is_train[k]) continue;
+    for (uint64_t k = 0; k < b->s->n_subjects && total; k++) {
+        if (!b->is_train[k]) continue;
         store_events ev;
-        if ((rc = store_cursor_subject(cur, k, &ev, err))) {
-            free(tok_of_cand);
-            goto fail;
-        }
-        rc = CF_EINTERNAL;
+        int rc = store_cursor_subject(b->cur, k, &ev, err);
+        if (rc) return rc;
         for (uint64_t i = 0; i < ev.n; i++) {
             uint32_t c = ev.code[i];
-            if (num_cnt[c] && isfinite(ev.numeric[i])) values[num_off[c] + fill[c]++] = ev.numeric[i];
+            if (num_cnt[c] && isfinite(ev.numeric[i])) b->values[b->num_off[c] + fill[c]++] = ev.numeric[i];
         }
     }
     uint32_t n_sets = 0;
     for (uint64_t c = 0; c < C; c++) n_sets += fill[c] > 0;
-    d.v.cuts = malloc(((size_t)n_sets * VOCAB_N_CUTS + 1) * sizeof *d.v.cuts);
-    if (!d.v.cuts) {
-        free(tok_of_cand);
-        goto oom;
-    }
+    vocab *v = &b->d.v;
+    v->cuts = malloc(((size_t)n_sets * VOCAB_N_CUTS + 1) * sizeof *v->cuts);
+    if (!v->cuts) return build_oom(err);
     for (uint64_t c = 0; c < C; c++) {
         if (!fill[c]) continue;
-        uint32_t t = (uint32_t)tok_of_cand[code_cand[c]];
-        d.v.cut_set[t] = d.v.n_cut_sets;
-        vocab_fit_cuts(values + num_off[c], fill[c], d.v.cuts + (size_t)d.v.n_cut_sets * VOCAB_N_CUTS);
-        d.v.n_cut_sets++;
+        uint32_t t = (uint32_t)b->tok_of_cand[b->code_cand[c]];
+        v->cut_set[t] = v->n_cut_sets;
+        vocab_fit_cuts(b->values + b->num_off[c], fill[c], v->cuts + (size_t)v->n_cut_sets * VOCAB_N_CUTS);
+        v->n_cut_sets++;
     }
-    free(tok_of_cand);
+    return CF_OK;
+}
 
-    d.v.flags = o->split_codes ? VOCAB_FLAG_SPLIT_CODES : 0;
-    d.v.ruleset = TIMELINE_RULESET;
-    d.v.min_count = o->min_count;
-    d.v.min_numeric = o->min_numeric;
-    d.v.max_vocab = o->max_vocab;
-    d.v.value_mode = (uint32_t)o->value_mode;
-    d.v.year_base = year_base;
-    d.v.n_year_bins = n_year_bins;
-    d.v.split_train_ppm = sp->train_ppm;
-    d.v.split_tuning_ppm = sp->tuning_ppm;
-    d.v.split_rotate_ppm = sp->rotate_ppm;
-    split_key_id(sp, d.v.split_key_id);
-    d.v.train_subjects = train_subjects;
-    d.v.train_events = train_events;
-    if ((rc = vocab_serialize(&d.v, &img, &img_len, err))) goto fail;
+/* The header fields: the options, split and train totals the vocabulary was built from. */
+static void set_header(build_ctx *b, const split_config *sp) {
+    vocab *v = &b->d.v;
+    const vocab_options *o = b->o;
+    v->flags = o->split_codes ? VOCAB_FLAG_SPLIT_CODES : 0;
+    v->ruleset = TIMELINE_RULESET;
+    v->min_count = o->min_count;
+    v->min_numeric = o->min_numeric;
+    v->max_vocab = o->max_vocab;
+    v->value_mode = (uint32_t)o->value_mode;
+    v->year_base = b->year_base;
+    v->n_year_bins = b->n_year_bins;
+    v->split_train_ppm = sp->train_ppm;
+    v->split_tuning_ppm = sp->tuning_ppm;
+    v->split_rotate_ppm = sp->rotate_ppm;
+    split_key_id(sp, v->split_key_id);
+    v->train_subjects = b->train_subjects;
+    v->train_events = b->train_events;
+}
+
+int vocab_build(vocab *out, const store *s, const split_config *sp, const vocab_options *o, cf_err *err) {
+    memset(out, 0, sizeof *out);
+    build_ctx b;
+    memset(&b, 0, sizeof b);
+    b.s = s;
+    b.o = o;
+    b.C = s->n_codes;
+    strmap_init(&b.cm);
+    strmap_init(&b.nsm);
+    strmap_init(&b.gen);
+    uint8_t *img = NULL;
+    size_t img_len = 0;
+    int rc;
+    b.cnt = calloc(b.C + 1, sizeof *b.cnt);
+    b.static_cnt = calloc(b.C + 1, sizeof *b.static_cnt);
+    b.num_cnt = calloc(b.C + 1, sizeof *b.num_cnt);
+    b.code_cand = malloc((b.C + 1) * sizeof *b.code_cand);
+    if (!b.cnt || !b.static_cnt || !b.num_cnt || !b.code_cand) {
+        rc = build_oom(err);
+        goto done;
+    }
+    if ((rc = count_train(&b, sp, err))) goto done;
+    /* Candidates: the strings the encoder would emit for each code seen in train. */
+    if (collect_candidates(s, o, b.cnt, &b.cm, &b.nsm, &b.cands, &b.n_cand, b.code_cand)) {
+        rc = build_oom(err);
+        goto done;
+    }
+    if ((rc = static_slots(s, o, &b.nsm, b.static_cnt, b.birth_code, b.slot_ns, b.slot_len, &b.n_slots, err)) ||
+        (rc = year_range(&b, err)) || (rc = sort_namespaces(&b, err)) || (rc = add_generated_tokens(&b, err)) ||
+        (rc = choose_codes(&b, err)) || (rc = add_code_tokens(&b, err)) || (rc = fit_value_cuts(&b, err)))
+        goto done;
+    set_header(&b, sp);
+    if ((rc = vocab_serialize(&b.d.v, &img, &img_len, err))) goto done;
     rc = vocab_parse(out, img, img_len, "new vocabulary", err);
     if (rc) rc = CF_EINTERNAL; /* a vocabulary we built must parse */
-    goto done;
-toolong:
-    rc = cf_fail(err, CF_EINPUT, "a code namespace is longer than %zu bytes", sizeof buf - 16);
-    goto fail;
-oom:
-    rc = cf_fail(err, CF_EINTERNAL, "out of memory building the vocabulary");
-fail:
 done:
-    store_cursor_free(cur);
+    store_cursor_free(b.cur);
     free(img);
-    free(is_train);
-    vocab_free(&d.v);
-    CF_FREE_ALL(cnt, static_cnt, num_cnt, num_off, code_cand, values, cands, nss);
-    strmap_free(&cm);
-    strmap_free(&nsm);
-    strmap_free(&gen);
+    vocab_free(&b.d.v);
+    CF_FREE_ALL(b.cnt, b.static_cnt, b.num_cnt, b.num_off, b.code_cand, b.tok_of_cand, b.values, b.cands, b.nss,
+                b.is_train);
+    strmap_free(&b.cm);
+    strmap_free(&b.nsm);
+    strmap_free(&b.gen);
     return rc;
 }
