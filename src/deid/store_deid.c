@@ -196,322 +196,402 @@ static int hist_bucket(uint64_t size) {
     return 6;
 }
 
+/* What the steps of deid_store share: the input, its code classes, each subject's facts, the
+ * quasi-identifier groups, the writer and pass 2's per-subject scratch. All freed in deid_store. */
+typedef struct {
+    const deid_store_options *opt;
+    deid_store_report *rep;
+    store s;
+    deid_text_rules *rules;
+    zip_table zips;
+    code_info *ci;
+    subject_facts *facts;
+    int64_t *out_code;     /* output code id of each input code, -1 until first written */
+    store_writer *w;
+    strmap groups;         /* quasi-identifier group key -> group index */
+    uint64_t *group_size;
+    size_t group_cap;
+    char *text_out;        /* the current event's redacted text */
+    deid_known *known;     /* the current subject's own identifiers */
+    known_strings ks;
+    store_cursor *cur;
+    store_events ev;       /* the current subject's events */
+    unsigned char k_pseudo[DEID_KEY_BYTES], k_shift[DEID_KEY_BYTES], k_surr[DEID_KEY_BYTES];
+} deid_run;
+
+/* Loads the rules and ZIP3 table and classifies every input code once, so the passes only look up. */
+static int prepare_run(deid_run *r, cf_err *err) {
+    char shipped_rules[4096];
+    cf_share_path("data/deid", shipped_rules, sizeof shipped_rules);
+    const char *rules_dir = r->opt->rules_dir ? r->opt->rules_dir : shipped_rules;
+    int rc;
+    if ((rc = deid_rules_load(&r->rules, rules_dir, err))) return rc;
+    if ((rc = load_zip_table(rules_dir, &r->zips, err))) return rc;
+    if ((rc = store_cursor_new(&r->cur, &r->s, STORE_CURSOR_READAHEAD, err))) return rc;
+    r->ci = calloc(r->s.n_codes ? r->s.n_codes : 1, sizeof *r->ci);
+    r->facts = calloc(r->s.n_subjects ? r->s.n_subjects : 1, sizeof *r->facts);
+    r->out_code = malloc((r->s.n_codes ? r->s.n_codes : 1) * sizeof *r->out_code);
+    if (!r->ci || !r->facts || !r->out_code) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    for (uint32_t c = 0; c < r->s.n_codes; c++) {
+        r->ci[c] = classify(store_code_str(&r->s, c));
+        r->out_code[c] = -1;
+    }
+    return 0;
+}
+
+/* Picks subject k's pseudonym; with a split key, the first candidate in the original id's split group. */
+static int pick_pseudonym(deid_run *r, uint64_t k, cf_err *err) {
+    subject_facts *f = &r->facts[k];
+    const deid_store_options *opt = r->opt;
+    f->pseudonym = deid_pseudonym(r->k_pseudo, r->s.subject_id[k]);
+    if (!opt->split_group) return 0;
+    /* The same split group as the original id; about 100 candidates for a percentile. */
+    int want = opt->split_group(opt->split_ctx, r->s.subject_id[k]);
+    uint32_t n = 0;
+    while (opt->split_group(opt->split_ctx, f->pseudonym) != want) {
+        if (++n == UINT32_MAX)
+            return cf_fail(err, CF_EINTERNAL, "subject index %llu: no pseudonym in its split group", (unsigned long long)k);
+        f->pseudonym = deid_pseudonym_n(r->k_pseudo, r->s.subject_id[k], n);
+    }
+    r->rep->split_candidates += n + 1;
+    return 0;
+}
+
+/* Reads subject k's quasi-identifiers (birth, gender, race, ZIP3, first and last times) and caps the age at 90. */
+static int subject_facts_of(deid_run *r, uint64_t k, cf_err *err) {
+    subject_facts *f = &r->facts[k];
+    int rc = pick_pseudonym(r, k, err);
+    if (rc) return rc;
+    f->shift_days = deid_shift_days(r->k_shift, r->s.subject_id[k]);
+    f->birth = f->last = f->first_visit = TIME_NULL;
+    f->gender = f->race = UINT32_MAX;
+    if ((rc = store_cursor_subject(r->cur, k, &r->ev, err))) return rc;
+    const store_events *ev = &r->ev;
+    const code_info *ci = r->ci;
+    for (uint64_t i = 0; i < ev->n; i++) {
+        uint32_t c = ev->code[i];
+        int64_t t = ev->time[i];
+        if (ci[c].cls == CC_BIRTH && f->birth == TIME_NULL) f->birth = t;
+        else if (ci[c].cls == CC_GENDER && f->gender == UINT32_MAX) f->gender = c;
+        else if (ci[c].cls == CC_RACE && f->race == UINT32_MAX) f->race = c;
+        else if (ci[c].cls == CC_PHI && ci[c].phi_type == -2 && !f->zip3[0] && ev->text[i]) {
+            size_t len;
+            const char *z = store_text_str(&r->s, ev->text[i], &len);
+            int restricted;
+            zip3_of(&r->zips, z, len, f->zip3, &restricted);
+        }
+        if (t != TIME_NULL) {
+            if (f->last == TIME_NULL || t > f->last) f->last = t;
+            if (ci[c].cls != CC_BIRTH && ci[c].cls != CC_PHI && (f->first_visit == TIME_NULL || t < f->first_visit))
+                f->first_visit = t;
+        }
+    }
+    f->new_birth = f->birth;
+    if (f->birth != TIME_NULL && f->last != TIME_NULL && f->last - f->birth >= 90 * USEC_PER_YEAR) {
+        f->new_birth = f->last - 90 * USEC_PER_YEAR;
+        r->rep->births_capped++;
+    }
+    return 0;
+}
+
+/* Counts subject k into its quasi-identifier group, growing the group sizes as new groups appear. */
+static int count_group(deid_run *r, uint64_t k, cf_err *err) {
+    char gk[512];
+    group_key(&r->s, r->opt, &r->facts[k], gk, sizeof gk);
+    int64_t g = strmap_intern(&r->groups, gk, strlen(gk));
+    if (g < 0) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    size_t old_cap = r->group_cap;
+    uint64_t *p = cf_grow(r->group_size, &r->group_cap, (size_t)g + 1, sizeof *p, 1024);
+    if (!p) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    memset(p + old_cap, 0, (r->group_cap - old_cap) * sizeof *p);
+    r->group_size = p;
+    r->group_size[g]++;
+    return 0;
+}
+
+/* Pass 1: every subject's facts and quasi-identifier group, before anything is written. */
+static int collect_facts(deid_run *r, cf_err *err) {
+    int rc;
+    for (uint64_t k = 0; k < r->s.n_subjects; k++) {
+        if ((rc = subject_facts_of(r, k, err))) return rc;
+        if ((rc = count_group(r, k, err))) return rc;
+    }
+    return 0;
+}
+
+/* The k-anonymity figures; with --suppress, marks the subjects of groups smaller than k for dropping. */
+static void group_subjects(deid_run *r) {
+    deid_store_report *rep = r->rep;
+    int kmin = r->opt->k > 0 ? r->opt->k : 5;
+    rep->kanon_groups = r->groups.count;
+    for (uint32_t g = 0; g < r->groups.count; g++)
+        if (r->group_size[g] < (uint64_t)kmin) rep->kanon_groups_below_k++;
+    for (uint64_t k = 0; k < r->s.n_subjects; k++) {
+        char gk[512];
+        group_key(&r->s, r->opt, &r->facts[k], gk, sizeof gk);
+        uint64_t size = r->group_size[strmap_find(&r->groups, gk, strlen(gk))];
+        rep->kanon_hist[hist_bucket(size)]++;
+        if (size < (uint64_t)kmin) {
+            rep->kanon_subjects_below_k++;
+            if (r->opt->suppress) r->facts[k].suppressed = 1;
+        }
+    }
+}
+
+/* The current subject's own identifiers (r->ev), for the text matcher and the short-text filter. */
+static int collect_known(deid_run *r, cf_err *err) {
+    int rc;
+    if ((rc = deid_known_new(&r->known, err))) return rc;
+    known_strings *ks = &r->ks;
+    ks->n = 0;
+    for (uint64_t i = 0; i < r->ev.n; i++) {
+        code_info c = r->ci[r->ev.code[i]];
+        if (c.cls != CC_PHI || !r->ev.text[i]) continue;
+        size_t len;
+        const char *t = store_text_str(&r->s, r->ev.text[i], &len);
+        if (ks->n == ks->cap) {
+            size_t nc = ks->cap ? ks->cap * 2 : 16;
+            const char **np = realloc(ks->s, nc * sizeof *np);
+            size_t *nl = np ? realloc(ks->len, nc * sizeof *nl) : NULL;
+            if (np) ks->s = np;
+            if (!nl) return cf_fail(err, CF_EINTERNAL, "out of memory");
+            ks->len = nl;
+            ks->cap = nc;
+        }
+        ks->s[ks->n] = t;
+        ks->len[ks->n++] = len;
+        int type = c.phi_type >= 0 ? c.phi_type : (c.phi_type == -2 ? DEID_ZIP : -1);
+        /* The matcher takes strings up to 4 KiB; a longer "identifier" is a mapping mistake,
+         * and its first 4 KiB still find most of it. The event itself is removed either way. */
+        if (len > 4096) len = 4096;
+        if (type >= 0 && len && (rc = deid_known_add(r->known, type, t, len, err))) return rc;
+    }
+    return 0;
+}
+
+/* An identifier event: a ZIP as its ZIP3 and a state kept as undated static facts (*code_id set);
+ * everything else removed (*code_id stays -1). */
+static int generalise_identifier(deid_run *r, uint64_t i, int64_t *code_id, cf_err *err) {
+    deid_store_report *rep = r->rep;
+    code_info ci = r->ci[r->ev.code[i]];
+    uint32_t text = r->ev.text[i];
+    rep->identifier_events_removed++;
+    if (ci.phi_type >= 0) rep->identifier_events_by_type[ci.phi_type]++;
+    char code[32];
+    if (ci.phi_type == -2 && text) {
+        size_t len;
+        const char *z = store_text_str(&r->s, text, &len);
+        char z3[4];
+        int restricted;
+        zip3_of(&r->zips, z, len, z3, &restricted);
+        rep->identifier_events_by_type[DEID_ZIP]++;
+        if (!z3[0]) return 0;
+        restricted ? rep->zip3_restricted++ : rep->zip3_kept++;
+        snprintf(code, sizeof code, "ZIP3//%s", z3);
+    } else if (ci.phi_type == -3 && text) {
+        size_t len;
+        const char *st = store_text_str(&r->s, text, &len);
+        if (len == 0 || len > 20) return 0;
+        snprintf(code, sizeof code, "STATE//%.*s", (int)len, st);
+    } else {
+        return 0;
+    }
+    rep->identifier_events_removed--; /* generalised, not removed */
+    *code_id = store_writer_code(r->w, code, strlen(code));
+    if (*code_id < 0) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    return 0;
+}
+
+/* Redacts event i's text into r->text_out: notes and long texts fully; short structured values only
+ * for shaped identifiers and the subject's own (see shaped_type). */
+static int redact_event_text(deid_run *r, uint64_t i, const deid_redact_opts *ro, size_t *text_len, cf_err *err) {
+    deid_store_report *rep = r->rep;
+    size_t len;
+    const char *orig = store_text_str(&r->s, r->ev.text[i], &len);
+    rep->texts_scanned++;
+    rep->text_bytes += len;
+    free(r->text_out);
+    r->text_out = NULL;
+    uint64_t counts[DEID_N_TYPES] = {0};
+    int rc;
+    if (r->ci[r->ev.code[i]].cls == CC_NOTE || len > NOTE_MIN_LEN) {
+        if ((rc = deid_text(r->rules, orig, len, r->known, ro, &r->text_out, text_len, counts, err))) return rc;
+    } else {
+        deid_span *spans = NULL;
+        size_t nsp = 0, kept = 0;
+        if ((rc = deid_find(r->rules, orig, len, r->known, &spans, &nsp, err))) return rc;
+        for (size_t q = 0; q < nsp; q++)
+            if (shaped_type(spans[q].type) || span_in_known(&r->ks, orig + spans[q].start, spans[q].end - spans[q].start))
+                spans[kept++] = spans[q];
+        rc = deid_redact(r->rules, orig, len, spans, kept, ro, &r->text_out, text_len, counts, err);
+        free(spans);
+        if (rc) return rc;
+    }
+    uint64_t total = 0;
+    for (int q = 0; q < DEID_N_TYPES; q++) {
+        rep->text_spans[q] += counts[q];
+        total += counts[q];
+    }
+    if (total) rep->texts_changed++;
+    return 0;
+}
+
+/* Writes event i of the current subject: identifiers generalised or dropped, codes carried over
+ * with their descriptions, the birth capped, the text redacted and the time transformed. */
+static int write_event(deid_run *r, const subject_facts *f, uint64_t i, const deid_redact_opts *ro, cf_err *err) {
+    uint32_t c = r->ev.code[i];
+    int64_t t = r->ev.time[i];
+    const char *text = NULL;
+    size_t text_len = 0;
+    int64_t code_id = -1;
+    int rc;
+    if (r->ci[c].cls == CC_PHI) {
+        if ((rc = generalise_identifier(r, i, &code_id, err))) return rc;
+        if (code_id < 0) return 0;
+        t = TIME_NULL; /* where someone lived is kept as a static fact, undated */
+    } else {
+        if (r->out_code[c] < 0) {
+            const char *cs = store_code_str(&r->s, c);
+            r->out_code[c] = store_writer_code(r->w, cs, strlen(cs));
+            if (r->out_code[c] < 0) return cf_fail(err, CF_EINTERNAL, "out of memory");
+            const char *desc = store_code_desc(&r->s, c);
+            if (*desc) store_writer_code_describe(r->w, (uint32_t)r->out_code[c], desc, strlen(desc));
+        }
+        code_id = r->out_code[c];
+        if (r->ci[c].cls == CC_BIRTH && t == f->birth) t = f->new_birth;
+        if (r->ev.text[i]) {
+            if ((rc = redact_event_text(r, i, ro, &text_len, err))) return rc;
+            text = r->text_out;
+        }
+    }
+    int64_t nt = transform_time(r->opt, f, t);
+    if (nt != r->ev.time[i]) r->rep->times_changed++;
+    if ((rc = store_writer_add(r->w, f->pseudonym, nt, (uint32_t)code_id, r->ev.numeric[i], text, text_len,
+                               store_prov_source(r->ev.prov[i]), 0, err)))
+        return rc;
+    r->rep->events_out++;
+    return 0;
+}
+
+/* Writes subject k unless suppressed, redacting its texts with its own identifiers and surrogate key. */
+static int write_subject(deid_run *r, uint64_t k, cf_err *err) {
+    deid_store_report *rep = r->rep;
+    const subject_facts *f = &r->facts[k];
+    if (store_subject_key(&r->s, k, NULL)) rep->subject_keys_removed++;
+    if (f->suppressed) {
+        rep->subjects_suppressed++;
+        return 0;
+    }
+    rep->subjects_out++;
+    int rc;
+    if ((rc = store_cursor_subject(r->cur, k, &r->ev, err))) return rc;
+    if ((rc = collect_known(r, err))) return rc;
+    deid_redact_opts ro;
+    memset(&ro, 0, sizeof ro);
+    ro.mode = r->opt->text_mode;
+    ro.shift_dates = r->opt->dates == DEID_DATES_SHIFT;
+    ro.shift_days = f->shift_days;
+    unsigned char msg[8];
+    for (int b = 0; b < 8; b++) msg[b] = (unsigned char)((uint64_t)r->s.subject_id[k] >> (8 * b));
+    crypto_generichash(ro.key, sizeof ro.key, msg, sizeof msg, r->k_surr, sizeof r->k_surr);
+    for (uint64_t i = 0; i < r->ev.n; i++)
+        if ((rc = write_event(r, f, i, &ro, err))) return rc;
+    deid_known_free(r->known);
+    r->known = NULL;
+    return 0;
+}
+
+/* Pass 2: opens the output (sources in the input's order, so source ids carry over) and writes every subject. */
+static int write_events(deid_run *r, const char *out_path, cf_err *err) {
+    const deid_store_options *opt = r->opt;
+    store_writer_options wo = {.memory_budget = opt->memory_budget,
+                               .flags = STORE_FLAG_DEIDENTIFIED |
+                                        (opt->dates == DEID_DATES_SHIFT ? STORE_FLAG_DATES_SHIFTED : STORE_FLAG_DATES_YEAR)};
+    int rc = store_writer_open(&r->w, out_path, &wo, err);
+    if (rc) return rc;
+    for (uint32_t k = 0; k < r->s.n_sources; k++)
+        if (store_writer_source(r->w, store_source_name(&r->s, k)) != (int)k)
+            return cf_fail(err, CF_EINTERNAL, "cannot register sources");
+    r->rep->subjects_in = r->s.n_subjects;
+    r->rep->events_in = r->s.n_events;
+    progress pr;
+    progress_begin(&pr, "deid", "subjects", r->s.n_subjects);
+    for (uint64_t k = 0; k < r->s.n_subjects && !rc; k++) {
+        progress_update(&pr, k);
+        rc = write_subject(r, k, err);
+    }
+    progress_end(&pr);
+    return rc;
+}
+
+/* Puts the report and the input's mapping name in the output's metadata, so a reader knows what was done. */
+static int fill_report(deid_run *r, cf_err *err) {
+    char *meta = deid_store_report_json(r->rep, r->opt);
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "producer", "clinfm");
+    cJSON_AddBoolToObject(root, "deidentified", 1);
+    cJSON *src_meta = cJSON_ParseWithLength(r->s.meta, r->s.meta_len);
+    if (src_meta) {
+        cJSON *mp = cJSON_GetObjectItem(src_meta, "mapping");
+        if (cJSON_IsString(mp)) cJSON_AddStringToObject(root, "mapping", mp->valuestring);
+        cJSON_Delete(src_meta);
+    }
+    cJSON *d = meta ? cJSON_Parse(meta) : NULL;
+    if (d) cJSON_AddItemToObject(root, "deid", d);
+    char *js = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    free(meta);
+    int rc = 0;
+    if (!js || store_writer_set_meta(r->w, js)) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+    free(js);
+    return rc;
+}
+
 int deid_store(const char *in_path, const char *out_path, const unsigned char key[DEID_KEY_BYTES],
                const deid_store_options *opt, deid_store_report *rep, cf_err *err) {
     memset(rep, 0, sizeof *rep);
     double t0 = now_seconds();
-    store s;
     /* Two passes over the events, subject by subject, a block decoded at a time (no decoded copy). */
-    int rc = store_open_summary(&s, in_path, err);
-    if (rc) return rc;
-    if (s.flags & STORE_FLAG_DEIDENTIFIED) {
-        store_close(&s);
+    deid_run *r = calloc(1, sizeof *r);
+    if (!r) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    int rc = store_open_summary(&r->s, in_path, err);
+    if (rc) {
+        free(r);
+        return rc;
+    }
+    if (r->s.flags & STORE_FLAG_DEIDENTIFIED) {
+        store_close(&r->s);
+        free(r);
         return cf_fail(err, CF_EINPUT, "%s: this store is already de-identified; de-identify the original store instead",
                        in_path);
     }
-    char shipped_rules[4096];
-    cf_share_path("data/deid", shipped_rules, sizeof shipped_rules);
-    const char *rules_dir = opt->rules_dir ? opt->rules_dir : shipped_rules;
-    deid_text_rules *rules = NULL;
-    zip_table zips = {0};
-    code_info *ci = NULL;
-    subject_facts *facts = NULL;
-    int64_t *out_code = NULL;
-    store_writer *w = NULL;
-    strmap groups;
-    strmap_init(&groups);
-    uint64_t *group_size = NULL;
-    size_t group_cap = 0;
-    char *text_out = NULL;
-    deid_known *known = NULL;
-    known_strings ks = {0};
-    store_cursor *cur = NULL;
-    store_events ev;
-    unsigned char k_pseudo[DEID_KEY_BYTES], k_shift[DEID_KEY_BYTES], k_surr[DEID_KEY_BYTES];
-    deid_subkey(key, DEID_SUBKEY_PSEUDONYM, k_pseudo);
-    deid_subkey(key, DEID_SUBKEY_DATE_SHIFT, k_shift);
-    deid_subkey(key, DEID_SUBKEY_SURROGATE, k_surr);
+    r->opt = opt;
+    r->rep = rep;
+    strmap_init(&r->groups);
+    deid_subkey(key, DEID_SUBKEY_PSEUDONYM, r->k_pseudo);
+    deid_subkey(key, DEID_SUBKEY_DATE_SHIFT, r->k_shift);
+    deid_subkey(key, DEID_SUBKEY_SURROGATE, r->k_surr);
 
-    if ((rc = deid_rules_load(&rules, rules_dir, err))) goto done;
-    if ((rc = load_zip_table(rules_dir, &zips, err))) goto done;
-    if ((rc = store_cursor_new(&cur, &s, STORE_CURSOR_READAHEAD, err))) goto done;
-    ci = calloc(s.n_codes ? s.n_codes : 1, sizeof *ci);
-    facts = calloc(s.n_subjects ? s.n_subjects : 1, sizeof *facts);
-    out_code = malloc((s.n_codes ? s.n_codes : 1) * sizeof *out_code);
-    if (!ci || !facts || !out_code) {
-        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-        goto done;
-    }
-    for (uint32_t c = 0; c < s.n_codes; c++) {
-        ci[c] = classify(store_code_str(&s, c));
-        out_code[c] = -1;
-    }
-
-    /* Pass 1: facts and quasi-identifier groups. */
-    for (uint64_t k = 0; k < s.n_subjects; k++) {
-        subject_facts *f = &facts[k];
-        f->pseudonym = deid_pseudonym(k_pseudo, s.subject_id[k]);
-        if (opt->split_group) {
-            /* The same split group as the original id; about 100 candidates for a percentile. */
-            int want = opt->split_group(opt->split_ctx, s.subject_id[k]);
-            uint32_t n = 0;
-            while (opt->split_group(opt->split_ctx, f->pseudonym) != want) {
-                if (++n == UINT32_MAX) {
-                    rc = cf_fail(err, CF_EINTERNAL, "subject index %llu: no pseudonym in its split group",
-                                 (unsigned long long)k);
-                    goto done;
-                }
-                f->pseudonym = deid_pseudonym_n(k_pseudo, s.subject_id[k], n);
-            }
-            rep->split_candidates += n + 1;
-        }
-        f->shift_days = deid_shift_days(k_shift, s.subject_id[k]);
-        f->birth = f->last = f->first_visit = TIME_NULL;
-        f->gender = f->race = UINT32_MAX;
-        if ((rc = store_cursor_subject(cur, k, &ev, err))) goto done;
-        for (uint64_t i = 0; i < ev.n; i++) {
-            uint32_t c = ev.code[i];
-            int64_t t = ev.time[i];
-            if (ci[c].cls == CC_BIRTH && f->birth == TIME_NULL) f->birth = t;
-            else if (ci[c].cls == CC_GENDER && f->gender == UINT32_MAX) f->gender = c;
-            else if (ci[c].cls == CC_RACE && f->race == UINT32_MAX) f->race = c;
-            else if (ci[c].cls == CC_PHI && ci[c].phi_type == -2 && !f->zip3[0] && ev.text[i]) {
-                size_t len;
-                const char *z = store_text_str(&s, ev.text[i], &len);
-                int restricted;
-                zip3_of(&zips, z, len, f->zip3, &restricted);
-            }
-            if (t != TIME_NULL) {
-                if (f->last == TIME_NULL || t > f->last) f->last = t;
-                if (ci[c].cls != CC_BIRTH && ci[c].cls != CC_PHI && (f->first_visit == TIME_NULL || t < f->first_visit))
-                    f->first_visit = t;
-            }
-        }
-        f->new_birth = f->birth;
-        if (f->birth != TIME_NULL && f->last != TIME_NULL && f->last - f->birth >= 90 * USEC_PER_YEAR) {
-            f->new_birth = f->last - 90 * USEC_PER_YEAR;
-            rep->births_capped++;
-        }
-        char gk[512];
-        group_key(&s, opt, f, gk, sizeof gk);
-        int64_t g = strmap_intern(&groups, gk, strlen(gk));
-        if (g < 0) {
-            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-            goto done;
-        }
-        size_t old_cap = group_cap;
-        uint64_t *p = cf_grow(group_size, &group_cap, (size_t)g + 1, sizeof *p, 1024);
-        if (!p) {
-            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-            goto done;
-        }
-        memset(p + old_cap, 0, (group_cap - old_cap) * sizeof *p);
-        group_size = p;
-        group_size[g]++;
-    }
-    int kmin = opt->k > 0 ? opt->k : 5;
-    rep->kanon_groups = groups.count;
-    for (uint32_t g = 0; g < groups.count; g++)
-        if (group_size[g] < (uint64_t)kmin) rep->kanon_groups_below_k++;
-    for (uint64_t k = 0; k < s.n_subjects; k++) {
-        char gk[512];
-        group_key(&s, opt, &facts[k], gk, sizeof gk);
-        uint64_t size = group_size[strmap_find(&groups, gk, strlen(gk))];
-        rep->kanon_hist[hist_bucket(size)]++;
-        if (size < (uint64_t)kmin) {
-            rep->kanon_subjects_below_k++;
-            if (opt->suppress) facts[k].suppressed = 1;
-        }
-    }
-
-    /* Pass 2: write. */
-    store_writer_options wo = {.memory_budget = opt->memory_budget,
-                               .flags = STORE_FLAG_DEIDENTIFIED |
-                                        (opt->dates == DEID_DATES_SHIFT ? STORE_FLAG_DATES_SHIFTED : STORE_FLAG_DATES_YEAR)};
-    if ((rc = store_writer_open(&w, out_path, &wo, err))) goto done;
-    for (uint32_t k = 0; k < s.n_sources; k++)
-        if (store_writer_source(w, store_source_name(&s, k)) != (int)k) {
-            rc = cf_fail(err, CF_EINTERNAL, "cannot register sources");
-            goto done;
-        }
-    rep->subjects_in = s.n_subjects;
-    rep->events_in = s.n_events;
-    progress pr;
-    progress_begin(&pr, "deid", "subjects", s.n_subjects);
-    for (uint64_t k = 0; k < s.n_subjects; k++) {
-        progress_update(&pr, k);
-        subject_facts *f = &facts[k];
-        if (store_subject_key(&s, k, NULL)) rep->subject_keys_removed++;
-        if (f->suppressed) {
-            rep->subjects_suppressed++;
-            continue;
-        }
-        rep->subjects_out++;
-        /* The subject's own identifiers, to be found in its notes. */
-        if ((rc = deid_known_new(&known, err))) goto done_progress;
-        ks.n = 0;
-        if ((rc = store_cursor_subject(cur, k, &ev, err))) goto done_progress;
-        for (uint64_t i = 0; i < ev.n; i++) {
-            code_info c = ci[ev.code[i]];
-            if (c.cls != CC_PHI || !ev.text[i]) continue;
-            size_t len;
-            const char *t = store_text_str(&s, ev.text[i], &len);
-            if (ks.n == ks.cap) {
-                size_t nc = ks.cap ? ks.cap * 2 : 16;
-                const char **np = realloc(ks.s, nc * sizeof *np);
-                size_t *nl = np ? realloc(ks.len, nc * sizeof *nl) : NULL;
-                if (np) ks.s = np;
-                if (!nl) {
-                    rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-                    goto done_progress;
-                }
-                ks.len = nl;
-                ks.cap = nc;
-            }
-            ks.s[ks.n] = t;
-            ks.len[ks.n++] = len;
-            int type = c.phi_type >= 0 ? c.phi_type : (c.phi_type == -2 ? DEID_ZIP : -1);
-            /* The matcher takes strings up to 4 KiB; a longer "identifier" is a mapping mistake,
-             * and its first 4 KiB still find most of it. The event itself is removed either way. */
-            if (len > 4096) len = 4096;
-            if (type >= 0 && len && (rc = deid_known_add(known, type, t, len, err))) goto done_progress;
-        }
-        deid_redact_opts ro;
-        memset(&ro, 0, sizeof ro);
-        ro.mode = opt->text_mode;
-        ro.shift_dates = opt->dates == DEID_DATES_SHIFT;
-        ro.shift_days = f->shift_days;
-        {
-            unsigned char msg[8];
-            for (int b = 0; b < 8; b++) msg[b] = (unsigned char)((uint64_t)s.subject_id[k] >> (8 * b));
-            crypto_generichash(ro.key, sizeof ro.key, msg, sizeof msg, k_surr, sizeof k_surr);
-        }
-        for (uint64_t i = 0; i < ev.n; i++) {
-            uint32_t c = ev.code[i];
-            int64_t t = ev.time[i];
-            const char *text = NULL;
-            size_t text_len = 0;
-            int64_t code_id = -1;
-            if (ci[c].cls == CC_PHI) {
-                rep->identifier_events_removed++;
-                if (ci[c].phi_type >= 0) rep->identifier_events_by_type[ci[c].phi_type]++;
-                char code[32];
-                if (ci[c].phi_type == -2 && ev.text[i]) {
-                    size_t len;
-                    const char *z = store_text_str(&s, ev.text[i], &len);
-                    char z3[4];
-                    int restricted;
-                    zip3_of(&zips, z, len, z3, &restricted);
-                    rep->identifier_events_by_type[DEID_ZIP]++;
-                    if (!z3[0]) continue;
-                    restricted ? rep->zip3_restricted++ : rep->zip3_kept++;
-                    snprintf(code, sizeof code, "ZIP3//%s", z3);
-                } else if (ci[c].phi_type == -3 && ev.text[i]) {
-                    size_t len;
-                    const char *st = store_text_str(&s, ev.text[i], &len);
-                    if (len == 0 || len > 20) continue;
-                    snprintf(code, sizeof code, "STATE//%.*s", (int)len, st);
-                } else {
-                    continue;
-                }
-                rep->identifier_events_removed--; /* generalised, not removed */
-                code_id = store_writer_code(w, code, strlen(code));
-                if (code_id < 0) {
-                    rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-                    goto done_progress;
-                }
-                t = TIME_NULL; /* where someone lived is kept as a static fact, undated */
-            } else {
-                if (out_code[c] < 0) {
-                    const char *cs = store_code_str(&s, c);
-                    out_code[c] = store_writer_code(w, cs, strlen(cs));
-                    if (out_code[c] < 0) {
-                        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-                        goto done_progress;
-                    }
-                    const char *desc = store_code_desc(&s, c);
-                    if (*desc) store_writer_code_describe(w, (uint32_t)out_code[c], desc, strlen(desc));
-                }
-                code_id = out_code[c];
-                if (ci[c].cls == CC_BIRTH && t == f->birth) t = f->new_birth;
-                if (ev.text[i]) {
-                    size_t len;
-                    const char *orig = store_text_str(&s, ev.text[i], &len);
-                    rep->texts_scanned++;
-                    rep->text_bytes += len;
-                    free(text_out);
-                    text_out = NULL;
-                    uint64_t counts[DEID_N_TYPES] = {0};
-                    if (ci[c].cls == CC_NOTE || len > NOTE_MIN_LEN) {
-                        if ((rc = deid_text(rules, orig, len, known, &ro, &text_out, &text_len, counts, err))) goto done_progress;
-                    } else {
-                        deid_span *spans = NULL;
-                        size_t nsp = 0, kept = 0;
-                        if ((rc = deid_find(rules, orig, len, known, &spans, &nsp, err))) goto done_progress;
-                        for (size_t q = 0; q < nsp; q++)
-                            if (shaped_type(spans[q].type) ||
-                                span_in_known(&ks, orig + spans[q].start, spans[q].end - spans[q].start))
-                                spans[kept++] = spans[q];
-                        rc = deid_redact(rules, orig, len, spans, kept, &ro, &text_out, &text_len, counts, err);
-                        free(spans);
-                        if (rc) goto done_progress;
-                    }
-                    uint64_t total = 0;
-                    for (int q = 0; q < DEID_N_TYPES; q++) {
-                        rep->text_spans[q] += counts[q];
-                        total += counts[q];
-                    }
-                    if (total) rep->texts_changed++;
-                    text = text_out;
-                }
-            }
-            int64_t nt = transform_time(opt, f, t);
-            if (nt != ev.time[i]) rep->times_changed++;
-            if ((rc = store_writer_add(w, f->pseudonym, nt, (uint32_t)code_id, ev.numeric[i], text, text_len,
-                                       store_prov_source(ev.prov[i]), 0, err)))
-                goto done_progress;
-            rep->events_out++;
-        }
-        deid_known_free(known);
-        known = NULL;
-    }
-done_progress:
-    progress_end(&pr);
-    if (rc) goto done;
-    {
-        char *meta = deid_store_report_json(rep, opt);
-        cJSON *root = cJSON_CreateObject();
-        cJSON_AddStringToObject(root, "producer", "clinfm");
-        cJSON_AddBoolToObject(root, "deidentified", 1);
-        cJSON *src_meta = cJSON_ParseWithLength(s.meta, s.meta_len);
-        if (src_meta) {
-            cJSON *mp = cJSON_GetObjectItem(src_meta, "mapping");
-            if (cJSON_IsString(mp)) cJSON_AddStringToObject(root, "mapping", mp->valuestring);
-            cJSON_Delete(src_meta);
-        }
-        cJSON *d = meta ? cJSON_Parse(meta) : NULL;
-        if (d) cJSON_AddItemToObject(root, "deid", d);
-        char *js = cJSON_PrintUnformatted(root);
-        cJSON_Delete(root);
-        free(meta);
-        if (!js || store_writer_set_meta(w, js)) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-        free(js);
-        if (rc) goto done;
-    }
-    rc = store_writer_finish(w, err);
-    w = NULL;
+    if ((rc = prepare_run(r, err))) goto done;
+    if ((rc = collect_facts(r, err))) goto done;
+    group_subjects(r);
+    if ((rc = write_events(r, out_path, err))) goto done;
+    if ((rc = fill_report(r, err))) goto done;
+    rc = store_writer_finish(r->w, err);
+    r->w = NULL;
     rep->seconds = now_seconds() - t0;
 done:
-    if (w) store_writer_abort(w);
-    store_cursor_free(cur);
-    deid_known_free(known);
-    strmap_free(&groups);
-    CF_FREE_ALL(ks.s, ks.len, text_out, group_size, out_code, facts, ci, zips.zip3);
-    deid_rules_free(rules);
-    sodium_memzero(k_pseudo, sizeof k_pseudo);
-    sodium_memzero(k_shift, sizeof k_shift);
-    sodium_memzero(k_surr, sizeof k_surr);
-    store_close(&s);
+    if (r->w) store_writer_abort(r->w);
+    store_cursor_free(r->cur);
+    deid_known_free(r->known);
+    strmap_free(&r->groups);
+    CF_FREE_ALL(r->ks.s, r->ks.len, r->text_out, r->group_size, r->out_code, r->facts, r->ci, r->zips.zip3);
+    deid_rules_free(r->rules);
+    sodium_memzero(r->k_pseudo, sizeof r->k_pseudo);
+    sodium_memzero(r->k_shift, sizeof r->k_shift);
+    sodium_memzero(r->k_surr, sizeof r->k_surr);
+    store_close(&r->s);
+    free(r);
     return rc;
 }
 
