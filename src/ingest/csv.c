@@ -21,7 +21,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +35,8 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+
+#include "util/thread.h"
 
 /* Slack after the data in the record buffer: room for the NUL after a last field that ends at
  * end of input, and for the 64-byte vector loads of the scanner, which may read past the data. */
@@ -362,12 +363,7 @@ static int pipe_start(csv_reader *r, const unsigned char *prefix, size_t n, cf_e
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->filled, NULL);
     pthread_cond_init(&p->freed, NULL);
-    /* The thread blocks all signals, so signal handlers of the program run on its own threads. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int e = pthread_create(&p->th, NULL, gz_thread, p);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int e = cf_thread_start(&p->th, gz_thread, p);
     if (e != 0) {
         pthread_mutex_destroy(&p->mu);
         pthread_cond_destroy(&p->filled);

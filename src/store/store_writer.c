@@ -14,7 +14,6 @@
 #include <assert.h>
 #include <math.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +31,7 @@
 #include "util/file.h"
 #include "util/sbuf.h"
 #include "util/strmap.h"
+#include "util/thread.h"
 
 #define DEFAULT_BUDGET ((size_t)256 << 20)
 #define SHORT_TEXT_MAX 64          /* texts up to this length are deduplicated */
@@ -375,13 +375,7 @@ static void sort_halves(wevent *ev, size_t n, halves *h) {
     sort_job j = {ev + mid, n - mid};
     pthread_t th;
     int threaded = 0;
-    if (mid < n) {
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        threaded = pthread_create(&th, NULL, sort_thread, &j) == 0;
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-    }
+    if (mid < n) threaded = cf_thread_start(&th, sort_thread, &j) == 0;
     sort_events(ev, mid);
     if (threaded) pthread_join(th, NULL);
     else sort_thread(&j);
@@ -579,11 +573,8 @@ static void *spill_thread(void *arg) {
     return NULL;
 }
 
-/* Waits for the spill under way, if any, and records its run; its buffer becomes the spare. */
-static int spill_wait(store_writer *w, cf_err *err) {
-    if (!w->spilling) return CF_OK;
-    pthread_join(w->spill_th, NULL);
-    w->spilling = 0;
+/* Records the finished spill job's run; its buffer becomes the spare. */
+static int spill_done(store_writer *w, cf_err *err) {
     spill_job *j = &w->job;
     w->spare = j->ev;
     w->spare_alloc = w->cap;
@@ -593,6 +584,14 @@ static int spill_wait(store_writer *w, cf_err *err) {
         return j->rc;
     }
     return run_append(w, j->fd, j->n, j->bytes, err);
+}
+
+/* Waits for the spill under way, if any, and records its run. */
+static int spill_wait(store_writer *w, cf_err *err) {
+    if (!w->spilling) return CF_OK;
+    pthread_join(w->spill_th, NULL);
+    w->spilling = 0;
+    return spill_done(w, err);
 }
 
 /* Hands the full buffer to the spill thread and goes on with the spare (or spills right here
@@ -614,25 +613,13 @@ static int spill(store_writer *w, cf_err *err) {
     w->spare = NULL;
     w->spare_alloc = 0;
     w->n = 0;
-    /* The thread blocks all signals, so the program's handlers run on its own threads. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int e = pthread_create(&w->spill_th, NULL, spill_thread, j);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int e = cf_thread_start(&w->spill_th, spill_thread, j);
     if (e == 0) {
         w->spilling = 1;
         return CF_OK;
     }
     spill_thread(j);
-    w->spare = j->ev;
-    w->spare_alloc = w->cap;
-    j->ev = NULL;
-    if (j->rc) {
-        if (err) *err = j->err;
-        return j->rc;
-    }
-    return run_append(w, j->fd, j->n, j->bytes, err);
+    return spill_done(w, err);
 }
 
 int store_writer_add(store_writer *w, int64_t subject_id, int64_t time, uint32_t code_id,
@@ -1048,11 +1035,7 @@ static int flush_block(merge_out *m, cf_err *err) {
     m->blk_n = 0;
     m->next_slot = (m->next_slot + 1) % ENCODERS;
     s->busy = 1;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    s->threaded = pthread_create(&s->th, NULL, encode_block, s) == 0;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    s->threaded = cf_thread_start(&s->th, encode_block, s) == 0;
     if (!s->threaded) encode_block(s); /* no thread to be had: here; written in its turn */
     return CF_OK;
 }
@@ -1228,13 +1211,7 @@ static int merge_events(store_writer *w, merge_out *m, cf_err *err) {
         r->state = AHEAD_NONE;
         heap[hn++] = w->n_runs + i;
     }
-    {
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        d.threaded = pthread_create(&d.th, NULL, decoder_thread, &d) == 0;
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-    }
+    d.threaded = cf_thread_start(&d.th, decoder_thread, &d) == 0;
     for (size_t i = hn; i-- > 0;) heap_sift(heap, hn, i, runs);
     while (hn) {
         run_reader *r = &runs[heap[0]];
