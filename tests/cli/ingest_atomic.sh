@@ -21,11 +21,22 @@ code = LAB//{item}
 time = {t}
 numeric = {val}
 M
+# Waits until process $1 has read a third of file $2 (or has exited).
+mid_ingest() {
+  local want=$(( $(stat -c %s "$2") / 3 )) got
+  while kill -0 "$1" 2>/dev/null; do
+    got=$(awk '/^rchar:/ {print $2}' "/proc/$1/io" 2>/dev/null)
+    [ -n "$got" ] && [ "$got" -ge "$want" ] && return 0
+    sleep 0.01
+  done
+}
 fail=0
 for sig in KILL INT TERM; do
   "$CLINFM" ingest --mapping "$T/big.map" --input "$T/in" --out "$T/out/big.store" --quiet --memory-mb 16 &
   pid=$!
-  sleep 0.7
+  # Signal once a third of the input has been read: the store cannot be committed before the
+  # last row, so the signal lands mid-ingest on any machine (a fixed sleep raced a fast one).
+  mid_ingest "$pid" "$T/in/big.csv"
   kill -$sig $pid 2>/dev/null
   wait $pid; rc=$?
   if [ $rc -eq 0 ]; then echo "ingest finished before SIG$sig; test inconclusive"; fail=1; fi
