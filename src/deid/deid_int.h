@@ -163,4 +163,8 @@ int deid_weekday_from_name(const deid_text_rules *r, const char *s, size_t len);
  * "10/19/2019"); e when there is none (model.c). */
 size_t deid__date_trim_clock(const char *t, size_t s, size_t e);
 
+/* The value of the n decimal digits at p. A note's text is not NUL-terminated, so never atoi
+ * on it (model.c). */
+int deid__digits_value(const char *p, size_t n);
+
 #endif

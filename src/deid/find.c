@@ -1505,7 +1505,7 @@ static void place_postcodes(ctx *c) {
             continue;
         }
         if (nd == 4) {
-            int v = atoi(c->text + n->s);
+            int v = deid__digits_value(c->text + n->s, 4);
             if (v >= 1900 && v <= 2099) continue;
         }
         if (j >= c->nt || !gap_space(c, j)) continue;

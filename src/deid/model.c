@@ -1061,8 +1061,7 @@ int deid_rules_set_threshold(deid_text_rules *r, double p, cf_err *err) {
  * four-digit time only when the date already has its year or the number cannot be a year
  * ("0530"), so "11/19 2005" keeps its year. */
 static int is_digit_c(char ch) { return ch >= '0' && ch <= '9'; }
-/* The value of the n digits at p: the text is not NUL-terminated, so no atoi. */
-static int digits_value(const char *p, size_t n) {
+int deid__digits_value(const char *p, size_t n) {
     int v = 0;
     for (size_t i = 0; i < n; i++) v = v * 10 + (p[i] - '0');
     return v;
@@ -1081,7 +1080,7 @@ size_t deid__date_trim_clock(const char *t, size_t s, size_t e) {
         else if (n == 3 && ap0 && p[1] == '.' && (p[2] | 32) == 'm') clock = 1;
         else {
             while (k < n && is_digit_c(p[k])) k++, nd++;
-            int hh = nd >= 1 && nd <= 2 ? digits_value(p, nd) : -1;
+            int hh = nd >= 1 && nd <= 2 ? deid__digits_value(p, nd) : -1;
             if (nd >= 1 && nd <= 2 && hh <= 23 && k < n && p[k] == ':' && k + 3 <= n && is_digit_c(p[k + 1]) &&
                 is_digit_c(p[k + 2]) && p[k + 1] <= '5') {
                 k += 3;
@@ -1090,7 +1089,7 @@ size_t deid__date_trim_clock(const char *t, size_t s, size_t e) {
             } else if (nd >= 1 && nd <= 2 && hh >= 1 && hh <= 12 && k < n) {
                 clock = 2; /* "3pm" */
             } else if (nd == 4 && k == n) {
-                int v = digits_value(p, 4);
+                int v = deid__digits_value(p, 4);
                 if (v / 100 <= 23 && v % 100 <= 59) {
                     /* a year before it (three numbers in the date, or a month name and a year)? */
                     size_t groups = 0, q = s;
