@@ -273,6 +273,70 @@ static int all_parts_names(const ctx *c, size_t i) {
     return parts >= 2;
 }
 
+/* In a one-case note, one or two common words between a place cue and an organisation or street
+ * suffix ("at linden court", "on mill rd", "rehab vs oak house") are a facility or street name:
+ * in mixed case the capitals would say so, and the rules and the model read them ("at Linden
+ * Court"). In one case the model weighs such words as the common words they are and mostly
+ * leaves them (round 8 of docs/DEID.md); this rule marks them (tok.sfx) and the model's labels
+ * take them when the model has none there (model.c, model_labels). Word shapes are untouched, so
+ * the model's features, and the trainer's output, do not change. The cue is a listed place,
+ * organisation or address cue ("at", "to", "moved to", "works at", "lives at"), or "vs"/"versus"
+ * (a choice of places to go); "on"/"off" count only before a main street word (Road, Street: "on
+ * bed rest" stays). Words that are stop words, clinical vocabulary, measures, cues, or that open a
+ * listed suffix phrase ("high school", "medical center") are never taken, nor is a suffix right
+ * after its cue ("at rest"). The suffix is a word of the street list (Court, View, Rd; a
+ * two-letter one only if a main street word, "rd" but not "ft"), or House, Hospital, Clinic,
+ * Hospice, Infirmary: facility words taken here only (House is no cue word elsewhere, and the
+ * organisation-suffix list also holds words such as "limited" that follow "to" as verbs do). A
+ * street suffix makes a LOCATION, a facility word an ORGANIZATION. */
+static const char *const sfx_cue_extra[] = {"vs", "versus", NULL};
+static const char *const sfx_cue_street[] = {"on", "off", NULL};
+static const char *const sfx_suffix_extra[] = {"house", "hospital", "clinic", "hospice", "infirmary", NULL};
+
+/* Is word i, lower-cased, one of the words in set (a NULL-terminated list)? */
+static int word_in(const ctx *c, size_t i, const char *const *set) {
+    char low[16];
+    size_t n = c->t[i].e - c->t[i].s;
+    if (n >= sizeof low) return 0;
+    size_t ll = deid_lower(c->text + c->t[i].s, n, low, sizeof low);
+    if (ll == (size_t)-1) return 0;
+    for (const char *const *w = set; *w; w++)
+        if (strlen(*w) == ll && !memcmp(*w, low, ll)) return 1;
+    return 0;
+}
+
+static void mark_suffix_names(ctx *c) {
+    const deid_flags cue = F_PLACE_WEAK | F_PLACE_BEFORE | F_ORG_BEFORE | F_ADDR_BEFORE;
+    const deid_flags bad = F_STOP | F_MEDICAL | F_MEASURE | F_MONTH | F_WEEKDAY | F_TITLE | F_UNIT | F_PRONOUN |
+                           F_NAME_BEFORE | F_NAME_IS | F_PLACE_BEFORE | F_PLACE_WEAK | F_ORG_BEFORE | F_ADDR_BEFORE;
+    for (size_t j = 2; j < c->nt; j++) {
+        const tok *sfx = &c->t[j];
+        int street = (sfx->f & F_STREET) != 0, street_main = (sfx->f & F_STREET_MAIN) != 0;
+        if (sfx->nletters < 2 || (sfx->f & (F_MEASURE | F_UNIT))) continue;
+        if (!street && !word_in(c, j, sfx_suffix_extra)) continue;
+        /* a short abbreviation is a street word only when it is a main one ("rd", "st", not "ft") */
+        if (sfx->nletters < 3 && !street_main) continue;
+        if (!gap_space(c, j)) continue;
+        /* the words before the suffix: one or two, single spaces on one line */
+        for (size_t nw = 1; nw <= 2 && nw < j; nw++) {
+            size_t a = j - nw; /* first word of the name */
+            const tok *w = &c->t[a];
+            if (w->nletters < 2 || w->shape0 == SH_NUM || w->shape0 == SH_ALNUM || (w->f & bad) ||
+                ((w->start & ~w->f) & (F_ORG_AFTER | F_PLACE_BEFORE | F_ORG_BEFORE)))
+                break;
+            if (a + 1 < j && !gap_space(c, a + 1)) break;
+            if (!gap_space(c, a)) continue; /* the cue must sit right before, on the line */
+            const tok *q = &c->t[a - 1];
+            int is_cue = (q->cue_end & cue) || word_in(c, a - 1, sfx_cue_extra) ||
+                         (street_main && word_in(c, a - 1, sfx_cue_street));
+            if (!is_cue) continue;
+            uint8_t ty = (uint8_t)(1 + (street && !(sfx->f & F_ORG_AFTER) ? DEID_LOCATION : DEID_ORGANIZATION));
+            for (size_t k = a; k <= j; k++) c->t[k].sfx = ty;
+            break;
+        }
+    }
+}
+
 static void truecase(ctx *c) {
     size_t n_cap = 0, n_lower = 0, n_upper = 0;
     for (size_t i = 0; i < c->nt; i++) {
@@ -318,6 +382,7 @@ static void truecase(ctx *c) {
         w[1].shape = SH_INITIAL;
         w[2].shape = SH_CAP;
     }
+    mark_suffix_names(c);
 }
 
 /* Multi-word list entries and known phrases, matched on lower-cased words joined by a space,

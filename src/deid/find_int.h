@@ -36,6 +36,8 @@ typedef struct {
     uint8_t nletters;
     uint8_t clin_shape; /* unlisted, but shaped like clinical vocabulary (med_prefix/suffix) */
     uint8_t shape0;     /* shape as written (truecase() may change shape) */
+    uint8_t sfx;        /* one-case note: 1 + the type of a facility or street name of common words
+                           before a suffix after a place cue (find.c, mark_suffix_names), or 0 */
 } tok;
 
 /* Spans found by the evidence layers; tag[k] says which layer found span k (DEID_SRC_* << 16 |

@@ -1364,6 +1364,12 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
             continue;
         lab[i] = (int8_t)ty;
     }
+    /* a facility or street name of common words in a one-case note (find.c, mark_suffix_names):
+       taken, with the rule's type, whether or not the model found it (a name, place or
+       organisation label it gave is retyped), as the capitals would have had it in mixed case */
+    for (size_t i = 0; i < T; i++)
+        if (c->t[i].sfx && (lab[i] < 0 || lab[i] == DEID_NAME || lab[i] == DEID_LOCATION || lab[i] == DEID_ORGANIZATION))
+            lab[i] = (int8_t)(c->t[i].sfx - 1);
     free(evd);
     free(E);
     free(work);
