@@ -285,13 +285,16 @@ static int all_parts_names(const ctx *c, size_t i) {
  * bed rest" stays). Words that are stop words, clinical vocabulary, measures, cues, or that open a
  * listed suffix phrase ("high school", "medical center") are never taken, nor is a suffix right
  * after its cue ("at rest"). The suffix is a word of the street list (Court, View, Rd; a
- * two-letter one only if a main street word, "rd" but not "ft"), or House, Hospital, Clinic,
- * Hospice, Infirmary: facility words taken here only (House is no cue word elsewhere, and the
- * organisation-suffix list also holds words such as "limited" that follow "to" as verbs do). A
- * street suffix makes a LOCATION, a facility word an ORGANIZATION. */
+ * two-letter one only if a main street word, "rd" but not "ft"), or House, a facility word
+ * taken here only (it is no cue word elsewhere; the organisation-suffix list is not used: it
+ * holds words such as "limited" that follow "to" as verbs do, and "hospital" and "clinic" after
+ * a place cue are mostly generic, "in inpatient hospital", "to outpt clinic"). "of" alone is no
+ * cue here ("fracture of unspecified radial": "radial" is a street word). A street suffix makes
+ * a LOCATION, House an ORGANIZATION. */
 static const char *const sfx_cue_extra[] = {"vs", "versus", NULL};
 static const char *const sfx_cue_street[] = {"on", "off", NULL};
-static const char *const sfx_suffix_extra[] = {"house", "hospital", "clinic", "hospice", "infirmary", NULL};
+static const char *const sfx_cue_of[] = {"of", NULL};
+static const char *const sfx_suffix_extra[] = {"house", NULL};
 
 /* Is word i, lower-cased, one of the words in set (a NULL-terminated list)? */
 static int word_in(const ctx *c, size_t i, const char *const *set) {
@@ -327,7 +330,9 @@ static void mark_suffix_names(ctx *c) {
             if (a + 1 < j && !gap_space(c, a + 1)) break;
             if (!gap_space(c, a)) continue; /* the cue must sit right before, on the line */
             const tok *q = &c->t[a - 1];
-            int is_cue = (q->cue_end & cue) || word_in(c, a - 1, sfx_cue_extra) ||
+            /* "of" alone is no place cue here ("fracture of unspecified radial"), "resident of" is */
+            deid_flags qc = word_in(c, a - 1, sfx_cue_of) ? (q->cue_end & ~(deid_flags)F_PLACE_WEAK) : q->cue_end;
+            int is_cue = (qc & cue) || word_in(c, a - 1, sfx_cue_extra) ||
                          (street_main && word_in(c, a - 1, sfx_cue_street));
             if (!is_cue) continue;
             uint8_t ty = (uint8_t)(1 + (street && !(sfx->f & F_ORG_AFTER) ? DEID_LOCATION : DEID_ORGANIZATION));
