@@ -51,7 +51,7 @@
 #include "util/err.h"
 #include "util/timeutil.h"
 
-#define STORE_FORMAT_VERSION 2     /* written; version 1 stores are still read */
+#define STORE_FORMAT_VERSION 3     /* written; versions 1 and 2 are still read */
 #define STORE_MAX_SOURCES 65535
 #define STORE_MAX_ROW ((UINT64_C(1) << 48) - 1)
 
@@ -71,6 +71,8 @@ typedef struct {
     size_t memory_budget;   /* bytes of event buffer before spilling; 0 = default (256 MiB) */
     const char *scratch_dir;/* where spill runs go; NULL = directory of the output */
     uint32_t flags;         /* STORE_FLAG_* to record in the header */
+    uint32_t version;       /* format to write: 0 = STORE_FORMAT_VERSION; 2 to make a version 2
+                             * store (tests that older stores stay readable) */
 } store_writer_options;
 
 int store_writer_open(store_writer **out, const char *path, const store_writer_options *opt,

@@ -43,7 +43,7 @@ typedef struct {
 static void *decode_worker(void *arg) {
     decode_job *j = arg;
     store *s = j->s;
-    store_block_ctx *x = store_block_ctx_new((uint32_t)s->n_sources, 0);
+    store_block_ctx *x = store_block_ctx_new((uint32_t)s->n_sources, 0, s->version);
     if (!x) {
         __atomic_store_n(&j->oom, 1, __ATOMIC_SEQ_CST);
         __atomic_store_n(&j->failed, 1, __ATOMIC_SEQ_CST);
@@ -174,8 +174,8 @@ static int open_store(store *s, const char *path, int summary_only, cf_err *err)
         cf_fail(err, CF_EINPUT, "%s: store was written on a machine of other byte order", path);
         goto fail;
     }
-    if (h->version != 1 && h->version != STORE_FORMAT_VERSION) {
-        cf_fail(err, CF_EINPUT, "%s: store format version %u, this clinfm reads versions 1 and %u; re-run "
+    if (h->version < 1 || h->version > STORE_FORMAT_VERSION) {
+        cf_fail(err, CF_EINPUT, "%s: store format version %u, this clinfm reads versions 1 to %u; re-run "
                 "`clinfm ingest` with this version", path, h->version, STORE_FORMAT_VERSION);
         goto fail;
     }
