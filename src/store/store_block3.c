@@ -97,6 +97,11 @@ static inline uint64_t get64(const uint8_t *p) {
     return v;
 }
 static inline void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static inline uint32_t get32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
 
 /* Bytes of a packed area of n values of w bits: 8 bytes of padding after the last value, so an
  * unpacker may read any value with one 8-byte load (w <= 56 leaves room for the shift). */
@@ -308,6 +313,12 @@ int store_block3_decode(store_block3_ctx *x, const void *src, size_t len, size_t
         return -1;
     }
     const uint8_t *end = p + len - 4;
+    uint32_t n_block;
+    if (len < 12 || (memcpy(&n_block, p, 4), n_block != n) || get32(p + 4)) {
+        *why = "holds another number of events than its entry says";
+        return -1;
+    }
+    p += 8;
     /* Times: deltas decoded in place, then summed. */
     uint64_t *t = (uint64_t *)c->time;
     if (!(p = get_for64(p, end, t, n, why))) return -1;
@@ -539,6 +550,8 @@ int store_block3_encode(store_block3_ctx *x, const store_block_cols *c, size_t n
     if (n == 0 || n > STORE_BLOCK_EVENTS || !x->out) return -1;
     uint64_t *v = x->a;
     uint8_t *d = x->out;
+    put64(d, n); /* u32 events, u32 0 */
+    d += 8;
     uint64_t prev = 0;
     for (size_t i = 0; i < n; i++) {
         v[i] = (uint64_t)c->time[i] - prev;
