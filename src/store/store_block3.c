@@ -53,13 +53,17 @@ struct store_block3_ctx {
     uint64_t *row_base;     /* (n_sources) each source's lowest row in the block */
     uint64_t *prev_row;     /* (n_sources) encoder */
     uint32_t n_sources;
+    int simd;               /* the CPU has AVX2: the vector unpackers */
 };
+
+static int have_simd(void);
 
 store_block3_ctx *store_block3_ctx_new(uint32_t n_sources, int encoder) {
     store_block3_ctx *x = calloc(1, sizeof *x);
     if (!x) return NULL;
     const size_t E = STORE_BLOCK_EVENTS;
     x->n_sources = n_sources;
+    x->simd = have_simd() && !getenv("CLINFM_STORE_NO_SIMD");
     x->a = malloc(E * 8);
     x->b = malloc(E * 8);
     x->dict = malloc(DICT_MAX * 8);
@@ -157,6 +161,148 @@ static const unpack32_fn unpack32[65] = TABLE(unpack32_);
 #undef TABLE
 #undef F10
 
+/* The same with AVX2 where the CPU has it (checked once per context), for widths up to 24:
+ * eight values are w bytes; each 128-bit half takes four, a byte shuffle puts each value's four
+ * bytes in its lane and a variable shift and mask leave its bits. Returns how many values it did
+ * (a multiple of 8, never reading past avail bytes); the scalar unpacker does the rest. */
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define SIMD_MAX_WIDTH 24
+
+__attribute__((target("avx2"))) static size_t simd_groups(const uint8_t *src, size_t n, size_t avail, int w,
+                                                          __m256i *shuf, __m256i *shift, int *o4) {
+    uint8_t sb[32];
+    uint32_t sv[8];
+    *o4 = 4 * w / 8;
+    for (int j = 0; j < 8; j++) {
+        int o = j * w / 8, rel = j < 4 ? o : o - *o4;
+        for (int k = 0; k < 4; k++) sb[(j / 4) * 16 + (j % 4) * 4 + k] = (uint8_t)(rel + k);
+        sv[j] = (uint32_t)(j * w % 8);
+    }
+    *shuf = _mm256_loadu_si256((const __m256i *)sb);
+    *shift = _mm256_loadu_si256((const __m256i *)sv);
+    /* Groups whose two 16-byte loads stay inside the packed bytes. */
+    size_t groups = n / 8;
+    if (avail < (size_t)*o4 + 16) return 0;
+    size_t fit = w ? (avail - (size_t)*o4 - 16) / (size_t)w + 1 : groups;
+    (void)src;
+    return groups < fit ? groups : fit;
+}
+
+__attribute__((target("avx2"))) static inline __m256i simd_group(const uint8_t *g, int o4, __m256i shuf,
+                                                                 __m256i shift, __m256i mask) {
+    __m256i x = _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)g));
+    x = _mm256_inserti128_si256(x, _mm_loadu_si128((const __m128i *)(g + o4)), 1);
+    return _mm256_and_si256(_mm256_srlv_epi32(_mm256_shuffle_epi8(x, shuf), shift), mask);
+}
+
+__attribute__((target("avx2"))) static size_t unpack32_simd(uint32_t *out, const uint8_t *src, size_t n, size_t avail,
+                                                            int w, uint64_t base, uint64_t mult) {
+    __m256i shuf, shift;
+    int o4;
+    size_t groups = simd_groups(src, n, avail, w, &shuf, &shift, &o4);
+    const __m256i mask = _mm256_set1_epi32((int)((UINT32_C(1) << w) - 1));
+    const __m256i vb = _mm256_set1_epi32((int)(uint32_t)base), vm = _mm256_set1_epi32((int)(uint32_t)mult);
+    for (size_t g = 0; g < groups; g++) {
+        __m256i x = simd_group(src + g * (size_t)w, o4, shuf, shift, mask);
+        _mm256_storeu_si256((__m256i *)(out + 8 * g), _mm256_add_epi32(vb, _mm256_mullo_epi32(x, vm)));
+    }
+    return groups * 8;
+}
+
+/* base + mult * x for four 64-bit lanes holding values below 2^32 (wrapping, as the scalar). */
+__attribute__((target("avx2"))) static inline __m256i simd_fma64(__m256i x, __m256i vb, __m256i mlo, __m256i mhi) {
+    __m256i lo = _mm256_mul_epu32(x, mlo), hi = _mm256_slli_epi64(_mm256_mul_epu32(x, mhi), 32);
+    return _mm256_add_epi64(vb, _mm256_add_epi64(lo, hi));
+}
+
+__attribute__((target("avx2"))) static size_t unpack64_simd(uint64_t *out, const uint8_t *src, size_t n, size_t avail,
+                                                            int w, uint64_t base, uint64_t mult) {
+    __m256i shuf, shift;
+    int o4;
+    size_t groups = simd_groups(src, n, avail, w, &shuf, &shift, &o4);
+    const __m256i mask = _mm256_set1_epi32((int)((UINT32_C(1) << w) - 1));
+    const __m256i vb = _mm256_set1_epi64x((long long)base), mlo = _mm256_set1_epi64x((long long)(mult & 0xffffffffu)),
+                  mhi = _mm256_set1_epi64x((long long)(mult >> 32));
+    for (size_t g = 0; g < groups; g++) {
+        __m256i x = simd_group(src + g * (size_t)w, o4, shuf, shift, mask);
+        __m256i a = _mm256_cvtepu32_epi64(_mm256_castsi256_si128(x)), b = _mm256_cvtepu32_epi64(_mm256_extracti128_si256(x, 1));
+        _mm256_storeu_si256((__m256i *)(out + 8 * g), simd_fma64(a, vb, mlo, mhi));
+        _mm256_storeu_si256((__m256i *)(out + 8 * g + 4), simd_fma64(b, vb, mlo, mhi));
+    }
+    return groups * 8;
+}
+
+/* Largest of n 32-bit values. */
+__attribute__((target("avx2"), optimize("O3"))) static uint32_t max32_simd(const uint32_t *v, size_t n) {
+    uint32_t m = 0;
+    for (size_t i = 0; i < n; i++) m = v[i] > m ? v[i] : m;
+    return m;
+}
+
+/* out[i] = d[out[i] & (DICT_MAX - 1)]; returns nonzero when an index was >= nd. */
+__attribute__((target("avx2"))) static int gather32_simd(uint32_t *out, const uint32_t *d, size_t n, uint32_t nd) {
+    __m256i bad = _mm256_setzero_si256();
+    const __m256i lim = _mm256_set1_epi32((int)(nd - 1)), m = _mm256_set1_epi32((int)(DICT_MAX - 1));
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i ix = _mm256_loadu_si256((const __m256i *)(out + i));
+        /* ix > nd - 1 (unsigned): max(ix, nd - 1) differs from nd - 1 */
+        bad = _mm256_or_si256(bad, _mm256_xor_si256(_mm256_max_epu32(ix, lim), lim));
+        _mm256_storeu_si256((__m256i *)(out + i), _mm256_i32gather_epi32((const int *)d, _mm256_and_si256(ix, m), 4));
+    }
+    uint32_t b = !_mm256_testz_si256(bad, bad);
+    for (; i < n; i++) {
+        b |= out[i] >= nd;
+        out[i] = d[out[i] & (DICT_MAX - 1)];
+    }
+    return (int)b;
+}
+
+/* prov[i] = src[i] << 48 | (rb[src[i]] + prov[i]) & STORE_MAX_ROW (sources checked already). */
+__attribute__((target("avx2"))) static void join_rows_simd(uint64_t *v, const uint32_t *sc, const uint64_t *rb, size_t n) {
+    const __m256i mask = _mm256_set1_epi64x((long long)STORE_MAX_ROW);
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m128i ix = _mm_loadu_si128((const __m128i *)(sc + i));
+        __m256i b = _mm256_i32gather_epi64((const long long *)rb, ix, 8);
+        __m256i row = _mm256_and_si256(_mm256_add_epi64(b, _mm256_loadu_si256((const __m256i *)(v + i))), mask);
+        __m256i src = _mm256_slli_epi64(_mm256_cvtepu32_epi64(ix), 48);
+        _mm256_storeu_si256((__m256i *)(v + i), _mm256_or_si256(src, row));
+    }
+    for (; i < n; i++) v[i] = (uint64_t)sc[i] << 48 | ((rb[sc[i]] + v[i]) & STORE_MAX_ROW);
+}
+
+static int have_simd(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2");
+}
+#else
+#define SIMD_MAX_WIDTH (-1)
+static size_t unpack32_simd(uint32_t *out, const uint8_t *src, size_t n, size_t avail, int w, uint64_t base, uint64_t mult) {
+    return 0;
+}
+static size_t unpack64_simd(uint64_t *out, const uint8_t *src, size_t n, size_t avail, int w, uint64_t base, uint64_t mult) {
+    return 0;
+}
+static int have_simd(void) { return 0; }
+static uint32_t max32_simd(const uint32_t *v, size_t n) { return 0; }
+static int gather32_simd(uint32_t *out, const uint32_t *d, size_t n, uint32_t nd) { return 1; }
+static void join_rows_simd(uint64_t *v, const uint32_t *sc, const uint64_t *rb, size_t n) {}
+#endif
+
+/* The unpackers above, the vector one first where it applies. */
+static void run_unpack32(const store_block3_ctx *x, uint32_t *out, const uint8_t *src, size_t n, int w, uint64_t base,
+                         uint64_t mult) {
+    size_t done = x->simd && w <= SIMD_MAX_WIDTH ? unpack32_simd(out, src, n, packed_len(n, w), w, base, mult) : 0;
+    unpack32[w](out + done, src + done / 8 * (size_t)w, n - done, base, mult);
+}
+static void run_unpack64(const store_block3_ctx *x, uint64_t *out, const uint8_t *src, size_t n, int w, uint64_t base,
+                         uint64_t mult) {
+    size_t done = x->simd && w <= SIMD_MAX_WIDTH ? unpack64_simd(out, src, n, packed_len(n, w), w, base, mult) : 0;
+    unpack64[w](out + done, src + done / 8 * (size_t)w, n - done, base, mult);
+}
+
 /* A FOR stream's header, checked against the bytes that remain. */
 typedef struct {
     int w;
@@ -227,7 +373,7 @@ static const uint8_t *get_for32(store_block3_ctx *x, const uint8_t *p, const uin
     if (!for_bound(&h, &hi) || hi > UINT32_MAX) {
         /* Values that might not fit 32 bits (no encoder writes this): the exact way. */
         uint64_t *a = x->a;
-        unpack64[h.w](a, h.packed, n, h.base, h.mult);
+        run_unpack64(x, a, h.packed, n, h.w, h.base, h.mult);
         for (uint32_t e = 0; e < h.n_exc; e++) {
             uint16_t at;
             uint64_t v;
@@ -238,7 +384,7 @@ static const uint8_t *get_for32(store_block3_ctx *x, const uint8_t *p, const uin
         for (size_t i = 0; i < n; i++) out[i] = (uint32_t)a[i];
         return p;
     }
-    unpack32[h.w](out, h.packed, n, h.base, h.mult);
+    run_unpack32(x, out, h.packed, n, h.w, h.base, h.mult);
     for (uint32_t e = 0; e < h.n_exc; e++) {
         uint16_t at;
         uint64_t v;
@@ -247,7 +393,7 @@ static const uint8_t *get_for32(store_block3_ctx *x, const uint8_t *p, const uin
         out[at] = (uint32_t)v;
     }
     /* Packed values are checked one by one only when their bound does not settle it. */
-    if (hi >= limit && max32(out, n) >= limit) goto range;
+    if (hi >= limit && (x->simd ? max32_simd(out, n) : max32(out, n)) >= limit) goto range;
     return p;
 range:
     *why = "holds a value out of range";
@@ -269,9 +415,13 @@ static const uint8_t *get_stream32(store_block3_ctx *x, const uint8_t *p, const 
     /* Indices checked in the gather (the mask keeps a bad one inside the table until then). */
     if (!(p = get_for32(x, p, end, out, n, UINT64_C(1) << 32, why))) return NULL;
     uint32_t bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        bad |= out[i] >= nd;
-        out[i] = d[out[i] & (DICT_MAX - 1)];
+    if (x->simd) {
+        bad = (uint32_t)gather32_simd(out, d, n, nd);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            bad |= out[i] >= nd;
+            out[i] = d[out[i] & (DICT_MAX - 1)];
+        }
     }
     if (bad) {
         *why = "is malformed (a dictionary index out of range)";
@@ -281,10 +431,11 @@ static const uint8_t *get_stream32(store_block3_ctx *x, const uint8_t *p, const 
 }
 
 /* A FOR stream into 64-bit out (times, row deltas: any value is valid). */
-static const uint8_t *get_for64(const uint8_t *p, const uint8_t *end, uint64_t *out, size_t n, const char **why) {
+static const uint8_t *get_for64(const store_block3_ctx *x, const uint8_t *p, const uint8_t *end, uint64_t *out,
+                                size_t n, const char **why) {
     for_hdr h;
     if (!(p = read_for(p, end, n, &h, why))) return NULL;
-    unpack64[h.w](out, h.packed, n, h.base, h.mult);
+    run_unpack64(x, out, h.packed, n, h.w, h.base, h.mult);
     for (uint32_t e = 0; e < h.n_exc; e++) {
         uint16_t at;
         uint64_t v;
@@ -321,7 +472,7 @@ int store_block3_decode(store_block3_ctx *x, const void *src, size_t len, size_t
     p += 8;
     /* Times: deltas decoded in place, then summed. */
     uint64_t *t = (uint64_t *)c->time;
-    if (!(p = get_for64(p, end, t, n, why))) return -1;
+    if (!(p = get_for64(x, p, end, t, n, why))) return -1;
     uint64_t prev = 0;
     for (size_t i = 0; i < n; i++) {
         prev += t[i];
@@ -336,11 +487,11 @@ int store_block3_decode(store_block3_ctx *x, const void *src, size_t len, size_t
     uint32_t n_exc = 1;
     if (end - p >= STREAM_HEADER) memcpy(&n_exc, p + 4, 4);
     if (end - p >= STREAM_HEADER && p[0] == MODE_FOR && p[1] == 0 && n_exc == 0 && get64(p + 8) == 0) {
-        if (!(p = get_for64(p, end, x->a, n, why))) return -1;
+        if (!(p = get_for64(x, p, end, x->a, n, why))) return -1;
         memset(c->text, 0, n * 4);
     } else {
         uint64_t *a = x->a;
-        if (!(p = get_for64(p, end, a, n, why))) return -1;
+        if (!(p = get_for64(x, p, end, a, n, why))) return -1;
         int64_t last = 0;
         for (size_t i = 0; i < n; i++) {
             if (!a[i]) {
@@ -369,13 +520,15 @@ int store_block3_decode(store_block3_ctx *x, const void *src, size_t len, size_t
         return -1;
     }
     uint64_t row_mode = get64(p);
-    if (!(p = get_for64(p + 8, end, rb, x->n_sources, why))) return -1;
-    if (!(p = get_for64(p, end, v, n, why))) return -1;
+    if (!(p = get_for64(x, p + 8, end, rb, x->n_sources, why))) return -1;
+    if (!(p = get_for64(x, p, end, v, n, why))) return -1;
     if (p != end) {
         *why = "is malformed (bytes after its last stream)";
         return -1;
     }
-    if (row_mode == ROWS_FROM_LOWEST) {
+    if (row_mode == ROWS_FROM_LOWEST && x->simd) {
+        join_rows_simd(v, sc, rb, n);
+    } else if (row_mode == ROWS_FROM_LOWEST) {
         for (size_t i = 0; i < n; i++) v[i] = (uint64_t)sc[i] << 48 | ((rb[sc[i]] + v[i]) & STORE_MAX_ROW);
     } else {
         /* A chain through each source's previous row: slower, chosen only when much smaller. */
