@@ -823,10 +823,14 @@ static void test_version2_still_read(void) {
 static size_t block3_round_trip(const store_block_cols *in, size_t n, uint64_t n_codes, uint64_t n_texts,
                                 uint32_t n_sources, const char *what) {
     store_block_ctx *enc = store_block_ctx_new(n_sources, 1, 3), *dec = store_block_ctx_new(n_sources, 0, 3);
+    /* And a decoder without the vector unpackers (the path of CPUs without AVX2). */
+    setenv("CLINFM_STORE_NO_SIMD", "1", 1);
+    store_block_ctx *dec_scalar = store_block_ctx_new(n_sources, 0, 3);
+    unsetenv("CLINFM_STORE_NO_SIMD");
     const void *packed;
     size_t len = 0;
     store_block_cols out = {malloc(n * 8), malloc(n * 4), malloc(n * 4), malloc(n * 4), malloc(n * 8)};
-    if (!enc || !dec || !out.time || !out.code || !out.numeric || !out.text || !out.prov) {
+    if (!enc || !dec || !dec_scalar || !out.time || !out.code || !out.numeric || !out.text || !out.prov) {
         CHECK_FAIL_("%s: out of memory", what);
         goto done;
     }
@@ -835,9 +839,10 @@ static size_t block3_round_trip(const store_block_cols *in, size_t n, uint64_t n
         goto done;
     }
     const char *why = "";
-    /* Decoded twice with one context: nothing of a block may leak into the next. */
-    for (int r = 0; r < 2; r++) {
-        if (store_block_decode(dec, packed, len, n, n_codes, n_texts, &out, &why) != 0) {
+    /* Decoded twice with one context (nothing of a block may leak into the next), then without
+     * the vector unpackers. */
+    for (int r = 0; r < 3; r++) {
+        if (store_block_decode(r < 2 ? dec : dec_scalar, packed, len, n, n_codes, n_texts, &out, &why) != 0) {
             CHECK_FAIL_("%s: decoding failed: %s", what, why);
             break;
         }
@@ -850,6 +855,7 @@ done:
     CF_FREE_ALL(out.time, out.code, out.numeric, out.text, out.prov);
     store_block_ctx_free(enc);
     store_block_ctx_free(dec);
+    store_block_ctx_free(dec_scalar);
     return len;
 }
 
@@ -876,6 +882,13 @@ static void test_block3_round_trips(void) {
     }
     size_t with_minutes = block3_round_trip(&c, E, 8, 0, 2, "minutes");
     CHECK(with_minutes < len + E * 11 / 8 + 64);
+    /* A common divisor above 2^32 (the vector unpacker multiplies in two halves). */
+    uint64_t ut = 0;
+    for (size_t i = 0; i < E; i++) {
+        ut += (rnd() % 3000) * (UINT64_C(3) << 33);
+        c.time[i] = (int64_t)ut;
+    }
+    block3_round_trip(&c, E, 8, 0, 2, "divisor above 2^32");
     /* Widest values: time extremes (deltas of every size, negative ones), code ids up to
      * UINT32_MAX - 1, floats of every kind (NaN payloads, infinities, -0, subnormals), text ids
      * jumping up and down to the largest, every source, rows 0 and STORE_MAX_ROW. */
