@@ -1,4 +1,4 @@
-/* Store cursor: the events of a range or a subject, a version 2 block decoded at a time into
+/* Store cursor: the events of a range or a subject, a version 2 or 3 block decoded at a time into
  * reused buffers (see store.h for the contract).
  *
  * Why reused buffers and not the whole store decoded at open: memory stays at a few blocks however

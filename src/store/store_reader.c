@@ -4,7 +4,7 @@
  * byte order, version, the header checksum, that every section lies inside the file with the size
  * its counts imply, and that the small offset tables (codes, sources, subjects) are monotone and
  * in bounds. For a version 1 store, per-event checks (code ids, text ids) and the section checksums
- * cost a full read of the file and live in store_verify; a version 2 store's blocks are read
+ * cost a full read of the file and live in store_verify; a version 2 or 3 store's blocks are read
  * anyway to decode them, so their checksums and ids are checked where they are decoded: at open
  * (store_open), or block by block (store_open_summary and a store_cursor, store_cursor.c). */
 #include "store/store.h"
@@ -72,7 +72,7 @@ static void *decode_worker(void *arg) {
     return NULL;
 }
 
-/* Decodes every block of a version 2 store into one allocation holding the five columns. */
+/* Decodes every block of a version 2 or 3 store into one allocation holding the five columns. */
 static int decode_events(store *s, const store_block *blocks, uint64_t n_blocks, const char *data,
                          const char *path, cf_err *err) {
     uint64_t N = s->n_events;
@@ -196,7 +196,7 @@ static int open_store(store *s, const char *path, int summary_only, cf_err *err)
     s->first_time = h->first_time;
     s->last_time = h->last_time;
     uint64_t N = s->n_events, S = s->n_subjects, C = s->n_codes, T = s->n_texts, K = s->n_sources;
-    /* Version 1 stores 28 bytes per event; version 2 at least one block entry per 65,536. */
+    /* Version 1 stores 28 bytes per event; versions 2 and 3 at least one block entry per 65,536. */
     uint64_t max_events = h->version == 1 ? s->map_len : s->map_len / sizeof(store_block) * STORE_BLOCK_EVENTS;
     if (N > max_events || S > N || C > s->map_len || T > s->map_len || K > STORE_MAX_SOURCES + 1) {
         cf_fail(err, CF_EINPUT, "%s: store counts are inconsistent with its size", path);

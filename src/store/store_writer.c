@@ -37,8 +37,8 @@
 #define SHORT_TEXT_MAX 64          /* texts up to this length are deduplicated */
 #define SHORT_TEXT_LIMIT 4000000u  /* stop deduplicating after this many distinct short texts */
 #define COLUMN_BUF (1u << 20)
-/* zstd level for event blocks: measured on the MIMIC-IV demo, levels above 3 cost writing time
- * for little size. */
+/* zstd level for version 2 event blocks (written only on request: tests that older stores read):
+ * measured on the MIMIC-IV demo, levels above 3 cost writing time for little size. */
 #define STORE_ZSTD_LEVEL 3
 
 typedef struct {
