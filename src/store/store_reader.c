@@ -283,6 +283,14 @@ static int open_store(store *s, const char *path, int summary_only, cf_err *err)
         s->blocks = blocks;
         s->block_data = block_data;
         s->n_blocks = n_blocks;
+        /* The blocks are read all at once (store_open, on every core: out of order) or front to
+         * back (a cursor's pass): said to the kernel, a cold file streams in large reads ahead of
+         * the decoders instead of a page fault at a time. Advice only. */
+        long page = sysconf(_SC_PAGESIZE);
+        if (page > 0 && data_len) {
+            uintptr_t at = (uintptr_t)block_data & ~(uintptr_t)(page - 1);
+            madvise((void *)at, (size_t)((uintptr_t)block_data + data_len - at), summary_only ? MADV_SEQUENTIAL : MADV_WILLNEED);
+        }
         if (!summary_only && (rc = decode_events(s, blocks, n_blocks, block_data, path, err))) goto fail;
     } else if (summary_only && (rc = count_v1(s, err))) {
         goto fail;
