@@ -1,14 +1,15 @@
-/* Version 3 event blocks: each block's columns become six integer streams (as in version 2:
- * time deltas, code ids, float bits, text-id deltas, source ids, row deltas per source), and each
- * stream is frame-of-reference bit-packed on its own, with no general-purpose compressor; a CRC-32
- * over the block checks it. store_format.h gives the byte layout.
+/* Version 3 event blocks: each block's columns become six integer streams (time deltas, code
+ * ids, float bits, text-id deltas, source ids, and rows as offsets from their source's lowest row
+ * in the block), and each stream is frame-of-reference bit-packed on its own, with no
+ * general-purpose compressor; a CRC-32 over the block checks it. store_format.h gives the byte
+ * layout.
  *
  * Why not zstd (version 2): decompressing was 60% of a pass over the store and made a pass three
  * to five times slower than reading version 1's raw columns. A bit-packed stream decodes in one
  * loop per stream that does a load, a shift, a mask and a multiply-add per value (the width is a
- * compile-time constant in each of the 58 unpackers, so the offsets fold), and most of the size
- * zstd won came from the narrowing the packing does itself: small deltas, ids in a block's range,
- * a block's few distinct lab values.
+ * compile-time constant in each of the scalar unpackers, so the offsets fold; with AVX2, eight
+ * values at a time), and most of the size zstd won came from the narrowing the packing does
+ * itself: small deltas, ids in a block's range, a block's few distinct lab values.
  *
  * A stream is packed one of two ways, whichever is smaller:
  *   FOR   value = base + mult * packed (width w bits), except for listed positions (exceptions)
@@ -42,7 +43,8 @@
 #define ROWS_DELTA 1       /* row = the source's previous row in the block + zigzag delta */
 
 struct store_block3_ctx {
-    uint64_t *a, *b;        /* (STORE_BLOCK_EVENTS) one stream's values; dictionary indices */
+    uint64_t *a;            /* (STORE_BLOCK_EVENTS) one stream's values */
+    uint64_t *b;            /* (STORE_BLOCK_EVENTS) encoder: dictionary indices, row deltas */
     uint64_t *dict;         /* (DICT_MAX) encoder: a dictionary */
     uint32_t *dict32;       /* (DICT_MAX) decoder: a dictionary of 32-bit values */
     uint32_t *src32;        /* (STORE_BLOCK_EVENTS) decoder: source ids */
@@ -65,13 +67,14 @@ store_block3_ctx *store_block3_ctx_new(uint32_t n_sources, int encoder) {
     x->n_sources = n_sources;
     x->simd = have_simd() && !getenv("CLINFM_STORE_NO_SIMD");
     x->a = malloc(E * 8);
-    x->b = malloc(E * 8);
-    x->dict = malloc(DICT_MAX * 8);
     x->dict32 = malloc(DICT_MAX * 4);
     x->src32 = malloc(E * 4);
     x->row_base = calloc(n_sources ? n_sources : 1, sizeof *x->row_base);
-    if (!x->a || !x->b || !x->dict || !x->dict32 || !x->src32 || !x->row_base) goto fail;
+    if (!x->a || !x->dict32 || !x->src32 || !x->row_base) goto fail;
     if (encoder) {
+        x->b = malloc(E * 8);
+        x->dict = malloc(DICT_MAX * 8);
+        if (!x->b || !x->dict) goto fail;
         /* Worst case per stream (six of a block's length, one of n_sources): whole 8-byte values
          * plus headers and padding; a dictionary or exceptions are chosen only when smaller. */
         x->out_cap = 6 * (E * 8 + 4 * STREAM_HEADER + 64) + ((size_t)n_sources + 1) * 8 + 4 * STREAM_HEADER + 128;

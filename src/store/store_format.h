@@ -73,8 +73,9 @@ enum store_section_kind {
  *         unpacker can read any value with one 8-byte load); then e u16 positions and e u64
  *         values. Value i = base + mult * packed[i] (wrapping), except at the e positions, where
  *         it is the listed value (exceptions: a rare wide value does not widen every value).
- *   DICT  u8 1, u8 0, u16 0, u32 d (1..16384), u64 0, u64 0; then a FOR stream of the d
- *         distinct values (sorted), then a FOR stream of m indices into them.
+ *   DICT  (code, value and source streams only) u8 1, u8 0, u16 0, u32 d (1..16384), u64 0,
+ *         u64 0; then a FOR stream of the d distinct values (sorted), then a FOR stream of m
+ *         indices into them.
  * The writer picks per stream whatever is smallest (width, exceptions, divisor, dictionary for the
  * code and value streams; row mode 1 only when a quarter smaller), from the block's values
  * alone. Rows from the lowest row decode without a chain from event to event, hence the default. */
