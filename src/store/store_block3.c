@@ -168,7 +168,7 @@ static const unpack32_fn unpack32[65] = TABLE(unpack32_);
  * eight values are w bytes; each 128-bit half takes four, a byte shuffle puts each value's four
  * bytes in its lane and a variable shift and mask leave its bits. Returns how many values it did
  * (a multiple of 8, never reading past avail bytes); the scalar unpacker does the rest. */
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(CLINFM_NO_SIMD) /* CLINFM_NO_SIMD: build without them */
 #include <immintrin.h>
 #define SIMD_MAX_WIDTH 24
 
@@ -256,7 +256,7 @@ static size_t unpack64_simd(uint64_t *out, const uint8_t *src, size_t n, size_t 
     return 0;
 }
 static int have_simd(void) { return 0; }
-static uint32_t max32_simd(const uint32_t *v, size_t n) { return 0; }
+static uint32_t max32_simd(const uint32_t *v, size_t n) { return UINT32_MAX; } /* never called: simd is 0 */
 #endif
 
 /* The unpackers above, the vector one first where it applies. */
