@@ -333,6 +333,54 @@ static void neighbour(femit *e, const ctx *c, size_t i, int off, const char *tw,
     if (ts) f_ch2(e, ts, shape_ch(u->shape0), lc);
 }
 
+/* Appends word j's identity (a common, clinical or cue word) or its class letter ('<' or '>'
+ * outside the note) to buf; returns the new length. */
+static size_t put_word(const femit *e, const ctx *c, long j, char *buf, size_t bl, size_t cap) {
+    if (j < 0 || (size_t)j >= c->nt) {
+        if (bl < cap) buf[bl++] = j < 0 ? '<' : '>';
+        return bl;
+    }
+    const wcache *wj = &e->wc[j];
+    if (identity_ok(wj->lc) && wj->wl && bl + wj->wl <= cap) {
+        memcpy(buf + bl, wj->w, wj->wl);
+        return bl + wj->wl;
+    }
+    if (bl < cap) buf[bl++] = wj->lc;
+    return bl;
+}
+
+#define OC_CLASS(lc) ((lc) == 'W' || (lc) == 'e' || (lc) == 'N' || (lc) == 'P' || (lc) == 'O' || (lc) == 'x')
+/* The context features of a word in a one-case note, each with the word's class letter: the
+ * word before, the word after, both together, the two words after ("birch hollow nursing"), and
+ * the cue classes ending just before. */
+static void one_case_context(femit *e, const ctx *c, size_t i, char lc) {
+    char b[72];
+    size_t n;
+    b[0] = lc;
+    b[1] = '|';
+    n = put_word(e, c, (long)i - 1, b, 2, sizeof b);
+    f_str(e, "o-1=", b, n);
+    n = put_word(e, c, (long)i + 1, b, 2, sizeof b);
+    f_str(e, "o+1=", b, n);
+    n = put_word(e, c, (long)i - 1, b, 2, 34);
+    b[n++] = '_';
+    n = put_word(e, c, (long)i + 1, b, n, sizeof b);
+    f_str(e, "o11=", b, n);
+    n = put_word(e, c, (long)i + 1, b, 2, 34);
+    b[n++] = '_';
+    n = put_word(e, c, (long)i + 2, b, n, sizeof b);
+    f_str(e, "o+2=", b, n);
+    if (i > 0) {
+        deid_flags f = c->t[i - 1].cue_end & CUE_MASK;
+        for (size_t k = 0; k < N_CLASS_NAMES; k++)
+            if (f & CLASS_NAMES[k].f) {
+                size_t nl = strlen(CLASS_NAMES[k].name);
+                memcpy(b + 2, CLASS_NAMES[k].name, nl);
+                f_str(e, "oc-1=", b, 2 + nl);
+            }
+    }
+}
+
 /* The value of a number word of at most 9 digits, else -1. */
 static long num_value(const ctx *c, size_t i) {
     const tok *t = &c->t[i];
@@ -579,6 +627,12 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
         neighbour(&e, c, i, 1, "w+1=", "c+1=", "s+1=");
         neighbour(&e, c, i, -2, "w-2=", NULL, NULL);
         neighbour(&e, c, i, 2, "w+2=", NULL, NULL);
+        /* In a note written in one case the capitals that carry "at Linden Court", "on Kettle
+           Pond Rd", "rehab vs Birch Hollow" are gone, and the weights the context words share
+           with mixed-case notes (where the capitals did the work) undervalue them. The same
+           context again, conjoined with "one case" and the word's class, lets the model learn
+           how much the context alone says there. Mixed-case notes emit none of these. */
+        if (m->one_case_context && dc != 'M' && OC_CLASS(lc)) one_case_context(&e, c, i, lc);
         /* the word before with this word's shape ("DR QUILL", "pager 43210") */
         if (i > 0) {
             const char *pw = wc[i - 1].w;
@@ -870,6 +924,14 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
                      : !strcmp(line, "@threshold_bare")      ? &m->threshold_bare
                      : !strcmp(line, "@threshold_nopattern") ? &m->threshold_nopattern
                                                              : NULL;
+        if (!strcmp(line, "@one_case_context")) {
+            if (strcmp(vals, "0") && strcmp(vals, "1")) {
+                rc = cf_fail(err, CF_EINPUT, "%s:%d: one_case_context must be 0 or 1", path, ln);
+                break;
+            }
+            m->one_case_context = vals[0] == '1';
+            continue;
+        }
         if (thr) {
             char *end;
             double v = strtod(vals, &end);
@@ -1014,6 +1076,7 @@ int deid_model_save(const deid_model *m, const char *path, float prune, cf_err *
     sb_printf(&s, "@threshold\t%.4f\n", (double)m->threshold);
     if (m->threshold_bare > 0) sb_printf(&s, "@threshold_bare\t%.4f\n", (double)m->threshold_bare);
     if (m->threshold_nopattern > 0) sb_printf(&s, "@threshold_nopattern\t%.4f\n", (double)m->threshold_nopattern);
+    if (m->one_case_context) sb_printf(&s, "@one_case_context\t1\n");
     for (int p = 0; p < DEID_NL; p++) {
         sb_printf(&s, "@trans:%s\t", label_name(p));
         for (int y = 0; y < DEID_NL; y++) sb_printf(&s, "%s%s:%.4g", y ? " " : "", label_name(y), (double)m->trans[p * DEID_NL + y]);
