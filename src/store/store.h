@@ -10,7 +10,7 @@
  * block and decode them either all at open (store_open) or a block at a time through a cursor
  * (store_open_summary and store_cursor_*, below). Version 2 (zstd over byte planes, about 5 bytes
  * per event) decoded at a third to a fifth of version 1's read speed; version 3 (written today:
- * bit-packed streams, about 8.5 bytes per event) decodes at memory speed.
+ * bit-packed streams, about 8.5 bytes per event) costs 1.1-1.8x version 1's CPU per pass.
  *
  * Layout (all integers little-endian, every section 64-byte aligned):
  *   header (4096 bytes): magic, format version, flags, counts, section table, BLAKE2b of header
