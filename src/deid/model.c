@@ -1140,7 +1140,7 @@ size_t deid__date_trim_clock(const char *t, size_t s, size_t e) {
  * after one ("captopril 6.25", "trough 7.4"); and a bare number is no name or place alone. */
 enum { KEEP_NO = 0, KEEP_WORD, KEEP_POST, KEEP_RUN, KEEP_NUMBER, KEEP_FRACTION, KEEP_DECIMAL };
 static const char *const KEEP_WHY[] = {"", "clinical word list entry", "clinical_keep_post.txt entry",
-                                       "common word in a run with a kept clinical word",
+                                       "a word never a name alone (not_name) in a run with a kept clinical word",
                                        "a number alone is no name or place",
                                        "a fraction before a clinical word", "a decimal after a clinical word"};
 
@@ -1157,6 +1157,14 @@ static int same_line(const ctx *c, size_t j) { /* words j-1 and j on one line, c
 
 static int gap_is(const ctx *c, size_t j, char ch) { /* exactly one character ch between j-1 and j */
     return j > 0 && j < c->nt && c->t[j].s == c->t[j - 1].e + 1 && c->text[c->t[j - 1].e] == ch;
+}
+
+/* "/" or ":" between words j-1 and j, after a dot or not ("AB/cd", "S.B./SB", "T.K.:VF") */
+static int initials_gap(const ctx *c, size_t j) {
+    if (j == 0 || j >= c->nt) return 0;
+    size_t g0 = c->t[j - 1].e, g1 = c->t[j].s;
+    if (g1 - g0 == 2 && c->text[g0] == '.') g0++;
+    return g1 - g0 == 1 && (c->text[g0] == '/' || c->text[g0] == ':');
 }
 
 #define KEEP_NAMES (F_FIRST | F_LAST | F_PLACE | F_REGION)
@@ -1230,12 +1238,23 @@ static int strong_cue(const ctx *c, const int8_t *lab, const uint8_t *evd, size_
     }
     if (b + 1 < c->nt && !deid__gap_info(c, b + 1).nl && (c->t[b + 1].start & (F_NAME_AFTER | F_ORG_AFTER)))
         return 1;
-    /* initials joined by a slash to another name ("TF/JT", a transcriptionist's signature) */
-    if (a > 0 && gap_is(c, a, '/') && lab[a - 1] >= 0 && is_name_type(lab[a - 1]) && c->t[a - 1].nletters <= 3)
-        return 1;
-    if (b + 1 < c->nt && gap_is(c, b + 1, '/') && lab[b + 1] >= 0 && is_name_type(lab[b + 1]) &&
-        c->t[b + 1].nletters <= 3)
-        return 1;
+    /* initials joined by a slash or colon to other initials ("TF/JT", "CS:ab", "KG/A.H."): a
+       transcriptionist's signature */
+    for (size_t q = a; q <= b; q++) {
+        if (c->t[q].nletters > 3) continue;
+        if (q > 0 && initials_gap(c, q) && c->t[q - 1].nletters <= 3 &&
+            c->t[q - 1].nletters == c->t[q - 1].e - c->t[q - 1].s)
+            return 1;
+        if (q + 1 < c->nt && initials_gap(c, q + 1) && c->t[q + 1].nletters <= 3 &&
+            c->t[q + 1].nletters == c->t[q + 1].e - c->t[q + 1].s)
+            return 1;
+    }
+    /* a place with a number in it is a ward and its floor ("Kessler 4", "JN 7") */
+    if (lab[a] == DEID_LOCATION)
+        for (size_t q = a; q <= b; q++)
+            if (c->t[q].shape0 == SH_NUM && (q < lo || q > hi)) return 1;
+    /* a line of its own holding only the run: a signature ("Chip", "Rich") */
+    if ((a == 0 || deid__gap_info(c, a).nl) && (b + 1 >= c->nt || deid__gap_info(c, b + 1).nl)) return 1;
     /* a listed name next to the run, across a comma or an initial ("Foley, John") */
     for (size_t q = a >= 2 ? a - 2 : 0; q < a; q++)
         if (lab[q] >= 0 && is_name_type(lab[q]) && strong_word(&c->t[q]) && same_line(c, q + 1)) return 1;
@@ -1272,12 +1291,13 @@ static int keep_numeric(const ctx *c, size_t i, size_t *lo, size_t *hi) {
     for (int side = 0; side < 2; side++) {
         size_t x = side ? i - 1 : i, y = x + 1;
         if ((side && i == 0) || y >= c->nt || t[y].shape0 != SH_NUM) continue;
-        /* "1/2 NS", "1/2NS", "3/4 tab": a proper fraction with 2-4 below, not inside a chain,
-           before a clinical word or unit */
+        /* "1/2 NS", "1/2NS", "1/2 tab": a half, not inside a chain, before a clinical word or
+           unit, and not after one ("ECHO 1/2 EF 25%" is a date) */
         if (gap_is(c, y, '/') && t[x].e - t[x].s == 1 && t[y].e - t[y].s == 1 && !gap_is(c, x, '/') &&
             !gap_is(c, x, '-') && !(y + 1 < c->nt && gap_is(c, y + 1, '/'))) {
             int n = c->text[t[x].s] - '0', d = c->text[t[y].s] - '0';
-            if (n >= 1 && n < d && d <= 4 && y + 1 < c->nt && t[y + 1].s - t[y].e <= 1 && t[y + 1].nletters >= 2 &&
+            int after_clin = x > 0 && deid__gap_info(c, x).space_only && (keep_word(&t[x - 1]) || (t[x - 1].f & F_MEDICAL));
+            if (n == 1 && d == 2 && !after_clin && y + 1 < c->nt && t[y + 1].s - t[y].e <= 1 && t[y + 1].nletters >= 2 &&
                 (t[y + 1].s == t[y].e || c->text[t[y].e] == ' ') &&
                 (t[y + 1].s == t[y].e ? t[y + 1].shape0 != SH_NUM
                                      : (keep_word(&t[y + 1]) || (t[y + 1].f & F_MEASURE)) != 0)) {
@@ -1290,7 +1310,10 @@ static int keep_numeric(const ctx *c, size_t i, size_t *lo, size_t *hi) {
         if (gap_is(c, y, '.') && !gap_is(c, x, '.') && !gap_is(c, x, '/') && !gap_is(c, x, '-') &&
             !(y + 1 < c->nt && (gap_is(c, y + 1, '.') || gap_is(c, y + 1, '/') || gap_is(c, y + 1, '-'))) &&
             x > 0 && !deid__gap_info(c, x).nl && deid__gap_info(c, x).space_only &&
-            keep_word(&t[x - 1]) && !(t[x - 1].f & (KEEP_NAMES | F_MONTH | F_WEEKDAY)) && t[x - 1].shape0 != SH_NUM) {
+            keep_word(&t[x - 1]) && !(t[x - 1].f & (KEEP_NAMES | F_MONTH | F_WEEKDAY)) && t[x - 1].shape0 != SH_NUM &&
+            y + 1 < c->nt && !deid__gap_info(c, y + 1).nl &&
+            (deid__gap_info(c, y + 1).space_only || t[y + 1].s == t[y].e) &&
+            (t[y + 1].f & (F_MEASURE | F_KEEP)) && t[y + 1].shape0 != SH_NUM && t[y + 1].nletters >= 2) {
             *lo = x;
             *hi = y;
             return KEEP_DECIMAL;
@@ -1330,7 +1353,7 @@ static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const flo
         /* a run of bare numbers no pattern marks ("lives in 2 story home", "mb 5") */
         int allnum = 1;
         for (size_t q = i; q <= j && allnum; q++)
-            allnum = c->t[q].shape0 == SH_NUM && !(evd[q] & ((1u << DEID_SRC_PATTERN) | (1u << DEID_SRC_KNOWN))) &&
+            allnum = c->t[q].shape0 == SH_NUM && c->t[q].e - c->t[q].s <= 3 && !(evd[q] & ((1u << DEID_SRC_PATTERN) | (1u << DEID_SRC_KNOWN))) &&
                      c->t[q].known < 0;
         if (allnum) {
             for (size_t q = i; q <= j; q++) {
@@ -1347,6 +1370,8 @@ static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const flo
             if (post_entry(c, q, &lo, &hi)) why = KEEP_POST;
             else if (keep_word(&c->t[q]) && c->t[q].nletters >= 2) why = KEEP_WORD;
             if (!why) continue;
+            /* a short abbreviation taken as an organisation is mostly a facility ("from SAH") */
+            if (why == KEEP_WORD && y == DEID_ORGANIZATION && c->t[q].nletters <= 4) continue;
             /* weak evidence only: a list word the model is sure of stays removed ("from HCM"),
                and surer still when it is also a listed name */
             float pphi = 1 - P[q * DEID_NL];
@@ -1373,9 +1398,7 @@ static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const flo
             int weak = 1;
             for (size_t q = i; q <= j && weak; q++)
                 if (lab[q] >= 0)
-                    weak = (((c->t[q].f & (F_ENGLISH | F_MEDICAL | F_STOP)) && !(c->t[q].f & KEEP_NAMES)) ||
-                            (c->t[q].f & F_NOT_NAME)) &&
-                           !strong_word(&c->t[q]) && c->t[q].nletters >= 2 && !((evd[q] >> DEID_SRC_PATTERN) & 1);
+                    weak = (c->t[q].f & F_NOT_NAME) && !strong_word(&c->t[q]) && c->t[q].nletters >= 2 && !((evd[q] >> DEID_SRC_PATTERN) & 1);
             for (size_t q = i; q <= j && weak; q++)
                 if (lab[q] >= 0) {
                     lab[q] = -1;
@@ -1577,7 +1600,7 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
             continue;
         lab[i] = (int8_t)ty;
     }
-    if (ki) keep_filter(c, lab, evd, P, ki);
+    if (ki && !getenv("NOKEEP")) keep_filter(c, lab, evd, P, ki);
     free(evd);
     free(E);
     free(work);
