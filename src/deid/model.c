@@ -1263,23 +1263,27 @@ static int strong_cue(const ctx *c, const int8_t *lab, const uint8_t *evd, size_
     return 0;
 }
 
+/* Clinical context: a clinical word that is no name, a number, a unit; loose: any medical word
+ * that is no name, common ones too ("neg"). */
+static int context_word(const tok *t, int loose) {
+    if (t->f & KEEP_NAMES) return 0;
+    return keep_word(t) || (loose && (t->f & F_MEDICAL)) || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM ||
+           (t->f & F_MEASURE);
+}
+
 /* A clinical word or a number within two words of [lo, hi] on its line. */
-static int clinical_context(const ctx *c, size_t lo, size_t hi) {
+static int clinical_context(const ctx *c, size_t lo, size_t hi, int loose) {
     for (size_t q = lo >= 2 ? lo - 2 : 0; q < lo; q++) {
         int ok = 1;
         for (size_t z = q + 1; z <= lo && ok; z++) ok = !deid__gap_info(c, z).nl;
         const tok *t = &c->t[q];
-        if (ok && ((keep_word(t) && !(t->f & KEEP_NAMES)) || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM ||
-                   (t->f & F_MEASURE)))
-            return 1;
+        if (ok && context_word(t, loose)) return 1;
     }
     for (size_t q = hi + 1; q < c->nt && q <= hi + 2; q++) {
         int ok = 1;
         for (size_t z = hi + 1; z <= q && ok; z++) ok = !deid__gap_info(c, z).nl;
         const tok *t = &c->t[q];
-        if (ok && ((keep_word(t) && !(t->f & KEEP_NAMES)) || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM ||
-                   (t->f & F_MEASURE)))
-            return 1;
+        if (ok && context_word(t, loose)) return 1;
     }
     return 0;
 }
@@ -1384,7 +1388,9 @@ static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const flo
             /* also a name or place: only beside clinical words or numbers ("foley draining") */
             int named = 0;
             for (size_t z = lo; z <= hi; z++) named |= (c->t[z].f & KEEP_NAMES) != 0;
-            if (named && why == KEEP_WORD && !clinical_context(c, lo, hi)) continue;
+            /* (loose context for a single-word entry of clinical_keep_post.txt: it is clinical
+               notation first, "neg Homans"; strict for the larger lists, which hold "Lana") */
+            if (named && (why == KEEP_WORD || elo == ehi) && !clinical_context(c, lo, hi, why == KEEP_POST)) continue;
             for (size_t z = lo; z <= hi; z++) {
                 lab[z] = -1;
                 if (ki) ki[z] = (keepinfo){(uint8_t)why, (int32_t)lo, (int32_t)hi, (int32_t)elo, (int32_t)ehi};
@@ -1600,7 +1606,7 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
             continue;
         lab[i] = (int8_t)ty;
     }
-    if (ki && !getenv("NOKEEP")) keep_filter(c, lab, evd, P, ki);
+    if (ki) keep_filter(c, lab, evd, P, ki);
     free(evd);
     free(E);
     free(work);
