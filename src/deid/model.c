@@ -1220,7 +1220,8 @@ static int strong_word(const tok *t) {
 
 static int is_name_type(int y) { return y == DEID_NAME || y == DEID_LOCATION || y == DEID_ORGANIZATION; }
 
-/* The run [a, b] of words labelled y has a strong cue outside the words [lo, hi]. */
+/* The run [a, b] of words labelled y has a strong cue outside the words [lo, hi] of the entry
+ * that would keep it (an entry may reach outside the run: "PA Line", "APACHE II"). */
 static int strong_cue(const ctx *c, const int8_t *lab, const uint8_t *evd, size_t a, size_t b, size_t lo,
                       size_t hi) {
     const deid_flags before = F_TITLE | F_NAME_IS | F_KIN | F_NAME_BEFORE | F_PRONOUN | F_ORG_BEFORE |
@@ -1230,13 +1231,14 @@ static int strong_cue(const ctx *c, const int8_t *lab, const uint8_t *evd, size_
         if ((q < lo || q > hi) && strong_word(&c->t[q])) return 1;
     }
     /* a cue before the run, or a role written before the name ("RN Dina", "NP DANA") */
-    if (a > 0) {
+    if (a > 0 && a - 1 < lo) {
         gapinfo g = deid__gap_info(c, a);
         deid_flags cb = c->t[a - 1].cue_end & (before | F_NAME_AFTER);
         /* across a full stop only a title cues ("Dr. Foley"; not "net -7550 cc. Cr rose") */
         if (!g.nl && cb && (!g.period || (cb & F_TITLE))) return 1;
     }
-    if (b + 1 < c->nt && !deid__gap_info(c, b + 1).nl && (c->t[b + 1].start & (F_NAME_AFTER | F_ORG_AFTER)))
+    if (b + 1 < c->nt && b + 1 > hi && !deid__gap_info(c, b + 1).nl &&
+        (c->t[b + 1].start & (F_NAME_AFTER | F_ORG_AFTER)))
         return 1;
     /* initials joined by a slash or colon to other initials ("TF/JT", "CS:ab", "KG/A.H."): a
        transcriptionist's signature */
@@ -1384,10 +1386,16 @@ static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const flo
             size_t elo = lo, ehi = hi;
             if (lo < i) lo = i; /* the run's own words decide; an entry may start before it */
             if (hi > j) hi = j;
-            if (strong_cue(c, lab, evd, i, j, lo, hi)) continue;
+            if (strong_cue(c, lab, evd, i, j, elo, ehi)) continue;
             /* also a name or place: only beside clinical words or numbers ("foley draining") */
-            int named = 0;
-            for (size_t z = lo; z <= hi; z++) named |= (c->t[z].f & KEEP_NAMES) != 0;
+            int named = 0, all_named = 1;
+            for (size_t z = elo; z <= ehi; z++) {
+                named |= (c->t[z].f & KEEP_NAMES) != 0;
+                all_named &= (c->t[z].f & KEEP_NAMES) || c->t[z].nletters == 1;
+            }
+            /* an entry made only of listed names and letters ("jackson pratt", "kerley b") could be
+               a person: it too needs clinical context (loose) */
+            if (why == KEEP_POST && elo < ehi && all_named && !clinical_context(c, elo, ehi, 1)) continue;
             /* (loose context for a single-word entry of clinical_keep_post.txt: it is clinical
                notation first, "neg Homans"; strict for the larger lists, which hold "Lana") */
             if (named && (why == KEEP_WORD || elo == ehi) && !clinical_context(c, lo, hi, why == KEEP_POST)) continue;
