@@ -1171,7 +1171,7 @@ static int initials_gap(const ctx *c, size_t j) {
 /* above these P(PHI) the model's evidence is not weak: a list word stays removed */
 #define KEEP_MAX_P 0.95f
 #define KEEP_MAX_P_KEEP 0.99f /* the ICU keep-list (clinical_keep.txt) */
-#define KEEP_MAX_P_NAMED 0.90f
+#define KEEP_MAX_P_NAMED 0.70f
 /* clinical vocabulary in the model's lists */
 static int keep_word(const tok *t) {
     /* the keep-list, and medical words that are no common English word ("dysuria", "intubate"):
@@ -1236,6 +1236,8 @@ static int strong_cue(const ctx *c, const int8_t *lab, const uint8_t *evd, size_
         deid_flags cb = c->t[a - 1].cue_end & (before | F_NAME_AFTER);
         /* across a full stop only a title cues ("Dr. Foley"; not "net -7550 cc. Cr rose") */
         if (!g.nl && cb && (!g.period || (cb & F_TITLE))) return 1;
+        /* a weak cue with a colon is a signature field ("By: BP", "Per: SW") */
+        if (!g.nl && g.colon && (c->t[a - 1].cue_end & F_NAME_WEAK)) return 1;
     }
     if (b + 1 < c->nt && b + 1 > hi && !deid__gap_info(c, b + 1).nl &&
         (c->t[b + 1].start & (F_NAME_AFTER | F_ORG_AFTER)))
@@ -1328,6 +1330,14 @@ static int keep_numeric(const ctx *c, size_t i, size_t *lo, size_t *hi) {
     return KEEP_NO;
 }
 
+/* A number joined to another by one punctuation mark ("53-320", "4/5", "7.4"): a code or a value
+ * pair, never "a number alone". */
+static int joined_number(const ctx *c, size_t q) {
+    if (q > 0 && c->t[q - 1].shape0 == SH_NUM && c->t[q].s == c->t[q - 1].e + 1) return 1;
+    if (q + 1 < c->nt && c->t[q + 1].shape0 == SH_NUM && c->t[q + 1].s == c->t[q].e + 1) return 1;
+    return 0;
+}
+
 /* Unlabels the words the filter keeps; ki[i].why says why (ki may be NULL). */
 static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const float *P, keepinfo *ki) {
     size_t T = c->nt;
@@ -1359,7 +1369,7 @@ static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const flo
         /* a run of bare numbers no pattern marks ("lives in 2 story home", "mb 5") */
         int allnum = 1;
         for (size_t q = i; q <= j && allnum; q++)
-            allnum = c->t[q].shape0 == SH_NUM && c->t[q].e - c->t[q].s <= 3 && !(evd[q] & ((1u << DEID_SRC_PATTERN) | (1u << DEID_SRC_KNOWN))) &&
+            allnum = c->t[q].shape0 == SH_NUM && c->t[q].e - c->t[q].s <= 3 && !joined_number(c, q) && !(evd[q] & ((1u << DEID_SRC_PATTERN) | (1u << DEID_SRC_KNOWN))) &&
                      c->t[q].known < 0;
         if (allnum) {
             for (size_t q = i; q <= j; q++) {
