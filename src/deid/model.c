@@ -1122,11 +1122,6 @@ size_t deid__date_trim_clock(const char *t, size_t s, size_t e) {
     }
 }
 
-/* Spans from the labelled words (see the file comment). Words join one group when they are
- * neighbours on a line with the same label, or covered by the same evidence span (a date's
- * "1990", "02" and "18"); a group's type is the one with the most probability summed over its
- * words, and its span the union of the evidence spans of that type overlapping it, plus its words
- * no such span covers. P is (T, L). */
 /* ---- the clinical keep filter (round 8) ----------------------------------------------------
  * After the model has labelled the words, a word it took as a name, place or organisation is
  * kept in the text when it is clinical vocabulary and the evidence for PHI is weak: no strong
@@ -1136,8 +1131,10 @@ size_t deid__date_trim_clock(const char *t, size_t s, size_t e) {
  * only this filter reads (multi-word entries such as "kerley b", "e coli", "sex m"). A word that
  * is also in the name or place lists ("Foley", "Swan", "Senna") needs clinical context too: a
  * clinical word or a number beside it on its line. Structured notation the model took for a
- * date is kept by shape: a small fraction before a clinical word ("1/2 NS", "1/2NS"), a decimal
- * after one ("captopril 6.25", "trough 7.4"); and a bare number is no name or place alone. */
+ * date is kept by shape: a half before a clinical word ("1/2 NS", "1/2NS"), a decimal between a
+ * clinical word and a unit or frequency ("captopril 6.25 TID"); and a bare number of three digits
+ * or fewer is no name or place alone. The rules and what each was measured against:
+ * docs/DEID.md, Round 8. */
 enum { KEEP_NO = 0, KEEP_WORD, KEEP_POST, KEEP_RUN, KEEP_NUMBER, KEEP_FRACTION, KEEP_DECIMAL };
 static const char *const KEEP_WHY[] = {"", "clinical word list entry", "clinical_keep_post.txt entry",
                                        "a word never a name alone (not_name) in a run with a kept clinical word",
@@ -1304,8 +1301,10 @@ static int keep_numeric(const ctx *c, size_t i, size_t *lo, size_t *hi) {
         if (gap_is(c, y, '/') && t[x].e - t[x].s == 1 && t[y].e - t[y].s == 1 && !gap_is(c, x, '/') &&
             !gap_is(c, x, '-') && !(y + 1 < c->nt && gap_is(c, y + 1, '/'))) {
             int n = c->text[t[x].s] - '0', d = c->text[t[y].s] - '0';
-            int after_clin = x > 0 && deid__gap_info(c, x).space_only && (keep_word(&t[x - 1]) || (t[x - 1].f & F_MEDICAL));
-            if (n == 1 && d == 2 && !after_clin && y + 1 < c->nt && t[y + 1].s - t[y].e <= 1 && t[y + 1].nletters >= 2 &&
+            int after_clin =
+                x > 0 && deid__gap_info(c, x).space_only && (keep_word(&t[x - 1]) || (t[x - 1].f & F_MEDICAL));
+            if (n == 1 && d == 2 && !after_clin && y + 1 < c->nt && t[y + 1].s - t[y].e <= 1 &&
+                t[y + 1].nletters >= 2 &&
                 (t[y + 1].s == t[y].e || c->text[t[y].e] == ' ') &&
                 (t[y + 1].s == t[y].e ? t[y + 1].shape0 != SH_NUM
                                      : (keep_word(&t[y + 1]) || (t[y + 1].f & F_MEASURE)) != 0)) {
@@ -1318,7 +1317,8 @@ static int keep_numeric(const ctx *c, size_t i, size_t *lo, size_t *hi) {
         if (gap_is(c, y, '.') && !gap_is(c, x, '.') && !gap_is(c, x, '/') && !gap_is(c, x, '-') &&
             !(y + 1 < c->nt && (gap_is(c, y + 1, '.') || gap_is(c, y + 1, '/') || gap_is(c, y + 1, '-'))) &&
             x > 0 && !deid__gap_info(c, x).nl && deid__gap_info(c, x).space_only &&
-            keep_word(&t[x - 1]) && !(t[x - 1].f & (KEEP_NAMES | F_MONTH | F_WEEKDAY)) && t[x - 1].shape0 != SH_NUM &&
+            keep_word(&t[x - 1]) && !(t[x - 1].f & (KEEP_NAMES | F_MONTH | F_WEEKDAY)) &&
+            t[x - 1].shape0 != SH_NUM &&
             y + 1 < c->nt && !deid__gap_info(c, y + 1).nl &&
             (deid__gap_info(c, y + 1).space_only || t[y + 1].s == t[y].e) &&
             (t[y + 1].f & (F_MEASURE | F_KEEP)) && t[y + 1].shape0 != SH_NUM && t[y + 1].nletters >= 2) {
@@ -1369,8 +1369,8 @@ static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const flo
         /* a run of bare numbers no pattern marks ("lives in 2 story home", "mb 5") */
         int allnum = 1;
         for (size_t q = i; q <= j && allnum; q++)
-            allnum = c->t[q].shape0 == SH_NUM && c->t[q].e - c->t[q].s <= 3 && !joined_number(c, q) && !(evd[q] & ((1u << DEID_SRC_PATTERN) | (1u << DEID_SRC_KNOWN))) &&
-                     c->t[q].known < 0;
+            allnum = c->t[q].shape0 == SH_NUM && c->t[q].e - c->t[q].s <= 3 && !joined_number(c, q) &&
+                     !(evd[q] & ((1u << DEID_SRC_PATTERN) | (1u << DEID_SRC_KNOWN))) && c->t[q].known < 0;
         if (allnum) {
             for (size_t q = i; q <= j; q++) {
                 lab[q] = -1;
@@ -1408,7 +1408,8 @@ static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const flo
             if (why == KEEP_POST && elo < ehi && all_named && !clinical_context(c, elo, ehi, 1)) continue;
             /* (loose context for a single-word entry of clinical_keep_post.txt: it is clinical
                notation first, "neg Homans"; strict for the larger lists, which hold "Lana") */
-            if (named && (why == KEEP_WORD || elo == ehi) && !clinical_context(c, lo, hi, why == KEEP_POST)) continue;
+            if (named && (why == KEEP_WORD || elo == ehi) && !clinical_context(c, lo, hi, why == KEEP_POST))
+                continue;
             for (size_t z = lo; z <= hi; z++) {
                 lab[z] = -1;
                 if (ki) ki[z] = (keepinfo){(uint8_t)why, (int32_t)lo, (int32_t)hi, (int32_t)elo, (int32_t)ehi};
@@ -1422,7 +1423,8 @@ static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const flo
             int weak = 1;
             for (size_t q = i; q <= j && weak; q++)
                 if (lab[q] >= 0)
-                    weak = (c->t[q].f & F_NOT_NAME) && !strong_word(&c->t[q]) && c->t[q].nletters >= 2 && !((evd[q] >> DEID_SRC_PATTERN) & 1);
+                    weak = (c->t[q].f & F_NOT_NAME) && !strong_word(&c->t[q]) && c->t[q].nletters >= 2 &&
+                           !((evd[q] >> DEID_SRC_PATTERN) & 1);
             for (size_t q = i; q <= j && weak; q++)
                 if (lab[q] >= 0) {
                     lab[q] = -1;
@@ -1447,6 +1449,11 @@ static int keeps_in(const ctx *c, const keepinfo *ki, const deid_span *sp) {
     return 0;
 }
 
+/* Spans from the labelled words (see the file comment). Words join one group when they are
+ * neighbours on a line with the same label, or covered by the same evidence span (a date's
+ * "1990", "02" and "18"); a group's type is the one with the most probability summed over its
+ * words, and its span the union of the evidence spans of that type overlapping it, plus its words
+ * no such span covers. P is (T, L). Words the keep filter kept (ki) are in no span. */
 static int spans_from_labels(const ctx *c, const int8_t *lab, const float *P, const keepinfo *ki, spanvec *out) {
     /* the longest evidence span covering each word */
     long *evid = cf_malloc((c->nt + 1) * sizeof *evid);
