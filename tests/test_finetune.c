@@ -309,6 +309,38 @@ static void test_ft_train_contract(void) {
     ft_report rc2;
     CHECK(ft_train(&c, &a, 1, ptr, ytr, ntr, ptu, ytu, ntu, pad, &o, &rc2, &err) == CF_EINPUT);
 
+    /* A longer context (--ft-context): a history of 21 potassium values does not fit the base's
+     * 24 positions and is cut at the default length; asked for 64 it comes whole, only the
+     * longer fine-tuned copy takes it. */
+    {
+        uint32_t code[22];
+        int64_t tm[22];
+        float num[22];
+        const int64_t ck = store_find_code(&L.s, "LAB//K"), cg = store_find_code(&L.s, "GENDER//F");
+        REQUIRE(ck >= 0 && cg >= 0);
+        code[0] = (uint32_t)cg, tm[0] = TIME_NULL, num[0] = NAN;
+        for (int i = 1; i < 22; i++) code[i] = (uint32_t)ck, tm[i] = BASE_T + i * 3600000000LL, num[i] = (float)(i % 7) * 10;
+        rt_prompt shortp = {0}, longp = {0};
+        REQUIRE(rt_encode_events(enc, code, tm, num, 22, 0, &shortp, &err) == CF_OK);
+        REQUIRE(rt_encode_events(enc, code, tm, num, 22, 64, &longp, &err) == CF_OK);
+        CHECK(shortp.len <= 24 && (size_t)shortp.len < shortp.history_len);
+        fprintf(stderr, "  22 events: %d tokens cut to the context, %d of %zu asked for 64\n", shortp.len, longp.len, longp.history_len);
+        CHECK(longp.len > 24 && (size_t)longp.len == longp.history_len);
+        ft_options ol = o;
+        ol.context = 64;
+        ol.epochs = 1;
+        gpt_model lm;
+        ft_report rl;
+        REQUIRE(ft_train(&lm, &rm.m, 1, ptr, ytr, ntr, ptu, ytu, ntu, pad, &ol, &rl, &err) == CF_OK);
+        CHECK_EQ_INT(lm.config.max_seq_len, 64);
+        float z = NAN;
+        CHECK(ft_logits(&lm, &longp, 1, pad, 4, &z, &err) == CF_OK && isfinite(z));
+        CHECK(ft_logits(&a, &longp, 1, pad, 4, &z, &err) != CF_OK); /* the 24-position copy refuses it */
+        gpt_free(&lm);
+        rt_prompt_free(&shortp);
+        rt_prompt_free(&longp);
+    }
+
     /* occlusion on a model with inputs: a variant with the same tokens but another value must
      * not reuse the reference's cached rows past the change */
     rt_session ss;

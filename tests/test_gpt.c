@@ -1401,6 +1401,77 @@ static void test_fd_whole_model_ex(void) {
     gpt_free(&m);
 }
 
+/* gpt_copy_params, how fine-tuning starts: into a model with task heads (which sit between
+ * the base's tensors and its value head) every base tensor arrives unchanged, so the copy's
+ * next-token and value losses equal the base's; into a longer context the position
+ * embeddings are the base's resampled (the base rows at every other row when the new context
+ * is 2 (maxT - 1) + 1, midpoints between); another architecture is refused. */
+static void test_copy_params(void) {
+    gpt_model base, ft, flat, longer;
+    cf_err err;
+    gpt_config cb = feat_config(7, 8, 2, 2, 4, 0.0f, 3, 5, 0);
+    cb.value_head = 1;
+    REQUIRE_EQ_INT(gpt_build(&base, &cb, 5, &err), CF_OK);
+    fill(base.param_memory, base.num_parameters, -0.5f, 0.5f);
+    gpt_config cf = cb;
+    cf.num_outputs = 1;
+    cf.cls_pool = GPT_POOL_BOTH;
+    REQUIRE_EQ_INT(gpt_build(&ft, &cf, 9, &err), CF_OK);
+    REQUIRE_EQ_INT(gpt_copy_params(&ft, &base, &err), CF_OK);
+    const float *bt[] = {base.params.wte, base.params.wpe, base.params.qkvw, base.params.lnfw, base.params.xw2,
+                         base.params.valw, base.params.valb};
+    const float *ftt[] = {ft.params.wte, ft.params.wpe, ft.params.qkvw, ft.params.lnfw, ft.params.xw2, ft.params.valw,
+                          ft.params.valb};
+    const int idx[] = {0, 1, 4, 14, 18, 21, 22};
+    for (int k = 0; k < 7; k++) {
+        CHECK(ft.param_sizes[idx[k]] == base.param_sizes[idx[k]] && base.param_sizes[idx[k]] > 0);
+        CHECK(memcmp(bt[k], ftt[k], base.param_sizes[idx[k]] * sizeof(float)) == 0);
+    }
+    int in[8] = {1, 2, 3, 4, 6, 5, 0, 1}, tg[8] = {2, 3, 4, 1, 5, 0, 1, 2};
+    float feats[24], vt[8];
+    fill(feats, 24, -1.5f, 1.5f);
+    for (int i = 0; i < 24; i += 3) feats[i] = 1.0f; /* every token carries a value */
+    gpt_value_targets(feats, 2, 4, 3, vt);
+    gpt_extra x = {.feats = feats, .lm_weight = 1, .value_targets = vt, .value_weight = 1};
+    base.num_threads = ft.num_threads = 1;
+    REQUIRE_EQ_INT(gpt_forward_ex(&base, in, tg, &x, 2, 4, 0, &err), CF_OK);
+    REQUIRE_EQ_INT(gpt_forward_ex(&ft, in, tg, &x, 2, 4, 0, &err), CF_OK);
+    CHECK(base.value_loss > 0);
+    CHECK_NEAR(ft.mean_loss, base.mean_loss, 1e-6);
+    CHECK_NEAR(ft.value_loss, base.value_loss, 1e-6);
+    /* the flat copy fine-tuning used to make lands the value head shifted by the heads' size */
+    REQUIRE_EQ_INT(gpt_build(&flat, &cf, 9, &err), CF_OK);
+    memcpy(flat.param_memory, base.param_memory, base.num_parameters * sizeof(float));
+    CHECK(memcmp(flat.params.valw, base.params.valw, base.param_sizes[21] * sizeof(float)) != 0);
+    gpt_free(&flat);
+    /* a longer context: 7 = 2 (4 - 1) + 1 positions */
+    gpt_config cl = cf;
+    cl.max_seq_len = 7;
+    REQUIRE_EQ_INT(gpt_build(&longer, &cl, 9, &err), CF_OK);
+    REQUIRE_EQ_INT(gpt_copy_params(&longer, &base, &err), CF_OK);
+    const int C = cb.channels;
+    double worst = 0;
+    for (int p = 0; p < 7; p++)
+        for (int c = 0; c < C; c++) {
+            double want = p % 2 ? 0.5 * ((double)base.params.wpe[(p / 2) * C + c] + base.params.wpe[(p / 2 + 1) * C + c])
+                                : base.params.wpe[(p / 2) * C + c];
+            worst = fmax(worst, fabs(longer.params.wpe[p * C + c] - want));
+        }
+    CHECK(worst < 1e-6);
+    CHECK(memcmp(longer.params.valw, base.params.valw, base.param_sizes[21] * sizeof(float)) == 0);
+    gpt_free(&longer);
+    /* another architecture is refused, naming what differs */
+    gpt_config co = cf;
+    co.channels = 4;
+    gpt_model other;
+    REQUIRE_EQ_INT(gpt_build(&other, &co, 9, &err), CF_OK);
+    CHECK_EQ_INT(gpt_copy_params(&other, &base, &err), CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "channels");
+    gpt_free(&other);
+    gpt_free(&ft);
+    gpt_free(&base);
+}
+
 /* Continuous inputs and heads: slices, the KV cache and checkpoints agree with the plain
  * forward; a model without them still writes a version-1 checkpoint. */
 static void test_feat_model_paths(void) {
@@ -1528,6 +1599,7 @@ int main(void) {
     RUN(test_fd_cls);
     RUN(test_fd_value);
     RUN(test_fd_whole_model_ex);
+    RUN(test_copy_params);
     RUN(test_feat_model_paths);
     RUN(test_lr_schedule);
     RUN(test_adamw_and_clipping);

@@ -123,7 +123,9 @@ int cmd_eval(int argc, char **argv) {
                     "loss, 0.3); --ft-ensemble N averages N models fine-tuned with\n"
                     "successive seeds (1); --ft-pool last|mean|both: the head reads the\n"
                     "last history token's final hidden state, their mean over the\n"
-                    "history, or both (both)"),
+                    "history, or both (both); --ft-context N fine-tunes a copy\n"
+                    "with an N-token context (default the model's), so histories\n"
+                    "the model had to cut are read whole"),
         CLI_OPT_DOUBLE("ft-lr", &ft_lr, "X", 0, 100, NULL),
         CLI_OPT_INT("ft-batch", &ft->batch, "N", 1, 100000, NULL),
         CLI_OPT_INT("ft-patience", &ft->patience, "N", 1, 100000, NULL),
@@ -132,6 +134,7 @@ int cmd_eval(int argc, char **argv) {
         CLI_OPT_DOUBLE("ft-lm-weight", &ft_lm, "X", 0, 100, NULL),
         CLI_OPT_INT("ft-ensemble", &ft->ensemble, "N", 1, 16, NULL),
         CLI_OPT_CHOICE("ft-pool", &ft->pool, "P", pools, NULL),
+        CLI_OPT_INT("ft-context", &ft->context, "N", 16, 65536, NULL),
         CLI_OPT_FLAG("allow-overlap", &cfg.allow_overlap,
                      "evaluate MODEL even when held-out patients were its training\n"
                      "or tuning patients (refused by default); every page of the\n"

@@ -216,6 +216,8 @@ typedef struct {
     int epochs, batch, patience;
     int pool;                             /* GPT_POOL_* (model/gpt.h) */
     int ensemble;                         /* models fine-tuned with seeds seed .. seed+n-1, averaged */
+    int context;                          /* the fine-tuned model's context (0: the base's); its
+                                             prompts are cut to it */
     float lr, weight_decay, lm_weight, dropout;
     int set;
 } eval_ft_options;

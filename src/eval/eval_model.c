@@ -60,6 +60,7 @@ typedef struct {
     gpt_model e2e[MAX_ENSEMBLE];
     ft_report e2e_rep[MAX_ENSEMBLE];
     int n_e2e;
+    size_t e2e_cut, e2e_train_rows; /* train prompts whose history was cut to the context, of */
     ft_options fto;
 } model_pred;
 
@@ -298,12 +299,14 @@ static char *ft_describe(void *ctx) {
 
 /* ------------------------------------------------------------------ end-to-end fine-tuning */
 
-/* Prompts (at most the model's context) and labels of rows. */
-static int prompts_of(model_shared *sh, const store *s, const label_row *rows, size_t n, rt_prompt *ps, float *y,
-                      cf_err *err) {
+/* Prompts (at most max_len tokens, 0: the model's context) and labels of rows; *cut (may be
+ * NULL) counts the prompts whose history was cut to fit. */
+static int prompts_of(model_shared *sh, const store *s, const label_row *rows, size_t n, int max_len, rt_prompt *ps,
+                      float *y, size_t *cut, cf_err *err) {
     int rc = CF_OK;
     for (size_t i = 0; i < n && !rc; i++) {
-        rc = row_prompt(sh, s, &rows[i], 0, &ps[i], err);
+        rc = row_prompt(sh, s, &rows[i], max_len, &ps[i], err);
+        if (!rc && cut && (size_t)ps[i].len < ps[i].history_len) (*cut)++;
         if (y) y[i] = rows[i].label ? 1.0f : 0.0f;
     }
     return rc;
@@ -326,8 +329,11 @@ static int e2e_fit(void *ctx, const store *s, const label_row *train, size_t n_t
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         goto done;
     }
-    if ((rc = prompts_of(sh, s, train, n_train, ptr, ytr, err)) || (rc = prompts_of(sh, s, tuning, n_tuning, ptu, ytu, err)))
+    mp->e2e_cut = 0;
+    if ((rc = prompts_of(sh, s, train, n_train, mp->fto.context, ptr, ytr, &mp->e2e_cut, err)) ||
+        (rc = prompts_of(sh, s, tuning, n_tuning, mp->fto.context, ptu, ytu, NULL, err)))
         goto done;
+    mp->e2e_train_rows = n_train;
     const int n = sh->o.ft.set && sh->o.ft.ensemble > 0 ? sh->o.ft.ensemble : 1;
     for (int k = 0; k < n && k < MAX_ENSEMBLE; k++) {
         ft_options fo = mp->fto;
@@ -355,7 +361,7 @@ static int e2e_predict(void *ctx, const store *s, const label_row *rows, size_t 
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         goto done;
     }
-    if ((rc = prompts_of(mp->sh, s, rows, n, ps, NULL, err))) goto done;
+    if ((rc = prompts_of(mp->sh, s, rows, n, mp->fto.context, ps, NULL, NULL, err))) goto done;
     for (size_t i = 0; i < n; i++) probs[i] = 0;
     /* the ensemble's probability is the mean of its members' */
     for (int k = 0; k < mp->n_e2e && !rc; k++) {
@@ -382,6 +388,9 @@ static char *e2e_describe(void *ctx) {
     static const char *const pools[] = {"last history token", "mean over the history", "last token and mean"};
     cJSON_AddStringToObject(j, "head_reads", pools[mp->fto.pool >= 0 && mp->fto.pool <= 2 ? mp->fto.pool : 0]);
     cJSON_AddNumberToObject(j, "ensemble", mp->n_e2e);
+    cJSON_AddNumberToObject(j, "context", mp->fto.context > 0 ? mp->fto.context : mp->sh->rm.m.config.max_seq_len);
+    if (mp->e2e_train_rows)
+        cJSON_AddNumberToObject(j, "share_train_prompts_cut", (double)mp->e2e_cut / (double)mp->e2e_train_rows);
     cJSON *runs = cJSON_AddArrayToObject(j, "runs");
     for (int k = 0; k < mp->n_e2e; k++) {
         cJSON *r = cJSON_CreateObject();
@@ -569,6 +578,7 @@ int eval_model_predictors(const char *model_path, const eval_model_options *o, c
                 mp->fto.batch = o->ft.batch;
                 mp->fto.patience = o->ft.patience;
                 mp->fto.pool = o->ft.pool;
+                mp->fto.context = o->ft.context;
                 mp->fto.lr = o->ft.lr;
                 mp->fto.weight_decay = o->ft.weight_decay;
                 mp->fto.lm_weight = o->ft.lm_weight;

@@ -265,15 +265,19 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
     gpt_config cfg = base->config;
     cfg.num_outputs = K;
     cfg.cls_pool = o->pool;
+    if (o->context > 0) cfg.max_seq_len = o->context;
     if (o->dropout >= 0) cfg.dropout = o->dropout;
     int rc = gpt_build(out, &cfg, o->seed, err);
     if (rc) return rc;
-    /* The heads are the last tensors, so the base's parameters are a prefix of the new ones. */
     if (base->config.num_outputs) {
         gpt_free(out);
         return cf_fail(err, CF_EINPUT, "fine-tuning starts from a model without task heads");
     }
-    memcpy(out->param_memory, base->param_memory, base->num_parameters * sizeof(float));
+    /* Tensor by tensor: the new heads sit between the base's tensors and its value head. */
+    if ((rc = gpt_copy_params(out, base, err))) {
+        gpt_free(out);
+        return rc;
+    }
     memcpy(out->vocab_hash, base->vocab_hash, sizeof out->vocab_hash);
     thread_state ts = threads_enter(out, o->threads);
     /* Each head starts at its train prevalence, so the first steps learn the task, not the rate. */

@@ -40,6 +40,9 @@ typedef struct {
     int pool;           /* what the heads read: GPT_POOL_LAST (the last history token's final
                            hidden state), _MEAN (their mean over the history) or _BOTH
                            (default GPT_POOL_BOTH) */
+    int context;        /* the fine-tuned model's context (maxT; 0: the base model's). A longer one
+                           takes whole histories the base had to cut; its position embeddings
+                           start as the base's resampled (gpt_copy_params) */
     uint64_t seed;      /* prompt order and dropout */
     int threads;        /* threads of the model, OpenMP and OpenBLAS while training (0: as they
                            are); restored on return */
@@ -61,7 +64,7 @@ typedef struct {
 /* Fine-tunes a copy of base into *out (built here; gpt_free it) with K heads. y (n, K) holds
  * each prompt's labels, NaN where a head has none. Without tuning prompts every epoch runs and
  * the last is kept. Prompts must fit the base model's context and carry continuous inputs
- * when it takes them. pad is the vocabulary's [PAD] token. */
+ * when it takes them (prompts may be as long as o->context). pad is the vocabulary's [PAD] token. */
 int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *train, const float *ytr, size_t ntr,
              const rt_prompt *tune, const float *ytu, size_t ntu, int pad, const ft_options *o, ft_report *rep,
              cf_err *err);

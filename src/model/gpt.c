@@ -262,6 +262,56 @@ int gpt_build(gpt_model *m, const gpt_config *cfg, uint64_t seed, cf_err *err) {
     return CF_OK;
 }
 
+int gpt_copy_params(gpt_model *dst, const gpt_model *src, cf_err *err) {
+    const gpt_config *d = &dst->config, *s = &src->config;
+    struct {
+        const char *name;
+        int a, b;
+    } same[] = {{"vocabulary", d->vocab_size, s->vocab_size}, {"padded vocabulary", d->padded_vocab_size, s->padded_vocab_size},
+                {"layers", d->num_layers, s->num_layers},       {"heads", d->num_heads, s->num_heads},
+                {"channels", d->channels, s->channels},         {"continuous inputs", d->n_features, s->n_features},
+                {"input hidden width", d->feat_hidden, s->feat_hidden}, {"value head", d->value_head, s->value_head}};
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
+        if (same[i].a != same[i].b)
+            return cf_fail(err, CF_EINPUT, "cannot copy a model's parameters into one of another architecture (%s %d, not %d)",
+                           same[i].name, same[i].b, same[i].a);
+    const int heads_same = d->num_outputs == s->num_outputs && gpt_cls_width(d) == gpt_cls_width(s);
+    float *const dt[GPT_NUM_PARAM_TENSORS] = {
+        dst->params.wte, dst->params.wpe, dst->params.ln1w, dst->params.ln1b, dst->params.qkvw, dst->params.qkvb,
+        dst->params.attprojw, dst->params.attprojb, dst->params.ln2w, dst->params.ln2b, dst->params.fcw, dst->params.fcb,
+        dst->params.fcprojw, dst->params.fcprojb, dst->params.lnfw, dst->params.lnfb, dst->params.xw1, dst->params.xb1,
+        dst->params.xw2, dst->params.clsw, dst->params.clsb, dst->params.valw, dst->params.valb};
+    const float *const st[GPT_NUM_PARAM_TENSORS] = {
+        src->params.wte, src->params.wpe, src->params.ln1w, src->params.ln1b, src->params.qkvw, src->params.qkvb,
+        src->params.attprojw, src->params.attprojb, src->params.ln2w, src->params.ln2b, src->params.fcw, src->params.fcb,
+        src->params.fcprojw, src->params.fcprojb, src->params.lnfw, src->params.lnfb, src->params.xw1, src->params.xb1,
+        src->params.xw2, src->params.clsw, src->params.clsb, src->params.valw, src->params.valb};
+    for (int i = 0; i < GPT_NUM_PARAM_TENSORS; i++) {
+        if (dt[i] == dst->params.clsw || dt[i] == dst->params.clsb) {
+            if (!heads_same) continue;
+        } else if (dt[i] == dst->params.wpe) {
+            /* (maxT, C): linear resampling along positions (a plain copy when maxT agrees) */
+            const size_t C = (size_t)d->channels;
+            const int Md = d->max_seq_len, Ms = s->max_seq_len;
+            for (int p = 0; p < Md; p++) {
+                double x = Md > 1 ? (double)p * (double)(Ms - 1) / (double)(Md - 1) : 0.0;
+                int lo = (int)x;
+                if (lo > Ms - 1) lo = Ms - 1;
+                int hi = lo + 1 < Ms ? lo + 1 : lo;
+                double f = x - lo;
+                for (size_t c = 0; c < C; c++)
+                    dt[i][(size_t)p * C + c] =
+                        (float)((1.0 - f) * src->params.wpe[(size_t)lo * C + c] + f * src->params.wpe[(size_t)hi * C + c]);
+            }
+            continue;
+        }
+        if (dst->param_sizes[i] != src->param_sizes[i])
+            return cf_fail(err, CF_EINTERNAL, "parameter tensor %s differs in size", param_names[i]);
+        if (src->param_sizes[i]) memcpy(dt[i], st[i], src->param_sizes[i] * sizeof(float));
+    }
+    return CF_OK;
+}
+
 void gpt_free(gpt_model *m) {
     CF_FREE_ALL(m->param_memory, m->grad_memory, m->grad_extra, m->m_memory, m->v_memory,
                 m->act_memory, m->inputs);

@@ -203,6 +203,17 @@ int gpt_build(gpt_model *m, const gpt_config *cfg, uint64_t seed, cf_err *err);
 void gpt_free(gpt_model *m);
 /* CF_OK, or CF_EINPUT with a sentence saying which field of cfg is unusable. */
 int gpt_config_check(const gpt_config *cfg, cf_err *err);
+/* Copies src's parameters into dst (both built), tensor by tensor: how a fine-tuned copy of a
+ * model starts. The two must share vocabulary, layers, heads, channels, continuous inputs and
+ * value head; they may differ in
+ *   - task heads (K, pooling): dst's heads keep what they hold unless both have the same ones;
+ *   - context: dst's position embeddings are src's resampled linearly to dst's maxT (row p of
+ *     dst is src's row at p (Ms - 1) / (Md - 1)), as a vision transformer's are when it is
+ *     fine-tuned on larger images: positions keep their order and spacing relative to the
+ *     window, and a longer window sees a whole history that src had to cut.
+ * (A flat copy of src's memory is wrong whenever the heads differ: the tensors after them, the
+ * value head's, would land shifted.) CF_EINPUT naming the first field that differs. */
+int gpt_copy_params(gpt_model *dst, const gpt_model *src, cf_err *err);
 
 /* Forward pass over inputs (B, T). With targets (B, T) the loss is computed (m->mean_loss) and
  * backward becomes possible; train != 0 turns dropout on and consumes one dropout key. */

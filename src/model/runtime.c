@@ -310,8 +310,8 @@ int rt_encode_events(rt_encoder *e, const uint32_t *code, const int64_t *time, c
 
 int rt_encode_events_from(rt_encoder *e, const uint32_t *code, const int64_t *time, const float *numeric, size_t n,
                           int max_len, int64_t from_time, rt_prompt *out, cf_err *err) {
-    int T = e->rm->m.config.max_seq_len;
-    if (max_len <= 0 || max_len > T) max_len = T;
+    /* max_len may exceed the model's context: end-to-end fine-tuning can run a longer copy */
+    if (max_len <= 0) max_len = e->rm->m.config.max_seq_len;
     for (size_t i = 0; i < n; i++)
         if (code[i] >= e->view.n_codes)
             return cf_fail(err, CF_EINTERNAL, "event %zu has a code outside the encoder's dictionary", i);

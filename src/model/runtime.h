@@ -95,7 +95,8 @@ void rt_events_free(rt_events *ev);
 
 /* Encodes n events (codes index the encoder's dictionary; sorted by time, static facts with
  * TIME_NULL first, as in a store) into a prompt of at most max_len tokens (0: the model's
- * context). A history that does not fit is cut at the start of a timestamp (never between two
+ * context; more than the context only for a caller that runs a longer-context copy of the
+ * model, as --ft-context fine-tuning does). A history that does not fit is cut at the start of a timestamp (never between two
  * tokens of one time, unless one time alone overflows the context). Not thread-safe per
  * encoder. */
 int rt_encode_events(rt_encoder *e, const uint32_t *code, const int64_t *time, const float *numeric, size_t n,
