@@ -1119,11 +1119,6 @@ int deid_rules_set_threshold(deid_text_rules *r, double p, cf_err *err) {
  * four-digit time only when the date already has its year or the number cannot be a year
  * ("0530"), so "11/19 2005" keeps its year. */
 static int is_digit_c(char ch) { return ch >= '0' && ch <= '9'; }
-int deid__digits_value(const char *p, size_t n) {
-    int v = 0;
-    for (size_t i = 0; i < n; i++) v = v * 10 + (p[i] - '0');
-    return v;
-}
 size_t deid__date_trim_clock(const char *t, size_t s, size_t e) {
     for (;;) {
         size_t w = e;

@@ -265,21 +265,3 @@ int store_block_decode(store_block_ctx *x, const void *src, size_t len, size_t n
         if (tmp[i] < x->n_sources) x->last_row[tmp[i]] = 0;
     return rc;
 }
-
-int store_block_text_ids(uint32_t *text, const uint64_t *v, size_t n, uint64_t n_texts, const char **why) {
-    int64_t last = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!v[i]) {
-            text[i] = 0;
-            continue;
-        }
-        int64_t t = (int64_t)((uint64_t)last + (uint64_t)store_unzigzag(v[i] - 1));
-        if (t < 1 || (uint64_t)t > n_texts) {
-            *why = "holds a text id out of range";
-            return -1;
-        }
-        text[i] = (uint32_t)t;
-        last = t;
-    }
-    return 0;
-}

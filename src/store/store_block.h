@@ -6,14 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Columns of up to STORE_BLOCK_EVENTS events, as the reader exposes them. */
-typedef struct {
-    int64_t *time;
-    uint32_t *code;
-    float *numeric;
-    uint32_t *text;
-    uint64_t *prov;
-} store_block_cols;
+#include "store/store_block_cols.h"
 
 /* Per-thread working memory for encoding or decoding blocks of one format version (2 or 3). level:
  * 0 for a decoding context, else an encoding one (the zstd level for version 2). */
@@ -40,14 +33,5 @@ void store_cache_release(struct store_cache *k);
 /* Byte planes: byte p of v[i] goes to dst[p * n + i] for p < width, and back. */
 void store_planes_put(uint8_t *dst, const uint64_t *v, size_t n, int width);
 void store_planes_get(uint64_t *v, const uint8_t *src, size_t n, int width);
-
-/* Signed deltas as unsigned: 0, -1, 1, -2 ... -> 0, 1, 2, 3 ... (both block versions). */
-static inline uint64_t store_zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
-static inline int64_t store_unzigzag(uint64_t u) { return (int64_t)(u >> 1) ^ -(int64_t)(u & 1); }
-
-/* Text ids from their stream (both block versions): 0 for no text, else 1 + the zigzag delta
- * from the previous text id in the block. Returns 0, or -1 with why when an id falls outside
- * 1..n_texts. */
-int store_block_text_ids(uint32_t *text, const uint64_t *v, size_t n, uint64_t n_texts, const char **why);
 
 #endif
