@@ -77,12 +77,11 @@ int cmd_ingest(int argc, char **argv) {
         CLI_OPT_CHOICE("room-check", &room_mode, "MODE", room_modes,
                        "before reading, estimate the disk the store and the writer's\n"
                        "scratch need on --out's filesystem, say it, and refuse (exit 1)\n"
-                       "without it: auto (default: a sample of each table through the\n"
-                       "mapping, unless 8x the inputs are free; FHIR: a bound of a\n"
-                       "quarter of the inputs' bytes), sample (always), off (the writer\n"
-                       "still refuses at the end if the room is not there)\n"
-                       "The temporary folder (TMPDIR, else /tmp) holds the sample's store\n"
-                       "while it is measured\n"),
+                       "without it: auto (default: from a sample of the inputs through\n"
+                       "the mapping, or of the FHIR files, unless 8x the inputs' bytes\n"
+                       "are free), sample (always sample), off (the writer still refuses\n"
+                       "at the end if the room is not there). The sample's store is\n"
+                       "written in TMPDIR (else /tmp) while it is measured\n"),
         CLI_OPT_STR("report", &report, "FILE", "also write the ingestion report as JSON"),
         CLI_OPT_FLAG("quiet", &quiet, "print no report"),
         CLI_OPT_END};

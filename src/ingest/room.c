@@ -75,6 +75,12 @@ static int sample(sample_job *j, ingest_room *r, cf_err *err) {
         if (stat(tmp, &st) != 0) rc = cf_fail_errno(err, CF_EINTERNAL, "%s: the sample store is missing", tmp);
         else sample_store = (uint64_t)st.st_size;
     }
+    uint64_t sample_heap = 0; /* the sample store's text bytes */
+    store ss;
+    if (!rc && !(rc = store_open_summary(&ss, tmp, err))) {
+        sample_heap = ss.n_texts ? ss.text_offset[ss.n_texts] : 0;
+        store_close(&ss);
+    }
     unlink(tmp);
     if (rc) return rc;
     double events = 0, long_text = 0, sample_long = 0;
@@ -88,11 +94,13 @@ static int sample(sample_job *j, ingest_room *r, cf_err *err) {
             sample_long += (double)sm->long_text;
         }
     } else {
-        /* The whole sample scales as one: its files were taken in proportion. Long texts are
-         * not told apart here; they scale with the events' part. */
+        /* The whole sample scales as one: its files were taken in proportion. Every stored text
+         * counts as long (notes are most of them), so it is asked for twice. */
         double scale = j->fhir_read ? (double)j->fhir_total / (double)j->fhir_read : 1.0;
         if (scale < 1) scale = 1;
         events = (double)sample_events * scale;
+        sample_long = (double)sample_heap;
+        long_text = (double)sample_heap * scale;
     }
     double per_event = sample_events && (double)sample_store > sample_long
                            ? ((double)sample_store - sample_long) / (double)sample_events

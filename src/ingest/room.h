@@ -12,10 +12,11 @@
  * event (its long texts counted apart) to the events. A small store carries its code dictionary
  * and block headers over few events, so the estimate errs large; a table read whole is exact.
  * In the default mode a filesystem with INGEST_ROOM_AMPLE times the inputs' bytes free (plus a
- * GiB) is not sampled: no mapping makes a store that large (the stores of the shipped mappings
- * hold 0.04-1.1 bytes per input byte, docs/SCALE.md).
+ * GiB) is not sampled: no shipped mapping makes a store that large (docs/SCALE.md).
  *
- * FHIR: no sample; the bound INGEST_ROOM_FHIR_STORE_PER_BYTE on store bytes per input byte. */
+ * FHIR: the same sample (fhir_options.sample_bytes): every k-th bundle, each NDJSON file's first
+ * lines, Patient and Medication NDJSON files whole; it scales as one, and every text the sample
+ * store holds counts as a long one. */
 #ifndef CLINFM_INGEST_ROOM_H
 #define CLINFM_INGEST_ROOM_H
 
@@ -27,7 +28,6 @@
 
 #define INGEST_ROOM_SAMPLE ((size_t)32 << 20)
 #define INGEST_ROOM_AMPLE 8
-#define INGEST_ROOM_FHIR_STORE_PER_BYTE 0.25
 
 enum { INGEST_ROOM_AUTO = 0, INGEST_ROOM_ALWAYS = 1, INGEST_ROOM_OFF = 2 };
 
