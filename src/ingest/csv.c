@@ -1274,7 +1274,7 @@ void csv_chunk_free(csv_chunk *c) {
 
 /* ---- input size, for ingest's room estimate ---------------------------------------------------- */
 
-#define SIZE_SAMPLE_IN ((size_t)64 << 10)
+#define SIZE_SAMPLE_IN ((size_t)16 << 10)
 
 int csv_input_size(const char *path, uint64_t *bytes, cf_err *err) {
     *bytes = 0;
@@ -1307,26 +1307,21 @@ int csv_input_size(const char *path, uint64_t *bytes, cf_err *err) {
     unsigned char tr[4];
     if (pread(fd, tr, 4, (off_t)(size - 4)) != 4) goto done;
     uint64_t isize = (uint64_t)tr[0] | (uint64_t)tr[1] << 8 | (uint64_t)tr[2] << 16 | (uint64_t)tr[3] << 24;
-    /* Deflate expands at most 1032:1, so under 4 MiB the size cannot wrap: a trailer at least the
-     * file's size is one member's whole size (a smaller one is taken as a file of many members). */
-    if (size < ((uint64_t)4 << 20) && isize >= size) {
-        *bytes = isize;
-        goto done;
-    }
-    /* Inflate the sample (members back to back) and count what it yields. */
+    /* Inflate the first bytes (members back to back) and count what they yield. */
     z_stream zs;
     memset(&zs, 0, sizeof zs);
     if (inflateInit2(&zs, 15 + 32) != Z_OK) goto done;
     zs.next_in = in;
     zs.avail_in = (uInt)have;
     uint64_t produced = 0;
-    int whole = 0;
+    int whole = 0, members = 0;
     for (;;) {
         zs.next_out = out;
         zs.avail_out = (uInt)256 << 10;
         int zr = inflate(&zs, Z_NO_FLUSH);
         produced += ((size_t)256 << 10) - zs.avail_out;
         if (zr == Z_STREAM_END) {
+            members++;
             if (zs.avail_in == 0) {
                 whole = have == size;
                 break;
@@ -1341,11 +1336,13 @@ int csv_input_size(const char *path, uint64_t *bytes, cf_err *err) {
     if (whole) {
         *bytes = produced;
     } else if (used && produced) {
+        /* The trailer counts the last member only, modulo 4 GiB: trusted when the file seems to
+         * be one member (none ended in the sample) and it agrees with the first bytes' ratio. */
         double predicted = (double)size * ((double)produced / (double)used);
         double k = floor((predicted - (double)isize) / 4294967296.0 + 0.5);
         double lifted = (double)isize + (k > 0 ? k : 0) * 4294967296.0;
-        double best = lifted >= predicted / 2 && lifted <= predicted * 2 ? lifted
-                      : predicted > (double)isize ? predicted : (double)isize;
+        int agrees = !members && lifted >= predicted / 1.5 && lifted <= predicted * 1.5;
+        double best = agrees ? lifted : predicted > (double)isize ? predicted : (double)isize;
         *bytes = (uint64_t)best;
     }
 done:

@@ -72,12 +72,11 @@ int csv_open_chunk(csv_reader **out, const char *name, char sep, csv_chunk *c, c
 void csv_chunk_free(csv_chunk *c);
 
 /* The bytes a reader of path would yield, without reading it all: the file's size, or for a
- * gzip file an estimate. The last member's trailer holds the size modulo 4 GiB: under 4 MiB (no
- * wrap possible) a trailer at least the file's size is taken as it is; otherwise the first 64 KiB
- * are inflated to measure the compression ratio, and the trailer is lifted by the multiple of
- * 4 GiB that brings it closest to size * ratio. Where the two disagree by more than 2x (a file of
- * many members, whose trailer counts only the last), the larger of size * ratio and the trailer
- * is taken. Exact for a gzip file of one member under 4 GiB whose ratio holds. */
+ * gzip file an estimate. Its first 16 KiB are inflated (exact when that is the whole file) to
+ * measure the compression ratio. The last member's trailer holds that member's size modulo 4 GiB:
+ * it is lifted by the multiple of 4 GiB closest to size * ratio and taken when no member ended in
+ * the first 16 KiB and it lies within 1.5x of size * ratio; otherwise (a file of many members,
+ * or a ratio that changes) the larger of size * ratio and the trailer is taken. */
 int csv_input_size(const char *path, uint64_t *bytes, cf_err *err);
 
 uint64_t csv_bytes_read(const csv_reader *r);

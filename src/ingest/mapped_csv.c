@@ -1897,6 +1897,9 @@ int mapped_csv_input_bytes(const mapping *m, const char *input_dir, const char *
                            cf_err *err) {
     mapped_csv_options o = {.only_tables = only_tables};
     *bytes = 0;
+    struct stat st;
+    if (stat(input_dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return cf_fail(err, CF_EINPUT, "%s: --input must be a directory holding the mapped tables", input_dir);
     for (size_t t = 0; t < m->n_tables; t++) {
         uint64_t b;
         if (!table_selected(&o, m->tables[t].name)) continue;
