@@ -1,6 +1,6 @@
 /* Fuzz target: arbitrary bytes as a de-identification model file (src/deid/model.c). The loader
  * must either refuse the file with an error naming its line or load a model that scores a short
- * note without crashing; a loaded model is saved and loaded again and must keep its threshold. */
+ * note without crashing; a loaded model is saved and loaded again and must keep its threshold and its one-case flag. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             deid_model *b = NULL;
             if (deid_model_load(&b, path2, &err) != CF_OK || !b) abort();
             if (b->threshold < m->threshold - 1e-3f || b->threshold > m->threshold + 1e-3f) abort();
+            if (b->one_case_context != m->one_case_context) abort();
             deid_model_free(b);
         }
         deid_model_free(m);

@@ -8,7 +8,10 @@
  *    writes a loadable file;
  *  - the generator: deterministic, spans inside the text, sorted and non-overlapping, the span
  *    text is what the context gave, casings keep the offsets, and the writers' output reads
- *    back through deid_corpus_load with the same spans. */
+ *    back through deid_corpus_load with the same spans;
+ *  - one-case generation (round 8): every note in one case, both cases, the same spans as the
+ *    mixed note of the same seed; the one-case context features are learned from one-case notes
+ *    and never emitted for mixed-case ones. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,6 +172,11 @@ static void test_model_file(void) {
     fputs("# clinfm deid model 1\nw0=x\tBOGUS:1\n", f);
     fclose(f);
     CHECK(deid_model_load(&b, path, &err) == CF_EINPUT);
+    f = fopen(path, "w");
+    fputs("# clinfm deid model 1\n@threshold\t0.5\n@one_case_context\tyes\n", f);
+    fclose(f);
+    CHECK(deid_model_load(&b, path, &err) == CF_EINPUT);
+    CHECK_CONTAINS(err.msg, ":3:");
     remove(path);
     /* no file: no model, no error */
     CHECK(deid_model_load(&b, path, &err) == CF_OK && b == NULL);
@@ -430,6 +438,128 @@ static void test_less_evidence_thresholds(void) {
     deid_rules_free(r);
 }
 
+/* Does any byte of the note's text fall in [lo, hi]? */
+static int has_range(const deid_doc *d, char lo, char hi) {
+    for (size_t k = 0; k < d->len; k++)
+        if (d->text[k] >= lo && d->text[k] <= hi) return 1;
+    return 0;
+}
+
+/* SYNTH_GEN_ONE_CASE: every note in one case, upper and lower by blocks of kinds, and each the
+ * re-cased twin of what the default generator writes for the same seed (so the spans and
+ * offsets are the generator's own). */
+static void test_one_case_generation(void) {
+    char rules[4200];
+    snprintf(rules, sizeof rules, "%s/data/deid", check_root());
+    cf_err err = {0};
+    size_t n = 4 * SYNTH_NOTE_EVENT;
+    synth_notes oc, mx;
+    REQUIRE(synth_notes_generate_ex(&oc, rules, SYNTH_NAMES_LISTED, SYNTH_GEN_ONE_CASE, n, 11, &err) == CF_OK);
+    REQUIRE(synth_notes_generate_ex(&mx, rules, SYNTH_NAMES_LISTED, 0, n, 11, &err) == CF_OK);
+    REQUIRE(oc.corpus.n_docs == n && mx.corpus.n_docs == n);
+    size_t upper = 0, lower = 0, mixed = 0;
+    for (size_t i = 0; i < n; i++) {
+        const deid_doc *d = &oc.corpus.docs[i], *m = &mx.corpus.docs[i];
+        int lo = has_range(d, 'a', 'z'), up = has_range(d, 'A', 'Z');
+        CHECK(!(lo && up));
+        upper += up && !lo;
+        lower += lo && !up;
+        mixed += has_range(m, 'a', 'z') && has_range(m, 'A', 'Z');
+        /* the same note re-cased: same length, same spans */
+        CHECK_EQ_INT(d->len, m->len);
+        CHECK_EQ_INT(d->n_gold, m->n_gold);
+        int same = d->len == m->len && d->n_gold == m->n_gold;
+        for (size_t k = 0; same && k < d->n_gold; k++)
+            same = d->gold[k].start == m->gold[k].start && d->gold[k].end == m->gold[k].end && d->gold[k].type == m->gold[k].type;
+        for (size_t k = 0; same && k < d->len; k++) {
+            char a = d->text[k], b = m->text[k];
+            if (a >= 'a' && a <= 'z') a = (char)(a - 32);
+            if (b >= 'a' && b <= 'z') b = (char)(b - 32);
+            same = a == b;
+        }
+        CHECK(same);
+    }
+    CHECK_EQ_INT(upper, n / 2);
+    CHECK_EQ_INT(lower, n / 2);
+    CHECK(mixed >= n / 3); /* the default generator writes half its notes in mixed case */
+    synth_notes_free(&oc);
+    synth_notes_free(&mx);
+}
+
+/* Does the model file at path hold a feature line starting with prefix? */
+static int model_has(const char *path, const char *prefix) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    char line[512];
+    int hit = 0;
+    while (!hit && fgets(line, sizeof line, f)) hit = !strncmp(line, prefix, strlen(prefix));
+    fclose(f);
+    return hit;
+}
+
+static int fit_small(deid_text_rules *r, const synth_notes *tr, int one_case_context, const char *mp, cf_err *err) {
+    const deid_doc **docs = malloc(tr->corpus.n_docs * sizeof *docs);
+    if (!docs) return CF_EINTERNAL;
+    for (size_t i = 0; i < tr->corpus.n_docs; i++) docs[i] = &tr->corpus.docs[i];
+    deid_train_opts o;
+    deid_train_opts_default(&o);
+    o.epochs = 1;
+    o.one_case_context = one_case_context;
+    int rc = deid_model_train(r, docs, tr->corpus.n_docs, &o, mp, err);
+    free(docs);
+    return rc;
+}
+
+/* The one-case context features (model.c, one_case_context) exist only for notes written in one
+ * case and only in a model trained with them: a model fitted on mixed-case notes alone has none,
+ * nor one fitted on one-case notes without the option; one fitted on one-case notes with it has
+ * them and says so in its file, and reads back with the flag set. */
+static void test_one_case_features(void) {
+    char rules[4200], mp[4300];
+    snprintf(rules, sizeof rules, "%s/data/deid", check_root());
+    snprintf(mp, sizeof mp, "%s/test-model-oc-%d.tsv", check_tmpdir(), (int)getpid());
+    cf_err err = {0};
+    deid_text_rules *r = NULL;
+    REQUIRE(deid_rules_load(&r, rules, &err) == CF_OK);
+    synth_notes mx, oc;
+    REQUIRE(synth_notes_generate_ex(&mx, rules, SYNTH_NAMES_LISTED, 0, 4 * SYNTH_NOTE_EVENT, 5, &err) == CF_OK);
+    /* keep the mixed-case notes only */
+    size_t w = 0;
+    for (size_t i = 0; i < mx.corpus.n_docs; i++) {
+        deid_doc *d = &mx.corpus.docs[i];
+        if (has_range(d, 'a', 'z') && has_range(d, 'A', 'Z')) {
+            deid_doc t = mx.corpus.docs[w];
+            mx.corpus.docs[w++] = *d;
+            *d = t;
+        }
+    }
+    CHECK(w >= mx.corpus.n_docs / 3);
+    size_t all = mx.corpus.n_docs;
+    mx.corpus.n_docs = w;
+    REQUIRE(fit_small(r, &mx, 1, mp, &err) == CF_OK);
+    CHECK_EQ_INT(model_has(mp, "o-1="), 0);
+    CHECK_EQ_INT(model_has(mp, "o+1="), 0);
+    CHECK_EQ_INT(model_has(mp, "w-1="), 1); /* the shared context features are there */
+    mx.corpus.n_docs = all;
+    REQUIRE(synth_notes_generate_ex(&oc, rules, SYNTH_NAMES_LISTED, SYNTH_GEN_ONE_CASE, 4 * SYNTH_NOTE_EVENT, 5, &err) == CF_OK);
+    REQUIRE(fit_small(r, &oc, 0, mp, &err) == CF_OK);
+    CHECK_EQ_INT(model_has(mp, "o-1="), 0);
+    CHECK_EQ_INT(model_has(mp, "@one_case_context"), 0);
+    REQUIRE(fit_small(r, &oc, 1, mp, &err) == CF_OK);
+    CHECK_EQ_INT(model_has(mp, "o-1="), 1);
+    CHECK_EQ_INT(model_has(mp, "o+1="), 1);
+    CHECK_EQ_INT(model_has(mp, "o11="), 1);
+    CHECK_EQ_INT(model_has(mp, "@one_case_context\t1"), 1);
+    deid_model *m = NULL;
+    REQUIRE(deid_model_load(&m, mp, &err) == CF_OK && m != NULL);
+    CHECK_EQ_INT(m->one_case_context, 1);
+    deid_model_free(m);
+    remove(mp);
+    synth_notes_free(&mx);
+    synth_notes_free(&oc);
+    deid_rules_free(r);
+}
+
 int main(void) {
     RUN(test_forward_backward);
     RUN(test_gradient);
@@ -437,5 +567,7 @@ int main(void) {
     RUN(test_generator);
     RUN(test_writers_and_training);
     RUN(test_less_evidence_thresholds);
+    RUN(test_one_case_generation);
+    RUN(test_one_case_features);
     return check_summary();
 }

@@ -941,6 +941,55 @@ static void test_calendar_and_shorthand(void) {
 /* A clock time after a date is no date element (round 7): the date is taken, the time stays, in
  * tag mode and when shifting; a four-digit number after a month/day may be its year and stays in
  * the span unless the date already has one or the number cannot be a year ("0530"). */
+
+/* Round 8: the clinical keep filter after the model. Words the model takes on weak evidence that
+ * are clinical notation stay in the text, and --explain names the entry that kept them; a listed
+ * name that is also a clinical word is still removed when a strong cue (a title, a given name
+ * beside it) says it is a name. */
+static void test_clinical_keep_filter(void) {
+    const char *notes[] = {
+        "CXR: stable cardiomegaly, Kerley B lines. FEN: 1/2NS @ 60. captopril 6.25 TID. Dr. Swan aware. "
+        "foley draining well. Sex: M\nnet -50 cc. Cr rose to 1.5. cx grew E. coli. plan d/c tmrw. lives alone in 2 "
+        "story home.\n",
+    };
+    const char *n0 = notes[0];
+    EXPECT_CLEAN(n0, "Kerley B");
+    EXPECT_CLEAN(n0, "coli");
+    EXPECT_CLEAN(n0, "foley");
+    EXPECT_CLEAN(n0, "2 story");
+    EXPECT_CLEAN(n0, "tmrw");
+    EXPECT_CLEAN(n0, "1/2NS");
+    EXPECT_CLEAN(n0, "6.25");
+    /* the title before "Swan" is a strong cue: the same word a few lines on is a name */
+    EXPECT_TYPE(n0, "Swan", DEID_NAME);
+    EXPECT_TYPE("Pt seen by Dr Foley.", "Foley", DEID_NAME);
+    EXPECT_TYPE("DR SENNA AWARE.", "SENNA", DEID_NAME);
+    EXPECT_TYPE("family meeting with dr. swan and the team.", "swan", DEID_NAME);
+    CHECK_EQ_INT(touched("Call from John Foley, pts son, re: visit.", "Foley"), 1);
+    /* --explain lists a kept word as kept, with the entry that kept it; removed spans first */
+    deid_explained *ex = NULL;
+    size_t nx = 0;
+    cf_err e2 = {0};
+    REQUIRE(deid_find_explain(R, n0, strlen(n0), NULL, &ex, &nx, &e2) == CF_OK);
+    int kept = 0, kerley = 0, order_ok = 1;
+    for (size_t k = 0; k < nx; k++) {
+        if (ex[k].kept) kept++;
+        else if (kept) order_ok = 0;
+        if (ex[k].kept && !strncmp(n0 + ex[k].start, "Kerley", 6)) {
+            kerley = 1;
+            CHECK(strstr(ex[k].why, "kept: clinical_keep_post.txt entry \"Kerley B") != NULL);
+            CHECK(ex[k].prob > 0 && ex[k].prob <= 1);
+        }
+        if (ex[k].kept) CHECK(strncmp(ex[k].why, "P(PHI)=", 7) == 0);
+    }
+    CHECK(order_ok);
+    /* the shipped model takes "Kerley B" and the number of "2 story home" here (a refit may
+       not: then this asks only that nothing kept is removed, above) */
+    CHECK(kept >= 1);
+    (void)kerley;
+    free(ex);
+}
+
 static void test_date_clock_time(void) {
     const char *t = "KUB 10/19/2019 4:29 PM. Drawn 11/19 0530, seen 2/18/05 10:30am. ECG 10/22/19 1917 done. "
                     "On 3/4/2020 10:00 P.M. RN";
@@ -971,6 +1020,7 @@ int main(void) {
     RUN(test_not_names);
     RUN(test_dates);
     RUN(test_date_clock_time);
+    RUN(test_clinical_keep_filter);
     RUN(test_age_over_89);
     RUN(test_phone_fax);
     RUN(test_email_url_ip);

@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <sodium.h>
+#include <zlib.h>
 
 #include "check.h"
 #include "store/store.h"
+#include "store/store_block.h"
 #include "store/store_format.h"
 
 typedef struct {
@@ -54,10 +56,12 @@ static ref_event *make_events(size_t n) {
     return ev;
 }
 
+static uint32_t write_version; /* format write_store writes: 0 = the current one */
+
 static int write_store(const char *path, ref_event *ev, size_t n, size_t budget, int abort_it) {
     store_writer *w;
     cf_err err = {0};
-    store_writer_options opt = {.memory_budget = budget};
+    store_writer_options opt = {.memory_budget = budget, .version = write_version};
     if (store_writer_open(&w, path, &opt, &err)) return -1;
     const char *srcs[] = {"hosp/labevents", "hosp/admissions", "icu/icustays"};
     for (int i = 0; i < 3; i++)
@@ -483,13 +487,13 @@ static void test_version1_and_unknown_versions(void) {
     CHECK(s.has_summary && s.n_static_events == 8 && s.n_numeric_events == 20 && s.n_text_events == 10);
     CHECK(s.source_events[0] == 20 && s.source_events[1] == 20);
     store_close(&s);
-    /* The same file claiming version 3, its header checksum made right: refused, naming both. */
+    /* The same file claiming version 99, its header checksum made right: refused, naming both. */
     char *data;
     size_t len;
     read_file(path, &data, &len);
     REQUIRE(len > STORE_HEADER_SIZE);
     store_header *h = (store_header *)data;
-    h->version = 3;
+    h->version = 99;
     crypto_generichash(h->header_hash, STORE_HASH_BYTES, (const unsigned char *)h, offsetof(store_header, header_hash), NULL, 0);
     char path3[512];
     snprintf(path3, sizeof path3, "%s/v3.store", check_tmpdir());
@@ -498,7 +502,7 @@ static void test_version1_and_unknown_versions(void) {
     fclose(f);
     free(data);
     CHECK(store_open(&s, path3, &err) == CF_EINPUT);
-    CHECK_CONTAINS(err.msg, "version 3");
+    CHECK_CONTAINS(err.msg, "version 99");
     CHECK_CONTAINS(err.msg, "re-run");
 }
 
@@ -716,16 +720,17 @@ static void test_cursor_damage(void) {
 /* The version 1 fixture and a version 2 store written from its events give the same event
  * sequence through cursors, subject by subject: times, codes, values bit for bit, texts, sources,
  * rows. */
-static void test_cursor_versions_agree(void) {
+static void versions_agree(uint32_t version) {
     char v1[512], v2[512];
     snprintf(v1, sizeof v1, "%s/tests/data/store-v1-small.store", check_root());
-    snprintf(v2, sizeof v2, "%s/from-v1.store", check_tmpdir());
+    snprintf(v2, sizeof v2, "%s/from-v1-as-v%u.store", check_tmpdir(), version);
     store a, b;
     cf_err err = {0};
     REQUIRE(store_open_summary(&a, v1, &err) == CF_OK);
     REQUIRE_EQ_INT(a.version, 1);
     store_writer *w;
-    REQUIRE(store_writer_open(&w, v2, NULL, &err) == CF_OK);
+    store_writer_options opt = {.version = version};
+    REQUIRE(store_writer_open(&w, v2, &opt, &err) == CF_OK);
     for (uint32_t k = 0; k < a.n_sources; k++) REQUIRE(store_writer_source(w, store_source_name(&a, k)) == (int)k);
     store_cursor *ca, *cb;
     REQUIRE(store_cursor_new(&ca, &a, 0, &err) == CF_OK);
@@ -744,7 +749,7 @@ static void test_cursor_versions_agree(void) {
     }
     REQUIRE(store_writer_finish(w, &err) == CF_OK);
     REQUIRE(store_open_summary(&b, v2, &err) == CF_OK);
-    CHECK_EQ_INT(b.version, STORE_FORMAT_VERSION);
+    CHECK_EQ_INT(b.version, version);
     REQUIRE_EQ_INT(b.n_events, a.n_events);
     REQUIRE_EQ_INT(b.n_subjects, a.n_subjects);
     REQUIRE(store_cursor_new(&cb, &b, STORE_CURSOR_READAHEAD, &err) == CF_OK);
@@ -777,6 +782,213 @@ static void test_cursor_versions_agree(void) {
     store_close(&b);
 }
 
+static void test_cursor_versions_agree(void) {
+    versions_agree(2);
+    versions_agree(3);
+}
+
+/* A version 2 store (what a hospital's stores hold today) written by this writer still reads,
+ * whole and through cursors, equal to its input, and equal column for column to the same events
+ * written as version 3. */
+static void test_version2_still_read(void) {
+    char p2[512], p3[512];
+    snprintf(p2, sizeof p2, "%s/v2-written.store", check_tmpdir());
+    snprintf(p3, sizeof p3, "%s/v3-written.store", check_tmpdir());
+    size_t n = 3 * STORE_BLOCK_EVENTS + 123;
+    rng_state = 99;
+    ref_event *ev = make_events(n);
+    write_version = 2;
+    REQUIRE(write_store(p2, ev, n, 0, 0) == 0);
+    write_version = 0;
+    REQUIRE(write_store(p3, ev, n, 0, 0) == 0);
+    store a, b;
+    cf_err err = {0};
+    REQUIRE(store_open(&a, p2, &err) == CF_OK);
+    REQUIRE(store_open(&b, p3, &err) == CF_OK);
+    CHECK_EQ_INT(a.version, 2);
+    CHECK_EQ_INT(b.version, 3);
+    REQUIRE_EQ_INT(a.n_events, n);
+    REQUIRE_EQ_INT(b.n_events, n);
+    CHECK(memcmp(a.time, b.time, n * 8) == 0 && memcmp(a.code, b.code, n * 4) == 0 &&
+          memcmp(a.numeric, b.numeric, n * 4) == 0 && memcmp(a.text, b.text, n * 4) == 0 &&
+          memcmp(a.prov, b.prov, n * 8) == 0);
+    store_close(&a);
+    store_close(&b);
+    check_equal(p2, ev, n); /* against the input, sorted */
+    free(ev);
+}
+
+/* ---- version 3 blocks, one at a time */
+
+static size_t block3_round_trip(const store_block_cols *in, size_t n, uint64_t n_codes, uint64_t n_texts,
+                                uint32_t n_sources, const char *what) {
+    store_block_ctx *enc = store_block_ctx_new(n_sources, 1, 3), *dec = store_block_ctx_new(n_sources, 0, 3);
+    /* And a decoder without the vector unpackers (the path of CPUs without AVX2). */
+    setenv("CLINFM_STORE_NO_SIMD", "1", 1);
+    store_block_ctx *dec_scalar = store_block_ctx_new(n_sources, 0, 3);
+    unsetenv("CLINFM_STORE_NO_SIMD");
+    const void *packed;
+    size_t len = 0;
+    store_block_cols out = {malloc(n * 8), malloc(n * 4), malloc(n * 4), malloc(n * 4), malloc(n * 8)};
+    if (!enc || !dec || !dec_scalar || !out.time || !out.code || !out.numeric || !out.text || !out.prov) {
+        CHECK_FAIL_("%s: out of memory", what);
+        goto done;
+    }
+    if (store_block_encode(enc, in, n, &packed, &len) != 0) {
+        CHECK_FAIL_("%s: encoding failed", what);
+        goto done;
+    }
+    const char *why = "";
+    /* Decoded twice with one context (nothing of a block may leak into the next), then without
+     * the vector unpackers. */
+    for (int r = 0; r < 3; r++) {
+        if (store_block_decode(r < 2 ? dec : dec_scalar, packed, len, n, n_codes, n_texts, &out, &why) != 0) {
+            CHECK_FAIL_("%s: decoding failed: %s", what, why);
+            break;
+        }
+        if (memcmp(out.time, in->time, n * 8) || memcmp(out.code, in->code, n * 4) ||
+            memcmp(out.numeric, in->numeric, n * 4) || memcmp(out.text, in->text, n * 4) ||
+            memcmp(out.prov, in->prov, n * 8))
+            CHECK_FAIL_("%s: decoded columns differ from the input", what);
+    }
+done:
+    CF_FREE_ALL(out.time, out.code, out.numeric, out.text, out.prov);
+    store_block_ctx_free(enc);
+    store_block_ctx_free(dec);
+    store_block_ctx_free(dec_scalar);
+    return len;
+}
+
+static void test_block3_round_trips(void) {
+    const size_t E = STORE_BLOCK_EVENTS;
+    store_block_cols c = {malloc(E * 8), malloc(E * 4), malloc(E * 4), malloc(E * 4), malloc(E * 8)};
+    REQUIRE(c.time && c.code && c.numeric && c.text && c.prov);
+    /* All equal: every stream is one value, so the block is its headers. */
+    for (size_t i = 0; i < E; i++) {
+        c.time[i] = 1700000000000000LL;
+        c.code[i] = 7;
+        c.numeric[i] = 2.5f;
+        c.text[i] = 0;
+        c.prov[i] = (UINT64_C(1) << 48) | 42;
+    }
+    size_t len = block3_round_trip(&c, E, 8, 0, 2, "all equal");
+    CHECK(len > 0 && len < 1024);
+    /* Times in whole minutes, a day apart at most, ascending: the common divisor (6e7 µs) packs a
+     * delta in 11 bits, not the 37 its µs need. */
+    int64_t t = 1600000000000000LL;
+    for (size_t i = 0; i < E; i++) {
+        t += (int64_t)(rnd() % 1440) * 60000000LL;
+        c.time[i] = t;
+    }
+    size_t with_minutes = block3_round_trip(&c, E, 8, 0, 2, "minutes");
+    CHECK(with_minutes < len + E * 11 / 8 + 64);
+    /* A common divisor above 2^32 (the vector unpacker multiplies in two halves). */
+    uint64_t ut = 0;
+    for (size_t i = 0; i < E; i++) {
+        ut += (rnd() % 3000) * (UINT64_C(3) << 33);
+        c.time[i] = (int64_t)ut;
+    }
+    block3_round_trip(&c, E, 8, 0, 2, "divisor above 2^32");
+    /* Widest values: time extremes (deltas of every size, negative ones), code ids up to
+     * UINT32_MAX - 1, floats of every kind (NaN payloads, infinities, -0, subnormals), text ids
+     * jumping up and down to the largest, every source, rows 0 and STORE_MAX_ROW. */
+    const uint32_t fbits[] = {0x7fc00000u, 0xffc00001u, 0x7f800001u, 0x7f800000u, 0xff800000u, 0x80000000u,
+                              0x00000001u, 0x7f7fffffu, 0x3f800000u};
+    for (size_t i = 0; i < E; i++) {
+        uint64_t r = rnd();
+        c.time[i] = r % 5 == 0 ? INT64_MIN : r % 5 == 1 ? INT64_MAX : r % 5 == 2 ? TIME_NULL : (int64_t)rnd();
+        c.code[i] = r % 3 == 0 ? UINT32_MAX - 1 : (uint32_t)(rnd() % UINT32_MAX);
+        memcpy(&c.numeric[i], &fbits[rnd() % 9], 4);
+        c.text[i] = r % 4 == 0 ? 0 : r % 4 == 1 ? UINT32_MAX : (uint32_t)(1 + rnd() % (UINT32_MAX - 1));
+        uint64_t src = rnd() % 65535;
+        c.prov[i] = src << 48 | (r % 7 == 0 ? 0 : r % 7 == 1 ? STORE_MAX_ROW : rnd() & STORE_MAX_ROW);
+    }
+    block3_round_trip(&c, E, UINT32_MAX, UINT32_MAX, 65535, "widest values");
+    /* Descending times and rows (negative deltas everywhere), a block of few distinct values (a
+     * dictionary) and one of more than a dictionary holds, and short blocks (a store's last). */
+    for (size_t i = 0; i < E; i++) {
+        c.time[i] = 1000000000000LL - (int64_t)i * 1000;
+        c.code[i] = (uint32_t)(rnd() % 5) * 1000;
+        float v = (float)(rnd() % 40) * 0.25f;
+        if (rnd() % 3 == 0) v = NAN;
+        c.numeric[i] = v;
+        c.text[i] = (uint32_t)(i % 2 ? 0 : E - i / 2);
+        c.prov[i] = (i % 3) << 48 | (STORE_MAX_ROW - i * 3);
+    }
+    block3_round_trip(&c, E, 5000, E, 3, "descending, dictionary");
+    for (size_t i = 0; i < E; i++) c.numeric[i] = (float)i * 1.37f;
+    block3_round_trip(&c, E, 5000, E, 3, "distinct values");
+    block3_round_trip(&c, 1, 5000, E, 3, "one event");
+    block3_round_trip(&c, 13, 5000, E, 3, "13 events");
+    /* A random mix with a few wild values (exceptions) among small ones. */
+    for (size_t i = 0; i < E; i++) {
+        c.time[i] = i % 997 == 0 ? TIME_NULL : 1500000000000000LL + (int64_t)(rnd() % 5000);
+        c.code[i] = i % 1001 == 0 ? 4000000000u : (uint32_t)(rnd() % 100);
+        c.text[i] = (uint32_t)(rnd() % 3);
+        c.prov[i] = (uint64_t)(rnd() % 2) << 48 | (i % 501 == 0 ? STORE_MAX_ROW : rnd() % 100);
+    }
+    block3_round_trip(&c, E, 4000000001u, 2, 2, "exceptions");
+    CF_FREE_ALL(c.time, c.code, c.numeric, c.text, c.prov);
+}
+
+/* zlib's CRC-32: the same checksum the store computes with libdeflate, from another library. */
+static uint32_t crc32_of(const uint8_t *p, size_t n) { return (uint32_t)crc32(0L, p, (uInt)n); }
+
+/* A damaged version 3 block is refused, whatever byte is hit (its CRC), and a block whose CRC is
+ * right but whose content is not (no writer makes these) is refused with what is wrong. */
+static void test_block3_damage(void) {
+    const size_t n = 1000;
+    store_block_cols c = {malloc(n * 8), malloc(n * 4), malloc(n * 4), malloc(n * 4), malloc(n * 8)},
+                     out = {malloc(n * 8), malloc(n * 4), malloc(n * 4), malloc(n * 4), malloc(n * 8)};
+    REQUIRE(c.time && c.code && c.numeric && c.text && c.prov && out.time && out.code && out.numeric && out.text && out.prov);
+    for (size_t i = 0; i < n; i++) {
+        c.time[i] = (int64_t)i * 1000000;
+        c.code[i] = (uint32_t)(i % 7);
+        c.numeric[i] = (float)(i % 3);
+        c.text[i] = i % 5 == 0 ? (uint32_t)(i / 5 + 1) : 0;
+        c.prov[i] = (uint64_t)(i % 2) << 48 | (i + 1);
+    }
+    store_block_ctx *enc = store_block_ctx_new(2, 1, 3), *dec = store_block_ctx_new(2, 0, 3);
+    REQUIRE(enc && dec);
+    const void *packed;
+    size_t len;
+    REQUIRE(store_block_encode(enc, &c, n, &packed, &len) == 0);
+    uint8_t *b = malloc(len);
+    REQUIRE(b);
+    const char *why;
+    size_t accepted = 0;
+    for (size_t at = 0; at < len; at++) {
+        memcpy(b, packed, len);
+        b[at] ^= (uint8_t)(1u << (at % 8));
+        if (store_block_decode(dec, b, len, n, 7, 201, &out, &why) == 0) accepted++;
+        else if (strcmp(why, "fails its checksum") != 0) CHECK_FAIL_("byte %zu: %s", at, why);
+    }
+    CHECK_EQ_INT(accepted, 0);
+    CHECK(store_block_decode(dec, packed, len - 1, n, 7, 201, &out, &why) != 0);
+    CHECK(store_block_decode(dec, packed, len, n - 1, 7, 201, &out, &why) != 0); /* another count */
+    /* Ids out of the store's range: the same block read against smaller dictionaries. */
+    CHECK(store_block_decode(dec, packed, len, n, 6, 201, &out, &why) != 0);
+    CHECK_CONTAINS(why, "code id out of range");
+    CHECK(store_block_decode(dec, packed, len, n, 7, 199, &out, &why) != 0);
+    CHECK_CONTAINS(why, "text id out of range");
+    store_block_ctx *dec1 = store_block_ctx_new(1, 0, 3);
+    CHECK(store_block_decode(dec1, packed, len, n, 7, 201, &out, &why) != 0);
+    CHECK_CONTAINS(why, "source id out of range");
+    store_block_ctx_free(dec1);
+    /* Malformed with a right CRC: the first stream's width made 60 (no such packing). */
+    memcpy(b, packed, len);
+    b[8 + 1] = 60;
+    uint32_t crc = crc32_of(b, len - 4);
+    memcpy(b + len - 4, &crc, 4);
+    CHECK(store_block_decode(dec, b, len, n, 7, 201, &out, &why) != 0);
+    CHECK_CONTAINS(why, "malformed");
+    CHECK(store_block_decode(dec, packed, len, n, 7, 201, &out, &why) == 0); /* the original still reads */
+    free(b);
+    store_block_ctx_free(enc);
+    store_block_ctx_free(dec);
+    CF_FREE_ALL(c.time, c.code, c.numeric, c.text, c.prov, out.time, out.code, out.numeric, out.text, out.prov);
+}
+
 int main(void) {
     RUN(test_round_trip_in_memory);
     RUN(test_round_trip_with_spills);
@@ -792,5 +1004,8 @@ int main(void) {
     RUN(test_cursor_blocks);
     RUN(test_cursor_damage);
     RUN(test_cursor_versions_agree);
+    RUN(test_version2_still_read);
+    RUN(test_block3_round_trips);
+    RUN(test_block3_damage);
     return check_summary();
 }

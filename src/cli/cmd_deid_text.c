@@ -53,7 +53,9 @@ int cmd_deid_text(int argc, char **argv) {
         CLI_OPT_FLAG("explain", &explain,
                      "list the spans found instead, one a line: start, end, type, the\n"
                      "model's P(PHI) and the features that weighed most, then the text\n"
-                     "of the span (the listing holds PHI: keep it as safe as the input)"),
+                     "of the span (the listing holds PHI: keep it as safe as the input);\n"
+                     "words the model took that the clinical keep filter kept follow,\n"
+                     "typed KEPT:TYPE, with the keep-list entry that kept them"),
         CLI_OPT_FLAG("surrogate", &surrogate,
                      "realistic surrogates instead of tags (key: all zero, so only\n"
                      "consistent; clinfm deid uses the secret key)"),
@@ -95,7 +97,8 @@ int cmd_deid_text(int argc, char **argv) {
         size_t ml = 0;
         if (!rc && out) o = open_memstream(&mb, &ml);
         for (size_t k = 0; !rc && o && k < n; k++) {
-            fprintf(o, "%zu\t%zu\t%s\t%.3f\t%s\t", ex[k].start, ex[k].end, deid_type_name(ex[k].type), (double)ex[k].prob, ex[k].why);
+            fprintf(o, "%zu\t%zu\t%s%s\t%.3f\t%s\t", ex[k].start, ex[k].end, ex[k].kept ? "KEPT:" : "",
+                    deid_type_name(ex[k].type), (double)ex[k].prob, ex[k].why);
             for (size_t q = ex[k].start; q < ex[k].end; q++) fputc(text[q] == '\n' || text[q] == '\t' ? ' ' : text[q], o);
             fputc('\n', o);
         }

@@ -115,7 +115,7 @@ int cmd_deid_train(int argc, char **argv) {
     const char *out = NULL, *rules = NULL;
     cli_list specs = {.n = 0};
     int cases = 0;
-    unsigned long long gen = 0, seed = 1, epochs = 8, calib = 0;
+    unsigned long long gen = 0, gen1 = 0, seed = 1, epochs = 8, calib = 0;
     double calib_p = 0.98;
     deid_train_opts to;
     deid_train_opts_default(&to);
@@ -130,6 +130,13 @@ int cmd_deid_train(int argc, char **argv) {
         CLI_OPT_U64("generate", &gen, "N", 0, CLI_ANY,
                     "add N generated clinical notes (nursing, progress, discharge; every\n"
                     "casing) with PHI at known offsets, names from the rules' own lists"),
+        CLI_OPT_U64("generate-one-case", &gen1, "N", 0, CLI_ANY,
+                    "add N more generated notes, other seeds, all written in one case\n"
+                    "(upper and lower alternating): one-case notes carry no capitals, and\n"
+                    "their context has to be learned from distinct notes"),
+        CLI_OPT_FLAG("one-case-context", &to.one_case_context,
+                     "also learn the context of words in notes written in one case apart\n"
+                     "from mixed-case notes (features conjoined with \"one case\")"),
         CLI_OPT_FLAG("cases", &cases, "add every corpus note again in upper case and in lower case"),
         CLI_OPT_STR("rules", &rules, "DIR",
                     "rules folder (default $CLINFM_DEID_RULES, else the shipped data/deid); its\n"
@@ -161,6 +168,7 @@ int cmd_deid_train(int argc, char **argv) {
     const cli_spec spec = {
         .cmd = CMD,
         .usage = "deid-train --out MODEL [--corpus FORMAT:PATH[@A-B]]... [--generate N]\n"
+                 "                         [--generate-one-case N] [--one-case-context]\n"
                  "                         [--cases] [--rules DIR] [--epochs N] [--threshold P] [--seed S]\n"
                  "                         [--calibrate N] [--calibrate-precision P] [--min-count N]\n"
                  "                         [--threshold-bare P] [--threshold-nopattern P]",
@@ -172,7 +180,7 @@ int cmd_deid_train(int argc, char **argv) {
     to.threshold = (float)thr_given;
     to.threshold_bare = (float)thr_bare;
     to.threshold_nopattern = (float)thr_nopat;
-    if (!specs.n && !gen) return cli_usage_error(CMD, "give at least one --corpus or --generate N");
+    if (!specs.n && !gen && !gen1) return cli_usage_error(CMD, "give at least one --corpus or --generate N");
     to.epochs = (int)epochs;
     to.seed = seed;
     char shipped_rules[4096];
@@ -181,15 +189,19 @@ int cmd_deid_train(int argc, char **argv) {
     cf_err err = {0};
     deid_text_rules *r = NULL;
     corpora cs = {0};
-    synth_notes gn;
+    synth_notes gn, gn1;
     memset(&gn, 0, sizeof gn);
+    memset(&gn1, 0, sizeof gn1);
     const deid_doc **docs = NULL;
     int rc = deid_rules_load(&r, rules, &err);
     for (size_t k = 0; !rc && k < specs.n; k++) rc = load_spec(specs.v[k], cases, &cs, &err);
     if (!rc && gen) rc = synth_notes_generate(&gn, rules, SYNTH_NAMES_LISTED, (size_t)gen, seed, &err);
-    size_t n = 0;
+    /* seeds apart from --generate's (seed * 1000003 + i) and from calibration's */
+    if (!rc && gen1)
+        rc = synth_notes_generate_ex(&gn1, rules, SYNTH_NAMES_LISTED, SYNTH_GEN_ONE_CASE, (size_t)gen1, seed + 5550001, &err);
+    size_t n = 0, n_gen = gn.corpus.n_docs + gn1.corpus.n_docs;
     for (size_t k = 0; k < cs.n; k++) n += cs.v[k].n_docs;
-    n += gn.corpus.n_docs;
+    n += n_gen;
     if (!rc) {
         docs = malloc((n + 1) * sizeof *docs);
         if (!docs) rc = cf_fail(&err, CF_EINTERNAL, "out of memory");
@@ -204,9 +216,13 @@ int cmd_deid_train(int argc, char **argv) {
         docs[q++] = &gn.corpus.docs[d];
         n_gold += gn.corpus.docs[d].n_gold;
     }
+    for (size_t d = 0; !rc && d < gn1.corpus.n_docs; d++) {
+        docs[q++] = &gn1.corpus.docs[d];
+        n_gold += gn1.corpus.docs[d].n_gold;
+    }
     if (!rc) {
         fprintf(stderr, "deid-train: %zu notes (%zu from corpora, %zu generated), %zu annotations\n", n,
-                n - gn.corpus.n_docs, gn.corpus.n_docs, n_gold);
+                n - n_gen, n_gen, n_gold);
         rc = deid_model_train(r, docs, n, &to, out, &err);
     }
     if (!rc) fprintf(stderr, "deid-train: wrote %s\n", out);
@@ -217,7 +233,7 @@ int cmd_deid_train(int argc, char **argv) {
         memset(held, 0, sizeof held);
         size_t half = (size_t)calib / 2;
         rc = synth_notes_generate_ex(&held[0], rules, SYNTH_NAMES_HELDOUT, 0, (size_t)calib - half, seed + 7777001, &err);
-        if (!rc && half) rc = synth_notes_generate_ex(&held[1], rules, SYNTH_NAMES_HELDOUT, 1, half, seed + 7777002, &err);
+        if (!rc && half) rc = synth_notes_generate_ex(&held[1], rules, SYNTH_NAMES_HELDOUT, SYNTH_GEN_HELDOUT_STYLE, half, seed + 7777002, &err);
         deid_corpus hc[2] = {held[0].corpus, held[1].corpus};
         double thr = 0, cr = 0, cp = 0;
         if (!rc) rc = deid_model_calibrate(r, out, hc, half ? 2 : 1, calib_p, to.prune, to.verbose, &thr, &cr, &cp, &err);
@@ -232,6 +248,7 @@ int cmd_deid_train(int argc, char **argv) {
     for (size_t k = 0; k < cs.n; k++) deid_corpus_free(&cs.v[k]);
     free(cs.v);
     synth_notes_free(&gn);
+    synth_notes_free(&gn1);
     deid_rules_free(r);
     return rc;
 }

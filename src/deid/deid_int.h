@@ -99,6 +99,10 @@ struct deid_text_rules {
     strmap phrases;    /* lower-case multi-word entry, words joined by one space -> id */
     deid_flags *pflags; /* per phrase id; F_PHRASE_HEAD here means "prefix of a longer entry" */
     deid_lexindex wix, pix;
+    /* clinical_keep_post.txt: entries (lower case, words joined by one space) that the keep
+       filter after the model reads; never model evidence (model.c, deid__keep_filter) */
+    strmap keep_post;
+    int keep_post_max_words;
     uint32_t pflags_cap;
     char anchor_kinds[32][32]; /* names of the a_* cue kinds, by bit - DEID_ANCHOR_BASE */
     int n_anchor_kinds;

@@ -333,6 +333,54 @@ static void neighbour(femit *e, const ctx *c, size_t i, int off, const char *tw,
     if (ts) f_ch2(e, ts, shape_ch(u->shape0), lc);
 }
 
+/* Appends word j's identity (a common, clinical or cue word) or its class letter ('<' or '>'
+ * outside the note) to buf; returns the new length. */
+static size_t put_word(const femit *e, const ctx *c, long j, char *buf, size_t bl, size_t cap) {
+    if (j < 0 || (size_t)j >= c->nt) {
+        if (bl < cap) buf[bl++] = j < 0 ? '<' : '>';
+        return bl;
+    }
+    const wcache *wj = &e->wc[j];
+    if (identity_ok(wj->lc) && wj->wl && bl + wj->wl <= cap) {
+        memcpy(buf + bl, wj->w, wj->wl);
+        return bl + wj->wl;
+    }
+    if (bl < cap) buf[bl++] = wj->lc;
+    return bl;
+}
+
+#define OC_CLASS(lc) ((lc) == 'W' || (lc) == 'e' || (lc) == 'N' || (lc) == 'P' || (lc) == 'O' || (lc) == 'x')
+/* The context features of a word in a one-case note, each with the word's class letter: the
+ * word before, the word after, both together, the two words after ("birch hollow nursing"), and
+ * the cue classes ending just before. */
+static void one_case_context(femit *e, const ctx *c, size_t i, char lc) {
+    char b[72];
+    size_t n;
+    b[0] = lc;
+    b[1] = '|';
+    n = put_word(e, c, (long)i - 1, b, 2, sizeof b);
+    f_str(e, "o-1=", b, n);
+    n = put_word(e, c, (long)i + 1, b, 2, sizeof b);
+    f_str(e, "o+1=", b, n);
+    n = put_word(e, c, (long)i - 1, b, 2, 34);
+    b[n++] = '_';
+    n = put_word(e, c, (long)i + 1, b, n, sizeof b);
+    f_str(e, "o11=", b, n);
+    n = put_word(e, c, (long)i + 1, b, 2, 34);
+    b[n++] = '_';
+    n = put_word(e, c, (long)i + 2, b, n, sizeof b);
+    f_str(e, "o+2=", b, n);
+    if (i > 0) {
+        deid_flags f = c->t[i - 1].cue_end & CUE_MASK;
+        for (size_t k = 0; k < N_CLASS_NAMES; k++)
+            if (f & CLASS_NAMES[k].f) {
+                size_t nl = strlen(CLASS_NAMES[k].name);
+                memcpy(b + 2, CLASS_NAMES[k].name, nl);
+                f_str(e, "oc-1=", b, 2 + nl);
+            }
+    }
+}
+
 /* The value of a number word of at most 9 digits, else -1. */
 static long num_value(const ctx *c, size_t i) {
     const tok *t = &c->t[i];
@@ -579,6 +627,12 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
         neighbour(&e, c, i, 1, "w+1=", "c+1=", "s+1=");
         neighbour(&e, c, i, -2, "w-2=", NULL, NULL);
         neighbour(&e, c, i, 2, "w+2=", NULL, NULL);
+        /* In a note written in one case the capitals that carry "at Linden Court", "on Kettle
+           Pond Rd", "rehab vs Birch Hollow" are gone, and the weights the context words share
+           with mixed-case notes (where the capitals did the work) undervalue them. The same
+           context again, conjoined with "one case" and the word's class, lets the model learn
+           how much the context alone says there. Mixed-case notes emit none of these. */
+        if (m->one_case_context && dc != 'M' && OC_CLASS(lc)) one_case_context(&e, c, i, lc);
         /* the word before with this word's shape ("DR QUILL", "pager 43210") */
         if (i > 0) {
             const char *pw = wc[i - 1].w;
@@ -870,6 +924,14 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
                      : !strcmp(line, "@threshold_bare")      ? &m->threshold_bare
                      : !strcmp(line, "@threshold_nopattern") ? &m->threshold_nopattern
                                                              : NULL;
+        if (!strcmp(line, "@one_case_context")) {
+            if (strcmp(vals, "0") && strcmp(vals, "1")) {
+                rc = cf_fail(err, CF_EINPUT, "%s:%d: one_case_context must be 0 or 1", path, ln);
+                break;
+            }
+            m->one_case_context = vals[0] == '1';
+            continue;
+        }
         if (thr) {
             char *end;
             double v = strtod(vals, &end);
@@ -1014,6 +1076,7 @@ int deid_model_save(const deid_model *m, const char *path, float prune, cf_err *
     sb_printf(&s, "@threshold\t%.4f\n", (double)m->threshold);
     if (m->threshold_bare > 0) sb_printf(&s, "@threshold_bare\t%.4f\n", (double)m->threshold_bare);
     if (m->threshold_nopattern > 0) sb_printf(&s, "@threshold_nopattern\t%.4f\n", (double)m->threshold_nopattern);
+    if (m->one_case_context) sb_printf(&s, "@one_case_context\t1\n");
     for (int p = 0; p < DEID_NL; p++) {
         sb_printf(&s, "@trans:%s\t", label_name(p));
         for (int y = 0; y < DEID_NL; y++) sb_printf(&s, "%s%s:%.4g", y ? " " : "", label_name(y), (double)m->trans[p * DEID_NL + y]);
@@ -1122,12 +1185,339 @@ size_t deid__date_trim_clock(const char *t, size_t s, size_t e) {
     }
 }
 
+/* ---- the clinical keep filter (round 8) ----------------------------------------------------
+ * After the model has labelled the words, a word it took as a name, place or organisation is
+ * kept in the text when it is clinical vocabulary and the evidence for PHI is weak: no strong
+ * cue (a title or name cue before it, MD/RN or Hospital after it, a listed name that is nothing
+ * else beside it, a string the record knows). Clinical vocabulary is the clinical keep-list
+ * (clinical_keep.txt), the clinical and medical word lists, and clinical_keep_post.txt, which
+ * only this filter reads (multi-word entries such as "kerley b", "e coli", "sex m"). A word that
+ * is also in the name or place lists ("Foley", "Swan", "Senna") needs clinical context too: a
+ * clinical word or a number beside it on its line. Structured notation the model took for a
+ * date is kept by shape: a half before a clinical word ("1/2 NS", "1/2NS"), a decimal between a
+ * clinical word and a unit or frequency ("captopril 6.25 TID"); and a bare number of three digits
+ * or fewer is no name or place alone. The rules and what each was measured against:
+ * docs/DEID.md, Round 8. */
+enum { KEEP_NO = 0, KEEP_WORD, KEEP_POST, KEEP_RUN, KEEP_NUMBER, KEEP_FRACTION, KEEP_DECIMAL };
+static const char *const KEEP_WHY[] = {"", "clinical word list entry", "clinical_keep_post.txt entry",
+                                       "a word never a name alone (not_name) in a run with a kept clinical word",
+                                       "a number alone is no name or place",
+                                       "a fraction before a clinical word", "a decimal after a clinical word"};
+
+typedef struct {
+    uint8_t why;
+    int32_t lo, hi; /* words kept together */
+    int32_t elo, ehi; /* words of the entry that kept them (may reach outside the run) */
+} keepinfo;
+
+static int same_line(const ctx *c, size_t j) { /* words j-1 and j on one line, close together */
+    gapinfo g = deid__gap_info(c, j);
+    return !g.nl && g.len <= 3 && !g.sentence;
+}
+
+static int gap_is(const ctx *c, size_t j, char ch) { /* exactly one character ch between j-1 and j */
+    return j > 0 && j < c->nt && c->t[j].s == c->t[j - 1].e + 1 && c->text[c->t[j - 1].e] == ch;
+}
+
+/* "/" or ":" between words j-1 and j, after a dot or not ("AB/cd", "S.B./SB", "T.K.:VF") */
+static int initials_gap(const ctx *c, size_t j) {
+    if (j == 0 || j >= c->nt) return 0;
+    size_t g0 = c->t[j - 1].e, g1 = c->t[j].s;
+    if (g1 - g0 == 2 && c->text[g0] == '.') g0++;
+    return g1 - g0 == 1 && (c->text[g0] == '/' || c->text[g0] == ':');
+}
+
+#define KEEP_NAMES (F_FIRST | F_LAST | F_PLACE | F_REGION)
+/* above these P(PHI) the model's evidence is not weak: a list word stays removed */
+#define KEEP_MAX_P 0.95f
+#define KEEP_MAX_P_KEEP 0.99f /* the ICU keep-list (clinical_keep.txt) */
+#define KEEP_MAX_P_NAMED 0.70f
+/* clinical vocabulary in the model's lists */
+static int keep_word(const tok *t) {
+    /* the keep-list, and medical words that are no common English word ("dysuria", "intubate"):
+       the medical lists also hold common words ("rich", "star", "grant") that name people */
+    return (t->f & F_KEEP) || ((t->f & F_MEDICAL) && !(t->f & (F_ENGLISH | F_NOT_NAME)) && !t->clin_shape);
+}
+
+/* The longest clinical_keep_post.txt entry covering word i: 1 with its words in [*lo, *hi]. */
+static int post_entry(const ctx *c, size_t i, size_t *lo, size_t *hi) {
+    const deid_text_rules *r = c->r;
+    int maxw = r->keep_post_max_words;
+    if (maxw <= 0) return 0;
+    int found = 0;
+    size_t a0 = i + 1 > (size_t)maxw ? i + 1 - (size_t)maxw : 0;
+    for (size_t a = a0; a <= i; a++) {
+        int ok = 1;
+        for (size_t q = a + 1; q <= i && ok; q++) ok = same_line(c, q);
+        if (!ok) continue;
+        char key[256];
+        size_t kl = 0;
+        for (size_t b = a; b < c->nt && (int)(b - a) < maxw; b++) {
+            if (b > a && !same_line(c, b)) break;
+            if (kl + 1 + (c->t[b].e - c->t[b].s) * 2 >= sizeof key) break;
+            if (b > a) key[kl++] = ' ';
+            size_t wl = deid_lower(c->text + c->t[b].s, c->t[b].e - c->t[b].s, key + kl, sizeof key - kl);
+            if (wl == (size_t)-1) break;
+            kl += wl;
+            if (b >= i && strmap_find(&r->keep_post, key, kl) >= 0 && (!found || b - a > *hi - *lo)) {
+                *lo = a;
+                *hi = b;
+                found = 1;
+            }
+        }
+    }
+    return found;
+}
+
+/* A word that shows the run is a name, place or organisation whatever its clinical words. */
+static int strong_word(const tok *t) {
+    if (t->known >= 0) return 1;
+    if (t->f & (F_ORG_AFTER | F_STREET | F_PLACE_WORD | F_TITLE)) return 1;
+    if (t->shape0 == SH_INITIAL || t->nletters < 2) return 0;
+    if ((t->f & (F_FIRST | F_LAST)) && !(t->f & (F_ENGLISH | F_MEDICAL | F_STOP | F_NOT_NAME))) return 1;
+    return t->oov && t->nletters >= 3;
+}
+
+static int is_name_type(int y) { return y == DEID_NAME || y == DEID_LOCATION || y == DEID_ORGANIZATION; }
+
+/* The run [a, b] of words labelled y has a strong cue outside the words [lo, hi] of the entry
+ * that would keep it (an entry may reach outside the run: "PA Line", "APACHE II"). */
+static int strong_cue(const ctx *c, const int8_t *lab, const uint8_t *evd, size_t a, size_t b, size_t lo,
+                      size_t hi) {
+    const deid_flags before = F_TITLE | F_NAME_IS | F_KIN | F_NAME_BEFORE | F_PRONOUN | F_ORG_BEFORE |
+                              F_PLACE_BEFORE | F_ADDR_BEFORE;
+    for (size_t q = a; q <= b; q++) {
+        if (c->t[q].known >= 0 || ((evd[q] >> DEID_SRC_KNOWN) & 1)) return 1;
+        if ((q < lo || q > hi) && strong_word(&c->t[q])) return 1;
+    }
+    /* a cue before the run, or a role written before the name ("RN Dina", "NP DANA") */
+    if (a > 0 && a - 1 < lo) {
+        gapinfo g = deid__gap_info(c, a);
+        deid_flags cb = c->t[a - 1].cue_end & (before | F_NAME_AFTER);
+        /* across a full stop only a title cues ("Dr. Foley"; not "net -7550 cc. Cr rose") */
+        if (!g.nl && cb && (!g.period || (cb & F_TITLE))) return 1;
+        /* a weak cue with a colon is a signature field ("By: BP", "Per: SW") */
+        if (!g.nl && g.colon && (c->t[a - 1].cue_end & F_NAME_WEAK)) return 1;
+    }
+    if (b + 1 < c->nt && b + 1 > hi && !deid__gap_info(c, b + 1).nl &&
+        (c->t[b + 1].start & (F_NAME_AFTER | F_ORG_AFTER)))
+        return 1;
+    /* initials joined by a slash or colon to other initials ("TF/JT", "CS:ab", "KG/A.H."): a
+       transcriptionist's signature */
+    for (size_t q = a; q <= b; q++) {
+        if (c->t[q].nletters > 3) continue;
+        if (q > 0 && initials_gap(c, q) && c->t[q - 1].nletters <= 3 &&
+            c->t[q - 1].nletters == c->t[q - 1].e - c->t[q - 1].s)
+            return 1;
+        if (q + 1 < c->nt && initials_gap(c, q + 1) && c->t[q + 1].nletters <= 3 &&
+            c->t[q + 1].nletters == c->t[q + 1].e - c->t[q + 1].s)
+            return 1;
+    }
+    /* a place with a number in it is a ward and its floor ("Kessler 4", "JN 7") */
+    if (lab[a] == DEID_LOCATION)
+        for (size_t q = a; q <= b; q++)
+            if (c->t[q].shape0 == SH_NUM && (q < lo || q > hi)) return 1;
+    /* a line of its own holding only the run: a signature ("Chip", "Rich") */
+    if ((a == 0 || deid__gap_info(c, a).nl) && (b + 1 >= c->nt || deid__gap_info(c, b + 1).nl)) return 1;
+    /* a listed name next to the run, across a comma or an initial ("Foley, John") */
+    for (size_t q = a >= 2 ? a - 2 : 0; q < a; q++)
+        if (lab[q] >= 0 && is_name_type(lab[q]) && strong_word(&c->t[q]) && same_line(c, q + 1)) return 1;
+    for (size_t q = b + 1; q < c->nt && q <= b + 2; q++)
+        if (lab[q] >= 0 && is_name_type(lab[q]) && strong_word(&c->t[q]) && same_line(c, b + 1)) return 1;
+    return 0;
+}
+
+/* Clinical context: a clinical word that is no name, a number, a unit; loose: any medical word
+ * that is no name, common ones too ("neg"). */
+static int context_word(const tok *t, int loose) {
+    if (t->f & KEEP_NAMES) return 0;
+    return keep_word(t) || (loose && (t->f & F_MEDICAL)) || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM ||
+           (t->f & F_MEASURE);
+}
+
+/* A clinical word or a number within two words of [lo, hi] on its line. */
+static int clinical_context(const ctx *c, size_t lo, size_t hi, int loose) {
+    for (size_t q = lo >= 2 ? lo - 2 : 0; q < lo; q++) {
+        int ok = 1;
+        for (size_t z = q + 1; z <= lo && ok; z++) ok = !deid__gap_info(c, z).nl;
+        const tok *t = &c->t[q];
+        if (ok && context_word(t, loose)) return 1;
+    }
+    for (size_t q = hi + 1; q < c->nt && q <= hi + 2; q++) {
+        int ok = 1;
+        for (size_t z = hi + 1; z <= q && ok; z++) ok = !deid__gap_info(c, z).nl;
+        const tok *t = &c->t[q];
+        if (ok && context_word(t, loose)) return 1;
+    }
+    return 0;
+}
+
+/* Word i is part of notation the model took for a date: returns the reason and the words. */
+static int keep_numeric(const ctx *c, size_t i, size_t *lo, size_t *hi) {
+    const tok *t = c->t;
+    if (t[i].shape0 != SH_NUM) return KEEP_NO;
+    for (int side = 0; side < 2; side++) {
+        size_t x = side ? i - 1 : i, y = x + 1;
+        if ((side && i == 0) || y >= c->nt || t[y].shape0 != SH_NUM) continue;
+        /* "1/2 NS", "1/2NS", "1/2 tab": a half, not inside a chain, before a clinical word or
+           unit, and not after one ("ECHO 1/2 EF 25%" is a date) */
+        if (gap_is(c, y, '/') && t[x].e - t[x].s == 1 && t[y].e - t[y].s == 1 && !gap_is(c, x, '/') &&
+            !gap_is(c, x, '-') && !(y + 1 < c->nt && gap_is(c, y + 1, '/'))) {
+            int n = c->text[t[x].s] - '0', d = c->text[t[y].s] - '0';
+            int after_clin =
+                x > 0 && deid__gap_info(c, x).space_only && (keep_word(&t[x - 1]) || (t[x - 1].f & F_MEDICAL));
+            if (n == 1 && d == 2 && !after_clin && y + 1 < c->nt && t[y + 1].s - t[y].e <= 1 &&
+                t[y + 1].nletters >= 2 &&
+                (t[y + 1].s == t[y].e || c->text[t[y].e] == ' ') &&
+                (t[y + 1].s == t[y].e ? t[y + 1].shape0 != SH_NUM
+                                     : (keep_word(&t[y + 1]) || (t[y + 1].f & F_MEASURE)) != 0)) {
+                *lo = x;
+                *hi = y;
+                return KEEP_FRACTION;
+            }
+        }
+        /* "captopril 6.25", "trough 7.4": a decimal after a clinical word that is no name */
+        if (gap_is(c, y, '.') && !gap_is(c, x, '.') && !gap_is(c, x, '/') && !gap_is(c, x, '-') &&
+            !(y + 1 < c->nt && (gap_is(c, y + 1, '.') || gap_is(c, y + 1, '/') || gap_is(c, y + 1, '-'))) &&
+            x > 0 && !deid__gap_info(c, x).nl && deid__gap_info(c, x).space_only &&
+            keep_word(&t[x - 1]) && !(t[x - 1].f & (KEEP_NAMES | F_MONTH | F_WEEKDAY)) &&
+            t[x - 1].shape0 != SH_NUM &&
+            y + 1 < c->nt && !deid__gap_info(c, y + 1).nl &&
+            (deid__gap_info(c, y + 1).space_only || t[y + 1].s == t[y].e) &&
+            (t[y + 1].f & (F_MEASURE | F_KEEP)) && t[y + 1].shape0 != SH_NUM && t[y + 1].nletters >= 2) {
+            *lo = x;
+            *hi = y;
+            return KEEP_DECIMAL;
+        }
+    }
+    return KEEP_NO;
+}
+
+/* A number joined to another by one punctuation mark ("53-320", "4/5", "7.4"): a code or a value
+ * pair, never "a number alone". */
+static int joined_number(const ctx *c, size_t q) {
+    if (q > 0 && c->t[q - 1].shape0 == SH_NUM && c->t[q].s == c->t[q - 1].e + 1) return 1;
+    if (q + 1 < c->nt && c->t[q + 1].shape0 == SH_NUM && c->t[q + 1].s == c->t[q].e + 1) return 1;
+    return 0;
+}
+
+/* Unlabels the words the filter keeps; ki[i].why says why (ki may be NULL). */
+static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const float *P, keepinfo *ki) {
+    size_t T = c->nt;
+    size_t i = 0;
+    while (i < T) {
+        if (lab[i] < 0) {
+            i++;
+            continue;
+        }
+        /* a run as spans_from_labels will join it: one label, one line, no comma between */
+        size_t j = i;
+        while (j + 1 < T && lab[j + 1] == lab[i] && same_line(c, j + 1) && !deid__gap_info(c, j + 1).comma) j++;
+        int y = lab[i];
+        if (!is_name_type(y)) {
+            for (size_t q = i; q <= j; q++) {
+                size_t lo, hi;
+                if (lab[q] < 0 || ((evd[q] >> DEID_SRC_KNOWN) & 1) || c->t[q].known >= 0) continue;
+                int why = keep_numeric(c, q, &lo, &hi);
+                if (!why) continue;
+                for (size_t z = lo; z <= hi; z++) {
+                    if (lab[z] < 0 && z != q) continue;
+                    lab[z] = -1;
+                    if (ki) ki[z] = (keepinfo){(uint8_t)why, (int32_t)lo, (int32_t)hi, (int32_t)lo, (int32_t)hi};
+                }
+            }
+            i = j + 1;
+            continue;
+        }
+        /* a run of bare numbers no pattern marks ("lives in 2 story home", "mb 5") */
+        int allnum = 1;
+        for (size_t q = i; q <= j && allnum; q++)
+            allnum = c->t[q].shape0 == SH_NUM && c->t[q].e - c->t[q].s <= 3 && !joined_number(c, q) &&
+                     !(evd[q] & ((1u << DEID_SRC_PATTERN) | (1u << DEID_SRC_KNOWN))) && c->t[q].known < 0;
+        if (allnum) {
+            for (size_t q = i; q <= j; q++) {
+                lab[q] = -1;
+                if (ki) ki[q] = (keepinfo){KEEP_NUMBER, (int32_t)i, (int32_t)j, (int32_t)i, (int32_t)j};
+            }
+            i = j + 1;
+            continue;
+        }
+        int any_kept = 0;
+        for (size_t q = i; q <= j; q++) {
+            size_t lo = q, hi = q;
+            int why = KEEP_NO;
+            if (post_entry(c, q, &lo, &hi)) why = KEEP_POST;
+            else if (keep_word(&c->t[q]) && c->t[q].nletters >= 2) why = KEEP_WORD;
+            if (!why) continue;
+            /* a short abbreviation taken as an organisation is mostly a facility ("from SAH") */
+            if (why == KEEP_WORD && y == DEID_ORGANIZATION && c->t[q].nletters <= 4) continue;
+            /* weak evidence only: a list word the model is sure of stays removed ("from HCM"),
+               and surer still when it is also a listed name */
+            float pphi = 1 - P[q * DEID_NL];
+            if (why == KEEP_WORD && pphi >= ((c->t[q].f & F_KEEP) ? KEEP_MAX_P_KEEP : KEEP_MAX_P)) continue;
+            if (why == KEEP_WORD && (c->t[q].f & KEEP_NAMES) && pphi >= KEEP_MAX_P_NAMED) continue;
+            size_t elo = lo, ehi = hi;
+            if (lo < i) lo = i; /* the run's own words decide; an entry may start before it */
+            if (hi > j) hi = j;
+            if (strong_cue(c, lab, evd, i, j, elo, ehi)) continue;
+            /* also a name or place: only beside clinical words or numbers ("foley draining") */
+            int named = 0, all_named = 1;
+            for (size_t z = elo; z <= ehi; z++) {
+                named |= (c->t[z].f & KEEP_NAMES) != 0;
+                all_named &= (c->t[z].f & KEEP_NAMES) || c->t[z].nletters == 1;
+            }
+            /* an entry made only of listed names and letters ("jackson pratt", "kerley b") could be
+               a person: it too needs clinical context (loose) */
+            if (why == KEEP_POST && elo < ehi && all_named && !clinical_context(c, elo, ehi, 1)) continue;
+            /* (loose context for a single-word entry of clinical_keep_post.txt: it is clinical
+               notation first, "neg Homans"; strict for the larger lists, which hold "Lana") */
+            if (named && (why == KEEP_WORD || elo == ehi) && !clinical_context(c, lo, hi, why == KEEP_POST))
+                continue;
+            for (size_t z = lo; z <= hi; z++) {
+                lab[z] = -1;
+                if (ki) ki[z] = (keepinfo){(uint8_t)why, (int32_t)lo, (int32_t)hi, (int32_t)elo, (int32_t)ehi};
+            }
+            any_kept = 1;
+            q = hi;
+        }
+        /* the rest of a run with a kept clinical word goes too when it is only common words
+           ("Cr rose": "rose" is a given name but here the verb) */
+        if (any_kept) {
+            int weak = 1;
+            for (size_t q = i; q <= j && weak; q++)
+                if (lab[q] >= 0)
+                    weak = (c->t[q].f & F_NOT_NAME) && !strong_word(&c->t[q]) && c->t[q].nletters >= 2 &&
+                           !((evd[q] >> DEID_SRC_PATTERN) & 1);
+            for (size_t q = i; q <= j && weak; q++)
+                if (lab[q] >= 0) {
+                    lab[q] = -1;
+                    if (ki) ki[q] = (keepinfo){KEEP_RUN, (int32_t)i, (int32_t)j, (int32_t)i, (int32_t)j};
+                }
+        }
+        i = j + 1;
+    }
+}
+
+/* Whether the span covers a word the keep filter kept. */
+static int keeps_in(const ctx *c, const keepinfo *ki, const deid_span *sp) {
+    if (!ki) return 0;
+    size_t lo = 0, hi = c->nt;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (c->t[mid].e <= sp->start) lo = mid + 1;
+        else hi = mid;
+    }
+    for (size_t q = lo; q < c->nt && c->t[q].s < sp->end; q++)
+        if (ki[q].why) return 1;
+    return 0;
+}
+
 /* Spans from the labelled words (see the file comment). Words join one group when they are
  * neighbours on a line with the same label, or covered by the same evidence span (a date's
  * "1990", "02" and "18"); a group's type is the one with the most probability summed over its
  * words, and its span the union of the evidence spans of that type overlapping it, plus its words
- * no such span covers. P is (T, L). */
-static int spans_from_labels(const ctx *c, const int8_t *lab, const float *P, spanvec *out) {
+ * no such span covers. P is (T, L). Words the keep filter kept (ki) are in no span. */
+static int spans_from_labels(const ctx *c, const int8_t *lab, const float *P, const keepinfo *ki, spanvec *out) {
     /* the longest evidence span covering each word */
     long *evid = cf_malloc((c->nt + 1) * sizeof *evid);
     if (!evid) return -1;
@@ -1210,6 +1600,8 @@ static int spans_from_labels(const ctx *c, const int8_t *lab, const float *P, sp
         for (size_t k = 0; k < c->spans.n; k++) {
             const deid_span *sp = &c->spans.v[k];
             if (sp->type != ty || sp->end <= c->t[i0].s || sp->start >= re) continue;
+            /* an evidence span over a word the keep filter kept does not bring it back */
+            if (keeps_in(c, ki, sp)) continue;
             if (numeric) {
                 if (sp->start < hs) hs = sp->start;
                 if (sp->end > he) he = sp->end;
@@ -1231,7 +1623,7 @@ static int spans_from_labels(const ctx *c, const int8_t *lab, const float *P, sp
                 int cov = 0;
                 for (size_t k = 0; k < c->spans.n && !cov; k++) {
                     const deid_span *sp = &c->spans.v[k];
-                    cov = sp->type == ty && sp->start < c->t[q].e && sp->end > c->t[q].s;
+                    cov = sp->type == ty && sp->start < c->t[q].e && sp->end > c->t[q].s && !keeps_in(c, ki, sp);
                 }
                 if (!cov) sv_add(out, c->t[q].s, c->t[q].e, ty);
             }
@@ -1243,7 +1635,8 @@ static int spans_from_labels(const ctx *c, const int8_t *lab, const float *P, sp
 }
 
 /* The model's labels: lab[i] = type or -1; prob[i] = 1 - P(O) when not NULL. */
-static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float *prob, float **P_out, cf_err *err) {
+static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float *prob, float **P_out, keepinfo *ki,
+                        cf_err *err) {
     const deid_model *m = c->r->model;
     size_t T = c->nt;
     float *E = cf_malloc(T * DEID_NL * sizeof *E), *P = cf_malloc(T * DEID_NL * sizeof *P);
@@ -1301,6 +1694,7 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
             continue;
         lab[i] = (int8_t)ty;
     }
+    if (ki) keep_filter(c, lab, evd, P, ki);
     free(evd);
     free(E);
     free(work);
@@ -1335,11 +1729,13 @@ int deid_find(const deid_text_rules *r, const char *text, size_t len, const deid
     int8_t *lab = rc ? NULL : cf_malloc(c.nt);
     float *P = NULL;
     if (!rc && !lab) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-    if (!rc) rc = model_labels(&c, &fb, lab, NULL, &P, err);
+    keepinfo *ki = rc ? NULL : cf_calloc(c.nt + 1, sizeof *ki);
+    if (!rc && !ki) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+    if (!rc) rc = model_labels(&c, &fb, lab, NULL, &P, ki, err);
     spanvec out = {0};
     if (!rc) {
         out.cur_tag = 0;
-        if (spans_from_labels(&c, lab, P, &out)) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        if (spans_from_labels(&c, lab, P, ki, &out)) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         /* the record's known strings are taken whatever the model says */
         for (size_t k = 0; !rc && k < c.spans.n; k++)
             if ((c.spans.tag[k] >> 16) == DEID_SRC_KNOWN) sv_add(&out, c.spans.v[k].start, c.spans.v[k].end, c.spans.v[k].type);
@@ -1348,6 +1744,7 @@ int deid_find(const deid_text_rules *r, const char *text, size_t len, const deid
         if (out.oom) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
     }
     free(lab);
+    free(ki);
     free(P);
     deid__featbuf_free(&fb);
     if (!rc) {
@@ -1410,7 +1807,12 @@ int deid_find_explain(const deid_text_rules *r, const char *text, size_t len, co
         prob = cf_malloc((c.nt + 1) * sizeof *prob);
         if (!lab || !prob) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
     }
-    if (!rc) rc = model_labels(&c, &fb, lab, prob, &P, err);
+    keepinfo *ki = NULL;
+    if (!rc) {
+        ki = cf_calloc(c.nt + 1, sizeof *ki);
+        if (!ki) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+    }
+    if (!rc) rc = model_labels(&c, &fb, lab, prob, &P, ki, err);
     for (size_t k = 0; !rc && k < n; k++) {
         /* the most probable word of the span, and its features by contribution to the span's
            label against O */
@@ -1449,6 +1851,39 @@ int deid_find_explain(const deid_text_rules *r, const char *text, size_t len, co
                                    (double)topv[z]);
         }
     }
+    /* the words the keep filter kept, one line per entry that kept them, after the spans */
+    size_t nk = 0;
+    for (size_t i = 0; !rc && i < c.nt; i++)
+        if (ki[i].why && (i == 0 || ki[i - 1].why != ki[i].why || ki[i - 1].lo != ki[i].lo)) nk++;
+    if (!rc && nk) {
+        deid_explained *nx = cf_realloc_array(ex, n + nk, sizeof *ex);
+        if (!nx) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        else ex = nx;
+    }
+    for (size_t i = 0; !rc && nk && i < c.nt; i++) {
+        if (!ki[i].why || (i > 0 && ki[i - 1].why == ki[i].why && ki[i - 1].lo == ki[i].lo)) continue;
+        size_t e = i;
+        while (e + 1 < c.nt && ki[e + 1].why == ki[i].why && ki[e + 1].lo == ki[i].lo) e++;
+        deid_explained *x = &ex[n++];
+        memset(x, 0, sizeof *x);
+        x->start = c.t[i].s;
+        x->end = c.t[e].e;
+        x->kept = 1;
+        /* the model's type and probability for the most probable word */
+        size_t best = i;
+        for (size_t q = i; q <= e; q++)
+            if (prob[q] > prob[best]) best = q;
+        int by = 1;
+        for (int y = 2; y < DEID_NL; y++)
+            if (P[best * DEID_NL + y] > P[best * DEID_NL + by]) by = y;
+        x->type = by - 1;
+        x->prob = prob[best];
+        const keepinfo *k = &ki[i];
+        size_t es = c.t[k->elo].s, ee = c.t[k->ehi].e;
+        snprintf(x->why, sizeof x->why, "P(PHI)=%.3f; kept: %s \"%.*s\"", (double)prob[best], KEEP_WHY[k->why],
+                 (int)(ee - es > 60 ? 60 : ee - es), text + es);
+    }
+    free(ki);
     free(P);
     free(prob);
     free(lab);

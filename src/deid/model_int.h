@@ -32,6 +32,10 @@ typedef struct deid_model {
        ("@threshold_bare"), and a word whose most probable label is a shaped type (date, phone,
        id, ZIP, age...) that no pattern covers ("@threshold_nopattern") */
     float threshold_bare, threshold_nopattern;
+    /* round 8: the context of a word in a note written in one case is also emitted conjoined
+       with "one case" (model.c, one_case_context); "@one_case_context<TAB>1" in the file. A
+       model without it never sees those features, so older files read as before. */
+    int one_case_context;
     /* lookup index built after loading: (ix_mask + 1) slots, each the upper 32 bits of a feature
        name's hash (never 0) and its row; names are not compared (a feature the model lacks
        matching a slot's 32-bit tag happens about once in a billion lookups, and costs one

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
     const char *file;
@@ -213,6 +214,40 @@ static int load_list(deid_text_rules *r, const char *dir, const list_file *lf, c
     }
     free(buf);
     return CF_OK;
+}
+
+/* The clinical keep filter's own list (clinical_keep_post.txt): read after the model only, never
+ * as model evidence, so it can grow without a refit. Entries are stored lower-cased, words joined
+ * by one space as in add_entry(). A rules folder without the file has an empty list. */
+static int load_keep_post(deid_text_rules *r, const char *dir, cf_err *err) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/clinical_keep_post.txt", dir);
+    if (access(path, F_OK) != 0) return CF_OK;
+    char *buf;
+    size_t len;
+    int rc = read_file(dir, "clinical_keep_post.txt", &buf, &len, path, sizeof path, err);
+    if (rc) return rc;
+    size_t pos = 0, ls, le;
+    while (!rc && next_line(buf, len, &pos, &ls, &le)) {
+        if (le == ls || buf[ls] == '#') continue;
+        char low[512], key[512];
+        if (le - ls >= sizeof low) continue;
+        size_t ll = deid_lower(buf + ls, le - ls, low, sizeof low);
+        if (ll == (size_t)-1) continue;
+        size_t wp = 0, ws, we, kl = 0;
+        int nw = 0;
+        while (deid_next_word(low, ll, &wp, &ws, &we)) {
+            if (kl + (we - ws) + 1 >= sizeof key) break;
+            if (nw++) key[kl++] = ' ';
+            memcpy(key + kl, low + ws, we - ws);
+            kl += we - ws;
+        }
+        if (nw == 0) continue;
+        if (strmap_intern(&r->keep_post, key, kl) < 0) rc = cf_fail(err, CF_EINTERNAL, "%s: out of memory", path);
+        if (nw > r->keep_post_max_words) r->keep_post_max_words = nw;
+    }
+    free(buf);
+    return rc;
 }
 
 /* Cue entries kept raw per kind, for {@kind} in patterns and for street endings. */
@@ -630,11 +665,13 @@ int deid_rules_load(deid_text_rules **out, const char *rules_dir, cf_err *err) {
     if (!r) return cf_fail(err, CF_EINTERNAL, "out of memory");
     strmap_init(&r->words);
     strmap_init(&r->phrases);
+    strmap_init(&r->keep_post);
     strvec raw[N_CUE_KINDS + 32];
     memset(raw, 0, sizeof raw);
     int rc = CF_OK;
     for (size_t i = 0; i < sizeof LIST_FILES / sizeof LIST_FILES[0] && !rc; i++)
         rc = load_list(r, rules_dir, &LIST_FILES[i], err);
+    if (!rc) rc = load_keep_post(r, rules_dir, err);
     if (!rc) rc = load_cues(r, rules_dir, raw, err);
     if (!rc) rc = load_patterns(r, rules_dir, raw, err);
     if (!rc) {
@@ -686,6 +723,7 @@ void deid_rules_free(deid_text_rules *r) {
     deid_model_free(r->model);
     strmap_free(&r->words);
     strmap_free(&r->phrases);
+    strmap_free(&r->keep_post);
     free(r->wflags);
     free(r->pflags);
     free(r->wix.slots);

@@ -90,6 +90,10 @@ typedef struct {
     size_t start, end;
     int type;
     float prob;
+    /* 1: not removed. The model took these words (type, prob) but the clinical keep filter kept
+       them; why names the keep-list entry or the notation ("kept: clinical_keep_post.txt entry
+       \"kerley b\""). These come after the removed spans. */
+    int kept;
     char why[320];
 } deid_explained;
 int deid_find_explain(const deid_text_rules *r, const char *text, size_t len, const deid_known *known,

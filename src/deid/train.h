@@ -25,6 +25,7 @@ typedef struct {
     float prune;     /* weights under this in magnitude are not saved (default 0.05) */
     int min_count;   /* features seen in fewer training words than this keep weight 0 and are not
                         saved (default 3): a smaller, faster model that does not memorise one-offs */
+    int one_case_context; /* emit the one-case context features (model_int.h; default 0) */
     uint64_t seed;   /* shuffling */
     int verbose;     /* loss per epoch on stderr */
 } deid_train_opts;

@@ -6,15 +6,19 @@
  * plus provenance (source table, source row) for every event. Events are sorted by subject,
  * then time (static facts, TIME_NULL, first), then provenance. Columns are stored separately
  * (struct of arrays) so a reader touches only the columns it needs. Version 1 was read through
- * mmap as it lay on disk (28 bytes per event); version 2 compresses the event columns block by
- * block (about a fifth of that) and decodes them either all at open (store_open) or a block at a
- * time through a cursor (store_open_summary and store_cursor_*, below).
+ * mmap as it lay on disk (28 bytes per event); versions 2 and 3 encode the event columns block by
+ * block and decode them either all at open (store_open) or a block at a time through a cursor
+ * (store_open_summary and store_cursor_*, below). Version 2 (zstd over byte planes, about 5 bytes
+ * per event) decoded at a third to a fifth of version 1's read speed; version 3 (written today:
+ * bit-packed streams, about 8.5 bytes per event) costs 1.1-1.8x version 1's CPU per pass.
  *
  * Layout (all integers little-endian, every section 64-byte aligned):
  *   header (4096 bytes): magic, format version, flags, counts, section table, BLAKE2b of header
- * Version 2 (written today) stores the event columns compressed, in blocks of 65,536 events
- * (store_format.h describes a block's encoding: deltas, byte planes, zstd with its checksum):
- *   EVENT_DATA     bytes         the blocks, one zstd frame each
+ * Versions 2 and 3 store the event columns encoded, in blocks of 65,536 events (store_format.h
+ * describes both encodings: version 2 deltas in byte planes, one zstd frame per block with its
+ * checksum; version 3 deltas, ids and values frame-of-reference bit-packed or in block
+ * dictionaries, a CRC-32 per block):
+ *   EVENT_DATA     bytes         the blocks
  *   EVENT_BLOCKS   {uint64 offset, size, n_events} [ceil(N / 65536)]
  *   SUMMARY        uint64 [3+K]  static, numeric and with-text events, then events per source
  * and the reader decodes them into the columns below (all of them, or a block's worth at a time).
@@ -36,7 +40,7 @@
  *   SUBJECT_KEY_OFFSET uint64[S+1], SUBJECT_KEY_HEAP: optional original subject identifiers
  *                  (e.g. FHIR Patient ids) when subject ids were derived from strings
  *   META           bytes         UTF-8 JSON: producer, inputs, rejection summary, policies
- * (in version 2 the sections after the event blocks come in this order too)
+ * (in versions 2 and 3 the sections after the event blocks come in this order too)
  * Each section carries a BLAKE2b-256 checksum; store_open checks the header's, store_verify all.
  *
  * The writer accepts events in any order and any number, spilling sorted runs to anonymous
@@ -51,7 +55,7 @@
 #include "util/err.h"
 #include "util/timeutil.h"
 
-#define STORE_FORMAT_VERSION 2     /* written; version 1 stores are still read */
+#define STORE_FORMAT_VERSION 3     /* written; versions 1 and 2 are still read */
 #define STORE_MAX_SOURCES 65535
 #define STORE_MAX_ROW ((UINT64_C(1) << 48) - 1)
 
@@ -71,6 +75,8 @@ typedef struct {
     size_t memory_budget;   /* bytes of event buffer before spilling; 0 = default (256 MiB) */
     const char *scratch_dir;/* where spill runs go; NULL = directory of the output */
     uint32_t flags;         /* STORE_FLAG_* to record in the header */
+    uint32_t version;       /* format to write: 0 = STORE_FORMAT_VERSION; 2 to make a version 2
+                             * store (tests that older stores stay readable) */
 } store_writer_options;
 
 int store_writer_open(store_writer **out, const char *path, const store_writer_options *opt,
@@ -128,15 +134,15 @@ typedef struct {
     const char *subject_key_heap;
     const char *meta;                       /* JSON, meta_len bytes, not NUL-terminated */
     size_t meta_len;
-    /* Counts over all events: version 2 stores keep them; for a version 1 store
+    /* Counts over all events: version 2 and 3 stores keep them; for a version 1 store
      * store_open_summary counts them in one pass and store_open leaves has_summary 0. */
     int has_summary;
     uint64_t n_static_events, n_numeric_events, n_text_events;
     const uint64_t *source_events;          /* (K) events per provenance source */
-    void *decoded;                          /* version 2: the decoded event columns (owned) */
+    void *decoded;                          /* versions 2-3: the decoded event columns (owned) */
     size_t decoded_len;
     uint64_t *summary_buf;                  /* version 1: the counts computed at open (owned) */
-    /* Version 2: where the compressed blocks lie in the mapping (read by store_cursor). */
+    /* Versions 2-3: where the encoded blocks lie in the mapping (read by store_cursor). */
     const void *blocks;                     /* store_block [n_blocks], store_format.h */
     const char *block_data;
     uint64_t n_blocks;
@@ -144,14 +150,14 @@ typedef struct {
     struct store_cache *cache;              /* decoded blocks kept for later passes (owned) or NULL */
 } store;
 
-/* Opens a store. A version 1 store's columns are mapped as they lie in the file; a version 2
+/* Opens a store. A version 1 store's columns are mapped as they lie in the file; a version 2 or 3
  * store's compressed blocks are decoded into memory (28 bytes per event), in parallel, each
  * block's checksum and ids checked on the way. Stages that read the events in order (a pass over
  * subjects) should use store_open_summary and a store_cursor instead: memory stays bounded by a
- * block and the largest subject, and a pass is as fast as a version 1 store's. */
+ * block and the largest subject (a version 3 pass: docs/SCALE.md has its speed against version 1). */
 int store_open(store *s, const char *path, cf_err *err);
 /* Opens only what a summary needs: counts, dictionaries, subject index, metadata; the per-event
- * columns (time, code, numeric, text, prov) are NULL for a version 2 store. Costs no pass over
+ * columns (time, code, numeric, text, prov) are NULL for a version 2 or 3 store. Costs no pass over
  * the events. */
 int store_open_summary(store *s, const char *path, cf_err *err);
 void store_close(store *s);
@@ -168,7 +174,7 @@ typedef struct {
     const uint64_t *prov;
 } store_events;
 
-/* A cursor hands out the events of a range or of one subject, decoding a version 2 store one
+/* A cursor hands out the events of a range or of one subject, decoding a version 2 or 3 store one
  * block (65,536 events) at a time into buffers it reuses, each block's checksum and ids checked
  * when it is decoded. It works on a store from store_open or store_open_summary, of either
  * version: when the store's columns are in memory already (version 1, or store_open) it points
@@ -193,7 +199,7 @@ void store_cursor_free(store_cursor *c);
 int store_cursor_range(store_cursor *c, uint64_t begin, uint64_t end, store_events *ev, cf_err *err);
 /* The events of subject index k (< n_subjects). */
 int store_cursor_subject(store_cursor *c, uint64_t k, store_events *ev, cf_err *err);
-/* Lets the cursors of a version 2 store keep the blocks they decode, up to budget bytes in all
+/* Lets the cursors of a version 2 or 3 store keep the blocks they decode, up to budget bytes in all
  * (1.75 MiB a block), for stages that pass over the store several times (timeline preparation
  * makes ten passes): a kept block is decoded once. The first blocks decoded are kept and
  * later ones decoded again on every pass, so memory stays bounded whatever the store's size.
@@ -203,7 +209,7 @@ int store_cache_set(store *s, size_t budget, cf_err *err);
 
 /* 1 when s's per-event columns (time, code, numeric, text, prov) can be read: opened by
  * store_open, or a version 1 store (mapped as it lies) by store_open_summary, or a store with
- * no events; 0 for a version 2 store opened by store_open_summary. */
+ * no events; 0 for a version 2 or 3 store opened by store_open_summary. */
 static inline int store_events_open(const store *s) {
     return s->code != NULL || s->n_events == 0;
 }

@@ -1,4 +1,5 @@
-/* Version 2 event blocks: each block's columns become six integer streams (deltas where values
+/* Event blocks of versions 2 and 3. Version 3 (store_block3.c) packs each stream's bits itself;
+ * version 2, here: each block's columns become six integer streams (deltas where values
  * follow each other: times, text ids, rows of one source), each stream is split into byte planes,
  * and the whole block is one zstd frame with its content checksum.
  *
@@ -13,10 +14,13 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "store/store_block3.h"
 #include "store/store_format.h"
 #include "util/err.h"
 
 struct store_block_ctx {
+    uint32_t version;    /* 2, or 3: then v3 does the work */
+    store_block3_ctx *v3;
     ZSTD_CCtx *cctx;
     ZSTD_DCtx *dctx;
     uint8_t *raw;        /* one decompressed block */
@@ -27,9 +31,14 @@ struct store_block_ctx {
     uint32_t n_sources;
 };
 
-store_block_ctx *store_block_ctx_new(uint32_t n_sources, int level) {
+store_block_ctx *store_block_ctx_new(uint32_t n_sources, int level, uint32_t version) {
     store_block_ctx *x = calloc(1, sizeof *x);
     if (!x) return NULL;
+    x->version = version;
+    if (version == 3) {
+        if (!(x->v3 = store_block3_ctx_new(n_sources, level != 0))) goto fail;
+        return x;
+    }
     x->n_sources = n_sources;
     x->raw = malloc((size_t)STORE_BLOCK_EVENTS * STORE_BLOCK_BYTES_PER_EVENT);
     x->tmp = malloc((size_t)STORE_BLOCK_EVENTS * sizeof *x->tmp);
@@ -56,6 +65,7 @@ fail:
 
 void store_block_ctx_free(store_block_ctx *x) {
     if (!x) return;
+    store_block3_ctx_free(x->v3);
     ZSTD_freeCCtx(x->cctx);
     ZSTD_freeDCtx(x->dctx);
     CF_FREE_ALL(x->raw, x->packed, x->tmp, x->last_row, x);
@@ -93,6 +103,7 @@ static const int stream_width[6] = {8, 4, 4, 8, 2, 8};
 
 int store_block_encode(store_block_ctx *x, const store_block_cols *c, size_t n, const void **out,
                        size_t *out_len) {
+    if (x->v3) return store_block3_encode(x->v3, c, n, out, out_len);
     if (n == 0 || n > STORE_BLOCK_EVENTS || !x->cctx) return -1;
     /* One stream at a time through a reused temporary: the values of stream s for all n events. */
     uint64_t *v = x->tmp;
@@ -196,6 +207,7 @@ __attribute__((optimize("O3"))) static uint32_t max32(const uint32_t *v, size_t 
 
 int store_block_decode(store_block_ctx *x, const void *src, size_t len, size_t n, uint64_t n_codes,
                        uint64_t n_texts, const store_block_cols *c, const char **why) {
+    if (x->v3) return store_block3_decode(x->v3, src, len, n, n_codes, n_texts, c, why);
     *why = "";
     if (n == 0 || n > STORE_BLOCK_EVENTS || !x->dctx) {
         *why = "has an impossible event count";

@@ -1,5 +1,5 @@
-/* Version 2 event blocks: encoding and decoding of one block of events (internal to src/store).
- * The layout of a decompressed block is described next to STORE_BLOCK_EVENTS in store_format.h. */
+/* Event blocks (versions 2 and 3): encoding and decoding of one block of events (internal to
+ * src/store). The layouts are described next to STORE_BLOCK_EVENTS in store_format.h. */
 #ifndef CLINFM_STORE_BLOCK_H
 #define CLINFM_STORE_BLOCK_H
 
@@ -15,9 +15,10 @@ typedef struct {
     uint64_t *prov;
 } store_block_cols;
 
-/* Per-thread working memory for encoding or decoding blocks. */
+/* Per-thread working memory for encoding or decoding blocks of one format version (2 or 3). level:
+ * 0 for a decoding context, else an encoding one (the zstd level for version 2). */
 typedef struct store_block_ctx store_block_ctx;
-store_block_ctx *store_block_ctx_new(uint32_t n_sources, int level);
+store_block_ctx *store_block_ctx_new(uint32_t n_sources, int level, uint32_t version);
 void store_block_ctx_free(store_block_ctx *c);
 
 /* Compresses n events (1..STORE_BLOCK_EVENTS) of c into a buffer owned by the context; *out and
@@ -25,9 +26,9 @@ void store_block_ctx_free(store_block_ctx *c);
 int store_block_encode(store_block_ctx *x, const store_block_cols *c, size_t n, const void **out,
                        size_t *out_len);
 
-/* Decompresses one block of n events into c (each array with room for n). Returns 0, or -1 with a
- * reason in why (a static string) when the frame is damaged (its checksum fails), decompresses to
- * another size, or holds an id out of range: code >= n_codes, text > n_texts, source >= the
+/* Decodes one block of n events into c (each array with room for n). Returns 0, or -1 with a
+ * reason in why (a static string) when the block is damaged (its checksum fails), decodes to
+ * another size or is malformed, or holds an id out of range: code >= n_codes, text > n_texts, source >= the
  * context's n_sources. */
 int store_block_decode(store_block_ctx *x, const void *src, size_t len, size_t n, uint64_t n_codes,
                        uint64_t n_texts, const store_block_cols *c, const char **why);

@@ -1,4 +1,4 @@
-/* Store cursor: the events of a range or a subject, a version 2 block decoded at a time into
+/* Store cursor: the events of a range or a subject, a version 2 or 3 block decoded at a time into
  * reused buffers (see store.h for the contract).
  *
  * Why reused buffers and not the whole store decoded at open: memory stays at a few blocks however
@@ -210,13 +210,13 @@ int store_cursor_new(store_cursor **out, const store *s, unsigned flags, cf_err 
         *out = NULL;
         return cf_fail(err, CF_EINTERNAL, "store cursor: the store has neither columns nor blocks");
     }
-    c->ctx = store_block_ctx_new((uint32_t)s->n_sources, 0);
+    c->ctx = store_block_ctx_new((uint32_t)s->n_sources, 0, s->version);
     if (!c->ctx || slot_init(&c->own)) goto oom;
     if ((flags & STORE_CURSOR_READAHEAD) && s->n_blocks > 1) {
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         int nt = ncpu < 1 ? 1 : ncpu > WORKERS_MAX ? WORKERS_MAX : (int)ncpu;
         for (int i = 0; i < nt; i++)
-            if (!(c->th_ctx[i] = store_block_ctx_new((uint32_t)s->n_sources, 0))) goto oom;
+            if (!(c->th_ctx[i] = store_block_ctx_new((uint32_t)s->n_sources, 0, s->version))) goto oom;
         for (int i = 0; i < RING; i++)
             if (slot_init(&c->ring[i])) goto oom;
         /* Without a thread the cursor still works: every block is decoded by the caller. */

@@ -31,16 +31,17 @@ enum store_section_kind {
     SEC_SUBJECT_KEY_OFFSET,
     SEC_SUBJECT_KEY_HEAP,
     SEC_META,
-    /* Version 2: the five event columns above are replaced by compressed blocks, and the counts
-     * inspect needs are precomputed. */
+    /* Versions 2 and 3: the five event columns above are replaced by encoded blocks, and the
+     * counts inspect needs are precomputed. */
     SEC_EVENT_BLOCKS,   /* store_block [n_blocks]: where each block of events lies in EVENT_DATA */
-    SEC_EVENT_DATA,     /* one zstd frame per block (content checksum on) */
+    SEC_EVENT_DATA,     /* version 2: one zstd frame per block (content checksum on); version 3:
+                         * bit-packed streams with a CRC-32 per block */
     SEC_SUMMARY,        /* uint64 [3 + K]: static, numeric, text events, then events per source */
     SEC_COUNT_ /* one past the last kind */
 };
 
 /* The header's section table has room for this many entries in every version (version 1 wrote
- * 19, version 2 writes 17), so the header layout, and its checksum's place, never move. */
+ * 19, versions 2 and 3 write 17), so the header layout, and its checksum's place, never move. */
 #define STORE_MAX_SECTIONS 20
 
 /* Version 2 event blocks: STORE_BLOCK_EVENTS events each (the last may hold fewer). A block
@@ -53,12 +54,37 @@ enum store_section_kind {
  *   row     8 planes  zigzag(row[i] - last row of the same source in the block), 0 at its start
  * Plane p of a stream of width w holds byte p of every value (little-endian), so the high bytes
  * that small values leave zero compress to almost nothing. */
+/* Version 3 event blocks (written today; store_block3.c): the same six streams, each packed on
+ * its own without a general-purpose compressor, in this order:
+ *   u32 n_events, u32 0
+ *   time     stream  time[i] - time[i-1] (wrapping), time[-1] = 0 at the block start
+ *   code     stream  the code id
+ *   numeric  stream  the float's bits (NaN kept bit for bit)
+ *   text     stream  0 when no text, else zigzag(text[i] - last text id in the block) + 1
+ *   source   stream  the provenance source id
+ *   u64 row mode     0: row = the source's lowest row in the block + offset;
+ *                    1: row = the source's previous row in the block (0 at first) + unzigzag(delta)
+ *   row base stream  n_sources values: each source's lowest row in the block (mode 0), or zeros
+ *   row      stream  the offsets (mode 0) or deltas (mode 1)
+ *   u32 CRC-32 (zlib's polynomial) of every byte before it
+ * A stream of m values (m = n_events, or n_sources for the row bases) is one of:
+ *   FOR   u8 0, u8 w, u16 0, u32 e, u64 base, u64 mult; then m values of w bits (w 0..56 or 64),
+ *         little-endian bit order, value i at bit i*w, followed by 8 zero bytes (w < 64; so an
+ *         unpacker can read any value with one 8-byte load); then e u16 positions and e u64
+ *         values. Value i = base + mult * packed[i] (wrapping), except at the e positions, where
+ *         it is the listed value (exceptions: a rare wide value does not widen every value).
+ *   DICT  (code, value and source streams only) u8 1, u8 0, u16 0, u32 d (1..16384), u64 0,
+ *         u64 0; then a FOR stream of the d distinct values (sorted), then a FOR stream of m
+ *         indices into them.
+ * The writer picks per stream whatever is smallest (width, exceptions, divisor, dictionary for the
+ * code and value streams; row mode 1 only when a quarter smaller), from the block's values
+ * alone. Rows from the lowest row decode without a chain from event to event, hence the default. */
 #define STORE_BLOCK_EVENTS 65536u
 #define STORE_BLOCK_BYTES_PER_EVENT 34u
 
 typedef struct {
     uint64_t offset;   /* into the EVENT_DATA section */
-    uint64_t size;     /* compressed bytes */
+    uint64_t size;     /* encoded bytes */
     uint64_t n_events;
 } store_block;
 

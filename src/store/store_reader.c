@@ -4,7 +4,7 @@
  * byte order, version, the header checksum, that every section lies inside the file with the size
  * its counts imply, and that the small offset tables (codes, sources, subjects) are monotone and
  * in bounds. For a version 1 store, per-event checks (code ids, text ids) and the section checksums
- * cost a full read of the file and live in store_verify; a version 2 store's blocks are read
+ * cost a full read of the file and live in store_verify; a version 2 or 3 store's blocks are read
  * anyway to decode them, so their checksums and ids are checked where they are decoded: at open
  * (store_open), or block by block (store_open_summary and a store_cursor, store_cursor.c). */
 #include "store/store.h"
@@ -43,7 +43,7 @@ typedef struct {
 static void *decode_worker(void *arg) {
     decode_job *j = arg;
     store *s = j->s;
-    store_block_ctx *x = store_block_ctx_new((uint32_t)s->n_sources, 0);
+    store_block_ctx *x = store_block_ctx_new((uint32_t)s->n_sources, 0, s->version);
     if (!x) {
         __atomic_store_n(&j->oom, 1, __ATOMIC_SEQ_CST);
         __atomic_store_n(&j->failed, 1, __ATOMIC_SEQ_CST);
@@ -72,7 +72,7 @@ static void *decode_worker(void *arg) {
     return NULL;
 }
 
-/* Decodes every block of a version 2 store into one allocation holding the five columns. */
+/* Decodes every block of a version 2 or 3 store into one allocation holding the five columns. */
 static int decode_events(store *s, const store_block *blocks, uint64_t n_blocks, const char *data,
                          const char *path, cf_err *err) {
     uint64_t N = s->n_events;
@@ -174,8 +174,8 @@ static int open_store(store *s, const char *path, int summary_only, cf_err *err)
         cf_fail(err, CF_EINPUT, "%s: store was written on a machine of other byte order", path);
         goto fail;
     }
-    if (h->version != 1 && h->version != STORE_FORMAT_VERSION) {
-        cf_fail(err, CF_EINPUT, "%s: store format version %u, this clinfm reads versions 1 and %u; re-run "
+    if (h->version < 1 || h->version > STORE_FORMAT_VERSION) {
+        cf_fail(err, CF_EINPUT, "%s: store format version %u, this clinfm reads versions 1 to %u; re-run "
                 "`clinfm ingest` with this version", path, h->version, STORE_FORMAT_VERSION);
         goto fail;
     }
@@ -196,7 +196,7 @@ static int open_store(store *s, const char *path, int summary_only, cf_err *err)
     s->first_time = h->first_time;
     s->last_time = h->last_time;
     uint64_t N = s->n_events, S = s->n_subjects, C = s->n_codes, T = s->n_texts, K = s->n_sources;
-    /* Version 1 stores 28 bytes per event; version 2 at least one block entry per 65,536. */
+    /* Version 1 stores 28 bytes per event; versions 2 and 3 at least one block entry per 65,536. */
     uint64_t max_events = h->version == 1 ? s->map_len : s->map_len / sizeof(store_block) * STORE_BLOCK_EVENTS;
     if (N > max_events || S > N || C > s->map_len || T > s->map_len || K > STORE_MAX_SOURCES + 1) {
         cf_fail(err, CF_EINPUT, "%s: store counts are inconsistent with its size", path);
@@ -283,6 +283,14 @@ static int open_store(store *s, const char *path, int summary_only, cf_err *err)
         s->blocks = blocks;
         s->block_data = block_data;
         s->n_blocks = n_blocks;
+        /* The blocks are read all at once (store_open, on every core: out of order) or front to
+         * back (a cursor's pass): said to the kernel, a cold file streams in large reads ahead of
+         * the decoders instead of a page fault at a time. Advice only. */
+        long page = sysconf(_SC_PAGESIZE);
+        if (page > 0 && data_len) {
+            uintptr_t at = (uintptr_t)block_data & ~(uintptr_t)(page - 1);
+            madvise((void *)at, (size_t)((uintptr_t)block_data + data_len - at), summary_only ? MADV_SEQUENTIAL : MADV_WILLNEED);
+        }
         if (!summary_only && (rc = decode_events(s, blocks, n_blocks, block_data, path, err))) goto fail;
     } else if (summary_only && (rc = count_v1(s, err))) {
         goto fail;

@@ -37,8 +37,8 @@
 #define SHORT_TEXT_MAX 64          /* texts up to this length are deduplicated */
 #define SHORT_TEXT_LIMIT 4000000u  /* stop deduplicating after this many distinct short texts */
 #define COLUMN_BUF (1u << 20)
-/* zstd level for event blocks: measured on the MIMIC-IV demo, levels above 3 cost writing time
- * for little size. */
+/* zstd level for version 2 event blocks (written only on request: tests that older stores read):
+ * measured on the MIMIC-IV demo, levels above 3 cost writing time for little size. */
 #define STORE_ZSTD_LEVEL 3
 
 typedef struct {
@@ -98,6 +98,7 @@ struct store_writer {
     char path[4096];
     char scratch_dir[4096];
     uint32_t flags;
+    uint32_t version;        /* format written: STORE_FORMAT_VERSION, or 2 (tests of old stores) */
     wevent *buf;
     size_t n, buf_alloc, cap; /* events held, allocated, and allowed by the budget */
     /* A full buffer is spilled on a thread of its own while adding goes on into the other
@@ -152,6 +153,12 @@ int store_writer_open(store_writer **out, const char *path, const store_writer_o
     w->cap = budget / 2 / sizeof(wevent); /* two buffers: one filling, one spilling */
     if (w->cap < 1024) w->cap = 1024;
     w->flags = opt ? opt->flags : 0;
+    w->version = opt && opt->version ? opt->version : STORE_FORMAT_VERSION;
+    if (w->version < 2 || w->version > STORE_FORMAT_VERSION) {
+        uint32_t v = w->version;
+        free(w);
+        return cf_fail(err, CF_EINTERNAL, "store writer: cannot write format version %u", v);
+    }
     strmap_init(&w->codes);
     strmap_init(&w->sources);
     strmap_init(&w->short_texts);
@@ -1398,7 +1405,7 @@ int store_writer_finish(store_writer *w, cf_err *err) {
     int cols_rc = block_cols_alloc(&m.blk);
     for (size_t i = 0; i < ENCODERS; i++) {
         cols_rc |= block_cols_alloc(&m.slot[i].cols);
-        if (!(m.slot[i].ctx = store_block_ctx_new((uint32_t)w->sources.count, STORE_ZSTD_LEVEL))) cols_rc = CF_EINTERNAL;
+        if (!(m.slot[i].ctx = store_block_ctx_new((uint32_t)w->sources.count, STORE_ZSTD_LEVEL, w->version))) cols_rc = CF_EINTERNAL;
     }
     m.summary = calloc(3 + w->sources.count, sizeof *m.summary);
     if (cols_rc || !m.summary ||
@@ -1441,7 +1448,7 @@ int store_writer_finish(store_writer *w, cf_err *err) {
     /* Header last, so a torn write can never look like a valid store. */
     memcpy(h->magic, STORE_MAGIC, 8);
     h->endian = STORE_ENDIAN_MARK;
-    h->version = STORE_FORMAT_VERSION;
+    h->version = w->version;
     h->header_size = STORE_HEADER_SIZE;
     h->flags = w->flags;
     h->n_events = N;

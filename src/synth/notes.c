@@ -2059,7 +2059,7 @@ void synth_context_random(const synth_namelists *nl, uint64_t seed, synth_note_c
 
 /* ---- corpora ----------------------------------------------------------------------------- */
 
-int synth_notes_generate_ex(synth_notes *out, const char *rules_dir, int which, int heldout_style, size_t n,
+int synth_notes_generate_ex(synth_notes *out, const char *rules_dir, int which, int style, size_t n,
                             uint64_t seed, cf_err *err) {
     memset(out, 0, sizeof *out);
     synth_namelists *nl = NULL;
@@ -2076,9 +2076,14 @@ int synth_notes_generate_ex(synth_notes *out, const char *rules_dir, int which, 
         synth_note_context ctx;
         uint64_t s = seed * 1000003ULL + i;
         synth_context_random(nl, s, &ctx);
-        int kind = heldout_style ? SYNTH_NOTE_EVENT : (int)(i % SYNTH_NOTE_EVENT);
-        /* every casing, mixed most often (half the notes), upper and lower a quarter each */
-        int casing = (i / SYNTH_NOTE_EVENT) % 4 < 2 ? SYNTH_CASE_MIXED : (i / SYNTH_NOTE_EVENT) % 4 == 2 ? SYNTH_CASE_UPPER : SYNTH_CASE_LOWER;
+        int kind = (style & SYNTH_GEN_HELDOUT_STYLE) ? SYNTH_NOTE_EVENT : (int)(i % SYNTH_NOTE_EVENT);
+        /* every casing, mixed most often (half the notes), upper and lower a quarter each; or
+           upper and lower a half each */
+        size_t blk = i / SYNTH_NOTE_EVENT;
+        int casing = (style & SYNTH_GEN_ONE_CASE) ? (blk % 2 == 0 ? SYNTH_CASE_UPPER : SYNTH_CASE_LOWER)
+                     : blk % 4 < 2                ? SYNTH_CASE_MIXED
+                     : blk % 4 == 2               ? SYNTH_CASE_UPPER
+                                                  : SYNTH_CASE_LOWER;
         synth_note note;
         rc = synth_note_write_ex(&ctx, kind, casing, s, nl, &note, err);
         if (rc) break;

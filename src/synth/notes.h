@@ -121,12 +121,15 @@ void synth_namelists_free(synth_namelists *nl);
 void synth_context_random(const synth_namelists *nl, uint64_t seed, synth_note_context *ctx);
 
 /* n notes as an annotated corpus (deid/deid_eval.h; free with deid_corpus_free via synth_notes_free):
- * kinds and casings cycle over the notes (SYNTH_NOTE_EVENT only when heldout_style is set; then
- * only it). */
+ * kinds and casings cycle over the notes: half mixed case, a quarter each upper and lower case.
+ * style is a set of SYNTH_GEN_* bits: SYNTH_GEN_HELDOUT_STYLE writes only SYNTH_NOTE_EVENT (the
+ * held-apart style); SYNTH_GEN_ONE_CASE writes every note in one case, upper and lower
+ * alternating by blocks of kinds (round 8: more distinct one-case training notes). */
+enum { SYNTH_GEN_HELDOUT_STYLE = 1, SYNTH_GEN_ONE_CASE = 2 };
 typedef struct {
     deid_corpus corpus;
 } synth_notes;
-int synth_notes_generate_ex(synth_notes *out, const char *rules_dir, int which, int heldout_style, size_t n,
+int synth_notes_generate_ex(synth_notes *out, const char *rules_dir, int which, int style, size_t n,
                             uint64_t seed, cf_err *err);
 static inline int synth_notes_generate(synth_notes *out, const char *rules_dir, int which, size_t n, uint64_t seed,
                                        cf_err *err) {

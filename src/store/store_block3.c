@@ -1,0 +1,734 @@
+/* Version 3 event blocks: each block's columns become six integer streams (time deltas, code
+ * ids, float bits, text-id deltas, source ids, and rows as offsets from their source's lowest row
+ * in the block), and each stream is frame-of-reference bit-packed on its own, with no
+ * general-purpose compressor; a CRC-32 over the block checks it. store_format.h gives the byte
+ * layout.
+ *
+ * Why not zstd (version 2): decompressing was 60% of a pass over the store and made a pass three
+ * to five times slower than reading version 1's raw columns. A bit-packed stream decodes in one
+ * loop per stream that does a load, a shift, a mask and a multiply-add per value (the width is a
+ * compile-time constant in each of the scalar unpackers, so the offsets fold; with AVX2, eight
+ * values at a time), and most of the size zstd won came from the narrowing the packing does
+ * itself: small deltas, ids in a block's range, a block's few distinct lab values.
+ *
+ * A stream is packed one of two ways, whichever is smaller:
+ *   FOR   value = base + mult * packed (width w bits), except for listed positions (exceptions)
+ *         whose values are stored whole: the rare big jump (a new subject's first time, a static
+ *         fact's TIME_NULL) does not widen every value. mult is the greatest common divisor of
+ *         the regular values' offsets: times recorded to the second or minute are multiples of
+ *         10^6 or 6 * 10^7 µs.
+ *   DICT  the block's distinct values, sorted, as a FOR stream, then each value's index as a
+ *         FOR stream: for float values (a block holds a few thousand distinct lab results and
+ *         NaN) and code ids.
+ * The encoder's choices depend only on the block's values, so outputs are byte-identical
+ * whatever the thread count or memory budget. */
+#include "store/store_block3.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <libdeflate.h>
+
+#include "store/store.h"
+#include "store/store_format.h"
+#include "util/err.h"
+
+#define DICT_MAX 16384u  /* distinct values a dictionary may hold */
+#define HASH_SLOTS 32768u /* the encoder's table of distinct values: twice DICT_MAX */
+#define EXC_BITS 80       /* an exception's cost: 16-bit position, 64-bit value */
+#define STREAM_HEADER 24  /* u8 mode, u8 width, u16 0, u32 count, u64 base, u64 mult */
+#define MODE_FOR 0
+#define MODE_DICT 1
+#define ROWS_FROM_LOWEST 0 /* row = the source's lowest row in the block + offset */
+#define ROWS_DELTA 1       /* row = the source's previous row in the block + zigzag delta */
+
+struct store_block3_ctx {
+    uint64_t *a;            /* (STORE_BLOCK_EVENTS) one stream's values */
+    uint64_t *b;            /* (STORE_BLOCK_EVENTS) encoder: dictionary indices, row deltas */
+    uint64_t *dict;         /* (DICT_MAX) encoder: a dictionary */
+    uint32_t *dict32;       /* (DICT_MAX) decoder: a dictionary of 32-bit values */
+    uint32_t *src32;        /* (STORE_BLOCK_EVENTS) decoder: source ids */
+    uint8_t *out;           /* one encoded block (encoder) */
+    size_t out_cap;
+    uint64_t *hkey;         /* (HASH_SLOTS) encoder: distinct values */
+    uint32_t *hval;         /* (HASH_SLOTS) their index in the sorted dictionary; 0 = empty slot */
+    uint64_t *row_base;     /* (n_sources) each source's lowest row in the block */
+    uint64_t *prev_row;     /* (n_sources) encoder */
+    uint32_t n_sources;
+    int simd;               /* the CPU has AVX2: the vector unpackers */
+};
+
+static int have_simd(void);
+
+store_block3_ctx *store_block3_ctx_new(uint32_t n_sources, int encoder) {
+    store_block3_ctx *x = calloc(1, sizeof *x);
+    if (!x) return NULL;
+    const size_t E = STORE_BLOCK_EVENTS;
+    x->n_sources = n_sources;
+    x->simd = have_simd() && !getenv("CLINFM_STORE_NO_SIMD");
+    x->a = malloc(E * 8);
+    x->dict32 = malloc(DICT_MAX * 4);
+    x->src32 = malloc(E * 4);
+    x->row_base = calloc(n_sources ? n_sources : 1, sizeof *x->row_base);
+    if (!x->a || !x->dict32 || !x->src32 || !x->row_base) goto fail;
+    if (encoder) {
+        x->b = malloc(E * 8);
+        x->dict = malloc(DICT_MAX * 8);
+        if (!x->b || !x->dict) goto fail;
+        /* Worst case per stream (six of a block's length, one of n_sources): whole 8-byte values
+         * plus headers and padding; a dictionary or exceptions are chosen only when smaller. */
+        x->out_cap = 6 * (E * 8 + 4 * STREAM_HEADER + 64) + ((size_t)n_sources + 1) * 8 + 4 * STREAM_HEADER + 128;
+        x->out = malloc(x->out_cap);
+        x->hkey = malloc(HASH_SLOTS * sizeof *x->hkey);
+        x->hval = malloc(HASH_SLOTS * sizeof *x->hval);
+        x->prev_row = calloc(n_sources ? n_sources : 1, sizeof *x->prev_row);
+        if (!x->out || !x->hkey || !x->hval || !x->prev_row) goto fail;
+    }
+    return x;
+fail:
+    store_block3_ctx_free(x);
+    return NULL;
+}
+
+void store_block3_ctx_free(store_block3_ctx *x) {
+    if (!x) return;
+    CF_FREE_ALL(x->a, x->b, x->dict, x->dict32, x->src32, x->out, x->hkey, x->hval, x->row_base, x->prev_row, x);
+}
+
+static inline uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
+static inline int64_t unzigzag(uint64_t u) { return (int64_t)(u >> 1) ^ -(int64_t)(u & 1); }
+static inline int bitlen(uint64_t x) { return x ? 64 - __builtin_clzll(x) : 0; }
+static inline uint64_t get64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+static inline void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static inline uint32_t get32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* Bytes of a packed area of n values of w bits: 8 bytes of padding after the last value, so an
+ * unpacker may read any value with one 8-byte load (w <= 56 leaves room for the shift). */
+static size_t packed_len(size_t n, int w) { return w == 64 ? n * 8 : (n * (size_t)w + 7) / 8 + 8; }
+
+/* ---------------------------------------------------------------- decoding */
+
+/* Value i of w bits is out[i] = base + mult * packed (wrapping). One function per width and
+ * output type, so that in each group of eight values (w bytes) every load offset and shift is a
+ * constant; the 32-bit outputs keep the low half (a 32-bit column's stream is checked to fit
+ * before it is unpacked this way). */
+#define UNPACK_T(W, T, name)                                                                            \
+    __attribute__((optimize("O3"))) static void name(T *restrict out, const uint8_t *restrict src, size_t n, \
+                                                     uint64_t base, uint64_t mult) {                    \
+        const uint64_t mask = (UINT64_C(1) << W) - 1;                                                   \
+        size_t i = 0;                                                                                   \
+        for (; i + 8 <= n; i += 8) {                                                                    \
+            const uint8_t *g = src + (i / 8) * W;                                                       \
+            _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++)                                         \
+                out[i + j] = (T)(base + mult * ((get64(g + (j * W) / 8) >> ((j * W) % 8)) & mask));     \
+        }                                                                                               \
+        for (; i < n; i++) {                                                                            \
+            size_t bit = i * W;                                                                         \
+            out[i] = (T)(base + mult * ((get64(src + bit / 8) >> (bit % 8)) & mask));                   \
+        }                                                                                               \
+    }
+#define UNPACK(W) UNPACK_T(W, uint64_t, unpack64_##W) UNPACK_T(W, uint32_t, unpack32_##W)
+#define UNPACK10(a) UNPACK(a##0) UNPACK(a##1) UNPACK(a##2) UNPACK(a##3) UNPACK(a##4) UNPACK(a##5) \
+                    UNPACK(a##6) UNPACK(a##7) UNPACK(a##8) UNPACK(a##9)
+UNPACK(0) UNPACK(1) UNPACK(2) UNPACK(3) UNPACK(4) UNPACK(5) UNPACK(6) UNPACK(7) UNPACK(8) UNPACK(9)
+UNPACK10(1) UNPACK10(2) UNPACK10(3) UNPACK10(4)
+UNPACK(50) UNPACK(51) UNPACK(52) UNPACK(53) UNPACK(54) UNPACK(55) UNPACK(56)
+#undef UNPACK10
+#undef UNPACK
+#undef UNPACK_T
+
+__attribute__((optimize("O3"))) static void unpack64_64(uint64_t *restrict out, const uint8_t *restrict src,
+                                                        size_t n, uint64_t base, uint64_t mult) {
+    for (size_t i = 0; i < n; i++) out[i] = base + mult * get64(src + 8 * i);
+}
+__attribute__((optimize("O3"))) static void unpack32_64(uint32_t *restrict out, const uint8_t *restrict src,
+                                                        size_t n, uint64_t base, uint64_t mult) {
+    for (size_t i = 0; i < n; i++) out[i] = (uint32_t)(base + mult * get64(src + 8 * i));
+}
+
+typedef void (*unpack64_fn)(uint64_t *restrict, const uint8_t *restrict, size_t, uint64_t, uint64_t);
+typedef void (*unpack32_fn)(uint32_t *restrict, const uint8_t *restrict, size_t, uint64_t, uint64_t);
+#define F10(t, a) t##a##0, t##a##1, t##a##2, t##a##3, t##a##4, t##a##5, t##a##6, t##a##7, t##a##8, t##a##9
+#define TABLE(t) {t##0, t##1, t##2, t##3, t##4, t##5, t##6, t##7, t##8, t##9, F10(t, 1), F10(t, 2), F10(t, 3), \
+                  F10(t, 4), t##50, t##51, t##52, t##53, t##54, t##55, t##56, [64] = t##64}
+static const unpack64_fn unpack64[65] = TABLE(unpack64_);
+static const unpack32_fn unpack32[65] = TABLE(unpack32_);
+#undef TABLE
+#undef F10
+
+/* The same with AVX2 where the CPU has it (checked once per context), for widths up to 24:
+ * eight values are w bytes; each 128-bit half takes four, a byte shuffle puts each value's four
+ * bytes in its lane and a variable shift and mask leave its bits. Returns how many values it did
+ * (a multiple of 8, never reading past avail bytes); the scalar unpacker does the rest. */
+#if defined(__x86_64__) && !defined(CLINFM_NO_SIMD) /* CLINFM_NO_SIMD: build without them */
+#include <immintrin.h>
+#define SIMD_MAX_WIDTH 24
+
+__attribute__((target("avx2"))) static size_t simd_groups(const uint8_t *src, size_t n, size_t avail, int w,
+                                                          __m256i *shuf, __m256i *shift, int *o4) {
+    uint8_t sb[32];
+    uint32_t sv[8];
+    *o4 = 4 * w / 8;
+    for (int j = 0; j < 8; j++) {
+        int o = j * w / 8, rel = j < 4 ? o : o - *o4;
+        for (int k = 0; k < 4; k++) sb[(j / 4) * 16 + (j % 4) * 4 + k] = (uint8_t)(rel + k);
+        sv[j] = (uint32_t)(j * w % 8);
+    }
+    *shuf = _mm256_loadu_si256((const __m256i *)sb);
+    *shift = _mm256_loadu_si256((const __m256i *)sv);
+    /* Groups whose two 16-byte loads stay inside the packed bytes. */
+    size_t groups = n / 8;
+    if (avail < (size_t)*o4 + 16) return 0;
+    size_t fit = w ? (avail - (size_t)*o4 - 16) / (size_t)w + 1 : groups;
+    (void)src;
+    return groups < fit ? groups : fit;
+}
+
+__attribute__((target("avx2"))) static inline __m256i simd_group(const uint8_t *g, int o4, __m256i shuf,
+                                                                 __m256i shift, __m256i mask) {
+    __m256i x = _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)g));
+    x = _mm256_inserti128_si256(x, _mm_loadu_si128((const __m128i *)(g + o4)), 1);
+    return _mm256_and_si256(_mm256_srlv_epi32(_mm256_shuffle_epi8(x, shuf), shift), mask);
+}
+
+__attribute__((target("avx2"))) static size_t unpack32_simd(uint32_t *out, const uint8_t *src, size_t n, size_t avail,
+                                                            int w, uint64_t base, uint64_t mult) {
+    __m256i shuf, shift;
+    int o4;
+    size_t groups = simd_groups(src, n, avail, w, &shuf, &shift, &o4);
+    const __m256i mask = _mm256_set1_epi32((int)((UINT32_C(1) << w) - 1));
+    const __m256i vb = _mm256_set1_epi32((int)(uint32_t)base), vm = _mm256_set1_epi32((int)(uint32_t)mult);
+    for (size_t g = 0; g < groups; g++) {
+        __m256i x = simd_group(src + g * (size_t)w, o4, shuf, shift, mask);
+        _mm256_storeu_si256((__m256i *)(out + 8 * g), _mm256_add_epi32(vb, _mm256_mullo_epi32(x, vm)));
+    }
+    return groups * 8;
+}
+
+/* base + mult * x for four 64-bit lanes holding values below 2^32 (wrapping, as the scalar). */
+__attribute__((target("avx2"))) static inline __m256i simd_fma64(__m256i x, __m256i vb, __m256i mlo, __m256i mhi) {
+    __m256i lo = _mm256_mul_epu32(x, mlo), hi = _mm256_slli_epi64(_mm256_mul_epu32(x, mhi), 32);
+    return _mm256_add_epi64(vb, _mm256_add_epi64(lo, hi));
+}
+
+__attribute__((target("avx2"))) static size_t unpack64_simd(uint64_t *out, const uint8_t *src, size_t n, size_t avail,
+                                                            int w, uint64_t base, uint64_t mult) {
+    __m256i shuf, shift;
+    int o4;
+    size_t groups = simd_groups(src, n, avail, w, &shuf, &shift, &o4);
+    const __m256i mask = _mm256_set1_epi32((int)((UINT32_C(1) << w) - 1));
+    const __m256i vb = _mm256_set1_epi64x((long long)base), mlo = _mm256_set1_epi64x((long long)(mult & 0xffffffffu)),
+                  mhi = _mm256_set1_epi64x((long long)(mult >> 32));
+    for (size_t g = 0; g < groups; g++) {
+        __m256i x = simd_group(src + g * (size_t)w, o4, shuf, shift, mask);
+        __m256i a = _mm256_cvtepu32_epi64(_mm256_castsi256_si128(x)), b = _mm256_cvtepu32_epi64(_mm256_extracti128_si256(x, 1));
+        _mm256_storeu_si256((__m256i *)(out + 8 * g), simd_fma64(a, vb, mlo, mhi));
+        _mm256_storeu_si256((__m256i *)(out + 8 * g + 4), simd_fma64(b, vb, mlo, mhi));
+    }
+    return groups * 8;
+}
+
+/* Largest of n 32-bit values. */
+__attribute__((target("avx2"), optimize("O3"))) static uint32_t max32_simd(const uint32_t *v, size_t n) {
+    uint32_t m = 0;
+    for (size_t i = 0; i < n; i++) m = v[i] > m ? v[i] : m;
+    return m;
+}
+
+static int have_simd(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2");
+}
+#else
+#define SIMD_MAX_WIDTH (-1)
+static size_t unpack32_simd(uint32_t *out, const uint8_t *src, size_t n, size_t avail, int w, uint64_t base, uint64_t mult) {
+    return 0;
+}
+static size_t unpack64_simd(uint64_t *out, const uint8_t *src, size_t n, size_t avail, int w, uint64_t base, uint64_t mult) {
+    return 0;
+}
+static int have_simd(void) { return 0; }
+static uint32_t max32_simd(const uint32_t *v, size_t n) { return UINT32_MAX; } /* never called: simd is 0 */
+#endif
+
+/* The unpackers above, the vector one first where it applies. */
+static void run_unpack32(const store_block3_ctx *x, uint32_t *out, const uint8_t *src, size_t n, int w, uint64_t base,
+                         uint64_t mult) {
+    size_t done = x->simd && w <= SIMD_MAX_WIDTH ? unpack32_simd(out, src, n, packed_len(n, w), w, base, mult) : 0;
+    unpack32[w](out + done, src + done / 8 * (size_t)w, n - done, base, mult);
+}
+static void run_unpack64(const store_block3_ctx *x, uint64_t *out, const uint8_t *src, size_t n, int w, uint64_t base,
+                         uint64_t mult) {
+    size_t done = x->simd && w <= SIMD_MAX_WIDTH ? unpack64_simd(out, src, n, packed_len(n, w), w, base, mult) : 0;
+    unpack64[w](out + done, src + done / 8 * (size_t)w, n - done, base, mult);
+}
+
+/* A FOR stream's header, checked against the bytes that remain. */
+typedef struct {
+    int w;
+    uint32_t n_exc;
+    uint64_t base, mult;
+    const uint8_t *packed, *pos, *vals; /* packed values; exception positions (u16), values (u64) */
+} for_hdr;
+
+static const uint8_t *read_for(const uint8_t *p, const uint8_t *end, size_t n, for_hdr *h, const char **why) {
+    if (end - p < STREAM_HEADER || p[0] != MODE_FOR || p[2] || p[3]) {
+        *why = "is malformed (a stream header)";
+        return NULL;
+    }
+    h->w = p[1];
+    memcpy(&h->n_exc, p + 4, 4);
+    h->base = get64(p + 8);
+    h->mult = get64(p + 16);
+    p += STREAM_HEADER;
+    if (h->w > 64 || !unpack64[h->w] || h->n_exc > n) {
+        *why = "is malformed (a stream's width or exception count)";
+        return NULL;
+    }
+    size_t len = packed_len(n, h->w);
+    if ((size_t)(end - p) < len || (size_t)(end - p - len) < (size_t)h->n_exc * 10) {
+        *why = "is malformed (a stream runs past the block)";
+        return NULL;
+    }
+    h->packed = p;
+    h->pos = p + len;
+    h->vals = h->pos + (size_t)h->n_exc * 2;
+    return h->vals + (size_t)h->n_exc * 8;
+}
+
+/* The largest value the packed part can give (exceptions aside); 0 when it could wrap. */
+static int for_bound(const for_hdr *h, uint64_t *hi) {
+    uint64_t top = h->w == 64 ? UINT64_MAX : (UINT64_C(1) << h->w) - 1, m;
+    return !__builtin_mul_overflow(top, h->mult, &m) && !__builtin_add_overflow(m, h->base, hi);
+}
+
+/* Exception e: its position (checked < n) and value. */
+static int for_exc(const for_hdr *h, uint32_t e, size_t n, uint16_t *at, uint64_t *v, const char **why) {
+    memcpy(at, h->pos + 2 * (size_t)e, 2);
+    *v = get64(h->vals + 8 * (size_t)e);
+    if (*at >= n) {
+        *why = "is malformed (an exception's position)";
+        return -1;
+    }
+    return 0;
+}
+
+__attribute__((optimize("O3"))) static uint64_t max64(const uint64_t *v, size_t n) {
+    uint64_t m = 0;
+    for (size_t i = 0; i < n; i++) m = v[i] > m ? v[i] : m;
+    return m;
+}
+__attribute__((optimize("O3"))) static uint32_t max32(const uint32_t *v, size_t n) {
+    uint32_t m = 0;
+    for (size_t i = 0; i < n; i++) m = v[i] > m ? v[i] : m;
+    return m;
+}
+
+/* A FOR stream of n values whose every value must be < limit (<= 2^32), into 32-bit out. */
+static const uint8_t *get_for32(store_block3_ctx *x, const uint8_t *p, const uint8_t *end, uint32_t *out,
+                                size_t n, uint64_t limit, const char **why) {
+    for_hdr h;
+    if (!(p = read_for(p, end, n, &h, why))) return NULL;
+    uint64_t hi;
+    if (!for_bound(&h, &hi) || hi > UINT32_MAX) {
+        /* Values that might not fit 32 bits (no encoder writes this): the exact way. */
+        uint64_t *a = x->a;
+        run_unpack64(x, a, h.packed, n, h.w, h.base, h.mult);
+        for (uint32_t e = 0; e < h.n_exc; e++) {
+            uint16_t at;
+            uint64_t v;
+            if (for_exc(&h, e, n, &at, &v, why)) return NULL;
+            a[at] = v;
+        }
+        if (max64(a, n) >= limit) goto range;
+        for (size_t i = 0; i < n; i++) out[i] = (uint32_t)a[i];
+        return p;
+    }
+    run_unpack32(x, out, h.packed, n, h.w, h.base, h.mult);
+    for (uint32_t e = 0; e < h.n_exc; e++) {
+        uint16_t at;
+        uint64_t v;
+        if (for_exc(&h, e, n, &at, &v, why)) return NULL;
+        if (v >= limit) goto range;
+        out[at] = (uint32_t)v;
+    }
+    /* Packed values are checked one by one only when their bound does not settle it. */
+    if (hi >= limit && (x->simd ? max32_simd(out, n) : max32(out, n)) >= limit) goto range;
+    return p;
+range:
+    *why = "holds a value out of range";
+    return NULL;
+}
+
+/* A stream of either mode whose values must be < limit (<= 2^32), into 32-bit out. */
+static const uint8_t *get_stream32(store_block3_ctx *x, const uint8_t *p, const uint8_t *end, uint32_t *out,
+                                   size_t n, uint64_t limit, const char **why) {
+    if (end - p < STREAM_HEADER || p[0] != MODE_DICT) return get_for32(x, p, end, out, n, limit, why);
+    uint32_t nd;
+    memcpy(&nd, p + 4, 4);
+    if (nd == 0 || nd > DICT_MAX) {
+        *why = "is malformed (a dictionary's size)";
+        return NULL;
+    }
+    uint32_t *d = x->dict32;
+    if (!(p = get_for32(x, p + STREAM_HEADER, end, d, nd, limit, why))) return NULL;
+    /* Indices checked in the gather (the mask keeps a bad one inside the table until then). */
+    if (!(p = get_for32(x, p, end, out, n, UINT64_C(1) << 32, why))) return NULL;
+    /* Scalar: AVX2 gathers measured no faster here (nor in the row join below). */
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        bad |= out[i] >= nd;
+        out[i] = d[out[i] & (DICT_MAX - 1)];
+    }
+    if (bad) {
+        *why = "is malformed (a dictionary index out of range)";
+        return NULL;
+    }
+    return p;
+}
+
+/* A FOR stream into 64-bit out (times, row deltas: any value is valid). */
+static const uint8_t *get_for64(const store_block3_ctx *x, const uint8_t *p, const uint8_t *end, uint64_t *out,
+                                size_t n, const char **why) {
+    for_hdr h;
+    if (!(p = read_for(p, end, n, &h, why))) return NULL;
+    run_unpack64(x, out, h.packed, n, h.w, h.base, h.mult);
+    for (uint32_t e = 0; e < h.n_exc; e++) {
+        uint16_t at;
+        uint64_t v;
+        if (for_exc(&h, e, n, &at, &v, why)) return NULL;
+        out[at] = v;
+    }
+    return p;
+}
+
+int store_block3_decode(store_block3_ctx *x, const void *src, size_t len, size_t n, uint64_t n_codes,
+                        uint64_t n_texts, const store_block_cols *c, const char **why) {
+    *why = "";
+    if (n == 0 || n > STORE_BLOCK_EVENTS) {
+        *why = "has an impossible event count";
+        return -1;
+    }
+    const uint8_t *p = src;
+    uint32_t crc;
+    if (len < 4) {
+        *why = "is truncated";
+        return -1;
+    }
+    memcpy(&crc, p + len - 4, 4);
+    if ((uint32_t)libdeflate_crc32(0, p, len - 4) != crc) {
+        *why = "fails its checksum";
+        return -1;
+    }
+    const uint8_t *end = p + len - 4;
+    uint32_t n_block;
+    if (len < 12 || (memcpy(&n_block, p, 4), n_block != n) || get32(p + 4)) {
+        *why = "holds another number of events than its entry says";
+        return -1;
+    }
+    p += 8;
+    /* Times: deltas decoded in place, then summed. */
+    uint64_t *t = (uint64_t *)c->time;
+    if (!(p = get_for64(x, p, end, t, n, why))) return -1;
+    uint64_t prev = 0;
+    for (size_t i = 0; i < n; i++) {
+        prev += t[i];
+        t[i] = prev;
+    }
+    if (!(p = get_stream32(x, p, end, c->code, n, n_codes, why))) {
+        if (!strcmp(*why, "holds a value out of range")) *why = "holds a code id out of range";
+        return -1;
+    }
+    if (!(p = get_stream32(x, p, end, (uint32_t *)c->numeric, n, UINT64_C(1) << 32, why))) return -1;
+    /* Texts: most events have none, and a block without texts is one zero-width stream. */
+    uint32_t n_exc = 1;
+    if (end - p >= STREAM_HEADER) memcpy(&n_exc, p + 4, 4);
+    if (end - p >= STREAM_HEADER && p[0] == MODE_FOR && p[1] == 0 && n_exc == 0 && get64(p + 8) == 0) {
+        if (!(p = get_for64(x, p, end, x->a, n, why))) return -1;
+        memset(c->text, 0, n * 4);
+    } else {
+        uint64_t *a = x->a;
+        if (!(p = get_for64(x, p, end, a, n, why))) return -1;
+        int64_t last = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!a[i]) {
+                c->text[i] = 0;
+                continue;
+            }
+            int64_t tx = (int64_t)((uint64_t)last + (uint64_t)unzigzag(a[i] - 1));
+            if (tx < 1 || (uint64_t)tx > n_texts) {
+                *why = "holds a text id out of range";
+                return -1;
+            }
+            c->text[i] = (uint32_t)tx;
+            last = tx;
+        }
+    }
+    /* Sources; each source's lowest row in the block (a table of n_sources); each row's offset
+     * from it into the prov column; then joined. */
+    uint32_t *sc = x->src32;
+    uint64_t *v = c->prov, *rb = x->row_base;
+    if (!(p = get_stream32(x, p, end, sc, n, x->n_sources, why))) {
+        if (!strcmp(*why, "holds a value out of range")) *why = "holds a source id out of range";
+        return -1;
+    }
+    if (end - p < 8 || get64(p) > ROWS_DELTA) {
+        *why = "is malformed (its row mode)";
+        return -1;
+    }
+    uint64_t row_mode = get64(p);
+    if (!(p = get_for64(x, p + 8, end, rb, x->n_sources, why))) return -1;
+    if (!(p = get_for64(x, p, end, v, n, why))) return -1;
+    if (p != end) {
+        *why = "is malformed (bytes after its last stream)";
+        return -1;
+    }
+    if (row_mode == ROWS_FROM_LOWEST) {
+        for (size_t i = 0; i < n; i++) v[i] = (uint64_t)sc[i] << 48 | ((rb[sc[i]] + v[i]) & STORE_MAX_ROW);
+    } else {
+        /* A chain through each source's previous row: slower, chosen only when much smaller. */
+        for (size_t i = 0; i < n; i++) {
+            uint64_t row = (rb[sc[i]] + (uint64_t)unzigzag(v[i])) & STORE_MAX_ROW;
+            rb[sc[i]] = row;
+            v[i] = (uint64_t)sc[i] << 48 | row;
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- encoding */
+
+typedef struct {
+    int w;             /* packed width: 0..56 or 64 */
+    int w1;            /* width before dividing by mult: values wider are exceptions */
+    uint64_t base, mult;
+    uint32_t n_exc;
+} for_plan;
+
+static size_t plan_bytes(const for_plan *f, size_t n) {
+    return STREAM_HEADER + packed_len(n, f->w) + (size_t)f->n_exc * 10;
+}
+
+/* The width (0..56) minimising n * w + EXC_BITS * exceptions, where a value of bit length b is an
+ * exception when b > w; exc0 exceptions are there already. */
+static int best_width(const uint32_t hist[65], size_t n, uint64_t exc0, uint32_t *n_exc) {
+    uint64_t above = exc0;
+    for (int b = 57; b <= 64; b++) above += hist[b];
+    int best = 56;
+    uint64_t best_cost = UINT64_MAX, exc_best = above;
+    for (int w = 56; w >= 0; w--) {
+        uint64_t cost = (uint64_t)n * (uint64_t)w + EXC_BITS * above;
+        if (cost <= best_cost) {
+            best_cost = cost;
+            best = w;
+            exc_best = above;
+        }
+        above += hist[w];
+    }
+    *n_exc = (uint32_t)exc_best;
+    return best;
+}
+
+static uint64_t gcd64(uint64_t a, uint64_t b) {
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+static inline int regular(const for_plan *f, uint64_t off) {
+    return bitlen(off) <= f->w1 && (f->w == 64 || bitlen(off / f->mult) <= f->w);
+}
+
+static for_plan plan_for(const uint64_t *v, size_t n) {
+    for_plan f = {0, 0, UINT64_MAX, 1, 0};
+    for (size_t i = 0; i < n; i++) f.base = v[i] < f.base ? v[i] : f.base;
+    uint32_t hist[65] = {0};
+    for (size_t i = 0; i < n; i++) hist[bitlen(v[i] - f.base)]++;
+    uint32_t exc;
+    int w = best_width(hist, n, 0, &exc);
+    /* Whole 8-byte values when that is no larger than the best width with its exceptions. */
+    if ((uint64_t)n * 64 <= (uint64_t)n * (uint64_t)w + (uint64_t)EXC_BITS * exc) {
+        f.w = f.w1 = 64;
+        return f;
+    }
+    f.w = f.w1 = w;
+    f.n_exc = exc;
+    if (w == 0) return f;
+    uint64_t g = 0;
+    for (size_t i = 0; i < n && g != 1; i++) {
+        uint64_t off = v[i] - f.base;
+        if (!off || bitlen(off) > w) continue;
+        if (!g) g = off;
+        else if (off % g) g = gcd64(g, off);
+    }
+    if (g > 1) {
+        memset(hist, 0, sizeof hist);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t off = v[i] - f.base;
+            if (bitlen(off) <= w) hist[bitlen(off / g)]++;
+        }
+        f.mult = g;
+        f.w = best_width(hist, n, exc, &f.n_exc);
+    }
+    return f;
+}
+
+/* Writes v (n values) as a FOR stream at d; returns the end. */
+static uint8_t *put_for(uint8_t *d, const uint64_t *v, size_t n, const for_plan *f) {
+    d[0] = MODE_FOR;
+    d[1] = (uint8_t)f->w;
+    d[2] = d[3] = 0;
+    memcpy(d + 4, &f->n_exc, 4);
+    put64(d + 8, f->base);
+    put64(d + 16, f->mult);
+    d += STREAM_HEADER;
+    size_t len = packed_len(n, f->w);
+    if (f->w == 64) {
+        for (size_t i = 0; i < n; i++) put64(d + 8 * i, v[i] - f->base);
+        return d + len;
+    }
+    memset(d, 0, len);
+    uint8_t *pos = d + len, *vals = pos + (size_t)f->n_exc * 2;
+    uint32_t e = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t off = v[i] - f->base;
+        if (!regular(f, off)) {
+            uint16_t at = (uint16_t)i;
+            memcpy(pos + 2 * (size_t)e, &at, 2);
+            put64(vals + 8 * (size_t)e, v[i]);
+            e++;
+            continue;
+        }
+        if (!f->w) continue;
+        size_t bit = i * (size_t)f->w;
+        put64(d + bit / 8, get64(d + bit / 8) | (off / f->mult) << (bit % 8));
+    }
+    return vals + (size_t)f->n_exc * 8;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static inline uint32_t hash_slot(uint64_t v) {
+    return (uint32_t)((v * UINT64_C(0x9E3779B97F4A7C15)) >> 49) & (HASH_SLOTS - 1);
+}
+
+/* Writes v as the smaller of a FOR stream and (when allowed) a dictionary stream. */
+static uint8_t *put_stream(store_block3_ctx *x, uint8_t *d, const uint64_t *v, size_t n, int allow_dict) {
+    for_plan f = plan_for(v, n);
+    if (!allow_dict) return put_for(d, v, n, &f);
+    /* Distinct values, up to DICT_MAX: hval 0 is an empty slot, else 1 + the value's position. */
+    memset(x->hval, 0, HASH_SLOTS * sizeof *x->hval);
+    uint32_t nd = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t h = hash_slot(v[i]);
+        while (x->hval[h] && x->hkey[h] != v[i]) h = (h + 1) & (HASH_SLOTS - 1);
+        if (x->hval[h]) continue;
+        if (nd == DICT_MAX) return put_for(d, v, n, &f);
+        x->hkey[h] = v[i];
+        x->hval[h] = 1;
+        x->dict[nd++] = v[i];
+    }
+    qsort(x->dict, nd, sizeof *x->dict, cmp_u64);
+    for (uint32_t k = 0; k < nd; k++) {
+        uint32_t h = hash_slot(x->dict[k]);
+        while (x->hkey[h] != x->dict[k]) h = (h + 1) & (HASH_SLOTS - 1);
+        x->hval[h] = k + 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint32_t h = hash_slot(v[i]);
+        while (x->hkey[h] != v[i]) h = (h + 1) & (HASH_SLOTS - 1);
+        x->b[i] = x->hval[h] - 1;
+    }
+    for_plan fd = plan_for(x->dict, nd), fi = plan_for(x->b, n);
+    if (STREAM_HEADER + plan_bytes(&fd, nd) + plan_bytes(&fi, n) >= plan_bytes(&f, n)) return put_for(d, v, n, &f);
+    memset(d, 0, STREAM_HEADER);
+    d[0] = MODE_DICT;
+    memcpy(d + 4, &nd, 4);
+    d = put_for(d + STREAM_HEADER, x->dict, nd, &fd);
+    return put_for(d, x->b, n, &fi);
+}
+
+int store_block3_encode(store_block3_ctx *x, const store_block_cols *c, size_t n, const void **out, size_t *out_len) {
+    if (n == 0 || n > STORE_BLOCK_EVENTS || !x->out) return -1;
+    uint64_t *v = x->a;
+    uint8_t *d = x->out;
+    put64(d, n); /* u32 events, u32 0 */
+    d += 8;
+    uint64_t prev = 0;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = (uint64_t)c->time[i] - prev;
+        prev = (uint64_t)c->time[i];
+    }
+    d = put_stream(x, d, v, n, 0);
+    for (size_t i = 0; i < n; i++) v[i] = c->code[i];
+    d = put_stream(x, d, v, n, 1);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, &c->numeric[i], 4);
+        v[i] = bits;
+    }
+    d = put_stream(x, d, v, n, 1);
+    int64_t last = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!c->text[i]) {
+            v[i] = 0;
+        } else {
+            v[i] = zigzag((int64_t)c->text[i] - last) + 1;
+            last = c->text[i];
+        }
+    }
+    d = put_stream(x, d, v, n, 0);
+    for (size_t i = 0; i < n; i++) {
+        v[i] = c->prov[i] >> 48;
+        if (v[i] >= x->n_sources) return -1;
+    }
+    d = put_stream(x, d, v, n, 0);
+    uint64_t *rb = x->row_base;
+    for (uint32_t k = 0; k < x->n_sources; k++) rb[k] = UINT64_MAX;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t row = c->prov[i] & STORE_MAX_ROW, *b = &rb[c->prov[i] >> 48];
+        *b = row < *b ? row : *b;
+    }
+    for (uint32_t k = 0; k < x->n_sources; k++) rb[k] = rb[k] == UINT64_MAX ? 0 : rb[k];
+    for (size_t i = 0; i < n; i++) v[i] = (c->prov[i] & STORE_MAX_ROW) - rb[c->prov[i] >> 48];
+    /* The other way: zigzag delta from the source's previous row in the block (from 0 at first). */
+    uint64_t *dv = x->b;
+    for (uint32_t k = 0; k < x->n_sources; k++) x->prev_row[k] = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t row = c->prov[i] & STORE_MAX_ROW, *pr = &x->prev_row[c->prov[i] >> 48];
+        dv[i] = zigzag((int64_t)(row - *pr));
+        *pr = row;
+    }
+    for_plan fo = plan_for(v, n), fd = plan_for(dv, n);
+    uint64_t mode = 4 * plan_bytes(&fd, n) < 3 * plan_bytes(&fo, n) ? ROWS_DELTA : ROWS_FROM_LOWEST;
+    put64(d, mode);
+    d += 8;
+    if (mode == ROWS_DELTA) {
+        memset(rb, 0, x->n_sources * sizeof *rb);
+        d = put_stream(x, d, rb, x->n_sources, 0);
+        d = put_for(d, dv, n, &fd);
+    } else {
+        d = put_stream(x, d, rb, x->n_sources, 0);
+        d = put_for(d, v, n, &fo);
+    }
+    uint32_t crc = (uint32_t)libdeflate_crc32(0, x->out, (size_t)(d - x->out));
+    memcpy(d, &crc, 4);
+    d += 4;
+    *out = x->out;
+    *out_len = (size_t)(d - x->out);
+    return 0;
+}
