@@ -22,7 +22,7 @@ int main(int argc, char **argv) {
     store_writer *w = NULL;
     ingest_report rep;
     ingest_report_init(&rep, 0);
-    fhir_options opt = {0, 1};
+    fhir_options opt = {.show_progress = 1};
     int rc = store_writer_open(&w, argv[2], &wopt, &err);
     if (!rc) {
         rc = fhir_ingest(argv[1], w, &rep, &opt, &err);

@@ -868,8 +868,74 @@ static void test_separators(void) {
 static void test_mimic_labevents(void) { check_real_file("hosp/labevents.csv.gz"); }
 static void test_mimic_d_items(void) { check_real_file("icu/d_items.csv.gz"); }
 
+/* csv_input_size, for ingest's room estimate: a plain file's size; a one-member gzip file's exact
+ * size (its trailer agrees with the first bytes' ratio); a file of many members, whose trailer
+ * counts only the last, near its true size from the ratio (not the last member's); a small
+ * gzip file read whole. Sizes checked against the bytes written, not the code's own output. */
+static void test_input_size(void) {
+    char plain[600], one[600], many[600], small[600];
+    snprintf(plain, sizeof plain, "%s/size_plain.csv", check_tmpdir());
+    snprintf(one, sizeof one, "%s/size_one.csv.gz", check_tmpdir());
+    snprintf(many, sizeof many, "%s/size_many.csv.gz", check_tmpdir());
+    snprintf(small, sizeof small, "%s/size_small.csv.gz", check_tmpdir());
+    /* Rows of varied numbers: about 5:1 under gzip, the same all through. */
+    size_t cap = (size_t)3 << 20, len = 0;
+    char *text = malloc(cap);
+    REQUIRE(text != NULL);
+    uint32_t x = 12345;
+    len += (size_t)snprintf(text, cap, "subject_id,time,value\n");
+    while (len + 64 < cap) {
+        x = x * 1664525u + 1013904223u;
+        len += (size_t)snprintf(text + len, cap - len, "%u,2150-01-%02u %02u:%02u,%u.%u\n", 10000 + (x >> 20), 1 + (x >> 8) % 28,
+                                (x >> 3) % 24, (x >> 11) % 60, (x >> 17) % 500, x % 10);
+    }
+    FILE *f = fopen(plain, "wb");
+    REQUIRE(f != NULL);
+    fwrite(text, 1, len, f);
+    fclose(f);
+    gzFile g = gzopen(one, "wb");
+    REQUIRE(g != NULL);
+    gzwrite(g, text, (unsigned)len);
+    gzclose(g);
+    /* Members of 40 KB each, appended as separate gzip streams (as bgzip and `cat a.gz b.gz` do). */
+    unlink(many);
+    size_t member = 40000, last = 0;
+    for (size_t off = 0; off < len; off += member) {
+        last = len - off < member ? len - off : member;
+        g = gzopen(many, "ab");
+        REQUIRE(g != NULL);
+        gzwrite(g, text + off, (unsigned)last);
+        gzclose(g);
+    }
+    unlink(small);
+    for (int m = 0; m < 3; m++) {
+        g = gzopen(small, "ab");
+        REQUIRE(g != NULL);
+        gzwrite(g, text, 1000);
+        gzclose(g);
+    }
+    cf_err err = {0};
+    uint64_t b = 0;
+    CHECK_EQ_INT(csv_input_size(plain, &b, &err), CF_OK);
+    CHECK_EQ_INT(b, len);
+    CHECK_EQ_INT(csv_input_size(one, &b, &err), CF_OK);
+    CHECK_EQ_INT(b, len);
+    CHECK_EQ_INT(csv_input_size(many, &b, &err), CF_OK);
+    CHECK(b > last * 4);
+    CHECK((double)b > 0.8 * (double)len && (double)b < 1.25 * (double)len);
+    CHECK_EQ_INT(csv_input_size(small, &b, &err), CF_OK);
+    CHECK_EQ_INT(b, 3000);
+    CHECK_EQ_INT(csv_input_size("/nonexistent/x.csv", &b, &err), CF_EINPUT);
+    unlink(plain);
+    unlink(one);
+    unlink(many);
+    unlink(small);
+    free(text);
+}
+
 int main(void) {
     RUN(test_basic);
+    RUN(test_input_size);
     RUN(test_crlf);
     RUN(test_quotes);
     RUN(test_embedded_newlines);

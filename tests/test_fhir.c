@@ -99,7 +99,7 @@ static int ingest(const char *rel_input, const char *store_name, ingest_report *
     store_writer *w;
     if (store_writer_open(&w, out, NULL, err)) return -1;
     ingest_report_init(rep, strict);
-    fhir_options opt = {strict, 0};
+    fhir_options opt = {.strict = strict};
     int rc = fhir_ingest(in, w, rep, &opt, err);
     if (rc) {
         store_writer_abort(w);
@@ -791,7 +791,7 @@ static void test_buffer_api(void) {
     ingest_report rep;
     ingest_report_init(&rep, 0);
     cf_err err = {0};
-    fhir_options opt = {0, 0};
+    fhir_options opt = {.strict = 0};
     const char *lines = q("{'resourceType':'Patient','id':'z','gender':'male'}\n"
                           "{'resourceType':'Encounter','id':'e','subject':{'reference':'Patient/z'},"
                           "'period':{'start':'2020-01-02T00:00:00Z','end':'2020-01-01T00:00:00Z'}}\n");

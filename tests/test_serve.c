@@ -195,7 +195,7 @@ static void test_record_prefetch_equals_store(void) {
     REQUIRE(store_writer_open(&w, store_path, NULL, &err) == CF_OK);
     ingest_report rep;
     ingest_report_init(&rep, 0);
-    fhir_options fo = {0, 0};
+    fhir_options fo = {.strict = 0};
     REQUIRE(fhir_ingest(check_data(MEDIUM), w, &rep, &fo, &err) == CF_OK);
     ingest_report_free(&rep);
     REQUIRE(store_writer_finish(w, &err) == CF_OK);

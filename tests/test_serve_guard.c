@@ -110,7 +110,7 @@ static int setup(void) {
     store_writer *w;
     ingest_report rep;
     ingest_report_init(&rep, 0);
-    fhir_options fo = {0, 0};
+    fhir_options fo = {.strict = 0};
     char id[SERVE_KEY_ID_LEN + 1];
     LOG = open_memstream(&LOG_BUF, &LOG_LEN);
     if (rc || serve_secret_generate(secret, &err) || serve_secret_load(secret, key, &err) ||

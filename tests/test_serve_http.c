@@ -162,7 +162,7 @@ static int setup(void) {
     store_writer *w;
     ingest_report rep;
     ingest_report_init(&rep, 0);
-    fhir_options fo = {0, 0};
+    fhir_options fo = {.strict = 0};
     if (store_writer_open(&w, sp, NULL, &err) || fhir_ingest(bp, w, &rep, &fo, &err) ||
         store_writer_finish(w, &err) || store_open(&ST, sp, &err)) {
         fprintf(stderr, "store: %s\n", err.msg);

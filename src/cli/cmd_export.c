@@ -15,6 +15,7 @@
 #include "store/format_value.h"
 #include "store/store.h"
 #include "util/atomic_file.h"
+#include "util/file.h"
 #include "util/progress.h"
 
 static const char export_about[] =
@@ -49,14 +50,41 @@ static int close_out(atomic_file *af, FILE *f, cf_err *err) {
     return atomic_file_commit(af, err);
 }
 
+/* The bytes data.csv and codes.csv will hold, from the store's summary alone: each subject's id
+ * on each of its events, the codes by their counts (quoted where they must be), a time of at most
+ * 27 characters on each timed event, a value of at most 15 on each numeric one, and the texts:
+ * their heap once, plus the shared short ones again on every further event that carries one
+ * (at most 66 bytes each, quotes included). */
+static uint64_t export_bytes(const store *s) {
+    uint64_t n = 0;
+    char idbuf[32];
+    for (uint64_t k = 0; k < s->n_subjects; k++)
+        n += (uint64_t)snprintf(idbuf, sizeof idbuf, "%lld", (long long)s->subject_id[k]) *
+             (s->subject_start[k + 1] - s->subject_start[k]);
+    for (uint64_t c = 0; c < s->n_codes; c++) {
+        uint64_t len = s->code_offset[c + 1] - s->code_offset[c], quoted = len;
+        const char *p = s->code_heap + s->code_offset[c];
+        for (uint64_t i = 0; i < len; i++)
+            if (p[i] == '"' || p[i] == ',' || p[i] == '\n' || p[i] == '\r') quoted = len + 2;
+        for (uint64_t i = 0; i < len && quoted > len; i++) quoted += p[i] == '"';
+        n += quoted * s->code_count[c] + 2 * len + 32 + (s->code_desc_offset[c + 1] - s->code_desc_offset[c]) * 2;
+    }
+    uint64_t heap = s->n_texts ? s->text_offset[s->n_texts] : 0;
+    uint64_t shared = s->n_text_events > s->n_texts ? s->n_text_events - s->n_texts : 0;
+    n += 5 * s->n_events + 27 * (s->n_events - s->n_static_events) + 15 * s->n_numeric_events + heap + heap / 8 +
+         66 * shared;
+    return n + ((uint64_t)1 << 20);
+}
+
 int cmd_export(int argc, char **argv) {
     int status;
     const char *out = NULL;
-    int format = 0, arg;
+    int format = 0, arg, room_check = 1;
     static const cli_choice formats[] = {{"meds-csv", 1}, {NULL, 0}};
     const cli_opt opts[] = {
         CLI_OPT_CHOICE("format", &format, "meds-csv", formats, "the only format so far"),
         CLI_OPT_STR_REQ("out", &out, "DIR", "output directory (created if missing)"),
+        CLI_OPT_ROOM_CHECK(&room_check, "the CSV (an estimate from the store's counts)"),
         CLI_OPT_END};
     const cli_spec spec = {.cmd = "export", .usage = "export --format meds-csv STORE --out DIR", .about = export_about,
                            .opts = opts, .args = "STORE", .min_args = 1, .max_args = 1};
@@ -78,6 +106,9 @@ int cmd_export(int argc, char **argv) {
     atomic_file af;
     FILE *f;
     snprintf(path, sizeof path, "%s/data.csv", out);
+    if (room_check && s.has_summary &&
+        (rc = file_room_up_front(path, export_bytes(&s), "the MEDS CSV", "--room-check off", stderr, &err)))
+        goto done;
     if ((rc = open_out(&af, &f, path, &err))) goto done;
     fputs("subject_id,time,code,numeric_value,text_value\n", f);
     char tbuf[40], nbuf[32];

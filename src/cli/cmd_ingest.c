@@ -17,6 +17,7 @@
 #include "ingest/mapped_csv.h"
 #include "ingest/mapping.h"
 #include "ingest/report.h"
+#include "ingest/room.h"
 #include "store/store.h"
 #include "util/atomic_file.h"
 #include "util/progress.h"
@@ -46,7 +47,9 @@ int cmd_ingest(int argc, char **argv) {
     int status;
     cli_named mapping_file = {.folder = "mappings", .ext = ".map"};
     const char *format = "csv", *input = NULL, *out = NULL, *tables = NULL, *report = NULL;
-    int strict = 0, quiet = 0, threads = 0;
+    int strict = 0, quiet = 0, threads = 0, room_mode = INGEST_ROOM_AUTO;
+    static const cli_choice room_modes[] = {
+        {"auto", INGEST_ROOM_AUTO}, {"sample", INGEST_ROOM_ALWAYS}, {"off", INGEST_ROOM_OFF}, {NULL, 0}};
     cli_list vars = {.n = 0};
     unsigned long long memory_mb = 256;
     const cli_opt opts[] = {
@@ -71,6 +74,14 @@ int cmd_ingest(int argc, char **argv) {
                     "csv: threads that parse and map a table's rows, cut into chunks of\n"
                     "whole records (default 0: one per processor); the store is the same\n"
                     "for any N"),
+        CLI_OPT_CHOICE("room-check", &room_mode, "MODE", room_modes,
+                       "before reading, estimate the disk the store and the writer's\n"
+                       "scratch need on --out's filesystem, say it, and refuse (exit 1)\n"
+                       "without it: auto (default: from a sample of the inputs through\n"
+                       "the mapping, or of the FHIR files, unless 8x the inputs' bytes\n"
+                       "are free), sample (always sample), off (the writer still refuses\n"
+                       "at the end if the room is not there). The sample's store is\n"
+                       "written in TMPDIR (else /tmp) while it is measured\n"),
         CLI_OPT_STR("report", &report, "FILE", "also write the ingestion report as JSON"),
         CLI_OPT_FLAG("quiet", &quiet, "print no report"),
         CLI_OPT_END};
@@ -114,6 +125,16 @@ int cmd_ingest(int argc, char **argv) {
         }
         mapping_resolve_path(&m, ".", m.default_input, default_input, sizeof default_input);
         input = default_input;
+    }
+    /* Said before any work: how much disk the store and the writer's scratch will take, from a
+     * sample of every table (FHIR: a bound), and a refusal when the output's filesystem (which
+     * also holds the writer's scratch) lacks it. */
+    rc = ingest_room_check(room_mode, fhir ? NULL : &m, input, tables, threads, out, quiet ? NULL : stderr, NULL, &err);
+    if (rc) {
+        cf_err_print(&err);
+        fprintf(stderr, "clinfm: no store was written\n");
+        if (!fhir) mapping_free(&m);
+        return rc;
     }
     ingest_report rep;
     ingest_report_init(&rep, strict);

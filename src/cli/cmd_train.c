@@ -50,7 +50,7 @@ typedef struct {
     int eval_batches, held_out_batches; /* held_out_batches: -1 as eval_batches, 0 all */
     float lr, min_lr, weight_decay, dropout, grad_clip;
     unsigned long long seed;
-    int resume, allow_identified, threads, rebuild;
+    int resume, allow_identified, threads, rebuild, room_check;
     int got_arch, got_steps, batch_set, seed_set; /* given on the command line */
 } train_args;
 
@@ -67,7 +67,8 @@ static int train_options(int argc, char **argv, train_args *a) {
     static const cli_choice values[] = {{"tokens", VOCAB_VALUES_TOKENS}, {"embed", VOCAB_VALUES_EMBED}, {NULL, 0}};
     *a = (train_args){.layers = 4, .d_model = 256, .heads = 4, .context = 256, .batch = 8, .steps = 1000,
                       .lr = 3e-4f, .min_lr = -1, .weight_decay = 0.1f, .dropout = 0.1f, .grad_clip = 1.0f,
-                      .seed = 1, .eval_batches = 16, .held_out_batches = -1, .input_hidden = 32, .values = -1};
+                      .seed = 1, .eval_batches = 16, .held_out_batches = -1, .input_hidden = 32, .values = -1,
+                      .room_check = 1};
     const cli_opt opts[] = {
         /* data */
         CLI_OPT_STR_REQ("store", &a->store, "STORE",
@@ -84,6 +85,7 @@ static int train_options(int argc, char **argv, train_args *a) {
                     "store, split and vocabulary (by an earlier train or clinfm vocab\n"
                     "--shards) is reused, checked by checksum; a stale one is rebuilt"),
         CLI_OPT_FLAG("rebuild", &a->rebuild, "prepare the data again even when DIR matches"),
+        CLI_OPT_ROOM_CHECK(&a->room_check, "the shards (a bound of 12 bytes an event)"),
         CLI_OPTS_SPLIT(&a->split),
         CLI_OPT_CHOICE("values", &a->values, "tokens|embed", values,
                        "numeric values as a decile token after the code (tokens, default)\n"
@@ -299,6 +301,8 @@ static int prepare_data(train_run *r) {
     po.shard_dir = r->shard_dir;
     po.baselines = 1;
     po.reuse = !a->rebuild;
+    po.room_check = a->room_check;
+    po.room_say = r->lead ? stderr : NULL;
     static timeline_prepared prep; /* static: ~13 KB of paths */
     if ((rc = timeline_prepare_reusable(&r->v, &r->s, &sp, &po, &prep, err))) return rc;
     if (!prep.reused && ((rc = open_events(r)) || (rc = timeline_prepare_build(&r->v, &r->s, &sp, &po, &prep, err))))

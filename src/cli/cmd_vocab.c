@@ -26,7 +26,7 @@ int cmd_vocab(int argc, char **argv) {
     cli_split_args split = {0};
     vocab_options vo;
     vocab_options_default(&vo);
-    int baselines = 1, json = 0, reuse = 1;
+    int baselines = 1, json = 0, reuse = 1, room_check = 1;
     unsigned long long cache_mib = 256;
     const cli_opt opts[] = {
         CLI_OPT_STR("store", &store_path, "STORE", "the event store"),
@@ -52,6 +52,7 @@ int cmd_vocab(int argc, char **argv) {
                     "again; a DIR already prepared from the same store, split and\n"
                     "options is reused as it is (docs/TIMELINE.md)"),
         CLI_OPT_SET("rebuild", &reuse, 0, "prepare DIR again even when it matches"),
+        CLI_OPT_ROOM_CHECK(&room_check, "the shards (a bound of 12 bytes an event)"),
         CLI_OPT_SET("no-baselines", &baselines, 0, "skip the n-gram baselines and token counts"),
         CLI_OPT_U64("decoded-cache", &cache_mib, "MIB", 0, 1ull << 30,
                     "decoded store blocks kept between the preparation's passes\n"
@@ -92,6 +93,8 @@ int cmd_vocab(int argc, char **argv) {
     po.shard_dir = shards;
     po.baselines = baselines;
     po.reuse = reuse;
+    po.room_check = room_check;
+    po.room_say = stderr;
     static timeline_prepared prep; /* static: ~13 KB of paths */
     vocab v;
     if ((rc = timeline_prepare(&v, &s, &sp, &po, &prep, &err))) goto fail1;

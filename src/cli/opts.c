@@ -12,6 +12,8 @@
 
 #include "cli/commands.h"
 
+const cli_choice cli_room_check_choices[] = {{"on", 1}, {"off", 0}, {NULL, 0}};
+
 #define CLI_MAX_OPTS 64
 #define HELP_VAL 'h'
 #define FIRST_VAL 256 /* getopt_long's val for row i is FIRST_VAL + i: above every short option */

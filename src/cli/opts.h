@@ -79,6 +79,14 @@ typedef struct {
 #define CLI_OPT_FN(name, dst, meta, fn, help) {name, CLI_FN, dst, meta, help, 0, 0, 0, 0, 0, 0, 0, fn}
 #define CLI_OPT_END {0}
 
+/* `--room-check on|off` of the commands that write a big output (vocab --shards, train's
+ * preparation, export): on (1, the default) says the room needed and refuses without it. */
+extern const cli_choice cli_room_check_choices[];
+#define CLI_OPT_ROOM_CHECK(dst, what)                                                   \
+    CLI_OPT_CHOICE("room-check", dst, "on|off", cli_room_check_choices,              \
+                   "before writing " what ",\nsay the room needed on its filesystem and\n" \
+                   "refuse (exit 1) without it (on, default); off skips it")
+
 #define CLI_ANY UINT64_MAX /* an integer range with no upper end */
 
 typedef struct {

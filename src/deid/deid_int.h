@@ -169,6 +169,10 @@ size_t deid__date_trim_clock(const char *t, size_t s, size_t e);
 
 /* The value of the n decimal digits at p. A note's text is not NUL-terminated, so never atoi
  * on it (model.c). */
-int deid__digits_value(const char *p, size_t n);
+static inline int deid__digits_value(const char *p, size_t n) {
+    int v = 0;
+    for (size_t i = 0; i < n; i++) v = v * 10 + (p[i] - '0');
+    return v;
+}
 
 #endif

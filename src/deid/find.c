@@ -566,13 +566,7 @@ static int run_patterns(ctx *c, cf_err *err) {
 static void cover_spans(ctx *c, size_t from) {
     for (size_t k = from; k < c->spans.n; k++) {
         const deid_span *sp = &c->spans.v[k];
-        /* binary search the first word ending after sp->start */
-        size_t lo = 0, hi = c->nt;
-        while (lo < hi) {
-            size_t mid = (lo + hi) / 2;
-            if (c->t[mid].e <= sp->start) lo = mid + 1;
-            else hi = mid;
-        }
+        size_t lo = deid__first_word_ending_after(c, sp->start);
         for (size_t i = lo; i < c->nt && c->t[i].s < sp->end; i++) {
             if (c->t[i].covtype < 0) c->t[i].covtype = (int8_t)sp->type;
             c->t[i].cov = 1;
@@ -876,12 +870,7 @@ static void find_addresses(ctx *c) {
     for (size_t k = 0; k < n0; k++) {
         if (c->spans.v[k].type != DEID_ADDRESS) continue;
         size_t end = c->spans.v[k].end;
-        size_t lo = 0, hi = c->nt;
-        while (lo < hi) {
-            size_t mid = (lo + hi) / 2;
-            if (c->t[mid].s < end) lo = mid + 1;
-            else hi = mid;
-        }
+        size_t lo = deid__first_word_starting_from(c, end);
         size_t first = lo;
         size_t ne = extend_block(c, end, &first);
         if (ne > end) sv_add(&c->spans, end, ne, DEID_ADDRESS);
@@ -890,12 +879,7 @@ static void find_addresses(ctx *c) {
     for (size_t k = 0; k < c->spans.n; k++) {
         deid_span *sp = &c->spans.v[k];
         if (sp->type != DEID_ADDRESS) continue;
-        size_t lo = 0, hi = c->nt;
-        while (lo < hi) {
-            size_t mid = (lo + hi) / 2;
-            if (c->t[mid].s < sp->start) lo = mid + 1;
-            else hi = mid;
-        }
+        size_t lo = deid__first_word_starting_from(c, sp->start);
         if (lo > 0 && lo < c->nt && c->t[lo].s == sp->start && is_num(&c->t[lo - 1], 6) &&
             !c->t[lo - 1].cov && gap_space(c, lo))
             sp->start = c->t[lo - 1].s;

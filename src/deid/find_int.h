@@ -94,6 +94,29 @@ typedef struct {
  * source tag, and each token's rule label is in tok.lab. */
 int deid__evidence(ctx *c, cf_err *err);
 /* Frees what deid__evidence allocated in c (its tokens and spans). */
+/* The first word of c ending after text offset off (c->nt when none): words are in text order, so
+ * a binary search; the callers walk on from it while words start before a span's end. */
+static inline size_t deid__first_word_ending_after(const ctx *c, size_t off) {
+    size_t lo = 0, hi = c->nt;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (c->t[mid].e <= off) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* The first word of c starting at or after text offset off (c->nt when none). */
+static inline size_t deid__first_word_starting_from(const ctx *c, size_t off) {
+    size_t lo = 0, hi = c->nt;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (c->t[mid].s < off) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
 static inline void deid__ctx_free(ctx *c) {
     free(c->spans.v);
     free(c->spans.tag);

@@ -46,12 +46,7 @@ static void span_evidence(const ctx *c, tokev *ev) {
         const deid_span *sp = &c->spans.v[k];
         uint32_t tag = c->spans.tag[k];
         int src = (int)(tag >> 16);
-        size_t lo = 0, hi = c->nt;
-        while (lo < hi) {
-            size_t mid = (lo + hi) / 2;
-            if (c->t[mid].e <= sp->start) lo = mid + 1;
-            else hi = mid;
-        }
+        size_t lo = deid__first_word_ending_after(c, sp->start);
         for (size_t i = lo; i < c->nt && c->t[i].s < sp->end; i++) {
             uint16_t bit = (uint16_t)(1u << sp->type);
             if (src == DEID_SRC_PATTERN) {
@@ -1124,11 +1119,6 @@ int deid_rules_set_threshold(deid_text_rules *r, double p, cf_err *err) {
  * four-digit time only when the date already has its year or the number cannot be a year
  * ("0530"), so "11/19 2005" keeps its year. */
 static int is_digit_c(char ch) { return ch >= '0' && ch <= '9'; }
-int deid__digits_value(const char *p, size_t n) {
-    int v = 0;
-    for (size_t i = 0; i < n; i++) v = v * 10 + (p[i] - '0');
-    return v;
-}
 size_t deid__date_trim_clock(const char *t, size_t s, size_t e) {
     for (;;) {
         size_t w = e;
@@ -1501,12 +1491,7 @@ static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const flo
 /* Whether the span covers a word the keep filter kept. */
 static int keeps_in(const ctx *c, const keepinfo *ki, const deid_span *sp) {
     if (!ki) return 0;
-    size_t lo = 0, hi = c->nt;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (c->t[mid].e <= sp->start) lo = mid + 1;
-        else hi = mid;
-    }
+    size_t lo = deid__first_word_ending_after(c, sp->start);
     for (size_t q = lo; q < c->nt && c->t[q].s < sp->end; q++)
         if (ki[q].why) return 1;
     return 0;
@@ -1524,12 +1509,7 @@ static int spans_from_labels(const ctx *c, const int8_t *lab, const float *P, co
     for (size_t i = 0; i < c->nt; i++) evid[i] = -1;
     for (size_t k = 0; k < c->spans.n; k++) {
         const deid_span *sp = &c->spans.v[k];
-        size_t lo = 0, hi = c->nt;
-        while (lo < hi) {
-            size_t mid = (lo + hi) / 2;
-            if (c->t[mid].e <= sp->start) lo = mid + 1;
-            else hi = mid;
-        }
+        size_t lo = deid__first_word_ending_after(c, sp->start);
         for (size_t i = lo; i < c->nt && c->t[i].s < sp->end; i++) {
             long cur = evid[i];
             if (cur < 0 || c->spans.v[cur].end - c->spans.v[cur].start < sp->end - sp->start) evid[i] = (long)k;
@@ -1659,12 +1639,7 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
         return cf_fail(err, CF_EINTERNAL, "out of memory for the model's scores");
     }
     for (size_t k = 0; k < c->spans.n; k++) {
-        size_t lo = 0, hi = T;
-        while (lo < hi) {
-            size_t mid = (lo + hi) / 2;
-            if (c->t[mid].e <= c->spans.v[k].start) lo = mid + 1;
-            else hi = mid;
-        }
+        size_t lo = deid__first_word_ending_after(c, c->spans.v[k].start);
         for (size_t q = lo; q < T && c->t[q].s < c->spans.v[k].end; q++)
             evd[q] |= (uint8_t)(1u << ((c->spans.tag[k] >> 16) & 7));
     }

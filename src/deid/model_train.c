@@ -38,12 +38,7 @@ static void gold_labels(const ctx *c, const deid_doc *d, uint8_t *gold) {
     for (size_t k = 0; k < d->n_gold; k++) {
         const deid_gold *g = &d->gold[k];
         if (!g->in_scope || g->type < 0 || g->end <= g->start) continue;
-        size_t lo = 0, hi = c->nt;
-        while (lo < hi) {
-            size_t mid = (lo + hi) / 2;
-            if (c->t[mid].e <= g->start) lo = mid + 1;
-            else hi = mid;
-        }
+        size_t lo = deid__first_word_ending_after(c, g->start);
         for (size_t i = lo; i < c->nt && c->t[i].s < g->end; i++)
             if (!gold[i]) gold[i] = (uint8_t)(g->type + 1);
     }

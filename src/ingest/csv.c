@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1269,4 +1270,84 @@ fail:
 void csv_chunk_free(csv_chunk *c) {
     free(c->data);
     c->data = NULL;
+}
+
+/* ---- input size, for ingest's room estimate ---------------------------------------------------- */
+
+#define SIZE_SAMPLE_IN ((size_t)16 << 10)
+
+int csv_input_size(const char *path, uint64_t *bytes, cf_err *err) {
+    *bytes = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return cf_fail_errno(err, CF_EINPUT, "%s: cannot open", path);
+    struct stat st;
+    unsigned char *in = NULL, *out = NULL;
+    int rc = CF_OK;
+    if (fstat(fd, &st) != 0) {
+        rc = cf_fail_errno(err, CF_EINPUT, "%s: cannot stat", path);
+        goto done;
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    *bytes = size;
+    size_t want = size < SIZE_SAMPLE_IN ? (size_t)size : SIZE_SAMPLE_IN, have = 0;
+    if (size < 18) goto done; /* too short to be gzip: read as it is */
+    in = malloc(want);
+    out = malloc((size_t)256 << 10);
+    if (!in || !out) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
+    }
+    while (have < want) {
+        ssize_t k = pread(fd, in + have, want - have, (off_t)have);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        have += (size_t)k;
+    }
+    if (have < 18 || in[0] != 0x1f || in[1] != 0x8b) goto done; /* not gzip: its size is what it yields */
+    unsigned char tr[4];
+    if (pread(fd, tr, 4, (off_t)(size - 4)) != 4) goto done;
+    uint64_t isize = (uint64_t)tr[0] | (uint64_t)tr[1] << 8 | (uint64_t)tr[2] << 16 | (uint64_t)tr[3] << 24;
+    /* Inflate the first bytes (members back to back) and count what they yield. */
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (inflateInit2(&zs, 15 + 32) != Z_OK) goto done;
+    zs.next_in = in;
+    zs.avail_in = (uInt)have;
+    uint64_t produced = 0;
+    int whole = 0, members = 0;
+    for (;;) {
+        zs.next_out = out;
+        zs.avail_out = (uInt)256 << 10;
+        int zr = inflate(&zs, Z_NO_FLUSH);
+        produced += ((size_t)256 << 10) - zs.avail_out;
+        if (zr == Z_STREAM_END) {
+            members++;
+            if (zs.avail_in == 0) {
+                whole = have == size;
+                break;
+            }
+            if (inflateReset(&zs) != Z_OK) break;
+            continue;
+        }
+        if (zr != Z_OK) break; /* the sample's end (Z_BUF_ERROR), or damage the reader will report */
+    }
+    uint64_t used = have - zs.avail_in;
+    inflateEnd(&zs);
+    if (whole) {
+        *bytes = produced;
+    } else if (used && produced) {
+        /* The trailer counts the last member only, modulo 4 GiB: trusted when the file seems to
+         * be one member (none ended in the sample) and it agrees with the first bytes' ratio. */
+        double predicted = (double)size * ((double)produced / (double)used);
+        double k = floor((predicted - (double)isize) / 4294967296.0 + 0.5);
+        double lifted = (double)isize + (k > 0 ? k : 0) * 4294967296.0;
+        int agrees = !members && lifted >= predicted / 1.5 && lifted <= predicted * 1.5;
+        double best = agrees ? lifted : predicted > (double)isize ? predicted : (double)isize;
+        *bytes = (uint64_t)best;
+    }
+done:
+    free(in);
+    free(out);
+    close(fd);
+    return rc;
 }

@@ -71,6 +71,14 @@ int csv_next_chunk(csv_reader *r, size_t target, csv_chunk *c, cf_err *err);
 int csv_open_chunk(csv_reader **out, const char *name, char sep, csv_chunk *c, cf_err *err);
 void csv_chunk_free(csv_chunk *c);
 
+/* The bytes a reader of path would yield, without reading it all: the file's size, or for a
+ * gzip file an estimate. Its first 16 KiB are inflated (exact when that is the whole file) to
+ * measure the compression ratio. The last member's trailer holds that member's size modulo 4 GiB:
+ * it is lifted by the multiple of 4 GiB closest to size * ratio and taken when no member ended in
+ * the first 16 KiB and it lies within 1.5x of size * ratio; otherwise (a file of many members,
+ * or a ratio that changes) the larger of size * ratio and the trailer is taken. */
+int csv_input_size(const char *path, uint64_t *bytes, cf_err *err);
+
 uint64_t csv_bytes_read(const csv_reader *r);
 uint64_t csv_file_size(const csv_reader *r);
 uint64_t csv_blank_lines(const csv_reader *r);

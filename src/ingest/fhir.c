@@ -29,6 +29,7 @@
 #include <sodium.h>
 #include <zlib.h>
 
+#include "ingest/csv.h"
 #include "ingest/fhir_internal.h"
 #include "util/progress.h"
 #include "util/strmap.h"
@@ -64,6 +65,9 @@ typedef struct {
     int kind;
     int expected; /* NDJSON: resource type named by the file, or -1 */
     int group;    /* ordering group, see the file comment */
+    int skip;     /* a sample leaves this bundle out */
+    uint64_t cap; /* a sample reads at most about this many bytes of this NDJSON file; 0: all */
+    uint64_t used;/* NDJSON bytes handed out */
 } in_file;
 
 typedef struct {
@@ -100,6 +104,8 @@ static int add_file(file_list *l, const char *path, int kind, int expected, cf_e
     if (!(f->path = strdup(path))) return cf_fail(err, CF_EINTERNAL, "out of memory");
     f->kind = kind;
     f->expected = expected;
+    f->skip = 0;
+    f->cap = f->used = 0;
     static int pt = -2, mt = -2;
     if (pt == -2) {
         pt = fhir_type_index("Patient", 7);
@@ -110,7 +116,7 @@ static int add_file(file_list *l, const char *path, int kind, int expected, cf_e
     return CF_OK;
 }
 
-static int walk(file_list *l, const char *dir, int depth, cf_err *err) {
+static int walk(file_list *l, const char *dir, int depth, int quiet, cf_err *err) {
     if (depth > FHIR_WALK_DEPTH)
         return cf_fail(err, CF_EINPUT, "%s: folders nested more than %d deep", dir, FHIR_WALK_DEPTH);
     DIR *d = opendir(dir);
@@ -130,14 +136,17 @@ static int walk(file_list *l, const char *dir, int depth, cf_err *err) {
         if (stat(p, &st) != 0) {
             rc = cf_fail_errno(err, CF_EINPUT, "%s: cannot stat", p);
         } else if (S_ISDIR(st.st_mode)) {
-            rc = walk(l, p, depth + 1, err);
+            rc = walk(l, p, depth + 1, quiet, err);
         } else if (S_ISREG(st.st_mode)) {
             if (ends_with_ci(p, ".ndjson") || ends_with_ci(p, ".ndjson.gz")) {
                 int t = type_from_name(p);
-                if (t < 0)
-                    fprintf(stderr, "clinfm: note: skipping %s (its name does not start with a "
-                                    "FHIR resource type)\n", p);
-                else rc = add_file(l, p, F_NDJSON, t, err);
+                if (t < 0) {
+                    if (!quiet)
+                        fprintf(stderr, "clinfm: note: skipping %s (its name does not start with a "
+                                        "FHIR resource type)\n", p);
+                } else {
+                    rc = add_file(l, p, F_NDJSON, t, err);
+                }
             } else if (ends_with_ci(p, ".json") || ends_with_ci(p, ".json.gz")) {
                 rc = add_file(l, p, F_BUNDLE, -1, err);
             }
@@ -624,14 +633,14 @@ static int commit_unit(commit_ctx *cc, unit *u, cf_err *err) {
 
 typedef struct {
     gzFile gz;
-    const in_file *f;
+    in_file *f;
     char *buf;
     size_t cap, len;
     uint64_t line;   /* lines handed out so far */
     int eof;
 } nd_reader;
 
-static int nd_open(nd_reader *r, const in_file *f, cf_err *err) {
+static int nd_open(nd_reader *r, in_file *f, cf_err *err) {
     memset(r, 0, sizeof *r);
     r->f = f;
     r->gz = gzopen(f->path, "rb");
@@ -691,6 +700,10 @@ static int nd_next(nd_reader *r, unit *u, cf_err *err) {
     u->file = r->f->path;
     u->expected = r->f->expected;
     size_t want = FHIR_CHUNK;
+    if (r->f->cap) { /* a sample: about cap bytes of whole lines */
+        if (r->f->used >= r->f->cap) return 0;
+        if (r->f->cap - r->f->used < want) want = (size_t)(r->f->cap - r->f->used) + 1;
+    }
     for (;;) {
         int fr = nd_fill(r, want, err);
         if (fr < 0) return -1;
@@ -749,6 +762,7 @@ static int nd_next(nd_reader *r, unit *u, cf_err *err) {
         u->owns_data = 1;
         u->first_line = r->line + 1;
         r->line += count_lines(r->buf, take) + (last ? 0 : 1);
+        r->f->used += take;
         r->buf = nb;
         r->cap = ncap;
         r->len = rest;
@@ -759,7 +773,7 @@ static int nd_next(nd_reader *r, unit *u, cf_err *err) {
 /* ------------------------------------------------------------------ pipeline */
 
 typedef struct {
-    const file_list *files;
+    file_list *files;
     size_t next_file;
     nd_reader nd;
     int nd_open;
@@ -775,8 +789,9 @@ static int produce(producer *p, unit *u, cf_err *err) {
             p->nd_open = 0;
         }
         if (p->next_file >= p->files->n) return 0;
-        const in_file *f = &p->files->v[p->next_file++];
+        in_file *f = &p->files->v[p->next_file++];
         if (f->kind == F_BUNDLE) {
+            if (f->skip) continue;
             u->kind = U_BUNDLE_FILE;
             u->file = f->path;
             u->expected = -1;
@@ -933,31 +948,82 @@ out:
 
 /* ------------------------------------------------------------------ entry points */
 
+/* A sample of about budget input bytes in proportion: every k-th bundle, and each NDJSON file's
+ * first lines; Patient and Medication NDJSON files, which later lines refer to, are read whole.
+ * A kept bundle's cap holds its size (for the bytes read); *total gets all files' bytes. */
+static int plan_sample(file_list *files, uint64_t budget, uint64_t *total, cf_err *err) {
+    *total = 0;
+    for (size_t i = 0; i < files->n; i++) {
+        uint64_t b;
+        int rc = csv_input_size(files->v[i].path, &b, err);
+        if (rc) return rc;
+        files->v[i].cap = b;
+        *total += b;
+    }
+    double frac = *total > budget ? (double)budget / (double)*total : 1.0;
+    size_t bundle = 0;
+    for (size_t i = 0; i < files->n; i++) {
+        in_file *f = &files->v[i];
+        if (f->kind == F_BUNDLE) {
+            /* kept when the running share crosses a whole bundle: the first, then ~frac of them */
+            f->skip = bundle && floor((double)(bundle + 1) * frac) == floor((double)bundle * frac);
+            bundle++;
+        } else if (f->group >= 2) {
+            double c = (double)f->cap * frac;
+            f->cap = c > (double)(64 << 10) ? (uint64_t)c : (uint64_t)64 << 10;
+        } else {
+            f->cap = 0;
+        }
+    }
+    return CF_OK;
+}
+
+/* The FHIR files input_path names (itself, or those under the folder); none is an error. */
+static int gather(const char *input_path, file_list *files, int quiet, cf_err *err) {
+    struct stat st;
+    int rc;
+    if (stat(input_path, &st) != 0) return cf_fail_errno(err, CF_EINPUT, "%s: cannot open", input_path);
+    if (S_ISDIR(st.st_mode)) {
+        rc = walk(files, input_path, 0, quiet, err);
+    } else {
+        int nd = ends_with_ci(input_path, ".ndjson") || ends_with_ci(input_path, ".ndjson.gz");
+        rc = add_file(files, input_path, nd ? F_NDJSON : F_BUNDLE, nd ? type_from_name(input_path) : -1,
+                      err);
+    }
+    if (!rc && files->n == 0)
+        rc = cf_fail(err, CF_EINPUT, "%s: no FHIR files (*.json, *.json.gz, *.ndjson, "
+                                     "*.ndjson.gz) found", input_path);
+    if (rc) free_files(files);
+    return rc;
+}
+
+int fhir_input_bytes(const char *input_path, uint64_t *bytes, uint64_t *n_files, cf_err *err) {
+    file_list files = {0};
+    *bytes = 0;
+    *n_files = 0;
+    int rc = gather(input_path, &files, 1, err);
+    for (size_t i = 0; !rc && i < files.n; i++) {
+        uint64_t b;
+        if (!(rc = csv_input_size(files.v[i].path, &b, err))) *bytes += b;
+    }
+    if (!rc) *n_files = files.n;
+    free_files(&files);
+    return rc;
+}
+
 int fhir_ingest(const char *input_path, store_writer *w, ingest_report *rep,
                 const fhir_options *opt, cf_err *err) {
     if (sodium_init() < 0) return cf_fail(err, CF_EINTERNAL, "libsodium failed to initialise");
     fhir_json_init();
     file_list files = {0};
-    struct stat st;
-    int rc;
-    if (stat(input_path, &st) != 0) return cf_fail_errno(err, CF_EINPUT, "%s: cannot open", input_path);
-    if (S_ISDIR(st.st_mode)) {
-        rc = walk(&files, input_path, 0, err);
-    } else {
-        int nd = ends_with_ci(input_path, ".ndjson") || ends_with_ci(input_path, ".ndjson.gz");
-        rc = add_file(&files, input_path, nd ? F_NDJSON : F_BUNDLE, nd ? type_from_name(input_path) : -1,
-                      err);
-    }
-    if (rc) {
+    int sampling = opt && opt->sample_bytes;
+    int rc = gather(input_path, &files, sampling, err);
+    if (rc) return rc;
+    qsort(files.v, files.n, sizeof *files.v, cmp_file);
+    if (sampling && (rc = plan_sample(&files, opt->sample_bytes, opt->sample_total, err))) {
         free_files(&files);
         return rc;
     }
-    if (files.n == 0) {
-        free_files(&files);
-        return cf_fail(err, CF_EINPUT, "%s: no FHIR files (*.json, *.json.gz, *.ndjson, "
-                                       "*.ndjson.gz) found", input_path);
-    }
-    qsort(files.v, files.n, sizeof *files.v, cmp_file);
     commit_ctx cc;
     commit_init(&cc, w, rep, input_path, opt && opt->show_progress);
     ingest_report *r = rep;
@@ -969,6 +1035,11 @@ int fhir_ingest(const char *input_path, store_writer *w, ingest_report *rep,
              : run_parallel(&pr, &cc, nthreads, err);
     if (pr.nd_open) nd_close(&pr.nd);
     commit_free(&cc);
+    if (sampling) {
+        *opt->sample_read = 0;
+        for (size_t i = 0; i < files.n; i++)
+            *opt->sample_read += files.v[i].kind == F_NDJSON ? files.v[i].used : files.v[i].skip ? 0 : files.v[i].cap;
+    }
     free_files(&files);
     return rc;
 }

@@ -96,11 +96,19 @@
 typedef struct {
     int strict;        /* first rejection is fatal */
     int show_progress; /* progress line on a TTY */
+    /* A sample, for ingest's room estimate: about sample_bytes of the input, in proportion (every
+     * k-th bundle, each NDJSON file's first lines, Patient and Medication files whole); the bytes
+     * read and the bytes of all input files (uncompressed) are written to the two counters. */
+    uint64_t sample_bytes;
+    uint64_t *sample_read, *sample_total;
 } fhir_options;
 
 /* Reads a Bundle (.json or .json.gz), an NDJSON file, or a folder of them into w. Every
  * resource is counted in rep (as events, filtered/unsupported, or rejected with a reason).
  * w may be NULL for a dry run that only validates and counts. */
+/* The bytes (uncompressed; gzip files estimated as csv_input_size does) and the number of the
+ * FHIR files fhir_ingest would read from input_path, for ingest's room estimate. */
+int fhir_input_bytes(const char *input_path, uint64_t *bytes, uint64_t *n_files, cf_err *err);
 int fhir_ingest(const char *input_path, store_writer *w, ingest_report *rep,
                 const fhir_options *opt, cf_err *err);
 

@@ -713,6 +713,7 @@ typedef struct {
     progress pr;
     int chunk_threads;          /* threads mapping the chunks of one table */
     size_t chunk_bytes;
+    size_t sample_bytes;        /* > 0: read a sample of each table (mapped_csv_options) */
 } engine;
 
 #define BATCH_EVENTS 8192
@@ -732,6 +733,9 @@ static int table_selected(const mapped_csv_options *opt, const char *name) {
 
 /* Hands a batch to the store writer. Called with the engine lock held. */
 static int batch_flush_locked(engine *g, batch *b, uint32_t source, cf_err *err) {
+    mapped_csv_sample *sample = NULL;
+    for (size_t t = 0; g->opt->sample && t < g->m->n_tables; t++)
+        if (g->table_state[t] && (uint32_t)g->table_source[t] == source) sample = &g->opt->sample[t];
     for (size_t k = 0; k < b->n; k++) {
         staged *sg = &b->ev[k];
         const char *str = b->strings.p;
@@ -743,6 +747,7 @@ static int batch_flush_locked(engine *g, batch *b, uint32_t source, cf_err *err)
         int64_t code = store_writer_code(g->w, str + sg->code_off, sg->code_len);
         if (code < 0) return cf_fail(err, CF_EINTERNAL, "out of memory");
         if (sg->desc_len) store_writer_code_describe(g->w, (uint32_t)code, str + sg->desc_off, sg->desc_len);
+        if (sample && sg->has_text && sg->text_len > MAPPED_CSV_LONG_TEXT) sample->long_text += sg->text_len;
         int rc = store_writer_add(g->w, b->subject[k], sg->time, (uint32_t)code, sg->numeric,
                                   sg->has_text ? str + sg->text_off : NULL, sg->text_len, source, b->row[k], err);
         if (rc) return rc;
@@ -852,6 +857,8 @@ typedef struct {
     rej_list *defer;     /* a chunk worker: rejections are kept here, not reported yet */
     int64_t *join_row;   /* (n_joins) */
     uint64_t rows_since_flush;
+    uint64_t sample_read;  /* sampling: input bytes read so far (the table's thread only) */
+    int sample_cut;        /* sampling: stopped before the table's end */
     staged *stage;
     size_t stage_cap;
     sbuf row, scratch, tbuf, abuf, key, skey;
@@ -1217,6 +1224,14 @@ static int ingest_rows(table_rt *T, csv_reader *r, const file_ctx *f, cf_err *er
     int got, rc = CF_OK;
     ctx_for_file(T, f);
     while ((got = csv_next(r, &rec, err)) > 0) {
+        if (g->sample_bytes && !T->defer) { /* a sample read row by row (a table with `once` events) */
+            if (T->sample_read >= g->opt->sample[T->ti].budget) {
+                T->sample_cut = 1;
+                break;
+            }
+            T->sample_read += rec.nfields; /* separators and the line end */
+            for (size_t i = 0; i < rec.nfields; i++) T->sample_read += rec.lens[i];
+        }
         st->rows++;
         T->rows_since_flush++;
         if ((st->rows & 4095) == 0 && g->failed) {
@@ -1494,6 +1509,8 @@ static int pipeline_file(pipeline *P, csv_reader *r, const file_ctx *f, cf_err *
             pthread_mutex_unlock(&P->mu);
             csv_chunk ch;
             int got = csv_next_chunk(r, P->chunk_bytes, &ch, err);
+            size_t ch_len = got > 0 ? ch.len : 0;
+            int ch_last = got > 0 && ch.last;
             if (got > 0 && csv_open_chunk(&sl->r, f->path, P->T->t->sep, &ch, err) != CF_OK) got = -1;
             pthread_mutex_lock(&P->mu);
             if (got < 0) {
@@ -1506,6 +1523,11 @@ static int pipeline_file(pipeline *P, csv_reader *r, const file_ctx *f, cf_err *
             }
             sl->state = SLOT_READY;
             P->next_read++;
+            uint64_t budget = P->T->g->sample_bytes ? P->T->g->opt->sample[P->T->ti].budget : 0;
+            if (budget && (P->T->sample_read += ch_len) >= budget && !ch_last) {
+                P->T->sample_cut = 1; /* a sample: map what was cut, read no further */
+                eof = 1;
+            }
             pthread_cond_broadcast(&P->cv);
             continue;
         }
@@ -1622,6 +1644,8 @@ static int ingest_file(table_rt *T, pipeline *P, const char *path, cf_err *err) 
     csv_record rec;
     int rc = open_with_header(path, t->sep, &r, &rec, err);
     if (rc) return rc;
+    T->sample_read += rec.nfields;
+    for (size_t i = 0; i < rec.nfields; i++) T->sample_read += rec.lens[i];
     file_ctx f;
     memset(&f, 0, sizeof f);
     f.path = path;
@@ -1682,7 +1706,13 @@ static int ingest_table(engine *g, size_t ti, cf_err *err) {
     int once = 0;
     for (size_t k = 0; k < t->n_events; k++) once |= t->events[k].once != ONCE_ALL;
     if (nf && !once && (rc = pipeline_new(&P, &T, g->chunk_threads, g->chunk_bytes, err))) goto done;
-    for (size_t i = 0; i < nf && !rc; i++) rc = ingest_file(&T, P, files[i], err);
+    for (size_t i = 0; i < nf && !rc && !T.sample_cut; i++) {
+        if (g->sample_bytes && T.sample_read >= g->opt->sample[ti].budget) {
+            T.sample_cut = 1; /* a sample: the files after this one are not read */
+            break;
+        }
+        rc = ingest_file(&T, P, files[i], err);
+    }
     /* `once = last`: each group's latest event, in the order groups were first seen. */
     for (size_t k = 0; k < t->n_events && !rc; k++) {
         event_rt *er = &T.ev[k];
@@ -1699,17 +1729,23 @@ static int ingest_table(engine *g, size_t ti, cf_err *err) {
     if (!rc) rc = batch_flush(g, T.b, T.source, T.rows_since_flush, err);
     /* A mapping that rejects every row it reads is wrong (a time format that never parses, say),
      * not a source with bad rows: stop, unless the mapping says the table or event may be empty. */
-    for (size_t k = 0; k < t->n_events && !rc; k++) {
+    for (size_t k = 0; k < t->n_events && !rc && !g->sample_bytes; k++) {
         event_rt *er = &T.ev[k];
         if (er->rejected && !er->made && !t->may_be_empty && !t->events[k].may_be_empty)
             rc = cf_fail(err, CF_EINPUT, "%s:%d: [event %s] rejected every row it applies to (%llu), e.g. %s: %s; fix the "
                          "mapping, or write `may_be_empty = yes` if that can be right", m->path, t->events[k].line,
                          t->events[k].name, (unsigned long long)er->rejected, er->first_where, er->first_reason);
     }
-    if (!rc && T.st->rows && T.st->rows == T.st->rows_rejected && !t->may_be_empty)
+    if (!rc && !g->sample_bytes && T.st->rows && T.st->rows == T.st->rows_rejected && !t->may_be_empty)
         rc = cf_fail(err, CF_EINPUT, "%s:%d: [table %s]: every row (%llu) was rejected; see the first rejection with "
                      "--strict, fix the mapping, or write `may_be_empty = yes` if that can be right", m->path, t->line,
                      t->name, (unsigned long long)T.st->rows);
+    if (g->opt->sample && T.st) {
+        mapped_csv_sample *sm = &g->opt->sample[ti];
+        sm->events = T.st->events;
+        sm->read = T.sample_read;
+        sm->cut = T.sample_cut;
+    }
 done:
     pipeline_free(P);
     for (size_t k = 0; T.ev && k < t->n_events; k++) event_rt_free(&T.ev[k]);
@@ -1841,6 +1877,39 @@ static int files_weight(const mapping *m, const char *input_dir, const char *fil
     return CF_OK;
 }
 
+/* The input bytes of a table's files as the reader will see them (gzip ones estimated). */
+static int files_input_size(const mapping *m, const char *input_dir, const table_spec *t, uint64_t *total,
+                            cf_err *err) {
+    char **files;
+    size_t n;
+    *total = 0;
+    int rc = mapping_files(m, input_dir, t->file, t->optional, &files, &n, err);
+    if (rc) return rc;
+    for (size_t i = 0; i < n && !rc; i++) {
+        uint64_t b;
+        if (!(rc = csv_input_size(files[i], &b, err))) *total += b;
+    }
+    mapping_files_free(files, n);
+    return rc;
+}
+
+int mapped_csv_input_bytes(const mapping *m, const char *input_dir, const char *only_tables, uint64_t *bytes,
+                           cf_err *err) {
+    mapped_csv_options o = {.only_tables = only_tables};
+    *bytes = 0;
+    struct stat st;
+    if (stat(input_dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return cf_fail(err, CF_EINPUT, "%s: --input must be a directory holding the mapped tables", input_dir);
+    for (size_t t = 0; t < m->n_tables; t++) {
+        uint64_t b;
+        if (!table_selected(&o, m->tables[t].name)) continue;
+        int rc = files_input_size(m, input_dir, &m->tables[t], &b, err);
+        if (rc) return rc;
+        *bytes += b;
+    }
+    return CF_OK;
+}
+
 int mapped_csv_ingest(mapping *m, const char *input_dir, store_writer *w, ingest_report *rep,
                       const mapped_csv_options *opt, cf_err *err) {
     struct stat st;
@@ -1885,6 +1954,18 @@ int mapped_csv_ingest(mapping *m, const char *input_dir, store_writer *w, ingest
         if (g.table_state[t] &&
             (rc = files_weight(m, input_dir, m->tables[t].file, m->tables[t].optional, &g.table_weight[t], err)))
             goto done;
+    g.sample_bytes = opt->sample ? opt->sample_bytes : 0;
+    uint64_t all_input = 0;
+    for (size_t t = 0; t < nt && g.sample_bytes; t++) {
+        memset(&opt->sample[t], 0, sizeof opt->sample[t]);
+        if (g.table_state[t] && (rc = files_input_size(m, input_dir, &m->tables[t], &opt->sample[t].total, err)))
+            goto done;
+        all_input += opt->sample[t].total;
+    }
+    for (size_t t = 0; t < nt && g.sample_bytes; t++) {
+        double share = all_input ? (double)g.sample_bytes * ((double)opt->sample[t].total / (double)all_input) : 0;
+        opt->sample[t].budget = share > (double)MAPPED_CSV_SAMPLE_MIN ? (uint64_t)share : MAPPED_CSV_SAMPLE_MIN;
+    }
     for (size_t d = 0; d < m->n_dicts; d++) {
         if (!g.dict_state[d]) continue;
         double own, waiting_table = 0;

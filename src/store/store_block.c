@@ -71,8 +71,6 @@ void store_block_ctx_free(store_block_ctx *x) {
     CF_FREE_ALL(x->raw, x->packed, x->tmp, x->last_row, x);
 }
 
-static inline uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
-static inline int64_t unzigzag(uint64_t u) { return (int64_t)(u >> 1) ^ -(int64_t)(u & 1); }
 
 /* Byte p of value i goes to plane p at position i. */
 void store_planes_put(uint8_t *dst, const uint64_t *v, size_t n, int width) {
@@ -113,7 +111,7 @@ int store_block_encode(store_block_ctx *x, const store_block_cols *c, size_t n, 
         case 0: {
             uint64_t prev = 0;
             for (size_t i = 0; i < n; i++) {
-                v[i] = zigzag((int64_t)((uint64_t)c->time[i] - prev));
+                v[i] = store_zigzag((int64_t)((uint64_t)c->time[i] - prev));
                 prev = (uint64_t)c->time[i];
             }
             break;
@@ -132,7 +130,7 @@ int store_block_encode(store_block_ctx *x, const store_block_cols *c, size_t n, 
                 if (!c->text[i]) {
                     v[i] = 0;
                 } else {
-                    v[i] = zigzag((int64_t)c->text[i] - last) + 1;
+                    v[i] = store_zigzag((int64_t)c->text[i] - last) + 1;
                     last = c->text[i];
                 }
             }
@@ -145,7 +143,7 @@ int store_block_encode(store_block_ctx *x, const store_block_cols *c, size_t n, 
                 uint32_t src = (uint32_t)(c->prov[i] >> 48);
                 if (src >= k) return -1;
                 uint64_t row = c->prov[i] & ((UINT64_C(1) << 48) - 1);
-                v[i] = zigzag((int64_t)(row - x->last_row[src]));
+                v[i] = store_zigzag((int64_t)(row - x->last_row[src]));
                 x->last_row[src] = row;
             }
             for (size_t i = 0; i < n; i++) x->last_row[c->prov[i] >> 48] = 0;
@@ -233,7 +231,7 @@ int store_block_decode(store_block_ctx *x, const void *src, size_t len, size_t n
     p += 8 * n;
     uint64_t prev = 0;
     for (size_t i = 0; i < n; i++) {
-        prev += (uint64_t)unzigzag(v[i]);
+        prev += (uint64_t)store_unzigzag(v[i]);
         c->time[i] = (int64_t)prev;
     }
     join32(c->code, p, n, 4, nonzero_planes(p, n, 4));
@@ -248,20 +246,7 @@ int store_block_decode(store_block_ctx *x, const void *src, size_t len, size_t n
     p += 4 * n;
     join64(v, p, n, 8, nonzero_planes(p, n, 8));
     p += 8 * n;
-    int64_t last = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!v[i]) {
-            c->text[i] = 0;
-            continue;
-        }
-        int64_t t = (int64_t)((uint64_t)last + (uint64_t)unzigzag(v[i] - 1));
-        if (t < 1 || (uint64_t)t > n_texts) {
-            *why = "holds a text id out of range";
-            return -1;
-        }
-        c->text[i] = (uint32_t)t;
-        last = t;
-    }
+    if (store_block_text_ids(c->text, v, n, n_texts, why)) return -1;
     uint64_t *tmp = x->tmp;
     join64(tmp, p, n, 2, nonzero_planes(p, n, 2));
     join64(v, p + 2 * n, n, 8, nonzero_planes(p + 2 * n, n, 8));
@@ -272,7 +257,7 @@ int store_block_decode(store_block_ctx *x, const void *src, size_t len, size_t n
             rc = -1;
             break;
         }
-        uint64_t row = (x->last_row[tmp[i]] + (uint64_t)unzigzag(v[i])) & ((UINT64_C(1) << 48) - 1);
+        uint64_t row = (x->last_row[tmp[i]] + (uint64_t)store_unzigzag(v[i])) & ((UINT64_C(1) << 48) - 1);
         x->last_row[tmp[i]] = row;
         v[i] = (tmp[i] << 48) | row;
     }

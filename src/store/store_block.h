@@ -6,14 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Columns of up to STORE_BLOCK_EVENTS events, as the reader exposes them. */
-typedef struct {
-    int64_t *time;
-    uint32_t *code;
-    float *numeric;
-    uint32_t *text;
-    uint64_t *prov;
-} store_block_cols;
+#include "store/store_block_cols.h"
 
 /* Per-thread working memory for encoding or decoding blocks of one format version (2 or 3). level:
  * 0 for a decoding context, else an encoding one (the zstd level for version 2). */

@@ -95,8 +95,6 @@ void store_block3_ctx_free(store_block3_ctx *x) {
     CF_FREE_ALL(x->a, x->b, x->dict, x->dict32, x->src32, x->out, x->hkey, x->hval, x->row_base, x->prev_row, x);
 }
 
-static inline uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
-static inline int64_t unzigzag(uint64_t u) { return (int64_t)(u >> 1) ^ -(int64_t)(u & 1); }
 static inline int bitlen(uint64_t x) { return x ? 64 - __builtin_clzll(x) : 0; }
 static inline uint64_t get64(const uint8_t *p) {
     uint64_t v;
@@ -457,20 +455,7 @@ int store_block3_decode(store_block3_ctx *x, const void *src, size_t len, size_t
     } else {
         uint64_t *a = x->a;
         if (!(p = get_for64(x, p, end, a, n, why))) return -1;
-        int64_t last = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (!a[i]) {
-                c->text[i] = 0;
-                continue;
-            }
-            int64_t tx = (int64_t)((uint64_t)last + (uint64_t)unzigzag(a[i] - 1));
-            if (tx < 1 || (uint64_t)tx > n_texts) {
-                *why = "holds a text id out of range";
-                return -1;
-            }
-            c->text[i] = (uint32_t)tx;
-            last = tx;
-        }
+        if (store_block_text_ids(c->text, a, n, n_texts, why)) return -1;
     }
     /* Sources; each source's lowest row in the block (a table of n_sources); each row's offset
      * from it into the prov column; then joined. */
@@ -496,7 +481,7 @@ int store_block3_decode(store_block3_ctx *x, const void *src, size_t len, size_t
     } else {
         /* A chain through each source's previous row: slower, chosen only when much smaller. */
         for (size_t i = 0; i < n; i++) {
-            uint64_t row = (rb[sc[i]] + (uint64_t)unzigzag(v[i])) & STORE_MAX_ROW;
+            uint64_t row = (rb[sc[i]] + (uint64_t)store_unzigzag(v[i])) & STORE_MAX_ROW;
             rb[sc[i]] = row;
             v[i] = (uint64_t)sc[i] << 48 | row;
         }
@@ -687,7 +672,7 @@ int store_block3_encode(store_block3_ctx *x, const store_block_cols *c, size_t n
         if (!c->text[i]) {
             v[i] = 0;
         } else {
-            v[i] = zigzag((int64_t)c->text[i] - last) + 1;
+            v[i] = store_zigzag((int64_t)c->text[i] - last) + 1;
             last = c->text[i];
         }
     }
@@ -710,7 +695,7 @@ int store_block3_encode(store_block3_ctx *x, const store_block_cols *c, size_t n
     for (uint32_t k = 0; k < x->n_sources; k++) x->prev_row[k] = 0;
     for (size_t i = 0; i < n; i++) {
         uint64_t row = c->prov[i] & STORE_MAX_ROW, *pr = &x->prev_row[c->prov[i] >> 48];
-        dv[i] = zigzag((int64_t)(row - *pr));
+        dv[i] = store_zigzag((int64_t)(row - *pr));
         *pr = row;
     }
     for_plan fo = plan_for(v, n), fd = plan_for(dv, n);

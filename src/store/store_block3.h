@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "store/store_block.h"
+#include "store/store_block_cols.h"
 
 typedef struct store_block3_ctx store_block3_ctx;
 /* encoder: 1 for a context that encodes (it holds the output buffer), 0 for decoding only. */

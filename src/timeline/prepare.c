@@ -24,6 +24,7 @@ void timeline_prepare_options_default(timeline_prepare_options *o) {
     memset(o, 0, sizeof *o);
     vocab_options_default(&o->vo);
     o->reuse = 1;
+    o->room_check = 1;
 }
 
 void timeline_store_fingerprint(const store *s, char hex[65]) {
@@ -291,6 +292,11 @@ int timeline_prepare_build(vocab *v, const store *s, const split_config *sp, con
                            timeline_prepared *out, cf_err *err) {
     assert(!out->reused);
     int rc;
+    /* Before any work (the vocabulary's pass included): room for the shards. */
+    if (o->shard_dir && o->room_check &&
+        (rc = file_room_up_front(out->shard_path[SPLIT_TRAIN], s->n_events * TIMELINE_SHARD_ROOM_PER_EVENT + ((uint64_t)1 << 20),
+                                 "the token shard set", "--room-check off", o->room_say, err)))
+        return rc;
     if (o->shard_dir) {
         /* A rebuild starts by forgetting the old record, so an interrupted one is never taken
          * for a finished preparation. */

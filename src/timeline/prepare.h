@@ -20,6 +20,8 @@
 #ifndef CLINFM_TIMELINE_PREPARE_H
 #define CLINFM_TIMELINE_PREPARE_H
 
+#include <stdio.h>
+
 #include "store/store.h"
 #include "timeline/split.h"
 #include "timeline/timeline.h"
@@ -37,7 +39,17 @@ typedef struct {
     const char *shard_dir;  /* created when absent; NULL: no shards (and nothing is reused) */
     int baselines;          /* also the n-gram baselines (kept in the record) */
     int reuse;              /* reuse a matching preparation in shard_dir (default 1); 0: rebuild */
+    /* Before a build writes shards: say on room_say (NULL: silent) how much room they need on
+     * shard_dir's filesystem, TIMELINE_SHARD_ROOM_PER_EVENT bytes per event of the store, and
+     * refuse (CF_EINPUT) without it. Default on; 0 skips it (`--room-check off`). */
+    int room_check;
+    FILE *room_say;
 } timeline_prepare_options;
+
+/* A bound on token-shard bytes per store event, for the room check: the shards measure 6.5 bytes
+ * per event (5.3 with `--values embed`) on the MIMIC-IV demo at 1x-100x (docs/SCALE.md); the
+ * bound leaves 1.8x for timelines with more tokens per event. */
+#define TIMELINE_SHARD_ROOM_PER_EVENT 12
 
 typedef struct {
     timeline_shard_stats stats[SPLIT_COUNT]; /* subjects and tokens of each shard */

@@ -88,14 +88,41 @@ int file_read_all(const char *path, size_t max, char **out, size_t *len, cf_err 
     return rc;
 }
 
+/* The folder that holds path, and the bytes free on its filesystem (0 when it cannot be asked). */
+static int room_of(const char *path, char *dir, size_t cap, uint64_t *room) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, cap, ".");
+    else snprintf(dir, cap, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    struct statvfs fs;
+    if (statvfs(dir, &fs) != 0) return 0;
+    *room = (uint64_t)fs.f_bavail * fs.f_frsize;
+    return 1;
+}
+
+const char *file_size_str(uint64_t n, char *buf, size_t cap) {
+    if (n >= (uint64_t)1 << 30) snprintf(buf, cap, "%.2f GiB", (double)n / (double)((uint64_t)1 << 30));
+    else snprintf(buf, cap, "%.1f MiB", (double)n / (double)((uint64_t)1 << 20));
+    return buf;
+}
+
+int file_room_up_front(const char *path, uint64_t need, const char *what, const char *override, FILE *say,
+                       cf_err *err) {
+    char dir[4096], a[32], b[32];
+    uint64_t room = 0;
+    if (!room_of(path, dir, sizeof dir, &room)) return CF_OK;
+    if (say) fprintf(say, "clinfm: %s needs about %s on %s, %s free\n", what, file_size_str(need, a, sizeof a), dir,
+                     file_size_str(room, b, sizeof b));
+    if (room < need)
+        return cf_fail(err, CF_EINPUT, "%s: needs about %s free to write %s, %s are free; free some space, write "
+                       "elsewhere, or skip this estimate with %s", dir, file_size_str(need, a, sizeof a), what,
+                       file_size_str(room, b, sizeof b), override);
+    return CF_OK;
+}
+
 int file_check_room(const char *path, uint64_t need, const char *what, cf_err *err) {
     char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-    struct statvfs fs;
-    if (statvfs(dir, &fs) != 0) return CF_OK;
-    uint64_t room = (uint64_t)fs.f_bavail * fs.f_frsize;
+    uint64_t room = 0;
+    if (!room_of(path, dir, sizeof dir, &room)) return CF_OK;
     if (room < need)
         return cf_fail(err, CF_EINPUT, "%s: needs about %llu MB free to write %s, %llu MB are free; "
                        "free some space or write elsewhere", dir, (unsigned long long)(need >> 20),

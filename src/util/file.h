@@ -31,4 +31,14 @@ int file_map(const char *path, const char *what, size_t min, void **map, size_t 
  * will then say what is wrong. */
 int file_check_room(const char *path, uint64_t need, const char *what, cf_err *err);
 
+/* The up-front check of a command that writes a big output (ingest's store, vocab's token
+ * shards, an export): prints "clinfm: WHAT needs about X GiB on DIR, Y GiB free" on say (NULL:
+ * silent), then refuses (CF_EINPUT) when the filesystem holding path has fewer than need bytes
+ * free, naming override, the option that skips the check ("--no-room-check"). A filesystem that
+ * cannot be asked passes, as for file_check_room. */
+int file_room_up_front(const char *path, uint64_t need, const char *what, const char *override, FILE *say,
+                       cf_err *err);
+/* "1.23 GiB" or "45.6 MiB" for n bytes, in buf. */
+const char *file_size_str(uint64_t n, char *buf, size_t cap);
+
 #endif
