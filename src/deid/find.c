@@ -274,7 +274,7 @@ static int all_parts_names(const ctx *c, size_t i) {
 }
 
 /* In a one-case note, one or two common words between a place cue and an organisation or street
- * suffix ("at linden court", "on mill rd", "rehab vs oak house") are a facility or street name:
+ * suffix ("at linden court", "on kettle pond rd", "rehab vs oak house") are a facility or street name:
  * in mixed case the capitals would say so, and the rules and the model read them ("at Linden
  * Court"). In one case the model weighs such words as the common words they are and mostly
  * leaves them (round 8 of docs/DEID.md); this rule marks them (tok.sfx) and the model's labels
@@ -288,8 +288,8 @@ static int all_parts_names(const ctx *c, size_t i) {
  * two-letter one only if a main street word, "rd" but not "ft"), or House, a facility word
  * taken here only (it is no cue word elsewhere; the organisation-suffix list is not used: it
  * holds words such as "limited" that follow "to" as verbs do, and "hospital" and "clinic" after
- * a place cue are mostly generic, "in inpatient hospital", "to outpt clinic"). "of" alone is no
- * cue here ("fracture of unspecified radial": "radial" is a street word). A street suffix makes
+ * a place cue are mostly a care setting, no name). "of" alone is no cue here (in diagnosis
+ * titles it precedes anatomy, and "radial" is a street word). A street suffix makes
  * a LOCATION, House an ORGANIZATION. */
 static const char *const sfx_cue_extra[] = {"vs", "versus", NULL};
 static const char *const sfx_cue_street[] = {"on", "off", NULL};
@@ -330,7 +330,7 @@ static void mark_suffix_names(ctx *c) {
             if (a + 1 < j && !gap_space(c, a + 1)) break;
             if (!gap_space(c, a)) continue; /* the cue must sit right before, on the line */
             const tok *q = &c->t[a - 1];
-            /* "of" alone is no place cue here ("fracture of unspecified radial"), "resident of" is */
+            /* "of" alone is no place cue here (diagnosis titles: "fracture of ..."), "resident of" is */
             deid_flags qc = word_in(c, a - 1, sfx_cue_of) ? (q->cue_end & ~(deid_flags)F_PLACE_WEAK) : q->cue_end;
             int is_cue = (qc & cue) || word_in(c, a - 1, sfx_cue_extra) ||
                          (street_main && word_in(c, a - 1, sfx_cue_street));
