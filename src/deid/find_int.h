@@ -5,6 +5,7 @@
 #define CLINFM_DEID_FIND_INT_H
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "deid/deid_int.h"
 
@@ -115,6 +116,15 @@ static inline size_t deid__first_word_starting_from(const ctx *c, size_t off) {
         else hi = mid;
     }
     return lo;
+}
+
+/* A context over one note, before any evidence. */
+static inline void deid__ctx_init(ctx *c, const deid_text_rules *r, const deid_known *known, const char *text, size_t len) {
+    memset(c, 0, sizeof *c);
+    c->r = r;
+    c->k = known;
+    c->text = text;
+    c->len = len;
 }
 
 static inline void deid__ctx_free(ctx *c) {

@@ -1691,11 +1691,7 @@ int deid_find(const deid_text_rules *r, const char *text, size_t len, const deid
     if (!r || (!text && len)) return cf_fail(err, CF_EINTERNAL, "deid_find: no rules or no text");
     if (len == 0) return CF_OK;
     ctx c;
-    memset(&c, 0, sizeof c);
-    c.r = r;
-    c.k = known;
-    c.text = text;
-    c.len = len;
+    deid__ctx_init(&c, r, known, text, len);
     int rc = deid__evidence(&c, err);
     if (rc) goto done;
     if (!r->model || c.nt == 0) {
@@ -1772,11 +1768,7 @@ int deid_find_explain(const deid_text_rules *r, const char *text, size_t len, co
         return CF_OK;
     }
     ctx c;
-    memset(&c, 0, sizeof c);
-    c.r = r;
-    c.k = known;
-    c.text = text;
-    c.len = len;
+    deid__ctx_init(&c, r, known, text, len);
     deid_featbuf fb = {0};
     float *P = NULL, *prob = NULL;
     int8_t *lab = NULL;
