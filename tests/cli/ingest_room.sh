@@ -8,14 +8,12 @@ set -uo pipefail
 need_data MIMIC mimic-iv-demo
 T=${CLINFM_TEST_TMP:-$(mktemp -d)}
 fail=0
-if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root to mount a small tmpfs" >&2; exit 77; fi
+need_root_tmpfs
 ingest() { "$CLINFM" ingest --mapping mappings/mimic-iv.map --input "$MIMIC" "$@"; }
 ingest --out "$T/m.store" --room-check off --quiet || exit 1
 size=$(stat -c %s "$T/m.store")
-mkdir -p "$T/small"
 # Half the store's size: the store cannot fit, so the ingest must not start.
-mount -t tmpfs -o size=$(( size / 2 / 1024 ))k tmpfs "$T/small" 2>/dev/null || { echo "SKIP: cannot mount a tmpfs here" >&2; exit 77; }
-trap 'umount "$T/small" 2>/dev/null' EXIT
+small_fs "$T/small" $(( size / 2 / 1024 ))
 ingest --out "$T/small/m.store" > "$T/out.txt" 2> "$T/err.txt"
 rc=$?
 [ $rc -eq 1 ] || { echo "ingest with too little room exited $rc, want 1"; fail=1; }
@@ -24,9 +22,8 @@ grep -q "needs about .* free to write the store (about .* M events, estimated fr
 grep -q "room-check off" "$T/err.txt" || { echo "the refusal does not name the override"; fail=1; }
 [ ! -s "$T/out.txt" ] || { echo "a refused ingest printed a report: $(head -3 "$T/out.txt")"; fail=1; }
 [ -z "$(ls -A "$T/small")" ] || { echo "a refused ingest left files: $(ls -A "$T/small")"; fail=1; }
-umount "$T/small"
 # Four times the store's size: room enough (the estimate errs large, but not 4x on this input).
-mount -t tmpfs -o size=$(( size * 4 / 1024 ))k tmpfs "$T/small" || exit 1
+small_fs "$T/small" $(( size * 4 / 1024 ))
 # The estimate is said and is within [1x, 3x] of the store written.
 ingest --out "$T/small/m.store" > /dev/null 2> "$T/err2.txt" \
   || { echo "ingest with room refused: $(cat "$T/err2.txt")"; fail=1; }
