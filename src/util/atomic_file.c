@@ -50,13 +50,6 @@ void atomic_install_signal_cleanup(void) {
     sigaction(SIGHUP, &sa, NULL);
 }
 
-static void dir_of(const char *path, char *dir, size_t cap) {
-    const char *slash = strrchr(path, '/');
-    if (!slash) snprintf(dir, cap, ".");
-    else if (slash == path) snprintf(dir, cap, "/");
-    else snprintf(dir, cap, "%.*s", (int)(slash - path), path);
-}
-
 int atomic_file_open(atomic_file *f, const char *path, cf_err *err) {
     memset(f, 0, sizeof *f);
     f->fd = -1;
@@ -64,7 +57,7 @@ int atomic_file_open(atomic_file *f, const char *path, cf_err *err) {
         return cf_fail(err, CF_EINPUT, "output path is too long");
     snprintf(f->path, sizeof f->path, "%s", path);
     char dir[4096];
-    dir_of(path, dir, sizeof dir);
+    file_dir_of(path, dir, sizeof dir);
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return cf_fail(err, CF_EINPUT, "%s: is a directory, expected a file path", path);
@@ -83,7 +76,7 @@ int atomic_file_open(atomic_file *f, const char *path, cf_err *err) {
 
 static int fsync_dir(const char *path) {
     char dir[4096];
-    dir_of(path, dir, sizeof dir);
+    file_dir_of(path, dir, sizeof dir);
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) return -1;
     int rc = fsync(dfd);

@@ -88,11 +88,16 @@ int file_read_all(const char *path, size_t max, char **out, size_t *len, cf_err 
     return rc;
 }
 
-/* The folder that holds path, and the bytes free on its filesystem (0 when it cannot be asked). */
-static int room_of(const char *path, char *dir, size_t cap, uint64_t *room) {
+void file_dir_of(const char *path, char *dir, size_t cap) {
     const char *slash = strrchr(path, '/');
     if (!slash) snprintf(dir, cap, ".");
-    else snprintf(dir, cap, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    else if (slash == path) snprintf(dir, cap, "/");
+    else snprintf(dir, cap, "%.*s", (int)(slash - path), path);
+}
+
+/* The folder that holds path, and the bytes free on its filesystem (0 when it cannot be asked). */
+static int room_of(const char *path, char *dir, size_t cap, uint64_t *room) {
+    file_dir_of(path, dir, cap);
     struct statvfs fs;
     if (statvfs(dir, &fs) != 0) return 0;
     *room = (uint64_t)fs.f_bavail * fs.f_frsize;
