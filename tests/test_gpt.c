@@ -1232,8 +1232,8 @@ static double cls_loss(void *p) {
 static void test_fd_cls(void) {
     const int B = 3, T = 4, C = 5, K = 2;
     int pos[3] = {3, 0, 2};
-    for (int pool = GPT_POOL_LAST; pool <= GPT_POOL_BOTH; pool++) {
-        const int P = pool == GPT_POOL_BOTH ? 2 * C : C;
+    for (int pool = GPT_POOL_LAST; pool <= GPT_POOL_EXTREMES; pool++) {
+        const int P = pool == GPT_POOL_EXTREMES ? 4 * C : pool == GPT_POOL_BOTH ? 2 * C : C;
         cls_ctx c = {fvec(B * K), fvec(B * P), fvec(B * T * C), fvec(K * P), fvec(K), fvec(B * K), pos, B, T, C, K, pool};
         fill(c.h, B * T * C, -1, 1);
         fill(c.w, K * P, -1, 1);
@@ -1244,15 +1244,20 @@ static void test_fd_cls(void) {
         double l = gpt__cls_forward(c.logits, c.x, c.h, c.pos, c.w, c.b, c.y, &n, 0, B, T, C, K, pool), ref = 0;
         CHECK_EQ_INT(n, 5);
         for (int b = 0; b < B; b++) {
-            double x[10];
+            double x[20];
             for (int i = 0; i < C; i++) {
-                double mean = 0;
-                for (int t = 0; t <= pos[b]; t++) mean += c.h[(b * T + t) * C + i];
+                double mean = 0, mx = -INFINITY, mn = INFINITY;
+                for (int t = 0; t <= pos[b]; t++) {
+                    double v = c.h[(b * T + t) * C + i];
+                    mean += v;
+                    mx = fmax(mx, v), mn = fmin(mn, v);
+                }
                 mean /= pos[b] + 1;
                 double last = c.h[(b * T + pos[b]) * C + i];
                 if (pool == GPT_POOL_LAST) x[i] = last;
                 else if (pool == GPT_POOL_MEAN) x[i] = mean;
                 else x[i] = last, x[C + i] = mean;
+                if (pool == GPT_POOL_EXTREMES) x[2 * C + i] = mx, x[3 * C + i] = mn;
             }
             for (int k = 0; k < K; k++) {
                 double z = c.b[k];
@@ -1266,7 +1271,7 @@ static void test_fd_cls(void) {
         CHECK_NEAR(l, ref, 1e-6);
         float *dh = fvec(B * T * C), *dw = fvec(K * P), *db = fvec(K);
         cls_loss(&c);
-        gpt__cls_backward(dh, dw, db, c.logits, c.x, c.pos, c.w, c.y, 1.0f, 0, B, T, C, K, pool);
+        gpt__cls_backward(dh, dw, db, c.logits, c.x, c.h, c.pos, c.w, c.y, 1.0f, 0, B, T, C, K, pool);
         char what[32];
         snprintf(what, sizeof what, "cls%d.h", pool);
         fd_check(what, c.h, dh, B * T * C, cls_loss, &c);
@@ -1365,7 +1370,7 @@ static void test_fd_whole_model_ex(void) {
     gpt_model m;
     cf_err err;
     gpt_config cfg = feat_config(7, 8, 2, 2, 4, 0.2f, 3, 5, 2);
-    cfg.cls_pool = GPT_POOL_BOTH; /* every path of the pooling (test_fd_cls has each alone) */
+    cfg.cls_pool = GPT_POOL_EXTREMES; /* every path of the pooling (test_fd_cls has each alone) */
     cfg.value_head = 1;
     REQUIRE_EQ_INT(gpt_build(&m, &cfg, 5, &err), CF_OK);
     m.num_threads = 1;
@@ -1478,7 +1483,7 @@ static void test_feat_model_paths(void) {
     cf_err err;
     const int V = 30, C = 16, T = 25, B = 5, F = 4, H = 6, K = 3;
     gpt_config cfg = feat_config(V, C, 2, 2, T, 0.2f, F, H, K);
-    cfg.cls_pool = GPT_POOL_BOTH;
+    cfg.cls_pool = GPT_POOL_EXTREMES; /* the widest pooling: every part of it through the KV cache */
     int in[5 * 25], tg[5 * 25], pos[5] = {24, 3, 10, 0, 17};
     float feats[5 * 25 * 4], y[15];
     for (int i = 0; i < B * T; i++) in[i] = (int)(urand() * V), tg[i] = (int)(urand() * V);

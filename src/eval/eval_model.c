@@ -385,8 +385,9 @@ static char *e2e_describe(void *ctx) {
     JSON_ADD_NUMBERS(j, {"max_epochs", mp->fto.epochs}, {"batch", mp->fto.batch}, {"lr", mp->fto.lr},
                      {"weight_decay", mp->fto.weight_decay}, {"next_token_weight", mp->fto.lm_weight},
                      {"dropout", mp->fto.dropout}, {"patience", mp->fto.patience});
-    static const char *const pools[] = {"last history token", "mean over the history", "last token and mean"};
-    cJSON_AddStringToObject(j, "head_reads", pools[mp->fto.pool >= 0 && mp->fto.pool <= 2 ? mp->fto.pool : 0]);
+    static const char *const pools[] = {"last history token", "mean over the history", "last token and mean",
+                                        "last token, mean, max and min"};
+    cJSON_AddStringToObject(j, "head_reads", pools[mp->fto.pool >= 0 && mp->fto.pool <= 3 ? mp->fto.pool : 0]);
     cJSON_AddNumberToObject(j, "ensemble", mp->n_e2e);
     cJSON_AddNumberToObject(j, "context", mp->fto.context > 0 ? mp->fto.context : mp->sh->rm.m.config.max_seq_len);
     if (mp->e2e_train_rows)

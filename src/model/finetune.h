@@ -38,8 +38,8 @@ typedef struct {
     int probe_init;     /* start each head from a linear probe of the frozen model (LP-FT;
                            default 1), else from its train prevalence */
     int pool;           /* what the heads read: GPT_POOL_LAST (the last history token's final
-                           hidden state), _MEAN (their mean over the history) or _BOTH
-                           (default GPT_POOL_BOTH) */
+                           hidden state), _MEAN (their mean over the history), _BOTH
+                           (default) or _EXTREMES (both, then their channel-wise max and min) */
     int context;        /* the fine-tuned model's context (maxT; 0: the base model's). A longer one
                            takes whole histories the base had to cut; its position embeddings
                            start as the base's resampled (gpt_copy_params) */

@@ -79,10 +79,11 @@ int gpt_config_check(const gpt_config *c, cf_err *err) {
                        c->num_outputs, GPT_MAX_OUTPUTS);
     if (c->value_head < 0 || c->value_head > 1)
         return cf_fail(err, CF_EINPUT, "model config: value head %d, expected 0 or 1", c->value_head);
-    if (c->cls_pool < GPT_POOL_LAST || c->cls_pool > GPT_POOL_BOTH ||
+    if (c->cls_pool < GPT_POOL_LAST || c->cls_pool > GPT_POOL_EXTREMES ||
         (c->num_outputs > 0 && c->channels > 4096))
-        return cf_fail(err, CF_EINPUT, "model config: head pooling %d, expected 0 (last), 1 (mean) "
-                       "or 2 (both), with d_model at most 4096 when there are task heads", c->cls_pool);
+        return cf_fail(err, CF_EINPUT, "model config: head pooling %d, expected 0 (last), 1 (mean), "
+                       "2 (both) or 3 (extremes), with d_model at most 4096 when there are task heads",
+                       c->cls_pool);
     return CF_OK;
 }
 
@@ -664,7 +665,7 @@ static void backward_slice(gpt_model *m, const slice *s, const gpt_params *g, fl
     const int K = c->num_outputs;
     if (dcls != 0.0f)
         gpt__cls_backward(dln, g->clsw, g->clsb, a->cls_logits + (size_t)s->b0 * K,
-                          a->cls_in + (size_t)s->b0 * gpt_cls_width(c), m->cls_pos + s->b0, w->clsw,
+                          a->cls_in + (size_t)s->b0 * gpt_cls_width(c), AT(a->lnf, 0, C), m->cls_pos + s->b0, w->clsw,
                           a->cls_y + (size_t)s->b0 * K, dcls, 0, nb, T, Ci, K, c->cls_pool);
     memset(dresidual, 0, n * C * sizeof(float));
     gpt__layernorm_backward(dresidual, g->lnfw, g->lnfb, dln, AT(a->residual3, L - 1, C),

@@ -49,7 +49,8 @@ typedef struct {
     int feat_hidden;       /* H: hidden width of their embedding MLP (0 when F is 0) */
     int num_outputs;       /* K: binary task heads on the final hidden state (0: none) */
     int cls_pool;          /* what the heads read, GPT_POOL_*: the hidden state at the head
-                              position, the mean of the hidden states up to it, or both */
+                              position, the mean of the hidden states up to it, both, or both
+                              with their channel-wise max and min */
     int value_head;        /* 1: a value forecast beside the next-token one: at each position the
                               value the next token carries (when it carries one), predicted given
                               that token, a self-supervised objective that makes the model learn
@@ -57,9 +58,13 @@ typedef struct {
                               comes next */
 } gpt_config;
 
-enum { GPT_POOL_LAST = 0, GPT_POOL_MEAN = 1, GPT_POOL_BOTH = 2 };
-/* The width of what the heads read: C, or 2C for GPT_POOL_BOTH ([last ; mean]). */
-static inline int gpt_cls_width(const gpt_config *c) { return c->cls_pool == GPT_POOL_BOTH ? 2 * c->channels : c->channels; }
+/* GPT_POOL_EXTREMES reads [last ; mean ; max ; min] over the history, channel by channel: a
+ * trajectory's extremes (the highest lactate of 48 hours) reach the heads as they reach a
+ * value-aggregate model, instead of being averaged away. */
+enum { GPT_POOL_LAST = 0, GPT_POOL_MEAN = 1, GPT_POOL_BOTH = 2, GPT_POOL_EXTREMES = 3 };
+/* The width of what the heads read for a pooling mode: C, 2C ([last ; mean]) or 4C. */
+static inline int gpt_pool_width(int pool, int C) { return pool == GPT_POOL_BOTH ? 2 * C : pool == GPT_POOL_EXTREMES ? 4 * C : C; }
+static inline int gpt_cls_width(const gpt_config *c) { return gpt_pool_width(c->cls_pool, c->channels); }
 
 #define GPT_MAX_FEATURES 64
 #define GPT_MAX_OUTPUTS 64

@@ -84,6 +84,28 @@ void gpt__cls_pool(float *x, const float *h, int len, int C, int pool) {
     for (int t = 0; t < len; t++)
         for (int c = 0; c < C; c++) mean[c] += h[(size_t)t * C + c];
     for (int c = 0; c < C; c++) mean[c] /= (float)len;
+    if (pool != GPT_POOL_EXTREMES) return;
+    float *mx = x + 2 * C, *mn = x + 3 * C;
+    memcpy(mx, h, (size_t)C * sizeof *x);
+    memcpy(mn, h, (size_t)C * sizeof *x);
+    for (int t = 1; t < len; t++)
+        for (int c = 0; c < C; c++) {
+            float v = h[(size_t)t * C + c];
+            if (v > mx[c]) mx[c] = v;
+            if (v < mn[c]) mn[c] = v;
+        }
+}
+
+/* The positions the max and min of channel c came from: the first of equals, as the forward's
+ * strict comparisons keep it (the gradient of a tie goes to one position, a subgradient). */
+static void extreme_pos(const float *h, int len, int C, int c, int *tmax, int *tmin) {
+    int a = 0, b = 0;
+    for (int t = 1; t < len; t++) {
+        float v = h[(size_t)t * C + c];
+        if (v > h[(size_t)a * C + c]) a = t;
+        if (v < h[(size_t)b * C + c]) b = t;
+    }
+    *tmax = a, *tmin = b;
 }
 
 double gpt__cls_forward(float *logits, float *xs, const float *h, const int *pos, const float *clsw,
@@ -91,7 +113,7 @@ double gpt__cls_forward(float *logits, float *xs, const float *h, const int *pos
                         int C, int K, int pool) {
     double loss = 0.0;
     size_t n = 0;
-    const int P = pool == GPT_POOL_BOTH ? 2 * C : C;
+    const int P = gpt_pool_width(pool, C);
     for (int b = b0; b < b1; b++) {
         float *x = xs + (size_t)b * P;
         gpt__cls_pool(x, h + (size_t)b * T * C, pos[b] + 1, C, pool);
@@ -114,10 +136,10 @@ double gpt__cls_forward(float *logits, float *xs, const float *h, const int *pos
 }
 
 void gpt__cls_backward(float *dh, float *dclsw, float *dclsb, const float *logits, const float *xs,
-                       const int *pos, const float *clsw, const float *y, float scale, int b0, int b1,
-                       int T, int C, int K, int pool) {
-    const int P = pool == GPT_POOL_BOTH ? 2 * C : C;
-    float dx[2 * 4096];
+                       const float *h, const int *pos, const float *clsw, const float *y, float scale,
+                       int b0, int b1, int T, int C, int K, int pool) {
+    const int P = gpt_pool_width(pool, C);
+    float dx[4 * 4096];
     for (int b = b0; b < b1; b++) {
         const float *x = xs + (size_t)b * P;
         int any = 0;
@@ -138,7 +160,7 @@ void gpt__cls_backward(float *dh, float *dclsw, float *dclsb, const float *logit
         }
         if (!any) continue;
         /* back through the pooling: the last position gets its part, every position up to it
-         * an equal share of the mean's */
+         * an equal share of the mean's, and the positions of each channel's max and min theirs */
         float *rows = dh + (size_t)b * T * C;
         const float *dmean = dx;
         if (pool != GPT_POOL_MEAN) {
@@ -150,6 +172,15 @@ void gpt__cls_backward(float *dh, float *dclsw, float *dclsb, const float *logit
             float inv = 1.0f / (float)(pos[b] + 1);
             for (int t = 0; t <= pos[b]; t++)
                 for (int c = 0; c < C; c++) rows[(size_t)t * C + c] += dmean[c] * inv;
+        }
+        if (pool == GPT_POOL_EXTREMES) {
+            const float *hb = h + (size_t)b * T * C, *dmax = dx + 2 * C, *dmin = dx + 3 * C;
+            for (int c = 0; c < C; c++) {
+                int tmax, tmin;
+                extreme_pos(hb, pos[b] + 1, C, c, &tmax, &tmin);
+                rows[(size_t)tmax * C + c] += dmax[c];
+                rows[(size_t)tmin * C + c] += dmin[c];
+            }
         }
     }
 }

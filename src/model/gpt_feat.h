@@ -23,18 +23,20 @@ void gpt__feat_backward(float *dxw1, float *dxb1, float *dxw2, float *dxh, const
                         int C);
 
 /* ---- task heads over the rows b0 .. b1 - 1 of a (B, T, C) tensor h: x[b] (P) is what the
- * heads read (pool GPT_POOL_*: h[b, pos[b]], the mean of h[b, 0..pos[b]], or both, P = C or
- * 2C), logits[b, k] = clsw[k] . x[b] + clsb[k]; losses: log loss over the labelled (b, k) of
+ * heads read (pool GPT_POOL_*: h[b, pos[b]] (P = C), the mean of h[b, 0..pos[b]] (P = C), both
+ * (P = 2C), or both then the channel-wise max and min of h[b, 0..pos[b]] (EXTREMES, P = 4C)),
+ * logits[b, k] = clsw[k] . x[b] + clsb[k]; losses: log loss over the labelled (b, k) of
  * y (B, K), NaN = no label. Returns the sum of the log losses of rows b0 .. b1 - 1 and adds
  * their labelled count to *n_labelled. ---- */
 double gpt__cls_forward(float *logits, float *x, const float *h, const int *pos, const float *clsw,
                         const float *clsb, const float *y, size_t *n_labelled, int b0, int b1, int T,
                         int C, int K, int pool);
 /* g = scale * (sigmoid(logit) - y) for labelled (b, k): dclsw[k] += g x[b], dclsb[k] += g, and
- * dx = sum_k g clsw[k] goes back into dh through the pooling. */
+ * dx = sum_k g clsw[k] goes back into dh through the pooling (h, the forward's input, finds
+ * where each max and min came from). */
 void gpt__cls_backward(float *dh, float *dclsw, float *dclsb, const float *logits, const float *x,
-                       const int *pos, const float *clsw, const float *y, float scale, int b0, int b1,
-                       int T, int C, int K, int pool);
+                       const float *h, const int *pos, const float *clsw, const float *y, float scale,
+                       int b0, int b1, int T, int C, int K, int pool);
 /* ---- value forecast over N positions: for each n with targets[n] >= 0 and a finite value
  * vt[n], pred[n] = valw[targets[n]] . h[n] + valb[targets[n]]; returns the sum of
  * 1/2 (pred - vt)^2 and adds the count to *n_values. ---- */
