@@ -341,6 +341,33 @@ static void test_ft_train_contract(void) {
         rt_prompt_free(&longp);
     }
 
+    /* The extremes pooling (--ft-pool extremes): the head reads 4 x d_model numbers, the probe
+     * it starts from too, and the kept epoch's reported tuning loss is what its predictions give
+     * (a forward that pooled otherwise at prediction time than in training would not match). */
+    {
+        ft_options ox = o;
+        ox.pool = GPT_POOL_EXTREMES;
+        ox.epochs = 2;
+        gpt_model xm;
+        ft_report rx;
+        REQUIRE(ft_train(&xm, &rm.m, 1, ptr, ytr, ntr, ptu, ytu, ntu, pad, &ox, &rx, &err) == CF_OK);
+        CHECK_EQ_INT(xm.config.cls_pool, GPT_POOL_EXTREMES);
+        CHECK_EQ_INT(gpt_cls_width(&xm.config), 4 * rm.m.config.channels);
+        float *lx = malloc(ntu * sizeof *lx);
+        REQUIRE(ft_logits(&xm, ptu, ntu, pad, 5, lx, &err) == CF_OK);
+        double lxs = 0;
+        for (size_t i = 0; i < ntu; i++) {
+            double z = lx[i];
+            lxs += (z > 0 ? z + log1p(exp(-z)) : log1p(exp(z))) - ytu[i] * z;
+        }
+        lxs /= (double)ntu;
+        fprintf(stderr, "  extremes pooling: best epoch %d, tuning loss %.4f (recomputed %.4f)\n", rx.best_epoch,
+                rx.best_tune_loss, lxs);
+        CHECK_NEAR(lxs, rx.best_tune_loss, 1e-4);
+        free(lx);
+        gpt_free(&xm);
+    }
+
     /* occlusion on a model with inputs: a variant with the same tokens but another value must
      * not reuse the reference's cached rows past the change */
     rt_session ss;
