@@ -20,7 +20,9 @@
 #   kept), FT_CONTEXT (0: the model's own context; N: fine-tune a copy with an N-token context,
 #   eval --ft-context, so the 48-hour histories the 512-token pretrained context cuts, about 80
 #   tokens a stay on average, are read whole: 1024 was screened in session 7 and cross-validated
-#   no better, docs/P12.md, at about 25-40% more fine-tuning), PREDICTORS (finetuned,finetuned_e2e: the frozen model's linear probe and the
+#   no better, docs/P12.md, at about 25-40% more fine-tuning), FT_POOL (extremes: the task head
+#   reads the last token's final hidden state, the mean over the history and the channel-wise max
+#   and min over it, eval --ft-pool; session 8's recipe, docs/P12.md; "both" is sessions 4-7's), PREDICTORS (finetuned,finetuned_e2e: the frozen model's linear probe and the
 #   end-to-end fine-tuning), FT_EXTRA (more clinfm eval options, e.g. --ft-ensemble 3),
 #   POOL (1; 0: skip the pool, for lanes run side by side: pool once both are done),
 #   SEEDS ("1 2": the fine-tuning seeds; each fold's model is fine-tuned once per seed, seed 1
@@ -40,6 +42,7 @@ FT_EPOCHS=${FT_EPOCHS:-6}
 FT_LR=${FT_LR:-1e-3}
 FT_PATIENCE=${FT_PATIENCE:-6}
 FT_CONTEXT=${FT_CONTEXT:-0}
+FT_POOL=${FT_POOL:-extremes}
 PREDICTORS=${PREDICTORS:-finetuned,finetuned_e2e}
 FT_EXTRA=${FT_EXTRA:-}
 POOL=${POOL:-1}
@@ -52,7 +55,7 @@ FOLDS=("$@")
 # The recipe, chosen on fold 0's tuning rows (docs/P12.md).
 ARCH="--values embed --inputs --value-loss 1 --layers 2 --d-model 64 --heads 2 --context 512 --dropout 0.1"
 TRAIN="--batch 8 --steps $STEPS --eval-every 100 --eval-batches 16 --lr 1e-3 --early-stop 3"
-FT="--ft-epochs $FT_EPOCHS --ft-lr $FT_LR --ft-patience $FT_PATIENCE --ft-dropout 0.2 --ft-weight-decay 0.1 --ft-lm-weight 1.0 $FT_EXTRA"
+FT="--ft-epochs $FT_EPOCHS --ft-lr $FT_LR --ft-patience $FT_PATIENCE --ft-dropout 0.2 --ft-weight-decay 0.1 --ft-lm-weight 1.0 --ft-pool $FT_POOL $FT_EXTRA"
 [ "$FT_CONTEXT" = 0 ] || FT="$FT --ft-context $FT_CONTEXT"
 
 mkdir -p "$OUT"
