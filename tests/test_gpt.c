@@ -1539,7 +1539,7 @@ static void test_feat_model_paths(void) {
             REQUIRE_EQ_INT(gpt_kv_forward_x(&m, &kv, in + b * T + t, feats + ((size_t)b * T + t) * F, 1, 1, GPT_LOGITS_LAST, &err), CF_OK);
             worst = fmax(worst, max_abs_diff(kv.lnf, lnf + ((size_t)b * T + t) * C, (size_t)C));
         }
-        float xin[32], z[3];
+        float xin[4 * 16], z[3]; /* 4C: the extremes pooling */
         gpt_kv_reset(&kv);
         REQUIRE_EQ_INT(gpt_kv_forward_x(&m, &kv, in + b * T, feats + (size_t)b * T * F, 1, pos[b] + 1, GPT_LOGITS_NONE, &err),
                        CF_OK);
