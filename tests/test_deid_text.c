@@ -1021,6 +1021,32 @@ static void test_clinical_keep_filter(void) {
     free(ex);
 }
 
+/* Round 9: names that are clinical words, in a name's place, are removed; the round 8 filter
+ * kept each of these (checked with its build). Fictional notes written for the test. */
+static void test_keep_filter_names(void) {
+    /* a charting verb after a word that is also a listed name ("gaba": a family name and a
+       medical word), in a sentence of its own (the clinical words before the full stop no longer
+       count as its context) */
+    const char *a = "HR 97-109 SR. SHORT OF BREATH AT REST. GABA AWARE OF LOW UO.";
+    CHECK_EQ_INT(touched(a, "GABA"), 1);
+    /* a care role before the name ("night float"), in a lower-case note */
+    const char *b = "pt acutely agitated, pulled out ngt. night float bono paged x2, haldol 2mg iv given.";
+    CHECK_EQ_INT(touched(b, "bono"), 1);
+    /* a ward with its floor after a place cue: "VEA" is also ventricular ectopy in the keep-list */
+    const char *c = "FEBRILE SINCE 0540. PLAN TO TRANSFER TO VEA 8 IN AM.";
+    CHECK_EQ_INT(touched(c, "VEA"), 1);
+    CHECK_EQ_INT(touched(c, "8 IN"), 1);
+    /* still kept: clinical words where no name stands ("E.G." is no initial, "neg" is context;
+       the "Seen by" line gives the explain listing a span) */
+    const char *d = "Seen by Dr. Quillfeather on 3/14/2021.\nTHERAPY (E.G., NSAIDS, ANALGESICS). neg Homans.\n"
+                    "CONT PCA DILAUDID 0.2MG, PAIN 3/10. FOLEY DRAINING CLEAR YELLOW URINE.\n";
+    EXPECT_CLEAN(d, "NSAIDS");
+    EXPECT_CLEAN(d, "Homans");
+    EXPECT_CLEAN(d, "DILAUDID");
+    EXPECT_CLEAN(d, "FOLEY");
+    CHECK_EQ_INT(touched(d, "Quillfeather"), 1);
+}
+
 static void test_date_clock_time(void) {
     const char *t = "KUB 10/19/2019 4:29 PM. Drawn 11/19 0530, seen 2/18/05 10:30am. ECG 10/22/19 1917 done. "
                     "On 3/4/2020 10:00 P.M. RN";
@@ -1052,6 +1078,7 @@ int main(void) {
     RUN(test_dates);
     RUN(test_date_clock_time);
     RUN(test_clinical_keep_filter);
+    RUN(test_keep_filter_names);
     RUN(test_age_over_89);
     RUN(test_phone_fax);
     RUN(test_email_url_ip);

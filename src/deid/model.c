@@ -1221,7 +1221,7 @@ static int initials_gap(const ctx *c, size_t j) {
 /* above these P(PHI) the model's evidence is not weak: a list word stays removed */
 #define KEEP_MAX_P 0.95f
 #define KEEP_MAX_P_KEEP 0.99f /* the ICU keep-list (clinical_keep.txt) */
-#define KEEP_MAX_P_NAMED 0.70f
+#define KEEP_MAX_P_NAMED 0.50f /* round 9: 0.70 until round 8 */
 /* clinical vocabulary in the model's lists */
 static int keep_word(const tok *t) {
     /* the keep-list, and medical words that are no common English word ("dysuria", "intubate"):
@@ -1317,27 +1317,79 @@ static int strong_cue(const ctx *c, const int8_t *lab, const uint8_t *evd, size_
     return 0;
 }
 
+/* Whether words [a, b] (one line) spell an entry of a filter-only phrase list (keep_roles.txt,
+ * keep_name_verbs.txt): lower-cased, words joined by one space. */
+static int phrase_is(const ctx *c, const strmap *m, size_t a, size_t b) {
+    char key[256];
+    size_t kl = 0;
+    for (size_t q = a; q <= b; q++) {
+        if (q >= c->nt || (q > a && !same_line(c, q))) return 0;
+        if (kl + 1 + (c->t[q].e - c->t[q].s) * 2 >= sizeof key) return 0;
+        if (q > a) key[kl++] = ' ';
+        size_t wl = deid_lower(c->text + c->t[q].s, c->t[q].e - c->t[q].s, key + kl, sizeof key - kl);
+        if (wl == (size_t)-1) return 0;
+        kl += wl;
+    }
+    return strmap_find(m, key, kl) >= 0;
+}
+
+/* A keep_roles.txt entry ("sw", "night float", "h.o.") ending at word j: its first word, or -1. */
+static long role_ending_at(const ctx *c, size_t j) {
+    for (int n = c->r->keep_roles_max_words; n >= 1; n--)
+        if ((size_t)n <= j + 1 && phrase_is(c, &c->r->keep_roles, j + 1 - (size_t)n, j)) return (long)(j + 1 - (size_t)n);
+    return -1;
+}
+
+/* A keep_name_verbs.txt entry ("aware", "paged", "at bedside") starting at word j. */
+static int verb_starting_at(const ctx *c, size_t j) {
+    for (int n = c->r->keep_verbs_max_words; n >= 1; n--)
+        if (j + (size_t)n <= c->nt && phrase_is(c, &c->r->keep_verbs, j, j + (size_t)n - 1)) return 1;
+    return 0;
+}
+
+/* The end of a sentence between words z-1 and z: a line break, or a full stop and spaces after
+ * a word of two letters or more ("EQUAL. ACK aware": the sentence before says nothing of the
+ * word; "e.g., allergy" and "H.O. Bono" are no sentence ends; a ";" is not one either: "(e.g.,
+ * pga; 5-point scale)"). */
+static int clause_break(const ctx *c, size_t z) {
+    gapinfo g = deid__gap_info(c, z);
+    if (g.nl) return 1;
+    return g.period == 1 && !g.comma && !g.colon && !g.other && !g.amp && g.len >= 2 &&
+           c->text[c->t[z - 1].e] == '.' && c->t[z - 1].nletters >= 2;
+}
+
+/* A four-digit clock time ("1105 X aware", "0100 X paged"): it opens an event line and says
+ * nothing clinical of the word after it. */
+static int clock_time(const ctx *c, size_t q) {
+    const tok *t = &c->t[q];
+    if (t->shape0 != SH_NUM || t->e - t->s != 4) return 0;
+    int v = deid__digits_value(c->text + t->s, 4);
+    return v / 100 <= 23 && v % 100 <= 59;
+}
+
 /* Clinical context: a clinical word that is no name, a number, a unit; loose: any medical word
- * that is no name, common ones too ("neg"). */
-static int context_word(const tok *t, int loose) {
+ * that is no name, common ones too ("neg"). A care role ("PCA", "SW") is none: it names the
+ * person after it. */
+static int context_word(const ctx *c, size_t q, int loose) {
+    const tok *t = &c->t[q];
     if (t->f & KEEP_NAMES) return 0;
+    if (role_ending_at(c, q) >= 0 || verb_starting_at(c, q)) return 0;
     return keep_word(t) || (loose && (t->f & F_MEDICAL)) || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM ||
            (t->f & F_MEASURE);
 }
 
-/* A clinical word or a number within two words of [lo, hi] on its line. */
+/* A clinical word or a number within two words of [lo, hi] in its clause (round 9: no longer
+ * across a full stop, and a clock time before the word does not count). */
 static int clinical_context(const ctx *c, size_t lo, size_t hi, int loose) {
     for (size_t q = lo >= 2 ? lo - 2 : 0; q < lo; q++) {
         int ok = 1;
-        for (size_t z = q + 1; z <= lo && ok; z++) ok = !deid__gap_info(c, z).nl;
-        const tok *t = &c->t[q];
-        if (ok && context_word(t, loose)) return 1;
+        for (size_t z = q + 1; z <= lo && ok; z++) ok = !clause_break(c, z);
+        if (ok && !clock_time(c, q) && context_word(c, q, loose)) return 1;
     }
     for (size_t q = hi + 1; q < c->nt && q <= hi + 2; q++) {
         int ok = 1;
-        for (size_t z = hi + 1; z <= q && ok; z++) ok = !deid__gap_info(c, z).nl;
-        const tok *t = &c->t[q];
-        if (ok && context_word(t, loose)) return 1;
+        for (size_t z = hi + 1; z <= q && ok; z++) ok = !clause_break(c, z);
+        if (ok && context_word(c, q, loose)) return 1;
     }
     return 0;
 }
@@ -1391,6 +1443,74 @@ static int joined_number(const ctx *c, size_t q) {
     return 0;
 }
 
+/* A word that may be part of a person's name the model left out ("covering MD Lucja Gemma"):
+ * a listed name that is no clinical word, or an unlisted word of two letters or more. */
+static int name_like(const tok *t) {
+    if (keep_word(t) || (t->f & (F_STOP | F_NOT_NAME | F_ENGLISH)) || t->shape0 == SH_NUM) return 0;
+    return (t->f & (F_FIRST | F_LAST)) || (t->oov && t->nletters >= 2);
+}
+
+/* Whether the words [elo, ehi] that would be kept, in the run [a, b] labelled y, stand where a
+ * person's name or a place stands (round 9): after a care role ("SW", "PCA", "night float"),
+ * or a title or name cue with one name-like word between ("covering MD Lucja Gemma"); after an
+ * initial ("A. Babinski"); before a charting verb ("Gaba aware", "Bono paged") or a relation in
+ * parentheses ("Ara (HCP)", "Lua (dtr)"); before a floor number the model also took ("VEA 8": a
+ * ward); a listed place after "in", "from", "at" taken as a place ("VNA in Coria"). The role,
+ * verb and place rules need a word that is also a listed name or place (named); the role rule
+ * also takes a word that is not in the ICU keep-list ("PCA dilaudid" stays). */
+static int name_shaped(const ctx *c, const int8_t *lab, int y, size_t a, size_t b, size_t elo, size_t ehi,
+                       int named) {
+    size_t first = a < elo ? a : elo, last = b > ehi ? b : ehi;
+    int all_keep = 1;
+    for (size_t z = elo; z <= ehi; z++) all_keep &= (c->t[z].f & F_KEEP) != 0;
+    const deid_flags cues = F_TITLE | F_NAME_BEFORE | F_NAME_IS | F_KIN | F_NAME_AFTER;
+    if (first > 0 && same_line(c, first)) {
+        size_t p = first - 1;
+        for (int hop = 0; hop < 2; hop++) {
+            long r0 = (named || !all_keep) ? role_ending_at(c, p) : -1;
+            /* "2 cm": a number before the role word makes it a unit */
+            if (r0 >= 0 && !(r0 > 0 && c->t[r0 - 1].shape0 == SH_NUM && same_line(c, (size_t)r0))) return 1;
+            if (hop && (c->t[p].cue_end & cues)) return 1;
+            /* one name-like word between ("MD Lucja [Gemma]") */
+            if (hop || p == 0 || !same_line(c, p) || !name_like(&c->t[p])) break;
+            p--;
+        }
+        p = first - 1;
+        /* an initial: one capital letter and a full stop ("A. Babinski"), not after a clinical
+           word ("vitamin K. Foley") nor the end of a dotted abbreviation ("E.G., NSAIDS") */
+        const tok *t = &c->t[p];
+        size_t plo, phi;
+        if (t->nletters == 1 && t->e - t->s == 1 && c->text[t->s] >= 'A' && c->text[t->s] <= 'Z' && t->e < c->len &&
+            c->text[t->e] == '.' && !(p > 0 && same_line(c, p) && keep_word(&c->t[p - 1])) &&
+            !post_entry(c, p, &plo, &phi))
+            return 1;
+        /* a listed place after "in", "from", "at" */
+        if (named && y == DEID_LOCATION && (c->t[p].cue_end & F_PLACE_WEAK)) {
+            int place = 0;
+            for (size_t z = elo; z <= ehi; z++) place |= (c->t[z].f & (F_PLACE | F_REGION)) != 0;
+            if (place) return 1;
+        }
+    }
+    if (last + 1 < c->nt && !deid__gap_info(c, last + 1).nl) {
+        size_t q = last + 1;
+        gapinfo g = deid__gap_info(c, q);
+        if (named && !clause_break(c, q) && !g.comma && verb_starting_at(c, q)) return 1;
+        /* "(dtr)", "(HCP)", "(brother)" */
+        if (c->text[c->t[q].s - 1] == '(' && g.len <= 2 &&
+            (((c->t[q].f | c->t[q].start) & F_KIN) || role_ending_at(c, q) >= 0))
+            return 1;
+        /* "VEA 8", "LUE 7": a ward and its floor, when the model took the number too, or the
+           word is also a listed name or place after "to", "on", "from" ("transfer to VEA 8";
+           "to PS 10", "on levo 8" are no listed names) */
+        if (g.space_only && c->t[q].shape0 == SH_NUM && c->t[q].e - c->t[q].s <= 2 &&
+            ((lab[q] >= 0 && is_name_type(lab[q])) ||
+             (named && y != DEID_NAME && first > 0 && same_line(c, first) &&
+              (c->t[first - 1].cue_end & (F_PLACE_WEAK | F_PLACE_BEFORE)))))
+            return 1;
+    }
+    return 0;
+}
+
 /* Unlabels the words the filter keeps; ki[i].why says why (ki may be NULL). */
 static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const float *P, keepinfo *ki) {
     size_t T = c->nt;
@@ -1424,6 +1544,19 @@ static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const flo
         for (size_t q = i; q <= j && allnum; q++)
             allnum = c->t[q].shape0 == SH_NUM && c->t[q].e - c->t[q].s <= 3 && !joined_number(c, q) &&
                      !(evd[q] & ((1u << DEID_SRC_PATTERN) | (1u << DEID_SRC_KNOWN))) && c->t[q].known < 0;
+        /* ... unless it follows a word the model took as a name or place and the filter did not
+           keep ("VEA 8": the ward's floor) */
+        if (allnum && i > 0 && lab[i - 1] >= 0 && is_name_type(lab[i - 1]) && deid__gap_info(c, i).space_only)
+            allnum = 0;
+        /* ... or a word that is also a listed name or place, after a place cue ("transfer to VEA
+           8"): the ward's floor, and the word before it is the ward, taken with it */
+        if (allnum && i == j && i >= 2 && lab[i - 1] < 0 && deid__gap_info(c, i).space_only &&
+            (c->t[i - 1].f & KEEP_NAMES) && c->t[i - 1].nletters >= 2 && c->t[i].e - c->t[i].s <= 2 &&
+            same_line(c, i - 1) && (c->t[i - 2].cue_end & (F_PLACE_WEAK | F_PLACE_BEFORE)) &&
+            c->t[i - 1].known < 0 && !(c->t[i - 1].f & (F_STOP | F_MONTH | F_WEEKDAY))) {
+            allnum = 0;
+            lab[i - 1] = (int8_t)y;
+        }
         if (allnum) {
             for (size_t q = i; q <= j; q++) {
                 lab[q] = -1;
@@ -1463,6 +1596,8 @@ static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const flo
                notation first, "neg Homans"; strict for the larger lists, which hold "Lana") */
             if (named && (why == KEEP_WORD || elo == ehi) && !clinical_context(c, lo, hi, why == KEEP_POST))
                 continue;
+            /* round 9: a name's surroundings outweigh the word's clinical sense */
+            if (name_shaped(c, lab, y, i, j, elo, ehi, named)) continue;
             for (size_t z = lo; z <= hi; z++) {
                 lab[z] = -1;
                 if (ki) ki[z] = (keepinfo){(uint8_t)why, (int32_t)lo, (int32_t)hi, (int32_t)elo, (int32_t)ehi};
