@@ -1047,6 +1047,41 @@ static void test_keep_filter_names(void) {
     CHECK_EQ_INT(touched(d, "Quillfeather"), 1);
 }
 
+/* Round 9, one-case notes: a word where a person's name stands (a role before, a charting verb
+ * after) is a name, and modal uses of the same word are not. The round 8 build missed "WILL"
+ * here in both casings (checked with its build). Fictional lines written for the test. */
+static void test_one_case_role_names(void) {
+    const char *up = "- 1845 UO 10CC/HR X2H, NP WILL AWARE, LASIX GIVEN.\nPT STABLE. SON WILL CALL IN AM. SW WILL "
+                     "FOLLOW.\n";
+    char low[256];
+    size_t n = strlen(up);
+    REQUIRE(n < sizeof low);
+    for (size_t k = 0; k <= n; k++) low[k] = (char)tolower((unsigned char)up[k]);
+    const char *v[] = {up, low};
+    for (int k = 0; k < 2; k++) {
+        const char *t = v[k];
+        const char *w1 = strstr(t, k ? "will aware" : "WILL AWARE");
+        const char *w2 = strstr(t, k ? "will call" : "WILL CALL");
+        const char *w3 = strstr(t, k ? "will follow" : "WILL FOLLOW");
+        REQUIRE(w1 && w2 && w3);
+        deid_span *sp = NULL;
+        size_t ns = 0;
+        cf_err e = {0};
+        REQUIRE(deid_find(R, t, strlen(t), NULL, &sp, &ns, &e) == CF_OK);
+        int hit1 = 0, hit2 = 0, hit3 = 0;
+        for (size_t q = 0; q < ns; q++) {
+            size_t s0 = sp[q].start, e0 = sp[q].end;
+            hit1 |= s0 < (size_t)(w1 - t) + 4 && e0 > (size_t)(w1 - t);
+            hit2 |= s0 < (size_t)(w2 - t) + 4 && e0 > (size_t)(w2 - t);
+            hit3 |= s0 < (size_t)(w3 - t) + 4 && e0 > (size_t)(w3 - t);
+        }
+        CHECK_EQ_INT(hit1, 1);
+        CHECK_EQ_INT(hit2, 0);
+        CHECK_EQ_INT(hit3, 0);
+        free(sp);
+    }
+}
+
 static void test_date_clock_time(void) {
     const char *t = "KUB 10/19/2019 4:29 PM. Drawn 11/19 0530, seen 2/18/05 10:30am. ECG 10/22/19 1917 done. "
                     "On 3/4/2020 10:00 P.M. RN";
@@ -1079,6 +1114,7 @@ int main(void) {
     RUN(test_date_clock_time);
     RUN(test_clinical_keep_filter);
     RUN(test_keep_filter_names);
+    RUN(test_one_case_role_names);
     RUN(test_age_over_89);
     RUN(test_phone_fax);
     RUN(test_email_url_ip);

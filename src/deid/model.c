@@ -1511,6 +1511,50 @@ static int name_shaped(const ctx *c, const int8_t *lab, int y, size_t a, size_t 
     return 0;
 }
 
+/* Round 9, one-case notes: a word the model left, where a person's name stands, is a name. An
+ * all-caps or all-lower-case note has no capitals to tell "son Sung-Min" or "SW Deacon" from
+ * charting, and the model misses such names more there than in mixed case. Evidence before: a
+ * kinship word or a care role (keep_roles.txt) right before; after: a charting verb
+ * (keep_name_verbs.txt: "aware", "paged") or a relation in parentheses ("(nephew)"). A listed
+ * name that is no common or clinical word needs one of them; a word in no list a kinship word
+ * before or the evidence after (after a role it is as often shorthand: "OT eval", "RN obs"); a
+ * given name that is also a common word ("will", "amber") evidence on both sides. Never a cue,
+ * stop, clinical or measure word, a number, a month or a weekday. */
+static void one_case_names(const ctx *c, int8_t *lab) {
+    if (!c->lower_doc && !c->upper_doc) return;
+    const deid_flags bad = F_STOP | F_MEASURE | F_MONTH | F_WEEKDAY | F_TITLE | F_UNIT | F_PRONOUN | F_NAME_BEFORE |
+                           F_NAME_IS | F_PLACE_BEFORE | F_PLACE_WEAK | F_ORG_BEFORE | F_ORG_AFTER | F_ADDR_BEFORE |
+                           F_NAME_WEAK | F_NAME_AFTER | F_KIN | F_KEEP | F_STREET | F_EPONYM | F_DRUG_BEFORE |
+                           F_PLACE_WORD | F_STATE_ABBR;
+    for (size_t i = 1; i < c->nt; i++) {
+        const tok *t = &c->t[i];
+        if (lab[i] >= 0 || t->nletters < 2 || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM) continue;
+        if (((t->f | t->start | t->cue_end) & bad) || keep_word(t) || t->clin_shape) continue;
+        if (role_ending_at(c, i) >= 0 || verb_starting_at(c, i)) continue;
+        int listed = (t->f & (F_FIRST | F_LAST)) != 0;
+        int common = (t->f & (F_ENGLISH | F_MEDICAL | F_NOT_NAME)) != 0;
+        int strong = (t->oov && !common) || (listed && !common);
+        int weak = listed && common && (t->f & F_FIRST);
+        if (!strong && !weak) continue;
+        int kin = 0, role = 0, after = 0;
+        gapinfo g = deid__gap_info(c, i);
+        if (!g.nl && g.space_only) {
+            kin = (c->t[i - 1].cue_end & F_KIN) != 0;
+            role = role_ending_at(c, i - 1) >= 0;
+        }
+        if (i + 1 < c->nt) {
+            gapinfo h = deid__gap_info(c, i + 1);
+            if (!h.nl && h.space_only && verb_starting_at(c, i + 1)) after = 1;
+            if (!h.nl && h.len <= 2 && c->text[c->t[i + 1].s - 1] == '(' &&
+                (((c->t[i + 1].f | c->t[i + 1].start) & F_KIN) || role_ending_at(c, i + 1) >= 0))
+                after = 1;
+        }
+        /* an unlisted word after a role is as often shorthand ("OT eval", "RN obs") */
+        int take = listed && !common ? kin || role || after : strong ? kin || after : (kin || role) && after;
+        if (take) lab[i] = DEID_NAME;
+    }
+}
+
 /* Unlabels the words the filter keeps; ki[i].why says why (ki may be NULL). */
 static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const float *P, keepinfo *ki) {
     size_t T = c->nt;
@@ -1810,6 +1854,7 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
     for (size_t i = 0; i < T; i++)
         if (c->t[i].sfx && (lab[i] < 0 || lab[i] == DEID_NAME || lab[i] == DEID_LOCATION || lab[i] == DEID_ORGANIZATION))
             lab[i] = (int8_t)(c->t[i].sfx - 1);
+    one_case_names(c, lab);
     if (ki) keep_filter(c, lab, evd, P, ki);
     free(evd);
     free(E);
