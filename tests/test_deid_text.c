@@ -1045,6 +1045,22 @@ static void test_keep_filter_names(void) {
     EXPECT_CLEAN(d, "DILAUDID");
     EXPECT_CLEAN(d, "FOLEY");
     CHECK_EQ_INT(touched(d, "Quillfeather"), 1);
+    /* --explain lists a kept word when nothing is removed too (docs/DEID.md's example) */
+    const char *k = "CXR: stable cardiomegaly, Kerley B lines.\n";
+    deid_explained *ex = NULL;
+    size_t nx = 0;
+    cf_err e2 = {0};
+    REQUIRE(deid_find_explain(R, k, strlen(k), NULL, &ex, &nx, &e2) == CF_OK);
+    CHECK_EQ_INT((int)nx, 1);
+    if (nx == 1) {
+        CHECK(ex[0].kept);
+        CHECK(!strncmp(k + ex[0].start, "Kerley", 6));
+    }
+    free(ex);
+    /* and an empty listing for a text with nothing to list */
+    REQUIRE(deid_find_explain(R, "stable.", 7, NULL, &ex, &nx, &e2) == CF_OK);
+    CHECK_EQ_INT((int)nx, 0);
+    free(ex);
 }
 
 /* Round 9, one-case notes: a word where a person's name stands (a role before, a charting verb

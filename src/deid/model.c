@@ -1925,11 +1925,12 @@ int deid_find_explain(const deid_text_rules *r, const char *text, size_t len, co
     deid_span *sp = NULL;
     size_t n = 0;
     int rc = deid_find(r, text, len, known, &sp, &n, err);
-    if (rc || n == 0) {
+    /* with no span, the words the keep filter kept are still listed (round 9: they were not) */
+    if (rc || (n == 0 && (!r->model || len == 0))) {
         free(sp);
         return rc;
     }
-    deid_explained *ex = cf_calloc(n, sizeof *ex);
+    deid_explained *ex = cf_calloc(n ? n : 1, sizeof *ex);
     if (!ex) {
         free(sp);
         return cf_fail(err, CF_EINTERNAL, "out of memory");
@@ -2042,7 +2043,7 @@ int deid_find_explain(const deid_text_rules *r, const char *text, size_t len, co
     free(lab);
     deid__featbuf_free(&fb);
     deid__ctx_free(&c);
-    if (rc) {
+    if (rc || n == 0) {
         free(ex);
         return rc;
     }
