@@ -1096,6 +1096,15 @@ static void test_one_case_role_names(void) {
         CHECK_EQ_INT(hit3, 0);
         free(sp);
     }
+    /* a street address whose name opens with a stop word, after "lived alone at" (the round 8
+       build left all of "58 old quarry pl"); numbers after "at" and "to" in charting stay */
+    const char *a = "prior to admission pt lived alone at 58 old quarry pl in stoughton, w/ dau checking in.\n"
+                    "hob at 30 degrees. turned q2h to left side. up to 2 pillows. on 2 l nc.\n";
+    CHECK_EQ_INT(touched(a, "58 old"), 1);
+    CHECK_EQ_INT(touched(a, "quarry pl"), 1);
+    EXPECT_CLEAN(a, "30 degrees");
+    EXPECT_CLEAN(a, "2 pillows");
+    EXPECT_CLEAN(a, "2 l nc");
 }
 
 static void test_date_clock_time(void) {

@@ -1555,6 +1555,61 @@ static void one_case_names(const ctx *c, int8_t *lab) {
     }
 }
 
+/* Word j is "in" (a town follows an address: "... pl in brockton"). */
+static int is_in_word(const ctx *c, size_t j) {
+    return c->t[j].e - c->t[j].s == 2 && (c->text[c->t[j].s] | 32) == 'i' && (c->text[c->t[j].s + 1] | 32) == 'n';
+}
+
+/* Round 9, one-case notes: a house number, one to three words and a street word after "at", "on",
+ * "to", "from" or an address cue, ending the clause ("lived alone at 146 maple pl in ...", "AT
+ * 12 OLD MILL RD,") is a street address. In mixed case the capitals and the evidence layers find
+ * these; in one case a stop word ("old") or a cue with a word inside ("lived alone at") stopped
+ * them. Never with a clinical, measure or unit word among the words, nor a number joined to
+ * another ("2/3"). */
+static void one_case_addresses(const ctx *c, int8_t *lab) {
+    if (!c->lower_doc && !c->upper_doc) return;
+    for (size_t i = 1; i + 2 < c->nt; i++) {
+        const tok *t = &c->t[i];
+        if (t->shape0 != SH_NUM || t->e - t->s > 5 || joined_number(c, i)) continue;
+        if (!same_line(c, i) || !deid__gap_info(c, i).space_only) continue;
+        if (!(c->t[i - 1].cue_end & (F_PLACE_WEAK | F_ADDR_BEFORE | F_PLACE_BEFORE))) continue;
+        size_t k = 0;
+        for (size_t j = i + 1; j < c->nt && j <= i + 4; j++) {
+            const tok *u = &c->t[j];
+            if (!deid__gap_info(c, j).space_only || u->nletters < 2 || u->shape0 == SH_NUM || u->shape0 == SH_ALNUM)
+                break;
+            if (keep_word(u) || (u->f & (F_MEASURE | F_UNIT | F_PLACE_WEAK | F_NAME_WEAK | F_MONTH | F_WEEKDAY)))
+                break;
+            if (j > i + 1 && (u->f & F_STREET)) {
+                k = j;
+                break;
+            }
+        }
+        if (!k) continue;
+        /* street words in a row ("old mill rd": "mill" is one too) */
+        while (k + 1 < c->nt && deid__gap_info(c, k + 1).space_only && (c->t[k + 1].f & F_STREET) &&
+               c->t[k + 1].nletters >= 2 && !keep_word(&c->t[k + 1]))
+            k++;
+        /* the clause ends after the street word, or a unit, a town or a ZIP code follows */
+        size_t end = k;
+        int ok = k + 1 >= c->nt;
+        if (!ok) {
+            gapinfo g = deid__gap_info(c, k + 1);
+            const tok *n = &c->t[k + 1];
+            ok = g.nl || g.comma || g.period || (g.space_only && (is_in_word(c, k + 1) || n->shape0 == SH_NUM));
+            if (g.space_only && (n->f & F_UNIT) && k + 2 < c->nt && deid__gap_info(c, k + 2).space_only &&
+                (c->t[k + 2].shape0 == SH_NUM || c->t[k + 2].shape0 == SH_ALNUM || c->t[k + 2].nletters == 1)) {
+                ok = 1;
+                end = k + 2;
+            }
+        }
+        if (!ok) continue;
+        for (size_t q = i; q <= end; q++)
+            if (lab[q] < 0 || is_name_type(lab[q])) lab[q] = DEID_ADDRESS;
+        i = end;
+    }
+}
+
 /* Unlabels the words the filter keeps; ki[i].why says why (ki may be NULL). */
 static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const float *P, keepinfo *ki) {
     size_t T = c->nt;
@@ -1855,6 +1910,7 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
         if (c->t[i].sfx && (lab[i] < 0 || lab[i] == DEID_NAME || lab[i] == DEID_LOCATION || lab[i] == DEID_ORGANIZATION))
             lab[i] = (int8_t)(c->t[i].sfx - 1);
     one_case_names(c, lab);
+    one_case_addresses(c, lab);
     if (ki) keep_filter(c, lab, evd, P, ki);
     free(evd);
     free(E);
