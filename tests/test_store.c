@@ -10,6 +10,7 @@
 #include "check.h"
 #include "store/store.h"
 #include "store/store_block.h"
+#include "store/store_crc.h"
 #include "store/store_format.h"
 
 typedef struct {
@@ -989,6 +990,29 @@ static void test_block3_damage(void) {
     CF_FREE_ALL(c.time, c.code, c.numeric, c.text, c.prov, out.time, out.code, out.numeric, out.text, out.prov);
 }
 
+/* The block CRC's kernels (carry-less multiplication folding) against zlib's crc32, another
+ * library: every length up to a few folding strides at several alignments, continued from another
+ * CRC, the standard check value, and a buffer the size of a block. */
+static void test_crc32_kernels(void) {
+    const size_t N = 1200, big = 600000;
+    uint8_t *b = malloc(big + 64);
+    REQUIRE(b);
+    for (size_t i = 0; i < big + 64; i++) b[i] = (uint8_t)rnd();
+    CHECK_EQ_INT(store_crc32_with(2, 0, "123456789", 9), 0xCBF43926u); /* the CRC-32 check value */
+    for (int k = 0; k <= 2; k++) {
+        size_t bad = 0;
+        for (size_t off = 0; off < 64; off += 13)
+            for (size_t n = 0; n <= N; n++) {
+                uint32_t start = (uint32_t)rnd(), want = (uint32_t)crc32(start, b + off, (uInt)n);
+                bad += store_crc32_with(k, start, b + off, n) != want;
+            }
+        CHECK_EQ_INT(bad, 0);
+        CHECK_EQ_INT(store_crc32_with(k, 0, b + 3, big), (uint32_t)crc32(0L, b + 3, (uInt)big));
+    }
+    CHECK_EQ_INT(store_crc32(0, b, big), (uint32_t)crc32(0L, b, (uInt)big));
+    free(b);
+}
+
 int main(void) {
     RUN(test_round_trip_in_memory);
     RUN(test_round_trip_with_spills);
@@ -1007,5 +1031,6 @@ int main(void) {
     RUN(test_version2_still_read);
     RUN(test_block3_round_trips);
     RUN(test_block3_damage);
+    RUN(test_crc32_kernels);
     return check_summary();
 }

@@ -27,9 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libdeflate.h>
-
 #include "store/store.h"
+#include "store/store_crc.h"
 #include "store/store_format.h"
 #include "util/err.h"
 
@@ -56,6 +55,7 @@ struct store_block3_ctx {
     uint64_t *prev_row;     /* (n_sources) encoder */
     uint32_t n_sources;
     int simd;               /* the CPU has AVX2: the vector unpackers */
+    int crc;                /* store_crc32_with's kernel: the fastest, or libdeflate's without SIMD */
 };
 
 static int have_simd(void);
@@ -66,6 +66,7 @@ store_block3_ctx *store_block3_ctx_new(uint32_t n_sources, int encoder) {
     const size_t E = STORE_BLOCK_EVENTS;
     x->n_sources = n_sources;
     x->simd = have_simd() && !getenv("CLINFM_STORE_NO_SIMD");
+    x->crc = getenv("CLINFM_STORE_NO_SIMD") ? 0 : 2;
     x->a = malloc(E * 8);
     x->dict32 = malloc(DICT_MAX * 4);
     x->src32 = malloc(E * 4);
@@ -422,7 +423,7 @@ int store_block3_decode(store_block3_ctx *x, const void *src, size_t len, size_t
         return -1;
     }
     memcpy(&crc, p + len - 4, 4);
-    if ((uint32_t)libdeflate_crc32(0, p, len - 4) != crc) {
+    if (store_crc32_with(x->crc, 0, p, len - 4) != crc) {
         *why = "fails its checksum";
         return -1;
     }
@@ -710,7 +711,7 @@ int store_block3_encode(store_block3_ctx *x, const store_block_cols *c, size_t n
         d = put_stream(x, d, rb, x->n_sources, 0);
         d = put_for(d, v, n, &fo);
     }
-    uint32_t crc = (uint32_t)libdeflate_crc32(0, x->out, (size_t)(d - x->out));
+    uint32_t crc = store_crc32_with(x->crc, 0, x->out, (size_t)(d - x->out));
     memcpy(d, &crc, 4);
     d += 4;
     *out = x->out;
