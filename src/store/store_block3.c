@@ -40,13 +40,46 @@
 #define MODE_DICT 1
 #define ROWS_FROM_LOWEST 0 /* row = the source's lowest row in the block + offset */
 #define ROWS_DELTA 1       /* row = the source's previous row in the block + zigzag delta */
+/* Events decoded per step: a slice of every stream and its temporaries fit L1 (4,096 events are
+ * 112 KiB of columns, which L2 holds). A multiple of 8 (the unpackers' groups). */
+#define PART 4096u
+_Static_assert(PART % 8 == 0 && STORE_BLOCK_EVENTS % PART == 0, "parts of whole groups");
+
+/* A FOR stream's header, checked against the bytes that remain. */
+typedef struct {
+    int w;
+    uint32_t n_exc;
+    uint64_t base, mult;
+    const uint8_t *packed, *pos, *vals; /* packed values; exception positions (u16), values (u64) */
+} for_hdr;
+
+/* One stream of a block being decoded in parts (store_block3_open, store_block3_part). */
+typedef struct {
+    for_hdr h;          /* the packed values (of a dictionary stream: its indices) */
+    size_t avail;       /* packed bytes */
+    uint32_t next_exc;  /* the first exception not yet applied */
+    const uint32_t *dict; /* a dictionary stream's values, else NULL */
+    uint64_t limit;     /* 32-bit streams: every value is below it (a dictionary's: its size) */
+    const char *range_why; /* what a value at or above limit means */
+    int wide;           /* 32-bit stream whose packed values might not fit 32 bits: through 64 */
+    int check;          /* 32-bit stream whose bound does not settle its range: each value checked */
+} part_stream;
+
+enum { ST_TIME, ST_CODE, ST_VALUE, ST_TEXT, ST_SOURCE, ST_ROW, N_ST };
 
 struct store_block3_ctx {
     uint64_t *a;            /* (STORE_BLOCK_EVENTS) one stream's values */
     uint64_t *b;            /* (STORE_BLOCK_EVENTS) encoder: dictionary indices, row deltas */
     uint64_t *dict;         /* (DICT_MAX) encoder: a dictionary */
-    uint32_t *dict32;       /* (DICT_MAX) decoder: a dictionary of 32-bit values */
-    uint32_t *src32;        /* (STORE_BLOCK_EVENTS) decoder: source ids */
+    uint32_t *dict32[3];    /* (DICT_MAX each) decoder: the code, value and source dictionaries */
+    uint32_t *idx32;        /* (PART) decoder: one part's dictionary indices */
+    uint32_t *src32;        /* (PART) decoder: one part's source ids */
+    part_stream st[N_ST];   /* decoder: the open block's streams */
+    size_t n, done;         /* its events (0: none open), how many decoded so far */
+    uint64_t n_texts;
+    uint64_t time_sum;      /* the running sum of time deltas */
+    int64_t text_last;      /* the last text id */
+    uint64_t row_mode;
     uint8_t *out;           /* one encoded block (encoder) */
     size_t out_cap;
     uint64_t *hkey;         /* (HASH_SLOTS) encoder: distinct values */
@@ -68,10 +101,11 @@ store_block3_ctx *store_block3_ctx_new(uint32_t n_sources, int encoder) {
     x->simd = have_simd() && !getenv("CLINFM_STORE_NO_SIMD");
     x->crc = getenv("CLINFM_STORE_NO_SIMD") ? 0 : 2;
     x->a = malloc(E * 8);
-    x->dict32 = malloc(DICT_MAX * 4);
-    x->src32 = malloc(E * 4);
+    for (int k = 0; k < 3; k++) x->dict32[k] = malloc(DICT_MAX * 4);
+    x->idx32 = malloc(PART * 4);
+    x->src32 = malloc(PART * 4);
     x->row_base = calloc(n_sources ? n_sources : 1, sizeof *x->row_base);
-    if (!x->a || !x->dict32 || !x->src32 || !x->row_base) goto fail;
+    if (!x->a || !x->dict32[0] || !x->dict32[1] || !x->dict32[2] || !x->idx32 || !x->src32 || !x->row_base) goto fail;
     if (encoder) {
         x->b = malloc(E * 8);
         x->dict = malloc(DICT_MAX * 8);
@@ -93,7 +127,7 @@ fail:
 
 void store_block3_ctx_free(store_block3_ctx *x) {
     if (!x) return;
-    CF_FREE_ALL(x->a, x->b, x->dict, x->dict32, x->src32, x->out, x->hkey, x->hval, x->row_base, x->prev_row, x);
+    CF_FREE_ALL(x->a, x->b, x->dict, x->dict32[0], x->dict32[1], x->dict32[2], x->idx32, x->src32, x->out, x->hkey, x->hval, x->row_base, x->prev_row, x);
 }
 
 static inline int bitlen(uint64_t x) { return x ? 64 - __builtin_clzll(x) : 0; }
@@ -258,25 +292,17 @@ static int have_simd(void) { return 0; }
 static uint32_t max32_simd(const uint32_t *v, size_t n) { return UINT32_MAX; } /* never called: simd is 0 */
 #endif
 
-/* The unpackers above, the vector one first where it applies. */
-static void run_unpack32(const store_block3_ctx *x, uint32_t *out, const uint8_t *src, size_t n, int w, uint64_t base,
-                         uint64_t mult) {
-    size_t done = x->simd && w <= SIMD_MAX_WIDTH ? unpack32_simd(out, src, n, packed_len(n, w), w, base, mult) : 0;
+/* The unpackers above, the vector one first where it applies; avail: the packed bytes from src on. */
+static void run_unpack32(const store_block3_ctx *x, uint32_t *out, const uint8_t *src, size_t n, size_t avail, int w,
+                         uint64_t base, uint64_t mult) {
+    size_t done = x->simd && w <= SIMD_MAX_WIDTH ? unpack32_simd(out, src, n, avail, w, base, mult) : 0;
     unpack32[w](out + done, src + done / 8 * (size_t)w, n - done, base, mult);
 }
-static void run_unpack64(const store_block3_ctx *x, uint64_t *out, const uint8_t *src, size_t n, int w, uint64_t base,
-                         uint64_t mult) {
-    size_t done = x->simd && w <= SIMD_MAX_WIDTH ? unpack64_simd(out, src, n, packed_len(n, w), w, base, mult) : 0;
+static void run_unpack64(const store_block3_ctx *x, uint64_t *out, const uint8_t *src, size_t n, size_t avail, int w,
+                         uint64_t base, uint64_t mult) {
+    size_t done = x->simd && w <= SIMD_MAX_WIDTH ? unpack64_simd(out, src, n, avail, w, base, mult) : 0;
     unpack64[w](out + done, src + done / 8 * (size_t)w, n - done, base, mult);
 }
-
-/* A FOR stream's header, checked against the bytes that remain. */
-typedef struct {
-    int w;
-    uint32_t n_exc;
-    uint64_t base, mult;
-    const uint8_t *packed, *pos, *vals; /* packed values; exception positions (u16), values (u64) */
-} for_hdr;
 
 static const uint8_t *read_for(const uint8_t *p, const uint8_t *end, size_t n, for_hdr *h, const char **why) {
     if (end - p < STREAM_HEADER || p[0] != MODE_FOR || p[2] || p[3]) {
@@ -331,7 +357,8 @@ __attribute__((optimize("O3"))) static uint32_t max32(const uint32_t *v, size_t 
     return m;
 }
 
-/* A FOR stream of n values whose every value must be < limit (<= 2^32), into 32-bit out. */
+/* A FOR stream of n values whose every value must be < limit (<= 2^32), into 32-bit out: a
+ * dictionary, decoded whole when its block is opened. */
 static const uint8_t *get_for32(store_block3_ctx *x, const uint8_t *p, const uint8_t *end, uint32_t *out,
                                 size_t n, uint64_t limit, const char **why) {
     for_hdr h;
@@ -340,7 +367,7 @@ static const uint8_t *get_for32(store_block3_ctx *x, const uint8_t *p, const uin
     if (!for_bound(&h, &hi) || hi > UINT32_MAX) {
         /* Values that might not fit 32 bits (no encoder writes this): the exact way. */
         uint64_t *a = x->a;
-        run_unpack64(x, a, h.packed, n, h.w, h.base, h.mult);
+        run_unpack64(x, a, h.packed, n, packed_len(n, h.w), h.w, h.base, h.mult);
         for (uint32_t e = 0; e < h.n_exc; e++) {
             uint16_t at;
             uint64_t v;
@@ -351,7 +378,7 @@ static const uint8_t *get_for32(store_block3_ctx *x, const uint8_t *p, const uin
         for (size_t i = 0; i < n; i++) out[i] = (uint32_t)a[i];
         return p;
     }
-    run_unpack32(x, out, h.packed, n, h.w, h.base, h.mult);
+    run_unpack32(x, out, h.packed, n, packed_len(n, h.w), h.w, h.base, h.mult);
     for (uint32_t e = 0; e < h.n_exc; e++) {
         uint16_t at;
         uint64_t v;
@@ -359,7 +386,6 @@ static const uint8_t *get_for32(store_block3_ctx *x, const uint8_t *p, const uin
         if (v >= limit) goto range;
         out[at] = (uint32_t)v;
     }
-    /* Packed values are checked one by one only when their bound does not settle it. */
     if (hi >= limit && (x->simd ? max32_simd(out, n) : max32(out, n)) >= limit) goto range;
     return p;
 range:
@@ -367,39 +393,12 @@ range:
     return NULL;
 }
 
-/* A stream of either mode whose values must be < limit (<= 2^32), into 32-bit out. */
-static const uint8_t *get_stream32(store_block3_ctx *x, const uint8_t *p, const uint8_t *end, uint32_t *out,
-                                   size_t n, uint64_t limit, const char **why) {
-    if (end - p < STREAM_HEADER || p[0] != MODE_DICT) return get_for32(x, p, end, out, n, limit, why);
-    uint32_t nd;
-    memcpy(&nd, p + 4, 4);
-    if (nd == 0 || nd > DICT_MAX) {
-        *why = "is malformed (a dictionary's size)";
-        return NULL;
-    }
-    uint32_t *d = x->dict32;
-    if (!(p = get_for32(x, p + STREAM_HEADER, end, d, nd, limit, why))) return NULL;
-    /* Indices checked in the gather (the mask keeps a bad one inside the table until then). */
-    if (!(p = get_for32(x, p, end, out, n, UINT64_C(1) << 32, why))) return NULL;
-    /* Scalar: AVX2 gathers measured no faster here (nor in the row join below). */
-    uint32_t bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        bad |= out[i] >= nd;
-        out[i] = d[out[i] & (DICT_MAX - 1)];
-    }
-    if (bad) {
-        *why = "is malformed (a dictionary index out of range)";
-        return NULL;
-    }
-    return p;
-}
-
-/* A FOR stream into 64-bit out (times, row deltas: any value is valid). */
+/* A FOR stream into 64-bit out, whole (the row bases: any value is valid). */
 static const uint8_t *get_for64(const store_block3_ctx *x, const uint8_t *p, const uint8_t *end, uint64_t *out,
                                 size_t n, const char **why) {
     for_hdr h;
     if (!(p = read_for(p, end, n, &h, why))) return NULL;
-    run_unpack64(x, out, h.packed, n, h.w, h.base, h.mult);
+    run_unpack64(x, out, h.packed, n, packed_len(n, h.w), h.w, h.base, h.mult);
     for (uint32_t e = 0; e < h.n_exc; e++) {
         uint16_t at;
         uint64_t v;
@@ -409,9 +408,125 @@ static const uint8_t *get_for64(const store_block3_ctx *x, const uint8_t *p, con
     return p;
 }
 
-int store_block3_decode(store_block3_ctx *x, const void *src, size_t len, size_t n, uint64_t n_codes,
-                        uint64_t n_texts, const store_block_cols *c, const char **why) {
+/* ---------------------------------------------------------------- a block in parts
+ *
+ * Why in parts: decoding a whole block (65,536 events) wrote 1.8 MB of columns, more than this
+ * core's L2, before the reader looked at the first event, so every column was written to memory
+ * and read back from it. store_block3_open checks everything that does not need the values
+ * decoded (the CRC, every stream's header and length, exception positions, the dictionaries and
+ * the row bases); store_block3_part then decodes events front to back, PART at a time, each
+ * stream's slice through temporaries that stay in L1, into the caller's whole-block columns, and
+ * checks each value (ids in range) before it returns them. A cursor asks for the events it hands
+ * out next, which it reads while they are still in cache. The bytes decoded are the same whatever
+ * the parts: state that runs through a block (the time sum, the last text id, each source's
+ * previous row) is carried from part to part. */
+
+
+/* Checks a FOR stream's exceptions: positions inside the block and ascending (as the encoder
+ * writes them), so that a part applies its own by walking them. */
+static const uint8_t *open_for(const uint8_t *p, const uint8_t *end, size_t n, part_stream *s, const char **why) {
+    if (!(p = read_for(p, end, n, &s->h, why))) return NULL;
+    s->avail = packed_len(n, s->h.w);
+    s->next_exc = 0;
+    uint16_t prev = 0;
+    for (uint32_t e = 0; e < s->h.n_exc; e++) {
+        uint16_t at;
+        memcpy(&at, s->h.pos + 2 * (size_t)e, 2);
+        if (at >= n || (e && at <= prev)) {
+            *why = "is malformed (an exception's position)";
+            return NULL;
+        }
+        prev = at;
+    }
+    return p;
+}
+
+/* A stream of 32-bit values below limit (<= 2^32), of either mode: the dictionary decoded (into
+ * dict) and checked here, the values per part. range_why: what a value out of range means. */
+static const uint8_t *open_stream32(store_block3_ctx *x, const uint8_t *p, const uint8_t *end, part_stream *s,
+                                    size_t n, uint64_t limit, uint32_t *dict, const char *range_why, const char **why) {
+    memset(s, 0, sizeof *s);
+    s->limit = limit;
+    s->range_why = range_why;
+    if (end - p >= STREAM_HEADER && p[0] == MODE_DICT) {
+        uint32_t nd;
+        memcpy(&nd, p + 4, 4);
+        if (nd == 0 || nd > DICT_MAX) {
+            *why = "is malformed (a dictionary's size)";
+            return NULL;
+        }
+        if (!(p = get_for32(x, p + STREAM_HEADER, end, dict, nd, limit, why))) {
+            if (!strcmp(*why, "holds a value out of range")) *why = range_why;
+            return NULL;
+        }
+        s->dict = dict;
+        s->limit = nd; /* the values are indices into the dictionary */
+        s->range_why = "is malformed (a dictionary index out of range)";
+    }
+    if (!(p = open_for(p, end, n, s, why))) return NULL;
+    uint64_t hi;
+    s->wide = !for_bound(&s->h, &hi) || hi > UINT32_MAX;
+    s->check = s->wide || hi >= s->limit;
+    for (uint32_t e = 0; e < s->h.n_exc; e++)
+        if (get64(s->h.vals + 8 * (size_t)e) >= s->limit) {
+            *why = s->range_why;
+            return NULL;
+        }
+    return p;
+}
+
+/* Values [lo, lo + m) of a FOR stream into out[0..m), exceptions applied (lo a multiple of 8). */
+static void part_unpack64(const store_block3_ctx *x, part_stream *s, uint64_t *out, size_t lo, size_t m) {
+    size_t off = lo / 8 * (size_t)s->h.w;
+    run_unpack64(x, out, s->h.packed + off, m, s->avail - off, s->h.w, s->h.base, s->h.mult);
+    for (; s->next_exc < s->h.n_exc; s->next_exc++) {
+        uint16_t at;
+        memcpy(&at, s->h.pos + 2 * (size_t)s->next_exc, 2);
+        if (at >= lo + m) break;
+        out[at - lo] = get64(s->h.vals + 8 * (size_t)s->next_exc);
+    }
+}
+
+/* The same for a 32-bit stream (values checked against its limit; a dictionary's looked up). */
+static int part_get32(store_block3_ctx *x, part_stream *s, uint32_t *out, size_t lo, size_t m, const char **why) {
+    uint32_t *v = s->dict ? x->idx32 : out;
+    if (s->wide) {
+        uint64_t *a = x->a;
+        part_unpack64(x, s, a, lo, m);
+        if (max64(a, m) >= s->limit) goto range;
+        for (size_t i = 0; i < m; i++) v[i] = (uint32_t)a[i];
+    } else {
+        size_t off = lo / 8 * (size_t)s->h.w;
+        run_unpack32(x, v, s->h.packed + off, m, s->avail - off, s->h.w, s->h.base, s->h.mult);
+        for (; s->next_exc < s->h.n_exc; s->next_exc++) { /* values checked at open */
+            uint16_t at;
+            memcpy(&at, s->h.pos + 2 * (size_t)s->next_exc, 2);
+            if (at >= lo + m) break;
+            v[at - lo] = (uint32_t)get64(s->h.vals + 8 * (size_t)s->next_exc);
+        }
+        if (!s->dict && s->check && (x->simd ? max32_simd(v, m) : max32(v, m)) >= s->limit) goto range;
+    }
+    if (s->dict) {
+        /* Indices checked here (the mask keeps a bad one inside the table until then). Scalar:
+         * AVX2 gathers measured no faster (nor in the row join). */
+        const uint32_t *d = s->dict, nd = (uint32_t)s->limit;
+        uint32_t bad = 0;
+        for (size_t i = 0; i < m; i++) {
+            bad |= v[i] >= nd;
+            out[i] = d[v[i] & (DICT_MAX - 1)];
+        }
+        if (bad) goto range;
+    }
+    return 0;
+range:
+    *why = s->range_why;
+    return -1;
+}
+
+int store_block3_open(store_block3_ctx *x, const void *src, size_t len, size_t n, uint64_t n_codes, uint64_t n_texts,
+                      const char **why) {
     *why = "";
+    x->n = x->done = 0;
     if (n == 0 || n > STORE_BLOCK_EVENTS) {
         *why = "has an impossible event count";
         return -1;
@@ -434,60 +549,125 @@ int store_block3_decode(store_block3_ctx *x, const void *src, size_t len, size_t
         return -1;
     }
     p += 8;
-    /* Times: deltas decoded in place, then summed. */
-    uint64_t *t = (uint64_t *)c->time;
-    if (!(p = get_for64(x, p, end, t, n, why))) return -1;
-    uint64_t prev = 0;
-    for (size_t i = 0; i < n; i++) {
-        prev += t[i];
-        t[i] = prev;
-    }
-    if (!(p = get_stream32(x, p, end, c->code, n, n_codes, why))) {
-        if (!strcmp(*why, "holds a value out of range")) *why = "holds a code id out of range";
+    part_stream *st = x->st;
+    memset(&st[ST_TIME], 0, sizeof st[ST_TIME]);
+    if (!(p = open_for(p, end, n, &st[ST_TIME], why))) return -1;
+    if (!(p = open_stream32(x, p, end, &st[ST_CODE], n, n_codes, x->dict32[0], "holds a code id out of range", why)) ||
+        !(p = open_stream32(x, p, end, &st[ST_VALUE], n, UINT64_C(1) << 32, x->dict32[1], "holds a value out of range", why)))
         return -1;
-    }
-    if (!(p = get_stream32(x, p, end, (uint32_t *)c->numeric, n, UINT64_C(1) << 32, why))) return -1;
     /* Texts: most events have none, and a block without texts is one zero-width stream. */
-    uint32_t n_exc = 1;
-    if (end - p >= STREAM_HEADER) memcpy(&n_exc, p + 4, 4);
-    if (end - p >= STREAM_HEADER && p[0] == MODE_FOR && p[1] == 0 && n_exc == 0 && get64(p + 8) == 0) {
-        if (!(p = get_for64(x, p, end, x->a, n, why))) return -1;
-        memset(c->text, 0, n * 4);
-    } else {
-        uint64_t *a = x->a;
-        if (!(p = get_for64(x, p, end, a, n, why))) return -1;
-        if (store_block_text_ids(c->text, a, n, n_texts, why)) return -1;
-    }
-    /* Sources; each source's lowest row in the block (a table of n_sources); each row's offset
-     * from it into the prov column; then joined. */
-    uint32_t *sc = x->src32;
-    uint64_t *v = c->prov, *rb = x->row_base;
-    if (!(p = get_stream32(x, p, end, sc, n, x->n_sources, why))) {
-        if (!strcmp(*why, "holds a value out of range")) *why = "holds a source id out of range";
+    memset(&st[ST_TEXT], 0, sizeof st[ST_TEXT]);
+    if (!(p = open_for(p, end, n, &st[ST_TEXT], why))) return -1;
+    if (!(p = open_stream32(x, p, end, &st[ST_SOURCE], n, x->n_sources, x->dict32[2], "holds a source id out of range", why)))
         return -1;
-    }
     if (end - p < 8 || get64(p) > ROWS_DELTA) {
         *why = "is malformed (its row mode)";
         return -1;
     }
-    uint64_t row_mode = get64(p);
-    if (!(p = get_for64(x, p + 8, end, rb, x->n_sources, why))) return -1;
-    if (!(p = get_for64(x, p, end, v, n, why))) return -1;
+    x->row_mode = get64(p);
+    /* Each source's lowest row in the block (a table of n_sources), then each row's offset. */
+    if (!(p = get_for64(x, p + 8, end, x->row_base, x->n_sources, why))) return -1;
+    memset(&st[ST_ROW], 0, sizeof st[ST_ROW]);
+    if (!(p = open_for(p, end, n, &st[ST_ROW], why))) return -1;
     if (p != end) {
         *why = "is malformed (bytes after its last stream)";
         return -1;
     }
-    if (row_mode == ROWS_FROM_LOWEST) {
-        for (size_t i = 0; i < n; i++) v[i] = (uint64_t)sc[i] << 48 | ((rb[sc[i]] + v[i]) & STORE_MAX_ROW);
+    x->n = n;
+    x->n_texts = n_texts;
+    x->time_sum = 0;
+    x->text_last = 0;
+    return 0;
+}
+
+/* Events [lo, lo + m) of the open block into c (whole-block columns). */
+static int part_decode(store_block3_ctx *x, size_t lo, size_t m, const store_block_cols *c, const char **why) {
+    part_stream *st = x->st;
+    /* Times: deltas, then their running sum. */
+    uint64_t *t = (uint64_t *)c->time + lo, sum = x->time_sum;
+    part_unpack64(x, &st[ST_TIME], t, lo, m);
+    for (size_t i = 0; i < m; i++) {
+        sum += t[i];
+        t[i] = sum;
+    }
+    x->time_sum = sum;
+    if (part_get32(x, &st[ST_CODE], c->code + lo, lo, m, why) ||
+        part_get32(x, &st[ST_VALUE], (uint32_t *)c->numeric + lo, lo, m, why))
+        return -1;
+    /* Text ids: 0 for none, else 1 + the zigzag delta from the last text id in the block. */
+    uint32_t *tx = c->text + lo;
+    part_stream *ts = &st[ST_TEXT];
+    uint64_t last = (uint64_t)x->text_last, bad = 0;
+    if (ts->h.w == 0 && ts->h.base == 0) {
+        /* No texts but the exceptions (a block with a few notes): they are its only ids. */
+        memset(tx, 0, m * 4);
+        for (; ts->next_exc < ts->h.n_exc; ts->next_exc++) {
+            uint16_t at;
+            memcpy(&at, ts->h.pos + 2 * (size_t)ts->next_exc, 2);
+            if (at >= lo + m) break;
+            uint64_t u = get64(ts->h.vals + 8 * (size_t)ts->next_exc);
+            if (!u) continue;
+            last += (uint64_t)store_unzigzag(u - 1);
+            bad |= last - 1 >= x->n_texts; /* the id is outside 1..n_texts */
+            tx[at - lo] = (uint32_t)last;
+        }
+    } else {
+        /* Without a branch per event (texts come and go at random): a 0 adds 0 and writes 0. */
+        uint64_t *a = x->a;
+        part_unpack64(x, ts, a, lo, m);
+        for (size_t i = 0; i < m; i++) {
+            uint64_t u = a[i], some = (uint64_t)0 - (u != 0);
+            last += (uint64_t)store_unzigzag(u - 1) & some;
+            bad |= (last - 1 >= x->n_texts) & some;
+            tx[i] = (uint32_t)(last & some);
+        }
+    }
+    if (bad) {
+        *why = "holds a text id out of range";
+        return -1;
+    }
+    x->text_last = (int64_t)last;
+    /* Sources, then rows joined with them. */
+    uint32_t *sc = x->src32;
+    uint64_t *v = c->prov + lo, *rb = x->row_base;
+    if (part_get32(x, &st[ST_SOURCE], sc, lo, m, why)) return -1;
+    part_unpack64(x, &st[ST_ROW], v, lo, m);
+    if (x->row_mode == ROWS_FROM_LOWEST) {
+        for (size_t i = 0; i < m; i++) v[i] = (uint64_t)sc[i] << 48 | ((rb[sc[i]] + v[i]) & STORE_MAX_ROW);
     } else {
         /* A chain through each source's previous row: slower, chosen only when much smaller. */
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < m; i++) {
             uint64_t row = (rb[sc[i]] + (uint64_t)store_unzigzag(v[i])) & STORE_MAX_ROW;
             rb[sc[i]] = row;
             v[i] = (uint64_t)sc[i] << 48 | row;
         }
     }
     return 0;
+}
+
+int store_block3_part(store_block3_ctx *x, size_t upto, const store_block_cols *c, size_t *done, const char **why) {
+    *why = "";
+    if (!x->n) {
+        *why = "was not opened";
+        return -1;
+    }
+    upto = upto >= x->n ? x->n : (upto + 7) / 8 * 8 < x->n ? (upto + 7) / 8 * 8 : x->n;
+    while (x->done < upto) {
+        size_t m = upto - x->done < PART ? upto - x->done : PART;
+        if (part_decode(x, x->done, m, c, why)) {
+            x->n = x->done = 0; /* the block is closed: its values past here are never handed out */
+            return -1;
+        }
+        x->done += m;
+    }
+    if (done) *done = x->done;
+    return 0;
+}
+
+int store_block3_decode(store_block3_ctx *x, const void *src, size_t len, size_t n, uint64_t n_codes,
+                        uint64_t n_texts, const store_block_cols *c, const char **why) {
+    if (store_block3_open(x, src, len, n, n_codes, n_texts, why)) return -1;
+    return store_block3_part(x, n, c, NULL, why);
 }
 
 /* ---------------------------------------------------------------- encoding */
