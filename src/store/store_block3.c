@@ -87,7 +87,7 @@ struct store_block3_ctx {
     uint64_t *row_base;     /* (n_sources) each source's lowest row in the block */
     uint64_t *prev_row;     /* (n_sources) encoder */
     uint32_t n_sources;
-    int simd;               /* the CPU has AVX2: the vector unpackers */
+    int simd;               /* the vector kernels: 0 none, 1 AVX2, 2 AVX2 and AVX-512 */
     int crc;                /* store_crc32_with's kernel: the fastest, or libdeflate's without SIMD */
 };
 
@@ -98,13 +98,14 @@ store_block3_ctx *store_block3_ctx_new(uint32_t n_sources, int encoder) {
     if (!x) return NULL;
     const size_t E = STORE_BLOCK_EVENTS;
     x->n_sources = n_sources;
-    x->simd = have_simd() && !getenv("CLINFM_STORE_NO_SIMD");
+    x->simd = getenv("CLINFM_STORE_NO_SIMD") ? 0 : have_simd();
+    if (x->simd > 1 && getenv("CLINFM_STORE_NO_AVX512")) x->simd = 1; /* measuring the AVX2 path */
     x->crc = getenv("CLINFM_STORE_NO_SIMD") ? 0 : 2;
     x->a = malloc(E * 8);
     for (int k = 0; k < 3; k++) x->dict32[k] = malloc(DICT_MAX * 4);
     x->idx32 = malloc(PART * 4);
     x->src32 = malloc(PART * 4);
-    x->row_base = calloc(n_sources ? n_sources : 1, sizeof *x->row_base);
+    x->row_base = calloc((size_t)n_sources + 16, sizeof *x->row_base); /* + 16: join_avx512's table */
     if (!x->a || !x->dict32[0] || !x->dict32[1] || !x->dict32[2] || !x->idx32 || !x->src32 || !x->row_base) goto fail;
     if (encoder) {
         x->b = malloc(E * 8);
@@ -276,9 +277,45 @@ __attribute__((target("avx2"), optimize("O3"))) static uint32_t max32_simd(const
     return m;
 }
 
+/* The AVX-512 kernels: the dictionary lookups and the row join, 16 and 8 lanes a gather (with
+ * AVX2's 8 and 4 they measured no faster than scalar loads; with AVX-512 on this CPU, Zen 5, they
+ * are: docs/SCALE.md, session 8). Each returns how many values it did. */
+__attribute__((target("avx512f"))) static size_t lookup_avx512(uint32_t *out, const uint32_t *idx, const uint32_t *d,
+                                                               uint32_t nd, size_t m, uint32_t *bad) {
+    const __m512i vnd = _mm512_set1_epi32((int)nd), vmask = _mm512_set1_epi32((int)(DICT_MAX - 1));
+    __mmask16 over = 0;
+    size_t i = 0;
+    for (; i + 16 <= m; i += 16) {
+        __m512i v = _mm512_loadu_si512(idx + i);
+        over |= _mm512_cmpge_epu32_mask(v, vnd);
+        _mm512_storeu_si512(out + i, _mm512_i32gather_epi32(_mm512_and_si512(v, vmask), d, 4));
+    }
+    *bad |= over != 0;
+    return i;
+}
+
+/* The row join when a part's sources all lie in [first, first + 16) (a FOR stream of at most 4
+ * bits, no divisor, no exception: the usual case, a block holding a few tables' rows): each
+ * source's lowest row comes from a 16-entry table in two registers (a permute), not a gather. */
+__attribute__((target("avx512f"))) static size_t join_avx512(uint64_t *v, const uint32_t *sc, const uint64_t *rb,
+                                                             uint32_t first, size_t m) {
+    const __m512i rowmask = _mm512_set1_epi64((long long)STORE_MAX_ROW), t0 = _mm512_loadu_si512(rb + first),
+                  t1 = _mm512_loadu_si512(rb + first + 8);
+    const __m256i vfirst = _mm256_set1_epi32((int)first);
+    size_t i = 0;
+    for (; i + 8 <= m; i += 8) {
+        __m256i s = _mm256_loadu_si256((const __m256i *)(sc + i));
+        __m512i base = _mm512_permutex2var_epi64(t0, _mm512_cvtepu32_epi64(_mm256_sub_epi32(s, vfirst)), t1);
+        __m512i row = _mm512_and_si512(_mm512_add_epi64(base, _mm512_loadu_si512(v + i)), rowmask);
+        _mm512_storeu_si512(v + i, _mm512_or_si512(row, _mm512_slli_epi64(_mm512_cvtepu32_epi64(s), 48)));
+    }
+    return i;
+}
+
 static int have_simd(void) {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2");
+    if (!__builtin_cpu_supports("avx2")) return 0;
+    return __builtin_cpu_supports("avx512f") ? 2 : 1;
 }
 #else
 #define SIMD_MAX_WIDTH (-1)
@@ -289,6 +326,10 @@ static size_t unpack64_simd(uint64_t *out, const uint8_t *src, size_t n, size_t 
     return 0;
 }
 static int have_simd(void) { return 0; }
+static size_t lookup_avx512(uint32_t *out, const uint32_t *idx, const uint32_t *d, uint32_t nd, size_t m, uint32_t *bad) {
+    return 0;
+}
+static size_t join_avx512(uint64_t *v, const uint32_t *sc, const uint64_t *rb, uint32_t first, size_t m) { return 0; }
 static uint32_t max32_simd(const uint32_t *v, size_t n) { return UINT32_MAX; } /* never called: simd is 0 */
 #endif
 
@@ -478,13 +519,18 @@ static const uint8_t *open_stream32(store_block3_ctx *x, const uint8_t *p, const
 /* Values [lo, lo + m) of a FOR stream into out[0..m), exceptions applied (lo a multiple of 8). */
 static void part_unpack64(const store_block3_ctx *x, part_stream *s, uint64_t *out, size_t lo, size_t m) {
     size_t off = lo / 8 * (size_t)s->h.w;
-    run_unpack64(x, out, s->h.packed + off, m, s->avail - off, s->h.w, s->h.base, s->h.mult);
-    for (; s->next_exc < s->h.n_exc; s->next_exc++) {
+    if (s->h.w == 0 && s->h.base == 0) memset(out, 0, m * 8); /* the time deltas of events at one time */
+    else run_unpack64(x, out, s->h.packed + off, m, s->avail - off, s->h.w, s->h.base, s->h.mult);
+    /* Exceptions (a quarter of the time deltas): through locals, which the stores cannot alias. */
+    const uint8_t *pos = s->h.pos, *vals = s->h.vals;
+    uint32_t e = s->next_exc, n_exc = s->h.n_exc;
+    for (; e < n_exc; e++) {
         uint16_t at;
-        memcpy(&at, s->h.pos + 2 * (size_t)s->next_exc, 2);
+        memcpy(&at, pos + 2 * (size_t)e, 2);
         if (at >= lo + m) break;
-        out[at - lo] = get64(s->h.vals + 8 * (size_t)s->next_exc);
+        out[at - lo] = get64(vals + 8 * (size_t)e);
     }
+    s->next_exc = e;
 }
 
 /* The same for a 32-bit stream (values checked against its limit; a dictionary's looked up). */
@@ -507,11 +553,10 @@ static int part_get32(store_block3_ctx *x, part_stream *s, uint32_t *out, size_t
         if (!s->dict && s->check && (x->simd ? max32_simd(v, m) : max32(v, m)) >= s->limit) goto range;
     }
     if (s->dict) {
-        /* Indices checked here (the mask keeps a bad one inside the table until then). Scalar:
-         * AVX2 gathers measured no faster (nor in the row join). */
+        /* Indices checked here (the mask keeps a bad one inside the table until then). */
         const uint32_t *d = s->dict, nd = (uint32_t)s->limit;
         uint32_t bad = 0;
-        for (size_t i = 0; i < m; i++) {
+        for (size_t i = x->simd > 1 ? lookup_avx512(out, v, d, nd, m, &bad) : 0; i < m; i++) {
             bad |= v[i] >= nd;
             out[i] = d[v[i] & (DICT_MAX - 1)];
         }
@@ -585,10 +630,21 @@ static int part_decode(store_block3_ctx *x, size_t lo, size_t m, const store_blo
     part_stream *st = x->st;
     /* Times: deltas, then their running sum. */
     uint64_t *t = (uint64_t *)c->time + lo, sum = x->time_sum;
-    part_unpack64(x, &st[ST_TIME], t, lo, m);
-    for (size_t i = 0; i < m; i++) {
-        sum += t[i];
-        t[i] = sum;
+    part_stream *ts = &st[ST_TIME];
+    part_unpack64(x, ts, t, lo, m);
+    /* Four events per step of the carried sum (the sums within a step do not wait for it). */
+    size_t k = 0;
+    for (; k + 4 <= m; k += 4) {
+        uint64_t a = t[k], b = a + t[k + 1], d2 = b + t[k + 2], d3 = d2 + t[k + 3];
+        t[k] = sum + a;
+        t[k + 1] = sum + b;
+        t[k + 2] = sum + d2;
+        t[k + 3] = sum + d3;
+        sum += d3;
+    }
+    for (; k < m; k++) {
+        sum += t[k];
+        t[k] = sum;
     }
     x->time_sum = sum;
     if (part_get32(x, &st[ST_CODE], c->code + lo, lo, m, why) ||
@@ -596,7 +652,7 @@ static int part_decode(store_block3_ctx *x, size_t lo, size_t m, const store_blo
         return -1;
     /* Text ids: 0 for none, else 1 + the zigzag delta from the last text id in the block. */
     uint32_t *tx = c->text + lo;
-    part_stream *ts = &st[ST_TEXT];
+    ts = &st[ST_TEXT];
     uint64_t last = (uint64_t)x->text_last, bad = 0;
     if (ts->h.w == 0 && ts->h.base == 0) {
         /* No texts but the exceptions (a block with a few notes): they are its only ids. */
@@ -633,7 +689,10 @@ static int part_decode(store_block3_ctx *x, size_t lo, size_t m, const store_blo
     if (part_get32(x, &st[ST_SOURCE], sc, lo, m, why)) return -1;
     part_unpack64(x, &st[ST_ROW], v, lo, m);
     if (x->row_mode == ROWS_FROM_LOWEST) {
-        for (size_t i = 0; i < m; i++) v[i] = (uint64_t)sc[i] << 48 | ((rb[sc[i]] + v[i]) & STORE_MAX_ROW);
+        const part_stream *ss = &st[ST_SOURCE];
+        int table = x->simd > 1 && !ss->dict && !ss->wide && ss->h.w <= 4 && ss->h.mult == 1 && ss->h.n_exc == 0;
+        for (size_t i = table ? join_avx512(v, sc, rb, (uint32_t)ss->h.base, m) : 0; i < m; i++)
+            v[i] = (uint64_t)sc[i] << 48 | ((rb[sc[i]] + v[i]) & STORE_MAX_ROW);
     } else {
         /* A chain through each source's previous row: slower, chosen only when much smaller. */
         for (size_t i = 0; i < m; i++) {
