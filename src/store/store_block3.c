@@ -270,6 +270,62 @@ __attribute__((target("avx2"))) static size_t unpack64_simd(uint64_t *out, const
     return groups * 8;
 }
 
+/* The same with AVX-512 (VBMI's byte permute): sixteen values (2w bytes, w <= 24) a step from one
+ * masked 64-byte load, which reads no byte past the ones the sixteen values need. */
+#define TARGET_512 __attribute__((target("avx512f,avx512bw,avx512vbmi")))
+TARGET_512 static size_t groups16(size_t n, size_t avail, int w, __m512i *perm, __m512i *shift, __mmask64 *load) {
+    uint8_t pb[64];
+    uint32_t sv[16];
+    for (int j = 0; j < 16; j++) {
+        for (int k = 0; k < 4; k++) pb[j * 4 + k] = (uint8_t)(j * w / 8 + k);
+        sv[j] = (uint32_t)(j * w % 8);
+    }
+    *perm = _mm512_loadu_si512(pb);
+    *shift = _mm512_loadu_si512(sv);
+    size_t need = (size_t)(15 * w / 8 + 4), groups = n / 16; /* bytes a step reads */
+    *load = need >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << need) - 1);
+    if (avail < need) return 0;
+    size_t fit = w ? (avail - need) / (2 * (size_t)w) + 1 : groups;
+    return groups < fit ? groups : fit;
+}
+
+TARGET_512 static size_t unpack32_avx512(uint32_t *out, const uint8_t *src, size_t n, size_t avail, int w,
+                                         uint64_t base, uint64_t mult) {
+    __m512i perm, shift;
+    __mmask64 load;
+    size_t groups = groups16(n, avail, w, &perm, &shift, &load);
+    const __m512i mask = _mm512_set1_epi32((int)((UINT32_C(1) << w) - 1)), vb = _mm512_set1_epi32((int)(uint32_t)base),
+                  vm = _mm512_set1_epi32((int)(uint32_t)mult);
+    for (size_t g = 0; g < groups; g++) {
+        __m512i x = _mm512_permutexvar_epi8(perm, _mm512_maskz_loadu_epi8(load, src + g * 2 * (size_t)w));
+        x = _mm512_and_si512(_mm512_srlv_epi32(x, shift), mask);
+        _mm512_storeu_si512(out + 16 * g, _mm512_add_epi32(vb, _mm512_mullo_epi32(x, vm)));
+    }
+    return groups * 16;
+}
+
+TARGET_512 static inline __m512i fma64_avx512(__m512i x, __m512i vb, __m512i mlo, __m512i mhi) {
+    __m512i lo = _mm512_mul_epu32(x, mlo), hi = _mm512_slli_epi64(_mm512_mul_epu32(x, mhi), 32);
+    return _mm512_add_epi64(vb, _mm512_add_epi64(lo, hi));
+}
+
+TARGET_512 static size_t unpack64_avx512(uint64_t *out, const uint8_t *src, size_t n, size_t avail, int w,
+                                         uint64_t base, uint64_t mult) {
+    __m512i perm, shift;
+    __mmask64 load;
+    size_t groups = groups16(n, avail, w, &perm, &shift, &load);
+    const __m512i mask = _mm512_set1_epi32((int)((UINT32_C(1) << w) - 1)), vb = _mm512_set1_epi64((long long)base),
+                  mlo = _mm512_set1_epi64((long long)(mult & 0xffffffffu)), mhi = _mm512_set1_epi64((long long)(mult >> 32));
+    for (size_t g = 0; g < groups; g++) {
+        __m512i x = _mm512_permutexvar_epi8(perm, _mm512_maskz_loadu_epi8(load, src + g * 2 * (size_t)w));
+        x = _mm512_and_si512(_mm512_srlv_epi32(x, shift), mask);
+        __m512i a = _mm512_cvtepu32_epi64(_mm512_castsi512_si256(x)), b = _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(x, 1));
+        _mm512_storeu_si512(out + 16 * g, fma64_avx512(a, vb, mlo, mhi));
+        _mm512_storeu_si512(out + 16 * g + 8, fma64_avx512(b, vb, mlo, mhi));
+    }
+    return groups * 16;
+}
+
 /* Largest of n 32-bit values. */
 __attribute__((target("avx2"), optimize("O3"))) static uint32_t max32_simd(const uint32_t *v, size_t n) {
     uint32_t m = 0;
@@ -315,7 +371,8 @@ __attribute__((target("avx512f"))) static size_t join_avx512(uint64_t *v, const 
 static int have_simd(void) {
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("avx2")) return 0;
-    return __builtin_cpu_supports("avx512f") ? 2 : 1;
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi")
+               ? 2 : 1;
 }
 #else
 #define SIMD_MAX_WIDTH (-1)
@@ -330,18 +387,36 @@ static size_t lookup_avx512(uint32_t *out, const uint32_t *idx, const uint32_t *
     return 0;
 }
 static size_t join_avx512(uint64_t *v, const uint32_t *sc, const uint64_t *rb, uint32_t first, size_t m) { return 0; }
+static size_t unpack32_avx512(uint32_t *out, const uint8_t *src, size_t n, size_t avail, int w, uint64_t base,
+                              uint64_t mult) {
+    return 0;
+}
+static size_t unpack64_avx512(uint64_t *out, const uint8_t *src, size_t n, size_t avail, int w, uint64_t base,
+                              uint64_t mult) {
+    return 0;
+}
 static uint32_t max32_simd(const uint32_t *v, size_t n) { return UINT32_MAX; } /* never called: simd is 0 */
 #endif
 
 /* The unpackers above, the vector one first where it applies; avail: the packed bytes from src on. */
 static void run_unpack32(const store_block3_ctx *x, uint32_t *out, const uint8_t *src, size_t n, size_t avail, int w,
                          uint64_t base, uint64_t mult) {
-    size_t done = x->simd && w <= SIMD_MAX_WIDTH ? unpack32_simd(out, src, n, avail, w, base, mult) : 0;
+    size_t done = 0;
+    if (x->simd > 1 && w <= SIMD_MAX_WIDTH) done = unpack32_avx512(out, src, n, avail, w, base, mult);
+    if (x->simd && w <= SIMD_MAX_WIDTH) {
+        size_t off = done / 8 * (size_t)w;
+        done += unpack32_simd(out + done, src + off, n - done, avail - off, w, base, mult);
+    }
     unpack32[w](out + done, src + done / 8 * (size_t)w, n - done, base, mult);
 }
 static void run_unpack64(const store_block3_ctx *x, uint64_t *out, const uint8_t *src, size_t n, size_t avail, int w,
                          uint64_t base, uint64_t mult) {
-    size_t done = x->simd && w <= SIMD_MAX_WIDTH ? unpack64_simd(out, src, n, avail, w, base, mult) : 0;
+    size_t done = 0;
+    if (x->simd > 1 && w <= SIMD_MAX_WIDTH) done = unpack64_avx512(out, src, n, avail, w, base, mult);
+    if (x->simd && w <= SIMD_MAX_WIDTH) {
+        size_t off = done / 8 * (size_t)w;
+        done += unpack64_simd(out + done, src + off, n - done, avail - off, w, base, mult);
+    }
     unpack64[w](out + done, src + done / 8 * (size_t)w, n - done, base, mult);
 }
 
@@ -469,15 +544,21 @@ static const uint8_t *open_for(const uint8_t *p, const uint8_t *end, size_t n, p
     if (!(p = read_for(p, end, n, &s->h, why))) return NULL;
     s->avail = packed_len(n, s->h.w);
     s->next_exc = 0;
-    uint16_t prev = 0;
-    for (uint32_t e = 0; e < s->h.n_exc; e++) {
-        uint16_t at;
-        memcpy(&at, s->h.pos + 2 * (size_t)e, 2);
-        if (at >= n || (e && at <= prev)) {
-            *why = "is malformed (an exception's position)";
-            return NULL;
-        }
-        prev = at;
+    /* Each position above the one before (no dependency from one to the next: vectorised, as a
+     * block's time stream holds thousands), the last below n. */
+    const uint8_t *pos = s->h.pos;
+    uint32_t bad = 0, n_exc = s->h.n_exc;
+    for (uint32_t e = 1; e < n_exc; e++) {
+        uint16_t at, before;
+        memcpy(&at, pos + 2 * (size_t)e, 2);
+        memcpy(&before, pos + 2 * (size_t)e - 2, 2);
+        bad |= at <= before;
+    }
+    uint16_t last = 0;
+    if (n_exc) memcpy(&last, pos + 2 * (size_t)(n_exc - 1), 2);
+    if (bad || last >= n) {
+        *why = "is malformed (an exception's position)";
+        return NULL;
     }
     return p;
 }

@@ -117,8 +117,6 @@ struct store_cursor {
     int direct;                  /* the store's columns are in memory: point into them */
     store_block_ctx *ctx;        /* the caller's thread */
     slot own;                    /* a block decoded by the caller's thread */
-    uint64_t pf_block;           /* the block after own's, fetched ahead while own decodes */
-    uint64_t pf_done;            /* its bytes asked for so far */
     /* Assembly of a range that spans blocks. */
     char *asm_mem;
     size_t asm_cap;
@@ -204,7 +202,6 @@ int store_cursor_new(store_cursor **out, const store *s, unsigned flags, cf_err 
     c->blocks = s->blocks;
     c->direct = s->time != NULL || s->n_events == 0;
     c->own.block = UINT64_MAX;
-    c->pf_block = UINT64_MAX;
     c->last_req = UINT64_MAX;
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->cv, NULL);
@@ -267,32 +264,6 @@ static int block_error(const store_cursor *c, uint64_t b, const char *why, cf_er
  * step is at least OWN_STEP events, so that a store of short subjects does not pay a part's fixed
  * costs per subject. */
 #define OWN_STEP 1024u
-/* The next block's bytes, fetched into cache while this one decodes: in step with the events
- * decoded (fraction `part` of it), so that when the caller reaches it the block is there and does
- * not stream from memory at the CPU's stall (measured: a quarter of a warm pass went to the first
- * read of each block, its CRC). Its page-table entries are made first, in one call: a prefetch
- * of an address not yet mapped is dropped. Advice only: nothing depends on it. */
-static void fetch_ahead(store_cursor *c, uint64_t b, double part) {
-    const store *s = c->s;
-    if (b + 1 >= s->n_blocks) return;
-    const uint8_t *p = (const uint8_t *)s->block_data + c->blocks[b + 1].offset;
-    uint64_t size = c->blocks[b + 1].size;
-    if (c->pf_block != b + 1) {
-        c->pf_block = b + 1;
-        c->pf_done = 0;
-#ifdef MADV_POPULATE_READ
-        long page = sysconf(_SC_PAGESIZE);
-        if (page > 0) {
-            uintptr_t at = (uintptr_t)p & ~(uintptr_t)(page - 1);
-            madvise((void *)at, (size_t)((uintptr_t)p + size - at), MADV_POPULATE_READ);
-        }
-#endif
-    }
-    uint64_t want = (uint64_t)((double)size * part);
-    for (uint64_t off = c->pf_done; off < want && off < size; off += 64) __builtin_prefetch(p + off, 0, 3);
-    if (want > c->pf_done) c->pf_done = want;
-}
-
 static int own_decode(store_cursor *c, uint64_t b, uint64_t upto, cf_err *err) {
     slot *sl = &c->own;
     const char *why = "";
@@ -316,7 +287,6 @@ static int own_decode(store_cursor *c, uint64_t b, uint64_t upto, cf_err *err) {
         if (!bad) {
             sl->done = done;
             if (done == n) cache_offer(c->s->cache, b, &sl->cols);
-            if (getenv("PF")) fetch_ahead(c, b, (double)done / (double)n);
         }
     }
     if (bad) {
