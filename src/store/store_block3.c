@@ -8,7 +8,7 @@
  * to five times slower than reading version 1's raw columns. A bit-packed stream decodes in one
  * loop per stream that does a load, a shift, a mask and a multiply-add per value (the width is a
  * compile-time constant in each of the scalar unpackers, so the offsets fold; with AVX2, eight
- * values at a time), and most of the size zstd won came from the narrowing the packing does
+ * values at a time, with AVX-512, sixteen), and most of the size zstd won came from the narrowing the packing does
  * itself: small deltas, ids in a block's range, a block's few distinct lab values.
  *
  * A stream is packed one of two ways, whichever is smaller:
