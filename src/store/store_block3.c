@@ -24,6 +24,7 @@
  * whatever the thread count or memory budget. */
 #include "store/store_block3.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -206,18 +207,32 @@ static const unpack32_fn unpack32[65] = TABLE(unpack32_);
 #include <immintrin.h>
 #define SIMD_MAX_WIDTH 24
 
+/* The byte shuffles and shifts of each width, made once (a part calls the unpackers a few times
+ * per stream, and making them per call was 2% of a pass). */
+static uint8_t tab_shuf8[SIMD_MAX_WIDTH + 1][32], tab_perm16[SIMD_MAX_WIDTH + 1][64];
+static uint32_t tab_shift8[SIMD_MAX_WIDTH + 1][8], tab_shift16[SIMD_MAX_WIDTH + 1][16];
+static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
+
+static void tab_init(void) {
+    for (int w = 0; w <= SIMD_MAX_WIDTH; w++) {
+        int o4 = 4 * w / 8;
+        for (int j = 0; j < 8; j++) {
+            int o = j * w / 8, rel = j < 4 ? o : o - o4;
+            for (int k = 0; k < 4; k++) tab_shuf8[w][(j / 4) * 16 + (j % 4) * 4 + k] = (uint8_t)(rel + k);
+            tab_shift8[w][j] = (uint32_t)(j * w % 8);
+        }
+        for (int j = 0; j < 16; j++) {
+            for (int k = 0; k < 4; k++) tab_perm16[w][j * 4 + k] = (uint8_t)(j * w / 8 + k);
+            tab_shift16[w][j] = (uint32_t)(j * w % 8);
+        }
+    }
+}
+
 __attribute__((target("avx2"))) static size_t simd_groups(const uint8_t *src, size_t n, size_t avail, int w,
                                                           __m256i *shuf, __m256i *shift, int *o4) {
-    uint8_t sb[32];
-    uint32_t sv[8];
     *o4 = 4 * w / 8;
-    for (int j = 0; j < 8; j++) {
-        int o = j * w / 8, rel = j < 4 ? o : o - *o4;
-        for (int k = 0; k < 4; k++) sb[(j / 4) * 16 + (j % 4) * 4 + k] = (uint8_t)(rel + k);
-        sv[j] = (uint32_t)(j * w % 8);
-    }
-    *shuf = _mm256_loadu_si256((const __m256i *)sb);
-    *shift = _mm256_loadu_si256((const __m256i *)sv);
+    *shuf = _mm256_loadu_si256((const __m256i *)tab_shuf8[w]);
+    *shift = _mm256_loadu_si256((const __m256i *)tab_shift8[w]);
     /* Groups whose two 16-byte loads stay inside the packed bytes. */
     size_t groups = n / 8;
     if (avail < (size_t)*o4 + 16) return 0;
@@ -274,14 +289,8 @@ __attribute__((target("avx2"))) static size_t unpack64_simd(uint64_t *out, const
  * masked 64-byte load, which reads no byte past the ones the sixteen values need. */
 #define TARGET_512 __attribute__((target("avx512f,avx512bw,avx512vbmi")))
 TARGET_512 static size_t groups16(size_t n, size_t avail, int w, __m512i *perm, __m512i *shift, __mmask64 *load) {
-    uint8_t pb[64];
-    uint32_t sv[16];
-    for (int j = 0; j < 16; j++) {
-        for (int k = 0; k < 4; k++) pb[j * 4 + k] = (uint8_t)(j * w / 8 + k);
-        sv[j] = (uint32_t)(j * w % 8);
-    }
-    *perm = _mm512_loadu_si512(pb);
-    *shift = _mm512_loadu_si512(sv);
+    *perm = _mm512_loadu_si512(tab_perm16[w]);
+    *shift = _mm512_loadu_si512(tab_shift16[w]);
     size_t need = (size_t)(15 * w / 8 + 4), groups = n / 16; /* bytes a step reads */
     *load = need >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << need) - 1);
     if (avail < need) return 0;
@@ -371,6 +380,7 @@ __attribute__((target("avx512f"))) static size_t join_avx512(uint64_t *v, const 
 static int have_simd(void) {
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("avx2")) return 0;
+    pthread_once(&tab_once, tab_init);
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi")
                ? 2 : 1;
 }
@@ -403,7 +413,7 @@ static void run_unpack32(const store_block3_ctx *x, uint32_t *out, const uint8_t
                          uint64_t base, uint64_t mult) {
     size_t done = 0;
     if (x->simd > 1 && w <= SIMD_MAX_WIDTH) done = unpack32_avx512(out, src, n, avail, w, base, mult);
-    if (x->simd && w <= SIMD_MAX_WIDTH) {
+    if (x->simd && w <= SIMD_MAX_WIDTH && n - done >= 8) {
         size_t off = done / 8 * (size_t)w;
         done += unpack32_simd(out + done, src + off, n - done, avail - off, w, base, mult);
     }
@@ -413,7 +423,7 @@ static void run_unpack64(const store_block3_ctx *x, uint64_t *out, const uint8_t
                          uint64_t base, uint64_t mult) {
     size_t done = 0;
     if (x->simd > 1 && w <= SIMD_MAX_WIDTH) done = unpack64_avx512(out, src, n, avail, w, base, mult);
-    if (x->simd && w <= SIMD_MAX_WIDTH) {
+    if (x->simd && w <= SIMD_MAX_WIDTH && n - done >= 8) {
         size_t off = done / 8 * (size_t)w;
         done += unpack64_simd(out + done, src + off, n - done, avail - off, w, base, mult);
     }
