@@ -1188,11 +1188,12 @@ size_t deid__date_trim_clock(const char *t, size_t s, size_t e) {
  * clinical word and a unit or frequency ("captopril 6.25 TID"); and a bare number of three digits
  * or fewer is no name or place alone. The rules and what each was measured against:
  * docs/DEID.md, Round 8. */
-enum { KEEP_NO = 0, KEEP_WORD, KEEP_POST, KEEP_RUN, KEEP_NUMBER, KEEP_FRACTION, KEEP_DECIMAL };
+enum { KEEP_NO = 0, KEEP_WORD, KEEP_POST, KEEP_RUN, KEEP_NUMBER, KEEP_FRACTION, KEEP_DECIMAL, KEEP_FIELD };
 static const char *const KEEP_WHY[] = {"", "clinical word list entry", "clinical_keep_post.txt entry",
                                        "a word never a name alone (not_name) in a run with a kept clinical word",
                                        "a number alone is no name or place",
-                                       "a fraction before a clinical word", "a decimal after a clinical word"};
+                                       "a fraction before a clinical word", "a decimal after a clinical word",
+                                       "a field list's line with no cue or pattern for it"};
 
 typedef struct {
     uint8_t why;
@@ -1488,6 +1489,75 @@ static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const flo
     }
 }
 
+/* A word that names a person, place or organisation when it is a whole field: a listed name or
+ * place that is no common, clinical or stop word, written with a capital ("Anderson"), or an
+ * initial. */
+static int field_name_word(const tok *t) {
+    if (t->shape0 == SH_INITIAL || (t->nletters == 1 && t->shape0 == SH_UPPER)) return 1;
+    if (t->shape0 != SH_CAP && t->shape0 != SH_UPPER) return 0;
+    return (t->f & KEEP_NAMES) && !(t->f & (F_ENGLISH | F_MEDICAL | F_STOP | F_NOT_NAME | F_KEEP)) && !t->clin_shape;
+}
+
+/* The run [a, b] labelled as a name, place or organisation on a field list's line (fields.c) is
+ * one by the field's own evidence: a string the record knows or a pattern; a person or address cue
+ * just before it ("Dr", "son", "name is"), MD or Hospital just after, a title or organisation word
+ * inside it; or a line holding only names and initials ("Anderson", "Smith, John"). */
+static int field_cue(const ctx *c, const uint8_t *evd, size_t a, size_t b) {
+    for (size_t q = a; q <= b; q++) {
+        if (c->t[q].known >= 0 || (evd[q] & ((1u << DEID_SRC_KNOWN) | (1u << DEID_SRC_PATTERN)))) return 1;
+        if (c->t[q].f & (F_TITLE | F_ORG_AFTER)) return 1;
+    }
+    const deid_flags before = F_TITLE | F_NAME_IS | F_KIN | F_NAME_BEFORE | F_PRONOUN | F_ADDR_BEFORE;
+    if (a > 0 && !deid__gap_info(c, a).nl && (c->t[a - 1].cue_end & before) && c->t[a].shape0 != SH_LOWER) return 1;
+    if (b + 1 < c->nt && !deid__gap_info(c, b + 1).nl && (c->t[b + 1].start & (F_NAME_AFTER | F_ORG_AFTER))) return 1;
+    /* the whole line is names and initials */
+    size_t lo = a, hi = b;
+    while (lo > 0 && !deid__gap_info(c, lo).nl) lo--;
+    while (hi + 1 < c->nt && !deid__gap_info(c, hi + 1).nl) hi++;
+    for (size_t q = lo; q <= hi; q++)
+        if (!field_name_word(&c->t[q]) && !(c->t[q].f & F_PARTICLE)) return 0;
+    return 1;
+}
+
+/* A date, phone, id or address on a field list's line is one by its evidence: a pattern or a
+ * string the record knows covers a word of it, or (an address) it holds a street or unit word
+ * written with a capital. Numbers in titles are doses, counts, codes and marker names ("CD16/56",
+ * "Nutren 2.0 (2/3)", "per 18 square inches", "greater than zero (> 0)"). */
+static int field_shaped_cue(const ctx *c, const uint8_t *evd, size_t a, size_t b, int y) {
+    for (size_t q = a; q <= b; q++) {
+        if (c->t[q].known >= 0 || (evd[q] & ((1u << DEID_SRC_KNOWN) | (1u << DEID_SRC_PATTERN)))) return 1;
+        if (y == DEID_ADDRESS && (c->t[q].f & (F_STREET | F_STREET_MAIN | F_UNIT)) &&
+            (c->t[q].shape0 == SH_CAP || c->t[q].shape0 == SH_UPPER))
+            return 1;
+    }
+    return 0;
+}
+
+/* On the field-shaped lines of a field list, the model's labels stay only with the field's own
+ * evidence: a name, place or organisation with its cue (field_cue), a date, phone, id or address
+ * with its pattern (field_shaped_cue). */
+static void field_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const uint8_t *field, keepinfo *ki) {
+    size_t T = c->nt;
+    size_t i = 0;
+    while (i < T) {
+        if (lab[i] < 0 || !field[i]) {
+            i++;
+            continue;
+        }
+        int y = lab[i], named = is_name_type(y);
+        size_t j = i;
+        while (j + 1 < T && lab[j + 1] >= 0 && field[j + 1] &&
+               (named ? is_name_type(lab[j + 1]) : lab[j + 1] == y) && !deid__gap_info(c, j + 1).nl)
+            j++;
+        if (!(named ? field_cue(c, evd, i, j) : field_shaped_cue(c, evd, i, j, y)))
+            for (size_t q = i; q <= j; q++) {
+                lab[q] = -1;
+                if (ki) ki[q] = (keepinfo){KEEP_FIELD, (int32_t)i, (int32_t)j, (int32_t)i, (int32_t)j};
+            }
+        i = j + 1;
+    }
+}
+
 /* Whether the span covers a word the keep filter kept. */
 static int keeps_in(const ctx *c, const keepinfo *ki, const deid_span *sp) {
     if (!ki) return 0;
@@ -1676,6 +1746,19 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
         if (c->t[i].sfx && (lab[i] < 0 || lab[i] == DEID_NAME || lab[i] == DEID_LOCATION || lab[i] == DEID_ORGANIZATION))
             lab[i] = (int8_t)(c->t[i].sfx - 1);
     if (ki) keep_filter(c, lab, evd, P, ki);
+    /* a list of fields (code titles, item labels): names only with the field's own cue */
+    if (ki) {
+        uint8_t *field = cf_malloc(T + 1);
+        if (!field) {
+            free(evd);
+            free(E);
+            free(P);
+            free(work);
+            return cf_fail(err, CF_EINTERNAL, "out of memory for the model's scores");
+        }
+        if (deid__field_lines(c, field)) field_filter(c, lab, evd, field, ki);
+        free(field);
+    }
     free(evd);
     free(E);
     free(work);
