@@ -1188,12 +1188,13 @@ size_t deid__date_trim_clock(const char *t, size_t s, size_t e) {
  * clinical word and a unit or frequency ("captopril 6.25 TID"); and a bare number of three digits
  * or fewer is no name or place alone. The rules and what each was measured against:
  * docs/DEID.md, Round 8. */
-enum { KEEP_NO = 0, KEEP_WORD, KEEP_POST, KEEP_RUN, KEEP_NUMBER, KEEP_FRACTION, KEEP_DECIMAL, KEEP_FIELD };
+enum { KEEP_NO = 0, KEEP_WORD, KEEP_POST, KEEP_RUN, KEEP_NUMBER, KEEP_FRACTION, KEEP_DECIMAL, KEEP_FIELD, KEEP_SCORE };
 static const char *const KEEP_WHY[] = {"", "clinical word list entry", "clinical_keep_post.txt entry",
                                        "a word never a name alone (not_name) in a run with a kept clinical word",
                                        "a number alone is no name or place",
                                        "a fraction before a clinical word", "a decimal after a clinical word",
-                                       "a field list's line with no cue or pattern for it"};
+                                       "a field list's line with no cue or pattern for it",
+                                       "a score after its scale's name (scores.txt)"};
 
 typedef struct {
     uint8_t why;
@@ -1558,6 +1559,55 @@ static void field_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const ui
     }
 }
 
+/* A fraction N/M labelled a date, right after a scale's name whose maximum is M (scores.txt: "Tinetti
+ * 12/28", "Berg score 41/56"), with N <= M and no third number joined to it, is a score. */
+static void score_filter(const ctx *c, int8_t *lab, const uint8_t *evd, keepinfo *ki) {
+    const deid_text_rules *r = c->r;
+    if (r->scores_max_words <= 0) return;
+    const tok *t = c->t;
+    for (size_t x = 1; x + 1 < c->nt; x++) {
+        size_t y = x + 1;
+        if ((lab[x] != DEID_DATE && lab[y] != DEID_DATE) || t[x].shape0 != SH_NUM || t[y].shape0 != SH_NUM) continue;
+        if (!gap_is(c, y, '/') || gap_is(c, x, '/') || gap_is(c, x, '-') || gap_is(c, x, '.')) continue;
+        if (y + 1 < c->nt && t[y + 1].s == t[y].e + 1 && t[y + 1].shape0 == SH_NUM) continue;
+        if (t[x].known >= 0 || t[y].known >= 0 || ((evd[x] | evd[y]) & (1u << DEID_SRC_KNOWN))) continue;
+        if (t[x].e - t[x].s > 3 || t[y].e - t[y].s > 3) continue;
+        long n = 0, d = 0;
+        for (size_t k = t[x].s; k < t[x].e; k++) n = n * 10 + (c->text[k] - '0');
+        for (size_t k = t[y].s; k < t[y].e; k++) d = d * 10 + (c->text[k] - '0');
+        if (n > d) continue;
+        /* the scale's name just before, on the line (a "score" or "scale" between may stand) */
+        size_t w = x - 1;
+        gapinfo g = deid__gap_info(c, x);
+        if (g.nl || g.len > 3 || g.sentence || g.period) continue;
+        char key[96];
+        size_t kl = deid_lower(c->text + t[w].s, t[w].e - t[w].s, key, sizeof key);
+        if (kl != (size_t)-1 && (kl == 5 && (!memcmp(key, "score", 5) || !memcmp(key, "scale", 5))) && w > 0 &&
+            !deid__gap_info(c, w).nl) {
+            w--;
+            kl = deid_lower(c->text + t[w].s, t[w].e - t[w].s, key, sizeof key);
+        }
+        /* "PHQ-9", "GAD-7": the name and its number are one entry ("phq9") */
+        if (kl != (size_t)-1 && w > 0 && t[w].shape0 == SH_NUM && gap_is(c, w, '-') && t[w].e - t[w].s <= 2) {
+            char k2[96];
+            size_t l2 = deid_lower(c->text + t[w - 1].s, t[w - 1].e - t[w - 1].s, k2, sizeof k2);
+            if (l2 != (size_t)-1 && l2 + kl < sizeof key) {
+                memmove(key + l2, key, kl);
+                memcpy(key, k2, l2);
+                kl += l2;
+                w--;
+            }
+        }
+        if (kl == (size_t)-1 || kl + 6 >= sizeof key) continue;
+        kl += (size_t)snprintf(key + kl, sizeof key - kl, " %ld", d);
+        if (strmap_find(&r->scores, key, kl) < 0) continue;
+        for (size_t z = x; z <= y; z++) {
+            lab[z] = -1;
+            if (ki) ki[z] = (keepinfo){KEEP_SCORE, (int32_t)x, (int32_t)y, (int32_t)w, (int32_t)y};
+        }
+    }
+}
+
 /* Whether the span covers a word the keep filter kept. */
 static int keeps_in(const ctx *c, const keepinfo *ki, const deid_span *sp) {
     if (!ki) return 0;
@@ -1758,6 +1808,7 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
         }
         if (deid__field_lines(c, field)) field_filter(c, lab, evd, field, ki);
         free(field);
+        score_filter(c, lab, evd, ki);
     }
     free(evd);
     free(E);
