@@ -1057,6 +1057,13 @@ static void test_field_list(void) {
     CHECK_EQ_INT(touched(card, "Jane"), 1);
     /* three lines are no list (a name, a street and a town are a letter's head) */
     EXPECT_TYPE("Dr. Ines Quill\nKnee brace, von rosen style\nHeel wedge, thomas kind\n", "Quill", DEID_NAME);
+    /* an order list closing with a signature or a transfer after a weak cue: still names and
+       places (the first version of the rule kept "Kessler" here) */
+    const char *orders = "Metoprolol 25 mg BID\nLisinopril 10 mg daily\nAspirin 81 mg daily\nAtorvastatin 40 mg qhs\n"
+                         "Reviewed with Kessler\nTransfer to Brookside 4\n";
+    CHECK_EQ_INT(touched(orders, "Kessler"), 1);
+    CHECK_EQ_INT(touched(orders, "Brookside"), 1);
+    CHECK_EQ_INT(touched(orders, "Metoprolol"), 0);
     /* a note of running text with the same words: the rule does not apply */
     CHECK_EQ_INT(touched("Pt seen by Thomas today. Brace fitted. Family aware.\nPlan: d/c home tmrw with "
                          "Thomas.\nRN to call.\nVS stable.\n",

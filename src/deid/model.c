@@ -1510,7 +1510,19 @@ static int field_cue(const ctx *c, const uint8_t *evd, size_t a, size_t b) {
     }
     const deid_flags before = F_TITLE | F_NAME_IS | F_KIN | F_NAME_BEFORE | F_PRONOUN | F_ADDR_BEFORE;
     if (a > 0 && !deid__gap_info(c, a).nl && (c->t[a - 1].cue_end & before) && c->t[a].shape0 != SH_LOWER) return 1;
+    /* a weak cue ("per", "with", "by", "to", "from") before a capitalised word that is a listed name
+       or place and nothing else, or in no list: a signature line closing an order list ("Reviewed
+       with Kessler"), a transfer ("D/C to Brookside") */
+    if (a > 0 && !deid__gap_info(c, a).nl &&
+        (c->t[a - 1].cue_end & (F_NAME_WEAK | F_PLACE_WEAK | F_PLACE_BEFORE | F_ORG_BEFORE)) &&
+        (c->t[a].shape0 == SH_CAP || c->t[a].shape0 == SH_UPPER) && !c->t[a].clin_shape &&
+        (field_name_word(&c->t[a]) || (c->t[a].oov && c->t[a].nletters >= 3)))
+        return 1;
     if (b + 1 < c->nt && !deid__gap_info(c, b + 1).nl && (c->t[b + 1].start & (F_NAME_AFTER | F_ORG_AFTER))) return 1;
+    /* a capitalised run with a number after it is a ward and its floor ("Kessler 4") */
+    if (c->t[a].shape0 != SH_LOWER && b + 1 < c->nt && c->t[b + 1].shape0 == SH_NUM && !deid__gap_info(c, b + 1).nl &&
+        deid__gap_info(c, b + 1).space_only)
+        return 1;
     /* the whole line is names and initials */
     size_t lo = a, hi = b;
     while (lo > 0 && !deid__gap_info(c, lo).nl) lo--;
