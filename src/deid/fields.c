@@ -89,10 +89,12 @@ int deid__field_lines(const ctx *c, uint8_t *field) {
             size_t k = ls;
             while (k < le && (t[k] == ' ' || t[k] == '\t')) k++;
             /* a capital, a digit, a bracket, or a clinical word that is no common English word
-               ("alteplase", "heparin": drug names are written in lower case) */
+               ("alteplase", "heparin": drug names are written in lower case), listed or shaped
+               like one (an unlisted word with a drug or clinical prefix or suffix) */
             const tok *f0 = &c->t[w0];
             opens += k < le && (is_up(t[k]) || is_dig(t[k]) || t[k] == '[' || t[k] == '(' || t[k] == '{' ||
-                                (f0->s == k && (f0->f & (F_MEDICAL | F_KEEP)) && !(f0->f & (F_ENGLISH | F_STOP))));
+                                (f0->s == k && ((f0->f & (F_MEDICAL | F_KEEP)) || f0->clin_shape) &&
+                                 !(f0->f & (F_ENGLISH | F_STOP))));
         }
         ls = le + 1;
     }
