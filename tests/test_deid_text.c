@@ -1072,7 +1072,8 @@ static void test_field_list(void) {
 }
 
 /* Round 9: a fraction after a scale's name whose maximum it has is a score (data/deid/scores.txt),
- * not a date; the same fraction elsewhere stays a date. The shipped model takes "12/28" after
+ * not a date; the same fraction elsewhere stays a date. A lab value shaped like a year in a list of
+ * lab values is a value. The shipped model takes "12/28" after
  * "Tinetti" (checked with the round 8 build). */
 static void test_scores(void) {
     const char *t = "Gait w/ RW. Tinetti 12/28, high fall risk. PHQ-9 12/27 today. Seen 12/28 in clinic.\n";
@@ -1081,6 +1082,11 @@ static void test_scores(void) {
     CHECK_EQ_INT(touched(t, "12/28 in"), 1);
     /* the maximum must match: "Tinetti 12/30" is no Tinetti score */
     EXPECT_TYPE("Tinetti 12/30 done.", "12/30", DEID_DATE);
+    /* a four-digit value in a list of lab values is no year (the round 8 build took "2025"); in a
+       list of years it stays a date */
+    const char *labs = "Labs: trop 1.77, CK 262, MB 37, BNP 2025; Na 132 K 5.5 Cl 98\nHx: CABG 2015, PCI 2018.\n";
+    CHECK_EQ_INT(touched(labs, "2025"), 0);
+    CHECK_EQ_INT(touched(labs, "2015"), 1);
 }
 
 static void test_date_clock_time(void) {

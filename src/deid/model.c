@@ -1188,13 +1188,14 @@ size_t deid__date_trim_clock(const char *t, size_t s, size_t e) {
  * clinical word and a unit or frequency ("captopril 6.25 TID"); and a bare number of three digits
  * or fewer is no name or place alone. The rules and what each was measured against:
  * docs/DEID.md, Round 8. */
-enum { KEEP_NO = 0, KEEP_WORD, KEEP_POST, KEEP_RUN, KEEP_NUMBER, KEEP_FRACTION, KEEP_DECIMAL, KEEP_FIELD, KEEP_SCORE };
+enum { KEEP_NO = 0, KEEP_WORD, KEEP_POST, KEEP_RUN, KEEP_NUMBER, KEEP_FRACTION, KEEP_DECIMAL, KEEP_FIELD, KEEP_SCORE, KEEP_VALUE };
 static const char *const KEEP_WHY[] = {"", "clinical word list entry", "clinical_keep_post.txt entry",
                                        "a word never a name alone (not_name) in a run with a kept clinical word",
                                        "a number alone is no name or place",
                                        "a fraction before a clinical word", "a decimal after a clinical word",
                                        "a field list's line with no cue or pattern for it",
-                                       "a score after its scale's name (scores.txt)"};
+                                       "a score after its scale's name (scores.txt)",
+                                       "a value in a list of values that are no years"};
 
 typedef struct {
     uint8_t why;
@@ -1620,6 +1621,46 @@ static void score_filter(const ctx *c, int8_t *lab, const uint8_t *evd, keepinfo
     }
 }
 
+/* Word i is a number of 1-4 digits and 1900-2099 when of four: a year's shape. */
+static int year_shaped(const ctx *c, size_t i) {
+    const tok *t = &c->t[i];
+    if (t->e - t->s != 4) return 0;
+    long v = 0;
+    for (size_t k = t->s; k < t->e; k++) v = v * 10 + (c->text[k] - '0');
+    return v >= 1900 && v <= 2099;
+}
+
+/* "WORD NUMBER" at words w, w+1 on one line, a space between ("MB 37", "Na 132"). */
+static int value_pair(const ctx *c, size_t w) {
+    if (w + 1 >= c->nt || c->t[w].nletters < 1 || c->t[w].shape0 == SH_NUM || c->t[w + 1].shape0 != SH_NUM) return 0;
+    gapinfo g = deid__gap_info(c, w + 1);
+    return g.space_only && !g.nl && !joined_number(c, w + 1);
+}
+
+/* A four-digit number labelled a date that no pattern or known string marks, written as the value
+ * of a word ("BNP 2025") in a list of such pairs whose other values are no years ("CK 262, MB 37,
+ * BNP 2025; Na 132"), is a lab value: "CABG 2015, PCI 2018" stays a list of years. */
+static void value_filter(const ctx *c, int8_t *lab, const uint8_t *evd, keepinfo *ki) {
+    for (size_t q = 1; q < c->nt; q++) {
+        if (lab[q] != DEID_DATE || c->t[q].shape0 != SH_NUM || c->t[q].e - c->t[q].s != 4) continue;
+        if (c->t[q].known >= 0 || (evd[q] & ((1u << DEID_SRC_KNOWN) | (1u << DEID_SRC_PATTERN)))) continue;
+        if (!value_pair(c, q - 1) || (c->t[q - 1].f & (F_MONTH | F_WEEKDAY))) continue;
+        int pairs = 0, years = 0;
+        /* the pair before, across a comma, semicolon or space; the pair after likewise */
+        if (q >= 3 && value_pair(c, q - 3) && !deid__gap_info(c, q - 1).nl && !deid__gap_info(c, q - 1).period) {
+            pairs++;
+            years += year_shaped(c, q - 2);
+        }
+        if (q + 2 < c->nt && value_pair(c, q + 1) && !deid__gap_info(c, q + 1).nl && !deid__gap_info(c, q + 1).period) {
+            pairs++;
+            years += year_shaped(c, q + 2);
+        }
+        if (!pairs || years) continue;
+        lab[q] = -1;
+        if (ki) ki[q] = (keepinfo){KEEP_VALUE, (int32_t)q, (int32_t)q, (int32_t)(q - 1), (int32_t)q};
+    }
+}
+
 /* Whether the span covers a word the keep filter kept. */
 static int keeps_in(const ctx *c, const keepinfo *ki, const deid_span *sp) {
     if (!ki) return 0;
@@ -1821,6 +1862,7 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
         if (deid__field_lines(c, field)) field_filter(c, lab, evd, field, ki);
         free(field);
         score_filter(c, lab, evd, ki);
+        value_filter(c, lab, evd, ki);
     }
     free(evd);
     free(E);
