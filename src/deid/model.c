@@ -1621,7 +1621,7 @@ static void score_filter(const ctx *c, int8_t *lab, const uint8_t *evd, keepinfo
     }
 }
 
-/* Word i is a number of 1-4 digits and 1900-2099 when of four: a year's shape. */
+/* Word i (a number) has four digits and lies from 1900 to 2099: shaped like a year. */
 static int year_shaped(const ctx *c, size_t i) {
     const tok *t = &c->t[i];
     if (t->e - t->s != 4) return 0;
