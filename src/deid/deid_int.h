@@ -103,6 +103,13 @@ struct deid_text_rules {
        filter after the model reads; never model evidence (model.c, deid__keep_filter) */
     strmap keep_post;
     int keep_post_max_words;
+    /* keep_roles.txt: care roles written before a name ("SW", "PCA", "night float"); a run
+       after one is a person, never kept by the filter (and a role is no clinical context) */
+    strmap keep_roles;
+    int keep_roles_max_words;
+    /* keep_name_verbs.txt: what follows a person in charting ("aware", "paged", "at bedside") */
+    strmap keep_verbs;
+    int keep_verbs_max_words;
     /* scores.txt: clinical scales and their maximum ("tinetti 28"), read after the model: a
        fraction N/MAX after the scale's name is a score, not a date (model.c, score_filter) */
     strmap scores;

@@ -1224,7 +1224,7 @@ static int initials_gap(const ctx *c, size_t j) {
 /* above these P(PHI) the model's evidence is not weak: a list word stays removed */
 #define KEEP_MAX_P 0.95f
 #define KEEP_MAX_P_KEEP 0.99f /* the ICU keep-list (clinical_keep.txt) */
-#define KEEP_MAX_P_NAMED 0.70f
+#define KEEP_MAX_P_NAMED 0.50f /* round 9: 0.70 until round 8 */
 /* clinical vocabulary in the model's lists */
 static int keep_word(const tok *t) {
     /* the keep-list, and medical words that are no common English word ("dysuria", "intubate"):
@@ -1320,27 +1320,79 @@ static int strong_cue(const ctx *c, const int8_t *lab, const uint8_t *evd, size_
     return 0;
 }
 
+/* Whether words [a, b] (one line) spell an entry of a filter-only phrase list (keep_roles.txt,
+ * keep_name_verbs.txt): lower-cased, words joined by one space. */
+static int phrase_is(const ctx *c, const strmap *m, size_t a, size_t b) {
+    char key[256];
+    size_t kl = 0;
+    for (size_t q = a; q <= b; q++) {
+        if (q >= c->nt || (q > a && !same_line(c, q))) return 0;
+        if (kl + 1 + (c->t[q].e - c->t[q].s) * 2 >= sizeof key) return 0;
+        if (q > a) key[kl++] = ' ';
+        size_t wl = deid_lower(c->text + c->t[q].s, c->t[q].e - c->t[q].s, key + kl, sizeof key - kl);
+        if (wl == (size_t)-1) return 0;
+        kl += wl;
+    }
+    return strmap_find(m, key, kl) >= 0;
+}
+
+/* A keep_roles.txt entry ("sw", "night float", "h.o.") ending at word j: its first word, or -1. */
+static long role_ending_at(const ctx *c, size_t j) {
+    for (int n = c->r->keep_roles_max_words; n >= 1; n--)
+        if ((size_t)n <= j + 1 && phrase_is(c, &c->r->keep_roles, j + 1 - (size_t)n, j)) return (long)(j + 1 - (size_t)n);
+    return -1;
+}
+
+/* A keep_name_verbs.txt entry ("aware", "paged", "at bedside") starting at word j. */
+static int verb_starting_at(const ctx *c, size_t j) {
+    for (int n = c->r->keep_verbs_max_words; n >= 1; n--)
+        if (j + (size_t)n <= c->nt && phrase_is(c, &c->r->keep_verbs, j, j + (size_t)n - 1)) return 1;
+    return 0;
+}
+
+/* The end of a sentence between words z-1 and z: a line break, or a full stop and spaces after
+ * a word of two letters or more ("EQUAL. ACK aware": the sentence before says nothing of the
+ * word; "e.g., allergy" and "H.O. Bono" are no sentence ends; a ";" is not one either: "(e.g.,
+ * pga; 5-point scale)"). */
+static int clause_break(const ctx *c, size_t z) {
+    gapinfo g = deid__gap_info(c, z);
+    if (g.nl) return 1;
+    return g.period == 1 && !g.comma && !g.colon && !g.other && !g.amp && g.len >= 2 &&
+           c->text[c->t[z - 1].e] == '.' && c->t[z - 1].nletters >= 2;
+}
+
+/* A four-digit clock time ("1105 X aware", "0100 X paged"): it opens an event line and says
+ * nothing clinical of the word after it. */
+static int clock_time(const ctx *c, size_t q) {
+    const tok *t = &c->t[q];
+    if (t->shape0 != SH_NUM || t->e - t->s != 4) return 0;
+    int v = deid__digits_value(c->text + t->s, 4);
+    return v / 100 <= 23 && v % 100 <= 59;
+}
+
 /* Clinical context: a clinical word that is no name, a number, a unit; loose: any medical word
- * that is no name, common ones too ("neg"). */
-static int context_word(const tok *t, int loose) {
+ * that is no name, common ones too ("neg"). A care role ("PCA", "SW") is none: it names the
+ * person after it. */
+static int context_word(const ctx *c, size_t q, int loose) {
+    const tok *t = &c->t[q];
     if (t->f & KEEP_NAMES) return 0;
+    if (role_ending_at(c, q) >= 0 || verb_starting_at(c, q)) return 0;
     return keep_word(t) || (loose && (t->f & F_MEDICAL)) || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM ||
            (t->f & F_MEASURE);
 }
 
-/* A clinical word or a number within two words of [lo, hi] on its line. */
+/* A clinical word or a number within two words of [lo, hi] in its clause (round 9: no longer
+ * across a full stop, and a clock time before the word does not count). */
 static int clinical_context(const ctx *c, size_t lo, size_t hi, int loose) {
     for (size_t q = lo >= 2 ? lo - 2 : 0; q < lo; q++) {
         int ok = 1;
-        for (size_t z = q + 1; z <= lo && ok; z++) ok = !deid__gap_info(c, z).nl;
-        const tok *t = &c->t[q];
-        if (ok && context_word(t, loose)) return 1;
+        for (size_t z = q + 1; z <= lo && ok; z++) ok = !clause_break(c, z);
+        if (ok && !clock_time(c, q) && context_word(c, q, loose)) return 1;
     }
     for (size_t q = hi + 1; q < c->nt && q <= hi + 2; q++) {
         int ok = 1;
-        for (size_t z = hi + 1; z <= q && ok; z++) ok = !deid__gap_info(c, z).nl;
-        const tok *t = &c->t[q];
-        if (ok && context_word(t, loose)) return 1;
+        for (size_t z = hi + 1; z <= q && ok; z++) ok = !clause_break(c, z);
+        if (ok && context_word(c, q, loose)) return 1;
     }
     return 0;
 }
@@ -1394,6 +1446,173 @@ static int joined_number(const ctx *c, size_t q) {
     return 0;
 }
 
+/* A word that may be part of a person's name the model left out ("covering MD Lucja Gemma"):
+ * a listed name that is no clinical word, or an unlisted word of two letters or more. */
+static int name_like(const tok *t) {
+    if (keep_word(t) || (t->f & (F_STOP | F_NOT_NAME | F_ENGLISH)) || t->shape0 == SH_NUM) return 0;
+    return (t->f & (F_FIRST | F_LAST)) || (t->oov && t->nletters >= 2);
+}
+
+/* Whether the words [elo, ehi] that would be kept, in the run [a, b] labelled y, stand where a
+ * person's name or a place stands (round 9): after a care role ("SW", "PCA", "night float"),
+ * or a title or name cue with one name-like word between ("covering MD Lucja Gemma"); after an
+ * initial ("A. Babinski"); before a charting verb ("Gaba aware", "Bono paged") or a relation in
+ * parentheses ("Ara (HCP)", "Lua (dtr)"); before a floor number the model also took ("VEA 8": a
+ * ward); a listed place after "in", "from", "at" taken as a place ("VNA in Coria"). The role,
+ * verb and place rules need a word that is also a listed name or place (named); the role rule
+ * also takes a word that is not in the ICU keep-list ("PCA dilaudid" stays). */
+static int name_shaped(const ctx *c, const int8_t *lab, int y, size_t a, size_t b, size_t elo, size_t ehi,
+                       int named) {
+    size_t first = a < elo ? a : elo, last = b > ehi ? b : ehi;
+    int all_keep = 1;
+    for (size_t z = elo; z <= ehi; z++) all_keep &= (c->t[z].f & F_KEEP) != 0;
+    const deid_flags cues = F_TITLE | F_NAME_BEFORE | F_NAME_IS | F_KIN | F_NAME_AFTER;
+    if (first > 0 && same_line(c, first)) {
+        size_t p = first - 1;
+        for (int hop = 0; hop < 2; hop++) {
+            long r0 = (named || !all_keep) ? role_ending_at(c, p) : -1;
+            /* "2 cm": a number before the role word makes it a unit */
+            if (r0 >= 0 && !(r0 > 0 && c->t[r0 - 1].shape0 == SH_NUM && same_line(c, (size_t)r0))) return 1;
+            if (hop && (c->t[p].cue_end & cues)) return 1;
+            /* one name-like word between ("MD Lucja [Gemma]") */
+            if (hop || p == 0 || !same_line(c, p) || !name_like(&c->t[p])) break;
+            p--;
+        }
+        p = first - 1;
+        /* an initial: one capital letter and a full stop ("A. Babinski"), not after a clinical
+           word ("vitamin K. Foley") nor the end of a dotted abbreviation ("E.G., NSAIDS") */
+        const tok *t = &c->t[p];
+        size_t plo, phi;
+        if (t->nletters == 1 && t->e - t->s == 1 && c->text[t->s] >= 'A' && c->text[t->s] <= 'Z' && t->e < c->len &&
+            c->text[t->e] == '.' && !(p > 0 && same_line(c, p) && keep_word(&c->t[p - 1])) &&
+            !post_entry(c, p, &plo, &phi))
+            return 1;
+        /* a listed place after "in", "from", "at" */
+        if (named && y == DEID_LOCATION && (c->t[p].cue_end & F_PLACE_WEAK)) {
+            int place = 0;
+            for (size_t z = elo; z <= ehi; z++) place |= (c->t[z].f & (F_PLACE | F_REGION)) != 0;
+            if (place) return 1;
+        }
+    }
+    if (last + 1 < c->nt && !deid__gap_info(c, last + 1).nl) {
+        size_t q = last + 1;
+        gapinfo g = deid__gap_info(c, q);
+        if (named && !clause_break(c, q) && !g.comma && verb_starting_at(c, q)) return 1;
+        /* "(dtr)", "(HCP)", "(brother)" */
+        if (c->text[c->t[q].s - 1] == '(' && g.len <= 2 &&
+            (((c->t[q].f | c->t[q].start) & F_KIN) || role_ending_at(c, q) >= 0))
+            return 1;
+        /* "VEA 8", "LUE 7": a ward and its floor, when the model took the number too, or the
+           word is also a listed name or place after "to", "on", "from" ("transfer to VEA 8";
+           "to PS 10", "on levo 8" are no listed names) */
+        if (g.space_only && c->t[q].shape0 == SH_NUM && c->t[q].e - c->t[q].s <= 2 &&
+            ((lab[q] >= 0 && is_name_type(lab[q])) ||
+             (named && y != DEID_NAME && first > 0 && same_line(c, first) &&
+              (c->t[first - 1].cue_end & (F_PLACE_WEAK | F_PLACE_BEFORE)))))
+            return 1;
+    }
+    return 0;
+}
+
+/* Round 9, one-case notes: a word the model left, where a person's name stands, is a name. An
+ * all-caps or all-lower-case note has no capitals to tell "son Sung-Min" or "SW Deacon" from
+ * charting, and the model misses such names more there than in mixed case. Evidence before: a
+ * kinship word or a care role (keep_roles.txt) right before; after: a charting verb
+ * (keep_name_verbs.txt: "aware", "paged") or a relation in parentheses ("(nephew)"). A listed
+ * name that is no common or clinical word needs one of them; a word in no list a kinship word
+ * before or the evidence after (after a role it is as often shorthand: "OT eval", "RN obs"); a
+ * given name that is also a common word ("will", "amber") evidence on both sides. Never a cue,
+ * stop, clinical or measure word, a number, a month or a weekday. */
+static void one_case_names(const ctx *c, int8_t *lab) {
+    if (!c->lower_doc && !c->upper_doc) return;
+    const deid_flags bad = F_STOP | F_MEASURE | F_MONTH | F_WEEKDAY | F_TITLE | F_UNIT | F_PRONOUN | F_NAME_BEFORE |
+                           F_NAME_IS | F_PLACE_BEFORE | F_PLACE_WEAK | F_ORG_BEFORE | F_ORG_AFTER | F_ADDR_BEFORE |
+                           F_NAME_WEAK | F_NAME_AFTER | F_KIN | F_KEEP | F_STREET | F_EPONYM | F_DRUG_BEFORE |
+                           F_PLACE_WORD | F_STATE_ABBR;
+    for (size_t i = 1; i < c->nt; i++) {
+        const tok *t = &c->t[i];
+        if (lab[i] >= 0 || t->nletters < 2 || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM) continue;
+        if (((t->f | t->start | t->cue_end) & bad) || keep_word(t) || t->clin_shape) continue;
+        if (role_ending_at(c, i) >= 0 || verb_starting_at(c, i)) continue;
+        int listed = (t->f & (F_FIRST | F_LAST)) != 0;
+        int common = (t->f & (F_ENGLISH | F_MEDICAL | F_NOT_NAME)) != 0;
+        int strong = (t->oov && !common) || (listed && !common);
+        int weak = listed && common && (t->f & F_FIRST);
+        if (!strong && !weak) continue;
+        int kin = 0, role = 0, after = 0;
+        gapinfo g = deid__gap_info(c, i);
+        if (!g.nl && g.space_only) {
+            kin = (c->t[i - 1].cue_end & F_KIN) != 0;
+            role = role_ending_at(c, i - 1) >= 0;
+        }
+        if (i + 1 < c->nt) {
+            gapinfo h = deid__gap_info(c, i + 1);
+            if (!h.nl && h.space_only && verb_starting_at(c, i + 1)) after = 1;
+            if (!h.nl && h.len <= 2 && c->text[c->t[i + 1].s - 1] == '(' &&
+                (((c->t[i + 1].f | c->t[i + 1].start) & F_KIN) || role_ending_at(c, i + 1) >= 0))
+                after = 1;
+        }
+        /* an unlisted word after a role is as often shorthand ("OT eval", "RN obs") */
+        int take = listed && !common ? kin || role || after : strong ? kin || after : (kin || role) && after;
+        if (take) lab[i] = DEID_NAME;
+    }
+}
+
+/* Word j is "in" (a town follows an address: "... pl in brockton"). */
+static int is_in_word(const ctx *c, size_t j) {
+    return c->t[j].e - c->t[j].s == 2 && (c->text[c->t[j].s] | 32) == 'i' && (c->text[c->t[j].s + 1] | 32) == 'n';
+}
+
+/* Round 9, one-case notes: a house number, one to three words and a street word after "at", "on",
+ * "to", "from" or an address cue, ending the clause ("lived alone at 146 maple pl in ...", "AT
+ * 12 OLD MILL RD,") is a street address. In mixed case the capitals and the evidence layers find
+ * these; in one case a stop word ("old") or a cue with a word inside ("lived alone at") stopped
+ * them. Never with a clinical, measure or unit word among the words, nor a number joined to
+ * another ("2/3"). */
+static void one_case_addresses(const ctx *c, int8_t *lab) {
+    if (!c->lower_doc && !c->upper_doc) return;
+    for (size_t i = 1; i + 2 < c->nt; i++) {
+        const tok *t = &c->t[i];
+        if (t->shape0 != SH_NUM || t->e - t->s > 5 || joined_number(c, i)) continue;
+        if (!same_line(c, i) || !deid__gap_info(c, i).space_only) continue;
+        if (!(c->t[i - 1].cue_end & (F_PLACE_WEAK | F_ADDR_BEFORE | F_PLACE_BEFORE))) continue;
+        size_t k = 0;
+        for (size_t j = i + 1; j < c->nt && j <= i + 4; j++) {
+            const tok *u = &c->t[j];
+            if (!deid__gap_info(c, j).space_only || u->nletters < 2 || u->shape0 == SH_NUM || u->shape0 == SH_ALNUM)
+                break;
+            if (keep_word(u) || (u->f & (F_MEASURE | F_UNIT | F_PLACE_WEAK | F_NAME_WEAK | F_MONTH | F_WEEKDAY)))
+                break;
+            if (j > i + 1 && (u->f & F_STREET)) {
+                k = j;
+                break;
+            }
+        }
+        if (!k) continue;
+        /* street words in a row ("old mill rd": "mill" is one too) */
+        while (k + 1 < c->nt && deid__gap_info(c, k + 1).space_only && (c->t[k + 1].f & F_STREET) &&
+               c->t[k + 1].nletters >= 2 && !keep_word(&c->t[k + 1]))
+            k++;
+        /* the clause ends after the street word, or a unit, a town or a ZIP code follows */
+        size_t end = k;
+        int ok = k + 1 >= c->nt;
+        if (!ok) {
+            gapinfo g = deid__gap_info(c, k + 1);
+            const tok *n = &c->t[k + 1];
+            ok = g.nl || g.comma || g.period || (g.space_only && (is_in_word(c, k + 1) || n->shape0 == SH_NUM));
+            if (g.space_only && (n->f & F_UNIT) && k + 2 < c->nt && deid__gap_info(c, k + 2).space_only &&
+                (c->t[k + 2].shape0 == SH_NUM || c->t[k + 2].shape0 == SH_ALNUM || c->t[k + 2].nletters == 1)) {
+                ok = 1;
+                end = k + 2;
+            }
+        }
+        if (!ok) continue;
+        for (size_t q = i; q <= end; q++)
+            if (lab[q] < 0 || is_name_type(lab[q])) lab[q] = DEID_ADDRESS;
+        i = end;
+    }
+}
+
 /* Unlabels the words the filter keeps; ki[i].why says why (ki may be NULL). */
 static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const float *P, keepinfo *ki) {
     size_t T = c->nt;
@@ -1427,6 +1646,19 @@ static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const flo
         for (size_t q = i; q <= j && allnum; q++)
             allnum = c->t[q].shape0 == SH_NUM && c->t[q].e - c->t[q].s <= 3 && !joined_number(c, q) &&
                      !(evd[q] & ((1u << DEID_SRC_PATTERN) | (1u << DEID_SRC_KNOWN))) && c->t[q].known < 0;
+        /* ... unless it follows a word the model took as a name or place and the filter did not
+           keep ("VEA 8": the ward's floor) */
+        if (allnum && i > 0 && lab[i - 1] >= 0 && is_name_type(lab[i - 1]) && deid__gap_info(c, i).space_only)
+            allnum = 0;
+        /* ... or a word that is also a listed name or place, after a place cue ("transfer to VEA
+           8"): the ward's floor, and the word before it is the ward, taken with it */
+        if (allnum && i == j && i >= 2 && lab[i - 1] < 0 && deid__gap_info(c, i).space_only &&
+            (c->t[i - 1].f & KEEP_NAMES) && c->t[i - 1].nletters >= 2 && c->t[i].e - c->t[i].s <= 2 &&
+            same_line(c, i - 1) && (c->t[i - 2].cue_end & (F_PLACE_WEAK | F_PLACE_BEFORE)) &&
+            c->t[i - 1].known < 0 && !(c->t[i - 1].f & (F_STOP | F_MONTH | F_WEEKDAY))) {
+            allnum = 0;
+            lab[i - 1] = (int8_t)y;
+        }
         if (allnum) {
             for (size_t q = i; q <= j; q++) {
                 lab[q] = -1;
@@ -1466,6 +1698,8 @@ static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const flo
                notation first, "neg Homans"; strict for the larger lists, which hold "Lana") */
             if (named && (why == KEEP_WORD || elo == ehi) && !clinical_context(c, lo, hi, why == KEEP_POST))
                 continue;
+            /* round 9: a name's surroundings outweigh the word's clinical sense */
+            if (name_shaped(c, lab, y, i, j, elo, ehi, named)) continue;
             for (size_t z = lo; z <= hi; z++) {
                 lab[z] = -1;
                 if (ki) ki[z] = (keepinfo){(uint8_t)why, (int32_t)lo, (int32_t)hi, (int32_t)elo, (int32_t)ehi};
@@ -1848,6 +2082,8 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
     for (size_t i = 0; i < T; i++)
         if (c->t[i].sfx && (lab[i] < 0 || lab[i] == DEID_NAME || lab[i] == DEID_LOCATION || lab[i] == DEID_ORGANIZATION))
             lab[i] = (int8_t)(c->t[i].sfx - 1);
+    one_case_names(c, lab);
+    one_case_addresses(c, lab);
     if (ki) keep_filter(c, lab, evd, P, ki);
     /* a list of fields (code titles, item labels): names only with the field's own cue */
     if (ki) {
@@ -1933,11 +2169,12 @@ int deid_find_explain(const deid_text_rules *r, const char *text, size_t len, co
     deid_span *sp = NULL;
     size_t n = 0;
     int rc = deid_find(r, text, len, known, &sp, &n, err);
-    if (rc || n == 0) {
+    /* with no span, the words the keep filter kept are still listed (round 9: they were not) */
+    if (rc || (n == 0 && (!r->model || len == 0))) {
         free(sp);
         return rc;
     }
-    deid_explained *ex = cf_calloc(n, sizeof *ex);
+    deid_explained *ex = cf_calloc(n ? n : 1, sizeof *ex);
     if (!ex) {
         free(sp);
         return cf_fail(err, CF_EINTERNAL, "out of memory");
@@ -2050,7 +2287,7 @@ int deid_find_explain(const deid_text_rules *r, const char *text, size_t len, co
     free(lab);
     deid__featbuf_free(&fb);
     deid__ctx_free(&c);
-    if (rc) {
+    if (rc || n == 0) {
         free(ex);
         return rc;
     }

@@ -216,11 +216,11 @@ static int load_list(deid_text_rules *r, const char *dir, const list_file *lf, c
     return CF_OK;
 }
 
-/* A list read after the model only, never as model evidence, so it can grow without a refit: the
- * clinical keep filter's own list (clinical_keep_post.txt) and the clinical scales with their
- * maximum (scores.txt). Entries are stored lower-cased, words joined by one space as in
+/* The clinical keep filter's own lists (clinical_keep_post.txt, keep_roles.txt) and the clinical
+ * scales with their maximum (scores.txt): read after the model only, never as model evidence, so
+ * they can grow without a refit. Entries are stored lower-cased, words joined by one space as in
  * add_entry(). A rules folder without the file has an empty list. */
-static int load_phrase_list(const char *dir, const char *name, strmap *m, int *max_words, cf_err *err) {
+static int load_post_list(const char *dir, const char *name, strmap *map, int *max_words, cf_err *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     if (access(path, F_OK) != 0) return CF_OK;
@@ -244,7 +244,7 @@ static int load_phrase_list(const char *dir, const char *name, strmap *m, int *m
             kl += we - ws;
         }
         if (nw == 0) continue;
-        if (strmap_intern(m, key, kl) < 0) rc = cf_fail(err, CF_EINTERNAL, "%s: out of memory", path);
+        if (strmap_intern(map, key, kl) < 0) rc = cf_fail(err, CF_EINTERNAL, "%s: out of memory", path);
         if (nw > *max_words) *max_words = nw;
     }
     free(buf);
@@ -667,14 +667,18 @@ int deid_rules_load(deid_text_rules **out, const char *rules_dir, cf_err *err) {
     strmap_init(&r->words);
     strmap_init(&r->phrases);
     strmap_init(&r->keep_post);
+    strmap_init(&r->keep_roles);
+    strmap_init(&r->keep_verbs);
     strmap_init(&r->scores);
     strvec raw[N_CUE_KINDS + 32];
     memset(raw, 0, sizeof raw);
     int rc = CF_OK;
     for (size_t i = 0; i < sizeof LIST_FILES / sizeof LIST_FILES[0] && !rc; i++)
         rc = load_list(r, rules_dir, &LIST_FILES[i], err);
-    if (!rc) rc = load_phrase_list(rules_dir, "clinical_keep_post.txt", &r->keep_post, &r->keep_post_max_words, err);
-    if (!rc) rc = load_phrase_list(rules_dir, "scores.txt", &r->scores, &r->scores_max_words, err);
+    if (!rc) rc = load_post_list(rules_dir, "clinical_keep_post.txt", &r->keep_post, &r->keep_post_max_words, err);
+    if (!rc) rc = load_post_list(rules_dir, "keep_roles.txt", &r->keep_roles, &r->keep_roles_max_words, err);
+    if (!rc) rc = load_post_list(rules_dir, "keep_name_verbs.txt", &r->keep_verbs, &r->keep_verbs_max_words, err);
+    if (!rc) rc = load_post_list(rules_dir, "scores.txt", &r->scores, &r->scores_max_words, err);
     if (!rc) rc = load_cues(r, rules_dir, raw, err);
     if (!rc) rc = load_patterns(r, rules_dir, raw, err);
     if (!rc) {
@@ -727,6 +731,8 @@ void deid_rules_free(deid_text_rules *r) {
     strmap_free(&r->words);
     strmap_free(&r->phrases);
     strmap_free(&r->keep_post);
+    strmap_free(&r->keep_roles);
+    strmap_free(&r->keep_verbs);
     strmap_free(&r->scores);
     free(r->wflags);
     free(r->pflags);
