@@ -13,9 +13,14 @@ datasets are kept (CLINFM_DATA); nothing is copied into the repository:
                       patient's names (Synthea writes them with digit suffixes, "Sumiko254") as
                       NAME and dates as DATE, so that what is removed outside them is the cost
 
+For the label corpora (mimic_text, icd10cm, loinc_rxnorm) it also writes two fixed halves,
+NAME.dev.txt and NAME.hold.txt: a line goes to the hold half when the first byte of the SHA-256
+of its text is odd. The dev half is the one whose errors may be read while building; the hold
+half is only scored (docs/DEID.md, round 9), so a figure on it is not a development figure.
+
   python3 bench/deid_negative.py CLINFM_DATA OUTDIR
 """
-import base64, csv, gzip, io, json, os, re, sys
+import base64, csv, gzip, hashlib, io, json, os, re, sys
 
 data, out = sys.argv[1], sys.argv[2]
 os.makedirs(out, exist_ok=True)
@@ -26,13 +31,21 @@ def rows(path):
     with op(path, 'rt', encoding='utf-8', newline='') as f:
         yield from csv.DictReader(f)
 
-def write_lines(name, lines, per=20):
+def write_one(name, lines, per):
     with open(os.path.join(out, name), 'w', encoding='utf-8') as f:
         f.write('Negative material for the clinical-content cost (bench/deid_negative.py); no PHI.\n')
         for i in range(0, len(lines), per):
             f.write('##RECORD %s-%d\n' % (name.split('.')[0], i // per))
             for l in lines[i:i + per]:
                 f.write(l.replace('{{', '{ {') + '\n')
+
+def write_lines(name, lines, per=20):
+    write_one(name, lines, per)
+    base = name.split('.')[0]
+    hold = [l for l in lines if hashlib.sha256(l.encode('utf-8')).digest()[0] & 1]
+    dev = [l for l in lines if not hashlib.sha256(l.encode('utf-8')).digest()[0] & 1]
+    write_one(base + '.dev.txt', dev, per)
+    write_one(base + '.hold.txt', hold, per)
 
 def clean(s):
     s = (s or '').strip()

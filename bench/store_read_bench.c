@@ -14,7 +14,9 @@
  *   make && cc -std=c11 -O2 -D_GNU_SOURCE -Isrc -pthread -o /tmp/store_read_bench \
  *      bench/store_read_bench.c build/libclinfm.a -lsodium -lzstd -ldeflate -lm -lpthread
  *   /tmp/store_read_bench V1.store V2.store V3.store
- * CLINFM_STORE_NO_SIMD=1 reads version 3 without the AVX2 unpackers (a CPU without AVX2). */
+ * Version 3 is read with the widest vector kernels the CPU has (AVX-512, else AVX2);
+ * CLINFM_STORE_NO_AVX512=1 reads it on the AVX2 path (a CPU without AVX-512), CLINFM_STORE_NO_SIMD=1
+ * on the scalar one (a CPU without AVX2; the block CRC then by libdeflate). */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1021,6 +1021,74 @@ static void test_clinical_keep_filter(void) {
     free(ex);
 }
 
+/* Round 9: a list of short structured fields (item labels, device and drug titles; fictional lines
+ * written for this test) is no note. The words the model takes there on its own (the shipped
+ * model removes "otto bock", "guilford", "thomas", "i.u", "e.g" in this list: checked with the
+ * round 8 build, 44d1fa9) stay, while a title cue or a line of names alone still removes a name;
+ * a list holding a phone is a contact card, where the rule is off; and in one case it is off. */
+static void test_field_list(void) {
+    const char *list = "Thigh lacer strap adj\nMyoelectric hand, otto bock make\nKnee brace, von rosen style\n"
+                       "Neck collar (guilford, taylor kinds)\nHeel wedge, thomas kind\nFactor ix complex, per i.u.\n"
+                       "Travel costs (e.g. motel)\nSilicone port, long-term\nDr Quill\nJane Anderson\n";
+    EXPECT_CLEAN(list, "otto bock");
+    EXPECT_CLEAN(list, "guilford");
+    EXPECT_CLEAN(list, "thomas");
+    EXPECT_CLEAN(list, "i.u.");
+    EXPECT_CLEAN(list, "e.g.");
+    EXPECT_CLEAN(list, "long-term");
+    /* a real name that is a field's whole line, or after a title, is still removed */
+    EXPECT_TYPE(list, "Quill", DEID_NAME);
+    CHECK_EQ_INT(touched(list, "Jane"), 1);
+    CHECK_EQ_INT(touched(list, "Anderson"), 1);
+    /* --explain names the text type */
+    deid_explained *ex = NULL;
+    size_t nx = 0;
+    cf_err e2 = {0};
+    REQUIRE(deid_find_explain(R, list, strlen(list), NULL, &ex, &nx, &e2) == CF_OK);
+    int field_kept = 0;
+    for (size_t k = 0; k < nx; k++)
+        if (ex[k].kept && strstr(ex[k].why, "kept: a field list's line")) field_kept++;
+    CHECK(field_kept >= 3);
+    free(ex);
+    /* a list with a phone number is a contact card: its words are weighed as in a note */
+    const char *card = "Jane Anderson\nKnee brace, von rosen style\nNeck collar (guilford, taylor kinds)\n"
+                       "Heel wedge, thomas kind\nCall 555-0143\n";
+    CHECK_EQ_INT(touched(card, "thomas"), 1);
+    CHECK_EQ_INT(touched(card, "Jane"), 1);
+    /* three lines are no list (a name, a street and a town are a letter's head) */
+    EXPECT_TYPE("Dr. Ines Quill\nKnee brace, von rosen style\nHeel wedge, thomas kind\n", "Quill", DEID_NAME);
+    /* an order list closing with a signature or a transfer after a weak cue: still names and
+       places (the first version of the rule kept "Kessler" here) */
+    const char *orders = "Metoprolol 25 mg BID\nLisinopril 10 mg daily\nAspirin 81 mg daily\nAtorvastatin 40 mg qhs\n"
+                         "Reviewed with Kessler\nTransfer to Brookside 4\n";
+    CHECK_EQ_INT(touched(orders, "Kessler"), 1);
+    CHECK_EQ_INT(touched(orders, "Brookside"), 1);
+    CHECK_EQ_INT(touched(orders, "Metoprolol"), 0);
+    /* a note of running text with the same words: the rule does not apply */
+    CHECK_EQ_INT(touched("Pt seen by Thomas today. Brace fitted. Family aware.\nPlan: d/c home tmrw with "
+                         "Thomas.\nRN to call.\nVS stable.\n",
+                         "Thomas"),
+                 1);
+}
+
+/* Round 9: a fraction after a scale's name whose maximum it has is a score (data/deid/scores.txt),
+ * not a date; the same fraction elsewhere stays a date. A lab value shaped like a year in a list of
+ * lab values is a value. The shipped model takes "12/28" after
+ * "Tinetti" (checked with the round 8 build). */
+static void test_scores(void) {
+    const char *t = "Gait w/ RW. Tinetti 12/28, high fall risk. PHQ-9 12/27 today. Seen 12/28 in clinic.\n";
+    CHECK_EQ_INT(touched(t, "12/28,"), 0);
+    CHECK_EQ_INT(touched(t, "12/27"), 0);
+    CHECK_EQ_INT(touched(t, "12/28 in"), 1);
+    /* the maximum must match: "Tinetti 12/30" is no Tinetti score */
+    EXPECT_TYPE("Tinetti 12/30 done.", "12/30", DEID_DATE);
+    /* a four-digit value in a list of lab values is no year (the round 8 build took "2025"); in a
+       list of years it stays a date */
+    const char *labs = "Labs: trop 1.77, CK 262, MB 37, BNP 2025; Na 132 K 5.5 Cl 98\nHx: CABG 2015, PCI 2018.\n";
+    CHECK_EQ_INT(touched(labs, "2025"), 0);
+    CHECK_EQ_INT(touched(labs, "2015"), 1);
+}
+
 /* Round 9: names that are clinical words, in a name's place, are removed; the round 8 filter
  * kept each of these (checked with its build). Fictional notes written for the test. */
 static void test_keep_filter_names(void) {
@@ -1138,6 +1206,8 @@ int main(void) {
     RUN(test_dates);
     RUN(test_date_clock_time);
     RUN(test_clinical_keep_filter);
+    RUN(test_field_list);
+    RUN(test_scores);
     RUN(test_keep_filter_names);
     RUN(test_one_case_role_names);
     RUN(test_age_over_89);

@@ -10,6 +10,7 @@
 #include "check.h"
 #include "store/store.h"
 #include "store/store_block.h"
+#include "store/store_crc.h"
 #include "store/store_format.h"
 
 typedef struct {
@@ -823,14 +824,18 @@ static void test_version2_still_read(void) {
 static size_t block3_round_trip(const store_block_cols *in, size_t n, uint64_t n_codes, uint64_t n_texts,
                                 uint32_t n_sources, const char *what) {
     store_block_ctx *enc = store_block_ctx_new(n_sources, 1, 3), *dec = store_block_ctx_new(n_sources, 0, 3);
-    /* And a decoder without the vector unpackers (the path of CPUs without AVX2). */
+    /* And a decoder without the vector kernels (the path of CPUs without AVX2), and one with AVX2
+     * but not AVX-512 (the same as dec on a CPU without AVX-512). */
     setenv("CLINFM_STORE_NO_SIMD", "1", 1);
     store_block_ctx *dec_scalar = store_block_ctx_new(n_sources, 0, 3);
     unsetenv("CLINFM_STORE_NO_SIMD");
+    setenv("CLINFM_STORE_NO_AVX512", "1", 1);
+    store_block_ctx *dec_avx2 = store_block_ctx_new(n_sources, 0, 3);
+    unsetenv("CLINFM_STORE_NO_AVX512");
     const void *packed;
     size_t len = 0;
     store_block_cols out = {malloc(n * 8), malloc(n * 4), malloc(n * 4), malloc(n * 4), malloc(n * 8)};
-    if (!enc || !dec || !dec_scalar || !out.time || !out.code || !out.numeric || !out.text || !out.prov) {
+    if (!enc || !dec || !dec_scalar || !dec_avx2 || !out.time || !out.code || !out.numeric || !out.text || !out.prov) {
         CHECK_FAIL_("%s: out of memory", what);
         goto done;
     }
@@ -841,21 +846,52 @@ static size_t block3_round_trip(const store_block_cols *in, size_t n, uint64_t n
     const char *why = "";
     /* Decoded twice with one context (nothing of a block may leak into the next), then without
      * the vector unpackers. */
-    for (int r = 0; r < 3; r++) {
-        if (store_block_decode(r < 2 ? dec : dec_scalar, packed, len, n, n_codes, n_texts, &out, &why) != 0) {
+    for (int r = 0; r < 4; r++) {
+        if (store_block_decode(r < 2 ? dec : r == 2 ? dec_scalar : dec_avx2, packed, len, n, n_codes, n_texts, &out, &why) != 0) {
             CHECK_FAIL_("%s: decoding failed: %s", what, why);
             break;
         }
         if (memcmp(out.time, in->time, n * 8) || memcmp(out.code, in->code, n * 4) ||
             memcmp(out.numeric, in->numeric, n * 4) || memcmp(out.text, in->text, n * 4) ||
             memcmp(out.prov, in->prov, n * 8))
-            CHECK_FAIL_("%s: decoded columns differ from the input", what);
+            CHECK_FAIL_("%s: decoded columns differ from the input (decoder %d)", what, r);
+    }
+    /* In parts, as a cursor decodes (steps of 1 to a few parts, across part boundaries), with
+     * each kernel: every event decoded is the input's, however the block is cut. */
+    for (int r = 0; r < 3; r++) {
+        store_block_ctx *d = r == 0 ? dec : r == 1 ? dec_scalar : dec_avx2;
+        memset(out.time, 0xa5, n * 8);
+        memset(out.prov, 0xa5, n * 8);
+        size_t done = 0;
+        if (store_block_begin(d, packed, len, n, n_codes, n_texts, &out, &done, &why) != 0) {
+            CHECK_FAIL_("%s: begin failed: %s", what, why);
+            break;
+        }
+        const size_t steps[] = {1, 7, 8, 9, 1000, 4095, 4096, 4097, 12289};
+        for (int k = 0; done < n; k++) {
+            size_t before = done, upto = done + steps[(k + r) % 9];
+            if (store_block_more(d, upto, &out, &done, &why) != 0) {
+                CHECK_FAIL_("%s: part to %zu failed: %s", what, upto, why);
+                break;
+            }
+            if (done < (upto < n ? upto : n) || done <= before || (done % 8 && done != n)) {
+                CHECK_FAIL_("%s: asked for %zu events, %zu decoded", what, upto, done);
+                break;
+            }
+            if (memcmp(out.time, in->time, done * 8) || memcmp(out.code, in->code, done * 4) ||
+                memcmp(out.numeric, in->numeric, done * 4) || memcmp(out.text, in->text, done * 4) ||
+                memcmp(out.prov, in->prov, done * 8)) {
+                CHECK_FAIL_("%s: events below %zu differ from the input (parts, decoder %d)", what, done, r);
+                break;
+            }
+        }
     }
 done:
     CF_FREE_ALL(out.time, out.code, out.numeric, out.text, out.prov);
     store_block_ctx_free(enc);
     store_block_ctx_free(dec);
     store_block_ctx_free(dec_scalar);
+    store_block_ctx_free(dec_avx2);
     return len;
 }
 
@@ -928,6 +964,23 @@ static void test_block3_round_trips(void) {
         c.prov[i] = (uint64_t)(rnd() % 2) << 48 | (i % 501 == 0 ? STORE_MAX_ROW : rnd() % 100);
     }
     block3_round_trip(&c, E, 4000000001u, 2, 2, "exceptions");
+    /* As a hospital's events lie: runs of events at one time (a delta of 0 but a quarter of them,
+     * which the writer stores as a zero-width stream and exceptions), a note now and then (text
+     * ids only in exceptions), codes and values from a dictionary, sources 5..20 of 21 (4 bits
+     * from a base: the row join's table, up to the last source). */
+    t = 1700000000000000LL;
+    for (size_t i = 0; i < E; i++) {
+        if (rnd() % 4 == 0) t += (int64_t)(rnd() % 100000000000LL);
+        c.time[i] = i % 5000 == 17 ? TIME_NULL : t;
+        c.code[i] = (uint32_t)(rnd() % 3000);
+        c.numeric[i] = (float)(rnd() % 2000) * 0.5f;
+        c.text[i] = rnd() % 3000 == 0 ? (uint32_t)(1 + rnd() % 9000) : 0;
+        c.prov[i] = (uint64_t)(5 + rnd() % 16) << 48 | (1000000 + i * 3 + rnd() % 3);
+    }
+    block3_round_trip(&c, E, 3000, 9000, 21, "runs at one time, rare notes");
+    for (size_t i = 0; i < E; i++) c.prov[i] = (uint64_t)(rnd() % 16) << 48 | (rnd() % 100000); /* sources from 0 */
+    block3_round_trip(&c, E, 3000, 9000, 16, "sources 0..15");
+    block3_round_trip(&c, E - 5, 3000, 9000, 16, "a store's last block, not a whole part");
     CF_FREE_ALL(c.time, c.code, c.numeric, c.text, c.prov);
 }
 
@@ -989,6 +1042,119 @@ static void test_block3_damage(void) {
     CF_FREE_ALL(c.time, c.code, c.numeric, c.text, c.prov, out.time, out.code, out.numeric, out.text, out.prov);
 }
 
+/* Bytes of a version 3 FOR stream's header and packed values (store_format.h). */
+static size_t v3_packed_len(size_t n, int w) { return w == 64 ? n * 8 : (n * (size_t)w + 7) / 8 + 8; }
+
+/* A block decoded in parts is checked part by part: a damaged block is refused before any part
+ * (its CRC, its exception positions), and a value out of range in a late part (a dictionary
+ * index; the CRC made right, as no writer would) lets the earlier parts through, equal to the
+ * input, and fails the part that holds it, with every kernel; after that the block is closed. */
+static void test_block3_parts_damage(void) {
+    const size_t n = 2 * 4096 + 100;
+    store_block_cols c = {malloc(n * 8), malloc(n * 4), malloc(n * 4), malloc(n * 4), malloc(n * 8)},
+                     out = {malloc(n * 8), malloc(n * 4), malloc(n * 4), malloc(n * 4), malloc(n * 8)};
+    REQUIRE(c.time && c.code && c.numeric && c.text && c.prov && out.time && out.code && out.numeric && out.text && out.prov);
+    const uint32_t codes7[7] = {0, 1000, 2001, 3003, 4500, 5999, 6998};
+    for (size_t i = 0; i < n; i++) {
+        c.time[i] = i % 100 == 3 ? TIME_NULL : (int64_t)i * 1000000; /* exceptions in the time stream */
+        c.code[i] = codes7[i % 7]; /* a dictionary of 7 (no common divisor): 3-bit indices */
+        c.numeric[i] = 1.0f;
+        c.text[i] = 0;
+        c.prov[i] = (uint64_t)(i % 2) << 48 | i;
+    }
+    store_block_ctx *enc = store_block_ctx_new(2, 1, 3), *dec[3];
+    setenv("CLINFM_STORE_NO_SIMD", "1", 1);
+    dec[1] = store_block_ctx_new(2, 0, 3);
+    unsetenv("CLINFM_STORE_NO_SIMD");
+    setenv("CLINFM_STORE_NO_AVX512", "1", 1);
+    dec[2] = store_block_ctx_new(2, 0, 3);
+    unsetenv("CLINFM_STORE_NO_AVX512");
+    dec[0] = store_block_ctx_new(2, 0, 3);
+    REQUIRE(enc && dec[0] && dec[1] && dec[2]);
+    const void *packed;
+    size_t len, done;
+    REQUIRE(store_block_encode(enc, &c, n, &packed, &len) == 0);
+    uint8_t *b = malloc(len);
+    REQUIRE(b);
+    const char *why;
+    /* Walk to the streams: time (FOR, with exceptions), then code (a dictionary). */
+    const uint8_t *p0 = packed;
+    int wt = p0[9];
+    uint32_t n_exc;
+    memcpy(&n_exc, p0 + 12, 4);
+    REQUIRE(p0[8] == 0 && n_exc >= 2);
+    size_t exc_pos = 8 + 24 + v3_packed_len(n, wt), code = exc_pos + (size_t)n_exc * 10;
+    REQUIRE(p0[code] == 1); /* the code stream is a dictionary */
+    uint32_t nd;
+    memcpy(&nd, p0 + code + 4, 4);
+    REQUIRE(nd == 7);
+    size_t dict = code + 24, idx = dict + 24 + v3_packed_len(nd, p0[dict + 1]);
+    int wi = p0[idx + 1];
+    REQUIRE(p0[idx] == 0 && wi == 3);
+    for (int r = 0; r < 3; r++) {
+        /* A bit flipped: refused at begin, and nothing decodes after. */
+        memcpy(b, packed, len);
+        b[len / 2] ^= 4;
+        CHECK(store_block_begin(dec[r], b, len, n, 7000, 0, &out, &done, &why) != 0);
+        CHECK_CONTAINS(why, "checksum");
+        CHECK(store_block_more(dec[r], n, &out, &done, &why) != 0);
+        /* Two exception positions swapped (right CRC): malformed, at begin. */
+        memcpy(b, packed, len);
+        memcpy(b + exc_pos, (const uint8_t *)packed + exc_pos + 2, 2);
+        memcpy(b + exc_pos + 2, (const uint8_t *)packed + exc_pos, 2);
+        uint32_t crc = crc32_of(b, len - 4);
+        memcpy(b + len - 4, &crc, 4);
+        CHECK(store_block_begin(dec[r], b, len, n, 7000, 0, &out, &done, &why) != 0);
+        CHECK_CONTAINS(why, "exception's position");
+        /* 64 indices of the third part made 7 (all bits set), one past the dictionary (in whole
+         * vector steps: not left to a scalar tail). */
+        memcpy(b, packed, len);
+        for (size_t i = 2 * 4096; i < 2 * 4096 + 64; i++) {
+            size_t bit = i * (size_t)wi;
+            for (int k = 0; k < wi; k++) b[idx + 24 + (bit + (size_t)k) / 8] |= (uint8_t)(1u << ((bit + (size_t)k) % 8));
+        }
+        crc = crc32_of(b, len - 4);
+        memcpy(b + len - 4, &crc, 4);
+        CHECK(store_block_decode(dec[r], b, len, n, 7000, 0, &out, &why) != 0);
+        CHECK_CONTAINS(why, "dictionary index out of range");
+        CHECK(store_block_begin(dec[r], b, len, n, 7000, 0, &out, &done, &why) == 0);
+        CHECK(store_block_more(dec[r], 2 * 4096, &out, &done, &why) == 0);
+        CHECK_EQ_INT(done, 2 * 4096);
+        CHECK(memcmp(out.code, c.code, done * 4) == 0 && memcmp(out.time, c.time, done * 8) == 0 &&
+              memcmp(out.prov, c.prov, done * 8) == 0);
+        CHECK(store_block_more(dec[r], n, &out, &done, &why) != 0);
+        CHECK_CONTAINS(why, "dictionary index out of range");
+        CHECK(store_block_more(dec[r], n, &out, &done, &why) != 0); /* closed */
+    }
+    free(b);
+    store_block_ctx_free(enc);
+    for (int r = 0; r < 3; r++) store_block_ctx_free(dec[r]);
+    CF_FREE_ALL(c.time, c.code, c.numeric, c.text, c.prov, out.time, out.code, out.numeric, out.text, out.prov);
+}
+
+/* The block CRC's kernels (carry-less multiplication folding) against zlib's crc32, another
+ * library: every length up to a few folding strides at several alignments, continued from another
+ * CRC, the standard check value, and a buffer the size of a block. */
+static void test_crc32_kernels(void) {
+    const size_t N = 1200, big = 600000;
+    uint8_t *b = malloc(big + 64);
+    REQUIRE(b);
+    for (size_t i = 0; i < big + 64; i++) b[i] = (uint8_t)rnd();
+    CHECK_EQ_INT(store_crc32_with(2, 0, "123456789", 9), 0xCBF43926u); /* the CRC-32 check value */
+    for (int k = 0; k <= 2; k++) {
+        size_t bad = 0;
+        for (size_t off = 0; off < 64; off += 13)
+            for (size_t n = 0; n <= N; n++) {
+                uint32_t start = (uint32_t)rnd(), want = (uint32_t)crc32(start, b + off, (uInt)n);
+                bad += store_crc32_with(k, start, b + off, n) != want;
+            }
+        CHECK_EQ_INT(bad, 0);
+        CHECK_EQ_INT(store_crc32_with(k, 0, b + 3, big), (uint32_t)crc32(0L, b + 3, (uInt)big));
+    }
+    CHECK_EQ_INT(store_crc32(0, b, big), (uint32_t)crc32(0L, b, (uInt)big));
+    free(b);
+}
+
 int main(void) {
     RUN(test_round_trip_in_memory);
     RUN(test_round_trip_with_spills);
@@ -1007,5 +1173,7 @@ int main(void) {
     RUN(test_version2_still_read);
     RUN(test_block3_round_trips);
     RUN(test_block3_damage);
+    RUN(test_block3_parts_damage);
+    RUN(test_crc32_kernels);
     return check_summary();
 }

@@ -110,6 +110,10 @@ struct deid_text_rules {
     /* keep_name_verbs.txt: what follows a person in charting ("aware", "paged", "at bedside") */
     strmap keep_verbs;
     int keep_verbs_max_words;
+    /* scores.txt: clinical scales and their maximum ("tinetti 28"), read after the model: a
+       fraction N/MAX after the scale's name is a score, not a date (model.c, score_filter) */
+    strmap scores;
+    int scores_max_words;
     uint32_t pflags_cap;
     char anchor_kinds[32][32]; /* names of the a_* cue kinds, by bit - DEID_ANCHOR_BASE */
     int n_anchor_kinds;

@@ -138,5 +138,8 @@ typedef struct {
     int nl, comma, period, colon, other, amp, len, space_only, sentence;
 } gapinfo;
 gapinfo deid__gap_info(const ctx *c, size_t i);
+/* fields.c: 1 when the note is a list of short structured fields (one label or title a line), with
+ * field[i] set for the words on its field-shaped lines (field may be NULL; else c->nt bytes). */
+int deid__field_lines(const ctx *c, uint8_t *field);
 
 #endif

@@ -1188,11 +1188,14 @@ size_t deid__date_trim_clock(const char *t, size_t s, size_t e) {
  * clinical word and a unit or frequency ("captopril 6.25 TID"); and a bare number of three digits
  * or fewer is no name or place alone. The rules and what each was measured against:
  * docs/DEID.md, Round 8. */
-enum { KEEP_NO = 0, KEEP_WORD, KEEP_POST, KEEP_RUN, KEEP_NUMBER, KEEP_FRACTION, KEEP_DECIMAL };
+enum { KEEP_NO = 0, KEEP_WORD, KEEP_POST, KEEP_RUN, KEEP_NUMBER, KEEP_FRACTION, KEEP_DECIMAL, KEEP_FIELD, KEEP_SCORE, KEEP_VALUE };
 static const char *const KEEP_WHY[] = {"", "clinical word list entry", "clinical_keep_post.txt entry",
                                        "a word never a name alone (not_name) in a run with a kept clinical word",
                                        "a number alone is no name or place",
-                                       "a fraction before a clinical word", "a decimal after a clinical word"};
+                                       "a fraction before a clinical word", "a decimal after a clinical word",
+                                       "a field list's line with no cue or pattern for it",
+                                       "a score after its scale's name (scores.txt)",
+                                       "a value in a list of values that are no years"};
 
 typedef struct {
     uint8_t why;
@@ -1722,6 +1725,176 @@ static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const flo
     }
 }
 
+/* A word that names a person, place or organisation when it is a whole field: a listed name or
+ * place that is no common, clinical or stop word, written with a capital ("Anderson"), or an
+ * initial. */
+static int field_name_word(const tok *t) {
+    if (t->shape0 == SH_INITIAL || (t->nletters == 1 && t->shape0 == SH_UPPER)) return 1;
+    if (t->shape0 != SH_CAP && t->shape0 != SH_UPPER) return 0;
+    return (t->f & KEEP_NAMES) && !(t->f & (F_ENGLISH | F_MEDICAL | F_STOP | F_NOT_NAME | F_KEEP)) && !t->clin_shape;
+}
+
+/* The run [a, b] labelled as a name, place or organisation on a field list's line (fields.c) is
+ * one by the field's own evidence: a string the record knows or a pattern; a person or address cue
+ * just before it ("Dr", "son", "name is"), MD or Hospital just after, a title or organisation word
+ * inside it; or a line holding only names and initials ("Anderson", "Smith, John"). */
+static int field_cue(const ctx *c, const uint8_t *evd, size_t a, size_t b) {
+    for (size_t q = a; q <= b; q++) {
+        if (c->t[q].known >= 0 || (evd[q] & ((1u << DEID_SRC_KNOWN) | (1u << DEID_SRC_PATTERN)))) return 1;
+        if (c->t[q].f & (F_TITLE | F_ORG_AFTER)) return 1;
+    }
+    const deid_flags before = F_TITLE | F_NAME_IS | F_KIN | F_NAME_BEFORE | F_PRONOUN | F_ADDR_BEFORE;
+    if (a > 0 && !deid__gap_info(c, a).nl && (c->t[a - 1].cue_end & before) && c->t[a].shape0 != SH_LOWER) return 1;
+    /* a weak cue ("per", "with", "by", "to", "from") before a capitalised word that is a listed name
+       or place and nothing else, or in no list: a signature line closing an order list ("Reviewed
+       with Kessler"), a transfer ("D/C to Brookside") */
+    if (a > 0 && !deid__gap_info(c, a).nl &&
+        (c->t[a - 1].cue_end & (F_NAME_WEAK | F_PLACE_WEAK | F_PLACE_BEFORE | F_ORG_BEFORE)) &&
+        (c->t[a].shape0 == SH_CAP || c->t[a].shape0 == SH_UPPER) && !c->t[a].clin_shape &&
+        (field_name_word(&c->t[a]) || (c->t[a].oov && c->t[a].nletters >= 3)))
+        return 1;
+    if (b + 1 < c->nt && !deid__gap_info(c, b + 1).nl && (c->t[b + 1].start & (F_NAME_AFTER | F_ORG_AFTER))) return 1;
+    /* a capitalised run with a number after it is a ward and its floor ("Kessler 4") */
+    if (c->t[a].shape0 != SH_LOWER && b + 1 < c->nt && c->t[b + 1].shape0 == SH_NUM && !deid__gap_info(c, b + 1).nl &&
+        deid__gap_info(c, b + 1).space_only)
+        return 1;
+    /* the whole line is names and initials */
+    size_t lo = a, hi = b;
+    while (lo > 0 && !deid__gap_info(c, lo).nl) lo--;
+    while (hi + 1 < c->nt && !deid__gap_info(c, hi + 1).nl) hi++;
+    for (size_t q = lo; q <= hi; q++)
+        if (!field_name_word(&c->t[q]) && !(c->t[q].f & F_PARTICLE)) return 0;
+    return 1;
+}
+
+/* A date, phone, id or address on a field list's line is one by its evidence: a pattern or a
+ * string the record knows covers a word of it, or (an address) it holds a street or unit word
+ * written with a capital. Numbers in titles are doses, counts, codes and marker names ("CD16/56",
+ * "Nutren 2.0 (2/3)", "per 18 square inches", "greater than zero (> 0)"). */
+static int field_shaped_cue(const ctx *c, const uint8_t *evd, size_t a, size_t b, int y) {
+    for (size_t q = a; q <= b; q++) {
+        if (c->t[q].known >= 0 || (evd[q] & ((1u << DEID_SRC_KNOWN) | (1u << DEID_SRC_PATTERN)))) return 1;
+        if (y == DEID_ADDRESS && (c->t[q].f & (F_STREET | F_STREET_MAIN | F_UNIT)) &&
+            (c->t[q].shape0 == SH_CAP || c->t[q].shape0 == SH_UPPER))
+            return 1;
+    }
+    return 0;
+}
+
+/* On the field-shaped lines of a field list, the model's labels stay only with the field's own
+ * evidence: a name, place or organisation with its cue (field_cue), a date, phone, id or address
+ * with its pattern (field_shaped_cue). */
+static void field_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const uint8_t *field, keepinfo *ki) {
+    size_t T = c->nt;
+    size_t i = 0;
+    while (i < T) {
+        if (lab[i] < 0 || !field[i]) {
+            i++;
+            continue;
+        }
+        int y = lab[i], named = is_name_type(y);
+        size_t j = i;
+        while (j + 1 < T && lab[j + 1] >= 0 && field[j + 1] &&
+               (named ? is_name_type(lab[j + 1]) : lab[j + 1] == y) && !deid__gap_info(c, j + 1).nl)
+            j++;
+        if (!(named ? field_cue(c, evd, i, j) : field_shaped_cue(c, evd, i, j, y)))
+            for (size_t q = i; q <= j; q++) {
+                lab[q] = -1;
+                if (ki) ki[q] = (keepinfo){KEEP_FIELD, (int32_t)i, (int32_t)j, (int32_t)i, (int32_t)j};
+            }
+        i = j + 1;
+    }
+}
+
+/* A fraction N/M labelled a date, right after a scale's name whose maximum is M (scores.txt: "Tinetti
+ * 12/28", "Berg score 41/56"), with N <= M and no third number joined to it, is a score. */
+static void score_filter(const ctx *c, int8_t *lab, const uint8_t *evd, keepinfo *ki) {
+    const deid_text_rules *r = c->r;
+    if (r->scores_max_words <= 0) return;
+    const tok *t = c->t;
+    for (size_t x = 1; x + 1 < c->nt; x++) {
+        size_t y = x + 1;
+        if ((lab[x] != DEID_DATE && lab[y] != DEID_DATE) || t[x].shape0 != SH_NUM || t[y].shape0 != SH_NUM) continue;
+        if (!gap_is(c, y, '/') || gap_is(c, x, '/') || gap_is(c, x, '-') || gap_is(c, x, '.')) continue;
+        if (y + 1 < c->nt && t[y + 1].s == t[y].e + 1 && t[y + 1].shape0 == SH_NUM) continue;
+        if (t[x].known >= 0 || t[y].known >= 0 || ((evd[x] | evd[y]) & (1u << DEID_SRC_KNOWN))) continue;
+        if (t[x].e - t[x].s > 3 || t[y].e - t[y].s > 3) continue;
+        long n = 0, d = 0;
+        for (size_t k = t[x].s; k < t[x].e; k++) n = n * 10 + (c->text[k] - '0');
+        for (size_t k = t[y].s; k < t[y].e; k++) d = d * 10 + (c->text[k] - '0');
+        if (n > d) continue;
+        /* the scale's name just before, on the line (a "score" or "scale" between may stand) */
+        size_t w = x - 1;
+        gapinfo g = deid__gap_info(c, x);
+        if (g.nl || g.len > 3 || g.sentence || g.period) continue;
+        char key[96];
+        size_t kl = deid_lower(c->text + t[w].s, t[w].e - t[w].s, key, sizeof key);
+        if (kl != (size_t)-1 && (kl == 5 && (!memcmp(key, "score", 5) || !memcmp(key, "scale", 5))) && w > 0 &&
+            !deid__gap_info(c, w).nl) {
+            w--;
+            kl = deid_lower(c->text + t[w].s, t[w].e - t[w].s, key, sizeof key);
+        }
+        /* "PHQ-9", "GAD-7": the name and its number are one entry ("phq9") */
+        if (kl != (size_t)-1 && w > 0 && t[w].shape0 == SH_NUM && gap_is(c, w, '-') && t[w].e - t[w].s <= 2) {
+            char k2[96];
+            size_t l2 = deid_lower(c->text + t[w - 1].s, t[w - 1].e - t[w - 1].s, k2, sizeof k2);
+            if (l2 != (size_t)-1 && l2 + kl < sizeof key) {
+                memmove(key + l2, key, kl);
+                memcpy(key, k2, l2);
+                kl += l2;
+                w--;
+            }
+        }
+        if (kl == (size_t)-1 || kl + 6 >= sizeof key) continue;
+        kl += (size_t)snprintf(key + kl, sizeof key - kl, " %ld", d);
+        if (strmap_find(&r->scores, key, kl) < 0) continue;
+        for (size_t z = x; z <= y; z++) {
+            lab[z] = -1;
+            if (ki) ki[z] = (keepinfo){KEEP_SCORE, (int32_t)x, (int32_t)y, (int32_t)w, (int32_t)y};
+        }
+    }
+}
+
+/* Word i (a number) has four digits and lies from 1900 to 2099: shaped like a year. */
+static int year_shaped(const ctx *c, size_t i) {
+    const tok *t = &c->t[i];
+    if (t->e - t->s != 4) return 0;
+    long v = 0;
+    for (size_t k = t->s; k < t->e; k++) v = v * 10 + (c->text[k] - '0');
+    return v >= 1900 && v <= 2099;
+}
+
+/* "WORD NUMBER" at words w, w+1 on one line, a space between ("MB 37", "Na 132"). */
+static int value_pair(const ctx *c, size_t w) {
+    if (w + 1 >= c->nt || c->t[w].nletters < 1 || c->t[w].shape0 == SH_NUM || c->t[w + 1].shape0 != SH_NUM) return 0;
+    gapinfo g = deid__gap_info(c, w + 1);
+    return g.space_only && !g.nl && !joined_number(c, w + 1);
+}
+
+/* A four-digit number labelled a date that no pattern or known string marks, written as the value
+ * of a word ("BNP 2025") in a list of such pairs whose other values are no years ("CK 262, MB 37,
+ * BNP 2025; Na 132"), is a lab value: "CABG 2015, PCI 2018" stays a list of years. */
+static void value_filter(const ctx *c, int8_t *lab, const uint8_t *evd, keepinfo *ki) {
+    for (size_t q = 1; q < c->nt; q++) {
+        if (lab[q] != DEID_DATE || c->t[q].shape0 != SH_NUM || c->t[q].e - c->t[q].s != 4) continue;
+        if (c->t[q].known >= 0 || (evd[q] & ((1u << DEID_SRC_KNOWN) | (1u << DEID_SRC_PATTERN)))) continue;
+        if (!value_pair(c, q - 1) || (c->t[q - 1].f & (F_MONTH | F_WEEKDAY))) continue;
+        int pairs = 0, years = 0;
+        /* the pair before, across a comma, semicolon or space; the pair after likewise */
+        if (q >= 3 && value_pair(c, q - 3) && !deid__gap_info(c, q - 1).nl && !deid__gap_info(c, q - 1).period) {
+            pairs++;
+            years += year_shaped(c, q - 2);
+        }
+        if (q + 2 < c->nt && value_pair(c, q + 1) && !deid__gap_info(c, q + 1).nl && !deid__gap_info(c, q + 1).period) {
+            pairs++;
+            years += year_shaped(c, q + 2);
+        }
+        if (!pairs || years) continue;
+        lab[q] = -1;
+        if (ki) ki[q] = (keepinfo){KEEP_VALUE, (int32_t)q, (int32_t)q, (int32_t)(q - 1), (int32_t)q};
+    }
+}
+
 /* Whether the span covers a word the keep filter kept. */
 static int keeps_in(const ctx *c, const keepinfo *ki, const deid_span *sp) {
     if (!ki) return 0;
@@ -1912,6 +2085,21 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
     one_case_names(c, lab);
     one_case_addresses(c, lab);
     if (ki) keep_filter(c, lab, evd, P, ki);
+    /* a list of fields (code titles, item labels): names only with the field's own cue */
+    if (ki) {
+        uint8_t *field = cf_malloc(T + 1);
+        if (!field) {
+            free(evd);
+            free(E);
+            free(P);
+            free(work);
+            return cf_fail(err, CF_EINTERNAL, "out of memory for the model's scores");
+        }
+        if (deid__field_lines(c, field)) field_filter(c, lab, evd, field, ki);
+        free(field);
+        score_filter(c, lab, evd, ki);
+        value_filter(c, lab, evd, ki);
+    }
     free(evd);
     free(E);
     free(work);

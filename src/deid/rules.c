@@ -216,10 +216,10 @@ static int load_list(deid_text_rules *r, const char *dir, const list_file *lf, c
     return CF_OK;
 }
 
-/* The clinical keep filter's own lists (clinical_keep_post.txt, keep_roles.txt): read after the
- * model only, never as model evidence, so they can grow without a refit. Entries are stored
- * lower-cased, words joined by one space as in add_entry(). A rules folder without the file has
- * an empty list. */
+/* The clinical keep filter's own lists (clinical_keep_post.txt, keep_roles.txt) and the clinical
+ * scales with their maximum (scores.txt): read after the model only, never as model evidence, so
+ * they can grow without a refit. Entries are stored lower-cased, words joined by one space as in
+ * add_entry(). A rules folder without the file has an empty list. */
 static int load_post_list(const char *dir, const char *name, strmap *map, int *max_words, cf_err *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -669,6 +669,7 @@ int deid_rules_load(deid_text_rules **out, const char *rules_dir, cf_err *err) {
     strmap_init(&r->keep_post);
     strmap_init(&r->keep_roles);
     strmap_init(&r->keep_verbs);
+    strmap_init(&r->scores);
     strvec raw[N_CUE_KINDS + 32];
     memset(raw, 0, sizeof raw);
     int rc = CF_OK;
@@ -677,6 +678,7 @@ int deid_rules_load(deid_text_rules **out, const char *rules_dir, cf_err *err) {
     if (!rc) rc = load_post_list(rules_dir, "clinical_keep_post.txt", &r->keep_post, &r->keep_post_max_words, err);
     if (!rc) rc = load_post_list(rules_dir, "keep_roles.txt", &r->keep_roles, &r->keep_roles_max_words, err);
     if (!rc) rc = load_post_list(rules_dir, "keep_name_verbs.txt", &r->keep_verbs, &r->keep_verbs_max_words, err);
+    if (!rc) rc = load_post_list(rules_dir, "scores.txt", &r->scores, &r->scores_max_words, err);
     if (!rc) rc = load_cues(r, rules_dir, raw, err);
     if (!rc) rc = load_patterns(r, rules_dir, raw, err);
     if (!rc) {
@@ -731,6 +733,7 @@ void deid_rules_free(deid_text_rules *r) {
     strmap_free(&r->keep_post);
     strmap_free(&r->keep_roles);
     strmap_free(&r->keep_verbs);
+    strmap_free(&r->scores);
     free(r->wflags);
     free(r->pflags);
     free(r->wix.slots);

@@ -203,6 +203,21 @@ __attribute__((optimize("O3"))) static uint32_t max32(const uint32_t *v, size_t 
     return m;
 }
 
+int store_block_begin(store_block_ctx *x, const void *src, size_t len, size_t n, uint64_t n_codes, uint64_t n_texts,
+                      const store_block_cols *c, size_t *done, const char **why) {
+    *done = 0;
+    if (x->v3) return store_block3_open(x->v3, src, len, n, n_codes, n_texts, why);
+    if (store_block_decode(x, src, len, n, n_codes, n_texts, c, why)) return -1;
+    *done = n;
+    return 0;
+}
+
+int store_block_more(store_block_ctx *x, size_t upto, const store_block_cols *c, size_t *done, const char **why) {
+    *why = "";
+    if (x->v3) return store_block3_part(x->v3, upto, c, done, why);
+    return 0; /* version 2: decoded whole by store_block_begin */
+}
+
 int store_block_decode(store_block_ctx *x, const void *src, size_t len, size_t n, uint64_t n_codes,
                        uint64_t n_texts, const store_block_cols *c, const char **why) {
     if (x->v3) return store_block3_decode(x->v3, src, len, n, n_codes, n_texts, c, why);

@@ -26,6 +26,18 @@ int store_block_encode(store_block_ctx *x, const store_block_cols *c, size_t n, 
 int store_block_decode(store_block_ctx *x, const void *src, size_t len, size_t n, uint64_t n_codes,
                        uint64_t n_texts, const store_block_cols *c, const char **why);
 
+/* One block decoded in parts, front to back, so that a reader can use the first events while they
+ * are in cache (version 3; a version 2 block is decoded whole by store_block_begin).
+ * store_block_begin checks what it can without decoding the values (the checksum, the structure,
+ * the dictionaries) and returns -1 with why as store_block_decode would; store_block_more decodes
+ * events up to at least upto (a multiple of 8, or n) into c (whole-block columns: event i at
+ * c->time[i] ...), checking each value before it returns, and sets *done to the events decoded so
+ * far. A failing store_block_more closes the block (then no more of it is decoded). The columns
+ * and checks are those of store_block_decode; c must be the same columns on every call. */
+int store_block_begin(store_block_ctx *x, const void *src, size_t len, size_t n, uint64_t n_codes, uint64_t n_texts,
+                      const store_block_cols *c, size_t *done, const char **why);
+int store_block_more(store_block_ctx *x, size_t upto, const store_block_cols *c, size_t *done, const char **why);
+
 /* Frees a store's cache of decoded blocks (store_cache_set; store_cursor.c), for store_close. */
 struct store_cache;
 void store_cache_release(struct store_cache *k);

@@ -8,7 +8,7 @@
  * to five times slower than reading version 1's raw columns. A bit-packed stream decodes in one
  * loop per stream that does a load, a shift, a mask and a multiply-add per value (the width is a
  * compile-time constant in each of the scalar unpackers, so the offsets fold; with AVX2, eight
- * values at a time), and most of the size zstd won came from the narrowing the packing does
+ * values at a time, with AVX-512, sixteen), and most of the size zstd won came from the narrowing the packing does
  * itself: small deltas, ids in a block's range, a block's few distinct lab values.
  *
  * A stream is packed one of two ways, whichever is smaller:
@@ -24,12 +24,12 @@
  * whatever the thread count or memory budget. */
 #include "store/store_block3.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <libdeflate.h>
-
 #include "store/store.h"
+#include "store/store_crc.h"
 #include "store/store_format.h"
 #include "util/err.h"
 
@@ -41,13 +41,46 @@
 #define MODE_DICT 1
 #define ROWS_FROM_LOWEST 0 /* row = the source's lowest row in the block + offset */
 #define ROWS_DELTA 1       /* row = the source's previous row in the block + zigzag delta */
+/* Events decoded per step: a slice of every stream and its temporaries fit L1 (4,096 events are
+ * 112 KiB of columns, which L2 holds). A multiple of 8 (the unpackers' groups). */
+#define PART 4096u
+_Static_assert(PART % 8 == 0 && STORE_BLOCK_EVENTS % PART == 0, "parts of whole groups");
+
+/* A FOR stream's header, checked against the bytes that remain. */
+typedef struct {
+    int w;
+    uint32_t n_exc;
+    uint64_t base, mult;
+    const uint8_t *packed, *pos, *vals; /* packed values; exception positions (u16), values (u64) */
+} for_hdr;
+
+/* One stream of a block being decoded in parts (store_block3_open, store_block3_part). */
+typedef struct {
+    for_hdr h;          /* the packed values (of a dictionary stream: its indices) */
+    size_t avail;       /* packed bytes */
+    uint32_t next_exc;  /* the first exception not yet applied */
+    const uint32_t *dict; /* a dictionary stream's values, else NULL */
+    uint64_t limit;     /* 32-bit streams: every value is below it (a dictionary's: its size) */
+    const char *range_why; /* what a value at or above limit means */
+    int wide;           /* 32-bit stream whose packed values might not fit 32 bits: through 64 */
+    int check;          /* 32-bit stream whose bound does not settle its range: each value checked */
+} part_stream;
+
+enum { ST_TIME, ST_CODE, ST_VALUE, ST_TEXT, ST_SOURCE, ST_ROW, N_ST };
 
 struct store_block3_ctx {
     uint64_t *a;            /* (STORE_BLOCK_EVENTS) one stream's values */
     uint64_t *b;            /* (STORE_BLOCK_EVENTS) encoder: dictionary indices, row deltas */
     uint64_t *dict;         /* (DICT_MAX) encoder: a dictionary */
-    uint32_t *dict32;       /* (DICT_MAX) decoder: a dictionary of 32-bit values */
-    uint32_t *src32;        /* (STORE_BLOCK_EVENTS) decoder: source ids */
+    uint32_t *dict32[3];    /* (DICT_MAX each) decoder: the code, value and source dictionaries */
+    uint32_t *idx32;        /* (PART) decoder: one part's dictionary indices */
+    uint32_t *src32;        /* (PART) decoder: one part's source ids */
+    part_stream st[N_ST];   /* decoder: the open block's streams */
+    size_t n, done;         /* its events (0: none open), how many decoded so far */
+    uint64_t n_texts;
+    uint64_t time_sum;      /* the running sum of time deltas */
+    int64_t text_last;      /* the last text id */
+    uint64_t row_mode;
     uint8_t *out;           /* one encoded block (encoder) */
     size_t out_cap;
     uint64_t *hkey;         /* (HASH_SLOTS) encoder: distinct values */
@@ -55,7 +88,8 @@ struct store_block3_ctx {
     uint64_t *row_base;     /* (n_sources) each source's lowest row in the block */
     uint64_t *prev_row;     /* (n_sources) encoder */
     uint32_t n_sources;
-    int simd;               /* the CPU has AVX2: the vector unpackers */
+    int simd;               /* the vector kernels: 0 none, 1 AVX2, 2 AVX2 and AVX-512 */
+    int crc;                /* store_crc32_with's kernel: the fastest, or libdeflate's without SIMD */
 };
 
 static int have_simd(void);
@@ -65,12 +99,15 @@ store_block3_ctx *store_block3_ctx_new(uint32_t n_sources, int encoder) {
     if (!x) return NULL;
     const size_t E = STORE_BLOCK_EVENTS;
     x->n_sources = n_sources;
-    x->simd = have_simd() && !getenv("CLINFM_STORE_NO_SIMD");
+    x->simd = getenv("CLINFM_STORE_NO_SIMD") ? 0 : have_simd();
+    if (x->simd > 1 && getenv("CLINFM_STORE_NO_AVX512")) x->simd = 1; /* measuring the AVX2 path */
+    x->crc = getenv("CLINFM_STORE_NO_SIMD") ? 0 : 2;
     x->a = malloc(E * 8);
-    x->dict32 = malloc(DICT_MAX * 4);
-    x->src32 = malloc(E * 4);
-    x->row_base = calloc(n_sources ? n_sources : 1, sizeof *x->row_base);
-    if (!x->a || !x->dict32 || !x->src32 || !x->row_base) goto fail;
+    for (int k = 0; k < 3; k++) x->dict32[k] = malloc(DICT_MAX * 4);
+    x->idx32 = malloc(PART * 4);
+    x->src32 = malloc(PART * 4);
+    x->row_base = calloc((size_t)n_sources + 16, sizeof *x->row_base); /* + 16: join_avx512's table */
+    if (!x->a || !x->dict32[0] || !x->dict32[1] || !x->dict32[2] || !x->idx32 || !x->src32 || !x->row_base) goto fail;
     if (encoder) {
         x->b = malloc(E * 8);
         x->dict = malloc(DICT_MAX * 8);
@@ -92,7 +129,7 @@ fail:
 
 void store_block3_ctx_free(store_block3_ctx *x) {
     if (!x) return;
-    CF_FREE_ALL(x->a, x->b, x->dict, x->dict32, x->src32, x->out, x->hkey, x->hval, x->row_base, x->prev_row, x);
+    CF_FREE_ALL(x->a, x->b, x->dict, x->dict32[0], x->dict32[1], x->dict32[2], x->idx32, x->src32, x->out, x->hkey, x->hval, x->row_base, x->prev_row, x);
 }
 
 static inline int bitlen(uint64_t x) { return x ? 64 - __builtin_clzll(x) : 0; }
@@ -170,18 +207,32 @@ static const unpack32_fn unpack32[65] = TABLE(unpack32_);
 #include <immintrin.h>
 #define SIMD_MAX_WIDTH 24
 
+/* The byte shuffles and shifts of each width, made once (a part calls the unpackers a few times
+ * per stream, and making them per call was 2% of a pass). */
+static uint8_t tab_shuf8[SIMD_MAX_WIDTH + 1][32], tab_perm16[SIMD_MAX_WIDTH + 1][64];
+static uint32_t tab_shift8[SIMD_MAX_WIDTH + 1][8], tab_shift16[SIMD_MAX_WIDTH + 1][16];
+static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
+
+static void tab_init(void) {
+    for (int w = 0; w <= SIMD_MAX_WIDTH; w++) {
+        int o4 = 4 * w / 8;
+        for (int j = 0; j < 8; j++) {
+            int o = j * w / 8, rel = j < 4 ? o : o - o4;
+            for (int k = 0; k < 4; k++) tab_shuf8[w][(j / 4) * 16 + (j % 4) * 4 + k] = (uint8_t)(rel + k);
+            tab_shift8[w][j] = (uint32_t)(j * w % 8);
+        }
+        for (int j = 0; j < 16; j++) {
+            for (int k = 0; k < 4; k++) tab_perm16[w][j * 4 + k] = (uint8_t)(j * w / 8 + k);
+            tab_shift16[w][j] = (uint32_t)(j * w % 8);
+        }
+    }
+}
+
 __attribute__((target("avx2"))) static size_t simd_groups(const uint8_t *src, size_t n, size_t avail, int w,
                                                           __m256i *shuf, __m256i *shift, int *o4) {
-    uint8_t sb[32];
-    uint32_t sv[8];
     *o4 = 4 * w / 8;
-    for (int j = 0; j < 8; j++) {
-        int o = j * w / 8, rel = j < 4 ? o : o - *o4;
-        for (int k = 0; k < 4; k++) sb[(j / 4) * 16 + (j % 4) * 4 + k] = (uint8_t)(rel + k);
-        sv[j] = (uint32_t)(j * w % 8);
-    }
-    *shuf = _mm256_loadu_si256((const __m256i *)sb);
-    *shift = _mm256_loadu_si256((const __m256i *)sv);
+    *shuf = _mm256_loadu_si256((const __m256i *)tab_shuf8[w]);
+    *shift = _mm256_loadu_si256((const __m256i *)tab_shift8[w]);
     /* Groups whose two 16-byte loads stay inside the packed bytes. */
     size_t groups = n / 8;
     if (avail < (size_t)*o4 + 16) return 0;
@@ -234,6 +285,56 @@ __attribute__((target("avx2"))) static size_t unpack64_simd(uint64_t *out, const
     return groups * 8;
 }
 
+/* The same with AVX-512 (VBMI's byte permute): sixteen values (2w bytes, w <= 24) a step from one
+ * masked 64-byte load, which reads no byte past the ones the sixteen values need. */
+#define TARGET_512 __attribute__((target("avx512f,avx512bw,avx512vbmi")))
+TARGET_512 static size_t groups16(size_t n, size_t avail, int w, __m512i *perm, __m512i *shift, __mmask64 *load) {
+    *perm = _mm512_loadu_si512(tab_perm16[w]);
+    *shift = _mm512_loadu_si512(tab_shift16[w]);
+    size_t need = (size_t)(15 * w / 8 + 4), groups = n / 16; /* bytes a step reads */
+    *load = need >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << need) - 1);
+    if (avail < need) return 0;
+    size_t fit = w ? (avail - need) / (2 * (size_t)w) + 1 : groups;
+    return groups < fit ? groups : fit;
+}
+
+TARGET_512 static size_t unpack32_avx512(uint32_t *out, const uint8_t *src, size_t n, size_t avail, int w,
+                                         uint64_t base, uint64_t mult) {
+    __m512i perm, shift;
+    __mmask64 load;
+    size_t groups = groups16(n, avail, w, &perm, &shift, &load);
+    const __m512i mask = _mm512_set1_epi32((int)((UINT32_C(1) << w) - 1)), vb = _mm512_set1_epi32((int)(uint32_t)base),
+                  vm = _mm512_set1_epi32((int)(uint32_t)mult);
+    for (size_t g = 0; g < groups; g++) {
+        __m512i x = _mm512_permutexvar_epi8(perm, _mm512_maskz_loadu_epi8(load, src + g * 2 * (size_t)w));
+        x = _mm512_and_si512(_mm512_srlv_epi32(x, shift), mask);
+        _mm512_storeu_si512(out + 16 * g, _mm512_add_epi32(vb, _mm512_mullo_epi32(x, vm)));
+    }
+    return groups * 16;
+}
+
+TARGET_512 static inline __m512i fma64_avx512(__m512i x, __m512i vb, __m512i mlo, __m512i mhi) {
+    __m512i lo = _mm512_mul_epu32(x, mlo), hi = _mm512_slli_epi64(_mm512_mul_epu32(x, mhi), 32);
+    return _mm512_add_epi64(vb, _mm512_add_epi64(lo, hi));
+}
+
+TARGET_512 static size_t unpack64_avx512(uint64_t *out, const uint8_t *src, size_t n, size_t avail, int w,
+                                         uint64_t base, uint64_t mult) {
+    __m512i perm, shift;
+    __mmask64 load;
+    size_t groups = groups16(n, avail, w, &perm, &shift, &load);
+    const __m512i mask = _mm512_set1_epi32((int)((UINT32_C(1) << w) - 1)), vb = _mm512_set1_epi64((long long)base),
+                  mlo = _mm512_set1_epi64((long long)(mult & 0xffffffffu)), mhi = _mm512_set1_epi64((long long)(mult >> 32));
+    for (size_t g = 0; g < groups; g++) {
+        __m512i x = _mm512_permutexvar_epi8(perm, _mm512_maskz_loadu_epi8(load, src + g * 2 * (size_t)w));
+        x = _mm512_and_si512(_mm512_srlv_epi32(x, shift), mask);
+        __m512i a = _mm512_cvtepu32_epi64(_mm512_castsi512_si256(x)), b = _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(x, 1));
+        _mm512_storeu_si512(out + 16 * g, fma64_avx512(a, vb, mlo, mhi));
+        _mm512_storeu_si512(out + 16 * g + 8, fma64_avx512(b, vb, mlo, mhi));
+    }
+    return groups * 16;
+}
+
 /* Largest of n 32-bit values. */
 __attribute__((target("avx2"), optimize("O3"))) static uint32_t max32_simd(const uint32_t *v, size_t n) {
     uint32_t m = 0;
@@ -241,9 +342,47 @@ __attribute__((target("avx2"), optimize("O3"))) static uint32_t max32_simd(const
     return m;
 }
 
+/* The AVX-512 kernels: the dictionary lookups and the row join, 16 and 8 lanes a gather (with
+ * AVX2's 8 and 4 they measured no faster than scalar loads; with AVX-512 on this CPU, Zen 5, they
+ * are: docs/SCALE.md, session 8). Each returns how many values it did. */
+__attribute__((target("avx512f"))) static size_t lookup_avx512(uint32_t *out, const uint32_t *idx, const uint32_t *d,
+                                                               uint32_t nd, size_t m, uint32_t *bad) {
+    const __m512i vnd = _mm512_set1_epi32((int)nd), vmask = _mm512_set1_epi32((int)(DICT_MAX - 1));
+    __mmask16 over = 0;
+    size_t i = 0;
+    for (; i + 16 <= m; i += 16) {
+        __m512i v = _mm512_loadu_si512(idx + i);
+        over |= _mm512_cmpge_epu32_mask(v, vnd);
+        _mm512_storeu_si512(out + i, _mm512_i32gather_epi32(_mm512_and_si512(v, vmask), d, 4));
+    }
+    *bad |= over != 0;
+    return i;
+}
+
+/* The row join when a part's sources all lie in [first, first + 16) (a FOR stream of at most 4
+ * bits, no divisor, no exception: the usual case, a block holding a few tables' rows): each
+ * source's lowest row comes from a 16-entry table in two registers (a permute), not a gather. */
+__attribute__((target("avx512f"))) static size_t join_avx512(uint64_t *v, const uint32_t *sc, const uint64_t *rb,
+                                                             uint32_t first, size_t m) {
+    const __m512i rowmask = _mm512_set1_epi64((long long)STORE_MAX_ROW), t0 = _mm512_loadu_si512(rb + first),
+                  t1 = _mm512_loadu_si512(rb + first + 8);
+    const __m256i vfirst = _mm256_set1_epi32((int)first);
+    size_t i = 0;
+    for (; i + 8 <= m; i += 8) {
+        __m256i s = _mm256_loadu_si256((const __m256i *)(sc + i));
+        __m512i base = _mm512_permutex2var_epi64(t0, _mm512_cvtepu32_epi64(_mm256_sub_epi32(s, vfirst)), t1);
+        __m512i row = _mm512_and_si512(_mm512_add_epi64(base, _mm512_loadu_si512(v + i)), rowmask);
+        _mm512_storeu_si512(v + i, _mm512_or_si512(row, _mm512_slli_epi64(_mm512_cvtepu32_epi64(s), 48)));
+    }
+    return i;
+}
+
 static int have_simd(void) {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2");
+    if (!__builtin_cpu_supports("avx2")) return 0;
+    pthread_once(&tab_once, tab_init);
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi")
+               ? 2 : 1;
 }
 #else
 #define SIMD_MAX_WIDTH (-1)
@@ -254,28 +393,42 @@ static size_t unpack64_simd(uint64_t *out, const uint8_t *src, size_t n, size_t 
     return 0;
 }
 static int have_simd(void) { return 0; }
+static size_t lookup_avx512(uint32_t *out, const uint32_t *idx, const uint32_t *d, uint32_t nd, size_t m, uint32_t *bad) {
+    return 0;
+}
+static size_t join_avx512(uint64_t *v, const uint32_t *sc, const uint64_t *rb, uint32_t first, size_t m) { return 0; }
+static size_t unpack32_avx512(uint32_t *out, const uint8_t *src, size_t n, size_t avail, int w, uint64_t base,
+                              uint64_t mult) {
+    return 0;
+}
+static size_t unpack64_avx512(uint64_t *out, const uint8_t *src, size_t n, size_t avail, int w, uint64_t base,
+                              uint64_t mult) {
+    return 0;
+}
 static uint32_t max32_simd(const uint32_t *v, size_t n) { return UINT32_MAX; } /* never called: simd is 0 */
 #endif
 
-/* The unpackers above, the vector one first where it applies. */
-static void run_unpack32(const store_block3_ctx *x, uint32_t *out, const uint8_t *src, size_t n, int w, uint64_t base,
-                         uint64_t mult) {
-    size_t done = x->simd && w <= SIMD_MAX_WIDTH ? unpack32_simd(out, src, n, packed_len(n, w), w, base, mult) : 0;
+/* The unpackers above, the vector one first where it applies; avail: the packed bytes from src on. */
+static void run_unpack32(const store_block3_ctx *x, uint32_t *out, const uint8_t *src, size_t n, size_t avail, int w,
+                         uint64_t base, uint64_t mult) {
+    size_t done = 0;
+    if (x->simd > 1 && w <= SIMD_MAX_WIDTH) done = unpack32_avx512(out, src, n, avail, w, base, mult);
+    if (x->simd && w <= SIMD_MAX_WIDTH && n - done >= 8) {
+        size_t off = done / 8 * (size_t)w;
+        done += unpack32_simd(out + done, src + off, n - done, avail - off, w, base, mult);
+    }
     unpack32[w](out + done, src + done / 8 * (size_t)w, n - done, base, mult);
 }
-static void run_unpack64(const store_block3_ctx *x, uint64_t *out, const uint8_t *src, size_t n, int w, uint64_t base,
-                         uint64_t mult) {
-    size_t done = x->simd && w <= SIMD_MAX_WIDTH ? unpack64_simd(out, src, n, packed_len(n, w), w, base, mult) : 0;
+static void run_unpack64(const store_block3_ctx *x, uint64_t *out, const uint8_t *src, size_t n, size_t avail, int w,
+                         uint64_t base, uint64_t mult) {
+    size_t done = 0;
+    if (x->simd > 1 && w <= SIMD_MAX_WIDTH) done = unpack64_avx512(out, src, n, avail, w, base, mult);
+    if (x->simd && w <= SIMD_MAX_WIDTH && n - done >= 8) {
+        size_t off = done / 8 * (size_t)w;
+        done += unpack64_simd(out + done, src + off, n - done, avail - off, w, base, mult);
+    }
     unpack64[w](out + done, src + done / 8 * (size_t)w, n - done, base, mult);
 }
-
-/* A FOR stream's header, checked against the bytes that remain. */
-typedef struct {
-    int w;
-    uint32_t n_exc;
-    uint64_t base, mult;
-    const uint8_t *packed, *pos, *vals; /* packed values; exception positions (u16), values (u64) */
-} for_hdr;
 
 static const uint8_t *read_for(const uint8_t *p, const uint8_t *end, size_t n, for_hdr *h, const char **why) {
     if (end - p < STREAM_HEADER || p[0] != MODE_FOR || p[2] || p[3]) {
@@ -330,7 +483,8 @@ __attribute__((optimize("O3"))) static uint32_t max32(const uint32_t *v, size_t 
     return m;
 }
 
-/* A FOR stream of n values whose every value must be < limit (<= 2^32), into 32-bit out. */
+/* A FOR stream of n values whose every value must be < limit (<= 2^32), into 32-bit out: a
+ * dictionary, decoded whole when its block is opened. */
 static const uint8_t *get_for32(store_block3_ctx *x, const uint8_t *p, const uint8_t *end, uint32_t *out,
                                 size_t n, uint64_t limit, const char **why) {
     for_hdr h;
@@ -339,7 +493,7 @@ static const uint8_t *get_for32(store_block3_ctx *x, const uint8_t *p, const uin
     if (!for_bound(&h, &hi) || hi > UINT32_MAX) {
         /* Values that might not fit 32 bits (no encoder writes this): the exact way. */
         uint64_t *a = x->a;
-        run_unpack64(x, a, h.packed, n, h.w, h.base, h.mult);
+        run_unpack64(x, a, h.packed, n, packed_len(n, h.w), h.w, h.base, h.mult);
         for (uint32_t e = 0; e < h.n_exc; e++) {
             uint16_t at;
             uint64_t v;
@@ -350,7 +504,7 @@ static const uint8_t *get_for32(store_block3_ctx *x, const uint8_t *p, const uin
         for (size_t i = 0; i < n; i++) out[i] = (uint32_t)a[i];
         return p;
     }
-    run_unpack32(x, out, h.packed, n, h.w, h.base, h.mult);
+    run_unpack32(x, out, h.packed, n, packed_len(n, h.w), h.w, h.base, h.mult);
     for (uint32_t e = 0; e < h.n_exc; e++) {
         uint16_t at;
         uint64_t v;
@@ -358,7 +512,6 @@ static const uint8_t *get_for32(store_block3_ctx *x, const uint8_t *p, const uin
         if (v >= limit) goto range;
         out[at] = (uint32_t)v;
     }
-    /* Packed values are checked one by one only when their bound does not settle it. */
     if (hi >= limit && (x->simd ? max32_simd(out, n) : max32(out, n)) >= limit) goto range;
     return p;
 range:
@@ -366,39 +519,12 @@ range:
     return NULL;
 }
 
-/* A stream of either mode whose values must be < limit (<= 2^32), into 32-bit out. */
-static const uint8_t *get_stream32(store_block3_ctx *x, const uint8_t *p, const uint8_t *end, uint32_t *out,
-                                   size_t n, uint64_t limit, const char **why) {
-    if (end - p < STREAM_HEADER || p[0] != MODE_DICT) return get_for32(x, p, end, out, n, limit, why);
-    uint32_t nd;
-    memcpy(&nd, p + 4, 4);
-    if (nd == 0 || nd > DICT_MAX) {
-        *why = "is malformed (a dictionary's size)";
-        return NULL;
-    }
-    uint32_t *d = x->dict32;
-    if (!(p = get_for32(x, p + STREAM_HEADER, end, d, nd, limit, why))) return NULL;
-    /* Indices checked in the gather (the mask keeps a bad one inside the table until then). */
-    if (!(p = get_for32(x, p, end, out, n, UINT64_C(1) << 32, why))) return NULL;
-    /* Scalar: AVX2 gathers measured no faster here (nor in the row join below). */
-    uint32_t bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        bad |= out[i] >= nd;
-        out[i] = d[out[i] & (DICT_MAX - 1)];
-    }
-    if (bad) {
-        *why = "is malformed (a dictionary index out of range)";
-        return NULL;
-    }
-    return p;
-}
-
-/* A FOR stream into 64-bit out (times, row deltas: any value is valid). */
+/* A FOR stream into 64-bit out, whole (the row bases: any value is valid). */
 static const uint8_t *get_for64(const store_block3_ctx *x, const uint8_t *p, const uint8_t *end, uint64_t *out,
                                 size_t n, const char **why) {
     for_hdr h;
     if (!(p = read_for(p, end, n, &h, why))) return NULL;
-    run_unpack64(x, out, h.packed, n, h.w, h.base, h.mult);
+    run_unpack64(x, out, h.packed, n, packed_len(n, h.w), h.w, h.base, h.mult);
     for (uint32_t e = 0; e < h.n_exc; e++) {
         uint16_t at;
         uint64_t v;
@@ -408,9 +534,135 @@ static const uint8_t *get_for64(const store_block3_ctx *x, const uint8_t *p, con
     return p;
 }
 
-int store_block3_decode(store_block3_ctx *x, const void *src, size_t len, size_t n, uint64_t n_codes,
-                        uint64_t n_texts, const store_block_cols *c, const char **why) {
+/* ---------------------------------------------------------------- a block in parts
+ *
+ * Why in parts: decoding a whole block (65,536 events) wrote 1.8 MB of columns, more than this
+ * core's L2, before the reader looked at the first event, so every column was written to memory
+ * and read back from it. store_block3_open checks everything that does not need the values
+ * decoded (the CRC, every stream's header and length, exception positions, the dictionaries and
+ * the row bases); store_block3_part then decodes events front to back, PART at a time, each
+ * stream's slice through temporaries that stay in L1, into the caller's whole-block columns, and
+ * checks each value (ids in range) before it returns them. A cursor asks for the events it hands
+ * out next, which it reads while they are still in cache. The bytes decoded are the same whatever
+ * the parts: state that runs through a block (the time sum, the last text id, each source's
+ * previous row) is carried from part to part. */
+
+
+/* Checks a FOR stream's exceptions: positions inside the block and ascending (as the encoder
+ * writes them), so that a part applies its own by walking them. */
+static const uint8_t *open_for(const uint8_t *p, const uint8_t *end, size_t n, part_stream *s, const char **why) {
+    if (!(p = read_for(p, end, n, &s->h, why))) return NULL;
+    s->avail = packed_len(n, s->h.w);
+    s->next_exc = 0;
+    /* Each position above the one before (no dependency from one to the next: vectorised, as a
+     * block's time stream holds thousands), the last below n. */
+    const uint8_t *pos = s->h.pos;
+    uint32_t bad = 0, n_exc = s->h.n_exc;
+    for (uint32_t e = 1; e < n_exc; e++) {
+        uint16_t at, before;
+        memcpy(&at, pos + 2 * (size_t)e, 2);
+        memcpy(&before, pos + 2 * (size_t)e - 2, 2);
+        bad |= at <= before;
+    }
+    uint16_t last = 0;
+    if (n_exc) memcpy(&last, pos + 2 * (size_t)(n_exc - 1), 2);
+    if (bad || last >= n) {
+        *why = "is malformed (an exception's position)";
+        return NULL;
+    }
+    return p;
+}
+
+/* A stream of 32-bit values below limit (<= 2^32), of either mode: the dictionary decoded (into
+ * dict) and checked here, the values per part. range_why: what a value out of range means. */
+static const uint8_t *open_stream32(store_block3_ctx *x, const uint8_t *p, const uint8_t *end, part_stream *s,
+                                    size_t n, uint64_t limit, uint32_t *dict, const char *range_why, const char **why) {
+    memset(s, 0, sizeof *s);
+    s->limit = limit;
+    s->range_why = range_why;
+    if (end - p >= STREAM_HEADER && p[0] == MODE_DICT) {
+        uint32_t nd;
+        memcpy(&nd, p + 4, 4);
+        if (nd == 0 || nd > DICT_MAX) {
+            *why = "is malformed (a dictionary's size)";
+            return NULL;
+        }
+        if (!(p = get_for32(x, p + STREAM_HEADER, end, dict, nd, limit, why))) {
+            if (!strcmp(*why, "holds a value out of range")) *why = range_why;
+            return NULL;
+        }
+        s->dict = dict;
+        s->limit = nd; /* the values are indices into the dictionary */
+        s->range_why = "is malformed (a dictionary index out of range)";
+    }
+    if (!(p = open_for(p, end, n, s, why))) return NULL;
+    uint64_t hi;
+    s->wide = !for_bound(&s->h, &hi) || hi > UINT32_MAX;
+    s->check = s->wide || hi >= s->limit;
+    for (uint32_t e = 0; e < s->h.n_exc; e++)
+        if (get64(s->h.vals + 8 * (size_t)e) >= s->limit) {
+            *why = s->range_why;
+            return NULL;
+        }
+    return p;
+}
+
+/* Values [lo, lo + m) of a FOR stream into out[0..m), exceptions applied (lo a multiple of 8). */
+static void part_unpack64(const store_block3_ctx *x, part_stream *s, uint64_t *out, size_t lo, size_t m) {
+    size_t off = lo / 8 * (size_t)s->h.w;
+    if (s->h.w == 0 && s->h.base == 0) memset(out, 0, m * 8); /* the time deltas of events at one time */
+    else run_unpack64(x, out, s->h.packed + off, m, s->avail - off, s->h.w, s->h.base, s->h.mult);
+    /* Exceptions (a quarter of the time deltas): through locals, which the stores cannot alias. */
+    const uint8_t *pos = s->h.pos, *vals = s->h.vals;
+    uint32_t e = s->next_exc, n_exc = s->h.n_exc;
+    for (; e < n_exc; e++) {
+        uint16_t at;
+        memcpy(&at, pos + 2 * (size_t)e, 2);
+        if (at >= lo + m) break;
+        out[at - lo] = get64(vals + 8 * (size_t)e);
+    }
+    s->next_exc = e;
+}
+
+/* The same for a 32-bit stream (values checked against its limit; a dictionary's looked up). */
+static int part_get32(store_block3_ctx *x, part_stream *s, uint32_t *out, size_t lo, size_t m, const char **why) {
+    uint32_t *v = s->dict ? x->idx32 : out;
+    if (s->wide) {
+        uint64_t *a = x->a;
+        part_unpack64(x, s, a, lo, m);
+        if (max64(a, m) >= s->limit) goto range;
+        for (size_t i = 0; i < m; i++) v[i] = (uint32_t)a[i];
+    } else {
+        size_t off = lo / 8 * (size_t)s->h.w;
+        run_unpack32(x, v, s->h.packed + off, m, s->avail - off, s->h.w, s->h.base, s->h.mult);
+        for (; s->next_exc < s->h.n_exc; s->next_exc++) { /* values checked at open */
+            uint16_t at;
+            memcpy(&at, s->h.pos + 2 * (size_t)s->next_exc, 2);
+            if (at >= lo + m) break;
+            v[at - lo] = (uint32_t)get64(s->h.vals + 8 * (size_t)s->next_exc);
+        }
+        if (!s->dict && s->check && (x->simd ? max32_simd(v, m) : max32(v, m)) >= s->limit) goto range;
+    }
+    if (s->dict) {
+        /* Indices checked here (the mask keeps a bad one inside the table until then). */
+        const uint32_t *d = s->dict, nd = (uint32_t)s->limit;
+        uint32_t bad = 0;
+        for (size_t i = x->simd > 1 ? lookup_avx512(out, v, d, nd, m, &bad) : 0; i < m; i++) {
+            bad |= v[i] >= nd;
+            out[i] = d[v[i] & (DICT_MAX - 1)];
+        }
+        if (bad) goto range;
+    }
+    return 0;
+range:
+    *why = s->range_why;
+    return -1;
+}
+
+int store_block3_open(store_block3_ctx *x, const void *src, size_t len, size_t n, uint64_t n_codes, uint64_t n_texts,
+                      const char **why) {
     *why = "";
+    x->n = x->done = 0;
     if (n == 0 || n > STORE_BLOCK_EVENTS) {
         *why = "has an impossible event count";
         return -1;
@@ -422,7 +674,7 @@ int store_block3_decode(store_block3_ctx *x, const void *src, size_t len, size_t
         return -1;
     }
     memcpy(&crc, p + len - 4, 4);
-    if ((uint32_t)libdeflate_crc32(0, p, len - 4) != crc) {
+    if (store_crc32_with(x->crc, 0, p, len - 4) != crc) {
         *why = "fails its checksum";
         return -1;
     }
@@ -433,60 +685,139 @@ int store_block3_decode(store_block3_ctx *x, const void *src, size_t len, size_t
         return -1;
     }
     p += 8;
-    /* Times: deltas decoded in place, then summed. */
-    uint64_t *t = (uint64_t *)c->time;
-    if (!(p = get_for64(x, p, end, t, n, why))) return -1;
-    uint64_t prev = 0;
-    for (size_t i = 0; i < n; i++) {
-        prev += t[i];
-        t[i] = prev;
-    }
-    if (!(p = get_stream32(x, p, end, c->code, n, n_codes, why))) {
-        if (!strcmp(*why, "holds a value out of range")) *why = "holds a code id out of range";
+    part_stream *st = x->st;
+    memset(&st[ST_TIME], 0, sizeof st[ST_TIME]);
+    if (!(p = open_for(p, end, n, &st[ST_TIME], why))) return -1;
+    if (!(p = open_stream32(x, p, end, &st[ST_CODE], n, n_codes, x->dict32[0], "holds a code id out of range", why)) ||
+        !(p = open_stream32(x, p, end, &st[ST_VALUE], n, UINT64_C(1) << 32, x->dict32[1], "holds a value out of range", why)))
         return -1;
-    }
-    if (!(p = get_stream32(x, p, end, (uint32_t *)c->numeric, n, UINT64_C(1) << 32, why))) return -1;
     /* Texts: most events have none, and a block without texts is one zero-width stream. */
-    uint32_t n_exc = 1;
-    if (end - p >= STREAM_HEADER) memcpy(&n_exc, p + 4, 4);
-    if (end - p >= STREAM_HEADER && p[0] == MODE_FOR && p[1] == 0 && n_exc == 0 && get64(p + 8) == 0) {
-        if (!(p = get_for64(x, p, end, x->a, n, why))) return -1;
-        memset(c->text, 0, n * 4);
-    } else {
-        uint64_t *a = x->a;
-        if (!(p = get_for64(x, p, end, a, n, why))) return -1;
-        if (store_block_text_ids(c->text, a, n, n_texts, why)) return -1;
-    }
-    /* Sources; each source's lowest row in the block (a table of n_sources); each row's offset
-     * from it into the prov column; then joined. */
-    uint32_t *sc = x->src32;
-    uint64_t *v = c->prov, *rb = x->row_base;
-    if (!(p = get_stream32(x, p, end, sc, n, x->n_sources, why))) {
-        if (!strcmp(*why, "holds a value out of range")) *why = "holds a source id out of range";
+    memset(&st[ST_TEXT], 0, sizeof st[ST_TEXT]);
+    if (!(p = open_for(p, end, n, &st[ST_TEXT], why))) return -1;
+    if (!(p = open_stream32(x, p, end, &st[ST_SOURCE], n, x->n_sources, x->dict32[2], "holds a source id out of range", why)))
         return -1;
-    }
     if (end - p < 8 || get64(p) > ROWS_DELTA) {
         *why = "is malformed (its row mode)";
         return -1;
     }
-    uint64_t row_mode = get64(p);
-    if (!(p = get_for64(x, p + 8, end, rb, x->n_sources, why))) return -1;
-    if (!(p = get_for64(x, p, end, v, n, why))) return -1;
+    x->row_mode = get64(p);
+    /* Each source's lowest row in the block (a table of n_sources), then each row's offset. */
+    if (!(p = get_for64(x, p + 8, end, x->row_base, x->n_sources, why))) return -1;
+    memset(&st[ST_ROW], 0, sizeof st[ST_ROW]);
+    if (!(p = open_for(p, end, n, &st[ST_ROW], why))) return -1;
     if (p != end) {
         *why = "is malformed (bytes after its last stream)";
         return -1;
     }
-    if (row_mode == ROWS_FROM_LOWEST) {
-        for (size_t i = 0; i < n; i++) v[i] = (uint64_t)sc[i] << 48 | ((rb[sc[i]] + v[i]) & STORE_MAX_ROW);
+    x->n = n;
+    x->n_texts = n_texts;
+    x->time_sum = 0;
+    x->text_last = 0;
+    return 0;
+}
+
+/* Events [lo, lo + m) of the open block into c (whole-block columns). */
+static int part_decode(store_block3_ctx *x, size_t lo, size_t m, const store_block_cols *c, const char **why) {
+    part_stream *st = x->st;
+    /* Times: deltas, then their running sum. */
+    uint64_t *t = (uint64_t *)c->time + lo, sum = x->time_sum;
+    part_stream *ts = &st[ST_TIME];
+    part_unpack64(x, ts, t, lo, m);
+    /* Four events per step of the carried sum (the sums within a step do not wait for it). */
+    size_t k = 0;
+    for (; k + 4 <= m; k += 4) {
+        uint64_t a = t[k], b = a + t[k + 1], d2 = b + t[k + 2], d3 = d2 + t[k + 3];
+        t[k] = sum + a;
+        t[k + 1] = sum + b;
+        t[k + 2] = sum + d2;
+        t[k + 3] = sum + d3;
+        sum += d3;
+    }
+    for (; k < m; k++) {
+        sum += t[k];
+        t[k] = sum;
+    }
+    x->time_sum = sum;
+    if (part_get32(x, &st[ST_CODE], c->code + lo, lo, m, why) ||
+        part_get32(x, &st[ST_VALUE], (uint32_t *)c->numeric + lo, lo, m, why))
+        return -1;
+    /* Text ids: 0 for none, else 1 + the zigzag delta from the last text id in the block. */
+    uint32_t *tx = c->text + lo;
+    ts = &st[ST_TEXT];
+    uint64_t last = (uint64_t)x->text_last, bad = 0;
+    if (ts->h.w == 0 && ts->h.base == 0) {
+        /* No texts but the exceptions (a block with a few notes): they are its only ids. */
+        memset(tx, 0, m * 4);
+        for (; ts->next_exc < ts->h.n_exc; ts->next_exc++) {
+            uint16_t at;
+            memcpy(&at, ts->h.pos + 2 * (size_t)ts->next_exc, 2);
+            if (at >= lo + m) break;
+            uint64_t u = get64(ts->h.vals + 8 * (size_t)ts->next_exc);
+            if (!u) continue;
+            last += (uint64_t)store_unzigzag(u - 1);
+            bad |= last - 1 >= x->n_texts; /* the id is outside 1..n_texts */
+            tx[at - lo] = (uint32_t)last;
+        }
+    } else {
+        /* Without a branch per event (texts come and go at random): a 0 adds 0 and writes 0. */
+        uint64_t *a = x->a;
+        part_unpack64(x, ts, a, lo, m);
+        for (size_t i = 0; i < m; i++) {
+            uint64_t u = a[i], some = (uint64_t)0 - (u != 0);
+            last += (uint64_t)store_unzigzag(u - 1) & some;
+            bad |= (last - 1 >= x->n_texts) & some;
+            tx[i] = (uint32_t)(last & some);
+        }
+    }
+    if (bad) {
+        *why = "holds a text id out of range";
+        return -1;
+    }
+    x->text_last = (int64_t)last;
+    /* Sources, then rows joined with them. */
+    uint32_t *sc = x->src32;
+    uint64_t *v = c->prov + lo, *rb = x->row_base;
+    if (part_get32(x, &st[ST_SOURCE], sc, lo, m, why)) return -1;
+    part_unpack64(x, &st[ST_ROW], v, lo, m);
+    if (x->row_mode == ROWS_FROM_LOWEST) {
+        const part_stream *ss = &st[ST_SOURCE];
+        int table = x->simd > 1 && !ss->dict && !ss->wide && ss->h.w <= 4 && ss->h.mult == 1 && ss->h.n_exc == 0;
+        for (size_t i = table ? join_avx512(v, sc, rb, (uint32_t)ss->h.base, m) : 0; i < m; i++)
+            v[i] = (uint64_t)sc[i] << 48 | ((rb[sc[i]] + v[i]) & STORE_MAX_ROW);
     } else {
         /* A chain through each source's previous row: slower, chosen only when much smaller. */
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < m; i++) {
             uint64_t row = (rb[sc[i]] + (uint64_t)store_unzigzag(v[i])) & STORE_MAX_ROW;
             rb[sc[i]] = row;
             v[i] = (uint64_t)sc[i] << 48 | row;
         }
     }
     return 0;
+}
+
+int store_block3_part(store_block3_ctx *x, size_t upto, const store_block_cols *c, size_t *done, const char **why) {
+    *why = "";
+    if (!x->n) {
+        *why = "was not opened";
+        return -1;
+    }
+    upto = upto >= x->n ? x->n : (upto + 7) / 8 * 8 < x->n ? (upto + 7) / 8 * 8 : x->n;
+    while (x->done < upto) {
+        size_t m = upto - x->done < PART ? upto - x->done : PART;
+        if (part_decode(x, x->done, m, c, why)) {
+            x->n = x->done = 0; /* the block is closed: its values past here are never handed out */
+            return -1;
+        }
+        x->done += m;
+    }
+    if (done) *done = x->done;
+    return 0;
+}
+
+int store_block3_decode(store_block3_ctx *x, const void *src, size_t len, size_t n, uint64_t n_codes,
+                        uint64_t n_texts, const store_block_cols *c, const char **why) {
+    if (store_block3_open(x, src, len, n, n_codes, n_texts, why)) return -1;
+    return store_block3_part(x, n, c, NULL, why);
 }
 
 /* ---------------------------------------------------------------- encoding */
@@ -710,7 +1041,7 @@ int store_block3_encode(store_block3_ctx *x, const store_block_cols *c, size_t n
         d = put_stream(x, d, rb, x->n_sources, 0);
         d = put_for(d, v, n, &fo);
     }
-    uint32_t crc = (uint32_t)libdeflate_crc32(0, x->out, (size_t)(d - x->out));
+    uint32_t crc = store_crc32_with(x->crc, 0, x->out, (size_t)(d - x->out));
     memcpy(d, &crc, 4);
     d += 4;
     *out = x->out;

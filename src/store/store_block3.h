@@ -17,5 +17,9 @@ void store_block3_ctx_free(store_block3_ctx *x);
 int store_block3_encode(store_block3_ctx *x, const store_block_cols *c, size_t n, const void **out, size_t *out_len);
 int store_block3_decode(store_block3_ctx *x, const void *src, size_t len, size_t n, uint64_t n_codes,
                         uint64_t n_texts, const store_block_cols *c, const char **why);
+/* The same in parts (store_block_begin, store_block_more). */
+int store_block3_open(store_block3_ctx *x, const void *src, size_t len, size_t n, uint64_t n_codes, uint64_t n_texts,
+                      const char **why);
+int store_block3_part(store_block3_ctx *x, size_t upto, const store_block_cols *c, size_t *done, const char **why);
 
 #endif

@@ -1,0 +1,114 @@
+/* The text type of a note for the de-identifier: whether a text is a list of short structured
+ * fields (lab and item labels, drug and device names, code titles: one field a line) rather than
+ * a note of running text. A field list has no person names in running text: a title-cased word
+ * in it is a title's word, an eponym or a brand ("Benesch boot", "Haberman feeder", "[Kyleena]"),
+ * not a name, unless the field itself says so (a title or kin word before it, MD after it, or a
+ * line that holds a name and nothing else). model.c keeps the model's name, place and
+ * organisation labels on such lines unless the line gives such a cue (field_filter there); this
+ * file only decides which lines are fields. The shapes were chosen on the negative material's
+ * development halves (bench/deid_negative.py) and checked against every note corpus
+ * (docs/DEID.md, Round 9). */
+#include "deid/find_int.h"
+
+/* a contact card (name, street, town) has three lines; a list of titles, many */
+enum { FIELD_MAX_WORDS = 60, FIELD_MIN_LINES = 4 };
+
+static int is_up(char ch) { return ch >= 'A' && ch <= 'Z'; }
+static int is_low(char ch) { return ch >= 'a' && ch <= 'z'; }
+static int is_dig(char ch) { return ch >= '0' && ch <= '9'; }
+
+/* "i.u." or "e.g.": the line's final period closes a dotted abbreviation, not a sentence */
+static int dotted_end(const char *t, size_t ls, size_t le) {
+    /* le is one past the final '.' */
+    if (le < ls + 4) return 0;
+    return (is_low(t[le - 2]) || is_up(t[le - 2])) && t[le - 3] == '.' && (is_low(t[le - 4]) || is_up(t[le - 4]));
+}
+
+/* One line [ls, le) holding nw words is shaped as a field: short, no sentence inside it or at its
+ * end, no "Heading:" label. */
+static int field_shaped(const char *t, size_t ls, size_t le, size_t nw) {
+    if (nw == 0 || nw > FIELD_MAX_WORDS) return 0;
+    while (le > ls && (t[le - 1] == ' ' || t[le - 1] == '\t' || t[le - 1] == '\r')) le--;
+    if (le == ls) return 0;
+    char last = t[le - 1];
+    /* (a final question mark is a survey item's title: "Do you smoke? [instrument]" ends with the
+       bracket, a question as a title ends with the mark) */
+    if ((last == '.' && !dotted_end(t, ls, le)) || last == '!' || last == ':') return 0;
+    for (size_t k = ls; k + 1 < le; k++) {
+        char ch = t[k];
+        char prev = k > ls ? t[k - 1] : ' ';
+        /* a heading or label ("Plan:", "Pt:", "Dr.:"); "10:30" and "1:40" are numbers */
+        if (ch == ':' && (is_low(prev) || is_up(prev) || prev == ')') &&
+            (t[k + 1] == ' ' || t[k + 1] == '\t'))
+            return 0;
+        /* a sentence ends inside the line ("... stable. Pt ...", "Dr. Quill") */
+        if ((ch == '.' || ch == '!' || ch == '?') && (is_low(prev) || is_up(prev) || is_dig(prev) || prev == ')')) {
+            size_t q = k + 1;
+            if (q < le && t[q] != ' ' && t[q] != '\t') continue;
+            while (q < le && (t[q] == ' ' || t[q] == '\t')) q++;
+            if (q < le && is_up(t[q])) return 0;
+        }
+    }
+    return 1;
+}
+
+/* Marks in field[i] the words of c that stand on a field-shaped line of a field list, and returns
+ * 1 when the note is one. A field list is a note of at least four non-empty lines, written in mixed
+ * case (in a one-case note a line's first letter says nothing, and a wrapped nursing note of short
+ * lines could pass), four in five of its lines shaped as fields, and nine in ten opening with a
+ * capital, a digit, a bracket or a clinical word: a wrapped note's lines open mid-sentence ("off O2
+ * and tried...").
+ * A list holding a contact identifier or address (phone, e-mail, URL, ZIP, street...) or a string
+ * the record knows is no field list. A line is shaped as a field when it holds at most 60 words, no
+ * sentence ends inside it or at its end, and no "Heading:" opens a value in it. field may be NULL. */
+int deid__field_lines(const ctx *c, uint8_t *field) {
+    if (field) memset(field, 0, c->nt ? c->nt : 1);
+    if (c->lower_doc || c->upper_doc || c->nt == 0) return 0;
+    /* a list holding a contact identifier (a phone, an e-mail, a URL, a ZIP code, a street address,
+       an SSN or MRN) or a string the record knows is a contact card or a letter's head, whose
+       names are names (three- to five-line address blocks of the presidio set are such lists). A
+       date or id pattern does not count: they match codes and titles too ("CD20", "NDA020800"),
+       and only keep their own words (field_shaped_cue in model.c) */
+    for (size_t k = 0; k < c->spans.n; k++) {
+        unsigned src = c->spans.tag[k] >> 16;
+        int ty = c->spans.v[k].type;
+        if (src == DEID_SRC_KNOWN || (src == DEID_SRC_PATTERN && ty != DEID_DATE && ty != DEID_ID)) return 0;
+    }
+    const char *t = c->text;
+    size_t lines = 0, shaped = 0, opens = 0;
+    size_t w = 0;
+    for (size_t ls = 0; ls < c->len;) {
+        size_t le = ls;
+        while (le < c->len && t[le] != '\n') le++;
+        size_t w0 = w;
+        while (w < c->nt && c->t[w].s < le) w++;
+        size_t nw = w - w0;
+        if (nw) {
+            lines++;
+            shaped += (size_t)field_shaped(t, ls, le, nw);
+            size_t k = ls;
+            while (k < le && (t[k] == ' ' || t[k] == '\t')) k++;
+            /* a capital, a digit, a bracket, or a clinical word that is no common English word
+               ("alteplase", "heparin": drug names are written in lower case), listed or shaped
+               like one (an unlisted word with a drug or clinical prefix or suffix) */
+            const tok *f0 = &c->t[w0];
+            opens += k < le && (is_up(t[k]) || is_dig(t[k]) || t[k] == '[' || t[k] == '(' || t[k] == '{' ||
+                                (f0->s == k && ((f0->f & (F_MEDICAL | F_KEEP)) || f0->clin_shape) &&
+                                 !(f0->f & (F_ENGLISH | F_STOP))));
+        }
+        ls = le + 1;
+    }
+    if (lines < FIELD_MIN_LINES || shaped * 5 < lines * 4 || opens * 10 < lines * 9) return 0;
+    if (!field) return 1;
+    w = 0;
+    for (size_t ls = 0; ls < c->len;) {
+        size_t le = ls;
+        while (le < c->len && t[le] != '\n') le++;
+        size_t w0 = w;
+        while (w < c->nt && c->t[w].s < le) w++;
+        if (w > w0 && field_shaped(t, ls, le, w - w0))
+            for (size_t q = w0; q < w; q++) field[q] = 1;
+        ls = le + 1;
+    }
+    return 1;
+}
