@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model/gpt_pool.h"
 #include "util/err.h"
 
 typedef struct {
@@ -58,12 +59,6 @@ typedef struct {
                               comes next */
 } gpt_config;
 
-/* GPT_POOL_EXTREMES reads [last ; mean ; max ; min] over the history, channel by channel: a
- * trajectory's extremes (the highest lactate of 48 hours) reach the heads as they reach a
- * value-aggregate model, instead of being averaged away. */
-enum { GPT_POOL_LAST = 0, GPT_POOL_MEAN = 1, GPT_POOL_BOTH = 2, GPT_POOL_EXTREMES = 3 };
-/* The width of what the heads read for a pooling mode: C, 2C ([last ; mean]) or 4C. */
-static inline int gpt_pool_width(int pool, int C) { return pool == GPT_POOL_BOTH ? 2 * C : pool == GPT_POOL_EXTREMES ? 4 * C : C; }
 static inline int gpt_cls_width(const gpt_config *c) { return gpt_pool_width(c->cls_pool, c->channels); }
 
 #define GPT_MAX_FEATURES 64

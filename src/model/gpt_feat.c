@@ -8,7 +8,6 @@
 #include <math.h>
 #include <string.h>
 
-#include "model/gpt.h"
 #include "model/gpt_kernels.h"
 
 void gpt__feat_forward(float *out, float *xh, const float *feat, const float *xw1, const float *xb1,

@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 
+#include "model/gpt_pool.h"
+
 /* ---- continuous inputs: xh = tanh(feat @ xw1^T + xb1); out += xh @ xw2^T ----
  * feat (N, F) may be NULL (all zeros); xh (N, H) is kept for backward; out (N, C). */
 void gpt__feat_forward(float *out, float *xh, const float *feat, const float *xw1, const float *xb1,
