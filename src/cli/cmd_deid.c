@@ -83,8 +83,8 @@ int cmd_deid(int argc, char **argv) {
      * and the writer's spilled runs, punched as the output grows, stay under a fifth of it. */
     struct stat in_st;
     if (stat(argv[arg], &in_st) == 0 && S_ISREG(in_st.st_mode) &&
-        file_check_room(out, (uint64_t)in_st.st_size + (uint64_t)in_st.st_size / 5 + ((uint64_t)1 << 20),
-                        "the de-identified store", &err)) {
+        file_room_up_front(out, (uint64_t)in_st.st_size + (uint64_t)in_st.st_size / 5 + ((uint64_t)1 << 20),
+                           "the de-identified store", NULL, NULL, &err)) {
         cf_err_print(&err);
         return err.code;
     }

@@ -1356,7 +1356,7 @@ static int check_room(const store_writer *w, cf_err *err) {
     uint64_t need = events + w->text_bytes + ((uint64_t)1 << 20);
     if (w->n_runs && stat(dir, &out_st) == 0 && stat(w->scratch_dir, &scratch_st) == 0 && out_st.st_dev == scratch_st.st_dev)
         need = events / 5 + w->text_bytes + ((uint64_t)1 << 20);
-    return file_check_room(w->path, need, "the store", err);
+    return file_room_up_front(w->path, need, "the store", NULL, NULL, err);
 }
 
 int store_writer_finish(store_writer *w, cf_err *err) {

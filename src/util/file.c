@@ -118,19 +118,9 @@ int file_room_up_front(const char *path, uint64_t need, const char *what, const 
     if (say) fprintf(say, "clinfm: %s needs about %s on %s, %s free\n", what, file_size_str(need, a, sizeof a), dir,
                      file_size_str(room, b, sizeof b));
     if (room < need)
-        return cf_fail(err, CF_EINPUT, "%s: needs about %s free to write %s, %s are free; free some space, write "
-                       "elsewhere, or skip this estimate with %s", dir, file_size_str(need, a, sizeof a), what,
-                       file_size_str(room, b, sizeof b), override);
-    return CF_OK;
-}
-
-int file_check_room(const char *path, uint64_t need, const char *what, cf_err *err) {
-    char dir[4096];
-    uint64_t room = 0;
-    if (!room_of(path, dir, sizeof dir, &room)) return CF_OK;
-    if (room < need)
-        return cf_fail(err, CF_EINPUT, "%s: needs about %llu MB free to write %s, %llu MB are free; "
-                       "free some space or write elsewhere", dir, (unsigned long long)(need >> 20),
-                       what, (unsigned long long)(room >> 20));
+        return cf_fail(err, CF_EINPUT, "%s: needs about %s free to write %s, %s are free; free some space%s%s",
+                       dir, file_size_str(need, a, sizeof a), what, file_size_str(room, b, sizeof b),
+                       override ? ", write elsewhere, or skip this estimate with " : " or write elsewhere",
+                       override ? override : "");
     return CF_OK;
 }

@@ -28,17 +28,13 @@ int file_map(const char *path, const char *what, size_t min, void **map, size_t 
 /* The folder that holds path, in dir: "." for a bare name, "/" for a file at the root. */
 void file_dir_of(const char *path, char *dir, size_t cap);
 
-/* Refuses (CF_EINPUT) when the filesystem that is to hold path has fewer than need bytes free,
- * before anything is written: "DIR: needs about N MB free to write WHAT, M MB are free; free
- * some space or write elsewhere". A filesystem that cannot be asked passes: the write itself
- * will then say what is wrong. */
-int file_check_room(const char *path, uint64_t need, const char *what, cf_err *err);
-
-/* The up-front check of a command that writes a big output (ingest's store, vocab's token
- * shards, an export): prints "clinfm: WHAT needs about X GiB on DIR, Y GiB free" on say (NULL:
- * silent), then refuses (CF_EINPUT) when the filesystem holding path has fewer than need bytes
- * free, naming override, the option that skips the check ("--room-check off"). A filesystem that
- * cannot be asked passes, as for file_check_room. */
+/* The up-front check of a command that writes a big output (ingest's store, deid's copy, vocab's
+ * token shards, an export), before anything is written: prints "clinfm: WHAT needs about X GiB on
+ * DIR, Y GiB free" on say (NULL: silent), then refuses (CF_EINPUT) when the filesystem holding
+ * path has fewer than need bytes free: "DIR: needs about X free to write WHAT, Y are free; free
+ * some space or write elsewhere", naming override, the option that skips an estimate ("--room-check
+ * off"), when there is one (NULL: the need is exact, nothing to skip). A filesystem that cannot be
+ * asked passes: the write itself will then say what is wrong. */
 int file_room_up_front(const char *path, uint64_t need, const char *what, const char *override, FILE *say,
                        cf_err *err);
 /* "1.23 GiB" or "45.6 MiB" for n bytes, in buf. */
