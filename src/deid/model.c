@@ -385,6 +385,21 @@ static long num_value(const ctx *c, size_t i) {
     return v;
 }
 
+/* Word i, a number, is a four-digit clock time: hours under 24, minutes under 60 ("at 1500",
+ * "1105 X aware": such a time opens an event line and says nothing clinical of the word after). */
+static int clock_time(const ctx *c, size_t i) {
+    if (c->t[i].shape0 != SH_NUM || c->t[i].e - c->t[i].s != 4) return 0;
+    long v = num_value(c, i);
+    return v / 100 < 24 && v % 100 < 60;
+}
+
+/* Word i (a number) has four digits and lies from 1900 to 2099: shaped like a year. */
+static int year_shaped(const ctx *c, size_t i) {
+    if (c->t[i].e - c->t[i].s != 4) return 0;
+    long v = num_value(c, i);
+    return v >= 1900 && v <= 2099;
+}
+
 /* Can the chain of numbers joined by '/' around word i ("3/7", "4/09", "3/7/21", "2020/03/05") be
  * read as a date at all: month/day or day/month, then a year of two or four digits, month/year,
  * or year/month/day? "PA
@@ -686,11 +701,7 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
                     f_str(&e, "dnm=", vb, (size_t)vl);
                 }
             }
-            /* a clock time ("since 2050", "at 1500"): four digits, hours under 24, minutes under 60 */
-            if (nd == 4) {
-                long nv = num_value(c, i);
-                if (nv >= 0 && nv / 100 < 24 && nv % 100 < 60) f_ch2(&e, "clk=", r, gl);
-            }
+            if (clock_time(c, i)) f_ch2(&e, "clk=", r, gl); /* "since 2050", "at 1500" */
             /* a range ("800-1000", "80-90") ascends and is often round; a phone number's
                groups ("555-0143") need not */
             for (int side = 0; side < 2; side++) {
@@ -1361,15 +1372,6 @@ static int clause_break(const ctx *c, size_t z) {
            c->text[c->t[z - 1].e] == '.' && c->t[z - 1].nletters >= 2;
 }
 
-/* A four-digit clock time ("1105 X aware", "0100 X paged"): it opens an event line and says
- * nothing clinical of the word after it. */
-static int clock_time(const ctx *c, size_t q) {
-    const tok *t = &c->t[q];
-    if (t->shape0 != SH_NUM || t->e - t->s != 4) return 0;
-    int v = deid__digits_value(c->text + t->s, 4);
-    return v / 100 <= 23 && v % 100 <= 59;
-}
-
 /* Clinical context: a clinical word that is no name, a number, a unit; loose: any medical word
  * that is no name, common ones too ("neg"). A care role ("PCA", "SW") is none: it names the
  * person after it. */
@@ -1853,15 +1855,6 @@ static void score_filter(const ctx *c, int8_t *lab, const uint8_t *evd, keepinfo
             if (ki) ki[z] = (keepinfo){KEEP_SCORE, (int32_t)x, (int32_t)y, (int32_t)w, (int32_t)y};
         }
     }
-}
-
-/* Word i (a number) has four digits and lies from 1900 to 2099: shaped like a year. */
-static int year_shaped(const ctx *c, size_t i) {
-    const tok *t = &c->t[i];
-    if (t->e - t->s != 4) return 0;
-    long v = 0;
-    for (size_t k = t->s; k < t->e; k++) v = v * 10 + (c->text[k] - '0');
-    return v >= 1900 && v <= 2099;
 }
 
 /* "WORD NUMBER" at words w, w+1 on one line, a space between ("MB 37", "Na 132"). */
