@@ -20,7 +20,10 @@
 # MIMIC-IV demo text fields, ICD-10-CM titles, LOINC and RxNorm names of the OMOP vocabulary,
 # the Synthea notes with their known identifiers annotated (bench/deid_negative.py), and the
 # generated notes' non-PHI words. The label corpora are also scored in their two fixed halves
-# (NAME.dev: errors may be read while building; NAME.hold: only scored; docs/DEID.md, round 9).
+# (NAME.dev: errors may be read while building; NAME.hold: only scored; docs/DEID.md, round 9),
+# and the hold half in two (NAME.holdA: its errors were read in round 10; NAME.holdB: never read).
+# A half is scored in records of its own 20 lines, so a half's count need not add up to the whole
+# file's: a word's neighbours in its record change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -54,7 +57,8 @@ row generated_listed_names presidio "$OUT/gen_listed.json"
 row generated_heldout_names presidio "$OUT/gen_heldout_names.json"
 row generated_heldout_style presidio "$OUT/gen_heldout_style.json"
 echo "== clinical-content cost (words outside the annotations that are removed; target < 0.5%)"
-for n in mimic_text mimic_text.dev mimic_text.hold icd10cm loinc_rxnorm loinc_rxnorm.dev loinc_rxnorm.hold synthea_notes; do
+for n in mimic_text mimic_text.dev mimic_text.hold mimic_text.holdA mimic_text.holdB icd10cm icd10cm.dev icd10cm.hold \
+         loinc_rxnorm loinc_rxnorm.dev loinc_rxnorm.hold loinc_rxnorm.holdA loinc_rxnorm.holdB synthea_notes; do
   "$CLINFM" deid-eval --corpus "$OUT/negative/$n.txt" --format phrase > "$OUT/cost_$n.txt"
   printf "%-24s %s\n" "$n" "$(grep clinical-content "$OUT/cost_$n.txt" | sed 's/clinical-content cost: //')"
 done

@@ -17,6 +17,8 @@ For the label corpora (mimic_text, icd10cm, loinc_rxnorm) it also writes two fix
 NAME.dev.txt and NAME.hold.txt: a line goes to the hold half when the first byte of the SHA-256
 of its text is odd. The dev half is the one whose errors may be read while building; the hold
 half is only scored (docs/DEID.md, round 9), so a figure on it is not a development figure.
+The hold half is split again by the second byte of the digest (even: NAME.holdA.txt, odd:
+NAME.holdB.txt): round 10 read hold-A's errors, hold-B's are never read (docs/DEID.md, round 10).
 
   python3 bench/deid_negative.py CLINFM_DATA OUTDIR
 """
@@ -46,6 +48,12 @@ def write_lines(name, lines, per=20):
     dev = [l for l in lines if not hashlib.sha256(l.encode('utf-8')).digest()[0] & 1]
     write_one(base + '.dev.txt', dev, per)
     write_one(base + '.hold.txt', hold, per)
+    # the hold half in two by the second byte of the same digest (round 10): hold-A's errors may
+    # be read once the hold half's were never read before, hold-B is only scored at the end
+    ha = [l for l in hold if not hashlib.sha256(l.encode('utf-8')).digest()[1] & 1]
+    hb = [l for l in hold if hashlib.sha256(l.encode('utf-8')).digest()[1] & 1]
+    write_one(base + '.holdA.txt', ha, per)
+    write_one(base + '.holdB.txt', hb, per)
 
 def clean(s):
     s = (s or '').strip()

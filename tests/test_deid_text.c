@@ -1022,17 +1022,21 @@ static void test_clinical_keep_filter(void) {
 }
 
 /* Round 9: a list of short structured fields (item labels, device and drug titles; fictional lines
- * written for this test) is no note. The words the model takes there on its own (the shipped
- * model removes "otto bock", "guilford", "thomas", "i.u", "e.g" in this list: checked with the
- * round 8 build, 44d1fa9) stay, while a title cue or a line of names alone still removes a name;
+ * written for this test) is no note. The words the model takes there on its own stay, while a title cue or a line of names alone still removes a name;
  * a list holding a phone is a contact card, where the rule is off; and in one case it is off. */
 static void test_field_list(void) {
-    const char *list = "Thigh lacer strap adj\nMyoelectric hand, otto bock make\nKnee brace, von rosen style\n"
-                       "Neck collar (guilford, taylor kinds)\nHeel wedge, thomas kind\nFactor ix complex, per i.u.\n"
-                       "Travel costs (e.g. motel)\nSilicone port, long-term\nDr Quill\nJane Anderson\n";
-    EXPECT_CLEAN(list, "otto bock");
-    EXPECT_CLEAN(list, "guilford");
-    EXPECT_CLEAN(list, "thomas");
+    /* lines written for this test (round 10: no line copies or paraphrases a title of the
+       negative material); without the field-list rule the model removes "halvorsen", "prentiss",
+       "calloway", "morrison" and "i.u" here (checked with a phone line added, which turns the
+       rule off: the contact card below) */
+    const char *list = "Wrist splint strap, adjustable\nMyoelectric hand, halvorsen kruger make\n"
+                       "Knee brace, van duuren style\nNeck collar (prentiss, calloway kinds)\nBoot insert, morrison kind\n"
+                       "Factor viii concentrate, per i.u.\nLodging fees (e.g. hostel)\nSilicone port, long-term\n"
+                       "Dr Quill\nJane Anderson\n";
+    EXPECT_CLEAN(list, "halvorsen");
+    EXPECT_CLEAN(list, "prentiss");
+    EXPECT_CLEAN(list, "calloway");
+    EXPECT_CLEAN(list, "morrison");
     EXPECT_CLEAN(list, "i.u.");
     EXPECT_CLEAN(list, "e.g.");
     EXPECT_CLEAN(list, "long-term");
@@ -1050,13 +1054,21 @@ static void test_field_list(void) {
         if (ex[k].kept && strstr(ex[k].why, "kept: a field list's line")) field_kept++;
     CHECK(field_kept >= 3);
     free(ex);
+    /* round 10: a company-form word after a clinical word is an antibody or antigen ("IgE Ab"), no
+       organisation cue on a field list (the round 9 build removed "Thistle IgE" here); after a word
+       that is no clinical word it still is one ("Kestrel Thistle AB") */
+    const char *abs = "Sodium [Moles/volume] in Blood\nRussian Thistle IgE Ab [Units/volume] in Serum\n"
+                      "Glucose [Mass/volume] in Urine\nHeparin 5000 UNT/ML Injectable Solution\n"
+                      "Lactate [Moles/volume] in Blood\nKestrel Thistle AB\n";
+    EXPECT_CLEAN(abs, "Thistle IgE");
+    CHECK_EQ_INT(touched(abs, "Kestrel"), 1);
     /* a list with a phone number is a contact card: its words are weighed as in a note */
-    const char *card = "Jane Anderson\nKnee brace, von rosen style\nNeck collar (guilford, taylor kinds)\n"
-                       "Heel wedge, thomas kind\nCall 555-0143\n";
-    CHECK_EQ_INT(touched(card, "thomas"), 1);
+    const char *card = "Jane Anderson\nKnee brace, van duuren style\nNeck collar (prentiss, calloway kinds)\n"
+                       "Boot insert, morrison kind\nCall 555-0143\n";
+    CHECK_EQ_INT(touched(card, "morrison"), 1);
     CHECK_EQ_INT(touched(card, "Jane"), 1);
     /* three lines are no list (a name, a street and a town are a letter's head) */
-    EXPECT_TYPE("Dr. Ines Quill\nKnee brace, von rosen style\nHeel wedge, thomas kind\n", "Quill", DEID_NAME);
+    EXPECT_TYPE("Dr. Ines Quill\nKnee brace, van duuren style\nBoot insert, morrison kind\n", "Quill", DEID_NAME);
     /* an order list closing with a signature or a transfer after a weak cue: still names and
        places (the first version of the rule kept "Kessler" here) */
     const char *orders = "Metoprolol 25 mg BID\nLisinopril 10 mg daily\nAspirin 81 mg daily\nAtorvastatin 40 mg qhs\n"

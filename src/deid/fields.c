@@ -1,9 +1,9 @@
 /* The text type of a note for the de-identifier: whether a text is a list of short structured
  * fields (lab and item labels, drug and device names, code titles: one field a line) rather than
  * a note of running text. A field list has no person names in running text: a title-cased word
- * in it is a title's word, an eponym or a brand ("Benesch boot", "Haberman feeder", "[Kyleena]"),
- * not a name, unless the field itself says so (a title or kin word before it, MD after it, or a
- * line that holds a name and nothing else). model.c keeps the model's name, place and
+ * in it is a title's word, an eponym or a brand ("Halvorsen splint", "Prentiss collar",
+ * "[Brandname]"; examples written for clinfm), not a name, unless the field itself says so (a
+ * title or kin word before it, MD after it, or a line that holds a name and nothing else). model.c keeps the model's name, place and
  * organisation labels on such lines unless the line gives such a cue (field_filter there); this
  * file only decides which lines are fields. The shapes were chosen on the negative material's
  * development halves (bench/deid_negative.py) and checked against every note corpus
@@ -50,6 +50,25 @@ static int field_shaped(const char *t, size_t ls, size_t le, size_t nw) {
         }
     }
     return 1;
+}
+
+/* A company-form word (cues.tsv org_after of at most three letters: "AB", "AG", "SA", "Co") right
+ * after a clinical word that is no common English word ("IgE Ab", "HBs Ag", "IgG Ab"), a space
+ * between on one line: the abbreviation of an antibody or antigen, not a company's legal form, so on
+ * a field list's line it is no organisation cue. ("Nordic Ab", "Acme Co" keep it: their first word
+ * is no clinical word.) */
+int deid__field_clinical_suffix(const ctx *c, size_t q) {
+    if (q == 0 || q >= c->nt) return 0;
+    const tok *w = &c->t[q], *p = &c->t[q - 1];
+    if (!((w->f | w->start) & F_ORG_AFTER) || w->nletters > 3 || w->nletters != w->e - w->s) return 0;
+    if (!deid__gap_info(c, q).space_only) return 0;
+    if (!(((p->f & (F_MEDICAL | F_KEEP)) && !(p->f & (F_ENGLISH | F_STOP))) || p->clin_shape)) return 0;
+    /* a clinical word that is also a listed name counts only written as no name is: a capital
+       after a small letter ("IgE", "HBsAg"; "Ige" is a given name too) */
+    if (!(p->f & (F_FIRST | F_LAST | F_PLACE | F_REGION | F_ORGNAME))) return 1;
+    for (size_t k = p->s + 1; k < p->e; k++)
+        if (is_up(c->text[k]) && is_low(c->text[k - 1])) return 1;
+    return 0;
 }
 
 /* Marks in field[i] the words of c that stand on a field-shaped line of a field list, and returns

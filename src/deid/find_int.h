@@ -141,5 +141,8 @@ gapinfo deid__gap_info(const ctx *c, size_t i);
 /* fields.c: 1 when the note is a list of short structured fields (one label or title a line), with
  * field[i] set for the words on its field-shaped lines (field may be NULL; else c->nt bytes). */
 int deid__field_lines(const ctx *c, uint8_t *field);
+/* fields.c: 1 when word q is a company-form word ("AB", "AG", "Co") right after a clinical word on
+ * its line: "IgE Ab" is an antibody, "HBs Ag" an antigen, no company. */
+int deid__field_clinical_suffix(const ctx *c, size_t q);
 
 #endif

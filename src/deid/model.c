@@ -1743,7 +1743,7 @@ static int field_name_word(const tok *t) {
 static int field_cue(const ctx *c, const uint8_t *evd, size_t a, size_t b) {
     for (size_t q = a; q <= b; q++) {
         if (c->t[q].known >= 0 || (evd[q] & ((1u << DEID_SRC_KNOWN) | (1u << DEID_SRC_PATTERN)))) return 1;
-        if (c->t[q].f & (F_TITLE | F_ORG_AFTER)) return 1;
+        if ((c->t[q].f & F_TITLE) || ((c->t[q].f & F_ORG_AFTER) && !deid__field_clinical_suffix(c, q))) return 1;
     }
     const deid_flags before = F_TITLE | F_NAME_IS | F_KIN | F_NAME_BEFORE | F_PRONOUN | F_ADDR_BEFORE;
     if (a > 0 && !deid__gap_info(c, a).nl && (c->t[a - 1].cue_end & before) && c->t[a].shape0 != SH_LOWER) return 1;
@@ -1755,7 +1755,9 @@ static int field_cue(const ctx *c, const uint8_t *evd, size_t a, size_t b) {
         (c->t[a].shape0 == SH_CAP || c->t[a].shape0 == SH_UPPER) && !c->t[a].clin_shape &&
         (field_name_word(&c->t[a]) || (c->t[a].oov && c->t[a].nletters >= 3)))
         return 1;
-    if (b + 1 < c->nt && !deid__gap_info(c, b + 1).nl && (c->t[b + 1].start & (F_NAME_AFTER | F_ORG_AFTER))) return 1;
+    if (b + 1 < c->nt && !deid__gap_info(c, b + 1).nl && (c->t[b + 1].start & (F_NAME_AFTER | F_ORG_AFTER)) &&
+        !deid__field_clinical_suffix(c, b + 1))
+        return 1;
     /* a capitalised run with a number after it is a ward and its floor ("Kessler 4") */
     if (c->t[a].shape0 != SH_LOWER && b + 1 < c->nt && c->t[b + 1].shape0 == SH_NUM && !deid__gap_info(c, b + 1).nl &&
         deid__gap_info(c, b + 1).space_only)
@@ -1771,8 +1773,8 @@ static int field_cue(const ctx *c, const uint8_t *evd, size_t a, size_t b) {
 
 /* A date, phone, id or address on a field list's line is one by its evidence: a pattern or a
  * string the record knows covers a word of it, or (an address) it holds a street or unit word
- * written with a capital. Numbers in titles are doses, counts, codes and marker names ("CD16/56",
- * "Nutren 2.0 (2/3)", "per 18 square inches", "greater than zero (> 0)"). */
+ * written with a capital. Numbers in titles are doses, counts, codes and marker names ("CD4/8",
+ * a formula's dilution "(1/2)", "per 10 square cm", "above zero (> 0)"). */
 static int field_shaped_cue(const ctx *c, const uint8_t *evd, size_t a, size_t b, int y) {
     for (size_t q = a; q <= b; q++) {
         if (c->t[q].known >= 0 || (evd[q] & ((1u << DEID_SRC_KNOWN) | (1u << DEID_SRC_PATTERN)))) return 1;
