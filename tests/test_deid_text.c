@@ -1022,8 +1022,9 @@ static void test_clinical_keep_filter(void) {
 }
 
 /* Round 9: a list of short structured fields (item labels, device and drug titles; fictional lines
- * written for this test) is no note. The words the model takes there on its own stay, while a title cue or a line of names alone still removes a name;
- * a list holding a phone is a contact card, where the rule is off; and in one case it is off. */
+ * written for this test) is no note. The words the model takes there on its own stay, while a
+ * title cue or a line of names alone still removes a name; a list holding a phone is a contact
+ * card, where the rule is off; in one case only a list of clinical terms is a field list. */
 static void test_field_list(void) {
     /* lines written for this test (round 10: no line copies or paraphrases a title of the
        negative material); without the field-list rule the model removes "halvorsen", "prentiss",
@@ -1062,6 +1063,15 @@ static void test_field_list(void) {
                       "Lactate [Moles/volume] in Blood\nKestrel Thistle AB\n";
     EXPECT_CLEAN(abs, "Thistle IgE");
     CHECK_EQ_INT(touched(abs, "Kestrel"), 1);
+    /* round 10: in one case a list of drug names is a field list too (the round 9 build removed
+       "metformin" here in both cases); a short-line note whose lines do not all open with a
+       clinical word is not, and its names stay names */
+    const char *drugs = "amlodipine\nwarfarin\nferrous gluconate\nlevetiracetam\nmagnesium oxide\nmetformin\n";
+    EXPECT_CLEAN(drugs, "metformin");
+    EXPECT_CLEAN("AMLODIPINE\nWARFARIN\nFERROUS GLUCONATE\nLEVETIRACETAM\nMAGNESIUM OXIDE\nMETFORMIN\n",
+                 "METFORMIN");
+    CHECK_EQ_INT(touched("amlodipine\nwarfarin\nferrous gluconate\nlevetiracetam\nson john visited\n", "john"), 1);
+    CHECK_EQ_INT(touched("pt resting in bed\nvss\nson john visited\nplan cont care\nfoley draining\n", "john"), 1);
     /* a list with a phone number is a contact card: its words are weighed as in a note */
     const char *card = "Jane Anderson\nKnee brace, van duuren style\nNeck collar (prentiss, calloway kinds)\n"
                        "Boot insert, morrison kind\nCall 555-0143\n";
@@ -1081,6 +1091,30 @@ static void test_field_list(void) {
                          "Thomas.\nRN to call.\nVS stable.\n",
                          "Thomas"),
                  1);
+}
+
+/* Round 10: clinical notation of the keep filter's own list (clinical_keep_post.txt) in an
+ * all-caps note written for this test: an emergency department area, an extremity abbreviation
+ * with its finding, a contrast agent. Without the round 10 entries the shipped model removes
+ * "FAST TRACK", "LE" and "GAD" here (checked); "Le", "Gad" and "Senna" are also given or family
+ * names, and after a title they are still removed. */
+static void test_keep_post_round10(void) {
+    const char *t = "ED NOTE\nESI 2. MOVED TO POD B\nESI 3 TO FAST TRACK\nPMH: CKD ON HD TTS, CHF\n"
+                    "BOWEL: COLACE/SENNA QHS\nHX OF RLE EDEMA AND LE EDEMA.\nCT HEAD W/O GAD\n"
+                    "CC: UNRESTRAINED DRIVER IN MVC\nPLAN: ADVANCE DIET AS TOL\n-- NELL OKAFOR RN\n";
+    EXPECT_CLEAN(t, "FAST TRACK");
+    EXPECT_CLEAN(t, "POD B");
+    EXPECT_CLEAN(t, "LE EDEMA.");
+    EXPECT_CLEAN(t, "GAD");
+    EXPECT_CLEAN(t, "COLACE/SENNA");
+    EXPECT_CLEAN(t, "HD TTS");
+    CHECK_EQ_INT(touched(t, "NELL"), 1);
+    /* the same words after a title are names */
+    const char *n = "PT SEEN IN FAST TRACK. DR LE AWARE OF LE EDEMA. D/W DR GAD RE MRI W/O GAD.\n"
+                    "SIGNED OUT TO DR SENNA, COLACE/SENNA GIVEN.\n";
+    CHECK_EQ_INT(touched(n, "LE AWARE"), 1);
+    CHECK_EQ_INT(touched(n, "GAD RE"), 1);
+    CHECK_EQ_INT(touched(n, "SENNA,"), 1);
 }
 
 /* Round 9: a fraction after a scale's name whose maximum it has is a score (data/deid/scores.txt),
@@ -1220,6 +1254,7 @@ int main(void) {
     RUN(test_clinical_keep_filter);
     RUN(test_field_list);
     RUN(test_scores);
+    RUN(test_keep_post_round10);
     RUN(test_keep_filter_names);
     RUN(test_one_case_role_names);
     RUN(test_age_over_89);

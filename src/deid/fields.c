@@ -11,7 +11,8 @@
 #include "deid/find_int.h"
 
 /* a contact card (name, street, town) has three lines; a list of titles, many */
-enum { FIELD_MAX_WORDS = 60, FIELD_MIN_LINES = 4 };
+enum { FIELD_MAX_WORDS = 60, FIELD_MIN_LINES = 4, FIELD_ONE_CASE_WORDS = 6 };
+#define KEEP_NAME_FLAGS (F_FIRST | F_LAST | F_PLACE | F_REGION)
 
 static int is_up(char ch) { return ch >= 'A' && ch <= 'Z'; }
 static int is_low(char ch) { return ch >= 'a' && ch <= 'z'; }
@@ -72,17 +73,24 @@ int deid__field_clinical_suffix(const ctx *c, size_t q) {
 }
 
 /* Marks in field[i] the words of c that stand on a field-shaped line of a field list, and returns
- * 1 when the note is one. A field list is a note of at least four non-empty lines, written in mixed
- * case (in a one-case note a line's first letter says nothing, and a wrapped nursing note of short
- * lines could pass), four in five of its lines shaped as fields, and nine in ten opening with a
- * capital, a digit, a bracket or a clinical word: a wrapped note's lines open mid-sentence ("off O2
- * and tried...").
+ * 1 when the note is one. A field list is a note of at least four non-empty lines, four in five of
+ * its lines shaped as fields, and nine in ten opening with a capital, a digit, a bracket or a
+ * clinical word: a wrapped note's lines open mid-sentence ("off O2 and tried..."). In a one-case
+ * note a line's first letter says nothing (and a wrapped nursing note of short lines could pass):
+ * there every line must be shaped as a field of at most six words, and nine in ten must open with
+ * a clinical word that is no common English word and no listed name (round 10: a list of
+ * ingredient names, "alteplase", "ferrous sulfate").
  * A list holding a contact identifier or address (phone, e-mail, URL, ZIP, street...) or a string
  * the record knows is no field list. A line is shaped as a field when it holds at most 60 words, no
  * sentence ends inside it or at its end, and no "Heading:" opens a value in it. field may be NULL. */
 int deid__field_lines(const ctx *c, uint8_t *field) {
     if (field) memset(field, 0, c->nt ? c->nt : 1);
-    if (c->lower_doc || c->upper_doc || c->nt == 0) return 0;
+    if (c->nt == 0) return 0;
+    /* in one case a line's first letter says nothing, so a one-case list must be a list of terms:
+       every line short (a drug or ingredient name, "ferrous sulfate"), none a sentence, and nine
+       in ten opening with a clinical word that is no common English word (a nursing note's short
+       lines open with "pt", "neuro:", "son", and run longer) */
+    int one_case = c->lower_doc || c->upper_doc;
     /* a list holding a contact identifier (a phone, an e-mail, a URL, a ZIP code, a street address,
        an SSN or MRN) or a string the record knows is a contact card or a letter's head, whose
        names are names (three- to five-line address blocks of the presidio set are such lists). A
@@ -104,20 +112,27 @@ int deid__field_lines(const ctx *c, uint8_t *field) {
         size_t nw = w - w0;
         if (nw) {
             lines++;
-            shaped += (size_t)field_shaped(t, ls, le, nw);
+            shaped += (size_t)(field_shaped(t, ls, le, nw) && (!one_case || nw <= FIELD_ONE_CASE_WORDS));
             size_t k = ls;
             while (k < le && (t[k] == ' ' || t[k] == '\t')) k++;
-            /* a capital, a digit, a bracket, or a clinical word that is no common English word
-               ("alteplase", "heparin": drug names are written in lower case), listed or shaped
-               like one (an unlisted word with a drug or clinical prefix or suffix) */
+            /* a capital, a digit, a bracket, or a clinical word: listed and no common English word
+               ("alteplase", "heparin": drug names are written in lower case), shaped like one (an
+               unlisted word with a drug or clinical prefix or suffix), or on the ICU keep-list even
+               where it is a common word ("ferrous sulfate"); in one case only a clinical word
+               counts, and it must be no listed name */
             const tok *f0 = &c->t[w0];
-            opens += k < le && (is_up(t[k]) || is_dig(t[k]) || t[k] == '[' || t[k] == '(' || t[k] == '{' ||
-                                (f0->s == k && ((f0->f & (F_MEDICAL | F_KEEP)) || f0->clin_shape) &&
-                                 !(f0->f & (F_ENGLISH | F_STOP))));
+            int clin = f0->s == k && !(f0->f & F_STOP) &&
+                       (f0->clin_shape || (f0->f & F_KEEP) || ((f0->f & F_MEDICAL) && !(f0->f & F_ENGLISH)));
+            if (one_case) /* a medical word that is also a common one counts ("potassium", "calcium") */
+                opens += f0->s == k && !(f0->f & (F_STOP | KEEP_NAME_FLAGS)) &&
+                         (f0->clin_shape || (f0->f & (F_KEEP | F_MEDICAL)));
+            else
+                opens += k < le && (is_up(t[k]) || is_dig(t[k]) || t[k] == '[' || t[k] == '(' || t[k] == '{' || clin);
         }
         ls = le + 1;
     }
     if (lines < FIELD_MIN_LINES || shaped * 5 < lines * 4 || opens * 10 < lines * 9) return 0;
+    if (one_case && shaped < lines) return 0;
     if (!field) return 1;
     w = 0;
     for (size_t ls = 0; ls < c->len;) {
@@ -125,7 +140,7 @@ int deid__field_lines(const ctx *c, uint8_t *field) {
         while (le < c->len && t[le] != '\n') le++;
         size_t w0 = w;
         while (w < c->nt && c->t[w].s < le) w++;
-        if (w > w0 && field_shaped(t, ls, le, w - w0))
+        if (w > w0 && field_shaped(t, ls, le, w - w0) && (!one_case || w - w0 <= FIELD_ONE_CASE_WORDS))
             for (size_t q = w0; q < w; q++) field[q] = 1;
         ls = le + 1;
     }
