@@ -1117,6 +1117,31 @@ static void test_keep_post_round10(void) {
     CHECK_EQ_INT(touched(n, "SENNA,"), 1);
 }
 
+/* Round 10: the note's layout (fields.c deid__layout_labels): a heading's word before its colon and
+ * a clinical service after a clinician's name are labels, not names (the round 9 build removed
+ * "RADIOLOGIST" and "ORTHO" in these all-caps notes written for this test); the names beside them,
+ * a speaker label that is a listed name, and a listed name after a comma stay removed. */
+static void test_layout_labels(void) {
+    const char *rad = "CXR PA/LAT 6/2/14\nIMPRESSION: LUNGS CLEAR.\nRADIOLOGIST: NED HOLLIS\n";
+    EXPECT_CLEAN(rad, "RADIOLOGIST");
+    CHECK_EQ_INT(touched(rad, "NED HOLLIS"), 1);
+    const char *cons = "CONSULT 6/2/14\nREQUESTING: DR. HOLLIS, ORTHO\nREASON: HIP FX\nHPI: 70YOF S/P FALL";
+    EXPECT_CLEAN(cons, "ORTHO");
+    EXPECT_TYPE(cons, "HOLLIS", DEID_NAME);
+    const char *mixed = "Daughter called.\nJane: she will call back at noon.\nSeen with Quill, John.\n";
+    EXPECT_TYPE(mixed, "Jane", DEID_NAME);
+    EXPECT_TYPE(mixed, "John", DEID_NAME);
+    deid_explained *ex = NULL;
+    size_t nx = 0;
+    cf_err e2 = {0};
+    REQUIRE(deid_find_explain(R, rad, strlen(rad), NULL, &ex, &nx, &e2) == CF_OK);
+    int heading = 0;
+    for (size_t k = 0; k < nx; k++)
+        if (ex[k].kept && strstr(ex[k].why, "a heading's word")) heading++;
+    CHECK_EQ_INT(heading, 1);
+    free(ex);
+}
+
 /* Round 9: a fraction after a scale's name whose maximum it has is a score (data/deid/scores.txt),
  * not a date; the same fraction elsewhere stays a date. A lab value shaped like a year in a list of
  * lab values is a value. The shipped model takes "12/28" after
@@ -1255,6 +1280,7 @@ int main(void) {
     RUN(test_field_list);
     RUN(test_scores);
     RUN(test_keep_post_round10);
+    RUN(test_layout_labels);
     RUN(test_keep_filter_names);
     RUN(test_one_case_role_names);
     RUN(test_age_over_89);

@@ -146,3 +146,66 @@ int deid__field_lines(const ctx *c, uint8_t *field) {
     }
     return 1;
 }
+
+/* A word that may label a field or name a service: common English or clinical vocabulary, and no
+ * listed name or place, nor a string the record knows. */
+static int label_word(const tok *t) {
+    return t->known < 0 && t->nletters >= 2 && !(t->f & KEEP_NAME_FLAGS) &&
+           ((t->f & (F_ENGLISH | F_MEDICAL | F_KEEP)) || t->clin_shape);
+}
+
+static int name_label(int y) { return y == DEID_NAME || y == DEID_LOCATION || y == DEID_ORGANIZATION; }
+
+/* Round 10: two places of a note where a word the model took for a name, place or organisation is
+ * a label of the note's own layout (docs/DEID.md, Round 10):
+ *  - a heading: one to three words opening a line, the last one just before a colon, each a common
+ *    or clinical word that is no listed name ("RADIOLOGIST: Opal Quill", "DX: sepsis"); what
+ *    follows the colon is weighed as before (a speaker label, "Grace:", is a listed name);
+ *    (and a space or the line's end after the colon: "CS:ab" is a transcriptionist's initials);
+ *  - a service after a clinician's name: a clinical word of four letters or more (five for an
+ *    organisation label: "Nozipho, DCH" is mostly a facility) that is no common English word and
+ *    no listed name, after a comma that follows a word labelled a name, and closing its line or
+ *    followed by a comma ("Dr. Quill, ORTHO, Kessler 7").
+ * Sets keep[q] to 1 (heading) or 2 (service) for such labelled words; keep has c->nt bytes. */
+void deid__layout_labels(const ctx *c, const int8_t *lab, const uint8_t *evd, uint8_t *keep) {
+    size_t T = c->nt;
+    memset(keep, 0, T ? T : 1);
+    for (size_t q = 0; q < T; q++) {
+        if (evd[q] & (1u << DEID_SRC_KNOWN)) continue;
+        /* a heading: q opens a line, and a colon follows one of q..q+2 */
+        if (q == 0 || deid__gap_info(c, q).nl) {
+            size_t e = q;
+            int found = 0, any = 0;
+            for (; e < T && e < q + 3; e++) {
+                if (e > q && !deid__gap_info(c, e).space_only) break;
+                if (!label_word(&c->t[e]) || (evd[e] & (1u << DEID_SRC_KNOWN))) break;
+                any |= lab[e] >= 0 && name_label(lab[e]);
+                /* the colon ends the heading: a space or the line's end after it ("SW:W.H.",
+                   "CS:ab" are a transcriptionist's initials) */
+                size_t k = c->t[e].e;
+                if (k < c->len && c->text[k] == ':') {
+                    found = k + 1 >= c->len || c->text[k + 1] == ' ' || c->text[k + 1] == '\t' ||
+                            c->text[k + 1] == '\n' || c->text[k + 1] == '\r';
+                    break;
+                }
+            }
+            if (found && any)
+                for (size_t z = q; z <= e; z++)
+                    if (lab[z] >= 0 && name_label(lab[z])) keep[z] = 1;
+        }
+        /* a service after a clinician's name */
+        if (q > 0 && lab[q] >= 0 && name_label(lab[q]) && lab[q - 1] == DEID_NAME) {
+            gapinfo g = deid__gap_info(c, q);
+            const tok *t = &c->t[q];
+            if (g.nl || g.comma != 1 || g.other || g.period || g.colon) continue;
+            if (!label_word(t) || (t->f & (F_ENGLISH | F_STOP)) || !(t->f & (F_MEDICAL | F_KEEP))) continue;
+            /* a short abbreviation after a name is mostly a facility ("NP Nozipho, DCH") */
+            if (t->nletters < 4 || (lab[q] == DEID_ORGANIZATION && t->nletters < 5)) continue;
+            if (q + 1 < T) {
+                gapinfo h = deid__gap_info(c, q + 1);
+                if (!h.nl && !h.comma) continue;
+            }
+            keep[q] = 2;
+        }
+    }
+}

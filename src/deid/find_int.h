@@ -144,5 +144,10 @@ int deid__field_lines(const ctx *c, uint8_t *field);
 /* fields.c: 1 when word q is a company-form word ("AB", "AG", "Co") right after a clinical word on
  * its line: "IgE Ab" is an antibody, "HBs Ag" an antigen, no company. */
 int deid__field_clinical_suffix(const ctx *c, size_t q);
+/* fields.c: marks in keep (c->nt bytes) the words labelled a name, place or organisation (lab:
+ * DEID_* or -1) that are a label of the note's layout: 1 a heading's word before its colon
+ * ("RADIOLOGIST:"), 2 a clinical service after a clinician's name and a comma ("Quill, ORTHO");
+ * evd[q] holds the sources of the evidence covering word q. */
+void deid__layout_labels(const ctx *c, const int8_t *lab, const uint8_t *evd, uint8_t *keep);
 
 #endif

@@ -1199,14 +1199,17 @@ size_t deid__date_trim_clock(const char *t, size_t s, size_t e) {
  * clinical word and a unit or frequency ("captopril 6.25 TID"); and a bare number of three digits
  * or fewer is no name or place alone. The rules and what each was measured against:
  * docs/DEID.md, Round 8. */
-enum { KEEP_NO = 0, KEEP_WORD, KEEP_POST, KEEP_RUN, KEEP_NUMBER, KEEP_FRACTION, KEEP_DECIMAL, KEEP_FIELD, KEEP_SCORE, KEEP_VALUE };
+enum { KEEP_NO = 0, KEEP_WORD, KEEP_POST, KEEP_RUN, KEEP_NUMBER, KEEP_FRACTION, KEEP_DECIMAL, KEEP_FIELD, KEEP_SCORE, KEEP_VALUE,
+       KEEP_HEADING, KEEP_SERVICE };
 static const char *const KEEP_WHY[] = {"", "clinical word list entry", "clinical_keep_post.txt entry",
                                        "a word never a name alone (not_name) in a run with a kept clinical word",
                                        "a number alone is no name or place",
                                        "a fraction before a clinical word", "a decimal after a clinical word",
                                        "a field list's line with no cue or pattern for it",
                                        "a score after its scale's name (scores.txt)",
-                                       "a value in a list of values that are no years"};
+                                       "a value in a list of values that are no years",
+                                       "a heading's word before its colon (fields.c)",
+                                       "a clinical service after a clinician's name (fields.c)"};
 
 typedef struct {
     uint8_t why;
@@ -2091,6 +2094,14 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
             return cf_fail(err, CF_EINTERNAL, "out of memory for the model's scores");
         }
         if (deid__field_lines(c, field)) field_filter(c, lab, evd, field, ki);
+        /* a heading's word, a service after a clinician's name (fields.c, round 10) */
+        deid__layout_labels(c, lab, evd, field);
+        for (size_t q = 0; q < T; q++)
+            if (field[q]) {
+                lab[q] = -1;
+                uint8_t why = field[q] == 1 ? KEEP_HEADING : KEEP_SERVICE;
+                ki[q] = (keepinfo){why, (int32_t)q, (int32_t)q, (int32_t)q, (int32_t)q};
+            }
         free(field);
         score_filter(c, lab, evd, ki);
         value_filter(c, lab, evd, ki);
