@@ -1134,6 +1134,17 @@ static void test_layout_labels(void) {
     deid_explained *ex = NULL;
     size_t nx = 0;
     cf_err e2 = {0};
+    /* a count of culture bottles after the culture's date is no date (the round 9 build took
+       "3/2 2/2" as one date); the date itself stays */
+    const char *bcx = "BCX 3/2 2/2 GPC, ON VANC.\nBlood cx from 3/2 2/2 GNR, on cefepime.\n";
+    EXPECT_CLEAN(bcx, "2/2 GPC");
+    EXPECT_CLEAN(bcx, "2/2 GNR");
+    EXPECT_TYPE(bcx, "3/2", DEID_DATE);
+    EXPECT_TYPE("Blood cx from 3/2 2/2 GNR.", "3/2", DEID_DATE);
+    /* a nurse's shift after her initial (clinical_keep_post.txt): the initial stays removed */
+    const char *rn = "PT SLEPT WELL PER M (NIGHT RN).\n";
+    EXPECT_CLEAN(rn, "NIGHT");
+    EXPECT_TYPE(rn, "M", DEID_NAME);
     REQUIRE(deid_find_explain(R, rad, strlen(rad), NULL, &ex, &nx, &e2) == CF_OK);
     int heading = 0;
     for (size_t k = 0; k < nx; k++)

@@ -156,7 +156,35 @@ static int label_word(const tok *t) {
 
 static int name_label(int y) { return y == DEID_NAME || y == DEID_LOCATION || y == DEID_ORGANIZATION; }
 
-/* Round 10: two places of a note where a word the model took for a name, place or organisation is
+static int num_at(const ctx *c, size_t q) { return q < c->nt && c->t[q].shape0 == SH_NUM; }
+/* exactly one character ch between words j-1 and j */
+static int joined_by(const ctx *c, size_t j, char ch) {
+    return j > 0 && j < c->nt && c->t[j].s == c->t[j - 1].e + 1 && c->text[c->t[j - 1].e] == ch;
+}
+static long small_value(const ctx *c, size_t q) {
+    const tok *t = &c->t[q];
+    if (t->e - t->s > 2) return -1;
+    long v = 0;
+    for (size_t k = t->s; k < t->e; k++) v = v * 10 + (c->text[k] - '0');
+    return v;
+}
+
+/* Words q, q+1 are "N/M", N <= M <= 4, right after a month/day ("3/2") and a space, with a
+ * clinical word after them ("GPC", "GNR"): how many of a culture's bottles grew, not a date. A
+ * fraction with no date before it ("BCx 3/4 GPC") stays a date. */
+static int bottle_count(const ctx *c, size_t q) {
+    if (!num_at(c, q) || !num_at(c, q + 1) || !joined_by(c, q + 1, '/')) return 0;
+    if (!num_at(c, q - 1) || !num_at(c, q - 2) || !joined_by(c, q - 1, '/') || joined_by(c, q - 2, '/')) return 0;
+    if (!deid__gap_info(c, q).space_only || !deid__gap_info(c, q + 2).space_only) return 0;
+    if (q + 3 < c->nt && joined_by(c, q + 2, '/')) return 0;
+    long n = small_value(c, q), m = small_value(c, q + 1);
+    if (n < 0 || m < 1 || n > m || m > 4) return 0;
+    const tok *w = &c->t[q + 2];
+    return w->known < 0 && !(w->f & (F_STOP | KEEP_NAME_FLAGS)) &&
+           ((w->f & F_KEEP) || ((w->f & F_MEDICAL) && !(w->f & F_ENGLISH)));
+}
+
+/* Round 10: places of a note where a word the model took for a name, place or organisation is
  * a label of the note's own layout (docs/DEID.md, Round 10):
  *  - a heading: one to three words opening a line, the last one just before a colon, each a common
  *    or clinical word that is no listed name ("RADIOLOGIST: Opal Quill", "DX: sepsis"); what
@@ -166,7 +194,9 @@ static int name_label(int y) { return y == DEID_NAME || y == DEID_LOCATION || y 
  *    organisation label: "Nozipho, DCH" is mostly a facility) that is no common English word and
  *    no listed name, after a comma that follows a word labelled a name, and closing its line or
  *    followed by a comma ("Dr. Quill, ORTHO, Kessler 7").
- * Sets keep[q] to 1 (heading) or 2 (service) for such labelled words; keep has c->nt bytes. */
+ * and in a date's place, a count of culture bottles ("BCx 3/2 2/2 GPC": bottle_count).
+ * Sets keep[q] to 1 (heading), 2 (service) or 3 (count) for such labelled words; keep has c->nt
+ * bytes. */
 void deid__layout_labels(const ctx *c, const int8_t *lab, const uint8_t *evd, uint8_t *keep) {
     size_t T = c->nt;
     memset(keep, 0, T ? T : 1);
@@ -207,5 +237,7 @@ void deid__layout_labels(const ctx *c, const int8_t *lab, const uint8_t *evd, ui
             }
             keep[q] = 2;
         }
+        /* a count of culture bottles after the culture's date: "BCx 3/2 2/2 GPC" */
+        if (q >= 2 && q + 2 < T && lab[q] == DEID_DATE && lab[q + 1] == DEID_DATE && bottle_count(c, q)) keep[q] = keep[q + 1] = 3;
     }
 }

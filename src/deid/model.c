@@ -1200,7 +1200,7 @@ size_t deid__date_trim_clock(const char *t, size_t s, size_t e) {
  * or fewer is no name or place alone. The rules and what each was measured against:
  * docs/DEID.md, Round 8. */
 enum { KEEP_NO = 0, KEEP_WORD, KEEP_POST, KEEP_RUN, KEEP_NUMBER, KEEP_FRACTION, KEEP_DECIMAL, KEEP_FIELD, KEEP_SCORE, KEEP_VALUE,
-       KEEP_HEADING, KEEP_SERVICE };
+       KEEP_HEADING, KEEP_SERVICE, KEEP_COUNT };
 static const char *const KEEP_WHY[] = {"", "clinical word list entry", "clinical_keep_post.txt entry",
                                        "a word never a name alone (not_name) in a run with a kept clinical word",
                                        "a number alone is no name or place",
@@ -1209,7 +1209,8 @@ static const char *const KEEP_WHY[] = {"", "clinical word list entry", "clinical
                                        "a score after its scale's name (scores.txt)",
                                        "a value in a list of values that are no years",
                                        "a heading's word before its colon (fields.c)",
-                                       "a clinical service after a clinician's name (fields.c)"};
+                                       "a clinical service after a clinician's name (fields.c)",
+                                       "a count of culture bottles after the culture's date (fields.c)"};
 
 typedef struct {
     uint8_t why;
@@ -2099,7 +2100,7 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
         for (size_t q = 0; q < T; q++)
             if (field[q]) {
                 lab[q] = -1;
-                uint8_t why = field[q] == 1 ? KEEP_HEADING : KEEP_SERVICE;
+                uint8_t why = field[q] == 1 ? KEEP_HEADING : field[q] == 2 ? KEEP_SERVICE : KEEP_COUNT;
                 ki[q] = (keepinfo){why, (int32_t)q, (int32_t)q, (int32_t)q, (int32_t)q};
             }
         free(field);
