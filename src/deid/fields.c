@@ -200,10 +200,15 @@ static int bottle_count(const ctx *c, size_t q) {
 void deid__layout_labels(const ctx *c, const int8_t *lab, const uint8_t *evd, uint8_t *keep) {
     size_t T = c->nt;
     memset(keep, 0, T ? T : 1);
+    int labelled = 0; /* most notes have no name or date label left: nothing to do */
+    for (size_t q = 0; q < T && !labelled; q++) labelled = lab[q] >= 0 && (name_label(lab[q]) || lab[q] == DEID_DATE);
+    if (!labelled) return;
     for (size_t q = 0; q < T; q++) {
         if (evd[q] & (1u << DEID_SRC_KNOWN)) continue;
-        /* a heading: q opens a line, and a colon follows one of q..q+2 */
-        if (q == 0 || deid__gap_info(c, q).nl) {
+        /* a heading: q opens a line, and a colon follows one of q..q+2 (one of them labelled) */
+        int near = 0;
+        for (size_t z = q; z < T && z < q + 3; z++) near |= lab[z] >= 0 && name_label(lab[z]);
+        if (near && (q == 0 || deid__gap_info(c, q).nl)) {
             size_t e = q;
             int found = 0, any = 0;
             for (; e < T && e < q + 3; e++) {
