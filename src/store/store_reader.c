@@ -158,8 +158,9 @@ static int count_v1(store *s, cf_err *err);
 static int open_store(store *s, const char *path, int summary_only, cf_err *err) {
     memset(s, 0, sizeof *s);
     if (sodium_init() < 0) return cf_fail(err, CF_EINTERNAL, "libsodium failed to initialise");
-    int rc = file_map(path, "store", STORE_HEADER_SIZE, &s->map, &s->map_len, err);
+    int rc = file_map_fd(path, "store", STORE_HEADER_SIZE, &s->map, &s->map_len, &s->fd, err);
     if (rc) return rc;
+    s->fd_open = 1;
     if (!(s->path = strdup(path))) {
         store_close(s);
         return cf_fail(err, CF_EINTERNAL, "out of memory");
@@ -307,6 +308,7 @@ int store_open_summary(store *s, const char *path, cf_err *err) { return open_st
 
 void store_close(store *s) {
     if (s->map) munmap(s->map, s->map_len);
+    if (s->fd_open) close(s->fd);
     if (s->decoded) munmap(s->decoded, s->decoded_len);
     free(s->summary_buf);
     free(s->path);
