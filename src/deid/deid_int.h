@@ -89,6 +89,10 @@ typedef struct {
     size_t mask;
 } deid_lexindex;
 
+/* Kinds of slots.tsv (round 10), in the order of rules.c's SLOT_KINDS. */
+enum { DEID_SLOT_MESSAGE = 0, DEID_SLOT_ABOUT, DEID_SLOT_YEAR, DEID_SLOT_DISPO, DEID_SLOT_FACILITY, DEID_SLOT_SIGN,
+       DEID_SLOT_INITIAL, DEID_SLOT_PART, DEID_SLOT_KINDS };
+
 struct deid_model; /* the fitted model that combines the evidence (model.c) */
 
 struct deid_text_rules {
@@ -114,6 +118,10 @@ struct deid_text_rules {
        fraction N/MAX after the scale's name is a score, not a date (model.c, score_filter) */
     strmap scores;
     int scores_max_words;
+    /* slots.tsv (round 10): per kind (DEID_SLOT_*), phrases that open a slot a line's structure
+       gives an identifier ("call ... re X,", "rehab - X", "quit 1987"); read after the model */
+    strmap slots[DEID_SLOT_KINDS];
+    int slots_max_words[DEID_SLOT_KINDS];
     uint32_t pflags_cap;
     char anchor_kinds[32][32]; /* names of the a_* cue kinds, by bit - DEID_ANCHOR_BASE */
     int n_anchor_kinds;

@@ -1615,6 +1615,202 @@ static void one_case_addresses(const ctx *c, int8_t *lab) {
     }
 }
 
+/* ---- round 10: slots a line's structure gives an identifier --------------------------------
+ * After the model and the keep filter, in every casing: words the model left where the shape of
+ * the line says an identifier stands (slots.tsv names the openers; docs/DEID.md, "Round 10
+ * (recall)"). These slots were what the model missed on real notes in every casing alike: the
+ * generator had never written them, so no weight was learned for them. Each rule needs its
+ * opener and a closing shape, and never takes a clinical, stop, cue, measure or unit word. */
+
+/* A slots.tsv phrase of kind k ending at word j (its first word), or -1. */
+static long slot_ending_at(const ctx *c, int k, size_t j) {
+    for (int n = c->r->slots_max_words[k]; n >= 1; n--)
+        if ((size_t)n <= j + 1 && phrase_is(c, &c->r->slots[k], j + 1 - (size_t)n, j)) return (long)(j + 1 - (size_t)n);
+    return -1;
+}
+
+/* The number of words of a slots.tsv phrase of kind k starting at word j, or 0. */
+static int slot_starting_at(const ctx *c, int k, size_t j) {
+    for (int n = c->r->slots_max_words[k]; n >= 1; n--)
+        if (j + (size_t)n <= c->nt && phrase_is(c, &c->r->slots[k], j, j + (size_t)n - 1)) return n;
+    return 0;
+}
+
+static const deid_flags SLOT_BAD = F_STOP | F_MEASURE | F_MONTH | F_WEEKDAY | F_TITLE | F_UNIT | F_PRONOUN |
+                                   F_NAME_BEFORE | F_NAME_IS | F_PLACE_BEFORE | F_PLACE_WEAK | F_ORG_BEFORE |
+                                   F_ADDR_BEFORE | F_NAME_WEAK | F_NAME_AFTER | F_KIN | F_KEEP | F_EPONYM |
+                                   F_DRUG_BEFORE | F_STATE_ABBR;
+
+/* Word i may be a person's name in a slot: letters, no clinical, stop, cue, measure or unit
+ * word; a listed given or family name (common words too: "Faith", "Ray"), a word in no list,
+ * or in a mixed-case note a capitalised word that does not open its line. */
+static int slot_name_word(const ctx *c, size_t i) {
+    const tok *t = &c->t[i];
+    if (t->nletters < 2 || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM) return 0;
+    if (((t->f | t->start | t->cue_end) & SLOT_BAD) || keep_word(t) || t->clin_shape) return 0;
+    if (slot_starting_at(c, DEID_SLOT_ABOUT, i) || slot_starting_at(c, DEID_SLOT_MESSAGE, i)) return 0;
+    if (t->f & (F_FIRST | F_LAST)) return 1;
+    if (t->oov) return 1;
+    return !c->lower_doc && !c->upper_doc && t->shape0 == SH_CAP && !t->sent;
+}
+
+/* What separates word j-1 from word j, spaces left out: "" (spaces only), "-", ":", "," ... */
+static int gap_mark(const ctx *c, size_t j, char *mark, size_t cap) {
+    size_t a = c->t[j - 1].e, b = c->t[j].s, n = 0;
+    for (size_t q = a; q < b; q++) {
+        char ch = c->text[q];
+        if (ch == ' ' || ch == '\t') continue;
+        if (n + 1 >= cap) return 0;
+        mark[n++] = ch;
+    }
+    mark[n] = 0;
+    return 1;
+}
+
+/* The run of words ending at z closes where the slot ends: the text's end, a line break, a
+ * comma, colon, semicolon, full stop, dash, slash or bracket. */
+static int slot_closes(const ctx *c, size_t z) {
+    if (z + 1 >= c->nt) return 1;
+    gapinfo g = deid__gap_info(c, z + 1);
+    if (g.nl || g.comma || g.colon || g.sentence || g.period) return 1;
+    char m[8];
+    if (!gap_mark(c, z + 1, m, sizeof m)) return 1;
+    return m[0] == '-' || m[0] == '/' || m[0] == '(' || m[0] == ')';
+}
+
+/* "call from son (Ned) re Faith, ...", "VM from dtr re: MR DUBOIS -": one to three name words
+ * after "re"/"regarding" on a line that holds a message word before it, closed by punctuation. */
+static void slot_message(const ctx *c, int8_t *lab, size_t i) {
+    int n = slot_starting_at(c, DEID_SLOT_ABOUT, i);
+    if (!n || i == 0) return;
+    int msg = 0;
+    for (size_t q = i; q > 0 && !msg && i - q < 14; q--) {
+        if (deid__gap_info(c, q).nl) break;
+        msg = slot_ending_at(c, DEID_SLOT_MESSAGE, q - 1) >= 0;
+    }
+    if (!msg) return;
+    size_t j = i + (size_t)n;
+    if (j >= c->nt || deid__gap_info(c, j).nl) return;
+    char m[8];
+    if (!gap_mark(c, j, m, sizeof m) || (m[0] && strcmp(m, ":"))) return;
+    if (c->t[j].cue_end & F_TITLE) { /* "re Mrs Dubois": the model reads the title; the name may follow */
+        j++;
+        if (j >= c->nt || !same_line(c, j)) return;
+    }
+    size_t z = j;
+    if (!slot_name_word(c, j)) return;
+    while (z + 1 < c->nt && z + 1 < j + 3 && deid__gap_info(c, z + 1).space_only && slot_name_word(c, z + 1)) z++;
+    if (!slot_closes(c, z)) return;
+    for (size_t q = j; q <= z; q++)
+        if (lab[q] < 0) lab[q] = DEID_NAME;
+}
+
+/* "quit 1987", "quit etoh 2003", "PSH: TKR R 1988", "dx'd 2004": a year-shaped number (1930 to
+ * 2029) after a history word of slots.tsv at most three words before it in its clause, the words
+ * between no numbers; not joined to another number, not before a unit. */
+static void slot_year(const ctx *c, int8_t *lab, size_t i) {
+    const tok *t = &c->t[i];
+    if (lab[i] >= 0 || t->shape0 != SH_NUM || t->e - t->s != 4 || joined_number(c, i) || i == 0) return;
+    long v = num_value(c, i);
+    if (v < 1930 || v > 2029) return;
+    if (i + 1 < c->nt && same_line(c, i + 1) && (c->t[i + 1].f & (F_MEASURE | F_UNIT))) return;
+    for (size_t p = i; p > 0 && i - p < 4; p--) {
+        size_t q = p - 1;
+        if (clause_break(c, p) || deid__gap_info(c, p).nl) return;
+        if (q + 1 < i && (c->t[q + 1].shape0 == SH_NUM || (c->t[q + 1].f & (F_MEASURE | F_UNIT)))) return;
+        if (slot_ending_at(c, DEID_SLOT_YEAR, q) >= 0) {
+            lab[i] = DEID_DATE;
+            return;
+        }
+    }
+}
+
+/* "Disposition: rehab - Maple Terrace", "Dispo: SNF - Willow Glen Nursing and Rehab": after a
+ * disposition word and a dash or colon, a run of name and facility words to the clause's end or
+ * a lower-case verb. It needs a word that is no facility word and, in a mixed-case note, capitals
+ * on every such word; in one case a listed name or place that is no clinical word, a word in no
+ * list, or a facility suffix after a common word ("maple terrace"; "bed offer pending" is none). */
+static void slot_dispo(const ctx *c, int8_t *lab, size_t p) {
+    if (slot_ending_at(c, DEID_SLOT_DISPO, p) < 0 || p + 1 >= c->nt) return;
+    char m[8];
+    size_t j = p + 1;
+    if (deid__gap_info(c, j).nl || !gap_mark(c, j, m, sizeof m) || (strcmp(m, "-") && strcmp(m, ":"))) return;
+    int one_case = c->lower_doc || c->upper_doc, other = 0;
+    size_t last_named = (size_t)-1, last_suffix = (size_t)-1;
+    for (size_t z = j; z < c->nt && z < j + 6; z++) {
+        if (z > j && !deid__gap_info(c, z).space_only) break;
+        const tok *t = &c->t[z];
+        int fac = phrase_is(c, &c->r->slots[DEID_SLOT_FACILITY], z, z);
+        int part = !fac && phrase_is(c, &c->r->slots[DEID_SLOT_PART], z, z);
+        int connector = part && t->nletters <= 3 && (t->f & F_STOP); /* "and", "of", "the", "at" */
+        /* in mixed case every word of the name but a connector has its capital */
+        if (!one_case && !connector && t->shape0 != SH_CAP && t->shape0 != SH_UPPER) break;
+        if (fac || part) {
+            if (fac && other) last_suffix = z;
+            continue;
+        }
+        if (t->nletters < 2 || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM) break;
+        if (((t->f | t->start) & (SLOT_BAD & ~(F_PLACE_WEAK | F_NAME_WEAK))) || keep_word(t) || t->clin_shape) break;
+        other = 1;
+        if (((t->f & (F_FIRST | F_LAST | F_PLACE)) && !(t->f & (F_ENGLISH | F_MEDICAL | F_NOT_NAME))) || t->oov)
+            last_named = z;
+    }
+    /* the name ends at its last facility word after a name word ("Maple Terrace [has bed]"), or
+       at its last listed or unlisted name word ("Stonebridge") */
+    size_t end = last_suffix != (size_t)-1 ? last_suffix : last_named;
+    if (end == (size_t)-1) return;
+    for (size_t q = j; q <= end; q++)
+        if (lab[q] < 0 || lab[q] == DEID_NAME) lab[q] = DEID_ORGANIZATION;
+}
+
+/* "Radiologist: Hunter Frost / Dr. R. Nowak", "Signed: DANA LEE": after a signing role and a
+ * colon, one to three name words closed at the line's end, a slash or a comma; one word alone
+ * must be a listed name that is no common word or a word in no list. */
+static void slot_sign(const ctx *c, int8_t *lab, size_t p) {
+    if (slot_ending_at(c, DEID_SLOT_SIGN, p) < 0 || p + 1 >= c->nt) return;
+    char m[8];
+    size_t j = p + 1;
+    if (deid__gap_info(c, j).nl || !gap_mark(c, j, m, sizeof m) || strcmp(m, ":")) return;
+    if (c->t[j].cue_end & F_TITLE) return; /* "Attending: Dr X": the model reads the title */
+    if (!slot_name_word(c, j)) return;
+    size_t z = j;
+    while (z + 1 < c->nt && z + 1 < j + 3 && deid__gap_info(c, z + 1).space_only && slot_name_word(c, z + 1)) z++;
+    if (!slot_closes(c, z)) return;
+    if (z == j) {
+        const tok *t = &c->t[j];
+        if (!(t->oov || ((t->f & (F_FIRST | F_LAST)) && !(t->f & (F_ENGLISH | F_MEDICAL | F_NOT_NAME))))) return;
+    }
+    for (size_t q = j; q <= z; q++)
+        if (lab[q] < 0) lab[q] = DEID_NAME;
+}
+
+/* "reviewed w/ R, ok to ...", "per W (night RN)": one letter after "per", "w/", "d/w" closed by a
+ * comma, semicolon or bracket, or at the line's end. */
+static void slot_initial(const ctx *c, int8_t *lab, size_t i) {
+    const tok *t = &c->t[i];
+    if (lab[i] >= 0 || i == 0 || t->e - t->s != 1 || t->nletters != 1 || !same_line(c, i)) return;
+    if (slot_ending_at(c, DEID_SLOT_INITIAL, i - 1) < 0) return;
+    char m[8];
+    /* a space before the letter: "w/o", "s/p" are shorthand */
+    if (!gap_mark(c, i, m, sizeof m) || (m[0] && strcmp(m, "/")) || c->text[c->t[i].s - 1] != ' ') return;
+    if (i + 1 < c->nt) {
+        gapinfo g = deid__gap_info(c, i + 1);
+        if (!gap_mark(c, i + 1, m, sizeof m)) return;
+        if (!(g.nl || !strcmp(m, ",") || !strcmp(m, ";") || m[0] == '(')) return;
+    }
+    lab[i] = DEID_NAME;
+}
+
+static void slot_rules(const ctx *c, int8_t *lab) {
+    for (size_t i = 0; i < c->nt; i++) {
+        slot_message(c, lab, i);
+        slot_year(c, lab, i);
+        slot_dispo(c, lab, i);
+        slot_sign(c, lab, i);
+        slot_initial(c, lab, i);
+    }
+}
+
 /* Unlabels the words the filter keeps; ki[i].why says why (ki may be NULL). */
 static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const float *P, keepinfo *ki) {
     size_t T = c->nt;
@@ -2078,6 +2274,7 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
     one_case_names(c, lab);
     one_case_addresses(c, lab);
     if (ki) keep_filter(c, lab, evd, P, ki);
+    slot_rules(c, lab);
     /* a list of fields (code titles, item labels): names only with the field's own cue */
     if (ki) {
         uint8_t *field = cf_malloc(T + 1);

@@ -1819,6 +1819,130 @@ int synth_note_write(const synth_note_context *ctx, int kind, int casing, uint64
     return synth_note_write_ex(ctx, kind, casing, seed, NULL, out, err);
 }
 
+/* ---- round 10: stress notes for the recall classes of real notes ---------------------------
+ * Telephone messages, dispositions, history years, requests and sign-offs, each identifier in
+ * a role its structure shows (the slot after "re" in a call line, after "rehab -", after
+ * "quit", a signature line) with names of every kind, common words among them, and traps of the
+ * same shapes with no PHI. Written for measurement only (SYNTH_NOTE_MESSAGE). */
+static void msg_patient(nb *b) {
+    const synth_note_context *c = b->c;
+    char tmp[2 * SYNTH_FIELD + 8];
+    switch (pick(b, 6)) {
+    case 0: case 1: phi(b, DEID_NAME, c->nickname[0] ? c->nickname : c->patient.given); break; /* "Faith", "Skip" */
+    case 2: phi(b, DEID_NAME, c->patient.given); break;
+    case 3: snprintf(tmp, sizeof tmp, "%s %s", c->patient.given, c->patient.family); phi(b, DEID_NAME, tmp); break;
+    case 4: put(b, ONE(b, "Mrs ", "Mr. ", "Mr ", "Ms. ")); phi(b, DEID_NAME, c->patient.family); break;
+    default: phi(b, DEID_NAME, c->nickname[0] ? c->nickname : c->patient.given); break;
+    }
+}
+
+static void msg_caller(nb *b) {
+    int i = rel_i(b);
+    const synth_note_context *c = b->c;
+    if (i < 0 || chance(b, 15)) {
+        put(b, ONE(b, "nurse ", "RN ", "the nurse "));
+        if (c->n_clinicians) phi(b, DEID_NAME, c->clinician[0].given);
+        else put(b, "on duty");
+        put(b, " at ");
+        phi(b, DEID_LOCATION, c->facility);
+        return;
+    }
+    const synth_person *p = &c->relative[i];
+    const char *rel = kin_word(b, c->relation[i]);
+    switch (pick(b, 4)) {
+    case 0: putf(b, "%s (", rel); phi(b, DEID_NAME, p->given); put(b, ")"); break;
+    case 1: putf(b, "%s, ", rel); phi(b, DEID_NAME, p->given); put(b, ","); break;
+    case 2: putf(b, "%s ", rel); phif(b, DEID_NAME, "%s %s", p->given, p->family); break;
+    default: putf(b, "%s ", rel); phi(b, DEID_NAME, p->given); break;
+    }
+}
+
+static void msg_year(nb *b, int lo, int span) { phif(b, DEID_DATE, "%d", lo + pick(b, span)); }
+
+static void message_line(nb *b) {
+    const synth_note_context *c = b->c;
+    const synth_person *p = clin(b);
+    char tmp[2 * SYNTH_FIELD + 8];
+    switch (pick(b, 9)) {
+    case 0: case 1: /* a call about the patient */
+        put(b, ONE(b, "Call from ", "Rec'd call from ", "rec'd call from ", "Message from ", "VM from ", "Phone call from ",
+                   "Spoke w/ "));
+        msg_caller(b);
+        put(b, ONE(b, " re ", " re: ", " RE ", " regarding "));
+        msg_patient(b);
+        put(b, ONE(b, ", ", ": ", " - ", ", "));
+        put(b, ONE(b, "pt refusing to eat. ", "wants to know if pt can take ibuprofen. ", "pt fell last night, no injury. ",
+                   "asking about d/c date. ", "temp 100.8, cough. ", "c/o dizziness since yesterday. "));
+        put(b, ONE(b, "CB ", "cb ", "Call back ", "callback # "));
+        phi(b, DEID_PHONE, c->phone);
+        put(b, "\n");
+        break;
+    case 2: /* who reviewed or gave an order: an initial or a given name */
+        put(b, ONE(b, "Reviewed w/ ", "reviewed with ", "D/w ", "Per ", "per ", "Discussed w/ "));
+        if (p && chance(b, 60)) phif(b, DEID_NAME, "%c", p->given[0]);
+        else if (p) phi(b, DEID_NAME, chance(b, 50) ? p->given : p->family);
+        else put(b, "team");
+        put(b, ONE(b, ", ok to increase lasix to 40 BID x3d.\n", " (night RN) pt agitated 0200-0400.\n",
+                   ", hold coumadin tonight.\n", " cont IVF NS 500cc x2.\n"));
+        break;
+    case 3: /* the disposition facility */
+        put(b, ONE(b, "Disposition: rehab - ", "Dispo: SNF - ", "D/C to rehab: ", "DISPOSITION: REHAB - ", "Dispo: ",
+                   "Pt expressed frustration w/ ", "Screening for rehab: "));
+        phi(b, DEID_LOCATION, c->facility);
+        put(b, ONE(b, "\n", " and asked about transfer closer to home.\n", " has bed tomorrow.\n", ", awaiting auth.\n"));
+        break;
+    case 4: /* history with years */
+        put(b, ONE(b, "Former smoker 40 pk-yr, quit ", "SH: ex-smoker, quit ", "PSH: TKR R ", "s/p CABG ", "dx'd ",
+                   "Retired machinist, quit etoh "));
+        msg_year(b, 1965, 55);
+        put(b, ONE(b, ".\n", "\n", ". Lives alone.\n"));
+        break;
+    case 5: /* a request with a service and a ward */
+        put(b, ONE(b, "Requesting: Dr ", "Requesting: ", "Referring: Dr. ", "Consult requested by "));
+        if (p) phif(b, DEID_NAME, "%s %s", p->given, p->family);
+        put(b, ONE(b, ", MICU, ", ", ortho, ", ", cardiology, ", ", gen surg, ", " (medicine), "));
+        ward_ref(b);
+        put(b, "\n");
+        break;
+    case 6: /* sign-offs */
+        if (!p) break;
+        switch (pick(b, 6)) {
+        case 0: put(b, "- "); phif(b, DEID_NAME, "%c%c", p->given[0], p->family[0]); put(b, ONE(b, " RRT pgr ", " RN pgr ", " RT x"));
+            phi(b, DEID_PHONE, c->pager); put(b, "\n"); break;
+        case 1: put(b, ONE(b, "Radiologist: ", "Attending: ", "Signed: ", "Dictated by: ")); phif(b, DEID_NAME, "%s %s", p->given, p->family);
+            put(b, ONE(b, " / Dr. ", "\n", ", MD\n")); if (b->t.len && b->t.p[b->t.len - 1] != '\n') { phif(b, DEID_NAME, "%c. %s", c->clinician[0].given[0], c->clinician[0].family); put(b, "\n"); } break;
+        case 2: snprintf(tmp, sizeof tmp, "%c%s", p->given[0], p->family); for (char *q = tmp; *q; q++) if (*q >= 'A' && *q <= 'Z') *q = (char)(*q + 32);
+            put(b, "/"); phi(b, DEID_NAME, tmp); put(b, "/\n"); break;
+        case 3: phif(b, DEID_NAME, "%s %s", p->given, p->family); put(b, ONE(b, ", RN\n", ", LICSW\n", " RN\n", ", PharmD\n")); break;
+        case 4: phif(b, DEID_NAME, "%c. %s", p->given[0], p->family); put(b, ONE(b, " RN\n", " RRT\n", ", NP\n")); break;
+        default: put(b, "D: "); date_ref(b, 1, 1); put(b, " T: "); date_ref(b, 2, 1); put(b, " ");
+            phif(b, DEID_NAME, "%c%c", p->given[0], p->family[0]); put(b, "/"); phif(b, DEID_NAME, "%c%c", 'a' + pick(b, 26), 'a' + pick(b, 26)); put(b, "\n"); break;
+        }
+        break;
+    case 7: /* a name opening the note, with no cue */
+        phi(b, DEID_NAME, c->nickname[0] ? c->nickname : c->patient.given);
+        put(b, ONE(b, " lethargic ox1 MAE VSS on 2LNC sats 95\n", " resting comfortably, no c/o pain.\n", " OOB to chair x2, tol well.\n"));
+        break;
+    default: /* traps of the same shapes, no PHI */
+        put(b, ONE(b, "Call from pharmacy re coumadin dosing, ok per MD.\n", "rec'd call from lab re: K 5.9, repeat sent.\n",
+                   "Message from VNA re dressing supplies, will fax order.\n", "Former smoker, quit 2 yrs ago.\n",
+                   "Dispo: home w/ VNA.\n", "Disposition: rehab - bed offer pending.\n", "Reviewed w/ team, ok to continue.\n",
+                   "D/w PT and OT, will reassess.\n", "Requesting: cardiology, re new afib.\n", "per MD, hold 2100 dose.\n",
+                   "Call from son re visiting hours, info given.\n", "rehab - pt declined.\n", "- pt aware of plan.\n",
+                   "PSH: TKR R, CCY, appy.\n", "Dispo: SNF - awaiting bed.\n", "Radiologist: see final report.\n"));
+        break;
+    }
+}
+
+static void message_note(nb *b) {
+    put(b, ONE(b, "Tel call ", "Phone note ", "TELEPHONE ENCOUNTER ", "Message ", "Case mgmt note "));
+    date_ref(b, pick(b, 5), 0);
+    put(b, "\n");
+    int n = 3 + pick(b, 4);
+    for (int k = 0; k < n; k++) message_line(b);
+    if (chance(b, 50)) signature(b);
+}
+
 int synth_note_write_ex(const synth_note_context *ctx, int kind, int casing, uint64_t seed,
                         const synth_namelists *filler, synth_note *out, cf_err *err) {
     memset(out, 0, sizeof *out);
@@ -1846,6 +1970,7 @@ int synth_note_write_ex(const synth_note_context *ctx, int kind, int casing, uin
     case SYNTH_NOTE_ED: ed_note(&b); break;
     case SYNTH_NOTE_DICTATED: dictated_note(&b); break;
     case SYNTH_NOTE_THERAPY: therapy_note(&b); break;
+    case SYNTH_NOTE_MESSAGE: message_note(&b); break;
     default: event_note(&b); break;
     }
     put(&b, "");
@@ -2076,7 +2201,9 @@ int synth_notes_generate_ex(synth_notes *out, const char *rules_dir, int which, 
         synth_note_context ctx;
         uint64_t s = seed * 1000003ULL + i;
         synth_context_random(nl, s, &ctx);
-        int kind = (style & SYNTH_GEN_HELDOUT_STYLE) ? SYNTH_NOTE_EVENT : (int)(i % SYNTH_NOTE_EVENT);
+        int kind = (style & SYNTH_GEN_MESSAGE_STYLE)   ? SYNTH_NOTE_MESSAGE
+                   : (style & SYNTH_GEN_HELDOUT_STYLE) ? SYNTH_NOTE_EVENT
+                                                       : (int)(i % SYNTH_NOTE_EVENT);
         /* every casing, mixed most often (half the notes), upper and lower a quarter each; or
            upper and lower a half each */
         size_t blk = i / SYNTH_NOTE_EVENT;
