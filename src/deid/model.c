@@ -1736,7 +1736,7 @@ static void slot_dispo(const ctx *c, int8_t *lab, size_t p) {
     size_t j = p + 1;
     if (deid__gap_info(c, j).nl || !gap_mark(c, j, m, sizeof m) || (strcmp(m, "-") && strcmp(m, ":"))) return;
     int one_case = c->lower_doc || c->upper_doc, other = 0;
-    size_t last_named = (size_t)-1, last_suffix = (size_t)-1;
+    size_t last_named = (size_t)-1, last_suffix = (size_t)-1, first = j;
     for (size_t z = j; z < c->nt && z < j + 6; z++) {
         if (z > j && !deid__gap_info(c, z).space_only) break;
         const tok *t = &c->t[z];
@@ -1750,7 +1750,8 @@ static void slot_dispo(const ctx *c, int8_t *lab, size_t p) {
             continue;
         }
         if (t->nletters < 2 || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM) break;
-        if (((t->f | t->start) & (SLOT_BAD & ~(F_PLACE_WEAK | F_NAME_WEAK))) || keep_word(t) || t->clin_shape) break;
+        if (((t->f | t->start) & SLOT_BAD) || keep_word(t) || t->clin_shape) break; /* "transfer to X" */
+        if (!other) first = z;
         other = 1;
         if (((t->f & (F_FIRST | F_LAST | F_PLACE)) && !(t->f & (F_ENGLISH | F_MEDICAL | F_NOT_NAME))) || t->oov)
             last_named = z;
@@ -1759,7 +1760,7 @@ static void slot_dispo(const ctx *c, int8_t *lab, size_t p) {
        at its last listed or unlisted name word ("Stonebridge") */
     size_t end = last_suffix != (size_t)-1 ? last_suffix : last_named;
     if (end == (size_t)-1) return;
-    for (size_t q = j; q <= end; q++)
+    for (size_t q = first; q <= end; q++) /* from its first name word: "rehab - the X" */
         if (lab[q] < 0 || lab[q] == DEID_NAME) lab[q] = DEID_ORGANIZATION;
 }
 
