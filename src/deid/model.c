@@ -23,6 +23,7 @@
  * "3/4"), plus its words no such span covers. The record's known strings are always taken. */
 #include "deid/model_int.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1802,6 +1803,98 @@ static void slot_initial(const ctx *c, int8_t *lab, size_t i) {
     lab[i] = DEID_NAME;
 }
 
+/* "..., cardiology, Lowell 7", "(medicine), East 7": after a service and a comma, one word and a
+ * floor number of one or two digits that close the line are a ward (the corpora's wards hold
+ * their floor). Not a bed, room or bay (not_ward), a clinical, measure or cue word. */
+static void slot_ward(const ctx *c, int8_t *lab, size_t i) {
+    const tok *t = &c->t[i];
+    if (i < 2 || i + 1 >= c->nt || t->nletters < 2 || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM) return;
+    const tok *n = &c->t[i + 1];
+    if (n->shape0 != SH_NUM || n->e - n->s > 2 || !deid__gap_info(c, i + 1).space_only || joined_number(c, i + 1)) return;
+    if (!slot_closes(c, i + 1)) return;
+    if (((t->f | t->start) & SLOT_BAD) || keep_word(t) || t->clin_shape || (t->f & F_MEDICAL && !(t->f & (F_FIRST | F_LAST | F_PLACE))))
+        return;
+    if (phrase_is(c, &c->r->slots[DEID_SLOT_NOT_WARD], i, i)) return;
+    if (!c->lower_doc && !c->upper_doc && t->shape0 != SH_CAP && t->shape0 != SH_UPPER) return;
+    char m[8];
+    if (deid__gap_info(c, i).nl || !gap_mark(c, i, m, sizeof m) || (strcmp(m, ",") && strcmp(m, "),"))) return;
+    if (slot_ending_at(c, DEID_SLOT_SERVICE, i - 1) < 0) return;
+    for (size_t q = i; q <= i + 1; q++)
+        if (lab[q] < 0 || lab[q] == DEID_NAME) lab[q] = DEID_LOCATION;
+}
+
+/* "/jdoe/" alone on its line: an electronic signature's user name (letters only, no common,
+ * clinical or cue word). */
+static void slot_username(const ctx *c, int8_t *lab, size_t i) {
+    const tok *t = &c->t[i];
+    if (lab[i] >= 0 || t->nletters < 3 || t->nletters != t->e - t->s || t->e - t->s > 20) return;
+    if (t->s == 0 || c->text[t->s - 1] != '/' || t->e >= c->len || c->text[t->e] != '/') return;
+    size_t a = t->s - 1, b = t->e + 1;
+    while (a > 0 && (c->text[a - 1] == ' ' || c->text[a - 1] == '\t')) a--;
+    while (b < c->len && (c->text[b] == ' ' || c->text[b] == '\t' || c->text[b] == '\r')) b++;
+    if ((a > 0 && c->text[a - 1] != '\n') || (b < c->len && c->text[b] != '\n')) return;
+    if (((t->f | t->start | t->cue_end) & SLOT_BAD) || keep_word(t) || (t->f & (F_ENGLISH | F_MEDICAL))) return;
+    lab[i] = DEID_NAME;
+}
+
+/* Month/day words: word i and i+1 are "M/D" alone (not in a longer chain, not glued to letters),
+ * a month 1-12 and a day 1-31. */
+static int month_day(const ctx *c, size_t i) {
+    if (i + 1 >= c->nt || c->t[i].shape0 != SH_NUM || c->t[i + 1].shape0 != SH_NUM || !gap_is(c, i + 1, '/')) return 0;
+    if (c->t[i].e - c->t[i].s > 2 || c->t[i + 1].e - c->t[i + 1].s > 2) return 0;
+    if ((i > 0 && c->t[i].s == c->t[i - 1].e + 1 && !isspace((unsigned char)c->text[c->t[i].s - 1])) ||
+        (i > 0 && c->t[i].s == c->t[i - 1].e))
+        return 0;
+    if (i + 2 < c->nt && (c->t[i + 2].s == c->t[i + 1].e || (c->t[i + 2].s == c->t[i + 1].e + 1 &&
+                                                              !isspace((unsigned char)c->text[c->t[i + 1].e]) &&
+                                                              c->text[c->t[i + 1].e] != ',' && c->text[c->t[i + 1].e] != '.' &&
+                                                              c->text[c->t[i + 1].e] != ')' && c->text[c->t[i + 1].e] != ';')))
+        return 0;
+    long m = num_value(c, i), d = num_value(c, i + 1);
+    return m >= 1 && m <= 12 && d >= 1 && d <= 31;
+}
+
+/* A date by position: month/day closing the note's first line, a header of at most six words
+ * none of them clinical ("Tel call 9/10", "Phone note 3/2"); or month/day right before a clock
+ * time on its line, not after a clinical word or a number ("drawn 5/2 0530"). */
+static void slot_dates(const ctx *c, int8_t *lab) {
+    /* the first line */
+    size_t z = 0;
+    while (z + 1 < c->nt && !deid__gap_info(c, z + 1).nl) z++;
+    if (c->nt >= 2 && z >= 1 && z <= 7 && month_day(c, z - 1) && lab[z - 1] < 0 && lab[z] < 0) {
+        int ok = 1;
+        for (size_t q = 0; q + 1 < z && ok; q++)
+            ok = c->t[q].shape0 != SH_NUM && !keep_word(&c->t[q]) && !(c->t[q].f & (F_MEASURE | F_UNIT));
+        if (ok) lab[z - 1] = lab[z] = DEID_DATE;
+    }
+    for (size_t i = 1; i + 2 < c->nt; i++) {
+        if (lab[i] >= 0 || lab[i + 1] >= 0 || !month_day(c, i)) continue;
+        size_t k = i + 2;
+        if (!deid__gap_info(c, k).space_only || !clock_time(c, k) || joined_number(c, k)) continue;
+        if (c->text[c->t[k].s] > '2') continue; /* "0530", "1430": a clock written with its leading digit */
+        const tok *p = &c->t[i - 1];
+        if (deid__gap_info(c, i).nl) continue;
+        if (p->shape0 == SH_NUM || p->shape0 == SH_ALNUM || keep_word(p) || (p->f & (F_MEASURE | F_UNIT)) ||
+            ((p->f & F_MEDICAL) && !(p->f & F_ENGLISH)))
+            continue;
+        lab[i] = lab[i + 1] = DEID_DATE;
+    }
+}
+
+/* "SN 302815ZX", "serial # 4471209": after a serial-number word, a code of five digits or more. */
+static void slot_serial(const ctx *c, int8_t *lab, size_t p) {
+    if (slot_ending_at(c, DEID_SLOT_SERIAL, p) < 0 || p + 1 >= c->nt) return;
+    size_t i = p + 1;
+    char m[8];
+    if (deid__gap_info(c, i).nl || !gap_mark(c, i, m, sizeof m) || (m[0] && strcmp(m, ":") && strcmp(m, "#"))) return;
+    const tok *t = &c->t[i];
+    if (lab[i] >= 0 || (t->shape0 != SH_NUM && t->shape0 != SH_ALNUM)) return;
+    int digits = 0;
+    for (size_t q = t->s; q < t->e; q++) digits += c->text[q] >= '0' && c->text[q] <= '9';
+    if (digits < 5) return;
+    lab[i] = DEID_ID;
+}
+
 static void slot_rules(const ctx *c, int8_t *lab) {
     for (size_t i = 0; i < c->nt; i++) {
         slot_message(c, lab, i);
@@ -1809,7 +1902,11 @@ static void slot_rules(const ctx *c, int8_t *lab) {
         slot_dispo(c, lab, i);
         slot_sign(c, lab, i);
         slot_initial(c, lab, i);
+        slot_ward(c, lab, i);
+        slot_username(c, lab, i);
+        slot_serial(c, lab, i);
     }
+    slot_dates(c, lab);
 }
 
 /* Unlabels the words the filter keeps; ki[i].why says why (ki may be NULL). */

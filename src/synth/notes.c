@@ -1863,7 +1863,23 @@ static void message_line(nb *b) {
     const synth_note_context *c = b->c;
     const synth_person *p = clin(b);
     char tmp[2 * SYNTH_FIELD + 8];
-    switch (pick(b, 9)) {
+    switch (pick(b, 11)) {
+    case 9: /* device serials and timed draws */
+        if (chance(b, 50)) {
+            static const char *const dev[] = {"ICD interrogated (model MX-3, SN ", "Pacer check, serial # ", "LVAD controller SN: ",
+                                              "Pump serial "};
+            int k = pick(b, 4);
+            put(b, dev[k]);
+            phif(b, DEID_ID, "%06d%c%c", pick(b, 1000000), 'A' + pick(b, 26), 'A' + pick(b, 26));
+            put(b, k == 0 ? ")\n" : ONE(b, "\n", ", no alarms.\n"));
+        } else {
+            put(b, ONE(b, "Level drawn ", "Cx sent ", "BMP drawn ", "Trough due "));
+            date_ref(b, pick(b, 3), 0);
+            putf(b, " %02d%02d", pick(b, 24), 15 * pick(b, 4));
+            put(b, ONE(b, ", result pending.\n", ".\n", "\n"));
+        }
+        break;
+    case 10: put(b, ONE(b, "Tel f/u ", "Callback ", "Addendum ")); date_ref(b, 1 + pick(b, 3), 0); put(b, "\n"); break;
     case 0: case 1: /* a call about the patient */
         put(b, ONE(b, "Call from ", "Rec'd call from ", "rec'd call from ", "Message from ", "VM from ", "Phone call from ",
                    "Spoke w/ "));
@@ -1871,8 +1887,9 @@ static void message_line(nb *b) {
         put(b, ONE(b, " re ", " re: ", " RE ", " regarding "));
         msg_patient(b);
         put(b, ONE(b, ", ", ": ", " - ", ", "));
-        put(b, ONE(b, "pt refusing to eat. ", "wants to know if pt can take ibuprofen. ", "pt fell last night, no injury. ",
-                   "asking about d/c date. ", "temp 100.8, cough. ", "c/o dizziness since yesterday. "));
+        put(b, ONE(b, "asks whether home meds resume at d/c. ", "reports poor appetite x3 days. ", "slipped in bathroom, denies head strike. ",
+                   "asking when family mtg is. ", "low grade temp at home, productive cough. ", "worried about new confusion. ",
+                   "needs refill of inhalers. ", "wants update on plan. ", "BS running 300s at home. "));
         put(b, ONE(b, "CB ", "cb ", "Call back ", "callback # "));
         phi(b, DEID_PHONE, c->phone);
         put(b, "\n");
@@ -1882,18 +1899,19 @@ static void message_line(nb *b) {
         if (p && chance(b, 60)) phif(b, DEID_NAME, "%c", p->given[0]);
         else if (p) phi(b, DEID_NAME, chance(b, 50) ? p->given : p->family);
         else put(b, "team");
-        put(b, ONE(b, ", ok to increase lasix to 40 BID x3d.\n", " (night RN) pt agitated 0200-0400.\n",
-                   ", hold coumadin tonight.\n", " cont IVF NS 500cc x2.\n"));
+        put(b, ONE(b, ", ok to give extra torsemide dose today.\n", " (eve RN) pt restless most of night.\n",
+                   ", hold coumadin tonight.\n", " bolus LR 250cc then reassess.\n", "; recheck lytes in AM.\n"));
         break;
     case 3: /* the disposition facility */
         put(b, ONE(b, "Disposition: rehab - ", "Dispo: SNF - ", "D/C to rehab: ", "DISPOSITION: REHAB - ", "Dispo: ",
-                   "Pt expressed frustration w/ ", "Screening for rehab: "));
+                   "Family unhappy w/ ", "Rehab screen: "));
         phi(b, DEID_LOCATION, c->facility);
-        put(b, ONE(b, "\n", " and asked about transfer closer to home.\n", " has bed tomorrow.\n", ", awaiting auth.\n"));
+        put(b, ONE(b, "\n", " and would prefer a different facility.\n", " can accept Monday.\n", ", awaiting auth.\n",
+                   " reviewing referral.\n"));
         break;
     case 4: /* history with years */
-        put(b, ONE(b, "Former smoker 40 pk-yr, quit ", "SH: ex-smoker, quit ", "PSH: TKR R ", "s/p CABG ", "dx'd ",
-                   "Retired machinist, quit etoh "));
+        put(b, ONE(b, "Ex-smoker 25 pack-yrs, quit ", "SH: tob x30 yrs, quit ", "PSH: L THA ", "s/p CABG ", "DM2 dx'd ",
+                   "Retired teacher, quit etoh ", "widowed ", "PSH: appy, lap chole "));
         msg_year(b, 1965, 55);
         put(b, ONE(b, ".\n", "\n", ". Lives alone.\n"));
         break;
@@ -1921,13 +1939,14 @@ static void message_line(nb *b) {
         break;
     case 7: /* a name opening the note, with no cue */
         phi(b, DEID_NAME, c->nickname[0] ? c->nickname : c->patient.given);
-        put(b, ONE(b, " lethargic ox1 MAE VSS on 2LNC sats 95\n", " resting comfortably, no c/o pain.\n", " OOB to chair x2, tol well.\n"));
+        put(b, ONE(b, " drowsy but arousable, oriented to self only\n", " slept in naps, denies pain overnight.\n", " up w/ PT to hallway, steady gait.\n"));
         break;
     default: /* traps of the same shapes, no PHI */
         put(b, ONE(b, "Call from pharmacy re coumadin dosing, ok per MD.\n", "rec'd call from lab re: K 5.9, repeat sent.\n",
                    "Message from VNA re dressing supplies, will fax order.\n", "Former smoker, quit 2 yrs ago.\n",
                    "Dispo: home w/ VNA.\n", "Disposition: rehab - bed offer pending.\n", "Reviewed w/ team, ok to continue.\n",
                    "D/w PT and OT, will reassess.\n", "Requesting: cardiology, re new afib.\n", "per MD, hold 2100 dose.\n",
+                   "drawn 2/3 of bag before line clotted.\n", "Pain 3/10 0800, 5/10 by noon.\n", "Model: X2-DR, SN on device card.\n",
                    "Call from son re visiting hours, info given.\n", "rehab - pt declined.\n", "- pt aware of plan.\n",
                    "PSH: TKR R, CCY, appy.\n", "Dispo: SNF - awaiting bed.\n", "Radiologist: see final report.\n"));
         break;
