@@ -1556,7 +1556,9 @@ static void one_case_names(const ctx *c, int8_t *lab) {
                 after = 1;
         }
         /* an unlisted word after a role is as often shorthand ("OT eval", "RN obs") */
-        int take = listed && !common ? kin || role || after : strong ? kin || after : (kin || role) && after;
+        /* round 10: a clause that opens with the name and a charting verb ("..., AMBER AWARE") */
+        int opens = g.nl || g.comma || g.period || g.sentence;
+        int take = listed && !common ? kin || role || after : strong ? kin || after : (kin || role || opens) && after;
         if (take) lab[i] = DEID_NAME;
     }
 }
@@ -1895,6 +1897,44 @@ static void slot_serial(const ctx *c, int8_t *lab, size_t p) {
     lab[i] = DEID_ID;
 }
 
+/* Mixed case: a capitalised word right after a kinship word or a care role ("nephew Tunde,",
+ * "granddaughter Peg prefers", "SW Lark"), which the model left: a listed name that is no common
+ * word or a word in no list; a given name that is also a common word only after a kinship word
+ * and not before a verb ("son Will call" stays). A capitalised family name after it joins it. */
+static void mixed_case_names(const ctx *c, int8_t *lab) {
+    if (c->lower_doc || c->upper_doc) return;
+    const deid_flags bad = F_STOP | F_MEASURE | F_MONTH | F_WEEKDAY | F_TITLE | F_UNIT | F_PRONOUN | F_NAME_BEFORE |
+                           F_NAME_IS | F_PLACE_BEFORE | F_PLACE_WEAK | F_ORG_BEFORE | F_ORG_AFTER | F_ADDR_BEFORE |
+                           F_NAME_WEAK | F_NAME_AFTER | F_KIN | F_KEEP | F_STREET | F_EPONYM | F_DRUG_BEFORE |
+                           F_PLACE_WORD | F_STATE_ABBR;
+    for (size_t i = 1; i < c->nt; i++) {
+        const tok *t = &c->t[i];
+        if (lab[i] >= 0 || t->nletters < 2 || t->shape0 != SH_CAP) continue;
+        if (((t->f | t->start | t->cue_end) & bad) || keep_word(t) || t->clin_shape) continue;
+        if (role_ending_at(c, i) >= 0 || verb_starting_at(c, i)) continue;
+        gapinfo g = deid__gap_info(c, i);
+        if (g.nl || !g.space_only) continue;
+        int kin = (c->t[i - 1].cue_end & F_KIN) != 0, role = role_ending_at(c, i - 1) >= 0;
+        if (!kin && !role) continue;
+        if (i + 1 < c->nt && c->t[i + 1].shape0 == SH_LOWER && same_line(c, i + 1) &&
+            (c->t[i + 1].start & c->r->verb_after_name))
+            continue;
+        /* a heading in title case ("SW Initial Assessment", a typo in no list) */
+        if (i + 1 < c->nt && same_line(c, i + 1) && c->t[i + 1].shape0 == SH_CAP &&
+            (c->t[i + 1].f & (F_ENGLISH | F_MEDICAL)) && !(c->t[i + 1].f & F_LAST))
+            continue;
+        int listed = (t->f & (F_FIRST | F_LAST)) != 0;
+        int common = (t->f & (F_ENGLISH | F_MEDICAL | F_NOT_NAME)) != 0;
+        int take = (listed && !common) || (t->oov && !common) || (kin && listed && (t->f & F_FIRST));
+        if (!take) continue;
+        lab[i] = DEID_NAME;
+        if (i + 1 < c->nt && lab[i + 1] < 0 && c->t[i + 1].shape0 == SH_CAP && deid__gap_info(c, i + 1).space_only &&
+            !((c->t[i + 1].f | c->t[i + 1].start) & bad) && !keep_word(&c->t[i + 1]) &&
+            (((c->t[i + 1].f & F_LAST) && !(c->t[i + 1].f & (F_ENGLISH | F_MEDICAL))) || c->t[i + 1].oov))
+            lab[i + 1] = DEID_NAME;
+    }
+}
+
 static void slot_rules(const ctx *c, int8_t *lab) {
     for (size_t i = 0; i < c->nt; i++) {
         slot_message(c, lab, i);
@@ -1907,6 +1947,7 @@ static void slot_rules(const ctx *c, int8_t *lab) {
         slot_serial(c, lab, i);
     }
     slot_dates(c, lab);
+    mixed_case_names(c, lab);
 }
 
 /* Unlabels the words the filter keeps; ki[i].why says why (ki may be NULL). */
