@@ -1863,22 +1863,28 @@ static void slot_dates(const ctx *c, int8_t *lab) {
     /* the first line */
     size_t z = 0;
     while (z + 1 < c->nt && !deid__gap_info(c, z + 1).nl) z++;
-    if (c->nt >= 2 && z >= 1 && z <= 7 && month_day(c, z - 1) && lab[z - 1] < 0 && lab[z] < 0) {
+    if (c->nt >= 3 && z >= 2 && z <= 7 && month_day(c, z - 1) && lab[z - 1] < 0 && lab[z] < 0 &&
+        c->text[c->t[z - 1].s - 1] == ' ' && (z + 1 >= c->nt || deid__gap_info(c, z + 1).space_only == 0)) {
         int ok = 1;
         for (size_t q = 0; q + 1 < z && ok; q++)
             ok = c->t[q].shape0 != SH_NUM && !keep_word(&c->t[q]) && !(c->t[q].f & (F_MEASURE | F_UNIT));
         if (ok) lab[z - 1] = lab[z] = DEID_DATE;
     }
     for (size_t i = 1; i + 2 < c->nt; i++) {
-        if (lab[i] >= 0 || lab[i + 1] >= 0 || !month_day(c, i)) continue;
+        if ((lab[i] >= 0 && lab[i] != DEID_DATE) || (lab[i + 1] >= 0 && lab[i + 1] != DEID_DATE) ||
+            (lab[i] == DEID_DATE && lab[i + 1] == DEID_DATE) || !month_day(c, i))
+            continue;
         size_t k = i + 2;
-        if (!deid__gap_info(c, k).space_only || !clock_time(c, k) || joined_number(c, k)) continue;
+        if (!deid__gap_info(c, k).space_only || !clock_time(c, k)) continue;
+        if (k + 1 < c->nt && c->t[k + 1].shape0 == SH_NUM && c->t[k + 1].s == c->t[k].e + 1 &&
+            c->text[c->t[k].e] != ' ')
+            continue; /* "0600-0800", "1030/45": no clock alone */
         if (c->text[c->t[k].s] > '2') continue; /* "0530", "1430": a clock written with its leading digit */
         const tok *p = &c->t[i - 1];
         if (deid__gap_info(c, i).nl) continue;
         if (p->shape0 == SH_NUM || p->shape0 == SH_ALNUM || keep_word(p) || (p->f & (F_MEASURE | F_UNIT)) ||
-            ((p->f & F_MEDICAL) && !(p->f & F_ENGLISH)))
-            continue;
+            ((p->f & F_MEDICAL) && !(p->f & F_ENGLISH)) || ((p->f & F_MEDICAL) && num_value(c, i + 1) == 10))
+            continue; /* "pain 3/10 0800": a score out of ten after a clinical word */
         lab[i] = lab[i + 1] = DEID_DATE;
     }
 }
