@@ -1647,14 +1647,17 @@ static const deid_flags SLOT_BAD = F_STOP | F_MEASURE | F_MONTH | F_WEEKDAY | F_
 /* Word i may be a person's name in a slot: letters, no clinical, stop, cue, measure or unit
  * word; a listed given or family name (common words too: "Faith", "Ray"), a word in no list,
  * or in a mixed-case note a capitalised word that does not open its line. */
-static int slot_name_word(const ctx *c, size_t i) {
+static int slot_name_word(const ctx *c, size_t i, int cont) {
     const tok *t = &c->t[i];
     if (t->nletters < 2 || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM) return 0;
     if (((t->f | t->start | t->cue_end) & SLOT_BAD) || keep_word(t) || t->clin_shape) return 0;
     if (slot_starting_at(c, DEID_SLOT_ABOUT, i) || slot_starting_at(c, DEID_SLOT_MESSAGE, i)) return 0;
     if (t->f & (F_FIRST | F_LAST)) return 1;
     if (t->oov) return 1;
-    return !c->lower_doc && !c->upper_doc && t->shape0 == SH_CAP && !t->sent;
+    /* a second word after a name word may be a family name that is a common word ("Lamb") */
+    if (cont) return !(t->f & F_MEDICAL) || (t->f & F_ENGLISH);
+    /* in mixed case a capital, where no line or sentence opens (the slot's opener is before it) */
+    return !c->lower_doc && !c->upper_doc && t->shape0 == SH_CAP && !deid__gap_info(c, i).nl;
 }
 
 /* What separates word j-1 from word j, spaces left out: "" (spaces only), "-", ":", "," ... */
@@ -1701,8 +1704,8 @@ static void slot_message(const ctx *c, int8_t *lab, size_t i) {
         if (j >= c->nt || !same_line(c, j)) return;
     }
     size_t z = j;
-    if (!slot_name_word(c, j)) return;
-    while (z + 1 < c->nt && z + 1 < j + 3 && deid__gap_info(c, z + 1).space_only && slot_name_word(c, z + 1)) z++;
+    if (!slot_name_word(c, j, 0)) return;
+    while (z + 1 < c->nt && z + 1 < j + 3 && deid__gap_info(c, z + 1).space_only && slot_name_word(c, z + 1, 1)) z++;
     if (!slot_closes(c, z)) return;
     for (size_t q = j; q <= z; q++)
         if (lab[q] < 0) lab[q] = DEID_NAME;
@@ -1776,9 +1779,9 @@ static void slot_sign(const ctx *c, int8_t *lab, size_t p) {
     size_t j = p + 1;
     if (deid__gap_info(c, j).nl || !gap_mark(c, j, m, sizeof m) || strcmp(m, ":")) return;
     if (c->t[j].cue_end & F_TITLE) return; /* "Attending: Dr X": the model reads the title */
-    if (!slot_name_word(c, j)) return;
+    if (!slot_name_word(c, j, 0)) return;
     size_t z = j;
-    while (z + 1 < c->nt && z + 1 < j + 3 && deid__gap_info(c, z + 1).space_only && slot_name_word(c, z + 1)) z++;
+    while (z + 1 < c->nt && z + 1 < j + 3 && deid__gap_info(c, z + 1).space_only && slot_name_word(c, z + 1, 1)) z++;
     if (!slot_closes(c, z)) return;
     if (z == j) {
         const tok *t = &c->t[j];
