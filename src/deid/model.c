@@ -1627,6 +1627,7 @@ static void one_case_addresses(const ctx *c, int8_t *lab) {
 
 /* A slots.tsv phrase of kind k ending at word j (its first word), or -1. */
 static long slot_ending_at(const ctx *c, int k, size_t j) {
+    if (!(c->r->slots_last[k] & deid__slot_letter_bit(c->text[c->t[j].s]))) return -1;
     for (int n = c->r->slots_max_words[k]; n >= 1; n--)
         if ((size_t)n <= j + 1 && phrase_is(c, &c->r->slots[k], j + 1 - (size_t)n, j)) return (long)(j + 1 - (size_t)n);
     return -1;
@@ -1634,6 +1635,7 @@ static long slot_ending_at(const ctx *c, int k, size_t j) {
 
 /* The number of words of a slots.tsv phrase of kind k starting at word j, or 0. */
 static int slot_starting_at(const ctx *c, int k, size_t j) {
+    if (!(c->r->slots_first[k] & deid__slot_letter_bit(c->text[c->t[j].s]))) return 0;
     for (int n = c->r->slots_max_words[k]; n >= 1; n--)
         if (j + (size_t)n <= c->nt && phrase_is(c, &c->r->slots[k], j, j + (size_t)n - 1)) return n;
     return 0;
@@ -1687,6 +1689,7 @@ static int slot_closes(const ctx *c, size_t z) {
 /* "call from son (Ned) re Faith, ...", "VM from dtr re: MR DUBOIS -": one to three name words
  * after "re"/"regarding" on a line that holds a message word before it, closed by punctuation. */
 static void slot_message(const ctx *c, int8_t *lab, size_t i) {
+    if (i == 0 || i + 1 >= c->nt || c->t[i].nletters < 2 || c->t[i].shape0 == SH_NUM || lab[i + 1] >= 0) return;
     int n = slot_starting_at(c, DEID_SLOT_ABOUT, i);
     if (!n || i == 0) return;
     int msg = 0;
@@ -1737,17 +1740,19 @@ static void slot_year(const ctx *c, int8_t *lab, size_t i) {
  * on every such word; in one case a listed name or place that is no clinical word, a word in no
  * list, or a facility suffix after a common word ("maple terrace"; "bed offer pending" is none). */
 static void slot_dispo(const ctx *c, int8_t *lab, size_t p) {
-    if (slot_ending_at(c, DEID_SLOT_DISPO, p) < 0 || p + 1 >= c->nt) return;
+    if (p + 1 >= c->nt) return;
     char m[8];
     size_t j = p + 1;
-    if (deid__gap_info(c, j).nl || !gap_mark(c, j, m, sizeof m) || (strcmp(m, "-") && strcmp(m, ":"))) return;
+    /* the gap first: it is cheaper than the phrase look-up */
+    if (!gap_mark(c, j, m, sizeof m) || (strcmp(m, "-") && strcmp(m, ":")) || deid__gap_info(c, j).nl) return;
+    if (slot_ending_at(c, DEID_SLOT_DISPO, p) < 0) return;
     int one_case = c->lower_doc || c->upper_doc, other = 0;
     size_t last_named = (size_t)-1, last_suffix = (size_t)-1, first = j;
     for (size_t z = j; z < c->nt && z < j + 6; z++) {
         if (z > j && !deid__gap_info(c, z).space_only) break;
         const tok *t = &c->t[z];
-        int fac = phrase_is(c, &c->r->slots[DEID_SLOT_FACILITY], z, z);
-        int part = !fac && phrase_is(c, &c->r->slots[DEID_SLOT_PART], z, z);
+        int fac = slot_starting_at(c, DEID_SLOT_FACILITY, z) == 1;
+        int part = !fac && slot_starting_at(c, DEID_SLOT_PART, z) == 1;
         int connector = part && t->nletters <= 3 && (t->f & F_STOP); /* "and", "of", "the", "at" */
         /* in mixed case every word of the name but a connector has its capital */
         if (!one_case && !connector && t->shape0 != SH_CAP && t->shape0 != SH_UPPER) break;
@@ -1774,10 +1779,11 @@ static void slot_dispo(const ctx *c, int8_t *lab, size_t p) {
  * colon, one to three name words closed at the line's end, a slash or a comma; one word alone
  * must be a listed name that is no common word or a word in no list. */
 static void slot_sign(const ctx *c, int8_t *lab, size_t p) {
-    if (slot_ending_at(c, DEID_SLOT_SIGN, p) < 0 || p + 1 >= c->nt) return;
+    if (p + 1 >= c->nt) return;
     char m[8];
     size_t j = p + 1;
-    if (deid__gap_info(c, j).nl || !gap_mark(c, j, m, sizeof m) || strcmp(m, ":")) return;
+    if (!gap_mark(c, j, m, sizeof m) || strcmp(m, ":") || deid__gap_info(c, j).nl) return;
+    if (slot_ending_at(c, DEID_SLOT_SIGN, p) < 0) return;
     if (c->t[j].cue_end & F_TITLE) return; /* "Attending: Dr X": the model reads the title */
     if (!slot_name_word(c, j, 0)) return;
     size_t z = j;
@@ -1812,14 +1818,14 @@ static void slot_initial(const ctx *c, int8_t *lab, size_t i) {
  * floor number of one or two digits that close the line are a ward (the corpora's wards hold
  * their floor). Not a bed, room or bay (not_ward), a clinical, measure or cue word. */
 static void slot_ward(const ctx *c, int8_t *lab, size_t i) {
-    const tok *t = &c->t[i];
-    if (i < 2 || i + 1 >= c->nt || t->nletters < 2 || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM) return;
-    const tok *n = &c->t[i + 1];
+    if (i < 2 || i + 1 >= c->nt) return;
+    const tok *t = &c->t[i], *n = &c->t[i + 1];
+    if (n->shape0 != SH_NUM || t->nletters < 2 || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM) return;
     if (n->shape0 != SH_NUM || n->e - n->s > 2 || !deid__gap_info(c, i + 1).space_only || joined_number(c, i + 1)) return;
     if (!slot_closes(c, i + 1)) return;
     if (((t->f | t->start) & SLOT_BAD) || keep_word(t) || t->clin_shape || (t->f & F_MEDICAL && !(t->f & (F_FIRST | F_LAST | F_PLACE))))
         return;
-    if (phrase_is(c, &c->r->slots[DEID_SLOT_NOT_WARD], i, i)) return;
+    if (slot_starting_at(c, DEID_SLOT_NOT_WARD, i) == 1) return;
     if (!c->lower_doc && !c->upper_doc && t->shape0 != SH_CAP && t->shape0 != SH_UPPER) return;
     char m[8];
     if (deid__gap_info(c, i).nl || !gap_mark(c, i, m, sizeof m) || (strcmp(m, ",") && strcmp(m, "),"))) return;
@@ -1894,12 +1900,13 @@ static void slot_dates(const ctx *c, int8_t *lab) {
 
 /* "SN 302815ZX", "serial # 4471209": after a serial-number word, a code of five digits or more. */
 static void slot_serial(const ctx *c, int8_t *lab, size_t p) {
-    if (slot_ending_at(c, DEID_SLOT_SERIAL, p) < 0 || p + 1 >= c->nt) return;
+    if (p + 1 >= c->nt) return;
     size_t i = p + 1;
+    const tok *t = &c->t[i];
+    if (lab[i] >= 0 || (t->shape0 != SH_NUM && t->shape0 != SH_ALNUM) || t->e - t->s < 5) return;
     char m[8];
     if (deid__gap_info(c, i).nl || !gap_mark(c, i, m, sizeof m) || (m[0] && strcmp(m, ":") && strcmp(m, "#"))) return;
-    const tok *t = &c->t[i];
-    if (lab[i] >= 0 || (t->shape0 != SH_NUM && t->shape0 != SH_ALNUM)) return;
+    if (slot_ending_at(c, DEID_SLOT_SERIAL, p) < 0) return;
     int digits = 0;
     for (size_t q = t->s; q < t->e; q++) digits += c->text[q] >= '0' && c->text[q] <= '9';
     if (digits < 5) return;
@@ -1920,11 +1927,11 @@ static void mixed_case_names(const ctx *c, int8_t *lab) {
         const tok *t = &c->t[i];
         if (lab[i] >= 0 || t->nletters < 2 || t->shape0 != SH_CAP) continue;
         if (((t->f | t->start | t->cue_end) & bad) || keep_word(t) || t->clin_shape) continue;
-        if (role_ending_at(c, i) >= 0 || verb_starting_at(c, i)) continue;
         gapinfo g = deid__gap_info(c, i);
         if (g.nl || !g.space_only) continue;
-        int kin = (c->t[i - 1].cue_end & F_KIN) != 0, role = role_ending_at(c, i - 1) >= 0;
+        int kin = (c->t[i - 1].cue_end & F_KIN) != 0, role = kin ? 0 : role_ending_at(c, i - 1) >= 0;
         if (!kin && !role) continue;
+        if (role_ending_at(c, i) >= 0 || verb_starting_at(c, i)) continue;
         if (i + 1 < c->nt && c->t[i + 1].shape0 == SH_LOWER && same_line(c, i + 1) &&
             (c->t[i + 1].start & c->r->verb_after_name))
             continue;

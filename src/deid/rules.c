@@ -290,6 +290,10 @@ static int load_slots(const char *dir, deid_text_rules *r, cf_err *err) {
             kl += we - ws;
         }
         if (nw == 0) continue;
+        size_t lw = kl;
+        while (lw > 0 && key[lw - 1] != ' ') lw--;
+        r->slots_first[kind] |= deid__slot_letter_bit(key[0]);
+        r->slots_last[kind] |= deid__slot_letter_bit(key[lw]);
         if (strmap_intern(&r->slots[kind], key, kl) < 0) rc = cf_fail(err, CF_EINTERNAL, "%s: out of memory", path);
         if (nw > r->slots_max_words[kind]) r->slots_max_words[kind] = nw;
     }
