@@ -22,7 +22,7 @@ int cmd_deid_notes(int argc, char **argv) {
     unsigned long long n = 0, seed = 1;
     int which = SYNTH_NAMES_LISTED, heldout_style = 0;
     static const cli_choice names[] = {{"listed", SYNTH_NAMES_LISTED}, {"heldout", SYNTH_NAMES_HELDOUT}, {NULL, 0}};
-    static const cli_choice styles[] = {{"train", 0}, {"heldout", SYNTH_GEN_HELDOUT_STYLE}, {"one-case", SYNTH_GEN_ONE_CASE}, {NULL, 0}};
+    static const cli_choice styles[] = {{"train", 0}, {"heldout", SYNTH_GEN_HELDOUT_STYLE}, {"one-case", SYNTH_GEN_ONE_CASE}, {"message", SYNTH_GEN_MESSAGE_STYLE}, {NULL, 0}};
     const cli_opt opts[] = {
         CLI_OPT_STR_REQ("out", &out, "PATH",
                         "the corpus file (presidio, phrase) or folder (physionet: id.text and\n"
@@ -35,7 +35,9 @@ int cmd_deid_notes(int argc, char **argv) {
         CLI_OPT_CHOICE("style", &heldout_style, "S", styles,
                        "train: the note kinds deid-train uses (default); heldout: short\n"
                        "event notes and shift summaries, a style deid-train never writes;\n"
-                       "one-case: the training kinds, every note in upper or lower case"),
+                       "one-case: the training kinds, every note in upper or lower case;\n"
+                       "message: telephone messages, dispositions, history years and sign-offs\n"
+                       "(round 10 stress notes, never used for training)"),
         CLI_OPT_U64("seed", &seed, "S", 0, CLI_ANY, "(default 1); the same seed gives the same notes"),
         CLI_OPT_STR("rules", &rules, "DIR",
                     "rules folder holding the lists (default $CLINFM_DEID_RULES, else the shipped data/deid)"),
@@ -43,7 +45,7 @@ int cmd_deid_notes(int argc, char **argv) {
     const cli_spec spec = {
         .cmd = CMD,
         .usage = "deid-notes --out PATH --n N [--format presidio|phrase|physionet]\n"
-                 "                         [--names listed|heldout] [--style train|heldout|one-case] [--seed S]\n"
+                 "                         [--names listed|heldout] [--style train|heldout|one-case|message] [--seed S]\n"
                  "                         [--rules DIR]",
         .about = "Writes N generated clinical notes (ICU nursing notes, progress notes, discharge summaries,\n"
                  "in mixed, upper and lower case) with every identifier annotated. The notes are fictional.\n",

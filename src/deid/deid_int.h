@@ -89,6 +89,11 @@ typedef struct {
     size_t mask;
 } deid_lexindex;
 
+/* Kinds of slots.tsv (round 10), in the order of rules.c's SLOT_KINDS. */
+enum { DEID_SLOT_MESSAGE = 0, DEID_SLOT_ABOUT, DEID_SLOT_YEAR, DEID_SLOT_DISPO, DEID_SLOT_FACILITY, DEID_SLOT_SIGN,
+       DEID_SLOT_INITIAL, DEID_SLOT_PART, DEID_SLOT_SERVICE, DEID_SLOT_NOT_WARD,
+       DEID_SLOT_SERIAL, DEID_SLOT_KINDS };
+
 struct deid_model; /* the fitted model that combines the evidence (model.c) */
 
 struct deid_text_rules {
@@ -114,6 +119,13 @@ struct deid_text_rules {
        fraction N/MAX after the scale's name is a score, not a date (model.c, score_filter) */
     strmap scores;
     int scores_max_words;
+    /* slots.tsv (round 10): per kind (DEID_SLOT_*), phrases that open a slot a line's structure
+       gives an identifier ("call ... re X,", "rehab - X", "quit 1987"); read after the model */
+    strmap slots[DEID_SLOT_KINDS];
+    int slots_max_words[DEID_SLOT_KINDS];
+    /* per kind, the first letters (a-z as bits 0-25, anything else bit 26) of the entries' first
+       and last words: a word whose letter is not in the mask needs no look-up */
+    uint32_t slots_first[DEID_SLOT_KINDS], slots_last[DEID_SLOT_KINDS];
     uint32_t pflags_cap;
     char anchor_kinds[32][32]; /* names of the a_* cue kinds, by bit - DEID_ANCHOR_BASE */
     int n_anchor_kinds;
@@ -184,6 +196,14 @@ static inline int deid__digits_value(const char *p, size_t n) {
     int v = 0;
     for (size_t i = 0; i < n; i++) v = v * 10 + (p[i] - '0');
     return v;
+}
+
+/* The bit of a word's first byte in deid_text_rules.slots_first/slots_last (ASCII letters by
+ * letter, whatever their case; any other byte shares bit 26). */
+static inline uint32_t deid__slot_letter_bit(char ch) {
+    unsigned char u = (unsigned char)ch;
+    if (u >= 'A' && u <= 'Z') u = (unsigned char)(u + 32);
+    return u >= 'a' && u <= 'z' ? (uint32_t)1 << (u - 'a') : (uint32_t)1 << 26;
 }
 
 #endif

@@ -23,6 +23,7 @@
  * "3/4"), plus its words no such span covers. The record's known strings are always taken. */
 #include "deid/model_int.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1559,7 +1560,9 @@ static void one_case_names(const ctx *c, int8_t *lab) {
                 after = 1;
         }
         /* an unlisted word after a role is as often shorthand ("OT eval", "RN obs") */
-        int take = listed && !common ? kin || role || after : strong ? kin || after : (kin || role) && after;
+        /* round 10: a clause that opens with the name and a charting verb ("..., AMBER AWARE") */
+        int opens = g.nl || g.comma || g.period || g.sentence;
+        int take = listed && !common ? kin || role || after : strong ? kin || after : (kin || role || opens) && after;
         if (take) lab[i] = DEID_NAME;
     }
 }
@@ -1617,6 +1620,354 @@ static void one_case_addresses(const ctx *c, int8_t *lab) {
             if (lab[q] < 0 || is_name_type(lab[q])) lab[q] = DEID_ADDRESS;
         i = end;
     }
+}
+
+/* ---- round 10: slots a line's structure gives an identifier --------------------------------
+ * After the model and the keep filter, in every casing: words the model left where the shape of
+ * the line says an identifier stands (slots.tsv names the openers; docs/DEID.md, "Round 10
+ * (recall)"). These slots were what the model missed on real notes in every casing alike: the
+ * generator had never written them, so no weight was learned for them. Each rule needs its
+ * opener and a closing shape, and never takes a clinical, stop, cue, measure or unit word. */
+
+/* A slots.tsv phrase of kind k ending at word j (its first word), or -1. */
+static long slot_ending_at(const ctx *c, int k, size_t j) {
+    if (!(c->r->slots_last[k] & deid__slot_letter_bit(c->text[c->t[j].s]))) return -1;
+    for (int n = c->r->slots_max_words[k]; n >= 1; n--)
+        if ((size_t)n <= j + 1 && phrase_is(c, &c->r->slots[k], j + 1 - (size_t)n, j)) return (long)(j + 1 - (size_t)n);
+    return -1;
+}
+
+/* The number of words of a slots.tsv phrase of kind k starting at word j, or 0. */
+static int slot_starting_at(const ctx *c, int k, size_t j) {
+    if (!(c->r->slots_first[k] & deid__slot_letter_bit(c->text[c->t[j].s]))) return 0;
+    for (int n = c->r->slots_max_words[k]; n >= 1; n--)
+        if (j + (size_t)n <= c->nt && phrase_is(c, &c->r->slots[k], j, j + (size_t)n - 1)) return n;
+    return 0;
+}
+
+static const deid_flags SLOT_BAD = F_STOP | F_MEASURE | F_MONTH | F_WEEKDAY | F_TITLE | F_UNIT | F_PRONOUN |
+                                   F_NAME_BEFORE | F_NAME_IS | F_PLACE_BEFORE | F_PLACE_WEAK | F_ORG_BEFORE |
+                                   F_ADDR_BEFORE | F_NAME_WEAK | F_NAME_AFTER | F_KIN | F_KEEP | F_EPONYM |
+                                   F_DRUG_BEFORE | F_STATE_ABBR;
+
+/* Word i may be a person's name in a slot: letters, no clinical, stop, cue, measure or unit
+ * word; a listed given or family name (common words too: "Faith", "Ray"), a word in no list,
+ * or in a mixed-case note a capitalised word that does not open its line. */
+static int slot_name_word(const ctx *c, size_t i, int cont) {
+    const tok *t = &c->t[i];
+    if (t->nletters < 2 || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM) return 0;
+    if (((t->f | t->start | t->cue_end) & SLOT_BAD) || keep_word(t) || t->clin_shape) return 0;
+    if (slot_starting_at(c, DEID_SLOT_ABOUT, i) || slot_starting_at(c, DEID_SLOT_MESSAGE, i)) return 0;
+    if (t->f & (F_FIRST | F_LAST)) return 1;
+    if (t->oov) return 1;
+    /* a second word after a name word may be a family name that is a common word ("Lamb") */
+    if (cont) return !(t->f & F_MEDICAL) || (t->f & F_ENGLISH);
+    /* in mixed case a capital, where no line or sentence opens (the slot's opener is before it) */
+    return !c->lower_doc && !c->upper_doc && t->shape0 == SH_CAP && !deid__gap_info(c, i).nl;
+}
+
+/* What separates word j-1 from word j, spaces left out: "" (spaces only), "-", ":", "," ... */
+static int gap_mark(const ctx *c, size_t j, char *mark, size_t cap) {
+    size_t a = c->t[j - 1].e, b = c->t[j].s, n = 0;
+    for (size_t q = a; q < b; q++) {
+        char ch = c->text[q];
+        if (ch == ' ' || ch == '\t') continue;
+        if (n + 1 >= cap) return 0;
+        mark[n++] = ch;
+    }
+    mark[n] = 0;
+    return 1;
+}
+
+/* The run of words ending at z closes where the slot ends: the text's end, a line break, a
+ * comma, colon, semicolon, full stop, dash, slash or bracket. */
+static int slot_closes(const ctx *c, size_t z) {
+    if (z + 1 >= c->nt) return 1;
+    gapinfo g = deid__gap_info(c, z + 1);
+    if (g.nl || g.comma || g.colon || g.sentence || g.period) return 1;
+    char m[8];
+    if (!gap_mark(c, z + 1, m, sizeof m)) return 1;
+    return m[0] == '-' || m[0] == '/' || m[0] == '(' || m[0] == ')';
+}
+
+/* "call from son (Ned) re Faith, ...", "VM from dtr re: MR DUBOIS -": one to three name words
+ * after "re"/"regarding" on a line that holds a message word before it, closed by punctuation. */
+static void slot_message(const ctx *c, int8_t *lab, size_t i) {
+    if (i == 0 || i + 1 >= c->nt || c->t[i].nletters < 2 || c->t[i].shape0 == SH_NUM || lab[i + 1] >= 0) return;
+    int n = slot_starting_at(c, DEID_SLOT_ABOUT, i);
+    if (!n || i == 0) return;
+    int msg = 0;
+    for (size_t q = i; q > 0 && !msg && i - q < 14; q--) {
+        if (deid__gap_info(c, q).nl) break;
+        msg = slot_ending_at(c, DEID_SLOT_MESSAGE, q - 1) >= 0;
+    }
+    if (!msg) return;
+    size_t j = i + (size_t)n;
+    if (j >= c->nt || deid__gap_info(c, j).nl) return;
+    char m[8];
+    if (!gap_mark(c, j, m, sizeof m) || (m[0] && strcmp(m, ":"))) return;
+    if (c->t[j].cue_end & F_TITLE) { /* "re Mrs Dubois": the model reads the title; the name may follow */
+        j++;
+        if (j >= c->nt || !same_line(c, j)) return;
+    }
+    size_t z = j;
+    if (!slot_name_word(c, j, 0)) return;
+    while (z + 1 < c->nt && z + 1 < j + 3 && deid__gap_info(c, z + 1).space_only && slot_name_word(c, z + 1, 1)) z++;
+    if (!slot_closes(c, z)) return;
+    for (size_t q = j; q <= z; q++)
+        if (lab[q] < 0) lab[q] = DEID_NAME;
+}
+
+/* "quit 1987", "quit etoh 2003", "PSH: TKR R 1988", "dx'd 2004": a year-shaped number (1930 to
+ * 2029) after a history word of slots.tsv at most three words before it in its clause, the words
+ * between no numbers; not joined to another number, not before a unit. */
+static void slot_year(const ctx *c, int8_t *lab, size_t i) {
+    const tok *t = &c->t[i];
+    if (lab[i] >= 0 || t->shape0 != SH_NUM || t->e - t->s != 4 || joined_number(c, i) || i == 0) return;
+    long v = num_value(c, i);
+    if (v < 1930 || v > 2029) return;
+    if (i + 1 < c->nt && same_line(c, i + 1) && (c->t[i + 1].f & (F_MEASURE | F_UNIT))) return;
+    for (size_t p = i; p > 0 && i - p < 4; p--) {
+        size_t q = p - 1;
+        if (clause_break(c, p) || deid__gap_info(c, p).nl) return;
+        if (q + 1 < i && (c->t[q + 1].shape0 == SH_NUM || (c->t[q + 1].f & (F_MEASURE | F_UNIT)))) return;
+        if (slot_ending_at(c, DEID_SLOT_YEAR, q) >= 0) {
+            lab[i] = DEID_DATE;
+            return;
+        }
+    }
+}
+
+/* "Disposition: rehab - Maple Terrace", "Dispo: SNF - Willow Glen Nursing and Rehab": after a
+ * disposition word and a dash or colon, a run of name and facility words to the clause's end or
+ * a lower-case verb. It needs a word that is no facility word and, in a mixed-case note, capitals
+ * on every such word; in one case a listed name or place that is no clinical word, a word in no
+ * list, or a facility suffix after a common word ("maple terrace"; "bed offer pending" is none). */
+static void slot_dispo(const ctx *c, int8_t *lab, size_t p) {
+    if (p + 1 >= c->nt) return;
+    char m[8];
+    size_t j = p + 1;
+    /* the gap first: it is cheaper than the phrase look-up */
+    if (!gap_mark(c, j, m, sizeof m) || (strcmp(m, "-") && strcmp(m, ":")) || deid__gap_info(c, j).nl) return;
+    if (slot_ending_at(c, DEID_SLOT_DISPO, p) < 0) return;
+    int one_case = c->lower_doc || c->upper_doc, other = 0;
+    size_t last_named = (size_t)-1, last_suffix = (size_t)-1, first = j;
+    for (size_t z = j; z < c->nt && z < j + 6; z++) {
+        if (z > j && !deid__gap_info(c, z).space_only) break;
+        const tok *t = &c->t[z];
+        int fac = slot_starting_at(c, DEID_SLOT_FACILITY, z) == 1;
+        int part = !fac && slot_starting_at(c, DEID_SLOT_PART, z) == 1;
+        int connector = part && t->nletters <= 3 && (t->f & F_STOP); /* "and", "of", "the", "at" */
+        /* in mixed case every word of the name but a connector has its capital */
+        if (!one_case && !connector && t->shape0 != SH_CAP && t->shape0 != SH_UPPER) break;
+        if (fac || part) {
+            if (fac && other) last_suffix = z;
+            continue;
+        }
+        if (t->nletters < 2 || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM) break;
+        if (((t->f | t->start) & SLOT_BAD) || keep_word(t) || t->clin_shape) break; /* "transfer to X" */
+        if (!other) first = z;
+        other = 1;
+        if (((t->f & (F_FIRST | F_LAST | F_PLACE)) && !(t->f & (F_ENGLISH | F_MEDICAL | F_NOT_NAME))) || t->oov)
+            last_named = z;
+    }
+    /* the name ends at its last facility word after a name word ("Maple Terrace [has bed]"), or
+       at its last listed or unlisted name word ("Stonebridge") */
+    size_t end = last_suffix != (size_t)-1 ? last_suffix : last_named;
+    if (end == (size_t)-1) return;
+    for (size_t q = first; q <= end; q++) /* from its first name word: "rehab - the X" */
+        if (lab[q] < 0 || lab[q] == DEID_NAME) lab[q] = DEID_ORGANIZATION;
+}
+
+/* "Radiologist: Hunter Frost / Dr. R. Nowak", "Signed: DANA LEE": after a signing role and a
+ * colon, one to three name words closed at the line's end, a slash or a comma; one word alone
+ * must be a listed name that is no common word or a word in no list. */
+static void slot_sign(const ctx *c, int8_t *lab, size_t p) {
+    if (p + 1 >= c->nt) return;
+    char m[8];
+    size_t j = p + 1;
+    if (!gap_mark(c, j, m, sizeof m) || strcmp(m, ":") || deid__gap_info(c, j).nl) return;
+    if (slot_ending_at(c, DEID_SLOT_SIGN, p) < 0) return;
+    if (c->t[j].cue_end & F_TITLE) return; /* "Attending: Dr X": the model reads the title */
+    if (!slot_name_word(c, j, 0)) return;
+    size_t z = j;
+    while (z + 1 < c->nt && z + 1 < j + 3 && deid__gap_info(c, z + 1).space_only && slot_name_word(c, z + 1, 1)) z++;
+    if (!slot_closes(c, z)) return;
+    if (z == j) {
+        const tok *t = &c->t[j];
+        if (!(t->oov || ((t->f & (F_FIRST | F_LAST)) && !(t->f & (F_ENGLISH | F_MEDICAL | F_NOT_NAME))))) return;
+    }
+    for (size_t q = j; q <= z; q++)
+        if (lab[q] < 0) lab[q] = DEID_NAME;
+}
+
+/* "reviewed w/ R, ok to ...", "per W (night RN)": one letter after "per", "w/", "d/w" closed by a
+ * comma, semicolon or bracket, or at the line's end. */
+static void slot_initial(const ctx *c, int8_t *lab, size_t i) {
+    const tok *t = &c->t[i];
+    if (lab[i] >= 0 || i == 0 || t->e - t->s != 1 || t->nletters != 1 || !same_line(c, i)) return;
+    if (slot_ending_at(c, DEID_SLOT_INITIAL, i - 1) < 0) return;
+    char m[8];
+    /* a space before the letter: "w/o", "s/p" are shorthand */
+    if (!gap_mark(c, i, m, sizeof m) || (m[0] && strcmp(m, "/")) || c->text[c->t[i].s - 1] != ' ') return;
+    if (i + 1 < c->nt) {
+        gapinfo g = deid__gap_info(c, i + 1);
+        if (!gap_mark(c, i + 1, m, sizeof m)) return;
+        if (!(g.nl || !strcmp(m, ",") || !strcmp(m, ";") || m[0] == '(')) return;
+    }
+    lab[i] = DEID_NAME;
+}
+
+/* "..., cardiology, Lowell 7", "(medicine), East 7": after a service and a comma, one word and a
+ * floor number of one or two digits that close the line are a ward (the corpora's wards hold
+ * their floor). Not a bed, room or bay (not_ward), a clinical, measure or cue word. */
+static void slot_ward(const ctx *c, int8_t *lab, size_t i) {
+    if (i < 2 || i + 1 >= c->nt) return;
+    const tok *t = &c->t[i], *n = &c->t[i + 1];
+    if (n->shape0 != SH_NUM || t->nletters < 2 || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM) return;
+    if (n->shape0 != SH_NUM || n->e - n->s > 2 || !deid__gap_info(c, i + 1).space_only || joined_number(c, i + 1)) return;
+    if (!slot_closes(c, i + 1)) return;
+    if (((t->f | t->start) & SLOT_BAD) || keep_word(t) || t->clin_shape || (t->f & F_MEDICAL && !(t->f & (F_FIRST | F_LAST | F_PLACE))))
+        return;
+    if (slot_starting_at(c, DEID_SLOT_NOT_WARD, i) == 1) return;
+    if (!c->lower_doc && !c->upper_doc && t->shape0 != SH_CAP && t->shape0 != SH_UPPER) return;
+    char m[8];
+    if (deid__gap_info(c, i).nl || !gap_mark(c, i, m, sizeof m) || (strcmp(m, ",") && strcmp(m, "),"))) return;
+    if (slot_ending_at(c, DEID_SLOT_SERVICE, i - 1) < 0) return;
+    for (size_t q = i; q <= i + 1; q++)
+        if (lab[q] < 0 || lab[q] == DEID_NAME) lab[q] = DEID_LOCATION;
+}
+
+/* "/jdoe/" alone on its line: an electronic signature's user name (letters only, no common,
+ * clinical or cue word). */
+static void slot_username(const ctx *c, int8_t *lab, size_t i) {
+    const tok *t = &c->t[i];
+    if (lab[i] >= 0 || t->nletters < 3 || t->nletters != t->e - t->s || t->e - t->s > 20) return;
+    if (t->s == 0 || c->text[t->s - 1] != '/' || t->e >= c->len || c->text[t->e] != '/') return;
+    size_t a = t->s - 1, b = t->e + 1;
+    while (a > 0 && (c->text[a - 1] == ' ' || c->text[a - 1] == '\t')) a--;
+    while (b < c->len && (c->text[b] == ' ' || c->text[b] == '\t' || c->text[b] == '\r')) b++;
+    if ((a > 0 && c->text[a - 1] != '\n') || (b < c->len && c->text[b] != '\n')) return;
+    if (((t->f | t->start | t->cue_end) & SLOT_BAD) || keep_word(t) || (t->f & (F_ENGLISH | F_MEDICAL))) return;
+    lab[i] = DEID_NAME;
+}
+
+/* Month/day words: word i and i+1 are "M/D" alone (not in a longer chain, not glued to letters),
+ * a month 1-12 and a day 1-31. */
+static int month_day(const ctx *c, size_t i) {
+    if (i + 1 >= c->nt || c->t[i].shape0 != SH_NUM || c->t[i + 1].shape0 != SH_NUM || !gap_is(c, i + 1, '/')) return 0;
+    if (c->t[i].e - c->t[i].s > 2 || c->t[i + 1].e - c->t[i + 1].s > 2) return 0;
+    if ((i > 0 && c->t[i].s == c->t[i - 1].e + 1 && !isspace((unsigned char)c->text[c->t[i].s - 1])) ||
+        (i > 0 && c->t[i].s == c->t[i - 1].e))
+        return 0;
+    if (i + 2 < c->nt && (c->t[i + 2].s == c->t[i + 1].e || (c->t[i + 2].s == c->t[i + 1].e + 1 &&
+                                                              !isspace((unsigned char)c->text[c->t[i + 1].e]) &&
+                                                              c->text[c->t[i + 1].e] != ',' && c->text[c->t[i + 1].e] != '.' &&
+                                                              c->text[c->t[i + 1].e] != ')' && c->text[c->t[i + 1].e] != ';')))
+        return 0;
+    long m = num_value(c, i), d = num_value(c, i + 1);
+    return m >= 1 && m <= 12 && d >= 1 && d <= 31;
+}
+
+/* A date by position: month/day closing the note's first line, a header of at most six words
+ * none of them clinical ("Tel call 9/10", "Phone note 3/2"); or month/day right before a clock
+ * time on its line, not after a clinical word or a number ("drawn 5/2 0530"). */
+static void slot_dates(const ctx *c, int8_t *lab) {
+    /* the first line */
+    size_t z = 0;
+    while (z + 1 < c->nt && !deid__gap_info(c, z + 1).nl) z++;
+    if (c->nt >= 3 && z >= 2 && z <= 7 && month_day(c, z - 1) && lab[z - 1] < 0 && lab[z] < 0 &&
+        c->text[c->t[z - 1].s - 1] == ' ' && (z + 1 >= c->nt || deid__gap_info(c, z + 1).space_only == 0)) {
+        int ok = 1;
+        for (size_t q = 0; q + 1 < z && ok; q++)
+            ok = c->t[q].shape0 != SH_NUM && !keep_word(&c->t[q]) && !(c->t[q].f & (F_MEASURE | F_UNIT));
+        if (ok) lab[z - 1] = lab[z] = DEID_DATE;
+    }
+    for (size_t i = 1; i + 2 < c->nt; i++) {
+        if ((lab[i] >= 0 && lab[i] != DEID_DATE) || (lab[i + 1] >= 0 && lab[i + 1] != DEID_DATE) ||
+            (lab[i] == DEID_DATE && lab[i + 1] == DEID_DATE) || !month_day(c, i))
+            continue;
+        size_t k = i + 2;
+        if (!deid__gap_info(c, k).space_only || !clock_time(c, k)) continue;
+        if (k + 1 < c->nt && c->t[k + 1].shape0 == SH_NUM && c->t[k + 1].s == c->t[k].e + 1 &&
+            c->text[c->t[k].e] != ' ')
+            continue; /* "0600-0800", "1030/45": no clock alone */
+        if (c->text[c->t[k].s] > '2') continue; /* "0530", "1430": a clock written with its leading digit */
+        const tok *p = &c->t[i - 1];
+        if (deid__gap_info(c, i).nl) continue;
+        if (p->shape0 == SH_NUM || p->shape0 == SH_ALNUM || keep_word(p) || (p->f & (F_MEASURE | F_UNIT)) ||
+            ((p->f & F_MEDICAL) && !(p->f & F_ENGLISH)) || ((p->f & F_MEDICAL) && num_value(c, i + 1) == 10))
+            continue; /* "pain 3/10 0800": a score out of ten after a clinical word */
+        lab[i] = lab[i + 1] = DEID_DATE;
+    }
+}
+
+/* "SN 302815ZX", "serial # 4471209": after a serial-number word, a code of five digits or more. */
+static void slot_serial(const ctx *c, int8_t *lab, size_t p) {
+    if (p + 1 >= c->nt) return;
+    size_t i = p + 1;
+    const tok *t = &c->t[i];
+    if (lab[i] >= 0 || (t->shape0 != SH_NUM && t->shape0 != SH_ALNUM) || t->e - t->s < 5) return;
+    char m[8];
+    if (deid__gap_info(c, i).nl || !gap_mark(c, i, m, sizeof m) || (m[0] && strcmp(m, ":") && strcmp(m, "#"))) return;
+    if (slot_ending_at(c, DEID_SLOT_SERIAL, p) < 0) return;
+    int digits = 0;
+    for (size_t q = t->s; q < t->e; q++) digits += c->text[q] >= '0' && c->text[q] <= '9';
+    if (digits < 5) return;
+    lab[i] = DEID_ID;
+}
+
+/* Mixed case: a capitalised word right after a kinship word or a care role ("nephew Tunde,",
+ * "granddaughter Peg prefers", "SW Lark"), which the model left: a listed name that is no common
+ * word or a word in no list; a given name that is also a common word only after a kinship word
+ * and not before a verb ("son Will call" stays). A capitalised family name after it joins it. */
+static void mixed_case_names(const ctx *c, int8_t *lab) {
+    if (c->lower_doc || c->upper_doc) return;
+    const deid_flags bad = F_STOP | F_MEASURE | F_MONTH | F_WEEKDAY | F_TITLE | F_UNIT | F_PRONOUN | F_NAME_BEFORE |
+                           F_NAME_IS | F_PLACE_BEFORE | F_PLACE_WEAK | F_ORG_BEFORE | F_ORG_AFTER | F_ADDR_BEFORE |
+                           F_NAME_WEAK | F_NAME_AFTER | F_KIN | F_KEEP | F_STREET | F_EPONYM | F_DRUG_BEFORE |
+                           F_PLACE_WORD | F_STATE_ABBR;
+    for (size_t i = 1; i < c->nt; i++) {
+        const tok *t = &c->t[i];
+        if (lab[i] >= 0 || t->nletters < 2 || t->shape0 != SH_CAP) continue;
+        if (((t->f | t->start | t->cue_end) & bad) || keep_word(t) || t->clin_shape) continue;
+        gapinfo g = deid__gap_info(c, i);
+        if (g.nl || !g.space_only) continue;
+        int kin = (c->t[i - 1].cue_end & F_KIN) != 0, role = kin ? 0 : role_ending_at(c, i - 1) >= 0;
+        if (!kin && !role) continue;
+        if (role_ending_at(c, i) >= 0 || verb_starting_at(c, i)) continue;
+        if (i + 1 < c->nt && c->t[i + 1].shape0 == SH_LOWER && same_line(c, i + 1) &&
+            (c->t[i + 1].start & c->r->verb_after_name))
+            continue;
+        /* a heading in title case ("SW Initial Assessment", a typo in no list) */
+        if (i + 1 < c->nt && same_line(c, i + 1) && c->t[i + 1].shape0 == SH_CAP &&
+            (c->t[i + 1].f & (F_ENGLISH | F_MEDICAL)) && !(c->t[i + 1].f & F_LAST))
+            continue;
+        int listed = (t->f & (F_FIRST | F_LAST)) != 0;
+        int common = (t->f & (F_ENGLISH | F_MEDICAL | F_NOT_NAME)) != 0;
+        int take = (listed && !common) || (t->oov && !common) || (kin && listed && (t->f & F_FIRST));
+        if (!take) continue;
+        lab[i] = DEID_NAME;
+        if (i + 1 < c->nt && lab[i + 1] < 0 && c->t[i + 1].shape0 == SH_CAP && deid__gap_info(c, i + 1).space_only &&
+            !((c->t[i + 1].f | c->t[i + 1].start) & bad) && !keep_word(&c->t[i + 1]) &&
+            (((c->t[i + 1].f & F_LAST) && !(c->t[i + 1].f & (F_ENGLISH | F_MEDICAL))) || c->t[i + 1].oov))
+            lab[i + 1] = DEID_NAME;
+    }
+}
+
+static void slot_rules(const ctx *c, int8_t *lab) {
+    for (size_t i = 0; i < c->nt; i++) {
+        slot_message(c, lab, i);
+        slot_year(c, lab, i);
+        slot_dispo(c, lab, i);
+        slot_sign(c, lab, i);
+        slot_initial(c, lab, i);
+        slot_ward(c, lab, i);
+        slot_username(c, lab, i);
+        slot_serial(c, lab, i);
+    }
+    slot_dates(c, lab);
+    mixed_case_names(c, lab);
 }
 
 /* Unlabels the words the filter keeps; ki[i].why says why (ki may be NULL). */
@@ -2084,6 +2435,7 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
     one_case_names(c, lab);
     one_case_addresses(c, lab);
     if (ki) keep_filter(c, lab, evd, P, ki);
+    slot_rules(c, lab);
     /* a list of fields (code titles, item labels): names only with the field's own cue */
     if (ki) {
         uint8_t *field = cf_malloc(T + 1);

@@ -251,6 +251,56 @@ static int load_post_list(const char *dir, const char *name, strmap *map, int *m
     return rc;
 }
 
+/* slots.tsv (round 10): "kind<TAB>phrase" lines, one strmap per kind, stored as load_post_list
+ * stores its entries. An unknown kind is an error naming the line. A rules folder without the
+ * file has empty lists (the slot rules then never fire). */
+static const char *const SLOT_KINDS[DEID_SLOT_KINDS] = {"message", "about", "year", "dispo", "facility", "sign", "initial", "part", "service", "not_ward", "serial"};
+static int load_slots(const char *dir, deid_text_rules *r, cf_err *err) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/slots.tsv", dir);
+    if (access(path, F_OK) != 0) return CF_OK;
+    char *buf;
+    size_t len;
+    int rc = read_file(dir, "slots.tsv", &buf, &len, path, sizeof path, err);
+    if (rc) return rc;
+    size_t pos = 0, ls, le, line = 0;
+    while (!rc && next_line(buf, len, &pos, &ls, &le)) {
+        line++;
+        if (le == ls || buf[ls] == '#') continue;
+        size_t tab = ls;
+        while (tab < le && buf[tab] != '\t') tab++;
+        int kind = -1;
+        for (int k = 0; k < DEID_SLOT_KINDS && tab < le; k++)
+            if (strlen(SLOT_KINDS[k]) == tab - ls && !memcmp(SLOT_KINDS[k], buf + ls, tab - ls)) kind = k;
+        if (kind < 0) {
+            rc = cf_fail(err, CF_EINPUT, "%s:%zu: expected KIND<TAB>phrase with KIND one of message, about, year, dispo, "
+                                         "facility, sign, initial, part, service, not_ward, serial", path, line);
+            break;
+        }
+        char low[512], key[512];
+        if (le - tab - 1 >= sizeof low) continue;
+        size_t ll = deid_lower(buf + tab + 1, le - tab - 1, low, sizeof low);
+        if (ll == (size_t)-1) continue;
+        size_t wp = 0, ws, we, kl = 0;
+        int nw = 0;
+        while (deid_next_word(low, ll, &wp, &ws, &we)) {
+            if (kl + (we - ws) + 1 >= sizeof key) break;
+            if (nw++) key[kl++] = ' ';
+            memcpy(key + kl, low + ws, we - ws);
+            kl += we - ws;
+        }
+        if (nw == 0) continue;
+        size_t lw = kl;
+        while (lw > 0 && key[lw - 1] != ' ') lw--;
+        r->slots_first[kind] |= deid__slot_letter_bit(key[0]);
+        r->slots_last[kind] |= deid__slot_letter_bit(key[lw]);
+        if (strmap_intern(&r->slots[kind], key, kl) < 0) rc = cf_fail(err, CF_EINTERNAL, "%s: out of memory", path);
+        if (nw > r->slots_max_words[kind]) r->slots_max_words[kind] = nw;
+    }
+    free(buf);
+    return rc;
+}
+
 /* Cue entries kept raw per kind, for {@kind} in patterns and for street endings. */
 typedef struct {
     char **items;
@@ -670,6 +720,7 @@ int deid_rules_load(deid_text_rules **out, const char *rules_dir, cf_err *err) {
     strmap_init(&r->keep_roles);
     strmap_init(&r->keep_verbs);
     strmap_init(&r->scores);
+    for (int k = 0; k < DEID_SLOT_KINDS; k++) strmap_init(&r->slots[k]);
     strvec raw[N_CUE_KINDS + 32];
     memset(raw, 0, sizeof raw);
     int rc = CF_OK;
@@ -679,6 +730,7 @@ int deid_rules_load(deid_text_rules **out, const char *rules_dir, cf_err *err) {
     if (!rc) rc = load_post_list(rules_dir, "keep_roles.txt", &r->keep_roles, &r->keep_roles_max_words, err);
     if (!rc) rc = load_post_list(rules_dir, "keep_name_verbs.txt", &r->keep_verbs, &r->keep_verbs_max_words, err);
     if (!rc) rc = load_post_list(rules_dir, "scores.txt", &r->scores, &r->scores_max_words, err);
+    if (!rc) rc = load_slots(rules_dir, r, err);
     if (!rc) rc = load_cues(r, rules_dir, raw, err);
     if (!rc) rc = load_patterns(r, rules_dir, raw, err);
     if (!rc) {
@@ -734,6 +786,7 @@ void deid_rules_free(deid_text_rules *r) {
     strmap_free(&r->keep_roles);
     strmap_free(&r->keep_verbs);
     strmap_free(&r->scores);
+    for (int k = 0; k < DEID_SLOT_KINDS; k++) strmap_free(&r->slots[k]);
     free(r->wflags);
     free(r->pflags);
     free(r->wix.slots);

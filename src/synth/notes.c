@@ -1819,6 +1819,149 @@ int synth_note_write(const synth_note_context *ctx, int kind, int casing, uint64
     return synth_note_write_ex(ctx, kind, casing, seed, NULL, out, err);
 }
 
+/* ---- round 10: stress notes for the recall classes of real notes ---------------------------
+ * Telephone messages, dispositions, history years, requests and sign-offs, each identifier in
+ * a role its structure shows (the slot after "re" in a call line, after "rehab -", after
+ * "quit", a signature line) with names of every kind, common words among them, and traps of the
+ * same shapes with no PHI. Written for measurement only (SYNTH_NOTE_MESSAGE). */
+static void msg_patient(nb *b) {
+    const synth_note_context *c = b->c;
+    char tmp[2 * SYNTH_FIELD + 8];
+    switch (pick(b, 6)) {
+    case 0: case 1: phi(b, DEID_NAME, c->nickname[0] ? c->nickname : c->patient.given); break; /* "Faith", "Skip" */
+    case 2: phi(b, DEID_NAME, c->patient.given); break;
+    case 3: snprintf(tmp, sizeof tmp, "%s %s", c->patient.given, c->patient.family); phi(b, DEID_NAME, tmp); break;
+    case 4: put(b, ONE(b, "Mrs ", "Mr. ", "Mr ", "Ms. ")); phi(b, DEID_NAME, c->patient.family); break;
+    default: phi(b, DEID_NAME, c->nickname[0] ? c->nickname : c->patient.given); break;
+    }
+}
+
+static void msg_caller(nb *b) {
+    int i = rel_i(b);
+    const synth_note_context *c = b->c;
+    if (i < 0 || chance(b, 15)) {
+        put(b, ONE(b, "nurse ", "RN ", "the nurse "));
+        if (c->n_clinicians) phi(b, DEID_NAME, c->clinician[0].given);
+        else put(b, "on duty");
+        put(b, " at ");
+        phi(b, DEID_LOCATION, c->facility);
+        return;
+    }
+    const synth_person *p = &c->relative[i];
+    const char *rel = kin_word(b, c->relation[i]);
+    switch (pick(b, 4)) {
+    case 0: putf(b, "%s (", rel); phi(b, DEID_NAME, p->given); put(b, ")"); break;
+    case 1: putf(b, "%s, ", rel); phi(b, DEID_NAME, p->given); put(b, ","); break;
+    case 2: putf(b, "%s ", rel); phif(b, DEID_NAME, "%s %s", p->given, p->family); break;
+    default: putf(b, "%s ", rel); phi(b, DEID_NAME, p->given); break;
+    }
+}
+
+static void msg_year(nb *b, int lo, int span) { phif(b, DEID_DATE, "%d", lo + pick(b, span)); }
+
+static void message_line(nb *b) {
+    const synth_note_context *c = b->c;
+    const synth_person *p = clin(b);
+    char tmp[2 * SYNTH_FIELD + 8];
+    switch (pick(b, 11)) {
+    case 9: /* device serials and timed draws */
+        if (chance(b, 50)) {
+            static const char *const dev[] = {"ICD interrogated (model MX-3, SN ", "Pacer check, serial # ", "LVAD controller SN: ",
+                                              "Pump serial "};
+            int k = pick(b, 4);
+            put(b, dev[k]);
+            phif(b, DEID_ID, "%06d%c%c", pick(b, 1000000), 'A' + pick(b, 26), 'A' + pick(b, 26));
+            put(b, k == 0 ? ")\n" : ONE(b, "\n", ", no alarms.\n"));
+        } else {
+            put(b, ONE(b, "Level drawn ", "Cx sent ", "BMP drawn ", "Trough due "));
+            date_ref(b, pick(b, 3), 0);
+            putf(b, " %02d%02d", pick(b, 24), 15 * pick(b, 4));
+            put(b, ONE(b, ", result pending.\n", ".\n", "\n"));
+        }
+        break;
+    case 10: put(b, ONE(b, "Tel f/u ", "Callback ", "Addendum ")); date_ref(b, 1 + pick(b, 3), 0); put(b, "\n"); break;
+    case 0: case 1: /* a call about the patient */
+        put(b, ONE(b, "Call from ", "Rec'd call from ", "rec'd call from ", "Message from ", "VM from ", "Phone call from ",
+                   "Spoke w/ "));
+        msg_caller(b);
+        put(b, ONE(b, " re ", " re: ", " RE ", " regarding "));
+        msg_patient(b);
+        put(b, ONE(b, ", ", ": ", " - ", ", "));
+        put(b, ONE(b, "asks whether home meds resume at d/c. ", "reports poor appetite x3 days. ", "slipped in bathroom, denies head strike. ",
+                   "asking when family mtg is. ", "low grade temp at home, productive cough. ", "worried about new confusion. ",
+                   "needs refill of inhalers. ", "wants update on plan. ", "BS running 300s at home. "));
+        put(b, ONE(b, "CB ", "cb ", "Call back ", "callback # "));
+        phi(b, DEID_PHONE, c->phone);
+        put(b, "\n");
+        break;
+    case 2: /* who reviewed or gave an order: an initial or a given name */
+        put(b, ONE(b, "Reviewed w/ ", "reviewed with ", "D/w ", "Per ", "per ", "Discussed w/ "));
+        if (p && chance(b, 60)) phif(b, DEID_NAME, "%c", p->given[0]);
+        else if (p) phi(b, DEID_NAME, chance(b, 50) ? p->given : p->family);
+        else put(b, "team");
+        put(b, ONE(b, ", ok to give extra torsemide dose today.\n", " (eve RN) pt restless most of night.\n",
+                   ", hold coumadin tonight.\n", " bolus LR 250cc then reassess.\n", "; recheck lytes in AM.\n"));
+        break;
+    case 3: /* the disposition facility */
+        put(b, ONE(b, "Disposition: rehab - ", "Dispo: SNF - ", "D/C to rehab: ", "DISPOSITION: REHAB - ", "Dispo: ",
+                   "Family unhappy w/ ", "Rehab screen: "));
+        phi(b, DEID_LOCATION, c->facility);
+        put(b, ONE(b, "\n", " and would prefer a different facility.\n", " can accept Monday.\n", ", awaiting auth.\n",
+                   " reviewing referral.\n"));
+        break;
+    case 4: /* history with years */
+        put(b, ONE(b, "Ex-smoker 25 pack-yrs, quit ", "SH: tob x30 yrs, quit ", "PSH: L THA ", "s/p CABG ", "DM2 dx'd ",
+                   "Retired teacher, quit etoh ", "widowed ", "PSH: appy, lap chole "));
+        msg_year(b, 1965, 55);
+        put(b, ONE(b, ".\n", "\n", ". Lives alone.\n"));
+        break;
+    case 5: /* a request with a service and a ward */
+        put(b, ONE(b, "Requesting: Dr ", "Requesting: ", "Referring: Dr. ", "Consult requested by "));
+        if (p) phif(b, DEID_NAME, "%s %s", p->given, p->family);
+        put(b, ONE(b, ", MICU, ", ", ortho, ", ", cardiology, ", ", gen surg, ", " (medicine), "));
+        ward_ref(b);
+        put(b, "\n");
+        break;
+    case 6: /* sign-offs */
+        if (!p) break;
+        switch (pick(b, 6)) {
+        case 0: put(b, "- "); phif(b, DEID_NAME, "%c%c", p->given[0], p->family[0]); put(b, ONE(b, " RRT pgr ", " RN pgr ", " RT x"));
+            phi(b, DEID_PHONE, c->pager); put(b, "\n"); break;
+        case 1: put(b, ONE(b, "Radiologist: ", "Attending: ", "Signed: ", "Dictated by: ")); phif(b, DEID_NAME, "%s %s", p->given, p->family);
+            put(b, ONE(b, " / Dr. ", "\n", ", MD\n")); if (b->t.len && b->t.p[b->t.len - 1] != '\n') { phif(b, DEID_NAME, "%c. %s", c->clinician[0].given[0], c->clinician[0].family); put(b, "\n"); } break;
+        case 2: snprintf(tmp, sizeof tmp, "%c%s", p->given[0], p->family); for (char *q = tmp; *q; q++) if (*q >= 'A' && *q <= 'Z') *q = (char)(*q + 32);
+            put(b, "/"); phi(b, DEID_NAME, tmp); put(b, "/\n"); break;
+        case 3: phif(b, DEID_NAME, "%s %s", p->given, p->family); put(b, ONE(b, ", RN\n", ", LICSW\n", " RN\n", ", PharmD\n")); break;
+        case 4: phif(b, DEID_NAME, "%c. %s", p->given[0], p->family); put(b, ONE(b, " RN\n", " RRT\n", ", NP\n")); break;
+        default: put(b, "D: "); date_ref(b, 1, 1); put(b, " T: "); date_ref(b, 2, 1); put(b, " ");
+            phif(b, DEID_NAME, "%c%c", p->given[0], p->family[0]); put(b, "/"); phif(b, DEID_NAME, "%c%c", 'a' + pick(b, 26), 'a' + pick(b, 26)); put(b, "\n"); break;
+        }
+        break;
+    case 7: /* a name opening the note, with no cue */
+        phi(b, DEID_NAME, c->nickname[0] ? c->nickname : c->patient.given);
+        put(b, ONE(b, " drowsy but arousable, oriented to self only\n", " slept in naps, denies pain overnight.\n", " up w/ PT to hallway, steady gait.\n"));
+        break;
+    default: /* traps of the same shapes, no PHI */
+        put(b, ONE(b, "Call from pharmacy re coumadin dosing, ok per MD.\n", "rec'd call from lab re: K 5.9, repeat sent.\n",
+                   "Message from VNA re dressing supplies, will fax order.\n", "Former smoker, quit 2 yrs ago.\n",
+                   "Dispo: home w/ VNA.\n", "Disposition: rehab - bed offer pending.\n", "Reviewed w/ team, ok to continue.\n",
+                   "D/w PT and OT, will reassess.\n", "Requesting: cardiology, re new afib.\n", "per MD, hold 2100 dose.\n",
+                   "drawn 2/3 of bag before line clotted.\n", "Pain 3/10 0800, 5/10 by noon.\n", "Model: X2-DR, SN on device card.\n",
+                   "Call from son re visiting hours, info given.\n", "rehab - pt declined.\n", "- pt aware of plan.\n",
+                   "PSH: TKR R, CCY, appy.\n", "Dispo: SNF - awaiting bed.\n", "Radiologist: see final report.\n"));
+        break;
+    }
+}
+
+static void message_note(nb *b) {
+    put(b, ONE(b, "Tel call ", "Phone note ", "TELEPHONE ENCOUNTER ", "Message ", "Case mgmt note "));
+    date_ref(b, pick(b, 5), 0);
+    put(b, "\n");
+    int n = 3 + pick(b, 4);
+    for (int k = 0; k < n; k++) message_line(b);
+    if (chance(b, 50)) signature(b);
+}
+
 int synth_note_write_ex(const synth_note_context *ctx, int kind, int casing, uint64_t seed,
                         const synth_namelists *filler, synth_note *out, cf_err *err) {
     memset(out, 0, sizeof *out);
@@ -1846,6 +1989,7 @@ int synth_note_write_ex(const synth_note_context *ctx, int kind, int casing, uin
     case SYNTH_NOTE_ED: ed_note(&b); break;
     case SYNTH_NOTE_DICTATED: dictated_note(&b); break;
     case SYNTH_NOTE_THERAPY: therapy_note(&b); break;
+    case SYNTH_NOTE_MESSAGE: message_note(&b); break;
     default: event_note(&b); break;
     }
     put(&b, "");
@@ -2076,7 +2220,9 @@ int synth_notes_generate_ex(synth_notes *out, const char *rules_dir, int which, 
         synth_note_context ctx;
         uint64_t s = seed * 1000003ULL + i;
         synth_context_random(nl, s, &ctx);
-        int kind = (style & SYNTH_GEN_HELDOUT_STYLE) ? SYNTH_NOTE_EVENT : (int)(i % SYNTH_NOTE_EVENT);
+        int kind = (style & SYNTH_GEN_MESSAGE_STYLE)   ? SYNTH_NOTE_MESSAGE
+                   : (style & SYNTH_GEN_HELDOUT_STYLE) ? SYNTH_NOTE_EVENT
+                                                       : (int)(i % SYNTH_NOTE_EVENT);
         /* every casing, mixed most often (half the notes), upper and lower a quarter each; or
            upper and lower a half each */
         size_t blk = i / SYNTH_NOTE_EVENT;

@@ -84,11 +84,16 @@ typedef struct {
  *  - DICTATED (round 6): consults and clinic letters (referring clinician, service and ward, lab
  *    lists, the "D: date T: date AB/cd" transcription line, cc and e-signature lines);
  *  - THERAPY (round 6): physical/occupational therapy, pharmacy and nutrition notes (home set-up,
- *    scores with a denominator, doses with decimals, discharge facility, payer ids). */
+ *    scores with a denominator, doses with decimals, discharge facility, payer ids).
+ * SYNTH_NOTE_MESSAGE (round 10) is a second kind kept apart, for stress measurement only (neither
+ * deid-train nor the held-apart style writes it): telephone messages ("call from son (Ned) re
+ * Faith, ..."), dispositions ("Disposition: rehab - X"), history years ("quit 1987"), requests
+ * with a service and a ward, signatures with initials and usernames, each beside traps of the same
+ * shape that hold no PHI ("re coumadin dosing", "rehab - bed offer pending", "quit 2 yrs ago"). */
 enum { SYNTH_NOTE_NURSING = 0, SYNTH_NOTE_NURSING_RUNON, SYNTH_NOTE_PROGRESS, SYNTH_NOTE_DISCHARGE,
        SYNTH_NOTE_DAR, SYNTH_NOTE_SOCIAL, SYNTH_NOTE_RESP, SYNTH_NOTE_REPORT, SYNTH_NOTE_TRANSFER,
        SYNTH_NOTE_LIST, SYNTH_NOTE_ED, SYNTH_NOTE_DICTATED, SYNTH_NOTE_THERAPY, SYNTH_NOTE_EVENT,
-       SYNTH_NOTE_KINDS };
+       SYNTH_NOTE_MESSAGE, SYNTH_NOTE_KINDS };
 enum { SYNTH_CASE_MIXED = 0, SYNTH_CASE_UPPER, SYNTH_CASE_LOWER };
 
 typedef struct {
@@ -124,8 +129,9 @@ void synth_context_random(const synth_namelists *nl, uint64_t seed, synth_note_c
  * kinds and casings cycle over the notes: half mixed case, a quarter each upper and lower case.
  * style is a set of SYNTH_GEN_* bits: SYNTH_GEN_HELDOUT_STYLE writes only SYNTH_NOTE_EVENT (the
  * held-apart style); SYNTH_GEN_ONE_CASE writes every note in one case, upper and lower
- * alternating by blocks of kinds (round 8: more distinct one-case training notes). */
-enum { SYNTH_GEN_HELDOUT_STYLE = 1, SYNTH_GEN_ONE_CASE = 2 };
+ * alternating by blocks of kinds (round 8: more distinct one-case training notes);
+ * SYNTH_GEN_MESSAGE_STYLE writes only SYNTH_NOTE_MESSAGE (round 10 stress notes), in every casing. */
+enum { SYNTH_GEN_HELDOUT_STYLE = 1, SYNTH_GEN_ONE_CASE = 2, SYNTH_GEN_MESSAGE_STYLE = 4 };
 typedef struct {
     deid_corpus corpus;
 } synth_notes;
