@@ -347,23 +347,24 @@ static void test_ft_train_contract(void) {
         rt_prompt_free(&longp);
     }
 
-    /* The extremes pooling (--ft-pool extremes): the head reads 4 x d_model numbers, the probe
-     * it starts from too, and the kept epoch's reported tuning loss is what its predictions give
-     * (a forward that pooled otherwise at prediction time than in training would not match). */
-    {
+    /* The extremes and windows poolings (--ft-pool extremes|windows): the head reads 4 or 8 x
+     * d_model numbers, the probe it starts from too, and the kept epoch's reported tuning loss is
+     * what its predictions give (a forward that pooled otherwise at prediction time than in
+     * training, e.g. windows without the prompts' times, would not match). */
+    for (int pool = GPT_POOL_EXTREMES; pool <= GPT_POOL_WINDOWS; pool++) {
         ft_options ox = o;
-        ox.pool = GPT_POOL_EXTREMES;
+        ox.pool = pool;
         ox.epochs = 2;
         gpt_model xm;
         ft_report rx;
         REQUIRE(ft_train(&xm, &rm.m, 1, ptr, ytr, ntr, ptu, ytu, ntu, pad, &ox, &rx, &err) == CF_OK);
-        CHECK_EQ_INT(xm.config.cls_pool, GPT_POOL_EXTREMES);
-        CHECK_EQ_INT(gpt_cls_width(&xm.config), 4 * rm.m.config.channels);
+        CHECK_EQ_INT(xm.config.cls_pool, pool);
+        CHECK_EQ_INT(gpt_cls_width(&xm.config), (pool == GPT_POOL_WINDOWS ? 8 : 4) * rm.m.config.channels);
         float *lx = malloc(ntu * sizeof *lx);
         REQUIRE(ft_logits(&xm, ptu, ntu, pad, 5, lx, &err) == CF_OK);
         double lxs = mean_log_loss(lx, ytu, ntu);
-        fprintf(stderr, "  extremes pooling: best epoch %d, tuning loss %.4f (recomputed %.4f)\n", rx.best_epoch,
-                rx.best_tune_loss, lxs);
+        fprintf(stderr, "  %s pooling: best epoch %d, tuning loss %.4f (recomputed %.4f)\n",
+                pool == GPT_POOL_WINDOWS ? "windows" : "extremes", rx.best_epoch, rx.best_tune_loss, lxs);
         CHECK_NEAR(lxs, rx.best_tune_loss, 1e-4);
         free(lx);
         gpt_free(&xm);

@@ -15,6 +15,7 @@
 #include "model/gpt.h"
 #include "model/gpt_feat.h"
 #include "model/gpt_kernels.h"
+#include "timeline/timeline.h"
 
 /* ------------------------------------------------------------------------------------------
  * helpers */
@@ -1215,49 +1216,69 @@ static void test_fd_feat(void) {
 }
 
 typedef struct {
-    float *logits, *x, *h, *w, *b, *y;
+    float *logits, *x, *h, *w, *b, *y, *feat;
     int *pos;
-    int B, T, C, K, pool;
+    int B, T, C, K, pool, F;
 } cls_ctx;
 
 static double cls_loss(void *p) {
     cls_ctx *c = p;
     size_t n = 0;
-    return gpt__cls_forward(c->logits, c->x, c->h, c->pos, c->w, c->b, c->y, &n, 0, c->B, c->T, c->C, c->K, c->pool);
+    return gpt__cls_forward(c->logits, c->x, c->h, c->pos, c->feat, c->F, c->w, c->b, c->y, &n, 0, c->B, c->T,
+                            c->C, c->K, c->pool);
 }
 
 /* The heads in each pooling mode: logits and loss against double precision (the pooled input
- * worked out here: the last position, the mean up to it, or both), gradients against central
- * differences, and no gradient past each row's head position. */
+ * worked out here from the hours themselves: the last position, the mean up to it, both, the
+ * channel-wise max and min, and those over the first and second half of the history in time),
+ * gradients against central differences, and no gradient past each row's head position. The
+ * rows' hours make the windows differ from the whole history: row 0 splits at 24 h (a point at
+ * 24.5 h is late), row 1 has one position (in both windows), row 2 starts after its own midpoint
+ * (a cut history: position 0 is early alone, and late too). */
 static void test_fd_cls(void) {
-    const int B = 3, T = 4, C = 5, K = 2;
-    int pos[3] = {3, 0, 2};
-    for (int pool = GPT_POOL_LAST; pool <= GPT_POOL_EXTREMES; pool++) {
-        const int P = pool == GPT_POOL_EXTREMES ? 4 * C : pool == GPT_POOL_BOTH ? 2 * C : C;
-        cls_ctx c = {fvec(B * K), fvec(B * P), fvec(B * T * C), fvec(K * P), fvec(K), fvec(B * K), pos, B, T, C, K, pool};
+    enum { B = 3, T = 6, C = 5, K = 2, F = TIMELINE_N_FEATURES };
+    int pos[B] = {5, 0, 3};
+    const double hours[B][T] = {{0, 5, 20, 24.5, 40, 48}, {0, 0, 0, 0, 0, 0}, {30, 31, 40, 50, 60, 70}};
+    float *feat = fvec(B * T * F);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            timeline_token_features(feat + (b * T + t) * F, 0, (int64_t)(hours[b][t] * 3600e6) + 1000, TIME_NULL,
+                                    1000, NAN);
+    for (int pool = GPT_POOL_LAST; pool <= GPT_POOL_WINDOWS; pool++) {
+        const int P = pool == GPT_POOL_WINDOWS ? 8 * C : pool == GPT_POOL_EXTREMES ? 4 * C : pool == GPT_POOL_BOTH ? 2 * C : C;
+        CHECK_EQ_INT(gpt_pool_width(pool, C), P);
+        cls_ctx c = {fvec(B * K), fvec(B * P), fvec(B * T * C), fvec(K * P), fvec(K), fvec(B * K), feat, pos, B, T, C, K, pool, F};
         fill(c.h, B * T * C, -1, 1);
         fill(c.w, K * P, -1, 1);
         fill(c.b, K, -1, 1);
         float y[6] = {1, 0, NAN, 1, 0, 0};
         memcpy(c.y, y, sizeof y);
         size_t n = 0;
-        double l = gpt__cls_forward(c.logits, c.x, c.h, c.pos, c.w, c.b, c.y, &n, 0, B, T, C, K, pool), ref = 0;
+        double l = cls_loss(&c), ref = 0;
+        n = 0;
+        gpt__cls_forward(c.logits, c.x, c.h, c.pos, c.feat, F, c.w, c.b, c.y, &n, 0, B, T, C, K, pool);
         CHECK_EQ_INT(n, 5);
         for (int b = 0; b < B; b++) {
-            double x[20];
+            double x[8 * C];
+            const double mid = hours[b][pos[b]] / 2;
             for (int i = 0; i < C; i++) {
                 double mean = 0, mx = -INFINITY, mn = INFINITY;
+                double emx = -INFINITY, emn = INFINITY, lmx = -INFINITY, lmn = INFINITY;
                 for (int t = 0; t <= pos[b]; t++) {
                     double v = c.h[(b * T + t) * C + i];
                     mean += v;
                     mx = fmax(mx, v), mn = fmin(mn, v);
+                    if (t == 0 || hours[b][t] <= mid) emx = fmax(emx, v), emn = fmin(emn, v);
+                    if (t == pos[b] || hours[b][t] > mid) lmx = fmax(lmx, v), lmn = fmin(lmn, v);
                 }
                 mean /= pos[b] + 1;
                 double last = c.h[(b * T + pos[b]) * C + i];
                 if (pool == GPT_POOL_LAST) x[i] = last;
                 else if (pool == GPT_POOL_MEAN) x[i] = mean;
                 else x[i] = last, x[C + i] = mean;
-                if (pool == GPT_POOL_EXTREMES) x[2 * C + i] = mx, x[3 * C + i] = mn;
+                if (pool >= GPT_POOL_EXTREMES) x[2 * C + i] = mx, x[3 * C + i] = mn;
+                if (pool == GPT_POOL_WINDOWS)
+                    x[4 * C + i] = emx, x[5 * C + i] = emn, x[6 * C + i] = lmx, x[7 * C + i] = lmn;
             }
             for (int k = 0; k < K; k++) {
                 double z = c.b[k];
@@ -1271,7 +1292,7 @@ static void test_fd_cls(void) {
         CHECK_NEAR(l, ref, 1e-6);
         float *dh = fvec(B * T * C), *dw = fvec(K * P), *db = fvec(K);
         cls_loss(&c);
-        gpt__cls_backward(dh, dw, db, c.logits, c.x, c.h, c.pos, c.w, c.y, 1.0f, 0, B, T, C, K, pool);
+        gpt__cls_backward(dh, dw, db, c.logits, c.x, c.h, c.pos, c.feat, F, c.w, c.y, 1.0f, 0, B, T, C, K, pool);
         char what[32];
         snprintf(what, sizeof what, "cls%d.h", pool);
         fd_check(what, c.h, dh, B * T * C, cls_loss, &c);
@@ -1284,6 +1305,7 @@ static void test_fd_cls(void) {
                 for (int i = 0; i < C; i++) CHECK(dh[(b * T + t) * C + i] == 0.0f);
         free(c.logits), free(c.x), free(c.h), free(c.w), free(c.b), free(c.y), free(dh), free(dw), free(db);
     }
+    free(feat);
 }
 
 /* Adds uniform noise to every parameter (not the alignment gaps between tensors, nor wte's
@@ -1369,15 +1391,15 @@ static double ex_loss(void *p) {
 static void test_fd_whole_model_ex(void) {
     gpt_model m;
     cf_err err;
-    gpt_config cfg = feat_config(7, 8, 2, 2, 4, 0.2f, 3, 5, 2);
-    cfg.cls_pool = GPT_POOL_EXTREMES; /* every path of the pooling (test_fd_cls has each alone) */
+    gpt_config cfg = feat_config(7, 8, 2, 2, 4, 0.2f, 4, 5, 2);
+    cfg.cls_pool = GPT_POOL_WINDOWS; /* every path of the pooling (test_fd_cls has each alone) */
     cfg.value_head = 1;
     REQUIRE_EQ_INT(gpt_build(&m, &cfg, 5, &err), CF_OK);
     m.num_threads = 1;
     fill(m.param_memory, m.num_parameters, -0.5f, 0.5f);
     int in[8] = {1, 2, 3, 4, 6, 5, 0, 1}, tg[8] = {2, 3, 4, -1, 5, 0, 1, 2}, pos[2] = {3, 1};
-    float feats[24], y[4] = {1, NAN, 0, 1};
-    fill(feats, 24, -1.5f, 1.5f);
+    float feats[32], y[4] = {1, NAN, 0, 1};
+    fill(feats, 32, -1.5f, 1.5f);
     float vt[8] = {0.5f, NAN, -1.2f, 0.3f, NAN, 2.0f, 0.1f, NAN}; /* position 3's target is -1: unused */
     ex_ctx c = {&m, in, tg, {feats, pos, y, 0.7f, 1.3f, vt, 0.9f}, 2, 4, 3};
     for (int pass = 0; pass < 2; pass++) {
@@ -1483,7 +1505,20 @@ static void test_feat_model_paths(void) {
     cf_err err;
     const int V = 30, C = 16, T = 25, B = 5, F = 4, H = 6, K = 3;
     gpt_config cfg = feat_config(V, C, 2, 2, T, 0.2f, F, H, K);
-    cfg.cls_pool = GPT_POOL_EXTREMES; /* the widest pooling: every part of it through the KV cache */
+    cfg.cls_pool = GPT_POOL_WINDOWS; /* the widest pooling: every part of it through the KV cache and
+                                        the slices (the windows read each slice's own inputs) */
+    {
+        /* the windows need the time input (column 3); a pooling past the last known is refused,
+         * as a binary older than the windows refuses 4 */
+        gpt_model bad;
+        gpt_config c3 = feat_config(V, C, 2, 2, T, 0.2f, 3, H, K);
+        c3.cls_pool = GPT_POOL_WINDOWS;
+        CHECK_EQ_INT(gpt_build(&bad, &c3, 4, &err), CF_EINPUT);
+        CHECK_CONTAINS(err.msg, "--inputs");
+        c3 = cfg, c3.cls_pool = GPT_POOL_WINDOWS + 1;
+        CHECK_EQ_INT(gpt_build(&bad, &c3, 4, &err), CF_EINPUT);
+        CHECK_CONTAINS(err.msg, "head pooling 5");
+    }
     int in[5 * 25], tg[5 * 25], pos[5] = {24, 3, 10, 0, 17};
     float feats[5 * 25 * 4], y[15];
     for (int i = 0; i < B * T; i++) in[i] = (int)(urand() * V), tg[i] = (int)(urand() * V);
@@ -1539,11 +1574,11 @@ static void test_feat_model_paths(void) {
             REQUIRE_EQ_INT(gpt_kv_forward_x(&m, &kv, in + b * T + t, feats + ((size_t)b * T + t) * F, 1, 1, GPT_LOGITS_LAST, &err), CF_OK);
             worst = fmax(worst, max_abs_diff(kv.lnf, lnf + ((size_t)b * T + t) * C, (size_t)C));
         }
-        float xin[4 * 16], z[3]; /* 4C: the extremes pooling */
+        float xin[8 * 16], z[3]; /* 8C: the windows pooling */
         gpt_kv_reset(&kv);
         REQUIRE_EQ_INT(gpt_kv_forward_x(&m, &kv, in + b * T, feats + (size_t)b * T * F, 1, pos[b] + 1, GPT_LOGITS_NONE, &err),
                        CF_OK);
-        gpt_cls_input(&m, kv.lnf, pos[b] + 1, xin);
+        gpt_cls_input(&m, kv.lnf, feats + (size_t)b * T * F, pos[b] + 1, xin);
         gpt_cls_logits(&m, xin, z);
         wcls = fmax(wcls, max_abs_diff(z, cl + (size_t)b * K, K));
     }

@@ -79,11 +79,16 @@ int gpt_config_check(const gpt_config *c, cf_err *err) {
                        c->num_outputs, GPT_MAX_OUTPUTS);
     if (c->value_head < 0 || c->value_head > 1)
         return cf_fail(err, CF_EINPUT, "model config: value head %d, expected 0 or 1", c->value_head);
-    if (c->cls_pool < GPT_POOL_LAST || c->cls_pool > GPT_POOL_EXTREMES ||
+    if (c->cls_pool < GPT_POOL_LAST || c->cls_pool > GPT_POOL_WINDOWS ||
         (c->num_outputs > 0 && c->channels > 4096))
         return cf_fail(err, CF_EINPUT, "model config: head pooling %d, expected 0 (last), 1 (mean), "
-                       "2 (both) or 3 (extremes), with d_model at most 4096 when there are task heads",
+                       "2 (both), 3 (extremes) or 4 (windows), with d_model at most 4096 when there "
+                       "are task heads",
                        c->cls_pool);
+    if (c->cls_pool == GPT_POOL_WINDOWS && c->n_features <= GPT_POOL_TIME_FEATURE)
+        return cf_fail(err, CF_EINPUT, "model config: head pooling 4 (windows) reads each position's "
+                       "time from continuous input %d, but the model has %d continuous inputs "
+                       "(train it with --inputs)", GPT_POOL_TIME_FEATURE, c->n_features);
     return CF_OK;
 }
 
@@ -616,7 +621,7 @@ int gpt_forward_ex(gpt_model *m, const int *inputs, const int *targets, const gp
     if (m->has_cls) {
         size_t labelled = 0;
         double sum = gpt__cls_forward(m->acts.cls_logits, m->acts.cls_in, m->acts.lnf, m->cls_pos,
-                                      m->params.clsw, m->params.clsb, with_y ? m->acts.cls_y : NULL,
+                                      F ? m->acts.feats : NULL, F, m->params.clsw, m->params.clsb, with_y ? m->acts.cls_y : NULL,
                                       &labelled, 0, B, T, c->channels, K, c->cls_pool);
         if (with_y) m->cls_loss = labelled ? (float)(sum / (double)labelled) : 0.0f;
     }
@@ -665,7 +670,8 @@ static void backward_slice(gpt_model *m, const slice *s, const gpt_params *g, fl
     const int K = c->num_outputs;
     if (dcls != 0.0f)
         gpt__cls_backward(dln, g->clsw, g->clsb, a->cls_logits + (size_t)s->b0 * K,
-                          a->cls_in + (size_t)s->b0 * gpt_cls_width(c), AT(a->lnf, 0, C), m->cls_pos + s->b0, w->clsw,
+                          a->cls_in + (size_t)s->b0 * gpt_cls_width(c), AT(a->lnf, 0, C), m->cls_pos + s->b0,
+                          c->n_features ? a->feats + r0 * (size_t)c->n_features : NULL, c->n_features, w->clsw,
                           a->cls_y + (size_t)s->b0 * K, dcls, 0, nb, T, Ci, K, c->cls_pool);
     memset(dresidual, 0, n * C * sizeof(float));
     gpt__layernorm_backward(dresidual, g->lnfw, g->lnfb, dln, AT(a->residual3, L - 1, C),
@@ -1097,9 +1103,12 @@ int gpt_load(gpt_model *m, const char *path, const uint8_t *expect_vocab_hash,
     c.num_outputs = version >= 2 ? (int)le_get32(hdr + 164) : 0;
     c.cls_pool = version >= 2 ? (int)le_get32(hdr + 168) : 0;
     c.value_head = version >= 2 ? (int)le_get32(hdr + 172) : 0;
-    if (c.padded_vocab_size == 0 || gpt_config_check(&c, NULL) != CF_OK) {
-        rc = cf_fail(err, CF_EINPUT, "%s: checkpoint holds an invalid model config; the file is "
-                     "damaged", path);
+    cf_err why = {0};
+    if (c.padded_vocab_size == 0 || gpt_config_check(&c, &why) != CF_OK) {
+        /* a pooling mode this build does not know is a newer clinfm's checkpoint, not damage */
+        rc = cf_fail(err, CF_EINPUT, "%s: checkpoint holds a model config this clinfm cannot use "
+                     "(%s); the file is damaged or was written by a newer clinfm", path,
+                     c.padded_vocab_size == 0 ? "padded vocabulary size 0" : why.msg);
         goto fail;
     }
     if (n > CKPT_MAX_TENSORS || (uint64_t)st.st_size < CKPT_HEADER + (uint64_t)n * CKPT_ENTRY) {

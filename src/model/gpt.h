@@ -51,7 +51,8 @@ typedef struct {
     int num_outputs;       /* K: binary task heads on the final hidden state (0: none) */
     int cls_pool;          /* what the heads read, GPT_POOL_*: the hidden state at the head
                               position, the mean of the hidden states up to it, both, or both
-                              with their channel-wise max and min */
+                              with their channel-wise max and min, then those over the
+                              history's first and second half in time (GPT_POOL_WINDOWS) */
     int value_head;        /* 1: a value forecast beside the next-token one: at each position the
                               value the next token carries (when it carries one), predicted given
                               that token, a self-supervised objective that makes the model learn
@@ -317,8 +318,9 @@ int gpt_kv_forward_x(const gpt_model *m, gpt_kv_cache *kv, const int *tokens, co
                      int n_active, int n_new, int logits_mode, cf_err *err);
 /* The K task-head logits of what the heads read, x (P, gpt_cls_width): out (K). */
 void gpt_cls_logits(const gpt_model *m, const float *x, float *out);
-/* What the heads read for a sequence of final hidden states lnf (len, C): x (P). */
-void gpt_cls_input(const gpt_model *m, const float *lnf, int len, float *x);
+/* What the heads read for a sequence of final hidden states lnf (len, C) and its continuous
+ * inputs feats (len, F; NULL: zeros): x (P). */
+void gpt_cls_input(const gpt_model *m, const float *lnf, const float *feats, int len, float *x);
 /* Copies sequence 0's cached keys and values to every other sequence. */
 void gpt_kv_broadcast(const gpt_model *m, gpt_kv_cache *kv);
 

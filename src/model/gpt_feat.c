@@ -72,7 +72,39 @@ void gpt__feat_backward(float *dxw1, float *dxb1, float *dxw2, float *dxh, const
 /* log(1 + exp(z)) without overflow */
 static double softplus(double z) { return z > 0 ? z + log1p(exp(-z)) : log1p(exp(z)); }
 
-void gpt__cls_pool(float *x, const float *h, int len, int C, int pool) {
+/* The windows of GPT_POOL_WINDOWS (w 1: the history's first half in time, 2: its second half;
+ * 0: the whole history). A position's time is its continuous input GPT_POOL_TIME_FEATURE,
+ * log1p(hours) / 4, which is monotone in the hours, so the midpoint of [0, hours of the last
+ * position] becomes a threshold on it. Position 0 is always early and the last always late, so
+ * no window is empty (a history whose events all share one time has a late window of one
+ * position). Without inputs (feat NULL) every position is at time 0: early. */
+static float window_threshold(const float *feat, int F, int len) {
+    if (!feat) return 0.0f;
+    double f = feat[(size_t)(len - 1) * F + GPT_POOL_TIME_FEATURE];
+    return (float)(log1p(0.5 * expm1(4.0 * f)) / 4.0);
+}
+static int in_window(const float *feat, int F, int len, int t, float thr, int w) {
+    if (w == 0) return 1;
+    float f = feat ? feat[(size_t)t * F + GPT_POOL_TIME_FEATURE] : 0.0f;
+    return w == 1 ? t == 0 || f <= thr : t == len - 1 || f > thr;
+}
+
+/* The positions the max and min of channel c over window w came from: the first of equals, as
+ * the forward's strict comparisons keep it (the gradient of a tie goes to one position, a
+ * subgradient). Forward and backward both find them here, so they agree. */
+static void extreme_pos(const float *h, const float *feat, int F, int len, int C, int c, float thr, int w,
+                        int *tmax, int *tmin) {
+    int a = -1, b = -1;
+    for (int t = 0; t < len; t++) {
+        if (!in_window(feat, F, len, t, thr, w)) continue;
+        float v = h[(size_t)t * C + c];
+        if (a < 0 || v > h[(size_t)a * C + c]) a = t;
+        if (b < 0 || v < h[(size_t)b * C + c]) b = t;
+    }
+    *tmax = a, *tmin = b;
+}
+
+void gpt__cls_pool(float *x, const float *h, const float *feat, int F, int len, int C, int pool) {
     float *mean = x;
     if (pool != GPT_POOL_MEAN) {
         memcpy(x, h + (size_t)(len - 1) * C, (size_t)C * sizeof *x);
@@ -83,7 +115,7 @@ void gpt__cls_pool(float *x, const float *h, int len, int C, int pool) {
     for (int t = 0; t < len; t++)
         for (int c = 0; c < C; c++) mean[c] += h[(size_t)t * C + c];
     for (int c = 0; c < C; c++) mean[c] /= (float)len;
-    if (pool != GPT_POOL_EXTREMES) return;
+    if (pool != GPT_POOL_EXTREMES && pool != GPT_POOL_WINDOWS) return;
     float *mx = x + 2 * C, *mn = x + 3 * C;
     memcpy(mx, h, (size_t)C * sizeof *x);
     memcpy(mn, h, (size_t)C * sizeof *x);
@@ -93,29 +125,29 @@ void gpt__cls_pool(float *x, const float *h, int len, int C, int pool) {
             if (v > mx[c]) mx[c] = v;
             if (v < mn[c]) mn[c] = v;
         }
-}
-
-/* The positions the max and min of channel c came from: the first of equals, as the forward's
- * strict comparisons keep it (the gradient of a tie goes to one position, a subgradient). */
-static void extreme_pos(const float *h, int len, int C, int c, int *tmax, int *tmin) {
-    int a = 0, b = 0;
-    for (int t = 1; t < len; t++) {
-        float v = h[(size_t)t * C + c];
-        if (v > h[(size_t)a * C + c]) a = t;
-        if (v < h[(size_t)b * C + c]) b = t;
+    if (pool != GPT_POOL_WINDOWS) return;
+    /* (early max, early min, late max, late min) at 4C .. 8C */
+    float thr = window_threshold(feat, F, len);
+    for (int w = 1; w <= 2; w++) {
+        float *wmx = x + (2 + 2 * w) * C, *wmn = wmx + C;
+        for (int c = 0; c < C; c++) {
+            int a, b;
+            extreme_pos(h, feat, F, len, C, c, thr, w, &a, &b);
+            wmx[c] = h[(size_t)a * C + c];
+            wmn[c] = h[(size_t)b * C + c];
+        }
     }
-    *tmax = a, *tmin = b;
 }
 
-double gpt__cls_forward(float *logits, float *xs, const float *h, const int *pos, const float *clsw,
-                        const float *clsb, const float *y, size_t *n_labelled, int b0, int b1, int T,
-                        int C, int K, int pool) {
+double gpt__cls_forward(float *logits, float *xs, const float *h, const int *pos, const float *feat, int F,
+                        const float *clsw, const float *clsb, const float *y, size_t *n_labelled, int b0,
+                        int b1, int T, int C, int K, int pool) {
     double loss = 0.0;
     size_t n = 0;
     const int P = gpt_pool_width(pool, C);
     for (int b = b0; b < b1; b++) {
         float *x = xs + (size_t)b * P;
-        gpt__cls_pool(x, h + (size_t)b * T * C, pos[b] + 1, C, pool);
+        gpt__cls_pool(x, h + (size_t)b * T * C, feat ? feat + (size_t)b * T * F : NULL, F, pos[b] + 1, C, pool);
         for (int k = 0; k < K; k++) {
             const float *w = clsw + (size_t)k * P;
             float z = clsb[k];
@@ -135,10 +167,10 @@ double gpt__cls_forward(float *logits, float *xs, const float *h, const int *pos
 }
 
 void gpt__cls_backward(float *dh, float *dclsw, float *dclsb, const float *logits, const float *xs,
-                       const float *h, const int *pos, const float *clsw, const float *y, float scale,
-                       int b0, int b1, int T, int C, int K, int pool) {
+                       const float *h, const int *pos, const float *feat, int F, const float *clsw,
+                       const float *y, float scale, int b0, int b1, int T, int C, int K, int pool) {
     const int P = gpt_pool_width(pool, C);
-    float dx[4 * 4096];
+    float dx[8 * 4096];
     for (int b = b0; b < b1; b++) {
         const float *x = xs + (size_t)b * P;
         int any = 0;
@@ -172,13 +204,19 @@ void gpt__cls_backward(float *dh, float *dclsw, float *dclsb, const float *logit
             for (int t = 0; t <= pos[b]; t++)
                 for (int c = 0; c < C; c++) rows[(size_t)t * C + c] += dmean[c] * inv;
         }
-        if (pool == GPT_POOL_EXTREMES) {
-            const float *hb = h + (size_t)b * T * C, *dmax = dx + 2 * C, *dmin = dx + 3 * C;
-            for (int c = 0; c < C; c++) {
-                int tmax, tmin;
-                extreme_pos(hb, pos[b] + 1, C, c, &tmax, &tmin);
-                rows[(size_t)tmax * C + c] += dmax[c];
-                rows[(size_t)tmin * C + c] += dmin[c];
+        if (pool == GPT_POOL_EXTREMES || pool == GPT_POOL_WINDOWS) {
+            const int len = pos[b] + 1;
+            const float *hb = h + (size_t)b * T * C, *fb = feat ? feat + (size_t)b * T * F : NULL;
+            const float thr = window_threshold(fb, F, len);
+            for (int w = 0; w <= (pool == GPT_POOL_WINDOWS ? 2 : 0); w++) {
+                /* window w's max and min read dx at (2 + 2w) C and (3 + 2w) C */
+                const float *dmax = dx + (2 + 2 * w) * C, *dmin = dmax + C;
+                for (int c = 0; c < C; c++) {
+                    int tmax, tmin;
+                    extreme_pos(hb, fb, F, len, C, c, thr, w, &tmax, &tmin);
+                    rows[(size_t)tmax * C + c] += dmax[c];
+                    rows[(size_t)tmin * C + c] += dmin[c];
+                }
             }
         }
     }
