@@ -52,7 +52,8 @@ typedef struct {
     int cls_pool;          /* what the heads read, GPT_POOL_*: the hidden state at the head
                               position, the mean of the hidden states up to it, both, or both
                               with their channel-wise max and min, then those over the
-                              history's first and second half in time (GPT_POOL_WINDOWS) */
+                              history's first and second half in time (GPT_POOL_WINDOWS), or
+                              the extremes and a learned attention pooling (GPT_POOL_ATTENTION) */
     int value_head;        /* 1: a value forecast beside the next-token one: at each position the
                               value the next token carries (when it carries one), predicted given
                               that token, a self-supervised objective that makes the model learn
@@ -65,7 +66,7 @@ static inline int gpt_cls_width(const gpt_config *c) { return gpt_pool_width(c->
 #define GPT_MAX_FEATURES 64
 #define GPT_MAX_OUTPUTS 64
 
-#define GPT_NUM_PARAM_TENSORS 23
+#define GPT_NUM_PARAM_TENSORS 24
 typedef struct {
     float *wte;      /* (Vp, C) token embeddings, also the output layer; rows >= V stay 0 */
     float *wpe;      /* (maxT, C) position embeddings */
@@ -91,6 +92,8 @@ typedef struct {
     float *clsb;     /* (K) */
     float *valw;     /* (Vp, C) value forecast: value of next token v = valw[v] . lnf + valb[v] */
     float *valb;     /* (Vp) */
+    float *clsq;     /* (C) the heads' attention query (cls_pool GPT_POOL_ATTENTION only; last, so
+                        the tensors before it keep their places) */
 } gpt_params;
 
 /* What a forward pass keeps for backward, for the current (B, T). */
