@@ -621,10 +621,16 @@ static void test_cursor_blocks(void) {
     uint64_t n = cursor_store(path);
     REQUIRE(n > 4 * STORE_BLOCK_EVENTS);
     cf_err err = {0};
-    /* full: 0 summary-opened, 1 fully opened, 2 summary-opened with a cache of 3 of the 5 blocks */
-    for (int full = 0; full < 3; full++) {
+    /* full: 0 summary-opened, 1 fully opened, 2 summary-opened with a cache of 3 of the 5 blocks, 3
+     * summary-opened with its file closed (blocks read through the mapping, not with pread) */
+    for (int full = 0; full < 4; full++) {
         store s;
         REQUIRE((full == 1 ? store_open(&s, path, &err) : store_open_summary(&s, path, &err)) == CF_OK);
+        CHECK_EQ_INT(s.fd_open, 1);
+        if (full == 3) {
+            close(s.fd);
+            s.fd_open = 0;
+        }
         REQUIRE_EQ_INT(s.n_events, n);
         CHECK(full == 1 ? s.time != NULL : s.time == NULL);
         if (full == 2) REQUIRE(store_cache_set(&s, 3 * (size_t)STORE_BLOCK_EVENTS * 28 + 100, &err) == CF_OK);
@@ -715,6 +721,28 @@ static void test_cursor_damage(void) {
         store_cursor_free(c);
     }
     CHECK(store_verify(&s, &err) == CF_EINPUT); /* the event_data section's checksum first */
+    store_close(&s);
+    /* Damage that appears after the store was opened (the file changed underneath, block 3 this
+     * time) is refused too: a block is read and checked when the cursor reaches it. */
+    REQUIRE(store_open_summary(&s, path, &err) == CF_OK);
+    store_block b3;
+    fd = open(path, O_RDWR);
+    REQUIRE(fd >= 0);
+    REQUIRE(pread(fd, &b3, sizeof b3, (off_t)(blocks->offset + 3 * sizeof b3)) == (ssize_t)sizeof b3);
+    at = (off_t)(data->offset + b3.offset + 17);
+    REQUIRE(pread(fd, &byte, 1, at) == 1);
+    byte ^= 0x01;
+    REQUIRE(pwrite(fd, &byte, 1, at) == 1);
+    close(fd);
+    store_cursor *c;
+    REQUIRE(store_cursor_new(&c, &s, 0, &err) == CF_OK);
+    store_events ev;
+    CHECK(store_cursor_range(c, 2 * STORE_BLOCK_EVENTS, 2 * STORE_BLOCK_EVENTS + 1, &ev, &err) != CF_OK); /* as before */
+    CHECK(store_cursor_range(c, 3 * STORE_BLOCK_EVENTS, 3 * STORE_BLOCK_EVENTS + 10, &ev, &err) == CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "event block 3 ");
+    CHECK_CONTAINS(err.msg, "checksum");
+    CHECK(store_cursor_range(c, 10, 20, &ev, &err) == CF_OK && cursor_events_ok(&s, &ev, 10, 10));
+    store_cursor_free(c);
     store_close(&s);
 }
 
@@ -1132,6 +1160,141 @@ static void test_block3_parts_damage(void) {
     CF_FREE_ALL(c.time, c.code, c.numeric, c.text, c.prov, out.time, out.code, out.numeric, out.text, out.prov);
 }
 
+/* Where stream k (0 time, 1 code, 2 value, 3 text, 4 source) of an encoded version 3 block of n
+ * events begins, read from the layout in store_format.h (not from the decoder). */
+static size_t v3_for_end(const uint8_t *p, size_t at, size_t count) {
+    uint32_t e;
+    memcpy(&e, p + at + 4, 4);
+    return at + 24 + v3_packed_len(count, p[at + 1]) + (size_t)e * 10;
+}
+static size_t v3_stream(const uint8_t *p, size_t n, int k) {
+    size_t at = 8;
+    for (int i = 0; i < k; i++) {
+        if (p[at] == 1) {
+            uint32_t nd;
+            memcpy(&nd, p + at + 4, 4);
+            at = v3_for_end(p, v3_for_end(p, at + 24, nd), n);
+        } else {
+            at = v3_for_end(p, at, n);
+        }
+    }
+    return at;
+}
+
+/* Encodes c (n events) and returns a copy of the block (the caller frees it). */
+static uint8_t *v3_encode(const store_block_cols *c, size_t n, uint32_t n_sources, size_t *len) {
+    store_block_ctx *enc = store_block_ctx_new(n_sources, 1, 3);
+    const void *packed;
+    uint8_t *copy = NULL;
+    if (enc && store_block_encode(enc, c, n, &packed, len) == 0 && (copy = malloc(*len))) memcpy(copy, packed, *len);
+    store_block_ctx_free(enc);
+    return copy;
+}
+
+/* Every vector kernel against the input, through the decoders of each path (block3_round_trip:
+ * AVX-512 where the CPU has it, AVX2, scalar; whole and in parts): packed widths 0 to 64 in the
+ * 64-bit and 32-bit streams with exceptions at the part edges (events 0, 4095, 4096, 8191, 8192 and
+ * the last), dictionaries of 3 to 16,384 values (index widths 2 to 14: fewer values are smaller as
+ * a FOR stream, which the writer then chooses), and the row join's table
+ * (sources in [first, first + 16) with row bases above 2^32), at lengths that are not a multiple
+ * of the vector width. Each case checks from the encoded bytes that it holds what it tests. */
+static void test_block3_kernels(void) {
+    const size_t E = STORE_BLOCK_EVENTS;
+    store_block_cols c = {malloc(E * 8), malloc(E * 4), malloc(E * 4), malloc(E * 4), malloc(E * 8)};
+    REQUIRE(c.time && c.code && c.numeric && c.text && c.prov);
+    char what[64];
+    for (int w = 0; w <= 64; w++) {
+        const size_t n = w == 17 || w == 49 ? E : w % 3 == 0 ? 8192 + 13 : w % 3 == 1 ? 4096 + 7 : 8192 + 1;
+        const uint64_t mask = w == 64 ? UINT64_MAX : (UINT64_C(1) << w) - 1, m32 = w >= 32 ? UINT32_MAX - 1 : mask;
+        const size_t edges[] = {0, 4095, 4096, 8191, 8192, n - 1};
+        uint32_t n_edges = 0;
+        for (size_t e = 0; e < 6; e++) n_edges += edges[e] < n - 1 || e == 5;
+        uint64_t t = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t d = i == 1 ? 0 : i == 2 ? mask : rnd() & mask, x = i == 1 ? 0 : i == 2 ? m32 : rnd() & m32;
+            for (size_t e = 0; e < 6; e++)
+                if (i == edges[e] && w <= 40) d = x = UINT64_C(1) << 62 | rnd(); /* exceptions */
+            t += d;
+            c.time[i] = (int64_t)t;
+            c.code[i] = (uint32_t)(x % UINT32_MAX);
+            uint32_t bits = (uint32_t)(x ^ (x >> 32));
+            memcpy(&c.numeric[i], &bits, 4);
+            c.text[i] = 0;
+            c.prov[i] = (uint64_t)(i % 2) << 48 | ((i & 1 ? 5000 : 0) + (rnd() & (w >= 48 ? STORE_MAX_ROW : mask)));
+        }
+        size_t len;
+        uint8_t *b = v3_encode(&c, n, 2, &len);
+        REQUIRE(b);
+        size_t ts = v3_stream(b, n, 0);
+        uint32_t n_exc;
+        memcpy(&n_exc, b + ts + 4, 4);
+        /* The time deltas: w bits (64 above 56), the six exceptions while w <= 40. */
+        if (b[ts + 1] != (w > 56 ? 64 : w) || n_exc != (w <= 40 ? n_edges : 0u))
+            CHECK_FAIL_("width %d: the time stream has width %d and %u exceptions", w, b[ts + 1], n_exc);
+        free(b);
+        snprintf(what, sizeof what, "packed width %d, %zu events", w, n);
+        block3_round_trip(&c, n, UINT32_MAX, 0, 2, what);
+    }
+    /* Dictionaries of nd values (31-bit codes and float bits, no order among them). */
+    uint32_t *table = malloc(16384 * 4);
+    REQUIRE(table);
+    for (uint32_t nd = 3; nd <= 16384; nd = nd == 16384 ? 16385 : 2 * nd - 1 > 16384 ? 16384 : 2 * nd - 1) {
+        const size_t n = nd > 2048 ? 2 * nd + 5 : __builtin_ctz(nd - 1) % 2 ? 8192 + 3 : 4096 + 9;
+        for (uint32_t k = 0; k < nd; k++) table[k] = (uint32_t)(rnd() & 0x7fffffff) | 0x40000000u;
+        for (size_t i = 0; i < n; i++) {
+            c.time[i] = (int64_t)i;
+            c.code[i] = table[i < nd ? i : rnd() % nd];
+            uint32_t bits = table[(i + 1) % nd] ^ 0x5a5a5a5au;
+            memcpy(&c.numeric[i], &bits, 4);
+            c.prov[i] = i;
+        }
+        size_t len;
+        uint8_t *b = v3_encode(&c, n, 1, &len);
+        REQUIRE(b);
+        size_t cs = v3_stream(b, n, 1), idx = b[cs] == 1 ? v3_for_end(b, cs + 24, nd) : 0;
+        int want = 32 - __builtin_clz(nd - 1);
+        /* (One bit less, with the rare top index as exceptions, where that is smaller.) */
+        if (b[cs] != 1 || idx + 2 > len || b[idx + 1] > want || b[idx + 1] < want - 1)
+            CHECK_FAIL_("%u values: the code stream is not a dictionary of %d-bit indices", nd, want);
+        free(b);
+        snprintf(what, sizeof what, "a dictionary of %u, %zu events", nd, n);
+        block3_round_trip(&c, n, UINT32_MAX, 0, 1, what);
+    }
+    free(table);
+    /* The row join's table: 16 sources from first, each with its own row base (some above 2^32). */
+    const uint32_t firsts[] = {0, 1, 7, 24};
+    for (int f = 0; f < 4; f++) {
+        const size_t n = f == 0 ? E : f == 1 ? 8192 + 3 : f == 2 ? 9 : 4096 + 5;
+        uint64_t base[16];
+        for (int k = 0; k < 16; k++) base[k] = k % 3 == 0 ? rnd() % 1000 : (rnd() & STORE_MAX_ROW) >> (k % 2);
+        for (size_t i = 0; i < n; i++) {
+            uint32_t k = i < 16 ? (uint32_t)i : (uint32_t)(rnd() % 16);
+            c.time[i] = 0;
+            c.code[i] = 1;
+            c.numeric[i] = 0.5f;
+            c.prov[i] = (uint64_t)(firsts[f] + k) << 48 | ((base[k] + rnd() % 70000) & STORE_MAX_ROW);
+        }
+        size_t len;
+        uint8_t *b = v3_encode(&c, n, 40, &len);
+        REQUIRE(b);
+        size_t ss = v3_stream(b, n, 4);
+        uint32_t n_exc;
+        uint64_t sbase, mult, mode;
+        memcpy(&n_exc, b + ss + 4, 4);
+        memcpy(&sbase, b + ss + 8, 8);
+        memcpy(&mult, b + ss + 16, 8);
+        memcpy(&mode, b + v3_for_end(b, ss, n), 8);
+        if (b[ss] != 0 || b[ss + 1] != (n < 16 ? b[ss + 1] : 4) || b[ss + 1] > 4 || n_exc || mult != 1 ||
+            sbase != firsts[f] || mode != 0)
+            CHECK_FAIL_("first source %u: the sources are not a 4-bit stream from it (or rows not from the lowest)",
+                        firsts[f]);
+        free(b);
+        snprintf(what, sizeof what, "row join from source %u, %zu events", firsts[f], n);
+        block3_round_trip(&c, n, 2, 0, 40, what);
+    }
+    CF_FREE_ALL(c.time, c.code, c.numeric, c.text, c.prov);
+}
+
 /* The block CRC's kernels (carry-less multiplication folding) against zlib's crc32, another
  * library: every length up to a few folding strides at several alignments, continued from another
  * CRC, the standard check value, and a buffer the size of a block. */
@@ -1174,6 +1337,7 @@ int main(void) {
     RUN(test_block3_round_trips);
     RUN(test_block3_damage);
     RUN(test_block3_parts_damage);
+    RUN(test_block3_kernels);
     RUN(test_crc32_kernels);
     return check_summary();
 }

@@ -147,6 +147,9 @@ typedef struct {
     const char *block_data;
     uint64_t n_blocks;
     char *path;                             /* as given to store_open (owned), for messages */
+    /* The mapped file, kept open (fd_open 1): a cursor reads each version 2 or 3 block out of it
+     * with pread into its own buffer (store_cursor.c says why). */
+    int fd, fd_open;
     struct store_cache *cache;              /* decoded blocks kept for later passes (owned) or NULL */
 } store;
 

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/store.h"
 #include "store/store_block_cols.h"
 
 /* Per-thread working memory for encoding or decoding blocks of one format version (2 or 3). level:
@@ -37,6 +38,11 @@ int store_block_decode(store_block_ctx *x, const void *src, size_t len, size_t n
 int store_block_begin(store_block_ctx *x, const void *src, size_t len, size_t n, uint64_t n_codes, uint64_t n_texts,
                       const store_block_cols *c, size_t *done, const char **why);
 int store_block_more(store_block_ctx *x, size_t upto, const store_block_cols *c, size_t *done, const char **why);
+
+/* Block b of a version 2 or 3 store whose file it keeps open (fd_open): its encoded bytes read
+ * with pread into *buf (grown to *cap as needed; the caller frees it), which is returned; NULL with
+ * why when the read fails (store_reader.c). Why not the mapping: store_cursor.c. */
+const char *store_read_block(const store *s, uint64_t b, char **buf, size_t *cap, const char **why);
 
 /* Frees a store's cache of decoded blocks (store_cache_set; store_cursor.c), for store_close. */
 struct store_cache;

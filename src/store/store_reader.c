@@ -9,6 +9,7 @@
  * (store_open), or block by block (store_open_summary and a store_cursor, store_cursor.c). */
 #include "store/store.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
@@ -40,6 +41,31 @@ typedef struct {
     int oom;
 } decode_job;
 
+const char *store_read_block(const store *s, uint64_t b, char **buf, size_t *cap, const char **why) {
+    const store_block *blk = (const store_block *)s->blocks + b;
+    size_t len = (size_t)blk->size;
+    if (len > *cap) {
+        char *r = realloc(*buf, len);
+        if (!r) {
+            *why = "cannot be read (out of memory)";
+            return NULL;
+        }
+        *buf = r;
+        *cap = len;
+    }
+    off_t at = (off_t)(s->block_data - (const char *)s->map) + (off_t)blk->offset;
+    for (size_t got = 0; got < len;) {
+        ssize_t r = pread(s->fd, *buf + got, len - got, at + (off_t)got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            *why = r < 0 ? "cannot be read (an I/O error)" : "cannot be read (the file is shorter than it was)";
+            return NULL;
+        }
+        got += (size_t)r;
+    }
+    return *buf;
+}
+
 static void *decode_worker(void *arg) {
     decode_job *j = arg;
     store *s = j->s;
@@ -49,6 +75,8 @@ static void *decode_worker(void *arg) {
         __atomic_store_n(&j->failed, 1, __ATOMIC_SEQ_CST);
         return NULL;
     }
+    char *raw = NULL;
+    size_t raw_cap = 0;
     for (;;) {
         if (__atomic_load_n(&j->failed, __ATOMIC_SEQ_CST)) break;
         uint64_t b = __atomic_fetch_add(&j->next, 1, __ATOMIC_SEQ_CST);
@@ -56,9 +84,12 @@ static void *decode_worker(void *arg) {
         uint64_t at = b * STORE_BLOCK_EVENTS;
         store_block_cols c = {(int64_t *)s->time + at, (uint32_t *)s->code + at, (float *)s->numeric + at,
                               (uint32_t *)s->text + at, (uint64_t *)s->prov + at};
-        const char *why;
-        if (store_block_decode(x, j->data + j->blocks[b].offset, (size_t)j->blocks[b].size,
-                               (size_t)j->blocks[b].n_events, s->n_codes, s->n_texts, &c, &why)) {
+        const char *why = "";
+        /* Read with pread into this thread's buffer, as a cursor does (store_cursor.c says why). */
+        const char *src = j->data + j->blocks[b].offset;
+        if (s->fd_open) src = store_read_block(s, b, &raw, &raw_cap, &why);
+        if (!src || store_block_decode(x, src, (size_t)j->blocks[b].size, (size_t)j->blocks[b].n_events, s->n_codes,
+                                       s->n_texts, &c, &why)) {
             pthread_mutex_lock(&j->lock);
             if (b < j->bad_block) {
                 j->bad_block = b;
@@ -69,6 +100,7 @@ static void *decode_worker(void *arg) {
         }
     }
     store_block_ctx_free(x);
+    free(raw);
     return NULL;
 }
 
@@ -158,8 +190,9 @@ static int count_v1(store *s, cf_err *err);
 static int open_store(store *s, const char *path, int summary_only, cf_err *err) {
     memset(s, 0, sizeof *s);
     if (sodium_init() < 0) return cf_fail(err, CF_EINTERNAL, "libsodium failed to initialise");
-    int rc = file_map(path, "store", STORE_HEADER_SIZE, &s->map, &s->map_len, err);
+    int rc = file_map_fd(path, "store", STORE_HEADER_SIZE, &s->map, &s->map_len, &s->fd, err);
     if (rc) return rc;
+    s->fd_open = 1;
     if (!(s->path = strdup(path))) {
         store_close(s);
         return cf_fail(err, CF_EINTERNAL, "out of memory");
@@ -307,6 +340,7 @@ int store_open_summary(store *s, const char *path, cf_err *err) { return open_st
 
 void store_close(store *s) {
     if (s->map) munmap(s->map, s->map_len);
+    if (s->fd_open) close(s->fd);
     if (s->decoded) munmap(s->decoded, s->decoded_len);
     free(s->summary_buf);
     free(s->path);

@@ -12,8 +12,13 @@
 #include <unistd.h>
 
 int file_map(const char *path, const char *what, size_t min, void **map, size_t *len, cf_err *err) {
+    return file_map_fd(path, what, min, map, len, NULL, err);
+}
+
+int file_map_fd(const char *path, const char *what, size_t min, void **map, size_t *len, int *keep, cf_err *err) {
     *map = NULL;
     *len = 0;
+    if (keep) *keep = -1;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return cf_fail_errno(err, CF_EINPUT, "%s: cannot open %s", path, what);
     struct stat st;
@@ -31,7 +36,8 @@ int file_map(const char *path, const char *what, size_t min, void **map, size_t 
             *len = (size_t)st.st_size;
         }
     }
-    close(fd);
+    if (keep && rc == CF_OK) *keep = fd;
+    else close(fd);
     return rc;
 }
 

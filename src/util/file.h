@@ -24,6 +24,9 @@ int file_read_stream(FILE *f, const char *name, size_t max, char **out, size_t *
  * what names the kind of file in messages ("PATH: cannot open WHAT", "PATH: not a clinfm WHAT
  * (too short or not a file)" when it holds fewer than min bytes). Release with munmap(*map, *len). */
 int file_map(const char *path, const char *what, size_t min, void **map, size_t *len, cf_err *err);
+/* The same, keeping the file open in *fd (the caller closes it): for reads of parts of the file into
+ * the caller's own memory (pread) from the very file that is mapped, whatever happens to the path. */
+int file_map_fd(const char *path, const char *what, size_t min, void **map, size_t *len, int *fd, cf_err *err);
 
 /* The folder that holds path, in dir: "." for a bare name, "/" for a file at the root. */
 void file_dir_of(const char *path, char *dir, size_t cap);
