@@ -347,22 +347,31 @@ static void test_ft_train_contract(void) {
         rt_prompt_free(&longp);
     }
 
-    /* The extremes pooling (--ft-pool extremes): the head reads 4 x d_model numbers, the probe
-     * it starts from too, and the kept epoch's reported tuning loss is what its predictions give
-     * (a forward that pooled otherwise at prediction time than in training would not match). */
-    {
+    /* The extremes, windows and attention poolings (--ft-pool extremes|windows|attention): the
+     * head reads 4, 8 or 5 x d_model numbers, the probe it starts from too, and the kept epoch's
+     * reported tuning loss is what its predictions give (a forward that pooled otherwise at
+     * prediction time than in training, e.g. windows without the prompts' times, or attention
+     * with the query of another epoch, would not match). */
+    for (int pool = GPT_POOL_EXTREMES; pool <= GPT_POOL_ATTENTION; pool++) {
+        static const char *const pname[] = {"last", "mean", "both", "extremes", "windows", "attention"};
+        const int wide[] = {1, 1, 2, 4, 8, 5};
         ft_options ox = o;
-        ox.pool = GPT_POOL_EXTREMES;
+        ox.pool = pool;
         ox.epochs = 2;
         gpt_model xm;
         ft_report rx;
         REQUIRE(ft_train(&xm, &rm.m, 1, ptr, ytr, ntr, ptu, ytu, ntu, pad, &ox, &rx, &err) == CF_OK);
-        CHECK_EQ_INT(xm.config.cls_pool, GPT_POOL_EXTREMES);
-        CHECK_EQ_INT(gpt_cls_width(&xm.config), 4 * rm.m.config.channels);
+        CHECK_EQ_INT(xm.config.cls_pool, pool);
+        CHECK_EQ_INT(gpt_cls_width(&xm.config), wide[pool] * rm.m.config.channels);
+        if (pool == GPT_POOL_ATTENTION) { /* the query left its zero start: the attention was trained */
+            double qn = 0;
+            for (int ch = 0; ch < rm.m.config.channels; ch++) qn += fabs(xm.params.clsq[ch]);
+            CHECK(qn > 0);
+        }
         float *lx = malloc(ntu * sizeof *lx);
         REQUIRE(ft_logits(&xm, ptu, ntu, pad, 5, lx, &err) == CF_OK);
         double lxs = mean_log_loss(lx, ytu, ntu);
-        fprintf(stderr, "  extremes pooling: best epoch %d, tuning loss %.4f (recomputed %.4f)\n", rx.best_epoch,
+        fprintf(stderr, "  %s pooling: best epoch %d, tuning loss %.4f (recomputed %.4f)\n", pname[pool], rx.best_epoch,
                 rx.best_tune_loss, lxs);
         CHECK_NEAR(lxs, rx.best_tune_loss, 1e-4);
         free(lx);

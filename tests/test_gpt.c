@@ -15,6 +15,7 @@
 #include "model/gpt.h"
 #include "model/gpt_feat.h"
 #include "model/gpt_kernels.h"
+#include "timeline/timeline.h"
 
 /* ------------------------------------------------------------------------------------------
  * helpers */
@@ -498,7 +499,7 @@ static double model_loss(void *p) {
 static const char *const names[GPT_NUM_PARAM_TENSORS] = {
     "wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
     "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb",
-    "xw1", "xb1", "xw2", "clsw", "clsb", "valw", "valb"};
+    "xw1", "xb1", "xw2", "clsw", "clsb", "valw", "valb", "clsq"};
 
 static void test_fd_whole_model(void) {
     gpt_model m;
@@ -1215,50 +1216,94 @@ static void test_fd_feat(void) {
 }
 
 typedef struct {
-    float *logits, *x, *h, *w, *b, *y;
+    float *logits, *x, *h, *w, *b, *y, *feat, *q;
     int *pos;
-    int B, T, C, K, pool;
+    int B, T, C, K, pool, F, G;
 } cls_ctx;
 
 static double cls_loss(void *p) {
     cls_ctx *c = p;
     size_t n = 0;
-    return gpt__cls_forward(c->logits, c->x, c->h, c->pos, c->w, c->b, c->y, &n, 0, c->B, c->T, c->C, c->K, c->pool);
+    return gpt__cls_forward(c->logits, c->x, c->h, c->pos, c->feat, c->F, c->q, c->G, c->w, c->b, c->y, &n, 0, c->B,
+                            c->T, c->C, c->K, c->pool);
 }
 
 /* The heads in each pooling mode: logits and loss against double precision (the pooled input
- * worked out here: the last position, the mean up to it, or both), gradients against central
- * differences, and no gradient past each row's head position. */
+ * worked out here from the hours themselves: the last position, the mean up to it, both, the
+ * channel-wise max and min, and those over the first and second half of the history in time),
+ * gradients against central differences, and no gradient past each row's head position. The
+ * rows' hours make the windows differ from the whole history: row 0 splits at 24 h (a point at
+ * 24.5 h is late), row 1 has one position (in both windows), row 2 starts after its own midpoint
+ * (a cut history: position 0 is early alone, and late too). The attention pooling is worked out
+ * as a softmax in double per channel group (two groups of 3; C 6), and its query gets its own
+ * central-difference check. */
 static void test_fd_cls(void) {
-    const int B = 3, T = 4, C = 5, K = 2;
-    int pos[3] = {3, 0, 2};
-    for (int pool = GPT_POOL_LAST; pool <= GPT_POOL_EXTREMES; pool++) {
-        const int P = pool == GPT_POOL_EXTREMES ? 4 * C : pool == GPT_POOL_BOTH ? 2 * C : C;
-        cls_ctx c = {fvec(B * K), fvec(B * P), fvec(B * T * C), fvec(K * P), fvec(K), fvec(B * K), pos, B, T, C, K, pool};
+    enum { B = 3, T = 6, C = 6, K = 2, F = TIMELINE_N_FEATURES, G = 2 };
+    int pos[B] = {5, 0, 3};
+    const double hours[B][T] = {{0, 5, 20, 24.5, 40, 48}, {0, 0, 0, 0, 0, 0}, {30, 31, 40, 50, 60, 70}};
+    float *feat = fvec(B * T * F);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            timeline_token_features(feat + (b * T + t) * F, 0, (int64_t)(hours[b][t] * 3600e6) + 1000, TIME_NULL,
+                                    1000, NAN);
+    for (int pool = GPT_POOL_LAST; pool <= GPT_POOL_ATTENTION; pool++) {
+        const int P = pool == GPT_POOL_WINDOWS     ? 8 * C
+                      : pool == GPT_POOL_ATTENTION ? 5 * C
+                      : pool == GPT_POOL_EXTREMES  ? 4 * C
+                      : pool == GPT_POOL_BOTH      ? 2 * C
+                                                   : C;
+        CHECK_EQ_INT(gpt_pool_width(pool, C), P);
+        cls_ctx c = {fvec(B * K), fvec(B * P), fvec(B * T * C), fvec(K * P), fvec(K), fvec(B * K), feat, fvec(C),
+                     pos, B, T, C, K, pool, F, G};
+        fill(c.q, C, -2, 2);
         fill(c.h, B * T * C, -1, 1);
         fill(c.w, K * P, -1, 1);
         fill(c.b, K, -1, 1);
         float y[6] = {1, 0, NAN, 1, 0, 0};
         memcpy(c.y, y, sizeof y);
         size_t n = 0;
-        double l = gpt__cls_forward(c.logits, c.x, c.h, c.pos, c.w, c.b, c.y, &n, 0, B, T, C, K, pool), ref = 0;
+        double l = cls_loss(&c), ref = 0;
+        n = 0;
+        gpt__cls_forward(c.logits, c.x, c.h, c.pos, c.feat, F, c.q, G, c.w, c.b, c.y, &n, 0, B, T, C, K, pool);
         CHECK_EQ_INT(n, 5);
         for (int b = 0; b < B; b++) {
-            double x[20];
+            double x[8 * C];
+            const double mid = hours[b][pos[b]] / 2;
             for (int i = 0; i < C; i++) {
                 double mean = 0, mx = -INFINITY, mn = INFINITY;
+                double emx = -INFINITY, emn = INFINITY, lmx = -INFINITY, lmn = INFINITY;
                 for (int t = 0; t <= pos[b]; t++) {
                     double v = c.h[(b * T + t) * C + i];
                     mean += v;
                     mx = fmax(mx, v), mn = fmin(mn, v);
+                    if (t == 0 || hours[b][t] <= mid) emx = fmax(emx, v), emn = fmin(emn, v);
+                    if (t == pos[b] || hours[b][t] > mid) lmx = fmax(lmx, v), lmn = fmin(lmn, v);
                 }
                 mean /= pos[b] + 1;
                 double last = c.h[(b * T + pos[b]) * C + i];
                 if (pool == GPT_POOL_LAST) x[i] = last;
                 else if (pool == GPT_POOL_MEAN) x[i] = mean;
                 else x[i] = last, x[C + i] = mean;
-                if (pool == GPT_POOL_EXTREMES) x[2 * C + i] = mx, x[3 * C + i] = mn;
+                if (pool >= GPT_POOL_EXTREMES) x[2 * C + i] = mx, x[3 * C + i] = mn;
+                if (pool == GPT_POOL_WINDOWS)
+                    x[4 * C + i] = emx, x[5 * C + i] = emn, x[6 * C + i] = lmx, x[7 * C + i] = lmn;
             }
+            if (pool == GPT_POOL_ATTENTION)
+                for (int g = 0; g < G; g++) {
+                    const int D = C / G;
+                    double s[T], zs = 0;
+                    for (int t = 0; t <= pos[b]; t++) {
+                        s[t] = 0;
+                        for (int i = 0; i < D; i++) s[t] += (double)c.q[g * D + i] * c.h[(b * T + t) * C + g * D + i];
+                        s[t] = exp(s[t] / sqrt((double)D));
+                        zs += s[t];
+                    }
+                    for (int i = 0; i < D; i++) {
+                        double a = 0;
+                        for (int t = 0; t <= pos[b]; t++) a += s[t] / zs * c.h[(b * T + t) * C + g * D + i];
+                        x[4 * C + g * D + i] = a;
+                    }
+                }
             for (int k = 0; k < K; k++) {
                 double z = c.b[k];
                 for (int i = 0; i < P; i++) z += (double)c.w[k * P + i] * x[i];
@@ -1269,9 +1314,10 @@ static void test_fd_cls(void) {
             }
         }
         CHECK_NEAR(l, ref, 1e-6);
-        float *dh = fvec(B * T * C), *dw = fvec(K * P), *db = fvec(K);
+        float *dh = fvec(B * T * C), *dw = fvec(K * P), *db = fvec(K), *dq = fvec(C);
         cls_loss(&c);
-        gpt__cls_backward(dh, dw, db, c.logits, c.x, c.h, c.pos, c.w, c.y, 1.0f, 0, B, T, C, K, pool);
+        gpt__cls_backward(dh, dw, db, dq, c.logits, c.x, c.h, c.pos, c.feat, F, c.q, G, c.w, c.y, 1.0f, 0, B, T, C, K,
+                          pool);
         char what[32];
         snprintf(what, sizeof what, "cls%d.h", pool);
         fd_check(what, c.h, dh, B * T * C, cls_loss, &c);
@@ -1279,11 +1325,16 @@ static void test_fd_cls(void) {
         fd_check(what, c.w, dw, K * P, cls_loss, &c);
         snprintf(what, sizeof what, "cls%d.b", pool);
         fd_check(what, c.b, db, K, cls_loss, &c);
+        if (pool == GPT_POOL_ATTENTION) fd_check("cls5.q", c.q, dq, C, cls_loss, &c);
+        else
+            for (int i = 0; i < C; i++) CHECK(dq[i] == 0.0f); /* the query is the attention's alone */
         for (int b = 0; b < B; b++)
             for (int t = pos[b] + 1; t < T; t++)
                 for (int i = 0; i < C; i++) CHECK(dh[(b * T + t) * C + i] == 0.0f);
-        free(c.logits), free(c.x), free(c.h), free(c.w), free(c.b), free(c.y), free(dh), free(dw), free(db);
+        free(c.logits), free(c.x), free(c.h), free(c.w), free(c.b), free(c.y), free(c.q), free(dh), free(dw), free(db),
+            free(dq);
     }
+    free(feat);
 }
 
 /* Adds uniform noise to every parameter (not the alignment gaps between tensors, nor wte's
@@ -1365,45 +1416,49 @@ static double ex_loss(void *p) {
 
 /* The whole model with continuous inputs and two task heads: every parameter's gradient of
  * lm_weight * next-token loss + cls_weight * head loss against central differences, with
- * dropout; then the heads alone (no next-token targets). */
+ * dropout; then the heads alone (no next-token targets). Pooled by windows and by attention
+ * (between them every path of the pooling; test_fd_cls has each mode alone); the attention's
+ * query tensor exists in that mode only. */
 static void test_fd_whole_model_ex(void) {
-    gpt_model m;
-    cf_err err;
-    gpt_config cfg = feat_config(7, 8, 2, 2, 4, 0.2f, 3, 5, 2);
-    cfg.cls_pool = GPT_POOL_EXTREMES; /* every path of the pooling (test_fd_cls has each alone) */
-    cfg.value_head = 1;
-    REQUIRE_EQ_INT(gpt_build(&m, &cfg, 5, &err), CF_OK);
-    m.num_threads = 1;
-    fill(m.param_memory, m.num_parameters, -0.5f, 0.5f);
-    int in[8] = {1, 2, 3, 4, 6, 5, 0, 1}, tg[8] = {2, 3, 4, -1, 5, 0, 1, 2}, pos[2] = {3, 1};
-    float feats[24], y[4] = {1, NAN, 0, 1};
-    fill(feats, 24, -1.5f, 1.5f);
-    float vt[8] = {0.5f, NAN, -1.2f, 0.3f, NAN, 2.0f, 0.1f, NAN}; /* position 3's target is -1: unused */
-    ex_ctx c = {&m, in, tg, {feats, pos, y, 0.7f, 1.3f, vt, 0.9f}, 2, 4, 3};
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1) c.tg = NULL; /* heads alone: what end-to-end fine-tuning may run */
-        ex_loss(&c);
-        gpt_zero_grad(&m);
-        REQUIRE_EQ_INT(gpt_backward(&m, &err), CF_OK);
-        float *ana = fcopy(m.grad_memory, m.num_parameters);
-        size_t off = 0;
-        for (int i = 0; i < GPT_NUM_PARAM_TENSORS; i++) {
-            char what[64];
-            snprintf(what, sizeof what, "%s.%s", pass ? "heads" : "model+", names[i]);
-            CHECK(m.param_sizes[i] > 0);
-            fd_check(what, m.param_memory + off, ana + off, m.param_sizes[i], ex_loss, &c);
-            off += (m.param_sizes[i] + 15) / 16 * 16;
+    for (int pool = GPT_POOL_WINDOWS; pool <= GPT_POOL_ATTENTION; pool++) {
+        gpt_model m;
+        cf_err err;
+        gpt_config cfg = feat_config(7, 8, 2, 2, 4, 0.2f, 4, 5, 2);
+        cfg.cls_pool = pool;
+        cfg.value_head = 1;
+        REQUIRE_EQ_INT(gpt_build(&m, &cfg, 5, &err), CF_OK);
+        m.num_threads = 1;
+        fill(m.param_memory, m.num_parameters, -0.5f, 0.5f);
+        int in[8] = {1, 2, 3, 4, 6, 5, 0, 1}, tg[8] = {2, 3, 4, -1, 5, 0, 1, 2}, pos[2] = {3, 1};
+        float feats[32], y[4] = {1, NAN, 0, 1};
+        fill(feats, 32, -1.5f, 1.5f);
+        float vt[8] = {0.5f, NAN, -1.2f, 0.3f, NAN, 2.0f, 0.1f, NAN}; /* position 3's target is -1: unused */
+        ex_ctx c = {&m, in, tg, {feats, pos, y, 0.7f, 1.3f, vt, 0.9f}, 2, 4, 3};
+        for (int pass = 0; pass < 2; pass++) {
+            if (pass == 1) c.tg = NULL; /* heads alone: what end-to-end fine-tuning may run */
+            ex_loss(&c);
+            gpt_zero_grad(&m);
+            REQUIRE_EQ_INT(gpt_backward(&m, &err), CF_OK);
+            float *ana = fcopy(m.grad_memory, m.num_parameters);
+            size_t off = 0;
+            for (int i = 0; i < GPT_NUM_PARAM_TENSORS; i++) {
+                char what[64];
+                snprintf(what, sizeof what, "%s.%s", pass ? "heads" : "model+", names[i]);
+                CHECK((m.param_sizes[i] > 0) == (i != 23 || pool == GPT_POOL_ATTENTION)); /* 23: clsq */
+                fd_check(what, m.param_memory + off, ana + off, m.param_sizes[i], ex_loss, &c);
+                off += (m.param_sizes[i] + 15) / 16 * 16;
+            }
+            free(ana);
         }
-        free(ana);
+        /* Misuse is refused: labels without positions, positions outside the window. */
+        gpt_extra bad = {feats, NULL, y, 1, 1, NULL, 0};
+        CHECK_EQ_INT(gpt_forward_ex(&m, in, tg, &bad, 2, 4, 0, &err), CF_EINPUT);
+        int far[2] = {4, 0};
+        bad.cls_pos = far;
+        CHECK_EQ_INT(gpt_forward_ex(&m, in, tg, &bad, 2, 4, 0, &err), CF_EINPUT);
+        CHECK_CONTAINS(err.msg, "head position");
+        gpt_free(&m);
     }
-    /* Misuse is refused: labels without positions, positions outside the window. */
-    gpt_extra bad = {feats, NULL, y, 1, 1, NULL, 0};
-    CHECK_EQ_INT(gpt_forward_ex(&m, in, tg, &bad, 2, 4, 0, &err), CF_EINPUT);
-    int far[2] = {4, 0};
-    bad.cls_pos = far;
-    CHECK_EQ_INT(gpt_forward_ex(&m, in, tg, &bad, 2, 4, 0, &err), CF_EINPUT);
-    CHECK_CONTAINS(err.msg, "head position");
-    gpt_free(&m);
 }
 
 /* gpt_copy_params, how fine-tuning starts: into a model with task heads (which sit between
@@ -1483,7 +1538,20 @@ static void test_feat_model_paths(void) {
     cf_err err;
     const int V = 30, C = 16, T = 25, B = 5, F = 4, H = 6, K = 3;
     gpt_config cfg = feat_config(V, C, 2, 2, T, 0.2f, F, H, K);
-    cfg.cls_pool = GPT_POOL_EXTREMES; /* the widest pooling: every part of it through the KV cache */
+    cfg.cls_pool = GPT_POOL_WINDOWS; /* the widest pooling: every part of it through the KV cache and
+                                        the slices (the windows read each slice's own inputs) */
+    {
+        /* the windows need the time input (column 3); a pooling past the last known is refused,
+         * as a binary older than the windows refuses 4 */
+        gpt_model bad;
+        gpt_config c3 = feat_config(V, C, 2, 2, T, 0.2f, 3, H, K);
+        c3.cls_pool = GPT_POOL_WINDOWS;
+        CHECK_EQ_INT(gpt_build(&bad, &c3, 4, &err), CF_EINPUT);
+        CHECK_CONTAINS(err.msg, "--inputs");
+        c3 = cfg, c3.cls_pool = GPT_POOL_ATTENTION + 1;
+        CHECK_EQ_INT(gpt_build(&bad, &c3, 4, &err), CF_EINPUT);
+        CHECK_CONTAINS(err.msg, "head pooling 6");
+    }
     int in[5 * 25], tg[5 * 25], pos[5] = {24, 3, 10, 0, 17};
     float feats[5 * 25 * 4], y[15];
     for (int i = 0; i < B * T; i++) in[i] = (int)(urand() * V), tg[i] = (int)(urand() * V);
@@ -1539,11 +1607,11 @@ static void test_feat_model_paths(void) {
             REQUIRE_EQ_INT(gpt_kv_forward_x(&m, &kv, in + b * T + t, feats + ((size_t)b * T + t) * F, 1, 1, GPT_LOGITS_LAST, &err), CF_OK);
             worst = fmax(worst, max_abs_diff(kv.lnf, lnf + ((size_t)b * T + t) * C, (size_t)C));
         }
-        float xin[4 * 16], z[3]; /* 4C: the extremes pooling */
+        float xin[8 * 16], z[3]; /* 8C: the windows pooling */
         gpt_kv_reset(&kv);
         REQUIRE_EQ_INT(gpt_kv_forward_x(&m, &kv, in + b * T, feats + (size_t)b * T * F, 1, pos[b] + 1, GPT_LOGITS_NONE, &err),
                        CF_OK);
-        gpt_cls_input(&m, kv.lnf, pos[b] + 1, xin);
+        gpt_cls_input(&m, kv.lnf, feats + (size_t)b * T * F, pos[b] + 1, xin);
         gpt_cls_logits(&m, xin, z);
         wcls = fmax(wcls, max_abs_diff(z, cl + (size_t)b * K, K));
     }
@@ -1574,6 +1642,23 @@ static void test_feat_model_paths(void) {
     CHECK(fd >= 0 && read(fd, hdr, 12) == 12);
     if (fd >= 0) close(fd);
     CHECK_EQ_INT(hdr[8], 2);
+    gpt_free(&m);
+    /* the attention pooling's query is one more tensor: it survives the round trip, a heads-less
+     * copy of the model has none */
+    gpt_config ca = cfg;
+    ca.cls_pool = GPT_POOL_ATTENTION;
+    REQUIRE_EQ_INT(gpt_build(&m, &ca, 3, &err), CF_OK);
+    perturb(&m, 0.3f);
+    CHECK(m.param_sizes[23] == (size_t)C && m.params.clsq[0] != 0.0f);
+    REQUIRE_EQ_INT(gpt_save(&m, path, NULL, 0, &err), CF_OK);
+    REQUIRE_EQ_INT(gpt_load(&r, path, NULL, NULL, &err), CF_OK);
+    CHECK_EQ_INT(r.config.cls_pool, GPT_POOL_ATTENTION);
+    CHECK(r.num_parameters == m.num_parameters && memcmp(r.params.clsq, m.params.clsq, C * sizeof(float)) == 0);
+    gpt_free(&r);
+    ca.num_outputs = 0;
+    REQUIRE_EQ_INT(gpt_build(&r, &ca, 3, &err), CF_OK);
+    CHECK(r.param_sizes[23] == 0);
+    gpt_free(&r);
     gpt_free(&m);
     gpt_config plain = tiny_config(V, 0, C, 2, 1, T, 0.0f);
     REQUIRE_EQ_INT(gpt_build(&m, &plain, 1, &err), CF_OK);

@@ -96,7 +96,7 @@ int cmd_eval(int argc, char **argv) {
     eval_ft_options *ft = &cfg.model.ft;
     double ft_lr = ft->lr, ft_dropout = ft->dropout, ft_wd = ft->weight_decay, ft_lm = ft->lm_weight;
     static const cli_choice targets[] = {{"outcome", TASK_TARGET_OUTCOME}, {"competing", TASK_TARGET_COMPETING}, {NULL, 0}};
-    static const cli_choice pools[] = {{"last", 0}, {"mean", 1}, {"both", 2}, {"extremes", 3}, {NULL, 0}};
+    static const cli_choice pools[] = {{"last", 0}, {"mean", 1}, {"both", 2}, {"extremes", 3}, {"windows", 4}, {"attention", 5}, {NULL, 0}};
     const cli_opt opts[] = {
         CLI_OPT_FN("task", &task, "FILE", cli_take_named, "task definition (docs/TASKS.md)"),
         CLI_OPT_STR("store", &cfg.store_path, "STORE", "event store"),
@@ -121,10 +121,15 @@ int cmd_eval(int argc, char **argv) {
                     "(16), --ft-patience N (4), --ft-dropout P (0.1), --ft-weight-decay X\n"
                     "(0.05), --ft-lm-weight X (next-token loss weight beside the task\n"
                     "loss, 0.3); --ft-ensemble N averages N models fine-tuned with\n"
-                    "successive seeds (1); --ft-pool last|mean|both|extremes: the head\n"
-                    "reads the last history token's final hidden state, their mean\n"
-                    "over the history, both (both), or both with their channel-wise\n"
-                    "max and min over the history (extremes); --ft-context N fine-tunes a copy\n"
+                    "successive seeds (1); --ft-pool\n"
+                    "last|mean|both|extremes|windows|attention:\n"
+                    "the head reads the last history token's final hidden state,\n"
+                    "their mean over the history, both (both), or both with their\n"
+                    "channel-wise max and min over the history (extremes), then the\n"
+                    "max and min over its first and second half in time (windows;\n"
+                    "a model trained with --inputs), or the extremes with a learned\n"
+                    "attention pooling over the history (attention); --ft-context N\n"
+                    "fine-tunes a copy\n"
                     "with an N-token context (default the model's), so histories\n"
                     "the model had to cut are read whole"),
         CLI_OPT_DOUBLE("ft-lr", &ft_lr, "X", 0, 100, NULL),

@@ -39,7 +39,9 @@ typedef struct {
                            default 1), else from its train prevalence */
     int pool;           /* what the heads read: GPT_POOL_LAST (the last history token's final
                            hidden state), _MEAN (their mean over the history), _BOTH
-                           (default) or _EXTREMES (both, then their channel-wise max and min) */
+                           (default), _EXTREMES (both, then their channel-wise max and min) or
+                           _WINDOWS (extremes, then the max and min over the history's first
+                           and second half in time; a model with continuous inputs) */
     int context;        /* the fine-tuned model's context (maxT; 0: the base model's). A longer one
                            takes whole histories the base had to cut; its position embeddings
                            start as the base's resampled (gpt_copy_params) */

@@ -79,11 +79,17 @@ int gpt_config_check(const gpt_config *c, cf_err *err) {
                        c->num_outputs, GPT_MAX_OUTPUTS);
     if (c->value_head < 0 || c->value_head > 1)
         return cf_fail(err, CF_EINPUT, "model config: value head %d, expected 0 or 1", c->value_head);
-    if (c->cls_pool < GPT_POOL_LAST || c->cls_pool > GPT_POOL_EXTREMES ||
+    if (c->cls_pool < GPT_POOL_LAST || c->cls_pool > GPT_POOL_ATTENTION ||
         (c->num_outputs > 0 && c->channels > 4096))
         return cf_fail(err, CF_EINPUT, "model config: head pooling %d, expected 0 (last), 1 (mean), "
-                       "2 (both) or 3 (extremes), with d_model at most 4096 when there are task heads",
+                       "2 (both), 3 (extremes), 4 (windows) or 5 (attention), with d_model at most 4096 "
+                       "when there "
+                       "are task heads",
                        c->cls_pool);
+    if (c->cls_pool == GPT_POOL_WINDOWS && c->n_features <= GPT_POOL_TIME_FEATURE)
+        return cf_fail(err, CF_EINPUT, "model config: head pooling 4 (windows) reads each position's "
+                       "time from continuous input %d, but the model has %d continuous inputs "
+                       "(train it with --inputs)", GPT_POOL_TIME_FEATURE, c->n_features);
     return CF_OK;
 }
 
@@ -139,12 +145,12 @@ float gpt_lr(const gpt_opt_config *o, uint64_t step) {
 static const char *const param_names[GPT_NUM_PARAM_TENSORS] = {
     "wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
     "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb",
-    "xw1", "xb1", "xw2", "clsw", "clsb", "valw", "valb"};
+    "xw1", "xb1", "xw2", "clsw", "clsb", "valw", "valb", "clsq"};
 
 /* Matrices get weight decay; vectors (biases, LayerNorm) do not. */
 static const int param_is_matrix[GPT_NUM_PARAM_TENSORS] = {1, 1, 0, 0, 1, 0, 1, 0,
                                                            0, 0, 1, 0, 1, 0, 0, 0,
-                                                           1, 0, 1, 1, 0, 1, 0};
+                                                           1, 0, 1, 1, 0, 1, 0, 0};
 
 /* Shape of parameter tensor i, up to 3 dims; returns the dim count. */
 static int param_shape(const gpt_config *c, int i, uint32_t dims[3]) {
@@ -152,12 +158,14 @@ static int param_shape(const gpt_config *c, int i, uint32_t dims[3]) {
     uint32_t F = (uint32_t)c->n_features, H = (uint32_t)c->feat_hidden, K = (uint32_t)c->num_outputs;
     uint32_t P = (uint32_t)gpt_cls_width(c);
     uint32_t VV = c->value_head ? (uint32_t)c->padded_vocab_size : 0, VC = c->value_head ? C : 0;
+    uint32_t Q = K && c->cls_pool == GPT_POOL_ATTENTION ? C : 0;
     uint32_t shapes[GPT_NUM_PARAM_TENSORS][4] = {
         {2, (uint32_t)c->padded_vocab_size, C, 0}, {2, (uint32_t)c->max_seq_len, C, 0},
         {2, L, C, 0}, {2, L, C, 0}, {3, L, 3 * C, C}, {2, L, 3 * C, 0}, {3, L, C, C},
         {2, L, C, 0}, {2, L, C, 0}, {2, L, C, 0}, {3, L, 4 * C, C}, {2, L, 4 * C, 0},
         {3, L, C, 4 * C}, {2, L, C, 0}, {1, C, 0, 0}, {1, C, 0, 0},
-        {2, H, F, 0}, {1, H, 0, 0}, {2, C, H, 0}, {2, K, P, 0}, {1, K, 0, 0}, {2, VV, VC, 0}, {1, VV, 0, 0}};
+        {2, H, F, 0}, {1, H, 0, 0}, {2, C, H, 0}, {2, K, P, 0}, {1, K, 0, 0}, {2, VV, VC, 0}, {1, VV, 0, 0},
+        {1, Q, 0, 0}};
     for (int d = 0; d < 3; d++) dims[d] = shapes[i][d + 1];
     return (int)shapes[i][0];
 }
@@ -174,7 +182,7 @@ static void point_params(gpt_params *p, float *mem, const size_t *sizes) {
     float **ptrs[GPT_NUM_PARAM_TENSORS] = {
         &p->wte, &p->wpe, &p->ln1w, &p->ln1b, &p->qkvw, &p->qkvb, &p->attprojw, &p->attprojb,
         &p->ln2w, &p->ln2b, &p->fcw, &p->fcb, &p->fcprojw, &p->fcprojb, &p->lnfw, &p->lnfb,
-        &p->xw1, &p->xb1, &p->xw2, &p->clsw, &p->clsb, &p->valw, &p->valb};
+        &p->xw1, &p->xb1, &p->xw2, &p->clsw, &p->clsb, &p->valw, &p->valb, &p->clsq};
     for (int i = 0; i < GPT_NUM_PARAM_TENSORS; i++) {
         *ptrs[i] = mem;
         mem += round_up(sizes[i], ALIGN_FLOATS);
@@ -281,14 +289,14 @@ int gpt_copy_params(gpt_model *dst, const gpt_model *src, cf_err *err) {
         dst->params.wte, dst->params.wpe, dst->params.ln1w, dst->params.ln1b, dst->params.qkvw, dst->params.qkvb,
         dst->params.attprojw, dst->params.attprojb, dst->params.ln2w, dst->params.ln2b, dst->params.fcw, dst->params.fcb,
         dst->params.fcprojw, dst->params.fcprojb, dst->params.lnfw, dst->params.lnfb, dst->params.xw1, dst->params.xb1,
-        dst->params.xw2, dst->params.clsw, dst->params.clsb, dst->params.valw, dst->params.valb};
+        dst->params.xw2, dst->params.clsw, dst->params.clsb, dst->params.valw, dst->params.valb, dst->params.clsq};
     const float *const st[GPT_NUM_PARAM_TENSORS] = {
         src->params.wte, src->params.wpe, src->params.ln1w, src->params.ln1b, src->params.qkvw, src->params.qkvb,
         src->params.attprojw, src->params.attprojb, src->params.ln2w, src->params.ln2b, src->params.fcw, src->params.fcb,
         src->params.fcprojw, src->params.fcprojb, src->params.lnfw, src->params.lnfb, src->params.xw1, src->params.xb1,
-        src->params.xw2, src->params.clsw, src->params.clsb, src->params.valw, src->params.valb};
+        src->params.xw2, src->params.clsw, src->params.clsb, src->params.valw, src->params.valb, src->params.clsq};
     for (int i = 0; i < GPT_NUM_PARAM_TENSORS; i++) {
-        if (dt[i] == dst->params.clsw || dt[i] == dst->params.clsb) {
+        if (i == 19 || i == 20 || i == 23) { /* clsw, clsb, clsq: the heads */
             if (!heads_same) continue;
         } else if (dt[i] == dst->params.wpe) {
             /* (maxT, C): linear resampling along positions (a plain copy when maxT agrees) */
@@ -616,7 +624,8 @@ int gpt_forward_ex(gpt_model *m, const int *inputs, const int *targets, const gp
     if (m->has_cls) {
         size_t labelled = 0;
         double sum = gpt__cls_forward(m->acts.cls_logits, m->acts.cls_in, m->acts.lnf, m->cls_pos,
-                                      m->params.clsw, m->params.clsb, with_y ? m->acts.cls_y : NULL,
+                                      F ? m->acts.feats : NULL, F, m->params.clsq, c->num_heads, m->params.clsw,
+                                      m->params.clsb, with_y ? m->acts.cls_y : NULL,
                                       &labelled, 0, B, T, c->channels, K, c->cls_pool);
         if (with_y) m->cls_loss = labelled ? (float)(sum / (double)labelled) : 0.0f;
     }
@@ -664,8 +673,10 @@ static void backward_slice(gpt_model *m, const slice *s, const gpt_params *g, fl
                             a->val_tgt + r0, w->valw, dval, n, Ci);
     const int K = c->num_outputs;
     if (dcls != 0.0f)
-        gpt__cls_backward(dln, g->clsw, g->clsb, a->cls_logits + (size_t)s->b0 * K,
-                          a->cls_in + (size_t)s->b0 * gpt_cls_width(c), AT(a->lnf, 0, C), m->cls_pos + s->b0, w->clsw,
+        gpt__cls_backward(dln, g->clsw, g->clsb, g->clsq, a->cls_logits + (size_t)s->b0 * K,
+                          a->cls_in + (size_t)s->b0 * gpt_cls_width(c), AT(a->lnf, 0, C), m->cls_pos + s->b0,
+                          c->n_features ? a->feats + r0 * (size_t)c->n_features : NULL, c->n_features, w->clsq,
+                          c->num_heads, w->clsw,
                           a->cls_y + (size_t)s->b0 * K, dcls, 0, nb, T, Ci, K, c->cls_pool);
     memset(dresidual, 0, n * C * sizeof(float));
     gpt__layernorm_backward(dresidual, g->lnfw, g->lnfb, dln, AT(a->residual3, L - 1, C),
@@ -1097,9 +1108,12 @@ int gpt_load(gpt_model *m, const char *path, const uint8_t *expect_vocab_hash,
     c.num_outputs = version >= 2 ? (int)le_get32(hdr + 164) : 0;
     c.cls_pool = version >= 2 ? (int)le_get32(hdr + 168) : 0;
     c.value_head = version >= 2 ? (int)le_get32(hdr + 172) : 0;
-    if (c.padded_vocab_size == 0 || gpt_config_check(&c, NULL) != CF_OK) {
-        rc = cf_fail(err, CF_EINPUT, "%s: checkpoint holds an invalid model config; the file is "
-                     "damaged", path);
+    cf_err why = {0};
+    if (c.padded_vocab_size == 0 || gpt_config_check(&c, &why) != CF_OK) {
+        /* a pooling mode this build does not know is a newer clinfm's checkpoint, not damage */
+        rc = cf_fail(err, CF_EINPUT, "%s: checkpoint holds a model config this clinfm cannot use "
+                     "(%s); the file is damaged or was written by a newer clinfm", path,
+                     c.padded_vocab_size == 0 ? "padded vocabulary size 0" : why.msg);
         goto fail;
     }
     if (n > CKPT_MAX_TENSORS || (uint64_t)st.st_size < CKPT_HEADER + (uint64_t)n * CKPT_ENTRY) {

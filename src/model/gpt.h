@@ -51,7 +51,9 @@ typedef struct {
     int num_outputs;       /* K: binary task heads on the final hidden state (0: none) */
     int cls_pool;          /* what the heads read, GPT_POOL_*: the hidden state at the head
                               position, the mean of the hidden states up to it, both, or both
-                              with their channel-wise max and min */
+                              with their channel-wise max and min, then those over the
+                              history's first and second half in time (GPT_POOL_WINDOWS), or
+                              the extremes and a learned attention pooling (GPT_POOL_ATTENTION) */
     int value_head;        /* 1: a value forecast beside the next-token one: at each position the
                               value the next token carries (when it carries one), predicted given
                               that token, a self-supervised objective that makes the model learn
@@ -64,7 +66,7 @@ static inline int gpt_cls_width(const gpt_config *c) { return gpt_pool_width(c->
 #define GPT_MAX_FEATURES 64
 #define GPT_MAX_OUTPUTS 64
 
-#define GPT_NUM_PARAM_TENSORS 23
+#define GPT_NUM_PARAM_TENSORS 24
 typedef struct {
     float *wte;      /* (Vp, C) token embeddings, also the output layer; rows >= V stay 0 */
     float *wpe;      /* (maxT, C) position embeddings */
@@ -90,6 +92,8 @@ typedef struct {
     float *clsb;     /* (K) */
     float *valw;     /* (Vp, C) value forecast: value of next token v = valw[v] . lnf + valb[v] */
     float *valb;     /* (Vp) */
+    float *clsq;     /* (C) the heads' attention query (cls_pool GPT_POOL_ATTENTION only; last, so
+                        the tensors before it keep their places) */
 } gpt_params;
 
 /* What a forward pass keeps for backward, for the current (B, T). */
@@ -317,8 +321,9 @@ int gpt_kv_forward_x(const gpt_model *m, gpt_kv_cache *kv, const int *tokens, co
                      int n_active, int n_new, int logits_mode, cf_err *err);
 /* The K task-head logits of what the heads read, x (P, gpt_cls_width): out (K). */
 void gpt_cls_logits(const gpt_model *m, const float *x, float *out);
-/* What the heads read for a sequence of final hidden states lnf (len, C): x (P). */
-void gpt_cls_input(const gpt_model *m, const float *lnf, int len, float *x);
+/* What the heads read for a sequence of final hidden states lnf (len, C) and its continuous
+ * inputs feats (len, F; NULL: zeros): x (P). */
+void gpt_cls_input(const gpt_model *m, const float *lnf, const float *feats, int len, float *x);
 /* Copies sequence 0's cached keys and values to every other sequence. */
 void gpt_kv_broadcast(const gpt_model *m, gpt_kv_cache *kv);
 

@@ -72,7 +72,110 @@ void gpt__feat_backward(float *dxw1, float *dxb1, float *dxw2, float *dxh, const
 /* log(1 + exp(z)) without overflow */
 static double softplus(double z) { return z > 0 ? z + log1p(exp(-z)) : log1p(exp(z)); }
 
-void gpt__cls_pool(float *x, const float *h, int len, int C, int pool) {
+/* The windows of GPT_POOL_WINDOWS (w 1: the history's first half in time, 2: its second half;
+ * 0: the whole history). A position's time is its continuous input GPT_POOL_TIME_FEATURE,
+ * log1p(hours) / 4, which is monotone in the hours, so the midpoint of [0, hours of the last
+ * position] becomes a threshold on it. Position 0 is always early and the last always late, so
+ * no window is empty (a history whose events all share one time has a late window of one
+ * position). Without inputs (feat NULL) every position is at time 0: early. */
+static float window_threshold(const float *feat, int F, int len) {
+    if (!feat) return 0.0f;
+    double f = feat[(size_t)(len - 1) * F + GPT_POOL_TIME_FEATURE];
+    return (float)(log1p(0.5 * expm1(4.0 * f)) / 4.0);
+}
+static int in_window(const float *feat, int F, int len, int t, float thr, int w) {
+    if (w == 0) return 1;
+    float f = feat ? feat[(size_t)t * F + GPT_POOL_TIME_FEATURE] : 0.0f;
+    return w == 1 ? t == 0 || f <= thr : t == len - 1 || f > thr;
+}
+
+/* The positions the max and min of channel c over window w came from: the first of equals, as
+ * the forward's strict comparisons keep it (the gradient of a tie goes to one position, a
+ * subgradient). Forward and backward both find them here, so they agree. */
+static void extreme_pos(const float *h, const float *feat, int F, int len, int C, int c, float thr, int w,
+                        int *tmax, int *tmin) {
+    int a = -1, b = -1;
+    for (int t = 0; t < len; t++) {
+        if (!in_window(feat, F, len, t, thr, w)) continue;
+        float v = h[(size_t)t * C + c];
+        if (a < 0 || v > h[(size_t)a * C + c]) a = t;
+        if (b < 0 || v < h[(size_t)b * C + c]) b = t;
+    }
+    *tmax = a, *tmin = b;
+}
+
+/* The attention pooling of GPT_POOL_ATTENTION, group g of G (channels g D .. g D + D - 1,
+ * D = C / G): scores s_t = q_g . h_t[group] / sqrt(D) over positions 0 .. len - 1, a = softmax(s),
+ * att[c] = sum_t a_t h_t[c]. The scores are recomputed where needed rather than stored: D is
+ * small and a history is at most the context. */
+static float att_score(const float *h, const float *q, int t, int C, int c0, int D) {
+    const float *ht = h + (size_t)t * C + c0;
+    float s = 0.0f;
+    for (int i = 0; i < D; i++) s += q[c0 + i] * ht[i];
+    return s / sqrtf((float)D);
+}
+/* the max score and the softmax's normaliser sum_t exp(s_t - max) */
+static void att_norm(const float *h, const float *q, int len, int C, int c0, int D, float *mx, double *z) {
+    float m = att_score(h, q, 0, C, c0, D);
+    for (int t = 1; t < len; t++) m = fmaxf(m, att_score(h, q, t, C, c0, D));
+    double s = 0.0;
+    for (int t = 0; t < len; t++) s += exp((double)(att_score(h, q, t, C, c0, D) - m));
+    *mx = m, *z = s;
+}
+static void att_forward(float *att, const float *h, const float *q, int G, int len, int C) {
+    const int D = C / G;
+    for (int g = 0; g < G; g++) {
+        const int c0 = g * D;
+        float m;
+        double z;
+        att_norm(h, q, len, C, c0, D, &m, &z);
+        for (int i = 0; i < D; i++) att[c0 + i] = 0.0f;
+        for (int t = 0; t < len; t++) {
+            float a = (float)(exp((double)(att_score(h, q, t, C, c0, D) - m)) / z);
+            const float *ht = h + (size_t)t * C + c0;
+            for (int i = 0; i < D; i++) att[c0 + i] += a * ht[i];
+        }
+    }
+}
+/* Given datt (C): dh_t += a_t datt (the weighted sum) + ds_t q / sqrt(D) (the scores), dq +=
+ * sum_t ds_t h_t / sqrt(D), with ds_t = a_t (da_t - sum_u a_u da_u), da_t = datt . h_t. */
+static void att_backward(float *dh, float *dq, const float *datt, const float *h, const float *q, int G, int len,
+                         int C) {
+    const int D = C / G;
+    const float inv = 1.0f / sqrtf((float)D);
+    for (int g = 0; g < G; g++) {
+        const int c0 = g * D;
+        float m;
+        double z, sad = 0.0;
+        att_norm(h, q, len, C, c0, D, &m, &z);
+        for (int t = 0; t < len; t++) {
+            float a = (float)(exp((double)(att_score(h, q, t, C, c0, D) - m)) / z);
+            const float *ht = h + (size_t)t * C + c0;
+            float *dt = dh + (size_t)t * C + c0;
+            float da = 0.0f;
+            for (int i = 0; i < D; i++) {
+                da += datt[c0 + i] * ht[i];
+                dt[i] += a * datt[c0 + i];
+            }
+            sad += (double)a * da;
+        }
+        for (int t = 0; t < len; t++) {
+            float a = (float)(exp((double)(att_score(h, q, t, C, c0, D) - m)) / z);
+            const float *ht = h + (size_t)t * C + c0;
+            float *dt = dh + (size_t)t * C + c0;
+            float da = 0.0f;
+            for (int i = 0; i < D; i++) da += datt[c0 + i] * ht[i];
+            float ds = a * (da - (float)sad) * inv;
+            for (int i = 0; i < D; i++) {
+                dq[c0 + i] += ds * ht[i];
+                dt[i] += ds * q[c0 + i];
+            }
+        }
+    }
+}
+
+void gpt__cls_pool(float *x, const float *h, const float *feat, int F, const float *q, int G, int len, int C,
+                   int pool) {
     float *mean = x;
     if (pool != GPT_POOL_MEAN) {
         memcpy(x, h + (size_t)(len - 1) * C, (size_t)C * sizeof *x);
@@ -83,7 +186,7 @@ void gpt__cls_pool(float *x, const float *h, int len, int C, int pool) {
     for (int t = 0; t < len; t++)
         for (int c = 0; c < C; c++) mean[c] += h[(size_t)t * C + c];
     for (int c = 0; c < C; c++) mean[c] /= (float)len;
-    if (pool != GPT_POOL_EXTREMES) return;
+    if (pool != GPT_POOL_EXTREMES && pool != GPT_POOL_WINDOWS && pool != GPT_POOL_ATTENTION) return;
     float *mx = x + 2 * C, *mn = x + 3 * C;
     memcpy(mx, h, (size_t)C * sizeof *x);
     memcpy(mn, h, (size_t)C * sizeof *x);
@@ -93,29 +196,31 @@ void gpt__cls_pool(float *x, const float *h, int len, int C, int pool) {
             if (v > mx[c]) mx[c] = v;
             if (v < mn[c]) mn[c] = v;
         }
-}
-
-/* The positions the max and min of channel c came from: the first of equals, as the forward's
- * strict comparisons keep it (the gradient of a tie goes to one position, a subgradient). */
-static void extreme_pos(const float *h, int len, int C, int c, int *tmax, int *tmin) {
-    int a = 0, b = 0;
-    for (int t = 1; t < len; t++) {
-        float v = h[(size_t)t * C + c];
-        if (v > h[(size_t)a * C + c]) a = t;
-        if (v < h[(size_t)b * C + c]) b = t;
+    if (pool == GPT_POOL_ATTENTION) att_forward(x + 4 * C, h, q, G, len, C);
+    if (pool != GPT_POOL_WINDOWS) return;
+    /* (early max, early min, late max, late min) at 4C .. 8C */
+    float thr = window_threshold(feat, F, len);
+    for (int w = 1; w <= 2; w++) {
+        float *wmx = x + (2 + 2 * w) * C, *wmn = wmx + C;
+        for (int c = 0; c < C; c++) {
+            int a, b;
+            extreme_pos(h, feat, F, len, C, c, thr, w, &a, &b);
+            wmx[c] = h[(size_t)a * C + c];
+            wmn[c] = h[(size_t)b * C + c];
+        }
     }
-    *tmax = a, *tmin = b;
 }
 
-double gpt__cls_forward(float *logits, float *xs, const float *h, const int *pos, const float *clsw,
-                        const float *clsb, const float *y, size_t *n_labelled, int b0, int b1, int T,
-                        int C, int K, int pool) {
+double gpt__cls_forward(float *logits, float *xs, const float *h, const int *pos, const float *feat, int F,
+                        const float *clsq, int G, const float *clsw, const float *clsb, const float *y, size_t *n_labelled, int b0,
+                        int b1, int T, int C, int K, int pool) {
     double loss = 0.0;
     size_t n = 0;
     const int P = gpt_pool_width(pool, C);
     for (int b = b0; b < b1; b++) {
         float *x = xs + (size_t)b * P;
-        gpt__cls_pool(x, h + (size_t)b * T * C, pos[b] + 1, C, pool);
+        gpt__cls_pool(x, h + (size_t)b * T * C, feat ? feat + (size_t)b * T * F : NULL, F, clsq, G, pos[b] + 1, C,
+                      pool);
         for (int k = 0; k < K; k++) {
             const float *w = clsw + (size_t)k * P;
             float z = clsb[k];
@@ -134,11 +239,12 @@ double gpt__cls_forward(float *logits, float *xs, const float *h, const int *pos
     return loss;
 }
 
-void gpt__cls_backward(float *dh, float *dclsw, float *dclsb, const float *logits, const float *xs,
-                       const float *h, const int *pos, const float *clsw, const float *y, float scale,
-                       int b0, int b1, int T, int C, int K, int pool) {
+void gpt__cls_backward(float *dh, float *dclsw, float *dclsb, float *dclsq, const float *logits, const float *xs,
+                       const float *h, const int *pos, const float *feat, int F, const float *clsq, int G,
+                       const float *clsw,
+                       const float *y, float scale, int b0, int b1, int T, int C, int K, int pool) {
     const int P = gpt_pool_width(pool, C);
-    float dx[4 * 4096];
+    float dx[8 * 4096];
     for (int b = b0; b < b1; b++) {
         const float *x = xs + (size_t)b * P;
         int any = 0;
@@ -172,13 +278,21 @@ void gpt__cls_backward(float *dh, float *dclsw, float *dclsb, const float *logit
             for (int t = 0; t <= pos[b]; t++)
                 for (int c = 0; c < C; c++) rows[(size_t)t * C + c] += dmean[c] * inv;
         }
-        if (pool == GPT_POOL_EXTREMES) {
-            const float *hb = h + (size_t)b * T * C, *dmax = dx + 2 * C, *dmin = dx + 3 * C;
-            for (int c = 0; c < C; c++) {
-                int tmax, tmin;
-                extreme_pos(hb, pos[b] + 1, C, c, &tmax, &tmin);
-                rows[(size_t)tmax * C + c] += dmax[c];
-                rows[(size_t)tmin * C + c] += dmin[c];
+        if (pool == GPT_POOL_ATTENTION)
+            att_backward(rows, dclsq, dx + 4 * C, h + (size_t)b * T * C, clsq, G, pos[b] + 1, C);
+        if (pool == GPT_POOL_EXTREMES || pool == GPT_POOL_WINDOWS || pool == GPT_POOL_ATTENTION) {
+            const int len = pos[b] + 1;
+            const float *hb = h + (size_t)b * T * C, *fb = feat ? feat + (size_t)b * T * F : NULL;
+            const float thr = window_threshold(fb, F, len);
+            for (int w = 0; w <= (pool == GPT_POOL_WINDOWS ? 2 : 0); w++) {
+                /* window w's max and min read dx at (2 + 2w) C and (3 + 2w) C */
+                const float *dmax = dx + (2 + 2 * w) * C, *dmin = dmax + C;
+                for (int c = 0; c < C; c++) {
+                    int tmax, tmin;
+                    extreme_pos(hb, fb, F, len, C, c, thr, w, &tmax, &tmin);
+                    rows[(size_t)tmax * C + c] += dmax[c];
+                    rows[(size_t)tmin * C + c] += dmin[c];
+                }
             }
         }
     }

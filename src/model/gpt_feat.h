@@ -26,19 +26,25 @@ void gpt__feat_backward(float *dxw1, float *dxb1, float *dxw2, float *dxh, const
 
 /* ---- task heads over the rows b0 .. b1 - 1 of a (B, T, C) tensor h: x[b] (P) is what the
  * heads read (pool GPT_POOL_*: h[b, pos[b]] (P = C), the mean of h[b, 0..pos[b]] (P = C), both
- * (P = 2C), or both then the channel-wise max and min of h[b, 0..pos[b]] (EXTREMES, P = 4C)),
+ * (P = 2C), or both then the channel-wise max and min of h[b, 0..pos[b]] (EXTREMES, P = 4C),
+ * then the max and min over the first and the second half of the history in time (WINDOWS,
+ * P = 8C; the times are column GPT_POOL_TIME_FEATURE of feat (B, T, F), which may be NULL:
+ * every position at time 0)), or the extremes then an attention pooling (ATTENTION, P = 5C: per
+ * group g of G channel groups, softmax over positions of clsq[group] . h_t / sqrt(C / G), the
+ * weighted sum of h_t; clsq (C) is used by this mode only, NULL otherwise),
  * logits[b, k] = clsw[k] . x[b] + clsb[k]; losses: log loss over the labelled (b, k) of
  * y (B, K), NaN = no label. Returns the sum of the log losses of rows b0 .. b1 - 1 and adds
  * their labelled count to *n_labelled. ---- */
-double gpt__cls_forward(float *logits, float *x, const float *h, const int *pos, const float *clsw,
-                        const float *clsb, const float *y, size_t *n_labelled, int b0, int b1, int T,
-                        int C, int K, int pool);
+double gpt__cls_forward(float *logits, float *x, const float *h, const int *pos, const float *feat, int F,
+                        const float *clsq, int G, const float *clsw, const float *clsb, const float *y, size_t *n_labelled, int b0,
+                        int b1, int T, int C, int K, int pool);
 /* g = scale * (sigmoid(logit) - y) for labelled (b, k): dclsw[k] += g x[b], dclsb[k] += g, and
  * dx = sum_k g clsw[k] goes back into dh through the pooling (h, the forward's input, finds
- * where each max and min came from). */
-void gpt__cls_backward(float *dh, float *dclsw, float *dclsb, const float *logits, const float *x,
-                       const float *h, const int *pos, const float *clsw, const float *y, float scale,
-                       int b0, int b1, int T, int C, int K, int pool);
+ * where each max and min came from), and into dclsq (C) through the attention's scores. */
+void gpt__cls_backward(float *dh, float *dclsw, float *dclsb, float *dclsq, const float *logits, const float *x,
+                       const float *h, const int *pos, const float *feat, int F, const float *clsq, int G,
+                       const float *clsw,
+                       const float *y, float scale, int b0, int b1, int T, int C, int K, int pool);
 /* ---- value forecast over N positions: for each n with targets[n] >= 0 and a finite value
  * vt[n], pred[n] = valw[targets[n]] . h[n] + valb[targets[n]]; returns the sum of
  * 1/2 (pred - vt)^2 and adds the count to *n_values. ---- */
@@ -49,7 +55,9 @@ double gpt__value_forward(float *pred, const float *h, const int *targets, const
 void gpt__value_backward(float *dh, float *dvalw, float *dvalb, const float *pred, const float *h, const int *targets,
                          const float *vt, const float *valw, float scale, size_t N, int C);
 
-/* x (P) from one sequence's hidden states h (len, C), pooled up to position len - 1. */
-void gpt__cls_pool(float *x, const float *h, int len, int C, int pool);
+/* x (P) from one sequence's hidden states h (len, C), pooled up to position len - 1; feat (len, F)
+ * its continuous inputs (the windows' times) or NULL. */
+void gpt__cls_pool(float *x, const float *h, const float *feat, int F, const float *clsq, int G, int len, int C,
+                   int pool);
 
 #endif

@@ -6,9 +6,27 @@
 
 /* GPT_POOL_EXTREMES reads [last ; mean ; max ; min] over the history, channel by channel: a
  * trajectory's extremes (the highest lactate of 48 hours) reach the heads as they reach a
- * value-aggregate model, instead of being averaged away. */
-enum { GPT_POOL_LAST = 0, GPT_POOL_MEAN = 1, GPT_POOL_BOTH = 2, GPT_POOL_EXTREMES = 3 };
-/* The width of what the heads read for a pooling mode: C, 2C ([last ; mean]) or 4C. */
-static inline int gpt_pool_width(int pool, int C) { return pool == GPT_POOL_BOTH ? 2 * C : pool == GPT_POOL_EXTREMES ? 4 * C : C; }
+ * value-aggregate model, instead of being averaged away. GPT_POOL_WINDOWS adds the max and min
+ * over the history's first half in time and over its second half ([... ; early max ; early min ;
+ * late max ; late min]): a trend (lactate falling or rising over the stay), which one max and min
+ * over the whole history cannot tell apart. */
+/* GPT_POOL_ATTENTION adds to the extremes one learned attention pooling ([... ; att]): per group
+ * of channels (the model's attention heads), a softmax over the history's positions of a learned
+ * query (the parameter tensor clsq, C numbers, zero at first: a uniform softmax, the mean) times
+ * the hidden states, so the head can learn which moments of the stay to read. */
+enum { GPT_POOL_LAST = 0, GPT_POOL_MEAN = 1, GPT_POOL_BOTH = 2, GPT_POOL_EXTREMES = 3, GPT_POOL_WINDOWS = 4,
+       GPT_POOL_ATTENTION = 5 };
+/* The continuous input the windows read a position's time from: column 3 of
+ * timeline_token_features, log1p(hours since the record's first event) / 4 (tested against it
+ * in test_gpt). A model pooling by windows needs more continuous inputs than this column. */
+#define GPT_POOL_TIME_FEATURE 3
+/* The width of what the heads read for a pooling mode: C, 2C ([last ; mean]), 4C, 8C or 5C. */
+static inline int gpt_pool_width(int pool, int C) {
+    return pool == GPT_POOL_BOTH         ? 2 * C
+           : pool == GPT_POOL_EXTREMES   ? 4 * C
+           : pool == GPT_POOL_WINDOWS    ? 8 * C
+           : pool == GPT_POOL_ATTENTION  ? 5 * C
+                                         : C;
+}
 
 #endif
