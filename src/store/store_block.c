@@ -8,8 +8,10 @@
  * branch-free loop, so decoding runs at memory speed and the compressor does the rest. */
 #include "store/store_block.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <zstd.h>
 #include <zstd_errors.h>
@@ -279,4 +281,29 @@ int store_block_decode(store_block_ctx *x, const void *src, size_t len, size_t n
     for (size_t i = 0; i < n; i++)
         if (tmp[i] < x->n_sources) x->last_row[tmp[i]] = 0;
     return rc;
+}
+
+const char *store_read_block(const store *s, uint64_t b, char **buf, size_t *cap, const char **why) {
+    const store_block *blk = (const store_block *)s->blocks + b;
+    size_t len = (size_t)blk->size;
+    if (len > *cap) {
+        char *r = realloc(*buf, len);
+        if (!r) {
+            *why = "cannot be read (out of memory)";
+            return NULL;
+        }
+        *buf = r;
+        *cap = len;
+    }
+    off_t at = (off_t)(s->block_data - (const char *)s->map) + (off_t)blk->offset;
+    for (size_t got = 0; got < len;) {
+        ssize_t r = pread(s->fd, *buf + got, len - got, at + (off_t)got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            *why = r < 0 ? "cannot be read (an I/O error)" : "cannot be read (the file is shorter than it was)";
+            return NULL;
+        }
+        got += (size_t)r;
+    }
+    return *buf;
 }

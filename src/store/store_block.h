@@ -41,7 +41,7 @@ int store_block_more(store_block_ctx *x, size_t upto, const store_block_cols *c,
 
 /* Block b of a version 2 or 3 store whose file it keeps open (fd_open): its encoded bytes read
  * with pread into *buf (grown to *cap as needed; the caller frees it), which is returned; NULL with
- * why when the read fails (store_reader.c). Why not the mapping: store_cursor.c. */
+ * why when the read fails (store_block.c). Why not the mapping: store_cursor.c. */
 const char *store_read_block(const store *s, uint64_t b, char **buf, size_t *cap, const char **why);
 
 /* Frees a store's cache of decoded blocks (store_cache_set; store_cursor.c), for store_close. */

@@ -9,7 +9,6 @@
  * (store_open), or block by block (store_open_summary and a store_cursor, store_cursor.c). */
 #include "store/store.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
@@ -40,31 +39,6 @@ typedef struct {
     const char *why;
     int oom;
 } decode_job;
-
-const char *store_read_block(const store *s, uint64_t b, char **buf, size_t *cap, const char **why) {
-    const store_block *blk = (const store_block *)s->blocks + b;
-    size_t len = (size_t)blk->size;
-    if (len > *cap) {
-        char *r = realloc(*buf, len);
-        if (!r) {
-            *why = "cannot be read (out of memory)";
-            return NULL;
-        }
-        *buf = r;
-        *cap = len;
-    }
-    off_t at = (off_t)(s->block_data - (const char *)s->map) + (off_t)blk->offset;
-    for (size_t got = 0; got < len;) {
-        ssize_t r = pread(s->fd, *buf + got, len - got, at + (off_t)got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            *why = r < 0 ? "cannot be read (an I/O error)" : "cannot be read (the file is shorter than it was)";
-            return NULL;
-        }
-        got += (size_t)r;
-    }
-    return *buf;
-}
 
 static void *decode_worker(void *arg) {
     decode_job *j = arg;
