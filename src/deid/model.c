@@ -1521,6 +1521,14 @@ static int name_shaped(const ctx *c, const int8_t *lab, int y, size_t a, size_t 
     return 0;
 }
 
+/* A word the model left is never taken for a name by the one-case and mixed-case name rules below
+ * when it, its line start or a cue ending at it carries one of these: stop, cue, unit, calendar,
+ * place, organisation and keep words speak for something else. */
+#define NOT_A_LEFT_NAME                                                                                            \
+    (F_STOP | F_MEASURE | F_MONTH | F_WEEKDAY | F_TITLE | F_UNIT | F_PRONOUN | F_NAME_BEFORE | F_NAME_IS |          \
+     F_PLACE_BEFORE | F_PLACE_WEAK | F_ORG_BEFORE | F_ORG_AFTER | F_ADDR_BEFORE | F_NAME_WEAK | F_NAME_AFTER | F_KIN | \
+     F_KEEP | F_STREET | F_EPONYM | F_DRUG_BEFORE | F_PLACE_WORD | F_STATE_ABBR)
+
 /* Round 9, one-case notes: a word the model left, where a person's name stands, is a name. An
  * all-caps or all-lower-case note has no capitals to tell "son Sung-Min" or "SW Deacon" from
  * charting, and the model misses such names more there than in mixed case. Evidence before: a
@@ -1532,10 +1540,7 @@ static int name_shaped(const ctx *c, const int8_t *lab, int y, size_t a, size_t 
  * stop, clinical or measure word, a number, a month or a weekday. */
 static void one_case_names(const ctx *c, int8_t *lab) {
     if (!c->lower_doc && !c->upper_doc) return;
-    const deid_flags bad = F_STOP | F_MEASURE | F_MONTH | F_WEEKDAY | F_TITLE | F_UNIT | F_PRONOUN | F_NAME_BEFORE |
-                           F_NAME_IS | F_PLACE_BEFORE | F_PLACE_WEAK | F_ORG_BEFORE | F_ORG_AFTER | F_ADDR_BEFORE |
-                           F_NAME_WEAK | F_NAME_AFTER | F_KIN | F_KEEP | F_STREET | F_EPONYM | F_DRUG_BEFORE |
-                           F_PLACE_WORD | F_STATE_ABBR;
+    const deid_flags bad = NOT_A_LEFT_NAME;
     for (size_t i = 1; i < c->nt; i++) {
         const tok *t = &c->t[i];
         if (lab[i] >= 0 || t->nletters < 2 || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM) continue;
@@ -1923,10 +1928,7 @@ static void slot_serial(const ctx *c, int8_t *lab, size_t p) {
  * and not before a verb ("son Will call" stays). A capitalised family name after it joins it. */
 static void mixed_case_names(const ctx *c, int8_t *lab) {
     if (c->lower_doc || c->upper_doc) return;
-    const deid_flags bad = F_STOP | F_MEASURE | F_MONTH | F_WEEKDAY | F_TITLE | F_UNIT | F_PRONOUN | F_NAME_BEFORE |
-                           F_NAME_IS | F_PLACE_BEFORE | F_PLACE_WEAK | F_ORG_BEFORE | F_ORG_AFTER | F_ADDR_BEFORE |
-                           F_NAME_WEAK | F_NAME_AFTER | F_KIN | F_KEEP | F_STREET | F_EPONYM | F_DRUG_BEFORE |
-                           F_PLACE_WORD | F_STATE_ABBR;
+    const deid_flags bad = NOT_A_LEFT_NAME;
     for (size_t i = 1; i < c->nt; i++) {
         const tok *t = &c->t[i];
         if (lab[i] >= 0 || t->nletters < 2 || t->shape0 != SH_CAP) continue;

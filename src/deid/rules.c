@@ -216,6 +216,20 @@ static int load_list(deid_text_rules *r, const char *dir, const list_file *lf, c
     return CF_OK;
 }
 
+/* A lower-cased list line as the post lists store it: its words joined by one space (as in
+ * add_entry()), at most cap - 1 bytes (words past that are dropped); *nw gets the word count. */
+static size_t phrase_key(const char *low, size_t ll, char *key, size_t cap, int *nw) {
+    size_t wp = 0, ws, we, kl = 0;
+    *nw = 0;
+    while (deid_next_word(low, ll, &wp, &ws, &we)) {
+        if (kl + (we - ws) + 1 >= cap) break;
+        if ((*nw)++) key[kl++] = ' ';
+        memcpy(key + kl, low + ws, we - ws);
+        kl += we - ws;
+    }
+    return kl;
+}
+
 /* The clinical keep filter's own lists (clinical_keep_post.txt, keep_roles.txt) and the clinical
  * scales with their maximum (scores.txt): read after the model only, never as model evidence, so
  * they can grow without a refit. Entries are stored lower-cased, words joined by one space as in
@@ -235,14 +249,8 @@ static int load_post_list(const char *dir, const char *name, strmap *map, int *m
         if (le - ls >= sizeof low) continue;
         size_t ll = deid_lower(buf + ls, le - ls, low, sizeof low);
         if (ll == (size_t)-1) continue;
-        size_t wp = 0, ws, we, kl = 0;
         int nw = 0;
-        while (deid_next_word(low, ll, &wp, &ws, &we)) {
-            if (kl + (we - ws) + 1 >= sizeof key) break;
-            if (nw++) key[kl++] = ' ';
-            memcpy(key + kl, low + ws, we - ws);
-            kl += we - ws;
-        }
+        size_t kl = phrase_key(low, ll, key, sizeof key, &nw);
         if (nw == 0) continue;
         if (strmap_intern(map, key, kl) < 0) rc = cf_fail(err, CF_EINTERNAL, "%s: out of memory", path);
         if (nw > *max_words) *max_words = nw;
@@ -281,14 +289,8 @@ static int load_slots(const char *dir, deid_text_rules *r, cf_err *err) {
         if (le - tab - 1 >= sizeof low) continue;
         size_t ll = deid_lower(buf + tab + 1, le - tab - 1, low, sizeof low);
         if (ll == (size_t)-1) continue;
-        size_t wp = 0, ws, we, kl = 0;
         int nw = 0;
-        while (deid_next_word(low, ll, &wp, &ws, &we)) {
-            if (kl + (we - ws) + 1 >= sizeof key) break;
-            if (nw++) key[kl++] = ' ';
-            memcpy(key + kl, low + ws, we - ws);
-            kl += we - ws;
-        }
+        size_t kl = phrase_key(low, ll, key, sizeof key, &nw);
         if (nw == 0) continue;
         size_t lw = kl;
         while (lw > 0 && key[lw - 1] != ' ') lw--;
