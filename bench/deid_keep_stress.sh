@@ -15,6 +15,7 @@
 # difference from a build without it; docs/DEID.md gives both for rounds 8 and 9.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 CLINFM=${CLINFM:-build/clinfm}
 SEEDS=${*:-9101 77123}
 D=data/deid
@@ -41,13 +42,6 @@ for seed in $SEEDS; do
     f="$T/notes-$seed-$style.txt"
     "$CLINFM" deid-notes --out "$f" --n 1500 --format phrase --names heldout --style "$style" --seed "$seed" \
       --rules "$T/rules" 2>/dev/null
-    for c in as_is upper lower; do
-      "$CLINFM" deid-eval --corpus "$f" --format phrase $([ $c = as_is ] || echo --case $c) --json > "$T/r.json"
-      /usr/bin/python3 -c '
-import json,sys
-a=json.load(open(sys.argv[1]))["overall_safe_harbor"]["any_overlap"]
-print("seed %-6s %-8s %-6s gold %5d  missed %4d  recall %.4f  precision %.4f" % (sys.argv[2], sys.argv[3], sys.argv[4],
-      a["gold"], a["gold"] - a["gold_found"], a["recall"], a["precision"]))' "$T/r.json" "$seed" "$style" "$c"
-    done
+    bench_deid_stress_score "$f" "$seed" "$style"
   done
 done

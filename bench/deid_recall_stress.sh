@@ -14,6 +14,7 @@
 # printed). Prints gold spans missed, recall and precision per seed, name list and casing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 CLINFM=${CLINFM:-build/clinfm}
 GEN=${GEN:-$CLINFM}
 SEEDS=${*:-4242 77123}
@@ -24,13 +25,6 @@ for seed in $SEEDS; do
   for names in listed heldout; do
     f="$T/notes-$seed-$names.txt"
     "$GEN" deid-notes --out "$f" --n "$N" --format phrase --names "$names" --style message --seed "$seed" 2>/dev/null
-    for c in as_is upper lower; do
-      "$CLINFM" deid-eval --corpus "$f" --format phrase $([ $c = as_is ] || echo --case $c) --json > "$T/r.json"
-      /usr/bin/python3 -c '
-import json,sys
-a=json.load(open(sys.argv[1]))["overall_safe_harbor"]["any_overlap"]
-print("seed %-6s %-8s %-6s gold %5d  missed %4d  recall %.4f  precision %.4f" % (sys.argv[2], sys.argv[3], sys.argv[4],
-      a["gold"], a["gold"] - a["gold_found"], a["recall"], a["precision"]))' "$T/r.json" "$seed" "$names" "$c"
-    done
+    bench_deid_stress_score "$f" "$seed" "$names"
   done
 done

@@ -26,6 +26,22 @@ bench_build_deid() {
     src/util/strmap.c src/util/progress.c src/util/sbuf.c -lpcre2-8 -lsodium -lcjson -lm
 }
 
+# Scores a generated phrase-format notes file as written, upper- and lower-cased with $CLINFM
+# (deid_keep_stress.sh, deid_recall_stress.sh): one line per casing with the gold spans missed,
+# recall and precision (Safe Harbor, any overlap), labelled SEED and SET. $T is the caller's
+# temporary folder.
+bench_deid_stress_score() {
+  local f=$1 seed=$2 set=$3 c
+  for c in as_is upper lower; do
+    "$CLINFM" deid-eval --corpus "$f" --format phrase $([ $c = as_is ] || echo --case $c) --json > "$T/r.json"
+    /usr/bin/python3 -c '
+import json,sys
+a=json.load(open(sys.argv[1]))["overall_safe_harbor"]["any_overlap"]
+print("seed %-6s %-8s %-6s gold %5d  missed %4d  recall %.4f  precision %.4f" % (sys.argv[2], sys.argv[3], sys.argv[4],
+      a["gold"], a["gold"] - a["gold_found"], a["recall"], a["precision"]))' "$T/r.json" "$seed" "$set" "$c"
+  done
+}
+
 # Exits with a message naming the Debian package when PyTorch cannot be imported.
 bench_need_torch() {
   if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
