@@ -59,6 +59,19 @@ static int touched(const char *text, const char *needle) {
     return hit;
 }
 
+/* How many words --explain lists as kept with a reason containing why; -3 when it fails. */
+static int kept_because(const char *text, const char *why) {
+    deid_explained *ex = NULL;
+    size_t nx = 0;
+    cf_err err = {0};
+    if (deid_find_explain(R, text, strlen(text), NULL, &ex, &nx, &err)) return -3;
+    int n = 0;
+    for (size_t k = 0; k < nx; k++)
+        if (ex[k].kept && strstr(ex[k].why, why)) n++;
+    free(ex);
+    return n;
+}
+
 #define EXPECT_TYPE(text, needle, type) CHECK_EQ_STR(deid_type_name(type_of(text, needle, NULL)), deid_type_name(type))
 #define EXPECT_CLEAN(text, needle) CHECK_EQ_INT(touched(text, needle), 0)
 
@@ -1047,15 +1060,7 @@ static void test_field_list(void) {
     CHECK_EQ_INT(touched(list, "Jane"), 1);
     CHECK_EQ_INT(touched(list, "Anderson"), 1);
     /* --explain names the text type */
-    deid_explained *ex = NULL;
-    size_t nx = 0;
-    cf_err e2 = {0};
-    REQUIRE(deid_find_explain(R, list, strlen(list), NULL, &ex, &nx, &e2) == CF_OK);
-    int field_kept = 0;
-    for (size_t k = 0; k < nx; k++)
-        if (ex[k].kept && strstr(ex[k].why, "kept: a field list's line")) field_kept++;
-    CHECK(field_kept >= 3);
-    free(ex);
+    CHECK(kept_because(list, "kept: a field list's line") >= 3);
     /* round 10: a company-form word after a clinical word is an antibody or antigen ("IgE Ab"), no
        organisation cue on a field list (the round 9 build removed "Thistle IgE" here); after a word
        that is no clinical word it still is one ("Kestrel Thistle AB") */
@@ -1132,9 +1137,6 @@ static void test_layout_labels(void) {
     const char *mixed = "Daughter called.\nJane: she will call back at noon.\nSeen with Quill, John.\n";
     EXPECT_TYPE(mixed, "Jane", DEID_NAME);
     EXPECT_TYPE(mixed, "John", DEID_NAME);
-    deid_explained *ex = NULL;
-    size_t nx = 0;
-    cf_err e2 = {0};
     /* a count of culture bottles after the culture's date is no date (the round 9 build took
        "3/2 2/2" as one date); the date itself stays */
     const char *bcx = "BCX 3/2 2/2 GPC, ON VANC.\nBlood cx from 3/2 2/2 GNR, on cefepime.\n";
@@ -1146,12 +1148,7 @@ static void test_layout_labels(void) {
     const char *rn = "PT SLEPT WELL PER M (NIGHT RN).\n";
     EXPECT_CLEAN(rn, "NIGHT");
     EXPECT_TYPE(rn, "M", DEID_NAME);
-    REQUIRE(deid_find_explain(R, rad, strlen(rad), NULL, &ex, &nx, &e2) == CF_OK);
-    int heading = 0;
-    for (size_t k = 0; k < nx; k++)
-        if (ex[k].kept && strstr(ex[k].why, "a heading's word")) heading++;
-    CHECK_EQ_INT(heading, 1);
-    free(ex);
+    CHECK_EQ_INT(kept_because(rad, "a heading's word"), 1);
 }
 
 /* Round 9: a fraction after a scale's name whose maximum it has is a score (data/deid/scores.txt),
