@@ -83,9 +83,7 @@ int gpt_config_check(const gpt_config *c, cf_err *err) {
         (c->num_outputs > 0 && c->channels > 4096))
         return cf_fail(err, CF_EINPUT, "model config: head pooling %d, expected 0 (last), 1 (mean), "
                        "2 (both), 3 (extremes), 4 (windows) or 5 (attention), with d_model at most 4096 "
-                       "when there "
-                       "are task heads",
-                       c->cls_pool);
+                       "when there are task heads", c->cls_pool);
     if (c->cls_pool == GPT_POOL_WINDOWS && c->n_features <= GPT_POOL_TIME_FEATURE)
         return cf_fail(err, CF_EINPUT, "model config: head pooling 4 (windows) reads each position's "
                        "time from continuous input %d, but the model has %d continuous inputs "
@@ -142,6 +140,10 @@ float gpt_lr(const gpt_opt_config *o, uint64_t step) {
 /* ------------------------------------------------------------------------------------------
  * parameter table */
 
+/* The task heads' tensors, by their place in the tables below: a copy between models keeps them
+ * only when the heads agree (gpt_copy_params). Named by index, not by pointer: a tensor of size
+ * zero (no heads, no query) shares its address with the next. */
+enum { PARAM_CLSW = 19, PARAM_CLSB = 20, PARAM_CLSQ = 23 };
 static const char *const param_names[GPT_NUM_PARAM_TENSORS] = {
     "wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
     "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb",
@@ -296,7 +298,7 @@ int gpt_copy_params(gpt_model *dst, const gpt_model *src, cf_err *err) {
         src->params.fcprojw, src->params.fcprojb, src->params.lnfw, src->params.lnfb, src->params.xw1, src->params.xb1,
         src->params.xw2, src->params.clsw, src->params.clsb, src->params.valw, src->params.valb, src->params.clsq};
     for (int i = 0; i < GPT_NUM_PARAM_TENSORS; i++) {
-        if (i == 19 || i == 20 || i == 23) { /* clsw, clsb, clsq: the heads */
+        if (i == PARAM_CLSW || i == PARAM_CLSB || i == PARAM_CLSQ) {
             if (!heads_same) continue;
         } else if (dt[i] == dst->params.wpe) {
             /* (maxT, C): linear resampling along positions (a plain copy when maxT agrees) */
