@@ -1352,18 +1352,28 @@ static int phrase_is(const ctx *c, const strmap *m, size_t a, size_t b) {
     return strmap_find(m, key, kl) >= 0;
 }
 
+/* The longest entry of m (of at most maxw words) ending at word j: its first word, or -1. */
+static long phrase_ending_at(const ctx *c, const strmap *m, int maxw, size_t j) {
+    for (int n = maxw; n >= 1; n--)
+        if ((size_t)n <= j + 1 && phrase_is(c, m, j + 1 - (size_t)n, j)) return (long)(j + 1 - (size_t)n);
+    return -1;
+}
+
+/* The number of words of the longest entry of m (of at most maxw words) starting at word j, or 0. */
+static int phrase_starting_at(const ctx *c, const strmap *m, int maxw, size_t j) {
+    for (int n = maxw; n >= 1; n--)
+        if (j + (size_t)n <= c->nt && phrase_is(c, m, j, j + (size_t)n - 1)) return n;
+    return 0;
+}
+
 /* A keep_roles.txt entry ("sw", "night float", "h.o.") ending at word j: its first word, or -1. */
 static long role_ending_at(const ctx *c, size_t j) {
-    for (int n = c->r->keep_roles_max_words; n >= 1; n--)
-        if ((size_t)n <= j + 1 && phrase_is(c, &c->r->keep_roles, j + 1 - (size_t)n, j)) return (long)(j + 1 - (size_t)n);
-    return -1;
+    return phrase_ending_at(c, &c->r->keep_roles, c->r->keep_roles_max_words, j);
 }
 
 /* A keep_name_verbs.txt entry ("aware", "paged", "at bedside") starting at word j. */
 static int verb_starting_at(const ctx *c, size_t j) {
-    for (int n = c->r->keep_verbs_max_words; n >= 1; n--)
-        if (j + (size_t)n <= c->nt && phrase_is(c, &c->r->keep_verbs, j, j + (size_t)n - 1)) return 1;
-    return 0;
+    return phrase_starting_at(c, &c->r->keep_verbs, c->r->keep_verbs_max_words, j) > 0;
 }
 
 /* The end of a sentence between words z-1 and z: a line break, or a full stop and spaces after
@@ -1521,13 +1531,16 @@ static int name_shaped(const ctx *c, const int8_t *lab, int y, size_t a, size_t 
     return 0;
 }
 
-/* A word the model left is never taken for a name by the one-case and mixed-case name rules below
- * when it, its line start or a cue ending at it carries one of these: stop, cue, unit, calendar,
- * place, organisation and keep words speak for something else. */
-#define NOT_A_LEFT_NAME                                                                                            \
-    (F_STOP | F_MEASURE | F_MONTH | F_WEEKDAY | F_TITLE | F_UNIT | F_PRONOUN | F_NAME_BEFORE | F_NAME_IS |          \
-     F_PLACE_BEFORE | F_PLACE_WEAK | F_ORG_BEFORE | F_ORG_AFTER | F_ADDR_BEFORE | F_NAME_WEAK | F_NAME_AFTER | F_KIN | \
-     F_KEEP | F_STREET | F_EPONYM | F_DRUG_BEFORE | F_PLACE_WORD | F_STATE_ABBR)
+/* A word the model left is never taken for a person's name by the rules below (slot names, and
+ * the one-case and mixed-case names) when it, its line start or a cue ending at it carries one of
+ * these: stop, cue, unit, calendar, place, organisation and keep words speak for something else.
+ * SLOT_BAD is the slot rules' set; the one-case and mixed-case name rules also
+ * refuse a word with an organisation cue after it, a street word or a place word. */
+#define SLOT_BAD                                                                                                     \
+    (F_STOP | F_MEASURE | F_MONTH | F_WEEKDAY | F_TITLE | F_UNIT | F_PRONOUN | F_NAME_BEFORE | F_NAME_IS |            \
+     F_PLACE_BEFORE | F_PLACE_WEAK | F_ORG_BEFORE | F_ADDR_BEFORE | F_NAME_WEAK | F_NAME_AFTER | F_KIN | F_KEEP |      \
+     F_EPONYM | F_DRUG_BEFORE | F_STATE_ABBR)
+#define NOT_A_LEFT_NAME (SLOT_BAD | F_ORG_AFTER | F_STREET | F_PLACE_WORD)
 
 /* Round 9, one-case notes: a word the model left, where a person's name stands, is a name. An
  * all-caps or all-lower-case note has no capitals to tell "son Sung-Min" or "SW Deacon" from
@@ -1637,23 +1650,14 @@ static void one_case_addresses(const ctx *c, int8_t *lab) {
 /* A slots.tsv phrase of kind k ending at word j (its first word), or -1. */
 static long slot_ending_at(const ctx *c, int k, size_t j) {
     if (!(c->r->slots_last[k] & deid__slot_letter_bit(c->text[c->t[j].s]))) return -1;
-    for (int n = c->r->slots_max_words[k]; n >= 1; n--)
-        if ((size_t)n <= j + 1 && phrase_is(c, &c->r->slots[k], j + 1 - (size_t)n, j)) return (long)(j + 1 - (size_t)n);
-    return -1;
+    return phrase_ending_at(c, &c->r->slots[k], c->r->slots_max_words[k], j);
 }
 
 /* The number of words of a slots.tsv phrase of kind k starting at word j, or 0. */
 static int slot_starting_at(const ctx *c, int k, size_t j) {
     if (!(c->r->slots_first[k] & deid__slot_letter_bit(c->text[c->t[j].s]))) return 0;
-    for (int n = c->r->slots_max_words[k]; n >= 1; n--)
-        if (j + (size_t)n <= c->nt && phrase_is(c, &c->r->slots[k], j, j + (size_t)n - 1)) return n;
-    return 0;
+    return phrase_starting_at(c, &c->r->slots[k], c->r->slots_max_words[k], j);
 }
-
-static const deid_flags SLOT_BAD = F_STOP | F_MEASURE | F_MONTH | F_WEEKDAY | F_TITLE | F_UNIT | F_PRONOUN |
-                                   F_NAME_BEFORE | F_NAME_IS | F_PLACE_BEFORE | F_PLACE_WEAK | F_ORG_BEFORE |
-                                   F_ADDR_BEFORE | F_NAME_WEAK | F_NAME_AFTER | F_KIN | F_KEEP | F_EPONYM |
-                                   F_DRUG_BEFORE | F_STATE_ABBR;
 
 /* Word i may be a person's name in a slot: letters, no clinical, stop, cue, measure or unit
  * word; a listed given or family name (common words too: "Faith", "Ray"), a word in no list,
