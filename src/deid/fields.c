@@ -161,12 +161,10 @@ static int num_at(const ctx *c, size_t q) { return q < c->nt && c->t[q].shape0 =
 static int joined_by(const ctx *c, size_t j, char ch) {
     return j > 0 && j < c->nt && c->t[j].s == c->t[j - 1].e + 1 && c->text[c->t[j - 1].e] == ch;
 }
+/* The value of number word q when it has at most two digits, else -1. */
 static long small_value(const ctx *c, size_t q) {
     const tok *t = &c->t[q];
-    if (t->e - t->s > 2) return -1;
-    long v = 0;
-    for (size_t k = t->s; k < t->e; k++) v = v * 10 + (c->text[k] - '0');
-    return v;
+    return t->e - t->s > 2 ? -1 : deid__digits_value(c->text + t->s, t->e - t->s);
 }
 
 /* Words q, q+1 are "N/M", N <= M <= 4, right after a month/day ("3/2") and a space, with a

@@ -380,10 +380,7 @@ static void one_case_context(femit *e, const ctx *c, size_t i, char lc) {
 /* The value of a number word of at most 9 digits, else -1. */
 static long num_value(const ctx *c, size_t i) {
     const tok *t = &c->t[i];
-    if (t->e - t->s > 9) return -1;
-    long v = 0;
-    for (size_t k = t->s; k < t->e; k++) v = v * 10 + (c->text[k] - '0');
-    return v;
+    return t->e - t->s > 9 ? -1 : deid__digits_value(c->text + t->s, t->e - t->s);
 }
 
 /* Word i, a number, is a four-digit clock time: hours under 24, minutes under 60 ("at 1500",
