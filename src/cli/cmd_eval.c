@@ -129,8 +129,7 @@ int cmd_eval(int argc, char **argv) {
                     "max and min over its first and second half in time (windows;\n"
                     "a model trained with --inputs), or the extremes with a learned\n"
                     "attention pooling over the history (attention); --ft-context N\n"
-                    "fine-tunes a copy\n"
-                    "with an N-token context (default the model's), so histories\n"
+                    "fine-tunes a copy with an N-token context (default the model's), so histories\n"
                     "the model had to cut are read whole"),
         CLI_OPT_DOUBLE("ft-lr", &ft_lr, "X", 0, 100, NULL),
         CLI_OPT_INT("ft-batch", &ft->batch, "N", 1, 100000, NULL),

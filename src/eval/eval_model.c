@@ -25,6 +25,7 @@
 
 #include "eval/eval.h"
 #include "model/finetune.h"
+#include "model/gpt_pool.h"
 #include "model/head.h"
 #include "model/outcome.h"
 #include "model/runtime.h"
@@ -385,9 +386,14 @@ static char *e2e_describe(void *ctx) {
     JSON_ADD_NUMBERS(j, {"max_epochs", mp->fto.epochs}, {"batch", mp->fto.batch}, {"lr", mp->fto.lr},
                      {"weight_decay", mp->fto.weight_decay}, {"next_token_weight", mp->fto.lm_weight},
                      {"dropout", mp->fto.dropout}, {"patience", mp->fto.patience});
+    /* indexed by GPT_POOL_* */
     static const char *const pools[] = {"last history token", "mean over the history", "last token and mean",
-                                        "last token, mean, max and min"};
-    cJSON_AddStringToObject(j, "head_reads", pools[mp->fto.pool >= 0 && mp->fto.pool <= 3 ? mp->fto.pool : 0]);
+                                        "last token, mean, max and min",
+                                        "last token, mean, max and min, and max and min over each half of the stay",
+                                        "last token, mean, max and min, and a learned attention pooling"};
+    const int np = (int)(sizeof pools / sizeof pools[0]);
+    _Static_assert(sizeof pools / sizeof pools[0] == GPT_POOL_ATTENTION + 1, "one description per pooling mode");
+    cJSON_AddStringToObject(j, "head_reads", pools[mp->fto.pool >= 0 && mp->fto.pool < np ? mp->fto.pool : 0]);
     cJSON_AddNumberToObject(j, "ensemble", mp->n_e2e);
     cJSON_AddNumberToObject(j, "context", mp->fto.context > 0 ? mp->fto.context : mp->sh->rm.m.config.max_seq_len);
     if (mp->e2e_train_rows)
