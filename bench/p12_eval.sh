@@ -20,15 +20,19 @@
 #
 # Environment:
 #   OUT        work folder (default out/p12_eval); stores, keys, models and evaluations go there
-#   PRETRAIN   a PhysioNet 2019 folder to pretrain the model on first (default
-#              $CLINFM_DATA/physionet-2019-sepsis-b; "none" skips it). Its codes are shared with
-#              the 2012 map (mappings/physionet-2012-parameters.csv), so its token embeddings carry over
+#   PRETRAIN   "none" (the default, the cross-validated recipe: the model is pretrained from
+#              scratch on the task's training rows) or a PhysioNet 2019 folder to pretrain on first
+#              (e.g. $CLINFM_DATA/physionet-2019-sepsis-b), then adapted to the task's training rows;
+#              its codes are shared with the 2012 map (mappings/physionet-2012-parameters.csv), so its
+#              token embeddings carry over. Screened on one fold only (docs/P12.md), not adopted
+#   C          the clinfm binary (default: build/clinfm of this checkout, built first)
 #   THREADS    threads (default 2)
 #   FOLDS      folds (default 5; divides 100)
-#   ENSEMBLE   fine-tuned models per fold, averaged (default 3)
+#   ENSEMBLE   fine-tuned models per fold, averaged (default 2: the recipe's two seeds)
 #   QUICK=1    tiny settings, to check the pipeline in minutes (figures meaningless)
 #   MODEL_ARGS, FT_ARGS, PRE_ARGS, ADAPT_ARGS  extra options for the model (train), fine-tuning
-#              (eval --ft-*), pretraining and adaptation (train)
+#              (eval --ft-*), pretraining and adaptation (train); STEPS and FT_* as in
+#              bench/p12_recipe.sh, the recipe both this and bench/p12_model_cv.sh run
 # Prints the table (also $OUT/pool/pool.md, pool.json) and the time of each phase with the load
 # average, since the machine may be shared.
 set -euo pipefail
@@ -37,31 +41,37 @@ export CLINFM_DATA=${CLINFM_DATA:-../shared/data}
 TRAIN_DIR=${1:-$CLINFM_DATA/physionet-2012}
 EVAL_DIR=${2:-}
 OUT=${OUT:-out/p12_eval}
-PRETRAIN=${PRETRAIN:-$CLINFM_DATA/physionet-2019-sepsis-b}
+PRETRAIN=${PRETRAIN:-none}
 THREADS=${THREADS:-2}
 FOLDS=${FOLDS:-5}
-ENSEMBLE=${ENSEMBLE:-3}
+ENSEMBLE=${ENSEMBLE:-2}
 TASK=tasks/physionet2012_in_hospital_death.task
 . bench/lib.sh
 
-# The model recipe (docs/P12.md says how each setting was chosen on tuning rows).
-ARCH="--values embed --inputs --layers 2 --d-model 64 --heads 2 --context 512 --dropout 0.1"
-PRE="--batch 8 --steps 3000 --eval-every 250 --early-stop 3 --lr 1e-3"
+# The model recipe, shared with bench/p12_model_cv.sh (docs/P12.md says how each setting was
+# chosen on tuning rows). PRE trains from scratch (on the task's rows, or on 2019 with PRETRAIN);
+# ADAPT continues a 2019 model on the task's rows (session 4's fold-0 screen).
+. bench/p12_recipe.sh
+ARCH=$P12_ARCH
+PRE=$P12_TRAIN
 ADAPT="--batch 8 --steps 600 --eval-every 100 --early-stop 3 --lr 5e-4"
-FT="--ft-epochs 15 --ft-lr 5e-4 --ft-patience 3 --ft-ensemble $ENSEMBLE"
+FT="$P12_FT --ft-ensemble $ENSEMBLE"
 if [ "${QUICK:-0}" = 1 ]; then
-  ARCH="--values embed --inputs --layers 1 --d-model 32 --heads 2 --context 256 --dropout 0.1"
+  ARCH="--values embed --inputs --value-loss 1 --layers 1 --d-model 32 --heads 2 --context 256 --dropout 0.1"
   PRE="--batch 4 --steps 40 --eval-every 20 --lr 1e-3"
   ADAPT="--batch 4 --steps 20 --eval-every 10 --lr 1e-3"
-  FT="--ft-epochs 2 --ft-lr 1e-3 --ft-ensemble 1"
+  FT="--ft-epochs 2 --ft-lr 1e-3 --ft-ensemble 1 --ft-pool $FT_POOL"
 fi
 ARCH="$ARCH ${MODEL_ARGS:-}"
 PRE="$PRE ${PRE_ARGS:-}"
 ADAPT="$ADAPT ${ADAPT_ARGS:-}"
 FT="$FT ${FT_ARGS:-}"
 
-make -j"$THREADS" build/clinfm >/dev/null
-C=$PWD/build/clinfm
+# C: a clinfm binary to use (default: this checkout's, built first).
+if [ -z "${C:-}" ]; then
+  make -j"$THREADS" build/clinfm >/dev/null
+  C=$PWD/build/clinfm
+fi
 mkdir -p "$OUT"
 bench_machine
 T0=$(date +%s)
@@ -97,6 +107,9 @@ if [ "$PRETRAIN" != none ]; then
   tail -1 "$OUT/pre.train.log"
   INIT="--init $OUT/pre.model"
 fi
+# The task's own training: from scratch with the recipe, or the adaptation of the 2019 model.
+TASK_TRAIN="$PRE"
+[ -z "$INIT" ] || TASK_TRAIN="$ADAPT $INIT"
 
 BASELINES="logreg,xgboost,logreg_values,xgboost_values"
 SCORES="--score SAPS-I=P12//SAPS-I --score SOFA=P12//SOFA"
@@ -106,7 +119,7 @@ if [ -z "$EVAL_DIR" ]; then
   for ((j = 0; j < FOLDS; j++)); do
     SPLIT="--split-key $OUT/split.key --split 70/10/20 --fold $j/$FOLDS"
     phase "fold $j of $FOLDS: adapt the model"
-    "$C" train --store "$OUT/train.store" --out "$OUT/fold$j.model" $SPLIT $ARCH $ADAPT $INIT \
+    "$C" train --store "$OUT/train.store" --out "$OUT/fold$j.model" $SPLIT $ARCH $TASK_TRAIN \
       --threads "$THREADS" > "$OUT/fold$j.train.log"
     phase "fold $j of $FOLDS: evaluate"
     "$C" eval --task $TASK --store "$OUT/train.store" --model "$OUT/fold$j.model" --out "$OUT/fold$j" $SPLIT \
@@ -117,7 +130,7 @@ if [ -z "$EVAL_DIR" ]; then
 else
   SPLIT="--split-key $OUT/split.key --split 90/10/0"
   phase "train on all of $TRAIN_DIR"
-  "$C" train --store "$OUT/train.store" --out "$OUT/all.model" $SPLIT $ARCH $ADAPT $INIT \
+  "$C" train --store "$OUT/train.store" --out "$OUT/all.model" $SPLIT $ARCH $TASK_TRAIN \
     --threads "$THREADS" > "$OUT/all.train.log"
   phase "evaluate on $EVAL_DIR"
   "$C" eval --task $TASK --store "$OUT/train.store" --eval-store "$OUT/eval.store" --model "$OUT/all.model" \

@@ -37,14 +37,7 @@ cd "$(dirname "$0")/.."
 export CLINFM_DATA=${CLINFM_DATA:-../shared/data}
 C=${C:-$PWD/build/clinfm}
 THREADS=${THREADS:-2}
-STEPS=${STEPS:-3000}
-FT_EPOCHS=${FT_EPOCHS:-6}
-FT_LR=${FT_LR:-1e-3}
-FT_PATIENCE=${FT_PATIENCE:-6}
-FT_CONTEXT=${FT_CONTEXT:-0}
-FT_POOL=${FT_POOL:-extremes}
 PREDICTORS=${PREDICTORS:-finetuned,finetuned_e2e}
-FT_EXTRA=${FT_EXTRA:-}
 POOL=${POOL:-1}
 SEEDS=${SEEDS:-1 2}
 : "${STORE:?set STORE}" "${SPLIT_KEY:?set SPLIT_KEY}" "${BASE:?set BASE}" "${OUT:?set OUT}"
@@ -52,11 +45,11 @@ TASK=tasks/physionet2012_in_hospital_death.task
 FOLDS=("$@")
 [ ${#FOLDS[@]} -gt 0 ] || FOLDS=(0 1 2 3 4)
 
-# The recipe, chosen on fold 0's tuning rows (docs/P12.md).
-ARCH="--values embed --inputs --value-loss 1 --layers 2 --d-model 64 --heads 2 --context 512 --dropout 0.1"
-TRAIN="--batch 8 --steps $STEPS --eval-every 100 --eval-batches 16 --lr 1e-3 --early-stop 3"
-FT="--ft-epochs $FT_EPOCHS --ft-lr $FT_LR --ft-patience $FT_PATIENCE --ft-dropout 0.2 --ft-weight-decay 0.1 --ft-lm-weight 1.0 --ft-pool $FT_POOL $FT_EXTRA"
-[ "$FT_CONTEXT" = 0 ] || FT="$FT --ft-context $FT_CONTEXT"
+# The recipe (STEPS, FT_* above override its settings).
+. bench/p12_recipe.sh
+ARCH=$P12_ARCH
+TRAIN=$P12_TRAIN
+FT=$P12_FT
 
 mkdir -p "$OUT"
 T0=$(date +%s)

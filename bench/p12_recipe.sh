@@ -1,0 +1,19 @@
+# The model recipe of issue 13 on PhysioNet 2012, in one place: sourced by bench/p12_model_cv.sh
+# (the cross-validation of docs/P12.md) and bench/p12_eval.sh (the whole benchmark, and set B),
+# so the benchmark runs what was chosen. docs/P12.md says how each setting was chosen on tuning
+# rows (architecture and pretraining: session 5; fine-tuning: sessions 5-6; pooling: session 8).
+# Each fine-tuning setting can be overridden from the environment for an experiment.
+STEPS=${STEPS:-3000}
+FT_EPOCHS=${FT_EPOCHS:-6}
+FT_LR=${FT_LR:-1e-3}
+FT_PATIENCE=${FT_PATIENCE:-6}
+FT_CONTEXT=${FT_CONTEXT:-0}
+FT_POOL=${FT_POOL:-extremes}
+FT_EXTRA=${FT_EXTRA:-}
+# A 2-layer, d_model-64 GPT with values and times as continuous inputs and a value forecast head.
+P12_ARCH="--values embed --inputs --value-loss 1 --layers 2 --d-model 64 --heads 2 --context 512 --dropout 0.1"
+# Pretraining from scratch on the training rows, early stopping on the tuning rows' loss.
+P12_TRAIN="--batch 8 --steps $STEPS --eval-every 100 --eval-batches 16 --lr 1e-3 --early-stop 3"
+# End-to-end fine-tuning: the epoch (the linear probe's start counts as 0) kept by tuning log loss.
+P12_FT="--ft-epochs $FT_EPOCHS --ft-lr $FT_LR --ft-patience $FT_PATIENCE --ft-dropout 0.2 --ft-weight-decay 0.1 --ft-lm-weight 1.0 --ft-pool $FT_POOL $FT_EXTRA"
+[ "$FT_CONTEXT" = 0 ] || P12_FT="$P12_FT --ft-context $FT_CONTEXT"

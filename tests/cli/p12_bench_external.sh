@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# bench/p12_eval.sh in its set-B form (train on all of one folder, evaluate on every stay of
+# another), the command issue 13's held-apart set will be measured with, run end to end with
+# QUICK=1 (tiny model; the figures mean nothing) on two disjoint folders of set A laid out as a
+# challenge set is (set-a/ and Outcomes-a.txt). Checks what would make a set-B figure wrong: every
+# evaluation stay is predicted and no other, the positives are the outcome file's deaths of those
+# stays, no training patient is among them, the model trained on the training folder only (90%
+# train, 10% tuning, nothing held out of it), and the recipe's predictors and scores are all there.
+set -euo pipefail
+. tests/cli/lib.sh
+need_data P12 physionet-2012
+T=${CLINFM_TEST_TMP:-$(mktemp -d)}
+N_TRAIN=200
+N_EVAL=120
+# Each folder's outcome file holds its own stays only, as a challenge set's does (an outcome row
+# is a stay of the store even without its record file).
+for d in tr ev; do mkdir -p "$T/$d/set-a"; done
+ls "$P12/set-a" | sort | sed -n "1,${N_TRAIN}p" | sed "s|^|$P12/set-a/|" | xargs ln -s -t "$T/tr/set-a"
+ls "$P12/set-a" | sort | sed -n "$((N_TRAIN + 1)),$((N_TRAIN + N_EVAL))p" | sed "s|^|$P12/set-a/|" | xargs ln -s -t "$T/ev/set-a"
+for d in tr ev; do
+  ls "$T/$d/set-a" | sed 's/\.txt$//' > "$T/$d.ids"
+  awk -F, 'NR == FNR { want[$1] = 1; next } FNR == 1 || ($1 in want)' "$T/$d.ids" "$P12/Outcomes-a.txt" > "$T/$d/Outcomes-a.txt"
+done
+OUT=$T/out C=$CLINFM QUICK=1 THREADS=1 bash bench/p12_eval.sh "$T/tr" "$T/ev" > "$T/run.log" 2>&1 \
+  || { tail -20 "$T/run.log"; echo "p12_eval.sh failed"; exit 1; }
+# The deaths among the evaluation stays, from the outcome file itself.
+DEATHS=$(awk -F, 'NR == FNR { want[$1] = 1; next } FNR > 1 && ($1 in want) && $6 == 1 { n++ } END { print n + 0 }' \
+  "$T/ev.ids" "$P12/Outcomes-a.txt")
+python3 - "$T/out" "$N_EVAL" "$DEATHS" <<'PY'
+import json, sys
+out, n_eval, deaths = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+pool = json.load(open(f"{out}/pool/pool.json"))
+assert pool["rows"] == n_eval, ("evaluation rows", pool["rows"], n_eval)
+assert pool["positives"] == deaths, ("positives", pool["positives"], deaths)
+assert [r["held_out_rows"] for r in pool["runs"]] == [n_eval], pool["runs"]
+names = {p["name"] for p in pool["predictors"]}
+for want in ("xgboost_values", "finetuned_e2e", "score_SAPS-I", "score_SOFA", "stack(finetuned_e2e+xgboost_values)"):
+    assert want in names, ("predictor missing", want)
+m = json.load(open(f"{out}/external/metrics.json"))
+split = m["split"]
+assert (split["train_percent"], split["tuning_percent"], split["held_out_percent"]) == (90, 10, 0), split
+ov = m["model"]["overlap"]
+assert ov["held_out_patients_checked"] == n_eval and ov["training_patients_among_them"] == 0, ov
+assert m["model"]["evaluated_on_training_store"] is False
+PY
+echo "p12 external: $N_EVAL evaluation stays, $DEATHS deaths, trained on $N_TRAIN others: ok"
