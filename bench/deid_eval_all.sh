@@ -24,18 +24,21 @@
 # and the hold half in two (NAME.holdA: its errors were read in round 10; NAME.holdB: never read).
 # A half is scored in records of its own 20 lines, so a half's count need not add up to the whole
 # file's: a word's neighbours in its record change.
+# GEN=BIN writes the generated notes with another build (default CLINFM), so that two builds whose
+# generators differ are scored on the same notes (round 11: GEN=build/clinfm CLINFM=<main build>).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 CLINFM=${CLINFM:-build/clinfm}
+GEN=${GEN:-$CLINFM}
 OUT=${1:-build/deid-eval-all}
 mkdir -p "$OUT"
 DEV=$(bench_data deid-dev)
 DATA=$(dirname "$DEV")
 bench_machine
-"$CLINFM" deid-notes --out "$OUT/gen_listed.json" --n 600 --seed 900001 --names listed 2>/dev/null
-"$CLINFM" deid-notes --out "$OUT/gen_heldout_names.json" --n 600 --seed 900002 --names heldout 2>/dev/null
-"$CLINFM" deid-notes --out "$OUT/gen_heldout_style.json" --n 400 --seed 900003 --names heldout --style heldout 2>/dev/null
+"$GEN" deid-notes --out "$OUT/gen_listed.json" --n 600 --seed 900001 --names listed 2>/dev/null
+"$GEN" deid-notes --out "$OUT/gen_heldout_names.json" --n 600 --seed 900002 --names heldout 2>/dev/null
+"$GEN" deid-notes --out "$OUT/gen_heldout_style.json" --n 400 --seed 900003 --names heldout --style heldout 2>/dev/null
 /usr/bin/python3 bench/deid_negative.py "$DATA" "$OUT/negative" 2>/dev/null
 
 row() { # name format path [records]

@@ -12,11 +12,14 @@
 #   bash bench/deid_keep_stress.sh [SEED...]        (default seeds 9101 77123; CLINFM=build/clinfm)
 #
 # Prints gold spans missed, recall and precision per set and casing. The filter's own loss is the
-# difference from a build without it; docs/DEID.md gives both for rounds 8 and 9.
+# difference from a build without it; docs/DEID.md gives both for rounds 8 and 9. GEN=BIN writes the
+# notes with another build (default CLINFM), so two builds whose generators differ score the same
+# notes (round 11); the rules folder the notes are scored with is $CLINFM_DEID_RULES or the shipped one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 CLINFM=${CLINFM:-build/clinfm}
+GEN=${GEN:-$CLINFM}
 SEEDS=${*:-9101 77123}
 D=data/deid
 T=$(mktemp -d)
@@ -40,7 +43,7 @@ echo "stress lists: $(($(wc -l < "$T/rules/heldout/last_names.txt") - 1)) family
 for seed in $SEEDS; do
   for style in train heldout; do
     f="$T/notes-$seed-$style.txt"
-    "$CLINFM" deid-notes --out "$f" --n 1500 --format phrase --names heldout --style "$style" --seed "$seed" \
+    "$GEN" deid-notes --out "$f" --n 1500 --format phrase --names heldout --style "$style" --seed "$seed" \
       --rules "$T/rules" 2>/dev/null
     bench_deid_stress_score "$f" "$seed" "$style"
   done

@@ -12,6 +12,8 @@
  *  - one-case generation (round 8): every note in one case, both cases, the same spans as the
  *    mixed note of the same seed; the one-case context features are learned from one-case notes
  *    and never emitted for mixed-case ones. */
+#include <ctype.h>
+#include <strings.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -448,6 +450,51 @@ static int has_range(const deid_doc *d, char lo, char hi) {
 /* SYNTH_GEN_ONE_CASE: every note in one case, upper and lower by blocks of kinds, and each the
  * re-cased twin of what the default generator writes for the same seed (so the spans and
  * offsets are the generator's own). */
+/* Round 11: the training kinds write names coordinated in running text ("RN and Quill aware",
+ * "Penny and Rosalind visited") and the same shapes with no name in them ("RN and MD aware",
+ * "wife and son visited"): both must occur in a sample of training notes, and a span right
+ * beside such an "and" is a name. Fails when coord_maybe writes nothing (checked). */
+static int role_or_kin(const char *w, size_t n) {
+    static const char *const v[] = {"rn", "md", "np", "resident", "team", "sw", "cm", "pt", "ot", "wife", "son",
+                                    "dtr", "family", "hcp", "attending", "daughter", "friends", "nutrition",
+                                    "chaplain", "pharmacy", "husband"};
+    for (size_t k = 0; k < sizeof v / sizeof v[0]; k++)
+        if (strlen(v[k]) == n && !strncasecmp(w, v[k], n)) return 1;
+    return 0;
+}
+
+static void test_coordinated_names(void) {
+    char rules[4200];
+    snprintf(rules, sizeof rules, "%s/data/deid", check_root());
+    cf_err err = {0};
+    synth_notes sn;
+    REQUIRE(synth_notes_generate_ex(&sn, rules, SYNTH_NAMES_LISTED, 0, 20 * SYNTH_NOTE_EVENT, 13, &err) == CF_OK);
+    size_t named = 0, pairs = 0;
+    for (size_t i = 0; i < sn.corpus.n_docs; i++) {
+        const deid_doc *d = &sn.corpus.docs[i];
+        for (size_t k = 0; k < d->n_gold; k++) {
+            const deid_gold *g = &d->gold[k];
+            int before = g->start >= 5 && !memcmp(d->text + g->start - 5, " and ", 5);
+            int after = g->end + 5 <= d->len && !memcmp(d->text + g->end, " and ", 5);
+            if (before || after) {
+                named++;
+                CHECK_EQ_INT(g->type, DEID_NAME);
+            }
+        }
+        /* "<role or kin> and <role or kin>" */
+        for (const char *p = d->text; (p = memmem(p, d->len - (size_t)(p - d->text), " and ", 5)); p += 5) {
+            const char *l = p, *r = p + 5, *re = r;
+            while (l > d->text && isalpha((unsigned char)l[-1])) l--;
+            while (re < d->text + d->len && isalpha((unsigned char)*re)) re++;
+            pairs += role_or_kin(l, (size_t)(p - l)) && role_or_kin(r, (size_t)(re - r));
+        }
+    }
+    fprintf(stderr, "  %zu notes: %zu spans beside \"and\", %zu role or kin pairs\n", sn.corpus.n_docs, named, pairs);
+    CHECK(named >= 15);
+    CHECK(pairs >= 1); /* without coord_maybe: 9 spans, 0 pairs; with it 23 and 2 (seed 13) */
+    synth_notes_free(&sn);
+}
+
 static void test_one_case_generation(void) {
     char rules[4200];
     snprintf(rules, sizeof rules, "%s/data/deid", check_root());
@@ -568,6 +615,7 @@ int main(void) {
     RUN(test_writers_and_training);
     RUN(test_less_evidence_thresholds);
     RUN(test_one_case_generation);
+    RUN(test_coordinated_names);
     RUN(test_one_case_features);
     return check_summary();
 }

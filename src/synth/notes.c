@@ -31,6 +31,7 @@ typedef struct {
     size_t nsp, spcap;
     int oom;
     uint64_t rng;
+    uint64_t rng2; /* round 11's coordinated names draw from their own stream (coord_maybe) */
     const synth_note_context *c;
     const synth_namelists *filler;
     int kind;
@@ -247,6 +248,7 @@ static void clin_word(nb *b, int style);
 static void phi_name(nb *b, const char *s);
 static void trap_sentence(nb *b);
 static void cue_sentence(nb *b);
+static void coord_maybe(nb *b);
 static void place_sentence2(nb *b);
 static void date_sentence2(nb *b);
 static void common_sentence(nb *b);
@@ -510,6 +512,7 @@ static void age_phrase(nb *b) {
 /* ---- PHI sentences ----------------------------------------------------------------------- */
 
 static void family_sentence(nb *b) {
+    coord_maybe(b);
     int i = rel_i(b);
     switch (pick(b, 9)) {
     case 0: relative_ref(b, i); put(b, ONE(b, " called, updated on pt's condition. ", " in to visit, questions answered. ", " called x2 overnight. ")); break;
@@ -534,6 +537,7 @@ static void family_sentence(nb *b) {
 }
 
 static void team_sentence(nb *b) {
+    coord_maybe(b);
     switch (pick(b, 10)) {
     case 0: clinician_ref(b, 1); put(b, ONE(b, " aware. ", " aware of hypotension. ", " notified, no new orders. ", " in to see pt. ")); break;
     case 1: put(b, "per "); clinician_ref(b, 1); put(b, ", cont current plan. "); break;
@@ -1101,7 +1105,81 @@ static void phone_loose(nb *b) {
 }
 
 /* Sentences that name a person with hardly a cue. */
+/* Round 11: names inside running text with no cue a line gives, as they read once a note is
+ * typed in one case: a bare name coordinated with a role word ("RN and SMITH aware", "Tanaka
+ * and resident at bedside"), pairs and lists of given names ("daughters Mary and Joy visited",
+ * "Mary, Bud and Sue here"), a relative named mid-sentence after another relative ("spoke w/
+ * wife and Mary re plan"). coord_traps writes the same shapes with no name in them ("RN and MD
+ * aware", "wife and son visited"), as often, so the words around are not evidence alone. */
+static void coord_names(nb *b) {
+    const synth_person *p = clin(b);
+    int i = rel_i(b), j = rel_i(b);
+    const char *role = ONE(b, "RN", "MD", "NP", "resident", "team", "SW", "CM", "charge RN", "covering MD", "attending", "PA");
+    const char *verb = ONE(b, " aware. ", " aware of plan. ", " at bedside. ", " updated. ", " notified. ", " made aware, no new orders. ",
+                           " in to see pt. ", " discussed plan w/ family. ");
+    switch (pick(b, 7)) {
+    case 0: /* role and name */
+        if (!p) { put(b, "RN and MD aware. "); break; }
+        putf(b, "%s and ", role); phi_name(b, chance(b, 60) ? p->family : p->given); put(b, verb); break;
+    case 1: /* name and role */
+        if (!p) { put(b, "MD and RN aware. "); break; }
+        phi_name(b, chance(b, 60) ? p->family : p->given); putf(b, " and %s", role); put(b, verb); break;
+    case 2: /* two given names of relatives */
+        if (i < 0 || j < 0 || i == j) { put(b, "family in to visit. "); break; }
+        if (chance(b, 50)) putf(b, "%s ", ONE(b, "daughters", "sons", "kids", "children", "family", "pt's children", "grandchildren", "visitors:"));
+        phi_name(b, b->c->relative[i].given); put(b, " and "); phi_name(b, b->c->relative[j].given);
+        put(b, ONE(b, " visited. ", " in to visit, updated. ", " at bedside most of eve. ", " called for update. ", " aware of transfer. ", " will be here in am. "));
+        break;
+    case 3: /* a list of given names */
+        if (i < 0 || j < 0 || i == j) { put(b, "family at bedside. "); break; }
+        phi_name(b, b->c->relative[i].given); put(b, ", "); phi(b, DEID_NAME, WORD_GIVEN[pick(b, (int)N_WORD_GIVEN)]); put(b, " and ");
+        phi_name(b, b->c->relative[j].given); put(b, ONE(b, " here this am. ", " called. ", " at bedside. "));
+        break;
+    case 4: /* a relative after another relative, mid-sentence */
+        if (i < 0) { put(b, "spoke w/ wife and son re plan. "); break; }
+        put(b, ONE(b, "spoke w/ ", "updated ", "met w/ ", "d/w ", "family mtg w/ ")); put(b, ONE(b, "wife and ", "son and ", "pt's dtr and ", "HCP and ", "husband and "));
+        phi_name(b, b->c->relative[i].given); put(b, ONE(b, " re plan. ", " re: goals of care. ", ", agree w/ plan. ", " at length. "));
+        break;
+    case 5: /* a relative named mid-sentence with a verb on both sides */
+        if (i < 0) { put(b, "pt asking for family. "); break; }
+        put(b, ONE(b, "pt asked that ", "will have ", "pt wants ", "pls call ", "pt states ")); phi_name(b, b->c->relative[i].given);
+        put(b, ONE(b, " bring in glasses. ", " be called in am. ", " is her HCP. ", " in the am re dispo. ", " will take her home. "));
+        break;
+    default: /* a clinician and a relative together */
+        if (!p || i < 0) { put(b, "RN and family updated. "); break; }
+        put(b, ONE(b, "", "plan d/w ", "met w/ ")); phi_name(b, p->family); put(b, " and "); phi_name(b, b->c->relative[i].given);
+        put(b, ONE(b, " at bedside. ", ", pt made DNR. ", " re dispo. ")); break;
+    }
+}
+
+static void coord_traps(nb *b) {
+    const char *a = ONE(b, "RN", "MD", "NP", "resident", "team", "SW", "CM", "PT", "OT", "wife", "son", "dtr", "family", "pt", "HCP", "attending");
+    const char *c = ONE(b, "MD", "RN", "team", "family", "wife", "son", "daughter", "friends", "PT", "nutrition", "chaplain", "pharmacy", "husband");
+    switch (pick(b, 4)) {
+    case 0: putf(b, "%s and %s", a, c); put(b, ONE(b, " aware. ", " at bedside. ", " updated. ", " notified. ", " in to see pt. ", " following. ")); break;
+    case 1: put(b, ONE(b, "spoke w/ ", "updated ", "d/w ", "met w/ ")); putf(b, "%s and %s", a, c); put(b, ONE(b, " re plan. ", " re: goals of care. ", ". ")); break;
+    case 2: put(b, ONE(b, "hope and pray ", "cough and deep breathe ", "turn and reposition ", "pain and anxiety ", "grace and ease ")); put(b, ONE(b, "per pt. ", "encouraged. ", "addressed. ")); break;
+    default: put(b, ONE(b, "frank and bright red blood ", "sharp and stabbing pain ", "rose and fell ", "dawn and dusk ", "will and wishes ")); put(b, ONE(b, "noted. ", "per pt. ", "o/n. ")); break;
+    }
+}
+
+/* Before some family, team and cue sentences, a sentence of round 11's shapes (half with names,
+ * half without). Its draws come from a stream of their own, so every other word of a note is
+ * what the round 10 generator wrote for the same seed: a refit sees the added sentences and
+ * nothing else moved. */
+static void coord_maybe(nb *b) {
+    uint64_t main_rng = b->rng;
+    b->rng = b->rng2;
+    if (chance(b, 15)) {
+        if (chance(b, 50)) coord_names(b);
+        else coord_traps(b);
+    }
+    b->rng2 = b->rng;
+    b->rng = main_rng;
+}
+
 static void cue_sentence(nb *b) {
+    coord_maybe(b);
     switch (pick(b, 18)) {
     case 0: hcp_loose(b); put(b, ONE(b, " aware. ", " aware, no new orders. ", " aware, hct sent. ", " aware of low UO. ", " made aware. ")); break;
     case 1: put(b, ONE(b, "report given to ", "report called to ", "report called to RN ", "Report given to RN ", "handoff to ")); hcp_loose(b); put(b, ". "); break;
@@ -1971,6 +2049,8 @@ int synth_note_write_ex(const synth_note_context *ctx, int kind, int casing, uin
     memset(&b, 0, sizeof b);
     b.rng = seed * 0x9E3779B97F4A7C15ULL + 0x632BE59BD9B4E019ULL;
     if (!b.rng) b.rng = 1;
+    b.rng2 = seed * 0xC2B2AE3D27D4EB4FULL + 0x165667B19E3779F9ULL;
+    if (!b.rng2) b.rng2 = 1;
     for (int k = 0; k < 4; k++) rnd(&b);
     b.c = ctx;
     b.filler = filler;
