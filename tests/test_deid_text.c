@@ -1268,6 +1268,39 @@ static int touched_cased(const char *text, const char *needle, int casing) {
     return touched(t, n);
 }
 
+/* Round 11: three hand-written cases that failed when the trainer's calibration chose 0.90
+ * instead of the shipped 0.75 (docs/DEID.md, Round 11). Each had a cause that was no threshold: a
+ * family name kept as clinical vocabulary right after a given name the model took ("John Foley,
+ * pts son"), a range of round numbers read as a phone number ("800-1000"), and a lower-case "on"
+ * after a full stop read as Ontario's state code ("2 pillows. on 2 l nc"). With the causes fixed
+ * they hold at every threshold of the calibration grid from 0.75 up, in every casing; beside them
+ * the phone shapes the range rule must leave ("call 800-1000", "(617) 800-1000", "555-0100").
+ * The lines are written for this test. */
+static void test_threshold_cases(void) {
+    deid_text_rules *keep = R, *t = NULL;
+    cf_err err = {0};
+    REQUIRE(deid_rules_load(&t, rules_dir(), &err) == CF_OK);
+    R = t;
+    static const double TH[] = {0.75, 0.80, 0.85, 0.90, 0.93, 0.95, 0.97, 0.99};
+    const char *icu = "LR 500cc bolus, 1/2NS @ 100cc/hr, tot fluids 800-1000. MAE, PERRL.\n";
+    const char *pil = "hob at 30 degrees. turned q2h to left side. up to 2 pillows. on 2 l nc.\n";
+    const char *tel = "pls call 800-1000 re pt. daughter at (617) 800-1000. pager 555-0100.\n";
+    for (size_t k = 0; k < sizeof TH / sizeof TH[0]; k++) {
+        REQUIRE(deid_rules_set_threshold(R, TH[k], &err) == CF_OK);
+        CHECK_EQ_INT(touched("Call from John Foley, pts son, re: visit.", "Foley"), 1);
+        CHECK_EQ_INT(touched("Spoke with John Foley (son) re: visit.", "Foley"), 1);
+        for (int cs = 0; cs < 3; cs++) {
+            CHECK_EQ_INT(touched_cased(icu, "800-1000", cs), 0);
+            CHECK_EQ_INT(touched_cased(pil, "2 pillows", cs), 0);
+            CHECK_EQ_INT(touched_cased(tel, "call 800-1000", cs), 1);
+            CHECK_EQ_INT(touched_cased(tel, "800-1000.", cs), 1);
+            CHECK_EQ_INT(touched_cased(tel, "555-0100", cs), 1);
+        }
+    }
+    R = keep;
+    deid_rules_free(t);
+}
+
 /* Round 10: slots a line's structure gives an identifier (slots.tsv; model.c, slot_rules), in
  * every casing, beside clinical wording of the same shape that must stay. With slot_rules off
  * (checked) the call line's "re Hope", "quit 1991", the serial number and the header date are
@@ -1396,6 +1429,7 @@ int main(void) {
     RUN(test_not_names);
     RUN(test_dates);
     RUN(test_date_clock_time);
+    RUN(test_threshold_cases);
     RUN(test_clinical_keep_filter);
     RUN(test_field_list);
     RUN(test_scores);

@@ -323,6 +323,9 @@ static void neighbour(femit *e, const ctx *c, size_t i, int off, const char *tw,
     else f_ch(e, tw, lc);
     if (tc) {
         deid_flags f = (off < 0 ? u->cue_end : u->start) & CUE_MASK;
+        /* a state code is written in capitals: a lower-case "on", "in", "me" that is also a
+           common word is the word ("up to 2 pillows. on 2 l nc" has no Ontario in it) */
+        if (u->shape0 != SH_UPPER && (u->f & (F_STOP | F_ENGLISH))) f &= ~(deid_flags)F_STATE_ABBR;
         for (size_t k = 0; k < N_CLASS_NAMES; k++)
             if (f & CLASS_NAMES[k].f) f_str(e, tc, CLASS_NAMES[k].name, strlen(CLASS_NAMES[k].name));
     }
@@ -1198,7 +1201,7 @@ size_t deid__date_trim_clock(const char *t, size_t s, size_t e) {
  * or fewer is no name or place alone. The rules and what each was measured against:
  * docs/DEID.md, Round 8. */
 enum { KEEP_NO = 0, KEEP_WORD, KEEP_POST, KEEP_RUN, KEEP_NUMBER, KEEP_FRACTION, KEEP_DECIMAL, KEEP_FIELD, KEEP_SCORE, KEEP_VALUE,
-       KEEP_HEADING, KEEP_SERVICE, KEEP_COUNT };
+       KEEP_HEADING, KEEP_SERVICE, KEEP_COUNT, KEEP_RANGE };
 static const char *const KEEP_WHY[] = {"", "clinical word list entry", "clinical_keep_post.txt entry",
                                        "a word never a name alone (not_name) in a run with a kept clinical word",
                                        "a number alone is no name or place",
@@ -1208,7 +1211,8 @@ static const char *const KEEP_WHY[] = {"", "clinical word list entry", "clinical
                                        "a value in a list of values that are no years",
                                        "a heading's word before its colon (fields.c)",
                                        "a clinical service after a clinician's name (fields.c)",
-                                       "a count of culture bottles after the culture's date (fields.c)"};
+                                       "a count of culture bottles after the culture's date (fields.c)",
+                                       "an ascending range of round numbers, no phone number"};
 
 typedef struct {
     uint8_t why;
@@ -1411,6 +1415,13 @@ static int clinical_context(const ctx *c, size_t lo, size_t hi, int loose) {
     return 0;
 }
 
+/* The cue bit of the phone anchors of cues.tsv ("call", "pager", "tel"), 0 without them. */
+static deid_flags phone_cue(const deid_text_rules *r) {
+    for (int b = 0; b < r->n_anchor_kinds; b++)
+        if (!strcmp(r->anchor_kinds[b], "a_phone")) return (deid_flags)1 << (DEID_ANCHOR_BASE + b);
+    return 0;
+}
+
 /* Word i is part of notation the model took for a date: returns the reason and the words. */
 static int keep_numeric(const ctx *c, size_t i, size_t *lo, size_t *hi) {
     const tok *t = c->t;
@@ -1433,6 +1444,22 @@ static int keep_numeric(const ctx *c, size_t i, size_t *lo, size_t *hi) {
                 *lo = x;
                 *hi = y;
                 return KEEP_FRACTION;
+            }
+        }
+        /* "tot fluids 800-1000", "goal 1500-2000": two multiples of 100 joined by a hyphen, the
+           second larger, are a range; a phone number's line group is not both round and larger
+           than its exchange. Not inside a longer chain, nor after an area code or a phone cue
+           ("call 800-1000") */
+        if (gap_is(c, y, '-') && !gap_is(c, x, '-') && !gap_is(c, x, '/') && !gap_is(c, x, '.') &&
+            !(y + 1 < c->nt && t[y + 1].s == t[y].e + 1 && t[y + 1].shape0 == SH_NUM)) {
+            long va = num_value(c, x), vb = num_value(c, y);
+            int after_num = x > 0 && t[x - 1].shape0 == SH_NUM && same_line(c, x) && t[x].s - t[x - 1].e <= 3;
+            deid_flags pc = phone_cue(c->r);
+            int cue = pc && ((x > 0 && (t[x - 1].cue_end & pc)) || (x > 1 && (t[x - 2].cue_end & pc)));
+            if (va > 0 && vb > va && va % 100 == 0 && vb % 100 == 0 && !after_num && !cue) {
+                *lo = x;
+                *hi = y;
+                return KEEP_RANGE;
             }
         }
         /* "captopril 6.25", "trough 7.4": a decimal after a clinical word that is no name */
@@ -1481,6 +1508,17 @@ static int name_shaped(const ctx *c, const int8_t *lab, int y, size_t a, size_t 
     int all_keep = 1;
     for (size_t z = elo; z <= ehi; z++) all_keep &= (c->t[z].f & F_KEEP) != 0;
     const deid_flags cues = F_TITLE | F_NAME_BEFORE | F_NAME_IS | F_KIN | F_NAME_AFTER;
+    /* round 11: right after a given name the model took in the same run ("John Foley, pts
+       son"), the kept word would be that person's family name: a listed given name that is no
+       clinical, stop or never-a-name word, and no common word either unless it is written with
+       a capital inside a sentence of a mixed-case note ("john" is also a common word) */
+    if (y == DEID_NAME && named && elo > a && same_line(c, elo) && deid__gap_info(c, elo).space_only) {
+        const tok *g = &c->t[elo - 1];
+        if ((g->f & F_FIRST) && !keep_word(g) && g->nletters >= 2 &&
+            !(g->f & (F_MEDICAL | F_NOT_NAME | F_STOP | F_KEEP)) &&
+            (!(g->f & F_ENGLISH) || (g->shape0 == SH_CAP && !g->sent && !c->upper_doc && !c->lower_doc)))
+            return 1;
+    }
     if (first > 0 && same_line(c, first)) {
         size_t p = first - 1;
         for (int hop = 0; hop < 2; hop++) {
