@@ -347,14 +347,18 @@ static void test_ft_train_contract(void) {
         rt_prompt_free(&longp);
     }
 
-    /* The extremes, windows and attention poolings (--ft-pool extremes|windows|attention): the
-     * head reads 4, 8 or 5 x d_model numbers, the probe it starts from too, and the kept epoch's
-     * reported tuning loss is what its predictions give (a forward that pooled otherwise at
-     * prediction time than in training, e.g. windows without the prompts' times, or attention
-     * with the query of another epoch, would not match). */
-    for (int pool = GPT_POOL_EXTREMES; pool <= GPT_POOL_ATTENTION; pool++) {
-        static const char *const pname[] = {"last", "mean", "both", "extremes", "windows", "attention"};
-        const int wide[] = {1, 1, 2, 4, 8, 5};
+    /* The extremes, windows, attention and variables poolings (--ft-pool
+     * extremes|windows|attention|variables): the head reads 4, 8, 5 x d_model or 4 x d_model +
+     * 3 k S numbers, and the kept epoch's reported tuning loss is what its predictions give (a
+     * forward that pooled otherwise at prediction time than in training, e.g. windows without
+     * the prompts' times, attention with the query of another epoch, or variables without the
+     * map, would not match). The variables pooling starts where the extremes start (the same
+     * probe: its block is zero until the projection moves), its slots are the tokens that carry
+     * a value (the one lab here: potassium), and its map survives a checkpoint. */
+    double probe_extremes = NAN;
+    for (int pool = GPT_POOL_EXTREMES; pool <= GPT_POOL_VARIABLES; pool++) {
+        static const char *const pname[] = {"last", "mean", "both", "extremes", "windows", "attention", "variables"};
+        const int wide[] = {1, 1, 2, 4, 8, 5, 4};
         ft_options ox = o;
         ox.pool = pool;
         ox.epochs = 2;
@@ -362,7 +366,32 @@ static void test_ft_train_contract(void) {
         ft_report rx;
         REQUIRE(ft_train(&xm, &rm.m, 1, ptr, ytr, ntr, ptu, ytu, ntu, pad, &ox, &rx, &err) == CF_OK);
         CHECK_EQ_INT(xm.config.cls_pool, pool);
-        CHECK_EQ_INT(gpt_cls_width(&xm.config), wide[pool] * rm.m.config.channels);
+        CHECK_EQ_INT(gpt_cls_width(&xm.config),
+                     wide[pool] * rm.m.config.channels + 3 * xm.config.cls_proj * xm.config.cls_slots);
+        if (pool == GPT_POOL_EXTREMES) probe_extremes = rx.probe_tune_loss;
+        if (pool == GPT_POOL_VARIABLES) {
+            CHECK_NEAR(rx.probe_tune_loss, probe_extremes, 1e-6);
+            CHECK(xm.config.cls_slots >= 1 && xm.config.cls_proj == 2);
+            int have = 0; /* every slot's token carries a value in some train prompt */
+            for (size_t i = 0; i < ntr; i++)
+                for (int t = 0; t < ptr[i].len; t++)
+                    have += xm.params.clsmap[ptr[i].tokens[t]] >= 0 && ptr[i].feats[t * TIMELINE_N_FEATURES] == 1.0f;
+            CHECK(have > 0);
+            double pn = 0; /* the projection left its zero start */
+            for (int i = 0; i < 2 * rm.m.config.channels; i++) pn += fabs(xm.params.clsvw[i]);
+            CHECK(pn > 0);
+            char path[512];
+            snprintf(path, sizeof path, "%s/vars.ckpt", check_tmpdir());
+            gpt_model back;
+            REQUIRE(gpt_save(&xm, path, NULL, 0, &err) == CF_OK);
+            REQUIRE(gpt_load(&back, path, NULL, NULL, &err) == CF_OK);
+            float *lb = malloc(ntu * sizeof *lb), *la = malloc(ntu * sizeof *la);
+            REQUIRE(ft_logits(&back, ptu, ntu, pad, 5, lb, &err) == CF_OK);
+            REQUIRE(ft_logits(&xm, ptu, ntu, pad, 5, la, &err) == CF_OK);
+            CHECK(memcmp(la, lb, ntu * sizeof *la) == 0);
+            free(la), free(lb);
+            gpt_free(&back);
+        }
         if (pool == GPT_POOL_ATTENTION) { /* the query left its zero start: the attention was trained */
             double qn = 0;
             for (int ch = 0; ch < rm.m.config.channels; ch++) qn += fabs(xm.params.clsq[ch]);

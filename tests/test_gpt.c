@@ -477,7 +477,7 @@ static void test_elementwise_vs_plain(void) {
  * whole model */
 
 static gpt_config tiny_config(int V, int Vp, int C, int NH, int L, int T, float p) {
-    gpt_config c = {T, V, Vp, L, NH, C, p, 0, 0, 0, 0, 0};
+    gpt_config c = {T, V, Vp, L, NH, C, p, 0, 0, 0, 0, 0, 0, 0};
     return c;
 }
 
@@ -499,7 +499,7 @@ static double model_loss(void *p) {
 static const char *const names[GPT_NUM_PARAM_TENSORS] = {
     "wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
     "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb",
-    "xw1", "xb1", "xw2", "clsw", "clsb", "valw", "valb", "clsq"};
+    "xw1", "xb1", "xw2", "clsw", "clsb", "valw", "valb", "clsq", "clsvw", "clsmap"};
 
 static void test_fd_whole_model(void) {
     gpt_model m;
@@ -1219,13 +1219,21 @@ typedef struct {
     float *logits, *x, *h, *w, *b, *y, *feat, *q;
     int *pos;
     int B, T, C, K, pool, F, G;
+    gpt__pool_vars pv;
 } cls_ctx;
 
 static double cls_loss(void *p) {
     cls_ctx *c = p;
     size_t n = 0;
-    return gpt__cls_forward(c->logits, c->x, c->h, c->pos, c->feat, c->F, c->q, c->G, c->w, c->b, c->y, &n, 0, c->B,
-                            c->T, c->C, c->K, c->pool);
+    return gpt__cls_forward(c->logits, c->x, c->h, c->pos, c->feat, c->F, c->q, c->G, &c->pv, c->w, c->b, c->y, &n, 0,
+                            c->B, c->T, c->C, c->K, c->pool);
+}
+
+/* A variables pooling's map for a test model of V tokens: token v in slot v % (S + 1) - 1, so
+ * every slot has tokens and some tokens have none; -1 past the vocabulary. */
+static void set_slot_map(gpt_model *m) {
+    for (int v = 0; v < m->config.padded_vocab_size; v++)
+        m->params.clsmap[v] = v < m->config.vocab_size ? (float)(v % (m->config.cls_slots + 1) - 1) : -1.0f;
 }
 
 /* The heads in each pooling mode: logits and loss against double precision (the pooled input
@@ -1236,25 +1244,34 @@ static double cls_loss(void *p) {
  * 24.5 h is late), row 1 has one position (in both windows), row 2 starts after its own midpoint
  * (a cut history: position 0 is early alone, and late too). The attention pooling is worked out
  * as a softmax in double per channel group (two groups of 3; C 6), and its query gets its own
+ * central-difference check. The variables pooling (S 3 slots of k 2 channels) is worked out per
+ * slot from the tokens: row 0 has slot 0 twice (tokens 1 and 5 share it), slot 1 three times and
+ * slot 2 once, row 1 one position (slots 1 and 2 empty: their tokens lie past the head
+ * position), row 2 no slot 0 or 2 before its head position; its projection gets its own
  * central-difference check. */
 static void test_fd_cls(void) {
-    enum { B = 3, T = 6, C = 6, K = 2, F = TIMELINE_N_FEATURES, G = 2 };
+    enum { B = 3, T = 6, C = 6, K = 2, F = TIMELINE_N_FEATURES, G = 2, S = 3, KP = 2 };
     int pos[B] = {5, 0, 3};
+    int tok[B * T] = {1, 2, 5, 4, 2, 7, /**/ 1, 4, 4, 2, 4, 4, /**/ 3, 2, 7, 6, 4, 1};
+    const float slot[8] = {-1, 0, 1, -1, 2, 0, -1, 1};
     const double hours[B][T] = {{0, 5, 20, 24.5, 40, 48}, {0, 0, 0, 0, 0, 0}, {30, 31, 40, 50, 60, 70}};
     float *feat = fvec(B * T * F);
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++)
             timeline_token_features(feat + (b * T + t) * F, 0, (int64_t)(hours[b][t] * 3600e6) + 1000, TIME_NULL,
                                     1000, NAN);
-    for (int pool = GPT_POOL_LAST; pool <= GPT_POOL_ATTENTION; pool++) {
-        const int P = pool == GPT_POOL_WINDOWS     ? 8 * C
-                      : pool == GPT_POOL_ATTENTION ? 5 * C
-                      : pool == GPT_POOL_EXTREMES  ? 4 * C
-                      : pool == GPT_POOL_BOTH      ? 2 * C
-                                                   : C;
-        CHECK_EQ_INT(gpt_pool_width(pool, C), P);
+    for (int pool = GPT_POOL_LAST; pool <= GPT_POOL_VARIABLES; pool++) {
+        const int P = pool == GPT_POOL_WINDOWS      ? 8 * C
+                      : pool == GPT_POOL_ATTENTION  ? 5 * C
+                      : pool == GPT_POOL_VARIABLES  ? 4 * C + 3 * KP * S
+                      : pool == GPT_POOL_EXTREMES   ? 4 * C
+                      : pool == GPT_POOL_BOTH       ? 2 * C
+                                                    : C;
+        CHECK_EQ_INT(gpt_pool_width(pool, C, S, KP), P);
+        float *proj = fvec(KP * C);
+        fill(proj, KP * C, -1, 1);
         cls_ctx c = {fvec(B * K), fvec(B * P), fvec(B * T * C), fvec(K * P), fvec(K), fvec(B * K), feat, fvec(C),
-                     pos, B, T, C, K, pool, F, G};
+                     pos, B, T, C, K, pool, F, G, {tok, slot, proj, S, KP}};
         fill(c.q, C, -2, 2);
         fill(c.h, B * T * C, -1, 1);
         fill(c.w, K * P, -1, 1);
@@ -1264,10 +1281,10 @@ static void test_fd_cls(void) {
         size_t n = 0;
         double l = cls_loss(&c), ref = 0;
         n = 0;
-        gpt__cls_forward(c.logits, c.x, c.h, c.pos, c.feat, F, c.q, G, c.w, c.b, c.y, &n, 0, B, T, C, K, pool);
+        gpt__cls_forward(c.logits, c.x, c.h, c.pos, c.feat, F, c.q, G, &c.pv, c.w, c.b, c.y, &n, 0, B, T, C, K, pool);
         CHECK_EQ_INT(n, 5);
         for (int b = 0; b < B; b++) {
-            double x[8 * C];
+            double x[8 * C + 3 * KP * S];
             const double mid = hours[b][pos[b]] / 2;
             for (int i = 0; i < C; i++) {
                 double mean = 0, mx = -INFINITY, mn = INFINITY;
@@ -1304,6 +1321,25 @@ static void test_fd_cls(void) {
                         x[4 * C + g * D + i] = a;
                     }
                 }
+            if (pool == GPT_POOL_VARIABLES)
+                for (int sl = 0; sl < S; sl++)
+                    for (int j = 0; j < KP; j++) {
+                        double last = 0, mx = 0, mn = 0;
+                        int seen = 0;
+                        for (int t = 0; t <= pos[b]; t++) {
+                            if (slot[tok[b * T + t]] != sl) continue;
+                            double z = 0;
+                            for (int i = 0; i < C; i++) z += (double)proj[j * C + i] * c.h[(b * T + t) * C + i];
+                            last = z, mx = seen ? fmax(mx, z) : z, mn = seen ? fmin(mn, z) : z, seen = 1;
+                        }
+                        double *o = x + 4 * C + 3 * KP * sl; /* zeros for a slot with no position */
+                        o[j] = last, o[KP + j] = mx, o[2 * KP + j] = mn;
+                    }
+            if (pool == GPT_POOL_VARIABLES && b == 1) /* row 1: its one position, in slot 0 */
+                CHECK(c.x[b * P + 4 * C] != 0.0f && c.x[b * P + 4 * C + 3 * KP] == 0.0f);
+            if (pool == GPT_POOL_VARIABLES && b == 2) /* row 2: slots 0 and 2 only past its head position */
+                CHECK(c.x[b * P + 4 * C] == 0.0f && c.x[b * P + 4 * C + 3 * KP * 2] == 0.0f &&
+                      c.x[b * P + 4 * C + 3 * KP] != 0.0f);
             for (int k = 0; k < K; k++) {
                 double z = c.b[k];
                 for (int i = 0; i < P; i++) z += (double)c.w[k * P + i] * x[i];
@@ -1314,10 +1350,10 @@ static void test_fd_cls(void) {
             }
         }
         CHECK_NEAR(l, ref, 1e-6);
-        float *dh = fvec(B * T * C), *dw = fvec(K * P), *db = fvec(K), *dq = fvec(C);
+        float *dh = fvec(B * T * C), *dw = fvec(K * P), *db = fvec(K), *dq = fvec(C), *dp = fvec(KP * C);
         cls_loss(&c);
-        gpt__cls_backward(dh, dw, db, dq, c.logits, c.x, c.h, c.pos, c.feat, F, c.q, G, c.w, c.y, 1.0f, 0, B, T, C, K,
-                          pool);
+        gpt__cls_backward(dh, dw, db, dq, dp, c.logits, c.x, c.h, c.pos, c.feat, F, c.q, G, &c.pv, c.w, c.y, 1.0f, 0, B,
+                          T, C, K, pool);
         char what[32];
         snprintf(what, sizeof what, "cls%d.h", pool);
         fd_check(what, c.h, dh, B * T * C, cls_loss, &c);
@@ -1328,11 +1364,14 @@ static void test_fd_cls(void) {
         if (pool == GPT_POOL_ATTENTION) fd_check("cls5.q", c.q, dq, C, cls_loss, &c);
         else
             for (int i = 0; i < C; i++) CHECK(dq[i] == 0.0f); /* the query is the attention's alone */
+        if (pool == GPT_POOL_VARIABLES) fd_check("cls6.proj", proj, dp, KP * C, cls_loss, &c);
+        else
+            for (int i = 0; i < KP * C; i++) CHECK(dp[i] == 0.0f); /* the projection is the variables' alone */
         for (int b = 0; b < B; b++)
             for (int t = pos[b] + 1; t < T; t++)
                 for (int i = 0; i < C; i++) CHECK(dh[(b * T + t) * C + i] == 0.0f);
         free(c.logits), free(c.x), free(c.h), free(c.w), free(c.b), free(c.y), free(c.q), free(dh), free(dw), free(db),
-            free(dq);
+            free(dq), free(dp), free(proj);
     }
     free(feat);
 }
@@ -1390,7 +1429,7 @@ static void test_fd_value(void) {
 }
 
 static gpt_config feat_config(int V, int C, int NH, int L, int T, float p, int F, int H, int K) {
-    gpt_config c = {T, V, 0, L, NH, C, p, F, H, K, GPT_POOL_LAST, 0};
+    gpt_config c = {T, V, 0, L, NH, C, p, F, H, K, GPT_POOL_LAST, 0, 0, 0};
     return c;
 }
 
@@ -1416,19 +1455,22 @@ static double ex_loss(void *p) {
 
 /* The whole model with continuous inputs and two task heads: every parameter's gradient of
  * lm_weight * next-token loss + cls_weight * head loss against central differences, with
- * dropout; then the heads alone (no next-token targets). Pooled by windows and by attention
- * (between them every path of the pooling; test_fd_cls has each mode alone); the attention's
- * query tensor exists in that mode only. */
+ * dropout; then the heads alone (no next-token targets). Pooled by windows, by attention and by
+ * variables (between them every path of the pooling; test_fd_cls has each mode alone); the
+ * attention's query exists in that mode only, the variables' projection and map in theirs (the
+ * map gets no gradient: it is data, and a nudge of it moves no token to another slot). */
 static void test_fd_whole_model_ex(void) {
-    for (int pool = GPT_POOL_WINDOWS; pool <= GPT_POOL_ATTENTION; pool++) {
+    for (int pool = GPT_POOL_WINDOWS; pool <= GPT_POOL_VARIABLES; pool++) {
         gpt_model m;
         cf_err err;
         gpt_config cfg = feat_config(7, 8, 2, 2, 4, 0.2f, 4, 5, 2);
         cfg.cls_pool = pool;
         cfg.value_head = 1;
+        if (pool == GPT_POOL_VARIABLES) cfg.cls_slots = 2, cfg.cls_proj = 2;
         REQUIRE_EQ_INT(gpt_build(&m, &cfg, 5, &err), CF_OK);
         m.num_threads = 1;
         fill(m.param_memory, m.num_parameters, -0.5f, 0.5f);
+        if (pool == GPT_POOL_VARIABLES) set_slot_map(&m);
         int in[8] = {1, 2, 3, 4, 6, 5, 0, 1}, tg[8] = {2, 3, 4, -1, 5, 0, 1, 2}, pos[2] = {3, 1};
         float feats[32], y[4] = {1, NAN, 0, 1};
         fill(feats, 32, -1.5f, 1.5f);
@@ -1444,7 +1486,9 @@ static void test_fd_whole_model_ex(void) {
             for (int i = 0; i < GPT_NUM_PARAM_TENSORS; i++) {
                 char what[64];
                 snprintf(what, sizeof what, "%s.%s", pass ? "heads" : "model+", names[i]);
-                CHECK((m.param_sizes[i] > 0) == (i != 23 || pool == GPT_POOL_ATTENTION)); /* 23: clsq */
+                /* 23: clsq, the attention's; 24, 25: clsvw and clsmap, the variables' */
+                const int present = i == 23 ? pool == GPT_POOL_ATTENTION : i > 23 ? pool == GPT_POOL_VARIABLES : 1;
+                CHECK((m.param_sizes[i] > 0) == present);
                 fd_check(what, m.param_memory + off, ana + off, m.param_sizes[i], ex_loss, &c);
                 off += (m.param_sizes[i] + 15) / 16 * 16;
             }
@@ -1532,26 +1576,14 @@ static void test_copy_params(void) {
     gpt_free(&base);
 }
 
-/* Continuous inputs and heads: slices, the KV cache and checkpoints agree with the plain
- * forward; a model without them still writes a version-1 checkpoint. */
-static void test_feat_model_paths(void) {
+/* feat_model_paths for one pooling (cfg): slices of 1, 2 and 3 threads agree, and the KV cache
+ * and gpt_cls_input give the plain forward's hidden states and head logits; then, for the
+ * variables pooling, its map and projection survive a checkpoint, a damaged map is refused at
+ * load, and an update leaves the map alone. */
+static void feat_paths(gpt_config cfg) {
     cf_err err;
-    const int V = 30, C = 16, T = 25, B = 5, F = 4, H = 6, K = 3;
-    gpt_config cfg = feat_config(V, C, 2, 2, T, 0.2f, F, H, K);
-    cfg.cls_pool = GPT_POOL_WINDOWS; /* the widest pooling: every part of it through the KV cache and
-                                        the slices (the windows read each slice's own inputs) */
-    {
-        /* the windows need the time input (column 3); a pooling past the last known is refused,
-         * as a binary older than the windows refuses 4 */
-        gpt_model bad;
-        gpt_config c3 = feat_config(V, C, 2, 2, T, 0.2f, 3, H, K);
-        c3.cls_pool = GPT_POOL_WINDOWS;
-        CHECK_EQ_INT(gpt_build(&bad, &c3, 4, &err), CF_EINPUT);
-        CHECK_CONTAINS(err.msg, "--inputs");
-        c3 = cfg, c3.cls_pool = GPT_POOL_ATTENTION + 1;
-        CHECK_EQ_INT(gpt_build(&bad, &c3, 4, &err), CF_EINPUT);
-        CHECK_CONTAINS(err.msg, "head pooling 6");
-    }
+    const int V = cfg.vocab_size, C = cfg.channels, T = cfg.max_seq_len, B = 5, F = cfg.n_features, K = cfg.num_outputs;
+    const int pool = cfg.cls_pool;
     int in[5 * 25], tg[5 * 25], pos[5] = {24, 3, 10, 0, 17};
     float feats[5 * 25 * 4], y[15];
     for (int i = 0; i < B * T; i++) in[i] = (int)(urand() * V), tg[i] = (int)(urand() * V);
@@ -1566,6 +1598,7 @@ static void test_feat_model_paths(void) {
         REQUIRE_EQ_INT(gpt_build(&m, &cfg, 4, &err), CF_OK);
         rng_state = 42; /* the same perturbation for every thread count */
         perturb(&m, 0.05f);
+        if (pool == GPT_POOL_VARIABLES) set_slot_map(&m);
         m.num_threads = threads[k];
         REQUIRE_EQ_INT(gpt_forward_ex(&m, in, tg, &x, B, T, 1, &err), CF_OK);
         gpt_zero_grad(&m);
@@ -1585,6 +1618,7 @@ static void test_feat_model_paths(void) {
     gpt_model m;
     REQUIRE_EQ_INT(gpt_build(&m, &cfg, 9, &err), CF_OK);
     perturb(&m, 0.3f);
+    if (pool == GPT_POOL_VARIABLES) set_slot_map(&m);
     REQUIRE_EQ_INT(gpt_forward_ex(&m, in, NULL, &x, B, T, 0, &err), CF_OK);
     float *full = fcopy(m.acts.logits, (size_t)B * T * m.config.padded_vocab_size);
     float *lnf = fcopy(m.acts.lnf, (size_t)B * T * C), *cl = fcopy(m.acts.cls_logits, (size_t)B * K);
@@ -1607,18 +1641,97 @@ static void test_feat_model_paths(void) {
             REQUIRE_EQ_INT(gpt_kv_forward_x(&m, &kv, in + b * T + t, feats + ((size_t)b * T + t) * F, 1, 1, GPT_LOGITS_LAST, &err), CF_OK);
             worst = fmax(worst, max_abs_diff(kv.lnf, lnf + ((size_t)b * T + t) * C, (size_t)C));
         }
-        float xin[8 * 16], z[3]; /* 8C: the windows pooling */
+        float xin[8 * 16], z[3]; /* 8C: the windows pooling; the variables' 4C + 3 x 2 x 4 is less */
         gpt_kv_reset(&kv);
         REQUIRE_EQ_INT(gpt_kv_forward_x(&m, &kv, in + b * T, feats + (size_t)b * T * F, 1, pos[b] + 1, GPT_LOGITS_NONE, &err),
                        CF_OK);
-        gpt_cls_input(&m, kv.lnf, feats + (size_t)b * T * F, pos[b] + 1, xin);
+        gpt_cls_input(&m, in + b * T, kv.lnf, feats + (size_t)b * T * F, pos[b] + 1, xin);
         gpt_cls_logits(&m, xin, z);
         wcls = fmax(wcls, max_abs_diff(z, cl + (size_t)b * K, K));
     }
-    fprintf(stderr, "    with inputs: KV cache vs full %.3g, head logits %.3g\n", worst, wcls);
+    fprintf(stderr, "    with inputs, pooling %d: KV cache vs full %.3g, head logits %.3g\n", pool, worst, wcls);
     CHECK(worst < 1e-4);
     CHECK(wcls < 1e-4);
     gpt_kv_free(&kv);
+    if (pool == GPT_POOL_VARIABLES) {
+        /* the variables pooling's map and projection survive the round trip; a map that leaves a
+         * slot without a token, or holds a fraction, is refused at load */
+        char vpath[512];
+        snprintf(vpath, sizeof vpath, "%s", tmp_path("vars.ckpt"));
+        REQUIRE_EQ_INT(gpt_save(&m, vpath, NULL, 0, &err), CF_OK);
+        gpt_model r;
+        REQUIRE_EQ_INT(gpt_load(&r, vpath, NULL, NULL, &err), CF_OK);
+        CHECK(r.config.cls_pool == GPT_POOL_VARIABLES && r.config.cls_slots == 4 && r.config.cls_proj == 2);
+        CHECK(r.num_parameters == m.num_parameters &&
+              memcmp(r.params.clsmap, m.params.clsmap, (size_t)m.config.padded_vocab_size * sizeof(float)) == 0 &&
+              memcmp(r.params.clsvw, m.params.clsvw, (size_t)2 * C * sizeof(float)) == 0 && r.params.clsvw[0] != 0.0f);
+        gpt_free(&r);
+        for (int v = 0; v < V; v++) /* no token of slot 3 */
+            if (m.params.clsmap[v] == 3.0f) m.params.clsmap[v] = 0.0f;
+        REQUIRE_EQ_INT(gpt_save(&m, vpath, NULL, 0, &err), CF_OK);
+        CHECK_EQ_INT(gpt_load(&r, vpath, NULL, NULL, &err), CF_EINPUT);
+        CHECK_CONTAINS(err.msg, "slot 3 of 4 no token");
+        set_slot_map(&m);
+        m.params.clsmap[1] = 0.5f;
+        REQUIRE_EQ_INT(gpt_save(&m, vpath, NULL, 0, &err), CF_OK);
+        CHECK_EQ_INT(gpt_load(&r, vpath, NULL, NULL, &err), CF_EINPUT);
+        CHECK_CONTAINS(err.msg, "token-to-slot map gives token 1 slot 0.5");
+        /* gpt_update leaves the map as it is, whatever its gradient buffer holds */
+        set_slot_map(&m);
+        float *map0 = fcopy(m.params.clsmap, (size_t)m.config.padded_vocab_size);
+        REQUIRE_EQ_INT(gpt_forward_ex(&m, in, tg, &x, B, T, 1, &err), CF_OK);
+        gpt_zero_grad(&m);
+        REQUIRE_EQ_INT(gpt_backward(&m, &err), CF_OK);
+        for (int v = 0; v < m.config.padded_vocab_size; v++) m.grads.clsmap[v] = 1.0f;
+        gpt_opt_config oc = gpt_opt_default(10);
+        REQUIRE_EQ_INT(gpt_update(&m, &oc, NULL, &err), CF_OK);
+        CHECK(memcmp(map0, m.params.clsmap, (size_t)m.config.padded_vocab_size * sizeof(float)) == 0);
+        free(map0);
+    }
+    gpt_free(&m);
+    free(full), free(lnf), free(cl), free(lz);
+}
+
+/* Continuous inputs and heads: slices, the KV cache and checkpoints agree with the plain
+ * forward; a model without them still writes a version-1 checkpoint. */
+static void test_feat_model_paths(void) {
+    cf_err err;
+    const int V = 30, C = 16, T = 25, F = 4, H = 6, K = 3;
+    gpt_config cfg = feat_config(V, C, 2, 2, T, 0.2f, F, H, K);
+    cfg.cls_pool = GPT_POOL_WINDOWS; /* the widest pooling: every part of it through the KV cache and
+                                        the slices (the windows read each slice's own inputs) */
+    {
+        /* the windows need the time input (column 3); a pooling past the last known is refused,
+         * as a binary older than the windows refuses 4 */
+        gpt_model bad;
+        gpt_config c3 = feat_config(V, C, 2, 2, T, 0.2f, 3, H, K);
+        c3.cls_pool = GPT_POOL_WINDOWS;
+        CHECK_EQ_INT(gpt_build(&bad, &c3, 4, &err), CF_EINPUT);
+        CHECK_CONTAINS(err.msg, "--inputs");
+        c3 = cfg, c3.cls_pool = GPT_POOL_VARIABLES + 1;
+        CHECK_EQ_INT(gpt_build(&bad, &c3, 4, &err), CF_EINPUT);
+        CHECK_CONTAINS(err.msg, "head pooling 7");
+        /* the variables pooling without its map (no slots) is refused, and so are slots in
+         * another mode */
+        c3 = cfg, c3.cls_pool = GPT_POOL_VARIABLES;
+        CHECK_EQ_INT(gpt_build(&bad, &c3, 4, &err), CF_EINPUT);
+        CHECK_CONTAINS(err.msg, "token-to-slot map");
+        c3.cls_slots = GPT_POOL_MAX_SLOTS + 1, c3.cls_proj = 2;
+        CHECK_EQ_INT(gpt_build(&bad, &c3, 4, &err), CF_EINPUT);
+        c3 = cfg, c3.cls_slots = 3, c3.cls_proj = 2;
+        CHECK_EQ_INT(gpt_build(&bad, &c3, 4, &err), CF_EINPUT);
+    }
+    feat_paths(cfg);
+    gpt_config cv = cfg; /* the variables pooling through the slices and the KV cache too: it reads
+                            each row's tokens */
+    cv.cls_pool = GPT_POOL_VARIABLES, cv.cls_slots = 4, cv.cls_proj = 2;
+    feat_paths(cv);
+
+    gpt_model m;
+    unsigned char hdr[12];
+    int fd;
+    REQUIRE_EQ_INT(gpt_build(&m, &cfg, 9, &err), CF_OK);
+    perturb(&m, 0.3f);
 
     /* checkpoint round trip, version 2 */
     char path[512];
@@ -1637,8 +1750,7 @@ static void test_feat_model_paths(void) {
     CHECK_EQ_INT(gpt_config_compare(&r.config, &other, &err), CF_EINPUT);
     CHECK_CONTAINS(err.msg, "task heads");
     gpt_free(&r);
-    unsigned char hdr[12];
-    int fd = open(path, O_RDONLY);
+    fd = open(path, O_RDONLY);
     CHECK(fd >= 0 && read(fd, hdr, 12) == 12);
     if (fd >= 0) close(fd);
     CHECK_EQ_INT(hdr[8], 2);
@@ -1668,7 +1780,6 @@ static void test_feat_model_paths(void) {
     if (fd >= 0) close(fd);
     CHECK_EQ_INT(hdr[8], 1);
     gpt_free(&m);
-    free(full), free(lnf), free(cl), free(lz);
 }
 
 int main(void) {

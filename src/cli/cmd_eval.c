@@ -9,6 +9,7 @@
 #include "cli/opts.h"
 #include "eval/eval.h"
 #include "eval/eval_ceiling.h"
+#include "model/gpt_pool.h"
 
 /* --thresholds 0.05,0.1,...: up to TASK_MAX_THRESHOLDS ascending risks in (0, 1). */
 static int take_thresholds(const char *cmd, const char *v, void *dst) {
@@ -96,7 +97,7 @@ int cmd_eval(int argc, char **argv) {
     eval_ft_options *ft = &cfg.model.ft;
     double ft_lr = ft->lr, ft_dropout = ft->dropout, ft_wd = ft->weight_decay, ft_lm = ft->lm_weight;
     static const cli_choice targets[] = {{"outcome", TASK_TARGET_OUTCOME}, {"competing", TASK_TARGET_COMPETING}, {NULL, 0}};
-    static const cli_choice pools[] = {{"last", 0}, {"mean", 1}, {"both", 2}, {"extremes", 3}, {"windows", 4}, {"attention", 5}, {NULL, 0}};
+    static const cli_choice pools[] = {{"last", 0}, {"mean", 1}, {"both", 2}, {"extremes", 3}, {"windows", 4}, {"attention", 5}, {"variables", 6}, {NULL, 0}};
     const cli_opt opts[] = {
         CLI_OPT_FN("task", &task, "FILE", cli_take_named, "task definition (docs/TASKS.md)"),
         CLI_OPT_STR("store", &cfg.store_path, "STORE", "event store"),
@@ -122,13 +123,18 @@ int cmd_eval(int argc, char **argv) {
                     "(0.05), --ft-lm-weight X (next-token loss weight beside the task\n"
                     "loss, 0.3); --ft-ensemble N averages N models fine-tuned with\n"
                     "successive seeds (1); --ft-pool\n"
-                    "last|mean|both|extremes|windows|attention:\n"
+                    "last|mean|both|extremes|windows|attention|variables:\n"
                     "the head reads the last history token's final hidden state,\n"
                     "their mean over the history, both (both), or both with their\n"
                     "channel-wise max and min over the history (extremes), then the\n"
                     "max and min over its first and second half in time (windows;\n"
                     "a model trained with --inputs), or the extremes with a learned\n"
-                    "attention pooling over the history (attention); --ft-context N\n"
+                    "attention pooling over the history (attention), or the extremes\n"
+                    "with, per variable (a code token that carries a value; the\n"
+                    "--ft-var-slots N (48) in the most train stays), the last, max\n"
+                    "and min of a learned projection of its events' hidden states\n"
+                    "to --ft-var-channels K (2) numbers (variables; a model trained\n"
+                    "with --values embed --inputs); --ft-context N\n"
                     "fine-tunes a copy with an N-token context (default the model's), so histories\n"
                     "the model had to cut are read whole"),
         CLI_OPT_DOUBLE("ft-lr", &ft_lr, "X", 0, 100, NULL),
@@ -140,6 +146,8 @@ int cmd_eval(int argc, char **argv) {
         CLI_OPT_INT("ft-ensemble", &ft->ensemble, "N", 1, 16, NULL),
         CLI_OPT_CHOICE("ft-pool", &ft->pool, "P", pools, NULL),
         CLI_OPT_INT("ft-context", &ft->context, "N", 16, 65536, NULL),
+        CLI_OPT_INT("ft-var-slots", &ft->var_slots, "N", 1, GPT_POOL_MAX_SLOTS, NULL),
+        CLI_OPT_INT("ft-var-channels", &ft->var_proj, "K", 1, GPT_POOL_MAX_PROJ, NULL),
         CLI_OPT_FLAG("allow-overlap", &cfg.allow_overlap,
                      "evaluate MODEL even when held-out patients were its training\n"
                      "or tuning patients (refused by default); every page of the\n"

@@ -78,6 +78,8 @@ void eval_ft_options_default(eval_ft_options *o) {
     o->weight_decay = d.weight_decay;
     o->lm_weight = d.lm_weight;
     o->dropout = d.dropout;
+    o->var_slots = d.var_slots;
+    o->var_proj = d.var_proj;
 }
 
 static uint64_t mix64(uint64_t z) {
@@ -390,9 +392,11 @@ static char *e2e_describe(void *ctx) {
     static const char *const pools[] = {"last history token", "mean over the history", "last token and mean",
                                         "last token, mean, max and min",
                                         "last token, mean, max and min, and max and min over each half of the stay",
-                                        "last token, mean, max and min, and a learned attention pooling"};
+                                        "last token, mean, max and min, and a learned attention pooling",
+                                        "last token, mean, max and min, and per variable the last, max and min "
+                                        "of a learned projection of its events' hidden states"};
     const int np = (int)(sizeof pools / sizeof pools[0]);
-    _Static_assert(sizeof pools / sizeof pools[0] == GPT_POOL_ATTENTION + 1, "one description per pooling mode");
+    _Static_assert(sizeof pools / sizeof pools[0] == GPT_POOL_VARIABLES + 1, "one description per pooling mode");
     cJSON_AddStringToObject(j, "head_reads", pools[mp->fto.pool >= 0 && mp->fto.pool < np ? mp->fto.pool : 0]);
     cJSON_AddNumberToObject(j, "ensemble", mp->n_e2e);
     cJSON_AddNumberToObject(j, "context", mp->fto.context > 0 ? mp->fto.context : mp->sh->rm.m.config.max_seq_len);
@@ -590,6 +594,8 @@ int eval_model_predictors(const char *model_path, const eval_model_options *o, c
                 mp->fto.weight_decay = o->ft.weight_decay;
                 mp->fto.lm_weight = o->ft.lm_weight;
                 mp->fto.dropout = o->ft.dropout;
+                mp->fto.var_slots = o->ft.var_slots;
+                mp->fto.var_proj = o->ft.var_proj;
             }
             mp->fto.seed = sh->o.seed;
             mp->fto.threads = sh->o.threads;

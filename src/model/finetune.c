@@ -26,6 +26,8 @@ void ft_options_default(ft_options *o) {
     o->patience = 4;
     o->probe_init = 1;
     o->pool = GPT_POOL_BOTH;
+    o->var_slots = 48;
+    o->var_proj = 2;
     o->seed = 1;
 }
 
@@ -169,11 +171,20 @@ int ft_logits(gpt_model *m, const rt_prompt *ps, size_t n, int pad, int batch, f
  * task. */
 #define PROBE_MAX_SD 3.0
 #define PROBE_MAX_NORM 4.0
+/* The half-width of the uniform start of the heads' weights on the variables pooling's block:
+ * about the size of a probe weight on the extremes (a norm of at most PROBE_MAX_NORM over 4C =
+ * 256 numbers on the d64 model is 0.25 at most each; most are well under). */
+#define VARS_HEAD_INIT 0.05
 
 static int probe_init(gpt_model *out, int K, const rt_prompt *train, const float *ytr, size_t ntr, const rt_prompt *tune,
                       const float *ytu, size_t ntu, int pad, int batch, cf_err *err) {
-    const int C = gpt_cls_width(&out->config); /* the probe reads what the heads read */
-    float *etr = malloc(ntr * (size_t)C * sizeof *etr), *etu = malloc((ntu ? ntu : 1) * (size_t)C * sizeof *etu);
+    /* The probe reads what the heads read; with the variables pooling only its extremes (the
+     * first 4C columns): the per-variable block is zero until the projection learns (see
+     * vars_start), and its head weights are set there. So the probe, and fine-tuning's start,
+     * is the extremes pooling's. */
+    const int P = gpt_cls_width(&out->config);
+    const int C = out->config.cls_pool == GPT_POOL_VARIABLES ? 4 * out->config.channels : P;
+    float *etr = malloc(ntr * (size_t)P * sizeof *etr), *etu = malloc((ntu ? ntu : 1) * (size_t)P * sizeof *etu);
     float *xtr = malloc(ntr * (size_t)C * sizeof *xtr), *xtu = malloc((ntu ? ntu : 1) * (size_t)C * sizeof *xtu);
     uint8_t *ltr = malloc(ntr), *ltu = malloc(ntu ? ntu : 1);
     int rc = CF_OK;
@@ -189,14 +200,14 @@ static int probe_init(gpt_model *out, int K, const rt_prompt *train, const float
         for (size_t i = 0; i < ntr; i++) {
             float y = ytr[i * (size_t)K + k];
             if (isnan(y)) continue;
-            memcpy(xtr + a * C, etr + i * C, (size_t)C * sizeof *xtr);
+            memcpy(xtr + a * C, etr + i * P, (size_t)C * sizeof *xtr);
             ltr[a++] = y > 0.5f;
             pos += y > 0.5f;
         }
         for (size_t i = 0; i < ntu; i++) {
             float y = ytu[i * (size_t)K + k];
             if (isnan(y)) continue;
-            memcpy(xtu + b * C, etu + i * C, (size_t)C * sizeof *xtu);
+            memcpy(xtu + b * C, etu + i * P, (size_t)C * sizeof *xtu);
             ltu[b++] = y > 0.5f;
         }
         if (!a || !pos || pos == (int)a) continue; /* one class only: the prevalence start stays */
@@ -204,7 +215,7 @@ static int probe_init(gpt_model *out, int K, const rt_prompt *train, const float
         if ((rc = rt_head_fit(&h, C, xtr, ltr, a, xtu, ltu, b, err))) goto done;
         double bias = h.b;
         for (int j = 0; j < C; j++) {
-            out->params.clsw[(size_t)k * C + j] = (float)(h.w[j] * h.scale[j]);
+            out->params.clsw[(size_t)k * P + j] = (float)(h.w[j] * h.scale[j]);
             bias -= h.w[j] * h.scale[j] * h.shift[j];
         }
         out->params.clsb[k] = (float)bias;
@@ -215,7 +226,7 @@ static int probe_init(gpt_model *out, int K, const rt_prompt *train, const float
          * shrunk about the train logits' mean until their norm is at most PROBE_MAX_NORM and
          * the train logits' spread at most PROBE_MAX_SD: the ranking, hence the AUROC, stays. */
         double sum = 0, sq = 0, nw = 0;
-        float *w = out->params.clsw + (size_t)k * C;
+        float *w = out->params.clsw + (size_t)k * P;
         for (int j = 0; j < C; j++) nw += (double)w[j] * w[j];
         for (size_t i = 0; i < a; i++) {
             double z = out->params.clsb[k];
@@ -253,6 +264,54 @@ static uint64_t next_rand(uint64_t *s) {
     return gpt__mix64(*s);
 }
 
+/* The variables pooling's slots: the tokens that carry a value (continuous input 0) in the most
+ * train prompts, at most cap of them, ranked by that count (ties: the lower id). With
+ * --values embed each measured variable is one code token with its value as an input, so a
+ * token is a variable; counting prompts rather than positions keeps a variable measured in
+ * every stay ahead of one measured often in a few. slot (V) gets each token's slot or -1;
+ * returns the slot count. */
+static int choose_slots(const rt_prompt *ps, size_t n, int V, int F, int cap, int *slot) {
+    size_t *count = calloc((size_t)V, sizeof *count);
+    size_t *seen = malloc((size_t)V * sizeof *seen);
+    int S = 0;
+    if (!count || !seen) goto done;
+    for (int v = 0; v < V; v++) seen[v] = (size_t)-1, slot[v] = -1;
+    for (size_t i = 0; i < n; i++)
+        for (int t = 0; t < ps[i].len; t++) {
+            int v = ps[i].tokens[t];
+            if (v < 0 || v >= V || ps[i].feats[(size_t)t * F] != 1.0f || seen[v] == i) continue;
+            seen[v] = i;
+            count[v]++;
+        }
+    for (; S < cap; S++) { /* cap is at most GPT_POOL_MAX_SLOTS: a selection, not a sort */
+        int best = -1;
+        for (int v = 0; v < V; v++)
+            if (count[v] && slot[v] < 0 && (best < 0 || count[v] > count[best])) best = v;
+        if (best < 0) break;
+        slot[best] = S;
+    }
+done:
+    free(count);
+    free(seen);
+    return S;
+}
+
+/* The variables pooling starts with its projection at zero, so what the heads read is the
+ * extremes' and the block of slots is zero; the heads' weights on that block start small and
+ * random (seeded), as LoRA starts one factor at zero and the other random: were both zero,
+ * neither would ever get a gradient, and with the projection random the probe and the start
+ * would no longer be the extremes'. */
+static void vars_start(gpt_model *m, uint64_t seed) {
+    const int P = gpt_cls_width(&m->config), C4 = 4 * m->config.channels;
+    uint64_t s = gpt__mix64(seed ^ 0x7A75u);
+    for (int k = 0; k < m->config.num_outputs; k++)
+        for (int j = C4; j < P; j++) {
+            s += 0x9E3779B97F4A7C15ULL;
+            double u = ((double)(gpt__mix64(s) >> 11) + 0.5) / 9007199254740992.0; /* (0, 1) */
+            m->params.clsw[(size_t)k * P + j] = (float)((2.0 * u - 1.0) * VARS_HEAD_INIT);
+        }
+}
+
 int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *train, const float *ytr, size_t ntr,
              const rt_prompt *tune, const float *ytu, size_t ntu, int pad, const ft_options *o, ft_report *rep,
              cf_err *err) {
@@ -265,10 +324,42 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
     gpt_config cfg = base->config;
     cfg.num_outputs = K;
     cfg.cls_pool = o->pool;
+    cfg.cls_slots = cfg.cls_proj = 0;
     if (o->context > 0) cfg.max_seq_len = o->context;
     if (o->dropout >= 0) cfg.dropout = o->dropout;
-    int rc = gpt_build(out, &cfg, o->seed, err);
-    if (rc) return rc;
+    int *slot = NULL, rc;
+    if (o->pool == GPT_POOL_VARIABLES) {
+        const int cap = o->var_slots > 0 ? o->var_slots : 48;
+        if (!cfg.n_features)
+            return cf_fail(err, CF_EINPUT, "the variables pooling (--ft-pool variables) finds a variable's events by "
+                           "the tokens that carry a value, but the model has no continuous inputs: train it with "
+                           "--values embed --inputs");
+        if (cap > GPT_POOL_MAX_SLOTS || o->var_proj < 1 || o->var_proj > GPT_POOL_MAX_PROJ)
+            return cf_fail(err, CF_EINPUT, "the variables pooling takes 1 .. %d slots of 1 .. %d channels, not %d of %d",
+                           GPT_POOL_MAX_SLOTS, GPT_POOL_MAX_PROJ, cap, o->var_proj);
+        if (!(slot = malloc((size_t)cfg.vocab_size * sizeof *slot))) return cf_fail(err, CF_EINTERNAL, "out of memory");
+        for (size_t i = 0; i < ntr; i++)
+            if (!train[i].feats) {
+                free(slot);
+                return cf_fail(err, CF_EINTERNAL, "train prompt %zu has no continuous inputs", i);
+            }
+        cfg.cls_slots = choose_slots(train, ntr, cfg.vocab_size, cfg.n_features, cap, slot);
+        cfg.cls_proj = o->var_proj;
+        if (!cfg.cls_slots) {
+            free(slot);
+            return cf_fail(err, CF_EINPUT, "the variables pooling (--ft-pool variables) found no token that carries a "
+                           "value in the train prompts: nothing to pool per variable");
+        }
+    }
+    rc = gpt_build(out, &cfg, o->seed, err);
+    if (rc) {
+        free(slot);
+        return rc;
+    }
+    if (slot) {
+        for (int v = 0; v < cfg.vocab_size; v++) out->params.clsmap[v] = (float)slot[v];
+        free(slot);
+    }
     if (base->config.num_outputs) {
         gpt_free(out);
         return cf_fail(err, CF_EINPUT, "fine-tuning starts from a model without task heads");
@@ -312,6 +403,7 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
         goto done;
     }
     if (o->probe_init && (rc = probe_init(out, K, train, ytr, ntr, tune, ytu, ntu, pad, B, err))) goto done;
+    if (cfg.cls_pool == GPT_POOL_VARIABLES) vars_start(out, o->seed);
     memcpy(best, out->param_memory, out->num_parameters * sizeof *best);
     double best_loss = INFINITY;
     if (ntu) {

@@ -41,7 +41,13 @@ typedef struct {
                            hidden state), _MEAN (their mean over the history), _BOTH
                            (default), _EXTREMES (both, then their channel-wise max and min) or
                            _WINDOWS (extremes, then the max and min over the history's first
-                           and second half in time; a model with continuous inputs) */
+                           and second half in time; a model with continuous inputs), _ATTENTION
+                           or _VARIABLES (extremes, then per variable slot the last, max and min
+                           of a learned projection to var_proj channels; a model with
+                           continuous inputs: the slots are the var_slots tokens that carry a
+                           value in the most train prompts) */
+    int var_slots;      /* GPT_POOL_VARIABLES: at most this many slots (default 48) */
+    int var_proj;       /* GPT_POOL_VARIABLES: projected channels per position, k (default 2) */
     int context;        /* the fine-tuned model's context (maxT; 0: the base model's). A longer one
                            takes whole histories the base had to cut; its position embeddings
                            start as the base's resampled (gpt_copy_params) */

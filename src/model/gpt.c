@@ -79,11 +79,21 @@ int gpt_config_check(const gpt_config *c, cf_err *err) {
                        c->num_outputs, GPT_MAX_OUTPUTS);
     if (c->value_head < 0 || c->value_head > 1)
         return cf_fail(err, CF_EINPUT, "model config: value head %d, expected 0 or 1", c->value_head);
-    if (c->cls_pool < GPT_POOL_LAST || c->cls_pool > GPT_POOL_ATTENTION ||
+    if (c->cls_pool < GPT_POOL_LAST || c->cls_pool > GPT_POOL_VARIABLES ||
         (c->num_outputs > 0 && c->channels > 4096))
         return cf_fail(err, CF_EINPUT, "model config: head pooling %d, expected 0 (last), 1 (mean), "
-                       "2 (both), 3 (extremes), 4 (windows) or 5 (attention), with d_model at most 4096 "
-                       "when there are task heads", c->cls_pool);
+                       "2 (both), 3 (extremes), 4 (windows), 5 (attention) or 6 (variables), with d_model at "
+                       "most 4096 when there are task heads", c->cls_pool);
+    if (c->cls_pool == GPT_POOL_VARIABLES && c->cls_slots == 0)
+        return cf_fail(err, CF_EINPUT, "model config: head pooling 6 (variables) reads each variable's events "
+                       "through a token-to-slot map, but the model has none (0 slots); fine-tune it with "
+                       "clinfm eval --ft-pool variables, which chooses the map");
+    if (c->cls_pool == GPT_POOL_VARIABLES ? c->cls_slots < 1 || c->cls_slots > GPT_POOL_MAX_SLOTS || c->cls_proj < 1 ||
+                                                c->cls_proj > GPT_POOL_MAX_PROJ
+                                          : c->cls_slots != 0 || c->cls_proj != 0)
+        return cf_fail(err, CF_EINPUT, "model config: %d variable slots of %d channels with head pooling %d, "
+                       "expected 1 .. %d slots of 1 .. %d channels with pooling 6 (variables), none otherwise",
+                       c->cls_slots, c->cls_proj, c->cls_pool, GPT_POOL_MAX_SLOTS, GPT_POOL_MAX_PROJ);
     if (c->cls_pool == GPT_POOL_WINDOWS && c->n_features <= GPT_POOL_TIME_FEATURE)
         return cf_fail(err, CF_EINPUT, "model config: head pooling 4 (windows) reads each position's "
                        "time from continuous input %d, but the model has %d continuous inputs "
@@ -95,14 +105,17 @@ int gpt_config_compare(const gpt_config *saved, const gpt_config *asked, cf_err 
     static const char *const names[] = {"layers", "d-model", "heads", "context",
                                          "vocabulary size", "padded vocabulary size",
                                          "continuous inputs", "input hidden width", "task heads",
-                                         "head pooling", "value head"};
-    const int a[11] = {saved->num_layers, saved->channels, saved->num_heads, saved->max_seq_len,
+                                         "head pooling", "value head", "variable slots",
+                                         "variable channels"};
+    const int a[13] = {saved->num_layers, saved->channels, saved->num_heads, saved->max_seq_len,
                        saved->vocab_size, saved->padded_vocab_size, saved->n_features,
-                       saved->feat_hidden, saved->num_outputs, saved->cls_pool, saved->value_head};
-    const int b[11] = {asked->num_layers, asked->channels, asked->num_heads, asked->max_seq_len,
+                       saved->feat_hidden, saved->num_outputs, saved->cls_pool, saved->value_head,
+                       saved->cls_slots, saved->cls_proj};
+    const int b[13] = {asked->num_layers, asked->channels, asked->num_heads, asked->max_seq_len,
                        asked->vocab_size, asked->padded_vocab_size, asked->n_features,
-                       asked->feat_hidden, asked->num_outputs, asked->cls_pool, asked->value_head};
-    for (int i = 0; i < 11; i++)
+                       asked->feat_hidden, asked->num_outputs, asked->cls_pool, asked->value_head,
+                       asked->cls_slots, asked->cls_proj};
+    for (int i = 0; i < 13; i++)
         if (a[i] != b[i] && !(i == 5 && b[i] == 0)) /* padding is derived from the vocabulary: 0 = not asked */
             return cf_fail(err, CF_EINPUT,
                            "the checkpoint has %s %d but %d was asked for: drop the option to "
@@ -143,16 +156,16 @@ float gpt_lr(const gpt_opt_config *o, uint64_t step) {
 /* The task heads' tensors, by their place in the tables below: a copy between models keeps them
  * only when the heads agree (gpt_copy_params). Named by index, not by pointer: a tensor of size
  * zero (no heads, no query) shares its address with the next. */
-enum { PARAM_CLSW = 19, PARAM_CLSB = 20, PARAM_CLSQ = 23 };
+enum { PARAM_CLSW = 19, PARAM_CLSB = 20, PARAM_CLSQ = 23, PARAM_CLSVW = 24, PARAM_CLSMAP = 25 };
 static const char *const param_names[GPT_NUM_PARAM_TENSORS] = {
     "wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
     "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb",
-    "xw1", "xb1", "xw2", "clsw", "clsb", "valw", "valb", "clsq"};
+    "xw1", "xb1", "xw2", "clsw", "clsb", "valw", "valb", "clsq", "clsvw", "clsmap"};
 
 /* Matrices get weight decay; vectors (biases, LayerNorm) do not. */
 static const int param_is_matrix[GPT_NUM_PARAM_TENSORS] = {1, 1, 0, 0, 1, 0, 1, 0,
                                                            0, 0, 1, 0, 1, 0, 0, 0,
-                                                           1, 0, 1, 1, 0, 1, 0, 0};
+                                                           1, 0, 1, 1, 0, 1, 0, 0, 1, 0};
 
 /* Shape of parameter tensor i, up to 3 dims; returns the dim count. */
 static int param_shape(const gpt_config *c, int i, uint32_t dims[3]) {
@@ -161,13 +174,15 @@ static int param_shape(const gpt_config *c, int i, uint32_t dims[3]) {
     uint32_t P = (uint32_t)gpt_cls_width(c);
     uint32_t VV = c->value_head ? (uint32_t)c->padded_vocab_size : 0, VC = c->value_head ? C : 0;
     uint32_t Q = K && c->cls_pool == GPT_POOL_ATTENTION ? C : 0;
+    const int vars = K && c->cls_pool == GPT_POOL_VARIABLES;
+    uint32_t VK = vars ? (uint32_t)c->cls_proj : 0, VCC = vars ? C : 0, VM = vars ? (uint32_t)c->padded_vocab_size : 0;
     uint32_t shapes[GPT_NUM_PARAM_TENSORS][4] = {
         {2, (uint32_t)c->padded_vocab_size, C, 0}, {2, (uint32_t)c->max_seq_len, C, 0},
         {2, L, C, 0}, {2, L, C, 0}, {3, L, 3 * C, C}, {2, L, 3 * C, 0}, {3, L, C, C},
         {2, L, C, 0}, {2, L, C, 0}, {2, L, C, 0}, {3, L, 4 * C, C}, {2, L, 4 * C, 0},
         {3, L, C, 4 * C}, {2, L, C, 0}, {1, C, 0, 0}, {1, C, 0, 0},
         {2, H, F, 0}, {1, H, 0, 0}, {2, C, H, 0}, {2, K, P, 0}, {1, K, 0, 0}, {2, VV, VC, 0}, {1, VV, 0, 0},
-        {1, Q, 0, 0}};
+        {1, Q, 0, 0}, {2, VK, VCC, 0}, {1, VM, 0, 0}};
     for (int d = 0; d < 3; d++) dims[d] = shapes[i][d + 1];
     return (int)shapes[i][0];
 }
@@ -184,7 +199,7 @@ static void point_params(gpt_params *p, float *mem, const size_t *sizes) {
     float **ptrs[GPT_NUM_PARAM_TENSORS] = {
         &p->wte, &p->wpe, &p->ln1w, &p->ln1b, &p->qkvw, &p->qkvb, &p->attprojw, &p->attprojb,
         &p->ln2w, &p->ln2b, &p->fcw, &p->fcb, &p->fcprojw, &p->fcprojb, &p->lnfw, &p->lnfb,
-        &p->xw1, &p->xb1, &p->xw2, &p->clsw, &p->clsb, &p->valw, &p->valb, &p->clsq};
+        &p->xw1, &p->xb1, &p->xw2, &p->clsw, &p->clsb, &p->valw, &p->valb, &p->clsq, &p->clsvw, &p->clsmap};
     for (int i = 0; i < GPT_NUM_PARAM_TENSORS; i++) {
         *ptrs[i] = mem;
         mem += round_up(sizes[i], ALIGN_FLOATS);
@@ -234,7 +249,10 @@ static void init_params(gpt_model *m, uint64_t seed) {
         fill_normal(p->xb1, H, 0.5f, &s);
         fill_normal(p->xw2, C * H, std, &s);
     }
-    /* Task heads start at zero: every prediction starts at probability one half. */
+    /* Task heads start at zero: every prediction starts at probability one half. The variables
+     * pooling's projection starts at zero too (the caller breaks the symmetry: finetune.c), and
+     * its map gives no token a slot until the caller fills it. */
+    for (size_t i = 0; i < m->param_sizes[PARAM_CLSMAP]; i++) p->clsmap[i] = -1.0f;
     (void)K;
 }
 
@@ -286,19 +304,22 @@ int gpt_copy_params(gpt_model *dst, const gpt_model *src, cf_err *err) {
         if (same[i].a != same[i].b)
             return cf_fail(err, CF_EINPUT, "cannot copy a model's parameters into one of another architecture (%s %d, not %d)",
                            same[i].name, same[i].b, same[i].a);
-    const int heads_same = d->num_outputs == s->num_outputs && gpt_cls_width(d) == gpt_cls_width(s);
+    const int heads_same = d->num_outputs == s->num_outputs && d->cls_pool == s->cls_pool &&
+                           gpt_cls_width(d) == gpt_cls_width(s) && d->cls_proj == s->cls_proj;
     float *const dt[GPT_NUM_PARAM_TENSORS] = {
         dst->params.wte, dst->params.wpe, dst->params.ln1w, dst->params.ln1b, dst->params.qkvw, dst->params.qkvb,
         dst->params.attprojw, dst->params.attprojb, dst->params.ln2w, dst->params.ln2b, dst->params.fcw, dst->params.fcb,
         dst->params.fcprojw, dst->params.fcprojb, dst->params.lnfw, dst->params.lnfb, dst->params.xw1, dst->params.xb1,
-        dst->params.xw2, dst->params.clsw, dst->params.clsb, dst->params.valw, dst->params.valb, dst->params.clsq};
+        dst->params.xw2, dst->params.clsw, dst->params.clsb, dst->params.valw, dst->params.valb, dst->params.clsq,
+        dst->params.clsvw, dst->params.clsmap};
     const float *const st[GPT_NUM_PARAM_TENSORS] = {
         src->params.wte, src->params.wpe, src->params.ln1w, src->params.ln1b, src->params.qkvw, src->params.qkvb,
         src->params.attprojw, src->params.attprojb, src->params.ln2w, src->params.ln2b, src->params.fcw, src->params.fcb,
         src->params.fcprojw, src->params.fcprojb, src->params.lnfw, src->params.lnfb, src->params.xw1, src->params.xb1,
-        src->params.xw2, src->params.clsw, src->params.clsb, src->params.valw, src->params.valb, src->params.clsq};
+        src->params.xw2, src->params.clsw, src->params.clsb, src->params.valw, src->params.valb, src->params.clsq,
+        src->params.clsvw, src->params.clsmap};
     for (int i = 0; i < GPT_NUM_PARAM_TENSORS; i++) {
-        if (i == PARAM_CLSW || i == PARAM_CLSB || i == PARAM_CLSQ) {
+        if (i == PARAM_CLSW || i == PARAM_CLSB || i == PARAM_CLSQ || i == PARAM_CLSVW || i == PARAM_CLSMAP) {
             if (!heads_same) continue;
         } else if (dt[i] == dst->params.wpe) {
             /* (maxT, C): linear resampling along positions (a plain copy when maxT agrees) */
@@ -625,8 +646,9 @@ int gpt_forward_ex(gpt_model *m, const int *inputs, const int *targets, const gp
     m->cls_loss = -1.0f;
     if (m->has_cls) {
         size_t labelled = 0;
+        const gpt__pool_vars pv = {m->inputs, m->params.clsmap, m->params.clsvw, c->cls_slots, c->cls_proj};
         double sum = gpt__cls_forward(m->acts.cls_logits, m->acts.cls_in, m->acts.lnf, m->cls_pos,
-                                      F ? m->acts.feats : NULL, F, m->params.clsq, c->num_heads, m->params.clsw,
+                                      F ? m->acts.feats : NULL, F, m->params.clsq, c->num_heads, &pv, m->params.clsw,
                                       m->params.clsb, with_y ? m->acts.cls_y : NULL,
                                       &labelled, 0, B, T, c->channels, K, c->cls_pool);
         if (with_y) m->cls_loss = labelled ? (float)(sum / (double)labelled) : 0.0f;
@@ -674,12 +696,14 @@ static void backward_slice(gpt_model *m, const slice *s, const gpt_params *g, fl
         gpt__value_backward(dln, g->valw, g->valb, a->val_pred + r0, AT(a->lnf, 0, C), m->targets + r0,
                             a->val_tgt + r0, w->valw, dval, n, Ci);
     const int K = c->num_outputs;
-    if (dcls != 0.0f)
-        gpt__cls_backward(dln, g->clsw, g->clsb, g->clsq, a->cls_logits + (size_t)s->b0 * K,
+    if (dcls != 0.0f) {
+        const gpt__pool_vars pv = {m->inputs + r0, w->clsmap, w->clsvw, c->cls_slots, c->cls_proj};
+        gpt__cls_backward(dln, g->clsw, g->clsb, g->clsq, g->clsvw, a->cls_logits + (size_t)s->b0 * K,
                           a->cls_in + (size_t)s->b0 * gpt_cls_width(c), AT(a->lnf, 0, C), m->cls_pos + s->b0,
                           c->n_features ? a->feats + r0 * (size_t)c->n_features : NULL, c->n_features, w->clsq,
-                          c->num_heads, w->clsw,
-                          a->cls_y + (size_t)s->b0 * K, dcls, 0, nb, T, Ci, K, c->cls_pool);
+                          c->num_heads, &pv, w->clsw, a->cls_y + (size_t)s->b0 * K, dcls, 0, nb, T, Ci, K,
+                          c->cls_pool);
+    }
     memset(dresidual, 0, n * C * sizeof(float));
     gpt__layernorm_backward(dresidual, g->lnfw, g->lnfb, dln, AT(a->residual3, L - 1, C),
                             w->lnfw, AT(a->lnf_mean, 0, 1), AT(a->lnf_rstd, 0, 1), n, Ci);
@@ -861,7 +885,7 @@ int gpt_update(gpt_model *m, const gpt_opt_config *o, gpt_update_stats *stats, c
 
     size_t off = 0;
     for (int i = 0; i < GPT_NUM_PARAM_TENSORS; i++) {
-        size_t n = m->param_sizes[i];
+        size_t n = i == PARAM_CLSMAP ? 0 : m->param_sizes[i]; /* the map is data, not learned */
         float lr_wd = param_is_matrix[i] ? lr * o->weight_decay : 0.0f;
         float *p = m->param_memory + off, *mm = m->m_memory + off, *vv = m->v_memory + off;
         const float *g = m->grad_memory + off;
@@ -870,7 +894,7 @@ int gpt_update(gpt_model *m, const gpt_opt_config *o, gpt_update_stats *stats, c
             gpt__adamw_chunk(p + j, g + j, mm + j, vv + j,
                              n - j < UPDATE_CHUNK ? n - j : UPDATE_CHUNK, gscale, o->beta1,
                              o->beta2, a, inv_bc2, o->eps, lr_wd);
-        off += round_up(n, ALIGN_FLOATS);
+        off += round_up(m->param_sizes[i], ALIGN_FLOATS);
     }
     m->step++;
     if (stats) {
@@ -999,6 +1023,8 @@ int gpt_save(const gpt_model *m, const char *path, const gpt_opt_config *opt, un
     le_put32(hdr + 164, (uint32_t)c->num_outputs);
     le_put32(hdr + 168, (uint32_t)c->cls_pool);
     le_put32(hdr + 172, (uint32_t)c->value_head);
+    le_put32(hdr + 176, (uint32_t)c->cls_slots);
+    le_put32(hdr + 180, (uint32_t)c->cls_proj);
     le_put32(hdr + 252, crc_of(hdr, 252));
 
     size_t dir_bytes = (size_t)n * CKPT_ENTRY;
@@ -1110,6 +1136,9 @@ int gpt_load(gpt_model *m, const char *path, const uint8_t *expect_vocab_hash,
     c.num_outputs = version >= 2 ? (int)le_get32(hdr + 164) : 0;
     c.cls_pool = version >= 2 ? (int)le_get32(hdr + 168) : 0;
     c.value_head = version >= 2 ? (int)le_get32(hdr + 172) : 0;
+    /* zero in a checkpoint written before the variables pooling */
+    c.cls_slots = version >= 2 ? (int)le_get32(hdr + 176) : 0;
+    c.cls_proj = version >= 2 ? (int)le_get32(hdr + 180) : 0;
     cf_err why = {0};
     if (c.padded_vocab_size == 0 || gpt_config_check(&c, &why) != CF_OK) {
         /* a pooling mode this build does not know is a newer clinfm's checkpoint, not damage */
@@ -1192,6 +1221,11 @@ int gpt_load(gpt_model *m, const char *path, const uint8_t *expect_vocab_hash,
             goto fail_model;
         }
     }
+    cf_err bad = {0};
+    if (gpt_slot_map_check(m, &bad) != CF_OK) {
+        rc = cf_fail(err, CF_EINPUT, "%s: %s; the file is damaged", path, bad.msg);
+        goto fail_model;
+    }
     m->step = le_get64(hdr + 56);
     m->rng_counter = le_get64(hdr + 72);
     memcpy(m->vocab_hash, hdr + 80, 32);
@@ -1215,4 +1249,23 @@ fail:
     free(dir);
     close(fd);
     return rc;
+}
+
+int gpt_slot_map_check(const gpt_model *m, cf_err *err) {
+    const gpt_config *c = &m->config;
+    if (c->cls_pool != GPT_POOL_VARIABLES || !c->num_outputs) return CF_OK;
+    int used[GPT_POOL_MAX_SLOTS] = {0};
+    for (int v = 0; v < c->padded_vocab_size; v++) {
+        const float x = m->params.clsmap[v];
+        if (!(x == floorf(x) && x >= -1.0f && x < (float)c->cls_slots) || (v >= c->vocab_size && x != -1.0f))
+            return cf_fail(err, CF_EINPUT, "the variables pooling's token-to-slot map gives token %d slot %g, "
+                           "expected a whole number in -1 .. %d (-1 past the vocabulary)", v, (double)x,
+                           c->cls_slots - 1);
+        if (x >= 0) used[(int)x] = 1;
+    }
+    for (int s = 0; s < c->cls_slots; s++)
+        if (!used[s])
+            return cf_fail(err, CF_EINPUT, "the variables pooling's token-to-slot map gives slot %d of %d no token",
+                           s, c->cls_slots);
+    return CF_OK;
 }

@@ -53,20 +53,28 @@ typedef struct {
                               position, the mean of the hidden states up to it, both, or both
                               with their channel-wise max and min, then those over the
                               history's first and second half in time (GPT_POOL_WINDOWS), or
-                              the extremes and a learned attention pooling (GPT_POOL_ATTENTION) */
+                              the extremes and a learned attention pooling (GPT_POOL_ATTENTION),
+                              or the extremes and per variable slot the last, max and min of a
+                              learned projection (GPT_POOL_VARIABLES) */
     int value_head;        /* 1: a value forecast beside the next-token one: at each position the
                               value the next token carries (when it carries one), predicted given
                               that token, a self-supervised objective that makes the model learn
                               the numbers it reads (the continuous inputs), not only which code
                               comes next */
+    int cls_slots;         /* S: GPT_POOL_VARIABLES's variable slots (1 .. GPT_POOL_MAX_SLOTS; 0
+                              in every other mode); the token-to-slot map is the tensor clsmap */
+    int cls_proj;          /* k: its projected channels per position (1 .. GPT_POOL_MAX_PROJ; 0
+                              otherwise) */
 } gpt_config;
 
-static inline int gpt_cls_width(const gpt_config *c) { return gpt_pool_width(c->cls_pool, c->channels); }
+static inline int gpt_cls_width(const gpt_config *c) {
+    return gpt_pool_width(c->cls_pool, c->channels, c->cls_slots, c->cls_proj);
+}
 
 #define GPT_MAX_FEATURES 64
 #define GPT_MAX_OUTPUTS 64
 
-#define GPT_NUM_PARAM_TENSORS 24
+#define GPT_NUM_PARAM_TENSORS 26
 typedef struct {
     float *wte;      /* (Vp, C) token embeddings, also the output layer; rows >= V stay 0 */
     float *wpe;      /* (maxT, C) position embeddings */
@@ -94,6 +102,13 @@ typedef struct {
     float *valb;     /* (Vp) */
     float *clsq;     /* (C) the heads' attention query (cls_pool GPT_POOL_ATTENTION only; last, so
                         the tensors before it keep their places) */
+    float *clsvw;    /* (k, C) GPT_POOL_VARIABLES: each position's final hidden state projected to
+                        k channels, pooled per variable slot */
+    float *clsmap;   /* (Vp) GPT_POOL_VARIABLES: token id -> its variable slot 0 .. S-1, or -1 (a
+                        token of no slot), as whole numbers. Data, not learned: a tensor so the
+                        checkpoint carries it with its CRC (prediction and the service read the
+                        map the fine-tuning chose); gpt_update never changes it. Both last, so
+                        older checkpoints keep their layout. */
 } gpt_params;
 
 /* What a forward pass keeps for backward, for the current (B, T). */
@@ -321,9 +336,13 @@ int gpt_kv_forward_x(const gpt_model *m, gpt_kv_cache *kv, const int *tokens, co
                      int n_active, int n_new, int logits_mode, cf_err *err);
 /* The K task-head logits of what the heads read, x (P, gpt_cls_width): out (K). */
 void gpt_cls_logits(const gpt_model *m, const float *x, float *out);
-/* What the heads read for a sequence of final hidden states lnf (len, C) and its continuous
- * inputs feats (len, F; NULL: zeros): x (P). */
-void gpt_cls_input(const gpt_model *m, const float *lnf, const float *feats, int len, float *x);
+/* What the heads read for a sequence of tokens (len), their final hidden states lnf (len, C) and
+ * continuous inputs feats (len, F; NULL: zeros): x (P). */
+void gpt_cls_input(const gpt_model *m, const int *tokens, const float *lnf, const float *feats, int len, float *x);
+/* GPT_POOL_VARIABLES's token-to-slot map (clsmap) is usable: every entry a whole number in
+ * -1 .. S-1, -1 past the real vocabulary, and every slot some token's. CF_EINPUT naming the
+ * first fault otherwise (gpt_load checks every checkpoint with it); CF_OK in other modes. */
+int gpt_slot_map_check(const gpt_model *m, cf_err *err);
 /* Copies sequence 0's cached keys and values to every other sequence. */
 void gpt_kv_broadcast(const gpt_model *m, gpt_kv_cache *kv);
 

@@ -174,8 +174,61 @@ static void att_backward(float *dh, float *dq, const float *datt, const float *h
     }
 }
 
-void gpt__cls_pool(float *x, const float *h, const float *feat, int F, const float *q, int G, int len, int C,
-                   int pool) {
+/* The variables pooling of GPT_POOL_VARIABLES. A token's slot is its map entry rounded (the map
+ * holds whole numbers; rounding keeps a test's finite-difference nudge of the map harmless). */
+static int var_slot(const gpt__pool_vars *pv, int tok) { return (int)floorf(pv->slot[tok] + 0.5f); }
+/* z = proj h_t: k numbers; forward and backward both compute it here, in one order, so the
+ * backward finds the positions the forward's max and min came from. */
+static void var_project(float *z, const gpt__pool_vars *pv, const float *ht, int C) {
+    for (int j = 0; j < pv->k; j++) {
+        const float *w = pv->proj + (size_t)j * C;
+        float a = 0.0f;
+        for (int c = 0; c < C; c++) a += w[c] * ht[c];
+        z[j] = a;
+    }
+}
+/* Where each of the 3kS numbers comes from: at[i] the position of slot s's last, max or min of
+ * channel j (i = 3ks + j, + k, + 2k), -1 for a slot with no position; val[i] its value. Ties keep
+ * the first position, as the channel-wise extremes do. */
+static void var_positions(int *at, float *val, const gpt__pool_vars *pv, const float *h, const int *tok, int len,
+                          int C) {
+    const int k = pv->k, n = 3 * k * pv->S;
+    float z[GPT_POOL_MAX_PROJ];
+    for (int i = 0; i < n; i++) at[i] = -1, val[i] = 0.0f;
+    for (int t = 0; t < len; t++) {
+        const int s = var_slot(pv, tok[t]);
+        if (s < 0) continue;
+        var_project(z, pv, h + (size_t)t * C, C);
+        int *a = at + 3 * k * s;
+        float *v = val + 3 * k * s;
+        for (int j = 0; j < k; j++) {
+            a[j] = t, v[j] = z[j];
+            if (a[k + j] < 0 || z[j] > v[k + j]) a[k + j] = t, v[k + j] = z[j];
+            if (a[2 * k + j] < 0 || z[j] < v[2 * k + j]) a[2 * k + j] = t, v[2 * k + j] = z[j];
+        }
+    }
+}
+/* Given dxv (3kS): dz at each number's position, then dh_t += proj^T dz and dproj += dz h_t^T. */
+static void var_backward(float *dh, float *dproj, const float *dxv, const gpt__pool_vars *pv, const float *h,
+                         const int *tok, int len, int C) {
+    int at[3 * GPT_POOL_MAX_PROJ * GPT_POOL_MAX_SLOTS];
+    float val[3 * GPT_POOL_MAX_PROJ * GPT_POOL_MAX_SLOTS];
+    var_positions(at, val, pv, h, tok, len, C);
+    for (int i = 0; i < 3 * pv->k * pv->S; i++) {
+        const float d = dxv[i];
+        if (at[i] < 0 || d == 0.0f) continue;
+        const int j = i % pv->k;
+        const float *ht = h + (size_t)at[i] * C, *w = pv->proj + (size_t)j * C;
+        float *dt = dh + (size_t)at[i] * C, *dw = dproj + (size_t)j * C;
+        for (int c = 0; c < C; c++) {
+            dt[c] += d * w[c];
+            dw[c] += d * ht[c];
+        }
+    }
+}
+
+void gpt__cls_pool(float *x, const float *h, const float *feat, int F, const float *q, int G,
+                   const gpt__pool_vars *pv, int len, int C, int pool) {
     float *mean = x;
     if (pool != GPT_POOL_MEAN) {
         memcpy(x, h + (size_t)(len - 1) * C, (size_t)C * sizeof *x);
@@ -186,7 +239,7 @@ void gpt__cls_pool(float *x, const float *h, const float *feat, int F, const flo
     for (int t = 0; t < len; t++)
         for (int c = 0; c < C; c++) mean[c] += h[(size_t)t * C + c];
     for (int c = 0; c < C; c++) mean[c] /= (float)len;
-    if (pool != GPT_POOL_EXTREMES && pool != GPT_POOL_WINDOWS && pool != GPT_POOL_ATTENTION) return;
+    if (pool < GPT_POOL_EXTREMES) return;
     float *mx = x + 2 * C, *mn = x + 3 * C;
     memcpy(mx, h, (size_t)C * sizeof *x);
     memcpy(mn, h, (size_t)C * sizeof *x);
@@ -197,6 +250,10 @@ void gpt__cls_pool(float *x, const float *h, const float *feat, int F, const flo
             if (v < mn[c]) mn[c] = v;
         }
     if (pool == GPT_POOL_ATTENTION) att_forward(x + 4 * C, h, q, G, len, C);
+    if (pool == GPT_POOL_VARIABLES) {
+        int at[3 * GPT_POOL_MAX_PROJ * GPT_POOL_MAX_SLOTS];
+        var_positions(at, x + 4 * C, pv, h, pv->tok, len, C);
+    }
     if (pool != GPT_POOL_WINDOWS) return;
     /* (early max, early min, late max, late min) at 4C .. 8C */
     float thr = window_threshold(feat, F, len);
@@ -211,16 +268,24 @@ void gpt__cls_pool(float *x, const float *h, const float *feat, int F, const flo
     }
 }
 
+/* pv with its tokens moved to row b of a (B, T) batch */
+static gpt__pool_vars vars_of_row(const gpt__pool_vars *pv, int b, int T) {
+    gpt__pool_vars r = {NULL, NULL, NULL, 0, 0};
+    if (pv) r = *pv, r.tok = pv->tok + (size_t)b * T;
+    return r;
+}
+
 double gpt__cls_forward(float *logits, float *xs, const float *h, const int *pos, const float *feat, int F,
-                        const float *clsq, int G, const float *clsw, const float *clsb, const float *y, size_t *n_labelled, int b0,
-                        int b1, int T, int C, int K, int pool) {
+                        const float *clsq, int G, const gpt__pool_vars *pv, const float *clsw, const float *clsb,
+                        const float *y, size_t *n_labelled, int b0, int b1, int T, int C, int K, int pool) {
     double loss = 0.0;
     size_t n = 0;
-    const int P = gpt_pool_width(pool, C);
+    const int P = gpt_pool_width(pool, C, pv ? pv->S : 0, pv ? pv->k : 0);
     for (int b = b0; b < b1; b++) {
         float *x = xs + (size_t)b * P;
-        gpt__cls_pool(x, h + (size_t)b * T * C, feat ? feat + (size_t)b * T * F : NULL, F, clsq, G, pos[b] + 1, C,
-                      pool);
+        gpt__pool_vars row = vars_of_row(pv, b, T);
+        gpt__cls_pool(x, h + (size_t)b * T * C, feat ? feat + (size_t)b * T * F : NULL, F, clsq, G, &row, pos[b] + 1,
+                      C, pool);
         for (int k = 0; k < K; k++) {
             const float *w = clsw + (size_t)k * P;
             float z = clsb[k];
@@ -239,11 +304,11 @@ double gpt__cls_forward(float *logits, float *xs, const float *h, const int *pos
     return loss;
 }
 
-void gpt__cls_backward(float *dh, float *dclsw, float *dclsb, float *dclsq, const float *logits, const float *xs,
-                       const float *h, const int *pos, const float *feat, int F, const float *clsq, int G,
-                       const float *clsw,
-                       const float *y, float scale, int b0, int b1, int T, int C, int K, int pool) {
-    const int P = gpt_pool_width(pool, C);
+void gpt__cls_backward(float *dh, float *dclsw, float *dclsb, float *dclsq, float *dproj, const float *logits,
+                       const float *xs, const float *h, const int *pos, const float *feat, int F, const float *clsq,
+                       int G, const gpt__pool_vars *pv, const float *clsw, const float *y, float scale, int b0, int b1,
+                       int T, int C, int K, int pool) {
+    const int P = gpt_pool_width(pool, C, pv ? pv->S : 0, pv ? pv->k : 0);
     float dx[8 * 4096];
     for (int b = b0; b < b1; b++) {
         const float *x = xs + (size_t)b * P;
@@ -280,7 +345,9 @@ void gpt__cls_backward(float *dh, float *dclsw, float *dclsb, float *dclsq, cons
         }
         if (pool == GPT_POOL_ATTENTION)
             att_backward(rows, dclsq, dx + 4 * C, h + (size_t)b * T * C, clsq, G, pos[b] + 1, C);
-        if (pool == GPT_POOL_EXTREMES || pool == GPT_POOL_WINDOWS || pool == GPT_POOL_ATTENTION) {
+        if (pool == GPT_POOL_VARIABLES)
+            var_backward(rows, dproj, dx + 4 * C, pv, h + (size_t)b * T * C, pv->tok + (size_t)b * T, pos[b] + 1, C);
+        if (pool >= GPT_POOL_EXTREMES) {
             const int len = pos[b] + 1;
             const float *hb = h + (size_t)b * T * C, *fb = feat ? feat + (size_t)b * T * F : NULL;
             const float thr = window_threshold(fb, F, len);

@@ -95,9 +95,10 @@ void gpt_cls_logits(const gpt_model *m, const float *x, float *out) {
     }
 }
 
-void gpt_cls_input(const gpt_model *m, const float *lnf, const float *feats, int len, float *x) {
-    gpt__cls_pool(x, lnf, feats, m->config.n_features, m->params.clsq, m->config.num_heads, len, m->config.channels,
-                  m->config.cls_pool);
+void gpt_cls_input(const gpt_model *m, const int *tokens, const float *lnf, const float *feats, int len, float *x) {
+    const gpt__pool_vars pv = {tokens, m->params.clsmap, m->params.clsvw, m->config.cls_slots, m->config.cls_proj};
+    gpt__cls_pool(x, lnf, feats, m->config.n_features, m->params.clsq, m->config.num_heads, &pv, len,
+                  m->config.channels, m->config.cls_pool);
 }
 
 int gpt_kv_forward_x(const gpt_model *m, gpt_kv_cache *kv, const int *tokens, const float *feats,

@@ -18,7 +18,7 @@ for c in $("$CLINFM" --help | awk '/^commands:/{on=1; next} on && /^  [a-z]/{pri
   grep -q "no-such-option\|unknown" "$T/err.txt" || { echo "$c: unknown option not named"; fail=1; }
 done
 expect 1 "eval with an unknown head pooling" "$CLINFM" eval --ft-pool max
-grep -q "last, mean, both, extremes, windows or attention" "$T/err.txt" || { echo "eval --ft-pool: the choices not named: $(cat "$T/err.txt")"; fail=1; }
+grep -q "last, mean, both, extremes, windows, attention or variables" "$T/err.txt" || { echo "eval --ft-pool: the choices not named: $(cat "$T/err.txt")"; fail=1; }
 expect 1 "no command" "$CLINFM"
 expect 1 "unknown command" "$CLINFM" frobnicate
 mkdir -p "$T/in"
