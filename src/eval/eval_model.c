@@ -402,6 +402,10 @@ static char *e2e_describe(void *ctx) {
     cJSON_AddNumberToObject(j, "context", mp->fto.context > 0 ? mp->fto.context : mp->sh->rm.m.config.max_seq_len);
     if (mp->e2e_train_rows)
         cJSON_AddNumberToObject(j, "share_train_prompts_cut", (double)mp->e2e_cut / (double)mp->e2e_train_rows);
+    if (mp->n_e2e && mp->e2e[0].config.cls_pool == GPT_POOL_VARIABLES) { /* the slots fine-tuning chose */
+        cJSON_AddNumberToObject(j, "variable_slots", mp->e2e[0].config.cls_slots);
+        cJSON_AddNumberToObject(j, "variable_channels", mp->e2e[0].config.cls_proj);
+    }
     cJSON *runs = cJSON_AddArrayToObject(j, "runs");
     for (int k = 0; k < mp->n_e2e; k++) {
         cJSON *r = cJSON_CreateObject();
