@@ -13,7 +13,10 @@
 #     BASE       a folder of baseline evaluations f0..f4 (clinfm eval --fold J/5, e.g. --baselines
 #                logreg,xgboost,logreg_values,xgboost_values --score SAPS-I=P12//SAPS-I ...)
 #     OUT        work folder: fJ.model, fJ (evaluation), fJ.train.log, fJ.eval.log, pool/; a fold
-#                whose model is there already (fJ.train.log ends well) is evaluated, not retrained
+#                whose model is there already (fJ.train.log ends well) is not retrained, and an
+#                evaluation there already (its .eval.log ends well) is not rerun unless its model
+#                was just retrained: delete fJ (or fJ.model) to redo it. So once lanes run side by
+#                side are done, the same command with POOL=1 and no folds only pools
 #     FOLD...    the folds to run (default 0 1 2 3 4); the pool takes every OUT/fJ present
 #   C (default build/clinfm), THREADS (2), STEPS (3000, early stopping on tuning loss),
 #   FT_EPOCHS (6), FT_LR (1e-3), FT_PATIENCE (6: every epoch runs, the best on tuning log loss is
@@ -24,7 +27,8 @@
 #   reads the last token's final hidden state, the mean over the history and the channel-wise max
 #   and min over it, eval --ft-pool; session 8's recipe, docs/P12.md; "both" is sessions 4-7's), PREDICTORS (finetuned,finetuned_e2e: the frozen model's linear probe and the
 #   end-to-end fine-tuning), FT_EXTRA (more clinfm eval options, e.g. --ft-ensemble 3),
-#   POOL (1; 0: skip the pool, for lanes run side by side: pool once both are done),
+#   POOL (1; 0: skip the pool, for lanes run side by side: pool once both are done; with POOL=1
+#   the baseline runs BASE/fJ of the folds named must be there before anything runs),
 #   SEEDS ("1 2": the fine-tuning seeds; each fold's model is fine-tuned once per seed, seed 1
 #   into OUT/fJ, seed S>1 into OUT/fJ.sS, and the pool averages finetuned_e2e over a fold's seeds
 #   with clinfm pool --average: a seed ensemble, the session-6 recipe; SEEDS=1 is session 5's.
@@ -51,22 +55,36 @@ ARCH=$P12_ARCH
 TRAIN=$P12_TRAIN
 FT=$P12_FT
 
+# The pool needs every fold's baseline run: a missing one fails here, not after hours of training.
+if [ "$POOL" = 1 ]; then
+  for j in "${FOLDS[@]}"; do
+    [ -f "$BASE/f$j/predictions.csv" ] ||
+      { echo "p12_model_cv.sh: no baseline run $BASE/f$j (clinfm eval --fold $j/5 ...; or POOL=0 and pool later)" >&2; exit 1; }
+  done
+fi
+
 mkdir -p "$OUT"
 T0=$(date +%s)
 phase() { echo "== $1 ($(($(date +%s) - T0)) s so far, $(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"; }
 for j in "${FOLDS[@]}"; do
   SPLIT="--split-key $SPLIT_KEY --split 70/10/20 --fold $j/5"
+  trained=0
   if grep -q "^wrote" "$OUT/f$j.train.log" 2>/dev/null && [ -d "$OUT/f$j.model" ]; then
     phase "fold $j: trained already ($OUT/f$j.model; delete it to retrain)"
   else
     phase "fold $j: train"
     "$C" train --store "$STORE" --out "$OUT/f$j.model" $SPLIT $ARCH $TRAIN --threads "$THREADS" > "$OUT/f$j.train.log"
+    trained=1
   fi
   grep -E "^held_out|^early stop|^wrote" "$OUT/f$j.train.log"
   for s in $SEEDS; do
     E=$OUT/f$j; P=$PREDICTORS
     [ "$s" = 1 ] || { E=$OUT/f$j.s$s; P=finetuned_e2e; }
-    if [ "$s" != 1 ] && [ -f "$E/predictions.csv" ]; then phase "fold $j seed $s: evaluated already ($E)"; continue; fi
+    # eval prints "wrote" after its last file, so a run killed half-way is redone; so is one of
+    # the model this run has just replaced.
+    if [ $trained = 0 ] && [ -f "$E/predictions.csv" ] && grep -q "^wrote" "$E.eval.log" 2>/dev/null; then
+      phase "fold $j seed $s: evaluated already ($E; delete it to rerun)"; continue
+    fi
     phase "fold $j seed $s: evaluate"
     "$C" eval --task $TASK --store "$STORE" --model "$OUT/f$j.model" --out "$E" $SPLIT --baselines none \
       --model-predictors "$P" $FT --seed "$s" --threads "$THREADS" --bootstrap 200 > "$E.eval.log" 2>&1
