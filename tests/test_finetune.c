@@ -464,6 +464,51 @@ static void test_ft_train_contract(void) {
     label_free(&L);
 }
 
+/* What metrics.json and the model card say the fine-tuned head reads: the method and head_reads
+ * name the same pooling (the method once said "the last history token's final hidden state" for
+ * every pooling, beside a head_reads of the extremes). Described before fitting, as nothing
+ * about the pooling waits for the fit. */
+static void test_e2e_describes_its_pooling(void) {
+    labelled L;
+    REQUIRE(label_all(&L) == 0);
+    static const struct {
+        int pool;
+        const char *reads;
+    } cases[] = {{GPT_POOL_LAST, "last history token"},
+                 {GPT_POOL_EXTREMES, "last token, mean, max and min"},
+                 {GPT_POOL_ATTENTION, "last token, mean, max and min, and a learned attention pooling"},
+                 {GPT_POOL_VARIABLES, "last token, mean, max and min, and per variable the last, max and min of a "
+                                      "learned projection of its events' hidden states"}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        cf_err err = {0};
+        eval_model_options mo;
+        memset(&mo, 0, sizeof mo);
+        mo.which = EVAL_MODEL_E2E;
+        mo.threads = 1;
+        split_config_default(&mo.split);
+        eval_ft_options_default(&mo.ft);
+        mo.ft.pool = cases[c].pool;
+        mo.ft.set = 1;
+        eval_predictor p[4];
+        size_t np = 0;
+        REQUIRE(eval_model_predictors(MODEL_IN, &mo, &L.t, &L.l, p, 4, &np, &err) == CF_OK && np == 1);
+        char *d = p[0].describe(p[0].ctx);
+        REQUIRE(d);
+        char want[400];
+        snprintf(want, sizeof want, "\"head_reads\":\"%s\"", cases[c].reads);
+        CHECK(strstr(d, want) != NULL);
+        snprintf(want, sizeof want, "final hidden states (%s)", cases[c].reads);
+        const char *m = strstr(d, "\"method\":\"");
+        const char *mend = m ? strstr(m + 10, "\",") : NULL;
+        const char *w = strstr(d, want);
+        CHECK(m && mend && w && w > m && w < mend); /* inside the method's text */
+        if (!(m && mend && w && w > m && w < mend)) fprintf(stderr, "  described as: %s\n", d);
+        free(d);
+        eval_model_predictors_free(p, np);
+    }
+    label_free(&L);
+}
+
 int main(void) {
     /* One thread: the models are tiny, and parallel regions on a shared machine cost more
      * than they save (the predictors are given --threads 1 the same way). */
@@ -475,5 +520,6 @@ int main(void) {
     }
     RUN(test_values_reach_the_heads);
     RUN(test_ft_train_contract);
+    RUN(test_e2e_describes_its_pooling);
     return check_summary();
 }

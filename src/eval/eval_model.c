@@ -382,12 +382,6 @@ done:
 static char *e2e_describe(void *ctx) {
     model_pred *mp = ctx;
     cJSON *j = describe_new(mp);
-    cJSON_AddStringToObject(j, "method", "the whole model and a logistic task head on the last history token's final "
-                                         "hidden state, trained together (next-token loss kept beside the task loss), "
-                                         "the epoch chosen by tuning log loss");
-    JSON_ADD_NUMBERS(j, {"max_epochs", mp->fto.epochs}, {"batch", mp->fto.batch}, {"lr", mp->fto.lr},
-                     {"weight_decay", mp->fto.weight_decay}, {"next_token_weight", mp->fto.lm_weight},
-                     {"dropout", mp->fto.dropout}, {"patience", mp->fto.patience});
     /* indexed by GPT_POOL_* */
     static const char *const pools[] = {"last history token", "mean over the history", "last token and mean",
                                         "last token, mean, max and min",
@@ -397,7 +391,19 @@ static char *e2e_describe(void *ctx) {
                                         "of a learned projection of its events' hidden states"};
     const int np = (int)(sizeof pools / sizeof pools[0]);
     _Static_assert(sizeof pools / sizeof pools[0] == GPT_POOL_VARIABLES + 1, "one description per pooling mode");
-    cJSON_AddStringToObject(j, "head_reads", pools[mp->fto.pool >= 0 && mp->fto.pool < np ? mp->fto.pool : 0]);
+    const char *reads = pools[mp->fto.pool >= 0 && mp->fto.pool < np ? mp->fto.pool : 0];
+    /* The method names the pooling too: it once said "the last history token's final hidden state"
+     * whatever head_reads said beside it. */
+    char method[512];
+    snprintf(method, sizeof method,
+             "the whole model and a logistic task head on the history's final hidden states (%s), trained together "
+             "(next-token loss kept beside the task loss), the epoch chosen by tuning log loss",
+             reads);
+    cJSON_AddStringToObject(j, "method", method);
+    JSON_ADD_NUMBERS(j, {"max_epochs", mp->fto.epochs}, {"batch", mp->fto.batch}, {"lr", mp->fto.lr},
+                     {"weight_decay", mp->fto.weight_decay}, {"next_token_weight", mp->fto.lm_weight},
+                     {"dropout", mp->fto.dropout}, {"patience", mp->fto.patience});
+    cJSON_AddStringToObject(j, "head_reads", reads);
     cJSON_AddNumberToObject(j, "ensemble", mp->n_e2e);
     cJSON_AddNumberToObject(j, "context", mp->fto.context > 0 ? mp->fto.context : mp->sh->rm.m.config.max_seq_len);
     if (mp->e2e_train_rows)
