@@ -26,6 +26,9 @@
 #              its codes are shared with the 2012 map (mappings/physionet-2012-parameters.csv), so its
 #              token embeddings carry over. Screened on one fold only (docs/P12.md), not adopted
 #   C          the clinfm binary (default: build/clinfm of this checkout, built first)
+#   SPLIT_KEY  the folds' key (default bench/p12.split-key: the benchmark's folds, fixed and
+#              published since session 10 so every machine and session cuts the same folds; a
+#              hospital's own evaluations keep their split key secret, docs/TIMELINE.md)
 #   THREADS    threads (default 2)
 #   FOLDS      folds (default 5; divides 100)
 #   ENSEMBLE   fine-tuned models per fold, averaged (default 2: the recipe's two seeds)
@@ -45,6 +48,7 @@ PRETRAIN=${PRETRAIN:-none}
 THREADS=${THREADS:-2}
 FOLDS=${FOLDS:-5}
 ENSEMBLE=${ENSEMBLE:-2}
+SPLIT_KEY=${SPLIT_KEY:-bench/p12.split-key}
 TASK=tasks/physionet2012_in_hospital_death.task
 . bench/lib.sh
 
@@ -79,7 +83,7 @@ phase() { echo "== $1 ($(($(date +%s) - T0)) s so far, load $(cut -d' ' -f1-3 /p
 
 # Keys: a de-identification key and a split key, made once and kept apart from the data.
 [ -f "$OUT/deid.key" ] || "$C" keygen --out "$OUT/deid.key" >/dev/null
-[ -f "$OUT/split.key" ] || head -c 32 /dev/urandom > "$OUT/split.key"
+[ -f "$OUT/split.key" ] || cp "$SPLIT_KEY" "$OUT/split.key"
 chmod 600 "$OUT/split.key"
 
 # Ingest and de-identify a folder into $OUT/$2.store (kept when it is already there).

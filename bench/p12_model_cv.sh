@@ -9,7 +9,8 @@
 # Usage (from the repository root):
 #   C=CLINFM STORE=S SPLIT_KEY=K BASE=DIR OUT=DIR bash bench/p12_model_cv.sh [FOLD...]
 #     STORE      the de-identified PhysioNet 2012 store (made as in bench/p12_eval.sh)
-#     SPLIT_KEY  the split key the baseline runs used (same folds)
+#     SPLIT_KEY  the split key the store and the baseline runs used (same folds; default
+#                bench/p12.split-key, the benchmark's published folds since session 10)
 #     BASE       a folder of baseline evaluations f0..f4 (clinfm eval --fold J/5, e.g. --baselines
 #                logreg,xgboost,logreg_values,xgboost_values --score SAPS-I=P12//SAPS-I ...)
 #     OUT        work folder: fJ.model, fJ (evaluation), fJ.train.log, fJ.eval.log, pool/; a fold
@@ -44,7 +45,8 @@ THREADS=${THREADS:-2}
 PREDICTORS=${PREDICTORS:-finetuned,finetuned_e2e}
 POOL=${POOL:-1}
 SEEDS=${SEEDS:-1 2}
-: "${STORE:?set STORE}" "${SPLIT_KEY:?set SPLIT_KEY}" "${BASE:?set BASE}" "${OUT:?set OUT}"
+SPLIT_KEY=${SPLIT_KEY:-bench/p12.split-key}
+: "${STORE:?set STORE}" "${BASE:?set BASE}" "${OUT:?set OUT}"
 TASK=tasks/physionet2012_in_hospital_death.task
 FOLDS=("$@")
 [ ${#FOLDS[@]} -gt 0 ] || FOLDS=(0 1 2 3 4)
