@@ -438,9 +438,9 @@ static int build_model(train_run *r) {
         train_init_report ir;
         if (a->init && (rc = train_init_from(m, &r->v, a->init, &ir, err))) return rc;
         if (a->init && r->lead)
-            printf("init: from %s (step %llu): transformer%s, %d positions, %u of %u token embeddings (by token string)\n",
+            printf("init: from %s (step %llu): transformer%s, %d positions, %u of %u token embeddings%s (by token string)\n",
                    a->init, (unsigned long long)ir.step, ir.inputs ? " and continuous inputs" : "", ir.positions, ir.shared,
-                   r->v.n_tokens);
+                   r->v.n_tokens, ir.values ? " and value forecasts" : "");
     }
     int threads = train_threads_per_rank(a->threads);
     if (threads) m->num_threads = threads;

@@ -292,14 +292,21 @@ int train_init_from(gpt_model *m, const vocab *v, const char *path, train_init_r
     int pos = a->max_seq_len < b->max_seq_len ? a->max_seq_len : b->max_seq_len;
     COPY(wpe, (size_t)pos * C);
 #undef COPY
+    /* The value forecast is indexed by token like the embeddings: a shared token keeps the forecast
+     * it learned, so the adaptation does not start one of its two losses from scratch. */
+    const int values = a->value_head && b->value_head;
     uint32_t shared = 0;
     for (uint32_t t = 0; t < v->n_tokens; t++) {
         int64_t j = vocab_find(&sv, vocab_token_str(v, t));
         if (j < 0) continue;
         memcpy(y->wte + (size_t)t * C, x->wte + (size_t)j * C, C * sizeof(float));
+        if (values) {
+            memcpy(y->valw + (size_t)t * C, x->valw + (size_t)j * C, C * sizeof(float));
+            y->valb[t] = x->valb[j];
+        }
         shared++;
     }
-    *rep = (train_init_report){.step = src.step, .inputs = inputs, .positions = pos, .shared = shared};
+    *rep = (train_init_report){.step = src.step, .inputs = inputs, .values = values, .positions = pos, .shared = shared};
 out:
     gpt_free(&src);
     vocab_free(&sv);

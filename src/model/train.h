@@ -88,11 +88,13 @@ int train_threads_per_rank(int user_threads);
 /* Starts m (built for vocabulary v) from the trained model bundle at path: the transformer's
  * tensors when the two architectures agree, the continuous inputs' MLP when both have the same
  * inputs, the position embeddings of the positions both have, and the token embedding of every
- * token whose string both vocabularies hold (the rest keep their fresh initialisation). Task
- * heads are never copied. This is how a model pretrained on one store is adapted to another. */
+ * token whose string both vocabularies hold, with its value forecast when both models have one
+ * (the rest keep their fresh initialisation). Task heads are never copied. This is how a model
+ * pretrained on one store is adapted to another. */
 typedef struct {
     uint64_t step;    /* the source model's step */
     int inputs;       /* 1: the continuous inputs' MLP was copied */
+    int values;       /* the value forecast of shared tokens copied (both models have one) */
     int positions;    /* position embeddings copied */
     uint32_t shared;  /* token embeddings copied (by token string) */
 } train_init_report;
