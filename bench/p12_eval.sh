@@ -24,7 +24,9 @@
 #              scratch on the task's training rows) or a PhysioNet 2019 folder to pretrain on first
 #              (e.g. $CLINFM_DATA/physionet-2019-sepsis-b), then adapted to the task's training rows;
 #              its codes are shared with the 2012 map (mappings/physionet-2012-parameters.csv), so its
-#              token embeddings carry over. Screened on one fold only (docs/P12.md), not adopted
+#              token embeddings carry over (30 of set A's 53 codes are in it). Pretraining and
+#              adaptation as bench/p12_recipe.sh's P12_PRE19 and P12_TRAIN; screened in session 10
+#              (docs/P12.md), an option, not the default
 #   C          the clinfm binary (default: build/clinfm of this checkout, built first)
 #   SPLIT_KEY  the folds' key (default bench/p12.split-key: the benchmark's folds, fixed and
 #              published since session 10 so every machine and session cuts the same folds; a
@@ -53,21 +55,24 @@ TASK=tasks/physionet2012_in_hospital_death.task
 . bench/lib.sh
 
 # The model recipe, shared with bench/p12_model_cv.sh (docs/P12.md says how each setting was
-# chosen on tuning rows). PRE trains from scratch (on the task's rows, or on 2019 with PRETRAIN);
-# ADAPT continues a 2019 model on the task's rows (session 4's fold-0 screen).
+# chosen on tuning rows). PRE trains from scratch on the task's rows; PRE19 on 2019 (PRETRAIN);
+# ADAPT continues a 2019 model on the task's rows with the same settings as PRE (session 10).
 . bench/p12_recipe.sh
 ARCH=$P12_ARCH
 PRE=$P12_TRAIN
-ADAPT="--batch 8 --steps 600 --eval-every 100 --early-stop 3 --lr 5e-4"
+PRE19=$P12_PRE19
+ADAPT=$P12_TRAIN
 FT="$P12_FT --ft-ensemble $ENSEMBLE"
 if [ "${QUICK:-0}" = 1 ]; then
   ARCH="--values embed --inputs --value-loss 1 --layers 1 --d-model 32 --heads 2 --context 256 --dropout 0.1"
   PRE="--batch 4 --steps 40 --eval-every 20 --lr 1e-3"
+  PRE19=$PRE
   ADAPT="--batch 4 --steps 20 --eval-every 10 --lr 1e-3"
   FT="--ft-epochs 2 --ft-lr 1e-3 --ft-ensemble 1 --ft-pool $FT_POOL"
 fi
 ARCH="$ARCH ${MODEL_ARGS:-}"
 PRE="$PRE ${PRE_ARGS:-}"
+PRE19="$PRE19 ${PRE_ARGS:-}"
 ADAPT="$ADAPT ${ADAPT_ARGS:-}"
 FT="$FT ${FT_ARGS:-}"
 
@@ -106,7 +111,7 @@ if [ "$PRETRAIN" != none ]; then
   store_of "$PRETRAIN" pre mappings/physionet-2019.map
   if [ ! -d "$OUT/pre.model" ]; then
     "$C" train --store "$OUT/pre.store" --out "$OUT/pre.model" --split-key "$OUT/split.key" --split 95/5/0 \
-      $ARCH $PRE --threads "$THREADS" > "$OUT/pre.train.log"
+      $ARCH $PRE19 --threads "$THREADS" > "$OUT/pre.train.log"
   fi
   tail -1 "$OUT/pre.train.log"
   INIT="--init $OUT/pre.model"

@@ -30,6 +30,10 @@
 #   end-to-end fine-tuning), FT_EXTRA (more clinfm eval options, e.g. --ft-ensemble 3),
 #   POOL (1; 0: skip the pool, for lanes run side by side: pool once both are done; with POOL=1
 #   the baseline runs BASE/fJ of the folds named must be there before anything runs),
+#   PRETRAIN (none; MODEL: a model pretrained on PhysioNet 2019, as made by bench/p12_eval.sh with
+#   PRETRAIN=DIR or by `clinfm train --store P19STORE --split-key SPLIT_KEY --split 95/5/0` with the
+#   recipe's $P12_ARCH and $P12_PRE19; each fold's model starts from it, train --init, instead of
+#   from scratch: screened in session 10, docs/P12.md: a tie on five folds, an option),
 #   SEEDS ("1 2": the fine-tuning seeds; each fold's model is fine-tuned once per seed, seed 1
 #   into OUT/fJ, seed S>1 into OUT/fJ.sS, and the pool averages finetuned_e2e over a fold's seeds
 #   with clinfm pool --average: a seed ensemble, the session-6 recipe; SEEDS=1 is session 5's.
@@ -44,6 +48,7 @@ C=${C:-$PWD/build/clinfm}
 THREADS=${THREADS:-2}
 PREDICTORS=${PREDICTORS:-finetuned,finetuned_e2e}
 POOL=${POOL:-1}
+PRETRAIN=${PRETRAIN:-none}
 SEEDS=${SEEDS:-1 2}
 SPLIT_KEY=${SPLIT_KEY:-bench/p12.split-key}
 : "${STORE:?set STORE}" "${BASE:?set BASE}" "${OUT:?set OUT}"
@@ -55,6 +60,7 @@ FOLDS=("$@")
 . bench/p12_recipe.sh
 ARCH=$P12_ARCH
 TRAIN=$P12_TRAIN
+[ "$PRETRAIN" = none ] || TRAIN="$TRAIN --init $PRETRAIN"
 FT=$P12_FT
 
 # The pool needs every fold's baseline run: a missing one fails here, not after hours of training.
