@@ -310,6 +310,42 @@ static void test_ft_train_contract(void) {
     double wd = 0;
     for (size_t i = 0; i < ntu; i++) wd = fmax(wd, fabs(lg[i] - lg2[i]) / (1 + fabs(lg[i])));
     CHECK(wd < 1e-4);
+    /* --ft-body-lr 0: the base model's tensors come out as they went in, bit for bit, while the
+     * heads train; with --ft-head-lr 0 too nothing moves (the start: the probe). No tuning
+     * prompts, so the last epoch is kept whatever its loss. */
+    {
+        ft_options ob = o;
+        ob.epochs = 2;
+        ob.body_lr = 0.0f;
+        gpt_model fb, f0;
+        ft_report rb0, rb1;
+        REQUIRE(ft_train(&fb, &rm.m, 1, ptr, ytr, ntr, NULL, NULL, 0, pad, &ob, &rb1, &err) == CF_OK);
+        ob.head_lr = 0.0f;
+        REQUIRE(ft_train(&f0, &rm.m, 1, ptr, ytr, ntr, NULL, NULL, 0, pad, &ob, &rb0, &err) == CF_OK);
+        CHECK_EQ_INT(rb1.best_epoch, 2);
+        size_t ob_off = 0, of_off = 0;
+        int body_moved = 0, start_moved = 0, head_moved = 0, body_tensors = 0;
+        for (int i = 0; i < GPT_NUM_PARAM_TENSORS; i++) {
+            const size_t nb = rm.m.param_sizes[i], nf = fb.param_sizes[i];
+            if (nb == nf && nb > 0) { /* a tensor of the base (the heads are absent there) */
+                body_tensors++;
+                body_moved += memcmp(fb.param_memory + of_off, rm.m.param_memory + ob_off, nb * sizeof(float)) != 0;
+            } else if (nb == 0 && nf > 0) {
+                head_moved += memcmp(fb.param_memory + of_off, f0.param_memory + of_off, nf * sizeof(float)) != 0;
+            }
+            start_moved += nb == nf && memcmp(f0.param_memory + of_off, rm.m.param_memory + ob_off, nb * sizeof(float)) != 0;
+            ob_off += (nb + 15) / 16 * 16;
+            of_off += (nf + 15) / 16 * 16;
+        }
+        fprintf(stderr, "  body lr 0: %d of %d base tensors moved, %d head tensors moved\n", body_moved, body_tensors,
+                head_moved);
+        CHECK(body_tensors >= 16);
+        CHECK_EQ_INT(body_moved, 0);
+        CHECK_EQ_INT(start_moved, 0);
+        CHECK_EQ_INT(head_moved, 2); /* the heads' weights and bias */
+        gpt_free(&fb);
+        gpt_free(&f0);
+    }
     /* a base that already has heads is refused */
     gpt_model c;
     ft_report rc2;

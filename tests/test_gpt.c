@@ -855,6 +855,90 @@ static void test_adamw_and_clipping(void) {
     free(p0), free(g), free(mm), free(vv), free(pp);
 }
 
+/* Per-tensor learning-rate scales (gpt_opt_config.lr_scale, fine-tuning's --ft-body-lr and
+ * --ft-head-lr): all ones is today's update bit for bit; a tensor at 0 stays bit for bit (its
+ * decay too); a tensor at 0.5 moves half as far as at 1 (decay included: both are lr times a
+ * rate), while the tensors at 1 move exactly as without scales. */
+static void test_lr_scale(void) {
+    gpt_config cfg = tiny_config(10, 16, 8, 2, 1, 4, 0.0f);
+    cf_err err;
+    int in[4] = {1, 2, 3, 4}, tg[4] = {2, 3, 4, 5};
+    enum { RUNS = 3 };
+    gpt_model m[RUNS];
+    float ones[GPT_NUM_PARAM_TENSORS], mixed[GPT_NUM_PARAM_TENSORS];
+    for (int i = 0; i < GPT_NUM_PARAM_TENSORS; i++) ones[i] = mixed[i] = 1.0f;
+    mixed[0] = 0.0f; /* wte: a matrix, so decay would move it */
+    mixed[4] = 0.5f; /* qkvw */
+    const float *scales[RUNS] = {NULL, ones, mixed};
+    gpt_opt_config o = gpt_opt_default(100);
+    o.warmup_steps = 0;
+    o.lr = 1e-2f;
+    float *p0 = NULL;
+    for (int r = 0; r < RUNS; r++) {
+        REQUIRE_EQ_INT(gpt_build(&m[r], &cfg, 2, &err), CF_OK);
+        if (!p0) p0 = fcopy(m[r].param_memory, m[r].num_parameters);
+        gpt_opt_config oc = o;
+        oc.lr_scale = scales[r];
+        for (int t = 0; t < 3; t++) { /* steps with moments, and gradients that differ */
+            REQUIRE_EQ_INT(gpt_forward(&m[r], in, tg, 1, 4, 1, &err), CF_OK);
+            gpt_zero_grad(&m[r]);
+            REQUIRE_EQ_INT(gpt_backward(&m[r], &err), CF_OK);
+            REQUIRE_EQ_INT(gpt_update(&m[r], &oc, NULL, &err), CF_OK);
+        }
+    }
+    const size_t N = m[0].num_parameters;
+    CHECK(memcmp(m[0].param_memory, m[1].param_memory, N * sizeof(float)) == 0);
+    CHECK(memcmp(m[0].m_memory, m[1].m_memory, N * sizeof(float)) == 0);
+    CHECK(memcmp(m[0].v_memory, m[1].v_memory, N * sizeof(float)) == 0);
+    /* with the mixed scales the stream after the first step differs, so compare one step */
+    gpt_model a, b;
+    REQUIRE_EQ_INT(gpt_build(&a, &cfg, 2, &err), CF_OK);
+    REQUIRE_EQ_INT(gpt_build(&b, &cfg, 2, &err), CF_OK);
+    for (int k = 0; k < 2; k++) {
+        gpt_model *x = k ? &b : &a;
+        REQUIRE_EQ_INT(gpt_forward(x, in, tg, 1, 4, 1, &err), CF_OK);
+        gpt_zero_grad(x);
+        REQUIRE_EQ_INT(gpt_backward(x, &err), CF_OK);
+    }
+    gpt_opt_config om = o;
+    om.lr_scale = mixed;
+    REQUIRE_EQ_INT(gpt_update(&a, &o, NULL, &err), CF_OK);
+    REQUIRE_EQ_INT(gpt_update(&b, &om, NULL, &err), CF_OK);
+    size_t off = 0;
+    int frozen_moved = 0, others_differ = 0;
+    double worst_half = 0, moved_half = 0;
+    for (int k = 0; k < GPT_NUM_PARAM_TENSORS; k++) {
+        for (size_t j = off; j < off + a.param_sizes[k]; j++) {
+            if (k == 0) frozen_moved += memcmp(&b.param_memory[j], &p0[j], sizeof(float)) != 0;
+            else if (k == 4) {
+                double da = (double)a.param_memory[j] - p0[j], db = (double)b.param_memory[j] - p0[j];
+                worst_half = fmax(worst_half, fabs(db - 0.5 * da));
+                moved_half = fmax(moved_half, fabs(da));
+            } else
+                others_differ += memcmp(&a.param_memory[j], &b.param_memory[j], sizeof(float)) != 0;
+        }
+        off += (a.param_sizes[k] + 15) / 16 * 16;
+    }
+    fprintf(stderr, "    lr scales: frozen tensor moved at %d places; half-rate tensor off by %.3g (step %.3g)\n",
+            frozen_moved, worst_half, moved_half);
+    CHECK_EQ_INT(frozen_moved, 0);
+    CHECK_EQ_INT(others_differ, 0);
+    CHECK(moved_half > 1e-3);
+    CHECK(worst_half < 1e-6);
+    /* gpt_lr_scales: the heads' tensors get the head's scale, every other the body's */
+    float sc[GPT_NUM_PARAM_TENSORS];
+    gpt_lr_scales(sc, 0.25f, 2.0f);
+    int heads = 0;
+    for (int i = 0; i < GPT_NUM_PARAM_TENSORS; i++) {
+        CHECK(sc[i] == 0.25f || sc[i] == 2.0f);
+        heads += sc[i] == 2.0f;
+    }
+    CHECK_EQ_INT(heads, 4);
+    for (int r = 0; r < RUNS; r++) gpt_free(&m[r]);
+    gpt_free(&a), gpt_free(&b);
+    free(p0);
+}
+
 static void test_bitwise_determinism(void) {
     gpt_config cfg = tiny_config(50, 64, 32, 4, 2, 70, 0.1f);
     cf_err err;
@@ -1804,6 +1888,7 @@ int main(void) {
     RUN(test_feat_model_paths);
     RUN(test_lr_schedule);
     RUN(test_adamw_and_clipping);
+    RUN(test_lr_scale);
     RUN(test_bitwise_determinism);
     RUN(test_slices_match_whole);
     RUN(test_kernel_paths);

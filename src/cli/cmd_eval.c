@@ -96,6 +96,7 @@ int cmd_eval(int argc, char **argv) {
     /* The fine-tuning settings are floats; a float's value survives the trip through double. */
     eval_ft_options *ft = &cfg.model.ft;
     double ft_lr = ft->lr, ft_dropout = ft->dropout, ft_wd = ft->weight_decay, ft_lm = ft->lm_weight;
+    double ft_body_lr = ft->body_lr, ft_head_lr = ft->head_lr;
     static const cli_choice targets[] = {{"outcome", TASK_TARGET_OUTCOME}, {"competing", TASK_TARGET_COMPETING}, {NULL, 0}};
     static const cli_choice pools[] = {{"last", 0}, {"mean", 1}, {"both", 2}, {"extremes", 3}, {"windows", 4}, {"attention", 5}, {"variables", 6}, {NULL, 0}};
     const cli_opt opts[] = {
@@ -121,7 +122,9 @@ int cmd_eval(int argc, char **argv) {
                     "finetuned_e2e settings: epochs (30), --ft-lr X (2e-4), --ft-batch N\n"
                     "(16), --ft-patience N (4), --ft-dropout P (0.1), --ft-weight-decay X\n"
                     "(0.05), --ft-lm-weight X (next-token loss weight beside the task\n"
-                    "loss, 0.3); --ft-ensemble N averages N models fine-tuned with\n"
+                    "loss, 0.3); --ft-body-lr S and --ft-head-lr S multiply --ft-lr for\n"
+                    "the pretrained model's parameters and the task heads' (1 and 1; a\n"
+                    "body at 0 stays as pretrained); --ft-ensemble N averages N models fine-tuned with\n"
                     "successive seeds (1); --ft-pool\n"
                     "last|mean|both|extremes|windows|attention|variables:\n"
                     "the head reads the last history token's final hidden state,\n"
@@ -143,6 +146,8 @@ int cmd_eval(int argc, char **argv) {
         CLI_OPT_DOUBLE("ft-dropout", &ft_dropout, "P", 0, 1, NULL),
         CLI_OPT_DOUBLE("ft-weight-decay", &ft_wd, "X", 0, 100, NULL),
         CLI_OPT_DOUBLE("ft-lm-weight", &ft_lm, "X", 0, 100, NULL),
+        CLI_OPT_DOUBLE("ft-body-lr", &ft_body_lr, "S", 0, 100, NULL),
+        CLI_OPT_DOUBLE("ft-head-lr", &ft_head_lr, "S", 0, 100, NULL),
         CLI_OPT_INT("ft-ensemble", &ft->ensemble, "N", 1, 16, NULL),
         CLI_OPT_CHOICE("ft-pool", &ft->pool, "P", pools, NULL),
         CLI_OPT_INT("ft-context", &ft->context, "N", 16, 65536, NULL),
@@ -216,6 +221,8 @@ int cmd_eval(int argc, char **argv) {
     ft->dropout = (float)ft_dropout;
     ft->weight_decay = (float)ft_wd;
     ft->lm_weight = (float)ft_lm;
+    ft->body_lr = (float)ft_body_lr;
+    ft->head_lr = (float)ft_head_lr;
     ft->set = cli_given(&spec, "ft-");
     if (scores.n > sizeof cfg.scores / sizeof *cfg.scores)
         return cli_usage_error("eval", "--score is given at most %zu times", sizeof cfg.scores / sizeof *cfg.scores);

@@ -219,6 +219,7 @@ typedef struct {
     int context;                          /* the fine-tuned model's context (0: the base's); its
                                              prompts are cut to it */
     float lr, weight_decay, lm_weight, dropout;
+    float body_lr, head_lr;               /* multipliers of lr for the base model and the heads */
     int var_slots, var_proj;              /* GPT_POOL_VARIABLES: slots at most, channels */
     int set;
 } eval_ft_options;

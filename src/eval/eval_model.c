@@ -75,6 +75,8 @@ void eval_ft_options_default(eval_ft_options *o) {
     o->pool = d.pool;
     o->ensemble = 1;
     o->lr = d.lr;
+    o->body_lr = d.body_lr;
+    o->head_lr = d.head_lr;
     o->weight_decay = d.weight_decay;
     o->lm_weight = d.lm_weight;
     o->dropout = d.dropout;
@@ -401,6 +403,7 @@ static char *e2e_describe(void *ctx) {
              reads);
     cJSON_AddStringToObject(j, "method", method);
     JSON_ADD_NUMBERS(j, {"max_epochs", mp->fto.epochs}, {"batch", mp->fto.batch}, {"lr", mp->fto.lr},
+                     {"body_lr_scale", mp->fto.body_lr}, {"head_lr_scale", mp->fto.head_lr},
                      {"weight_decay", mp->fto.weight_decay}, {"next_token_weight", mp->fto.lm_weight},
                      {"dropout", mp->fto.dropout}, {"patience", mp->fto.patience});
     cJSON_AddStringToObject(j, "head_reads", reads);
@@ -601,6 +604,8 @@ int eval_model_predictors(const char *model_path, const eval_model_options *o, c
                 mp->fto.pool = o->ft.pool;
                 mp->fto.context = o->ft.context;
                 mp->fto.lr = o->ft.lr;
+                mp->fto.body_lr = o->ft.body_lr;
+                mp->fto.head_lr = o->ft.head_lr;
                 mp->fto.weight_decay = o->ft.weight_decay;
                 mp->fto.lm_weight = o->ft.lm_weight;
                 mp->fto.dropout = o->ft.dropout;

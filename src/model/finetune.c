@@ -20,6 +20,7 @@ void ft_options_default(ft_options *o) {
     o->epochs = 30;
     o->batch = 16;
     o->lr = 2e-4f;
+    o->body_lr = o->head_lr = 1.0f;
     o->weight_decay = 0.05f;
     o->lm_weight = 0.3f;
     o->dropout = 0.1f;
@@ -389,6 +390,11 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
     opt.min_lr = opt.lr / 10;
     opt.weight_decay = o->weight_decay;
     opt.warmup_steps = steps_per_epoch / 10 + 1;
+    /* The heads start at the probe's optimum and the body at pretraining's: a body moved at the
+     * heads' rate can undo in the first epoch what the probe found (docs/P12.md, session 10). */
+    float lr_scale[GPT_NUM_PARAM_TENSORS];
+    gpt_lr_scales(lr_scale, o->body_lr, o->head_lr);
+    if (o->body_lr != 1.0f || o->head_lr != 1.0f) opt.lr_scale = lr_scale;
     for (size_t i = 0; i < ntr; i++)
         if (train[i].len < 1 || train[i].len > maxT || (F && !train[i].feats)) {
             gpt_free(out);

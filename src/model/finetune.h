@@ -31,6 +31,9 @@ typedef struct {
     int batch;          /* prompts per step (default 16) */
     float lr;           /* peak learning rate, after a warm-up of a tenth of the first epoch's
                            steps, cosine to lr/10 over all epochs (default 2e-4) */
+    float body_lr;      /* multiplier of lr for the base model's parameters (default 1; 0: only
+                           the heads train) */
+    float head_lr;      /* multiplier of lr for the task heads' parameters (default 1) */
     float weight_decay; /* AdamW decay on matrices (default 0.05) */
     float lm_weight;    /* weight of the next-token loss beside the task loss (default 0.3) */
     float dropout;      /* dropout while fine-tuning; < 0: the base model's (default 0.1) */

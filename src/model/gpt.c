@@ -140,6 +140,7 @@ gpt_opt_config gpt_opt_default(uint64_t total_steps) {
     o.grad_clip = 1.0f;
     o.total_steps = total_steps;
     o.warmup_steps = total_steps >= 1000 ? 100 : total_steps / 10;
+    o.lr_scale = NULL;
     return o;
 }
 
@@ -166,6 +167,11 @@ static const char *const param_names[GPT_NUM_PARAM_TENSORS] = {
 static const int param_is_matrix[GPT_NUM_PARAM_TENSORS] = {1, 1, 0, 0, 1, 0, 1, 0,
                                                            0, 0, 1, 0, 1, 0, 0, 0,
                                                            1, 0, 1, 1, 0, 1, 0, 0, 1, 0};
+
+void gpt_lr_scales(float *scale, float body, float head) {
+    for (int i = 0; i < GPT_NUM_PARAM_TENSORS; i++)
+        scale[i] = i == PARAM_CLSW || i == PARAM_CLSB || i == PARAM_CLSQ || i == PARAM_CLSVW ? head : body;
+}
 
 /* Shape of parameter tensor i, up to 3 dims; returns the dim count. */
 static int param_shape(const gpt_config *c, int i, uint32_t dims[3]) {
@@ -885,15 +891,17 @@ int gpt_update(gpt_model *m, const gpt_opt_config *o, gpt_update_stats *stats, c
 
     size_t off = 0;
     for (int i = 0; i < GPT_NUM_PARAM_TENSORS; i++) {
-        size_t n = i == PARAM_CLSMAP ? 0 : m->param_sizes[i]; /* the map is data, not learned */
-        float lr_wd = param_is_matrix[i] ? lr * o->weight_decay : 0.0f;
+        const float sc = o->lr_scale ? o->lr_scale[i] : 1.0f;
+        /* the map is data, not learned; a tensor at scale 0 is frozen, bit for bit */
+        size_t n = i == PARAM_CLSMAP || sc == 0.0f ? 0 : m->param_sizes[i];
+        float lr_wd = param_is_matrix[i] ? sc * lr * o->weight_decay : 0.0f;
         float *p = m->param_memory + off, *mm = m->m_memory + off, *vv = m->v_memory + off;
         const float *g = m->grad_memory + off;
         GPT_OMP(omp parallel for schedule(dynamic, 8) if (n >= GPT_PAR_MIN))
         for (size_t j = 0; j < n; j += UPDATE_CHUNK)
             gpt__adamw_chunk(p + j, g + j, mm + j, vv + j,
                              n - j < UPDATE_CHUNK ? n - j : UPDATE_CHUNK, gscale, o->beta1,
-                             o->beta2, a, inv_bc2, o->eps, lr_wd);
+                             o->beta2, sc * a, inv_bc2, o->eps, lr_wd);
         off += round_up(m->param_sizes[i], ALIGN_FLOATS);
     }
     m->step++;
@@ -1230,6 +1238,7 @@ int gpt_load(gpt_model *m, const char *path, const uint8_t *expect_vocab_hash,
     m->rng_counter = le_get64(hdr + 72);
     memcpy(m->vocab_hash, hdr + 80, 32);
     if (opt_out) {
+        memset(opt_out, 0, sizeof *opt_out);
         opt_out->lr = le_getf(hdr + 112);
         opt_out->min_lr = le_getf(hdr + 116);
         opt_out->beta1 = le_getf(hdr + 120);

@@ -164,7 +164,18 @@ typedef struct {
     float weight_decay;
     float grad_clip;
     uint64_t warmup_steps, total_steps;
+    /* NULL (every gpt_opt_default, every loaded config), or GPT_NUM_PARAM_TENSORS multipliers of
+     * the learning rate, one per parameter tensor in the checkpoint's order (gpt_lr_scales fills
+     * them): fine-tuning moves a pretrained body slower than its new heads. The decay scales with
+     * it (AdamW's decoupled decay is lr times the rate), so 0 leaves a tensor exactly as it is.
+     * Not saved: a run that resumes sets it again. */
+    const float *lr_scale;
 } gpt_opt_config;
+
+/* Fills scale (GPT_NUM_PARAM_TENSORS) for gpt_opt_config.lr_scale: head for the task heads'
+ * tensors (their weights and bias, the attention query, the variables projection), body for
+ * every other (the pretrained model, its value head included). */
+void gpt_lr_scales(float *scale, float body, float head);
 
 /* The defaults: lr 3e-4 -> 3e-5, betas (0.9, 0.95), eps 1e-8, decay 0.1, clip 1.0, and 100
  * warm-up steps (a tenth of total_steps when that is under 1,000). */
