@@ -141,6 +141,9 @@ struct deid_text_rules {
     /* flag of the a_verb_after_name anchor kind: words that show a name-like common word is used
        as a verb or modal ("will be", "rose from"); 0 when the rules folder has none */
     deid_flags verb_after_name;
+    /* flag of the a_phone anchor kind ("call", "pager", "tel"): a range of round numbers after
+       it may be a phone number (model.c, keep_numeric); 0 when the rules folder has none */
+    deid_flags phone_cue;
     char month_names[12][16];  /* English month names for rendering shifted dates */
     char weekday_names[7][16]; /* Monday first */
     /* Surrogate pools: word ids usable as replacement given names, family names, places. */

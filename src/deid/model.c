@@ -1415,13 +1415,6 @@ static int clinical_context(const ctx *c, size_t lo, size_t hi, int loose) {
     return 0;
 }
 
-/* The cue bit of the phone anchors of cues.tsv ("call", "pager", "tel"), 0 without them. */
-static deid_flags phone_cue(const deid_text_rules *r) {
-    for (int b = 0; b < r->n_anchor_kinds; b++)
-        if (!strcmp(r->anchor_kinds[b], "a_phone")) return (deid_flags)1 << (DEID_ANCHOR_BASE + b);
-    return 0;
-}
-
 /* Word i is part of notation the model took for a date: returns the reason and the words. */
 static int keep_numeric(const ctx *c, size_t i, size_t *lo, size_t *hi) {
     const tok *t = c->t;
@@ -1454,7 +1447,7 @@ static int keep_numeric(const ctx *c, size_t i, size_t *lo, size_t *hi) {
             !(y + 1 < c->nt && t[y + 1].s == t[y].e + 1 && t[y + 1].shape0 == SH_NUM)) {
             long va = num_value(c, x), vb = num_value(c, y);
             int after_num = x > 0 && t[x - 1].shape0 == SH_NUM && same_line(c, x) && t[x].s - t[x - 1].e <= 3;
-            deid_flags pc = phone_cue(c->r);
+            deid_flags pc = c->r->phone_cue;
             int cue = pc && ((x > 0 && (t[x - 1].cue_end & pc)) || (x > 1 && (t[x - 2].cue_end & pc)));
             if (va > 0 && vb > va && va % 100 == 0 && vb % 100 == 0 && !after_num && !cue) {
                 *lo = x;
@@ -1734,12 +1727,21 @@ static int slot_closes(const ctx *c, size_t z) {
     return m[0] == '-' || m[0] == '/' || m[0] == '(' || m[0] == ')';
 }
 
+/* One to three name words from word j (slot_name_word), closed where the slot ends: the run's
+ * last word, or -1. */
+static long slot_name_run(const ctx *c, size_t j) {
+    if (!slot_name_word(c, j, 0)) return -1;
+    size_t z = j;
+    while (z + 1 < c->nt && z + 1 < j + 3 && deid__gap_info(c, z + 1).space_only && slot_name_word(c, z + 1, 1)) z++;
+    return slot_closes(c, z) ? (long)z : -1;
+}
+
 /* "call from son (Ned) re Faith, ...", "VM from dtr re: MR DUBOIS -": one to three name words
  * after "re"/"regarding" on a line that holds a message word before it, closed by punctuation. */
 static void slot_message(const ctx *c, int8_t *lab, size_t i) {
     if (i == 0 || i + 1 >= c->nt || c->t[i].nletters < 2 || c->t[i].shape0 == SH_NUM || lab[i + 1] >= 0) return;
     int n = slot_starting_at(c, DEID_SLOT_ABOUT, i);
-    if (!n || i == 0) return;
+    if (!n) return;
     int msg = 0;
     for (size_t q = i; q > 0 && !msg && i - q < 14; q--) {
         if (deid__gap_info(c, q).nl) break;
@@ -1754,11 +1756,9 @@ static void slot_message(const ctx *c, int8_t *lab, size_t i) {
         j++;
         if (j >= c->nt || !same_line(c, j)) return;
     }
-    size_t z = j;
-    if (!slot_name_word(c, j, 0)) return;
-    while (z + 1 < c->nt && z + 1 < j + 3 && deid__gap_info(c, z + 1).space_only && slot_name_word(c, z + 1, 1)) z++;
-    if (!slot_closes(c, z)) return;
-    for (size_t q = j; q <= z; q++)
+    long z = slot_name_run(c, j);
+    if (z < 0) return;
+    for (size_t q = j; q <= (size_t)z; q++)
         if (lab[q] < 0) lab[q] = DEID_NAME;
 }
 
@@ -1833,15 +1833,13 @@ static void slot_sign(const ctx *c, int8_t *lab, size_t p) {
     if (!gap_mark(c, j, m, sizeof m) || strcmp(m, ":") || deid__gap_info(c, j).nl) return;
     if (slot_ending_at(c, DEID_SLOT_SIGN, p) < 0) return;
     if (c->t[j].cue_end & F_TITLE) return; /* "Attending: Dr X": the model reads the title */
-    if (!slot_name_word(c, j, 0)) return;
-    size_t z = j;
-    while (z + 1 < c->nt && z + 1 < j + 3 && deid__gap_info(c, z + 1).space_only && slot_name_word(c, z + 1, 1)) z++;
-    if (!slot_closes(c, z)) return;
-    if (z == j) {
+    long z = slot_name_run(c, j);
+    if (z < 0) return;
+    if ((size_t)z == j) {
         const tok *t = &c->t[j];
         if (!(t->oov || ((t->f & (F_FIRST | F_LAST)) && !(t->f & (F_ENGLISH | F_MEDICAL | F_NOT_NAME))))) return;
     }
-    for (size_t q = j; q <= z; q++)
+    for (size_t q = j; q <= (size_t)z; q++)
         if (lab[q] < 0) lab[q] = DEID_NAME;
 }
 
@@ -1869,7 +1867,7 @@ static void slot_ward(const ctx *c, int8_t *lab, size_t i) {
     if (i < 2 || i + 1 >= c->nt) return;
     const tok *t = &c->t[i], *n = &c->t[i + 1];
     if (n->shape0 != SH_NUM || t->nletters < 2 || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM) return;
-    if (n->shape0 != SH_NUM || n->e - n->s > 2 || !deid__gap_info(c, i + 1).space_only || joined_number(c, i + 1)) return;
+    if (n->e - n->s > 2 || !deid__gap_info(c, i + 1).space_only || joined_number(c, i + 1)) return;
     if (!slot_closes(c, i + 1)) return;
     if (((t->f | t->start) & SLOT_BAD) || keep_word(t) || t->clin_shape || (t->f & F_MEDICAL && !(t->f & (F_FIRST | F_LAST | F_PLACE))))
         return;
