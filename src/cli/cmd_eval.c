@@ -98,7 +98,10 @@ int cmd_eval(int argc, char **argv) {
     double ft_lr = ft->lr, ft_dropout = ft->dropout, ft_wd = ft->weight_decay, ft_lm = ft->lm_weight;
     double ft_body_lr = ft->body_lr, ft_head_lr = ft->head_lr;
     static const cli_choice targets[] = {{"outcome", TASK_TARGET_OUTCOME}, {"competing", TASK_TARGET_COMPETING}, {NULL, 0}};
-    static const cli_choice pools[] = {{"last", 0}, {"mean", 1}, {"both", 2}, {"extremes", 3}, {"windows", 4}, {"attention", 5}, {"variables", 6}, {NULL, 0}};
+    static const cli_choice pools[] = {{"last", GPT_POOL_LAST},           {"mean", GPT_POOL_MEAN},
+                                       {"both", GPT_POOL_BOTH},           {"extremes", GPT_POOL_EXTREMES},
+                                       {"windows", GPT_POOL_WINDOWS},     {"attention", GPT_POOL_ATTENTION},
+                                       {"variables", GPT_POOL_VARIABLES}, {NULL, 0}};
     const cli_opt opts[] = {
         CLI_OPT_FN("task", &task, "FILE", cli_take_named, "task definition (docs/TASKS.md)"),
         CLI_OPT_STR("store", &cfg.store_path, "STORE", "event store"),
