@@ -20,20 +20,25 @@
 #
 # Environment:
 #   OUT        work folder (default out/p12_eval); stores, keys, models and evaluations go there
-#   PRETRAIN   "none" (the default, the cross-validated recipe: the model is pretrained from
-#              scratch on the task's training rows) or a PhysioNet 2019 folder to pretrain on first
-#              (e.g. $CLINFM_DATA/physionet-2019-sepsis-b), then adapted to the task's training rows;
-#              its codes are shared with the 2012 map (mappings/physionet-2012-parameters.csv), so its
-#              token embeddings carry over (30 of set A's 53 codes are in it). Pretraining and
-#              adaptation as bench/p12_recipe.sh's P12_PRE19 and P12_TRAIN; screened in session 10
-#              (docs/P12.md), an option, not the default
+#   PRETRAIN   a PhysioNet 2019 folder to pretrain on (default $CLINFM_DATA/physionet-2019-sepsis-b),
+#              once (no patient of the task is in it); its codes are shared with the 2012 map
+#              (mappings/physionet-2012-parameters.csv), so its token embeddings carry over (30 of
+#              set A's 53 codes are in it); pretraining and adaptation as bench/p12_recipe.sh's
+#              P12_PRE19 and P12_TRAIN. "none": no 2019 member (MEMBERS=scratch)
+#   MEMBERS    the models of the recipe's ensemble (default "scratch pre"; "scratch" when
+#              PRETRAIN=none): "scratch" is pretrained from scratch on the task's training rows,
+#              "pre" is the 2019 model adapted to them; each is fine-tuned (ENSEMBLE seeds) and
+#              finetuned_e2e is the mean of every member's probabilities (clinfm pool --average).
+#              The two together were chosen on tuning rows in session 11 (docs/P12.md); "scratch"
+#              alone is the recipe of sessions 5-10
 #   C          the clinfm binary (default: build/clinfm of this checkout, built first)
 #   SPLIT_KEY  the folds' key (default bench/p12.split-key: the benchmark's folds, fixed and
 #              published since session 10 so every machine and session cuts the same folds; a
 #              hospital's own evaluations keep their split key secret, docs/TIMELINE.md)
 #   THREADS    threads (default 2)
 #   FOLDS      folds (default 5; divides 100)
-#   ENSEMBLE   fine-tuned models per fold, averaged (default 2: the recipe's two seeds)
+#   ENSEMBLE   fine-tuning seeds per member, averaged inside eval (--ft-ensemble; default 1:
+#              two seeds added 0.001 in session 8, two pretrainings 0.016 in session 11)
 #   QUICK=1    tiny settings, to check the pipeline in minutes (figures meaningless)
 #   MODEL_ARGS, FT_ARGS, PRE_ARGS, ADAPT_ARGS  extra options for the model (train), fine-tuning
 #              (eval --ft-*), pretraining and adaptation (train); STEPS and FT_* as in
@@ -46,17 +51,27 @@ export CLINFM_DATA=${CLINFM_DATA:-../shared/data}
 TRAIN_DIR=${1:-$CLINFM_DATA/physionet-2012}
 EVAL_DIR=${2:-}
 OUT=${OUT:-out/p12_eval}
-PRETRAIN=${PRETRAIN:-none}
+PRETRAIN=${PRETRAIN:-$CLINFM_DATA/physionet-2019-sepsis-b}
 THREADS=${THREADS:-2}
 FOLDS=${FOLDS:-5}
-ENSEMBLE=${ENSEMBLE:-2}
+ENSEMBLE=${ENSEMBLE:-1}
+if [ "$PRETRAIN" = none ]; then MEMBERS=${MEMBERS:-scratch}; else MEMBERS=${MEMBERS:-scratch pre}; fi
+for m in $MEMBERS; do
+  case $m in
+    scratch) ;;
+    pre) [ "$PRETRAIN" != none ] || { echo "p12_eval.sh: MEMBERS names pre but PRETRAIN=none" >&2; exit 2; }
+         [ -d "$PRETRAIN" ] || { echo "p12_eval.sh: no PhysioNet 2019 folder $PRETRAIN (PRETRAIN=DIR, or PRETRAIN=none for the scratch member alone)" >&2; exit 2; } ;;
+    *) echo "p12_eval.sh: MEMBERS holds scratch and/or pre, not $m" >&2; exit 2 ;;
+  esac
+done
 SPLIT_KEY=${SPLIT_KEY:-bench/p12.split-key}
 TASK=tasks/physionet2012_in_hospital_death.task
 . bench/lib.sh
 
 # The model recipe, shared with bench/p12_model_cv.sh (docs/P12.md says how each setting was
-# chosen on tuning rows). PRE trains from scratch on the task's rows; PRE19 on 2019 (PRETRAIN);
-# ADAPT continues a 2019 model on the task's rows with the same settings as PRE (session 10).
+# chosen on tuning rows). PRE trains the scratch member on the task's rows; PRE19 pretrains on
+# 2019 (PRETRAIN); ADAPT continues the 2019 model on the task's rows with PRE's settings (the pre
+# member, session 10).
 . bench/p12_recipe.sh
 ARCH=$P12_ARCH
 PRE=$P12_TRAIN
@@ -105,8 +120,7 @@ store_of "$TRAIN_DIR" train mappings/physionet-2012.map
 [ -n "$EVAL_DIR" ] && store_of "$EVAL_DIR" eval mappings/physionet-2012.map
 
 # Pretraining on another hospital system's ICU stays (once: no patient of the task is in it).
-INIT=""
-if [ "$PRETRAIN" != none ]; then
+if [[ " $MEMBERS " == *" pre "* ]]; then
   phase "pretrain on $PRETRAIN"
   store_of "$PRETRAIN" pre mappings/physionet-2019.map
   if [ ! -d "$OUT/pre.model" ]; then
@@ -114,43 +128,50 @@ if [ "$PRETRAIN" != none ]; then
       $ARCH $PRE19 --threads "$THREADS" > "$OUT/pre.train.log"
   fi
   tail -1 "$OUT/pre.train.log"
-  INIT="--init $OUT/pre.model"
 fi
-# The task's own training: from scratch with the recipe, or the adaptation of the 2019 model.
-TASK_TRAIN="$PRE"
-[ -z "$INIT" ] || TASK_TRAIN="$ADAPT $INIT"
 
 BASELINES="logreg,xgboost,logreg_values,xgboost_values"
 SCORES="--score SAPS-I=P12//SAPS-I --score SOFA=P12//SOFA"
 PREDICTORS="zero_shot,readout,finetuned,finetuned_e2e"
+# One member on one split: NAME (the model and evaluation's name in $OUT), the member, the split,
+# and the eval options that differ between the two forms. The first member runs every baseline,
+# score and predictor; the others only the fine-tuned predictors the pool averages.
+run_member() {
+  local name=$1 member=$2 split=$3 what=$4 first=$5
+  shift 5
+  local train="$PRE" model="$OUT/$name.model" ev="$OUT/$name" preds="finetuned,finetuned_e2e" more="--baselines none"
+  if [ "$member" = pre ]; then train="$ADAPT --init $OUT/pre.model"; model="$OUT/$name.pre.model"; ev="$OUT/$name.pre"; fi
+  [ "$first" = 0 ] || { preds=$PREDICTORS; more="--baselines $BASELINES $SCORES"; }
+  phase "$what: train the $member member"
+  "$C" train --store "$OUT/train.store" --out "$model" $split $ARCH $train --threads "$THREADS" > "$ev.train.log"
+  phase "$what: evaluate the $member member"
+  "$C" eval --task $TASK --store "$OUT/train.store" "$@" --model "$model" --out "$ev" $split $more \
+    --model-predictors $preds $FT --threads "$THREADS" --bootstrap 200 --quiet 2> "$ev.eval.log"
+  RUNS+=("$ev")
+}
 RUNS=()
 if [ -z "$EVAL_DIR" ]; then
   for ((j = 0; j < FOLDS; j++)); do
-    SPLIT="--split-key $OUT/split.key --split 70/10/20 --fold $j/$FOLDS"
-    phase "fold $j of $FOLDS: adapt the model"
-    "$C" train --store "$OUT/train.store" --out "$OUT/fold$j.model" $SPLIT $ARCH $TASK_TRAIN \
-      --threads "$THREADS" > "$OUT/fold$j.train.log"
-    phase "fold $j of $FOLDS: evaluate"
-    "$C" eval --task $TASK --store "$OUT/train.store" --model "$OUT/fold$j.model" --out "$OUT/fold$j" $SPLIT \
-      --baselines $BASELINES $SCORES --model-predictors $PREDICTORS $FT --threads "$THREADS" --bootstrap 200 \
-      --quiet 2> "$OUT/fold$j.eval.log"
-    RUNS+=("$OUT/fold$j")
+    first=1
+    for m in $MEMBERS; do
+      run_member "fold$j" "$m" "--split-key $OUT/split.key --split 70/10/20 --fold $j/$FOLDS" "fold $j of $FOLDS" $first
+      first=0
+    done
   done
 else
-  SPLIT="--split-key $OUT/split.key --split 90/10/0"
-  phase "train on all of $TRAIN_DIR"
-  "$C" train --store "$OUT/train.store" --out "$OUT/all.model" $SPLIT $ARCH $TASK_TRAIN \
-    --threads "$THREADS" > "$OUT/all.train.log"
-  phase "evaluate on $EVAL_DIR"
-  "$C" eval --task $TASK --store "$OUT/train.store" --eval-store "$OUT/eval.store" --model "$OUT/all.model" \
-    --out "$OUT/external" $SPLIT --baselines $BASELINES $SCORES --model-predictors $PREDICTORS $FT \
-    --threads "$THREADS" --bootstrap 200 --quiet 2> "$OUT/external.eval.log"
-  RUNS+=("$OUT/external")
+  first=1
+  for m in $MEMBERS; do
+    run_member external "$m" "--split-key $OUT/split.key --split 90/10/0" "all of $TRAIN_DIR, evaluated on $EVAL_DIR" \
+      $first --eval-store "$OUT/eval.store"
+    first=0
+  done
 fi
 
+AVG=()
+[ "$(echo $MEMBERS | wc -w)" = 1 ] || AVG=(--average finetuned_e2e --average finetuned)
 phase "pool"
 "$C" pool "${RUNS[@]}" --out "$OUT/pool" --reference xgboost_values --reference xgboost \
   --reference score_SAPS-I --reference score_SOFA --stack finetuned_e2e+xgboost_values \
-  --stack finetuned_e2e+score_SAPS-I+score_SOFA
+  --stack finetuned_e2e+score_SAPS-I+score_SOFA "${AVG[@]}"
 grep -h "reached the token limit" "$OUT"/*.eval.log 2>/dev/null | sed 's/^/zero-shot: /' || true
 phase "done"

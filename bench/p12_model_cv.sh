@@ -34,10 +34,19 @@
 #   PRETRAIN=DIR or by `clinfm train --store P19STORE --split-key SPLIT_KEY --split 95/5/0` with the
 #   recipe's $P12_ARCH and $P12_PRE19; each fold's model starts from it, train --init, instead of
 #   from scratch: screened in session 10, docs/P12.md: a tie on five folds, an option),
-#   SEEDS ("1 2": the fine-tuning seeds; each fold's model is fine-tuned once per seed, seed 1
-#   into OUT/fJ, seed S>1 into OUT/fJ.sS, and the pool averages finetuned_e2e over a fold's seeds
-#   with clinfm pool --average: a seed ensemble, the session-6 recipe; SEEDS=1 is session 5's.
-#   A seed S>1 whose evaluation is there already is kept, not rerun)
+#   SEEDS (1: the fine-tuning seeds; each fold's model is fine-tuned once per seed, seed 1 into
+#   OUT/fJ, seed S>1 into OUT/fJ.sS, and the pool averages finetuned_e2e over a fold's seeds with
+#   clinfm pool --average: a seed ensemble, sessions 6-8's "1 2", which added 0.001 to the
+#   extremes pooling in session 8. A seed S>1 whose evaluation is there already is kept),
+#   JOIN (none; DIR...: the OUT folders of other members of an ensemble, run on the same folds by
+#   this script; their fJ runs join the pool and finetuned_e2e and finetuned are averaged over
+#   every member of a fold: how the recipe's two pretrainings are pooled, below)
+#
+# The recipe since session 11 (docs/P12.md) is an ensemble of two members per fold: the model
+# pretrained from scratch on the fold's rows and the model pretrained on PhysioNet 2019 and then
+# adapted to them, each fine-tuned once (seed 1), their probabilities averaged:
+#   OUT=cv POOL=0 bash bench/p12_model_cv.sh
+#   OUT=cv19 PRETRAIN=pre.model JOIN=cv bash bench/p12_model_cv.sh
 # Two lanes of one thread each (THREADS=1 bash ... 1 3 & THREADS=1 bash ... 2 4) got more done
 # than one two-thread process on a loaded 2-core machine.
 # Prints each phase's wall time with the load average (the machine may be shared).
@@ -49,7 +58,8 @@ THREADS=${THREADS:-2}
 PREDICTORS=${PREDICTORS:-finetuned,finetuned_e2e}
 POOL=${POOL:-1}
 PRETRAIN=${PRETRAIN:-none}
-SEEDS=${SEEDS:-1 2}
+SEEDS=${SEEDS:-1}
+JOIN=${JOIN:-}
 SPLIT_KEY=${SPLIT_KEY:-bench/p12.split-key}
 : "${STORE:?set STORE}" "${BASE:?set BASE}" "${OUT:?set OUT}"
 TASK=tasks/physionet2012_in_hospital_death.task
@@ -68,6 +78,10 @@ if [ "$POOL" = 1 ]; then
   for j in "${FOLDS[@]}"; do
     [ -f "$BASE/f$j/predictions.csv" ] ||
       { echo "p12_model_cv.sh: no baseline run $BASE/f$j (clinfm eval --fold $j/5 ...; or POOL=0 and pool later)" >&2; exit 1; }
+    for d in $JOIN; do
+      [ -f "$d/f$j/predictions.csv" ] ||
+        { echo "p12_model_cv.sh: no run $d/f$j of the member JOIN names (run it first; or POOL=0 and pool later)" >&2; exit 1; }
+    done
   done
 fi
 
@@ -107,9 +121,11 @@ for j in 0 1 2 3 4; do
   [ -f "$OUT/f$j/predictions.csv" ] || continue
   RUNS+=("$BASE/f$j" "$OUT/f$j")
   for s in $SEEDS; do [ "$s" = 1 ] || RUNS+=("$OUT/f$j.s$s"); done
+  for d in $JOIN; do RUNS+=("$d/f$j"); done
 done
 AVG=()
 [ "$SEEDS" = 1 ] || AVG=(--average finetuned_e2e --average record_position) # the floor's fit follows --seed too
+[ -z "$JOIN" ] || AVG=(--average finetuned_e2e --average finetuned --average record_position)
 "$C" pool "${RUNS[@]}" --out "$OUT/pool" --reference xgboost_values --reference xgboost --reference score_SAPS-I \
   --reference score_SOFA --stack finetuned_e2e+xgboost_values "${AVG[@]}"
 phase "done"

@@ -14,10 +14,11 @@ FT_EXTRA=${FT_EXTRA:-}
 P12_ARCH="--values embed --inputs --value-loss 1 --layers 2 --d-model 64 --heads 2 --context 512 --dropout 0.1"
 # Pretraining from scratch on the training rows, early stopping on the tuning rows' loss.
 P12_TRAIN="--batch 8 --steps $STEPS --eval-every 100 --eval-batches 16 --lr 1e-3 --early-stop 3"
-# Pretraining on PhysioNet 2019 first (an option: PRETRAIN in bench/p12_eval.sh and
-# bench/p12_model_cv.sh; session 10 screened it on folds 1 and 3, docs/P12.md): up to 6,000 steps
-# on the 2019 store's train rows (95/5 split, early stopping on its 5%), once for every fold, since
-# no set A patient is in it; each fold's model then starts from it (train --init) with P12_TRAIN.
+# Pretraining on PhysioNet 2019 (the recipe's second member since session 11: bench/p12_eval.sh's
+# MEMBERS, bench/p12_model_cv.sh's PRETRAIN and JOIN; docs/P12.md): up to 6,000 steps on the 2019
+# store's train rows (95/5 split, early stopping on its 5%), once for every fold, since no set A
+# patient is in it; the member's fold model then starts from it (train --init) with P12_TRAIN.
+# Each member is fine-tuned with P12_FT and the two members' probabilities are averaged.
 P12_PRE19="--batch 8 --steps ${PRE19_STEPS:-6000} --eval-every 100 --eval-batches 16 --lr 1e-3 --early-stop 3"
 # End-to-end fine-tuning: the epoch (the linear probe's start counts as 0) kept by tuning log loss.
 P12_FT="--ft-epochs $FT_EPOCHS --ft-lr $FT_LR --ft-patience $FT_PATIENCE --ft-dropout 0.2 --ft-weight-decay 0.1 --ft-lm-weight 1.0 --ft-pool $FT_POOL $FT_EXTRA"

@@ -611,7 +611,11 @@ static int write_run(const char *dir, int fold, const double *score, const int *
     snprintf(path, sizeof path, "%s/metrics.json", dir);
     FILE *f = fopen(path, "w");
     if (!f) return -1;
-    fprintf(f, "{\"task\":{\"name\":\"t\"},\"split\":{\"fold\":%d,\"folds\":2},\"predictors\":[]}\n", fold);
+    if (fold < 0) /* a single split (train on one set, evaluate on another): no fold; rows as fold -fold-1's */
+        fprintf(f, "{\"task\":{\"name\":\"t\"},\"split\":{\"train_percent\":90},\"predictors\":[]}\n");
+    else
+        fprintf(f, "{\"task\":{\"name\":\"t\"},\"split\":{\"fold\":%d,\"folds\":2},\"predictors\":[]}\n", fold);
+    if (fold < 0) fold = -fold - 1;
     fclose(f);
     for (int part = 0; part < 2; part++) {
         snprintf(path, sizeof path, "%s/%s", dir, part ? "predictions.csv" : "predictions_tuning.csv");
@@ -752,11 +756,52 @@ static void test_pool_average(void) {
     for (int g = 0; g < 4; g++) CHECK_NEAR(p[10 * g], rates[g], 1e-3);
 }
 
+/* The members of an ensemble evaluated on one single split (bench/p12_eval.sh's set-B form: each
+ * trained on all of one set, evaluated on every stay of another) join as runs of one fold do: m is
+ * the mean of their probabilities, without --average refused. Two single splits holding out other
+ * patients stay two runs side by side (two external sets), not joined. */
+static void test_pool_average_single_split(void) {
+    char da[600], db[600], dc[600], outp[600], path[700];
+    snprintf(da, sizeof da, "%s/single_a", check_tmpdir());
+    snprintf(db, sizeof db, "%s/single_b", check_tmpdir());
+    snprintf(dc, sizeof dc, "%s/single_other", check_tmpdir());
+    snprintf(outp, sizeof outp, "%s/single_pool", check_tmpdir());
+    const double sa[2] = {0.2, 0.4}, sb[2] = {0.6, 0.1};
+    const int t[2] = {1, 3}, h[2] = {3, 5};
+    REQUIRE(write_run(da, -1, sa, t, h) == 0 && write_run(db, -1, sb, t, h) == 0);
+    REQUIRE(write_run(dc, -2, sa, t, h) == 0); /* other patients (fold 1's row ids) */
+    const char *runs[2] = {da, db};
+    eval_pool_config pc = {.runs = runs, .n_runs = 2, .n_boot = 20, .seed = 1, .out_dir = outp, .quiet = 1};
+    cf_err err = {0};
+    CHECK(eval_pool(&pc, &err) == CF_EINPUT); /* other predictions of m, no --average */
+    pc.averages[0] = "m";
+    pc.n_averages = 1;
+    int rc = eval_pool(&pc, &err);
+    if (rc) fprintf(stderr, "single split: %s\n", err.msg);
+    REQUIRE(rc == CF_OK);
+    float p[20];
+    uint8_t y[20];
+    size_t n = 0;
+    snprintf(path, sizeof path, "%s/predictions.csv", outp);
+    REQUIRE(read_col(path, "m", p, y, &n) == 20);
+    CHECK_NEAR(p[0], 0.4, 1e-6);
+    CHECK_NEAR(p[10], 0.25, 1e-6);
+    const char *apart[2] = {da, dc};
+    pc.runs = apart;
+    REQUIRE(eval_pool(&pc, &err) == CF_OK);
+    n = 0;
+    float q[40];
+    uint8_t z[40];
+    REQUIRE(read_col(path, "m", q, z, &n) == 40);
+    CHECK_NEAR(q[0], 0.2, 1e-6);
+}
+
 int main(void) {
     RUN(test_eval_run);
     RUN(test_leak_alarm);
     RUN(test_values_folds_pool);
     RUN(test_pool_recalibrated);
     RUN(test_pool_average);
+    RUN(test_pool_average_single_split);
     return check_summary();
 }

@@ -27,8 +27,8 @@ int cmd_pool(int argc, char **argv) {
                      "fitted on each run's tuning rows (repeatable, 8 at most)"),
         CLI_OPT_LIST("average", &avgs, "NAME",
                      "runs of one fold that both hold predictor NAME with other predictions\n"
-                     "(fine-tuned with other seeds) average its probabilities, a seed\n"
-                     "ensemble, instead of being refused; every fold must average as many\n"
+                     "(fine-tuned with other seeds, or from other pretrained models)\n"
+                     "average its probabilities, an ensemble, instead of being refused; every fold must average as many\n"
                      "runs (repeatable, 8 at most)"),
         CLI_OPT_U64("bootstrap", &n_boot, "N", 0, 100000, "resamples (default 1000)"),
         CLI_OPT_U64("seed", &seed, "N", 0, CLI_ANY, "resampling seed (default 1)"),

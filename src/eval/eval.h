@@ -286,7 +286,8 @@ void eval_model_predictors_free(eval_predictor *p, size_t n);
  * after each run's recalibration on its own tuning rows (what one deployed, calibrated model
  * would rank), paired differences between recalibrated predictors, and the mean (min-max) of the
  * runs' own AUROCs. Runs of one fold join: a predictor named in averages that several of them
- * hold is the mean of their probabilities (a seed ensemble), every fold averaging as many runs.
+ * hold is the mean of their probabilities (an ensemble of seeds or pretrainings), every fold
+ * averaging as many runs.
  * Refuses runs of different tasks, runs that are not distinct folds, and a patient held
  * out twice. Prints a markdown table; with out_dir writes pool.md, pool.json and the pooled
  * predictions.csv. */

@@ -211,11 +211,11 @@ done:
  * prediction time, so two stores that list them in another order still agree): a and b must hold
  * the same rows with the same labels. A predictor both tables have is kept once when its
  * predictions agree on every row (a floor such as record_position, which every run computes),
- * averaged when it is one of the names in avg (the same predictor trained with other seeds: a
- * seed ensemble, a's column the mean of its count[] runs so far) and refused otherwise. keep[c]
- * says whether b's column c joins as a new column, mean_to[c] which of a's columns it is
- * averaged into (-1: none): both decided here when decide is set (the held-out table), followed
- * otherwise (the tuning table). what names the rows in errors. */
+ * averaged when it is one of the names in avg (the same predictor fine-tuned with other seeds
+ * or from another pretrained model: an ensemble, a's column the mean of its count[] runs so far)
+ * and refused otherwise. keep[c] says whether b's column c joins as a new column, mean_to[c]
+ * which of a's columns it is averaged into (-1: none): both decided here when decide is set (the
+ * held-out table), followed otherwise (the tuning table). what names the rows in errors. */
 static int table_join(pred_table *a, pred_table *b, const char *da, const char *db, const char *what, int decide,
                       const char *const *avg, size_t n_avg, const int *count, uint8_t *keep, int *mean_to,
                       cf_err *err) {
@@ -258,7 +258,7 @@ static int table_join(pred_table *a, pred_table *b, const char *da, const char *
                     if (mean_to[c] >= 0) break;
                     rc = cf_fail(err, CF_EINPUT, "%s and %s evaluate the same fold and both have predictor %s, with "
                                  "other predictions: pool the folds of one cross-validation, or runs of one fold "
-                                 "with different predictors (or --average %s: a seed ensemble)", da, db, b->names[c],
+                                 "with different predictors (or --average %s: an ensemble)", da, db, b->names[c],
                                  b->names[c]);
                     goto done;
                 }
@@ -418,6 +418,22 @@ static int cmp_i64(const void *a, const void *b) {
     return (x > z) - (x < z);
 }
 
+/* Whether two tables hold out the same patients, as many rows each (run_join then matches every
+ * row). Out of memory reads as "not the same", which the pool then refuses as two runs of
+ * nothing in common. */
+static int same_patients(const pred_table *a, const pred_table *b) {
+    if (a->n != b->n) return 0;
+    int64_t *x = cf_malloc((2 * a->n + 1) * sizeof *x);
+    if (!x) return 0;
+    memcpy(x, a->sid, a->n * sizeof *x);
+    memcpy(x + a->n, b->sid, b->n * sizeof *x);
+    qsort(x, a->n, sizeof *x, cmp_i64);
+    qsort(x + a->n, b->n, sizeof *x, cmp_i64);
+    int same = !memcmp(x, x + a->n, a->n * sizeof *x);
+    free(x);
+    return same;
+}
+
 static int find_col(const pred_table *t, const char *name) {
     for (size_t c = 0; c < t->n_cols; c++)
         if (!strcmp(t->names[c], name)) return (int)c;
@@ -487,10 +503,14 @@ int eval_pool(const eval_pool_config *cfg, cf_err *err) {
             loaded++;
             goto done;
         }
-    /* Runs of one fold join into one (every fold must then have the same predictors). */
+    /* Runs of one fold join into one (every fold must then have the same predictors); so do two
+     * runs of one single split, known by holding out the same patients (the members of an
+     * ensemble trained on all of one set and evaluated on another). */
     for (size_t r = 1; r < R; r++) {
         size_t q = 0;
-        while (q < r && !(runs[q].folds && runs[q].folds == runs[r].folds && runs[q].fold == runs[r].fold)) q++;
+        while (q < r && !(runs[q].folds && runs[q].folds == runs[r].folds && runs[q].fold == runs[r].fold) &&
+               !(!runs[q].folds && !runs[r].folds && same_patients(&runs[q].held, &runs[r].held)))
+            q++;
         if (q == r) continue;
         if (strcmp(runs[r].task, runs[q].task)) continue; /* refused below */
         if ((rc = run_join(&runs[q], &runs[r], cfg, err))) goto done;
@@ -739,7 +759,7 @@ int eval_pool(const eval_pool_config *cfg, cf_err *err) {
            runs[0].folds ? " (cross-validation folds)" : "", cfg->n_boot);
     for (size_t c = 0; c < base_cols; c++)
         if (cols[c].n_mean > 1)
-            eb_fmt(&b, "%s: the mean of %d runs' probabilities in each fold (--average: a seed ensemble).\n\n",
+            eb_fmt(&b, "%s: the mean of %d runs' probabilities in each fold (--average: an ensemble of fine-tunings, seeds or pretrainings).\n\n",
                    cols[c].name, cols[c].n_mean);
     table_head(&b, "| predictor | AUROC | AUPRC | Brier | ECE | ECE recalibrated |", "", " fit (s, all runs) |", 7,
                cfg->refs, nref);

@@ -5,10 +5,13 @@
 # challenge set is (set-a/ and Outcomes-a.txt). Checks what would make a set-B figure wrong: every
 # evaluation stay is predicted and no other, the positives are the outcome file's deaths of those
 # stays, no training patient is among them, the model trained on the training folder only (90%
-# train, 10% tuning, nothing held out of it), and the recipe's predictors and scores are all there.
+# train, 10% tuning, nothing held out of it), the recipe's predictors and scores are all there,
+# and both members of its ensemble (from scratch, and pretrained on a few PhysioNet 2019 stays
+# then adapted) were fine-tuned and averaged.
 set -euo pipefail
 . tests/cli/lib.sh
 need_data P12 physionet-2012
+need_data P19 physionet-2019-sepsis-b
 T=${CLINFM_TEST_TMP:-$(mktemp -d)}
 N_TRAIN=200
 N_EVAL=120
@@ -21,7 +24,9 @@ for d in tr ev; do
   ls "$T/$d/set-a" | sed 's/\.txt$//' > "$T/$d.ids"
   awk -F, 'NR == FNR { want[$1] = 1; next } FNR == 1 || ($1 in want)' "$T/$d.ids" "$P12/Outcomes-a.txt" > "$T/$d/Outcomes-a.txt"
 done
-OUT=$T/out C=$CLINFM QUICK=1 THREADS=1 bash bench/p12_eval.sh "$T/tr" "$T/ev" > "$T/run.log" 2>&1 \
+mkdir -p "$T/p19"
+ls "$P19" | sort | sed -n '/\.psv$/p' | sed -n 1,60p | sed "s|^|$P19/|" | xargs ln -s -t "$T/p19"
+OUT=$T/out C=$CLINFM QUICK=1 THREADS=1 PRETRAIN=$T/p19 bash bench/p12_eval.sh "$T/tr" "$T/ev" > "$T/run.log" 2>&1 \
   || { tail -20 "$T/run.log"; echo "p12_eval.sh failed"; exit 1; }
 # The deaths among the evaluation stays, from the outcome file itself.
 DEATHS=$(awk -F, 'NR == FNR { want[$1] = 1; next } FNR > 1 && ($1 in want) && $6 == 1 { n++ } END { print n + 0 }' \
@@ -32,7 +37,7 @@ out, n_eval, deaths = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 pool = json.load(open(f"{out}/pool/pool.json"))
 assert pool["rows"] == n_eval, ("evaluation rows", pool["rows"], n_eval)
 assert pool["positives"] == deaths, ("positives", pool["positives"], deaths)
-assert [r["held_out_rows"] for r in pool["runs"]] == [n_eval], pool["runs"]
+assert [r["held_out_rows"] for r in pool["runs"]] == [n_eval], pool["runs"]  # the two members joined
 names = {p["name"] for p in pool["predictors"]}
 for want in ("xgboost_values", "finetuned_e2e", "score_SAPS-I", "score_SOFA", "stack(finetuned_e2e+xgboost_values)"):
     assert want in names, ("predictor missing", want)
@@ -42,5 +47,12 @@ assert (split["train_percent"], split["tuning_percent"], split["held_out_percent
 ov = m["model"]["overlap"]
 assert ov["held_out_patients_checked"] == n_eval and ov["training_patients_among_them"] == 0, ov
 assert m["model"]["evaluated_on_training_store"] is False
+# The pre member: adapted from the 2019 model, on the same rows, its fine-tuning averaged in.
+pre = json.load(open(f"{out}/external.pre/metrics.json"))
+assert pre["split"] == split, (pre["split"], split)
+assert pre["model"]["overlap"]["training_patients_among_them"] == 0
+md = open(f"{out}/pool/pool.md").read()
+assert "finetuned_e2e: the mean of 2 runs' probabilities" in md, "the members were not averaged"
 PY
+grep -q "init" "$T/out/external.pre.train.log" || { echo "the pre member did not start from the 2019 model"; exit 1; }
 echo "p12 external: $N_EVAL evaluation stays, $DEATHS deaths, trained on $N_TRAIN others: ok"

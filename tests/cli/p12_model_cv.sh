@@ -5,7 +5,9 @@
 # Checked: a pool whose baseline runs are missing is refused before anything trains; a fold
 # trained and evaluated is neither retrained nor re-evaluated (seed 1 as much as seed 2), so the
 # same command with POOL=1 only pools once side-by-side lanes are done; an evaluation killed
-# half-way (no "wrote" in its log) is redone; a retrained fold's evaluations are redone.
+# half-way (no "wrote" in its log) is redone; a retrained fold's evaluations are redone; another
+# member of the ensemble (JOIN) is refused when its runs are missing and otherwise pooled with
+# its fine-tuned predictors averaged.
 set -euo pipefail
 cd "${CLINFM_ROOT:-$(dirname "$0")/../..}"
 T=$(mktemp -d "${CLINFM_TEST_TMP:-/tmp}/p12cv.XXXXXX")
@@ -15,6 +17,7 @@ trap 'rm -rf "$T"' EXIT
 cat > "$T/clinfm" <<'EOF'
 #!/usr/bin/env bash
 cmd=$1; shift
+[ "$cmd" != pool ] || { [ -z "${POOLARGS:-}" ] || echo "$*" > "$POOLARGS"; }
 out=; fold=; seed=1
 while [ $# -gt 0 ]; do
   case $1 in --out) out=$2; shift ;; --fold) fold=${2%/*}; shift ;; --seed) seed=$2; shift ;; esac
@@ -63,4 +66,18 @@ run env POOL=1 SEEDS="1 2" || fail "seed 2 rerun"
 rm -rf "$T/cv/f0.model"
 run env POOL=1 SEEDS="1 2" || fail "retraining fold 0"
 [ "$(calls)" = "train 0,eval 0 s1,eval 0 s2,pool," ] || fail "a retrained fold's evaluations were kept"
+
+# The other member of the ensemble: refused before anything runs while its runs are missing.
+export POOLARGS=$T/poolargs
+if run env POOL=1 JOIN=$T/cv19; then fail "a pool joining a missing member ran"; fi
+grep -q "no run $T/cv19/f0 of the member JOIN names" "$T/out" || fail "the JOIN refusal does not name $T/cv19/f0"
+[ ! -s "$CALLS" ] || fail "something ran before the JOIN refusal"
+mkdir -p "$T/cv19/f0" "$T/cv19/f1"
+: > "$T/cv19/f0/predictions.csv"; : > "$T/cv19/f1/predictions.csv"
+run env POOL=1 JOIN=$T/cv19 || fail "JOIN"
+[ "$(calls)" = "pool," ] || fail "JOIN did more than pool"
+for want in "$T/base/f0 $T/cv/f0 $T/cv19/f0 $T/base/f1 $T/cv/f1 $T/cv19/f1 " \
+  "--average finetuned_e2e --average finetuned --average record_position"; do
+  grep -qF -- "$want" "$POOLARGS" || fail "the pool was not given: $want ($(cat "$POOLARGS"))"
+done
 echo "p12_model_cv: ok"
