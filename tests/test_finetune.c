@@ -15,6 +15,11 @@
  *   - ft_train is reproducible for a seed, leaves the base model untouched, keeps the epoch
  *     with the best tuning loss (the returned model's tuning loss equals the reported one),
  *     and refuses a base that already has heads;
+ *   - the weight average (--ft-average-from): its candidates' tuning losses are those of the
+ *     mean of the epochs' parameters computed here by hand, what is kept is that mean, and
+ *     judging it leaves training bit for bit as without it (off is today's run);
+ *   - the probe's penalty by cross-validation on train rows (--ft-probe-cv): the heaviest
+ *     penalties on pure noise, a light one on a clean signal, whatever the tuning rows say;
  *   - the frozen-embedding head and the read-out run on a model with inputs;
  *   - batched cached-prefix embeddings (the service's occlusion path) equal full passes on a
  *     model with inputs, also for a variant whose tokens are the same but whose value differs. */
@@ -26,6 +31,7 @@
 #include "check.h"
 #include "eval/eval.h"
 #include "model/finetune.h"
+#include "model/head.h"
 #include "model/runtime.h"
 #include "store/store.h"
 #include "tasks/task.h"
@@ -257,6 +263,175 @@ static void test_values_reach_the_heads(void) {
     label_free(&L);
 }
 
+/* The trained parameters at the ends of epochs 1-3, as ft_train's epoch hook hands them over. */
+typedef struct {
+    float *p[4];
+    size_t n;
+} epochs_seen;
+
+static void keep_epoch(void *ctx, int epoch, const gpt_model *m) {
+    epochs_seen *s = ctx;
+    if (epoch < 1 || epoch > 3) return;
+    free(s->p[epoch]);
+    s->p[epoch] = malloc(m->num_parameters * sizeof(float));
+    memcpy(s->p[epoch], m->param_memory, m->num_parameters * sizeof(float));
+    s->n = m->num_parameters;
+}
+
+static void epochs_free(epochs_seen *s) {
+    for (int e = 0; e < 4; e++) free(s->p[e]);
+    memset(s, 0, sizeof *s);
+}
+
+/* The mean of epochs a..b's parameters, summed in double in epoch order as a hand would. */
+static void mean_of(const epochs_seen *s, int a, int b, float *out) {
+    for (size_t i = 0; i < s->n; i++) {
+        double sum = 0;
+        for (int e = a; e <= b; e++) sum += s->p[e][i];
+        out[i] = (float)(sum / (b - a + 1));
+    }
+}
+
+static size_t differing(const float *a, const float *b, size_t n) {
+    size_t d = 0;
+    for (size_t i = 0; i < n; i++) d += memcmp(&a[i], &b[i], sizeof *a) != 0;
+    return d;
+}
+
+/* --ft-average-from on the constructed task, three epochs, against a hand computation. */
+static void check_weight_average(const gpt_model *base, const ft_options *o0, const rt_prompt *ptr, const float *ytr,
+                                 size_t ntr, const rt_prompt *ptu, const float *ytu, size_t ntu, int pad) {
+    cf_err err = {0};
+    ft_options o = *o0;
+    o.epochs = 3;
+    o.patience = 10;
+    o.epoch_hook = keep_epoch;
+    epochs_seen off = {0}, on = {0}, nt = {0};
+    gpt_model m0, m1, m2;
+    ft_report r0, r1, r2;
+    o.hook_ctx = &off;
+    REQUIRE(ft_train(&m0, base, 1, ptr, ytr, ntr, ptu, ytu, ntu, pad, &o, &r0, &err) == CF_OK);
+    o.average_from = 1;
+    o.hook_ctx = &on;
+    REQUIRE(ft_train(&m1, base, 1, ptr, ytr, ntr, ptu, ytu, ntu, pad, &o, &r1, &err) == CF_OK);
+    REQUIRE(off.n == m0.num_parameters && on.n == off.n && on.p[3] && off.p[3]);
+    /* Judging the average leaves training alone: every epoch's trained parameters, and their
+     * tuning losses, are bit for bit those of the run without it (today's). */
+    size_t moved = 0;
+    for (int e = 1; e <= 3; e++) {
+        moved += differing(on.p[e], off.p[e], on.n);
+        CHECK(r1.tune_curve[e] == r0.tune_curve[e]);
+    }
+    CHECK_EQ_INT(moved, 0);
+    CHECK(r1.tune_curve[0] == r0.tune_curve[0]);
+    CHECK(!r0.best_averaged && isnan(r0.avg_curve[2]) && isnan(r0.avg_curve[3]));
+    CHECK(isnan(r1.avg_curve[1])); /* an average of one epoch is that epoch: not judged again */
+    /* The averages' tuning losses are those of the means computed here. */
+    float *hand = malloc(on.n * sizeof *hand), *lg = malloc(ntu * sizeof *lg);
+    double best = r1.tune_curve[0];
+    for (int e = 1; e <= 3; e++) best = fmin(best, r1.tune_curve[e]);
+    for (int e = 2; e <= 3; e++) {
+        mean_of(&on, 1, e, hand);
+        memcpy(m0.param_memory, hand, on.n * sizeof *hand);
+        REQUIRE(ft_logits(&m0, ptu, ntu, pad, 16, lg, &err) == CF_OK);
+        double want = mean_log_loss(lg, ytu, ntu);
+        fprintf(stderr, "  weight average of epochs 1-%d: tuning loss %.6f (by hand %.6f; epoch %d alone %.6f)\n", e,
+                r1.avg_curve[e], want, e, r1.tune_curve[e]);
+        CHECK_NEAR(r1.avg_curve[e], want, 1e-9);
+        best = fmin(best, r1.avg_curve[e]);
+    }
+    /* the kept model is the best candidate, and is what the report says it is */
+    CHECK(r1.best_tune_loss == best);
+    if (r1.best_averaged) mean_of(&on, 1, r1.best_epoch, hand);
+    else if (r1.best_epoch > 0) memcpy(hand, on.p[r1.best_epoch], on.n * sizeof *hand);
+    if (r1.best_epoch > 0 || r1.best_averaged) CHECK_EQ_INT(differing(m1.param_memory, hand, on.n), 0);
+    fprintf(stderr, "  weight average: kept %s %d, tuning loss %.4f\n", r1.best_averaged ? "the mean up to epoch" : "epoch",
+            r1.best_epoch, r1.best_tune_loss);
+    /* Without tuning rows the mean of epochs 2-3 is kept, exactly. */
+    o.average_from = 2;
+    o.hook_ctx = &nt;
+    REQUIRE(ft_train(&m2, base, 1, ptr, ytr, ntr, NULL, NULL, 0, pad, &o, &r2, &err) == CF_OK);
+    REQUIRE(nt.n == on.n && nt.p[3]);
+    mean_of(&nt, 2, 3, hand);
+    CHECK(r2.best_averaged == 1 && r2.best_epoch == 3);
+    CHECK_EQ_INT(differing(m2.param_memory, hand, on.n), 0);
+    CHECK(differing(m2.param_memory, nt.p[3], on.n) > 0); /* the mean is not the last epoch */
+    /* bad settings are refused */
+    gpt_model bad;
+    ft_report rb;
+    o.hook_ctx = NULL, o.epoch_hook = NULL;
+    o.average_from = -1;
+    CHECK(ft_train(&bad, base, 1, ptr, ytr, ntr, ptu, ytu, ntu, pad, &o, &rb, &err) == CF_EINPUT);
+    o.average_from = 0;
+    o.probe_cv = 1;
+    CHECK(ft_train(&bad, base, 1, ptr, ytr, ntr, ptu, ytu, ntu, pad, &o, &rb, &err) == CF_EINPUT);
+    /* --ft-probe-cv: the probe's penalty and its cross-validated loss are reported */
+    o.probe_cv = 5;
+    o.epochs = 1;
+    REQUIRE(ft_train(&bad, base, 1, ptr, ytr, ntr, ptu, ytu, ntu, pad, &o, &rb, &err) == CF_OK);
+    fprintf(stderr, "  probe by 5-fold CV: penalty %g, CV log loss %.4f, tuning %.4f\n", rb.probe_lambda, rb.probe_cv_loss,
+            rb.probe_tune_loss);
+    CHECK(rb.probe_lambda >= 1e-4 && rb.probe_lambda <= 100 && isfinite(rb.probe_cv_loss) && isfinite(rb.probe_tune_loss));
+    gpt_free(&bad);
+    free(hand);
+    free(lg);
+    gpt_free(&m0);
+    gpt_free(&m1);
+    gpt_free(&m2);
+    epochs_free(&off);
+    epochs_free(&on);
+    epochs_free(&nt);
+}
+
+/* rt_head_fit_cv on constructed rows whose best penalty is known: on columns of pure noise any
+ * fitted weight only hurts unseen rows, so cross-validation takes one of the three heaviest
+ * penalties (1, 10, 100: weights near zero whichever; a fit judged on its own rows would take
+ * the lightest); on a clean one-column signal
+ * a light one. Tuning rows whose labels are noise do not move the choice (they would move
+ * rt_head_fit's to the heaviest), and only measure the head. */
+static void test_probe_penalty_cv(void) {
+    cf_err err = {0};
+    const size_t n = 400, nt = 200;
+    const int d = 40;
+    float *X = malloc(n * d * sizeof *X), *Xt = malloc(nt * d * sizeof *Xt);
+    uint8_t *y = malloc(n), *yt = malloc(nt);
+    uint64_t r = 7;
+    for (size_t i = 0; i < n * d; i++) X[i] = (float)(mix(r++) % 10000) / 5000.0f - 1.0f;
+    for (size_t i = 0; i < nt * d; i++) Xt[i] = (float)(mix(r++) % 10000) / 5000.0f - 1.0f;
+    for (size_t i = 0; i < n; i++) y[i] = mix(r++) % 10 < 3;
+    for (size_t i = 0; i < nt; i++) yt[i] = mix(r++) % 10 < 3;
+    rt_head h;
+    double cvl = NAN;
+    REQUIRE(rt_head_fit_cv(&h, d, X, y, n, 5, Xt, yt, nt, &cvl, &err) == CF_OK);
+    fprintf(stderr, "  noise: penalty %g by 5-fold CV (CV log loss %.4f, tuning %.4f)\n", h.lambda, cvl, h.tune_loss);
+    CHECK(h.lambda >= 1);
+    CHECK(!h.tuned && isfinite(h.tune_loss) && isfinite(cvl));
+    rt_head_free(&h);
+    /* the clean signal: y = [x0 + noise/4 > 0.2], the other columns noise */
+    for (size_t i = 0; i < n; i++) y[i] = X[i * d] + 0.25f * X[i * d + 1] > 0.2f;
+    REQUIRE(rt_head_fit_cv(&h, d, X, y, n, 5, Xt, yt, nt, &cvl, &err) == CF_OK);
+    fprintf(stderr, "  signal: penalty %g by 5-fold CV (CV log loss %.4f)\n", h.lambda, cvl);
+    CHECK(h.lambda <= 1e-2);
+    CHECK(cvl < 0.3);
+    /* the tuning rows measure the head that was fitted: their loss is its predictions' */
+    double s = 0;
+    for (size_t i = 0; i < nt; i++) {
+        float pf = (float)rt_sigmoid(rt_head_logit(&h, Xt + i * d, NULL)); /* as ml_log_loss clips */
+        double p = pf < 1e-7 ? 1e-7 : pf > 1 - 1e-7 ? 1 - 1e-7 : pf;
+        s -= yt[i] ? log(p) : log(1 - p);
+    }
+    CHECK_NEAR(h.tune_loss, s / (double)nt, 1e-4);
+    rt_head_free(&h);
+    rt_head ht; /* the same rows with the penalty chosen on the noise tuning rows: the heaviest */
+    REQUIRE(rt_head_fit(&ht, d, X, y, n, Xt, yt, nt, &err) == CF_OK);
+    fprintf(stderr, "  signal, penalty chosen on noise tuning rows instead: %g\n", ht.lambda);
+    CHECK(ht.lambda >= 10 && ht.tuned);
+    rt_head_free(&ht);
+    CHECK(rt_head_fit_cv(&h, d, X, y, n, 1, Xt, yt, nt, NULL, &err) == CF_EINPUT);
+    CHECK(rt_head_fit_cv(&h, d, X, y, 3, 5, Xt, yt, nt, NULL, &err) == CF_EINPUT);
+    free(X), free(Xt), free(y), free(yt);
+}
+
 static void test_ft_train_contract(void) {
     labelled L;
     REQUIRE(label_all(&L) == 0);
@@ -346,6 +521,7 @@ static void test_ft_train_contract(void) {
         gpt_free(&fb);
         gpt_free(&f0);
     }
+    check_weight_average(&rm.m, &o, ptr, ytr, ntr, ptu, ytu, ntu, pad);
     /* a base that already has heads is refused */
     gpt_model c;
     ft_report rc2;
@@ -557,5 +733,6 @@ int main(void) {
     RUN(test_values_reach_the_heads);
     RUN(test_ft_train_contract);
     RUN(test_e2e_describes_its_pooling);
+    RUN(test_probe_penalty_cv);
     return check_summary();
 }

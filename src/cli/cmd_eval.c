@@ -142,7 +142,13 @@ int cmd_eval(int argc, char **argv) {
                     "to --ft-var-channels K (2) numbers (variables; a model trained\n"
                     "with --values embed --inputs); --ft-context N\n"
                     "fine-tunes a copy with an N-token context (default the model's), so histories\n"
-                    "the model had to cut are read whole"),
+                    "the model had to cut are read whole; --ft-average-from E (0: off)\n"
+                    "also judges, after each epoch e > E, the mean of the parameters at\n"
+                    "the ends of epochs E .. e (a weight average) on the tuning rows, and\n"
+                    "keeps the best of the raw epochs and the averages; --ft-probe-cv K\n"
+                    "(0: off) chooses the starting probe's penalty by K-fold\n"
+                    "cross-validation on the train rows instead of on the tuning rows,\n"
+                    "which then judge the start and every epoch alike (docs/P12.md)"),
         CLI_OPT_DOUBLE("ft-lr", &ft_lr, "X", 0, 100, NULL),
         CLI_OPT_INT("ft-batch", &ft->batch, "N", 1, 100000, NULL),
         CLI_OPT_INT("ft-patience", &ft->patience, "N", 1, 100000, NULL),
@@ -156,6 +162,8 @@ int cmd_eval(int argc, char **argv) {
         CLI_OPT_INT("ft-context", &ft->context, "N", 16, 65536, NULL),
         CLI_OPT_INT("ft-var-slots", &ft->var_slots, "N", 1, GPT_POOL_MAX_SLOTS, NULL),
         CLI_OPT_INT("ft-var-channels", &ft->var_proj, "K", 1, GPT_POOL_MAX_PROJ, NULL),
+        CLI_OPT_INT("ft-average-from", &ft->average_from, "E", 0, 100000, NULL),
+        CLI_OPT_INT("ft-probe-cv", &ft->probe_cv, "K", 0, 64, NULL),
         CLI_OPT_FLAG("allow-overlap", &cfg.allow_overlap,
                      "evaluate MODEL even when held-out patients were its training\n"
                      "or tuning patients (refused by default); every page of the\n"
@@ -220,6 +228,7 @@ int cmd_eval(int argc, char **argv) {
     if (!cli_parse(&spec, argc, argv, NULL, &status)) return status;
     if (ft_lr == 0) return cli_usage_error("eval", "--ft-lr expects a non-negative number above 0");
     if (ft_dropout >= 1) return cli_usage_error("eval", "--ft-dropout expects a non-negative number below 1");
+    if (ft->probe_cv == 1) return cli_usage_error("eval", "--ft-probe-cv expects 0 (off) or 2 .. 64 folds");
     ft->lr = (float)ft_lr;
     ft->dropout = (float)ft_dropout;
     ft->weight_decay = (float)ft_wd;

@@ -221,6 +221,9 @@ typedef struct {
     float lr, weight_decay, lm_weight, dropout;
     float body_lr, head_lr;               /* multipliers of lr for the base model and the heads */
     int var_slots, var_proj;              /* GPT_POOL_VARIABLES: slots at most, channels */
+    int average_from;                     /* weight average from this epoch on (0: off) */
+    int probe_cv;                         /* the probe's penalty by this many folds of the train
+                                             rows (0: on the tuning rows) */
     int set;
 } eval_ft_options;
 void eval_ft_options_default(eval_ft_options *o);

@@ -399,14 +399,17 @@ static char *e2e_describe(void *ctx) {
     char method[512];
     snprintf(method, sizeof method,
              "the whole model and a logistic task head on the history's final hidden states (%s), trained together "
-             "(next-token loss kept beside the task loss), the epoch chosen by tuning log loss",
-             reads);
+             "(next-token loss kept beside the task loss), the epoch%s chosen by tuning log loss",
+             reads, mp->fto.average_from > 0 ? " or a weight average of the epochs" : "");
     cJSON_AddStringToObject(j, "method", method);
     JSON_ADD_NUMBERS(j, {"max_epochs", mp->fto.epochs}, {"batch", mp->fto.batch}, {"lr", mp->fto.lr},
                      {"body_lr_scale", mp->fto.body_lr}, {"head_lr_scale", mp->fto.head_lr},
                      {"weight_decay", mp->fto.weight_decay}, {"next_token_weight", mp->fto.lm_weight},
                      {"dropout", mp->fto.dropout}, {"patience", mp->fto.patience});
     cJSON_AddStringToObject(j, "head_reads", reads);
+    /* the selection's two options, named only when on, so today's metrics.json is unchanged */
+    if (mp->fto.average_from > 0) cJSON_AddNumberToObject(j, "average_from_epoch", mp->fto.average_from);
+    if (mp->fto.probe_cv > 0) cJSON_AddNumberToObject(j, "probe_penalty_cv_folds", mp->fto.probe_cv);
     cJSON_AddNumberToObject(j, "ensemble", mp->n_e2e);
     cJSON_AddNumberToObject(j, "context", mp->fto.context > 0 ? mp->fto.context : mp->sh->rm.m.config.max_seq_len);
     if (mp->e2e_train_rows)
@@ -420,9 +423,24 @@ static char *e2e_describe(void *ctx) {
         cJSON *r = cJSON_CreateObject();
         cJSON_AddNumberToObject(r, "seed", (double)(mp->fto.seed + (uint64_t)k));
         cJSON_AddNumberToObject(r, "epochs_run", mp->e2e_rep[k].epochs_run);
-        cJSON_AddNumberToObject(r, "best_epoch", mp->e2e_rep[k].best_epoch);
-        if (isfinite(mp->e2e_rep[k].best_tune_loss))
-            cJSON_AddNumberToObject(r, "tuning_log_loss", mp->e2e_rep[k].best_tune_loss);
+        const ft_report *fr = &mp->e2e_rep[k];
+        cJSON_AddNumberToObject(r, "best_epoch", fr->best_epoch);
+        if (isfinite(fr->best_tune_loss)) cJSON_AddNumberToObject(r, "tuning_log_loss", fr->best_tune_loss);
+        if (mp->fto.average_from > 0 || mp->fto.probe_cv > 0) {
+            /* what was kept, and every candidate's tuning log loss (null where none was judged) */
+            cJSON_AddStringToObject(r, "kept", fr->best_averaged ? "weight average" : fr->best_epoch ? "epoch" : "start");
+            if (fr->best_averaged) cJSON_AddNumberToObject(r, "kept_average_from_epoch", mp->fto.average_from);
+            if (isfinite(fr->probe_lambda)) cJSON_AddNumberToObject(r, "probe_penalty", fr->probe_lambda);
+            if (isfinite(fr->probe_cv_loss)) cJSON_AddNumberToObject(r, "probe_cv_log_loss", fr->probe_cv_loss);
+            const int last = fr->epochs_run < FT_CURVE ? fr->epochs_run : FT_CURVE;
+            cJSON *tc = cJSON_AddArrayToObject(r, "tuning_log_loss_by_epoch");
+            cJSON *ac = mp->fto.average_from > 0 ? cJSON_AddArrayToObject(r, "average_tuning_log_loss_by_epoch") : NULL;
+            for (int e = 0; e <= last; e++) {
+                cJSON_AddItemToArray(tc, isfinite(fr->tune_curve[e]) ? cJSON_CreateNumber(fr->tune_curve[e]) : cJSON_CreateNull());
+                if (ac)
+                    cJSON_AddItemToArray(ac, isfinite(fr->avg_curve[e]) ? cJSON_CreateNumber(fr->avg_curve[e]) : cJSON_CreateNull());
+            }
+        }
         cJSON_AddNumberToObject(r, "seconds", mp->e2e_rep[k].seconds);
         cJSON_AddNumberToObject(r, "tokens", (double)mp->e2e_rep[k].tokens);
         cJSON_AddItemToArray(runs, r);
@@ -611,6 +629,8 @@ int eval_model_predictors(const char *model_path, const eval_model_options *o, c
                 mp->fto.dropout = o->ft.dropout;
                 mp->fto.var_slots = o->ft.var_slots;
                 mp->fto.var_proj = o->ft.var_proj;
+                mp->fto.average_from = o->ft.average_from;
+                mp->fto.probe_cv = o->ft.probe_cv;
             }
             mp->fto.seed = sh->o.seed;
             mp->fto.threads = sh->o.threads;

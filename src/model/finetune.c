@@ -178,7 +178,7 @@ int ft_logits(gpt_model *m, const rt_prompt *ps, size_t n, int pad, int batch, f
 #define VARS_HEAD_INIT 0.05
 
 static int probe_init(gpt_model *out, int K, const rt_prompt *train, const float *ytr, size_t ntr, const rt_prompt *tune,
-                      const float *ytu, size_t ntu, int pad, int batch, cf_err *err) {
+                      const float *ytu, size_t ntu, int pad, int batch, int cv, ft_report *rep, cf_err *err) {
     /* The probe reads what the heads read; with the variables pooling only its extremes (the
      * first 4C columns): the per-variable block is zero until the projection learns (see
      * vars_start), and its head weights are set there. So the probe, and fine-tuning's start,
@@ -213,7 +213,11 @@ static int probe_init(gpt_model *out, int K, const rt_prompt *train, const float
         }
         if (!a || !pos || pos == (int)a) continue; /* one class only: the prevalence start stays */
         rt_head h;
-        if ((rc = rt_head_fit(&h, C, xtr, ltr, a, xtu, ltu, b, err))) goto done;
+        double cvl = NAN;
+        if ((rc = cv ? rt_head_fit_cv(&h, C, xtr, ltr, a, cv, xtu, ltu, b, &cvl, err)
+                     : rt_head_fit(&h, C, xtr, ltr, a, xtu, ltu, b, err)))
+            goto done;
+        if (isnan(rep->probe_lambda)) rep->probe_lambda = h.lambda, rep->probe_cv_loss = cvl;
         double bias = h.b;
         for (int j = 0; j < C; j++) {
             out->params.clsw[(size_t)k * P + j] = (float)(h.w[j] * h.scale[j]);
@@ -317,10 +321,14 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
              const rt_prompt *tune, const float *ytu, size_t ntu, int pad, const ft_options *o, ft_report *rep,
              cf_err *err) {
     memset(rep, 0, sizeof *rep);
-    rep->best_tune_loss = NAN;
+    rep->best_tune_loss = rep->probe_lambda = rep->probe_cv_loss = NAN;
+    for (int e = 0; e <= FT_CURVE; e++) rep->tune_curve[e] = rep->avg_curve[e] = NAN;
     memset(out, 0, sizeof *out);
     if (K < 1 || K > GPT_MAX_OUTPUTS) return cf_fail(err, CF_EINPUT, "fine-tuning needs 1 .. %d task heads", GPT_MAX_OUTPUTS);
     if (!ntr) return cf_fail(err, CF_EINPUT, "fine-tuning needs train prompts");
+    if (o->average_from < 0) return cf_fail(err, CF_EINPUT, "the weight average starts at an epoch >= 1 (0: off)");
+    if (o->probe_cv < 0 || o->probe_cv == 1 || o->probe_cv > 64)
+        return cf_fail(err, CF_EINPUT, "the probe's penalty is cross-validated over 2 .. 64 folds (0: tuning rows)");
     double t_start = now_s();
     gpt_config cfg = base->config;
     cfg.num_outputs = K;
@@ -404,11 +412,19 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
     size_t *order = malloc(ntr * sizeof *order);
     float *best = malloc(out->num_parameters * sizeof *best);
     float *tl = malloc((ntu ? ntu : 1) * (size_t)K * sizeof *tl);
-    if (batch_alloc(&b, B, maxT, F, K) || !order || !best || !tl) {
+    /* The weight average: its running sum in double (a mean of floats is then exact to rounding,
+     * and a tensor that never moves stays bit for bit), and the trained parameters set aside
+     * while the average is judged. */
+    const int avg_from = o->average_from;
+    double *avg_sum = avg_from > 0 ? calloc(out->num_parameters, sizeof *avg_sum) : NULL;
+    float *raw = avg_from > 0 ? malloc(out->num_parameters * sizeof *raw) : NULL;
+    int n_avg = 0;
+    if (batch_alloc(&b, B, maxT, F, K) || !order || !best || !tl || (avg_from > 0 && (!avg_sum || !raw))) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory for fine-tuning");
         goto done;
     }
-    if (o->probe_init && (rc = probe_init(out, K, train, ytr, ntr, tune, ytu, ntu, pad, B, err))) goto done;
+    if (o->probe_init && (rc = probe_init(out, K, train, ytr, ntr, tune, ytu, ntu, pad, B, o->probe_cv, rep, err)))
+        goto done;
     if (cfg.cls_pool == GPT_POOL_VARIABLES) vars_start(out, o->seed);
     memcpy(best, out->param_memory, out->num_parameters * sizeof *best);
     double best_loss = INFINITY;
@@ -417,10 +433,13 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
         best_loss = log_loss(tl, ytu, ntu, K);
     }
     rep->best_tune_loss = ntu ? best_loss : NAN;
-    rep->probe_tune_loss = rep->best_tune_loss;
+    rep->probe_tune_loss = rep->tune_curve[0] = rep->best_tune_loss;
     if (!o->quiet && ntu)
         fprintf(stderr, "  fine-tune start (%s): tuning log loss %.4f\n", o->probe_init ? "linear probe" : "prevalence",
                 best_loss);
+    if (!o->quiet && o->probe_init && o->probe_cv && !isnan(rep->probe_lambda))
+        fprintf(stderr, "  probe penalty %g by %d-fold cross-validation on the train rows (log loss %.4f)\n",
+                rep->probe_lambda, o->probe_cv, rep->probe_cv_loss);
     uint64_t rs = gpt__mix64(o->seed ^ 0xF17E7u);
     int since = 0;
     for (int ep = 1; ep <= epochs; ep++) {
@@ -467,26 +486,70 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
             if ((rc = ft_logits(out, tune, ntu, pad, B, tl, err))) goto done;
             tune_loss = log_loss(tl, ytu, ntu, K);
         }
-        if (!o->quiet)
-            fprintf(stderr, "  fine-tune epoch %2d: train task loss %.4f%s%.4f, tuning log loss %.4f\n", ep,
-                    task / (double)nsteps, o->lm_weight > 0 ? ", next-token " : "", o->lm_weight > 0 ? lm / (double)nsteps : 0.0,
-                    tune_loss);
+        if (ep <= FT_CURVE) rep->tune_curve[ep] = tune_loss;
+        if (o->epoch_hook) o->epoch_hook(o->hook_ctx, ep, out);
+        int improved = 0;
         if (!ntu || tune_loss < best_loss) {
             best_loss = tune_loss;
             rep->best_epoch = ep;
+            rep->best_averaged = 0;
             memcpy(best, out->param_memory, out->num_parameters * sizeof *best);
-            since = 0;
-        } else if (++since >= (o->patience > 0 ? o->patience : 4)) {
-            break;
+            improved = 1;
         }
+        /* The average of epochs avg_from .. ep, a candidate of its own once it holds two epochs;
+         * training goes on from the trained parameters, which it never touches. */
+        double avg_loss = NAN;
+        if (avg_sum && ep >= avg_from) {
+            n_avg++;
+            for (size_t i = 0; i < out->num_parameters; i++) avg_sum[i] += out->param_memory[i];
+            if (ntu && n_avg >= 2) {
+                memcpy(raw, out->param_memory, out->num_parameters * sizeof *raw);
+                for (size_t i = 0; i < out->num_parameters; i++) out->param_memory[i] = (float)(avg_sum[i] / n_avg);
+                rc = ft_logits(out, tune, ntu, pad, B, tl, err);
+                if (!rc) avg_loss = log_loss(tl, ytu, ntu, K);
+                if (!rc && avg_loss < best_loss) {
+                    best_loss = avg_loss;
+                    rep->best_epoch = ep;
+                    rep->best_averaged = 1;
+                    memcpy(best, out->param_memory, out->num_parameters * sizeof *best);
+                    improved = 1;
+                }
+                memcpy(out->param_memory, raw, out->num_parameters * sizeof *raw);
+                if (rc) goto done;
+                if (ep <= FT_CURVE) rep->avg_curve[ep] = avg_loss;
+            }
+        }
+        if (!o->quiet) {
+            fprintf(stderr, "  fine-tune epoch %2d: train task loss %.4f%s%.4f, tuning log loss %.4f", ep,
+                    task / (double)nsteps, o->lm_weight > 0 ? ", next-token " : "", o->lm_weight > 0 ? lm / (double)nsteps : 0.0,
+                    tune_loss);
+            if (!isnan(avg_loss)) fprintf(stderr, ", mean of epochs %d-%d %.4f", avg_from, ep, avg_loss);
+            fputc('\n', stderr);
+        }
+        if (improved)
+            since = 0;
+        else if (++since >= (o->patience > 0 ? o->patience : 4))
+            break;
+    }
+    if (!ntu && n_avg >= 2) { /* nothing to judge by: the average of every epoch from avg_from */
+        for (size_t i = 0; i < out->num_parameters; i++) best[i] = (float)(avg_sum[i] / n_avg);
+        rep->best_averaged = 1;
     }
     memcpy(out->param_memory, best, out->num_parameters * sizeof *best);
+    if (!o->quiet && ntu && (avg_sum || o->probe_cv)) {
+        char what[64];
+        if (rep->best_averaged)
+            snprintf(what, sizeof what, "the mean of epochs %d-%d", avg_from, rep->best_epoch);
+        else
+            snprintf(what, sizeof what, "epoch %d%s", rep->best_epoch, rep->best_epoch ? "" : " (the start)");
+        fprintf(stderr, "  fine-tune kept: %s, tuning log loss %.4f\n", what, best_loss);
+    }
     rep->best_tune_loss = ntu ? best_loss : NAN;
 done:
     threads_leave(ts);
     rep->seconds = now_s() - t_start;
     batch_free(&b);
-    CF_FREE_ALL(order, best, tl);
+    CF_FREE_ALL(order, best, tl, avg_sum, raw);
     if (rc) gpt_free(out);
     return rc;
 }

@@ -54,6 +54,17 @@ typedef struct {
     int context;        /* the fine-tuned model's context (maxT; 0: the base model's). A longer one
                            takes whole histories the base had to cut; its position embeddings
                            start as the base's resampled (gpt_copy_params) */
+    int average_from;   /* E0 >= 1: the mean of the parameters at the ends of epochs E0 .. e (a
+                           stochastic weight average, kept apart from the trained parameters) is
+                           judged on the tuning prompts after each epoch e > E0 beside epoch e
+                           itself, and the kept model is the best of all candidates; without
+                           tuning prompts the mean up to the last epoch is kept (0: off) */
+    int probe_cv;       /* K >= 2: the probe's L2 penalty is chosen by K-fold cross-validation on
+                           the train prompts' frozen features, so the tuning prompts judge epoch 0
+                           as they judge the others (0: chosen on the tuning prompts) */
+    /* called with the trained (not averaged) parameters at each epoch's end, when set (tests) */
+    void (*epoch_hook)(void *ctx, int epoch, const gpt_model *m);
+    void *hook_ctx;
     uint64_t seed;      /* prompt order and dropout */
     int threads;        /* threads of the model, OpenMP and OpenBLAS while training (0: as they
                            are); restored on return */
@@ -62,12 +73,20 @@ typedef struct {
 
 void ft_options_default(ft_options *o);
 
+#define FT_CURVE 64 /* epochs whose tuning losses a report keeps */
+
 typedef struct {
     int epochs_run;        /* epochs trained */
     int best_epoch;        /* 1-based epoch whose parameters were kept (0: the base model's) */
+    int best_averaged;     /* 1: what was kept is the mean of epochs average_from .. best_epoch */
     double best_tune_loss; /* tuning log loss there (NaN without tuning prompts) */
     double probe_tune_loss;/* tuning log loss before the first epoch (the probe's, or the
                               prevalence's) */
+    double probe_lambda;   /* the probe's L2 penalty (the first head's; NaN without a probe) */
+    double probe_cv_loss;  /* its cross-validated train log loss (NaN unless probe_cv) */
+    double tune_curve[FT_CURVE + 1]; /* tuning log loss after epoch e (0: the start), NaN past the
+                                        last epoch run or without tuning prompts */
+    double avg_curve[FT_CURVE + 1];  /* the same of the weight average, NaN where none was judged */
     double seconds;        /* wall time */
     uint64_t tokens;       /* prompt tokens processed in training steps */
 } ft_report;

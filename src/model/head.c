@@ -93,8 +93,10 @@ done:
     CF_FREE_ALL(A, J, L, Hi, T);
 }
 
-int rt_head_fit(rt_head *h, int d, const float *Xtr, const uint8_t *ytr, size_t ntr, const float *Xtu,
-                const uint8_t *ytu, size_t ntu, cf_err *err) {
+/* Fits one logistic regression per lambda of grid on the train rows and keeps the one of least
+ * tuning log loss (the first of a tie; without tuning rows, grid's first). */
+static int head_fit(rt_head *h, int d, const float *Xtr, const uint8_t *ytr, size_t ntr, const float *Xtu,
+                    const uint8_t *ytu, size_t ntu, const double *grid, size_t ngrid, cf_err *err) {
     memset(h, 0, sizeof *h);
     if (d < 1) return cf_fail(err, CF_EINTERNAL, "head of width %d", d);
     if (!ntr) return cf_fail(err, CF_EINPUT, "no train rows to fit the fine-tuned head on");
@@ -111,8 +113,8 @@ int rt_head_fit(rt_head *h, int d, const float *Xtr, const uint8_t *ytr, size_t 
     }
     memset(kind, ML_COL_VALUE, (size_t)d);
     h->tune_loss = NAN;
-    for (size_t k = 0; k < (ntu ? N_LAMBDAS : 1); k++) {
-        double lam = ntu ? lambdas[k] : 1e-2;
+    for (size_t k = 0; k < (ntu ? ngrid : 1); k++) {
+        double lam = grid[k];
         ml_logreg m;
         if ((rc = ml_logreg_fit(&m, &tr, ytr, kind, lam, err))) goto done;
         double loss = NAN;
@@ -153,6 +155,76 @@ done:
     free(kind);
     free(p);
     if (rc) rt_head_free(h);
+    return rc;
+}
+
+int rt_head_fit(rt_head *h, int d, const float *Xtr, const uint8_t *ytr, size_t ntr, const float *Xtu,
+                const uint8_t *ytu, size_t ntu, cf_err *err) {
+    static const double untuned[] = {1e-2};
+    return head_fit(h, d, Xtr, ytr, ntr, Xtu, ytu, ntu, ntu ? lambdas : untuned, ntu ? N_LAMBDAS : 1, err);
+}
+
+int rt_head_fit_cv(rt_head *h, int d, const float *Xtr, const uint8_t *ytr, size_t ntr, int folds, const float *Xtu,
+                   const uint8_t *ytu, size_t ntu, double *cv_loss, cf_err *err) {
+    memset(h, 0, sizeof *h);
+    if (d < 1) return cf_fail(err, CF_EINTERNAL, "head of width %d", d);
+    if (folds < 2 || folds > 64 || (size_t)folds > ntr)
+        return cf_fail(err, CF_EINPUT, "choosing the head's penalty by %d-fold cross-validation needs 2 .. 64 folds, "
+                       "at most one a train row (%zu)", folds, ntr);
+    uint8_t *fold = malloc(ntr), *kind = malloc((size_t)d), *yf = malloc(ntr), *yv = malloc(ntr);
+    float *Xf = malloc(ntr * (size_t)d * sizeof *Xf), *Xv = malloc(ntr * (size_t)d * sizeof *Xv);
+    float *p = malloc(ntr * sizeof *p);
+    double *sum = calloc(N_LAMBDAS, sizeof *sum);
+    int rc = CF_OK;
+    if (!fold || !kind || !yf || !yv || !Xf || !Xv || !p || !sum) {
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        goto done;
+    }
+    memset(kind, ML_COL_VALUE, (size_t)d);
+    /* Row i's fold: its rank within its class modulo folds, so every fold holds its share of the
+     * rare class (a few hundred deaths among PhysioNet 2012's train stays) whatever the row order. */
+    size_t rank[2] = {0, 0};
+    for (size_t i = 0; i < ntr; i++) fold[i] = (uint8_t)(rank[ytr[i] ? 1 : 0]++ % (size_t)folds);
+    /* The pooled out-of-fold log loss per lambda: each row judged once, by a fit that never saw it
+     * (the standardisation too is refitted on each fold's train part). */
+    for (int f = 0; f < folds && !rc; f++) {
+        size_t nf = 0, nv = 0;
+        for (size_t i = 0; i < ntr; i++) {
+            if (fold[i] == f) {
+                memcpy(Xv + nv * (size_t)d, Xtr + i * (size_t)d, (size_t)d * sizeof *Xv);
+                yv[nv++] = ytr[i];
+            } else {
+                memcpy(Xf + nf * (size_t)d, Xtr + i * (size_t)d, (size_t)d * sizeof *Xf);
+                yf[nf++] = ytr[i];
+            }
+        }
+        if (!nv || !nf) continue;
+        ml_csr tf = {0}, tv = {0};
+        if (ml_csr_from_dense(&tf, Xf, nf, (size_t)d) || ml_csr_from_dense(&tv, Xv, nv, (size_t)d)) {
+            ml_csr_free(&tf);
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            break;
+        }
+        for (size_t k = 0; k < N_LAMBDAS && !rc; k++) {
+            ml_logreg m;
+            if ((rc = ml_logreg_fit(&m, &tf, yf, kind, lambdas[k], err))) break;
+            ml_logreg_predict(&m, &tv, p);
+            sum[k] += ml_log_loss(p, yv, nv) * (double)nv;
+            ml_logreg_free(&m);
+        }
+        ml_csr_free(&tf);
+        ml_csr_free(&tv);
+    }
+    if (rc) goto done;
+    size_t best = 0;
+    for (size_t k = 1; k < N_LAMBDAS; k++)
+        if (sum[k] < sum[best]) best = k;
+    if (cv_loss) *cv_loss = sum[best] / (double)ntr;
+    /* the chosen penalty refitted on every train row; the tuning rows only measure it */
+    if ((rc = head_fit(h, d, Xtr, ytr, ntr, Xtu, ytu, ntu, &lambdas[best], 1, err))) goto done;
+    h->tuned = 0;
+done:
+    CF_FREE_ALL(fold, kind, yf, yv, Xf, Xv, p, sum);
     return rc;
 }
 

@@ -38,6 +38,12 @@ typedef struct {
  * 1e2 by log loss on the tuning rows (ntu may be 0: lambda 1e-2). */
 int rt_head_fit(rt_head *h, int d, const float *Xtr, const uint8_t *ytr, size_t ntr, const float *Xtu,
                 const uint8_t *ytu, size_t ntu, cf_err *err);
+/* The same head with lambda chosen by folds-fold cross-validation over the train rows alone (the
+ * pooled out-of-fold log loss; rows dealt to folds by class, in row order), then refitted on all
+ * of them; the tuning rows (ntu may be 0) only measure it (tune_loss; tuned is 0). *cv_loss (may
+ * be NULL) gets the chosen lambda's cross-validated loss. */
+int rt_head_fit_cv(rt_head *h, int d, const float *Xtr, const uint8_t *ytr, size_t ntr, int folds, const float *Xtu,
+                   const uint8_t *ytu, size_t ntu, double *cv_loss, cf_err *err);
 /* The logit for embedding x; *se (may be NULL) gets its standard error (0 without covariance). */
 double rt_head_logit(const rt_head *h, const float *x, double *se);
 double rt_sigmoid(double z);

@@ -19,6 +19,9 @@ for c in $("$CLINFM" --help | awk '/^commands:/{on=1; next} on && /^  [a-z]/{pri
 done
 expect 1 "eval with an unknown head pooling" "$CLINFM" eval --ft-pool max
 grep -q "last, mean, both, extremes, windows, attention or variables" "$T/err.txt" || { echo "eval --ft-pool: the choices not named: $(cat "$T/err.txt")"; fail=1; }
+expect 1 "eval --ft-probe-cv 1" "$CLINFM" eval --ft-probe-cv 1
+grep -q "ft-probe-cv expects 0 (off) or 2 .. 64 folds" "$T/err.txt" || { echo "eval --ft-probe-cv 1: not explained: $(cat "$T/err.txt")"; fail=1; }
+expect 1 "eval --ft-average-from -1" "$CLINFM" eval --ft-average-from -1
 expect 1 "no command" "$CLINFM"
 expect 1 "unknown command" "$CLINFM" frobnicate
 mkdir -p "$T/in"
