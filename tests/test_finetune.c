@@ -721,6 +721,220 @@ static void test_e2e_describes_its_pooling(void) {
     label_free(&L);
 }
 
+/* Prompts and labels of one split's rows (the history as eval gives it, no never-input codes). */
+static void encode_rows(rt_encoder *enc, const label_row *rows, size_t n, rt_prompt *ps, float *y, int K) {
+    cf_err err = {0};
+    for (size_t i = 0; i < n; i++) {
+        REQUIRE(rt_encode_history(enc, rows[i].subject_index, rows[i].history_end, NULL, 0, &ps[i], &err) == CF_OK);
+        y[i * (size_t)K] = rows[i].label;
+    }
+}
+
+/* The mean log loss over the labelled entries of column k of logits (n, K), computed apart. */
+static double column_log_loss(const float *z, const float *y, size_t n, int K, int k) {
+    double sum = 0;
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++) {
+        double zi = z[i * K + k], yi = y[i * K + k];
+        if (isnan(yi)) continue;
+        sum += (zi > 0 ? zi + log1p(exp(-zi)) : log1p(exp(zi))) - yi * zi;
+        c++;
+    }
+    return sum / (double)c;
+}
+
+/* Auxiliary heads (`clinfm eval --ft-aux-task`, finetune.h main_head):
+ *   - one head: main_head on or off gives the same model bit for bit (single-task fine-tuning is
+ *     what it was);
+ *   - two heads, the second labelled against the task on the tuning rows (its best epoch is not
+ *     the task's) and NaN on every third row: with main_head the reported tuning loss, and so the
+ *     epoch kept, is head 0's alone (recomputed here from the returned model's logits), the
+ *     auxiliary loss is the second column's over its labelled rows; without main_head the loss is
+ *     the mean over every labelled entry, as before;
+ *   - the weight reaches training: auxiliary weight 0 and 2 give different task logits. */
+static void test_aux_heads(void) {
+    labelled L;
+    REQUIRE(label_all(&L) == 0);
+    cf_err err = {0};
+    rt_model rm;
+    REQUIRE(rt_open(&rm, MODEL_IN, NULL, &err) == CF_OK);
+    rt_encoder *enc;
+    REQUIRE(rt_encoder_new_store(&enc, &rm, &L.s, &err) == CF_OK);
+    const size_t ntr = L.n[SPLIT_TRAIN], ntu = L.n[SPLIT_TUNING];
+    rt_prompt *ptr = calloc(ntr, sizeof *ptr), *ptu = calloc(ntu, sizeof *ptu);
+    float *ytr = malloc(ntr * 2 * sizeof *ytr), *ytu = malloc(ntu * 2 * sizeof *ytu);
+    float *y1tr = malloc(ntr * sizeof *y1tr), *y1tu = malloc(ntu * sizeof *y1tu);
+    encode_rows(enc, L.rows[SPLIT_TRAIN], ntr, ptr, ytr, 2);
+    encode_rows(enc, L.rows[SPLIT_TUNING], ntu, ptu, ytu, 2);
+    for (size_t i = 0; i < ntr; i++) {
+        y1tr[i] = ytr[2 * i];
+        ytr[2 * i + 1] = i % 3 == 0 ? NAN : (float)(mix(i) & 1); /* noise on train rows */
+    }
+    for (size_t i = 0; i < ntu; i++) {
+        y1tu[i] = ytu[2 * i];
+        ytu[2 * i + 1] = i % 3 == 0 ? NAN : 1.0f - ytu[2 * i]; /* against the task on tuning rows */
+    }
+    ft_options o;
+    ft_options_default(&o);
+    o.epochs = 4;
+    o.lr = 3e-3f;
+    o.patience = 4;
+    o.quiet = 1;
+    o.threads = 1;
+    const int pad = (int)rm.v.special[VOCAB_SP_PAD];
+    gpt_model a, b;
+    ft_report ra, rb;
+    /* one head: the flag changes nothing */
+    REQUIRE(ft_train(&a, &rm.m, 1, ptr, y1tr, ntr, ptu, y1tu, ntu, pad, &o, &ra, &err) == CF_OK);
+    o.main_head = 1;
+    REQUIRE(ft_train(&b, &rm.m, 1, ptr, y1tr, ntr, ptu, y1tu, ntu, pad, &o, &rb, &err) == CF_OK);
+    CHECK(a.num_parameters == b.num_parameters &&
+          memcmp(a.param_memory, b.param_memory, a.num_parameters * sizeof(float)) == 0);
+    CHECK(ra.best_epoch == rb.best_epoch && memcmp(&ra.best_tune_loss, &rb.best_tune_loss, sizeof(double)) == 0);
+    CHECK(isnan(rb.aux_tune_loss));
+    gpt_free(&a), gpt_free(&b);
+    /* two heads, the second an auxiliary task */
+    float *lg = malloc(ntu * 2 * sizeof *lg);
+    REQUIRE(ft_train(&a, &rm.m, 2, ptr, ytr, ntr, ptu, ytu, ntu, pad, &o, &ra, &err) == CF_OK);
+    REQUIRE(ft_logits(&a, ptu, ntu, pad, 16, lg, &err) == CF_OK);
+    double l0 = column_log_loss(lg, ytu, ntu, 2, 0), l1 = column_log_loss(lg, ytu, ntu, 2, 1);
+    fprintf(stderr, "  main head: epoch %d kept, tuning loss %.4f (recomputed %.4f); auxiliary %.4f (%.4f)\n",
+            ra.best_epoch, ra.best_tune_loss, l0, ra.aux_tune_loss, l1);
+    CHECK_NEAR(ra.best_tune_loss, l0, 1e-5);
+    CHECK_NEAR(ra.aux_tune_loss, l1, 1e-5);
+    CHECK(fabs(l0 - l1) > 1e-3); /* the check has teeth: the columns' losses differ */
+    /* the weight reaches training */
+    float *lg0 = malloc(ntu * 2 * sizeof *lg0);
+    ft_options ow = o;
+    ow.aux_weight = 0.0f;
+    ow.patience = 100;
+    ow.epochs = 2;
+    ow.lr = 1e-2f; /* no tuning prompts below: the last epoch is kept, so both runs train */
+    REQUIRE(ft_train(&b, &rm.m, 2, ptr, ytr, ntr, NULL, NULL, 0, pad, &ow, &rb, &err) == CF_OK);
+    REQUIRE(ft_logits(&b, ptu, ntu, pad, 16, lg0, &err) == CF_OK);
+    gpt_free(&b);
+    ow.aux_weight = 2.0f;
+    REQUIRE(ft_train(&b, &rm.m, 2, ptr, ytr, ntr, NULL, NULL, 0, pad, &ow, &rb, &err) == CF_OK);
+    REQUIRE(ft_logits(&b, ptu, ntu, pad, 16, lg, &err) == CF_OK);
+    double diff = 0;
+    for (size_t i = 0; i < ntu; i++) diff = fmax(diff, fabs(lg[2 * i] - lg0[2 * i]));
+    fprintf(stderr, "  task logits, auxiliary weight 0 against 2: largest difference %.4f\n", diff);
+    CHECK(diff > 1e-3);
+    gpt_free(&b);
+    /* the old rule without main_head: every labelled entry alike */
+    o.main_head = 0;
+    gpt_free(&a);
+    REQUIRE(ft_train(&a, &rm.m, 2, ptr, ytr, ntr, ptu, ytu, ntu, pad, &o, &ra, &err) == CF_OK);
+    REQUIRE(ft_logits(&a, ptu, ntu, pad, 16, lg, &err) == CF_OK);
+    double sum = 0;
+    size_t c = 0;
+    for (size_t i = 0; i < 2 * ntu; i++) {
+        if (isnan(ytu[i])) continue;
+        double z = lg[i];
+        sum += (z > 0 ? z + log1p(exp(-z)) : log1p(exp(z))) - ytu[i] * z;
+        c++;
+    }
+    CHECK_NEAR(ra.best_tune_loss, sum / (double)c, 1e-5);
+    gpt_free(&a);
+    for (size_t i = 0; i < ntr; i++) rt_prompt_free(&ptr[i]);
+    for (size_t i = 0; i < ntu; i++) rt_prompt_free(&ptu[i]);
+    free(ptr), free(ptu), free(ytr), free(ytu), free(y1tr), free(y1tu), free(lg), free(lg0);
+    rt_encoder_free(enc);
+    rt_close(&rm);
+    label_free(&L);
+}
+
+/* An auxiliary task as eval checks and labels it (eval_aux.c): the other outcome of the same
+ * rows, with subjects under 55 left out. Each row's auxiliary label is its own row's (the
+ * complement of the task's here), NaN for a row the task keeps and the auxiliary leaves out;
+ * another prediction time, another trigger or another [input] never is refused, each naming what
+ * differs; and finetuned_e2e with the auxiliary trains and predicts the task only (the
+ * auxiliary in what it describes, probabilities in [0, 1]). */
+static void test_aux_eval(void) {
+    labelled L;
+    REQUIRE(label_all(&L) == 0);
+    const char *body = "[codes trig]\ncode = TRIG//VISIT\n[codes out]\ncode = OUT//EVENT\n[codes other]\n"
+                       "code = OTHER//EVENT\n[codes glu]\ncode = LAB//GLU\n";
+    struct {
+        const char *trigger, *prediction, *never, *want;
+    } cases[] = {{"trig", "trigger", "", NULL},
+                 {"trig", "trigger + 1h", "", "prediction time (trigger + 1h) differs"},
+                 {"other", "trigger", "", "trigger codes differ"},
+                 {"trig", "trigger", "[input]\nnever = glu\n", "[input] never"}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char text[1024];
+        snprintf(text, sizeof text,
+                 "[task]\nname = aux_other\n%s[trigger]\ncodes = %s\n[prediction]\ntime = %s\n[exclude]\n"
+                 "when = age < 55\n[label]\nwhen = any other in (prediction, prediction + 30d]\n%s",
+                 body, cases[k].trigger, cases[k].prediction, cases[k].never);
+        task_def at;
+        task_labels al;
+        cf_err err = {0};
+        REQUIRE(task_parse(&at, "aux.task", text, strlen(text), &err) == CF_OK);
+        task_label_options lo = {.seed = 1};
+        split_config_default(&lo.split);
+        REQUIRE(task_label(&at, &L.s, &lo, &al, &err) == CF_OK);
+        int rc = eval_aux_check(&L.s, &L.t, &L.l, &at, &al, &err);
+        if (cases[k].want) {
+            CHECK_EQ_INT(rc, CF_EINPUT);
+            CHECK_CONTAINS(err.msg, cases[k].want);
+        } else {
+            CHECK_EQ_INT(rc, CF_OK);
+            const size_t n = L.n[SPLIT_TRAIN];
+            float *y = malloc(n * 2 * sizeof *y);
+            for (size_t i = 0; i < 2 * n; i++) y[i] = -1;
+            eval_aux_column(&al, L.rows[SPLIT_TRAIN], n, y + 1, 2);
+            size_t nan = 0, bad = 0;
+            for (size_t i = 0; i < n; i++) {
+                const label_row *r = &L.rows[SPLIT_TRAIN][i];
+                const label_row *x = NULL;
+                for (size_t j = 0; j < al.n && !x; j++)
+                    if (al.rows[j].subject_index == r->subject_index && al.rows[j].prediction_time == r->prediction_time)
+                        x = &al.rows[j];
+                if (!x) nan++, bad += !isnan(y[2 * i + 1]);
+                else bad += y[2 * i + 1] != (float)!r->label; /* the other outcome: the complement */
+                bad += y[2 * i] != -1.0f;                      /* the stride leaves column 0 alone */
+            }
+            fprintf(stderr, "  auxiliary column: %zu of %zu train rows outside its population\n", nan, n);
+            CHECK(nan > 0 && nan < n);
+            CHECK_EQ_INT(bad, 0);
+            free(y);
+            /* finetuned_e2e with the auxiliary task: the task alone is predicted */
+            eval_model_options mo;
+            memset(&mo, 0, sizeof mo);
+            mo.which = EVAL_MODEL_E2E;
+            mo.threads = 1;
+            split_config_default(&mo.split);
+            eval_ft_options_default(&mo.ft);
+            mo.ft.epochs = 2;
+            mo.ft.lr = 3e-3f;
+            mo.ft.set = 1;
+            mo.aux_tasks = &at, mo.aux_labels = &al, mo.n_aux = 1;
+            eval_predictor p[4];
+            size_t np = 0;
+            REQUIRE(eval_model_predictors(MODEL_IN, &mo, &L.t, &L.l, p, 4, &np, &err) == CF_OK && np == 1);
+            REQUIRE(p[0].fit(p[0].ctx, &L.s, L.rows[SPLIT_TRAIN], n, L.rows[SPLIT_TUNING], L.n[SPLIT_TUNING], &err) ==
+                    CF_OK);
+            const size_t nh = L.n[SPLIT_HELD_OUT];
+            float *pr = malloc(nh * sizeof *pr);
+            REQUIRE(p[0].predict(p[0].ctx, &L.s, L.rows[SPLIT_HELD_OUT], nh, pr, &err) == CF_OK);
+            uint8_t *yh = malloc(nh);
+            for (size_t i = 0; i < nh; i++) {
+                CHECK(pr[i] >= 0 && pr[i] <= 1);
+                yh[i] = L.rows[SPLIT_HELD_OUT][i].label;
+            }
+            fprintf(stderr, "  finetuned_e2e with an auxiliary head: held-out AUROC %.3f\n", eval_auroc(pr, yh, nh));
+            char *d = p[0].describe(p[0].ctx);
+            CHECK(d && strstr(d, "\"auxiliary_tasks\":[{\"task\":\"aux_other\"") && strstr(d, "\"auxiliary_weight\":0.5"));
+            free(d), free(pr), free(yh);
+            eval_model_predictors_free(p, np);
+        }
+        task_labels_free(&al);
+        task_free(&at);
+    }
+    label_free(&L);
+}
+
 int main(void) {
     /* One thread: the models are tiny, and parallel regions on a shared machine cost more
      * than they save (the predictors are given --threads 1 the same way). */
@@ -734,5 +948,7 @@ int main(void) {
     RUN(test_ft_train_contract);
     RUN(test_e2e_describes_its_pooling);
     RUN(test_probe_penalty_cv);
+    RUN(test_aux_heads);
+    RUN(test_aux_eval);
     return check_summary();
 }

@@ -1436,7 +1436,8 @@ static void test_fd_cls(void) {
         CHECK_NEAR(l, ref, 1e-6);
         float *dh = fvec(B * T * C), *dw = fvec(K * P), *db = fvec(K), *dq = fvec(C), *dp = fvec(KP * C);
         cls_loss(&c);
-        gpt__cls_backward(dh, dw, db, dq, dp, c.logits, c.x, c.h, c.pos, c.feat, F, c.q, G, &c.pv, c.w, c.y, 1.0f, 0, B,
+        const float ones[K] = {1.0f, 1.0f};
+        gpt__cls_backward(dh, dw, db, dq, dp, c.logits, c.x, c.h, c.pos, c.feat, F, c.q, G, &c.pv, c.w, c.y, ones, 0, B,
                           T, C, K, pool);
         char what[32];
         snprintf(what, sizeof what, "cls%d.h", pool);
@@ -1559,9 +1560,30 @@ static void test_fd_whole_model_ex(void) {
         float feats[32], y[4] = {1, NAN, 0, 1};
         fill(feats, 32, -1.5f, 1.5f);
         float vt[8] = {0.5f, NAN, -1.2f, 0.3f, NAN, 2.0f, 0.1f, NAN}; /* position 3's target is -1: unused */
-        ex_ctx c = {&m, in, tg, {feats, pos, y, 0.7f, 1.3f, vt, 0.9f}, 2, 4, 3};
-        for (int pass = 0; pass < 2; pass++) {
+        ex_ctx c = {&m, in, tg, {feats, pos, y, 0.7f, 1.3f, vt, 0.9f, NULL}, 2, 4, 3};
+        const float hw[2] = {1.0f, 0.4f}; /* a main head and an auxiliary one at 0.4 */
+        for (int pass = 0; pass < 3; pass++) {
             if (pass == 1) c.tg = NULL; /* heads alone: what end-to-end fine-tuning may run */
+            if (pass == 2) { /* head weights: each head's mean over its own labelled rows, weighted */
+                c.tg = tg;
+                c.x.cls_head_weight = hw;
+                ex_loss(&c);
+                /* head 0 labels rows 0 and 1, head 1 row 1 alone: written out by hand */
+                double ref = 0;
+                for (int k = 0; k < 2; k++) {
+                    double s = 0;
+                    int n = 0;
+                    for (int b = 0; b < 2; b++) {
+                        float t = y[b * 2 + k];
+                        if (isnan(t)) continue;
+                        double z = m.acts.cls_logits[b * 2 + k], p = 1 / (1 + exp(-z));
+                        s -= t ? log(p) : log(1 - p);
+                        n++;
+                    }
+                    ref += hw[k] * s / n;
+                }
+                CHECK_NEAR(m.cls_loss, ref, 1e-5);
+            }
             ex_loss(&c);
             gpt_zero_grad(&m);
             REQUIRE_EQ_INT(gpt_backward(&m, &err), CF_OK);
@@ -1569,7 +1591,7 @@ static void test_fd_whole_model_ex(void) {
             size_t off = 0;
             for (int i = 0; i < GPT_NUM_PARAM_TENSORS; i++) {
                 char what[64];
-                snprintf(what, sizeof what, "%s.%s", pass ? "heads" : "model+", names[i]);
+                snprintf(what, sizeof what, "%s.%s", pass == 2 ? "weighted" : pass ? "heads" : "model+", names[i]);
                 /* 23: clsq, the attention's; 24, 25: clsvw and clsmap, the variables' */
                 const int present = i == 23 ? pool == GPT_POOL_ATTENTION : i > 23 ? pool == GPT_POOL_VARIABLES : 1;
                 CHECK((m.param_sizes[i] > 0) == present);
@@ -1579,7 +1601,7 @@ static void test_fd_whole_model_ex(void) {
             free(ana);
         }
         /* Misuse is refused: labels without positions, positions outside the window. */
-        gpt_extra bad = {feats, NULL, y, 1, 1, NULL, 0};
+        gpt_extra bad = {feats, NULL, y, 1, 1, NULL, 0, NULL};
         CHECK_EQ_INT(gpt_forward_ex(&m, in, tg, &bad, 2, 4, 0, &err), CF_EINPUT);
         int far[2] = {4, 0};
         bad.cls_pos = far;
@@ -1673,7 +1695,7 @@ static void feat_paths(gpt_config cfg) {
     for (int i = 0; i < B * T; i++) in[i] = (int)(urand() * V), tg[i] = (int)(urand() * V);
     fill(feats, B * T * F, -2, 2);
     for (int i = 0; i < B * K; i++) y[i] = urand() < 0.2 ? NAN : (float)(urand() < 0.5);
-    gpt_extra x = {feats, pos, y, 1.0f, 0.5f, NULL, 0};
+    gpt_extra x = {feats, pos, y, 1.0f, 0.5f, NULL, 0, NULL};
     float *g[3], lloss[3], closs[3];
     int threads[3] = {1, 2, 3};
     size_t np = 0;
@@ -1708,7 +1730,7 @@ static void feat_paths(gpt_config cfg) {
     float *lnf = fcopy(m.acts.lnf, (size_t)B * T * C), *cl = fcopy(m.acts.cls_logits, (size_t)B * K);
     /* zero inputs are the same network as no inputs */
     float zero[5 * 25 * 4] = {0};
-    gpt_extra xz = {zero, NULL, NULL, 1, 0, NULL, 0}, xn = {NULL, NULL, NULL, 1, 0, NULL, 0};
+    gpt_extra xz = {zero, NULL, NULL, 1, 0, NULL, 0, NULL}, xn = {NULL, NULL, NULL, 1, 0, NULL, 0, NULL};
     REQUIRE_EQ_INT(gpt_forward_ex(&m, in, NULL, &xz, B, T, 0, &err), CF_OK);
     float *lz = fcopy(m.acts.lnf, (size_t)B * T * C);
     REQUIRE_EQ_INT(gpt_forward_ex(&m, in, NULL, &xn, B, T, 0, &err), CF_OK);

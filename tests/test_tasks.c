@@ -720,6 +720,73 @@ static void test_no_future_input(void) {
     free(n1), free(n2), free(v1), free(v2);
 }
 
+/* The auxiliary tasks of PhysioNet 2012 (tasks/aux/, `clinfm eval --ft-aux-task`) are labels
+ * only: on a fictional stay in the mapping's codes whose death, discharge and scores all fall
+ * before the prediction time (48 h), so they lie in the row's history range, no code of an
+ * auxiliary task's label or exclusion rules is input under the main task or under its own, and
+ * eval accepts each as an auxiliary task of the main one (the same prompts). A second stay,
+ * discharged alive on day 12, gives the long stay a positive and 30-day death a negative. */
+static void test_p12_aux_tasks_are_labels_only(void) {
+    const int64_t t0 = at(2100, 1, 1, 0), end_of_day1 = t0 + 2 * D - USEC_PER_SEC;
+    const ev e[] = {
+        {1, t0 - 70 * 365 * D, "MEDS_BIRTH", NAN, 1},      {1, t0, "ICU_ADMISSION", NAN, 1},
+        {1, t0 + H, "ICU//HR//bpm", 110, 1},               {1, t0 + 24 * H, "P12//SOFA", 12, 1},
+        {1, t0 + 24 * H, "P12//SAPS-I", 20, 1},            {1, end_of_day1, "MEDS_DEATH", NAN, 1},
+        {1, end_of_day1, "HOSPITAL_DEATH", NAN, 1},        {1, end_of_day1, "HOSPITAL_DISCHARGE//DIED", NAN, 1},
+        {2, t0 - 50 * 365 * D, "MEDS_BIRTH", NAN, 2},      {2, t0, "ICU_ADMISSION", NAN, 2},
+        {2, t0 + 2 * H, "ICU//HR//bpm", 80, 2},            {2, t0 + 24 * H, "P12//SOFA", 3, 2},
+        {2, t0 + 13 * D - USEC_PER_SEC, "HOSPITAL_DISCHARGE//ALIVE", NAN, 2},
+    };
+    char *sp = tmp_path("p12_aux.store");
+    REQUIRE(build_store(sp, e, sizeof e / sizeof e[0]) == 0);
+    task_def mt;
+    task_labels ml;
+    store s;
+    REQUIRE(label_file("physionet2012_in_hospital_death.task", sp, &ml, &s, &mt) == 0);
+    REQUIRE(ml.n == 2);
+    const char *aux[] = {"aux/physionet2012_death_30d.task", "aux/physionet2012_long_stay.task"};
+    const int want[2][2] = {{1, 0}, {0, 1}}; /* per task, stays 1 and 2 */
+    for (size_t a = 0; a < 2; a++) {
+        task_def at_;
+        task_labels al;
+        cf_err err = {0};
+        REQUIRE(task_load(&at_, task_file(aux[a]), &err) == CF_OK);
+        task_label_options lo = {.seed = 1};
+        split_config_default(&lo.split);
+        REQUIRE(task_label(&at_, &s, &lo, &al, &err) == CF_OK);
+        CHECK_EQ_INT(eval_aux_check(&s, &mt, &ml, &at_, &al, &err), CF_OK);
+        REQUIRE(al.n == 2);
+        for (size_t i = 0; i < 2; i++) CHECK_EQ_INT(al.rows[i].label, want[a][i]);
+        /* every code of its label and exclusion rules: present before the prediction time, never input */
+        size_t checked = 0;
+        for (size_t r = 0; r <= at_.n_exclude; r++) {
+            const task_cond *c = r < at_.n_exclude ? &at_.exclude[r] : &at_.label;
+            if (c->kind != TASK_C_ANY && c->kind != TASK_C_NONE) continue;
+            const task_codeset *cs = &at_.sets[c->set];
+            CHECK_EQ_INT(cs->n_prefixes, 0);
+            for (size_t k = 0; k < cs->n_codes; k++) {
+                int64_t code = store_find_code(&s, cs->codes[k]);
+                REQUIRE(code >= 0);
+                int in_history = 0;
+                for (uint64_t ev_i = s.subject_start[0]; ev_i < ml.rows[0].history_end; ev_i++)
+                    in_history |= s.code[ev_i] == (uint32_t)code;
+                if (strcmp(cs->codes[k], "HOSPITAL_DISCHARGE//ALIVE")) CHECK(in_history); /* stay 1 died */
+                CHECK(!task_input_allowed(&ml, (uint32_t)code) && !task_input_allowed(&al, (uint32_t)code));
+                checked++;
+            }
+        }
+        CHECK(checked >= 1);
+        task_labels_free(&al);
+        task_free(&at_);
+    }
+    /* and the scores, which the language cannot threshold: not input either */
+    CHECK(!task_input_allowed(&ml, (uint32_t)store_find_code(&s, "P12//SOFA")));
+    CHECK(task_input_allowed(&ml, (uint32_t)store_find_code(&s, "ICU//HR//bpm")));
+    task_labels_free(&ml);
+    store_close(&s);
+    task_free(&mt);
+}
+
 static void test_labels_csv(void) {
     task_labels l;
     store s;
@@ -762,5 +829,6 @@ int main(void) {
     RUN(test_follow_up_parse);
     RUN(test_no_future_input);
     RUN(test_labels_csv);
+    RUN(test_p12_aux_tasks_are_labels_only);
     return check_summary();
 }

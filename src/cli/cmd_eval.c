@@ -96,7 +96,8 @@ int cmd_eval(int argc, char **argv) {
     /* The fine-tuning settings are floats; a float's value survives the trip through double. */
     eval_ft_options *ft = &cfg.model.ft;
     double ft_lr = ft->lr, ft_dropout = ft->dropout, ft_wd = ft->weight_decay, ft_lm = ft->lm_weight;
-    double ft_body_lr = ft->body_lr, ft_head_lr = ft->head_lr;
+    double ft_body_lr = ft->body_lr, ft_head_lr = ft->head_lr, ft_aux_weight = ft->aux_weight;
+    cli_list aux = {.n = 0};
     static const cli_choice targets[] = {{"outcome", TASK_TARGET_OUTCOME}, {"competing", TASK_TARGET_COMPETING}, {NULL, 0}};
     static const cli_choice pools[] = {{"last", GPT_POOL_LAST},           {"mean", GPT_POOL_MEAN},
                                        {"both", GPT_POOL_BOTH},           {"extremes", GPT_POOL_EXTREMES},
@@ -164,6 +165,15 @@ int cmd_eval(int argc, char **argv) {
         CLI_OPT_INT("ft-var-channels", &ft->var_proj, "K", 1, GPT_POOL_MAX_PROJ, NULL),
         CLI_OPT_INT("ft-average-from", &ft->average_from, "E", 0, 100000, NULL),
         CLI_OPT_INT("ft-probe-cv", &ft->probe_cv, "K", 0, 64, NULL),
+        CLI_OPT_LIST("ft-aux-task", &aux, "FILE",
+                     "an auxiliary task of finetuned_e2e (repeatable, 8 at most):\n"
+                     "its labels of the task's rows train a head of their own beside\n"
+                     "the task's (no label outside its population); only the task's\n"
+                     "head is predicted, and its tuning loss alone chooses the epoch.\n"
+                     "Its prompts must be the task's (same trigger, prediction time\n"
+                     "and [input] never), or the run is refused; --ft-aux-weight W\n"
+                     "(0.5) weighs each auxiliary head's loss against the task's"),
+        CLI_OPT_DOUBLE("ft-aux-weight", &ft_aux_weight, "W", 0, 100, NULL),
         CLI_OPT_FLAG("allow-overlap", &cfg.allow_overlap,
                      "evaluate MODEL even when held-out patients were its training\n"
                      "or tuning patients (refused by default); every page of the\n"
@@ -235,6 +245,13 @@ int cmd_eval(int argc, char **argv) {
     ft->lm_weight = (float)ft_lm;
     ft->body_lr = (float)ft_body_lr;
     ft->head_lr = (float)ft_head_lr;
+    ft->aux_weight = (float)ft_aux_weight;
+    if (aux.n > EVAL_MAX_AUX) return cli_usage_error("eval", "--ft-aux-task is given at most %d times", EVAL_MAX_AUX);
+    for (size_t i = 0; i < aux.n; i++) cfg.aux_tasks[cfg.n_aux++] = aux.v[i];
+    if (cli_given(&spec, "ft-aux-weight") && !aux.n) return cli_usage_error("eval", "--ft-aux-weight needs --ft-aux-task");
+    if (aux.n && (!(cfg.model.which & EVAL_MODEL_E2E) || cfg.target == TASK_TARGET_COMPETING))
+        return cli_usage_error("eval", "--ft-aux-task trains heads beside finetuned_e2e's: name finetuned_e2e in "
+                                       "--model-predictors (and evaluate the task's own outcome, not --target competing)");
     ft->set = cli_given(&spec, "ft-");
     if (scores.n > sizeof cfg.scores / sizeof *cfg.scores)
         return cli_usage_error("eval", "--score is given at most %zu times", sizeof cfg.scores / sizeof *cfg.scores);

@@ -224,6 +224,8 @@ typedef struct {
     int average_from;                     /* weight average from this epoch on (0: off) */
     int probe_cv;                         /* the probe's penalty by this many folds of the train
                                              rows (0: on the tuning rows) */
+    float aux_weight;                     /* with auxiliary tasks: their heads' loss weight against
+                                             the task's (finetune.h; default 0.5) */
     int set;
 } eval_ft_options;
 void eval_ft_options_default(eval_ft_options *o);
@@ -265,7 +267,28 @@ typedef struct {
                                          held_labels, in this store (NULL: store's held-out split) */
     const task_labels *held_labels;
     eval_model_info *info;/* filled when not NULL */
+    /* finetuned_e2e with auxiliary tasks (--ft-aux-task): n_aux tasks labelled on the same store
+     * and checked by eval_aux_check; each adds a head beside the task's, trained on its labels
+     * (NaN for rows outside its population), never predicted or reported */
+    const task_def *aux_tasks;
+    const task_labels *aux_labels;
+    size_t n_aux;
 } eval_model_options;
+
+/* ---------------------------------------------------------------- auxiliary tasks (eval_aux.c) */
+
+#define EVAL_MAX_AUX 8
+/* Whether aux (labelled as al on the store s the task mt was labelled on, ml) can be an auxiliary
+ * task of mt: its rows must have mt's prompts, so the same trigger codes, the same prediction time,
+ * the same input codes ([input] never) and, for every row both tasks hold (same subject, same
+ * prediction time), the same trigger and the same history; and the two must share at least one
+ * train row. Otherwise CF_EINPUT with what differs. Rows mt holds and aux does not are outside
+ * aux's population (no label); rows aux holds and mt does not are never used. */
+int eval_aux_check(const store *s, const task_def *mt, const task_labels *ml, const task_def *aux,
+                   const task_labels *al, cf_err *err);
+/* The auxiliary task's label of each row (0 or 1), NaN for a row it does not hold (outside its
+ * population); y[i * stride] for rows[i]. */
+void eval_aux_column(const task_labels *al, const label_row *rows, size_t n, float *y, size_t stride);
 
 /* Fills up to cap predictors that use the trained model bundle at model_path (zero-shot sampling,
  * the one-step read-out, the fine-tuned head); implemented in eval_model.c on src/model/runtime.h.
@@ -335,6 +358,8 @@ typedef struct {
     /* extra predictors (tests, embedding programs); evaluated after the baselines */
     eval_predictor *extra;
     size_t n_extra;
+    const char *aux_tasks[EVAL_MAX_AUX]; /* --ft-aux-task FILE: auxiliary tasks of finetuned_e2e */
+    size_t n_aux;
 } eval_config;
 
 int eval_run(const eval_config *cfg, cf_err *err);

@@ -60,6 +60,7 @@ typedef struct {
     /* finetuned_e2e: the fine-tuned models and how their training went */
     gpt_model e2e[MAX_ENSEMBLE];
     ft_report e2e_rep[MAX_ENSEMBLE];
+    size_t aux_rows[EVAL_MAX_AUX], aux_pos[EVAL_MAX_AUX]; /* train rows each auxiliary task labels */
     int n_e2e;
     size_t e2e_cut, e2e_train_rows; /* train prompts whose history was cut to the context, of */
     ft_options fto;
@@ -82,6 +83,7 @@ void eval_ft_options_default(eval_ft_options *o) {
     o->dropout = d.dropout;
     o->var_slots = d.var_slots;
     o->var_proj = d.var_proj;
+    o->aux_weight = d.aux_weight;
 }
 
 static uint64_t mix64(uint64_t z) {
@@ -339,11 +341,37 @@ static int e2e_fit(void *ctx, const store *s, const label_row *train, size_t n_t
         (rc = prompts_of(sh, s, tuning, n_tuning, mp->fto.context, ptu, ytu, NULL, err)))
         goto done;
     mp->e2e_train_rows = n_train;
+    /* With auxiliary tasks, y gets a column per task after the task's own (NaN outside its
+     * population), and head 0, the task's, alone chooses the epoch. */
+    const int K = 1 + (int)sh->o.n_aux;
+    if (K > 1) {
+        float *wtr = malloc((n_train ? n_train : 1) * (size_t)K * sizeof *wtr);
+        float *wtu = malloc((n_tuning ? n_tuning : 1) * (size_t)K * sizeof *wtu);
+        if (!wtr || !wtu) {
+            free(wtr);
+            free(wtu);
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+            goto done;
+        }
+        for (size_t i = 0; i < n_train; i++) wtr[i * K] = ytr[i];
+        for (size_t i = 0; i < n_tuning; i++) wtu[i * K] = ytu[i];
+        for (size_t a = 0; a < sh->o.n_aux; a++) {
+            eval_aux_column(&sh->o.aux_labels[a], train, n_train, wtr + 1 + a, (size_t)K);
+            eval_aux_column(&sh->o.aux_labels[a], tuning, n_tuning, wtu + 1 + a, (size_t)K);
+            size_t nl = 0, np = 0;
+            for (size_t i = 0; i < n_train; i++)
+                if (!isnan(wtr[i * K + 1 + a])) nl++, np += wtr[i * K + 1 + a] > 0.5f;
+            mp->aux_rows[a] = nl, mp->aux_pos[a] = np;
+        }
+        free(ytr);
+        free(ytu);
+        ytr = wtr, ytu = wtu;
+    }
     const int n = sh->o.ft.set && sh->o.ft.ensemble > 0 ? sh->o.ft.ensemble : 1;
     for (int k = 0; k < n && k < MAX_ENSEMBLE; k++) {
         ft_options fo = mp->fto;
         fo.seed = mp->fto.seed + (uint64_t)k;
-        if ((rc = ft_train(&mp->e2e[k], &sh->rm.m, 1, ptr, ytr, n_train, ptu, ytu, n_tuning,
+        if ((rc = ft_train(&mp->e2e[k], &sh->rm.m, K, ptr, ytr, n_train, ptu, ytu, n_tuning,
                            (int)sh->rm.v.special[VOCAB_SP_PAD], &fo, &mp->e2e_rep[k], err)))
             break;
         mp->n_e2e = k + 1;
@@ -360,7 +388,8 @@ static int e2e_predict(void *ctx, const store *s, const label_row *rows, size_t 
     model_pred *mp = ctx;
     if (!mp->n_e2e) return cf_fail(err, CF_EINTERNAL, "the fine-tuned model was not trained");
     rt_prompt *ps = calloc(n ? n : 1, sizeof *ps);
-    float *lg = malloc((n ? n : 1) * sizeof *lg);
+    const size_t K = (size_t)mp->e2e[0].config.num_outputs; /* the task's head, then auxiliary ones */
+    float *lg = malloc((n ? n : 1) * K * sizeof *lg);
     int rc = CF_OK;
     if (!ps || !lg) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
@@ -372,7 +401,7 @@ static int e2e_predict(void *ctx, const store *s, const label_row *rows, size_t 
     for (int k = 0; k < mp->n_e2e && !rc; k++) {
         if (mp->sh->o.threads > 0) mp->e2e[k].num_threads = mp->sh->o.threads;
         if ((rc = ft_logits(&mp->e2e[k], ps, n, (int)mp->sh->rm.v.special[VOCAB_SP_PAD], mp->fto.batch, lg, err))) break;
-        for (size_t i = 0; i < n; i++) probs[i] += (float)(rt_sigmoid(lg[i]) / mp->n_e2e);
+        for (size_t i = 0; i < n; i++) probs[i] += (float)(rt_sigmoid(lg[i * K]) / mp->n_e2e);
     }
     for (size_t i = 0; i < n; i++) probs[i] = probs[i] < 0 ? 0 : probs[i] > 1 ? 1 : probs[i];
 done:
@@ -418,6 +447,17 @@ static char *e2e_describe(void *ctx) {
         cJSON_AddNumberToObject(j, "variable_slots", mp->e2e[0].config.cls_slots);
         cJSON_AddNumberToObject(j, "variable_channels", mp->e2e[0].config.cls_proj);
     }
+    if (mp->sh->o.n_aux) { /* heads trained beside the task's, never predicted */
+        cJSON *ax = cJSON_AddArrayToObject(j, "auxiliary_tasks");
+        for (size_t a = 0; a < mp->sh->o.n_aux; a++) {
+            cJSON *t = cJSON_CreateObject();
+            cJSON_AddStringToObject(t, "task", mp->sh->o.aux_tasks[a].name);
+            JSON_ADD_NUMBERS(t, {"train_rows_labelled", (double)mp->aux_rows[a]}, {"train_positives", (double)mp->aux_pos[a]});
+            cJSON_AddItemToArray(ax, t);
+        }
+        cJSON_AddNumberToObject(j, "auxiliary_weight", mp->fto.aux_weight);
+        cJSON_AddStringToObject(j, "epoch_chosen_by", "the task head's tuning log loss alone");
+    }
     cJSON *runs = cJSON_AddArrayToObject(j, "runs");
     for (int k = 0; k < mp->n_e2e; k++) {
         cJSON *r = cJSON_CreateObject();
@@ -426,6 +466,7 @@ static char *e2e_describe(void *ctx) {
         const ft_report *fr = &mp->e2e_rep[k];
         cJSON_AddNumberToObject(r, "best_epoch", fr->best_epoch);
         if (isfinite(fr->best_tune_loss)) cJSON_AddNumberToObject(r, "tuning_log_loss", fr->best_tune_loss);
+        if (isfinite(fr->aux_tune_loss)) cJSON_AddNumberToObject(r, "auxiliary_tuning_log_loss", fr->aux_tune_loss);
         if (mp->fto.average_from > 0 || mp->fto.probe_cv > 0) {
             /* what was kept, and every candidate's tuning log loss (null where none was judged) */
             cJSON_AddStringToObject(r, "kept", fr->best_averaged ? "weight average" : fr->best_epoch ? "epoch" : "start");
@@ -631,7 +672,9 @@ int eval_model_predictors(const char *model_path, const eval_model_options *o, c
                 mp->fto.var_proj = o->ft.var_proj;
                 mp->fto.average_from = o->ft.average_from;
                 mp->fto.probe_cv = o->ft.probe_cv;
+                mp->fto.aux_weight = o->ft.aux_weight;
             }
+            mp->fto.main_head = o->n_aux > 0;
             mp->fto.seed = sh->o.seed;
             mp->fto.threads = sh->o.threads;
             p->fit = e2e_fit;

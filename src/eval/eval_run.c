@@ -375,6 +375,9 @@ int eval_run(const eval_config *cfg, cf_err *err) {
     size_t score_at = 0, n_scores = 0;
     st.proposed = st.probe = -1;
     int have_task = 0, have_store = 0, rc;
+    task_def aux_t[EVAL_MAX_AUX];
+    task_labels aux_l[EVAL_MAX_AUX];
+    size_t n_aux_t = 0, n_aux_l = 0;
     time_t now = time(NULL);
     struct tm tmv;
     gmtime_r(&now, &tmv);
@@ -397,6 +400,31 @@ int eval_run(const eval_config *cfg, cf_err *err) {
     if ((rc = task_label(&st.task, &st.s, &lo, &st.labels, err))) goto done;
     st.held_s = &st.s;
     st.held_labels = &st.labels;
+    /* Auxiliary tasks: refused here, before any predictor runs, unless their prompts are the
+     * task's (eval_aux.c). */
+    if (cfg->n_aux) {
+        if (!cfg->model_path || !(cfg->model.which & EVAL_MODEL_E2E) || cfg->target == TASK_TARGET_COMPETING ||
+            cfg->n_aux > EVAL_MAX_AUX) {
+            rc = cf_fail(err, CF_EINPUT, "--ft-aux-task trains heads beside finetuned_e2e's: it needs --model, "
+                         "finetuned_e2e among --model-predictors, the task's own outcome (not --target competing) "
+                         "and at most %d auxiliary tasks", EVAL_MAX_AUX);
+            goto done;
+        }
+        task_label_options alo = lo;
+        alo.target = TASK_TARGET_OUTCOME;
+        for (size_t a = 0; a < cfg->n_aux; a++) {
+            if ((rc = task_load(&aux_t[a], cfg->aux_tasks[a], err))) goto done;
+            n_aux_t++;
+            if ((rc = task_label(&aux_t[a], &st.s, &alo, &aux_l[a], err))) goto done;
+            n_aux_l++;
+            if ((rc = eval_aux_check(&st.s, &st.task, &st.labels, &aux_t[a], &aux_l[a], err))) goto done;
+            if (!cfg->quiet) {
+                task_counts c = task_count_rows(aux_l[a].rows, aux_l[a].n, SPLIT_TRAIN);
+                fprintf(stderr, "clinfm eval: auxiliary task %s: %zu train rows (%zu positive)\n", aux_t[a].name, c.rows,
+                        c.pos);
+            }
+        }
+    }
     if (cfg->eval_store_path) {
         /* External evaluation: every labelled row of the other store is held out. */
         if ((rc = store_open(&st.other_s, cfg->eval_store_path, err))) goto done;
@@ -476,6 +504,7 @@ int eval_run(const eval_config *cfg, cf_err *err) {
             snprintf(head_name, sizeof head_name, "%s__competing", st.task.name);
             mo.head_name = head_name;
         }
+        mo.aux_tasks = aux_t, mo.aux_labels = aux_l, mo.n_aux = cfg->n_aux;
         if (!mo.seed) mo.seed = cfg->boot.seed;
         if (!mo.threads) mo.threads = cfg->baseline.threads;
         if ((rc = eval_model_predictors(cfg->model_path, &mo, &st.task, &st.labels, preds + n_preds,
@@ -606,5 +635,7 @@ done:
         store_close(&st.other_s);
     }
     if (have_task) task_free(&st.task);
+    for (size_t a = 0; a < n_aux_l; a++) task_labels_free(&aux_l[a]);
+    for (size_t a = 0; a < n_aux_t; a++) task_free(&aux_t[a]);
     return rc;
 }

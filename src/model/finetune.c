@@ -29,6 +29,7 @@ void ft_options_default(ft_options *o) {
     o->pool = GPT_POOL_BOTH;
     o->var_slots = 48;
     o->var_proj = 2;
+    o->aux_weight = 0.5f;
     o->seed = 1;
 }
 
@@ -251,12 +252,12 @@ done:
     return rc;
 }
 
-/* Mean log loss over the labelled entries of logits (n, K) against y. */
-static double log_loss(const float *logits, const float *y, size_t n, int K) {
+/* Mean log loss over the labelled entries of columns [k0, k1) of logits (n, K) against y. */
+static double log_loss(const float *logits, const float *y, size_t n, int K, int k0, int k1) {
     double s = 0;
     size_t c = 0;
     for (size_t i = 0; i < n * (size_t)K; i++) {
-        if (isnan(y[i])) continue;
+        if (isnan(y[i]) || (int)(i % (size_t)K) < k0 || (int)(i % (size_t)K) >= k1) continue;
         double z = logits[i];
         s += (z > 0 ? z + log1p(exp(-z)) : log1p(exp(z))) - y[i] * z;
         c++;
@@ -321,7 +322,7 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
              const rt_prompt *tune, const float *ytu, size_t ntu, int pad, const ft_options *o, ft_report *rep,
              cf_err *err) {
     memset(rep, 0, sizeof *rep);
-    rep->best_tune_loss = rep->probe_lambda = rep->probe_cv_loss = NAN;
+    rep->best_tune_loss = rep->probe_lambda = rep->probe_cv_loss = rep->aux_tune_loss = NAN;
     for (int e = 0; e <= FT_CURVE; e++) rep->tune_curve[e] = rep->avg_curve[e] = NAN;
     memset(out, 0, sizeof *out);
     if (K < 1 || K > GPT_MAX_OUTPUTS) return cf_fail(err, CF_EINPUT, "fine-tuning needs 1 .. %d task heads", GPT_MAX_OUTPUTS);
@@ -427,16 +428,26 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
         goto done;
     if (cfg.cls_pool == GPT_POOL_VARIABLES) vars_start(out, o->seed);
     memcpy(best, out->param_memory, out->num_parameters * sizeof *best);
-    double best_loss = INFINITY;
+    /* With auxiliary heads the choice is the task's: head 0's tuning loss alone (an epoch that
+     * helps the auxiliaries and hurts the task must not be kept). */
+    const int aux = o->main_head && K > 1, k_sel = aux ? 1 : K;
+    float head_w[GPT_MAX_OUTPUTS];
+    for (int k = 0; k < K; k++) head_w[k] = k ? o->aux_weight : 1.0f;
+    double best_loss = INFINITY, best_aux = NAN;
     if (ntu) {
         if ((rc = ft_logits(out, tune, ntu, pad, B, tl, err))) goto done;
-        best_loss = log_loss(tl, ytu, ntu, K);
+        best_loss = log_loss(tl, ytu, ntu, K, 0, k_sel);
+        if (aux) best_aux = log_loss(tl, ytu, ntu, K, 1, K);
     }
     rep->best_tune_loss = ntu ? best_loss : NAN;
     rep->probe_tune_loss = rep->tune_curve[0] = rep->best_tune_loss;
-    if (!o->quiet && ntu)
+    rep->aux_tune_loss = best_aux;
+    if (!o->quiet && ntu && !aux)
         fprintf(stderr, "  fine-tune start (%s): tuning log loss %.4f\n", o->probe_init ? "linear probe" : "prevalence",
                 best_loss);
+    else if (!o->quiet && ntu)
+        fprintf(stderr, "  fine-tune start (%s): tuning log loss %.4f (auxiliary heads %.4f)\n",
+                o->probe_init ? "linear probe" : "prevalence", best_loss, best_aux);
     if (!o->quiet && o->probe_init && o->probe_cv && !isnan(rep->probe_lambda))
         fprintf(stderr, "  probe penalty %g by %d-fold cross-validation on the train rows (log loss %.4f)\n",
                 rep->probe_lambda, o->probe_cv, rep->probe_cv_loss);
@@ -470,7 +481,8 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
             const int vh = cfg.value_head && o->lm_weight > 0;
             if (vh) gpt_value_targets(b.feats, nb, T, F, b.vt);
             gpt_extra x = {.feats = b.feats, .cls_pos = b.pos, .cls_y = b.y, .lm_weight = o->lm_weight,
-                           .cls_weight = 1.0f, .value_targets = vh ? b.vt : NULL, .value_weight = o->lm_weight};
+                           .cls_weight = 1.0f, .value_targets = vh ? b.vt : NULL, .value_weight = o->lm_weight,
+                           .cls_head_weight = aux ? head_w : NULL};
             if ((rc = gpt_forward_ex(out, b.in, o->lm_weight > 0 ? b.tg : NULL, &x, nb, T, 1, err))) goto done;
             gpt_zero_grad(out);
             if ((rc = gpt_backward(out, err))) goto done;
@@ -481,16 +493,18 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
             nsteps++;
         }
         rep->epochs_run = ep;
-        double tune_loss = NAN;
+        double tune_loss = NAN, tune_aux = NAN;
         if (ntu) {
             if ((rc = ft_logits(out, tune, ntu, pad, B, tl, err))) goto done;
-            tune_loss = log_loss(tl, ytu, ntu, K);
+            tune_loss = log_loss(tl, ytu, ntu, K, 0, k_sel);
+            if (aux) tune_aux = log_loss(tl, ytu, ntu, K, 1, K);
         }
         if (ep <= FT_CURVE) rep->tune_curve[ep] = tune_loss;
         if (o->epoch_hook) o->epoch_hook(o->hook_ctx, ep, out);
         int improved = 0;
         if (!ntu || tune_loss < best_loss) {
             best_loss = tune_loss;
+            best_aux = tune_aux;
             rep->best_epoch = ep;
             rep->best_averaged = 0;
             memcpy(best, out->param_memory, out->num_parameters * sizeof *best);
@@ -506,9 +520,10 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
                 memcpy(raw, out->param_memory, out->num_parameters * sizeof *raw);
                 for (size_t i = 0; i < out->num_parameters; i++) out->param_memory[i] = (float)(avg_sum[i] / n_avg);
                 rc = ft_logits(out, tune, ntu, pad, B, tl, err);
-                if (!rc) avg_loss = log_loss(tl, ytu, ntu, K);
+                if (!rc) avg_loss = log_loss(tl, ytu, ntu, K, 0, k_sel);
                 if (!rc && avg_loss < best_loss) {
                     best_loss = avg_loss;
+                    if (aux) best_aux = log_loss(tl, ytu, ntu, K, 1, K);
                     rep->best_epoch = ep;
                     rep->best_averaged = 1;
                     memcpy(best, out->param_memory, out->num_parameters * sizeof *best);
@@ -519,10 +534,13 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
                 if (ep <= FT_CURVE) rep->avg_curve[ep] = avg_loss;
             }
         }
-        if (!o->quiet) {
-            fprintf(stderr, "  fine-tune epoch %2d: train task loss %.4f%s%.4f, tuning log loss %.4f", ep,
+        if (!o->quiet) { /* with auxiliary heads the train loss is the weighted sum over heads */
+            char wsum[48] = "";
+            if (aux) snprintf(wsum, sizeof wsum, " (main + %.2f x auxiliary)", (double)o->aux_weight);
+            fprintf(stderr, "  fine-tune epoch %2d: train task loss%s %.4f%s%.4f, tuning log loss %.4f", ep, wsum,
                     task / (double)nsteps, o->lm_weight > 0 ? ", next-token " : "", o->lm_weight > 0 ? lm / (double)nsteps : 0.0,
                     tune_loss);
+            if (aux) fprintf(stderr, " (auxiliary heads %.4f)", tune_aux);
             if (!isnan(avg_loss)) fprintf(stderr, ", mean of epochs %d-%d %.4f", avg_from, ep, avg_loss);
             fputc('\n', stderr);
         }
@@ -545,6 +563,7 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
         fprintf(stderr, "  fine-tune kept: %s, tuning log loss %.4f\n", what, best_loss);
     }
     rep->best_tune_loss = ntu ? best_loss : NAN;
+    rep->aux_tune_loss = ntu && aux ? best_aux : NAN;
 done:
     threads_leave(ts);
     rep->seconds = now_s() - t_start;

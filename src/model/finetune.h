@@ -65,6 +65,14 @@ typedef struct {
     /* called with the trained (not averaged) parameters at each epoch's end, when set (tests) */
     void (*epoch_hook)(void *ctx, int epoch, const gpt_model *m);
     void *hook_ctx;
+    int main_head;      /* 1: head 0 is the task and heads 1 .. K-1 are auxiliary tasks (labels that
+                           share the prompts, NaN outside their population): the objective is
+                           head 0's mean log loss plus aux_weight times each auxiliary head's (each
+                           a mean over its own labelled rows), and head 0's tuning log loss alone
+                           chooses the epoch, the probe's start included, and is what the report
+                           gives. 0 (default): every head alike, the mean over every labelled
+                           (row, head), in training and in the choice */
+    float aux_weight;   /* with main_head: the auxiliary heads' weight against head 0's (default 0.5) */
     uint64_t seed;      /* prompt order and dropout */
     int threads;        /* threads of the model, OpenMP and OpenBLAS while training (0: as they
                            are); restored on return */
@@ -87,6 +95,8 @@ typedef struct {
     double tune_curve[FT_CURVE + 1]; /* tuning log loss after epoch e (0: the start), NaN past the
                                         last epoch run or without tuning prompts */
     double avg_curve[FT_CURVE + 1];  /* the same of the weight average, NaN where none was judged */
+    double aux_tune_loss;  /* with main_head: the auxiliary heads' mean tuning log loss at the kept
+                              epoch (NaN otherwise) */
     double seconds;        /* wall time */
     uint64_t tokens;       /* prompt tokens processed in training steps */
 } ft_report;

@@ -611,6 +611,8 @@ int gpt_forward_ex(gpt_model *m, const int *inputs, const int *targets, const gp
     if (with_y) memcpy(m->acts.cls_y, x->cls_y, (size_t)B * K * sizeof(float));
     m->lm_weight = x ? x->lm_weight : 1.0f;
     m->cls_weight = with_y ? x->cls_weight : 0.0f;
+    m->cls_weighted = with_y && x->cls_head_weight;
+    for (int k = 0; k < K && k < GPT_MAX_OUTPUTS; k++) m->cls_head_w[k] = m->cls_weighted ? x->cls_head_weight[k] : 1.0f;
     m->has_values = c->value_head && x && x->value_targets && targets;
     m->value_weight = m->has_values ? x->value_weight : 0.0f;
     if (m->has_values) memcpy(m->acts.val_tgt, x->value_targets, BT * sizeof(float));
@@ -658,6 +660,21 @@ int gpt_forward_ex(gpt_model *m, const int *inputs, const int *targets, const gp
                                       m->params.clsb, with_y ? m->acts.cls_y : NULL,
                                       &labelled, 0, B, T, c->channels, K, c->cls_pool);
         if (with_y) m->cls_loss = labelled ? (float)(sum / (double)labelled) : 0.0f;
+        if (m->cls_weighted) { /* the weighted objective, heads apart: recomputed from the logits */
+            double wsum = 0.0;
+            for (int k = 0; k < K; k++) {
+                double lk = 0.0;
+                size_t nk = 0;
+                for (int b = 0; b < B; b++) {
+                    float t = m->acts.cls_y[(size_t)b * K + k], z = m->acts.cls_logits[(size_t)b * K + k];
+                    if (isnan(t)) continue;
+                    lk += (z > 0 ? z + log1p(exp(-(double)z)) : log1p(exp((double)z))) - (double)t * z;
+                    nk++;
+                }
+                if (nk) wsum += (double)m->cls_head_w[k] * lk / (double)nk;
+            }
+            m->cls_loss = (float)wsum;
+        }
     }
     return CF_OK;
 }
@@ -678,7 +695,7 @@ void gpt_zero_grad(gpt_model *m) {
 }
 
 static void backward_slice(gpt_model *m, const slice *s, const gpt_params *g, float p,
-                           float dloss, float dcls, float dval) {
+                           float dloss, const float *dcls, float dval) {
     const gpt_config *c = &m->config;
     const gpt_params *w = &m->params;
     gpt_acts *a = &m->acts;
@@ -702,7 +719,7 @@ static void backward_slice(gpt_model *m, const slice *s, const gpt_params *g, fl
         gpt__value_backward(dln, g->valw, g->valb, a->val_pred + r0, AT(a->lnf, 0, C), m->targets + r0,
                             a->val_tgt + r0, w->valw, dval, n, Ci);
     const int K = c->num_outputs;
-    if (dcls != 0.0f) {
+    if (dcls) {
         const gpt__pool_vars pv = {m->inputs + r0, w->clsmap, w->clsvw, c->cls_slots, c->cls_proj};
         gpt__cls_backward(dln, g->clsw, g->clsb, g->clsq, g->clsvw, a->cls_logits + (size_t)s->b0 * K,
                           a->cls_in + (size_t)s->b0 * gpt_cls_width(c), AT(a->lnf, 0, C), m->cls_pos + s->b0,
@@ -803,11 +820,19 @@ int gpt_backward(gpt_model *m, cf_err *err) {
     size_t valid = 0;
     for (size_t i = 0; i < BT; i++) valid += m->targets[i] >= 0;
     const float dloss = valid ? m->lm_weight / (float)valid : 0.0f;
-    size_t labelled = 0;
+    /* each head's gradient scale: the mean over every labelled (row, head), or with head weights
+     * w_k / (head k's labelled rows) */
+    const int K = m->config.num_outputs;
+    size_t labelled = 0, nk[GPT_MAX_OUTPUTS] = {0};
+    float dcls_k[GPT_MAX_OUTPUTS];
     if (m->cls_weight != 0.0f)
-        for (size_t i = 0; i < (size_t)m->batch_size * m->config.num_outputs; i++)
-            labelled += !isnan(m->acts.cls_y[i]);
-    const float dcls = labelled ? m->cls_weight / (float)labelled : 0.0f;
+        for (size_t i = 0; i < (size_t)m->batch_size * K; i++)
+            if (!isnan(m->acts.cls_y[i])) labelled++, nk[i % (size_t)K]++;
+    for (int k = 0; k < K; k++)
+        dcls_k[k] = !m->cls_weighted ? (labelled ? m->cls_weight / (float)labelled : 0.0f)
+                    : nk[k]          ? m->cls_weight * m->cls_head_w[k] / (float)nk[k]
+                                     : 0.0f;
+    const float *dcls = labelled ? dcls_k : NULL;
     size_t n_val = 0;
     if (m->has_values && m->value_weight != 0.0f)
         for (size_t i = 0; i < BT; i++) n_val += m->targets[i] >= 0 && isfinite(m->acts.val_tgt[i]);

@@ -212,9 +212,12 @@ typedef struct {
     int has_targets;            /* the last forward had targets (backward allowed) */
     int train;                  /* the last forward was a training forward (dropout on) */
     float mean_loss;            /* mean loss over positions with targets, or -1 */
-    float cls_loss;             /* mean task-head log loss over labelled (row, head), or -1 */
+    float cls_loss;             /* mean task-head log loss over labelled (row, head), or -1; with
+                                   head weights, sum over heads k of w_k x head k's mean */
     float value_loss;           /* mean value forecast loss over positions with a target, or -1 */
     float lm_weight, cls_weight;/* the last forward's objective weights (gpt_extra) */
+    int cls_weighted;           /* the last forward had head weights: cls_head_w holds them */
+    float cls_head_w[GPT_MAX_OUTPUTS];
     float value_weight;
     int has_values;             /* the last forward had value targets (backward trains the head) */
     int has_cls;                /* the last forward computed head logits (cls_pos given) */
@@ -262,6 +265,12 @@ typedef struct {
     const float *value_targets; /* (B, T) the value the target token carries, NaN = none (or
                                    NULL): with value_head, the value forecast's targets */
     float value_weight;   /* weight of the mean value forecast loss, 1/2 (forecast - value)^2 */
+    const float *cls_head_weight; /* (K) or NULL. Given: the head term is cls_weight x the sum over
+                                     heads k of cls_head_weight[k] x head k's mean log loss over
+                                     its labelled rows (a head's share does not depend on how many
+                                     rows the others label: multi-task fine-tuning, finetune.h).
+                                     NULL: cls_weight x the mean over every labelled (row, head),
+                                     the same for one head */
 } gpt_extra;
 
 /* The value targets of a window from its continuous inputs (timeline.h layout: input 0 says a

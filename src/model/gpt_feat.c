@@ -306,8 +306,8 @@ double gpt__cls_forward(float *logits, float *xs, const float *h, const int *pos
 
 void gpt__cls_backward(float *dh, float *dclsw, float *dclsb, float *dclsq, float *dproj, const float *logits,
                        const float *xs, const float *h, const int *pos, const float *feat, int F, const float *clsq,
-                       int G, const gpt__pool_vars *pv, const float *clsw, const float *y, float scale, int b0, int b1,
-                       int T, int C, int K, int pool) {
+                       int G, const gpt__pool_vars *pv, const float *clsw, const float *y, const float *scale, int b0,
+                       int b1, int T, int C, int K, int pool) {
     const int P = gpt_pool_width(pool, C, pv ? pv->S : 0, pv ? pv->k : 0);
     float dx[8 * 4096];
     for (int b = b0; b < b1; b++) {
@@ -318,7 +318,7 @@ void gpt__cls_backward(float *dh, float *dclsw, float *dclsb, float *dclsq, floa
             float t = y[(size_t)b * K + k];
             if (isnan(t)) continue;
             float z = logits[(size_t)b * K + k];
-            float g = scale * (1.0f / (1.0f + expf(-z)) - t);
+            float g = scale[k] * (1.0f / (1.0f + expf(-z)) - t);
             const float *w = clsw + (size_t)k * P;
             float *dw = dclsw + (size_t)k * P;
             for (int c = 0; c < P; c++) {

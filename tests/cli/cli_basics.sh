@@ -50,6 +50,11 @@ refused "expected exactly one STORE" "two positional arguments" "$CLINFM" inspec
 refused "expects a number" "a ratio that is not a number" "$CLINFM" deid-eval --corpus x --min-recall high
 refused "must be -36500 to 36500" "a signed number out of range" "$CLINFM" deid-text --shift-days 40000
 refused "at most 8 times" "a repeatable option given too often" "$CLINFM" pool d $(for i in 1 2 3 4 5 6 7 8 9; do echo --reference r$i; done)
+# auxiliary tasks of end-to-end fine-tuning: refused before anything is read
+refused "ft-aux-weight needs --ft-aux-task" "eval --ft-aux-weight alone" "$CLINFM" eval --task x --store "$T/junk.store" --out "$T/e" --model m --model-predictors finetuned_e2e --ft-aux-weight 1
+refused "name finetuned_e2e in --model-predictors" "eval --ft-aux-task without finetuned_e2e" "$CLINFM" eval --task x --store "$T/junk.store" --out "$T/e" --model m --ft-aux-task y
+refused "at most 8 times" "eval --ft-aux-task nine times" "$CLINFM" eval --task x --store "$T/junk.store" --out "$T/e" --model m --model-predictors finetuned_e2e $(for i in 1 2 3 4 5 6 7 8 9; do echo --ft-aux-task t$i; done)
+refused "need --model" "eval --ft-aux-task without --model" "$CLINFM" eval --task x --store "$T/junk.store" --out "$T/e" --model-predictors finetuned_e2e --ft-aux-task y
 # train reads its options through the same parser (every refusal before the store is opened).
 refused "--out MODEL is required" "train without --out" "$CLINFM" train --store "$T/junk.store"
 refused "must be 1 to 64" "train --layers out of range" "$CLINFM" train --store "$T/junk.store" --out "$T/m" --layers 0
