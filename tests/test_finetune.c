@@ -432,36 +432,48 @@ static void test_probe_penalty_cv(void) {
     free(X), free(Xt), free(y), free(yt);
 }
 
+/* Prompts and labels of one split's rows (the history as eval gives it, no never-input codes). */
+static void encode_rows(rt_encoder *enc, const label_row *rows, size_t n, rt_prompt *ps, float *y, int K) {
+    cf_err err = {0};
+    for (size_t i = 0; i < n; i++) {
+        REQUIRE(rt_encode_history(enc, rows[i].subject_index, rows[i].history_end, NULL, 0, &ps[i], &err) == CF_OK);
+        y[i * (size_t)K] = rows[i].label;
+    }
+}
+
+/* Fine-tuning options of these tests: short, fast, quiet, one thread. */
+static ft_options quick_options(int epochs, int patience) {
+    ft_options o;
+    ft_options_default(&o);
+    o.epochs = epochs;
+    o.lr = 3e-3f;
+    o.patience = patience;
+    o.quiet = 1;
+    o.threads = 1;
+    return o;
+}
+
+/* The labelled rows, the model with inputs and an encoder on the store, for ft_train tests. */
+static int open_labelled_model(labelled *L, rt_model *rm, rt_encoder **enc) {
+    cf_err err = {0};
+    if (label_all(L) || rt_open(rm, MODEL_IN, NULL, &err)) return -1;
+    return rt_encoder_new_store(enc, rm, &L->s, &err) == CF_OK ? 0 : -1;
+}
+
 static void test_ft_train_contract(void) {
     labelled L;
-    REQUIRE(label_all(&L) == 0);
     cf_err err = {0};
     rt_model rm;
-    REQUIRE(rt_open(&rm, MODEL_IN, NULL, &err) == CF_OK);
     rt_encoder *enc;
-    REQUIRE(rt_encoder_new_store(&enc, &rm, &L.s, &err) == CF_OK);
+    REQUIRE(open_labelled_model(&L, &rm, &enc) == 0);
     size_t ntr = L.n[SPLIT_TRAIN], ntu = L.n[SPLIT_TUNING];
     rt_prompt *ptr = calloc(ntr, sizeof *ptr), *ptu = calloc(ntu, sizeof *ptu);
     float *ytr = malloc(ntr * sizeof *ytr), *ytu = malloc(ntu * sizeof *ytu);
-    for (size_t i = 0; i < ntr; i++) {
-        REQUIRE(rt_encode_history(enc, L.rows[SPLIT_TRAIN][i].subject_index, L.rows[SPLIT_TRAIN][i].history_end, NULL, 0,
-                                  &ptr[i], &err) == CF_OK);
-        ytr[i] = L.rows[SPLIT_TRAIN][i].label;
-    }
-    for (size_t i = 0; i < ntu; i++) {
-        REQUIRE(rt_encode_history(enc, L.rows[SPLIT_TUNING][i].subject_index, L.rows[SPLIT_TUNING][i].history_end, NULL,
-                                  0, &ptu[i], &err) == CF_OK);
-        ytu[i] = L.rows[SPLIT_TUNING][i].label;
-    }
+    encode_rows(enc, L.rows[SPLIT_TRAIN], ntr, ptr, ytr, 1);
+    encode_rows(enc, L.rows[SPLIT_TUNING], ntu, ptu, ytu, 1);
     float *before = malloc(rm.m.num_parameters * sizeof *before);
     memcpy(before, rm.m.param_memory, rm.m.num_parameters * sizeof *before);
-    ft_options o;
-    ft_options_default(&o);
-    o.epochs = 6;
-    o.lr = 3e-3f;
-    o.patience = 2;
-    o.quiet = 1;
-    o.threads = 1;
+    ft_options o = quick_options(6, 2);
     const int pad = (int)rm.v.special[VOCAB_SP_PAD];
     gpt_model a, b;
     ft_report ra, rb;
@@ -676,6 +688,18 @@ static void test_ft_train_contract(void) {
     label_free(&L);
 }
 
+/* The model options of a finetuned_e2e predictor alone, one thread, defaults otherwise. */
+static eval_model_options e2e_options(void) {
+    eval_model_options mo;
+    memset(&mo, 0, sizeof mo);
+    mo.which = EVAL_MODEL_E2E;
+    mo.threads = 1;
+    split_config_default(&mo.split);
+    eval_ft_options_default(&mo.ft);
+    mo.ft.set = 1;
+    return mo;
+}
+
 /* What metrics.json and the model card say the fine-tuned head reads: the method and head_reads
  * name the same pooling (the method once said "the last history token's final hidden state" for
  * every pooling, beside a head_reads of the extremes). Described before fitting, as nothing
@@ -693,14 +717,8 @@ static void test_e2e_describes_its_pooling(void) {
                                       "learned projection of its events' hidden states"}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         cf_err err = {0};
-        eval_model_options mo;
-        memset(&mo, 0, sizeof mo);
-        mo.which = EVAL_MODEL_E2E;
-        mo.threads = 1;
-        split_config_default(&mo.split);
-        eval_ft_options_default(&mo.ft);
+        eval_model_options mo = e2e_options();
         mo.ft.pool = cases[c].pool;
-        mo.ft.set = 1;
         eval_predictor p[4];
         size_t np = 0;
         REQUIRE(eval_model_predictors(MODEL_IN, &mo, &L.t, &L.l, p, 4, &np, &err) == CF_OK && np == 1);
@@ -719,15 +737,6 @@ static void test_e2e_describes_its_pooling(void) {
         eval_model_predictors_free(p, np);
     }
     label_free(&L);
-}
-
-/* Prompts and labels of one split's rows (the history as eval gives it, no never-input codes). */
-static void encode_rows(rt_encoder *enc, const label_row *rows, size_t n, rt_prompt *ps, float *y, int K) {
-    cf_err err = {0};
-    for (size_t i = 0; i < n; i++) {
-        REQUIRE(rt_encode_history(enc, rows[i].subject_index, rows[i].history_end, NULL, 0, &ps[i], &err) == CF_OK);
-        y[i * (size_t)K] = rows[i].label;
-    }
 }
 
 /* The mean log loss over the labelled entries of column k of logits (n, K), computed apart. */
@@ -753,19 +762,20 @@ static double column_log_loss(const float *z, const float *y, size_t n, int K, i
  *     the mean over every labelled entry, as before;
  *   - the weight reaches training: auxiliary weight 0 and 2 give different task logits. */
 static void test_aux_heads(void) {
-    labelled L;
-    REQUIRE(label_all(&L) == 0);
+    struct {
+        labelled L;
+        rt_model rm;
+        rt_encoder *enc;
+    } F;
+    REQUIRE(open_labelled_model(&F.L, &F.rm, &F.enc) == 0);
     cf_err err = {0};
-    rt_model rm;
-    REQUIRE(rt_open(&rm, MODEL_IN, NULL, &err) == CF_OK);
-    rt_encoder *enc;
-    REQUIRE(rt_encoder_new_store(&enc, &rm, &L.s, &err) == CF_OK);
-    const size_t ntr = L.n[SPLIT_TRAIN], ntu = L.n[SPLIT_TUNING];
+    const gpt_model *base = &F.rm.m;
+    const size_t ntr = F.L.n[SPLIT_TRAIN], ntu = F.L.n[SPLIT_TUNING];
     rt_prompt *ptr = calloc(ntr, sizeof *ptr), *ptu = calloc(ntu, sizeof *ptu);
     float *ytr = malloc(ntr * 2 * sizeof *ytr), *ytu = malloc(ntu * 2 * sizeof *ytu);
     float *y1tr = malloc(ntr * sizeof *y1tr), *y1tu = malloc(ntu * sizeof *y1tu);
-    encode_rows(enc, L.rows[SPLIT_TRAIN], ntr, ptr, ytr, 2);
-    encode_rows(enc, L.rows[SPLIT_TUNING], ntu, ptu, ytu, 2);
+    encode_rows(F.enc, F.L.rows[SPLIT_TRAIN], ntr, ptr, ytr, 2);
+    encode_rows(F.enc, F.L.rows[SPLIT_TUNING], ntu, ptu, ytu, 2);
     for (size_t i = 0; i < ntr; i++) {
         y1tr[i] = ytr[2 * i];
         ytr[2 * i + 1] = i % 3 == 0 ? NAN : (float)(mix(i) & 1); /* noise on train rows */
@@ -774,20 +784,14 @@ static void test_aux_heads(void) {
         y1tu[i] = ytu[2 * i];
         ytu[2 * i + 1] = i % 3 == 0 ? NAN : 1.0f - ytu[2 * i]; /* against the task on tuning rows */
     }
-    ft_options o;
-    ft_options_default(&o);
-    o.epochs = 4;
-    o.lr = 3e-3f;
-    o.patience = 4;
-    o.quiet = 1;
-    o.threads = 1;
-    const int pad = (int)rm.v.special[VOCAB_SP_PAD];
+    ft_options o = quick_options(4, 4);
+    const int pad = (int)F.rm.v.special[VOCAB_SP_PAD];
     gpt_model a, b;
     ft_report ra, rb;
     /* one head: the flag changes nothing */
-    REQUIRE(ft_train(&a, &rm.m, 1, ptr, y1tr, ntr, ptu, y1tu, ntu, pad, &o, &ra, &err) == CF_OK);
+    REQUIRE(ft_train(&a, base, 1, ptr, y1tr, ntr, ptu, y1tu, ntu, pad, &o, &ra, &err) == CF_OK);
     o.main_head = 1;
-    REQUIRE(ft_train(&b, &rm.m, 1, ptr, y1tr, ntr, ptu, y1tu, ntu, pad, &o, &rb, &err) == CF_OK);
+    REQUIRE(ft_train(&b, base, 1, ptr, y1tr, ntr, ptu, y1tu, ntu, pad, &o, &rb, &err) == CF_OK);
     CHECK(a.num_parameters == b.num_parameters &&
           memcmp(a.param_memory, b.param_memory, a.num_parameters * sizeof(float)) == 0);
     CHECK(ra.best_epoch == rb.best_epoch && memcmp(&ra.best_tune_loss, &rb.best_tune_loss, sizeof(double)) == 0);
@@ -795,7 +799,7 @@ static void test_aux_heads(void) {
     gpt_free(&a), gpt_free(&b);
     /* two heads, the second an auxiliary task */
     float *lg = malloc(ntu * 2 * sizeof *lg);
-    REQUIRE(ft_train(&a, &rm.m, 2, ptr, ytr, ntr, ptu, ytu, ntu, pad, &o, &ra, &err) == CF_OK);
+    REQUIRE(ft_train(&a, base, 2, ptr, ytr, ntr, ptu, ytu, ntu, pad, &o, &ra, &err) == CF_OK);
     REQUIRE(ft_logits(&a, ptu, ntu, pad, 16, lg, &err) == CF_OK);
     double l0 = column_log_loss(lg, ytu, ntu, 2, 0), l1 = column_log_loss(lg, ytu, ntu, 2, 1);
     fprintf(stderr, "  main head: epoch %d kept, tuning loss %.4f (recomputed %.4f); auxiliary %.4f (%.4f)\n",
@@ -810,11 +814,11 @@ static void test_aux_heads(void) {
     ow.patience = 100;
     ow.epochs = 2;
     ow.lr = 1e-2f; /* no tuning prompts below: the last epoch is kept, so both runs train */
-    REQUIRE(ft_train(&b, &rm.m, 2, ptr, ytr, ntr, NULL, NULL, 0, pad, &ow, &rb, &err) == CF_OK);
+    REQUIRE(ft_train(&b, base, 2, ptr, ytr, ntr, NULL, NULL, 0, pad, &ow, &rb, &err) == CF_OK);
     REQUIRE(ft_logits(&b, ptu, ntu, pad, 16, lg0, &err) == CF_OK);
     gpt_free(&b);
     ow.aux_weight = 2.0f;
-    REQUIRE(ft_train(&b, &rm.m, 2, ptr, ytr, ntr, NULL, NULL, 0, pad, &ow, &rb, &err) == CF_OK);
+    REQUIRE(ft_train(&b, base, 2, ptr, ytr, ntr, NULL, NULL, 0, pad, &ow, &rb, &err) == CF_OK);
     REQUIRE(ft_logits(&b, ptu, ntu, pad, 16, lg, &err) == CF_OK);
     double diff = 0;
     for (size_t i = 0; i < ntu; i++) diff = fmax(diff, fabs(lg[2 * i] - lg0[2 * i]));
@@ -824,7 +828,7 @@ static void test_aux_heads(void) {
     /* the old rule without main_head: every labelled entry alike */
     o.main_head = 0;
     gpt_free(&a);
-    REQUIRE(ft_train(&a, &rm.m, 2, ptr, ytr, ntr, ptu, ytu, ntu, pad, &o, &ra, &err) == CF_OK);
+    REQUIRE(ft_train(&a, base, 2, ptr, ytr, ntr, ptu, ytu, ntu, pad, &o, &ra, &err) == CF_OK);
     REQUIRE(ft_logits(&a, ptu, ntu, pad, 16, lg, &err) == CF_OK);
     double sum = 0;
     size_t c = 0;
@@ -839,9 +843,9 @@ static void test_aux_heads(void) {
     for (size_t i = 0; i < ntr; i++) rt_prompt_free(&ptr[i]);
     for (size_t i = 0; i < ntu; i++) rt_prompt_free(&ptu[i]);
     free(ptr), free(ptu), free(ytr), free(ytu), free(y1tr), free(y1tu), free(lg), free(lg0);
-    rt_encoder_free(enc);
-    rt_close(&rm);
-    label_free(&L);
+    rt_encoder_free(F.enc);
+    rt_close(&F.rm);
+    label_free(&F.L);
 }
 
 /* An auxiliary task as eval checks and labels it (eval_aux.c): the other outcome of the same
@@ -900,15 +904,9 @@ static void test_aux_eval(void) {
             CHECK_EQ_INT(bad, 0);
             free(y);
             /* finetuned_e2e with the auxiliary task: the task alone is predicted */
-            eval_model_options mo;
-            memset(&mo, 0, sizeof mo);
-            mo.which = EVAL_MODEL_E2E;
-            mo.threads = 1;
-            split_config_default(&mo.split);
-            eval_ft_options_default(&mo.ft);
+            eval_model_options mo = e2e_options();
             mo.ft.epochs = 2;
             mo.ft.lr = 3e-3f;
-            mo.ft.set = 1;
             mo.aux_tasks = &at, mo.aux_labels = &al, mo.n_aux = 1;
             eval_predictor p[4];
             size_t np = 0;
