@@ -127,4 +127,25 @@ for reason in p["reasons"]:
     assert reason["contribution"] >= 0 and reason["latest_event"]["time"], reason
 print("serve --model: risk %.3f (%.3f-%.3f), %d reasons" % (p["risk"], lo, hi, len(p["reasons"])))
 PY
+# Auxiliary tasks of end-to-end fine-tuning (--ft-aux-task): a long stay beside in-hospital death
+# (the same trigger, prediction time and [input] never) trains, and metrics.json names it; a task
+# predicted at another time (readmission, at discharge) is refused, saying so, before anything runs.
+A=(--store "$T/d.store" --model "$T/m.model" --split-fractions 50/20/30 --baselines none --bootstrap 0
+   --model-predictors finetuned_e2e --ft-epochs 2 --ft-lr 3e-3)
+"$CLINFM" eval --task tasks/in_hospital_mortality.task "${A[@]}" --ft-aux-task tasks/long_stay_7d.task \
+  --ft-aux-weight 0.3 --out "$T/evaux" > "$T/aux.txt" 2> "$T/aux.err" || { cat "$T/aux.err"; fail "eval with an auxiliary task"; }
+grep -q "auxiliary heads" "$T/aux.err" || fail "no auxiliary tuning loss in the log"
+$PY - "$T/evaux/metrics.json" <<'PY' || fail "auxiliary task not in metrics.json"
+import json, sys
+m = json.load(open(sys.argv[1]))
+(p,) = [p for p in m["predictors"] if p["name"] == "finetuned_e2e"]
+s = p["settings"] if isinstance(p["settings"], dict) else json.loads(p["settings"])
+assert [a["task"] for a in s["auxiliary_tasks"]] == ["long_stay_7d"] and abs(s["auxiliary_weight"] - 0.3) < 1e-6, s
+assert s["auxiliary_tasks"][0]["train_rows_labelled"] > 0, s
+print("eval --ft-aux-task: %d train rows labelled by the auxiliary task" % s["auxiliary_tasks"][0]["train_rows_labelled"])
+PY
+"$CLINFM" eval --task tasks/readmission_30d.task "${A[@]}" --ft-aux-task tasks/in_hospital_mortality.task \
+  --out "$T/evaux2" > /dev/null 2> "$T/aux2.err" && fail "an auxiliary task with other prompts was accepted"
+grep -q "prediction time (trigger + 24h) differs" "$T/aux2.err" || fail "refusal does not say why: $(cat "$T/aux2.err")"
+[ -e "$T/evaux2/metrics.json" ] && fail "a refused run wrote metrics.json"
 echo "eval_model passed"
