@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 CLINFM=${CLINFM:-build/clinfm}
 OUT=${OUT:-data/deid/model.tsv}
 GEN=${GEN:-5200}
-CALIB=${CALIB:-600}
+CALIB=${CALIB:-3000}
 EPOCHS=${EPOCHS:-8}
 DEV=$(bench_data deid-dev)
 "$CLINFM" deid-train --out "$OUT" --epochs "$EPOCHS" --generate "$GEN" --seed 1 --cases --verbose --calibrate "$CALIB" \

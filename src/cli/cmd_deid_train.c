@@ -115,8 +115,9 @@ int cmd_deid_train(int argc, char **argv) {
     const char *out = NULL, *rules = NULL;
     cli_list specs = {.n = 0};
     int cases = 0;
-    unsigned long long gen = 0, gen1 = 0, seed = 1, epochs = 8, calib = 0;
-    double calib_p = 0.98;
+    unsigned long long gen = 0, gen1 = 0, seed = 1, epochs = 8, calib = 0, calib_seed = 0;
+    int calib_only = 0;
+    double calib_p = 0;
     deid_train_opts to;
     deid_train_opts_default(&to);
     /* The model's thresholds are floats; a float's value survives the trip through double. */
@@ -155,10 +156,17 @@ int cmd_deid_train(int argc, char **argv) {
                     "then choose the threshold on N generated notes kept apart from\n"
                     "training (names from the held-apart lists; half in the note kinds\n"
                     "of training, half in the held-apart event-note style; every\n"
-                    "casing): among the grid values (0.30 to 0.99) whose precision on\n"
-                    "them reaches --calibrate-precision (default 0.98), the lowest whose\n"
-                    "F2 is within 0.001 of the best is written into the model"),
-        CLI_OPT_DOUBLE("calibrate-precision", &calib_p, "P", 0, 1, NULL), /* described under --calibrate */
+                    "casing): of the grid values (0.30 to 0.99), the lowest whose F2 is\n"
+                    "within one bootstrap standard error (over notes) of the best F2 is\n"
+                    "written into the model"),
+        CLI_OPT_DOUBLE("calibrate-precision", &calib_p, "P", 0, 1,
+                       "only thresholds whose precision on the calibration notes reaches P\n"
+                       "count (default 0: no floor; before round 12, 0.98)"),
+        CLI_OPT_U64("calibrate-seed", &calib_seed, "S", 1, CLI_ANY,
+                    "the calibration notes' seed (default: --seed's), to see how the\n"
+                    "choice moves with the notes"),
+        CLI_OPT_FLAG("calibrate-only", &calib_only,
+                     "no training: calibrate the model already at --out (with --calibrate N)"),
         CLI_OPT_INT("min-count", &to.min_count, "N", 0, 1000000,
                     "features seen in fewer than N training words get no weight\n"
                     "(default 3)"),
@@ -170,7 +178,8 @@ int cmd_deid_train(int argc, char **argv) {
         .usage = "deid-train --out MODEL [--corpus FORMAT:PATH[@A-B]]... [--generate N]\n"
                  "                         [--generate-one-case N] [--one-case-context]\n"
                  "                         [--cases] [--rules DIR] [--epochs N] [--threshold P] [--seed S]\n"
-                 "                         [--calibrate N] [--calibrate-precision P] [--min-count N]\n"
+                 "                         [--calibrate N] [--calibrate-precision P] [--calibrate-seed S]\n"
+                 "                         [--calibrate-only] [--min-count N]\n"
                  "                         [--threshold-bare P] [--threshold-nopattern P]",
         .about = "Fits the de-identifier's model (a linear-chain CRF over the evidence of the rules folder)\n"
                  "on annotated notes and writes it as text (put it in the rules folder as model.tsv).\n",
@@ -180,7 +189,11 @@ int cmd_deid_train(int argc, char **argv) {
     to.threshold = (float)thr_given;
     to.threshold_bare = (float)thr_bare;
     to.threshold_nopattern = (float)thr_nopat;
-    if (!specs.n && !gen && !gen1) return cli_usage_error(CMD, "give at least one --corpus or --generate N");
+    if (calib_only && !calib) return cli_usage_error(CMD, "--calibrate-only needs --calibrate N");
+    if (calib_only && (specs.n || gen || gen1))
+        return cli_usage_error(CMD, "--calibrate-only trains nothing: give no --corpus or --generate");
+    if (!calib_only && !specs.n && !gen && !gen1) return cli_usage_error(CMD, "give at least one --corpus or --generate N");
+    if (!calib_seed) calib_seed = seed;
     to.epochs = (int)epochs;
     to.seed = seed;
     char shipped_rules[4096];
@@ -220,20 +233,20 @@ int cmd_deid_train(int argc, char **argv) {
         docs[q++] = &gn1.corpus.docs[d];
         n_gold += gn1.corpus.docs[d].n_gold;
     }
-    if (!rc) {
+    if (!rc && !calib_only) {
         fprintf(stderr, "deid-train: %zu notes (%zu from corpora, %zu generated), %zu annotations\n", n,
                 n - n_gen, n_gen, n_gold);
         rc = deid_model_train(r, docs, n, &to, out, &err);
     }
-    if (!rc) fprintf(stderr, "deid-train: wrote %s\n", out);
+    if (!rc && !calib_only) fprintf(stderr, "deid-train: wrote %s\n", out);
     if (!rc && calib) {
         /* held apart from training: names from data/deid/heldout, seeds training never uses,
            and half the notes in the event-note style training never writes */
         synth_notes held[2];
         memset(held, 0, sizeof held);
         size_t half = (size_t)calib / 2;
-        rc = synth_notes_generate_ex(&held[0], rules, SYNTH_NAMES_HELDOUT, 0, (size_t)calib - half, seed + 7777001, &err);
-        if (!rc && half) rc = synth_notes_generate_ex(&held[1], rules, SYNTH_NAMES_HELDOUT, SYNTH_GEN_HELDOUT_STYLE, half, seed + 7777002, &err);
+        rc = synth_notes_generate_ex(&held[0], rules, SYNTH_NAMES_HELDOUT, 0, (size_t)calib - half, calib_seed + 7777001, &err);
+        if (!rc && half) rc = synth_notes_generate_ex(&held[1], rules, SYNTH_NAMES_HELDOUT, SYNTH_GEN_HELDOUT_STYLE, half, calib_seed + 7777002, &err);
         deid_corpus hc[2] = {held[0].corpus, held[1].corpus};
         double thr = 0, cr = 0, cp = 0;
         if (!rc) rc = deid_model_calibrate(r, out, hc, half ? 2 : 1, calib_p, to.prune, to.verbose, &thr, &cr, &cp, &err);

@@ -234,60 +234,144 @@ int deid_model_train(const deid_text_rules *r, const deid_doc *const *docs, size
     return rc;
 }
 
-#define CALIB_F2_TOL 0.001
+/* replicates of the bootstrap over calibration notes, and their fixed seed (the choice is
+   reproducible: the same model and notes give the same threshold) */
+#define CALIB_BOOT 1000
+#define CALIB_BOOT_SEED 0x5EED0C411B0ULL
+
+/* splitmix64: the bootstrap's resampling, reproducible from a fixed seed */
+static uint64_t calib_rng(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static double calib_f2(uint64_t gh, uint64_t gn, uint64_t ph, uint64_t pn) {
+    return deid_f2(deid_ratio(ph, pn), deid_ratio(gh, gn));
+}
+
+size_t deid_calib_choose(const deid_calib_counts *counts, size_t ng, size_t n_notes, double min_precision,
+                         unsigned n_boot, uint64_t seed, size_t *best_out, double *se_out) {
+    size_t best = ng, top = 0;
+    double best_f2 = -1, top_p = -1;
+    double *f2 = malloc((ng + 1) * sizeof *f2), *pp = malloc((ng + 1) * sizeof *pp);
+    if (!f2 || !pp) {
+        free(f2), free(pp);
+        if (best_out) *best_out = 0;
+        if (se_out) *se_out = 0;
+        return 0;
+    }
+    for (size_t g = 0; g < ng; g++) {
+        uint64_t gh = 0, gn = 0, ph = 0, pn = 0;
+        for (size_t d = 0; d < n_notes; d++) {
+            const deid_calib_counts *k = &counts[g * n_notes + d];
+            gh += k->gold_hit, gn += k->gold_n, ph += k->pred_hit, pn += k->pred_n;
+        }
+        f2[g] = calib_f2(gh, gn, ph, pn), pp[g] = deid_ratio(ph, pn);
+        if (pp[g] >= min_precision && f2[g] > best_f2) best_f2 = f2[g], best = g;
+        if (pp[g] > top_p + 1e-9) top_p = pp[g], top = g;
+    }
+    if (best == ng) { /* no threshold reaches the floor: the most precise one */
+        free(f2), free(pp);
+        if (best_out) *best_out = top;
+        if (se_out) *se_out = 0;
+        return top;
+    }
+    /* the standard error of the best F2 by a bootstrap over notes: a note's words are not
+       independent (one note's names share a style), so notes are what is resampled */
+    double se = 0;
+    if (n_boot > 1 && n_notes > 1) {
+        uint64_t s = seed;
+        double sum = 0, sum2 = 0;
+        const deid_calib_counts *row = &counts[best * n_notes];
+        for (unsigned b = 0; b < n_boot; b++) {
+            uint64_t gh = 0, gn = 0, ph = 0, pn = 0;
+            for (size_t d = 0; d < n_notes; d++) {
+                const deid_calib_counts *k = &row[calib_rng(&s) % n_notes];
+                gh += k->gold_hit, gn += k->gold_n, ph += k->pred_hit, pn += k->pred_n;
+            }
+            double v = calib_f2(gh, gn, ph, pn);
+            sum += v, sum2 += v * v;
+        }
+        double mean = sum / n_boot, var = (sum2 - n_boot * mean * mean) / (n_boot - 1);
+        se = var > 0 ? sqrt(var) : 0;
+    }
+    /* the lowest threshold whose F2 is within one standard error of the best: differences
+       smaller than the noise of the calibration notes do not decide, and a lower threshold
+       removes fewer words (the one-case clinical-content cost falls with it) */
+    size_t chosen = best;
+    for (size_t g = 0; g < ng; g++)
+        if (pp[g] >= min_precision && f2[g] >= best_f2 - se) {
+            chosen = g;
+            break;
+        }
+    free(f2), free(pp);
+    if (best_out) *best_out = best;
+    if (se_out) *se_out = se;
+    return chosen;
+}
 
 int deid_model_calibrate(deid_text_rules *r, const char *model_path, const deid_corpus *held, size_t n_held,
                          double min_precision, float prune, int verbose, double *chosen, double *recall,
                          double *precision, cf_err *err) {
     static const double GRID[] = {0.30, 0.35, 0.40, 0.45, 0.50, 0.55, 0.60, 0.65, 0.70, 0.75,
                                   0.80, 0.85, 0.90, 0.93, 0.95, 0.97, 0.99};
+    enum { NG = sizeof GRID / sizeof GRID[0] };
+    size_t n_notes = 0;
+    for (size_t h = 0; h < n_held; h++) n_notes += held[h].n_docs;
+    if (!n_notes) return cf_fail(err, CF_EINPUT, "no calibration notes");
     deid_model *m = NULL;
     int rc = deid_model_load(&m, model_path, err);
     if (rc) return rc;
     if (!m) return cf_fail(err, CF_EINPUT, "%s: no model to calibrate", model_path);
+    deid_calib_counts *cnt = calloc((size_t)NG * n_notes, sizeof *cnt);
+    if (!cnt) {
+        deid_model_free(m);
+        return cf_fail(err, CF_EINTERNAL, "out of memory for the calibration counts");
+    }
     deid_model *keep = r->model;
     r->model = m;
-    enum { NG = sizeof GRID / sizeof GRID[0] };
-    double F2[NG], RR[NG], PP[NG];
-    double best_f2 = -1, best_t = m->threshold, best_r = 0, best_p = 0;
-    double top_p = -1, top_t = m->threshold, top_r = 0; /* the most precise, if none reaches the floor */
+    double RR[NG], PP[NG];
     for (size_t g = 0; g < NG && !rc; g++) {
         m->threshold = (float)GRID[g];
-        uint64_t gh = 0, gn = 0, ph = 0, pn = 0;
-        for (size_t h = 0; h < n_held && !rc; h++) {
-            deid_eval_result res;
-            rc = deid_evaluate(r, &held[h], &res, NULL, NULL, err);
-            gh += res.overlap_all.gold_hit, gn += res.overlap_all.gold_n;
-            ph += res.overlap_all.pred_hit, pn += res.overlap_all.pred_n;
-        }
-        if (rc) break;
-        double rr = deid_ratio(gh, gn), pp = deid_ratio(ph, pn);
-        double f2 = (4 * pp + rr) > 0 ? 5 * pp * rr / (4 * pp + rr) : 0;
-        if (verbose)
-            fprintf(stderr, "deid-train: calibration: threshold %.2f recall %.4f precision %.4f F2 %.4f\n", GRID[g], rr, pp, f2);
-        F2[g] = f2, RR[g] = rr, PP[g] = pp;
-        if (pp >= min_precision && f2 > best_f2) best_f2 = f2;
-        if (pp > top_p + 1e-9) top_p = pp, top_t = GRID[g], top_r = rr;
-    }
-    /* the lowest threshold whose F2 is within CALIB_F2_TOL of the best: near the top the F2
-       curve is flat, and a lower threshold removes fewer words for the same score */
-    if (!rc && best_f2 >= 0) {
-        for (size_t g = 0; g < NG; g++)
-            if (PP[g] >= min_precision && F2[g] >= best_f2 - CALIB_F2_TOL) {
-                best_t = GRID[g], best_r = RR[g], best_p = PP[g];
-                break;
+        uint64_t gh = 0, gn = 0, ph = 0, pn = 0, wn = 0, wr = 0;
+        size_t d = 0;
+        for (size_t h = 0; h < n_held && !rc; h++)
+            for (size_t k = 0; k < held[h].n_docs && !rc; k++, d++) {
+                /* one note at a time: the bootstrap resamples notes */
+                deid_corpus one = held[h];
+                one.docs = &held[h].docs[k], one.n_docs = 1;
+                deid_eval_result res;
+                rc = deid_evaluate(r, &one, &res, NULL, NULL, err);
+                deid_calib_counts *c = &cnt[g * n_notes + d];
+                c->gold_hit = (uint32_t)res.overlap_all.gold_hit, c->gold_n = (uint32_t)res.overlap_all.gold_n;
+                c->pred_hit = (uint32_t)res.overlap_all.pred_hit, c->pred_n = (uint32_t)res.overlap_all.pred_n;
+                gh += c->gold_hit, gn += c->gold_n, ph += c->pred_hit, pn += c->pred_n;
+                wn += res.words_not_phi, wr += res.words_not_phi_removed;
             }
+        if (rc) break;
+        RR[g] = deid_ratio(gh, gn), PP[g] = deid_ratio(ph, pn);
+        if (verbose)
+            fprintf(stderr, "deid-train: calibration: threshold %.2f recall %.4f precision %.4f F2 %.5f cost %.3f%%\n",
+                    GRID[g], RR[g], PP[g], deid_f2(PP[g], RR[g]), 100.0 * deid_ratio(wr, wn));
     }
-    if (best_f2 < 0) best_t = top_t, best_r = top_r, best_p = top_p;
+    size_t best = 0, pick = 0;
+    double se = 0;
     if (!rc) {
-        m->threshold = (float)best_t;
+        pick = deid_calib_choose(cnt, NG, n_notes, min_precision, CALIB_BOOT, CALIB_BOOT_SEED, &best, &se);
+        if (verbose)
+            fprintf(stderr, "deid-train: calibration: best F2 at %.2f, bootstrap standard error %.4f over %zu notes\n",
+                    GRID[best], se, n_notes);
+        m->threshold = (float)GRID[pick];
         rc = deid_model_save(m, model_path, prune, err);
     }
     r->model = keep;
     deid_model_free(m);
+    free(cnt);
     if (rc) return rc;
-    *chosen = best_t;
-    if (recall) *recall = best_r;
-    if (precision) *precision = best_p;
+    *chosen = GRID[pick];
+    if (recall) *recall = RR[pick];
+    if (precision) *precision = PP[pick];
     return CF_OK;
 }

@@ -40,18 +40,33 @@ int deid_model_train(const deid_text_rules *r, const deid_doc *const *docs, size
 
 /* Calibrates the decision threshold of the model at model_path on annotated corpora kept apart
  * from training (deid-train uses generated notes with held-apart names and the held-apart note
- * style): every threshold of a fixed grid (0.30 to 0.99) is scored by any-overlap recall and
- * precision over the Safe Harbor types, and among those whose precision is at least
- * min_precision (generated notes flatter precision: their clinical filler is narrower than real
- * notes, so a floor near 1 on them keeps a margin for real ones) the one with the highest
- * F2 = 5PR / (4P + R) (or, when none reaches the floor, the most precise one) is
- * written into the model file (the lowest threshold whose F2 is within 0.001 of that best: the
- * curve is flat near its top, and a lower threshold removes fewer words), the weights
- * saved again with the same pruning level. *chosen and,
+ * style): every threshold of a fixed grid (0.30 to 0.99) is scored note by note (any-overlap
+ * recall and precision over the Safe Harbor types) and deid_calib_choose picks one, which is
+ * written into the model file, the weights saved again with the same pruning level. *chosen and,
  * when not NULL, the scores of the chosen threshold receive the result; with verbose, every row
- * of the sweep goes to stderr. The rules' own model is put back afterwards. */
+ * of the sweep (with the clinical-content cost of the notes' non-PHI words) and the bootstrap
+ * standard error go to stderr. The rules' own model is put back afterwards. */
 int deid_model_calibrate(deid_text_rules *r, const char *model_path, const deid_corpus *held, size_t n_held,
                          double min_precision, float prune, int verbose, double *chosen, double *recall,
                          double *precision, cf_err *err);
+
+/* One calibration note's counts at one threshold (any overlap, Safe Harbor scope). */
+typedef struct {
+    uint32_t gold_hit, gold_n, pred_hit, pred_n;
+} deid_calib_counts;
+
+/* The calibration rule (round 12). counts[g * n_notes + d] holds note d's counts at the g-th of
+ * ng thresholds, ascending. F2 = 5PR / (4P + R) of the pooled counts is computed at each; the
+ * best is the highest among thresholds whose precision is at least min_precision (0: no floor;
+ * when none reaches the floor, the most precise threshold is returned at once). Its standard
+ * error is estimated by n_boot bootstrap replicates over notes (resampled with a generator seeded
+ * by seed), and the lowest threshold (also reaching the floor) whose F2 is within one standard
+ * error of the best is returned: F2 differences smaller than the noise of the calibration notes
+ * do not decide, and a lower threshold removes fewer words. *best and *se (either may be NULL)
+ * receive the best index and the standard error. Before round 12 the tolerance was a fixed 0.001
+ * with a 0.98 precision floor, and the threshold jumped between 0.75 and 0.90 as the generated
+ * notes' precision crossed the floor. */
+size_t deid_calib_choose(const deid_calib_counts *counts, size_t ng, size_t n_notes, double min_precision,
+                         unsigned n_boot, uint64_t seed, size_t *best, double *se);
 
 #endif
