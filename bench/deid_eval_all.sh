@@ -22,6 +22,8 @@
 # generated notes' non-PHI words. The label corpora are also scored in their two fixed halves
 # (NAME.dev: errors may be read while building; NAME.hold: only scored; docs/DEID.md, round 9),
 # and the hold half in two (NAME.holdA: its errors were read in round 10; NAME.holdB: never read).
+# Round 12: every cost row also upper- and lower-cased (issue 14 judges the cost "as written and
+# in one case"; before round 12 only the as-written rows were printed).
 # A half is scored in records of its own 20 lines, so a half's count need not add up to the whole
 # file's: a word's neighbours in its record change.
 # GEN=BIN writes the generated notes with another build (default CLINFM), so that two builds whose
@@ -59,15 +61,17 @@ row handwritten_nursing_fixture phrase tests/data/deid-nursing-handwritten.txt
 row generated_listed_names presidio "$OUT/gen_listed.json"
 row generated_heldout_names presidio "$OUT/gen_heldout_names.json"
 row generated_heldout_style presidio "$OUT/gen_heldout_style.json"
-echo "== clinical-content cost (words outside the annotations that are removed; target < 0.5%)"
-for n in mimic_text mimic_text.dev mimic_text.hold mimic_text.holdA mimic_text.holdB icd10cm icd10cm.dev icd10cm.hold \
-         loinc_rxnorm loinc_rxnorm.dev loinc_rxnorm.hold loinc_rxnorm.holdA loinc_rxnorm.holdB synthea_notes; do
-  "$CLINFM" deid-eval --corpus "$OUT/negative/$n.txt" --format phrase > "$OUT/cost_$n.txt"
-  printf "%-24s %s\n" "$n" "$(grep clinical-content "$OUT/cost_$n.txt" | sed 's/clinical-content cost: //')"
-done
-"$CLINFM" deid-eval --corpus tests/data/deid-nursing-handwritten.txt --format phrase > "$OUT/cost_handwritten.txt"
-printf "%-24s %s\n" handwritten_fixture "$(grep clinical-content "$OUT/cost_handwritten.txt" | sed 's/clinical-content cost: //')"
-for n in gen_listed gen_heldout_names; do
-  "$CLINFM" deid-eval --corpus "$OUT/$n.json" --format presidio > "$OUT/cost_$n.txt"
-  printf "%-24s %s\n" "$n" "$(grep clinical-content "$OUT/cost_$n.txt" | sed 's/clinical-content cost: //')"
+echo "== clinical-content cost (words outside the annotations that are removed; target < 0.5%, as written and in one case)"
+cost() { # name format path case
+  local f="$OUT/cost_$1.$4.txt"
+  "$CLINFM" deid-eval --corpus "$3" --format "$2" $([ "$4" = as_is ] || echo --case "$4") > "$f"
+  printf "%-24s %-6s %s\n" "$1" "$4" "$(grep clinical-content "$f" | sed 's/clinical-content cost: //')"
+}
+for c in as_is upper lower; do
+  for n in mimic_text mimic_text.dev mimic_text.hold mimic_text.holdA mimic_text.holdB icd10cm icd10cm.dev icd10cm.hold \
+           loinc_rxnorm loinc_rxnorm.dev loinc_rxnorm.hold loinc_rxnorm.holdA loinc_rxnorm.holdB synthea_notes; do
+    cost "$n" phrase "$OUT/negative/$n.txt" $c
+  done
+  cost handwritten_fixture phrase tests/data/deid-nursing-handwritten.txt $c
+  for n in gen_listed gen_heldout_names; do cost "$n" presidio "$OUT/$n.json" $c; done
 done

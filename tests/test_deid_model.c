@@ -607,6 +607,136 @@ static void test_one_case_features(void) {
     deid_rules_free(r);
 }
 
+/* Round 12: list notes also hold item titles of four to nine words (title_lines), now and then
+ * a line with a clinician's name or a date (their only PHI), drawn
+ * from a stream of their own: the labels of round 11 come first, unchanged. */
+static void test_title_lines(void) {
+    synth_note_context c;
+    fill_ctx(&c);
+    cf_err err = {0};
+    size_t long_lines = 0, notes = 0;
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        synth_note a;
+        REQUIRE(synth_note_write(&c, SYNTH_NOTE_LIST, SYNTH_CASE_UPPER, seed, &a, &err) == CF_OK);
+        for (size_t k = 0; k < a.n_spans; k++) CHECK(a.spans[k].type == DEID_NAME || a.spans[k].type == DEID_DATE);
+        notes++;
+        size_t words = 0;
+        int in = 0;
+        for (size_t i = 0; i <= a.len; i++) {
+            int ch = i < a.len ? (unsigned char)a.text[i] : '\n';
+            if (ch == '\n') {
+                long_lines += words >= 4 && words <= 12;
+                words = 0, in = 0;
+            } else if (isalnum(ch)) {
+                if (!in) words++;
+                in = 1;
+            } else if (ch == ' ') {
+                in = 0;
+            }
+        }
+        synth_note_free(&a);
+    }
+    fprintf(stderr, "  %zu list notes: %zu lines of 4-12 words\n", notes, long_lines);
+    CHECK(long_lines >= 20 * notes); /* 532 (seeds 1-20); without title_lines 243, labels with a long suffix */
+}
+
+/* Round 12: the list-note features (model.c, is_list_note) exist for a note of eight or more
+ * item lines and never for a form of field labels ("CC: ...") or for prose of the same length
+ * whose lines end sentences: a model fitted on the first has them, one fitted on the others none. */
+static void fit_texts(deid_text_rules *r, const char *const *texts, size_t n, const char *mp, cf_err *err) {
+    deid_doc *docs = calloc(n, sizeof *docs);
+    const deid_doc **dp = calloc(n, sizeof *dp);
+    REQUIRE(docs && dp);
+    for (size_t i = 0; i < n; i++) {
+        docs[i].text = (char *)texts[i];
+        docs[i].len = strlen(texts[i]);
+        dp[i] = &docs[i];
+    }
+    deid_train_opts o;
+    deid_train_opts_default(&o);
+    o.epochs = 2;
+    CHECK(deid_model_train(r, dp, n, &o, mp, err) == CF_OK);
+    free(docs);
+    free(dp);
+}
+
+static void test_list_note_features(void) {
+    char rules[4200], mp[4300];
+    snprintf(rules, sizeof rules, "%s/data/deid", check_root());
+    snprintf(mp, sizeof mp, "%s/test-model-lst-%d.tsv", check_tmpdir(), (int)getpid());
+    cf_err err = {0};
+    deid_text_rules *r = NULL;
+    REQUIRE(deid_rules_load(&r, rules, &err) == CF_OK);
+    const char *list = "KNEE SLEEVE, ELASTIC, EACH\nWRIST ORTHOSIS WITH STRAP\nPUMP TUBING SET, PER WEEK\n"
+                       "SPLINT PADDING ROLL, ANY SIZE\nGAIT BELT FOR TRANSFER, ADULT\nDRESSING KIT WITH GAUZE\n"
+                       "OXYGEN TUBING EXTENSION, 25 FT\nNEBULIZER MASK, EACH\nSHOWER CHAIR WITH BACK\n";
+    const char *form = "CC: FEVERS\nPCP: NONE\nALLERGY: IODINE\nMEDS: PER FACILITY LIST\nHR: 104\nBP: 101/58\n"
+                       "RR: 22\nSAT: 93% ON RA\nPLAN: ADMIT TO FLOOR\n";
+    const char *prose = "Pt resting in bed with eyes closed.\nFamily in to visit this afternoon.\nTolerating tube feeds well.\n"
+                        "Ambulated in hall with PT today.\nPain controlled with oral meds.\nFoley draining clear urine.\n"
+                        "Lungs clear in all fields.\nSkin intact over sacrum and heels.\nWill continue current plan.\n";
+    const char *lists[] = {list, list, list, list, list, list};
+    fit_texts(r, lists, 6, mp, &err);
+    CHECK_EQ_INT(model_has(mp, "lst="), 1);
+    CHECK_EQ_INT(model_has(mp, "lst1="), 1);
+    const char *others[] = {form, form, form, prose, prose, prose};
+    fit_texts(r, others, 6, mp, &err);
+    CHECK_EQ_INT(model_has(mp, "lst="), 0);
+    CHECK_EQ_INT(model_has(mp, "lst1="), 0);
+    CHECK_EQ_INT(model_has(mp, "w-1="), 1); /* the model was written */
+    remove(mp);
+    deid_rules_free(r);
+}
+
+/* Round 12: the calibration rule. Three thresholds over 200 notes of 10 PHI spans each; no false
+ * positive anywhere (precision 1), so F2 = 5R / (4 + R):
+ *  - threshold 2: half the notes find 10, half 9 (R 0.950, F2 0.95960), the best;
+ *  - threshold 1: the same but two notes find one fewer (R 0.949, F2 0.95878): 0.0008 below the
+ *    best, under its bootstrap standard error (notes differ by a span: about 0.003);
+ *  - threshold 0: half the notes find 8 (R 0.900, F2 0.9184): far below.
+ * The rule takes the lowest threshold within one standard error of the best: 1 (a fixed 0.0001
+ * tolerance would take 2, and one of 0.05 would take 0). With a precision floor that threshold 1
+ * misses, 2; with a floor none reaches, the most precise threshold. */
+static void test_calibration_rule(void) {
+    enum { NG = 3, N = 200 };
+    deid_calib_counts *c = calloc(NG * N, sizeof *c);
+    REQUIRE(c != NULL);
+    for (size_t d = 0; d < N; d++) {
+        for (size_t g = 0; g < NG; g++) {
+            deid_calib_counts *k = &c[g * N + d];
+            k->gold_n = 10;
+            k->gold_hit = d % 2 ? 9 : 10;
+            if (g == 0 && d % 2 == 0) k->gold_hit = 8;
+            if (g == 0 && d % 2 == 1) k->gold_hit = 10;
+            if (g == 1 && d < 4 && d % 2 == 0) k->gold_hit = 9;
+            k->pred_n = k->pred_hit = k->gold_hit;
+        }
+    }
+    size_t best = 99;
+    double se = -1;
+    size_t pick = deid_calib_choose(c, NG, N, 0, 1000, 7, &best, &se);
+    fprintf(stderr, "  best %zu, standard error %.5f, chosen %zu\n", best, se, pick);
+    CHECK_EQ_INT((int)best, 2);
+    CHECK(se > 0.0015 && se < 0.006);
+    CHECK_EQ_INT((int)pick, 1);
+    /* reproducible: the bootstrap's seed is fixed */
+    double se2 = -1;
+    CHECK_EQ_INT((int)deid_calib_choose(c, NG, N, 0, 1000, 7, NULL, &se2), 1);
+    CHECK(se2 == se);
+    /* no bootstrap: no tolerance, the best itself */
+    CHECK_EQ_INT((int)deid_calib_choose(c, NG, N, 0, 0, 7, NULL, NULL), 2);
+    /* a precision floor threshold 1 misses: one false positive in each of its notes */
+    for (size_t d = 0; d < N; d++) c[1 * N + d].pred_n += 1;
+    CHECK_EQ_INT((int)deid_calib_choose(c, NG, N, 0.99, 1000, 7, NULL, NULL), 2);
+    /* a floor none reaches: the most precise threshold, no error (precision 1800/2000 at 0,
+       1898/2098 at 1, 1900/2300 at 2) */
+    for (size_t d = 0; d < N; d++) c[0 * N + d].pred_n += 1, c[2 * N + d].pred_n += 2;
+    se = -1;
+    CHECK_EQ_INT((int)deid_calib_choose(c, NG, N, 0.999, 1000, 7, &best, &se), 1);
+    CHECK(se == 0);
+    free(c);
+}
+
 int main(void) {
     RUN(test_forward_backward);
     RUN(test_gradient);
@@ -617,5 +747,8 @@ int main(void) {
     RUN(test_one_case_generation);
     RUN(test_coordinated_names);
     RUN(test_one_case_features);
+    RUN(test_title_lines);
+    RUN(test_list_note_features);
+    RUN(test_calibration_rule);
     return check_summary();
 }

@@ -465,6 +465,36 @@ static float *cache_slot(float *cache, wkey *keys, size_t mask, const wkey *k) {
     return NULL;
 }
 
+/* Round 12: is the note a list of items (a catalogue of titles, an order or flowsheet list)
+ * rather than prose? At least eight lines hold a word, and nine in ten of them hold at most 24
+ * words, no sentence end (a '.', '?' or '!' after a number or a word of three letters or more,
+ * followed by a space or the line's end; "e.g." and "St." are none) and no field label (a colon
+ * after one of the line's first three words: "CC: fevers", "PCP: X" make a form, not a list). In one case such a list has no
+ * capital that tells a name, and the words after "for", "to", "from" in its titles are clinical
+ * ("from plaster model"), while in prose ("I work for X") they are as often PHI: the feature lets
+ * the model learn the two apart. */
+static int is_list_note(const ctx *c, const wcache *wc) {
+    size_t lines = 0, list_lines = 0;
+    for (size_t a = 0; a < c->nt;) {
+        size_t z = a + 1;
+        while (z < c->nt && wc[z].gl != 'n') z++;
+        int sentence = 0;
+        for (size_t q = a; q < z && !sentence; q++) {
+            size_t end = c->t[q].e;
+            if (end >= c->len) continue;
+            char p = c->text[end];
+            char nx = end + 1 < c->len ? c->text[end + 1] : '\n';
+            int ends = (p == '.' || p == '?' || p == '!') && (nx == ' ' || nx == '\n' || nx == '\r');
+            int label = p == ':' && q < a + 3 && (nx == ' ' || nx == '\n' || nx == '\r');
+            if ((ends && (c->t[q].nletters >= 3 || c->t[q].shape0 == SH_NUM)) || label) sentence = 1;
+        }
+        lines++;
+        list_lines += !sentence && z - a <= 24;
+        a = z;
+    }
+    return lines >= 8 && list_lines * 10 >= lines * 9;
+}
+
 int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf_err *err) {
     fb->n = 0;
     fb->oom = 0;
@@ -497,6 +527,7 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
         if (c->t[i].f & F_KEEP) nkeep++;
     }
     char kd = nwords == 0 ? '0' : nkeep * 20 < nwords ? '1' : nkeep * 7 < nwords ? '2' : '3';
+    int list_note = is_list_note(c, wc);
     /* a heading: the first word of a line, followed by a colon, that is a common or clinical
        word; it stays in force until the next heading (sections: 'Social:', 'Neuro:') */
     size_t cur_sec = (size_t)-1;
@@ -578,6 +609,8 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
             f_ch3(&e, "lcsd=", lc, s0, dc);
             f_ch3(&e, "lckd=", lc, s0, kd);
             f_ch(&e, "len=", (char)('0' + (t->nletters > 9 ? 9 : t->nletters)));
+            /* round 12: a catalogue of item titles, apart from prose (see is_list_note) */
+            if (list_note) f_ch2(&e, "lst=", lc, dc);
             for (size_t k = 0; k < N_CLASS_NAMES; k++)
                 if (t->f & CLASS_NAMES[k].f) f_str(&e, "c0=", CLASS_NAMES[k].name, strlen(CLASS_NAMES[k].name));
             if (t->oov) f_ch(&e, "oov=", s0);
@@ -635,6 +668,9 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
             f_str(&e, "ww=", tmp, tl);
         }
         neighbour(&e, c, i, -1, "w-1=", "c-1=", "s-1=");
+        /* in a list note, the class of the word before with this word's: "FOR <word>" in a title
+           of a catalogue against "I WORK FOR <word>" in prose */
+        if (list_note && i > 0) f_ch3(&e, "lst1=", wc[i - 1].lc, lc, dc);
         neighbour(&e, c, i, 1, "w+1=", "c+1=", "s+1=");
         neighbour(&e, c, i, -2, "w-2=", NULL, NULL);
         neighbour(&e, c, i, 2, "w+2=", NULL, NULL);

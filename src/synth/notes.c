@@ -32,6 +32,7 @@ typedef struct {
     int oom;
     uint64_t rng;
     uint64_t rng2; /* round 11's coordinated names draw from their own stream (coord_maybe) */
+    uint64_t rng3; /* round 12's item titles in list notes too (title_lines) */
     const synth_note_context *c;
     const synth_namelists *filler;
     int kind;
@@ -1534,6 +1535,117 @@ static void transfer_note(nb *b) {
 }
 
 /* Flowsheet and order-list labels, one a line, as lists and exports hold them: no PHI. */
+/* Round 12: item titles of a charge, supply or order catalogue, longer than the labels above
+ * ("ADJUSTABLE KNEE SPLINT, PREFAB, EACH"-like lines of four to nine words: generic nouns of
+ * supplies and services, clinical words whole or cut short, made-up abbreviations, counts glued
+ * to a letter, connectives such as "with", "per", "other than"). Written in one case they hold
+ * no capital that tells a name, and the one-case clinical-content cost on such lists was the
+ * largest (docs/DEID.md, round 12): the model is shown what they are. Descriptions of ten to
+ * twenty words with cue words before clinical words ("from plaster model"-like), and now and
+ * then a line naming a clinician or a date (the only PHI). Words written for clinfm; none is
+ * taken from any dataset. Drawn from a stream of their own, so the rest of
+ * a list note is what round 11 wrote for its seed. */
+static void title_lines(nb *b) {
+    static const char *ITEM[] = {"supply", "device", "kit", "system", "component", "accessory", "replacement", "assembly",
+                                 "adapter", "battery", "module", "insert", "pad", "sleeve", "strap", "liner", "socket",
+                                 "implant", "electrode", "sensor", "pump", "mask", "tubing", "filter", "cannula",
+                                 "needle", "syringe", "dressing", "bandage", "splint", "cast", "brace", "collar", "cushion",
+                                 "mattress", "walker", "cane", "monitor", "cartridge", "reservoir", "applicator", "frame",
+                                 "glove", "tray", "set", "valve", "catheter", "shoe", "wrap", "belt", "stocking", "vial"};
+    static const char *MOD[] = {"each", "per", "with", "without", "for", "includes", "other than", "any type", "any size",
+                                "custom", "prefabricated", "prefab", "adjustable", "disposable", "reusable", "single",
+                                "bilateral", "unilateral", "pediatric", "adult", "complete", "partial", "initial",
+                                "subsequent", "additional", "each additional", "up to", "minutes", "hour", "day", "month",
+                                "visit", "session", "service", "evaluation", "management", "treatment", "therapy",
+                                "procedure", "insertion", "removal", "repair", "open", "percutaneous", "fitting",
+                                "not otherwise specified", "nos", "w/o", "w/", "incl", "addl", "sterile", "nonsterile",
+                                "rigid", "soft", "flexible", "elastic", "standard", "heavy duty", "low", "high", "the",
+                                "by", "of", "and", "or", "to", "in", "on", "under", "over"};
+    static const char *CUE[] = {"from", "to", "at", "by", "per", "with", "for", "in", "on", "into", "than", "via"};
+    int n = 8 + pick(b, 16), style = pick(b, 3);
+    for (int k = 0; k < n; k++) {
+        /* now and then a line with a name or a date in the same layout ("reviewed by X", "ordered
+           3/4 per Dr X"): a list note is no place where nothing is PHI */
+        if (chance(b, 5)) {
+            const synth_person *p = clin(b);
+            switch (pick(b, 3)) {
+            case 0: put(b, ONE(b, "reviewed by ", "ordered by ", "entered by ", "verified by ")); break;
+            case 1: put(b, ONE(b, "ordered ", "start ", "dispensed ", "last dose ")); date_ref(b, pick(b, 5), 0); put(b, " per "); break;
+            default: clin_word(b, style == 1 ? 2 : 0); put(b, ONE(b, " ", ", ")); date_ref(b, pick(b, 5), 0); put(b, " by "); break;
+            }
+            /* the clinician with a title or a credential: a bare capitalised name here would teach
+               that any listed name in a note dense with clinical words is PHI ("Morse Fall Scale") */
+            if (p && chance(b, 50)) {
+                put(b, ONE(b, "Dr ", "Dr. ", "DR "));
+                phi_name(b, p->family);
+            } else if (p) {
+                char tmp[2 * SYNTH_FIELD + 4];
+                snprintf(tmp, sizeof tmp, "%c. %s", p->given[0], p->family);
+                phi_name(b, tmp);
+                put(b, ONE(b, ", RN", " RN", ", PharmD", " MD"));
+            }
+            put(b, "\n");
+            continue;
+        }
+        /* a description: a sentence of ten to twenty words whose cue words ("from", "to", "at",
+           "per") are followed by clinical and common words, and a parenthesis of examples */
+        if (chance(b, 25)) {
+            int nw = 10 + pick(b, 11);
+            for (int q = 0; q < nw; q++) {
+                if (q) put(b, chance(b, 8) ? ", " : " ");
+                int r = pick(b, 10);
+                char w[48];
+                if (r < 3) snprintf(w, sizeof w, "%s", CUE[pick(b, (int)(sizeof CUE / sizeof *CUE))]);
+                else if (r < 5) snprintf(w, sizeof w, "%s", MOD[pick(b, (int)(sizeof MOD / sizeof *MOD))]);
+                else if (r < 6) snprintf(w, sizeof w, "%s", ITEM[pick(b, (int)(sizeof ITEM / sizeof *ITEM))]);
+                else {
+                    clin_word(b, style == 1 ? 2 : 0);
+                    continue;
+                }
+                if (style == 1) upper_copy(w, w, sizeof w);
+                put(b, w);
+            }
+            if (chance(b, 50)) {
+                put(b, ONE(b, " (e.g., ", " (i.e. ", " (", " (eg "));
+                for (int q = 1 + pick(b, 4); q > 0; q--) {
+                    if (chance(b, 50)) pseudo_abbr(b);
+                    else clin_word(b, style == 1 ? 2 : 0);
+                    if (q > 1) put(b, ", ");
+                }
+                put(b, ")");
+            }
+            put(b, "\n");
+            continue;
+        }
+        int nw = 4 + pick(b, 6);
+        for (int q = 0; q < nw; q++) {
+            if (q) put(b, chance(b, 12) ? ", " : " ");
+            int r = pick(b, 20);
+            char w[48];
+            w[0] = 0;
+            if (r < 5) snprintf(w, sizeof w, "%s", ITEM[pick(b, (int)(sizeof ITEM / sizeof *ITEM))]);
+            else if (r < 11) snprintf(w, sizeof w, "%s", MOD[pick(b, (int)(sizeof MOD / sizeof *MOD))]);
+            else if (r == 11) snprintf(w, sizeof w, "%d%c", 1 + pick(b, 90), ONE(b, "D", "H", "CM", "MM", "ML", "X")[0]);
+            else if (r == 12) snprintf(w, sizeof w, "%s-%s", ONE(b, "non", "self", "multi", "semi", "low", "pre"),
+                                       ITEM[pick(b, (int)(sizeof ITEM / sizeof *ITEM))]);
+            else if (r == 13) {
+                pseudo_abbr(b);
+                continue;
+            } else if (r == 14) {
+                pseudo_drug(b);
+                continue;
+            } else {
+                clin_word(b, 0);
+                continue;
+            }
+            if (style == 1) upper_copy(w, w, sizeof w);
+            else if (style == 2 && w[0] >= 'a' && w[0] <= 'z') w[0] = (char)(w[0] - 32);
+            put(b, w);
+        }
+        put(b, "\n");
+    }
+}
+
 static void list_note(nb *b) {
     static const char *SUF[] = {"", "", "", " L", " R", " (mL)", " #1", " #2", " Intake", " Output", " Site", " Score",
                                 " Level", " Value", " Alarm - High", " [Units/volume] in Serum", " serum/plasma",
@@ -1551,6 +1663,11 @@ static void list_note(nb *b) {
         put(b, SUF[pick(b, 30)]);
         put(b, "\n");
     }
+    uint64_t main_rng = b->rng;
+    b->rng = b->rng3;
+    title_lines(b);
+    b->rng3 = b->rng;
+    b->rng = main_rng;
 }
 
 
@@ -2051,6 +2168,8 @@ int synth_note_write_ex(const synth_note_context *ctx, int kind, int casing, uin
     if (!b.rng) b.rng = 1;
     b.rng2 = seed * 0xC2B2AE3D27D4EB4FULL + 0x165667B19E3779F9ULL;
     if (!b.rng2) b.rng2 = 1;
+    b.rng3 = seed * 0xD6E8FEB86659FD93ULL + 0x2545F4914F6CDD1DULL;
+    if (!b.rng3) b.rng3 = 1;
     for (int k = 0; k < 4; k++) rnd(&b);
     b.c = ctx;
     b.filler = filler;
