@@ -561,13 +561,21 @@ static int fit_small(deid_text_rules *r, const synth_notes *tr, int one_case_con
  * case and only in a model trained with them: a model fitted on mixed-case notes alone has none,
  * nor one fitted on one-case notes without the option; one fitted on one-case notes with it has
  * them and says so in its file, and reads back with the flag set. */
-static void test_one_case_features(void) {
-    char rules[4200], mp[4300];
-    snprintf(rules, sizeof rules, "%s/data/deid", check_root());
-    snprintf(mp, sizeof mp, "%s/test-model-oc-%d.tsv", check_tmpdir(), (int)getpid());
+/* The shipped rules folder loaded, and a temporary model path named by tag. */
+static deid_text_rules *rules_and_model_path(char *rules, size_t rcap, char *mp, size_t mcap, const char *tag) {
+    snprintf(rules, rcap, "%s/data/deid", check_root());
+    snprintf(mp, mcap, "%s/test-model-%s-%d.tsv", check_tmpdir(), tag, (int)getpid());
     cf_err err = {0};
     deid_text_rules *r = NULL;
-    REQUIRE(deid_rules_load(&r, rules, &err) == CF_OK);
+    if (deid_rules_load(&r, rules, &err) != CF_OK) return NULL;
+    return r;
+}
+
+static void test_one_case_features(void) {
+    char rules[4200], mp[4300];
+    cf_err err = {0};
+    deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "oc");
+    REQUIRE(r != NULL);
     synth_notes mx, oc;
     REQUIRE(synth_notes_generate_ex(&mx, rules, SYNTH_NAMES_LISTED, 0, 4 * SYNTH_NOTE_EVENT, 5, &err) == CF_OK);
     /* keep the mixed-case notes only */
@@ -662,11 +670,9 @@ static void fit_texts(deid_text_rules *r, const char *const *texts, size_t n, co
 
 static void test_list_note_features(void) {
     char rules[4200], mp[4300];
-    snprintf(rules, sizeof rules, "%s/data/deid", check_root());
-    snprintf(mp, sizeof mp, "%s/test-model-lst-%d.tsv", check_tmpdir(), (int)getpid());
     cf_err err = {0};
-    deid_text_rules *r = NULL;
-    REQUIRE(deid_rules_load(&r, rules, &err) == CF_OK);
+    deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "lst");
+    REQUIRE(r != NULL);
     const char *list = "KNEE SLEEVE, ELASTIC, EACH\nWRIST ORTHOSIS WITH STRAP\nPUMP TUBING SET, PER WEEK\n"
                        "SPLINT PADDING ROLL, ANY SIZE\nGAIT BELT FOR TRANSFER, ADULT\nDRESSING KIT WITH GAUZE\n"
                        "OXYGEN TUBING EXTENSION, 25 FT\nNEBULIZER MASK, EACH\nSHOWER CHAIR WITH BACK\n";
