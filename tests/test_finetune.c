@@ -534,6 +534,54 @@ static void test_ft_train_contract(void) {
         gpt_free(&f0);
     }
     check_weight_average(&rm.m, &o, ptr, ytr, ntr, ptu, ytu, ntu, pad);
+    /* --ft-summary-weight: at 0 fine-tuning is what it is without the option, bit for bit,
+     * whatever the summary's other setting; above 0 the head trains beside the task and changes
+     * the model, whose checkpoint keeps its tensors (the summary head is not saved) and predicts
+     * after a round trip as before it. The summarised variables are the store's three labs. */
+    {
+        ft_options o0 = o;
+        o0.summary_vars = 2;
+        o0.summary_weight = 0.0f;
+        gpt_model z, sw;
+        ft_report rz, rs;
+        REQUIRE(ft_train(&z, &rm.m, 1, ptr, ytr, ntr, ptu, ytu, ntu, pad, &o0, &rz, &err) == CF_OK);
+        CHECK(z.num_parameters == a.num_parameters &&
+              memcmp(z.param_memory, a.param_memory, a.num_parameters * sizeof(float)) == 0);
+        CHECK_EQ_INT(rz.best_epoch, ra.best_epoch);
+        CHECK(rz.best_tune_loss == ra.best_tune_loss && rz.summary_vars == 0);
+        ft_options o1 = o;
+        o1.summary_weight = 1.0f;
+        REQUIRE(ft_train(&sw, &rm.m, 1, ptr, ytr, ntr, ptu, ytu, ntu, pad, &o1, &rs, &err) == CF_OK);
+        CHECK_EQ_INT(rs.summary_vars, 3);
+        CHECK(isfinite(rs.summary_tune_mse) && rs.summary_tune_mse > 0);
+        CHECK(rs.probe_tune_loss == ra.probe_tune_loss); /* the same start */
+        CHECK(sw.num_parameters == a.num_parameters &&
+              memcmp(sw.param_memory, a.param_memory, a.num_parameters * sizeof(float)) != 0);
+        float *ls = malloc(ntu * sizeof *ls), *lb = malloc(ntu * sizeof *lb);
+        REQUIRE(ft_logits(&sw, ptu, ntu, pad, 5, ls, &err) == CF_OK);
+        fprintf(stderr, "  summary weight 1: best epoch %d, tuning loss %.4f (recomputed %.4f), tuning summary MSE %.4f\n",
+                rs.best_epoch, rs.best_tune_loss, mean_log_loss(ls, ytu, ntu), rs.summary_tune_mse);
+        CHECK_NEAR(mean_log_loss(ls, ytu, ntu), rs.best_tune_loss, 1e-4);
+        char path[512];
+        snprintf(path, sizeof path, "%s/summ.ckpt", check_tmpdir());
+        gpt_model back;
+        REQUIRE(gpt_save(&sw, path, NULL, 0, &err) == CF_OK);
+        REQUIRE(gpt_load(&back, path, NULL, NULL, &err) == CF_OK);
+        CHECK(back.num_parameters == a.num_parameters);
+        REQUIRE(ft_logits(&back, ptu, ntu, pad, 5, lb, &err) == CF_OK);
+        CHECK(memcmp(ls, lb, ntu * sizeof *ls) == 0);
+        free(ls), free(lb);
+        gpt_free(&back);
+        gpt_free(&sw);
+        gpt_free(&z);
+        /* a model without continuous inputs has no values to summarise: refused, with the fix */
+        rt_model rn;
+        REQUIRE(rt_open(&rn, MODEL_NOIN, NULL, &err) == CF_OK);
+        gpt_model nm;
+        CHECK(ft_train(&nm, &rn.m, 1, ptr, ytr, ntr, ptu, ytu, ntu, pad, &o1, &rs, &err) == CF_EINPUT);
+        CHECK_CONTAINS(err.msg, "--values embed --inputs");
+        rt_close(&rn);
+    }
     /* a base that already has heads is refused */
     gpt_model c;
     ft_report rc2;

@@ -1437,7 +1437,7 @@ static void test_fd_cls(void) {
         float *dh = fvec(B * T * C), *dw = fvec(K * P), *db = fvec(K), *dq = fvec(C), *dp = fvec(KP * C);
         cls_loss(&c);
         const float ones[K] = {1.0f, 1.0f};
-        gpt__cls_backward(dh, dw, db, dq, dp, c.logits, c.x, c.h, c.pos, c.feat, F, c.q, G, &c.pv, c.w, c.y, ones, 0, B,
+        gpt__cls_backward(dh, dw, db, dq, dp, c.logits, c.x, c.h, c.pos, c.feat, F, c.q, G, &c.pv, c.w, c.y, ones, NULL, 0, B,
                           T, C, K, pool);
         char what[32];
         snprintf(what, sizeof what, "cls%d.h", pool);

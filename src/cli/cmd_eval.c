@@ -9,6 +9,7 @@
 #include "cli/opts.h"
 #include "eval/eval.h"
 #include "eval/eval_ceiling.h"
+#include "model/ft_summary.h"
 #include "model/gpt_pool.h"
 
 /* --thresholds 0.05,0.1,...: up to TASK_MAX_THRESHOLDS ascending risks in (0, 1). */
@@ -97,6 +98,7 @@ int cmd_eval(int argc, char **argv) {
     eval_ft_options *ft = &cfg.model.ft;
     double ft_lr = ft->lr, ft_dropout = ft->dropout, ft_wd = ft->weight_decay, ft_lm = ft->lm_weight;
     double ft_body_lr = ft->body_lr, ft_head_lr = ft->head_lr, ft_aux_weight = ft->aux_weight;
+    double ft_summary_w = ft->summary_weight;
     cli_list aux = {.n = 0};
     static const cli_choice targets[] = {{"outcome", TASK_TARGET_OUTCOME}, {"competing", TASK_TARGET_COMPETING}, {NULL, 0}};
     static const cli_choice pools[] = {{"last", GPT_POOL_LAST},           {"mean", GPT_POOL_MEAN},
@@ -141,7 +143,13 @@ int cmd_eval(int argc, char **argv) {
                     "--ft-var-slots N (48) in the most train stays), the last, max\n"
                     "and min of a learned projection of its events' hidden states\n"
                     "to --ft-var-channels K (2) numbers (variables; a model trained\n"
-                    "with --values embed --inputs); --ft-context N\n"
+                    "with --values embed --inputs); --ft-summary-weight W (0): a\n"
+                    "training-only linear head on what the task head reads predicts\n"
+                    "each stay's own last, min, max and mean value and presence of\n"
+                    "the --ft-summary-vars N (48) variables carrying a value in the\n"
+                    "most train stays, its mean squared error times W added to the\n"
+                    "loss (a model trained with --values embed --inputs; the head is\n"
+                    "not saved); --ft-context N\n"
                     "fine-tunes a copy with an N-token context (default the model's), so histories\n"
                     "the model had to cut are read whole; --ft-average-from E (0: off)\n"
                     "also judges, after each epoch e > E, the mean of the parameters at\n"
@@ -174,6 +182,8 @@ int cmd_eval(int argc, char **argv) {
                      "and [input] never), or the run is refused; --ft-aux-weight W\n"
                      "(0.5) weighs each auxiliary head's loss against the task's"),
         CLI_OPT_DOUBLE("ft-aux-weight", &ft_aux_weight, "W", 0, 100, NULL),
+        CLI_OPT_DOUBLE("ft-summary-weight", &ft_summary_w, "W", 0, 1000, NULL),
+        CLI_OPT_INT("ft-summary-vars", &ft->summary_vars, "N", 1, FT_SUMMARY_MAX_VARS, NULL),
         CLI_OPT_FLAG("allow-overlap", &cfg.allow_overlap,
                      "evaluate MODEL even when held-out patients were its training\n"
                      "or tuning patients (refused by default); every page of the\n"
@@ -252,6 +262,7 @@ int cmd_eval(int argc, char **argv) {
     if (aux.n && (!(cfg.model.which & EVAL_MODEL_E2E) || cfg.target == TASK_TARGET_COMPETING))
         return cli_usage_error("eval", "--ft-aux-task trains heads beside finetuned_e2e's: name finetuned_e2e in "
                                        "--model-predictors (and evaluate the task's own outcome, not --target competing)");
+    ft->summary_weight = (float)ft_summary_w;
     ft->set = cli_given(&spec, "ft-");
     if (scores.n > sizeof cfg.scores / sizeof *cfg.scores)
         return cli_usage_error("eval", "--score is given at most %zu times", sizeof cfg.scores / sizeof *cfg.scores);

@@ -226,6 +226,8 @@ typedef struct {
                                              rows (0: on the tuning rows) */
     float aux_weight;                     /* with auxiliary tasks: their heads' loss weight against
                                              the task's (finetune.h; default 0.5) */
+    float summary_weight;                 /* the summary target's weight (0: none) */
+    int summary_vars;                     /* its variables at most */
     int set;
 } eval_ft_options;
 void eval_ft_options_default(eval_ft_options *o);

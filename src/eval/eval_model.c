@@ -84,6 +84,8 @@ void eval_ft_options_default(eval_ft_options *o) {
     o->var_slots = d.var_slots;
     o->var_proj = d.var_proj;
     o->aux_weight = d.aux_weight;
+    o->summary_weight = d.summary_weight;
+    o->summary_vars = d.summary_vars;
 }
 
 static uint64_t mix64(uint64_t z) {
@@ -439,6 +441,10 @@ static char *e2e_describe(void *ctx) {
     /* the selection's two options, named only when on, so today's metrics.json is unchanged */
     if (mp->fto.average_from > 0) cJSON_AddNumberToObject(j, "average_from_epoch", mp->fto.average_from);
     if (mp->fto.probe_cv > 0) cJSON_AddNumberToObject(j, "probe_penalty_cv_folds", mp->fto.probe_cv);
+    /* the summary target is a training objective only: the head it trains is not part of the
+     * fine-tuned model */
+    cJSON_AddNumberToObject(j, "summary_weight", mp->fto.summary_weight);
+    if (mp->fto.summary_weight > 0) cJSON_AddNumberToObject(j, "summary_max_variables", mp->fto.summary_vars);
     cJSON_AddNumberToObject(j, "ensemble", mp->n_e2e);
     cJSON_AddNumberToObject(j, "context", mp->fto.context > 0 ? mp->fto.context : mp->sh->rm.m.config.max_seq_len);
     if (mp->e2e_train_rows)
@@ -481,6 +487,10 @@ static char *e2e_describe(void *ctx) {
                 if (ac)
                     cJSON_AddItemToArray(ac, isfinite(fr->avg_curve[e]) ? cJSON_CreateNumber(fr->avg_curve[e]) : cJSON_CreateNull());
             }
+        if (fr->summary_vars) {
+            cJSON_AddNumberToObject(r, "summary_variables", fr->summary_vars);
+            if (isfinite(fr->summary_tune_mse)) cJSON_AddNumberToObject(r, "summary_tuning_mse", fr->summary_tune_mse);
+        }
         }
         cJSON_AddNumberToObject(r, "seconds", mp->e2e_rep[k].seconds);
         cJSON_AddNumberToObject(r, "tokens", (double)mp->e2e_rep[k].tokens);
@@ -673,6 +683,8 @@ int eval_model_predictors(const char *model_path, const eval_model_options *o, c
                 mp->fto.average_from = o->ft.average_from;
                 mp->fto.probe_cv = o->ft.probe_cv;
                 mp->fto.aux_weight = o->ft.aux_weight;
+                mp->fto.summary_weight = o->ft.summary_weight;
+                mp->fto.summary_vars = o->ft.summary_vars;
             }
             mp->fto.main_head = o->n_aux > 0;
             mp->fto.seed = sh->o.seed;

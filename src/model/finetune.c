@@ -12,6 +12,7 @@
 #include <omp.h>
 #endif
 
+#include "model/ft_summary.h"
 #include "model/gpt_kernels.h"
 #include "model/head.h"
 
@@ -30,6 +31,7 @@ void ft_options_default(ft_options *o) {
     o->var_slots = 48;
     o->var_proj = 2;
     o->aux_weight = 0.5f;
+    o->summary_vars = 48;
     o->seed = 1;
 }
 
@@ -265,42 +267,26 @@ static double log_loss(const float *logits, const float *y, size_t n, int K, int
     return c ? s / (double)c : NAN;
 }
 
+/* The summary target's mean squared error over the observed entries of n prompts whose pooled
+ * states are emb (n, P) and targets y (n, J), batch rows at a time through pred (batch, J). */
+static double summary_mse(const ft_summary *sm, const float *emb, const float *y, size_t n, float *pred, int batch) {
+    double sse = 0;
+    size_t nobs = 0;
+    for (size_t a = 0; a < n; a += (size_t)batch) {
+        int nb = (int)(n - a < (size_t)batch ? n - a : (size_t)batch);
+        sse += ft_summary_forward(sm, emb + a * (size_t)sm->P, y + a * (size_t)sm->J, nb, pred, &nobs);
+    }
+    return nobs ? sse / (double)nobs : NAN;
+}
+
 static uint64_t next_rand(uint64_t *s) {
     *s += 0x9E3779B97F4A7C15ULL;
     return gpt__mix64(*s);
 }
 
 /* The variables pooling's slots: the tokens that carry a value (continuous input 0) in the most
- * train prompts, at most cap of them, ranked by that count (ties: the lower id). With
- * --values embed each measured variable is one code token with its value as an input, so a
- * token is a variable; counting prompts rather than positions keeps a variable measured in
- * every stay ahead of one measured often in a few. slot (V) gets each token's slot or -1;
- * returns the slot count. */
-static int choose_slots(const rt_prompt *ps, size_t n, int V, int F, int cap, int *slot) {
-    size_t *count = calloc((size_t)V, sizeof *count);
-    size_t *seen = malloc((size_t)V * sizeof *seen);
-    int S = 0;
-    if (!count || !seen) goto done;
-    for (int v = 0; v < V; v++) seen[v] = (size_t)-1, slot[v] = -1;
-    for (size_t i = 0; i < n; i++)
-        for (int t = 0; t < ps[i].len; t++) {
-            int v = ps[i].tokens[t];
-            if (v < 0 || v >= V || ps[i].feats[(size_t)t * F] != 1.0f || seen[v] == i) continue;
-            seen[v] = i;
-            count[v]++;
-        }
-    for (; S < cap; S++) { /* cap is at most GPT_POOL_MAX_SLOTS: a selection, not a sort */
-        int best = -1;
-        for (int v = 0; v < V; v++)
-            if (count[v] && slot[v] < 0 && (best < 0 || count[v] > count[best])) best = v;
-        if (best < 0) break;
-        slot[best] = S;
-    }
-done:
-    free(count);
-    free(seen);
-    return S;
-}
+ * train prompts, at most cap of them (ft_choose_slots). With --values embed each measured
+ * variable is one code token with its value as an input, so a token is a variable. */
 
 /* The variables pooling starts with its projection at zero, so what the heads read is the
  * extremes' and the block of slots is zero; the heads' weights on that block start small and
@@ -353,7 +339,7 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
                 free(slot);
                 return cf_fail(err, CF_EINTERNAL, "train prompt %zu has no continuous inputs", i);
             }
-        cfg.cls_slots = choose_slots(train, ntr, cfg.vocab_size, cfg.n_features, cap, slot);
+        cfg.cls_slots = ft_choose_slots(train, ntr, cfg.vocab_size, cfg.n_features, cap, slot);
         cfg.cls_proj = o->var_proj;
         if (!cfg.cls_slots) {
             free(slot);
@@ -413,6 +399,12 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
     size_t *order = malloc(ntr * sizeof *order);
     float *best = malloc(out->num_parameters * sizeof *best);
     float *tl = malloc((ntu ? ntu : 1) * (size_t)K * sizeof *tl);
+    /* The summary target (ft_summary.h): off at weight 0, where nothing below differs from
+     * fine-tuning without it. Its targets are worked out once per prompt. */
+    const int summ = o->summary_weight > 0;
+    ft_summary sm;
+    memset(&sm, 0, sizeof sm);
+    float *sy_tr = NULL, *sy_tu = NULL, *sy_b = NULL, *s_pred = NULL, *s_dx = NULL, *s_emb = NULL;
     /* The weight average: its running sum in double (a mean of floats is then exact to rounding,
      * and a tensor that never moves stays bit for bit), and the trained parameters set aside
      * while the average is judged. */
@@ -424,6 +416,28 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
         rc = cf_fail(err, CF_EINTERNAL, "out of memory for fine-tuning");
         goto done;
     }
+    if (summ) {
+        const int P = gpt_cls_width(&cfg);
+        if ((rc = ft_summary_init(&sm, train, ntr, cfg.vocab_size, F, P, o->summary_vars, err))) goto done;
+        const size_t J = (size_t)sm.J, nu = ntu ? ntu : 1;
+        sy_tr = malloc(ntr * J * sizeof *sy_tr), sy_tu = malloc(nu * J * sizeof *sy_tu);
+        sy_b = malloc((size_t)B * J * sizeof *sy_b), s_pred = malloc((size_t)B * J * sizeof *s_pred);
+        s_dx = malloc((size_t)B * P * sizeof *s_dx), s_emb = malloc(nu * (size_t)P * sizeof *s_emb);
+        if (!sy_tr || !sy_tu || !sy_b || !s_pred || !s_dx || !s_emb) {
+            rc = cf_fail(err, CF_EINTERNAL, "out of memory for the summary target");
+            goto done;
+        }
+        for (size_t i = 0; i < ntr; i++) ft_summary_targets(&sm, &train[i], sy_tr + i * J);
+        for (size_t i = 0; i < ntu; i++) {
+            if (!tune[i].feats) {
+                rc = cf_fail(err, CF_EINTERNAL, "tuning prompt %zu has no continuous inputs", i);
+                goto done;
+            }
+            ft_summary_targets(&sm, &tune[i], sy_tu + i * J);
+        }
+        rep->summary_vars = sm.V;
+    }
+    rep->summary_tune_mse = NAN;
     if (o->probe_init && (rc = probe_init(out, K, train, ytr, ntr, tune, ytu, ntu, pad, B, o->probe_cv, rep, err)))
         goto done;
     if (cfg.cls_pool == GPT_POOL_VARIABLES) vars_start(out, o->seed);
@@ -435,9 +449,10 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
     for (int k = 0; k < K; k++) head_w[k] = k ? o->aux_weight : 1.0f;
     double best_loss = INFINITY, best_aux = NAN;
     if (ntu) {
-        if ((rc = ft_logits(out, tune, ntu, pad, B, tl, err))) goto done;
+        if ((rc = run_prompts(out, tune, ntu, pad, B, tl, summ ? s_emb : NULL, err))) goto done;
         best_loss = log_loss(tl, ytu, ntu, K, 0, k_sel);
         if (aux) best_aux = log_loss(tl, ytu, ntu, K, 1, K);
+        if (summ) rep->summary_tune_mse = summary_mse(&sm, s_emb, sy_tu, ntu, s_pred, B);
     }
     rep->best_tune_loss = ntu ? best_loss : NAN;
     rep->probe_tune_loss = rep->tune_curve[0] = rep->best_tune_loss;
@@ -448,6 +463,9 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
     else if (!o->quiet && ntu)
         fprintf(stderr, "  fine-tune start (%s): tuning log loss %.4f (auxiliary heads %.4f)\n",
                 o->probe_init ? "linear probe" : "prevalence", best_loss, best_aux);
+    if (!o->quiet && ntu && summ)
+        fprintf(stderr, "  summary target: %d variables, tuning summary MSE %.4f at the start\n", sm.V,
+                rep->summary_tune_mse);
     if (!o->quiet && o->probe_init && o->probe_cv && !isnan(rep->probe_lambda))
         fprintf(stderr, "  probe penalty %g by %d-fold cross-validation on the train rows (log loss %.4f)\n",
                 rep->probe_lambda, o->probe_cv, rep->probe_cv_loss);
@@ -472,8 +490,8 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
                     order[j] = t;
                 }
         }
-        double task = 0, lm = 0;
-        size_t nsteps = 0;
+        double task = 0, lm = 0, s_sse = 0;
+        size_t nsteps = 0, s_nobs = 0;
         for (size_t a = 0; a < ntr; a += (size_t)B) {
             int nb = (int)(ntr - a < (size_t)B ? ntr - a : (size_t)B);
             int T = batch_fill(&b, train, ytr, order + a, nb, pad, o->lm_weight > 0);
@@ -485,19 +503,37 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
                            .cls_head_weight = aux ? head_w : NULL};
             if ((rc = gpt_forward_ex(out, b.in, o->lm_weight > 0 ? b.tg : NULL, &x, nb, T, 1, err))) goto done;
             gpt_zero_grad(out);
-            if ((rc = gpt_backward(out, err))) goto done;
-            if ((rc = gpt_update(out, &opt, NULL, err))) goto done;
+            if (summ) {
+                /* the summary head reads what the task heads read in this very forward (dropout
+                 * and all), and its gradient joins theirs before the pooling's backward */
+                const size_t J = (size_t)sm.J, P = (size_t)sm.P;
+                for (int r = 0; r < nb; r++) memcpy(sy_b + r * J, sy_tr + order[a + (size_t)r] * J, J * sizeof *sy_b);
+                size_t nobs = 0;
+                s_sse += ft_summary_forward(&sm, out->acts.cls_in, sy_b, nb, s_pred, &nobs);
+                s_nobs += nobs;
+                memset(s_dx, 0, (size_t)nb * P * sizeof *s_dx);
+                ft_summary_zero_grad(&sm);
+                if (nobs) ft_summary_backward(&sm, out->acts.cls_in, sy_b, s_pred, nb, o->summary_weight / (float)nobs, s_dx);
+                const float lr = gpt_lr(&opt, out->step) * o->head_lr;
+                if ((rc = gpt_backward_ex(out, s_dx, err))) goto done;
+                if ((rc = gpt_update(out, &opt, NULL, err))) goto done;
+                ft_summary_update(&sm, &opt, lr);
+            } else {
+                if ((rc = gpt_backward(out, err))) goto done;
+                if ((rc = gpt_update(out, &opt, NULL, err))) goto done;
+            }
             task += out->cls_loss;
             if (o->lm_weight > 0) lm += out->mean_loss;
             rep->tokens += (uint64_t)nb * (uint64_t)T;
             nsteps++;
         }
         rep->epochs_run = ep;
-        double tune_loss = NAN, tune_aux = NAN;
+        double tune_loss = NAN, tune_aux = NAN, tune_smse = NAN;
         if (ntu) {
-            if ((rc = ft_logits(out, tune, ntu, pad, B, tl, err))) goto done;
+            if ((rc = run_prompts(out, tune, ntu, pad, B, tl, summ ? s_emb : NULL, err))) goto done;
             tune_loss = log_loss(tl, ytu, ntu, K, 0, k_sel);
             if (aux) tune_aux = log_loss(tl, ytu, ntu, K, 1, K);
+            if (summ) tune_smse = summary_mse(&sm, s_emb, sy_tu, ntu, s_pred, B);
         }
         if (ep <= FT_CURVE) rep->tune_curve[ep] = tune_loss;
         if (o->epoch_hook) o->epoch_hook(o->hook_ctx, ep, out);
@@ -507,6 +543,7 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
             best_aux = tune_aux;
             rep->best_epoch = ep;
             rep->best_averaged = 0;
+            rep->summary_tune_mse = tune_smse;
             memcpy(best, out->param_memory, out->num_parameters * sizeof *best);
             improved = 1;
         }
@@ -526,6 +563,7 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
                     if (aux) best_aux = log_loss(tl, ytu, ntu, K, 1, K);
                     rep->best_epoch = ep;
                     rep->best_averaged = 1;
+                    rep->summary_tune_mse = NAN; /* not measured on the average */
                     memcpy(best, out->param_memory, out->num_parameters * sizeof *best);
                     improved = 1;
                 }
@@ -542,6 +580,9 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
                     tune_loss);
             if (aux) fprintf(stderr, " (auxiliary heads %.4f)", tune_aux);
             if (!isnan(avg_loss)) fprintf(stderr, ", mean of epochs %d-%d %.4f", avg_from, ep, avg_loss);
+            if (summ)
+                fprintf(stderr, ", summary MSE %.4f, tuning summary MSE %.4f", s_nobs ? s_sse / (double)s_nobs : NAN,
+                        tune_smse);
             fputc('\n', stderr);
         }
         if (improved)
@@ -568,7 +609,8 @@ done:
     threads_leave(ts);
     rep->seconds = now_s() - t_start;
     batch_free(&b);
-    CF_FREE_ALL(order, best, tl, avg_sum, raw);
+    CF_FREE_ALL(order, best, tl, avg_sum, raw, sy_tr, sy_tu, sy_b, s_pred, s_dx, s_emb);
+    ft_summary_free(&sm);
     if (rc) gpt_free(out);
     return rc;
 }

@@ -51,6 +51,12 @@ typedef struct {
                            value in the most train prompts) */
     int var_slots;      /* GPT_POOL_VARIABLES: at most this many slots (default 48) */
     int var_proj;       /* GPT_POOL_VARIABLES: projected channels per position, k (default 2) */
+    float summary_weight; /* > 0: a training-only regression head on what the task heads read
+                           predicts each prompt's own per-variable summaries, and its mean squared
+                           error times this is added to the loss (ft_summary.h; default 0: none,
+                           and fine-tuning is what it was without it, bit for bit) */
+    int summary_vars;   /* the summary target's variables: the tokens carrying a value in the most
+                           train prompts, at most this many (default 48, at most 64) */
     int context;        /* the fine-tuned model's context (maxT; 0: the base model's). A longer one
                            takes whole histories the base had to cut; its position embeddings
                            start as the base's resampled (gpt_copy_params) */
@@ -97,6 +103,9 @@ typedef struct {
     double avg_curve[FT_CURVE + 1];  /* the same of the weight average, NaN where none was judged */
     double aux_tune_loss;  /* with main_head: the auxiliary heads' mean tuning log loss at the kept
                               epoch (NaN otherwise) */
+    int summary_vars;      /* variables of the summary target (0: none) */
+    double summary_tune_mse;/* the kept epoch's mean squared error of the summary target on the
+                              tuning prompts (NaN without either) */
     double seconds;        /* wall time */
     uint64_t tokens;       /* prompt tokens processed in training steps */
 } ft_report;

@@ -695,7 +695,7 @@ void gpt_zero_grad(gpt_model *m) {
 }
 
 static void backward_slice(gpt_model *m, const slice *s, const gpt_params *g, float p,
-                           float dloss, const float *dcls, float dval) {
+                           float dloss, const float *dcls, float dval, const float *cls_dx) {
     const gpt_config *c = &m->config;
     const gpt_params *w = &m->params;
     gpt_acts *a = &m->acts;
@@ -719,13 +719,14 @@ static void backward_slice(gpt_model *m, const slice *s, const gpt_params *g, fl
         gpt__value_backward(dln, g->valw, g->valb, a->val_pred + r0, AT(a->lnf, 0, C), m->targets + r0,
                             a->val_tgt + r0, w->valw, dval, n, Ci);
     const int K = c->num_outputs;
-    if (dcls) {
+    if (dcls || cls_dx) {
         const gpt__pool_vars pv = {m->inputs + r0, w->clsmap, w->clsvw, c->cls_slots, c->cls_proj};
+        const size_t P = (size_t)gpt_cls_width(c);
         gpt__cls_backward(dln, g->clsw, g->clsb, g->clsq, g->clsvw, a->cls_logits + (size_t)s->b0 * K,
-                          a->cls_in + (size_t)s->b0 * gpt_cls_width(c), AT(a->lnf, 0, C), m->cls_pos + s->b0,
+                          a->cls_in + (size_t)s->b0 * P, AT(a->lnf, 0, C), m->cls_pos + s->b0,
                           c->n_features ? a->feats + r0 * (size_t)c->n_features : NULL, c->n_features, w->clsq,
-                          c->num_heads, &pv, w->clsw, a->cls_y + (size_t)s->b0 * K, dcls, 0, nb, T, Ci, K,
-                          c->cls_pool);
+                          c->num_heads, &pv, w->clsw, a->cls_y + (size_t)s->b0 * K, dcls,
+                          cls_dx ? cls_dx + (size_t)s->b0 * P : NULL, 0, nb, T, Ci, K, c->cls_pool);
     }
     memset(dresidual, 0, n * C * sizeof(float));
     gpt__layernorm_backward(dresidual, g->lnfw, g->lnfb, dln, AT(a->residual3, L - 1, C),
@@ -791,8 +792,15 @@ static void backward_slice(gpt_model *m, const slice *s, const gpt_params *g, fl
 #define REDUCE_CHUNK 8192
 
 int gpt_backward(gpt_model *m, cf_err *err) {
+    return gpt_backward_ex(m, NULL, err);
+}
+
+int gpt_backward_ex(gpt_model *m, const float *cls_dx, cf_err *err) {
     if (!m->has_targets)
         return cf_fail(err, CF_EINTERNAL, "model backward without a forward that had targets");
+    if (cls_dx && !m->has_cls)
+        return cf_fail(err, CF_EINTERNAL, "model backward: a gradient on what the heads read, but the forward had no "
+                       "head positions");
     const size_t P = m->num_parameters;
     if (!m->grad_memory) {
         m->grad_memory = alloc_floats(P);
@@ -840,7 +848,7 @@ int gpt_backward(gpt_model *m, cf_err *err) {
 
     if (ns == 1) {
         slice s = slice_of(m, 0, 1);
-        backward_slice(m, &s, &m->grads, p, dloss, dcls, dval);
+        backward_slice(m, &s, &m->grads, p, dloss, dcls, dval, cls_dx);
         return CF_OK;
     }
     GPT_OMP(omp parallel for schedule(dynamic, 1) num_threads(ns < m->act_threads ? ns : m->act_threads))
@@ -848,7 +856,7 @@ int gpt_backward(gpt_model *m, cf_err *err) {
         gpt_params g = m->grads;
         if (k > 0) point_params(&g, m->grad_extra + (size_t)(k - 1) * P, m->param_sizes);
         slice s = slice_of(m, k, ns);
-        backward_slice(m, &s, &g, p, dloss, dcls, dval);
+        backward_slice(m, &s, &g, p, dloss, dcls, dval, cls_dx);
     }
     /* Add the other slices' gradients in slice order (so the sums do not depend on timing),
      * zeroing them for the next step. */

@@ -289,6 +289,11 @@ int gpt_forward_ex(gpt_model *m, const int *inputs, const int *targets, const gp
 void gpt_zero_grad(gpt_model *m);
 /* Backward pass of the last forward (which must have had targets), adding into the gradients. */
 int gpt_backward(gpt_model *m, cf_err *err);
+/* The same, with cls_dx (B, gpt_cls_width), when not NULL, added to the gradient on what the heads
+ * read before it goes back through the pooling: the gradient of an objective computed outside
+ * the model from m->acts.cls_in (fine-tuning's summary target, ft_summary.h). The forward must
+ * have had head positions. NULL: gpt_backward, bit for bit. */
+int gpt_backward_ex(gpt_model *m, const float *cls_dx, cf_err *err);
 /* One AdamW step at the learning rate of m->step's place in the schedule; then m->step++. */
 int gpt_update(gpt_model *m, const gpt_opt_config *opt, gpt_update_stats *stats, cf_err *err);
 /* The schedule's learning rate at a step. */

@@ -306,15 +306,15 @@ double gpt__cls_forward(float *logits, float *xs, const float *h, const int *pos
 
 void gpt__cls_backward(float *dh, float *dclsw, float *dclsb, float *dclsq, float *dproj, const float *logits,
                        const float *xs, const float *h, const int *pos, const float *feat, int F, const float *clsq,
-                       int G, const gpt__pool_vars *pv, const float *clsw, const float *y, const float *scale, int b0,
-                       int b1, int T, int C, int K, int pool) {
+                       int G, const gpt__pool_vars *pv, const float *clsw, const float *y, const float *scale,
+                       const float *dx_add, int b0, int b1, int T, int C, int K, int pool) {
     const int P = gpt_pool_width(pool, C, pv ? pv->S : 0, pv ? pv->k : 0);
     float dx[8 * 4096];
     for (int b = b0; b < b1; b++) {
         const float *x = xs + (size_t)b * P;
-        int any = 0;
-        for (int c = 0; c < P; c++) dx[c] = 0.0f;
-        for (int k = 0; k < K; k++) {
+        int any = dx_add != NULL;
+        for (int c = 0; c < P; c++) dx[c] = dx_add ? dx_add[(size_t)b * P + c] : 0.0f;
+        for (int k = 0; scale && k < K; k++) {
             float t = y[(size_t)b * K + k];
             if (isnan(t)) continue;
             float z = logits[(size_t)b * K + k];

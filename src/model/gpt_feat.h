@@ -52,14 +52,15 @@ typedef struct {
 double gpt__cls_forward(float *logits, float *x, const float *h, const int *pos, const float *feat, int F,
                         const float *clsq, int G, const gpt__pool_vars *pv, const float *clsw, const float *clsb,
                         const float *y, size_t *n_labelled, int b0, int b1, int T, int C, int K, int pool);
-/* g = scale[k] * (sigmoid(logit) - y) for labelled (b, k): dclsw[k] += g x[b], dclsb[k] += g, and
- * dx = sum_k g clsw[k] goes back into dh through the pooling (h, the forward's input, finds
- * where each max and min came from), into dclsq (C) through the attention's scores, and into
- * dproj (k, C) through the variables' projection. */
+/* g = scale[k] * (sigmoid(logit) - y) for labelled (b, k) (none when scale is NULL): dclsw[k] +=
+ * g x[b], dclsb[k] += g, and dx = dx_add[b] (when not NULL: the gradient of an objective outside
+ * the model on what the heads read, (B, P) like x) + sum_k g clsw[k] goes back into dh through
+ * the pooling (h, the forward's input, finds where each max and min came from), into dclsq (C)
+ * through the attention's scores, and into dproj (k, C) through the variables' projection. */
 void gpt__cls_backward(float *dh, float *dclsw, float *dclsb, float *dclsq, float *dproj, const float *logits,
                        const float *x, const float *h, const int *pos, const float *feat, int F, const float *clsq,
-                       int G, const gpt__pool_vars *pv, const float *clsw, const float *y, const float *scale, int b0,
-                       int b1, int T, int C, int K, int pool);
+                       int G, const gpt__pool_vars *pv, const float *clsw, const float *y, const float *scale,
+                       const float *dx_add, int b0, int b1, int T, int C, int K, int pool);
 /* ---- value forecast over N positions: for each n with targets[n] >= 0 and a finite value
  * vt[n], pred[n] = valw[targets[n]] . h[n] + valb[targets[n]]; returns the sum of
  * 1/2 (pred - vt)^2 and adds the count to *n_values. ---- */
