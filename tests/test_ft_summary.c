@@ -17,17 +17,13 @@
 #include "check.h"
 #include "model/ft_summary.h"
 #include "model/gpt.h"
+#include "model/gpt_kernels.h"
 
 #define F 4 /* continuous inputs of the handmade prompts: 0 carries a value, 1 the value */
 #define NTOK 10
 
 static uint64_t rng_state = 7;
-static double urand(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
-}
+static double urand(void) { return (double)(gpt__mix64(rng_state++) >> 11) * (1.0 / 9007199254740992.0); }
 static void fill(float *x, size_t n, float lo, float hi) {
     for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * (float)urand();
 }
@@ -176,24 +172,28 @@ static double head_loss(head_ctx *h) {
     return h->scale * ft_summary_forward(&h->s, h->x, h->y, NP, h->pred, &n);
 }
 
-static int fd_check(const char *what, float *x, const float *ana, size_t n, head_ctx *h) {
+/* Central differences of loss(ctx) in each x[i] against ana[i]: the count out of tolerance. */
+static int fd_check(const char *what, float *x, const float *ana, size_t n, double (*loss)(void *), void *ctx,
+                    double atol, double rtol) {
     int bad = 0;
     double worst = 0;
     for (size_t i = 0; i < n; i++) {
         const float keep = x[i], eps = 1e-3f;
         x[i] = keep + eps;
-        double lp = head_loss(h);
+        double lp = loss(ctx);
         x[i] = keep - eps;
-        double lm = head_loss(h);
+        double lm = loss(ctx);
         x[i] = keep;
         double num = (lp - lm) / (2.0 * eps), d = fabs(num - ana[i]);
         worst = fmax(worst, d);
-        if (!(d <= 1e-3 + 1e-3 * fabs(ana[i])) && bad++ < 3)
+        if (!(d <= atol + rtol * fabs(ana[i])) && bad++ < 3)
             fprintf(stderr, "    %s[%zu]: numeric %.6g analytic %.6g\n", what, i, num, (double)ana[i]);
     }
-    fprintf(stderr, "    fd %-8s n=%-4zu largest |numeric - analytic| = %.3g\n", what, n, worst);
+    fprintf(stderr, "    fd %-10s n=%-5zu largest |numeric - analytic| = %.3g\n", what, n, worst);
     return bad;
 }
+
+static double head_loss_v(void *h) { return head_loss(h); }
 
 static void test_head_forward_and_gradients(void) {
     head_ctx h;
@@ -223,9 +223,9 @@ static void test_head_forward_and_gradients(void) {
     ft_summary_zero_grad(&h.s);
     head_loss(&h);
     ft_summary_backward(&h.s, h.x, h.y, h.pred, NP, h.scale, dx);
-    int bad = fd_check("A", h.s.A, h.s.dA, (size_t)h.s.J * 6, &h);
-    bad += fd_check("c", h.s.c, h.s.dc, (size_t)h.s.J, &h);
-    bad += fd_check("x", h.x, dx, NP * 6, &h);
+    int bad = fd_check("A", h.s.A, h.s.dA, (size_t)h.s.J * 6, head_loss_v, &h, 1e-3, 1e-3);
+    bad += fd_check("c", h.s.c, h.s.dc, (size_t)h.s.J, head_loss_v, &h, 1e-3, 1e-3);
+    bad += fd_check("x", h.x, dx, NP * 6, head_loss_v, &h, 1e-3, 1e-3);
     CHECK_EQ_INT(bad, 0);
     ft_summary_free(&h.s);
 }
@@ -295,24 +295,7 @@ static double chain_loss(chain_ctx *c) {
     return 0.8 * c->m.cls_loss + c->W * sse / (double)n;
 }
 
-static int chain_fd(const char *what, float *x, const float *ana, size_t n, chain_ctx *c) {
-    int bad = 0;
-    double worst = 0;
-    for (size_t i = 0; i < n; i++) {
-        const float keep = x[i], eps = 1e-3f;
-        x[i] = keep + eps;
-        double lp = chain_loss(c);
-        x[i] = keep - eps;
-        double lm = chain_loss(c);
-        x[i] = keep;
-        double num = (lp - lm) / (2.0 * eps), d = fabs(num - ana[i]);
-        worst = fmax(worst, d);
-        if (!(d <= 2e-3 + 2e-2 * fabs(ana[i])) && bad++ < 3)
-            fprintf(stderr, "    %s[%zu]: numeric %.6g analytic %.6g\n", what, i, num, (double)ana[i]);
-    }
-    fprintf(stderr, "    fd %-10s n=%-5zu largest |numeric - analytic| = %.3g\n", what, n, worst);
-    return bad;
-}
+static double chain_loss_v(void *c) { return chain_loss(c); }
 
 static void test_chain_through_the_model(void) {
     static const char *names[] = {"wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
@@ -379,15 +362,16 @@ static void test_chain_through_the_model(void) {
     int bad = 0, differs = 0;
     size_t off = 0;
     for (int i = 0; i < GPT_NUM_PARAM_TENSORS; i++) {
-        if (c.m.param_sizes[i]) bad += chain_fd(names[i], c.m.param_memory + off, ana + off, c.m.param_sizes[i], &c);
+        if (c.m.param_sizes[i])
+            bad += fd_check(names[i], c.m.param_memory + off, ana + off, c.m.param_sizes[i], chain_loss_v, &c, 2e-3, 2e-2);
         off += (c.m.param_sizes[i] + 15) / 16 * 16;
     }
     for (size_t i = 0; i < c.m.num_parameters; i++) differs += ana[i] != plain[i];
     float *dA = malloc((size_t)c.s.J * P * sizeof *dA), dc[64 * 5];
     memcpy(dA, c.s.dA, (size_t)c.s.J * P * sizeof *dA);
     memcpy(dc, c.s.dc, (size_t)c.s.J * sizeof *dc);
-    bad += chain_fd("summary.A", c.s.A, dA, (size_t)c.s.J * P, &c);
-    bad += chain_fd("summary.c", c.s.c, dc, (size_t)c.s.J, &c);
+    bad += fd_check("summary.A", c.s.A, dA, (size_t)c.s.J * P, chain_loss_v, &c, 2e-3, 2e-2);
+    bad += fd_check("summary.c", c.s.c, dc, (size_t)c.s.J, chain_loss_v, &c, 2e-3, 2e-2);
     CHECK_EQ_INT(bad, 0);
     fprintf(stderr, "  the summary moved %d of %zu model gradients\n", differs, c.m.num_parameters);
     CHECK(differs > 100);
