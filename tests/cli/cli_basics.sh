@@ -49,6 +49,8 @@ refused "takes no value" "a value given to a flag" "$CLINFM" inspect "$T/junk.st
 refused "expected exactly one STORE" "two positional arguments" "$CLINFM" inspect a b
 refused "expects a number" "a ratio that is not a number" "$CLINFM" deid-eval --corpus x --min-recall high
 refused "must be -36500 to 36500" "a signed number out of range" "$CLINFM" deid-text --shift-days 40000
+refused "must be 0 to 1000" "eval --ft-summary-weight negative" "$CLINFM" eval --task x --store y --out z --model m --ft-summary-weight -1
+refused "must be 1 to 64" "eval --ft-summary-vars above the cap" "$CLINFM" eval --task x --store y --out z --model m --ft-summary-vars 65
 refused "at most 8 times" "a repeatable option given too often" "$CLINFM" pool d $(for i in 1 2 3 4 5 6 7 8 9; do echo --reference r$i; done)
 # auxiliary tasks of end-to-end fine-tuning: refused before anything is read
 refused "ft-aux-weight needs --ft-aux-task" "eval --ft-aux-weight alone" "$CLINFM" eval --task x --store "$T/junk.store" --out "$T/e" --model m --model-predictors finetuned_e2e --ft-aux-weight 1
