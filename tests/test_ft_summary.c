@@ -375,6 +375,20 @@ static void test_chain_through_the_model(void) {
     CHECK_EQ_INT(bad, 0);
     fprintf(stderr, "  the summary moved %d of %zu model gradients\n", differs, c.m.num_parameters);
     CHECK(differs > 100);
+    /* two threads: the batch's rows go back in slices, each reading its own rows of the extra
+     * gradient; the same gradients up to the order of the sums */
+    c.m.num_threads = 2;
+    chain_loss(&c);
+    n = 0;
+    ft_summary_forward(&c.s, c.m.acts.cls_in, c.y, 2, c.pred, &n);
+    memset(dx, 0, sizeof dx);
+    ft_summary_backward(&c.s, c.m.acts.cls_in, c.y, c.pred, 2, c.W / (float)n, dx);
+    gpt_zero_grad(&c.m);
+    REQUIRE_EQ_INT(gpt_backward_ex(&c.m, dx, &err), CF_OK);
+    double sd = 0;
+    for (size_t i = 0; i < c.m.num_parameters; i++) sd = fmax(sd, fabs(c.m.grad_memory[i] - ana[i]));
+    fprintf(stderr, "  two threads' slices against one: gradients within %.3g\n", sd);
+    CHECK(sd < 1e-5);
     /* an extra gradient needs head positions in the forward */
     gpt_extra nx = {.feats = c.feats, .lm_weight = 1.0f};
     const int tg[8] = {3, 4, 3, 6, 5, 3, 1, 2};
