@@ -2,7 +2,8 @@
 # (the cross-validation of docs/P12.md) and bench/p12_eval.sh (the whole benchmark, and set B),
 # so the benchmark runs what was chosen. docs/P12.md says how each setting was chosen on tuning
 # rows (architecture and pretraining: session 5; fine-tuning: sessions 5-6; pooling: session 8).
-# Each fine-tuning setting can be overridden from the environment for an experiment.
+# Each fine-tuning setting can be overridden from the environment for an experiment
+# (FT_PROBE_CV=0: the probe penalty chosen on the tuning rows, sessions 5-10).
 STEPS=${STEPS:-3000}
 FT_EPOCHS=${FT_EPOCHS:-6}
 FT_LR=${FT_LR:-1e-3}
@@ -20,6 +21,9 @@ P12_TRAIN="--batch 8 --steps $STEPS --eval-every 100 --eval-batches 16 --lr 1e-3
 # patient is in it; the member's fold model then starts from it (train --init) with P12_TRAIN.
 # Each member is fine-tuned with P12_FT and the two members' probabilities are averaged.
 P12_PRE19="--batch 8 --steps ${PRE19_STEPS:-6000} --eval-every 100 --eval-batches 16 --lr 1e-3 --early-stop 3"
-# End-to-end fine-tuning: the epoch (the linear probe's start counts as 0) kept by tuning log loss.
-P12_FT="--ft-epochs $FT_EPOCHS --ft-lr $FT_LR --ft-patience $FT_PATIENCE --ft-dropout 0.2 --ft-weight-decay 0.1 --ft-lm-weight 1.0 --ft-pool $FT_POOL $FT_EXTRA"
+# End-to-end fine-tuning: the epoch (the linear probe's start counts as 0) kept by tuning log loss;
+# the probe's penalty chosen by 5-fold cross-validation on the train rows (session 11), so the
+# tuning rows judge the probe and the fine-tuned epochs alike.
+FT_PROBE_CV=${FT_PROBE_CV:-5}
+P12_FT="--ft-epochs $FT_EPOCHS --ft-lr $FT_LR --ft-patience $FT_PATIENCE --ft-dropout 0.2 --ft-weight-decay 0.1 --ft-lm-weight 1.0 --ft-pool $FT_POOL --ft-probe-cv $FT_PROBE_CV $FT_EXTRA"
 [ "$FT_CONTEXT" = 0 ] || P12_FT="$P12_FT --ft-context $FT_CONTEXT"
