@@ -77,13 +77,13 @@ ARCH=$P12_ARCH
 PRE=$P12_TRAIN
 PRE19=$P12_PRE19
 ADAPT=$P12_TRAIN
-FT="$P12_FT --ft-ensemble $ENSEMBLE"
+FT="$P12_FT $P12_AUX --ft-ensemble $ENSEMBLE"
 if [ "${QUICK:-0}" = 1 ]; then
   ARCH="--values embed --inputs --value-loss 1 --layers 1 --d-model 32 --heads 2 --context 256 --dropout 0.1"
   PRE="--batch 4 --steps 40 --eval-every 20 --lr 1e-3"
   PRE19=$PRE
   ADAPT="--batch 4 --steps 20 --eval-every 10 --lr 1e-3"
-  FT="--ft-epochs 2 --ft-lr 1e-3 --ft-ensemble 1 --ft-pool $FT_POOL"
+  FT="--ft-epochs 2 --ft-lr 1e-3 --ft-ensemble 1 --ft-pool $FT_POOL $P12_AUX"
 fi
 ARCH="$ARCH ${MODEL_ARGS:-}"
 PRE="$PRE ${PRE_ARGS:-}"

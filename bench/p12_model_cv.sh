@@ -71,7 +71,7 @@ FOLDS=("$@")
 ARCH=$P12_ARCH
 TRAIN=$P12_TRAIN
 [ "$PRETRAIN" = none ] || TRAIN="$TRAIN --init $PRETRAIN"
-FT=$P12_FT
+FT="$P12_FT $P12_AUX"
 
 # The pool needs every fold's baseline run: a missing one fails here, not after hours of training.
 if [ "$POOL" = 1 ]; then

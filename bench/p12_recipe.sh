@@ -27,3 +27,11 @@ P12_PRE19="--batch 8 --steps ${PRE19_STEPS:-6000} --eval-every 100 --eval-batche
 FT_PROBE_CV=${FT_PROBE_CV:-5}
 P12_FT="--ft-epochs $FT_EPOCHS --ft-lr $FT_LR --ft-patience $FT_PATIENCE --ft-dropout 0.2 --ft-weight-decay 0.1 --ft-lm-weight 1.0 --ft-pool $FT_POOL --ft-probe-cv $FT_PROBE_CV $FT_EXTRA"
 [ "$FT_CONTEXT" = 0 ] || P12_FT="$P12_FT --ft-context $FT_CONTEXT"
+# PhysioNet 2012's auxiliary tasks (session 11, docs/P12.md): heads for death within 30 days and a
+# stay of 10 days or more train beside the main one at weight FT_AUX_WEIGHT; only the main head's
+# tuning loss chooses the epoch and only it predicts. The files label set A's own prompts, so
+# bench/p12_eval.sh and bench/p12_model_cv.sh add them and bench/fm_tasks.sh does not.
+# FT_AUX_WEIGHT=0: none.
+FT_AUX_WEIGHT=${FT_AUX_WEIGHT:-0.5}
+P12_AUX=""
+[ "$FT_AUX_WEIGHT" = 0 ] || P12_AUX="--ft-aux-task tasks/aux/physionet2012_death_30d.task --ft-aux-task tasks/aux/physionet2012_long_stay.task --ft-aux-weight $FT_AUX_WEIGHT"

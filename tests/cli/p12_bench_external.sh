@@ -6,8 +6,8 @@
 # evaluation stay is predicted and no other, the positives are the outcome file's deaths of those
 # stays, no training patient is among them, the model trained on the training folder only (90%
 # train, 10% tuning, nothing held out of it), the recipe's predictors and scores are all there,
-# and both members of its ensemble (from scratch, and pretrained on a few PhysioNet 2019 stays
-# then adapted) were fine-tuned and averaged.
+# both members of its ensemble (from scratch, and pretrained on a few PhysioNet 2019 stays then
+# adapted) were fine-tuned and averaged, and its auxiliary tasks were trained beside the main head.
 set -euo pipefail
 . tests/cli/lib.sh
 need_data P12 physionet-2012
@@ -47,6 +47,11 @@ assert (split["train_percent"], split["tuning_percent"], split["held_out_percent
 ov = m["model"]["overlap"]
 assert ov["held_out_patients_checked"] == n_eval and ov["training_patients_among_them"] == 0, ov
 assert m["model"]["evaluated_on_training_store"] is False
+# The recipe's auxiliary tasks trained beside the main head, on the training folder's rows.
+e2e = next(p for p in m["predictors"] if p["name"] == "finetuned_e2e")
+aux = {a["task"]: a for a in e2e["settings"].get("auxiliary_tasks", [])}
+assert set(aux) == {"physionet2012_death_30d", "physionet2012_long_stay"}, aux
+assert all(0 < a["train_positives"] < a["train_rows_labelled"] for a in aux.values()), aux
 # The pre member: adapted from the 2019 model, on the same rows, its fine-tuning averaged in.
 pre = json.load(open(f"{out}/external.pre/metrics.json"))
 assert pre["split"] == split, (pre["split"], split)
