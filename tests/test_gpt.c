@@ -1309,7 +1309,7 @@ typedef struct {
 static double cls_loss(void *p) {
     cls_ctx *c = p;
     size_t n = 0;
-    return gpt__cls_forward(c->logits, c->x, c->h, c->pos, c->feat, c->F, c->q, c->G, &c->pv, c->w, c->b, c->y, &n, 0,
+    return gpt__cls_forward(c->logits, c->x, c->h, c->pos, c->feat, c->F, c->q, c->G, &c->pv, c->w, c->b, c->y, &n, NULL, NULL, 0,
                             c->B, c->T, c->C, c->K, c->pool);
 }
 
@@ -1365,7 +1365,7 @@ static void test_fd_cls(void) {
         size_t n = 0;
         double l = cls_loss(&c), ref = 0;
         n = 0;
-        gpt__cls_forward(c.logits, c.x, c.h, c.pos, c.feat, F, c.q, G, &c.pv, c.w, c.b, c.y, &n, 0, B, T, C, K, pool);
+        gpt__cls_forward(c.logits, c.x, c.h, c.pos, c.feat, F, c.q, G, &c.pv, c.w, c.b, c.y, &n, NULL, NULL, 0, B, T, C, K, pool);
         CHECK_EQ_INT(n, 5);
         for (int b = 0; b < B; b++) {
             double x[8 * C + 3 * KP * S];

@@ -503,6 +503,7 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
                            .cls_head_weight = aux ? head_w : NULL};
             if ((rc = gpt_forward_ex(out, b.in, o->lm_weight > 0 ? b.tg : NULL, &x, nb, T, 1, err))) goto done;
             gpt_zero_grad(out);
+            float s_lr = 0.0f; /* the summary head's rate: the heads', at this step (before the update moves it) */
             if (summ) {
                 /* the summary head reads what the task heads read in this very forward (dropout
                  * and all), and its gradient joins theirs before the pooling's backward */
@@ -514,14 +515,11 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
                 memset(s_dx, 0, (size_t)nb * P * sizeof *s_dx);
                 ft_summary_zero_grad(&sm);
                 if (nobs) ft_summary_backward(&sm, out->acts.cls_in, sy_b, s_pred, nb, o->summary_weight / (float)nobs, s_dx);
-                const float lr = gpt_lr(&opt, out->step) * o->head_lr;
-                if ((rc = gpt_backward_ex(out, s_dx, err))) goto done;
-                if ((rc = gpt_update(out, &opt, NULL, err))) goto done;
-                ft_summary_update(&sm, &opt, lr);
-            } else {
-                if ((rc = gpt_backward(out, err))) goto done;
-                if ((rc = gpt_update(out, &opt, NULL, err))) goto done;
+                s_lr = gpt_lr(&opt, out->step) * o->head_lr;
             }
+            if ((rc = gpt_backward_ex(out, summ ? s_dx : NULL, err))) goto done;
+            if ((rc = gpt_update(out, &opt, NULL, err))) goto done;
+            if (summ) ft_summary_update(&sm, &opt, s_lr);
             task += out->cls_loss;
             if (o->lm_weight > 0) lm += out->mean_loss;
             rep->tokens += (uint64_t)nb * (uint64_t)T;

@@ -653,26 +653,19 @@ int gpt_forward_ex(gpt_model *m, const int *inputs, const int *targets, const gp
     }
     m->cls_loss = -1.0f;
     if (m->has_cls) {
-        size_t labelled = 0;
+        size_t labelled = 0, head_n[GPT_MAX_OUTPUTS] = {0};
+        double head_loss[GPT_MAX_OUTPUTS] = {0};
         const gpt__pool_vars pv = {m->inputs, m->params.clsmap, m->params.clsvw, c->cls_slots, c->cls_proj};
         double sum = gpt__cls_forward(m->acts.cls_logits, m->acts.cls_in, m->acts.lnf, m->cls_pos,
                                       F ? m->acts.feats : NULL, F, m->params.clsq, c->num_heads, &pv, m->params.clsw,
-                                      m->params.clsb, with_y ? m->acts.cls_y : NULL,
-                                      &labelled, 0, B, T, c->channels, K, c->cls_pool);
+                                      m->params.clsb, with_y ? m->acts.cls_y : NULL, &labelled,
+                                      m->cls_weighted ? head_loss : NULL, m->cls_weighted ? head_n : NULL, 0, B, T,
+                                      c->channels, K, c->cls_pool);
         if (with_y) m->cls_loss = labelled ? (float)(sum / (double)labelled) : 0.0f;
-        if (m->cls_weighted) { /* the weighted objective, heads apart: recomputed from the logits */
+        if (m->cls_weighted) { /* the weighted objective: each head's mean, weighted */
             double wsum = 0.0;
-            for (int k = 0; k < K; k++) {
-                double lk = 0.0;
-                size_t nk = 0;
-                for (int b = 0; b < B; b++) {
-                    float t = m->acts.cls_y[(size_t)b * K + k], z = m->acts.cls_logits[(size_t)b * K + k];
-                    if (isnan(t)) continue;
-                    lk += (z > 0 ? z + log1p(exp(-(double)z)) : log1p(exp((double)z))) - (double)t * z;
-                    nk++;
-                }
-                if (nk) wsum += (double)m->cls_head_w[k] * lk / (double)nk;
-            }
+            for (int k = 0; k < K; k++)
+                if (head_n[k]) wsum += (double)m->cls_head_w[k] * head_loss[k] / (double)head_n[k];
             m->cls_loss = (float)wsum;
         }
     }

@@ -277,7 +277,8 @@ static gpt__pool_vars vars_of_row(const gpt__pool_vars *pv, int b, int T) {
 
 double gpt__cls_forward(float *logits, float *xs, const float *h, const int *pos, const float *feat, int F,
                         const float *clsq, int G, const gpt__pool_vars *pv, const float *clsw, const float *clsb,
-                        const float *y, size_t *n_labelled, int b0, int b1, int T, int C, int K, int pool) {
+                        const float *y, size_t *n_labelled, double *head_loss, size_t *head_n, int b0, int b1, int T,
+                        int C, int K, int pool) {
     double loss = 0.0;
     size_t n = 0;
     const int P = gpt_pool_width(pool, C, pv ? pv->S : 0, pv ? pv->k : 0);
@@ -295,8 +296,10 @@ double gpt__cls_forward(float *logits, float *xs, const float *h, const int *pos
                 float t = y[(size_t)b * K + k];
                 if (isnan(t)) continue;
                 /* -[t log s(z) + (1-t) log(1 - s(z))] = softplus(z) - t z */
-                loss += softplus(z) - (double)t * z;
+                const double l = softplus(z) - (double)t * z;
+                loss += l;
                 n++;
+                if (head_loss) head_loss[k] += l, head_n[k]++;
             }
         }
     }

@@ -48,10 +48,12 @@ typedef struct {
  * slot s at 4C + 3ks, its last, max and min k apart),
  * logits[b, k] = clsw[k] . x[b] + clsb[k]; losses: log loss over the labelled (b, k) of
  * y (B, K), NaN = no label. Returns the sum of the log losses of rows b0 .. b1 - 1 and adds
- * their labelled count to *n_labelled. ---- */
+ * their labelled count to *n_labelled; head_loss and head_n (K, both or neither may be NULL) get
+ * the same sum and count per head added (what a weighted multi-task objective needs). ---- */
 double gpt__cls_forward(float *logits, float *x, const float *h, const int *pos, const float *feat, int F,
                         const float *clsq, int G, const gpt__pool_vars *pv, const float *clsw, const float *clsb,
-                        const float *y, size_t *n_labelled, int b0, int b1, int T, int C, int K, int pool);
+                        const float *y, size_t *n_labelled, double *head_loss, size_t *head_n, int b0, int b1, int T,
+                        int C, int K, int pool);
 /* g = scale[k] * (sigmoid(logit) - y) for labelled (b, k) (none when scale is NULL): dclsw[k] +=
  * g x[b], dclsb[k] += g, and dx = dx_add[b] (when not NULL: the gradient of an objective outside
  * the model on what the heads read, (B, P) like x) + sum_k g clsw[k] goes back into dh through
