@@ -487,10 +487,10 @@ static char *e2e_describe(void *ctx) {
                 if (ac)
                     cJSON_AddItemToArray(ac, isfinite(fr->avg_curve[e]) ? cJSON_CreateNumber(fr->avg_curve[e]) : cJSON_CreateNull());
             }
+        }
         if (fr->summary_vars) {
             cJSON_AddNumberToObject(r, "summary_variables", fr->summary_vars);
             if (isfinite(fr->summary_tune_mse)) cJSON_AddNumberToObject(r, "summary_tuning_mse", fr->summary_tune_mse);
-        }
         }
         cJSON_AddNumberToObject(r, "seconds", mp->e2e_rep[k].seconds);
         cJSON_AddNumberToObject(r, "tokens", (double)mp->e2e_rep[k].tokens);
