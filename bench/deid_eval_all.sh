@@ -15,7 +15,9 @@
 #  - generated notes (clinfm deid-notes, seeds deid-train never uses): names from the
 #    de-identifier's lists; names held apart from them (data/deid/heldout); held-apart names in
 #    the held-apart event-note style. These are proxies for real notes, written by the same
-#    generator family the model was fitted on: they are not a measurement on real notes.
+#    generator family the model was fitted on: they are not a measurement on real notes; and
+#    (round 13) held-apart names in nursing notes of short unlabelled lines (--style shortline,
+#    a kind deid-train never writes: the shape the list-note feature weighs as a list).
 # Clinical-content cost (share of words outside every annotation that are removed): the
 # MIMIC-IV demo text fields, ICD-10-CM titles, LOINC and RxNorm names of the OMOP vocabulary,
 # the Synthea notes with their known identifiers annotated (bench/deid_negative.py), and the
@@ -41,6 +43,7 @@ bench_machine
 "$GEN" deid-notes --out "$OUT/gen_listed.json" --n 600 --seed 900001 --names listed 2>/dev/null
 "$GEN" deid-notes --out "$OUT/gen_heldout_names.json" --n 600 --seed 900002 --names heldout 2>/dev/null
 "$GEN" deid-notes --out "$OUT/gen_heldout_style.json" --n 400 --seed 900003 --names heldout --style heldout 2>/dev/null
+"$GEN" deid-notes --out "$OUT/gen_shortline.json" --n 400 --seed 900013 --names heldout --style shortline 2>/dev/null
 /usr/bin/python3 bench/deid_negative.py "$DATA" "$OUT/negative" 2>/dev/null
 
 row() { # name format path [records]
@@ -61,6 +64,7 @@ row handwritten_nursing_fixture phrase tests/data/deid-nursing-handwritten.txt
 row generated_listed_names presidio "$OUT/gen_listed.json"
 row generated_heldout_names presidio "$OUT/gen_heldout_names.json"
 row generated_heldout_style presidio "$OUT/gen_heldout_style.json"
+row generated_heldout_shortline presidio "$OUT/gen_shortline.json"
 echo "== clinical-content cost (words outside the annotations that are removed; target < 0.5%, as written and in one case)"
 cost() { # name format path case
   local f="$OUT/cost_$1.$4.txt"
@@ -73,5 +77,5 @@ for c in as_is upper lower; do
     cost "$n" phrase "$OUT/negative/$n.txt" $c
   done
   cost handwritten_fixture phrase tests/data/deid-nursing-handwritten.txt $c
-  for n in gen_listed gen_heldout_names; do cost "$n" presidio "$OUT/$n.json" $c; done
+  for n in gen_listed gen_heldout_names gen_shortline; do cost "$n" presidio "$OUT/$n.json" $c; done
 done

@@ -7,10 +7,14 @@
 # Training material (docs/DEID.md, "The model"):
 #  - generated clinical notes (src/synth/notes.c): $GEN notes, names from the de-identifier's own
 #    lists (never the held-apart ones), nursing/progress/discharge kinds (never the held-apart
-#    event-note style), every casing;
+#    event-note style), every casing; and $LINES (default 0) run-on nursing notes broken into
+#    short lines (round 13: notes the list-note feature weighs as lists that hold PHI; never the
+#    held-apart short-line style of deid-notes --style shortline);
 #  - the presidio synthetic set ($CLINFM_DATA/deid-dev, MIT), records 0-374 only: 375-749 are
 #    held out as a check and never trained on; each note also upper- and lower-cased;
 #  - the fictional fixtures tests/data/clinical-notes-phrase.txt and tests/data/deid-physionet.
+# Round 13's candidate (docs/DEID.md, not adopted): LINES=1200 bash bench/deid_train.sh
+#   --list-person-gate --coded-prose   (with OUT= a temporary file).
 # Nothing else is read: no MIMIC, Synthea, terminology or OMOP text (those are the negative
 # material the clinical-content cost is measured on).
 set -euo pipefail
@@ -20,9 +24,10 @@ CLINFM=${CLINFM:-build/clinfm}
 OUT=${OUT:-data/deid/model.tsv}
 GEN=${GEN:-5200}
 CALIB=${CALIB:-3000}
+LINES=${LINES:-0}
 EPOCHS=${EPOCHS:-8}
 DEV=$(bench_data deid-dev)
-"$CLINFM" deid-train --out "$OUT" --epochs "$EPOCHS" --generate "$GEN" --seed 1 --cases --verbose --calibrate "$CALIB" \
+"$CLINFM" deid-train --out "$OUT" --epochs "$EPOCHS" --generate "$GEN" --generate-lines "$LINES" --seed 1 --cases --verbose --calibrate "$CALIB" \
   --corpus "presidio:$DEV/presidio-synth-dev.json@0-374" \
   --corpus phrase:tests/data/clinical-notes-phrase.txt \
   --corpus phrase:tests/data/deid-physionet "$@"

@@ -648,6 +648,152 @@ static void test_title_lines(void) {
     CHECK(long_lines >= 20 * notes); /* 532 (seeds 1-20); without title_lines 243, labels with a long suffix */
 }
 
+/* Round 13: nursing notes of short unlabelled lines. A full stop after a word of three letters or
+ * more, or after a number, followed by a space or a line's end, outside every span: what
+ * is_list_note (model.c) calls a sentence end. */
+static size_t sentence_ends(const synth_note *a) {
+    size_t n = 0, k = 0;
+    for (size_t i = 1; i < a->len; i++) {
+        while (k < a->n_spans && a->spans[k].end <= i) k++;
+        if (k < a->n_spans && a->spans[k].start <= i) continue;
+        char nx = i + 1 < a->len ? a->text[i + 1] : '\n';
+        if (a->text[i] != '.' || (nx != ' ' && nx != '\n')) continue;
+        size_t wl = 0;
+        while (wl < i && isalnum((unsigned char)a->text[i - 1 - wl])) wl++;
+        if (wl >= 3 || (wl >= 1 && isdigit((unsigned char)a->text[i - 1]))) n++;
+    }
+    return n;
+}
+
+/* The held-apart kind (SYNTH_NOTE_SHORTLINE) writes eight or more lines with no sentence end and
+ * names, dates, phone numbers and places in them; the training kind (SYNTH_NOTE_LINES) is a
+ * run-on nursing note broken into lines: no sentence end is left outside a span (the run-on note
+ * it is made from has several), and its spans still name what the context gave (test_generator
+ * checks every kind's strings). */
+static void test_short_line_kinds(void) {
+    synth_note_context c;
+    fill_ctx(&c);
+    cf_err err = {0};
+    size_t types[DEID_N_TYPES] = {0}, ends = 0, short_notes = 0, lines_ends = 0, runon_ends = 0, lines_names = 0;
+    for (uint64_t seed = 1; seed <= 40; seed++) {
+        synth_note a, l, r;
+        REQUIRE(synth_note_write(&c, SYNTH_NOTE_SHORTLINE, SYNTH_CASE_MIXED, seed, &a, &err) == CF_OK);
+        size_t lines = 0;
+        for (size_t i = 0; i < a.len; i++) lines += a.text[i] == '\n';
+        short_notes += lines >= 8;
+        ends += sentence_ends(&a);
+        for (size_t k = 0; k < a.n_spans; k++) types[a.spans[k].type]++;
+        REQUIRE(synth_note_write(&c, SYNTH_NOTE_LINES, SYNTH_CASE_MIXED, seed, &l, &err) == CF_OK);
+        REQUIRE(synth_note_write(&c, SYNTH_NOTE_NURSING_RUNON, SYNTH_CASE_MIXED, seed, &r, &err) == CF_OK);
+        lines_ends += sentence_ends(&l);
+        runon_ends += sentence_ends(&r);
+        for (size_t k = 0; k < l.n_spans; k++) lines_names += l.spans[k].type == DEID_NAME;
+        CHECK(l.n_spans == r.n_spans); /* the same note, broken into lines */
+        synth_note_free(&a);
+        synth_note_free(&l);
+        synth_note_free(&r);
+    }
+    fprintf(stderr, "  short-line notes: %zu of 40 with 8+ lines, %zu sentence ends, NAME %zu DATE %zu PHONE %zu LOCATION %zu ORG %zu;"
+                    " lines notes: %zu sentence ends (run-on %zu), %zu names\n",
+            short_notes, ends, types[DEID_NAME], types[DEID_DATE], types[DEID_PHONE], types[DEID_LOCATION],
+            types[DEID_ORGANIZATION], lines_ends, runon_ends, lines_names);
+    CHECK_EQ_INT(short_notes, 40);
+    CHECK(ends <= 10); /* only "ext." of a phone extension (5 in seeds 1-40) */
+    CHECK(types[DEID_NAME] >= 40 && types[DEID_DATE] >= 20 && types[DEID_PHONE] >= 10);
+    CHECK(types[DEID_LOCATION] + types[DEID_ORGANIZATION] >= 10);
+    CHECK_EQ_INT(lines_ends, 0);
+    CHECK(runon_ends >= 100);
+    CHECK(lines_names >= 40);
+}
+
+/* Round 13: coded-finding prose (notes.c, coded_paragraph, SYNTH_NOTE_OPT_CODED) opens about half
+ * the progress and social notes and no nursing note, holds no span, and leaves the rest of the
+ * note as it was: the text after the prose, and every span moved by the prose's length, are the
+ * bytes written without the option. */
+static int tagged_line(const char *s, size_t n) {
+    static const char *const TAGS[] = {"(finding)", "(disorder)", "(procedure)", "(situation)", "(observable entity)",
+                                       "(regime/therapy)", "(qualifier value)", "(social concept)", "(event)"};
+    for (size_t k = 0; k < sizeof TAGS / sizeof *TAGS; k++) {
+        size_t tl = strlen(TAGS[k]);
+        for (size_t i = 0; i + tl <= n; i++)
+            if (!memcmp(s + i, TAGS[k], tl)) return 1;
+    }
+    return 0;
+}
+
+static void test_coded_paragraphs(void) {
+    synth_note_context c;
+    fill_ctx(&c);
+    cf_err err = {0};
+    size_t with = 0, other = 0, same = 0;
+    for (uint64_t seed = 1; seed <= 40; seed++) {
+        int kind = seed % 2 ? SYNTH_NOTE_PROGRESS : SYNTH_NOTE_SOCIAL;
+        synth_note a, p, n;
+        REQUIRE(synth_note_write_opt(&c, kind, SYNTH_CASE_MIXED, seed, NULL, SYNTH_NOTE_OPT_CODED, &a, &err) == CF_OK);
+        REQUIRE(synth_note_write_opt(&c, kind, SYNTH_CASE_MIXED, seed, NULL, 0, &p, &err) == CF_OK);
+        REQUIRE(synth_note_write_opt(&c, SYNTH_NOTE_NURSING, SYNTH_CASE_MIXED, seed, NULL, SYNTH_NOTE_OPT_CODED, &n, &err) == CF_OK);
+        /* the prose: the lines from the top that hold a tag, and the empty line after them */
+        size_t end = 0;
+        while (end < a.len) {
+            const char *nl = memchr(a.text + end, '\n', a.len - end);
+            size_t le = nl ? (size_t)(nl - a.text) : a.len;
+            if (!tagged_line(a.text + end, le - end)) break;
+            end = le + 1;
+        }
+        if (end) {
+            with++;
+            end += end < a.len && a.text[end] == '\n';
+        }
+        size_t d = a.len - p.len;
+        int ok = end == d && !memcmp(a.text + d, p.text, p.len) && a.n_spans == p.n_spans;
+        for (size_t k = 0; ok && k < a.n_spans; k++)
+            ok = a.spans[k].start == p.spans[k].start + d && a.spans[k].end == p.spans[k].end + d;
+        same += ok;
+        other += tagged_line(n.text, n.len);
+        synth_note_free(&a);
+        synth_note_free(&p);
+        synth_note_free(&n);
+    }
+    fprintf(stderr, "  coded prose in %zu of 40 progress/social notes, %zu nursing notes; rest unchanged in %zu\n", with, other, same);
+    CHECK(with >= 10 && with <= 30);
+    CHECK_EQ_INT(other, 0);
+    CHECK_EQ_INT(same, 40);
+}
+
+/* Round 13: with the person-cue gate (--list-person-gate) the list features stand aside for a
+ * word within two words of a person cue: fitted on list notes whose unlisted capitalised words
+ * each stand beside a kinship word or a role, a model with the gate has no "lst=OM" (the
+ * unlisted capitalised word's list feature) and one without it has. */
+static void test_list_person_gate(void) {
+    char rules[4200], mp[4300];
+    cf_err err = {0};
+    deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "gate");
+    REQUIRE(r != NULL);
+    const char *t = "wife Zorbanek here\nson Quelvarin called\nturned q2h\nVrastomel RN aware\nlungs coarse\n"
+                    "dtr Pellimonde in\nfoley draining\nNP Hostravik notified\nafebrile overnight\n";
+    const char *texts[] = {t, t, t, t, t, t};
+    for (int gate = 0; gate < 2; gate++) {
+        deid_doc docs[6];
+        const deid_doc *dp[6];
+        memset(docs, 0, sizeof docs);
+        for (int i = 0; i < 6; i++) {
+            docs[i].text = (char *)texts[i];
+            docs[i].len = strlen(texts[i]);
+            dp[i] = &docs[i];
+        }
+        deid_train_opts o;
+        deid_train_opts_default(&o);
+        o.epochs = 2;
+        o.list_person_gate = gate;
+        CHECK(deid_model_train(r, dp, 6, &o, mp, &err) == CF_OK);
+        CHECK_EQ_INT(model_has(mp, "lst=OM"), !gate);
+        CHECK_EQ_INT(model_has(mp, "lst=eM") + model_has(mp, "lst=mM") + model_has(mp, "lst=kM") > 0, 1); /* the clinical lines keep them */
+        CHECK_EQ_INT(model_has(mp, "@list_person_gate"), gate);
+    }
+    remove(mp);
+    deid_rules_free(r);
+}
+
 /* Round 12: the list-note features (model.c, is_list_note) exist for a note of eight or more
  * item lines and never for a form of field labels ("CC: ...") or for prose of the same length
  * whose lines end sentences: a model fitted on the first has them, one fitted on the others none. */
@@ -754,6 +900,9 @@ int main(void) {
     RUN(test_coordinated_names);
     RUN(test_one_case_features);
     RUN(test_title_lines);
+    RUN(test_short_line_kinds);
+    RUN(test_coded_paragraphs);
+    RUN(test_list_person_gate);
     RUN(test_list_note_features);
     RUN(test_calibration_rule);
     return check_summary();

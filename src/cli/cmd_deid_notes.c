@@ -22,7 +22,7 @@ int cmd_deid_notes(int argc, char **argv) {
     unsigned long long n = 0, seed = 1;
     int which = SYNTH_NAMES_LISTED, heldout_style = 0;
     static const cli_choice names[] = {{"listed", SYNTH_NAMES_LISTED}, {"heldout", SYNTH_NAMES_HELDOUT}, {NULL, 0}};
-    static const cli_choice styles[] = {{"train", 0}, {"heldout", SYNTH_GEN_HELDOUT_STYLE}, {"one-case", SYNTH_GEN_ONE_CASE}, {"message", SYNTH_GEN_MESSAGE_STYLE}, {NULL, 0}};
+    static const cli_choice styles[] = {{"train", 0}, {"heldout", SYNTH_GEN_HELDOUT_STYLE}, {"one-case", SYNTH_GEN_ONE_CASE}, {"message", SYNTH_GEN_MESSAGE_STYLE}, {"shortline", SYNTH_GEN_SHORTLINE_STYLE}, {"lines", SYNTH_GEN_LINES_STYLE}, {NULL, 0}};
     const cli_opt opts[] = {
         CLI_OPT_STR_REQ("out", &out, "PATH",
                         "the corpus file (presidio, phrase) or folder (physionet: id.text and\n"
@@ -37,7 +37,10 @@ int cmd_deid_notes(int argc, char **argv) {
                        "event notes and shift summaries, a style deid-train never writes;\n"
                        "one-case: the training kinds, every note in upper or lower case;\n"
                        "message: telephone messages, dispositions, history years and sign-offs\n"
-                       "(round 10 stress notes, never used for training)"),
+                       "(round 10 stress notes, never used for training);\n"
+                       "shortline: nursing notes as short unlabelled lines, mixed case (round 13,\n"
+                       "never used for training); lines: run-on nursing notes broken into short\n"
+                       "lines, every casing (what deid-train --generate-lines adds)"),
         CLI_OPT_U64("seed", &seed, "S", 0, CLI_ANY, "(default 1); the same seed gives the same notes"),
         CLI_OPT_STR("rules", &rules, "DIR",
                     "rules folder holding the lists (default $CLINFM_DEID_RULES, else the shipped data/deid)"),
@@ -45,7 +48,7 @@ int cmd_deid_notes(int argc, char **argv) {
     const cli_spec spec = {
         .cmd = CMD,
         .usage = "deid-notes --out PATH --n N [--format presidio|phrase|physionet]\n"
-                 "                         [--names listed|heldout] [--style train|heldout|one-case|message] [--seed S]\n"
+                 "                         [--names listed|heldout] [--style train|heldout|one-case|message|shortline|lines] [--seed S]\n"
                  "                         [--rules DIR]",
         .about = "Writes N generated clinical notes (ICU nursing notes, progress notes, discharge summaries,\n"
                  "in mixed, upper and lower case) with every identifier annotated. The notes are fictional.\n",

@@ -115,8 +115,8 @@ int cmd_deid_train(int argc, char **argv) {
     const char *out = NULL, *rules = NULL;
     cli_list specs = {.n = 0};
     int cases = 0;
-    unsigned long long gen = 0, gen1 = 0, seed = 1, epochs = 8, calib = 0, calib_seed = 0;
-    int calib_only = 0;
+    unsigned long long gen = 0, gen1 = 0, genl = 0, seed = 1, epochs = 8, calib = 0, calib_seed = 0;
+    int calib_only = 0, coded = 0;
     double calib_p = 0;
     deid_train_opts to;
     deid_train_opts_default(&to);
@@ -135,6 +135,17 @@ int cmd_deid_train(int argc, char **argv) {
                     "add N more generated notes, other seeds, all written in one case\n"
                     "(upper and lower alternating): one-case notes carry no capitals, and\n"
                     "their context has to be learned from distinct notes"),
+        CLI_OPT_U64("generate-lines", &genl, "N", 0, CLI_ANY,
+                    "add N more generated notes, other seeds, written as short lines with no\n"
+                    "sentence end (run-on nursing notes broken at their full stops; every\n"
+                    "casing): notes the list-note feature weighs as lists that hold PHI"),
+        CLI_OPT_FLAG("list-person-gate", &to.list_person_gate,
+                     "the list-note features stand aside for a word with a person cue (a\n"
+                     "title, kinship word, role) within two words (round 13 candidate)"),
+        CLI_OPT_FLAG("coded-prose", &coded,
+                     "the generated notes (--generate, --calibrate) also open some progress,\n"
+                     "discharge, social, therapy and dictated notes with templated prose of\n"
+                     "coded findings (\"part-time employment (finding)\"; round 13 candidate)"),
         CLI_OPT_FLAG("one-case-context", &to.one_case_context,
                      "also learn the context of words in notes written in one case apart\n"
                      "from mixed-case notes (features conjoined with \"one case\")"),
@@ -176,7 +187,8 @@ int cmd_deid_train(int argc, char **argv) {
     const cli_spec spec = {
         .cmd = CMD,
         .usage = "deid-train --out MODEL [--corpus FORMAT:PATH[@A-B]]... [--generate N]\n"
-                 "                         [--generate-one-case N] [--one-case-context]\n"
+                 "                         [--generate-one-case N] [--one-case-context] [--generate-lines N]\n"
+                 "                         [--list-person-gate] [--coded-prose]\n"
                  "                         [--cases] [--rules DIR] [--epochs N] [--threshold P] [--seed S]\n"
                  "                         [--calibrate N] [--calibrate-precision P] [--calibrate-seed S]\n"
                  "                         [--calibrate-only] [--min-count N]\n"
@@ -190,9 +202,9 @@ int cmd_deid_train(int argc, char **argv) {
     to.threshold_bare = (float)thr_bare;
     to.threshold_nopattern = (float)thr_nopat;
     if (calib_only && !calib) return cli_usage_error(CMD, "--calibrate-only needs --calibrate N");
-    if (calib_only && (specs.n || gen || gen1))
+    if (calib_only && (specs.n || gen || gen1 || genl))
         return cli_usage_error(CMD, "--calibrate-only trains nothing: give no --corpus or --generate");
-    if (!calib_only && !specs.n && !gen && !gen1) return cli_usage_error(CMD, "give at least one --corpus or --generate N");
+    if (!calib_only && !specs.n && !gen && !gen1 && !genl) return cli_usage_error(CMD, "give at least one --corpus or --generate N");
     if (!calib_seed) calib_seed = seed;
     to.epochs = (int)epochs;
     to.seed = seed;
@@ -202,17 +214,20 @@ int cmd_deid_train(int argc, char **argv) {
     cf_err err = {0};
     deid_text_rules *r = NULL;
     corpora cs = {0};
-    synth_notes gn, gn1;
+    synth_notes gn, gn1, gnl;
     memset(&gn, 0, sizeof gn);
     memset(&gn1, 0, sizeof gn1);
+    memset(&gnl, 0, sizeof gnl);
     const deid_doc **docs = NULL;
     int rc = deid_rules_load(&r, rules, &err);
     for (size_t k = 0; !rc && k < specs.n; k++) rc = load_spec(specs.v[k], cases, &cs, &err);
-    if (!rc && gen) rc = synth_notes_generate(&gn, rules, SYNTH_NAMES_LISTED, (size_t)gen, seed, &err);
+    if (!rc && gen) rc = synth_notes_generate_ex(&gn, rules, SYNTH_NAMES_LISTED, coded ? SYNTH_GEN_CODED : 0, (size_t)gen, seed, &err);
     /* seeds apart from --generate's (seed * 1000003 + i) and from calibration's */
     if (!rc && gen1)
         rc = synth_notes_generate_ex(&gn1, rules, SYNTH_NAMES_LISTED, SYNTH_GEN_ONE_CASE, (size_t)gen1, seed + 5550001, &err);
-    size_t n = 0, n_gen = gn.corpus.n_docs + gn1.corpus.n_docs;
+    if (!rc && genl)
+        rc = synth_notes_generate_ex(&gnl, rules, SYNTH_NAMES_LISTED, SYNTH_GEN_LINES_STYLE, (size_t)genl, seed + 5550002, &err);
+    size_t n = 0, n_gen = gn.corpus.n_docs + gn1.corpus.n_docs + gnl.corpus.n_docs;
     for (size_t k = 0; k < cs.n; k++) n += cs.v[k].n_docs;
     n += n_gen;
     if (!rc) {
@@ -233,6 +248,10 @@ int cmd_deid_train(int argc, char **argv) {
         docs[q++] = &gn1.corpus.docs[d];
         n_gold += gn1.corpus.docs[d].n_gold;
     }
+    for (size_t d = 0; !rc && d < gnl.corpus.n_docs; d++) {
+        docs[q++] = &gnl.corpus.docs[d];
+        n_gold += gnl.corpus.docs[d].n_gold;
+    }
     if (!rc && !calib_only) {
         fprintf(stderr, "deid-train: %zu notes (%zu from corpora, %zu generated), %zu annotations\n", n,
                 n - n_gen, n_gen, n_gold);
@@ -245,7 +264,7 @@ int cmd_deid_train(int argc, char **argv) {
         synth_notes held[2];
         memset(held, 0, sizeof held);
         size_t half = (size_t)calib / 2;
-        rc = synth_notes_generate_ex(&held[0], rules, SYNTH_NAMES_HELDOUT, 0, (size_t)calib - half, calib_seed + 7777001, &err);
+        rc = synth_notes_generate_ex(&held[0], rules, SYNTH_NAMES_HELDOUT, coded ? SYNTH_GEN_CODED : 0, (size_t)calib - half, calib_seed + 7777001, &err);
         if (!rc && half) rc = synth_notes_generate_ex(&held[1], rules, SYNTH_NAMES_HELDOUT, SYNTH_GEN_HELDOUT_STYLE, half, calib_seed + 7777002, &err);
         deid_corpus hc[2] = {held[0].corpus, held[1].corpus};
         double thr = 0, cr = 0, cp = 0;
@@ -262,6 +281,7 @@ int cmd_deid_train(int argc, char **argv) {
     free(cs.v);
     synth_notes_free(&gn);
     synth_notes_free(&gn1);
+    synth_notes_free(&gnl);
     deid_rules_free(r);
     return rc;
 }

@@ -495,6 +495,20 @@ static int is_list_note(const ctx *c, const wcache *wc) {
     return lines >= 8 && list_lines * 10 >= lines * 9;
 }
 
+/* Round 13: is a person cue (a title, a kinship word, a word a name follows or precedes: "Dr",
+ * "wife", "pt", "RN") within two words of word i? A catalogue's titles hold none beside a word;
+ * a nursing note written as short lines holds them beside nearly every name ("wife, X, in",
+ * "X RN covering", "handed off to X RN"). The list features stand aside there, so the person
+ * context is weighed as in prose: fitted on catalogues, they had learned that any word of a list
+ * note is no name (docs/DEID.md, round 13: recall 0.686 on short-line nursing notes). Only in a
+ * model fitted with deid-train --list-person-gate (m->list_person_gate). */
+static int person_cue_near(const ctx *c, size_t i) {
+    size_t a = i >= 2 ? i - 2 : 0, z = i + 3 < c->nt ? i + 3 : c->nt;
+    for (size_t q = a; q < z; q++)
+        if (q != i && (c->t[q].f & (F_TITLE | F_NAME_BEFORE | F_NAME_AFTER | F_KIN))) return 1;
+    return 0;
+}
+
 int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf_err *err) {
     fb->n = 0;
     fb->oom = 0;
@@ -589,11 +603,15 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
         char gl = wc[i].gl, gr = i + 1 < c->nt ? wc[i + 1].gl : 'n';
         const char *w = wc[i].w;
         size_t wl = wc[i].wl;
+        /* the list features, unless a person cue stands near in a model with the gate
+           (person_cue_near); part of the cache key, as they are emitted among the cached features */
+        int lst_here = list_note && !(m->list_person_gate && person_cue_near(c, i));
         /* the features a word's shape and classes alone decide: cached at inference */
         wkey key = {t->f, (uint64_t)t->shape0 | (uint64_t)t->shape << 4 | (uint64_t)(unsigned char)lc << 8 |
                               (uint64_t)(t->nletters > 9 ? 9 : t->nletters) << 16 | (uint64_t)t->oov << 20 |
                               (uint64_t)t->clin_shape << 21 | (uint64_t)t->sent << 22 |
-                              (uint64_t)(unsigned char)gl << 24 | (uint64_t)(unsigned char)gr << 32};
+                              (uint64_t)(unsigned char)gl << 24 | (uint64_t)(unsigned char)gr << 32 |
+                              (uint64_t)lst_here << 40};
         float *slot = cache ? cache_slot(cache, cache_keys, cache_mask, &key) : NULL;
         if (slot && slot[DEID_NL] != 0) {
             memcpy(fb->extra + i * DEID_NL, slot, DEID_NL * sizeof(float));
@@ -610,7 +628,7 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
             f_ch3(&e, "lckd=", lc, s0, kd);
             f_ch(&e, "len=", (char)('0' + (t->nletters > 9 ? 9 : t->nletters)));
             /* round 12: a catalogue of item titles, apart from prose (see is_list_note) */
-            if (list_note) f_ch2(&e, "lst=", lc, dc);
+            if (lst_here) f_ch2(&e, "lst=", lc, dc);
             for (size_t k = 0; k < N_CLASS_NAMES; k++)
                 if (t->f & CLASS_NAMES[k].f) f_str(&e, "c0=", CLASS_NAMES[k].name, strlen(CLASS_NAMES[k].name));
             if (t->oov) f_ch(&e, "oov=", s0);
@@ -669,8 +687,8 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
         }
         neighbour(&e, c, i, -1, "w-1=", "c-1=", "s-1=");
         /* in a list note, the class of the word before with this word's: "FOR <word>" in a title
-           of a catalogue against "I WORK FOR <word>" in prose */
-        if (list_note && i > 0) f_ch3(&e, "lst1=", wc[i - 1].lc, lc, dc);
+           of a catalogue against "I WORK FOR <word>" in prose (not beside a person cue) */
+        if (lst_here && i > 0) f_ch3(&e, "lst1=", wc[i - 1].lc, lc, dc);
         neighbour(&e, c, i, 1, "w+1=", "c+1=", "s+1=");
         neighbour(&e, c, i, -2, "w-2=", NULL, NULL);
         neighbour(&e, c, i, 2, "w+2=", NULL, NULL);
@@ -967,6 +985,14 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
                      : !strcmp(line, "@threshold_bare")      ? &m->threshold_bare
                      : !strcmp(line, "@threshold_nopattern") ? &m->threshold_nopattern
                                                              : NULL;
+        if (!strcmp(line, "@list_person_gate")) {
+            if (strcmp(vals, "0") && strcmp(vals, "1")) {
+                rc = cf_fail(err, CF_EINPUT, "%s:%d: list_person_gate must be 0 or 1", path, ln);
+                break;
+            }
+            m->list_person_gate = vals[0] == '1';
+            continue;
+        }
         if (!strcmp(line, "@one_case_context")) {
             if (strcmp(vals, "0") && strcmp(vals, "1")) {
                 rc = cf_fail(err, CF_EINPUT, "%s:%d: one_case_context must be 0 or 1", path, ln);
@@ -1120,6 +1146,7 @@ int deid_model_save(const deid_model *m, const char *path, float prune, cf_err *
     if (m->threshold_bare > 0) sb_printf(&s, "@threshold_bare\t%.4f\n", (double)m->threshold_bare);
     if (m->threshold_nopattern > 0) sb_printf(&s, "@threshold_nopattern\t%.4f\n", (double)m->threshold_nopattern);
     if (m->one_case_context) sb_printf(&s, "@one_case_context\t1\n");
+    if (m->list_person_gate) sb_printf(&s, "@list_person_gate\t1\n");
     for (int p = 0; p < DEID_NL; p++) {
         sb_printf(&s, "@trans:%s\t", label_name(p));
         for (int y = 0; y < DEID_NL; y++) sb_printf(&s, "%s%s:%.4g", y ? " " : "", label_name(y), (double)m->trans[p * DEID_NL + y]);

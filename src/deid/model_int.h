@@ -36,6 +36,10 @@ typedef struct deid_model {
        with "one case" (model.c, one_case_context); "@one_case_context<TAB>1" in the file. A
        model without it never sees those features, so older files read as before. */
     int one_case_context;
+    /* round 13: the list features (lst=, lst1=) stand aside for a word with a person cue within
+       two words (model.c, person_cue_near); "@list_person_gate<TAB>1" in the file. Off in a file
+       without it (the shipped model of round 12). */
+    int list_person_gate;
     /* lookup index built after loading: (ix_mask + 1) slots, each the upper 32 bits of a feature
        name's hash (never 0) and its row; names are not compared (a feature the model lacks
        matching a slot's 32-bit tag happens about once in a billion lookups, and costs one

@@ -7,6 +7,7 @@
  * discharge summaries read; no real note was looked at or copied. */
 #include "synth/notes.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@ typedef struct {
     uint64_t rng;
     uint64_t rng2; /* round 11's coordinated names draw from their own stream (coord_maybe) */
     uint64_t rng3; /* round 12's item titles in list notes too (title_lines) */
+    uint64_t rng4; /* round 13's coded-finding prose (coded_paragraph) */
     const synth_note_context *c;
     const synth_namelists *filler;
     int kind;
@@ -2157,8 +2159,185 @@ static void message_note(nb *b) {
     if (chance(b, 50)) signature(b);
 }
 
+/* Round 13: a nursing note written as short unlabelled lines, a finding or an action a line, no
+ * section label, no sentence end; identifiers in the line forms such notes use (a relative by
+ * given name with or without the kinship word, a clinician bare, with a role after the name or a
+ * title before it, dates with no year, pagers, wards with a floor, hospitals whole or by their
+ * initials), beside lines of the same shape with no PHI ("MD aware", "family updated", "OSH
+ * records requested"). Held apart: deid-train never writes it (the list-note feature weighs such
+ * a note as a list; this kind measures what that costs). Every phrase written for clinfm. */
+static void shortline_note(nb *b) {
+    static const char *CLIN[] = {
+        "turned and repositioned q2h", "lungs coarse bilat, diminished at bases", "sx for mod amt thick tan secretions",
+        "u/o 30-50cc/hr via foley", "foley draining clear yellow urine", "afebrile", "tmax 100.2 po", "skin intact, heels floated",
+        "MAE, follows simple commands", "pupils equal and reactive", "sedated on propofol, RASS -2", "fentanyl gtt at 50 mcg/hr",
+        "levo weaned to 0.04", "NEO off since 0400", "MAP 65-80 on levo", "SBP 100s-120s", "HR 80s SR, no ectopy", "afib 110s, dilt gtt started",
+        "PS 10/5, FiO2 40%", "ABG 7.38/42/88", "CXR done, ETT in place", "abd soft, +BS", "tolerating TF at goal 60cc/hr",
+        "NPO after MN for procedure", "K 3.4, repleted w/ 40 meq KCL", "Mg 1.7, 2 gm given", "BS 180, 4u RISS given",
+        "IVF NS at 75/hr", "pain 3/10 after morphine 2mg", "OOB to chair x1 hr, tolerated well", "ambulated in hall w/ PT",
+        "dsg to R groin dry and intact", "L radial a-line, good waveform", "R IJ TLC, site clean", "PIV x2 patent",
+        "BM x1, guiac neg", "rectal tube draining liquid stool", "c/o nausea, zofran given w/ effect", "lasix 40 IV given, diuresed 800cc",
+        "cont to monitor", "will cont plan of care", "safety maintained, bed alarm on", "restraints d/c'd", "oral care done",
+        "CVP 8-12", "UO picked up after bolus", "1L LR bolus for MAP 58", "coags sent, INR 1.4", "blood cx x2 sent",
+        "vanc trough due at 2100", "free water flushes 200cc q4h", "agitated overnight, haldol 2mg given", "slept most of shift"};
+    static const char *TRAP[] = {"MD aware", "family updated", "family at bedside", "RN and MD aware", "team aware of BP",
+                                 "wife and son visited", "OSH records requested", "resident notified", "covering MD paged",
+                                 "plan d/w team", "report given to oncoming RN", "case mgmt to see in am", "SW consult placed",
+                                 "no calls from family overnight", "transfer to floor when bed available", "awaiting bed on step down"};
+    int n = 8 + pick(b, 13);
+    if (chance(b, 40)) {
+        putf(b, "%s ", ONE(b, "nsg", "NPN", "nursing", "Nsg note", "npn"));
+        putf(b, "%s\n", ONE(b, "0700-1900", "7p-7a", "1900-0700", "7a-7p", "days", "nights"));
+    }
+    for (int k = 0; k < n; k++) {
+        if (chance(b, 15)) putf(b, "%02d%s ", pick(b, 24), ONE(b, "00", "15", "30", "45"));
+        int r = pick(b, 100);
+        if (r < 50) put(b, CLIN[pick(b, (int)(sizeof CLIN / sizeof *CLIN))]);
+        else if (r < 60) put(b, TRAP[pick(b, (int)(sizeof TRAP / sizeof *TRAP))]);
+        else if (r < 68) { /* a relative */
+            int i = rel_i(b);
+            if (i < 0) { put(b, "family called"); }
+            else switch (pick(b, 5)) {
+            case 0: putf(b, "%s ", kin_word(b, b->c->relation[i])); rel_loose(b, i); put(b, ONE(b, " at bedside", " in to visit", " called for update", " updated by phone")); break;
+            case 1: rel_loose(b, i); put(b, ONE(b, " called x2, updated", " here most of shift", " aware of plan", " visiting, very supportive")); break;
+            case 2: put(b, ONE(b, "spoke w/ ", "updated ", "call from ", "left msg for ")); relative_ref(b, i); put(b, ONE(b, "", " re plan", " re DNR")); break;
+            case 3: put(b, ONE(b, "son, ", "dtr, ", "wife, ")); rel_loose(b, i); put(b, ", in and updated"); break;
+            default: rel_loose(b, i); put(b, " ("); put(b, kin_word(b, b->c->relation[i])); put(b, ") "); phone_loose(b); break;
+            }
+        } else if (r < 78) { /* a clinician */
+            switch (pick(b, 6)) {
+            case 0: hcp_loose(b); put(b, ONE(b, " aware", " notified", " in to see pt", " at bedside")); break;
+            case 1: put(b, ONE(b, "per ", "d/w ", "paged ", "called ")); hcp_loose(b); put(b, ONE(b, "", " re BP", " re K", " re u/o")); break;
+            case 2: clinician_ref(b, 1); put(b, ONE(b, " aware", " in to see pt", " notified, no new orders")); break;
+            case 3: put(b, ONE(b, "report to ", "care to ", "handed off to ")); hcp_loose(b); put(b, ONE(b, " RN", "", " RN 1900")); break;
+            case 4: hcp_loose(b); put(b, ONE(b, " RN covering", " NP covering", " RT in", " PT eval done")); break;
+            default: put(b, ONE(b, "covering MD ", "NP ", "H.O. ")); hcp_loose(b); put(b, " "); phone_loose(b); break;
+            }
+        } else if (r < 88) { /* a date */
+            switch (pick(b, 4)) {
+            case 0: put(b, ONE(b, "CXR ", "echo ", "CT head ", "last BM ", "line placed ", "abx started ")); date_loose(b, -pick(b, 4)); break;
+            case 1: date_loose(b, -pick(b, 3)); put(b, ONE(b, " cx neg to date", " echo EF 35%", " CT neg", " LP done")); break;
+            case 2: put(b, ONE(b, "f/u ", "repeat echo ", "trach ", "PEG ")); date_loose(b, 1 + pick(b, 5)); put(b, ONE(b, "", " if stable", " per team")); break;
+            default: put(b, ONE(b, "adm ", "intubated ", "extubated ")); date_ref(b, -pick(b, 5), 0); break;
+            }
+        } else if (r < 93) { /* a place */
+            switch (pick(b, 4)) {
+            case 0: put(b, ONE(b, "to ", "transfer to ", "bed on ")); ward_loose(b); put(b, ONE(b, " when bed ready", " pending", "")); break;
+            case 1: put(b, ONE(b, "from ", "transferred from ", "records from ")); hosp_abbr_ref(b); break;
+            case 2: put(b, ONE(b, "came from ", "tx from ", "labs from ")); hospital_ref(b, 0); break;
+            default: put(b, ONE(b, "lives at ", "from ", "back to ")); facility_ref(b); break;
+            }
+        } else { /* a pager or a phone */
+            if (chance(b, 50) && b->c->pager[0]) {
+                put(b, ONE(b, "covering NP pager ", "renal fellow beeper #", "page CT surg at ", "resident pgr "));
+                phi(b, DEID_PHONE, b->c->pager);
+            } else {
+                put(b, ONE(b, "wife's cell ", "family contact ", "dtr ", "HCP "));
+                phone_loose(b);
+            }
+        }
+        put(b, "\n");
+    }
+}
+
+/* Round 13: the training counterpart of shortline_note (SYNTH_NOTE_LINES). A run-on nursing note
+ * of the training kinds, then broken into lines: a full stop after a word of three letters or
+ * more or a number, followed by a space, becomes a line break (the stop dropped: such notes end
+ * no sentence), and a third of the commas after such a word too. Never inside a span ("R. Tanaka"
+ * is one letter before its stop anyway). The text only shrinks, so every span is moved by the
+ * bytes dropped before it. Draws from the note's own stream after the note is written. */
+static void lines_note(nb *b) {
+    nursing_runon(b);
+    if (b->oom) return;
+    size_t n = b->t.len, o = 0, k = 0;
+    char *p = b->t.p;
+    size_t *shift = malloc((n + 1) * sizeof *shift); /* new offset of every old one */
+    if (!shift) {
+        b->oom = 1;
+        return;
+    }
+    for (size_t i = 0; i < n;) {
+        while (k < b->nsp && b->sp[k].end <= i) k++;
+        int in_span = k < b->nsp && b->sp[k].start <= i && i < b->sp[k].end;
+        size_t wl = 0;
+        while (wl < i && (isalnum((unsigned char)p[i - 1 - wl]))) wl++;
+        int wordy = wl >= 3 || (wl >= 1 && isdigit((unsigned char)p[i - 1]));
+        if (!in_span && wordy && i + 1 < n && p[i + 1] == ' ' && (p[i] == '.' || (p[i] == ',' && chance(b, 33)))) {
+            shift[i] = o;
+            shift[i + 1] = o;
+            p[o++] = '\n';
+            i += 2;
+            continue;
+        }
+        if (!in_span && wordy && p[i] == '.' && (i + 1 == n || p[i + 1] == '\n')) { /* a stop at a line's end */
+            shift[i] = o;
+            i++;
+            continue;
+        }
+        shift[i] = o;
+        p[o++] = p[i++];
+    }
+    shift[n] = o;
+    for (size_t q = 0; q < b->nsp; q++) {
+        b->sp[q].start = shift[b->sp[q].start];
+        b->sp[q].end = shift[b->sp[q].end];
+    }
+    b->t.len = o;
+    p[o] = 0;
+    free(shift);
+}
+
+/* Round 13: templated prose of coded findings, as an EHR writes a problem list or a social
+ * history into a note: sentences of phrases, each a qualifier and one or two general nouns (or a
+ * clinical word) with the terminology's semantic tag in parentheses ("part-time employment
+ * (finding)", "housing insecurity (finding)", "screening for depression (procedure)"), joined by
+ * commas. The word before "(" here is a common word, never a name: the training notes held that
+ * shape almost only as a name before a relation ("Mary (daughter)"), and the model took template
+ * words before a tag in one case. Words written for clinfm (general social-history and
+ * assessment nouns; none taken from the negative material). No PHI. Written before the note's body
+ * from a stream of its own (rng4), so the rest of the note is what round 12 wrote for its seed. */
+static void coded_paragraph(nb *b) {
+    static const char *NOUN[] = {"employment", "housing", "transport", "education", "income", "support", "stress", "exercise",
+                                 "diet", "sleep", "activity", "risk", "exposure", "status", "limitation", "difficulty", "need",
+                                 "access", "insecurity", "isolation", "violence", "misuse", "service", "contact", "retirement",
+                                 "school", "training", "work", "occupation", "unemployment", "pension", "benefit", "insurance",
+                                 "coverage", "household", "caregiver", "neighborhood", "community", "shelter", "family",
+                                 "relationship", "tobacco", "smoking", "drug", "use", "history", "problem", "concern", "care",
+                                 "home", "food", "water", "safety", "transportation", "literacy", "language", "finances",
+                                 "debt", "military", "veteran", "prison", "detention", "migration", "refugee", "partner"};
+    static const char *QUAL[] = {"full-time", "part-time", "not in", "lack of", "limited", "history of", "at risk of", "received",
+                                 "higher", "reports", "high", "low", "moderate", "chronic", "recent", "social", "unhealthy",
+                                 "unsafe", "reduced", "inadequate", "no", "some", "stable", "unstable", "victim of", "served in",
+                                 "risk of", "level of", "medication", "dependent on", "difficulty with", "never", "former"};
+    static const char *TAG[] = {"finding", "finding", "finding", "disorder", "disorder", "procedure", "situation",
+                                "observable entity", "regime/therapy", "qualifier value", "social concept", "event"};
+    static const char *LEAD[] = {"The patient has a history of ", "Pt has a history of ", "History includes ",
+                                 "Social history: patient reports ", "Screening found ", "Assessment notes ",
+                                 "Problems addressed: ", "The patient was screened for ", "Pt reports ", "Known: "};
+    int ns = 1 + pick(b, 3);
+    for (int s = 0; s < ns; s++) {
+        put(b, LEAD[pick(b, (int)(sizeof LEAD / sizeof *LEAD))]);
+        int np = 1 + pick(b, 5);
+        for (int k = 0; k < np; k++) {
+            if (k) put(b, k + 1 == np && chance(b, 50) ? " and " : ", ");
+            if (chance(b, 60)) putf(b, "%s ", QUAL[pick(b, (int)(sizeof QUAL / sizeof *QUAL))]);
+            if (chance(b, 30)) clin_word(b, 0);
+            else put(b, NOUN[pick(b, (int)(sizeof NOUN / sizeof *NOUN))]);
+            if (chance(b, 40)) putf(b, " %s", NOUN[pick(b, (int)(sizeof NOUN / sizeof *NOUN))]);
+            putf(b, " (%s)", TAG[pick(b, (int)(sizeof TAG / sizeof *TAG))]);
+        }
+        put(b, chance(b, 70) ? ". " : ".\n");
+    }
+    put(b, "\n");
+}
+
 int synth_note_write_ex(const synth_note_context *ctx, int kind, int casing, uint64_t seed,
                         const synth_namelists *filler, synth_note *out, cf_err *err) {
+    return synth_note_write_opt(ctx, kind, casing, seed, filler, 0, out, err);
+}
+
+int synth_note_write_opt(const synth_note_context *ctx, int kind, int casing, uint64_t seed,
+                         const synth_namelists *filler, int opts, synth_note *out, cf_err *err) {
     memset(out, 0, sizeof *out);
     if (!ctx || kind < 0 || kind >= SYNTH_NOTE_KINDS || casing < 0 || casing > SYNTH_CASE_LOWER)
         return cf_fail(err, CF_EINPUT, "synth_note_write: unknown note kind or casing");
@@ -2170,10 +2349,19 @@ int synth_note_write_ex(const synth_note_context *ctx, int kind, int casing, uin
     if (!b.rng2) b.rng2 = 1;
     b.rng3 = seed * 0xD6E8FEB86659FD93ULL + 0x2545F4914F6CDD1DULL;
     if (!b.rng3) b.rng3 = 1;
+    b.rng4 = seed * 0x9FB21C651E98DF25ULL + 0x7F4A7C159E3779B9ULL;
+    if (!b.rng4) b.rng4 = 1;
     for (int k = 0; k < 4; k++) rnd(&b);
     b.c = ctx;
     b.filler = filler;
     b.kind = kind;
+    if ((opts & SYNTH_NOTE_OPT_CODED) && (kind == SYNTH_NOTE_PROGRESS || kind == SYNTH_NOTE_DISCHARGE || kind == SYNTH_NOTE_SOCIAL ||
+         kind == SYNTH_NOTE_THERAPY || kind == SYNTH_NOTE_DICTATED)) {
+        uint64_t main_rng = b.rng;
+        b.rng = b.rng4;
+        if (chance(&b, 50)) coded_paragraph(&b);
+        b.rng = main_rng;
+    }
     switch (kind) {
     case SYNTH_NOTE_NURSING: nursing_sections(&b); break;
     case SYNTH_NOTE_NURSING_RUNON: nursing_runon(&b); break;
@@ -2189,6 +2377,8 @@ int synth_note_write_ex(const synth_note_context *ctx, int kind, int casing, uin
     case SYNTH_NOTE_DICTATED: dictated_note(&b); break;
     case SYNTH_NOTE_THERAPY: therapy_note(&b); break;
     case SYNTH_NOTE_MESSAGE: message_note(&b); break;
+    case SYNTH_NOTE_SHORTLINE: shortline_note(&b); break;
+    case SYNTH_NOTE_LINES: lines_note(&b); break;
     default: event_note(&b); break;
     }
     put(&b, "");
@@ -2419,18 +2609,21 @@ int synth_notes_generate_ex(synth_notes *out, const char *rules_dir, int which, 
         synth_note_context ctx;
         uint64_t s = seed * 1000003ULL + i;
         synth_context_random(nl, s, &ctx);
-        int kind = (style & SYNTH_GEN_MESSAGE_STYLE)   ? SYNTH_NOTE_MESSAGE
+        int kind = (style & SYNTH_GEN_LINES_STYLE)      ? SYNTH_NOTE_LINES
+                   : (style & SYNTH_GEN_SHORTLINE_STYLE) ? SYNTH_NOTE_SHORTLINE
+                   : (style & SYNTH_GEN_MESSAGE_STYLE) ? SYNTH_NOTE_MESSAGE
                    : (style & SYNTH_GEN_HELDOUT_STYLE) ? SYNTH_NOTE_EVENT
                                                        : (int)(i % SYNTH_NOTE_EVENT);
         /* every casing, mixed most often (half the notes), upper and lower a quarter each; or
            upper and lower a half each */
         size_t blk = i / SYNTH_NOTE_EVENT;
-        int casing = (style & SYNTH_GEN_ONE_CASE) ? (blk % 2 == 0 ? SYNTH_CASE_UPPER : SYNTH_CASE_LOWER)
+        int casing = (style & SYNTH_GEN_SHORTLINE_STYLE) ? SYNTH_CASE_MIXED
+                     : (style & SYNTH_GEN_ONE_CASE) ? (blk % 2 == 0 ? SYNTH_CASE_UPPER : SYNTH_CASE_LOWER)
                      : blk % 4 < 2                ? SYNTH_CASE_MIXED
                      : blk % 4 == 2               ? SYNTH_CASE_UPPER
                                                   : SYNTH_CASE_LOWER;
         synth_note note;
-        rc = synth_note_write_ex(&ctx, kind, casing, s, nl, &note, err);
+        rc = synth_note_write_opt(&ctx, kind, casing, s, nl, (style & SYNTH_GEN_CODED) ? SYNTH_NOTE_OPT_CODED : 0, &note, err);
         if (rc) break;
         deid_doc *d = &c->docs[c->n_docs++];
         d->text = note.text;

@@ -89,11 +89,20 @@ typedef struct {
  * deid-train nor the held-apart style writes it): telephone messages ("call from son (Ned) re
  * Faith, ..."), dispositions ("Disposition: rehab - X"), history years ("quit 1987"), requests
  * with a service and a ward, signatures with initials and usernames, each beside traps of the same
- * shape that hold no PHI ("re coumadin dosing", "rehab - bed offer pending", "quit 2 yrs ago"). */
+ * shape that hold no PHI ("re coumadin dosing", "rehab - bed offer pending", "quit 2 yrs ago").
+ * SYNTH_NOTE_SHORTLINE (round 13) is a third kind kept apart, for measurement only: a nursing
+ * note written as eight to twenty short unlabelled lines, a finding or an action a line, with no
+ * section label and no sentence end ("wife Mary at bedside", "Quill RN aware", "CXR 3/7 done",
+ * "to Kessler 4 when bed ready"): the shape the list-note feature of round 12 weighs as a list.
+ * SYNTH_NOTE_LINES (round 13) is its training counterpart, written another way: a run-on nursing
+ * note of the training kinds (its sentences, names, dates and traps) broken into lines at its
+ * sentence ends, the full stops dropped, some lines broken again at a comma; deid-train adds
+ * such notes with --generate-lines, so notes of short lines that hold PHI are in the material the
+ * list-note feature is fitted on (round 12 fitted it on catalogues, where almost nothing is). */
 enum { SYNTH_NOTE_NURSING = 0, SYNTH_NOTE_NURSING_RUNON, SYNTH_NOTE_PROGRESS, SYNTH_NOTE_DISCHARGE,
        SYNTH_NOTE_DAR, SYNTH_NOTE_SOCIAL, SYNTH_NOTE_RESP, SYNTH_NOTE_REPORT, SYNTH_NOTE_TRANSFER,
        SYNTH_NOTE_LIST, SYNTH_NOTE_ED, SYNTH_NOTE_DICTATED, SYNTH_NOTE_THERAPY, SYNTH_NOTE_EVENT,
-       SYNTH_NOTE_MESSAGE, SYNTH_NOTE_KINDS };
+       SYNTH_NOTE_MESSAGE, SYNTH_NOTE_SHORTLINE, SYNTH_NOTE_LINES, SYNTH_NOTE_KINDS };
 enum { SYNTH_CASE_MIXED = 0, SYNTH_CASE_UPPER, SYNTH_CASE_LOWER };
 
 typedef struct {
@@ -113,6 +122,12 @@ typedef struct synth_namelists synth_namelists;
  * medical_words.txt and clinical_keep.txt, loaded by synth_namelists_load); filler may be NULL. */
 int synth_note_write_ex(const synth_note_context *ctx, int kind, int casing, uint64_t seed,
                         const synth_namelists *filler, synth_note *out, cf_err *err);
+/* Round 13: synth_note_write_ex with SYNTH_NOTE_OPT_* bits: SYNTH_NOTE_OPT_CODED opens a progress,
+ * discharge, social, therapy or dictated note half the time with coded-finding prose (drawn from
+ * a stream of its own: the rest of the note is the same bytes as without it). */
+enum { SYNTH_NOTE_OPT_CODED = 1 };
+int synth_note_write_opt(const synth_note_context *ctx, int kind, int casing, uint64_t seed,
+                         const synth_namelists *filler, int opts, synth_note *out, cf_err *err);
 
 /* Name and place lists for random contexts. SYNTH_NAMES_LISTED reads the de-identifier's own
  * lists (rules folder: first_names.txt, last_names.txt, places.txt); SYNTH_NAMES_HELDOUT reads
@@ -130,8 +145,15 @@ void synth_context_random(const synth_namelists *nl, uint64_t seed, synth_note_c
  * style is a set of SYNTH_GEN_* bits: SYNTH_GEN_HELDOUT_STYLE writes only SYNTH_NOTE_EVENT (the
  * held-apart style); SYNTH_GEN_ONE_CASE writes every note in one case, upper and lower
  * alternating by blocks of kinds (round 8: more distinct one-case training notes);
- * SYNTH_GEN_MESSAGE_STYLE writes only SYNTH_NOTE_MESSAGE (round 10 stress notes), in every casing. */
-enum { SYNTH_GEN_HELDOUT_STYLE = 1, SYNTH_GEN_ONE_CASE = 2, SYNTH_GEN_MESSAGE_STYLE = 4 };
+ * SYNTH_GEN_MESSAGE_STYLE writes only SYNTH_NOTE_MESSAGE (round 10 stress notes), in every casing;
+ * SYNTH_GEN_SHORTLINE_STYLE writes only SYNTH_NOTE_SHORTLINE, every note in mixed case (round 13:
+ * the casings are measured with deid-eval --case, so the three are the same notes);
+ * SYNTH_GEN_LINES_STYLE writes only SYNTH_NOTE_LINES, in every casing (round 13 training notes);
+ * SYNTH_GEN_CODED (with any other) opens about half the progress, discharge, social, therapy and
+ * dictated notes with templated prose of coded findings (round 13 candidate material; off, every
+ * note is what round 12 wrote). */
+enum { SYNTH_GEN_HELDOUT_STYLE = 1, SYNTH_GEN_ONE_CASE = 2, SYNTH_GEN_MESSAGE_STYLE = 4, SYNTH_GEN_SHORTLINE_STYLE = 8,
+       SYNTH_GEN_LINES_STYLE = 16, SYNTH_GEN_CODED = 32 };
 typedef struct {
     deid_corpus corpus;
 } synth_notes;

@@ -48,4 +48,12 @@ ex=$("$CLINFM" deid-text --in "$T/note.txt" --explain) || fail "explain"
 [ "$(wc -l <<<"$ex")" -ge 4 ] || fail "explain lists too few spans: $ex"
 awk -F'\t' 'NF != 6 || $4 < 0 || $4 > 1 || $5 !~ /^P\(PHI\)=/ {bad=1} END {exit bad}' <<<"$ex" || fail "explain format: $ex"
 "$CLINFM" deid-text --in "$T/none.txt" 2>"$T/err3.txt"; [ $? -eq 1 ] || fail "missing input must exit 1"
+# round 13: the held-apart short-line style (mixed case, no sentence end at a line's end) and
+# the training kind deid-train --generate-lines adds (--style lines)
+"$CLINFM" deid-notes --out "$T/sl.txt" --n 20 --seed 7 --names heldout --style shortline --format phrase 2>/dev/null || fail "deid-notes --style shortline"
+[ "$(grep -c '^##RECORD' "$T/sl.txt")" -eq 20 ] || fail "shortline: 20 records expected"
+grep -q '{{NAME:' "$T/sl.txt" || fail "shortline notes hold no name"
+grep -v '^##' "$T/sl.txt" | grep -qE '[a-z]{3}\.$' && fail "shortline notes end a line with a full stop"
+"$CLINFM" deid-notes --out "$T/ln.txt" --n 13 --seed 7 --style lines --format phrase 2>/dev/null || fail "deid-notes --style lines"
+"$CLINFM" deid-notes --out "$T/x.txt" --n 2 --style nosuch 2>/dev/null; [ $? -eq 1 ] || fail "unknown style must exit 1"
 echo "deid_notes_train: ok"
