@@ -760,44 +760,10 @@ static void test_coded_paragraphs(void) {
     CHECK_EQ_INT(same, 40);
 }
 
-/* Round 13: with the person-cue gate (--list-person-gate) the list features stand aside for a
- * word within two words of a person cue: fitted on list notes whose unlisted capitalised words
- * each stand beside a kinship word or a role, a model with the gate has no "lst=OM" (the
- * unlisted capitalised word's list feature) and one without it has. */
-static void test_list_person_gate(void) {
-    char rules[4200], mp[4300];
-    cf_err err = {0};
-    deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "gate");
-    REQUIRE(r != NULL);
-    const char *t = "wife Zorbanek here\nson Quelvarin called\nturned q2h\nVrastomel RN aware\nlungs coarse\n"
-                    "dtr Pellimonde in\nfoley draining\nNP Hostravik notified\nafebrile overnight\n";
-    const char *texts[] = {t, t, t, t, t, t};
-    for (int gate = 0; gate < 2; gate++) {
-        deid_doc docs[6];
-        const deid_doc *dp[6];
-        memset(docs, 0, sizeof docs);
-        for (int i = 0; i < 6; i++) {
-            docs[i].text = (char *)texts[i];
-            docs[i].len = strlen(texts[i]);
-            dp[i] = &docs[i];
-        }
-        deid_train_opts o;
-        deid_train_opts_default(&o);
-        o.epochs = 2;
-        o.list_person_gate = gate;
-        CHECK(deid_model_train(r, dp, 6, &o, mp, &err) == CF_OK);
-        CHECK_EQ_INT(model_has(mp, "lst=OM"), !gate);
-        CHECK_EQ_INT(model_has(mp, "lst=eM") + model_has(mp, "lst=mM") + model_has(mp, "lst=kM") > 0, 1); /* the clinical lines keep them */
-        CHECK_EQ_INT(model_has(mp, "@list_person_gate"), gate);
-    }
-    remove(mp);
-    deid_rules_free(r);
-}
-
 /* Round 12: the list-note features (model.c, is_list_note) exist for a note of eight or more
  * item lines and never for a form of field labels ("CC: ...") or for prose of the same length
  * whose lines end sentences: a model fitted on the first has them, one fitted on the others none. */
-static void fit_texts(deid_text_rules *r, const char *const *texts, size_t n, const char *mp, cf_err *err) {
+static void fit_texts(deid_text_rules *r, const char *const *texts, size_t n, int gate, const char *mp, cf_err *err) {
     deid_doc *docs = calloc(n, sizeof *docs);
     const deid_doc **dp = calloc(n, sizeof *dp);
     REQUIRE(docs && dp);
@@ -809,6 +775,7 @@ static void fit_texts(deid_text_rules *r, const char *const *texts, size_t n, co
     deid_train_opts o;
     deid_train_opts_default(&o);
     o.epochs = 2;
+    o.list_person_gate = gate;
     CHECK(deid_model_train(r, dp, n, &o, mp, err) == CF_OK);
     free(docs);
     free(dp);
@@ -828,14 +795,27 @@ static void test_list_note_features(void) {
                         "Ambulated in hall with PT today.\nPain controlled with oral meds.\nFoley draining clear urine.\n"
                         "Lungs clear in all fields.\nSkin intact over sacrum and heels.\nWill continue current plan.\n";
     const char *lists[] = {list, list, list, list, list, list};
-    fit_texts(r, lists, 6, mp, &err);
+    fit_texts(r, lists, 6, 0, mp, &err);
     CHECK_EQ_INT(model_has(mp, "lst="), 1);
     CHECK_EQ_INT(model_has(mp, "lst1="), 1);
     const char *others[] = {form, form, form, prose, prose, prose};
-    fit_texts(r, others, 6, mp, &err);
+    fit_texts(r, others, 6, 0, mp, &err);
     CHECK_EQ_INT(model_has(mp, "lst="), 0);
     CHECK_EQ_INT(model_has(mp, "lst1="), 0);
     CHECK_EQ_INT(model_has(mp, "w-1="), 1); /* the model was written */
+    /* Round 13: with the person-cue gate (--list-person-gate) the list features stand aside for a
+       word within two words of a person cue: fitted on list notes whose unlisted capitalised
+       words each stand beside a kinship word or a role, a model with the gate has no "lst=OM"
+       (the unlisted capitalised word's list feature), one without it has */
+    const char *t = "wife Zorbanek here\nson Quelvarin called\nturned q2h\nVrastomel RN aware\nlungs coarse\n"
+                    "dtr Pellimonde in\nfoley draining\nNP Hostravik notified\nafebrile overnight\n";
+    const char *nursing[] = {t, t, t, t, t, t};
+    for (int gate = 0; gate < 2; gate++) {
+        fit_texts(r, nursing, 6, gate, mp, &err);
+        CHECK_EQ_INT(model_has(mp, "lst=OM"), !gate);
+        CHECK_EQ_INT(model_has(mp, "lst=eM") + model_has(mp, "lst=mM") + model_has(mp, "lst=kM") > 0, 1); /* the clinical lines keep them */
+        CHECK_EQ_INT(model_has(mp, "@list_person_gate"), gate);
+    }
     remove(mp);
     deid_rules_free(r);
 }
@@ -902,7 +882,6 @@ int main(void) {
     RUN(test_title_lines);
     RUN(test_short_line_kinds);
     RUN(test_coded_paragraphs);
-    RUN(test_list_person_gate);
     RUN(test_list_note_features);
     RUN(test_calibration_rule);
     return check_summary();

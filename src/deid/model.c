@@ -985,20 +985,16 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
                      : !strcmp(line, "@threshold_bare")      ? &m->threshold_bare
                      : !strcmp(line, "@threshold_nopattern") ? &m->threshold_nopattern
                                                              : NULL;
-        if (!strcmp(line, "@list_person_gate")) {
+        /* feature switches the model was fitted with, 0 or 1 */
+        int *flag = !strcmp(line, "@one_case_context")   ? &m->one_case_context
+                    : !strcmp(line, "@list_person_gate") ? &m->list_person_gate
+                                                         : NULL;
+        if (flag) {
             if (strcmp(vals, "0") && strcmp(vals, "1")) {
-                rc = cf_fail(err, CF_EINPUT, "%s:%d: list_person_gate must be 0 or 1", path, ln);
+                rc = cf_fail(err, CF_EINPUT, "%s:%d: %s must be 0 or 1", path, ln, line + 1);
                 break;
             }
-            m->list_person_gate = vals[0] == '1';
-            continue;
-        }
-        if (!strcmp(line, "@one_case_context")) {
-            if (strcmp(vals, "0") && strcmp(vals, "1")) {
-                rc = cf_fail(err, CF_EINPUT, "%s:%d: one_case_context must be 0 or 1", path, ln);
-                break;
-            }
-            m->one_case_context = vals[0] == '1';
+            *flag = vals[0] == '1';
             continue;
         }
         if (thr) {

@@ -38,6 +38,9 @@ rm -f "$T/rules/model.tsv"; cp "$T/m.tsv" "$T/rules/model.tsv"
 printf '# clinfm deid model 1\nw0=x\tNAME:zzz\n' > "$T/rules/model.tsv"
 "$CLINFM" deid-text --rules "$T/rules" --in /dev/null 2>"$T/err2.txt"; [ $? -eq 1 ] || fail "bad model must exit 1"
 grep -q "model.tsv:2:" "$T/err2.txt" || fail "bad model error names no line: $(cat "$T/err2.txt")"
+printf '# clinfm deid model 1\n@list_person_gate\t2\n' > "$T/rules/model.tsv"
+"$CLINFM" deid-text --rules "$T/rules" --in /dev/null 2>"$T/err2b.txt"; [ $? -eq 1 ] || fail "bad switch must exit 1"
+grep -q "model.tsv:2: list_person_gate must be 0 or 1" "$T/err2b.txt" || fail "bad switch message: $(cat "$T/err2b.txt")"
 
 # deid-text with the shipped model: tags, shifting with ordinals, explain
 printf 'Son, Penny, called. DR QUILL aware. pager 43210. Seen March 3rd.\n' > "$T/note.txt"
