@@ -13,8 +13,9 @@
 #  - the presidio synthetic set ($CLINFM_DATA/deid-dev, MIT), records 0-374 only: 375-749 are
 #    held out as a check and never trained on; each note also upper- and lower-cased;
 #  - the fictional fixtures tests/data/clinical-notes-phrase.txt and tests/data/deid-physionet.
-# Round 13's candidate (docs/DEID.md, not adopted): LINES=1200 bash bench/deid_train.sh
-#   --list-person-gate --coded-prose   (with OUT= a temporary file).
+# The list features stand aside beside a person cue (--list-person-gate, round 13, adopted).
+# Round 12's recipe (the model shipped before round 13): LINES=0 ROUND13= bash bench/deid_train.sh
+#   (with OUT= a temporary file).
 # Nothing else is read: no MIMIC, Synthea, terminology or OMOP text (those are the negative
 # material the clinical-content cost is measured on).
 set -euo pipefail
@@ -24,10 +25,12 @@ CLINFM=${CLINFM:-build/clinfm}
 OUT=${OUT:-data/deid/model.tsv}
 GEN=${GEN:-5200}
 CALIB=${CALIB:-3000}
-LINES=${LINES:-0}
+LINES=${LINES:-1200}
+# Set empty (ROUND13=) for round 12's recipe; unquoted below on purpose: two switches.
+ROUND13=${ROUND13---list-person-gate --coded-prose}
 EPOCHS=${EPOCHS:-8}
 DEV=$(bench_data deid-dev)
 "$CLINFM" deid-train --out "$OUT" --epochs "$EPOCHS" --generate "$GEN" --generate-lines "$LINES" --seed 1 --cases --verbose --calibrate "$CALIB" \
   --corpus "presidio:$DEV/presidio-synth-dev.json@0-374" \
   --corpus phrase:tests/data/clinical-notes-phrase.txt \
-  --corpus phrase:tests/data/deid-physionet "$@"
+  --corpus phrase:tests/data/deid-physionet $ROUND13 "$@"
