@@ -1341,7 +1341,8 @@ static int touched_cased(const char *text, const char *needle, int casing) {
  * the phone shapes the range rule must leave ("call 800-1000", "(617) 800-1000", "555-0100").
  * Round 13: the adopted model gives "pillows" before ". on" P(PHI) 0.25, taken from 0.80 up; a
  * common noun of nursing care, it is kept by its clinical_keep_post.txt entry whatever the
- * threshold (the keep filter reads no threshold), so a refit cannot move it again.
+ * threshold (the keep filter reads no threshold), so no refit that leaves its score weak (under
+ * 0.95) moves it again.
  * The lines are written for this test. */
 static void test_threshold_cases(void) {
     deid_text_rules *keep = R, *t = NULL;
