@@ -24,13 +24,14 @@
 #              once (no patient of the task is in it); its codes are shared with the 2012 map
 #              (mappings/physionet-2012-parameters.csv), so its token embeddings carry over (30 of
 #              set A's 53 codes are in it); pretraining and adaptation as bench/p12_recipe.sh's
-#              P12_PRE19 and P12_TRAIN. "none": no 2019 member (MEMBERS=scratch)
-#   MEMBERS    the models of the recipe's ensemble (default "scratch pre"; "scratch" when
+#              P12_PRE19 and P12_TRAIN. "none": no 2019 member (MEMBERS "scratch big")
+#   MEMBERS    the models of the recipe's ensemble (default "scratch pre big"; "scratch big" when
 #              PRETRAIN=none): "scratch" is pretrained from scratch on the task's training rows,
-#              "pre" is the 2019 model adapted to them; each is fine-tuned (ENSEMBLE seeds) and
-#              finetuned_e2e is the mean of every member's probabilities (clinfm pool --average).
-#              The two together were chosen on tuning rows in session 11 (docs/P12.md); "scratch"
-#              alone is the recipe of sessions 5-10
+#              "pre" is the 2019 model adapted to them, "big" is pretrained from scratch as
+#              "scratch" is, in the recipe's bigger architecture (P12_ARCH_BIG); each is fine-tuned
+#              (ENSEMBLE seeds) and finetuned_e2e is the mean of every member's probabilities
+#              (clinfm pool --average). "scratch pre" was chosen on tuning rows in session 11,
+#              "big" added in session 12 (docs/P12.md); "scratch" alone is the recipe of sessions 5-10
 #   C          the clinfm binary (default: build/clinfm of this checkout, built first)
 #   SPLIT_KEY  the folds' key (default bench/p12.split-key: the benchmark's folds, fixed and
 #              published since session 10 so every machine and session cuts the same folds; a
@@ -55,13 +56,13 @@ PRETRAIN=${PRETRAIN:-$CLINFM_DATA/physionet-2019-sepsis-b}
 THREADS=${THREADS:-2}
 FOLDS=${FOLDS:-5}
 ENSEMBLE=${ENSEMBLE:-1}
-if [ "$PRETRAIN" = none ]; then MEMBERS=${MEMBERS:-scratch}; else MEMBERS=${MEMBERS:-scratch pre}; fi
+if [ "$PRETRAIN" = none ]; then MEMBERS=${MEMBERS:-scratch big}; else MEMBERS=${MEMBERS:-scratch pre big}; fi
 for m in $MEMBERS; do
   case $m in
-    scratch) ;;
+    scratch|big) ;;
     pre) [ "$PRETRAIN" != none ] || { echo "p12_eval.sh: MEMBERS names pre but PRETRAIN=none" >&2; exit 2; }
          [ -d "$PRETRAIN" ] || { echo "p12_eval.sh: no PhysioNet 2019 folder $PRETRAIN (PRETRAIN=DIR, or PRETRAIN=none for the scratch member alone)" >&2; exit 2; } ;;
-    *) echo "p12_eval.sh: MEMBERS holds scratch and/or pre, not $m" >&2; exit 2 ;;
+    *) echo "p12_eval.sh: MEMBERS holds scratch, pre and/or big, not $m" >&2; exit 2 ;;
   esac
 done
 SPLIT_KEY=${SPLIT_KEY:-bench/p12.split-key}
@@ -74,18 +75,21 @@ TASK=tasks/physionet2012_in_hospital_death.task
 # member, session 10).
 . bench/p12_recipe.sh
 ARCH=$P12_ARCH
+ARCH_BIG=$P12_ARCH_BIG
 PRE=$P12_TRAIN
 PRE19=$P12_PRE19
 ADAPT=$P12_TRAIN
 FT="$P12_FT $P12_AUX --ft-ensemble $ENSEMBLE"
 if [ "${QUICK:-0}" = 1 ]; then
   ARCH="--values embed --inputs --value-loss 1 --layers 1 --d-model 32 --heads 2 --context 256 --dropout 0.1"
+  ARCH_BIG="--values embed --inputs --value-loss 1 --layers 2 --d-model 48 --heads 2 --context 256 --dropout 0.1"
   PRE="--batch 4 --steps 40 --eval-every 20 --lr 1e-3"
   PRE19=$PRE
   ADAPT="--batch 4 --steps 20 --eval-every 10 --lr 1e-3"
   FT="--ft-epochs 2 --ft-lr 1e-3 --ft-ensemble 1 --ft-pool $FT_POOL $P12_AUX"
 fi
 ARCH="$ARCH ${MODEL_ARGS:-}"
+ARCH_BIG="$ARCH_BIG ${MODEL_ARGS:-}"
 PRE="$PRE ${PRE_ARGS:-}"
 PRE19="$PRE19 ${PRE_ARGS:-}"
 ADAPT="$ADAPT ${ADAPT_ARGS:-}"
@@ -139,11 +143,14 @@ PREDICTORS="zero_shot,readout,finetuned,finetuned_e2e"
 run_member() {
   local name=$1 member=$2 split=$3 what=$4 first=$5
   shift 5
-  local train="$PRE" model="$OUT/$name.model" ev="$OUT/$name" preds="finetuned,finetuned_e2e" more="--baselines none"
-  if [ "$member" = pre ]; then train="$ADAPT --init $OUT/pre.model"; model="$OUT/$name.pre.model"; ev="$OUT/$name.pre"; fi
+  local train="$PRE" arch="$ARCH" model="$OUT/$name.model" ev="$OUT/$name" preds="finetuned,finetuned_e2e" more="--baselines none"
+  case $member in
+    pre) train="$ADAPT --init $OUT/pre.model"; model="$OUT/$name.pre.model"; ev="$OUT/$name.pre" ;;
+    big) arch="$ARCH_BIG"; model="$OUT/$name.big.model"; ev="$OUT/$name.big" ;;
+  esac
   [ "$first" = 0 ] || { preds=$PREDICTORS; more="--baselines $BASELINES $SCORES"; }
   phase "$what: train the $member member"
-  "$C" train --store "$OUT/train.store" --out "$model" $split $ARCH $train --threads "$THREADS" > "$ev.train.log"
+  "$C" train --store "$OUT/train.store" --out "$model" $split $arch $train --threads "$THREADS" > "$ev.train.log"
   phase "$what: evaluate the $member member"
   "$C" eval --task $TASK --store "$OUT/train.store" "$@" --model "$model" --out "$ev" $split $more \
     --model-predictors $preds $FT --threads "$THREADS" --bootstrap 200 --quiet 2> "$ev.eval.log"

@@ -13,6 +13,10 @@ FT_POOL=${FT_POOL:-extremes}
 FT_EXTRA=${FT_EXTRA:-}
 # A 2-layer, d_model-64 GPT with values and times as continuous inputs and a value forecast head.
 P12_ARCH="--values embed --inputs --value-loss 1 --layers 2 --d-model 64 --heads 2 --context 512 --dropout 0.1"
+# The recipe's third member since session 12 (bench/p12_eval.sh's MEMBERS "big", bench/p12_model_cv.sh's
+# SIZE=big; docs/P12.md): the same inputs in a 3-layer, d_model-128 GPT (697,824 parameters against
+# 151,648), pretrained from scratch on the task's rows with P12_TRAIN and fine-tuned with P12_FT.
+P12_ARCH_BIG="--values embed --inputs --value-loss 1 --layers 3 --d-model 128 --heads 4 --context 512 --dropout 0.1"
 # Pretraining from scratch on the training rows, early stopping on the tuning rows' loss.
 P12_TRAIN="--batch 8 --steps $STEPS --eval-every 100 --eval-batches 16 --lr 1e-3 --early-stop 3"
 # Pretraining on PhysioNet 2019 (the recipe's second member since session 11: bench/p12_eval.sh's

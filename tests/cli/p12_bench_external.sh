@@ -6,8 +6,9 @@
 # evaluation stay is predicted and no other, the positives are the outcome file's deaths of those
 # stays, no training patient is among them, the model trained on the training folder only (90%
 # train, 10% tuning, nothing held out of it), the recipe's predictors and scores are all there,
-# both members of its ensemble (from scratch, and pretrained on a few PhysioNet 2019 stays then
-# adapted) were fine-tuned and averaged, and its auxiliary tasks were trained beside the main head.
+# the three members of its ensemble (from scratch, pretrained on a few PhysioNet 2019 stays then
+# adapted, and the bigger architecture from scratch) were fine-tuned and averaged, and its auxiliary
+# tasks were trained beside the main head.
 set -euo pipefail
 . tests/cli/lib.sh
 need_data P12 physionet-2012
@@ -37,7 +38,7 @@ out, n_eval, deaths = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 pool = json.load(open(f"{out}/pool/pool.json"))
 assert pool["rows"] == n_eval, ("evaluation rows", pool["rows"], n_eval)
 assert pool["positives"] == deaths, ("positives", pool["positives"], deaths)
-assert [r["held_out_rows"] for r in pool["runs"]] == [n_eval], pool["runs"]  # the two members joined
+assert [r["held_out_rows"] for r in pool["runs"]] == [n_eval], pool["runs"]  # the three members joined
 names = {p["name"] for p in pool["predictors"]}
 for want in ("xgboost_values", "finetuned_e2e", "score_SAPS-I", "score_SOFA", "stack(finetuned_e2e+xgboost_values)"):
     assert want in names, ("predictor missing", want)
@@ -56,8 +57,15 @@ assert all(0 < a["train_positives"] < a["train_rows_labelled"] for a in aux.valu
 pre = json.load(open(f"{out}/external.pre/metrics.json"))
 assert pre["split"] == split, (pre["split"], split)
 assert pre["model"]["overlap"]["training_patients_among_them"] == 0
+# The big member: from scratch on the same rows, its fine-tuning averaged in.
+big = json.load(open(f"{out}/external.big/metrics.json"))
+assert big["split"] == split, (big["split"], split)
+assert big["model"]["overlap"]["training_patients_among_them"] == 0
 md = open(f"{out}/pool/pool.md").read()
-assert "finetuned_e2e: the mean of 2 runs' probabilities" in md, "the members were not averaged"
+assert "finetuned_e2e: the mean of 3 runs' probabilities" in md, "the members were not averaged"
 PY
 grep -q "init" "$T/out/external.pre.train.log" || { echo "the pre member did not start from the 2019 model"; exit 1; }
+# QUICK's two sizes: the small members 1 layer of 32, the big one 2 layers of 48.
+grep -q "^model: 2 layers, d_model 48" "$T/out/external.big.train.log" || { echo "the big member did not train the bigger architecture"; exit 1; }
+grep -q "^model: 1 layers, d_model 32" "$T/out/external.train.log" || { echo "the scratch member did not train the small architecture"; exit 1; }
 echo "p12 external: $N_EVAL evaluation stays, $DEATHS deaths, trained on $N_TRAIN others: ok"

@@ -7,7 +7,8 @@
 # same command with POOL=1 only pools once side-by-side lanes are done; an evaluation killed
 # half-way (no "wrote" in its log) is redone; a retrained fold's evaluations are redone; another
 # member of the ensemble (JOIN) is refused when its runs are missing and otherwise pooled with
-# its fine-tuned predictors averaged.
+# its fine-tuned predictors averaged; SIZE=big trains the recipe's bigger member and another SIZE is
+# refused before anything runs.
 set -euo pipefail
 cd "${CLINFM_ROOT:-$(dirname "$0")/../..}"
 T=$(mktemp -d "${CLINFM_TEST_TMP:-/tmp}/p12cv.XXXXXX")
@@ -18,6 +19,7 @@ cat > "$T/clinfm" <<'EOF'
 #!/usr/bin/env bash
 cmd=$1; shift
 [ "$cmd" != pool ] || { [ -z "${POOLARGS:-}" ] || echo "$*" > "$POOLARGS"; }
+[ "$cmd" != train ] || { [ -z "${TRAINARGS:-}" ] || echo "$*" >> "$TRAINARGS"; }
 out=; fold=; seed=1
 while [ $# -gt 0 ]; do
   case $1 in --out) out=$2; shift ;; --fold) fold=${2%/*}; shift ;; --seed) seed=$2; shift ;; esac
@@ -80,4 +82,15 @@ for want in "$T/base/f0 $T/cv/f0 $T/cv19/f0 $T/base/f1 $T/cv/f1 $T/cv19/f1 " \
   "--average finetuned_e2e --average finetuned --average record_position"; do
   grep -qF -- "$want" "$POOLARGS" || fail "the pool was not given: $want ($(cat "$POOLARGS"))"
 done
+
+# The bigger member: the recipe's P12_ARCH_BIG on every fold, the small one nowhere.
+export TRAINARGS=$T/trainargs
+. bench/p12_recipe.sh
+run env POOL=0 SIZE=big OUT=$T/big || fail "SIZE=big"
+[ "$(calls)" = "train 0,eval 0 s1,train 1,eval 1 s1," ] || fail "SIZE=big did not train and evaluate both folds"
+[ "$(grep -cF -- "$P12_ARCH_BIG" "$TRAINARGS")" = 2 ] || fail "SIZE=big did not train P12_ARCH_BIG ($(cat "$TRAINARGS"))"
+if grep -qF -- "$P12_ARCH " "$TRAINARGS"; then fail "SIZE=big trained the small architecture"; fi
+if run env POOL=0 SIZE=huge OUT=$T/huge; then fail "SIZE=huge ran"; fi
+grep -q "SIZE is small or big, not huge" "$T/out" || fail "the SIZE refusal does not say why"
+[ ! -s "$CALLS" ] || fail "something ran before the SIZE refusal"
 echo "p12_model_cv: ok"
