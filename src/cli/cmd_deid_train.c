@@ -214,20 +214,29 @@ int cmd_deid_train(int argc, char **argv) {
     cf_err err = {0};
     deid_text_rules *r = NULL;
     corpora cs = {0};
-    synth_notes gn, gn1, gnl;
-    memset(&gn, 0, sizeof gn);
-    memset(&gn1, 0, sizeof gn1);
-    memset(&gnl, 0, sizeof gnl);
+    /* the generated material, in this order in the training notes: --generate, --generate-one-case,
+       --generate-lines; the last two on seeds apart from --generate's (seed * 1000003 + i) and from
+       calibration's */
+    enum { N_GENERATED = 3 };
+    const struct {
+        unsigned long long n;
+        int style;
+        uint64_t seed;
+    } gspec[N_GENERATED] = {{gen, coded ? SYNTH_GEN_CODED : 0, seed},
+                            {gen1, SYNTH_GEN_ONE_CASE, seed + 5550001},
+                            {genl, SYNTH_GEN_LINES_STYLE, seed + 5550002}};
+    synth_notes gens[N_GENERATED];
+    memset(gens, 0, sizeof gens);
     const deid_doc **docs = NULL;
     int rc = deid_rules_load(&r, rules, &err);
     for (size_t k = 0; !rc && k < specs.n; k++) rc = load_spec(specs.v[k], cases, &cs, &err);
-    if (!rc && gen) rc = synth_notes_generate_ex(&gn, rules, SYNTH_NAMES_LISTED, coded ? SYNTH_GEN_CODED : 0, (size_t)gen, seed, &err);
-    /* seeds apart from --generate's (seed * 1000003 + i) and from calibration's */
-    if (!rc && gen1)
-        rc = synth_notes_generate_ex(&gn1, rules, SYNTH_NAMES_LISTED, SYNTH_GEN_ONE_CASE, (size_t)gen1, seed + 5550001, &err);
-    if (!rc && genl)
-        rc = synth_notes_generate_ex(&gnl, rules, SYNTH_NAMES_LISTED, SYNTH_GEN_LINES_STYLE, (size_t)genl, seed + 5550002, &err);
-    size_t n = 0, n_gen = gn.corpus.n_docs + gn1.corpus.n_docs + gnl.corpus.n_docs;
+    size_t n = 0, n_gen = 0;
+    for (int g = 0; g < N_GENERATED; g++) {
+        if (!rc && gspec[g].n)
+            rc = synth_notes_generate_ex(&gens[g], rules, SYNTH_NAMES_LISTED, gspec[g].style, (size_t)gspec[g].n,
+                                         gspec[g].seed, &err);
+        n_gen += gens[g].corpus.n_docs;
+    }
     for (size_t k = 0; k < cs.n; k++) n += cs.v[k].n_docs;
     n += n_gen;
     if (!rc) {
@@ -240,18 +249,11 @@ int cmd_deid_train(int argc, char **argv) {
             docs[q++] = &cs.v[k].docs[d];
             n_gold += cs.v[k].docs[d].n_gold;
         }
-    for (size_t d = 0; !rc && d < gn.corpus.n_docs; d++) {
-        docs[q++] = &gn.corpus.docs[d];
-        n_gold += gn.corpus.docs[d].n_gold;
-    }
-    for (size_t d = 0; !rc && d < gn1.corpus.n_docs; d++) {
-        docs[q++] = &gn1.corpus.docs[d];
-        n_gold += gn1.corpus.docs[d].n_gold;
-    }
-    for (size_t d = 0; !rc && d < gnl.corpus.n_docs; d++) {
-        docs[q++] = &gnl.corpus.docs[d];
-        n_gold += gnl.corpus.docs[d].n_gold;
-    }
+    for (int g = 0; g < N_GENERATED; g++)
+        for (size_t d = 0; !rc && d < gens[g].corpus.n_docs; d++) {
+            docs[q++] = &gens[g].corpus.docs[d];
+            n_gold += gens[g].corpus.docs[d].n_gold;
+        }
     if (!rc && !calib_only) {
         fprintf(stderr, "deid-train: %zu notes (%zu from corpora, %zu generated), %zu annotations\n", n,
                 n - n_gen, n_gen, n_gold);
@@ -279,9 +281,7 @@ int cmd_deid_train(int argc, char **argv) {
     free(docs);
     for (size_t k = 0; k < cs.n; k++) deid_corpus_free(&cs.v[k]);
     free(cs.v);
-    synth_notes_free(&gn);
-    synth_notes_free(&gn1);
-    synth_notes_free(&gnl);
+    for (int g = 0; g < N_GENERATED; g++) synth_notes_free(&gens[g]);
     deid_rules_free(r);
     return rc;
 }
