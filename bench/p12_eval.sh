@@ -61,7 +61,7 @@ for m in $MEMBERS; do
   case $m in
     scratch|big) ;;
     pre) [ "$PRETRAIN" != none ] || { echo "p12_eval.sh: MEMBERS names pre but PRETRAIN=none" >&2; exit 2; }
-         [ -d "$PRETRAIN" ] || { echo "p12_eval.sh: no PhysioNet 2019 folder $PRETRAIN (PRETRAIN=DIR, or PRETRAIN=none for the scratch member alone)" >&2; exit 2; } ;;
+         [ -d "$PRETRAIN" ] || { echo "p12_eval.sh: no PhysioNet 2019 folder $PRETRAIN (PRETRAIN=DIR, or PRETRAIN=none for the members without it)" >&2; exit 2; } ;;
     *) echo "p12_eval.sh: MEMBERS holds scratch, pre and/or big, not $m" >&2; exit 2 ;;
   esac
 done
