@@ -24,14 +24,16 @@
 #              once (no patient of the task is in it); its codes are shared with the 2012 map
 #              (mappings/physionet-2012-parameters.csv), so its token embeddings carry over (30 of
 #              set A's 53 codes are in it); pretraining and adaptation as bench/p12_recipe.sh's
-#              P12_PRE19 and P12_TRAIN. "none": no 2019 member (MEMBERS "scratch big")
-#   MEMBERS    the models of the recipe's ensemble (default "scratch pre big"; "scratch big" when
-#              PRETRAIN=none): "scratch" is pretrained from scratch on the task's training rows,
-#              "pre" is the 2019 model adapted to them, "big" is pretrained from scratch as
-#              "scratch" is, in the recipe's bigger architecture (P12_ARCH_BIG); each is fine-tuned
-#              (ENSEMBLE seeds) and finetuned_e2e is the mean of every member's probabilities
-#              (clinfm pool --average). "scratch pre" was chosen on tuning rows in session 11,
-#              "big" added in session 12 (docs/P12.md); "scratch" alone is the recipe of sessions 5-10
+#              P12_PRE19 and P12_TRAIN. "none": no 2019 members (MEMBERS "scratch big")
+#   MEMBERS    the models of the recipe's ensemble (default "scratch pre big pre-big"; "scratch big"
+#              when PRETRAIN=none): "scratch" is pretrained from scratch on the task's training
+#              rows, "pre" is the 2019 model adapted to them, "big" is pretrained from scratch as
+#              "scratch" is, in the recipe's bigger architecture (P12_ARCH_BIG), and "pre-big" is
+#              "pre" in that architecture (its own 2019 pretraining); each is fine-tuned (ENSEMBLE
+#              seeds) and finetuned_e2e is the mean of every member's probabilities (clinfm pool
+#              --average). "scratch pre" was chosen on tuning rows in session 11, "big" added in
+#              session 12 and "pre-big" in session 13 (docs/P12.md); "scratch" alone is the recipe
+#              of sessions 5-10
 #   C          the clinfm binary (default: build/clinfm of this checkout, built first)
 #   SPLIT_KEY  the folds' key (default bench/p12.split-key: the benchmark's folds, fixed and
 #              published since session 10 so every machine and session cuts the same folds; a
@@ -56,13 +58,13 @@ PRETRAIN=${PRETRAIN:-$CLINFM_DATA/physionet-2019-sepsis-b}
 THREADS=${THREADS:-2}
 FOLDS=${FOLDS:-5}
 ENSEMBLE=${ENSEMBLE:-1}
-if [ "$PRETRAIN" = none ]; then MEMBERS=${MEMBERS:-scratch big}; else MEMBERS=${MEMBERS:-scratch pre big}; fi
+if [ "$PRETRAIN" = none ]; then MEMBERS=${MEMBERS:-scratch big}; else MEMBERS=${MEMBERS:-scratch pre big pre-big}; fi
 for m in $MEMBERS; do
   case $m in
     scratch|big) ;;
-    pre) [ "$PRETRAIN" != none ] || { echo "p12_eval.sh: MEMBERS names pre but PRETRAIN=none" >&2; exit 2; }
+    pre|pre-big) [ "$PRETRAIN" != none ] || { echo "p12_eval.sh: MEMBERS names $m but PRETRAIN=none" >&2; exit 2; }
          [ -d "$PRETRAIN" ] || { echo "p12_eval.sh: no PhysioNet 2019 folder $PRETRAIN (PRETRAIN=DIR, or PRETRAIN=none for the members without it)" >&2; exit 2; } ;;
-    *) echo "p12_eval.sh: MEMBERS holds scratch, pre and/or big, not $m" >&2; exit 2 ;;
+    *) echo "p12_eval.sh: MEMBERS holds scratch, pre, big and/or pre-big, not $m" >&2; exit 2 ;;
   esac
 done
 SPLIT_KEY=${SPLIT_KEY:-bench/p12.split-key}
@@ -123,16 +125,20 @@ phase "ingest and de-identify"
 store_of "$TRAIN_DIR" train mappings/physionet-2012.map
 [ -n "$EVAL_DIR" ] && store_of "$EVAL_DIR" eval mappings/physionet-2012.map
 
-# Pretraining on another hospital system's ICU stays (once: no patient of the task is in it).
-if [[ " $MEMBERS " == *" pre "* ]]; then
-  phase "pretrain on $PRETRAIN"
+# Pretraining on another hospital system's ICU stays (once per architecture: no patient of the
+# task is in it): pre.model for the pre member, pre-big.model for pre-big.
+pretrain19() {
+  local name=$1 arch=$2
+  phase "pretrain $name on $PRETRAIN"
   store_of "$PRETRAIN" pre mappings/physionet-2019.map
-  if [ ! -d "$OUT/pre.model" ]; then
-    "$C" train --store "$OUT/pre.store" --out "$OUT/pre.model" --split-key "$OUT/split.key" --split 95/5/0 \
-      $ARCH $PRE19 --threads "$THREADS" > "$OUT/pre.train.log"
+  if [ ! -d "$OUT/$name.model" ]; then
+    "$C" train --store "$OUT/pre.store" --out "$OUT/$name.model" --split-key "$OUT/split.key" --split 95/5/0 \
+      $arch $PRE19 --threads "$THREADS" > "$OUT/$name.train.log"
   fi
-  tail -1 "$OUT/pre.train.log"
-fi
+  tail -1 "$OUT/$name.train.log"
+}
+[[ " $MEMBERS " != *" pre "* ]] || pretrain19 pre "$ARCH"
+[[ " $MEMBERS " != *" pre-big "* ]] || pretrain19 pre-big "$ARCH_BIG"
 
 BASELINES="logreg,xgboost,logreg_values,xgboost_values"
 SCORES="--score SAPS-I=P12//SAPS-I --score SOFA=P12//SOFA"
@@ -147,6 +153,7 @@ run_member() {
   case $member in
     pre) train="$ADAPT --init $OUT/pre.model"; model="$OUT/$name.pre.model"; ev="$OUT/$name.pre" ;;
     big) arch="$ARCH_BIG"; model="$OUT/$name.big.model"; ev="$OUT/$name.big" ;;
+    pre-big) arch="$ARCH_BIG"; train="$ADAPT --init $OUT/pre-big.model"; model="$OUT/$name.pre-big.model"; ev="$OUT/$name.pre-big" ;;
   esac
   [ "$first" = 0 ] || { preds=$PREDICTORS; more="--baselines $BASELINES $SCORES"; }
   phase "$what: train the $member member"

@@ -39,18 +39,22 @@
 #   clinfm pool --average: a seed ensemble, sessions 6-8's "1 2", which added 0.001 to the
 #   extremes pooling in session 8. A seed S>1 whose evaluation is there already is kept),
 #   SIZE (small: the recipe's P12_ARCH; big: P12_ARCH_BIG, the recipe's third member since session
-#   12, pretrained from scratch; bench/p12_recipe.sh),
+#   12 when pretrained from scratch and its fourth since session 13 with PRETRAIN, a 2019 model of
+#   that architecture; bench/p12_recipe.sh),
 #   JOIN (none; DIR...: the OUT folders of other members of an ensemble, run on the same folds by
 #   this script; their fJ runs join the pool and finetuned_e2e and finetuned are averaged over
 #   every member of a fold: how the recipe's two pretrainings are pooled, below)
 #
-# The recipe since session 12 (docs/P12.md) is an ensemble of three members per fold: the model
+# The recipe since session 13 (docs/P12.md) is an ensemble of four members per fold: the model
 # pretrained from scratch on the fold's rows, the model pretrained on PhysioNet 2019 and then
-# adapted to them (session 11), and the bigger model pretrained from scratch (session 12), each
-# fine-tuned once (seed 1), their probabilities averaged:
+# adapted to them (session 11), the bigger model pretrained from scratch (session 12) and the
+# bigger model pretrained on 2019 then adapted (session 13), each fine-tuned once (seed 1), their
+# probabilities averaged (pre.model and pre-big.model: the 2019 pretrainings, in P12_ARCH and
+# P12_ARCH_BIG, as bench/p12_eval.sh makes them):
 #   OUT=cv POOL=0 bash bench/p12_model_cv.sh
 #   OUT=cvbig SIZE=big POOL=0 bash bench/p12_model_cv.sh
-#   OUT=cv19 PRETRAIN=pre.model JOIN="cv cvbig" bash bench/p12_model_cv.sh
+#   OUT=cv19big SIZE=big PRETRAIN=pre-big.model POOL=0 bash bench/p12_model_cv.sh
+#   OUT=cv19 PRETRAIN=pre.model JOIN="cv cvbig cv19big" bash bench/p12_model_cv.sh
 # Two lanes of one thread each (THREADS=1 bash ... 1 3 & THREADS=1 bash ... 2 4) got more done
 # than one two-thread process on a loaded 2-core machine.
 # Prints each phase's wall time with the load average (the machine may be shared).

@@ -16,6 +16,8 @@ P12_ARCH="--values embed --inputs --value-loss 1 --layers 2 --d-model 64 --heads
 # The recipe's third member since session 12 (bench/p12_eval.sh's MEMBERS "big", bench/p12_model_cv.sh's
 # SIZE=big; docs/P12.md): the same inputs in a 3-layer, d_model-128 GPT (697,824 parameters against
 # 151,648), pretrained from scratch on the task's rows with P12_TRAIN and fine-tuned with P12_FT.
+# Its fourth since session 13 ("pre-big"): the same architecture pretrained on PhysioNet 2019 with
+# P12_PRE19 (its own pretraining), then adapted and fine-tuned as the small 2019 member is.
 P12_ARCH_BIG="--values embed --inputs --value-loss 1 --layers 3 --d-model 128 --heads 4 --context 512 --dropout 0.1"
 # Pretraining from scratch on the training rows, early stopping on the tuning rows' loss.
 P12_TRAIN="--batch 8 --steps $STEPS --eval-every 100 --eval-batches 16 --lr 1e-3 --early-stop 3"

@@ -6,8 +6,8 @@
 # evaluation stay is predicted and no other, the positives are the outcome file's deaths of those
 # stays, no training patient is among them, the model trained on the training folder only (90%
 # train, 10% tuning, nothing held out of it), the recipe's predictors and scores are all there,
-# the three members of its ensemble (from scratch, pretrained on a few PhysioNet 2019 stays then
-# adapted, and the bigger architecture from scratch) were fine-tuned and averaged, and its auxiliary
+# the four members of its ensemble (from scratch, pretrained on a few PhysioNet 2019 stays then
+# adapted, and the bigger architecture both ways) were fine-tuned and averaged, and its auxiliary
 # tasks were trained beside the main head.
 set -euo pipefail
 . tests/cli/lib.sh
@@ -38,7 +38,7 @@ out, n_eval, deaths = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 pool = json.load(open(f"{out}/pool/pool.json"))
 assert pool["rows"] == n_eval, ("evaluation rows", pool["rows"], n_eval)
 assert pool["positives"] == deaths, ("positives", pool["positives"], deaths)
-assert [r["held_out_rows"] for r in pool["runs"]] == [n_eval], pool["runs"]  # the three members joined
+assert [r["held_out_rows"] for r in pool["runs"]] == [n_eval], pool["runs"]  # the four members joined
 names = {p["name"] for p in pool["predictors"]}
 for want in ("xgboost_values", "finetuned_e2e", "score_SAPS-I", "score_SOFA", "stack(finetuned_e2e+xgboost_values)"):
     assert want in names, ("predictor missing", want)
@@ -61,11 +61,19 @@ assert pre["model"]["overlap"]["training_patients_among_them"] == 0
 big = json.load(open(f"{out}/external.big/metrics.json"))
 assert big["split"] == split, (big["split"], split)
 assert big["model"]["overlap"]["training_patients_among_them"] == 0
+# The pre-big member: the bigger architecture's own 2019 model, adapted on the same rows.
+prebig = json.load(open(f"{out}/external.pre-big/metrics.json"))
+assert prebig["split"] == split, (prebig["split"], split)
+assert prebig["model"]["overlap"]["training_patients_among_them"] == 0
 md = open(f"{out}/pool/pool.md").read()
-assert "finetuned_e2e: the mean of 3 runs' probabilities" in md, "the members were not averaged"
+assert "finetuned_e2e: the mean of 4 runs' probabilities" in md, "the members were not averaged"
 PY
 grep -q "init" "$T/out/external.pre.train.log" || { echo "the pre member did not start from the 2019 model"; exit 1; }
-# QUICK's two sizes: the small members 1 layer of 32, the big one 2 layers of 48.
-grep -q "^model: 2 layers, d_model 48" "$T/out/external.big.train.log" || { echo "the big member did not train the bigger architecture"; exit 1; }
+grep -q "init.*pre-big.model" "$T/out/external.pre-big.train.log" || { echo "the pre-big member did not start from its 2019 model"; exit 1; }
+# QUICK's two sizes: the small members 1 layer of 32, the big ones 2 layers of 48.
+for f in external.big pre-big external.pre-big; do
+  grep -q "^model: 2 layers, d_model 48" "$T/out/$f.train.log" || { echo "$f did not train the bigger architecture"; exit 1; }
+done
+grep -q "^model: 1 layers, d_model 32" "$T/out/pre.train.log" || { echo "the pre member's 2019 model is not the small architecture"; exit 1; }
 grep -q "^model: 1 layers, d_model 32" "$T/out/external.train.log" || { echo "the scratch member did not train the small architecture"; exit 1; }
 echo "p12 external: $N_EVAL evaluation stays, $DEATHS deaths, trained on $N_TRAIN others: ok"
