@@ -308,6 +308,30 @@ static void test_known(void) {
     deid_known_free(k);
 }
 
+/* Hospitals the record knows (FHIR Encounter.serviceProvider, Patient.managingOrganization) are
+   named by their initials in its notes; initials that spell a clinical word stay. */
+static void test_known_org_initials(void) {
+    cf_err err = {0};
+    deid_known *k = NULL;
+    REQUIRE(deid_known_new(&k, &err) == CF_OK);
+    const char *orgs[] = {"Quarrywood Valley General Hospital", "Hospital of the Quentin Foundation",
+                          "St. Orwin's Medical Center", "Medical Intensive Care Unit", "Cardiac Care Unit",
+                          "Emergency Department", "Lake Hospital"};
+    for (size_t i = 0; i < sizeof orgs / sizeof orgs[0]; i++)
+        REQUIRE(deid_known_add(k, DEID_ORGANIZATION, orgs[i], strlen(orgs[i]), &err) == CF_OK);
+    /* with no cue before them, so that the model alone leaves all three (checked) */
+    const char *t = "Spoke with QVGH pharmacy re meds, hqf sent films. Old echo: SOMC, EF 40%. "
+                    "To MICU then CCU, via the ED. LH aware.";
+    CHECK_EQ_INT(type_of(t, "QVGH", k), DEID_ORGANIZATION); /* every word's initial */
+    CHECK_EQ_INT(type_of(t, "hqf", k), DEID_ORGANIZATION);  /* "of the" give none; any case */
+    CHECK_EQ_INT(type_of(t, "SOMC", k), DEID_ORGANIZATION); /* "St." and a possessive */
+    CHECK_EQ_INT(type_of(t, "MICU", k), -1);                /* a unit's clinical abbreviation */
+    CHECK_EQ_INT(type_of(t, "CCU", k), -1);
+    CHECK_EQ_INT(type_of(t, "ED", k), -1); /* two letters: too short to be sure of */
+    CHECK_EQ_INT(type_of(t, "LH", k), -1);
+    deid_known_free(k);
+}
+
 static char *redact(const char *text, deid_mode mode, int shift, int days, const unsigned char *key) {
     deid_redact_opts o;
     memset(&o, 0, sizeof o);
@@ -1572,6 +1596,7 @@ int main(void) {
     RUN(test_icu_nursing);
     RUN(test_calendar_and_shorthand);
     RUN(test_known);
+    RUN(test_known_org_initials);
     RUN(test_tag_mode);
     RUN(test_surrogate_mode);
     RUN(test_date_shift_consistency);

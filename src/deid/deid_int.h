@@ -157,6 +157,7 @@ struct deid_known {
     strmap phrases;     /* lower-case word sequences joined by one space */
     int *phrase_type;
     strmap heads;       /* first words of phrases */
+    strmap initials;    /* lower-case initials of organisation names ("gvgh"), typed ORGANIZATION */
     int max_phrase_words;
     strmap digits;      /* digit strings of phones and ids */
     int *digit_type;

@@ -218,6 +218,11 @@ static void tokenize(ctx *c) {
                 }
                 if (id >= 0) t.known = (int8_t)c->k->word_type[id];
             }
+            /* the initials of an organisation the record knows, unless they spell a clinical,
+               English or unit word ("ICU" of an "Intensive Care Unit" stays) */
+            if (t.known < 0 && c->k && c->k->initials.count && strmap_find(&c->k->initials, low, ll) >= 0 &&
+                !(t.f & (F_KEEP | F_MEDICAL | F_ENGLISH | F_MEASURE | F_STATE_ABBR | F_STOP | F_MONTH | F_WEEKDAY)))
+                t.known = DEID_ORGANIZATION;
         }
         t.oov = (t.shape == SH_CAP || t.shape == SH_UPPER || t.shape == SH_LOWER) &&
                 !(t.f & F_ANYLIST) && t.nletters >= 2;

@@ -16,6 +16,7 @@ int deid_known_new(deid_known **out, cf_err *err) {
     strmap_init(&k->words);
     strmap_init(&k->phrases);
     strmap_init(&k->heads);
+    strmap_init(&k->initials);
     strmap_init(&k->digits);
     *out = k;
     return CF_OK;
@@ -26,6 +27,7 @@ void deid_known_free(deid_known *k) {
     strmap_free(&k->words);
     strmap_free(&k->phrases);
     strmap_free(&k->heads);
+    strmap_free(&k->initials);
     strmap_free(&k->digits);
     CF_FREE_ALL(k->word_type, k->phrase_type, k->digit_type, k);
 }
@@ -50,6 +52,31 @@ static int skip_word(const char *w, size_t n) {
     for (size_t i = 0; i < sizeof common / sizeof common[0]; i++)
         if (strlen(common[i]) == n && !memcmp(common[i], w, n)) return 1;
     return 0;
+}
+
+/* A note names a hospital by its initials more often than in full ("transferred from GVGH"), so an
+ * organisation the record knows is also known by them. Function words give no letter (HUP is the
+ * Hospital of the University of Pennsylvania) and a word of digits gives none either; the
+ * clinical filter is applied where the word is read (find.c), where the word lists are. */
+static int add_initials(deid_known *k, const char *low, size_t ll) {
+    static const char *const skip[] = {"of", "the", "and", "at", "for", "in"};
+    char ini[9];
+    size_t n = 0, pos = 0, ws, we;
+    int words = 0;
+    while (deid_next_word(low, ll, &pos, &ws, &we)) {
+        words++;
+        int function_word = 0;
+        for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
+            if (strlen(skip[i]) == we - ws && !memcmp(skip[i], low + ws, we - ws)) function_word = 1;
+        if (function_word) continue;
+        unsigned char c0 = (unsigned char)low[ws];
+        if (c0 >= '0' && c0 <= '9') continue;
+        if (c0 < 'a' || c0 > 'z') return 0; /* initials of other scripts: not attempted */
+        if (n == sizeof ini - 1) return 0;  /* more than eight: nobody writes them */
+        ini[n++] = (char)c0;
+    }
+    if (words < 2 || n < 3) return 0;
+    return strmap_intern(&k->initials, ini, n) < 0 ? -1 : 0;
 }
 
 int deid_known_add(deid_known *k, int type, const char *s, size_t len, cf_err *err) {
@@ -115,6 +142,8 @@ int deid_known_add(deid_known *k, int type, const char *s, size_t len, cf_err *e
         kl += we - ws;
         nwords++;
     }
+    if (!rc && type == DEID_ORGANIZATION && nwords > 1 && add_initials(k, low, ll))
+        rc = cf_fail(err, CF_EINTERNAL, "out of memory");
     if (!rc && type != DEID_NAME && nwords > 0) {
         int64_t id;
         if (nwords == 1) {

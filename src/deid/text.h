@@ -69,7 +69,10 @@ int deid_known_new(deid_known **out, cf_err *err);
  * letters or more is found as a word anywhere (a family name alone is still the patient's);
  * PHONE, FAX, SSN, MRN and ID strings are found by their digits whatever the punctuation; other
  * strings (addresses, cities, organisations, e-mails) are found as whole phrases, ignoring case
- * and runs of white space. Dates need no entry: every date is found. */
+ * and runs of white space. An ORGANIZATION of two words or more is also found by its initials
+ * ("Green Valley General Hospital": "GVGH", any case; "of", "the", "and", "at", "for", "in" and
+ * "&" give none) when they are three to eight letters and not a clinical, English or unit word
+ * ("Intensive Care Unit" gives no "ICU"). Dates need no entry: every date is found. */
 int deid_known_add(deid_known *k, int type, const char *s, size_t len, cf_err *err);
 void deid_known_free(deid_known *k);
 
