@@ -706,6 +706,77 @@ static void test_short_line_kinds(void) {
     CHECK(lines_names >= 40);
 }
 
+/* Round 14: lines_note breaks the run-on note by a rule read off the run-on text itself: a full
+ * stop followed by a space after a word of three letters or digits or more (or ending in a
+ * digit), outside a span, always becomes one line break; such a comma may; such a stop at a
+ * line's end is dropped; every other byte is kept. Round 13's scan looked back over bytes it had
+ * already rewritten in place, so after the first break it judged the word before a stop by
+ * shifted bytes. The lines note is aligned against the run-on note of the same seed, byte by byte,
+ * and every span must still cover the same text. */
+static int runon_wordy(const char *t, size_t i) {
+    size_t wl = 0;
+    while (wl < i && isalnum((unsigned char)t[i - 1 - wl])) wl++;
+    return wl >= 3 || (wl >= 1 && isdigit((unsigned char)t[i - 1]));
+}
+
+static void test_lines_break_rule(void) {
+    synth_note_context c;
+    fill_ctx(&c);
+    cf_err err = {0};
+    size_t notes_ok = 0, stops = 0, commas = 0, spans_ok = 0, spans = 0;
+    for (uint64_t seed = 1; seed <= 40; seed++) {
+        synth_note l, r;
+        REQUIRE(synth_note_write(&c, SYNTH_NOTE_LINES, SYNTH_CASE_MIXED, seed, &l, &err) == CF_OK);
+        REQUIRE(synth_note_write(&c, SYNTH_NOTE_NURSING_RUNON, SYNTH_CASE_MIXED, seed, &r, &err) == CF_OK);
+        const char *t = r.text;
+        size_t n = r.len, i = 0, j = 0, k = 0;
+        size_t *at = malloc((n + 1) * sizeof *at); /* where each run-on byte lands in the lines note */
+        REQUIRE(at != NULL);
+        int ok = l.n_spans == r.n_spans;
+        while (ok && i < n) {
+            while (k < r.n_spans && r.spans[k].end <= i) k++;
+            int free_byte = !(k < r.n_spans && r.spans[k].start <= i && i < r.spans[k].end);
+            int wordy = free_byte && runon_wordy(t, i);
+            if (wordy && i + 1 < n && t[i + 1] == ' ' && (t[i] == '.' || t[i] == ',')) {
+                if (j < l.len && l.text[j] == '\n') { /* broken here */
+                    stops += t[i] == '.';
+                    commas += t[i] == ',';
+                    at[i] = at[i + 1] = j++;
+                    i += 2;
+                    continue;
+                }
+                if (t[i] == '.') ok = 0; /* a stop the rule breaks, kept */
+            } else if (wordy && t[i] == '.' && (i + 1 == n || t[i + 1] == '\n')) {
+                at[i++] = j; /* a stop at a line's end, dropped */
+                continue;
+            }
+            if (!ok || j >= l.len || l.text[j] != t[i]) {
+                ok = 0;
+                break;
+            }
+            at[i++] = j++;
+        }
+        if (ok && i == n && j == l.len) {
+            at[n] = j;
+            notes_ok++;
+            for (size_t q = 0; q < r.n_spans; q++) {
+                spans++;
+                const deid_span *a = &r.spans[q], *b = &l.spans[q];
+                spans_ok += b->start == at[a->start] && b->end == at[a->end] && b->end - b->start == a->end - a->start &&
+                            !memcmp(l.text + b->start, t + a->start, a->end - a->start);
+            }
+        }
+        free(at);
+        synth_note_free(&l);
+        synth_note_free(&r);
+    }
+    fprintf(stderr, "  lines notes: %zu of 40 follow the break rule (%zu stops, %zu commas broken), %zu of %zu spans moved right\n",
+            notes_ok, stops, commas, spans_ok, spans);
+    CHECK_EQ_INT(notes_ok, 40);
+    CHECK(stops >= 300 && commas >= 20);
+    CHECK_EQ_INT(spans_ok, spans);
+}
+
 /* Round 13: coded-finding prose (notes.c, coded_paragraph, SYNTH_NOTE_OPT_CODED) opens about half
  * the progress and social notes and no nursing note, holds no span, and leaves the rest of the
  * note as it was: the text after the prose, and every span moved by the prose's length, are the
@@ -881,6 +952,7 @@ int main(void) {
     RUN(test_one_case_features);
     RUN(test_title_lines);
     RUN(test_short_line_kinds);
+    RUN(test_lines_break_rule);
     RUN(test_coded_paragraphs);
     RUN(test_list_note_features);
     RUN(test_calibration_rule);

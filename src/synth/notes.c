@@ -2256,24 +2256,32 @@ static void lines_note(nb *b) {
         b->oom = 1;
         return;
     }
+    /* The word before byte i is counted as the scan reads the original bytes, never looked back
+     * for: bytes before i are rewritten in place (p[0..o) is the new text), so a look-back read
+     * bytes already shifted left by the stops dropped so far (round 14's fix). */
+    size_t wl = 0; /* letters and digits of the original text just before i */
+    int last_digit = 0;
     for (size_t i = 0; i < n;) {
         while (k < b->nsp && b->sp[k].end <= i) k++;
         int in_span = k < b->nsp && b->sp[k].start <= i && i < b->sp[k].end;
-        size_t wl = 0;
-        while (wl < i && (isalnum((unsigned char)p[i - 1 - wl]))) wl++;
-        int wordy = wl >= 3 || (wl >= 1 && isdigit((unsigned char)p[i - 1]));
+        int wordy = wl >= 3 || (wl >= 1 && last_digit);
         if (!in_span && wordy && i + 1 < n && p[i + 1] == ' ' && (p[i] == '.' || (p[i] == ',' && chance(b, 33)))) {
             shift[i] = o;
             shift[i + 1] = o;
             p[o++] = '\n';
             i += 2;
+            wl = 0;
             continue;
         }
         if (!in_span && wordy && p[i] == '.' && (i + 1 == n || p[i + 1] == '\n')) { /* a stop at a line's end */
             shift[i] = o;
             i++;
+            wl = 0;
             continue;
         }
+        unsigned char ch = (unsigned char)p[i];
+        wl = isalnum(ch) ? wl + 1 : 0;
+        last_digit = isdigit(ch) != 0;
         shift[i] = o;
         p[o++] = p[i++];
     }
