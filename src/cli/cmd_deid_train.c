@@ -116,7 +116,7 @@ int cmd_deid_train(int argc, char **argv) {
     cli_list specs = {.n = 0};
     int cases = 0;
     unsigned long long gen = 0, gen1 = 0, genl = 0, seed = 1, epochs = 8, calib = 0, calib_seed = 0;
-    int calib_only = 0, coded = 0, roles = 0;
+    int calib_only = 0, coded = 0;
     double calib_p = 0;
     deid_train_opts to;
     deid_train_opts_default(&to);
@@ -146,14 +146,6 @@ int cmd_deid_train(int argc, char **argv) {
                      "the generated notes (--generate, --calibrate) also open some progress,\n"
                      "discharge, social, therapy and dictated notes with templated prose of\n"
                      "coded findings (\"part-time employment (finding)\"; round 13 candidate)"),
-        CLI_OPT_FLAG("list-person-gate-near", &to.list_person_gate_near,
-                     "with --list-person-gate, only a person cue right beside the word (one\n"
-                     "word either side) gates the list features (round 14 candidate)"),
-        CLI_OPT_FLAG("role-lines", &roles,
-                     "the generated run-on and lines nursing notes (--generate,\n"
-                     "--generate-lines, --calibrate) also name clinicians beside a role word\n"
-                     "(\"report given to X RN\", \"paged MD X\") and non-names beside one\n"
-                     "(round 14 candidate)"),
         CLI_OPT_FLAG("one-case-context", &to.one_case_context,
                      "also learn the context of words in notes written in one case apart\n"
                      "from mixed-case notes (features conjoined with \"one case\")"),
@@ -196,8 +188,7 @@ int cmd_deid_train(int argc, char **argv) {
         .cmd = CMD,
         .usage = "deid-train --out MODEL [--corpus FORMAT:PATH[@A-B]]... [--generate N]\n"
                  "                         [--generate-one-case N] [--one-case-context] [--generate-lines N]\n"
-                 "                         [--list-person-gate [--list-person-gate-near]] [--coded-prose]\n"
-                 "                         [--role-lines]\n"
+                 "                         [--list-person-gate] [--coded-prose]\n"
                  "                         [--cases] [--rules DIR] [--epochs N] [--threshold P] [--seed S]\n"
                  "                         [--calibrate N] [--calibrate-precision P] [--calibrate-seed S]\n"
                  "                         [--calibrate-only] [--min-count N]\n"
@@ -231,9 +222,9 @@ int cmd_deid_train(int argc, char **argv) {
         unsigned long long n;
         int style;
         uint64_t seed;
-    } gspec[N_GENERATED] = {{gen, (coded ? SYNTH_GEN_CODED : 0) | (roles ? SYNTH_GEN_ROLES : 0), seed},
+    } gspec[N_GENERATED] = {{gen, coded ? SYNTH_GEN_CODED : 0, seed},
                             {gen1, SYNTH_GEN_ONE_CASE, seed + 5550001},
-                            {genl, SYNTH_GEN_LINES_STYLE | (roles ? SYNTH_GEN_ROLES : 0), seed + 5550002}};
+                            {genl, SYNTH_GEN_LINES_STYLE, seed + 5550002}};
     synth_notes gens[N_GENERATED];
     memset(gens, 0, sizeof gens);
     const deid_doc **docs = NULL;
@@ -275,7 +266,7 @@ int cmd_deid_train(int argc, char **argv) {
         synth_notes held[2];
         memset(held, 0, sizeof held);
         size_t half = (size_t)calib / 2;
-        rc = synth_notes_generate_ex(&held[0], rules, SYNTH_NAMES_HELDOUT, (coded ? SYNTH_GEN_CODED : 0) | (roles ? SYNTH_GEN_ROLES : 0), (size_t)calib - half, calib_seed + 7777001, &err);
+        rc = synth_notes_generate_ex(&held[0], rules, SYNTH_NAMES_HELDOUT, coded ? SYNTH_GEN_CODED : 0, (size_t)calib - half, calib_seed + 7777001, &err);
         if (!rc && half) rc = synth_notes_generate_ex(&held[1], rules, SYNTH_NAMES_HELDOUT, SYNTH_GEN_HELDOUT_STYLE, half, calib_seed + 7777002, &err);
         deid_corpus hc[2] = {held[0].corpus, held[1].corpus};
         double thr = 0, cr = 0, cp = 0;

@@ -502,9 +502,8 @@ static int is_list_note(const ctx *c, const wcache *wc) {
  * context is weighed as in prose: fitted on catalogues, they had learned that any word of a list
  * note is no name (docs/DEID.md, round 13: recall 0.686 on short-line nursing notes). Only in a
  * model fitted with deid-train --list-person-gate (m->list_person_gate). */
-static int person_cue_near(const ctx *c, size_t i, int near) {
-    size_t w = near ? 1 : 2;
-    size_t a = i >= w ? i - w : 0, z = i + w + 1 < c->nt ? i + w + 1 : c->nt;
+static int person_cue_near(const ctx *c, size_t i) {
+    size_t a = i >= 2 ? i - 2 : 0, z = i + 3 < c->nt ? i + 3 : c->nt;
     for (size_t q = a; q < z; q++)
         if (q != i && (c->t[q].f & (F_TITLE | F_NAME_BEFORE | F_NAME_AFTER | F_KIN))) return 1;
     return 0;
@@ -606,7 +605,7 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
         size_t wl = wc[i].wl;
         /* the list features, unless a person cue stands near in a model with the gate
            (person_cue_near); part of the cache key, as they are emitted among the cached features */
-        int lst_here = list_note && !(m->list_person_gate && person_cue_near(c, i, m->list_person_gate_near));
+        int lst_here = list_note && !(m->list_person_gate && person_cue_near(c, i));
         /* the features a word's shape and classes alone decide: cached at inference */
         wkey key = {t->f, (uint64_t)t->shape0 | (uint64_t)t->shape << 4 | (uint64_t)(unsigned char)lc << 8 |
                               (uint64_t)(t->nletters > 9 ? 9 : t->nletters) << 16 | (uint64_t)t->oov << 20 |
@@ -989,7 +988,6 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
         /* feature switches the model was fitted with, 0 or 1 */
         int *flag = !strcmp(line, "@one_case_context")   ? &m->one_case_context
                     : !strcmp(line, "@list_person_gate") ? &m->list_person_gate
-                    : !strcmp(line, "@list_person_gate_near") ? &m->list_person_gate_near
                                                          : NULL;
         if (flag) {
             if (strcmp(vals, "0") && strcmp(vals, "1")) {
@@ -1145,7 +1143,6 @@ int deid_model_save(const deid_model *m, const char *path, float prune, cf_err *
     if (m->threshold_nopattern > 0) sb_printf(&s, "@threshold_nopattern\t%.4f\n", (double)m->threshold_nopattern);
     if (m->one_case_context) sb_printf(&s, "@one_case_context\t1\n");
     if (m->list_person_gate) sb_printf(&s, "@list_person_gate\t1\n");
-    if (m->list_person_gate_near) sb_printf(&s, "@list_person_gate_near\t1\n");
     for (int p = 0; p < DEID_NL; p++) {
         sb_printf(&s, "@trans:%s\t", label_name(p));
         for (int y = 0; y < DEID_NL; y++) sb_printf(&s, "%s%s:%.4g", y ? " " : "", label_name(y), (double)m->trans[p * DEID_NL + y]);

@@ -40,11 +40,6 @@ typedef struct deid_model {
        two words (model.c, person_cue_near); "@list_person_gate<TAB>1" in the file. Off in a file
        without it (the shipped model of round 12). */
     int list_person_gate;
-    /* round 14: with the gate, only a person cue right beside the word (one word either side)
-       counts; "@list_person_gate_near<TAB>1" in the file (model.c, person_cue_near). A catalogue's
-       item title of four to nine words holds cue words as nouns ("patient", "provider", a roman
-       numeral): two words either side reached them from most of its words. */
-    int list_person_gate_near;
     /* lookup index built after loading: (ix_mask + 1) slots, each the upper 32 bits of a feature
        name's hash (never 0) and its row; names are not compared (a feature the model lacks
        matching a slot's 32-bit tag happens about once in a billion lookups, and costs one

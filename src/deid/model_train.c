@@ -104,7 +104,6 @@ int deid_model_train(const deid_text_rules *r, const deid_doc *const *docs, size
     m->threshold_nopattern = o->threshold_nopattern;
     m->one_case_context = o->one_case_context;
     m->list_person_gate = o->list_person_gate;
-    m->list_person_gate_near = o->list_person_gate_near;
     float *G = NULL;      /* (cap, L) AdaGrad sums of squared gradients */
     uint32_t gcap = 0;
     float GT[L * L];

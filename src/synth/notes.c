@@ -35,8 +35,6 @@ typedef struct {
     uint64_t rng2; /* round 11's coordinated names draw from their own stream (coord_maybe) */
     uint64_t rng3; /* round 12's item titles in list notes too (title_lines) */
     uint64_t rng4; /* round 13's coded-finding prose (coded_paragraph) */
-    uint64_t rng5; /* round 14's role lines (role_sentences) */
-    int opts;      /* SYNTH_NOTE_OPT_* */
     const synth_note_context *c;
     const synth_namelists *filler;
     int kind;
@@ -653,49 +651,6 @@ static void nursing_sections(nb *b) {
     if (chance(b, 70)) signature(b);
 }
 
-/* Round 14: a clinician named beside a role word, before or after the name ("report given to X
- * RN", "d/w X NP re plan", "paged MD X re UO", "X PA aware"), and as often the same words around
- * a word that is no name ("report given to night RN", "paged covering MD re UO"). The training
- * kinds held the shape "to _ RN" only as "called to floor RN", so the pair of words around
- * weighed -3.6 against NAME and a name there was left in one case, where no capital argues for
- * it. Verbs other than the held-apart short-line kind's ("handed off to", "care to", "per X re").
- * Drawn from a stream of its own (rng5), written after the note's sentences and before its
- * signature, so every other byte of the note is what round 13 wrote for its seed. */
-static void role_sentences(nb *b) {
-    static const char *const ROLE[] = {"RN", "MD", "NP", "PA", "RT", "rn", "md", "np"};
-    static const char *const NOT_NAME[] = {"night", "charge", "covering", "float", "day", "oncall", "primary", "unit"};
-    int n = 1 + pick(b, 2);
-    for (int k = 0; k < n; k++) {
-        const synth_person *p = clin(b);
-        int name = p && chance(b, 60);
-        const char *role = ROLE[pick(b, (int)(sizeof ROLE / sizeof *ROLE))];
-        const char *who = name ? (chance(b, 50) ? p->given : p->family) : NOT_NAME[pick(b, (int)(sizeof NOT_NAME / sizeof *NOT_NAME))];
-        int shape = pick(b, 4);
-        switch (shape) {
-        case 0: put(b, ONE(b, "report given to ", "signed out to ", "care transferred to ", "pt passed to ")); break;
-        case 1: put(b, ONE(b, "d/w ", "spoke with ", "called ", "updated ")); break;
-        case 2: put(b, ONE(b, "paged ", "notified ", "discussed w/ ", "awaiting ")); break;
-        default: break;
-        }
-        if (shape == 2) { /* the role before the word */
-            put(b, role);
-            put(b, " ");
-        }
-        if (name) phi_name(b, who);
-        else put(b, who);
-        if (shape != 2) {
-            put(b, " ");
-            put(b, role);
-        }
-        switch (shape) {
-        case 0: put(b, ONE(b, ". ", " at 1900. ", ", questions answered. ")); break;
-        case 1: put(b, ONE(b, " re plan. ", " re BP. ", ", no new orders. ")); break;
-        case 2: put(b, ONE(b, " re UO. ", " re K. ", ", will see pt. ")); break;
-        default: put(b, ONE(b, " aware. ", " notified. ", " in to see pt. ", " at bedside. ")); break;
-        }
-    }
-}
-
 static void nursing_runon(nb *b) {
     put(b, ONE(b, "NPN 7a-7p\n", "Nursing Progress Note\n", "NSG NOTE 1900-0700:\n", "", "MICU NPN\n", "CCU NURSING NOTE\n"));
     intro(b);
@@ -721,13 +676,6 @@ static void nursing_runon(nb *b) {
         default: clin_word(b, chance(b, 15)); put(b, ONE(b, " noted, ", " improved, ", " cont, ", " ordered. ", ": ")); clin_word(b, 0); put(b, ". "); break;
         }
         if (chance(b, 25)) put(b, "\n");
-    }
-    if (b->opts & SYNTH_NOTE_OPT_ROLES) {
-        uint64_t main_rng = b->rng;
-        b->rng = b->rng5;
-        role_sentences(b);
-        b->rng5 = b->rng;
-        b->rng = main_rng;
     }
     if (chance(b, 60)) signature(b);
 }
@@ -2411,9 +2359,6 @@ int synth_note_write_opt(const synth_note_context *ctx, int kind, int casing, ui
     if (!b.rng3) b.rng3 = 1;
     b.rng4 = seed * 0x9FB21C651E98DF25ULL + 0x7F4A7C159E3779B9ULL;
     if (!b.rng4) b.rng4 = 1;
-    b.rng5 = seed * 0xA0761D6478BD642FULL + 0xE7037ED1A0B428DBULL;
-    if (!b.rng5) b.rng5 = 1;
-    b.opts = opts;
     for (int k = 0; k < 4; k++) rnd(&b);
     b.c = ctx;
     b.filler = filler;
@@ -2686,8 +2631,7 @@ int synth_notes_generate_ex(synth_notes *out, const char *rules_dir, int which, 
                      : blk % 4 == 2               ? SYNTH_CASE_UPPER
                                                   : SYNTH_CASE_LOWER;
         synth_note note;
-        rc = synth_note_write_opt(&ctx, kind, casing, s, nl, ((style & SYNTH_GEN_CODED) ? SYNTH_NOTE_OPT_CODED : 0) | ((style & SYNTH_GEN_ROLES) ? SYNTH_NOTE_OPT_ROLES : 0),
-                                  &note, err);
+        rc = synth_note_write_opt(&ctx, kind, casing, s, nl, (style & SYNTH_GEN_CODED) ? SYNTH_NOTE_OPT_CODED : 0, &note, err);
         if (rc) break;
         deid_doc *d = &c->docs[c->n_docs++];
         d->text = note.text;
