@@ -35,6 +35,7 @@ typedef struct {
     uint64_t rng2; /* round 11's coordinated names draw from their own stream (coord_maybe) */
     uint64_t rng3; /* round 12's item titles in list notes too (title_lines) */
     uint64_t rng4; /* round 13's coded-finding prose (coded_paragraph) */
+    int opts;      /* SYNTH_NOTE_OPT_* */
     const synth_note_context *c;
     const synth_namelists *filler;
     int kind;
@@ -2245,7 +2246,10 @@ static void shortline_note(nb *b) {
  * more or a number, followed by a space, becomes a line break (the stop dropped: such notes end
  * no sentence), and a third of the commas after such a word too. Never inside a span ("R. Tanaka"
  * is one letter before its stop anyway). The text only shrinks, so every span is moved by the
- * bytes dropped before it. Draws from the note's own stream after the note is written. */
+ * bytes dropped before it. Draws from the note's own stream after the note is written.
+ * SYNTH_NOTE_OPT_LINES_R13 judges the word before a stop as round 13 did, by a look-back over the
+ * bytes already rewritten (a bug, kept so the shipped model's material can be written again:
+ * docs/DEID.md, round 14). */
 static void lines_note(nb *b) {
     nursing_runon(b);
     if (b->oom) return;
@@ -2265,6 +2269,11 @@ static void lines_note(nb *b) {
         while (k < b->nsp && b->sp[k].end <= i) k++;
         int in_span = k < b->nsp && b->sp[k].start <= i && i < b->sp[k].end;
         int wordy = wl >= 3 || (wl >= 1 && last_digit);
+        if (b->opts & SYNTH_NOTE_OPT_LINES_R13) {
+            size_t lb = 0;
+            while (lb < i && isalnum((unsigned char)p[i - 1 - lb])) lb++;
+            wordy = lb >= 3 || (lb >= 1 && isdigit((unsigned char)p[i - 1]));
+        }
         if (!in_span && wordy && i + 1 < n && p[i + 1] == ' ' && (p[i] == '.' || (p[i] == ',' && chance(b, 33)))) {
             shift[i] = o;
             shift[i + 1] = o;
@@ -2359,6 +2368,7 @@ int synth_note_write_opt(const synth_note_context *ctx, int kind, int casing, ui
     if (!b.rng3) b.rng3 = 1;
     b.rng4 = seed * 0x9FB21C651E98DF25ULL + 0x7F4A7C159E3779B9ULL;
     if (!b.rng4) b.rng4 = 1;
+    b.opts = opts;
     for (int k = 0; k < 4; k++) rnd(&b);
     b.c = ctx;
     b.filler = filler;
@@ -2631,7 +2641,8 @@ int synth_notes_generate_ex(synth_notes *out, const char *rules_dir, int which, 
                      : blk % 4 == 2               ? SYNTH_CASE_UPPER
                                                   : SYNTH_CASE_LOWER;
         synth_note note;
-        rc = synth_note_write_opt(&ctx, kind, casing, s, nl, (style & SYNTH_GEN_CODED) ? SYNTH_NOTE_OPT_CODED : 0, &note, err);
+        rc = synth_note_write_opt(&ctx, kind, casing, s, nl, ((style & SYNTH_GEN_CODED) ? SYNTH_NOTE_OPT_CODED : 0) | ((style & SYNTH_GEN_LINES_R13) ? SYNTH_NOTE_OPT_LINES_R13 : 0),
+                                  &note, err);
         if (rc) break;
         deid_doc *d = &c->docs[c->n_docs++];
         d->text = note.text;
