@@ -849,7 +849,8 @@ static void test_coded_paragraphs(void) {
 /* Round 12: the list-note features (model.c, is_list_note) exist for a note of eight or more
  * item lines and never for a form of field labels ("CC: ...") or for prose of the same length
  * whose lines end sentences: a model fitted on the first has them, one fitted on the others none. */
-static void fit_texts(deid_text_rules *r, const char *const *texts, size_t n, int gate, const char *mp, cf_err *err) {
+static void fit_texts_pair(deid_text_rules *r, const char *const *texts, size_t n, int gate, int pair_gate, const char *mp,
+                           cf_err *err) {
     deid_doc *docs = calloc(n, sizeof *docs);
     const deid_doc **dp = calloc(n, sizeof *dp);
     REQUIRE(docs && dp);
@@ -862,9 +863,39 @@ static void fit_texts(deid_text_rules *r, const char *const *texts, size_t n, in
     deid_train_opts_default(&o);
     o.epochs = 2;
     o.list_person_gate = gate;
+    o.one_case_pair_gate = pair_gate;
     CHECK(deid_model_train(r, dp, n, &o, mp, err) == CF_OK);
     free(docs);
     free(dp);
+}
+
+static void fit_texts(deid_text_rules *r, const char *const *texts, size_t n, int gate, const char *mp, cf_err *err) {
+    fit_texts_pair(r, texts, n, gate, 0, mp, err);
+}
+
+/* Round 14 candidate (deid-train --one-case-pair-gate, off in the shipped model): in a note
+ * written in one case, a word beside a person cue ("RN", "Dr", "wife") gets no word-pair feature
+ * (ww=): fitted on "to _ RN" around non-names only, the pair outweighed the role after a name
+ * there (docs/DEID.md, round 14). Mixed-case notes keep it, and the switch is written into the
+ * model file. */
+static void test_one_case_pair_gate(void) {
+    char rules[4200], mp[4300];
+    cf_err err = {0};
+    deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "pair");
+    REQUIRE(r != NULL);
+    const char *up = "REPORT CALLED TO FLOOR RN AT 1900. PT RESTING, AFEBRILE, LUNGS CLEAR, FOLEY DRAINING.\n";
+    const char *mixed = "Report called to floor RN at 1900. Pt resting, afebrile, lungs clear, foley draining.\n";
+    const char *ups[] = {up, up, up, up, up, up}, *mixeds[] = {mixed, mixed, mixed, mixed, mixed, mixed};
+    for (int pg = 0; pg < 2; pg++) {
+        fit_texts_pair(r, ups, 6, 1, pg, mp, &err);
+        CHECK_EQ_INT(model_has(mp, "ww=to|rn"), !pg);
+        CHECK_EQ_INT(model_has(mp, "ww=floor|at"), 1); /* "RN" stands beside no person cue: its pair stays */
+        CHECK_EQ_INT(model_has(mp, "@one_case_pair_gate"), pg);
+        fit_texts_pair(r, mixeds, 6, 1, pg, mp, &err);
+        CHECK_EQ_INT(model_has(mp, "ww=to|rn"), 1);
+    }
+    remove(mp);
+    deid_rules_free(r);
 }
 
 static void test_list_note_features(void) {
@@ -970,6 +1001,7 @@ int main(void) {
     RUN(test_lines_break_rule);
     RUN(test_coded_paragraphs);
     RUN(test_list_note_features);
+    RUN(test_one_case_pair_gate);
     RUN(test_calibration_rule);
     return check_summary();
 }

@@ -150,6 +150,9 @@ int cmd_deid_train(int argc, char **argv) {
                      "break the --generate-lines notes as round 13 did (its scan judged the\n"
                      "word before a stop by bytes it had already rewritten; fixed in round 14):\n"
                      "the material of the shipped model (bench/deid_train.sh passes it)"),
+        CLI_OPT_FLAG("one-case-pair-gate", &to.one_case_pair_gate,
+                     "no word-pair feature beside a person cue in a note written in one case\n"
+                     "(round 14 candidate)"),
         CLI_OPT_FLAG("one-case-context", &to.one_case_context,
                      "also learn the context of words in notes written in one case apart\n"
                      "from mixed-case notes (features conjoined with \"one case\")"),

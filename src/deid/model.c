@@ -502,10 +502,11 @@ static int is_list_note(const ctx *c, const wcache *wc) {
  * context is weighed as in prose: fitted on catalogues, they had learned that any word of a list
  * note is no name (docs/DEID.md, round 13: recall 0.686 on short-line nursing notes). Only in a
  * model fitted with deid-train --list-person-gate (m->list_person_gate). */
+#define PERSON_CUE (F_TITLE | F_NAME_BEFORE | F_NAME_AFTER | F_KIN)
 static int person_cue_near(const ctx *c, size_t i) {
     size_t a = i >= 2 ? i - 2 : 0, z = i + 3 < c->nt ? i + 3 : c->nt;
     for (size_t q = a; q < z; q++)
-        if (q != i && (c->t[q].f & (F_TITLE | F_NAME_BEFORE | F_NAME_AFTER | F_KIN))) return 1;
+        if (q != i && (c->t[q].f & PERSON_CUE)) return 1;
     return 0;
 }
 
@@ -670,8 +671,12 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
             char tmp[4] = {(char)('0' + (li & 15)), pos, lc, s0};
             f_str(&e, "lns=", tmp, 4);
         }
-        /* the words on both sides together ("given to _ at", "per _ .", "_ aware") */
-        {
+        /* the words on both sides together ("given to _ at", "per _ .", "_ aware"); with
+           @one_case_pair_gate, not in a note written in one case beside a person cue (round 14
+           candidate: "to _ RN" was fitted on one non-name template and outweighed the role
+           after a name where no capital argued for it) */
+        if (!(m->one_case_pair_gate && dc != 'M' &&
+              ((i > 0 && (c->t[i - 1].f & PERSON_CUE)) || (i + 1 < c->nt && (c->t[i + 1].f & PERSON_CUE))))) {
             char tmp[64];
             size_t tl = 0;
             for (int side = -1; side <= 1; side += 2) {
@@ -988,6 +993,7 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
         /* feature switches the model was fitted with, 0 or 1 */
         int *flag = !strcmp(line, "@one_case_context")   ? &m->one_case_context
                     : !strcmp(line, "@list_person_gate") ? &m->list_person_gate
+                    : !strcmp(line, "@one_case_pair_gate") ? &m->one_case_pair_gate
                                                          : NULL;
         if (flag) {
             if (strcmp(vals, "0") && strcmp(vals, "1")) {
@@ -1143,6 +1149,7 @@ int deid_model_save(const deid_model *m, const char *path, float prune, cf_err *
     if (m->threshold_nopattern > 0) sb_printf(&s, "@threshold_nopattern\t%.4f\n", (double)m->threshold_nopattern);
     if (m->one_case_context) sb_printf(&s, "@one_case_context\t1\n");
     if (m->list_person_gate) sb_printf(&s, "@list_person_gate\t1\n");
+    if (m->one_case_pair_gate) sb_printf(&s, "@one_case_pair_gate\t1\n");
     for (int p = 0; p < DEID_NL; p++) {
         sb_printf(&s, "@trans:%s\t", label_name(p));
         for (int y = 0; y < DEID_NL; y++) sb_printf(&s, "%s%s:%.4g", y ? " " : "", label_name(y), (double)m->trans[p * DEID_NL + y]);

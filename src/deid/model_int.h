@@ -40,6 +40,9 @@ typedef struct deid_model {
        two words (model.c, person_cue_near); "@list_person_gate<TAB>1" in the file. Off in a file
        without it (the shipped model of round 12). */
     int list_person_gate;
+    /* round 14 candidate: no word-pair feature (ww=) beside a person cue in a note written in one
+       case; "@one_case_pair_gate<TAB>1" in the file (model.c) */
+    int one_case_pair_gate;
     /* lookup index built after loading: (ix_mask + 1) slots, each the upper 32 bits of a feature
        name's hash (never 0) and its row; names are not compared (a feature the model lacks
        matching a slot's 32-bit tag happens about once in a billion lookups, and costs one

@@ -27,6 +27,7 @@ typedef struct {
                         saved (default 3): a smaller, faster model that does not memorise one-offs */
     int one_case_context; /* emit the one-case context features (model_int.h; default 0) */
     int list_person_gate; /* list features stand aside beside a person cue (model_int.h; default 0) */
+    int one_case_pair_gate; /* no ww= beside a person cue in a one-case note (round 14; default 0) */
     uint64_t seed;   /* shuffling */
     int verbose;     /* loss per epoch on stderr */
 } deid_train_opts;
