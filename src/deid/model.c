@@ -495,18 +495,18 @@ static int is_list_note(const ctx *c, const wcache *wc) {
     return lines >= 8 && list_lines * 10 >= lines * 9;
 }
 
-/* Round 13: is a person cue (a title, a kinship word, a word a name follows or precedes: "Dr",
- * "wife", "pt", "RN") within two words of word i? A catalogue's titles hold none beside a word;
- * a nursing note written as short lines holds them beside nearly every name ("wife, X, in",
- * "X RN covering", "handed off to X RN"). The list features stand aside there, so the person
- * context is weighed as in prose: fitted on catalogues, they had learned that any word of a list
- * note is no name (docs/DEID.md, round 13: recall 0.686 on short-line nursing notes). Only in a
- * model fitted with deid-train --list-person-gate (m->list_person_gate). */
-#define PERSON_CUE (F_TITLE | F_NAME_BEFORE | F_NAME_AFTER | F_KIN)
-static int person_cue_near(const ctx *c, size_t i) {
-    size_t a = i >= 2 ? i - 2 : 0, z = i + 3 < c->nt ? i + 3 : c->nt;
+/* Is a person cue (a title, a kinship word, a word a name follows or precedes: "Dr", "wife", "pt",
+ * "RN") within reach words of word i? Round 13's list gate looks two words away: a catalogue's
+ * titles hold none beside a word; a nursing note written as short lines holds them beside nearly
+ * every name ("wife, X, in", "X RN covering", "handed off to X RN"). The list features stand aside
+ * there, so the person context is weighed as in prose: fitted on catalogues, they had learned that
+ * any word of a list note is no name (docs/DEID.md, round 13: recall 0.686 on short-line nursing
+ * notes). Only in a model fitted with deid-train --list-person-gate (m->list_person_gate). Round
+ * 14's one-case pair gate looks one word away (@one_case_pair_gate). */
+static int person_cue_near(const ctx *c, size_t i, size_t reach) {
+    size_t a = i >= reach ? i - reach : 0, z = i + reach + 1 < c->nt ? i + reach + 1 : c->nt;
     for (size_t q = a; q < z; q++)
-        if (q != i && (c->t[q].f & PERSON_CUE)) return 1;
+        if (q != i && (c->t[q].f & (F_TITLE | F_NAME_BEFORE | F_NAME_AFTER | F_KIN))) return 1;
     return 0;
 }
 
@@ -606,7 +606,7 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
         size_t wl = wc[i].wl;
         /* the list features, unless a person cue stands near in a model with the gate
            (person_cue_near); part of the cache key, as they are emitted among the cached features */
-        int lst_here = list_note && !(m->list_person_gate && person_cue_near(c, i));
+        int lst_here = list_note && !(m->list_person_gate && person_cue_near(c, i, 2));
         /* the features a word's shape and classes alone decide: cached at inference */
         wkey key = {t->f, (uint64_t)t->shape0 | (uint64_t)t->shape << 4 | (uint64_t)(unsigned char)lc << 8 |
                               (uint64_t)(t->nletters > 9 ? 9 : t->nletters) << 16 | (uint64_t)t->oov << 20 |
@@ -675,8 +675,7 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
            @one_case_pair_gate, not in a note written in one case beside a person cue (round 14
            candidate: "to _ RN" was fitted on one non-name template and outweighed the role
            after a name where no capital argued for it) */
-        if (!(m->one_case_pair_gate && dc != 'M' &&
-              ((i > 0 && (c->t[i - 1].f & PERSON_CUE)) || (i + 1 < c->nt && (c->t[i + 1].f & PERSON_CUE))))) {
+        if (!(m->one_case_pair_gate && dc != 'M' && person_cue_near(c, i, 1))) {
             char tmp[64];
             size_t tl = 0;
             for (int side = -1; side <= 1; side += 2) {
