@@ -128,7 +128,8 @@ store_of "$TRAIN_DIR" train mappings/physionet-2012.map
 # Pretraining on another hospital system's ICU stays (once per architecture: no patient of the
 # task is in it): pre.model for the pre member, pre-big.model for pre-big.
 pretrain19() {
-  local name=$1 arch=$2
+  local name=$1 arch=$ARCH
+  [ "$name" = pre ] || arch=$ARCH_BIG
   phase "pretrain $name on $PRETRAIN"
   store_of "$PRETRAIN" pre mappings/physionet-2019.map
   if [ ! -d "$OUT/$name.model" ]; then
@@ -137,8 +138,7 @@ pretrain19() {
   fi
   tail -1 "$OUT/$name.train.log"
 }
-[[ " $MEMBERS " != *" pre "* ]] || pretrain19 pre "$ARCH"
-[[ " $MEMBERS " != *" pre-big "* ]] || pretrain19 pre-big "$ARCH_BIG"
+for m in pre pre-big; do [[ " $MEMBERS " != *" $m "* ]] || pretrain19 $m; done
 
 BASELINES="logreg,xgboost,logreg_values,xgboost_values"
 SCORES="--score SAPS-I=P12//SAPS-I --score SOFA=P12//SOFA"
@@ -150,11 +150,10 @@ run_member() {
   local name=$1 member=$2 split=$3 what=$4 first=$5
   shift 5
   local train="$PRE" arch="$ARCH" model="$OUT/$name.model" ev="$OUT/$name" preds="finetuned,finetuned_e2e" more="--baselines none"
-  case $member in
-    pre) train="$ADAPT --init $OUT/pre.model"; model="$OUT/$name.pre.model"; ev="$OUT/$name.pre" ;;
-    big) arch="$ARCH_BIG"; model="$OUT/$name.big.model"; ev="$OUT/$name.big" ;;
-    pre-big) arch="$ARCH_BIG"; train="$ADAPT --init $OUT/pre-big.model"; model="$OUT/$name.pre-big.model"; ev="$OUT/$name.pre-big" ;;
-  esac
+  # every member but scratch is named after itself; pre and pre-big start from their 2019 model
+  [ "$member" = scratch ] || { model="$OUT/$name.$member.model"; ev="$OUT/$name.$member"; }
+  case $member in big|pre-big) arch="$ARCH_BIG" ;; esac
+  case $member in pre|pre-big) train="$ADAPT --init $OUT/$member.model" ;; esac
   [ "$first" = 0 ] || { preds=$PREDICTORS; more="--baselines $BASELINES $SCORES"; }
   phase "$what: train the $member member"
   "$C" train --store "$OUT/train.store" --out "$model" $split $arch $train --threads "$THREADS" > "$ev.train.log"

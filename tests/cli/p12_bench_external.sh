@@ -53,18 +53,12 @@ e2e = next(p for p in m["predictors"] if p["name"] == "finetuned_e2e")
 aux = {a["task"]: a for a in e2e["settings"].get("auxiliary_tasks", [])}
 assert set(aux) == {"physionet2012_death_30d", "physionet2012_long_stay"}, aux
 assert all(0 < a["train_positives"] < a["train_rows_labelled"] for a in aux.values()), aux
-# The pre member: adapted from the 2019 model, on the same rows, its fine-tuning averaged in.
-pre = json.load(open(f"{out}/external.pre/metrics.json"))
-assert pre["split"] == split, (pre["split"], split)
-assert pre["model"]["overlap"]["training_patients_among_them"] == 0
-# The big member: from scratch on the same rows, its fine-tuning averaged in.
-big = json.load(open(f"{out}/external.big/metrics.json"))
-assert big["split"] == split, (big["split"], split)
-assert big["model"]["overlap"]["training_patients_among_them"] == 0
-# The pre-big member: the bigger architecture's own 2019 model, adapted on the same rows.
-prebig = json.load(open(f"{out}/external.pre-big/metrics.json"))
-assert prebig["split"] == split, (prebig["split"], split)
-assert prebig["model"]["overlap"]["training_patients_among_them"] == 0
+# The other members (pre: the 2019 model adapted; big: the bigger architecture from scratch;
+# pre-big: the bigger architecture's own 2019 model adapted), on the same rows, averaged in.
+for member in ("pre", "big", "pre-big"):
+    mm = json.load(open(f"{out}/external.{member}/metrics.json"))
+    assert mm["split"] == split, (member, mm["split"], split)
+    assert mm["model"]["overlap"]["training_patients_among_them"] == 0, member
 md = open(f"{out}/pool/pool.md").read()
 assert "finetuned_e2e: the mean of 4 runs' probabilities" in md, "the members were not averaged"
 PY
