@@ -553,6 +553,7 @@ static int save_point(train_run *r) {
 /* --early-stop at the last step: the parameters of the best tuning loss become the model's. */
 static void keep_best(train_run *r) {
     memcpy(r->m.param_memory, r->best, r->m.num_parameters * sizeof *r->best);
+    r->m.kept_step = r->best_step;
     r->tuning_loss = r->best_loss;
     if (r->lead)
         printf("keeping step %llu (best tuning loss %.4f)\n", (unsigned long long)r->best_step, r->best_loss);
@@ -563,6 +564,7 @@ static void keep_best(train_run *r) {
 static int stop_early(train_run *r) {
     int rc;
     memcpy(r->m.param_memory, r->best, r->m.num_parameters * sizeof *r->best);
+    r->m.kept_step = r->best_step;
     if (r->lead) {
         printf("early stop at step %llu: no better tuning loss for %d evaluations; keeping step %llu (tuning "
                "loss %.4f)\n", (unsigned long long)r->m.step, r->a.patience, (unsigned long long)r->best_step,
@@ -688,8 +690,9 @@ static int write_results(train_run *r) {
     if (evaluated_only)
         printf("updated the held-out figures of %s (step %llu; no step trained)\n", a->out, (unsigned long long)m->step);
     else
-        printf("wrote %s (step %llu: checkpoint, vocabulary, training summary and split in one bundle); %.0f training "
-               "tokens/s over %llu steps in %.1f s\n", a->out, (unsigned long long)m->step, tps,
+        printf("wrote %s (step %llu%s: checkpoint, vocabulary, training summary and split in one bundle); %.0f "
+               "training tokens/s over %llu steps in %.1f s\n", a->out, (unsigned long long)gpt_params_step(m),
+               m->kept_step ? ", kept by early stopping" : "", tps,
                (unsigned long long)(m->step - r->first_step), now_seconds() - r->t_start);
     return CF_OK;
 }

@@ -931,6 +931,7 @@ int gpt_update(gpt_model *m, const gpt_opt_config *o, gpt_update_stats *stats, c
         off += round_up(m->param_sizes[i], ALIGN_FLOATS);
     }
     m->step++;
+    m->kept_step = 0; /* the parameters are this step's again */
     if (stats) {
         stats->grad_norm = (float)norm;
         stats->lr = lr;
@@ -949,7 +950,10 @@ int gpt_update(gpt_model *m, const gpt_opt_config *o, gpt_update_stats *stats, c
  *        56 u64 step | 64 u64 rng seed | 72 u64 rng counter | 80 32-byte vocabulary hash
  *        112 f32 lr, min_lr, beta1, beta2, eps, weight_decay, grad_clip | 140 u64 warmup
  *        148 u64 total steps | 156 i32 continuous inputs F | 160 i32 their hidden width H
- *        | 164 i32 task heads K | 168 i32 head pooling | 172 i32 value head | 176 .. 251 zero
+ *        | 164 i32 task heads K | 168 i32 head pooling | 172 i32 value head
+ *        | 176 i32 the head's variable slots | 180 i32 their projection width
+ *        | 184 u64 kept step (early stopping kept this earlier step's parameters; 0: step's)
+ *        | 192 .. 251 zero
  *        | 252 u32 CRC-32 of bytes 0 .. 251
  *        Version 2 is written when F or K is non-zero (version 1 readers would ignore the new
  *        tensors and run another network); a model without them is still written as version 1.
@@ -1038,6 +1042,7 @@ int gpt_save(const gpt_model *m, const char *path, const gpt_opt_config *opt, un
     le_put32(hdr + 44, (uint32_t)c->channels);
     le_putf(hdr + 48, c->dropout);
     le_put64(hdr + 56, m->step);
+    le_put64(hdr + 184, m->kept_step); /* zero in older files: the parameters are step's */
     le_put64(hdr + 64, m->rng_seed);
     le_put64(hdr + 72, m->rng_counter);
     memcpy(hdr + 80, m->vocab_hash, 32);
@@ -1261,6 +1266,7 @@ int gpt_load(gpt_model *m, const char *path, const uint8_t *expect_vocab_hash,
         goto fail_model;
     }
     m->step = le_get64(hdr + 56);
+    m->kept_step = le_get64(hdr + 184);
     m->rng_counter = le_get64(hdr + 72);
     memcpy(m->vocab_hash, hdr + 80, 32);
     if (opt_out) {

@@ -223,6 +223,7 @@ typedef struct {
     int has_cls;                /* the last forward computed head logits (cls_pos given) */
     int *cls_pos;               /* (B) copy of the head positions */
     uint64_t step;              /* optimizer updates done */
+    uint64_t kept_step;         /* early stopping kept the parameters of this earlier step (0: of step) */
     uint64_t rng_seed;          /* seeds initialisation and dropout */
     uint64_t rng_counter;       /* training forwards done; dropout masks derive from it */
     uint64_t dropout_key;       /* counter value the last training forward used */
@@ -298,6 +299,9 @@ int gpt_backward_ex(gpt_model *m, const float *cls_dx, cf_err *err);
 int gpt_update(gpt_model *m, const gpt_opt_config *opt, gpt_update_stats *stats, cf_err *err);
 /* The schedule's learning rate at a step. */
 float gpt_lr(const gpt_opt_config *opt, uint64_t step);
+/* The step whose parameters the model holds: step, or the earlier step early stopping kept
+ * (step still counts the updates done, which a resume and the schedule go by). */
+static inline uint64_t gpt_params_step(const gpt_model *m) { return m->kept_step ? m->kept_step : m->step; }
 
 /* Checkpoints: one file, a fixed 256-byte header (magic, version, flags, config, vocabulary
  * hash, step, RNG state, optimizer config), a directory of named tensors with CRC-32s, then

@@ -298,7 +298,7 @@ int rt_task_head_save(const char *path, const rt_task_head *th, const rt_model *
     cJSON_AddStringToObject(r, "title", th->task_title ? th->task_title : "");
     cJSON *mo = cJSON_AddObjectToObject(r, "model");
     cJSON_AddStringToObject(mo, "vocab_hash", vocab_hash_hex(&rm->v, hex));
-    cJSON_AddNumberToObject(mo, "step", (double)rm->m.step);
+    cJSON_AddNumberToObject(mo, "step", (double)gpt_params_step(&rm->m));
     cJSON_AddNumberToObject(mo, "d_model", rm->m.config.channels);
     cJSON_AddStringToObject(r, "method", rt_method_name(th->method));
     cJSON_AddNumberToObject(r, "rollouts", th->rollouts);

@@ -74,7 +74,7 @@ int rt_open_bundle(rt_model *rm, const model_bundle *b, const char *vocab_path, 
         rm->gap_lower[t] = rm->v.kind[t] == VOCAB_KIND_GAP ? rm->v.aux0[t] : -1;
     char hex[2 * VOCAB_HASH_BYTES + 1];
     vocab_hash_hex(&rm->v, hex);
-    snprintf(rm->version, sizeof rm->version, "step %llu, vocab %.8s", (unsigned long long)rm->m.step, hex);
+    snprintf(rm->version, sizeof rm->version, "step %llu, vocab %.8s", (unsigned long long)gpt_params_step(&rm->m), hex);
     return CF_OK;
 fail:
     rt_close(rm);

@@ -306,7 +306,7 @@ int train_init_from(gpt_model *m, const vocab *v, const char *path, train_init_r
         }
         shared++;
     }
-    *rep = (train_init_report){.step = src.step, .inputs = inputs, .values = values, .positions = pos, .shared = shared};
+    *rep = (train_init_report){.step = gpt_params_step(&src), .inputs = inputs, .values = values, .positions = pos, .shared = shared};
 out:
     gpt_free(&src);
     vocab_free(&sv);
@@ -445,6 +445,7 @@ int train_write_summary(const char *path, const train_summary *t, const gpt_mode
     cJSON_AddNumberToObject(c, "seed", (double)t->seed);
     cJSON_AddStringToObject(r, "vocab_hash", vocab_hash_hex(v, hex));
     cJSON_AddNumberToObject(r, "step", (double)m->step);
+    if (m->kept_step) cJSON_AddNumberToObject(r, "kept_step", (double)m->kept_step);
     cJSON_AddNumberToObject(r, "trained_tokens", (double)t->trained_tokens);
     cJSON_AddNumberToObject(r, "tokens_per_second", t->tokens_per_s);
     cJSON *l = cJSON_AddObjectToObject(r, "loss_nats_per_token");

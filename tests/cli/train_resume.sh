@@ -90,4 +90,35 @@ grep -qi "layer" "$T/err2.txt" || { echo "architecture mismatch not explained: $
   --steps 24 --eval-batches 4 > "$T/b3.log" 2>&1 || { echo "resume naming the same architecture refused: $(cat "$T/b3.log")"; fail=1; }
 "$CLINFM" train --store "$T/d.store" --out "$T/b.ckpt" --resume --steps 48 2> "$T/err3.txt" && fail=1
 grep -q -- "--init" "$T/err3.txt" || { echo "a longer resumed schedule not explained: $(cat "$T/err3.txt")"; fail=1; }
+# Early stopping keeps the parameters of the best tuning loss; every record of the model names
+# that step, not the last one trained (a bundle once said "step 3700" while holding step 3400's
+# parameters). Learning rate 0.1 makes the tuning loss turn after about 24 of 40 steps: patience
+# 3 stops early (an inference checkpoint), patience 9 reaches the last step and keeps the best
+# there (a resumable one). Each: the log's kept step is train.json's kept_step, its tuning loss the
+# summary's, and a model started from it with --init says that step.
+for pat in 3 9; do
+  "$CLINFM" train --store "$T/d.store" --steps 40 --eval-every 4 --layers 2 --d-model 32 --heads 2 --context 64 \
+    --batch 4 --lr 1e-1 --threads 1 --eval-batches 4 --early-stop $pat --out "$T/es$pat.ckpt" > "$T/es$pat.log" \
+    || { cat "$T/es$pat.log"; exit 1; }
+  "$CLINFM" train --store "$T/d.store" --steps 1 --layers 2 --d-model 32 --heads 2 --context 64 --batch 4 \
+    --threads 1 --eval-batches 4 --init "$T/es$pat.ckpt" --out "$T/ei$pat.ckpt" > "$T/ei$pat.log" \
+    || { cat "$T/ei$pat.log"; exit 1; }
+  /usr/bin/python3 - "$T/es$pat.log" "$T/es$pat.ckpt/train.json" "$T/ei$pat.log" $pat <<'PY' || fail=1
+import json, re, sys
+log, s, init, pat = open(sys.argv[1]).read(), json.load(open(sys.argv[2])), open(sys.argv[3]).read(), int(sys.argv[4])
+tun = [(int(a), float(b)) for a, b in re.findall(r"^step +(\d+)/\d+ .*tuning loss ([0-9.]+)", log, re.M)]
+best = min(tun, key=lambda x: x[1])
+kept = re.search(r"keeping step (\d+) \((?:best )?tuning loss ([0-9.]+)", log)
+wrote = re.search(r"^wrote \S+ \(step (\d+), kept by early stopping:", log, re.M)
+frm = re.search(r"^init: from \S+ \(step (\d+)\)", init, re.M)
+last = tun[-1][0]
+ok = kept and wrote and frm and best[0] < last
+ok = ok and int(kept.group(1)) == best[0] == int(wrote.group(1)) == s.get("kept_step") == int(frm.group(1))
+ok = ok and s["step"] == last and abs(s["loss_nats_per_token"]["tuning"] - best[1]) < 1e-4
+ok = ok and ("early stop at step" in log) == (pat == 3) and (last == 40 or pat == 3)
+if not ok:
+    print("patience", pat, "tuning", tun, "summary step", s["step"], "kept", s.get("kept_step"))
+    print(log); print(init); sys.exit(1)
+PY
+done
 exit $fail
