@@ -9,7 +9,7 @@
 # Usage (from the repository root): bash bench/fm_tasks.sh [mimic|synthea|all]
 # Environment: OUT (default out/fm_tasks), THREADS (2), FOLDS (5), QUICK=1 (tiny settings),
 # MEMBERS (default "scratch big": the recipe's members that apply here, below; "scratch" alone is
-# what sessions 10-13 ran), MODEL_ARGS, TRAIN_ARGS, FT_ARGS (extra options for train and eval
+# what sessions 10-13 ran), C (a clinfm binary; default this checkout's, built first), MODEL_ARGS, TRAIN_ARGS, FT_ARGS (extra options for train and eval
 # --ft-*); STEPS and FT_* as in bench/p12_recipe.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,8 +47,11 @@ for m in $MEMBERS; do
   esac
 done
 
-make -j"$THREADS" build/clinfm >/dev/null
-C=$PWD/build/clinfm
+# C: a clinfm binary to use (default: this checkout's, built first)
+if [ -z "${C:-}" ]; then
+  make -j"$THREADS" build/clinfm >/dev/null
+  C=$PWD/build/clinfm
+fi
 mkdir -p "$OUT"
 bench_machine
 T0=$(date +%s)
