@@ -849,8 +849,8 @@ static void test_coded_paragraphs(void) {
 /* Round 12: the list-note features (model.c, is_list_note) exist for a note of eight or more
  * item lines and never for a form of field labels ("CC: ...") or for prose of the same length
  * whose lines end sentences: a model fitted on the first has them, one fitted on the others none. */
-static void fit_texts_pair(deid_text_rules *r, const char *const *texts, size_t n, int gate, int pair_gate, const char *mp,
-                           cf_err *err) {
+static void fit_texts_opts(deid_text_rules *r, const char *const *texts, size_t n, int gate, int pair_gate, int catalogue,
+                           const char *mp, cf_err *err) {
     deid_doc *docs = calloc(n, sizeof *docs);
     const deid_doc **dp = calloc(n, sizeof *dp);
     REQUIRE(docs && dp);
@@ -864,9 +864,15 @@ static void fit_texts_pair(deid_text_rules *r, const char *const *texts, size_t 
     o.epochs = 2;
     o.list_person_gate = gate;
     o.one_case_pair_gate = pair_gate;
+    o.list_catalogue_test = catalogue;
     CHECK(deid_model_train(r, dp, n, &o, mp, err) == CF_OK);
     free(docs);
     free(dp);
+}
+
+static void fit_texts_pair(deid_text_rules *r, const char *const *texts, size_t n, int gate, int pair_gate, const char *mp,
+                           cf_err *err) {
+    fit_texts_opts(r, texts, n, gate, pair_gate, 0, mp, err);
 }
 
 static void fit_texts(deid_text_rules *r, const char *const *texts, size_t n, int gate, const char *mp, cf_err *err) {
@@ -894,6 +900,37 @@ static void test_one_case_pair_gate(void) {
         fit_texts_pair(r, mixeds, 6, 1, pg, mp, &err);
         CHECK_EQ_INT(model_has(mp, "ww=to|rn"), 1);
     }
+    remove(mp);
+    deid_rules_free(r);
+}
+
+/* Round 15 candidate (deid-train --list-catalogue-test, off in the shipped model): a list note none
+ * of whose lines reads as narrative (a kinship word, a pronoun, an auxiliary verb, a charting verb
+ * of keep_name_verbs.txt, a clock time) is a catalogue, and round 13's person-cue gate does not apply in it: its title words beside
+ * "Patient" or "Provider" keep the list features (lst=OM for an unlisted capitalised word). A
+ * nursing list note (kinship words, "is", a clock time) keeps the gate, and the switch is written
+ * into the model file. */
+static void test_list_catalogue_test(void) {
+    char rules[4200], mp[4300];
+    cf_err err = {0};
+    deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "cat");
+    REQUIRE(r != NULL);
+    const char *cat = "Patient Zorbanek Score\nKnee sleeve, elastic\nProvider Quelvarin Index\nWrist orthosis with strap\n"
+                      "Patient Vrastomel Scale\nSplint padding roll\nProvider Pellimonde Form\nGait belt for transfer\n"
+                      "Shower chair with back\n";
+    const char *nurse = "wife Zorbanek here\nson Quelvarin called\nturned q2h\nVrastomel RN aware\nlungs coarse\n"
+                        "dtr Pellimonde in\nfoley draining\n1930 NP Hostravik notified\npain is controlled\n";
+    const char *cats[] = {cat, cat, cat, cat, cat, cat}, *nurses[] = {nurse, nurse, nurse, nurse, nurse, nurse};
+    for (int ct = 0; ct < 2; ct++) {
+        fit_texts_opts(r, cats, 6, 1, 0, ct, mp, &err);
+        CHECK_EQ_INT(model_has(mp, "lst=OM"), ct);
+        CHECK_EQ_INT(model_has(mp, "@list_catalogue_test"), ct);
+        fit_texts_opts(r, nurses, 6, 1, 0, ct, mp, &err);
+        CHECK_EQ_INT(model_has(mp, "lst=OM"), 0);
+    }
+    /* without the gate the test changes nothing: the list features are everywhere */
+    fit_texts_opts(r, cats, 6, 0, 0, 1, mp, &err);
+    CHECK_EQ_INT(model_has(mp, "lst=OM"), 1);
     remove(mp);
     deid_rules_free(r);
 }
@@ -1002,6 +1039,7 @@ int main(void) {
     RUN(test_coded_paragraphs);
     RUN(test_list_note_features);
     RUN(test_one_case_pair_gate);
+    RUN(test_list_catalogue_test);
     RUN(test_calibration_rule);
     return check_summary();
 }

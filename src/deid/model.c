@@ -510,6 +510,43 @@ static int person_cue_near(const ctx *c, size_t i, size_t reach) {
     return 0;
 }
 
+static int verb_starting_at(const ctx *c, size_t j);
+
+/* Round 15: does the line of words [a, z) read as narrative, a sentence about people and events
+ * rather than an item's title? A kinship word ("wife in and updated"), a pronoun of cues.tsv or a
+ * subject pronoun or auxiliary verb of the closed class below ("she is aware", "has been
+ * turned"), a charting verb of keep_name_verbs.txt ("MD aware", "resident paged", "in to see
+ * pt"), or a clock time ("1930 HR 80s"). Catalogue titles hold cue words as nouns ("patient",
+ * "provider", a roman numeral: docs/DEID.md, round 14) but, as noun phrases, none of these. */
+static int narrative_line(const ctx *c, const wcache *wc, size_t a, size_t z) {
+    static const char *const GRAMMAR[] = {"he", "she", "his", "hers", "they", "their", "is", "was", "were", "are",
+                                          "has", "had", "will"};
+    for (size_t q = a; q < z; q++) {
+        if (c->t[q].f & (F_KIN | F_PRONOUN)) return 1;
+        if (clock_time(c, q) || verb_starting_at(c, q)) return 1;
+        if (wc[q].wl >= 2 && wc[q].wl <= 5)
+            for (size_t k = 0; k < sizeof GRAMMAR / sizeof *GRAMMAR; k++)
+                if (strlen(GRAMMAR[k]) == wc[q].wl && !memcmp(GRAMMAR[k], wc[q].w, wc[q].wl)) return 1;
+    }
+    return 0;
+}
+
+/* Round 15 (@list_catalogue_test): a list note none of whose lines is narrative is a catalogue of
+ * item titles, and round 13's person-cue gate does not apply in it: in a catalogue the cue words
+ * are nouns of titles, and the gate turned the list features off around them, so title words
+ * were weighed as prose (about a fifth of the one-case MIMIC cost, round 14). A nursing note of
+ * short lines holds a kinship word, a pronoun, an auxiliary, a charting verb or a clock time on
+ * some line. */
+static int catalogue_note(const ctx *c, const wcache *wc) {
+    for (size_t a = 0; a < c->nt;) {
+        size_t z = a + 1;
+        while (z < c->nt && wc[z].gl != 'n') z++;
+        if (narrative_line(c, wc, a, z)) return 0;
+        a = z;
+    }
+    return 1;
+}
+
 int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf_err *err) {
     fb->n = 0;
     fb->oom = 0;
@@ -543,6 +580,8 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
     }
     char kd = nwords == 0 ? '0' : nkeep * 20 < nwords ? '1' : nkeep * 7 < nwords ? '2' : '3';
     int list_note = is_list_note(c, wc);
+    /* the person-cue gate applies in a list note unless the note is a catalogue (round 15) */
+    int gate = m->list_person_gate && !(list_note && m->list_catalogue_test && catalogue_note(c, wc));
     /* a heading: the first word of a line, followed by a colon, that is a common or clinical
        word; it stays in force until the next heading (sections: 'Social:', 'Neuro:') */
     size_t cur_sec = (size_t)-1;
@@ -606,7 +645,7 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
         size_t wl = wc[i].wl;
         /* the list features, unless a person cue stands near in a model with the gate
            (person_cue_near); part of the cache key, as they are emitted among the cached features */
-        int lst_here = list_note && !(m->list_person_gate && person_cue_near(c, i, 2));
+        int lst_here = list_note && !(gate && person_cue_near(c, i, 2));
         /* the features a word's shape and classes alone decide: cached at inference */
         wkey key = {t->f, (uint64_t)t->shape0 | (uint64_t)t->shape << 4 | (uint64_t)(unsigned char)lc << 8 |
                               (uint64_t)(t->nletters > 9 ? 9 : t->nletters) << 16 | (uint64_t)t->oov << 20 |
@@ -993,6 +1032,7 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
         int *flag = !strcmp(line, "@one_case_context")   ? &m->one_case_context
                     : !strcmp(line, "@list_person_gate") ? &m->list_person_gate
                     : !strcmp(line, "@one_case_pair_gate") ? &m->one_case_pair_gate
+                    : !strcmp(line, "@list_catalogue_test") ? &m->list_catalogue_test
                                                          : NULL;
         if (flag) {
             if (strcmp(vals, "0") && strcmp(vals, "1")) {
@@ -1149,6 +1189,7 @@ int deid_model_save(const deid_model *m, const char *path, float prune, cf_err *
     if (m->one_case_context) sb_printf(&s, "@one_case_context\t1\n");
     if (m->list_person_gate) sb_printf(&s, "@list_person_gate\t1\n");
     if (m->one_case_pair_gate) sb_printf(&s, "@one_case_pair_gate\t1\n");
+    if (m->list_catalogue_test) sb_printf(&s, "@list_catalogue_test\t1\n");
     for (int p = 0; p < DEID_NL; p++) {
         sb_printf(&s, "@trans:%s\t", label_name(p));
         for (int y = 0; y < DEID_NL; y++) sb_printf(&s, "%s%s:%.4g", y ? " " : "", label_name(y), (double)m->trans[p * DEID_NL + y]);

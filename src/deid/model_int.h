@@ -43,6 +43,9 @@ typedef struct deid_model {
     /* round 14 candidate: no word-pair feature (ww=) beside a person cue in a note written in one
        case; "@one_case_pair_gate<TAB>1" in the file (model.c) */
     int one_case_pair_gate;
+    /* round 15 candidate: a list note with no narrative line (model.c, narrative_line) is a
+       catalogue, where round 13's person-cue gate does not apply; "@list_catalogue_test<TAB>1" */
+    int list_catalogue_test;
     /* lookup index built after loading: (ix_mask + 1) slots, each the upper 32 bits of a feature
        name's hash (never 0) and its row; names are not compared (a feature the model lacks
        matching a slot's 32-bit tag happens about once in a billion lookups, and costs one
