@@ -864,8 +864,7 @@ static void fit_texts_opts(deid_text_rules *r, const char *const *texts, size_t 
     o.epochs = 2;
     o.list_person_gate = gate;
     o.one_case_pair_gate = pair_gate;
-    o.list_catalogue_test = catalogue > 0;
-    o.catalogue_keeps_pairs = catalogue > 1;
+    o.list_catalogue_test = catalogue;
     CHECK(deid_model_train(r, dp, n, &o, mp, err) == CF_OK);
     free(docs);
     free(dp);
@@ -932,22 +931,6 @@ static void test_list_catalogue_test(void) {
     /* without the gate the test changes nothing: the list features are everywhere */
     fit_texts_opts(r, cats, 6, 0, 0, 1, mp, &err);
     CHECK_EQ_INT(model_has(mp, "lst=OM"), 1);
-    /* @catalogue_keeps_pairs (catalogue 2 here): upper-cased with the one-case pair gate, the
-       title word after "PATIENT" keeps its pair in a catalogue, not in a nursing note */
-    char ucat[512], unurse[512];
-    size_t k = 0;
-    for (; cat[k] && k + 1 < sizeof ucat; k++) ucat[k] = (char)toupper((unsigned char)cat[k]);
-    ucat[k] = 0;
-    for (k = 0; nurse[k] && k + 1 < sizeof unurse; k++) unurse[k] = (char)toupper((unsigned char)nurse[k]);
-    unurse[k] = 0;
-    const char *ucats[] = {ucat, ucat, ucat, ucat, ucat, ucat}, *unurses[] = {unurse, unurse, unurse, unurse, unurse, unurse};
-    for (int kp = 1; kp <= 2; kp++) {
-        fit_texts_opts(r, ucats, 6, 1, 1, kp, mp, &err);
-        CHECK_EQ_INT(model_has(mp, "ww=patient|score"), kp == 2);
-        CHECK_EQ_INT(model_has(mp, "@catalogue_keeps_pairs"), kp == 2);
-        fit_texts_opts(r, unurses, 6, 1, 1, kp, mp, &err);
-        CHECK_EQ_INT(model_has(mp, "ww=son|called"), 0);
-    }
     remove(mp);
     deid_rules_free(r);
 }

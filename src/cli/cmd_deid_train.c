@@ -159,9 +159,6 @@ int cmd_deid_train(int argc, char **argv) {
                      "verb of keep_name_verbs.txt, a clock time)\n"
                      "is a catalogue, and its list features stay beside a person cue\n"
                      "(round 15 candidate)"),
-        CLI_OPT_FLAG("catalogue-keeps-pairs", &to.catalogue_keeps_pairs,
-                     "with --list-catalogue-test and --one-case-pair-gate: a catalogue keeps\n"
-                     "its word pairs beside a person cue (round 15 exploration)"),
         CLI_OPT_FLAG("one-case-context", &to.one_case_context,
                      "also learn the context of words in notes written in one case apart\n"
                      "from mixed-case notes (features conjoined with \"one case\")"),

@@ -580,12 +580,8 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
     }
     char kd = nwords == 0 ? '0' : nkeep * 20 < nwords ? '1' : nkeep * 7 < nwords ? '2' : '3';
     int list_note = is_list_note(c, wc);
-    /* the person-cue gate applies in a list note unless the note is a catalogue (round 15); with
-       @catalogue_keeps_pairs neither does the one-case pair gate ("TYPE II DIABETES": a roman
-       numeral is a cue word, and its neighbours lost their pairs in one case) */
-    int catalogue = list_note && m->list_catalogue_test && catalogue_note(c, wc);
-    int gate = m->list_person_gate && !catalogue;
-    int pair_gate = m->one_case_pair_gate && dc != 'M' && !(catalogue && m->catalogue_keeps_pairs);
+    /* the person-cue gate applies in a list note unless the note is a catalogue (round 15) */
+    int gate = m->list_person_gate && !(list_note && m->list_catalogue_test && catalogue_note(c, wc));
     /* a heading: the first word of a line, followed by a colon, that is a common or clinical
        word; it stays in force until the next heading (sections: 'Social:', 'Neuro:') */
     size_t cur_sec = (size_t)-1;
@@ -718,7 +714,7 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
            @one_case_pair_gate, not in a note written in one case beside a person cue (round 14
            candidate: "to _ RN" was fitted on one non-name template and outweighed the role
            after a name where no capital argued for it) */
-        if (!(pair_gate && person_cue_near(c, i, 1))) {
+        if (!(m->one_case_pair_gate && dc != 'M' && person_cue_near(c, i, 1))) {
             char tmp[64];
             size_t tl = 0;
             for (int side = -1; side <= 1; side += 2) {
@@ -1037,7 +1033,6 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
                     : !strcmp(line, "@list_person_gate") ? &m->list_person_gate
                     : !strcmp(line, "@one_case_pair_gate") ? &m->one_case_pair_gate
                     : !strcmp(line, "@list_catalogue_test") ? &m->list_catalogue_test
-                    : !strcmp(line, "@catalogue_keeps_pairs") ? &m->catalogue_keeps_pairs
                                                          : NULL;
         if (flag) {
             if (strcmp(vals, "0") && strcmp(vals, "1")) {
@@ -1195,7 +1190,6 @@ int deid_model_save(const deid_model *m, const char *path, float prune, cf_err *
     if (m->list_person_gate) sb_printf(&s, "@list_person_gate\t1\n");
     if (m->one_case_pair_gate) sb_printf(&s, "@one_case_pair_gate\t1\n");
     if (m->list_catalogue_test) sb_printf(&s, "@list_catalogue_test\t1\n");
-    if (m->catalogue_keeps_pairs) sb_printf(&s, "@catalogue_keeps_pairs\t1\n");
     for (int p = 0; p < DEID_NL; p++) {
         sb_printf(&s, "@trans:%s\t", label_name(p));
         for (int y = 0; y < DEID_NL; y++) sb_printf(&s, "%s%s:%.4g", y ? " " : "", label_name(y), (double)m->trans[p * DEID_NL + y]);

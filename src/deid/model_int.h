@@ -46,9 +46,6 @@ typedef struct deid_model {
     /* round 15 candidate: a list note with no narrative line (model.c, narrative_line) is a
        catalogue, where round 13's person-cue gate does not apply; "@list_catalogue_test<TAB>1" */
     int list_catalogue_test;
-    /* round 15 exploration: with list_catalogue_test, a catalogue keeps its word pairs too (round
-       14's one-case pair gate does not apply in it); "@catalogue_keeps_pairs<TAB>1" */
-    int catalogue_keeps_pairs;
     /* lookup index built after loading: (ix_mask + 1) slots, each the upper 32 bits of a feature
        name's hash (never 0) and its row; names are not compared (a feature the model lacks
        matching a slot's 32-bit tag happens about once in a billion lookups, and costs one

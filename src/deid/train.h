@@ -29,7 +29,6 @@ typedef struct {
     int list_person_gate; /* list features stand aside beside a person cue (model_int.h; default 0) */
     int one_case_pair_gate; /* no ww= beside a person cue in a one-case note (round 14; default 0) */
     int list_catalogue_test; /* the person-cue gate not in a list note with no narrative line (round 15; default 0) */
-    int catalogue_keeps_pairs; /* nor the one-case pair gate in such a catalogue (round 15 exploration; default 0) */
     uint64_t seed;   /* shuffling */
     int verbose;     /* loss per epoch on stderr */
 } deid_train_opts;
