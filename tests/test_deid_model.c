@@ -906,10 +906,11 @@ static void test_one_case_pair_gate(void) {
 
 /* Round 15 candidate (deid-train --list-catalogue-test, off in the shipped model): a list note none
  * of whose lines reads as narrative (a kinship word, a pronoun, an auxiliary verb, a charting verb
- * of keep_name_verbs.txt, a clock time) is a catalogue, and round 13's person-cue gate does not apply in it: its title words beside
- * "Patient" or "Provider" keep the list features (lst=OM for an unlisted capitalised word). A
- * nursing list note (kinship words, "is", a clock time) keeps the gate, and the switch is written
- * into the model file. */
+ * of keep_name_verbs.txt, a clock time) is a catalogue, and round 13's person-cue gate applies in
+ * it only beside a title or a cue phrase of several words: its title words beside "Patient" or
+ * "Provider" keep the list features (lst=OM for an unlisted capitalised word), a name after
+ * "ordered by Dr" does not. A nursing list note (kinship words, "is", a clock time) keeps the
+ * gate, and the switch is written into the model file. */
 static void test_list_catalogue_test(void) {
     char rules[4200], mp[4300];
     cf_err err = {0};
@@ -931,6 +932,14 @@ static void test_list_catalogue_test(void) {
     /* without the gate the test changes nothing: the list features are everywhere */
     fit_texts_opts(r, cats, 6, 0, 0, 1, mp, &err);
     CHECK_EQ_INT(model_has(mp, "lst=OM"), 1);
+    /* a catalogue whose unlisted words stand after a title or "ordered by": still gated */
+    const char *signed_cat = "Knee sleeve, elastic\nOrdered by Dr Zorbanek\nWrist orthosis with strap\nSplint padding roll\n"
+                             "Reviewed by Dr Quelvarin\nGait belt for transfer\nShower chair with back\n"
+                             "Ordered by Vrastomel\nDressing kit with gauze\n";
+    const char *signed_cats[] = {signed_cat, signed_cat, signed_cat, signed_cat, signed_cat, signed_cat};
+    fit_texts_opts(r, signed_cats, 6, 1, 0, 1, mp, &err);
+    CHECK_EQ_INT(model_has(mp, "lst=OM"), 0);
+    CHECK_EQ_INT(model_has(mp, "lst=kM") + model_has(mp, "lst=cM") + model_has(mp, "lst=eM") + model_has(mp, "lst=mM") > 0, 1);
     remove(mp);
     deid_rules_free(r);
 }

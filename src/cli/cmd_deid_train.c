@@ -156,9 +156,9 @@ int cmd_deid_train(int argc, char **argv) {
         CLI_OPT_FLAG("list-catalogue-test", &to.list_catalogue_test,
                      "with --list-person-gate: a list note none of whose lines reads as\n"
                      "narrative (a kinship word, a pronoun, an auxiliary verb, a charting\n"
-                     "verb of keep_name_verbs.txt, a clock time)\n"
-                     "is a catalogue, and its list features stay beside a person cue\n"
-                     "(round 15 candidate)"),
+                     "verb of keep_name_verbs.txt, a clock time) is a catalogue, and its list\n"
+                     "features stay beside a one-word cue (\"patient\", \"II\"), not beside a\n"
+                     "title or a cue phrase (\"Dr\", \"ordered by\"; round 15 candidate)"),
         CLI_OPT_FLAG("one-case-context", &to.one_case_context,
                      "also learn the context of words in notes written in one case apart\n"
                      "from mixed-case notes (features conjoined with \"one case\")"),

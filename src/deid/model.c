@@ -532,11 +532,12 @@ static int narrative_line(const ctx *c, const wcache *wc, size_t a, size_t z) {
 }
 
 /* Round 15 (@list_catalogue_test): a list note none of whose lines is narrative is a catalogue of
- * item titles, and round 13's person-cue gate does not apply in it: in a catalogue the cue words
- * are nouns of titles, and the gate turned the list features off around them, so title words
- * were weighed as prose (about a fifth of the one-case MIMIC cost, round 14). A nursing note of
- * short lines holds a kinship word, a pronoun, an auxiliary, a charting verb or a clock time on
- * some line. */
+ * item titles, and round 13's person-cue gate applies in it only beside a title or a cue phrase
+ * of several words (catalogue_cue_near): in a catalogue the one-word cues are nouns of titles
+ * ("patient", "provider", a roman numeral), and the gate turned the list features off around
+ * them, so title words were weighed as prose (about a fifth of the one-case MIMIC cost, round
+ * 14). A nursing note of short lines holds a kinship word, a pronoun, an auxiliary, a charting
+ * verb or a clock time on some line. */
 static int catalogue_note(const ctx *c, const wcache *wc) {
     for (size_t a = 0; a < c->nt;) {
         size_t z = a + 1;
@@ -545,6 +546,19 @@ static int catalogue_note(const ctx *c, const wcache *wc) {
         a = z;
     }
     return 1;
+}
+
+/* The cues that still gate the list features in a catalogue, within reach words of word i: a
+ * title ("Dr", "Mr": a person, not an item's noun) or a cue phrase of several words ending there
+ * ("reviewed by", "ordered by", "signed by": the signature line under a list). The first version
+ * of the catalogue test let no cue gate in a catalogue, and the names after "ordered by Dr" in the
+ * generated list notes were missed (docs/DEID.md, round 15, E0). */
+static int catalogue_cue_near(const ctx *c, size_t i, size_t reach) {
+    size_t a = i >= reach ? i - reach : 0, z = i + reach + 1 < c->nt ? i + reach + 1 : c->nt;
+    for (size_t q = a; q < z; q++)
+        if (q != i && ((c->t[q].f & F_TITLE) || ((c->t[q].cue_end & F_NAME_BEFORE) && !(c->t[q].f & F_NAME_BEFORE))))
+            return 1;
+    return 0;
 }
 
 int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf_err *err) {
@@ -580,8 +594,8 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
     }
     char kd = nwords == 0 ? '0' : nkeep * 20 < nwords ? '1' : nkeep * 7 < nwords ? '2' : '3';
     int list_note = is_list_note(c, wc);
-    /* the person-cue gate applies in a list note unless the note is a catalogue (round 15) */
-    int gate = m->list_person_gate && !(list_note && m->list_catalogue_test && catalogue_note(c, wc));
+    /* a catalogue's list features stand aside only beside a title or a cue phrase (round 15) */
+    int catalogue = list_note && m->list_catalogue_test && catalogue_note(c, wc);
     /* a heading: the first word of a line, followed by a colon, that is a common or clinical
        word; it stays in force until the next heading (sections: 'Social:', 'Neuro:') */
     size_t cur_sec = (size_t)-1;
@@ -645,7 +659,8 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
         size_t wl = wc[i].wl;
         /* the list features, unless a person cue stands near in a model with the gate
            (person_cue_near); part of the cache key, as they are emitted among the cached features */
-        int lst_here = list_note && !(gate && person_cue_near(c, i, 2));
+        int lst_here = list_note && !(m->list_person_gate &&
+                                      (catalogue ? catalogue_cue_near(c, i, 2) : person_cue_near(c, i, 2)));
         /* the features a word's shape and classes alone decide: cached at inference */
         wkey key = {t->f, (uint64_t)t->shape0 | (uint64_t)t->shape << 4 | (uint64_t)(unsigned char)lc << 8 |
                               (uint64_t)(t->nletters > 9 ? 9 : t->nletters) << 16 | (uint64_t)t->oov << 20 |

@@ -44,7 +44,8 @@ typedef struct deid_model {
        case; "@one_case_pair_gate<TAB>1" in the file (model.c) */
     int one_case_pair_gate;
     /* round 15 candidate: a list note with no narrative line (model.c, narrative_line) is a
-       catalogue, where round 13's person-cue gate does not apply; "@list_catalogue_test<TAB>1" */
+       catalogue, where round 13's person-cue gate applies only beside a title or a cue phrase
+       (catalogue_cue_near); "@list_catalogue_test<TAB>1" */
     int list_catalogue_test;
     /* lookup index built after loading: (ix_mask + 1) slots, each the upper 32 bits of a feature
        name's hash (never 0) and its row; names are not compared (a feature the model lacks

@@ -28,7 +28,7 @@ typedef struct {
     int one_case_context; /* emit the one-case context features (model_int.h; default 0) */
     int list_person_gate; /* list features stand aside beside a person cue (model_int.h; default 0) */
     int one_case_pair_gate; /* no ww= beside a person cue in a one-case note (round 14; default 0) */
-    int list_catalogue_test; /* the person-cue gate not in a list note with no narrative line (round 15; default 0) */
+    int list_catalogue_test; /* in a list note with no narrative line, the person-cue gate only beside a title or cue phrase (round 15; default 0) */
     uint64_t seed;   /* shuffling */
     int verbose;     /* loss per epoch on stderr */
 } deid_train_opts;
