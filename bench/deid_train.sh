@@ -19,7 +19,8 @@
 # Round 14 fixed how the lines notes are broken (src/synth/notes.c, lines_note) but its refit did
 # not pass the round's adoption rule (docs/DEID.md, round 14), so the shipped model is still fitted
 # on round 13's break: --lines-r13 by default; LINES_R13= gives the fixed material (round 14's
-# candidate A).
+# candidate A). Round 15's E3 (not adopted; docs/DEID.md, round 15):
+#   LINES_R13= bash bench/deid_train.sh --list-catalogue-test
 # Nothing else is read: no MIMIC, Synthea, terminology or OMOP text (those are the negative
 # material the clinical-content cost is measured on).
 set -euo pipefail
