@@ -911,33 +911,39 @@ static void test_one_case_pair_gate(void) {
  * "Provider" keep the list features (lst=OM for an unlisted capitalised word), a name after
  * "ordered by Dr" does not. A nursing list note (kinship words, "is", a clock time) keeps the
  * gate, and the switch is written into the model file. */
+/* Fits on six copies of one note, with the person-cue gate and the catalogue test as given. */
+static void fit_six(deid_text_rules *r, const char *note, int gate, int catalogue, const char *mp, cf_err *err) {
+    const char *six[] = {note, note, note, note, note, note};
+    fit_texts_opts(r, six, 6, gate, 0, catalogue, mp, err);
+}
+
 static void test_list_catalogue_test(void) {
+    /* item titles whose unlisted words each stand beside "Patient" or "Provider" */
+    const char *cat = "Patient Zorbanek Score\nKnee sleeve, elastic\nProvider Quelvarin Index\nWrist orthosis with strap\n"
+                      "Patient Vrastomel Scale\nSplint padding roll\nProvider Pellimonde Form\nGait belt for transfer\n"
+                      "Shower chair with back\n";
     char rules[4200], mp[4300];
     cf_err err = {0};
     deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "cat");
     REQUIRE(r != NULL);
-    const char *cat = "Patient Zorbanek Score\nKnee sleeve, elastic\nProvider Quelvarin Index\nWrist orthosis with strap\n"
-                      "Patient Vrastomel Scale\nSplint padding roll\nProvider Pellimonde Form\nGait belt for transfer\n"
-                      "Shower chair with back\n";
-    const char *nurse = "wife Zorbanek here\nson Quelvarin called\nturned q2h\nVrastomel RN aware\nlungs coarse\n"
-                        "dtr Pellimonde in\nfoley draining\n1930 NP Hostravik notified\npain is controlled\n";
-    const char *cats[] = {cat, cat, cat, cat, cat, cat}, *nurses[] = {nurse, nurse, nurse, nurse, nurse, nurse};
     for (int ct = 0; ct < 2; ct++) {
-        fit_texts_opts(r, cats, 6, 1, 0, ct, mp, &err);
+        fit_six(r, cat, 1, ct, mp, &err);
         CHECK_EQ_INT(model_has(mp, "lst=OM"), ct);
         CHECK_EQ_INT(model_has(mp, "@list_catalogue_test"), ct);
-        fit_texts_opts(r, nurses, 6, 1, 0, ct, mp, &err);
+        /* a nursing note of short lines: kinship words, "is", a clock time */
+        fit_six(r, "wife Zorbanek here\nson Quelvarin called\nturned q2h\nVrastomel RN aware\nlungs coarse\n"
+                   "dtr Pellimonde in\nfoley draining\n1930 NP Hostravik notified\npain is controlled\n",
+                1, ct, mp, &err);
         CHECK_EQ_INT(model_has(mp, "lst=OM"), 0);
     }
     /* without the gate the test changes nothing: the list features are everywhere */
-    fit_texts_opts(r, cats, 6, 0, 0, 1, mp, &err);
+    fit_six(r, cat, 0, 1, mp, &err);
     CHECK_EQ_INT(model_has(mp, "lst=OM"), 1);
     /* a catalogue whose unlisted words stand after a title or "ordered by": still gated */
-    const char *signed_cat = "Knee sleeve, elastic\nOrdered by Dr Zorbanek\nWrist orthosis with strap\nSplint padding roll\n"
-                             "Reviewed by Dr Quelvarin\nGait belt for transfer\nShower chair with back\n"
-                             "Ordered by Vrastomel\nDressing kit with gauze\n";
-    const char *signed_cats[] = {signed_cat, signed_cat, signed_cat, signed_cat, signed_cat, signed_cat};
-    fit_texts_opts(r, signed_cats, 6, 1, 0, 1, mp, &err);
+    fit_six(r, "Knee sleeve, elastic\nOrdered by Dr Zorbanek\nWrist orthosis with strap\nSplint padding roll\n"
+               "Reviewed by Dr Quelvarin\nGait belt for transfer\nShower chair with back\nOrdered by Vrastomel\n"
+               "Dressing kit with gauze\n",
+            1, 1, mp, &err);
     CHECK_EQ_INT(model_has(mp, "lst=OM"), 0);
     CHECK_EQ_INT(model_has(mp, "lst=kM") + model_has(mp, "lst=cM") + model_has(mp, "lst=eM") + model_has(mp, "lst=mM") > 0, 1);
     remove(mp);
