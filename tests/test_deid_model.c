@@ -1038,6 +1038,53 @@ static void test_calibration_rule(void) {
     free(c);
 }
 
+/* Round 16 candidate (deid-train --amp-firm-span, off in the shipped model): the rules join
+ * "Johnson & Johnson" into a firm (find.c, ampersand_firms), and once the model takes any word of
+ * such a run, the whole run is one ORGANIZATION span. A hand-written model takes only a word
+ * followed by " & " (as round 15's E3 took the first "Johnson" alone, as a person): without the
+ * switch the span is that word, a NAME; with it, the whole firm. A run the model leaves alone
+ * (a comma before it changes the gap feature) stays untaken, and two common words joined by an
+ * ampersand, which the rules do not join, stay one word. */
+static int amp_spans(const deid_text_rules *r, const char *text, char *out, size_t cap) {
+    deid_span *sp = NULL;
+    size_t n = 0, o = 0;
+    cf_err err = {0};
+    if (deid_find(r, text, strlen(text), NULL, &sp, &n, &err)) return -1;
+    out[0] = 0;
+    for (size_t i = 0; i < n && o + 1 < cap; i++)
+        o += (size_t)snprintf(out + o, cap - o, "%s[%.*s]%s", i ? " " : "", (int)(sp[i].end - sp[i].start),
+                              text + sp[i].start, deid_type_name(sp[i].type));
+    free(sp);
+    return (int)n;
+}
+
+static void test_amp_firm_span(void) {
+    char rules[4200], mp[4300], got[256];
+    cf_err err = {0};
+    deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "amp");
+    REQUIRE(r != NULL);
+    deid_model *keep = r->model;
+    for (int on = 0; on < 2; on++) {
+        FILE *f = fopen(mp, "w");
+        REQUIRE(f != NULL);
+        fprintf(f, "# clinfm deid model 1\n@threshold\t0.8000\n%sb\tO:10\ng= &\tNAME:20\n", on ? "@amp_firm_span\t1\n" : "");
+        fclose(f);
+        deid_model *m = NULL;
+        REQUIRE(deid_model_load(&m, mp, &err) == CF_OK && m != NULL);
+        CHECK_EQ_INT(m->amp_firm_span, on);
+        r->model = m;
+        CHECK_EQ_INT(amp_spans(r, "Samples went to Johnson & Johnson for review.", got, sizeof got), 1);
+        CHECK_EQ_STR(got, on ? "[Johnson & Johnson]ORGANIZATION" : "[Johnson]NAME");
+        CHECK_EQ_INT(amp_spans(r, "Samples, Johnson & Johnson said, were sent.", got, sizeof got), 0);
+        CHECK_EQ_INT(amp_spans(r, "Sent to Research & Development for review.", got, sizeof got), 1);
+        CHECK_EQ_STR(got, "[Research]NAME");
+        r->model = keep;
+        deid_model_free(m);
+    }
+    remove(mp);
+    deid_rules_free(r);
+}
+
 int main(void) {
     RUN(test_forward_backward);
     RUN(test_gradient);
@@ -1055,6 +1102,7 @@ int main(void) {
     RUN(test_list_note_features);
     RUN(test_one_case_pair_gate);
     RUN(test_list_catalogue_test);
+    RUN(test_amp_firm_span);
     RUN(test_calibration_rule);
     return check_summary();
 }

@@ -159,6 +159,10 @@ int cmd_deid_train(int argc, char **argv) {
                      "verb of keep_name_verbs.txt, a clock time) is a catalogue, and its list\n"
                      "features stay beside a one-word cue (\"patient\", \"II\"), not beside a\n"
                      "title or a cue phrase (\"Dr\", \"ordered by\"; round 15 candidate)"),
+        CLI_OPT_FLAG("amp-firm-span", &to.amp_firm_span,
+                     "capitalised words the rules join into a firm by an ampersand\n"
+                     "(\"Johnson & Johnson\") are one organisation span once the model\n"
+                     "takes any of them as a name, place or organisation (round 16 candidate)"),
         CLI_OPT_FLAG("one-case-context", &to.one_case_context,
                      "also learn the context of words in notes written in one case apart\n"
                      "from mixed-case notes (features conjoined with \"one case\")"),

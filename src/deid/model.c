@@ -1048,6 +1048,7 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
                     : !strcmp(line, "@list_person_gate") ? &m->list_person_gate
                     : !strcmp(line, "@one_case_pair_gate") ? &m->one_case_pair_gate
                     : !strcmp(line, "@list_catalogue_test") ? &m->list_catalogue_test
+                    : !strcmp(line, "@amp_firm_span") ? &m->amp_firm_span
                                                          : NULL;
         if (flag) {
             if (strcmp(vals, "0") && strcmp(vals, "1")) {
@@ -1205,6 +1206,7 @@ int deid_model_save(const deid_model *m, const char *path, float prune, cf_err *
     if (m->list_person_gate) sb_printf(&s, "@list_person_gate\t1\n");
     if (m->one_case_pair_gate) sb_printf(&s, "@one_case_pair_gate\t1\n");
     if (m->list_catalogue_test) sb_printf(&s, "@list_catalogue_test\t1\n");
+    if (m->amp_firm_span) sb_printf(&s, "@amp_firm_span\t1\n");
     for (int p = 0; p < DEID_NL; p++) {
         sb_printf(&s, "@trans:%s\t", label_name(p));
         for (int y = 0; y < DEID_NL; y++) sb_printf(&s, "%s%s:%.4g", y ? " " : "", label_name(y), (double)m->trans[p * DEID_NL + y]);
@@ -2414,6 +2416,17 @@ static int keeps_in(const ctx *c, const keepinfo *ki, const deid_span *sp) {
     return 0;
 }
 
+/* Words i..j are an ampersand-joined firm the rules found and amp_firms labelled one
+ * organisation: every word labelled so by both, and an ampersand between two of them. */
+static int amp_group(const ctx *c, const int8_t *lab, size_t i, size_t j) {
+    int amp = 0;
+    for (size_t q = i; q <= j; q++) {
+        if (lab[q] != DEID_ORGANIZATION || c->t[q].lab != DEID_ORGANIZATION) return 0;
+        if (q > i) amp |= deid__gap_info(c, q).amp == 1;
+    }
+    return amp;
+}
+
 /* Spans from the labelled words (see the file comment). Words join one group when they are
  * neighbours on a line with the same label, or covered by the same evidence span (a date's
  * "1990", "02" and "18"); a group's type is the one with the most probability summed over its
@@ -2461,6 +2474,9 @@ static int spans_from_labels(const ctx *c, const int8_t *lab, const float *P, co
             for (size_t q = i; q <= j; q++) sum += P[q * DEID_NL + y];
             if (sum > best) best = sum, ty = y - 1;
         }
+        /* an ampersand-joined firm amp_firms made one organisation keeps that type, whatever the
+           model's summed probability says of its words */
+        if (c->r->model && c->r->model->amp_firm_span && amp_group(c, lab, i, j)) ty = DEID_ORGANIZATION;
         /* the kind of a structured identifier is the pattern's: the model decides whether it is
            PHI, the pattern's shape says whether it is a fax or a phone, an SSN or an id */
         {
@@ -2531,6 +2547,34 @@ static int spans_from_labels(const ctx *c, const int8_t *lab, const float *P, co
     return out->oom ? -1 : 0;
 }
 
+/* "Johnson & Johnson", "Procter & Gamble": the evidence layer joins capitalised words across an
+ * ampersand into a firm (find.c, ampersand_firms), but no training note holds such a firm, so the
+ * model weighs each word alone, and a surname of the firm reads as a person (round 15, E3:
+ * "Johnson" a name at 0.295, the second left). The ampersand is the evidence: once the model takes
+ * any word of such a run as a name, place or organisation, the whole run is one organisation. A
+ * run the model leaves alone stays alone (the rules' label alone never takes it). */
+static void amp_firms(const ctx *c, int8_t *lab) {
+    for (size_t a = 0; a < c->nt;) {
+        if (c->t[a].lab != DEID_ORGANIZATION) {
+            a++;
+            continue;
+        }
+        size_t b = a;
+        int amp = 0;
+        while (b + 1 < c->nt && c->t[b + 1].lab == DEID_ORGANIZATION) {
+            gapinfo g = deid__gap_info(c, b + 1);
+            if (g.nl || g.comma || g.period || g.other || g.len > 3 || !(g.space_only || g.amp == 1)) break;
+            amp |= g.amp == 1;
+            b++;
+        }
+        int touched = 0;
+        for (size_t q = a; q <= b; q++) touched |= lab[q] >= 0 && is_name_type(lab[q]);
+        if (amp && touched)
+            for (size_t q = a; q <= b; q++) lab[q] = DEID_ORGANIZATION;
+        a = b + 1;
+    }
+}
+
 /* The model's labels: lab[i] = type or -1; prob[i] = 1 - P(O) when not NULL. */
 static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float *prob, float **P_out, keepinfo *ki,
                         cf_err *err) {
@@ -2592,6 +2636,7 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
     for (size_t i = 0; i < T; i++)
         if (c->t[i].sfx && (lab[i] < 0 || lab[i] == DEID_NAME || lab[i] == DEID_LOCATION || lab[i] == DEID_ORGANIZATION))
             lab[i] = (int8_t)(c->t[i].sfx - 1);
+    if (m->amp_firm_span) amp_firms(c, lab);
     one_case_names(c, lab);
     one_case_addresses(c, lab);
     if (ki) keep_filter(c, lab, evd, P, ki);

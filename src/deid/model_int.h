@@ -47,6 +47,10 @@ typedef struct deid_model {
        catalogue, where round 13's person-cue gate applies only beside a title or a cue phrase
        (catalogue_cue_near); "@list_catalogue_test<TAB>1" */
     int list_catalogue_test;
+    /* round 16 candidate: words the evidence layer joined into a firm by an ampersand ("Johnson &
+       Johnson", find.c, ampersand_firms) are one organisation once the model takes any of them as
+       a name, place or organisation (model.c, amp_firms); "@amp_firm_span<TAB>1" */
+    int amp_firm_span;
     /* lookup index built after loading: (ix_mask + 1) slots, each the upper 32 bits of a feature
        name's hash (never 0) and its row; names are not compared (a feature the model lacks
        matching a slot's 32-bit tag happens about once in a billion lookups, and costs one

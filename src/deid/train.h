@@ -29,6 +29,7 @@ typedef struct {
     int list_person_gate; /* list features stand aside beside a person cue (model_int.h; default 0) */
     int one_case_pair_gate; /* no ww= beside a person cue in a one-case note (round 14; default 0) */
     int list_catalogue_test; /* in a list note with no narrative line, the person-cue gate only beside a title or cue phrase (round 15; default 0) */
+    int amp_firm_span; /* an ampersand-joined firm the model touches is one organisation (round 16; default 0) */
     uint64_t seed;   /* shuffling */
     int verbose;     /* loss per epoch on stderr */
 } deid_train_opts;
