@@ -1085,6 +1085,63 @@ static void test_amp_firm_span(void) {
     deid_rules_free(r);
 }
 
+/* Round 16 candidate (deid-train --catalogue-prep, off in the shipped model): in a catalogue, a word
+ * after "per", "from" or "by" gets no feature of the preposition (no w-1=, ww=, pw&=), only
+ * cprep= (its class, the note's case): in titles they are no name evidence. In a nursing list
+ * note ("call from ..." beside kinship words and clock times, no catalogue) the word keeps them,
+ * and so does one after "reviewed by" (a cue phrase) in a catalogue; the switch is in the file. */
+static void fit_prep(deid_text_rules *r, const char *note, int prep, const char *mp, cf_err *err) {
+    const char *six[] = {note, note, note, note, note, note};
+    deid_doc docs[6];
+    const deid_doc *dp[6];
+    for (int i = 0; i < 6; i++) {
+        docs[i] = (deid_doc){0};
+        docs[i].text = (char *)six[i];
+        docs[i].len = strlen(six[i]);
+        dp[i] = &docs[i];
+    }
+    deid_train_opts o;
+    deid_train_opts_default(&o);
+    o.epochs = 2;
+    o.list_person_gate = 1;
+    o.list_catalogue_test = 1;
+    o.catalogue_prep = prep;
+    CHECK(deid_model_train(r, dp, 6, &o, mp, err) == CF_OK);
+}
+
+static void test_catalogue_prep(void) {
+    const char *cat = "Pump tubing set per Zorbanek\nKnee sleeve, elastic\nSplint made from Quelvarin\n"
+                      "Wrist orthosis with strap\nDressing held by Vrastomel\nGait belt for transfer\n"
+                      "Shower chair with back\nTubing set per Pellimonde\nNebulizer mask, each\n";
+    char rules[4200], mp[4300];
+    cf_err err = {0};
+    deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "prep");
+    REQUIRE(r != NULL);
+    for (int on = 0; on < 2; on++) {
+        fit_prep(r, cat, on, mp, &err);
+        CHECK_EQ_INT(model_has(mp, "@catalogue_prep"), on);
+        CHECK_EQ_INT(model_has(mp, "cprep="), on);
+        CHECK_EQ_INT(model_has(mp, "ww=per|"), !on);
+        CHECK_EQ_INT(model_has(mp, "ww=from|"), !on);
+        CHECK_EQ_INT(model_has(mp, "w-1=by"), !on);
+        /* no catalogue: a nursing list note with kinship words and clock times */
+        fit_prep(r, "wife Zorbanek here\ncall from Quelvarin\nturned q2h\nVrastomel RN aware\nlungs coarse\n"
+                    "dtr Pellimonde in\nfoley draining\n1930 seen by Hostravik\npain is controlled\n",
+                 on, mp, &err);
+        CHECK_EQ_INT(model_has(mp, "cprep="), 0);
+        CHECK_EQ_INT(model_has(mp, "ww=from|"), 1);
+    }
+    /* a cue phrase near keeps the preposition's features in a catalogue */
+    fit_prep(r, "Knee sleeve, elastic\nReviewed by Zorbanek\nWrist orthosis with strap\nSplint padding roll\n"
+                "Reviewed by Quelvarin\nGait belt for transfer\nShower chair with back\nReviewed by Vrastomel\n"
+                "Dressing kit with gauze\n",
+             1, mp, &err);
+    CHECK_EQ_INT(model_has(mp, "cprep="), 0);
+    CHECK_EQ_INT(model_has(mp, "w-1=by"), 1);
+    remove(mp);
+    deid_rules_free(r);
+}
+
 int main(void) {
     RUN(test_forward_backward);
     RUN(test_gradient);
@@ -1103,6 +1160,7 @@ int main(void) {
     RUN(test_one_case_pair_gate);
     RUN(test_list_catalogue_test);
     RUN(test_amp_firm_span);
+    RUN(test_catalogue_prep);
     RUN(test_calibration_rule);
     return check_summary();
 }

@@ -163,6 +163,10 @@ int cmd_deid_train(int argc, char **argv) {
                      "capitalised words the rules join into a firm by an ampersand\n"
                      "(\"Johnson & Johnson\") are one organisation span once the model\n"
                      "takes any of them as a name, place or organisation (round 16 candidate)"),
+        CLI_OPT_FLAG("catalogue-prep", &to.catalogue_prep,
+                     "with --list-catalogue-test: in a catalogue, a word after \"per\",\n"
+                     "\"from\" or \"by\" with no title or cue phrase near gets no feature of\n"
+                     "that preposition (round 16 candidate)"),
         CLI_OPT_FLAG("one-case-context", &to.one_case_context,
                      "also learn the context of words in notes written in one case apart\n"
                      "from mixed-case notes (features conjoined with \"one case\")"),

@@ -548,6 +548,21 @@ static int catalogue_note(const ctx *c, const wcache *wc) {
     return 1;
 }
 
+static int catalogue_cue_near(const ctx *c, size_t i, size_t reach);
+
+/* Round 16 (@catalogue_prep): in a catalogue, "per", "from" and "by" are parts of item titles ("per
+ * unit", "from a material", "caused by"), and what they say of the next word in prose ("per Dr X",
+ * "call from X", "seen by X") is name evidence there: about a fifth of E3's upper-cased MIMIC dev
+ * errors followed one of them in a catalogue (docs/DEID.md, round 15). A title or a cue phrase
+ * near ("reviewed by", catalogue_cue_near) keeps the evidence. Is word i such a word? */
+static int catalogue_prep_before(const ctx *c, const wcache *wc, size_t i) {
+    if (i == 0 || wc[i].gl == 'n') return 0;
+    const wcache *p = &wc[i - 1];
+    int prep = (p->wl == 3 && (!memcmp(p->w, "per", 3))) || (p->wl == 4 && !memcmp(p->w, "from", 4)) ||
+               (p->wl == 2 && !memcmp(p->w, "by", 2));
+    return prep && !catalogue_cue_near(c, i, 2);
+}
+
 /* The cues that still gate the list features in a catalogue, within reach words of word i: a
  * title ("Dr", "Mr": a person, not an item's noun) or a cue phrase of several words ending there
  * ("reviewed by", "ordered by", "signed by": the signature line under a list). The first version
@@ -729,7 +744,10 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
            @one_case_pair_gate, not in a note written in one case beside a person cue (round 14
            candidate: "to _ RN" was fitted on one non-name template and outweighed the role
            after a name where no capital argued for it) */
-        if (!(m->one_case_pair_gate && dc != 'M' && person_cue_near(c, i, 1))) {
+        /* a catalogue title's preposition says nothing of the word after it (catalogue_prep_before) */
+        int cprep = catalogue && m->catalogue_prep && catalogue_prep_before(c, wc, i);
+        if (cprep) f_ch2(&e, "cprep=", lc, dc);
+        if (!cprep && !(m->one_case_pair_gate && dc != 'M' && person_cue_near(c, i, 1))) {
             char tmp[64];
             size_t tl = 0;
             for (int side = -1; side <= 1; side += 2) {
@@ -743,7 +761,7 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
             tmp[tl++] = gr;
             f_str(&e, "ww=", tmp, tl);
         }
-        neighbour(&e, c, i, -1, "w-1=", "c-1=", "s-1=");
+        if (!cprep) neighbour(&e, c, i, -1, "w-1=", "c-1=", "s-1=");
         /* in a list note, the class of the word before with this word's: "FOR <word>" in a title
            of a catalogue against "I WORK FOR <word>" in prose (not beside a person cue) */
         if (lst_here && i > 0) f_ch3(&e, "lst1=", wc[i - 1].lc, lc, dc);
@@ -755,9 +773,9 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
            with mixed-case notes (where the capitals did the work) undervalue them. The same
            context again, conjoined with "one case" and the word's class, lets the model learn
            how much the context alone says there. Mixed-case notes emit none of these. */
-        if (m->one_case_context && dc != 'M' && OC_CLASS(lc)) one_case_context(&e, c, i, lc);
+        if (m->one_case_context && dc != 'M' && OC_CLASS(lc) && !cprep) one_case_context(&e, c, i, lc);
         /* the word before with this word's shape ("DR QUILL", "pager 43210") */
-        if (i > 0) {
+        if (i > 0 && !cprep) {
             const char *pw = wc[i - 1].w;
             char plc = wc[i - 1].lc;
             size_t pl = identity_ok(plc) ? wc[i - 1].wl : 0;
@@ -1049,6 +1067,7 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
                     : !strcmp(line, "@one_case_pair_gate") ? &m->one_case_pair_gate
                     : !strcmp(line, "@list_catalogue_test") ? &m->list_catalogue_test
                     : !strcmp(line, "@amp_firm_span") ? &m->amp_firm_span
+                    : !strcmp(line, "@catalogue_prep") ? &m->catalogue_prep
                                                          : NULL;
         if (flag) {
             if (strcmp(vals, "0") && strcmp(vals, "1")) {
@@ -1207,6 +1226,7 @@ int deid_model_save(const deid_model *m, const char *path, float prune, cf_err *
     if (m->one_case_pair_gate) sb_printf(&s, "@one_case_pair_gate\t1\n");
     if (m->list_catalogue_test) sb_printf(&s, "@list_catalogue_test\t1\n");
     if (m->amp_firm_span) sb_printf(&s, "@amp_firm_span\t1\n");
+    if (m->catalogue_prep) sb_printf(&s, "@catalogue_prep\t1\n");
     for (int p = 0; p < DEID_NL; p++) {
         sb_printf(&s, "@trans:%s\t", label_name(p));
         for (int y = 0; y < DEID_NL; y++) sb_printf(&s, "%s%s:%.4g", y ? " " : "", label_name(y), (double)m->trans[p * DEID_NL + y]);

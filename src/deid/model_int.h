@@ -51,6 +51,10 @@ typedef struct deid_model {
        Johnson", find.c, ampersand_firms) are one organisation once the model takes any of them as
        a name, place or organisation (model.c, amp_firms); "@amp_firm_span<TAB>1" */
     int amp_firm_span;
+    /* round 16 candidate: in a catalogue (list_catalogue_test), a word after "per", "from" or "by"
+       that no title or cue phrase stands near gets no feature of that preposition
+       (model.c, catalogue_prep); "@catalogue_prep<TAB>1" */
+    int catalogue_prep;
     /* lookup index built after loading: (ix_mask + 1) slots, each the upper 32 bits of a feature
        name's hash (never 0) and its row; names are not compared (a feature the model lacks
        matching a slot's 32-bit tag happens about once in a billion lookups, and costs one

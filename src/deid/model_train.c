@@ -107,6 +107,7 @@ int deid_model_train(const deid_text_rules *r, const deid_doc *const *docs, size
     m->one_case_pair_gate = o->one_case_pair_gate;
     m->list_catalogue_test = o->list_catalogue_test;
     m->amp_firm_span = o->amp_firm_span;
+    m->catalogue_prep = o->catalogue_prep;
     float *G = NULL;      /* (cap, L) AdaGrad sums of squared gradients */
     uint32_t gcap = 0;
     float GT[L * L];

@@ -30,6 +30,7 @@ typedef struct {
     int one_case_pair_gate; /* no ww= beside a person cue in a one-case note (round 14; default 0) */
     int list_catalogue_test; /* in a list note with no narrative line, the person-cue gate only beside a title or cue phrase (round 15; default 0) */
     int amp_firm_span; /* an ampersand-joined firm the model touches is one organisation (round 16; default 0) */
+    int catalogue_prep; /* in a catalogue, no feature of "per"/"from"/"by" before a word (round 16; default 0) */
     uint64_t seed;   /* shuffling */
     int verbose;     /* loss per epoch on stderr */
 } deid_train_opts;
