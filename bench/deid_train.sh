@@ -14,13 +14,14 @@
 #    held out as a check and never trained on; each note also upper- and lower-cased;
 #  - the fictional fixtures tests/data/clinical-notes-phrase.txt and tests/data/deid-physionet.
 # The list features stand aside beside a person cue (--list-person-gate, round 13, adopted).
-# Round 12's recipe (the model shipped before round 13): LINES=0 ROUND13= bash bench/deid_train.sh
-#   (with OUT= a temporary file).
-# Round 14 fixed how the lines notes are broken (src/synth/notes.c, lines_note) but its refit did
-# not pass the round's adoption rule (docs/DEID.md, round 14), so the shipped model is still fitted
-# on round 13's break: --lines-r13 by default; LINES_R13= gives the fixed material (round 14's
-# candidate A). Round 15's E3 (not adopted; docs/DEID.md, round 15):
-#   LINES_R13= bash bench/deid_train.sh --list-catalogue-test
+# Round 16 (docs/DEID.md, round 16: candidate E3m, adopted under the rule written before its
+# refit): the lines notes broken as fixed in round 14 (src/synth/notes.c, lines_note), round 15's
+# note-level catalogue test (--list-catalogue-test) and an ampersand-joined firm the model touches
+# taken whole as an organisation (--amp-firm-span).
+# Earlier recipes (with OUT= a temporary file):
+#   round 13's model (shipped in rounds 13-15): LINES_R13=--lines-r13 ROUND16= bash bench/deid_train.sh
+#   round 12's model: LINES=0 ROUND13= LINES_R13=--lines-r13 ROUND16= bash bench/deid_train.sh
+#   round 16's candidate F (not chosen): bash bench/deid_train.sh --catalogue-prep
 # Nothing else is read: no MIMIC, Synthea, terminology or OMOP text (those are the negative
 # material the clinical-content cost is measured on).
 set -euo pipefail
@@ -31,12 +32,14 @@ OUT=${OUT:-data/deid/model.tsv}
 GEN=${GEN:-5200}
 CALIB=${CALIB:-3000}
 LINES=${LINES:-1200}
-# Set empty (ROUND13=) for round 12's recipe; unquoted below on purpose: two switches.
+# Set empty (ROUND13=) for round 12's recipe; unquoted below on purpose: several switches.
 ROUND13=${ROUND13---list-person-gate --coded-prose}
-LINES_R13=${LINES_R13---lines-r13}
+# --lines-r13: round 13's (buggy) break of the lines notes, the material of rounds 13-15's model
+LINES_R13=${LINES_R13-}
+ROUND16=${ROUND16---list-catalogue-test --amp-firm-span}
 EPOCHS=${EPOCHS:-8}
 DEV=$(bench_data deid-dev)
 "$CLINFM" deid-train --out "$OUT" --epochs "$EPOCHS" --generate "$GEN" --generate-lines "$LINES" --seed 1 --cases --verbose --calibrate "$CALIB" \
   --corpus "presidio:$DEV/presidio-synth-dev.json@0-374" \
   --corpus phrase:tests/data/clinical-notes-phrase.txt \
-  --corpus phrase:tests/data/deid-physionet $ROUND13 $LINES_R13 "$@"
+  --corpus phrase:tests/data/deid-physionet $ROUND13 $LINES_R13 $ROUND16 "$@"
