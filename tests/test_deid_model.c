@@ -904,7 +904,7 @@ static void test_one_case_pair_gate(void) {
     deid_rules_free(r);
 }
 
-/* Round 15 candidate (deid-train --list-catalogue-test, off in the shipped model): a list note none
+/* Round 15 (deid-train --list-catalogue-test, in the shipped model since round 16): a list note none
  * of whose lines reads as narrative (a kinship word, a pronoun, an auxiliary verb, a charting verb
  * of keep_name_verbs.txt, a clock time) is a catalogue, and round 13's person-cue gate applies in
  * it only beside a title or a cue phrase of several words: its title words beside "Patient" or
@@ -1038,7 +1038,7 @@ static void test_calibration_rule(void) {
     free(c);
 }
 
-/* Round 16 candidate (deid-train --amp-firm-span, off in the shipped model): the rules join
+/* Round 16 (deid-train --amp-firm-span, in the shipped model since round 16): the rules join
  * "Johnson & Johnson" into a firm (find.c, ampersand_firms), and once the model takes any word of
  * such a run, the whole run is one ORGANIZATION span. A hand-written model takes only a word
  * followed by " & " (as round 15's E3 took the first "Johnson" alone, as a person): without the

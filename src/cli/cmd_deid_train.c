@@ -158,11 +158,13 @@ int cmd_deid_train(int argc, char **argv) {
                      "narrative (a kinship word, a pronoun, an auxiliary verb, a charting\n"
                      "verb of keep_name_verbs.txt, a clock time) is a catalogue, and its list\n"
                      "features stay beside a one-word cue (\"patient\", \"II\"), not beside a\n"
-                     "title or a cue phrase (\"Dr\", \"ordered by\"; round 15 candidate)"),
+                     "title or a cue phrase (\"Dr\", \"ordered by\"; round 15, in the\n"
+                     "shipped model since round 16)"),
         CLI_OPT_FLAG("amp-firm-span", &to.amp_firm_span,
                      "capitalised words the rules join into a firm by an ampersand\n"
                      "(\"Johnson & Johnson\") are one organisation span once the model\n"
-                     "takes any of them as a name, place or organisation (round 16 candidate)"),
+                     "takes any of them as a name, place or organisation (round 16; in the\n"
+                     "shipped model)"),
         CLI_OPT_FLAG("catalogue-prep", &to.catalogue_prep,
                      "with --list-catalogue-test: in a catalogue, a word after \"per\",\n"
                      "\"from\" or \"by\" with no title or cue phrase near gets no feature of\n"

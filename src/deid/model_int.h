@@ -43,17 +43,17 @@ typedef struct deid_model {
     /* round 14 candidate: no word-pair feature (ww=) beside a person cue in a note written in one
        case; "@one_case_pair_gate<TAB>1" in the file (model.c) */
     int one_case_pair_gate;
-    /* round 15 candidate: a list note with no narrative line (model.c, narrative_line) is a
+    /* round 15 (shipped since round 16): a list note with no narrative line (model.c, narrative_line) is a
        catalogue, where round 13's person-cue gate applies only beside a title or a cue phrase
        (catalogue_cue_near); "@list_catalogue_test<TAB>1" */
     int list_catalogue_test;
-    /* round 16 candidate: words the evidence layer joined into a firm by an ampersand ("Johnson &
+    /* round 16 (shipped): words the evidence layer joined into a firm by an ampersand ("Johnson &
        Johnson", find.c, ampersand_firms) are one organisation once the model takes any of them as
        a name, place or organisation (model.c, amp_firms); "@amp_firm_span<TAB>1" */
     int amp_firm_span;
     /* round 16 candidate: in a catalogue (list_catalogue_test), a word after "per", "from" or "by"
        that no title or cue phrase stands near gets no feature of that preposition
-       (model.c, catalogue_prep); "@catalogue_prep<TAB>1" */
+       (model.c, catalogue_prep_before); "@catalogue_prep<TAB>1" */
     int catalogue_prep;
     /* lookup index built after loading: (ix_mask + 1) slots, each the upper 32 bits of a feature
        name's hash (never 0) and its row; names are not compared (a feature the model lacks
