@@ -850,7 +850,7 @@ static void test_coded_paragraphs(void) {
  * item lines and never for a form of field labels ("CC: ...") or for prose of the same length
  * whose lines end sentences: a model fitted on the first has them, one fitted on the others none. */
 static void fit_texts_opts(deid_text_rules *r, const char *const *texts, size_t n, int gate, int pair_gate, int catalogue,
-                           const char *mp, cf_err *err) {
+                           int prep, const char *mp, cf_err *err) {
     deid_doc *docs = calloc(n, sizeof *docs);
     const deid_doc **dp = calloc(n, sizeof *dp);
     REQUIRE(docs && dp);
@@ -865,6 +865,7 @@ static void fit_texts_opts(deid_text_rules *r, const char *const *texts, size_t 
     o.list_person_gate = gate;
     o.one_case_pair_gate = pair_gate;
     o.list_catalogue_test = catalogue;
+    o.catalogue_prep = prep;
     CHECK(deid_model_train(r, dp, n, &o, mp, err) == CF_OK);
     free(docs);
     free(dp);
@@ -872,7 +873,7 @@ static void fit_texts_opts(deid_text_rules *r, const char *const *texts, size_t 
 
 static void fit_texts_pair(deid_text_rules *r, const char *const *texts, size_t n, int gate, int pair_gate, const char *mp,
                            cf_err *err) {
-    fit_texts_opts(r, texts, n, gate, pair_gate, 0, mp, err);
+    fit_texts_opts(r, texts, n, gate, pair_gate, 0, 0, mp, err);
 }
 
 static void fit_texts(deid_text_rules *r, const char *const *texts, size_t n, int gate, const char *mp, cf_err *err) {
@@ -914,7 +915,44 @@ static void test_one_case_pair_gate(void) {
 /* Fits on six copies of one note, with the person-cue gate and the catalogue test as given. */
 static void fit_six(deid_text_rules *r, const char *note, int gate, int catalogue, const char *mp, cf_err *err) {
     const char *six[] = {note, note, note, note, note, note};
-    fit_texts_opts(r, six, 6, gate, 0, catalogue, mp, err);
+    fit_texts_opts(r, six, 6, gate, 0, catalogue, 0, mp, err);
+}
+
+/* Round 16 candidate (deid-train --catalogue-prep, off in the shipped model): in a catalogue, a word
+ * after "per", "from" or "by" gets no feature of the preposition (no w-1=, ww=, pw&=), only
+ * cprep= (its class, the note's case): in titles they are no name evidence. In a nursing list
+ * note ("call from ..." beside kinship words and clock times, no catalogue) the word keeps them,
+ * and so does one after "reviewed by" (a cue phrase) in a catalogue; the switch is in the file. */
+static void fit_prep(deid_text_rules *r, const char *note, int prep, const char *mp, cf_err *err) {
+    const char *six[] = {note, note, note, note, note, note};
+    fit_texts_opts(r, six, 6, 1, 0, 1, prep, mp, err);
+}
+
+static void check_catalogue_prep(deid_text_rules *r, const char *mp, cf_err *err) {
+    const char *cat = "Pump tubing set per Zorbanek\nKnee sleeve, elastic\nSplint made from Quelvarin\n"
+                      "Wrist orthosis with strap\nDressing held by Vrastomel\nGait belt for transfer\n"
+                      "Shower chair with back\nTubing set per Pellimonde\nNebulizer mask, each\n";
+    for (int on = 0; on < 2; on++) {
+        fit_prep(r, cat, on, mp, err);
+        CHECK_EQ_INT(model_has(mp, "@catalogue_prep"), on);
+        CHECK_EQ_INT(model_has(mp, "cprep="), on);
+        CHECK_EQ_INT(model_has(mp, "ww=per|"), !on);
+        CHECK_EQ_INT(model_has(mp, "ww=from|"), !on);
+        CHECK_EQ_INT(model_has(mp, "w-1=by"), !on);
+        /* no catalogue: a nursing list note with kinship words and clock times */
+        fit_prep(r, "wife Zorbanek here\ncall from Quelvarin\nturned q2h\nVrastomel RN aware\nlungs coarse\n"
+                    "dtr Pellimonde in\nfoley draining\n1930 seen by Hostravik\npain is controlled\n",
+                 on, mp, err);
+        CHECK_EQ_INT(model_has(mp, "cprep="), 0);
+        CHECK_EQ_INT(model_has(mp, "ww=from|"), 1);
+    }
+    /* a cue phrase near keeps the preposition's features in a catalogue */
+    fit_prep(r, "Knee sleeve, elastic\nReviewed by Zorbanek\nWrist orthosis with strap\nSplint padding roll\n"
+                "Reviewed by Quelvarin\nGait belt for transfer\nShower chair with back\nReviewed by Vrastomel\n"
+                "Dressing kit with gauze\n",
+             1, mp, err);
+    CHECK_EQ_INT(model_has(mp, "cprep="), 0);
+    CHECK_EQ_INT(model_has(mp, "w-1=by"), 1);
 }
 
 static void test_list_catalogue_test(void) {
@@ -946,6 +984,7 @@ static void test_list_catalogue_test(void) {
             1, 1, mp, &err);
     CHECK_EQ_INT(model_has(mp, "lst=OM"), 0);
     CHECK_EQ_INT(model_has(mp, "lst=kM") + model_has(mp, "lst=cM") + model_has(mp, "lst=eM") + model_has(mp, "lst=mM") > 0, 1);
+    check_catalogue_prep(r, mp, &err);
     remove(mp);
     deid_rules_free(r);
 }
@@ -1085,63 +1124,6 @@ static void test_amp_firm_span(void) {
     deid_rules_free(r);
 }
 
-/* Round 16 candidate (deid-train --catalogue-prep, off in the shipped model): in a catalogue, a word
- * after "per", "from" or "by" gets no feature of the preposition (no w-1=, ww=, pw&=), only
- * cprep= (its class, the note's case): in titles they are no name evidence. In a nursing list
- * note ("call from ..." beside kinship words and clock times, no catalogue) the word keeps them,
- * and so does one after "reviewed by" (a cue phrase) in a catalogue; the switch is in the file. */
-static void fit_prep(deid_text_rules *r, const char *note, int prep, const char *mp, cf_err *err) {
-    const char *six[] = {note, note, note, note, note, note};
-    deid_doc docs[6];
-    const deid_doc *dp[6];
-    for (int i = 0; i < 6; i++) {
-        docs[i] = (deid_doc){0};
-        docs[i].text = (char *)six[i];
-        docs[i].len = strlen(six[i]);
-        dp[i] = &docs[i];
-    }
-    deid_train_opts o;
-    deid_train_opts_default(&o);
-    o.epochs = 2;
-    o.list_person_gate = 1;
-    o.list_catalogue_test = 1;
-    o.catalogue_prep = prep;
-    CHECK(deid_model_train(r, dp, 6, &o, mp, err) == CF_OK);
-}
-
-static void test_catalogue_prep(void) {
-    const char *cat = "Pump tubing set per Zorbanek\nKnee sleeve, elastic\nSplint made from Quelvarin\n"
-                      "Wrist orthosis with strap\nDressing held by Vrastomel\nGait belt for transfer\n"
-                      "Shower chair with back\nTubing set per Pellimonde\nNebulizer mask, each\n";
-    char rules[4200], mp[4300];
-    cf_err err = {0};
-    deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "prep");
-    REQUIRE(r != NULL);
-    for (int on = 0; on < 2; on++) {
-        fit_prep(r, cat, on, mp, &err);
-        CHECK_EQ_INT(model_has(mp, "@catalogue_prep"), on);
-        CHECK_EQ_INT(model_has(mp, "cprep="), on);
-        CHECK_EQ_INT(model_has(mp, "ww=per|"), !on);
-        CHECK_EQ_INT(model_has(mp, "ww=from|"), !on);
-        CHECK_EQ_INT(model_has(mp, "w-1=by"), !on);
-        /* no catalogue: a nursing list note with kinship words and clock times */
-        fit_prep(r, "wife Zorbanek here\ncall from Quelvarin\nturned q2h\nVrastomel RN aware\nlungs coarse\n"
-                    "dtr Pellimonde in\nfoley draining\n1930 seen by Hostravik\npain is controlled\n",
-                 on, mp, &err);
-        CHECK_EQ_INT(model_has(mp, "cprep="), 0);
-        CHECK_EQ_INT(model_has(mp, "ww=from|"), 1);
-    }
-    /* a cue phrase near keeps the preposition's features in a catalogue */
-    fit_prep(r, "Knee sleeve, elastic\nReviewed by Zorbanek\nWrist orthosis with strap\nSplint padding roll\n"
-                "Reviewed by Quelvarin\nGait belt for transfer\nShower chair with back\nReviewed by Vrastomel\n"
-                "Dressing kit with gauze\n",
-             1, mp, &err);
-    CHECK_EQ_INT(model_has(mp, "cprep="), 0);
-    CHECK_EQ_INT(model_has(mp, "w-1=by"), 1);
-    remove(mp);
-    deid_rules_free(r);
-}
-
 int main(void) {
     RUN(test_forward_backward);
     RUN(test_gradient);
@@ -1160,7 +1142,6 @@ int main(void) {
     RUN(test_one_case_pair_gate);
     RUN(test_list_catalogue_test);
     RUN(test_amp_firm_span);
-    RUN(test_catalogue_prep);
     RUN(test_calibration_rule);
     return check_summary();
 }
