@@ -10,7 +10,9 @@
 # Environment: OUT (default out/fm_tasks), THREADS (2), FOLDS (5), QUICK=1 (tiny settings),
 # MEMBERS (default "scratch big": the recipe's members that apply here, below; "scratch" alone is
 # what sessions 10-13 ran), C (a clinfm binary; default this checkout's, built first), MODEL_ARGS, TRAIN_ARGS, FT_ARGS (extra options for train and eval
-# --ft-*); STEPS and FT_* as in bench/p12_recipe.sh.
+# --ft-*); STEPS and FT_* as in bench/p12_recipe.sh. A run stopped halfway is continued by
+# running it again with the same OUT: a member whose training finished and an evaluation whose
+# files are all written are reused (the phase line says so); anything else is redone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CLINFM_DATA=${CLINFM_DATA:-../shared/data}
@@ -79,15 +81,25 @@ run_set() {
       local arch=$ARCH sfx="" base="--baselines logreg,xgboost,logreg_values,xgboost_values"
       [ "$m" = scratch ] || { arch=$ARCH_BIG; sfx=".$m"; }
       [ $first = 1 ] || base="--baselines none"
-      phase "$name fold $j: train the $m member"
-      "$C" train --store "$OUT/$name.store" --out "$OUT/$name.fold$j$sfx.model" $SPLIT $arch $TRAIN \
-        --threads "$THREADS" > "$OUT/$name.fold$j$sfx.train.log"
+      local model="$OUT/$name.fold$j$sfx.model" trained=0
+      if grep -q "^wrote $model " "$OUT/$name.fold$j$sfx.train.log" 2>/dev/null && [ -f "$model/manifest.json" ]; then
+        phase "$name fold $j: the $m member is trained (reused)"
+      else
+        phase "$name fold $j: train the $m member"
+        rm -rf "$model"
+        trained=1
+        "$C" train --store "$OUT/$name.store" --out "$model" $SPLIT $arch $TRAIN \
+          --threads "$THREADS" > "$OUT/$name.fold$j$sfx.train.log"
+      fi
       for t in $tasks; do
+        local ev="$OUT/$name.$t.fold$j$sfx"
+        # MODEL_CARD.md is the evaluation's last file (each written atomically); a member trained
+        # anew is evaluated anew
+        [ $trained = 0 ] && [ -f "$ev/MODEL_CARD.md" ] && { phase "$name fold $j: $t, the $m member (reused)"; continue; }
         phase "$name fold $j: $t, the $m member"
-        "$C" eval --task tasks/$t.task --store "$OUT/$name.store" --model "$OUT/$name.fold$j$sfx.model" \
-          --out "$OUT/$name.$t.fold$j$sfx" $SPLIT $base --model-predictors finetuned,finetuned_e2e $FT \
-          --threads "$THREADS" --bootstrap 100 --quiet 2> "$OUT/$name.$t.fold$j$sfx.log" \
-          || echo "   (failed: see $OUT/$name.$t.fold$j$sfx.log)"
+        "$C" eval --task tasks/$t.task --store "$OUT/$name.store" --model "$model" \
+          --out "$ev" $SPLIT $base --model-predictors finetuned,finetuned_e2e $FT \
+          --threads "$THREADS" --bootstrap 100 --quiet 2> "$ev.log" || echo "   (failed: see $ev.log)"
       done
       first=0
     done
