@@ -519,6 +519,52 @@ static void test_phrase_format(void) {
     deid_corpus_free(&c);
 }
 
+/* Round 17: the clinical-content cost counted in distinct word forms (case folded), against a
+ * plain recount: a name taken three times in three casings is one distinct word. */
+static void test_distinct_cost(void) {
+    char cp[4200];
+    snprintf(cp, sizeof cp, "%s/distinct-phrase.txt", check_tmpdir());
+    FILE *f = fopen(cp, "w");
+    REQUIRE(f != NULL);
+    /* no annotation: every word taken is a word removed that is not PHI */
+    fprintf(f, "##RECORD a\nSeen by Dr. Quillfeather today.\n##RECORD b\nDr. Quillfeather called back.\n"
+               "##RECORD c\nPaged Dr. QUILLFEATHER re labs; Dr. Marrowby aware.\n##RECORD d\nNo change.");
+    fclose(f);
+    deid_corpus c;
+    cf_err err = {0};
+    REQUIRE(deid_corpus_load(cp, "phrase", &c, &err) == CF_OK);
+    char forms[32][64];
+    size_t nf = 0, removed = 0;
+    for (size_t i = 0; i < c.n_docs; i++) {
+        const deid_doc *d = &c.docs[i];
+        deid_span *sp = NULL;
+        size_t n = 0, pos = 0, ws, we;
+        REQUIRE(deid_find(R, d->text, d->len, NULL, &sp, &n, &err) == CF_OK);
+        while (deid_next_word(d->text, d->len, &pos, &ws, &we)) {
+            int hit = 0;
+            for (size_t k = 0; k < n; k++) hit |= sp[k].start < we && ws < sp[k].end;
+            if (!hit) continue;
+            removed++;
+            char w[64];
+            size_t l = we - ws < 63 ? we - ws : 63;
+            for (size_t q = 0; q < l; q++) w[q] = (char)tolower((unsigned char)d->text[ws + q]);
+            w[l] = 0;
+            size_t j = 0;
+            while (j < nf && strcmp(forms[j], w)) j++;
+            if (j == nf && nf < 32) memcpy(forms[nf++], w, l + 1);
+        }
+        free(sp);
+    }
+    deid_eval_result res;
+    REQUIRE(deid_evaluate(R, &c, &res, NULL, NULL, &err) == CF_OK);
+    CHECK_EQ_INT(res.words_not_phi_removed, removed);
+    CHECK_EQ_INT(res.distinct_not_phi_removed, nf);
+    /* the case the count is for: the same surname taken in more than one note and casing */
+    CHECK(removed >= 3);
+    CHECK(res.distinct_not_phi_removed < res.words_not_phi_removed);
+    deid_corpus_free(&c);
+}
+
 /* Which annotated dates name a day or month (Safe Harbor keeps years), and the two scorings. */
 static void test_date_scope(void) {
     struct {
@@ -1602,6 +1648,7 @@ int main(void) {
     RUN(test_date_shift_consistency);
     RUN(test_errors_have_no_phi);
     RUN(test_phrase_format);
+    RUN(test_distinct_cost);
     RUN(test_date_scope);
     RUN(test_dev_corpus_floors);
     RUN(test_synthea_notes_leak_nothing);

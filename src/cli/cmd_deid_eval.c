@@ -280,6 +280,7 @@ int cmd_deid_eval(int argc, char **argv) {
         cJSON_AddNumberToObject(cc, "words_not_phi", (double)res.words_not_phi);
         cJSON_AddNumberToObject(cc, "words_not_phi_removed", (double)res.words_not_phi_removed);
         cJSON_AddNumberToObject(cc, "share", deid_ratio(res.words_not_phi_removed, res.words_not_phi));
+        cJSON_AddNumberToObject(cc, "distinct_words_not_phi_removed", (double)res.distinct_not_phi_removed);
         cJSON_AddNumberToObject(o, "bytes", (double)res.bytes);
         cJSON_AddNumberToObject(o, "seconds", res.seconds);
         cJSON_AddNumberToObject(o, "mb_per_s", mbps);
@@ -321,9 +322,10 @@ int cmd_deid_eval(int argc, char **argv) {
                (unsigned long long)res.dates_n[DEID_DATE_OTHER]);
         printf("Recall over every annotation, excluded ones included (any-overlap): %.3f\n",
                deid_ratio(res.all_gold_hit, res.all_gold_n));
-        printf("clinical-content cost: %llu of %llu words outside the annotations removed (%.3f%%)\n",
+        printf("clinical-content cost: %llu of %llu words outside the annotations removed (%.3f%%), %llu distinct\n",
                (unsigned long long)res.words_not_phi_removed, (unsigned long long)res.words_not_phi,
-               100 * deid_ratio(res.words_not_phi_removed, res.words_not_phi));
+               100 * deid_ratio(res.words_not_phi_removed, res.words_not_phi),
+               (unsigned long long)res.distinct_not_phi_removed);
         printf("speed: %.2f MB in %.3f s of de-identification = %.1f MB/s (one core)\n", (double)res.bytes / 1e6,
                res.seconds, mbps);
     }

@@ -14,6 +14,7 @@
 #include "deid/deid_int.h"
 #include "util/file.h"
 #include "util/progress.h"
+#include "util/u64map.h"
 
 /* ---- type mapping ------------------------------------------------------------------------ */
 
@@ -1095,6 +1096,18 @@ static int gold_counts(const deid_gold *gs, int v) {
     return 1;
 }
 
+/* FNV-1a of the word with ASCII letters folded to lower case: the key of a distinct word form
+ * (64 bits: a collision among the few thousand forms a corpus removes is not expected). */
+static uint64_t folded_word_hash(const char *t, size_t ws, size_t we) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = ws; i < we; i++) {
+        unsigned char ch = (unsigned char)t[i];
+        if (ch >= 'A' && ch <= 'Z') ch = (unsigned char)(ch + 32);
+        h = (h ^ ch) * 0x100000001b3ULL;
+    }
+    return h;
+}
+
 static void sum_counts(const deid_counts *per_type, deid_counts *all) {
     memset(all, 0, sizeof *all);
     for (int t = 0; t < DEID_N_TYPES; t++) {
@@ -1108,6 +1121,7 @@ static void sum_counts(const deid_counts *per_type, deid_counts *all) {
 int deid_evaluate(const deid_text_rules *r, const deid_corpus *c, deid_eval_result *res,
                   deid_eval_cb cb, void *cb_ctx, cf_err *err) {
     memset(res, 0, sizeof *res);
+    u64map forms = {0}; /* distinct forms of the words removed that are not PHI */
     progress pr;
     progress_begin(&pr, "deid-eval", "records", c->n_docs);
     for (size_t di = 0; di < c->n_docs; di++) {
@@ -1119,6 +1133,7 @@ int deid_evaluate(const deid_text_rules *r, const deid_corpus *c, deid_eval_resu
         res->seconds += now_seconds() - t0;
         if (rc) {
             progress_end(&pr);
+            u64map_free(&forms);
             return rc;
         }
         res->bytes += d->len;
@@ -1178,13 +1193,23 @@ int deid_evaluate(const deid_text_rules *r, const deid_corpus *c, deid_eval_resu
                 if (in_gold) continue;
                 res->words_not_phi++;
                 while (k < ns && sp[k].end <= ws) k++;
-                if (k < ns && overlaps(sp[k].start, sp[k].end, ws, we)) res->words_not_phi_removed++;
+                if (k < ns && overlaps(sp[k].start, sp[k].end, ws, we)) {
+                    res->words_not_phi_removed++;
+                    if (!u64map_put(&forms, folded_word_hash(d->text, ws, we), NULL)) {
+                        free(sp);
+                        progress_end(&pr);
+                        u64map_free(&forms);
+                        return cf_fail(err, CF_EINTERNAL, "deid-eval: out of memory");
+                    }
+                }
             }
         }
         free(sp);
         progress_update(&pr, di + 1);
     }
     progress_end(&pr);
+    res->distinct_not_phi_removed = forms.count;
+    u64map_free(&forms);
     sum_counts(res->overlap, &res->overlap_all);
     sum_counts(res->strict, &res->strict_all);
     sum_counts(res->dm_overlap, &res->dm_overlap_all);

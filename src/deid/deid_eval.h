@@ -155,6 +155,9 @@ typedef struct {
     /* clinical-content cost: words of the text, words outside every annotation (in scope or
        not), and of those the words a prediction overlaps (removed although no PHI) */
     uint64_t words, words_not_phi, words_not_phi_removed;
+    /* round 17: distinct word forms (ASCII case folded) among words_not_phi_removed: one word
+       repeated across template titles counts once, so a cost can be judged at that resolution */
+    uint64_t distinct_not_phi_removed;
 } deid_eval_result;
 
 /* Called for each miss (gold != NULL, pred == NULL) and each false positive (pred != NULL) by
