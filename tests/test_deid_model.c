@@ -648,6 +648,95 @@ static void test_title_lines(void) {
     CHECK(long_lines >= 20 * notes); /* 532 (seeds 1-20); without title_lines 243, labels with a long suffix */
 }
 
+/* Round 17 (SYNTH_NOTE_OPT_PREP_TITLES, candidate G): a list note with the option is the note
+ * without it followed by four to twelve catalogue titles; each holds exactly one "per", "from" or
+ * "by", and the word after it is either a clinician's name (a NAME span right after it, or after
+ * a title) or no PHI at all, the name in a minority of lines; every preposition stands before
+ * both; the other objects are mostly the device, unit and body-site words of the spec. */
+static int prep_is(const char *w, size_t n) {
+    static const char *P[] = {"per", "from", "by"};
+    for (int k = 0; k < 3; k++)
+        if (n == strlen(P[k]) && !strncasecmp(w, P[k], n)) return k;
+    return -1;
+}
+static void test_prep_titles(void) {
+    static const char *OBJ[] = {"pump", "catheter", "syringe", "nebulizer", "ventilator", "cannula", "port", "drain",
+                                "reservoir", "cartridge", "mask", "line", "bag", "vial", "monitor", "kg", "mL",
+                                "hour", "dose", "day", "unit", "mg", "week", "visit", "minute", "liter", "tab",
+                                "session", "inch", "knee", "hip", "wrist", "shoulder", "ankle", "spine", "thigh",
+                                "forearm", "elbow", "neck", "foot", "hand", "chest", "abdomen", "arm", "leg",
+                                "groin", "heel"};
+    synth_note_context c;
+    fill_ctx(&c);
+    cf_err err = {0};
+    size_t lines = 0, name_lines = 0, listed_obj = 0, bad = 0, stray_spans = 0;
+    size_t before_name[3] = {0, 0, 0}, before_other[3] = {0, 0, 0};
+    for (uint64_t seed = 1; seed <= 40; seed++) {
+        synth_note a, g;
+        REQUIRE(synth_note_write_opt(&c, SYNTH_NOTE_LIST, SYNTH_CASE_MIXED, seed, NULL, 0, &a, &err) == CF_OK);
+        REQUIRE(synth_note_write_opt(&c, SYNTH_NOTE_LIST, SYNTH_CASE_MIXED, seed, NULL, SYNTH_NOTE_OPT_PREP_TITLES, &g,
+                                     &err) == CF_OK);
+        /* the note without the option comes first, byte for byte, with its spans */
+        REQUIRE(g.len > a.len && g.n_spans >= a.n_spans);
+        CHECK(!memcmp(g.text, a.text, a.len));
+        for (size_t k = 0; k < a.n_spans; k++)
+            CHECK(g.spans[k].start == a.spans[k].start && g.spans[k].end == a.spans[k].end);
+        size_t sk = a.n_spans, note_lines = 0;
+        for (size_t ls = a.len; ls < g.len;) {
+            size_t le = ls;
+            while (le < g.len && g.text[le] != '\n') le++;
+            note_lines++, lines++;
+            /* the words of the line; the one preposition and what follows it */
+            size_t np = 0, obj = 0, pos = ls;
+            int which = -1;
+            while (pos < le) {
+                while (pos < le && (g.text[pos] == ' ' || g.text[pos] == ',')) pos++;
+                size_t ws = pos;
+                while (pos < le && g.text[pos] != ' ' && g.text[pos] != ',') pos++;
+                if (pos == ws) break;
+                int k = prep_is(g.text + ws, pos - ws);
+                if (k >= 0 && !np++) {
+                    which = k;
+                    obj = pos + 1;
+                }
+            }
+            if (np != 1 || obj >= le) {
+                bad++;
+                ls = le + 1;
+                continue;
+            }
+            /* a title before the name: "Dr ", "Dr. ", "DR " */
+            size_t nm = obj;
+            if (!strncmp(g.text + obj, "Dr ", 3) || !strncmp(g.text + obj, "DR ", 3)) nm = obj + 3;
+            else if (!strncmp(g.text + obj, "Dr. ", 4)) nm = obj + 4;
+            int is_name = sk < g.n_spans && g.spans[sk].start == nm && g.spans[sk].type == DEID_NAME && g.spans[sk].end <= le;
+            if (is_name) {
+                name_lines++, before_name[which]++, sk++;
+            } else {
+                before_other[which]++;
+                size_t ow = obj;
+                while (ow < le && g.text[ow] != ' ' && g.text[ow] != ',') ow++;
+                for (size_t q = 0; q < sizeof OBJ / sizeof *OBJ; q++)
+                    if (ow - obj == strlen(OBJ[q]) && !strncasecmp(g.text + obj, OBJ[q], ow - obj)) listed_obj++;
+            }
+            /* no other span on the line */
+            while (sk < g.n_spans && g.spans[sk].start < le) stray_spans++, sk++;
+            ls = le + 1;
+        }
+        CHECK(note_lines >= 4 && note_lines <= 12);
+        CHECK_EQ_INT(sk, g.n_spans);
+        synth_note_free(&a);
+        synth_note_free(&g);
+    }
+    fprintf(stderr, "  prep titles: %zu lines, %zu before a name, %zu with a listed device/unit/site\n", lines,
+            name_lines, listed_obj);
+    CHECK_EQ_INT(bad, 0);
+    CHECK_EQ_INT(stray_spans, 0);
+    CHECK(name_lines * 20 >= lines && name_lines * 4 <= lines); /* a name in 5-25% of the lines */
+    CHECK(listed_obj * 2 >= lines - name_lines);                /* devices, units, sites: most objects */
+    for (int k = 0; k < 3; k++) CHECK(before_name[k] > 0 && before_other[k] > before_name[k]);
+}
+
 /* Round 13: nursing notes of short unlabelled lines. A full stop after a word of three letters or
  * more, or after a number, followed by a space or a line's end, outside every span: what
  * is_list_note (model.c) calls a sentence end. */
@@ -1135,6 +1224,7 @@ int main(void) {
     RUN(test_coordinated_names);
     RUN(test_one_case_features);
     RUN(test_title_lines);
+    RUN(test_prep_titles);
     RUN(test_short_line_kinds);
     RUN(test_lines_break_rule);
     RUN(test_coded_paragraphs);

@@ -128,7 +128,10 @@ int synth_note_write_ex(const synth_note_context *ctx, int kind, int casing, uin
 /* Round 14: SYNTH_NOTE_OPT_LINES_R13 breaks a SYNTH_NOTE_LINES note as round 13 did (its look-back
  * read bytes already rewritten in place; fixed in round 14), so the shipped model's training
  * material can be written again byte for byte. */
-enum { SYNTH_NOTE_OPT_CODED = 1, SYNTH_NOTE_OPT_LINES_R13 = 2 };
+/* Round 17: SYNTH_NOTE_OPT_PREP_TITLES ends a SYNTH_NOTE_LIST note with catalogue titles in which
+ * "per", "from" or "by" stands before a drug, device, unit or body site, and now and then before a
+ * clinician's name (notes.c, prep_titles; a stream of their own, so the rest is the same bytes). */
+enum { SYNTH_NOTE_OPT_CODED = 1, SYNTH_NOTE_OPT_LINES_R13 = 2, SYNTH_NOTE_OPT_PREP_TITLES = 4 };
 int synth_note_write_opt(const synth_note_context *ctx, int kind, int casing, uint64_t seed,
                          const synth_namelists *filler, int opts, synth_note *out, cf_err *err);
 
@@ -156,7 +159,8 @@ void synth_context_random(const synth_namelists *nl, uint64_t seed, synth_note_c
  * dictated notes with templated prose of coded findings (round 13 candidate material; off, every
  * note is what round 12 wrote). */
 enum { SYNTH_GEN_HELDOUT_STYLE = 1, SYNTH_GEN_ONE_CASE = 2, SYNTH_GEN_MESSAGE_STYLE = 4, SYNTH_GEN_SHORTLINE_STYLE = 8,
-       SYNTH_GEN_LINES_STYLE = 16, SYNTH_GEN_CODED = 32, SYNTH_GEN_LINES_R13 = 64 /* SYNTH_NOTE_OPT_LINES_R13 */ };
+       SYNTH_GEN_LINES_STYLE = 16, SYNTH_GEN_CODED = 32, SYNTH_GEN_LINES_R13 = 64 /* SYNTH_NOTE_OPT_LINES_R13 */,
+       SYNTH_GEN_PREP_TITLES = 128 /* SYNTH_NOTE_OPT_PREP_TITLES (round 17) */ };
 typedef struct {
     deid_corpus corpus;
 } synth_notes;
