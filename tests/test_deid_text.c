@@ -489,17 +489,24 @@ static void test_errors_have_no_phi(void) {
     CHECK(!strstr(err.msg, "Ottoline") && !strstr(err.msg, "Braithwaite"));
 }
 
-static void test_phrase_format(void) {
+/* Writes text to NAME in the test folder and loads it as a phrase corpus. */
+static int load_phrase_text(const char *name, const char *text, deid_corpus *c, cf_err *err) {
     char cp[4200];
-    snprintf(cp, sizeof cp, "%s/ok-phrase.txt", check_tmpdir());
+    snprintf(cp, sizeof cp, "%s/%s", check_tmpdir(), name);
     FILE *f = fopen(cp, "w");
-    REQUIRE(f != NULL);
-    fprintf(f, "comment line\n##RECORD a\nSeen by Dr. {{NAME:Quillfeather}} on {{DATE:03/14/2021}}.\n"
-               "##RECORD b\nNo PHI here.\n##RECORD c\nA {{AGE:85}} year old; a {{AGE:95}} year old.");
+    if (!f) return CF_EINTERNAL;
+    fputs(text, f);
     fclose(f);
+    return deid_corpus_load(cp, "phrase", c, err);
+}
+
+static void test_phrase_format(void) {
     deid_corpus c;
     cf_err err = {0};
-    REQUIRE(deid_corpus_load(cp, "phrase", &c, &err) == CF_OK);
+    REQUIRE(load_phrase_text("ok-phrase.txt",
+                             "comment line\n##RECORD a\nSeen by Dr. {{NAME:Quillfeather}} on {{DATE:03/14/2021}}.\n"
+                             "##RECORD b\nNo PHI here.\n##RECORD c\nA {{AGE:85}} year old; a {{AGE:95}} year old.",
+                             &c, &err) == CF_OK);
     REQUIRE_EQ_INT(c.n_docs, 3);
     CHECK_EQ_STR(c.docs[0].text, "Seen by Dr. Quillfeather on 03/14/2021.");
     REQUIRE_EQ_INT(c.docs[0].n_gold, 2);
@@ -522,17 +529,13 @@ static void test_phrase_format(void) {
 /* Round 17: the clinical-content cost counted in distinct word forms (case folded), against a
  * plain recount: a name taken three times in three casings is one distinct word. */
 static void test_distinct_cost(void) {
-    char cp[4200];
-    snprintf(cp, sizeof cp, "%s/distinct-phrase.txt", check_tmpdir());
-    FILE *f = fopen(cp, "w");
-    REQUIRE(f != NULL);
-    /* no annotation: every word taken is a word removed that is not PHI */
-    fprintf(f, "##RECORD a\nSeen by Dr. Quillfeather today.\n##RECORD b\nDr. Quillfeather called back.\n"
-               "##RECORD c\nPaged Dr. QUILLFEATHER re labs; Dr. Marrowby aware.\n##RECORD d\nNo change.");
-    fclose(f);
     deid_corpus c;
     cf_err err = {0};
-    REQUIRE(deid_corpus_load(cp, "phrase", &c, &err) == CF_OK);
+    /* no annotation: every word taken is a word removed that is not PHI */
+    REQUIRE(load_phrase_text("distinct-phrase.txt",
+                             "##RECORD a\nSeen by Dr. Quillfeather today.\n##RECORD b\nDr. Quillfeather called back.\n"
+                             "##RECORD c\nPaged Dr. QUILLFEATHER re labs; Dr. Marrowby aware.\n##RECORD d\nNo change.",
+                             &c, &err) == CF_OK);
     char forms[32][64];
     size_t nf = 0, removed = 0;
     for (size_t i = 0; i < c.n_docs; i++) {
