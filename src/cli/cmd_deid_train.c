@@ -115,7 +115,7 @@ int cmd_deid_train(int argc, char **argv) {
     const char *out = NULL, *rules = NULL;
     cli_list specs = {.n = 0};
     int cases = 0;
-    unsigned long long gen = 0, gen1 = 0, genl = 0, seed = 1, epochs = 8, calib = 0, calib_seed = 0;
+    unsigned long long gen = 0, gen1 = 0, genl = 0, seed = 1, epochs = 8, calib = 0, calib_seed = 0, prep_names = 16;
     int calib_only = 0, coded = 0, lines_r13 = 0, prep_titles = 0;
     double calib_p = 0;
     deid_train_opts to;
@@ -154,6 +154,10 @@ int cmd_deid_train(int argc, char **argv) {
                      "the --generate notes' list notes end with catalogue titles in which\n"
                      "\"per\", \"from\" or \"by\" stands before a drug, device, unit or body\n"
                      "site, and now and then before a clinician's name (round 17 candidate G)"),
+        CLI_OPT_U64("prep-titles-names", &prep_names, "PCT", 0, 100,
+                    "with --prep-titles: the share of those lines, in percent, with a\n"
+                    "clinician's name after the preposition (default 16, round 17's G; 0 is\n"
+                    "round 18's G0, no name after it)"),
         CLI_OPT_FLAG("one-case-pair-gate", &to.one_case_pair_gate,
                      "no word-pair feature beside a person cue in a note written in one case\n"
                      "(round 14 candidate)"),
@@ -249,7 +253,9 @@ int cmd_deid_train(int argc, char **argv) {
         unsigned long long n;
         int style;
         uint64_t seed;
-    } gspec[N_GENERATED] = {{gen, (coded ? SYNTH_GEN_CODED : 0) | (prep_titles ? SYNTH_GEN_PREP_TITLES : 0), seed},
+    } gspec[N_GENERATED] = {{gen, (coded ? SYNTH_GEN_CODED : 0) | (prep_titles ? SYNTH_GEN_PREP_TITLES : 0) |
+                                      (prep_titles && prep_names != 16 ? SYNTH_GEN_PREP_NAMES((int)prep_names) : 0),
+                             seed},
                             {gen1, SYNTH_GEN_ONE_CASE, seed + 5550001},
                             {genl, SYNTH_GEN_LINES_STYLE | (lines_r13 ? SYNTH_GEN_LINES_R13 : 0), seed + 5550002}};
     synth_notes gens[N_GENERATED];

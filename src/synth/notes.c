@@ -1696,7 +1696,10 @@ static void prep_titles(nb *b) {
         if (style == 1) upper_copy(pw, pw, sizeof pw);
         put(b, pw);
         put(b, " ");
-        const synth_person *p = chance(b, 16) ? clin(b) : NULL;
+        /* round 18: the names' share from the options (round 17's 16 without it); the draw is kept
+           at 0, so G0's lines are G's with the name lines drawn again as non-names */
+        int names_pct = (b->opts >> 8) & 0xff ? ((b->opts >> 8) & 0xff) - 1 : 16;
+        const synth_person *p = chance(b, names_pct) ? clin(b) : NULL;
         if (p) {
             char tmp[2 * SYNTH_FIELD + 4];
             switch (pick(b, 3)) {
@@ -2731,7 +2734,8 @@ int synth_notes_generate_ex(synth_notes *out, const char *rules_dir, int which, 
                                                   : SYNTH_CASE_LOWER;
         synth_note note;
         rc = synth_note_write_opt(&ctx, kind, casing, s, nl, ((style & SYNTH_GEN_CODED) ? SYNTH_NOTE_OPT_CODED : 0) | ((style & SYNTH_GEN_LINES_R13) ? SYNTH_NOTE_OPT_LINES_R13 : 0) |
-                                                                  ((style & SYNTH_GEN_PREP_TITLES) ? SYNTH_NOTE_OPT_PREP_TITLES : 0),
+                                                                  ((style & SYNTH_GEN_PREP_TITLES) ? SYNTH_NOTE_OPT_PREP_TITLES : 0) |
+                                                                  (((style >> 16) & 0xff) << 8),
                                   &note, err);
         if (rc) break;
         deid_doc *d = &c->docs[c->n_docs++];

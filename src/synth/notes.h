@@ -131,7 +131,11 @@ int synth_note_write_ex(const synth_note_context *ctx, int kind, int casing, uin
 /* Round 17: SYNTH_NOTE_OPT_PREP_TITLES ends a SYNTH_NOTE_LIST note with catalogue titles in which
  * "per", "from" or "by" stands before a drug, device, unit or body site, and now and then before a
  * clinician's name (notes.c, prep_titles; a stream of their own, so the rest is the same bytes). */
+/* Round 18: SYNTH_NOTE_OPT_PREP_NAMES(p) sets the share of those lines, in percent, that put a
+ * clinician's name after the preposition (0-100; without it round 17's 16); 0 is candidate G0,
+ * titles with only drugs, devices, units and body sites after it. */
 enum { SYNTH_NOTE_OPT_CODED = 1, SYNTH_NOTE_OPT_LINES_R13 = 2, SYNTH_NOTE_OPT_PREP_TITLES = 4 };
+#define SYNTH_NOTE_OPT_PREP_NAMES(p) (((p) + 1) << 8)
 int synth_note_write_opt(const synth_note_context *ctx, int kind, int casing, uint64_t seed,
                          const synth_namelists *filler, int opts, synth_note *out, cf_err *err);
 
@@ -161,6 +165,8 @@ void synth_context_random(const synth_namelists *nl, uint64_t seed, synth_note_c
 enum { SYNTH_GEN_HELDOUT_STYLE = 1, SYNTH_GEN_ONE_CASE = 2, SYNTH_GEN_MESSAGE_STYLE = 4, SYNTH_GEN_SHORTLINE_STYLE = 8,
        SYNTH_GEN_LINES_STYLE = 16, SYNTH_GEN_CODED = 32, SYNTH_GEN_LINES_R13 = 64 /* SYNTH_NOTE_OPT_LINES_R13 */,
        SYNTH_GEN_PREP_TITLES = 128 /* SYNTH_NOTE_OPT_PREP_TITLES (round 17) */ };
+/* Round 18: the titles' name share (SYNTH_NOTE_OPT_PREP_NAMES) for the generated notes */
+#define SYNTH_GEN_PREP_NAMES(p) (((p) + 1) << 16)
 typedef struct {
     deid_corpus corpus;
 } synth_notes;
