@@ -23,6 +23,7 @@
 #   round 12's model: LINES=0 ROUND13= LINES_R13=--lines-r13 ROUND16= bash bench/deid_train.sh
 #   round 16's candidate F (not chosen): bash bench/deid_train.sh --catalogue-prep
 #   round 17's candidates G and G+F (not adopted): bash bench/deid_train.sh --prep-titles [--catalogue-prep]
+#   round 18's candidate G0 (not adopted): bash bench/deid_train.sh --prep-titles --prep-titles-names 0
 # Nothing else is read: no MIMIC, Synthea, terminology or OMOP text (those are the negative
 # material the clinical-content cost is measured on).
 set -euo pipefail
