@@ -47,7 +47,10 @@
 #              (eval --ft-*), pretraining and adaptation (train); STEPS and FT_* as in
 #              bench/p12_recipe.sh, the recipe both this and bench/p12_model_cv.sh run
 # Prints the table (also $OUT/pool/pool.md, pool.json) and the time of each phase with the load
-# average, since the machine may be shared.
+# average, since the machine may be shared. A run stopped halfway (the set-B run takes about two
+# hours of one core) is continued by running the same command with the same OUT: stores, 2019
+# models, members whose training finished and evaluations whose files are all written are reused
+# (the phase line says "reused"), the rest is redone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CLINFM_DATA=${CLINFM_DATA:-../shared/data}
@@ -155,12 +158,21 @@ run_member() {
   case $member in big|pre-big) arch="$ARCH_BIG" ;; esac
   case $member in pre|pre-big) train="$ADAPT --init $OUT/$member.model" ;; esac
   [ "$first" = 0 ] || { preds=$PREDICTORS; more="--baselines $BASELINES $SCORES"; }
-  phase "$what: train the $member member"
-  "$C" train --store "$OUT/train.store" --out "$model" $split $arch $train --threads "$THREADS" > "$ev.train.log"
+  RUNS+=("$ev")
+  # A run stopped halfway continues: a member whose training finished (its closing line and
+  # bundle manifest) is kept, and so is its evaluation once every file of it is written
+  # (MODEL_CARD.md is the last); a member trained anew is evaluated anew.
+  if grep -q "^wrote $model " "$ev.train.log" 2>/dev/null && [ -f "$model/manifest.json" ]; then
+    phase "$what: the $member member is trained (reused)"
+    [ ! -f "$ev/MODEL_CARD.md" ] || { phase "$what: the $member member is evaluated (reused)"; return 0; }
+  else
+    phase "$what: train the $member member"
+    rm -rf "$model" "$ev"
+    "$C" train --store "$OUT/train.store" --out "$model" $split $arch $train --threads "$THREADS" > "$ev.train.log"
+  fi
   phase "$what: evaluate the $member member"
   "$C" eval --task $TASK --store "$OUT/train.store" "$@" --model "$model" --out "$ev" $split $more \
     --model-predictors $preds $FT --threads "$THREADS" --bootstrap 200 --quiet 2> "$ev.eval.log"
-  RUNS+=("$ev")
 }
 RUNS=()
 if [ -z "$EVAL_DIR" ]; then

@@ -8,7 +8,7 @@
 # train, 10% tuning, nothing held out of it), the recipe's predictors and scores are all there,
 # the four members of its ensemble (from scratch, pretrained on a few PhysioNet 2019 stays then
 # adapted, and the bigger architecture both ways) were fine-tuned and averaged, and its auxiliary
-# tasks were trained beside the main head.
+# tasks were trained beside the main head. Run again, the command continues where it stopped.
 set -euo pipefail
 . tests/cli/lib.sh
 need_data P12 physionet-2012
@@ -70,4 +70,19 @@ for f in external.big pre-big external.pre-big; do
 done
 grep -q "^model: 1 layers, d_model 32" "$T/out/pre.train.log" || { echo "the pre member's 2019 model is not the small architecture"; exit 1; }
 grep -q "^model: 1 layers, d_model 32" "$T/out/external.train.log" || { echo "the scratch member did not train the small architecture"; exit 1; }
+# The same command again continues the run instead of redoing it: every member's training and
+# evaluation reused, the pool the same. A member whose bundle is gone is trained and evaluated
+# anew, the others still reused.
+cp "$T/out/pool/pool.json" "$T/pool1.json"
+OUT=$T/out C=$CLINFM QUICK=1 THREADS=1 PRETRAIN=$T/p19 bash bench/p12_eval.sh "$T/tr" "$T/ev" > "$T/run2.log" 2>&1 \
+  || { tail -20 "$T/run2.log"; echo "p12_eval.sh failed when run again"; exit 1; }
+[ "$(grep -c "member is trained (reused)" "$T/run2.log")" = 4 ] && [ "$(grep -c "member is evaluated (reused)" "$T/run2.log")" = 4 ] \
+  || { grep "^==" "$T/run2.log"; echo "the second run did not reuse the four members"; exit 1; }
+cmp -s "$T/out/pool/pool.json" "$T/pool1.json" || { echo "the continued run's pool differs"; exit 1; }
+rm -rf "$T/out/external.big.model"
+OUT=$T/out C=$CLINFM QUICK=1 THREADS=1 PRETRAIN=$T/p19 bash bench/p12_eval.sh "$T/tr" "$T/ev" > "$T/run3.log" 2>&1 \
+  || { tail -20 "$T/run3.log"; echo "p12_eval.sh failed after a member's bundle was removed"; exit 1; }
+grep -q "train the big member" "$T/run3.log" && grep -q "evaluate the big member" "$T/run3.log" \
+  && [ "$(grep -c "member is evaluated (reused)" "$T/run3.log")" = 3 ] \
+  || { grep "^==" "$T/run3.log"; echo "a removed member was not redone alone"; exit 1; }
 echo "p12 external: $N_EVAL evaluation stays, $DEATHS deaths, trained on $N_TRAIN others: ok"
