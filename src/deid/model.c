@@ -502,11 +502,21 @@ static int is_list_note(const ctx *c, const wcache *wc) {
  * there, so the person context is weighed as in prose: fitted on catalogues, they had learned that
  * any word of a list note is no name (docs/DEID.md, round 13: recall 0.686 on short-line nursing
  * notes). Only in a model fitted with deid-train --list-person-gate (m->list_person_gate). Round
- * 14's one-case pair gate looks one word away (@one_case_pair_gate). */
-static int person_cue_near(const ctx *c, size_t i, size_t reach) {
+ * 14's one-case pair gate looks one word away (@one_case_pair_gate).
+ * In a catalogue (catalogue_note) only a title ("Dr", "Mr": a person, not an item's noun) or a cue
+ * phrase of several words ending there ("reviewed by", "ordered by", "signed by": the signature
+ * line under a list) counts. The first version of the catalogue test let no cue gate in a
+ * catalogue, and the names after "ordered by Dr" in the generated list notes were missed
+ * (docs/DEID.md, round 15, E0). */
+static int person_cue_near(const ctx *c, size_t i, size_t reach, int catalogue) {
     size_t a = i >= reach ? i - reach : 0, z = i + reach + 1 < c->nt ? i + reach + 1 : c->nt;
-    for (size_t q = a; q < z; q++)
-        if (q != i && (c->t[q].f & (F_TITLE | F_NAME_BEFORE | F_NAME_AFTER | F_KIN))) return 1;
+    for (size_t q = a; q < z; q++) {
+        if (q == i) continue;
+        const tok *t = &c->t[q];
+        if (catalogue ? (t->f & F_TITLE) || ((t->cue_end & F_NAME_BEFORE) && !(t->f & F_NAME_BEFORE))
+                      : (t->f & (F_TITLE | F_NAME_BEFORE | F_NAME_AFTER | F_KIN)))
+            return 1;
+    }
     return 0;
 }
 
@@ -533,7 +543,7 @@ static int narrative_line(const ctx *c, const wcache *wc, size_t a, size_t z) {
 
 /* Round 15 (@list_catalogue_test): a list note none of whose lines is narrative is a catalogue of
  * item titles, and round 13's person-cue gate applies in it only beside a title or a cue phrase
- * of several words (catalogue_cue_near): in a catalogue the one-word cues are nouns of titles
+ * of several words (person_cue_near): in a catalogue the one-word cues are nouns of titles
  * ("patient", "provider", a roman numeral), and the gate turned the list features off around
  * them, so title words were weighed as prose (about a fifth of the one-case MIMIC cost, round
  * 14). A nursing note of short lines holds a kinship word, a pronoun, an auxiliary, a charting
@@ -548,32 +558,17 @@ static int catalogue_note(const ctx *c, const wcache *wc) {
     return 1;
 }
 
-static int catalogue_cue_near(const ctx *c, size_t i, size_t reach);
-
 /* Round 16 (@catalogue_prep): in a catalogue, "per", "from" and "by" are parts of item titles ("per
  * unit", "from a material", "caused by"), and what they say of the next word in prose ("per Dr X",
  * "call from X", "seen by X") is name evidence there: about a fifth of E3's upper-cased MIMIC dev
  * errors followed one of them in a catalogue (docs/DEID.md, round 15). A title or a cue phrase
- * near ("reviewed by", catalogue_cue_near) keeps the evidence. Is word i such a word? */
+ * near ("reviewed by", person_cue_near) keeps the evidence. Is word i such a word? */
 static int catalogue_prep_before(const ctx *c, const wcache *wc, size_t i) {
     if (i == 0 || wc[i].gl == 'n') return 0;
     const wcache *p = &wc[i - 1];
     int prep = (p->wl == 3 && (!memcmp(p->w, "per", 3))) || (p->wl == 4 && !memcmp(p->w, "from", 4)) ||
                (p->wl == 2 && !memcmp(p->w, "by", 2));
-    return prep && !catalogue_cue_near(c, i, 2);
-}
-
-/* The cues that still gate the list features in a catalogue, within reach words of word i: a
- * title ("Dr", "Mr": a person, not an item's noun) or a cue phrase of several words ending there
- * ("reviewed by", "ordered by", "signed by": the signature line under a list). The first version
- * of the catalogue test let no cue gate in a catalogue, and the names after "ordered by Dr" in the
- * generated list notes were missed (docs/DEID.md, round 15, E0). */
-static int catalogue_cue_near(const ctx *c, size_t i, size_t reach) {
-    size_t a = i >= reach ? i - reach : 0, z = i + reach + 1 < c->nt ? i + reach + 1 : c->nt;
-    for (size_t q = a; q < z; q++)
-        if (q != i && ((c->t[q].f & F_TITLE) || ((c->t[q].cue_end & F_NAME_BEFORE) && !(c->t[q].f & F_NAME_BEFORE))))
-            return 1;
-    return 0;
+    return prep && !person_cue_near(c, i, 2, 1);
 }
 
 int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf_err *err) {
@@ -674,8 +669,7 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
         size_t wl = wc[i].wl;
         /* the list features, unless a person cue stands near in a model with the gate
            (person_cue_near); part of the cache key, as they are emitted among the cached features */
-        int lst_here = list_note && !(m->list_person_gate &&
-                                      (catalogue ? catalogue_cue_near(c, i, 2) : person_cue_near(c, i, 2)));
+        int lst_here = list_note && !(m->list_person_gate && person_cue_near(c, i, 2, catalogue));
         /* the features a word's shape and classes alone decide: cached at inference */
         wkey key = {t->f, (uint64_t)t->shape0 | (uint64_t)t->shape << 4 | (uint64_t)(unsigned char)lc << 8 |
                               (uint64_t)(t->nletters > 9 ? 9 : t->nletters) << 16 | (uint64_t)t->oov << 20 |
@@ -747,7 +741,7 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
         /* a catalogue title's preposition says nothing of the word after it (catalogue_prep_before) */
         int cprep = catalogue && m->catalogue_prep && catalogue_prep_before(c, wc, i);
         if (cprep) f_ch2(&e, "cprep=", lc, dc);
-        if (!cprep && !(m->one_case_pair_gate && dc != 'M' && person_cue_near(c, i, 1))) {
+        if (!cprep && !(m->one_case_pair_gate && dc != 'M' && person_cue_near(c, i, 1, 0))) {
             char tmp[64];
             size_t tl = 0;
             for (int side = -1; side <= 1; side += 2) {

@@ -45,7 +45,7 @@ typedef struct deid_model {
     int one_case_pair_gate;
     /* round 15 (shipped since round 16): a list note with no narrative line (model.c, narrative_line) is a
        catalogue, where round 13's person-cue gate applies only beside a title or a cue phrase
-       (catalogue_cue_near); "@list_catalogue_test<TAB>1" */
+       (person_cue_near in a catalogue); "@list_catalogue_test<TAB>1" */
     int list_catalogue_test;
     /* round 16 (shipped): words the evidence layer joined into a firm by an ampersand ("Johnson &
        Johnson", find.c, ampersand_firms) are one organisation once the model takes any of them as

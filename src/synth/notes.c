@@ -1690,11 +1690,7 @@ static void prep_titles(nb *b) {
             else prep_word(b, HEAD[pick(b, NOF(HEAD))], style);
             put(b, " ");
         }
-        const char *pr = PREP[pick(b, NOF(PREP))];
-        char pw[8];
-        snprintf(pw, sizeof pw, "%s", pr);
-        if (style == 1) upper_copy(pw, pw, sizeof pw);
-        put(b, pw);
+        prep_word(b, PREP[pick(b, NOF(PREP))], style == 1); /* lower in a Capitalised title */
         put(b, " ");
         /* round 18: the names' share from the options (round 17's 16 without it); the draw is kept
            at 0, so G0's lines are G's with the name lines drawn again as non-names */
