@@ -82,7 +82,7 @@ run_set() {
       [ "$m" = scratch ] || { arch=$ARCH_BIG; sfx=".$m"; }
       [ $first = 1 ] || base="--baselines none"
       local model="$OUT/$name.fold$j$sfx.model" trained=0
-      if grep -q "^wrote $model " "$OUT/$name.fold$j$sfx.train.log" 2>/dev/null && [ -f "$model/manifest.json" ]; then
+      if bench_trained "$model" "$OUT/$name.fold$j$sfx.train.log"; then
         phase "$name fold $j: the $m member is trained (reused)"
       else
         phase "$name fold $j: train the $m member"
@@ -93,9 +93,8 @@ run_set() {
       fi
       for t in $tasks; do
         local ev="$OUT/$name.$t.fold$j$sfx"
-        # MODEL_CARD.md is the evaluation's last file (each written atomically); a member trained
-        # anew is evaluated anew
-        [ $trained = 0 ] && [ -f "$ev/MODEL_CARD.md" ] && { phase "$name fold $j: $t, the $m member (reused)"; continue; }
+        # a complete evaluation is kept (bench/lib.sh); a member trained anew is evaluated anew
+        [ $trained = 0 ] && bench_evaluated "$ev" && { phase "$name fold $j: $t, the $m member (reused)"; continue; }
         phase "$name fold $j: $t, the $m member"
         "$C" eval --task tasks/$t.task --store "$OUT/$name.store" --model "$model" \
           --out "$ev" $SPLIT $base --model-predictors finetuned,finetuned_e2e $FT \

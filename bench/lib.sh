@@ -1,6 +1,6 @@
-# Shared steps of the model benchmarks that race clinfm against PyTorch (gpt_bench.sh,
-# sample_bench.sh): sourced, not run. The caller has cd'ed to the repository root and set
-# OUT (the build folder).
+# Shared steps of the benchmarks (the races of clinfm against PyTorch, gpt_bench.sh and
+# sample_bench.sh; the de-identification stress runs; the long model evaluations): sourced,
+# not run. The caller has cd'ed to the repository root and set OUT (the build folder).
 
 # Builds bench/<name>.c against the model sources only, so that a half-edited file elsewhere in
 # the tree cannot stop a benchmark, into $OUT/<name>. BENCH_OPT (default -O2) lets
@@ -99,4 +99,17 @@ bench_data() {
   local base=${CLINFM_DATA:-../shared/data}
   [ -e "$base/$1" ] || { echo "benchmark needs $base/$1 (set CLINFM_DATA)" >&2; exit 1; }
   printf '%s\n' "$base/$1"
+}
+
+# What a long benchmark run that was stopped halfway may reuse when it is run again
+# (p12_eval.sh, fm_tasks.sh). A model bundle is trained when its training log (LOG) ends with
+# the closing line naming it and its manifest, the bundle's commit point, is there.
+bench_trained() {
+  local model=$1 log=$2
+  grep -q "^wrote $model " "$log" 2>/dev/null && [ -f "$model/manifest.json" ]
+}
+# An evaluation folder is complete when MODEL_CARD.md, the last of its files (each written
+# atomically), is there.
+bench_evaluated() {
+  [ -f "$1/MODEL_CARD.md" ]
 }

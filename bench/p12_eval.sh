@@ -159,12 +159,12 @@ run_member() {
   case $member in pre|pre-big) train="$ADAPT --init $OUT/$member.model" ;; esac
   [ "$first" = 0 ] || { preds=$PREDICTORS; more="--baselines $BASELINES $SCORES"; }
   RUNS+=("$ev")
-  # A run stopped halfway continues: a member whose training finished (its closing line and
-  # bundle manifest) is kept, and so is its evaluation once every file of it is written
-  # (MODEL_CARD.md is the last); a member trained anew is evaluated anew.
-  if grep -q "^wrote $model " "$ev.train.log" 2>/dev/null && [ -f "$model/manifest.json" ]; then
+  # A run stopped halfway continues: a member whose training finished is kept, and so is its
+  # evaluation once every file of it is written (bench/lib.sh); a member trained anew is
+  # evaluated anew.
+  if bench_trained "$model" "$ev.train.log"; then
     phase "$what: the $member member is trained (reused)"
-    [ ! -f "$ev/MODEL_CARD.md" ] || { phase "$what: the $member member is evaluated (reused)"; return 0; }
+    ! bench_evaluated "$ev" || { phase "$what: the $member member is evaluated (reused)"; return 0; }
   else
     phase "$what: train the $member member"
     rm -rf "$model" "$ev"
