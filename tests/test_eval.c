@@ -638,6 +638,63 @@ static int write_run(const char *dir, int fold, const double *score, const int *
  * held-out rows would give (rates 0.3, 0.5 and 0.1, 0.2), and a single recalibration of both
  * folds together (monotone, so the raw ranking again): only the first, tuning-fitted, per-fold
  * ranking passes. */
+/* The teacher's soft targets (--ft-distill) are out of fold: a train row's target comes from a
+ * teacher that never saw the row, so flipping its label leaves its target as it was while the
+ * rows of other folds, whose teachers it trained, move; and the targets still carry the risk. */
+static void test_distill_out_of_fold(void) {
+    const char *sp = make_store(0);
+    REQUIRE(sp);
+    char task[512];
+    snprintf(task, sizeof task, "%s/tasks/in_hospital_mortality.task", check_root());
+    cf_err err = {0};
+    task_def t;
+    store s;
+    task_labels l;
+    REQUIRE(task_load(&t, task, &err) == CF_OK && store_open(&s, sp, &err) == CF_OK);
+    task_label_options lo = {.seed = 1};
+    split_config_default(&lo.split);
+    REQUIRE(task_label(&t, &s, &lo, &l, &err) == CF_OK);
+    static label_row tr[NSUBJ], tu[NSUBJ];
+    size_t ntr = 0, ntu = 0;
+    for (size_t i = 0; i < l.n; i++) {
+        if (l.rows[i].split == SPLIT_TRAIN && ntr < NSUBJ) tr[ntr++] = l.rows[i];
+        if (l.rows[i].split == SPLIT_TUNING && ntu < NSUBJ) tu[ntu++] = l.rows[i];
+    }
+    REQUIRE(ntr > 100 && ntu > 10);
+    static float p[2 * NSUBJ], q[NSUBJ];
+    static uint8_t y[NSUBJ];
+    eval_baseline_options bo = {.seed = 3, .threads = 1};
+    /* stride 2: the column of a wider matrix, the other column untouched */
+    for (size_t i = 0; i < 2 * ntr; i++) p[i] = -7.0f;
+    REQUIRE(eval_distill_column(&s, &l, EVAL_BASELINE_XGBOOST_VALUES, &bo, tr, ntr, tu, ntu, 5, 11, p, 2, &err) == CF_OK);
+    int bad = 0;
+    for (size_t i = 0; i < ntr; i++) {
+        bad += !(p[2 * i] > 0.0f && p[2 * i] < 1.0f) || p[2 * i + 1] != -7.0f;
+        q[i] = p[2 * i], y[i] = tr[i].label;
+    }
+    CHECK_EQ_INT(bad, 0);
+    /* the outcome follows the risk code (70% against 5%): out of fold, the teacher still sees it */
+    CHECK(eval_auroc(q, y, ntr) > 0.75);
+    /* flip one row's label: its own target stays, bit for bit; other folds' targets move */
+    size_t flip = ntr / 2;
+    tr[flip].label ^= 1;
+    static float p2[NSUBJ];
+    REQUIRE(eval_distill_column(&s, &l, EVAL_BASELINE_XGBOOST_VALUES, &bo, tr, ntr, tu, ntu, 5, 11, p2, 1, &err) == CF_OK);
+    CHECK(p2[flip] == q[flip]);
+    size_t moved = 0;
+    for (size_t i = 0; i < ntr; i++) moved += p2[i] != q[i];
+    CHECK(moved > 0);
+    /* the same seed, the same folds: the unflipped run again gives the same targets */
+    tr[flip].label ^= 1;
+    REQUIRE(eval_distill_column(&s, &l, EVAL_BASELINE_XGBOOST_VALUES, &bo, tr, ntr, tu, ntu, 5, 11, p2, 1, &err) == CF_OK);
+    CHECK(memcmp(p2, q, ntr * sizeof *q) == 0);
+    /* one fold is no teacher out of fold */
+    CHECK(eval_distill_column(&s, &l, EVAL_BASELINE_XGBOOST_VALUES, &bo, tr, ntr, tu, ntu, 1, 11, p2, 1, &err) == CF_EINPUT);
+    task_labels_free(&l);
+    store_close(&s);
+    task_free(&t);
+}
+
 static void test_pool_recalibrated(void) {
     char d0[600], d1[600], outp[600], path[700];
     snprintf(d0, sizeof d0, "%s/recal_fold0", check_tmpdir());
@@ -800,6 +857,7 @@ int main(void) {
     RUN(test_eval_run);
     RUN(test_leak_alarm);
     RUN(test_values_folds_pool);
+    RUN(test_distill_out_of_fold);
     RUN(test_pool_recalibrated);
     RUN(test_pool_average);
     RUN(test_pool_average_single_split);

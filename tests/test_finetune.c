@@ -808,7 +808,8 @@ static double column_log_loss(const float *z, const float *y, size_t n, int K, i
  *     epoch kept, is head 0's alone (recomputed here from the returned model's logits), the
  *     auxiliary loss is the second column's over its labelled rows; without main_head the loss is
  *     the mean over every labelled entry, as before;
- *   - the weight reaches training: auxiliary weight 0 and 2 give different task logits. */
+ *   - the weight reaches training: auxiliary weight 0 and 2 give different task logits, and the
+ *     last head's own weight stands in for the auxiliary weight on that head. */
 static void test_aux_heads(void) {
     struct {
         labelled L;
@@ -872,6 +873,14 @@ static void test_aux_heads(void) {
     for (size_t i = 0; i < ntu; i++) diff = fmax(diff, fabs(lg[2 * i] - lg0[2 * i]));
     fprintf(stderr, "  task logits, auxiliary weight 0 against 2: largest difference %.4f\n", diff);
     CHECK(diff > 1e-3);
+    gpt_free(&b);
+    /* the last head's own weight (a teacher's, --ft-distill) replaces the auxiliary weight for it:
+     * auxiliary 0 with the last head at 2 trains as auxiliary 2 did, bit for bit */
+    ow.aux_weight = 0.0f;
+    ow.last_head_weight = 2.0f;
+    REQUIRE(ft_train(&b, base, 2, ptr, ytr, ntr, NULL, NULL, 0, pad, &ow, &rb, &err) == CF_OK);
+    REQUIRE(ft_logits(&b, ptu, ntu, pad, 16, lg0, &err) == CF_OK);
+    CHECK(memcmp(lg0, lg, ntu * 2 * sizeof *lg) == 0);
     gpt_free(&b);
     /* the old rule without main_head: every labelled entry alike */
     o.main_head = 0;

@@ -47,6 +47,17 @@ static int take_baselines(const char *cmd, const char *v, void *dst) {
     return 0;
 }
 
+/* --ft-distill KIND: 1 + the baseline kind whose out-of-fold probabilities are the teacher's. */
+static int take_teacher(const char *cmd, const char *v, void *dst) {
+    int k = 0;
+    while (k < EVAL_BASELINE_COUNT && (k == EVAL_BASELINE_PROBE || strcmp(v, eval_baseline_name(k)))) k++;
+    if (k == EVAL_BASELINE_COUNT)
+        return cli_usage_error(cmd, "--ft-distill takes one of logreg, xgboost, logreg_365d, xgboost_365d, "
+                                    "logreg_values, xgboost_values");
+    *(int *)dst = 1 + k;
+    return 0;
+}
+
 /* --model-predictors zero_shot,readout,...: EVAL_MODEL_* bits. */
 static int take_model_predictors(const char *cmd, const char *v, void *dst) {
     static const cli_choice kinds[] = {{"zero_shot", EVAL_MODEL_ZERO_SHOT}, {"readout", EVAL_MODEL_READOUT},
@@ -98,7 +109,7 @@ int cmd_eval(int argc, char **argv) {
     eval_ft_options *ft = &cfg.model.ft;
     double ft_lr = ft->lr, ft_dropout = ft->dropout, ft_wd = ft->weight_decay, ft_lm = ft->lm_weight;
     double ft_body_lr = ft->body_lr, ft_head_lr = ft->head_lr, ft_aux_weight = ft->aux_weight;
-    double ft_summary_w = ft->summary_weight;
+    double ft_summary_w = ft->summary_weight, ft_distill_w = ft->distill_weight;
     cli_list aux = {.n = 0};
     static const cli_choice targets[] = {{"outcome", TASK_TARGET_OUTCOME}, {"competing", TASK_TARGET_COMPETING}, {NULL, 0}};
     static const cli_choice pools[] = {{"last", GPT_POOL_LAST},           {"mean", GPT_POOL_MEAN},
@@ -182,6 +193,15 @@ int cmd_eval(int argc, char **argv) {
                      "and [input] never), or the run is refused; --ft-aux-weight W\n"
                      "(0.5) weighs each auxiliary head's loss against the task's"),
         CLI_OPT_DOUBLE("ft-aux-weight", &ft_aux_weight, "W", 0, 100, NULL),
+        CLI_OPT_FN("ft-distill", &cfg.model.distill, "BASELINE", take_teacher,
+                   "a teacher for finetuned_e2e (e.g. xgboost_values): its\n"
+                   "probabilities of the train rows, each from a teacher fitted\n"
+                   "without that row's patient (--ft-distill-folds K folds by\n"
+                   "patient, 5), are soft targets of a head of their own beside\n"
+                   "the task's, weighed --ft-distill-weight W (1); only the task's\n"
+                   "head is predicted, and its tuning loss alone chooses the epoch"),
+        CLI_OPT_DOUBLE("ft-distill-weight", &ft_distill_w, "W", 0, 100, NULL),
+        CLI_OPT_INT("ft-distill-folds", &cfg.model.distill_folds, "K", 2, 64, NULL),
         CLI_OPT_DOUBLE("ft-summary-weight", &ft_summary_w, "W", 0, 1000, NULL),
         CLI_OPT_INT("ft-summary-vars", &ft->summary_vars, "N", 1, FT_SUMMARY_MAX_VARS, NULL),
         CLI_OPT_FLAG("allow-overlap", &cfg.allow_overlap,
@@ -263,6 +283,12 @@ int cmd_eval(int argc, char **argv) {
         return cli_usage_error("eval", "--ft-aux-task trains heads beside finetuned_e2e's: name finetuned_e2e in "
                                        "--model-predictors (and evaluate the task's own outcome, not --target competing)");
     ft->summary_weight = (float)ft_summary_w;
+    ft->distill_weight = (float)ft_distill_w;
+    if ((cli_given(&spec, "ft-distill-weight") || cli_given(&spec, "ft-distill-folds")) && !cfg.model.distill)
+        return cli_usage_error("eval", "--ft-distill-weight and --ft-distill-folds need --ft-distill");
+    if (cfg.model.distill && (!(cfg.model.which & EVAL_MODEL_E2E) || cfg.target == TASK_TARGET_COMPETING))
+        return cli_usage_error("eval", "--ft-distill trains a head beside finetuned_e2e's: name finetuned_e2e in "
+                                       "--model-predictors (and evaluate the task's own outcome, not --target competing)");
     ft->set = cli_given(&spec, "ft-");
     if (scores.n > sizeof cfg.scores / sizeof *cfg.scores)
         return cli_usage_error("eval", "--score is given at most %zu times", sizeof cfg.scores / sizeof *cfg.scores);

@@ -197,6 +197,14 @@ int eval_baseline_new(eval_predictor *p, int kind, const task_labels *l, const e
                       cf_err *err);
 void eval_baseline_free(eval_predictor *p);
 
+/* Out-of-fold probabilities of baseline kind (the teacher) for n rows, p[i * stride] for rows[i]:
+ * the rows are cut into folds by patient, and each fold is predicted by a teacher fitted on the
+ * other folds' rows (its settings chosen on the tuning rows), so no row's own label reaches its
+ * target. The soft targets of --ft-distill (eval_distill.c). */
+int eval_distill_column(const store *s, const task_labels *l, int kind, const eval_baseline_options *opt,
+                        const label_row *rows, size_t n, const label_row *tuning, size_t n_tuning, int folds,
+                        uint64_t seed, float *p, size_t stride, cf_err *err);
+
 /* ---------------------------------------------------------------- clinical scores (eval_score.c) */
 
 /* A score the records hold (spec NAME=CODE: the last value of CODE at or before the prediction
@@ -228,6 +236,8 @@ typedef struct {
                                              the task's (finetune.h; default 0.5) */
     float summary_weight;                 /* the summary target's weight (0: none) */
     int summary_vars;                     /* its variables at most */
+    float distill_weight;                 /* with a teacher (eval_model_options.distill): its soft
+                                             targets' head's loss weight against the task's */
     int set;
 } eval_ft_options;
 void eval_ft_options_default(eval_ft_options *o);
@@ -275,6 +285,12 @@ typedef struct {
     const task_def *aux_tasks;
     const task_labels *aux_labels;
     size_t n_aux;
+    /* finetuned_e2e with a teacher (--ft-distill): 1 + the EVAL_BASELINE_* kind (0: none) whose
+     * out-of-fold probabilities of the train rows (distill_folds folds by patient, 5 when 0;
+     * eval_distill_column) a last head learns at ft.distill_weight beside the task's; trained,
+     * never predicted or reported */
+    int distill, distill_folds;
+    eval_baseline_options distill_baseline;
 } eval_model_options;
 
 /* ---------------------------------------------------------------- auxiliary tasks (eval_aux.c) */

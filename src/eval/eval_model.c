@@ -61,6 +61,8 @@ typedef struct {
     gpt_model e2e[MAX_ENSEMBLE];
     ft_report e2e_rep[MAX_ENSEMBLE];
     size_t aux_rows[EVAL_MAX_AUX], aux_pos[EVAL_MAX_AUX]; /* train rows each auxiliary task labels */
+    double distill_loss;  /* the teacher's out-of-fold log loss on the train rows' labels */
+    size_t distill_rows;  /* train rows with a soft target */
     int n_e2e;
     size_t e2e_cut, e2e_train_rows; /* train prompts whose history was cut to the context, of */
     ft_options fto;
@@ -86,6 +88,7 @@ void eval_ft_options_default(eval_ft_options *o) {
     o->aux_weight = d.aux_weight;
     o->summary_weight = d.summary_weight;
     o->summary_vars = d.summary_vars;
+    o->distill_weight = 1.0f;
 }
 
 static uint64_t mix64(uint64_t z) {
@@ -345,7 +348,8 @@ static int e2e_fit(void *ctx, const store *s, const label_row *train, size_t n_t
     mp->e2e_train_rows = n_train;
     /* With auxiliary tasks, y gets a column per task after the task's own (NaN outside its
      * population), and head 0, the task's, alone chooses the epoch. */
-    const int K = 1 + (int)sh->o.n_aux;
+    const int distill = sh->o.distill > 0;
+    const int K = 1 + (int)sh->o.n_aux + distill;
     if (K > 1) {
         float *wtr = malloc((n_train ? n_train : 1) * (size_t)K * sizeof *wtr);
         float *wtu = malloc((n_tuning ? n_tuning : 1) * (size_t)K * sizeof *wtu);
@@ -365,9 +369,26 @@ static int e2e_fit(void *ctx, const store *s, const label_row *train, size_t n_t
                 if (!isnan(wtr[i * K + 1 + a])) nl++, np += wtr[i * K + 1 + a] > 0.5f;
             mp->aux_rows[a] = nl, mp->aux_pos[a] = np;
         }
+        if (distill) { /* the teacher's out-of-fold probabilities, the last head's soft targets */
+            for (size_t i = 0; i < n_tuning; i++) wtu[i * K + K - 1] = NAN;
+            rc = eval_distill_column(s, sh->l, sh->o.distill - 1, &sh->o.distill_baseline, train, n_train, tuning,
+                                     n_tuning, sh->o.distill_folds > 0 ? sh->o.distill_folds : 5, sh->o.seed,
+                                     wtr + K - 1, (size_t)K, err);
+            double ll = 0;
+            size_t nr = 0;
+            for (size_t i = 0; !rc && i < n_train; i++) {
+                double q = wtr[i * K + K - 1];
+                if (isnan(q)) continue;
+                q = q < 1e-6 ? 1e-6 : q > 1 - 1e-6 ? 1 - 1e-6 : q;
+                ll -= ytr[i] > 0.5f ? log(q) : log1p(-q);
+                nr++;
+            }
+            mp->distill_rows = nr, mp->distill_loss = nr ? ll / (double)nr : NAN;
+        }
         free(ytr);
         free(ytu);
         ytr = wtr, ytu = wtu;
+        if (rc) goto done;
     }
     const int n = sh->o.ft.set && sh->o.ft.ensemble > 0 ? sh->o.ft.ensemble : 1;
     for (int k = 0; k < n && k < MAX_ENSEMBLE; k++) {
@@ -463,6 +484,13 @@ static char *e2e_describe(void *ctx) {
         }
         cJSON_AddNumberToObject(j, "auxiliary_weight", mp->fto.aux_weight);
         cJSON_AddStringToObject(j, "epoch_chosen_by", "the task head's tuning log loss alone");
+    }
+    if (mp->sh->o.distill) { /* a teacher's soft targets, trained beside the task's head, never predicted */
+        cJSON *d = cJSON_AddObjectToObject(j, "teacher");
+        cJSON_AddStringToObject(d, "baseline", eval_baseline_name(mp->sh->o.distill - 1));
+        JSON_ADD_NUMBERS(d, {"folds", mp->sh->o.distill_folds > 0 ? mp->sh->o.distill_folds : 5},
+                         {"weight", mp->fto.last_head_weight}, {"train_rows", (double)mp->distill_rows});
+        if (isfinite(mp->distill_loss)) cJSON_AddNumberToObject(d, "out_of_fold_log_loss", mp->distill_loss);
     }
     cJSON *runs = cJSON_AddArrayToObject(j, "runs");
     for (int k = 0; k < mp->n_e2e; k++) {
@@ -686,7 +714,8 @@ int eval_model_predictors(const char *model_path, const eval_model_options *o, c
                 mp->fto.summary_weight = o->ft.summary_weight;
                 mp->fto.summary_vars = o->ft.summary_vars;
             }
-            mp->fto.main_head = o->n_aux > 0;
+            mp->fto.main_head = o->n_aux > 0 || o->distill > 0;
+            if (o->distill > 0) mp->fto.last_head_weight = o->ft.set ? o->ft.distill_weight : 1.0f;
             mp->fto.seed = sh->o.seed;
             mp->fto.threads = sh->o.threads;
             p->fit = e2e_fit;

@@ -505,6 +505,7 @@ int eval_run(const eval_config *cfg, cf_err *err) {
             mo.head_name = head_name;
         }
         mo.aux_tasks = aux_t, mo.aux_labels = aux_l, mo.n_aux = cfg->n_aux;
+        mo.distill_baseline = cfg->baseline; /* a teacher is fitted as its baseline would be */
         if (!mo.seed) mo.seed = cfg->boot.seed;
         if (!mo.threads) mo.threads = cfg->baseline.threads;
         if ((rc = eval_model_predictors(cfg->model_path, &mo, &st.task, &st.labels, preds + n_preds,

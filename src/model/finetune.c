@@ -447,6 +447,7 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
     const int aux = o->main_head && K > 1, k_sel = aux ? 1 : K;
     float head_w[GPT_MAX_OUTPUTS];
     for (int k = 0; k < K; k++) head_w[k] = k ? o->aux_weight : 1.0f;
+    if (aux && o->last_head_weight > 0) head_w[K - 1] = o->last_head_weight;
     double best_loss = INFINITY, best_aux = NAN;
     if (ntu) {
         if ((rc = run_prompts(out, tune, ntu, pad, B, tl, summ ? s_emb : NULL, err))) goto done;
@@ -571,8 +572,13 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
             }
         }
         if (!o->quiet) { /* with auxiliary heads the train loss is the weighted sum over heads */
-            char wsum[48] = "";
-            if (aux) snprintf(wsum, sizeof wsum, " (main + %.2f x auxiliary)", (double)o->aux_weight);
+            char wsum[80] = "";
+            if (aux && o->last_head_weight > 0 && K > 2)
+                snprintf(wsum, sizeof wsum, " (main + %.2f x auxiliary + %.2f x last)", (double)o->aux_weight,
+                         (double)o->last_head_weight);
+            else if (aux)
+                snprintf(wsum, sizeof wsum, " (main + %.2f x auxiliary)",
+                         (double)(o->last_head_weight > 0 ? o->last_head_weight : o->aux_weight));
             fprintf(stderr, "  fine-tune epoch %2d: train task loss%s %.4f%s%.4f, tuning log loss %.4f", ep, wsum,
                     task / (double)nsteps, o->lm_weight > 0 ? ", next-token " : "", o->lm_weight > 0 ? lm / (double)nsteps : 0.0,
                     tune_loss);

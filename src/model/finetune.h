@@ -79,6 +79,8 @@ typedef struct {
                            gives. 0 (default): every head alike, the mean over every labelled
                            (row, head), in training and in the choice */
     float aux_weight;   /* with main_head: the auxiliary heads' weight against head 0's (default 0.5) */
+    float last_head_weight; /* with main_head and > 0: the last head's weight instead of aux_weight
+                           (a teacher's soft targets, labels in [0, 1]; default 0: aux_weight) */
     uint64_t seed;      /* prompt order and dropout */
     int threads;        /* threads of the model, OpenMP and OpenBLAS while training (0: as they
                            are); restored on return */

@@ -56,6 +56,9 @@ refused "at most 8 times" "a repeatable option given too often" "$CLINFM" pool d
 refused "ft-aux-weight needs --ft-aux-task" "eval --ft-aux-weight alone" "$CLINFM" eval --task x --store "$T/junk.store" --out "$T/e" --model m --model-predictors finetuned_e2e --ft-aux-weight 1
 refused "name finetuned_e2e in --model-predictors" "eval --ft-aux-task without finetuned_e2e" "$CLINFM" eval --task x --store "$T/junk.store" --out "$T/e" --model m --ft-aux-task y
 refused "at most 8 times" "eval --ft-aux-task nine times" "$CLINFM" eval --task x --store "$T/junk.store" --out "$T/e" --model m --model-predictors finetuned_e2e $(for i in 1 2 3 4 5 6 7 8 9; do echo --ft-aux-task t$i; done)
+refused "need --ft-distill" "eval --ft-distill-weight alone" "$CLINFM" eval --task x --store "$T/junk.store" --out "$T/e" --model m --model-predictors finetuned_e2e --ft-distill-weight 1
+refused "name finetuned_e2e in --model-predictors" "eval --ft-distill without finetuned_e2e" "$CLINFM" eval --task x --store "$T/junk.store" --out "$T/e" --model m --ft-distill xgboost_values
+refused "takes one of logreg" "eval --ft-distill with the probe" "$CLINFM" eval --task x --store "$T/junk.store" --out "$T/e" --model m --model-predictors finetuned_e2e --ft-distill record_position
 refused "need --model" "eval --ft-aux-task without --model" "$CLINFM" eval --task x --store "$T/junk.store" --out "$T/e" --model-predictors finetuned_e2e --ft-aux-task y
 # train reads its options through the same parser (every refusal before the store is opened).
 refused "--out MODEL is required" "train without --out" "$CLINFM" train --store "$T/junk.store"

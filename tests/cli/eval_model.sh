@@ -148,4 +148,26 @@ PY
   --out "$T/evaux2" > /dev/null 2> "$T/aux2.err" && fail "an auxiliary task with other prompts was accepted"
 grep -q "prediction time (trigger + 24h) differs" "$T/aux2.err" || fail "refusal does not say why: $(cat "$T/aux2.err")"
 [ -e "$T/evaux2/metrics.json" ] && fail "a refused run wrote metrics.json"
+# A teacher (--ft-distill): XGBoost on value aggregates, out of fold, beside an auxiliary task: it
+# trains, the log names the teacher's weight, and metrics.json gives every train row a soft target
+# and the teacher's out-of-fold log loss (a teacher that saw its rows would sit near 0).
+"$CLINFM" eval --task tasks/in_hospital_mortality.task "${A[@]}" --ft-aux-task tasks/long_stay_7d.task \
+  --ft-distill xgboost_values --ft-distill-weight 0.7 --ft-distill-folds 3 --out "$T/evdist" > /dev/null 2> "$T/dist.err" \
+  || { cat "$T/dist.err"; fail "eval with a teacher"; }
+grep -q "0.70 x last" "$T/dist.err" || fail "the teacher's weight is not in the log: $(grep epoch "$T/dist.err" | head -2)"
+$PY - "$T/evdist/metrics.json" "$T/evaux/metrics.json" <<'PY' || fail "teacher not in metrics.json"
+import json, sys
+def settings(path):
+    m = json.load(open(path))
+    (p,) = [p for p in m["predictors"] if p["name"] == "finetuned_e2e"]
+    return p["settings"] if isinstance(p["settings"], dict) else json.loads(p["settings"])
+s, a = settings(sys.argv[1]), settings(sys.argv[2])
+t = s["teacher"]
+assert t["baseline"] == "xgboost_values" and t["folds"] == 3 and abs(t["weight"] - 0.7) < 1e-6, t
+# every train row has a target: as many as the auxiliary task's labelled rows and more
+assert t["train_rows"] >= s["auxiliary_tasks"][0]["train_rows_labelled"] > 0, (t, s["auxiliary_tasks"])
+assert 0.05 < t["out_of_fold_log_loss"] < 1.0, t
+assert "teacher" not in a, a
+print("eval --ft-distill: %d train rows with a soft target, out-of-fold log loss %.3f" % (t["train_rows"], t["out_of_fold_log_loss"]))
+PY
 echo "eval_model passed"
