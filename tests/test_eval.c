@@ -425,6 +425,17 @@ static int copy_run_column(const char *src, const char *dst, const char *col, co
     return 0;
 }
 
+/* The in-hospital mortality labels of a synthetic store (default split). */
+static void label_store(const char *sp, task_def *t, store *s, task_labels *l) {
+    char task[512];
+    snprintf(task, sizeof task, "%s/tasks/in_hospital_mortality.task", check_root());
+    cf_err err = {0};
+    REQUIRE(task_load(t, task, &err) == CF_OK && store_open(s, sp, &err) == CF_OK);
+    task_label_options lo = {.seed = 1};
+    split_config_default(&lo.split);
+    REQUIRE(task_label(t, s, &lo, l, &err) == CF_OK);
+}
+
 /* The value aggregates of one row against the events themselves; two folds evaluated and
  * pooled: every row once, the pooled AUROC that of the rows' own predictions, differences
  * paired against a reference, a stack, and a patient held out twice refused; a clinical score
@@ -440,10 +451,7 @@ static void test_values_folds_pool(void) {
     task_def t;
     store s;
     task_labels l;
-    REQUIRE(task_load(&t, task, &err) == CF_OK && store_open(&s, sp, &err) == CF_OK);
-    task_label_options lo = {.seed = 1};
-    split_config_default(&lo.split);
-    REQUIRE(task_label(&t, &s, &lo, &l, &err) == CF_OK);
+    label_store(sp, &t, &s, &l);
     eval_value_featurizer vf;
     REQUIRE(eval_value_features_fit(&vf, &s, &l, l.rows, l.n, NULL, &err) == CF_OK);
     CHECK_EQ_INT(vf.n_codes_kept, 1);
@@ -581,8 +589,7 @@ static void test_values_folds_pool(void) {
     int rc = eval_run(&ec, &err);
     if (rc) fprintf(stderr, "external: %s\n", err.msg);
     REQUIRE(rc == CF_OK);
-    REQUIRE(task_load(&t, task, &err) == CF_OK && store_open(&s, leaky, &err) == CF_OK);
-    REQUIRE(task_label(&t, &s, &lo, &l, &err) == CF_OK);
+    label_store(leaky, &t, &s, &l);
     snprintf(path, sizeof path, "%s/predictions.csv", oute);
     n = 0;
     CHECK_EQ_INT(read_col(path, "logreg", p, y, &n), l.n);
@@ -630,30 +637,17 @@ static int write_run(const char *dir, int fold, const double *score, const int *
     return 0;
 }
 
-/* The pooled AUROC after per-run recalibration. Two folds whose model is calibrated differently
- * (fold 0 scores 0.2/0.4, fold 1 scores 0.6/0.8); each score group's death rate is set by its
- * tuning rows (0.1, 0.3 in fold 0; 0.2, 0.4 in fold 1), and Platt scaling on two groups
- * reproduces the groups' rates, so the recalibrated held-out rows rank 0.1 < 0.2 < 0.3 < 0.4
- * across folds. Three rankings differ on purpose: the raw one, the one recalibration on the
- * held-out rows would give (rates 0.3, 0.5 and 0.1, 0.2), and a single recalibration of both
- * folds together (monotone, so the raw ranking again): only the first, tuning-fitted, per-fold
- * ranking passes. */
 /* The teacher's soft targets (--ft-distill) are out of fold: a train row's target comes from a
  * teacher that never saw the row, so flipping its label leaves its target as it was while the
  * rows of other folds, whose teachers it trained, move; and the targets still carry the risk. */
 static void test_distill_out_of_fold(void) {
     const char *sp = make_store(0);
     REQUIRE(sp);
-    char task[512];
-    snprintf(task, sizeof task, "%s/tasks/in_hospital_mortality.task", check_root());
     cf_err err = {0};
     task_def t;
     store s;
     task_labels l;
-    REQUIRE(task_load(&t, task, &err) == CF_OK && store_open(&s, sp, &err) == CF_OK);
-    task_label_options lo = {.seed = 1};
-    split_config_default(&lo.split);
-    REQUIRE(task_label(&t, &s, &lo, &l, &err) == CF_OK);
+    label_store(sp, &t, &s, &l);
     static label_row tr[NSUBJ], tu[NSUBJ];
     size_t ntr = 0, ntu = 0;
     for (size_t i = 0; i < l.n; i++) {
@@ -695,6 +689,14 @@ static void test_distill_out_of_fold(void) {
     task_free(&t);
 }
 
+/* The pooled AUROC after per-run recalibration. Two folds whose model is calibrated differently
+ * (fold 0 scores 0.2/0.4, fold 1 scores 0.6/0.8); each score group's death rate is set by its
+ * tuning rows (0.1, 0.3 in fold 0; 0.2, 0.4 in fold 1), and Platt scaling on two groups
+ * reproduces the groups' rates, so the recalibrated held-out rows rank 0.1 < 0.2 < 0.3 < 0.4
+ * across folds. Three rankings differ on purpose: the raw one, the one recalibration on the
+ * held-out rows would give (rates 0.3, 0.5 and 0.1, 0.2), and a single recalibration of both
+ * folds together (monotone, so the raw ranking again): only the first, tuning-fitted, per-fold
+ * ranking passes. */
 static void test_pool_recalibrated(void) {
     char d0[600], d1[600], outp[600], path[700];
     snprintf(d0, sizeof d0, "%s/recal_fold0", check_tmpdir());
