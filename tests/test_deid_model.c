@@ -1253,6 +1253,88 @@ static void test_amp_firm_span(void) {
     deid_rules_free(r);
 }
 
+/* Round 19 candidate C (deid-train --one-case-fields): in a note written in one case, a catalogue
+ * (no narrative line) whose lines are field-shaped is a field list even when its lines are long
+ * and open with common words, so a word the model took there stays unless the field itself cues a
+ * name (model.c field_filter). A hand-written model takes "quill" (a common English word) as a
+ * name everywhere: in a lower- or upper-cased list of long item titles (lines of eight words,
+ * round 10's one-case test wants six at most) it is removed four times without the switch and
+ * never with it; the same list with one narrative line (a kinship word and a clock time) is no
+ * catalogue and keeps its four removals; a title before a listed name is the field's own cue, read
+ * on the re-cased shapes of a one-case note ("dr kowalski" keeps its name with the switch). */
+static void test_one_case_fields(void) {
+    char rules[4200], mp[4300], got[512];
+    cf_err err = {0};
+    deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "ocf");
+    REQUIRE(r != NULL);
+    deid_model *keep = r->model;
+    static const char *const list = "home infusion therapy per diem with quill supplies included\n"
+                                    "administered quill device for the upper arm and straps\n"
+                                    "splint made of quill for the lower leg padding\n"
+                                    "supplies for quill long arm fiberglass adult size\n";
+    char upper[512], narrative[640], titled[640];
+    size_t k = 0;
+    for (; list[k]; k++) upper[k] = (char)(list[k] >= 'a' && list[k] <= 'z' ? list[k] - 32 : list[k]);
+    upper[k] = 0;
+    snprintf(narrative, sizeof narrative, "%swife in to visit at 1500\n", list);
+    snprintf(titled, sizeof titled, "%ssupplies ordered by dr kowalski for the ward\n", list);
+    for (int on = 0; on < 2; on++) {
+        FILE *f = fopen(mp, "w");
+        REQUIRE(f != NULL);
+        fprintf(f, "# clinfm deid model 1\n@threshold\t0.8000\n%sb\tO:10\nw0=quill\tNAME:20\nw-1=dr\tNAME:20\n",
+                on ? "@one_case_fields\t1\n" : "");
+        fclose(f);
+        deid_model *m = NULL;
+        REQUIRE(deid_model_load(&m, mp, &err) == CF_OK && m != NULL);
+        CHECK_EQ_INT(m->one_case_fields, on);
+        r->model = m;
+        CHECK_EQ_INT(amp_spans(r, list, got, sizeof got), on ? 0 : 4);
+        CHECK_EQ_INT(amp_spans(r, upper, got, sizeof got), on ? 0 : 4);
+        CHECK_EQ_INT(amp_spans(r, narrative, got, sizeof got), 4);
+        /* the title's line keeps its name with the switch; the other lines' words go */
+        CHECK_EQ_INT(amp_spans(r, titled, got, sizeof got), on ? 1 : 5);
+        r->model = keep;
+        deid_model_free(m);
+    }
+    remove(mp);
+    deid_rules_free(r);
+}
+
+/* Round 19 candidate A (deid-train --keep-unnamed): the keep filter keeps a clinical word the model
+ * took on weak evidence unless a strong cue stands by it; with the switch, for a clinical word in
+ * no name or place list, a credential or suffix after it ("IV") and a line of its own are no such
+ * cue. A hand-written model gives "heparin" (keep-list, no name) P(PHI) about 0.70: without the
+ * switch "Heparin IV" and a line holding only "Heparin" are removed, with it they stay; a title
+ * before it ("Dr. Heparin") still holds it, with or without. */
+static void test_keep_unnamed(void) {
+    char rules[4200], mp[4300], got[256];
+    cf_err err = {0};
+    deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "kun");
+    REQUIRE(r != NULL);
+    deid_model *keep = r->model;
+    for (int on = 0; on < 2; on++) {
+        FILE *f = fopen(mp, "w");
+        REQUIRE(f != NULL);
+        fprintf(f, "# clinfm deid model 1\n@threshold\t0.8000\n%sb\tO:10\nw0=heparin\tO:-7 NAME:3.5\n",
+                on ? "@keep_unnamed\t1\n" : "");
+        fclose(f);
+        deid_model *m = NULL;
+        REQUIRE(deid_model_load(&m, mp, &err) == CF_OK && m != NULL);
+        CHECK_EQ_INT(m->keep_unnamed, on);
+        r->model = m;
+        CHECK_EQ_INT(amp_spans(r, "Started Heparin IV at noon today.", got, sizeof got), on ? 0 : 1);
+        if (!on) CHECK_EQ_STR(got, "[Heparin]NAME");
+        CHECK_EQ_INT(amp_spans(r, "Meds given today were these.\nHeparin\nPlan to continue.", got, sizeof got),
+                     on ? 0 : 1);
+        CHECK_EQ_INT(amp_spans(r, "Case discussed with Dr. Heparin today.", got, sizeof got), 1);
+        CHECK_EQ_STR(got, "[Heparin]NAME");
+        r->model = keep;
+        deid_model_free(m);
+    }
+    remove(mp);
+    deid_rules_free(r);
+}
+
 int main(void) {
     RUN(test_forward_backward);
     RUN(test_gradient);
@@ -1272,6 +1354,8 @@ int main(void) {
     RUN(test_one_case_pair_gate);
     RUN(test_list_catalogue_test);
     RUN(test_amp_firm_span);
+    RUN(test_one_case_fields);
+    RUN(test_keep_unnamed);
     RUN(test_calibration_rule);
     return check_summary();
 }

@@ -177,6 +177,15 @@ int cmd_deid_train(int argc, char **argv) {
                      "with --list-catalogue-test: in a catalogue, a word after \"per\",\n"
                      "\"from\" or \"by\" with no title or cue phrase near gets no feature of\n"
                      "that preposition (round 16 candidate)"),
+        CLI_OPT_FLAG("one-case-fields", &to.one_case_fields,
+                     "in a note written in one case, a catalogue (no narrative line) of\n"
+                     "field-shaped lines is a field list, whose names need the field's own\n"
+                     "cue, even when its lines are long or open with common words (round 19\n"
+                     "candidate C; a decoding switch, the weights are unchanged)"),
+        CLI_OPT_FLAG("keep-unnamed", &to.keep_unnamed,
+                     "the keep filter keeps a clinical word in no name or place list beside a\n"
+                     "credential or suffix after it, or alone on its line (round 19 candidate\n"
+                     "A; a decoding switch, the weights are unchanged)"),
         CLI_OPT_FLAG("one-case-context", &to.one_case_context,
                      "also learn the context of words in notes written in one case apart\n"
                      "from mixed-case notes (features conjoined with \"one case\")"),

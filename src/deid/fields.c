@@ -82,8 +82,13 @@ int deid__field_clinical_suffix(const ctx *c, size_t q) {
  * ingredient names, "alteplase", "ferrous sulfate").
  * A list holding a contact identifier or address (phone, e-mail, URL, ZIP, street...) or a string
  * the record knows is no field list. A line is shaped as a field when it holds at most 60 words, no
- * sentence ends inside it or at its end, and no "Heading:" opens a value in it. field may be NULL. */
-int deid__field_lines(const ctx *c, uint8_t *field) {
+ * sentence ends inside it or at its end, and no "Heading:" opens a value in it. field may be NULL.
+ * Round 19 (catalogue, @one_case_fields): a one-case note that model.c found to be a catalogue (no
+ * line reads as narrative: no kinship word, pronoun, auxiliary, charting verb or clock time, which
+ * a nursing note's short lines hold) is no wrapped nursing note, so its lines may be long and open
+ * with common words ("home infusion ...", item titles of a code list); every line must still be
+ * field-shaped, and nine in ten must open with a word that is not only a listed name or place. */
+int deid__field_lines(const ctx *c, uint8_t *field, int catalogue) {
     if (field) memset(field, 0, c->nt ? c->nt : 1);
     if (c->nt == 0) return 0;
     /* in one case a line's first letter says nothing, so a one-case list must be a list of terms:
@@ -91,6 +96,7 @@ int deid__field_lines(const ctx *c, uint8_t *field) {
        in ten opening with a clinical word that is no common English word (a nursing note's short
        lines open with "pt", "neuro:", "son", and run longer) */
     int one_case = c->lower_doc || c->upper_doc;
+    int strict = one_case && !catalogue; /* round 10's one-case shape */
     /* a list holding a contact identifier (a phone, an e-mail, a URL, a ZIP code, a street address,
        an SSN or MRN) or a string the record knows is a contact card or a letter's head, whose
        names are names (three- to five-line address blocks of the presidio set are such lists). A
@@ -112,7 +118,7 @@ int deid__field_lines(const ctx *c, uint8_t *field) {
         size_t nw = w - w0;
         if (nw) {
             lines++;
-            shaped += (size_t)(field_shaped(t, ls, le, nw) && (!one_case || nw <= FIELD_ONE_CASE_WORDS));
+            shaped += (size_t)(field_shaped(t, ls, le, nw) && (!strict || nw <= FIELD_ONE_CASE_WORDS));
             size_t k = ls;
             while (k < le && (t[k] == ' ' || t[k] == '\t')) k++;
             /* a capital, a digit, a bracket, or a clinical word: listed and no common English word
@@ -123,9 +129,12 @@ int deid__field_lines(const ctx *c, uint8_t *field) {
             const tok *f0 = &c->t[w0];
             int clin = f0->s == k && !(f0->f & F_STOP) &&
                        (f0->clin_shape || (f0->f & F_KEEP) || ((f0->f & F_MEDICAL) && !(f0->f & F_ENGLISH)));
-            if (one_case) /* a medical word that is also a common one counts ("potassium", "calcium") */
+            if (strict) /* a medical word that is also a common one counts ("potassium", "calcium") */
                 opens += f0->s == k && !(f0->f & (F_STOP | KEEP_NAME_FLAGS)) &&
                          (f0->clin_shape || (f0->f & (F_KEEP | F_MEDICAL)));
+            else if (one_case) /* a catalogue: any word but a name or place alone ("anderson") */
+                opens += k < le && (is_dig(t[k]) || t[k] == '[' || t[k] == '(' || t[k] == '{' ||
+                                    (f0->s == k && (!(f0->f & KEEP_NAME_FLAGS) || (f0->f & (F_ENGLISH | F_MEDICAL | F_KEEP)))));
             else
                 opens += k < le && (is_up(t[k]) || is_dig(t[k]) || t[k] == '[' || t[k] == '(' || t[k] == '{' || clin);
         }
@@ -140,7 +149,7 @@ int deid__field_lines(const ctx *c, uint8_t *field) {
         while (le < c->len && t[le] != '\n') le++;
         size_t w0 = w;
         while (w < c->nt && c->t[w].s < le) w++;
-        if (w > w0 && field_shaped(t, ls, le, w - w0) && (!one_case || w - w0 <= FIELD_ONE_CASE_WORDS))
+        if (w > w0 && field_shaped(t, ls, le, w - w0) && (!strict || w - w0 <= FIELD_ONE_CASE_WORDS))
             for (size_t q = w0; q < w; q++) field[q] = 1;
         ls = le + 1;
     }

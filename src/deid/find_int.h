@@ -140,7 +140,9 @@ typedef struct {
 gapinfo deid__gap_info(const ctx *c, size_t i);
 /* fields.c: 1 when the note is a list of short structured fields (one label or title a line), with
  * field[i] set for the words on its field-shaped lines (field may be NULL; else c->nt bytes). */
-int deid__field_lines(const ctx *c, uint8_t *field);
+/* catalogue: the note is written in one case and is a catalogue by model.c's test (no narrative
+ * line), in a model with @one_case_fields (round 19): its lines are judged as a mixed-case list's. */
+int deid__field_lines(const ctx *c, uint8_t *field, int catalogue);
 /* fields.c: 1 when word q is a company-form word ("AB", "AG", "Co") right after a clinical word on
  * its line: "IgE Ab" is an antibody, "HBs Ag" an antigen, no company. */
 int deid__field_clinical_suffix(const ctx *c, size_t q);

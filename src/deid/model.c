@@ -558,6 +558,21 @@ static int catalogue_note(const ctx *c, const wcache *wc) {
     return 1;
 }
 
+/* Round 19 (@one_case_fields): is the note a catalogue (catalogue_note) for the field-list test of
+ * fields.c? 1 or 0; -1 out of memory. Outside deid__features, so it reads the words again. */
+static int one_case_catalogue(const ctx *c) {
+    wcache *wc = cf_malloc((c->nt + 1) * sizeof *wc);
+    if (!wc) return -1;
+    for (size_t i = 0; i < c->nt; i++) {
+        wc[i].lc = lexclass(&c->t[i]);
+        wc[i].gl = gap_ch(c, i);
+        wc[i].wl = (uint8_t)low_word(c, i, wc[i].w, sizeof wc[i].w);
+    }
+    int r = catalogue_note(c, wc);
+    free(wc);
+    return r;
+}
+
 /* Round 16 (@catalogue_prep): in a catalogue, "per", "from" and "by" are parts of item titles ("per
  * unit", "from a material", "caused by"), and what they say of the next word in prose ("per Dr X",
  * "call from X", "seen by X") is name evidence there: about a fifth of E3's upper-cased MIMIC dev
@@ -1062,6 +1077,8 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
                     : !strcmp(line, "@list_catalogue_test") ? &m->list_catalogue_test
                     : !strcmp(line, "@amp_firm_span") ? &m->amp_firm_span
                     : !strcmp(line, "@catalogue_prep") ? &m->catalogue_prep
+                    : !strcmp(line, "@one_case_fields") ? &m->one_case_fields
+                    : !strcmp(line, "@keep_unnamed") ? &m->keep_unnamed
                                                          : NULL;
         if (flag) {
             if (strcmp(vals, "0") && strcmp(vals, "1")) {
@@ -1221,6 +1238,8 @@ int deid_model_save(const deid_model *m, const char *path, float prune, cf_err *
     if (m->list_catalogue_test) sb_printf(&s, "@list_catalogue_test\t1\n");
     if (m->amp_firm_span) sb_printf(&s, "@amp_firm_span\t1\n");
     if (m->catalogue_prep) sb_printf(&s, "@catalogue_prep\t1\n");
+    if (m->one_case_fields) sb_printf(&s, "@one_case_fields\t1\n");
+    if (m->keep_unnamed) sb_printf(&s, "@keep_unnamed\t1\n");
     for (int p = 0; p < DEID_NL; p++) {
         sb_printf(&s, "@trans:%s\t", label_name(p));
         for (int y = 0; y < DEID_NL; y++) sb_printf(&s, "%s%s:%.4g", y ? " " : "", label_name(y), (double)m->trans[p * DEID_NL + y]);
@@ -1428,9 +1447,13 @@ static int strong_word(const tok *t) {
 static int is_name_type(int y) { return y == DEID_NAME || y == DEID_LOCATION || y == DEID_ORGANIZATION; }
 
 /* The run [a, b] of words labelled y has a strong cue outside the words [lo, hi] of the entry
- * that would keep it (an entry may reach outside the run: "PA Line", "APACHE II"). */
+ * that would keep it (an entry may reach outside the run: "PA Line", "APACHE II"). unnamed
+ * (round 19, @keep_unnamed): the entry is in no name or place list, so the cues that only a name's
+ * shape gives do not count: a credential or suffix after the run ("heparin IV", "APACHE II", "per
+ * diem (DO not ...)" upper-cased) and the run alone on its line (a drug list has one drug a line;
+ * a signature is a name). */
 static int strong_cue(const ctx *c, const int8_t *lab, const uint8_t *evd, size_t a, size_t b, size_t lo,
-                      size_t hi) {
+                      size_t hi, int unnamed) {
     const deid_flags before = F_TITLE | F_NAME_IS | F_KIN | F_NAME_BEFORE | F_PRONOUN | F_ORG_BEFORE |
                               F_PLACE_BEFORE | F_ADDR_BEFORE;
     for (size_t q = a; q <= b; q++) {
@@ -1447,7 +1470,7 @@ static int strong_cue(const ctx *c, const int8_t *lab, const uint8_t *evd, size_
         if (!g.nl && g.colon && (c->t[a - 1].cue_end & F_NAME_WEAK)) return 1;
     }
     if (b + 1 < c->nt && b + 1 > hi && !deid__gap_info(c, b + 1).nl &&
-        (c->t[b + 1].start & (F_NAME_AFTER | F_ORG_AFTER)))
+        (c->t[b + 1].start & (unnamed ? F_ORG_AFTER : F_NAME_AFTER | F_ORG_AFTER)))
         return 1;
     /* initials joined by a slash or colon to other initials ("TF/JT", "CS:ab", "KG/A.H."): a
        transcriptionist's signature */
@@ -1465,7 +1488,7 @@ static int strong_cue(const ctx *c, const int8_t *lab, const uint8_t *evd, size_
         for (size_t q = a; q <= b; q++)
             if (c->t[q].shape0 == SH_NUM && (q < lo || q > hi)) return 1;
     /* a line of its own holding only the run: a signature ("Chip", "Rich") */
-    if ((a == 0 || deid__gap_info(c, a).nl) && (b + 1 >= c->nt || deid__gap_info(c, b + 1).nl)) return 1;
+    if (!unnamed && (a == 0 || deid__gap_info(c, a).nl) && (b + 1 >= c->nt || deid__gap_info(c, b + 1).nl)) return 1;
     /* a listed name next to the run, across a comma or an initial ("Foley, John") */
     for (size_t q = a >= 2 ? a - 2 : 0; q < a; q++)
         if (lab[q] >= 0 && is_name_type(lab[q]) && strong_word(&c->t[q]) && same_line(c, q + 1)) return 1;
@@ -2217,13 +2240,13 @@ static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const flo
             size_t elo = lo, ehi = hi;
             if (lo < i) lo = i; /* the run's own words decide; an entry may start before it */
             if (hi > j) hi = j;
-            if (strong_cue(c, lab, evd, i, j, elo, ehi)) continue;
-            /* also a name or place: only beside clinical words or numbers ("foley draining") */
             int named = 0, all_named = 1;
             for (size_t z = elo; z <= ehi; z++) {
                 named |= (c->t[z].f & KEEP_NAMES) != 0;
                 all_named &= (c->t[z].f & KEEP_NAMES) || c->t[z].nletters == 1;
             }
+            if (strong_cue(c, lab, evd, i, j, elo, ehi, c->r->model->keep_unnamed && !named)) continue;
+            /* also a name or place: only beside clinical words or numbers ("foley draining") */
             /* an entry made only of listed names and letters ("jackson pratt", "kerley b") could be
                a person: it too needs clinical context (loose) */
             if (why == KEEP_POST && elo < ehi && all_named && !clinical_context(c, elo, ehi, 1)) continue;
@@ -2261,9 +2284,10 @@ static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const flo
 /* A word that names a person, place or organisation when it is a whole field: a listed name or
  * place that is no common, clinical or stop word, written with a capital ("Anderson"), or an
  * initial. */
-static int field_name_word(const tok *t) {
-    if (t->shape0 == SH_INITIAL || (t->nletters == 1 && t->shape0 == SH_UPPER)) return 1;
-    if (t->shape0 != SH_CAP && t->shape0 != SH_UPPER) return 0;
+static int field_name_word(const tok *t, int recased) {
+    uint8_t sh = recased ? t->shape : t->shape0;
+    if (sh == SH_INITIAL || (t->nletters == 1 && sh == SH_UPPER)) return 1;
+    if (sh != SH_CAP && sh != SH_UPPER) return 0;
     return (t->f & KEEP_NAMES) && !(t->f & (F_ENGLISH | F_MEDICAL | F_STOP | F_NOT_NAME | F_KEEP)) && !t->clin_shape;
 }
 
@@ -2271,26 +2295,27 @@ static int field_name_word(const tok *t) {
  * one by the field's own evidence: a string the record knows or a pattern; a person or address cue
  * just before it ("Dr", "son", "name is"), MD or Hospital just after, a title or organisation word
  * inside it; or a line holding only names and initials ("Anderson", "Smith, John"). */
-static int field_cue(const ctx *c, const uint8_t *evd, size_t a, size_t b) {
+static int field_cue(const ctx *c, const uint8_t *evd, size_t a, size_t b, int recased) {
+    uint8_t sha = recased ? c->t[a].shape : c->t[a].shape0;
     for (size_t q = a; q <= b; q++) {
         if (c->t[q].known >= 0 || (evd[q] & ((1u << DEID_SRC_KNOWN) | (1u << DEID_SRC_PATTERN)))) return 1;
         if ((c->t[q].f & F_TITLE) || ((c->t[q].f & F_ORG_AFTER) && !deid__field_clinical_suffix(c, q))) return 1;
     }
     const deid_flags before = F_TITLE | F_NAME_IS | F_KIN | F_NAME_BEFORE | F_PRONOUN | F_ADDR_BEFORE;
-    if (a > 0 && !deid__gap_info(c, a).nl && (c->t[a - 1].cue_end & before) && c->t[a].shape0 != SH_LOWER) return 1;
+    if (a > 0 && !deid__gap_info(c, a).nl && (c->t[a - 1].cue_end & before) && sha != SH_LOWER) return 1;
     /* a weak cue ("per", "with", "by", "to", "from") before a capitalised word that is a listed name
        or place and nothing else, or in no list: a signature line closing an order list ("Reviewed
        with Kessler"), a transfer ("D/C to Brookside") */
     if (a > 0 && !deid__gap_info(c, a).nl &&
         (c->t[a - 1].cue_end & (F_NAME_WEAK | F_PLACE_WEAK | F_PLACE_BEFORE | F_ORG_BEFORE)) &&
-        (c->t[a].shape0 == SH_CAP || c->t[a].shape0 == SH_UPPER) && !c->t[a].clin_shape &&
-        (field_name_word(&c->t[a]) || (c->t[a].oov && c->t[a].nletters >= 3)))
+        (sha == SH_CAP || sha == SH_UPPER) && !c->t[a].clin_shape &&
+        (field_name_word(&c->t[a], recased) || (c->t[a].oov && c->t[a].nletters >= 3)))
         return 1;
     if (b + 1 < c->nt && !deid__gap_info(c, b + 1).nl && (c->t[b + 1].start & (F_NAME_AFTER | F_ORG_AFTER)) &&
         !deid__field_clinical_suffix(c, b + 1))
         return 1;
     /* a capitalised run with a number after it is a ward and its floor ("Kessler 4") */
-    if (c->t[a].shape0 != SH_LOWER && b + 1 < c->nt && c->t[b + 1].shape0 == SH_NUM && !deid__gap_info(c, b + 1).nl &&
+    if (sha != SH_LOWER && b + 1 < c->nt && c->t[b + 1].shape0 == SH_NUM && !deid__gap_info(c, b + 1).nl &&
         deid__gap_info(c, b + 1).space_only)
         return 1;
     /* the whole line is names and initials */
@@ -2298,7 +2323,7 @@ static int field_cue(const ctx *c, const uint8_t *evd, size_t a, size_t b) {
     while (lo > 0 && !deid__gap_info(c, lo).nl) lo--;
     while (hi + 1 < c->nt && !deid__gap_info(c, hi + 1).nl) hi++;
     for (size_t q = lo; q <= hi; q++)
-        if (!field_name_word(&c->t[q]) && !(c->t[q].f & F_PARTICLE)) return 0;
+        if (!field_name_word(&c->t[q], recased) && !(c->t[q].f & F_PARTICLE)) return 0;
     return 1;
 }
 
@@ -2319,7 +2344,8 @@ static int field_shaped_cue(const ctx *c, const uint8_t *evd, size_t a, size_t b
 /* On the field-shaped lines of a field list, the model's labels stay only with the field's own
  * evidence: a name, place or organisation with its cue (field_cue), a date, phone, id or address
  * with its pattern (field_shaped_cue). */
-static void field_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const uint8_t *field, keepinfo *ki) {
+static void field_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const uint8_t *field, keepinfo *ki,
+                         int recased) {
     size_t T = c->nt;
     size_t i = 0;
     while (i < T) {
@@ -2332,7 +2358,7 @@ static void field_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const ui
         while (j + 1 < T && lab[j + 1] >= 0 && field[j + 1] &&
                (named ? is_name_type(lab[j + 1]) : lab[j + 1] == y) && !deid__gap_info(c, j + 1).nl)
             j++;
-        if (!(named ? field_cue(c, evd, i, j) : field_shaped_cue(c, evd, i, j, y)))
+        if (!(named ? field_cue(c, evd, i, j, recased) : field_shaped_cue(c, evd, i, j, y)))
             for (size_t q = i; q <= j; q++) {
                 lab[q] = -1;
                 if (ki) ki[q] = (keepinfo){KEEP_FIELD, (int32_t)i, (int32_t)j, (int32_t)i, (int32_t)j};
@@ -2665,7 +2691,16 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
             free(work);
             return cf_fail(err, CF_EINTERNAL, "out of memory for the model's scores");
         }
-        if (deid__field_lines(c, field)) field_filter(c, lab, evd, field, ki);
+        int cat = m->one_case_fields && (c->lower_doc || c->upper_doc) && one_case_catalogue(c);
+        if (cat < 0) {
+            free(field);
+            free(evd);
+            free(E);
+            free(P);
+            free(work);
+            return cf_fail(err, CF_EINTERNAL, "out of memory for the model's scores");
+        }
+        if (deid__field_lines(c, field, cat)) field_filter(c, lab, evd, field, ki, cat);
         /* a heading's word, a service after a clinician's name (fields.c, round 10) */
         deid__layout_labels(c, lab, evd, field);
         for (size_t q = 0; q < T; q++)

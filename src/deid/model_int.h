@@ -55,6 +55,14 @@ typedef struct deid_model {
        that no title or cue phrase stands near gets no feature of that preposition
        (model.c, catalogue_prep_before); "@catalogue_prep<TAB>1" */
     int catalogue_prep;
+    /* round 19 candidate C: in a note written in one case, a catalogue (catalogue_note: no
+       narrative line) whose lines are field-shaped is a field list even when its lines are long or
+       open with common words (fields.c, deid__field_lines); "@one_case_fields<TAB>1" */
+    int one_case_fields;
+    /* round 19 candidate A: in the keep filter, a clinical word in no name or place list is not held
+       by the cues only a name's shape gives (a credential or suffix after it, a line of its own:
+       model.c, strong_cue); "@keep_unnamed<TAB>1" */
+    int keep_unnamed;
     /* lookup index built after loading: (ix_mask + 1) slots, each the upper 32 bits of a feature
        name's hash (never 0) and its row; names are not compared (a feature the model lacks
        matching a slot's 32-bit tag happens about once in a billion lookups, and costs one

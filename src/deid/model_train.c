@@ -108,6 +108,8 @@ int deid_model_train(const deid_text_rules *r, const deid_doc *const *docs, size
     m->list_catalogue_test = o->list_catalogue_test;
     m->amp_firm_span = o->amp_firm_span;
     m->catalogue_prep = o->catalogue_prep;
+    m->one_case_fields = o->one_case_fields;
+    m->keep_unnamed = o->keep_unnamed;
     float *G = NULL;      /* (cap, L) AdaGrad sums of squared gradients */
     uint32_t gcap = 0;
     float GT[L * L];

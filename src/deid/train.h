@@ -31,6 +31,8 @@ typedef struct {
     int list_catalogue_test; /* in a list note with no narrative line, the person-cue gate only beside a title or cue phrase (round 15; default 0) */
     int amp_firm_span; /* an ampersand-joined firm the model touches is one organisation (round 16; default 0) */
     int catalogue_prep; /* in a catalogue, no feature of "per"/"from"/"by" before a word (round 16; default 0) */
+    int one_case_fields; /* a one-case catalogue of field-shaped lines is a field list (round 19 candidate C; default 0) */
+    int keep_unnamed; /* keep filter: no shape-only cue holds a clinical word in no name list (round 19 candidate A; default 0) */
     uint64_t seed;   /* shuffling */
     int verbose;     /* loss per epoch on stderr */
 } deid_train_opts;
