@@ -18,12 +18,17 @@
 # refit): the lines notes broken as fixed in round 14 (src/synth/notes.c, lines_note), round 15's
 # note-level catalogue test (--list-catalogue-test) and an ampersand-joined firm the model touches
 # taken whole as an organisation (--amp-firm-span).
+# Round 19 (docs/DEID.md, round 19: candidate A, adopted under the rule written before it was
+# built): the keep filter keeps a clinical word in no name or place list beside a credential or
+# suffix after it, or alone on its line (--keep-unnamed; a decoding switch: the weights are E3m's).
 # Earlier recipes (with OUT= a temporary file):
-#   round 13's model (shipped in rounds 13-15): LINES_R13=--lines-r13 ROUND16= bash bench/deid_train.sh
-#   round 12's model: LINES=0 ROUND13= LINES_R13=--lines-r13 ROUND16= bash bench/deid_train.sh
-#   round 16's candidate F (not chosen): bash bench/deid_train.sh --catalogue-prep
-#   round 17's candidates G and G+F (not adopted): bash bench/deid_train.sh --prep-titles [--catalogue-prep]
-#   round 18's candidate G0 (not adopted): bash bench/deid_train.sh --prep-titles --prep-titles-names 0
+#   round 13's model (shipped in rounds 13-15): LINES_R13=--lines-r13 ROUND16= ROUND19= bash bench/deid_train.sh
+#   round 12's model: LINES=0 ROUND13= LINES_R13=--lines-r13 ROUND16= ROUND19= bash bench/deid_train.sh
+#   round 16's candidate F (not chosen): ROUND19= bash bench/deid_train.sh --catalogue-prep
+#   round 17's candidates G and G+F (not adopted): ROUND19= bash bench/deid_train.sh --prep-titles [--catalogue-prep]
+#   round 18's candidate G0 (not adopted): ROUND19= bash bench/deid_train.sh --prep-titles --prep-titles-names 0
+#   round 16's E3m (shipped in rounds 16-18): ROUND19= bash bench/deid_train.sh
+#   round 19's candidate C (not adopted): ROUND19= bash bench/deid_train.sh --one-case-fields
 # Nothing else is read: no MIMIC, Synthea, terminology or OMOP text (those are the negative
 # material the clinical-content cost is measured on).
 set -euo pipefail
@@ -39,9 +44,10 @@ ROUND13=${ROUND13---list-person-gate --coded-prose}
 # --lines-r13: round 13's (buggy) break of the lines notes, the material of rounds 13-15's model
 LINES_R13=${LINES_R13-}
 ROUND16=${ROUND16---list-catalogue-test --amp-firm-span}
+ROUND19=${ROUND19---keep-unnamed}
 EPOCHS=${EPOCHS:-8}
 DEV=$(bench_data deid-dev)
 "$CLINFM" deid-train --out "$OUT" --epochs "$EPOCHS" --generate "$GEN" --generate-lines "$LINES" --seed 1 --cases --verbose --calibrate "$CALIB" \
   --corpus "presidio:$DEV/presidio-synth-dev.json@0-374" \
   --corpus phrase:tests/data/clinical-notes-phrase.txt \
-  --corpus phrase:tests/data/deid-physionet $ROUND13 $LINES_R13 $ROUND16 "$@"
+  --corpus phrase:tests/data/deid-physionet $ROUND13 $LINES_R13 $ROUND16 $ROUND19 "$@"
