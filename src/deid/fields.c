@@ -134,7 +134,8 @@ int deid__field_lines(const ctx *c, uint8_t *field, int catalogue) {
                          (f0->clin_shape || (f0->f & (F_KEEP | F_MEDICAL)));
             else if (one_case) /* a catalogue: any word but a name or place alone ("anderson") */
                 opens += k < le && (is_dig(t[k]) || t[k] == '[' || t[k] == '(' || t[k] == '{' ||
-                                    (f0->s == k && (!(f0->f & KEEP_NAME_FLAGS) || (f0->f & (F_ENGLISH | F_MEDICAL | F_KEEP)))));
+                                    (f0->s == k && (!(f0->f & KEEP_NAME_FLAGS) ||
+                                                    (f0->f & (F_ENGLISH | F_MEDICAL | F_KEEP)))));
             else
                 opens += k < le && (is_up(t[k]) || is_dig(t[k]) || t[k] == '[' || t[k] == '(' || t[k] == '{' || clin);
         }

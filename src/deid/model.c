@@ -1449,9 +1449,9 @@ static int is_name_type(int y) { return y == DEID_NAME || y == DEID_LOCATION || 
 /* The run [a, b] of words labelled y has a strong cue outside the words [lo, hi] of the entry
  * that would keep it (an entry may reach outside the run: "PA Line", "APACHE II"). unnamed
  * (round 19, @keep_unnamed): the entry is in no name or place list, so the cues that only a name's
- * shape gives do not count: a credential or suffix after the run ("heparin IV", "APACHE II", "per
- * diem (DO not ...)" upper-cased) and the run alone on its line (a drug list has one drug a line;
- * a signature is a name). */
+ * shape gives do not count: a credential or suffix after the run ("heparin IV", "APACHE II", an
+ * upper-cased "(DO NOT CRUSH)" read as D.O.) and the run alone on its line (a drug list has one
+ * drug a line; a signature is a name). */
 static int strong_cue(const ctx *c, const int8_t *lab, const uint8_t *evd, size_t a, size_t b, size_t lo,
                       size_t hi, int unnamed) {
     const deid_flags before = F_TITLE | F_NAME_IS | F_KIN | F_NAME_BEFORE | F_PRONOUN | F_ORG_BEFORE |
