@@ -1226,31 +1226,51 @@ static int amp_spans(const deid_text_rules *r, const char *text, char *out, size
     return (int)n;
 }
 
-static void test_amp_firm_span(void) {
-    char rules[4200], mp[4300], got[256];
+/* A hand-written model at mp: threshold 0.80, the switch line (or ""), then the weight rows; loaded,
+ * or NULL. The decoding switches' tests (rounds 16 and 19) each fit no model: a row or two decide
+ * which words the model takes, so the switch alone makes the difference. */
+static deid_model *hand_model(const char *mp, const char *switch_line, const char *rows) {
+    FILE *f = fopen(mp, "w");
+    if (!f) return NULL;
+    fprintf(f, "# clinfm deid model 1\n@threshold\t0.8000\n%s%s", switch_line, rows);
+    if (fclose(f)) return NULL;
+    deid_model *m = NULL;
     cf_err err = {0};
-    deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "amp");
+    return deid_model_load(&m, mp, &err) == CF_OK ? m : NULL;
+}
+
+/* Runs body with a hand-written model (hand_model: the rows, then the switch line or not) in the
+ * shipped rules, once without the switch (on = 0) and once with it. */
+typedef void (*switch_body)(deid_text_rules *r, const deid_model *m, int on);
+static void run_switch_test(const char *tag, const char *switch_line, const char *rows, switch_body body) {
+    char rules[4200], mp[4300];
+    deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, tag);
     REQUIRE(r != NULL);
     deid_model *keep = r->model;
     for (int on = 0; on < 2; on++) {
-        FILE *f = fopen(mp, "w");
-        REQUIRE(f != NULL);
-        fprintf(f, "# clinfm deid model 1\n@threshold\t0.8000\n%sb\tO:10\ng= &\tNAME:20\n", on ? "@amp_firm_span\t1\n" : "");
-        fclose(f);
-        deid_model *m = NULL;
-        REQUIRE(deid_model_load(&m, mp, &err) == CF_OK && m != NULL);
-        CHECK_EQ_INT(m->amp_firm_span, on);
+        deid_model *m = hand_model(mp, on ? switch_line : "", rows);
+        REQUIRE(m != NULL);
         r->model = m;
-        CHECK_EQ_INT(amp_spans(r, "Samples went to Johnson & Johnson for review.", got, sizeof got), 1);
-        CHECK_EQ_STR(got, on ? "[Johnson & Johnson]ORGANIZATION" : "[Johnson]NAME");
-        CHECK_EQ_INT(amp_spans(r, "Samples, Johnson & Johnson said, were sent.", got, sizeof got), 0);
-        CHECK_EQ_INT(amp_spans(r, "Sent to Research & Development for review.", got, sizeof got), 1);
-        CHECK_EQ_STR(got, "[Research]NAME");
+        body(r, m, on);
         r->model = keep;
         deid_model_free(m);
     }
     remove(mp);
     deid_rules_free(r);
+}
+
+static void amp_body(deid_text_rules *r, const deid_model *m, int on) {
+    char got[256];
+    CHECK_EQ_INT(m->amp_firm_span, on);
+    CHECK_EQ_INT(amp_spans(r, "Samples went to Johnson & Johnson for review.", got, sizeof got), 1);
+    CHECK_EQ_STR(got, on ? "[Johnson & Johnson]ORGANIZATION" : "[Johnson]NAME");
+    CHECK_EQ_INT(amp_spans(r, "Samples, Johnson & Johnson said, were sent.", got, sizeof got), 0);
+    CHECK_EQ_INT(amp_spans(r, "Sent to Research & Development for review.", got, sizeof got), 1);
+    CHECK_EQ_STR(got, "[Research]NAME");
+}
+
+static void test_amp_firm_span(void) {
+    run_switch_test("amp", "@amp_firm_span\t1\n", "b\tO:10\ng= &\tNAME:20\n", amp_body);
 }
 
 /* Round 19 candidate C (deid-train --one-case-fields): in a note written in one case, a catalogue
@@ -1262,42 +1282,28 @@ static void test_amp_firm_span(void) {
  * never with it; the same list with one narrative line (a kinship word and a clock time) is no
  * catalogue and keeps its four removals; a title before a listed name is the field's own cue, read
  * on the re-cased shapes of a one-case note ("dr kowalski" keeps its name with the switch). */
-static void test_one_case_fields(void) {
-    char rules[4200], mp[4300], got[512];
-    cf_err err = {0};
-    deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "ocf");
-    REQUIRE(r != NULL);
-    deid_model *keep = r->model;
+static void one_case_fields_body(deid_text_rules *r, const deid_model *m, int on) {
     static const char *const list = "home infusion therapy per diem with quill supplies included\n"
                                     "administered quill device for the upper arm and straps\n"
                                     "splint made of quill for the lower leg padding\n"
                                     "supplies for quill long arm fiberglass adult size\n";
-    char upper[512], narrative[640], titled[640];
+    char got[512], upper[512], narrative[640], titled[640];
     size_t k = 0;
     for (; list[k]; k++) upper[k] = (char)(list[k] >= 'a' && list[k] <= 'z' ? list[k] - 32 : list[k]);
     upper[k] = 0;
     snprintf(narrative, sizeof narrative, "%swife in to visit at 1500\n", list);
     snprintf(titled, sizeof titled, "%ssupplies ordered by dr kowalski for the ward\n", list);
-    for (int on = 0; on < 2; on++) {
-        FILE *f = fopen(mp, "w");
-        REQUIRE(f != NULL);
-        fprintf(f, "# clinfm deid model 1\n@threshold\t0.8000\n%sb\tO:10\nw0=quill\tNAME:20\nw-1=dr\tNAME:20\n",
-                on ? "@one_case_fields\t1\n" : "");
-        fclose(f);
-        deid_model *m = NULL;
-        REQUIRE(deid_model_load(&m, mp, &err) == CF_OK && m != NULL);
-        CHECK_EQ_INT(m->one_case_fields, on);
-        r->model = m;
-        CHECK_EQ_INT(amp_spans(r, list, got, sizeof got), on ? 0 : 4);
-        CHECK_EQ_INT(amp_spans(r, upper, got, sizeof got), on ? 0 : 4);
-        CHECK_EQ_INT(amp_spans(r, narrative, got, sizeof got), 4);
-        /* the title's line keeps its name with the switch; the other lines' words go */
-        CHECK_EQ_INT(amp_spans(r, titled, got, sizeof got), on ? 1 : 5);
-        r->model = keep;
-        deid_model_free(m);
-    }
-    remove(mp);
-    deid_rules_free(r);
+    CHECK_EQ_INT(m->one_case_fields, on);
+    CHECK_EQ_INT(amp_spans(r, list, got, sizeof got), on ? 0 : 4);
+    CHECK_EQ_INT(amp_spans(r, upper, got, sizeof got), on ? 0 : 4);
+    CHECK_EQ_INT(amp_spans(r, narrative, got, sizeof got), 4);
+    /* the title's line keeps its name with the switch; the other lines' words go */
+    CHECK_EQ_INT(amp_spans(r, titled, got, sizeof got), on ? 1 : 5);
+}
+
+static void test_one_case_fields(void) {
+    run_switch_test("ocf", "@one_case_fields\t1\n", "b\tO:10\nw0=quill\tNAME:20\nw-1=dr\tNAME:20\n",
+                    one_case_fields_body);
 }
 
 /* Round 19 candidate A (deid-train --keep-unnamed): the keep filter keeps a clinical word the model
@@ -1306,33 +1312,19 @@ static void test_one_case_fields(void) {
  * cue. A hand-written model gives "heparin" (keep-list, no name) P(PHI) about 0.70: without the
  * switch "Heparin IV" and a line holding only "Heparin" are removed, with it they stay; a title
  * before it ("Dr. Heparin") still holds it, with or without. */
+static void keep_unnamed_body(deid_text_rules *r, const deid_model *m, int on) {
+    char got[256];
+    CHECK_EQ_INT(m->keep_unnamed, on);
+    CHECK_EQ_INT(amp_spans(r, "Started Heparin IV at noon today.", got, sizeof got), on ? 0 : 1);
+    if (!on) CHECK_EQ_STR(got, "[Heparin]NAME");
+    CHECK_EQ_INT(amp_spans(r, "Meds given today were these.\nHeparin\nPlan to continue.", got, sizeof got), on ? 0 : 1);
+    CHECK_EQ_INT(amp_spans(r, "Case discussed with Dr. Heparin today.", got, sizeof got), 1);
+    CHECK_EQ_STR(got, "[Heparin]NAME");
+}
+
 static void test_keep_unnamed(void) {
-    char rules[4200], mp[4300], got[256];
-    cf_err err = {0};
-    deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "kun");
-    REQUIRE(r != NULL);
-    deid_model *keep = r->model;
-    for (int on = 0; on < 2; on++) {
-        FILE *f = fopen(mp, "w");
-        REQUIRE(f != NULL);
-        fprintf(f, "# clinfm deid model 1\n@threshold\t0.8000\n%sb\tO:10\nw0=heparin\tO:-7 NAME:3.5\n",
-                on ? "@keep_unnamed\t1\n" : "");
-        fclose(f);
-        deid_model *m = NULL;
-        REQUIRE(deid_model_load(&m, mp, &err) == CF_OK && m != NULL);
-        CHECK_EQ_INT(m->keep_unnamed, on);
-        r->model = m;
-        CHECK_EQ_INT(amp_spans(r, "Started Heparin IV at noon today.", got, sizeof got), on ? 0 : 1);
-        if (!on) CHECK_EQ_STR(got, "[Heparin]NAME");
-        CHECK_EQ_INT(amp_spans(r, "Meds given today were these.\nHeparin\nPlan to continue.", got, sizeof got),
-                     on ? 0 : 1);
-        CHECK_EQ_INT(amp_spans(r, "Case discussed with Dr. Heparin today.", got, sizeof got), 1);
-        CHECK_EQ_STR(got, "[Heparin]NAME");
-        r->model = keep;
-        deid_model_free(m);
-    }
-    remove(mp);
-    deid_rules_free(r);
+    /* P(O) = e^3 / (e^3 + e^3.5 + 14) = 0.30 for "heparin": taken, and under the keep ceiling */
+    run_switch_test("kun", "@keep_unnamed\t1\n", "b\tO:10\nw0=heparin\tO:-7 NAME:3.5\n", keep_unnamed_body);
 }
 
 int main(void) {
