@@ -1306,6 +1306,64 @@ static void test_one_case_fields(void) {
                     one_case_fields_body);
 }
 
+/* Round 20 candidates C't and C' (deid-train --one-case-fields --one-case-cue 1|2): in a one-case
+ * catalogue (round 19's C) the re-cased shapes leave a surname in no list lower-case, and the field
+ * cue wanted a word after a cue not written lower-case, so C dropped "dr <unlisted surname>" (round
+ * 19's failing shape). A hand-written model takes every word after "dr" or "per"; the list of four
+ * long item titles then closes with "reviewed by dr zorbakian" and "sent per zelmorath" (both
+ * surnames in no list). Without C (A: no field list in one case) both are removed; with C neither;
+ * with C't the one after the title; with C' both. Upper-cased, both stay in every case (the
+ * re-casing leaves them upper-case, which the cues held already: round 19's loss was lower-cased
+ * only). A model file with
+ * @one_case_cue 3 is refused, and a saved model keeps the level. */
+static void one_case_cue_case(deid_text_rules *r, const char *mp, const char *sw,
+                              int want_level, int want) {
+    static const char *const list = "supplies for the long arm splint adult size\n"
+                                    "device for the upper arm and the straps\n"
+                                    "splint made of fiberglass for the lower leg\n"
+                                    "home infusion therapy supplies for the adult size\n"
+                                    "supplies reviewed by dr zorbakian for the ward\n"
+                                    "padding sent per zelmorath for the lower leg\n";
+    char upper[640], got[512];
+    size_t k = 0;
+    for (; list[k]; k++) upper[k] = (char)(list[k] >= 'a' && list[k] <= 'z' ? list[k] - 32 : list[k]);
+    upper[k] = 0;
+    deid_model *keep = r->model;
+    deid_model *m = hand_model(mp, sw, "b\tO:10\nw-1=dr\tNAME:20\nw-1=per\tNAME:20\n");
+    REQUIRE(m != NULL);
+    CHECK_EQ_INT(m->one_case_cue, want_level);
+    r->model = m;
+    CHECK_EQ_INT(amp_spans(r, list, got, sizeof got), want);
+    if (want == 1) CHECK_EQ_STR(got, "[zorbakian]NAME");
+    /* upper-cased, the re-casing leaves a word in no list upper-case, which every cue already held */
+    CHECK_EQ_INT(amp_spans(r, upper, got, sizeof got), 2);
+    /* the level survives a save and a load */
+    char sp[4400];
+    snprintf(sp, sizeof sp, "%s.saved", mp);
+    cf_err err = {0};
+    CHECK_EQ_INT(deid_model_save(m, sp, 0, &err), CF_OK);
+    deid_model *m2 = NULL;
+    CHECK_EQ_INT(deid_model_load(&m2, sp, &err), CF_OK);
+    if (m2) CHECK_EQ_INT(m2->one_case_cue, want_level);
+    deid_model_free(m2);
+    remove(sp);
+    r->model = keep;
+    deid_model_free(m);
+}
+
+static void test_one_case_cue(void) {
+    char rules[4200], mp[4300];
+    deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "occ");
+    REQUIRE(r != NULL);
+    one_case_cue_case(r, mp, "", 0, 2);
+    one_case_cue_case(r, mp, "@one_case_fields\t1\n", 0, 0);
+    one_case_cue_case(r, mp, "@one_case_fields\t1\n@one_case_cue\t1\n", 1, 1);
+    one_case_cue_case(r, mp, "@one_case_fields\t1\n@one_case_cue\t2\n", 2, 2);
+    CHECK(hand_model(mp, "@one_case_fields\t1\n@one_case_cue\t3\n", "b\tO:10\n") == NULL);
+    remove(mp);
+    deid_rules_free(r);
+}
+
 /* Round 19 candidate A (deid-train --keep-unnamed): the keep filter keeps a clinical word the model
  * took on weak evidence unless a strong cue stands by it; with the switch, for a clinical word in
  * no name or place list, a credential or suffix after it ("IV") and a line of its own are no such
@@ -1348,6 +1406,7 @@ int main(void) {
     RUN(test_amp_firm_span);
     RUN(test_one_case_fields);
     RUN(test_keep_unnamed);
+    RUN(test_one_case_cue);
     RUN(test_calibration_rule);
     return check_summary();
 }

@@ -182,6 +182,11 @@ int cmd_deid_train(int argc, char **argv) {
                      "field-shaped lines is a field list, whose names need the field's own\n"
                      "cue, even when its lines are long or open with common words (round 19\n"
                      "candidate C; a decoding switch, the weights are unchanged)"),
+        CLI_OPT_INT("one-case-cue", &to.one_case_cue, "N", 0, 2,
+                    "with --one-case-fields: in a one-case catalogue, 1 a title cue (\"dr\",\n"
+                    "\"name is\"), 2 every cue before a word (\"pt\", \"per\", \"by\" too) holds\n"
+                    "the word after it whatever its case (round 20 candidates C't and C';\n"
+                    "a decoding switch, the weights are unchanged; default 0)"),
         CLI_OPT_FLAG("keep-unnamed", &to.keep_unnamed,
                      "the keep filter keeps a clinical word in no name or place list beside a\n"
                      "credential or suffix after it, or alone on its line (round 19 candidate\n"
@@ -242,6 +247,8 @@ int cmd_deid_train(int argc, char **argv) {
     to.threshold_bare = (float)thr_bare;
     to.threshold_nopattern = (float)thr_nopat;
     if (calib_only && !calib) return cli_usage_error(CMD, "--calibrate-only needs --calibrate N");
+    if (to.one_case_cue && !to.one_case_fields)
+        return cli_usage_error(CMD, "--one-case-cue reads the one-case field lists of --one-case-fields: give both");
     if (calib_only && (specs.n || gen || gen1 || genl))
         return cli_usage_error(CMD, "--calibrate-only trains nothing: give no --corpus or --generate");
     if (!calib_only && !specs.n && !gen && !gen1 && !genl) return cli_usage_error(CMD, "give at least one --corpus or --generate N");

@@ -1080,6 +1080,14 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
                     : !strcmp(line, "@one_case_fields") ? &m->one_case_fields
                     : !strcmp(line, "@keep_unnamed") ? &m->keep_unnamed
                                                          : NULL;
+        if (!strcmp(line, "@one_case_cue")) {
+            if (strcmp(vals, "0") && strcmp(vals, "1") && strcmp(vals, "2")) {
+                rc = cf_fail(err, CF_EINPUT, "%s:%d: %s must be 0, 1 or 2", path, ln, line + 1);
+                break;
+            }
+            m->one_case_cue = vals[0] - '0';
+            continue;
+        }
         if (flag) {
             if (strcmp(vals, "0") && strcmp(vals, "1")) {
                 rc = cf_fail(err, CF_EINPUT, "%s:%d: %s must be 0 or 1", path, ln, line + 1);
@@ -1240,6 +1248,7 @@ int deid_model_save(const deid_model *m, const char *path, float prune, cf_err *
     if (m->catalogue_prep) sb_printf(&s, "@catalogue_prep\t1\n");
     if (m->one_case_fields) sb_printf(&s, "@one_case_fields\t1\n");
     if (m->keep_unnamed) sb_printf(&s, "@keep_unnamed\t1\n");
+    if (m->one_case_cue) sb_printf(&s, "@one_case_cue\t%d\n", m->one_case_cue);
     for (int p = 0; p < DEID_NL; p++) {
         sb_printf(&s, "@trans:%s\t", label_name(p));
         for (int y = 0; y < DEID_NL; y++) sb_printf(&s, "%s%s:%.4g", y ? " " : "", label_name(y), (double)m->trans[p * DEID_NL + y]);
@@ -2295,20 +2304,25 @@ static int field_name_word(const tok *t, int recased) {
  * one by the field's own evidence: a string the record knows or a pattern; a person or address cue
  * just before it ("Dr", "son", "name is"), MD or Hospital just after, a title or organisation word
  * inside it; or a line holding only names and initials ("Anderson", "Smith, John"). */
-static int field_cue(const ctx *c, const uint8_t *evd, size_t a, size_t b, int recased) {
+static int field_cue(const ctx *c, const uint8_t *evd, size_t a, size_t b, int recased, int free_case) {
     uint8_t sha = recased ? c->t[a].shape : c->t[a].shape0;
+    /* round 20 (@one_case_cue, recased only): in a one-case note the re-casing leaves a word in no
+       list lower-case, so the case tests below would drop an unlisted surname after "dr"; 1 frees
+       the title and name_is cues of them, 2 every cue before the word */
+    deid_flags cue_before = a > 0 ? c->t[a - 1].cue_end : 0;
+    int any_case = free_case >= 2 || (free_case == 1 && (cue_before & (F_TITLE | F_NAME_IS)));
     for (size_t q = a; q <= b; q++) {
         if (c->t[q].known >= 0 || (evd[q] & ((1u << DEID_SRC_KNOWN) | (1u << DEID_SRC_PATTERN)))) return 1;
         if ((c->t[q].f & F_TITLE) || ((c->t[q].f & F_ORG_AFTER) && !deid__field_clinical_suffix(c, q))) return 1;
     }
     const deid_flags before = F_TITLE | F_NAME_IS | F_KIN | F_NAME_BEFORE | F_PRONOUN | F_ADDR_BEFORE;
-    if (a > 0 && !deid__gap_info(c, a).nl && (c->t[a - 1].cue_end & before) && sha != SH_LOWER) return 1;
+    if (a > 0 && !deid__gap_info(c, a).nl && (cue_before & before) && (sha != SH_LOWER || any_case)) return 1;
     /* a weak cue ("per", "with", "by", "to", "from") before a capitalised word that is a listed name
        or place and nothing else, or in no list: a signature line closing an order list ("Reviewed
        with Kessler"), a transfer ("D/C to Brookside") */
     if (a > 0 && !deid__gap_info(c, a).nl &&
-        (c->t[a - 1].cue_end & (F_NAME_WEAK | F_PLACE_WEAK | F_PLACE_BEFORE | F_ORG_BEFORE)) &&
-        (sha == SH_CAP || sha == SH_UPPER) && !c->t[a].clin_shape &&
+        (cue_before & (F_NAME_WEAK | F_PLACE_WEAK | F_PLACE_BEFORE | F_ORG_BEFORE)) &&
+        (sha == SH_CAP || sha == SH_UPPER || any_case) && !c->t[a].clin_shape &&
         (field_name_word(&c->t[a], recased) || (c->t[a].oov && c->t[a].nletters >= 3)))
         return 1;
     if (b + 1 < c->nt && !deid__gap_info(c, b + 1).nl && (c->t[b + 1].start & (F_NAME_AFTER | F_ORG_AFTER)) &&
@@ -2345,7 +2359,7 @@ static int field_shaped_cue(const ctx *c, const uint8_t *evd, size_t a, size_t b
  * evidence: a name, place or organisation with its cue (field_cue), a date, phone, id or address
  * with its pattern (field_shaped_cue). */
 static void field_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const uint8_t *field, keepinfo *ki,
-                         int recased) {
+                         int recased, int free_case) {
     size_t T = c->nt;
     size_t i = 0;
     while (i < T) {
@@ -2358,7 +2372,7 @@ static void field_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const ui
         while (j + 1 < T && lab[j + 1] >= 0 && field[j + 1] &&
                (named ? is_name_type(lab[j + 1]) : lab[j + 1] == y) && !deid__gap_info(c, j + 1).nl)
             j++;
-        if (!(named ? field_cue(c, evd, i, j, recased) : field_shaped_cue(c, evd, i, j, y)))
+        if (!(named ? field_cue(c, evd, i, j, recased, free_case) : field_shaped_cue(c, evd, i, j, y)))
             for (size_t q = i; q <= j; q++) {
                 lab[q] = -1;
                 if (ki) ki[q] = (keepinfo){KEEP_FIELD, (int32_t)i, (int32_t)j, (int32_t)i, (int32_t)j};
@@ -2700,7 +2714,7 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
             free(work);
             return cf_fail(err, CF_EINTERNAL, "out of memory for the model's scores");
         }
-        if (deid__field_lines(c, field, cat)) field_filter(c, lab, evd, field, ki, cat);
+        if (deid__field_lines(c, field, cat)) field_filter(c, lab, evd, field, ki, cat, cat ? m->one_case_cue : 0);
         /* a heading's word, a service after a clinician's name (fields.c, round 10) */
         deid__layout_labels(c, lab, evd, field);
         for (size_t q = 0; q < T; q++)

@@ -63,6 +63,11 @@ typedef struct deid_model {
        by the cues only a name's shape gives (a credential or suffix after it, a line of its own:
        model.c, strong_cue); "@keep_unnamed<TAB>1" */
     int keep_unnamed;
+    /* round 20 candidates C' (2) and C't (1), with one_case_fields: in a one-case catalogue the
+       re-cased shapes leave an unlisted surname lower-case ("reviewed by dr X" lower-cased), so the
+       field cue's case test drops it; 1 frees the title and name_is cues of that test, 2 every cue
+       before the word, weak ones ("per", "by") too (model.c, field_cue); "@one_case_cue<TAB>N" */
+    int one_case_cue;
     /* lookup index built after loading: (ix_mask + 1) slots, each the upper 32 bits of a feature
        name's hash (never 0) and its row; names are not compared (a feature the model lacks
        matching a slot's 32-bit tag happens about once in a billion lookups, and costs one
