@@ -29,6 +29,7 @@
 #   round 18's candidate G0 (not adopted): ROUND19= bash bench/deid_train.sh --prep-titles --prep-titles-names 0
 #   round 16's E3m (shipped in rounds 16-18): ROUND19= bash bench/deid_train.sh
 #   round 19's candidate C (not adopted): ROUND19= bash bench/deid_train.sh --one-case-fields
+#   round 20's candidates C' and C't (not adopted): bash bench/deid_train.sh --one-case-fields --one-case-cue 2 (or 1)
 # Nothing else is read: no MIMIC, Synthea, terminology or OMOP text (those are the negative
 # material the clinical-content cost is measured on).
 set -euo pipefail
