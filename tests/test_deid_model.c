@@ -1364,6 +1364,68 @@ static void test_one_case_cue(void) {
     deid_rules_free(r);
 }
 
+/* Round 21 candidate C'' (deid-train --one-case-fields --one-case-cue 1 --field-dates): on a field
+ * list's line with its own person evidence (a name the field cue holds), a date the model found
+ * stays whatever pattern covers it; round 20's C't dropped a month/day with no year on a dated
+ * signature line ("supplies reviewed 3/10 by dr zorbakian") because no pattern covers it there. A
+ * hand-written model takes the word after "dr" and the two after "reviewed" or "width"; the lower-cased
+ * catalogue of round 20's test closes with that signature and a title with a fraction and no
+ * person ("splint width 3/10 ..."). A (no one-case field list) removes all three; C't the name only;
+ * C'' the name and the signature's date, never the title's fraction. The same list written in
+ * mixed case is a field list for every model: the signature's date stays only with the switch
+ * (the rule is the field filter's, in any case). A saved model keeps the switch. */
+static void field_dates_case(deid_text_rules *r, const char *mp, const char *sw, int want_lower,
+                             int want_mixed, int want_switch) {
+    static const char *const list = "supplies for the long arm splint adult size\n"
+                                    "device for the upper arm and the straps\n"
+                                    "splint made of fiberglass for the lower leg\n"
+                                    "home infusion therapy supplies for the adult size\n"
+                                    "supplies reviewed 3/10 by dr zorbakian for the ward\n"
+                                    "splint width 3/10 padding for the lower leg\n";
+    char mixed[640], got[512];
+    size_t k = 0;
+    /* each line's first letter and the name's capitalised: a mixed-case field list */
+    for (; list[k]; k++) {
+        char ch = list[k];
+        int cap = (k == 0 || list[k - 1] == '\n') || (k >= 3 && !strncmp(list + k - 3, "dr ", 3));
+        mixed[k] = (char)(cap && ch >= 'a' && ch <= 'z' ? ch - 32 : ch);
+    }
+    mixed[k] = 0;
+    deid_model *keep = r->model;
+    deid_model *m = hand_model(mp, sw, "b\tO:10\nw-1=dr\tNAME:20\nw-1=reviewed\tDATE:20\n"
+                                       "w-2=reviewed\tDATE:20\nw-1=width\tDATE:20\nw-2=width\tDATE:20\n");
+    REQUIRE(m != NULL);
+    CHECK_EQ_INT(m->field_dates, want_switch);
+    r->model = m;
+    CHECK_EQ_INT(amp_spans(r, list, got, sizeof got), want_lower);
+    if (want_lower == 2) CHECK_EQ_STR(got, "[3/10]DATE [zorbakian]NAME");
+    CHECK_EQ_INT(amp_spans(r, mixed, got, sizeof got), want_mixed);
+    if (want_mixed == 2) CHECK_EQ_STR(got, "[3/10]DATE [Zorbakian]NAME");
+    char sp[4400];
+    snprintf(sp, sizeof sp, "%s.saved", mp);
+    cf_err err = {0};
+    CHECK_EQ_INT(deid_model_save(m, sp, 0, &err), CF_OK);
+    deid_model *m2 = NULL;
+    CHECK_EQ_INT(deid_model_load(&m2, sp, &err), CF_OK);
+    if (m2) CHECK_EQ_INT(m2->field_dates, want_switch);
+    deid_model_free(m2);
+    remove(sp);
+    r->model = keep;
+    deid_model_free(m);
+}
+
+static void test_field_dates(void) {
+    char rules[4200], mp[4300];
+    deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "fdt");
+    REQUIRE(r != NULL);
+    field_dates_case(r, mp, "", 3, 1, 0);
+    field_dates_case(r, mp, "@one_case_fields\t1\n@one_case_cue\t1\n", 1, 1, 0);
+    field_dates_case(r, mp, "@one_case_fields\t1\n@one_case_cue\t1\n@field_dates\t1\n", 2, 2, 1);
+    CHECK(hand_model(mp, "@field_dates\t2\n", "b\tO:10\n") == NULL);
+    remove(mp);
+    deid_rules_free(r);
+}
+
 /* Round 19 candidate A (deid-train --keep-unnamed): the keep filter keeps a clinical word the model
  * took on weak evidence unless a strong cue stands by it; with the switch, for a clinical word in
  * no name or place list, a credential or suffix after it ("IV") and a line of its own are no such
@@ -1407,6 +1469,7 @@ int main(void) {
     RUN(test_one_case_fields);
     RUN(test_keep_unnamed);
     RUN(test_one_case_cue);
+    RUN(test_field_dates);
     RUN(test_calibration_rule);
     return check_summary();
 }

@@ -187,6 +187,11 @@ int cmd_deid_train(int argc, char **argv) {
                     "\"name is\"), 2 every cue before a word (\"pt\", \"per\", \"by\" too) holds\n"
                     "the word after it whatever its case (round 20 candidates C't and C';\n"
                     "a decoding switch, the weights are unchanged; default 0)"),
+        CLI_OPT_FLAG("field-dates", &to.field_dates,
+                     "on a field list's line with its own person evidence (a name the field\n"
+                     "cue holds, a credential after a name), a date the model found stays\n"
+                     "whatever pattern covers it: a dated signature (round 21 candidate C'';\n"
+                     "a decoding switch, the weights are unchanged)"),
         CLI_OPT_FLAG("keep-unnamed", &to.keep_unnamed,
                      "the keep filter keeps a clinical word in no name or place list beside a\n"
                      "credential or suffix after it, or alone on its line (round 19 candidate\n"

@@ -1079,6 +1079,7 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
                     : !strcmp(line, "@catalogue_prep") ? &m->catalogue_prep
                     : !strcmp(line, "@one_case_fields") ? &m->one_case_fields
                     : !strcmp(line, "@keep_unnamed") ? &m->keep_unnamed
+                    : !strcmp(line, "@field_dates") ? &m->field_dates
                                                          : NULL;
         if (!strcmp(line, "@one_case_cue")) {
             if (strcmp(vals, "0") && strcmp(vals, "1") && strcmp(vals, "2")) {
@@ -1249,6 +1250,7 @@ int deid_model_save(const deid_model *m, const char *path, float prune, cf_err *
     if (m->one_case_fields) sb_printf(&s, "@one_case_fields\t1\n");
     if (m->keep_unnamed) sb_printf(&s, "@keep_unnamed\t1\n");
     if (m->one_case_cue) sb_printf(&s, "@one_case_cue\t%d\n", m->one_case_cue);
+    if (m->field_dates) sb_printf(&s, "@field_dates\t1\n");
     for (int p = 0; p < DEID_NL; p++) {
         sb_printf(&s, "@trans:%s\t", label_name(p));
         for (int y = 0; y < DEID_NL; y++) sb_printf(&s, "%s%s:%.4g", y ? " " : "", label_name(y), (double)m->trans[p * DEID_NL + y]);
@@ -2355,11 +2357,35 @@ static int field_shaped_cue(const ctx *c, const uint8_t *evd, size_t a, size_t b
     return 0;
 }
 
+/* Round 21 (@field_dates): the line of word q carries its own person evidence: a run labelled a
+ * person name that the field cue holds, or a credential right after a word labelled a name (a
+ * dated signature, "3/10 by c. X, pharmd"). A title line's date has neither; a signature's date is
+ * a date of care whatever pattern covers it, and a month/day with no year has none. */
+static int field_line_person(const ctx *c, const int8_t *lab, const uint8_t *evd, size_t q, int recased,
+                             int free_case) {
+    size_t lo = q, hi = q;
+    while (lo > 0 && !deid__gap_info(c, lo).nl) lo--;
+    while (hi + 1 < c->nt && !deid__gap_info(c, hi + 1).nl) hi++;
+    for (size_t i = lo + 1; i <= hi; i++)
+        if ((c->t[i].start & F_NAME_AFTER) && lab[i - 1] == DEID_NAME) return 1;
+    for (size_t i = lo; i <= hi; i++) {
+        if (lab[i] < 0 || !is_name_type(lab[i])) continue;
+        /* the run as field_filter cuts it, so the cue is read on the same words */
+        size_t j = i;
+        int person = lab[i] == DEID_NAME;
+        while (j + 1 <= hi && lab[j + 1] >= 0 && is_name_type(lab[j + 1])) person |= lab[++j] == DEID_NAME;
+        if (person && field_cue(c, evd, i, j, recased, free_case)) return 1;
+        i = j;
+    }
+    return 0;
+}
+
 /* On the field-shaped lines of a field list, the model's labels stay only with the field's own
  * evidence: a name, place or organisation with its cue (field_cue), a date, phone, id or address
- * with its pattern (field_shaped_cue). */
+ * with its pattern (field_shaped_cue), or (dates, round 21) a date on a line with its own person
+ * evidence (field_line_person). */
 static void field_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const uint8_t *field, keepinfo *ki,
-                         int recased, int free_case) {
+                         int recased, int free_case, int dates) {
     size_t T = c->nt;
     size_t i = 0;
     while (i < T) {
@@ -2372,7 +2398,8 @@ static void field_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const ui
         while (j + 1 < T && lab[j + 1] >= 0 && field[j + 1] &&
                (named ? is_name_type(lab[j + 1]) : lab[j + 1] == y) && !deid__gap_info(c, j + 1).nl)
             j++;
-        if (!(named ? field_cue(c, evd, i, j, recased, free_case) : field_shaped_cue(c, evd, i, j, y)))
+        if (!(named ? field_cue(c, evd, i, j, recased, free_case) : field_shaped_cue(c, evd, i, j, y)) &&
+            !(dates && y == DEID_DATE && field_line_person(c, lab, evd, i, recased, free_case)))
             for (size_t q = i; q <= j; q++) {
                 lab[q] = -1;
                 if (ki) ki[q] = (keepinfo){KEEP_FIELD, (int32_t)i, (int32_t)j, (int32_t)i, (int32_t)j};
@@ -2714,7 +2741,7 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
             free(work);
             return cf_fail(err, CF_EINTERNAL, "out of memory for the model's scores");
         }
-        if (deid__field_lines(c, field, cat)) field_filter(c, lab, evd, field, ki, cat, cat ? m->one_case_cue : 0);
+        if (deid__field_lines(c, field, cat)) field_filter(c, lab, evd, field, ki, cat, cat ? m->one_case_cue : 0, m->field_dates);
         /* a heading's word, a service after a clinician's name (fields.c, round 10) */
         deid__layout_labels(c, lab, evd, field);
         for (size_t q = 0; q < T; q++)

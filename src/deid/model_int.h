@@ -68,6 +68,10 @@ typedef struct deid_model {
        field cue's case test drops it; 1 frees the title and name_is cues of that test, 2 every cue
        before the word, weak ones ("per", "by") too (model.c, field_cue); "@one_case_cue<TAB>N" */
     int one_case_cue;
+    /* round 21 candidate C'': on a field list's line with its own person evidence (a name the field
+       cue holds, a credential after a name), a date the model found stays whatever pattern covers
+       it: a dated signature (model.c, field_line_person); "@field_dates<TAB>1" */
+    int field_dates;
     /* lookup index built after loading: (ix_mask + 1) slots, each the upper 32 bits of a feature
        name's hash (never 0) and its row; names are not compared (a feature the model lacks
        matching a slot's 32-bit tag happens about once in a billion lookups, and costs one

@@ -111,6 +111,7 @@ int deid_model_train(const deid_text_rules *r, const deid_doc *const *docs, size
     m->one_case_fields = o->one_case_fields;
     m->keep_unnamed = o->keep_unnamed;
     m->one_case_cue = o->one_case_cue;
+    m->field_dates = o->field_dates;
     float *G = NULL;      /* (cap, L) AdaGrad sums of squared gradients */
     uint32_t gcap = 0;
     float GT[L * L];
