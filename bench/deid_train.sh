@@ -21,15 +21,20 @@
 # Round 19 (docs/DEID.md, round 19: candidate A, adopted under the rule written before it was
 # built): the keep filter keeps a clinical word in no name or place list beside a credential or
 # suffix after it, or alone on its line (--keep-unnamed; a decoding switch: the weights are E3m's).
+# Round 21 (docs/DEID.md, round 21: candidate C'', adopted under the rule written before it was
+# built): round 19's one-case field lists (--one-case-fields), round 20's title cue read in any case
+# there (--one-case-cue 1) and a date on a field line with its own person evidence kept
+# (--field-dates); decoding switches: the weights are A's (E3m's).
 # Earlier recipes (with OUT= a temporary file):
-#   round 13's model (shipped in rounds 13-15): LINES_R13=--lines-r13 ROUND16= ROUND19= bash bench/deid_train.sh
-#   round 12's model: LINES=0 ROUND13= LINES_R13=--lines-r13 ROUND16= ROUND19= bash bench/deid_train.sh
-#   round 16's candidate F (not chosen): ROUND19= bash bench/deid_train.sh --catalogue-prep
-#   round 17's candidates G and G+F (not adopted): ROUND19= bash bench/deid_train.sh --prep-titles [--catalogue-prep]
-#   round 18's candidate G0 (not adopted): ROUND19= bash bench/deid_train.sh --prep-titles --prep-titles-names 0
-#   round 16's E3m (shipped in rounds 16-18): ROUND19= bash bench/deid_train.sh
-#   round 19's candidate C (not adopted): ROUND19= bash bench/deid_train.sh --one-case-fields
-#   round 20's candidates C' and C't (not adopted): bash bench/deid_train.sh --one-case-fields --one-case-cue 2 (or 1)
+#   round 13's model (shipped in rounds 13-15): LINES_R13=--lines-r13 ROUND16= ROUND19= ROUND21= bash bench/deid_train.sh
+#   round 12's model: LINES=0 ROUND13= LINES_R13=--lines-r13 ROUND16= ROUND19= ROUND21= bash bench/deid_train.sh
+#   round 16's candidate F (not chosen): ROUND19= ROUND21= bash bench/deid_train.sh --catalogue-prep
+#   round 17's candidates G and G+F (not adopted): ROUND19= ROUND21= bash bench/deid_train.sh --prep-titles [--catalogue-prep]
+#   round 18's candidate G0 (not adopted): ROUND19= ROUND21= bash bench/deid_train.sh --prep-titles --prep-titles-names 0
+#   round 16's E3m (shipped in rounds 16-18): ROUND19= ROUND21= bash bench/deid_train.sh
+#   round 19's candidate C (not adopted): ROUND19= ROUND21= bash bench/deid_train.sh --one-case-fields
+#   round 20's candidates C' and C't (not adopted): ROUND21= bash bench/deid_train.sh --one-case-fields --one-case-cue 2 (or 1)
+#   round 19's A (shipped in rounds 19-20): ROUND21= bash bench/deid_train.sh
 # Nothing else is read: no MIMIC, Synthea, terminology or OMOP text (those are the negative
 # material the clinical-content cost is measured on).
 set -euo pipefail
@@ -46,9 +51,10 @@ ROUND13=${ROUND13---list-person-gate --coded-prose}
 LINES_R13=${LINES_R13-}
 ROUND16=${ROUND16---list-catalogue-test --amp-firm-span}
 ROUND19=${ROUND19---keep-unnamed}
+ROUND21=${ROUND21---one-case-fields --one-case-cue 1 --field-dates}
 EPOCHS=${EPOCHS:-8}
 DEV=$(bench_data deid-dev)
 "$CLINFM" deid-train --out "$OUT" --epochs "$EPOCHS" --generate "$GEN" --generate-lines "$LINES" --seed 1 --cases --verbose --calibrate "$CALIB" \
   --corpus "presidio:$DEV/presidio-synth-dev.json@0-374" \
   --corpus phrase:tests/data/clinical-notes-phrase.txt \
-  --corpus phrase:tests/data/deid-physionet $ROUND13 $LINES_R13 $ROUND16 $ROUND19 "$@"
+  --corpus phrase:tests/data/deid-physionet $ROUND13 $LINES_R13 $ROUND16 $ROUND19 $ROUND21 "$@"
