@@ -1316,6 +1316,18 @@ static void test_one_case_fields(void) {
  * re-casing leaves them upper-case, which the cues held already: round 19's loss was lower-cased
  * only). A model file with
  * @one_case_cue 3 is refused, and a saved model keeps the level. */
+/* m saved next to mp and loaded again (the file removed): a switch must survive the round trip. */
+static deid_model *saved_copy(const deid_model *m, const char *mp) {
+    char sp[4400];
+    snprintf(sp, sizeof sp, "%s.saved", mp);
+    cf_err err = {0};
+    CHECK_EQ_INT(deid_model_save(m, sp, 0, &err), CF_OK);
+    deid_model *m2 = NULL;
+    CHECK_EQ_INT(deid_model_load(&m2, sp, &err), CF_OK);
+    remove(sp);
+    return m2;
+}
+
 static void one_case_cue_case(deid_text_rules *r, const char *mp, const char *sw,
                               int want_level, int want) {
     static const char *const list = "supplies for the long arm splint adult size\n"
@@ -1338,15 +1350,9 @@ static void one_case_cue_case(deid_text_rules *r, const char *mp, const char *sw
     /* upper-cased, the re-casing leaves a word in no list upper-case, which every cue already held */
     CHECK_EQ_INT(amp_spans(r, upper, got, sizeof got), 2);
     /* the level survives a save and a load */
-    char sp[4400];
-    snprintf(sp, sizeof sp, "%s.saved", mp);
-    cf_err err = {0};
-    CHECK_EQ_INT(deid_model_save(m, sp, 0, &err), CF_OK);
-    deid_model *m2 = NULL;
-    CHECK_EQ_INT(deid_model_load(&m2, sp, &err), CF_OK);
+    deid_model *m2 = saved_copy(m, mp);
     if (m2) CHECK_EQ_INT(m2->one_case_cue, want_level);
     deid_model_free(m2);
-    remove(sp);
     r->model = keep;
     deid_model_free(m);
 }
@@ -1374,53 +1380,51 @@ static void test_one_case_cue(void) {
  * C'' the name and the signature's date, never the title's fraction. The same list written in
  * mixed case is a field list for every model: the signature's date stays only with the switch
  * (the rule is the field filter's, in any case). A saved model keeps the switch. */
-static void field_dates_case(deid_text_rules *r, const char *mp, const char *sw, int want_lower,
-                             int want_mixed, int want_switch) {
+static void test_field_dates(void) {
     static const char *const list = "supplies for the long arm splint adult size\n"
                                     "device for the upper arm and the straps\n"
                                     "splint made of fiberglass for the lower leg\n"
                                     "home infusion therapy supplies for the adult size\n"
                                     "supplies reviewed 3/10 by dr zorbakian for the ward\n"
                                     "splint width 3/10 padding for the lower leg\n";
-    char mixed[640], got[512];
+    /* A, C't, C'': the switch lines, then the spans lower-cased and in mixed case */
+    static const struct {
+        const char *sw;
+        int lower, mixed;
+    } cases[] = {{"", 3, 1},
+                 {"@one_case_fields\t1\n@one_case_cue\t1\n", 1, 1},
+                 {"@one_case_fields\t1\n@one_case_cue\t1\n@field_dates\t1\n", 2, 2}};
+    char mixed[640], got[512], rules[4200], mp[4300];
     size_t k = 0;
-    /* each line's first letter and the name's capitalised: a mixed-case field list */
+    /* each line's first letter and the name capitalised: a mixed-case field list */
     for (; list[k]; k++) {
         char ch = list[k];
         int cap = (k == 0 || list[k - 1] == '\n') || (k >= 3 && !strncmp(list + k - 3, "dr ", 3));
         mixed[k] = (char)(cap && ch >= 'a' && ch <= 'z' ? ch - 32 : ch);
     }
     mixed[k] = 0;
-    deid_model *keep = r->model;
-    deid_model *m = hand_model(mp, sw, "b\tO:10\nw-1=dr\tNAME:20\nw-1=reviewed\tDATE:20\n"
-                                       "w-2=reviewed\tDATE:20\nw-1=width\tDATE:20\nw-2=width\tDATE:20\n");
-    REQUIRE(m != NULL);
-    CHECK_EQ_INT(m->field_dates, want_switch);
-    r->model = m;
-    CHECK_EQ_INT(amp_spans(r, list, got, sizeof got), want_lower);
-    if (want_lower == 2) CHECK_EQ_STR(got, "[3/10]DATE [zorbakian]NAME");
-    CHECK_EQ_INT(amp_spans(r, mixed, got, sizeof got), want_mixed);
-    if (want_mixed == 2) CHECK_EQ_STR(got, "[3/10]DATE [Zorbakian]NAME");
-    char sp[4400];
-    snprintf(sp, sizeof sp, "%s.saved", mp);
-    cf_err err = {0};
-    CHECK_EQ_INT(deid_model_save(m, sp, 0, &err), CF_OK);
-    deid_model *m2 = NULL;
-    CHECK_EQ_INT(deid_model_load(&m2, sp, &err), CF_OK);
-    if (m2) CHECK_EQ_INT(m2->field_dates, want_switch);
-    deid_model_free(m2);
-    remove(sp);
-    r->model = keep;
-    deid_model_free(m);
-}
-
-static void test_field_dates(void) {
-    char rules[4200], mp[4300];
     deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "fdt");
     REQUIRE(r != NULL);
-    field_dates_case(r, mp, "", 3, 1, 0);
-    field_dates_case(r, mp, "@one_case_fields\t1\n@one_case_cue\t1\n", 1, 1, 0);
-    field_dates_case(r, mp, "@one_case_fields\t1\n@one_case_cue\t1\n@field_dates\t1\n", 2, 2, 1);
+    deid_model *keep = r->model;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        deid_model *m = hand_model(mp, cases[c].sw, "b\tO:10\nw-1=dr\tNAME:20\nw-1=reviewed\tDATE:20\n"
+                                                    "w-2=reviewed\tDATE:20\nw-1=width\tDATE:20\nw-2=width\tDATE:20\n");
+        REQUIRE(m != NULL);
+        CHECK_EQ_INT(m->field_dates, c == 2);
+        r->model = m;
+        CHECK_EQ_INT(amp_spans(r, list, got, sizeof got), cases[c].lower);
+        if (cases[c].lower == 2) CHECK_EQ_STR(got, "[3/10]DATE [zorbakian]NAME");
+        CHECK_EQ_INT(amp_spans(r, mixed, got, sizeof got), cases[c].mixed);
+        if (cases[c].mixed == 2) CHECK_EQ_STR(got, "[3/10]DATE [Zorbakian]NAME");
+        r->model = keep;
+        if (c == 2) {
+            /* the switch survives a save and a load */
+            deid_model *m2 = saved_copy(m, mp);
+            CHECK(m2 != NULL && m2->field_dates == 1);
+            deid_model_free(m2);
+        }
+        deid_model_free(m);
+    }
     CHECK(hand_model(mp, "@field_dates\t2\n", "b\tO:10\n") == NULL);
     remove(mp);
     deid_rules_free(r);
