@@ -2292,6 +2292,13 @@ static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const flo
     }
 }
 
+/* The first and last words of word q's line. */
+static void line_words(const ctx *c, size_t q, size_t *lo, size_t *hi) {
+    *lo = *hi = q;
+    while (*lo > 0 && !deid__gap_info(c, *lo).nl) (*lo)--;
+    while (*hi + 1 < c->nt && !deid__gap_info(c, *hi + 1).nl) (*hi)++;
+}
+
 /* A word that names a person, place or organisation when it is a whole field: a listed name or
  * place that is no common, clinical or stop word, written with a capital ("Anderson"), or an
  * initial. */
@@ -2334,10 +2341,9 @@ static int field_cue(const ctx *c, const uint8_t *evd, size_t a, size_t b, int r
     if (sha != SH_LOWER && b + 1 < c->nt && c->t[b + 1].shape0 == SH_NUM && !deid__gap_info(c, b + 1).nl &&
         deid__gap_info(c, b + 1).space_only)
         return 1;
-    /* the whole line is names and initials */
-    size_t lo = a, hi = b;
-    while (lo > 0 && !deid__gap_info(c, lo).nl) lo--;
-    while (hi + 1 < c->nt && !deid__gap_info(c, hi + 1).nl) hi++;
+    /* the whole line is names and initials (the run [a, b] is on one line) */
+    size_t lo, hi;
+    line_words(c, a, &lo, &hi);
     for (size_t q = lo; q <= hi; q++)
         if (!field_name_word(&c->t[q], recased) && !(c->t[q].f & F_PARTICLE)) return 0;
     return 1;
@@ -2363,9 +2369,8 @@ static int field_shaped_cue(const ctx *c, const uint8_t *evd, size_t a, size_t b
  * a date of care whatever pattern covers it, and a month/day with no year has none. */
 static int field_line_person(const ctx *c, const int8_t *lab, const uint8_t *evd, size_t q, int recased,
                              int free_case) {
-    size_t lo = q, hi = q;
-    while (lo > 0 && !deid__gap_info(c, lo).nl) lo--;
-    while (hi + 1 < c->nt && !deid__gap_info(c, hi + 1).nl) hi++;
+    size_t lo, hi;
+    line_words(c, q, &lo, &hi);
     for (size_t i = lo + 1; i <= hi; i++)
         if ((c->t[i].start & F_NAME_AFTER) && lab[i - 1] == DEID_NAME) return 1;
     for (size_t i = lo; i <= hi; i++) {
@@ -2732,7 +2737,8 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
             free(work);
             return cf_fail(err, CF_EINTERNAL, "out of memory for the model's scores");
         }
-        int cat = m->one_case_fields && (c->lower_doc || c->upper_doc) && one_case_catalogue(c);
+        /* one_case_catalogue answers -1 out of memory: kept apart from the && that would make it 1 */
+        int cat = m->one_case_fields && (c->lower_doc || c->upper_doc) ? one_case_catalogue(c) : 0;
         if (cat < 0) {
             free(field);
             free(evd);
