@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "eval/eval.h"
+#include "ml/logreg.h"
 #include "store/store.h"
 #include "tasks/task.h"
 #include "util/timeutil.h"
@@ -660,7 +661,8 @@ static void test_distill_out_of_fold(void) {
     eval_baseline_options bo = {.seed = 3, .threads = 1};
     /* stride 2: the column of a wider matrix, the other column untouched */
     for (size_t i = 0; i < 2 * ntr; i++) p[i] = -7.0f;
-    REQUIRE(eval_distill_column(&s, &l, EVAL_BASELINE_XGBOOST_VALUES, &bo, tr, ntr, tu, ntu, 5, 11, p, 2, &err) == CF_OK);
+    double oof = NAN;
+    REQUIRE(eval_distill_column(&s, &l, EVAL_BASELINE_XGBOOST_VALUES, &bo, tr, ntr, tu, ntu, 5, 11, p, 2, &oof, &err) == CF_OK);
     int bad = 0;
     for (size_t i = 0; i < ntr; i++) {
         bad += !(p[2 * i] > 0.0f && p[2 * i] < 1.0f) || p[2 * i + 1] != -7.0f;
@@ -669,21 +671,23 @@ static void test_distill_out_of_fold(void) {
     CHECK_EQ_INT(bad, 0);
     /* the outcome follows the risk code (70% against 5%): out of fold, the teacher still sees it */
     CHECK(eval_auroc(q, y, ntr) > 0.75);
+    /* the reported out-of-fold log loss is the targets' own against the labels */
+    CHECK_NEAR(oof, ml_log_loss(q, y, ntr), 1e-12);
     /* flip one row's label: its own target stays, bit for bit; other folds' targets move */
     size_t flip = ntr / 2;
     tr[flip].label ^= 1;
     static float p2[NSUBJ];
-    REQUIRE(eval_distill_column(&s, &l, EVAL_BASELINE_XGBOOST_VALUES, &bo, tr, ntr, tu, ntu, 5, 11, p2, 1, &err) == CF_OK);
+    REQUIRE(eval_distill_column(&s, &l, EVAL_BASELINE_XGBOOST_VALUES, &bo, tr, ntr, tu, ntu, 5, 11, p2, 1, NULL, &err) == CF_OK);
     CHECK(p2[flip] == q[flip]);
     size_t moved = 0;
     for (size_t i = 0; i < ntr; i++) moved += p2[i] != q[i];
     CHECK(moved > 0);
     /* the same seed, the same folds: the unflipped run again gives the same targets */
     tr[flip].label ^= 1;
-    REQUIRE(eval_distill_column(&s, &l, EVAL_BASELINE_XGBOOST_VALUES, &bo, tr, ntr, tu, ntu, 5, 11, p2, 1, &err) == CF_OK);
+    REQUIRE(eval_distill_column(&s, &l, EVAL_BASELINE_XGBOOST_VALUES, &bo, tr, ntr, tu, ntu, 5, 11, p2, 1, NULL, &err) == CF_OK);
     CHECK(memcmp(p2, q, ntr * sizeof *q) == 0);
     /* one fold is no teacher out of fold */
-    CHECK(eval_distill_column(&s, &l, EVAL_BASELINE_XGBOOST_VALUES, &bo, tr, ntr, tu, ntu, 1, 11, p2, 1, &err) == CF_EINPUT);
+    CHECK(eval_distill_column(&s, &l, EVAL_BASELINE_XGBOOST_VALUES, &bo, tr, ntr, tu, ntu, 1, 11, p2, 1, NULL, &err) == CF_EINPUT);
     task_labels_free(&l);
     store_close(&s);
     task_free(&t);

@@ -29,6 +29,13 @@ static int take_thresholds(const char *cmd, const char *v, void *dst) {
     return 0;
 }
 
+/* The baseline kind a name gives (the probe is no choice: it always runs), or EVAL_BASELINE_COUNT. */
+static int baseline_kind(const char *name) {
+    int k = 0;
+    while (k < EVAL_BASELINE_COUNT && (k == EVAL_BASELINE_PROBE || strcmp(name, eval_baseline_name(k)))) k++;
+    return k;
+}
+
 /* --baselines logreg,xgboost,...|none: a bit per baseline kind. */
 static int take_baselines(const char *cmd, const char *v, void *dst) {
     int *bits = dst;
@@ -37,8 +44,7 @@ static int take_baselines(const char *cmd, const char *v, void *dst) {
     char buf[128];
     snprintf(buf, sizeof buf, "%s", v);
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        int k = 0;
-        while (k < EVAL_BASELINE_COUNT && (k == EVAL_BASELINE_PROBE || strcmp(tok, eval_baseline_name(k)))) k++;
+        int k = baseline_kind(tok);
         if (k == EVAL_BASELINE_COUNT)
             return cli_usage_error(cmd, "--baselines takes logreg, xgboost, logreg_365d, xgboost_365d, "
                                         "logreg_values, xgboost_values (comma-separated) or none");
@@ -49,8 +55,7 @@ static int take_baselines(const char *cmd, const char *v, void *dst) {
 
 /* --ft-distill KIND: 1 + the baseline kind whose out-of-fold probabilities are the teacher's. */
 static int take_teacher(const char *cmd, const char *v, void *dst) {
-    int k = 0;
-    while (k < EVAL_BASELINE_COUNT && (k == EVAL_BASELINE_PROBE || strcmp(v, eval_baseline_name(k)))) k++;
+    int k = baseline_kind(v);
     if (k == EVAL_BASELINE_COUNT)
         return cli_usage_error(cmd, "--ft-distill takes one of logreg, xgboost, logreg_365d, xgboost_365d, "
                                     "logreg_values, xgboost_values");

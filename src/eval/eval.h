@@ -200,10 +200,11 @@ void eval_baseline_free(eval_predictor *p);
 /* Out-of-fold probabilities of baseline kind (the teacher) for n rows, p[i * stride] for rows[i]:
  * the rows are cut into folds by patient, and each fold is predicted by a teacher fitted on the
  * other folds' rows (its settings chosen on the tuning rows), so no row's own label reaches its
- * target. The soft targets of --ft-distill (eval_distill.c). */
+ * target. The soft targets of --ft-distill (eval_distill.c). oof_log_loss (may be NULL): their log
+ * loss against the rows' labels. */
 int eval_distill_column(const store *s, const task_labels *l, int kind, const eval_baseline_options *opt,
                         const label_row *rows, size_t n, const label_row *tuning, size_t n_tuning, int folds,
-                        uint64_t seed, float *p, size_t stride, cf_err *err);
+                        uint64_t seed, float *p, size_t stride, double *oof_log_loss, cf_err *err);
 
 /* ---------------------------------------------------------------- clinical scores (eval_score.c) */
 
@@ -286,7 +287,7 @@ typedef struct {
     const task_labels *aux_labels;
     size_t n_aux;
     /* finetuned_e2e with a teacher (--ft-distill): 1 + the EVAL_BASELINE_* kind (0: none) whose
-     * out-of-fold probabilities of the train rows (distill_folds folds by patient, 5 when 0;
+     * out-of-fold probabilities of the train rows (distill_folds folds by patient, 5 when 0 or less;
      * eval_distill_column) a last head learns at ft.distill_weight beside the task's; trained,
      * never predicted or reported */
     int distill, distill_folds;

@@ -16,31 +16,27 @@
 #include <string.h>
 
 #include "eval/eval.h"
-
-static uint64_t mix64(uint64_t z) {
-    z += 0x9E3779B97F4A7C15ULL;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
+#include "ml/logreg.h"
+#include "util/mix64.h"
 
 int eval_distill_column(const store *s, const task_labels *l, int kind, const eval_baseline_options *opt,
                         const label_row *rows, size_t n, const label_row *tuning, size_t n_tuning, int folds,
-                        uint64_t seed, float *p, size_t stride, cf_err *err) {
+                        uint64_t seed, float *p, size_t stride, double *oof_log_loss, cf_err *err) {
     if (folds < 2) return cf_fail(err, CF_EINPUT, "the teacher's targets need at least 2 folds of the train rows, not %d", folds);
     if (kind < 0 || kind >= EVAL_BASELINE_COUNT || kind == EVAL_BASELINE_PROBE)
         return cf_fail(err, CF_EINPUT, "the teacher must be a count or value baseline");
     int *fold = malloc((n ? n : 1) * sizeof *fold);
     label_row *fit = malloc((n ? n : 1) * sizeof *fit), *held = malloc((n ? n : 1) * sizeof *held);
     float *q = malloc((n ? n : 1) * sizeof *q);
+    uint8_t *y = malloc(n ? n : 1);
     int rc = CF_OK;
-    if (!fold || !fit || !held || !q) {
+    if (!fold || !fit || !held || !q || !y) {
         rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         goto done;
     }
     /* by patient: a patient's rows share a fold, so no teacher sees another row of its patient */
     for (size_t i = 0; i < n; i++) {
-        fold[i] = (int)(mix64(rows[i].subject_index ^ mix64(seed)) % (uint64_t)folds);
+        fold[i] = (int)(cf_mix64(rows[i].subject_index ^ cf_mix64(seed)) % (uint64_t)folds);
         p[i * stride] = NAN;
     }
     for (int k = 0; k < folds; k++) {
@@ -64,10 +60,15 @@ int eval_distill_column(const store *s, const task_labels *l, int kind, const ev
         for (size_t i = 0, h = 0; i < n; i++)
             if (fold[i] == k) p[i * stride] = q[h++];
     }
+    if (oof_log_loss) { /* how well the targets predict the labels: a teacher that saw its rows sits near 0 */
+        for (size_t i = 0; i < n; i++) q[i] = p[i * stride], y[i] = rows[i].label != 0;
+        *oof_log_loss = ml_log_loss(q, y, n);
+    }
 done:
     free(fold);
     free(fit);
     free(held);
     free(q);
+    free(y);
     return rc;
 }

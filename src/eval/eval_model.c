@@ -32,6 +32,7 @@
 #include "tasks/task_outcome.h"
 #include "timeline/prepare.h"
 #include "util/json.h"
+#include "util/mix64.h"
 
 typedef struct {
     model_bundle bundle;
@@ -91,13 +92,6 @@ void eval_ft_options_default(eval_ft_options *o) {
     o->distill_weight = 1.0f;
 }
 
-static uint64_t mix64(uint64_t z) {
-    z += 0x9E3779B97F4A7C15ULL;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
 static int encoder_for(model_shared *sh, const store *s, cf_err *err) {
     if (sh->enc && sh->enc_store == s) return CF_OK;
     rt_encoder_free(sh->enc);
@@ -141,7 +135,7 @@ static int zs_predict(void *ctx, const store *s, const label_row *rows, size_t n
         rt_outcome_window(&sh->oc, r->trigger_time, r->prediction_time, p.last_time, &start, &budget);
         rt_rollout_spec sp = {.outcome = sh->oc.outcome, .terminal = sh->oc.terminal, .start_us = start,
                               .budget_us = budget, .n_rollouts = sh->o.rollouts, .max_new = sh->o.max_new_tokens,
-                              .seed = mix64(sh->o.seed ^ mix64((uint64_t)r->subject_id ^ mix64((uint64_t)r->prediction_time))),
+                              .seed = cf_mix64(sh->o.seed ^ cf_mix64((uint64_t)r->subject_id ^ cf_mix64((uint64_t)r->prediction_time))),
                               .temperature = 1.0f, .horizon_us = sh->o.horizon_us > 0 ? sh->o.horizon_us : 0};
         rt_rollout_result res;
         if ((rc = rt_rollouts(&sh->ss, &p, &sp, &res, err))) break;
@@ -372,18 +366,9 @@ static int e2e_fit(void *ctx, const store *s, const label_row *train, size_t n_t
         if (distill) { /* the teacher's out-of-fold probabilities, the last head's soft targets */
             for (size_t i = 0; i < n_tuning; i++) wtu[i * K + K - 1] = NAN;
             rc = eval_distill_column(s, sh->l, sh->o.distill - 1, &sh->o.distill_baseline, train, n_train, tuning,
-                                     n_tuning, sh->o.distill_folds > 0 ? sh->o.distill_folds : 5, sh->o.seed,
-                                     wtr + K - 1, (size_t)K, err);
-            double ll = 0;
-            size_t nr = 0;
-            for (size_t i = 0; !rc && i < n_train; i++) {
-                double q = wtr[i * K + K - 1];
-                if (isnan(q)) continue;
-                q = q < 1e-6 ? 1e-6 : q > 1 - 1e-6 ? 1 - 1e-6 : q;
-                ll -= ytr[i] > 0.5f ? log(q) : log1p(-q);
-                nr++;
-            }
-            mp->distill_rows = nr, mp->distill_loss = nr ? ll / (double)nr : NAN;
+                                     n_tuning, sh->o.distill_folds, sh->o.seed, wtr + K - 1, (size_t)K,
+                                     &mp->distill_loss, err);
+            mp->distill_rows = rc ? 0 : n_train; /* every train row gets a target */
         }
         free(ytr);
         free(ytu);
@@ -488,7 +473,7 @@ static char *e2e_describe(void *ctx) {
     if (mp->sh->o.distill) { /* a teacher's soft targets, trained beside the task's head, never predicted */
         cJSON *d = cJSON_AddObjectToObject(j, "teacher");
         cJSON_AddStringToObject(d, "baseline", eval_baseline_name(mp->sh->o.distill - 1));
-        JSON_ADD_NUMBERS(d, {"folds", mp->sh->o.distill_folds > 0 ? mp->sh->o.distill_folds : 5},
+        JSON_ADD_NUMBERS(d, {"folds", mp->sh->o.distill_folds},
                          {"weight", mp->fto.last_head_weight}, {"train_rows", (double)mp->distill_rows});
         if (isfinite(mp->distill_loss)) cJSON_AddNumberToObject(d, "out_of_fold_log_loss", mp->distill_loss);
     }
@@ -628,6 +613,7 @@ int eval_model_predictors(const char *model_path, const eval_model_options *o, c
     model_shared *sh = calloc(1, sizeof *sh);
     if (!sh) return cf_fail(err, CF_EINTERNAL, "out of memory");
     sh->o = *o;
+    if (sh->o.distill && sh->o.distill_folds <= 0) sh->o.distill_folds = 5; /* the default, resolved once */
     if (sh->o.rollouts <= 0) sh->o.rollouts = 20;
     if (sh->o.max_new_tokens <= 0) sh->o.max_new_tokens = 1024;
     if (sh->o.horizon_us == 0) sh->o.horizon_us = 30 * 86400000000LL;

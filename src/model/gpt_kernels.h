@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/mix64.h"
+
 /* OpenMP pragmas go through this macro so the file still compiles (serially, warning-free)
  * when -fopenmp is not on the command line. */
 #ifdef _OPENMP
@@ -199,13 +201,8 @@ void gpt__adamw_chunk(float *p, const float *g, float *m, float *v, size_t n, fl
 /* ---- plain helpers ---- */
 void gpt__softmax_row(float *probs, const float *logits, int V, float temperature);
 
-/* The splitmix64 finaliser: seeds and per-stream states are mixed through it. */
-static inline uint64_t gpt__mix64(uint64_t z) {
-    z += 0x9E3779B97F4A7C15ULL;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
+/* The splitmix64 finaliser (util/mix64.h): seeds and per-stream states are mixed through it. */
+static inline uint64_t gpt__mix64(uint64_t z) { return cf_mix64(z); }
 
 /* Uniform in [0, 1) from a splitmix64 stream (the samplers' streams, one per sequence). */
 static inline double gpt__uniform(uint64_t *state) {

@@ -30,6 +30,7 @@
 
 #include "model/head.h"
 #include "model/runtime.h"
+#include "util/mix64.h"
 #include "serve/serve_ref.h"
 #include "util/strmap.h"
 
@@ -129,13 +130,6 @@ static void release(sm_ctx *m, sm_slot *sl) {
     pthread_mutex_unlock(&m->lock);
 }
 
-static uint64_t mix64(uint64_t z) {
-    z += 0x9E3779B97F4A7C15ULL;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
 /* Prompt length the head's method leaves room for. */
 static int max_len_of(const sm_call *cl) {
     const int T = cl->sl->ss.rm->m.config.max_seq_len;
@@ -200,7 +194,7 @@ static int risk_of(sm_call *cl, const rt_prompt *p, double *risk, cf_err *err) {
          * are not sampling noise alone. */
         rt_rollout_spec sp = {.outcome = th->outcome.outcome, .terminal = th->outcome.terminal, .start_us = start,
                               .budget_us = budget, .n_rollouts = th->rollouts, .max_new = th->max_new,
-                              .seed = mix64(0x636c696e666dULL), .temperature = 1.0f};
+                              .seed = cf_mix64(0x636c696e666dULL), .temperature = 1.0f};
         rt_rollout_result res;
         if ((rc = rt_rollouts(ss, p, &sp, &res, err))) return rc;
         double k = th->outcome.polarity ? res.n_event : res.n - res.n_event, n = res.n, z = 1.96;

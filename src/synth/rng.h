@@ -11,16 +11,13 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "util/mix64.h"
+
 typedef struct {
     uint64_t s[4];
 } synth_rng;
 
-static inline uint64_t synth_mix64(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
+static inline uint64_t synth_mix64(uint64_t x) { return cf_mix64(x); } /* util/mix64.h */
 
 /* A stream from up to four keys (seed, patient, ...); different key tuples give unrelated streams. */
 static inline void synth_rng_seed(synth_rng *r, uint64_t a, uint64_t b, uint64_t c, uint64_t d) {

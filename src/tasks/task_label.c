@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "util/sbuf.h"
+#include "util/mix64.h"
 #include "util/timeutil.h"
 
 #define T_NEG INT64_MIN
@@ -72,13 +73,6 @@ typedef struct {
     int64_t trigger, prediction;
     uint8_t label, event;
 } cand;
-
-static uint64_t mix64(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
 
 /* First code id whose string is >= prefix (the dictionary is sorted by byte order). */
 static uint64_t code_lower_bound(const store *s, const char *prefix) {
@@ -506,7 +500,7 @@ static int label_subject(lctx *c, uint64_t si, task_labels *l, size_t *row_cap, 
     case TASK_SEL_FIRST: keep_to = 1; break;
     case TASK_SEL_LAST: keep_from = m - 1; break;
     case TASK_SEL_RANDOM:
-        keep_from = (size_t)(mix64(opt->seed ^ mix64((uint64_t)s->subject_id[si])) % m);
+        keep_from = (size_t)(cf_mix64(opt->seed ^ cf_mix64((uint64_t)s->subject_id[si])) % m);
         keep_to = keep_from + 1;
         break;
     default: break;
