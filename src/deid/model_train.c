@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/mix64.h"
+
 #include "deid/model_int.h"
 #include "util/progress.h"
 
@@ -248,13 +250,6 @@ int deid_model_train(const deid_text_rules *r, const deid_doc *const *docs, size
 #define CALIB_BOOT 1000
 #define CALIB_BOOT_SEED 0x5EED0C411B0ULL
 
-/* splitmix64: the bootstrap's resampling, reproducible from a fixed seed */
-static uint64_t calib_rng(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
 
 static double calib_f2(uint64_t gh, uint64_t gn, uint64_t ph, uint64_t pn) {
     return deid_f2(deid_ratio(ph, pn), deid_ratio(gh, gn));
@@ -297,7 +292,7 @@ size_t deid_calib_choose(const deid_calib_counts *counts, size_t ng, size_t n_no
         for (unsigned b = 0; b < n_boot; b++) {
             uint64_t gh = 0, gn = 0, ph = 0, pn = 0;
             for (size_t d = 0; d < n_notes; d++) {
-                const deid_calib_counts *k = &row[calib_rng(&s) % n_notes];
+                const deid_calib_counts *k = &row[cf_splitmix64(&s) % n_notes];
                 gh += k->gold_hit, gn += k->gold_n, ph += k->pred_hit, pn += k->pred_n;
             }
             double v = calib_f2(gh, gn, ph, pn);

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/mix64.h"
+
 typedef struct {
     const float *p;
     const uint8_t *y;
@@ -172,12 +174,6 @@ double eval_quantile(double *v, size_t n, double q) {
 typedef struct {
     uint64_t s[4];
 } rng;
-static uint64_t splitmix(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 static uint64_t rng_next(rng *r) {
     uint64_t res = rotl(r->s[1] * 5, 7) * 9, t = r->s[1] << 17;
@@ -201,7 +197,7 @@ static int cmp_idrow(const void *a, const void *b) {
 }
 
 static void rng_seed(rng *r, uint64_t seed) {
-    for (int k = 0; k < 4; k++) r->s[k] = splitmix(&seed);
+    for (int k = 0; k < 4; k++) r->s[k] = cf_splitmix64(&seed);
 }
 
 /* One bootstrap replicate over K clusters: draws K clusters with replacement (cnt[k]: how often

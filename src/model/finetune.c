@@ -279,11 +279,6 @@ static double summary_mse(const ft_summary *sm, const float *emb, const float *y
     return nobs ? sse / (double)nobs : NAN;
 }
 
-static uint64_t next_rand(uint64_t *s) {
-    *s += 0x9E3779B97F4A7C15ULL;
-    return gpt__mix64(*s);
-}
-
 /* The variables pooling's slots: the tokens that carry a value (continuous input 0) in the most
  * train prompts, at most cap of them (ft_choose_slots). With --values embed each measured
  * variable is one code token with its value as an input, so a token is a variable. */
@@ -298,8 +293,7 @@ static void vars_start(gpt_model *m, uint64_t seed) {
     uint64_t s = gpt__mix64(seed ^ 0x7A75u);
     for (int k = 0; k < m->config.num_outputs; k++)
         for (int j = C4; j < P; j++) {
-            s += 0x9E3779B97F4A7C15ULL;
-            double u = ((double)(gpt__mix64(s) >> 11) + 0.5) / 9007199254740992.0; /* (0, 1) */
+            double u = cf_unit_open(cf_step64(&s));
             m->params.clsw[(size_t)k * P + j] = (float)((2.0 * u - 1.0) * VARS_HEAD_INIT);
         }
 }
@@ -477,7 +471,7 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
          * batches that still differ from epoch to epoch */
         for (size_t i = 0; i < ntr; i++) order[i] = i;
         for (size_t i = ntr; i > 1; i--) {
-            size_t j = (size_t)(next_rand(&rs) % i), t = order[i - 1];
+            size_t j = (size_t)(cf_step64(&rs) % i), t = order[i - 1];
             order[i - 1] = order[j];
             order[j] = t;
         }

@@ -216,10 +216,7 @@ static void point_params(gpt_params *p, float *mem, const size_t *sizes) {
  * build and free */
 
 /* Uniform in (0, 1) from a splitmix64 stream. */
-static double next_uniform(uint64_t *s) {
-    *s += 0x9E3779B97F4A7C15ULL;
-    return ((double)(gpt__mix64(*s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-}
+static double next_uniform(uint64_t *s) { return cf_unit_open(cf_step64(s)); }
 
 static void fill_normal(float *x, size_t n, float std, uint64_t *s) {
     for (size_t i = 0; i < n; i += 2) {

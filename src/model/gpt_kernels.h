@@ -206,8 +206,7 @@ static inline uint64_t gpt__mix64(uint64_t z) { return cf_mix64(z); }
 
 /* Uniform in [0, 1) from a splitmix64 stream (the samplers' streams, one per sequence). */
 static inline double gpt__uniform(uint64_t *state) {
-    *state += 0x9E3779B97F4A7C15ULL;
-    return (double)(gpt__mix64(*state) >> 11) * (1.0 / 9007199254740992.0);
+    return cf_unit(cf_step64(state));
 }
 
 /* Draws one id from logits[0, V) at temperature, keeping the top_k most likely (0 = all), with
