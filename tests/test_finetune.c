@@ -990,6 +990,103 @@ static void test_aux_eval(void) {
     label_free(&L);
 }
 
+/* --ft-drop-values: which positions a training batch keeps (ft_kept_positions), and that
+ * ft_train honours the option (deterministic, different from none, tuning rows untouched,
+ * refused without continuous inputs or at 1). */
+static void test_value_dropout(void) {
+    enum { LEN = 301, PREFIX = 4, F = TIMELINE_N_FEATURES };
+    rt_prompt p;
+    memset(&p, 0, sizeof p);
+    int tokens[LEN], kept[LEN];
+    float feats[LEN * F];
+    memset(feats, 0, sizeof feats);
+    p.tokens = tokens, p.feats = feats, p.len = LEN, p.n_prefix = PREFIX;
+    /* every third token carries a value, the prefix and the last token too: the prefix and the
+     * last stay by their position, not by their inputs */
+    int n_draws = 0;
+    for (int t = 0; t < LEN; t++) {
+        tokens[t] = t;
+        feats[(size_t)t * F] = t < PREFIX || t == LEN - 1 || t % 3 == 0 ? 1.0f : 0.0f;
+        n_draws += t >= PREFIX && t + 1 < LEN && t % 3 == 0;
+    }
+    uint64_t rng = 77, rng0 = rng;
+    CHECK_EQ_INT(ft_kept_positions(&p, F, 0.0f, &rng, kept), LEN);
+    CHECK(rng == rng0); /* no draw at 0: fine-tuning without the option is what it was */
+    for (int t = 0; t < LEN; t++) CHECK_EQ_INT(kept[t], t);
+    /* without continuous inputs nothing is known to carry a value: all kept */
+    CHECK_EQ_INT(ft_kept_positions(&p, 0, 0.5f, &rng, kept), LEN);
+    CHECK(rng == rng0);
+    const float drop = 0.3f;
+    long dropped = 0, eligible = 0;
+    for (int rep = 0; rep < 200; rep++) {
+        const uint64_t before = rng;
+        int m = ft_kept_positions(&p, F, drop, &rng, kept), bad = 0;
+        /* one draw per value-carrying stream token, none for the others */
+        CHECK(rng == before + (uint64_t)n_draws * 0x9E3779B97F4A7C15ULL);
+        bad |= m < 1 || kept[m - 1] != LEN - 1;
+        for (int i = 0; i < PREFIX; i++) bad |= kept[i] != i;
+        int seen[LEN] = {0};
+        for (int i = 0; i < m; i++) {
+            bad |= i > 0 && kept[i] <= kept[i - 1];
+            seen[kept[i]] = 1;
+        }
+        for (int t = PREFIX; t < LEN - 1; t++) {
+            if (t % 3) bad |= !seen[t]; /* a token without a value is never left out */
+            else eligible++, dropped += !seen[t];
+        }
+        CHECK(!bad);
+        if (bad) break;
+    }
+    const double rate = (double)dropped / (double)eligible;
+    fprintf(stderr, "  value dropout %.2f: %.4f of %ld value tokens left out\n", drop, rate, eligible);
+    CHECK(fabs(rate - drop) < 0.02); /* about 20,000 draws: 5 standard errors */
+
+    /* ft_train with it */
+    labelled L;
+    cf_err err = {0};
+    rt_model rm;
+    rt_encoder *enc;
+    REQUIRE(open_labelled_model(&L, &rm, &enc) == 0);
+    size_t ntr = L.n[SPLIT_TRAIN], ntu = L.n[SPLIT_TUNING];
+    rt_prompt *ptr = calloc(ntr, sizeof *ptr), *ptu = calloc(ntu, sizeof *ptu);
+    float *ytr = malloc(ntr * sizeof *ytr), *ytu = malloc(ntu * sizeof *ytu), *lg = malloc(ntu * sizeof *lg);
+    encode_rows(enc, L.rows[SPLIT_TRAIN], ntr, ptr, ytr, 1);
+    encode_rows(enc, L.rows[SPLIT_TUNING], ntu, ptu, ytu, 1);
+    const int pad = (int)rm.v.special[VOCAB_SP_PAD];
+    ft_options o = quick_options(3, 3);
+    gpt_model none, a, b;
+    ft_report rn, ra, rb;
+    REQUIRE(ft_train(&none, &rm.m, 1, ptr, ytr, ntr, ptu, ytu, ntu, pad, &o, &rn, &err) == CF_OK);
+    o.drop_values = 0.25f;
+    REQUIRE(ft_train(&a, &rm.m, 1, ptr, ytr, ntr, ptu, ytu, ntu, pad, &o, &ra, &err) == CF_OK);
+    REQUIRE(ft_train(&b, &rm.m, 1, ptr, ytr, ntr, ptu, ytu, ntu, pad, &o, &rb, &err) == CF_OK);
+    CHECK(memcmp(a.param_memory, b.param_memory, a.num_parameters * sizeof(float)) == 0);
+    /* the training batches differ (the first epoch's curve), the tuning prompts do not: the
+     * kept model's reported loss is its loss on the whole tuning prompts */
+    fprintf(stderr, "  value dropout 0.25: tuning loss after epoch 1 %.4f (none %.4f), kept epoch %d %.4f\n",
+            ra.tune_curve[1], rn.tune_curve[1], ra.best_epoch, ra.best_tune_loss);
+    CHECK(ra.tune_curve[1] != rn.tune_curve[1]);
+    CHECK_EQ_INT(ra.tune_curve[0] == rn.tune_curve[0], 1);
+    REQUIRE(ft_logits(&a, ptu, ntu, pad, 7, lg, &err) == CF_OK);
+    CHECK_NEAR(mean_log_loss(lg, ytu, ntu), ra.best_tune_loss, 1e-4);
+    gpt_model bad_model;
+    o.drop_values = 1.0f;
+    CHECK(ft_train(&bad_model, &rm.m, 1, ptr, ytr, ntr, ptu, ytu, ntu, pad, &o, &ra, &err) == CF_EINPUT);
+    o.drop_values = 0.25f;
+    rt_model rno;
+    REQUIRE(rt_open(&rno, MODEL_NOIN, NULL, &err) == CF_OK);
+    CHECK(ft_train(&bad_model, &rno.m, 1, ptr, ytr, ntr, ptu, ytu, ntu, pad, &o, &ra, &err) == CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "--values embed --inputs");
+    rt_close(&rno);
+    gpt_free(&none), gpt_free(&a), gpt_free(&b);
+    for (size_t i = 0; i < ntr; i++) rt_prompt_free(&ptr[i]);
+    for (size_t i = 0; i < ntu; i++) rt_prompt_free(&ptu[i]);
+    free(ptr), free(ptu), free(ytr), free(ytu), free(lg);
+    rt_encoder_free(enc);
+    rt_close(&rm);
+    label_free(&L);
+}
+
 int main(void) {
     /* One thread: the models are tiny, and parallel regions on a shared machine cost more
      * than they save (the predictors are given --threads 1 the same way). */
@@ -1005,5 +1102,6 @@ int main(void) {
     RUN(test_probe_penalty_cv);
     RUN(test_aux_heads);
     RUN(test_aux_eval);
+    RUN(test_value_dropout);
     return check_summary();
 }

@@ -114,7 +114,7 @@ int cmd_eval(int argc, char **argv) {
     eval_ft_options *ft = &cfg.model.ft;
     double ft_lr = ft->lr, ft_dropout = ft->dropout, ft_wd = ft->weight_decay, ft_lm = ft->lm_weight;
     double ft_body_lr = ft->body_lr, ft_head_lr = ft->head_lr, ft_aux_weight = ft->aux_weight;
-    double ft_summary_w = ft->summary_weight, ft_distill_w = ft->distill_weight;
+    double ft_summary_w = ft->summary_weight, ft_distill_w = ft->distill_weight, ft_drop_values = ft->drop_values;
     cli_list aux = {.n = 0};
     static const cli_choice targets[] = {{"outcome", TASK_TARGET_OUTCOME}, {"competing", TASK_TARGET_COMPETING}, {NULL, 0}};
     static const cli_choice pools[] = {{"last", GPT_POOL_LAST},           {"mean", GPT_POOL_MEAN},
@@ -189,6 +189,12 @@ int cmd_eval(int argc, char **argv) {
         CLI_OPT_INT("ft-var-channels", &ft->var_proj, "K", 1, GPT_POOL_MAX_PROJ, NULL),
         CLI_OPT_INT("ft-average-from", &ft->average_from, "E", 0, 100000, NULL),
         CLI_OPT_INT("ft-probe-cv", &ft->probe_cv, "K", 0, 64, NULL),
+        CLI_OPT_DOUBLE("ft-drop-values", &ft_drop_values, "P",
+                       0, 1, "finetuned_e2e: each training batch leaves out every measured\n"
+                       "value (a token that carries one) with probability P, afresh each\n"
+                       "epoch (an augmentation; a model trained with --values embed\n"
+                       "--inputs; the prefix, the last token and the tuning and held-out\n"
+                       "stays are never touched; default 0: none)"),
         CLI_OPT_LIST("ft-aux-task", &aux, "FILE",
                      "an auxiliary task of finetuned_e2e (repeatable, 8 at most):\n"
                      "its labels of the task's rows train a head of their own beside\n"
@@ -273,6 +279,7 @@ int cmd_eval(int argc, char **argv) {
     if (!cli_parse(&spec, argc, argv, NULL, &status)) return status;
     if (ft_lr == 0) return cli_usage_error("eval", "--ft-lr expects a non-negative number above 0");
     if (ft_dropout >= 1) return cli_usage_error("eval", "--ft-dropout expects a non-negative number below 1");
+    if (ft_drop_values >= 1) return cli_usage_error("eval", "--ft-drop-values expects a probability below 1");
     if (ft->probe_cv == 1) return cli_usage_error("eval", "--ft-probe-cv expects 0 (off) or 2 .. 64 folds");
     ft->lr = (float)ft_lr;
     ft->dropout = (float)ft_dropout;
@@ -288,6 +295,7 @@ int cmd_eval(int argc, char **argv) {
         return cli_usage_error("eval", "--ft-aux-task trains heads beside finetuned_e2e's: name finetuned_e2e in "
                                        "--model-predictors (and evaluate the task's own outcome, not --target competing)");
     ft->summary_weight = (float)ft_summary_w;
+    ft->drop_values = (float)ft_drop_values;
     ft->distill_weight = (float)ft_distill_w;
     if ((cli_given(&spec, "ft-distill-weight") || cli_given(&spec, "ft-distill-folds")) && !cfg.model.distill)
         return cli_usage_error("eval", "--ft-distill-weight and --ft-distill-folds need --ft-distill");

@@ -237,6 +237,7 @@ typedef struct {
                                              the task's (finetune.h; default 0.5) */
     float summary_weight;                 /* the summary target's weight (0: none) */
     int summary_vars;                     /* its variables at most */
+    float drop_values;                    /* value dropout while fine-tuning (finetune.h; 0: none) */
     float distill_weight;                 /* with a teacher (eval_model_options.distill): its soft
                                              targets' head's loss weight against the task's */
     int set;

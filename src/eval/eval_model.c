@@ -447,6 +447,7 @@ static char *e2e_describe(void *ctx) {
     /* the selection's two options, named only when on, so today's metrics.json is unchanged */
     if (mp->fto.average_from > 0) cJSON_AddNumberToObject(j, "average_from_epoch", mp->fto.average_from);
     if (mp->fto.probe_cv > 0) cJSON_AddNumberToObject(j, "probe_penalty_cv_folds", mp->fto.probe_cv);
+    if (mp->fto.drop_values > 0) cJSON_AddNumberToObject(j, "value_dropout", mp->fto.drop_values);
     /* the summary target is a training objective only: the head it trains is not part of the
      * fine-tuned model */
     cJSON_AddNumberToObject(j, "summary_weight", mp->fto.summary_weight);
@@ -699,6 +700,7 @@ int eval_model_predictors(const char *model_path, const eval_model_options *o, c
                 mp->fto.aux_weight = o->ft.aux_weight;
                 mp->fto.summary_weight = o->ft.summary_weight;
                 mp->fto.summary_vars = o->ft.summary_vars;
+                mp->fto.drop_values = o->ft.drop_values;
             }
             mp->fto.main_head = o->n_aux > 0 || o->distill > 0;
             if (o->distill > 0) mp->fto.last_head_weight = o->ft.set ? o->ft.distill_weight : 1.0f;

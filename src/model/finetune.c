@@ -45,6 +45,7 @@ static double now_s(void) {
 typedef struct {
     int *in, *tg, *pos;
     float *feats, *y, *vt;
+    int *kept; /* (B, T) with value dropout: the prompt positions each row keeps, in order */
     int B, T, F, K;
 } ft_batch;
 
@@ -57,33 +58,52 @@ static int batch_alloc(ft_batch *b, int B, int T, int F, int K) {
     b->feats = F ? malloc((size_t)B * T * F * sizeof *b->feats) : NULL;
     b->y = malloc((size_t)B * (K ? K : 1) * sizeof *b->y);
     b->vt = F ? malloc((size_t)B * T * sizeof *b->vt) : NULL;
-    return b->in && b->tg && b->pos && (!F || (b->feats && b->vt)) && b->y ? 0 : -1;
+    b->kept = malloc((size_t)B * T * sizeof *b->kept);
+    return b->in && b->tg && b->pos && (!F || (b->feats && b->vt)) && b->y && b->kept ? 0 : -1;
 }
 
 static void batch_free(ft_batch *b) {
-    CF_FREE_ALL(b->in, b->tg, b->pos, b->feats, b->y, b->vt);
+    CF_FREE_ALL(b->in, b->tg, b->pos, b->feats, b->y, b->vt, b->kept);
+}
+
+int ft_kept_positions(const rt_prompt *p, int F, float drop, uint64_t *rng, int *kept) {
+    int m = 0;
+    for (int t = 0; t < p->len; t++) {
+        /* the last token stays, so the heads read the same moment of the stay whatever was left out */
+        const int has_value = drop > 0 && F > 0 && t >= p->n_prefix && t + 1 < p->len && p->feats[(size_t)t * F] > 0.5f;
+        if (!has_value || cf_unit(cf_step64(rng)) >= drop) kept[m++] = t;
+    }
+    return m;
 }
 
 /* Fills rows [0, n) from prompts idx[0, n): tokens padded to the longest (returned), next-
- * token targets outside the static prefix (with lm), head position at each prompt's end. */
-static int batch_fill(ft_batch *b, const rt_prompt *ps, const float *y, const size_t *idx, int n, int pad, int lm) {
+ * token targets outside the static prefix (with lm), head position at each prompt's end. With
+ * drop > 0 a row is the positions ft_kept_positions keeps, closed up. */
+static int batch_fill(ft_batch *b, const rt_prompt *ps, const float *y, const size_t *idx, int n, int pad, int lm,
+                      float drop, uint64_t *rng) {
     int T = 1;
-    for (int r = 0; r < n; r++)
-        if (ps[idx[r]].len > T) T = ps[idx[r]].len;
+    int *len = b->pos; /* each row's kept length, until the head positions overwrite it */
+    for (int r = 0; r < n; r++) {
+        const int m = ft_kept_positions(&ps[idx[r]], b->F, drop, rng, b->kept + (size_t)r * b->T);
+        len[r] = m;
+        if (m > T) T = m;
+    }
     for (int r = 0; r < n; r++) {
         const rt_prompt *p = &ps[idx[r]];
+        const int *kept = b->kept + (size_t)r * b->T, L = len[r];
         int *in = b->in + (size_t)r * T, *tg = b->tg + (size_t)r * T;
         for (int t = 0; t < T; t++) {
-            in[t] = t < p->len ? p->tokens[t] : pad;
-            /* the target of t is token t+1 when that is a stream token of the prompt */
-            tg[t] = lm && t + 1 < p->len && t + 1 >= p->n_prefix ? p->tokens[t + 1] : -1;
+            in[t] = t < L ? p->tokens[kept[t]] : pad;
+            /* the target of t is token t+1 when that is a stream token of the prompt (the prefix
+             * is never left out, so its positions are the prompt's own) */
+            tg[t] = lm && t + 1 < L && t + 1 >= p->n_prefix ? p->tokens[kept[t + 1]] : -1;
         }
         if (b->F) {
             float *f = b->feats + (size_t)r * T * b->F;
-            memcpy(f, p->feats, (size_t)p->len * b->F * sizeof *f);
-            memset(f + (size_t)p->len * b->F, 0, (size_t)(T - p->len) * b->F * sizeof *f);
+            for (int t = 0; t < L; t++) memcpy(f + (size_t)t * b->F, p->feats + (size_t)kept[t] * b->F, (size_t)b->F * sizeof *f);
+            memset(f + (size_t)L * b->F, 0, (size_t)(T - L) * b->F * sizeof *f);
         }
-        b->pos[r] = p->len - 1;
+        b->pos[r] = L - 1;
         if (y) memcpy(b->y + (size_t)r * b->K, y + idx[r] * (size_t)b->K, (size_t)b->K * sizeof *b->y);
     }
     return T;
@@ -122,7 +142,7 @@ static int run_prompts(gpt_model *m, const rt_prompt *ps, size_t n, int pad, int
     int rc = CF_OK;
     for (size_t a = 0; a < n && !rc; a += (size_t)batch) {
         int nb = (int)(n - a < (size_t)batch ? n - a : (size_t)batch);
-        int T = batch_fill(&b, ps, NULL, order + a, nb, pad, 0);
+        int T = batch_fill(&b, ps, NULL, order + a, nb, pad, 0, 0.0f, NULL);
         gpt_extra x = {.feats = b.feats, .cls_pos = b.pos, .lm_weight = 0.0f};
         if ((rc = gpt_forward_ex(m, b.in, NULL, &x, nb, T, 0, err))) break;
         for (int r = 0; r < nb; r++) {
@@ -308,6 +328,11 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
     if (K < 1 || K > GPT_MAX_OUTPUTS) return cf_fail(err, CF_EINPUT, "fine-tuning needs 1 .. %d task heads", GPT_MAX_OUTPUTS);
     if (!ntr) return cf_fail(err, CF_EINPUT, "fine-tuning needs train prompts");
     if (o->average_from < 0) return cf_fail(err, CF_EINPUT, "the weight average starts at an epoch >= 1 (0: off)");
+    if (!(o->drop_values >= 0 && o->drop_values < 1))
+        return cf_fail(err, CF_EINPUT, "the value dropout is a probability in [0, 1)");
+    if (o->drop_values > 0 && !base->config.n_features)
+        return cf_fail(err, CF_EINPUT, "the value dropout finds a measurement by the tokens that carry a value, but the "
+                       "model has no continuous inputs: train it with --values embed --inputs");
     if (o->probe_cv < 0 || o->probe_cv == 1 || o->probe_cv > 64)
         return cf_fail(err, CF_EINPUT, "the probe's penalty is cross-validated over 2 .. 64 folds (0: tuning rows)");
     double t_start = now_s();
@@ -465,6 +490,7 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
         fprintf(stderr, "  probe penalty %g by %d-fold cross-validation on the train rows (log loss %.4f)\n",
                 rep->probe_lambda, o->probe_cv, rep->probe_cv_loss);
     uint64_t rs = gpt__mix64(o->seed ^ 0xF17E7u);
+    uint64_t rd = gpt__mix64(o->seed ^ 0xD409u); /* the value dropout's own stream: order is rs's alone */
     int since = 0;
     for (int ep = 1; ep <= epochs; ep++) {
         /* a seeded shuffle, then length order within runs of 8 batches: little padding, and
@@ -489,7 +515,7 @@ int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *trai
         size_t nsteps = 0, s_nobs = 0;
         for (size_t a = 0; a < ntr; a += (size_t)B) {
             int nb = (int)(ntr - a < (size_t)B ? ntr - a : (size_t)B);
-            int T = batch_fill(&b, train, ytr, order + a, nb, pad, o->lm_weight > 0);
+            int T = batch_fill(&b, train, ytr, order + a, nb, pad, o->lm_weight > 0, o->drop_values, &rd);
             /* a base model that forecasts values keeps doing so beside the next-token loss */
             const int vh = cfg.value_head && o->lm_weight > 0;
             if (vh) gpt_value_targets(b.feats, nb, T, F, b.vt);

@@ -81,6 +81,12 @@ typedef struct {
     float aux_weight;   /* with main_head: the auxiliary heads' weight against head 0's (default 0.5) */
     float last_head_weight; /* with main_head and > 0: the last head's weight instead of aux_weight
                            (a teacher's soft targets, labels in [0, 1]; default 0: aux_weight) */
+    float drop_values;  /* in [0, 1): each training batch leaves out every stream token that carries
+                           a value with this probability, drawn afresh each epoch (an augmentation:
+                           a stay is seen with a different subset of its measurements each time, as
+                           charting differs between stays; the static prefix, tokens without a
+                           value and the tuning prompts are never touched; a model with continuous
+                           inputs; default 0: none, and fine-tuning is what it was, bit for bit) */
     uint64_t seed;      /* prompt order and dropout */
     int threads;        /* threads of the model, OpenMP and OpenBLAS while training (0: as they
                            are); restored on return */
@@ -119,6 +125,13 @@ typedef struct {
 int ft_train(gpt_model *out, const gpt_model *base, int K, const rt_prompt *train, const float *ytr, size_t ntr,
              const rt_prompt *tune, const float *ytu, size_t ntu, int pad, const ft_options *o, ft_report *rep,
              cf_err *err);
+
+/* The positions of p a training batch keeps with value dropout drop (ft_options.drop_values),
+ * ascending into kept (p->len at most; returned: how many): every position but the stream
+ * tokens that carry a value (continuous input 0 of F > 0 per token), each of which is left out
+ * with probability drop, one draw of *rng each; the static prefix and the last token always
+ * stay. drop 0 keeps all and draws nothing. */
+int ft_kept_positions(const rt_prompt *p, int F, float drop, uint64_t *rng, int *kept);
 
 /* The K head logits of n prompts, logits (n, K), batch prompts at a time. */
 int ft_logits(gpt_model *m, const rt_prompt *ps, size_t n, int pad, int batch, float *logits, cf_err *err);
