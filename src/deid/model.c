@@ -1153,20 +1153,16 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
                     : !strcmp(line, "@keep_unnamed") ? &m->keep_unnamed
                     : !strcmp(line, "@field_dates") ? &m->field_dates
                                                          : NULL;
-        if (!strcmp(line, "@nursing_shorthand")) {
+        /* switches with levels, 0, 1 or 2 */
+        int *level = !strcmp(line, "@one_case_cue")        ? &m->one_case_cue
+                     : !strcmp(line, "@nursing_shorthand") ? &m->nursing_shorthand
+                                                           : NULL;
+        if (level) {
             if (strcmp(vals, "0") && strcmp(vals, "1") && strcmp(vals, "2")) {
                 rc = cf_fail(err, CF_EINPUT, "%s:%d: %s must be 0, 1 or 2", path, ln, line + 1);
                 break;
             }
-            m->nursing_shorthand = vals[0] - '0';
-            continue;
-        }
-        if (!strcmp(line, "@one_case_cue")) {
-            if (strcmp(vals, "0") && strcmp(vals, "1") && strcmp(vals, "2")) {
-                rc = cf_fail(err, CF_EINPUT, "%s:%d: %s must be 0, 1 or 2", path, ln, line + 1);
-                break;
-            }
-            m->one_case_cue = vals[0] - '0';
+            *level = vals[0] - '0';
             continue;
         }
         if (flag) {
