@@ -28,6 +28,10 @@
 # in one case"; before round 12 only the as-written rows were printed).
 # A half is scored in records of its own 20 lines, so a half's count need not add up to the whole
 # file's: a word's neighbours in its record change.
+# Round 22: tests/data/deid-nursing-shorthand.{dev,hold}.txt, fictional ICU nursing shorthand with
+# no PHI at all (electrolytes, vent settings with slashes, drips, run-on punctuation, ranges), in
+# two halves written before either was run: the dev half's errors may be read, the hold half is
+# scored once at the end of a round (a cost row only: every word removed there is a false positive).
 # GEN=BIN writes the generated notes with another build (default CLINFM), so that two builds whose
 # generators differ are scored on the same notes (round 11: GEN=build/clinfm CLINFM=<main build>).
 set -euo pipefail
@@ -77,5 +81,7 @@ for c in as_is upper lower; do
     cost "$n" phrase "$OUT/negative/$n.txt" $c
   done
   cost handwritten_fixture phrase tests/data/deid-nursing-handwritten.txt $c
+  cost nursing_shorthand.dev phrase tests/data/deid-nursing-shorthand.dev.txt $c
+  cost nursing_shorthand.hold phrase tests/data/deid-nursing-shorthand.hold.txt $c
   for n in gen_listed gen_heldout_names gen_shortline; do cost "$n" presidio "$OUT/$n.json" $c; done
 done

@@ -25,16 +25,22 @@
 # built): round 19's one-case field lists (--one-case-fields), round 20's title cue read in any case
 # there (--one-case-cue 1) and a date on a field line with its own person evidence kept
 # (--field-dates); decoding switches: the weights are A's (E3m's).
+# Round 22 (docs/DEID.md, round 22: candidate N1, adopted under the rule written before it was
+# built): nursing shorthand the model took is dropped after it (--nursing-shorthand 1): a slash
+# chain after a ventilator word or closed by "%" is no date, a letter or two glued to "+" no name;
+# a decoding switch: the weights are C''s (A's).
 # Earlier recipes (with OUT= a temporary file):
-#   round 13's model (shipped in rounds 13-15): LINES_R13=--lines-r13 ROUND16= ROUND19= ROUND21= bash bench/deid_train.sh
-#   round 12's model: LINES=0 ROUND13= LINES_R13=--lines-r13 ROUND16= ROUND19= ROUND21= bash bench/deid_train.sh
-#   round 16's candidate F (not chosen): ROUND19= ROUND21= bash bench/deid_train.sh --catalogue-prep
-#   round 17's candidates G and G+F (not adopted): ROUND19= ROUND21= bash bench/deid_train.sh --prep-titles [--catalogue-prep]
-#   round 18's candidate G0 (not adopted): ROUND19= ROUND21= bash bench/deid_train.sh --prep-titles --prep-titles-names 0
-#   round 16's E3m (shipped in rounds 16-18): ROUND19= ROUND21= bash bench/deid_train.sh
-#   round 19's candidate C (not adopted): ROUND19= ROUND21= bash bench/deid_train.sh --one-case-fields
-#   round 20's candidates C' and C't (not adopted): ROUND21= bash bench/deid_train.sh --one-case-fields --one-case-cue 2 (or 1)
-#   round 19's A (shipped in rounds 19-20): ROUND21= bash bench/deid_train.sh
+#   round 13's model (shipped in rounds 13-15): LINES_R13=--lines-r13 ROUND16= ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh
+#   round 12's model: LINES=0 ROUND13= LINES_R13=--lines-r13 ROUND16= ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh
+#   round 16's candidate F (not chosen): ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh --catalogue-prep
+#   round 17's candidates G and G+F (not adopted): ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh --prep-titles [--catalogue-prep]
+#   round 18's candidate G0 (not adopted): ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh --prep-titles --prep-titles-names 0
+#   round 16's E3m (shipped in rounds 16-18): ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh
+#   round 19's candidate C (not adopted): ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh --one-case-fields
+#   round 20's candidates C' and C't (not adopted): ROUND21= ROUND22= bash bench/deid_train.sh --one-case-fields --one-case-cue 2 (or 1)
+#   round 19's A (shipped in rounds 19-20): ROUND21= ROUND22= bash bench/deid_train.sh
+#   round 21's C'' (shipped in round 21): ROUND22= bash bench/deid_train.sh
+#   round 22's candidate N2 (not chosen: tied with N1): ROUND22= bash bench/deid_train.sh --nursing-shorthand 2
 # Nothing else is read: no MIMIC, Synthea, terminology or OMOP text (those are the negative
 # material the clinical-content cost is measured on).
 set -euo pipefail
@@ -52,9 +58,10 @@ LINES_R13=${LINES_R13-}
 ROUND16=${ROUND16---list-catalogue-test --amp-firm-span}
 ROUND19=${ROUND19---keep-unnamed}
 ROUND21=${ROUND21---one-case-fields --one-case-cue 1 --field-dates}
+ROUND22=${ROUND22---nursing-shorthand 1}
 EPOCHS=${EPOCHS:-8}
 DEV=$(bench_data deid-dev)
 "$CLINFM" deid-train --out "$OUT" --epochs "$EPOCHS" --generate "$GEN" --generate-lines "$LINES" --seed 1 --cases --verbose --calibrate "$CALIB" \
   --corpus "presidio:$DEV/presidio-synth-dev.json@0-374" \
   --corpus phrase:tests/data/clinical-notes-phrase.txt \
-  --corpus phrase:tests/data/deid-physionet $ROUND13 $LINES_R13 $ROUND16 $ROUND19 $ROUND21 "$@"
+  --corpus phrase:tests/data/deid-physionet $ROUND13 $LINES_R13 $ROUND16 $ROUND19 $ROUND21 $ROUND22 "$@"

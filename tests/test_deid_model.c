@@ -1451,6 +1451,57 @@ static void test_keep_unnamed(void) {
     run_switch_test("kun", "@keep_unnamed\t1\n", "b\tO:10\nw0=heparin\tO:-7 NAME:3.5\n", keep_unnamed_body);
 }
 
+/* Round 22 candidates N1 and N2 (deid-train --nursing-shorthand 1 or 2, model.c shorthand_filter):
+ * nursing shorthand the model took for PHI is dropped after it. A hand-written model takes every
+ * word a date pattern covers as a date, every single letter as a name and every word a URL pattern
+ * covers as a URL (as the shipped model took "PS 10/5/40", "K+ 3/4" and "2.Pt" in issue 14). With
+ * no switch all are removed; with N1 a slash chain after a vent word ("PS") or closed by '%' and a
+ * letter glued to '+' stay, while a date after a common word and an initial before '.' are still
+ * removed; with N2 also a run-on sentence read as a host ("2.Pt", "well.no") stays, while a
+ * host with "www." or an unlisted label is still removed. A saved model keeps its level; level 3
+ * is refused. */
+static void test_nursing_shorthand(void) {
+    static const struct {
+        const char *text;
+        int want[3]; /* spans with no switch, N1, N2 */
+    } cases[] = {
+        {"Changed to PS 10/5/40 at noon.", {1, 0, 0}},
+        {"Bipap at 12/5/40% overnight.", {1, 0, 0}},
+        {"Seen in clinic on 10/5/40 for follow-up.", {1, 1, 1}},
+        {"PEEP raised.\n10/5/40 seen in clinic.", {1, 1, 1}},
+        {"K+ 3.4 repleted w/ 40 meq.", {1, 0, 0}},
+        {"Seen by J. today.", {1, 1, 1}},
+        {"Care given.\n2.Pt turned q2h.", {1, 1, 0}},
+        {"sats fine, tolerating well.no distress.", {1, 1, 0}},
+        {"Results posted at www.quill.de today.", {1, 1, 1}},
+        {"Results posted at zorbakian.de today.", {1, 1, 1}},
+    };
+    static const char *const sw[3] = {"", "@nursing_shorthand\t1\n", "@nursing_shorthand\t2\n"};
+    char got[512], rules[4200], mp[4300];
+    deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "nsh");
+    REQUIRE(r != NULL);
+    deid_model *keep = r->model;
+    for (int level = 0; level < 3; level++) {
+        deid_model *m = hand_model(mp, sw[level], "b\tO:10\npt=d\tDATE:20\nlen=1\tNAME:20\npt=u\tURL:20\n");
+        REQUIRE(m != NULL);
+        CHECK_EQ_INT(m->nursing_shorthand, level);
+        r->model = m;
+        for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+            int n = amp_spans(r, cases[k].text, got, sizeof got);
+            if (n != cases[k].want[level]) fprintf(stderr, "  level %d: \"%s\" -> %s\n", level, cases[k].text, got);
+            CHECK_EQ_INT(n, cases[k].want[level]);
+        }
+        r->model = keep;
+        deid_model *m2 = saved_copy(m, mp);
+        CHECK(m2 != NULL && m2->nursing_shorthand == level);
+        deid_model_free(m2);
+        deid_model_free(m);
+    }
+    CHECK(hand_model(mp, "@nursing_shorthand\t3\n", "b\tO:10\n") == NULL);
+    remove(mp);
+    deid_rules_free(r);
+}
+
 int main(void) {
     RUN(test_forward_backward);
     RUN(test_gradient);
@@ -1474,6 +1525,7 @@ int main(void) {
     RUN(test_keep_unnamed);
     RUN(test_one_case_cue);
     RUN(test_field_dates);
+    RUN(test_nursing_shorthand);
     RUN(test_calibration_rule);
     return check_summary();
 }

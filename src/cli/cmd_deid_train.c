@@ -187,6 +187,13 @@ int cmd_deid_train(int argc, char **argv) {
                     "\"name is\"), 2 every cue before a word (\"pt\", \"per\", \"by\" too) holds\n"
                     "the word after it whatever its case (round 20 candidates C't and C';\n"
                     "a decoding switch, the weights are unchanged; default 0)"),
+        CLI_OPT_INT("nursing-shorthand", &to.nursing_shorthand, "N", 0, 2,
+                    "nursing shorthand the model took for PHI is dropped: 1 a chain of\n"
+                    "numbers joined by '/' after a ventilator word (a_vent cues) or closed by\n"
+                    "'%' is no date, a word of one or two letters glued to '+' is no name (an\n"
+                    "ion); 2 also a bare host name of numbers and common words ending in a\n"
+                    "two-letter label (\"2.Pt\") is no URL (round 22 candidates N1, N2; a\n"
+                    "decoding switch, the weights are unchanged; default 0)"),
         CLI_OPT_FLAG("field-dates", &to.field_dates,
                      "on a field list's line with its own person evidence (a name the field\n"
                      "cue holds, a credential after a name), a date the model found stays\n"

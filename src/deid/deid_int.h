@@ -144,6 +144,9 @@ struct deid_text_rules {
     /* flag of the a_phone anchor kind ("call", "pager", "tel"): a range of round numbers after
        it may be a phone number (model.c, keep_numeric); 0 when the rules folder has none */
     deid_flags phone_cue;
+    /* flag of the a_vent anchor kind ("PS", "CPAP", "PEEP", "settings"): a slash chain right
+       after it is a ventilator setting, no date (model.c, shorthand_filter); 0 when absent */
+    deid_flags vent_cue;
     char month_names[12][16];  /* English month names for rendering shifted dates */
     char weekday_names[7][16]; /* Monday first */
     /* Surrogate pools: word ids usable as replacement given names, family names, places. */

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "util/atomic_file.h"
@@ -425,6 +426,77 @@ static int slash_date_possible(const ctx *c, size_t i) {
     if (z == a + 1) return md || (x >= 1 && x <= 12 && (yl == 2 || yl == 4)); /* "4/09", "03/2020" */
     size_t zl = c->t[z].e - c->t[z].s;
     return md && (zl == 2 || zl == 4);
+}
+
+/* Nothing but spaces (no newline) between text offsets a and b: the two words share a line. */
+static int same_line_gap(const ctx *c, size_t a, size_t b) {
+    for (size_t k = a; k < b; k++)
+        if (c->text[k] == '\n' || c->text[k] == '\r') return 0;
+    return 1;
+}
+
+/* A second-level label of a real host name ("nhs.co.uk", "ox.ac.uk", "x.com.au"). */
+static int generic_host_label(const ctx *c, size_t q) {
+    static const char *const G[] = {"com", "org", "net", "edu", "gov", "co", "ac", "www"};
+    size_t n = c->t[q].e - c->t[q].s;
+    for (size_t k = 0; k < sizeof G / sizeof G[0]; k++)
+        if (strlen(G[k]) == n && !strncasecmp(c->text + c->t[q].s, G[k], n)) return 1;
+    return 0;
+}
+
+/* Round 22 (@nursing_shorthand): nursing shorthand the model took for PHI, dropped after it.
+ * Level 1: (a) a chain of numbers joined by '/' (two slashes or more) labelled a date is a
+ * ventilator setting when the word right before it on its line is a vent-mode or setting word
+ * (the a_vent cues: "PS 10/5/40", "vent settings 10/5/40") or '%' closes it ("10/5/40%": an
+ * oxygen fraction ends a setting, never a date); (b) a word of one or two letters glued to a '+'
+ * ("K+", "Na+", "Mg++") labelled a name, place or organisation is an ion's charge, no initial.
+ * Level 2 also: (c) a run labelled a URL that is a bare host (words joined by single dots, no
+ * scheme, path, "@" or port) ending in a two-letter country label, all of whose other labels are
+ * numbers or listed common words, is a run-on sentence ("2.Pt", "well.no"): a real host is
+ * rarely made of common words only, and "www.", a scheme or a generic label ("co.uk") keeps it. */
+static void shorthand_filter(const ctx *c, int8_t *lab, int level) {
+    size_t T = c->nt;
+    for (size_t i = 0; i < T; i++) {
+        const tok *t = &c->t[i];
+        if (lab[i] == DEID_DATE && t->shape0 == SH_NUM) {
+            size_t a = i, z = i;
+            while (a > 0 && c->t[a - 1].shape0 == SH_NUM && c->t[a].s == c->t[a - 1].e + 1 && c->text[c->t[a].s - 1] == '/') a--;
+            while (z + 1 < T && c->t[z + 1].shape0 == SH_NUM && c->t[z + 1].s == c->t[z].e + 1 && c->text[c->t[z].e] == '/') z++;
+            if (z - a < 2) continue;
+            int vent = a > 0 && c->r->vent_cue && ((c->t[a - 1].f | c->t[a - 1].start) & c->r->vent_cue) &&
+                       same_line_gap(c, c->t[a - 1].e, c->t[a].s);
+            int pct = c->t[z].e < c->len && c->text[c->t[z].e] == '%';
+            if (vent || pct)
+                for (size_t q = a; q <= z; q++)
+                    if (lab[q] == DEID_DATE) lab[q] = -1;
+            continue;
+        }
+        if ((lab[i] == DEID_NAME || lab[i] == DEID_LOCATION || lab[i] == DEID_ORGANIZATION) && t->e - t->s <= 2 &&
+            (size_t)t->nletters == t->e - t->s && t->e < c->len && c->text[t->e] == '+' &&
+            !(t->e + 1 < c->len && isalpha((unsigned char)c->text[t->e + 1]))) {
+            lab[i] = -1;
+            continue;
+        }
+        if (level >= 2 && lab[i] == DEID_URL) {
+            /* the host: the words around i joined by single dots, labelled or not */
+            size_t a = i, z = i;
+            while (a > 0 && c->t[a].s == c->t[a - 1].e + 1 && c->text[c->t[a].s - 1] == '.') a--;
+            while (z + 1 < T && c->t[z + 1].s == c->t[z].e + 1 && c->text[c->t[z].e] == '.') z++;
+            if (z == a) continue;
+            char before = c->t[a].s > 0 ? c->text[c->t[a].s - 1] : ' ';
+            char after = c->t[z].e < c->len ? c->text[c->t[z].e] : ' ';
+            int bare = !strchr("/@:.-_", before) && !strchr("/@:-_", after) &&
+                       !(after == '.' && c->t[z].e + 1 < c->len && isalnum((unsigned char)c->text[c->t[z].e + 1]));
+            int cc = c->t[z].e - c->t[z].s == 2 && c->t[z].nletters == 2;
+            int common = 1;
+            for (size_t q = a; q < z && common; q++)
+                common = (c->t[q].shape0 == SH_NUM ||
+                          (c->t[q].f & (F_ENGLISH | F_MEDICAL | F_KEEP | F_STOP))) && !generic_host_label(c, q);
+            if (bare && cc && common)
+                for (size_t q = a; q <= z; q++)
+                    if (lab[q] == DEID_URL) lab[q] = -1;
+        }
+    }
 }
 
 static char num_range(const ctx *c, size_t i) {
@@ -1081,12 +1153,16 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
                     : !strcmp(line, "@keep_unnamed") ? &m->keep_unnamed
                     : !strcmp(line, "@field_dates") ? &m->field_dates
                                                          : NULL;
-        if (!strcmp(line, "@one_case_cue")) {
+        /* switches with levels, 0, 1 or 2 */
+        int *level = !strcmp(line, "@one_case_cue")        ? &m->one_case_cue
+                     : !strcmp(line, "@nursing_shorthand") ? &m->nursing_shorthand
+                                                           : NULL;
+        if (level) {
             if (strcmp(vals, "0") && strcmp(vals, "1") && strcmp(vals, "2")) {
                 rc = cf_fail(err, CF_EINPUT, "%s:%d: %s must be 0, 1 or 2", path, ln, line + 1);
                 break;
             }
-            m->one_case_cue = vals[0] - '0';
+            *level = vals[0] - '0';
             continue;
         }
         if (flag) {
@@ -1251,6 +1327,7 @@ int deid_model_save(const deid_model *m, const char *path, float prune, cf_err *
     if (m->keep_unnamed) sb_printf(&s, "@keep_unnamed\t1\n");
     if (m->one_case_cue) sb_printf(&s, "@one_case_cue\t%d\n", m->one_case_cue);
     if (m->field_dates) sb_printf(&s, "@field_dates\t1\n");
+    if (m->nursing_shorthand) sb_printf(&s, "@nursing_shorthand\t%d\n", m->nursing_shorthand);
     for (int p = 0; p < DEID_NL; p++) {
         sb_printf(&s, "@trans:%s\t", label_name(p));
         for (int y = 0; y < DEID_NL; y++) sb_printf(&s, "%s%s:%.4g", y ? " " : "", label_name(y), (double)m->trans[p * DEID_NL + y]);
@@ -2716,6 +2793,7 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
             continue;
         lab[i] = (int8_t)ty;
     }
+    if (m->nursing_shorthand) shorthand_filter(c, lab, m->nursing_shorthand);
     /* a facility or street name of common words in a one-case note (find.c, mark_suffix_names):
        taken, with the rule's type, whether or not the model found it (a name, place or
        organisation label it gave is retyped), as the capitals would have had it in mixed case */

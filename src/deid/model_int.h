@@ -72,6 +72,10 @@ typedef struct deid_model {
        cue holds, a credential after a name), a date the model found stays whatever pattern covers
        it: a dated signature (model.c, field_line_person); "@field_dates<TAB>1" */
     int field_dates;
+    /* Round 22: nursing shorthand the model took for PHI is dropped after it (model.c,
+       shorthand_filter): 1 a vent setting's slash chain is no date and an ion ("K+") no name, 2
+       also a bare host of numbers and common words ("2.Pt") no URL; "@nursing_shorthand<TAB>N" */
+    int nursing_shorthand;
     /* lookup index built after loading: (ix_mask + 1) slots, each the upper 32 bits of a feature
        name's hash (never 0) and its row; names are not compared (a feature the model lacks
        matching a slot's 32-bit tag happens about once in a billion lookups, and costs one

@@ -762,6 +762,7 @@ int deid_rules_load(deid_text_rules **out, const char *rules_dir, cf_err *err) {
         for (int b = 0; b < r->n_anchor_kinds; b++) {
             if (!strcmp(r->anchor_kinds[b], "a_verb_after_name")) r->verb_after_name = (deid_flags)1 << (DEID_ANCHOR_BASE + b);
             if (!strcmp(r->anchor_kinds[b], "a_phone")) r->phone_cue = (deid_flags)1 << (DEID_ANCHOR_BASE + b);
+            if (!strcmp(r->anchor_kinds[b], "a_vent")) r->vent_cue = (deid_flags)1 << (DEID_ANCHOR_BASE + b);
         }
         if (!rc) rc = build_pools(r, err);
         if (!rc && (build_index(&r->wix, &r->words, r->wflags) || build_index(&r->pix, &r->phrases, r->pflags)))
