@@ -75,6 +75,24 @@ static void test_forward_backward(void) {
     CHECK(fabs(lz - bz) < 1e-4);
 }
 
+/* Inference hashes a feature from its template and value (deid__feature_hash_parts) and the
+ * index was built by hashing whole names (deid__feature_hash): the two must agree for every
+ * split of every length, across the 8-byte chunks, or a feature would silently not be found. */
+static void test_feature_hash_parts(void) {
+    char s[48];
+    for (size_t k = 0; k < sizeof s; k++) s[k] = (char)(' ' + (k * 37 + 11) % 95);
+    s[5] = (char)0xC3; /* a byte above 0x7f (UTF-8) packs unsigned */
+    int agree = 1;
+    for (size_t n = 0; n <= 40; n++)
+        for (size_t tl = 0; tl <= 8 && tl <= n; tl++)
+            agree &= deid__feature_hash_parts(s, tl, s + tl, n - tl) == deid__feature_hash(s, n);
+    CHECK(agree);
+    /* the hash reads every byte: names differing in one byte or in length differ */
+    CHECK(deid__feature_hash("w0=abc", 6) != deid__feature_hash("w0=abd", 6));
+    CHECK(deid__feature_hash("w0=abcdefghijk", 14) != deid__feature_hash("w0=abcdefghijj", 14));
+    CHECK(deid__feature_hash("b", 1) != deid__feature_hash("b", 0));
+}
+
 static void test_gradient(void) {
     enum { T = 5 };
     float E[T * L], trans[L * L], P[T * L], work[4 * T * L + 1], gE[T * L], gT[L * L];
@@ -1504,6 +1522,7 @@ static void test_nursing_shorthand(void) {
 
 int main(void) {
     RUN(test_forward_backward);
+    RUN(test_feature_hash_parts);
     RUN(test_gradient);
     RUN(test_model_file);
     RUN(test_generator);

@@ -71,27 +71,67 @@ static void span_evidence(const ctx *c, tokev *ev) {
     }
 }
 
-uint64_t deid__feature_hash(const char *s, size_t n) {
-    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (n * 0xC2B2AE3D27D4EB4FULL);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t v;
-        memcpy(&v, s + i, 8);
-        h = (h ^ v) * 0xFF51AFD7ED558CCDULL;
-        h ^= h >> 32;
-    }
-    if (i < n) {
-        /* the tail as a little-endian word, byte by byte: a memcpy of a variable length here
-           went through the library and stalled the load that followed it (the hash is only
-           ever compared within one process, so the byte order is immaterial) */
-        uint64_t v = 0;
-        for (size_t k = n - i; k-- > 0;) v = v << 8 | (unsigned char)s[i + k];
-        h = (h ^ v) * 0xFF51AFD7ED558CCDULL;
-    }
+/* The steps of the hash, shared by deid__feature_hash (a whole name) and feature_hash2 (a name
+ * given as template and value, never written out), so that the two agree bit for bit. Chunks are
+ * read little-endian on every host (the two read them differently: memcpy, byte packing). */
+static inline uint64_t fh_seed(size_t n) { return 0x9E3779B97F4A7C15ULL ^ (n * 0xC2B2AE3D27D4EB4FULL); }
+static inline uint64_t fh_chunk(uint64_t h, uint64_t v) {
+    h = (h ^ v) * 0xFF51AFD7ED558CCDULL;
+    return h ^ (h >> 32);
+}
+static inline uint64_t fh_tail(uint64_t h, uint64_t v) { return (h ^ v) * 0xFF51AFD7ED558CCDULL; }
+static inline uint64_t fh_final(uint64_t h) {
     h ^= h >> 33;
     h *= 0xC4CEB9FE1A85EC53ULL;
     h ^= h >> 29;
     return h;
+}
+static inline uint64_t fh_load8(const char *s) {
+    uint64_t v;
+    memcpy(&v, s, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+/* Up to 8 bytes as a little-endian word, byte by byte: a memcpy of a variable length here went
+ * through the library and stalled the load that followed it. */
+static inline uint64_t fh_pack(const char *s, size_t n) {
+    uint64_t v = 0;
+    for (size_t k = n; k-- > 0;) v = v << 8 | (unsigned char)s[k];
+    return v;
+}
+
+uint64_t deid__feature_hash(const char *s, size_t n) {
+    uint64_t h = fh_seed(n);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) h = fh_chunk(h, fh_load8(s + i));
+    if (i < n) h = fh_tail(h, fh_pack(s + i, n - i));
+    return fh_final(h);
+}
+
+/* deid__feature_hash of the name tpl + v (tl <= 8), read from its two parts: at inference a
+ * feature is only ever hashed, and copying template and value into one buffer and reading them
+ * back as words cost more than the hash (the wide load waited on the narrow stores). */
+static inline uint64_t feature_hash2(const char *tpl, size_t tl, const char *v, size_t vl) {
+    size_t n = tl + vl;
+    uint64_t h = fh_seed(n);
+    if (n == 0) return fh_final(h);
+    size_t first = n < 8 ? n : 8; /* bytes of the first chunk: the template, then the value */
+    uint64_t w = fh_pack(tpl, tl);
+    if (first > tl) w |= fh_pack(v, first - tl) << (8 * tl);
+    if (n < 8) return fh_final(fh_tail(h, w));
+    h = fh_chunk(h, w);
+    size_t off = 8 - tl, rem = n - 8;
+    /* fh_pack, not fh_load8: the compiler merges the eight byte loads into one, and cannot take
+       the loop for a read past a short value (pk='s 12 bytes; -Warray-bounds) */
+    for (; rem >= 8; off += 8, rem -= 8) h = fh_chunk(h, fh_pack(v + off, 8));
+    if (rem) h = fh_tail(h, fh_pack(v + off, rem));
+    return fh_final(h);
+}
+
+uint64_t deid__feature_hash_parts(const char *tpl, size_t tl, const char *v, size_t vl) {
+    return feature_hash2(tpl, tl, v, vl);
 }
 
 /* ---- feature strings --------------------------------------------------------------------- */
@@ -155,6 +195,7 @@ typedef struct {
     int intern;
     deid_featbuf *fb;
     const wcache *wc;
+    int hashed; /* inference with the index: a feature is only hashed, never written out */
     char buf[96];
     size_t bl;
     uint64_t pend[FEMIT_PENDING]; /* hashes of features emitted and not yet looked up */
@@ -189,6 +230,21 @@ static void femit_flush(femit *e) {
         __builtin_prefetch(&m->ix[h & m->ix_mask]);
         e->pend[n++] = h;
     }
+    e->npend = 0;
+    /* room for every id that passed, so the loop below stores without a test */
+    deid_featbuf *fb = e->fb;
+    if (fb->oom) return;
+    if (fb->n + n > fb->cap) {
+        size_t nc = fb->cap ? fb->cap * 2 : 1024;
+        while (nc < fb->n + n) nc *= 2;
+        uint32_t *ni = cf_realloc_array(fb->ids, nc, sizeof *ni);
+        if (!ni) {
+            fb->oom = 1;
+            return;
+        }
+        fb->ids = ni;
+        fb->cap = nc;
+    }
     for (size_t k = 0; k < n; k++) {
         uint64_t h = e->pend[k];
         uint64_t tag = (h >> 32) | 1;
@@ -197,13 +253,21 @@ static void femit_flush(femit *e) {
             uint64_t v = m->ix[j];
             if (!v) break;
             if ((v >> 32) == tag) {
-                fb_push(e, (uint32_t)v);
+                fb->ids[fb->n++] = (uint32_t)v;
                 break;
             }
             j = (j + 1) & m->ix_mask;
         }
     }
-    e->npend = 0;
+}
+
+/* Queues the feature of hash h for femit_flush, prefetching its filter word. */
+static inline void emit_hash(femit *e, uint64_t h) {
+    const deid_model *m = e->m;
+    size_t b = (h >> 33) & m->have_mask;
+    __builtin_prefetch(&m->have[b >> 6]);
+    if (e->npend == FEMIT_PENDING) femit_flush(e);
+    e->pend[e->npend++] = h;
 }
 
 /* Looks the feature in e->buf up (or adds it when training) and records its id; with the
@@ -230,11 +294,7 @@ static void emit(femit *e) {
             m->cap = nc;
         }
     } else if (m->ix) {
-        uint64_t h = deid__feature_hash(e->buf, e->bl);
-        size_t b = (h >> 33) & m->have_mask;
-        __builtin_prefetch(&m->have[b >> 6]);
-        if (e->npend == FEMIT_PENDING) femit_flush(e);
-        e->pend[e->npend++] = h;
+        emit_hash(e, deid__feature_hash(e->buf, e->bl));
         return;
     } else {
         id = strmap_find(&m->feats, e->buf, e->bl);
@@ -243,22 +303,27 @@ static void emit(femit *e) {
     fb_push(e, (uint32_t)id);
 }
 
-/* Feature "tpl" + value bytes. */
-static void f_str(femit *e, const char *tpl, const char *v, size_t vl) {
+/* Feature "tpl" + value bytes. Always inlined: tpl is a literal at nearly every call, so its
+ * length and its bytes in the hash's first word are constants. */
+static inline __attribute__((always_inline)) void f_str(femit *e, const char *tpl, const char *v, size_t vl) {
     size_t tl = strlen(tpl);
     if (tl + vl >= sizeof e->buf) vl = sizeof e->buf - 1 - tl;
+    if (e->hashed && tl <= 8) {
+        emit_hash(e, feature_hash2(tpl, tl, v, vl));
+        return;
+    }
     memcpy(e->buf, tpl, tl);
     memcpy(e->buf + tl, v, vl);
     e->bl = tl + vl;
     emit(e);
 }
 
-static void f_ch(femit *e, const char *tpl, char a) { f_str(e, tpl, &a, 1); }
-static void f_ch2(femit *e, const char *tpl, char a, char b) {
+static inline __attribute__((always_inline)) void f_ch(femit *e, const char *tpl, char a) { f_str(e, tpl, &a, 1); }
+static inline __attribute__((always_inline)) void f_ch2(femit *e, const char *tpl, char a, char b) {
     char v[2] = {a, b};
     f_str(e, tpl, v, 2);
 }
-static void f_ch3(femit *e, const char *tpl, char a, char b, char d) {
+static inline __attribute__((always_inline)) void f_ch3(femit *e, const char *tpl, char a, char b, char d) {
     char v[3] = {a, b, d};
     f_str(e, tpl, v, 3);
 }
@@ -327,8 +392,12 @@ static void neighbour(femit *e, const ctx *c, size_t i, int off, const char *tw,
         /* a state code is written in capitals: a lower-case "on", "in", "me" that is also a
            common word is the word ("up to 2 pillows. on 2 l nc" has no Ontario in it) */
         if (u->shape0 != SH_UPPER && (u->f & (F_STOP | F_ENGLISH))) f &= ~(deid_flags)F_STATE_ABBR;
-        for (size_t k = 0; k < N_CLASS_NAMES; k++)
-            if (f & CLASS_NAMES[k].f) f_str(e, tc, CLASS_NAMES[k].name, strlen(CLASS_NAMES[k].name));
+        /* every cue class has a name: the walk ends with f's last class, not the table's */
+        for (size_t k = 0; f && k < N_CLASS_NAMES; k++)
+            if (f & CLASS_NAMES[k].f) {
+                f &= ~CLASS_NAMES[k].f;
+                f_str(e, tc, CLASS_NAMES[k].name, strlen(CLASS_NAMES[k].name));
+            }
     }
     if (ts) f_ch2(e, ts, shape_ch(u->shape0), lc);
 }
@@ -372,8 +441,9 @@ static void one_case_context(femit *e, const ctx *c, size_t i, char lc) {
     f_str(e, "o+2=", b, n);
     if (i > 0) {
         deid_flags f = c->t[i - 1].cue_end & CUE_MASK;
-        for (size_t k = 0; k < N_CLASS_NAMES; k++)
+        for (size_t k = 0; f && k < N_CLASS_NAMES; k++)
             if (f & CLASS_NAMES[k].f) {
+                f &= ~CLASS_NAMES[k].f;
                 size_t nl = strlen(CLASS_NAMES[k].name);
                 memcpy(b + 2, CLASS_NAMES[k].name, nl);
                 f_str(e, "oc-1=", b, 2 + nl);
@@ -722,7 +792,9 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
             lninfo[q] = (uint8_t)((cnt > 4 ? 4 : cnt) | (q == a) << 4 | (q + 1 == z) << 5 | (z == c->nt) << 6);
         a = z;
     }
-    femit e = {.m = m, .intern = intern, .fb = fb, .wc = wc};
+    femit e = {.m = m, .intern = intern, .fb = fb, .wc = wc, .hashed = !intern && m->ix};
+    deid_flags class_bits = 0; /* the classes that have a name (the c0= walk stops at its word's last) */
+    for (size_t k = 0; k < N_CLASS_NAMES; k++) class_bits |= CLASS_NAMES[k].f;
     /* the per-kind-of-word cache (inference): a word kind's summed rows, L floats and a "filled"
        mark; sized to the note, at most 1024 kinds */
     float *cache = NULL;
@@ -780,8 +852,12 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
             f_ch(&e, "len=", (char)('0' + (t->nletters > 9 ? 9 : t->nletters)));
             /* round 12: a catalogue of item titles, apart from prose (see is_list_note) */
             if (lst_here) f_ch2(&e, "lst=", lc, dc);
-            for (size_t k = 0; k < N_CLASS_NAMES; k++)
-                if (t->f & CLASS_NAMES[k].f) f_str(&e, "c0=", CLASS_NAMES[k].name, strlen(CLASS_NAMES[k].name));
+            deid_flags cf = t->f & class_bits;
+            for (size_t k = 0; cf && k < N_CLASS_NAMES; k++)
+                if (cf & CLASS_NAMES[k].f) {
+                    cf &= ~CLASS_NAMES[k].f;
+                    f_str(&e, "c0=", CLASS_NAMES[k].name, strlen(CLASS_NAMES[k].name));
+                }
             if (t->oov) f_ch(&e, "oov=", s0);
             if (t->clin_shape) f_str(&e, "cshape", "", 0);
             if (t->sent) f_ch(&e, "ss=", lc);
@@ -1034,14 +1110,16 @@ double deid__crf_marginals(const float *E, size_t T, const float *trans, float *
         if (i == 0)
             for (int y = 0; y < L; y++) a[y] = M[0 * L + y] * s[y];
         else {
+            /* summed in a local array: the compiler then keeps it in vector registers (a store
+               through a could alias ap or M, which kept every lane in memory) */
             const float *ap = A + (i - 1) * L;
-            for (int y = 0; y < L; y++) a[y] = 0;
+            float acc[L] = {0};
             for (int p = 0; p < L; p++) {
                 float v = ap[p];
                 const float *m = M + p * L;
-                for (int y = 0; y < L; y++) a[y] += v * m[y];
+                for (int y = 0; y < L; y++) acc[y] += v * m[y];
             }
-            for (int y = 0; y < L; y++) a[y] *= s[y];
+            for (int y = 0; y < L; y++) a[y] = acc[y] * s[y];
         }
         for (int y = 0; y < L; y++) c += a[y];
         if (!(c > 1e-30f)) c = 1e-30f;
@@ -1049,17 +1127,24 @@ double deid__crf_marginals(const float *E, size_t T, const float *trans, float *
         for (int y = 0; y < L; y++) a[y] /= c;
         logZ += log(c);
     }
+    /* beta[i][p] = sum_y M[p][y] tmp[y], summed over y in order for every p at once: with M
+       transposed the sixteen sums run side by side in vector lanes, each adding the same products
+       in the same order as a dot product per p would (the same floats, bit for bit), where the
+       dot products were one chain of dependent additions each */
+    float MT[L * L];
+    for (int p = 0; p < L; p++)
+        for (int y = 0; y < L; y++) MT[y * L + p] = M[p * L + y];
     for (int y = 0; y < L; y++) B[(T - 1) * L + y] = 1;
     for (size_t i = T - 1; i-- > 0;) {
-        float tmp[L];
+        float tmp[L], v[L] = {0};
         const float *bn = B + (i + 1) * L, *sn = S + (i + 1) * L;
         for (int y = 0; y < L; y++) tmp[y] = sn[y] * bn[y] / C[i + 1];
-        for (int p = 0; p < L; p++) {
-            const float *m = M + p * L;
-            float v = 0;
-            for (int y = 0; y < L; y++) v += m[y] * tmp[y];
-            B[i * L + p] = v;
+        for (int y = 0; y < L; y++) {
+            const float *mt = MT + y * L;
+            float ty = tmp[y];
+            for (int p = 0; p < L; p++) v[p] += mt[p] * ty;
         }
+        memcpy(B + i * L, v, sizeof v);
     }
     for (size_t i = 0; i < T; i++) {
         float z = 0;

@@ -101,6 +101,9 @@ int deid_model_new(deid_model **out, cf_err *err);
 
 /* The hash of feature names (model.c): 8 bytes at a time. */
 uint64_t deid__feature_hash(const char *s, size_t n);
+/* The same hash of the name tpl + v (tl <= 8), read from its two parts (inference never writes a
+ * feature's name out). */
+uint64_t deid__feature_hash_parts(const char *tpl, size_t tl, const char *v, size_t vl);
 
 /* Features of one note: token i's feature ids are ids[start[i] .. start[i+1]). With intern set,
  * features not in the model are added (training); otherwise they are skipped. names, when not
