@@ -162,6 +162,8 @@ gapinfo deid__gap_info(const ctx *c, size_t i) {
     size_t a = i ? c->t[i - 1].e : 0, b = i < c->nt ? c->t[i].s : c->len;
     g.len = (int)(b - a);
     g.space_only = 1;
+    /* most gaps are one space (or none): nothing to count */
+    if (b - a <= 1 && (b == a || c->text[a] == ' ' || c->text[a] == '\t')) return g;
     /* characters after the gap's last newline are a line prefix ("> ", "??? ") in quoted or
        pasted blocks: their punctuation ends no sentence */
     size_t last_nl = a;
