@@ -1291,6 +1291,33 @@ static void test_amp_firm_span(void) {
     run_switch_test("amp", "@amp_firm_span\t1\n", "b\tO:10\ng= &\tNAME:20\n", amp_body);
 }
 
+/* The summed weight rows of a kind of word are kept by the thread from note to note
+ * (model.c, thread_kind_cache), keyed by the model's serial: a model loaded after another (here
+ * most likely where the freed one was) must not read the other's sums. Model A makes no word
+ * PHI, model B every word a name; each is asked twice, so the second asking reads the cache. */
+static void test_kind_cache_models(void) {
+    char rules[4200], mp[4300], got[512];
+    deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "kc");
+    REQUIRE(r != NULL);
+    deid_model *keep = r->model;
+    const char *text = "Samples went to the lab for review.";
+    for (int round = 0; round < 2; round++)
+        for (int b = 0; b < 2; b++) {
+            deid_model *m = hand_model(mp, "", b ? "b\tNAME:20\n" : "b\tO:10\n");
+            REQUIRE(m != NULL);
+            CHECK(m->serial != 0);
+            r->model = m;
+            for (int again = 0; again < 2; again++) {
+                CHECK_EQ_INT(amp_spans(r, text, got, sizeof got), b ? 1 : 0);
+                if (b) CHECK_EQ_STR(got, "[Samples went to the lab for review]NAME");
+            }
+            r->model = keep;
+            deid_model_free(m);
+        }
+    remove(mp);
+    deid_rules_free(r);
+}
+
 /* Round 19 candidate C (deid-train --one-case-fields): in a note written in one case, a catalogue
  * (no narrative line) whose lines are field-shaped is a field list even when its lines are long
  * and open with common words, so a word the model took there stays unless the field itself cues a
@@ -1524,6 +1551,7 @@ int main(void) {
     RUN(test_forward_backward);
     RUN(test_feature_hash_parts);
     RUN(test_gradient);
+    RUN(test_kind_cache_models);
     RUN(test_model_file);
     RUN(test_generator);
     RUN(test_writers_and_training);

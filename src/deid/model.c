@@ -25,6 +25,8 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,22 +114,29 @@ uint64_t deid__feature_hash(const char *s, size_t n) {
 
 /* deid__feature_hash of the name tpl + v (tl <= 8), read from its two parts: at inference a
  * feature is only ever hashed, and copying template and value into one buffer and reading them
- * back as words cost more than the hash (the wide load waited on the narrow stores). */
-static inline uint64_t feature_hash2(const char *tpl, size_t tl, const char *v, size_t vl) {
+ * back as words cost more than the hash (the wide load waited on the narrow stores). Names of
+ * more than 8 bytes (a word, a pattern key) go out of line. */
+static uint64_t feature_hash2_long(const char *tpl, size_t tl, const char *v, size_t vl) {
     size_t n = tl + vl;
     uint64_t h = fh_seed(n);
-    if (n == 0) return fh_final(h);
-    size_t first = n < 8 ? n : 8; /* bytes of the first chunk: the template, then the value */
-    uint64_t w = fh_pack(tpl, tl);
-    if (first > tl) w |= fh_pack(v, first - tl) << (8 * tl);
-    if (n < 8) return fh_final(fh_tail(h, w));
-    h = fh_chunk(h, w);
+    /* the first chunk: the template, then the value's first 8 - tl bytes */
+    h = fh_chunk(h, fh_pack(tpl, tl) | (tl < 8 ? fh_pack(v, 8 - tl) << (8 * tl) : 0));
     size_t off = 8 - tl, rem = n - 8;
     /* fh_pack, not fh_load8: the compiler merges the eight byte loads into one, and cannot take
        the loop for a read past a short value (pk='s 12 bytes; -Warray-bounds) */
     for (; rem >= 8; off += 8, rem -= 8) h = fh_chunk(h, fh_pack(v + off, 8));
     if (rem) h = fh_tail(h, fh_pack(v + off, rem));
     return fh_final(h);
+}
+
+/* Inlined where the template is a literal, so a short name's one word is mostly constants. */
+static inline __attribute__((always_inline)) uint64_t feature_hash2(const char *tpl, size_t tl, const char *v,
+                                                                    size_t vl) {
+    size_t n = tl + vl;
+    if (n > 8) return feature_hash2_long(tpl, tl, v, vl);
+    uint64_t w = fh_pack(tpl, tl) | (vl ? fh_pack(v, vl) << (8 * tl) : 0), h = fh_seed(n);
+    if (n == 0) return fh_final(h);
+    return fh_final(n < 8 ? fh_tail(h, w) : fh_chunk(h, w));
 }
 
 uint64_t deid__feature_hash_parts(const char *tpl, size_t tl, const char *v, size_t vl) {
@@ -607,6 +616,56 @@ static float *cache_slot(float *cache, wkey *keys, size_t mask, const wkey *k) {
     return NULL;
 }
 
+/* The per-kind-of-word cache of a loaded model, kept by each thread from note to note: a note
+ * of 200 words met most of its kinds for the first time when the cache lived one note, and
+ * summing their rows again (cache misses on the weights) was a tenth of the time. Per thread,
+ * as deid_text_rules are shared read-only by threads (text.h); keyed by the model's serial, so
+ * another model (or one loaded where a freed one was) starts it empty. A model's weights do
+ * not change once loaded (model_int.h), so a kind's sum is the same in every note, and the
+ * note's case and keep density, which the per-note cache left out of its key, are in it. */
+enum { KIND_SLOTS = 4096 };
+typedef struct {
+    uint64_t serial; /* the model's; 0 before the first note */
+    size_t used;     /* kinds held: emptied at half full, so that probes stay short */
+    float *rows;     /* KIND_SLOTS x (L + 1): the kind's summed rows, then its "filled" mark */
+    wkey *keys;      /* KIND_SLOTS, in the same allocation */
+} kind_cache;
+
+static pthread_key_t kind_key;
+static pthread_once_t kind_once = PTHREAD_ONCE_INIT;
+static int kind_key_ok;
+
+static void kind_cache_free(void *p) {
+    kind_cache *k = p;
+    free(k->rows);
+    free(k);
+}
+static void kind_key_make(void) { kind_key_ok = pthread_key_create(&kind_key, kind_cache_free) == 0; }
+
+/* This thread's cache, ready for model m; NULL when it cannot be had (the caller then keeps a
+ * cache for the note alone). */
+static kind_cache *thread_kind_cache(const deid_model *m) {
+    if (pthread_once(&kind_once, kind_key_make) || !kind_key_ok) return NULL;
+    kind_cache *k = pthread_getspecific(kind_key);
+    if (!k) {
+        k = cf_calloc(1, sizeof *k);
+        float *rows = k ? cf_calloc(KIND_SLOTS, (DEID_NL + 1) * sizeof *rows + sizeof(wkey)) : NULL;
+        if (!rows || pthread_setspecific(kind_key, k)) {
+            free(rows);
+            free(k);
+            return NULL;
+        }
+        k->rows = rows;
+        k->keys = (wkey *)(rows + (size_t)KIND_SLOTS * (DEID_NL + 1));
+    }
+    if (k->serial != m->serial || k->used * 2 > KIND_SLOTS) {
+        memset(k->rows, 0, (size_t)KIND_SLOTS * (DEID_NL + 1) * sizeof *k->rows);
+        k->used = 0;
+        k->serial = m->serial;
+    }
+    return k;
+}
+
 /* Round 12: is the note a list of items (a catalogue of titles, an order or flowsheet list)
  * rather than prose? At least eight lines hold a word, and nine in ten of them hold at most 24
  * words, no sentence end (a '.', '?' or '!' after a number or a word of three letters or more,
@@ -796,17 +855,24 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
     deid_flags class_bits = 0; /* the classes that have a name (the c0= walk stops at its word's last) */
     for (size_t k = 0; k < N_CLASS_NAMES; k++) class_bits |= CLASS_NAMES[k].f;
     /* the per-kind-of-word cache (inference): a word kind's summed rows, L floats and a "filled"
-       mark; sized to the note, at most 1024 kinds */
-    float *cache = NULL;
+       mark; the thread's (thread_kind_cache) for a loaded model, else sized to the note, at
+       most 1024 kinds */
+    float *cache = NULL, *note_cache = NULL;
     wkey *cache_keys = NULL;
     size_t cache_mask = 0;
+    kind_cache *kc = NULL;
     if (!intern && !fb->no_cache) {
         float *nx = cf_realloc_array(fb->extra, c->nt + 1, DEID_NL * sizeof *nx);
         if (nx) fb->extra = nx;
+        kc = nx && m->serial ? thread_kind_cache(m) : NULL;
         size_t slots = 16;
         while (slots < 1024 && slots < c->nt) slots *= 2;
-        cache = nx ? cf_calloc(slots, (DEID_NL + 1) * sizeof *cache + sizeof *cache_keys) : NULL;
-        if (cache) {
+        if (kc) {
+            cache = kc->rows;
+            cache_keys = kc->keys;
+            cache_mask = KIND_SLOTS - 1;
+        } else if (nx && (note_cache = cf_calloc(slots, (DEID_NL + 1) * sizeof *cache + sizeof *cache_keys))) {
+            cache = note_cache;
             cache_keys = (wkey *)(cache + slots * (DEID_NL + 1));
             cache_mask = slots - 1;
         } else {
@@ -834,7 +900,8 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
                               (uint64_t)(t->nletters > 9 ? 9 : t->nletters) << 16 | (uint64_t)t->oov << 20 |
                               (uint64_t)t->clin_shape << 21 | (uint64_t)t->sent << 22 |
                               (uint64_t)(unsigned char)gl << 24 | (uint64_t)(unsigned char)gr << 32 |
-                              (uint64_t)lst_here << 40};
+                              (uint64_t)lst_here << 40 | (uint64_t)(unsigned char)dc << 48 |
+                              (uint64_t)(unsigned char)kd << 56};
         float *slot = cache ? cache_slot(cache, cache_keys, cache_mask, &key) : NULL;
         if (slot && slot[DEID_NL] != 0) {
             memcpy(fb->extra + i * DEID_NL, slot, DEID_NL * sizeof(float));
@@ -875,6 +942,7 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
                 fb->n = n0;
                 memcpy(slot, acc, sizeof acc);
                 slot[DEID_NL] = 1;
+                if (kc) kc->used++;
                 memcpy(fb->extra + i * DEID_NL, acc, sizeof acc);
             }
         }
@@ -1056,7 +1124,7 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
     free(sec);
     free(wc);
     free(lninfo);
-    free(cache);
+    free(note_cache);
     if (fb->oom) return cf_fail(err, CF_EINTERNAL, "out of memory for features");
     return CF_OK;
 }
@@ -1090,11 +1158,40 @@ void deid__emissions(const deid_model *m, const deid_featbuf *fb, size_t T, floa
  * log Z = sum_i (log c[i] + max_y E[i][y]). Two exponentials per word and label instead of the
  * log-sum-exp of every pair: this runs for every note. work holds 4 * T * L floats: alpha, beta,
  * psi and (T) c. */
+/* A row of L = 16 floats as four 4-lane vectors (the GCC and Clang vector extension), so that
+ * the sums of the forward and backward passes stay in registers. Each lane does what the scalar
+ * loop did, a multiply and then an add, in the same order (no fused multiply-add: -std=c11
+ * turns contraction off), so every float is the scalar code's, bit for bit. */
+typedef float crf_v4 __attribute__((vector_size(16)));
+typedef struct {
+    crf_v4 q[4];
+} crf_row;
+_Static_assert(sizeof(crf_row) == DEID_NL * sizeof(float), "a CRF row is the 16 labels");
+
+static inline crf_row crf_load(const float *p) {
+    crf_row r;
+    memcpy(&r, p, sizeof r);
+    return r;
+}
+static inline void crf_store(float *p, const crf_row *r) { memcpy(p, r, sizeof *r); }
+/* acc + v * m, lane by lane (written out, and by value: a loop over the four, or a pointer to
+ * acc, left the sums in memory) */
+static inline crf_row crf_axpy(crf_row acc, float v, const crf_row *m) {
+    crf_v4 vv = {v, v, v, v};
+    acc.q[0] += vv * m->q[0];
+    acc.q[1] += vv * m->q[1];
+    acc.q[2] += vv * m->q[2];
+    acc.q[3] += vv * m->q[3];
+    return acc;
+}
+
 double deid__crf_marginals(const float *E, size_t T, const float *trans, float *P, float *work) {
     enum { L = DEID_NL };
     float *A = work, *B = work + T * L, *S = work + 2 * T * L, *C = work + 3 * T * L;
     float M[L * L];
     for (int k = 0; k < L * L; k++) M[k] = expf(trans[k]);
+    crf_row Mr[L];
+    for (int p = 0; p < L; p++) Mr[p] = crf_load(M + p * L);
     double logZ = 0;
     for (size_t i = 0; i < T; i++) {
         const float *e = E + i * L;
@@ -1110,16 +1207,12 @@ double deid__crf_marginals(const float *E, size_t T, const float *trans, float *
         if (i == 0)
             for (int y = 0; y < L; y++) a[y] = M[0 * L + y] * s[y];
         else {
-            /* summed in a local array: the compiler then keeps it in vector registers (a store
-               through a could alias ap or M, which kept every lane in memory) */
+            /* a[y] = s[y] sum_p ap[p] M[p][y], summed over p in order, four lanes at a time */
             const float *ap = A + (i - 1) * L;
-            float acc[L] = {0};
-            for (int p = 0; p < L; p++) {
-                float v = ap[p];
-                const float *m = M + p * L;
-                for (int y = 0; y < L; y++) acc[y] += v * m[y];
-            }
-            for (int y = 0; y < L; y++) a[y] = acc[y] * s[y];
+            crf_row acc = {{{0}}}, sr = crf_load(s);
+            for (int p = 0; p < L; p++) acc = crf_axpy(acc, ap[p], &Mr[p]);
+            for (int k = 0; k < 4; k++) acc.q[k] *= sr.q[k];
+            crf_store(a, &acc);
         }
         for (int y = 0; y < L; y++) c += a[y];
         if (!(c > 1e-30f)) c = 1e-30f;
@@ -1134,17 +1227,16 @@ double deid__crf_marginals(const float *E, size_t T, const float *trans, float *
     float MT[L * L];
     for (int p = 0; p < L; p++)
         for (int y = 0; y < L; y++) MT[y * L + p] = M[p * L + y];
+    crf_row MTr[L];
+    for (int y = 0; y < L; y++) MTr[y] = crf_load(MT + y * L);
     for (int y = 0; y < L; y++) B[(T - 1) * L + y] = 1;
     for (size_t i = T - 1; i-- > 0;) {
-        float tmp[L], v[L] = {0};
+        float tmp[L];
         const float *bn = B + (i + 1) * L, *sn = S + (i + 1) * L;
         for (int y = 0; y < L; y++) tmp[y] = sn[y] * bn[y] / C[i + 1];
-        for (int y = 0; y < L; y++) {
-            const float *mt = MT + y * L;
-            float ty = tmp[y];
-            for (int p = 0; p < L; p++) v[p] += mt[p] * ty;
-        }
-        memcpy(B + i * L, v, sizeof v);
+        crf_row v = {{{0}}};
+        for (int y = 0; y < L; y++) v = crf_axpy(v, tmp[y], &MTr[y]);
+        crf_store(B + i * L, &v);
     }
     for (size_t i = 0; i < T; i++) {
         float z = 0;
@@ -1337,6 +1429,9 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
         m->have = rc ? NULL : cf_calloc(bits / 64, sizeof *m->have);
         if (!rc && !m->have) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
         m->have_mask = bits - 1;
+        /* names this model's weights for the threads' kind caches (thread_kind_cache) */
+        static atomic_uint_fast64_t serials;
+        m->serial = atomic_fetch_add(&serials, 1) + 1;
         for (uint32_t id = 0; !rc && id < m->feats.count; id++) {
             size_t nl;
             const char *nm = strmap_str(&m->feats, id, &nl);

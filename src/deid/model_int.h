@@ -89,6 +89,10 @@ typedef struct deid_model {
        every name with that tag) */
     uint64_t *have;
     size_t have_mask;
+    /* set with the index, unique in the process (0: no index): the threads' caches of summed
+       weight rows (model.c, thread_kind_cache) are keyed by it, so a loaded model's weights must
+       not change after loading */
+    uint64_t serial;
 } deid_model;
 
 /* Loads path; *out is NULL (and CF_OK) when the file does not exist, so a rules folder without a
