@@ -47,6 +47,21 @@ static uint8_t shape_of(const char *s, size_t len, uint8_t *nletters) {
     size_t i = 0;
     int up = 0, lo = 0, dig = 0, nocase = 0, first = 0, letters = 0;
     while (i < len) {
+        unsigned char b = (unsigned char)s[i];
+        if (b < 0x80) {
+            /* ASCII, most of every note, without the calls to decode and classify it: what
+               they would answer (a letter's case by its range) */
+            i++;
+            if (b >= '0' && b <= '9') dig++;
+            else if ((b | 0x20) >= 'a' && (b | 0x20) <= 'z') {
+                letters++;
+                int c = b <= 'Z' ? 1 : -1;
+                if (c > 0) up++;
+                else lo++;
+                if (letters == 1) first = c;
+            }
+            continue;
+        }
         uint32_t cp = deid_utf8_next(s, len, &i);
         if (cp >= '0' && cp <= '9') {
             dig++;
@@ -642,7 +657,9 @@ static int ends_with_street(const ctx *c, size_t i) {
     if (ll == (size_t)-1) return 0;
     for (size_t k = 0; k < c->r->n_street_endings; k++) {
         size_t el = c->r->street_ending_len[k];
-        if (el <= ll && !memcmp(low + ll - el, c->r->street_endings[k], el)) {
+        const char *se = c->r->street_endings[k];
+        /* the last letters first: most endings fail there, without a call to memcmp */
+        if (el <= ll && (el == 0 || low[ll - 1] == se[el - 1]) && !memcmp(low + ll - el, se, el)) {
             /* a short English word ending like "tie" or "gate" is no street ("tie", "aggregate") */
             if ((t->f & (F_ENGLISH | F_MEDICAL)) && el < ll) return 0;
             if ((t->f & (F_ENGLISH | F_MEDICAL)) && el == ll && t->shape == SH_LOWER) return 0;

@@ -362,9 +362,8 @@ static const char TYPE_CH[] = "eui$mdifpavzolN"; /* one letter per PHI type, in 
 
 static char types_ch(uint16_t mask) {
     /* the first type of a mask (masks rarely hold two) */
-    for (int t = 0; t < DEID_N_TYPES; t++)
-        if (mask & (1u << t)) return TYPE_CH[t];
-    return '-';
+    mask &= (1u << DEID_N_TYPES) - 1;
+    return mask ? TYPE_CH[__builtin_ctz(mask)] : '-';
 }
 
 /* The lower-cased word, at most cap-1 bytes; 0 when it does not fit. */
@@ -1084,8 +1083,9 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
                 f_str(&e, "secl=", tmp, sl + 1);
             }
         }
-        /* evidence layers */
-        for (int ty = 0; ty < DEID_N_TYPES; ty++) {
+        /* evidence layers (the walk ends after the word's last type: most words have none) */
+        unsigned ev_types = (unsigned)(v->pat | v->pat_begin | v->rule | v->known);
+        for (int ty = 0; ty < DEID_N_TYPES && (ev_types >> ty); ty++) {
             uint16_t bit = (uint16_t)(1u << ty);
             if (v->pat & bit) {
                 f_ch(&e, "pt=", TYPE_CH[ty]);
