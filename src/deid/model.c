@@ -211,20 +211,25 @@ typedef struct {
     size_t npend;
 } femit;
 
-static void fb_push(femit *e, uint32_t id) {
-    deid_featbuf *fb = e->fb;
-    if (fb->oom) return;
-    if (fb->n == fb->cap) {
+/* Room for more ids in fb; 0, or -1 with fb->oom set (or already set). */
+static int fb_reserve(deid_featbuf *fb, size_t more) {
+    if (fb->oom) return -1;
+    if (fb->n + more > fb->cap) {
         size_t nc = fb->cap ? fb->cap * 2 : 1024;
+        while (nc < fb->n + more) nc *= 2;
         uint32_t *ni = cf_realloc_array(fb->ids, nc, sizeof *ni);
         if (!ni) {
             fb->oom = 1;
-            return;
+            return -1;
         }
         fb->ids = ni;
         fb->cap = nc;
     }
-    fb->ids[fb->n++] = id;
+    return 0;
+}
+
+static void fb_push(femit *e, uint32_t id) {
+    if (!fb_reserve(e->fb, 1)) e->fb->ids[e->fb->n++] = id;
 }
 
 /* Looks the pending hashes up, in order, and records the ids of the features the model has. */
@@ -242,18 +247,7 @@ static void femit_flush(femit *e) {
     e->npend = 0;
     /* room for every id that passed, so the loop below stores without a test */
     deid_featbuf *fb = e->fb;
-    if (fb->oom) return;
-    if (fb->n + n > fb->cap) {
-        size_t nc = fb->cap ? fb->cap * 2 : 1024;
-        while (nc < fb->n + n) nc *= 2;
-        uint32_t *ni = cf_realloc_array(fb->ids, nc, sizeof *ni);
-        if (!ni) {
-            fb->oom = 1;
-            return;
-        }
-        fb->ids = ni;
-        fb->cap = nc;
-    }
+    if (fb_reserve(fb, n)) return;
     for (size_t k = 0; k < n; k++) {
         uint64_t h = e->pend[k];
         uint64_t tag = (h >> 32) | 1;
