@@ -3,6 +3,9 @@
  *  - the scaled forward-backward against brute-force enumeration of every label path of a short
  *    chain (marginals and log Z);
  *  - the NLL gradient against central finite differences, for emissions and transitions;
+ *  - the feature hash read from template and value equals the whole name's, for every split;
+ *  - the thread's cache of per-kind row sums is keyed by the model: a second model never reads
+ *    the first's sums;
  *  - the model file: save and load give the same weights; bad files are errors naming the line;
  *  - training learns: a model fitted on generated notes finds their PHI better than chance and
  *    writes a loadable file;
