@@ -1317,6 +1317,13 @@ static void test_kind_cache_models(void) {
             r->model = keep;
             deid_model_free(m);
         }
+    /* each load of the rules is named apart too: a kind's flags may mean other lists and cues
+       under another folder, so the thread's cache starts empty for it (a kind is its flags) */
+    char rules2[4200], mp2[4300];
+    deid_text_rules *r2 = rules_and_model_path(rules2, sizeof rules2, mp2, sizeof mp2, "kc2");
+    REQUIRE(r2 != NULL);
+    CHECK(r->serial != 0 && r2->serial != 0 && r2->serial != r->serial);
+    deid_rules_free(r2);
     remove(mp);
     deid_rules_free(r);
 }

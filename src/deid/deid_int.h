@@ -98,6 +98,9 @@ struct deid_model; /* the fitted model that combines the evidence (model.c) */
 
 struct deid_text_rules {
     struct deid_model *model; /* model.tsv of the rules folder; NULL: evidence spans taken as found */
+    /* names this load of the rules for the threads' kind caches (model.c, thread_kind_cache): a
+       word kind's flags mean other lists and cues under another rules folder */
+    uint64_t serial;
     strmap words;      /* lower-case word -> id */
     deid_flags *wflags; /* per word id */
     uint32_t wflags_cap;

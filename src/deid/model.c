@@ -612,13 +612,14 @@ static float *cache_slot(float *cache, wkey *keys, size_t mask, const wkey *k) {
 /* The per-kind-of-word cache of a loaded model, kept by each thread from note to note: a note
  * of 200 words met most of its kinds for the first time when the cache lived one note, and
  * summing their rows again (cache misses on the weights) was a tenth of the time. Per thread,
- * as deid_text_rules are shared read-only by threads (text.h); keyed by the model's serial, so
- * another model (or one loaded where a freed one was) starts it empty. A model's weights do
+ * as deid_text_rules are shared read-only by threads (text.h); keyed by the model's serial and
+ * the rules' (a kind is its word flags, whose bits name another folder's lists and cues), so
+ * another model or rules folder (or one loaded where a freed one was) starts it empty. A model's weights do
  * not change once loaded (model_int.h), so a kind's sum is the same in every note, and the
  * note's case and keep density, which the per-note cache left out of its key, are in it. */
 enum { KIND_SLOTS = 4096 };
 typedef struct {
-    uint64_t serial; /* the model's; 0 before the first note */
+    uint64_t serial, rules_serial; /* the model's and the rules'; 0 before the first note */
     size_t used;     /* kinds held: emptied at half full, so that probes stay short */
     float *rows;     /* KIND_SLOTS x (L + 1): the kind's summed rows, then its "filled" mark */
     wkey *keys;      /* KIND_SLOTS, in the same allocation */
@@ -637,7 +638,7 @@ static void kind_key_make(void) { kind_key_ok = pthread_key_create(&kind_key, ki
 
 /* This thread's cache, ready for model m; NULL when it cannot be had (the caller then keeps a
  * cache for the note alone). */
-static kind_cache *thread_kind_cache(const deid_model *m) {
+static kind_cache *thread_kind_cache(const deid_model *m, const deid_text_rules *r) {
     if (pthread_once(&kind_once, kind_key_make) || !kind_key_ok) return NULL;
     kind_cache *k = pthread_getspecific(kind_key);
     if (!k) {
@@ -651,10 +652,11 @@ static kind_cache *thread_kind_cache(const deid_model *m) {
         k->rows = rows;
         k->keys = (wkey *)(rows + (size_t)KIND_SLOTS * (DEID_NL + 1));
     }
-    if (k->serial != m->serial || k->used * 2 > KIND_SLOTS) {
+    if (k->serial != m->serial || k->rules_serial != r->serial || k->used * 2 > KIND_SLOTS) {
         memset(k->rows, 0, (size_t)KIND_SLOTS * (DEID_NL + 1) * sizeof *k->rows);
         k->used = 0;
         k->serial = m->serial;
+        k->rules_serial = r->serial;
     }
     return k;
 }
@@ -857,7 +859,7 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
     if (!intern && !fb->no_cache) {
         float *nx = cf_realloc_array(fb->extra, c->nt + 1, DEID_NL * sizeof *nx);
         if (nx) fb->extra = nx;
-        kc = nx && m->serial ? thread_kind_cache(m) : NULL;
+        kc = nx && m->serial && c->r->serial ? thread_kind_cache(m, c->r) : NULL;
         size_t slots = 16;
         while (slots < 1024 && slots < c->nt) slots *= 2;
         if (kc) {

@@ -10,6 +10,7 @@
 #include "deid/model_int.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -778,6 +779,8 @@ int deid_rules_load(deid_text_rules **out, const char *rules_dir, cf_err *err) {
         deid_rules_free(r);
         return rc;
     }
+    static atomic_uint_fast64_t serials;
+    r->serial = atomic_fetch_add(&serials, 1) + 1;
     *out = r;
     return CF_OK;
 }
