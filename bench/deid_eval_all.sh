@@ -32,6 +32,9 @@
 # no PHI at all (electrolytes, vent settings with slashes, drips, run-on punctuation, ranges), in
 # two halves written before either was run: the dev half's errors may be read, the hold half is
 # scored once at the end of a round (a cost row only: every word removed there is a false positive).
+# Round 23: tests/data/deid-nursing-shorthand.{dev2,hold2}.txt, the same kind of text as one-line
+# notes (one record a line: the shapes issue 14 names fire there, not in multi-line records), two
+# halves written before either was run; dev2's errors may be read, hold2 is scored once a round.
 # GEN=BIN writes the generated notes with another build (default CLINFM), so that two builds whose
 # generators differ are scored on the same notes (round 11: GEN=build/clinfm CLINFM=<main build>).
 set -euo pipefail
@@ -83,5 +86,7 @@ for c in as_is upper lower; do
   cost handwritten_fixture phrase tests/data/deid-nursing-handwritten.txt $c
   cost nursing_shorthand.dev phrase tests/data/deid-nursing-shorthand.dev.txt $c
   cost nursing_shorthand.hold phrase tests/data/deid-nursing-shorthand.hold.txt $c
+  cost nursing_shorthand.dev2 phrase tests/data/deid-nursing-shorthand.dev2.txt $c
+  cost nursing_shorthand.hold2 phrase tests/data/deid-nursing-shorthand.hold2.txt $c
   for n in gen_listed gen_heldout_names gen_shortline; do cost "$n" presidio "$OUT/$n.json" $c; done
 done
