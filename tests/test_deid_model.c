@@ -1506,38 +1506,59 @@ static void test_keep_unnamed(void) {
     run_switch_test("kun", "@keep_unnamed\t1\n", "b\tO:10\nw0=heparin\tO:-7 NAME:3.5\n", keep_unnamed_body);
 }
 
-/* Round 22 candidates N1 and N2 (deid-train --nursing-shorthand 1 or 2, model.c shorthand_filter):
- * nursing shorthand the model took for PHI is dropped after it. A hand-written model takes every
- * word a date pattern covers as a date, every single letter as a name and every word a URL pattern
- * covers as a URL (as the shipped model took "PS 10/5/40", "K+ 3/4" and "2.Pt" in issue 14). With
- * no switch all are removed; with N1 a slash chain after a vent word ("PS") or closed by '%' and a
- * letter glued to '+' stay, while a date after a common word and an initial before '.' are still
- * removed; with N2 also a run-on sentence read as a host ("2.Pt", "well.no") stays, while a
- * host with "www." or an unlisted label is still removed. A saved model keeps its level; level 3
- * is refused. */
+/* Round 22 candidates N1 and N2 (deid-train --nursing-shorthand 1 or 2, model.c shorthand_filter)
+ * and round 23's S1 and S2 (3 and 4, shorthand_filter_s): nursing shorthand the model took for PHI
+ * is dropped after it. A hand-written model takes every word a date pattern covers as a date,
+ * every single letter as a name, every word a URL pattern covers as a URL, every number of three or
+ * four digits as a phone, a number over "/10" and "10" under a slash as dates, and "yesterday",
+ * "grace" (also a given name) as places (as the shipped model took "PS 10/5/40", "K+ 3/4",
+ * "2.Pt", "+900" and "from yesterday" in issue 14 and round 23's dev2 half). With no switch all are
+ * removed; with N1 a slash chain after a vent word ("PS") or closed by '%' and a letter glued to
+ * '+' stay, while a date after a common word and an initial before '.' are still removed; with N2
+ * also a run-on sentence read as a host ("2.Pt", "well.no") stays, while a host with "www." or an
+ * unlisted label is still removed; S1 keeps N1's and also the hosts (on the pattern's span), a
+ * short signed number and a pain score "a/10", while a phone's digits after a dash and a date
+ * after "on" stay removed; S2 also keeps a listed common word after "from" in lower case or in a
+ * one-case note, never a capitalised one in mixed case nor one in a name list. A second model labels
+ * the URL pattern's words as names: the span is typed a URL by the pattern, which N2's rule (on
+ * the model's URL label) does not reach and S1's (on the pattern's span) does. A saved model keeps
+ * its level; level 5 is refused. */
 static void test_nursing_shorthand(void) {
     static const struct {
         const char *text;
-        int want[3]; /* spans with no switch, N1, N2 */
+        int want[5]; /* spans with no switch, N1, N2, S1, S2 */
     } cases[] = {
-        {"Changed to PS 10/5/40 at noon.", {1, 0, 0}},
-        {"Bipap at 12/5/40% overnight.", {1, 0, 0}},
-        {"Seen in clinic on 10/5/40 for follow-up.", {1, 1, 1}},
-        {"PEEP raised.\n10/5/40 seen in clinic.", {1, 1, 1}},
-        {"K+ 3.4 repleted w/ 40 meq.", {1, 0, 0}},
-        {"Seen by J. today.", {1, 1, 1}},
-        {"Care given.\n2.Pt turned q2h.", {1, 1, 0}},
-        {"sats fine, tolerating well.no distress.", {1, 1, 0}},
-        {"Results posted at www.quill.de today.", {1, 1, 1}},
-        {"Results posted at zorbakian.de today.", {1, 1, 1}},
+        {"Changed to PS 10/5/40 at noon.", {1, 0, 0, 0, 0}},
+        {"Bipap at 12/5/40% overnight.", {1, 0, 0, 0, 0}},
+        {"Seen in clinic on 10/5/40 for follow-up.", {1, 1, 1, 1, 1}},
+        {"PEEP raised.\n10/5/40 seen in clinic.", {1, 1, 1, 1, 1}},
+        {"K+ 3.4 repleted w/ 40 meq.", {1, 0, 0, 0, 0}},
+        {"Seen by J. today.", {1, 1, 1, 1, 1}},
+        {"Care given.\n2.Pt turned q2h.", {1, 1, 0, 0, 0}},
+        {"sats fine, tolerating well.no distress.", {1, 1, 0, 0, 0}},
+        {"Results posted at www.quill.de today.", {1, 1, 1, 1, 1}},
+        {"Results posted at zorbakian.de today.", {1, 1, 1, 1, 1}},
+        {"Net +900 for the shift.", {1, 1, 1, 0, 0}},
+        {"Drain out -200 since noon.", {1, 1, 1, 0, 0}},
+        {"Call back 555-0900 tonight.", {1, 1, 1, 1, 1}},
+        {"Call back +555 0900 tonight.", {1, 1, 1, 1, 1}},
+        {"Pain 6/10 at rest.", {1, 1, 1, 0, 0}},
+        {"Seen on 6/10 at rest.", {1, 1, 1, 1, 1}},
+        {"Weight down from yesterday.", {1, 1, 1, 1, 0}},
+        {"weight down from yesterday.", {1, 1, 1, 1, 0}},
+        {"Transferred from Yesterday unit.", {1, 1, 1, 1, 1}},
+        {"Transferred from grace today.", {1, 1, 1, 1, 1}},
     };
-    static const char *const sw[3] = {"", "@nursing_shorthand\t1\n", "@nursing_shorthand\t2\n"};
+    static const char *const sw[5] = {"", "@nursing_shorthand\t1\n", "@nursing_shorthand\t2\n",
+                                      "@nursing_shorthand\t3\n", "@nursing_shorthand\t4\n"};
     char got[512], rules[4200], mp[4300];
     deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "nsh");
     REQUIRE(r != NULL);
     deid_model *keep = r->model;
-    for (int level = 0; level < 3; level++) {
-        deid_model *m = hand_model(mp, sw[level], "b\tO:10\npt=d\tDATE:20\nlen=1\tNAME:20\npt=u\tURL:20\n");
+    for (int level = 0; level < 5; level++) {
+        deid_model *m = hand_model(mp, sw[level],
+                                   "b\tO:10\npt=d\tDATE:20\nlen=1\tNAME:20\npt=u\tURL:20\nnd=3\tPHONE:20\n"
+                                   "nd=4\tPHONE:20\nden=10\tDATE:20\ndnm=10\tDATE:20\nw0=yesterday\tLOCATION:20\nw0=grace\tLOCATION:20\n");
         REQUIRE(m != NULL);
         CHECK_EQ_INT(m->nursing_shorthand, level);
         r->model = m;
@@ -1545,14 +1566,24 @@ static void test_nursing_shorthand(void) {
             int n = amp_spans(r, cases[k].text, got, sizeof got);
             if (n != cases[k].want[level]) fprintf(stderr, "  level %d: \"%s\" -> %s\n", level, cases[k].text, got);
             CHECK_EQ_INT(n, cases[k].want[level]);
+            if (strstr(cases[k].text, "+555")) CHECK_EQ_STR(got, "[+555 0900]PHONE");
         }
         r->model = keep;
         deid_model *m2 = saved_copy(m, mp);
         CHECK(m2 != NULL && m2->nursing_shorthand == level);
         deid_model_free(m2);
         deid_model_free(m);
+        /* the span's final type: the model says name, the pattern says URL */
+        m = hand_model(mp, sw[level], "b\tO:10\npt=u\tNAME:20\n");
+        REQUIRE(m != NULL);
+        r->model = m;
+        int n = amp_spans(r, "Care given.\n2.Pt turned q2h.", got, sizeof got);
+        if (n) CHECK_EQ_STR(got, "[2.Pt]URL");
+        CHECK_EQ_INT(n, level >= 3 ? 0 : 1);
+        r->model = keep;
+        deid_model_free(m);
     }
-    CHECK(hand_model(mp, "@nursing_shorthand\t3\n", "b\tO:10\n") == NULL);
+    CHECK(hand_model(mp, "@nursing_shorthand\t5\n", "b\tO:10\n") == NULL);
     remove(mp);
     deid_rules_free(r);
 }

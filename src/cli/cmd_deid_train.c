@@ -187,13 +187,17 @@ int cmd_deid_train(int argc, char **argv) {
                     "\"name is\"), 2 every cue before a word (\"pt\", \"per\", \"by\" too) holds\n"
                     "the word after it whatever its case (round 20 candidates C't and C';\n"
                     "a decoding switch, the weights are unchanged; default 0)"),
-        CLI_OPT_INT("nursing-shorthand", &to.nursing_shorthand, "N", 0, 2,
+        CLI_OPT_INT("nursing-shorthand", &to.nursing_shorthand, "N", 0, 4,
                     "nursing shorthand the model took for PHI is dropped: 1 a chain of\n"
                     "numbers joined by '/' after a ventilator word (a_vent cues) or closed by\n"
                     "'%' is no date, a word of one or two letters glued to '+' is no name (an\n"
                     "ion); 2 also a bare host name of numbers and common words ending in a\n"
-                    "two-letter label (\"2.Pt\") is no URL (round 22 candidates N1, N2; a\n"
-                    "decoding switch, the weights are unchanged; default 0)"),
+                    "two-letter label (\"2.Pt\") the model labelled a URL is no URL (round 22\n"
+                    "candidates N1, N2); 3 N1 and, on any label, such a host the URL pattern\n"
+                    "types, a signed number of under seven digits (\"+900\") and a pain score\n"
+                    "\"a/10\" after pain/score/scale; 4 also a listed clinical or common word\n"
+                    "labelled a place after at/in/from (round 23 candidates S1, S2; a decoding\n"
+                    "switch, the weights are unchanged; default 0)"),
         CLI_OPT_FLAG("field-dates", &to.field_dates,
                      "on a field list's line with its own person evidence (a name the field\n"
                      "cue holds, a credential after a name), a date the model found stays\n"

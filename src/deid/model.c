@@ -516,6 +516,93 @@ static int generic_host_label(const ctx *c, size_t q) {
     return 0;
 }
 
+/* Words a..z joined by single dots make a bare host of common words: nothing host-like around it
+ * (no scheme, path, "@", port or further label), a two-letter (country) last label, and every
+ * other label a number or a listed common word, none a generic second-level label. A run-on
+ * sentence ("2.Pt", "well.no") reads so; a real host is rarely made of common words only. */
+static int common_bare_host(const ctx *c, size_t a, size_t z) {
+    if (z == a) return 0;
+    char before = c->t[a].s > 0 ? c->text[c->t[a].s - 1] : ' ';
+    char after = c->t[z].e < c->len ? c->text[c->t[z].e] : ' ';
+    int bare = !strchr("/@:.-_", before) && !strchr("/@:-_", after) &&
+               !(after == '.' && c->t[z].e + 1 < c->len && isalnum((unsigned char)c->text[c->t[z].e + 1]));
+    if (!bare || c->t[z].e - c->t[z].s != 2 || c->t[z].nletters != 2) return 0;
+    for (size_t q = a; q < z; q++)
+        if (!(c->t[q].shape0 == SH_NUM || (c->t[q].f & (F_ENGLISH | F_MEDICAL | F_KEEP | F_STOP))) ||
+            generic_host_label(c, q))
+            return 0;
+    return 1;
+}
+
+/* Word q of c is w (ASCII case folded). */
+static int word_is(const ctx *c, size_t q, const char *w) {
+    size_t n = c->t[q].e - c->t[q].s;
+    return strlen(w) == n && !strncasecmp(c->text + c->t[q].s, w, n);
+}
+
+/* Round 23 (@nursing_shorthand 3): S1's three rules, on every label whatever its type, so on the
+ * span's final type too (spans are made of labelled words only; the pattern, not the model, may
+ * type a span a URL or a phone). (c') a URL span of the pattern layer that is a bare host of
+ * common words: "2.Pt turned" is labelled NAME or DATE by the model and typed a URL by the
+ * pattern, which N2's rule, reading the model's URL label, never saw. (d) a number glued after a
+ * sign, with no letter or digit before the sign (a range "5-200" has one), no digit group after it
+ * ("+1 555 0100" is a phone's start) and fewer than seven digits, is an intake or output figure
+ * ("+900", "-200"), never a phone: a phone has seven digits or more. (e) "a/10" (a at most 10)
+ * with "pain", "score" or "scale" among the two words before it on its line is a pain score, no
+ * date ("seen 6/10" keeps its date). Level 4 also (f): a single word labelled a place or
+ * organisation right after "at", "in" or "from" on its line, listed as a clinical, common or stop
+ * word and in no name or place list (and lower case in a mixed-case note, where a proper name
+ * would be capitalised) is running text ("at nare", "from yesterday"), no place. */
+static void shorthand_filter_s(const ctx *c, int8_t *lab, int level) {
+    size_t T = c->nt;
+    for (size_t k = 0; k < c->spans.n; k++) {
+        const deid_span *sp = &c->spans.v[k];
+        if ((c->spans.tag[k] >> 16) != DEID_SRC_PATTERN || sp->type != DEID_URL) continue;
+        size_t a = deid__first_word_ending_after(c, sp->start), z = a;
+        if (a >= T || c->t[a].s != sp->start) continue;
+        while (z + 1 < T && c->t[z].e < sp->end && c->t[z + 1].s == c->t[z].e + 1 && c->text[c->t[z].e] == '.') z++;
+        if (c->t[z].e != sp->end || !common_bare_host(c, a, z)) continue;
+        for (size_t q = a; q <= z; q++) lab[q] = -1;
+    }
+    for (size_t i = 0; i < T; i++) {
+        const tok *t = &c->t[i];
+        if (lab[i] < 0) continue;
+        if (t->shape0 == SH_NUM && t->s > 0 && (c->text[t->s - 1] == '+' || c->text[t->s - 1] == '-') &&
+            !(t->s > 1 && isalnum((unsigned char)c->text[t->s - 2])) && t->e - t->s < 7) {
+            size_t e = t->e;
+            int more = e + 1 < c->len && strchr(" -.()", c->text[e]) && c->text[e] &&
+                       isdigit((unsigned char)c->text[e + 1]);
+            if (!more) {
+                lab[i] = -1;
+                continue;
+            }
+        }
+        if (t->shape0 == SH_NUM && i + 1 < T && c->t[i + 1].s == t->e + 1 && c->text[t->e] == '/' &&
+            word_is(c, i + 1, "10") && t->e - t->s <= 2 && !(t->s > 0 && c->text[t->s - 1] == '/') &&
+            !(c->t[i + 1].e < c->len && c->text[c->t[i + 1].e] == '/') && (lab[i] == DEID_DATE || lab[i + 1] == DEID_DATE)) {
+            int v = 0;
+            for (size_t q = t->s; q < t->e; q++) v = v * 10 + (c->text[q] - '0');
+            int cue = 0;
+            for (size_t q = i, n = 0; q > 0 && n < 2 && !cue; q--, n++) {
+                if (!same_line_gap(c, c->t[q - 1].e, c->t[q].s)) break;
+                cue = word_is(c, q - 1, "pain") || word_is(c, q - 1, "score") || word_is(c, q - 1, "scale");
+            }
+            if (v <= 10 && cue) {
+                lab[i] = lab[i + 1] = -1;
+                continue;
+            }
+        }
+        if (level >= 4 && (lab[i] == DEID_LOCATION || lab[i] == DEID_ORGANIZATION) && i > 0 &&
+            same_line_gap(c, c->t[i - 1].e, t->s) &&
+            (word_is(c, i - 1, "at") || word_is(c, i - 1, "in") || word_is(c, i - 1, "from")) && lab[i - 1] < 0 &&
+            !(i + 1 < T && lab[i + 1] == lab[i] && same_line_gap(c, t->e, c->t[i + 1].s)) &&
+            (t->f & (F_MEDICAL | F_KEEP | F_ENGLISH | F_STOP)) &&
+            !(t->f & (F_FIRST | F_LAST | F_PLACE | F_REGION | F_ORGNAME | F_PLACE_WORD)) &&
+            (c->lower_doc || c->upper_doc || t->shape0 == SH_LOWER))
+            lab[i] = -1;
+    }
+}
+
 /* Round 22 (@nursing_shorthand): nursing shorthand the model took for PHI, dropped after it.
  * Level 1: (a) a chain of numbers joined by '/' (two slashes or more) labelled a date is a
  * ventilator setting when the word right before it on its line is a vent-mode or setting word
@@ -549,26 +636,17 @@ static void shorthand_filter(const ctx *c, int8_t *lab, int level) {
             lab[i] = -1;
             continue;
         }
-        if (level >= 2 && lab[i] == DEID_URL) {
+        if (level == 2 && lab[i] == DEID_URL) {
             /* the host: the words around i joined by single dots, labelled or not */
             size_t a = i, z = i;
             while (a > 0 && c->t[a].s == c->t[a - 1].e + 1 && c->text[c->t[a].s - 1] == '.') a--;
             while (z + 1 < T && c->t[z + 1].s == c->t[z].e + 1 && c->text[c->t[z].e] == '.') z++;
-            if (z == a) continue;
-            char before = c->t[a].s > 0 ? c->text[c->t[a].s - 1] : ' ';
-            char after = c->t[z].e < c->len ? c->text[c->t[z].e] : ' ';
-            int bare = !strchr("/@:.-_", before) && !strchr("/@:-_", after) &&
-                       !(after == '.' && c->t[z].e + 1 < c->len && isalnum((unsigned char)c->text[c->t[z].e + 1]));
-            int cc = c->t[z].e - c->t[z].s == 2 && c->t[z].nletters == 2;
-            int common = 1;
-            for (size_t q = a; q < z && common; q++)
-                common = (c->t[q].shape0 == SH_NUM ||
-                          (c->t[q].f & (F_ENGLISH | F_MEDICAL | F_KEEP | F_STOP))) && !generic_host_label(c, q);
-            if (bare && cc && common)
+            if (common_bare_host(c, a, z))
                 for (size_t q = a; q <= z; q++)
                     if (lab[q] == DEID_URL) lab[q] = -1;
         }
     }
+    if (level >= 3) shorthand_filter_s(c, lab, level);
 }
 
 static char num_range(const ctx *c, size_t i) {
@@ -1326,13 +1404,14 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
                     : !strcmp(line, "@keep_unnamed") ? &m->keep_unnamed
                     : !strcmp(line, "@field_dates") ? &m->field_dates
                                                          : NULL;
-        /* switches with levels, 0, 1 or 2 */
+        /* switches with levels: 0 to 2 (@nursing_shorthand 0 to 4) */
         int *level = !strcmp(line, "@one_case_cue")        ? &m->one_case_cue
                      : !strcmp(line, "@nursing_shorthand") ? &m->nursing_shorthand
                                                            : NULL;
         if (level) {
-            if (strcmp(vals, "0") && strcmp(vals, "1") && strcmp(vals, "2")) {
-                rc = cf_fail(err, CF_EINPUT, "%s:%d: %s must be 0, 1 or 2", path, ln, line + 1);
+            int top = level == &m->nursing_shorthand ? 4 : 2;
+            if (!(vals[0] >= '0' && vals[0] <= '0' + top && !vals[1])) {
+                rc = cf_fail(err, CF_EINPUT, "%s:%d: %s must be 0 to %d", path, ln, line + 1, top);
                 break;
             }
             *level = vals[0] - '0';

@@ -74,7 +74,9 @@ typedef struct deid_model {
     int field_dates;
     /* Round 22: nursing shorthand the model took for PHI is dropped after it (model.c,
        shorthand_filter): 1 a vent setting's slash chain is no date and an ion ("K+") no name, 2
-       also a bare host of numbers and common words ("2.Pt") no URL; "@nursing_shorthand<TAB>N" */
+       also a bare host of numbers and common words ("2.Pt") no URL; round 23: 3 N1 and, on any
+       label, a pattern-typed bare host, a short signed number, a pain score "a/10"; 4 also a
+       clinical word labelled a place after at/in/from; "@nursing_shorthand<TAB>N" */
     int nursing_shorthand;
     /* lookup index built after loading: (ix_mask + 1) slots, each the upper 32 bits of a feature
        name's hash (never 0) and its row; names are not compared (a feature the model lacks
