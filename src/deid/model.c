@@ -646,7 +646,6 @@ static void shorthand_filter(const ctx *c, int8_t *lab, int level) {
                     if (lab[q] == DEID_URL) lab[q] = -1;
         }
     }
-    if (level >= 3) shorthand_filter_s(c, lab, level);
 }
 
 static char num_range(const ctx *c, size_t i) {
@@ -3093,6 +3092,9 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
         score_filter(c, lab, evd, ki);
         value_filter(c, lab, evd, ki);
     }
+    /* S1/S2 last: the slot rules take a two-word line ("pain 6/10") as a field and its value after
+       the model has left it, and a span is made of whatever labels are left here */
+    if (m->nursing_shorthand >= 3) shorthand_filter_s(c, lab, m->nursing_shorthand);
     free(evd);
     free(E);
     free(work);
