@@ -29,6 +29,10 @@
 # built): nursing shorthand the model took is dropped after it (--nursing-shorthand 1): a slash
 # chain after a ventilator word or closed by "%" is no date, a letter or two glued to "+" no name;
 # a decoding switch: the weights are C''s (A's).
+# Round 23 (docs/DEID.md, round 23: candidate S1, adopted under the rule written before it was
+# built): --nursing-shorthand 3, N1 and, on any label, a bare host of common words the URL pattern
+# types ("2.Pt"), a signed number of under seven digits ("+900") and a pain score "a/10" after
+# pain/score/scale are dropped; a decoding switch: the weights are N1's (C''s, A's).
 # Earlier recipes (with OUT= a temporary file):
 #   round 13's model (shipped in rounds 13-15): LINES_R13=--lines-r13 ROUND16= ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh
 #   round 12's model: LINES=0 ROUND13= LINES_R13=--lines-r13 ROUND16= ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh
@@ -41,6 +45,8 @@
 #   round 19's A (shipped in rounds 19-20): ROUND21= ROUND22= bash bench/deid_train.sh
 #   round 21's C'' (shipped in round 21): ROUND22= bash bench/deid_train.sh
 #   round 22's candidate N2 (not chosen: tied with N1): ROUND22= bash bench/deid_train.sh --nursing-shorthand 2
+#   round 22's N1 (shipped in round 22): ROUND22='--nursing-shorthand 1' bash bench/deid_train.sh
+#   round 23's candidate S2 (not adopted): ROUND22='--nursing-shorthand 4' bash bench/deid_train.sh
 # Nothing else is read: no MIMIC, Synthea, terminology or OMOP text (those are the negative
 # material the clinical-content cost is measured on).
 set -euo pipefail
@@ -58,7 +64,7 @@ LINES_R13=${LINES_R13-}
 ROUND16=${ROUND16---list-catalogue-test --amp-firm-span}
 ROUND19=${ROUND19---keep-unnamed}
 ROUND21=${ROUND21---one-case-fields --one-case-cue 1 --field-dates}
-ROUND22=${ROUND22---nursing-shorthand 1}
+ROUND22=${ROUND22---nursing-shorthand 3}
 EPOCHS=${EPOCHS:-8}
 DEV=$(bench_data deid-dev)
 "$CLINFM" deid-train --out "$OUT" --epochs "$EPOCHS" --generate "$GEN" --generate-lines "$LINES" --seed 1 --cases --verbose --calibrate "$CALIB" \
