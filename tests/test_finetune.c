@@ -441,6 +441,27 @@ static void encode_rows(rt_encoder *enc, const label_row *rows, size_t n, rt_pro
     }
 }
 
+/* One split's prompts and labels (one head), encoded from the labelled rows. */
+typedef struct {
+    rt_prompt *p;
+    float *y;
+    size_t n;
+} split_prompts;
+
+static split_prompts encode_split(rt_encoder *enc, const labelled *L, int split) {
+    split_prompts s = {.n = L->n[split]};
+    s.p = calloc(s.n ? s.n : 1, sizeof *s.p);
+    s.y = malloc((s.n ? s.n : 1) * sizeof *s.y);
+    CHECK(s.p && s.y);
+    if (s.p && s.y) encode_rows(enc, L->rows[split], s.n, s.p, s.y, 1);
+    return s;
+}
+
+static void split_prompts_free(split_prompts *s) {
+    for (size_t i = 0; s->p && i < s->n; i++) rt_prompt_free(&s->p[i]);
+    free(s->p), free(s->y);
+}
+
 /* Fine-tuning options of these tests: short, fast, quiet, one thread. */
 static ft_options quick_options(int epochs, int patience) {
     ft_options o;
@@ -1041,17 +1062,16 @@ static void test_value_dropout(void) {
     fprintf(stderr, "  value dropout %.2f: %.4f of %ld value tokens left out\n", drop, rate, eligible);
     CHECK(fabs(rate - drop) < 0.02); /* about 20,000 draws: 5 standard errors */
 
-    /* ft_train with it */
+    /* ft_train with it, on the labelled train and tuning prompts */
     labelled L;
     cf_err err = {0};
     rt_model rm;
     rt_encoder *enc;
     REQUIRE(open_labelled_model(&L, &rm, &enc) == 0);
-    size_t ntr = L.n[SPLIT_TRAIN], ntu = L.n[SPLIT_TUNING];
-    rt_prompt *ptr = calloc(ntr, sizeof *ptr), *ptu = calloc(ntu, sizeof *ptu);
-    float *ytr = malloc(ntr * sizeof *ytr), *ytu = malloc(ntu * sizeof *ytu), *lg = malloc(ntu * sizeof *lg);
-    encode_rows(enc, L.rows[SPLIT_TRAIN], ntr, ptr, ytr, 1);
-    encode_rows(enc, L.rows[SPLIT_TUNING], ntu, ptu, ytu, 1);
+    split_prompts tr = encode_split(enc, &L, SPLIT_TRAIN), tu = encode_split(enc, &L, SPLIT_TUNING);
+    rt_prompt *ptr = tr.p, *ptu = tu.p;
+    float *ytr = tr.y, *ytu = tu.y, *lg = malloc(tu.n * sizeof *lg);
+    const size_t ntr = tr.n, ntu = tu.n;
     const int pad = (int)rm.v.special[VOCAB_SP_PAD];
     ft_options o = quick_options(3, 3);
     gpt_model none, a, b;
@@ -1079,9 +1099,8 @@ static void test_value_dropout(void) {
     CHECK_CONTAINS(err.msg, "--values embed --inputs");
     rt_close(&rno);
     gpt_free(&none), gpt_free(&a), gpt_free(&b);
-    for (size_t i = 0; i < ntr; i++) rt_prompt_free(&ptr[i]);
-    for (size_t i = 0; i < ntu; i++) rt_prompt_free(&ptu[i]);
-    free(ptr), free(ptu), free(ytr), free(ytu), free(lg);
+    split_prompts_free(&tr), split_prompts_free(&tu);
+    free(lg);
     rt_encoder_free(enc);
     rt_close(&rm);
     label_free(&L);
