@@ -507,12 +507,17 @@ static int same_line_gap(const ctx *c, size_t a, size_t b) {
     return 1;
 }
 
+/* Word q of c is w (ASCII case folded). */
+static int word_is(const ctx *c, size_t q, const char *w) {
+    size_t n = c->t[q].e - c->t[q].s;
+    return strlen(w) == n && !strncasecmp(c->text + c->t[q].s, w, n);
+}
+
 /* A second-level label of a real host name ("nhs.co.uk", "ox.ac.uk", "x.com.au"). */
 static int generic_host_label(const ctx *c, size_t q) {
     static const char *const G[] = {"com", "org", "net", "edu", "gov", "co", "ac", "www"};
-    size_t n = c->t[q].e - c->t[q].s;
     for (size_t k = 0; k < sizeof G / sizeof G[0]; k++)
-        if (strlen(G[k]) == n && !strncasecmp(c->text + c->t[q].s, G[k], n)) return 1;
+        if (word_is(c, q, G[k])) return 1;
     return 0;
 }
 
@@ -532,12 +537,6 @@ static int common_bare_host(const ctx *c, size_t a, size_t z) {
             generic_host_label(c, q))
             return 0;
     return 1;
-}
-
-/* Word q of c is w (ASCII case folded). */
-static int word_is(const ctx *c, size_t q, const char *w) {
-    size_t n = c->t[q].e - c->t[q].s;
-    return strlen(w) == n && !strncasecmp(c->text + c->t[q].s, w, n);
 }
 
 /* Round 23 (@nursing_shorthand 3): S1's three rules, on every label whatever its type, so on the

@@ -16,9 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/mix64.h"
-
 #include "deid/model_int.h"
+#include "util/mix64.h"
 #include "util/progress.h"
 
 void deid_train_opts_default(deid_train_opts *o) {
@@ -250,7 +249,6 @@ int deid_model_train(const deid_text_rules *r, const deid_doc *const *docs, size
    reproducible: the same model and notes give the same threshold) */
 #define CALIB_BOOT 1000
 #define CALIB_BOOT_SEED 0x5EED0C411B0ULL
-
 
 static double calib_f2(uint64_t gh, uint64_t gn, uint64_t ph, uint64_t pn) {
     return deid_f2(deid_ratio(ph, pn), deid_ratio(gh, gn));

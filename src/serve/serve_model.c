@@ -30,8 +30,8 @@
 
 #include "model/head.h"
 #include "model/runtime.h"
-#include "util/mix64.h"
 #include "serve/serve_ref.h"
+#include "util/mix64.h"
 #include "util/strmap.h"
 
 /* One pooled slot per concurrent request: a session (KV cache and batch scratch) and the
