@@ -1506,6 +1506,150 @@ static void test_keep_unnamed(void) {
     run_switch_test("kun", "@keep_unnamed\t1\n", "b\tO:10\nw0=heparin\tO:-7 NAME:3.5\n", keep_unnamed_body);
 }
 
+
+/* Round 25 (SYNTH_NOTE_OPT_NAME_LINES, deid-train --name-lines, candidate M1): the nursing notes
+ * with the option are the notes without it with lines and sentences added (the rest byte for
+ * byte, every span of the note without it found again in order: the added text draws from a
+ * stream of its own), the added spans all names: a given name opening a line or a sentence
+ * before a state, a clinician after per / w/ / d/w, beside lines of the same shapes with no PHI
+ * ("Pt ..."); none of the held-apart message style's continuations; other kinds (the message
+ * style among them) untouched. */
+static int at_line_or_sentence_start(const char *t, size_t at) {
+    return at == 0 || t[at - 1] == '\n' || (at >= 2 && t[at - 1] == ' ' && t[at - 2] == '.');
+}
+static size_t count_str(const char *t, size_t n, const char *w) {
+    size_t k = 0, wl = strlen(w);
+    for (size_t i = 0; i + wl <= n; i++) k += !strncasecmp(t + i, w, wl);
+    return k;
+}
+static void test_name_lines(void) {
+    synth_note_context c;
+    fill_ctx(&c);
+    cf_err err = {0};
+    size_t opening = 0, opening_off = 0, after_per = 0, traps = 0, added = 0, bad = 0, notes_changed = 0;
+    static const int KINDS[] = {SYNTH_NOTE_NURSING, SYNTH_NOTE_NURSING_RUNON};
+    for (int ki = 0; ki < 2; ki++)
+        for (uint64_t seed = 1; seed <= 60; seed++) {
+            synth_note a, g;
+            REQUIRE(synth_note_write_opt(&c, KINDS[ki], SYNTH_CASE_MIXED, seed, NULL, 0, &a, &err) == CF_OK);
+            REQUIRE(synth_note_write_opt(&c, KINDS[ki], SYNTH_CASE_MIXED, seed, NULL, SYNTH_NOTE_OPT_NAME_LINES, &g, &err) == CF_OK);
+            notes_changed += g.len != a.len;
+            /* a's text is a subsequence of g's, and a's spans are g's spans in order, same text */
+            size_t j = 0, sk = 0;
+            for (size_t i = 0; i < a.len; i++) {
+                while (j < g.len && g.text[j] != a.text[i]) j++;
+                if (j == g.len) break;
+                j++;
+            }
+            CHECK(j <= g.len && a.len <= g.len);
+            for (size_t k = 0; k < a.n_spans; k++) {
+                size_t al = a.spans[k].end - a.spans[k].start;
+                while (sk < g.n_spans && !(g.spans[sk].end - g.spans[sk].start == al &&
+                                           !memcmp(g.text + g.spans[sk].start, a.text + a.spans[k].start, al) &&
+                                           g.spans[sk].type == a.spans[k].type)) {
+                    added++;
+                    if (g.spans[sk].type != DEID_NAME) bad++;
+                    sk++;
+                }
+                CHECK(sk < g.n_spans);
+                sk++;
+            }
+            for (; sk < g.n_spans; sk++) {
+                added++;
+                if (g.spans[sk].type != DEID_NAME) bad++;
+            }
+            for (size_t k = 0; k < g.n_spans; k++) {
+                size_t s = g.spans[k].start;
+                if (g.spans[k].type != DEID_NAME) continue;
+                if (at_line_or_sentence_start(g.text, s) && g.spans[k].end < g.len && g.text[g.spans[k].end] == ' ') opening++;
+                if ((s >= 4 && !strncasecmp(g.text + s - 4, "per ", 4)) || (s >= 3 && !strncasecmp(g.text + s - 3, "w/ ", 3)))
+                    after_per++;
+            }
+            for (size_t k = 0; k < a.n_spans; k++)
+                if (a.spans[k].type == DEID_NAME && at_line_or_sentence_start(a.text, a.spans[k].start) &&
+                    a.spans[k].end < a.len && a.text[a.spans[k].end] == ' ')
+                    opening_off++;
+            traps += count_str(g.text, g.len, "\nPt ") + count_str(g.text, g.len, ". Pt ") - count_str(a.text, a.len, "\nPt ") -
+                     count_str(a.text, a.len, ". Pt ");
+            /* none of the message style's continuations */
+            CHECK_EQ_INT(count_str(g.text, g.len, "drowsy"), count_str(a.text, a.len, "drowsy"));
+            CHECK_EQ_INT(count_str(g.text, g.len, "slept"), count_str(a.text, a.len, "slept"));
+            CHECK_EQ_INT(count_str(g.text, g.len, "hallway"), count_str(a.text, a.len, "hallway"));
+            synth_note_free(&a);
+            synth_note_free(&g);
+        }
+    CHECK_EQ_INT(bad, 0);
+    CHECK(notes_changed >= 60 && added >= 60);
+    CHECK(opening >= opening_off + 30);
+    CHECK(after_per >= 20);
+    CHECK(traps >= 20);
+    /* the evaluation styles and the other training kinds are untouched */
+    static const int SAME[] = {SYNTH_NOTE_MESSAGE, SYNTH_NOTE_SHORTLINE, SYNTH_NOTE_EVENT, SYNTH_NOTE_PROGRESS, SYNTH_NOTE_LIST};
+    for (int ki = 0; ki < 5; ki++)
+        for (uint64_t seed = 1; seed <= 10; seed++) {
+            synth_note a, g;
+            REQUIRE(synth_note_write_opt(&c, SAME[ki], SYNTH_CASE_MIXED, seed, NULL, 0, &a, &err) == CF_OK);
+            REQUIRE(synth_note_write_opt(&c, SAME[ki], SYNTH_CASE_MIXED, seed, NULL, SYNTH_NOTE_OPT_NAME_LINES, &g, &err) == CF_OK);
+            CHECK(a.len == g.len && !memcmp(a.text, g.text, a.len) && a.n_spans == g.n_spans);
+            synth_note_free(&a);
+            synth_note_free(&g);
+        }
+}
+
+/* Round 25 candidate M2 (deid-train --line-open-feature, @line_open): a word opening its line or
+ * a sentence gets lo= (its class and shape, the next word's), a word right after per / w/ / d/w /
+ * with gets pw= (its class and shape, the gap after it, the next word's class); "w/o" and a word
+ * after any other word get none; a model without the switch emits neither, and the switch is
+ * written into the file. */
+static void test_line_open_feature(void) {
+    char rules[4200], mp[4300];
+    cf_err err = {0};
+    deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "lo");
+    REQUIRE(r != NULL);
+    const char *note = "Zorbanek calm overnight\nfoley draining well\nper Quelvarin, give lasix\nturned q2h w/ Vrastomel now\n"
+                       "d/w Pellimonde start TF\n";
+    const char *six[] = {note, note, note, note, note, note};
+    deid_doc docs[6];
+    const deid_doc *dp[6];
+    memset(docs, 0, sizeof docs);
+    for (int i = 0; i < 6; i++) {
+        docs[i].text = (char *)six[i];
+        docs[i].len = strlen(six[i]);
+        dp[i] = &docs[i];
+    }
+    for (int on = 0; on < 2; on++) {
+        deid_train_opts o;
+        deid_train_opts_default(&o);
+        o.epochs = 2;
+        o.min_count = 1;
+        o.line_open = on;
+        CHECK(deid_model_train(r, dp, 6, &o, mp, &err) == CF_OK);
+        CHECK_EQ_INT(model_has(mp, "@line_open"), on);
+        /* an unlisted capitalised word opening its line before a common lower-case word */
+        CHECK_EQ_INT(model_has(mp, "lo=OCel"), on);
+        /* after "per" a comma follows; after "w/" and "d/w" a space */
+        CHECK_EQ_INT(model_has(mp, "pw=OC,"), on);
+        CHECK_EQ_INT(model_has(mp, "pw=OC "), on);
+        CHECK_EQ_INT(model_has(mp, "pw="), on);
+    }
+    /* no per / w/ before a word, only "w/o": no pw= */
+    const char *wo = "Zorbanek tolerated procedure w/o complication\nfoley draining well\n";
+    for (int i = 0; i < 6; i++) {
+        docs[i].text = (char *)wo;
+        docs[i].len = strlen(wo);
+    }
+    deid_train_opts o;
+    deid_train_opts_default(&o);
+    o.epochs = 2;
+    o.min_count = 1;
+    o.line_open = 1;
+    CHECK(deid_model_train(r, dp, 6, &o, mp, &err) == CF_OK);
+    CHECK_EQ_INT(model_has(mp, "pw="), 0);
+    CHECK_EQ_INT(model_has(mp, "lo="), 1);
+    remove(mp);
+    deid_rules_free(r);
+}
+
 /* Round 22 candidates N1 and N2 (deid-train --nursing-shorthand 1 or 2, model.c shorthand_filter)
  * and round 23's S1 and S2 (3 and 4, shorthand_filter_s): nursing shorthand the model took for PHI
  * is dropped after it. A hand-written model takes every word a date pattern covers as a date,
@@ -1614,6 +1758,8 @@ int main(void) {
     RUN(test_one_case_cue);
     RUN(test_field_dates);
     RUN(test_nursing_shorthand);
+    RUN(test_name_lines);
+    RUN(test_line_open_feature);
     RUN(test_calibration_rule);
     return check_summary();
 }

@@ -20,7 +20,7 @@ int cmd_deid_notes(int argc, char **argv) {
     int status;
     const char *out = NULL, *format = "presidio", *rules = NULL;
     unsigned long long n = 0, seed = 1;
-    int which = SYNTH_NAMES_LISTED, heldout_style = 0;
+    int which = SYNTH_NAMES_LISTED, heldout_style = 0, name_lines = 0;
     static const cli_choice names[] = {{"listed", SYNTH_NAMES_LISTED}, {"heldout", SYNTH_NAMES_HELDOUT}, {NULL, 0}};
     static const cli_choice styles[] = {{"train", 0}, {"heldout", SYNTH_GEN_HELDOUT_STYLE}, {"one-case", SYNTH_GEN_ONE_CASE}, {"message", SYNTH_GEN_MESSAGE_STYLE}, {"shortline", SYNTH_GEN_SHORTLINE_STYLE}, {"lines", SYNTH_GEN_LINES_STYLE}, {NULL, 0}};
     const cli_opt opts[] = {
@@ -41,6 +41,10 @@ int cmd_deid_notes(int argc, char **argv) {
                        "shortline: nursing notes as short unlabelled lines, mixed case (round 13,\n"
                        "never used for training); lines: run-on nursing notes broken into short\n"
                        "lines, every casing (what deid-train --generate-lines adds)"),
+        CLI_OPT_FLAG("name-lines", &name_lines,
+                     "with --style train or lines: the nursing notes also hold round 25's lines\n"
+                     "(deid-train --name-lines): a given name opening a line with no cue, a\n"
+                     "clinician after per/w/ before an instruction, the same shapes with no PHI"),
         CLI_OPT_U64("seed", &seed, "S", 0, CLI_ANY, "(default 1); the same seed gives the same notes"),
         CLI_OPT_STR("rules", &rules, "DIR",
                     "rules folder holding the lists (default $CLINFM_DEID_RULES, else the shipped data/deid)"),
@@ -49,7 +53,7 @@ int cmd_deid_notes(int argc, char **argv) {
         .cmd = CMD,
         .usage = "deid-notes --out PATH --n N [--format presidio|phrase|physionet]\n"
                  "                         [--names listed|heldout] [--style train|heldout|one-case|message|shortline|lines] [--seed S]\n"
-                 "                         [--rules DIR]",
+                 "                         [--name-lines] [--rules DIR]",
         .about = "Writes N generated clinical notes (ICU nursing notes, progress notes, discharge summaries,\n"
                  "in mixed, upper and lower case) with every identifier annotated. The notes are fictional.\n",
         .opts = opts};
@@ -57,6 +61,9 @@ int cmd_deid_notes(int argc, char **argv) {
     if (n == 0) return cli_usage_error(CMD, "--n must be 1 to 1000000");
     if (strcmp(format, "presidio") && strcmp(format, "phrase") && strcmp(format, "physionet"))
         return cli_usage_error(CMD, "--format must be presidio, phrase or physionet");
+    if (name_lines && heldout_style != 0 && heldout_style != SYNTH_GEN_LINES_STYLE)
+        return cli_usage_error(CMD, "--name-lines writes training material: only with --style train or lines");
+    if (name_lines) heldout_style |= SYNTH_GEN_NAME_LINES;
     char shipped_rules[4096];
     rules = cli_deid_rules(rules, shipped_rules, sizeof shipped_rules);
     cf_err err = {0};

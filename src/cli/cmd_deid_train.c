@@ -116,7 +116,7 @@ int cmd_deid_train(int argc, char **argv) {
     cli_list specs = {.n = 0};
     int cases = 0;
     unsigned long long gen = 0, gen1 = 0, genl = 0, seed = 1, epochs = 8, calib = 0, calib_seed = 0, prep_names = 16;
-    int calib_only = 0, coded = 0, lines_r13 = 0, prep_titles = 0;
+    int calib_only = 0, coded = 0, lines_r13 = 0, prep_titles = 0, name_lines = 0;
     double calib_p = 0;
     deid_train_opts to;
     deid_train_opts_default(&to);
@@ -158,6 +158,15 @@ int cmd_deid_train(int argc, char **argv) {
                     "with --prep-titles: the share of those lines, in percent, with a\n"
                     "clinician's name after the preposition (default 16, round 17's G; 0 is\n"
                     "round 18's G0, no name after it)"),
+        CLI_OPT_FLAG("name-lines", &name_lines,
+                     "the --generate and --generate-lines nursing notes also hold lines that\n"
+                     "open with a given name and no cue before a state or action, a clinician\n"
+                     "after \"per\"/\"w/\"/\"d/w\" with the instruction right after, and\n"
+                     "lines of those shapes with no PHI (round 25 candidate M1)"),
+        CLI_OPT_FLAG("line-open-feature", &to.line_open,
+                     "a word opening its line or sentence gets its class and shape with the\n"
+                     "next word's, a word after \"per\"/\"w/\"/\"d/w\"/\"with\" its class\n"
+                     "and shape with the punctuation and word after it (round 25 candidate M2)"),
         CLI_OPT_FLAG("one-case-pair-gate", &to.one_case_pair_gate,
                      "no word-pair feature beside a person cue in a note written in one case\n"
                      "(round 14 candidate)"),
@@ -286,10 +295,12 @@ int cmd_deid_train(int argc, char **argv) {
         int style;
         uint64_t seed;
     } gspec[N_GENERATED] = {{gen, (coded ? SYNTH_GEN_CODED : 0) | (prep_titles ? SYNTH_GEN_PREP_TITLES : 0) |
-                                      (prep_titles && prep_names != 16 ? SYNTH_GEN_PREP_NAMES((int)prep_names) : 0),
+                                      (prep_titles && prep_names != 16 ? SYNTH_GEN_PREP_NAMES((int)prep_names) : 0) |
+                                      (name_lines ? SYNTH_GEN_NAME_LINES : 0),
                              seed},
                             {gen1, SYNTH_GEN_ONE_CASE, seed + 5550001},
-                            {genl, SYNTH_GEN_LINES_STYLE | (lines_r13 ? SYNTH_GEN_LINES_R13 : 0), seed + 5550002}};
+                            {genl, SYNTH_GEN_LINES_STYLE | (lines_r13 ? SYNTH_GEN_LINES_R13 : 0) | (name_lines ? SYNTH_GEN_NAME_LINES : 0),
+                             seed + 5550002}};
     synth_notes gens[N_GENERATED];
     memset(gens, 0, sizeof gens);
     const deid_doc **docs = NULL;

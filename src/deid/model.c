@@ -858,6 +858,34 @@ static int catalogue_prep_before(const ctx *c, const wcache *wc, size_t i) {
     return prep && !person_cue_near(c, i, 2, 1);
 }
 
+/* Round 25 (@line_open): a person charted with no cue ("Faith calm and cooperative", "per J give
+ * KCL") has only its place and its neighbours' kinds to go on, and the word features name a
+ * common neighbour's identity, not its kind, so what was learned beside one state word ("aware")
+ * does not carry to another. Two features of kinds: a word opening its line (or a sentence after
+ * a full stop) with its class letter and shape and the next word's on the line ('>' none);
+ * and a word right after "per", "with", "w/" or "d/w", its class letter and shape with the gap
+ * after it (a comma, a stop, a space) and the next word's class. ("Pt resting", "Neo weaned",
+ * "per MD cont" are the same shapes with keep-list words: their class letters tell them apart.) */
+static void line_open_features(femit *e, const ctx *c, const wcache *wc, const uint8_t *lninfo, size_t i, char s0) {
+    char lc = wc[i].lc;
+    char gr = i + 1 < c->nt ? wc[i + 1].gl : 'n';
+    int next_on_line = i + 1 < c->nt && gr != 'n';
+    if ((lninfo[i] & 16) || wc[i].gl == '.') {
+        char tmp[4] = {lc, s0, next_on_line ? wc[i + 1].lc : '>', next_on_line ? shape_ch(c->t[i + 1].shape0) : '>'};
+        f_str(e, "lo=", tmp, 4);
+    }
+    if (i == 0 || wc[i].gl == 'n') return;
+    int after = 0;
+    if (wc[i].gl == ' ' && (word_is(c, i - 1, "per") || word_is(c, i - 1, "with")) && !(i >= 2 && wc[i - 1].gl == '/')) after = 1;
+    /* "w/ X" (the slash is the gap before X; "w/o" is "without") and "d/w X" */
+    if (wc[i].gl == '/' && word_is(c, i - 1, "w") && !word_is(c, i, "o")) after = 1;
+    if (wc[i].gl == ' ' && i >= 2 && word_is(c, i - 1, "w") && wc[i - 1].gl == '/' && word_is(c, i - 2, "d")) after = 1;
+    if (after) {
+        char tmp[4] = {lc, s0, gr == 'n' ? '>' : gr, next_on_line ? wc[i + 1].lc : '>'};
+        f_str(e, "pw=", tmp, 4);
+    }
+}
+
 int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf_err *err) {
     fb->n = 0;
     fb->oom = 0;
@@ -1058,6 +1086,7 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
             f_str(&e, "ww=", tmp, tl);
         }
         if (!cprep) neighbour(&e, c, i, -1, "w-1=", "c-1=", "s-1=");
+        if (m->line_open) line_open_features(&e, c, wc, lninfo, i, s0);
         /* in a list note, the class of the word before with this word's: "FOR <word>" in a title
            of a catalogue against "I WORK FOR <word>" in prose (not beside a person cue) */
         if (lst_here && i > 0) f_ch3(&e, "lst1=", wc[i - 1].lc, lc, dc);
@@ -1401,6 +1430,7 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
                     : !strcmp(line, "@one_case_fields") ? &m->one_case_fields
                     : !strcmp(line, "@keep_unnamed") ? &m->keep_unnamed
                     : !strcmp(line, "@field_dates") ? &m->field_dates
+                    : !strcmp(line, "@line_open") ? &m->line_open
                                                          : NULL;
         /* switches with levels: 0 to 2 (@nursing_shorthand 0 to 4) */
         int *level = !strcmp(line, "@one_case_cue")        ? &m->one_case_cue
@@ -1581,6 +1611,7 @@ int deid_model_save(const deid_model *m, const char *path, float prune, cf_err *
     if (m->one_case_cue) sb_printf(&s, "@one_case_cue\t%d\n", m->one_case_cue);
     if (m->field_dates) sb_printf(&s, "@field_dates\t1\n");
     if (m->nursing_shorthand) sb_printf(&s, "@nursing_shorthand\t%d\n", m->nursing_shorthand);
+    if (m->line_open) sb_printf(&s, "@line_open\t1\n");
     for (int p = 0; p < DEID_NL; p++) {
         sb_printf(&s, "@trans:%s\t", label_name(p));
         for (int y = 0; y < DEID_NL; y++) sb_printf(&s, "%s%s:%.4g", y ? " " : "", label_name(y), (double)m->trans[p * DEID_NL + y]);

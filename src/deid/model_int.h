@@ -78,6 +78,11 @@ typedef struct deid_model {
        label, a pattern-typed bare host, a short signed number, a pain score "a/10"; 4 also a
        clinical word labelled a place after at/in/from; "@nursing_shorthand<TAB>N" */
     int nursing_shorthand;
+    /* round 25 candidate M2: a word opening its line or sentence, its class and shape with the next
+       word's (lo=), and a word right after "per", "w/", "d/w" or "with", its class and shape with
+       the punctuation and the word after it (pw=) (model.c, line_open_features);
+       "@line_open<TAB>1" */
+    int line_open;
     /* lookup index built after loading: (ix_mask + 1) slots, each the upper 32 bits of a feature
        name's hash (never 0) and its row; names are not compared (a feature the model lacks
        matching a slot's 32-bit tag happens about once in a billion lookups, and costs one

@@ -36,6 +36,7 @@ typedef struct {
     uint64_t rng3; /* round 12's item titles in list notes too (title_lines) */
     uint64_t rng4; /* round 13's coded-finding prose (coded_paragraph) */
     uint64_t rng5; /* round 17's preposition titles in list notes (prep_titles) */
+    uint64_t rng6; /* round 25's lines opening with a name, names after per/w/ (name_line_maybe) */
     int opts;      /* SYNTH_NOTE_OPT_* */
     const synth_note_context *c;
     const synth_namelists *filler;
@@ -624,6 +625,93 @@ static void intro(nb *b) {
     }
 }
 
+/* Round 25 (SYNTH_NOTE_OPT_NAME_LINES): a person charted with no cue at all, the given name or
+ * nickname opening a line or sentence before the state or action it reports ("Faith calm and
+ * cooperative", "Rusty OOB to chair x2"), and a clinician after "per", "w/", "d/w" as an initial
+ * or a name with the instruction right after it, with or without punctuation ("per J give 20
+ * meq KCL", "d/w Tanaka; NPO after MN"); beside as many lines of the same shapes with no PHI ("Pt
+ * calm and cooperative", "Neo weaned off", "per MD cont IVF", "w/ PT OOB to chair"). Every phrase
+ * written for clinfm for this round (none of the held-apart message style's). Drawn from a
+ * stream of its own (rng6), so every other word of the note is what round 23's generator wrote. */
+static const char *const NL_STATE[] = {
+    "calm and cooperative", "resting quietly in bed", "resting comfortably", "more alert this am", "confused overnight, reoriented x3",
+    "tolerated bath well", "ambulated 50 ft w/ walker", "OOB to chair x2", "sleeping on and off", "c/o incisional pain, medicated",
+    "denies SOB or CP", "lethargic but opens eyes to voice", "alert and oriented x3", "tearful at times, support given",
+    "ate 50% of breakfast", "refused am meds", "agitated, pulling at lines", "follows commands inconsistently", "voiding qs",
+    "anxious about going home", "weak, needs assist x2", "pleasant, no complaints", "sat in chair for lunch", "tolerating clears",
+    "to BSC w/ assist", "napping after lunch", "restless at times, redirected", "comfortable on 2L NC", "watching TV, in good spirits",
+    "c/o nausea after lunch", "coughing up thick sputum", "incontinent of urine x1", "speech clearer today", "on bedpan, small BM",
+    "nodding appropriately", "afebrile, VSS", "MAE, grips equal", "OOB w/ PT, tolerated well"};
+static const char *const NL_ACT[] = {
+    "give 20 meq KCL", "cont IVF at 75/hr", "start heparin gtt", "ok to d/c foley", "repeat lytes at 1600", "increase TF to 50",
+    "wean FiO2 as tol", "NPO after MN", "transfuse 1 unit PRBC", "keep MAP > 65", "d/c a-line", "advance diet as tol",
+    "send blood cx x2", "change dsg daily", "check FS q6h", "give lasix 40 IV", "no further imaging today", "titrate levo to MAP 65",
+    "OOB to chair tid", "may shower"};
+static const char *const NL_NOPHI_OPEN[] = {"Pt", "pt", "Patient", "PT", "Neo", "Levo", "Propofol", "Foley", "Family", "Wife", "Son",
+                                            "Resident", "Team", "RN", "MD", "Dilt", "Insulin gtt", "TF", "Heparin", "Vanco"};
+static const char *const NL_NOPHI_TAIL[] = {"weaned off", "titrated to MAP > 65", "off since 0400", "draining clear yellow", "at goal",
+                                            "held for procedure", "restarted at 0600", "at bedside", "aware", "in to see pt"};
+static const char *const NL_NOPHI_PER[] = {"MD", "protocol", "pharmacy", "renal", "team", "resident", "pt", "pt's wife", "PT",
+                                           "RT", "family", "attending", "fellow", "NP", "ortho", "primary team"};
+
+static void name_line(nb *b) {
+    const synth_note_context *c = b->c;
+    const synth_person *p = clin(b);
+    char tmp[2 * SYNTH_FIELD + 4];
+    int r = pick(b, 100);
+    if (r < 35) { /* a person opening it, no cue */
+        int who = pick(b, 100), i = rel_i(b);
+        if (who < 70 || (!p && i < 0)) phi_name(b, c->nickname[0] && chance(b, 50) ? c->nickname : c->patient.given);
+        else if (who < 85 && i >= 0) phi_name(b, c->relative[i].given);
+        else if (p) phi_name(b, p->given);
+        else phi_name(b, c->patient.given);
+        if (who >= 70 && who < 85 && i >= 0)
+            put(b, ONE(b, " at bedside most of shift", " called for update", " here overnight, supportive", " brought in clothes"));
+        else if (who >= 85 && p) put(b, ONE(b, " in to assess", " placed new orders", " reviewed CXR", " at bedside for line"));
+        else { put(b, " "); put(b, NL_STATE[pick(b, (int)(sizeof NL_STATE / sizeof *NL_STATE))]); }
+    } else if (r < 60) { /* a clinician after per / w/ / d/w, the instruction right after it */
+        put(b, ONE(b, "per ", "Per ", "w/ ", "d/w ", "D/w ", "discussed w/ ", "reviewed w/ ", "spoke w/ ", "PER "));
+        if (!p) put(b, "team");
+        else switch (pick(b, 5)) {
+            case 0: phif(b, DEID_NAME, "%c", p->given[0]); break;
+            case 1: phif(b, DEID_NAME, "%c.", p->given[0]); break;
+            case 2: phi_name(b, p->given); break;
+            case 3: phi_name(b, p->family); break;
+            default: snprintf(tmp, sizeof tmp, "%c. %s", p->given[0], p->family); phi_name(b, tmp); break;
+            }
+        put(b, ONE(b, " ", " ", ", ", "; ", " - "));
+        put(b, NL_ACT[pick(b, (int)(sizeof NL_ACT / sizeof *NL_ACT))]);
+    } else if (r < 82) { /* the same line, no PHI */
+        if (chance(b, 50)) {
+            put(b, ONE(b, "Pt ", "pt ", "Patient ", "PT "));
+            put(b, NL_STATE[pick(b, (int)(sizeof NL_STATE / sizeof *NL_STATE))]);
+        } else {
+            put(b, NL_NOPHI_OPEN[pick(b, (int)(sizeof NL_NOPHI_OPEN / sizeof *NL_NOPHI_OPEN))]);
+            put(b, " ");
+            put(b, NL_NOPHI_TAIL[pick(b, (int)(sizeof NL_NOPHI_TAIL / sizeof *NL_NOPHI_TAIL))]);
+        }
+    } else { /* per / w/ before no person */
+        put(b, ONE(b, "per ", "Per ", "w/ ", "d/w ", "D/w ", "discussed w/ ", "reviewed w/ ", "PER "));
+        put(b, NL_NOPHI_PER[pick(b, (int)(sizeof NL_NOPHI_PER / sizeof *NL_NOPHI_PER))]);
+        put(b, ONE(b, " ", " ", ", ", "; ", " - "));
+        put(b, NL_ACT[pick(b, (int)(sizeof NL_ACT / sizeof *NL_ACT))]);
+    }
+}
+
+/* With SYNTH_NOTE_OPT_NAME_LINES, now and then (pct in 100) a name_line: its own line when
+ * newline, else a sentence ended by ". " (run-on notes; the lines notes break it into a line). */
+static void name_line_maybe(nb *b, int pct, int newline) {
+    if (!(b->opts & SYNTH_NOTE_OPT_NAME_LINES)) return;
+    uint64_t main_rng = b->rng;
+    b->rng = b->rng6;
+    if (chance(b, pct)) {
+        name_line(b);
+        put(b, newline ? "\n" : ". ");
+    }
+    b->rng6 = b->rng;
+    b->rng = main_rng;
+}
+
 static void nursing_sections(nb *b) {
     int upper_heads = chance(b, 50);
     const char *heads[] = {"Neuro", "CV", "Resp", "GI/GU", "ID", "Skin", "Social", "Plan"};
@@ -649,6 +737,7 @@ static void nursing_sections(nb *b) {
             break;
         }
         put(b, "\n");
+        name_line_maybe(b, 12, 1);
     }
     if (chance(b, 70)) signature(b);
 }
@@ -677,6 +766,7 @@ static void nursing_runon(nb *b) {
         case 16: if (chance(b, 30)) events_list(b); else common_sentence(b); break;
         default: clin_word(b, chance(b, 15)); put(b, ONE(b, " noted, ", " improved, ", " cont, ", " ordered. ", ": ")); clin_word(b, 0); put(b, ". "); break;
         }
+        name_line_maybe(b, 12, 0);
         if (chance(b, 25)) put(b, "\n");
     }
     if (chance(b, 60)) signature(b);
@@ -2456,6 +2546,8 @@ int synth_note_write_opt(const synth_note_context *ctx, int kind, int casing, ui
     if (!b.rng4) b.rng4 = 1;
     b.rng5 = seed * 0xBF58476D1CE4E5B9ULL + 0x94D049BB133111EBULL;
     if (!b.rng5) b.rng5 = 1;
+    b.rng6 = seed * 0x94D049BB133111EBULL + 0xD6E8FEB86659FD93ULL;
+    if (!b.rng6) b.rng6 = 1;
     b.opts = opts;
     for (int k = 0; k < 4; k++) rnd(&b);
     b.c = ctx;
@@ -2731,6 +2823,7 @@ int synth_notes_generate_ex(synth_notes *out, const char *rules_dir, int which, 
         synth_note note;
         rc = synth_note_write_opt(&ctx, kind, casing, s, nl, ((style & SYNTH_GEN_CODED) ? SYNTH_NOTE_OPT_CODED : 0) | ((style & SYNTH_GEN_LINES_R13) ? SYNTH_NOTE_OPT_LINES_R13 : 0) |
                                                                   ((style & SYNTH_GEN_PREP_TITLES) ? SYNTH_NOTE_OPT_PREP_TITLES : 0) |
+                                                                  ((style & SYNTH_GEN_NAME_LINES) ? SYNTH_NOTE_OPT_NAME_LINES : 0) |
                                                                   (((style >> 16) & 0xff) << 8),
                                   &note, err);
         if (rc) break;

@@ -134,7 +134,11 @@ int synth_note_write_ex(const synth_note_context *ctx, int kind, int casing, uin
 /* Round 18: SYNTH_NOTE_OPT_PREP_NAMES(p) sets the share of those lines, in percent, that put a
  * clinician's name after the preposition (0-100; without it round 17's 16); 0 is candidate G0,
  * titles with only drugs, devices, units and body sites after it. */
-enum { SYNTH_NOTE_OPT_CODED = 1, SYNTH_NOTE_OPT_LINES_R13 = 2, SYNTH_NOTE_OPT_PREP_TITLES = 4 };
+/* Round 25: SYNTH_NOTE_OPT_NAME_LINES puts now and then, in the nursing kinds (sections, run-on and
+ * the lines notes made from them), a person's given name opening a line or sentence with no cue
+ * before a state or action, a clinician after "per"/"w/"/"d/w" with the instruction right after,
+ * and lines of the same shapes with no PHI (notes.c, name_line; a stream of their own). */
+enum { SYNTH_NOTE_OPT_CODED = 1, SYNTH_NOTE_OPT_LINES_R13 = 2, SYNTH_NOTE_OPT_PREP_TITLES = 4, SYNTH_NOTE_OPT_NAME_LINES = 8 };
 #define SYNTH_NOTE_OPT_PREP_NAMES(p) (((p) + 1) << 8)
 int synth_note_write_opt(const synth_note_context *ctx, int kind, int casing, uint64_t seed,
                          const synth_namelists *filler, int opts, synth_note *out, cf_err *err);
@@ -164,7 +168,8 @@ void synth_context_random(const synth_namelists *nl, uint64_t seed, synth_note_c
  * note is what round 12 wrote). */
 enum { SYNTH_GEN_HELDOUT_STYLE = 1, SYNTH_GEN_ONE_CASE = 2, SYNTH_GEN_MESSAGE_STYLE = 4, SYNTH_GEN_SHORTLINE_STYLE = 8,
        SYNTH_GEN_LINES_STYLE = 16, SYNTH_GEN_CODED = 32, SYNTH_GEN_LINES_R13 = 64 /* SYNTH_NOTE_OPT_LINES_R13 */,
-       SYNTH_GEN_PREP_TITLES = 128 /* SYNTH_NOTE_OPT_PREP_TITLES (round 17) */ };
+       SYNTH_GEN_PREP_TITLES = 128 /* SYNTH_NOTE_OPT_PREP_TITLES (round 17) */,
+       SYNTH_GEN_NAME_LINES = 256 /* SYNTH_NOTE_OPT_NAME_LINES (round 25) */ };
 /* Round 18: the titles' name share (SYNTH_NOTE_OPT_PREP_NAMES) for the generated notes */
 #define SYNTH_GEN_PREP_NAMES(p) (((p) + 1) << 16)
 typedef struct {
