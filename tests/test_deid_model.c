@@ -1526,22 +1526,22 @@ static void test_name_lines(void) {
     synth_note_context c;
     fill_ctx(&c);
     cf_err err = {0};
-    size_t opening = 0, opening_off = 0, after_per = 0, traps = 0, added = 0, bad = 0, notes_changed = 0;
+    size_t opening = 0, opening_off = 0, after_per = 0, after_off = 0, traps = 0, added = 0, bad = 0, notes_changed = 0;
     static const int KINDS[] = {SYNTH_NOTE_NURSING, SYNTH_NOTE_NURSING_RUNON};
     for (int ki = 0; ki < 2; ki++)
-        for (uint64_t seed = 1; seed <= 60; seed++) {
+        for (uint64_t seed = 1; seed <= 200; seed++) {
             synth_note a, g;
             REQUIRE(synth_note_write_opt(&c, KINDS[ki], SYNTH_CASE_MIXED, seed, NULL, 0, &a, &err) == CF_OK);
             REQUIRE(synth_note_write_opt(&c, KINDS[ki], SYNTH_CASE_MIXED, seed, NULL, SYNTH_NOTE_OPT_NAME_LINES, &g, &err) == CF_OK);
             notes_changed += g.len != a.len;
             /* a's text is a subsequence of g's, and a's spans are g's spans in order, same text */
-            size_t j = 0, sk = 0;
-            for (size_t i = 0; i < a.len; i++) {
-                while (j < g.len && g.text[j] != a.text[i]) j++;
+            size_t j = 0, sk = 0, matched = 0;
+            for (; matched < a.len; matched++) {
+                while (j < g.len && g.text[j] != a.text[matched]) j++;
                 if (j == g.len) break;
                 j++;
             }
-            CHECK(j <= g.len && a.len <= g.len);
+            CHECK_EQ_INT(matched, a.len);
             for (size_t k = 0; k < a.n_spans; k++) {
                 size_t al = a.spans[k].end - a.spans[k].start;
                 while (sk < g.n_spans && !(g.spans[sk].end - g.spans[sk].start == al &&
@@ -1565,10 +1565,13 @@ static void test_name_lines(void) {
                 if ((s >= 4 && !strncasecmp(g.text + s - 4, "per ", 4)) || (s >= 3 && !strncasecmp(g.text + s - 3, "w/ ", 3)))
                     after_per++;
             }
-            for (size_t k = 0; k < a.n_spans; k++)
-                if (a.spans[k].type == DEID_NAME && at_line_or_sentence_start(a.text, a.spans[k].start) &&
-                    a.spans[k].end < a.len && a.text[a.spans[k].end] == ' ')
-                    opening_off++;
+            for (size_t k = 0; k < a.n_spans; k++) {
+                size_t s = a.spans[k].start;
+                if (a.spans[k].type != DEID_NAME) continue;
+                if (at_line_or_sentence_start(a.text, s) && a.spans[k].end < a.len && a.text[a.spans[k].end] == ' ') opening_off++;
+                if ((s >= 4 && !strncasecmp(a.text + s - 4, "per ", 4)) || (s >= 3 && !strncasecmp(a.text + s - 3, "w/ ", 3)))
+                    after_off++;
+            }
             traps += count_str(g.text, g.len, "\nPt ") + count_str(g.text, g.len, ". Pt ") - count_str(a.text, a.len, "\nPt ") -
                      count_str(a.text, a.len, ". Pt ");
             /* none of the message style's continuations */
@@ -1579,9 +1582,11 @@ static void test_name_lines(void) {
             synth_note_free(&g);
         }
     CHECK_EQ_INT(bad, 0);
-    CHECK(notes_changed >= 60 && added >= 60);
-    CHECK(opening >= opening_off + 30);
-    CHECK(after_per >= 20);
+    /* about two notes in three gain a line; a third of the lines open with a name, a quarter
+       put one after per / w/ (counted where the text shows it: "d/w", "discussed w/" too) */
+    CHECK(notes_changed >= 200 && added >= 180);
+    CHECK(opening >= opening_off + 80);
+    CHECK(after_per >= after_off + 40);
     CHECK(traps >= 20);
     /* the evaluation styles and the other training kinds are untouched */
     static const int SAME[] = {SYNTH_NOTE_MESSAGE, SYNTH_NOTE_SHORTLINE, SYNTH_NOTE_EVENT, SYNTH_NOTE_PROGRESS, SYNTH_NOTE_LIST};
