@@ -999,8 +999,9 @@ static void test_coded_paragraphs(void) {
 /* Round 12: the list-note features (model.c, is_list_note) exist for a note of eight or more
  * item lines and never for a form of field labels ("CC: ...") or for prose of the same length
  * whose lines end sentences: a model fitted on the first has them, one fitted on the others none. */
-static void fit_texts_opts(deid_text_rules *r, const char *const *texts, size_t n, int gate, int pair_gate, int catalogue,
-                           int prep, const char *mp, cf_err *err) {
+/* Fits texts (no annotation) with the options o into mp. */
+static void fit_texts_with(deid_text_rules *r, const char *const *texts, size_t n, const deid_train_opts *o, const char *mp,
+                           cf_err *err) {
     deid_doc *docs = calloc(n, sizeof *docs);
     const deid_doc **dp = calloc(n, sizeof *dp);
     REQUIRE(docs && dp);
@@ -1009,6 +1010,13 @@ static void fit_texts_opts(deid_text_rules *r, const char *const *texts, size_t 
         docs[i].len = strlen(texts[i]);
         dp[i] = &docs[i];
     }
+    CHECK(deid_model_train(r, dp, n, o, mp, err) == CF_OK);
+    free(docs);
+    free(dp);
+}
+
+static void fit_texts_opts(deid_text_rules *r, const char *const *texts, size_t n, int gate, int pair_gate, int catalogue,
+                           int prep, const char *mp, cf_err *err) {
     deid_train_opts o;
     deid_train_opts_default(&o);
     o.epochs = 2;
@@ -1016,9 +1024,7 @@ static void fit_texts_opts(deid_text_rules *r, const char *const *texts, size_t 
     o.one_case_pair_gate = pair_gate;
     o.list_catalogue_test = catalogue;
     o.catalogue_prep = prep;
-    CHECK(deid_model_train(r, dp, n, &o, mp, err) == CF_OK);
-    free(docs);
-    free(dp);
+    fit_texts_with(r, texts, n, &o, mp, err);
 }
 
 static void fit_texts_pair(deid_text_rules *r, const char *const *texts, size_t n, int gate, int pair_gate, const char *mp,
@@ -1522,6 +1528,16 @@ static size_t count_str(const char *t, size_t n, const char *w) {
     for (size_t i = 0; i + wl <= n; i++) k += !strncasecmp(t + i, w, wl);
     return k;
 }
+/* Adds to *opening the names opening a line or sentence before a space, to *after those right
+ * after "per " or "w/ ". */
+static void count_name_shapes(const synth_note *n, size_t *opening, size_t *after) {
+    for (size_t k = 0; k < n->n_spans; k++) {
+        size_t s = n->spans[k].start;
+        if (n->spans[k].type != DEID_NAME) continue;
+        if (at_line_or_sentence_start(n->text, s) && n->spans[k].end < n->len && n->text[n->spans[k].end] == ' ') (*opening)++;
+        if ((s >= 4 && !strncasecmp(n->text + s - 4, "per ", 4)) || (s >= 3 && !strncasecmp(n->text + s - 3, "w/ ", 3))) (*after)++;
+    }
+}
 static void test_name_lines(void) {
     synth_note_context c;
     fill_ctx(&c);
@@ -1558,20 +1574,8 @@ static void test_name_lines(void) {
                 added++;
                 if (g.spans[sk].type != DEID_NAME) bad++;
             }
-            for (size_t k = 0; k < g.n_spans; k++) {
-                size_t s = g.spans[k].start;
-                if (g.spans[k].type != DEID_NAME) continue;
-                if (at_line_or_sentence_start(g.text, s) && g.spans[k].end < g.len && g.text[g.spans[k].end] == ' ') opening++;
-                if ((s >= 4 && !strncasecmp(g.text + s - 4, "per ", 4)) || (s >= 3 && !strncasecmp(g.text + s - 3, "w/ ", 3)))
-                    after_per++;
-            }
-            for (size_t k = 0; k < a.n_spans; k++) {
-                size_t s = a.spans[k].start;
-                if (a.spans[k].type != DEID_NAME) continue;
-                if (at_line_or_sentence_start(a.text, s) && a.spans[k].end < a.len && a.text[a.spans[k].end] == ' ') opening_off++;
-                if ((s >= 4 && !strncasecmp(a.text + s - 4, "per ", 4)) || (s >= 3 && !strncasecmp(a.text + s - 3, "w/ ", 3)))
-                    after_off++;
-            }
+            count_name_shapes(&g, &opening, &after_per);
+            count_name_shapes(&a, &opening_off, &after_off);
             traps += count_str(g.text, g.len, "\nPt ") + count_str(g.text, g.len, ". Pt ") - count_str(a.text, a.len, "\nPt ") -
                      count_str(a.text, a.len, ". Pt ");
             /* none of the message style's continuations */
@@ -1614,21 +1618,12 @@ static void test_line_open_feature(void) {
     const char *note = "Zorbanek calm overnight\nfoley draining well\nper Quelvarin, give lasix\nturned q2h w/ Vrastomel now\n"
                        "d/w Pellimonde start TF\n";
     const char *six[] = {note, note, note, note, note, note};
-    deid_doc docs[6];
-    const deid_doc *dp[6];
-    memset(docs, 0, sizeof docs);
-    for (int i = 0; i < 6; i++) {
-        docs[i].text = (char *)six[i];
-        docs[i].len = strlen(six[i]);
-        dp[i] = &docs[i];
-    }
+    deid_train_opts o;
+    deid_train_opts_default(&o);
+    o.epochs = 2;
     for (int on = 0; on < 2; on++) {
-        deid_train_opts o;
-        deid_train_opts_default(&o);
-        o.epochs = 2;
-        o.min_count = 1;
         o.line_open = on;
-        CHECK(deid_model_train(r, dp, 6, &o, mp, &err) == CF_OK);
+        fit_texts_with(r, six, 6, &o, mp, &err);
         CHECK_EQ_INT(model_has(mp, "@line_open"), on);
         /* an unlisted capitalised word opening its line before a common lower-case word */
         CHECK_EQ_INT(model_has(mp, "lo=OCel"), on);
@@ -1639,16 +1634,8 @@ static void test_line_open_feature(void) {
     }
     /* no per / w/ before a word, only "w/o": no pw= */
     const char *wo = "Zorbanek tolerated procedure w/o complication\nfoley draining well\n";
-    for (int i = 0; i < 6; i++) {
-        docs[i].text = (char *)wo;
-        docs[i].len = strlen(wo);
-    }
-    deid_train_opts o;
-    deid_train_opts_default(&o);
-    o.epochs = 2;
-    o.min_count = 1;
-    o.line_open = 1;
-    CHECK(deid_model_train(r, dp, 6, &o, mp, &err) == CF_OK);
+    const char *six_wo[] = {wo, wo, wo, wo, wo, wo};
+    fit_texts_with(r, six_wo, 6, &o, mp, &err);
     CHECK_EQ_INT(model_has(mp, "pw="), 0);
     CHECK_EQ_INT(model_has(mp, "lo="), 1);
     remove(mp);
