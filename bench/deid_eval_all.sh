@@ -35,6 +35,8 @@
 # Round 23: tests/data/deid-nursing-shorthand.{dev2,hold2}.txt, the same kind of text as one-line
 # notes (one record a line: the shapes issue 14 names fire there, not in multi-line records), two
 # halves written before either was run; dev2's errors may be read, hold2 is scored once a round.
+# Round 24: tests/data/deid-nursing-shorthand.{dev3,hold3}.txt, a third pair of one-line halves, about
+# half their lines written in one case; dev3's errors may be read, hold3 is scored once a round.
 # GEN=BIN writes the generated notes with another build (default CLINFM), so that two builds whose
 # generators differ are scored on the same notes (round 11: GEN=build/clinfm CLINFM=<main build>).
 set -euo pipefail
@@ -88,5 +90,7 @@ for c in as_is upper lower; do
   cost nursing_shorthand.hold phrase tests/data/deid-nursing-shorthand.hold.txt $c
   cost nursing_shorthand.dev2 phrase tests/data/deid-nursing-shorthand.dev2.txt $c
   cost nursing_shorthand.hold2 phrase tests/data/deid-nursing-shorthand.hold2.txt $c
+  cost nursing_shorthand.dev3 phrase tests/data/deid-nursing-shorthand.dev3.txt $c
+  cost nursing_shorthand.hold3 phrase tests/data/deid-nursing-shorthand.hold3.txt $c
   for n in gen_listed gen_heldout_names gen_shortline; do cost "$n" presidio "$OUT/$n.json" $c; done
 done
