@@ -1724,6 +1724,66 @@ static void test_nursing_shorthand(void) {
     deid_rules_free(r);
 }
 
+/* Round 24 candidates L1 and L2 (deid-train --line-shorthand 1 or 2, model.c line_keep_density):
+ * features, not filters, so a hand-written model gives the feature values under test the weight of
+ * a name and the test reads which words are taken. "zorbakian" is in no list; "heparin",
+ * "levophed" and "propofol" are in the clinical keep-list; "walked", "slept", "rested", "smiled" and
+ * "waited" are common English words; a note is one-case from five words of two letters (find.c).
+ * L1's "lsd=" spells the word's class, the note's case, the keep density of the *other* words of
+ * its line (n none, 0 no keep word, 1 under a third, 2 a third or more) and the line's word count
+ * (4 for four or more): the model takes "lsd=?l24" and "lsd=?ln1". Two keep words among four others
+ * are a third or more, one is under it; the density is the line's, not the note's (a line of drips
+ * above a line of common words); a word alone on its line has none. L2's "ocl=" adds, for a listed
+ * word of a one-case note (class e here), whether a person cue stands within two words: the model
+ * takes "ocl=el2-" and "ocl=eU2-", so the common words of a drip line are taken in lower or upper
+ * case (and the first line's in the note of two lines), not beside "wife" (itself a cue, class c),
+ * and not in mixed case. With no switch neither feature exists; a saved
+ * model keeps its level; level 3 is refused. */
+static void test_line_shorthand(void) {
+    static const struct {
+        const char *text;
+        const char *want[3]; /* spans with no switch, L1, L2 */
+    } cases[] = {
+        {"zorbakian heparin levophed walked slept", {"", "[zorbakian]NAME", "[zorbakian]NAME [walked slept]NAME"}},
+        {"zorbakian heparin walked slept rested", {"", "", ""}},
+        {"zorbakian walked slept rested smiled", {"", "", ""}},
+        {"heparin levophed propofol walked slept\nzorbakian walked slept rested smiled", {"", "", "[walked slept]NAME"}},
+        {"walked rested smiled slept waited\nzorbakian heparin levophed walked slept",
+         {"", "[zorbakian]NAME", "[zorbakian]NAME [walked slept]NAME"}},
+        {"walked rested smiled slept waited\nzorbakian", {"", "[zorbakian]NAME", "[zorbakian]NAME"}},
+        {"walked heparin levophed propofol slept", {"", "", "[walked]NAME [slept]NAME"}},
+        {"WALKED HEPARIN LEVOPHED PROPOFOL SLEPT", {"", "", "[WALKED]NAME [SLEPT]NAME"}},
+        {"wife walked heparin levophed propofol", {"", "", ""}},
+        {"Walked heparin levophed propofol slept", {"", "", ""}},
+    };
+    static const char *const sw[3] = {"", "@line_shorthand\t1\n", "@line_shorthand\t2\n"};
+    char got[512], rules[4200], mp[4300];
+    deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "lsh");
+    REQUIRE(r != NULL);
+    deid_model *keep = r->model;
+    for (int level = 0; level < 3; level++) {
+        deid_model *m = hand_model(mp, sw[level],
+                                   "b\tO:10\nlsd=Ol24\tNAME:20\nlsd=xl24\tNAME:20\nlsd=Oln1\tNAME:20\n"
+                                   "lsd=xln1\tNAME:20\nocl=el2-\tNAME:20\nocl=eU2-\tNAME:20\n");
+        REQUIRE(m != NULL);
+        CHECK_EQ_INT(m->line_shorthand, level);
+        r->model = m;
+        for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+            amp_spans(r, cases[k].text, got, sizeof got);
+            if (strcmp(got, cases[k].want[level])) fprintf(stderr, "  level %d: \"%s\" -> %s\n", level, cases[k].text, got);
+            CHECK_EQ_STR(got, cases[k].want[level]);
+        }
+        r->model = keep;
+        deid_model *m2 = saved_copy(m, mp);
+        CHECK(m2 != NULL && m2->line_shorthand == level);
+        deid_model_free(m2);
+        deid_model_free(m);
+    }
+    CHECK(hand_model(mp, "@line_shorthand\t3\n", "b\tO:10\n") == NULL);
+    remove(mp);
+    deid_rules_free(r);
+}
+
 int main(void) {
     RUN(test_forward_backward);
     RUN(test_feature_hash_parts);
@@ -1752,6 +1812,7 @@ int main(void) {
     RUN(test_nursing_shorthand);
     RUN(test_name_lines);
     RUN(test_line_open_feature);
+    RUN(test_line_shorthand);
     RUN(test_calibration_rule);
     return check_summary();
 }

@@ -196,6 +196,12 @@ int cmd_deid_train(int argc, char **argv) {
                     "\"name is\"), 2 every cue before a word (\"pt\", \"per\", \"by\" too) holds\n"
                     "the word after it whatever its case (round 20 candidates C't and C';\n"
                     "a decoding switch, the weights are unchanged; default 0)"),
+        CLI_OPT_INT("line-shorthand", &to.line_shorthand, "N", 0, 2,
+                    "features: 1 every word weighs the clinical keep-list density of the\n"
+                    "other words of its line, with its class, the note's case and the line's\n"
+                    "length; 2 also a listed clinical or common word of a note written in one\n"
+                    "case its line's density and a person cue within two words (round 24\n"
+                    "candidates L1, L2; changes the weights; default 0)"),
         CLI_OPT_INT("nursing-shorthand", &to.nursing_shorthand, "N", 0, 4,
                     "nursing shorthand the model took for PHI is dropped: 1 a chain of\n"
                     "numbers joined by '/' after a ventilator word (a_vent cues) or closed by\n"

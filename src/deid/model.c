@@ -886,6 +886,26 @@ static void line_open_features(femit *e, const ctx *c, const wcache *wc, const u
     }
 }
 
+/* Round 24 (@line_shorthand): how dense the clinical keep-list is among the other words of the line
+ * [a, z) that word q stands on, one letter per word into out: 'n' no other word of two letters or
+ * more, '0' none of them in the keep-list, '1' under a third, '2' a third or more. The note's density
+ * (kd, "lckd=") is shared by a name's line ("wife, X, called") and a drip's line of one note; a
+ * one-line shorthand note had no evidence of its own that its words are charting, and its listed
+ * common words were taken as names at P(PHI) 0.25-0.5 (docs/DEID.md, round 24). The word itself is
+ * left out, so a keep-listed word does not vouch for itself. */
+static void line_keep_density(const ctx *c, size_t a, size_t z, char *out) {
+    size_t words = 0, keep = 0;
+    for (size_t q = a; q < z; q++) {
+        words += c->t[q].nletters >= 2;
+        keep += c->t[q].nletters >= 2 && (c->t[q].f & F_KEEP);
+    }
+    for (size_t q = a; q < z; q++) {
+        int self = c->t[q].nletters >= 2;
+        size_t ow = words - (size_t)self, ok = keep - (size_t)(self && (c->t[q].f & F_KEEP));
+        out[q] = ow == 0 ? 'n' : ok == 0 ? '0' : ok * 3 < ow ? '1' : '2';
+    }
+}
+
 int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf_err *err) {
     fb->n = 0;
     fb->oom = 0;
@@ -936,10 +956,13 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
        is the note's last line (a name alone on the last line is a signature; one alone on a line
        of a list is a label) */
     uint8_t *lninfo = cf_malloc(c->nt + 1);
-    if (!lninfo) {
+    char *lkd = cf_malloc(c->nt + 1);
+    if (!lninfo || !lkd) {
         free(ev);
         free(sec);
         free(wc);
+        free(lninfo);
+        free(lkd);
         return cf_fail(err, CF_EINTERNAL, "out of memory for the features of %zu words", c->nt);
     }
     for (size_t a = 0; a < c->nt;) {
@@ -948,6 +971,7 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
         size_t cnt = z - a;
         for (size_t q = a; q < z; q++)
             lninfo[q] = (uint8_t)((cnt > 4 ? 4 : cnt) | (q == a) << 4 | (q + 1 == z) << 5 | (z == c->nt) << 6);
+        if (m->line_shorthand) line_keep_density(c, a, z, lkd);
         a = z;
     }
     femit e = {.m = m, .intern = intern, .fb = fb, .wc = wc, .hashed = !intern && m->ix};
@@ -1063,6 +1087,16 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
             f_ch3(&e, "ln=", (char)('0' + (li & 15)), pos, (li & 64) ? 'L' : '-');
             char tmp[4] = {(char)('0' + (li & 15)), pos, lc, s0};
             f_str(&e, "lns=", tmp, 4);
+            /* round 24 (@line_shorthand): the line's own keep density, and in one case a listed
+               word's line and person cue (line_keep_density) */
+            if (m->line_shorthand) {
+                char ls[4] = {lc, dc, lkd[i], (char)('0' + (li & 15))};
+                f_str(&e, "lsd=", ls, 4);
+                if (m->line_shorthand >= 2 && dc != 'M' && (lc == 'k' || lc == 'e' || lc == 'm' || lc == 'W')) {
+                    char oc[4] = {lc, dc, lkd[i], person_cue_near(c, i, 2, 0) ? 'p' : '-'};
+                    f_str(&e, "ocl=", oc, 4);
+                }
+            }
         }
         /* the words on both sides together ("given to _ at", "per _ .", "_ aware"); with
            @one_case_pair_gate, not in a note written in one case beside a person cue (round 14
@@ -1225,6 +1259,7 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
     free(sec);
     free(wc);
     free(lninfo);
+    free(lkd);
     free(note_cache);
     if (fb->oom) return cf_fail(err, CF_EINTERNAL, "out of memory for features");
     return CF_OK;
@@ -1435,6 +1470,7 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
         /* switches with levels: 0 to 2 (@nursing_shorthand 0 to 4) */
         int *level = !strcmp(line, "@one_case_cue")        ? &m->one_case_cue
                      : !strcmp(line, "@nursing_shorthand") ? &m->nursing_shorthand
+                     : !strcmp(line, "@line_shorthand")    ? &m->line_shorthand
                                                            : NULL;
         if (level) {
             int top = level == &m->nursing_shorthand ? 4 : 2;
@@ -1612,6 +1648,7 @@ int deid_model_save(const deid_model *m, const char *path, float prune, cf_err *
     if (m->field_dates) sb_printf(&s, "@field_dates\t1\n");
     if (m->nursing_shorthand) sb_printf(&s, "@nursing_shorthand\t%d\n", m->nursing_shorthand);
     if (m->line_open) sb_printf(&s, "@line_open\t1\n");
+    if (m->line_shorthand) sb_printf(&s, "@line_shorthand\t%d\n", m->line_shorthand);
     for (int p = 0; p < DEID_NL; p++) {
         sb_printf(&s, "@trans:%s\t", label_name(p));
         for (int y = 0; y < DEID_NL; y++) sb_printf(&s, "%s%s:%.4g", y ? " " : "", label_name(y), (double)m->trans[p * DEID_NL + y]);

@@ -83,6 +83,11 @@ typedef struct deid_model {
        the punctuation and the word after it (pw=) (model.c, line_open_features);
        "@line_open<TAB>1" */
     int line_open;
+    /* Round 24 candidates: 1 (L1) every word weighs its line's clinical keep-list density
+       ("lsd="), 2 (L2) also a listed clinical or common word of a one-case note its line density
+       and a person cue near ("ocl="); features, so a refit (model.c, line_keep_density);
+       "@line_shorthand<TAB>N" */
+    int line_shorthand;
     /* lookup index built after loading: (ix_mask + 1) slots, each the upper 32 bits of a feature
        name's hash (never 0) and its row; names are not compared (a feature the model lacks
        matching a slot's 32-bit tag happens about once in a billion lookups, and costs one

@@ -115,6 +115,7 @@ int deid_model_train(const deid_text_rules *r, const deid_doc *const *docs, size
     m->field_dates = o->field_dates;
     m->nursing_shorthand = o->nursing_shorthand;
     m->line_open = o->line_open;
+    m->line_shorthand = o->line_shorthand;
     float *G = NULL;      /* (cap, L) AdaGrad sums of squared gradients */
     uint32_t gcap = 0;
     float GT[L * L];
