@@ -1760,24 +1760,28 @@ static void test_line_shorthand(void) {
     char got[512], rules[4200], mp[4300];
     deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "lsh");
     REQUIRE(r != NULL);
-    deid_model *keep = r->model;
+    deid_model *keep = r->model, *ms[3];
     for (int level = 0; level < 3; level++) {
-        deid_model *m = hand_model(mp, sw[level],
-                                   "b\tO:10\nlsd=Ol24\tNAME:20\nlsd=xl24\tNAME:20\nlsd=Oln1\tNAME:20\n"
-                                   "lsd=xln1\tNAME:20\nocl=el2-\tNAME:20\nocl=eU2-\tNAME:20\n");
-        REQUIRE(m != NULL);
-        CHECK_EQ_INT(m->line_shorthand, level);
-        r->model = m;
-        for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        ms[level] = hand_model(mp, sw[level],
+                               "b\tO:10\nlsd=Ol24\tNAME:20\nlsd=xl24\tNAME:20\nlsd=Oln1\tNAME:20\n"
+                               "lsd=xln1\tNAME:20\nocl=el2-\tNAME:20\nocl=eU2-\tNAME:20\n");
+        REQUIRE(ms[level] != NULL);
+        CHECK_EQ_INT(ms[level]->line_shorthand, level);
+    }
+    /* each note under the three models in turn */
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+        for (int level = 0; level < 3; level++) {
+            r->model = ms[level];
             amp_spans(r, cases[k].text, got, sizeof got);
+            r->model = keep;
             if (strcmp(got, cases[k].want[level])) fprintf(stderr, "  level %d: \"%s\" -> %s\n", level, cases[k].text, got);
             CHECK_EQ_STR(got, cases[k].want[level]);
         }
-        r->model = keep;
-        deid_model *m2 = saved_copy(m, mp);
+    for (int level = 0; level < 3; level++) {
+        deid_model *m2 = saved_copy(ms[level], mp);
         CHECK(m2 != NULL && m2->line_shorthand == level);
         deid_model_free(m2);
-        deid_model_free(m);
+        deid_model_free(ms[level]);
     }
     CHECK(hand_model(mp, "@line_shorthand\t3\n", "b\tO:10\n") == NULL);
     remove(mp);
