@@ -47,8 +47,8 @@
 #   round 22's candidate N2 (not chosen: tied with N1): ROUND22= bash bench/deid_train.sh --nursing-shorthand 2
 #   round 22's N1 (shipped in round 22): ROUND22='--nursing-shorthand 1' bash bench/deid_train.sh
 #   round 23's candidate S2 (not adopted): ROUND22='--nursing-shorthand 4' bash bench/deid_train.sh
-#   round 25's candidates M1 and M2 (not adopted): bash bench/deid_train.sh --name-lines [--line-open-feature]
 #   round 24's candidates L1 and L2 (features; not adopted): bash bench/deid_train.sh --line-shorthand 1 (or 2)
+#   round 25's candidates M1 and M2 (not adopted): bash bench/deid_train.sh --name-lines [--line-open-feature]
 # Nothing else is read: no MIMIC, Synthea, terminology or OMOP text (those are the negative
 # material the clinical-content cost is measured on).
 set -euo pipefail
