@@ -500,12 +500,9 @@ static int slash_date_possible(const ctx *c, size_t i) {
     return md && (zl == 2 || zl == 4);
 }
 
-/* Nothing but spaces (no newline) between text offsets a and b: the two words share a line. */
-static int same_line_gap(const ctx *c, size_t a, size_t b) {
-    for (size_t k = a; k < b; k++)
-        if (c->text[k] == '\n' || c->text[k] == '\r') return 0;
-    return 1;
-}
+/* Word q shares a line with word q - 1: no newline in the gap before it, as every other rule
+ * reads a line (a '\r' is a space, so "\r\n" is one break and a lone '\r' none). */
+static int same_line_as_previous(const ctx *c, size_t q) { return !deid__gap_info(c, q).nl; }
 
 /* Word q of c is w (ASCII case folded). */
 static int word_is(const ctx *c, size_t q, const char *w) {
@@ -583,7 +580,7 @@ static void shorthand_filter_s(const ctx *c, int8_t *lab, int level) {
             for (size_t q = t->s; q < t->e; q++) v = v * 10 + (c->text[q] - '0');
             int cue = 0;
             for (size_t q = i, n = 0; q > 0 && n < 2 && !cue; q--, n++) {
-                if (!same_line_gap(c, c->t[q - 1].e, c->t[q].s)) break;
+                if (!same_line_as_previous(c, q)) break;
                 cue = word_is(c, q - 1, "pain") || word_is(c, q - 1, "score") || word_is(c, q - 1, "scale");
             }
             if (v <= 10 && cue) {
@@ -592,9 +589,9 @@ static void shorthand_filter_s(const ctx *c, int8_t *lab, int level) {
             }
         }
         if (level >= 4 && (lab[i] == DEID_LOCATION || lab[i] == DEID_ORGANIZATION) && i > 0 &&
-            same_line_gap(c, c->t[i - 1].e, t->s) &&
+            same_line_as_previous(c, i) &&
             (word_is(c, i - 1, "at") || word_is(c, i - 1, "in") || word_is(c, i - 1, "from")) && lab[i - 1] < 0 &&
-            !(i + 1 < T && lab[i + 1] == lab[i] && same_line_gap(c, t->e, c->t[i + 1].s)) &&
+            !(i + 1 < T && lab[i + 1] == lab[i] && same_line_as_previous(c, i + 1)) &&
             (t->f & (F_MEDICAL | F_KEEP | F_ENGLISH | F_STOP)) &&
             !(t->f & (F_FIRST | F_LAST | F_PLACE | F_REGION | F_ORGNAME | F_PLACE_WORD)) &&
             (c->lower_doc || c->upper_doc || t->shape0 == SH_LOWER))
@@ -622,7 +619,7 @@ static void shorthand_filter(const ctx *c, int8_t *lab, int level) {
             while (z + 1 < T && c->t[z + 1].shape0 == SH_NUM && c->t[z + 1].s == c->t[z].e + 1 && c->text[c->t[z].e] == '/') z++;
             if (z - a < 2) continue;
             int vent = a > 0 && c->r->vent_cue && ((c->t[a - 1].f | c->t[a - 1].start) & c->r->vent_cue) &&
-                       same_line_gap(c, c->t[a - 1].e, c->t[a].s);
+                       same_line_as_previous(c, a);
             int pct = c->t[z].e < c->len && c->text[c->t[z].e] == '%';
             if (vent || pct)
                 for (size_t q = a; q <= z; q++)
