@@ -37,6 +37,8 @@
 # halves written before either was run; dev2's errors may be read, hold2 is scored once a round.
 # Round 24: tests/data/deid-nursing-shorthand.{dev3,hold3}.txt, a third pair of one-line halves, about
 # half their lines written in one case; dev3's errors may be read, hold3 is scored once a round.
+# Round 26: tests/data/deid-nursing-shorthand.hold4.txt, a fourth one-line hold half (no dev half),
+# about half in one case, written before anything was run on it; scored once, after a round's choice.
 # GEN=BIN writes the generated notes with another build (default CLINFM), so that two builds whose
 # generators differ are scored on the same notes (round 11: GEN=build/clinfm CLINFM=<main build>).
 set -euo pipefail
@@ -92,5 +94,6 @@ for c in as_is upper lower; do
   cost nursing_shorthand.hold2 phrase tests/data/deid-nursing-shorthand.hold2.txt $c
   cost nursing_shorthand.dev3 phrase tests/data/deid-nursing-shorthand.dev3.txt $c
   cost nursing_shorthand.hold3 phrase tests/data/deid-nursing-shorthand.hold3.txt $c
+  cost nursing_shorthand.hold4 phrase tests/data/deid-nursing-shorthand.hold4.txt $c
   for n in gen_listed gen_heldout_names gen_shortline; do cost "$n" presidio "$OUT/$n.json" $c; done
 done
