@@ -49,6 +49,7 @@
 #   round 23's candidate S2 (not adopted): ROUND22='--nursing-shorthand 4' bash bench/deid_train.sh
 #   round 24's candidates L1 and L2 (features; not adopted): bash bench/deid_train.sh --line-shorthand 1 (or 2)
 #   round 25's candidates M1 and M2 (not adopted): bash bench/deid_train.sh --name-lines [--line-open-feature]
+#   round 26's candidate C (one-line contrast notes): bash bench/deid_train.sh --contrast-lines
 # Nothing else is read: no MIMIC, Synthea, terminology or OMOP text (those are the negative
 # material the clinical-content cost is measured on).
 set -euo pipefail

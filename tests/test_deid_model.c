@@ -1605,6 +1605,109 @@ static void test_name_lines(void) {
         }
 }
 
+static int cmp_cstr(const void *x, const void *y) { return strcmp(*(char *const *)x, *(char *const *)y); }
+
+/* A list file's entries (lower-case letters only, one word), sorted, for bsearch. */
+static char **load_sorted_words(const char *dir, const char *const *files, int nf, size_t *n_out) {
+    size_t n = 0, cap = 1 << 16;
+    char **v = malloc(cap * sizeof *v);
+    char p[4400], line[256];
+    for (int i = 0; v && i < nf; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+        FILE *f = fopen(p, "r");
+        if (!f) continue;
+        while (fgets(line, sizeof line, f)) {
+            size_t l = strcspn(line, "\r\n");
+            line[l] = 0;
+            if (l < 2 || line[0] == '#' || strspn(line, "abcdefghijklmnopqrstuvwxyz") != l) continue;
+            if (n == cap) v = realloc(v, (cap *= 2) * sizeof *v);
+            if (!v) break;
+            v[n++] = strdup(line);
+        }
+        fclose(f);
+    }
+    if (v) qsort(v, n, sizeof *v, cmp_cstr);
+    *n_out = n;
+    return v;
+}
+
+/* Round 26 candidate C (deid-train --contrast-lines, SYNTH_GEN_CONTRAST_LINES): the n notes are
+ * written byte for byte as without it, then n / 8 one-line notes follow, cased mixed, mixed,
+ * upper, lower in turn; their only PHI is a name opening the line (in about 40% of them); every
+ * one holds a word that is both in a name or place list and in a keep or English list, and those
+ * words are many (computed from the lists, not a hand list). */
+static void test_contrast_lines(void) {
+    char rules[4200];
+    snprintf(rules, sizeof rules, "%s/data/deid", check_root());
+    cf_err err = {0};
+    const size_t n = 2400;
+    synth_notes a, g;
+    REQUIRE(synth_notes_generate_ex(&a, rules, SYNTH_NAMES_LISTED, 0, n, 17, &err) == CF_OK);
+    REQUIRE(synth_notes_generate_ex(&g, rules, SYNTH_NAMES_LISTED, SYNTH_GEN_CONTRAST_LINES, n, 17, &err) == CF_OK);
+    CHECK_EQ_INT(a.corpus.n_docs, n);
+    CHECK_EQ_INT(g.corpus.n_docs, n + n / 8);
+    size_t same = 0;
+    for (size_t i = 0; i < n && i < g.corpus.n_docs; i++) {
+        const deid_doc *x = &a.corpus.docs[i], *y = &g.corpus.docs[i];
+        same += x->len == y->len && !memcmp(x->text, y->text, x->len) && x->n_gold == y->n_gold;
+    }
+    CHECK_EQ_INT(same, n);
+    static const char *const NAMES[] = {"first_names.txt", "last_names.txt", "places.txt"};
+    static const char *const KEEP[] = {"clinical_keep.txt", "clinical_words.txt", "english_words.txt"};
+    size_t nn = 0, nk = 0;
+    char **names = load_sorted_words(rules, NAMES, 3, &nn), **keep = load_sorted_words(rules, KEEP, 3, &nk);
+    REQUIRE(names && keep && nn > 1000 && nk > 1000);
+    size_t with_name = 0, bad_span = 0, multi_line = 0, bad_case = 0, no_contrast = 0, distinct = 0;
+    char **seen = calloc(n, sizeof *seen);
+    REQUIRE(seen != NULL);
+    for (size_t j = 0; j + n < g.corpus.n_docs; j++) {
+        const deid_doc *d = &g.corpus.docs[n + j];
+        size_t nl = 0, up = 0, lo = 0;
+        for (size_t k = 0; k < d->len; k++) {
+            nl += d->text[k] == '\n';
+            up += d->text[k] >= 'A' && d->text[k] <= 'Z';
+            lo += d->text[k] >= 'a' && d->text[k] <= 'z';
+        }
+        multi_line += nl != 1 || d->text[d->len - 1] != '\n';
+        bad_case += (j % 4 == 2 && lo) || (j % 4 == 3 && up);
+        for (size_t k = 0; k < d->n_gold; k++) bad_span += d->gold[k].type != DEID_NAME || d->gold[k].start != 0 || k > 0;
+        with_name += d->n_gold > 0;
+        /* a word of the note, lower-cased, in both lists (and not the name the line opens with) */
+        int found = 0;
+        size_t k = d->n_gold ? d->gold[0].end : 0;
+        while (k < d->len) {
+            while (k < d->len && !isalpha((unsigned char)d->text[k])) k++;
+            size_t st = k;
+            while (k < d->len && isalpha((unsigned char)d->text[k])) k++;
+            char w[64];
+            if (k == st || k - st >= sizeof w) continue;
+            for (size_t q = st; q < k; q++) w[q - st] = (char)tolower((unsigned char)d->text[q]);
+            w[k - st] = 0;
+            char *pw = w;
+            if (bsearch(&pw, names, nn, sizeof *names, cmp_cstr) && bsearch(&pw, keep, nk, sizeof *keep, cmp_cstr)) {
+                found = 1;
+                size_t s2 = 0;
+                while (s2 < distinct && strcmp(seen[s2], w)) s2++;
+                if (s2 == distinct && distinct < n) seen[distinct++] = strdup(w);
+            }
+        }
+        no_contrast += !found;
+    }
+    CHECK_EQ_INT(multi_line, 0);
+    CHECK_EQ_INT(bad_case, 0);
+    CHECK_EQ_INT(bad_span, 0);
+    CHECK_EQ_INT(no_contrast, 0);
+    CHECK(with_name >= n / 8 * 30 / 100 && with_name <= n / 8 * 50 / 100);
+    CHECK(distinct >= 150);
+    for (size_t i = 0; i < distinct; i++) free(seen[i]);
+    free(seen);
+    for (size_t i = 0; i < nn; i++) free(names[i]);
+    for (size_t i = 0; i < nk; i++) free(keep[i]);
+    free(names), free(keep);
+    synth_notes_free(&a);
+    synth_notes_free(&g);
+}
+
 /* Round 25 candidate M2 (deid-train --line-open-feature, @line_open): a word opening its line or
  * a sentence gets lo= (its class and shape, the next word's), a word right after per / w/ / d/w /
  * with gets pw= (its class and shape, the gap after it, the next word's class); "w/o" and a word
@@ -1815,6 +1918,7 @@ int main(void) {
     RUN(test_field_dates);
     RUN(test_nursing_shorthand);
     RUN(test_name_lines);
+    RUN(test_contrast_lines);
     RUN(test_line_open_feature);
     RUN(test_line_shorthand);
     RUN(test_calibration_rule);

@@ -24,6 +24,7 @@ typedef struct {
 struct synth_namelists {
     wlist first, last, place;
     wlist med; /* clinical words (medical_words.txt, clinical_keep.txt) for filler; may be empty */
+    wlist contrast; /* round 26: name/place-list words also in a keep or English list (contrast_pool) */
 };
 
 typedef struct {
@@ -710,6 +711,56 @@ static void name_line_maybe(nb *b, int pct, int newline) {
     }
     b->rng6 = b->rng;
     b->rng = main_rng;
+}
+
+/* Round 26 (SYNTH_NOTE_OPT_CONTRAST): a one-line note in which words that are both in a name or
+ * place list and in a keep or English list (b->filler->contrast, computed from the lists when the
+ * notes are generated) are used among clinical words, so that the one-case identity and
+ * end-of-note weights of such a word are fitted against one-line shorthand where it is no PHI;
+ * and, beside it, the same one-line shape holding a real name (round 25's name opening a line
+ * before a state) with such a trap next to it. Fragments written for clinfm for this round. */
+static const char *const CT_FRAG[] = {
+    "turned q2h", "HOB up 30", "on 2L NC", "lines patent", "dsg c/d/i", "cont to monitor", "no distress", "VSS", "MAE",
+    "afebrile", "u/o adequate", "tol TF at goal", "skin intact", "pain 3/10", "sat 95%", "OOB to chair", "NPO", "IVF at 75",
+    "BS x4", "sx'd x1", "K repleted", "FS 140s", "SR 80s", "resp even", "pulses palp", "up w/ walker"};
+static const char *const CT_AFTER[] = {"noted", "in place", "cont", "present", "on", "off", "applied", "checked", "x1", "x2",
+                                       "improved", "resolved", "intact", "changed"};
+static void contrast_segment(nb *b) {
+    const wlist *w = &b->filler->contrast;
+    const char *word = w->v[pick(b, (int)w->n)];
+    switch (pick(b, 4)) {
+    case 0: put(b, word); put(b, " "); clin_word(b, 0); break;
+    case 1: clin_word(b, 0); put(b, " "); put(b, word); break;
+    case 2: put(b, word); put(b, " "); put(b, CT_AFTER[pick(b, (int)(sizeof CT_AFTER / sizeof *CT_AFTER))]); break;
+    default: put(b, CT_FRAG[pick(b, (int)(sizeof CT_FRAG / sizeof *CT_FRAG))]); put(b, ONE(b, ", ", " ", "; ")); put(b, word); put(b, " ");
+        put(b, CT_AFTER[pick(b, (int)(sizeof CT_AFTER / sizeof *CT_AFTER))]);
+        break;
+    }
+}
+static void contrast_note(nb *b) {
+    const synth_note_context *c = b->c;
+    if (!b->filler || !b->filler->contrast.n) { /* no lists to intersect: a line of shorthand only */
+        put(b, CT_FRAG[pick(b, (int)(sizeof CT_FRAG / sizeof *CT_FRAG))]);
+        put(b, "\n");
+        return;
+    }
+    if (chance(b, 40)) { /* a name opening the line before a state, a trap beside it */
+        phi_name(b, c->nickname[0] && chance(b, 50) ? c->nickname : c->patient.given);
+        put(b, " ");
+        put(b, NL_STATE[pick(b, (int)(sizeof NL_STATE / sizeof *NL_STATE))]);
+        put(b, ONE(b, ", ", ". ", "; ", " "));
+        contrast_segment(b);
+    } else {
+        for (int k = 1 + pick(b, 3), j = 0; j < k; j++) {
+            if (j) put(b, ONE(b, ", ", ". ", "; ", " "));
+            if (chance(b, 30)) {
+                put(b, CT_FRAG[pick(b, (int)(sizeof CT_FRAG / sizeof *CT_FRAG))]);
+                put(b, ONE(b, ", ", " "));
+            }
+            contrast_segment(b);
+        }
+    }
+    put(b, ONE(b, "\n", ".\n", "\n"));
 }
 
 static void nursing_sections(nb *b) {
@@ -2560,7 +2611,8 @@ int synth_note_write_opt(const synth_note_context *ctx, int kind, int casing, ui
         if (chance(&b, 50)) coded_paragraph(&b);
         b.rng = main_rng;
     }
-    switch (kind) {
+    if (opts & SYNTH_NOTE_OPT_CONTRAST) contrast_note(&b);
+    else switch (kind) {
     case SYNTH_NOTE_NURSING: nursing_sections(&b); break;
     case SYNTH_NOTE_NURSING_RUNON: nursing_runon(&b); break;
     case SYNTH_NOTE_PROGRESS: progress_note(&b); break;
@@ -2679,8 +2731,8 @@ int synth_namelists_load(synth_namelists **out, const char *rules_dir, int which
 
 void synth_namelists_free(synth_namelists *nl) {
     if (!nl) return;
-    wlist *const all[] = {&nl->first, &nl->last, &nl->place, &nl->med};
-    for (int i = 0; i < 4; i++) wl_free(all[i]);
+    wlist *const all[] = {&nl->first, &nl->last, &nl->place, &nl->med, &nl->contrast};
+    for (int i = 0; i < 5; i++) wl_free(all[i]);
     free(nl);
 }
 
@@ -2790,6 +2842,84 @@ void synth_context_random(const synth_namelists *nl, uint64_t seed, synth_note_c
 
 /* ---- corpora ----------------------------------------------------------------------------- */
 
+/* Moves a written note into the corpus as its next document (its text and spans taken over). */
+static int corpus_add_note(deid_corpus *c, synth_note *pnote, uint64_t s, cf_err *err) {
+    synth_note note = *pnote;
+    deid_doc *d = &c->docs[c->n_docs++];
+    d->text = note.text;
+    d->len = note.len;
+    snprintf(d->id, sizeof d->id, "synth-%llu", (unsigned long long)s);
+    d->gold = calloc(note.n_spans ? note.n_spans : 1, sizeof *d->gold);
+    if (!d->gold) {
+        synth_note_free(&note);
+        d->text = NULL;
+        return cf_fail(err, CF_EINTERNAL, "out of memory");
+    }
+    for (size_t k = 0; k < note.n_spans; k++) {
+        deid_gold *g = &d->gold[k];
+        g->start = note.spans[k].start;
+        g->end = note.spans[k].end;
+        g->type = note.spans[k].type;
+        g->in_scope = 1;
+        g->date_element = g->type == DEID_DATE ? deid_date_element(note.text + g->start, g->end - g->start) : -1;
+        snprintf(g->label, sizeof g->label, "%s", deid_type_name(g->type));
+    }
+    d->n_gold = note.n_spans;
+    c->n_gold += note.n_spans;
+    c->n_in_scope += note.n_spans;
+    free(note.spans);
+    return CF_OK;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Round 26: the words of the keep lists (clinical_keep.txt, clinical_words.txt) and the English
+ * list (english_words.txt) that are also single-word entries of the name or place lists, sorted
+ * and unique: computed from the lists, never picked by hand, so no evaluation half steers it. */
+static int contrast_pool(synth_namelists *nl, const char *rules_dir, cf_err *err) {
+    if (nl->contrast.n) return CF_OK;
+    size_t nn = 0;
+    const wlist *names[] = {&nl->first, &nl->last, &nl->place};
+    for (int i = 0; i < 3; i++) nn += names[i]->n;
+    char **all = malloc((nn ? nn : 1) * sizeof *all);
+    if (!all) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    nn = 0;
+    for (int i = 0; i < 3; i++)
+        for (size_t k = 0; k < names[i]->n; k++)
+            if (!strchr(names[i]->v[k], ' ')) all[nn++] = names[i]->v[k];
+    qsort(all, nn, sizeof *all, cmp_str);
+    wlist keep = {0};
+    static const char *const files[] = {"clinical_keep.txt", "clinical_words.txt", "english_words.txt"};
+    char p[4096];
+    int rc = CF_OK;
+    for (int i = 0; i < 3 && !rc; i++) {
+        snprintf(p, sizeof p, "%s/%s", rules_dir, files[i]);
+        rc = wl_load(&keep, p, 0, err);
+    }
+    if (!rc) qsort(keep.v, keep.n, sizeof *keep.v, cmp_str);
+    for (size_t k = 0; k < keep.n && !rc; k++) {
+        if (k && !strcmp(keep.v[k], keep.v[k - 1])) continue;
+        if (!bsearch(&keep.v[k], all, nn, sizeof *all, cmp_str)) continue;
+        wlist *w = &nl->contrast;
+        if (w->n == w->cap) {
+            size_t nc = w->cap ? w->cap * 2 : 256;
+            char **nv = realloc(w->v, nc * sizeof *nv);
+            if (!nv) {
+                rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+                break;
+            }
+            w->v = nv, w->cap = nc;
+        }
+        w->v[w->n] = strdup(keep.v[k]);
+        if (!w->v[w->n]) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
+        else w->n++;
+    }
+    wl_free(&keep);
+    free(all);
+    if (!rc && !nl->contrast.n) rc = cf_fail(err, CF_EINPUT, "%s: no keep-list word is also a name or place", rules_dir);
+    return rc;
+}
+
 int synth_notes_generate_ex(synth_notes *out, const char *rules_dir, int which, int style, size_t n,
                             uint64_t seed, cf_err *err) {
     memset(out, 0, sizeof *out);
@@ -2798,7 +2928,9 @@ int synth_notes_generate_ex(synth_notes *out, const char *rules_dir, int which, 
     if (rc) return rc;
     deid_corpus *c = &out->corpus;
     c->layout = DEID_LAYOUT_INLINE;
-    c->docs = calloc(n ? n : 1, sizeof *c->docs);
+    /* round 26: one one-line contrast note for every eight, after the n notes (contrast_note) */
+    size_t n_contrast = (style & SYNTH_GEN_CONTRAST_LINES) ? n / 8 : 0;
+    c->docs = calloc(n + n_contrast ? n + n_contrast : 1, sizeof *c->docs);
     if (!c->docs) {
         synth_namelists_free(nl);
         return cf_fail(err, CF_EINTERNAL, "out of memory");
@@ -2827,30 +2959,18 @@ int synth_notes_generate_ex(synth_notes *out, const char *rules_dir, int which, 
                                                                   (((style >> 16) & 0xff) << 8),
                                   &note, err);
         if (rc) break;
-        deid_doc *d = &c->docs[c->n_docs++];
-        d->text = note.text;
-        d->len = note.len;
-        snprintf(d->id, sizeof d->id, "synth-%llu", (unsigned long long)s);
-        d->gold = calloc(note.n_spans ? note.n_spans : 1, sizeof *d->gold);
-        if (!d->gold) {
-            synth_note_free(&note);
-            d->text = NULL;
-            rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-            break;
-        }
-        for (size_t k = 0; k < note.n_spans; k++) {
-            deid_gold *g = &d->gold[k];
-            g->start = note.spans[k].start;
-            g->end = note.spans[k].end;
-            g->type = note.spans[k].type;
-            g->in_scope = 1;
-            g->date_element = g->type == DEID_DATE ? deid_date_element(note.text + g->start, g->end - g->start) : -1;
-            snprintf(g->label, sizeof g->label, "%s", deid_type_name(g->type));
-        }
-        d->n_gold = note.n_spans;
-        c->n_gold += note.n_spans;
-        c->n_in_scope += note.n_spans;
-        free(note.spans);
+        rc = corpus_add_note(c, &note, s, err);
+    }
+    if (!rc && n_contrast) rc = contrast_pool(nl, rules_dir, err);
+    for (size_t j = 0; j < n_contrast && !rc; j++) {
+        /* a seed stream of their own: the n notes above are written as without the option */
+        synth_note_context ctx;
+        uint64_t s = (seed ^ 0x5DEECE66DULL) * 1000003ULL + 0x40000000ULL + j;
+        synth_context_random(nl, s, &ctx);
+        int casing = j % 4 < 2 ? SYNTH_CASE_MIXED : j % 4 == 2 ? SYNTH_CASE_UPPER : SYNTH_CASE_LOWER;
+        synth_note note;
+        rc = synth_note_write_opt(&ctx, SYNTH_NOTE_NURSING, casing, s, nl, SYNTH_NOTE_OPT_CONTRAST, &note, err);
+        if (!rc) rc = corpus_add_note(c, &note, s, err);
     }
     synth_namelists_free(nl);
     if (rc) synth_notes_free(out);
