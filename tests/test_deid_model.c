@@ -1708,6 +1708,85 @@ static void test_contrast_lines(void) {
     synth_notes_free(&g);
 }
 
+/* Round 27 candidate C2 (deid-train --contrast-lines --contrast-names): the n notes are still
+ * written byte for byte as without it; of the n / 8 one-line notes about half open with a name
+ * (C: 40%), in lower case a name opens a line at least as often as a trap word does, and no word
+ * after the name that is in both a name or place list and a keep or English list is a word of
+ * the given-name list but those the fixed clinical vocabulary writes (they appear in C's
+ * no-name segments too, counted here as the allowed set: none of them comes from the pool). */
+static void test_contrast_names(void) {
+    char rules[4200];
+    snprintf(rules, sizeof rules, "%s/data/deid", check_root());
+    cf_err err = {0};
+    const size_t n = 2400, nc = n / 8;
+    synth_notes a, g, c;
+    REQUIRE(synth_notes_generate_ex(&a, rules, SYNTH_NAMES_LISTED, 0, n, 17, &err) == CF_OK);
+    REQUIRE(synth_notes_generate_ex(&g, rules, SYNTH_NAMES_LISTED, SYNTH_GEN_CONTRAST_LINES | SYNTH_GEN_CONTRAST_NAMES, n, 17,
+                                    &err) == CF_OK);
+    REQUIRE(synth_notes_generate_ex(&c, rules, SYNTH_NAMES_LISTED, SYNTH_GEN_CONTRAST_LINES, n, 17, &err) == CF_OK);
+    CHECK_EQ_INT(g.corpus.n_docs, n + nc);
+    size_t same = 0;
+    for (size_t i = 0; i < n && i < g.corpus.n_docs; i++) {
+        const deid_doc *x = &a.corpus.docs[i], *y = &g.corpus.docs[i];
+        same += x->len == y->len && !memcmp(x->text, y->text, x->len) && x->n_gold == y->n_gold;
+    }
+    CHECK_EQ_INT(same, n);
+    static const char *const NAMES[] = {"first_names.txt", "last_names.txt", "places.txt"};
+    static const char *const KEEP[] = {"clinical_keep.txt", "clinical_words.txt", "english_words.txt"};
+    static const char *const GIVEN[] = {"first_names.txt"};
+    size_t nn = 0, nk = 0, ng = 0;
+    char **names = load_sorted_words(rules, NAMES, 3, &nn), **keep = load_sorted_words(rules, KEEP, 3, &nk),
+         **given = load_sorted_words(rules, GIVEN, 1, &ng);
+    REQUIRE(names && keep && given && ng > 1000);
+    /* per corpus (0: C2, 1: C): notes with a name, lower-case notes opening with a name / with a
+       pool word, pool words after the name that are given names (occurrences) */
+    size_t with_name[2] = {0}, lo_name[2] = {0}, lo_trap[2] = {0}, given_traps[2] = {0}, traps[2] = {0};
+    for (int cc = 0; cc < 2; cc++) {
+        const synth_notes *s = cc ? &c : &g;
+        for (size_t j = 0; j + n < s->corpus.n_docs; j++) {
+            const deid_doc *d = &s->corpus.docs[n + j];
+            with_name[cc] += d->n_gold > 0;
+            size_t k = d->n_gold ? d->gold[0].end : 0;
+            int first = 1;
+            if (j % 4 == 3 && d->n_gold && d->gold[0].start == 0) lo_name[cc]++;
+            while (k < d->len) {
+                while (k < d->len && !isalpha((unsigned char)d->text[k])) k++;
+                size_t st = k;
+                while (k < d->len && isalpha((unsigned char)d->text[k])) k++;
+                char w[64];
+                if (k == st || k - st >= sizeof w) continue;
+                for (size_t q = st; q < k; q++) w[q - st] = (char)tolower((unsigned char)d->text[q]);
+                w[k - st] = 0;
+                char *pw = w;
+                int pool = bsearch(&pw, names, nn, sizeof *names, cmp_cstr) && bsearch(&pw, keep, nk, sizeof *keep, cmp_cstr);
+                if (pool) {
+                    traps[cc]++;
+                    given_traps[cc] += bsearch(&pw, given, ng, sizeof *given, cmp_cstr) != NULL;
+                    if (first && st == 0 && j % 4 == 3) lo_trap[cc]++;
+                }
+                first = 0;
+            }
+        }
+    }
+    /* half the notes hold a name (C: 40%) */
+    CHECK(with_name[0] >= nc * 42 / 100 && with_name[0] <= nc * 58 / 100);
+    CHECK(with_name[0] > with_name[1]);
+    CHECK(lo_name[0] >= lo_trap[0]);
+    CHECK(traps[0] >= nc);
+    /* the given-name traps left are the fixed vocabulary's, far fewer than C's pool gives */
+    CHECK(given_traps[1] >= 40);
+    CHECK(given_traps[0] * 3 <= given_traps[1]);
+    fprintf(stderr, "contrast_names: C2 %zu/%zu named, lower name/trap opening %zu/%zu, given traps %zu of %zu; C %zu named, given traps %zu of %zu\n",
+            with_name[0], nc, lo_name[0], lo_trap[0], given_traps[0], traps[0], with_name[1], given_traps[1], traps[1]);
+    for (size_t i = 0; i < nn; i++) free(names[i]);
+    for (size_t i = 0; i < nk; i++) free(keep[i]);
+    for (size_t i = 0; i < ng; i++) free(given[i]);
+    free(names), free(keep), free(given);
+    synth_notes_free(&a);
+    synth_notes_free(&g);
+    synth_notes_free(&c);
+}
+
 /* Round 25 candidate M2 (deid-train --line-open-feature, @line_open): a word opening its line or
  * a sentence gets lo= (its class and shape, the next word's), a word right after per / w/ / d/w /
  * with gets pw= (its class and shape, the gap after it, the next word's class); "w/o" and a word
@@ -1919,6 +1998,7 @@ int main(void) {
     RUN(test_nursing_shorthand);
     RUN(test_name_lines);
     RUN(test_contrast_lines);
+    RUN(test_contrast_names);
     RUN(test_line_open_feature);
     RUN(test_line_shorthand);
     RUN(test_calibration_rule);

@@ -20,7 +20,7 @@ int cmd_deid_notes(int argc, char **argv) {
     int status;
     const char *out = NULL, *format = "presidio", *rules = NULL;
     unsigned long long n = 0, seed = 1;
-    int which = SYNTH_NAMES_LISTED, heldout_style = 0, name_lines = 0, contrast_lines = 0;
+    int which = SYNTH_NAMES_LISTED, heldout_style = 0, name_lines = 0, contrast_lines = 0, contrast_names = 0;
     static const cli_choice names[] = {{"listed", SYNTH_NAMES_LISTED}, {"heldout", SYNTH_NAMES_HELDOUT}, {NULL, 0}};
     static const cli_choice styles[] = {{"train", 0}, {"heldout", SYNTH_GEN_HELDOUT_STYLE}, {"one-case", SYNTH_GEN_ONE_CASE}, {"message", SYNTH_GEN_MESSAGE_STYLE}, {"shortline", SYNTH_GEN_SHORTLINE_STYLE}, {"lines", SYNTH_GEN_LINES_STYLE}, {NULL, 0}};
     const cli_opt opts[] = {
@@ -48,6 +48,8 @@ int cmd_deid_notes(int argc, char **argv) {
         CLI_OPT_FLAG("contrast-lines", &contrast_lines,
                      "with --style train: N / 8 one-line contrast notes after the N (round 26,\n"
                      "deid-train --contrast-lines)"),
+        CLI_OPT_FLAG("contrast-names", &contrast_names,
+                     "with --contrast-lines: round 27's C2 material (deid-train --contrast-names)"),
         CLI_OPT_U64("seed", &seed, "S", 0, CLI_ANY, "(default 1); the same seed gives the same notes"),
         CLI_OPT_STR("rules", &rules, "DIR",
                     "rules folder holding the lists (default $CLINFM_DEID_RULES, else the shipped data/deid)"),
@@ -56,7 +58,7 @@ int cmd_deid_notes(int argc, char **argv) {
         .cmd = CMD,
         .usage = "deid-notes --out PATH --n N [--format presidio|phrase|physionet]\n"
                  "                         [--names listed|heldout] [--style train|heldout|one-case|message|shortline|lines] [--seed S]\n"
-                 "                         [--name-lines] [--contrast-lines] [--rules DIR]",
+                 "                         [--name-lines] [--contrast-lines [--contrast-names]] [--rules DIR]",
         .about = "Writes N generated clinical notes (ICU nursing notes, progress notes, discharge summaries,\n"
                  "in mixed, upper and lower case) with every identifier annotated. The notes are fictional.\n",
         .opts = opts};
@@ -69,7 +71,8 @@ int cmd_deid_notes(int argc, char **argv) {
     if (name_lines) heldout_style |= SYNTH_GEN_NAME_LINES;
     if (contrast_lines && heldout_style & ~SYNTH_GEN_NAME_LINES)
         return cli_usage_error(CMD, "--contrast-lines writes training material: only with --style train");
-    if (contrast_lines) heldout_style |= SYNTH_GEN_CONTRAST_LINES;
+    if (contrast_names && !contrast_lines) return cli_usage_error(CMD, "--contrast-names needs --contrast-lines");
+    if (contrast_lines) heldout_style |= SYNTH_GEN_CONTRAST_LINES | (contrast_names ? SYNTH_GEN_CONTRAST_NAMES : 0);
     char shipped_rules[4096];
     rules = cli_deid_rules(rules, shipped_rules, sizeof shipped_rules);
     cf_err err = {0};

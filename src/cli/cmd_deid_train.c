@@ -116,7 +116,7 @@ int cmd_deid_train(int argc, char **argv) {
     cli_list specs = {.n = 0};
     int cases = 0;
     unsigned long long gen = 0, gen1 = 0, genl = 0, seed = 1, epochs = 8, calib = 0, calib_seed = 0, prep_names = 16;
-    int calib_only = 0, coded = 0, lines_r13 = 0, prep_titles = 0, name_lines = 0, contrast_lines = 0;
+    int calib_only = 0, coded = 0, lines_r13 = 0, prep_titles = 0, name_lines = 0, contrast_lines = 0, contrast_names = 0;
     double calib_p = 0;
     deid_train_opts to;
     deid_train_opts_default(&to);
@@ -168,6 +168,9 @@ int cmd_deid_train(int argc, char **argv) {
                      "words both in a name or place list and in a keep or English list used\n"
                      "among clinical words, and names opening the line beside them (round 26\n"
                      "candidate C)"),
+        CLI_OPT_FLAG("contrast-names", &contrast_names,
+                     "with --contrast-lines: no word of the given-name list among the traps and a\n"
+                     "name opening half the contrast notes (round 27 candidate C2)"),
         CLI_OPT_FLAG("line-open-feature", &to.line_open,
                      "a word opening its line or sentence gets its class and shape with the\n"
                      "next word's, a word after \"per\"/\"w/\"/\"d/w\"/\"with\" its class\n"
@@ -283,6 +286,7 @@ int cmd_deid_train(int argc, char **argv) {
     to.threshold_bare = (float)thr_bare;
     to.threshold_nopattern = (float)thr_nopat;
     if (calib_only && !calib) return cli_usage_error(CMD, "--calibrate-only needs --calibrate N");
+    if (contrast_names && !contrast_lines) return cli_usage_error(CMD, "--contrast-names changes the material of --contrast-lines: give both");
     if (to.one_case_cue && !to.one_case_fields)
         return cli_usage_error(CMD, "--one-case-cue reads the one-case field lists of --one-case-fields: give both");
     if (calib_only && (specs.n || gen || gen1 || genl))
@@ -307,7 +311,8 @@ int cmd_deid_train(int argc, char **argv) {
         uint64_t seed;
     } gspec[N_GENERATED] = {{gen, (coded ? SYNTH_GEN_CODED : 0) | (prep_titles ? SYNTH_GEN_PREP_TITLES : 0) |
                                       (prep_titles && prep_names != 16 ? SYNTH_GEN_PREP_NAMES((int)prep_names) : 0) |
-                                      (name_lines ? SYNTH_GEN_NAME_LINES : 0) | (contrast_lines ? SYNTH_GEN_CONTRAST_LINES : 0),
+                                      (name_lines ? SYNTH_GEN_NAME_LINES : 0) | (contrast_lines ? SYNTH_GEN_CONTRAST_LINES : 0) |
+                                      (contrast_names ? SYNTH_GEN_CONTRAST_NAMES : 0),
                              seed},
                             {gen1, SYNTH_GEN_ONE_CASE, seed + 5550001},
                             {genl, SYNTH_GEN_LINES_STYLE | (lines_r13 ? SYNTH_GEN_LINES_R13 : 0) | (name_lines ? SYNTH_GEN_NAME_LINES : 0),

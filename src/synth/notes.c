@@ -744,7 +744,8 @@ static void contrast_note(nb *b) {
         put(b, "\n");
         return;
     }
-    if (chance(b, 40)) { /* a name opening the line before a state, a trap beside it */
+    /* round 27: half with names, so a one-case name opening a line is met as often as a trap */
+    if (chance(b, (b->opts & SYNTH_NOTE_OPT_CONTRAST_NAMES) ? 50 : 40)) { /* a name opening the line before a state, a trap beside it */
         phi_name(b, c->nickname[0] && chance(b, 50) ? c->nickname : c->patient.given);
         put(b, " ");
         put(b, NL_STATE[pick(b, (int)(sizeof NL_STATE / sizeof *NL_STATE))]);
@@ -2876,7 +2877,9 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 /* Round 26: the words of the keep lists (clinical_keep.txt, clinical_words.txt) and the English
  * list (english_words.txt) that are also single-word entries of the name or place lists, sorted
  * and unique: computed from the lists, never picked by hand, so no evaluation half steers it. */
-static int contrast_pool(synth_namelists *nl, const char *rules_dir, cf_err *err) {
+/* Round 27 (no_given): words of the given-name list are left out, so no trap is a given name the
+ * model must learn to take on the same one-line shape. */
+static int contrast_pool(synth_namelists *nl, const char *rules_dir, int no_given, cf_err *err) {
     if (nl->contrast.n) return CF_OK;
     size_t nn = 0;
     const wlist *names[] = {&nl->first, &nl->last, &nl->place};
@@ -2888,6 +2891,16 @@ static int contrast_pool(synth_namelists *nl, const char *rules_dir, cf_err *err
         for (size_t k = 0; k < names[i]->n; k++)
             if (!strchr(names[i]->v[k], ' ')) all[nn++] = names[i]->v[k];
     qsort(all, nn, sizeof *all, cmp_str);
+    char **given = NULL;
+    if (no_given && nl->first.n) {
+        given = malloc(nl->first.n * sizeof *given);
+        if (!given) {
+            free(all);
+            return cf_fail(err, CF_EINTERNAL, "out of memory");
+        }
+        memcpy(given, nl->first.v, nl->first.n * sizeof *given);
+        qsort(given, nl->first.n, sizeof *given, cmp_str);
+    }
     wlist keep = {0};
     static const char *const files[] = {"clinical_keep.txt", "clinical_words.txt", "english_words.txt"};
     char p[4096];
@@ -2900,6 +2913,7 @@ static int contrast_pool(synth_namelists *nl, const char *rules_dir, cf_err *err
     for (size_t k = 0; k < keep.n && !rc; k++) {
         if (k && !strcmp(keep.v[k], keep.v[k - 1])) continue;
         if (!bsearch(&keep.v[k], all, nn, sizeof *all, cmp_str)) continue;
+        if (given && bsearch(&keep.v[k], given, nl->first.n, sizeof *given, cmp_str)) continue;
         wlist *w = &nl->contrast;
         if (w->n == w->cap) {
             size_t nc = w->cap ? w->cap * 2 : 256;
@@ -2915,6 +2929,7 @@ static int contrast_pool(synth_namelists *nl, const char *rules_dir, cf_err *err
         else w->n++;
     }
     wl_free(&keep);
+    free(given);
     free(all);
     if (!rc && !nl->contrast.n) rc = cf_fail(err, CF_EINPUT, "%s: no keep-list word is also a name or place", rules_dir);
     return rc;
@@ -2961,7 +2976,7 @@ int synth_notes_generate_ex(synth_notes *out, const char *rules_dir, int which, 
         if (rc) break;
         rc = corpus_add_note(c, &note, s, err);
     }
-    if (!rc && n_contrast) rc = contrast_pool(nl, rules_dir, err);
+    if (!rc && n_contrast) rc = contrast_pool(nl, rules_dir, !!(style & SYNTH_GEN_CONTRAST_NAMES), err);
     for (size_t j = 0; j < n_contrast && !rc; j++) {
         /* a seed stream of their own: the n notes above are written as without the option */
         synth_note_context ctx;
@@ -2969,7 +2984,8 @@ int synth_notes_generate_ex(synth_notes *out, const char *rules_dir, int which, 
         synth_context_random(nl, s, &ctx);
         int casing = j % 4 < 2 ? SYNTH_CASE_MIXED : j % 4 == 2 ? SYNTH_CASE_UPPER : SYNTH_CASE_LOWER;
         synth_note note;
-        rc = synth_note_write_opt(&ctx, SYNTH_NOTE_NURSING, casing, s, nl, SYNTH_NOTE_OPT_CONTRAST, &note, err);
+        rc = synth_note_write_opt(&ctx, SYNTH_NOTE_NURSING, casing, s, nl,
+                                  SYNTH_NOTE_OPT_CONTRAST | ((style & SYNTH_GEN_CONTRAST_NAMES) ? SYNTH_NOTE_OPT_CONTRAST_NAMES : 0), &note, err);
         if (!rc) rc = corpus_add_note(c, &note, s, err);
     }
     synth_namelists_free(nl);

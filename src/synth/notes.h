@@ -141,9 +141,11 @@ int synth_note_write_ex(const synth_note_context *ctx, int kind, int casing, uin
 /* Round 26: SYNTH_NOTE_OPT_CONTRAST writes, whatever the kind, a one-line note in which words that
  * are both in a name or place list and in a keep or English list are used among clinical words,
  * and now and then a given name opening the line before a state beside such a word (notes.c,
- * contrast_note); the pool is computed by synth_notes_generate_ex (SYNTH_GEN_CONTRAST_LINES). */
+ * contrast_note); the pool is computed by synth_notes_generate_ex (SYNTH_GEN_CONTRAST_LINES).
+ * Round 27: with SYNTH_NOTE_OPT_CONTRAST_NAMES as well, half the contrast notes (not 40%) are the
+ * name shape; SYNTH_GEN_CONTRAST_NAMES sets it and leaves the given-name list out of the pool. */
 enum { SYNTH_NOTE_OPT_CODED = 1, SYNTH_NOTE_OPT_LINES_R13 = 2, SYNTH_NOTE_OPT_PREP_TITLES = 4, SYNTH_NOTE_OPT_NAME_LINES = 8,
-       SYNTH_NOTE_OPT_CONTRAST = 16 };
+       SYNTH_NOTE_OPT_CONTRAST = 16, SYNTH_NOTE_OPT_CONTRAST_NAMES = 32 };
 #define SYNTH_NOTE_OPT_PREP_NAMES(p) (((p) + 1) << 8)
 int synth_note_write_opt(const synth_note_context *ctx, int kind, int casing, uint64_t seed,
                          const synth_namelists *filler, int opts, synth_note *out, cf_err *err);
@@ -175,7 +177,8 @@ enum { SYNTH_GEN_HELDOUT_STYLE = 1, SYNTH_GEN_ONE_CASE = 2, SYNTH_GEN_MESSAGE_ST
        SYNTH_GEN_LINES_STYLE = 16, SYNTH_GEN_CODED = 32, SYNTH_GEN_LINES_R13 = 64 /* SYNTH_NOTE_OPT_LINES_R13 */,
        SYNTH_GEN_PREP_TITLES = 128 /* SYNTH_NOTE_OPT_PREP_TITLES (round 17) */,
        SYNTH_GEN_NAME_LINES = 256 /* SYNTH_NOTE_OPT_NAME_LINES (round 25) */,
-       SYNTH_GEN_CONTRAST_LINES = 512 /* n / 8 more one-line SYNTH_NOTE_OPT_CONTRAST notes after the n (round 26) */ };
+       SYNTH_GEN_CONTRAST_LINES = 512 /* n / 8 more one-line SYNTH_NOTE_OPT_CONTRAST notes after the n (round 26) */,
+       SYNTH_GEN_CONTRAST_NAMES = 1024 /* with CONTRAST_LINES: no given name in the pool, names in half the notes (round 27) */ };
 /* Round 18: the titles' name share (SYNTH_NOTE_OPT_PREP_NAMES) for the generated notes */
 #define SYNTH_GEN_PREP_NAMES(p) (((p) + 1) << 16)
 typedef struct {
