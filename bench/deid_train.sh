@@ -50,6 +50,7 @@
 #   round 24's candidates L1 and L2 (features; not adopted): bash bench/deid_train.sh --line-shorthand 1 (or 2)
 #   round 25's candidates M1 and M2 (not adopted): bash bench/deid_train.sh --name-lines [--line-open-feature]
 #   round 26's candidate C (one-line contrast notes): bash bench/deid_train.sh --contrast-lines
+#   round 27's candidates C2 and C3 (not adopted): bash bench/deid_train.sh --contrast-lines --contrast-names [--name-lines]
 # Nothing else is read: no MIMIC, Synthea, terminology or OMOP text (those are the negative
 # material the clinical-content cost is measured on).
 set -euo pipefail
