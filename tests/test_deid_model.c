@@ -1631,6 +1631,31 @@ static char **load_sorted_words(const char *dir, const char *const *files, int n
     return v;
 }
 
+/* The next run of letters of d at or after *k, lower-cased into w (its start in *start); 0 when
+ * there is none or it does not fit, *k past it either way. */
+static int next_lower_word(const deid_doc *d, size_t *k, char *w, size_t cap, size_t *start) {
+    while (*k < d->len && !isalpha((unsigned char)d->text[*k])) (*k)++;
+    size_t st = *k;
+    while (*k < d->len && isalpha((unsigned char)d->text[*k])) (*k)++;
+    if (*k == st || *k - st >= cap) return 0;
+    for (size_t q = st; q < *k; q++) w[q - st] = (char)tolower((unsigned char)d->text[q]);
+    w[*k - st] = 0;
+    *start = st;
+    return 1;
+}
+
+/* How many of the first n notes of a and g are the same text with as many spans. */
+static size_t same_docs(const synth_notes *a, const synth_notes *g, size_t n) {
+    size_t same = 0;
+    for (size_t i = 0; i < n && i < a->corpus.n_docs && i < g->corpus.n_docs; i++) {
+        const deid_doc *x = &a->corpus.docs[i], *y = &g->corpus.docs[i];
+        same += x->len == y->len && !memcmp(x->text, y->text, x->len) && x->n_gold == y->n_gold;
+    }
+    return same;
+}
+static const char *const NAMES[] = {"first_names.txt", "last_names.txt", "places.txt"};
+static const char *const KEEP[] = {"clinical_keep.txt", "clinical_words.txt", "english_words.txt"};
+
 /* Round 26 candidate C (deid-train --contrast-lines, SYNTH_GEN_CONTRAST_LINES): the n notes are
  * written byte for byte as without it, then n / 8 one-line notes follow, cased mixed, mixed,
  * upper, lower in turn; their only PHI is a name opening the line (in about 40% of them); every
@@ -1646,14 +1671,7 @@ static void test_contrast_lines(void) {
     REQUIRE(synth_notes_generate_ex(&g, rules, SYNTH_NAMES_LISTED, SYNTH_GEN_CONTRAST_LINES, n, 17, &err) == CF_OK);
     CHECK_EQ_INT(a.corpus.n_docs, n);
     CHECK_EQ_INT(g.corpus.n_docs, n + n / 8);
-    size_t same = 0;
-    for (size_t i = 0; i < n && i < g.corpus.n_docs; i++) {
-        const deid_doc *x = &a.corpus.docs[i], *y = &g.corpus.docs[i];
-        same += x->len == y->len && !memcmp(x->text, y->text, x->len) && x->n_gold == y->n_gold;
-    }
-    CHECK_EQ_INT(same, n);
-    static const char *const NAMES[] = {"first_names.txt", "last_names.txt", "places.txt"};
-    static const char *const KEEP[] = {"clinical_keep.txt", "clinical_words.txt", "english_words.txt"};
+    CHECK_EQ_INT(same_docs(&a, &g, n), n);
     size_t nn = 0, nk = 0;
     char **names = load_sorted_words(rules, NAMES, 3, &nn), **keep = load_sorted_words(rules, KEEP, 3, &nk);
     REQUIRE(names && keep && nn > 1000 && nk > 1000);
@@ -1676,13 +1694,9 @@ static void test_contrast_lines(void) {
         int found = 0;
         size_t k = d->n_gold ? d->gold[0].end : 0;
         while (k < d->len) {
-            while (k < d->len && !isalpha((unsigned char)d->text[k])) k++;
-            size_t st = k;
-            while (k < d->len && isalpha((unsigned char)d->text[k])) k++;
             char w[64];
-            if (k == st || k - st >= sizeof w) continue;
-            for (size_t q = st; q < k; q++) w[q - st] = (char)tolower((unsigned char)d->text[q]);
-            w[k - st] = 0;
+            size_t st;
+            if (!next_lower_word(d, &k, w, sizeof w, &st)) continue;
             char *pw = w;
             if (bsearch(&pw, names, nn, sizeof *names, cmp_cstr) && bsearch(&pw, keep, nk, sizeof *keep, cmp_cstr)) {
                 found = 1;
@@ -1725,14 +1739,7 @@ static void test_contrast_names(void) {
                                     &err) == CF_OK);
     REQUIRE(synth_notes_generate_ex(&c, rules, SYNTH_NAMES_LISTED, SYNTH_GEN_CONTRAST_LINES, n, 17, &err) == CF_OK);
     CHECK_EQ_INT(g.corpus.n_docs, n + nc);
-    size_t same = 0;
-    for (size_t i = 0; i < n && i < g.corpus.n_docs; i++) {
-        const deid_doc *x = &a.corpus.docs[i], *y = &g.corpus.docs[i];
-        same += x->len == y->len && !memcmp(x->text, y->text, x->len) && x->n_gold == y->n_gold;
-    }
-    CHECK_EQ_INT(same, n);
-    static const char *const NAMES[] = {"first_names.txt", "last_names.txt", "places.txt"};
-    static const char *const KEEP[] = {"clinical_keep.txt", "clinical_words.txt", "english_words.txt"};
+    CHECK_EQ_INT(same_docs(&a, &g, n), n);
     static const char *const GIVEN[] = {"first_names.txt"};
     size_t nn = 0, nk = 0, ng = 0;
     char **names = load_sorted_words(rules, NAMES, 3, &nn), **keep = load_sorted_words(rules, KEEP, 3, &nk),
@@ -1750,13 +1757,9 @@ static void test_contrast_names(void) {
             int first = 1;
             if (j % 4 == 3 && d->n_gold && d->gold[0].start == 0) lo_name[cc]++;
             while (k < d->len) {
-                while (k < d->len && !isalpha((unsigned char)d->text[k])) k++;
-                size_t st = k;
-                while (k < d->len && isalpha((unsigned char)d->text[k])) k++;
                 char w[64];
-                if (k == st || k - st >= sizeof w) continue;
-                for (size_t q = st; q < k; q++) w[q - st] = (char)tolower((unsigned char)d->text[q]);
-                w[k - st] = 0;
+                size_t st;
+                if (!next_lower_word(d, &k, w, sizeof w, &st)) continue;
                 char *pw = w;
                 int pool = bsearch(&pw, names, nn, sizeof *names, cmp_cstr) && bsearch(&pw, keep, nk, sizeof *keep, cmp_cstr);
                 if (pool) {
