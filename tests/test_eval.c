@@ -819,6 +819,77 @@ static void test_pool_average(void) {
     for (int g = 0; g < 4; g++) CHECK_NEAR(p[10 * g], rates[g], 1e-3);
 }
 
+/* Two members that both put every row near zero (a fold with one positive: probabilities of 1e-8
+ * and 3e-9) are two predictions, not one: with --average m they are averaged like any others. An
+ * absolute tolerance of 1e-6 once took them for the same predictor and refused the pool. */
+static void test_pool_average_near_zero(void) {
+    char d0a[600], d0b[600], d1a[600], d1b[600], outp[600], path[700];
+    snprintf(d0a, sizeof d0a, "%s/tiny_fold0a", check_tmpdir());
+    snprintf(d0b, sizeof d0b, "%s/tiny_fold0b", check_tmpdir());
+    snprintf(d1a, sizeof d1a, "%s/tiny_fold1a", check_tmpdir());
+    snprintf(d1b, sizeof d1b, "%s/tiny_fold1b", check_tmpdir());
+    snprintf(outp, sizeof outp, "%s/tiny_pool", check_tmpdir());
+    const double s0a[2] = {2e-8, 4e-8}, s0b[2] = {6e-9, 1e-9}, s1a[2] = {6e-8, 8e-8}, s1b[2] = {3e-9, 9e-9};
+    const int t0[2] = {1, 3}, t1[2] = {2, 4}, h0[2] = {3, 5}, h1[2] = {1, 2};
+    REQUIRE(write_run(d0a, 0, s0a, t0, h0) == 0 && write_run(d0b, 0, s0b, t0, h0) == 0);
+    REQUIRE(write_run(d1a, 1, s1a, t1, h1) == 0 && write_run(d1b, 1, s1b, t1, h1) == 0);
+    const char *runs[4] = {d0a, d1a, d0b, d1b};
+    eval_pool_config pc = {.runs = runs, .n_runs = 4, .n_boot = 20, .seed = 1, .out_dir = outp, .quiet = 1,
+                           .averages = {"m"}, .n_averages = 1};
+    cf_err err = {0};
+    int rc = eval_pool(&pc, &err);
+    if (rc) fprintf(stderr, "near zero: %s\n", err.msg);
+    REQUIRE(rc == CF_OK);
+    float p[40];
+    uint8_t y[40];
+    size_t n = 0;
+    snprintf(path, sizeof path, "%s/predictions.csv", outp);
+    REQUIRE(read_col(path, "m", p, y, &n) == 40);
+    const double mean[4] = {1.3e-8, 2.05e-8, 3.15e-8, 4.45e-8};
+    for (int g = 0; g < 4; g++) CHECK_NEAR(p[10 * g], mean[g], 1e-12);
+    /* a fold whose two members agree on every row (each kept the same constant) joins them as their
+     * mean, beside a fold that averages two different runs: still "the mean of 2 runs" */
+    const double c0[2] = {0.07, 0.07};
+    REQUIRE(write_run(d0a, 0, c0, t0, h0) == 0 && write_run(d0b, 0, c0, t0, h0) == 0);
+    /* something must differ between two runs of one fold: there, ref (0.5 and 0.6), averaged too */
+    for (int part = 0; part < 2; part++) {
+        snprintf(path, sizeof path, "%s/%s", d0b, part ? "predictions.csv" : "predictions_tuning.csv");
+        char *csv = slurp(path);
+        REQUIRE(csv);
+        for (char *q = strstr(csv, ",0.5\n"); q; q = strstr(q + 1, ",0.5\n")) q[3] = '6';
+        FILE *f = fopen(path, "w");
+        REQUIRE(f);
+        fputs(csv, f);
+        fclose(f);
+        free(csv);
+    }
+    pc.averages[1] = "ref";
+    pc.n_averages = 2;
+    const char *first[4] = {d0a, d0b, d1a, d1b}; /* the agreeing fold first: its count must not set the mean's */
+    pc.runs = first;
+    rc = eval_pool(&pc, &err);
+    if (rc) fprintf(stderr, "agreeing fold: %s\n", err.msg);
+    REQUIRE(rc == CF_OK);
+    snprintf(path, sizeof path, "%s/pool.json", outp);
+    char *js = slurp(path);
+    cJSON *root = js ? cJSON_Parse(js) : NULL;
+    free(js);
+    REQUIRE(root && predictor(root, "m"));
+    const cJSON *ra = cJSON_GetObjectItem(predictor(root, "m"), "runs_averaged");
+    CHECK_EQ_INT(ra ? ra->valueint : 0, 2);
+    cJSON_Delete(root);
+    snprintf(path, sizeof path, "%s/predictions.csv", outp);
+    n = 0;
+    REQUIRE(read_col(path, "m", p, y, &n) == 40);
+    CHECK_NEAR(p[0], 0.07, 1e-7);
+    CHECK_NEAR(p[20], 3.15e-8, 1e-12);
+    /* a fold with one run beside folds of two is still refused */
+    const char *short_fold[3] = {d0a, d1a, d1b};
+    pc.runs = short_fold;
+    pc.n_runs = 3;
+    CHECK(eval_pool(&pc, &err) == CF_EINPUT);
+}
+
 /* The members of an ensemble evaluated on one single split (bench/p12_eval.sh's set-B form: each
  * trained on all of one set, evaluated on every stay of another) join as runs of one fold do: m is
  * the mean of their probabilities, without --average refused. Two single splits holding out other
@@ -866,6 +937,7 @@ int main(void) {
     RUN(test_distill_out_of_fold);
     RUN(test_pool_recalibrated);
     RUN(test_pool_average);
+    RUN(test_pool_average_near_zero);
     RUN(test_pool_average_single_split);
     return check_summary();
 }

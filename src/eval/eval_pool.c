@@ -42,6 +42,8 @@ typedef struct {
     pred_table held, tune;
     double fit_seconds[MAX_COLS]; /* by the held table's columns (NaN: not reported) */
     int n_mean[MAX_COLS];         /* by the held table's columns: runs whose probabilities it averages */
+    int n_joined[MAX_COLS];       /* ... and runs joined into it: those averaged and those that agreed with
+                                     it (the mean of runs that agree is any of them) */
 } pool_run;
 
 static void table_free(pred_table *t) {
@@ -189,7 +191,7 @@ static int read_run(const char *dir, pool_run *r, cf_err *err) {
     }
     for (size_t c = 0; c < r->held.n_cols; c++) {
         r->fit_seconds[c] = NAN;
-        r->n_mean[c] = 1;
+        r->n_mean[c] = r->n_joined[c] = 1;
         if (strcmp(r->held.names[c], r->tune.names[c])) {
             rc = cf_fail(err, CF_EINPUT, "%s: predictions.csv and predictions_tuning.csv name different predictors", dir);
             goto done;
@@ -206,6 +208,12 @@ done:
     cJSON_Delete(j);
     return rc;
 }
+
+/* Two runs' probabilities of one row are the same prediction when they differ by no more than a
+ * millionth of the larger: a run read twice, or printed by another build, agrees to that, and two
+ * models that both put a row near zero (1e-8 and 3e-9, a fold with one positive) do not (an
+ * absolute 1e-6 once took two such members for one and refused to pool them). */
+static int same_prediction(float x, float y) { return fabsf(x - y) <= 1e-6f * fmaxf(fabsf(x), fabsf(y)); }
 
 /* Puts the predictors of table b beside those of table a, row by row (rows matched by subject and
  * prediction time, so two stores that list them in another order still agree): a and b must hold
@@ -252,7 +260,7 @@ static int table_join(pred_table *a, pred_table *b, const char *da, const char *
             keep[c] = same < 0;
             mean_to[c] = -1;
             for (size_t i = 0; same >= 0 && mean_to[c] < 0 && i < a->n; i++)
-                if (fabsf(a->p[i * a->n_cols + (size_t)same] - b->p[at[i] * b->n_cols + c]) > 1e-6f) {
+                if (!same_prediction(a->p[i * a->n_cols + (size_t)same], b->p[at[i] * b->n_cols + c])) {
                     for (size_t k = 0; k < n_avg; k++) /* predictions that agree are kept once, never averaged */
                         if (!strcmp(avg[k], b->names[c])) mean_to[c] = same;
                     if (mean_to[c] >= 0) break;
@@ -317,11 +325,15 @@ static int run_join(pool_run *a, pool_run *b, const eval_pool_config *cfg, cf_er
     for (size_t c = 0, w = na; c < b->held.n_cols; c++)
         if (keep[c]) {
             a->n_mean[w] = b->n_mean[c];
+            a->n_joined[w] = b->n_joined[c];
             a->fit_seconds[w++] = b->fit_seconds[c];
         } else if (mean_to[c] >= 0) { /* an ensemble costs what its members cost */
             a->n_mean[mean_to[c]] += b->n_mean[c];
+            a->n_joined[mean_to[c]] += b->n_joined[c];
             a->fit_seconds[mean_to[c]] += b->fit_seconds[c];
-        }
+        } else /* agreed with a's own column of that name, kept once */
+            for (size_t k = 0; k < na; k++)
+                if (!strcmp(a->held.names[k], b->held.names[c])) a->n_joined[k] += b->n_joined[c];
     size_t l = strlen(a->dir) + strlen(b->dir) + 2;
     char *d = malloc(l);
     if (!d) return cf_fail(err, CF_EINTERNAL, "out of memory");
@@ -548,10 +560,14 @@ int eval_pool(const eval_pool_config *cfg, cf_err *err) {
         if (!ok) continue;
         snprintf(cols[base_cols].name, sizeof cols[base_cols].name, "%s", runs[0].held.names[c]);
         cols[base_cols].recal_of = -1;
-        cols[base_cols].n_mean = runs[0].n_mean[c];
+        cols[base_cols].n_mean = 1; /* the runs averaged where they did not all agree */
+        for (size_t r = 0; r < R; r++)
+            if (runs[r].n_mean[colmap[base_cols][r]] > cols[base_cols].n_mean)
+                cols[base_cols].n_mean = runs[r].n_mean[colmap[base_cols][r]];
         base_cols++;
     }
-    /* An average of seeds is one predictor only when every fold averages as many runs. */
+    /* An average of seeds is one predictor only when every fold joins as many runs (a fold whose
+     * members agree on every row, e.g. each kept the same constant, joins them as their mean). */
     for (size_t k = 0; k < cfg->n_averages; k++) {
         size_t c = 0;
         while (c < base_cols && strcmp(cols[c].name, cfg->averages[k])) c++;
@@ -560,10 +576,10 @@ int eval_pool(const eval_pool_config *cfg, cf_err *err) {
             goto done;
         }
         for (size_t r = 0; r < R; r++)
-            if (runs[r].n_mean[colmap[c][r]] != cols[c].n_mean) {
+            if (runs[r].n_joined[colmap[c][r]] != runs[0].n_joined[colmap[c][0]]) {
                 rc = cf_fail(err, CF_EINPUT, "--average %s: %s averages %d runs of it but %s %d: give every fold "
-                             "as many runs", cfg->averages[k], runs[0].dir, cols[c].n_mean, runs[r].dir,
-                             runs[r].n_mean[colmap[c][r]]);
+                             "as many runs", cfg->averages[k], runs[0].dir, runs[0].n_joined[colmap[c][0]], runs[r].dir,
+                             runs[r].n_joined[colmap[c][r]]);
                 goto done;
             }
     }
