@@ -759,6 +759,20 @@ static void test_pool_recalibrated(void) {
     free(md);
 }
 
+/* Two folds of two runs each (runs[] in the order fold 0 a, fold 1 a, fold 0 b, fold 1 b, the
+ * paths in d[]), predictor m scoring each fold's two row groups as given, and the pool's out dir:
+ * the setting of the --average tests. Fold 0 has 1 and 3 tuning and 3 and 5 held-out deaths in
+ * its groups of ten, fold 1 2 and 4, 1 and 2. */
+static int two_fold_runs(const char *tag, char d[4][600], char *outp, size_t outp_len, const double *s0a,
+                         const double *s0b, const double *s1a, const double *s1b) {
+    static const char *const names[4] = {"fold0a", "fold1a", "fold0b", "fold1b"};
+    for (int k = 0; k < 4; k++) snprintf(d[k], 600, "%s/%s_%s", check_tmpdir(), tag, names[k]);
+    snprintf(outp, outp_len, "%s/%s_pool", check_tmpdir(), tag);
+    const int t0[2] = {1, 3}, t1[2] = {2, 4}, h0[2] = {3, 5}, h1[2] = {1, 2};
+    return write_run(d[0], 0, s0a, t0, h0) || write_run(d[2], 0, s0b, t0, h0) || write_run(d[1], 1, s1a, t1, h1) ||
+           write_run(d[3], 1, s1b, t1, h1);
+}
+
 /* A seed ensemble in the pool (--average m): two runs of each fold hold predictor m with other
  * predictions; joined, m is the mean of the two runs' probabilities, on held-out and tuning rows
  * alike. The seeds disagree on purpose (in fold 0 they rank the groups in opposite orders), so
@@ -767,17 +781,10 @@ static void test_pool_recalibrated(void) {
  * predictions agree (ref) is kept once even when named. Without --average the runs are refused,
  * and so are folds averaging different numbers of runs. */
 static void test_pool_average(void) {
-    char d0a[600], d0b[600], d1a[600], d1b[600], outp[600], path[700];
-    snprintf(d0a, sizeof d0a, "%s/avg_fold0a", check_tmpdir());
-    snprintf(d0b, sizeof d0b, "%s/avg_fold0b", check_tmpdir());
-    snprintf(d1a, sizeof d1a, "%s/avg_fold1a", check_tmpdir());
-    snprintf(d1b, sizeof d1b, "%s/avg_fold1b", check_tmpdir());
-    snprintf(outp, sizeof outp, "%s/avg_pool", check_tmpdir());
+    char d[4][600], outp[600], path[700];
     const double s0a[2] = {0.2, 0.4}, s0b[2] = {0.6, 0.1}, s1a[2] = {0.6, 0.8}, s1b[2] = {0.3, 0.9};
-    const int t0[2] = {1, 3}, t1[2] = {2, 4}, h0[2] = {3, 5}, h1[2] = {1, 2};
-    REQUIRE(write_run(d0a, 0, s0a, t0, h0) == 0 && write_run(d0b, 0, s0b, t0, h0) == 0);
-    REQUIRE(write_run(d1a, 1, s1a, t1, h1) == 0 && write_run(d1b, 1, s1b, t1, h1) == 0);
-    const char *runs[4] = {d0a, d1a, d0b, d1b};
+    REQUIRE(two_fold_runs("avg", d, outp, sizeof outp, s0a, s0b, s1a, s1b) == 0);
+    const char *runs[4] = {d[0], d[1], d[2], d[3]};
     eval_pool_config pc = {.runs = runs, .n_runs = 4, .n_boot = 20, .seed = 1, .out_dir = outp, .quiet = 1};
     cf_err err = {0};
     CHECK(eval_pool(&pc, &err) == CF_EINPUT); /* other predictions of m, no --average */
@@ -819,32 +826,34 @@ static void test_pool_average(void) {
     for (int g = 0; g < 4; g++) CHECK_NEAR(p[10 * g], rates[g], 1e-3);
 }
 
+/* Pools pc, which must succeed (what names the case in the failure), and reads column col of the
+ * pool's predictions.csv into p and y: the rows read. */
+static size_t pool_and_read(const eval_pool_config *pc, const char *what, const char *col, float *p, uint8_t *y) {
+    cf_err err = {0};
+    int rc = eval_pool(pc, &err);
+    if (rc) fprintf(stderr, "%s: %s\n", what, err.msg);
+    if (rc) return 0;
+    char path[700];
+    size_t n = 0;
+    snprintf(path, sizeof path, "%s/predictions.csv", pc->out_dir);
+    return (size_t)read_col(path, col, p, y, &n);
+}
+
 /* Two members that both put every row near zero (a fold with one positive: probabilities of 1e-8
  * and 3e-9) are two predictions, not one: with --average m they are averaged like any others. An
  * absolute tolerance of 1e-6 once took them for the same predictor and refused the pool. */
 static void test_pool_average_near_zero(void) {
-    char d0a[600], d0b[600], d1a[600], d1b[600], outp[600], path[700];
-    snprintf(d0a, sizeof d0a, "%s/tiny_fold0a", check_tmpdir());
-    snprintf(d0b, sizeof d0b, "%s/tiny_fold0b", check_tmpdir());
-    snprintf(d1a, sizeof d1a, "%s/tiny_fold1a", check_tmpdir());
-    snprintf(d1b, sizeof d1b, "%s/tiny_fold1b", check_tmpdir());
-    snprintf(outp, sizeof outp, "%s/tiny_pool", check_tmpdir());
+    char d[4][600], outp[600], path[700];
     const double s0a[2] = {2e-8, 4e-8}, s0b[2] = {6e-9, 1e-9}, s1a[2] = {6e-8, 8e-8}, s1b[2] = {3e-9, 9e-9};
-    const int t0[2] = {1, 3}, t1[2] = {2, 4}, h0[2] = {3, 5}, h1[2] = {1, 2};
-    REQUIRE(write_run(d0a, 0, s0a, t0, h0) == 0 && write_run(d0b, 0, s0b, t0, h0) == 0);
-    REQUIRE(write_run(d1a, 1, s1a, t1, h1) == 0 && write_run(d1b, 1, s1b, t1, h1) == 0);
-    const char *runs[4] = {d0a, d1a, d0b, d1b};
+    REQUIRE(two_fold_runs("tiny", d, outp, sizeof outp, s0a, s0b, s1a, s1b) == 0);
+    const char *runs[4] = {d[0], d[1], d[2], d[3]};
+    const char *d0a = d[0], *d0b = d[2], *d1a = d[1], *d1b = d[3];
+    const int t0[2] = {1, 3}, h0[2] = {3, 5};
     eval_pool_config pc = {.runs = runs, .n_runs = 4, .n_boot = 20, .seed = 1, .out_dir = outp, .quiet = 1,
                            .averages = {"m"}, .n_averages = 1};
-    cf_err err = {0};
-    int rc = eval_pool(&pc, &err);
-    if (rc) fprintf(stderr, "near zero: %s\n", err.msg);
-    REQUIRE(rc == CF_OK);
     float p[40];
     uint8_t y[40];
-    size_t n = 0;
-    snprintf(path, sizeof path, "%s/predictions.csv", outp);
-    REQUIRE(read_col(path, "m", p, y, &n) == 40);
+    REQUIRE(pool_and_read(&pc, "near zero", "m", p, y) == 40);
     const double mean[4] = {1.3e-8, 2.05e-8, 3.15e-8, 4.45e-8};
     for (int g = 0; g < 4; g++) CHECK_NEAR(p[10 * g], mean[g], 1e-12);
     /* a fold whose two members agree on every row (each kept the same constant) joins them as their
@@ -867,9 +876,9 @@ static void test_pool_average_near_zero(void) {
     pc.n_averages = 2;
     const char *first[4] = {d0a, d0b, d1a, d1b}; /* the agreeing fold first: its count must not set the mean's */
     pc.runs = first;
-    rc = eval_pool(&pc, &err);
-    if (rc) fprintf(stderr, "agreeing fold: %s\n", err.msg);
-    REQUIRE(rc == CF_OK);
+    REQUIRE(pool_and_read(&pc, "agreeing fold", "m", p, y) == 40);
+    CHECK_NEAR(p[0], 0.07, 1e-7);
+    CHECK_NEAR(p[20], 3.15e-8, 1e-12);
     snprintf(path, sizeof path, "%s/pool.json", outp);
     char *js = slurp(path);
     cJSON *root = js ? cJSON_Parse(js) : NULL;
@@ -878,15 +887,11 @@ static void test_pool_average_near_zero(void) {
     const cJSON *ra = cJSON_GetObjectItem(predictor(root, "m"), "runs_averaged");
     CHECK_EQ_INT(ra ? ra->valueint : 0, 2);
     cJSON_Delete(root);
-    snprintf(path, sizeof path, "%s/predictions.csv", outp);
-    n = 0;
-    REQUIRE(read_col(path, "m", p, y, &n) == 40);
-    CHECK_NEAR(p[0], 0.07, 1e-7);
-    CHECK_NEAR(p[20], 3.15e-8, 1e-12);
     /* a fold with one run beside folds of two is still refused */
     const char *short_fold[3] = {d0a, d1a, d1b};
     pc.runs = short_fold;
     pc.n_runs = 3;
+    cf_err err = {0};
     CHECK(eval_pool(&pc, &err) == CF_EINPUT);
 }
 
@@ -910,20 +915,16 @@ static void test_pool_average_single_split(void) {
     CHECK(eval_pool(&pc, &err) == CF_EINPUT); /* other predictions of m, no --average */
     pc.averages[0] = "m";
     pc.n_averages = 1;
-    int rc = eval_pool(&pc, &err);
-    if (rc) fprintf(stderr, "single split: %s\n", err.msg);
-    REQUIRE(rc == CF_OK);
     float p[20];
     uint8_t y[20];
-    size_t n = 0;
-    snprintf(path, sizeof path, "%s/predictions.csv", outp);
-    REQUIRE(read_col(path, "m", p, y, &n) == 20);
+    REQUIRE(pool_and_read(&pc, "single split", "m", p, y) == 20);
     CHECK_NEAR(p[0], 0.4, 1e-6);
     CHECK_NEAR(p[10], 0.25, 1e-6);
     const char *apart[2] = {da, dc};
     pc.runs = apart;
     REQUIRE(eval_pool(&pc, &err) == CF_OK);
-    n = 0;
+    size_t n = 0;
+    snprintf(path, sizeof path, "%s/predictions.csv", outp);
     float q[40];
     uint8_t z[40];
     REQUIRE(read_col(path, "m", q, z, &n) == 40);
