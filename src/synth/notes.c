@@ -2667,6 +2667,20 @@ static void wl_free(wlist *w) {
 
 /* Reads one entry per line ('#' comments), keeping single words of ASCII letters (and places of
  * up to three such words), 2 to 20 bytes. */
+/* Appends a copy of word to w. */
+static int wl_push(wlist *w, const char *word, cf_err *err) {
+    if (w->n == w->cap) {
+        size_t nc = w->cap ? w->cap * 2 : 4096;
+        char **nv = realloc(w->v, nc * sizeof *nv);
+        if (!nv) return cf_fail(err, CF_EINTERNAL, "out of memory");
+        w->v = nv;
+        w->cap = nc;
+    }
+    if (!(w->v[w->n] = strdup(word))) return cf_fail(err, CF_EINTERNAL, "out of memory");
+    w->n++;
+    return CF_OK;
+}
+
 static int wl_load(wlist *w, const char *path, int multi, cf_err *err) {
     FILE *f = fopen(path, "r");
     if (!f) return cf_fail_errno(err, CF_EINPUT, "%s: cannot open name list", path);
@@ -2681,22 +2695,11 @@ static int wl_load(wlist *w, const char *path, int multi, cf_err *err) {
             else if (!(line[i] >= 'a' && line[i] <= 'z')) ok = 0;
         }
         if (!ok || spaces > (multi ? 2 : 0)) continue;
-        if (w->n == w->cap) {
-            size_t nc = w->cap ? w->cap * 2 : 4096;
-            char **nv = realloc(w->v, nc * sizeof *nv);
-            if (!nv) {
-                fclose(f);
-                return cf_fail(err, CF_EINTERNAL, "out of memory");
-            }
-            w->v = nv;
-            w->cap = nc;
-        }
-        w->v[w->n] = strdup(line);
-        if (!w->v[w->n]) {
+        int rc = wl_push(w, line, err);
+        if (rc) {
             fclose(f);
-            return cf_fail(err, CF_EINTERNAL, "out of memory");
+            return rc;
         }
-        w->n++;
     }
     fclose(f);
     if (!w->n) return cf_fail(err, CF_EINPUT, "%s: no usable names", path);
@@ -2880,7 +2883,6 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 /* Round 27 (no_given): words of the given-name list are left out, so no trap is a given name the
  * model must learn to take on the same one-line shape. */
 static int contrast_pool(synth_namelists *nl, const char *rules_dir, int no_given, cf_err *err) {
-    if (nl->contrast.n) return CF_OK;
     size_t nn = 0;
     const wlist *names[] = {&nl->first, &nl->last, &nl->place};
     for (int i = 0; i < 3; i++) nn += names[i]->n;
@@ -2914,19 +2916,7 @@ static int contrast_pool(synth_namelists *nl, const char *rules_dir, int no_give
         if (k && !strcmp(keep.v[k], keep.v[k - 1])) continue;
         if (!bsearch(&keep.v[k], all, nn, sizeof *all, cmp_str)) continue;
         if (given && bsearch(&keep.v[k], given, nl->first.n, sizeof *given, cmp_str)) continue;
-        wlist *w = &nl->contrast;
-        if (w->n == w->cap) {
-            size_t nc = w->cap ? w->cap * 2 : 256;
-            char **nv = realloc(w->v, nc * sizeof *nv);
-            if (!nv) {
-                rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-                break;
-            }
-            w->v = nv, w->cap = nc;
-        }
-        w->v[w->n] = strdup(keep.v[k]);
-        if (!w->v[w->n]) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
-        else w->n++;
+        rc = wl_push(&nl->contrast, keep.v[k], err);
     }
     wl_free(&keep);
     free(given);
