@@ -953,8 +953,9 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
        is the note's last line (a name alone on the last line is a signature; one alone on a line
        of a list is a label) */
     uint8_t *lninfo = cf_malloc(c->nt + 1);
-    char *lkd = cf_malloc(c->nt + 1);
-    if (!lninfo || !lkd) {
+    /* round 24's line densities, only for a model that reads them (none shipped) */
+    char *lkd = m->line_shorthand ? cf_malloc(c->nt + 1) : NULL;
+    if (!lninfo || (m->line_shorthand && !lkd)) {
         free(ev);
         free(sec);
         free(wc);
