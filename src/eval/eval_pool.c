@@ -310,6 +310,12 @@ done:
     return rc;
 }
 
+static int find_col(const pred_table *t, const char *name) {
+    for (size_t c = 0; c < t->n_cols; c++)
+        if (!strcmp(t->names[c], name)) return (int)c;
+    return -1;
+}
+
 /* Two runs of one fold (the baselines evaluated in one, the model in another) become one: a gets
  * b's predictors beside its own, on the same held-out and tuning rows. */
 static int run_join(pool_run *a, pool_run *b, const eval_pool_config *cfg, cf_err *err) {
@@ -332,8 +338,7 @@ static int run_join(pool_run *a, pool_run *b, const eval_pool_config *cfg, cf_er
             a->n_joined[mean_to[c]] += b->n_joined[c];
             a->fit_seconds[mean_to[c]] += b->fit_seconds[c];
         } else /* agreed with a's own column of that name, kept once */
-            for (size_t k = 0; k < na; k++)
-                if (!strcmp(a->held.names[k], b->held.names[c])) a->n_joined[k] += b->n_joined[c];
+            a->n_joined[find_col(&a->held, b->held.names[c])] += b->n_joined[c];
     size_t l = strlen(a->dir) + strlen(b->dir) + 2;
     char *d = malloc(l);
     if (!d) return cf_fail(err, CF_EINTERNAL, "out of memory");
@@ -444,12 +449,6 @@ static int same_patients(const pred_table *a, const pred_table *b) {
     int same = !memcmp(x, x + a->n, a->n * sizeof *x);
     free(x);
     return same;
-}
-
-static int find_col(const pred_table *t, const char *name) {
-    for (size_t c = 0; c < t->n_cols; c++)
-        if (!strcmp(t->names[c], name)) return (int)c;
-    return -1;
 }
 
 /* Mean, min and max of the runs' AUROCs, skipping runs with one class (NaN when none has both). */
