@@ -36,8 +36,8 @@
 # Earlier recipes (with OUT= a temporary file):
 #   round 13's model (shipped in rounds 13-15): LINES_R13=--lines-r13 ROUND16= ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh
 #   round 12's model: LINES=0 ROUND13= LINES_R13=--lines-r13 ROUND16= ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh
-#   round 16's candidate F (not chosen): ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh --catalogue-prep
-#   round 17's candidates G and G+F (not adopted): ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh --prep-titles [--catalogue-prep]
+#   round 16's candidate F (not chosen; its switch removed in session 18, at commit 87052d5): ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh --catalogue-prep
+#   round 17's candidates G and G+F (not adopted; G+F at commit 87052d5): ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh --prep-titles [--catalogue-prep]
 #   round 18's candidate G0 (not adopted): ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh --prep-titles --prep-titles-names 0
 #   round 16's E3m (shipped in rounds 16-18): ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh
 #   round 19's candidate C (not adopted): ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh --one-case-fields
@@ -47,8 +47,8 @@
 #   round 22's candidate N2 (not chosen: tied with N1): ROUND22= bash bench/deid_train.sh --nursing-shorthand 2
 #   round 22's N1 (shipped in round 22): ROUND22='--nursing-shorthand 1' bash bench/deid_train.sh
 #   round 23's candidate S2 (not adopted): ROUND22='--nursing-shorthand 4' bash bench/deid_train.sh
-#   round 24's candidates L1 and L2 (features; not adopted): bash bench/deid_train.sh --line-shorthand 1 (or 2)
-#   round 25's candidates M1 and M2 (not adopted): bash bench/deid_train.sh --name-lines [--line-open-feature]
+#   round 24's candidates L1 and L2 (features; not adopted; at commit 87052d5): bash bench/deid_train.sh --line-shorthand 1 (or 2)
+#   round 25's candidates M1 and M2 (not adopted; M2 at commit 87052d5): bash bench/deid_train.sh --name-lines [--line-open-feature]
 #   round 26's candidate C (one-line contrast notes): bash bench/deid_train.sh --contrast-lines
 #   round 27's candidates C2 and C3 (not adopted): bash bench/deid_train.sh --contrast-lines --contrast-names [--name-lines]
 # Nothing else is read: no MIMIC, Synthea, terminology or OMOP text (those are the negative

@@ -1015,50 +1015,18 @@ static void fit_texts_with(deid_text_rules *r, const char *const *texts, size_t 
     free(dp);
 }
 
-static void fit_texts_opts(deid_text_rules *r, const char *const *texts, size_t n, int gate, int pair_gate, int catalogue,
-                           int prep, const char *mp, cf_err *err) {
+static void fit_texts_opts(deid_text_rules *r, const char *const *texts, size_t n, int gate, int catalogue, const char *mp,
+                           cf_err *err) {
     deid_train_opts o;
     deid_train_opts_default(&o);
     o.epochs = 2;
     o.list_person_gate = gate;
-    o.one_case_pair_gate = pair_gate;
     o.list_catalogue_test = catalogue;
-    o.catalogue_prep = prep;
     fit_texts_with(r, texts, n, &o, mp, err);
 }
 
-static void fit_texts_pair(deid_text_rules *r, const char *const *texts, size_t n, int gate, int pair_gate, const char *mp,
-                           cf_err *err) {
-    fit_texts_opts(r, texts, n, gate, pair_gate, 0, 0, mp, err);
-}
-
 static void fit_texts(deid_text_rules *r, const char *const *texts, size_t n, int gate, const char *mp, cf_err *err) {
-    fit_texts_pair(r, texts, n, gate, 0, mp, err);
-}
-
-/* Round 14 candidate (deid-train --one-case-pair-gate, off in the shipped model): in a note
- * written in one case, a word beside a person cue ("RN", "Dr", "wife") gets no word-pair feature
- * (ww=): fitted on "to _ RN" around non-names only, the pair outweighed the role after a name
- * there (docs/DEID.md, round 14). Mixed-case notes keep it, and the switch is written into the
- * model file. */
-static void test_one_case_pair_gate(void) {
-    char rules[4200], mp[4300];
-    cf_err err = {0};
-    deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "pair");
-    REQUIRE(r != NULL);
-    const char *up = "REPORT CALLED TO FLOOR RN AT 1900. PT RESTING, AFEBRILE, LUNGS CLEAR, FOLEY DRAINING.\n";
-    const char *mixed = "Report called to floor RN at 1900. Pt resting, afebrile, lungs clear, foley draining.\n";
-    const char *ups[] = {up, up, up, up, up, up}, *mixeds[] = {mixed, mixed, mixed, mixed, mixed, mixed};
-    for (int pg = 0; pg < 2; pg++) {
-        fit_texts_pair(r, ups, 6, 1, pg, mp, &err);
-        CHECK_EQ_INT(model_has(mp, "ww=to|rn"), !pg);
-        CHECK_EQ_INT(model_has(mp, "ww=floor|at"), 1); /* "RN" stands beside no person cue: its pair stays */
-        CHECK_EQ_INT(model_has(mp, "@one_case_pair_gate"), pg);
-        fit_texts_pair(r, mixeds, 6, 1, pg, mp, &err);
-        CHECK_EQ_INT(model_has(mp, "ww=to|rn"), 1);
-    }
-    remove(mp);
-    deid_rules_free(r);
+    fit_texts_opts(r, texts, n, gate, 0, mp, err);
 }
 
 /* Round 15 (deid-train --list-catalogue-test, in the shipped model since round 16): a list note none
@@ -1071,44 +1039,7 @@ static void test_one_case_pair_gate(void) {
 /* Fits on six copies of one note, with the person-cue gate and the catalogue test as given. */
 static void fit_six(deid_text_rules *r, const char *note, int gate, int catalogue, const char *mp, cf_err *err) {
     const char *six[] = {note, note, note, note, note, note};
-    fit_texts_opts(r, six, 6, gate, 0, catalogue, 0, mp, err);
-}
-
-/* Round 16 candidate (deid-train --catalogue-prep, off in the shipped model): in a catalogue, a word
- * after "per", "from" or "by" gets no feature of the preposition (no w-1=, ww=, pw&=), only
- * cprep= (its class, the note's case): in titles they are no name evidence. In a nursing list
- * note ("call from ..." beside kinship words and clock times, no catalogue) the word keeps them,
- * and so does one after "reviewed by" (a cue phrase) in a catalogue; the switch is in the file. */
-static void fit_prep(deid_text_rules *r, const char *note, int prep, const char *mp, cf_err *err) {
-    const char *six[] = {note, note, note, note, note, note};
-    fit_texts_opts(r, six, 6, 1, 0, 1, prep, mp, err);
-}
-
-static void check_catalogue_prep(deid_text_rules *r, const char *mp, cf_err *err) {
-    const char *cat = "Pump tubing set per Zorbanek\nKnee sleeve, elastic\nSplint made from Quelvarin\n"
-                      "Wrist orthosis with strap\nDressing held by Vrastomel\nGait belt for transfer\n"
-                      "Shower chair with back\nTubing set per Pellimonde\nNebulizer mask, each\n";
-    for (int on = 0; on < 2; on++) {
-        fit_prep(r, cat, on, mp, err);
-        CHECK_EQ_INT(model_has(mp, "@catalogue_prep"), on);
-        CHECK_EQ_INT(model_has(mp, "cprep="), on);
-        CHECK_EQ_INT(model_has(mp, "ww=per|"), !on);
-        CHECK_EQ_INT(model_has(mp, "ww=from|"), !on);
-        CHECK_EQ_INT(model_has(mp, "w-1=by"), !on);
-        /* no catalogue: a nursing list note with kinship words and clock times */
-        fit_prep(r, "wife Zorbanek here\ncall from Quelvarin\nturned q2h\nVrastomel RN aware\nlungs coarse\n"
-                    "dtr Pellimonde in\nfoley draining\n1930 seen by Hostravik\npain is controlled\n",
-                 on, mp, err);
-        CHECK_EQ_INT(model_has(mp, "cprep="), 0);
-        CHECK_EQ_INT(model_has(mp, "ww=from|"), 1);
-    }
-    /* a cue phrase near keeps the preposition's features in a catalogue */
-    fit_prep(r, "Knee sleeve, elastic\nReviewed by Zorbanek\nWrist orthosis with strap\nSplint padding roll\n"
-                "Reviewed by Quelvarin\nGait belt for transfer\nShower chair with back\nReviewed by Vrastomel\n"
-                "Dressing kit with gauze\n",
-             1, mp, err);
-    CHECK_EQ_INT(model_has(mp, "cprep="), 0);
-    CHECK_EQ_INT(model_has(mp, "w-1=by"), 1);
+    fit_texts_opts(r, six, 6, gate, catalogue, mp, err);
 }
 
 static void test_list_catalogue_test(void) {
@@ -1140,7 +1071,6 @@ static void test_list_catalogue_test(void) {
             1, 1, mp, &err);
     CHECK_EQ_INT(model_has(mp, "lst=OM"), 0);
     CHECK_EQ_INT(model_has(mp, "lst=kM") + model_has(mp, "lst=cM") + model_has(mp, "lst=eM") + model_has(mp, "lst=mM") > 0, 1);
-    check_catalogue_prep(r, mp, &err);
     remove(mp);
     deid_rules_free(r);
 }
@@ -1790,43 +1720,6 @@ static void test_contrast_names(void) {
     synth_notes_free(&c);
 }
 
-/* Round 25 candidate M2 (deid-train --line-open-feature, @line_open): a word opening its line or
- * a sentence gets lo= (its class and shape, the next word's), a word right after per / w/ / d/w /
- * with gets pw= (its class and shape, the gap after it, the next word's class); "w/o" and a word
- * after any other word get none; a model without the switch emits neither, and the switch is
- * written into the file. */
-static void test_line_open_feature(void) {
-    char rules[4200], mp[4300];
-    cf_err err = {0};
-    deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "lo");
-    REQUIRE(r != NULL);
-    const char *note = "Zorbanek calm overnight\nfoley draining well\nper Quelvarin, give lasix\nturned q2h w/ Vrastomel now\n"
-                       "d/w Pellimonde start TF\n";
-    const char *six[] = {note, note, note, note, note, note};
-    deid_train_opts o;
-    deid_train_opts_default(&o);
-    o.epochs = 2;
-    for (int on = 0; on < 2; on++) {
-        o.line_open = on;
-        fit_texts_with(r, six, 6, &o, mp, &err);
-        CHECK_EQ_INT(model_has(mp, "@line_open"), on);
-        /* an unlisted capitalised word opening its line before a common lower-case word */
-        CHECK_EQ_INT(model_has(mp, "lo=OCel"), on);
-        /* after "per" a comma follows; after "w/" and "d/w" a space */
-        CHECK_EQ_INT(model_has(mp, "pw=OC,"), on);
-        CHECK_EQ_INT(model_has(mp, "pw=OC "), on);
-        CHECK_EQ_INT(model_has(mp, "pw="), on);
-    }
-    /* no per / w/ before a word, only "w/o": no pw= */
-    const char *wo = "Zorbanek tolerated procedure w/o complication\nfoley draining well\n";
-    const char *six_wo[] = {wo, wo, wo, wo, wo, wo};
-    fit_texts_with(r, six_wo, 6, &o, mp, &err);
-    CHECK_EQ_INT(model_has(mp, "pw="), 0);
-    CHECK_EQ_INT(model_has(mp, "lo="), 1);
-    remove(mp);
-    deid_rules_free(r);
-}
-
 /* Round 22 candidates N1 and N2 (deid-train --nursing-shorthand 1 or 2, model.c shorthand_filter)
  * and round 23's S1 and S2 (3 and 4, shorthand_filter_s): nursing shorthand the model took for PHI
  * is dropped after it. A hand-written model takes every word a date pattern covers as a date,
@@ -1909,66 +1802,28 @@ static void test_nursing_shorthand(void) {
     deid_rules_free(r);
 }
 
-/* Round 24 candidates L1 and L2 (deid-train --line-shorthand 1 or 2, model.c line_keep_density):
- * features, not filters, so a hand-written model gives the feature values under test the weight of
- * a name and the test reads which words are taken. "zorbakian" is in no list; "heparin",
- * "levophed" and "propofol" are in the clinical keep-list; "walked", "slept", "rested", "smiled" and
- * "waited" are common English words; a note is one-case from five words of two letters (find.c).
- * L1's "lsd=" spells the word's class, the note's case, the keep density of the *other* words of
- * its line (n none, 0 no keep word, 1 under a third, 2 a third or more) and the line's word count
- * (4 for four or more): the model takes "lsd=?l24" and "lsd=?ln1". Two keep words among four others
- * are a third or more, one is under it; the density is the line's, not the note's (a line of drips
- * above a line of common words); a word alone on its line has none. L2's "ocl=" adds, for a listed
- * word of a one-case note (class e here), whether a person cue stands within two words: the model
- * takes "ocl=el2-" and "ocl=eU2-", so the common words of a drip line are taken in lower or upper
- * case (and the first line's in the note of two lines), not beside "wife" (itself a cue, class c),
- * and not in mixed case. With no switch neither feature exists; a saved
- * model keeps its level; level 3 is refused. */
-static void test_line_shorthand(void) {
-    static const struct {
-        const char *text;
-        const char *want[3]; /* spans with no switch, L1, L2 */
-    } cases[] = {
-        {"zorbakian heparin levophed walked slept", {"", "[zorbakian]NAME", "[zorbakian]NAME [walked slept]NAME"}},
-        {"zorbakian heparin walked slept rested", {"", "", ""}},
-        {"zorbakian walked slept rested smiled", {"", "", ""}},
-        {"heparin levophed propofol walked slept\nzorbakian walked slept rested smiled", {"", "", "[walked slept]NAME"}},
-        {"walked rested smiled slept waited\nzorbakian heparin levophed walked slept",
-         {"", "[zorbakian]NAME", "[zorbakian]NAME [walked slept]NAME"}},
-        {"walked rested smiled slept waited\nzorbakian", {"", "[zorbakian]NAME", "[zorbakian]NAME"}},
-        {"walked heparin levophed propofol slept", {"", "", "[walked]NAME [slept]NAME"}},
-        {"WALKED HEPARIN LEVOPHED PROPOFOL SLEPT", {"", "", "[WALKED]NAME [SLEPT]NAME"}},
-        {"wife walked heparin levophed propofol", {"", "", ""}},
-        {"Walked heparin levophed propofol slept", {"", "", ""}},
-    };
-    static const char *const sw[3] = {"", "@line_shorthand\t1\n", "@line_shorthand\t2\n"};
-    char got[512], rules[4200], mp[4300];
-    deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "lsh");
+/* The switches of candidates that were not adopted (rounds 14, 16, 24 and 25) are gone from the
+ * code: a model file that sets one is refused with its file, line and name, not read as if the
+ * switch were off; a feature-less "@" line is refused the same way, and a model without them loads. */
+static void test_retired_switches(void) {
+    static const char *const gone[] = {"@one_case_pair_gate\t1\n", "@catalogue_prep\t1\n", "@line_open\t1\n",
+                                       "@line_shorthand\t2\n", "@no_such_switch\t0\n"};
+    char rules[4200], mp[4300];
+    deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "gone");
     REQUIRE(r != NULL);
-    deid_model *keep = r->model, *ms[3];
-    for (int level = 0; level < 3; level++) {
-        ms[level] = hand_model(mp, sw[level],
-                               "b\tO:10\nlsd=Ol24\tNAME:20\nlsd=xl24\tNAME:20\nlsd=Oln1\tNAME:20\n"
-                               "lsd=xln1\tNAME:20\nocl=el2-\tNAME:20\nocl=eU2-\tNAME:20\n");
-        REQUIRE(ms[level] != NULL);
-        CHECK_EQ_INT(ms[level]->line_shorthand, level);
+    for (size_t k = 0; k < sizeof gone / sizeof gone[0]; k++) {
+        CHECK(hand_model(mp, gone[k], "b\tO:10\n") == NULL);
+        deid_model *m = NULL;
+        cf_err err = {0};
+        CHECK_EQ_INT(deid_model_load(&m, mp, &err), CF_EINPUT);
+        CHECK(m == NULL);
+        char want[64];
+        snprintf(want, sizeof want, ":3: unknown model switch %.*s", (int)strcspn(gone[k], "\t"), gone[k]);
+        CHECK(strstr(err.msg, want) != NULL);
     }
-    /* each note under the three models in turn */
-    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
-        for (int level = 0; level < 3; level++) {
-            r->model = ms[level];
-            amp_spans(r, cases[k].text, got, sizeof got);
-            r->model = keep;
-            if (strcmp(got, cases[k].want[level])) fprintf(stderr, "  level %d: \"%s\" -> %s\n", level, cases[k].text, got);
-            CHECK_EQ_STR(got, cases[k].want[level]);
-        }
-    for (int level = 0; level < 3; level++) {
-        deid_model *m2 = saved_copy(ms[level], mp);
-        CHECK(m2 != NULL && m2->line_shorthand == level);
-        deid_model_free(m2);
-        deid_model_free(ms[level]);
-    }
-    CHECK(hand_model(mp, "@line_shorthand\t3\n", "b\tO:10\n") == NULL);
+    deid_model *m = hand_model(mp, "@nursing_shorthand\t3\n", "b\tO:10\n");
+    CHECK(m != NULL && m->nursing_shorthand == 3);
+    deid_model_free(m);
     remove(mp);
     deid_rules_free(r);
 }
@@ -1991,7 +1846,6 @@ int main(void) {
     RUN(test_lines_break_rule);
     RUN(test_coded_paragraphs);
     RUN(test_list_note_features);
-    RUN(test_one_case_pair_gate);
     RUN(test_list_catalogue_test);
     RUN(test_amp_firm_span);
     RUN(test_one_case_fields);
@@ -2002,8 +1856,7 @@ int main(void) {
     RUN(test_name_lines);
     RUN(test_contrast_lines);
     RUN(test_contrast_names);
-    RUN(test_line_open_feature);
-    RUN(test_line_shorthand);
+    RUN(test_retired_switches);
     RUN(test_calibration_rule);
     return check_summary();
 }

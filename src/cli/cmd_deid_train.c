@@ -171,13 +171,6 @@ int cmd_deid_train(int argc, char **argv) {
         CLI_OPT_FLAG("contrast-names", &contrast_names,
                      "with --contrast-lines: no word of the given-name list among the traps and a\n"
                      "name opening half the contrast notes (round 27 candidate C2)"),
-        CLI_OPT_FLAG("line-open-feature", &to.line_open,
-                     "a word opening its line or sentence gets its class and shape with the\n"
-                     "next word's, a word after \"per\"/\"w/\"/\"d/w\"/\"with\" its class\n"
-                     "and shape with the punctuation and word after it (round 25 candidate M2)"),
-        CLI_OPT_FLAG("one-case-pair-gate", &to.one_case_pair_gate,
-                     "no word-pair feature beside a person cue in a note written in one case\n"
-                     "(round 14 candidate)"),
         CLI_OPT_FLAG("list-catalogue-test", &to.list_catalogue_test,
                      "with --list-person-gate: a list note none of whose lines reads as\n"
                      "narrative (a kinship word, a pronoun, an auxiliary verb, a charting\n"
@@ -190,10 +183,6 @@ int cmd_deid_train(int argc, char **argv) {
                      "(\"Johnson & Johnson\") are one organisation span once the model\n"
                      "takes any of them as a name, place or organisation (round 16; in the\n"
                      "shipped model)"),
-        CLI_OPT_FLAG("catalogue-prep", &to.catalogue_prep,
-                     "with --list-catalogue-test: in a catalogue, a word after \"per\",\n"
-                     "\"from\" or \"by\" with no title or cue phrase near gets no feature of\n"
-                     "that preposition (round 16 candidate)"),
         CLI_OPT_FLAG("one-case-fields", &to.one_case_fields,
                      "in a note written in one case, a catalogue (no narrative line) of\n"
                      "field-shaped lines is a field list, whose names need the field's own\n"
@@ -204,12 +193,6 @@ int cmd_deid_train(int argc, char **argv) {
                     "\"name is\"), 2 every cue before a word (\"pt\", \"per\", \"by\" too) holds\n"
                     "the word after it whatever its case (round 20 candidates C't and C';\n"
                     "a decoding switch, the weights are unchanged; default 0)"),
-        CLI_OPT_INT("line-shorthand", &to.line_shorthand, "N", 0, 2,
-                    "features: 1 every word weighs the clinical keep-list density of the\n"
-                    "other words of its line, with its class, the note's case and the line's\n"
-                    "length; 2 also a listed clinical or common word of a note written in one\n"
-                    "case its line's density and a person cue within two words (round 24\n"
-                    "candidates L1, L2; changes the weights; default 0)"),
         CLI_OPT_INT("nursing-shorthand", &to.nursing_shorthand, "N", 0, 4,
                     "nursing shorthand the model took for PHI is dropped: 1 a chain of\n"
                     "numbers joined by '/' after a ventilator word (a_vent cues) or closed by\n"

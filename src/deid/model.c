@@ -770,8 +770,7 @@ static int is_list_note(const ctx *c, const wcache *wc) {
  * every name ("wife, X, in", "X RN covering", "handed off to X RN"). The list features stand aside
  * there, so the person context is weighed as in prose: fitted on catalogues, they had learned that
  * any word of a list note is no name (docs/DEID.md, round 13: recall 0.686 on short-line nursing
- * notes). Only in a model fitted with deid-train --list-person-gate (m->list_person_gate). Round
- * 14's one-case pair gate looks one word away (@one_case_pair_gate).
+ * notes). Only in a model fitted with deid-train --list-person-gate (m->list_person_gate).
  * In a catalogue (catalogue_note) only a title ("Dr", "Mr": a person, not an item's noun) or a cue
  * phrase of several words ending there ("reviewed by", "ordered by", "signed by": the signature
  * line under a list) counts. The first version of the catalogue test let no cue gate in a
@@ -842,67 +841,6 @@ static int one_case_catalogue(const ctx *c) {
     return r;
 }
 
-/* Round 16 (@catalogue_prep): in a catalogue, "per", "from" and "by" are parts of item titles ("per
- * unit", "from a material", "caused by"), and what they say of the next word in prose ("per Dr X",
- * "call from X", "seen by X") is name evidence there: about a fifth of E3's upper-cased MIMIC dev
- * errors followed one of them in a catalogue (docs/DEID.md, round 15). A title or a cue phrase
- * near ("reviewed by", person_cue_near) keeps the evidence. Is word i such a word? */
-static int catalogue_prep_before(const ctx *c, const wcache *wc, size_t i) {
-    if (i == 0 || wc[i].gl == 'n') return 0;
-    const wcache *p = &wc[i - 1];
-    int prep = (p->wl == 3 && (!memcmp(p->w, "per", 3))) || (p->wl == 4 && !memcmp(p->w, "from", 4)) ||
-               (p->wl == 2 && !memcmp(p->w, "by", 2));
-    return prep && !person_cue_near(c, i, 2, 1);
-}
-
-/* Round 25 (@line_open): a person charted with no cue ("Faith calm and cooperative", "per J give
- * KCL") has only its place and its neighbours' kinds to go on, and the word features name a
- * common neighbour's identity, not its kind, so what was learned beside one state word ("aware")
- * does not carry to another. Two features of kinds: a word opening its line (or a sentence after
- * a full stop) with its class letter and shape and the next word's on the line ('>' none);
- * and a word right after "per", "with", "w/" or "d/w", its class letter and shape with the gap
- * after it (a comma, a stop, a space) and the next word's class. ("Pt resting", "Neo weaned",
- * "per MD cont" are the same shapes with keep-list words: their class letters tell them apart.) */
-static void line_open_features(femit *e, const ctx *c, const wcache *wc, const uint8_t *lninfo, size_t i, char s0) {
-    char lc = wc[i].lc;
-    char gr = i + 1 < c->nt ? wc[i + 1].gl : 'n';
-    int next_on_line = i + 1 < c->nt && gr != 'n';
-    if ((lninfo[i] & 16) || wc[i].gl == '.') {
-        char tmp[4] = {lc, s0, next_on_line ? wc[i + 1].lc : '>', next_on_line ? shape_ch(c->t[i + 1].shape0) : '>'};
-        f_str(e, "lo=", tmp, 4);
-    }
-    if (i == 0 || wc[i].gl == 'n') return;
-    int after = 0;
-    if (wc[i].gl == ' ' && (word_is(c, i - 1, "per") || word_is(c, i - 1, "with")) && !(i >= 2 && wc[i - 1].gl == '/')) after = 1;
-    /* "w/ X" (the slash is the gap before X; "w/o" is "without") and "d/w X" */
-    if (wc[i].gl == '/' && word_is(c, i - 1, "w") && !word_is(c, i, "o")) after = 1;
-    if (wc[i].gl == ' ' && i >= 2 && word_is(c, i - 1, "w") && wc[i - 1].gl == '/' && word_is(c, i - 2, "d")) after = 1;
-    if (after) {
-        char tmp[4] = {lc, s0, gr == 'n' ? '>' : gr, next_on_line ? wc[i + 1].lc : '>'};
-        f_str(e, "pw=", tmp, 4);
-    }
-}
-
-/* Round 24 (@line_shorthand): how dense the clinical keep-list is among the other words of the line
- * [a, z) that word q stands on, one letter per word into out: 'n' no other word of two letters or
- * more, '0' none of them in the keep-list, '1' under a third, '2' a third or more. The note's density
- * (kd, "lckd=") is shared by a name's line ("wife, X, called") and a drip's line of one note; a
- * one-line shorthand note had no evidence of its own that its words are charting, and its listed
- * common words were taken as names at P(PHI) 0.25-0.5 (docs/DEID.md, round 24). The word itself is
- * left out, so a keep-listed word does not vouch for itself. */
-static void line_keep_density(const ctx *c, size_t a, size_t z, char *out) {
-    size_t words = 0, keep = 0;
-    for (size_t q = a; q < z; q++) {
-        words += c->t[q].nletters >= 2;
-        keep += c->t[q].nletters >= 2 && (c->t[q].f & F_KEEP);
-    }
-    for (size_t q = a; q < z; q++) {
-        int self = c->t[q].nletters >= 2;
-        size_t ow = words - (size_t)self, ok = keep - (size_t)(self && (c->t[q].f & F_KEEP));
-        out[q] = ow == 0 ? 'n' : ok == 0 ? '0' : ok * 3 < ow ? '1' : '2';
-    }
-}
-
 int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf_err *err) {
     fb->n = 0;
     fb->oom = 0;
@@ -953,14 +891,11 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
        is the note's last line (a name alone on the last line is a signature; one alone on a line
        of a list is a label) */
     uint8_t *lninfo = cf_malloc(c->nt + 1);
-    /* round 24's line densities, only for a model that reads them (none shipped) */
-    char *lkd = m->line_shorthand ? cf_malloc(c->nt + 1) : NULL;
-    if (!lninfo || (m->line_shorthand && !lkd)) {
+    if (!lninfo) {
         free(ev);
         free(sec);
         free(wc);
         free(lninfo);
-        free(lkd);
         return cf_fail(err, CF_EINTERNAL, "out of memory for the features of %zu words", c->nt);
     }
     for (size_t a = 0; a < c->nt;) {
@@ -969,7 +904,6 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
         size_t cnt = z - a;
         for (size_t q = a; q < z; q++)
             lninfo[q] = (uint8_t)((cnt > 4 ? 4 : cnt) | (q == a) << 4 | (q + 1 == z) << 5 | (z == c->nt) << 6);
-        if (m->line_shorthand) line_keep_density(c, a, z, lkd);
         a = z;
     }
     femit e = {.m = m, .intern = intern, .fb = fb, .wc = wc, .hashed = !intern && m->ix};
@@ -1085,25 +1019,9 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
             f_ch3(&e, "ln=", (char)('0' + (li & 15)), pos, (li & 64) ? 'L' : '-');
             char tmp[4] = {(char)('0' + (li & 15)), pos, lc, s0};
             f_str(&e, "lns=", tmp, 4);
-            /* round 24 (@line_shorthand): the line's own keep density, and in one case a listed
-               word's line and person cue (line_keep_density) */
-            if (m->line_shorthand) {
-                char ls[4] = {lc, dc, lkd[i], (char)('0' + (li & 15))};
-                f_str(&e, "lsd=", ls, 4);
-                if (m->line_shorthand >= 2 && dc != 'M' && (lc == 'k' || lc == 'e' || lc == 'm' || lc == 'W')) {
-                    char oc[4] = {lc, dc, lkd[i], person_cue_near(c, i, 2, 0) ? 'p' : '-'};
-                    f_str(&e, "ocl=", oc, 4);
-                }
-            }
         }
-        /* the words on both sides together ("given to _ at", "per _ .", "_ aware"); with
-           @one_case_pair_gate, not in a note written in one case beside a person cue (round 14
-           candidate: "to _ RN" was fitted on one non-name template and outweighed the role
-           after a name where no capital argued for it) */
-        /* a catalogue title's preposition says nothing of the word after it (catalogue_prep_before) */
-        int cprep = catalogue && m->catalogue_prep && catalogue_prep_before(c, wc, i);
-        if (cprep) f_ch2(&e, "cprep=", lc, dc);
-        if (!cprep && !(m->one_case_pair_gate && dc != 'M' && person_cue_near(c, i, 1, 0))) {
+        /* the words on both sides together ("given to _ at", "per _ .", "_ aware") */
+        {
             char tmp[64];
             size_t tl = 0;
             for (int side = -1; side <= 1; side += 2) {
@@ -1117,8 +1035,7 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
             tmp[tl++] = gr;
             f_str(&e, "ww=", tmp, tl);
         }
-        if (!cprep) neighbour(&e, c, i, -1, "w-1=", "c-1=", "s-1=");
-        if (m->line_open) line_open_features(&e, c, wc, lninfo, i, s0);
+        neighbour(&e, c, i, -1, "w-1=", "c-1=", "s-1=");
         /* in a list note, the class of the word before with this word's: "FOR <word>" in a title
            of a catalogue against "I WORK FOR <word>" in prose (not beside a person cue) */
         if (lst_here && i > 0) f_ch3(&e, "lst1=", wc[i - 1].lc, lc, dc);
@@ -1130,9 +1047,9 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
            with mixed-case notes (where the capitals did the work) undervalue them. The same
            context again, conjoined with "one case" and the word's class, lets the model learn
            how much the context alone says there. Mixed-case notes emit none of these. */
-        if (m->one_case_context && dc != 'M' && OC_CLASS(lc) && !cprep) one_case_context(&e, c, i, lc);
+        if (m->one_case_context && dc != 'M' && OC_CLASS(lc)) one_case_context(&e, c, i, lc);
         /* the word before with this word's shape ("DR QUILL", "pager 43210") */
-        if (i > 0 && !cprep) {
+        if (i > 0) {
             const char *pw = wc[i - 1].w;
             char plc = wc[i - 1].lc;
             size_t pl = identity_ok(plc) ? wc[i - 1].wl : 0;
@@ -1257,7 +1174,6 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
     free(sec);
     free(wc);
     free(lninfo);
-    free(lkd);
     free(note_cache);
     if (fb->oom) return cf_fail(err, CF_EINTERNAL, "out of memory for features");
     return CF_OK;
@@ -1456,19 +1372,15 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
         /* feature switches the model was fitted with, 0 or 1 */
         int *flag = !strcmp(line, "@one_case_context")   ? &m->one_case_context
                     : !strcmp(line, "@list_person_gate") ? &m->list_person_gate
-                    : !strcmp(line, "@one_case_pair_gate") ? &m->one_case_pair_gate
                     : !strcmp(line, "@list_catalogue_test") ? &m->list_catalogue_test
                     : !strcmp(line, "@amp_firm_span") ? &m->amp_firm_span
-                    : !strcmp(line, "@catalogue_prep") ? &m->catalogue_prep
                     : !strcmp(line, "@one_case_fields") ? &m->one_case_fields
                     : !strcmp(line, "@keep_unnamed") ? &m->keep_unnamed
                     : !strcmp(line, "@field_dates") ? &m->field_dates
-                    : !strcmp(line, "@line_open") ? &m->line_open
                                                          : NULL;
         /* switches with levels: 0 to 2 (@nursing_shorthand 0 to 4) */
         int *level = !strcmp(line, "@one_case_cue")        ? &m->one_case_cue
                      : !strcmp(line, "@nursing_shorthand") ? &m->nursing_shorthand
-                     : !strcmp(line, "@line_shorthand")    ? &m->line_shorthand
                                                            : NULL;
         if (level) {
             int top = level == &m->nursing_shorthand ? 4 : 2;
@@ -1505,6 +1417,13 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
                 rc = cf_fail(err, CF_EINPUT, "%s:%d: unknown label in a transition row", path, ln);
                 break;
             }
+        }
+        if (!is_trans && line[0] == '@') {
+            /* the switches of candidates that were not adopted are gone from the code (docs/DEID.md,
+               "Switches removed"): a model fitted with one is refused, not read without it */
+            rc = cf_fail(err, CF_EINPUT, "%s:%d: unknown model switch %s: refit the model with this clinfm's deid-train",
+                         path, ln, line);
+            break;
         }
         float *row = NULL;
         if (!is_trans) {
@@ -1636,17 +1555,13 @@ int deid_model_save(const deid_model *m, const char *path, float prune, cf_err *
     if (m->threshold_nopattern > 0) sb_printf(&s, "@threshold_nopattern\t%.4f\n", (double)m->threshold_nopattern);
     if (m->one_case_context) sb_printf(&s, "@one_case_context\t1\n");
     if (m->list_person_gate) sb_printf(&s, "@list_person_gate\t1\n");
-    if (m->one_case_pair_gate) sb_printf(&s, "@one_case_pair_gate\t1\n");
     if (m->list_catalogue_test) sb_printf(&s, "@list_catalogue_test\t1\n");
     if (m->amp_firm_span) sb_printf(&s, "@amp_firm_span\t1\n");
-    if (m->catalogue_prep) sb_printf(&s, "@catalogue_prep\t1\n");
     if (m->one_case_fields) sb_printf(&s, "@one_case_fields\t1\n");
     if (m->keep_unnamed) sb_printf(&s, "@keep_unnamed\t1\n");
     if (m->one_case_cue) sb_printf(&s, "@one_case_cue\t%d\n", m->one_case_cue);
     if (m->field_dates) sb_printf(&s, "@field_dates\t1\n");
     if (m->nursing_shorthand) sb_printf(&s, "@nursing_shorthand\t%d\n", m->nursing_shorthand);
-    if (m->line_open) sb_printf(&s, "@line_open\t1\n");
-    if (m->line_shorthand) sb_printf(&s, "@line_shorthand\t%d\n", m->line_shorthand);
     for (int p = 0; p < DEID_NL; p++) {
         sb_printf(&s, "@trans:%s\t", label_name(p));
         for (int y = 0; y < DEID_NL; y++) sb_printf(&s, "%s%s:%.4g", y ? " " : "", label_name(y), (double)m->trans[p * DEID_NL + y]);

@@ -40,9 +40,6 @@ typedef struct deid_model {
        two words (model.c, person_cue_near); "@list_person_gate<TAB>1" in the file. Off in a file
        without it (the shipped model of round 12). */
     int list_person_gate;
-    /* round 14 candidate: no word-pair feature (ww=) beside a person cue in a note written in one
-       case; "@one_case_pair_gate<TAB>1" in the file (model.c) */
-    int one_case_pair_gate;
     /* round 15 (shipped since round 16): a list note with no narrative line (model.c, narrative_line) is a
        catalogue, where round 13's person-cue gate applies only beside a title or a cue phrase
        (person_cue_near in a catalogue); "@list_catalogue_test<TAB>1" */
@@ -51,10 +48,6 @@ typedef struct deid_model {
        Johnson", find.c, ampersand_firms) are one organisation once the model takes any of them as
        a name, place or organisation (model.c, amp_firms); "@amp_firm_span<TAB>1" */
     int amp_firm_span;
-    /* round 16 candidate: in a catalogue (list_catalogue_test), a word after "per", "from" or "by"
-       that no title or cue phrase stands near gets no feature of that preposition
-       (model.c, catalogue_prep_before); "@catalogue_prep<TAB>1" */
-    int catalogue_prep;
     /* round 19 candidate C: in a note written in one case, a catalogue (catalogue_note: no
        narrative line) whose lines are field-shaped is a field list even when its lines are long or
        open with common words (fields.c, deid__field_lines); "@one_case_fields<TAB>1" */
@@ -78,16 +71,6 @@ typedef struct deid_model {
        label, a pattern-typed bare host, a short signed number, a pain score "a/10"; 4 also a
        clinical word labelled a place after at/in/from; "@nursing_shorthand<TAB>N" */
     int nursing_shorthand;
-    /* round 25 candidate M2: a word opening its line or sentence, its class and shape with the next
-       word's (lo=), and a word right after "per", "w/", "d/w" or "with", its class and shape with
-       the punctuation and the word after it (pw=) (model.c, line_open_features);
-       "@line_open<TAB>1" */
-    int line_open;
-    /* Round 24 candidates: 1 (L1) every word weighs its line's clinical keep-list density
-       ("lsd="), 2 (L2) also a listed clinical or common word of a one-case note its line density
-       and a person cue near ("ocl="); features, so a refit (model.c, line_keep_density);
-       "@line_shorthand<TAB>N" */
-    int line_shorthand;
     /* lookup index built after loading: (ix_mask + 1) slots, each the upper 32 bits of a feature
        name's hash (never 0) and its row; names are not compared (a feature the model lacks
        matching a slot's 32-bit tag happens about once in a billion lookups, and costs one

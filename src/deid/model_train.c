@@ -105,17 +105,13 @@ int deid_model_train(const deid_text_rules *r, const deid_doc *const *docs, size
     m->threshold_nopattern = o->threshold_nopattern;
     m->one_case_context = o->one_case_context;
     m->list_person_gate = o->list_person_gate;
-    m->one_case_pair_gate = o->one_case_pair_gate;
     m->list_catalogue_test = o->list_catalogue_test;
     m->amp_firm_span = o->amp_firm_span;
-    m->catalogue_prep = o->catalogue_prep;
     m->one_case_fields = o->one_case_fields;
     m->keep_unnamed = o->keep_unnamed;
     m->one_case_cue = o->one_case_cue;
     m->field_dates = o->field_dates;
     m->nursing_shorthand = o->nursing_shorthand;
-    m->line_open = o->line_open;
-    m->line_shorthand = o->line_shorthand;
     float *G = NULL;      /* (cap, L) AdaGrad sums of squared gradients */
     uint32_t gcap = 0;
     float GT[L * L];

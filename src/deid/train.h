@@ -27,16 +27,12 @@ typedef struct {
                         saved (default 3): a smaller, faster model that does not memorise one-offs */
     int one_case_context; /* emit the one-case context features (model_int.h; default 0) */
     int list_person_gate; /* list features stand aside beside a person cue (model_int.h; default 0) */
-    int one_case_pair_gate; /* no ww= beside a person cue in a one-case note (round 14; default 0) */
     int list_catalogue_test; /* in a list note with no narrative line, the person-cue gate only beside a title or cue phrase (round 15; default 0) */
     int amp_firm_span; /* an ampersand-joined firm the model touches is one organisation (round 16; default 0) */
-    int catalogue_prep; /* in a catalogue, no feature of "per"/"from"/"by" before a word (round 16; default 0) */
     int one_case_fields; /* a one-case catalogue of field-shaped lines is a field list (round 19 candidate C; default 0) */
     int one_case_cue; /* with one_case_fields: 1 a title cue, 2 every cue before a word holds it whatever its case (round 20 candidates C't, C'; default 0) */
     int nursing_shorthand; /* 1: vent settings and ions the model took are dropped, 2: also bare hosts of common words (round 22 candidates N1, N2), 3 and 4: round 23's S1, S2 (model.c, shorthand_filter_s); default 0 */
-    int line_shorthand; /* round 24 candidates L1, L2: the line's keep-list density (1), and a listed word of a one-case note (2), as features (model_int.h; default 0) */
     int field_dates; /* a date on a field line with its own person evidence (a dated signature) stays (round 21 candidate C''; default 0) */
-    int line_open; /* the line-open and after-per/w/ features (round 25 candidate M2; default 0) */
     int keep_unnamed; /* keep filter: no shape-only cue holds a clinical word in no name list (round 19 candidate A; default 0) */
     uint64_t seed;   /* shuffling */
     int verbose;     /* loss per epoch on stderr */
