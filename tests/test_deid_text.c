@@ -1484,7 +1484,7 @@ static void test_coded_prose(void) {
         }
 }
 
-/* Round 10: slots a line's structure gives an identifier (slots.tsv; model.c, slot_rules), in
+/* Round 10: slots a line's structure gives an identifier (slots.tsv; decode.c, slot_rules), in
  * every casing, beside clinical wording of the same shape that must stay. With slot_rules off
  * (checked) the call line's "re Hope", "quit 1991", the serial number and the header date are
  * left in every casing; the other taken phrases the model finds in these short lines too, and

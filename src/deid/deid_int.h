@@ -98,7 +98,7 @@ struct deid_model; /* the fitted model that combines the evidence (model.c) */
 
 struct deid_text_rules {
     struct deid_model *model; /* model.tsv of the rules folder; NULL: evidence spans taken as found */
-    /* names this load of the rules for the threads' kind caches (model.c, thread_kind_cache): a
+    /* names this load of the rules for the threads' kind caches (features.c, thread_kind_cache): a
        word kind's flags mean other lists and cues under another rules folder */
     uint64_t serial;
     strmap words;      /* lower-case word -> id */
@@ -108,7 +108,7 @@ struct deid_text_rules {
     deid_flags *pflags; /* per phrase id; F_PHRASE_HEAD here means "prefix of a longer entry" */
     deid_lexindex wix, pix;
     /* clinical_keep_post.txt: entries (lower case, words joined by one space) that the keep
-       filter after the model reads; never model evidence (model.c, deid__keep_filter) */
+       filter after the model reads; never model evidence (decode.c, deid__keep_filter) */
     strmap keep_post;
     int keep_post_max_words;
     /* keep_roles.txt: care roles written before a name ("SW", "PCA", "night float"); a run
@@ -119,7 +119,7 @@ struct deid_text_rules {
     strmap keep_verbs;
     int keep_verbs_max_words;
     /* scores.txt: clinical scales and their maximum ("tinetti 28"), read after the model: a
-       fraction N/MAX after the scale's name is a score, not a date (model.c, score_filter) */
+       fraction N/MAX after the scale's name is a score, not a date (decode.c, score_filter) */
     strmap scores;
     int scores_max_words;
     /* slots.tsv (round 10): per kind (DEID_SLOT_*), phrases that open a slot a line's structure
@@ -145,10 +145,10 @@ struct deid_text_rules {
        as a verb or modal ("will be", "rose from"); 0 when the rules folder has none */
     deid_flags verb_after_name;
     /* flag of the a_phone anchor kind ("call", "pager", "tel"): a range of round numbers after
-       it may be a phone number (model.c, keep_numeric); 0 when the rules folder has none */
+       it may be a phone number (decode.c, keep_numeric); 0 when the rules folder has none */
     deid_flags phone_cue;
     /* flag of the a_vent anchor kind ("PS", "CPAP", "PEEP", "settings"): a slash chain right
-       after it is a ventilator setting, no date (model.c, shorthand_filter); 0 when absent */
+       after it is a ventilator setting, no date (decode.c, shorthand_filter); 0 when absent */
     deid_flags vent_cue;
     char month_names[12][16];  /* English month names for rendering shifted dates */
     char weekday_names[7][16]; /* Monday first */
@@ -197,11 +197,11 @@ int deid_month_from_name(const deid_text_rules *r, const char *s, size_t len);
 int deid_weekday_from_name(const deid_text_rules *r, const char *s, size_t len);
 
 /* The end of the date span text[s, e) without a clock time after it ("10/19/2019 4:29 PM" ->
- * "10/19/2019"); e when there is none (model.c). */
+ * "10/19/2019"); e when there is none (decode.c). */
 size_t deid__date_trim_clock(const char *t, size_t s, size_t e);
 
 /* The value of the n decimal digits at p. A note's text is not NUL-terminated, so never atoi
- * on it (model.c). */
+ * on it. */
 static inline int deid__digits_value(const char *p, size_t n) {
     int v = 0;
     for (size_t i = 0; i < n; i++) v = v * 10 + (p[i] - '0');

@@ -3,7 +3,7 @@
  * a note of running text. A field list has no person names in running text: a title-cased word
  * in it is a title's word, an eponym or a brand ("Halvorsen splint", "Prentiss collar",
  * "[Brandname]"; examples written for clinfm), not a name, unless the field itself says so (a
- * title or kin word before it, MD after it, or a line that holds a name and nothing else). model.c keeps the model's name, place and
+ * title or kin word before it, MD after it, or a line that holds a name and nothing else). decode.c keeps the model's name, place and
  * organisation labels on such lines unless the line gives such a cue (field_filter there); this
  * file only decides which lines are fields. The shapes were chosen on the negative material's
  * development halves (bench/deid_negative.py) and checked against every note corpus
@@ -83,7 +83,7 @@ int deid__field_clinical_suffix(const ctx *c, size_t q) {
  * A list holding a contact identifier or address (phone, e-mail, URL, ZIP, street...) or a string
  * the record knows is no field list. A line is shaped as a field when it holds at most 60 words, no
  * sentence ends inside it or at its end, and no "Heading:" opens a value in it. field may be NULL.
- * Round 19 (catalogue, @one_case_fields): a one-case note that model.c found to be a catalogue (no
+ * Round 19 (catalogue, @one_case_fields): a one-case note that features.c's test found to be a catalogue (no
  * line reads as narrative: no kinship word, pronoun, auxiliary, charting verb or clock time, which
  * a nursing note's short lines hold) is no wrapped nursing note, so its lines may be long and open
  * with common words ("home infusion ...", item titles of a code list); every line must still be
@@ -101,7 +101,7 @@ int deid__field_lines(const ctx *c, uint8_t *field, int catalogue) {
        an SSN or MRN) or a string the record knows is a contact card or a letter's head, whose
        names are names (three- to five-line address blocks of the presidio set are such lists). A
        date or id pattern does not count: they match codes and titles too ("CD20", "NDA020800"),
-       and only keep their own words (field_shaped_cue in model.c) */
+       and only keep their own words (field_shaped_cue in decode.c) */
     for (size_t k = 0; k < c->spans.n; k++) {
         unsigned src = c->spans.tag[k] >> 16;
         int ty = c->spans.v[k].type;

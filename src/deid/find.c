@@ -1,7 +1,7 @@
 /* The evidence layers of the text de-identifier: tokens, word classes, patterns, the record's
  * known strings and the rule detectors. Every span they find goes into ctx.spans with its source,
- * and each word's rule label into tok.lab; model.c turns all of it into features and lets the
- * fitted model decide (deid_find lives there). Without a model the spans are taken as found, which
+ * and each word's rule label into tok.lab; features.c turns all of it into features, and decode.c
+ * lets the fitted model (model.c) decide (deid_find lives there). Without a model the spans are taken as found, which
  * is the engine of the first rounds described below.
  *
  * Two kinds of evidence are combined:
@@ -300,7 +300,7 @@ static int all_parts_names(const ctx *c, size_t i) {
  * in mixed case the capitals would say so, and the rules and the model read them ("at Linden
  * Court"). In one case the model weighs such words as the common words they are and mostly
  * leaves them (round 8 of docs/DEID.md); this rule marks them (tok.sfx) and the model's labels
- * take them when the model has none there (model.c, model_labels). Word shapes are untouched, so
+ * take them when the model has none there (decode.c, model_labels). Word shapes are untouched, so
  * the model's features, and the trainer's output, do not change. The cue is a listed place,
  * organisation or address cue ("at", "to", "moved to", "works at", "lives at"), or "vs"/"versus"
  * (a choice of places to go); "on"/"off" count only before a main street word (Road, Street: "on

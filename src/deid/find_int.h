@@ -1,6 +1,6 @@
 /* Internal to the text de-identifier's finder: the token and context structures shared by
- * find.c (tokens, word classes, patterns, the rule detectors) and model.c (features and the
- * fitted model that combines them). Not a public interface. */
+ * find.c (tokens, word classes, patterns, the rule detectors), features.c (the model's features)
+ * and decode.c (the fitted model's decision and the rules after it). Not a public interface. */
 #ifndef CLINFM_DEID_FIND_INT_H
 #define CLINFM_DEID_FIND_INT_H
 
@@ -140,7 +140,7 @@ typedef struct {
 gapinfo deid__gap_info(const ctx *c, size_t i);
 /* fields.c: 1 when the note is a list of short structured fields (one label or title a line), with
  * field[i] set for the words on its field-shaped lines (field may be NULL; else c->nt bytes). */
-/* catalogue: the note is written in one case and is a catalogue by model.c's test (no narrative
+/* catalogue: the note is written in one case and is a catalogue by features.c's test (no narrative
  * line), in a model with @one_case_fields (round 19): its lines are judged as a mixed-case list's. */
 int deid__field_lines(const ctx *c, uint8_t *field, int catalogue);
 /* fields.c: 1 when word q is a company-form word ("AB", "AG", "Co") right after a clinical word on

@@ -1,6 +1,6 @@
 /* Lookups in the de-identifier's loaded rules (rules.c builds them): PHI type names, the word
  * and phrase classes of the hashed lists, month and weekday names. A leaf of the engine: the
- * finder (find.c), the model (model.c) and the rules loader all read here, and nothing here calls
+ * finder (find.c), the model (features.c, model.c, decode.c) and the rules loader all read here, and nothing here calls
  * them, so the three form no circle. */
 #include "deid/model_int.h"
 

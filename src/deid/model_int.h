@@ -27,26 +27,26 @@ typedef struct deid_model {
     uint32_t cap;     /* rows allocated in w */
     float trans[DEID_NL * DEID_NL]; /* (L prev, L cur) */
     float threshold;  /* a word is PHI when its P(O) is below this */
-    /* stricter thresholds for words with less evidence (0 = same as threshold; model.c,
+    /* stricter thresholds for words with less evidence (0 = same as threshold; decode.c,
        model_labels): a word no pattern, rule detector or known string marks at all
        ("@threshold_bare"), and a word whose most probable label is a shaped type (date, phone,
        id, ZIP, age...) that no pattern covers ("@threshold_nopattern") */
     float threshold_bare, threshold_nopattern;
     /* round 8: the context of a word in a note written in one case is also emitted conjoined
-       with "one case" (model.c, one_case_context); "@one_case_context<TAB>1" in the file. A
+       with "one case" (features.c, one_case_context); "@one_case_context<TAB>1" in the file. A
        model without it never sees those features, so older files read as before. */
     int one_case_context;
     /* round 13: the list features (lst=, lst1=) stand aside for a word with a person cue within
-       two words (model.c, person_cue_near); "@list_person_gate<TAB>1" in the file. Off in a file
+       two words (features.c, person_cue_near); "@list_person_gate<TAB>1" in the file. Off in a file
        without it (the shipped model of round 12). */
     int list_person_gate;
-    /* round 15 (shipped since round 16): a list note with no narrative line (model.c, narrative_line) is a
+    /* round 15 (shipped since round 16): a list note with no narrative line (features.c, narrative_line) is a
        catalogue, where round 13's person-cue gate applies only beside a title or a cue phrase
        (person_cue_near in a catalogue); "@list_catalogue_test<TAB>1" */
     int list_catalogue_test;
     /* round 16 (shipped): words the evidence layer joined into a firm by an ampersand ("Johnson &
        Johnson", find.c, ampersand_firms) are one organisation once the model takes any of them as
-       a name, place or organisation (model.c, amp_firms); "@amp_firm_span<TAB>1" */
+       a name, place or organisation (decode.c, amp_firms); "@amp_firm_span<TAB>1" */
     int amp_firm_span;
     /* round 19 candidate C: in a note written in one case, a catalogue (catalogue_note: no
        narrative line) whose lines are field-shaped is a field list even when its lines are long or
@@ -54,18 +54,18 @@ typedef struct deid_model {
     int one_case_fields;
     /* round 19 candidate A: in the keep filter, a clinical word in no name or place list is not held
        by the cues only a name's shape gives (a credential or suffix after it, a line of its own:
-       model.c, strong_cue); "@keep_unnamed<TAB>1" */
+       decode.c, strong_cue); "@keep_unnamed<TAB>1" */
     int keep_unnamed;
     /* round 20 candidates C' (2) and C't (1), with one_case_fields: in a one-case catalogue the
        re-cased shapes leave an unlisted surname lower-case ("reviewed by dr X" lower-cased), so the
        field cue's case test drops it; 1 frees the title and name_is cues of that test, 2 every cue
-       before the word, weak ones ("per", "by") too (model.c, field_cue); "@one_case_cue<TAB>N" */
+       before the word, weak ones ("per", "by") too (decode.c, field_cue); "@one_case_cue<TAB>N" */
     int one_case_cue;
     /* round 21 candidate C'': on a field list's line with its own person evidence (a name the field
        cue holds, a credential after a name), a date the model found stays whatever pattern covers
-       it: a dated signature (model.c, field_line_person); "@field_dates<TAB>1" */
+       it: a dated signature (decode.c, field_line_person); "@field_dates<TAB>1" */
     int field_dates;
-    /* Round 22: nursing shorthand the model took for PHI is dropped after it (model.c,
+    /* Round 22: nursing shorthand the model took for PHI is dropped after it (decode.c,
        shorthand_filter): 1 a vent setting's slash chain is no date and an ion ("K+") no name, 2
        also a bare host of numbers and common words ("2.Pt") no URL; round 23: 3 N1 and, on any
        label, a pattern-typed bare host, a short signed number, a pain score "a/10"; 4 also a
@@ -85,7 +85,7 @@ typedef struct deid_model {
     uint64_t *have;
     size_t have_mask;
     /* set with the index, unique in the process (0: no index): the threads' caches of summed
-       weight rows (model.c, thread_kind_cache) are keyed by it, so a loaded model's weights must
+       weight rows (features.c, thread_kind_cache) are keyed by it, so a loaded model's weights must
        not change after loading */
     uint64_t serial;
 } deid_model;
@@ -98,7 +98,7 @@ int deid_model_save(const deid_model *m, const char *path, float prune, cf_err *
 void deid_model_free(deid_model *m);
 int deid_model_new(deid_model **out, cf_err *err);
 
-/* The hash of feature names (model.c): 8 bytes at a time. */
+/* The hash of feature names (features.c): 8 bytes at a time. */
 uint64_t deid__feature_hash(const char *s, size_t n);
 /* The same hash of the name tpl + v (tl <= 8), read from its two parts (inference never writes a
  * feature's name out). */
@@ -131,5 +131,14 @@ double deid__crf_nll_grad(const float *E, size_t T, const float *trans, const ui
                           float *gE, float *gT);
 /* E (T, L) from the features. */
 void deid__emissions(const deid_model *m, const deid_featbuf *fb, size_t T, float *E);
+
+/* Word tests the features (features.c) and the rules after the model (decode.c) share. */
+long deid__num_value(const ctx *c, size_t i);
+int deid__clock_time(const ctx *c, size_t i);
+int deid__year_shaped(const ctx *c, size_t i);
+int deid__slash_date_possible(const ctx *c, size_t i);
+/* -1 out of memory */
+int deid__one_case_catalogue(const ctx *c);
+int deid__verb_starting_at(const ctx *c, size_t j);
 
 #endif
