@@ -264,11 +264,6 @@ typedef struct {
     int32_t elo, ehi; /* words of the entry that kept them (may reach outside the run) */
 } keepinfo;
 
-static int same_line(const ctx *c, size_t j) { /* words j-1 and j on one line, close together */
-    gapinfo g = deid__gap_info(c, j);
-    return !g.nl && g.len <= 3 && !g.sentence;
-}
-
 static int gap_is(const ctx *c, size_t j, char ch) { /* exactly one character ch between j-1 and j */
     return j > 0 && j < c->nt && c->t[j].s == c->t[j - 1].e + 1 && c->text[c->t[j - 1].e] == ch;
 }
@@ -302,12 +297,12 @@ static int post_entry(const ctx *c, size_t i, size_t *lo, size_t *hi) {
     size_t a0 = i + 1 > (size_t)maxw ? i + 1 - (size_t)maxw : 0;
     for (size_t a = a0; a <= i; a++) {
         int ok = 1;
-        for (size_t q = a + 1; q <= i && ok; q++) ok = same_line(c, q);
+        for (size_t q = a + 1; q <= i && ok; q++) ok = deid__close_on_line(c, q);
         if (!ok) continue;
         char key[256];
         size_t kl = 0;
         for (size_t b = a; b < c->nt && (int)(b - a) < maxw; b++) {
-            if (b > a && !same_line(c, b)) break;
+            if (b > a && !deid__close_on_line(c, b)) break;
             if (kl + 1 + (c->t[b].e - c->t[b].s) * 2 >= sizeof key) break;
             if (b > a) key[kl++] = ' ';
             size_t wl = deid_lower(c->text + c->t[b].s, c->t[b].e - c->t[b].s, key + kl, sizeof key - kl);
@@ -379,50 +374,15 @@ static int strong_cue(const ctx *c, const int8_t *lab, const uint8_t *evd, size_
     if (!unnamed && (a == 0 || deid__gap_info(c, a).nl) && (b + 1 >= c->nt || deid__gap_info(c, b + 1).nl)) return 1;
     /* a listed name next to the run, across a comma or an initial ("Foley, John") */
     for (size_t q = a >= 2 ? a - 2 : 0; q < a; q++)
-        if (lab[q] >= 0 && is_name_type(lab[q]) && strong_word(&c->t[q]) && same_line(c, q + 1)) return 1;
+        if (lab[q] >= 0 && is_name_type(lab[q]) && strong_word(&c->t[q]) && deid__close_on_line(c, q + 1)) return 1;
     for (size_t q = b + 1; q < c->nt && q <= b + 2; q++)
-        if (lab[q] >= 0 && is_name_type(lab[q]) && strong_word(&c->t[q]) && same_line(c, b + 1)) return 1;
-    return 0;
-}
-
-/* Whether words [a, b] (one line) spell an entry of a filter-only phrase list (keep_roles.txt,
- * keep_name_verbs.txt): lower-cased, words joined by one space. */
-static int phrase_is(const ctx *c, const strmap *m, size_t a, size_t b) {
-    char key[256];
-    size_t kl = 0;
-    for (size_t q = a; q <= b; q++) {
-        if (q >= c->nt || (q > a && !same_line(c, q))) return 0;
-        if (kl + 1 + (c->t[q].e - c->t[q].s) * 2 >= sizeof key) return 0;
-        if (q > a) key[kl++] = ' ';
-        size_t wl = deid_lower(c->text + c->t[q].s, c->t[q].e - c->t[q].s, key + kl, sizeof key - kl);
-        if (wl == (size_t)-1) return 0;
-        kl += wl;
-    }
-    return strmap_find(m, key, kl) >= 0;
-}
-
-/* The longest entry of m (of at most maxw words) ending at word j: its first word, or -1. */
-static long phrase_ending_at(const ctx *c, const strmap *m, int maxw, size_t j) {
-    for (int n = maxw; n >= 1; n--)
-        if ((size_t)n <= j + 1 && phrase_is(c, m, j + 1 - (size_t)n, j)) return (long)(j + 1 - (size_t)n);
-    return -1;
-}
-
-/* The number of words of the longest entry of m (of at most maxw words) starting at word j, or 0. */
-static int phrase_starting_at(const ctx *c, const strmap *m, int maxw, size_t j) {
-    for (int n = maxw; n >= 1; n--)
-        if (j + (size_t)n <= c->nt && phrase_is(c, m, j, j + (size_t)n - 1)) return n;
+        if (lab[q] >= 0 && is_name_type(lab[q]) && strong_word(&c->t[q]) && deid__close_on_line(c, b + 1)) return 1;
     return 0;
 }
 
 /* A keep_roles.txt entry ("sw", "night float", "h.o.") ending at word j: its first word, or -1. */
 static long role_ending_at(const ctx *c, size_t j) {
-    return phrase_ending_at(c, &c->r->keep_roles, c->r->keep_roles_max_words, j);
-}
-
-/* A keep_name_verbs.txt entry ("aware", "paged", "at bedside") starting at word j. */
-int deid__verb_starting_at(const ctx *c, size_t j) {
-    return phrase_starting_at(c, &c->r->keep_verbs, c->r->keep_verbs_max_words, j) > 0;
+    return deid__phrase_ending_at(c, &c->r->keep_roles, c->r->keep_roles_max_words, j);
 }
 
 /* The end of a sentence between words z-1 and z: a line break, or a full stop and spaces after
@@ -494,7 +454,7 @@ static int keep_numeric(const ctx *c, size_t i, size_t *lo, size_t *hi) {
         if (gap_is(c, y, '-') && !gap_is(c, x, '-') && !gap_is(c, x, '/') && !gap_is(c, x, '.') &&
             !(y + 1 < c->nt && t[y + 1].s == t[y].e + 1 && t[y + 1].shape0 == SH_NUM)) {
             long va = deid__num_value(c, x), vb = deid__num_value(c, y);
-            int after_num = x > 0 && t[x - 1].shape0 == SH_NUM && same_line(c, x) && t[x].s - t[x - 1].e <= 3;
+            int after_num = x > 0 && t[x - 1].shape0 == SH_NUM && deid__close_on_line(c, x) && t[x].s - t[x - 1].e <= 3;
             deid_flags pc = c->r->phone_cue;
             int cue = pc && ((x > 0 && (t[x - 1].cue_end & pc)) || (x > 1 && (t[x - 2].cue_end & pc)));
             if (va > 0 && vb > va && va % 100 == 0 && vb % 100 == 0 && !after_num && !cue) {
@@ -553,22 +513,22 @@ static int name_shaped(const ctx *c, const int8_t *lab, int y, size_t a, size_t 
        son"), the kept word would be that person's family name: a listed given name that is no
        clinical, stop or never-a-name word, and no common word either unless it is written with
        a capital inside a sentence of a mixed-case note ("john" is also a common word) */
-    if (y == DEID_NAME && named && elo > a && same_line(c, elo) && deid__gap_info(c, elo).space_only) {
+    if (y == DEID_NAME && named && elo > a && deid__close_on_line(c, elo) && deid__gap_info(c, elo).space_only) {
         const tok *g = &c->t[elo - 1];
         if ((g->f & F_FIRST) && !keep_word(g) && g->nletters >= 2 &&
             !(g->f & (F_MEDICAL | F_NOT_NAME | F_STOP | F_KEEP)) &&
             (!(g->f & F_ENGLISH) || (g->shape0 == SH_CAP && !g->sent && !c->upper_doc && !c->lower_doc)))
             return 1;
     }
-    if (first > 0 && same_line(c, first)) {
+    if (first > 0 && deid__close_on_line(c, first)) {
         size_t p = first - 1;
         for (int hop = 0; hop < 2; hop++) {
             long r0 = (named || !all_keep) ? role_ending_at(c, p) : -1;
             /* "2 cm": a number before the role word makes it a unit */
-            if (r0 >= 0 && !(r0 > 0 && c->t[r0 - 1].shape0 == SH_NUM && same_line(c, (size_t)r0))) return 1;
+            if (r0 >= 0 && !(r0 > 0 && c->t[r0 - 1].shape0 == SH_NUM && deid__close_on_line(c, (size_t)r0))) return 1;
             if (hop && (c->t[p].cue_end & cues)) return 1;
             /* one name-like word between ("MD Lucja [Gemma]") */
-            if (hop || p == 0 || !same_line(c, p) || !name_like(&c->t[p])) break;
+            if (hop || p == 0 || !deid__close_on_line(c, p) || !name_like(&c->t[p])) break;
             p--;
         }
         p = first - 1;
@@ -577,7 +537,7 @@ static int name_shaped(const ctx *c, const int8_t *lab, int y, size_t a, size_t 
         const tok *t = &c->t[p];
         size_t plo, phi;
         if (t->nletters == 1 && t->e - t->s == 1 && c->text[t->s] >= 'A' && c->text[t->s] <= 'Z' && t->e < c->len &&
-            c->text[t->e] == '.' && !(p > 0 && same_line(c, p) && keep_word(&c->t[p - 1])) &&
+            c->text[t->e] == '.' && !(p > 0 && deid__close_on_line(c, p) && keep_word(&c->t[p - 1])) &&
             !post_entry(c, p, &plo, &phi))
             return 1;
         /* a listed place after "in", "from", "at" */
@@ -600,7 +560,7 @@ static int name_shaped(const ctx *c, const int8_t *lab, int y, size_t a, size_t 
            "to PS 10", "on levo 8" are no listed names) */
         if (g.space_only && c->t[q].shape0 == SH_NUM && c->t[q].e - c->t[q].s <= 2 &&
             ((lab[q] >= 0 && is_name_type(lab[q])) ||
-             (named && y != DEID_NAME && first > 0 && same_line(c, first) &&
+             (named && y != DEID_NAME && first > 0 && deid__close_on_line(c, first) &&
               (c->t[first - 1].cue_end & (F_PLACE_WEAK | F_PLACE_BEFORE)))))
             return 1;
     }
@@ -677,7 +637,7 @@ static void one_case_addresses(const ctx *c, int8_t *lab) {
     for (size_t i = 1; i + 2 < c->nt; i++) {
         const tok *t = &c->t[i];
         if (t->shape0 != SH_NUM || t->e - t->s > 5 || joined_number(c, i)) continue;
-        if (!same_line(c, i) || !deid__gap_info(c, i).space_only) continue;
+        if (!deid__close_on_line(c, i) || !deid__gap_info(c, i).space_only) continue;
         if (!(c->t[i - 1].cue_end & (F_PLACE_WEAK | F_ADDR_BEFORE | F_PLACE_BEFORE))) continue;
         size_t k = 0;
         for (size_t j = i + 1; j < c->nt && j <= i + 4; j++) {
@@ -726,13 +686,13 @@ static void one_case_addresses(const ctx *c, int8_t *lab) {
 /* A slots.tsv phrase of kind k ending at word j (its first word), or -1. */
 static long slot_ending_at(const ctx *c, int k, size_t j) {
     if (!(c->r->slots_last[k] & deid__slot_letter_bit(c->text[c->t[j].s]))) return -1;
-    return phrase_ending_at(c, &c->r->slots[k], c->r->slots_max_words[k], j);
+    return deid__phrase_ending_at(c, &c->r->slots[k], c->r->slots_max_words[k], j);
 }
 
 /* The number of words of a slots.tsv phrase of kind k starting at word j, or 0. */
 static int slot_starting_at(const ctx *c, int k, size_t j) {
     if (!(c->r->slots_first[k] & deid__slot_letter_bit(c->text[c->t[j].s]))) return 0;
-    return phrase_starting_at(c, &c->r->slots[k], c->r->slots_max_words[k], j);
+    return deid__phrase_starting_at(c, &c->r->slots[k], c->r->slots_max_words[k], j);
 }
 
 /* Word i may be a person's name in a slot: letters, no clinical, stop, cue, measure or unit
@@ -802,7 +762,7 @@ static void slot_message(const ctx *c, int8_t *lab, size_t i) {
     if (!gap_mark(c, j, m, sizeof m) || (m[0] && strcmp(m, ":"))) return;
     if (c->t[j].cue_end & F_TITLE) { /* "re Mrs Dubois": the model reads the title; the name may follow */
         j++;
-        if (j >= c->nt || !same_line(c, j)) return;
+        if (j >= c->nt || !deid__close_on_line(c, j)) return;
     }
     long z = slot_name_run(c, j);
     if (z < 0) return;
@@ -818,7 +778,7 @@ static void slot_year(const ctx *c, int8_t *lab, size_t i) {
     if (lab[i] >= 0 || t->shape0 != SH_NUM || t->e - t->s != 4 || joined_number(c, i) || i == 0) return;
     long v = deid__num_value(c, i);
     if (v < 1930 || v > 2029) return;
-    if (i + 1 < c->nt && same_line(c, i + 1) && (c->t[i + 1].f & (F_MEASURE | F_UNIT))) return;
+    if (i + 1 < c->nt && deid__close_on_line(c, i + 1) && (c->t[i + 1].f & (F_MEASURE | F_UNIT))) return;
     for (size_t p = i; p > 0 && i - p < 4; p--) {
         size_t q = p - 1;
         if (clause_break(c, p) || deid__gap_info(c, p).nl) return;
@@ -895,7 +855,7 @@ static void slot_sign(const ctx *c, int8_t *lab, size_t p) {
  * comma, semicolon or bracket, or at the line's end. */
 static void slot_initial(const ctx *c, int8_t *lab, size_t i) {
     const tok *t = &c->t[i];
-    if (lab[i] >= 0 || i == 0 || t->e - t->s != 1 || t->nletters != 1 || !same_line(c, i)) return;
+    if (lab[i] >= 0 || i == 0 || t->e - t->s != 1 || t->nletters != 1 || !deid__close_on_line(c, i)) return;
     if (slot_ending_at(c, DEID_SLOT_INITIAL, i - 1) < 0) return;
     char m[8];
     /* a space before the letter: "w/o", "s/p" are shorthand */
@@ -1023,11 +983,11 @@ static void mixed_case_names(const ctx *c, int8_t *lab) {
         int kin = (c->t[i - 1].cue_end & F_KIN) != 0, role = kin ? 0 : role_ending_at(c, i - 1) >= 0;
         if (!kin && !role) continue;
         if (role_ending_at(c, i) >= 0 || deid__verb_starting_at(c, i)) continue;
-        if (i + 1 < c->nt && c->t[i + 1].shape0 == SH_LOWER && same_line(c, i + 1) &&
+        if (i + 1 < c->nt && c->t[i + 1].shape0 == SH_LOWER && deid__close_on_line(c, i + 1) &&
             (c->t[i + 1].start & c->r->verb_after_name))
             continue;
         /* a heading in title case ("SW Initial Assessment", a typo in no list) */
-        if (i + 1 < c->nt && same_line(c, i + 1) && c->t[i + 1].shape0 == SH_CAP &&
+        if (i + 1 < c->nt && deid__close_on_line(c, i + 1) && c->t[i + 1].shape0 == SH_CAP &&
             (c->t[i + 1].f & (F_ENGLISH | F_MEDICAL)) && !(c->t[i + 1].f & F_LAST))
             continue;
         int listed = (t->f & (F_FIRST | F_LAST)) != 0;
@@ -1068,7 +1028,7 @@ static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const flo
         }
         /* a run as spans_from_labels will join it: one label, one line, no comma between */
         size_t j = i;
-        while (j + 1 < T && lab[j + 1] == lab[i] && same_line(c, j + 1) && !deid__gap_info(c, j + 1).comma) j++;
+        while (j + 1 < T && lab[j + 1] == lab[i] && deid__close_on_line(c, j + 1) && !deid__gap_info(c, j + 1).comma) j++;
         int y = lab[i];
         if (!is_name_type(y)) {
             for (size_t q = i; q <= j; q++) {
@@ -1098,7 +1058,7 @@ static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const flo
            8"): the ward's floor, and the word before it is the ward, taken with it */
         if (allnum && i == j && i >= 2 && lab[i - 1] < 0 && deid__gap_info(c, i).space_only &&
             (c->t[i - 1].f & KEEP_NAMES) && c->t[i - 1].nletters >= 2 && c->t[i].e - c->t[i].s <= 2 &&
-            same_line(c, i - 1) && (c->t[i - 2].cue_end & (F_PLACE_WEAK | F_PLACE_BEFORE)) &&
+            deid__close_on_line(c, i - 1) && (c->t[i - 2].cue_end & (F_PLACE_WEAK | F_PLACE_BEFORE)) &&
             c->t[i - 1].known < 0 && !(c->t[i - 1].f & (F_STOP | F_MONTH | F_WEEKDAY))) {
             allnum = 0;
             lab[i - 1] = (int8_t)y;

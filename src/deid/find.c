@@ -206,6 +206,48 @@ gapinfo deid__gap_info(const ctx *c, size_t i) {
     return g;
 }
 
+/* Words j-1 and j on one line, close together: no line break, at most three characters and no
+ * sentence end between them. */
+int deid__close_on_line(const ctx *c, size_t j) {
+    gapinfo g = deid__gap_info(c, j);
+    return !g.nl && g.len <= 3 && !g.sentence;
+}
+
+/* Whether words [a, b] (one line) spell an entry of a filter-only phrase list (keep_roles.txt,
+ * keep_name_verbs.txt): lower-cased, words joined by one space. */
+int deid__phrase_is(const ctx *c, const strmap *m, size_t a, size_t b) {
+    char key[256];
+    size_t kl = 0;
+    for (size_t q = a; q <= b; q++) {
+        if (q >= c->nt || (q > a && !deid__close_on_line(c, q))) return 0;
+        if (kl + 1 + (c->t[q].e - c->t[q].s) * 2 >= sizeof key) return 0;
+        if (q > a) key[kl++] = ' ';
+        size_t wl = deid_lower(c->text + c->t[q].s, c->t[q].e - c->t[q].s, key + kl, sizeof key - kl);
+        if (wl == (size_t)-1) return 0;
+        kl += wl;
+    }
+    return strmap_find(m, key, kl) >= 0;
+}
+
+/* The longest entry of m (of at most maxw words) ending at word j: its first word, or -1. */
+long deid__phrase_ending_at(const ctx *c, const strmap *m, int maxw, size_t j) {
+    for (int n = maxw; n >= 1; n--)
+        if ((size_t)n <= j + 1 && deid__phrase_is(c, m, j + 1 - (size_t)n, j)) return (long)(j + 1 - (size_t)n);
+    return -1;
+}
+
+/* The number of words of the longest entry of m (of at most maxw words) starting at word j, or 0. */
+int deid__phrase_starting_at(const ctx *c, const strmap *m, int maxw, size_t j) {
+    for (int n = maxw; n >= 1; n--)
+        if (j + (size_t)n <= c->nt && deid__phrase_is(c, m, j, j + (size_t)n - 1)) return n;
+    return 0;
+}
+
+/* A keep_name_verbs.txt entry ("aware", "paged", "at bedside") starting at word j. */
+int deid__verb_starting_at(const ctx *c, size_t j) {
+    return deid__phrase_starting_at(c, &c->r->keep_verbs, c->r->keep_verbs_max_words, j) > 0;
+}
+
 static void tokenize(ctx *c) {
     const deid_text_rules *r = c->r;
     size_t pos = 0, ws, we;

@@ -138,6 +138,17 @@ typedef struct {
     int nl, comma, period, colon, other, amp, len, space_only, sentence;
 } gapinfo;
 gapinfo deid__gap_info(const ctx *c, size_t i);
+/* Words j-1 and j on one line, close together (no line break, at most three characters, no
+ * sentence end between them). */
+int deid__close_on_line(const ctx *c, size_t j);
+/* Phrase lists of the rules folder (keep_roles.txt, keep_name_verbs.txt, slots.tsv) read over the
+ * words of a note: whether words [a, b] of one line spell an entry of m; the first word of the
+ * longest entry (of at most maxw words) ending at word j, or -1; the number of words of the
+ * longest one starting at word j, or 0; a keep_name_verbs.txt entry starting at word j. */
+int deid__phrase_is(const ctx *c, const strmap *m, size_t a, size_t b);
+long deid__phrase_ending_at(const ctx *c, const strmap *m, int maxw, size_t j);
+int deid__phrase_starting_at(const ctx *c, const strmap *m, int maxw, size_t j);
+int deid__verb_starting_at(const ctx *c, size_t j);
 /* fields.c: 1 when the note is a list of short structured fields (one label or title a line), with
  * field[i] set for the words on its field-shaped lines (field may be NULL; else c->nt bytes). */
 /* catalogue: the note is written in one case and is a catalogue by features.c's test (no narrative

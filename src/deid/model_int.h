@@ -139,6 +139,5 @@ int deid__year_shaped(const ctx *c, size_t i);
 int deid__slash_date_possible(const ctx *c, size_t i);
 /* -1 out of memory */
 int deid__one_case_catalogue(const ctx *c);
-int deid__verb_starting_at(const ctx *c, size_t j);
 
 #endif
