@@ -1720,6 +1720,86 @@ static void test_contrast_names(void) {
     synth_notes_free(&c);
 }
 
+/* Two documents' texts and gold spans the same: byte for byte, or (fold) whatever the case of the
+ * letters. */
+static int same_doc(const deid_doc *x, const deid_doc *y, int fold) {
+    if (x->len != y->len || x->n_gold != y->n_gold) return 0;
+    for (size_t k = 0; k < x->n_gold; k++)
+        if (x->gold[k].start != y->gold[k].start || x->gold[k].end != y->gold[k].end || x->gold[k].type != y->gold[k].type) return 0;
+    if (!fold) return !memcmp(x->text, y->text, x->len);
+    for (size_t k = 0; k < x->len; k++)
+        if (tolower((unsigned char)x->text[k]) != tolower((unsigned char)y->text[k])) return 0;
+    return 1;
+}
+
+/* Round 28 candidates C4, C5, C6 (deid-train --contrast-mixed, --contrast-thin, both; with
+ * --contrast-lines --contrast-names): the n notes are written byte for byte as without them; with
+ * --contrast-mixed the j-th contrast note is C3's j-th with its letters as written (the same note
+ * where C3 wrote it in mixed case, the same letters otherwise, and none upper- or lower-cased
+ * whole); with --contrast-thin there are n / 16, C3's first n / 16 (with both, the mixed ones'
+ * first n / 16). */
+static void test_contrast_mixed_thin(void) {
+    char rules[4200];
+    snprintf(rules, sizeof rules, "%s/data/deid", check_root());
+    cf_err err = {0};
+    const size_t n = 2400, nc = n / 8, nt = n / 16;
+    const int base = SYNTH_GEN_CONTRAST_LINES | SYNTH_GEN_CONTRAST_NAMES;
+    synth_notes c3, c4, c5, c6;
+    REQUIRE(synth_notes_generate_ex(&c3, rules, SYNTH_NAMES_LISTED, base, n, 17, &err) == CF_OK);
+    REQUIRE(synth_notes_generate_ex(&c4, rules, SYNTH_NAMES_LISTED, base | SYNTH_GEN_CONTRAST_MIXED, n, 17, &err) == CF_OK);
+    REQUIRE(synth_notes_generate_ex(&c5, rules, SYNTH_NAMES_LISTED, base | SYNTH_GEN_CONTRAST_THIN, n, 17, &err) == CF_OK);
+    REQUIRE(synth_notes_generate_ex(&c6, rules, SYNTH_NAMES_LISTED, base | SYNTH_GEN_CONTRAST_MIXED | SYNTH_GEN_CONTRAST_THIN, n,
+                                    17, &err) == CF_OK);
+    CHECK_EQ_INT(c3.corpus.n_docs, n + nc);
+    CHECK_EQ_INT(c4.corpus.n_docs, n + nc);
+    CHECK_EQ_INT(c5.corpus.n_docs, n + nt);
+    CHECK_EQ_INT(c6.corpus.n_docs, n + nt);
+    CHECK_EQ_INT(same_docs(&c3, &c4, n), n);
+    CHECK_EQ_INT(same_docs(&c3, &c5, n), n);
+    CHECK_EQ_INT(same_docs(&c3, &c6, n), n);
+    /* C4 against C3, note by note; one-case notes (no lower-case or no upper-case letter) in each,
+       among the notes C3 writes in mixed case ([0]) and among those it upper- or lower-cases ([1]) */
+    size_t same_mixed = 0, same_letters = 0, recased = 0, one_case[2][2] = {{0}}, thin_same = 0, both_same = 0;
+    for (size_t j = 0; j < nc && n + j < c4.corpus.n_docs; j++) {
+        const deid_doc *x = &c3.corpus.docs[n + j], *y = &c4.corpus.docs[n + j];
+        if (j % 4 < 2) same_mixed += same_doc(x, y, 0);
+        else {
+            same_letters += same_doc(x, y, 1);
+            recased += !same_doc(x, y, 0);
+        }
+        for (int cc = 0; cc < 2; cc++) {
+            const deid_doc *d = cc ? y : x;
+            size_t up = 0, lo = 0;
+            for (size_t k = 0; k < d->len; k++) {
+                up += d->text[k] >= 'A' && d->text[k] <= 'Z';
+                lo += d->text[k] >= 'a' && d->text[k] <= 'z';
+            }
+            one_case[cc][j % 4 >= 2] += !up || !lo;
+        }
+    }
+    for (size_t j = 0; j < nt && n + j < c5.corpus.n_docs; j++) {
+        thin_same += same_doc(&c3.corpus.docs[n + j], &c5.corpus.docs[n + j], 0);
+        both_same += same_doc(&c4.corpus.docs[n + j], &c6.corpus.docs[n + j], 0);
+    }
+    CHECK_EQ_INT(same_mixed, nc / 2);
+    CHECK_EQ_INT(same_letters, nc / 2);
+    CHECK(recased >= nc / 4);
+    /* C3 writes a quarter of its contrast notes upper-cased and a quarter lower-cased; C4 writes
+       them as written, so no more of them are in one case than of the notes both write in mixed
+       case (some mixed-case lines hold no capital), give or take a third */
+    CHECK_EQ_INT(one_case[0][1], nc / 2);
+    CHECK_EQ_INT(one_case[1][0], one_case[0][0]);
+    CHECK(one_case[1][1] * 3 <= one_case[1][0] * 4 + 6);
+    CHECK_EQ_INT(thin_same, nt);
+    CHECK_EQ_INT(both_same, nt);
+    fprintf(stderr, "contrast_mixed_thin: C4 %zu of %zu recased as written; one-case contrast notes (mixed half / cased half) C3 %zu/%zu C4 %zu/%zu; C5/C6 %zu/%zu of %zu\n",
+            recased, nc / 2, one_case[0][0], one_case[0][1], one_case[1][0], one_case[1][1], thin_same, both_same, nt);
+    synth_notes_free(&c3);
+    synth_notes_free(&c4);
+    synth_notes_free(&c5);
+    synth_notes_free(&c6);
+}
+
 /* Round 22 candidates N1 and N2 (deid-train --nursing-shorthand 1 or 2, model.c shorthand_filter)
  * and round 23's S1 and S2 (3 and 4, shorthand_filter_s): nursing shorthand the model took for PHI
  * is dropped after it. A hand-written model takes every word a date pattern covers as a date,
@@ -1856,6 +1936,7 @@ int main(void) {
     RUN(test_name_lines);
     RUN(test_contrast_lines);
     RUN(test_contrast_names);
+    RUN(test_contrast_mixed_thin);
     RUN(test_retired_switches);
     RUN(test_calibration_rule);
     return check_summary();

@@ -21,6 +21,7 @@ int cmd_deid_notes(int argc, char **argv) {
     const char *out = NULL, *format = "presidio", *rules = NULL;
     unsigned long long n = 0, seed = 1;
     int which = SYNTH_NAMES_LISTED, heldout_style = 0, name_lines = 0, contrast_lines = 0, contrast_names = 0;
+    int contrast_mixed = 0, contrast_thin = 0;
     static const cli_choice names[] = {{"listed", SYNTH_NAMES_LISTED}, {"heldout", SYNTH_NAMES_HELDOUT}, {NULL, 0}};
     static const cli_choice styles[] = {{"train", 0}, {"heldout", SYNTH_GEN_HELDOUT_STYLE}, {"one-case", SYNTH_GEN_ONE_CASE}, {"message", SYNTH_GEN_MESSAGE_STYLE}, {"shortline", SYNTH_GEN_SHORTLINE_STYLE}, {"lines", SYNTH_GEN_LINES_STYLE}, {NULL, 0}};
     const cli_opt opts[] = {
@@ -50,6 +51,12 @@ int cmd_deid_notes(int argc, char **argv) {
                      "deid-train --contrast-lines)"),
         CLI_OPT_FLAG("contrast-names", &contrast_names,
                      "with --contrast-lines: round 27's C2 material (deid-train --contrast-names)"),
+        CLI_OPT_FLAG("contrast-mixed", &contrast_mixed,
+                     "with --contrast-lines: every contrast note in mixed case (round 28 C4,\n"
+                     "deid-train --contrast-mixed)"),
+        CLI_OPT_FLAG("contrast-thin", &contrast_thin,
+                     "with --contrast-lines: N / 16 contrast notes, not N / 8 (round 28 C5,\n"
+                     "deid-train --contrast-thin)"),
         CLI_OPT_U64("seed", &seed, "S", 0, CLI_ANY, "(default 1); the same seed gives the same notes"),
         CLI_OPT_STR("rules", &rules, "DIR",
                     "rules folder holding the lists (default $CLINFM_DEID_RULES, else the shipped data/deid)"),
@@ -58,7 +65,8 @@ int cmd_deid_notes(int argc, char **argv) {
         .cmd = CMD,
         .usage = "deid-notes --out PATH --n N [--format presidio|phrase|physionet]\n"
                  "                         [--names listed|heldout] [--style train|heldout|one-case|message|shortline|lines] [--seed S]\n"
-                 "                         [--name-lines] [--contrast-lines [--contrast-names]] [--rules DIR]",
+                 "                         [--name-lines] [--contrast-lines [--contrast-names] [--contrast-mixed] [--contrast-thin]]\n"
+                 "                         [--rules DIR]",
         .about = "Writes N generated clinical notes (ICU nursing notes, progress notes, discharge summaries,\n"
                  "in mixed, upper and lower case) with every identifier annotated. The notes are fictional.\n",
         .opts = opts};
@@ -72,7 +80,11 @@ int cmd_deid_notes(int argc, char **argv) {
     if (contrast_lines && heldout_style & ~SYNTH_GEN_NAME_LINES)
         return cli_usage_error(CMD, "--contrast-lines writes training material: only with --style train");
     if (contrast_names && !contrast_lines) return cli_usage_error(CMD, "--contrast-names needs --contrast-lines");
-    if (contrast_lines) heldout_style |= SYNTH_GEN_CONTRAST_LINES | (contrast_names ? SYNTH_GEN_CONTRAST_NAMES : 0);
+    if (contrast_mixed && !contrast_lines) return cli_usage_error(CMD, "--contrast-mixed needs --contrast-lines");
+    if (contrast_thin && !contrast_lines) return cli_usage_error(CMD, "--contrast-thin needs --contrast-lines");
+    if (contrast_lines)
+        heldout_style |= SYNTH_GEN_CONTRAST_LINES | (contrast_names ? SYNTH_GEN_CONTRAST_NAMES : 0) |
+                         (contrast_mixed ? SYNTH_GEN_CONTRAST_MIXED : 0) | (contrast_thin ? SYNTH_GEN_CONTRAST_THIN : 0);
     char shipped_rules[4096];
     rules = cli_deid_rules(rules, shipped_rules, sizeof shipped_rules);
     cf_err err = {0};

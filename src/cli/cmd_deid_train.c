@@ -117,6 +117,7 @@ int cmd_deid_train(int argc, char **argv) {
     int cases = 0;
     unsigned long long gen = 0, gen1 = 0, genl = 0, seed = 1, epochs = 8, calib = 0, calib_seed = 0, prep_names = 16;
     int calib_only = 0, coded = 0, lines_r13 = 0, prep_titles = 0, name_lines = 0, contrast_lines = 0, contrast_names = 0;
+    int contrast_mixed = 0, contrast_thin = 0;
     double calib_p = 0;
     deid_train_opts to;
     deid_train_opts_default(&to);
@@ -171,6 +172,12 @@ int cmd_deid_train(int argc, char **argv) {
         CLI_OPT_FLAG("contrast-names", &contrast_names,
                      "with --contrast-lines: no word of the given-name list among the traps and a\n"
                      "name opening half the contrast notes (round 27 candidate C2)"),
+        CLI_OPT_FLAG("contrast-mixed", &contrast_mixed,
+                     "with --contrast-lines: every contrast note in mixed case, none upper- or\n"
+                     "lower-cased (round 28 candidate C4)"),
+        CLI_OPT_FLAG("contrast-thin", &contrast_thin,
+                     "with --contrast-lines: one contrast note for every sixteen --generate\n"
+                     "notes, not eight (round 28 candidate C5)"),
         CLI_OPT_FLAG("list-catalogue-test", &to.list_catalogue_test,
                      "with --list-person-gate: a list note none of whose lines reads as\n"
                      "narrative (a kinship word, a pronoun, an auxiliary verb, a charting\n"
@@ -270,6 +277,8 @@ int cmd_deid_train(int argc, char **argv) {
     to.threshold_nopattern = (float)thr_nopat;
     if (calib_only && !calib) return cli_usage_error(CMD, "--calibrate-only needs --calibrate N");
     if (contrast_names && !contrast_lines) return cli_usage_error(CMD, "--contrast-names changes the material of --contrast-lines: give both");
+    if (contrast_mixed && !contrast_lines) return cli_usage_error(CMD, "--contrast-mixed changes the material of --contrast-lines: give both");
+    if (contrast_thin && !contrast_lines) return cli_usage_error(CMD, "--contrast-thin changes the material of --contrast-lines: give both");
     if (to.one_case_cue && !to.one_case_fields)
         return cli_usage_error(CMD, "--one-case-cue reads the one-case field lists of --one-case-fields: give both");
     if (calib_only && (specs.n || gen || gen1 || genl))
@@ -295,7 +304,8 @@ int cmd_deid_train(int argc, char **argv) {
     } gspec[N_GENERATED] = {{gen, (coded ? SYNTH_GEN_CODED : 0) | (prep_titles ? SYNTH_GEN_PREP_TITLES : 0) |
                                       (prep_titles && prep_names != 16 ? SYNTH_GEN_PREP_NAMES((int)prep_names) : 0) |
                                       (name_lines ? SYNTH_GEN_NAME_LINES : 0) | (contrast_lines ? SYNTH_GEN_CONTRAST_LINES : 0) |
-                                      (contrast_names ? SYNTH_GEN_CONTRAST_NAMES : 0),
+                                      (contrast_names ? SYNTH_GEN_CONTRAST_NAMES : 0) |
+                                      (contrast_mixed ? SYNTH_GEN_CONTRAST_MIXED : 0) | (contrast_thin ? SYNTH_GEN_CONTRAST_THIN : 0),
                              seed},
                             {gen1, SYNTH_GEN_ONE_CASE, seed + 5550001},
                             {genl, SYNTH_GEN_LINES_STYLE | (lines_r13 ? SYNTH_GEN_LINES_R13 : 0) | (name_lines ? SYNTH_GEN_NAME_LINES : 0),

@@ -2933,8 +2933,9 @@ int synth_notes_generate_ex(synth_notes *out, const char *rules_dir, int which, 
     if (rc) return rc;
     deid_corpus *c = &out->corpus;
     c->layout = DEID_LAYOUT_INLINE;
-    /* round 26: one one-line contrast note for every eight, after the n notes (contrast_note) */
-    size_t n_contrast = (style & SYNTH_GEN_CONTRAST_LINES) ? n / 8 : 0;
+    /* round 26: one one-line contrast note for every eight, after the n notes (contrast_note);
+       round 28: one for every sixteen with SYNTH_GEN_CONTRAST_THIN */
+    size_t n_contrast = (style & SYNTH_GEN_CONTRAST_LINES) ? n / ((style & SYNTH_GEN_CONTRAST_THIN) ? 16 : 8) : 0;
     c->docs = calloc(n + n_contrast ? n + n_contrast : 1, sizeof *c->docs);
     if (!c->docs) {
         synth_namelists_free(nl);
@@ -2972,7 +2973,10 @@ int synth_notes_generate_ex(synth_notes *out, const char *rules_dir, int which, 
         synth_note_context ctx;
         uint64_t s = (seed ^ 0x5DEECE66DULL) * 1000003ULL + 0x40000000ULL + j;
         synth_context_random(nl, s, &ctx);
-        int casing = j % 4 < 2 ? SYNTH_CASE_MIXED : j % 4 == 2 ? SYNTH_CASE_UPPER : SYNTH_CASE_LOWER;
+        /* round 28: SYNTH_GEN_CONTRAST_MIXED leaves every one in mixed case (the same words) */
+        int casing = (style & SYNTH_GEN_CONTRAST_MIXED) || j % 4 < 2 ? SYNTH_CASE_MIXED
+                     : j % 4 == 2                                   ? SYNTH_CASE_UPPER
+                                                                    : SYNTH_CASE_LOWER;
         synth_note note;
         rc = synth_note_write_opt(&ctx, SYNTH_NOTE_NURSING, casing, s, nl,
                                   SYNTH_NOTE_OPT_CONTRAST | ((style & SYNTH_GEN_CONTRAST_NAMES) ? SYNTH_NOTE_OPT_CONTRAST_NAMES : 0), &note, err);

@@ -143,7 +143,10 @@ int synth_note_write_ex(const synth_note_context *ctx, int kind, int casing, uin
  * and now and then a given name opening the line before a state beside such a word (notes.c,
  * contrast_note); the pool is computed by synth_notes_generate_ex (SYNTH_GEN_CONTRAST_LINES).
  * Round 27: with SYNTH_NOTE_OPT_CONTRAST_NAMES as well, half the contrast notes (not 40%) are the
- * name shape; SYNTH_GEN_CONTRAST_NAMES sets it and leaves the given-name list out of the pool. */
+ * name shape; SYNTH_GEN_CONTRAST_NAMES sets it and leaves the given-name list out of the pool.
+ * Round 28: SYNTH_GEN_CONTRAST_MIXED writes every contrast note in mixed case (the j-th is the
+ * j-th without it, uncased), SYNTH_GEN_CONTRAST_THIN writes n / 16 of them (the first n / 16 of
+ * the n / 8 written without it). */
 enum { SYNTH_NOTE_OPT_CODED = 1, SYNTH_NOTE_OPT_LINES_R13 = 2, SYNTH_NOTE_OPT_PREP_TITLES = 4, SYNTH_NOTE_OPT_NAME_LINES = 8,
        SYNTH_NOTE_OPT_CONTRAST = 16, SYNTH_NOTE_OPT_CONTRAST_NAMES = 32 };
 #define SYNTH_NOTE_OPT_PREP_NAMES(p) (((p) + 1) << 8)
@@ -178,7 +181,9 @@ enum { SYNTH_GEN_HELDOUT_STYLE = 1, SYNTH_GEN_ONE_CASE = 2, SYNTH_GEN_MESSAGE_ST
        SYNTH_GEN_PREP_TITLES = 128 /* SYNTH_NOTE_OPT_PREP_TITLES (round 17) */,
        SYNTH_GEN_NAME_LINES = 256 /* SYNTH_NOTE_OPT_NAME_LINES (round 25) */,
        SYNTH_GEN_CONTRAST_LINES = 512 /* n / 8 more one-line SYNTH_NOTE_OPT_CONTRAST notes after the n (round 26) */,
-       SYNTH_GEN_CONTRAST_NAMES = 1024 /* with CONTRAST_LINES: no given name in the pool, names in half the notes (round 27) */ };
+       SYNTH_GEN_CONTRAST_NAMES = 1024 /* with CONTRAST_LINES: no given name in the pool, names in half the notes (round 27) */,
+       SYNTH_GEN_CONTRAST_MIXED = 2048 /* with CONTRAST_LINES: every contrast note in mixed case (round 28 C4) */,
+       SYNTH_GEN_CONTRAST_THIN = 4096 /* with CONTRAST_LINES: n / 16 contrast notes, not n / 8 (round 28 C5) */ };
 /* Round 18: the titles' name share (SYNTH_NOTE_OPT_PREP_NAMES) for the generated notes */
 #define SYNTH_GEN_PREP_NAMES(p) (((p) + 1) << 16)
 typedef struct {
