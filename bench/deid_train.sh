@@ -51,7 +51,7 @@
 #   round 25's candidates M1 and M2 (not adopted; M2 at commit 87052d5): bash bench/deid_train.sh --name-lines [--line-open-feature]
 #   round 26's candidate C (one-line contrast notes): bash bench/deid_train.sh --contrast-lines
 #   round 27's candidates C2 and C3 (not adopted): bash bench/deid_train.sh --contrast-lines --contrast-names [--name-lines]
-#   round 28's candidates C4, C5, C6: bash bench/deid_train.sh --contrast-lines --contrast-names --name-lines
+#   round 28's candidates C4, C5, C6 (not adopted): bash bench/deid_train.sh --contrast-lines --contrast-names --name-lines
 #     --contrast-mixed (C4), --contrast-thin (C5), or both (C6)
 # Nothing else is read: no MIMIC, Synthea, terminology or OMOP text (those are the negative
 # material the clinical-content cost is measured on).
