@@ -34,11 +34,11 @@
 # types ("2.Pt"), a signed number of under seven digits ("+900") and a pain score "a/10" after
 # pain/score/scale are dropped; a decoding switch: the weights are N1's (C''s, A's).
 # Earlier recipes (with OUT= a temporary file):
-#   round 13's model (shipped in rounds 13-15): LINES_R13=--lines-r13 ROUND16= ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh
-#   round 12's model: LINES=0 ROUND13= LINES_R13=--lines-r13 ROUND16= ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh
+#   round 13's model (shipped in rounds 13-15), at commit 0114320: LINES_R13=--lines-r13 ROUND16= ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh
+#   round 12's model, at commit 0114320: LINES=0 ROUND13= LINES_R13=--lines-r13 ROUND16= ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh
 #   round 16's candidate F (not chosen; its switch removed in session 18, at commit 87052d5): ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh --catalogue-prep
-#   round 17's candidates G and G+F (not adopted; G+F at commit 87052d5): ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh --prep-titles [--catalogue-prep]
-#   round 18's candidate G0 (not adopted): ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh --prep-titles --prep-titles-names 0
+#   round 17's candidates G and G+F (not adopted; G at commit 0114320, G+F at 87052d5): ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh --prep-titles [--catalogue-prep]
+#   round 18's candidate G0 (not adopted; at commit 0114320): ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh --prep-titles --prep-titles-names 0
 #   round 16's E3m (shipped in rounds 16-18): ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh
 #   round 19's candidate C (not adopted): ROUND19= ROUND21= ROUND22= bash bench/deid_train.sh --one-case-fields
 #   round 20's candidates C' and C't (not adopted): ROUND21= ROUND22= bash bench/deid_train.sh --one-case-fields --one-case-cue 2 (or 1)
@@ -65,8 +65,6 @@ CALIB=${CALIB:-3000}
 LINES=${LINES:-1200}
 # Set empty (ROUND13=) for round 12's recipe; unquoted below on purpose: several switches.
 ROUND13=${ROUND13---list-person-gate --coded-prose}
-# --lines-r13: round 13's (buggy) break of the lines notes, the material of rounds 13-15's model
-LINES_R13=${LINES_R13-}
 ROUND16=${ROUND16---list-catalogue-test --amp-firm-span}
 ROUND19=${ROUND19---keep-unnamed}
 ROUND21=${ROUND21---one-case-fields --one-case-cue 1 --field-dates}
@@ -76,4 +74,4 @@ DEV=$(bench_data deid-dev)
 "$CLINFM" deid-train --out "$OUT" --epochs "$EPOCHS" --generate "$GEN" --generate-lines "$LINES" --seed 1 --cases --verbose --calibrate "$CALIB" \
   --corpus "presidio:$DEV/presidio-synth-dev.json@0-374" \
   --corpus phrase:tests/data/clinical-notes-phrase.txt \
-  --corpus phrase:tests/data/deid-physionet $ROUND13 $LINES_R13 $ROUND16 $ROUND19 $ROUND21 $ROUND22 "$@"
+  --corpus phrase:tests/data/deid-physionet $ROUND13 $ROUND16 $ROUND19 $ROUND21 $ROUND22 "$@"

@@ -669,135 +669,6 @@ static void test_title_lines(void) {
     CHECK(long_lines >= 20 * notes); /* 532 (seeds 1-20); without title_lines 243, labels with a long suffix */
 }
 
-/* Round 17 (SYNTH_NOTE_OPT_PREP_TITLES, candidate G): a list note with the option is the note
- * without it followed by four to twelve catalogue titles; each holds exactly one "per", "from" or
- * "by", and the word after it is either a clinician's name (a NAME span right after it, or after
- * a title) or no PHI at all, the name in a minority of lines; every preposition stands before
- * both; the other objects are mostly the device, unit and body-site words of the spec. */
-static int prep_is(const char *w, size_t n) {
-    static const char *P[] = {"per", "from", "by"};
-    for (int k = 0; k < 3; k++)
-        if (n == strlen(P[k]) && !strncasecmp(w, P[k], n)) return k;
-    return -1;
-}
-/* Scans the catalogue titles a list note gets with opts (seeds 1-40): the counts below; the note
- * without the option must come first, byte for byte, with its spans. */
-typedef struct {
-    size_t lines, name_lines, listed_obj, bad, stray_spans, added_spans, out_of_range;
-    size_t before_name[3], before_other[3];
-} prep_scan;
-static void scan_prep_titles(int opts, prep_scan *out) {
-    static const char *OBJ[] = {"pump", "catheter", "syringe", "nebulizer", "ventilator", "cannula", "port", "drain",
-                                "reservoir", "cartridge", "mask", "line", "bag", "vial", "monitor", "kg", "mL",
-                                "hour", "dose", "day", "unit", "mg", "week", "visit", "minute", "liter", "tab",
-                                "session", "inch", "knee", "hip", "wrist", "shoulder", "ankle", "spine", "thigh",
-                                "forearm", "elbow", "neck", "foot", "hand", "chest", "abdomen", "arm", "leg",
-                                "groin", "heel"};
-    synth_note_context c;
-    fill_ctx(&c);
-    cf_err err = {0};
-    prep_scan r;
-    memset(&r, 0, sizeof r);
-    memset(out, 0, sizeof *out);
-    for (uint64_t seed = 1; seed <= 40; seed++) {
-        synth_note a, g;
-        REQUIRE(synth_note_write_opt(&c, SYNTH_NOTE_LIST, SYNTH_CASE_MIXED, seed, NULL, 0, &a, &err) == CF_OK);
-        REQUIRE(synth_note_write_opt(&c, SYNTH_NOTE_LIST, SYNTH_CASE_MIXED, seed, NULL, opts, &g, &err) == CF_OK);
-        /* the note without the option comes first, byte for byte, with its spans */
-        REQUIRE(g.len > a.len && g.n_spans >= a.n_spans);
-        CHECK(!memcmp(g.text, a.text, a.len));
-        for (size_t k = 0; k < a.n_spans; k++)
-            CHECK(g.spans[k].start == a.spans[k].start && g.spans[k].end == a.spans[k].end);
-        r.added_spans += g.n_spans - a.n_spans;
-        size_t sk = a.n_spans, note_lines = 0;
-        for (size_t ls = a.len; ls < g.len;) {
-            size_t le = ls;
-            while (le < g.len && g.text[le] != '\n') le++;
-            note_lines++, r.lines++;
-            /* the words of the line; the one preposition and what follows it */
-            size_t np = 0, obj = 0, pos = ls;
-            int which = -1;
-            while (pos < le) {
-                while (pos < le && (g.text[pos] == ' ' || g.text[pos] == ',')) pos++;
-                size_t ws = pos;
-                while (pos < le && g.text[pos] != ' ' && g.text[pos] != ',') pos++;
-                if (pos == ws) break;
-                int k = prep_is(g.text + ws, pos - ws);
-                if (k >= 0 && !np++) {
-                    which = k;
-                    obj = pos + 1;
-                }
-            }
-            if (np != 1 || obj >= le) {
-                r.bad++;
-                ls = le + 1;
-                continue;
-            }
-            /* a title before the name: "Dr ", "Dr. ", "DR " */
-            size_t nm = obj;
-            if (!strncmp(g.text + obj, "Dr ", 3) || !strncmp(g.text + obj, "DR ", 3)) nm = obj + 3;
-            else if (!strncmp(g.text + obj, "Dr. ", 4)) nm = obj + 4;
-            int is_name = sk < g.n_spans && g.spans[sk].start == nm && g.spans[sk].type == DEID_NAME && g.spans[sk].end <= le;
-            if (is_name) {
-                r.name_lines++, r.before_name[which]++, sk++;
-            } else {
-                r.before_other[which]++;
-                size_t ow = obj;
-                while (ow < le && g.text[ow] != ' ' && g.text[ow] != ',') ow++;
-                for (size_t q = 0; q < sizeof OBJ / sizeof *OBJ; q++)
-                    if (ow - obj == strlen(OBJ[q]) && !strncasecmp(g.text + obj, OBJ[q], ow - obj)) r.listed_obj++;
-            }
-            /* no other span on the line */
-            while (sk < g.n_spans && g.spans[sk].start < le) r.stray_spans++, sk++;
-            ls = le + 1;
-        }
-        if (note_lines < 4 || note_lines > 12) r.out_of_range++;
-        CHECK_EQ_INT(sk, g.n_spans);
-        synth_note_free(&a);
-        synth_note_free(&g);
-    }
-    *out = r;
-}
-static void test_prep_titles(void) {
-    prep_scan r, z;
-    scan_prep_titles(SYNTH_NOTE_OPT_PREP_TITLES, &r);
-    fprintf(stderr, "  prep titles: %zu lines, %zu before a name, %zu with a listed device/unit/site\n", r.lines,
-            r.name_lines, r.listed_obj);
-    CHECK_EQ_INT(r.bad, 0);
-    CHECK_EQ_INT(r.stray_spans, 0);
-    CHECK_EQ_INT(r.out_of_range, 0);
-    CHECK(r.name_lines * 20 >= r.lines && r.name_lines * 4 <= r.lines); /* a name in 5-25% of the lines */
-    CHECK(r.listed_obj * 2 >= r.lines - r.name_lines);                  /* devices, units, sites: most objects */
-    for (int k = 0; k < 3; k++) CHECK(r.before_name[k] > 0 && r.before_other[k] > r.before_name[k]);
-    /* round 18: an explicit share of 16 is round 17's G, byte for byte (the default recipe of
-       --prep-titles is unchanged); a share of 0 (candidate G0) puts no name after any preposition,
-       adds no span at all, and keeps the titles' shape: as many lines, one preposition each,
-       every preposition used, most objects the spec's device, unit and body-site words */
-    synth_note_context c;
-    fill_ctx(&c);
-    cf_err err = {0};
-    for (uint64_t seed = 1; seed <= 10; seed++) {
-        synth_note g, g16;
-        REQUIRE(synth_note_write_opt(&c, SYNTH_NOTE_LIST, SYNTH_CASE_UPPER, seed, NULL, SYNTH_NOTE_OPT_PREP_TITLES, &g,
-                                     &err) == CF_OK);
-        REQUIRE(synth_note_write_opt(&c, SYNTH_NOTE_LIST, SYNTH_CASE_UPPER, seed, NULL,
-                                     SYNTH_NOTE_OPT_PREP_TITLES | SYNTH_NOTE_OPT_PREP_NAMES(16), &g16, &err) == CF_OK);
-        CHECK(g.len == g16.len && !memcmp(g.text, g16.text, g.len) && g.n_spans == g16.n_spans);
-        synth_note_free(&g);
-        synth_note_free(&g16);
-    }
-    scan_prep_titles(SYNTH_NOTE_OPT_PREP_TITLES | SYNTH_NOTE_OPT_PREP_NAMES(0), &z);
-    fprintf(stderr, "  prep titles, no names: %zu lines, %zu before a name, %zu with a listed device/unit/site\n",
-            z.lines, z.name_lines, z.listed_obj);
-    CHECK_EQ_INT(z.bad, 0);
-    CHECK_EQ_INT(z.name_lines, 0);
-    CHECK_EQ_INT(z.added_spans, 0);
-    CHECK_EQ_INT(z.out_of_range, 0);
-    CHECK_EQ_INT(z.lines, r.lines);
-    CHECK(z.listed_obj * 2 >= z.lines);
-    for (int k = 0; k < 3; k++) CHECK(z.before_other[k] > 0);
-}
-
 /* Round 13: nursing notes of short unlabelled lines. A full stop after a word of three letters or
  * more, or after a number, followed by a space or a line's end, outside every span: what
  * is_list_note (model.c) calls a sentence end. */
@@ -928,18 +799,13 @@ static void lines_follow_rule(int opts, size_t *notes_ok_out, size_t *stops_out,
 }
 
 static void test_lines_break_rule(void) {
-    size_t notes_ok = 0, old_ok = 0, stops = 0, commas = 0, spans_ok = 0, spans = 1;
+    size_t notes_ok = 0, stops = 0, commas = 0, spans_ok = 0, spans = 1;
     lines_follow_rule(0, &notes_ok, &stops, &commas, &spans_ok, &spans);
     fprintf(stderr, "  lines notes: %zu of 40 follow the break rule (%zu stops, %zu commas broken), %zu of %zu spans moved right\n",
             notes_ok, stops, commas, spans_ok, spans);
     CHECK_EQ_INT(notes_ok, 40);
     CHECK(stops >= 300 && commas >= 20);
     CHECK_EQ_INT(spans_ok, spans);
-    /* the round 13 break, kept to write the shipped model's material again: 6 of these 40 notes
-       break otherwise (measured with round 13's code before the fix) */
-    lines_follow_rule(SYNTH_NOTE_OPT_LINES_R13, &old_ok, &stops, &commas, &spans_ok, &spans);
-    fprintf(stderr, "  lines notes, round 13's break: %zu of 40 follow the rule\n", old_ok);
-    CHECK_EQ_INT(old_ok, 34);
 }
 
 /* Round 13: coded-finding prose (notes.c, coded_paragraph, SYNTH_NOTE_OPT_CODED) opens about half
@@ -1921,7 +1787,6 @@ int main(void) {
     RUN(test_coordinated_names);
     RUN(test_one_case_features);
     RUN(test_title_lines);
-    RUN(test_prep_titles);
     RUN(test_short_line_kinds);
     RUN(test_lines_break_rule);
     RUN(test_coded_paragraphs);

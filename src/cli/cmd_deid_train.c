@@ -115,8 +115,8 @@ int cmd_deid_train(int argc, char **argv) {
     const char *out = NULL, *rules = NULL;
     cli_list specs = {.n = 0};
     int cases = 0;
-    unsigned long long gen = 0, gen1 = 0, genl = 0, seed = 1, epochs = 8, calib = 0, calib_seed = 0, prep_names = 16;
-    int calib_only = 0, coded = 0, lines_r13 = 0, prep_titles = 0, name_lines = 0, contrast_lines = 0, contrast_names = 0;
+    unsigned long long gen = 0, gen1 = 0, genl = 0, seed = 1, epochs = 8, calib = 0, calib_seed = 0;
+    int calib_only = 0, coded = 0, name_lines = 0, contrast_lines = 0, contrast_names = 0;
     int contrast_mixed = 0, contrast_thin = 0;
     double calib_p = 0;
     deid_train_opts to;
@@ -147,18 +147,6 @@ int cmd_deid_train(int argc, char **argv) {
                      "the generated notes (--generate, --calibrate) also open some progress,\n"
                      "discharge, social, therapy and dictated notes with templated prose of\n"
                      "coded findings (\"part-time employment (finding)\"; round 13 candidate)"),
-        CLI_OPT_FLAG("lines-r13", &lines_r13,
-                     "break the --generate-lines notes as round 13 did (its scan judged the\n"
-                     "word before a stop by bytes it had already rewritten; fixed in round 14):\n"
-                     "the material of the shipped model (bench/deid_train.sh passes it)"),
-        CLI_OPT_FLAG("prep-titles", &prep_titles,
-                     "the --generate notes' list notes end with catalogue titles in which\n"
-                     "\"per\", \"from\" or \"by\" stands before a drug, device, unit or body\n"
-                     "site, and now and then before a clinician's name (round 17 candidate G)"),
-        CLI_OPT_U64("prep-titles-names", &prep_names, "PCT", 0, 100,
-                    "with --prep-titles: the share of those lines, in percent, with a\n"
-                    "clinician's name after the preposition (default 16, round 17's G; 0 is\n"
-                    "round 18's G0, no name after it)"),
         CLI_OPT_FLAG("name-lines", &name_lines,
                      "the --generate and --generate-lines nursing notes also hold lines that\n"
                      "open with a given name and no cue before a state or action, a clinician\n"
@@ -262,7 +250,7 @@ int cmd_deid_train(int argc, char **argv) {
         .cmd = CMD,
         .usage = "deid-train --out MODEL [--corpus FORMAT:PATH[@A-B]]... [--generate N]\n"
                  "                         [--generate-one-case N] [--one-case-context] [--generate-lines N]\n"
-                 "                         [--list-person-gate] [--coded-prose] [--lines-r13]\n"
+                 "                         [--list-person-gate] [--coded-prose]\n"
                  "                         [--cases] [--rules DIR] [--epochs N] [--threshold P] [--seed S]\n"
                  "                         [--calibrate N] [--calibrate-precision P] [--calibrate-seed S]\n"
                  "                         [--calibrate-only] [--min-count N]\n"
@@ -301,14 +289,13 @@ int cmd_deid_train(int argc, char **argv) {
         unsigned long long n;
         int style;
         uint64_t seed;
-    } gspec[N_GENERATED] = {{gen, (coded ? SYNTH_GEN_CODED : 0) | (prep_titles ? SYNTH_GEN_PREP_TITLES : 0) |
-                                      (prep_titles && prep_names != 16 ? SYNTH_GEN_PREP_NAMES((int)prep_names) : 0) |
+    } gspec[N_GENERATED] = {{gen, (coded ? SYNTH_GEN_CODED : 0) |
                                       (name_lines ? SYNTH_GEN_NAME_LINES : 0) | (contrast_lines ? SYNTH_GEN_CONTRAST_LINES : 0) |
                                       (contrast_names ? SYNTH_GEN_CONTRAST_NAMES : 0) |
                                       (contrast_mixed ? SYNTH_GEN_CONTRAST_MIXED : 0) | (contrast_thin ? SYNTH_GEN_CONTRAST_THIN : 0),
                              seed},
                             {gen1, SYNTH_GEN_ONE_CASE, seed + 5550001},
-                            {genl, SYNTH_GEN_LINES_STYLE | (lines_r13 ? SYNTH_GEN_LINES_R13 : 0) | (name_lines ? SYNTH_GEN_NAME_LINES : 0),
+                            {genl, SYNTH_GEN_LINES_STYLE | (name_lines ? SYNTH_GEN_NAME_LINES : 0),
                              seed + 5550002}};
     synth_notes gens[N_GENERATED];
     memset(gens, 0, sizeof gens);

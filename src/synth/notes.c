@@ -36,7 +36,6 @@ typedef struct {
     uint64_t rng2; /* round 11's coordinated names draw from their own stream (coord_maybe) */
     uint64_t rng3; /* round 12's item titles in list notes too (title_lines) */
     uint64_t rng4; /* round 13's coded-finding prose (coded_paragraph) */
-    uint64_t rng5; /* round 17's preposition titles in list notes (prep_titles) */
     uint64_t rng6; /* round 25's lines opening with a name, names after per/w/ (name_line_maybe) */
     int opts;      /* SYNTH_NOTE_OPT_* */
     const synth_note_context *c;
@@ -1792,86 +1791,6 @@ static void title_lines(nb *b) {
     }
 }
 
-/* Round 17 (SYNTH_NOTE_OPT_PREP_TITLES): catalogue item titles in which "per", "from" or "by"
- * stands before a word that is no name: a drug ("infusion set per Zetralinazole"), a device
- * ("adapter from pump"), a unit ("supply by kg each") or a body site ("splint per knee"), and
- * now and then (about one line in six) before a clinician's name, with a title, an initial or
- * bare ("dressing change per Dr Quill", "by R. Tanaka", "per Quill"): the one-case context of
- * those prepositions is then fitted on both sides, where round 12's titles wrote few such lines
- * and round 16's F masked them instead. A line: one to three head words, the preposition, the
- * object, up to two trailing modifiers; the head and tail words are in the note's style (lower,
- * UPPER or Capitalised; the preposition stays lower in the last, as titles write it). Words
- * written for clinfm; none is taken from any dataset. Drawn from a stream of their own and
- * written after everything else, so a list note without the option is the same bytes. */
-static void prep_word(nb *b, const char *w, int style) {
-    char t[48];
-    snprintf(t, sizeof t, "%s", w);
-    if (style == 1) upper_copy(t, t, sizeof t);
-    else if (style == 2 && t[0] >= 'a' && t[0] <= 'z') t[0] = (char)(t[0] - 32);
-    put(b, t);
-}
-static void prep_titles(nb *b) {
-    static const char *HEAD[] = {"supply", "kit", "adapter", "infusion set", "dressing change", "splint", "brace",
-                                 "tubing", "refill", "charge", "dose", "titration", "fitting", "transfer",
-                                 "sample", "culture", "wrap", "sleeve", "cushion", "replacement", "insert",
-                                 "monitoring", "flush", "draw", "pad", "liner", "strap", "collection"};
-    static const char *DEVICE[] = {"pump", "catheter", "syringe", "nebulizer", "ventilator", "cannula", "port",
-                                   "drain", "reservoir", "cartridge", "mask", "line", "bag", "vial", "monitor"};
-    static const char *UNIT[] = {"kg", "mL", "hour", "dose", "day", "unit", "vial", "mg", "week", "visit", "minute",
-                                 "liter", "tab", "session", "inch"};
-    static const char *SITE[] = {"knee", "hip", "wrist", "shoulder", "ankle", "spine", "thigh", "forearm", "elbow",
-                                 "neck", "foot", "hand", "chest", "abdomen", "arm", "leg", "groin", "heel"};
-    static const char *TAIL[] = {"each", "bilateral", "adult", "pediatric", "initial", "additional", "custom",
-                                 "disposable", "sterile", "prefab", "left", "right", "nos", "complete"};
-    static const char *PREP[] = {"per", "from", "by"};
-#define NOF(a) ((int)(sizeof a / sizeof *a))
-    int n = 4 + pick(b, 9), style = pick(b, 3);
-    for (int k = 0; k < n; k++) {
-        for (int h = 1 + pick(b, 3); h > 0; h--) {
-            if (chance(b, 25)) clin_word(b, style == 1 ? 2 : style == 2 ? 1 : 0);
-            else prep_word(b, HEAD[pick(b, NOF(HEAD))], style);
-            put(b, " ");
-        }
-        prep_word(b, PREP[pick(b, NOF(PREP))], style == 1); /* lower in a Capitalised title */
-        put(b, " ");
-        /* round 18: the names' share from the options (round 17's 16 without it); the draw is kept
-           at 0, so G0's lines are G's with the name lines drawn again as non-names */
-        int names_pct = (b->opts >> 8) & 0xff ? ((b->opts >> 8) & 0xff) - 1 : 16;
-        const synth_person *p = chance(b, names_pct) ? clin(b) : NULL;
-        if (p) {
-            char tmp[2 * SYNTH_FIELD + 4];
-            switch (pick(b, 3)) {
-            case 0:
-                put(b, ONE(b, "Dr ", "Dr. ", "DR "));
-                phi_name(b, p->family);
-                break;
-            case 1:
-                snprintf(tmp, sizeof tmp, "%c. %s", p->given[0], p->family);
-                phi_name(b, tmp);
-                break;
-            default: phi_name(b, p->family); break;
-            }
-            if (chance(b, 30)) put(b, ONE(b, " RN", ", MD", " PA"));
-        } else {
-            switch (pick(b, 4)) {
-            case 0:
-                if (chance(b, 50)) pseudo_drug(b);
-                else clin_word(b, style == 1 ? 2 : style == 2 ? 1 : 0);
-                break;
-            case 1: prep_word(b, DEVICE[pick(b, NOF(DEVICE))], style); break;
-            case 2: prep_word(b, UNIT[pick(b, NOF(UNIT))], style); break;
-            default: prep_word(b, SITE[pick(b, NOF(SITE))], style); break;
-            }
-        }
-        for (int t = pick(b, 3); t > 0; t--) {
-            put(b, chance(b, 20) ? ", " : " ");
-            prep_word(b, TAIL[pick(b, NOF(TAIL))], style);
-        }
-        put(b, "\n");
-    }
-#undef NOF
-}
-
 static void list_note(nb *b) {
     static const char *SUF[] = {"", "", "", " L", " R", " (mL)", " #1", " #2", " Intake", " Output", " Site", " Score",
                                 " Level", " Value", " Alarm - High", " [Units/volume] in Serum", " serum/plasma",
@@ -1893,11 +1812,6 @@ static void list_note(nb *b) {
     b->rng = b->rng3;
     title_lines(b);
     b->rng3 = b->rng;
-    if (b->opts & SYNTH_NOTE_OPT_PREP_TITLES) {
-        b->rng = b->rng5;
-        prep_titles(b);
-        b->rng5 = b->rng;
-    }
     b->rng = main_rng;
 }
 
@@ -2474,10 +2388,7 @@ static void shortline_note(nb *b) {
  * more or a number, followed by a space, becomes a line break (the stop dropped: such notes end
  * no sentence), and a third of the commas after such a word too. Never inside a span ("R. Tanaka"
  * is one letter before its stop anyway). The text only shrinks, so every span is moved by the
- * bytes dropped before it. Draws from the note's own stream after the note is written.
- * SYNTH_NOTE_OPT_LINES_R13 judges the word before a stop as round 13 did, by a look-back over the
- * bytes already rewritten (a bug, kept so the shipped model's material can be written again:
- * docs/DEID.md, round 14). */
+ * bytes dropped before it. Draws from the note's own stream after the note is written. */
 static void lines_note(nb *b) {
     nursing_runon(b);
     if (b->oom) return;
@@ -2497,11 +2408,6 @@ static void lines_note(nb *b) {
         while (k < b->nsp && b->sp[k].end <= i) k++;
         int in_span = k < b->nsp && b->sp[k].start <= i && i < b->sp[k].end;
         int wordy = wl >= 3 || (wl >= 1 && last_digit);
-        if (b->opts & SYNTH_NOTE_OPT_LINES_R13) {
-            size_t lb = 0;
-            while (lb < i && isalnum((unsigned char)p[i - 1 - lb])) lb++;
-            wordy = lb >= 3 || (lb >= 1 && isdigit((unsigned char)p[i - 1]));
-        }
         if (!in_span && wordy && i + 1 < n && p[i + 1] == ' ' && (p[i] == '.' || (p[i] == ',' && chance(b, 33)))) {
             shift[i] = o;
             shift[i + 1] = o;
@@ -2596,8 +2502,6 @@ int synth_note_write_opt(const synth_note_context *ctx, int kind, int casing, ui
     if (!b.rng3) b.rng3 = 1;
     b.rng4 = seed * 0x9FB21C651E98DF25ULL + 0x7F4A7C159E3779B9ULL;
     if (!b.rng4) b.rng4 = 1;
-    b.rng5 = seed * 0xBF58476D1CE4E5B9ULL + 0x94D049BB133111EBULL;
-    if (!b.rng5) b.rng5 = 1;
     b.rng6 = seed * 0x94D049BB133111EBULL + 0xD6E8FEB86659FD93ULL;
     if (!b.rng6) b.rng6 = 1;
     b.opts = opts;
@@ -2959,10 +2863,8 @@ int synth_notes_generate_ex(synth_notes *out, const char *rules_dir, int which, 
                      : blk % 4 == 2               ? SYNTH_CASE_UPPER
                                                   : SYNTH_CASE_LOWER;
         synth_note note;
-        rc = synth_note_write_opt(&ctx, kind, casing, s, nl, ((style & SYNTH_GEN_CODED) ? SYNTH_NOTE_OPT_CODED : 0) | ((style & SYNTH_GEN_LINES_R13) ? SYNTH_NOTE_OPT_LINES_R13 : 0) |
-                                                                  ((style & SYNTH_GEN_PREP_TITLES) ? SYNTH_NOTE_OPT_PREP_TITLES : 0) |
-                                                                  ((style & SYNTH_GEN_NAME_LINES) ? SYNTH_NOTE_OPT_NAME_LINES : 0) |
-                                                                  (((style >> 16) & 0xff) << 8),
+        rc = synth_note_write_opt(&ctx, kind, casing, s, nl, ((style & SYNTH_GEN_CODED) ? SYNTH_NOTE_OPT_CODED : 0) |
+                                                                  ((style & SYNTH_GEN_NAME_LINES) ? SYNTH_NOTE_OPT_NAME_LINES : 0),
                                   &note, err);
         if (rc) break;
         rc = corpus_add_note(c, &note, s, err);

@@ -125,15 +125,6 @@ int synth_note_write_ex(const synth_note_context *ctx, int kind, int casing, uin
 /* Round 13: synth_note_write_ex with SYNTH_NOTE_OPT_* bits: SYNTH_NOTE_OPT_CODED opens a progress,
  * discharge, social, therapy or dictated note half the time with coded-finding prose (drawn from
  * a stream of its own: the rest of the note is the same bytes as without it). */
-/* Round 14: SYNTH_NOTE_OPT_LINES_R13 breaks a SYNTH_NOTE_LINES note as round 13 did (its look-back
- * read bytes already rewritten in place; fixed in round 14), so the shipped model's training
- * material can be written again byte for byte. */
-/* Round 17: SYNTH_NOTE_OPT_PREP_TITLES ends a SYNTH_NOTE_LIST note with catalogue titles in which
- * "per", "from" or "by" stands before a drug, device, unit or body site, and now and then before a
- * clinician's name (notes.c, prep_titles; a stream of their own, so the rest is the same bytes). */
-/* Round 18: SYNTH_NOTE_OPT_PREP_NAMES(p) sets the share of those lines, in percent, that put a
- * clinician's name after the preposition (0-100; without it round 17's 16); 0 is candidate G0,
- * titles with only drugs, devices, units and body sites after it. */
 /* Round 25: SYNTH_NOTE_OPT_NAME_LINES puts now and then, in the nursing kinds (sections, run-on and
  * the lines notes made from them), a person's given name opening a line or sentence with no cue
  * before a state or action, a clinician after "per"/"w/"/"d/w" with the instruction right after,
@@ -147,9 +138,10 @@ int synth_note_write_ex(const synth_note_context *ctx, int kind, int casing, uin
  * Round 28: SYNTH_GEN_CONTRAST_MIXED writes every contrast note in mixed case (the j-th is the
  * j-th without it, uncased), SYNTH_GEN_CONTRAST_THIN writes n / 16 of them (the first n / 16 of
  * the n / 8 written without it). */
-enum { SYNTH_NOTE_OPT_CODED = 1, SYNTH_NOTE_OPT_LINES_R13 = 2, SYNTH_NOTE_OPT_PREP_TITLES = 4, SYNTH_NOTE_OPT_NAME_LINES = 8,
+/* Bits 2 and 4 were round 14's LINES_R13 and round 17's PREP_TITLES, removed in session 18 with
+ * round 18's name share in bits 8-15 (docs/DEID.md, "Switches removed"). */
+enum { SYNTH_NOTE_OPT_CODED = 1, SYNTH_NOTE_OPT_NAME_LINES = 8,
        SYNTH_NOTE_OPT_CONTRAST = 16, SYNTH_NOTE_OPT_CONTRAST_NAMES = 32 };
-#define SYNTH_NOTE_OPT_PREP_NAMES(p) (((p) + 1) << 8)
 int synth_note_write_opt(const synth_note_context *ctx, int kind, int casing, uint64_t seed,
                          const synth_namelists *filler, int opts, synth_note *out, cf_err *err);
 
@@ -177,15 +169,12 @@ void synth_context_random(const synth_namelists *nl, uint64_t seed, synth_note_c
  * dictated notes with templated prose of coded findings (round 13 candidate material; off, every
  * note is what round 12 wrote). */
 enum { SYNTH_GEN_HELDOUT_STYLE = 1, SYNTH_GEN_ONE_CASE = 2, SYNTH_GEN_MESSAGE_STYLE = 4, SYNTH_GEN_SHORTLINE_STYLE = 8,
-       SYNTH_GEN_LINES_STYLE = 16, SYNTH_GEN_CODED = 32, SYNTH_GEN_LINES_R13 = 64 /* SYNTH_NOTE_OPT_LINES_R13 */,
-       SYNTH_GEN_PREP_TITLES = 128 /* SYNTH_NOTE_OPT_PREP_TITLES (round 17) */,
+       SYNTH_GEN_LINES_STYLE = 16, SYNTH_GEN_CODED = 32, /* 64 and 128: removed in session 18 */
        SYNTH_GEN_NAME_LINES = 256 /* SYNTH_NOTE_OPT_NAME_LINES (round 25) */,
        SYNTH_GEN_CONTRAST_LINES = 512 /* n / 8 more one-line SYNTH_NOTE_OPT_CONTRAST notes after the n (round 26) */,
        SYNTH_GEN_CONTRAST_NAMES = 1024 /* with CONTRAST_LINES: no given name in the pool, names in half the notes (round 27) */,
        SYNTH_GEN_CONTRAST_MIXED = 2048 /* with CONTRAST_LINES: every contrast note in mixed case (round 28 C4) */,
        SYNTH_GEN_CONTRAST_THIN = 4096 /* with CONTRAST_LINES: n / 16 contrast notes, not n / 8 (round 28 C5) */ };
-/* Round 18: the titles' name share (SYNTH_NOTE_OPT_PREP_NAMES) for the generated notes */
-#define SYNTH_GEN_PREP_NAMES(p) (((p) + 1) << 16)
 typedef struct {
     deid_corpus corpus;
 } synth_notes;
