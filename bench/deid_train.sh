@@ -53,6 +53,7 @@
 #   round 27's candidates C2 and C3 (not adopted): bash bench/deid_train.sh --contrast-lines --contrast-names [--name-lines]
 #   round 28's candidates C4, C5, C6 (not adopted): bash bench/deid_train.sh --contrast-lines --contrast-names --name-lines
 #     --contrast-mixed (C4), --contrast-thin (C5), or both (C6)
+#   round 29: C3 and C4 again, under a rule weighing recall (not adopted: both fail rule 3w on presidio 375-749 in one case)
 # Nothing else is read: no MIMIC, Synthea, terminology or OMOP text (those are the negative
 # material the clinical-content cost is measured on).
 set -euo pipefail
