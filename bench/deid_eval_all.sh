@@ -45,6 +45,9 @@
 # same kind, 100 notes, 55 in one case, no line of the earlier halves; scored once, after a round's choice.
 # Round 29: tests/data/deid-nursing-shorthand.hold7.txt, a seventh one-line hold half (no dev half), the
 # same kind, 100 notes, 55 in one case, no line of the earlier halves; scored once, as round 29's rule says.
+# Round 30: tests/data/deid-nursing-shorthand.hold8.txt, an eighth one-line hold half (no dev half), the
+# same kind, 100 notes, 55 in one case, no line of the earlier halves (hold7 included); scored once, under
+# round 30's rule 7.
 # GEN=BIN writes the generated notes with another build (default CLINFM), so that two builds whose
 # generators differ are scored on the same notes (round 11: GEN=build/clinfm CLINFM=<main build>).
 set -euo pipefail
@@ -104,5 +107,6 @@ for c in as_is upper lower; do
   cost nursing_shorthand.hold5 phrase tests/data/deid-nursing-shorthand.hold5.txt $c
   cost nursing_shorthand.hold6 phrase tests/data/deid-nursing-shorthand.hold6.txt $c
   cost nursing_shorthand.hold7 phrase tests/data/deid-nursing-shorthand.hold7.txt $c
+  cost nursing_shorthand.hold8 phrase tests/data/deid-nursing-shorthand.hold8.txt $c
   for n in gen_listed gen_heldout_names gen_shortline; do cost "$n" presidio "$OUT/$n.json" $c; done
 done

@@ -54,6 +54,8 @@
 #   round 28's candidates C4, C5, C6 (not adopted): bash bench/deid_train.sh --contrast-lines --contrast-names --name-lines
 #     --contrast-mixed (C4), --contrast-thin (C5), or both (C6)
 #   round 29: C3 and C4 again, under a rule weighing recall (not adopted: both fail rule 3w on presidio 375-749 in one case)
+#   round 30's candidates D75 and D70 (a decoding line, no refit; not adopted on S1 or on C4): the
+#     base's command with --threshold-dense 0.75 (or 0.70), the same weights and threshold as the base
 # Nothing else is read: no MIMIC, Synthea, terminology or OMOP text (those are the negative
 # material the clinical-content cost is measured on).
 set -euo pipefail

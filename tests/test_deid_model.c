@@ -1748,6 +1748,77 @@ static void test_nursing_shorthand(void) {
     deid_rules_free(r);
 }
 
+/* Round 30 (@threshold_dense, candidates D75 and D70): in a note where at least one word in seven
+ * is a clinical keep-list word (keep density class '3'), a word is PHI only when P(O) is below
+ * the dense threshold; in prose the model's @threshold decides as before. A hand-written model
+ * gives one word ("grace": the w0= row of a common word) P(O) = 0.775 in every note (its row against "b"'s O weight, no transitions),
+ * between the dense threshold 0.75 and @threshold 0.80: it is taken in the prose note and kept in
+ * the shorthand one, and taken in both without the line. The line survives a save and a load and
+ * the threshold calibration (deid_model_calibrate sets @threshold only); values outside (0, 1]
+ * are refused. */
+static void test_threshold_dense(void) {
+    static const char *const dense = "Levo gtt 0.08, MAP 65, FiO2 40%, PEEP 5, UOP 30 ml, per Grace.";
+    static const char *const prose = "Spoke with Grace this afternoon about the weekend, the weather and the "
+                                     "long drive back to the farm after work.";
+    /* e^W = e^10 (1 / 0.775 - 1) - (labels other than O and NAME), so P(O) = 0.775 */
+    char rows[160];
+    double ew = exp(10.0) * (1 / 0.775 - 1) - (DEID_NL - 2);
+    snprintf(rows, sizeof rows, "b\tO:10\nw0=grace\tNAME:%.6f\n", log(ew));
+    char rules[4200], mp[4300];
+    deid_text_rules *r = rules_and_model_path(rules, sizeof rules, mp, sizeof mp, "dense");
+    REQUIRE(r != NULL);
+    deid_model *keep = r->model;
+    for (int on = 0; on < 2; on++) {
+        deid_model *m = hand_model(mp, on ? "@threshold_dense\t0.75\n" : "", rows);
+        REQUIRE(m != NULL);
+        CHECK(on ? fabsf(m->threshold_dense - 0.75f) < 1e-6f : m->threshold_dense == 0);
+        r->model = m;
+        int hd = taken(r, dense, "Grace"), hp = taken(r, prose, "Grace");
+        if (hd != !on || hp != 1) fprintf(stderr, "  dense line %s: taken in the shorthand note %d, in prose %d\n", on ? "on" : "off", hd, hp);
+        CHECK_EQ_INT(hd, !on);
+        CHECK_EQ_INT(hp, 1);
+        /* a clinical word of the dense note is not touched either way */
+        CHECK_EQ_INT(taken(r, dense, "PEEP"), 0);
+        r->model = keep;
+        if (on) {
+            deid_model *m2 = saved_copy(m, mp);
+            CHECK(m2 != NULL && fabsf(m2->threshold_dense - 0.75f) < 1e-6f);
+            deid_model_free(m2);
+        }
+        deid_model_free(m);
+    }
+    /* the calibration chooses @threshold and writes the dense line back as it was */
+    synth_notes held;
+    cf_err err = {0};
+    REQUIRE(synth_notes_generate_ex(&held, rules, SYNTH_NAMES_HELDOUT, 0, 6, 31, &err) == CF_OK);
+    FILE *f = fopen(mp, "w");
+    REQUIRE(f != NULL);
+    fprintf(f, "# clinfm deid model 1\n@threshold\t0.5000\n@threshold_dense\t0.7000\n%s", rows);
+    REQUIRE(fclose(f) == 0);
+    double thr = 0;
+    CHECK_EQ_INT(deid_model_calibrate(r, mp, &held.corpus, 1, 0, 0, 0, &thr, NULL, NULL, &err), CF_OK);
+    deid_model *c = NULL;
+    CHECK_EQ_INT(deid_model_load(&c, mp, &err), CF_OK);
+    CHECK(c != NULL && fabsf(c->threshold_dense - 0.70f) < 1e-6f && fabsf(c->threshold - (float)thr) < 1e-6f);
+    deid_model_free(c);
+    synth_notes_free(&held);
+    /* out of (0, 1]: refused, with the file, line and name */
+    static const char *const bad[] = {"@threshold_dense\t0\n", "@threshold_dense\t1.5\n", "@threshold_dense\t-0.2\n",
+                                      "@threshold_dense\tx\n"};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        CHECK(hand_model(mp, bad[k], "b\tO:10\n") == NULL);
+        deid_model *b = NULL;
+        CHECK_EQ_INT(deid_model_load(&b, mp, &err), CF_EINPUT);
+        CHECK_CONTAINS(err.msg, ":3:");
+        CHECK_CONTAINS(err.msg, "threshold_dense");
+    }
+    deid_model *one = hand_model(mp, "@threshold_dense\t1\n", "b\tO:10\n");
+    CHECK(one != NULL && one->threshold_dense == 1.0f);
+    deid_model_free(one);
+    remove(mp);
+    deid_rules_free(r);
+}
+
 /* The switches of candidates that were not adopted (rounds 14, 16, 24 and 25) are gone from the
  * code: a model file that sets one is refused with its file, line and name, not read as if the
  * switch were off; a feature-less "@" line is refused the same way, and a model without them loads. */
@@ -1803,6 +1874,7 @@ int main(void) {
     RUN(test_contrast_names);
     RUN(test_contrast_mixed_thin);
     RUN(test_retired_switches);
+    RUN(test_threshold_dense);
     RUN(test_calibration_rule);
     return check_summary();
 }

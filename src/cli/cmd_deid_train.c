@@ -123,6 +123,7 @@ int cmd_deid_train(int argc, char **argv) {
     deid_train_opts_default(&to);
     /* The model's thresholds are floats; a float's value survives the trip through double. */
     double thr_given = to.threshold, thr_bare = to.threshold_bare, thr_nopat = to.threshold_nopattern;
+    double thr_dense = 0;
     const cli_opt opts[] = {
         CLI_OPT_STR_REQ("out", &out, "FILE", "the model file to write"),
         CLI_OPT_LIST("corpus", &specs, "SPEC",
@@ -225,6 +226,11 @@ int cmd_deid_train(int argc, char **argv) {
         CLI_OPT_DOUBLE("threshold-nopattern", &thr_nopat, "P", 0, 1,
                        "the same for a word labelled a shaped type (date, phone,\n"
                        "id, ZIP, age...) that no pattern covers (default 0.5; 0 = as --threshold)"),
+        CLI_OPT_DOUBLE("threshold-dense", &thr_dense, "P", 0, 1,
+                       "written into the model (@threshold_dense): in a note where at least one\n"
+                       "word in seven is a clinical keep-list word, a word is PHI when P(not\n"
+                       "PHI) < P instead of --threshold's (calibration leaves it as given);\n"
+                       "round 30 candidates D75, D70 (a decoding switch; default 0: off)"),
         CLI_OPT_U64("calibrate", &calib, "N", 0, CLI_ANY,
                     "then choose the threshold on N generated notes kept apart from\n"
                     "training (names from the held-apart lists; half in the note kinds\n"
@@ -254,7 +260,7 @@ int cmd_deid_train(int argc, char **argv) {
                  "                         [--cases] [--rules DIR] [--epochs N] [--threshold P] [--seed S]\n"
                  "                         [--calibrate N] [--calibrate-precision P] [--calibrate-seed S]\n"
                  "                         [--calibrate-only] [--min-count N]\n"
-                 "                         [--threshold-bare P] [--threshold-nopattern P]",
+                 "                         [--threshold-bare P] [--threshold-nopattern P] [--threshold-dense P]",
         .about = "Fits the de-identifier's model (a linear-chain CRF over the evidence of the rules folder)\n"
                  "on annotated notes and writes it as text (put it in the rules folder as model.tsv).\n",
         .opts = opts};
@@ -263,6 +269,9 @@ int cmd_deid_train(int argc, char **argv) {
     to.threshold = (float)thr_given;
     to.threshold_bare = (float)thr_bare;
     to.threshold_nopattern = (float)thr_nopat;
+    to.threshold_dense = (float)thr_dense;
+    if (calib_only && thr_dense > 0)
+        return cli_usage_error(CMD, "--calibrate-only trains nothing and keeps the model's @threshold_dense: give no --threshold-dense");
     if (calib_only && !calib) return cli_usage_error(CMD, "--calibrate-only needs --calibrate N");
     if (contrast_names && !contrast_lines) return cli_usage_error(CMD, "--contrast-names changes the material of --contrast-lines: give both");
     if (contrast_mixed && !contrast_lines) return cli_usage_error(CMD, "--contrast-mixed changes the material of --contrast-lines: give both");

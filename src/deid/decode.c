@@ -1527,11 +1527,14 @@ static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float
         for (size_t q = lo; q < T && c->t[q].s < c->spans.v[k].end; q++)
             evd[q] |= (uint8_t)(1u << ((c->spans.tag[k] >> 16) & 7));
     }
+    /* round 30: a note dense with clinical keep-list words has its own threshold, when the model
+       gives one (@threshold_dense) */
+    float thr = m->threshold_dense > 0 && deid__keep_density(c) == '3' ? m->threshold_dense : m->threshold;
     for (size_t i = 0; i < T; i++) {
         const float *p = P + i * DEID_NL;
         lab[i] = -1;
         if (prob) prob[i] = 1 - p[0];
-        if (p[0] >= m->threshold) continue;
+        if (p[0] >= thr) continue;
         int best = 1;
         for (int y = 2; y < DEID_NL; y++)
             if (p[y] > p[best]) best = y;

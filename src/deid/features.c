@@ -714,12 +714,7 @@ int deid__features(const ctx *c, deid_model *m, int intern, deid_featbuf *fb, cf
     }
     /* the note: case, density of the clinical keep-list, section headings */
     char dc = c->upper_doc ? 'U' : c->lower_doc ? 'l' : 'M';
-    size_t nkeep = 0, nwords = 0;
-    for (size_t i = 0; i < c->nt; i++) {
-        if (c->t[i].nletters >= 2) nwords++;
-        if (c->t[i].f & F_KEEP) nkeep++;
-    }
-    char kd = nwords == 0 ? '0' : nkeep * 20 < nwords ? '1' : nkeep * 7 < nwords ? '2' : '3';
+    char kd = deid__keep_density(c);
     int list_note = is_list_note(c, wc);
     /* a catalogue's list features stand aside only beside a title or a cue phrase (round 15) */
     int catalogue = list_note && m->list_catalogue_test && catalogue_note(c, wc);

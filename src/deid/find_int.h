@@ -107,6 +107,19 @@ static inline size_t deid__first_word_ending_after(const ctx *c, size_t off) {
     return lo;
 }
 
+/* How dense the clinical keep-list is in the note: '0' no word of two letters or more, '1' fewer
+ * than one keep-list word (F_KEEP) in twenty of them, '2' fewer than one in seven, '3' at least one
+ * in seven (nursing shorthand). The note feature kd= of features.c and round 30's
+ * @threshold_dense of decode.c read this one class. */
+static inline char deid__keep_density(const ctx *c) {
+    size_t nkeep = 0, nwords = 0;
+    for (size_t i = 0; i < c->nt; i++) {
+        if (c->t[i].nletters >= 2) nwords++;
+        if (c->t[i].f & F_KEEP) nkeep++;
+    }
+    return nwords == 0 ? '0' : nkeep * 20 < nwords ? '1' : nkeep * 7 < nwords ? '2' : '3';
+}
+
 /* The first word of c starting at or after text offset off (c->nt when none). */
 static inline size_t deid__first_word_starting_from(const ctx *c, size_t off) {
     size_t lo = 0, hi = c->nt;

@@ -195,6 +195,7 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
         float *thr = !strcmp(line, "@threshold")             ? &m->threshold
                      : !strcmp(line, "@threshold_bare")      ? &m->threshold_bare
                      : !strcmp(line, "@threshold_nopattern") ? &m->threshold_nopattern
+                     : !strcmp(line, "@threshold_dense")     ? &m->threshold_dense
                                                              : NULL;
         /* feature switches the model was fitted with, 0 or 1 */
         int *flag = !strcmp(line, "@one_case_context")   ? &m->one_case_context
@@ -380,6 +381,7 @@ int deid_model_save(const deid_model *m, const char *path, float prune, cf_err *
     sb_printf(&s, "@threshold\t%.4f\n", (double)m->threshold);
     if (m->threshold_bare > 0) sb_printf(&s, "@threshold_bare\t%.4f\n", (double)m->threshold_bare);
     if (m->threshold_nopattern > 0) sb_printf(&s, "@threshold_nopattern\t%.4f\n", (double)m->threshold_nopattern);
+    if (m->threshold_dense > 0) sb_printf(&s, "@threshold_dense\t%.4f\n", (double)m->threshold_dense);
     if (m->one_case_context) sb_printf(&s, "@one_case_context\t1\n");
     if (m->list_person_gate) sb_printf(&s, "@list_person_gate\t1\n");
     if (m->list_catalogue_test) sb_printf(&s, "@list_catalogue_test\t1\n");

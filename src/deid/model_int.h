@@ -32,6 +32,11 @@ typedef struct deid_model {
        ("@threshold_bare"), and a word whose most probable label is a shaped type (date, phone,
        id, ZIP, age...) that no pattern covers ("@threshold_nopattern") */
     float threshold_bare, threshold_nopattern;
+    /* round 30 candidates D75, D70: in a note of keep density class '3' (find_int.h,
+       deid__keep_density: at least one clinical keep-list word in seven), a word is PHI only when
+       P(O) is below this instead of threshold; the bare and no-pattern thresholds still apply on
+       top ("@threshold_dense<TAB>P"; 0 = off, as in a file without the line) */
+    float threshold_dense;
     /* round 8: the context of a word in a note written in one case is also emitted conjoined
        with "one case" (features.c, one_case_context); "@one_case_context<TAB>1" in the file. A
        model without it never sees those features, so older files read as before. */

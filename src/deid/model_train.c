@@ -103,6 +103,7 @@ int deid_model_train(const deid_text_rules *r, const deid_doc *const *docs, size
     m->threshold = o->threshold;
     m->threshold_bare = o->threshold_bare;
     m->threshold_nopattern = o->threshold_nopattern;
+    m->threshold_dense = o->threshold_dense;
     m->one_case_context = o->one_case_context;
     m->list_person_gate = o->list_person_gate;
     m->list_catalogue_test = o->list_catalogue_test;
@@ -333,6 +334,10 @@ int deid_model_calibrate(deid_text_rules *r, const char *model_path, const deid_
     }
     deid_model *keep = r->model;
     r->model = m;
+    /* the threshold is chosen with the dense notes' own threshold (round 30) off, and that line is
+       written back as it was: the calibration picks the base model's threshold */
+    float dense = m->threshold_dense;
+    m->threshold_dense = 0;
     double RR[NG], PP[NG];
     for (size_t g = 0; g < NG && !rc; g++) {
         m->threshold = (float)GRID[g];
@@ -365,6 +370,7 @@ int deid_model_calibrate(deid_text_rules *r, const char *model_path, const deid_
             fprintf(stderr, "deid-train: calibration: best F2 at %.2f, bootstrap standard error %.4f over %zu notes\n",
                     GRID[best], se, n_notes);
         m->threshold = (float)GRID[pick];
+        m->threshold_dense = dense;
         rc = deid_model_save(m, model_path, prune, err);
     }
     r->model = keep;

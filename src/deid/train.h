@@ -22,6 +22,7 @@ typedef struct {
     float threshold; /* written into the model: a word is PHI when P(O) < threshold (default 0.7) */
     float threshold_bare;      /* the same for words no evidence layer marks (default 0.8; 0 = none) */
     float threshold_nopattern; /* for a shaped type (date, phone, id...) no pattern covers (default 0.5) */
+    float threshold_dense; /* in a note of keep density class '3', in place of threshold (round 30; default 0 = off) */
     float prune;     /* weights under this in magnitude are not saved (default 0.05) */
     int min_count;   /* features seen in fewer training words than this keep weight 0 and are not
                         saved (default 3): a smaller, faster model that does not memorise one-offs */
