@@ -48,6 +48,9 @@
 # Round 30: tests/data/deid-nursing-shorthand.hold8.txt, an eighth one-line hold half (no dev half), the
 # same kind, 100 notes, 55 in one case, no line of the earlier halves (hold7 included); scored once, under
 # round 30's rule 7.
+# Round 31: tests/data/deid-nursing-shorthand.hold9.txt, a ninth one-line hold half (no dev half), the
+# same kind, 100 notes, 55 in one case, no line of the earlier halves (hold8 included); scored once, under
+# round 31's rule 7.
 # GEN=BIN writes the generated notes with another build (default CLINFM), so that two builds whose
 # generators differ are scored on the same notes (round 11: GEN=build/clinfm CLINFM=<main build>).
 set -euo pipefail
@@ -108,5 +111,6 @@ for c in as_is upper lower; do
   cost nursing_shorthand.hold6 phrase tests/data/deid-nursing-shorthand.hold6.txt $c
   cost nursing_shorthand.hold7 phrase tests/data/deid-nursing-shorthand.hold7.txt $c
   cost nursing_shorthand.hold8 phrase tests/data/deid-nursing-shorthand.hold8.txt $c
+  cost nursing_shorthand.hold9 phrase tests/data/deid-nursing-shorthand.hold9.txt $c
   for n in gen_listed gen_heldout_names gen_shortline; do cost "$n" presidio "$OUT/$n.json" $c; done
 done
