@@ -16,6 +16,9 @@
  *    mixed note of the same seed; the one-case context features are learned from one-case notes
  *    and never emitted for mixed-case ones. */
 #include <ctype.h>
+#include <dirent.h>
+#include <limits.h>
+#include <errno.h>
 #include <strings.h>
 #include <math.h>
 #include <stdio.h>
@@ -1819,6 +1822,103 @@ static void test_threshold_dense(void) {
     deid_rules_free(r);
 }
 
+/* Round 31 (candidate R): a rules folder may hold model_dense.tsv beside model.tsv; a note of keep
+ * density class '3' (at least one clinical keep-list word in seven) is decoded with it, every other
+ * note with model.tsv. Two hand-written models label "Grace" differently (A: O, B: NAME); with A
+ * as model.tsv and B as model_dense.tsv Grace is taken in the shorthand note only, with the two
+ * swapped in the prose note only, and without model_dense.tsv the folder decodes both notes with
+ * model.tsv as before. --explain says model=dense where the dense model decided, and nowhere
+ * else. A bad line of model_dense.tsv is refused with its file and line. */
+static int folder_with_models(const char *dir, const char *model, const char *dense) {
+    char rel[4200], src[PATH_MAX];
+    snprintf(rel, sizeof rel, "%s/data/deid", check_root());
+    if (!realpath(rel, src)) return -1; /* the links must not be relative to dir */
+    if (mkdir(dir, 0700) && errno != EEXIST) return -1;
+    DIR *d = opendir(src);
+    if (!d) return -1;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || !strcmp(e->d_name, "model.tsv") || !strcmp(e->d_name, "model_dense.tsv")) continue;
+        char a[4600], b[4600];
+        snprintf(a, sizeof a, "%s/%s", src, e->d_name);
+        snprintf(b, sizeof b, "%s/%s", dir, e->d_name);
+        unlink(b);
+        if (symlink(a, b)) {
+            closedir(d);
+            return -1;
+        }
+    }
+    closedir(d);
+    const char *body[2] = {model, dense};
+    const char *name[2] = {"model.tsv", "model_dense.tsv"};
+    for (int k = 0; k < 2; k++) {
+        char p[4600];
+        snprintf(p, sizeof p, "%s/%s", dir, name[k]);
+        unlink(p);
+        if (!body[k]) continue;
+        FILE *f = fopen(p, "w");
+        if (!f) return -1;
+        fprintf(f, "# clinfm deid model 1\n@threshold\t0.8000\n%s", body[k]);
+        if (fclose(f)) return -1;
+    }
+    return 0;
+}
+
+static int explained_dense(const deid_text_rules *r, const char *text) {
+    deid_explained *ex = NULL;
+    size_t n = 0, nd = 0;
+    cf_err err = {0};
+    int rc = deid_find_explain(r, text, strlen(text), NULL, &ex, &n, &err);
+    for (size_t k = 0; !rc && k < n; k++) nd += strstr(ex[k].why, "model=dense") != NULL;
+    free(ex);
+    return rc ? -1 : nd > 0; /* 1: some line says the dense model decided */
+}
+
+static void test_dense_model(void) {
+    static const char *const dense = "Levo gtt 0.08, MAP 65, FiO2 40%, PEEP 5, UOP 30 ml, per Grace.";
+    static const char *const prose = "Spoke with Grace this afternoon about the weekend, the weather and the "
+                                     "long drive back to the farm after work.";
+    static const char *const A = "b\tO:10\n", *const B = "b\tO:10\nw0=grace\tNAME:20\n";
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/test-dense-rules-%d", check_tmpdir(), (int)getpid());
+    struct { const char *model, *dense; int want_dense, want_prose, explain_dense; } cases[] = {
+        {A, B, 1, 0, 1}, /* the dense note by B, prose by A */
+        {B, A, 0, 1, 0}, /* swapped (A takes nothing in the dense note: no line to explain) */
+        {A, NULL, 0, 0, 0}, /* no model_dense.tsv: model.tsv decides both, as before */
+        {B, NULL, 1, 1, 0},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        REQUIRE(folder_with_models(dir, cases[k].model, cases[k].dense) == 0);
+        deid_text_rules *r = NULL;
+        cf_err err = {0};
+        int lrc = deid_rules_load(&r, dir, &err);
+        if (lrc) fprintf(stderr, "  case %zu: %s\n", k, err.msg);
+        REQUIRE(lrc == CF_OK);
+        CHECK_EQ_INT(r->model_dense != NULL, cases[k].dense != NULL);
+        int hd = taken(r, dense, "Grace"), hp = taken(r, prose, "Grace");
+        if (hd != cases[k].want_dense || hp != cases[k].want_prose)
+            fprintf(stderr, "  case %zu: taken in the shorthand note %d, in prose %d\n", k, hd, hp);
+        CHECK_EQ_INT(hd, cases[k].want_dense);
+        CHECK_EQ_INT(hp, cases[k].want_prose);
+        /* explain names the dense model where it decided (a span or a kept word), and only there */
+        if (cases[k].want_dense || cases[k].dense) CHECK_EQ_INT(explained_dense(r, dense), cases[k].explain_dense);
+        CHECK_EQ_INT(explained_dense(r, prose), 0);
+        deid_rules_free(r);
+    }
+    /* a bad line of model_dense.tsv: refused, naming the file and the line */
+    REQUIRE(folder_with_models(dir, A, "@threshold_dense\t1.5\n") == 0);
+    deid_text_rules *r = NULL;
+    cf_err err = {0};
+    CHECK_EQ_INT(deid_rules_load(&r, dir, &err), CF_EINPUT);
+    CHECK(r == NULL);
+    CHECK_CONTAINS(err.msg, "model_dense.tsv:3:");
+    /* model_dense.tsv without model.tsv: refused */
+    REQUIRE(folder_with_models(dir, NULL, A) == 0);
+    err = (cf_err){0};
+    CHECK_EQ_INT(deid_rules_load(&r, dir, &err), CF_EINPUT);
+    CHECK_CONTAINS(err.msg, "model_dense.tsv");
+}
+
 /* The switches of candidates that were not adopted (rounds 14, 16, 24 and 25) are gone from the
  * code: a model file that sets one is refused with its file, line and name, not read as if the
  * switch were off; a feature-less "@" line is refused the same way, and a model without them loads. */
@@ -1875,6 +1975,7 @@ int main(void) {
     RUN(test_contrast_mixed_thin);
     RUN(test_retired_switches);
     RUN(test_threshold_dense);
+    RUN(test_dense_model);
     RUN(test_calibration_rule);
     return check_summary();
 }

@@ -1093,7 +1093,7 @@ static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const flo
                 named |= (c->t[z].f & KEEP_NAMES) != 0;
                 all_named &= (c->t[z].f & KEEP_NAMES) || c->t[z].nletters == 1;
             }
-            if (strong_cue(c, lab, evd, i, j, elo, ehi, c->r->model->keep_unnamed && !named)) continue;
+            if (strong_cue(c, lab, evd, i, j, elo, ehi, c->m->keep_unnamed && !named)) continue;
             /* also a name or place: only beside clinical words or numbers ("foley draining") */
             /* an entry made only of listed names and letters ("jackson pratt", "kerley b") could be
                a person: it too needs clinical context (loose) */
@@ -1399,7 +1399,7 @@ static int spans_from_labels(const ctx *c, const int8_t *lab, const float *P, co
         }
         /* an ampersand-joined firm amp_firms made one organisation keeps that type, whatever the
            model's summed probability says of its words */
-        if (c->r->model && c->r->model->amp_firm_span && amp_group(c, lab, i, j)) ty = DEID_ORGANIZATION;
+        if (c->m && c->m->amp_firm_span && amp_group(c, lab, i, j)) ty = DEID_ORGANIZATION;
         /* the kind of a structured identifier is the pattern's: the model decides whether it is
            PHI, the pattern's shape says whether it is a fax or a phone, an SSN or an id */
         {
@@ -1501,7 +1501,7 @@ static void amp_firms(const ctx *c, int8_t *lab) {
 /* The model's labels: lab[i] = type or -1; prob[i] = 1 - P(O) when not NULL. */
 static int model_labels(const ctx *c, const deid_featbuf *fb, int8_t *lab, float *prob, float **P_out, keepinfo *ki,
                         cf_err *err) {
-    const deid_model *m = c->r->model;
+    const deid_model *m = c->m;
     size_t T = c->nt;
     float *E = cf_malloc(T * DEID_NL * sizeof *E), *P = cf_malloc(T * DEID_NL * sizeof *P);
     float *work = cf_malloc((4 * T * DEID_NL + 1) * sizeof *work);
@@ -1622,6 +1622,7 @@ int deid_find(const deid_text_rules *r, const char *text, size_t len, const deid
     deid__ctx_init(&c, r, known, text, len);
     int rc = deid__evidence(&c, err);
     if (rc) goto done;
+    deid__choose_model(&c);
     if (!r->model || c.nt == 0) {
         /* no model: the evidence spans as found */
         *n = deid__merge(c.spans.v, c.spans.n);
@@ -1630,7 +1631,7 @@ int deid_find(const deid_text_rules *r, const char *text, size_t len, const deid
         goto done;
     }
     deid_featbuf fb = {0};
-    rc = deid__features(&c, r->model, 0, &fb, err);
+    rc = deid__features(&c, c.m, 0, &fb, err);
     int8_t *lab = rc ? NULL : cf_malloc(c.nt);
     float *P = NULL;
     if (!rc && !lab) rc = cf_fail(err, CF_EINTERNAL, "out of memory");
@@ -1703,7 +1704,10 @@ int deid_find_explain(const deid_text_rules *r, const char *text, size_t len, co
     int8_t *lab = NULL;
     fb.no_cache = 1; /* every feature by its id, to list them */
     rc = deid__evidence(&c, err);
-    if (!rc) rc = deid__features(&c, r->model, 0, &fb, err);
+    /* the model that decided (round 31): said in every why text when it is the dense one */
+    int dense = rc ? 0 : deid__choose_model(&c);
+    const char *mtag = dense ? " model=dense;" : "";
+    if (!rc) rc = deid__features(&c, c.m, 0, &fb, err);
     if (!rc) {
         lab = cf_malloc(c.nt + 1);
         prob = cf_malloc((c.nt + 1) * sizeof *prob);
@@ -1732,7 +1736,7 @@ int deid_find_explain(const deid_text_rules *r, const char *text, size_t len, co
         int nt = 0;
         for (size_t q = fb.start[best]; q < fb.start[best + 1]; q++) {
             uint32_t id = fb.ids[q];
-            float v = r->model->w[(size_t)id * DEID_NL + y] - r->model->w[(size_t)id * DEID_NL];
+            float v = c.m->w[(size_t)id * DEID_NL + y] - c.m->w[(size_t)id * DEID_NL];
             int pos = nt;
             while (pos > 0 && topv[pos - 1] < v) pos--;
             if (pos >= TOP) continue;
@@ -1745,10 +1749,10 @@ int deid_find_explain(const deid_text_rules *r, const char *text, size_t len, co
             topi[pos] = id;
         }
         size_t wl = 0;
-        wl += (size_t)snprintf(ex[k].why + wl, sizeof ex[k].why - wl, "P(PHI)=%.3f;", (double)prob[best]);
+        wl += (size_t)snprintf(ex[k].why + wl, sizeof ex[k].why - wl, "P(PHI)=%.3f;%s", (double)prob[best], mtag);
         for (int z = 0; z < nt && wl < sizeof ex[k].why; z++) {
             size_t fl;
-            const char *fn = strmap_str(&r->model->feats, topi[z], &fl);
+            const char *fn = strmap_str(&c.m->feats, topi[z], &fl);
             wl += (size_t)snprintf(ex[k].why + wl, sizeof ex[k].why - wl, " %.*s %+.2f", (int)(fl > 40 ? 40 : fl), fn,
                                    (double)topv[z]);
         }
@@ -1782,7 +1786,7 @@ int deid_find_explain(const deid_text_rules *r, const char *text, size_t len, co
         x->prob = prob[best];
         const keepinfo *k = &ki[i];
         size_t es = c.t[k->elo].s, ee = c.t[k->ehi].e;
-        snprintf(x->why, sizeof x->why, "P(PHI)=%.3f; kept: %s \"%.*s\"", (double)prob[best], KEEP_WHY[k->why],
+        snprintf(x->why, sizeof x->why, "P(PHI)=%.3f;%s kept: %s \"%.*s\"", (double)prob[best], mtag, KEEP_WHY[k->why],
                  (int)(ee - es > 60 ? 60 : ee - es), text + es);
     }
     free(ki);

@@ -98,6 +98,10 @@ struct deid_model; /* the fitted model that combines the evidence (model.c) */
 
 struct deid_text_rules {
     struct deid_model *model; /* model.tsv of the rules folder; NULL: evidence spans taken as found */
+    /* model_dense.tsv of the rules folder (round 31), optional: a note whose keep-list density class
+       is '3' (find_int.h, deid__keep_density) is decoded entirely with it (its features, weights,
+       thresholds and switches); every other note with model. NULL: model decodes every note */
+    struct deid_model *model_dense;
     /* names this load of the rules for the threads' kind caches (features.c, thread_kind_cache): a
        word kind's flags mean other lists and cues under another rules folder */
     uint64_t serial;

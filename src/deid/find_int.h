@@ -87,6 +87,9 @@ typedef struct {
     spanvec spans;
     int lower_doc; /* written all in lower case (see truecase()): names are lower case too */
     int upper_doc; /* written all in upper case */
+    /* the model that decodes this note: r->model, or r->model_dense for a note of keep density
+       class '3' (deid__choose_model, after the evidence); every use of the model reads this */
+    struct deid_model *m;
 } ctx;
 
 
@@ -120,6 +123,18 @@ static inline char deid__keep_density(const ctx *c) {
     return nwords == 0 ? '0' : nkeep * 20 < nwords ? '1' : nkeep * 7 < nwords ? '2' : '3';
 }
 
+/* Round 31: after the evidence (the tokens and their keep-list flags), the model that decodes the
+ * note: the rules folder's model_dense.tsv when it has one and the note is of keep density class
+ * '3', else model.tsv. Returns 1 when the dense model was chosen. */
+static inline int deid__choose_model(ctx *c) {
+    c->m = c->r->model;
+    if (c->r->model && c->r->model_dense && deid__keep_density(c) == '3') {
+        c->m = c->r->model_dense;
+        return 1;
+    }
+    return 0;
+}
+
 /* The first word of c starting at or after text offset off (c->nt when none). */
 static inline size_t deid__first_word_starting_from(const ctx *c, size_t off) {
     size_t lo = 0, hi = c->nt;
@@ -135,6 +150,7 @@ static inline size_t deid__first_word_starting_from(const ctx *c, size_t off) {
 static inline void deid__ctx_init(ctx *c, const deid_text_rules *r, const deid_known *known, const char *text, size_t len) {
     memset(c, 0, sizeof *c);
     c->r = r;
+    c->m = r->model;
     c->k = known;
     c->text = text;
     c->len = len;

@@ -426,5 +426,6 @@ int deid_rules_set_threshold(deid_text_rules *r, double p, cf_err *err) {
     if (!r || !r->model) return cf_fail(err, CF_EINPUT, "the rules folder has no model (model.tsv): no threshold to set");
     if (!(p > 0 && p <= 1)) return cf_fail(err, CF_EINPUT, "the threshold must be in (0, 1]");
     r->model->threshold = (float)p;
+    if (r->model_dense) r->model_dense->threshold = (float)p; /* an override holds in every note */
     return CF_OK;
 }

@@ -86,6 +86,7 @@ static int doc_features(ctx *c, const deid_text_rules *r, const deid_doc *d, dei
                         cf_err *err) {
     memset(c, 0, sizeof *c);
     c->r = r;
+    c->m = m;
     c->text = d->text;
     c->len = d->len;
     int rc = deid__evidence(c, err);
@@ -332,8 +333,9 @@ int deid_model_calibrate(deid_text_rules *r, const char *model_path, const deid_
         deid_model_free(m);
         return cf_fail(err, CF_EINTERNAL, "out of memory for the calibration counts");
     }
-    deid_model *keep = r->model;
+    deid_model *keep = r->model, *keep_dense = r->model_dense;
     r->model = m;
+    r->model_dense = NULL; /* the calibrated model decodes every note (round 31) */
     /* the threshold is chosen with the dense notes' own threshold (round 30) off, and that line is
        written back as it was: the calibration picks the base model's threshold */
     float dense = m->threshold_dense;
@@ -374,6 +376,7 @@ int deid_model_calibrate(deid_text_rules *r, const char *model_path, const deid_
         rc = deid_model_save(m, model_path, prune, err);
     }
     r->model = keep;
+    r->model_dense = keep_dense;
     deid_model_free(m);
     free(cnt);
     if (rc) return rc;

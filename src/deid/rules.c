@@ -773,6 +773,14 @@ int deid_rules_load(deid_text_rules **out, const char *rules_dir, cf_err *err) {
             snprintf(mpath, sizeof mpath, "%s/model.tsv", rules_dir);
             rc = deid_model_load(&r->model, mpath, err);
         }
+        if (!rc) {
+            /* round 31: an optional second model for notes dense with clinical keep-list words */
+            char mpath[4096];
+            snprintf(mpath, sizeof mpath, "%s/model_dense.tsv", rules_dir);
+            rc = deid_model_load(&r->model_dense, mpath, err);
+            if (!rc && r->model_dense && !r->model)
+                rc = cf_fail(err, CF_EINPUT, "%s: a dense-notes model needs the folder's model.tsv beside it", mpath);
+        }
     }
     for (size_t k = 0; k < N_CUE_KINDS + 32; k++) strvec_free(&raw[k]);
     if (rc) {
@@ -788,6 +796,7 @@ int deid_rules_load(deid_text_rules **out, const char *rules_dir, cf_err *err) {
 void deid_rules_free(deid_text_rules *r) {
     if (!r) return;
     deid_model_free(r->model);
+    deid_model_free(r->model_dense);
     strmap_free(&r->words);
     strmap_free(&r->phrases);
     strmap_free(&r->keep_post);
