@@ -62,6 +62,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 CLINFM=${CLINFM:-build/clinfm}
+# Round 31 (docs/DEID.md, round 31: candidate R, adopted under the rule written before it was
+# built): a note dense with clinical keep-list words (density class '3') is decoded by a second
+# model, data/deid/model_dense.tsv: this recipe plus round 28's C4 material (--contrast-lines
+# --contrast-names --name-lines --contrast-mixed: one-line contrast notes in mixed case and
+# name-opening lines). Both files are written by default; DENSE_OUT= skips the second, and with OUT
+# set and DENSE_OUT unset only OUT is written (one model, as every earlier recipe below).
+if [ -z "${OUT+x}" ]; then DENSE_OUT=${DENSE_OUT-data/deid/model_dense.tsv}; else DENSE_OUT=${DENSE_OUT-}; fi
+ROUND31=${ROUND31---contrast-lines --contrast-names --name-lines --contrast-mixed}
 OUT=${OUT:-data/deid/model.tsv}
 GEN=${GEN:-5200}
 CALIB=${CALIB:-3000}
@@ -74,7 +82,15 @@ ROUND21=${ROUND21---one-case-fields --one-case-cue 1 --field-dates}
 ROUND22=${ROUND22---nursing-shorthand 3}
 EPOCHS=${EPOCHS:-8}
 DEV=$(bench_data deid-dev)
-"$CLINFM" deid-train --out "$OUT" --epochs "$EPOCHS" --generate "$GEN" --generate-lines "$LINES" --seed 1 --cases --verbose --calibrate "$CALIB" \
-  --corpus "presidio:$DEV/presidio-synth-dev.json@0-374" \
-  --corpus phrase:tests/data/clinical-notes-phrase.txt \
-  --corpus phrase:tests/data/deid-physionet $ROUND13 $ROUND16 $ROUND19 $ROUND21 $ROUND22 "$@"
+# fit OUTFILE [SWITCHES...]: the recipe, the caller's arguments last
+fit() {
+  local out=$1
+  shift
+  "$CLINFM" deid-train --out "$out" --epochs "$EPOCHS" --generate "$GEN" --generate-lines "$LINES" --seed 1 --cases --verbose --calibrate "$CALIB" \
+    --corpus "presidio:$DEV/presidio-synth-dev.json@0-374" \
+    --corpus phrase:tests/data/clinical-notes-phrase.txt \
+    --corpus phrase:tests/data/deid-physionet $ROUND13 $ROUND16 $ROUND19 $ROUND21 $ROUND22 "$@"
+}
+fit "$OUT" "$@"
+# unquoted on purpose: several switches
+if [ -n "$DENSE_OUT" ]; then fit "$DENSE_OUT" $ROUND31 "$@"; fi
