@@ -51,6 +51,11 @@
 # Round 31: tests/data/deid-nursing-shorthand.hold9.txt, a ninth one-line hold half (no dev half), the
 # same kind, 100 notes, 55 in one case, no line of the earlier halves (hold8 included); scored once, under
 # round 31's rule 7.
+# Next round (written in session 18, branch s18-14-hold): tests/data/deid-nursing-shorthand.hold10.txt, a
+# tenth one-line hold half (no dev half), the same kind, 100 notes, 55 in one case, no line of the earlier
+# halves (hold9 included); and tests/data/deid-prose-hold1.txt, a never-read prose set (80 fictional
+# records, phrase format, names in no English name list, 25 records with no PHI), a recall row and a cost
+# row. Neither is scored before a round's declared rule says so; then once, totals only, errors never read.
 # GEN=BIN writes the generated notes with another build (default CLINFM), so that two builds whose
 # generators differ are scored on the same notes (round 11: GEN=build/clinfm CLINFM=<main build>).
 set -euo pipefail
@@ -84,6 +89,7 @@ row presidio_heldout_375-749 presidio "$DEV/presidio-synth-dev.json" 375-749
 row clinical_notes_fixture phrase tests/data/clinical-notes-phrase.txt
 row physionet_layout_fixture phrase tests/data/deid-physionet
 row handwritten_nursing_fixture phrase tests/data/deid-nursing-handwritten.txt
+row prose_hold1 phrase tests/data/deid-prose-hold1.txt
 row generated_listed_names presidio "$OUT/gen_listed.json"
 row generated_heldout_names presidio "$OUT/gen_heldout_names.json"
 row generated_heldout_style presidio "$OUT/gen_heldout_style.json"
@@ -112,5 +118,7 @@ for c in as_is upper lower; do
   cost nursing_shorthand.hold7 phrase tests/data/deid-nursing-shorthand.hold7.txt $c
   cost nursing_shorthand.hold8 phrase tests/data/deid-nursing-shorthand.hold8.txt $c
   cost nursing_shorthand.hold9 phrase tests/data/deid-nursing-shorthand.hold9.txt $c
+  cost nursing_shorthand.hold10 phrase tests/data/deid-nursing-shorthand.hold10.txt $c
+  cost prose_hold1 phrase tests/data/deid-prose-hold1.txt $c
   for n in gen_listed gen_heldout_names gen_shortline; do cost "$n" presidio "$OUT/$n.json" $c; done
 done
