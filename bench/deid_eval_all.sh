@@ -106,19 +106,10 @@ for c in as_is upper lower; do
     cost "$n" phrase "$OUT/negative/$n.txt" $c
   done
   cost handwritten_fixture phrase tests/data/deid-nursing-handwritten.txt $c
-  cost nursing_shorthand.dev phrase tests/data/deid-nursing-shorthand.dev.txt $c
-  cost nursing_shorthand.hold phrase tests/data/deid-nursing-shorthand.hold.txt $c
-  cost nursing_shorthand.dev2 phrase tests/data/deid-nursing-shorthand.dev2.txt $c
-  cost nursing_shorthand.hold2 phrase tests/data/deid-nursing-shorthand.hold2.txt $c
-  cost nursing_shorthand.dev3 phrase tests/data/deid-nursing-shorthand.dev3.txt $c
-  cost nursing_shorthand.hold3 phrase tests/data/deid-nursing-shorthand.hold3.txt $c
-  cost nursing_shorthand.hold4 phrase tests/data/deid-nursing-shorthand.hold4.txt $c
-  cost nursing_shorthand.hold5 phrase tests/data/deid-nursing-shorthand.hold5.txt $c
-  cost nursing_shorthand.hold6 phrase tests/data/deid-nursing-shorthand.hold6.txt $c
-  cost nursing_shorthand.hold7 phrase tests/data/deid-nursing-shorthand.hold7.txt $c
-  cost nursing_shorthand.hold8 phrase tests/data/deid-nursing-shorthand.hold8.txt $c
-  cost nursing_shorthand.hold9 phrase tests/data/deid-nursing-shorthand.hold9.txt $c
-  cost nursing_shorthand.hold10 phrase tests/data/deid-nursing-shorthand.hold10.txt $c
+  # the one-line shorthand halves, in the order they were written (a new half: one more word)
+  for h in dev hold dev2 hold2 dev3 hold3 hold4 hold5 hold6 hold7 hold8 hold9 hold10; do
+    cost nursing_shorthand.$h phrase tests/data/deid-nursing-shorthand.$h.txt $c
+  done
   cost prose_hold1 phrase tests/data/deid-prose-hold1.txt $c
   for n in gen_listed gen_heldout_names gen_shortline; do cost "$n" presidio "$OUT/$n.json" $c; done
 done

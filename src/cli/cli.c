@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "synth/notes.h"
 #include "util/datadir.h"
 
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
@@ -34,6 +35,23 @@ const char *cli_deid_rules(const char *given, char *buf, size_t cap) {
     if (rules && *rules) return rules;
     cf_share_path("data/deid", buf, cap);
     return buf;
+}
+
+int cli_contrast_bits(const char *cmd, int lines, int names, int mixed, int thin, int *bits) {
+    const struct {
+        int on;
+        const char *opt;
+        int bit;
+    } refine[] = {{names, "--contrast-names", SYNTH_GEN_CONTRAST_NAMES},
+                  {mixed, "--contrast-mixed", SYNTH_GEN_CONTRAST_MIXED},
+                  {thin, "--contrast-thin", SYNTH_GEN_CONTRAST_THIN}};
+    *bits = lines ? SYNTH_GEN_CONTRAST_LINES : 0;
+    for (size_t k = 0; k < sizeof refine / sizeof *refine; k++) {
+        if (!refine[k].on) continue;
+        if (!lines) return cli_usage_error(cmd, "%s changes the material of --contrast-lines: give both", refine[k].opt);
+        *bits |= refine[k].bit;
+    }
+    return 0;
 }
 
 int cli_take_named(const char *cmd, const char *value, void *named) {

@@ -79,12 +79,10 @@ int cmd_deid_notes(int argc, char **argv) {
     if (name_lines) heldout_style |= SYNTH_GEN_NAME_LINES;
     if (contrast_lines && heldout_style & ~SYNTH_GEN_NAME_LINES)
         return cli_usage_error(CMD, "--contrast-lines writes training material: only with --style train");
-    if (contrast_names && !contrast_lines) return cli_usage_error(CMD, "--contrast-names needs --contrast-lines");
-    if (contrast_mixed && !contrast_lines) return cli_usage_error(CMD, "--contrast-mixed needs --contrast-lines");
-    if (contrast_thin && !contrast_lines) return cli_usage_error(CMD, "--contrast-thin needs --contrast-lines");
-    if (contrast_lines)
-        heldout_style |= SYNTH_GEN_CONTRAST_LINES | (contrast_names ? SYNTH_GEN_CONTRAST_NAMES : 0) |
-                         (contrast_mixed ? SYNTH_GEN_CONTRAST_MIXED : 0) | (contrast_thin ? SYNTH_GEN_CONTRAST_THIN : 0);
+    int contrast;
+    int ustatus = cli_contrast_bits(CMD, contrast_lines, contrast_names, contrast_mixed, contrast_thin, &contrast);
+    if (ustatus) return ustatus;
+    heldout_style |= contrast;
     char shipped_rules[4096];
     rules = cli_deid_rules(rules, shipped_rules, sizeof shipped_rules);
     cf_err err = {0};

@@ -273,9 +273,9 @@ int cmd_deid_train(int argc, char **argv) {
     if (calib_only && thr_dense > 0)
         return cli_usage_error(CMD, "--calibrate-only trains nothing and keeps the model's @threshold_dense: give no --threshold-dense");
     if (calib_only && !calib) return cli_usage_error(CMD, "--calibrate-only needs --calibrate N");
-    if (contrast_names && !contrast_lines) return cli_usage_error(CMD, "--contrast-names changes the material of --contrast-lines: give both");
-    if (contrast_mixed && !contrast_lines) return cli_usage_error(CMD, "--contrast-mixed changes the material of --contrast-lines: give both");
-    if (contrast_thin && !contrast_lines) return cli_usage_error(CMD, "--contrast-thin changes the material of --contrast-lines: give both");
+    int contrast;
+    int ustatus = cli_contrast_bits(CMD, contrast_lines, contrast_names, contrast_mixed, contrast_thin, &contrast);
+    if (ustatus) return ustatus;
     if (to.one_case_cue && !to.one_case_fields)
         return cli_usage_error(CMD, "--one-case-cue reads the one-case field lists of --one-case-fields: give both");
     if (calib_only && (specs.n || gen || gen1 || genl))
@@ -299,9 +299,7 @@ int cmd_deid_train(int argc, char **argv) {
         int style;
         uint64_t seed;
     } gspec[N_GENERATED] = {{gen, (coded ? SYNTH_GEN_CODED : 0) |
-                                      (name_lines ? SYNTH_GEN_NAME_LINES : 0) | (contrast_lines ? SYNTH_GEN_CONTRAST_LINES : 0) |
-                                      (contrast_names ? SYNTH_GEN_CONTRAST_NAMES : 0) |
-                                      (contrast_mixed ? SYNTH_GEN_CONTRAST_MIXED : 0) | (contrast_thin ? SYNTH_GEN_CONTRAST_THIN : 0),
+                                      (name_lines ? SYNTH_GEN_NAME_LINES : 0) | contrast,
                              seed},
                             {gen1, SYNTH_GEN_ONE_CASE, seed + 5550001},
                             {genl, SYNTH_GEN_LINES_STYLE | (name_lines ? SYNTH_GEN_NAME_LINES : 0),

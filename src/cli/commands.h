@@ -48,6 +48,12 @@ int cli_parse_u64(const char *cmd, const char *opt, const char *text, unsigned l
  * set and not empty, else the shipped data/deid (written into buf). */
 const char *cli_deid_rules(const char *given, char *buf, size_t cap);
 
+/* deid-train's and deid-notes' one-line contrast material (rounds 26-28): the SYNTH_GEN_CONTRAST_*
+ * bits of --contrast-lines and its refinements (--contrast-names, --contrast-mixed,
+ * --contrast-thin) into *bits; a refinement without --contrast-lines is a usage error, whose status
+ * is returned (else 0). */
+int cli_contrast_bits(const char *cmd, int lines, int names, int mixed, int thin, int *bits);
+
 /* A shipped file named without a path (--task NAME, --mapping NAME): cli_take_named, an option
  * parser hook (opts.h CLI_OPT_FN), resolves the value under folder with ext (util/datadir.h) into
  * buf and points path at it. */

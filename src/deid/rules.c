@@ -768,14 +768,14 @@ int deid_rules_load(deid_text_rules **out, const char *rules_dir, cf_err *err) {
         if (!rc) rc = build_pools(r, err);
         if (!rc && (build_index(&r->wix, &r->words, r->wflags) || build_index(&r->pix, &r->phrases, r->pflags)))
             rc = cf_fail(err, CF_EINTERNAL, "out of memory indexing word lists");
+        /* the model, and since round 31 an optional second one for notes dense with clinical
+           keep-list words, which needs the first beside it */
+        char mpath[4096];
         if (!rc) {
-            char mpath[4096];
             snprintf(mpath, sizeof mpath, "%s/model.tsv", rules_dir);
             rc = deid_model_load(&r->model, mpath, err);
         }
         if (!rc) {
-            /* round 31: an optional second model for notes dense with clinical keep-list words */
-            char mpath[4096];
             snprintf(mpath, sizeof mpath, "%s/model_dense.tsv", rules_dir);
             rc = deid_model_load(&r->model_dense, mpath, err);
             if (!rc && r->model_dense && !r->model)
