@@ -1929,6 +1929,77 @@ static void test_dense_model(void) {
     CHECK_CONTAINS(err.msg, "model_dense.tsv");
 }
 
+/* Writes text to path (a new file: a link of the scratch folder is removed first, never written
+ * through); with from, that file's bytes first. */
+static int write_scratch_file(const char *path, const char *from, const char *text) {
+    unlink(path);
+    FILE *o = fopen(path, "w");
+    if (!o) return -1;
+    if (from) {
+        FILE *i = fopen(from, "rb");
+        if (!i) {
+            fclose(o);
+            return -1;
+        }
+        char buf[8192];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, i)) > 0) fwrite(buf, 1, n, o);
+        fclose(i);
+    }
+    fputs(text, o);
+    return fclose(o) ? -1 : 0;
+}
+
+/* Round 33: clinical_keep_extra.txt (optional) holds keep-list words with clinical_keep.txt's flags
+ * that deid__keep_density does not count. The note below has 14 words of two letters or more, one
+ * of them a clinical_keep.txt word ("Levo") and one the extra word "zorbix": counted, zorbix would
+ * lift it to density class '3' (two in fourteen). With A as model.tsv and B (which takes "Grace") as
+ * model_dense.tsv, Grace stays when zorbix is in clinical_keep_extra.txt (the note is routed to
+ * model.tsv, as without the word) and is taken when zorbix is in clinical_keep.txt instead (the
+ * control: the note is on the boundary). And zorbix is a keep word: a model that takes every
+ * unlisted word ("lc=O") takes it in a folder without the file, and keeps it with the file. */
+static void test_keep_extra(void) {
+    static const char *const note = "Levo zorbix, then we walked over the hill and it was discussed with Grace";
+    static const char *const prose = "Checked the zorbix at noon.";
+    static const char *const A = "b\tO:10\n", *const B = "b\tO:10\nw0=grace\tNAME:20\n",
+                             *const C = "b\tO:10\nlc=O\tNAME:20\n";
+    char dir[4200], extra[4300], keep[4300], src[4300];
+    snprintf(dir, sizeof dir, "%s/test-keep-extra-%d", check_tmpdir(), (int)getpid());
+    snprintf(extra, sizeof extra, "%s/clinical_keep_extra.txt", dir);
+    snprintf(keep, sizeof keep, "%s/clinical_keep.txt", dir);
+    snprintf(src, sizeof src, "%s/data/deid/clinical_keep.txt", check_root());
+    /* 0: zorbix in clinical_keep_extra.txt; 1: in clinical_keep.txt (the control); 2: in neither */
+    for (int k = 0; k < 3; k++) {
+        REQUIRE(folder_with_models(dir, A, B) == 0);
+        unlink(extra);
+        if (k == 0) REQUIRE(write_scratch_file(extra, NULL, "# test\nzorbix\n") == 0);
+        if (k == 1) REQUIRE(write_scratch_file(keep, src, "zorbix\n") == 0);
+        deid_text_rules *r = NULL;
+        cf_err err = {0};
+        REQUIRE(deid_rules_load(&r, dir, &err) == CF_OK);
+        CHECK_EQ_INT((int)r->keep_extra.count, k == 0);
+        int hit = taken(r, note, "Grace");
+        if (hit != (k == 1)) fprintf(stderr, "  case %d: Grace taken %d\n", k, hit);
+        CHECK_EQ_INT(hit, k == 1);
+        CHECK_EQ_INT(explained_dense(r, note), k == 1);
+        deid_rules_free(r);
+    }
+    for (int k = 0; k < 2; k++) {
+        REQUIRE(folder_with_models(dir, C, NULL) == 0);
+        unlink(extra);
+        if (k == 0) REQUIRE(write_scratch_file(extra, NULL, "# test\nzorbix\n") == 0);
+        deid_text_rules *r = NULL;
+        cf_err err = {0};
+        REQUIRE(deid_rules_load(&r, dir, &err) == CF_OK);
+        int hit = taken(r, prose, "zorbix");
+        if (hit != (k == 1)) fprintf(stderr, "  case %d: zorbix taken %d\n", k, hit);
+        CHECK_EQ_INT(hit, k == 1);
+        deid_rules_free(r);
+    }
+    unlink(extra);
+    unlink(keep);
+}
+
 /* The switches of candidates that were not adopted (rounds 14, 16, 24 and 25) are gone from the
  * code: a model file that sets one is refused with its file, line and name, not read as if the
  * switch were off; a feature-less "@" line is refused the same way, and a model without them loads. */
@@ -1986,6 +2057,7 @@ int main(void) {
     RUN(test_retired_switches);
     RUN(test_threshold_dense);
     RUN(test_dense_model);
+    RUN(test_keep_extra);
     RUN(test_calibration_rule);
     return check_summary();
 }

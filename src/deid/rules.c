@@ -28,6 +28,9 @@ static const list_file LIST_FILES[] = {
     {"clinical_words.txt", F_MEDICAL},
     {"clinical_keep.txt", F_MEDICAL | F_KEEP},
 };
+/* Round 33, optional: more keep-list words with clinical_keep.txt's flags, not counted in the
+   keep-list density that routes a note (deid_int.h, keep_extra) */
+static const list_file KEEP_EXTRA_FILE = {"clinical_keep_extra.txt", F_MEDICAL | F_KEEP};
 
 typedef struct {
     const char *kind;
@@ -193,7 +196,12 @@ static int next_line(const char *buf, size_t len, size_t *pos, size_t *ls, size_
     return 1;
 }
 
-static int load_list(deid_text_rules *r, const char *dir, const list_file *lf, cf_err *err) {
+static size_t phrase_key(const char *low, size_t ll, char *key, size_t cap, int *nw);
+
+/* Loads one word list. With extra (round 33, clinical_keep_extra.txt), each one-word entry that
+   has no F_KEEP yet (from clinical_keep.txt, loaded before) also goes into *extra: a word in both
+   files counts as clinical_keep.txt's. */
+static int load_list_x(deid_text_rules *r, const char *dir, const list_file *lf, strmap *extra, cf_err *err) {
     char path[4096];
     char *buf;
     size_t len;
@@ -208,6 +216,20 @@ static int load_list(deid_text_rules *r, const char *dir, const list_file *lf, c
     size_t pos = 0, ls, le;
     while (next_line(buf, len, &pos, &ls, &le)) {
         if (le == ls || buf[ls] == '#') continue;
+        if (extra && le - ls < 1024) {
+            char low[1024], key[1024];
+            size_t ll = deid_lower(buf + ls, le - ls, low, sizeof low);
+            int nw = 0;
+            size_t kl = ll == (size_t)-1 ? 0 : phrase_key(low, ll, key, sizeof key, &nw);
+            if (nw == 1) {
+                int64_t id = strmap_find(&r->words, key, kl);
+                if (!(id >= 0 && (uint32_t)id < r->wflags_cap && (r->wflags[id] & F_KEEP)) &&
+                    strmap_intern(extra, key, kl) < 0) {
+                    free(buf);
+                    return cf_fail(err, CF_EINTERNAL, "%s: out of memory", path);
+                }
+            }
+        }
         if (add_entry(r, buf + ls, le - ls, lf->flag)) {
             free(buf);
             return cf_fail(err, CF_EINTERNAL, "%s: out of memory", path);
@@ -215,6 +237,10 @@ static int load_list(deid_text_rules *r, const char *dir, const list_file *lf, c
     }
     free(buf);
     return CF_OK;
+}
+
+static int load_list(deid_text_rules *r, const char *dir, const list_file *lf, cf_err *err) {
+    return load_list_x(r, dir, lf, NULL, err);
 }
 
 /* A lower-cased list line as the post lists store it: its words joined by one space (as in
@@ -720,6 +746,7 @@ int deid_rules_load(deid_text_rules **out, const char *rules_dir, cf_err *err) {
     strmap_init(&r->words);
     strmap_init(&r->phrases);
     strmap_init(&r->keep_post);
+    strmap_init(&r->keep_extra);
     strmap_init(&r->keep_roles);
     strmap_init(&r->keep_verbs);
     strmap_init(&r->scores);
@@ -729,6 +756,11 @@ int deid_rules_load(deid_text_rules **out, const char *rules_dir, cf_err *err) {
     int rc = CF_OK;
     for (size_t i = 0; i < sizeof LIST_FILES / sizeof LIST_FILES[0] && !rc; i++)
         rc = load_list(r, rules_dir, &LIST_FILES[i], err);
+    if (!rc) {
+        char xpath[4096];
+        snprintf(xpath, sizeof xpath, "%s/%s", rules_dir, KEEP_EXTRA_FILE.file);
+        if (access(xpath, F_OK) == 0) rc = load_list_x(r, rules_dir, &KEEP_EXTRA_FILE, &r->keep_extra, err);
+    }
     if (!rc) rc = load_post_list(rules_dir, "clinical_keep_post.txt", &r->keep_post, &r->keep_post_max_words, err);
     if (!rc) rc = load_post_list(rules_dir, "keep_roles.txt", &r->keep_roles, &r->keep_roles_max_words, err);
     if (!rc) rc = load_post_list(rules_dir, "keep_name_verbs.txt", &r->keep_verbs, &r->keep_verbs_max_words, err);
@@ -799,6 +831,7 @@ void deid_rules_free(deid_text_rules *r) {
     deid_model_free(r->model_dense);
     strmap_free(&r->words);
     strmap_free(&r->phrases);
+    strmap_free(&r->keep_extra);
     strmap_free(&r->keep_post);
     strmap_free(&r->keep_roles);
     strmap_free(&r->keep_verbs);

@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Round 32 keep-list check, round 33: the section is its own file, clinical_keep_extra.txt (keep-list words that
+deid__keep_density does not count). Usage (from the repository root):
+  python3 data/deid/derive/check_keep_r32.py                  # check clinical_keep_extra.txt; exit 1 if any refused
+  python3 data/deid/derive/check_keep_r32.py --build DRAFT -v  # how the section was written: a draft ("## category" lines,
+                                                               # then words), refused entries dropped, written as the file
+An entry is refused if: characters other than [a-z0-9'-] or starts/ends with ' or -; in clinical_keep.txt (a word
+in both files would count as clinical_keep.txt's; none may be); whole line (case-folded, first tab field, comments
+skipped) of a name/place list; or a repeat within the section. The file's lines before the section's header must be
+comments."""
+import re, sys, collections
+
+def build_mode():
+    return '--build' in sys.argv
+D = 'data/deid/'
+KEEP = D + 'clinical_keep.txt'
+EXTRA = D + 'clinical_keep_extra.txt'
+LISTS = ['first_names.txt', 'last_names.txt', 'places.txt', 'regions.txt',
+         'heldout/first_names.txt', 'heldout/last_names.txt', 'heldout/places.txt']
+HEAD = '# -- round 32 (written for clinfm): unlisted nursing and ICU vocabulary, by category'
+SUB = '# -- round 32: '
+OK = re.compile(r"^[a-z0-9](?:[a-z0-9'-]*[a-z0-9])?$")
+
+def load(path):
+    s = set()
+    for ln in open(path, encoding='utf-8'):
+        ln = ln.rstrip('\n')
+        if not ln.strip() or ln.startswith('#'):
+            continue
+        s.add(ln.split('\t')[0].strip().casefold())
+    return s
+
+def read_lines(path):
+    try:
+        ls = open(path, encoding='utf-8').read().split('\n')
+    except FileNotFoundError:
+        return []
+    if ls and ls[-1] == '':
+        ls.pop()
+    return ls
+keep_lines = read_lines(KEEP)
+if HEAD in keep_lines:
+    sys.exit('clinical_keep.txt holds the round 32 section: it belongs in clinical_keep_extra.txt')
+keep_other = {l.strip().casefold() for l in keep_lines if l.strip() and not l.startswith('#')}
+lines = read_lines(EXTRA)
+if HEAD in lines:
+    i = lines.index(HEAD)
+    before, section = lines[:i], lines[i:]
+else:
+    before, section = lines, []
+if not build_mode() and any(l.strip() and not l.startswith('#') for l in before):
+    sys.exit('clinical_keep_extra.txt: entries before the section header')
+names = {}
+for f in LISTS:
+    names[f] = load(D + f)
+
+def reason(w, seen):
+    if not OK.match(w):
+        return 'characters'
+    if w in keep_other:
+        return 'in clinical_keep.txt'
+    for f in LISTS:
+        if w in names[f]:
+            return 'in ' + f
+    if w in seen:
+        return 'duplicate within the section'
+    return None
+
+build = '--build' in sys.argv
+if build:
+    src = sys.argv[sys.argv.index('--build') + 1]
+    cats = []
+    for ln in open(src, encoding='utf-8'):
+        ln = ln.strip()
+        if ln.startswith('## '):
+            cats.append((ln[3:], []))
+        elif ln:
+            cats[-1][1].extend(t.casefold() for t in ln.split())
+else:
+    cats = []
+    for ln in section[1:]:
+        if ln.startswith(SUB):
+            cats.append((ln[len(SUB):], []))
+        elif ln.startswith('#') or not ln.strip():
+            continue
+        else:
+            cats[-1][1].append(ln.casefold())
+
+refused = collections.Counter()
+refused_words = collections.defaultdict(list)
+seen = set()
+out = []
+percat = []
+for cat, words in cats:
+    kept = []
+    for w in words:
+        r = reason(w, seen)
+        if r:
+            refused[r] += 1
+            refused_words[r].append(w)
+            continue
+        seen.add(w)
+        kept.append(w)
+    out.append((cat, kept))
+    percat.append((cat, len(words), len(kept)))
+
+for cat, n, k in percat:
+    print(f'{k:5d} kept of {n:5d}  {cat}')
+print(f'{sum(k for _,_,k in percat):5d} kept of {sum(n for _,n,_ in percat):5d}  total')
+for r, n in sorted(refused.items()):
+    print(f'refused {n:4d}: {r}')
+if '-v' in sys.argv:
+    for r, ws in refused_words.items():
+        print(r + ':', ' '.join(ws))
+if build:
+    new = [l for l in before if l.startswith('#')] + [HEAD,
+        '# Written by hand from clinical knowledge (devices and brands, dressings and skin care, positioning',
+        '# and mobility, charting jargon and abbreviations, services, procedures, ICU, OB and NICU shorthand);',
+        '# none is in a name, place or region list (checked case-folded by a script).']
+    for cat, kept in out:
+        new.append(SUB + cat)
+        new.extend(kept)
+    open(EXTRA, 'w', encoding='utf-8').write('\n'.join(new) + '\n')
+    print('wrote', EXTRA)
+else:
+    sys.exit(1 if refused else 0)
