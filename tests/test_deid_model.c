@@ -1950,19 +1950,22 @@ static int write_scratch_file(const char *path, const char *from, const char *te
     return fclose(o) ? -1 : 0;
 }
 
-/* Round 33: clinical_keep_extra.txt (optional) holds keep-list words with clinical_keep.txt's flags
- * that deid__keep_density does not count. The note below has 14 words of two letters or more, one
- * of them a clinical_keep.txt word ("Levo") and one the extra word "zorbix": counted, zorbix would
- * lift it to density class '3' (two in fourteen). With A as model.tsv and B (which takes "Grace") as
- * model_dense.tsv, Grace stays when zorbix is in clinical_keep_extra.txt (the note is routed to
- * model.tsv, as without the word) and is taken when zorbix is in clinical_keep.txt instead (the
- * control: the note is on the boundary). And zorbix is a keep word: a model that takes every
- * unlisted word ("lc=O") takes it in a folder without the file, and keeps it with the file. */
+/* Round 34: clinical_keep_extra.txt (optional) is read only by the keep filter after the model: its
+ * words get no list flag (a word's classes, every feature, the density class and the model's
+ * marginals are what they are without the file), and a word of it the model took is kept as a
+ * clinical_keep.txt word is (KEEP_MAX_P_KEEP). The note below has 14 words of two letters or more,
+ * one of them a clinical_keep.txt word ("Levo") and one the extra word "zorbix": counted, zorbix
+ * would lift it to density class '3' (two in fourteen). With A as model.tsv and B (which takes
+ * "Grace") as model_dense.tsv, Grace stays when zorbix is in clinical_keep_extra.txt (the note is
+ * routed to model.tsv, as without the word) and is taken when zorbix is in clinical_keep.txt
+ * instead (the control: the note is on the boundary). Then a model that gives every unlisted word
+ * ("lc=O") P(PHI) 0.88 takes zorbix without the file; with the file zorbix is still "lc=O" (no list
+ * flag), the model's P(PHI) for it is the same float, and the filter keeps it, naming the file. */
 static void test_keep_extra(void) {
     static const char *const note = "Levo zorbix, then we walked over the hill and it was discussed with Grace";
     static const char *const prose = "Checked the zorbix at noon.";
     static const char *const A = "b\tO:10\n", *const B = "b\tO:10\nw0=grace\tNAME:20\n",
-                             *const C = "b\tO:10\nlc=O\tNAME:20\n";
+                             *const C = "b\tO:10\nlc=O\tNAME:12\n";
     char dir[4200], extra[4300], keep[4300], src[4300];
     snprintf(dir, sizeof dir, "%s/test-keep-extra-%d", check_tmpdir(), (int)getpid());
     snprintf(extra, sizeof extra, "%s/clinical_keep_extra.txt", dir);
@@ -1984,6 +1987,10 @@ static void test_keep_extra(void) {
         CHECK_EQ_INT(explained_dense(r, note), k == 1);
         deid_rules_free(r);
     }
+    /* 0: with the file, 1: without */
+    float prob[2] = {-1, -1};
+    int kept[2] = {-1, -1}, named[2] = {0, 0};
+    size_t zs = (size_t)(strstr(prose, "zorbix") - prose), ze = zs + 6;
     for (int k = 0; k < 2; k++) {
         REQUIRE(folder_with_models(dir, C, NULL) == 0);
         unlink(extra);
@@ -1994,8 +2001,26 @@ static void test_keep_extra(void) {
         int hit = taken(r, prose, "zorbix");
         if (hit != (k == 1)) fprintf(stderr, "  case %d: zorbix taken %d\n", k, hit);
         CHECK_EQ_INT(hit, k == 1);
+        deid_explained *ex = NULL;
+        size_t n = 0;
+        CHECK_EQ_INT(deid_find_explain(r, prose, strlen(prose), NULL, &ex, &n, &err), CF_OK);
+        for (size_t q = 0; q < n; q++)
+            if (ex[q].start < ze && zs < ex[q].end) {
+                prob[k] = ex[q].prob;
+                kept[k] = ex[q].kept;
+                named[k] = strstr(ex[q].why, "kept: clinical_keep_extra.txt entry") != NULL;
+            }
+        free(ex);
         deid_rules_free(r);
     }
+    /* the model's P(PHI) for zorbix is what it is without the file (and above the threshold) */
+    if (prob[0] != prob[1]) fprintf(stderr, "  P(PHI) of zorbix %.6f with the file, %.6f without\n", prob[0], prob[1]);
+    CHECK(prob[1] > 0.80f && prob[1] < 0.99f);
+    CHECK(prob[0] == prob[1]);
+    CHECK_EQ_INT(kept[0], 1);
+    CHECK_EQ_INT(kept[1], 0);
+    CHECK_EQ_INT(named[0], 1);
+    CHECK_EQ_INT(named[1], 0);
     unlink(extra);
     unlink(keep);
 }

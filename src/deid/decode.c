@@ -245,7 +245,7 @@ size_t deid__date_trim_clock(const char *t, size_t s, size_t e) {
  * or fewer is no name or place alone. The rules and what each was measured against:
  * docs/DEID.md, Round 8. */
 enum { KEEP_NO = 0, KEEP_WORD, KEEP_POST, KEEP_RUN, KEEP_NUMBER, KEEP_FRACTION, KEEP_DECIMAL, KEEP_FIELD, KEEP_SCORE, KEEP_VALUE,
-       KEEP_HEADING, KEEP_SERVICE, KEEP_COUNT, KEEP_RANGE };
+       KEEP_HEADING, KEEP_SERVICE, KEEP_COUNT, KEEP_RANGE, KEEP_EXTRA };
 static const char *const KEEP_WHY[] = {"", "clinical word list entry", "clinical_keep_post.txt entry",
                                        "a word never a name alone (not_name) in a run with a kept clinical word",
                                        "a number alone is no name or place",
@@ -256,7 +256,8 @@ static const char *const KEEP_WHY[] = {"", "clinical word list entry", "clinical
                                        "a heading's word before its colon (fields.c)",
                                        "a clinical service after a clinician's name (fields.c)",
                                        "a count of culture bottles after the culture's date (fields.c)",
-                                       "an ascending range of round numbers, no phone number"};
+                                       "an ascending range of round numbers, no phone number",
+                                       "clinical_keep_extra.txt entry"};
 
 typedef struct {
     uint8_t why;
@@ -507,7 +508,7 @@ static int name_shaped(const ctx *c, const int8_t *lab, int y, size_t a, size_t 
                        int named) {
     size_t first = a < elo ? a : elo, last = b > ehi ? b : ehi;
     int all_keep = 1;
-    for (size_t z = elo; z <= ehi; z++) all_keep &= (c->t[z].f & F_KEEP) != 0;
+    for (size_t z = elo; z <= ehi; z++) all_keep &= (c->t[z].f & F_KEEP) || c->t[z].keep_extra;
     const deid_flags cues = F_TITLE | F_NAME_BEFORE | F_NAME_IS | F_KIN | F_NAME_AFTER;
     /* round 11: right after a given name the model took in the same run ("John Foley, pts
        son"), the kept word would be that person's family name: a listed given name that is no
@@ -1075,15 +1076,20 @@ static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const flo
         for (size_t q = i; q <= j; q++) {
             size_t lo = q, hi = q;
             int why = KEEP_NO;
+            /* round 34: a word of clinical_keep_extra.txt (tok.keep_extra) is kept here as a
+               clinical_keep.txt word is (KEEP_MAX_P_KEEP, every exception below); this is the
+               only place the mark is read (the word's flags, the features and the density class
+               never see it) */
+            int xk = c->t[q].keep_extra && !(c->t[q].f & F_KEEP);
             if (post_entry(c, q, &lo, &hi)) why = KEEP_POST;
-            else if (keep_word(&c->t[q]) && c->t[q].nletters >= 2) why = KEEP_WORD;
+            else if ((keep_word(&c->t[q]) || xk) && c->t[q].nletters >= 2) why = KEEP_WORD;
             if (!why) continue;
             /* a short abbreviation taken as an organisation is mostly a facility ("from SAH") */
             if (why == KEEP_WORD && y == DEID_ORGANIZATION && c->t[q].nletters <= 4) continue;
             /* weak evidence only: a list word the model is sure of stays removed ("from HCM"),
                and surer still when it is also a listed name */
             float pphi = 1 - P[q * DEID_NL];
-            if (why == KEEP_WORD && pphi >= ((c->t[q].f & F_KEEP) ? KEEP_MAX_P_KEEP : KEEP_MAX_P)) continue;
+            if (why == KEEP_WORD && pphi >= (((c->t[q].f & F_KEEP) || xk) ? KEEP_MAX_P_KEEP : KEEP_MAX_P)) continue;
             if (why == KEEP_WORD && (c->t[q].f & KEEP_NAMES) && pphi >= KEEP_MAX_P_NAMED) continue;
             size_t elo = lo, ehi = hi;
             if (lo < i) lo = i; /* the run's own words decide; an entry may start before it */
@@ -1104,6 +1110,9 @@ static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const flo
                 continue;
             /* round 9: a name's surroundings outweigh the word's clinical sense */
             if (name_shaped(c, lab, y, i, j, elo, ehi, named)) continue;
+            /* --explain names clinical_keep_extra.txt when the word was kept because of it: not a
+               keep word without it, or above the bound it would have had */
+            if (why == KEEP_WORD && xk && (!keep_word(&c->t[q]) || pphi >= KEEP_MAX_P)) why = KEEP_EXTRA;
             for (size_t z = lo; z <= hi; z++) {
                 lab[z] = -1;
                 if (ki) ki[z] = (keepinfo){(uint8_t)why, (int32_t)lo, (int32_t)hi, (int32_t)elo, (int32_t)ehi};

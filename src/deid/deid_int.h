@@ -111,12 +111,12 @@ struct deid_text_rules {
     strmap phrases;    /* lower-case multi-word entry, words joined by one space -> id */
     deid_flags *pflags; /* per phrase id; F_PHRASE_HEAD here means "prefix of a longer entry" */
     deid_lexindex wix, pix;
-    /* Round 33: the one-word entries of the optional clinical_keep_extra.txt that clinical_keep.txt
-       does not hold. They carry clinical_keep.txt's flags (F_MEDICAL | F_KEEP: model evidence, the
-       keep filter's near-veto), and deid_flags has no free bit to tell them apart (32-61 anchor
-       kinds, 62 F_KEEP, 63 F_KIN), so this set does: tokenize() marks a token whose F_KEEP comes
-       from one of them (tok.keep_extra), and deid__keep_density, which routes a note to the dense
-       model, does not count it. Empty without the file (everything as before). */
+    /* Round 34: the one-word entries of the optional clinical_keep_extra.txt that clinical_keep.txt
+       does not hold. They give a word no list flag (its flags are what the other lists give it):
+       tokenize() only marks a token that is one (tok.keep_extra), and only the keep filter after
+       the model reads the mark (decode.c, keep_filter: kept as a clinical_keep.txt word is, with
+       KEEP_MAX_P_KEEP). No feature, density class or marginal reads it; no refit. Empty without
+       the file (everything as before). */
     strmap keep_extra;
     /* clinical_keep_post.txt: entries (lower case, words joined by one space) that the keep
        filter after the model reads; never model evidence (decode.c, deid__keep_filter) */

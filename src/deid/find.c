@@ -103,27 +103,24 @@ static size_t possessive_stem(const char *low, size_t ll) {
     return ll;
 }
 
-/* Round 33: is the word whose flags g are a keep word of clinical_keep_extra.txt only (deid_int.h,
- * keep_extra)? Such a word is not counted in the keep-list density (find_int.h). */
-static uint8_t keep_extra_word(const deid_text_rules *r, deid_flags g, const char *w, size_t len) {
-    return (g & F_KEEP) && r->keep_extra.count && strmap_find(&r->keep_extra, w, len) >= 0;
+/* Round 34: is w an entry of clinical_keep_extra.txt (deid_int.h, keep_extra)? */
+static uint8_t keep_extra_word(const deid_text_rules *r, const char *w, size_t len) {
+    return r->keep_extra.count && strmap_find(&r->keep_extra, w, len) >= 0;
 }
 
 /* Word classes with fallbacks: a possessive is looked up without "'s"; a hyphenated word that is
  * in no list takes the name/place classes of any part and the common-word classes only if every
- * part has them ("Mayo-Walters" is a name, "follow-up" is English). *extra is set when the F_KEEP
- * of the classes comes from a word of clinical_keep_extra.txt only (round 33). */
+ * part has them ("Mayo-Walters" is a name, "follow-up" is English). *extra (round 34) is set when
+ * the word, or where its classes are looked up (a possessive's stem, a hyphenated word's first
+ * part), is an entry of clinical_keep_extra.txt; the classes themselves never depend on that file. */
 static deid_flags word_flags(const deid_text_rules *r, const char *low, size_t ll, uint8_t *extra) {
     deid_flags f = deid_word_flags(r, low, ll);
-    *extra = 0;
-    if (f & ~F_PHRASE_HEAD) {
-        *extra = keep_extra_word(r, f, low, ll);
-        return f;
-    }
+    *extra = keep_extra_word(r, low, ll);
+    if (f & ~F_PHRASE_HEAD) return f;
     size_t stem = possessive_stem(low, ll);
     if (stem < ll) {
         deid_flags g = deid_word_flags(r, low, stem);
-        *extra = keep_extra_word(r, g, low, stem);
+        *extra |= keep_extra_word(r, low, stem);
         if (g) return g | (f & F_PHRASE_HEAD);
     }
     const char *ap = memchr(low, '\'', ll);
@@ -150,10 +147,10 @@ static deid_flags word_flags(const deid_text_rules *r, const char *low, size_t l
             while (q < ll && low[q] != '-') q++;
             deid_flags g = q > p ? deid_word_flags(r, low + p, q - p) : 0;
             uni |= g & (F_NAMES | F_PLACE | F_REGION);
-            /* anchor kinds of the first part: "ninety-two" starts like "ninety" (F_KEEP too) */
+            /* anchor kinds of the first part: "ninety-two" starts like "ninety" */
             if (p == 0) {
                 uni |= g & ~(deid_flags)0xFFFFFFFFu;
-                *extra = keep_extra_word(r, g, low, q);
+                *extra |= keep_extra_word(r, low, q);
             }
             inter &= g;
             p = q + 1;

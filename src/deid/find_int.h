@@ -39,8 +39,10 @@ typedef struct {
     uint8_t shape0;     /* shape as written (truecase() may change shape) */
     uint8_t sfx;        /* one-case note: 1 + the type of a facility or street name of common words
                            before a suffix after a place cue (find.c, mark_suffix_names), or 0 */
-    uint8_t keep_extra; /* round 33: its F_KEEP comes from clinical_keep_extra.txt only (find.c,
-                           word_flags): not counted by deid__keep_density */
+    uint8_t keep_extra; /* round 34: the word (its possessive stem, a hyphenated word's first part)
+                           is an entry of clinical_keep_extra.txt (find.c, word_flags). Read only by
+                           the keep filter after the model (decode.c, keep_filter); no list flag,
+                           feature, density class or marginal reads it */
 } tok;
 
 /* Spans found by the evidence layers; tag[k] says which layer found span k (DEID_SRC_* << 16 |
@@ -115,14 +117,12 @@ static inline size_t deid__first_word_ending_after(const ctx *c, size_t off) {
 /* How dense the clinical keep-list is in the note: '0' no word of two letters or more, '1' fewer
  * than one keep-list word (F_KEEP) in twenty of them, '2' fewer than one in seven, '3' at least one
  * in seven (nursing shorthand). The note feature kd= of features.c and round 30's
- * @threshold_dense of decode.c read this one class. Round 33: a word that is a keep word only by
- * clinical_keep_extra.txt (tok.keep_extra) is not counted: the class, the model that decodes the
- * note and kd= stay as clinical_keep.txt alone gives them. */
+ * @threshold_dense of decode.c read this one class. */
 static inline char deid__keep_density(const ctx *c) {
     size_t nkeep = 0, nwords = 0;
     for (size_t i = 0; i < c->nt; i++) {
         if (c->t[i].nletters >= 2) nwords++;
-        if ((c->t[i].f & F_KEEP) && !c->t[i].keep_extra) nkeep++;
+        if (c->t[i].f & F_KEEP) nkeep++;
     }
     return nwords == 0 ? '0' : nkeep * 20 < nwords ? '1' : nkeep * 7 < nwords ? '2' : '3';
 }

@@ -28,9 +28,6 @@ static const list_file LIST_FILES[] = {
     {"clinical_words.txt", F_MEDICAL},
     {"clinical_keep.txt", F_MEDICAL | F_KEEP},
 };
-/* Round 33, optional: more keep-list words with clinical_keep.txt's flags, not counted in the
-   keep-list density that routes a note (deid_int.h, keep_extra) */
-static const list_file KEEP_EXTRA_FILE = {"clinical_keep_extra.txt", F_MEDICAL | F_KEEP};
 
 typedef struct {
     const char *kind;
@@ -196,12 +193,7 @@ static int next_line(const char *buf, size_t len, size_t *pos, size_t *ls, size_
     return 1;
 }
 
-static size_t phrase_key(const char *low, size_t ll, char *key, size_t cap, int *nw);
-
-/* Loads one word list. With extra (round 33, clinical_keep_extra.txt), each one-word entry that
-   has no F_KEEP yet (from clinical_keep.txt, loaded before) also goes into *extra: a word in both
-   files counts as clinical_keep.txt's. */
-static int load_list_x(deid_text_rules *r, const char *dir, const list_file *lf, strmap *extra, cf_err *err) {
+static int load_list(deid_text_rules *r, const char *dir, const list_file *lf, cf_err *err) {
     char path[4096];
     char *buf;
     size_t len;
@@ -216,20 +208,6 @@ static int load_list_x(deid_text_rules *r, const char *dir, const list_file *lf,
     size_t pos = 0, ls, le;
     while (next_line(buf, len, &pos, &ls, &le)) {
         if (le == ls || buf[ls] == '#') continue;
-        if (extra && le - ls < 1024) {
-            char low[1024], key[1024];
-            size_t ll = deid_lower(buf + ls, le - ls, low, sizeof low);
-            int nw = 0;
-            size_t kl = ll == (size_t)-1 ? 0 : phrase_key(low, ll, key, sizeof key, &nw);
-            if (nw == 1) {
-                int64_t id = strmap_find(&r->words, key, kl);
-                if (!(id >= 0 && (uint32_t)id < r->wflags_cap && (r->wflags[id] & F_KEEP)) &&
-                    strmap_intern(extra, key, kl) < 0) {
-                    free(buf);
-                    return cf_fail(err, CF_EINTERNAL, "%s: out of memory", path);
-                }
-            }
-        }
         if (add_entry(r, buf + ls, le - ls, lf->flag)) {
             free(buf);
             return cf_fail(err, CF_EINTERNAL, "%s: out of memory", path);
@@ -237,10 +215,6 @@ static int load_list_x(deid_text_rules *r, const char *dir, const list_file *lf,
     }
     free(buf);
     return CF_OK;
-}
-
-static int load_list(deid_text_rules *r, const char *dir, const list_file *lf, cf_err *err) {
-    return load_list_x(r, dir, lf, NULL, err);
 }
 
 /* A lower-cased list line as the post lists store it: its words joined by one space (as in
@@ -261,7 +235,23 @@ static size_t phrase_key(const char *low, size_t ll, char *key, size_t cap, int 
  * scales with their maximum (scores.txt): read after the model only, never as model evidence, so
  * they can grow without a refit. Entries are stored lower-cased, words joined by one space as in
  * add_entry(). A rules folder without the file has an empty list. */
+static int load_post_list_x(const deid_text_rules *keep_of, const char *dir, const char *name, strmap *map,
+                            int *max_words, cf_err *err);
 static int load_post_list(const char *dir, const char *name, strmap *map, int *max_words, cf_err *err) {
+    return load_post_list_x(NULL, dir, name, map, max_words, err);
+}
+
+/* Round 34, optional: clinical_keep_extra.txt's one-word entries that clinical_keep.txt (loaded
+ * before) does not hold go into r->keep_extra, and nowhere else: the file gives no word a list
+ * flag. Only the keep filter after the model reads the set (through tok.keep_extra). */
+static int load_keep_extra(deid_text_rules *r, const char *dir, cf_err *err) {
+    int max_words = 0;
+    return load_post_list_x(r, dir, "clinical_keep_extra.txt", &r->keep_extra, &max_words, err);
+}
+
+/* With keep_of (round 34), only one-word entries that are no F_KEEP word of keep_of are stored. */
+static int load_post_list_x(const deid_text_rules *keep_of, const char *dir, const char *name, strmap *map,
+                            int *max_words, cf_err *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     if (access(path, F_OK) != 0) return CF_OK;
@@ -279,6 +269,10 @@ static int load_post_list(const char *dir, const char *name, strmap *map, int *m
         int nw = 0;
         size_t kl = phrase_key(low, ll, key, sizeof key, &nw);
         if (nw == 0) continue;
+        if (keep_of) {
+            int64_t id = strmap_find(&keep_of->words, key, kl);
+            if (nw != 1 || (id >= 0 && (uint32_t)id < keep_of->wflags_cap && (keep_of->wflags[id] & F_KEEP))) continue;
+        }
         if (strmap_intern(map, key, kl) < 0) rc = cf_fail(err, CF_EINTERNAL, "%s: out of memory", path);
         if (nw > *max_words) *max_words = nw;
     }
@@ -756,11 +750,7 @@ int deid_rules_load(deid_text_rules **out, const char *rules_dir, cf_err *err) {
     int rc = CF_OK;
     for (size_t i = 0; i < sizeof LIST_FILES / sizeof LIST_FILES[0] && !rc; i++)
         rc = load_list(r, rules_dir, &LIST_FILES[i], err);
-    if (!rc) {
-        char xpath[4096];
-        snprintf(xpath, sizeof xpath, "%s/%s", rules_dir, KEEP_EXTRA_FILE.file);
-        if (access(xpath, F_OK) == 0) rc = load_list_x(r, rules_dir, &KEEP_EXTRA_FILE, &r->keep_extra, err);
-    }
+    if (!rc) rc = load_keep_extra(r, rules_dir, err);
     if (!rc) rc = load_post_list(rules_dir, "clinical_keep_post.txt", &r->keep_post, &r->keep_post_max_words, err);
     if (!rc) rc = load_post_list(rules_dir, "keep_roles.txt", &r->keep_roles, &r->keep_roles_max_words, err);
     if (!rc) rc = load_post_list(rules_dir, "keep_name_verbs.txt", &r->keep_verbs, &r->keep_verbs_max_words, err);

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Round 32 keep-list check, round 33: the section is its own file, clinical_keep_extra.txt (keep-list words that
-deid__keep_density does not count). Usage (from the repository root):
+"""Round 32 keep-list check, round 33: the section is its own file, clinical_keep_extra.txt (round 34: words read
+only by the keep filter after the model, with no list flag). Usage (from the repository root):
   python3 data/deid/derive/check_keep_r32.py                  # check clinical_keep_extra.txt; exit 1 if any refused
   python3 data/deid/derive/check_keep_r32.py --build DRAFT -v  # how the section was written: a draft ("## category" lines,
                                                                # then words), refused entries dropped, written as the file
