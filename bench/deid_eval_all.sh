@@ -56,6 +56,12 @@
 # halves (hold9 included); and tests/data/deid-prose-hold1.txt, a never-read prose set (80 fictional
 # records, phrase format, names in no English name list, 25 records with no PHI), a recall row and a cost
 # row. Neither is scored before a round's declared rule says so; then once, totals only, errors never read.
+# Round 35 (written in session 19, branch s19-14-hold): tests/data/deid-nursing-shorthand.hold11.txt, an
+# eleventh one-line hold half (no dev half), the same kind, 100 notes, 55 in one case, no line of the earlier
+# halves (hold10 included), a cost row; and tests/data/deid-prose-hold2.txt, a second never-read prose set
+# (81 fictional records, 150 PHI spans, names beside clinical words, 20 records with no PHI), a recall row
+# and a cost row. Neither is scored before a round's declared rule says so (round 35: prose-hold2 under
+# rule 3w, hold11 under rule 7); then once, totals only, errors never read.
 # GEN=BIN writes the generated notes with another build (default CLINFM), so that two builds whose
 # generators differ are scored on the same notes (round 11: GEN=build/clinfm CLINFM=<main build>).
 set -euo pipefail
@@ -90,6 +96,7 @@ row clinical_notes_fixture phrase tests/data/clinical-notes-phrase.txt
 row physionet_layout_fixture phrase tests/data/deid-physionet
 row handwritten_nursing_fixture phrase tests/data/deid-nursing-handwritten.txt
 row prose_hold1 phrase tests/data/deid-prose-hold1.txt
+row prose_hold2 phrase tests/data/deid-prose-hold2.txt
 row generated_listed_names presidio "$OUT/gen_listed.json"
 row generated_heldout_names presidio "$OUT/gen_heldout_names.json"
 row generated_heldout_style presidio "$OUT/gen_heldout_style.json"
@@ -107,9 +114,10 @@ for c in as_is upper lower; do
   done
   cost handwritten_fixture phrase tests/data/deid-nursing-handwritten.txt $c
   # the one-line shorthand halves, in the order they were written (a new half: one more word)
-  for h in dev hold dev2 hold2 dev3 hold3 hold4 hold5 hold6 hold7 hold8 hold9 hold10; do
+  for h in dev hold dev2 hold2 dev3 hold3 hold4 hold5 hold6 hold7 hold8 hold9 hold10 hold11; do
     cost nursing_shorthand.$h phrase tests/data/deid-nursing-shorthand.$h.txt $c
   done
   cost prose_hold1 phrase tests/data/deid-prose-hold1.txt $c
+  cost prose_hold2 phrase tests/data/deid-prose-hold2.txt $c
   for n in gen_listed gen_heldout_names gen_shortline; do cost "$n" presidio "$OUT/$n.json" $c; done
 done
