@@ -51,17 +51,18 @@
 # Round 31: tests/data/deid-nursing-shorthand.hold9.txt, a ninth one-line hold half (no dev half), the
 # same kind, 100 notes, 55 in one case, no line of the earlier halves (hold8 included); scored once, under
 # round 31's rule 7.
-# Next round (written in session 18, branch s18-14-hold): tests/data/deid-nursing-shorthand.hold10.txt, a
+# Round 34 (written in session 18, branch s18-14-hold): tests/data/deid-nursing-shorthand.hold10.txt, a
 # tenth one-line hold half (no dev half), the same kind, 100 notes, 55 in one case, no line of the earlier
 # halves (hold9 included); and tests/data/deid-prose-hold1.txt, a never-read prose set (80 fictional
 # records, phrase format, names in no English name list, 25 records with no PHI), a recall row and a cost
-# row. Neither is scored before a round's declared rule says so; then once, totals only, errors never read.
+# row. Scored once each under round 34's rule (hold10: rule 7; prose-hold1: rule 3w), totals only.
 # Round 35 (written in session 19, branch s19-14-hold): tests/data/deid-nursing-shorthand.hold11.txt, an
 # eleventh one-line hold half (no dev half), the same kind, 100 notes, 55 in one case, no line of the earlier
 # halves (hold10 included), a cost row; and tests/data/deid-prose-hold2.txt, a second never-read prose set
 # (81 fictional records, 150 PHI spans, names beside clinical words, 20 records with no PHI), a recall row
 # and a cost row. Neither is scored before a round's declared rule says so (round 35: prose-hold2 under
-# rule 3w, hold11 under rule 7); then once, totals only, errors never read.
+# rule 3w, hold11 under rule 7); scored once each under it, totals only. Every row here is now spent: a
+# next round writes its own never-read material after its rule.
 # GEN=BIN writes the generated notes with another build (default CLINFM), so that two builds whose
 # generators differ are scored on the same notes (round 11: GEN=build/clinfm CLINFM=<main build>).
 set -euo pipefail
