@@ -8,7 +8,9 @@ An entry is refused if: characters other than [a-z0-9'-] or starts/ends with ' o
 in both files would count as clinical_keep.txt's; none may be); whole line (case-folded, first tab field, comments
 skipped) of a name/place list; or a repeat within the section. The file's lines before the section's header must be
 comments."""
-import re, sys, collections
+import os, re, sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from listcheck import load, read_lines, split_section, categories, check
 
 def build_mode():
     return '--build' in sys.argv
@@ -21,33 +23,12 @@ HEAD = '# -- round 32 (written for clinfm): unlisted nursing and ICU vocabulary,
 SUB = '# -- round 32: '
 OK = re.compile(r"^[a-z0-9](?:[a-z0-9'-]*[a-z0-9])?$")
 
-def load(path):
-    s = set()
-    for ln in open(path, encoding='utf-8'):
-        ln = ln.rstrip('\n')
-        if not ln.strip() or ln.startswith('#'):
-            continue
-        s.add(ln.split('\t')[0].strip().casefold())
-    return s
-
-def read_lines(path):
-    try:
-        ls = open(path, encoding='utf-8').read().split('\n')
-    except FileNotFoundError:
-        return []
-    if ls and ls[-1] == '':
-        ls.pop()
-    return ls
 keep_lines = read_lines(KEEP)
 if HEAD in keep_lines:
     sys.exit('clinical_keep.txt holds the round 32 section: it belongs in clinical_keep_extra.txt')
 keep_other = {l.strip().casefold() for l in keep_lines if l.strip() and not l.startswith('#')}
 lines = read_lines(EXTRA)
-if HEAD in lines:
-    i = lines.index(HEAD)
-    before, section = lines[:i], lines[i:]
-else:
-    before, section = lines, []
+before, section = split_section(lines, HEAD)
 if not build_mode() and any(l.strip() and not l.startswith('#') for l in before):
     sys.exit('clinical_keep_extra.txt: entries before the section header')
 names = {}
@@ -66,43 +47,9 @@ def reason(w, seen):
         return 'duplicate within the section'
     return None
 
-build = '--build' in sys.argv
-if build:
-    src = sys.argv[sys.argv.index('--build') + 1]
-    cats = []
-    for ln in open(src, encoding='utf-8'):
-        ln = ln.strip()
-        if ln.startswith('## '):
-            cats.append((ln[3:], []))
-        elif ln:
-            cats[-1][1].extend(t.casefold() for t in ln.split())
-else:
-    cats = []
-    for ln in section[1:]:
-        if ln.startswith(SUB):
-            cats.append((ln[len(SUB):], []))
-        elif ln.startswith('#') or not ln.strip():
-            continue
-        else:
-            cats[-1][1].append(ln.casefold())
-
-refused = collections.Counter()
-refused_words = collections.defaultdict(list)
-seen = set()
-out = []
-percat = []
-for cat, words in cats:
-    kept = []
-    for w in words:
-        r = reason(w, seen)
-        if r:
-            refused[r] += 1
-            refused_words[r].append(w)
-            continue
-        seen.add(w)
-        kept.append(w)
-    out.append((cat, kept))
-    percat.append((cat, len(words), len(kept)))
+build = build_mode()
+cats = categories(section, SUB, sys.argv[sys.argv.index('--build') + 1] if build else None, split_words=True)
+out, percat, refused, refused_words = check(cats, reason)
 
 for cat, n, k in percat:
     print(f'{k:5d} kept of {n:5d}  {cat}')

@@ -9,7 +9,9 @@ An entry is refused if: fewer than two words (split at spaces and hyphens: "swan
 clinical_keep_post.txt before the section; no word (case-folded; also with "'s"/"'" dropped and split at "-") that is
 a whole line (first tab field) of first_names.txt, last_names.txt or places.txt, or of english_words.txt; or a repeat
 within the section. Counts per category say how many hold a name/place word and how many an English word only."""
-import re, sys, collections
+import collections, os, re, sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from listcheck import load, read_lines, split_section, categories, check
 
 D = 'data/deid/'
 POST = D + 'clinical_keep_post.txt'
@@ -19,23 +21,8 @@ HEAD = '# -- round 35 (written for clinfm): clinical phrases that hold a word of
 SUB = '# -- round 35: '
 OK = re.compile(r"^[a-z0-9](?:[a-z0-9' -]*[a-z0-9'])?$")
 
-def load(path):
-    s = set()
-    for ln in open(path, encoding='utf-8'):
-        ln = ln.rstrip('\n')
-        if not ln.strip() or ln.startswith('#'):
-            continue
-        s.add(ln.split('\t')[0].strip().casefold())
-    return s
-
-lines = open(POST, encoding='utf-8').read().split('\n')
-if lines and lines[-1] == '':
-    lines.pop()
-if HEAD in lines:
-    i = lines.index(HEAD)
-    before, section = lines[:i], lines[i:]
-else:
-    before, section = lines, []
+lines = read_lines(POST)
+before, section = split_section(lines, HEAD)
 existing = {l.strip().casefold() for l in before if l.strip() and not l.startswith('#')}
 namewords = set()
 for f in LISTS:
@@ -79,42 +66,12 @@ def reason(e, seen):
     return None
 
 build = '--build' in sys.argv
-cats = []
-if build:
-    for ln in open(sys.argv[sys.argv.index('--build') + 1], encoding='utf-8'):
-        ln = ln.rstrip('\n')
-        if ln.startswith('## '):
-            cats.append((ln[3:].strip(), []))
-        elif ln.startswith('#') or not ln.strip():
-            continue
-        else:
-            cats[-1][1].append(ln.strip().casefold())
-else:
-    for ln in section[1:]:
-        if ln.startswith(SUB):
-            cats.append((ln[len(SUB):], []))
-        elif ln.startswith('#') or not ln.strip():
-            continue
-        else:
-            cats[-1][1].append(ln)
-
-refused = collections.Counter()
-refused_words = collections.defaultdict(list)
-seen = set()
-out, percat = [], []
-for cat, entries in cats:
-    kept, q = [], collections.Counter()
-    for e in entries:
-        r = reason(e, seen)
-        if r:
-            refused[r] += 1
-            refused_words[r].append(e)
-            continue
-        seen.add(e)
-        kept.append(e)
-        q[qualifying(e)] += 1
-    out.append((cat, kept))
-    percat.append((cat, len(entries), len(kept), q['name'], q['english']))
+cats = categories(section, SUB, sys.argv[sys.argv.index('--build') + 1] if build else None)
+out, counts, refused, refused_words = check(cats, reason)
+percat = []
+for (cat, kept), (_, n, k) in zip(out, counts):
+    q = collections.Counter(qualifying(e) for e in kept)
+    percat.append((cat, n, k, q['name'], q['english']))
 
 for cat, n, k, qn, qe in percat:
     print(f'{k:5d} kept of {n:5d} ({qn} with a name/place word, {qe} an English word only)  {cat}')
