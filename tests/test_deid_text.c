@@ -944,22 +944,20 @@ static void test_ordinal_dates_one_case(void) {
         CHECK_EQ_INT(date_spans(none[k], NULL, &cov), 0);
     }
     /* shifting keeps the ordinal (with the new day's suffix) and the letter case */
-    char *o = redact("I SAW HER ON 2ND OF MAY.", DEID_MODE_TAG, 1, 182, NULL);
-    REQUIRE(o != NULL);
-    CHECK_EQ_STR(o, "I SAW HER ON 31ST OF OCTOBER.");
-    free(o);
-    o = redact("I SAW HER ON 2ND OF MAY.", DEID_MODE_TAG, 1, 1, NULL);
-    REQUIRE(o != NULL);
-    CHECK_EQ_STR(o, "I SAW HER ON 3RD OF MAY.");
-    free(o);
-    o = redact("i saw her on may 2nd.", DEID_MODE_TAG, 1, 182, NULL);
-    REQUIRE(o != NULL);
-    CHECK_EQ_STR(o, "i saw her on october 31st.");
-    free(o);
-    o = redact("i saw her on may 2nd.", DEID_MODE_TAG, 1, 2, NULL);
-    REQUIRE(o != NULL);
-    CHECK_EQ_STR(o, "i saw her on may 4th.");
-    free(o);
+    static const struct {
+        const char *text;
+        int days;
+        const char *want;
+    } shifted[] = {{"I SAW HER ON 2ND OF MAY.", 182, "I SAW HER ON 31ST OF OCTOBER."},
+                   {"I SAW HER ON 2ND OF MAY.", 1, "I SAW HER ON 3RD OF MAY."},
+                   {"i saw her on may 2nd.", 182, "i saw her on october 31st."},
+                   {"i saw her on may 2nd.", 2, "i saw her on may 4th."}};
+    for (size_t k = 0; k < sizeof shifted / sizeof shifted[0]; k++) {
+        char *o = redact(shifted[k].text, DEID_MODE_TAG, 1, shifted[k].days, NULL);
+        REQUIRE(o != NULL);
+        CHECK_EQ_STR(o, shifted[k].want);
+        free(o);
+    }
 }
 
 /* ---- Synthea bulk notes: none of the patient's own identifiers survive ------------------- */
