@@ -4,6 +4,7 @@
 #
 #   bash bench/deid_bench.sh [ROUNDS]
 #
+# The rules folder is $CLINFM_DEID_RULES when set (a candidate's scratch folder), else data/deid.
 # Compiles bench/deid_bench.c with the de-identifier's sources only (bench_build_deid in
 # bench/lib.sh, so it runs even while other modules are mid-change), then times find + redact
 # over every note on one thread. The per-core figure uses the thread's CPU time; wall time is
@@ -17,4 +18,4 @@ OUT=${BUILD:-build}/bench
 mkdir -p "$OUT"
 bench_build_deid deid_bench
 BULK=$(bench_data synthea-bulk-ndjson)
-nice "$OUT/deid_bench" data/deid "$BULK/DocumentReference.000.ndjson" "$ROUNDS"
+nice "$OUT/deid_bench" "${CLINFM_DEID_RULES:-data/deid}" "$BULK/DocumentReference.000.ndjson" "$ROUNDS"
