@@ -69,6 +69,13 @@
 # (80 fictional records, 150 PHI spans, names mostly in no English list, 20 records with no PHI), a recall
 # row and a cost row. Never scored before a round's declared rule says so (round 36: prose-hold3 under
 # rule 3w, hold12 under rule 7); scored once each under it, totals only.
+# Written in session 19, branch s19-14-hold13, for a later round (no candidate in view):
+# tests/data/deid-nursing-shorthand.hold13.txt, a thirteenth one-line hold half (no dev half), the same
+# kind, 100 notes from MICU, SICU, CCU, step-down, med-surg and ED holds, no PHI, 55 in one case (35 upper,
+# 20 lower), no line of the earlier halves (hold12 included), a cost row; and tests/data/deid-prose-hold4.txt,
+# a fourth never-read prose set (102 fictional records of many kinds, 187 PHI spans, 20 records with no
+# PHI), a recall row and a cost row. Never run when written; never scored before a later round's declared
+# and committed rule says so; then scored once each under it, totals only.
 # GEN=BIN writes the generated notes with another build (default CLINFM), so that two builds whose
 # generators differ are scored on the same notes (round 11: GEN=build/clinfm CLINFM=<main build>).
 set -euo pipefail
@@ -105,6 +112,7 @@ row handwritten_nursing_fixture phrase tests/data/deid-nursing-handwritten.txt
 row prose_hold1 phrase tests/data/deid-prose-hold1.txt
 row prose_hold2 phrase tests/data/deid-prose-hold2.txt
 row prose_hold3 phrase tests/data/deid-prose-hold3.txt
+row prose_hold4 phrase tests/data/deid-prose-hold4.txt
 row generated_listed_names presidio "$OUT/gen_listed.json"
 row generated_heldout_names presidio "$OUT/gen_heldout_names.json"
 row generated_heldout_style presidio "$OUT/gen_heldout_style.json"
@@ -122,11 +130,12 @@ for c in as_is upper lower; do
   done
   cost handwritten_fixture phrase tests/data/deid-nursing-handwritten.txt $c
   # the one-line shorthand halves, in the order they were written (a new half: one more word)
-  for h in dev hold dev2 hold2 dev3 hold3 hold4 hold5 hold6 hold7 hold8 hold9 hold10 hold11 hold12; do
+  for h in dev hold dev2 hold2 dev3 hold3 hold4 hold5 hold6 hold7 hold8 hold9 hold10 hold11 hold12 hold13; do
     cost nursing_shorthand.$h phrase tests/data/deid-nursing-shorthand.$h.txt $c
   done
   cost prose_hold1 phrase tests/data/deid-prose-hold1.txt $c
   cost prose_hold2 phrase tests/data/deid-prose-hold2.txt $c
   cost prose_hold3 phrase tests/data/deid-prose-hold3.txt $c
+  cost prose_hold4 phrase tests/data/deid-prose-hold4.txt $c
   for n in gen_listed gen_heldout_names gen_shortline; do cost "$n" presidio "$OUT/$n.json" $c; done
 done
