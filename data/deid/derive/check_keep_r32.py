@@ -10,7 +10,7 @@ skipped) of a name/place list; or a repeat within the section. The file's lines 
 comments."""
 import os, re, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from listcheck import load, read_lines, split_section, categories, check
+from listcheck import load, read_lines, split_section, categories, check, write_section
 
 def build_mode():
     return '--build' in sys.argv
@@ -60,14 +60,9 @@ if '-v' in sys.argv:
     for r, ws in refused_words.items():
         print(r + ':', ' '.join(ws))
 if build:
-    new = [l for l in before if l.startswith('#')] + [HEAD,
+    write_section(EXTRA, [l for l in before if l.startswith('#')], HEAD, [
         '# Written by hand from clinical knowledge (devices and brands, dressings and skin care, positioning',
         '# and mobility, charting jargon and abbreviations, services, procedures, ICU, OB and NICU shorthand);',
-        '# none is in a name, place or region list (checked case-folded by a script).']
-    for cat, kept in out:
-        new.append(SUB + cat)
-        new.extend(kept)
-    open(EXTRA, 'w', encoding='utf-8').write('\n'.join(new) + '\n')
-    print('wrote', EXTRA)
+        '# none is in a name, place or region list (checked case-folded by a script).'], SUB, out)
 else:
     sys.exit(1 if refused else 0)

@@ -11,7 +11,7 @@ a whole line (first tab field) of first_names.txt, last_names.txt or places.txt,
 within the section. Counts per category say how many hold a name/place word and how many an English word only."""
 import collections, os, re, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from listcheck import load, read_lines, split_section, categories, check
+from listcheck import load, read_lines, split_section, categories, check, write_section
 
 D = 'data/deid/'
 POST = D + 'clinical_keep_post.txt'
@@ -86,14 +86,9 @@ if '-v' in sys.argv:
     if '-vv' in sys.argv:
         print('English only: ' + ' | '.join(e for _, ks in out for e in ks if qualifying(e) == 'english'))
 if build and '--dry' not in sys.argv:
-    new = before + [HEAD,
+    write_section(POST, before, HEAD, [
         '# Written by hand from clinical knowledge, without reading any shorthand, prose, presidio or error file:',
         '# fixed clinical phrases of US ICU and ward nursing, respiratory and progress notes, two words or more,',
         '# each holding a word of first_names.txt, last_names.txt or places.txt or a common English word (checked',
-        '# by data/deid/derive/check_post_r35.py). None is a person\'s full name alone.']
-    for cat, kept in out:
-        new.append(SUB + cat)
-        new.extend(kept)
-    open(POST, 'w', encoding='utf-8').write('\n'.join(new) + '\n')
-    print(f'wrote {POST}')
+        '# by data/deid/derive/check_post_r35.py). None is a person\'s full name alone.'], SUB, out)
 sys.exit(1 if (refused and not build) else 0)

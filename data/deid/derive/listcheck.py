@@ -74,3 +74,14 @@ def check(cats, reason):
         out.append((cat, kept))
         percat.append((cat, len(entries), len(kept)))
     return out, percat, refused, refused_words
+
+
+def write_section(path, lines_before, head, comments, sub, out):
+    """Writes path as lines_before, the section's header and comment lines, then each category's
+    sub-header and kept entries (out: [(category, [entry...])], as check returns it)."""
+    new = lines_before + [head] + comments
+    for cat, kept in out:
+        new.append(sub + cat)
+        new.extend(kept)
+    open(path, 'w', encoding='utf-8').write('\n'.join(new) + '\n')
+    print('wrote', path)
