@@ -234,22 +234,8 @@ static size_t phrase_key(const char *low, size_t ll, char *key, size_t cap, int 
 /* The clinical keep filter's own lists (clinical_keep_post.txt, keep_roles.txt) and the clinical
  * scales with their maximum (scores.txt): read after the model only, never as model evidence, so
  * they can grow without a refit. Entries are stored lower-cased, words joined by one space as in
- * add_entry(). A rules folder without the file has an empty list. */
-static int load_post_list_x(const deid_text_rules *keep_of, const char *dir, const char *name, strmap *map,
-                            int *max_words, cf_err *err);
-static int load_post_list(const char *dir, const char *name, strmap *map, int *max_words, cf_err *err) {
-    return load_post_list_x(NULL, dir, name, map, max_words, err);
-}
-
-/* Round 34, optional: clinical_keep_extra.txt's one-word entries that clinical_keep.txt (loaded
- * before) does not hold go into r->keep_extra, and nowhere else: the file gives no word a list
- * flag. Only the keep filter after the model reads the set (through tok.keep_extra). */
-static int load_keep_extra(deid_text_rules *r, const char *dir, cf_err *err) {
-    int max_words = 0;
-    return load_post_list_x(r, dir, "clinical_keep_extra.txt", &r->keep_extra, &max_words, err);
-}
-
-/* With keep_of (round 34), only one-word entries that are no F_KEEP word of keep_of are stored. */
+ * add_entry(). A rules folder without the file has an empty list. With keep_of (round 34), only
+ * one-word entries that are no F_KEEP word of keep_of are stored. */
 static int load_post_list_x(const deid_text_rules *keep_of, const char *dir, const char *name, strmap *map,
                             int *max_words, cf_err *err) {
     char path[4096];
@@ -278,6 +264,19 @@ static int load_post_list_x(const deid_text_rules *keep_of, const char *dir, con
     }
     free(buf);
     return rc;
+}
+
+/* The keep filter's lists: every entry kept. */
+static int load_post_list(const char *dir, const char *name, strmap *map, int *max_words, cf_err *err) {
+    return load_post_list_x(NULL, dir, name, map, max_words, err);
+}
+
+/* Round 34, optional: clinical_keep_extra.txt's one-word entries that clinical_keep.txt (loaded
+ * before) does not hold go into r->keep_extra, and nowhere else: the file gives no word a list
+ * flag. Only the keep filter after the model reads the set (through tok.keep_extra). */
+static int load_keep_extra(deid_text_rules *r, const char *dir, cf_err *err) {
+    int max_words = 0;
+    return load_post_list_x(r, dir, "clinical_keep_extra.txt", &r->keep_extra, &max_words, err);
 }
 
 /* slots.tsv (round 10): "kind<TAB>phrase" lines, one strmap per kind, stored as load_post_list
