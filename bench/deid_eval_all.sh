@@ -82,6 +82,13 @@
 # 36 in lower case, 18 in upper case, 46 mixed; 218 PHI spans, 21 records with no PHI), a recall row and a
 # cost row. Never run when written; never scored before a later round's declared and committed rule says
 # so; then scored once under it, totals only.
+# Written in session 20, branch s20-14-nphi2, for a later round (no candidate in view):
+# tests/data/deid-nursing-shorthand.hold14.txt, a fourteenth one-line hold half (no dev half), the same
+# kind, 100 notes, no PHI, 55 in one case (35 upper, 20 lower), no line of the earlier halves (hold13
+# included), a cost row; and tests/data/deid-nursing-phi-hold2.txt, a never-read nursing PHI set (100
+# fictional multi-line ICU and ward nursing notes, 33 lower case, 17 upper, 50 mixed, 225 PHI spans, 20
+# notes with no PHI), a recall row and a cost row. Never run when written; never scored before a later
+# round's declared and committed rule says so; then scored once each under it, totals only.
 # GEN=BIN writes the generated notes with another build (default CLINFM), so that two builds whose
 # generators differ are scored on the same notes (round 11: GEN=build/clinfm CLINFM=<main build>).
 set -euo pipefail
@@ -103,7 +110,7 @@ bench_machine
 # Never-read rows (material no round's rule has scored yet) are skipped, so that a plain run cannot
 # spend them: NEVER_READ lists them (default below: the unspent halves and sets); a round's rule scores
 # them with SCORE_NEVER_READ=1, once, totals only. Update the default when a round spends a row.
-NEVER_READ=${NEVER_READ-"prose_hold4 nursing_phi_hold1 nursing_shorthand.hold13 mimic_text.holdB loinc_rxnorm.holdB"}
+NEVER_READ=${NEVER_READ-"prose_hold4 nursing_phi_hold1 nursing_phi_hold2 nursing_shorthand.hold13 nursing_shorthand.hold14 mimic_text.holdB loinc_rxnorm.holdB"}
 never_read() { # name: 0 (and a line saying so) when the row is skipped
   [ "${SCORE_NEVER_READ:-0}" = 1 ] && return 1
   case " $NEVER_READ " in *" $1 "*) printf "%-34s never read: skipped (SCORE_NEVER_READ=1 scores it)\n" "$1"; return 0 ;; esac
@@ -130,6 +137,7 @@ row prose_hold2 phrase tests/data/deid-prose-hold2.txt
 row prose_hold3 phrase tests/data/deid-prose-hold3.txt
 row prose_hold4 phrase tests/data/deid-prose-hold4.txt
 row nursing_phi_hold1 phrase tests/data/deid-nursing-phi-hold1.txt
+row nursing_phi_hold2 phrase tests/data/deid-nursing-phi-hold2.txt
 row generated_listed_names presidio "$OUT/gen_listed.json"
 row generated_heldout_names presidio "$OUT/gen_heldout_names.json"
 row generated_heldout_style presidio "$OUT/gen_heldout_style.json"
@@ -148,7 +156,7 @@ for c in as_is upper lower; do
   done
   cost handwritten_fixture phrase tests/data/deid-nursing-handwritten.txt $c
   # the one-line shorthand halves, in the order they were written (a new half: one more word)
-  for h in dev hold dev2 hold2 dev3 hold3 hold4 hold5 hold6 hold7 hold8 hold9 hold10 hold11 hold12 hold13; do
+  for h in dev hold dev2 hold2 dev3 hold3 hold4 hold5 hold6 hold7 hold8 hold9 hold10 hold11 hold12 hold13 hold14; do
     cost nursing_shorthand.$h phrase tests/data/deid-nursing-shorthand.$h.txt $c
   done
   cost prose_hold1 phrase tests/data/deid-prose-hold1.txt $c
@@ -156,5 +164,6 @@ for c in as_is upper lower; do
   cost prose_hold3 phrase tests/data/deid-prose-hold3.txt $c
   cost prose_hold4 phrase tests/data/deid-prose-hold4.txt $c
   cost nursing_phi_hold1 phrase tests/data/deid-nursing-phi-hold1.txt $c
+  cost nursing_phi_hold2 phrase tests/data/deid-nursing-phi-hold2.txt $c
   for n in gen_listed gen_heldout_names gen_shortline; do cost "$n" presidio "$OUT/$n.json" $c; done
 done
