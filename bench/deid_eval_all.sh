@@ -110,7 +110,7 @@ bench_machine
 # Never-read rows (material no round's rule has scored yet) are skipped, so that a plain run cannot
 # spend them: NEVER_READ lists them (default below: the unspent halves and sets); a round's rule scores
 # them with SCORE_NEVER_READ=1, once, totals only. Update the default when a round spends a row.
-NEVER_READ=${NEVER_READ-"prose_hold4 nursing_phi_hold1 nursing_phi_hold2 nursing_shorthand.hold13 nursing_shorthand.hold14 mimic_text.holdB loinc_rxnorm.holdB"}
+NEVER_READ=${NEVER_READ-"prose_hold4 nursing_phi_hold1 nursing_phi_hold2 nursing_phi_hold3 nursing_shorthand.hold13 nursing_shorthand.hold14 mimic_text.holdB loinc_rxnorm.holdB"}
 never_read() { # name: 0 (and a line saying so) when the row is skipped
   [ "${SCORE_NEVER_READ:-0}" = 1 ] && return 1
   case " $NEVER_READ " in *" $1 "*) printf "%-34s never read: skipped (SCORE_NEVER_READ=1 scores it)\n" "$1"; return 0 ;; esac
@@ -138,6 +138,10 @@ row prose_hold3 phrase tests/data/deid-prose-hold3.txt
 row prose_hold4 phrase tests/data/deid-prose-hold4.txt
 row nursing_phi_hold1 phrase tests/data/deid-nursing-phi-hold1.txt
 row nursing_phi_hold2 phrase tests/data/deid-nursing-phi-hold2.txt
+# nursing_phi_hold3: fictional ICU/ward nursing notes with PHI (100 records, 232 spans; 35 lower-case,
+# 17 upper-case, 48 mixed-case records), hand-written in session 20 (issue 14) and never run through
+# clinfm: never read, scored only when a round's declared rule says so, once, totals only.
+row nursing_phi_hold3 phrase tests/data/deid-nursing-phi-hold3.txt
 row generated_listed_names presidio "$OUT/gen_listed.json"
 row generated_heldout_names presidio "$OUT/gen_heldout_names.json"
 row generated_heldout_style presidio "$OUT/gen_heldout_style.json"
@@ -165,5 +169,6 @@ for c in as_is upper lower; do
   cost prose_hold4 phrase tests/data/deid-prose-hold4.txt $c
   cost nursing_phi_hold1 phrase tests/data/deid-nursing-phi-hold1.txt $c
   cost nursing_phi_hold2 phrase tests/data/deid-nursing-phi-hold2.txt $c
+  cost nursing_phi_hold3 phrase tests/data/deid-nursing-phi-hold3.txt $c  # never read (see the row above)
   for n in gen_listed gen_heldout_names gen_shortline; do cost "$n" presidio "$OUT/$n.json" $c; done
 done
