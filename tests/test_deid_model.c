@@ -2025,6 +2025,87 @@ static void test_keep_extra(void) {
     unlink(keep);
 }
 
+/* Round 40 candidate C (deid-train --date-at-clock): round 10's date slot also reads a month/day
+ * before "@" or "at" and a clock time; a score out of ten after a clinical word stays a score. */
+static void date_at_clock_body(deid_text_rules *r, const deid_model *m, int on) {
+    CHECK_EQ_INT(m->date_at_clock, on);
+    CHECK_EQ_INT(taken(r, "Plan reviewed, will meet 12/8 @1100 in the unit.", "12/8"), on);
+    CHECK_EQ_INT(taken(r, "Plan reviewed, will meet 12/8 @ 1100 in the unit.", "12/8"), on);
+    CHECK_EQ_INT(taken(r, "Plan reviewed, will meet 12/8 at 1100 in the unit.", "12/8"), on);
+    CHECK_EQ_INT(taken(r, "Plan reviewed, will meet 12/8 at the unit.", "12/8"), 0);
+    CHECK_EQ_INT(taken(r, "Plan reviewed, pain 3/10 @0800 after meds.", "3/10"), 0);
+}
+
+static void test_date_at_clock(void) {
+    run_switch_test("dac", "@date_at_clock\t1\n", "b\tO:10\n", date_at_clock_body);
+}
+
+/* The type of the span over needle in text, or -1. */
+static int span_type(const deid_text_rules *r, const char *text, const char *needle) {
+    const char *p = strstr(text, needle);
+    if (!p) return -2;
+    size_t s = (size_t)(p - text), e = s + strlen(needle);
+    deid_span *sp = NULL;
+    size_t n = 0;
+    cf_err err = {0};
+    if (deid_find(r, text, strlen(text), NULL, &sp, &n, &err)) return -3;
+    int ty = -1;
+    for (size_t i = 0; i < n; i++)
+        if (sp[i].start < e && s < sp[i].end) ty = sp[i].type;
+    free(sp);
+    return ty;
+}
+
+/* Round 40 candidate A (slots.tsv patient phrases): a number from 90 to 120 the model left, after a
+ * patient phrase or after a name and a comma, closed by a comma or the clause's end, is an age over
+ * 89 (and typed so); a percentage, a temperature, a weight, a heart rate are not. A hand-written
+ * model takes nothing but the name after "Mrs."; without the file's patient phrases no age is taken. */
+static void test_age_apposition(void) {
+    static const char *const ages[][2] = {
+        {"step down. pt 91, adm w syncope.", "91"},
+        {"MICU. PT IS 101, FROM HOME", "101"},
+        {"Pt 97, hard of hearing.", "97"},
+        {"Mrs. Dufresne, 97, lives alone.", "97"},
+    };
+    static const char *const none[][2] = {
+        {"pt 98% on RA.", "98"}, {"pt 100.4 this am.", "100"}, {"pt 95 kg today.", "95"}, {"HR 95, BP 110/60.", "95"},
+        {"pt 95 and stable.", "95"},
+    };
+    char dir[4200], slots[4300], src[4300];
+    snprintf(dir, sizeof dir, "%s/test-age-%d", check_tmpdir(), (int)getpid());
+    snprintf(slots, sizeof slots, "%s/slots.tsv", dir);
+    snprintf(src, sizeof src, "%s/data/deid/slots.tsv", check_root());
+    for (int on = 0; on < 2; on++) {
+        REQUIRE(folder_with_models(dir, "b\tO:10\nw-1=mrs\tNAME:20\n", NULL) == 0);
+        /* the shipped slots.tsv, without its patient phrases when off */
+        FILE *in = fopen(src, "r");
+        REQUIRE(in != NULL);
+        unlink(slots);
+        FILE *out = fopen(slots, "w");
+        REQUIRE(out != NULL);
+        char line[512];
+        while (fgets(line, sizeof line, in))
+            if (on || strncmp(line, "patient\t", 8)) fputs(line, out);
+        fclose(in);
+        REQUIRE(fclose(out) == 0);
+        deid_text_rules *r = NULL;
+        cf_err err = {0};
+        REQUIRE(deid_rules_load(&r, dir, &err) == CF_OK);
+        for (size_t k = 0; k < sizeof ages / sizeof ages[0]; k++) {
+            int ty = span_type(r, ages[k][0], ages[k][1]);
+            if (ty != (on ? DEID_AGE_OVER_89 : -1)) fprintf(stderr, "  patient phrases %d: \"%s\" gives type %d\n", on, ages[k][0], ty);
+            CHECK_EQ_INT(ty, on ? DEID_AGE_OVER_89 : -1);
+        }
+        for (size_t k = 0; k < sizeof none / sizeof none[0]; k++) {
+            int ty = span_type(r, none[k][0], none[k][1]);
+            if (ty != -1) fprintf(stderr, "  patient phrases %d: \"%s\" gives type %d\n", on, none[k][0], ty);
+            CHECK_EQ_INT(ty, -1);
+        }
+        deid_rules_free(r);
+    }
+    unlink(slots);
+}
+
 /* The switches of candidates that were not adopted (rounds 14, 16, 24 and 25) are gone from the
  * code: a model file that sets one is refused with its file, line and name, not read as if the
  * switch were off; a feature-less "@" line is refused the same way, and a model without them loads. */
@@ -2083,6 +2164,8 @@ int main(void) {
     RUN(test_threshold_dense);
     RUN(test_dense_model);
     RUN(test_keep_extra);
+    RUN(test_date_at_clock);
+    RUN(test_age_apposition);
     RUN(test_calibration_rule);
     return check_summary();
 }

@@ -920,6 +920,21 @@ static int month_day(const ctx *c, size_t i) {
     return m >= 1 && m <= 12 && d >= 1 && d <= 31;
 }
 
+/* Round 40 (C, @date_at_clock): a clock time after "@" ("12/8 @1100", "12/8 @ 1100") or after the
+ * word "at" ("12/8 at 1100"), from word k on its line: 1, and *k becomes the clock's word. */
+static int clock_after_at(const ctx *c, size_t *k) {
+    size_t j = *k;
+    if (j >= c->nt || deid__gap_info(c, j).nl) return 0;
+    char m[8];
+    if (gap_mark(c, j, m, sizeof m) && !strcmp(m, "@") && deid__clock_time(c, j)) return 1;
+    if (j + 1 < c->nt && word_is(c, j, "at") && deid__gap_info(c, j).space_only && deid__gap_info(c, j + 1).space_only &&
+        deid__clock_time(c, j + 1)) {
+        *k = j + 1;
+        return 1;
+    }
+    return 0;
+}
+
 /* A date by position: month/day closing the note's first line, a header of at most six words
  * none of them clinical ("Tel call 9/10", "Phone note 3/2"); or month/day right before a clock
  * time on its line, not after a clinical word or a number ("drawn 5/2 0530"). */
@@ -939,7 +954,9 @@ static void slot_dates(const ctx *c, int8_t *lab) {
             (lab[i] == DEID_DATE && lab[i + 1] == DEID_DATE) || !month_day(c, i))
             continue;
         size_t k = i + 2;
-        if (!deid__gap_info(c, k).space_only || !deid__clock_time(c, k)) continue;
+        int clock = deid__gap_info(c, k).space_only && deid__clock_time(c, k);
+        if (!clock && c->m->date_at_clock) clock = clock_after_at(c, &k);
+        if (!clock) continue;
         if (k + 1 < c->nt && c->t[k + 1].shape0 == SH_NUM && c->t[k + 1].s == c->t[k].e + 1 &&
             c->text[c->t[k].e] != ' ')
             continue; /* "0600-0800", "1030/45": no clock alone */
@@ -951,6 +968,31 @@ static void slot_dates(const ctx *c, int8_t *lab) {
             continue; /* "pain 3/10 0800": a score out of ten after a clinical word */
         lab[i] = lab[i + 1] = DEID_DATE;
     }
+}
+
+/* Round 40 (A): "pt 91, adm w syncope", "PT IS 101, FROM ...", "Dufresne, 97, lives": a number from
+ * 90 to 120 that the model left, alone (not joined to another number), right after a slots.tsv
+ * patient phrase (spaces between) or after a word the model typed NAME and a comma, and closed by a
+ * comma, semicolon, full stop, closing bracket or the line's end, is an age over 89 in apposition.
+ * "pt 98%", "pt 95 kg", "pt 100.4" are none. A rules folder without patient phrases takes none. */
+static void slot_age(const ctx *c, int8_t *lab, size_t i) {
+    const tok *t = &c->t[i];
+    if (lab[i] >= 0 || i == 0 || t->shape0 != SH_NUM || t->e - t->s < 2 || t->e - t->s > 3 || joined_number(c, i)) return;
+    if (!c->r->slots_max_words[DEID_SLOT_PATIENT] || deid__gap_info(c, i).nl) return;
+    long v = deid__num_value(c, i);
+    if (v < 90 || v > 120) return;
+    char m[8];
+    if (!gap_mark(c, i, m, sizeof m)) return;
+    int before = !m[0] ? slot_ending_at(c, DEID_SLOT_PATIENT, i - 1) >= 0 : !strcmp(m, ",") && lab[i - 1] == DEID_NAME;
+    if (!before) return;
+    if (i + 1 < c->nt && !deid__gap_info(c, i + 1).nl) {
+        if (!gap_mark(c, i + 1, m, sizeof m) || !strchr(",;.)", m[0]) || !m[0]) return;
+    } else if (i + 1 >= c->nt) {
+        /* the text's end: what follows the number is punctuation or nothing */
+        for (size_t q = t->e; q < c->len; q++)
+            if (!strchr(",;.) \t\r\n", c->text[q])) return;
+    }
+    lab[i] = DEID_AGE_OVER_89;
 }
 
 /* "SN 302815ZX", "serial # 4471209": after a serial-number word, a code of five digits or more. */
@@ -1013,6 +1055,7 @@ static void slot_rules(const ctx *c, int8_t *lab) {
         slot_ward(c, lab, i);
         slot_username(c, lab, i);
         slot_serial(c, lab, i);
+        slot_age(c, lab, i);
     }
     slot_dates(c, lab);
     mixed_case_names(c, lab);
@@ -1422,6 +1465,9 @@ static int spans_from_labels(const ctx *c, const int8_t *lab, const float *P, co
             }
             if (pty >= 0 && pty != DEID_ADDRESS) ty = pty;
         }
+        /* round 40 (A): an age the apposition rule took alone keeps its type whatever the model's
+           probabilities say of the number (it left it: mostly a date to it) */
+        if (i == j && lab[i] == DEID_AGE_OVER_89 && c->r->slots_max_words[DEID_SLOT_PATIENT]) ty = DEID_AGE_OVER_89;
         int numeric0 = ty == DEID_DATE || ty == DEID_PHONE || ty == DEID_FAX || ty == DEID_ID || ty == DEID_MRN ||
                        ty == DEID_SSN || ty == DEID_ZIP || ty == DEID_AGE_OVER_89;
         /* a date, phone or id starts with a digit or a month name, or where its evidence does */
