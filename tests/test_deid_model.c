@@ -409,8 +409,8 @@ static void test_writers_and_training(void) {
     synth_notes_free(&sn);
 }
 
-/* Does a span of the shipped rules overlap needle in text? */
-static int taken(const deid_text_rules *r, const char *text, const char *needle) {
+/* The type of the span over needle in text: -1 when none, -2 when needle is not in text, -3 on error. */
+static int span_type(const deid_text_rules *r, const char *text, const char *needle) {
     const char *p = strstr(text, needle);
     if (!p) return -2;
     size_t s = (size_t)(p - text), e = s + strlen(needle);
@@ -418,11 +418,17 @@ static int taken(const deid_text_rules *r, const char *text, const char *needle)
     size_t n = 0;
     cf_err err = {0};
     if (deid_find(r, text, strlen(text), NULL, &sp, &n, &err)) return -3;
-    int hit = 0;
+    int ty = -1;
     for (size_t i = 0; i < n; i++)
-        if (sp[i].start < e && s < sp[i].end) hit = 1;
+        if (sp[i].start < e && s < sp[i].end) ty = sp[i].type;
     free(sp);
-    return hit;
+    return ty;
+}
+
+/* Does a span overlap needle in text? 1 or 0 (-2, -3 as span_type). */
+static int taken(const deid_text_rules *r, const char *text, const char *needle) {
+    int ty = span_type(r, text, needle);
+    return ty < -1 ? ty : ty >= 0;
 }
 
 /* The stricter thresholds of the shipped model: numbers in clinical context that the model gives
@@ -2038,22 +2044,6 @@ static void date_at_clock_body(deid_text_rules *r, const deid_model *m, int on) 
 
 static void test_date_at_clock(void) {
     run_switch_test("dac", "@date_at_clock\t1\n", "b\tO:10\n", date_at_clock_body);
-}
-
-/* The type of the span over needle in text, or -1. */
-static int span_type(const deid_text_rules *r, const char *text, const char *needle) {
-    const char *p = strstr(text, needle);
-    if (!p) return -2;
-    size_t s = (size_t)(p - text), e = s + strlen(needle);
-    deid_span *sp = NULL;
-    size_t n = 0;
-    cf_err err = {0};
-    if (deid_find(r, text, strlen(text), NULL, &sp, &n, &err)) return -3;
-    int ty = -1;
-    for (size_t i = 0; i < n; i++)
-        if (sp[i].start < e && s < sp[i].end) ty = sp[i].type;
-    free(sp);
-    return ty;
 }
 
 /* Round 40 candidate A (slots.tsv patient phrases): a number from 90 to 120 the model left, after a
