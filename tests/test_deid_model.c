@@ -2031,21 +2031,6 @@ static void test_keep_extra(void) {
     unlink(keep);
 }
 
-/* Round 40 candidate C (deid-train --date-at-clock): round 10's date slot also reads a month/day
- * before "@" or "at" and a clock time; a score out of ten after a clinical word stays a score. */
-static void date_at_clock_body(deid_text_rules *r, const deid_model *m, int on) {
-    CHECK_EQ_INT(m->date_at_clock, on);
-    CHECK_EQ_INT(taken(r, "Plan reviewed, will meet 12/8 @1100 in the unit.", "12/8"), on);
-    CHECK_EQ_INT(taken(r, "Plan reviewed, will meet 12/8 @ 1100 in the unit.", "12/8"), on);
-    CHECK_EQ_INT(taken(r, "Plan reviewed, will meet 12/8 at 1100 in the unit.", "12/8"), on);
-    CHECK_EQ_INT(taken(r, "Plan reviewed, will meet 12/8 at the unit.", "12/8"), 0);
-    CHECK_EQ_INT(taken(r, "Plan reviewed, pain 3/10 @0800 after meds.", "3/10"), 0);
-}
-
-static void test_date_at_clock(void) {
-    run_switch_test("dac", "@date_at_clock\t1\n", "b\tO:10\n", date_at_clock_body);
-}
-
 /* Round 40 candidate A (slots.tsv patient phrases): a number from 90 to 120 the model left, after a
  * patient phrase or after a name and a comma, closed by a comma or the clause's end, is an age over
  * 89 (and typed so); a percentage, a temperature, a weight, a heart rate are not. A hand-written
@@ -2154,7 +2139,6 @@ int main(void) {
     RUN(test_threshold_dense);
     RUN(test_dense_model);
     RUN(test_keep_extra);
-    RUN(test_date_at_clock);
     RUN(test_age_apposition);
     RUN(test_calibration_rule);
     return check_summary();

@@ -205,10 +205,6 @@ int cmd_deid_train(int argc, char **argv) {
                      "cue holds, a credential after a name), a date the model found stays\n"
                      "whatever pattern covers it: a dated signature (round 21 candidate C'';\n"
                      "a decoding switch, the weights are unchanged)"),
-        CLI_OPT_FLAG("date-at-clock", &to.date_at_clock,
-                     "round 10's date slot also takes a month/day before \"@\" or \"at\"\n"
-                     "and a clock time (\"12/8 @1100\"; round 40 candidate C; a decoding\n"
-                     "switch, the weights are unchanged)"),
         CLI_OPT_FLAG("keep-unnamed", &to.keep_unnamed,
                      "the keep filter keeps a clinical word in no name or place list beside a\n"
                      "credential or suffix after it, or alone on its line (round 19 candidate\n"

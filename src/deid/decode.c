@@ -920,21 +920,6 @@ static int month_day(const ctx *c, size_t i) {
     return m >= 1 && m <= 12 && d >= 1 && d <= 31;
 }
 
-/* Round 40 (C, @date_at_clock): a clock time after "@" ("12/8 @1100", "12/8 @ 1100") or after the
- * word "at" ("12/8 at 1100"), from word k on its line: 1, and *k becomes the clock's word. */
-static int clock_after_at(const ctx *c, size_t *k) {
-    size_t j = *k;
-    if (j >= c->nt || deid__gap_info(c, j).nl) return 0;
-    char m[8];
-    if (gap_mark(c, j, m, sizeof m) && !strcmp(m, "@") && deid__clock_time(c, j)) return 1;
-    if (j + 1 < c->nt && word_is(c, j, "at") && deid__gap_info(c, j).space_only && deid__gap_info(c, j + 1).space_only &&
-        deid__clock_time(c, j + 1)) {
-        *k = j + 1;
-        return 1;
-    }
-    return 0;
-}
-
 /* A date by position: month/day closing the note's first line, a header of at most six words
  * none of them clinical ("Tel call 9/10", "Phone note 3/2"); or month/day right before a clock
  * time on its line, not after a clinical word or a number ("drawn 5/2 0530"). */
@@ -954,9 +939,7 @@ static void slot_dates(const ctx *c, int8_t *lab) {
             (lab[i] == DEID_DATE && lab[i + 1] == DEID_DATE) || !month_day(c, i))
             continue;
         size_t k = i + 2;
-        int clock = deid__gap_info(c, k).space_only && deid__clock_time(c, k);
-        if (!clock && c->m->date_at_clock) clock = clock_after_at(c, &k);
-        if (!clock) continue;
+        if (!deid__gap_info(c, k).space_only || !deid__clock_time(c, k)) continue;
         if (k + 1 < c->nt && c->t[k + 1].shape0 == SH_NUM && c->t[k + 1].s == c->t[k].e + 1 &&
             c->text[c->t[k].e] != ' ')
             continue; /* "0600-0800", "1030/45": no clock alone */

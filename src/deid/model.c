@@ -205,7 +205,6 @@ int deid_model_load(deid_model **out, const char *path, cf_err *err) {
                     : !strcmp(line, "@one_case_fields") ? &m->one_case_fields
                     : !strcmp(line, "@keep_unnamed") ? &m->keep_unnamed
                     : !strcmp(line, "@field_dates") ? &m->field_dates
-                    : !strcmp(line, "@date_at_clock") ? &m->date_at_clock
                                                          : NULL;
         /* switches with levels: 0 to 2 (@nursing_shorthand 0 to 4) */
         int *level = !strcmp(line, "@one_case_cue")        ? &m->one_case_cue
@@ -392,7 +391,6 @@ int deid_model_save(const deid_model *m, const char *path, float prune, cf_err *
     if (m->one_case_cue) sb_printf(&s, "@one_case_cue\t%d\n", m->one_case_cue);
     if (m->field_dates) sb_printf(&s, "@field_dates\t1\n");
     if (m->nursing_shorthand) sb_printf(&s, "@nursing_shorthand\t%d\n", m->nursing_shorthand);
-    if (m->date_at_clock) sb_printf(&s, "@date_at_clock\t1\n");
     for (int p = 0; p < DEID_NL; p++) {
         sb_printf(&s, "@trans:%s\t", label_name(p));
         for (int y = 0; y < DEID_NL; y++) sb_printf(&s, "%s%s:%.4g", y ? " " : "", label_name(y), (double)m->trans[p * DEID_NL + y]);

@@ -76,9 +76,6 @@ typedef struct deid_model {
        label, a pattern-typed bare host, a short signed number, a pain score "a/10"; 4 also a
        clinical word labelled a place after at/in/from; "@nursing_shorthand<TAB>N" */
     int nursing_shorthand;
-    /* Round 40 (candidate C): round 10's date slot also reads a month/day before "@" or "at" and a
-       clock time ("12/8 @1100"; decode.c, slot_dates); "@date_at_clock<TAB>1" */
-    int date_at_clock;
     /* lookup index built after loading: (ix_mask + 1) slots, each the upper 32 bits of a feature
        name's hash (never 0) and its row; names are not compared (a feature the model lacks
        matching a slot's 32-bit tag happens about once in a billion lookups, and costs one

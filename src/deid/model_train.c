@@ -114,7 +114,6 @@ int deid_model_train(const deid_text_rules *r, const deid_doc *const *docs, size
     m->one_case_cue = o->one_case_cue;
     m->field_dates = o->field_dates;
     m->nursing_shorthand = o->nursing_shorthand;
-    m->date_at_clock = o->date_at_clock;
     float *G = NULL;      /* (cap, L) AdaGrad sums of squared gradients */
     uint32_t gcap = 0;
     float GT[L * L];

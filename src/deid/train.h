@@ -34,7 +34,6 @@ typedef struct {
     int one_case_cue; /* with one_case_fields: 1 a title cue, 2 every cue before a word holds it whatever its case (round 20 candidates C't, C'; default 0) */
     int nursing_shorthand; /* 1: vent settings and ions the model took are dropped, 2: also bare hosts of common words (round 22 candidates N1, N2), 3 and 4: round 23's S1, S2 (decode.c, shorthand_filter_s); default 0 */
     int field_dates; /* a date on a field line with its own person evidence (a dated signature) stays (round 21 candidate C''; default 0) */
-    int date_at_clock; /* the date slot reads a month/day before "@" or "at" and a clock (round 40 candidate C; default 0) */
     int keep_unnamed; /* keep filter: no shape-only cue holds a clinical word in no name list (round 19 candidate A; default 0) */
     uint64_t seed;   /* shuffling */
     int verbose;     /* loss per epoch on stderr */
