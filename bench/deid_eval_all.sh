@@ -103,6 +103,13 @@
 # and ward nursing notes, 33 lower case, 17 upper, 50 mixed, 220 PHI spans, 20 notes with no PHI), a
 # recall row and a cost row. Never run when written; never scored before a later round's declared and
 # committed rule says so; then scored once each under it, totals only.
+# Written in session 20, branch s20-14-nphi6, for a later round (no candidate in view):
+# tests/data/deid-nursing-shorthand.hold17.txt, a seventeenth one-line hold half (no dev half), the same
+# kind, 100 notes, no PHI, 55 in one case (35 upper, 20 lower), no line of the earlier halves, a cost row;
+# and tests/data/deid-nursing-phi-hold6.txt, a never-read nursing PHI set (100 fictional multi-line ICU
+# and ward nursing notes, 33 lower case, 17 upper, 50 mixed, 202 PHI spans, 21 notes with no PHI), a
+# recall row and a cost row; both in NEVER_READ. Never run when written; never scored before a later
+# round's declared and committed rule says so; then scored once each under it, totals only.
 # GEN=BIN writes the generated notes with another build (default CLINFM), so that two builds whose
 # generators differ are scored on the same notes (round 11: GEN=build/clinfm CLINFM=<main build>).
 set -euo pipefail
@@ -124,7 +131,7 @@ bench_machine
 # Never-read rows (material no round's rule has scored yet) are skipped, so that a plain run cannot
 # spend them: NEVER_READ lists them (default below: the unspent halves and sets); a round's rule scores
 # them with SCORE_NEVER_READ=1, once, totals only. Update the default when a round spends a row.
-NEVER_READ=${NEVER_READ-"nursing_shorthand.hold14 mimic_text.holdB loinc_rxnorm.holdB"}
+NEVER_READ=${NEVER_READ-"nursing_shorthand.hold14 nursing_shorthand.hold17 nursing_phi_hold6 mimic_text.holdB loinc_rxnorm.holdB"}
 never_read() { # name: 0 (and a line saying so) when the row is skipped
   [ "${SCORE_NEVER_READ:-0}" = 1 ] && return 1
   case " $NEVER_READ " in *" $1 "*) printf "%-34s never read: skipped (SCORE_NEVER_READ=1 scores it)\n" "$1"; return 0 ;; esac
@@ -166,6 +173,11 @@ row nursing_phi_hold4 phrase tests/data/deid-nursing-phi-hold4.txt
 # s20-14-nphi5) and never run through clinfm: never read, scored only when a later round's declared
 # and committed rule says so, once, totals only.
 row nursing_phi_hold5 phrase tests/data/deid-nursing-phi-hold5.txt
+# nursing_phi_hold6: fictional ICU/ward nursing notes with PHI (100 records, 202 spans; 33 lower-case,
+# 17 upper-case, 50 mixed-case records; 21 with no PHI), hand-written in session 20 (issue 14, branch
+# s20-14-nphi6) and never run through clinfm: never read (in NEVER_READ), scored only when a later
+# round's declared and committed rule says so, once, totals only.
+row nursing_phi_hold6 phrase tests/data/deid-nursing-phi-hold6.txt
 row generated_listed_names presidio "$OUT/gen_listed.json"
 row generated_heldout_names presidio "$OUT/gen_heldout_names.json"
 row generated_heldout_style presidio "$OUT/gen_heldout_style.json"
@@ -184,7 +196,7 @@ for c in as_is upper lower; do
   done
   cost handwritten_fixture phrase tests/data/deid-nursing-handwritten.txt $c
   # the one-line shorthand halves, in the order they were written (a new half: one more word)
-  for h in dev hold dev2 hold2 dev3 hold3 hold4 hold5 hold6 hold7 hold8 hold9 hold10 hold11 hold12 hold13 hold14 hold15 hold16; do
+  for h in dev hold dev2 hold2 dev3 hold3 hold4 hold5 hold6 hold7 hold8 hold9 hold10 hold11 hold12 hold13 hold14 hold15 hold16 hold17; do
     cost nursing_shorthand.$h phrase tests/data/deid-nursing-shorthand.$h.txt $c
   done
   cost prose_hold1 phrase tests/data/deid-prose-hold1.txt $c
@@ -196,5 +208,6 @@ for c in as_is upper lower; do
   cost nursing_phi_hold3 phrase tests/data/deid-nursing-phi-hold3.txt $c  # never read (see the row above)
   cost nursing_phi_hold4 phrase tests/data/deid-nursing-phi-hold4.txt $c  # never read (see the row above)
   cost nursing_phi_hold5 phrase tests/data/deid-nursing-phi-hold5.txt $c  # never read (see the row above)
+  cost nursing_phi_hold6 phrase tests/data/deid-nursing-phi-hold6.txt $c  # never read (see the row above)
   for n in gen_listed gen_heldout_names gen_shortline; do cost "$n" presidio "$OUT/$n.json" $c; done
 done
