@@ -2031,6 +2031,31 @@ static void test_keep_extra(void) {
     unlink(keep);
 }
 
+/* Rules from the shipped folder with a hand-written model.tsv, and slots.tsv without the lines of
+ * kind drop (NULL: all of them kept); NULL on failure. */
+static deid_text_rules *rules_without_slot_kind(const char *dir, const char *model, const char *drop) {
+    char slots[4300], src[4300], line[512];
+    snprintf(slots, sizeof slots, "%s/slots.tsv", dir);
+    snprintf(src, sizeof src, "%s/data/deid/slots.tsv", check_root());
+    if (folder_with_models(dir, model, NULL)) return NULL;
+    FILE *in = fopen(src, "r");
+    if (!in) return NULL;
+    unlink(slots);
+    FILE *out = fopen(slots, "w");
+    if (!out) {
+        fclose(in);
+        return NULL;
+    }
+    size_t dl = drop ? strlen(drop) : 0;
+    while (fgets(line, sizeof line, in))
+        if (!drop || strncmp(line, drop, dl) || line[dl] != '\t') fputs(line, out);
+    fclose(in);
+    if (fclose(out)) return NULL;
+    deid_text_rules *r = NULL;
+    cf_err err = {0};
+    return deid_rules_load(&r, dir, &err) == CF_OK ? r : NULL;
+}
+
 /* Round 40 candidate A (slots.tsv patient phrases): a number from 90 to 120 the model left, after a
  * patient phrase or after a name and a comma, closed by a comma or the clause's end, is an age over
  * 89 (and typed so); a percentage, a temperature, a weight, a heart rate are not. A hand-written
@@ -2046,26 +2071,11 @@ static void test_age_apposition(void) {
         {"pt 98% on RA.", "98"}, {"pt 100.4 this am.", "100"}, {"pt 95 kg today.", "95"}, {"HR 95, BP 110/60.", "95"},
         {"pt 95 and stable.", "95"},
     };
-    char dir[4200], slots[4300], src[4300];
+    char dir[4200];
     snprintf(dir, sizeof dir, "%s/test-age-%d", check_tmpdir(), (int)getpid());
-    snprintf(slots, sizeof slots, "%s/slots.tsv", dir);
-    snprintf(src, sizeof src, "%s/data/deid/slots.tsv", check_root());
     for (int on = 0; on < 2; on++) {
-        REQUIRE(folder_with_models(dir, "b\tO:10\nw-1=mrs\tNAME:20\n", NULL) == 0);
-        /* the shipped slots.tsv, without its patient phrases when off */
-        FILE *in = fopen(src, "r");
-        REQUIRE(in != NULL);
-        unlink(slots);
-        FILE *out = fopen(slots, "w");
-        REQUIRE(out != NULL);
-        char line[512];
-        while (fgets(line, sizeof line, in))
-            if (on || strncmp(line, "patient\t", 8)) fputs(line, out);
-        fclose(in);
-        REQUIRE(fclose(out) == 0);
-        deid_text_rules *r = NULL;
-        cf_err err = {0};
-        REQUIRE(deid_rules_load(&r, dir, &err) == CF_OK);
+        deid_text_rules *r = rules_without_slot_kind(dir, "b\tO:10\nw-1=mrs\tNAME:20\n", on ? NULL : "patient");
+        REQUIRE(r != NULL);
         for (size_t k = 0; k < sizeof ages / sizeof ages[0]; k++) {
             int ty = span_type(r, ages[k][0], ages[k][1]);
             if (ty != (on ? DEID_AGE_OVER_89 : -1)) fprintf(stderr, "  patient phrases %d: \"%s\" gives type %d\n", on, ages[k][0], ty);
@@ -2078,7 +2088,42 @@ static void test_age_apposition(void) {
         }
         deid_rules_free(r);
     }
-    unlink(slots);
+}
+
+/* Round 41 candidate E (slots.tsv date_after phrases): a month/day the model left, after an event
+ * participle, a date word or a weekday, closing its clause or before a clock time, is a date; a half
+ * (1/2 NS), a range of days, a score and a strength are not, nor a date cue's month/day inside a
+ * sentence. A hand-written model takes nothing; without the phrases no such date is taken. */
+static void test_event_dates(void) {
+    /* each note opens with a heading line: round 10's slot takes a month/day closing a short first line */
+    static const char *const dates[][2] = {
+        {"NPN 7a-7p\nmarked borders from lines drawn 12/4.", "12/4"},
+        {"NPN 7a-7p\nhospital, transfer date 12-11, transport booked", "12-11"},
+        {"NPN 7a-7p\nmissed wedding Sat 12/5, family posted video", "12/5"},
+        {"NPN 7a-7p\nmidline placed 3/7, IR aware", "3/7"},
+    };
+    static const char *const none[][2] = {
+        {"NPN 7a-7p\nstarted 1/2 NS at 75", "1/2"}, {"NPN 7a-7p\nchanged to 1/2 NS", "1/2"},
+        {"NPN 7a-7p\nsick since 3-4 days", "3-4"},  {"NPN 7a-7p\npain 3/10.", "3/10"},
+        {"NPN 7a-7p\nstrength 5/5.", "5/5"},        {"NPN 7a-7p\nline placed 3/7 attempts", "3/7"},
+    };
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/test-event-date-%d", check_tmpdir(), (int)getpid());
+    for (int on = 0; on < 2; on++) {
+        deid_text_rules *r = rules_without_slot_kind(dir, "b\tO:10\n", on ? NULL : "date_after");
+        REQUIRE(r != NULL);
+        for (size_t k = 0; k < sizeof dates / sizeof dates[0]; k++) {
+            int hit = taken(r, dates[k][0], dates[k][1]);
+            if (hit != on) fprintf(stderr, "  date_after phrases %d: \"%s\" taken %d\n", on, dates[k][0], hit);
+            CHECK_EQ_INT(hit, on);
+        }
+        for (size_t k = 0; k < sizeof none / sizeof none[0]; k++) {
+            int hit = taken(r, none[k][0], none[k][1]);
+            if (hit) fprintf(stderr, "  date_after phrases %d: \"%s\" taken %d\n", on, none[k][0], hit);
+            CHECK_EQ_INT(hit, 0);
+        }
+        deid_rules_free(r);
+    }
 }
 
 /* The switches of candidates that were not adopted (rounds 14, 16, 24 and 25) are gone from the
@@ -2140,6 +2185,7 @@ int main(void) {
     RUN(test_dense_model);
     RUN(test_keep_extra);
     RUN(test_age_apposition);
+    RUN(test_event_dates);
     RUN(test_calibration_rule);
     return check_summary();
 }

@@ -978,6 +978,38 @@ static void slot_age(const ctx *c, int8_t *lab, size_t i) {
     lab[i] = DEID_AGE_OVER_89;
 }
 
+/* Round 41 (E): "lines drawn 12/4.", "transfer date 12-11,", "wedding Sat 12/5,": a month/day the model
+ * left (two numbers of one or two digits joined by one '/' or '-', a month 1-12 and a day 1-31, in no
+ * longer chain, glued to no letter, '%' or '.') right after a slots.tsv date_after phrase (an event
+ * participle or a date word) or a weekday, with spaces only between, and closing its clause (the
+ * line's end, a comma, full stop, semicolon or closing bracket) or before a clock time. "started 1/2
+ * NS", "since 3-4 days" and "pain 3/10." are none. A rules folder without date_after phrases takes
+ * none. */
+static void slot_event_date(const ctx *c, int8_t *lab, size_t i) {
+    if (i == 0 || i + 1 >= c->nt || !c->r->slots_max_words[DEID_SLOT_DATE_AFTER]) return;
+    const tok *a = &c->t[i], *b = &c->t[i + 1];
+    if (lab[i] >= 0 || lab[i + 1] >= 0 || a->shape0 != SH_NUM || b->shape0 != SH_NUM) return;
+    if (a->e - a->s > 2 || b->e - b->s > 2 || b->s != a->e + 1 || (c->text[a->e] != '/' && c->text[a->e] != '-')) return;
+    long m = deid__num_value(c, i), d = deid__num_value(c, i + 1);
+    if (m < 1 || m > 12 || d < 1 || d > 31) return;
+    /* alone: no number, letter, '%' or '.' glued before or after, no third number in the chain */
+    if (a->s > 0 && !isspace((unsigned char)c->text[a->s - 1]) && c->text[a->s - 1] != '(') return;
+    if (b->e < c->len && (isalnum((unsigned char)c->text[b->e]) || c->text[b->e] == '%' || c->text[b->e] == '/' ||
+                          c->text[b->e] == '-' || (c->text[b->e] == '.' && b->e + 1 < c->len && isdigit((unsigned char)c->text[b->e + 1]))))
+        return;
+    gapinfo g = deid__gap_info(c, i);
+    if (g.nl || !g.space_only) return;
+    if (!(c->t[i - 1].f & F_WEEKDAY) && slot_ending_at(c, DEID_SLOT_DATE_AFTER, i - 1) < 0) return;
+    /* it closes its clause, or a clock time follows */
+    if (i + 2 < c->nt && !deid__gap_info(c, i + 2).nl) {
+        char mk[8];
+        if (!gap_mark(c, i + 2, mk, sizeof mk)) return;
+        int closes = mk[0] && strchr(",.;)", mk[0]);
+        if (!closes && !(!mk[0] && deid__clock_time(c, i + 2))) return;
+    }
+    lab[i] = lab[i + 1] = DEID_DATE;
+}
+
 /* "SN 302815ZX", "serial # 4471209": after a serial-number word, a code of five digits or more. */
 static void slot_serial(const ctx *c, int8_t *lab, size_t p) {
     if (p + 1 >= c->nt) return;
@@ -1039,6 +1071,7 @@ static void slot_rules(const ctx *c, int8_t *lab) {
         slot_username(c, lab, i);
         slot_serial(c, lab, i);
         slot_age(c, lab, i);
+        slot_event_date(c, lab, i);
     }
     slot_dates(c, lab);
     mixed_case_names(c, lab);

@@ -92,7 +92,7 @@ typedef struct {
 /* Kinds of slots.tsv (round 10), in the order of rules.c's SLOT_KINDS. */
 enum { DEID_SLOT_MESSAGE = 0, DEID_SLOT_ABOUT, DEID_SLOT_YEAR, DEID_SLOT_DISPO, DEID_SLOT_FACILITY, DEID_SLOT_SIGN,
        DEID_SLOT_INITIAL, DEID_SLOT_PART, DEID_SLOT_SERVICE, DEID_SLOT_NOT_WARD,
-       DEID_SLOT_SERIAL, DEID_SLOT_PATIENT, DEID_SLOT_KINDS };
+       DEID_SLOT_SERIAL, DEID_SLOT_PATIENT, DEID_SLOT_DATE_AFTER, DEID_SLOT_KINDS };
 
 struct deid_model; /* the fitted model that combines the evidence (model.c) */
 
