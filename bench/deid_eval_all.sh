@@ -110,6 +110,11 @@
 # and ward nursing notes, 33 lower case, 17 upper, 50 mixed, 202 PHI spans, 21 notes with no PHI), a
 # recall row and a cost row; both in NEVER_READ. Never run when written; never scored before a later
 # round's declared and committed rule says so; then scored once each under it, totals only.
+# Written in session 21, branches s21-14-nphi7, -nphi8, -nphi9, by three writers who saw no candidate
+# and no commit title: tests/data/deid-nursing-shorthand.hold18.txt, .hold19.txt, .hold20.txt (one-line
+# hold halves, 100 notes each, no PHI, 55 in one case), cost rows; and tests/data/deid-nursing-phi-hold7.txt,
+# -hold8.txt, -hold9.txt (never-read nursing PHI sets: 100, 103 and 100 multi-line notes, 232, 227 and 230
+# spans), recall and cost rows; all in NEVER_READ until round 42's declared rule scores them, once, totals only.
 # GEN=BIN writes the generated notes with another build (default CLINFM), so that two builds whose
 # generators differ are scored on the same notes (round 11: GEN=build/clinfm CLINFM=<main build>).
 set -euo pipefail
@@ -131,7 +136,7 @@ bench_machine
 # Never-read rows (material no round's rule has scored yet) are skipped, so that a plain run cannot
 # spend them: NEVER_READ lists them (default below: the unspent halves and sets); a round's rule scores
 # them with SCORE_NEVER_READ=1, once, totals only. Update the default when a round spends a row.
-NEVER_READ=${NEVER_READ-"mimic_text.holdB loinc_rxnorm.holdB"}
+NEVER_READ=${NEVER_READ-"mimic_text.holdB loinc_rxnorm.holdB nursing_phi_hold7 nursing_phi_hold8 nursing_phi_hold9 nursing_shorthand.hold18 nursing_shorthand.hold19 nursing_shorthand.hold20"}
 never_read() { # name: 0 (and a line saying so) when the row is skipped
   [ "${SCORE_NEVER_READ:-0}" = 1 ] && return 1
   case " $NEVER_READ " in *" $1 "*) printf "%-34s never read: skipped (SCORE_NEVER_READ=1 scores it)\n" "$1"; return 0 ;; esac
@@ -178,6 +183,11 @@ row nursing_phi_hold5 phrase tests/data/deid-nursing-phi-hold5.txt
 # s20-14-nphi6) and never run through clinfm: never read (in NEVER_READ), scored only when a later
 # round's declared and committed rule says so, once, totals only.
 row nursing_phi_hold6 phrase tests/data/deid-nursing-phi-hold6.txt
+# nursing_phi_hold7-9: fictional ICU/ward nursing notes with PHI, hand-written in session 21 (see the
+# header) and never run through clinfm: never read (in NEVER_READ), scored only under round 42's rule.
+row nursing_phi_hold7 phrase tests/data/deid-nursing-phi-hold7.txt
+row nursing_phi_hold8 phrase tests/data/deid-nursing-phi-hold8.txt
+row nursing_phi_hold9 phrase tests/data/deid-nursing-phi-hold9.txt
 row generated_listed_names presidio "$OUT/gen_listed.json"
 row generated_heldout_names presidio "$OUT/gen_heldout_names.json"
 row generated_heldout_style presidio "$OUT/gen_heldout_style.json"
@@ -196,7 +206,7 @@ for c in as_is upper lower; do
   done
   cost handwritten_fixture phrase tests/data/deid-nursing-handwritten.txt $c
   # the one-line shorthand halves, in the order they were written (a new half: one more word)
-  for h in dev hold dev2 hold2 dev3 hold3 hold4 hold5 hold6 hold7 hold8 hold9 hold10 hold11 hold12 hold13 hold14 hold15 hold16 hold17; do
+  for h in dev hold dev2 hold2 dev3 hold3 hold4 hold5 hold6 hold7 hold8 hold9 hold10 hold11 hold12 hold13 hold14 hold15 hold16 hold17 hold18 hold19 hold20; do
     cost nursing_shorthand.$h phrase tests/data/deid-nursing-shorthand.$h.txt $c
   done
   cost prose_hold1 phrase tests/data/deid-prose-hold1.txt $c
@@ -209,5 +219,8 @@ for c in as_is upper lower; do
   cost nursing_phi_hold4 phrase tests/data/deid-nursing-phi-hold4.txt $c  # never read (see the row above)
   cost nursing_phi_hold5 phrase tests/data/deid-nursing-phi-hold5.txt $c  # never read (see the row above)
   cost nursing_phi_hold6 phrase tests/data/deid-nursing-phi-hold6.txt $c  # never read (see the row above)
+  cost nursing_phi_hold7 phrase tests/data/deid-nursing-phi-hold7.txt $c  # never read (see the row above)
+  cost nursing_phi_hold8 phrase tests/data/deid-nursing-phi-hold8.txt $c  # never read (see the row above)
+  cost nursing_phi_hold9 phrase tests/data/deid-nursing-phi-hold9.txt $c  # never read (see the row above)
   for n in gen_listed gen_heldout_names gen_shortline; do cost "$n" presidio "$OUT/$n.json" $c; done
 done
