@@ -115,6 +115,8 @@
 # hold halves, 100 notes each, no PHI, 55 in one case), cost rows; and tests/data/deid-nursing-phi-hold7.txt,
 # -hold8.txt, -hold9.txt (never-read nursing PHI sets: 100, 103 and 100 multi-line notes, 232, 227 and 230
 # spans), recall and cost rows; all in NEVER_READ until round 42's declared rule scores them, once, totals only.
+# Then, for round 43 (branches s21-14-nphi10, -nphi11, -nphi12, three more writers, no candidate in view):
+# tests/data/deid-nursing-phi-hold10.txt, -hold11.txt, -hold12.txt (100 notes each, 228, 223 and 226 spans).
 # GEN=BIN writes the generated notes with another build (default CLINFM), so that two builds whose
 # generators differ are scored on the same notes (round 11: GEN=build/clinfm CLINFM=<main build>).
 set -euo pipefail
@@ -136,7 +138,7 @@ bench_machine
 # Never-read rows (material no round's rule has scored yet) are skipped, so that a plain run cannot
 # spend them: NEVER_READ lists them (default below: the unspent halves and sets); a round's rule scores
 # them with SCORE_NEVER_READ=1, once, totals only. Update the default when a round spends a row.
-NEVER_READ=${NEVER_READ-"mimic_text.holdB loinc_rxnorm.holdB nursing_phi_hold7 nursing_phi_hold8 nursing_phi_hold9 nursing_shorthand.hold18 nursing_shorthand.hold19 nursing_shorthand.hold20"}
+NEVER_READ=${NEVER_READ-"mimic_text.holdB loinc_rxnorm.holdB nursing_phi_hold7 nursing_phi_hold8 nursing_phi_hold9 nursing_shorthand.hold18 nursing_shorthand.hold19 nursing_shorthand.hold20 nursing_phi_hold10 nursing_phi_hold11 nursing_phi_hold12"}
 never_read() { # name: 0 (and a line saying so) when the row is skipped
   [ "${SCORE_NEVER_READ:-0}" = 1 ] && return 1
   case " $NEVER_READ " in *" $1 "*) printf "%-34s never read: skipped (SCORE_NEVER_READ=1 scores it)\n" "$1"; return 0 ;; esac
@@ -188,6 +190,9 @@ row nursing_phi_hold6 phrase tests/data/deid-nursing-phi-hold6.txt
 row nursing_phi_hold7 phrase tests/data/deid-nursing-phi-hold7.txt
 row nursing_phi_hold8 phrase tests/data/deid-nursing-phi-hold8.txt
 row nursing_phi_hold9 phrase tests/data/deid-nursing-phi-hold9.txt
+row nursing_phi_hold10 phrase tests/data/deid-nursing-phi-hold10.txt
+row nursing_phi_hold11 phrase tests/data/deid-nursing-phi-hold11.txt
+row nursing_phi_hold12 phrase tests/data/deid-nursing-phi-hold12.txt
 row generated_listed_names presidio "$OUT/gen_listed.json"
 row generated_heldout_names presidio "$OUT/gen_heldout_names.json"
 row generated_heldout_style presidio "$OUT/gen_heldout_style.json"
@@ -222,5 +227,8 @@ for c in as_is upper lower; do
   cost nursing_phi_hold7 phrase tests/data/deid-nursing-phi-hold7.txt $c  # never read (see the row above)
   cost nursing_phi_hold8 phrase tests/data/deid-nursing-phi-hold8.txt $c  # never read (see the row above)
   cost nursing_phi_hold9 phrase tests/data/deid-nursing-phi-hold9.txt $c  # never read (see the row above)
+  cost nursing_phi_hold10 phrase tests/data/deid-nursing-phi-hold10.txt $c  # never read (see the row above)
+  cost nursing_phi_hold11 phrase tests/data/deid-nursing-phi-hold11.txt $c  # never read (see the row above)
+  cost nursing_phi_hold12 phrase tests/data/deid-nursing-phi-hold12.txt $c  # never read (see the row above)
   for n in gen_listed gen_heldout_names gen_shortline; do cost "$n" presidio "$OUT/$n.json" $c; done
 done
