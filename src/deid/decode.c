@@ -1010,6 +1010,80 @@ static void slot_event_date(const ctx *c, int8_t *lab, size_t i) {
     lab[i] = lab[i + 1] = DEID_DATE;
 }
 
+/* Round 42 (W): "arrived to 4 North bed 12", "med surg 5 WEST.", "West 6": a number of one or two
+ * digits (1-30) and a slots.tsv ward_side word next to each other on a line, in either order,
+ * spaces only between, are a ward of the hospital (the corpora count a ward with its floor as a
+ * place). The number is joined to no other number; not right after a not_ward word ("bed 3
+ * east"), not before a unit or measure word. Words the model typed otherwise than a name, place
+ * or organisation stay as they are. A rules folder without ward_side words takes none. */
+static int ward_number(const ctx *c, size_t i) {
+    const tok *t = &c->t[i];
+    if (t->shape0 != SH_NUM || t->e - t->s > 2 || joined_number(c, i)) return 0;
+    long v = deid__num_value(c, i);
+    return v >= 1 && v <= 30;
+}
+
+/* Words i and i + 1 are a ward by its side and floor (round 42's W; the labels aside). */
+static int ward_pair(const ctx *c, size_t i) {
+    if (!c->r->slots_max_words[DEID_SLOT_WARD_SIDE] || i + 1 >= c->nt) return 0;
+    gapinfo g = deid__gap_info(c, i + 1);
+    if (g.nl || !g.space_only) return 0;
+    int side_after = ward_number(c, i) && slot_starting_at(c, DEID_SLOT_WARD_SIDE, i + 1) == 1;
+    int side_before = !side_after && ward_number(c, i + 1) && slot_ending_at(c, DEID_SLOT_WARD_SIDE, i) == (long)i;
+    if (!side_after && !side_before) return 0;
+    if (i > 0 && !deid__gap_info(c, i).nl && slot_ending_at(c, DEID_SLOT_NOT_WARD, i - 1) >= 0) return 0;
+    if (i + 2 < c->nt && deid__close_on_line(c, i + 2) && (c->t[i + 2].f & (F_MEASURE | F_UNIT))) return 0;
+    return 1;
+}
+
+static void slot_ward_side(const ctx *c, int8_t *lab, size_t i) {
+    if (!ward_pair(c, i)) return;
+    for (size_t q = i; q <= i + 1; q++)
+        if (lab[q] >= 0 && !is_name_type(lab[q])) return;
+    lab[i] = lab[i + 1] = DEID_LOCATION;
+}
+
+/* A word of a person's name for round 42's P: in no list at all, or a listed name that is no
+ * common or clinical word; never a cue, stop, keep-list, role or charting-verb word. */
+static int person_word(const ctx *c, size_t i) {
+    const tok *t = &c->t[i];
+    if (t->nletters < 2 || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM) return 0;
+    if (((t->f | t->start | t->cue_end) & NOT_A_LEFT_NAME) || keep_word(t) || t->clin_shape) return 0;
+    if (role_ending_at(c, i) >= 0 || deid__verb_starting_at(c, i) || slot_starting_at(c, DEID_SLOT_PERSON_AFTER, i)) return 0;
+    if (t->f & (F_ENGLISH | F_MEDICAL | F_NOT_NAME)) return 0;
+    return t->oov || (t->f & (F_FIRST | F_LAST));
+}
+
+/* Round 42 (P): "per midwife odalys.", "lactation (fiadh) to see", "Pharm (Aoife) double checked",
+ * "intake (Dana, 555-0158)": in any case, a word the model left right after a slots.tsv
+ * person_after phrase (care roles and relations keep_roles.txt and cues.tsv do not hold), or after
+ * any care role or kinship word and an opening bracket, is a name when person_word says it may be
+ * one; after a bracket, a ")" or "," must close it. A next word in no list or a listed family name
+ * that is no common word joins it. (An unlisted word after a keep_roles.txt role and a space is as
+ * often shorthand, "OT eval": round 9 left it, and so does this rule.) A rules folder without
+ * person_after phrases takes none. */
+static void slot_person_after(const ctx *c, int8_t *lab, size_t i) {
+    if (!c->r->slots_max_words[DEID_SLOT_PERSON_AFTER] || i == 0 || lab[i] >= 0 || deid__gap_info(c, i).nl) return;
+    char m[8];
+    if (!gap_mark(c, i, m, sizeof m)) return;
+    int bracket = !strcmp(m, "(");
+    if (m[0] && !bracket) return;
+    int after_new = slot_ending_at(c, DEID_SLOT_PERSON_AFTER, i - 1) >= 0;
+    int after_any = after_new || role_ending_at(c, i - 1) >= 0 || (c->t[i - 1].cue_end & F_KIN);
+    if (bracket ? !after_any : !after_new) return;
+    if (!person_word(c, i)) return;
+    size_t z = i;
+    if (z + 1 < c->nt && lab[z + 1] < 0 && !deid__gap_info(c, z + 1).nl && deid__gap_info(c, z + 1).space_only &&
+        person_word(c, z + 1) && (c->t[z + 1].oov || (c->t[z + 1].f & F_LAST)))
+        z++;
+    if (bracket) {
+        size_t q = c->t[z].e;
+        while (q < c->len && (c->text[q] == ' ' || c->text[q] == '\t')) q++;
+        if (q >= c->len || (c->text[q] != ')' && c->text[q] != ',')) return;
+    }
+    for (size_t q = i; q <= z; q++) lab[q] = DEID_NAME;
+}
+
 /* "SN 302815ZX", "serial # 4471209": after a serial-number word, a code of five digits or more. */
 static void slot_serial(const ctx *c, int8_t *lab, size_t p) {
     if (p + 1 >= c->nt) return;
@@ -1072,6 +1146,8 @@ static void slot_rules(const ctx *c, int8_t *lab) {
         slot_serial(c, lab, i);
         slot_age(c, lab, i);
         slot_event_date(c, lab, i);
+        slot_ward_side(c, lab, i);
+        slot_person_after(c, lab, i);
     }
     slot_dates(c, lab);
     mixed_case_names(c, lab);
@@ -1484,6 +1560,15 @@ static int spans_from_labels(const ctx *c, const int8_t *lab, const float *P, co
         /* round 40 (A): an age the apposition rule took alone keeps its type whatever the model's
            probabilities say of the number (it left it: mostly a date to it) */
         if (i == j && lab[i] == DEID_AGE_OVER_89 && c->r->slots_max_words[DEID_SLOT_PATIENT]) ty = DEID_AGE_OVER_89;
+        /* round 43 (W'): a run of places that holds a ward by its side ("4 North") stays a place
+           whatever the model's sums say: typed by them, an address pattern over "6 South. Pt W"
+           would type it an address and widen it across the sentence's end */
+        if (c->r->slots_max_words[DEID_SLOT_WARD_SIDE]) {
+            int places = 1, pair = 0;
+            for (size_t q = i; q <= j && places; q++) places = lab[q] == DEID_LOCATION;
+            for (size_t q = i; q < j && places && !pair; q++) pair = ward_pair(c, q);
+            if (places && pair) ty = DEID_LOCATION;
+        }
         int numeric0 = ty == DEID_DATE || ty == DEID_PHONE || ty == DEID_FAX || ty == DEID_ID || ty == DEID_MRN ||
                        ty == DEID_SSN || ty == DEID_ZIP || ty == DEID_AGE_OVER_89;
         /* a date, phone or id starts with a digit or a month name, or where its evidence does */

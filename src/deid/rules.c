@@ -282,7 +282,8 @@ static int load_keep_extra(deid_text_rules *r, const char *dir, cf_err *err) {
 /* slots.tsv (round 10): "kind<TAB>phrase" lines, one strmap per kind, stored as load_post_list
  * stores its entries. An unknown kind is an error naming the line. A rules folder without the
  * file has empty lists (the slot rules then never fire). */
-static const char *const SLOT_KINDS[DEID_SLOT_KINDS] = {"message", "about", "year", "dispo", "facility", "sign", "initial", "part", "service", "not_ward", "serial", "patient", "date_after"};
+static const char *const SLOT_KINDS[DEID_SLOT_KINDS] = {"message", "about", "year", "dispo", "facility", "sign", "initial", "part", "service", "not_ward", "serial", "patient", "date_after",
+                                                             "ward_side", "person_after"};
 static int load_slots(const char *dir, deid_text_rules *r, cf_err *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/slots.tsv", dir);
@@ -302,7 +303,8 @@ static int load_slots(const char *dir, deid_text_rules *r, cf_err *err) {
             if (strlen(SLOT_KINDS[k]) == tab - ls && !memcmp(SLOT_KINDS[k], buf + ls, tab - ls)) kind = k;
         if (kind < 0) {
             rc = cf_fail(err, CF_EINPUT, "%s:%zu: expected KIND<TAB>phrase with KIND one of message, about, year, dispo, "
-                                         "facility, sign, initial, part, service, not_ward, serial, patient, date_after", path, line);
+                                         "facility, sign, initial, part, service, not_ward, serial, patient, date_after, "
+                                         "ward_side, person_after", path, line);
             break;
         }
         char low[512], key[512];
