@@ -1045,13 +1045,16 @@ static void slot_ward_side(const ctx *c, int8_t *lab, size_t i) {
 
 /* A word of a person's name for round 42's P: in no list at all, or a listed name that is no
  * common or clinical word; never a cue, stop, keep-list, role or charting-verb word. */
-static int person_word(const ctx *c, size_t i) {
-    const tok *t = &c->t[i];
+static int person_word_shape(const tok *t) { /* the word's own flags and shape: no phrase look-up */
     if (t->nletters < 2 || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM) return 0;
     if (((t->f | t->start | t->cue_end) & NOT_A_LEFT_NAME) || keep_word(t) || t->clin_shape) return 0;
-    if (role_ending_at(c, i) >= 0 || deid__verb_starting_at(c, i) || slot_starting_at(c, DEID_SLOT_PERSON_AFTER, i)) return 0;
     if (t->f & (F_ENGLISH | F_MEDICAL | F_NOT_NAME)) return 0;
     return t->oov || (t->f & (F_FIRST | F_LAST));
+}
+
+static int person_word(const ctx *c, size_t i) {
+    if (!person_word_shape(&c->t[i])) return 0;
+    return !(role_ending_at(c, i) >= 0 || deid__verb_starting_at(c, i) || slot_starting_at(c, DEID_SLOT_PERSON_AFTER, i));
 }
 
 /* Round 42 (P): "per midwife odalys.", "lactation (fiadh) to see", "Pharm (Aoife) double checked",
@@ -1068,6 +1071,8 @@ static void slot_person_after(const ctx *c, int8_t *lab, size_t i) {
     if (!gap_mark(c, i, m, sizeof m)) return;
     int bracket = !strcmp(m, "(");
     if (m[0] && !bracket) return;
+    /* the word's own flags first: most words are no name, and the phrase look-ups cost more */
+    if (!person_word_shape(&c->t[i])) return;
     int after_new = slot_ending_at(c, DEID_SLOT_PERSON_AFTER, i - 1) >= 0;
     int after_any = after_new || role_ending_at(c, i - 1) >= 0 || (c->t[i - 1].cue_end & F_KIN);
     if (bracket ? !after_any : !after_new) return;
