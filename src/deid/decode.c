@@ -1139,6 +1139,77 @@ static void mixed_case_names(const ctx *c, int8_t *lab) {
     }
 }
 
+/* Round 44 (T): "notified Dr hallworth, 1 u prbc ordered", "school teacher ms rutherford sent card":
+ * a word the model left right after a slots.tsv honorific on its line, in any case, is a name when it
+ * is in no list or a listed given or family name (a common or clinical word that is a listed name
+ * too: "Dr Bell", "Mr. Foley"); never a stop or cue word, a charting verb, a number, or a common or
+ * clinical word that names no one in the lists ("Dr aware", "Dr ordered lasix", "Dr to see"). A
+ * next word in no list or a listed family name joins it. The dense model leaves such names in notes
+ * thick with clinical words, most often typed in lower case in a mixed-case note, which neither the
+ * one-case rule (round 9) nor the mixed-case one (capitals only) reads. A rules folder without
+ * honorifics takes none. */
+static int honorific_name_word(const ctx *c, size_t i) {
+    const tok *t = &c->t[i];
+    const deid_flags bad = SLOT_BAD & ~(deid_flags)F_KEEP;
+    if (t->nletters < 2 || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM || t->shape0 == SH_INITIAL) return 0;
+    if ((t->f | t->start) & bad) return 0;
+    if (deid__verb_starting_at(c, i) || role_ending_at(c, i) >= 0 || slot_starting_at(c, DEID_SLOT_HONORIFIC, i)) return 0;
+    return t->oov || (t->f & (F_FIRST | F_LAST));
+}
+
+static void slot_honorific(const ctx *c, int8_t *lab, size_t i) {
+    if (!c->r->slots_max_words[DEID_SLOT_HONORIFIC] || i == 0 || lab[i] >= 0) return;
+    gapinfo g = deid__gap_info(c, i);
+    if (g.nl) return;
+    char m[8];
+    if (!gap_mark(c, i, m, sizeof m) || (m[0] && strcmp(m, "."))) return;
+    if (slot_ending_at(c, DEID_SLOT_HONORIFIC, i - 1) < 0 || !honorific_name_word(c, i)) return;
+    size_t z = i;
+    if (z + 1 < c->nt && lab[z + 1] < 0 && deid__gap_info(c, z + 1).space_only && !deid__gap_info(c, z + 1).nl &&
+        honorific_name_word(c, z + 1) && (c->t[z + 1].oov || (c->t[z + 1].f & F_LAST)))
+        z++;
+    for (size_t q = i; q <= z; q++) lab[q] = DEID_NAME;
+}
+
+/* Word p is a past participle for round 44's D: a slots.tsv participle phrase ("given", "seen"), or a
+ * word of four letters or more, letters only, ending in "ed" ("marked", "signed"). */
+static int participle_word(const ctx *c, size_t p) {
+    if (slot_ending_at(c, DEID_SLOT_PARTICIPLE, p) >= 0) return 1;
+    const tok *t = &c->t[p];
+    size_t n = t->e - t->s;
+    if (n < 4 || t->nletters != n) return 0;
+    return (c->text[t->e - 2] | 32) == 'e' && (c->text[t->e - 1] | 32) == 'd';
+}
+
+/* Round 44 (D): "bmz #2 given 12/3.", "demarcation marked 12/4, redness", "signed 4-17.": a month/day
+ * the model left (round 41's shape: two numbers of one or two digits joined by one '/' or '-', a
+ * month 1-12 and a day 1-31, in no longer chain, glued to nothing) right after a past participle,
+ * spaces only between, closing its clause (the line's end, a comma, full stop, semicolon or closing
+ * bracket) or before a clock time, is a date; never a score out of ten or a fraction ("1/2", "2/3",
+ * "3/4": a first number below a second of 2-4). A rules folder without participle phrases takes
+ * none. */
+static void slot_participle_date(const ctx *c, int8_t *lab, size_t i) {
+    if (i == 0 || i + 1 >= c->nt || !c->r->slots_max_words[DEID_SLOT_PARTICIPLE]) return;
+    const tok *a = &c->t[i], *b = &c->t[i + 1];
+    if (lab[i] >= 0 || lab[i + 1] >= 0 || a->shape0 != SH_NUM || b->shape0 != SH_NUM) return;
+    if (a->e - a->s > 2 || b->e - b->s > 2 || b->s != a->e + 1 || (c->text[a->e] != '/' && c->text[a->e] != '-')) return;
+    long m = deid__num_value(c, i), d = deid__num_value(c, i + 1);
+    if (m < 1 || m > 12 || d < 1 || d > 31 || d == 10 || (m < d && d <= 4)) return;
+    if (a->s > 0 && !isspace((unsigned char)c->text[a->s - 1])) return;
+    if (b->e < c->len && (isalnum((unsigned char)c->text[b->e]) || c->text[b->e] == '%' || c->text[b->e] == '/' ||
+                          c->text[b->e] == '-' || (c->text[b->e] == '.' && b->e + 1 < c->len && isdigit((unsigned char)c->text[b->e + 1]))))
+        return;
+    gapinfo g = deid__gap_info(c, i);
+    if (g.nl || !g.space_only || !participle_word(c, i - 1)) return;
+    if (i + 2 < c->nt && !deid__gap_info(c, i + 2).nl) {
+        char mk[8];
+        if (!gap_mark(c, i + 2, mk, sizeof mk)) return;
+        int closes = mk[0] && strchr(",.;)", mk[0]);
+        if (!closes && !(!mk[0] && deid__clock_time(c, i + 2))) return;
+    }
+    lab[i] = lab[i + 1] = DEID_DATE;
+}
+
 static void slot_rules(const ctx *c, int8_t *lab) {
     for (size_t i = 0; i < c->nt; i++) {
         slot_message(c, lab, i);
@@ -1156,6 +1227,10 @@ static void slot_rules(const ctx *c, int8_t *lab) {
     }
     slot_dates(c, lab);
     mixed_case_names(c, lab);
+    for (size_t i = 0; i < c->nt; i++) {
+        slot_honorific(c, lab, i);
+        slot_participle_date(c, lab, i);
+    }
 }
 
 /* Unlabels the words the filter keeps; ki[i].why says why (ki may be NULL). */
