@@ -71,7 +71,7 @@ printf '[{"full_text": "Call Zebulon", "spans": [{"entity_type": "PERSON", "star
 grep -q -i "zebulon" "$T/err2.txt" && fail "error message quotes corpus text"
 
 # --errors: one MISS or FP line per error, the span in [[...]]; the table itself quotes no text
-printf '##RECORD e1\nSeen by Dr. {{NAME:Quillfeather}} today.\n##RECORD e2\nCall {{PHONE:555-0143}} or Zebulon.\n' >"$T/err_corpus.txt"
+printf '##RECORD e1\nSeen by {{NAME:Quillfeather}} today.\n##RECORD e2\nCall {{PHONE:555-0143}} or Zebulon.\n' >"$T/err_corpus.txt"
 "$CLINFM" deid-eval --corpus "$T/err_corpus.txt" --format phrase --threshold 0.000001 \
   --errors "$T/errors.tsv" >"$T/err_table.txt" || fail "deid-eval --errors failed"
 [ -s "$T/errors.tsv" ] || fail "--errors wrote nothing although the near-zero threshold misses the PHI"
