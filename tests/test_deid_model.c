@@ -2217,6 +2217,38 @@ static void test_participle_dates(void) {
                     sizeof none / sizeof none[0], -1);
 }
 
+/* Round 45 candidates K and B (slots.tsv word_name, ward_unit): a given name that is a common word
+ * and in no list, right after a relation, is a name in any case; a ward in brackets right after its
+ * unit is a place. A charting word after a relation, a word left out of the list, a stop word, a bed,
+ * a day and a count in brackets are none. A hand-written model takes nothing; without the kind's
+ * phrases nothing is taken. */
+static void test_word_names(void) {
+    static const char *const names[][2] = {
+        {"NPN 7a-7p\npt ambulating w/ partner wren.", "wren"},
+        {"NPN 7a-7p\nlives w/ his daughter marigold.", "marigold"},
+        {"NPN 7a-7p\nPT'S FIANCEE WREN SLEPT IN ROOM", "WREN"},
+    };
+    static const char *const none[][2] = {
+        {"NPN 7a-7p\nson aware.", "aware"}, {"NPN 7a-7p\nwife honey", "honey"},
+        {"NPN 7a-7p\npartner at bedside", "at"},
+    };
+    /* the span's type is the hand-written model's (it weighs no type above another), so any type */
+    check_slot_kind("word-name", "b\tO:10\n", "word_name", names, sizeof names / sizeof names[0], none,
+                    sizeof none / sizeof none[0], -1);
+}
+
+static void test_ward_brackets(void) {
+    static const char *const wards[][2] = {
+        {"NPN 7a-7p\ntransfer to step-down (Kessler 7) once bed opens", "Kessler 7"},
+        {"npn 7a-7p\npt transferred from micu (ellison 6) at 1100", "ellison 6"},
+    };
+    static const char *const none[][2] = {
+        {"NPN 7a-7p\nmicu (bed 6)", "bed 6"}, {"NPN 7a-7p\nmicu (day 3)", "day 3"}, {"NPN 7a-7p\ntele (x2)", "x2"},
+    };
+    check_slot_kind("ward-brackets", "b\tO:10\n", "ward_unit", wards, sizeof wards / sizeof wards[0], none,
+                    sizeof none / sizeof none[0], DEID_LOCATION);
+}
+
 /* The switches of candidates that were not adopted (rounds 14, 16, 24 and 25) are gone from the
  * code: a model file that sets one is refused with its file, line and name, not read as if the
  * switch were off; a feature-less "@" line is refused the same way, and a model without them loads. */
@@ -2276,6 +2308,8 @@ int main(void) {
     RUN(test_person_after);
     RUN(test_honorific_names);
     RUN(test_participle_dates);
+    RUN(test_word_names);
+    RUN(test_ward_brackets);
     RUN(test_threshold_dense);
     RUN(test_dense_model);
     RUN(test_keep_extra);

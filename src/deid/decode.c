@@ -1210,6 +1210,54 @@ static void slot_participle_date(const ctx *c, int8_t *lab, size_t i) {
     lab[i] = lab[i + 1] = DEID_DATE;
 }
 
+/* Round 45 (K): "pt ambulating w/ partner wren.", "lives w/ his daughter marigold.", "NEIGHBOR CHUCK WHO
+ * DID CPR": a slots.tsv word_name word (a given name that is a common English word and in no
+ * given-name list, so no rule reads it as a name) that the model left, right after a kinship word or
+ * a person_after relation, after spaces or an opening bracket (then closed by ")" or ","), in any case,
+ * is a name. A rules folder without word_name words takes none. */
+static void slot_word_name(const ctx *c, int8_t *lab, size_t i) {
+    if (!c->r->slots_max_words[DEID_SLOT_WORD_NAME] || i == 0 || lab[i] >= 0 || deid__gap_info(c, i).nl) return;
+    char m[8];
+    if (!gap_mark(c, i, m, sizeof m)) return;
+    int bracket = !strcmp(m, "(");
+    if (m[0] && !bracket) return;
+    if (slot_starting_at(c, DEID_SLOT_WORD_NAME, i) != 1) return;
+    if (!(c->t[i - 1].cue_end & F_KIN) && slot_ending_at(c, DEID_SLOT_PERSON_AFTER, i - 1) < 0) return;
+    if (bracket) {
+        size_t q = c->t[i].e;
+        while (q < c->len && (c->text[q] == ' ' || c->text[q] == '\t')) q++;
+        if (q >= c->len || (c->text[q] != ')' && c->text[q] != ',')) return;
+    }
+    lab[i] = DEID_NAME;
+}
+
+/* Round 45 (B): "transfer to step-down (Corrigan 7) once bed opens", "from micu (ellison 6) at 1100": an
+ * opening bracket right after a slots.tsv ward_unit phrase, holding one word and a floor number of one
+ * or two digits and closed by ")", is a ward, a place (round 10's ward slot reads "unit, Name 7" closing
+ * a line only). The word is no stop, cue, clinical, measure or not_ward word ("micu (bed 6)"), and in a
+ * mixed-case note has its capital. A rules folder without ward_unit phrases takes none. */
+static int ward_in_brackets(const ctx *c, size_t i) {
+    if (!c->r->slots_max_words[DEID_SLOT_WARD_UNIT] || i == 0 || i + 1 >= c->nt) return 0;
+    const tok *t = &c->t[i], *n = &c->t[i + 1];
+    if (n->shape0 != SH_NUM || n->e - n->s > 2 || t->nletters < 2 || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM) return 0;
+    if (!deid__gap_info(c, i + 1).space_only || deid__gap_info(c, i).nl || deid__gap_info(c, i + 1).nl) return 0;
+    char m[8];
+    if (!gap_mark(c, i, m, sizeof m) || strcmp(m, "(")) return 0;
+    if (n->e >= c->len || c->text[n->e] != ')') return 0;
+    if (((t->f | t->start) & SLOT_BAD) || keep_word(t) || t->clin_shape || (t->f & F_MEDICAL && !(t->f & (F_FIRST | F_LAST | F_PLACE))))
+        return 0;
+    if (slot_starting_at(c, DEID_SLOT_NOT_WARD, i) == 1) return 0;
+    if (!c->lower_doc && !c->upper_doc && t->shape0 != SH_CAP && t->shape0 != SH_UPPER) return 0;
+    return slot_ending_at(c, DEID_SLOT_WARD_UNIT, i - 1) >= 0;
+}
+
+static void slot_ward_brackets(const ctx *c, int8_t *lab, size_t i) {
+    if (!ward_in_brackets(c, i)) return;
+    for (size_t q = i; q <= i + 1; q++)
+        if (lab[q] >= 0 && !is_name_type(lab[q])) return;
+    lab[i] = lab[i + 1] = DEID_LOCATION;
+}
+
 static void slot_rules(const ctx *c, int8_t *lab) {
     for (size_t i = 0; i < c->nt; i++) {
         slot_message(c, lab, i);
@@ -1230,6 +1278,8 @@ static void slot_rules(const ctx *c, int8_t *lab) {
     for (size_t i = 0; i < c->nt; i++) {
         slot_honorific(c, lab, i);
         slot_participle_date(c, lab, i);
+        slot_word_name(c, lab, i);
+        slot_ward_brackets(c, lab, i);
     }
 }
 
@@ -1640,13 +1690,15 @@ static int spans_from_labels(const ctx *c, const int8_t *lab, const float *P, co
         /* round 40 (A): an age the apposition rule took alone keeps its type whatever the model's
            probabilities say of the number (it left it: mostly a date to it) */
         if (i == j && lab[i] == DEID_AGE_OVER_89 && c->r->slots_max_words[DEID_SLOT_PATIENT]) ty = DEID_AGE_OVER_89;
-        /* round 43 (W'): a run of places that holds a ward by its side ("4 North") stays a place
-           whatever the model's sums say: typed by them, an address pattern over "6 South. Pt W"
-           would type it an address and widen it across the sentence's end */
-        if (c->r->slots_max_words[DEID_SLOT_WARD_SIDE]) {
+        /* round 43 (W'): a run of places that holds a ward by its side ("4 North"), or (round 45, B) a
+           ward in brackets after its unit, stays a place whatever the model's sums say: typed by
+           them, an address pattern over "6 South. Pt W" would type it an address and widen it
+           across the sentence's end */
+        if (c->r->slots_max_words[DEID_SLOT_WARD_SIDE] || c->r->slots_max_words[DEID_SLOT_WARD_UNIT]) {
             int places = 1, pair = 0;
             for (size_t q = i; q <= j && places; q++) places = lab[q] == DEID_LOCATION;
             for (size_t q = i; q < j && places && !pair; q++) pair = ward_pair(c, q);
+            for (size_t q = i; q < j && places && !pair; q++) pair = ward_in_brackets(c, q);
             if (places && pair) ty = DEID_LOCATION;
         }
         int numeric0 = ty == DEID_DATE || ty == DEID_PHONE || ty == DEID_FAX || ty == DEID_ID || ty == DEID_MRN ||
