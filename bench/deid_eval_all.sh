@@ -145,7 +145,7 @@ bench_machine
 # Never-read rows (material no round's rule has scored yet) are skipped, so that a plain run cannot
 # spend them: NEVER_READ lists them (default below: the unspent halves and sets); a round's rule scores
 # them with SCORE_NEVER_READ=1, once, totals only. Update the default when a round spends a row.
-NEVER_READ=${NEVER_READ-"mimic_text.holdB loinc_rxnorm.holdB nursing_phi_hold16 nursing_phi_hold17 nursing_phi_hold18 nursing_shorthand.hold24 nursing_shorthand.hold25 nursing_shorthand.hold26"}
+NEVER_READ=${NEVER_READ-"mimic_text.holdB loinc_rxnorm.holdB"}
 never_read() { # name: 0 (and a line saying so) when the row is skipped
   [ "${SCORE_NEVER_READ:-0}" = 1 ] && return 1
   case " $NEVER_READ " in *" $1 "*) printf "%-34s never read: skipped (SCORE_NEVER_READ=1 scores it)\n" "$1"; return 0 ;; esac
@@ -246,8 +246,8 @@ for c in as_is upper lower; do
   cost nursing_phi_hold13 phrase tests/data/deid-nursing-phi-hold13.txt $c  # never read (see the row above)
   cost nursing_phi_hold14 phrase tests/data/deid-nursing-phi-hold14.txt $c  # never read (see the row above)
   cost nursing_phi_hold15 phrase tests/data/deid-nursing-phi-hold15.txt $c
-  cost nursing_phi_hold16 phrase tests/data/deid-nursing-phi-hold16.txt $c  # never read (see the row above)
-  cost nursing_phi_hold17 phrase tests/data/deid-nursing-phi-hold17.txt $c  # never read (see the row above)
-  cost nursing_phi_hold18 phrase tests/data/deid-nursing-phi-hold18.txt $c  # never read (see the row above)
+  cost nursing_phi_hold16 phrase tests/data/deid-nursing-phi-hold16.txt $c
+  cost nursing_phi_hold17 phrase tests/data/deid-nursing-phi-hold17.txt $c
+  cost nursing_phi_hold18 phrase tests/data/deid-nursing-phi-hold18.txt $c
   for n in gen_listed gen_heldout_names gen_shortline; do cost "$n" presidio "$OUT/$n.json" $c; done
 done
