@@ -124,6 +124,9 @@
 # And for round 45 (branches s21-14-nphi16, -nphi17, -nphi18): tests/data/deid-nursing-phi-hold16.txt, -hold17.txt,
 # -hold18.txt (100 notes each; 202, 222 and 201 spans; hold18's records are named hold26, a slip of its brief) and
 # tests/data/deid-nursing-shorthand.hold24.txt, .hold25.txt, .hold26.txt (100 one-line notes each, no PHI).
+# And for round 46 (branches s21-14-nphi19, -nphi20, -nphi21): tests/data/deid-nursing-phi-hold19.txt, -hold20.txt,
+# -hold21.txt (100 notes each; 203, 203 and 225 spans) and tests/data/deid-nursing-shorthand.hold27.txt,
+# .hold28.txt, .hold29.txt (100 one-line notes each, no PHI).
 # GEN=BIN writes the generated notes with another build (default CLINFM), so that two builds whose
 # generators differ are scored on the same notes (round 11: GEN=build/clinfm CLINFM=<main build>).
 set -euo pipefail
@@ -145,7 +148,7 @@ bench_machine
 # Never-read rows (material no round's rule has scored yet) are skipped, so that a plain run cannot
 # spend them: NEVER_READ lists them (default below: the unspent halves and sets); a round's rule scores
 # them with SCORE_NEVER_READ=1, once, totals only. Update the default when a round spends a row.
-NEVER_READ=${NEVER_READ-"mimic_text.holdB loinc_rxnorm.holdB"}
+NEVER_READ=${NEVER_READ-"mimic_text.holdB loinc_rxnorm.holdB nursing_phi_hold19 nursing_phi_hold20 nursing_phi_hold21 nursing_shorthand.hold27 nursing_shorthand.hold28 nursing_shorthand.hold29"}
 never_read() { # name: 0 (and a line saying so) when the row is skipped
   [ "${SCORE_NEVER_READ:-0}" = 1 ] && return 1
   case " $NEVER_READ " in *" $1 "*) printf "%-34s never read: skipped (SCORE_NEVER_READ=1 scores it)\n" "$1"; return 0 ;; esac
@@ -206,6 +209,9 @@ row nursing_phi_hold15 phrase tests/data/deid-nursing-phi-hold15.txt
 row nursing_phi_hold16 phrase tests/data/deid-nursing-phi-hold16.txt
 row nursing_phi_hold17 phrase tests/data/deid-nursing-phi-hold17.txt
 row nursing_phi_hold18 phrase tests/data/deid-nursing-phi-hold18.txt
+row nursing_phi_hold19 phrase tests/data/deid-nursing-phi-hold19.txt
+row nursing_phi_hold20 phrase tests/data/deid-nursing-phi-hold20.txt
+row nursing_phi_hold21 phrase tests/data/deid-nursing-phi-hold21.txt
 row generated_listed_names presidio "$OUT/gen_listed.json"
 row generated_heldout_names presidio "$OUT/gen_heldout_names.json"
 row generated_heldout_style presidio "$OUT/gen_heldout_style.json"
@@ -224,7 +230,7 @@ for c in as_is upper lower; do
   done
   cost handwritten_fixture phrase tests/data/deid-nursing-handwritten.txt $c
   # the one-line shorthand halves, in the order they were written (a new half: one more word)
-  for h in dev hold dev2 hold2 dev3 hold3 hold4 hold5 hold6 hold7 hold8 hold9 hold10 hold11 hold12 hold13 hold14 hold15 hold16 hold17 hold18 hold19 hold20 hold21 hold22 hold23 hold24 hold25 hold26; do
+  for h in dev hold dev2 hold2 dev3 hold3 hold4 hold5 hold6 hold7 hold8 hold9 hold10 hold11 hold12 hold13 hold14 hold15 hold16 hold17 hold18 hold19 hold20 hold21 hold22 hold23 hold24 hold25 hold26 hold27 hold28 hold29; do
     cost nursing_shorthand.$h phrase tests/data/deid-nursing-shorthand.$h.txt $c
   done
   cost prose_hold1 phrase tests/data/deid-prose-hold1.txt $c
@@ -249,5 +255,8 @@ for c in as_is upper lower; do
   cost nursing_phi_hold16 phrase tests/data/deid-nursing-phi-hold16.txt $c
   cost nursing_phi_hold17 phrase tests/data/deid-nursing-phi-hold17.txt $c
   cost nursing_phi_hold18 phrase tests/data/deid-nursing-phi-hold18.txt $c
+  cost nursing_phi_hold19 phrase tests/data/deid-nursing-phi-hold19.txt $c  # never read (see the row above)
+  cost nursing_phi_hold20 phrase tests/data/deid-nursing-phi-hold20.txt $c  # never read (see the row above)
+  cost nursing_phi_hold21 phrase tests/data/deid-nursing-phi-hold21.txt $c  # never read (see the row above)
   for n in gen_listed gen_heldout_names gen_shortline; do cost "$n" presidio "$OUT/$n.json" $c; done
 done
