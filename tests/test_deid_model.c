@@ -2249,6 +2249,38 @@ static void test_ward_brackets(void) {
                     sizeof none / sizeof none[0], DEID_LOCATION);
 }
 
+/* Round 46 candidates I and X (slots.tsv id_word, pager_word): a code after "#" or an id word is an
+ * identifier, a number after a pager word (or "x" glued to four digits) a phone (the span's type is
+ * the label's only where the model's sums would call it a name, place or ZIP; with this hand-written
+ * model, which weighs no type above another, any type). A short count after "#", a clock time after "at", a count "x2" and a clock-shaped "x1200" are none. A
+ * hand-written model takes nothing; without the kind's phrases nothing is taken. */
+static void test_id_codes(void) {
+    static const char *const ids[][2] = {
+        {"NPN 7a-7p\nINCIDENT REPORT #IR-2026-4471 FILED.", "4471"},
+        {"NPN 7a-7p\nleft card, badge 4471.", "4471"},
+        {"NPN 7a-7p\nauth # AUTH-7732019 obtained", "7732019"},
+    };
+    static const char *const none[][2] = {
+        {"NPN 7a-7p\nbmz #2 given", "2"}, {"NPN 7a-7p\nreport at 1900", "1900"}, {"NPN 7a-7p\nline # 2 flushed", "2"},
+    };
+    check_slot_kind("id-code", "b\tO:10\n", "id_word", ids, sizeof ids / sizeof ids[0], none,
+                    sizeof none / sizeof none[0], -1);
+}
+
+static void test_pager_numbers(void) {
+    static const char *const pagers[][2] = {
+        {"NPN 7a-7p\nDr Abernathy paged at x4471 re lactate", "4471"},
+        {"NPN 7a-7p\ndr adeyemi paged 3317.", "3317"},
+        {"NPN 7a-7p\npaged 4-7731, called back", "7731"},
+        {"NPN 7a-7p\nCHARGE MAUREEN X3380 SAYS", "3380"},
+    };
+    static const char *const none[][2] = {
+        {"NPN 7a-7p\npaged at 2200", "2200"}, {"NPN 7a-7p\nambulated x2", "x2"}, {"NPN 7a-7p\nI&O x1200", "x1200"},
+    };
+    check_slot_kind("pager", "b\tO:10\n", "pager_word", pagers, sizeof pagers / sizeof pagers[0], none,
+                    sizeof none / sizeof none[0], -1);
+}
+
 /* The switches of candidates that were not adopted (rounds 14, 16, 24 and 25) are gone from the
  * code: a model file that sets one is refused with its file, line and name, not read as if the
  * switch were off; a feature-less "@" line is refused the same way, and a model without them loads. */
@@ -2310,6 +2342,8 @@ int main(void) {
     RUN(test_participle_dates);
     RUN(test_word_names);
     RUN(test_ward_brackets);
+    RUN(test_id_codes);
+    RUN(test_pager_numbers);
     RUN(test_threshold_dense);
     RUN(test_dense_model);
     RUN(test_keep_extra);

@@ -1258,6 +1258,110 @@ static void slot_ward_brackets(const ctx *c, int8_t *lab, size_t i) {
     lab[i] = lab[i + 1] = DEID_LOCATION;
 }
 
+/* A four-digit number that reads as a clock time (hours 00-23, minutes 00-59): rounds 46's I and X
+ * never take one. */
+static int clock_like(const ctx *c, size_t i) {
+    const tok *t = &c->t[i];
+    if (t->shape0 != SH_NUM || t->e - t->s != 4) return 0;
+    long v = deid__num_value(c, i);
+    return v / 100 <= 23 && v % 100 <= 59;
+}
+
+/* Round 46 (I): the code that starts at word i: words joined by single glued hyphens ("IR-2026-4471",
+ * "AUTH-7732019"), 4-20 characters, at least three digits, or a number of four digits or more; its
+ * last word, or -1. Never a clock time, never before a unit or measure word. */
+static long id_code(const ctx *c, size_t i) {
+    size_t z = i;
+    while (z + 1 < c->nt && c->t[z + 1].s == c->t[z].e + 1 && c->text[c->t[z].e] == '-') z++;
+    size_t len = c->t[z].e - c->t[i].s, digits = 0;
+    for (size_t q = c->t[i].s; q < c->t[z].e; q++) digits += c->text[q] >= '0' && c->text[q] <= '9';
+    if (len < 4 || len > 20 || digits < 3) return -1;
+    for (size_t q = c->t[i].s; q < c->t[z].e; q++)
+        if (!isalnum((unsigned char)c->text[q]) && c->text[q] != '-') return -1;
+    if (z == i && clock_like(c, i)) return -1;
+    if (z + 1 < c->nt && deid__close_on_line(c, z + 1) && (c->t[z + 1].f & (F_MEASURE | F_UNIT))) return -1;
+    /* glued to a letter or digit on the right ("#4471b" is still one code; a '.' and digits is a number) */
+    if (c->t[z].e < c->len && c->text[c->t[z].e] == '.' && c->t[z].e + 1 < c->len && isdigit((unsigned char)c->text[c->t[z].e + 1]))
+        return -1;
+    return (long)z;
+}
+
+/* Round 46 (I): "INCIDENT REPORT #IR-2026-4471 FILED.", "left card, badge 4471.", "auth # AUTH-7732019": a
+ * code (id_code) the model left, right after "#" (glued or after spaces, the "#" after any word), or
+ * right after a slots.tsv id_word phrase with spaces, ":", "#" or "no." between, is an identifier.
+ * "bmz #2" and "line # 2" are too short; "report at 1900" has "at" between and is a clock. A rules
+ * folder without id_word phrases takes none. */
+static void slot_id_code(const ctx *c, int8_t *lab, size_t i) {
+    if (!c->r->slots_max_words[DEID_SLOT_ID_WORD] || i == 0 || lab[i] >= 0 || deid__gap_info(c, i).nl) return;
+    const tok *t = &c->t[i];
+    if (t->shape0 != SH_NUM && t->shape0 != SH_ALNUM && !(i + 1 < c->nt && c->t[i + 1].s == t->e + 1 && c->text[t->e] == '-'))
+        return;
+    char m[8];
+    if (!gap_mark(c, i, m, sizeof m)) return;
+    int hash = !strcmp(m, "#");
+    if (!hash) {
+        size_t p = i - 1;
+        if (!strcmp(m, "") || !strcmp(m, ":") || !strcmp(m, "#:")) {
+        } else if (!strcmp(m, ".") && p > 0 && word_is(c, p, "no")) {
+            p--;
+        } else
+            return;
+        if (slot_ending_at(c, DEID_SLOT_ID_WORD, p) < 0) return;
+    }
+    long z = id_code(c, i);
+    if (z < 0) return;
+    for (size_t q = i; q <= (size_t)z; q++)
+        if (lab[q] >= 0) return;
+    for (size_t q = i; q <= (size_t)z; q++) lab[q] = DEID_ID;
+}
+
+/* Round 46 (X): "dr adeyemi paged 3317.", "paged at 2281", "paged 4-7731, called back", "ext 212",
+ * "CHARGE MAUREEN X3380 SAYS": a number the model left right after a slots.tsv pager_word phrase
+ * (spaces, ":", "#", "at" or "to" between) of three to five digits, or one digit, a glued hyphen and
+ * four digits, is a phone; so is "x" or "X" glued to four or five digits anywhere. Never a clock
+ * time, never before a unit or measure word. A rules folder without pager_word phrases takes none. */
+static void slot_pager(const ctx *c, int8_t *lab, size_t i) {
+    if (!c->r->slots_max_words[DEID_SLOT_PAGER_WORD] || lab[i] >= 0) return;
+    const tok *t = &c->t[i];
+    size_t n = t->e - t->s;
+    if (i + 1 < c->nt && deid__close_on_line(c, i + 1) && (c->t[i + 1].f & (F_MEASURE | F_UNIT))) return;
+    if (t->shape0 == SH_ALNUM && (n == 5 || n == 6) && (c->text[t->s] | 32) == 'x') {
+        for (size_t q = t->s + 1; q < t->e; q++)
+            if (!isdigit((unsigned char)c->text[q])) return;
+        if (n == 5) {
+            long v = 0;
+            for (size_t q = t->s + 1; q < t->e; q++) v = v * 10 + (c->text[q] - '0');
+            if (v / 100 <= 23 && v % 100 <= 59) return;
+        }
+        lab[i] = DEID_PHONE;
+        return;
+    }
+    if (i == 0 || t->shape0 != SH_NUM || deid__gap_info(c, i).nl) return;
+    size_t z = i;
+    if (n == 1 && i + 1 < c->nt && c->t[i + 1].s == t->e + 1 && c->text[t->e] == '-' && c->t[i + 1].shape0 == SH_NUM &&
+        c->t[i + 1].e - c->t[i + 1].s == 4)
+        z = i + 1;
+    else if (n < 3 || n > 5 || clock_like(c, i))
+        return;
+    if (z + 1 < c->nt && c->t[z + 1].s == c->t[z].e + 1 && strchr("-/.", c->text[c->t[z].e]) &&
+        c->t[z + 1].shape0 == SH_NUM)
+        return; /* a longer chain: a date, a range, a full phone the patterns read */
+    if (c->t[i].s > 0 && !isspace((unsigned char)c->text[c->t[i].s - 1]) && c->text[c->t[i].s - 1] != '#' &&
+        c->text[c->t[i].s - 1] != ':')
+        return;
+    size_t p = i - 1;
+    char m[8];
+    if (!gap_mark(c, i, m, sizeof m) || (m[0] && strcmp(m, ":") && strcmp(m, "#"))) return;
+    if (!m[0] && (word_is(c, p, "at") || word_is(c, p, "to")) && p > 0 && !deid__gap_info(c, p).nl) {
+        if (!gap_mark(c, p, m, sizeof m) || m[0]) return;
+        p--;
+    }
+    if (slot_ending_at(c, DEID_SLOT_PAGER_WORD, p) < 0) return;
+    for (size_t q = i; q <= z; q++)
+        if (lab[q] >= 0) return;
+    for (size_t q = i; q <= z; q++) lab[q] = DEID_PHONE;
+}
+
 static void slot_rules(const ctx *c, int8_t *lab) {
     for (size_t i = 0; i < c->nt; i++) {
         slot_message(c, lab, i);
@@ -1280,6 +1384,8 @@ static void slot_rules(const ctx *c, int8_t *lab) {
         slot_participle_date(c, lab, i);
         slot_word_name(c, lab, i);
         slot_ward_brackets(c, lab, i);
+        slot_id_code(c, lab, i);
+        slot_pager(c, lab, i);
     }
 }
 
@@ -1674,6 +1780,17 @@ static int spans_from_labels(const ctx *c, const int8_t *lab, const float *P, co
         /* an ampersand-joined firm amp_firms made one organisation keeps that type, whatever the
            model's summed probability says of its words */
         if (c->m && c->m->amp_firm_span && amp_group(c, lab, i, j)) ty = DEID_ORGANIZATION;
+        /* round 46 (I, X): a run labelled all identifier, or all phone, that the model's sums would
+           call a name, place, organisation, address, ZIP or age ("paged 3317" a name, "event #
+           EV-44029" a ZIP) keeps its label's type when the rules folder reads codes or pagers (a
+           surrogate of the sums' type would replace it); a pattern's type still wins below */
+        if (((lab[i] == DEID_ID && c->r->slots_max_words[DEID_SLOT_ID_WORD]) ||
+             (lab[i] == DEID_PHONE && c->r->slots_max_words[DEID_SLOT_PAGER_WORD])) &&
+            (is_name_type(ty) || ty == DEID_ADDRESS || ty == DEID_ZIP || ty == DEID_AGE_OVER_89)) {
+            int same = 1;
+            for (size_t q = i; q <= j && same; q++) same = lab[q] == lab[i];
+            if (same) ty = lab[i];
+        }
         /* the kind of a structured identifier is the pattern's: the model decides whether it is
            PHI, the pattern's shape says whether it is a fax or a phone, an SSN or an id */
         {
