@@ -255,8 +255,8 @@ for c in as_is upper lower; do
   cost nursing_phi_hold16 phrase tests/data/deid-nursing-phi-hold16.txt $c
   cost nursing_phi_hold17 phrase tests/data/deid-nursing-phi-hold17.txt $c
   cost nursing_phi_hold18 phrase tests/data/deid-nursing-phi-hold18.txt $c
-  cost nursing_phi_hold19 phrase tests/data/deid-nursing-phi-hold19.txt $c  # never read (see the row above)
-  cost nursing_phi_hold20 phrase tests/data/deid-nursing-phi-hold20.txt $c  # never read (see the row above)
-  cost nursing_phi_hold21 phrase tests/data/deid-nursing-phi-hold21.txt $c  # never read (see the row above)
+  cost nursing_phi_hold19 phrase tests/data/deid-nursing-phi-hold19.txt $c
+  cost nursing_phi_hold20 phrase tests/data/deid-nursing-phi-hold20.txt $c
+  cost nursing_phi_hold21 phrase tests/data/deid-nursing-phi-hold21.txt $c
   for n in gen_listed gen_heldout_names gen_shortline; do cost "$n" presidio "$OUT/$n.json" $c; done
 done
