@@ -869,19 +869,26 @@ static void slot_initial(const ctx *c, int8_t *lab, size_t i) {
     lab[i] = DEID_NAME;
 }
 
+/* Word i may name a ward before its floor number (round 10's slot, round 45's B): a word of two
+ * letters or more, no stop, cue or clinical word (a medical word only when a listed name or place),
+ * no not_ward word ("bed", "room"), and in a mixed-case note capitalised. */
+static int ward_name_word(const ctx *c, size_t i) {
+    const tok *t = &c->t[i];
+    if (t->nletters < 2 || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM) return 0;
+    if (((t->f | t->start) & SLOT_BAD) || keep_word(t) || t->clin_shape || (t->f & F_MEDICAL && !(t->f & (F_FIRST | F_LAST | F_PLACE))))
+        return 0;
+    if (slot_starting_at(c, DEID_SLOT_NOT_WARD, i) == 1) return 0;
+    return c->lower_doc || c->upper_doc || t->shape0 == SH_CAP || t->shape0 == SH_UPPER;
+}
+
 /* "..., cardiology, Lowell 7", "(medicine), East 7": after a service and a comma, one word and a
  * floor number of one or two digits that close the line are a ward (the corpora's wards hold
  * their floor). Not a bed, room or bay (not_ward), a clinical, measure or cue word. */
 static void slot_ward(const ctx *c, int8_t *lab, size_t i) {
     if (i < 2 || i + 1 >= c->nt) return;
-    const tok *t = &c->t[i], *n = &c->t[i + 1];
-    if (n->shape0 != SH_NUM || t->nletters < 2 || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM) return;
-    if (n->e - n->s > 2 || !deid__gap_info(c, i + 1).space_only || joined_number(c, i + 1)) return;
-    if (!slot_closes(c, i + 1)) return;
-    if (((t->f | t->start) & SLOT_BAD) || keep_word(t) || t->clin_shape || (t->f & F_MEDICAL && !(t->f & (F_FIRST | F_LAST | F_PLACE))))
-        return;
-    if (slot_starting_at(c, DEID_SLOT_NOT_WARD, i) == 1) return;
-    if (!c->lower_doc && !c->upper_doc && t->shape0 != SH_CAP && t->shape0 != SH_UPPER) return;
+    const tok *n = &c->t[i + 1];
+    if (n->shape0 != SH_NUM || n->e - n->s > 2 || !deid__gap_info(c, i + 1).space_only || joined_number(c, i + 1)) return;
+    if (!slot_closes(c, i + 1) || !ward_name_word(c, i)) return;
     char m[8];
     if (deid__gap_info(c, i).nl || !gap_mark(c, i, m, sizeof m) || (strcmp(m, ",") && strcmp(m, "),"))) return;
     if (slot_ending_at(c, DEID_SLOT_SERVICE, i - 1) < 0) return;
@@ -985,28 +992,42 @@ static void slot_age(const ctx *c, int8_t *lab, size_t i) {
  * line's end, a comma, full stop, semicolon or closing bracket) or before a clock time. "started 1/2
  * NS", "since 3-4 days" and "pain 3/10." are none. A rules folder without date_after phrases takes
  * none. */
-static void slot_event_date(const ctx *c, int8_t *lab, size_t i) {
-    if (i == 0 || i + 1 >= c->nt || !c->r->slots_max_words[DEID_SLOT_DATE_AFTER]) return;
+/* Words i and i + 1 are a month/day the model left, alone on its line's words (rounds 41 and 44): two
+ * numbers of one or two digits joined by one '/' or '-', a month 1-12 and a day 1-31, in no longer
+ * chain, glued to no letter, '%' or '.' and digits (after an opening bracket too when bracket), with
+ * spaces only before it; *m and *d get the month and the day. */
+static int lone_month_day(const ctx *c, const int8_t *lab, size_t i, int bracket, long *m, long *d) {
+    if (i == 0 || i + 1 >= c->nt) return 0;
     const tok *a = &c->t[i], *b = &c->t[i + 1];
-    if (lab[i] >= 0 || lab[i + 1] >= 0 || a->shape0 != SH_NUM || b->shape0 != SH_NUM) return;
-    if (a->e - a->s > 2 || b->e - b->s > 2 || b->s != a->e + 1 || (c->text[a->e] != '/' && c->text[a->e] != '-')) return;
-    long m = deid__num_value(c, i), d = deid__num_value(c, i + 1);
-    if (m < 1 || m > 12 || d < 1 || d > 31) return;
+    if (lab[i] >= 0 || lab[i + 1] >= 0 || a->shape0 != SH_NUM || b->shape0 != SH_NUM) return 0;
+    if (a->e - a->s > 2 || b->e - b->s > 2 || b->s != a->e + 1 || (c->text[a->e] != '/' && c->text[a->e] != '-')) return 0;
+    *m = deid__num_value(c, i);
+    *d = deid__num_value(c, i + 1);
+    if (*m < 1 || *m > 12 || *d < 1 || *d > 31) return 0;
     /* alone: no number, letter, '%' or '.' glued before or after, no third number in the chain */
-    if (a->s > 0 && !isspace((unsigned char)c->text[a->s - 1]) && c->text[a->s - 1] != '(') return;
+    if (a->s > 0 && !isspace((unsigned char)c->text[a->s - 1]) && !(bracket && c->text[a->s - 1] == '(')) return 0;
     if (b->e < c->len && (isalnum((unsigned char)c->text[b->e]) || c->text[b->e] == '%' || c->text[b->e] == '/' ||
                           c->text[b->e] == '-' || (c->text[b->e] == '.' && b->e + 1 < c->len && isdigit((unsigned char)c->text[b->e + 1]))))
-        return;
+        return 0;
     gapinfo g = deid__gap_info(c, i);
-    if (g.nl || !g.space_only) return;
+    return !g.nl && g.space_only;
+}
+
+/* The month/day at words i, i + 1 closes its clause (the line's end, a comma, full stop, semicolon or
+ * closing bracket follows), or a clock time follows it. */
+static int month_day_closes(const ctx *c, size_t i) {
+    if (i + 2 >= c->nt || deid__gap_info(c, i + 2).nl) return 1;
+    char mk[8];
+    if (!gap_mark(c, i + 2, mk, sizeof mk)) return 0;
+    int closes = mk[0] && strchr(",.;)", mk[0]);
+    return closes || (!mk[0] && deid__clock_time(c, i + 2));
+}
+
+static void slot_event_date(const ctx *c, int8_t *lab, size_t i) {
+    long m, d;
+    if (!c->r->slots_max_words[DEID_SLOT_DATE_AFTER] || !lone_month_day(c, lab, i, 1, &m, &d)) return;
     if (!(c->t[i - 1].f & F_WEEKDAY) && slot_ending_at(c, DEID_SLOT_DATE_AFTER, i - 1) < 0) return;
-    /* it closes its clause, or a clock time follows */
-    if (i + 2 < c->nt && !deid__gap_info(c, i + 2).nl) {
-        char mk[8];
-        if (!gap_mark(c, i + 2, mk, sizeof mk)) return;
-        int closes = mk[0] && strchr(",.;)", mk[0]);
-        if (!closes && !(!mk[0] && deid__clock_time(c, i + 2))) return;
-    }
+    if (!month_day_closes(c, i)) return;
     lab[i] = lab[i + 1] = DEID_DATE;
 }
 
@@ -1045,6 +1066,21 @@ static void slot_ward_side(const ctx *c, int8_t *lab, size_t i) {
 
 /* A word of a person's name for round 42's P: in no list at all, or a listed name that is no
  * common or clinical word; never a cue, stop, keep-list, role or charting-verb word. */
+/* What opens word i after the word before it, for a name after a role or relation (rounds 43, 45):
+ * spaces only (0), an opening bracket (1), anything else or a line break (-1). */
+static int space_or_bracket(const ctx *c, size_t i) {
+    char m[8];
+    if (deid__gap_info(c, i).nl || !gap_mark(c, i, m, sizeof m)) return -1;
+    return !m[0] ? 0 : !strcmp(m, "(") ? 1 : -1;
+}
+
+/* Word z is followed, past spaces, by ")" or ",": a bracketed name closes there. */
+static int closed_in_bracket(const ctx *c, size_t z) {
+    size_t q = c->t[z].e;
+    while (q < c->len && (c->text[q] == ' ' || c->text[q] == '\t')) q++;
+    return q < c->len && (c->text[q] == ')' || c->text[q] == ',');
+}
+
 static int person_word_shape(const tok *t) { /* the word's own flags and shape: no phrase look-up */
     if (t->nletters < 2 || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM) return 0;
     if (((t->f | t->start | t->cue_end) & NOT_A_LEFT_NAME) || keep_word(t) || t->clin_shape) return 0;
@@ -1066,11 +1102,9 @@ static int person_word(const ctx *c, size_t i) {
  * often shorthand, "OT eval": round 9 left it, and so does this rule.) A rules folder without
  * person_after phrases takes none. */
 static void slot_person_after(const ctx *c, int8_t *lab, size_t i) {
-    if (!c->r->slots_max_words[DEID_SLOT_PERSON_AFTER] || i == 0 || lab[i] >= 0 || deid__gap_info(c, i).nl) return;
-    char m[8];
-    if (!gap_mark(c, i, m, sizeof m)) return;
-    int bracket = !strcmp(m, "(");
-    if (m[0] && !bracket) return;
+    if (!c->r->slots_max_words[DEID_SLOT_PERSON_AFTER] || i == 0 || lab[i] >= 0) return;
+    int bracket = space_or_bracket(c, i);
+    if (bracket < 0) return;
     /* the word's own flags first: most words are no name, and the phrase look-ups cost more */
     if (!person_word_shape(&c->t[i])) return;
     int after_new = slot_ending_at(c, DEID_SLOT_PERSON_AFTER, i - 1) >= 0;
@@ -1081,11 +1115,7 @@ static void slot_person_after(const ctx *c, int8_t *lab, size_t i) {
     if (z + 1 < c->nt && lab[z + 1] < 0 && !deid__gap_info(c, z + 1).nl && deid__gap_info(c, z + 1).space_only &&
         person_word(c, z + 1) && (c->t[z + 1].oov || (c->t[z + 1].f & F_LAST)))
         z++;
-    if (bracket) {
-        size_t q = c->t[z].e;
-        while (q < c->len && (c->text[q] == ' ' || c->text[q] == '\t')) q++;
-        if (q >= c->len || (c->text[q] != ')' && c->text[q] != ',')) return;
-    }
+    if (bracket && !closed_in_bracket(c, z)) return;
     for (size_t q = i; q <= z; q++) lab[q] = DEID_NAME;
 }
 
@@ -1189,24 +1219,9 @@ static int participle_word(const ctx *c, size_t p) {
  * "3/4": a first number below a second of 2-4). A rules folder without participle phrases takes
  * none. */
 static void slot_participle_date(const ctx *c, int8_t *lab, size_t i) {
-    if (i == 0 || i + 1 >= c->nt || !c->r->slots_max_words[DEID_SLOT_PARTICIPLE]) return;
-    const tok *a = &c->t[i], *b = &c->t[i + 1];
-    if (lab[i] >= 0 || lab[i + 1] >= 0 || a->shape0 != SH_NUM || b->shape0 != SH_NUM) return;
-    if (a->e - a->s > 2 || b->e - b->s > 2 || b->s != a->e + 1 || (c->text[a->e] != '/' && c->text[a->e] != '-')) return;
-    long m = deid__num_value(c, i), d = deid__num_value(c, i + 1);
-    if (m < 1 || m > 12 || d < 1 || d > 31 || d == 10 || (m < d && d <= 4)) return;
-    if (a->s > 0 && !isspace((unsigned char)c->text[a->s - 1])) return;
-    if (b->e < c->len && (isalnum((unsigned char)c->text[b->e]) || c->text[b->e] == '%' || c->text[b->e] == '/' ||
-                          c->text[b->e] == '-' || (c->text[b->e] == '.' && b->e + 1 < c->len && isdigit((unsigned char)c->text[b->e + 1]))))
-        return;
-    gapinfo g = deid__gap_info(c, i);
-    if (g.nl || !g.space_only || !participle_word(c, i - 1)) return;
-    if (i + 2 < c->nt && !deid__gap_info(c, i + 2).nl) {
-        char mk[8];
-        if (!gap_mark(c, i + 2, mk, sizeof mk)) return;
-        int closes = mk[0] && strchr(",.;)", mk[0]);
-        if (!closes && !(!mk[0] && deid__clock_time(c, i + 2))) return;
-    }
+    long m, d;
+    if (!c->r->slots_max_words[DEID_SLOT_PARTICIPLE] || !lone_month_day(c, lab, i, 0, &m, &d)) return;
+    if (d == 10 || (m < d && d <= 4) || !participle_word(c, i - 1) || !month_day_closes(c, i)) return;
     lab[i] = lab[i + 1] = DEID_DATE;
 }
 
@@ -1216,18 +1231,11 @@ static void slot_participle_date(const ctx *c, int8_t *lab, size_t i) {
  * a person_after relation, after spaces or an opening bracket (then closed by ")" or ","), in any case,
  * is a name. A rules folder without word_name words takes none. */
 static void slot_word_name(const ctx *c, int8_t *lab, size_t i) {
-    if (!c->r->slots_max_words[DEID_SLOT_WORD_NAME] || i == 0 || lab[i] >= 0 || deid__gap_info(c, i).nl) return;
-    char m[8];
-    if (!gap_mark(c, i, m, sizeof m)) return;
-    int bracket = !strcmp(m, "(");
-    if (m[0] && !bracket) return;
-    if (slot_starting_at(c, DEID_SLOT_WORD_NAME, i) != 1) return;
+    if (!c->r->slots_max_words[DEID_SLOT_WORD_NAME] || i == 0 || lab[i] >= 0) return;
+    int bracket = space_or_bracket(c, i);
+    if (bracket < 0 || slot_starting_at(c, DEID_SLOT_WORD_NAME, i) != 1) return;
     if (!(c->t[i - 1].cue_end & F_KIN) && slot_ending_at(c, DEID_SLOT_PERSON_AFTER, i - 1) < 0) return;
-    if (bracket) {
-        size_t q = c->t[i].e;
-        while (q < c->len && (c->text[q] == ' ' || c->text[q] == '\t')) q++;
-        if (q >= c->len || (c->text[q] != ')' && c->text[q] != ',')) return;
-    }
+    if (bracket && !closed_in_bracket(c, i)) return;
     lab[i] = DEID_NAME;
 }
 
@@ -1238,16 +1246,12 @@ static void slot_word_name(const ctx *c, int8_t *lab, size_t i) {
  * mixed-case note has its capital. A rules folder without ward_unit phrases takes none. */
 static int ward_in_brackets(const ctx *c, size_t i) {
     if (!c->r->slots_max_words[DEID_SLOT_WARD_UNIT] || i == 0 || i + 1 >= c->nt) return 0;
-    const tok *t = &c->t[i], *n = &c->t[i + 1];
-    if (n->shape0 != SH_NUM || n->e - n->s > 2 || t->nletters < 2 || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM) return 0;
+    const tok *n = &c->t[i + 1];
+    if (n->shape0 != SH_NUM || n->e - n->s > 2) return 0;
     if (!deid__gap_info(c, i + 1).space_only || deid__gap_info(c, i).nl || deid__gap_info(c, i + 1).nl) return 0;
     char m[8];
     if (!gap_mark(c, i, m, sizeof m) || strcmp(m, "(")) return 0;
-    if (n->e >= c->len || c->text[n->e] != ')') return 0;
-    if (((t->f | t->start) & SLOT_BAD) || keep_word(t) || t->clin_shape || (t->f & F_MEDICAL && !(t->f & (F_FIRST | F_LAST | F_PLACE))))
-        return 0;
-    if (slot_starting_at(c, DEID_SLOT_NOT_WARD, i) == 1) return 0;
-    if (!c->lower_doc && !c->upper_doc && t->shape0 != SH_CAP && t->shape0 != SH_UPPER) return 0;
+    if (n->e >= c->len || c->text[n->e] != ')' || !ward_name_word(c, i)) return 0;
     return slot_ending_at(c, DEID_SLOT_WARD_UNIT, i - 1) >= 0;
 }
 
@@ -1260,11 +1264,11 @@ static void slot_ward_brackets(const ctx *c, int8_t *lab, size_t i) {
 
 /* A four-digit number that reads as a clock time (hours 00-23, minutes 00-59): rounds 46's I and X
  * never take one. */
+static int hhmm(long v) { return v / 100 <= 23 && v % 100 <= 59; }
+
 static int clock_like(const ctx *c, size_t i) {
     const tok *t = &c->t[i];
-    if (t->shape0 != SH_NUM || t->e - t->s != 4) return 0;
-    long v = deid__num_value(c, i);
-    return v / 100 <= 23 && v % 100 <= 59;
+    return t->shape0 == SH_NUM && t->e - t->s == 4 && hhmm(deid__num_value(c, i));
 }
 
 /* Round 46 (I): the code that starts at word i: words joined by single glued hyphens ("IR-2026-4471",
@@ -1331,7 +1335,7 @@ static void slot_pager(const ctx *c, int8_t *lab, size_t i) {
         if (n == 5) {
             long v = 0;
             for (size_t q = t->s + 1; q < t->e; q++) v = v * 10 + (c->text[q] - '0');
-            if (v / 100 <= 23 && v % 100 <= 59) return;
+            if (hhmm(v)) return;
         }
         lab[i] = DEID_PHONE;
         return;
