@@ -195,23 +195,8 @@ row nursing_phi_hold5 phrase tests/data/deid-nursing-phi-hold5.txt
 # s20-14-nphi6) and never run through clinfm: never read (in NEVER_READ), scored only when a later
 # round's declared and committed rule says so, once, totals only.
 row nursing_phi_hold6 phrase tests/data/deid-nursing-phi-hold6.txt
-# nursing_phi_hold7-9: fictional ICU/ward nursing notes with PHI, hand-written in session 21 (see the
-# header) and never run through clinfm: never read (in NEVER_READ), scored only under round 42's rule.
-row nursing_phi_hold7 phrase tests/data/deid-nursing-phi-hold7.txt
-row nursing_phi_hold8 phrase tests/data/deid-nursing-phi-hold8.txt
-row nursing_phi_hold9 phrase tests/data/deid-nursing-phi-hold9.txt
-row nursing_phi_hold10 phrase tests/data/deid-nursing-phi-hold10.txt
-row nursing_phi_hold11 phrase tests/data/deid-nursing-phi-hold11.txt
-row nursing_phi_hold12 phrase tests/data/deid-nursing-phi-hold12.txt
-row nursing_phi_hold13 phrase tests/data/deid-nursing-phi-hold13.txt
-row nursing_phi_hold14 phrase tests/data/deid-nursing-phi-hold14.txt
-row nursing_phi_hold15 phrase tests/data/deid-nursing-phi-hold15.txt
-row nursing_phi_hold16 phrase tests/data/deid-nursing-phi-hold16.txt
-row nursing_phi_hold17 phrase tests/data/deid-nursing-phi-hold17.txt
-row nursing_phi_hold18 phrase tests/data/deid-nursing-phi-hold18.txt
-row nursing_phi_hold19 phrase tests/data/deid-nursing-phi-hold19.txt
-row nursing_phi_hold20 phrase tests/data/deid-nursing-phi-hold20.txt
-row nursing_phi_hold21 phrase tests/data/deid-nursing-phi-hold21.txt
+# nursing_phi_hold7 to _hold21: the same kind, fifteen writers of session 21 (see the header); all spent
+for n in $(seq 7 21); do row nursing_phi_hold$n phrase tests/data/deid-nursing-phi-hold$n.txt; done
 row generated_listed_names presidio "$OUT/gen_listed.json"
 row generated_heldout_names presidio "$OUT/gen_heldout_names.json"
 row generated_heldout_style presidio "$OUT/gen_heldout_style.json"
@@ -237,26 +222,6 @@ for c in as_is upper lower; do
   cost prose_hold2 phrase tests/data/deid-prose-hold2.txt $c
   cost prose_hold3 phrase tests/data/deid-prose-hold3.txt $c
   cost prose_hold4 phrase tests/data/deid-prose-hold4.txt $c
-  cost nursing_phi_hold1 phrase tests/data/deid-nursing-phi-hold1.txt $c
-  cost nursing_phi_hold2 phrase tests/data/deid-nursing-phi-hold2.txt $c
-  cost nursing_phi_hold3 phrase tests/data/deid-nursing-phi-hold3.txt $c  # never read (see the row above)
-  cost nursing_phi_hold4 phrase tests/data/deid-nursing-phi-hold4.txt $c  # never read (see the row above)
-  cost nursing_phi_hold5 phrase tests/data/deid-nursing-phi-hold5.txt $c  # never read (see the row above)
-  cost nursing_phi_hold6 phrase tests/data/deid-nursing-phi-hold6.txt $c  # never read (see the row above)
-  cost nursing_phi_hold7 phrase tests/data/deid-nursing-phi-hold7.txt $c  # never read (see the row above)
-  cost nursing_phi_hold8 phrase tests/data/deid-nursing-phi-hold8.txt $c  # never read (see the row above)
-  cost nursing_phi_hold9 phrase tests/data/deid-nursing-phi-hold9.txt $c  # never read (see the row above)
-  cost nursing_phi_hold10 phrase tests/data/deid-nursing-phi-hold10.txt $c  # never read (see the row above)
-  cost nursing_phi_hold11 phrase tests/data/deid-nursing-phi-hold11.txt $c  # never read (see the row above)
-  cost nursing_phi_hold12 phrase tests/data/deid-nursing-phi-hold12.txt $c  # never read (see the row above)
-  cost nursing_phi_hold13 phrase tests/data/deid-nursing-phi-hold13.txt $c  # never read (see the row above)
-  cost nursing_phi_hold14 phrase tests/data/deid-nursing-phi-hold14.txt $c  # never read (see the row above)
-  cost nursing_phi_hold15 phrase tests/data/deid-nursing-phi-hold15.txt $c
-  cost nursing_phi_hold16 phrase tests/data/deid-nursing-phi-hold16.txt $c
-  cost nursing_phi_hold17 phrase tests/data/deid-nursing-phi-hold17.txt $c
-  cost nursing_phi_hold18 phrase tests/data/deid-nursing-phi-hold18.txt $c
-  cost nursing_phi_hold19 phrase tests/data/deid-nursing-phi-hold19.txt $c
-  cost nursing_phi_hold20 phrase tests/data/deid-nursing-phi-hold20.txt $c
-  cost nursing_phi_hold21 phrase tests/data/deid-nursing-phi-hold21.txt $c
+  for n in $(seq 1 21); do cost nursing_phi_hold$n phrase tests/data/deid-nursing-phi-hold$n.txt $c; done
   for n in gen_listed gen_heldout_names gen_shortline; do cost "$n" presidio "$OUT/$n.json" $c; done
 done
