@@ -2281,6 +2281,50 @@ static void test_pager_numbers(void) {
                     sizeof none / sizeof none[0], -1);
 }
 
+/* Round 47 candidates S, F and Q (slots.tsv staff_role, handoff, nickname): in any case, a word in no list
+ * right after a care role or a handoff phrase is a name, and so are one or two words in quotes after a
+ * nickname cue. Shorthand and common words after a role, a unit after a number, ordinary words after
+ * "report to" and a keep-list word in quotes are none. A hand-written model takes nothing; without the
+ * kind's phrases nothing is taken. */
+static void test_staff_names(void) {
+    static const char *const names[][2] = {
+        {"NPN 7a-7p\ncm odalys sent referral to rehab.", "odalys"},
+        {"NPN 7a-7p\ncrisis worker Tenzin says bed likely", "Tenzin"},
+        {"NPN 7a-7p\nNEURO ICU CHARGE FABIAN X3318 SAYS", "FABIAN"},
+    };
+    static const char *const none[][2] = {
+        {"NPN 7a-7p\nOT eval pending", "eval"}, {"NPN 7a-7p\nrn aware", "aware"},
+        {"NPN 7a-7p\nwound 4 cm delphine", "delphine"},
+    };
+    /* the span's type is the hand-written model's (it weighs no type above another), so any type */
+    check_slot_kind("staff", "b\tO:10\n", "staff_role", names, sizeof names / sizeof names[0], none,
+                    sizeof none / sizeof none[0], -1);
+}
+
+static void test_handoff_names(void) {
+    static const char *const names[][2] = {
+        {"NPN 7a-7p\nreport to oduya, pt stable.", "oduya"},
+        {"NPN 7a-7p\nCCU 0700 HANDOFF FROM CORMAC: PT ON IABP", "CORMAC"},
+    };
+    static const char *const none[][2] = {
+        {"NPN 7a-7p\nreport to floor", "floor"}, {"NPN 7a-7p\nhandoff to oncoming rn", "oncoming"},
+    };
+    check_slot_kind("handoff", "b\tO:10\n", "handoff", names, sizeof names / sizeof names[0], none,
+                    sizeof none / sizeof none[0], -1);
+}
+
+static void test_nicknames(void) {
+    static const char *const names[][2] = {
+        {"NPN 7a-7p\npt prefers \"birdie\", sharp", "birdie"},
+        {"NPN 7a-7p\nnickname \"Bugsy\", prefers it", "Bugsy"},
+    };
+    static const char *const none[][2] = {
+        {"NPN 7a-7p\nprefers \"tylenol\" for pain", "tylenol"},
+    };
+    check_slot_kind("nickname", "b\tO:10\n", "nickname", names, sizeof names / sizeof names[0], none,
+                    sizeof none / sizeof none[0], -1);
+}
+
 /* The switches of candidates that were not adopted (rounds 14, 16, 24 and 25) are gone from the
  * code: a model file that sets one is refused with its file, line and name, not read as if the
  * switch were off; a feature-less "@" line is refused the same way, and a model without them loads. */
@@ -2344,6 +2388,9 @@ int main(void) {
     RUN(test_ward_brackets);
     RUN(test_id_codes);
     RUN(test_pager_numbers);
+    RUN(test_staff_names);
+    RUN(test_handoff_names);
+    RUN(test_nicknames);
     RUN(test_threshold_dense);
     RUN(test_dense_model);
     RUN(test_keep_extra);

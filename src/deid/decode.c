@@ -1093,6 +1093,17 @@ static int person_word(const ctx *c, size_t i) {
     return !(role_ending_at(c, i) >= 0 || deid__verb_starting_at(c, i) || slot_starting_at(c, DEID_SLOT_PERSON_AFTER, i));
 }
 
+/* The last word of a person's name that opens at word i (rounds 42, 47): a next word on the line, after
+ * spaces only, joins it when the model left it, person_word says it may be a name and it is in no list
+ * or a listed family name ("Cormac O'Driscoll" is two). */
+static size_t person_run_end(const ctx *c, const int8_t *lab, size_t i) {
+    size_t z = i;
+    if (z + 1 < c->nt && lab[z + 1] < 0 && !deid__gap_info(c, z + 1).nl && deid__gap_info(c, z + 1).space_only &&
+        person_word(c, z + 1) && (c->t[z + 1].oov || (c->t[z + 1].f & F_LAST)))
+        z++;
+    return z;
+}
+
 /* Round 42 (P): "per midwife odalys.", "lactation (fiadh) to see", "Pharm (Aoife) double checked",
  * "intake (Dana, 555-0158)": in any case, a word the model left right after a slots.tsv
  * person_after phrase (care roles and relations keep_roles.txt and cues.tsv do not hold), or after
@@ -1111,10 +1122,7 @@ static void slot_person_after(const ctx *c, int8_t *lab, size_t i) {
     int after_any = after_new || role_ending_at(c, i - 1) >= 0 || (c->t[i - 1].cue_end & F_KIN);
     if (bracket ? !after_any : !after_new) return;
     if (!person_word(c, i)) return;
-    size_t z = i;
-    if (z + 1 < c->nt && lab[z + 1] < 0 && !deid__gap_info(c, z + 1).nl && deid__gap_info(c, z + 1).space_only &&
-        person_word(c, z + 1) && (c->t[z + 1].oov || (c->t[z + 1].f & F_LAST)))
-        z++;
+    size_t z = person_run_end(c, lab, i);
     if (bracket && !closed_in_bracket(c, z)) return;
     for (size_t q = i; q <= z; q++) lab[q] = DEID_NAME;
 }
@@ -1366,6 +1374,96 @@ static void slot_pager(const ctx *c, int8_t *lab, size_t i) {
     for (size_t q = i; q <= z; q++) lab[q] = DEID_PHONE;
 }
 
+/* Round 47 (S): "cm delphine sent referral", "crisis worker Tenzin says", "NEURO ICU CHARGE FABIAN X3318":
+ * in any case, a word the model left right after a care role (keep_roles.txt, or a slots.tsv staff_role
+ * phrase: the roles that list lacks), spaces only between, on one line, is a name when person_word says
+ * it may be one (in no list, or a listed name that is no common or clinical word: "OT eval", "RN obs",
+ * "rn aware" stay); a next word joins as in P. Never after a role word that follows a number ("4 cm").
+ * A rules folder without staff_role phrases takes none, after keep_roles.txt roles either. */
+static void slot_staff_name(const ctx *c, int8_t *lab, size_t i) {
+    if (!c->r->slots_max_words[DEID_SLOT_STAFF_ROLE] || i == 0 || lab[i] >= 0) return;
+    if (space_or_bracket(c, i) != 0 || !person_word_shape(&c->t[i])) return;
+    long r0 = slot_ending_at(c, DEID_SLOT_STAFF_ROLE, i - 1);
+    if (r0 < 0) r0 = role_ending_at(c, i - 1);
+    if (r0 < 0 || (r0 > 0 && c->t[r0 - 1].shape0 == SH_NUM && deid__close_on_line(c, (size_t)r0))) return;
+    if (!person_word(c, i) || slot_starting_at(c, DEID_SLOT_STAFF_ROLE, i) || slot_ending_at(c, DEID_SLOT_STAFF_ROLE, i) >= 0)
+        return;
+    size_t z = person_run_end(c, lab, i);
+    for (size_t q = i; q <= z; q++) lab[q] = DEID_NAME;
+}
+
+/* Round 47 (F): "report to oduya, pt stable.", "CCU 0700 HANDOFF FROM CORMAC: PT ON IABP", "bedside report w/
+ * sol.": in any case, a word the model left right after a slots.tsv handoff phrase, spaces only between,
+ * on one line, is a name when person_word says it may be one or it is a word_name word (round 45's
+ * given names that are common words); a next word joins as in P. "report to floor", "handoff to
+ * oncoming rn" stay. A rules folder without handoff phrases takes none. */
+static void slot_handoff_name(const ctx *c, int8_t *lab, size_t i) {
+    if (!c->r->slots_max_words[DEID_SLOT_HANDOFF] || i == 0 || lab[i] >= 0 || space_or_bracket(c, i) != 0) return;
+    int word_name = slot_starting_at(c, DEID_SLOT_WORD_NAME, i) == 1;
+    if (!word_name && !person_word_shape(&c->t[i])) return;
+    if (slot_ending_at(c, DEID_SLOT_HANDOFF, i - 1) < 0) return;
+    if (!word_name && !person_word(c, i)) return;
+    size_t z = person_run_end(c, lab, i);
+    for (size_t q = i; q <= z; q++) lab[q] = DEID_NAME;
+}
+
+/* Bytes of a double quote at text[q] (straight, or a curly opening or closing one in UTF-8), else 0. */
+static int quote_at(const ctx *c, size_t q, int opening) {
+    if (q >= c->len) return 0;
+    if (c->text[q] == '"') return 1;
+    if (q + 2 < c->len && (unsigned char)c->text[q] == 0xE2 && (unsigned char)c->text[q + 1] == 0x80 &&
+        (unsigned char)c->text[q + 2] == (opening ? 0x9C : 0x9D))
+        return 3;
+    return 0;
+}
+
+/* Word t is letters only (UTF-8 letters too), apart from hyphens or apostrophes inside: two letters or more. */
+static int letters_word(const ctx *c, const tok *t) {
+    if (t->nletters < 2) return 0;
+    for (size_t q = t->s; q < t->e; q++) {
+        unsigned char ch = (unsigned char)c->text[q];
+        if (!(isalpha(ch) || ch >= 0x80 || ((ch == '-' || ch == '\'') && q > t->s && q + 1 < t->e))) return 0;
+    }
+    return 1;
+}
+
+/* Round 47 (Q): 'pt prefers "birdie", sharp', 'nickname "Bugsy", prefers it', 'registered as "Trauma Papa"':
+ * one or two words of letters (hyphens and apostrophes inside) in double quotes, the opening quote right
+ * after a slots.tsv nickname phrase (spaces or ":" between) and the closing one right after the words,
+ * are a name in any case, unless a word is a stop, keep-list or clinical word or the model typed it
+ * otherwise. A rules folder without nickname phrases takes none. */
+static void slot_nickname(const ctx *c, int8_t *lab, size_t i) {
+    if (!c->r->slots_max_words[DEID_SLOT_NICKNAME] || i == 0 || deid__gap_info(c, i).nl) return;
+    /* the gap before word i: spaces, an optional ":", spaces, then the opening quote glued to the word */
+    size_t a = c->t[i - 1].e, b = c->t[i].s, q = a;
+    while (q < b && (c->text[q] == ' ' || c->text[q] == '\t')) q++;
+    if (q < b && c->text[q] == ':') q++;
+    while (q < b && (c->text[q] == ' ' || c->text[q] == '\t')) q++;
+    int open = quote_at(c, q, 1);
+    if (!open || q + (size_t)open != b) return;
+    size_t z = i;
+    int words = 1;
+    for (;;) {
+        const tok *t = &c->t[z];
+        if (!letters_word(c, t) || (t->f & F_STOP) || keep_word(t) || t->clin_shape) return;
+        if (lab[z] >= 0 && !is_name_type(lab[z])) return;
+        if (quote_at(c, t->e, 0)) break;
+        if (z + 1 >= c->nt || deid__gap_info(c, z + 1).nl) return;
+        char m[8];
+        if (!gap_mark(c, z + 1, m, sizeof m)) return;
+        if (!m[0]) {
+            if (++words > 2 || c->t[z + 1].s != t->e + 1) return; /* one space between the two words */
+        } else if (strcmp(m, "-") && strcmp(m, "'")) {
+            return;
+        } else if (c->t[z + 1].s != t->e + 1) {
+            return; /* "sung-min", "o'neil": the mark glued to both sides */
+        }
+        z++;
+    }
+    if (slot_ending_at(c, DEID_SLOT_NICKNAME, i - 1) < 0) return;
+    for (size_t w = i; w <= z; w++) lab[w] = DEID_NAME;
+}
+
 static void slot_rules(const ctx *c, int8_t *lab) {
     for (size_t i = 0; i < c->nt; i++) {
         slot_message(c, lab, i);
@@ -1390,6 +1488,9 @@ static void slot_rules(const ctx *c, int8_t *lab) {
         slot_ward_brackets(c, lab, i);
         slot_id_code(c, lab, i);
         slot_pager(c, lab, i);
+        slot_staff_name(c, lab, i);
+        slot_handoff_name(c, lab, i);
+        slot_nickname(c, lab, i);
     }
 }
 
