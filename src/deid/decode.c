@@ -1374,26 +1374,8 @@ static void slot_pager(const ctx *c, int8_t *lab, size_t i) {
     for (size_t q = i; q <= z; q++) lab[q] = DEID_PHONE;
 }
 
-/* Round 47 (S): "cm delphine sent referral", "crisis worker Tenzin says", "NEURO ICU CHARGE FABIAN X3318":
- * in any case, a word the model left right after a care role (keep_roles.txt, or a slots.tsv staff_role
- * phrase: the roles that list lacks), spaces only between, on one line, is a name when person_word says
- * it may be one (in no list, or a listed name that is no common or clinical word: "OT eval", "RN obs",
- * "rn aware" stay); a next word joins as in P. Never after a role word that follows a number ("4 cm").
- * A rules folder without staff_role phrases takes none, after keep_roles.txt roles either. */
-static void slot_staff_name(const ctx *c, int8_t *lab, size_t i) {
-    if (!c->r->slots_max_words[DEID_SLOT_STAFF_ROLE] || i == 0 || lab[i] >= 0) return;
-    if (space_or_bracket(c, i) != 0 || !person_word_shape(&c->t[i])) return;
-    long r0 = slot_ending_at(c, DEID_SLOT_STAFF_ROLE, i - 1);
-    if (r0 < 0) r0 = role_ending_at(c, i - 1);
-    if (r0 < 0 || (r0 > 0 && c->t[r0 - 1].shape0 == SH_NUM && deid__close_on_line(c, (size_t)r0))) return;
-    if (!person_word(c, i) || slot_starting_at(c, DEID_SLOT_STAFF_ROLE, i) || slot_ending_at(c, DEID_SLOT_STAFF_ROLE, i) >= 0)
-        return;
-    size_t z = person_run_end(c, lab, i);
-    for (size_t q = i; q <= z; q++) lab[q] = DEID_NAME;
-}
-
-/* Round 47 (F): "report to oduya, pt stable.", "CCU 0700 HANDOFF FROM CORMAC: PT ON IABP", "bedside report w/
- * sol.": in any case, a word the model left right after a slots.tsv handoff phrase, spaces only between,
+/* Round 47 (F): "report to oduya, pt stable.", "CCU 0700 HANDOFF FROM CORMAC: PT ON IABP", "handoff to
+ * bexley:": in any case, a word the model left right after a slots.tsv handoff phrase, spaces only between,
  * on one line, is a name when person_word says it may be one or it is a word_name word (round 45's
  * given names that are common words); a next word joins as in P. "report to floor", "handoff to
  * oncoming rn" stay. A rules folder without handoff phrases takes none. */
@@ -1488,7 +1470,6 @@ static void slot_rules(const ctx *c, int8_t *lab) {
         slot_ward_brackets(c, lab, i);
         slot_id_code(c, lab, i);
         slot_pager(c, lab, i);
-        slot_staff_name(c, lab, i);
         slot_handoff_name(c, lab, i);
         slot_nickname(c, lab, i);
     }
