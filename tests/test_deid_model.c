@@ -2310,6 +2310,52 @@ static void test_nicknames(void) {
                     sizeof none / sizeof none[0], -1);
 }
 
+/* Round 48 candidates O2, W2 and D2 (slots.tsv org_cue/org_last/org_generic, ward_cue/ward_after, sp_word):
+ * an organisation by its last words after a referral or transport cue, a ward and its floor after a ward
+ * cue, a month/day closing its clause after "s/p" are taken in any case; generic and participle words
+ * before the last words, a dose, a bed, a unit, a fraction and a score are none. A hand-written model
+ * takes nothing; without the kinds' phrases nothing is taken. */
+static void test_org_after_cue(void) {
+    static const char *const orgs[][2] = {
+        {"NPN 7a-7p\nrx sent to walbrook pharmacy.", "walbrook pharmacy"},
+        {"NPN 7a-7p\ntransport via coastline ambulance at 1845", "coastline ambulance"},
+        {"NPN 7a-7p\nhome w/ bluebird home health for pt.", "bluebird home health"},
+    };
+    static const char *const none[][2] = {
+        {"NPN 7a-7p\nd/c home w/ home care", "home care"},
+        {"NPN 7a-7p\ntransport by a volunteer ambulance company", "volunteer ambulance"},
+        {"NPN 7a-7p\nsent to outpatient pharmacy", "outpatient pharmacy"},
+    };
+    /* the span's type is the hand-written model's (it weighs no type above another), so any type */
+    check_slot_kind("org-cue", "b\tO:10\n", "org_cue", orgs, sizeof orgs / sizeof orgs[0], none,
+                    sizeof none / sizeof none[0], -1);
+}
+
+static void test_ward_after_cue(void) {
+    static const char *const wards[][2] = {
+        {"NPN 7a-7p\nawaiting wexford 3 bed.", "wexford 3"},
+        {"NPN 7a-7p\nmicu kessler 4 pod b", "kessler 4"},
+    };
+    static const char *const none[][2] = {
+        {"NPN 7a-7p\nawaiting dose 2.", "dose 2"}, {"NPN 7a-7p\nholding for bed 3", "bed 3"},
+        {"NPN 7a-7p\nto tele 5.", "tele 5"},
+    };
+    check_slot_kind("ward-cue", "b\tO:10\n", "ward_cue", wards, sizeof wards / sizeof wards[0], none,
+                    sizeof none / sizeof none[0], DEID_LOCATION);
+}
+
+static void test_sp_dates(void) {
+    static const char *const dates[][2] = {
+        {"NPN 7a-7p\ns/p cabg x3 12/5, pod 2.", "12/5"},
+        {"NPN 7a-7p\ns/p l sdh evac 12-3, drain out", "12-3"},
+    };
+    static const char *const none[][2] = {
+        {"NPN 7a-7p\ns/p 1/2 dose.", "1/2"}, {"NPN 7a-7p\ns/p fall, pain 3/10.", "3/10"},
+    };
+    check_slot_kind("sp-date", "b\tO:10\n", "sp_word", dates, sizeof dates / sizeof dates[0], none,
+                    sizeof none / sizeof none[0], -1);
+}
+
 /* The switches of candidates that were not adopted (rounds 14, 16, 24 and 25) are gone from the
  * code: a model file that sets one is refused with its file, line and name, not read as if the
  * switch were off; a feature-less "@" line is refused the same way, and a model without them loads. */
@@ -2375,6 +2421,9 @@ int main(void) {
     RUN(test_pager_numbers);
     RUN(test_handoff_names);
     RUN(test_nicknames);
+    RUN(test_org_after_cue);
+    RUN(test_ward_after_cue);
+    RUN(test_sp_dates);
     RUN(test_threshold_dense);
     RUN(test_dense_model);
     RUN(test_keep_extra);

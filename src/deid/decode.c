@@ -1446,6 +1446,112 @@ static void slot_nickname(const ctx *c, int8_t *lab, size_t i) {
     for (size_t w = i; w <= z; w++) lab[w] = DEID_NAME;
 }
 
+/* What separates word j-1 from word j is spaces, '/', '-', '+' or '&' only, on one line: the same clause. */
+static int same_clause_gap(const ctx *c, size_t j) {
+    char m[8];
+    if (deid__gap_info(c, j).nl || !gap_mark(c, j, m, sizeof m)) return 0;
+    for (const char *q = m; *q; q++)
+        if (!strchr("/-+&", *q)) return 0;
+    return 1;
+}
+
+/* Word i may be a word of an organisation's own name before its last words (round 48's O2): letters
+ * (hyphens and apostrophes inside), no stop, cue, measure, unit, title, month or weekday word, no
+ * charting verb, keep-list or clinical-shape word, no medical word unless a listed name or place, no
+ * participle or gerund ("contracted", "participating") and no org_generic word ("outpatient"). */
+static int org_name_word(const ctx *c, size_t i) {
+    const tok *t = &c->t[i];
+    if (!letters_word(c, t) || ((t->f | t->start) & SLOT_BAD) || keep_word(t) || t->clin_shape) return 0;
+    if ((t->f & F_MEDICAL) && !(t->f & (F_FIRST | F_LAST | F_PLACE))) return 0;
+    size_t n = t->e - t->s;
+    const char *e = c->text + t->e;
+    if (n >= 4 && (((e[-2] | 32) == 'e' && (e[-1] | 32) == 'd') ||
+                   ((e[-3] | 32) == 'i' && (e[-2] | 32) == 'n' && (e[-1] | 32) == 'g')))
+        return 0;
+    return !deid__verb_starting_at(c, i) && slot_starting_at(c, DEID_SLOT_ORG_GENERIC, i) != 1;
+}
+
+/* Round 48 (O2): "rx sent to walbrook pharmacy.", "transport via blue heron ambulance at 1100", "pt's employer
+ * kestrel freight called": in any case, one to three words right after a slots.tsv org_cue phrase (spaces
+ * or an opening bracket between), then an org_last phrase, all on one line and left by the model (or the
+ * last words taken as a name or place), are an organisation. The words are org_name_word's, joined by
+ * spaces or "&". A rules folder without org_cue and org_last phrases takes none. */
+static void slot_org_after_cue(const ctx *c, int8_t *lab, size_t i) {
+    if (!c->r->slots_max_words[DEID_SLOT_ORG_CUE] || !c->r->slots_max_words[DEID_SLOT_ORG_LAST] || i == 0 || lab[i] >= 0)
+        return;
+    /* spaces or "(" after the cue, or the slash of "w/" glued to it */
+    char m[8];
+    if (deid__gap_info(c, i).nl || !gap_mark(c, i, m, sizeof m) || (m[0] && strcmp(m, "(") && strcmp(m, "/")) ||
+        (!strcmp(m, "/") && c->text[c->t[i - 1].e] != '/'))
+        return;
+    if (!org_name_word(c, i) || slot_ending_at(c, DEID_SLOT_ORG_CUE, i - 1) < 0) return;
+    for (size_t k = i; k < i + 3 && k + 1 < c->nt; k++) {
+        if (k > i) {
+            if (lab[k] >= 0 || deid__gap_info(c, k).nl || !gap_mark(c, k, m, sizeof m) || (m[0] && strcmp(m, "&")) ||
+                !org_name_word(c, k))
+                return;
+        }
+        gapinfo g = deid__gap_info(c, k + 1);
+        if (g.nl || !g.space_only) return;
+        int n = slot_starting_at(c, DEID_SLOT_ORG_LAST, k + 1);
+        if (n <= 0) continue;
+        for (size_t q = k + 1; q <= k + (size_t)n; q++)
+            if (lab[q] >= 0 && !is_name_type(lab[q])) return;
+        for (size_t q = i; q <= k + (size_t)n; q++) lab[q] = DEID_ORGANIZATION;
+        return;
+    }
+}
+
+/* The ward number at word j is followed by its clause's end (a line break, ",", ".", ";", ")" or a dash)
+ * or, after spaces, by a not_ward word ("bed", "rm", "pod") or a ward_after word ("conference", "full"). */
+static int ward_number_closes(const ctx *c, size_t j) {
+    if (j + 1 >= c->nt || deid__gap_info(c, j + 1).nl) return 1;
+    char m[8];
+    if (!gap_mark(c, j + 1, m, sizeof m)) return 0;
+    if (m[0]) return strchr(",.;)", m[0]) || (m[0] == '-' && m[1] == '-');
+    return slot_starting_at(c, DEID_SLOT_NOT_WARD, j + 1) > 0 || slot_starting_at(c, DEID_SLOT_WARD_AFTER, j + 1) > 0;
+}
+
+/* Round 48 (W2): "awaiting wexford 3 bed.", "micu kessler 4 pod b", "step down spruce 5.": in any case, a word
+ * the model left right after a slots.tsv ward_cue or ward_unit phrase (spaces only between, on one line),
+ * and right after it a number of one or two digits that ward_number_closes, are a ward (a place). The
+ * word is letters only, no stop, cue, measure, unit, month, weekday, keep-list, clinical-shape, not_ward
+ * or service word, and no medical word unless a listed name or place. A rules folder without ward_cue
+ * phrases takes none. */
+static int ward_after_cue(const ctx *c, size_t i) { /* W2's shape at words i, i + 1, the labels aside */
+    if (!c->r->slots_max_words[DEID_SLOT_WARD_CUE] || i == 0 || i + 1 >= c->nt) return 0;
+    const tok *t = &c->t[i], *n = &c->t[i + 1];
+    if (n->shape0 != SH_NUM || n->e - n->s > 2 || joined_number(c, i + 1)) return 0;
+    gapinfo g = deid__gap_info(c, i + 1);
+    if (g.nl || !g.space_only || space_or_bracket(c, i) != 0) return 0;
+    if (!letters_word(c, t) || ((t->f | t->start) & SLOT_BAD) || keep_word(t) || t->clin_shape) return 0;
+    if ((t->f & F_MEDICAL) && !(t->f & (F_FIRST | F_LAST | F_PLACE))) return 0;
+    if (slot_starting_at(c, DEID_SLOT_NOT_WARD, i) || slot_starting_at(c, DEID_SLOT_SERVICE, i)) return 0;
+    if (slot_ending_at(c, DEID_SLOT_WARD_CUE, i - 1) < 0 && slot_ending_at(c, DEID_SLOT_WARD_UNIT, i - 1) < 0) return 0;
+    return ward_number_closes(c, i + 1);
+}
+
+static void slot_ward_after_cue(const ctx *c, int8_t *lab, size_t i) {
+    if (i + 1 < c->nt && lab[i] < 0 && lab[i + 1] < 0 && ward_after_cue(c, i)) lab[i] = lab[i + 1] = DEID_LOCATION;
+}
+
+/* Round 48 (D2): "s/p cabg x3 12/5, pod 2.", "s/p l sdh evac 12-3, drain out": a month/day the model left
+ * (lone_month_day; never a score out of ten or a fraction), closing its clause, with one to five words
+ * between it and a slots.tsv sp_word phrase before it in the same clause (same_clause_gap), is a date.
+ * A rules folder without sp_word phrases takes none. */
+static void slot_sp_date(const ctx *c, int8_t *lab, size_t i) {
+    long m, d;
+    if (!c->r->slots_max_words[DEID_SLOT_SP_WORD] || !lone_month_day(c, lab, i, 0, &m, &d)) return;
+    if (d == 10 || (m < d && d <= 4) || !month_day_closes(c, i)) return;
+    for (size_t back = 2; back <= 6 && back <= i; back++) {
+        if (!same_clause_gap(c, i - back + 1)) return;
+        if (slot_ending_at(c, DEID_SLOT_SP_WORD, i - back) >= 0) {
+            lab[i] = lab[i + 1] = DEID_DATE;
+            return;
+        }
+    }
+}
+
 static void slot_rules(const ctx *c, int8_t *lab) {
     for (size_t i = 0; i < c->nt; i++) {
         slot_message(c, lab, i);
@@ -1472,6 +1578,9 @@ static void slot_rules(const ctx *c, int8_t *lab) {
         slot_pager(c, lab, i);
         slot_handoff_name(c, lab, i);
         slot_nickname(c, lab, i);
+        slot_org_after_cue(c, lab, i);
+        slot_ward_after_cue(c, lab, i);
+        slot_sp_date(c, lab, i);
     }
 }
 
@@ -1894,14 +2003,16 @@ static int spans_from_labels(const ctx *c, const int8_t *lab, const float *P, co
            probabilities say of the number (it left it: mostly a date to it) */
         if (i == j && lab[i] == DEID_AGE_OVER_89 && c->r->slots_max_words[DEID_SLOT_PATIENT]) ty = DEID_AGE_OVER_89;
         /* round 43 (W'): a run of places that holds a ward by its side ("4 North"), or (round 45, B) a
-           ward in brackets after its unit, stays a place whatever the model's sums say: typed by
-           them, an address pattern over "6 South. Pt W" would type it an address and widen it
-           across the sentence's end */
-        if (c->r->slots_max_words[DEID_SLOT_WARD_SIDE] || c->r->slots_max_words[DEID_SLOT_WARD_UNIT]) {
+           ward in brackets after its unit, or (round 48, W2) a ward and its floor after a ward cue,
+           stays a place whatever the model's sums say: typed by them, an address pattern over "6
+           South. Pt W" would type it an address and widen it across the sentence's end */
+        if (c->r->slots_max_words[DEID_SLOT_WARD_SIDE] || c->r->slots_max_words[DEID_SLOT_WARD_UNIT] ||
+            c->r->slots_max_words[DEID_SLOT_WARD_CUE]) {
             int places = 1, pair = 0;
             for (size_t q = i; q <= j && places; q++) places = lab[q] == DEID_LOCATION;
             for (size_t q = i; q < j && places && !pair; q++) pair = ward_pair(c, q);
             for (size_t q = i; q < j && places && !pair; q++) pair = ward_in_brackets(c, q);
+            for (size_t q = i; q < j && places && !pair; q++) pair = ward_after_cue(c, q);
             if (places && pair) ty = DEID_LOCATION;
         }
         int numeric0 = ty == DEID_DATE || ty == DEID_PHONE || ty == DEID_FAX || ty == DEID_ID || ty == DEID_MRN ||

@@ -285,7 +285,8 @@ static int load_keep_extra(deid_text_rules *r, const char *dir, cf_err *err) {
 static const char *const SLOT_KINDS[DEID_SLOT_KINDS] = {"message", "about", "year", "dispo", "facility", "sign", "initial", "part", "service", "not_ward", "serial", "patient", "date_after",
                                                              "ward_side", "person_after", "honorific", "participle",
                                                              "word_name", "ward_unit", "id_word", "pager_word",
-                                                             "handoff", "nickname"};
+                                                             "handoff", "nickname", "org_cue", "org_last",
+                                                             "org_generic", "ward_cue", "ward_after", "sp_word"};
 static int load_slots(const char *dir, deid_text_rules *r, cf_err *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/slots.tsv", dir);
@@ -307,7 +308,8 @@ static int load_slots(const char *dir, deid_text_rules *r, cf_err *err) {
             rc = cf_fail(err, CF_EINPUT, "%s:%zu: expected KIND<TAB>phrase with KIND one of message, about, year, dispo, "
                                          "facility, sign, initial, part, service, not_ward, serial, patient, date_after, "
                                          "ward_side, person_after, honorific, participle, word_name, ward_unit, id_word, "
-                                         "pager_word, handoff, nickname", path,
+                                         "pager_word, handoff, nickname, org_cue, org_last, org_generic, "
+                                         "ward_cue, ward_after, sp_word", path,
                                          line);
             break;
         }
