@@ -1524,7 +1524,8 @@ static int ward_after_cue(const ctx *c, size_t i) { /* W2's shape at words i, i 
     if (n->shape0 != SH_NUM || n->e - n->s > 2 || joined_number(c, i + 1)) return 0;
     gapinfo g = deid__gap_info(c, i + 1);
     if (g.nl || !g.space_only || space_or_bracket(c, i) != 0) return 0;
-    if (!letters_word(c, t) || ((t->f | t->start) & SLOT_BAD) || keep_word(t) || t->clin_shape) return 0;
+    if (t->nletters < 2 || t->nletters != t->e - t->s || ((t->f | t->start) & SLOT_BAD) || keep_word(t) || t->clin_shape)
+        return 0;
     if ((t->f & F_MEDICAL) && !(t->f & (F_FIRST | F_LAST | F_PLACE))) return 0;
     if (slot_starting_at(c, DEID_SLOT_NOT_WARD, i) || slot_starting_at(c, DEID_SLOT_SERVICE, i)) return 0;
     if (slot_ending_at(c, DEID_SLOT_WARD_CUE, i - 1) < 0 && slot_ending_at(c, DEID_SLOT_WARD_UNIT, i - 1) < 0) return 0;
