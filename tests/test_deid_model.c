@@ -2356,6 +2356,37 @@ static void test_sp_dates(void) {
                     sizeof none / sizeof none[0], -1);
 }
 
+/* Round 49 candidates S' and K' (slots.tsv staff_name_role; relation and word_name2): a name after a care
+ * role with evidence after it, and a common-word given name after more relations, in any case. Catalogue
+ * abbreviations after a role with no such evidence, "rt" (right), a modal verb and a word out of the lists
+ * after a relation are none. A hand-written model takes nothing; without the kinds nothing is taken. */
+static void test_staff_names(void) {
+    static const char *const names[][2] = {
+        {"NPN 7a-7p\nreport given to charge rn odalys at x5521.", "odalys"},
+        {"NPN 7a-7p\nNEURO ICU CHARGE FABIAN X3318 SAYS", "FABIAN"},
+        {"NPN 7a-7p\npaged covering md fenwick x6621", "fenwick"},
+    };
+    static const char *const none[][2] = {
+        {"NPN 7a-7p\nHhc lpn/rn obs/asses ea 15", "obs"}, {"NPN 7a-7p\nscreen pap by tech w md supv", "supv"},
+        {"NPN 7a-7p\nOT ODI 3 MO", "ODI"},                 {"NPN 7a-7p\nrt ij tlc site clean", "ij"},
+    };
+    check_slot_kind("staff-name", "b\tO:10\n", "staff_name_role", names, sizeof names / sizeof names[0], none,
+                    sizeof none / sizeof none[0], -1);
+}
+
+static void test_word_names_more(void) {
+    static const char *const names[][2] = {
+        {"NPN 7a-7p\npt's friend lark and wife visiting", "lark"},
+        {"NPN 7a-7p\nneighbor chuck who did cpr", "chuck"},
+        {"NPN 7a-7p\npartner rain asked abt visiting hrs", "rain"},
+    };
+    static const char *const none[][2] = {
+        {"NPN 7a-7p\nson will call", "will"}, {"NPN 7a-7p\nfriend at bedside", "at"}, {"NPN 7a-7p\nwife honey", "honey"},
+    };
+    check_slot_kind("word-name2", "b\tO:10\n", "word_name2", names, sizeof names / sizeof names[0], none,
+                    sizeof none / sizeof none[0], -1);
+}
+
 /* The switches of candidates that were not adopted (rounds 14, 16, 24 and 25) are gone from the
  * code: a model file that sets one is refused with its file, line and name, not read as if the
  * switch were off; a feature-less "@" line is refused the same way, and a model without them loads. */
@@ -2424,6 +2455,8 @@ int main(void) {
     RUN(test_org_after_cue);
     RUN(test_ward_after_cue);
     RUN(test_sp_dates);
+    RUN(test_staff_names);
+    RUN(test_word_names_more);
     RUN(test_threshold_dense);
     RUN(test_dense_model);
     RUN(test_keep_extra);

@@ -1553,6 +1553,81 @@ static void slot_sp_date(const ctx *c, int8_t *lab, size_t i) {
     }
 }
 
+/* Text from q on (spaces skipped) is a phone number of seven digits or more: digits, with '-', '.', '(',
+ * ')' or one space between groups, within 20 bytes. */
+static int phone_from(const ctx *c, size_t q) {
+    while (q < c->len && c->text[q] == ' ') q++;
+    int digits = 0;
+    for (size_t e = q; e < c->len && e < q + 20; e++) {
+        char ch = c->text[e];
+        if (isdigit((unsigned char)ch)) digits++;
+        else if (!strchr("-.() ", ch) || (ch == ' ' && e + 1 < c->len && !isdigit((unsigned char)c->text[e + 1]))) break;
+    }
+    return digits >= 7;
+}
+
+/* Round 49 (S'): the name run i..z after a care role has evidence after it: a comma, colon, semicolon or
+ * closing bracket; after spaces, a charting verb, a pager word, "x" glued to three digits or more, "at",
+ * "from", "re", "@", a clock time or a phone number; and, when every word of the run is a listed given or
+ * family name that is no common word, a full stop or the line's end as well. */
+static int staff_name_evidence(const ctx *c, size_t i, size_t z) {
+    int listed = 1;
+    for (size_t q = i; q <= z; q++)
+        listed &= (c->t[q].f & (F_FIRST | F_LAST)) && !(c->t[q].f & (F_ENGLISH | F_MEDICAL | F_NOT_NAME));
+    if (z + 1 >= c->nt || deid__gap_info(c, z + 1).nl) return listed;
+    char m[8];
+    if (!gap_mark(c, z + 1, m, sizeof m)) return 0;
+    if (m[0] == '(' ) return phone_from(c, c->t[z].e);
+    if (m[0]) return strchr(",:;)@", m[0]) ? 1 : m[0] == '.' && !m[1] ? listed : 0;
+    size_t n = z + 1;
+    const tok *t = &c->t[n];
+    if (deid__verb_starting_at(c, n) || slot_starting_at(c, DEID_SLOT_PAGER_WORD, n) > 0) return 1;
+    if (word_is(c, n, "at") || word_is(c, n, "from") || word_is(c, n, "re")) return 1;
+    if (t->e - t->s >= 4 && (c->text[t->s] | 32) == 'x') {
+        size_t q = t->s + 1;
+        while (q < t->e && isdigit((unsigned char)c->text[q])) q++;
+        if (q == t->e) return 1;
+    }
+    return deid__clock_time(c, n) || phone_from(c, c->t[z].e);
+}
+
+/* Round 49 (S'): "report given to charge rn odalys at x5521.", "NEURO ICU CHARGE FABIAN X3318 SAYS", "paged
+ * covering md fenwick x6621": in any case, a word of letters the model left right after a slots.tsv
+ * staff_name_role phrase (spaces only between, on one line), that person_word says may be a name, is one
+ * with a next word joined as in P, when staff_name_evidence finds evidence after the run. Never after a
+ * role word that follows a number ("4 cm"), never a role word itself. A rules folder without
+ * staff_name_role phrases takes none. */
+static void slot_staff_name(const ctx *c, int8_t *lab, size_t i) {
+    if (!c->r->slots_max_words[DEID_SLOT_STAFF_NAME_ROLE] || i == 0 || lab[i] >= 0) return;
+    const tok *t = &c->t[i];
+    if (space_or_bracket(c, i) != 0 || t->nletters != t->e - t->s || !person_word_shape(t)) return;
+    long r0 = slot_ending_at(c, DEID_SLOT_STAFF_NAME_ROLE, i - 1);
+    if (r0 < 0 || (r0 > 0 && c->t[r0 - 1].shape0 == SH_NUM && deid__close_on_line(c, (size_t)r0))) return;
+    if (!person_word(c, i) || slot_starting_at(c, DEID_SLOT_STAFF_NAME_ROLE, i) ||
+        slot_ending_at(c, DEID_SLOT_STAFF_NAME_ROLE, i) >= 0)
+        return;
+    size_t z = person_run_end(c, lab, i);
+    if (z > i && c->t[z].nletters != c->t[z].e - c->t[z].s) z = i;
+    if (!staff_name_evidence(c, i, z)) return;
+    for (size_t q = i; q <= z; q++) lab[q] = DEID_NAME;
+}
+
+/* Round 49 (K'): round 45's K with more words and more openers: a slots.tsv word_name or word_name2 word
+ * the model left, right after a kinship word, a person_after relation or a slots.tsv relation phrase
+ * ("neighbor chuck who did cpr", "partner rain asked"), after spaces or an opening bracket (then closed by
+ * ")" or ","), in any case, is a name. A rules folder without word_name2 words takes none. */
+static void slot_word_name_more(const ctx *c, int8_t *lab, size_t i) {
+    if (!c->r->slots_max_words[DEID_SLOT_WORD_NAME2] || i == 0 || lab[i] >= 0) return;
+    int bracket = space_or_bracket(c, i);
+    if (bracket < 0) return;
+    if (slot_starting_at(c, DEID_SLOT_WORD_NAME, i) != 1 && slot_starting_at(c, DEID_SLOT_WORD_NAME2, i) != 1) return;
+    if (!(c->t[i - 1].cue_end & F_KIN) && slot_ending_at(c, DEID_SLOT_PERSON_AFTER, i - 1) < 0 &&
+        slot_ending_at(c, DEID_SLOT_RELATION, i - 1) < 0)
+        return;
+    if (bracket && !closed_in_bracket(c, i)) return;
+    lab[i] = DEID_NAME;
+}
+
 static void slot_rules(const ctx *c, int8_t *lab) {
     for (size_t i = 0; i < c->nt; i++) {
         slot_message(c, lab, i);
@@ -1582,6 +1657,8 @@ static void slot_rules(const ctx *c, int8_t *lab) {
         slot_org_after_cue(c, lab, i);
         slot_ward_after_cue(c, lab, i);
         slot_sp_date(c, lab, i);
+        slot_staff_name(c, lab, i);
+        slot_word_name_more(c, lab, i);
     }
 }
 

@@ -286,7 +286,8 @@ static const char *const SLOT_KINDS[DEID_SLOT_KINDS] = {"message", "about", "yea
                                                              "ward_side", "person_after", "honorific", "participle",
                                                              "word_name", "ward_unit", "id_word", "pager_word",
                                                              "handoff", "nickname", "org_cue", "org_last",
-                                                             "org_generic", "ward_cue", "ward_after", "sp_word"};
+                                                             "org_generic", "ward_cue", "ward_after", "sp_word",
+                                                             "staff_name_role", "relation", "word_name2"};
 static int load_slots(const char *dir, deid_text_rules *r, cf_err *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/slots.tsv", dir);
@@ -309,7 +310,7 @@ static int load_slots(const char *dir, deid_text_rules *r, cf_err *err) {
                                          "facility, sign, initial, part, service, not_ward, serial, patient, date_after, "
                                          "ward_side, person_after, honorific, participle, word_name, ward_unit, id_word, "
                                          "pager_word, handoff, nickname, org_cue, org_last, org_generic, "
-                                         "ward_cue, ward_after, sp_word", path,
+                                         "ward_cue, ward_after, sp_word, staff_name_role, relation, word_name2", path,
                                          line);
             break;
         }
