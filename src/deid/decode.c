@@ -1053,7 +1053,10 @@ static int ward_pair(const ctx *c, size_t i) {
     int side_before = !side_after && ward_number(c, i + 1) && slot_ending_at(c, DEID_SLOT_WARD_SIDE, i) == (long)i;
     if (!side_after && !side_before) return 0;
     if (i > 0 && !deid__gap_info(c, i).nl && slot_ending_at(c, DEID_SLOT_NOT_WARD, i - 1) >= 0) return 0;
-    if (i + 2 < c->nt && deid__close_on_line(c, i + 2) && (c->t[i + 2].f & (F_MEASURE | F_UNIT))) return 0;
+    /* round 50 (W3): a ward_room word after the pair ("5 north rm 512") is the ward's room, no unit */
+    if (i + 2 < c->nt && deid__close_on_line(c, i + 2) && (c->t[i + 2].f & (F_MEASURE | F_UNIT)) &&
+        ((c->t[i + 2].f & F_MEASURE) || slot_starting_at(c, DEID_SLOT_WARD_ROOM, i + 2) != 1))
+        return 0;
     return 1;
 }
 
@@ -1414,36 +1417,92 @@ static int letters_word(const ctx *c, const tok *t) {
  * after a slots.tsv nickname phrase (spaces or ":" between) and the closing one right after the words,
  * are a name in any case, unless a word is a stop, keep-list or clinical word or the model typed it
  * otherwise. A rules folder without nickname phrases takes none. */
-static void slot_nickname(const ctx *c, int8_t *lab, size_t i) {
-    if (!c->r->slots_max_words[DEID_SLOT_NICKNAME] || i == 0 || deid__gap_info(c, i).nl) return;
-    /* the gap before word i: spaces, an optional ":", spaces, then the opening quote glued to the word */
+/* Words i..*z are one or two words in double quotes (Q's shape, rounds 47 and 50): the opening quote right
+ * after the word before (spaces or ":" between) and glued to word i, the closing one glued to word *z;
+ * two words joined by one space, or by a hyphen or apostrophe glued on both sides; no stop, keep-list or
+ * clinical-shape word, none the model typed otherwise than a name. */
+static int quoted_words(const ctx *c, const int8_t *lab, size_t i, size_t *zp) {
+    if (i == 0 || deid__gap_info(c, i).nl) return 0;
     size_t a = c->t[i - 1].e, b = c->t[i].s, q = a;
     while (q < b && (c->text[q] == ' ' || c->text[q] == '\t')) q++;
     if (q < b && c->text[q] == ':') q++;
     while (q < b && (c->text[q] == ' ' || c->text[q] == '\t')) q++;
     int open = quote_at(c, q, 1);
-    if (!open || q + (size_t)open != b) return;
+    if (!open || q + (size_t)open != b) return 0;
     size_t z = i;
     int words = 1;
     for (;;) {
         const tok *t = &c->t[z];
-        if (!letters_word(c, t) || (t->f & F_STOP) || keep_word(t) || t->clin_shape) return;
-        if (lab[z] >= 0 && !is_name_type(lab[z])) return;
+        if (!letters_word(c, t) || (t->f & F_STOP) || keep_word(t) || t->clin_shape) return 0;
+        if (lab[z] >= 0 && !is_name_type(lab[z])) return 0;
         if (quote_at(c, t->e, 0)) break;
-        if (z + 1 >= c->nt || deid__gap_info(c, z + 1).nl) return;
+        if (z + 1 >= c->nt || deid__gap_info(c, z + 1).nl) return 0;
         char m[8];
-        if (!gap_mark(c, z + 1, m, sizeof m)) return;
+        if (!gap_mark(c, z + 1, m, sizeof m)) return 0;
         if (!m[0]) {
-            if (++words > 2 || c->t[z + 1].s != t->e + 1) return; /* one space between the two words */
+            if (++words > 2 || c->t[z + 1].s != t->e + 1) return 0; /* one space between the two words */
         } else if (strcmp(m, "-") && strcmp(m, "'")) {
-            return;
+            return 0;
         } else if (c->t[z + 1].s != t->e + 1) {
-            return; /* "sung-min", "o'neil": the mark glued to both sides */
+            return 0; /* "sung-min", "o'neil": the mark glued to both sides */
         }
         z++;
     }
+    *zp = z;
+    return 1;
+}
+
+static void slot_nickname(const ctx *c, int8_t *lab, size_t i) {
+    size_t z;
+    if (!c->r->slots_max_words[DEID_SLOT_NICKNAME] || !quoted_words(c, lab, i, &z)) return;
     if (slot_ending_at(c, DEID_SLOT_NICKNAME, i - 1) < 0) return;
     for (size_t w = i; w <= z; w++) lab[w] = DEID_NAME;
+}
+
+/* Round 50 (Q'): 'calling for "bunny" (wife)', 'friend "moose" brought glasses': quoted_words right after a
+ * slots.tsv call_for phrase, a kinship word, or a relation or person_after phrase are a name when every
+ * word is a listed given name or a word_name or word_name2 word ('asking for "water"' stays). A rules
+ * folder without call_for phrases takes none. */
+static void slot_called_for(const ctx *c, int8_t *lab, size_t i) {
+    size_t z;
+    if (!c->r->slots_max_words[DEID_SLOT_CALL_FOR] || !quoted_words(c, lab, i, &z)) return;
+    for (size_t w = i; w <= z; w++)
+        if (!(c->t[w].f & F_FIRST) && slot_starting_at(c, DEID_SLOT_WORD_NAME, w) != 1 &&
+            slot_starting_at(c, DEID_SLOT_WORD_NAME2, w) != 1)
+            return;
+    if (slot_ending_at(c, DEID_SLOT_CALL_FOR, i - 1) < 0 && !(c->t[i - 1].cue_end & F_KIN) &&
+        slot_ending_at(c, DEID_SLOT_RELATION, i - 1) < 0 && slot_ending_at(c, DEID_SLOT_PERSON_AFTER, i - 1) < 0)
+        return;
+    for (size_t w = i; w <= z; w++) lab[w] = DEID_NAME;
+}
+
+/* Round 50 (G): "-- jmc", "-ck", "--ldw rn": a line holding only one or two dashes and a word of two to four
+ * letters (then, at most, a slots.tsv sign_dash credential: "rn", "lpn") is a name, the initials signing
+ * the note; never a stop, keep-list, clinical-shape, role or medical word ("-- ok", "-- rn"). A rules
+ * folder without sign_dash words takes none. */
+static void slot_sign_initials(const ctx *c, int8_t *lab, size_t i) {
+    if (!c->r->slots_max_words[DEID_SLOT_SIGN_DASH] || lab[i] >= 0) return;
+    const tok *t = &c->t[i];
+    if (t->nletters < 2 || t->nletters > 4 || t->nletters != t->e - t->s) return;
+    if ((t->f & (F_STOP | F_MEDICAL)) || keep_word(t) || t->clin_shape || role_ending_at(c, i) >= 0) return;
+    if (slot_starting_at(c, DEID_SLOT_SIGN_DASH, i)) return;
+    /* before: the line's start, spaces, one or two dashes, spaces */
+    size_t q = t->s;
+    while (q > 0 && c->text[q - 1] == ' ') q--;
+    int dashes = 0;
+    while (q > 0 && c->text[q - 1] == '-' && dashes < 3) q--, dashes++;
+    if (dashes < 1 || dashes > 2) return;
+    while (q > 0 && (c->text[q - 1] == ' ' || c->text[q - 1] == '\t')) q--;
+    if (q > 0 && c->text[q - 1] != '\n') return;
+    /* after: the line's end, or one sign_dash credential and the line's end */
+    size_t e = t->e;
+    if (i + 1 < c->nt && !deid__gap_info(c, i + 1).nl) {
+        if (!deid__gap_info(c, i + 1).space_only || slot_starting_at(c, DEID_SLOT_SIGN_DASH, i + 1) != 1) return;
+        e = c->t[i + 1].e;
+    }
+    while (e < c->len && (c->text[e] == ' ' || c->text[e] == '\t' || c->text[e] == '\r')) e++;
+    if (e < c->len && c->text[e] != '\n') return;
+    lab[i] = DEID_NAME;
 }
 
 /* What separates word j-1 from word j is spaces, '/', '-', '+' or '&' only, on one line: the same clause. */
@@ -1582,6 +1641,7 @@ static int staff_name_evidence(const ctx *c, size_t i, size_t z) {
     size_t n = z + 1;
     const tok *t = &c->t[n];
     if (deid__verb_starting_at(c, n) || slot_starting_at(c, DEID_SLOT_PAGER_WORD, n) > 0) return 1;
+    if (slot_starting_at(c, DEID_SLOT_STAFF_VERB, n) > 0) return 1; /* round 50 (S''): "honora following" */
     if (word_is(c, n, "at") || word_is(c, n, "from") || word_is(c, n, "re")) return 1;
     if (t->e - t->s >= 4 && (c->text[t->s] | 32) == 'x') {
         size_t q = t->s + 1;
@@ -1659,6 +1719,8 @@ static void slot_rules(const ctx *c, int8_t *lab) {
         slot_sp_date(c, lab, i);
         slot_staff_name(c, lab, i);
         slot_word_name_more(c, lab, i);
+        slot_called_for(c, lab, i);
+        slot_sign_initials(c, lab, i);
     }
 }
 

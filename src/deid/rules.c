@@ -287,7 +287,8 @@ static const char *const SLOT_KINDS[DEID_SLOT_KINDS] = {"message", "about", "yea
                                                              "word_name", "ward_unit", "id_word", "pager_word",
                                                              "handoff", "nickname", "org_cue", "org_last",
                                                              "org_generic", "ward_cue", "ward_after", "sp_word",
-                                                             "staff_name_role", "relation", "word_name2"};
+                                                             "staff_name_role", "relation", "word_name2", "ward_room",
+                                                             "sign_dash", "call_for", "staff_verb"};
 static int load_slots(const char *dir, deid_text_rules *r, cf_err *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/slots.tsv", dir);
@@ -310,7 +311,8 @@ static int load_slots(const char *dir, deid_text_rules *r, cf_err *err) {
                                          "facility, sign, initial, part, service, not_ward, serial, patient, date_after, "
                                          "ward_side, person_after, honorific, participle, word_name, ward_unit, id_word, "
                                          "pager_word, handoff, nickname, org_cue, org_last, org_generic, "
-                                         "ward_cue, ward_after, sp_word, staff_name_role, relation, word_name2", path,
+                                         "ward_cue, ward_after, sp_word, staff_name_role, relation, word_name2, "
+                                         "ward_room, sign_dash, call_for, staff_verb", path,
                                          line);
             break;
         }
