@@ -1384,10 +1384,12 @@ static void slot_pager(const ctx *c, int8_t *lab, size_t i) {
  * oncoming rn" stay. A rules folder without handoff phrases takes none. */
 static void slot_handoff_name(const ctx *c, int8_t *lab, size_t i) {
     if (!c->r->slots_max_words[DEID_SLOT_HANDOFF] || i == 0 || lab[i] >= 0 || space_or_bracket(c, i) != 0) return;
-    int word_name = slot_starting_at(c, DEID_SLOT_WORD_NAME, i) == 1;
-    if (!word_name && !person_word_shape(&c->t[i])) return;
+    /* the word's own flags before the phrase look-ups (a word_name word is looked up only when needed) */
+    int shape = person_word_shape(&c->t[i]);
+    int word_name = !shape && slot_starting_at(c, DEID_SLOT_WORD_NAME, i) == 1;
+    if (!shape && !word_name) return;
     if (slot_ending_at(c, DEID_SLOT_HANDOFF, i - 1) < 0) return;
-    if (!word_name && !person_word(c, i)) return;
+    if (!word_name && !person_word(c, i) && slot_starting_at(c, DEID_SLOT_WORD_NAME, i) != 1) return;
     size_t z = person_run_end(c, lab, i);
     for (size_t q = i; q <= z; q++) lab[q] = DEID_NAME;
 }
@@ -1518,16 +1520,18 @@ static int same_clause_gap(const ctx *c, size_t j) {
  * (hyphens and apostrophes inside), no stop, cue, measure, unit, title, month or weekday word, no
  * charting verb, keep-list or clinical-shape word, no medical word unless a listed name or place, no
  * participle or gerund ("contracted", "participating") and no org_generic word ("outpatient"). */
-static int org_name_word(const ctx *c, size_t i) {
+static int org_name_shape(const ctx *c, size_t i) { /* org_name_word's own flags and shape: no look-up */
     const tok *t = &c->t[i];
     if (!letters_word(c, t) || ((t->f | t->start) & SLOT_BAD) || keep_word(t) || t->clin_shape) return 0;
     if ((t->f & F_MEDICAL) && !(t->f & (F_FIRST | F_LAST | F_PLACE))) return 0;
     size_t n = t->e - t->s;
     const char *e = c->text + t->e;
-    if (n >= 4 && (((e[-2] | 32) == 'e' && (e[-1] | 32) == 'd') ||
-                   ((e[-3] | 32) == 'i' && (e[-2] | 32) == 'n' && (e[-1] | 32) == 'g')))
-        return 0;
-    return !deid__verb_starting_at(c, i) && slot_starting_at(c, DEID_SLOT_ORG_GENERIC, i) != 1;
+    return !(n >= 4 && (((e[-2] | 32) == 'e' && (e[-1] | 32) == 'd') ||
+                        ((e[-3] | 32) == 'i' && (e[-2] | 32) == 'n' && (e[-1] | 32) == 'g')));
+}
+
+static int org_name_word(const ctx *c, size_t i) {
+    return org_name_shape(c, i) && !deid__verb_starting_at(c, i) && slot_starting_at(c, DEID_SLOT_ORG_GENERIC, i) != 1;
 }
 
 /* Round 48 (O2): "rx sent to walbrook pharmacy.", "transport via blue heron ambulance at 1100", "pt's employer
@@ -1543,7 +1547,7 @@ static void slot_org_after_cue(const ctx *c, int8_t *lab, size_t i) {
     if (deid__gap_info(c, i).nl || !gap_mark(c, i, m, sizeof m) || (m[0] && strcmp(m, "(") && strcmp(m, "/")) ||
         (!strcmp(m, "/") && c->text[c->t[i - 1].e] != '/'))
         return;
-    if (!org_name_word(c, i) || slot_ending_at(c, DEID_SLOT_ORG_CUE, i - 1) < 0) return;
+    if (!org_name_shape(c, i) || slot_ending_at(c, DEID_SLOT_ORG_CUE, i - 1) < 0 || !org_name_word(c, i)) return;
     for (size_t k = i; k < i + 3 && k + 1 < c->nt; k++) {
         if (k > i) {
             if (lab[k] >= 0 || deid__gap_info(c, k).nl || !gap_mark(c, k, m, sizeof m) || (m[0] && strcmp(m, "&")) ||
