@@ -2440,6 +2440,36 @@ static void test_staff_verbs(void) {
                     sizeof none / sizeof none[0], -1);
 }
 
+/* Round 51 candidates P2 and M2 (slots.tsv patient_verb, medical_given): the patient's name after "pt" with
+ * evidence after it, and a listed given name the medical word list holds after a care role. Clinical and
+ * common words after "pt", a word out of the list and a charting verb after a role are none. A hand-written
+ * model takes nothing; without the kind's phrases nothing is taken. */
+static void test_patient_names(void) {
+    static const char *const names[][2] = {
+        {"NPN 7a-7p\npt nnamdi has flat affect", "nnamdi"},
+        {"NPN 7a-7p\npt wojciech (goes by woj) extubated", "wojciech"},
+        {"NPN 7a-7p\npt folau admitted 11-29 for gi bleed", "folau"},
+    };
+    static const char *const none[][2] = {
+        {"NPN 7a-7p\npt afebrile, resting", "afebrile"}, {"NPN 7a-7p\npt nauseous has emesis", "nauseous"},
+        {"NPN 7a-7p\npt tolerating diet", "tolerating"},
+    };
+    check_slot_kind("patient-name", "b\tO:10\n", "patient_verb", names, sizeof names / sizeof names[0], none,
+                    sizeof none / sizeof none[0], -1);
+}
+
+static void test_medical_given(void) {
+    static const char *const names[][2] = {
+        {"NPN 7a-7p\nwound rn delphine: 4x3 cm stage 3", "delphine"},
+        {"NPN 7a-7p\nsw delphine working on placement", "delphine"},
+    };
+    static const char *const none[][2] = {
+        {"NPN 7a-7p\nrn hilar opacity,", "hilar"}, {"NPN 7a-7p\nmd aware", "aware"},
+    };
+    check_slot_kind("medical-given", "b\tO:10\n", "medical_given", names, sizeof names / sizeof names[0], none,
+                    sizeof none / sizeof none[0], -1);
+}
+
 /* The switches of candidates that were not adopted (rounds 14, 16, 24 and 25) are gone from the
  * code: a model file that sets one is refused with its file, line and name, not read as if the
  * switch were off; a feature-less "@" line is refused the same way, and a model without them loads. */
@@ -2514,6 +2544,8 @@ int main(void) {
     RUN(test_sign_initials);
     RUN(test_called_for);
     RUN(test_staff_verbs);
+    RUN(test_patient_names);
+    RUN(test_medical_given);
     RUN(test_threshold_dense);
     RUN(test_dense_model);
     RUN(test_keep_extra);

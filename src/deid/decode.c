@@ -1664,15 +1664,48 @@ static int staff_name_evidence(const ctx *c, size_t i, size_t z) {
 static void slot_staff_name(const ctx *c, int8_t *lab, size_t i) {
     if (!c->r->slots_max_words[DEID_SLOT_STAFF_NAME_ROLE] || i == 0 || lab[i] >= 0) return;
     const tok *t = &c->t[i];
-    if (space_or_bracket(c, i) != 0 || t->nletters != t->e - t->s || !person_word_shape(t)) return;
+    if (space_or_bracket(c, i) != 0 || t->nletters != t->e - t->s) return;
+    /* round 51 (M2): a listed given name the medical word list also holds ("delphine"), from medical_given */
+    int shape = person_word_shape(t);
+    int medical_given = !shape && c->r->slots_max_words[DEID_SLOT_MEDICAL_GIVEN] &&
+                        slot_starting_at(c, DEID_SLOT_MEDICAL_GIVEN, i) == 1;
+    if (!shape && !medical_given) return;
     long r0 = slot_ending_at(c, DEID_SLOT_STAFF_NAME_ROLE, i - 1);
     if (r0 < 0 || (r0 > 0 && c->t[r0 - 1].shape0 == SH_NUM && deid__close_on_line(c, (size_t)r0))) return;
-    if (!person_word(c, i) || slot_starting_at(c, DEID_SLOT_STAFF_NAME_ROLE, i) ||
-        slot_ending_at(c, DEID_SLOT_STAFF_NAME_ROLE, i) >= 0)
+    int person = shape ? person_word(c, i)
+                       : !(role_ending_at(c, i) >= 0 || deid__verb_starting_at(c, i) ||
+                           slot_starting_at(c, DEID_SLOT_PERSON_AFTER, i));
+    if (!person || slot_starting_at(c, DEID_SLOT_STAFF_NAME_ROLE, i) || slot_ending_at(c, DEID_SLOT_STAFF_NAME_ROLE, i) >= 0)
         return;
     size_t z = person_run_end(c, lab, i);
     if (z > i && c->t[z].nletters != c->t[z].e - c->t[z].s) z = i;
     if (!staff_name_evidence(c, i, z)) return;
+    for (size_t q = i; q <= z; q++) lab[q] = DEID_NAME;
+}
+
+/* Round 51 (P2): what follows the patient's name at word z: an opening bracket, a comma, "from" or a
+ * slots.tsv patient_verb phrase ("has", "remains", "admitted", "goes by"). */
+static int patient_name_evidence(const ctx *c, size_t z) {
+    if (z + 1 >= c->nt || deid__gap_info(c, z + 1).nl) return 0;
+    char m[8];
+    if (!gap_mark(c, z + 1, m, sizeof m)) return 0;
+    if (m[0]) return !strcmp(m, "(") || !strcmp(m, ",");
+    return word_is(c, z + 1, "from") || slot_starting_at(c, DEID_SLOT_PATIENT_VERB, z + 1) > 0;
+}
+
+/* Round 51 (P2): "pt nnamdi has flat affect", "pt wojciech (goes by woj) extubated", "pt folau admitted 11-29": in
+ * any case, a word the model left right after a slots.tsv patient phrase ("pt", "patient"), spaces only
+ * between, on one line, that person_word says may be a name, with a next word joined as in P, is the patient's
+ * name when patient_name_evidence finds evidence after the run ("pt afebrile", "pt tolerating diet" stay: no
+ * person words). A rules folder without patient_verb phrases takes none. */
+static void slot_patient_name(const ctx *c, int8_t *lab, size_t i) {
+    if (!c->r->slots_max_words[DEID_SLOT_PATIENT_VERB] || i == 0 || lab[i] >= 0) return;
+    const tok *t = &c->t[i];
+    if (space_or_bracket(c, i) != 0 || !letters_word(c, t) || !person_word_shape(t)) return;
+    if (slot_ending_at(c, DEID_SLOT_PATIENT, i - 1) < 0 || !person_word(c, i)) return;
+    size_t z = person_run_end(c, lab, i);
+    if (z > i && !letters_word(c, &c->t[z])) z = i;
+    if (!patient_name_evidence(c, z)) return;
     for (size_t q = i; q <= z; q++) lab[q] = DEID_NAME;
 }
 
@@ -1725,6 +1758,7 @@ static void slot_rules(const ctx *c, int8_t *lab) {
         slot_word_name_more(c, lab, i);
         slot_called_for(c, lab, i);
         slot_sign_initials(c, lab, i);
+        slot_patient_name(c, lab, i);
     }
 }
 
