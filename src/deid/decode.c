@@ -1667,8 +1667,9 @@ static void slot_staff_name(const ctx *c, int8_t *lab, size_t i) {
     if (space_or_bracket(c, i) != 0 || t->nletters != t->e - t->s) return;
     /* round 51 (M2): a listed given name the medical word list also holds ("delphine"), from medical_given */
     int shape = person_word_shape(t);
-    int medical_given = !shape && c->r->slots_max_words[DEID_SLOT_MEDICAL_GIVEN] &&
-                        slot_starting_at(c, DEID_SLOT_MEDICAL_GIVEN, i) == 1;
+    /* its words are listed given names and medical words, no English ones: the flags first, then the look-up */
+    int medical_given = !shape && c->r->slots_max_words[DEID_SLOT_MEDICAL_GIVEN] && (t->f & F_FIRST) &&
+                        (t->f & F_MEDICAL) && !(t->f & F_ENGLISH) && slot_starting_at(c, DEID_SLOT_MEDICAL_GIVEN, i) == 1;
     if (!shape && !medical_given) return;
     long r0 = slot_ending_at(c, DEID_SLOT_STAFF_NAME_ROLE, i - 1);
     if (r0 < 0 || (r0 > 0 && c->t[r0 - 1].shape0 == SH_NUM && deid__close_on_line(c, (size_t)r0))) return;
