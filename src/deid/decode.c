@@ -869,16 +869,23 @@ static void slot_initial(const ctx *c, int8_t *lab, size_t i) {
     lab[i] = DEID_NAME;
 }
 
-/* Word i may name a ward before its floor number (round 10's slot, round 45's B): a word of two
- * letters or more, no stop, cue or clinical word (a medical word only when a listed name or place),
- * no not_ward word ("bed", "room"), and in a mixed-case note capitalised. */
-static int ward_name_word(const ctx *c, size_t i) {
+/* A medical word that is no listed name or place: clinical to the slot rules ("Corrigan" is a place too). */
+static int unnamed_medical(const tok *t) { return (t->f & F_MEDICAL) && !(t->f & (F_FIRST | F_LAST | F_PLACE)); }
+
+/* Word i may name a ward before its floor number, in any case (rounds 10, 45, 48): a word of two letters
+ * or more, no stop, cue or clinical word (a medical word only when a listed name or place), no not_ward
+ * word ("bed", "room"). */
+static int ward_word(const ctx *c, size_t i) {
     const tok *t = &c->t[i];
     if (t->nletters < 2 || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM) return 0;
-    if (((t->f | t->start) & SLOT_BAD) || keep_word(t) || t->clin_shape || (t->f & F_MEDICAL && !(t->f & (F_FIRST | F_LAST | F_PLACE))))
-        return 0;
-    if (slot_starting_at(c, DEID_SLOT_NOT_WARD, i) == 1) return 0;
-    return c->lower_doc || c->upper_doc || t->shape0 == SH_CAP || t->shape0 == SH_UPPER;
+    if (((t->f | t->start) & SLOT_BAD) || keep_word(t) || t->clin_shape || unnamed_medical(t)) return 0;
+    return slot_starting_at(c, DEID_SLOT_NOT_WARD, i) != 1;
+}
+
+/* Round 10's slot and round 45's B: a ward_word that, in a mixed-case note, is capitalised. */
+static int ward_name_word(const ctx *c, size_t i) {
+    const tok *t = &c->t[i];
+    return ward_word(c, i) && (c->lower_doc || c->upper_doc || t->shape0 == SH_CAP || t->shape0 == SH_UPPER);
 }
 
 /* "..., cardiology, Lowell 7", "(medicine), East 7": after a service and a comma, one word and a
@@ -1067,8 +1074,6 @@ static void slot_ward_side(const ctx *c, int8_t *lab, size_t i) {
     lab[i] = lab[i + 1] = DEID_LOCATION;
 }
 
-/* A word of a person's name for round 42's P: in no list at all, or a listed name that is no
- * common or clinical word; never a cue, stop, keep-list, role or charting-verb word. */
 /* What opens word i after the word before it, for a name after a role or relation (rounds 43, 45):
  * spaces only (0), an opening bracket (1), anything else or a line break (-1). */
 static int space_or_bracket(const ctx *c, size_t i) {
@@ -1084,6 +1089,8 @@ static int closed_in_bracket(const ctx *c, size_t z) {
     return q < c->len && (c->text[q] == ')' || c->text[q] == ',');
 }
 
+/* A word of a person's name for round 42's P: in no list at all, or a listed name that is no
+ * common or clinical word; never a cue, stop, keep-list, role or charting-verb word. */
 static int person_word_shape(const tok *t) { /* the word's own flags and shape: no phrase look-up */
     if (t->nletters < 2 || t->shape0 == SH_NUM || t->shape0 == SH_ALNUM) return 0;
     if (((t->f | t->start | t->cue_end) & NOT_A_LEFT_NAME) || keep_word(t) || t->clin_shape) return 0;
@@ -1414,11 +1421,6 @@ static int letters_word(const ctx *c, const tok *t) {
     return 1;
 }
 
-/* Round 47 (Q): 'pt prefers "birdie", sharp', 'nickname "Bugsy", prefers it', 'registered as "Trauma Papa"':
- * one or two words of letters (hyphens and apostrophes inside) in double quotes, the opening quote right
- * after a slots.tsv nickname phrase (spaces or ":" between) and the closing one right after the words,
- * are a name in any case, unless a word is a stop, keep-list or clinical word or the model typed it
- * otherwise. A rules folder without nickname phrases takes none. */
 /* Words i..*z are one or two words in double quotes (Q's shape, rounds 47 and 50): the opening quote right
  * after the word before (spaces or ":" between) and glued to word i, the closing one glued to word *z;
  * two words joined by one space, or by a hyphen or apostrophe glued on both sides; no stop, keep-list or
@@ -1454,6 +1456,11 @@ static int quoted_words(const ctx *c, const int8_t *lab, size_t i, size_t *zp) {
     return 1;
 }
 
+/* Round 47 (Q): 'pt prefers "birdie", sharp', 'nickname "Bugsy", prefers it', 'registered as "Trauma Papa"':
+ * one or two words of letters (hyphens and apostrophes inside) in double quotes, the opening quote right
+ * after a slots.tsv nickname phrase (spaces or ":" between) and the closing one right after the words,
+ * are a name in any case, unless a word is a stop, keep-list or clinical word or the model typed it
+ * otherwise. A rules folder without nickname phrases takes none. */
 static void slot_nickname(const ctx *c, int8_t *lab, size_t i) {
     size_t z;
     if (!c->r->slots_max_words[DEID_SLOT_NICKNAME] || !quoted_words(c, lab, i, &z)) return;
@@ -1522,8 +1529,8 @@ static int same_clause_gap(const ctx *c, size_t j) {
  * participle or gerund ("contracted", "participating") and no org_generic word ("outpatient"). */
 static int org_name_shape(const ctx *c, size_t i) { /* org_name_word's own flags and shape: no look-up */
     const tok *t = &c->t[i];
-    if (!letters_word(c, t) || ((t->f | t->start) & SLOT_BAD) || keep_word(t) || t->clin_shape) return 0;
-    if ((t->f & F_MEDICAL) && !(t->f & (F_FIRST | F_LAST | F_PLACE))) return 0;
+    if (!letters_word(c, t) || ((t->f | t->start) & SLOT_BAD) || keep_word(t) || t->clin_shape || unnamed_medical(t))
+        return 0;
     size_t n = t->e - t->s;
     const char *e = c->text + t->e;
     return !(n >= 4 && (((e[-2] | 32) == 'e' && (e[-1] | 32) == 'd') ||
@@ -1587,10 +1594,7 @@ static int ward_after_cue(const ctx *c, size_t i) { /* W2's shape at words i, i 
     if (n->shape0 != SH_NUM || n->e - n->s > 2 || joined_number(c, i + 1)) return 0;
     gapinfo g = deid__gap_info(c, i + 1);
     if (g.nl || !g.space_only || space_or_bracket(c, i) != 0) return 0;
-    if (t->nletters < 2 || t->nletters != t->e - t->s || ((t->f | t->start) & SLOT_BAD) || keep_word(t) || t->clin_shape)
-        return 0;
-    if ((t->f & F_MEDICAL) && !(t->f & (F_FIRST | F_LAST | F_PLACE))) return 0;
-    if (slot_starting_at(c, DEID_SLOT_NOT_WARD, i) || slot_starting_at(c, DEID_SLOT_SERVICE, i)) return 0;
+    if (t->nletters != t->e - t->s || !ward_word(c, i) || slot_starting_at(c, DEID_SLOT_SERVICE, i)) return 0;
     if (slot_ending_at(c, DEID_SLOT_WARD_CUE, i - 1) < 0 && slot_ending_at(c, DEID_SLOT_WARD_UNIT, i - 1) < 0) return 0;
     return ward_number_closes(c, i + 1);
 }
