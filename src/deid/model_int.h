@@ -137,7 +137,7 @@ double deid__crf_nll_grad(const float *E, size_t T, const float *trans, const ui
 /* E (T, L) from the features. */
 void deid__emissions(const deid_model *m, const deid_featbuf *fb, size_t T, float *E);
 
-/* Word tests the features (features.c) and the rules after the model (decode.c) share. */
+/* Word tests the features (features.c) and the rules after the model (decode.c, slots.c) share. */
 long deid__num_value(const ctx *c, size_t i);
 int deid__clock_time(const ctx *c, size_t i);
 int deid__year_shaped(const ctx *c, size_t i);
