@@ -93,4 +93,25 @@ fit() {
 }
 fit "$OUT" "$@"
 # unquoted on purpose: several switches
-if [ -n "$DENSE_OUT" ]; then fit "$DENSE_OUT" $ROUND31 "$@"; fi
+# Round 52 (docs/DEID.md, round 52): the dense model alone also trains on the spent hand-written
+# nursing sets with PHI (ROUND52=sets: candidate H'), and with them on the spent one-line shorthand
+# halves with no PHI (ROUND52=sets+shorthand: candidate H). Empty: the shipped recipe.
+ROUND52=${ROUND52-}
+DENSE_EXTRA=()
+case "$ROUND52" in
+  '') ;;
+  sets|sets+shorthand)
+    for s in $(seq 1 36); do DENSE_EXTRA+=(--corpus "phrase:tests/data/deid-nursing-phi-hold$s.txt"); done
+    if [ "$ROUND52" = sets+shorthand ]; then
+      # one corpus of the 47 halves' records (deid-train takes at most 64 --corpus options); each
+      # half's header comment, before its first ##RECORD line, left out
+      SHORTHAND=$(mktemp /tmp/clinfm-shorthand.XXXXXX)
+      trap 'rm -f "$SHORTHAND"' EXIT
+      for h in dev dev2 dev3 hold $(for i in $(seq 2 44); do echo "hold$i"; done); do
+        sed -n '/^##RECORD /,$p' "tests/data/deid-nursing-shorthand.$h.txt" >> "$SHORTHAND"
+      done
+      DENSE_EXTRA+=(--corpus "phrase:$SHORTHAND")
+    fi ;;
+  *) echo "deid_train.sh: ROUND52 is empty, sets or sets+shorthand, not '$ROUND52'" >&2; exit 1 ;;
+esac
+if [ -n "$DENSE_OUT" ]; then fit "$DENSE_OUT" $ROUND31 "${DENSE_EXTRA[@]}" "$@"; fi
