@@ -145,6 +145,9 @@
 # And for round 52 (branches s23-14-nphi37, -nphi38, -nphi39): tests/data/deid-nursing-phi-hold37.txt, -hold38.txt,
 # -hold39.txt (100 notes each; 231, 246 and 229 spans) and tests/data/deid-nursing-shorthand.hold45.txt,
 # .hold46.txt, .hold47.txt (100 one-line notes each, no PHI); in NEVER_READ until round 52 scores them.
+# And for a later round (branches s23-14-nphi40, -nphi41, -nphi42): tests/data/deid-nursing-phi-hold40.txt, -hold41.txt,
+# -hold42.txt (116, 100 and 100 notes; 197, 194 and 203 spans) and tests/data/deid-nursing-shorthand.hold48.txt,
+# .hold49.txt, .hold50.txt (100 one-line notes each, no PHI); in NEVER_READ until a round scores them.
 # GEN=BIN writes the generated notes with another build (default CLINFM), so that two builds whose
 # generators differ are scored on the same notes (round 11: GEN=build/clinfm CLINFM=<main build>).
 set -euo pipefail
@@ -166,7 +169,7 @@ bench_machine
 # Never-read rows (material no round's rule has scored yet) are skipped, so that a plain run cannot
 # spend them: NEVER_READ lists them (default below: the unspent halves and sets); a round's rule scores
 # them with SCORE_NEVER_READ=1, once, totals only. Update the default when a round spends a row.
-NEVER_READ=${NEVER_READ-"mimic_text.holdB loinc_rxnorm.holdB nursing_phi_hold37 nursing_phi_hold38 nursing_phi_hold39 nursing_shorthand.hold45 nursing_shorthand.hold46 nursing_shorthand.hold47"}
+NEVER_READ=${NEVER_READ-"mimic_text.holdB loinc_rxnorm.holdB nursing_phi_hold37 nursing_phi_hold38 nursing_phi_hold39 nursing_shorthand.hold45 nursing_shorthand.hold46 nursing_shorthand.hold47 nursing_phi_hold40 nursing_phi_hold41 nursing_phi_hold42 nursing_shorthand.hold48 nursing_shorthand.hold49 nursing_shorthand.hold50"}
 never_read() { # name: 0 (and a line saying so) when the row is skipped
   [ "${SCORE_NEVER_READ:-0}" = 1 ] && return 1
   case " $NEVER_READ " in *" $1 "*) printf "%-34s never read: skipped (SCORE_NEVER_READ=1 scores it)\n" "$1"; return 0 ;; esac
@@ -217,8 +220,8 @@ row nursing_phi_hold6 phrase tests/data/deid-nursing-phi-hold6.txt
 for n in $(seq 7 21); do row nursing_phi_hold$n phrase tests/data/deid-nursing-phi-hold$n.txt; done
 # nursing_phi_hold22 to _hold36: fifteen writers of session 22, for rounds 47-51 (in NEVER_READ until scored)
 for n in $(seq 22 36); do row nursing_phi_hold$n phrase tests/data/deid-nursing-phi-hold$n.txt; done
-# nursing_phi_hold37 to _hold39: three writers of session 23, for round 52 (in NEVER_READ until scored)
-for n in $(seq 37 39); do row nursing_phi_hold$n phrase tests/data/deid-nursing-phi-hold$n.txt; done
+# nursing_phi_hold37 to _hold42: six writers of session 23 (in NEVER_READ until scored)
+for n in $(seq 37 42); do row nursing_phi_hold$n phrase tests/data/deid-nursing-phi-hold$n.txt; done
 row generated_listed_names presidio "$OUT/gen_listed.json"
 row generated_heldout_names presidio "$OUT/gen_heldout_names.json"
 row generated_heldout_style presidio "$OUT/gen_heldout_style.json"
@@ -237,7 +240,7 @@ for c in as_is upper lower; do
   done
   cost handwritten_fixture phrase tests/data/deid-nursing-handwritten.txt $c
   # the one-line shorthand halves, in the order they were written (a new half: one more word)
-  for h in dev hold dev2 hold2 dev3 hold3 hold4 hold5 hold6 hold7 hold8 hold9 hold10 hold11 hold12 hold13 hold14 hold15 hold16 hold17 hold18 hold19 hold20 hold21 hold22 hold23 hold24 hold25 hold26 hold27 hold28 hold29 hold30 hold31 hold32 hold33 hold34 hold35 hold36 hold37 hold38 hold39 hold40 hold41 hold42 hold43 hold44 hold45 hold46 hold47; do
+  for h in dev hold dev2 hold2 dev3 hold3 hold4 hold5 hold6 hold7 hold8 hold9 hold10 hold11 hold12 hold13 hold14 hold15 hold16 hold17 hold18 hold19 hold20 hold21 hold22 hold23 hold24 hold25 hold26 hold27 hold28 hold29 hold30 hold31 hold32 hold33 hold34 hold35 hold36 hold37 hold38 hold39 hold40 hold41 hold42 hold43 hold44 hold45 hold46 hold47 hold48 hold49 hold50; do
     cost nursing_shorthand.$h phrase tests/data/deid-nursing-shorthand.$h.txt $c
   done
   cost prose_hold1 phrase tests/data/deid-prose-hold1.txt $c
