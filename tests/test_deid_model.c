@@ -2470,35 +2470,6 @@ static void test_medical_given(void) {
                     sizeof none / sizeof none[0], -1);
 }
 
-/* Round 53 candidate X (slots.tsv unnamed_cue): a clinical keep-list word in no name or place list
- * that the model took on weak evidence is kept whatever person cue stands beside it but a title.
- * A hand-written model gives "breastfeeding" (clinical_keep_extra.txt, which gives the word no
- * identity feature: its suffix carries the weight) and "heparin" (clinical_keep.txt), neither in a
- * name list, P(PHI) about 0.70: with the kind, "Mom breastfeeding" and "Husband heparin" stay;
- * without it the kinship word holds them as names; either way "Dr. Heparin" is removed. */
-static void test_unnamed_cue(void) {
-    static const char *const model = "@keep_unnamed\t1\nb\tO:10\nx3=ing\tO:-7 NAME:3.5\n"
-                                      "w0=heparin\tO:-7 NAME:3.5\n";
-    static const char *const cued[][2] = {
-        {"Mom breastfeeding, latch good per lactation.", "breastfeeding"},
-        {"Husband heparin teaching done today.", "heparin"},
-    };
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s/test-unnamed-cue-%d", check_tmpdir(), (int)getpid());
-    for (int on = 0; on < 2; on++) {
-        deid_text_rules *r = rules_without_slot_kind(dir, model, on ? NULL : "unnamed_cue");
-        REQUIRE(r != NULL);
-        CHECK_EQ_INT(r->slots_max_words[DEID_SLOT_UNNAMED_CUE] > 0, on);
-        for (size_t k = 0; k < sizeof cued / sizeof cued[0]; k++) {
-            int ty = span_type(r, cued[k][0], cued[k][1]);
-            if (ty != (on ? -1 : DEID_NAME)) fprintf(stderr, "  unnamed_cue %d: \"%s\" gives type %d\n", on, cued[k][0], ty);
-            CHECK_EQ_INT(ty, on ? -1 : DEID_NAME);
-        }
-        CHECK_EQ_INT(span_type(r, "Case discussed with Dr. Heparin today.", "Heparin"), DEID_NAME);
-        deid_rules_free(r);
-    }
-}
-
 /* The switches of candidates that were not adopted (rounds 14, 16, 24 and 25) are gone from the
  * code: a model file that sets one is refused with its file, line and name, not read as if the
  * switch were off; a feature-less "@" line is refused the same way, and a model without them loads. */
@@ -2575,7 +2546,6 @@ int main(void) {
     RUN(test_staff_verbs);
     RUN(test_patient_names);
     RUN(test_medical_given);
-    RUN(test_unnamed_cue);
     RUN(test_threshold_dense);
     RUN(test_dense_model);
     RUN(test_keep_extra);

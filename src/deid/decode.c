@@ -326,17 +326,8 @@ static int strong_cue(const ctx *c, const int8_t *lab, const uint8_t *evd, size_
         if (c->t[q].known >= 0 || ((evd[q] >> DEID_SRC_KNOWN) & 1)) return 1;
         if ((q < lo || q > hi) && strong_word(&c->t[q])) return 1;
     }
-    /* round 53 (X): an entry in no name or place list is a clinical word that a person cue beside
-       it does not make a name ("mom breastfeeding", "at bs", "palliative np"): only a title
-       (slots.tsv unnamed_cue) before it counts, and a listed name beside it does not */
-    int title_only = unnamed && c->r->slots_max_words[DEID_SLOT_UNNAMED_CUE] > 0;
     /* a cue before the run, or a role written before the name ("RN Dina", "NP DANA") */
-    if (a > 0 && a - 1 < lo && title_only) {
-        gapinfo g = deid__gap_info(c, a);
-        if (!g.nl && deid__phrase_ending_at(c, &c->r->slots[DEID_SLOT_UNNAMED_CUE],
-                                            c->r->slots_max_words[DEID_SLOT_UNNAMED_CUE], a - 1) >= 0)
-            return 1;
-    } else if (a > 0 && a - 1 < lo) {
+    if (a > 0 && a - 1 < lo) {
         gapinfo g = deid__gap_info(c, a);
         deid_flags cb = c->t[a - 1].cue_end & (before | F_NAME_AFTER);
         /* across a full stop only a title cues ("Dr. Foley"; not "net -7550 cc. Cr rose") */
@@ -365,7 +356,6 @@ static int strong_cue(const ctx *c, const int8_t *lab, const uint8_t *evd, size_
     /* a line of its own holding only the run: a signature ("Chip", "Rich") */
     if (!unnamed && (a == 0 || deid__gap_info(c, a).nl) && (b + 1 >= c->nt || deid__gap_info(c, b + 1).nl)) return 1;
     /* a listed name next to the run, across a comma or an initial ("Foley, John") */
-    if (title_only) return 0;
     for (size_t q = a >= 2 ? a - 2 : 0; q < a; q++)
         if (lab[q] >= 0 && is_name_type(lab[q]) && strong_word(&c->t[q]) && deid__close_on_line(c, q + 1)) return 1;
     for (size_t q = b + 1; q < c->nt && q <= b + 2; q++)
