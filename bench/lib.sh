@@ -21,7 +21,7 @@ bench_build_deid() {
   local name=$1
   mkdir -p "$OUT"
   ${CC:-cc} -std=c11 ${BENCH_OPT:--O2} -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE -Isrc -pthread \
-    -o "$OUT/$name" "bench/$name.c" src/deid/find.c src/deid/fields.c src/deid/features.c src/deid/model.c src/deid/decode.c src/deid/known.c src/deid/lexicon.c \
+    -o "$OUT/$name" "bench/$name.c" src/deid/find.c src/deid/fields.c src/deid/features.c src/deid/model.c src/deid/decode.c src/deid/slots.c src/deid/known.c src/deid/lexicon.c \
     src/deid/redact.c src/deid/rules.c src/deid/utf8.c src/util/atomic_file.c src/util/file.c src/util/err.c \
     src/util/strmap.c src/util/progress.c src/util/sbuf.c -lpcre2-8 -lsodium -lcjson -lm
 }
