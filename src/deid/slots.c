@@ -1058,6 +1058,70 @@ static void slot_word_name_more(const ctx *c, int8_t *lab, size_t i) {
     lab[i] = DEID_NAME;
 }
 
+/* Round 54 (C): a four-digit clock time the model took alone for a date ("since [[1900]]", "calls
+ * around [[2100]]"): the hours 00-23 and minutes a multiple of five (charted times are; "since 2022"
+ * is a year, which the fixtures annotate), right after a clock_word phrase on its line
+ * (spaces only between) or with "~" or "@" glued before it, nothing of a date glued to it ("/", "-"
+ * or ":" on either side, a "." before it or a "." with a digit after it) and no date-labelled word
+ * right after it with only spaces between (the rest of a date). A clock time is no date, and a year alone is no Safe Harbor identifier. */
+static int clock_digits(const ctx *c, size_t i) {
+    const tok *t = &c->t[i];
+    if (t->shape0 != SH_NUM || t->e - t->s != 4) return 0;
+    const char *p = c->text + t->s;
+    int mm = (p[2] - '0') * 10 + (p[3] - '0');
+    return (p[0] - '0') * 10 + (p[1] - '0') <= 23 && mm <= 59 && mm % 5 == 0;
+}
+
+static void slot_clock_time(const ctx *c, int8_t *lab, size_t i) {
+    if (!c->r->slots_max_words[DEID_SLOT_CLOCK_WORD] || lab[i] != DEID_DATE || !clock_digits(c, i)) return;
+    const tok *t = &c->t[i];
+    char before = t->s > 0 ? c->text[t->s - 1] : ' ', after = t->e < c->len ? c->text[t->e] : ' ';
+    if (strchr("/-:.", before) || after == '/' || after == '-' || after == ':') return;
+    if (after == '.' && t->e + 1 < c->len && isdigit((unsigned char)c->text[t->e + 1])) return;
+    if (i + 1 < c->nt && lab[i + 1] == DEID_DATE && deid__gap_info(c, i + 1).space_only) return;
+    int cued = (before == '~' || before == '@') && (t->s < 2 || !isalnum((unsigned char)c->text[t->s - 2]));
+    if (!cued && i > 0 && deid__gap_info(c, i).space_only && !deid__gap_info(c, i).nl)
+        cued = slot_ending_at(c, DEID_SLOT_CLOCK_WORD, i - 1) >= 0;
+    if (cued) lab[i] = -1;
+}
+
+/* Round 54 (O): obstetric notation the model took for a date: two or three numbers joined by "/"
+ * (the third may carry a sign: "4/80/-1") right after an ob_exam phrase on its line (spaces or one
+ * ":" between), the first at most 10 and the others at most 100: Apgar scores at one and five
+ * minutes ("apgars 8/9"), a cervical exam's dilation, effacement and station ("SVE 4/80/-1"); the
+ * phrase's own words go with them when the model's date run holds them. */
+static long num_value(const ctx *c, size_t q) {
+    long v = 0;
+    for (size_t p = c->t[q].s; p < c->t[q].e && v < 100000; p++) v = v * 10 + (c->text[p] - '0');
+    return v;
+}
+
+static void slot_ob_exam(const ctx *c, int8_t *lab, size_t i) {
+    if (!c->r->slots_max_words[DEID_SLOT_OB_EXAM] || i == 0 || c->t[i].shape0 != SH_NUM) return;
+    char m[8];
+    if (deid__gap_info(c, i).nl || !gap_mark(c, i, m, sizeof m) || (m[0] && strcmp(m, ":"))) return;
+    long st = slot_ending_at(c, DEID_SLOT_OB_EXAM, i - 1);
+    if (st < 0) return;
+    size_t z = i;
+    while (z + 1 < c->nt && z < i + 2 && c->t[z + 1].shape0 == SH_NUM && c->text[c->t[z].e] == '/') {
+        size_t gap = c->t[z + 1].s - c->t[z].e;
+        int signed_third = gap == 2 && z == i + 1 && strchr("-+", c->text[c->t[z].e + 1]);
+        if (gap != 1 && !signed_third) break;
+        z++;
+    }
+    if (z == i || (c->t[z].e < c->len && c->text[c->t[z].e] == '/')) return;
+    if (num_value(c, i) > 10) return;
+    int dated = 0;
+    for (size_t q = i; q <= z; q++) {
+        if (q > i && num_value(c, q) > 100) return;
+        dated |= lab[q] == DEID_DATE;
+    }
+    if (!dated) return;
+    /* the model's date run may hold the exam's own name ("[[apgars 8/9]]"): none of it is a date */
+    for (size_t q = (size_t)st; q <= z; q++)
+        if (lab[q] == DEID_DATE) lab[q] = -1;
+}
+
 void deid__slot_rules(const ctx *c, int8_t *lab) {
     for (size_t i = 0; i < c->nt; i++) {
         slot_message(c, lab, i);
@@ -1092,5 +1156,10 @@ void deid__slot_rules(const ctx *c, int8_t *lab) {
         slot_called_for(c, lab, i);
         slot_sign_initials(c, lab, i);
         slot_patient_name(c, lab, i);
+    }
+    /* round 54: what the model took for a date and is none; after every rule that takes one */
+    for (size_t i = 0; i < c->nt; i++) {
+        slot_clock_time(c, lab, i);
+        slot_ob_exam(c, lab, i);
     }
 }
