@@ -2521,6 +2521,40 @@ static void test_ob_exam(void) {
                     sizeof dates / sizeof dates[0]);
 }
 
+/* Round 55 candidate C2 (slots.tsv clock_verb): round 54's clock times after an event verb too, but
+ * never where a history word before it makes the number round 10's year. The hand-written model
+ * takes every number. */
+static void test_clock_verbs(void) {
+    static const char *const clocks[][2] = {
+        {"Extubated 2030, tolerating well.", "2030"},
+        {"Pt expired 1945 with family present.", "1945"},
+    };
+    static const char *const years[][2] = {{"Dx'd 2015 started 2020 per chart.", "2020"}};
+    check_slot_drop("clockverb", "b\tO:10\ns0=9\tO:-7 DATE:20\n", "clock_verb", clocks, sizeof clocks / sizeof clocks[0],
+                    years, sizeof years / sizeof years[0]);
+}
+
+/* Round 55 candidate K (slots.tsv facility_cue): a keep-list abbreviation of four letters or fewer that
+ * the model typed an organisation is a facility only after a facility cue; elsewhere the keep filter
+ * tests it as any keep-list word. A hand-written model types "sah" (clinical_keep.txt: subarachnoid
+ * haemorrhage, and a hospital's initials) an organisation on weak evidence. */
+static void test_facility_cue(void) {
+    static const char *const model = "b\tO:10\nw0=sah\tO:-7 ORGANIZATION:3.5\n";
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/test-facility-cue-%d", check_tmpdir(), (int)getpid());
+    for (int on = 0; on < 2; on++) {
+        deid_text_rules *r = rules_without_slot_kind(dir, model, on ? NULL : "facility_cue");
+        REQUIRE(r != NULL);
+        int ty = span_type(r, "CT head showed SAH, neuro checks q1h.", "SAH");
+        if (ty != (on ? -1 : DEID_ORGANIZATION)) fprintf(stderr, "  facility_cue %d: showed SAH gives type %d\n", on, ty);
+        CHECK_EQ_INT(ty, on ? -1 : DEID_ORGANIZATION);
+        ty = span_type(r, "Pt transferred from SAH last night.", "SAH");
+        if (ty != DEID_ORGANIZATION) fprintf(stderr, "  facility_cue %d: from SAH gives type %d\n", on, ty);
+        CHECK_EQ_INT(ty, DEID_ORGANIZATION);
+        deid_rules_free(r);
+    }
+}
+
 /* The switches of candidates that were not adopted (rounds 14, 16, 24 and 25) are gone from the
  * code: a model file that sets one is refused with its file, line and name, not read as if the
  * switch were off; a feature-less "@" line is refused the same way, and a model without them loads. */
@@ -2599,6 +2633,8 @@ int main(void) {
     RUN(test_medical_given);
     RUN(test_clock_times);
     RUN(test_ob_exam);
+    RUN(test_clock_verbs);
+    RUN(test_facility_cue);
     RUN(test_threshold_dense);
     RUN(test_dense_model);
     RUN(test_keep_extra);

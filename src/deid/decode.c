@@ -625,6 +625,14 @@ static void one_case_addresses(const ctx *c, int8_t *lab) {
 }
 
 
+/* Does a facility cue stand right before word q on its line ("from SAH", "transferred to CVICU")?
+ * Always yes without slots.tsv facility_cue (the filter's rule before round 55). */
+static int facility_cue_before(const ctx *c, size_t q) {
+    int k = DEID_SLOT_FACILITY_CUE;
+    if (!c->r->slots_max_words[k]) return 1;
+    return q > 0 && !deid__gap_info(c, q).nl && deid__phrase_ending_at(c, &c->r->slots[k], c->r->slots_max_words[k], q - 1) >= 0;
+}
+
 /* Unlabels the words the filter keeps; ki[i].why says why (ki may be NULL). */
 static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const float *P, keepinfo *ki) {
     size_t T = c->nt;
@@ -691,8 +699,9 @@ static void keep_filter(const ctx *c, int8_t *lab, const uint8_t *evd, const flo
             if (post_entry(c, q, &lo, &hi)) why = KEEP_POST;
             else if ((keep_word(&c->t[q]) || xk) && c->t[q].nletters >= 2) why = KEEP_WORD;
             if (!why) continue;
-            /* a short abbreviation taken as an organisation is mostly a facility ("from SAH") */
-            if (why == KEEP_WORD && y == DEID_ORGANIZATION && c->t[q].nletters <= 4) continue;
+            /* a short abbreviation taken as an organisation is mostly a facility ("from SAH"); with
+               slots.tsv facility_cue (round 55, K) only after such a cue: "pt resting, vss." */
+            if (why == KEEP_WORD && y == DEID_ORGANIZATION && c->t[q].nletters <= 4 && facility_cue_before(c, q)) continue;
             /* weak evidence only: a list word the model is sure of stays removed ("from HCM"),
                and surer still when it is also a listed name */
             float pphi = 1 - P[q * DEID_NL];
