@@ -2521,19 +2521,6 @@ static void test_ob_exam(void) {
                     sizeof dates / sizeof dates[0]);
 }
 
-/* Round 55 candidate C2 (slots.tsv clock_verb): round 54's clock times after an event verb too, but
- * never where a history word before it makes the number round 10's year. The hand-written model
- * takes every number. */
-static void test_clock_verbs(void) {
-    static const char *const clocks[][2] = {
-        {"Extubated 2030, tolerating well.", "2030"},
-        {"Pt expired 1945 with family present.", "1945"},
-    };
-    static const char *const years[][2] = {{"Dx'd 2015 started 2020 per chart.", "2020"}};
-    check_slot_drop("clockverb", "b\tO:10\ns0=9\tO:-7 DATE:20\n", "clock_verb", clocks, sizeof clocks / sizeof clocks[0],
-                    years, sizeof years / sizeof years[0]);
-}
-
 /* Round 55 candidate K (slots.tsv facility_cue): a keep-list abbreviation of four letters or fewer that
  * the model typed an organisation is a facility only after a facility cue; elsewhere the keep filter
  * tests it as any keep-list word. A hand-written model types "sah" (clinical_keep.txt: subarachnoid
@@ -2633,7 +2620,6 @@ int main(void) {
     RUN(test_medical_given);
     RUN(test_clock_times);
     RUN(test_ob_exam);
-    RUN(test_clock_verbs);
     RUN(test_facility_cue);
     RUN(test_threshold_dense);
     RUN(test_dense_model);

@@ -289,7 +289,7 @@ static const char *const SLOT_KINDS[DEID_SLOT_KINDS] = {"message", "about", "yea
                                                              "org_generic", "ward_cue", "ward_after", "sp_word",
                                                              "staff_name_role", "relation", "word_name2", "ward_room",
                                                              "sign_dash", "call_for", "staff_verb", "patient_verb",
-                                                             "medical_given", "clock_word", "ob_exam", "facility_cue", "clock_verb"};
+                                                             "medical_given", "clock_word", "ob_exam", "facility_cue"};
 static int load_slots(const char *dir, deid_text_rules *r, cf_err *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/slots.tsv", dir);
@@ -313,7 +313,7 @@ static int load_slots(const char *dir, deid_text_rules *r, cf_err *err) {
                                          "ward_side, person_after, honorific, participle, word_name, ward_unit, id_word, "
                                          "pager_word, handoff, nickname, org_cue, org_last, org_generic, "
                                          "ward_cue, ward_after, sp_word, staff_name_role, relation, word_name2, "
-                                         "ward_room, sign_dash, call_for, staff_verb, patient_verb, medical_given, clock_word, ob_exam, facility_cue, clock_verb",
+                                         "ward_room, sign_dash, call_for, staff_verb, patient_verb, medical_given, clock_word, ob_exam, facility_cue",
                                          path,
                                          line);
             break;

@@ -1072,21 +1072,8 @@ static int clock_digits(const ctx *c, size_t i) {
     return (p[0] - '0') * 10 + (p[1] - '0') <= 23 && mm <= 59 && mm % 5 == 0;
 }
 
-/* Round 55 (C2): an event verb before the clock time ("extubated 2030", "expired 1945"), unless a
- * history word (slots.tsv year) ends within the three words before it in its clause: a year there
- * is round 10's slot_year's ("dx'd 2015"). */
-static int clock_after_verb(const ctx *c, size_t i) {
-    if (!c->r->slots_max_words[DEID_SLOT_CLOCK_VERB] || slot_ending_at(c, DEID_SLOT_CLOCK_VERB, i - 1) < 0) return 0;
-    for (size_t p = i; p > 0 && i - p < 4; p--) {
-        if (p < i && (clause_break(c, p + 1) || deid__gap_info(c, p + 1).nl)) break;
-        if (slot_ending_at(c, DEID_SLOT_YEAR, p - 1) >= 0) return 0;
-    }
-    return 1;
-}
-
 static void slot_clock_time(const ctx *c, int8_t *lab, size_t i) {
-    if (!c->r->slots_max_words[DEID_SLOT_CLOCK_WORD] && !c->r->slots_max_words[DEID_SLOT_CLOCK_VERB]) return;
-    if (lab[i] != DEID_DATE || !clock_digits(c, i)) return;
+    if (!c->r->slots_max_words[DEID_SLOT_CLOCK_WORD] || lab[i] != DEID_DATE || !clock_digits(c, i)) return;
     const tok *t = &c->t[i];
     char before = t->s > 0 ? c->text[t->s - 1] : ' ', after = t->e < c->len ? c->text[t->e] : ' ';
     if (strchr("/-:.", before) || after == '/' || after == '-' || after == ':') return;
@@ -1094,8 +1081,7 @@ static void slot_clock_time(const ctx *c, int8_t *lab, size_t i) {
     if (i + 1 < c->nt && lab[i + 1] == DEID_DATE && deid__gap_info(c, i + 1).space_only) return;
     int cued = (before == '~' || before == '@') && (t->s < 2 || !isalnum((unsigned char)c->text[t->s - 2]));
     if (!cued && i > 0 && deid__gap_info(c, i).space_only && !deid__gap_info(c, i).nl)
-        cued = (c->r->slots_max_words[DEID_SLOT_CLOCK_WORD] && slot_ending_at(c, DEID_SLOT_CLOCK_WORD, i - 1) >= 0) ||
-               clock_after_verb(c, i);
+        cued = slot_ending_at(c, DEID_SLOT_CLOCK_WORD, i - 1) >= 0;
     if (cued) lab[i] = -1;
 }
 
