@@ -628,9 +628,8 @@ static void one_case_addresses(const ctx *c, int8_t *lab) {
 /* Does a facility cue stand right before word q on its line ("from SAH", "transferred to CVICU")?
  * Always yes without slots.tsv facility_cue (the filter's rule before round 55). */
 static int facility_cue_before(const ctx *c, size_t q) {
-    int k = DEID_SLOT_FACILITY_CUE;
-    if (!c->r->slots_max_words[k]) return 1;
-    return q > 0 && !deid__gap_info(c, q).nl && deid__phrase_ending_at(c, &c->r->slots[k], c->r->slots_max_words[k], q - 1) >= 0;
+    if (!c->r->slots_max_words[DEID_SLOT_FACILITY_CUE]) return 1;
+    return q > 0 && !deid__gap_info(c, q).nl && slot_ending_at(c, DEID_SLOT_FACILITY_CUE, q - 1) >= 0;
 }
 
 /* Unlabels the words the filter keeps; ki[i].why says why (ki may be NULL). */

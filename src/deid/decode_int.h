@@ -63,6 +63,13 @@ static inline int joined_number(const ctx *c, size_t q) {
     return 0;
 }
 
+/* A slots.tsv phrase of kind k ending at word j (its first word), or -1; a kind with no phrase
+ * ending in word j's first letter is not looked up. */
+static inline long slot_ending_at(const ctx *c, int k, size_t j) {
+    if (!(c->r->slots_last[k] & deid__slot_letter_bit(c->text[c->t[j].s]))) return -1;
+    return deid__phrase_ending_at(c, &c->r->slots[k], c->r->slots_max_words[k], j);
+}
+
 /* slots.c: every slot rule in its order, on the labels the model and the keep filter left */
 void deid__slot_rules(const ctx *c, int8_t *lab);
 /* a ward's side beside its floor number at words i, i + 1 ("4 North", "WEST 6") */

@@ -12,12 +12,6 @@
 #include <string.h>
 #include <strings.h>
 
-/* A slots.tsv phrase of kind k ending at word j (its first word), or -1. */
-static long slot_ending_at(const ctx *c, int k, size_t j) {
-    if (!(c->r->slots_last[k] & deid__slot_letter_bit(c->text[c->t[j].s]))) return -1;
-    return deid__phrase_ending_at(c, &c->r->slots[k], c->r->slots_max_words[k], j);
-}
-
 /* The number of words of a slots.tsv phrase of kind k starting at word j, or 0. */
 static int slot_starting_at(const ctx *c, int k, size_t j) {
     if (!(c->r->slots_first[k] & deid__slot_letter_bit(c->text[c->t[j].s]))) return 0;
@@ -1064,16 +1058,10 @@ static void slot_word_name_more(const ctx *c, int8_t *lab, size_t i) {
  * (spaces only between) or with "~" or "@" glued before it, nothing of a date glued to it ("/", "-"
  * or ":" on either side, a "." before it or a "." with a digit after it) and no date-labelled word
  * right after it with only spaces between (the rest of a date). A clock time is no date, and a year alone is no Safe Harbor identifier. */
-static int clock_digits(const ctx *c, size_t i) {
-    const tok *t = &c->t[i];
-    if (t->shape0 != SH_NUM || t->e - t->s != 4) return 0;
-    const char *p = c->text + t->s;
-    int mm = (p[2] - '0') * 10 + (p[3] - '0');
-    return (p[0] - '0') * 10 + (p[1] - '0') <= 23 && mm <= 59 && mm % 5 == 0;
-}
-
 static void slot_clock_time(const ctx *c, int8_t *lab, size_t i) {
-    if (!c->r->slots_max_words[DEID_SLOT_CLOCK_WORD] || lab[i] != DEID_DATE || !clock_digits(c, i)) return;
+    if (!c->r->slots_max_words[DEID_SLOT_CLOCK_WORD] || lab[i] != DEID_DATE || !deid__clock_time(c, i) ||
+        deid__num_value(c, i) % 5)
+        return;
     const tok *t = &c->t[i];
     char before = t->s > 0 ? c->text[t->s - 1] : ' ', after = t->e < c->len ? c->text[t->e] : ' ';
     if (strchr("/-:.", before) || after == '/' || after == '-' || after == ':') return;
@@ -1090,12 +1078,6 @@ static void slot_clock_time(const ctx *c, int8_t *lab, size_t i) {
  * ":" between), the first at most 10 and the others at most 100: Apgar scores at one and five
  * minutes ("apgars 8/9"), a cervical exam's dilation, effacement and station ("SVE 4/80/-1"); the
  * phrase's own words go with them when the model's date run holds them. */
-static long num_value(const ctx *c, size_t q) {
-    long v = 0;
-    for (size_t p = c->t[q].s; p < c->t[q].e && v < 100000; p++) v = v * 10 + (c->text[p] - '0');
-    return v;
-}
-
 static void slot_ob_exam(const ctx *c, int8_t *lab, size_t i) {
     if (!c->r->slots_max_words[DEID_SLOT_OB_EXAM] || i == 0 || c->t[i].shape0 != SH_NUM) return;
     char m[8];
@@ -1110,10 +1092,12 @@ static void slot_ob_exam(const ctx *c, int8_t *lab, size_t i) {
         z++;
     }
     if (z == i || (c->t[z].e < c->len && c->text[c->t[z].e] == '/')) return;
-    if (num_value(c, i) > 10) return;
+    long first = deid__num_value(c, i); /* -1: more than nine digits */
+    if (first < 0 || first > 10) return;
     int dated = 0;
     for (size_t q = i; q <= z; q++) {
-        if (q > i && num_value(c, q) > 100) return;
+        long v = deid__num_value(c, q);
+        if (q > i && (v < 0 || v > 100)) return;
         dated |= lab[q] == DEID_DATE;
     }
     if (!dated) return;
